@@ -1,0 +1,1 @@
+"""Benchmark harnesses (opt-in; `make bench`) and their data."""

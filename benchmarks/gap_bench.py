@@ -1,0 +1,261 @@
+"""Engines side by side on GAP instances: gap to best known and to the LP bound.
+
+Protocol (as PyVRP's ``benchmarking.rst``, plus repetitions): every engine
+runs every problem ``repeat`` times with seeds ``seed, seed+1, ...`` under the
+same time limit, on the same machine in the same run; each solution is
+verified; the LP bound is computed once per problem. Summaries use the
+median over repetitions.
+"""
+
+from __future__ import annotations
+
+import csv
+import statistics
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from data.errors import VerificationError
+from data.orlib_gap import BestKnown
+from formulations.gap import GapInstance
+from solver import solve, verify
+from solver.lp import lp_bound
+
+#: Where the GAP files shipped with tierflow live.
+GAP_DATA = Path(__file__).parent / "data" / "gap"
+
+
+@dataclass(frozen=True, slots=True)
+class GapRun:
+    """One (instance, engine, repetition) measurement; a row of results.csv."""
+
+    instance: str
+    direction: str
+    n_items: int
+    n_agents: int
+    engine: str
+    repeat: int
+    seed: int
+    status: str
+    feasible: bool
+    objective: float | None
+    bound: float | None
+    lp_bound: float | None
+    best_known: float | None
+    best_known_proven: bool
+    pct_above_best: float | None
+    pct_above_lp: float | None
+    runtime_s: float
+    per_item_us: float
+
+
+def _pct(value: float | None, ref: float | None, maximize: bool) -> float | None:
+    """How much worse ``value`` is than ``ref``, in % of ``|ref|``."""
+    if value is None or ref is None or ref == 0:
+        return None
+    worse = (ref - value) if maximize else (value - ref)
+    return 100.0 * worse / abs(ref)
+
+
+def run_gap_bench(
+    instances: Sequence[GapInstance],
+    engines: Sequence[str],
+    *,
+    time_limit_s: float,
+    repeat: int = 1,
+    seed: int = 0,
+    best_known: dict[tuple[str, str], BestKnown] | None = None,
+    on_run: Callable[[GapRun], None] | None = None,
+) -> list[GapRun]:
+    """Run every engine on every instance ``repeat`` times; verify every solution."""
+    best_known = best_known or {}
+    runs: list[GapRun] = []
+    for inst in instances:
+        lp = inst.reported(lp_bound(inst.problem))
+        bk = best_known.get((inst.name, inst.direction))
+        for engine in engines:
+            for r in range(repeat):
+                result = solve(
+                    inst.problem, engine, time_limit_s=time_limit_s, seed=seed + r
+                )
+                feasible = False
+                if result.has_solution:
+                    try:
+                        verify(inst.problem, result)
+                        feasible = True
+                    except VerificationError:
+                        feasible = False
+                objective = inst.reported(result.objective) if feasible else None
+                run = GapRun(
+                    instance=inst.name,
+                    direction=inst.direction,
+                    n_items=inst.problem.n_items,
+                    n_agents=inst.problem.n_agents,
+                    engine=engine,
+                    repeat=r,
+                    seed=seed + r,
+                    status=result.status.value,
+                    feasible=feasible,
+                    objective=objective,
+                    bound=inst.reported(result.bound),
+                    lp_bound=lp,
+                    best_known=None if bk is None else bk.value,
+                    best_known_proven=bool(bk and bk.proven),
+                    pct_above_best=_pct(
+                        objective, None if bk is None else bk.value, inst.maximize
+                    ),
+                    pct_above_lp=_pct(objective, lp, inst.maximize),
+                    runtime_s=result.runtime_s,
+                    per_item_us=1e6 * result.runtime_s / max(inst.problem.n_items, 1),
+                )
+                runs.append(run)
+                if on_run is not None:
+                    on_run(run)
+    return runs
+
+
+def _median(values: Sequence[float | None]) -> float | None:
+    vals = [v for v in values if v is not None]
+    return statistics.median(vals) if vals else None
+
+
+def _f(value: float | None, digits: int = 3) -> str:
+    return "-" if value is None else f"{value:.{digits}f}"
+
+
+def write_results_csv(runs: Sequence[GapRun], path: Path) -> None:
+    """All runs, one row each."""
+    fields = list(GapRun.__dataclass_fields__)
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "w", newline="", encoding="utf-8") as fh:
+        writer = csv.DictWriter(fh, fieldnames=fields)
+        writer.writeheader()
+        for run in runs:
+            writer.writerow(asdict(run))
+    tmp.replace(path)
+
+
+def summary_markdown(
+    runs: Sequence[GapRun], *, time_limit_s: float, repeat: int
+) -> str:
+    """Per-engine summary and the per-instance table (medians over repeats)."""
+    engines = list(dict.fromkeys(r.engine for r in runs))
+    instances = list(dict.fromkeys(r.instance for r in runs))
+    lines = [
+        "# GAP benchmark",
+        "",
+        f"Time limit {time_limit_s:g} s per solve, {repeat} repetition(s), "
+        "medians over repetitions. % above best known / above the LP bound: "
+        "lower is better.",
+        "",
+        "| engine | solved | mean % above best | max % above best | "
+        "mean % above LP | proven optimal | median time s | median µs/item |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for engine in engines:
+        mine = [r for r in runs if r.engine == engine]
+        per_inst = {}
+        for name in instances:
+            rs = [r for r in mine if r.instance == name]
+            per_inst[name] = rs
+        best = [_median([r.pct_above_best for r in rs]) for rs in per_inst.values()]
+        best_v = [b for b in best if b is not None]
+        lp = [_median([r.pct_above_lp for r in rs]) for rs in per_inst.values()]
+        lp_v = [v for v in lp if v is not None]
+        proven = sum(
+            1
+            for rs in per_inst.values()
+            if rs and all(r.status == "optimal" for r in rs)
+        )
+        solved = sum(
+            1 for rs in per_inst.values() if rs and all(r.feasible for r in rs)
+        )
+        lines.append(
+            f"| {engine} | {solved}/{len(instances)} "
+            f"| {_f(statistics.mean(best_v) if best_v else None)} "
+            f"| {_f(max(best_v) if best_v else None)} "
+            f"| {_f(statistics.mean(lp_v) if lp_v else None)} "
+            f"| {proven}/{len(instances)} "
+            f"| {_f(statistics.median(r.runtime_s for r in mine))} "
+            f"| {_f(statistics.median(r.per_item_us for r in mine), 1)} |"
+        )
+    lines += ["", "## Per instance", ""]
+    header = "| instance | n × m | best known | LP bound |"
+    rule = "|---|---|---|---|"
+    for engine in engines:
+        header += f" {engine} obj | {engine} % | {engine} s |"
+        rule += "---|---|---|"
+    lines += [header, rule]
+    for name in instances:
+        rs = [r for r in runs if r.instance == name]
+        first = rs[0]
+        row = (
+            f"| {name} | {first.n_items} × {first.n_agents} "
+            f"| {_f(first.best_known, 0)} | {_f(first.lp_bound, 2)} |"
+        )
+        for engine in engines:
+            mine = [r for r in rs if r.engine == engine]
+            pct = _median([r.pct_above_best for r in mine])
+            if pct is None:
+                pct = _median([r.pct_above_lp for r in mine])
+            row += (
+                f" {_f(_median([r.objective for r in mine]), 1)} "
+                f"| {_f(pct)} | {_f(_median([r.runtime_s for r in mine]))} |"
+            )
+        lines.append(row)
+    lines += [
+        "",
+        "% is above best known where one is given, otherwise above the LP bound.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def plot_gap_vs_time(runs: Sequence[GapRun], path: Path) -> None:
+    """Scatter of % above best known (or LP) against runtime, one colour per engine."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for engine in dict.fromkeys(r.engine for r in runs):
+        pts = [
+            (
+                r.runtime_s,
+                r.pct_above_best if r.pct_above_best is not None else r.pct_above_lp,
+            )
+            for r in runs
+            if r.engine == engine and r.feasible
+        ]
+        xy = [(t, max(g, 1e-3)) for t, g in pts if g is not None]
+        if xy:
+            ax.scatter(
+                [t for t, _ in xy],
+                [g for _, g in xy],
+                label=engine,
+                alpha=0.75,
+                s=22,
+            )
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("runtime (s)")
+    ax.set_ylabel("% above best known (or LP bound); floor 0.001")
+    ax.set_title("GAP: solution quality vs time")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def write_reports(
+    runs: Sequence[GapRun], out: Path, *, time_limit_s: float, repeat: int
+) -> str:
+    """results.csv, summary.md and gap_vs_time.png in ``out``; returns the summary."""
+    out.mkdir(parents=True, exist_ok=True)
+    write_results_csv(runs, out / "results.csv")
+    summary = summary_markdown(runs, time_limit_s=time_limit_s, repeat=repeat)
+    (out / "summary.md").write_text(summary, encoding="utf-8")
+    plot_gap_vs_time(runs, out / "gap_vs_time.png")
+    return summary

@@ -1,0 +1,1 @@
+"""The capacity monitor: events in, capacity scores out."""

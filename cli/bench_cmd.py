@@ -1,0 +1,140 @@
+"""``tierflow bench``: solver comparisons (GAP now; allocation and online later)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from benchmarks.gap_bench import GAP_DATA, GapRun, run_gap_bench, write_reports
+from data.errors import InputError
+from data.orlib_gap import BestKnown, read_best_known
+from formulations.gap import GapInstance, load_gap_file
+from solver import engine_names
+
+#: gap1..gap12 files hold profit-maximization problems in OR-Library's gapinfo,
+#: but their published min values are the project's reference too; the bench
+#: solves as minimization unless ``--maximize``.
+
+
+def _engines(value: str) -> list[str]:
+    names = [v.strip() for v in value.split(",") if v.strip()]
+    valid = engine_names()
+    for name in names:
+        if name not in valid:
+            raise click.BadParameter(
+                f"unknown engine {name!r}; choose from {', '.join(valid)}",
+                param_hint="--engines",
+            )
+    return names
+
+
+def _best_known_for(
+    files: list[Path], explicit: Path | None
+) -> dict[tuple[str, str], BestKnown]:
+    table: dict[tuple[str, str], BestKnown] = {}
+    sources = [GAP_DATA / "best_known.csv"]
+    sources += [f.parent / "best_known.csv" for f in files]
+    if explicit is not None:
+        sources.append(explicit)
+    for src in dict.fromkeys(sources):
+        if src.is_file():
+            table.update(read_best_known(src))
+    return table
+
+
+def _label(label: str | None) -> str | None:
+    return label
+
+
+@click.group("bench")
+def bench() -> None:
+    """Benchmarks: engines side by side on the same instances."""
+
+
+@bench.command("gap")
+@click.argument(
+    "files", nargs=-1, type=click.Path(exists=True, dir_okay=False, path_type=Path)
+)
+@click.option(
+    "--engines",
+    default="cpsat,highs,cbc,greedy,lp",
+    show_default=True,
+    help="Comma-separated engine names.",
+)
+@click.option(
+    "--time-limit",
+    "time_limit",
+    type=click.FloatRange(min=0.0),
+    default=10.0,
+    show_default=True,
+    help="Seconds per solve.",
+)
+@click.option("--repeat", type=click.IntRange(min=1), default=1, show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option(
+    "--maximize", is_flag=True, help="Solve the files as profit maximization."
+)
+@click.option(
+    "--best-known",
+    "best_known",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="CSV of best-known values (instance,direction,best_known,"
+    "proven_optimal); best_known.csv beside each file is read too.",
+)
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("out/bench-gap"),
+    show_default=True,
+)
+def bench_gap(
+    files: tuple[Path, ...],
+    engines: str,
+    time_limit: float,
+    repeat: int,
+    seed: int,
+    maximize: bool,
+    best_known: Path | None,
+    out: Path,
+) -> None:
+    """Every engine on every problem of FILES (default: the shipped GAP set)."""
+    names = _engines(engines)
+    paths = list(files) or sorted(GAP_DATA.glob("*.txt"))
+    if not paths:
+        raise InputError("no GAP files given and none shipped", file=str(GAP_DATA))
+    instances: list[GapInstance] = []
+    for path in paths:
+        instances.extend(load_gap_file(path, maximize=maximize))
+    table = _best_known_for(paths, best_known)
+    total = len(instances) * len(names) * repeat
+    runs: list[GapRun] = []
+    bar: Any
+    with click.progressbar(
+        length=total,
+        label="bench gap",
+        file=sys.stderr,
+        show_pos=True,
+        item_show_func=_label,
+    ) as bar:
+
+        def step(run: GapRun) -> None:
+            bar.update(1, f"{run.instance} {run.engine}")
+
+        runs = run_gap_bench(
+            instances,
+            names,
+            time_limit_s=time_limit,
+            repeat=repeat,
+            seed=seed,
+            best_known=table,
+            on_run=step,
+        )
+    summary = write_reports(runs, out, time_limit_s=time_limit, repeat=repeat)
+    click.echo(summary)
+    click.echo(
+        f"wrote {out / 'results.csv'}, {out / 'summary.md'}, {out / 'gap_vs_time.png'}"
+    )

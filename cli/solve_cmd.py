@@ -1,0 +1,156 @@
+"""``tierflow solve``: one engine on every problem of a file."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import click
+
+from data.errors import InputError, VerificationError
+from formulations.gap import GapInstance, load_gap_file
+from formulations.problem import AssignmentProblem
+from solver import engine_names, solve, verify
+from solver.result import SolveResult
+
+
+def load_instances(
+    path: Path, fmt: str, *, maximize: bool, instance: int | None
+) -> list[GapInstance]:
+    """Problems of ``path`` in ``fmt``, optionally only the ``instance``-th (1-based)."""
+    if fmt == "orlib-gap":
+        instances = load_gap_file(path, maximize=maximize)
+    else:
+        problem = AssignmentProblem.load_npz(path)
+        if maximize:
+            problem = problem.replace(cost=-problem.cost)
+        instances = [GapInstance(problem.name or path.stem, problem, maximize)]
+    if instance is not None:
+        if not 1 <= instance <= len(instances):
+            raise InputError(
+                f"the file holds {len(instances)} problem(s)",
+                file=str(path),
+                field="--instance",
+                value=instance,
+            )
+        instances = [instances[instance - 1]]
+    return instances
+
+
+def result_record(inst: GapInstance, result: SolveResult) -> dict[str, Any]:
+    """The JSON contract of ``tierflow solve --json`` for one problem."""
+    feasible = False
+    error = None
+    if result.has_solution:
+        try:
+            verify(inst.problem, result)
+            feasible = True
+        except VerificationError as exc:
+            error = str(exc)
+    objective = inst.reported(result.objective)
+    bound = inst.reported(result.bound)
+    record: dict[str, Any] = {
+        "name": inst.name,
+        "engine": result.engine,
+        "status": result.status.value,
+        "objective": objective,
+        "bound": bound,
+        "gap": result.gap,
+        "runtime_s": round(result.runtime_s, 6),
+        "n_items": inst.problem.n_items,
+        "n_agents": inst.problem.n_agents,
+        "feasible": feasible,
+        "assignment": result.assignment.tolist(),
+    }
+    if error:
+        record["error"] = error
+    if result.message:
+        record["message"] = result.message
+    return record
+
+
+def _fmt(value: float | None, digits: int = 2) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "-"
+    return f"{value:.{digits}f}"
+
+
+@click.command("solve")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["orlib-gap", "npz"]),
+    default="orlib-gap",
+    show_default=True,
+    help="Input format.",
+)
+@click.option(
+    "--instance",
+    type=int,
+    default=None,
+    help="Only the K-th problem of the file (1-based).",
+)
+@click.option(
+    "--maximize",
+    is_flag=True,
+    help="Treat the file's costs as profits (OR-Library gap1..gap12).",
+)
+@click.option(
+    "--engine", type=click.Choice(engine_names()), default="cpsat", show_default=True
+)
+@click.option(
+    "--time-limit",
+    "time_limit",
+    type=click.FloatRange(min=0.0),
+    default=10.0,
+    show_default=True,
+    help="Seconds per problem.",
+)
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option(
+    "--threads",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Solver threads (default: the engine's choice).",
+)
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per problem.")
+def solve_command(
+    file: Path,
+    fmt: str,
+    instance: int | None,
+    maximize: bool,
+    engine: str,
+    time_limit: float,
+    seed: int,
+    threads: int | None,
+    as_json: bool,
+) -> None:
+    """Solve every problem in FILE with ENGINE; verify each solution."""
+    instances = load_instances(file, fmt, maximize=maximize, instance=instance)
+    failures = []
+    if not as_json:
+        click.echo(
+            f"{'name':<12} {'engine':<7} {'status':<12} {'objective':>12} "
+            f"{'bound':>12} {'gap %':>8} {'time s':>8} feasible"
+        )
+    for inst in instances:
+        result = solve(
+            inst.problem, engine, time_limit_s=time_limit, seed=seed, threads=threads
+        )
+        record = result_record(inst, result)
+        if "error" in record:
+            failures.append(record["error"])
+        if as_json:
+            click.echo(json.dumps(record))
+        else:
+            gap = None if record["gap"] is None else 100 * record["gap"]
+            click.echo(
+                f"{inst.name:<12} {record['engine']:<7} {record['status']:<12} "
+                f"{_fmt(record['objective']):>12} {_fmt(record['bound']):>12} "
+                f"{_fmt(gap, 3):>8} {record['runtime_s']:>8.3f} {record['feasible']}"
+            )
+    if failures:
+        raise VerificationError("; ".join(failures))

@@ -1,0 +1,1 @@
+"""Customer lifetime value: features, the scikit-learn model, BTYD baselines."""

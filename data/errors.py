@@ -1,0 +1,79 @@
+"""The tierflow exception tree.
+
+Every error a user can cause is an :class:`InputError` that says *where*
+(file, problem, row, position, field, index) and *what* (the offending value),
+so the CLI can print it as one line and exit 1 without a traceback.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class TierflowError(Exception):
+    """Root of all errors raised on purpose by tierflow."""
+
+
+class InputError(TierflowError, ValueError):
+    """Bad input data, located as precisely as the reader knows.
+
+    Parameters
+    ----------
+    message
+        What is wrong, e.g. ``"must be >= 0"``.
+    file, problem, row, position, field, index, value
+        Where it is wrong; each part that is given is printed, in this order.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        file: str | None = None,
+        problem: int | None = None,
+        row: int | None = None,
+        position: str | None = None,
+        field: str | None = None,
+        index: Any = None,
+        value: Any = None,
+    ) -> None:
+        self.reason = message
+        self.file = file
+        self.problem = problem
+        self.row = row
+        self.position = position
+        self.field = field
+        self.index = index
+        self.value = value
+        parts: list[str] = []
+        if file is not None:
+            parts.append(str(file))
+        if problem is not None:
+            parts.append(f"problem {problem}")
+        if row is not None:
+            parts.append(f"row {row}")
+        if position is not None:
+            parts.append(position)
+        if field is not None:
+            parts.append(f"field '{field}'")
+        if index is not None:
+            parts.append(f"index {index}")
+        if value is not None:
+            parts.append(f"value {value!r}")
+        parts.append(message)
+        super().__init__(": ".join(parts))
+
+
+class SolverError(TierflowError):
+    """An engine failed in a way that is not the input's fault."""
+
+
+class UnknownEngineError(TierflowError, KeyError):
+    """An engine name that is not in the registry."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""
+
+
+class VerificationError(TierflowError):
+    """A solution violates a constraint; the message names it and by how much."""

@@ -1,0 +1,298 @@
+"""OR-Library generalized assignment (GAP) files: reader, writer, generator.
+
+Format (whitespace-separated integers, parsed by tokens, rows wrap freely)::
+
+    [P]                      number of problems (multi-problem files only)
+    m n                      agents, jobs
+    c[1][1] .. c[m][n]       cost (or profit), agent-major
+    a[1][1] .. a[m][n]       resource use, agent-major
+    b[1] .. b[m]             agent capacities
+
+Files gap1..gap12 are profit-maximization problems, types A–E cost
+minimization; the direction comes from the caller. The matrices are stored
+agent-major, our core model is item-major, so the reader transposes.
+
+The generator implements Chu & Beasley's (1997) published recipes for types
+C, D and E, so hard instances of any size can be made from a seed.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from numpy.typing import NDArray
+
+from data.errors import InputError
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class GapData:
+    """One GAP problem as read: item-major ``(n_jobs, n_agents)`` arrays.
+
+    ``cost`` is in the file's own units (a profit for maximization files);
+    :func:`formulations.gap.gap_instance` turns it into an ``AssignmentProblem``.
+    """
+
+    name: str
+    cost: NDArray[np.float64]
+    weight: NDArray[np.float64]
+    capacity: NDArray[np.float64]
+
+    @property
+    def n_agents(self) -> int:
+        return int(self.cost.shape[1])
+
+    @property
+    def n_jobs(self) -> int:
+        return int(self.cost.shape[0])
+
+
+class _Tokens:
+    """Tokens of a file with their line numbers, for precise error messages."""
+
+    def __init__(self, text: str, file: str) -> None:
+        self.file = file
+        self.values: list[str] = []
+        self.lines: list[int] = []
+        self.first_line_count = 0
+        for lineno, line in enumerate(text.splitlines(), start=1):
+            parts = line.split()
+            if parts and not self.values:
+                self.first_line_count = len(parts)
+            self.values.extend(parts)
+            self.lines.extend([lineno] * len(parts))
+        self.pos = 0
+
+    def where(self, k: int) -> str:
+        if k < len(self.values):
+            return f"token {k + 1} (line {self.lines[k]})"
+        return f"token {k + 1} (end of file)"
+
+    def take(self, count: int, what: str, problem: int | None) -> NDArray[np.float64]:
+        end = self.pos + count
+        if end > len(self.values):
+            have = len(self.values) - self.pos
+            raise InputError(
+                f"unexpected end of file while reading {what}: expected {count} "
+                f"values, found {have}",
+                file=self.file,
+                problem=problem,
+                position=self.where(len(self.values)),
+            )
+        out = np.empty(count)
+        for offset, tok in enumerate(self.values[self.pos : end]):
+            try:
+                out[offset] = float(tok)
+            except ValueError:
+                raise InputError(
+                    f"not a number (in {what})",
+                    file=self.file,
+                    problem=problem,
+                    position=self.where(self.pos + offset),
+                    value=tok,
+                ) from None
+            if not np.isfinite(out[offset]):
+                raise InputError(
+                    f"not finite (in {what})",
+                    file=self.file,
+                    problem=problem,
+                    position=self.where(self.pos + offset),
+                    value=tok,
+                )
+        self.pos = end
+        return out
+
+    def take_count(self, what: str, problem: int | None) -> int:
+        k = self.pos
+        value = self.take(1, what, problem)[0]
+        if value != int(value) or value < 1:
+            raise InputError(
+                f"{what} must be a positive integer",
+                file=self.file,
+                problem=problem,
+                position=self.where(k),
+                value=self.values[k],
+            )
+        return int(value)
+
+
+def parse_orlib_gap(
+    text: str, *, file: str = "<text>", stem: str | None = None
+) -> list[GapData]:
+    """Parse OR-Library GAP text (single- or multi-problem) into instances."""
+    tokens = _Tokens(text, file)
+    if not tokens.values:
+        raise InputError("file is empty", file=file)
+    stem = stem or Path(file).stem
+    multi = tokens.first_line_count == 1
+    count = tokens.take_count("the number of problems", None) if multi else 1
+    instances = []
+    for p in range(1, count + 1):
+        label = p if multi else None
+        m = tokens.take_count("the number of agents m", label)
+        n = tokens.take_count("the number of jobs n", label)
+        cost = tokens.take(m * n, f"the cost matrix ({m} agents x {n} jobs)", label)
+        start = tokens.pos
+        use = tokens.take(m * n, f"the resource matrix ({m} agents x {n} jobs)", label)
+        bad = np.flatnonzero(use < 0)
+        if bad.size:
+            k = int(bad[0])
+            raise InputError(
+                f"resource use of agent {k // n + 1}, job {k % n + 1} must be >= 0",
+                file=file,
+                problem=label,
+                position=tokens.where(start + k),
+                value=tokens.values[start + k],
+            )
+        start = tokens.pos
+        capacity = tokens.take(m, f"the capacities ({m} agents)", label)
+        bad = np.flatnonzero(capacity < 0)
+        if bad.size:
+            k = int(bad[0])
+            raise InputError(
+                f"capacity of agent {k + 1} must be >= 0",
+                file=file,
+                problem=label,
+                position=tokens.where(start + k),
+                value=tokens.values[start + k],
+            )
+        instances.append(
+            GapData(
+                name=f"{stem}-{p}" if multi else stem,
+                cost=cost.reshape(m, n).T.copy(),
+                weight=use.reshape(m, n).T.copy(),
+                capacity=capacity,
+            )
+        )
+    if tokens.pos != len(tokens.values):
+        raise InputError(
+            f"{len(tokens.values) - tokens.pos} tokens left over after "
+            f"{count} problem(s): the counts in the header do not match the data",
+            file=file,
+            position=tokens.where(tokens.pos),
+            value=tokens.values[tokens.pos],
+        )
+    return instances
+
+
+def read_orlib_gap(path: str | os.PathLike[str]) -> list[GapData]:
+    """Read an OR-Library GAP file; errors name the file, problem and token."""
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(f"cannot read file ({exc})", file=str(path)) from None
+    return parse_orlib_gap(text, file=str(path), stem=p.stem)
+
+
+def format_orlib_gap(problems: Iterable[GapData], *, per_line: int = 12) -> str:
+    """OR-Library text for integer-valued problems (multi-problem when > 1)."""
+    items = list(problems)
+    lines: list[str] = []
+    if len(items) > 1:
+        lines.append(f" {len(items)}")
+
+    def rows(matrix: NDArray[np.float64]) -> None:
+        for row in matrix:
+            vals = [str(int(v)) for v in row]
+            for k in range(0, len(vals), per_line):
+                lines.append(" " + " ".join(vals[k : k + per_line]))
+
+    for prob in items:
+        lines.append(f" {prob.n_agents} {prob.n_jobs}")
+        rows(prob.cost.T)
+        rows(prob.weight.T)
+        rows(prob.capacity[None, :])
+    return "\n".join(lines) + "\n"
+
+
+def generate_chu_beasley(
+    kind: str, n_agents: int, n_jobs: int, seed: int, *, name: str | None = None
+) -> GapData:
+    """A random GAP of Chu & Beasley (1997) type C, D or E (minimization).
+
+    * C: ``a ~ U[5, 25]``, ``c ~ U[10, 50]``, ``b_i = 0.8 sum_j a_ij / m``.
+    * D: ``a ~ U[1, 100]``, ``c = 111 - a + e`` with ``e ~ U[-10, 10]``, same ``b``
+      (costs inversely correlated with resource use: the hard type).
+    * E: ``a = 1 - 10 ln x``, ``x ~ U(0, 1]``; ``c = 1000 / a - 10 y``, ``y ~ U[0, 1]``;
+      ``b_i = max(0.8 sum_j a_ij / m, max_j a_ij)``.
+
+    All values are integers, as in the published instances.
+    """
+    kind = kind.upper()
+    if n_agents < 1 or n_jobs < 1:
+        raise InputError(
+            "needs at least one agent and one job",
+            field="size",
+            value=(n_agents, n_jobs),
+        )
+    rng = np.random.default_rng(seed)
+    shape = (n_agents, n_jobs)
+    if kind == "C":
+        a = rng.integers(5, 26, size=shape).astype(float)
+        c = rng.integers(10, 51, size=shape).astype(float)
+        b = np.floor(0.8 * a.sum(axis=1) / n_agents)
+    elif kind == "D":
+        a = rng.integers(1, 101, size=shape).astype(float)
+        c = 111.0 - a + rng.integers(-10, 11, size=shape)
+        b = np.floor(0.8 * a.sum(axis=1) / n_agents)
+    elif kind == "E":
+        x = 1.0 - rng.random(size=shape)  # U(0, 1]
+        a = np.floor(1.0 - 10.0 * np.log(x))
+        c = np.floor(1000.0 / a - 10.0 * rng.random(size=shape))
+        b = np.floor(np.maximum(0.8 * a.sum(axis=1) / n_agents, a.max(axis=1)))
+    else:
+        raise InputError("must be one of C, D, E", field="kind", value=kind)
+    label = name or f"{kind.lower()}{n_agents:02d}{n_jobs}-s{seed}"
+    return GapData(name=label, cost=c.T.copy(), weight=a.T.copy(), capacity=b)
+
+
+@dataclass(frozen=True, slots=True)
+class BestKnown:
+    """A published best-known value (``proven`` when it is a proven optimum)."""
+
+    instance: str
+    direction: str
+    value: float
+    proven: bool
+
+
+def read_best_known(path: str | os.PathLike[str]) -> dict[tuple[str, str], BestKnown]:
+    """``best_known.csv`` (instance, direction, best_known, proven_optimal, ...)."""
+    out: dict[tuple[str, str], BestKnown] = {}
+    with open(path, newline="", encoding="utf-8") as fh:
+        reader = csv.DictReader(fh)
+        need = {"instance", "direction", "best_known"}
+        if reader.fieldnames is None or not need <= set(reader.fieldnames):
+            raise InputError(
+                f"header must contain {sorted(need)}", file=str(path), row=1
+            )
+        for rowno, row in enumerate(reader, start=2):
+            direction = (row["direction"] or "").strip().lower()
+            if direction not in ("min", "max"):
+                raise InputError(
+                    "must be 'min' or 'max'",
+                    file=str(path),
+                    row=rowno,
+                    field="direction",
+                    value=row["direction"],
+                )
+            try:
+                value = float(row["best_known"])
+            except (TypeError, ValueError):
+                raise InputError(
+                    "not a number",
+                    file=str(path),
+                    row=rowno,
+                    field="best_known",
+                    value=row["best_known"],
+                ) from None
+            proven = (row.get("proven_optimal") or "").strip().lower() == "true"
+            name = row["instance"].strip()
+            out[(name, direction)] = BestKnown(name, direction, value, proven)
+    return out

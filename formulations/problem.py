@@ -1,0 +1,346 @@
+"""The solver-agnostic core model every engine consumes.
+
+An :class:`AssignmentProblem` is a generalized assignment problem with
+optional extra knapsack resources and an optional per-item "defer" option.
+Items are indexed ``i`` (orders or order lines), agents ``j`` (fulfillment
+nodes), extra resources ``k`` (SKUs). The problem always *minimizes*
+``sum cost[i, a(i)] + sum_{i unassigned} defer_cost[i]`` subject to
+
+* ``a(i)`` eligible: ``eligible[i, a(i)]``;
+* node capacity: ``sum_{i: a(i)=j} weight[i, j] <= capacity[j]``;
+* stock: ``sum_{i: a(i)=j} use[i, k] <= stock[j, k]``;
+* every item assigned unless ``defer_cost`` is given.
+
+Like PyVRP's ``ProblemData`` it is immutable and validated exactly once, in
+``__post_init__``; micro-batch carry-over goes through :meth:`replace`, which
+returns a new validated instance.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from data.errors import InputError
+
+FloatArray = NDArray[np.float64]
+BoolArray = NDArray[np.bool_]
+
+_ARRAY_FIELDS = (
+    "cost",
+    "weight",
+    "capacity",
+    "eligible",
+    "use",
+    "stock",
+    "defer_cost",
+    "priority",
+)
+
+
+def _first_bad(mask: NDArray[np.bool_]) -> tuple[int, ...] | int:
+    """Index of the first True entry of ``mask`` (int for 1-D, tuple otherwise)."""
+    flat = int(np.flatnonzero(mask.ravel())[0])
+    idx = np.unravel_index(flat, mask.shape)
+    return int(idx[0]) if mask.ndim == 1 else tuple(int(v) for v in idx)
+
+
+def _as_float(name: str, value: Any, ndim: int) -> FloatArray:
+    try:
+        arr = np.array(value, dtype=np.float64, copy=True)
+    except (TypeError, ValueError) as exc:
+        raise InputError(f"not numeric ({exc})", field=name) from None
+    if arr.ndim != ndim:
+        raise InputError(
+            f"expected a {ndim}-D array, got shape {arr.shape}", field=name
+        )
+    return arr
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class AssignmentProblem:
+    """An immutable, validated assignment instance.
+
+    Parameters
+    ----------
+    cost
+        ``(n_items, n_agents)`` cost of giving item ``i`` to agent ``j``. Must be
+        finite where eligible; ignored (and may be ``inf``/``nan``) elsewhere.
+    weight
+        ``(n_items, n_agents)`` capacity units item ``i`` uses at agent ``j``, >= 0.
+    capacity
+        ``(n_agents,)`` capacity of each agent, >= 0.
+    eligible
+        ``(n_items, n_agents)`` bool mask; ``None`` means every pair where the
+        cost is finite.
+    use, stock
+        Optional extra knapsack resources: ``use[i, k]`` units of resource ``k``
+        item ``i`` needs, ``stock[j, k]`` units agent ``j`` holds. Both or neither.
+    defer_cost
+        Optional ``(n_items,)`` penalty for leaving item ``i`` unassigned; absent
+        means every item must be assigned.
+    priority
+        Optional ``(n_items,)`` priority (e.g. CLTV) used by heuristics to decide
+        who goes first when capacity is short; it does not enter the objective.
+    name
+        Instance name, for reports.
+    """
+
+    cost: FloatArray
+    weight: FloatArray
+    capacity: FloatArray
+    eligible: BoolArray = field(default=None)  # type: ignore[arg-type]
+    use: FloatArray | None = None
+    stock: FloatArray | None = None
+    defer_cost: FloatArray | None = None
+    priority: FloatArray | None = None
+    name: str = ""
+
+    def __post_init__(self) -> None:
+        cost = _as_float("cost", self.cost, 2)
+        n, m = cost.shape
+        weight = _as_float("weight", self.weight, 2)
+        capacity = _as_float("capacity", self.capacity, 1)
+        if weight.shape != (n, m):
+            raise InputError(
+                f"shape {weight.shape} does not match cost shape {(n, m)}",
+                field="weight",
+            )
+        if capacity.shape != (m,):
+            raise InputError(
+                f"shape {capacity.shape} does not match {m} agents", field="capacity"
+            )
+        if self.eligible is None:
+            eligible = np.isfinite(cost)
+        else:
+            eligible = np.array(self.eligible, copy=True)
+            if eligible.dtype != np.bool_:
+                raise InputError(
+                    f"dtype must be bool, got {eligible.dtype}", field="eligible"
+                )
+            if eligible.shape != (n, m):
+                raise InputError(
+                    f"shape {eligible.shape} does not match cost shape {(n, m)}",
+                    field="eligible",
+                )
+        bad = eligible & ~np.isfinite(cost)
+        if bad.any():
+            idx = _first_bad(bad)
+            raise InputError(
+                "not finite on an eligible pair",
+                field="cost",
+                index=idx,
+                value=float(cost[idx]),
+            )
+        # Ineligible costs carry no meaning; store 0 so sums never see inf/nan.
+        cost = np.where(eligible, cost, 0.0)
+        self._check_nonneg("weight", weight)
+        self._check_nonneg("capacity", capacity)
+
+        use = stock = None
+        if (self.use is None) != (self.stock is None):
+            raise InputError(
+                "'use' and 'stock' must be given together",
+                field="use" if self.use is None else "stock",
+            )
+        if self.use is not None and self.stock is not None:
+            use = _as_float("use", self.use, 2)
+            stock = _as_float("stock", self.stock, 2)
+            if use.shape[0] != n:
+                raise InputError(
+                    f"shape {use.shape} does not match {n} items", field="use"
+                )
+            if stock.shape != (m, use.shape[1]):
+                raise InputError(
+                    f"shape {stock.shape} does not match "
+                    f"({m} agents, {use.shape[1]} resources)",
+                    field="stock",
+                )
+            self._check_nonneg("use", use)
+            self._check_nonneg("stock", stock)
+
+        defer_cost = priority = None
+        if self.defer_cost is not None:
+            defer_cost = _as_float("defer_cost", self.defer_cost, 1)
+            if defer_cost.shape != (n,):
+                raise InputError(
+                    f"shape {defer_cost.shape} does not match {n} items",
+                    field="defer_cost",
+                )
+            self._check_finite("defer_cost", defer_cost)
+        if self.priority is not None:
+            priority = _as_float("priority", self.priority, 1)
+            if priority.shape != (n,):
+                raise InputError(
+                    f"shape {priority.shape} does not match {n} items",
+                    field="priority",
+                )
+            self._check_finite("priority", priority)
+
+        for name, arr in (
+            ("cost", cost),
+            ("weight", weight),
+            ("capacity", capacity),
+            ("eligible", eligible),
+            ("use", use),
+            ("stock", stock),
+            ("defer_cost", defer_cost),
+            ("priority", priority),
+        ):
+            if arr is not None:
+                arr.flags.writeable = False
+            object.__setattr__(self, name, arr)
+
+    @staticmethod
+    def _check_finite(name: str, arr: FloatArray) -> None:
+        bad = ~np.isfinite(arr)
+        if bad.any():
+            idx = _first_bad(bad)
+            raise InputError("not finite", field=name, index=idx, value=float(arr[idx]))
+
+    @classmethod
+    def _check_nonneg(cls, name: str, arr: FloatArray) -> None:
+        cls._check_finite(name, arr)
+        bad = arr < 0
+        if bad.any():
+            idx = _first_bad(bad)
+            raise InputError(
+                "must be >= 0", field=name, index=idx, value=float(arr[idx])
+            )
+
+    # ------------------------------------------------------------------ shape
+    @property
+    def n_items(self) -> int:
+        """Number of items (orders or order lines)."""
+        return int(self.cost.shape[0])
+
+    @property
+    def n_agents(self) -> int:
+        """Number of agents (fulfillment nodes)."""
+        return int(self.cost.shape[1])
+
+    @property
+    def n_resources(self) -> int:
+        """Number of extra knapsack resources (0 when there are none)."""
+        return 0 if self.use is None else int(self.use.shape[1])
+
+    @property
+    def can_defer(self) -> bool:
+        """Whether items may stay unassigned (at ``defer_cost``)."""
+        return self.defer_cost is not None
+
+    # ------------------------------------------------------------- evaluation
+    def objective(self, assignment: NDArray[np.integer[Any]]) -> float:
+        """Objective of ``assignment`` (agent per item, ``-1`` = unassigned)."""
+        a = np.asarray(assignment)
+        assigned = a >= 0
+        rows = np.flatnonzero(assigned)
+        total = float(self.cost[rows, a[rows]].sum())
+        if self.defer_cost is not None:
+            total += float(self.defer_cost[~assigned].sum())
+        return total
+
+    def load(self, assignment: NDArray[np.integer[Any]]) -> FloatArray:
+        """Capacity used at each agent by ``assignment``."""
+        a = np.asarray(assignment)
+        rows = np.flatnonzero(a >= 0)
+        return np.bincount(
+            a[rows], weights=self.weight[rows, a[rows]], minlength=self.n_agents
+        ).astype(np.float64)
+
+    def resource_load(self, assignment: NDArray[np.integer[Any]]) -> FloatArray:
+        """``(n_agents, n_resources)`` extra-resource use of ``assignment``."""
+        out = np.zeros((self.n_agents, self.n_resources))
+        if self.use is None:
+            return out
+        a = np.asarray(assignment)
+        rows = np.flatnonzero(a >= 0)
+        np.add.at(out, a[rows], self.use[rows])
+        return out
+
+    # ------------------------------------------------------------- derivation
+    def replace(self, **changes: Any) -> AssignmentProblem:
+        """A new, re-validated problem with some fields replaced.
+
+        Used for micro-batch carry-over, e.g. ``problem.replace(capacity=rest)``.
+        """
+        unknown = set(changes) - {f.name for f in dataclasses.fields(self)}
+        if unknown:
+            raise TypeError(f"unknown fields: {sorted(unknown)}")
+        return dataclasses.replace(self, **changes)
+
+    def subset(self, items: NDArray[np.integer[Any]]) -> AssignmentProblem:
+        """The sub-problem over ``items`` (same agents and capacities)."""
+        idx = np.asarray(items, dtype=np.int64)
+        return AssignmentProblem(
+            cost=self.cost[idx],
+            weight=self.weight[idx],
+            capacity=self.capacity,
+            eligible=self.eligible[idx],
+            use=None if self.use is None else self.use[idx],
+            stock=self.stock,
+            defer_cost=None if self.defer_cost is None else self.defer_cost[idx],
+            priority=None if self.priority is None else self.priority[idx],
+            name=self.name,
+        )
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, AssignmentProblem):
+            return NotImplemented
+        if self.name != other.name:
+            return False
+        for name in _ARRAY_FIELDS:
+            a, b = getattr(self, name), getattr(other, name)
+            if (a is None) != (b is None):
+                return False
+            if a is not None and not np.array_equal(a, b):
+                return False
+        return True
+
+    __hash__ = None  # type: ignore[assignment]
+
+    # -------------------------------------------------------------------- I/O
+    def save(self, path: str | os.PathLike[str]) -> None:
+        """Write the arrays to a compressed ``.npz`` (read back with :meth:`load_npz`)."""
+        arrays = {
+            name: getattr(self, name)
+            for name in _ARRAY_FIELDS
+            if getattr(self, name) is not None
+        }
+        target = Path(path)
+        tmp = target.with_name(target.name + ".tmp")
+        with open(tmp, "wb") as fh:
+            np.savez_compressed(fh, name=np.array(self.name), **arrays)
+        os.replace(tmp, target)
+
+    @classmethod
+    def load_npz(cls, path: str | os.PathLike[str]) -> AssignmentProblem:
+        """Read a problem written by :meth:`save`; errors name the file."""
+        try:
+            with np.load(path, allow_pickle=False) as npz:
+                data = {key: npz[key] for key in npz.files}
+        except (OSError, ValueError) as exc:
+            raise InputError(f"cannot read npz ({exc})", file=str(path)) from None
+        missing = {"cost", "weight", "capacity"} - set(data)
+        if missing:
+            raise InputError(f"missing arrays {sorted(missing)}", file=str(path))
+        name = str(data.pop("name", Path(path).stem))
+        unknown = set(data) - set(_ARRAY_FIELDS)
+        if unknown:
+            raise InputError(f"unknown arrays {sorted(unknown)}", file=str(path))
+        try:
+            return cls(name=name, **data)
+        except InputError as exc:
+            raise InputError(
+                exc.reason,
+                file=str(path),
+                field=exc.field,
+                index=exc.index,
+                value=exc.value,
+            ) from None

@@ -1,0 +1,210 @@
+"""The LP relaxation: a lower bound, capacity duals (bid prices) and a rounding.
+
+The relaxation of the assignment problem gives (i) the bound every other
+engine reports when it cannot prove a better one, and (ii) the shadow price
+of each node's capacity, ``bid_price[j] >= 0`` (cost per capacity unit): the
+dual values Acimovic & Graves (2015) add to node costs so a myopic decision
+does not burn capacity the rest of the day needs. The ``lp`` engine also
+rounds the relaxation (items the LP assigns integrally stay, the rest are
+placed greedily) so that it returns a checkable solution like every engine.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import highspy
+import numpy as np
+from numpy.typing import NDArray
+
+from formulations.problem import AssignmentProblem
+from solver.engine import Availability
+from solver.greedy import greedy_assign
+from solver.highs_model import new_highs, pass_model
+from solver.matrix import MatrixModel, build_matrix
+from solver.result import Limit, SolveResult, Status, no_solution
+
+#: HiGHS model status -> ours, for the relaxation.
+LP_STATUS_MAP: dict[highspy.HighsModelStatus, Status] = {
+    highspy.HighsModelStatus.kNotset: Status.ERROR,
+    highspy.HighsModelStatus.kLoadError: Status.ERROR,
+    highspy.HighsModelStatus.kModelError: Status.ERROR,
+    highspy.HighsModelStatus.kPresolveError: Status.ERROR,
+    highspy.HighsModelStatus.kSolveError: Status.ERROR,
+    highspy.HighsModelStatus.kPostsolveError: Status.ERROR,
+    highspy.HighsModelStatus.kModelEmpty: Status.OPTIMAL,
+    highspy.HighsModelStatus.kOptimal: Status.OPTIMAL,
+    highspy.HighsModelStatus.kInfeasible: Status.INFEASIBLE,
+    highspy.HighsModelStatus.kUnboundedOrInfeasible: Status.INFEASIBLE,
+    highspy.HighsModelStatus.kUnbounded: Status.ERROR,
+    highspy.HighsModelStatus.kObjectiveBound: Status.NO_SOLUTION,
+    highspy.HighsModelStatus.kObjectiveTarget: Status.NO_SOLUTION,
+    highspy.HighsModelStatus.kTimeLimit: Status.NO_SOLUTION,
+    highspy.HighsModelStatus.kIterationLimit: Status.NO_SOLUTION,
+    highspy.HighsModelStatus.kUnknown: Status.ERROR,
+    highspy.HighsModelStatus.kSolutionLimit: Status.NO_SOLUTION,
+    highspy.HighsModelStatus.kInterrupt: Status.NO_SOLUTION,
+    highspy.HighsModelStatus.kMemoryLimit: Status.ERROR,
+    highspy.HighsModelStatus.__members__["kHighsInterrupt"]: Status.NO_SOLUTION,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class LpRelaxation:
+    """Solution of the LP relaxation.
+
+    Attributes
+    ----------
+    status
+        ``OPTIMAL`` when solved; anything else means the other fields are empty.
+    objective
+        The relaxation's value: a lower bound on the integer optimum.
+    x
+        Column values (see :class:`solver.matrix.MatrixModel`).
+    bid_price
+        ``(n_agents,)`` capacity duals, >= 0 (0 where capacity cannot bind).
+    stock_dual
+        ``(n_agents, n_resources)`` stock duals, >= 0.
+    item_dual
+        ``(n_items,)`` duals of the assignment rows (marginal cost of one item).
+    """
+
+    status: Status
+    objective: float | None
+    x: NDArray[np.float64]
+    bid_price: NDArray[np.float64]
+    stock_dual: NDArray[np.float64]
+    item_dual: NDArray[np.float64]
+    model: MatrixModel
+    runtime_s: float
+
+
+def lp_relaxation(
+    problem: AssignmentProblem,
+    *,
+    time_limit_s: float | None = None,
+    threads: int | None = None,
+    model: MatrixModel | None = None,
+) -> LpRelaxation:
+    """Solve the LP relaxation of ``problem`` with HiGHS (dual simplex)."""
+    start = time.perf_counter()
+    model = model or build_matrix(problem)
+    h = new_highs(time_limit_s=time_limit_s, threads=threads)
+    pass_model(h, model, integer=False)
+    h.run()
+    status = LP_STATUS_MAP.get(h.getModelStatus(), Status.ERROR)
+    bid = np.zeros(problem.n_agents)
+    stock_dual = np.zeros((problem.n_agents, problem.n_resources))
+    item_dual = np.zeros(problem.n_items)
+    x = np.zeros(model.n_cols)
+    objective = None
+    if status is Status.OPTIMAL:
+        sol = h.getSolution()
+        x = np.asarray(sol.col_value, dtype=np.float64)
+        objective = float(h.getInfo().objective_function_value)
+        if problem.n_items == 0:
+            objective = 0.0
+        if sol.dual_valid:
+            dual = np.asarray(sol.row_dual, dtype=np.float64)
+            n = problem.n_items
+            n_cap = model.capacity_agent.size
+            item_dual = dual[:n].copy()
+            # HiGHS: a binding <= row of a minimization has a dual <= 0.
+            bid[model.capacity_agent] = np.maximum(0.0, -dual[n : n + n_cap])
+            stock_dual[model.stock_agent, model.stock_resource] = np.maximum(
+                0.0, -dual[n + n_cap :]
+            )
+    return LpRelaxation(
+        status=status,
+        objective=objective,
+        x=x,
+        bid_price=bid,
+        stock_dual=stock_dual,
+        item_dual=item_dual,
+        model=model,
+        runtime_s=time.perf_counter() - start,
+    )
+
+
+def lp_bound(
+    problem: AssignmentProblem, *, time_limit_s: float | None = None
+) -> float | None:
+    """The LP lower bound, or ``None`` when the relaxation is not solved."""
+    relax = lp_relaxation(problem, time_limit_s=time_limit_s)
+    return relax.objective if relax.status is Status.OPTIMAL else None
+
+
+def round_relaxation(
+    problem: AssignmentProblem, relax: LpRelaxation, *, time_limit_s: float
+) -> tuple[NDArray[np.int64], dict[int, str]]:
+    """Keep the LP's integral assignments, place the rest greedily, improve."""
+    integral = np.where(relax.x >= 1.0 - 1e-6, 1.0, 0.0)
+    start = relax.model.assignment_from(integral, problem.n_items)
+    # Items the LP defers integrally stay deferred unless greedy finds better.
+    return greedy_assign(problem, time_limit_s=time_limit_s, warm_start=start)
+
+
+class LpEngine:
+    """``lp``: LP bound + capacity duals + a rounded solution (HiGHS)."""
+
+    name = "lp"
+    exact = False
+    proves_bound = True
+    uses_warm_start = False
+
+    def available(self) -> Availability:
+        return Availability.AVAILABLE
+
+    def solve(
+        self,
+        problem: AssignmentProblem,
+        *,
+        time_limit_s: float,
+        seed: int,
+        warm_start: NDArray[np.int64] | None,
+        threads: int | None,
+    ) -> SolveResult:
+        start = time.perf_counter()
+        relax = lp_relaxation(problem, time_limit_s=time_limit_s, threads=threads)
+        if relax.status is not Status.OPTIMAL or relax.objective is None:
+            limit = Limit.TIME if relax.status is Status.NO_SOLUTION else Limit.NONE
+            return no_solution(
+                self.name,
+                problem.n_items,
+                relax.status,
+                time.perf_counter() - start,
+                limit=limit,
+                message="LP relaxation not solved",
+            )
+        left = max(time_limit_s - (time.perf_counter() - start), 0.05)
+        assignment, reasons = round_relaxation(problem, relax, time_limit_s=left)
+        complete = problem.can_defer or bool((assignment >= 0).all())
+        runtime = time.perf_counter() - start
+        if not complete:
+            return SolveResult(
+                engine=self.name,
+                status=Status.NO_SOLUTION,
+                objective=None,
+                bound=relax.objective,
+                runtime_s=runtime,
+                assignment=np.full(problem.n_items, -1, dtype=np.int64),
+                bid_price=relax.bid_price,
+                stock_dual=relax.stock_dual,
+                message="LP rounding did not place every item",
+            )
+        objective = problem.objective(assignment)
+        bound = min(relax.objective, objective)
+        proven = objective - bound <= 1e-9 * max(1.0, abs(objective))
+        return SolveResult(
+            engine=self.name,
+            status=Status.OPTIMAL if proven else Status.FEASIBLE,
+            objective=objective,
+            bound=bound,
+            runtime_s=runtime,
+            assignment=assignment,
+            unassigned_reason=reasons,
+            bid_price=relax.bid_price,
+            stock_dual=relax.stock_dual,
+            message=f"LP relaxation {relax.objective:.6g} in {relax.runtime_s:.3f}s",
+        )

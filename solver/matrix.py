@@ -1,0 +1,149 @@
+"""The problem as a sparse linear program, built once from arrays.
+
+Columns are the eligible ``(item, agent)`` pairs in row-major order, then one
+"defer" column per item when the problem allows deferral. Rows are
+
+* one assignment row per item: ``sum_j x[i, j] + d[i] = 1``;
+* one capacity row per agent that could be overloaded at all;
+* one stock row per ``(agent, resource)`` pair that could be overdrawn.
+
+Rows that can never bind are left out (their duals are zero), which keeps the
+LP small for fulfillment instances where most nodes have slack. HiGHS (MIP and
+LP) and CBC build their models from this one description.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.sparse as sp
+from numpy.typing import NDArray
+
+from formulations.problem import AssignmentProblem
+
+
+@dataclass(frozen=True, slots=True)
+class MatrixModel:
+    """Arrays of the LP/MIP: ``min c x  s.t.  row_lower <= A x <= row_upper``."""
+
+    c: NDArray[np.float64]
+    col_upper: NDArray[np.float64]
+    matrix: sp.csr_matrix
+    row_lower: NDArray[np.float64]
+    row_upper: NDArray[np.float64]
+    pair_item: NDArray[np.int64]
+    pair_agent: NDArray[np.int64]
+    defer_item: NDArray[np.int64]
+    capacity_agent: NDArray[np.int64]
+    stock_agent: NDArray[np.int64]
+    stock_resource: NDArray[np.int64]
+
+    @property
+    def n_cols(self) -> int:
+        return int(self.c.shape[0])
+
+    @property
+    def n_pairs(self) -> int:
+        return int(self.pair_item.shape[0])
+
+    def assignment_from(
+        self, x: NDArray[np.float64], n_items: int
+    ) -> NDArray[np.int64]:
+        """Integer assignment from a 0/1 column vector (largest x per item)."""
+        out = np.full(n_items, -1, dtype=np.int64)
+        on = x[: self.n_pairs] > 0.5
+        out[self.pair_item[on]] = self.pair_agent[on]
+        return out
+
+    def columns_from(self, assignment: NDArray[np.int64]) -> NDArray[np.float64]:
+        """0/1 column vector of an integer assignment (for warm starts)."""
+        x = np.zeros(self.n_cols)
+        pair_on = assignment[self.pair_item] == self.pair_agent
+        x[: self.n_pairs] = pair_on
+        if self.defer_item.size:
+            x[self.n_pairs :] = assignment[self.defer_item] < 0
+        return x
+
+
+def build_matrix(problem: AssignmentProblem) -> MatrixModel:
+    """Compile ``problem`` into a :class:`MatrixModel` (vectorized, no Python loops)."""
+    n = problem.n_items
+    pair_item, pair_agent = np.nonzero(problem.eligible)
+    pair_item = pair_item.astype(np.int64)
+    pair_agent = pair_agent.astype(np.int64)
+    n_pairs = pair_item.size
+    defer_item = (
+        np.arange(n, dtype=np.int64)
+        if problem.defer_cost is not None
+        else np.zeros(0, dtype=np.int64)
+    )
+    n_cols = n_pairs + defer_item.size
+    c = np.concatenate(
+        [
+            problem.cost[pair_item, pair_agent],
+            problem.defer_cost if problem.defer_cost is not None else np.zeros(0),
+        ]
+    )
+    pair_w = problem.weight[pair_item, pair_agent]
+
+    # Assignment rows: one per item.
+    rows = [pair_item, defer_item]
+    cols = [np.arange(n_pairs), n_pairs + np.arange(defer_item.size)]
+    vals = [np.ones(n_pairs), np.ones(defer_item.size)]
+    row_lower = [np.ones(n)]
+    row_upper = [np.ones(n)]
+
+    # Capacity rows where the eligible load could exceed capacity.
+    potential = np.bincount(pair_agent, weights=pair_w, minlength=problem.n_agents)
+    capacity_agent = np.flatnonzero(potential > problem.capacity + 1e-9)
+    row_of_agent = np.full(problem.n_agents, -1, dtype=np.int64)
+    row_of_agent[capacity_agent] = n + np.arange(capacity_agent.size)
+    keep = row_of_agent[pair_agent] >= 0
+    rows.append(row_of_agent[pair_agent[keep]])
+    cols.append(np.flatnonzero(keep))
+    vals.append(pair_w[keep])
+    row_lower.append(np.full(capacity_agent.size, -np.inf))
+    row_upper.append(problem.capacity[capacity_agent])
+    next_row = n + capacity_agent.size
+
+    stock_agent = np.zeros(0, dtype=np.int64)
+    stock_resource = np.zeros(0, dtype=np.int64)
+    if problem.use is not None and problem.stock is not None:
+        n_res = problem.n_resources
+        use_pairs = problem.use[pair_item]  # (n_pairs, K); fulfillment K is small
+        pi, kk = np.nonzero(use_pairs)
+        uval = use_pairs[pi, kk]
+        jj = pair_agent[pi]
+        demand = np.zeros((problem.n_agents, n_res))
+        np.add.at(demand, (jj, kk), uval)
+        binding = demand > problem.stock + 1e-9
+        stock_agent, stock_resource = (v.astype(np.int64) for v in np.nonzero(binding))
+        row_id = np.full((problem.n_agents, n_res), -1, dtype=np.int64)
+        row_id[stock_agent, stock_resource] = next_row + np.arange(stock_agent.size)
+        r = row_id[jj, kk]
+        sel = r >= 0
+        rows.append(r[sel])
+        cols.append(pi[sel])
+        vals.append(uval[sel])
+        row_lower.append(np.full(stock_agent.size, -np.inf))
+        row_upper.append(problem.stock[stock_agent, stock_resource])
+        next_row += stock_agent.size
+
+    matrix = sp.csr_matrix(
+        (np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
+        shape=(next_row, n_cols),
+    )
+    return MatrixModel(
+        c=c,
+        col_upper=np.ones(n_cols),
+        matrix=matrix,
+        row_lower=np.concatenate(row_lower),
+        row_upper=np.concatenate(row_upper),
+        pair_item=pair_item,
+        pair_agent=pair_agent,
+        defer_item=defer_item,
+        capacity_agent=capacity_agent,
+        stock_agent=stock_agent,
+        stock_resource=stock_resource,
+    )

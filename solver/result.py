@@ -1,0 +1,173 @@
+"""The result every engine returns, in OR-Tools MathOpt's vocabulary.
+
+A time-limited incumbent is ``FEASIBLE`` with ``limit=Limit.TIME``; only a
+proof makes a result ``OPTIMAL``. ``gap`` is derived from ``objective`` and
+``bound``, never stored, so it cannot disagree with them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+
+@enum.unique
+class Status(enum.Enum):
+    """Why a solve ended, as far as the solution is concerned."""
+
+    OPTIMAL = "optimal"
+    FEASIBLE = "feasible"
+    INFEASIBLE = "infeasible"
+    NO_SOLUTION = "no_solution"
+    ERROR = "error"
+
+    @property
+    def has_solution(self) -> bool:
+        """Whether a result with this status carries an assignment."""
+        return self in (Status.OPTIMAL, Status.FEASIBLE)
+
+
+@enum.unique
+class Limit(enum.Enum):
+    """Which limit stopped the engine, if any (MathOpt's ``Limit``)."""
+
+    NONE = "none"
+    TIME = "time"
+    ITERATION = "iteration"
+    OTHER = "other"
+
+
+def _empty_mapping() -> Mapping[int, str]:
+    return MappingProxyType({})
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class SolveResult:
+    """Outcome of one solve.
+
+    Attributes
+    ----------
+    engine
+        Registry name of the engine that produced the result.
+    status, limit
+        Termination, see :class:`Status` and :class:`Limit`.
+    objective
+        Objective of ``assignment`` (``None`` without a solution).
+    bound
+        Proven lower bound on the optimum (``None`` when unknown).
+    runtime_s
+        Wall-clock seconds spent in the engine.
+    assignment
+        Agent index per item, ``-1`` = unassigned (all ``-1`` without a solution).
+    unassigned_reason
+        Why each unassigned item is unassigned, keyed by item index.
+    bid_price
+        Capacity duals per agent (>= 0, cost per capacity unit), where known.
+    stock_dual
+        ``(n_agents, n_resources)`` stock duals (>= 0), where known.
+    message
+        Free-form detail from the backend (native status, fallback notes).
+    """
+
+    engine: str
+    status: Status
+    objective: float | None
+    bound: float | None
+    runtime_s: float
+    assignment: NDArray[np.int64]
+    unassigned_reason: Mapping[int, str] = field(default_factory=_empty_mapping)
+    limit: Limit = Limit.NONE
+    bid_price: NDArray[np.float64] | None = None
+    stock_dual: NDArray[np.float64] | None = None
+    message: str = ""
+
+    def __post_init__(self) -> None:
+        assignment = np.array(self.assignment, dtype=np.int64, copy=True)
+        assignment.flags.writeable = False
+        object.__setattr__(self, "assignment", assignment)
+        object.__setattr__(
+            self, "unassigned_reason", MappingProxyType(dict(self.unassigned_reason))
+        )
+        for name in ("bid_price", "stock_dual"):
+            value = getattr(self, name)
+            if value is not None:
+                arr = np.array(value, dtype=np.float64, copy=True)
+                arr.flags.writeable = False
+                object.__setattr__(self, name, arr)
+        if self.status.has_solution and self.objective is None:
+            raise ValueError(f"status {self.status.name} needs an objective")
+
+    @property
+    def has_solution(self) -> bool:
+        """Whether :attr:`assignment` is a solution (possibly not optimal)."""
+        return self.status.has_solution
+
+    @property
+    def gap(self) -> float | None:
+        """Relative gap ``(objective - bound) / max(|objective|, 1)``, if both known."""
+        if self.objective is None or self.bound is None:
+            return None
+        return max(0.0, self.objective - self.bound) / max(abs(self.objective), 1.0)
+
+    def objective_value(self) -> float:
+        """The objective; raises when there is no feasible solution (as MathOpt)."""
+        if not self.has_solution or self.objective is None:
+            raise ValueError(
+                f"{self.engine}: no feasible solution (status {self.status.name})"
+            )
+        return self.objective
+
+    def with_bound(self, bound: float | None) -> SolveResult:
+        """This result with ``bound`` tightened to the better of the two."""
+        if bound is None:
+            return self
+        best = bound if self.bound is None else max(self.bound, bound)
+        if self.objective is not None:
+            best = min(best, self.objective)
+        return dataclasses.replace(self, bound=best)
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready summary (assignment as a list)."""
+        return {
+            "engine": self.engine,
+            "status": self.status.value,
+            "limit": self.limit.value,
+            "objective": self.objective,
+            "bound": self.bound,
+            "gap": self.gap,
+            "runtime_s": self.runtime_s,
+            "assignment": self.assignment.tolist(),
+            "unassigned_reason": {str(k): v for k, v in self.unassigned_reason.items()},
+            "message": self.message,
+        }
+
+
+def no_solution(
+    engine: str,
+    n_items: int,
+    status: Status,
+    runtime_s: float,
+    *,
+    bound: float | None = None,
+    limit: Limit = Limit.NONE,
+    message: str = "",
+) -> SolveResult:
+    """A result without an assignment (every item ``-1``)."""
+    return SolveResult(
+        engine=engine,
+        status=status,
+        objective=None,
+        bound=bound,
+        runtime_s=runtime_s,
+        assignment=np.full(n_items, -1, dtype=np.int64),
+        unassigned_reason={},
+        limit=limit,
+        message=message,
+    )
