@@ -35,8 +35,21 @@ unit: $(STAMP)
 ## bench: opt-in long benchmarks (GAP public set + generated type C/D/E)
 bench: bench-gap
 
+GAP_GEN := $(OUT)/gap-generated
+GAP_TYPES := D,5,100 D,10,100 D,10,200 D,20,100 D,20,200 E,5,100 E,10,200 E,20,200
+
 bench-gap: $(STAMP)
-	$(BIN)/python -m benchmarks.run_gap --out $(OUT)/bench-gap
+	$(BIN)/tierflow bench gap --engines cpsat,highs,cbc,greedy,lp --time-limit 10 \
+	  --repeat 3 --out $(OUT)/bench-gap/public
+	@mkdir -p $(GAP_GEN)
+	@for spec in $(GAP_TYPES); do \
+	  IFS=, read -r t m n <<< "$$spec"; \
+	  name=$$(echo $$t | tr DE de)$$(printf %02d $$m)$$n-s1; \
+	  $(BIN)/tierflow generate gap --type $$t --agents $$m --jobs $$n --seed 1 \
+	    --out $(GAP_GEN)/$$name.txt; \
+	done
+	$(BIN)/tierflow bench gap $(GAP_GEN)/*.txt --engines cpsat,cpsat-plain,highs,greedy \
+	  --time-limit 10 --out $(OUT)/bench-gap/generated
 
 clean:
 	rm -rf $(OUT) .pytest_cache .mypy_cache .ruff_cache

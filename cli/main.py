@@ -37,10 +37,12 @@ def cli() -> None:
 
 def _register() -> None:
     from cli.bench_cmd import bench
+    from cli.generate_cmd import generate
     from cli.solve_cmd import solve_command
 
     cli.add_command(solve_command)
     cli.add_command(bench)
+    cli.add_command(generate)
 
 
 _register()

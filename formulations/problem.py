@@ -20,12 +20,12 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from numpy.typing import NDArray
+from numpy.typing import ArrayLike, NDArray
 
 from data.errors import InputError
 
@@ -63,7 +63,7 @@ def _as_float(name: str, value: Any, ndim: int) -> FloatArray:
     return arr
 
 
-@dataclass(frozen=True, slots=True, eq=False)
+@dataclass(frozen=True, slots=True, eq=False, init=False)
 class AssignmentProblem:
     """An immutable, validated assignment instance.
 
@@ -77,8 +77,8 @@ class AssignmentProblem:
     capacity
         ``(n_agents,)`` capacity of each agent, >= 0.
     eligible
-        ``(n_items, n_agents)`` bool mask; ``None`` means every pair where the
-        cost is finite.
+        ``(n_items, n_agents)`` bool mask; ``None`` means every pair whose cost
+        is not ``+inf``.
     use, stock
         Optional extra knapsack resources: ``use[i, k]`` units of resource ``k``
         item ``i`` needs, ``stock[j, k]`` units agent ``j`` holds. Both or neither.
@@ -95,14 +95,40 @@ class AssignmentProblem:
     cost: FloatArray
     weight: FloatArray
     capacity: FloatArray
-    eligible: BoolArray = field(default=None)  # type: ignore[arg-type]
-    use: FloatArray | None = None
-    stock: FloatArray | None = None
-    defer_cost: FloatArray | None = None
-    priority: FloatArray | None = None
-    name: str = ""
+    eligible: BoolArray
+    use: FloatArray | None
+    stock: FloatArray | None
+    defer_cost: FloatArray | None
+    priority: FloatArray | None
+    name: str
 
-    def __post_init__(self) -> None:
+    def __init__(
+        self,
+        cost: ArrayLike,
+        weight: ArrayLike,
+        capacity: ArrayLike,
+        eligible: ArrayLike | None = None,
+        use: ArrayLike | None = None,
+        stock: ArrayLike | None = None,
+        defer_cost: ArrayLike | None = None,
+        priority: ArrayLike | None = None,
+        name: str = "",
+    ) -> None:
+        for key, value in (
+            ("cost", cost),
+            ("weight", weight),
+            ("capacity", capacity),
+            ("eligible", eligible),
+            ("use", use),
+            ("stock", stock),
+            ("defer_cost", defer_cost),
+            ("priority", priority),
+            ("name", name),
+        ):
+            object.__setattr__(self, key, value)
+        self._validate()
+
+    def _validate(self) -> None:
         cost = _as_float("cost", self.cost, 2)
         n, m = cost.shape
         weight = _as_float("weight", self.weight, 2)
@@ -117,7 +143,8 @@ class AssignmentProblem:
                 f"shape {capacity.shape} does not match {m} agents", field="capacity"
             )
         if self.eligible is None:
-            eligible = np.isfinite(cost)
+            # +inf marks a forbidden pair; NaN is never meaningful and is caught below
+            eligible = ~np.isposinf(cost)
         else:
             eligible = np.array(self.eligible, copy=True)
             if eligible.dtype != np.bool_:

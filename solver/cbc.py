@@ -10,13 +10,16 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import tempfile
 import time
+from typing import Any
 
 import numpy as np
 import pulp
 from numpy.typing import NDArray
 
+from data.errors import SolverError
 from formulations.problem import AssignmentProblem
 from solver.engine import Availability
 from solver.matrix import build_matrix
@@ -31,6 +34,29 @@ STATUS_MAP: dict[int, tuple[Status, Limit]] = {
     pulp.LpSolutionUnbounded: (Status.ERROR, Limit.NONE),
 }
 
+
+def cbc_binary() -> str | None:
+    """Path of a CBC executable: the one bundled in PuLP's wheel, else ``cbc`` on PATH.
+
+    PuLP 3.3 deprecates ``PULP_CBC_CMD``; ``COIN_CMD`` pointed at the same
+    bundled binary is its forward-compatible spelling.
+    """
+    bundled = str(pulp.PULP_CBC_CMD.pulp_cbc_path)
+    if os.path.isfile(bundled):
+        if not os.access(bundled, os.X_OK):
+            os.chmod(bundled, os.stat(bundled).st_mode | 0o111)
+        return bundled
+    return shutil.which("cbc")
+
+
+def cbc_command(**options: Any) -> pulp.COIN_CMD:
+    """A PuLP ``COIN_CMD`` running :func:`cbc_binary` with ``options``."""
+    path = cbc_binary()
+    if path is None:
+        raise SolverError("no CBC executable: PuLP's bundled cbc is missing")
+    return pulp.COIN_CMD(path=path, **options)
+
+
 _BOUND_RE = re.compile(r"^Lower bound:\s+(-?[\d.eE+-]+)", re.MULTILINE)
 
 
@@ -43,11 +69,12 @@ class CbcEngine:
     uses_warm_start = True
 
     def available(self) -> Availability:
-        try:
-            ok = pulp.PULP_CBC_CMD(msg=False).available()
-        except Exception:  # pragma: no cover - a broken install
-            return Availability.BROKEN
-        return Availability.AVAILABLE if ok else Availability.NOT_INSTALLED
+        path = cbc_binary()
+        if path is None:
+            return Availability.NOT_INSTALLED
+        return (
+            Availability.AVAILABLE if os.access(path, os.X_OK) else Availability.BROKEN
+        )
 
     def solve(
         self,
@@ -61,7 +88,10 @@ class CbcEngine:
         start = time.perf_counter()
         model = build_matrix(problem)
         lp = pulp.LpProblem("tierflow", pulp.LpMinimize)
-        xs = [pulp.LpVariable(f"x{c}", cat=pulp.LpBinary) for c in range(model.n_cols)]
+        xs = [
+            lp.add_variable(f"x{c}", 0, 1, cat=pulp.LpBinary)
+            for c in range(model.n_cols)
+        ]
         lp += pulp.LpAffineExpression(zip(xs, model.c.tolist(), strict=True))
         csr = model.matrix.tocsr()
         for r in range(csr.shape[0]):
@@ -84,7 +114,7 @@ class CbcEngine:
         fd, log_path = tempfile.mkstemp(prefix="tierflow-cbc-", suffix=".log")
         os.close(fd)
         try:
-            cmd = pulp.PULP_CBC_CMD(
+            cmd = cbc_command(
                 msg=False,
                 timeLimit=max(time_limit_s, 0.01),
                 threads=threads,

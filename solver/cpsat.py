@@ -9,6 +9,7 @@ LP relaxation's value is the bound whenever CP-SAT cannot prove a better one.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 import time
@@ -20,6 +21,8 @@ from ortools.sat.python import cp_model
 
 from formulations.problem import AssignmentProblem
 from solver.engine import Availability
+from solver.highs import HighsEngine
+from solver.lp import LpRelaxation, lp_relaxation
 from solver.matrix import build_matrix
 from solver.result import Limit, SolveResult, Status, no_solution
 
@@ -109,13 +112,185 @@ def default_workers(threads: int | None) -> int:
     return max(8, os.cpu_count() or 1)
 
 
-class CpSatEngine:
-    """OR-Tools CP-SAT with greedy hints and the LP bound."""
+def solve_model(
+    problem: AssignmentProblem,
+    *,
+    time_limit_s: float,
+    seed: int,
+    warm_start: NDArray[np.int64] | None,
+    workers: int,
+    engine: str = "cpsat",
+) -> SolveResult:
+    """One CP-SAT solve of the full model (no portfolio around it)."""
+    start = time.perf_counter()
+    scale, cost, weight, capacity, defer = integer_data(problem)
+    matrix = build_matrix(problem)  # for the binding rows only
+    model = cp_model.CpModel()
+    pi, pj = matrix.pair_item, matrix.pair_agent
+    x = [
+        model.new_bool_var(f"x{i}_{j}")
+        for i, j in zip(pi.tolist(), pj.tolist(), strict=True)
+    ]
+    item_ptr = np.searchsorted(pi, np.arange(problem.n_items + 1))
+    d: list[cp_model.IntVar] = []
+    for i in range(problem.n_items):
+        row = x[item_ptr[i] : item_ptr[i + 1]]
+        if defer is not None:
+            di = model.new_bool_var(f"d{i}")
+            d.append(di)
+            model.add_exactly_one([*row, di])
+        else:
+            model.add_exactly_one(row)
+    by_agent = np.argsort(pj, kind="stable")
+    agent_ptr = np.searchsorted(pj[by_agent], np.arange(problem.n_agents + 1))
+    pair_w = weight[pi, pj]
+    for j in matrix.capacity_agent.tolist():
+        cols = by_agent[agent_ptr[j] : agent_ptr[j + 1]]
+        model.add(
+            cp_model.LinearExpr.weighted_sum(
+                [x[c] for c in cols], pair_w[cols].tolist()
+            )
+            <= int(capacity[j])
+        )
+    if problem.use is not None and problem.stock is not None:
+        for j, k in zip(
+            matrix.stock_agent.tolist(), matrix.stock_resource.tolist(), strict=True
+        ):
+            cols = by_agent[agent_ptr[j] : agent_ptr[j + 1]]
+            units = problem.use[pi[cols], k]
+            sel = cols[units > 0]
+            need = np.ceil(problem.use[pi[sel], k] * scale.weight_scale - 1e-9)
+            model.add(
+                cp_model.LinearExpr.weighted_sum(
+                    [x[c] for c in sel], need.astype(np.int64).tolist()
+                )
+                <= math.floor(problem.stock[j, k] * scale.weight_scale + 1e-9)
+            )
+    terms = [*x, *d]
+    coeffs = cost[pi, pj].tolist() + ([] if defer is None else defer.tolist())
+    model.minimize(cp_model.LinearExpr.weighted_sum(terms, coeffs))
+    if warm_start is not None:
+        hint = np.asarray(warm_start, dtype=np.int64)
+        on = (hint[pi] == pj).tolist()
+        for var, val in zip(x, on, strict=True):
+            model.add_hint(var, val)
+        for i, di in enumerate(d):
+            model.add_hint(di, bool(hint[i] < 0))
 
-    name = "cpsat"
+    solver = cp_model.CpSolver()
+    params = solver.parameters
+    params.max_time_in_seconds = max(time_limit_s - (time.perf_counter() - start), 0.01)
+    params.num_workers = workers
+    params.random_seed = int(seed)
+    params.log_search_progress = False
+    code = solver.solve(model)
+    runtime = time.perf_counter() - start
+    status, limit = STATUS_MAP.get(code, (Status.ERROR, Limit.NONE))
+    message = f"CP-SAT {solver.status_name(code)}; cost scale {scale.cost_scale:g}"
+    bound: float | None = None
+    if status in (Status.OPTIMAL, Status.FEASIBLE, Status.NO_SOLUTION):
+        raw = solver.best_objective_bound
+        if math.isfinite(raw):
+            bound = raw / scale.cost_scale - scale.cost_error
+    if not status.has_solution:
+        return no_solution(
+            engine,
+            problem.n_items,
+            status,
+            runtime,
+            bound=bound,
+            limit=limit,
+            message=message,
+        )
+    values = np.fromiter((solver.boolean_value(v) for v in x), dtype=bool, count=len(x))
+    assignment = np.full(problem.n_items, -1, dtype=np.int64)
+    assignment[pi[values]] = pj[values]
+    objective = problem.objective(assignment)
+    if bound is not None:
+        bound = min(bound, objective)
+    if status is Status.OPTIMAL and scale.cost_error > 0:
+        status, limit = (
+            Status.FEASIBLE,
+            Limit.OTHER,
+        )  # optimal for rounded costs only
+    reasons = {
+        int(i): "deferred by the optimizer" for i in np.flatnonzero(assignment < 0)
+    }
+    return SolveResult(
+        engine=engine,
+        status=status,
+        objective=objective,
+        bound=bound,
+        runtime_s=runtime,
+        assignment=assignment,
+        unassigned_reason=reasons,
+        limit=limit,
+        message=message,
+    )
+
+
+def lp_core(
+    problem: AssignmentProblem,
+    relax: LpRelaxation,
+    per_item: int,
+    keep: NDArray[np.int64] | None = None,
+) -> AssignmentProblem:
+    """The problem restricted to each item's ``per_item`` best nodes by LP reduced cost.
+
+    Reduced cost ``c_ij + bid_price_j * w_ij - item_dual_i`` ranks how far a
+    pair is from being used by the LP optimum; near-optimal integer solutions
+    almost only use pairs near the top (the "core" of the problem). The pairs
+    of ``keep`` (an incumbent) stay eligible so it remains feasible.
+    """
+    reduced = (
+        problem.cost
+        + relax.bid_price[None, :] * problem.weight
+        - relax.item_dual[:, None]
+    )
+    reduced = np.where(problem.eligible, reduced, np.inf)
+    k = min(per_item, problem.n_agents)
+    best = np.argpartition(reduced, k - 1, axis=1)[:, :k]
+    mask = np.zeros_like(problem.eligible)
+    np.put_along_axis(mask, best, True, axis=1)
+    if keep is not None:
+        rows = np.flatnonzero(keep >= 0)
+        mask[rows, keep[rows]] = True
+    return problem.replace(eligible=problem.eligible & mask)
+
+
+class CpSatEngine:
+    """OR-Tools CP-SAT, wrapped in a short LP-guided portfolio.
+
+    1. CP-SAT on the full model for a short probe (``probe_share`` of the
+       time): small and easy instances are proven optimal here.
+    2. Otherwise the LP relaxation ranks every pair by reduced cost and HiGHS
+       solves the *core* problem (each item's best few nodes): a much smaller
+       MIP whose solutions are near-optimal for the full one.
+    3. CP-SAT on the full model again, hinted with the best solution so far,
+       for the remaining time (its LNS workers improve it; its bound is valid
+       for the full problem).
+
+    ``plain=True`` skips the portfolio (one CP-SAT solve), for comparison.
+    """
+
     exact = True
     proves_bound = True
     uses_warm_start = True
+
+    def __init__(
+        self,
+        name: str = "cpsat",
+        *,
+        plain: bool = False,
+        probe_share: float = 0.1,
+        core_share: float = 0.4,
+        core_size: int = 3,
+    ) -> None:
+        self.name = name
+        self.plain = plain
+        self.probe_share = probe_share
+        self.core_share = core_share
+        self.core_size = core_size
 
     def available(self) -> Availability:
         return Availability.AVAILABLE
@@ -130,111 +305,101 @@ class CpSatEngine:
         threads: int | None,
     ) -> SolveResult:
         start = time.perf_counter()
-        scale, cost, weight, capacity, defer = integer_data(problem)
-        matrix = build_matrix(problem)  # for the binding rows only
-        model = cp_model.CpModel()
-        pi, pj = matrix.pair_item, matrix.pair_agent
-        x = [
-            model.new_bool_var(f"x{i}_{j}")
-            for i, j in zip(pi.tolist(), pj.tolist(), strict=True)
-        ]
-        item_ptr = np.searchsorted(pi, np.arange(problem.n_items + 1))
-        d: list[cp_model.IntVar] = []
-        for i in range(problem.n_items):
-            row = x[item_ptr[i] : item_ptr[i + 1]]
-            if defer is not None:
-                di = model.new_bool_var(f"d{i}")
-                d.append(di)
-                model.add_exactly_one([*row, di])
-            else:
-                model.add_exactly_one(row)
-        by_agent = np.argsort(pj, kind="stable")
-        agent_ptr = np.searchsorted(pj[by_agent], np.arange(problem.n_agents + 1))
-        pair_w = weight[pi, pj]
-        for j in matrix.capacity_agent.tolist():
-            cols = by_agent[agent_ptr[j] : agent_ptr[j + 1]]
-            model.add(
-                cp_model.LinearExpr.weighted_sum(
-                    [x[c] for c in cols], pair_w[cols].tolist()
-                )
-                <= int(capacity[j])
+        deadline = start + time_limit_s
+        workers = default_workers(threads)
+        if self.plain:
+            return solve_model(
+                problem,
+                time_limit_s=time_limit_s,
+                seed=seed,
+                warm_start=warm_start,
+                workers=workers,
+                engine=self.name,
             )
-        if problem.use is not None and problem.stock is not None:
-            for j, k in zip(
-                matrix.stock_agent.tolist(), matrix.stock_resource.tolist(), strict=True
-            ):
-                cols = by_agent[agent_ptr[j] : agent_ptr[j + 1]]
-                units = problem.use[pi[cols], k]
-                sel = cols[units > 0]
-                need = np.ceil(problem.use[pi[sel], k] * scale.weight_scale - 1e-9)
-                model.add(
-                    cp_model.LinearExpr.weighted_sum(
-                        [x[c] for c in sel], need.astype(np.int64).tolist()
-                    )
-                    <= math.floor(problem.stock[j, k] * scale.weight_scale + 1e-9)
-                )
-        terms = [*x, *d]
-        coeffs = cost[pi, pj].tolist() + ([] if defer is None else defer.tolist())
-        model.minimize(cp_model.LinearExpr.weighted_sum(terms, coeffs))
-        if warm_start is not None:
-            hint = np.asarray(warm_start, dtype=np.int64)
-            on = (hint[pi] == pj).tolist()
-            for var, val in zip(x, on, strict=True):
-                model.add_hint(var, val)
-            for i, di in enumerate(d):
-                model.add_hint(di, bool(hint[i] < 0))
-
-        solver = cp_model.CpSolver()
-        params = solver.parameters
-        params.max_time_in_seconds = max(
-            time_limit_s - (time.perf_counter() - start), 0.01
+        probe = solve_model(
+            problem,
+            time_limit_s=self.probe_share * time_limit_s,
+            seed=seed,
+            warm_start=warm_start,
+            workers=workers,
+            engine=self.name,
         )
-        params.num_workers = default_workers(threads)
-        params.random_seed = int(seed)
-        params.log_search_progress = False
-        code = solver.solve(model)
+        if probe.status in (Status.OPTIMAL, Status.INFEASIBLE, Status.ERROR):
+            return dataclasses.replace(probe, runtime_s=time.perf_counter() - start)
+        best = probe if probe.has_solution else None
+        incumbent = probe.assignment if probe.has_solution else warm_start
+        notes = [f"probe {probe.status.name}"]
+        relax = lp_relaxation(
+            problem, time_limit_s=max(deadline - time.perf_counter(), 0.01)
+        )
+        left = deadline - time.perf_counter()
+        if relax.status is Status.OPTIMAL and left > 0.05:
+            core = lp_core(problem, relax, self.core_size, keep=incumbent)
+            core_result = HighsEngine().solve(
+                core,
+                time_limit_s=min(self.core_share * time_limit_s, left),
+                seed=seed,
+                warm_start=incumbent,
+                threads=threads,
+            )
+            notes.append(f"LP core HiGHS {core_result.status.name}")
+            if core_result.has_solution and (
+                best is None
+                or problem.objective(core_result.assignment)
+                < (best.objective or np.inf)
+            ):
+                incumbent = core_result.assignment
+                best = core_result
+        left = deadline - time.perf_counter()
+        final = best
+        if left > 0.05:
+            final_run = solve_model(
+                problem,
+                time_limit_s=left,
+                seed=seed + 1,
+                warm_start=incumbent,
+                workers=workers,
+                engine=self.name,
+            )
+            notes.append(f"final {final_run.status.name}")
+            if final_run.status in (Status.OPTIMAL, Status.INFEASIBLE) or (
+                final_run.has_solution
+                and (
+                    best is None
+                    or (final_run.objective or np.inf) <= (best.objective or np.inf)
+                )
+            ):
+                final = final_run
+            bound_sources = [probe.bound, final_run.bound]
+        else:
+            bound_sources = [probe.bound]
+        if relax.objective is not None:
+            bound_sources.append(relax.objective)
+        bounds = [b for b in bound_sources if b is not None]
         runtime = time.perf_counter() - start
-        status, limit = STATUS_MAP.get(code, (Status.ERROR, Limit.NONE))
-        message = f"CP-SAT {solver.status_name(code)}; cost scale {scale.cost_scale:g}"
-        bound: float | None = None
-        if status in (Status.OPTIMAL, Status.FEASIBLE, Status.NO_SOLUTION):
-            raw = solver.best_objective_bound
-            if math.isfinite(raw):
-                bound = raw / scale.cost_scale - scale.cost_error
-        if not status.has_solution:
+        if final is None or not final.has_solution:
             return no_solution(
                 self.name,
                 problem.n_items,
-                status,
+                Status.NO_SOLUTION,
                 runtime,
-                bound=bound,
-                limit=limit,
-                message=message,
+                bound=max(bounds) if bounds else None,
+                limit=Limit.TIME,
+                message="; ".join(notes),
             )
-        values = np.fromiter(
-            (solver.boolean_value(v) for v in x), dtype=bool, count=len(x)
+        objective = problem.objective(final.assignment)
+        bound = min(max(bounds), objective) if bounds else None
+        proven = bound is not None and objective - bound <= 1e-9 * max(
+            1.0, abs(objective)
         )
-        assignment = np.full(problem.n_items, -1, dtype=np.int64)
-        assignment[pi[values]] = pj[values]
-        objective = problem.objective(assignment)
-        if bound is not None:
-            bound = min(bound, objective)
-        if status is Status.OPTIMAL and scale.cost_error > 0:
-            status, limit = (
-                Status.FEASIBLE,
-                Limit.OTHER,
-            )  # optimal for rounded costs only
-        reasons = {
-            int(i): "deferred by the optimizer" for i in np.flatnonzero(assignment < 0)
-        }
         return SolveResult(
             engine=self.name,
-            status=status,
+            status=Status.OPTIMAL if proven else Status.FEASIBLE,
             objective=objective,
             bound=bound,
             runtime_s=runtime,
-            assignment=assignment,
-            unassigned_reason=reasons,
-            limit=limit,
-            message=message,
+            assignment=final.assignment,
+            unassigned_reason=final.unassigned_reason,
+            limit=Limit.NONE if proven else Limit.TIME,
+            message="; ".join(notes),
         )

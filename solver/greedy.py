@@ -166,11 +166,16 @@ def construct(
     measure: str = "cost",
     state: _State | None = None,
     items: NDArray[np.int64] | None = None,
+    desirability: NDArray[np.float64] | None = None,
 ) -> _State:
-    """Place ``items`` (default: every unassigned item) in regret order."""
+    """Place ``items`` (default: every unassigned item) in regret order.
+
+    ``desirability`` overrides the measure's matrix (lower is better), e.g.
+    a perturbed cost for randomized restarts.
+    """
     stock = _Stock.of(problem)
     state = state or _State.empty(problem)
-    desir = _desirability(problem, measure)
+    desir = _desirability(problem, measure) if desirability is None else desirability
     can_defer = problem.defer_cost is not None
     if items is None:
         items = np.flatnonzero(state.assignment < 0)
@@ -341,36 +346,46 @@ def swap_round(problem: AssignmentProblem, state: _State, stock: _Stock | None) 
 
 
 def repair(problem: AssignmentProblem, state: _State, stock: _Stock | None) -> int:
-    """Place unassigned items by moving one blocking item elsewhere; return count."""
+    """Place unassigned items by moving one blocking item elsewhere; return count.
+
+    For an unplaced item ``i`` and each eligible node ``j``, a candidate is an
+    item ``k`` now at ``j`` whose removal frees enough capacity *and* stock for
+    ``i``, and which fits (capacity, stock, eligibility) at some other node ``q``.
+    The cheapest such double move wins.
+    """
     placed = 0
+    use = problem.use
     for i in map(int, np.flatnonzero(state.assignment < 0)):
         if problem.defer_cost is not None and "deferred" in state.reasons.get(i, ""):
             continue
         best: tuple[float, int, int, int] | None = None
         for j in map(int, np.flatnonzero(problem.eligible[i])):
             need = problem.weight[i, j] - state.residual[j]
-            if (
-                stock is not None
-                and problem.use is not None
-                and state.stock_left is not None
-            ) and not stock.ok_for_item(i, state.stock_left)[j]:
-                continue
-            if need <= _TOL:
+            stock_ok = (
+                stock is None
+                or state.stock_left is None
+                or bool(stock.ok_for_item(i, state.stock_left)[j])
+            )
+            if need <= _TOL and stock_ok:
                 cand = (float(problem.cost[i, j]), j, -1, -1)
                 if best is None or cand < best:
                     best = cand
                 continue
             at_j = np.flatnonzero(state.assignment == j)
             at_j = at_j[problem.weight[at_j, j] >= need - _TOL]
+            if use is not None and state.stock_left is not None and at_j.size:
+                # after k leaves j, j must hold what i needs
+                after = state.stock_left[j][None, :] + use[at_j]
+                at_j = at_j[np.all(after >= use[i][None, :] - _TOL, axis=1)]
             if at_j.size == 0:
                 continue
             fits = problem.eligible[at_j] & (
                 problem.weight[at_j] <= state.residual[None, :] + _TOL
             )
             fits[:, j] = False
-            if problem.use is not None:
-                # keep repair simple and exact: blocked items must not need stock
-                fits &= (problem.use[at_j].sum(axis=1) == 0)[:, None]
+            if use is not None and state.stock_left is not None:
+                have = state.stock_left[None, :, :] >= use[at_j][:, None, :] - _TOL
+                fits &= np.all(have, axis=2)
             if not fits.any():
                 continue
             extra = np.where(
@@ -425,11 +440,15 @@ def greedy_assign(
     time_limit_s: float = 10.0,
     warm_start: NDArray[np.int64] | None = None,
     improve_solution: bool = True,
+    seed: int = 0,
+    max_restarts: int = 500,
 ) -> tuple[NDArray[np.int64], dict[int, str]]:
     """Best greedy assignment found; returns ``(assignment, reasons)``.
 
     ``reasons`` explains each unassigned item. Without a defer option an
-    unassigned item means no complete feasible assignment was found.
+    unassigned item means no complete feasible assignment was found; in that
+    case randomized restarts (perturbed desirabilities, then repair) run until
+    one is complete, ``max_restarts`` or the time limit.
     """
     start = time.perf_counter()
     deadline = start + max(time_limit_s, 0.0)
@@ -468,6 +487,20 @@ def greedy_assign(
             if incomplete and repair(problem, state, stock):
                 improve(problem, state, deadline=deadline)
     best = min(candidates, key=score)
+    if not problem.can_defer and (best.assignment < 0).any():
+        rng = np.random.default_rng(seed)
+        base = [_desirability(problem, m) for m in ("cost", "weight")]
+        for restart in range(max_restarts):
+            if time.perf_counter() > deadline:
+                break
+            noise = 1.0 + rng.random((problem.n_items, problem.n_agents))
+            state = construct(problem, desirability=base[restart % 2] * noise)
+            repair(problem, state, stock)
+            if not (state.assignment < 0).any():
+                if improve_solution:
+                    improve(problem, state, deadline=deadline)
+                best = state
+                break
     if problem.can_defer:
         best = min(candidates, key=lambda s: problem.objective(s.assignment))
     reasons = {
@@ -512,7 +545,7 @@ class GreedyEngine:
     ) -> SolveResult:
         start = time.perf_counter()
         assignment, reasons = greedy_assign(
-            problem, time_limit_s=time_limit_s, warm_start=warm_start
+            problem, time_limit_s=time_limit_s, warm_start=warm_start, seed=seed
         )
         runtime = time.perf_counter() - start
         if not problem.can_defer and (assignment < 0).any():

@@ -52,14 +52,19 @@ def new_highs(
 
 
 def pass_model(h: Any, model: MatrixModel, *, integer: bool) -> None:
-    """Load ``model`` into ``h`` column-wise, straight from the arrays."""
+    """Load ``model`` into ``h`` column-wise, straight from the arrays.
+
+    For the LP (``integer=False``) columns have no upper bound: ``x <= 1`` is
+    implied by the assignment rows, and leaving it out keeps the duals unique
+    (a column at an explicit bound would let item duals float).
+    """
     lp = highspy.HighsLp()
+    inf = highspy.kHighsInf
     lp.num_col_ = model.n_cols
     lp.num_row_ = int(model.matrix.shape[0])
     lp.col_cost_ = model.c
     lp.col_lower_ = np.zeros(model.n_cols)
-    lp.col_upper_ = model.col_upper
-    inf = highspy.kHighsInf
+    lp.col_upper_ = model.col_upper if integer else np.full(model.n_cols, inf)
     lp.row_lower_ = np.where(np.isinf(model.row_lower), -inf, model.row_lower)
     lp.row_upper_ = np.where(np.isinf(model.row_upper), inf, model.row_upper)
     csc = sp.csc_matrix(model.matrix)

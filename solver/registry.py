@@ -18,6 +18,7 @@ _ENGINES: dict[str, Engine] = {
         CbcEngine(),
         GreedyEngine(),
         LpEngine(),
+        CpSatEngine("cpsat-plain", plain=True),
     )
 }
 

@@ -98,7 +98,12 @@ def solve(
         and result.status is not Status.INFEASIBLE
     ):
         result = result.with_bound(lp_bound(problem, time_limit_s=max(left, 1.0)))
-    if fallback and not result.has_solution and result.status is not Status.INFEASIBLE:
+    if (
+        fallback
+        and eng.name != "greedy"
+        and not result.has_solution
+        and result.status is not Status.INFEASIBLE
+    ):
         greedy = get_engine("greedy").solve(
             problem,
             time_limit_s=max(time_limit_s * WARM_START_SHARE, 0.05),
