@@ -21,7 +21,7 @@ from numpy.typing import NDArray
 
 from data.errors import SolverError
 from formulations.problem import AssignmentProblem
-from solver.engine import Availability
+from solver.engine import DEFAULT_RELATIVE_GAP, Availability
 from solver.matrix import build_matrix
 from solver.result import Limit, SolveResult, Status, no_solution
 
@@ -84,6 +84,7 @@ class CbcEngine:
         seed: int,
         warm_start: NDArray[np.int64] | None,
         threads: int | None,
+        relative_gap: float = DEFAULT_RELATIVE_GAP,
     ) -> SolveResult:
         start = time.perf_counter()
         model = build_matrix(problem)
@@ -120,7 +121,8 @@ class CbcEngine:
                 threads=threads,
                 warmStart=warm_start is not None,
                 logPath=log_path,
-                options=[f"randomSeed {int(seed) + 1}", "allowableGap 1e-6"],
+                gapRel=float(relative_gap),
+                options=[f"randomSeed {int(seed) + 1}"],
             )
             lp.solve(cmd)
             with open(log_path, encoding="utf-8", errors="replace") as fh:

@@ -20,11 +20,12 @@ from numpy.typing import NDArray
 from ortools.sat.python import cp_model
 
 from formulations.problem import AssignmentProblem
-from solver.engine import Availability
+from solver.engine import DEFAULT_RELATIVE_GAP, Availability
 from solver.highs import HighsEngine
-from solver.lp import LpRelaxation, lp_relaxation
+from solver.lp import LpRelaxation, lp_relaxation, round_relaxation
 from solver.matrix import build_matrix
 from solver.result import Limit, SolveResult, Status, no_solution
+from solver.verify import check_assignment
 
 #: CP-SAT status -> (ours, limit).
 STATUS_MAP: dict[cp_model.CpSolverStatus, tuple[Status, Limit]] = {
@@ -36,6 +37,9 @@ STATUS_MAP: dict[cp_model.CpSolverStatus, tuple[Status, Limit]] = {
 }
 
 _MAX_EXACT = 2.0**53
+#: Seconds CP-SAT's Python layer needs per variable to build a model (measured
+#: ~10 µs); a phase is skipped when building alone would eat its time.
+_BUILD_S_PER_PAIR = 2e-5
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,6 +124,7 @@ def solve_model(
     warm_start: NDArray[np.int64] | None,
     workers: int,
     engine: str = "cpsat",
+    relative_gap: float = DEFAULT_RELATIVE_GAP,
 ) -> SolveResult:
     """One CP-SAT solve of the full model (no portfolio around it)."""
     start = time.perf_counter()
@@ -182,6 +187,7 @@ def solve_model(
     params.max_time_in_seconds = max(time_limit_s - (time.perf_counter() - start), 0.01)
     params.num_workers = workers
     params.random_seed = int(seed)
+    params.relative_gap_limit = float(relative_gap)
     params.log_search_progress = False
     code = solver.solve(model)
     runtime = time.perf_counter() - start
@@ -208,11 +214,15 @@ def solve_model(
     objective = problem.objective(assignment)
     if bound is not None:
         bound = min(bound, objective)
-    if status is Status.OPTIMAL and scale.cost_error > 0:
-        status, limit = (
-            Status.FEASIBLE,
-            Limit.OTHER,
-        )  # optimal for rounded costs only
+    if (
+        status is Status.OPTIMAL
+        and scale.cost_error > 0
+        and (
+            bound is None or objective - bound > relative_gap * max(1.0, abs(objective))
+        )
+    ):
+        # optimal for the rounded costs only, and the rounding matters
+        status, limit = Status.FEASIBLE, Limit.OTHER
     reasons = {
         int(i): "deferred by the optimizer" for i in np.flatnonzero(assignment < 0)
     }
@@ -227,6 +237,76 @@ def solve_model(
         limit=limit,
         message=message,
     )
+
+
+class _Incumbent:
+    """Best solution and best bound seen across the portfolio's phases."""
+
+    def __init__(self, problem: AssignmentProblem, relative_gap: float) -> None:
+        self.problem = problem
+        self.relative_gap = relative_gap
+        self.assignment: NDArray[np.int64] | None = None
+        self.objective = np.inf
+        self.bound = -np.inf
+        self.notes: list[str] = []
+
+    def offer(self, assignment: NDArray[np.int64]) -> None:
+        """Keep ``assignment`` if it is complete (or deferral is allowed) and better."""
+        if not self.problem.can_defer and (assignment < 0).any():
+            return
+        if check_assignment(self.problem, assignment):
+            return
+        value = self.problem.objective(assignment)
+        if value < self.objective:
+            self.assignment, self.objective = assignment.copy(), value
+
+    def bound_from(self, bound: float | None) -> None:
+        if bound is not None:
+            self.bound = max(self.bound, bound)
+
+    def take(self, result: SolveResult) -> None:
+        """Fold in one phase's solution and bound."""
+        if result.has_solution:
+            self.offer(result.assignment)
+        self.bound_from(result.bound)
+
+    @property
+    def closed(self) -> bool:
+        """Whether the incumbent is proven within the relative gap."""
+        return self.assignment is not None and (
+            self.objective - self.bound
+            <= self.relative_gap * max(1.0, abs(self.objective))
+        )
+
+    def result(self, engine: str, runtime_s: float) -> SolveResult:
+        message = "; ".join(self.notes)
+        bound = None if not np.isfinite(self.bound) else float(self.bound)
+        if self.assignment is None:
+            return no_solution(
+                engine,
+                self.problem.n_items,
+                Status.NO_SOLUTION,
+                runtime_s,
+                bound=bound,
+                limit=Limit.TIME,
+                message=message,
+            )
+        closed = self.closed
+        reasons = {
+            int(i): "deferred by the optimizer"
+            for i in np.flatnonzero(self.assignment < 0)
+        }
+        return SolveResult(
+            engine=engine,
+            status=Status.OPTIMAL if closed else Status.FEASIBLE,
+            objective=float(self.objective),
+            bound=None if bound is None else min(bound, float(self.objective)),
+            runtime_s=runtime_s,
+            assignment=self.assignment,
+            unassigned_reason=reasons,
+            limit=Limit.NONE if closed else Limit.TIME,
+            message=message,
+        )
 
 
 def lp_core(
@@ -261,14 +341,21 @@ def lp_core(
 class CpSatEngine:
     """OR-Tools CP-SAT, wrapped in a short LP-guided portfolio.
 
-    1. CP-SAT on the full model for a short probe (``probe_share`` of the
+    1. The LP relaxation (HiGHS): a bound, and a rounded solution (LP-integral
+       pairs kept, the rest placed greedily, then local search).
+    2. CP-SAT on the full model for a short probe (``probe_share`` of the
        time): small and easy instances are proven optimal here.
-    2. Otherwise the LP relaxation ranks every pair by reduced cost and HiGHS
-       solves the *core* problem (each item's best few nodes): a much smaller
-       MIP whose solutions are near-optimal for the full one.
-    3. CP-SAT on the full model again, hinted with the best solution so far,
+    3. HiGHS on the *core* problem: each item restricted to its best few
+       nodes by LP reduced cost, a much smaller MIP whose solutions are
+       near-optimal for the full one.
+    4. CP-SAT on the full model again, hinted with the best solution so far,
        for the remaining time (its LNS workers improve it; its bound is valid
        for the full problem).
+
+    Every phase stops the portfolio once the incumbent is within
+    ``relative_gap`` of the best bound (then the result is ``OPTIMAL``, as
+    MathOpt and CP-SAT report it). CP-SAT phases are skipped when building the
+    model alone would eat most of their time (large micro-batches).
 
     ``plain=True`` skips the portfolio (one CP-SAT solve), for comparison.
     """
@@ -283,12 +370,14 @@ class CpSatEngine:
         *,
         plain: bool = False,
         probe_share: float = 0.1,
+        rounding_share: float = 0.1,
         core_share: float = 0.4,
         core_size: int = 3,
     ) -> None:
         self.name = name
         self.plain = plain
         self.probe_share = probe_share
+        self.rounding_share = rounding_share
         self.core_share = core_share
         self.core_size = core_size
 
@@ -303,6 +392,7 @@ class CpSatEngine:
         seed: int,
         warm_start: NDArray[np.int64] | None,
         threads: int | None,
+        relative_gap: float = DEFAULT_RELATIVE_GAP,
     ) -> SolveResult:
         start = time.perf_counter()
         deadline = start + time_limit_s
@@ -316,90 +406,76 @@ class CpSatEngine:
                 workers=workers,
                 engine=self.name,
             )
-        probe = solve_model(
-            problem,
-            time_limit_s=self.probe_share * time_limit_s,
-            seed=seed,
-            warm_start=warm_start,
-            workers=workers,
-            engine=self.name,
-        )
-        if probe.status in (Status.OPTIMAL, Status.INFEASIBLE, Status.ERROR):
-            return dataclasses.replace(probe, runtime_s=time.perf_counter() - start)
-        best = probe if probe.has_solution else None
-        incumbent = probe.assignment if probe.has_solution else warm_start
-        notes = [f"probe {probe.status.name}"]
-        relax = lp_relaxation(
-            problem, time_limit_s=max(deadline - time.perf_counter(), 0.01)
-        )
+        track = _Incumbent(problem, relative_gap)
+        if warm_start is not None:
+            track.offer(np.asarray(warm_start, dtype=np.int64))
+        n_pairs = int(problem.eligible.sum())
+        # 1. The LP: a bound for early stopping, duals for the core, a rounding.
+        relax = lp_relaxation(problem, time_limit_s=max(0.5 * time_limit_s, 0.01))
+        if relax.status is Status.INFEASIBLE:
+            return no_solution(
+                self.name,
+                problem.n_items,
+                Status.INFEASIBLE,
+                time.perf_counter() - start,
+                message="LP relaxation infeasible",
+            )
+        track.bound_from(relax.objective)
+        if relax.status is Status.OPTIMAL and not track.closed:
+            rounded, _ = round_relaxation(
+                problem, relax, time_limit_s=self.rounding_share * time_limit_s
+            )
+            track.offer(rounded)
+            track.notes.append("LP rounding")
+        # 2. A CP-SAT probe on the full model: proves small instances optimal.
+        probe_limit = self.probe_share * time_limit_s
+        if not track.closed and n_pairs * _BUILD_S_PER_PAIR < 0.25 * probe_limit:
+            probe = solve_model(
+                problem,
+                time_limit_s=probe_limit,
+                seed=seed,
+                warm_start=track.assignment,
+                workers=workers,
+                engine=self.name,
+                relative_gap=relative_gap,
+            )
+            if probe.status in (Status.INFEASIBLE, Status.ERROR):
+                return dataclasses.replace(probe, runtime_s=time.perf_counter() - start)
+            track.notes.append(f"probe {probe.status.name}")
+            track.take(probe)
+            if probe.status is Status.OPTIMAL:
+                track.bound_from(probe.objective)
+        # 3. HiGHS on the LP core: each item's best few nodes by reduced cost.
         left = deadline - time.perf_counter()
-        if relax.status is Status.OPTIMAL and left > 0.05:
-            core = lp_core(problem, relax, self.core_size, keep=incumbent)
+        if relax.status is Status.OPTIMAL and left > 0.05 and not track.closed:
+            core = lp_core(problem, relax, self.core_size, keep=track.assignment)
             core_result = HighsEngine().solve(
                 core,
                 time_limit_s=min(self.core_share * time_limit_s, left),
                 seed=seed,
-                warm_start=incumbent,
+                warm_start=track.assignment,
                 threads=threads,
+                relative_gap=relative_gap,
             )
-            notes.append(f"LP core HiGHS {core_result.status.name}")
-            if core_result.has_solution and (
-                best is None
-                or problem.objective(core_result.assignment)
-                < (best.objective or np.inf)
-            ):
-                incumbent = core_result.assignment
-                best = core_result
+            track.notes.append(f"LP core HiGHS {core_result.status.name}")
+            if core_result.has_solution:
+                track.offer(core_result.assignment)
+        # 4. CP-SAT on the full model, hinted with the best solution so far.
         left = deadline - time.perf_counter()
-        final = best
-        if left > 0.05:
-            final_run = solve_model(
+        if not track.closed and n_pairs * _BUILD_S_PER_PAIR < 0.25 * left:
+            final = solve_model(
                 problem,
                 time_limit_s=left,
                 seed=seed + 1,
-                warm_start=incumbent,
+                warm_start=track.assignment,
                 workers=workers,
                 engine=self.name,
+                relative_gap=relative_gap,
             )
-            notes.append(f"final {final_run.status.name}")
-            if final_run.status in (Status.OPTIMAL, Status.INFEASIBLE) or (
-                final_run.has_solution
-                and (
-                    best is None
-                    or (final_run.objective or np.inf) <= (best.objective or np.inf)
-                )
-            ):
-                final = final_run
-            bound_sources = [probe.bound, final_run.bound]
-        else:
-            bound_sources = [probe.bound]
-        if relax.objective is not None:
-            bound_sources.append(relax.objective)
-        bounds = [b for b in bound_sources if b is not None]
-        runtime = time.perf_counter() - start
-        if final is None or not final.has_solution:
-            return no_solution(
-                self.name,
-                problem.n_items,
-                Status.NO_SOLUTION,
-                runtime,
-                bound=max(bounds) if bounds else None,
-                limit=Limit.TIME,
-                message="; ".join(notes),
-            )
-        objective = problem.objective(final.assignment)
-        bound = min(max(bounds), objective) if bounds else None
-        proven = bound is not None and objective - bound <= 1e-9 * max(
-            1.0, abs(objective)
-        )
-        return SolveResult(
-            engine=self.name,
-            status=Status.OPTIMAL if proven else Status.FEASIBLE,
-            objective=objective,
-            bound=bound,
-            runtime_s=runtime,
-            assignment=final.assignment,
-            unassigned_reason=final.unassigned_reason,
-            limit=Limit.NONE if proven else Limit.TIME,
-            message="; ".join(notes),
-        )
+            track.notes.append(f"final {final.status.name}")
+            if final.status is Status.INFEASIBLE:
+                return dataclasses.replace(final, runtime_s=time.perf_counter() - start)
+            track.take(final)
+            if final.status is Status.OPTIMAL:
+                track.bound_from(final.objective)
+        return track.result(self.name, time.perf_counter() - start)

@@ -17,6 +17,11 @@ from numpy.typing import NDArray
 from formulations.problem import AssignmentProblem
 from solver.result import SolveResult
 
+#: Relative gap at which a solve counts as optimal (MathOpt's ``relative_gap_tolerance``):
+#: ``(objective - bound) / max(|objective|, 1)``. Small enough to be exact on integer
+#: GAP objectives below 10^6; fulfillment callers pass a looser one.
+DEFAULT_RELATIVE_GAP = 1e-6
+
 
 @enum.unique
 class Availability(enum.IntEnum):
@@ -54,6 +59,7 @@ class Engine(Protocol):
         seed: int,
         warm_start: NDArray[np.int64] | None,
         threads: int | None,
+        relative_gap: float = DEFAULT_RELATIVE_GAP,
     ) -> SolveResult:
         """Solve ``problem``; must not raise for solver-side failures."""
         ...

@@ -26,7 +26,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from formulations.problem import AssignmentProblem
-from solver.engine import Availability
+from solver.engine import DEFAULT_RELATIVE_GAP, Availability
 from solver.result import Limit, SolveResult, Status
 
 _TOL = 1e-9
@@ -542,6 +542,7 @@ class GreedyEngine:
         seed: int,
         warm_start: NDArray[np.int64] | None,
         threads: int | None,
+        relative_gap: float = DEFAULT_RELATIVE_GAP,
     ) -> SolveResult:
         start = time.perf_counter()
         assignment, reasons = greedy_assign(

@@ -9,7 +9,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from formulations.problem import AssignmentProblem
-from solver.engine import Availability
+from solver.engine import DEFAULT_RELATIVE_GAP, Availability
 from solver.highs_model import new_highs, pass_model
 from solver.matrix import build_matrix
 from solver.result import Limit, SolveResult, Status, no_solution
@@ -64,11 +64,12 @@ class HighsEngine:
         seed: int,
         warm_start: NDArray[np.int64] | None,
         threads: int | None,
+        relative_gap: float = DEFAULT_RELATIVE_GAP,
     ) -> SolveResult:
         start = time.perf_counter()
         model = build_matrix(problem)
         h = new_highs(time_limit_s=time_limit_s, threads=threads, seed=seed)
-        h.setOptionValue("mip_rel_gap", 1e-9)
+        h.setOptionValue("mip_rel_gap", float(relative_gap))
         h.setOptionValue("mip_abs_gap", 1e-6)
         pass_model(h, model, integer=True)
         if warm_start is not None:

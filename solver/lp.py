@@ -19,7 +19,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from formulations.problem import AssignmentProblem
-from solver.engine import Availability
+from solver.engine import DEFAULT_RELATIVE_GAP, Availability
 from solver.greedy import greedy_assign
 from solver.highs_model import new_highs, pass_model
 from solver.matrix import MatrixModel, build_matrix
@@ -164,6 +164,7 @@ class LpEngine:
         seed: int,
         warm_start: NDArray[np.int64] | None,
         threads: int | None,
+        relative_gap: float = DEFAULT_RELATIVE_GAP,
     ) -> SolveResult:
         start = time.perf_counter()
         relax = lp_relaxation(problem, time_limit_s=time_limit_s, threads=threads)

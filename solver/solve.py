@@ -10,6 +10,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from formulations.problem import AssignmentProblem
+from solver.engine import DEFAULT_RELATIVE_GAP
 from solver.greedy import greedy_assign
 from solver.lp import lp_bound
 from solver.registry import get_engine
@@ -27,6 +28,7 @@ def solve(
     seed: int = 0,
     warm_start: NDArray[np.int64] | None = None,
     threads: int | None = None,
+    relative_gap: float = DEFAULT_RELATIVE_GAP,
     fallback: bool = True,
 ) -> SolveResult:
     """Solve ``problem`` with the engine registered as ``engine``.
@@ -46,6 +48,9 @@ def solve(
         solution when none is given.
     threads
         Worker threads; ``None`` lets the engine use every core.
+    relative_gap
+        Stop, and call the result optimal, once ``(objective - bound) /
+        max(|objective|, 1)`` is at most this (MathOpt's relative gap tolerance).
     fallback
         When the engine fails or stops without a solution (and has not proven
         infeasibility), answer with the greedy engine instead; the result says so
@@ -80,6 +85,7 @@ def solve(
             seed=seed,
             warm_start=warm_start,
             threads=threads,
+            relative_gap=relative_gap,
         )
     except Exception as exc:  # an engine must never take the caller down
         result = SolveResult(
