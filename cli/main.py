@@ -44,6 +44,9 @@ def _register() -> None:
     from cli.network_cmd import network
 
     cli.add_command(network)
+    from cli.generate_cmd import generate
+
+    cli.add_command(generate)
 
 
 _register()
