@@ -1,18 +1,68 @@
-"""``tierflow generate``: seeded synthetic inputs."""
+"""``tierflow generate``: seeded synthetic data (orders, GAP instances)."""
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 from pathlib import Path
 
 import click
 
+from cli.network_cmd import network_option, open_network
+from data.order_generator import DEFAULT_START, Spike, generate_orders
+from data.orders import write_orders
 from data.orlib_gap import format_orlib_gap, generate_chu_beasley
 
 
 @click.group("generate")
 def generate() -> None:
-    """Seeded synthetic inputs (GAP instances, ...)."""
+    """Generate seeded synthetic data."""
+
+
+@generate.command("orders")
+@network_option
+@click.option("--orders", "n_orders", type=click.IntRange(min=1), required=True)
+@click.option("--days", type=click.IntRange(min=1), default=1, show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option(
+    "--start",
+    type=click.DateTime(formats=["%Y-%m-%d"]),
+    default=DEFAULT_START.isoformat(),
+    show_default=True,
+    help="First local day of the orders.",
+)
+@click.option(
+    "--spike",
+    default=None,
+    metavar="HH:MM,FACTOR",
+    help="Daily promotion spike: FACTOR x demand for the hour from HH:MM "
+    "(America/New_York).",
+)
+@click.option(
+    "--out",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="orders.csv (or .parquet) to write.",
+)
+def orders_command(
+    network_dir: Path | None,
+    n_orders: int,
+    days: int,
+    seed: int,
+    start: dt.datetime,
+    spike: str | None,
+    out: Path,
+) -> None:
+    """Generate orders (one row per line) for the network."""
+    parsed = Spike.parse(spike) if spike is not None else None
+    net = open_network(network_dir)
+    frame = generate_orders(
+        net, n_orders=n_orders, days=days, seed=seed, start=start.date(), spike=parsed
+    )
+    write_orders(frame, out)
+    click.echo(
+        f"{n_orders} orders, {len(frame)} lines over {days} day(s) written to {out}"
+    )
 
 
 @generate.command("gap")

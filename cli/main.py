@@ -42,6 +42,9 @@ def _register() -> None:
 
     cli.add_command(solve_command)
     cli.add_command(bench)
+    from cli.network_cmd import network
+
+    cli.add_command(network)
     cli.add_command(generate)
 
 

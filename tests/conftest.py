@@ -15,3 +15,38 @@ GAP_DIR = ROOT / "benchmarks" / "data" / "gap"
 def gap_dir() -> Path:
     """The OR-Library GAP files shipped in ``benchmarks/data/gap``."""
     return GAP_DIR
+
+
+TINY_NETWORK = DATA_DIR / "tiny_network"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _tierflow_cache(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Generated data (the cached sample network) goes to a temp folder."""
+    import os
+
+    os.environ["TIERFLOW_CACHE_DIR"] = str(tmp_path_factory.mktemp("tierflow-cache"))
+
+
+@pytest.fixture(scope="session")
+def sample_dir(_tierflow_cache: None) -> Path:
+    """The embedded sample network, materialized once per test session."""
+    from data.sample_network import sample_network_dir
+
+    return sample_network_dir()
+
+
+@pytest.fixture(scope="session")
+def sample_network(sample_dir: Path) -> object:
+    """The sample network, loaded once (a :class:`data.network.Network`)."""
+    from data.network import load_network
+
+    return load_network(sample_dir)
+
+
+@pytest.fixture(scope="session")
+def tiny_network() -> object:
+    """The hand-made 3-node network of ``tests/data/tiny_network``."""
+    from data.network import load_network
+
+    return load_network(TINY_NETWORK)

@@ -1,0 +1,96 @@
+"""``tierflow network``: validate a network folder, write the embedded sample.
+
+Also the shared ``--network`` option: every command that needs a network
+defaults to the embedded sample (materialized once in the cache folder).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from data.network import Network, load_network
+from data.sample_network import sample_network_dir, write_sample
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def network_option(func: F) -> F:
+    """``--network DIR`` (default: the embedded sample network)."""
+    return click.option(
+        "--network",
+        "network_dir",
+        type=click.Path(file_okay=False, path_type=Path),
+        default=None,
+        help="Network folder (default: the embedded US sample).",
+    )(func)
+
+
+def resolve_network_dir(network_dir: Path | None) -> Path:
+    """The given folder, or the cached embedded sample."""
+    return network_dir if network_dir is not None else sample_network_dir()
+
+
+def open_network(network_dir: Path | None) -> Network:
+    """Load and validate the given folder or the embedded sample."""
+    return load_network(resolve_network_dir(network_dir))
+
+
+@click.group("network")
+def network() -> None:
+    """Fulfillment network data: validate a folder, write the sample."""
+
+
+@network.command("validate")
+@click.argument(
+    "directory",
+    required=False,
+    type=click.Path(file_okay=False, path_type=Path),
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+def validate_command(directory: Path | None, as_json: bool) -> None:
+    """Validate a network folder (default: the sample) and print a summary."""
+    summary = open_network(directory).summary()
+    if as_json:
+        click.echo(json.dumps(summary))
+        return
+    kinds = ", ".join(f"{v} {k}" for k, v in summary["nodes_by_kind"].items())
+    click.echo(f"network {summary['source']}: OK")
+    click.echo(f"  nodes         {summary['nodes']} ({kinds})")
+    click.echo(f"  capacity      {summary['capacity_units_per_day']:,.0f} units/day")
+    click.echo(
+        f"  skus          {summary['skus']} (fragile {summary['skus_fragile']}, "
+        f"hazmat {summary['skus_hazmat']}, oversize {summary['skus_oversize']}, "
+        f"heavy {summary['skus_heavy']})"
+    )
+    click.echo(
+        f"  inventory     {summary['inventory_units']:,} units in "
+        f"{summary['inventory_positions']:,} positions; "
+        f"{summary['skus_out_of_stock_everywhere']} SKUs out of stock everywhere"
+    )
+    click.echo(
+        f"  destinations  {summary['destinations']} ZIP prefixes, "
+        f"population {summary['population']:,.0f}"
+    )
+    click.echo(f"  services      {', '.join(summary['services'])}")
+    click.echo(
+        "  mean zone to nearest node (population-weighted) "
+        f"{summary['mean_zone_to_nearest_node']:.2f}"
+    )
+
+
+@network.command("sample")
+@click.option(
+    "--out",
+    required=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Folder to write the sample network into.",
+)
+def sample_command(out: Path) -> None:
+    """Write the embedded US sample network (CSV files) to a folder."""
+    folder = write_sample(out)
+    click.echo(f"sample network written to {folder}")

@@ -1,0 +1,516 @@
+"""The fulfillment network: validated on load, held as read-only numpy arrays.
+
+A network is a folder of CSV (or Parquet) tables:
+
+=====================  ====================================================
+file                   columns (extra columns are allowed and ignored)
+=====================  ====================================================
+``nodes``              node_id, name, kind (warehouse|store|3pl), lat, lon,
+                       region, timezone, capacity_units_per_day,
+                       handling_cost (per unit picked), cutoff_local (HH:MM),
+                       services (``;``-separated subset of next_day,
+                       two_day, ground, economy)
+``skus``               sku, weight_kg, length_cm, width_cm, height_cm,
+                       fragile, hazmat [, name, category, popularity]
+``inventory``          node_id, sku, on_hand
+``rates``              service, zone, max_weight_kg, cost
+``transit``            service, zone, days
+``destinations``       optional: zip3, lat, lon, state, timezone, population
+                       (default: real US geography, :mod:`data.geography`)
+``complexity``         optional: key, value (:mod:`data.complexity`)
+=====================  ====================================================
+
+``customers`` and ``transactions`` may sit in the same folder for the order
+generator and the CLTV model; :func:`load_network` does not read them.
+
+:func:`load_network` validates everything (types, ranges, uniqueness,
+referential integrity) before it builds anything, and the first problem
+raises an :class:`~data.errors.InputError` naming file, row, column and value.
+The resulting :class:`Network` precomputes the node × destination distance
+and zone matrices, so a router can evaluate every node for one order with a
+few array lookups (no Python loop over nodes).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from numpy.typing import NDArray
+
+from data.complexity import ComplexityWeights
+from data.delivery_calendar import DEFAULT_CALENDAR, DeliveryCalendar
+from data.errors import InputError
+from data.rates import SERVICES, RateCard, billed_weight_kg, service_index
+from data.table_reader import Column, check_reference, read_table, table_path
+from data.zones import great_circle_miles, zone_for_miles
+
+#: Node kinds, in code order (``node_kind`` holds the index).
+NODE_KINDS: tuple[str, ...] = ("warehouse", "store", "3pl")
+
+FloatArray = NDArray[np.float64]
+IntArray = NDArray[np.int64]
+
+NODE_COLUMNS = (
+    Column("node_id"),
+    Column("name", required=False, default="", allow_empty=True),
+    Column("kind", choices=NODE_KINDS),
+    Column("lat", "float", min=-90.0, max=90.0),
+    Column("lon", "float", min=-180.0, max=180.0),
+    Column("region", required=False, default="", allow_empty=True),
+    Column("timezone", "timezone"),
+    Column("capacity_units_per_day", "float", min=0.0),
+    Column("handling_cost", "float", min=0.0),
+    Column("cutoff_local", "hhmm"),
+    Column("services"),
+)
+SKU_COLUMNS = (
+    Column("sku"),
+    Column("weight_kg", "float", min=0.0, min_exclusive=True, max=1000.0),
+    Column("length_cm", "float", min=0.0, min_exclusive=True, max=500.0),
+    Column("width_cm", "float", min=0.0, min_exclusive=True, max=500.0),
+    Column("height_cm", "float", min=0.0, min_exclusive=True, max=500.0),
+    Column("fragile", "bool"),
+    Column("hazmat", "bool"),
+    Column("popularity", "float", required=False, default=1.0, min=0.0),
+)
+INVENTORY_COLUMNS = (
+    Column("node_id"),
+    Column("sku"),
+    Column("on_hand", "int", min=0),
+)
+DESTINATION_COLUMNS = (
+    Column("zip3", pattern=r"\d{3}"),
+    Column("lat", "float", min=-90.0, max=90.0),
+    Column("lon", "float", min=-180.0, max=180.0),
+    Column("state", pattern=r"[A-Z]{2}"),
+    Column("timezone", "timezone"),
+    Column("population", "float", min=0.0),
+)
+
+
+def _ro(arr: Any, dtype: Any = None) -> Any:
+    out = np.array(arr, dtype=dtype, copy=True)
+    out.setflags(write=False)
+    return out
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class Network:
+    """An immutable, validated fulfillment network (see the module docstring).
+
+    Arrays are read-only and indexed by position; the ``*_index`` mappings
+    turn ids into positions. Node arrays have length ``n_nodes``, SKU arrays
+    ``n_skus``, destination arrays ``n_dests``.
+
+    Attributes
+    ----------
+    node_ids, node_names, node_regions
+        Per node.
+    node_kind
+        Index into :data:`NODE_KINDS`.
+    node_lat, node_lon
+        Degrees.
+    capacity
+        Nominal capacity, complexity-weighted units per day.
+    handling_cost
+        Cost per unit picked at the node.
+    cutoff_minutes
+        Local cutoff, minutes after midnight.
+    timezones, node_tz
+        Distinct timezone names and each node's index into them.
+    services_mask
+        Bit ``s`` set when the node offers ``SERVICES[s]``.
+    sku_ids, sku_weight_kg, sku_dims_cm, sku_volume_cm3, sku_fragile, sku_hazmat,
+    sku_oversize, sku_heavy, sku_popularity
+        Per SKU (``sku_dims_cm`` is (n_skus, 3)).
+    sku_complexity
+        Capacity units one unit of the SKU uses (:mod:`data.complexity`).
+    inventory
+        Dense ``(n_nodes, n_skus)`` on-hand units (int64).
+    dest_zip3, dest_lat, dest_lon, dest_state, dest_population, dest_weight
+        Per destination prefix; ``dest_weight`` is population normalized to 1.
+    dest_timezones, dest_tz
+        Distinct destination timezones and each prefix's index into them.
+    distance_mi, zone
+        ``(n_nodes, n_dests)`` great-circle miles and carrier zone (int8).
+    rates
+        Rate card and transit days (:class:`~data.rates.RateCard`).
+    complexity
+        The weights used for ``sku_complexity``.
+    calendar
+        Ship/delivery calendar (:mod:`data.delivery_calendar`).
+    source
+        Folder it was loaded from.
+    """
+
+    node_ids: tuple[str, ...]
+    node_names: tuple[str, ...]
+    node_regions: tuple[str, ...]
+    node_kind: NDArray[np.int8]
+    node_lat: FloatArray
+    node_lon: FloatArray
+    capacity: FloatArray
+    handling_cost: FloatArray
+    cutoff_minutes: NDArray[np.int16]
+    timezones: tuple[str, ...]
+    node_tz: NDArray[np.intp]
+    services_mask: NDArray[np.uint8]
+    sku_ids: tuple[str, ...]
+    sku_weight_kg: FloatArray
+    sku_dims_cm: FloatArray
+    sku_volume_cm3: FloatArray
+    sku_fragile: NDArray[np.bool_]
+    sku_hazmat: NDArray[np.bool_]
+    sku_oversize: NDArray[np.bool_]
+    sku_heavy: NDArray[np.bool_]
+    sku_popularity: FloatArray
+    sku_complexity: FloatArray
+    inventory: IntArray
+    dest_zip3: tuple[str, ...]
+    dest_lat: FloatArray
+    dest_lon: FloatArray
+    dest_state: tuple[str, ...]
+    dest_population: FloatArray
+    dest_weight: FloatArray
+    dest_timezones: tuple[str, ...]
+    dest_tz: NDArray[np.intp]
+    distance_mi: FloatArray
+    zone: NDArray[np.int8]
+    rates: RateCard
+    complexity: ComplexityWeights
+    calendar: DeliveryCalendar
+    node_index: Mapping[str, int]
+    sku_index: Mapping[str, int]
+    dest_index: Mapping[str, int]
+    source: Path | None = None
+
+    # ------------------------------------------------------------------ sizes
+    @property
+    def n_nodes(self) -> int:
+        """Number of fulfillment nodes."""
+        return len(self.node_ids)
+
+    @property
+    def n_skus(self) -> int:
+        """Number of SKUs."""
+        return len(self.sku_ids)
+
+    @property
+    def n_dests(self) -> int:
+        """Number of destination ZIP prefixes."""
+        return len(self.dest_zip3)
+
+    # -------------------------------------------------------------- id lookup
+    def node_idx(self, node_id: str) -> int:
+        """Position of ``node_id`` (``InputError`` when unknown)."""
+        try:
+            return self.node_index[node_id]
+        except KeyError:
+            raise InputError("unknown node", field="node_id", value=node_id) from None
+
+    def sku_idx(self, skus: Iterable[str]) -> IntArray:
+        """Positions of SKU ids (``InputError`` naming the first unknown one)."""
+        out = []
+        for sku in skus:
+            pos = self.sku_index.get(sku)
+            if pos is None:
+                raise InputError("unknown SKU", field="sku", value=sku)
+            out.append(pos)
+        return np.array(out, dtype=np.int64)
+
+    def dest_idx(self, zip_code: str) -> int:
+        """Destination index of a ZIP code or 3-digit prefix (first 3 digits used)."""
+        text = str(zip_code).strip()
+        if len(text) < 3 or not text[:3].isdigit():
+            raise InputError("not a US ZIP code", field="dest", value=zip_code)
+        pos = self.dest_index.get(text[:3])
+        if pos is None:
+            raise InputError("unknown ZIP prefix", field="dest", value=zip_code)
+        return pos
+
+    def offers(self, service: int | str) -> NDArray[np.bool_]:
+        """Which nodes offer ``service`` (index or name)."""
+        s = service_index(service) if isinstance(service, str) else int(service)
+        return np.asarray((self.services_mask >> s) & 1, dtype=bool)
+
+    # ------------------------------------------------------- per-order helpers
+    def order_workload(self, sku_idx: Any, quantity: Any) -> float:
+        """Complexity-weighted capacity units of one order's lines."""
+        return float(np.dot(self.sku_complexity[sku_idx], quantity))
+
+    def billed_weight(self, sku_idx: Any, quantity: Any) -> float:
+        """Billed kg of one shipment holding the lines (dimensional weight rule)."""
+        q = np.asarray(quantity, dtype=np.float64)
+        weight = float(np.dot(self.sku_weight_kg[sku_idx], q))
+        volume = float(np.dot(self.sku_volume_cm3[sku_idx], q))
+        return float(billed_weight_kg(weight, volume))
+
+    def shipping_cost(
+        self, service: int | str, dest: int, billed_kg: float
+    ) -> FloatArray:
+        """Carrier cost from every node to destination ``dest`` (nan: not offered)."""
+        s = service_index(service) if isinstance(service, str) else int(service)
+        cost = self.rates.price(s, self.zone[:, dest], billed_kg)
+        return np.where(self.offers(s), cost, np.nan)
+
+    def can_fill(
+        self, sku_idx: Any, quantity: Any, stock: Any = None
+    ) -> NDArray[np.bool_]:
+        """Nodes holding every line in full (``stock`` defaults to ``inventory``)."""
+        inv = self.inventory if stock is None else np.asarray(stock)
+        need = np.asarray(quantity)
+        return np.asarray((inv[:, sku_idx] >= need[None, :]).all(axis=1))
+
+    def ship_and_delivery_dates(
+        self, now: dt.datetime, service: int | str, dest: int
+    ) -> tuple[NDArray[np.datetime64], NDArray[np.datetime64]]:
+        """Ship and delivery date (``datetime64[D]``) from every node to ``dest``.
+
+        ``now`` is an aware instant (the order's release time); cutoffs are read
+        in each node's local time. Nodes that do not offer the service get
+        ``NaT``.
+        """
+        s = service_index(service) if isinstance(service, str) else int(service)
+        local_date, local_secs = self.calendar.local_clock(
+            now, self.timezones, self.node_tz
+        )
+        ship = self.calendar.ship_dates(local_date, local_secs, self.cutoff_minutes)
+        days = self.rates.transit(s, self.zone[:, dest])
+        offered = self.offers(s)
+        deliver = self.calendar.delivery_dates(ship, np.where(offered, days, 0))
+        nat = np.datetime64("NaT", "D")
+        return np.where(offered, ship, nat), np.where(offered, deliver, nat)
+
+    # ---------------------------------------------------------------- summary
+    def summary(self) -> dict[str, Any]:
+        """Counts and totals, as printed by ``tierflow network validate``."""
+        kinds = {k: int((self.node_kind == i).sum()) for i, k in enumerate(NODE_KINDS)}
+        carried = self.inventory > 0
+        return {
+            "source": str(self.source) if self.source else None,
+            "nodes": self.n_nodes,
+            "nodes_by_kind": kinds,
+            "capacity_units_per_day": float(self.capacity.sum()),
+            "skus": self.n_skus,
+            "skus_fragile": int(self.sku_fragile.sum()),
+            "skus_hazmat": int(self.sku_hazmat.sum()),
+            "skus_oversize": int(self.sku_oversize.sum()),
+            "skus_heavy": int(self.sku_heavy.sum()),
+            "inventory_units": int(self.inventory.sum()),
+            "inventory_positions": int(carried.sum()),
+            "skus_out_of_stock_everywhere": int((~carried.any(axis=0)).sum()),
+            "destinations": self.n_dests,
+            "population": float(self.dest_population.sum()),
+            "services": [s for i, s in enumerate(SERVICES) if self.rates.offered[i]],
+            "mean_zone_to_nearest_node": float(
+                np.average(self.zone.min(axis=0), weights=self.dest_weight)
+            ),
+        }
+
+    def nodes_frame(self) -> pd.DataFrame:
+        """The node table as a DataFrame (for reports and plots)."""
+        return pd.DataFrame(
+            {
+                "node_id": self.node_ids,
+                "name": self.node_names,
+                "kind": [NODE_KINDS[k] for k in self.node_kind],
+                "lat": self.node_lat,
+                "lon": self.node_lon,
+                "region": self.node_regions,
+                "timezone": [self.timezones[t] for t in self.node_tz],
+                "capacity_units_per_day": self.capacity,
+            }
+        )
+
+
+def _parse_services(frame: pd.DataFrame, path: Path) -> NDArray[np.uint8]:
+    masks = np.zeros(len(frame), dtype=np.uint8)
+    for pos, text in enumerate(frame["services"]):
+        parts = [p.strip() for p in str(text).split(";") if p.strip()]
+        if not parts:
+            raise InputError(
+                "no service", file=path.name, row=pos + 2, field="services", value=text
+            )
+        for part in parts:
+            if part not in SERVICES:
+                raise InputError(
+                    f"unknown service {part!r} (one of {list(SERVICES)})",
+                    file=path.name,
+                    row=pos + 2,
+                    field="services",
+                    value=text,
+                )
+            masks[pos] |= np.uint8(1 << SERVICES.index(part))
+    return masks
+
+
+def _read_destinations(folder: Path) -> pd.DataFrame:
+    if table_path(folder, "destinations") is None:
+        from data.geography import zip3_destinations
+
+        return zip3_destinations()
+    dest, _ = read_table(
+        folder, "destinations", DESTINATION_COLUMNS, unique=[("zip3",)]
+    )
+    return dest
+
+
+def load_network(
+    folder: Path | str,
+    *,
+    complexity: ComplexityWeights | None = None,
+    calendar: DeliveryCalendar | None = None,
+) -> Network:
+    """Load and validate a network folder.
+
+    Parameters
+    ----------
+    folder
+        Folder holding the tables listed in the module docstring.
+    complexity
+        Capacity weights; default: ``complexity.csv`` in the folder, else the
+        documented defaults.
+    calendar
+        Ship/delivery calendar; default Monday–Saturday, no holidays.
+
+    Raises
+    ------
+    InputError
+        The first problem found, naming file, row, column and value.
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise InputError("not a network folder", file=str(folder))
+    rates = RateCard.from_folder(folder)
+    nodes, npath = read_table(folder, "nodes", NODE_COLUMNS, unique=[("node_id",)])
+    masks = _parse_services(nodes, npath)
+    offered_mask = int(sum(1 << i for i in np.flatnonzero(rates.offered)))
+    unpriced = (masks & ~np.uint8(offered_mask)) != 0
+    if unpriced.any():
+        pos = int(np.flatnonzero(unpriced)[0])
+        raise InputError(
+            "service not priced in rates.csv",
+            file=npath.name,
+            row=pos + 2,
+            field="services",
+            value=nodes["services"].iloc[pos],
+        )
+    skus, spath = read_table(folder, "skus", SKU_COLUMNS, unique=[("sku",)])
+    inv, ipath = read_table(
+        folder, "inventory", INVENTORY_COLUMNS, unique=[("node_id", "sku")]
+    )
+    check_reference(inv, ipath, "node_id", nodes["node_id"], npath.name)
+    check_reference(inv, ipath, "sku", skus["sku"], spath.name)
+    dest = _read_destinations(folder)
+    if len(dest) == 0:
+        raise InputError("no destinations", file="destinations")
+    if len(nodes) == 0:
+        raise InputError("no nodes", file=npath.name)
+    weights = (
+        complexity if complexity is not None else ComplexityWeights.from_folder(folder)
+    )
+    return build_network(
+        nodes,
+        masks,
+        skus,
+        inv,
+        dest,
+        rates,
+        weights,
+        calendar or DEFAULT_CALENDAR,
+        folder,
+    )
+
+
+def build_network(
+    nodes: pd.DataFrame,
+    services_mask: NDArray[np.uint8],
+    skus: pd.DataFrame,
+    inventory: pd.DataFrame,
+    dest: pd.DataFrame,
+    rates: RateCard,
+    complexity: ComplexityWeights,
+    calendar: DeliveryCalendar,
+    source: Path | None = None,
+) -> Network:
+    """Assemble a :class:`Network` from already validated frames."""
+    node_ids = tuple(str(v) for v in nodes["node_id"])
+    sku_ids = tuple(str(v) for v in skus["sku"])
+    zip3 = tuple(str(v) for v in dest["zip3"])
+    node_index = {k: i for i, k in enumerate(node_ids)}
+    sku_index = {k: i for i, k in enumerate(sku_ids)}
+    dest_index = {k: i for i, k in enumerate(zip3)}
+    tz_names = tuple(sorted({str(t) for t in nodes["timezone"]}))
+    node_tz = np.array(
+        [tz_names.index(str(t)) for t in nodes["timezone"]], dtype=np.intp
+    )
+    dest_tz_names = tuple(sorted({str(t) for t in dest["timezone"]}))
+    dest_tz_pos = {t: i for i, t in enumerate(dest_tz_names)}
+    dest_tz = np.array([dest_tz_pos[str(t)] for t in dest["timezone"]], dtype=np.intp)
+
+    dims = skus[["length_cm", "width_cm", "height_cm"]].to_numpy(dtype=np.float64)
+    weight = skus["weight_kg"].to_numpy(dtype=np.float64)
+    fragile = skus["fragile"].to_numpy(dtype=bool)
+    hazmat = skus["hazmat"].to_numpy(dtype=bool)
+    inv = np.zeros((len(node_ids), len(sku_ids)), dtype=np.int64)
+    rows = inventory["node_id"].map(node_index).to_numpy(dtype=np.intp)
+    cols = inventory["sku"].map(sku_index).to_numpy(dtype=np.intp)
+    inv[rows, cols] = inventory["on_hand"].to_numpy(dtype=np.int64)
+
+    lat = nodes["lat"].to_numpy(dtype=np.float64)
+    lon = nodes["lon"].to_numpy(dtype=np.float64)
+    dlat = dest["lat"].to_numpy(dtype=np.float64)
+    dlon = dest["lon"].to_numpy(dtype=np.float64)
+    dist = great_circle_miles(lat[:, None], lon[:, None], dlat[None, :], dlon[None, :])
+    pop = dest["population"].to_numpy(dtype=np.float64)
+    total = pop.sum()
+    dest_weight = pop / total if total > 0 else np.full(len(pop), 1.0 / len(pop))
+    return Network(
+        node_ids=node_ids,
+        node_names=tuple(str(v) for v in nodes["name"]),
+        node_regions=tuple(str(v) for v in nodes["region"]),
+        node_kind=_ro(nodes["kind"].map(NODE_KINDS.index), np.int8),
+        node_lat=_ro(lat),
+        node_lon=_ro(lon),
+        capacity=_ro(nodes["capacity_units_per_day"], np.float64),
+        handling_cost=_ro(nodes["handling_cost"], np.float64),
+        cutoff_minutes=_ro(nodes["cutoff_local"], np.int16),
+        timezones=tz_names,
+        node_tz=_ro(node_tz),
+        services_mask=_ro(services_mask, np.uint8),
+        sku_ids=sku_ids,
+        sku_weight_kg=_ro(weight),
+        sku_dims_cm=_ro(dims),
+        sku_volume_cm3=_ro(dims.prod(axis=1)),
+        sku_fragile=_ro(fragile),
+        sku_hazmat=_ro(hazmat),
+        sku_oversize=_ro(complexity.is_oversize(dims)),
+        sku_heavy=_ro(weight > complexity.heavy_kg),
+        sku_popularity=_ro(skus["popularity"], np.float64),
+        sku_complexity=_ro(complexity.unit_weights(weight, dims, fragile, hazmat)),
+        inventory=_ro(inv),
+        dest_zip3=zip3,
+        dest_lat=_ro(dlat),
+        dest_lon=_ro(dlon),
+        dest_state=tuple(str(v) for v in dest["state"]),
+        dest_population=_ro(pop),
+        dest_weight=_ro(dest_weight),
+        dest_timezones=dest_tz_names,
+        dest_tz=_ro(dest_tz),
+        distance_mi=_ro(dist),
+        zone=_ro(zone_for_miles(dist)),
+        rates=rates,
+        complexity=complexity,
+        calendar=calendar,
+        node_index=MappingProxyType(node_index),
+        sku_index=MappingProxyType(sku_index),
+        dest_index=MappingProxyType(dest_index),
+        source=source,
+    )

@@ -1,0 +1,222 @@
+"""Orders: the ``orders.csv`` contract, its validated reader and writer.
+
+One row per order line, columns exactly
+``order_id, created_at, customer_id, dest, tier, sku, quantity``:
+
+* ``created_at``: ISO 8601 with a timezone offset (``Z`` or ``±HH:MM``);
+  naive times are rejected because cutoffs depend on the instant;
+* ``dest``: a 3-digit ZIP prefix (a 5-digit ZIP is accepted, first 3 used);
+* ``tier``: empty or one of ``platinum, gold, silver, overflow``;
+* ``quantity``: an integer >= 1.
+
+All lines of an order must agree on ``created_at, customer_id, dest, tier``
+and an order may not list the same SKU twice. :func:`read_orders` checks all
+that (and, given a network, that every SKU and prefix exists) and returns an
+immutable :class:`Orders` of arrays in CSR form (lines grouped by order),
+ready for the allocation compiler.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from numpy.typing import NDArray
+
+from data.errors import InputError
+from data.network import Network
+from data.table_reader import Column, read_table
+
+ORDER_COLUMNS = (
+    "order_id",
+    "created_at",
+    "customer_id",
+    "dest",
+    "tier",
+    "sku",
+    "quantity",
+)
+#: Tiers in code order (``Orders.tier`` holds the index, -1 when empty).
+TIERS: tuple[str, ...] = ("platinum", "gold", "silver", "overflow")
+
+_READ_COLUMNS = (
+    Column("order_id"),
+    Column("created_at", "datetime"),
+    Column("customer_id"),
+    Column("dest", pattern=r"\d{3}(\d{2})?"),
+    Column("tier", required=False, default="", allow_empty=True, choices=TIERS),
+    Column("sku"),
+    Column("quantity", "int", min=1),
+)
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class Orders:
+    """Validated orders as arrays; lines are grouped by order (CSR).
+
+    Attributes
+    ----------
+    order_ids, customer_ids, dest_zip3
+        Per order, in first-appearance order of the file.
+    created_at
+        Per order, ``datetime64[ns]`` in UTC.
+    tier
+        Per order, index into :data:`TIERS` (-1: no tier given).
+    dest
+        Per order, destination index in the network (-1 without a network).
+    line_start
+        ``(n_orders + 1,)`` offsets: order ``o`` owns lines
+        ``line_start[o]:line_start[o + 1]``.
+    line_order, line_sku_id, line_qty
+        Per line: order index, SKU id, quantity.
+    line_sku
+        Per line, SKU index in the network (-1 without a network).
+    """
+
+    order_ids: tuple[str, ...]
+    customer_ids: tuple[str, ...]
+    dest_zip3: tuple[str, ...]
+    created_at: NDArray[np.datetime64]
+    tier: NDArray[np.int8]
+    dest: NDArray[np.intp]
+    line_start: NDArray[np.intp]
+    line_order: NDArray[np.intp]
+    line_sku_id: tuple[str, ...]
+    line_sku: NDArray[np.intp]
+    line_qty: NDArray[np.int64]
+
+    def __post_init__(self) -> None:
+        for name in ("created_at", "tier", "dest", "line_start", "line_order"):
+            getattr(self, name).setflags(write=False)
+        self.line_sku.setflags(write=False)
+        self.line_qty.setflags(write=False)
+
+    @property
+    def n_orders(self) -> int:
+        """Number of orders."""
+        return len(self.order_ids)
+
+    @property
+    def n_lines(self) -> int:
+        """Number of order lines."""
+        return int(self.line_qty.size)
+
+    def workload(self, network: Network) -> NDArray[np.float64]:
+        """Complexity-weighted capacity units per order."""
+        units = network.sku_complexity[self.line_sku] * self.line_qty
+        out = np.bincount(self.line_order, weights=units, minlength=self.n_orders)
+        return out.astype(np.float64)
+
+    def to_frame(self) -> pd.DataFrame:
+        """The ``orders.csv`` table (UTC timestamps)."""
+        o = self.line_order
+        stamps = pd.DatetimeIndex(self.created_at, tz="UTC")
+        return pd.DataFrame(
+            {
+                "order_id": np.asarray(self.order_ids, dtype=object)[o],
+                "created_at": stamps.strftime("%Y-%m-%dT%H:%M:%SZ").to_numpy()[o],
+                "customer_id": np.asarray(self.customer_ids, dtype=object)[o],
+                "dest": np.asarray(self.dest_zip3, dtype=object)[o],
+                "tier": np.array(("", *TIERS), dtype=object)[self.tier + 1][o],
+                "sku": np.asarray(self.line_sku_id, dtype=object),
+                "quantity": self.line_qty,
+            }
+        )
+
+
+def read_orders(path: Path | str, network: Network | None = None) -> Orders:
+    """Read and validate an orders file (CSV or Parquet).
+
+    Parameters
+    ----------
+    path
+        The file.
+    network
+        When given, every SKU and destination prefix must exist in it, and
+        the ``line_sku``/``dest`` indices are filled.
+
+    Raises
+    ------
+    InputError
+        The first problem, naming file, row, column and value.
+    """
+    path = Path(path)
+    frame, path = read_table(path, "orders", _READ_COLUMNS)
+    raw = frame.attrs["raw"]
+    name = path.name
+
+    def fail(mask: NDArray[np.bool_], column: str, message: str) -> None:
+        pos = int(np.flatnonzero(mask)[0])
+        raise InputError(
+            message, file=name, row=pos + 2, field=column, value=raw[column].iloc[pos]
+        )
+
+    frame["dest"] = frame["dest"].str[:3]
+    dup = frame.duplicated(subset=["order_id", "sku"]).to_numpy()
+    if dup.any():
+        fail(dup, "sku", "SKU listed twice in the same order")
+    first = frame.groupby("order_id", sort=False).transform("first")
+    for column in ("created_at", "customer_id", "dest", "tier"):
+        differs = (frame[column] != first[column]).to_numpy()
+        if differs.any():
+            fail(differs, column, "differs from the order's first line")
+    if network is not None:
+        sku_pos = frame["sku"].map(network.sku_index)
+        unknown = sku_pos.isna().to_numpy()
+        if unknown.any():
+            fail(unknown, "sku", "unknown SKU (not in the network's skus file)")
+        dest_pos = frame["dest"].map(network.dest_index)
+        unknown = dest_pos.isna().to_numpy()
+        if unknown.any():
+            fail(unknown, "dest", "unknown ZIP prefix (not a network destination)")
+        line_sku = sku_pos.to_numpy(dtype=np.intp)
+        line_dest = dest_pos.to_numpy(dtype=np.intp)
+    else:
+        line_sku = np.full(len(frame), -1, dtype=np.intp)
+        line_dest = np.full(len(frame), -1, dtype=np.intp)
+    codes, uniques = pd.factorize(frame["order_id"], sort=False)
+    order_of_line = codes.astype(np.intp)
+    perm = np.argsort(order_of_line, kind="stable")
+    head = np.unique(order_of_line, return_index=True)[1]
+    tier_codes = frame["tier"].map({t: i for i, t in enumerate(TIERS)}).fillna(-1)
+    created = frame["created_at"].dt.tz_convert("UTC").dt.tz_localize(None)
+    counts = np.bincount(order_of_line, minlength=len(uniques))
+    return Orders(
+        order_ids=tuple(str(v) for v in uniques),
+        customer_ids=tuple(str(v) for v in frame["customer_id"].to_numpy()[head]),
+        dest_zip3=tuple(str(v) for v in frame["dest"].to_numpy()[head]),
+        created_at=created.to_numpy(dtype="datetime64[ns]")[head],
+        tier=tier_codes.to_numpy(dtype=np.int8)[head],
+        dest=line_dest[head],
+        line_start=np.concatenate([[0], np.cumsum(counts)]).astype(np.intp),
+        line_order=order_of_line[perm],
+        line_sku_id=tuple(str(v) for v in frame["sku"].to_numpy()[perm]),
+        line_sku=line_sku[perm],
+        line_qty=frame["quantity"].to_numpy(dtype=np.int64)[perm],
+    )
+
+
+def write_orders(frame: pd.DataFrame, path: Path | str) -> Path:
+    """Write an orders table atomically (temp file, then rename)."""
+    path = Path(path)
+    missing = [c for c in ORDER_COLUMNS if c not in frame.columns]
+    if missing:
+        raise InputError(f"missing columns {missing}", file=path.name)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    os.close(fd)
+    try:
+        if path.suffix == ".parquet":
+            frame.to_parquet(tmp, index=False)
+        else:
+            frame.to_csv(tmp, index=False, lineterminator="\n")
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path

@@ -1,0 +1,1109 @@
+"""The state store: inventory and reservations, capacity events and snapshots,
+CLTV scores and allocations, in SQLite (WAL mode) behind a small interface.
+
+Guarantees (each has a test that can fail, ``tests/test_store.py``):
+
+* **No oversell.** :meth:`SqliteStore.reserve` runs in one write transaction
+  (``BEGIN IMMEDIATE``) and takes stock with a *conditional update*,
+  ``UPDATE inventory SET reserved = reserved + q WHERE ... AND on_hand -
+  reserved >= q``; a line that does not fit rolls the whole request back. A
+  ``CHECK (reserved <= on_hand)`` constraint backs it up in the schema.
+* **Crash safety.** Every multi-row write (a reservation with its lines, an
+  allocation batch with its marker, a day of CLTV scores, a snapshot) is one
+  transaction; SQLite's WAL makes a killed process leave either all of it or
+  none. ``synchronous=NORMAL`` (the default here) survives process crashes;
+  pass ``synchronous="FULL"`` to survive power loss too, at an fsync per
+  commit.
+* **Idempotency.** Reservations, capacity events and allocation batches
+  carry caller ids (``request_id``, ``event_id``, ``(run_id, batch)``);
+  repeating one returns the recorded outcome and writes nothing.
+
+Reservation life cycle: ``active`` (holds stock until ``expires_at``) →
+``committed`` (stock leaves ``on_hand``), ``released`` or ``expired``.
+Expired reservations stop counting at once (reads subtract only live ones)
+and are swept inside the next write. A rejected request (not enough stock)
+is not recorded, so a retry after stock is freed may succeed.
+
+Towards PostgreSQL (several online workers): the SQL is deliberately
+portable — conditional ``UPDATE``s instead of read-then-write,
+``INSERT ... ON CONFLICT DO NOTHING RETURNING``, no SQLite-only types — so a
+``PostgresStore`` implementing :class:`StateStore` with psycopg needs only
+``BEGIN`` (READ COMMITTED is enough, the conditional update re-checks the
+row under its row lock), ``BIGSERIAL`` for the event sequence, the same
+migrations as a list of DDL scripts, and a connection pool per worker.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import json
+import math
+import os
+import sqlite3
+import time
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol, Self
+
+import numpy as np
+import pandas as pd
+from numpy.typing import NDArray
+
+from data.errors import InputError, TierflowError
+
+#: Statements of each schema migration; version ``i + 1`` applies ``MIGRATIONS[i]``.
+MIGRATIONS: tuple[tuple[str, ...], ...] = (
+    (
+        """CREATE TABLE inventory (
+            node_id TEXT NOT NULL,
+            sku TEXT NOT NULL,
+            on_hand INTEGER NOT NULL CHECK (on_hand >= 0),
+            reserved INTEGER NOT NULL DEFAULT 0
+                CHECK (reserved >= 0 AND reserved <= on_hand),
+            PRIMARY KEY (node_id, sku)
+        )""",
+        """CREATE TABLE reservations (
+            request_id TEXT PRIMARY KEY,
+            node_id TEXT NOT NULL,
+            status TEXT NOT NULL
+                CHECK (status IN ('active', 'committed', 'released', 'expired')),
+            created_at REAL NOT NULL,
+            expires_at REAL NOT NULL,
+            updated_at REAL NOT NULL
+        )""",
+        "CREATE INDEX reservations_live ON reservations (status, expires_at)",
+        """CREATE TABLE reservation_lines (
+            request_id TEXT NOT NULL REFERENCES reservations (request_id),
+            sku TEXT NOT NULL,
+            quantity INTEGER NOT NULL CHECK (quantity > 0),
+            PRIMARY KEY (request_id, sku)
+        )""",
+        """CREATE TABLE capacity_events (
+            seq INTEGER PRIMARY KEY AUTOINCREMENT,
+            event_id TEXT NOT NULL UNIQUE,
+            ts TEXT NOT NULL,
+            node_id TEXT NOT NULL,
+            type TEXT NOT NULL,
+            payload TEXT NOT NULL,
+            received_at REAL NOT NULL
+        )""",
+        """CREATE TABLE capacity_snapshots (
+            snapshot_id INTEGER PRIMARY KEY AUTOINCREMENT,
+            last_seq INTEGER NOT NULL,
+            created_at REAL NOT NULL,
+            state TEXT NOT NULL
+        )""",
+        """CREATE TABLE cltv_scores (
+            as_of TEXT NOT NULL,
+            customer_id TEXT NOT NULL,
+            predicted_spend REAL NOT NULL,
+            p_active REAL NOT NULL,
+            segment TEXT NOT NULL,
+            model_version TEXT NOT NULL,
+            PRIMARY KEY (as_of, customer_id)
+        )""",
+        "CREATE INDEX cltv_by_spend ON cltv_scores (as_of, predicted_spend)",
+        """CREATE TABLE allocation_runs (
+            run_id TEXT PRIMARY KEY,
+            params TEXT NOT NULL,
+            created_at REAL NOT NULL,
+            finished_at REAL
+        )""",
+        """CREATE TABLE allocation_batches (
+            run_id TEXT NOT NULL REFERENCES allocation_runs (run_id),
+            batch INTEGER NOT NULL,
+            n_rows INTEGER NOT NULL,
+            committed_at REAL NOT NULL,
+            PRIMARY KEY (run_id, batch)
+        )""",
+        """CREATE TABLE allocations (
+            run_id TEXT NOT NULL,
+            batch INTEGER NOT NULL,
+            order_id TEXT NOT NULL,
+            sku TEXT NOT NULL,
+            quantity INTEGER NOT NULL,
+            node_id TEXT,
+            service TEXT,
+            ship_date TEXT,
+            promised_date TEXT,
+            cost REAL,
+            status TEXT NOT NULL
+                CHECK (status IN ('allocated', 'deferred', 'unfillable')),
+            reason TEXT NOT NULL DEFAULT '',
+            PRIMARY KEY (run_id, batch, order_id, sku),
+            FOREIGN KEY (run_id, batch) REFERENCES allocation_batches (run_id, batch)
+        )""",
+        # An order line is allocated at most once per run; a deferred line
+        # may be decided again in a later batch.
+        """CREATE UNIQUE INDEX allocations_once ON allocations (run_id, order_id, sku)
+            WHERE status = 'allocated'""",
+    ),
+)
+SCHEMA_VERSION = len(MIGRATIONS)
+
+#: Columns of an allocation batch (issue 6's ``allocations.csv`` minus ``batch``).
+ALLOCATION_COLUMNS = (
+    "order_id",
+    "sku",
+    "quantity",
+    "node_id",
+    "service",
+    "ship_date",
+    "promised_date",
+    "cost",
+    "status",
+    "reason",
+)
+CLTV_COLUMNS = ("customer_id", "predicted_spend", "p_active", "segment")
+_KEEP_SNAPSHOTS = 20
+
+
+def default_state_path() -> Path:
+    """``$TIERFLOW_STATE``, else ``$XDG_DATA_HOME/tierflow/state.db``
+    (``~/.local/share/tierflow/state.db``)."""
+    env = os.environ.get("TIERFLOW_STATE")
+    if env:
+        return Path(env)
+    xdg = os.environ.get("XDG_DATA_HOME")
+    base = Path(xdg) if xdg else Path.home() / ".local" / "share"
+    return base / "tierflow" / "state.db"
+
+
+@dataclass(frozen=True, slots=True)
+class ReserveResult:
+    """Outcome of :meth:`StateStore.reserve` / ``commit`` / ``release``.
+
+    Attributes
+    ----------
+    ok
+        The reservation holds (``active``) or was ``committed``.
+    status
+        ``active``, ``committed``, ``released``, ``expired`` or ``rejected``.
+    replayed
+        The request id was already known: nothing was written.
+    shortfall
+        For a rejection, ``(sku, requested, available)`` per short line.
+    """
+
+    request_id: str
+    node_id: str
+    ok: bool
+    status: str
+    expires_at: float | None
+    replayed: bool = False
+    shortfall: tuple[tuple[str, int, int], ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class CltvScore:
+    """One customer's latest CLTV score."""
+
+    customer_id: str
+    predicted_spend: float
+    p_active: float
+    segment: str
+    as_of: dt.date
+    model_version: str
+
+
+@dataclass(frozen=True, slots=True)
+class StoredEvent:
+    """A capacity event as logged: ``seq`` orders application."""
+
+    seq: int
+    event_id: str
+    ts: str
+    node_id: str
+    type: str
+    payload: dict[str, Any]
+
+
+class StateStore(Protocol):
+    """What tierflow needs from a state store (SQLite now, PostgreSQL later)."""
+
+    def reserve(
+        self,
+        request_id: str,
+        lines: Iterable[tuple[str, int]],
+        node_id: str,
+        ttl_s: float,
+        *,
+        now: float | None = None,
+    ) -> ReserveResult:
+        """Atomically hold stock for every line at ``node_id``, or nothing."""
+        ...
+
+    def commit(self, request_id: str, *, now: float | None = None) -> ReserveResult:
+        """Turn an active reservation into shipped stock."""
+        ...
+
+    def release(self, request_id: str, *, now: float | None = None) -> ReserveResult:
+        """Give an active reservation's stock back."""
+        ...
+
+    def expire_stale(self, *, now: float | None = None) -> int:
+        """Expire reservations past their TTL; returns how many."""
+        ...
+
+    def available(
+        self, node_id: str, skus: Sequence[str], *, now: float | None = None
+    ) -> dict[str, int]:
+        """On hand minus live reservations, per SKU."""
+        ...
+
+    def append_events(self, events: Sequence[Mapping[str, Any]]) -> list[int | None]:
+        """Log capacity events; the new ones get a sequence number."""
+        ...
+
+    def events_after(self, seq: int) -> list[StoredEvent]:
+        """Logged events with ``seq`` greater than the given one, in order."""
+        ...
+
+    def save_capacity_snapshot(self, last_seq: int, state: Mapping[str, Any]) -> None:
+        """Persist the monitor state that includes every event up to ``last_seq``."""
+        ...
+
+    def latest_capacity_snapshot(self) -> tuple[int, dict[str, Any]] | None:
+        """The newest snapshot, or None."""
+        ...
+
+    def put_cltv_scores(
+        self, scores: pd.DataFrame, *, as_of: dt.date, model_version: str
+    ) -> int:
+        """Replace one day's CLTV scores atomically; returns the row count."""
+        ...
+
+    def cltv_score(self, customer_id: str) -> CltvScore | None:
+        """The customer's score from the latest day, or None."""
+        ...
+
+    def close(self) -> None:
+        """Release the connection."""
+        ...
+
+
+class _Rejected(Exception):
+    def __init__(self, shortfall: tuple[tuple[str, int, int], ...]) -> None:
+        self.shortfall = shortfall
+
+
+def _normalize_lines(lines: Iterable[tuple[str, int]]) -> list[tuple[str, int]]:
+    merged: dict[str, int] = {}
+    for i, item in enumerate(lines):
+        try:
+            sku, qty = item
+        except (TypeError, ValueError):
+            raise InputError(
+                "expected (sku, quantity)", field="lines", index=i
+            ) from None
+        if not isinstance(sku, str) or not sku:
+            raise InputError("empty SKU", field="sku", index=i, value=sku)
+        if isinstance(qty, bool) or not isinstance(qty, int | np.integer) or qty < 1:
+            raise InputError(
+                "must be an integer >= 1", field="quantity", index=i, value=qty
+            )
+        merged[sku] = merged.get(sku, 0) + int(qty)
+    if not merged:
+        raise InputError("no lines", field="lines")
+    return sorted(merged.items())
+
+
+class SqliteStore:
+    """The SQLite implementation of :class:`StateStore` (see the module docstring).
+
+    Parameters
+    ----------
+    path
+        Database file (created with its folder if missing); ``None`` uses
+        :func:`default_state_path`.
+    timeout_s
+        How long a writer waits for the write lock before failing.
+    synchronous
+        ``NORMAL`` (crash-safe) or ``FULL`` (also power-loss-safe).
+    """
+
+    def __init__(
+        self,
+        path: Path | str | None = None,
+        *,
+        timeout_s: float = 60.0,
+        synchronous: str = "NORMAL",
+    ) -> None:
+        if synchronous not in ("NORMAL", "FULL"):
+            raise InputError(
+                "must be NORMAL or FULL", field="synchronous", value=synchronous
+            )
+        self.path = Path(path) if path is not None else default_state_path()
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._conn = sqlite3.connect(
+            self.path, timeout=timeout_s, isolation_level=None, check_same_thread=False
+        )
+        self._conn.execute(f"PRAGMA busy_timeout = {int(timeout_s * 1000)}")
+        mode = self._conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+        if str(mode).lower() != "wal":
+            raise TierflowError(f"{self.path}: cannot enable WAL mode (got {mode})")
+        self._conn.execute(f"PRAGMA synchronous = {synchronous}")
+        self._conn.execute("PRAGMA foreign_keys = ON")
+        self._migrate()
+
+    # ------------------------------------------------------------ plumbing
+    def close(self) -> None:
+        """Close the connection."""
+        self._conn.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @contextlib.contextmanager
+    def _tx(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction: everything in it lands, or nothing does."""
+        self._conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield self._conn
+        except BaseException:
+            self._conn.execute("ROLLBACK")
+            raise
+        self._conn.execute("COMMIT")
+
+    def schema_version(self) -> int:
+        """The database's schema version (``PRAGMA user_version``)."""
+        return int(self._conn.execute("PRAGMA user_version").fetchone()[0])
+
+    def _migrate(self) -> None:
+        if self.schema_version() == SCHEMA_VERSION:
+            return
+        with self._tx() as conn:
+            version = self.schema_version()  # re-read under the write lock
+            if version > SCHEMA_VERSION:
+                raise TierflowError(
+                    f"{self.path}: schema version {version} is newer than this "
+                    f"tierflow's ({SCHEMA_VERSION}); upgrade tierflow"
+                )
+            for target in range(version + 1, SCHEMA_VERSION + 1):
+                for statement in MIGRATIONS[target - 1]:
+                    conn.execute(statement)
+                conn.execute(f"PRAGMA user_version = {target}")
+
+    @staticmethod
+    def _now(now: float | None) -> float:
+        return time.time() if now is None else float(now)
+
+    # ----------------------------------------------------------- inventory
+    def upsert_inventory(self, rows: pd.DataFrame) -> int:
+        """Set ``on_hand`` for ``node_id, sku`` rows (reservations are kept).
+
+        Raises
+        ------
+        InputError
+            A row would put ``on_hand`` below what is reserved; nothing is
+            written then.
+        """
+        data = [
+            (str(n), str(s), int(q))
+            for n, s, q in zip(
+                rows["node_id"], rows["sku"], rows["on_hand"], strict=True
+            )
+        ]
+        try:
+            with self._tx() as conn:
+                conn.executemany(
+                    "INSERT INTO inventory (node_id, sku, on_hand) VALUES (?, ?, ?) "
+                    "ON CONFLICT (node_id, sku) DO UPDATE SET on_hand = excluded.on_hand",
+                    data,
+                )
+        except sqlite3.IntegrityError as exc:
+            raise InputError(f"on_hand below reserved or negative ({exc})") from None
+        return len(data)
+
+    def load_network_inventory(self, network: Any) -> int:
+        """Seed the inventory table from a :class:`data.network.Network`."""
+        ni, si = np.nonzero(np.asarray(network.inventory) >= 0)
+        frame = pd.DataFrame(
+            {
+                "node_id": np.asarray(network.node_ids, dtype=object)[ni],
+                "sku": np.asarray(network.sku_ids, dtype=object)[si],
+                "on_hand": np.asarray(network.inventory)[ni, si],
+            }
+        )
+        return self.upsert_inventory(frame[frame["on_hand"] > 0])
+
+    def available(
+        self, node_id: str, skus: Sequence[str], *, now: float | None = None
+    ) -> dict[str, int]:
+        """On hand minus live (unexpired, active) reservations, per SKU (0 if none)."""
+        t = self._now(now)
+        out = dict.fromkeys(skus, 0)
+        for chunk in _chunks(list(skus), 500):
+            marks = ",".join("?" * len(chunk))
+            rows = self._conn.execute(
+                f"""SELECT i.sku, i.on_hand - i.reserved + COALESCE((
+                        SELECT SUM(l.quantity) FROM reservation_lines l
+                        JOIN reservations r ON r.request_id = l.request_id
+                        WHERE r.status = 'active' AND r.expires_at <= ?
+                          AND r.node_id = i.node_id AND l.sku = i.sku), 0)
+                    FROM inventory i WHERE i.node_id = ? AND i.sku IN ({marks})""",
+                (t, node_id, *chunk),
+            ).fetchall()
+            out.update({str(s): int(a) for s, a in rows})
+        return out
+
+    def available_matrix(
+        self,
+        node_ids: Sequence[str],
+        sku_ids: Sequence[str],
+        *,
+        now: float | None = None,
+    ) -> NDArray[np.int64]:
+        """Dense ``(len(node_ids), len(sku_ids))`` available units (one query)."""
+        t = self._now(now)
+        node_pos = {n: i for i, n in enumerate(node_ids)}
+        sku_pos = {s: j for j, s in enumerate(sku_ids)}
+        out = np.zeros((len(node_ids), len(sku_ids)), dtype=np.int64)
+        rows = self._conn.execute(
+            "SELECT node_id, sku, on_hand - reserved FROM inventory"
+        ).fetchall()
+        stale = self._conn.execute(
+            """SELECT r.node_id, l.sku, SUM(l.quantity) FROM reservation_lines l
+               JOIN reservations r ON r.request_id = l.request_id
+               WHERE r.status = 'active' AND r.expires_at <= ?
+               GROUP BY r.node_id, l.sku""",
+            (t,),
+        ).fetchall()
+        for n, s, a in [*rows, *stale]:
+            i, j = node_pos.get(n), sku_pos.get(s)
+            if i is not None and j is not None:
+                out[i, j] += int(a)
+        return out
+
+    def inventory_frame(self) -> pd.DataFrame:
+        """The inventory table: ``node_id, sku, on_hand, reserved``."""
+        return pd.read_sql_query(
+            "SELECT node_id, sku, on_hand, reserved FROM inventory ORDER BY node_id, sku",
+            self._conn,
+        )
+
+    # -------------------------------------------------------- reservations
+    def reserve(
+        self,
+        request_id: str,
+        lines: Iterable[tuple[str, int]],
+        node_id: str,
+        ttl_s: float,
+        *,
+        now: float | None = None,
+    ) -> ReserveResult:
+        """Hold every line at ``node_id`` for ``ttl_s`` seconds, atomically.
+
+        Returns
+        -------
+        ReserveResult
+            ``ok`` with status ``active``; or status ``rejected`` with the
+            shortfall (nothing written); or, for a known ``request_id``, the
+            recorded state with ``replayed=True``.
+
+        Raises
+        ------
+        InputError
+            Bad lines or TTL, or a known ``request_id`` with different lines
+            or node.
+        """
+        if not request_id:
+            raise InputError("empty request id", field="request_id", value=request_id)
+        if not (isinstance(ttl_s, int | float) and math.isfinite(ttl_s) and ttl_s > 0):
+            raise InputError("must be > 0 seconds", field="ttl_s", value=ttl_s)
+        wanted = _normalize_lines(lines)
+        t = self._now(now)
+        try:
+            with self._tx() as conn:
+                known = self._replay(conn, request_id, wanted, node_id, t)
+                if known is not None:
+                    return known
+                self._expire(conn, t)
+                short: list[tuple[str, int, int]] = []
+                for sku, qty in wanted:
+                    cur = conn.execute(
+                        "UPDATE inventory SET reserved = reserved + ? WHERE node_id = ? "
+                        "AND sku = ? AND on_hand - reserved >= ?",
+                        (qty, node_id, sku, qty),
+                    )
+                    if cur.rowcount == 0:
+                        row = conn.execute(
+                            "SELECT on_hand - reserved FROM inventory "
+                            "WHERE node_id = ? AND sku = ?",
+                            (node_id, sku),
+                        ).fetchone()
+                        short.append((sku, qty, int(row[0]) if row else 0))
+                if short:
+                    raise _Rejected(tuple(short))
+                conn.execute(
+                    "INSERT INTO reservations (request_id, node_id, status, created_at, "
+                    "expires_at, updated_at) VALUES (?, ?, 'active', ?, ?, ?)",
+                    (request_id, node_id, t, t + ttl_s, t),
+                )
+                conn.executemany(
+                    "INSERT INTO reservation_lines (request_id, sku, quantity) "
+                    "VALUES (?, ?, ?)",
+                    [(request_id, s, q) for s, q in wanted],
+                )
+        except _Rejected as rej:
+            return ReserveResult(
+                request_id, node_id, False, "rejected", None, shortfall=rej.shortfall
+            )
+        return ReserveResult(request_id, node_id, True, "active", t + ttl_s)
+
+    def _replay(
+        self,
+        conn: sqlite3.Connection,
+        request_id: str,
+        wanted: list[tuple[str, int]],
+        node_id: str,
+        t: float,
+    ) -> ReserveResult | None:
+        row = conn.execute(
+            "SELECT node_id, status, expires_at FROM reservations WHERE request_id = ?",
+            (request_id,),
+        ).fetchone()
+        if row is None:
+            return None
+        stored = conn.execute(
+            "SELECT sku, quantity FROM reservation_lines WHERE request_id = ? ORDER BY sku",
+            (request_id,),
+        ).fetchall()
+        if row[0] != node_id or [(s, int(q)) for s, q in stored] != wanted:
+            raise InputError(
+                "request id already used with different lines or node",
+                field="request_id",
+                value=request_id,
+            )
+        status = str(row[1])
+        if status == "active" and float(row[2]) <= t:
+            self._expire(conn, t)
+            status = "expired"
+        return ReserveResult(
+            request_id,
+            node_id,
+            status in ("active", "committed"),
+            status,
+            float(row[2]),
+            replayed=True,
+        )
+
+    def _expire(self, conn: sqlite3.Connection, t: float) -> int:
+        stale = conn.execute(
+            "SELECT request_id, node_id FROM reservations "
+            "WHERE status = 'active' AND expires_at <= ?",
+            (t,),
+        ).fetchall()
+        for request_id, node_id in stale:
+            self._unreserve(conn, request_id, node_id, consume=False)
+            conn.execute(
+                "UPDATE reservations SET status = 'expired', updated_at = ? "
+                "WHERE request_id = ?",
+                (t, request_id),
+            )
+        return len(stale)
+
+    @staticmethod
+    def _unreserve(
+        conn: sqlite3.Connection, request_id: str, node_id: str, *, consume: bool
+    ) -> None:
+        lines = conn.execute(
+            "SELECT sku, quantity FROM reservation_lines WHERE request_id = ?",
+            (request_id,),
+        ).fetchall()
+        sql = (
+            "UPDATE inventory SET reserved = reserved - ?, on_hand = on_hand - ? "
+            "WHERE node_id = ? AND sku = ?"
+        )
+        conn.executemany(sql, [(q, q if consume else 0, node_id, s) for s, q in lines])
+
+    def _finish(self, request_id: str, target: str, now: float | None) -> ReserveResult:
+        t = self._now(now)
+        with self._tx() as conn:
+            row = conn.execute(
+                "SELECT node_id, status, expires_at FROM reservations WHERE request_id = ?",
+                (request_id,),
+            ).fetchone()
+            if row is None:
+                raise InputError(
+                    "unknown reservation", field="request_id", value=request_id
+                )
+            node_id, status, expires = str(row[0]), str(row[1]), float(row[2])
+            if status == "active" and expires <= t:
+                self._expire(conn, t)
+                status = "expired"
+            if status == target:
+                return ReserveResult(
+                    request_id, node_id, target == "committed", status, expires, True
+                )
+            if status != "active":
+                if target == "released" and status == "expired":
+                    return ReserveResult(
+                        request_id, node_id, False, status, expires, True
+                    )
+                raise InputError(
+                    f"reservation is {status}, cannot be {target}",
+                    field="request_id",
+                    value=request_id,
+                )
+            self._unreserve(conn, request_id, node_id, consume=target == "committed")
+            conn.execute(
+                "UPDATE reservations SET status = ?, updated_at = ? WHERE request_id = ?",
+                (target, t, request_id),
+            )
+        return ReserveResult(
+            request_id, node_id, target == "committed", target, expires
+        )
+
+    def commit(self, request_id: str, *, now: float | None = None) -> ReserveResult:
+        """Ship an active reservation: its units leave ``on_hand``.
+
+        Idempotent for an already committed id; ``InputError`` for an
+        unknown, expired or released one.
+        """
+        return self._finish(request_id, "committed", now)
+
+    def release(self, request_id: str, *, now: float | None = None) -> ReserveResult:
+        """Cancel an active reservation (idempotent; expired ones stay expired).
+
+        ``InputError`` for an unknown or committed id.
+        """
+        return self._finish(request_id, "released", now)
+
+    def expire_stale(self, *, now: float | None = None) -> int:
+        """Expire every active reservation past its TTL; returns the count."""
+        with self._tx() as conn:
+            return self._expire(conn, self._now(now))
+
+    def reservation_status(self, request_id: str) -> str | None:
+        """Stored status of a request id, or None when unknown."""
+        row = self._conn.execute(
+            "SELECT status FROM reservations WHERE request_id = ?", (request_id,)
+        ).fetchone()
+        return None if row is None else str(row[0])
+
+    # ------------------------------------------------------ capacity events
+    def append_events(self, events: Sequence[Mapping[str, Any]]) -> list[int | None]:
+        """Log events (``event_id, ts, node_id, type`` + payload) in one transaction.
+
+        Returns
+        -------
+        list
+            Per event, its new sequence number, or None for an ``event_id``
+            already logged (the duplicate is ignored).
+        """
+        received = time.time()
+        out: list[int | None] = []
+        with self._tx() as conn:
+            for ev in events:
+                payload = {
+                    k: v
+                    for k, v in ev.items()
+                    if k not in ("event_id", "ts", "node_id", "type")
+                }
+                row = conn.execute(
+                    "INSERT INTO capacity_events (event_id, ts, node_id, type, payload, "
+                    "received_at) VALUES (?, ?, ?, ?, ?, ?) "
+                    "ON CONFLICT (event_id) DO NOTHING RETURNING seq",
+                    (
+                        str(ev["event_id"]),
+                        str(ev["ts"]),
+                        str(ev["node_id"]),
+                        str(ev["type"]),
+                        json.dumps(payload, sort_keys=True),
+                        received,
+                    ),
+                ).fetchone()
+                out.append(None if row is None else int(row[0]))
+        return out
+
+    def events_after(self, seq: int) -> list[StoredEvent]:
+        """Logged events after ``seq``, in sequence order."""
+        rows = self._conn.execute(
+            "SELECT seq, event_id, ts, node_id, type, payload FROM capacity_events "
+            "WHERE seq > ? ORDER BY seq",
+            (seq,),
+        ).fetchall()
+        return [
+            StoredEvent(int(s), str(e), str(t), str(n), str(k), json.loads(p))
+            for s, e, t, n, k, p in rows
+        ]
+
+    def last_event_seq(self) -> int:
+        """Highest logged sequence number (0 when empty)."""
+        row = self._conn.execute("SELECT MAX(seq) FROM capacity_events").fetchone()
+        return int(row[0] or 0)
+
+    def save_capacity_snapshot(self, last_seq: int, state: Mapping[str, Any]) -> None:
+        """Persist a monitor state covering events up to ``last_seq`` (keeps 20)."""
+        with self._tx() as conn:
+            conn.execute(
+                "INSERT INTO capacity_snapshots (last_seq, created_at, state) "
+                "VALUES (?, ?, ?)",
+                (int(last_seq), time.time(), json.dumps(state)),
+            )
+            conn.execute(
+                "DELETE FROM capacity_snapshots WHERE snapshot_id NOT IN ("
+                "SELECT snapshot_id FROM capacity_snapshots "
+                "ORDER BY snapshot_id DESC LIMIT ?)",
+                (_KEEP_SNAPSHOTS,),
+            )
+
+    def latest_capacity_snapshot(self) -> tuple[int, dict[str, Any]] | None:
+        """``(last_seq, state)`` of the newest snapshot, or None."""
+        row = self._conn.execute(
+            "SELECT last_seq, state FROM capacity_snapshots "
+            "ORDER BY snapshot_id DESC LIMIT 1"
+        ).fetchone()
+        return None if row is None else (int(row[0]), json.loads(row[1]))
+
+    # ---------------------------------------------------------- CLTV scores
+    def put_cltv_scores(
+        self, scores: pd.DataFrame, *, as_of: dt.date, model_version: str
+    ) -> int:
+        """Replace the scores of day ``as_of`` in one transaction.
+
+        Parameters
+        ----------
+        scores
+            Columns ``customer_id, predicted_spend, p_active, segment``;
+            ``predicted_spend`` finite, ``p_active`` in [0, 1], ids unique.
+        as_of, model_version
+            Day the scores are for, and the model that made them.
+
+        Returns
+        -------
+        int
+            Rows written.
+
+        Raises
+        ------
+        InputError
+            A missing column or a bad value (``index`` is the 0-based row of
+            the frame); nothing is written.
+        """
+        for col in CLTV_COLUMNS:
+            if col not in scores.columns:
+                raise InputError("missing column", field=col)
+        ids = scores["customer_id"].astype(str)
+        spend = pd.to_numeric(scores["predicted_spend"], errors="coerce").to_numpy(
+            float
+        )
+        p_active = pd.to_numeric(scores["p_active"], errors="coerce").to_numpy(float)
+        checks = [
+            ("customer_id", (ids.str.len() == 0).to_numpy(), "empty id"),
+            ("customer_id", ids.duplicated().to_numpy(), "duplicate id"),
+            ("predicted_spend", ~np.isfinite(spend), "not a finite number"),
+            (
+                "p_active",
+                ~(np.isfinite(p_active) & (p_active >= 0) & (p_active <= 1)),
+                "must be in [0, 1]",
+            ),
+        ]
+        for col, bad, message in checks:
+            if bad.any():
+                pos = int(np.flatnonzero(bad)[0])
+                value = scores[col].iloc[pos]
+                if isinstance(value, np.generic):
+                    value = value.item()
+                raise InputError(message, field=col, index=pos, value=value)
+        day = as_of.isoformat()
+        rows = list(
+            zip(
+                [day] * len(ids),
+                ids,
+                spend.tolist(),
+                p_active.tolist(),
+                scores["segment"].astype(str),
+                [model_version] * len(ids),
+                strict=True,
+            )
+        )
+        with self._tx() as conn:
+            conn.execute("DELETE FROM cltv_scores WHERE as_of = ?", (day,))
+            conn.executemany(
+                "INSERT INTO cltv_scores (as_of, customer_id, predicted_spend, p_active, "
+                "segment, model_version) VALUES (?, ?, ?, ?, ?, ?)",
+                rows,
+            )
+        return len(rows)
+
+    def latest_cltv_as_of(self) -> dt.date | None:
+        """Day of the latest stored scores, or None."""
+        row = self._conn.execute("SELECT MAX(as_of) FROM cltv_scores").fetchone()
+        return None if row[0] is None else dt.date.fromisoformat(row[0])
+
+    def cltv_score(self, customer_id: str) -> CltvScore | None:
+        """The customer's score from the latest day (None if not scored that day)."""
+        row = self._conn.execute(
+            "SELECT customer_id, predicted_spend, p_active, segment, as_of, model_version "
+            "FROM cltv_scores WHERE as_of = (SELECT MAX(as_of) FROM cltv_scores) "
+            "AND customer_id = ?",
+            (customer_id,),
+        ).fetchone()
+        if row is None:
+            return None
+        return CltvScore(
+            str(row[0]),
+            float(row[1]),
+            float(row[2]),
+            str(row[3]),
+            dt.date.fromisoformat(row[4]),
+            str(row[5]),
+        )
+
+    def cltv_scores(self, customer_ids: Iterable[str]) -> pd.DataFrame:
+        """Latest scores of many customers (absent ids are left out).
+
+        Returns ``customer_id, predicted_spend, p_active, segment``.
+        """
+        day = self.latest_cltv_as_of()
+        frames = []
+        if day is not None:
+            for chunk in _chunks(list(dict.fromkeys(customer_ids)), 500):
+                marks = ",".join("?" * len(chunk))
+                frames.append(
+                    pd.read_sql_query(
+                        "SELECT customer_id, predicted_spend, p_active, segment "
+                        f"FROM cltv_scores WHERE as_of = ? AND customer_id IN ({marks})",
+                        self._conn,
+                        params=(day.isoformat(), *chunk),
+                    )
+                )
+        if not frames:
+            return pd.DataFrame(columns=list(CLTV_COLUMNS))
+        return pd.concat(frames, ignore_index=True)
+
+    def cltv_threshold(self, percentile: float) -> float | None:
+        """``predicted_spend`` at ``percentile`` (0–100) of the latest day's scores.
+
+        The value at position ``floor(percentile / 100 * (n - 1))`` of the
+        sorted scores (numpy's ``method="lower"``): customers at or above it
+        are the top ``100 - percentile`` %. None when no scores are stored.
+        """
+        if not (0.0 <= percentile <= 100.0):
+            raise InputError(
+                "must be in [0, 100]", field="percentile", value=percentile
+            )
+        day = self.latest_cltv_as_of()
+        if day is None:
+            return None
+        (n,) = self._conn.execute(
+            "SELECT COUNT(*) FROM cltv_scores WHERE as_of = ?", (day.isoformat(),)
+        ).fetchone()
+        k = math.floor(percentile / 100.0 * (int(n) - 1))
+        row = self._conn.execute(
+            "SELECT predicted_spend FROM cltv_scores WHERE as_of = ? "
+            "ORDER BY predicted_spend LIMIT 1 OFFSET ?",
+            (day.isoformat(), k),
+        ).fetchone()
+        return float(row[0])
+
+    # ---------------------------------------------------------- allocations
+    def start_allocation_run(
+        self, run_id: str, params: Mapping[str, Any]
+    ) -> int | None:
+        """Create run ``run_id`` or resume it; returns its last committed batch.
+
+        Raises
+        ------
+        InputError
+            The run exists with different ``params`` (resume only the same job).
+        """
+        text = json.dumps(dict(params), sort_keys=True, default=str)
+        with self._tx() as conn:
+            row = conn.execute(
+                "SELECT params FROM allocation_runs WHERE run_id = ?", (run_id,)
+            ).fetchone()
+            if row is None:
+                conn.execute(
+                    "INSERT INTO allocation_runs (run_id, params, created_at) "
+                    "VALUES (?, ?, ?)",
+                    (run_id, text, time.time()),
+                )
+            elif row[0] != text:
+                raise InputError(
+                    "run exists with different parameters", field="run_id", value=run_id
+                )
+        return self.last_committed_batch(run_id)
+
+    def last_committed_batch(self, run_id: str) -> int | None:
+        """Highest committed batch number of a run, or None."""
+        row = self._conn.execute(
+            "SELECT MAX(batch) FROM allocation_batches WHERE run_id = ?", (run_id,)
+        ).fetchone()
+        return None if row[0] is None else int(row[0])
+
+    def write_allocation_batch(
+        self,
+        run_id: str,
+        batch: int,
+        rows: pd.DataFrame,
+        *,
+        consume_inventory: bool = False,
+    ) -> bool:
+        """Write one batch's allocations and its marker in one transaction.
+
+        Parameters
+        ----------
+        run_id, batch
+            The run (see :meth:`start_allocation_run`) and batch number.
+        rows
+            Columns :data:`ALLOCATION_COLUMNS`; ``node_id``/``service``/dates/
+            ``cost`` may be empty for deferred or unfillable lines.
+        consume_inventory
+            Also take allocated quantities out of ``on_hand`` (fails the
+            whole batch if a node lacks the unreserved stock).
+
+        Returns
+        -------
+        bool
+            False when the batch was already committed (nothing written).
+
+        Raises
+        ------
+        InputError
+            Missing columns, an order line already allocated in this run, or
+            not enough stock; nothing is written.
+        """
+        missing = [c for c in ALLOCATION_COLUMNS if c not in rows.columns]
+        if missing:
+            raise InputError(f"missing columns {missing}", field="rows")
+
+        def opt(v: Any) -> Any:
+            return None if v is None or (isinstance(v, float) and math.isnan(v)) else v
+
+        data = [
+            (
+                run_id,
+                int(batch),
+                str(r.order_id),
+                str(r.sku),
+                int(r.quantity),
+                opt(r.node_id),
+                opt(r.service),
+                None if opt(r.ship_date) is None else str(r.ship_date),
+                None if opt(r.promised_date) is None else str(r.promised_date),
+                None if opt(r.cost) is None else float(r.cost),
+                str(r.status),
+                "" if opt(r.reason) is None else str(r.reason),
+            )
+            for r in rows[list(ALLOCATION_COLUMNS)].itertuples(index=False)
+        ]
+        try:
+            with self._tx() as conn:
+                done = conn.execute(
+                    "SELECT 1 FROM allocation_batches WHERE run_id = ? AND batch = ?",
+                    (run_id, int(batch)),
+                ).fetchone()
+                if done:
+                    return False
+                conn.execute(
+                    "INSERT INTO allocation_batches (run_id, batch, n_rows, committed_at) "
+                    "VALUES (?, ?, ?, ?)",
+                    (run_id, int(batch), len(data), time.time()),
+                )
+                conn.executemany(
+                    "INSERT INTO allocations (run_id, batch, order_id, sku, quantity, "
+                    "node_id, service, ship_date, promised_date, cost, status, reason) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    data,
+                )
+                if consume_inventory:
+                    for d in data:
+                        if d[10] != "allocated":
+                            continue
+                        cur = conn.execute(
+                            "UPDATE inventory SET on_hand = on_hand - ? WHERE node_id = ? "
+                            "AND sku = ? AND on_hand - reserved >= ?",
+                            (d[4], d[5], d[3], d[4]),
+                        )
+                        if cur.rowcount == 0:
+                            raise InputError(
+                                "not enough unreserved stock",
+                                field="sku",
+                                value=f"{d[5]}/{d[3]}",
+                            )
+        except sqlite3.IntegrityError as exc:
+            raise InputError(
+                f"batch rejected ({exc}): an order line already allocated, or a bad "
+                "status",
+                field="batch",
+                value=batch,
+            ) from None
+        return True
+
+    def finish_allocation_run(self, run_id: str) -> None:
+        """Mark a run finished."""
+        with self._tx() as conn:
+            conn.execute(
+                "UPDATE allocation_runs SET finished_at = ? WHERE run_id = ?",
+                (time.time(), run_id),
+            )
+
+    def allocations(self, run_id: str) -> pd.DataFrame:
+        """Every allocation row of a run, with its ``batch``, in batch order."""
+        return pd.read_sql_query(
+            "SELECT batch, " + ", ".join(ALLOCATION_COLUMNS) + " FROM allocations "
+            "WHERE run_id = ? ORDER BY batch, order_id, sku",
+            self._conn,
+            params=(run_id,),
+        )
+
+    def decided_order_ids(self, run_id: str) -> set[str]:
+        """Orders with a line allocated or found unfillable in the run.
+
+        On resume these are done; orders only ever deferred are not.
+        """
+        rows = self._conn.execute(
+            "SELECT DISTINCT order_id FROM allocations WHERE run_id = ? "
+            "AND status IN ('allocated', 'unfillable')",
+            (run_id,),
+        ).fetchall()
+        return {str(r[0]) for r in rows}
+
+    # ------------------------------------------------------------- checks
+    def check_consistency(self) -> list[str]:
+        """Invariants a crash must never break; returns what is violated.
+
+        SQLite's ``integrity_check``; ``reserved`` equals the live reservation
+        lines per (node, sku); every allocation batch holds exactly its
+        marker's ``n_rows``.
+        """
+        problems = []
+        (ok,) = self._conn.execute("PRAGMA integrity_check").fetchone()
+        if ok != "ok":
+            problems.append(f"integrity_check: {ok}")
+        bad = self._conn.execute(
+            """SELECT i.node_id, i.sku, i.reserved, COALESCE(x.q, 0) FROM inventory i
+               LEFT JOIN (SELECT r.node_id, l.sku, SUM(l.quantity) AS q
+                          FROM reservation_lines l JOIN reservations r
+                          ON r.request_id = l.request_id WHERE r.status = 'active'
+                          GROUP BY r.node_id, l.sku) x
+               ON x.node_id = i.node_id AND x.sku = i.sku
+               WHERE i.reserved != COALESCE(x.q, 0)"""
+        ).fetchall()
+        problems += [f"reserved mismatch {n}/{s}: {r} != {q}" for n, s, r, q in bad]
+        bad = self._conn.execute(
+            """SELECT b.run_id, b.batch, b.n_rows, COUNT(a.order_id)
+               FROM allocation_batches b LEFT JOIN allocations a
+               ON a.run_id = b.run_id AND a.batch = b.batch
+               GROUP BY b.run_id, b.batch HAVING COUNT(a.order_id) != b.n_rows"""
+        ).fetchall()
+        problems += [f"batch {r}/{b}: {c} rows, marker says {n}" for r, b, n, c in bad]
+        return problems
+
+
+def _chunks(items: list[str], size: int) -> Iterator[list[str]]:
+    for i in range(0, len(items), size):
+        yield items[i : i + size]
+
+
+def open_store(path: Path | str | None = None, **kwargs: Any) -> SqliteStore:
+    """Open (creating and migrating) the state store at ``path`` or the default."""
+    return SqliteStore(path, **kwargs)
