@@ -47,6 +47,9 @@ def _register() -> None:
     from cli.generate_cmd import generate
 
     cli.add_command(generate)
+    from cli.capacity_cmd import capacity
+
+    cli.add_command(capacity)
 
 
 _register()
