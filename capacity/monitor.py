@@ -108,6 +108,7 @@ class CapacityMonitor:
         self.n_applied = 0
         self._since_snapshot = 0
         self._seen: set[str] = set()  # dedup without a store
+        self._cached: tuple[NDArray[np.float64], ...] | None = None
 
     # ------------------------------------------------------------ restore
     @classmethod
@@ -188,6 +189,7 @@ class CapacityMonitor:
         return self.ingest([event])
 
     def _apply(self, ev: CapacityEvent) -> None:
+        self._cached = None
         i, kind, v = ev.node, ev.type, ev.value
         self.n_applied += 1
         self.last_ts = max(self.last_ts, ev.ts)
@@ -216,19 +218,36 @@ class CapacityMonitor:
             self.forecast[i] = v
 
     # ------------------------------------------------------------ scores
+    def _terms(self) -> tuple[NDArray[np.float64], ...]:
+        """Cached ``effective``, ``claims`` and ``1 / nominal`` (0 where nominal
+        is 0): the score formula of :mod:`capacity.score` with its per-state
+        parts precomputed, so a score map is three array operations."""
+        if self._cached is None:
+            effective = self.nominal * self.staffing * ~self.outage
+            claims = self.backlog + self.forecast
+            with np.errstate(divide="ignore"):
+                inv = np.where(self.nominal > 0, 1.0 / self.nominal, 0.0)
+            self._cached = (effective, claims, inv)
+        return self._cached
+
     def score_map(self, profile: OrderProfile | None = None) -> NDArray[np.float64]:
-        """Score of every node, one array expression (no order: ``workload=0``)."""
-        p = profile or OrderProfile()
-        congestion = self.congestion[:, p.service] if p.service >= 0 else 1.0
-        return capacity_scores(
-            self.nominal,
-            self.staffing,
-            self.backlog,
-            self.forecast,
-            self.outage,
-            congestion=congestion,
-            workload=p.workload,
-        )
+        """Score of every node, one array expression (no order: ``workload=0``).
+
+        Equals :func:`capacity.score.capacity_scores` on the monitor's arrays.
+        """
+        effective, claims, inv = self._terms()
+        if profile is None:
+            free = effective - claims
+        elif profile.service >= 0:
+            free = (
+                effective / self.congestion[:, profile.service]
+                - claims
+                - profile.workload
+            )
+        else:
+            free = effective - claims - profile.workload
+        out: NDArray[np.float64] = np.clip(free * inv, 0.0, 1.0)
+        return out
 
     def capacity_score(
         self, node: str | int, profile: OrderProfile | None = None
