@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 OUT ?= out
 
-.PHONY: install demo test lint typecheck unit bench bench-gap clean
+.PHONY: install demo test lint typecheck unit bench bench-gap clean demo-network bench-network
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -18,6 +18,16 @@ install: $(STAMP)
 ## demo: the main job on the embedded sample
 demo: $(STAMP)
 	$(BIN)/tierflow bench gap --time-limit 10 --out $(OUT)/demo-gap
+	@$(MAKE) --no-print-directory demo-network
+
+## demo-network: the sample network, generated orders and the capacity map
+DEMO_NET := $(OUT)/demo-network
+demo-network: $(STAMP)
+	$(BIN)/tierflow network validate
+	$(BIN)/tierflow generate orders --orders 56000 --days 14 --seed 1 --out $(DEMO_NET)/history.csv
+	$(BIN)/tierflow generate orders --orders 20000 --days 1 --seed 2 --start 2026-01-19 --spike 12:00,3 --out $(DEMO_NET)/orders.csv
+	$(BIN)/tierflow capacity forecast --orders $(DEMO_NET)/history.csv --state $(DEMO_NET)/state.db
+	$(BIN)/tierflow capacity show --state $(DEMO_NET)/state.db --png $(DEMO_NET)/capacity.png
 
 ## test: ruff, mypy and the whole pytest suite
 test: lint typecheck unit
@@ -33,7 +43,7 @@ unit: $(STAMP)
 	$(BIN)/pytest -q
 
 ## bench: opt-in long benchmarks (GAP public set + generated type C/D/E)
-bench: bench-gap
+bench: bench-gap bench-network
 
 GAP_GEN := $(OUT)/gap-generated
 GAP_TYPES := D,5,100 D,10,100 D,10,200 D,20,100 D,20,200 E,5,100 E,10,200 E,20,200
@@ -50,6 +60,9 @@ bench-gap: $(STAMP)
 	done
 	$(BIN)/tierflow bench gap $(GAP_GEN)/*.txt --engines cpsat,cpsat-plain,highs,greedy \
 	  --time-limit 10 --out $(OUT)/bench-gap/generated
+
+bench-network: $(STAMP)
+	$(BIN)/python -m benchmarks.network_bench --out $(OUT)/bench-network
 
 clean:
 	rm -rf $(OUT) .pytest_cache .mypy_cache .ruff_cache

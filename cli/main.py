@@ -46,6 +46,9 @@ def _register() -> None:
 
     cli.add_command(network)
     cli.add_command(generate)
+    from cli.capacity_cmd import capacity
+
+    cli.add_command(capacity)
 
 
 _register()

@@ -1,0 +1,171 @@
+"""Capacity events: the JSON-lines contract and its validated parser.
+
+One JSON object per line::
+
+    {"event_id": "e-001", "ts": "2026-01-05T14:00:00Z", "node_id": "WH-MEM",
+     "type": "staffing", "value": 85}
+
+``event_id`` is the caller's unique id (a repeated id is ignored, never
+applied twice); ``ts`` an ISO 8601 instant with offset. Types and values:
+
+=================  ==========================================================
+type               value
+=================  ==========================================================
+nominal_capacity   units per day >= 0 (replaces the node's nominal capacity)
+staffing           % of planned staff, 0–300
+backlog            weighted units waiting now, >= 0 (absolute)
+backlog_delta      weighted units added (+) or shipped (−) since; floored at 0
+congestion         carrier delay factor >= 1 for ``service`` (a 2nd field)
+outage             true (closed) or false (open again)
+forecast           predicted weighted units still to arrive today, >= 0
+=================  ==========================================================
+
+"Set" events (all but ``backlog_delta``) carry state *as of* ``ts``: one
+older than the last applied event of the same kind for that node (and
+service) is stale and changes nothing. A ``backlog_delta`` older than the
+last absolute ``backlog`` is already counted in it and is ignored too.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from data.errors import InputError
+from data.network import Network
+from data.rates import SERVICES
+
+EVENT_TYPES: tuple[str, ...] = (
+    "nominal_capacity",
+    "staffing",
+    "backlog",
+    "backlog_delta",
+    "congestion",
+    "outage",
+    "forecast",
+)
+_BOUNDS: dict[str, tuple[float, float]] = {
+    "nominal_capacity": (0.0, math.inf),
+    "staffing": (0.0, 300.0),
+    "backlog": (0.0, math.inf),
+    "backlog_delta": (-math.inf, math.inf),
+    "congestion": (1.0, math.inf),
+    "forecast": (0.0, math.inf),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class CapacityEvent:
+    """One validated event; ``node`` and ``service`` are network indices.
+
+    ``value`` is a float (``outage``: 1.0 closed, 0.0 open); ``service`` is
+    -1 except for ``congestion``; ``ts`` is seconds since the epoch.
+    """
+
+    event_id: str
+    ts: float
+    node: int
+    type: str
+    value: float
+    service: int = -1
+
+    def record(self, network: Network) -> dict[str, Any]:
+        """The event as a JSON-able dict (the JSON-lines format)."""
+        out: dict[str, Any] = {
+            "event_id": self.event_id,
+            "ts": dt.datetime.fromtimestamp(self.ts, dt.UTC).isoformat(),
+            "node_id": network.node_ids[self.node],
+            "type": self.type,
+            "value": bool(self.value) if self.type == "outage" else self.value,
+        }
+        if self.service >= 0:
+            out["service"] = SERVICES[self.service]
+        return out
+
+
+def _timestamp(text: Any) -> float | None:
+    if not isinstance(text, str):
+        return None
+    try:
+        when = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    if when.tzinfo is None:
+        return None
+    return when.timestamp()
+
+
+def parse_event(
+    obj: Any, network: Network, *, file: str | None = None, row: int | None = None
+) -> CapacityEvent:
+    """Validate one decoded event object (see the module docstring).
+
+    Raises
+    ------
+    InputError
+        Naming ``file``, ``row``, the field and its value.
+    """
+
+    def fail(message: str, field: str | None = None, value: Any = None) -> InputError:
+        return InputError(message, file=file, row=row, field=field, value=value)
+
+    if not isinstance(obj, dict):
+        raise fail("not a JSON object")
+    event_id = obj.get("event_id")
+    if (
+        not isinstance(event_id, str | int)
+        or isinstance(event_id, bool)
+        or event_id == ""
+    ):
+        raise fail("missing or empty event id", "event_id", event_id)
+    ts = _timestamp(obj.get("ts"))
+    if ts is None:
+        raise fail("not an ISO 8601 instant with offset", "ts", obj.get("ts"))
+    node_id = obj.get("node_id")
+    node = network.node_index.get(node_id) if isinstance(node_id, str) else None
+    if node is None:
+        raise fail("unknown node", "node_id", node_id)
+    kind = obj.get("type")
+    if kind not in EVENT_TYPES:
+        raise fail(f"unknown event type (one of {list(EVENT_TYPES)})", "type", kind)
+    raw = obj.get("value")
+    service = -1
+    if kind == "outage":
+        if not isinstance(raw, bool):
+            raise fail("must be true or false", "value", raw)
+        value = 1.0 if raw else 0.0
+    else:
+        if isinstance(raw, bool) or not isinstance(raw, int | float):
+            raise fail("not a number", "value", raw)
+        value = float(raw)
+        lo, hi = _BOUNDS[str(kind)]
+        if not (math.isfinite(value) and lo <= value <= hi):
+            raise fail(f"must be in [{lo:g}, {hi:g}]", "value", raw)
+    if kind == "congestion":
+        name = obj.get("service")
+        if name not in SERVICES:
+            raise fail(f"unknown service (one of {list(SERVICES)})", "service", name)
+        service = SERVICES.index(str(name))
+    return CapacityEvent(str(event_id), ts, int(node), str(kind), value, service)
+
+
+def parse_event_lines(
+    lines: Iterable[str], network: Network, *, file: str = "<stdin>"
+) -> list[CapacityEvent]:
+    """Parse and validate every line first (blank lines skipped); rows are
+    1-based line numbers. Nothing is applied when any line is bad."""
+    events: list[CapacityEvent] = []
+    for row, line in enumerate(lines, start=1):
+        text = line.strip()
+        if not text:
+            continue
+        try:
+            obj = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise InputError(f"not JSON ({exc.msg})", file=file, row=row) from None
+        events.append(parse_event(obj, network, file=file, row=row))
+    return events

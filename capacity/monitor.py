@@ -1,0 +1,394 @@
+"""The capacity monitor: per-node state from events, scores as arrays.
+
+:class:`CapacityMonitor` keeps one array per input (nominal capacity,
+staffing, backlog, forecast, outage, congestion per service) and updates it
+from :class:`~capacity.events.CapacityEvent` objects — read from JSON lines
+or passed by function call. With a state store attached, every event is
+first logged (deduplicated by ``event_id``) and only then applied, in log
+order; snapshots record the state together with the last applied sequence
+number, so :meth:`CapacityMonitor.open` rebuilds exactly: the last snapshot,
+then every logged event after it — none lost, none applied twice.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from numpy.typing import NDArray
+
+from capacity.events import EVENT_TYPES, CapacityEvent, parse_event
+from capacity.score import capacity_scores, free_capacity
+from data.errors import InputError
+from data.network import NODE_KINDS, Network
+from data.rates import SERVICES, service_index
+from data.store import SqliteStore
+
+#: Columns of the per-node "last applied" timestamps (set events).
+_SET_FIELDS = ("nominal_capacity", "staffing", "backlog", "outage", "forecast")
+
+
+@dataclass(frozen=True, slots=True)
+class OrderProfile:
+    """What an order asks of a node: its workload and (optionally) service.
+
+    Attributes
+    ----------
+    workload
+        Complexity-weighted units (``Network.order_workload``).
+    service
+        Index into :data:`data.rates.SERVICES`, or -1 for "any" (no lane
+        congestion applied).
+    """
+
+    workload: float = 0.0
+    service: int = -1
+
+    @classmethod
+    def from_lines(
+        cls,
+        network: Network,
+        skus: Sequence[str],
+        quantities: Sequence[int],
+        service: str | None = None,
+    ) -> OrderProfile:
+        """Profile of an order given as SKU ids and quantities."""
+        idx = network.sku_idx(skus)
+        work = network.order_workload(idx, np.asarray(quantities, dtype=np.float64))
+        return cls(work, -1 if service is None else service_index(service))
+
+
+@dataclass(frozen=True, slots=True)
+class IngestResult:
+    """How many events were new (applied) and how many were repeats."""
+
+    applied: int
+    duplicates: int
+    last_seq: int
+
+
+class CapacityMonitor:
+    """Per-node capacity state and scores (see the module docstring).
+
+    Parameters
+    ----------
+    network
+        The nodes (nominal capacity starts at ``network.capacity``).
+    store
+        Optional state store for the event log and snapshots.
+    snapshot_every
+        Take a snapshot after this many applied events (0: only on demand).
+    """
+
+    def __init__(
+        self,
+        network: Network,
+        store: SqliteStore | None = None,
+        *,
+        snapshot_every: int = 5000,
+    ) -> None:
+        self.network = network
+        self.store = store
+        self.snapshot_every = snapshot_every
+        n, s = network.n_nodes, len(SERVICES)
+        self.nominal = network.capacity.astype(np.float64).copy()
+        self.staffing = np.ones(n)
+        self.backlog = np.zeros(n)
+        self.forecast = np.zeros(n)
+        self.outage = np.zeros(n, dtype=bool)
+        self.congestion = np.ones((n, s))
+        self._stamp = np.full((n, len(_SET_FIELDS)), -np.inf)
+        self._stamp_lane = np.full((n, s), -np.inf)
+        self.last_seq = 0
+        self.last_ts = -np.inf
+        self.n_applied = 0
+        self._since_snapshot = 0
+        self._seen: set[str] = set()  # dedup without a store
+        self._cached: tuple[NDArray[np.float64], ...] | None = None
+
+    # ------------------------------------------------------------ restore
+    @classmethod
+    def open(
+        cls, network: Network, store: SqliteStore, *, snapshot_every: int = 5000
+    ) -> CapacityMonitor:
+        """Rebuild from the store: last snapshot, then the logged events after it."""
+        mon = cls(network, store, snapshot_every=snapshot_every)
+        snap = store.latest_capacity_snapshot()
+        if snap is not None:
+            mon._load_state(snap[1])
+            mon.last_seq = snap[0]
+        mon._catch_up()
+        return mon
+
+    def refresh(self) -> int:
+        """Apply events other writers logged since ours; returns how many."""
+        if self.store is None:
+            return 0
+        return self._catch_up()
+
+    def _catch_up(self) -> int:
+        assert self.store is not None
+        count = 0
+        for ev in self.store.events_after(self.last_seq):
+            obj = {
+                "event_id": ev.event_id,
+                "ts": ev.ts,
+                "node_id": ev.node_id,
+                "type": ev.type,
+                **ev.payload,
+            }
+            try:
+                parsed = parse_event(obj, self.network, file="event log", row=ev.seq)
+            except InputError:
+                # An event for a node no longer in the network: skip, but count it
+                # as consumed so it is not retried forever.
+                self.last_seq = ev.seq
+                continue
+            self._apply(parsed)
+            self.last_seq = ev.seq
+            count += 1
+        self._since_snapshot += count
+        return count
+
+    # ------------------------------------------------------------- events
+    def ingest(self, events: Sequence[CapacityEvent]) -> IngestResult:
+        """Log (when a store is attached) and apply events, each exactly once."""
+        if self.store is None:
+            applied = dups = 0
+            for ev in events:
+                if ev.event_id in self._seen:
+                    dups += 1
+                    continue
+                self._seen.add(ev.event_id)
+                self._apply(ev)
+                applied += 1
+            return IngestResult(applied, dups, self.last_seq)
+        seqs = self.store.append_events([ev.record(self.network) for ev in events])
+        new = [(s, ev) for s, ev in zip(seqs, events, strict=True) if s is not None]
+        contiguous = all(s == self.last_seq + 1 + i for i, (s, _) in enumerate(new))
+        if contiguous:
+            for _s, ev in new:
+                self._apply(ev)
+            if new:
+                self.last_seq = new[-1][0]
+            self._since_snapshot += len(new)
+        else:  # another writer logged events in between: replay the log in order
+            self._catch_up()
+        if self.snapshot_every and self._since_snapshot >= self.snapshot_every:
+            self.snapshot()
+        return IngestResult(len(new), len(events) - len(new), self.last_seq)
+
+    def apply(self, event: CapacityEvent | dict[str, Any]) -> IngestResult:
+        """Function-call API: one event (object or JSON-like dict)."""
+        if isinstance(event, dict):
+            event = parse_event(event, self.network)
+        return self.ingest([event])
+
+    def _apply(self, ev: CapacityEvent) -> None:
+        self._cached = None
+        i, kind, v = ev.node, ev.type, ev.value
+        self.n_applied += 1
+        self.last_ts = max(self.last_ts, ev.ts)
+        if kind == "backlog_delta":
+            if ev.ts >= self._stamp[i, 2]:
+                self.backlog[i] = max(0.0, self.backlog[i] + v)
+            return
+        if kind == "congestion":
+            if ev.ts >= self._stamp_lane[i, ev.service]:
+                self._stamp_lane[i, ev.service] = ev.ts
+                self.congestion[i, ev.service] = v
+            return
+        f = _SET_FIELDS.index(kind)
+        if ev.ts < self._stamp[i, f]:
+            return  # stale: a newer value of the same kind is already applied
+        self._stamp[i, f] = ev.ts
+        if kind == "nominal_capacity":
+            self.nominal[i] = v
+        elif kind == "staffing":
+            self.staffing[i] = v / 100.0
+        elif kind == "backlog":
+            self.backlog[i] = v
+        elif kind == "outage":
+            self.outage[i] = v > 0
+        else:
+            self.forecast[i] = v
+
+    # ------------------------------------------------------------ scores
+    def _terms(self) -> tuple[NDArray[np.float64], ...]:
+        """Cached ``effective``, ``claims`` and ``1 / nominal`` (0 where nominal
+        is 0): the score formula of :mod:`capacity.score` with its per-state
+        parts precomputed, so a score map is three array operations."""
+        if self._cached is None:
+            effective = self.nominal * self.staffing * ~self.outage
+            claims = self.backlog + self.forecast
+            with np.errstate(divide="ignore"):
+                inv = np.where(self.nominal > 0, 1.0 / self.nominal, 0.0)
+            self._cached = (effective, claims, inv)
+        return self._cached
+
+    def score_map(self, profile: OrderProfile | None = None) -> NDArray[np.float64]:
+        """Score of every node, one array expression (no order: ``workload=0``).
+
+        Equals :func:`capacity.score.capacity_scores` on the monitor's arrays.
+        """
+        effective, claims, inv = self._terms()
+        if profile is None:
+            free = effective - claims
+        elif profile.service >= 0:
+            free = (
+                effective / self.congestion[:, profile.service]
+                - claims
+                - profile.workload
+            )
+        else:
+            free = effective - claims - profile.workload
+        out: NDArray[np.float64] = np.clip(free * inv, 0.0, 1.0)
+        return out
+
+    def capacity_score(
+        self, node: str | int, profile: OrderProfile | None = None
+    ) -> float:
+        """Score of one node for an order profile."""
+        i = self.network.node_idx(node) if isinstance(node, str) else int(node)
+        p = profile or OrderProfile()
+        congestion = self.congestion[i, p.service] if p.service >= 0 else 1.0
+        return float(
+            capacity_scores(
+                self.nominal[i],
+                self.staffing[i],
+                self.backlog[i],
+                self.forecast[i],
+                self.outage[i],
+                congestion=congestion,
+                workload=p.workload,
+            )
+        )
+
+    def score_matrix(
+        self, workloads: NDArray[np.float64], services: NDArray[np.intp] | None = None
+    ) -> NDArray[np.float64]:
+        """``(n_orders, n_nodes)`` scores for a batch of order profiles at once."""
+        w = np.asarray(workloads, dtype=np.float64)[:, None]
+        if services is None:
+            congestion: Any = 1.0
+        else:
+            s = np.asarray(services, dtype=np.intp)
+            lanes = self.congestion[:, np.maximum(s, 0)].T  # (m, n)
+            congestion = np.where(s[:, None] >= 0, lanes, 1.0)
+        return capacity_scores(
+            self.nominal,
+            self.staffing,
+            self.backlog,
+            self.forecast,
+            self.outage,
+            congestion=congestion,
+            workload=w,
+        )
+
+    def free_capacity(self) -> NDArray[np.float64]:
+        """Units each node can still take today (>= 0), e.g. a batch's capacity."""
+        free = free_capacity(
+            self.nominal, self.staffing, self.backlog, self.forecast, self.outage
+        )
+        return np.asarray(np.maximum(free, 0.0), dtype=np.float64)
+
+    # --------------------------------------------------------- snapshots
+    def state(self) -> dict[str, Any]:
+        """JSON-able state, keyed by node id (survives node reordering)."""
+        nodes = {}
+        for i, node_id in enumerate(self.network.node_ids):
+            nodes[node_id] = {
+                "nominal": float(self.nominal[i]),
+                "staffing": float(self.staffing[i]),
+                "backlog": float(self.backlog[i]),
+                "forecast": float(self.forecast[i]),
+                "outage": bool(self.outage[i]),
+                "congestion": self.congestion[i].tolist(),
+                "stamp": [None if np.isinf(v) else float(v) for v in self._stamp[i]],
+                "stamp_lane": [
+                    None if np.isinf(v) else float(v) for v in self._stamp_lane[i]
+                ],
+            }
+        return {
+            "nodes": nodes,
+            "last_ts": None if np.isinf(self.last_ts) else self.last_ts,
+            "n_applied": self.n_applied,
+        }
+
+    def _load_state(self, state: dict[str, Any]) -> None:
+        for node_id, s in state["nodes"].items():
+            i = self.network.node_index.get(node_id)
+            if i is None:
+                continue
+            self.nominal[i] = s["nominal"]
+            self.staffing[i] = s["staffing"]
+            self.backlog[i] = s["backlog"]
+            self.forecast[i] = s["forecast"]
+            self.outage[i] = s["outage"]
+            self.congestion[i] = s["congestion"]
+            self._stamp[i] = [-np.inf if v is None else v for v in s["stamp"]]
+            self._stamp_lane[i] = [-np.inf if v is None else v for v in s["stamp_lane"]]
+        self.last_ts = -np.inf if state["last_ts"] is None else float(state["last_ts"])
+        self.n_applied = int(state["n_applied"])
+
+    def snapshot(self) -> None:
+        """Persist the state with the last applied sequence number."""
+        if self.store is None:
+            raise InputError("no state store attached", field="store")
+        self.store.save_capacity_snapshot(self.last_seq, self.state())
+        self._since_snapshot = 0
+
+    # ------------------------------------------------------------ report
+    def table(self, profile: OrderProfile | None = None) -> pd.DataFrame:
+        """Score per node with the inputs behind it (``capacity show``)."""
+        net = self.network
+        return pd.DataFrame(
+            {
+                "node_id": net.node_ids,
+                "kind": [NODE_KINDS[k] for k in net.node_kind],
+                "score": self.score_map(profile),
+                "nominal_capacity": self.nominal,
+                "staffing_pct": self.staffing * 100.0,
+                "backlog": self.backlog,
+                "forecast_rest_of_day": self.forecast,
+                "free_capacity": free_capacity(
+                    self.nominal,
+                    self.staffing,
+                    self.backlog,
+                    self.forecast,
+                    self.outage,
+                ),
+                "outage": self.outage,
+                "max_congestion": self.congestion.max(axis=1),
+            }
+        )
+
+    def as_of(self) -> dt.datetime | None:
+        """Timestamp of the newest applied event."""
+        if np.isinf(self.last_ts):
+            return None
+        return dt.datetime.fromtimestamp(self.last_ts, dt.UTC)
+
+    def congestion_by_service(self, node: int) -> dict[str, float]:
+        """Lane delay factors of one node, by service name."""
+        return {s: float(self.congestion[node, k]) for k, s in enumerate(SERVICES)}
+
+
+def events_for(
+    network: Network, records: Iterable[dict[str, Any]]
+) -> list[CapacityEvent]:
+    """Parse JSON-like dicts into events (``InputError`` on the first bad one)."""
+    return [parse_event(r, network, row=i) for i, r in enumerate(records, start=1)]
+
+
+__all__ = [
+    "EVENT_TYPES",
+    "CapacityMonitor",
+    "IngestResult",
+    "OrderProfile",
+    "events_for",
+]

@@ -1,0 +1,244 @@
+"""``tierflow capacity``: ingest events, forecast volume, show the capacity map."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from capacity.events import CapacityEvent, parse_event_lines
+from capacity.forecast import (
+    SmoothedProfileForecaster,
+    holdout_errors,
+    node_hour_volume,
+    rest_of_day,
+)
+from capacity.monitor import CapacityMonitor, OrderProfile
+from capacity.plot import plot_capacity_map
+from cli.network_cmd import network_option, open_network
+from data.errors import InputError
+from data.orders import read_orders
+from data.rates import SERVICES, service_index
+from data.store import SqliteStore, default_state_path
+
+
+def state_option(func: Any) -> Any:
+    """``--state DB`` (default ``$TIERFLOW_STATE`` or the user data folder)."""
+    return click.option(
+        "--state",
+        "state_path",
+        type=click.Path(dir_okay=False, path_type=Path),
+        default=None,
+        help=f"State store (default: $TIERFLOW_STATE or {default_state_path()}).",
+    )(func)
+
+
+@click.group("capacity")
+def capacity() -> None:
+    """The capacity monitor: events in, capacity scores out."""
+
+
+@capacity.command("ingest")
+@network_option
+@state_option
+@click.option(
+    "--events",
+    "events_path",
+    required=True,
+    type=click.Path(dir_okay=False, allow_dash=True, path_type=Path),
+    help="JSON-lines file of events ('-' for stdin).",
+)
+def ingest_command(
+    network_dir: Path | None, state_path: Path | None, events_path: Path
+) -> None:
+    """Validate every event, then log and apply them (each id at most once)."""
+    net = open_network(network_dir)
+    if str(events_path) == "-":
+        events = parse_event_lines(sys.stdin, net, file="<stdin>")
+    else:
+        with events_path.open(encoding="utf-8") as fh:
+            events = parse_event_lines(fh, net, file=events_path.name)
+    with SqliteStore(state_path) as store:
+        mon = CapacityMonitor.open(net, store)
+        result = mon.ingest(events)
+        mon.snapshot()
+    click.echo(
+        f"{result.applied} events applied, {result.duplicates} duplicates ignored "
+        f"(log at seq {result.last_seq})"
+    )
+
+
+@capacity.command("forecast")
+@network_option
+@state_option
+@click.option(
+    "--orders",
+    "orders_path",
+    required=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Order history (orders.csv).",
+)
+@click.option(
+    "--at",
+    "at_text",
+    default=None,
+    help="Instant to forecast the rest of the day from (ISO 8601; default: "
+    "the last order's time).",
+)
+@click.option(
+    "--holdout-hours", type=click.IntRange(min=1), default=24, show_default=True
+)
+@click.option("--no-ingest", is_flag=True, help="Only report; do not store forecasts.")
+@click.option("--json", "as_json", is_flag=True)
+def forecast_command(
+    network_dir: Path | None,
+    state_path: Path | None,
+    orders_path: Path,
+    at_text: str | None,
+    holdout_hours: int,
+    no_ingest: bool,
+    as_json: bool,
+) -> None:
+    """Fit per node-hour forecasts, check them on a holdout, store rest-of-day volume."""
+    net = open_network(network_dir)
+    orders = read_orders(orders_path, net)
+    history = node_hour_volume(orders, net)
+    report = holdout_errors(history, holdout_hours)
+    model = SmoothedProfileForecaster().fit(history)
+    if at_text is None:
+        last = orders.created_at.max().astype("datetime64[s]").astype(dt.datetime)
+        at = last.replace(tzinfo=dt.UTC)
+    else:
+        try:
+            at = dt.datetime.fromisoformat(at_text.replace("Z", "+00:00"))
+        except ValueError:
+            raise InputError(
+                "not an ISO 8601 instant", field="--at", value=at_text
+            ) from None
+        if at.tzinfo is None:
+            raise InputError("no timezone offset", field="--at", value=at_text)
+    rest = rest_of_day(model, net, at)
+    stamp = at.astimezone(dt.UTC).isoformat()
+    report["at"] = stamp
+    report["forecast_rest_of_day"] = {
+        node: round(float(v), 3) for node, v in zip(net.node_ids, rest, strict=True)
+    }
+    if not no_ingest:
+        events = [
+            CapacityEvent(
+                f"forecast:{node}:{stamp}", at.timestamp(), i, "forecast", float(v)
+            )
+            for i, (node, v) in enumerate(zip(net.node_ids, rest, strict=True))
+        ]
+        with SqliteStore(state_path) as store:
+            mon = CapacityMonitor.open(net, store)
+            mon.ingest(events)
+            mon.snapshot()
+    if as_json:
+        click.echo(json.dumps(report))
+        return
+    n, e = report["seasonal_naive"], report["exp_smoothing"]
+    click.echo(f"holdout: last {holdout_hours} h, {report['node_hours']} node-hours")
+    click.echo(f"  seasonal naive   MAE {n['mae']:.3f}  WAPE {n['wape']:.3f}")
+    click.echo(f"  exp. smoothing   MAE {e['mae']:.3f}  WAPE {e['wape']:.3f}")
+    click.echo(f"  MAE ratio (smoothing / naive) {report['ratio_mae']:.3f}")
+    click.echo(f"rest-of-day forecast at {stamp}: {rest.sum():,.0f} weighted units")
+    if not no_ingest:
+        click.echo("stored as forecast events")
+
+
+@capacity.command("show")
+@network_option
+@state_option
+@click.option("--json", "as_json", is_flag=True, help="Scores and inputs as JSON.")
+@click.option(
+    "--png",
+    "png_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Also draw the nodes on a US map coloured by score.",
+)
+@click.option(
+    "--workload",
+    type=click.FloatRange(min=0.0),
+    default=0.0,
+    show_default=True,
+    help="Score for an order of this many weighted units.",
+)
+@click.option(
+    "--service",
+    type=click.Choice(list(SERVICES)),
+    default=None,
+)
+def show_command(
+    network_dir: Path | None,
+    state_path: Path | None,
+    as_json: bool,
+    png_path: Path | None,
+    workload: float,
+    service: str | None,
+) -> None:
+    """Capacity score per node, with the inputs behind it."""
+    net = open_network(network_dir)
+    with SqliteStore(state_path) as store:
+        mon = CapacityMonitor.open(net, store)
+    profile = OrderProfile(
+        workload,
+        -1 if service is None else service_index(service),
+    )
+    table = mon.table(profile)
+    as_of = mon.as_of()
+    if png_path is not None:
+        title = (
+            f"Capacity score by node (as of {as_of:%Y-%m-%d %H:%M} UTC)"
+            if as_of
+            else "Capacity score by node"
+        )
+        plot_capacity_map(net, table["score"].to_numpy(), png_path, title=title)
+    if as_json:
+        nodes = []
+        for i, row in enumerate(table.itertuples(index=False)):
+            nodes.append(
+                {
+                    "node_id": row.node_id,
+                    "kind": row.kind,
+                    "score": round(float(row.score), 6),
+                    "nominal_capacity": float(row.nominal_capacity),
+                    "staffing_pct": round(float(row.staffing_pct), 3),
+                    "backlog": float(row.backlog),
+                    "forecast_rest_of_day": float(row.forecast_rest_of_day),
+                    "free_capacity": round(float(row.free_capacity), 3),
+                    "outage": bool(row.outage),
+                    "congestion": mon.congestion_by_service(i),
+                }
+            )
+        click.echo(
+            json.dumps(
+                {
+                    "as_of": as_of.isoformat() if as_of else None,
+                    "last_seq": mon.last_seq,
+                    "workload": workload,
+                    "service": service,
+                    "nodes": nodes,
+                }
+            )
+        )
+        return
+    click.echo(f"capacity as of {as_of.isoformat() if as_of else '(no events)'}")
+    click.echo(
+        f"{'node':<9} {'kind':<9} {'score':>6} {'nominal':>8} {'staff%':>7} "
+        f"{'backlog':>8} {'forecast':>9} {'free':>9} {'out':>4} {'cong':>5}"
+    )
+    for row in table.itertuples(index=False):
+        click.echo(
+            f"{row.node_id:<9} {row.kind:<9} {row.score:>6.3f} {row.nominal_capacity:>8.0f} "
+            f"{row.staffing_pct:>7.1f} {row.backlog:>8.0f} {row.forecast_rest_of_day:>9.0f} "
+            f"{row.free_capacity:>9.0f} {'yes' if row.outage else '':>4} "
+            f"{row.max_congestion:>5.2f}"
+        )
+    if png_path is not None:
+        click.echo(f"map written to {png_path}")
