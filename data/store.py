@@ -140,6 +140,46 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         """CREATE UNIQUE INDEX allocations_once ON allocations (run_id, order_id, sku)
             WHERE status = 'allocated'""",
     ),
+    # 2: online checkouts (issue 7): per-SKU stock reads, bid prices, checkout
+    # holds and the confirmed orders the next allocation batch reads.
+    (
+        # covering: a checkout reads every node's stock of a SKU from the index
+        "CREATE INDEX inventory_by_sku ON inventory (sku, node_id, on_hand, reserved)",
+        """CREATE TABLE bid_prices (
+            seq INTEGER PRIMARY KEY AUTOINCREMENT,
+            as_of TEXT NOT NULL,
+            source TEXT NOT NULL,
+            prices TEXT NOT NULL,
+            created_at REAL NOT NULL
+        )""",
+        """CREATE TABLE checkouts (
+            request_id TEXT PRIMARY KEY,
+            option_id TEXT NOT NULL,
+            status TEXT NOT NULL CHECK (status IN ('held', 'confirmed', 'cancelled')),
+            attempt INTEGER NOT NULL,
+            reservation_ids TEXT NOT NULL,
+            order_lines TEXT NOT NULL,
+            created_at REAL NOT NULL,
+            expires_at REAL NOT NULL,
+            updated_at REAL NOT NULL
+        )""",
+        """CREATE TABLE online_orders (
+            order_id TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            customer_id TEXT NOT NULL,
+            dest TEXT NOT NULL,
+            tier TEXT NOT NULL,
+            sku TEXT NOT NULL,
+            quantity INTEGER NOT NULL CHECK (quantity > 0),
+            node_id TEXT NOT NULL,
+            service TEXT NOT NULL,
+            ship_date TEXT NOT NULL,
+            delivery_date TEXT NOT NULL,
+            confirmed_at REAL NOT NULL,
+            PRIMARY KEY (order_id, sku)
+        )""",
+        "CREATE INDEX online_orders_by_time ON online_orders (confirmed_at)",
+    ),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -1098,6 +1138,432 @@ class SqliteStore:
         problems += [f"batch {r}/{b}: {c} rows, marker says {n}" for r, b, n, c in bad]
         return problems
 
+    # ------------------------------------------- online checkouts (issue 7)
+    def seed_network_inventory(self, network: Any) -> int:
+        """Load a network's ``on_hand`` once: only when the inventory table is empty.
+
+        The check and the insert are one transaction, so routers opening a
+        fresh store concurrently seed it exactly once. Returns rows written.
+        """
+        ni, si = np.nonzero(np.asarray(network.inventory) > 0)
+        rows = [
+            (str(network.node_ids[i]), str(network.sku_ids[k]), int(q))
+            for i, k, q in zip(
+                ni.tolist(),
+                si.tolist(),
+                np.asarray(network.inventory)[ni, si].tolist(),
+                strict=True,
+            )
+        ]
+        with self._tx() as conn:
+            if conn.execute("SELECT 1 FROM inventory LIMIT 1").fetchone():
+                return 0
+            conn.executemany(
+                "INSERT INTO inventory (node_id, sku, on_hand) VALUES (?, ?, ?)", rows
+            )
+        return len(rows)
+
+    def available_by_sku(
+        self, skus: Sequence[str], *, now: float | None = None
+    ) -> list[tuple[str, str, int]]:
+        """``(node_id, sku, available)`` of every node holding one of ``skus``.
+
+        Available = on hand − live reservations (holds past their TTL count
+        as free even before a write sweeps them). A read, never blocked by
+        writers (WAL); one indexed query however many nodes.
+        """
+        t = self._now(now)
+        marks = ",".join("?" * len(skus))
+        rows = self._conn.execute(
+            f"SELECT node_id, sku, on_hand - reserved FROM inventory "
+            f"WHERE sku IN ({marks}) AND on_hand > 0",
+            tuple(skus),
+        ).fetchall()
+        stale = self._conn.execute(
+            "SELECT 1 FROM reservations WHERE status = 'active' AND expires_at <= ? "
+            "LIMIT 1",
+            (t,),
+        ).fetchone()
+        if stale is None:
+            return rows
+        freed = {
+            (str(n), str(s)): int(q)
+            for n, s, q in self._conn.execute(
+                f"""SELECT r.node_id, l.sku, SUM(l.quantity)
+                    FROM reservations r JOIN reservation_lines l
+                      ON l.request_id = r.request_id
+                    WHERE r.status = 'active' AND r.expires_at <= ?
+                      AND l.sku IN ({marks})
+                    GROUP BY r.node_id, l.sku""",
+                (t, *skus),
+            ).fetchall()
+        }
+        return [(n, s, a + freed.get((n, s), 0)) for n, s, a in rows]
+
+    def hold_checkout(
+        self,
+        request_id: str,
+        option_id: str,
+        holds: Sequence[tuple[str, Iterable[tuple[str, int]]]],
+        ttl_s: float,
+        *,
+        order_lines: Sequence[Mapping[str, Any]],
+        now: float | None = None,
+    ) -> CheckoutState:
+        """Reserve every shipment of a checkout option atomically, or nothing.
+
+        One write transaction takes stock for every ``(node_id, lines)`` hold
+        with the same conditional updates as :meth:`reserve` (no oversell).
+        Selecting another option of a held checkout swaps the holds in that
+        transaction (if the new one does not fit, the old hold stays).
+        Repeating the held option replays it; a hold past its TTL may be
+        selected again. ``order_lines`` (rows of :data:`ONLINE_ORDER_COLUMNS`
+        but ``confirmed_at``) are kept for :meth:`confirm_checkout`.
+
+        Raises
+        ------
+        InputError
+            Bad holds or TTL, or a confirmed or cancelled checkout.
+        """
+        if not request_id:
+            raise InputError("empty request id", field="request_id", value=request_id)
+        if not (isinstance(ttl_s, int | float) and math.isfinite(ttl_s) and ttl_s > 0):
+            raise InputError("must be > 0 seconds", field="ttl_s", value=ttl_s)
+        wanted = [(str(node), _normalize_lines(lines)) for node, lines in holds]
+        if not wanted or any(not node for node, _ in wanted):
+            raise InputError("needs one node per hold", field="holds")
+        missing = [
+            c
+            for c in ONLINE_ORDER_COLUMNS[:-1]
+            if order_lines and c not in order_lines[0]
+        ]
+        if not order_lines or missing:
+            raise InputError(f"order lines need {missing}", field="order_lines")
+        t = self._now(now)
+        try:
+            with self._tx() as conn:
+                row = conn.execute(
+                    "SELECT option_id, status, attempt, reservation_ids, expires_at "
+                    "FROM checkouts WHERE request_id = ?",
+                    (request_id,),
+                ).fetchone()
+                attempt = 1
+                if row is not None:
+                    old_option, status, attempt = str(row[0]), str(row[1]), int(row[2])
+                    old_ids = json.loads(row[3])
+                    if status != "held":
+                        raise InputError(
+                            f"checkout already {status}",
+                            field="request_id",
+                            value=request_id,
+                        )
+                    live = float(row[4]) > t
+                    if live and old_option == option_id:
+                        return CheckoutState(
+                            request_id,
+                            option_id,
+                            "held",
+                            float(row[4]),
+                            tuple(old_ids),
+                            replayed=True,
+                        )
+                    if live:
+                        self._release_ids(conn, old_ids, t)
+                    attempt += 1
+                self._expire(conn, t)
+                short: list[tuple[str, str, int, int]] = []
+                for node, lines in wanted:
+                    for sku, qty in lines:
+                        cur = conn.execute(
+                            "UPDATE inventory SET reserved = reserved + ? "
+                            "WHERE node_id = ? AND sku = ? AND on_hand - reserved >= ?",
+                            (qty, node, sku, qty),
+                        )
+                        if cur.rowcount == 0:
+                            have = conn.execute(
+                                "SELECT on_hand - reserved FROM inventory "
+                                "WHERE node_id = ? AND sku = ?",
+                                (node, sku),
+                            ).fetchone()
+                            short.append((node, sku, qty, int(have[0]) if have else 0))
+                if short:
+                    raise _HoldRejected(tuple(short))
+                ids = [f"{request_id}#{attempt}.{k}" for k in range(len(wanted))]
+                expires = t + ttl_s
+                conn.executemany(
+                    "INSERT INTO reservations (request_id, node_id, status, created_at, "
+                    "expires_at, updated_at) VALUES (?, ?, 'active', ?, ?, ?)",
+                    [
+                        (rid, node, t, expires, t)
+                        for rid, (node, _) in zip(ids, wanted, strict=True)
+                    ],
+                )
+                conn.executemany(
+                    "INSERT INTO reservation_lines (request_id, sku, quantity) "
+                    "VALUES (?, ?, ?)",
+                    [
+                        (rid, sku, qty)
+                        for rid, (_, lines) in zip(ids, wanted, strict=True)
+                        for sku, qty in lines
+                    ],
+                )
+                conn.execute(
+                    "INSERT INTO checkouts (request_id, option_id, status, attempt, "
+                    "reservation_ids, order_lines, created_at, expires_at, updated_at) "
+                    "VALUES (?, ?, 'held', ?, ?, ?, ?, ?, ?) ON CONFLICT (request_id) "
+                    "DO UPDATE SET option_id = excluded.option_id, status = 'held', "
+                    "attempt = excluded.attempt, reservation_ids = "
+                    "excluded.reservation_ids, order_lines = excluded.order_lines, "
+                    "expires_at = excluded.expires_at, updated_at = excluded.updated_at",
+                    (
+                        request_id,
+                        option_id,
+                        attempt,
+                        json.dumps(ids),
+                        json.dumps([dict(r) for r in order_lines], default=str),
+                        t,
+                        expires,
+                        t,
+                    ),
+                )
+        except _HoldRejected as rej:
+            return CheckoutState(
+                request_id, option_id, "rejected", None, shortfall=rej.shortfall
+            )
+        return CheckoutState(request_id, option_id, "held", expires, tuple(ids))
+
+    def _release_ids(self, conn: sqlite3.Connection, ids: list[str], t: float) -> None:
+        for rid in ids:
+            row = conn.execute(
+                "SELECT node_id FROM reservations WHERE request_id = ? "
+                "AND status = 'active'",
+                (rid,),
+            ).fetchone()
+            if row is None:
+                continue
+            self._unreserve(conn, rid, str(row[0]), consume=False)
+            conn.execute(
+                "UPDATE reservations SET status = 'released', updated_at = ? "
+                "WHERE request_id = ?",
+                (t, rid),
+            )
+
+    def _checkout_row(
+        self, conn: sqlite3.Connection, request_id: str
+    ) -> tuple[str, str, list[str], str, float]:
+        row = conn.execute(
+            "SELECT option_id, status, reservation_ids, order_lines, expires_at "
+            "FROM checkouts WHERE request_id = ?",
+            (request_id,),
+        ).fetchone()
+        if row is None:
+            raise InputError(
+                "unknown checkout (no option selected for it)",
+                field="request_id",
+                value=request_id,
+            )
+        return str(row[0]), str(row[1]), json.loads(row[2]), str(row[3]), float(row[4])
+
+    def confirm_checkout(
+        self, request_id: str, *, now: float | None = None
+    ) -> CheckoutState:
+        """Turn a held checkout into an order, in one transaction.
+
+        The holds are committed (their units leave ``on_hand``: the order owns
+        them at the promised nodes) and the order's lines are written to
+        ``online_orders`` for the next allocation batch (:meth:`online_orders`).
+        Idempotent for a confirmed id.
+
+        Raises
+        ------
+        InputError
+            Unknown or cancelled checkout, or a hold past its TTL (its stock
+            may be gone: select again).
+        """
+        t = self._now(now)
+        with self._tx() as conn:
+            option_id, status, ids, lines, expires = self._checkout_row(
+                conn, request_id
+            )
+            if status == "confirmed":
+                return CheckoutState(
+                    request_id, option_id, status, expires, tuple(ids), replayed=True
+                )
+            if status == "cancelled":
+                raise InputError(
+                    "checkout was cancelled", field="request_id", value=request_id
+                )
+            stamp = dt.datetime.fromtimestamp(expires, dt.UTC).isoformat()
+            marks = ",".join("?" * len(ids))
+            live = conn.execute(
+                f"SELECT request_id, node_id FROM reservations WHERE request_id IN "
+                f"({marks}) AND status = 'active' AND expires_at > ?",
+                (*ids, t),
+            ).fetchall()
+            if expires <= t or len(live) != len(ids):
+                raise InputError(
+                    f"hold expired at {stamp}; select an option again",
+                    field="request_id",
+                    value=request_id,
+                )
+            for rid, node in live:
+                self._unreserve(conn, str(rid), str(node), consume=True)
+            conn.execute(
+                f"UPDATE reservations SET status = 'committed', updated_at = ? "
+                f"WHERE request_id IN ({marks})",
+                (t, *ids),
+            )
+            conn.executemany(
+                "INSERT INTO online_orders (" + ", ".join(ONLINE_ORDER_COLUMNS) + ") "
+                "VALUES (" + ", ".join("?" * len(ONLINE_ORDER_COLUMNS)) + ")",
+                [
+                    (*(r[c] for c in ONLINE_ORDER_COLUMNS[:-1]), t)
+                    for r in json.loads(lines)
+                ],
+            )
+            conn.execute(
+                "UPDATE checkouts SET status = 'confirmed', updated_at = ? "
+                "WHERE request_id = ?",
+                (t, request_id),
+            )
+        return CheckoutState(request_id, option_id, "confirmed", expires, tuple(ids))
+
+    def cancel_checkout(
+        self, request_id: str, *, now: float | None = None
+    ) -> CheckoutState:
+        """Release a checkout's holds (idempotent); ``expired`` if already lapsed.
+
+        Raises
+        ------
+        InputError
+            Unknown or confirmed checkout.
+        """
+        t = self._now(now)
+        with self._tx() as conn:
+            option_id, status, ids, _, expires = self._checkout_row(conn, request_id)
+            if status == "cancelled":
+                return CheckoutState(
+                    request_id, option_id, status, expires, tuple(ids), replayed=True
+                )
+            if status == "confirmed":
+                raise InputError(
+                    "checkout already confirmed, cannot cancel",
+                    field="request_id",
+                    value=request_id,
+                )
+            self._expire(conn, t)
+            self._release_ids(conn, ids, t)
+            conn.execute(
+                "UPDATE checkouts SET status = 'cancelled', updated_at = ? "
+                "WHERE request_id = ?",
+                (t, request_id),
+            )
+        lapsed = expires <= t
+        return CheckoutState(
+            request_id,
+            option_id,
+            "expired" if lapsed else "cancelled",
+            expires,
+            tuple(ids),
+        )
+
+    def checkout_state(
+        self, request_id: str, *, now: float | None = None
+    ) -> CheckoutState | None:
+        """Stored state of a checkout (a lapsed hold reads ``expired``), or None."""
+        row = self._conn.execute(
+            "SELECT option_id, status, reservation_ids, expires_at FROM checkouts "
+            "WHERE request_id = ?",
+            (request_id,),
+        ).fetchone()
+        if row is None:
+            return None
+        status, expires = str(row[1]), float(row[3])
+        if status == "held" and expires <= self._now(now):
+            status = "expired"
+        return CheckoutState(
+            request_id, str(row[0]), status, expires, tuple(json.loads(row[2]))
+        )
+
+    def online_orders(self, *, since: float | None = None) -> pd.DataFrame:
+        """Confirmed checkout orders (:data:`ONLINE_ORDER_COLUMNS`), oldest first.
+
+        The first seven columns are ``orders.csv``'s, so
+        ``data.orders.write_orders(store.online_orders(), path)`` is an orders
+        file the allocator reads; ``since`` (epoch seconds) keeps orders
+        confirmed after it (the next batch's).
+        """
+        return pd.read_sql_query(
+            "SELECT " + ", ".join(ONLINE_ORDER_COLUMNS) + " FROM online_orders "
+            "WHERE confirmed_at > ? ORDER BY confirmed_at, order_id, sku",
+            self._conn,
+            params=(-math.inf if since is None else float(since),),
+        )
+
+    def put_bid_prices(
+        self, prices: Mapping[str, float], *, as_of: dt.datetime, source: str
+    ) -> None:
+        """Store the latest bid prices ($ per capacity unit, per node id).
+
+        Raises
+        ------
+        InputError
+            An empty node id, a price that is not a finite number >= 0, or a
+            naive ``as_of``; nothing is written.
+        """
+        if as_of.tzinfo is None or as_of.utcoffset() is None:
+            raise InputError("no timezone offset", field="as_of", value=str(as_of))
+        clean: dict[str, float] = {}
+        for node, value in prices.items():
+            if not isinstance(node, str) or not node:
+                raise InputError("empty node id", field="prices", value=node)
+            if isinstance(value, bool) or not isinstance(
+                value, int | float | np.number
+            ):
+                raise InputError(
+                    "not a number", field="prices", index=node, value=value
+                )
+            if not (math.isfinite(float(value)) and float(value) >= 0):
+                raise InputError(
+                    "must be a finite number >= 0",
+                    field="prices",
+                    index=node,
+                    value=value,
+                )
+            clean[node] = float(value)
+        with self._tx() as conn:
+            conn.execute(
+                "INSERT INTO bid_prices (as_of, source, prices, created_at) "
+                "VALUES (?, ?, ?, ?)",
+                (
+                    as_of.astimezone(dt.UTC).isoformat(),
+                    source,
+                    json.dumps(clean),
+                    time.time(),
+                ),
+            )
+            conn.execute(
+                "DELETE FROM bid_prices WHERE seq NOT IN (SELECT seq FROM bid_prices "
+                "ORDER BY seq DESC LIMIT ?)",
+                (_KEEP_BID_PRICES,),
+            )
+
+    def latest_bid_price_run(self) -> BidPriceRun | None:
+        """The newest stored bid prices with their ``as_of`` and source, or None."""
+        row = self._conn.execute(
+            "SELECT as_of, source, prices FROM bid_prices ORDER BY seq DESC LIMIT 1"
+        ).fetchone()
+        if row is None:
+            return None
+        return BidPriceRun(
+            dt.datetime.fromisoformat(str(row[0])), str(row[1]), json.loads(row[2])
+        )
+
+    def latest_bid_prices(self) -> dict[str, float] | None:
+        """The newest stored bid prices per node id, or None."""
+        run = self.latest_bid_price_run()
+        return None if run is None else run.prices
+
 
 def _chunks(items: list[str], size: int) -> Iterator[list[str]]:
     for i in range(0, len(items), size):
@@ -1107,3 +1573,73 @@ def _chunks(items: list[str], size: int) -> Iterator[list[str]]:
 def open_store(path: Path | str | None = None, **kwargs: Any) -> SqliteStore:
     """Open (creating and migrating) the state store at ``path`` or the default."""
     return SqliteStore(path, **kwargs)
+
+
+# ------------------------------------------- online checkouts (issue 7)
+# A checkout option is *held* by :meth:`SqliteStore.hold_checkout`: one
+# reservation per shipment (ids ``<request_id>#<attempt>.<k>``), all taken in
+# one transaction, plus a ``checkouts`` row. ``confirm_checkout`` commits the
+# reservations and writes the order's lines to ``online_orders`` (the orders
+# the next allocation batch reads); ``cancel_checkout`` releases them; a hold
+# past its TTL expires like any reservation (its stock is free at once).
+#: Columns of ``online_orders``: ``orders.csv``'s, plus where the checkout
+#: promised to ship from, how, and when it confirmed.
+ONLINE_ORDER_COLUMNS = (
+    "order_id",
+    "created_at",
+    "customer_id",
+    "dest",
+    "tier",
+    "sku",
+    "quantity",
+    "node_id",
+    "service",
+    "ship_date",
+    "delivery_date",
+    "confirmed_at",
+)
+_KEEP_BID_PRICES = 100
+
+
+@dataclass(frozen=True, slots=True)
+class CheckoutState:
+    """A checkout hold as stored (:meth:`SqliteStore.hold_checkout` and after).
+
+    Attributes
+    ----------
+    status
+        ``held`` (stock reserved until ``expires_at``), ``expired`` (a hold
+        past its TTL: its stock is free again), ``confirmed``, ``cancelled``,
+        or ``rejected`` (not enough stock; nothing written).
+    replayed
+        The same call was already recorded: nothing was written.
+    shortfall
+        For a rejection, ``(node_id, sku, requested, available)`` per short line.
+    """
+
+    request_id: str
+    option_id: str
+    status: str
+    expires_at: float | None
+    reservation_ids: tuple[str, ...] = ()
+    replayed: bool = False
+    shortfall: tuple[tuple[str, str, int, int], ...] = ()
+
+    @property
+    def ok(self) -> bool:
+        """Whether the stock is held or the order confirmed."""
+        return self.status in ("held", "confirmed")
+
+
+@dataclass(frozen=True, slots=True)
+class BidPriceRun:
+    """One stored set of bid prices (``$`` per capacity unit, per node)."""
+
+    as_of: dt.datetime
+    source: str
+    prices: dict[str, float]
+
+
+class _HoldRejected(Exception):
+    def __init__(self, shortfall: tuple[tuple[str, str, int, int], ...]) -> None:
+        self.shortfall = shortfall

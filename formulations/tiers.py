@@ -26,6 +26,30 @@ overflow  economy, ground             8 days   no          2            5
 * **Split.** An order no single node can fill ships from several nodes at
   ``split_shipment_cost`` per extra shipment.
 
+Online tiering at checkout (:mod:`solver.online`) reads a few more settings,
+which the batch allocator ignores:
+
+=========================  =======  ==========================================
+setting                    default  meaning
+=========================  =======  ==========================================
+overflow_score_threshold   0.15     offer Tier-4 overflow when every node that
+                                    could serve the order scores below this
+overflow_discount_cap      15.0     most $ an overflow discount may be
+overflow_delay_days        1        how much later an overflow order ships
+price_markup               1.25 /   customer price = markup × carrier cost
+                           1.0 ...  (platinum 1.25, others 1.0)
+satisfaction_weights       .45/.45  weights of speed / cost / eco in the
+                           /.10     satisfaction score (preferences override)
+price_scale                10.0     $ at which the price score is 0.5
+eco_scale_kg_mi            1000     kg·mi at which the eco score is 0.5
+eco_min_saving             0.10     Silver is "Eco-friendly" when it moves
+                                    this much less kg·mi than Gold
+cltv_speed_tilt            1.0      how much a customer's value shifts weight
+                                    from cost to speed
+new_customer_percentile    0.50     predicted spend of an unscored customer
+                                    (a percentile of the latest scores)
+=========================  =======  ==========================================
+
 Every number is configuration (:meth:`TierPolicy.with_changes`), documented
 here so operations can reason about the trade-offs.
 """
@@ -121,6 +145,20 @@ def _default_rules() -> Mapping[str, TierRule]:
     )
 
 
+def _default_markup() -> Mapping[str, float]:
+    return MappingProxyType(
+        {"platinum": 1.25, "gold": 1.0, "silver": 1.0, "overflow": 1.0}
+    )
+
+
+#: Keys of :attr:`TierPolicy.satisfaction_weights` (and of checkout preferences).
+SATISFACTION_KEYS: tuple[str, ...] = ("speed", "cost", "eco")
+
+
+def _default_weights() -> Mapping[str, float]:
+    return MappingProxyType({"speed": 0.45, "cost": 0.45, "eco": 0.10})
+
+
 @dataclass(frozen=True, slots=True)
 class TierPolicy:
     """The shared tier configuration (see the module docstring for defaults).
@@ -137,6 +175,10 @@ class TierPolicy:
         Cost of each extra shipment when an order is split across nodes.
     platinum_percentile
         Customers at or above this CLTV percentile may be offered Platinum.
+    overflow_score_threshold, overflow_discount_cap, overflow_delay_days,
+    price_markup, satisfaction_weights, price_scale, eco_scale_kg_mi,
+    eco_min_saving, cltv_speed_tilt, new_customer_percentile
+        Online tiering settings (see the module docstring).
     """
 
     rules: Mapping[str, TierRule] = field(default_factory=_default_rules)
@@ -145,6 +187,16 @@ class TierPolicy:
     cltv_cap: float = 2_000.0
     split_shipment_cost: float = 4.0
     platinum_percentile: float = 0.90
+    overflow_score_threshold: float = 0.15
+    overflow_discount_cap: float = 15.0
+    overflow_delay_days: int = 1
+    price_markup: Mapping[str, float] = field(default_factory=_default_markup)
+    satisfaction_weights: Mapping[str, float] = field(default_factory=_default_weights)
+    price_scale: float = 10.0
+    eco_scale_kg_mi: float = 1000.0
+    eco_min_saving: float = 0.10
+    cltv_speed_tilt: float = 1.0
+    new_customer_percentile: float = 0.50
 
     def __post_init__(self) -> None:
         missing = set(TIERS) - set(self.rules)
@@ -159,6 +211,50 @@ class TierPolicy:
                 "must be in (0, 1)",
                 field="platinum_percentile",
                 value=self.platinum_percentile,
+            )
+        self._check_online()
+
+    def _check_online(self) -> None:
+        """Validate the online tiering settings."""
+        ranges = (
+            ("overflow_score_threshold", 0.0, 1.0),
+            ("overflow_discount_cap", 0.0, float("inf")),
+            ("overflow_delay_days", 1, 30),
+            ("price_scale", 1e-9, float("inf")),
+            ("eco_scale_kg_mi", 1e-9, float("inf")),
+            ("eco_min_saving", 0.0, 1.0),
+            ("cltv_speed_tilt", 0.0, float("inf")),
+            ("new_customer_percentile", 0.0, 1.0),
+        )
+        for name, lo, hi in ranges:
+            value = getattr(self, name)
+            if isinstance(value, bool) or not lo <= value <= hi:
+                raise InputError(
+                    f"must be in [{lo:g}, {hi:g}]", field=name, value=value
+                )
+        for tier in TIERS:
+            markup = self.price_markup.get(tier)
+            if markup is None or not 0.0 <= markup < float("inf"):
+                raise InputError(
+                    "needs a finite markup >= 0 per tier",
+                    field="price_markup",
+                    index=tier,
+                    value=markup,
+                )
+        weights = self.satisfaction_weights
+        if set(weights) != set(SATISFACTION_KEYS) or not all(
+            0.0 <= w < float("inf") for w in weights.values()
+        ):
+            raise InputError(
+                f"needs a weight >= 0 for each of {list(SATISFACTION_KEYS)}",
+                field="satisfaction_weights",
+                value=dict(weights),
+            )
+        if sum(weights.values()) <= 0:
+            raise InputError(
+                "weights must not all be 0",
+                field="satisfaction_weights",
+                value=dict(weights),
             )
 
     def with_changes(self, **changes: Any) -> TierPolicy:

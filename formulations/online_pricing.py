@@ -1,0 +1,408 @@
+"""One order priced at every node for every tier in microseconds: the online
+twin of :func:`formulations.fulfillment.price_orders`.
+
+``price_orders`` is vectorized over batches; for a single order it spends
+most of its ~0.7 ms on per-call setup (a zoneinfo conversion per timezone,
+``busday_offset``/``busday_count`` calls, a bracket search over orders ×
+nodes × brackets). :class:`OrderPricer` precomputes at construction
+everything that does not depend on the order and turns the rest into table
+lookups:
+
+* **zones**: one row of the transposed node × destination zone matrix;
+* **calendar**: integer tables over a window of days (rebuilt when a request
+  falls outside it) — the ship-day roll-forward of every day, and the list
+  of carrier delivery days with each day's position in it, so
+  ``busday_offset(d, k)`` is ``delivery_days[position[d] + k]`` and
+  ``busday_count(a, b)`` is ``position[b] - position[a]`` (``a <= b``; the
+  lateness needs no other case);
+* **local clocks**: each timezone's UTC offset, cached per 15-minute UTC
+  bucket (offset changes fall on quarter hours; a bucket whose two ends
+  disagree is computed exactly for the instant);
+* **rates**: the (service × zone) price table of a billed weight, cached per
+  weight (baskets repeat).
+
+All four tiers are then priced at once on (tier × service × node) arrays,
+choosing per node the cheapest of the tier's services once lateness is
+charged (ties to the faster service), exactly as ``price_orders`` does;
+``tests/test_online_pricing.py`` checks agreement field by field on
+thousands of random orders, weekends, cutoffs, daylight-saving changes and
+holidays included.
+
+Days are integers: days since 1970-01-01 (:func:`day_to_date`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+
+from data.delivery_calendar import DeliveryCalendar, require_aware, zone_info
+from data.network import Network
+from data.orders import TIERS
+from data.rates import SERVICES
+from data.zones import MIN_ZONE
+from formulations.tiers import TierPolicy
+
+IntArray = NDArray[np.int64]
+FloatArray = NDArray[np.float64]
+
+_EPOCH = dt.date(1970, 1, 1)
+_DAY_S = 86_400
+_BUCKET_S = 900
+#: Days of calendar tables kept before / after the request's day.
+_BEFORE, _AFTER = 40, 700
+#: A request must lie this far inside the window (transit, promise, holidays).
+_MARGIN_BEFORE, _MARGIN_AFTER = 35, 150
+_PLATINUM_FALLBACK = ("next_day", "two_day")
+
+
+_DATES: dict[int, dt.date] = {}
+
+
+def day_to_date(day: int) -> dt.date:
+    """The calendar date of a day number (days since 1970-01-01); cached."""
+    date = _DATES.get(day)
+    if date is None:
+        if len(_DATES) > 100_000:
+            _DATES.clear()
+        date = _DATES[day] = _EPOCH + dt.timedelta(days=int(day))
+    return date
+
+
+def date_to_day(date: dt.date) -> int:
+    """Day number (days since 1970-01-01) of a date."""
+    return (date - _EPOCH).days
+
+
+def epoch_seconds(when: dt.datetime) -> int:
+    """Whole seconds since the epoch, rounded down (as ``datetime64[s]`` does)."""
+    return math.floor(require_aware(when).timestamp())
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class CalendarTables:
+    """A delivery calendar as integer lookups over ``[start, start + size)``.
+
+    Attributes
+    ----------
+    start
+        First day of the window.
+    ship_roll
+        Per day: the first ship day on or after it.
+    position
+        Per day: how many delivery days precede it in the window (the
+        index of the first delivery day on or after it in ``delivery_days``).
+    delivery_days
+        Every delivery day of the window, ascending.
+    """
+
+    start: int
+    ship_roll: IntArray
+    position: IntArray
+    delivery_days: IntArray
+
+    @classmethod
+    def build(cls, calendar: DeliveryCalendar, start: int, size: int) -> CalendarTables:
+        """Tables of ``calendar`` for ``size`` days from day ``start``."""
+        days = (np.arange(size, dtype=np.int64) + start).astype("datetime64[D]")
+        holidays = np.array(calendar.holidays, dtype="datetime64[D]")
+        roll = np.busday_offset(
+            days,
+            0,
+            roll="forward",
+            weekmask=calendar.ship_weekmask,
+            holidays=holidays,
+        ).astype(np.int64)
+        is_delivery = np.is_busday(
+            days, weekmask=calendar.delivery_weekmask, holidays=holidays
+        )
+        position = np.cumsum(is_delivery, dtype=np.int64) - is_delivery
+        delivery = np.flatnonzero(is_delivery).astype(np.int64) + start
+        for arr in (roll, position, delivery):
+            arr.setflags(write=False)
+        return cls(start, roll, position, delivery)
+
+    def covers(self, day: int) -> bool:
+        """Whether a request on ``day`` fits inside the window with margins."""
+        end = self.start + self.position.size
+        return self.start + _MARGIN_BEFORE <= day <= end - _MARGIN_AFTER
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class TierQuote:
+    """One order (or shipment) priced at every node for every tier.
+
+    Arrays indexed ``[tier, node]`` follow :data:`data.orders.TIERS`; where
+    ``service`` is -1 the tier cannot be served from the node (its
+    ``shipping``/``penalty`` are ``nan``, its days meaningless).
+
+    Attributes
+    ----------
+    today
+        The order's local date at the destination (day number).
+    promised
+        ``(n_tiers,)`` promised delivery day of each tier.
+    ship
+        ``(n_nodes,)`` ship day at each node (its cutoff and timezone).
+    service
+        ``(n_tiers, n_nodes)`` index into :data:`data.rates.SERVICES`.
+    delivery
+        Delivery day.
+    days
+        Carrier delivery days from ``today`` to ``delivery`` (1 = next day).
+    late
+        Delivery days after the tier's promise (0 when on time).
+    shipping, penalty
+        Carrier cost, lateness penalty.
+    handling
+        ``(n_nodes,)`` picking cost of the order's units at each node.
+    """
+
+    today: int
+    promised: IntArray
+    ship: IntArray
+    service: NDArray[np.int8]
+    delivery: IntArray
+    days: IntArray
+    late: IntArray
+    shipping: FloatArray
+    penalty: FloatArray
+    handling: FloatArray
+
+    @property
+    def feasible(self) -> NDArray[np.bool_]:
+        """``(n_tiers, n_nodes)``: the tier can be served from the node."""
+        return np.asarray(self.service >= 0)
+
+    @property
+    def cost(self) -> FloatArray:
+        """Shipping + handling + penalty (``inf`` where infeasible)."""
+        total = self.shipping + self.handling[None, :] + self.penalty
+        return np.where(self.feasible, total, np.inf)
+
+
+class OrderPricer:
+    """Prices single orders at every node for every tier (module docstring).
+
+    Parameters
+    ----------
+    network
+        The network (zones, rates, cutoffs, timezones, calendar).
+    policy
+        Tier rules (services, promise days, guarantee, lateness rates).
+    """
+
+    def __init__(self, network: Network, policy: TierPolicy) -> None:
+        self.network = network
+        self.policy = policy
+        n_s = len(SERVICES)
+        rates = network.rates
+        self._zidx = np.ascontiguousarray(
+            (network.zone.T.astype(np.intp) - MIN_ZONE), dtype=np.intp
+        )
+        offered = (network.services_mask[None, :] >> np.arange(n_s)[:, None]) & 1
+        self._offered = offered.astype(bool) & rates.offered[:, None]  # (S, n)
+        self._transit = np.maximum(rates.transit_days, 0).astype(np.int64)  # (S, 7)
+        self._cutoff_s = network.cutoff_minutes.astype(np.int64) * 60
+        self._handling = network.handling_cost
+        allowed = policy.service_table()  # (T, S)
+        guaranteed = np.array([policy.rules[t].guaranteed for t in TIERS])
+        fallback = np.isin(SERVICES, _PLATINUM_FALLBACK)
+        relaxed = allowed | (guaranteed[:, None] & fallback[None, :])
+        self._ok = self._offered[None, :, :] & allowed[:, :, None]  # (T, S, n)
+        self._ok_relaxed = self._offered[None, :, :] & relaxed[:, :, None]
+        self._guaranteed_tiers = tuple(np.flatnonzero(guaranteed).tolist())
+        self._tt = np.arange(len(TIERS))[:, None]
+        self._nn = np.arange(network.n_nodes)[None, :]
+        self._late_rate = policy.table("late_per_day")[:, None, None]
+        self._promise = policy.table("promise_days").astype(np.int64)
+        self._zones = tuple(
+            zone_info(t) for t in (*network.timezones, *network.dest_timezones)
+        )
+        self._node_tz_names = network.timezones
+        self._node_tz = network.node_tz
+        self._dest_tz = network.dest_tz
+        self._offsets: dict[int, IntArray] = {}
+        self._clock: _Clock | None = None
+        self._tables: CalendarTables | None = None
+        self._prices: dict[float, FloatArray] = {}
+
+    # ------------------------------------------------------------ caches
+    def _utc_offsets(self, ts: int) -> IntArray:
+        when = dt.datetime.fromtimestamp(ts, dt.UTC)
+        out = []
+        for zone in self._zones:
+            off = when.astimezone(zone).utcoffset()
+            out.append(0 if off is None else int(off.total_seconds()))
+        return np.array(out, dtype=np.int64)
+
+    def offsets(self, ts: int) -> IntArray:
+        """UTC offset in seconds of every node then destination timezone at ``ts``."""
+        bucket = ts // _BUCKET_S
+        cached = self._offsets.get(bucket)
+        if cached is not None:
+            return cached
+        start = bucket * _BUCKET_S
+        first = self._utc_offsets(start)
+        if not np.array_equal(first, self._utc_offsets(start + _BUCKET_S - 1)):
+            return self._utc_offsets(ts)  # an offset change inside this bucket
+        if len(self._offsets) >= 10_000:
+            self._offsets.clear()
+        self._offsets[bucket] = first
+        return first
+
+    def tables(self, day: int) -> CalendarTables:
+        """Calendar tables covering a request on ``day`` (rebuilt when needed)."""
+        tables = self._tables
+        if tables is None or not tables.covers(day):
+            tables = CalendarTables.build(
+                self.network.calendar, day - _BEFORE, _BEFORE + _AFTER
+            )
+            self._tables = tables
+        return tables
+
+    def price_table(self, billed_kg: float) -> FloatArray:
+        """``(n_services, n_zones)`` carrier cost of one shipment of ``billed_kg``.
+
+        The same arithmetic as :meth:`data.rates.RateCard.price`, for one
+        weight and every (service, zone) at once.
+        """
+        table = self._prices.get(billed_kg)
+        if table is None:
+            rates = self.network.rates
+            parcels = np.maximum(np.ceil(billed_kg / rates.top_weight), 1.0)
+            per = billed_kg / parcels
+            k = np.minimum(
+                (rates.max_weight < per[..., None]).sum(axis=-1),
+                rates.max_weight.shape[-1] - 1,
+            )
+            cost = np.take_along_axis(rates.cost, k[..., None], axis=-1)[..., 0]
+            table = np.asarray(cost * parcels, dtype=np.float64)
+            if len(self._prices) >= 4096:
+                self._prices.clear()
+            self._prices[billed_kg] = table
+        return table
+
+    # ------------------------------------------------------------- quote
+    def _clock_at(self, ts: int) -> _Clock:
+        """Ship days and calendar positions of every node for releases at ``ts``.
+
+        Kept until the next instant anything can change: a node's cutoff or
+        local midnight, a destination's local midnight, or the end of the
+        offsets' 15-minute bucket.
+        """
+        clock = self._clock
+        if clock is not None and clock.start <= ts < clock.until:
+            return clock
+        offsets = self.offsets(ts)
+        local = ts + offsets[self._node_tz]
+        day = local // _DAY_S
+        secs = local - day * _DAY_S
+        tables = self.tables(int(day.min()))
+        if not tables.covers(int(day.max())):  # pragma: no cover - a day apart
+            tables = self.tables(int(day.max()))
+        late_cut = secs >= self._cutoff_s
+        ship = tables.ship_roll[day + late_cut - tables.start]
+        dest_local = ts + offsets[len(self._node_tz_names) :]
+        today = dest_local // _DAY_S
+        next_node = np.where(late_cut, _DAY_S, self._cutoff_s) - secs
+        next_dest = _DAY_S - (dest_local - today * _DAY_S)
+        bucket_end = (ts // _BUCKET_S + 1) * _BUCKET_S - ts
+        clock = _Clock(
+            start=ts,
+            until=ts + int(min(next_node.min(), next_dest.min(), bucket_end)),
+            tables=tables,
+            ship=ship,
+            ship_pos=tables.position[ship - tables.start],
+            dest_today=today,
+            dest_pos=tables.position[today - tables.start],
+        )
+        self._clock = clock
+        return clock
+
+    def quote(
+        self,
+        now: dt.datetime | int,
+        dest: int,
+        billed_kg: float,
+        units: float,
+        *,
+        release: dt.datetime | int | None = None,
+        relaxed: bool = False,
+    ) -> TierQuote:
+        """Price one shipment to destination ``dest`` for every tier at every node.
+
+        Parameters
+        ----------
+        now
+            The order instant (aware datetime or epoch seconds): it fixes the
+            destination-local date the promises count from.
+        dest
+            Destination index.
+        billed_kg, units
+            The shipment's billed weight and units (handling).
+        release
+            When the shipment is released to a node (default ``now``): a
+            later release ships later (the overflow tier).
+        relaxed
+            Price with ``price_orders``' relaxed rule (a guaranteed tier may
+            ship late, by its fallback services) instead of the strict one.
+        """
+        ts = now if isinstance(now, int) else epoch_seconds(now)
+        clock = self._clock_at(ts)
+        tz = self._dest_tz[dest]
+        today = int(clock.dest_today[tz])
+        p_today = int(clock.dest_pos[tz])
+        if release is not None:
+            rts = release if isinstance(release, int) else epoch_seconds(release)
+            clock = self._clock_at(rts)
+            if clock.tables is not self._clock_at(ts).tables:  # pragma: no cover
+                p_today = int(clock.tables.position[today - clock.tables.start])
+        tables = clock.tables
+        zi = self._zidx[dest]
+        pos = clock.ship_pos + self._transit[:, zi]  # (S, n)
+        p_promise = p_today + self._promise  # (T,)
+        late = np.maximum(pos - p_promise[:, None, None], 0)  # (T, S, n)
+        price = self.price_table(billed_kg)[:, zi]  # (S, n)
+        masked = np.where(
+            self._ok_relaxed if relaxed else self._ok,
+            price + late * self._late_rate,
+            np.inf,
+        )
+        if not relaxed:
+            for t in self._guaranteed_tiers:
+                masked[t][late[t] > 0] = np.inf
+        svc = masked.argmin(axis=1)  # (T, n)
+        tt, nn = self._tt, self._nn
+        feasible = masked[tt, svc, nn] < np.inf
+        chosen_pos = pos[svc, nn]
+        chosen_late = late[tt, svc, nn]
+        return TierQuote(
+            today=today,
+            promised=tables.delivery_days[p_promise],
+            ship=clock.ship,
+            service=np.where(feasible, svc, -1).astype(np.int8),
+            delivery=tables.delivery_days[chosen_pos],
+            days=chosen_pos - p_today,
+            late=chosen_late,
+            shipping=np.where(feasible, price[svc, nn], np.nan),
+            penalty=np.where(feasible, chosen_late * self._late_rate[:, 0], np.nan),
+            handling=units * self._handling,
+        )
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class _Clock:
+    """Everything about "now" that does not depend on the order."""
+
+    start: int
+    until: int
+    tables: CalendarTables
+    ship: IntArray
+    ship_pos: IntArray
+    dest_today: IntArray
+    dest_pos: IntArray
