@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 OUT ?= out
 
-.PHONY: install demo test lint typecheck unit bench bench-gap clean demo-network bench-network
+.PHONY: install demo test lint typecheck unit bench bench-gap clean demo-network bench-network bench-online
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -43,7 +43,7 @@ unit: $(STAMP)
 	$(BIN)/pytest -q
 
 ## bench: opt-in long benchmarks (GAP public set + generated type C/D/E)
-bench: bench-gap bench-network
+bench: bench-gap bench-network bench-online
 
 GAP_GEN := $(OUT)/gap-generated
 GAP_TYPES := D,5,100 D,10,100 D,10,200 D,20,100 D,20,200 E,5,100 E,10,200 E,20,200
@@ -63,6 +63,9 @@ bench-gap: $(STAMP)
 
 bench-network: $(STAMP)
 	$(BIN)/python -m benchmarks.network_bench --out $(OUT)/bench-network
+
+bench-online: $(STAMP)
+	$(BIN)/tierflow bench online --requests 1000 --processes 8 --out $(OUT)/bench-online
 
 clean:
 	rm -rf $(OUT) .pytest_cache .mypy_cache .ruff_cache

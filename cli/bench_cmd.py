@@ -138,3 +138,58 @@ def bench_gap(
     click.echo(
         f"wrote {out / 'results.csv'}, {out / 'summary.md'}, {out / 'gap_vs_time.png'}"
     )
+
+
+@bench.command("online")
+@click.option(
+    "--requests",
+    type=click.IntRange(min=20),
+    default=2000,
+    show_default=True,
+    help="Checkouts timed in one process, and checkouts per process under contention.",
+)
+@click.option(
+    "--processes",
+    type=click.IntRange(min=1),
+    default=8,
+    show_default=True,
+    help="Processes checking out concurrently on one store.",
+)
+@click.option("--repeat", type=click.IntRange(min=1), default=3, show_default=True)
+@click.option("--seed", type=int, default=7, show_default=True)
+@click.option(
+    "--network",
+    "network_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Network folder (default: the embedded US sample).",
+)
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("out/bench-online"),
+    show_default=True,
+)
+def bench_online(
+    requests: int,
+    processes: int,
+    repeat: int,
+    seed: int,
+    network_dir: Path | None,
+    out: Path,
+) -> None:
+    """Checkout latency vs a nearest-node baseline; holds under contention."""
+    from benchmarks.online_bench import run
+
+    run(
+        out,
+        requests=requests,
+        processes=processes,
+        repeat=repeat,
+        seed=seed,
+        network_dir=network_dir,
+    )
+    click.echo((out / "summary.md").read_text())
+    click.echo(
+        f"wrote {out / 'results.json'}, {out / 'summary.md'}, {out / 'latency.csv'}"
+    )

@@ -518,9 +518,8 @@ def cheapest_feasible_node(
 ) -> int:
     """The online decision for one item: cheapest eligible node with room, or -1."""
     ok = eligible & (weight <= residual + _TOL)
-    if not ok.any():
-        return -1
-    return int(np.argmin(np.where(ok, cost, _INF)))
+    j = int(np.argmin(np.where(ok, cost, _INF)))
+    return j if ok[j] else -1
 
 
 class GreedyEngine:

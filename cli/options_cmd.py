@@ -1,0 +1,134 @@
+"""``tierflow options``: the tiered fulfillment options of one checkout."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+
+import click
+
+from cli.capacity_cmd import state_option
+from cli.network_cmd import network_option
+from data.errors import InputError
+from formulations.tiers import SATISFACTION_KEYS
+from solver.online import OnlineRouter, OptionSet, parse_items
+
+
+def parse_now(text: str | None) -> dt.datetime | None:
+    """``--now``: an ISO 8601 instant with offset (``Z`` allowed), or None."""
+    if text is None:
+        return None
+    try:
+        when = dt.datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise InputError("not an ISO 8601 instant", field="now", value=text) from None
+    if when.tzinfo is None:
+        raise InputError("no timezone offset (naive time)", field="now", value=text)
+    return when
+
+
+def parse_preferences(text: str | None) -> dict[str, float] | None:
+    """``--prefer speed=W,cost=W,eco=W`` (any subset)."""
+    if text is None:
+        return None
+    out: dict[str, float] = {}
+    for i, token in enumerate(t.strip() for t in text.split(",")):
+        key, sep, value = token.partition("=")
+        if not sep or key.strip() not in SATISFACTION_KEYS:
+            raise InputError(
+                f"expected KEY=WEIGHT with KEY one of {list(SATISFACTION_KEYS)}",
+                field="prefer",
+                index=i,
+                value=token,
+            )
+        try:
+            out[key.strip()] = float(value)
+        except ValueError:
+            raise InputError(
+                "not a number", field=f"preferences.{key.strip()}", value=value
+            ) from None
+    return out
+
+
+def render(answer: OptionSet) -> str:
+    """The option set as a short text report."""
+    c = answer.customer
+    thr = "unknown" if c.platinum_threshold is None else f"${c.platinum_threshold:,.2f}"
+    lines = [
+        f"request {answer.request_id}  dest {answer.dest}  "
+        f"at {answer.created_at.isoformat()}",
+        f"customer {c.customer_id}: predicted spend ${c.predicted_spend:,.2f} "
+        f"({c.segment}; {c.source}); Platinum from {thr}",
+        "",
+        f"{'#':>2}  {'tier':<9}{'label':<24}{'nodes':<18}{'service':<10}"
+        f"{'ships':<12}{'delivers':<12}{'price':>9}{'cost':>9}{'score':>7}",
+    ]
+    for rank, o in enumerate(answer.options, start=1):
+        delivers = o.delivery_date.isoformat() + ("*" if o.guaranteed else "")
+        lines.append(
+            f"{rank:>2}  {o.tier:<9}{o.label:<24}{','.join(o.nodes):<18}"
+            f"{o.service:<10}{o.ship_date.isoformat():<12}{delivers:<12}"
+            f"{'$' + format(o.price, ',.2f'):>9}{'$' + format(o.cost, ',.2f'):>9}"
+            f"{o.satisfaction_score:>7.3f}"
+        )
+    if any(o.guaranteed for o in answer.options):
+        lines.append("    * guaranteed delivery date")
+    if not answer.options:
+        lines.append("    (no option can be offered)")
+    lines.append("")
+    for o in answer.options:
+        lines.append(f"{o.tier}: {o.explanation}")
+    for tier, why in answer.missing.items():
+        lines.append(f"{tier}: not offered: {why}")
+    if answer.degraded:
+        lines.append("DEGRADED: " + "; ".join(answer.notes))
+    return "\n".join(lines)
+
+
+@click.command("options")
+@click.option("--customer", "customer_id", required=True, help="Customer id.")
+@click.option(
+    "--items",
+    "items_text",
+    required=True,
+    help="Cart as SKU:QTY[,SKU:QTY...].",
+)
+@click.option("--dest", required=True, help="Destination ZIP code (or 3-digit prefix).")
+@network_option
+@state_option
+@click.option(
+    "--now",
+    "now_text",
+    default=None,
+    help="Checkout instant, ISO 8601 with offset (default: now).",
+)
+@click.option(
+    "--prefer",
+    "prefer_text",
+    default=None,
+    help="Stated preferences, e.g. speed=1,cost=0.2,eco=0.5.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the option set as JSON.")
+def options_command(
+    customer_id: str,
+    items_text: str,
+    dest: str,
+    network_dir: Path | None,
+    state_path: Path | None,
+    now_text: str | None,
+    prefer_text: str | None,
+    as_json: bool,
+) -> None:
+    """Tiered fulfillment options (Platinum/Gold/Silver/Overflow) for one cart."""
+    items = parse_items(items_text)
+    now = parse_now(now_text)
+    preferences = parse_preferences(prefer_text)
+    with OnlineRouter.open(network_dir, state_path) as router:
+        answer = router.generate_fulfillment_options(
+            customer_id, items, dest, preferences=preferences, now=now
+        )
+    if as_json:
+        click.echo(json.dumps(answer.to_dict(), indent=2))
+    else:
+        click.echo(render(answer))

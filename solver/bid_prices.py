@@ -1,0 +1,345 @@
+"""Bid prices for the online path: where they come from, behind one interface.
+
+A bid price is the shadow value of one unit of a node's capacity for the rest
+of the day ($ per complexity-weighted unit, >= 0): the capacity dual of an LP
+over the remaining demand (Acimovic & Graves, 2015). Adding ``bid × order
+workload`` to a node's cost lets the greedy online decision act as if it saw
+the rest of the day, and bounds the overflow discount (the value of the
+capacity an order frees by waiting).
+
+Sources, all :class:`BidPrices`:
+
+* :class:`StoreBidPrices` — the ones the batch allocator stores after each
+  LP (:meth:`data.store.SqliteStore.put_bid_prices`), while they are fresh;
+  otherwise its fallback:
+* :class:`ForecastBidPrices` — an estimate made here: zero while every node
+  keeps at least ``ample_score`` of its capacity free after its rest-of-day
+  forecast; otherwise the duals of a small LP (HiGHS) that spreads the
+  monitor's forecast volume over destination states by population and
+  assigns it to nodes at typical ground cost, against each node's capacity
+  left after its backlog (demand that does not fit is deferred at the Gold
+  deferral penalty, which caps the duals);
+* :class:`FixedBidPrices` — given values (what-if analysis, tests).
+
+``source`` always says which one produced the current prices, for the
+option's explanation.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import sqlite3
+import time
+from collections.abc import Callable
+from typing import Protocol
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+from capacity.monitor import CapacityMonitor
+from data.errors import InputError
+from data.network import Network
+from data.rates import billed_weight_kg, service_index
+from data.store import SqliteStore
+from formulations.problem import AssignmentProblem
+from formulations.tiers import TierPolicy
+from solver.lp import lp_relaxation
+from solver.result import Status
+
+FloatArray = NDArray[np.float64]
+
+
+class BidPrices(Protocol):
+    """A source of per-node bid prices."""
+
+    def current(self) -> FloatArray:
+        """``(n_nodes,)`` bid prices now ($ per capacity unit, >= 0)."""
+        ...
+
+    @property
+    def source(self) -> str:
+        """Where the last :meth:`current` prices came from, in words."""
+        ...
+
+    @property
+    def degraded(self) -> bool:
+        """Whether the last prices are a fallback after a failure."""
+        ...
+
+
+class FixedBidPrices:
+    """Bid prices given by the caller.
+
+    Parameters
+    ----------
+    prices
+        ``(n_nodes,)`` finite values >= 0.
+    source
+        How to describe them.
+    """
+
+    def __init__(self, prices: ArrayLike, source: str = "fixed bid prices") -> None:
+        arr = np.array(prices, dtype=np.float64)
+        if arr.ndim != 1 or not (np.isfinite(arr) & (arr >= 0)).all():
+            raise InputError("must be finite numbers >= 0", field="bid_prices")
+        arr.setflags(write=False)
+        self._prices = arr
+        self._source = source
+
+    def current(self) -> FloatArray:
+        """The given prices."""
+        return self._prices
+
+    @property
+    def source(self) -> str:
+        """The given description."""
+        return self._source
+
+    @property
+    def degraded(self) -> bool:
+        """Never: the prices are what was given."""
+        return False
+
+
+class ForecastBidPrices:
+    """Bid prices estimated from the capacity monitor (see the module docstring).
+
+    Parameters
+    ----------
+    network, monitor
+        The nodes and their live capacity state.
+    policy
+        Tier policy (the Gold deferral penalty caps the duals).
+    ample_score
+        Skip the LP (zero prices) while every node scores at least this.
+    min_interval_s
+        Recompute at most this often (when the capacity state changed).
+    time_limit_s
+        HiGHS time limit.
+    """
+
+    def __init__(
+        self,
+        network: Network,
+        monitor: CapacityMonitor,
+        policy: TierPolicy | None = None,
+        *,
+        ample_score: float = 0.25,
+        min_interval_s: float = 30.0,
+        time_limit_s: float = 2.0,
+    ) -> None:
+        self.network = network
+        self.monitor = monitor
+        self.policy = policy or TierPolicy()
+        self.ample_score = ample_score
+        self.min_interval_s = min_interval_s
+        self.time_limit_s = time_limit_s
+        self._prices = np.zeros(network.n_nodes)
+        self._source = "zero bid prices: not estimated yet"
+        self._failed = False
+        self._key: tuple[int, int] | None = None
+        self._at = -np.inf
+        self._unit_cost, self._share = self._cost_per_unit(network)
+        pop = network.sku_popularity / max(float(network.sku_popularity.sum()), 1e-12)
+        self._defer_per_unit = self.policy.rule("gold").defer / max(
+            float(pop @ network.sku_complexity), 1e-9
+        )
+
+    @staticmethod
+    def _cost_per_unit(network: Network) -> tuple[FloatArray, FloatArray]:
+        """``(n_nodes, n_states)`` typical $ per capacity unit, and state shares.
+
+        Typical parcel: one unit of the popularity-weighted average SKU;
+        cost: Gold's cheapest service (ground where offered) + handling,
+        averaged over each state's ZIP prefixes by population.
+        """
+        pop = network.sku_popularity / max(float(network.sku_popularity.sum()), 1e-12)
+        kg = float(
+            pop @ billed_weight_kg(network.sku_weight_kg, network.sku_volume_cm3)
+        )
+        work = max(float(pop @ network.sku_complexity), 1e-9)
+        per_service = []
+        for name in ("ground", "two_day", "next_day"):
+            s = service_index(name)
+            if network.rates.offered[s]:
+                cost = network.rates.price(s, network.zone, kg)
+                per_service.append(np.where(network.offers(s)[:, None], cost, np.nan))
+        if per_service:
+            ship = np.fmin.reduce(per_service)
+            ship = np.where(np.isnan(ship), np.nanmax(ship), ship)
+        else:
+            ship = np.zeros_like(network.distance_mi)
+        unit = (ship + network.handling_cost[:, None]) / work  # (n, n_dests)
+        states, label = np.unique(np.asarray(network.dest_state), return_inverse=True)
+        member = np.zeros((network.n_dests, states.size))
+        member[np.arange(network.n_dests), label] = network.dest_weight
+        share = member.sum(axis=0)
+        cost = (unit @ member) / np.where(share > 0, share, 1.0)
+        keep = share > 0
+        return cost[:, keep], share[keep]
+
+    def estimate(self) -> tuple[FloatArray, str]:
+        """Compute the prices from the monitor's current state."""
+        mon = self.monitor
+        n = self.network.n_nodes
+        scores = mon.score_map()
+        if (scores >= self.ample_score).all():
+            return np.zeros(n), (
+                f"zero bid prices: capacity ample (every node keeps >= "
+                f"{self.ample_score:.0%} free after its forecast)"
+            )
+        demand = float(mon.forecast.sum())
+        if demand <= 0:
+            return np.zeros(n), "zero bid prices: no remaining demand forecast"
+        room = np.maximum(mon.nominal * mon.staffing * ~mon.outage - mon.backlog, 0.0)
+        volume = demand * self._share  # (K,)
+        cost = (self._unit_cost * volume[None, :]).T  # (K, n)
+        defer = volume * (self._unit_cost.max(axis=0) + self._defer_per_unit)
+        problem = AssignmentProblem(
+            cost=cost,
+            weight=np.repeat(volume[:, None], n, axis=1),
+            capacity=room,
+            eligible=np.repeat((room > 0)[None, :], volume.size, axis=0),
+            defer_cost=defer,
+            name="bid-price estimate",
+        )
+        relax = lp_relaxation(problem, time_limit_s=self.time_limit_s, threads=1)
+        if relax.status is not Status.OPTIMAL:
+            return np.zeros(n), (
+                f"zero bid prices: the estimate LP ended {relax.status.value}"
+            )
+        return np.asarray(relax.bid_price, dtype=np.float64), (
+            f"estimated bid prices: LP duals of the rest-of-day forecast "
+            f"({demand:,.0f} units) vs capacity after backlog"
+        )
+
+    def current(self) -> FloatArray:
+        """Prices for the monitor's state (recomputed when it changed).
+
+        Never raises: when the LP cannot be solved, zero prices (plain greedy)
+        with the reason in :attr:`source`.
+        """
+        key = (self.monitor.n_applied, self.monitor.last_seq)
+        now = time.monotonic()
+        if key == self._key or (
+            self._key is not None and now - self._at < self.min_interval_s
+        ):
+            return self._prices
+        self._failed = False
+        try:
+            prices, source = self.estimate()
+        except Exception as exc:  # a checkout must get an answer
+            prices = np.zeros(self.network.n_nodes)
+            source = f"zero bid prices: the estimate failed ({exc})"
+            self._failed = True
+        if source.startswith("zero bid prices: the estimate LP"):
+            self._failed = True
+        prices.setflags(write=False)
+        self._prices, self._source, self._key, self._at = prices, source, key, now
+        return prices
+
+    @property
+    def source(self) -> str:
+        """What the current prices are."""
+        return self._source
+
+    @property
+    def degraded(self) -> bool:
+        """Whether the LP failed (the prices are zero: plain greedy)."""
+        return self._failed
+
+
+class StoreBidPrices:
+    """The allocator's stored bid prices while fresh, else ``fallback``'s.
+
+    Parameters
+    ----------
+    store
+        The state store (:meth:`data.store.SqliteStore.latest_bid_price_run`).
+    network
+        Maps stored node ids to positions (unknown nodes are ignored,
+        missing ones get 0).
+    fallback
+        Used when nothing is stored, the stored prices are older than
+        ``max_age_s``, or the store cannot be read.
+    max_age_s
+        How long stored prices stay valid.
+    refresh_s
+        How often the store is read again.
+    clock
+        Wall clock (epoch seconds); tests pass their own.
+    """
+
+    def __init__(
+        self,
+        store: SqliteStore,
+        network: Network,
+        fallback: BidPrices,
+        *,
+        max_age_s: float = 6 * 3600.0,
+        refresh_s: float = 5.0,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.store = store
+        self.network = network
+        self.fallback = fallback
+        self.max_age_s = max_age_s
+        self.refresh_s = refresh_s
+        self.clock = clock
+        self._read_at = -np.inf
+        self._stored: tuple[FloatArray, str, float] | None = None
+        self._problem = ""
+        self._source = ""
+        self._used_fallback = False
+
+    def _read(self) -> None:
+        try:
+            run = self.store.latest_bid_price_run()
+        except (sqlite3.Error, OSError) as exc:
+            self._problem = f"store unavailable ({exc})"
+            return
+        self._problem = ""
+        if run is None:
+            self._stored = None
+            return
+        prices = np.zeros(self.network.n_nodes)
+        for node, value in run.prices.items():
+            pos = self.network.node_index.get(node)
+            if pos is not None:
+                prices[pos] = value
+        prices.setflags(write=False)
+        stamp = run.as_of.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%MZ")
+        self._stored = (prices, f"{run.source}, as of {stamp}", run.as_of.timestamp())
+
+    def current(self) -> FloatArray:
+        """Stored prices if fresh, else the fallback's (see the class docstring)."""
+        now = self.clock()
+        if now - self._read_at >= self.refresh_s:
+            self._read()
+            self._read_at = now
+        if self._stored is not None:
+            prices, what, as_of = self._stored
+            age = now - as_of
+            if age <= self.max_age_s:
+                self._used_fallback = False
+                self._source = f"allocator bid prices ({what})" + (
+                    f"; {self._problem}, last read kept" if self._problem else ""
+                )
+                return prices
+            why = f"stored bid prices are {age / 3600:.1f} h old"
+        else:
+            why = self._problem or "no bid prices stored yet"
+        prices = self.fallback.current()
+        self._used_fallback = True
+        self._source = f"{self.fallback.source} ({why})"
+        return prices
+
+    @property
+    def source(self) -> str:
+        """Which prices :meth:`current` returned last."""
+        return self._source
+
+    @property
+    def degraded(self) -> bool:
+        """Whether the store could not be read or the fallback failed."""
+        return bool(self._problem) or (self._used_fallback and self.fallback.degraded)
