@@ -1214,9 +1214,10 @@ class SqliteStore:
 
         One write transaction takes stock for every ``(node_id, lines)`` hold
         with the same conditional updates as :meth:`reserve` (no oversell).
-        Selecting another option of a held checkout swaps the holds in that
-        transaction (if the new one does not fit, the old hold stays).
-        Repeating the held option replays it; a hold past its TTL may be
+        Selecting another option of a held checkout — or the same option with
+        other holds (a requote moved it) — swaps the holds in that transaction
+        (if the new one does not fit, the old hold stays). Repeating the held
+        option with the same holds replays it; a hold past its TTL may be
         selected again. ``order_lines`` (rows of :data:`ONLINE_ORDER_COLUMNS`
         but ``confirmed_at``) are kept for :meth:`confirm_checkout`.
 
@@ -1258,7 +1259,11 @@ class SqliteStore:
                             value=request_id,
                         )
                     live = float(row[4]) > t
-                    if live and old_option == option_id:
+                    if (
+                        live
+                        and old_option == option_id
+                        and self._held_lines(conn, old_ids) == wanted
+                    ):
                         return CheckoutState(
                             request_id,
                             option_id,
@@ -1331,6 +1336,29 @@ class SqliteStore:
                 request_id, option_id, "rejected", None, shortfall=rej.shortfall
             )
         return CheckoutState(request_id, option_id, "held", expires, tuple(ids))
+
+    @staticmethod
+    def _held_lines(
+        conn: sqlite3.Connection, ids: list[str]
+    ) -> list[tuple[str, list[tuple[str, int]]]]:
+        """The ``(node_id, lines)`` held under reservation ``ids``, in order."""
+        out = []
+        for rid in ids:
+            node = conn.execute(
+                "SELECT node_id FROM reservations WHERE request_id = ?", (rid,)
+            ).fetchone()
+            lines = conn.execute(
+                "SELECT sku, quantity FROM reservation_lines WHERE request_id = ? "
+                "ORDER BY sku",
+                (rid,),
+            ).fetchall()
+            out.append(
+                (
+                    "" if node is None else str(node[0]),
+                    [(str(a), int(b)) for a, b in lines],
+                )
+            )
+        return out
 
     def _release_ids(self, conn: sqlite3.Connection, ids: list[str], t: float) -> None:
         for rid in ids:

@@ -80,10 +80,13 @@ if the bid-price LP fails, the greedy step runs without bid prices (said in
 ``bid_prices``). Only bad input raises.
 
 **Live updates.** The capacity map is re-read from the event log at most every
-``capacity_refresh_s``; events applied to :attr:`OnlineRouter.monitor` count
-at once. :meth:`OnlineRouter.requote` re-answers an open request with the
-current state (same ``request_id`` and option ids, ``revision`` + 1) — what a
-server streams to the checkout page when capacity changes.
+``capacity_refresh_s`` (or at once by :meth:`OnlineRouter.refresh`); events
+applied to :attr:`OnlineRouter.monitor` count at once.
+:meth:`OnlineRouter.requote` re-answers an open request with the current
+state (same ``request_id`` and option ids, ``revision`` + 1) and
+:func:`option_changes` lists what moved — the payload a server streams to
+the checkout page when capacity changes. Selecting an option after a requote
+holds its current plan.
 
 A router serves one process; its methods are thread-safe (one lock). Option
 sets live in the router's memory (``quote_ttl_s``); holds and orders live in
@@ -108,7 +111,8 @@ from typing import Any, Self
 import numpy as np
 from numpy.typing import NDArray
 
-from capacity.monitor import CapacityMonitor, OrderProfile
+from capacity.events import CapacityEvent, parse_event
+from capacity.monitor import CapacityMonitor, IngestResult, OrderProfile
 from data.delivery_calendar import require_aware
 from data.errors import InputError, TierflowError
 from data.network import NODE_KINDS, Network, load_network
@@ -1322,6 +1326,41 @@ class OnlineRouter:
             self._remember(req, answer, plans)
             return answer
 
+    def apply_capacity_events(
+        self, events: Sequence[CapacityEvent | Mapping[str, Any]]
+    ) -> IngestResult:
+        """Validate, log and apply capacity events (operators, feeds) at once.
+
+        Dicts follow the JSON-lines contract of :mod:`capacity.events`; the
+        next answer (or :meth:`requote`) sees them. ``InputError`` names the
+        first bad event's field; nothing is applied then.
+        """
+        parsed = [
+            e
+            if isinstance(e, CapacityEvent)
+            else parse_event(dict(e), self.network, row=i)
+            for i, e in enumerate(events, start=1)
+        ]
+        with self._lock:
+            return self.monitor.ingest(parsed)
+
+    def refresh(self) -> bool:
+        """Pull the capacity events other processes logged, now.
+
+        Returns whether the capacity map changed (then :meth:`requote` the
+        open requests to show new dates and prices). False when the store
+        cannot be read.
+        """
+        with self._lock:
+            before = (self.monitor.n_applied, self.monitor.last_seq)
+            if self.store is not None:
+                try:
+                    self.monitor.refresh()
+                except _STORE_ERRORS:
+                    return False
+                self._cap_read = time.monotonic()
+            return (self.monitor.n_applied, self.monitor.last_seq) != before
+
     def open_requests(self) -> list[str]:
         """Ids of the option sets still held in memory (oldest first)."""
         with self._lock:
@@ -1468,6 +1507,47 @@ class OnlineRouter:
             if opt.option_id == option_id:
                 return opt.nodes
         return ()
+
+
+#: Option fields whose change a checkout page shows live.
+WATCHED_FIELDS = ("nodes", "service", "delivery_date", "price", "discount", "label")
+
+
+def option_changes(before: OptionSet, after: OptionSet) -> list[dict[str, Any]]:
+    """What changed between two answers to the same request (e.g. a requote).
+
+    One entry per option that appeared (``{"option_id", "change": "added"}``),
+    disappeared (``"removed"``, with the ``reason`` from ``missing``) or
+    changed a :data:`WATCHED_FIELDS` field (``"changed"``, with ``fields``:
+    name → ``[old, new]`` as JSON values) — the payload of a live update.
+    """
+    old = {o.option_id: o.to_dict() for o in before.options}
+    new = {o.option_id: o.to_dict() for o in after.options}
+    out: list[dict[str, Any]] = []
+    for option_id in TIERS:
+        if option_id in old and option_id not in new:
+            out.append(
+                {
+                    "option_id": option_id,
+                    "change": "removed",
+                    "reason": after.missing.get(option_id, ""),
+                }
+            )
+        elif option_id in new and option_id not in old:
+            out.append(
+                {"option_id": option_id, "change": "added", "option": new[option_id]}
+            )
+        elif option_id in new:
+            fields = {
+                f: [old[option_id][f], new[option_id][f]]
+                for f in WATCHED_FIELDS
+                if old[option_id][f] != new[option_id][f]
+            }
+            if fields:
+                out.append(
+                    {"option_id": option_id, "change": "changed", "fields": fields}
+                )
+    return out
 
 
 def _same_plan(a: tuple[_Ship, ...], b: tuple[_Ship, ...]) -> bool:

@@ -22,6 +22,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from capacity.monitor import CapacityMonitor
 from capacity.score import capacity_scores
 from data.delivery_calendar import zone_info
 from data.errors import InputError
@@ -30,7 +31,7 @@ from data.store import SqliteStore
 from formulations.tiers import TierPolicy
 from solver import bid_prices as bid_module
 from solver.bid_prices import FixedBidPrices
-from solver.online import OnlineRouter, OptionSet, parse_items
+from solver.online import OnlineRouter, OptionSet, option_changes, parse_items
 from tests.conftest import TINY_NETWORK
 
 ET = dt.timezone(dt.timedelta(hours=-5))
@@ -74,10 +75,25 @@ def _ids(answer: OptionSet) -> list[str]:
 
 
 def _event(router: OnlineRouter, node: str, kind: str, value: Any, n: int) -> None:
-    router.monitor.apply(
+    result = router.apply_capacity_events(
+        [
+            {
+                "event_id": f"e{n}-{node}-{kind}",
+                "ts": f"2026-01-05T{10 + n % 10:02d}:00:00Z",
+                "node_id": node,
+                "type": kind,
+                "value": value,
+            }
+        ]
+    )
+    assert result.applied == 1
+
+
+def _event_on(monitor: CapacityMonitor, node: str, kind: str, value: Any) -> None:
+    monitor.apply(
         {
-            "event_id": f"e{n}-{node}-{kind}",
-            "ts": f"2026-01-05T{10 + n % 10:02d}:00:00Z",
+            "event_id": f"other-{node}-{kind}",
+            "ts": "2026-01-05T12:00:00Z",
             "node_id": node,
             "type": kind,
             "value": value,
@@ -305,7 +321,14 @@ def test_eta_and_price_follow_capacity(router: OnlineRouter) -> None:
         dt.date(2026, 1, 6),
         10.0,
     )
-    _event(router, "ST-CHI", "outage", True, 1)
+    assert router.select(first.request_id, "gold").nodes == ("ST-CHI",)
+    # another process logs an outage at ST-CHI; this router picks it up
+    assert router.store is not None
+    assert not router.refresh()
+    with SqliteStore(router.store.path) as other_store:
+        other = CapacityMonitor.open(router.network, other_store)
+        _event_on(other, "ST-CHI", "outage", True)
+    assert router.refresh()
     again = router.requote(first.request_id, now=MONDAY_10)
     assert again.request_id == first.request_id and again.revision == 2
     gold = again.option("gold")
@@ -315,6 +338,24 @@ def test_eta_and_price_follow_capacity(router: OnlineRouter) -> None:
         13.0,
         14.5,
     )
+    changes = {c["option_id"]: c for c in option_changes(first, again)}
+    assert changes["gold"]["fields"]["nodes"] == [["ST-CHI"], ["WH-EAST"]]
+    assert changes["gold"]["fields"]["delivery_date"] == ["2026-01-06", "2026-01-08"]
+    assert changes["gold"]["fields"]["price"] == [10.0, 13.0]
+    # selecting gold again now holds the new plan (ST-CHI's unit comes back)
+    held = router.select(first.request_id, "gold")
+    assert held.nodes == ("WH-EAST",)
+    assert _available(router, "ST-CHI", "TEE") == 5
+    assert _available(router, "WH-EAST", "TEE") == 99
+
+
+def test_bad_capacity_event_applies_nothing(router: OnlineRouter) -> None:
+    good = {"event_id": "a", "ts": "2026-01-05T10:00:00Z", "node_id": "ST-CHI",
+            "type": "outage", "value": True}  # fmt: skip
+    bad = {**good, "event_id": "b", "node_id": "NOPE"}
+    with pytest.raises(InputError, match=r"row 2: field 'node_id': value 'NOPE'"):
+        router.apply_capacity_events([good, bad])
+    assert not router.monitor.outage.any()
 
 
 def test_stored_bid_prices_steer_gold(router: OnlineRouter) -> None:
