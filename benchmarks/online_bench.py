@@ -20,7 +20,7 @@ Protocol (fixed seeds; ``tierflow bench online`` or
   ground option. Every figure is the median over ``repeat`` runs.
 * **Contention** — ``processes`` workers × ``requests`` checkouts each on
   one shared store whose stock of the 20 most popular SKUs is made scarce
-  (at most 3 units per node), carts drawn from those SKUs: generate → select
+  (at most 8 units per node), carts drawn from those SKUs: generate → select
   a random option → confirm (85 %), cancel (10 %) or abandon (5 %, the hold
   expires after its 2 s TTL). Reported: checkouts/s and holds/s, beside one
   process doing the same number of checkouts alone (same run); checked: no
@@ -58,7 +58,7 @@ from solver.online import OnlineRouter
 Checkout = tuple[str, list[tuple[str, int]], str, dt.datetime]
 TTL_S = 2.0
 SCARCE_SKUS = 20
-SCARCE_UNITS = 3
+SCARCE_UNITS = 8
 
 
 # ------------------------------------------------------------------ inputs

@@ -1270,10 +1270,16 @@ class OnlineRouter:
     def _remember(
         self, req: _Request, answer: OptionSet, plans: dict[str, tuple[_Ship, ...]]
     ) -> None:
-        self._quotes[answer.request_id] = _Quote(req, answer, plans, time.monotonic())
+        now = time.monotonic()
+        self._quotes[answer.request_id] = _Quote(req, answer, plans, now)
         self._quotes.move_to_end(answer.request_id)
-        while len(self._quotes) > self.max_open_quotes:
-            self._quotes.popitem(last=False)
+        quotes = self._quotes
+        # oldest first: drop what expired (a few per call) and any excess
+        while quotes and (
+            len(quotes) > self.max_open_quotes
+            or now - next(iter(quotes.values())).created > self.quote_ttl_s
+        ):
+            quotes.popitem(last=False)
 
     def _quote(self, request_id: str) -> _Quote:
         quote = self._quotes.get(request_id)
