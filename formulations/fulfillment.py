@@ -140,7 +140,7 @@ def order_totals(
     network: Network, orders: Orders, idx: NDArray[np.intp]
 ) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]]:
     """Units, complexity-weighted workload and billed kg of each order in ``idx``."""
-    lines = _lines_of(orders, idx)
+    lines = lines_of(orders, idx)
     owner = np.repeat(np.arange(idx.size), np.diff(orders.line_start)[idx])
     sku, qty = orders.line_sku[lines], orders.line_qty[lines].astype(np.float64)
     units = np.bincount(owner, weights=qty, minlength=idx.size)
@@ -160,7 +160,7 @@ def order_totals(
     )
 
 
-def _lines_of(orders: Orders, idx: NDArray[np.intp]) -> NDArray[np.intp]:
+def lines_of(orders: Orders, idx: NDArray[np.intp]) -> NDArray[np.intp]:
     """Line positions of the orders ``idx``, grouped by order in ``idx`` order."""
     starts = orders.line_start[idx]
     counts = orders.line_start[idx + 1] - starts
@@ -294,7 +294,7 @@ def stock_ok(
     orders: Orders, idx: NDArray[np.intp], stock: NDArray[np.int64]
 ) -> NDArray[np.bool_]:
     """``(len(idx), n_nodes)``: nodes holding every line of each order in full."""
-    lines = _lines_of(orders, idx)
+    lines = lines_of(orders, idx)
     counts = np.diff(orders.line_start)[idx]
     have = orders.line_qty[lines][:, None] <= stock[:, orders.line_sku[lines]].T
     starts = np.concatenate([[0], np.cumsum(counts)[:-1]]).astype(np.intp)
@@ -452,7 +452,7 @@ def compile_orders(
     """
     idx = np.asarray(idx, dtype=np.intp)
     options = price_orders(network, orders, idx, policy, release=release)
-    lines = _lines_of(orders, idx)
+    lines = lines_of(orders, idx)
     item_lines = np.concatenate([[0], np.cumsum(np.diff(orders.line_start)[idx])])
     spend = np.asarray(predicted_spend, dtype=np.float64)
     return _compile(
