@@ -253,6 +253,20 @@ class StateStore(Protocol):
         """On hand minus live reservations, per SKU."""
         ...
 
+    def available_matrix(
+        self,
+        node_ids: Sequence[str],
+        sku_ids: Sequence[str],
+        *,
+        now: float | None = None,
+    ) -> NDArray[np.int64]:
+        """Dense available units, nodes × SKUs."""
+        ...
+
+    def upsert_inventory(self, rows: pd.DataFrame) -> int:
+        """Set ``on_hand`` of ``node_id, sku`` rows."""
+        ...
+
     def append_events(self, events: Sequence[Mapping[str, Any]]) -> list[int | None]:
         """Log capacity events; the new ones get a sequence number."""
         ...
@@ -277,6 +291,35 @@ class StateStore(Protocol):
 
     def cltv_score(self, customer_id: str) -> CltvScore | None:
         """The customer's score from the latest day, or None."""
+        ...
+
+    def cltv_scores(self, customer_ids: Iterable[str]) -> pd.DataFrame:
+        """Latest scores of many customers."""
+        ...
+
+    def cltv_threshold(self, percentile: float) -> float | None:
+        """Latest day's ``predicted_spend`` at a percentile."""
+        ...
+
+    def start_allocation_run(
+        self, run_id: str, params: Mapping[str, Any]
+    ) -> int | None:
+        """Create or resume a run; returns its last committed batch."""
+        ...
+
+    def write_allocation_batch(
+        self,
+        run_id: str,
+        batch: int,
+        rows: pd.DataFrame,
+        *,
+        consume_inventory: bool = False,
+    ) -> bool:
+        """One batch's allocations in one transaction (False if already there)."""
+        ...
+
+    def last_committed_batch(self, run_id: str) -> int | None:
+        """Highest committed batch of a run."""
         ...
 
     def close(self) -> None:
