@@ -41,6 +41,7 @@ import json
 import math
 import os
 import sqlite3
+import threading
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -365,6 +366,12 @@ class SqliteStore:
         How long a writer waits for the write lock before failing.
     synchronous
         ``NORMAL`` (crash-safe) or ``FULL`` (also power-loss-safe).
+
+    Notes
+    -----
+    Write transactions on one store object are serialized by a lock, so a
+    few threads may share it; for parallel readers and writers open one store
+    per process (or thread) on the same file, as the contention test does.
     """
 
     def __init__(
@@ -380,6 +387,9 @@ class SqliteStore:
             )
         self.path = Path(path) if path is not None else default_state_path()
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        # One connection per store object; the lock keeps threads (a web
+        # server's workers) from interleaving statements of two transactions.
+        self._lock = threading.RLock()
         self._conn = sqlite3.connect(
             self.path, timeout=timeout_s, isolation_level=None, check_same_thread=False
         )
@@ -405,13 +415,14 @@ class SqliteStore:
     @contextlib.contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:
         """One write transaction: everything in it lands, or nothing does."""
-        self._conn.execute("BEGIN IMMEDIATE")
-        try:
-            yield self._conn
-        except BaseException:
-            self._conn.execute("ROLLBACK")
-            raise
-        self._conn.execute("COMMIT")
+        with self._lock:
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._conn
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+            self._conn.execute("COMMIT")
 
     def schema_version(self) -> int:
         """The database's schema version (``PRAGMA user_version``)."""
