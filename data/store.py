@@ -41,6 +41,7 @@ import json
 import math
 import os
 import sqlite3
+import threading
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -253,6 +254,20 @@ class StateStore(Protocol):
         """On hand minus live reservations, per SKU."""
         ...
 
+    def available_matrix(
+        self,
+        node_ids: Sequence[str],
+        sku_ids: Sequence[str],
+        *,
+        now: float | None = None,
+    ) -> NDArray[np.int64]:
+        """Dense available units, nodes × SKUs."""
+        ...
+
+    def upsert_inventory(self, rows: pd.DataFrame) -> int:
+        """Set ``on_hand`` of ``node_id, sku`` rows."""
+        ...
+
     def append_events(self, events: Sequence[Mapping[str, Any]]) -> list[int | None]:
         """Log capacity events; the new ones get a sequence number."""
         ...
@@ -277,6 +292,35 @@ class StateStore(Protocol):
 
     def cltv_score(self, customer_id: str) -> CltvScore | None:
         """The customer's score from the latest day, or None."""
+        ...
+
+    def cltv_scores(self, customer_ids: Iterable[str]) -> pd.DataFrame:
+        """Latest scores of many customers."""
+        ...
+
+    def cltv_threshold(self, percentile: float) -> float | None:
+        """Latest day's ``predicted_spend`` at a percentile."""
+        ...
+
+    def start_allocation_run(
+        self, run_id: str, params: Mapping[str, Any]
+    ) -> int | None:
+        """Create or resume a run; returns its last committed batch."""
+        ...
+
+    def write_allocation_batch(
+        self,
+        run_id: str,
+        batch: int,
+        rows: pd.DataFrame,
+        *,
+        consume_inventory: bool = False,
+    ) -> bool:
+        """One batch's allocations in one transaction (False if already there)."""
+        ...
+
+    def last_committed_batch(self, run_id: str) -> int | None:
+        """Highest committed batch of a run."""
         ...
 
     def close(self) -> None:
@@ -322,6 +366,12 @@ class SqliteStore:
         How long a writer waits for the write lock before failing.
     synchronous
         ``NORMAL`` (crash-safe) or ``FULL`` (also power-loss-safe).
+
+    Notes
+    -----
+    Write transactions on one store object are serialized by a lock, so a
+    few threads may share it; for parallel readers and writers open one store
+    per process (or thread) on the same file, as the contention test does.
     """
 
     def __init__(
@@ -337,6 +387,9 @@ class SqliteStore:
             )
         self.path = Path(path) if path is not None else default_state_path()
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        # One connection per store object; the lock keeps threads (a web
+        # server's workers) from interleaving statements of two transactions.
+        self._lock = threading.RLock()
         self._conn = sqlite3.connect(
             self.path, timeout=timeout_s, isolation_level=None, check_same_thread=False
         )
@@ -362,13 +415,14 @@ class SqliteStore:
     @contextlib.contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:
         """One write transaction: everything in it lands, or nothing does."""
-        self._conn.execute("BEGIN IMMEDIATE")
-        try:
-            yield self._conn
-        except BaseException:
-            self._conn.execute("ROLLBACK")
-            raise
-        self._conn.execute("COMMIT")
+        with self._lock:
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._conn
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+            self._conn.execute("COMMIT")
 
     def schema_version(self) -> int:
         """The database's schema version (``PRAGMA user_version``)."""
