@@ -35,7 +35,12 @@ from capacity.events import CapacityEvent
 from data.network import Network
 from data.order_generator import DEFAULT_START, Spike, generate_orders
 from data.orders import Orders, read_orders, write_orders
-from solver.allocation import NEAREST, AllocationOutcome, AllocationSettings, DayAllocator
+from solver.allocation import (
+    NEAREST,
+    AllocationOutcome,
+    AllocationSettings,
+    DayAllocator,
+)
 from solver.verify import check_allocation_rows
 
 UTILIZATION = {"loose": 0.70, "tight": 0.95}
@@ -84,22 +89,29 @@ def _run(
     settings: AllocationSettings,
     events: Sequence[CapacityEvent] = (),
 ) -> AllocationOutcome:
-    return DayAllocator(network, orders, settings=settings, capacity=capacity,
-                        events=events).run()
+    return DayAllocator(
+        network, orders, settings=settings, capacity=capacity, events=events
+    ).run()
 
 
-def _violations(network: Network, orders: Orders, outcome: AllocationOutcome,
-                capacity: np.ndarray) -> list[str]:
+def _violations(
+    network: Network, orders: Orders, outcome: AllocationOutcome, capacity: np.ndarray
+) -> list[str]:
     lines = orders.to_frame()[["order_id", "sku", "quantity"]]
     return check_allocation_rows(
-        outcome.rows, node_ids=network.node_ids, sku_ids=network.sku_ids,
-        capacity=capacity, inventory=network.inventory,
-        sku_complexity=network.sku_complexity, order_lines=lines,
+        outcome.rows,
+        node_ids=network.node_ids,
+        sku_ids=network.sku_ids,
+        capacity=capacity,
+        inventory=network.inventory,
+        sku_complexity=network.sku_complexity,
+        order_lines=lines,
     )
 
 
-def _row(policy: str, outcome: AllocationOutcome, bound: float | None,
-         violations: int) -> PolicyRun:
+def _row(
+    policy: str, outcome: AllocationOutcome, bound: float | None, violations: int
+) -> PolicyRun:
     s = outcome.summary()
     gap = None if not bound else 100.0 * (s["total_cost"] - bound) / bound
     return PolicyRun(
@@ -121,14 +133,19 @@ def _row(policy: str, outcome: AllocationOutcome, bound: float | None,
     )
 
 
-def outage_event(network: Network, outcome: AllocationOutcome, day: dt.date) -> CapacityEvent:
+def outage_event(
+    network: Network, outcome: AllocationOutcome, day: dt.date
+) -> CapacityEvent:
     """An outage of ``outcome``'s busiest node at 13:00 New York time."""
     rows = outcome.rows[outcome.rows["status"] == "allocated"]
     busiest = rows.groupby("node_id")["quantity"].sum().idxmax()
     at = dt.datetime.combine(day, dt.time(13), dt.UTC) + dt.timedelta(hours=5)
     return CapacityEvent(
-        event_id="bench-outage", ts=at.timestamp(), node=network.node_idx(str(busiest)),
-        type="outage", value=1.0,
+        event_id="bench-outage",
+        ts=at.timestamp(),
+        node=network.node_idx(str(busiest)),
+        type="outage",
+        value=1.0,
     )
 
 
@@ -148,26 +165,59 @@ def run_allocation_bench(
     orders, capacity = make_day(network, n_orders, seed, utilization, workdir)
     note = on_step or (lambda _: None)
     note("hindsight")
-    hindsight = _run(network, orders, capacity, AllocationSettings(
-        engine="cpsat", hindsight=True, time_limit_s=hindsight_time_limit_s, seed=seed))
+    hindsight = _run(
+        network,
+        orders,
+        capacity,
+        AllocationSettings(
+            engine="cpsat",
+            hindsight=True,
+            time_limit_s=hindsight_time_limit_s,
+            seed=seed,
+        ),
+    )
     bound = hindsight.lp_bound
-    runs = [_row("hindsight", hindsight, bound,
-                 len(_violations(network, orders, hindsight, capacity)))]
+    runs = [
+        _row(
+            "hindsight",
+            hindsight,
+            bound,
+            len(_violations(network, orders, hindsight, capacity)),
+        )
+    ]
     outcomes: dict[str, AllocationOutcome] = {"hindsight": hindsight}
     plans: list[tuple[str, AllocationSettings]] = [
-        ("nearest", AllocationSettings(engine=NEAREST, use_bid_prices=False, seed=seed)),
+        (
+            "nearest",
+            AllocationSettings(engine=NEAREST, use_bid_prices=False, seed=seed),
+        ),
     ]
     for engine in engines:
         for bid in (False, True):
             name = f"{engine}{' + bid prices' if bid else ''}"
-            plans.append((name, AllocationSettings(engine=engine, use_bid_prices=bid,
-                                                   time_limit_s=time_limit_s, seed=seed)))
+            plans.append(
+                (
+                    name,
+                    AllocationSettings(
+                        engine=engine,
+                        use_bid_prices=bid,
+                        time_limit_s=time_limit_s,
+                        seed=seed,
+                    ),
+                )
+            )
     for name, settings in plans:
         note(name)
         outcome = _run(network, orders, capacity, settings)
         outcomes[name] = outcome
-        runs.append(_row(name, outcome, bound,
-                         len(_violations(network, orders, outcome, capacity))))
+        runs.append(
+            _row(
+                name,
+                outcome,
+                bound,
+                len(_violations(network, orders, outcome, capacity)),
+            )
+        )
     extra: dict[str, Any] = {
         "n_orders": orders.n_orders,
         "n_lines": orders.n_lines,
@@ -194,20 +244,23 @@ def run_allocation_bench(
             "rerouted": s["rerouted"],
             "reroute_cost_delta": s["reroute_cost_delta"],
             "platinum_on_time_rate": s["platinum_on_time_rate"],
-            "platinum_on_time_rate_without_outage":
-                outcomes[main].summary()["platinum_on_time_rate"],
+            "platinum_on_time_rate_without_outage": outcomes[main].summary()[
+                "platinum_on_time_rate"
+            ],
             "violations": len(_violations(network, orders, outage, capacity)),
             "allocated_at_node_after_outage": int(
-                ((outage.rows["node_id"] == node)
-                 & (outage.rows["status"] == "allocated")
-                 & (pd.to_numeric(outage.rows["batch"]) > _batch_at(outage, ev.ts)))
-                .sum()
+                (
+                    (outage.rows["node_id"] == node)
+                    & (outage.rows["status"] == "allocated")
+                    & (pd.to_numeric(outage.rows["batch"]) > _batch_at(outage, ev.ts))
+                ).sum()
             ),
         }
         outcomes["outage"] = outage
     extra["utilization_trace"] = {
         name: [(t, float(np.max(u))) for t, u in outcomes[name].utilization_trace]
-        for name in outcomes if outcomes[name].utilization_trace
+        for name in outcomes
+        if outcomes[name].utilization_trace
     }
     return runs, extra
 
@@ -218,12 +271,14 @@ def _batch_at(outcome: AllocationOutcome, ts: float) -> int:
     return int(np.searchsorted(times, ts, side="right")) - 1
 
 
-def _unreleased_at(outcome: AllocationOutcome, node: str, ts: float,
-                   settings: AllocationSettings) -> int:
+def _unreleased_at(
+    outcome: AllocationOutcome, node: str, ts: float, settings: AllocationSettings
+) -> int:
     """Orders at ``node`` allocated but not yet released at ``ts`` (no outage run)."""
     times = np.array([t for t, _ in outcome.utilization_trace])
-    rows = outcome.rows[(outcome.rows["node_id"] == node)
-                        & (outcome.rows["status"] == "allocated")]
+    rows = outcome.rows[
+        (outcome.rows["node_id"] == node) & (outcome.rows["status"] == "allocated")
+    ]
     batch_time = times[pd.to_numeric(rows["batch"]).to_numpy(dtype=int)]
     pending = (batch_time <= ts) & (batch_time + 60 * settings.release_minutes > ts)
     return int(rows[pending]["order_id"].nunique())
@@ -292,8 +347,11 @@ def _plots(runs: Sequence[PolicyRun], trace: dict[str, Any], out: Path) -> None:
 
     fig, ax = plt.subplots(figsize=(8, 4))
     named = [r for r in runs if r.gap_pct is not None and r.policy != "hindsight"]
-    ax.bar([r.policy for r in named], [r.gap_pct or 0.0 for r in named],
-           color=["#b5b5b5" if r.policy == "nearest" else "#3b7dd8" for r in named])
+    ax.bar(
+        [r.policy for r in named],
+        [r.gap_pct or 0.0 for r in named],
+        color=["#b5b5b5" if r.policy == "nearest" else "#3b7dd8" for r in named],
+    )
     ax.set_ylabel("cost above hindsight LP bound (%)")
     ax.set_title("Allocation policies: cost gap")
     ax.tick_params(axis="x", rotation=30)
@@ -305,7 +363,9 @@ def _plots(runs: Sequence[PolicyRun], trace: dict[str, Any], out: Path) -> None:
         if not points:
             continue
         t0 = points[0][0]
-        ax.plot([(t - t0) / 3600 for t, _ in points], [u for _, u in points], label=name)
+        ax.plot(
+            [(t - t0) / 3600 for t, _ in points], [u for _, u in points], label=name
+        )
     ax.set_xlabel("hours since the first batch")
     ax.set_ylabel("max node utilization")
     ax.set_title("Busiest node's utilization over the day")

@@ -141,6 +141,39 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         """CREATE UNIQUE INDEX allocations_once ON allocations (run_id, order_id, sku)
             WHERE status = 'allocated'""",
     ),
+    # 2: delivery date and cost parts per line; 'rerouted' marks an allocation
+    # a later batch replaced (kept for the record, never counted as shipped).
+    (
+        """CREATE TABLE allocations_v2 (
+            run_id TEXT NOT NULL,
+            batch INTEGER NOT NULL,
+            order_id TEXT NOT NULL,
+            sku TEXT NOT NULL,
+            quantity INTEGER NOT NULL,
+            node_id TEXT,
+            service TEXT,
+            ship_date TEXT,
+            promised_date TEXT,
+            cost REAL,
+            status TEXT NOT NULL
+                CHECK (status IN ('allocated', 'deferred', 'unfillable', 'rerouted')),
+            reason TEXT NOT NULL DEFAULT '',
+            delivery_date TEXT,
+            shipping REAL,
+            handling REAL,
+            penalty REAL,
+            PRIMARY KEY (run_id, batch, order_id, sku),
+            FOREIGN KEY (run_id, batch) REFERENCES allocation_batches (run_id, batch)
+        )""",
+        """INSERT INTO allocations_v2 (run_id, batch, order_id, sku, quantity, node_id,
+            service, ship_date, promised_date, cost, status, reason)
+           SELECT run_id, batch, order_id, sku, quantity, node_id, service, ship_date,
+            promised_date, cost, status, reason FROM allocations""",
+        "DROP TABLE allocations",
+        "ALTER TABLE allocations_v2 RENAME TO allocations",
+        """CREATE UNIQUE INDEX allocations_once ON allocations (run_id, order_id, sku)
+            WHERE status = 'allocated'""",
+    ),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -157,6 +190,9 @@ ALLOCATION_COLUMNS = (
     "status",
     "reason",
 )
+#: Optional per-line columns (schema 2): when the delivery is due and what the
+#: line's cost is made of.
+ALLOCATION_EXTRA_COLUMNS = ("delivery_date", "shipping", "handling", "penalty")
 CLTV_COLUMNS = ("customer_id", "predicted_spend", "p_active", "segment")
 _KEEP_SNAPSHOTS = 20
 
@@ -315,6 +351,7 @@ class StateStore(Protocol):
         rows: pd.DataFrame,
         *,
         consume_inventory: bool = False,
+        supersede: Sequence[str] = (),
     ) -> bool:
         """One batch's allocations in one transaction (False if already there)."""
         ...
@@ -1000,6 +1037,7 @@ class SqliteStore:
         rows: pd.DataFrame,
         *,
         consume_inventory: bool = False,
+        supersede: Sequence[str] = (),
     ) -> bool:
         """Write one batch's allocations and its marker in one transaction.
 
@@ -1013,6 +1051,9 @@ class SqliteStore:
         consume_inventory
             Also take allocated quantities out of ``on_hand`` (fails the
             whole batch if a node lacks the unreserved stock).
+        supersede
+            Orders whose earlier allocated lines this batch replaces (a
+            reroute): they become ``rerouted`` in the same transaction.
 
         Returns
         -------
@@ -1046,8 +1087,15 @@ class SqliteStore:
                 None if opt(r.cost) is None else float(r.cost),
                 str(r.status),
                 "" if opt(r.reason) is None else str(r.reason),
+                *(opt(getattr(r, c, None)) for c in ALLOCATION_EXTRA_COLUMNS),
             )
-            for r in rows[list(ALLOCATION_COLUMNS)].itertuples(index=False)
+            for r in rows.reindex(
+                columns=[*ALLOCATION_COLUMNS, *ALLOCATION_EXTRA_COLUMNS]
+            ).itertuples(index=False)
+        ]
+        data = [
+            (*d[:12], None if d[12] in (None, "") else str(d[12]), *d[13:])
+            for d in data
         ]
         try:
             with self._tx() as conn:
@@ -1062,10 +1110,18 @@ class SqliteStore:
                     "VALUES (?, ?, ?, ?)",
                     (run_id, int(batch), len(data), time.time()),
                 )
+                for chunk in _chunks(list(supersede), 500):
+                    marks = ", ".join("?" * len(chunk))
+                    conn.execute(
+                        "UPDATE allocations SET status = 'rerouted' WHERE run_id = ? "
+                        f"AND status = 'allocated' AND order_id IN ({marks})",
+                        (run_id, *chunk),
+                    )
                 conn.executemany(
                     "INSERT INTO allocations (run_id, batch, order_id, sku, quantity, "
-                    "node_id, service, ship_date, promised_date, cost, status, reason) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    "node_id, service, ship_date, promised_date, cost, status, reason, "
+                    "delivery_date, shipping, handling, penalty) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     data,
                 )
                 if consume_inventory:
@@ -1100,11 +1156,18 @@ class SqliteStore:
                 (time.time(), run_id),
             )
 
-    def allocations(self, run_id: str) -> pd.DataFrame:
-        """Every allocation row of a run, with its ``batch``, in batch order."""
+    def allocations(
+        self, run_id: str, *, include_rerouted: bool = False
+    ) -> pd.DataFrame:
+        """The allocation rows of a run, with ``batch``, in batch order.
+
+        Rows a later batch rerouted are left out unless ``include_rerouted``.
+        """
+        columns = ", ".join([*ALLOCATION_COLUMNS, *ALLOCATION_EXTRA_COLUMNS])
+        where = "" if include_rerouted else " AND status != 'rerouted'"
         return pd.read_sql_query(
-            "SELECT batch, " + ", ".join(ALLOCATION_COLUMNS) + " FROM allocations "
-            "WHERE run_id = ? ORDER BY batch, order_id, sku",
+            f"SELECT batch, {columns} FROM allocations WHERE run_id = ?{where} "
+            "ORDER BY batch, order_id, sku",
             self._conn,
             params=(run_id,),
         )

@@ -173,9 +173,9 @@ def check_allocation_rows(
     extra = counts.index.difference(want.index)
     if len(extra):
         out.append(f"{len(extra)} rows for unknown order lines, e.g. {extra[0]}")
-    got = rows.set_index(key)["quantity"]
+    got = rows.groupby(key)["quantity"].first()
     common = want.index.intersection(got.index)
-    wrong = (want[common] != got[common].groupby(level=[0, 1]).first()).to_numpy()
+    wrong = want.loc[common].to_numpy() != got.loc[common].to_numpy()
     if wrong.any():
         out.append(f"{int(wrong.sum())} rows change the ordered quantity")
     alloc = rows[rows["status"] == "allocated"]
