@@ -225,10 +225,10 @@ def test_partitions_on_a_dask_local_cluster(tmp_path: Path) -> None:
         settings=AllocationSettings(engine="greedy", backend="loky", batch_minutes=120),
     ).run()
     with (
-        LocalCluster(
+        LocalCluster(  # type: ignore[no-untyped-call]
             n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
         ) as cluster,
-        Client(cluster),
+        Client(cluster),  # type: ignore[no-untyped-call]
     ):
         on_dask = DayAllocator(
             net,
