@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 OUT ?= out
 
-.PHONY: install demo test lint typecheck unit bench bench-gap clean demo-network bench-network
+.PHONY: install demo test lint typecheck unit bench bench-gap clean demo-network bench-network bench-allocation
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -43,7 +43,7 @@ unit: $(STAMP)
 	$(BIN)/pytest -q
 
 ## bench: opt-in long benchmarks (GAP public set + generated type C/D/E)
-bench: bench-gap bench-network
+bench: bench-gap bench-network bench-allocation
 
 GAP_GEN := $(OUT)/gap-generated
 GAP_TYPES := D,5,100 D,10,100 D,10,200 D,20,100 D,20,200 E,5,100 E,10,200 E,20,200
@@ -66,3 +66,11 @@ bench-network: $(STAMP)
 
 clean:
 	rm -rf $(OUT) .pytest_cache .mypy_cache .ruff_cache
+
+bench-allocation: $(STAMP)
+	$(BIN)/tierflow bench allocation --orders 5000 --seed 1 --utilization loose \
+	  --engines cpsat,highs,greedy --time-limit 2 --out $(OUT)/bench-allocation/loose
+	$(BIN)/tierflow bench allocation --orders 5000 --seed 1 --utilization tight \
+	  --engines cpsat,highs,greedy --time-limit 2 --out $(OUT)/bench-allocation/tight
+	$(BIN)/python -m benchmarks.allocation_scale --orders 100000 --repeat 3 \
+	  --out $(OUT)/bench-allocation/scale

@@ -20,6 +20,7 @@ what was rerouted.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 import statistics
@@ -67,6 +68,7 @@ class PolicyRun:
     batch_solve_p95_s: float
     rerouted: int
     violations: int
+    platinum_kept_pct: float | None
 
 
 def make_day(
@@ -109,8 +111,23 @@ def _violations(
     )
 
 
+def platinum_on_time(outcome: AllocationOutcome) -> set[str]:
+    """Platinum orders every line of which arrives by its promised date."""
+    plat = {o for o, t in outcome.tiers.items() if t == "platinum"}
+    rows = outcome.rows[outcome.rows["order_id"].isin(plat)]
+    ok = (rows["status"] == "allocated") & (
+        rows["delivery_date"].astype(str) <= rows["promised_date"].astype(str)
+    )
+    per_order = ok.groupby(rows["order_id"]).all()
+    return set(per_order.index[per_order])
+
+
 def _row(
-    policy: str, outcome: AllocationOutcome, bound: float | None, violations: int
+    policy: str,
+    outcome: AllocationOutcome,
+    bound: float | None,
+    violations: int,
+    kept_by_hindsight: set[str],
 ) -> PolicyRun:
     s = outcome.summary()
     gap = None if not bound else 100.0 * (s["total_cost"] - bound) / bound
@@ -130,6 +147,11 @@ def _row(
         batch_solve_p95_s=s["batch_solve_p95_s"],
         rerouted=s["rerouted"],
         violations=violations,
+        platinum_kept_pct=None
+        if not kept_by_hindsight
+        else 100.0
+        * len(kept_by_hindsight & platinum_on_time(outcome))
+        / len(kept_by_hindsight),
     )
 
 
@@ -177,12 +199,14 @@ def run_allocation_bench(
         ),
     )
     bound = hindsight.lp_bound
+    kept = platinum_on_time(hindsight)
     runs = [
         _row(
             "hindsight",
             hindsight,
             bound,
             len(_violations(network, orders, hindsight, capacity)),
+            kept,
         )
     ]
     outcomes: dict[str, AllocationOutcome] = {"hindsight": hindsight}
@@ -216,6 +240,7 @@ def run_allocation_bench(
                 outcome,
                 bound,
                 len(_violations(network, orders, outcome, capacity)),
+                kept,
             )
         )
     extra: dict[str, Any] = {
@@ -242,6 +267,8 @@ def run_allocation_bench(
             "at_utc": dt.datetime.fromtimestamp(ev.ts, dt.UTC).isoformat(),
             "unreleased_at_node": unreleased,
             "rerouted": s["rerouted"],
+            "pulled_back": s["pulled_back"],
+            "pulled_back_final_status": _final_status(outage, outage.pulled_back),
             "reroute_cost_delta": s["reroute_cost_delta"],
             "platinum_on_time_rate": s["platinum_on_time_rate"],
             "platinum_on_time_rate_without_outage": outcomes[main].summary()[
@@ -263,6 +290,13 @@ def run_allocation_bench(
         if outcomes[name].utilization_trace
     }
     return runs, extra
+
+
+def _final_status(outcome: AllocationOutcome, orders: Sequence[str]) -> dict[str, int]:
+    """How the pulled-back orders ended: moved to another node, or not."""
+    rows = outcome.rows[outcome.rows["order_id"].isin(set(orders))]
+    per = rows.groupby("order_id")["status"].agg(lambda s: ",".join(sorted(set(s))))
+    return {str(k): int(v) for k, v in per.value_counts().items()}
 
 
 def _batch_at(outcome: AllocationOutcome, ts: float) -> int:
@@ -287,7 +321,7 @@ def _unreleased_at(
 def write_reports(runs: Sequence[PolicyRun], extra: dict[str, Any], out: Path) -> str:
     """results.csv, summary.md, summary.json and the two plots."""
     out.mkdir(parents=True, exist_ok=True)
-    frame = pd.DataFrame([r.__dict__ for r in runs])
+    frame = pd.DataFrame([dataclasses.asdict(r) for r in runs])
     frame.to_csv(out / "results.csv", index=False)
     trace = extra.pop("utilization_trace", {})
     (out / "summary.json").write_text(json.dumps(extra, indent=2, default=str) + "\n")
@@ -310,14 +344,16 @@ def _markdown(runs: Sequence[PolicyRun], extra: dict[str, Any]) -> str:
         f"{_f(extra['lp_bound'])}. Gap = (cost − bound) / bound.",
         "",
         "| policy | total cost | gap % | allocated | deferred | unfillable | split "
-        "| Platinum on time | max util | run s | p95 batch s | violations |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| Platinum on time | Platinum kept where hindsight kept | max util | run s "
+        "| p95 batch s | violations |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in runs:
         lines.append(
             f"| {r.policy} | {_f(r.total_cost)} | {_f(r.gap_pct, 2)} | {r.n_allocated} "
             f"| {r.n_deferred} | {r.n_unfillable} | {r.split_orders} "
             f"| {_f(None if r.platinum_on_time_rate is None else 100 * r.platinum_on_time_rate, 1)} % "
+            f"| {_f(r.platinum_kept_pct, 1)} % "
             f"| {r.max_node_utilization:.3f} | {r.runtime_s:.1f} | {r.batch_solve_p95_s:.3f} "
             f"| {r.violations} |"
         )
@@ -328,8 +364,10 @@ def _markdown(runs: Sequence[PolicyRun], extra: dict[str, Any]) -> str:
             f"## Mid-day outage of the busiest node ({o['node']}, {o['at_utc']})",
             "",
             f"Policy {o['policy']}: {o['unreleased_at_node']} orders were allocated to it "
-            f"and not yet released; {o['rerouted']} orders were rerouted "
-            f"(cost delta {_f(o['reroute_cost_delta'])}); nothing allocated to it after "
+            f"and not yet released; {o['pulled_back']} were pulled back into the next "
+            f"batch and {o['rerouted']} moved to another node (cost delta "
+            f"{_f(o['reroute_cost_delta'])}); final status of the pulled-back orders: "
+            f"{o['pulled_back_final_status']}; nothing allocated to it after "
             f"the outage: {o['allocated_at_node_after_outage'] == 0}. Platinum on time "
             f"{_f(100 * (o['platinum_on_time_rate'] or 0), 1)} % (without the outage "
             f"{_f(100 * (o['platinum_on_time_rate_without_outage'] or 0), 1)} %); "

@@ -48,10 +48,12 @@ from formulations.fulfillment import (
     CompiledBatch,
     compile_lines,
     compile_orders,
+    concat_batches,
     lines_of,
     price_orders,
     stock_ok,
 )
+from formulations.problem import AssignmentProblem
 from formulations.tiers import TierPolicy
 from solver.bid_prices import bid_prices, sample_demand
 from solver.greedy import first_come_assign
@@ -104,6 +106,10 @@ class AllocationSettings:
     release_minutes
         An allocation is released to its node this long after its batch;
         until then a capacity event may reroute it.
+    platinum_at_checkout
+        Platinum orders had their node and stock reserved at checkout
+        (:mod:`solver.online`), so their cutoff is judged at the order's own
+        time, not at the end of its batch window.
     expected_orders
         The day's expected order count for the bid-price forecast; ``None``:
         the number of orders in the input (a perfect volume forecast).
@@ -122,6 +128,7 @@ class AllocationSettings:
     hindsight: bool = False
     relative_gap: float = 1e-4
     release_minutes: float = 60.0
+    platinum_at_checkout: bool = True
     expected_orders: int | None = None
     seed: int = 0
     threads: int | None = None
@@ -201,6 +208,7 @@ class AllocationOutcome:
     settings: AllocationSettings
     runtime_s: float
     rerouted: int
+    pulled_back: tuple[str, ...]
     reroute_cost_delta: float
     lp_bound: float | None
     utilization: NDArray[np.float64]
@@ -253,6 +261,7 @@ class AllocationOutcome:
             "penalty_cost": parts["penalty"],
             "split_orders": int((nodes_per_order > 1).sum()),
             "rerouted": int(self.rerouted),
+            "pulled_back": len(self.pulled_back),
             "reroute_cost_delta": float(self.reroute_cost_delta),
             "platinum_on_time_rate": service_level.get("platinum"),
             "service_level_by_tier": service_level,
@@ -355,6 +364,9 @@ class DayAllocator:
             self.monitor.nominal = np.asarray(capacity, dtype=np.float64).copy()
         self.sink = sink or MemorySink()
         self.on_batch = on_batch
+        self.initial_stock = (
+            (network.inventory if stock is None else stock).astype(np.int64).copy()
+        )
         self.stock = (
             (network.inventory if stock is None else stock).astype(np.int64).copy()
         )
@@ -363,6 +375,7 @@ class DayAllocator:
         self.bid = np.zeros(network.n_nodes)
         self.stats: list[BatchStat] = []
         self.rerouted = 0
+        self.pulled_back: list[int] = []
         self.reroute_delta = 0.0
         self._next_event = 0
         self._seen = np.zeros(orders.n_orders, dtype=bool)
@@ -456,6 +469,23 @@ class DayAllocator:
         self.bid = bid_prices(
             demand, self.remaining(), time_limit_s=max(self.settings.time_limit_s, 1.0)
         )
+
+    def _release(
+        self, items: NDArray[np.intp], now: np.datetime64, pulled: dict[int, Any]
+    ) -> NDArray[np.datetime64]:
+        """When each order reaches a node, for the cutoff: the batch time, or —
+        for Platinum, whose node and stock were committed at checkout — the
+        order's own time (unless a capacity event pulled it back)."""
+        out = np.full(items.size, now, dtype="datetime64[s]")
+        if self.settings.platinum_at_checkout:
+            plat = self.policy.tier_index(self.orders.tier[items]) == TIERS.index(
+                "platinum"
+            )
+            plat &= ~np.isin(
+                items, np.fromiter(pulled, dtype=np.intp, count=len(pulled))
+            )
+            out[plat] = self.orders.created_at[items[plat]].astype("datetime64[s]")
+        return out
 
     # -------------------------------------------------------------- solving
     def _solve(self, compiled: CompiledBatch) -> tuple[SolveResult, float]:
@@ -622,15 +652,19 @@ class DayAllocator:
         """Solve one batch (both stages); update capacity and stock; rows."""
         o = self.orders
         frames: list[pd.DataFrame] = []
-        release = None if now is None else np.full(idx.size, now, dtype="datetime64[s]")
+        release = None if now is None else self._release(idx, now, pulled)
         bid = (
             self.bid
             if (self.settings.use_bid_prices and not self.settings.hindsight)
             else None
         )
-        # Lines no node holds in the quantity asked for cannot ship at all.
+        # Lines no node held in the quantity asked for, this morning, cannot
+        # ship at all; lines whose stock later orders took wait (deferred).
         lines_all = lines_of(o, idx)
-        short = self.stock[:, o.line_sku[lines_all]].max(axis=0) < o.line_qty[lines_all]
+        short = (
+            self.initial_stock[:, o.line_sku[lines_all]].max(axis=0)
+            < o.line_qty[lines_all]
+        )
         dead_orders = np.unique(o.line_order[lines_all[short]])
         if short.any():
             frames.append(
@@ -646,9 +680,10 @@ class DayAllocator:
             lines_all[~short & np.isin(o.line_order[lines_all], dead_orders)]
         ]
         delta = 0.0
+        parts: list[CompiledBatch] = []
         if live.size:
             rel = None if release is None else release[np.isin(idx, live)]
-            compiled = compile_orders(
+            whole = compile_orders(
                 self.network,
                 o,
                 live,
@@ -660,57 +695,18 @@ class DayAllocator:
                 bid_price=bid,
                 name=f"batch {batch}",
             )
-            has_node = compiled.problem.eligible.any(axis=1)
+            has_node = whole.problem.eligible.any(axis=1)
             if (~has_node).any():
                 split_lines.append(lines_of(o, live[~has_node]))
-            keep = np.flatnonzero(has_node)
-            if keep.size:
-                sub = _subset_batch(compiled, keep)
-                result, elapsed = self._solve(sub)
-                solve_s += elapsed
-                status = result.status.value
-                fallback = fallback or result.message.startswith("fallback")
-                reasons = {}
-                for pos, item in enumerate(sub.item_order):
-                    if int(item) in pulled and result.assignment[pos] >= 0:
-                        old_node, _ = pulled[int(item)]
-                        if result.assignment[pos] != old_node:
-                            reasons[pos] = (
-                                "rerouted from "
-                                f"{self.network.node_ids[old_node]} after a capacity event"
-                            )
-                frames.append(self._rows_for(sub, result, batch, reasons))
-                for pos, item in enumerate(sub.item_order):
-                    node = int(result.assignment[pos])
-                    if node < 0:
-                        continue
-                    item = int(item)
-                    self._take_order(item, node)
-                    cost = float(sub.true_cost[pos, node])
-                    release_ts = (
-                        float(
-                            (now if now is not None else o.created_at[item])
-                            .astype("datetime64[s]")
-                            .astype(np.int64)
-                        )
-                        + 60.0 * self.settings.release_minutes
-                    )
-                    self.placed[item] = _Placed(node, cost, batch, release_ts)
-                    if item in pulled:
-                        old_node, old_cost = pulled[item]
-                        if node != old_node:
-                            self.rerouted += 1
-                            delta += cost - old_cost
-        lines = (
-            np.concatenate(split_lines).astype(np.intp)
-            if split_lines
-            else np.zeros(0, np.intp)
-        )
+            if has_node.any():
+                parts.append(_subset_batch(whole, np.flatnonzero(has_node)))
+        lines = np.concatenate(split_lines).astype(np.intp)
         if lines.size:
             srel = (
-                None if now is None else np.full(lines.size, now, dtype="datetime64[s]")
+                None
+                if now is None
+                else self._release(o.line_order[lines].astype(np.intp), now, pulled)
             )
-            owners = o.line_order[lines]
             split = compile_lines(
                 self.network,
                 o,
@@ -718,38 +714,71 @@ class DayAllocator:
                 self.policy,
                 capacity=self.remaining(),
                 stock=self.stock,
-                predicted_spend=self.spend[owners],
+                predicted_spend=self.spend[o.line_order[lines]],
                 release=srel,
                 bid_price=bid,
                 name=f"batch {batch} split",
             )
             has_node = split.problem.eligible.any(axis=1)
             if (~has_node).any():
+                stuck = _subset_batch(split, np.flatnonzero(~has_node))
                 frames.append(
-                    self._unfillable_rows(
-                        lines[~has_node],
+                    self._rows_for(
+                        stuck,
+                        _all_deferred(stuck.problem),
                         batch,
-                        "no node offering the tier's service holds this line",
+                        dict.fromkeys(
+                            range(stuck.problem.n_items),
+                            "deferred: the stock at every node offering the tier's "
+                            "service is taken",
+                        ),
                     )
                 )
-            keep = np.flatnonzero(has_node)
-            if keep.size:
-                sub = _subset_batch(split, keep)
-                result, elapsed = self._solve(sub)
-                solve_s += elapsed
-                fallback = fallback or result.message.startswith("fallback")
-                rows = self._rows_for(sub, result, batch, {})
-                rows.loc[rows["status"] == "allocated", "reason"] = (
-                    "split: no single node holds every line"
-                )
-                frames.append(rows)
-                for pos in range(sub.item_order.size):
-                    node = int(result.assignment[pos])
-                    if node < 0:
-                        continue
-                    line = int(sub.lines[pos])
+            if has_node.any():
+                parts.append(_subset_batch(split, np.flatnonzero(has_node)))
+        if parts:
+            # Whole orders and the lines of split orders compete for the same
+            # capacity and stock: one problem.
+            joint = parts[0] if len(parts) == 1 else concat_batches(parts[0], parts[1])
+            result, solve_s = self._solve(joint)
+            status = result.status.value
+            fallback = result.message.startswith("fallback")
+            reasons: dict[int, str] = {}
+            for k in np.flatnonzero(joint.split & (result.assignment >= 0)).tolist():
+                reasons[k] = "split: no single node holds every line"
+            for pos, order in enumerate(joint.item_order.tolist()):
+                node = int(result.assignment[pos])
+                if joint.split[pos] or node < 0 or order not in pulled:
+                    continue
+                old_node, _ = pulled[order]
+                if node != old_node:
+                    reasons[pos] = (
+                        f"rerouted from {self.network.node_ids[old_node]} "
+                        "after a capacity event"
+                    )
+            frames.append(self._rows_for(joint, result, batch, reasons))
+            for pos, item in enumerate(joint.item_order.tolist()):
+                node = int(result.assignment[pos])
+                if node < 0:
+                    continue
+                if joint.split[pos]:
+                    line = int(joint.lines[joint.item_lines[pos]])
                     self.stock[node, o.line_sku[line]] -= o.line_qty[line]
-                    self.used[node] += sub.options.workload[pos]
+                    self.used[node] += joint.options.workload[pos]
+                    continue
+                self._take_order(item, node)
+                cost = float(joint.true_cost[pos, node])
+                decided = now if now is not None else o.created_at[item]
+                release_ts = (
+                    float(decided.astype("datetime64[s]").astype(np.int64))
+                    + 60.0 * self.settings.release_minutes
+                )
+                self.placed[item] = _Placed(node, cost, batch, release_ts)
+                if item in pulled:
+                    old_node, old_cost = pulled[item]
+                    if node != old_node:
+                        self.rerouted += 1
+                        delta += cost - old_cost
         rows = (
             pd.concat(frames, ignore_index=True)
             if frames
@@ -824,6 +853,7 @@ class DayAllocator:
             t_now = float(times[b].astype(np.int64))
             hit = {} if s.hindsight else self._apply_events(t_now)
             pulled_list = self._pull_back(hit) if hit else []
+            self.pulled_back.extend(p[0] for p in pulled_list)
             pulled = {p[0]: (p[1], p[2]) for p in pulled_list}
             if pulled:
                 idx = np.concatenate([idx, np.array(sorted(pulled), dtype=np.intp)])
@@ -859,6 +889,7 @@ class DayAllocator:
             settings=s,
             runtime_s=time.perf_counter() - start,
             rerouted=self.rerouted,
+            pulled_back=tuple(o.order_ids[i] for i in self.pulled_back),
             reroute_cost_delta=self.reroute_delta,
             lp_bound=lp_total,
             utilization=util,
@@ -869,17 +900,24 @@ class DayAllocator:
         )
 
     def _hindsight_bound(self) -> float | None:
-        """LP bound of the day as one problem (whole orders, then split lines)."""
+        """LP bound of the day as one problem.
+
+        Orders a node could fill whole this morning are items; the lines of
+        the others are items too (extra-shipment cost); both share every
+        node's capacity and stock. Items no node can take can only wait and
+        add their deferral cost. Lines of SKUs out of stock everywhere are
+        unfillable under every policy and add nothing.
+        """
         o = self.orders
         idx = np.arange(o.n_orders, dtype=np.intp)
         net = self.network
-        stock = net.inventory.astype(np.int64)
+        stock = self.initial_stock
         cap = self.effective_capacity()
         lines_all = np.arange(o.n_lines, dtype=np.intp)
         short = stock[:, o.line_sku].max(axis=0) < o.line_qty
         dead = np.unique(o.line_order[short])
         live = idx[~np.isin(idx, dead)]
-        compiled = compile_orders(
+        whole = compile_orders(
             net,
             o,
             live,
@@ -888,15 +926,10 @@ class DayAllocator:
             stock=stock,
             predicted_spend=self.spend[live],
         )
-        has = compiled.problem.eligible.any(axis=1)
-        total = 0.0
-        if has.any():
-            relax = lp_relaxation(_subset_batch(compiled, np.flatnonzero(has)).problem)
-            if relax.objective is None:
-                return None
-            total += relax.objective
+        has = whole.problem.eligible.any(axis=1)
         split_orders = np.concatenate([dead, live[~has]])
         lines = lines_all[np.isin(o.line_order, split_orders) & ~short]
+        batch = _subset_batch(whole, np.flatnonzero(has))
         if lines.size:
             split = compile_lines(
                 net,
@@ -907,13 +940,29 @@ class DayAllocator:
                 stock=stock,
                 predicted_spend=self.spend[o.line_order[lines]],
             )
-            ok = split.problem.eligible.any(axis=1)
-            if ok.any():
-                relax = lp_relaxation(_subset_batch(split, np.flatnonzero(ok)).problem)
-                if relax.objective is None:
-                    return None
-                total += relax.objective
+            batch = concat_batches(batch, split)
+        problem = batch.problem
+        ok = problem.eligible.any(axis=1)
+        assert problem.defer_cost is not None
+        total = float(problem.defer_cost[~ok].sum())  # they can only wait
+        if ok.any():
+            relax = lp_relaxation(problem.subset(np.flatnonzero(ok)))
+            if relax.objective is None:
+                return None
+            total += relax.objective
         return total
+
+
+def _all_deferred(problem: AssignmentProblem) -> SolveResult:
+    """The trivial solution of items no node can take now: all wait."""
+    return SolveResult(
+        engine="none",
+        status=Status.FEASIBLE,
+        objective=problem.objective(np.full(problem.n_items, -1)),
+        bound=None,
+        runtime_s=0.0,
+        assignment=np.full(problem.n_items, -1, dtype=np.int64),
+    )
 
 
 def _subset_batch(compiled: CompiledBatch, keep: NDArray[np.intp]) -> CompiledBatch:
@@ -954,4 +1003,5 @@ def _subset_batch(compiled: CompiledBatch, keep: NDArray[np.intp]) -> CompiledBa
         skus=compiled.skus,
         use_relaxed=compiled.use_relaxed[keep],
         true_cost=compiled.true_cost[keep],
+        split=compiled.split[keep],
     )

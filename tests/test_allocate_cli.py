@@ -254,3 +254,45 @@ def test_partitions_on_a_dask_local_cluster(tmp_path: Path) -> None:
         local.rows[["order_id", "node_id", "status"]].reset_index(drop=True),
         on_dask.rows[["order_id", "node_id", "status"]].reset_index(drop=True),
     )
+
+
+def test_bench_allocation_writes_every_policy(tmp_path: Path) -> None:
+    out = tmp_path / "bench"
+    result = CliRunner().invoke(
+        cli,
+        [
+            "bench",
+            "allocation",
+            "--network",
+            str(TINY),
+            "--orders",
+            "120",
+            "--seed",
+            "3",
+            "--utilization",
+            "tight",
+            "--engines",
+            "greedy",
+            "--time-limit",
+            "1",
+            "--hindsight-time-limit",
+            "5",
+            "--out",
+            str(out),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    frame = pd.read_csv(out / "results.csv")
+    assert frame["policy"].tolist() == [
+        "hindsight",
+        "nearest",
+        "greedy",
+        "greedy + bid prices",
+    ]
+    assert (frame["violations"] == 0).all()
+    assert (frame["gap_pct"] >= -1e-6).all()
+    extra = json.loads((out / "summary.json").read_text())
+    assert extra["utilization"] == "tight"
+    assert 0.9 < extra["workload"] / extra["capacity"] < 1.0
+    for name in ("summary.md", "cost_gap.png", "utilization.png"):
+        assert (out / name).stat().st_size > 0
