@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 OUT ?= out
 
-.PHONY: install demo test lint typecheck unit bench bench-gap clean demo-network bench-network bench-allocation
+.PHONY: demo-allocate install demo test lint typecheck unit bench bench-gap clean demo-network bench-network bench-allocation
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -19,6 +19,12 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/tierflow bench gap --time-limit 10 --out $(OUT)/demo-gap
 	@$(MAKE) --no-print-directory demo-network
+	@$(MAKE) --no-print-directory demo-allocate
+
+## demo-allocate: the demo day's orders allocated in 15-minute CP-SAT batches
+demo-allocate: $(STAMP)
+	$(BIN)/tierflow allocate --orders $(DEMO_NET)/orders.csv --engine cpsat \
+	  --time-limit 2 --out $(OUT)/demo-allocate
 
 ## demo-network: the sample network, generated orders and the capacity map
 DEMO_NET := $(OUT)/demo-network
