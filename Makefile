@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 OUT ?= out
 
-.PHONY: install demo test lint typecheck unit bench bench-gap clean demo-network bench-network bench-online
+.PHONY: demo-allocate install demo test lint typecheck unit bench bench-gap clean demo-network bench-network bench-allocation bench-online
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -19,6 +19,12 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/tierflow bench gap --time-limit 10 --out $(OUT)/demo-gap
 	@$(MAKE) --no-print-directory demo-network
+	@$(MAKE) --no-print-directory demo-allocate
+
+## demo-allocate: the demo day's orders allocated in 15-minute CP-SAT batches
+demo-allocate: $(STAMP)
+	$(BIN)/tierflow allocate --orders $(DEMO_NET)/orders.csv --engine cpsat \
+	  --time-limit 2 --out $(OUT)/demo-allocate
 
 ## demo-network: the sample network, generated orders and the capacity map
 DEMO_NET := $(OUT)/demo-network
@@ -43,7 +49,7 @@ unit: $(STAMP)
 	$(BIN)/pytest -q
 
 ## bench: opt-in long benchmarks (GAP public set + generated type C/D/E)
-bench: bench-gap bench-network bench-online
+bench: bench-gap bench-network bench-allocation bench-online
 
 GAP_GEN := $(OUT)/gap-generated
 GAP_TYPES := D,5,100 D,10,100 D,10,200 D,20,100 D,20,200 E,5,100 E,10,200 E,20,200
@@ -69,3 +75,11 @@ bench-online: $(STAMP)
 
 clean:
 	rm -rf $(OUT) .pytest_cache .mypy_cache .ruff_cache
+
+bench-allocation: $(STAMP)
+	$(BIN)/tierflow bench allocation --orders 5000 --seed 1 --utilization loose \
+	  --engines cpsat,highs,greedy --time-limit 2 --out $(OUT)/bench-allocation/loose
+	$(BIN)/tierflow bench allocation --orders 5000 --seed 1 --utilization tight \
+	  --engines cpsat,highs,greedy --time-limit 2 --out $(OUT)/bench-allocation/tight
+	$(BIN)/python -m benchmarks.allocation_scale --orders 100000 --repeat 3 \
+	  --out $(OUT)/bench-allocation/scale

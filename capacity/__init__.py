@@ -1,1 +1,16 @@
 """The capacity monitor: events in, capacity scores out."""
+
+from capacity.events import CapacityEvent, parse_event, parse_event_lines
+from capacity.monitor import CapacityMonitor, IngestResult, OrderProfile
+from capacity.score import capacity_scores, free_capacity
+
+__all__ = [
+    "CapacityEvent",
+    "CapacityMonitor",
+    "IngestResult",
+    "OrderProfile",
+    "capacity_scores",
+    "free_capacity",
+    "parse_event",
+    "parse_event_lines",
+]

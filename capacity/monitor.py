@@ -82,6 +82,12 @@ class CapacityMonitor:
         Optional state store for the event log and snapshots.
     snapshot_every
         Take a snapshot after this many applied events (0: only on demand).
+
+    Notes
+    -----
+    The state arrays (``nominal``, ``staffing``, ``backlog``, ``forecast``,
+    ``outage``, ``congestion``) are public for reading; change them only
+    through events, which also invalidate the cached score terms.
     """
 
     def __init__(

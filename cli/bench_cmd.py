@@ -8,7 +8,10 @@ from typing import Any
 
 import click
 
+from benchmarks.allocation_bench import run_allocation_bench
+from benchmarks.allocation_bench import write_reports as write_allocation_reports
 from benchmarks.gap_bench import GAP_DATA, GapRun, run_gap_bench, write_reports
+from cli.network_cmd import network_option, open_network
 from data.errors import InputError
 from data.orlib_gap import BestKnown, read_best_known
 from formulations.gap import GapInstance, load_gap_file
@@ -140,6 +143,97 @@ def bench_gap(
     )
 
 
+@bench.command("allocation")
+@network_option
+@click.option(
+    "--orders",
+    "n_orders",
+    type=click.IntRange(min=1),
+    default=5000,
+    show_default=True,
+    help="Orders in the generated day.",
+)
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option(
+    "--utilization",
+    type=click.Choice(["loose", "tight"]),
+    default="loose",
+    show_default=True,
+    help="loose: workload = 70 % of capacity; tight: 95 % and a demand spike.",
+)
+@click.option(
+    "--engines",
+    default="cpsat,highs,greedy",
+    show_default=True,
+    help="Micro-batch engines (each run with and without bid prices).",
+)
+@click.option(
+    "--time-limit",
+    "time_limit",
+    type=click.FloatRange(min=0.0),
+    default=2.0,
+    show_default=True,
+    help="Seconds per batch solve.",
+)
+@click.option(
+    "--hindsight-time-limit",
+    type=click.FloatRange(min=0.0),
+    default=60.0,
+    show_default=True,
+    help="Seconds for the whole-day hindsight solve.",
+)
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("out/bench-allocation"),
+    show_default=True,
+)
+def bench_allocation(
+    network_dir: Path | None,
+    n_orders: int,
+    seed: int,
+    utilization: str,
+    engines: str,
+    time_limit: float,
+    hindsight_time_limit: float,
+    out: Path,
+) -> None:
+    """Allocation policies on one generated day against the hindsight LP bound."""
+    names = _engines(engines)
+    net = open_network(network_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    steps = [
+        "hindsight",
+        "nearest",
+        *[f"{e}{b}" for e in names for b in ("", "+bid")],
+        "outage",
+    ]
+    bar: Any
+    with click.progressbar(
+        length=len(steps),
+        label="bench allocation",
+        file=sys.stderr,
+        show_pos=True,
+        item_show_func=_label,
+    ) as bar:
+        runs, extra = run_allocation_bench(
+            net,
+            n_orders=n_orders,
+            seed=seed,
+            utilization=utilization,
+            engines=names,
+            time_limit_s=time_limit,
+            hindsight_time_limit_s=hindsight_time_limit,
+            workdir=out,
+            on_step=lambda name: bar.update(1, name),
+        )
+    click.echo(write_allocation_reports(runs, extra, out))
+    click.echo(
+        f"wrote {out / 'results.csv'}, {out / 'summary.md'}, "
+        f"{out / 'cost_gap.png'}, {out / 'utilization.png'}"
+    )
+
+
 @bench.command("online")
 @click.option(
     "--requests",
@@ -157,13 +251,7 @@ def bench_gap(
 )
 @click.option("--repeat", type=click.IntRange(min=1), default=3, show_default=True)
 @click.option("--seed", type=int, default=7, show_default=True)
-@click.option(
-    "--network",
-    "network_dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=None,
-    help="Network folder (default: the embedded US sample).",
-)
+@network_option
 @click.option(
     "--out",
     type=click.Path(file_okay=False, path_type=Path),

@@ -49,6 +49,9 @@ def _register() -> None:
     from cli.capacity_cmd import capacity
 
     cli.add_command(capacity)
+    from cli.allocate_cmd import allocate_command
+
+    cli.add_command(allocate_command)
     from cli.options_cmd import options_command
 
     cli.add_command(options_command)

@@ -33,11 +33,11 @@ few array lookups (no Python loop over nodes).
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from types import MappingProxyType
 from typing import Any
 
 import numpy as np
@@ -106,7 +106,8 @@ class Network:
     """An immutable, validated fulfillment network (see the module docstring).
 
     Arrays are read-only and indexed by position; the ``*_index`` mappings
-    turn ids into positions. Node arrays have length ``n_nodes``, SKU arrays
+    turn ids into positions (plain dicts so the object pickles for joblib
+    workers; treat them as read-only). Node arrays have length ``n_nodes``, SKU arrays
     ``n_skus``, destination arrays ``n_dests``.
 
     Attributes
@@ -190,6 +191,19 @@ class Network:
     sku_index: Mapping[str, int]
     dest_index: Mapping[str, int]
     source: Path | None = None
+
+    def __post_init__(self) -> None:
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if isinstance(value, np.ndarray):
+                value.setflags(write=False)
+
+    def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
+        # Rebuild through __init__ so unpickled arrays are read-only again.
+        return (
+            type(self),
+            tuple(getattr(self, f.name) for f in dataclasses.fields(self)),
+        )
 
     # ------------------------------------------------------------------ sizes
     @property
@@ -509,8 +523,8 @@ def build_network(
         rates=rates,
         complexity=complexity,
         calendar=calendar,
-        node_index=MappingProxyType(node_index),
-        sku_index=MappingProxyType(sku_index),
-        dest_index=MappingProxyType(dest_index),
+        node_index=node_index,
+        sku_index=sku_index,
+        dest_index=dest_index,
         source=source,
     )

@@ -37,7 +37,7 @@ from data.delivery_calendar import zone_info
 from data.errors import InputError
 from data.network import Network
 from data.orders import ORDER_COLUMNS, TIERS
-from data.table_reader import Column, read_table, table_path
+from data.table_reader import Column, check_reference, read_table, table_path
 
 #: Relative order intensity per local hour (0..23).
 HOURLY_PROFILE = np.array(
@@ -96,17 +96,8 @@ def _load_customers(
         [Column("customer_id"), Column("home_zip3", pattern=r"\d{3}")],
         unique=[("customer_id",)],
     )
+    check_reference(frame, path, "home_zip3", network.dest_zip3, "destinations")
     home = frame["home_zip3"].map(network.dest_index)
-    unknown = home.isna().to_numpy()
-    if unknown.any():
-        pos = int(np.flatnonzero(unknown)[0])
-        raise InputError(
-            "unknown ZIP prefix (not a network destination)",
-            file=path.name,
-            row=pos + 2,
-            field="home_zip3",
-            value=frame["home_zip3"].iloc[pos],
-        )
     return frame["customer_id"].to_numpy(dtype=object), home.to_numpy(dtype=np.intp)
 
 

@@ -18,10 +18,12 @@ ready for the allocation compiler.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -94,6 +96,13 @@ class Orders:
             getattr(self, name).setflags(write=False)
         self.line_sku.setflags(write=False)
         self.line_qty.setflags(write=False)
+
+    def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
+        # Rebuild through __init__ so unpickled arrays are read-only again.
+        return (
+            type(self),
+            tuple(getattr(self, f.name) for f in dataclasses.fields(self)),
+        )
 
     @property
     def n_orders(self) -> int:

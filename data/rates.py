@@ -15,6 +15,7 @@ cm³/kg (139 in³/lb), computed per shipment over all its units.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -78,6 +79,13 @@ class RateCard:
     def __post_init__(self) -> None:
         for name in ("max_weight", "cost", "top_weight", "transit_days", "offered"):
             getattr(self, name).setflags(write=False)
+
+    def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
+        # Rebuild through __init__ so unpickled arrays are read-only again.
+        return (
+            type(self),
+            tuple(getattr(self, f.name) for f in dataclasses.fields(self)),
+        )
 
     def price(self, service: Any, zone: Any, billed_kg: Any) -> NDArray[np.float64]:
         """Shipping cost; ``service`` (index), ``zone`` (2..8) and weight broadcast.

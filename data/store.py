@@ -41,6 +41,7 @@ import json
 import math
 import os
 import sqlite3
+import threading
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -140,7 +141,40 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         """CREATE UNIQUE INDEX allocations_once ON allocations (run_id, order_id, sku)
             WHERE status = 'allocated'""",
     ),
-    # 2: online checkouts (issue 7): per-SKU stock reads, bid prices, checkout
+    # 2: delivery date and cost parts per line; 'rerouted' marks an allocation
+    # a later batch replaced (kept for the record, never counted as shipped).
+    (
+        """CREATE TABLE allocations_v2 (
+            run_id TEXT NOT NULL,
+            batch INTEGER NOT NULL,
+            order_id TEXT NOT NULL,
+            sku TEXT NOT NULL,
+            quantity INTEGER NOT NULL,
+            node_id TEXT,
+            service TEXT,
+            ship_date TEXT,
+            promised_date TEXT,
+            cost REAL,
+            status TEXT NOT NULL
+                CHECK (status IN ('allocated', 'deferred', 'unfillable', 'rerouted')),
+            reason TEXT NOT NULL DEFAULT '',
+            delivery_date TEXT,
+            shipping REAL,
+            handling REAL,
+            penalty REAL,
+            PRIMARY KEY (run_id, batch, order_id, sku),
+            FOREIGN KEY (run_id, batch) REFERENCES allocation_batches (run_id, batch)
+        )""",
+        """INSERT INTO allocations_v2 (run_id, batch, order_id, sku, quantity, node_id,
+            service, ship_date, promised_date, cost, status, reason)
+           SELECT run_id, batch, order_id, sku, quantity, node_id, service, ship_date,
+            promised_date, cost, status, reason FROM allocations""",
+        "DROP TABLE allocations",
+        "ALTER TABLE allocations_v2 RENAME TO allocations",
+        """CREATE UNIQUE INDEX allocations_once ON allocations (run_id, order_id, sku)
+            WHERE status = 'allocated'""",
+    ),
+    # 3: online checkouts (issue 7): per-SKU stock reads, bid prices, checkout
     # holds and the confirmed orders the next allocation batch reads.
     (
         # covering: a checkout reads every node's stock of a SKU from the index
@@ -196,6 +230,9 @@ ALLOCATION_COLUMNS = (
     "status",
     "reason",
 )
+#: Optional per-line columns (schema 2): when the delivery is due and what the
+#: line's cost is made of.
+ALLOCATION_EXTRA_COLUMNS = ("delivery_date", "shipping", "handling", "penalty")
 CLTV_COLUMNS = ("customer_id", "predicted_spend", "p_active", "segment")
 _KEEP_SNAPSHOTS = 20
 
@@ -293,6 +330,20 @@ class StateStore(Protocol):
         """On hand minus live reservations, per SKU."""
         ...
 
+    def available_matrix(
+        self,
+        node_ids: Sequence[str],
+        sku_ids: Sequence[str],
+        *,
+        now: float | None = None,
+    ) -> NDArray[np.int64]:
+        """Dense available units, nodes × SKUs."""
+        ...
+
+    def upsert_inventory(self, rows: pd.DataFrame) -> int:
+        """Set ``on_hand`` of ``node_id, sku`` rows."""
+        ...
+
     def append_events(self, events: Sequence[Mapping[str, Any]]) -> list[int | None]:
         """Log capacity events; the new ones get a sequence number."""
         ...
@@ -317,6 +368,36 @@ class StateStore(Protocol):
 
     def cltv_score(self, customer_id: str) -> CltvScore | None:
         """The customer's score from the latest day, or None."""
+        ...
+
+    def cltv_scores(self, customer_ids: Iterable[str]) -> pd.DataFrame:
+        """Latest scores of many customers."""
+        ...
+
+    def cltv_threshold(self, percentile: float) -> float | None:
+        """Latest day's ``predicted_spend`` at a percentile."""
+        ...
+
+    def start_allocation_run(
+        self, run_id: str, params: Mapping[str, Any]
+    ) -> int | None:
+        """Create or resume a run; returns its last committed batch."""
+        ...
+
+    def write_allocation_batch(
+        self,
+        run_id: str,
+        batch: int,
+        rows: pd.DataFrame,
+        *,
+        consume_inventory: bool = False,
+        supersede: Sequence[str] = (),
+    ) -> bool:
+        """One batch's allocations in one transaction (False if already there)."""
+        ...
+
+    def last_committed_batch(self, run_id: str) -> int | None:
+        """Highest committed batch of a run."""
         ...
 
     def close(self) -> None:
@@ -362,6 +443,12 @@ class SqliteStore:
         How long a writer waits for the write lock before failing.
     synchronous
         ``NORMAL`` (crash-safe) or ``FULL`` (also power-loss-safe).
+
+    Notes
+    -----
+    Write transactions on one store object are serialized by a lock, so a
+    few threads may share it; for parallel readers and writers open one store
+    per process (or thread) on the same file, as the contention test does.
     """
 
     def __init__(
@@ -377,6 +464,9 @@ class SqliteStore:
             )
         self.path = Path(path) if path is not None else default_state_path()
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        # One connection per store object; the lock keeps threads (a web
+        # server's workers) from interleaving statements of two transactions.
+        self._lock = threading.RLock()
         self._conn = sqlite3.connect(
             self.path, timeout=timeout_s, isolation_level=None, check_same_thread=False
         )
@@ -402,13 +492,14 @@ class SqliteStore:
     @contextlib.contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:
         """One write transaction: everything in it lands, or nothing does."""
-        self._conn.execute("BEGIN IMMEDIATE")
-        try:
-            yield self._conn
-        except BaseException:
-            self._conn.execute("ROLLBACK")
-            raise
-        self._conn.execute("COMMIT")
+        with self._lock:
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._conn
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+            self._conn.execute("COMMIT")
 
     def schema_version(self) -> int:
         """The database's schema version (``PRAGMA user_version``)."""
@@ -986,6 +1077,7 @@ class SqliteStore:
         rows: pd.DataFrame,
         *,
         consume_inventory: bool = False,
+        supersede: Sequence[str] = (),
     ) -> bool:
         """Write one batch's allocations and its marker in one transaction.
 
@@ -999,6 +1091,9 @@ class SqliteStore:
         consume_inventory
             Also take allocated quantities out of ``on_hand`` (fails the
             whole batch if a node lacks the unreserved stock).
+        supersede
+            Orders whose earlier allocated lines this batch replaces (a
+            reroute): they become ``rerouted`` in the same transaction.
 
         Returns
         -------
@@ -1032,8 +1127,15 @@ class SqliteStore:
                 None if opt(r.cost) is None else float(r.cost),
                 str(r.status),
                 "" if opt(r.reason) is None else str(r.reason),
+                *(opt(getattr(r, c, None)) for c in ALLOCATION_EXTRA_COLUMNS),
             )
-            for r in rows[list(ALLOCATION_COLUMNS)].itertuples(index=False)
+            for r in rows.reindex(
+                columns=[*ALLOCATION_COLUMNS, *ALLOCATION_EXTRA_COLUMNS]
+            ).itertuples(index=False)
+        ]
+        data = [
+            (*d[:12], None if d[12] in (None, "") else str(d[12]), *d[13:])
+            for d in data
         ]
         try:
             with self._tx() as conn:
@@ -1048,10 +1150,18 @@ class SqliteStore:
                     "VALUES (?, ?, ?, ?)",
                     (run_id, int(batch), len(data), time.time()),
                 )
+                for chunk in _chunks(list(supersede), 500):
+                    marks = ", ".join("?" * len(chunk))
+                    conn.execute(
+                        "UPDATE allocations SET status = 'rerouted' WHERE run_id = ? "
+                        f"AND status = 'allocated' AND order_id IN ({marks})",
+                        (run_id, *chunk),
+                    )
                 conn.executemany(
                     "INSERT INTO allocations (run_id, batch, order_id, sku, quantity, "
-                    "node_id, service, ship_date, promised_date, cost, status, reason) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    "node_id, service, ship_date, promised_date, cost, status, reason, "
+                    "delivery_date, shipping, handling, penalty) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     data,
                 )
                 if consume_inventory:
@@ -1086,11 +1196,18 @@ class SqliteStore:
                 (time.time(), run_id),
             )
 
-    def allocations(self, run_id: str) -> pd.DataFrame:
-        """Every allocation row of a run, with its ``batch``, in batch order."""
+    def allocations(
+        self, run_id: str, *, include_rerouted: bool = False
+    ) -> pd.DataFrame:
+        """The allocation rows of a run, with ``batch``, in batch order.
+
+        Rows a later batch rerouted are left out unless ``include_rerouted``.
+        """
+        columns = ", ".join([*ALLOCATION_COLUMNS, *ALLOCATION_EXTRA_COLUMNS])
+        where = "" if include_rerouted else " AND status != 'rerouted'"
         return pd.read_sql_query(
-            "SELECT batch, " + ", ".join(ALLOCATION_COLUMNS) + " FROM allocations "
-            "WHERE run_id = ? ORDER BY batch, order_id, sku",
+            f"SELECT batch, {columns} FROM allocations WHERE run_id = ?{where} "
+            "ORDER BY batch, order_id, sku",
             self._conn,
             params=(run_id,),
         )

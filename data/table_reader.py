@@ -20,6 +20,7 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
+from data.delivery_calendar import is_timezone
 from data.errors import InputError
 
 Kind = Literal["str", "int", "float", "bool", "hhmm", "timezone", "datetime", "date"]
@@ -165,8 +166,6 @@ def _convert(path: Path, frame: pd.DataFrame, col: Column) -> Any:
         minutes = pd.to_numeric(parts[1], errors="coerce").fillna(0).to_numpy()
         values = (hours * 60 + minutes).astype(np.int64)
     elif kind == "timezone":
-        from data.delivery_calendar import is_timezone
-
         known = {tz: is_timezone(tz) for tz in text.unique()}
         bad = ~text.map(known).to_numpy(dtype=bool)
         if bad.any():

@@ -140,7 +140,7 @@ def order_totals(
     network: Network, orders: Orders, idx: NDArray[np.intp]
 ) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]]:
     """Units, complexity-weighted workload and billed kg of each order in ``idx``."""
-    lines = _lines_of(orders, idx)
+    lines = lines_of(orders, idx)
     owner = np.repeat(np.arange(idx.size), np.diff(orders.line_start)[idx])
     sku, qty = orders.line_sku[lines], orders.line_qty[lines].astype(np.float64)
     units = np.bincount(owner, weights=qty, minlength=idx.size)
@@ -160,7 +160,7 @@ def order_totals(
     )
 
 
-def _lines_of(orders: Orders, idx: NDArray[np.intp]) -> NDArray[np.intp]:
+def lines_of(orders: Orders, idx: NDArray[np.intp]) -> NDArray[np.intp]:
     """Line positions of the orders ``idx``, grouped by order in ``idx`` order."""
     starts = orders.line_start[idx]
     counts = orders.line_start[idx + 1] - starts
@@ -294,7 +294,7 @@ def stock_ok(
     orders: Orders, idx: NDArray[np.intp], stock: NDArray[np.int64]
 ) -> NDArray[np.bool_]:
     """``(len(idx), n_nodes)``: nodes holding every line of each order in full."""
-    lines = _lines_of(orders, idx)
+    lines = lines_of(orders, idx)
     counts = np.diff(orders.line_start)[idx]
     have = orders.line_qty[lines][:, None] <= stock[:, orders.line_sku[lines]].T
     starts = np.concatenate([[0], np.cumsum(counts)[:-1]]).astype(np.intp)
@@ -327,6 +327,8 @@ class CompiledBatch:
         Items priced with the relaxed Platinum rule (no node could be on time).
     true_cost
         ``(n_items, n_nodes)`` cost without bid prices (what is reported).
+    split
+        Items that are single lines of a split order (``compile_lines``).
     """
 
     problem: AssignmentProblem
@@ -337,6 +339,7 @@ class CompiledBatch:
     skus: NDArray[np.intp]
     use_relaxed: NDArray[np.bool_]
     true_cost: NDArray[np.float64]
+    split: NDArray[np.bool_]
 
     def service(self) -> NDArray[np.int8]:
         """Service per (item, node) actually used (strict or relaxed)."""
@@ -372,6 +375,7 @@ def _compile(
     bid_price: NDArray[np.float64] | None,
     extra_cost: float,
     name: str,
+    split: bool = False,
 ) -> CompiledBatch:
     """Shared tail of :func:`compile_orders` and :func:`compile_lines`.
 
@@ -389,9 +393,23 @@ def _compile(
     true_cost = np.where(
         eligible, shipping + options.handling + penalty + extra_cost, np.inf
     )
-    # Waiting a day still ships the order (tomorrow, at about today's best
-    # cost), so deferral costs that plus the tier/CLTV delay penalty.
-    reference = np.where(eligible.any(axis=1), np.min(true_cost, axis=1), 0.0)
+    # Waiting a day still ships the order (tomorrow, at about the best cost any
+    # node offering its service could do, stock and capacity aside), so
+    # deferral costs that plus the tier/CLTV delay penalty. Judged without
+    # today's stock it is the same for every policy and for the bound.
+    served = np.where(
+        use_relaxed[:, None], options.relaxed_service >= 0, options.feasible
+    )
+    anyway = np.where(
+        np.asarray(served, dtype=bool),
+        np.where(use_relaxed[:, None], options.relaxed_shipping, options.shipping)
+        + options.handling
+        + np.where(use_relaxed[:, None], options.relaxed_penalty, options.penalty)
+        + extra_cost,
+        np.inf,
+    )
+    best = np.min(anyway, axis=1)
+    reference = np.where(np.isfinite(best), best, 0.0)
     defer_cost = reference + defer_cost
     cost = true_cost
     if bid_price is not None:
@@ -420,6 +438,7 @@ def _compile(
         skus=skus.astype(np.intp),
         use_relaxed=use_relaxed,
         true_cost=true_cost,
+        split=np.full(item_order.size, split, dtype=bool),
     )
 
 
@@ -452,7 +471,7 @@ def compile_orders(
     """
     idx = np.asarray(idx, dtype=np.intp)
     options = price_orders(network, orders, idx, policy, release=release)
-    lines = _lines_of(orders, idx)
+    lines = lines_of(orders, idx)
     item_lines = np.concatenate([[0], np.cumsum(np.diff(orders.line_start)[idx])])
     spend = np.asarray(predicted_spend, dtype=np.float64)
     return _compile(
@@ -532,4 +551,66 @@ def compile_lines(
         bid_price=bid_price,
         extra_cost=policy.split_shipment_cost,
         name=name,
+        split=True,
+    )
+
+
+def concat_batches(first: CompiledBatch, second: CompiledBatch) -> CompiledBatch:
+    """One problem holding the items of both batches, sharing nodes and stock.
+
+    Used for the whole-day bound: orders shipped whole and the lines of orders
+    no node can fill compete for the same capacity and SKUs. Both batches must
+    be compiled against the same capacity and stock.
+    """
+    a, b = first.problem, second.problem
+    skus = np.union1d(first.skus, second.skus).astype(np.intp)
+    col = {int(k): i for i, k in enumerate(skus)}
+
+    def widen(batch: CompiledBatch) -> NDArray[np.float64]:
+        use = np.zeros((batch.problem.n_items, skus.size))
+        if batch.problem.use is not None:
+            cols = [col[int(k)] for k in batch.skus]
+            use[:, cols] = batch.problem.use
+        return use
+
+    stock = np.zeros((a.n_agents, skus.size))
+    for batch in (first, second):
+        if batch.problem.stock is not None:
+            stock[:, [col[int(k)] for k in batch.skus]] = batch.problem.stock
+    assert a.defer_cost is not None and b.defer_cost is not None
+    priority = None
+    if a.priority is not None and b.priority is not None:
+        priority = np.concatenate([a.priority, b.priority])
+    problem = AssignmentProblem(
+        cost=np.vstack(
+            [np.where(a.eligible, a.cost, np.inf), np.where(b.eligible, b.cost, np.inf)]
+        ),
+        weight=np.vstack([a.weight, b.weight]),
+        capacity=a.capacity,
+        eligible=np.vstack([a.eligible, b.eligible]),
+        use=np.vstack([widen(first), widen(second)]),
+        stock=stock,
+        defer_cost=np.concatenate([a.defer_cost, b.defer_cost]),
+        priority=priority,
+        name=f"{a.name} + {b.name}",
+    )
+    fo, so = first.options, second.options
+    options = OrderOptions(
+        **{
+            name: np.concatenate([getattr(fo, name), getattr(so, name)])
+            for name in OrderOptions.__dataclass_fields__
+        }
+    )
+    return CompiledBatch(
+        problem=problem,
+        options=options,
+        item_order=np.concatenate([first.item_order, second.item_order]),
+        item_lines=np.concatenate(
+            [first.item_lines, first.item_lines[-1] + second.item_lines[1:]]
+        ).astype(np.intp),
+        lines=np.concatenate([first.lines, second.lines]).astype(np.intp),
+        skus=skus,
+        use_relaxed=np.concatenate([first.use_relaxed, second.use_relaxed]),
+        true_cost=np.vstack([first.true_cost, second.true_cost]),
+        split=np.concatenate([first.split, second.split]),
     )

@@ -332,6 +332,14 @@ class AssignmentProblem:
 
     __hash__ = None  # type: ignore[assignment]
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickle through the constructor (joblib/Dask workers get a validated,
+        read-only copy)."""
+        return (
+            AssignmentProblem,
+            (*tuple(getattr(self, name) for name in _ARRAY_FIELDS), self.name),
+        )
+
     # -------------------------------------------------------------------- I/O
     def save(self, path: str | os.PathLike[str]) -> None:
         """Write the arrays to a compressed ``.npz`` (read back with :meth:`load_npz`)."""

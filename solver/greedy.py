@@ -569,3 +569,27 @@ class GreedyEngine:
             assignment=assignment,
             unassigned_reason=reasons,
         )
+
+
+def first_come_assign(
+    problem: AssignmentProblem, key: NDArray[np.float64]
+) -> tuple[NDArray[np.int64], dict[int, str]]:
+    """Items in index order, each to the feasible node with the lowest ``key``.
+
+    No look-ahead and no regret: what order-management systems do by default
+    with ``key`` = distance ("nearest node with stock"). An item with no
+    feasible node is deferred (the problem must allow deferral).
+    """
+    stock = _Stock.of(problem)
+    state = _State.empty(problem)
+    for i in range(problem.n_items):
+        ok = _item_options(problem, stock, state, i)
+        if not ok.any():
+            state.reasons[i] = _no_option_reason(problem, stock, state, i)
+            continue
+        state.place(problem, i, int(np.argmin(np.where(ok, key[i], _INF))))
+    reasons = {
+        int(i): state.reasons.get(int(i), "no feasible node")
+        for i in np.flatnonzero(state.assignment < 0)
+    }
+    return state.assignment, reasons

@@ -104,6 +104,12 @@ class SolveResult:
         if self.status.has_solution and self.objective is None:
             raise ValueError(f"status {self.status.name} needs an objective")
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickle through the constructor (the reasons mapping is read-only)."""
+        fields = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        fields["unassigned_reason"] = dict(self.unassigned_reason)
+        return (_rebuild_result, (fields,))
+
     @property
     def has_solution(self) -> bool:
         """Whether :attr:`assignment` is a solution (possibly not optimal)."""
@@ -147,6 +153,10 @@ class SolveResult:
             "unassigned_reason": {str(k): v for k, v in self.unassigned_reason.items()},
             "message": self.message,
         }
+
+
+def _rebuild_result(fields: dict[str, Any]) -> SolveResult:
+    return SolveResult(**fields)
 
 
 def no_solution(

@@ -7,10 +7,12 @@ the raw arrays, so an engine bug cannot hide behind its own bookkeeping.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import pandas as pd
 from numpy.typing import NDArray
 
 from data.errors import VerificationError
@@ -135,3 +137,71 @@ def verify(problem: AssignmentProblem, result: SolveResult) -> float:
             f"{objective!r} of its own solution"
         )
     return objective
+
+
+def check_allocation_rows(
+    rows: pd.DataFrame,
+    *,
+    node_ids: Sequence[str],
+    sku_ids: Sequence[str],
+    capacity: NDArray[np.float64],
+    inventory: NDArray[np.int64],
+    sku_complexity: NDArray[np.float64],
+    order_lines: pd.DataFrame,
+) -> list[str]:
+    """Re-check an ``allocations.csv`` against the network, from the file alone.
+
+    Every order line of ``order_lines`` (``order_id, sku, quantity``) must
+    appear exactly once with a valid status; allocated units per (node, SKU)
+    may not exceed the inventory and complexity-weighted units per node may
+    not exceed ``capacity``. Returns the violations (empty when sound).
+    """
+    out: list[str] = []
+    valid = {"allocated", "deferred", "unfillable"}
+    bad_status = sorted(set(rows["status"]) - valid)
+    if bad_status:
+        out.append(f"unknown statuses {bad_status}")
+    key = ["order_id", "sku"]
+    counts = rows.groupby(key).size()
+    dup = counts[counts > 1]
+    if len(dup):
+        out.append(f"{len(dup)} order lines appear more than once, e.g. {dup.index[0]}")
+    want = order_lines.set_index(key)["quantity"]
+    missing = want.index.difference(counts.index)
+    if len(missing):
+        out.append(f"{len(missing)} order lines missing, e.g. {missing[0]}")
+    extra = counts.index.difference(want.index)
+    if len(extra):
+        out.append(f"{len(extra)} rows for unknown order lines, e.g. {extra[0]}")
+    got = rows.groupby(key)["quantity"].first()
+    common = want.index.intersection(got.index)
+    wrong = want.loc[common].to_numpy() != got.loc[common].to_numpy()
+    if wrong.any():
+        out.append(f"{int(wrong.sum())} rows change the ordered quantity")
+    alloc = rows[rows["status"] == "allocated"]
+    node_pos = {n: i for i, n in enumerate(node_ids)}
+    sku_pos = {s: i for i, s in enumerate(sku_ids)}
+    nodes = alloc["node_id"].map(node_pos)
+    skus = alloc["sku"].map(sku_pos)
+    if nodes.isna().any() or skus.isna().any():
+        out.append("allocated rows with unknown node or SKU")
+        return out
+    n_idx = nodes.to_numpy(dtype=np.intp)
+    k_idx = skus.to_numpy(dtype=np.intp)
+    qty = alloc["quantity"].to_numpy(dtype=np.float64)
+    used = np.zeros_like(inventory, dtype=np.float64)
+    np.add.at(used, (n_idx, k_idx), qty)
+    over = used - inventory
+    for j, k in zip(*map(lambda a: a.tolist(), np.nonzero(over > 1e-9)), strict=True):
+        out.append(
+            f"inventory: node {node_ids[j]} SKU {sku_ids[k]} allocated "
+            f"{used[j, k]:g} > on hand {inventory[j, k]:g}"
+        )
+    load = np.bincount(
+        n_idx, weights=qty * sku_complexity[k_idx], minlength=len(node_ids)
+    )
+    for j in map(int, np.flatnonzero(load > capacity * (1 + 1e-9) + 1e-9)):
+        out.append(
+            f"capacity: node {node_ids[j]} load {load[j]:.3f} > {capacity[j]:.3f}"
+        )
+    return out

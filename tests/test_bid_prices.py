@@ -48,7 +48,7 @@ def test_estimate_prices_binding_nodes_only(tiny_network: Network) -> None:
     east, west, chi = (
         tiny_network.node_idx(n) for n in ("WH-EAST", "WH-WEST", "ST-CHI")
     )
-    assert prices[east] > 0 and prices[west] > 0 and prices[chi] == 0.0
+    assert prices[east] > 0 and prices[west] > 0 and prices[chi] == 0.0, bids.source
     # bounded by the deferral penalty per unit plus the dearest unit cost
     assert prices.max() < bids._defer_per_unit + bids._unit_cost.max()
     assert bids.source.startswith("estimated bid prices: LP duals")

@@ -122,9 +122,14 @@ def test_stock_and_compile(tiny: Network, tmp_path: Path) -> None:
     )
     p = batch.problem
     assert p.eligible[1].tolist() == [True, False, False]
-    # deferral costs the best cost today plus the tier's penalty (+ 5% of CLTV)
+    # deferral: shipped tomorrow at the best price of any node offering the
+    # service (WH-WEST, near LA, though it lacks the stock today), plus the
+    # gold penalty and 5 % of the CLTV
     assert p.defer_cost is not None
-    assert p.defer_cost[1] == pytest.approx(p.cost[1, 0] + 60.0 + 5.0)
+    west = tiny.node_idx("WH-WEST")
+    assert batch.options.cost[1].argmin() == west
+    assert p.defer_cost[1] == pytest.approx(batch.options.cost[1, west] + 60.0 + 5.0)
+    assert batch.options.cost[1, west] < p.cost[1, 0]
     assert p.use is not None and p.stock is not None
     assert sorted(tiny.sku_ids[k] for k in batch.skus) == ["MUG", "SPRAY", "TEE"]
     tee = int(np.flatnonzero(batch.skus == tiny.sku_index["TEE"])[0])

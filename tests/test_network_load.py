@@ -308,3 +308,13 @@ def test_cdnow_like_history(sample_dir: Path) -> None:
     assert dates.min() >= pd.Timestamp("2024-01-01")
     assert dates.max() <= pd.Timestamp("2025-12-31")
     assert {"signup_date", "loyalty_tier", "region", "home_zip3"} <= set(customers)
+
+
+def test_network_pickles_for_parallel_workers(tiny_network: Network) -> None:
+    import pickle
+
+    back = pickle.loads(pickle.dumps(tiny_network))
+    assert back.node_index == tiny_network.node_index
+    np.testing.assert_array_equal(back.zone, tiny_network.zone)
+    assert not back.zone.flags.writeable
+    assert not back.rates.cost.flags.writeable

@@ -47,18 +47,18 @@ def _avail(store: SqliteStore, now: float) -> dict[tuple[str, str], int]:
     return {(n, s): a for n, s, a in store.available_by_sku(["TEE", "MUG"], now=now)}
 
 
-def test_migration_2_upgrades_a_version_1_store(tmp_path: Path) -> None:
+def test_migration_3_upgrades_a_version_2_store(tmp_path: Path) -> None:
     path = tmp_path / "old.db"
     SqliteStore(path).close()
     conn = sqlite3.connect(path)
     for table in ("bid_prices", "checkouts", "online_orders"):
         conn.execute(f"DROP TABLE {table}")
     conn.execute("DROP INDEX inventory_by_sku")
-    conn.execute("PRAGMA user_version = 1")
+    conn.execute("PRAGMA user_version = 2")
     conn.commit()
     conn.close()
     with SqliteStore(path) as s:
-        assert s.schema_version() == 2
+        assert s.schema_version() == 3
         assert s.latest_bid_prices() is None
         assert s.online_orders().columns.tolist() == list(ONLINE_ORDER_COLUMNS)
 

@@ -176,3 +176,29 @@ def test_orders_bad_input(
     frame.to_csv(path, index=False)
     with pytest.raises(InputError, match=message):
         read_orders(path, tiny_network)
+
+
+def test_generator_without_customer_table(tiny_network: Network) -> None:
+    frame = generate_orders(tiny_network, n_orders=400, days=1, seed=2)
+    assert frame["customer_id"].str.startswith("G2-").all()
+    assert set(frame["dest"]) <= set(tiny_network.dest_zip3)
+    assert set(frame["sku"]) <= set(tiny_network.sku_ids)
+    # no popularity column: SKUs drawn uniformly, all four appear
+    assert frame["sku"].nunique() == 4
+
+
+def test_generator_checks_the_customer_table(tmp_path: Path) -> None:
+    import shutil
+
+    from data.network import load_network
+    from tests.conftest import TINY_NETWORK
+
+    folder = tmp_path / "net"
+    shutil.copytree(TINY_NETWORK, folder)
+    (folder / "customers.csv").write_text("customer_id,home_zip3\nC1,100\nC2,999\n")
+    with pytest.raises(
+        InputError,
+        match=r"^customers\.csv: row 3: field 'home_zip3': value '999': "
+        r"unknown home_zip3 \(not in destinations\)$",
+    ):
+        generate_orders(load_network(folder), n_orders=10)

@@ -277,3 +277,12 @@ def test_allocation_batches(store: SqliteStore) -> None:
     assert store.decided_order_ids("day1") == {"A", "B", "C"}
     assert store.available("N1", ["TEE"]) == {"TEE": 6}  # A and B took 2 each
     assert store.check_consistency() == []
+
+
+def test_sqlite_store_satisfies_the_protocol(store: SqliteStore) -> None:
+    from data.store import StateStore
+
+    def use(s: StateStore) -> int | None:
+        return s.last_committed_batch("none")
+
+    assert use(store) is None

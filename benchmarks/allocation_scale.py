@@ -1,0 +1,169 @@
+"""Scale of ``tierflow allocate``: a 100,000-order day end to end, and the
+p95 solve time of 1,000-order micro-batches, with peak memory.
+
+Each configuration runs ``tierflow allocate`` in a fresh process, itself
+started by a small wrapper process that reads ``RUSAGE_CHILDREN`` after the
+run, so the peak RSS reported is that run's alone. Every configuration runs
+``--repeat`` times; medians are reported beside the nearest-node baseline
+allocating the same day in the same run (the ratio is the price of
+optimization over the myopic default).
+
+Usage::
+
+    python -m benchmarks.allocation_scale --orders 100000 --repeat 3 --out DIR
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+_WRAPPER = """
+import json, resource, subprocess, sys, time
+start = time.perf_counter()
+rc = subprocess.run(sys.argv[1:]).returncode
+wall = time.perf_counter() - start
+peak_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+print(json.dumps({"rc": rc, "wall_s": wall, "peak_rss_mb": peak_kb / 1024}))
+"""
+
+CONFIGS: dict[str, list[str]] = {
+    "cpsat + bid prices, 15-min batches": [
+        "--engine",
+        "cpsat",
+        "--batch-minutes",
+        "15",
+    ],
+    "cpsat + bid prices, 1000-order batches": [
+        "--engine",
+        "cpsat",
+        "--batch-size",
+        "1000",
+    ],
+    "nearest (baseline)": ["--engine", "nearest", "--no-bid-prices"],
+}
+
+
+def _measure(args: list[str], out: Path) -> dict[str, Any]:
+    cmd = [
+        sys.executable,
+        "-c",
+        _WRAPPER,
+        sys.executable,
+        "-m",
+        "cli.main",
+        "allocate",
+        *args,
+        "--out",
+        str(out),
+        "--json",
+    ]
+    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("{")]
+    if len(lines) < 2:
+        raise SystemExit(f"allocate failed:\n{proc.stdout}\n{proc.stderr}")
+    summary, usage = json.loads(lines[-2]), json.loads(lines[-1])
+    if usage["rc"] != 0:
+        raise SystemExit(f"allocate exited {usage['rc']}:\n{proc.stderr}")
+    return {
+        **usage,
+        **{
+            k: summary[k]
+            for k in (
+                "n_orders",
+                "n_allocated",
+                "n_deferred",
+                "total_cost",
+                "batch_solve_p95_s",
+                "n_batches",
+                "runtime_s",
+            )
+        },
+    }
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--orders", type=int, default=100_000)
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--time-limit", type=float, default=2.0)
+    parser.add_argument("--out", type=Path, default=Path("out/bench-allocation-scale"))
+    ns = parser.parse_args(argv)
+    ns.out.mkdir(parents=True, exist_ok=True)
+    orders = ns.out / "orders.csv"
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "cli.main",
+            "generate",
+            "orders",
+            "--orders",
+            str(ns.orders),
+            "--days",
+            "1",
+            "--seed",
+            str(ns.seed),
+            "--out",
+            str(orders),
+        ],
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
+    results: dict[str, list[dict[str, Any]]] = {}
+    for name, extra in CONFIGS.items():
+        for r in range(ns.repeat):
+            run_dir = ns.out / f"run-{len(results)}-{r}"
+            args = [
+                "--orders",
+                str(orders),
+                "--time-limit",
+                str(ns.time_limit),
+                "--seed",
+                str(r),
+                *extra,
+            ]
+            results.setdefault(name, []).append(_measure(args, run_dir))
+            print(f"{name} #{r + 1}: {results[name][-1]}", file=sys.stderr)
+    base = statistics.median(x["wall_s"] for x in results["nearest (baseline)"])
+    lines = [
+        f"# Allocation at scale: {ns.orders:,} orders, median of {ns.repeat}",
+        "",
+        "| configuration | wall s | x nearest | peak RSS MB | batches | p95 batch "
+        "solve s | total cost |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    table = {}
+    for name, runs in results.items():
+        row = {
+            k: statistics.median(float(x[k]) for x in runs)
+            for k in (
+                "wall_s",
+                "peak_rss_mb",
+                "n_batches",
+                "batch_solve_p95_s",
+                "total_cost",
+            )
+        }
+        table[name] = row
+        lines.append(
+            f"| {name} | {row['wall_s']:.1f} | {row['wall_s'] / base:.2f} "
+            f"| {row['peak_rss_mb']:.0f} | {row['n_batches']:.0f} "
+            f"| {row['batch_solve_p95_s']:.3f} | {row['total_cost']:,.0f} |"
+        )
+    text = "\n".join(lines) + "\n"
+    (ns.out / "summary.md").write_text(text)
+    (ns.out / "results.json").write_text(
+        json.dumps({"runs": results, "median": table}, indent=2) + "\n"
+    )
+    print(text)
+
+
+if __name__ == "__main__":
+    main()
