@@ -147,7 +147,7 @@ class NearestNodeRouter:
         score = self.store.cltv_score(customer_id)
         stock = np.zeros((net.n_nodes, len(skus)), dtype=np.int64)
         col = {s: k for k, s in enumerate(skus)}
-        for node, sku, avail in self.store.available_by_sku(skus, now=now.timestamp()):
+        for node, sku, avail in self.store.available_by_sku(skus):
             i = self._node_index.get(node)
             if i is not None:
                 stock[i, col[sku]] = avail

@@ -567,7 +567,8 @@ class OnlineRouter:
     def _stock(self, req: _Request, notes: _Notes) -> NDArray[np.int64]:
         if self.store is not None:
             try:
-                rows = self.store.available_by_sku(req.skus, now=float(req.ts))
+                # holds live in wall-clock time, whatever instant is being quoted
+                rows = self.store.available_by_sku(req.skus)
             except _STORE_ERRORS as exc:
                 notes.add(f"stock could not be read ({exc}): last known stock")
             else:
