@@ -4,7 +4,7 @@ One thin call answers a checkout in about a millisecond::
 
     router = OnlineRouter.open(network=None, state="state.db")  # None: the sample
     options = router.generate_fulfillment_options(
-        "C000123", [("SKU-00042", 1), ("SKU-00007", 2)], "10001"
+        "C000123", [("ELE-0042", 1), ("APP-0008", 2)], "10001"
     )
     choice = router.select(options.request_id, options.recommended)
     router.confirm(options.request_id)  # or router.cancel(...)
@@ -81,7 +81,7 @@ if the bid-price LP fails, the greedy step runs without bid prices (said in
 
 **Live updates.** The capacity map is re-read from the event log at most every
 ``capacity_refresh_s`` (or at once by :meth:`OnlineRouter.refresh`); events
-applied to :attr:`OnlineRouter.monitor` count at once.
+given to :meth:`OnlineRouter.apply_capacity_events` count at once.
 :meth:`OnlineRouter.requote` re-answers an open request with the current
 state (same ``request_id`` and option ids, ``revision`` + 1) and
 :func:`option_changes` lists what moved — the payload a server streams to
@@ -90,7 +90,9 @@ holds its current plan.
 
 A router serves one process; its methods are thread-safe (one lock). Option
 sets live in the router's memory (``quote_ttl_s``); holds and orders live in
-the store, so confirm and cancel also work from another process.
+the store, so confirm and cancel also work from another process. The result
+types (:class:`OptionSet`, :class:`FulfillmentOption`, :class:`CheckoutResult`
+…, each with ``to_dict()``) are in :mod:`solver.online_results`.
 """
 
 from __future__ import annotations
@@ -343,7 +345,12 @@ class OnlineRouter:
         *,
         policy: TierPolicy | None = None,
         bid_prices: BidPrices | None = None,
-        **options: Any,
+        reservation_ttl_s: float = 900.0,
+        quote_ttl_s: float = 1800.0,
+        capacity_refresh_s: float = 1.0,
+        cltv_refresh_s: float = 60.0,
+        max_open_quotes: int = 100_000,
+        profile: bool = False,
     ) -> OnlineRouter:
         """A router on a network folder (None: the embedded sample) and a store.
 
@@ -362,22 +369,30 @@ class OnlineRouter:
         bid_prices
             Bid-price source (default: the allocator's stored prices, else
             the forecast LP estimate; :mod:`solver.bid_prices`).
-        **options
-            ``reservation_ttl_s`` (900), ``quote_ttl_s`` (1800),
-            ``capacity_refresh_s`` (1.0), ``cltv_refresh_s`` (60),
-            ``max_open_quotes``, ``profile``.
+        reservation_ttl_s
+            How long a selected option's stock is held.
+        quote_ttl_s
+            How long an option set can be selected from.
+        capacity_refresh_s, cltv_refresh_s
+            How often the event log and the CLTV threshold are re-read.
+        max_open_quotes
+            Option sets kept in memory at most (oldest dropped).
+        profile
+            Record per-stage durations in :attr:`timings` (benchmarks).
         """
         if isinstance(network, Network):
             net = network
         else:
             net = load_network(network if network is not None else sample_network_dir())
         notes: list[str] = []
-        store: SqliteStore | None
+        store: SqliteStore | None = None
         try:
             store = state if isinstance(state, SqliteStore) else SqliteStore(state)
             store.seed_network_inventory(net)
             monitor = CapacityMonitor.open(net, store, snapshot_every=0)
         except (*_STORE_ERRORS, TierflowError) as exc:
+            if store is not None and store is not state:
+                store.close()
             store = None
             monitor = CapacityMonitor(net)
             notes.append(
@@ -390,8 +405,13 @@ class OnlineRouter:
             monitor,
             policy=policy,
             bid_prices=bid_prices,
+            reservation_ttl_s=reservation_ttl_s,
+            quote_ttl_s=quote_ttl_s,
+            capacity_refresh_s=capacity_refresh_s,
+            cltv_refresh_s=cltv_refresh_s,
+            max_open_quotes=max_open_quotes,
+            profile=profile,
             notes=notes,
-            **options,
         )
 
     def close(self) -> None:
