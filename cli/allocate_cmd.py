@@ -220,6 +220,7 @@ def allocate_command(
             capacity=net.capacity * capacity_scale,
             sink=sink,
             on_batch=step,
+            publish_bid_prices=sink.publisher(net.node_ids),
         )
         if backend == "dask":
             outcome = _run_on_dask(allocator, str(scheduler))

@@ -333,6 +333,9 @@ class DayAllocator:
         Where batches are committed (default in memory).
     on_batch
         Called after each committed batch with ``(batch, n_batches)``.
+    publish_bid_prices
+        Called with every new set of bid prices and its time, e.g. to store
+        them for the checkout router (:mod:`solver.online`).
     """
 
     def __init__(
@@ -348,6 +351,8 @@ class DayAllocator:
         stock: NDArray[np.int64] | None = None,
         sink: AllocationSink | None = None,
         on_batch: Callable[[int, int], None] | None = None,
+        publish_bid_prices: Callable[[NDArray[np.float64], np.datetime64], None]
+        | None = None,
     ) -> None:
         self.network = network
         self.orders = orders
@@ -364,6 +369,7 @@ class DayAllocator:
             self.monitor.nominal = np.asarray(capacity, dtype=np.float64).copy()
         self.sink = sink or MemorySink()
         self.on_batch = on_batch
+        self.publish_bid_prices = publish_bid_prices
         self.initial_stock = (
             (network.inventory if stock is None else stock).astype(np.int64).copy()
         )
@@ -469,6 +475,8 @@ class DayAllocator:
         self.bid = bid_prices(
             demand, self.remaining(), time_limit_s=max(self.settings.time_limit_s, 1.0)
         )
+        if self.publish_bid_prices is not None:
+            self.publish_bid_prices(self.bid, now)
 
     def _release(
         self, items: NDArray[np.intp], now: np.datetime64, pulled: dict[int, Any]

@@ -3,10 +3,11 @@ state-store sink (crash-safe, resumable) and the result files."""
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import json
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -148,6 +149,23 @@ class StoreSink:
 
     def finish(self) -> None:
         self.store.finish_allocation_run(self.run_id)
+
+    def publisher(
+        self, node_ids: Sequence[str]
+    ) -> Callable[[NDArray[np.float64], np.datetime64], None]:
+        """A ``publish_bid_prices`` callback storing prices for the checkout."""
+
+        def publish(prices: NDArray[np.float64], at: np.datetime64) -> None:
+            when = dt.datetime.fromtimestamp(
+                float(at.astype("datetime64[s]").astype(np.int64)), dt.UTC
+            )
+            self.store.put_bid_prices(
+                dict(zip(node_ids, map(float, prices), strict=True)),
+                as_of=when,
+                source=f"allocation run {self.run_id[:12]}",
+            )
+
+        return publish
 
 
 def _atomic_text(path: Path, text: str) -> None:

@@ -296,3 +296,35 @@ def test_bench_allocation_writes_every_policy(tmp_path: Path) -> None:
     assert 0.9 < extra["workload"] / extra["capacity"] < 1.0
     for name in ("summary.md", "cost_gap.png", "utilization.png"):
         assert (out / name).stat().st_size > 0
+
+
+def test_allocate_stores_bid_prices_for_checkout(tmp_path: Path) -> None:
+    from data.store import SqliteStore
+
+    orders = _write_orders(tmp_path / "orders.csv", 200, seed=4)
+    out = tmp_path / "out"
+    result = CliRunner().invoke(
+        cli,
+        [
+            "allocate",
+            "--network",
+            str(TINY),
+            "--orders",
+            str(orders),
+            "--engine",
+            "greedy",
+            "--capacity-scale",
+            "0.05",
+            "--batch-minutes",
+            "60",
+            "--out",
+            str(out),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    with SqliteStore(out / "state.db") as store:
+        prices = store.latest_bid_prices()
+    assert prices is not None
+    assert set(prices) == {"WH-EAST", "WH-WEST", "ST-CHI"}
+    assert all(v >= 0 for v in prices.values())
+    assert max(prices.values()) > 0  # 5 % capacity: something is scarce
