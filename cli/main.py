@@ -55,6 +55,9 @@ def _register() -> None:
     from cli.options_cmd import options_command
 
     cli.add_command(options_command)
+    from cli.serve_cmd import serve_command
+
+    cli.add_command(serve_command)
 
 
 _register()

@@ -1709,6 +1709,53 @@ class SqliteStore:
         run = self.latest_bid_price_run()
         return None if run is None else run.prices
 
+    # ------------------------------------------- checkout service (issue 8)
+    def cltv_segment_examples(self) -> list[CltvScore]:
+        """One customer per segment of the latest scores: the segment's median.
+
+        The customer at rank ``ceil(n / 2)`` by ``predicted_spend`` (ties by
+        id) within each segment, highest spend first — sample customers
+        that span the segments (the checkout page's picker). Empty when no
+        scores are stored.
+        """
+        rows = self._conn.execute(
+            """SELECT customer_id, predicted_spend, p_active, segment, as_of,
+                      model_version
+               FROM (SELECT *, ROW_NUMBER() OVER (PARTITION BY segment
+                              ORDER BY predicted_spend, customer_id) AS rank,
+                            COUNT(*) OVER (PARTITION BY segment) AS n
+                     FROM cltv_scores
+                     WHERE as_of = (SELECT MAX(as_of) FROM cltv_scores))
+               WHERE rank = (n + 1) / 2
+               ORDER BY predicted_spend DESC, customer_id"""
+        ).fetchall()
+        return [
+            CltvScore(
+                str(r[0]),
+                float(r[1]),
+                float(r[2]),
+                str(r[3]),
+                dt.date.fromisoformat(r[4]),
+                str(r[5]),
+            )
+            for r in rows
+        ]
+
+    def latest_allocation_run(self) -> AllocationRun | None:
+        """The most recently started allocation run (None when there is none)."""
+        row = self._conn.execute(
+            "SELECT run_id, params, created_at, finished_at FROM allocation_runs "
+            "ORDER BY created_at DESC, run_id LIMIT 1"
+        ).fetchone()
+        if row is None:
+            return None
+        return AllocationRun(
+            str(row[0]),
+            json.loads(row[1]),
+            float(row[2]),
+            None if row[3] is None else float(row[3]),
+        )
+
 
 def _chunks(items: list[str], size: int) -> Iterator[list[str]]:
     for i in range(0, len(items), size):
@@ -1783,6 +1830,16 @@ class BidPriceRun:
     as_of: dt.datetime
     source: str
     prices: dict[str, float]
+
+
+@dataclass(frozen=True, slots=True)
+class AllocationRun:
+    """One allocation run as stored: its id, parameters and timestamps."""
+
+    run_id: str
+    params: dict[str, Any]
+    created_at: float
+    finished_at: float | None
 
 
 class _HoldRejected(Exception):

@@ -1,0 +1,154 @@
+"""The latest allocation run, summarized for the operations page.
+
+Two sources, in this order:
+
+1. ``allocation_dir`` (``tierflow serve --allocation-dir OUT``): the folder
+   ``tierflow allocate --out OUT`` wrote — its ``summary.json`` (the full
+   run summary: cost, service level per tier, utilization, …) and
+   ``allocations.csv`` (the per-line decisions behind the plots).
+2. Otherwise the state store's most recently started allocation run
+   (``tierflow allocate --state`` the same database): its committed rows;
+   the summary then has only what the rows tell (orders, lines, cost and its
+   parts).
+
+Both give lines and units per node, lines per status and per service: the
+page's plots.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from data.store import SqliteStore
+
+
+def _clean_dict(value: dict[str, Any]) -> dict[str, Any]:
+    """:func:`_clean` of a dict."""
+    out: dict[str, Any] = _clean(value)
+    return out
+
+
+def _clean(value: Any) -> Any:
+    """JSON-safe: NaN/inf become None, recursively."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {str(k): _clean(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_clean(v) for v in value]
+    return value
+
+
+def _breakdown(rows: pd.DataFrame) -> dict[str, Any]:
+    """Per node, status and service counts of allocation rows."""
+    if rows.empty:
+        return {"by_node": [], "by_status": {}, "by_service": {}}
+    status = rows["status"].astype(str)
+    allocated = rows[status == "allocated"].copy()
+    allocated["cost"] = pd.to_numeric(allocated["cost"], errors="coerce").fillna(0.0)
+    allocated["quantity"] = pd.to_numeric(allocated["quantity"], errors="coerce")
+    per_node = (
+        allocated.groupby(allocated["node_id"].astype(str))
+        .agg(lines=("sku", "size"), units=("quantity", "sum"), cost=("cost", "sum"))
+        .sort_values(["units", "lines"], ascending=False)
+    )
+    by_node = [
+        {
+            "node_id": str(node),
+            "lines": int(r.lines),
+            "units": int(r.units),
+            "cost": round(float(r.cost), 2),
+        }
+        for node, r in per_node.iterrows()
+    ]
+    return {
+        "by_node": by_node,
+        "by_status": {str(k): int(v) for k, v in status.value_counts().items()},
+        "by_service": {
+            str(k): int(v)
+            for k, v in allocated["service"].astype(str).value_counts().items()
+        },
+    }
+
+
+def _row_summary(rows: pd.DataFrame) -> dict[str, Any]:
+    """What a run's rows tell without its summary.json."""
+    if rows.empty:
+        return {"n_orders": 0, "n_lines": 0}
+    status = rows.groupby("order_id")["status"].agg(set)
+    cost = pd.to_numeric(rows["cost"], errors="coerce").fillna(0.0)
+    out: dict[str, Any] = {
+        "n_orders": len(status),
+        "n_lines": len(rows),
+        "n_allocated": int(status.map(lambda s: s == {"allocated"}).sum()),
+        "n_deferred": int(
+            status.map(lambda s: "deferred" in s and "unfillable" not in s).sum()
+        ),
+        "n_unfillable": int(status.map(lambda s: "unfillable" in s).sum()),
+        "total_cost": round(float(cost.sum()), 2),
+    }
+    for part in ("shipping", "handling", "penalty"):
+        values = pd.to_numeric(rows.get(part), errors="coerce")
+        if values is not None and values.notna().any():  # older runs lack the parts
+            out[f"{part}_cost"] = round(float(values.fillna(0.0).sum()), 2)
+    return out
+
+
+def latest_allocation(
+    allocation_dir: Path | None, store: SqliteStore | None
+) -> dict[str, Any]:
+    """The ``AllocationOut`` payload (see the module docstring)."""
+    if allocation_dir is not None:
+        summary_path = allocation_dir / "summary.json"
+        rows_path = allocation_dir / "allocations.csv"
+        if summary_path.is_file():
+            summary = json.loads(summary_path.read_text(encoding="utf-8"))
+            rows = (
+                pd.read_csv(rows_path, dtype={"order_id": str, "sku": str})
+                if rows_path.is_file()
+                else pd.DataFrame()
+            )
+            return _clean_dict(
+                {
+                    "source": str(allocation_dir),
+                    "run_id": summary.get("run_id"),
+                    "summary": summary,
+                    **_breakdown(rows),
+                    "note": f"from {summary_path.name} and {rows_path.name} in "
+                    f"{allocation_dir}",
+                }
+            )
+    if store is not None:
+        run = store.latest_allocation_run()
+        if run is not None:
+            rows = store.allocations(run.run_id)
+            return _clean_dict(
+                {
+                    "source": f"state store {store.path}",
+                    "run_id": run.run_id,
+                    "summary": _row_summary(rows),
+                    **_breakdown(rows),
+                    "note": "from the state store's latest allocation run"
+                    + ("" if run.finished_at is not None else " (still running)"),
+                }
+            )
+    where = (
+        f"no summary.json in {allocation_dir}"
+        if allocation_dir is not None
+        else "no allocation run in the state store"
+    )
+    return {
+        "source": None,
+        "run_id": None,
+        "summary": {},
+        "by_node": [],
+        "by_status": {},
+        "by_service": {},
+        "note": f"{where}: run `tierflow allocate --out DIR` and start the server "
+        "with --allocation-dir DIR (or allocate with --state on its database)",
+    }

@@ -1,0 +1,98 @@
+"""The capacity map as JSON (``GET /v1/capacity``, the stream's ``capacity``
+events) and the US outline the operations page draws it on.
+
+The outline is offline: every contiguous-US ZIP centroid (the ``zipcodes``
+package, as in :mod:`capacity.plot`) binned into a 0.5° grid; each occupied
+cell is one dot of the SVG map, so the dots trace the country and its
+population. Contains GeoNames data (CC BY 4.0).
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Any
+
+import numpy as np
+
+from data.network import NODE_KINDS
+from solver.online import OnlineRouter
+
+#: Contiguous US bounding box (lon, lat), as :mod:`capacity.plot` draws it.
+LON_RANGE = (-125.0, -66.5)
+LAT_RANGE = (24.3, 49.5)
+CELL_DEG = 0.5
+
+
+def capacity_version(router: OnlineRouter) -> tuple[int, int]:
+    """Changes whenever the router's capacity map does (applied events, log seq)."""
+    mon = router.monitor
+    return (int(mon.n_applied), int(mon.last_seq))
+
+
+def capacity_payload(router: OnlineRouter) -> dict[str, Any]:
+    """Score and inputs of every node (the ``CapacityOut`` schema).
+
+    Call under the router's lock or accept a torn read between two events.
+    """
+    net = router.network
+    mon = router.monitor
+    table = mon.table()
+    nominal = table["nominal_capacity"].to_numpy(dtype=np.float64)
+    free = table["free_capacity"].to_numpy(dtype=np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        util = np.where(nominal > 0, 1.0 - free / np.where(nominal > 0, nominal, 1), 1)
+    as_of = mon.as_of()
+    nodes = [
+        {
+            "node_id": net.node_ids[i],
+            "name": net.node_names[i],
+            "kind": NODE_KINDS[int(net.node_kind[i])],
+            "region": net.node_regions[i],
+            "lat": round(float(net.node_lat[i]), 4),
+            "lon": round(float(net.node_lon[i]), 4),
+            "score": round(float(table["score"].iat[i]), 4),
+            "utilization": round(float(util[i]), 4),
+            "nominal_capacity": round(float(nominal[i]), 2),
+            "staffing_pct": round(float(table["staffing_pct"].iat[i]), 2),
+            "backlog": round(float(table["backlog"].iat[i]), 2),
+            "forecast_rest_of_day": round(
+                float(table["forecast_rest_of_day"].iat[i]), 2
+            ),
+            "free_capacity": round(float(free[i]), 2),
+            "outage": bool(table["outage"].iat[i]),
+            "max_congestion": round(float(table["max_congestion"].iat[i]), 3),
+        }
+        for i in range(net.n_nodes)
+    ]
+    return {
+        "as_of": None if as_of is None else as_of.isoformat(),
+        "version": list(capacity_version(router)),
+        "overflow_threshold": router.policy.overflow_score_threshold,
+        "nodes": nodes,
+    }
+
+
+@lru_cache(maxsize=1)
+def us_outline_cells() -> dict[str, Any]:
+    """Occupied 0.5° cells of the contiguous US: ``{"cell", "lon", "lat",
+    "bounds"}`` with cell centres as flat lists (about 3,000 cells)."""
+    from data.geography import us_zip_points
+
+    lat, lon = us_zip_points()
+    inside = (
+        (lon > LON_RANGE[0])
+        & (lon < LON_RANGE[1])
+        & (lat > LAT_RANGE[0])
+        & (lat < LAT_RANGE[1])
+    )
+    ix = np.floor((lon[inside] - LON_RANGE[0]) / CELL_DEG).astype(np.int64)
+    iy = np.floor((lat[inside] - LAT_RANGE[0]) / CELL_DEG).astype(np.int64)
+    cells = np.unique(np.stack([ix, iy], axis=1), axis=0)
+    return {
+        "cell": CELL_DEG,
+        "lon": np.round(LON_RANGE[0] + (cells[:, 0] + 0.5) * CELL_DEG, 3).tolist(),
+        "lat": np.round(LAT_RANGE[0] + (cells[:, 1] + 0.5) * CELL_DEG, 3).tolist(),
+        "bounds": {"lon": list(LON_RANGE), "lat": list(LAT_RANGE)},
+        "attribution": "Map dots: US ZIP centroids (zipcodes; contains GeoNames data, "
+        "CC BY 4.0)",
+    }

@@ -1,0 +1,275 @@
+"""Live updates: capacity changes and the checkouts' new dates and prices, as
+server-sent events (``GET /v1/stream``).
+
+:class:`LiveHub` watches the router's capacity map. It wakes when an
+operator posts events (:meth:`LiveHub.notify`) and otherwise every
+``poll_s`` seconds, when it pulls events other processes logged
+(:meth:`solver.online.OnlineRouter.refresh`, e.g. ``tierflow capacity
+ingest`` on the same database). When the map changed it sends every
+subscriber a ``capacity`` event (the whole map), then re-answers each open
+checkout that a subscriber watches (:meth:`~solver.online.OnlineRouter.requote`)
+and sends that checkout's watchers an ``options`` event with what moved
+(:func:`~solver.online.option_changes`) and the new option set.
+
+Who sees what: every stream gets the ``capacity`` events; a stream opened
+with ``?request_id=…`` also gets that checkout's ``options`` events. A
+request id is an unguessable 128-bit token, so one customer's cart and
+prices never reach another customer. Checkouts nobody watches are not
+re-answered (that would cost a millisecond each per change).
+
+Events (``event:`` name, ``data:`` JSON):
+
+* ``capacity`` — ``CapacityOut`` (``as_of``, ``version``, ``nodes``);
+  also the first event of every stream;
+* ``options`` — ``{"request_id", "revision", "changes": [...], "option_set":
+  OptionSetOut}``; also sent on subscribing when the capacity map changed
+  since the checkout's last answer;
+* ``closed`` — ``{"request_id", "reason"}``: the checkout was confirmed,
+  cancelled or expired; the stream then ends.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import logging
+import threading
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import anyio.to_thread
+
+from data.errors import InputError
+from service.capacity_view import capacity_payload, capacity_version
+from solver.online import OnlineRouter, OptionSet, option_changes
+
+log = logging.getLogger("tierflow.service")
+
+#: Answers kept to diff the next requote against (oldest dropped first).
+MAX_REMEMBERED = 20_000
+#: Events queued per subscriber before a slow one is dropped.
+QUEUE_SIZE = 64
+
+
+@dataclass(frozen=True, slots=True)
+class LiveEvent:
+    """One server-sent event."""
+
+    event: str
+    data: dict[str, Any]
+    id: int = 0
+
+
+@dataclass(eq=False)
+class Subscriber:
+    """One open stream."""
+
+    request_id: str | None
+    queue: asyncio.Queue[LiveEvent | None] = field(
+        default_factory=lambda: asyncio.Queue(QUEUE_SIZE)
+    )
+
+
+class LiveHub:
+    """Fans capacity changes and requotes out to the open streams.
+
+    Parameters
+    ----------
+    router
+        The one router of this process.
+    clock
+        The checkout instant used for requotes.
+    poll_s
+        How often to look for capacity events logged by other processes.
+    """
+
+    def __init__(
+        self,
+        router: OnlineRouter,
+        clock: Callable[[], dt.datetime],
+        *,
+        poll_s: float = 1.0,
+    ) -> None:
+        self.router = router
+        self.clock = clock
+        self.poll_s = float(poll_s)
+        self._subs: set[Subscriber] = set()
+        self._answers: OrderedDict[str, tuple[OptionSet, tuple[int, int]]] = (
+            OrderedDict()
+        )
+        self._lock = threading.Lock()  # _answers, shared with worker threads
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._wake: asyncio.Event | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._seen = capacity_version(router)
+        self._seq = 0
+        self.closed = False
+
+    # ---------------------------------------------------------- lifecycle
+    async def start(self) -> None:
+        """Start watching (from the app's lifespan, on its event loop)."""
+        self._loop = asyncio.get_running_loop()
+        self._wake = asyncio.Event()
+        self.closed = False
+        self._task = asyncio.create_task(self._run(), name="tierflow-live-hub")
+
+    async def stop(self) -> None:
+        """Stop watching and end every stream."""
+        self.close()
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    def close(self) -> None:
+        """End every stream (their generators return); call on the loop."""
+        self.closed = True
+        for sub in list(self._subs):
+            self._put(sub, None)
+        self._subs.clear()
+
+    @property
+    def n_subscribers(self) -> int:
+        """Open streams."""
+        return len(self._subs)
+
+    # ------------------------------------------------------------ inputs
+    def remember(self, answer: OptionSet, version: tuple[int, int]) -> None:
+        """Keep an answer (made on capacity ``version``) to diff requotes against."""
+        with self._lock:
+            self._answers[answer.request_id] = (answer, version)
+            self._answers.move_to_end(answer.request_id)
+            while len(self._answers) > MAX_REMEMBERED:
+                self._answers.popitem(last=False)
+
+    def forget(self, request_id: str) -> None:
+        """Drop a finished checkout; its watchers get ``closed``."""
+        with self._lock:
+            self._answers.pop(request_id, None)
+        if self._loop is not None and not self.closed:
+            self._loop.call_soon_threadsafe(
+                self._close_watchers, request_id, "checkout finished"
+            )
+
+    def notify(self) -> None:
+        """The capacity map may have changed: update now (thread-safe)."""
+        if self._loop is not None and self._wake is not None and not self.closed:
+            self._loop.call_soon_threadsafe(self._wake.set)
+
+    # -------------------------------------------------------- subscribing
+    async def subscribe(self, request_id: str | None) -> Subscriber:
+        """A new stream: first the current map, then (for a checkout whose
+        answer predates the map) its requote."""
+        sub = Subscriber(request_id)
+        self._subs.add(sub)
+        first = await anyio.to_thread.run_sync(self._initial, request_id)
+        for ev in first:
+            self._put(sub, ev)
+        return sub
+
+    def unsubscribe(self, sub: Subscriber) -> None:
+        """Forget a stream (its client went away)."""
+        self._subs.discard(sub)
+
+    def _initial(self, request_id: str | None) -> list[LiveEvent]:
+        out = [self._event("capacity", capacity_payload(self.router))]
+        if request_id is not None:
+            with self._lock:
+                known = self._answers.get(request_id)
+            if known is None or known[1] != capacity_version(self.router):
+                out += self._requote(request_id)
+        return out
+
+    # ------------------------------------------------------------ updates
+    async def _run(self) -> None:
+        assert self._wake is not None
+        while not self.closed:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout=self.poll_s)
+            self._wake.clear()
+            try:
+                await self.update()
+            except Exception:  # keep streaming whatever one update did
+                log.exception("live update failed")
+
+    async def update(self) -> int:
+        """Publish what changed since the last update; returns events sent."""
+        watched = sorted({s.request_id for s in self._subs if s.request_id})
+        events = await anyio.to_thread.run_sync(self._changes, watched)
+        for target, ev in events:
+            self._publish(target, ev)
+        return len(events)
+
+    def _changes(self, watched: list[str]) -> list[tuple[str | None, LiveEvent]]:
+        """In a worker thread: pull others' events; if the map moved, the map
+        and the watched checkouts' requotes."""
+        self.router.refresh()
+        version = capacity_version(self.router)
+        if version == self._seen:
+            return []
+        self._seen = version
+        out: list[tuple[str | None, LiveEvent]] = [
+            (None, self._event("capacity", capacity_payload(self.router)))
+        ]
+        for request_id in watched:
+            out += [(request_id, ev) for ev in self._requote(request_id)]
+        return out
+
+    def _requote(self, request_id: str) -> list[LiveEvent]:
+        version = capacity_version(self.router)
+        try:
+            after = self.router.requote(request_id, now=self.clock())
+        except InputError as exc:
+            with self._lock:
+                self._answers.pop(request_id, None)
+            return [
+                self._event("closed", {"request_id": request_id, "reason": exc.reason})
+            ]
+        with self._lock:
+            known = self._answers.get(request_id)
+        changes = [] if known is None else option_changes(known[0], after)
+        self.remember(after, version)
+        return [
+            self._event(
+                "options",
+                {
+                    "request_id": request_id,
+                    "revision": after.revision,
+                    "changes": changes,
+                    "option_set": after.to_dict(),
+                },
+            )
+        ]
+
+    # ----------------------------------------------------------- plumbing
+    def _event(self, name: str, data: dict[str, Any]) -> LiveEvent:
+        with self._lock:
+            self._seq += 1
+            return LiveEvent(name, data, self._seq)
+
+    def _publish(self, target: str | None, ev: LiveEvent) -> None:
+        for sub in list(self._subs):
+            if target is None or sub.request_id == target:
+                self._put(sub, ev)
+                if ev.event == "closed":
+                    self._put(sub, None)
+                    self._subs.discard(sub)
+
+    def _close_watchers(self, request_id: str, reason: str) -> None:
+        self._publish(
+            request_id,
+            self._event("closed", {"request_id": request_id, "reason": reason}),
+        )
+
+    def _put(self, sub: Subscriber, ev: LiveEvent | None) -> None:
+        try:
+            sub.queue.put_nowait(ev)
+        except asyncio.QueueFull:  # a client that does not read: drop it
+            self._subs.discard(sub)
+            while not sub.queue.empty():
+                sub.queue.get_nowait()
+            sub.queue.put_nowait(None)

@@ -1,0 +1,161 @@
+"""What the checkout page offers to pick from: customers, carts, destinations.
+
+**Customers.** With CLTV scores in the store: the median customer of each
+segment of the latest scores (:meth:`data.store.SqliteStore.cltv_segment_examples`,
+highest spend first), so the picker spans the segments — the top segment's
+median is above the Platinum threshold, the others below — plus one
+customer the store has never scored, who gets the router's new-customer
+prior. Without scores every customer gets that prior (segment ``new``, no
+Platinum), which the page says.
+
+**Carts.** From the network's inventory: the SKUs held at the most nodes
+(then the most units), so the carts can ship from several nodes and the
+options differ by node.
+
+**Destinations.** The most populous ZIP prefixes of the network.
+"""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from data.network import Network
+from data.store import SqliteStore
+from formulations.tiers import TierPolicy
+
+#: The id of the sample customer no score exists for (gets the prior).
+NEW_CUSTOMER_ID = "NEW-CUSTOMER"
+
+
+def _network_customer_ids(network: Network, n: int) -> list[str]:
+    """The first ``n`` ids of the network folder's ``customers.csv`` (if any)."""
+    if network.source is None:
+        return []
+    path = Path(network.source) / "customers.csv"
+    if not path.is_file():
+        return []
+    out: list[str] = []
+    with path.open(encoding="utf-8", newline="") as fh:
+        for row in csv.DictReader(fh):
+            cid = (row.get("customer_id") or "").strip()
+            if cid:
+                out.append(cid)
+            if len(out) >= n:
+                break
+    return out
+
+
+def sample_customers(
+    store: SqliteStore | None, policy: TierPolicy, network: Network
+) -> tuple[list[dict[str, Any]], str]:
+    """Sample customers (``SampleCustomerOut``) and a note on where they come from."""
+    examples = [] if store is None else store.cltv_segment_examples()
+    prior = (
+        None
+        if store is None
+        else store.cltv_threshold(policy.new_customer_percentile * 100.0)
+    )
+    pct = f"{policy.new_customer_percentile:.0%} percentile of the latest scores"
+    if examples:
+        customers = [
+            {
+                "customer_id": s.customer_id,
+                "segment": s.segment,
+                "predicted_spend": round(s.predicted_spend, 2),
+                "source": f"CLTV scores of {s.as_of.isoformat()} (median of its "
+                "segment)",
+            }
+            for s in examples
+        ]
+        customers.append(
+            {
+                "customer_id": NEW_CUSTOMER_ID,
+                "segment": "new",
+                "predicted_spend": round(prior or 0.0, 2),
+                "source": f"new-customer prior ({pct})",
+            }
+        )
+        return customers, (
+            "one customer per CLTV segment (its median by predicted spend) and a "
+            "customer without a score"
+        )
+    ids = _network_customer_ids(network, 3) or [NEW_CUSTOMER_ID]
+    customers = [
+        {
+            "customer_id": cid,
+            "segment": "new",
+            "predicted_spend": 0.0,
+            "source": "new-customer prior (no CLTV scores stored)",
+        }
+        for cid in ids
+    ]
+    return customers, (
+        "no CLTV scores in the state store: every customer gets the new-customer "
+        "prior and nobody is offered Platinum (store scores to see the tiers differ)"
+    )
+
+
+def sample_carts(network: Network, n: int = 4) -> list[dict[str, Any]]:
+    """Carts of the most widely stocked SKUs (``SampleCartOut``)."""
+    inv = np.asarray(network.inventory)
+    holders = (inv > 0).sum(axis=0)
+    total = inv.sum(axis=0)
+    order = np.lexsort((np.arange(network.n_skus), -total, -holders))
+    top = [int(k) for k in order if holders[k] > 0][: max(n, 3)]
+    if not top:
+        return []
+    sku = [network.sku_ids[k] for k in top]
+    kg = [float(network.sku_weight_kg[k]) for k in top]
+    carts = [{"label": f"1 × {sku[0]} ({kg[0]:g} kg)", "items": [(sku[0], 1)]}]
+    if len(top) >= 2:
+        carts.append(
+            {
+                "label": f"2 × {sku[1]} + 1 × {sku[0]}",
+                "items": [(sku[1], 2), (sku[0], 1)],
+            }
+        )
+    if len(top) >= 3:
+        carts.append(
+            {
+                "label": f"1 × {sku[2]} + 1 × {sku[1]} + 1 × {sku[0]}",
+                "items": [(sku[2], 1), (sku[1], 1), (sku[0], 1)],
+            }
+        )
+    heavy = [
+        int(k)
+        for k in order
+        if holders[k] > 0 and (network.sku_heavy[k] or network.sku_oversize[k])
+    ]
+    if heavy and network.sku_ids[heavy[0]] not in sku[:3]:
+        k = heavy[0]
+        carts.append(
+            {
+                "label": f"1 × {network.sku_ids[k]} "
+                f"({float(network.sku_weight_kg[k]):g} kg, bulky)",
+                "items": [(network.sku_ids[k], 1)],
+            }
+        )
+    return [
+        {
+            "label": c["label"],
+            "items": [{"sku": s, "quantity": q} for s, q in c["items"]],
+        }
+        for c in carts[:n]
+    ]
+
+
+def sample_destinations(network: Network, n: int = 10) -> list[dict[str, str]]:
+    """The ``n`` most populous ZIP prefixes (``SampleDestOut``)."""
+    pop = np.asarray(network.dest_population)
+    order = np.lexsort((np.arange(network.n_dests), -pop))[:n]
+    return [
+        {
+            "zip": network.dest_zip3[int(d)],
+            "label": f"{network.dest_zip3[int(d)]}xx ({network.dest_state[int(d)]})",
+        }
+        for d in order
+    ]

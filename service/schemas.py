@@ -1,0 +1,325 @@
+"""Request and response bodies of the HTTP API (pydantic models).
+
+Requests are validated here (types, sizes, ranges) before the router sees
+them; the router then checks what needs the network (known SKU, ZIP prefix).
+Response models mirror the ``to_dict()`` of :mod:`solver.online_results`
+and document the OpenAPI schema; handlers return those dicts as they are.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+#: Caps that keep one request small (the body limit backs them up).
+MAX_ITEMS = 50
+MAX_QUANTITY = 10_000
+MAX_EVENTS = 500
+
+_Id = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")]
+_Weight = Annotated[float, Field(ge=0.0, le=1000.0, allow_inf_nan=False)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+class Item(_Strict):
+    """One cart line."""
+
+    sku: Annotated[str, Field(min_length=1, max_length=64)]
+    quantity: Annotated[int, Field(ge=1, le=MAX_QUANTITY)]
+
+
+class Preferences(_Strict):
+    """Stated preferences: weights >= 0 of the satisfaction score's terms."""
+
+    speed: _Weight | None = None
+    cost: _Weight | None = None
+    eco: _Weight | None = None
+
+
+class OptionsRequest(_Strict):
+    """``POST /v1/options``: a checkout to answer."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        strict=True,
+        json_schema_extra={
+            "examples": [
+                {
+                    "customer_id": "C000123",
+                    "items": [{"sku": "ELE-0042", "quantity": 1}],
+                    "dest": "10001",
+                    "preferences": {"speed": 1.0, "cost": 0.5},
+                }
+            ]
+        },
+    )
+
+    customer_id: _Id
+    items: Annotated[list[Item], Field(min_length=1, max_length=MAX_ITEMS)]
+    dest: Annotated[
+        str,
+        Field(
+            pattern=r"^\d{3}(\d{2}(-\d{4})?)?$",
+            description="ZIP code (12345, 12345-6789) or 3-digit prefix",
+        ),
+    ]
+    preferences: Preferences | None = None
+
+
+class SelectRequest(_Strict):
+    """``POST /v1/checkouts/{request_id}/select``."""
+
+    option_id: Annotated[str, Field(min_length=1, max_length=32)]
+
+
+class CapacityEventIn(BaseModel):
+    """One capacity event (the JSON-lines contract of :mod:`capacity.events`).
+
+    Values are checked by :func:`capacity.events.parse_event` (types and
+    ranges per event type); ``outage`` takes ``true``/``false``.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    event_id: Annotated[str, Field(min_length=1, max_length=128)]
+    ts: Annotated[
+        str, Field(min_length=1, max_length=64, description="ISO 8601 with offset")
+    ]
+    node_id: Annotated[str, Field(min_length=1, max_length=64)]
+    type: Literal[
+        "nominal_capacity",
+        "staffing",
+        "backlog",
+        "backlog_delta",
+        "congestion",
+        "outage",
+        "forecast",
+    ]
+    value: bool | float
+    service: Annotated[str, Field(max_length=32)] | None = None
+
+
+class CapacityEventsRequest(BaseModel):
+    """``POST /v1/capacity/events``: events applied in order, all or none."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "events": [
+                        {
+                            "event_id": "ops-1",
+                            "ts": "2026-01-05T14:00:00Z",
+                            "node_id": "WH-MEM",
+                            "type": "staffing",
+                            "value": 70,
+                        }
+                    ]
+                }
+            ]
+        },
+    )
+
+    events: Annotated[list[CapacityEventIn], Field(min_length=1, max_length=MAX_EVENTS)]
+
+
+# ------------------------------------------------------------------ responses
+class ErrorItem(BaseModel):
+    """One problem of a request."""
+
+    field: str | None
+    message: str
+    type: str | None
+
+
+class ErrorResponse(BaseModel):
+    """Every 4xx/5xx body (:mod:`service.errors`)."""
+
+    error: str
+    message: str
+    field: str | None
+    errors: list[ErrorItem]
+
+
+class ShipmentOut(BaseModel):
+    """One parcel of an option."""
+
+    node_id: str
+    lines: list[Item]
+    service: str
+    ship_date: str
+    delivery_date: str
+    cost: float
+    distance_mi: float
+
+
+class OptionOut(BaseModel):
+    """One tier's offer (``FulfillmentOption.to_dict()``)."""
+
+    option_id: str
+    tier: str
+    label: str
+    nodes: list[str]
+    service: str
+    ship_date: str
+    delivery_date: str
+    guaranteed: bool
+    price: float
+    cost: float
+    discount: float
+    capacity_cost: float
+    satisfaction_score: float
+    eco: bool
+    emissions_kg_mi: float
+    explanation: str
+    shipments: list[ShipmentOut]
+
+
+class CustomerOut(BaseModel):
+    """The CLTV facts an answer used."""
+
+    customer_id: str
+    predicted_spend: float
+    segment: str
+    source: str
+    platinum_threshold: float | None
+    platinum_eligible: bool
+
+
+class OptionSetOut(BaseModel):
+    """The answer to one checkout (``OptionSet.to_dict()``), best option first."""
+
+    request_id: str
+    revision: int
+    customer: CustomerOut
+    dest: str
+    items: list[Item]
+    created_at: str
+    recommended: str | None
+    options: list[OptionOut]
+    missing: dict[str, str]
+    bid_prices: str
+    capacity_as_of: str | None
+    degraded: bool
+    notes: list[str]
+
+
+class ShortfallOut(BaseModel):
+    """A line a rejected hold could not take."""
+
+    node_id: str
+    sku: str
+    requested: int
+    available: int
+
+
+class CheckoutOut(BaseModel):
+    """Outcome of select, confirm or cancel (``CheckoutResult.to_dict()``)."""
+
+    request_id: str
+    option_id: str | None
+    status: Literal[
+        "held", "confirmed", "cancelled", "expired", "rejected", "unavailable"
+    ]
+    expires_at: str | None
+    nodes: list[str]
+    message: str
+    shortfall: list[ShortfallOut]
+
+
+class NodeCapacityOut(BaseModel):
+    """One node on the capacity map, with the inputs behind its score."""
+
+    node_id: str
+    name: str
+    kind: str
+    region: str
+    lat: float
+    lon: float
+    score: float
+    utilization: float = Field(
+        description="(nominal - free) / nominal: share of the day's nominal "
+        "capacity taken by backlog, forecast, lost staff or an outage"
+    )
+    nominal_capacity: float
+    staffing_pct: float
+    backlog: float
+    forecast_rest_of_day: float
+    free_capacity: float
+    outage: bool
+    max_congestion: float
+
+
+class CapacityOut(BaseModel):
+    """``GET /v1/capacity``."""
+
+    as_of: str | None
+    version: list[int]
+    overflow_threshold: float
+    nodes: list[NodeCapacityOut]
+
+
+class IngestOut(BaseModel):
+    """``POST /v1/capacity/events``."""
+
+    applied: int
+    duplicates: int
+    last_seq: int
+
+
+class SampleCustomerOut(BaseModel):
+    """A customer for the checkout page's picker."""
+
+    customer_id: str
+    segment: str
+    predicted_spend: float
+    source: str
+
+
+class SampleCartOut(BaseModel):
+    """A ready-made cart."""
+
+    label: str
+    items: list[Item]
+
+
+class SampleDestOut(BaseModel):
+    """A destination (ZIP prefix) for the picker."""
+
+    zip: str
+    label: str
+
+
+class SamplesOut(BaseModel):
+    """``GET /v1/samples``: what the checkout page offers to pick from."""
+
+    customers: list[SampleCustomerOut]
+    carts: list[SampleCartOut]
+    destinations: list[SampleDestOut]
+    note: str
+
+
+class HealthOut(BaseModel):
+    """``GET /healthz``."""
+
+    status: Literal["ok", "degraded"]
+    store: bool
+    open_requests: int
+    subscribers: int
+
+
+class AllocationOut(BaseModel):
+    """``GET /v1/allocation``: the latest allocation run, summarized."""
+
+    source: str | None
+    run_id: str | None
+    summary: dict[str, Any]
+    by_node: list[dict[str, Any]]
+    by_status: dict[str, int]
+    by_service: dict[str, int]
+    note: str

@@ -1,0 +1,107 @@
+"""Running the app under uvicorn: in the foreground (``tierflow serve``) or in a
+background thread (tests, the load benchmark).
+
+Server-sent-event streams never end on their own, and uvicorn waits for open
+responses before it shuts down; :class:`ServiceServer` therefore closes the
+app's live hub first, which ends every stream cleanly.
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import uvicorn
+from fastapi import FastAPI
+
+from data.errors import TierflowError
+
+
+class ServiceServer(uvicorn.Server):
+    """A uvicorn server that ends the app's event streams before shutting down."""
+
+    def __init__(self, config: uvicorn.Config, app: FastAPI) -> None:
+        super().__init__(config)
+        self._app = app
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        """Close the live hub (ends the SSE streams), then uvicorn's shutdown."""
+        hub = getattr(self._app.state, "hub", None)
+        if hub is not None:
+            hub.close()
+        await super().shutdown(sockets)
+
+
+def server_config(
+    app: FastAPI, host: str, port: int, *, access_log: bool = False, **kw: Any
+) -> uvicorn.Config:
+    """The uvicorn settings tierflow uses (one process, no reload, short grace)."""
+    return uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        access_log=access_log,
+        log_level=kw.pop("log_level", "info"),
+        timeout_graceful_shutdown=kw.pop("timeout_graceful_shutdown", 5),
+        lifespan="on",
+        **kw,
+    )
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A TCP port free on ``host`` right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind((host, 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass(frozen=True, slots=True)
+class RunningServer:
+    """A server started by :func:`serve_in_thread`."""
+
+    server: ServiceServer
+    thread: threading.Thread
+    url: str
+
+
+@contextmanager
+def serve_in_thread(
+    app: FastAPI,
+    *,
+    host: str = "127.0.0.1",
+    port: int | None = None,
+    startup_timeout_s: float = 30.0,
+    **kw: Any,
+) -> Iterator[RunningServer]:
+    """Serve ``app`` from a daemon thread while the block runs (loopback only).
+
+    Yields once uvicorn has started; on exit asks it to stop and joins it.
+    """
+    config = server_config(
+        app,
+        host,
+        port or free_port(host),
+        log_level=kw.pop("log_level", "warning"),
+        **kw,
+    )
+    server = ServiceServer(config, app)
+    thread = threading.Thread(target=server.run, name="tierflow-serve", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + startup_timeout_s
+    tick = threading.Event()  # never set: a wait that cannot be cut short
+    while not server.started and thread.is_alive() and time.monotonic() < deadline:
+        tick.wait(0.01)
+    if not server.started:
+        server.should_exit = True
+        thread.join(5)
+        raise TierflowError(f"the server did not start on {host}:{config.port}")
+    try:
+        yield RunningServer(server, thread, f"http://{host}:{config.port}")
+    finally:
+        server.should_exit = True
+        thread.join(30)

@@ -1,0 +1,83 @@
+"""Helpers of the service tests: a router on the tiny network with known CLTV
+scores, an app on a pinned clock, and a live server on a free loopback port.
+
+Tiny network (``tests/data/tiny_network``, see ``test_online_router``): TEE to
+Chicago (606) on Monday 2026-01-05 10:00 ET ships Gold from ST-CHI (ground,
+arrives Tue 01-06, $10.00); with ST-CHI closed Gold ships from WH-EAST
+(arrives Thu 01-08, $13.00). CLTV scores C0..C10 = $0..$100: the Platinum
+threshold (90th percentile) is $90, so C9 and C10 get Platinum and C0..C8
+do not; segments: C0..C8 ``silver``, C9 and C10 ``platinum``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from data.network import load_network
+from data.store import SqliteStore
+from service.app import create_app
+from service.server import RunningServer, serve_in_thread
+from solver.online import OnlineRouter
+from tests.conftest import TINY_NETWORK
+
+ET = dt.timezone(dt.timedelta(hours=-5))
+MONDAY_10 = dt.datetime(2026, 1, 5, 10, 0, tzinfo=ET)
+API_KEY = "test-key-0123456789abcdef"
+#: A cart and destination whose Gold option an ST-CHI outage moves.
+TEE_TO_CHICAGO: dict[str, Any] = {
+    "items": [{"sku": "TEE", "quantity": 1}],
+    "dest": "60601",
+}
+
+
+def put_scores(store: SqliteStore) -> None:
+    """C0..C10 with predicted spend $0..$100 (segments silver ×9, platinum ×2)."""
+    store.put_cltv_scores(
+        pd.DataFrame(
+            {
+                "customer_id": [f"C{i}" for i in range(11)],
+                "predicted_spend": [i * 10.0 for i in range(11)],
+                "p_active": 0.5,
+                "segment": ["silver"] * 9 + ["platinum"] * 2,
+            }
+        ),
+        as_of=dt.date(2026, 1, 4),
+        model_version="test",
+    )
+
+
+def tiny_router(folder: Path, *, scores: bool = True, **kw: Any) -> OnlineRouter:
+    """A router on the tiny network and a fresh store in ``folder``."""
+    store = SqliteStore(folder / "state.db")
+    if scores:
+        put_scores(store)
+    kw.setdefault("capacity_refresh_s", 0.0)
+    kw.setdefault("cltv_refresh_s", 0.0)
+    return OnlineRouter.open(load_network(TINY_NETWORK), store, **kw)
+
+
+@contextmanager
+def live_server(
+    folder: Path,
+    *,
+    scores: bool = True,
+    router_kw: dict[str, Any] | None = None,
+    **app_kw: Any,
+) -> Iterator[tuple[RunningServer, OnlineRouter]]:
+    """The app on the tiny network, served on a free loopback port."""
+    router = tiny_router(folder, scores=scores, **(router_kw or {}))
+    app_kw.setdefault("api_key", API_KEY)
+    app_kw.setdefault("clock", lambda: MONDAY_10)
+    app_kw.setdefault("poll_s", 0.1)
+    app = create_app(router, **app_kw)
+    try:
+        with serve_in_thread(app) as server:
+            yield server, router
+    finally:
+        router.close()
