@@ -45,8 +45,8 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-unit: $(STAMP)
-	$(BIN)/pytest -q
+unit: $(STAMP) $(if $(filter 0,$(BROWSER_TESTS)),,browser)
+	TIERFLOW_CHROMIUM=$(CHROMIUM) $(BIN)/pytest -q $(if $(filter 0,$(BROWSER_TESTS)),-m "not browser")
 
 ## bench: opt-in long benchmarks (GAP public set + generated type C/D/E)
 bench: bench-gap bench-network bench-allocation bench-online
@@ -83,3 +83,22 @@ bench-allocation: $(STAMP)
 	  --engines cpsat,highs,greedy --time-limit 2 --out $(OUT)/bench-allocation/tight
 	$(BIN)/python -m benchmarks.allocation_scale --orders 100000 --repeat 3 \
 	  --out $(OUT)/bench-allocation/scale
+
+## browser: Debian's chromium for the browser tests (Playwright drives it with
+## executable_path; `playwright install` cannot download here). Installed when
+## missing, as root; otherwise a message. `make test BROWSER_TESTS=0` skips them.
+CHROMIUM ?= /usr/bin/chromium
+BROWSER_TESTS ?= 1
+.PHONY: browser bench-service screenshots
+browser:
+	@if [ -x "$(CHROMIUM)" ]; then exit 0; fi; \
+	if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  echo "installing Debian's chromium for the browser tests (apt-get)"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null \
+	    || { echo "error: apt-get install chromium failed"; exit 1; }; \
+	else \
+	  echo "error: the browser tests need Chromium at $(CHROMIUM): run"; \
+	  echo "  sudo apt-get install -y chromium"; \
+	  echo "or set CHROMIUM=/path/to/chromium (and TIERFLOW_CHROMIUM for pytest),"; \
+	  echo "or skip them with: make test BROWSER_TESTS=0"; exit 1; \
+	fi

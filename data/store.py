@@ -1745,7 +1745,7 @@ class SqliteStore:
         """The most recently started allocation run (None when there is none)."""
         row = self._conn.execute(
             "SELECT run_id, params, created_at, finished_at FROM allocation_runs "
-            "ORDER BY created_at DESC, run_id LIMIT 1"
+            "ORDER BY created_at DESC, rowid DESC LIMIT 1"
         ).fetchone()
         if row is None:
             return None

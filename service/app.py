@@ -81,10 +81,10 @@ _REQUEST_ID = Annotated[
     PathParam(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$"),
 ]
 _ERRORS: dict[int | str, dict[str, Any]] = {
-    s: {"model": ErrorResponse} for s in (404, 409, 413, 422, 500, 503)
+    s: {"model": ErrorResponse} for s in (400, 404, 409, 413, 422, 500, 503)
 }
 _WRITE_ERRORS: dict[int | str, dict[str, Any]] = {
-    s: {"model": ErrorResponse} for s in (401, 403, 413, 422, 500)
+    s: {"model": ErrorResponse} for s in (400, 401, 403, 413, 422, 500)
 }
 
 

@@ -8,6 +8,7 @@ offending part of the request as a path into it (``items[0].quantity``,
 =======  =====================  ==============================================
 status   error                  when
 =======  =====================  ==============================================
+400      bad_request            a body that cannot be decoded (not UTF-8)
 401      unauthorized           a write endpoint without an API key
 403      forbidden              a wrong API key
 404      not_found              an unknown path, request id or checkout
@@ -188,7 +189,10 @@ def install_error_handlers(app: FastAPI) -> None:
         assert isinstance(exc, StarletteHTTPException)
         message = exc.detail if isinstance(exc.detail, str) else str(exc.detail)
         return error_response(
-            exc.status_code, message, headers=getattr(exc, "headers", None)
+            exc.status_code,
+            message,
+            "body" if exc.status_code == 400 else None,  # only body parsing says 400
+            headers=getattr(exc, "headers", None),
         )
 
     async def on_unexpected(request: Request, exc: Exception) -> JSONResponse:

@@ -178,15 +178,24 @@ def test_bad_requests_get_4xx_json_naming_the_field(
 
 
 @pytest.mark.parametrize(
-    ("content", "field"),
-    [(b"{not json", "body"), (b"[1, 2]", "body"), (b"", "body")],
+    ("content", "status", "error"),
+    [
+        (b"{not json", 422, "invalid_request"),
+        (b"[1, 2]", 422, "invalid_request"),
+        (b"", 422, "invalid_request"),
+        (b"\xff\xfe{", 400, "bad_request"),  # not UTF-8
+    ],
 )
-def test_malformed_bodies(live: Any, content: bytes, field: str) -> None:
+def test_malformed_bodies(live: Any, content: bytes, status: int, error: str) -> None:
     client, _, _ = live
     r = client.post(
         "/v1/options", content=content, headers={"Content-Type": "application/json"}
     )
-    assert r.status_code == 422 and r.json()["field"] == field
+    assert (r.status_code, r.json()["error"], r.json()["field"]) == (
+        status,
+        error,
+        "body",
+    )
 
 
 def test_request_bodies_are_size_limited(tmp_path: Path) -> None:
