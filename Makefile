@@ -49,7 +49,7 @@ unit: $(STAMP) $(if $(filter 0,$(BROWSER_TESTS)),,browser)
 	TIERFLOW_CHROMIUM=$(CHROMIUM) $(BIN)/pytest -q $(if $(filter 0,$(BROWSER_TESTS)),-m "not browser")
 
 ## bench: opt-in long benchmarks (GAP public set + generated type C/D/E)
-bench: bench-gap bench-network bench-allocation bench-online
+bench: bench-gap bench-network bench-allocation bench-online bench-service
 
 GAP_GEN := $(OUT)/gap-generated
 GAP_TYPES := D,5,100 D,10,100 D,10,200 D,20,100 D,20,200 E,5,100 E,10,200 E,20,200
@@ -102,3 +102,14 @@ browser:
 	  echo "or set CHROMIUM=/path/to/chromium (and TIERFLOW_CHROMIUM for pytest),"; \
 	  echo "or skip them with: make test BROWSER_TESTS=0"; exit 1; \
 	fi
+
+## bench-service: load (50 clients x 60 s on loopback), no-oversell and auth
+## checks, fuzz pass; writes $(OUT)/bench-service/{results.json,summary.md}
+bench-service: $(STAMP)
+	$(BIN)/python -m benchmarks.service_bench --clients 50 --duration 60 \
+	  --baseline 15 --fuzz-examples 200 --out $(OUT)/bench-service
+
+## screenshots: docs/checkout.png and docs/ops.png (sample network, Chromium)
+screenshots: $(STAMP) browser
+	TIERFLOW_CHROMIUM=$(CHROMIUM) $(BIN)/python -m benchmarks.service_screenshots \
+	  --out docs --work $(OUT)/screenshots

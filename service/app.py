@@ -371,13 +371,13 @@ def create_app(
         return JSONResponse(us_outline_cells())
 
     @app.get("/healthz", response_model=HealthOut, tags=["service"])
-    def healthz() -> JSONResponse:
-        """``degraded`` when the router has no state store (no reservations)."""
+    async def healthz() -> JSONResponse:
+        """Liveness, on the event loop without touching the router's lock;
+        ``degraded`` when the router has no state store (no reservations)."""
         return JSONResponse(
             {
                 "status": "ok" if router.store is not None else "degraded",
                 "store": router.store is not None,
-                "open_requests": len(router.open_requests()),
                 "subscribers": hub.n_subscribers,
             }
         )

@@ -309,7 +309,6 @@ class HealthOut(BaseModel):
 
     status: Literal["ok", "degraded"]
     store: bool
-    open_requests: int
     subscribers: int
 
 

@@ -597,7 +597,6 @@ def test_health_pages_and_docs(live: Any) -> None:
     assert client.get("/healthz").json() == {
         "status": "ok",
         "store": True,
-        "open_requests": 0,
         "subscribers": 0,
     }
     assert "Delivery options" in client.get("/").text

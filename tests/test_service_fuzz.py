@@ -1,10 +1,7 @@
-"""Fuzzing the JSON endpoints from the app's own OpenAPI schema (schemathesis
-with hypothesis), against a live server: valid requests (positive) and
-invalid ones (negative). No request may get a 5xx; every response must match
-the documented status codes and bodies; invalid input must be refused with a
-4xx. Bounded here (a few seconds); ``make bench-service`` runs a longer pass.
-``/v1/stream`` never ends, so it is tested on its own (``test_service_api``).
-"""
+"""Fuzzing every JSON endpoint from the app's own OpenAPI schema against a live
+server (:mod:`benchmarks.service_fuzz`): valid and invalid requests; no 5xx,
+documented responses only, invalid input refused with a 4xx. Bounded here (a
+few seconds); ``make bench-service`` runs a longer pass."""
 
 from __future__ import annotations
 
@@ -13,76 +10,33 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import schemathesis
-from hypothesis import HealthCheck, given, settings
-from schemathesis.generation import GenerationMode
-from schemathesis.specs.openapi.checks import positive_data_acceptance
 
-from service.server import RunningServer
+from benchmarks.service_fuzz import CASES, OPERATIONS, fuzz_operation, load_schema
 from tests.service_fixtures import API_KEY, live_server
 
 #: Examples per operation and mode in ``make test`` (the benchmark runs more).
 MAX_EXAMPLES = 25
-#: Every operation but the stream, and whether it takes input (only those can
-#: be sent invalid data).
-OPERATIONS = [
-    ("POST", "/v1/options", True),
-    ("POST", "/v1/checkouts/{request_id}/select", True),
-    ("POST", "/v1/checkouts/{request_id}/confirm", True),
-    ("POST", "/v1/checkouts/{request_id}/cancel", True),
-    ("GET", "/v1/capacity", False),
-    ("POST", "/v1/capacity/events", True),
-    ("GET", "/v1/samples", False),
-    ("GET", "/v1/allocation", False),
-    ("GET", "/v1/map", False),
-    ("GET", "/healthz", False),
-]
-CASES = [(m, p, GenerationMode.POSITIVE) for m, p, _ in OPERATIONS] + [
-    (m, p, GenerationMode.NEGATIVE) for m, p, takes_input in OPERATIONS if takes_input
-]
 
 
 @pytest.fixture(scope="module")
-def api_schema(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Any, str]]:
     folder: Path = tmp_path_factory.mktemp("fuzz")
     with live_server(folder) as (server, _):
-        yield schemathesis.openapi.from_url(f"{server.url}/openapi.json"), server
+        yield load_schema(server.url), server.url
 
 
-def test_every_operation_is_fuzzed(api_schema: Any) -> None:
-    schema, _ = api_schema
+def test_every_operation_is_fuzzed(api: tuple[Any, str]) -> None:
+    schema, _ = api
     found = {(r.ok().method.upper(), r.ok().path) for r in schema.get_all_operations()}
     assert found - {("GET", "/v1/stream")} == {(m, p) for m, p, _ in OPERATIONS}
 
 
-def fuzz(
-    schema: Any, server: RunningServer, method: str, path: str, mode: GenerationMode
-) -> None:
-    """Run ``MAX_EXAMPLES`` generated requests of one operation with every check."""
-    operation = schema[path][method]
-
-    @given(case=operation.as_strategy(generation_mode=mode))
-    @settings(
-        max_examples=MAX_EXAMPLES,
-        deadline=None,
-        derandomize=True,
-        database=None,
-        suppress_health_check=list(HealthCheck),
-    )
-    def run(case: Any) -> None:
-        case.call_and_validate(
-            base_url=server.url,
-            headers={"X-API-Key": API_KEY},
-            # a schema-valid SKU or ZIP may still be unknown to the network (422)
-            excluded_checks=[positive_data_acceptance],
-        )
-
-    run()
-
-
 @pytest.mark.parametrize(("method", "path", "mode"), CASES)
 def test_no_server_errors_and_documented_responses(
-    api_schema: Any, method: str, path: str, mode: GenerationMode
+    api: tuple[Any, str], method: str, path: str, mode: str
 ) -> None:
-    schema, server = api_schema
-    fuzz(schema, server, method, path, mode)
+    schema, url = api
+    stats = fuzz_operation(
+        schema, url, method, path, mode, max_examples=MAX_EXAMPLES, api_key=API_KEY
+    )
+    assert stats.requests >= 1 and stats.server_errors == 0

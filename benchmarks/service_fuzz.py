@@ -1,0 +1,118 @@
+"""Fuzzing the HTTP API from its own OpenAPI schema (schemathesis + hypothesis).
+
+For every JSON operation (all but the never-ending ``/v1/stream``), requests
+are generated from the schema: valid ones (``positive``) and, for operations
+that take input, invalid ones (``negative``). Each response is checked by
+schemathesis: no 5xx, a documented status code, content type and body
+schema, and invalid input refused with a 4xx. Not checked: that every
+schema-valid request is accepted — a well-formed SKU or ZIP the network does
+not know is rightly a 422.
+
+Used by ``tests/test_service_fuzz.py`` (bounded) and ``make bench-service``
+(longer). Needs the ``dev`` extra (schemathesis).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+#: Every operation but the stream, and whether it takes input.
+OPERATIONS: tuple[tuple[str, str, bool], ...] = (
+    ("POST", "/v1/options", True),
+    ("POST", "/v1/checkouts/{request_id}/select", True),
+    ("POST", "/v1/checkouts/{request_id}/confirm", True),
+    ("POST", "/v1/checkouts/{request_id}/cancel", True),
+    ("GET", "/v1/capacity", False),
+    ("POST", "/v1/capacity/events", True),
+    ("GET", "/v1/samples", False),
+    ("GET", "/v1/allocation", False),
+    ("GET", "/v1/map", False),
+    ("GET", "/healthz", False),
+)
+#: (method, path, mode): positive for all, negative for those taking input.
+CASES: tuple[tuple[str, str, str], ...] = tuple(
+    [(m, p, "positive") for m, p, _ in OPERATIONS]
+    + [(m, p, "negative") for m, p, takes_input in OPERATIONS if takes_input]
+)
+
+
+@dataclass
+class FuzzStats:
+    """What one operation's fuzzing sent and got back."""
+
+    requests: int = 0
+    statuses: Counter[int] = field(default_factory=Counter)
+
+    @property
+    def server_errors(self) -> int:
+        """Responses with a 5xx status."""
+        return sum(n for s, n in self.statuses.items() if s >= 500)
+
+
+def load_schema(base_url: str) -> Any:
+    """The app's OpenAPI schema, as schemathesis reads it.
+
+    A 413 (body over the size limit) counts as refusing invalid input: a
+    list generated past ``maxItems`` is also past the body limit.
+    """
+    import schemathesis
+    from schemathesis.config import SchemathesisConfig
+
+    refused = ["400", "401", "403", "404", "405", "406", "409", "413", "415", "422"]
+    config = SchemathesisConfig.from_dict(
+        {"checks": {"negative_data_rejection": {"expected-statuses": refused}}}
+    )
+    return schemathesis.openapi.from_url(f"{base_url}/openapi.json", config=config)
+
+
+def fuzz_operation(
+    schema: Any,
+    base_url: str,
+    method: str,
+    path: str,
+    mode: str,
+    *,
+    max_examples: int,
+    api_key: str,
+    seed: int | None = None,
+) -> FuzzStats:
+    """Send ``max_examples`` generated requests to one operation and check each.
+
+    Raises the first failing check (hypothesis shrinks it to a minimal
+    request, which schemathesis prints with a ``curl`` line).
+    """
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import seed as fixed_seed
+    from schemathesis.generation import GenerationMode
+    from schemathesis.specs.openapi.checks import positive_data_acceptance
+
+    operation = schema[path][method]
+    generation = GenerationMode(mode)
+    stats = FuzzStats()
+
+    @given(case=operation.as_strategy(generation_mode=generation))
+    @settings(
+        max_examples=max_examples,
+        deadline=None,
+        derandomize=seed is None,
+        database=None,
+        suppress_health_check=list(HealthCheck),
+    )
+    def run(case: Any) -> None:
+        response = case.call(base_url=base_url, headers={"X-API-Key": api_key})
+        stats.requests += 1
+        stats.statuses[int(response.status_code)] += 1
+        headers = {"X-API-Key": api_key}
+        case.validate_response(
+            response,
+            excluded_checks=[positive_data_acceptance],
+            headers=headers,
+            transport_kwargs={"base_url": base_url, "headers": headers},
+        )
+
+    if seed is not None:
+        run = fixed_seed(seed)(run)
+    run()
+    return stats
