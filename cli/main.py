@@ -37,10 +37,12 @@ def cli() -> None:
 
 def _register() -> None:
     from cli.bench_cmd import bench
+    from cli.cltv_cmd import cltv
     from cli.solve_cmd import solve_command
 
     cli.add_command(solve_command)
     cli.add_command(bench)
+    cli.add_command(cltv)
 
 
 _register()

@@ -126,7 +126,28 @@ class BetaGeoFit:
         return np.asarray(alive * (1.0 - none_if_alive), dtype=np.float64)
 
 
+def _penalty(log_params: FloatArray, penalizer: float) -> float:
+    """L2 penalty on the parameters; 0 (not NaN) when switched off."""
+    if penalizer == 0.0:
+        return 0.0
+    with np.errstate(over="ignore"):
+        return penalizer * float(np.sum(np.exp(log_params) ** 2))
+
+
 def _bgnbd_nll(
+    log_params: FloatArray,
+    x: FloatArray,
+    t_x: FloatArray,
+    T: FloatArray,
+    w: FloatArray,
+    penalizer: float,
+) -> float:
+    # The simplex may wander into overflow; such points just score as awful.
+    with np.errstate(all="ignore"):
+        return _bgnbd_nll_raw(log_params, x, t_x, T, w, penalizer)
+
+
+def _bgnbd_nll_raw(
     log_params: FloatArray,
     x: FloatArray,
     t_x: FloatArray,
@@ -146,7 +167,7 @@ def _bgnbd_nll(
     )
     ll = a1 + a2 + np.logaddexp(a3, a4)
     total = float(np.dot(w, ll))
-    penalty = penalizer * float(np.sum(np.exp(log_params) ** 2))
+    penalty = _penalty(log_params, penalizer)
     value = -(total / w.sum()) + penalty
     return value if np.isfinite(value) else 1e100
 
@@ -224,6 +245,13 @@ class GammaGammaFit:
 def _gg_nll(
     log_params: FloatArray, x: FloatArray, m: FloatArray, w: FloatArray, pen: float
 ) -> float:
+    with np.errstate(all="ignore"):
+        return _gg_nll_raw(log_params, x, m, w, pen)
+
+
+def _gg_nll_raw(
+    log_params: FloatArray, x: FloatArray, m: FloatArray, w: FloatArray, pen: float
+) -> float:
     p, q, v = np.exp(log_params)
     px = p * x
     ll = (
@@ -235,9 +263,7 @@ def _gg_nll(
         + px * np.log(x)
         - (px + q) * np.log(x * m + v)
     )
-    value = -float(np.dot(w, ll)) / w.sum() + pen * float(
-        np.sum(np.exp(log_params) ** 2)
-    )
+    value = -float(np.dot(w, ll)) / w.sum() + _penalty(log_params, pen)
     return value if np.isfinite(value) else 1e100
 
 

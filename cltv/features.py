@@ -14,6 +14,7 @@ sorted by customer and day), so a million customers take seconds.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -24,7 +25,13 @@ from data.errors import InputError
 from data.transactions import (
     BrowsingLog,
     CustomerProfiles,
+    ReadReport,
+    TransactionFormat,
     TransactionLog,
+    day_to_date,
+    read_browsing,
+    read_profiles,
+    read_transactions,
 )
 
 FloatArray = NDArray[np.float64]
@@ -336,3 +343,77 @@ def window_spend(
         log.customer[keep], weights=log.amount[keep], minlength=log.n_customers
     )
     return np.asarray(totals[history.codes], dtype=np.float64)
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class CustomerData:
+    """Everything known about the customers: transactions plus optional tables."""
+
+    transactions: TransactionLog
+    profiles: CustomerProfiles | None = None
+    browsing: BrowsingLog | None = None
+
+    def fingerprint(self) -> str:
+        """Content hash of the transactions (the model's training data identity)."""
+        return self.transactions.fingerprint()
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class FeatureSet:
+    """Features of every customer as of one day, with the BTYD fit behind them."""
+
+    history: CustomerHistory
+    btyd: BtydFit
+    window_days: int
+    frame: pd.DataFrame
+
+
+def build_features(
+    data: CustomerData,
+    as_of_day: int,
+    window_days: int,
+    *,
+    btyd: BtydFit | None = None,
+) -> FeatureSet:
+    """All features as of ``as_of_day``; BTYD ones describe the next ``window_days``.
+
+    ``btyd`` reuses a fit made on the same history (refitted when ``None``).
+    Profile categoricals are returned as strings; the model encodes them.
+    """
+    history = customer_history(data.transactions, as_of_day)
+    if history.n_customers == 0:
+        raise InputError(
+            "no customer purchased on or before the as-of date",
+            file=data.transactions.source or None,
+            value=str(day_to_date(as_of_day).date()),
+        )
+    fit = btyd if btyd is not None else fit_btyd(history)
+    parts = [history.frame, btyd_features(history, fit, window_days)]
+    if data.profiles is not None:
+        parts.append(profile_features(history, data.profiles))
+    if data.browsing is not None:
+        parts.append(browsing_features(history, data.browsing))
+    frame = pd.concat(parts, axis=1) if len(parts) > 1 else parts[0]
+    return FeatureSet(history, fit, window_days, frame)
+
+
+def load_customer_data(
+    transactions: str | Path,
+    *,
+    fmt: TransactionFormat = "auto",
+    profiles: str | Path | None = None,
+    browsing: str | Path | None = None,
+    skip_bad_rows: bool = False,
+) -> tuple[CustomerData, list[ReadReport]]:
+    """Read and validate the transaction log and the optional tables."""
+    log, report = read_transactions(transactions, fmt=fmt, skip_bad_rows=skip_bad_rows)
+    reports = [report]
+    profile_table = None
+    if profiles is not None:
+        profile_table, rep = read_profiles(profiles, skip_bad_rows=skip_bad_rows)
+        reports.append(rep)
+    browsing_log = None
+    if browsing is not None:
+        browsing_log, rep = read_browsing(browsing, skip_bad_rows=skip_bad_rows)
+        reports.append(rep)
+    return CustomerData(log, profile_table, browsing_log), reports
