@@ -36,6 +36,9 @@ from numpy.typing import NDArray
 
 from cltv.btyd import BetaGeoFit, GammaGammaFit
 from cltv.features import (
+    BASE_FEATURES,
+    BTYD_FEATURES,
+    QUANTITY_FEATURES,
     BtydFit,
     CustomerData,
     FeatureSet,
@@ -50,14 +53,28 @@ from data.transactions import PROFILE_CATEGORICALS, day_to_date
 
 FloatArray = NDArray[np.float64]
 Plan = Literal["rolling", "to_as_of"]
+FeatureChoice = Literal["all", "compact"]
 Level = Literal["baseline", "learned"]
 
 #: Segment names, best first.
 SEGMENTS = ("platinum", "gold", "silver")
-#: The offset column: BTYD spend forecast for the window (or horizon).
+#: The offset: the BTYD spend forecast for the target window (or horizon); it
+#: is also a feature, describing the window the features were computed for.
 OFFSET_FEATURE = "btyd_expected_spend"
 #: The window-length feature of the ``to_as_of`` plan.
 WINDOW_FEATURE = "window_days"
+#: The ``compact`` feature set: RFM, tenure and the BTYD posterior only
+#: (profile and browsing features are added when present).
+COMPACT_FEATURES = (
+    "frequency",
+    "recency_days",
+    "tenure_days",
+    "t_x_days",
+    "total_spend",
+    "monetary_mean",
+    "monetary_max",
+    *BTYD_FEATURES,
+)
 #: Most categories kept per profile column (HistGradientBoosting's bin limit).
 MAX_CATEGORIES = 250
 
@@ -75,6 +92,8 @@ class CLTVConfig:
         the as-of date, each window running to the as-of date (lengths
         ``window_days, window_days + step, ...``, at most ``n_cutoffs``), with
         the window length as a feature.
+    feature_set
+        ``all`` features, or ``compact`` (RFM, tenure, BTYD posterior).
     min_history_days
         A cut-off needs this many days of history after the first purchase in
         the log (a BTYD fit on a few days of data is meaningless).
@@ -91,6 +110,7 @@ class CLTVConfig:
     window_days: int = 30
     n_cutoffs: int = 8
     cutoff_step_days: int = 30
+    feature_set: FeatureChoice = "all"
     min_history_days: int = 30
     max_customers_per_cutoff: int | None = 200_000
     n_estimators: int = 5
@@ -122,6 +142,12 @@ class CLTVConfig:
         if self.plan not in ("rolling", "to_as_of"):
             raise InputError(
                 "must be 'rolling' or 'to_as_of'", field="plan", value=self.plan
+            )
+        if self.feature_set not in ("all", "compact"):
+            raise InputError(
+                "must be 'all' or 'compact'",
+                field="feature_set",
+                value=self.feature_set,
             )
         if self.level not in ("baseline", "learned"):
             raise InputError(
@@ -243,6 +269,11 @@ class CLTVModel:
 
     def _choose_features(self, feats: FeatureSet) -> None:
         names = [str(c) for c in feats.frame.columns]
+        if self.config.feature_set == "compact":
+            transactional = {*BASE_FEATURES, *QUANTITY_FEATURES, *BTYD_FEATURES}
+            names = [
+                n for n in names if n in COMPACT_FEATURES or n not in transactional
+            ]
         self.features_ = names + (
             [WINDOW_FEATURE] if self.config.plan == "to_as_of" else []
         )
@@ -271,8 +302,13 @@ class CLTVModel:
         frames: list[pd.DataFrame] = []
         targets: list[FloatArray] = []
         sets: list[tuple[FeatureSet, NDArray[np.int64], int]] = []
+        usable: list[tuple[int, int]] = []
         for cutoff, width in self.windows_:
-            feats = build_features(data, cutoff, width)
+            try:
+                feats = build_features(data, cutoff, width)
+            except InputError:
+                continue  # too little history at this cut-off to fit BTYD
+            usable.append((cutoff, width))
             rows = np.arange(feats.history.n_customers)
             cap = cfg.max_customers_per_cutoff
             if cap is not None and len(rows) > cap:
@@ -281,9 +317,22 @@ class CLTVModel:
             sets.append((feats, rows, width))
             frames.append(feats.frame.iloc[rows])
             targets.append(y)
+        if not sets:
+            raise InputError(
+                "too little history before the as-of date to fit BG/NBD + "
+                "Gamma-Gamma at any training cut-off",
+                field="as_of",
+                value=str(day_to_date(as_of_day).date()),
+            )
+        self.windows_ = usable
         self._choose_features(sets[0][0])
         self._learn_categories(frames)
-        X = np.vstack([self._matrix(f, w)[rows] for f, rows, w in sets])
+        X = np.vstack(
+            [
+                np.column_stack([self._matrix(f, w), _offset(f)])[rows]
+                for f, rows, w in sets
+            ]
+        )
         y = np.concatenate(targets)
         categorical = [i for i, n in enumerate(self.features_) if n in self.categories_]
         regressor = CLTVRegressor(
@@ -295,7 +344,7 @@ class CLTVModel:
             min_samples_leaf=cfg.min_samples_leaf,
             l2_regularization=cfg.l2_regularization,
             max_features=cfg.max_features,
-            offset_column=self.features_.index(OFFSET_FEATURE),
+            offset_column=len(self.features_),
             categorical_features=categorical or None,
             n_jobs=cfg.n_jobs,
             random_state=cfg.random_state,
@@ -347,9 +396,8 @@ class CLTVModel:
             )
         reuse = self.btyd_ if day == fit_day else None
         feats = build_features(data, day, self._feature_window(horizon), btyd=reuse)
-        X = self._matrix(feats, horizon)
         baseline = feats.btyd.expected_spend(feats.history, horizon)
-        X[:, self.features_.index(OFFSET_FEATURE)] = baseline
+        X = np.column_stack([self._matrix(feats, horizon), baseline])
         predicted = regressor.predict(X)
         if self.config.level == "baseline" and predicted.sum() > 0:
             predicted = predicted * (baseline.sum() / predicted.sum())
@@ -395,6 +443,11 @@ class CLTVModel:
                 k: v for k, v in regressor.get_params().items() if _jsonable(v)
             },
         }
+
+
+def _offset(feats: FeatureSet) -> FloatArray:
+    """The regressor's offset: the BTYD spend forecast for the feature window."""
+    return np.asarray(feats.frame[OFFSET_FEATURE].to_numpy(), dtype=np.float64)
 
 
 def _jsonable(value: object) -> bool:

@@ -58,7 +58,9 @@ class CLTVRegressor(RegressorMixin, BaseEstimator):  # type: ignore[misc]
         Fraction of features each split may consider.
     offset_column
         Index of a column of ``X`` holding a positive baseline forecast of ``y``;
-        the model then learns ``y / baseline``. ``None``: plain Poisson boosting.
+        the model then learns ``y / baseline`` from the *other* columns (the
+        offset is not a feature, so scaling it scales the forecast exactly).
+        ``None``: plain Poisson boosting on all columns.
     categorical_features
         Indices of columns holding integer category codes (NaN = missing).
     n_jobs
@@ -115,13 +117,31 @@ class CLTVRegressor(RegressorMixin, BaseEstimator):  # type: ignore[misc]
             )
         if not 0.0 < float(self.subsample) <= 1.0:
             raise ValueError(f"subsample must be in (0, 1], got {self.subsample!r}")
-        if self.offset_column is not None and not (
-            0 <= int(self.offset_column) < n_features
-        ):
-            raise ValueError(
-                f"offset_column {self.offset_column!r} is not a column index of X "
-                f"with {n_features} features"
-            )
+        if self.offset_column is not None:
+            if not 0 <= int(self.offset_column) < n_features:
+                raise ValueError(
+                    f"offset_column {self.offset_column!r} is not a column index of "
+                    f"X with {n_features} features"
+                )
+            if n_features < 2:
+                raise ValueError("X needs a feature besides the offset column")
+
+    def _categorical(self) -> list[int] | None:
+        """Categorical indices among the tree inputs (the offset removed)."""
+        if not self.categorical_features:
+            return None
+        off = self.offset_column
+        out = []
+        for i in self.categorical_features:
+            if off is not None and int(i) == int(off):
+                raise ValueError("the offset column cannot be categorical")
+            out.append(int(i) - (1 if off is not None and int(i) > int(off) else 0))
+        return out
+
+    def _features(self, X: FloatArray) -> FloatArray:
+        if self.offset_column is None:
+            return X
+        return np.delete(X, int(self.offset_column), axis=1)
 
     def _offset(self, X: FloatArray) -> FloatArray:
         if self.offset_column is None:
@@ -153,6 +173,7 @@ class CLTVRegressor(RegressorMixin, BaseEstimator):  # type: ignore[misc]
     def _fit(self, X: FloatArray, y: FloatArray, sample_weight: Any) -> CLTVRegressor:
         weight = _check_sample_weight(sample_weight, X, dtype=np.float64)
         offset = self._offset(X)
+        features = self._features(X)
         target = np.maximum(np.asarray(y, dtype=np.float64), 0.0) / offset
         weight = weight * offset
         rng = check_random_state(self.random_state)
@@ -176,12 +197,12 @@ class CLTVRegressor(RegressorMixin, BaseEstimator):  # type: ignore[misc]
                 min_samples_leaf=self.min_samples_leaf,
                 l2_regularization=self.l2_regularization,
                 max_features=self.max_features,
-                categorical_features=self.categorical_features,
+                categorical_features=self._categorical(),
                 early_stopping=False,
                 random_state=seed,
             )
             members.append(
-                member.fit(X[rows], target[rows], sample_weight=weight[rows])
+                member.fit(features[rows], target[rows], sample_weight=weight[rows])
             )
         self.estimators_ = members
         self.n_iter_ = min(m.n_iter_ for m in members)
@@ -194,7 +215,8 @@ class CLTVRegressor(RegressorMixin, BaseEstimator):  # type: ignore[misc]
             self, X, dtype=np.float64, ensure_all_finite="allow-nan", reset=False
         )
         logs = np.zeros(X.shape[0])
+        features = self._features(X)
         with threadpool_limits(limits=self._threads(X.shape[0]), user_api="openmp"):
             for member in self.estimators_:
-                logs += np.log(np.maximum(member.predict(X), 1e-300))
+                logs += np.log(np.maximum(member.predict(features), 1e-300))
         return np.asarray(np.exp(logs / len(self.estimators_)) * self._offset(X))

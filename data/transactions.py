@@ -15,6 +15,8 @@ customer-day (the BTYD convention), not per order.
 from __future__ import annotations
 
 import hashlib
+import re
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -231,14 +233,18 @@ def _read_table(
             head = pd.read_csv(path, nrows=0)
             names = [str(c).strip() for c in head.columns]
             _require(file, columns, names)
-            frame = pd.read_csv(
-                path,
-                dtype="str",
-                keep_default_na=False,
-                skip_blank_lines=False,
-                usecols=lambda c: str(c).strip() in wanted,
-            )
+            with warnings.catch_warnings():
+                # pandas only warns when a first data row is too long
+                warnings.simplefilter("error", pd.errors.ParserWarning)
+                frame = pd.read_csv(
+                    path,
+                    dtype="str",
+                    keep_default_na=False,
+                    skip_blank_lines=False,
+                    index_col=False,
+                )
             frame.columns = [str(c).strip() for c in frame.columns]
+            frame = frame.loc[:, [c for c in frame.columns if c in wanted]]
             rows = np.arange(2, len(frame) + 2, dtype=np.int64)
             blank_line = np.ones(len(frame), dtype=bool)
             for col in frame.columns:
@@ -250,7 +256,17 @@ def _read_table(
         raise
     except pd.errors.EmptyDataError:
         raise InputError("file is empty", file=file) from None
+    except pd.errors.ParserWarning:
+        raise InputError(
+            "a row has more fields than the header", file=file, row=2
+        ) from None
     except pd.errors.ParserError as exc:
+        found = re.search(r"Expected (\d+) fields in line (\d+), saw (\d+)", str(exc))
+        if found:
+            want, line, saw = (int(g) for g in found.groups())
+            raise InputError(
+                f"expected {want} fields, found {saw}", file=file, row=line
+            ) from None
         raise InputError(f"cannot parse ({_first_line(exc)})", file=file) from None
     except (OSError, UnicodeDecodeError, ValueError) as exc:
         raise InputError(f"cannot read file ({_first_line(exc)})", file=file) from None

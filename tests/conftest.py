@@ -15,3 +15,12 @@ GAP_DIR = ROOT / "benchmarks" / "data" / "gap"
 def gap_dir() -> Path:
     """The OR-Library GAP files shipped in ``benchmarks/data/gap``."""
     return GAP_DIR
+
+
+CDNOW_DIR = ROOT / "benchmarks" / "data" / "cdnow"
+
+
+@pytest.fixture(scope="session")
+def cdnow_dir() -> Path:
+    """The CDNOW files shipped in ``benchmarks/data/cdnow`` (see its README)."""
+    return CDNOW_DIR
