@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 OUT ?= out
 
-.PHONY: install demo test lint typecheck unit bench bench-gap clean
+.PHONY: install demo test lint typecheck unit bench bench-gap bench-cltv bench-cltv-cv clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -33,10 +33,20 @@ unit: $(STAMP)
 	$(BIN)/pytest -q
 
 ## bench: opt-in long benchmarks (GAP public set + generated type C/D/E)
-bench: bench-gap
+bench: bench-gap bench-cltv
 
 bench-gap: $(STAMP)
 	$(BIN)/python -m benchmarks.run_gap --out $(OUT)/bench-gap
+
+## bench-cltv: CDNOW target check (5 seeds, baselines in the same run) and the
+## 1 M-customer / 10 M-row scale run (train, score: time and peak RSS)
+bench-cltv: $(STAMP)
+	$(BIN)/python -m benchmarks.cltv_bench cdnow --out $(OUT)/bench-cltv
+	$(BIN)/python -m benchmarks.cltv_bench scale --out $(OUT)/bench-cltv/scale
+
+## bench-cltv-cv: the time-based CV (training period only) behind the defaults
+bench-cltv-cv: $(STAMP)
+	$(BIN)/python -m benchmarks.cltv_bench cv
 
 clean:
 	rm -rf $(OUT) .pytest_cache .mypy_cache .ruff_cache

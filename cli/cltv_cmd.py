@@ -24,6 +24,7 @@ from cltv.lifecycle import (
 )
 from cltv.model import CLTVConfig
 from cltv.registry import ModelRegistry
+from cltv.selection import tuned_config
 from data.transactions import day_number
 
 FORMATS = ("auto", "csv", "parquet", "cdnow")
@@ -144,6 +145,14 @@ def _segments(func: Callable[..., Any]) -> Callable[..., Any]:
     return func
 
 
+def _tune(
+    data: CustomerData, as_of_day: int, horizon_days: int, base: CLTVConfig
+) -> CLTVConfig:
+    name, config = tuned_config(data, as_of_day, horizon_days, base)
+    click.echo(f"time-based CV chose configuration {name!r}", err=True)
+    return config
+
+
 def open_state_sink(path: Path | None) -> ScoreSink | None:
     """The state-store :class:`~cltv.lifecycle.ScoreSink` behind ``--state DB``.
 
@@ -177,6 +186,12 @@ def cltv() -> None:
 )
 @_segments
 @click.option(
+    "--tune",
+    is_flag=True,
+    help="Choose the configuration by time-based CV inside the training period "
+    "(slow: trains every candidate on several folds).",
+)
+@click.option(
     "--no-backtest",
     is_flag=True,
     help="Skip the backtest on the latest complete window (training metrics).",
@@ -194,17 +209,21 @@ def train_command(
     platinum_share: float,
     gold_share: float,
     seed: int,
+    tune: bool,
     no_backtest: bool,
     as_json: bool,
 ) -> None:
     """Train a model as of a date and write it as the current version."""
     data = _load(transactions, fmt, profiles, browsing, skip_bad_rows)
+    config = _config(seed, platinum_share, gold_share)
+    if tune:
+        config = _tune(data, day_number(as_of), horizon_days, config)
     result = train_model(
         data,
         day_number(as_of),
         horizon_days,
         ModelRegistry(model_dir),
-        _config(seed, platinum_share, gold_share),
+        config,
         with_backtest=not no_backtest,
     )
     if as_json:
@@ -290,6 +309,11 @@ def score_command(
     help="Also write predictions.csv, gains.png and metrics.json here.",
 )
 @_segments
+@click.option(
+    "--tune",
+    is_flag=True,
+    help="Choose the configuration by time-based CV before the as-of date (slow).",
+)
 def evaluate_command(
     transactions: Path,
     fmt: str,
@@ -303,15 +327,14 @@ def evaluate_command(
     platinum_share: float,
     gold_share: float,
     seed: int,
+    tune: bool,
 ) -> None:
     """Train as of a date, forecast the holdout, compare with what happened."""
     data = _load(transactions, fmt, profiles, browsing, skip_bad_rows)
-    evaluation, _ = evaluate_model(
-        data,
-        day_number(as_of),
-        holdout_days,
-        _config(seed, platinum_share, gold_share),
-    )
+    config = _config(seed, platinum_share, gold_share)
+    if tune:
+        config = _tune(data, day_number(as_of), holdout_days, config)
+    evaluation, _ = evaluate_model(data, day_number(as_of), holdout_days, config)
     if out is not None:
         write_evaluation(evaluation, out)
     if as_json:
@@ -354,9 +377,12 @@ def evaluate_command(
     "relative).",
 )
 @click.option(
-    "--keep", type=click.IntRange(min=1), default=5, show_default=True,
+    "--keep",
+    type=click.IntRange(min=1),
+    default=5,
+    show_default=True,
     help="Versions to keep (the champion is always kept).",
-)  # fmt: skip
+)
 @click.option(
     "--state",
     type=click.Path(dir_okay=False, path_type=Path),

@@ -265,13 +265,30 @@ class BtydFit:
         return self.bgnbd.p_alive(*self.weeks(history))
 
 
-def fit_btyd(history: CustomerHistory) -> BtydFit:
-    """Fit BG/NBD on every customer and Gamma-Gamma on repeat customers."""
+#: Customers a BTYD fit uses at most: the estimates from a uniform sample of
+#: this size are as precise as anyone needs, and a fit on millions of distinct
+#: histories would take minutes.
+BTYD_FIT_CUSTOMERS = 200_000
+
+
+def fit_btyd(
+    history: CustomerHistory, *, max_customers: int | None = BTYD_FIT_CUSTOMERS
+) -> BtydFit:
+    """Fit BG/NBD on every customer and Gamma-Gamma on repeat customers.
+
+    Above ``max_customers`` the fit uses a fixed-seed uniform sample of them.
+    """
     if history.n_customers == 0:
         raise InputError("no customer purchased on or before the as-of date")
     x, t_x, T = history.x, history.t_x / BTYD_UNIT_DAYS, history.T / BTYD_UNIT_DAYS
+    m = history.repeat_mean
+    if max_customers is not None and history.n_customers > max_customers:
+        rows = np.random.default_rng(0).choice(
+            history.n_customers, max_customers, replace=False
+        )
+        x, t_x, T, m = x[rows], t_x[rows], T[rows], m[rows]
     bg = fit_bgnbd(x, t_x, T)
-    gg = fit_gamma_gamma(x, history.repeat_mean)
+    gg = fit_gamma_gamma(x, m)
     return BtydFit(bg, gg)
 
 

@@ -109,3 +109,23 @@ def select_config(
     }
     best = max(means, key=lambda n: (means[n], -list(pool).index(n)))
     return best, results
+
+
+def tuned_config(
+    data: CustomerData,
+    as_of_day: int,
+    horizon_days: int,
+    base: CLTVConfig | None = None,
+) -> tuple[str, CLTVConfig]:
+    """The CV-selected candidate, with ``base``'s seed and segment shares."""
+    keep = base or CLTVConfig()
+    pool = {
+        name: config.with_params(
+            random_state=keep.random_state,
+            platinum_share=keep.platinum_share,
+            gold_share=keep.gold_share,
+        )
+        for name, config in DEFAULT_CANDIDATES.items()
+    }
+    best, _ = select_config(data, as_of_day, horizon_days, pool)
+    return best, pool[best]

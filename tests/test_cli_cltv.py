@@ -46,9 +46,7 @@ def test_train_then_score(transactions: Path, tmp_path: Path) -> None:
     assert again.exit_code == 0 and again.output.startswith("already had model")
 
     out = tmp_path / "scores.csv"
-    scored = _run(
-        "score", *common, "--model-dir", str(models), "--out", str(out)
-    )  # fmt: skip
+    scored = _run("score", *common, "--model-dir", str(models), "--out", str(out))
     assert scored.exit_code == 0, scored.output
     scores = pd.read_csv(out, dtype={"customer_id": str})
     assert list(scores.columns) == [
@@ -69,9 +67,15 @@ def test_train_then_score(transactions: Path, tmp_path: Path) -> None:
     assert top.iloc[0] == "platinum" and top.iloc[-1] == "silver"
 
     missing = _run(
-        "score", *common, "--model-dir", str(models), "--version", "nope",
-        "--out", str(out),
-    )  # fmt: skip
+        "score",
+        *common,
+        "--model-dir",
+        str(models),
+        "--version",
+        "nope",
+        "--out",
+        str(out),
+    )
     assert missing.exit_code == 1
     assert f"Error: {models}: field 'version': value 'nope': no such model version" in (
         missing.output
@@ -83,12 +87,22 @@ def test_retrain_publishes_and_warns_about_state(
 ) -> None:
     models = tmp_path / "models"
     args = [
-        "cltv", "retrain", "--transactions", str(transactions),
-        "--model-dir", str(models),
-        "--as-of", "2023-06-30", "--horizon-days", "60", "--json",
-        "--state", str(tmp_path / "state.db"),
-        "--scores-out", str(tmp_path / "published.csv"),
-    ]  # fmt: skip
+        "cltv",
+        "retrain",
+        "--transactions",
+        str(transactions),
+        "--model-dir",
+        str(models),
+        "--as-of",
+        "2023-06-30",
+        "--horizon-days",
+        "60",
+        "--json",
+        "--state",
+        str(tmp_path / "state.db"),
+        "--scores-out",
+        str(tmp_path / "published.csv"),
+    ]
     result = CliRunner().invoke(cli, args)
     assert result.exit_code == 0, result.output
     record = json.loads(result.stdout)
@@ -106,9 +120,14 @@ def test_bad_rows_fail_or_are_skipped(tmp_path: Path) -> None:
         "customer_id,order_date,amount\nc1,2024-01-01,5\nc2,2024-01-09,5,00\n"
     )
     common = [
-        "evaluate", "--transactions", str(path), "--as-of", "2024-01-05",
-        "--holdout-days", "30",
-    ]  # fmt: skip
+        "evaluate",
+        "--transactions",
+        str(path),
+        "--as-of",
+        "2024-01-05",
+        "--holdout-days",
+        "30",
+    ]
     failed = _run(*common)
     assert failed.exit_code == 1
     assert failed.output == f"Error: {path}: row 3: expected 3 fields, found 4\n"
