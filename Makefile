@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 OUT ?= out
 
-.PHONY: demo-allocate install demo test lint typecheck unit bench bench-gap clean demo-network bench-network bench-allocation bench-online
+.PHONY: demo-allocate install demo test lint typecheck unit bench bench-gap clean demo-network bench-network bench-allocation bench-online bench-cltv bench-cltv-cv
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -49,7 +49,7 @@ unit: $(STAMP)
 	$(BIN)/pytest -q
 
 ## bench: opt-in long benchmarks (GAP public set + generated type C/D/E)
-bench: bench-gap bench-network bench-allocation bench-online
+bench: bench-gap bench-network bench-allocation bench-online bench-cltv
 
 GAP_GEN := $(OUT)/gap-generated
 GAP_TYPES := D,5,100 D,10,100 D,10,200 D,20,100 D,20,200 E,5,100 E,10,200 E,20,200
@@ -72,6 +72,16 @@ bench-network: $(STAMP)
 
 bench-online: $(STAMP)
 	$(BIN)/tierflow bench online --requests 1000 --processes 8 --out $(OUT)/bench-online
+
+## bench-cltv: CDNOW target check (5 seeds, baselines in the same run) and the
+## 1 M-customer / 10 M-row scale run (train, score: time and peak RSS)
+bench-cltv: $(STAMP)
+	$(BIN)/python -m benchmarks.cltv_bench cdnow --out $(OUT)/bench-cltv
+	$(BIN)/python -m benchmarks.cltv_bench scale --out $(OUT)/bench-cltv/scale
+
+## bench-cltv-cv: the time-based CV (training period only) behind the defaults
+bench-cltv-cv: $(STAMP)
+	$(BIN)/python -m benchmarks.cltv_bench cv
 
 clean:
 	rm -rf $(OUT) .pytest_cache .mypy_cache .ruff_cache
