@@ -57,6 +57,9 @@ def _register() -> None:
 
     cli.add_command(options_command)
     cli.add_command(cltv)
+    from cli.simulate_cmd import simulate_command
+
+    cli.add_command(simulate_command)
 
 
 _register()

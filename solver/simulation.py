@@ -47,10 +47,15 @@ import pandas as pd
 from numpy.typing import NDArray
 
 from capacity.events import CapacityEvent
+from cltv.features import load_customer_data
+from cltv.lifecycle import retrain
+from cltv.registry import ModelRegistry
 from data.network import Network
-from data.order_generator import Spike, generate_orders
+from data.order_generator import HOURLY_PROFILE, Spike, generate_orders
 from data.orders import read_orders, write_orders
 from data.store import SqliteStore
+from data.table_reader import Column, read_table
+from data.transactions import day_number
 from formulations.tiers import TierPolicy
 from solver.allocation import (
     NEAREST,
@@ -60,6 +65,13 @@ from solver.allocation import (
 )
 from solver.online import OnlineRouter
 from solver.online_results import OptionSet
+
+_SCORE_COLUMNS = (
+    Column("customer_id"),
+    Column("predicted_spend", "float", min=0.0),
+    Column("p_active", "float", min=0.0, max=1.0),
+    Column("segment", choices=("platinum", "gold", "silver")),
+)
 
 #: New York noon is the reference for the outage time (events are instants).
 NEW_YORK_OFFSET_H = 5
@@ -194,6 +206,37 @@ def scaled_capacity(
     return np.asarray(network.capacity * scale, dtype=np.float64)
 
 
+#: Weight, in days of demand, of the capacity-share prior in the forecast.
+PRIOR_WEIGHT = 0.25
+
+
+def intraday_share(at: dt.datetime, day: dt.date) -> float:
+    """Share of ``day``'s orders placed before ``at`` (New York clock), from the
+    historical intraday profile the order generator also follows (0 before
+    the day, 1 after it)."""
+    midnight = dt.datetime.combine(day, dt.time(0), dt.UTC) + dt.timedelta(
+        hours=NEW_YORK_OFFSET_H
+    )
+    hours = min(max((at - midnight).total_seconds() / 3600.0, 0.0), 24.0)
+    cumulative = (
+        np.concatenate([[0.0], np.cumsum(HOURLY_PROFILE)]) / HOURLY_PROFILE.sum()
+    )
+    return float(np.interp(hours, np.arange(25), cumulative))
+
+
+def rest_of_day_forecast(
+    committed: NDArray[np.float64], prior: NDArray[np.float64], elapsed: float
+) -> NDArray[np.float64]:
+    """Work each node can still expect today: a run-rate shrunk toward a prior.
+
+    The day's total is ``(committed + w · prior) / (elapsed + w)`` (early in
+    the day the prior — capacity share × utilization — dominates; later the
+    observed run rate), times the share of the day still to come.
+    """
+    total = (committed + PRIOR_WEIGHT * prior) / (elapsed + PRIOR_WEIGHT)
+    return np.asarray(np.maximum(total * (1.0 - elapsed), 0.0), dtype=np.float64)
+
+
 def _event(
     eid: str, when: dt.datetime, node: str, kind: str, value: Any
 ) -> dict[str, Any]:
@@ -229,10 +272,10 @@ def run_checkouts(
         ]
     )
     committed = np.zeros(network.n_nodes)
+    prior = capacity * settings.utilization  # each node's expected share of the day
     groups = carts.groupby("order_id", sort=False)
     first = pd.Timestamp(carts["created_at"].min()).to_pydatetime()
     next_tick = first
-    day_start, day_len = first, dt.timedelta(hours=24)
     outage_at = None
     if settings.outage_at is not None:
         outage_at = dt.datetime.combine(
@@ -245,9 +288,9 @@ def run_checkouts(
     seq = 0
     for k, (_order_id, lines) in enumerate(groups):
         now = pd.Timestamp(lines["created_at"].iloc[0]).to_pydatetime()
-        while now >= next_tick:  # half-hourly run-rate forecast and score sample
-            elapsed = max((next_tick - day_start) / day_len, 1e-3)
-            remaining = max(1.0 - elapsed, 0.0)
+        while now >= next_tick:  # half-hourly forecast and score sample
+            elapsed = intraday_share(next_tick, settings.day)
+            forecast = rest_of_day_forecast(committed, prior, elapsed)
             router.apply_capacity_events(
                 [
                     _event(
@@ -255,7 +298,7 @@ def run_checkouts(
                         next_tick,
                         n,
                         "forecast",
-                        float(committed[i] * remaining / elapsed),
+                        float(forecast[i]),
                     )
                     for i, n in enumerate(network.node_ids)
                 ]
@@ -490,3 +533,47 @@ def _spend(store_path: Path, customers: tuple[str, ...]) -> NDArray[np.float64]:
         pd.Series(customers).map(lookup).fillna(0.0).to_numpy(dtype=np.float64)
     )
     return spend
+
+
+def daily_cltv_job(
+    transactions: Path,
+    profiles: Path | None,
+    model_dir: Path,
+    *,
+    horizon_days: int = 365,
+) -> Callable[[SqliteStore, dt.date], dict[str, Any]]:
+    """The production CLTV daily job (:func:`cltv.lifecycle.retrain`) as a step:
+    train as of the eve of the day, promote, publish every score to the store."""
+
+    def publish(store: SqliteStore, as_of: dt.date) -> dict[str, Any]:
+        data, _ = load_customer_data(transactions, profiles=profiles)
+        result = retrain(
+            data,
+            day_number(as_of),
+            ModelRegistry(model_dir),
+            horizon_days=horizon_days,
+            sink=store,
+        )
+        threshold = store.cltv_threshold(TierPolicy().platinum_percentile)
+        return {**result.to_json(), "platinum_threshold": threshold}
+
+    return publish
+
+
+def published_scores(
+    scores_csv: Path,
+) -> Callable[[SqliteStore, dt.date], dict[str, Any]]:
+    """A CLTV step that publishes ready-made scores (``tierflow cltv score`` output)
+    instead of training: for re-runs, and for operators with their own model."""
+
+    def publish(store: SqliteStore, as_of: dt.date) -> dict[str, Any]:
+        frame, _ = read_table(scores_csv, scores_csv.stem, list(_SCORE_COLUMNS))
+        rows = store.put_cltv_scores(frame, as_of=as_of, model_version=scores_csv.name)
+        threshold = store.cltv_threshold(TierPolicy().platinum_percentile)
+        return {
+            "scores": str(scores_csv),
+            "published_rows": rows,
+            "platinum_threshold": threshold,
+        }
+
+    return publish
