@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 OUT ?= out
 
-.PHONY: demo-allocate install demo test lint typecheck unit bench bench-gap clean demo-network bench-network bench-allocation bench-online bench-cltv bench-cltv-cv
+.PHONY: demo-gap demo-allocate install demo test lint typecheck unit bench bench-gap clean demo-network bench-network bench-allocation bench-online bench-cltv bench-cltv-cv
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -15,11 +15,13 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-## demo: the main job on the embedded sample
+## demo: the main job on the embedded sample — one whole simulated day
 demo: $(STAMP)
+	$(BIN)/tierflow simulate --out $(OUT)/simulate
+
+## demo-gap: the solvers side by side on the public GAP set
+demo-gap: $(STAMP)
 	$(BIN)/tierflow bench gap --time-limit 10 --out $(OUT)/demo-gap
-	@$(MAKE) --no-print-directory demo-network
-	@$(MAKE) --no-print-directory demo-allocate
 
 ## demo-allocate: the demo day's orders allocated in 15-minute CP-SAT batches
 demo-allocate: $(STAMP)

@@ -78,7 +78,7 @@ def _outage(value: str) -> dt.time | None:
 @click.option(
     "--hindsight-time-limit",
     type=click.FloatRange(min=0.0),
-    default=30.0,
+    default=20.0,
     show_default=True,
     help="Seconds for the whole-day hindsight solve.",
 )

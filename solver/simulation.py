@@ -89,7 +89,7 @@ class SimulationSettings:
     outage_at: dt.time | None = dt.time(13, 0)
     engine: str = "cpsat"
     time_limit_s: float = 2.0
-    hindsight_time_limit_s: float = 30.0
+    hindsight_time_limit_s: float = 20.0
     abandon_p: float = 0.03
     recommended_p: float = 0.75
     cancel_p: float = 0.02
