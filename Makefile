@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 OUT ?= out
 
-.PHONY: demo-allocate install demo test lint typecheck unit bench bench-gap clean demo-network bench-network bench-allocation bench-online
+.PHONY: demo-gap demo-allocate install demo test lint typecheck unit bench bench-gap clean demo-network bench-network bench-allocation bench-online bench-cltv bench-cltv-cv
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -15,11 +15,13 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-## demo: the main job on the embedded sample
+## demo: the main job on the embedded sample — one whole simulated day
 demo: $(STAMP)
+	$(BIN)/tierflow simulate --out $(OUT)/simulate
+
+## demo-gap: the solvers side by side on the public GAP set
+demo-gap: $(STAMP)
 	$(BIN)/tierflow bench gap --time-limit 10 --out $(OUT)/demo-gap
-	@$(MAKE) --no-print-directory demo-network
-	@$(MAKE) --no-print-directory demo-allocate
 
 ## demo-allocate: the demo day's orders allocated in 15-minute CP-SAT batches
 demo-allocate: $(STAMP)
@@ -49,7 +51,7 @@ unit: $(STAMP) $(if $(filter 0,$(BROWSER_TESTS)),,browser)
 	TIERFLOW_CHROMIUM=$(CHROMIUM) $(BIN)/pytest -q $(if $(filter 0,$(BROWSER_TESTS)),-m "not browser")
 
 ## bench: opt-in long benchmarks (GAP public set + generated type C/D/E)
-bench: bench-gap bench-network bench-allocation bench-online bench-service
+bench: bench-gap bench-network bench-allocation bench-online bench-cltv bench-service
 
 GAP_GEN := $(OUT)/gap-generated
 GAP_TYPES := D,5,100 D,10,100 D,10,200 D,20,100 D,20,200 E,5,100 E,10,200 E,20,200
@@ -72,6 +74,16 @@ bench-network: $(STAMP)
 
 bench-online: $(STAMP)
 	$(BIN)/tierflow bench online --requests 1000 --processes 8 --out $(OUT)/bench-online
+
+## bench-cltv: CDNOW target check (5 seeds, baselines in the same run) and the
+## 1 M-customer / 10 M-row scale run (train, score: time and peak RSS)
+bench-cltv: $(STAMP)
+	$(BIN)/python -m benchmarks.cltv_bench cdnow --out $(OUT)/bench-cltv
+	$(BIN)/python -m benchmarks.cltv_bench scale --out $(OUT)/bench-cltv/scale
+
+## bench-cltv-cv: the time-based CV (training period only) behind the defaults
+bench-cltv-cv: $(STAMP)
+	$(BIN)/python -m benchmarks.cltv_bench cv
 
 clean:
 	rm -rf $(OUT) .pytest_cache .mypy_cache .ruff_cache

@@ -37,6 +37,7 @@ def cli() -> None:
 
 def _register() -> None:
     from cli.bench_cmd import bench
+    from cli.cltv_cmd import cltv
     from cli.generate_cmd import generate
     from cli.solve_cmd import solve_command
 
@@ -55,6 +56,10 @@ def _register() -> None:
     from cli.options_cmd import options_command
 
     cli.add_command(options_command)
+    cli.add_command(cltv)
+    from cli.simulate_cmd import simulate_command
+
+    cli.add_command(simulate_command)
     from cli.serve_cmd import serve_command
 
     cli.add_command(serve_command)

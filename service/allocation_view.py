@@ -5,7 +5,9 @@ Two sources, in this order:
 1. ``allocation_dir`` (``tierflow serve --allocation-dir OUT``): the folder
    ``tierflow allocate --out OUT`` wrote — its ``summary.json`` (the full
    run summary: cost, service level per tier, utilization, …) and
-   ``allocations.csv`` (the per-line decisions behind the plots).
+   ``allocations.csv`` (the per-line decisions behind the plots). The
+   folder of ``tierflow simulate --out OUT`` works too: its summary's main
+   policy (the engine with bid prices) is shown, with the day's checkouts.
 2. Otherwise the state store's most recently started allocation run
    (``tierflow allocate --state`` the same database): its committed rows;
    the summary then has only what the rows tell (orders, lines, cost and its
@@ -99,6 +101,28 @@ def _row_summary(rows: pd.DataFrame) -> dict[str, Any]:
     return out
 
 
+def _run_summary(raw: dict[str, Any]) -> dict[str, Any]:
+    """An allocate summary as it is; a simulate summary's main policy,
+    flattened into the same keys."""
+    policies = raw.get("policies")
+    if not isinstance(policies, dict) or not policies:
+        return raw
+    name = next(
+        (k for k in policies if k.endswith("+ bid prices")), next(iter(policies))
+    )
+    main = policies[name]
+    return {
+        "n_orders": raw.get("confirmed"),
+        **{k: v for k, v in main.items() if k != "gap_to_bound_pct"},
+        "gap_to_bound_pct": main.get("gap_to_bound_pct"),
+        "engine": name,
+        "day": raw.get("day"),
+        "checkouts": raw.get("checkouts"),
+        "tier_mix": raw.get("tier_mix"),
+        "lp_bound": raw.get("lp_bound"),
+    }
+
+
 def latest_allocation(
     allocation_dir: Path | None, store: SqliteStore | None
 ) -> dict[str, Any]:
@@ -107,7 +131,7 @@ def latest_allocation(
         summary_path = allocation_dir / "summary.json"
         rows_path = allocation_dir / "allocations.csv"
         if summary_path.is_file():
-            summary = json.loads(summary_path.read_text(encoding="utf-8"))
+            summary = _run_summary(json.loads(summary_path.read_text(encoding="utf-8")))
             rows = (
                 pd.read_csv(rows_path, dtype={"order_id": str, "sku": str})
                 if rows_path.is_file()

@@ -50,3 +50,12 @@ def tiny_network() -> object:
     from data.network import load_network
 
     return load_network(TINY_NETWORK)
+
+
+CDNOW_DIR = ROOT / "benchmarks" / "data" / "cdnow"
+
+
+@pytest.fixture(scope="session")
+def cdnow_dir() -> Path:
+    """The CDNOW files shipped in ``benchmarks/data/cdnow`` (see its README)."""
+    return CDNOW_DIR

@@ -616,3 +616,47 @@ def test_health_pages_and_docs(live: Any) -> None:
     } <= paths
     outline = client.get("/v1/map").json()
     assert len(outline["lon"]) == len(outline["lat"]) > 1000
+
+
+def test_latest_allocation_from_a_simulate_folder(tmp_path: Path) -> None:
+    """``tierflow simulate --out`` writes a summary with one entry per policy:
+    the page shows the engine with bid prices."""
+    out = tmp_path / "sim"
+    out.mkdir()
+    policy = {
+        "total_cost": 99.5,
+        "gap_to_bound_pct": 1.25,
+        "n_allocated": 3,
+        "n_deferred": 0,
+        "rerouted": 1,
+        "platinum_on_time_rate": 1.0,
+        "service_level_by_tier": {"gold": 1.0},
+        "batch_solve_p95_s": 0.1,
+    }
+    (out / "summary.json").write_text(
+        json.dumps(
+            {
+                "day": "2026-01-19",
+                "checkouts": 5,
+                "confirmed": 3,
+                "tier_mix": {"gold": 2, "silver": 1},
+                "lp_bound": 98.0,
+                "policies": {
+                    "hindsight": {**policy, "total_cost": 98.0},
+                    "cpsat + bid prices": policy,
+                    "nearest": {**policy, "total_cost": 120.0},
+                },
+            }
+        )
+    )
+    with live_server(tmp_path, allocation_dir=out) as (server, _):
+        a = httpx.get(f"{server.url}/v1/allocation").json()
+    s = a["summary"]
+    assert (s["engine"], s["total_cost"], s["n_orders"], s["checkouts"]) == (
+        "cpsat + bid prices",
+        99.5,
+        3,
+        5,
+    )
+    assert s["tier_mix"] == {"gold": 2, "silver": 1} and s["gap_to_bound_pct"] == 1.25
+    assert a["by_node"] == []  # no allocations.csv in this folder

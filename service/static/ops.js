@@ -157,6 +157,7 @@
     $("alloc-note").textContent = a.note;
     const s = a.summary || {};
     const figures = [
+      ["checkouts", s.checkouts, num],
       ["orders", s.n_orders, num],
       ["allocated", s.n_allocated, num],
       ["deferred", s.n_deferred, num],
@@ -166,6 +167,7 @@
       ["max node utilization", s.max_node_utilization, pct],
       ["split orders", s.split_orders, num],
       ["rerouted", s.rerouted, num],
+      ["gap to LP bound", s.gap_to_bound_pct, (v) => `${Number(v).toFixed(2)} %`],
       ["engine", s.engine, String],
       ["runtime", s.runtime_s, (v) => `${Number(v).toFixed(1)} s`],
     ].filter(([, v]) => v !== undefined && v !== null);
@@ -184,6 +186,10 @@
         .filter(([, v]) => v !== null)
         .map(([t, v]) => ({ label: title(t), value: v, text: pct(v) }));
       if (rows.length) plots.push(barChart(rows, { title: "On-time service level by tier", max: 1, color: "#1f7a45" }));
+    }
+    if (s.tier_mix && Object.keys(s.tier_mix).length) {
+      const rows = Object.entries(s.tier_mix).map(([t, v]) => ({ label: title(t), value: v, text: num(v) }));
+      plots.push(barChart(rows, { title: "Confirmed checkouts by tier", color: "#6b6f8a" }));
     }
     const parts = ["shipping_cost", "handling_cost", "penalty_cost"].filter((k) => typeof s[k] === "number");
     if (parts.length) {

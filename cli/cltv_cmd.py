@@ -1,0 +1,467 @@
+"""``tierflow cltv``: train, score, evaluate and the daily retrain of the CLTV model.
+
+Only parsing, calls into :mod:`cltv` and printing live here.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+
+from cltv.evaluate import evaluate_model, write_evaluation
+from cltv.features import CustomerData, load_customer_data
+from cltv.lifecycle import (
+    ScoreSink,
+    retrain,
+    score_model,
+    train_model,
+    write_scores_csv,
+)
+from cltv.model import CLTVConfig
+from cltv.registry import ModelRegistry
+from cltv.selection import tuned_config
+from data.transactions import day_number
+
+FORMATS = ("auto", "csv", "parquet", "cdnow")
+
+
+class AsOfDate(click.ParamType[datetime.date]):
+    """``YYYY-MM-DD`` or ``today``."""
+
+    name = "DATE"
+
+    def convert(
+        self, value: Any, param: click.Parameter | None, ctx: click.Context | None
+    ) -> datetime.date:
+        if isinstance(value, datetime.date):
+            return value
+        text = str(value).strip()
+        if text.lower() == "today":
+            return datetime.date.today()
+        try:
+            return datetime.date.fromisoformat(text)
+        except ValueError:
+            self.fail(f"{value!r} is not a date (YYYY-MM-DD or 'today')", param, ctx)
+
+
+AS_OF = AsOfDate()
+_path = click.Path(exists=True, dir_okay=False, path_type=Path)
+
+
+def _data_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    """The input options every sub-command shares."""
+    options = [
+        click.option(
+            "--transactions",
+            type=_path,
+            required=True,
+            help="Transactions: CSV/Parquet (customer_id, order_date, amount "
+            "[, quantity, order_id]) or CDNOW text.",
+        ),
+        click.option(
+            "--format",
+            "fmt",
+            type=click.Choice(FORMATS),
+            default="auto",
+            show_default=True,
+            help="auto: Parquet for .parquet/.pq, CSV otherwise.",
+        ),
+        click.option(
+            "--profiles",
+            type=_path,
+            default=None,
+            help="Optional customer profile table (customer_id, signup_date, "
+            "loyalty_tier, region, acquisition_channel, age_band).",
+        ),
+        click.option(
+            "--browsing",
+            type=_path,
+            default=None,
+            help="Optional browsing aggregates (customer_id, date, sessions, "
+            "product_views, cart_adds).",
+        ),
+        click.option(
+            "--skip-bad-rows",
+            is_flag=True,
+            help="Drop and count bad rows instead of failing on the first one.",
+        ),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+def _load(
+    transactions: Path,
+    fmt: str,
+    profiles: Path | None,
+    browsing: Path | None,
+    skip_bad_rows: bool,
+) -> CustomerData:
+    data, reports = load_customer_data(
+        transactions,
+        fmt=fmt,  # type: ignore[arg-type]
+        profiles=profiles,
+        browsing=browsing,
+        skip_bad_rows=skip_bad_rows,
+    )
+    for report in reports:
+        if report.n_bad:
+            click.echo(report.summary(), err=True)
+    return data
+
+
+def _config(seed: int, platinum: float, gold: float) -> CLTVConfig:
+    return CLTVConfig(random_state=seed, platinum_share=platinum, gold_share=gold)
+
+
+_segment_options = [
+    click.option(
+        "--platinum-share",
+        type=click.FloatRange(0.0, 1.0),
+        default=0.10,
+        show_default=True,
+        help="Top share of customers by predicted spend labelled platinum.",
+    ),
+    click.option(
+        "--gold-share",
+        type=click.FloatRange(0.0, 1.0),
+        default=0.30,
+        show_default=True,
+        help="Next share labelled gold (the rest are silver).",
+    ),
+    click.option("--seed", type=int, default=0, show_default=True),
+]
+
+
+def _segments(func: Callable[..., Any]) -> Callable[..., Any]:
+    for option in reversed(_segment_options):
+        func = option(func)
+    return func
+
+
+def _tune(
+    data: CustomerData, as_of_day: int, horizon_days: int, base: CLTVConfig
+) -> CLTVConfig:
+    name, config = tuned_config(data, as_of_day, horizon_days, base)
+    click.echo(f"time-based CV chose configuration {name!r}", err=True)
+    return config
+
+
+def open_state_sink(path: Path | None) -> ScoreSink | None:
+    """The state-store :class:`~cltv.lifecycle.ScoreSink` behind ``--state DB``.
+
+    The state store (``data/store.py``) is built on another branch. At merge,
+    this body becomes ``return None if path is None else <store>(path)`` with the
+    store object that implements ``put_cltv_scores``; until then ``--state``
+    writes nothing and says so on stderr.
+    """
+    del path
+    return None
+
+
+@click.group("cltv")
+def cltv() -> None:
+    """Customer lifetime value: train, score, evaluate, daily retrain."""
+
+
+@cltv.command("train")
+@_data_options
+@click.option(
+    "--as-of", "as_of", type=AS_OF, required=True, help="Last day of history."
+)
+@click.option(
+    "--horizon-days",
+    type=click.IntRange(min=1),
+    required=True,
+    help="Forecast horizon.",
+)
+@click.option(
+    "--model-dir", type=click.Path(file_okay=False, path_type=Path), required=True
+)
+@_segments
+@click.option(
+    "--tune",
+    is_flag=True,
+    help="Choose the configuration by time-based CV inside the training period "
+    "(slow: trains every candidate on several folds).",
+)
+@click.option(
+    "--no-backtest",
+    is_flag=True,
+    help="Skip the backtest on the latest complete window (training metrics).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+def train_command(
+    transactions: Path,
+    fmt: str,
+    profiles: Path | None,
+    browsing: Path | None,
+    skip_bad_rows: bool,
+    as_of: datetime.date,
+    horizon_days: int,
+    model_dir: Path,
+    platinum_share: float,
+    gold_share: float,
+    seed: int,
+    tune: bool,
+    no_backtest: bool,
+    as_json: bool,
+) -> None:
+    """Train a model as of a date and write it as the current version."""
+    data = _load(transactions, fmt, profiles, browsing, skip_bad_rows)
+    config = _config(seed, platinum_share, gold_share)
+    if tune:
+        config = _tune(data, day_number(as_of), horizon_days, config)
+    result = train_model(
+        data,
+        day_number(as_of),
+        horizon_days,
+        ModelRegistry(model_dir),
+        config,
+        with_backtest=not no_backtest,
+    )
+    if as_json:
+        record = {"version": result.version, "created": result.created}
+        record |= {"model_dir": str(model_dir), "as_of": str(as_of)}
+        click.echo(json.dumps(record))
+        return
+    state = "wrote" if result.created else "already had"
+    click.echo(f"{state} model {model_dir / result.version} (current)")
+    backtest = result.metadata.get("training_metrics", {}).get("backtest")
+    if backtest:
+        for name, m in backtest.items():
+            click.echo(
+                f"  backtest {name:<15} spearman {m['spearman']:.4f}  "
+                f"top10 {100 * m['top10_capture']:.1f}%  mae {m['mae']:.2f}  "
+                f"bias {m['bias_pct']:+.1f}%"
+            )
+
+
+@cltv.command("score")
+@_data_options
+@click.option(
+    "--model-dir",
+    type=click.Path(file_okay=False, exists=True, path_type=Path),
+    required=True,
+)
+@click.option(
+    "--version", "version", default=None, help="Model version (default: current)."
+)
+@click.option(
+    "--as-of", "as_of", type=AS_OF, required=True, help="Last day of history."
+)
+@click.option(
+    "--horizon-days",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Forecast horizon (default: the model's).",
+)
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True)
+def score_command(
+    transactions: Path,
+    fmt: str,
+    profiles: Path | None,
+    browsing: Path | None,
+    skip_bad_rows: bool,
+    model_dir: Path,
+    version: str | None,
+    as_of: datetime.date,
+    horizon_days: int | None,
+    out: Path,
+) -> None:
+    """Write customer_id,predicted_spend,p_active,segment for every customer."""
+    data = _load(transactions, fmt, profiles, browsing, skip_bad_rows)
+    used, scores = score_model(
+        data,
+        ModelRegistry(model_dir),
+        day_number(as_of),
+        version=version,
+        horizon_days=horizon_days,
+    )
+    write_scores_csv(scores.frame, out)
+    counts = scores.frame["segment"].value_counts()
+    click.echo(
+        f"scored {len(scores.frame)} customers with {used} "
+        f"({', '.join(f'{k} {counts.get(k, 0)}' for k in ('platinum', 'gold', 'silver'))})"
+        f" -> {out}"
+    )
+
+
+@cltv.command("evaluate")
+@_data_options
+@click.option(
+    "--as-of", "as_of", type=AS_OF, required=True, help="Last day of history."
+)
+@click.option(
+    "--holdout-days", type=click.IntRange(min=1), required=True, help="Holdout length."
+)
+@click.option("--json", "as_json", is_flag=True, help="Print metrics as JSON.")
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Also write predictions.csv, gains.png and metrics.json here.",
+)
+@_segments
+@click.option(
+    "--tune",
+    is_flag=True,
+    help="Choose the configuration by time-based CV before the as-of date (slow).",
+)
+def evaluate_command(
+    transactions: Path,
+    fmt: str,
+    profiles: Path | None,
+    browsing: Path | None,
+    skip_bad_rows: bool,
+    as_of: datetime.date,
+    holdout_days: int,
+    as_json: bool,
+    out: Path | None,
+    platinum_share: float,
+    gold_share: float,
+    seed: int,
+    tune: bool,
+) -> None:
+    """Train as of a date, forecast the holdout, compare with what happened."""
+    data = _load(transactions, fmt, profiles, browsing, skip_bad_rows)
+    config = _config(seed, platinum_share, gold_share)
+    if tune:
+        config = _tune(data, day_number(as_of), holdout_days, config)
+    evaluation, _ = evaluate_model(data, day_number(as_of), holdout_days, config)
+    if out is not None:
+        write_evaluation(evaluation, out)
+    if as_json:
+        click.echo(json.dumps(evaluation.to_json()))
+    else:
+        click.echo(
+            f"as of {as_of}, {holdout_days}-day holdout"
+            + ("" if evaluation.complete else " (log ends before the holdout does)")
+        )
+        click.echo(evaluation.table())
+        if out is not None:
+            click.echo(f"wrote predictions.csv, gains.png, metrics.json to {out}")
+
+
+@cltv.command("retrain")
+@_data_options
+@click.option(
+    "--model-dir", type=click.Path(file_okay=False, path_type=Path), required=True
+)
+@click.option(
+    "--as-of",
+    "as_of",
+    type=AS_OF,
+    default="today",
+    show_default=True,
+    help="Last day of history.",
+)
+@click.option(
+    "--horizon-days",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Forecast horizon (default: the champion's, else 365).",
+)
+@click.option(
+    "--tolerance",
+    type=click.FloatRange(min=0.0),
+    default=0.02,
+    show_default=True,
+    help="Promote unless worse by more than this (ranking metrics absolute, MAE "
+    "relative).",
+)
+@click.option(
+    "--keep",
+    type=click.IntRange(min=1),
+    default=5,
+    show_default=True,
+    help="Versions to keep (the champion is always kept).",
+)
+@click.option(
+    "--state",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="State store database to publish scores to (wired when the store lands).",
+)
+@click.option(
+    "--scores-out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Also publish the champion's scores to this CSV.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the decision as JSON.")
+def retrain_command(
+    transactions: Path,
+    fmt: str,
+    profiles: Path | None,
+    browsing: Path | None,
+    skip_bad_rows: bool,
+    model_dir: Path,
+    as_of: datetime.date,
+    horizon_days: int | None,
+    tolerance: float,
+    keep: int,
+    state: Path | None,
+    scores_out: Path | None,
+    as_json: bool,
+) -> None:
+    """The daily job: train a challenger, promote it if not worse, publish scores."""
+    data = _load(transactions, fmt, profiles, browsing, skip_bad_rows)
+    registry = ModelRegistry(model_dir)
+    sinks: list[ScoreSink] = []
+    state_sink = open_state_sink(state)
+    if state_sink is not None:
+        sinks.append(state_sink)
+    if scores_out is not None:
+        from cltv.lifecycle import CsvScoreSink
+
+        sinks.append(CsvScoreSink(scores_out))
+    result = retrain(
+        data,
+        day_number(as_of),
+        registry,
+        horizon_days=horizon_days,
+        tolerance=tolerance,
+        keep=keep,
+        sink=_FanOut(sinks) if sinks else None,
+    )
+    if state is not None and state_sink is None:
+        click.echo(
+            f"warning: --state {state}: the state store is not part of this build; "
+            "scores were not written to it (see README, CLTV)",
+            err=True,
+        )
+    if as_json:
+        click.echo(json.dumps(result.to_json()))
+        return
+    verb = "promoted" if result.promoted else "kept"
+    click.echo(
+        f"{result.as_of}: {verb} {result.champion} "
+        f"(challenger {result.challenger}): {result.reason}"
+    )
+    if result.pruned:
+        click.echo(f"pruned {', '.join(result.pruned)}")
+    if result.published_rows is not None:
+        click.echo(f"published {result.published_rows} scores")
+
+
+class _FanOut:
+    """Publish to several sinks; returns the row count of the first."""
+
+    def __init__(self, sinks: list[ScoreSink]) -> None:
+        self.sinks = sinks
+
+    def put_cltv_scores(
+        self, scores: Any, *, as_of: datetime.date, model_version: str
+    ) -> int:
+        counts = [
+            s.put_cltv_scores(scores, as_of=as_of, model_version=model_version)
+            for s in self.sinks
+        ]
+        return counts[0]

@@ -1,0 +1,257 @@
+"""Versioned CLTV models on disk, champion/challenger promotion, atomic writes.
+
+Layout of a model directory ``DIR``::
+
+    DIR/<version>/model.joblib     the fitted CLTVModel
+    DIR/<version>/metadata.json    as-of, data fingerprint, features, metrics, versions
+    DIR/CURRENT                    the champion's version (one line)
+    DIR/RETRAIN.json               what the last ``retrain`` decided (idempotence)
+    DIR/.lock                      held while writing (fcntl, one writer at a time)
+
+A version is written into ``DIR/.tmp-<version>-<pid>`` and renamed into
+place, and ``CURRENT`` is replaced with :func:`os.replace`; both are atomic on
+one file system, so a crash at any point leaves the previous champion current
+and readable. Leftover ``.tmp-*`` directories are removed by the next writer.
+
+``model.joblib`` is a pickle: load only model directories you trust.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import json
+import os
+import platform
+import shutil
+from collections.abc import Iterator
+from dataclasses import dataclass
+from importlib import metadata as importlib_metadata
+from pathlib import Path
+from typing import Any
+
+import joblib
+
+from cltv.model import CLTVConfig, CLTVModel
+from data.errors import InputError
+from data.transactions import day_to_date
+
+MODEL_FILE = "model.joblib"
+METADATA_FILE = "metadata.json"
+CURRENT_FILE = "CURRENT"
+RETRAIN_FILE = "RETRAIN.json"
+LOCK_FILE = ".lock"
+TMP_PREFIX = ".tmp-"
+#: Libraries whose versions are recorded with every model.
+LIBRARIES = ("tierflow", "numpy", "pandas", "scipy", "scikit-learn", "joblib")
+
+
+def library_versions() -> dict[str, str]:
+    """Installed versions of the libraries a model depends on, plus Python."""
+    out = {"python": platform.python_version()}
+    for name in LIBRARIES:
+        try:
+            out[name] = importlib_metadata.version(name)
+        except importlib_metadata.PackageNotFoundError:  # pragma: no cover
+            out[name] = "unknown"
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class Recipe:
+    """Everything that determines a fitted model: data, dates, config, inputs.
+
+    Fitting is deterministic given the recipe, so its hash identifies a
+    version before any fitting, and training the same recipe twice is a no-op.
+    """
+
+    fingerprint: str
+    as_of_day: int
+    horizon_days: int
+    config: CLTVConfig
+    profiles: bool = False
+    browsing: bool = False
+
+    def digest(self) -> str:
+        payload = json.dumps(
+            {
+                "fingerprint": self.fingerprint,
+                "as_of": self.as_of_day,
+                "horizon": self.horizon_days,
+                "config": self.config.as_dict(),
+                "profiles": self.profiles,
+                "browsing": self.browsing,
+                "tierflow": library_versions()["tierflow"],
+            },
+            sort_keys=True,
+        )
+        return hashlib.sha256(payload.encode()).hexdigest()[:10]
+
+    def version(self) -> str:
+        """``<as-of YYYYMMDD>-<digest>``: sorts by date, unique per recipe."""
+        return f"{day_to_date(self.as_of_day).strftime('%Y%m%d')}-{self.digest()}"
+
+
+@dataclass(frozen=True, slots=True)
+class StoredModel:
+    """A model loaded from the registry with its metadata."""
+
+    version: str
+    model: CLTVModel
+    metadata: dict[str, Any]
+
+
+class ModelRegistry:
+    """The versioned model directory ``root`` (created on first write)."""
+
+    def __init__(self, root: str | Path) -> None:
+        self.root = Path(root)
+
+    # -- reading ------------------------------------------------------------
+    def versions(self) -> list[str]:
+        """Complete versions, oldest first (half-written ones are invisible)."""
+        if not self.root.is_dir():
+            return []
+        return sorted(
+            p.name
+            for p in self.root.iterdir()
+            if p.is_dir()
+            and not p.name.startswith(".")
+            and (p / MODEL_FILE).is_file()
+            and (p / METADATA_FILE).is_file()
+        )
+
+    def current(self) -> str | None:
+        """The champion's version, or ``None`` before the first promotion."""
+        path = self.root / CURRENT_FILE
+        if not path.is_file():
+            return None
+        name = path.read_text().strip()
+        return name or None
+
+    def metadata(self, version: str) -> dict[str, Any]:
+        path = self._version_dir(version) / METADATA_FILE
+        data: dict[str, Any] = json.loads(path.read_text())
+        return data
+
+    def load(self, version: str | None = None) -> StoredModel:
+        """Load ``version`` (default: the champion)."""
+        name = version or self.current()
+        if name is None:
+            raise InputError(
+                "no current model; run 'tierflow cltv train' first",
+                file=str(self.root),
+            )
+        directory = self._version_dir(name)
+        model = joblib.load(directory / MODEL_FILE)
+        if not isinstance(model, CLTVModel):
+            raise InputError(
+                "not a CLTV model", file=str(directory / MODEL_FILE), value=name
+            )
+        return StoredModel(name, model, self.metadata(name))
+
+    def _version_dir(self, version: str) -> Path:
+        directory = self.root / version
+        if (
+            "/" in version
+            or version.startswith(".")
+            or not (directory / MODEL_FILE).is_file()
+            or not (directory / METADATA_FILE).is_file()
+        ):
+            known = ", ".join(self.versions()) or "none"
+            raise InputError(
+                f"no such model version (have: {known})",
+                file=str(self.root),
+                field="version",
+                value=version,
+            )
+        return directory
+
+    # -- writing ------------------------------------------------------------
+    @contextlib.contextmanager
+    def locked(self) -> Iterator[None]:
+        """Hold the directory's write lock (blocks other writers)."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        with open(self.root / LOCK_FILE, "a+") as handle:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+            try:
+                self._remove_stale_tmp()
+                yield
+            finally:
+                fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+
+    def _remove_stale_tmp(self) -> None:
+        for path in self.root.glob(f"{TMP_PREFIX}*"):
+            if path.is_dir():
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                path.unlink(missing_ok=True)
+
+    def write(self, model: CLTVModel, version: str, metadata: dict[str, Any]) -> Path:
+        """Write ``version`` atomically (call inside :meth:`locked`).
+
+        Writing an existing version is a no-op (versions are immutable).
+        """
+        final = self.root / version
+        if final.is_dir() and version in self.versions():
+            return final
+        tmp = self.root / f"{TMP_PREFIX}{version}-{os.getpid()}"
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir(parents=True)
+        joblib.dump(model, tmp / MODEL_FILE)
+        _write_text(tmp / METADATA_FILE, json.dumps(metadata, indent=2) + "\n")
+        _fsync_dir(tmp)
+        if final.exists():  # a partial directory from an older, non-atomic writer
+            shutil.rmtree(final)
+        os.rename(tmp, final)
+        _fsync_dir(self.root)
+        return final
+
+    def set_current(self, version: str) -> None:
+        """Make ``version`` the champion (atomic replace of ``CURRENT``)."""
+        self._version_dir(version)
+        _atomic_write(self.root / CURRENT_FILE, version + "\n")
+
+    def prune(self, keep: int) -> list[str]:
+        """Delete all but the ``keep`` newest versions; never the champion."""
+        if keep < 1:
+            raise InputError("must be >= 1", field="keep", value=keep)
+        current = self.current()
+        versions = self.versions()
+        doomed = [v for v in versions[: max(0, len(versions) - keep)] if v != current]
+        for name in doomed:
+            shutil.rmtree(self.root / name)
+        return doomed
+
+    def read_retrain_state(self) -> dict[str, Any] | None:
+        path = self.root / RETRAIN_FILE
+        if not path.is_file():
+            return None
+        data: dict[str, Any] = json.loads(path.read_text())
+        return data
+
+    def write_retrain_state(self, state: dict[str, Any]) -> None:
+        _atomic_write(self.root / RETRAIN_FILE, json.dumps(state, indent=2) + "\n")
+
+
+def _write_text(path: Path, text: str) -> None:
+    with open(path, "w", encoding="utf-8") as handle:
+        handle.write(text)
+        handle.flush()
+        os.fsync(handle.fileno())
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    tmp = path.with_name(f"{TMP_PREFIX}{path.name}-{os.getpid()}")
+    _write_text(tmp, text)
+    os.replace(tmp, path)
+    _fsync_dir(path.parent)
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

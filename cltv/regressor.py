@@ -1,0 +1,222 @@
+"""The CLTV estimator: seed-bagged Poisson gradient boosting, optionally on an offset.
+
+Spend is zero-inflated and heavy-tailed, so the loss is Poisson (log link): it
+fits conditional means, keeps predictions positive and does not let a few
+large spenders dominate as squared error would. Boosting on one seed moves
+the top of the ranking by tenths of a point, so ``n_estimators`` members are
+fitted on random row subsamples and column subsets and their log-predictions
+averaged (a geometric mean, the natural average under a log link).
+
+With ``offset_column`` the model boosts a multiplicative correction of a
+baseline forecast held in that column (here: the BG/NBD + Gamma-Gamma spend
+forecast for the target window). Poisson regression of ``y`` with offset
+``o`` is exactly Poisson regression of ``y / o`` with sample weights ``o``,
+which is how it is fitted. At prediction time the same column may hold the
+baseline for a *longer* horizon: the learned correction then carries over to
+that horizon along the baseline's own (principled) time profile.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+from sklearn.base import BaseEstimator, RegressorMixin
+from sklearn.ensemble import HistGradientBoostingRegressor
+from sklearn.utils import check_random_state
+from sklearn.utils.validation import (
+    _check_sample_weight,
+    check_is_fitted,
+    validate_data,
+)
+from threadpoolctl import threadpool_limits
+
+FloatArray = NDArray[np.float64]
+
+#: Below this many rows one OpenMP thread is faster than several.
+SMALL_DATA_ROWS = 100_000
+#: Smallest offset used: a baseline of 0 would give infinite weightless targets.
+OFFSET_FLOOR = 1e-3
+
+
+class CLTVRegressor(RegressorMixin, BaseEstimator):  # type: ignore[misc]
+    """Bagged Poisson gradient boosting of a non-negative target (spend).
+
+    Parameters
+    ----------
+    n_estimators
+        Bagged members; each has its own seed, row subsample and column subset.
+    subsample
+        Fraction of rows each member is fitted on (without replacement); 1.0
+        uses all rows.
+    max_iter, learning_rate, max_leaf_nodes, min_samples_leaf, l2_regularization
+        Passed to each :class:`~sklearn.ensemble.HistGradientBoostingRegressor`
+        (no early stopping: its random validation split would leak between the
+        stacked cut-offs of one customer).
+    max_features
+        Fraction of features each split may consider.
+    offset_column
+        Index of a column of ``X`` holding a positive baseline forecast of ``y``;
+        the model then learns ``y / baseline`` from the *other* columns (the
+        offset is not a feature, so scaling it scales the forecast exactly).
+        ``None``: plain Poisson boosting on all columns.
+    categorical_features
+        Indices of columns holding integer category codes (NaN = missing).
+    n_jobs
+        OpenMP threads while fitting and predicting. ``None``: one thread below
+        :data:`SMALL_DATA_ROWS` rows (thread start-up costs more than it saves,
+        and badly so on a shared machine), all cores above.
+    random_state
+        Seed of the member seeds and subsamples.
+
+    Notes
+    -----
+    Negative targets (net returns in a window) are clipped to 0 when fitting:
+    the model forecasts spend, which the Poisson loss requires to be >= 0.
+    """
+
+    def __init__(
+        self,
+        n_estimators: int = 5,
+        subsample: float = 0.8,
+        max_iter: int = 150,
+        learning_rate: float = 0.05,
+        max_leaf_nodes: int = 7,
+        min_samples_leaf: int = 20,
+        l2_regularization: float = 0.0,
+        max_features: float = 0.7,
+        offset_column: int | None = None,
+        categorical_features: list[int] | None = None,
+        n_jobs: int | None = None,
+        random_state: int | None = None,
+    ) -> None:
+        self.n_estimators = n_estimators
+        self.subsample = subsample
+        self.max_iter = max_iter
+        self.learning_rate = learning_rate
+        self.max_leaf_nodes = max_leaf_nodes
+        self.min_samples_leaf = min_samples_leaf
+        self.l2_regularization = l2_regularization
+        self.max_features = max_features
+        self.offset_column = offset_column
+        self.categorical_features = categorical_features
+        self.n_jobs = n_jobs
+        self.random_state = random_state
+
+    def __sklearn_tags__(self) -> Any:
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = True
+        tags.target_tags.positive_only = True
+        return tags
+
+    def _check_params(self, n_features: int) -> None:
+        if not isinstance(self.n_estimators, int | np.integer) or self.n_estimators < 1:
+            raise ValueError(
+                f"n_estimators must be an int >= 1, got {self.n_estimators!r}"
+            )
+        if not 0.0 < float(self.subsample) <= 1.0:
+            raise ValueError(f"subsample must be in (0, 1], got {self.subsample!r}")
+        if self.offset_column is not None:
+            if not 0 <= int(self.offset_column) < n_features:
+                raise ValueError(
+                    f"offset_column {self.offset_column!r} is not a column index of "
+                    f"X with {n_features} features"
+                )
+            if n_features < 2:
+                raise ValueError("X needs a feature besides the offset column")
+
+    def _categorical(self) -> list[int] | None:
+        """Categorical indices among the tree inputs (the offset removed)."""
+        if not self.categorical_features:
+            return None
+        off = self.offset_column
+        out = []
+        for i in self.categorical_features:
+            if off is not None and int(i) == int(off):
+                raise ValueError("the offset column cannot be categorical")
+            out.append(int(i) - (1 if off is not None and int(i) > int(off) else 0))
+        return out
+
+    def _features(self, X: FloatArray) -> FloatArray:
+        if self.offset_column is None:
+            return X
+        return np.delete(X, int(self.offset_column), axis=1)
+
+    def _offset(self, X: FloatArray) -> FloatArray:
+        if self.offset_column is None:
+            return np.ones(X.shape[0])
+        column = X[:, int(self.offset_column)]
+        if not np.isfinite(column).all():
+            raise ValueError("offset column must be finite")
+        return np.maximum(column, OFFSET_FLOOR)
+
+    def fit(
+        self,
+        X: Any,
+        y: Any,
+        sample_weight: Any = None,
+    ) -> CLTVRegressor:
+        """Fit the bagged members on ``(X, y)``; returns ``self``."""
+        X, y = validate_data(
+            self, X, y, dtype=np.float64, ensure_all_finite="allow-nan", y_numeric=True
+        )
+        self._check_params(X.shape[1])
+        with threadpool_limits(limits=self._threads(X.shape[0]), user_api="openmp"):
+            return self._fit(X, y, sample_weight)
+
+    def _threads(self, n_rows: int) -> int | None:
+        if self.n_jobs is not None:
+            return max(1, int(self.n_jobs))
+        return 1 if n_rows < SMALL_DATA_ROWS else None
+
+    def _fit(self, X: FloatArray, y: FloatArray, sample_weight: Any) -> CLTVRegressor:
+        weight = _check_sample_weight(sample_weight, X, dtype=np.float64)
+        offset = self._offset(X)
+        features = self._features(X)
+        target = np.maximum(np.asarray(y, dtype=np.float64), 0.0) / offset
+        weight = weight * offset
+        rng = check_random_state(self.random_state)
+        n = X.shape[0]
+        size = max(1, round(float(self.subsample) * n))
+        members = []
+        for _ in range(int(self.n_estimators)):
+            seed = int(rng.randint(np.iinfo(np.int32).max))
+            rows = (
+                np.arange(n)
+                if size >= n
+                else np.sort(np.random.default_rng(seed).choice(n, size, replace=False))
+            )
+            if np.dot(weight[rows], target[rows]) <= 0.0:
+                rows = np.arange(n)  # Poisson needs some positive target mass
+            member = HistGradientBoostingRegressor(
+                loss="poisson",
+                max_iter=self.max_iter,
+                learning_rate=self.learning_rate,
+                max_leaf_nodes=self.max_leaf_nodes,
+                min_samples_leaf=self.min_samples_leaf,
+                l2_regularization=self.l2_regularization,
+                max_features=self.max_features,
+                categorical_features=self._categorical(),
+                early_stopping=False,
+                random_state=seed,
+            )
+            members.append(
+                member.fit(features[rows], target[rows], sample_weight=weight[rows])
+            )
+        self.estimators_ = members
+        self.n_iter_ = min(m.n_iter_ for m in members)
+        return self
+
+    def predict(self, X: Any) -> FloatArray:
+        """Geometric mean of the members' forecasts (times the offset, if any)."""
+        check_is_fitted(self)
+        X = validate_data(
+            self, X, dtype=np.float64, ensure_all_finite="allow-nan", reset=False
+        )
+        logs = np.zeros(X.shape[0])
+        features = self._features(X)
+        with threadpool_limits(limits=self._threads(X.shape[0]), user_api="openmp"):
+            for member in self.estimators_:
+                logs += np.log(np.maximum(member.predict(features), 1e-300))
+        return np.asarray(np.exp(logs / len(self.estimators_)) * self._offset(X))

@@ -1,0 +1,145 @@
+"""A seeded generator of CDNOW-like transaction logs, at any scale.
+
+Customers follow the BG/NBD + Gamma-Gamma story the CLTV model is built
+around, with heavier tails than CDNOW so that a million customers make about
+ten million rows:
+
+* acquisition day uniform over ``acquisition_days``;
+* repeat purchases while active at a Poisson rate λ ~ Gamma(r, α) per week,
+  after each repeat purchase dropping out with probability p ~ Beta(a, b);
+  with a small shape r most customers are one-time buyers and a few buy a lot;
+* a purchase is worth Gamma(p_value, ν) with ν ~ Gamma(q_value, v_value) per
+  customer, split over 1 + Poisson(extra_lines) order lines (rows);
+* a share of rows is returned later (a negative row) and a few are free
+  (amount 0), so readers and features see returns and zeros.
+
+Everything is vectorized over customers (no per-customer Python loop).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from data.errors import InputError
+
+
+@dataclass(frozen=True, slots=True)
+class SyntheticSpec:
+    """Parameters of :func:`generate_transactions` (per-week rates)."""
+
+    start: str = "2022-01-01"
+    acquisition_days: int = 540
+    span_days: int = 1095
+    r: float = 0.12
+    alpha: float = 0.8
+    a: float = 0.5
+    b: float = 2.5
+    p_value: float = 6.0
+    q_value: float = 3.6
+    v_value: float = 15.0
+    extra_lines: float = 0.65
+    return_rate: float = 0.02
+    zero_rate: float = 0.001
+
+    def __post_init__(self) -> None:
+        if not 0 < self.acquisition_days <= self.span_days:
+            raise InputError(
+                "must be in (0, span_days]",
+                field="acquisition_days",
+                value=self.acquisition_days,
+            )
+        for name in ("r", "alpha", "a", "b", "p_value", "q_value", "v_value"):
+            if getattr(self, name) <= 0:
+                raise InputError("must be > 0", field=name, value=getattr(self, name))
+
+
+def generate_transactions(
+    n_customers: int, *, seed: int = 0, spec: SyntheticSpec | None = None
+) -> pd.DataFrame:
+    """``customer_id, order_date, amount, quantity, order_id`` rows, sorted by date.
+
+    Deterministic for a given ``(n_customers, seed, spec)``.
+    """
+    if n_customers < 1:
+        raise InputError("must be >= 1", field="n_customers", value=n_customers)
+    s = spec or SyntheticSpec()
+    rng = np.random.default_rng(seed)
+    n = n_customers
+    acquired = rng.integers(0, s.acquisition_days, size=n)
+    lam = rng.gamma(s.r, 1.0 / s.alpha, size=n) / 7.0  # per day
+    p_drop = rng.beta(s.a, s.b, size=n)
+    nu = rng.gamma(s.q_value, 1.0 / s.v_value, size=n)
+
+    # repeat purchases: Poisson events in (acquired, span) cut at the dropout
+    life = (s.span_days - acquired).astype(np.float64)
+    k = rng.poisson(lam * life)
+    repeats = np.minimum(k, rng.geometric(np.clip(p_drop, 1e-9, 1.0)))
+    owner = np.repeat(np.arange(n), k)
+    times = rng.random(len(owner)) * life[owner]
+    order = np.lexsort((times, owner))
+    owner, times = owner[order], times[order]
+    starts = np.r_[0, np.cumsum(k)[:-1]]
+    rank = np.arange(len(owner)) - starts[owner]
+    keep = rank < repeats[owner]
+    buyer = np.r_[np.arange(n), owner[keep]]
+    day = np.r_[
+        acquired, acquired[owner[keep]] + np.floor(times[keep]).astype(np.int64)
+    ]
+
+    # purchases → order lines
+    value = rng.gamma(s.p_value, 1.0, size=len(buyer)) / nu[buyer]
+    lines = 1 + rng.poisson(s.extra_lines, size=len(buyer))
+    row_purchase = np.repeat(np.arange(len(buyer)), lines)
+    amount = np.round(value[row_purchase] / lines[row_purchase], 2)
+    quantity = 1 + rng.poisson(0.5, size=len(row_purchase))
+    row_customer = buyer[row_purchase]
+    row_day = day[row_purchase]
+    amount[rng.random(len(amount)) < s.zero_rate] = 0.0
+
+    # returns: a negative copy of some rows, a few days later (within the span)
+    returned = np.flatnonzero((rng.random(len(amount)) < s.return_rate) & (amount > 0))
+    return_day = row_day[returned] + rng.integers(1, 30, size=len(returned))
+    inside = return_day < s.span_days
+    returned, return_day = returned[inside], return_day[inside]
+
+    customer = np.r_[row_customer, row_customer[returned]]
+    all_day = np.r_[row_day, return_day]
+    all_amount = np.r_[amount, -amount[returned]]
+    all_qty = np.r_[quantity, -quantity[returned]]
+    purchase_of_row = np.r_[row_purchase, row_purchase[returned]]
+    width = max(7, len(str(n)))
+    ids = np.char.add("C", np.char.zfill(customer.astype(str), width))
+    start = np.datetime64(s.start, "D")
+    frame = pd.DataFrame(
+        {
+            "customer_id": pd.Series(ids, dtype="str"),
+            "order_date": start + all_day.astype("timedelta64[D]"),
+            "amount": all_amount,
+            "quantity": all_qty,
+            "order_id": pd.Series(
+                np.char.add("O", np.char.zfill(purchase_of_row.astype(str), 10)),
+                dtype="str",
+            ),
+        }
+    )
+    frame = frame.sort_values(["order_date", "customer_id"], kind="stable")
+    return frame.reset_index(drop=True)
+
+
+def write_transactions(frame: pd.DataFrame, path: str | Path) -> Path:
+    """Write to Parquet (``.parquet``/``.pq``) or CSV (ISO dates), atomically."""
+    import os
+
+    out = Path(path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
+    if out.suffix.lower() in {".parquet", ".pq"}:
+        frame.to_parquet(tmp, index=False)
+    else:
+        frame.to_csv(tmp, index=False, date_format="%Y-%m-%d")
+    os.replace(tmp, out)
+    return out
