@@ -51,8 +51,10 @@ def _worker(state: str, worker: int, n: int, barrier: Any, queue: Any) -> None:
             stats[held.status] += 1
             continue
         fate = rng.random()
-        if fate < 0.05:
-            stats["abandoned"] += 1  # neither confirmed nor cancelled: expires
+        if fate < 0.05 or stats["abandoned"] == 0:
+            # neither confirmed nor cancelled: expires (each worker abandons its
+            # first hold, so the expiry path is always exercised)
+            stats["abandoned"] += 1
         elif fate < 0.15:
             router.cancel(answer.request_id)
             stats["cancelled"] += 1
