@@ -30,6 +30,8 @@ from solver.engine import DEFAULT_RELATIVE_GAP, Availability
 from solver.result import Limit, SolveResult, Status
 
 _TOL = 1e-9
+#: Capacity prices tried by the blended desirability (see ``_desirability``).
+BLEND_MUS = (0.25, 0.5, 1.0, 2.0, 4.0)
 _INF = np.inf
 
 
@@ -150,6 +152,13 @@ def _desirability(problem: AssignmentProblem, measure: str) -> NDArray[np.float6
         return problem.weight / cap[None, :]
     if measure == "cost_weight":
         return problem.cost * problem.weight / cap[None, :]
+    if measure.startswith("blend:"):
+        # cost plus mu x the share of an item's fair capacity slice it uses: a
+        # crude Lagrangian price of capacity, scanned over mu
+        mu = float(measure.split(":", 1)[1])
+        scale = float(np.median(np.abs(problem.cost[problem.eligible]))) or 1.0
+        share = cap / max(problem.n_items / max(problem.n_agents, 1), 1.0)
+        return problem.cost / scale + mu * problem.weight / share[None, :]
     raise ValueError(f"unknown desirability measure {measure!r}")
 
 
@@ -453,7 +462,11 @@ def greedy_assign(
     start = time.perf_counter()
     deadline = start + max(time_limit_s, 0.0)
     stock = _Stock.of(problem)
-    measures = ["cost"] if problem.can_defer else ["cost", "cost_weight", "weight"]
+    measures = (
+        ["cost"]
+        if problem.can_defer
+        else ["cost", *(f"blend:{mu:g}" for mu in BLEND_MUS), "cost_weight", "weight"]
+    )
     if problem.n_items > 20_000:
         measures = measures[:1]
     candidates: list[_State] = []
