@@ -128,7 +128,7 @@ class CLTVConfig:
     cutoff_step_days: int = 30
     feature_set: FeatureChoice = "all"
     min_history_days: int = 30
-    max_customers_per_cutoff: int | None = 200_000
+    max_customers_per_cutoff: int | None = 100_000
     n_estimators: int = 5
     subsample: float = 0.8
     max_iter: int = 150
@@ -275,8 +275,7 @@ class CLTVModel:
     uses_browsing_: bool = False
 
     # -- features -----------------------------------------------------------
-    def _matrix(self, feats: FeatureSet, window_days: int) -> FloatArray:
-        frame = feats.frame
+    def _matrix(self, frame: pd.DataFrame, window_days: int) -> FloatArray:
         columns = []
         for name in self.features_:
             if name == WINDOW_FEATURE:
@@ -289,8 +288,8 @@ class CLTVModel:
                 columns.append(frame[name].to_numpy(dtype=np.float64))
         return np.column_stack(columns) if columns else np.zeros((len(frame), 0))
 
-    def _choose_features(self, feats: FeatureSet) -> None:
-        names = [str(c) for c in feats.frame.columns]
+    def _choose_features(self, frame: pd.DataFrame) -> None:
+        names = [str(c) for c in frame.columns]
         if self.config.feature_set == "compact":
             transactional = {*BASE_FEATURES, *QUANTITY_FEATURES, *BTYD_FEATURES}
             names = [
@@ -321,9 +320,8 @@ class CLTVModel:
         self.uses_profiles_ = data.profiles is not None
         self.uses_browsing_ = data.browsing is not None
         rng = np.random.default_rng(cfg.random_state)
-        frames: list[pd.DataFrame] = []
-        targets: list[FloatArray] = []
-        sets: list[tuple[FeatureSet, NDArray[np.int64], int]] = []
+        # per usable window: sampled feature rows, window, BTYD offset, target
+        parts: list[tuple[pd.DataFrame, int, FloatArray, FloatArray]] = []
         usable: list[tuple[int, int]] = []
         for cutoff, width in self.windows_:
             try:
@@ -336,10 +334,9 @@ class CLTVModel:
             if cap is not None and len(rows) > cap:
                 rows = np.sort(rng.choice(rows, cap, replace=False))
             y = window_spend(log, feats.history, width)[rows]
-            sets.append((feats, rows, width))
-            frames.append(feats.frame.iloc[rows])
-            targets.append(y)
-        if not sets:
+            parts.append((feats.frame.iloc[rows], width, _offset(feats)[rows], y))
+            del feats  # keep only the sampled rows of each window
+        if not parts:
             raise InputError(
                 "too little history before the as-of date to fit BG/NBD + "
                 "Gamma-Gamma at any training cut-off",
@@ -347,15 +344,15 @@ class CLTVModel:
                 value=str(day_to_date(as_of_day).date()),
             )
         self.windows_ = usable
-        self._choose_features(sets[0][0])
-        self._learn_categories(frames)
+        self._choose_features(parts[0][0])
+        self._learn_categories([frame for frame, _, _, _ in parts])
         X = np.vstack(
             [
-                np.column_stack([self._matrix(f, w), _offset(f)])[rows]
-                for f, rows, w in sets
+                np.column_stack([self._matrix(frame, w), offset])
+                for frame, w, offset, _ in parts
             ]
         )
-        y = np.concatenate(targets)
+        y = np.concatenate([target for _, _, _, target in parts])
         categorical = [i for i, n in enumerate(self.features_) if n in self.categories_]
         regressor = CLTVRegressor(
             n_estimators=cfg.n_estimators,
@@ -373,12 +370,7 @@ class CLTVModel:
         )
         self.regressor_ = regressor.fit(X, y)
         self.sharpness_ = (
-            fit_sharpness(
-                [
-                    (_offset(f)[rows], t)
-                    for (f, rows, _), t in zip(sets, targets, strict=True)
-                ]
-            )
+            fit_sharpness([(offset, target) for _, _, offset, target in parts])
             if cfg.calibration == "mae"
             else 1.0
         )
@@ -429,7 +421,7 @@ class CLTVModel:
         reuse = self.btyd_ if day == fit_day else None
         feats = build_features(data, day, self._feature_window(horizon), btyd=reuse)
         baseline = feats.btyd.expected_spend(feats.history, horizon)
-        X = np.column_stack([self._matrix(feats, horizon), baseline])
+        X = np.column_stack([self._matrix(feats.frame, horizon), baseline])
         raw = regressor.predict(X)
         predicted = sharpen(raw, self.sharpness_)
         target_total = baseline.sum() if self.config.level == "baseline" else raw.sum()
