@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -213,6 +214,7 @@ def run_scale(
     as_of, horizon = "2024-06-30", 365  # 2.5 years of history, 6 months left
     py = sys.executable
     models = out / "models"
+    shutil.rmtree(models, ignore_errors=True)  # train afresh, not "already had"
     baseline = run_child(
         [py, "-c", _BASELINE, str(log_path), as_of, str(horizon)], threads
     )

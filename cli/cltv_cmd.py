@@ -25,6 +25,7 @@ from cltv.lifecycle import (
 from cltv.model import CLTVConfig
 from cltv.registry import ModelRegistry
 from cltv.selection import tuned_config
+from data.store import SqliteStore
 from data.transactions import day_number
 
 FORMATS = ("auto", "csv", "parquet", "cdnow")
@@ -153,16 +154,9 @@ def _tune(
     return config
 
 
-def open_state_sink(path: Path | None) -> ScoreSink | None:
-    """The state-store :class:`~cltv.lifecycle.ScoreSink` behind ``--state DB``.
-
-    The state store (``data/store.py``) is built on another branch. At merge,
-    this body becomes ``return None if path is None else <store>(path)`` with the
-    store object that implements ``put_cltv_scores``; until then ``--state``
-    writes nothing and says so on stderr.
-    """
-    del path
-    return None
+def open_state_sink(path: Path | None) -> SqliteStore | None:
+    """The state store behind ``--state DB`` (a :class:`~cltv.lifecycle.ScoreSink`)."""
+    return None if path is None else SqliteStore(path)
 
 
 @click.group("cltv")
@@ -387,7 +381,7 @@ def evaluate_command(
     "--state",
     type=click.Path(dir_okay=False, path_type=Path),
     default=None,
-    help="State store database to publish scores to (wired when the store lands).",
+    help="SQLite state store to publish the champion's scores to (tierflow allocate and the checkout read them).",
 )
 @click.option(
     "--scores-out",
@@ -422,21 +416,19 @@ def retrain_command(
         from cltv.lifecycle import CsvScoreSink
 
         sinks.append(CsvScoreSink(scores_out))
-    result = retrain(
-        data,
-        day_number(as_of),
-        registry,
-        horizon_days=horizon_days,
-        tolerance=tolerance,
-        keep=keep,
-        sink=_FanOut(sinks) if sinks else None,
-    )
-    if state is not None and state_sink is None:
-        click.echo(
-            f"warning: --state {state}: the state store is not part of this build; "
-            "scores were not written to it (see README, CLTV)",
-            err=True,
+    try:
+        result = retrain(
+            data,
+            day_number(as_of),
+            registry,
+            horizon_days=horizon_days,
+            tolerance=tolerance,
+            keep=keep,
+            sink=_FanOut(sinks) if sinks else None,
         )
+    finally:
+        if state_sink is not None:
+            state_sink.close()
     if as_json:
         click.echo(json.dumps(result.to_json()))
         return

@@ -144,16 +144,17 @@ class _Checks:
         return ~bad, report
 
 
-def _blank(values: pd.Series) -> NDArray[np.bool_]:
-    if values.dtype.kind in "fiub":
+def _blank(values: pd.Series, stripped: pd.Series | None = None) -> NDArray[np.bool_]:
+    """Missing or whitespace-only cells (typed columns: missing only)."""
+    if values.dtype.kind in "fiubMm":
         return np.asarray(values.isna(), dtype=bool)
-    text = values.astype("str").str.strip()
+    text = values.astype("str").str.strip() if stripped is None else stripped
     return np.asarray(values.isna() | (text == ""), dtype=bool)
 
 
 def _check_ids(checks: _Checks, values: pd.Series, name: str) -> pd.Series:
     ids = values.astype("str").str.strip()
-    checks.add(name, "missing value", _blank(values), values)
+    checks.add(name, "missing value", _blank(values, ids), values)
     return ids
 
 
@@ -337,8 +338,15 @@ class TransactionLog:
         """Build a log from parallel columns (ids as strings, dates date-like)."""
         ids = pd.Series(customer_id, dtype="str")
         codes, uniques = pd.factorize(ids, sort=True)
-        dates = np.asarray(pd.to_datetime(pd.Series(order_date)), dtype="datetime64[D]")
+        del ids
+        if isinstance(order_date, np.ndarray) and order_date.dtype.kind == "M":
+            dates = order_date.astype("datetime64[D]", copy=False)
+        else:
+            dates = np.asarray(
+                pd.to_datetime(pd.Series(order_date)), dtype="datetime64[D]"
+            )
         day = (dates - _EPOCH).astype(np.int64)
+        del dates
         amt = np.asarray(amount, dtype=np.float64)
         qty = None if quantity is None else np.asarray(quantity, dtype=np.float64)
         order = np.lexsort((day, codes))
@@ -483,15 +491,17 @@ def read_transactions(
             order_id = frame["order_id"]
             checks.add("order_id", "missing value", _blank(order_id), order_id)
     keep, report = checks.resolve(skip_bad_rows)
+    del checks, frame  # the raw text columns are no longer needed
     if not keep.any():
         raise InputError("no valid transactions", file=file)
     if quantity is not None:
-        quantity = np.where(np.isnan(quantity), 1.0, quantity)[keep]
+        quantity = np.where(np.isnan(quantity), 1.0, quantity)
+    everything = bool(keep.all())
     log = TransactionLog.from_columns(
-        ids[keep].reset_index(drop=True),
-        dates[keep],
-        amount[keep],
-        quantity,
+        ids if everything else ids[keep].reset_index(drop=True),
+        dates if everything else dates[keep],
+        amount if everything else amount[keep],
+        quantity if everything or quantity is None else quantity[keep],
         source=file,
     )
     return log, report

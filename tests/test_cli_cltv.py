@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import datetime
 import json
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 from click.testing import CliRunner, Result
 
 from cli.main import cli
+from data.store import SqliteStore
 from data.synthetic_transactions import generate_transactions, write_transactions
 
 
@@ -82,7 +85,7 @@ def test_train_then_score(transactions: Path, tmp_path: Path) -> None:
     )
 
 
-def test_retrain_publishes_and_warns_about_state(
+def test_retrain_publishes_to_csv_and_state_store(
     transactions: Path, tmp_path: Path
 ) -> None:
     models = tmp_path / "models"
@@ -108,8 +111,16 @@ def test_retrain_publishes_and_warns_about_state(
     record = json.loads(result.stdout)
     assert record["promoted"] is True and record["noop"] is False
     assert record["published_rows"] == len(pd.read_csv(tmp_path / "published.csv"))
-    assert "the state store is not part of this build" in result.stderr
-    assert not (tmp_path / "state.db").exists()
+    published = pd.read_csv(tmp_path / "published.csv", dtype={"customer_id": str})
+    with SqliteStore(tmp_path / "state.db") as store:
+        assert store.latest_cltv_as_of() == datetime.date(2023, 6, 30)
+        stored = store.cltv_scores(published["customer_id"])
+    assert len(stored) == len(published)
+    merged = published.merge(stored, on="customer_id", suffixes=("", "_db"))
+    np.testing.assert_allclose(
+        merged["predicted_spend_db"], merged["predicted_spend"], atol=1e-6
+    )
+    assert (merged["segment_db"] == merged["segment"]).all()
     second = json.loads(CliRunner().invoke(cli, args).stdout)
     assert second["noop"] is True and second["champion"] == record["champion"]
 
@@ -139,3 +150,72 @@ def test_bad_rows_fail_or_are_skipped(tmp_path: Path) -> None:
     # one customer left cannot train a model: a clean error, not a traceback
     assert skipped.exit_code == 1
     assert "Traceback" not in skipped.output
+
+
+def test_profiles_and_browsing_are_used_when_given(
+    transactions: Path, tmp_path: Path
+) -> None:
+    tx = pd.read_csv(transactions, dtype={"customer_id": str})
+    ids = sorted(tx["customer_id"].unique())
+    rng = np.random.default_rng(0)
+    profiles = pd.DataFrame(
+        {
+            "customer_id": ids,
+            "signup_date": "2021-12-01",
+            "region": rng.choice(["north", "south", "east"], size=len(ids)),
+            "loyalty_tier": rng.choice(["", "basic", "plus"], size=len(ids)),
+        }
+    )
+    profiles.to_csv(tmp_path / "profiles.csv", index=False)
+    visits = tx.loc[tx["amount"] > 0, ["customer_id", "order_date"]].rename(
+        columns={"order_date": "date"}
+    )
+    visits = visits.drop_duplicates()
+    visits["sessions"] = 2
+    visits["product_views"] = 7
+    visits["cart_adds"] = 1
+    visits.to_csv(tmp_path / "browsing.csv", index=False)
+    models = tmp_path / "models"
+    common = [
+        "--transactions",
+        str(transactions),
+        "--as-of",
+        "2023-06-30",
+        "--profiles",
+        str(tmp_path / "profiles.csv"),
+        "--browsing",
+        str(tmp_path / "browsing.csv"),
+    ]
+    trained = _run(
+        "train",
+        *common,
+        "--horizon-days",
+        "90",
+        "--model-dir",
+        str(models),
+        "--no-backtest",
+    )
+    assert trained.exit_code == 0, trained.output
+    version = (models / "CURRENT").read_text().strip()
+    meta = json.loads((models / version / "metadata.json").read_text())
+    assert {"region", "loyalty_tier", "signup_tenure_days", "sessions_30d"} <= set(
+        meta["features"]
+    )
+    assert meta["categories"]["region"] == ["east", "north", "south"]
+    out = tmp_path / "scores.csv"
+    scored = _run("score", *common, "--model-dir", str(models), "--out", str(out))
+    assert scored.exit_code == 0, scored.output
+    assert len(pd.read_csv(out)) > 0
+    without = _run(
+        "score",
+        "--transactions",
+        str(transactions),
+        "--as-of",
+        "2023-06-30",
+        "--model-dir",
+        str(models),
+        "--out",
+        str(out),
+    )
+    assert without.exit_code == 1
+    assert "the model was trained with a profile table" in without.output
