@@ -68,6 +68,7 @@ bench-gap: $(STAMP)
 	done
 	$(BIN)/tierflow bench gap $(GAP_GEN)/*.txt --engines cpsat,cpsat-plain,highs,greedy \
 	  --time-limit 10 --out $(OUT)/bench-gap/generated
+	$(BIN)/python -m benchmarks.greedy_speed --repeat 5 --out $(OUT)/bench-gap/greedy
 
 bench-network: $(STAMP)
 	$(BIN)/python -m benchmarks.network_bench --out $(OUT)/bench-network

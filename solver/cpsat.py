@@ -449,9 +449,12 @@ class CpSatEngine:
         left = deadline - time.perf_counter()
         if relax.status is Status.OPTIMAL and left > 0.05 and not track.closed:
             core = lp_core(problem, relax, self.core_size, keep=track.assignment)
+            core_limit = min(self.core_share * time_limit_s, left)
+            if n_pairs * _BUILD_S_PER_PAIR >= 0.25 * (left - core_limit):
+                core_limit = left  # too big for step 4 in what would be left
             core_result = HighsEngine().solve(
                 core,
-                time_limit_s=min(self.core_share * time_limit_s, left),
+                time_limit_s=core_limit,
                 seed=seed,
                 warm_start=track.assignment,
                 threads=threads,

@@ -315,7 +315,9 @@ def shift_round(problem: AssignmentProblem, state: _State, stock: _Stock | None)
 
 
 def swap_round(problem: AssignmentProblem, state: _State, stock: _Stock | None) -> int:
-    """Apply the best improving swap of two assigned items; return 1 or 0."""
+    """Apply improving swaps of two assigned items, best first, each node in at
+    most one swap per round (so every checked move stays valid); return how many.
+    """
     a = state.assignment
     idx = np.flatnonzero(a >= 0)
     if idx.size < 2:
@@ -331,13 +333,19 @@ def swap_round(problem: AssignmentProblem, state: _State, stock: _Stock | None) 
     ok &= ag[:, None] != ag[None, :]
     delta = np.where(ok, delta, _INF)
     np.fill_diagonal(delta, _INF)
-    order = np.argsort(delta, axis=None)[:32]
+    top = min(delta.size - 1, 2 * problem.n_agents + 32)
+    order = np.argpartition(delta, top, axis=None)[: top + 1]
+    order = order[np.argsort(delta.ravel()[order], kind="stable")]
+    touched: set[int] = set()
+    swaps = 0
     for flat in order:
         u, v = np.unravel_index(int(flat), delta.shape)
         if delta[u, v] >= -_TOL * max(1.0, abs(float(cur[u] + cur[v]))):
-            return 0
+            break
         i, k = int(idx[u]), int(idx[v])
         p, q = int(a[i]), int(a[k])
+        if p in touched or q in touched:
+            continue  # an earlier swap of this round changed p's or q's room
         if (
             stock is not None
             and state.stock_left is not None
@@ -350,21 +358,30 @@ def swap_round(problem: AssignmentProblem, state: _State, stock: _Stock | None) 
         state.place(problem, i, -1)
         state.place(problem, k, p)
         state.place(problem, i, q)
-        return 1
-    return 0
+        touched.update((p, q))
+        swaps += 1
+    return swaps
 
 
-def repair(problem: AssignmentProblem, state: _State, stock: _Stock | None) -> int:
+def repair(
+    problem: AssignmentProblem,
+    state: _State,
+    stock: _Stock | None,
+    *,
+    deadline: float | None = None,
+) -> int:
     """Place unassigned items by moving one blocking item elsewhere; return count.
 
     For an unplaced item ``i`` and each eligible node ``j``, a candidate is an
     item ``k`` now at ``j`` whose removal frees enough capacity *and* stock for
     ``i``, and which fits (capacity, stock, eligibility) at some other node ``q``.
-    The cheapest such double move wins.
+    The cheapest such double move wins. Stops at ``deadline``.
     """
     placed = 0
     use = problem.use
     for i in map(int, np.flatnonzero(state.assignment < 0)):
+        if deadline is not None and time.perf_counter() > deadline:
+            break
         if problem.defer_cost is not None and "deferred" in state.reasons.get(i, ""):
             continue
         best: tuple[float, int, int, int] | None = None
@@ -443,6 +460,11 @@ def improve(
     return state
 
 
+def _repair_limit(problem: AssignmentProblem) -> int:
+    """Most unassigned items worth a repair pass (each costs O(nodes × items))."""
+    return 5 + problem.n_items // 20
+
+
 def greedy_assign(
     problem: AssignmentProblem,
     *,
@@ -478,8 +500,11 @@ def greedy_assign(
         if candidates and time.perf_counter() > deadline:
             break
         state = construct(problem, measure)
-        if (state.assignment < 0).any():
-            repair(problem, state, stock)
+        missing = int((state.assignment < 0).sum())
+        if missing:
+            # repair mends a few leftovers; a start missing many is not worth it
+            if missing <= _repair_limit(problem):
+                repair(problem, state, stock, deadline=deadline)
             if measure != "cost" and (state.assignment < 0).any():
                 construct(problem, "cost", state)
         candidates.append(state)
@@ -496,8 +521,10 @@ def greedy_assign(
     if improve_solution:
         for state in candidates:
             improve(problem, state, deadline=deadline)
-            incomplete = (state.assignment < 0).any() and not problem.can_defer
-            if incomplete and repair(problem, state, stock):
+            missing = 0 if problem.can_defer else int((state.assignment < 0).sum())
+            if 0 < missing <= _repair_limit(problem) and repair(
+                problem, state, stock, deadline=deadline
+            ):
                 improve(problem, state, deadline=deadline)
     best = min(candidates, key=score)
     if not problem.can_defer and (best.assignment < 0).any():
@@ -508,7 +535,8 @@ def greedy_assign(
                 break
             noise = 1.0 + rng.random((problem.n_items, problem.n_agents))
             state = construct(problem, desirability=base[restart % 2] * noise)
-            repair(problem, state, stock)
+            if (state.assignment < 0).sum() <= _repair_limit(problem):
+                repair(problem, state, stock, deadline=deadline)
             if not (state.assignment < 0).any():
                 if improve_solution:
                     improve(problem, state, deadline=deadline)

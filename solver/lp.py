@@ -80,6 +80,10 @@ class LpRelaxation:
     runtime_s: float
 
 
+#: Columns from which the LP relaxation is solved by interior point + crossover.
+IPM_MIN_COLUMNS = 20_000
+
+
 def lp_relaxation(
     problem: AssignmentProblem,
     *,
@@ -87,10 +91,19 @@ def lp_relaxation(
     threads: int | None = None,
     model: MatrixModel | None = None,
 ) -> LpRelaxation:
-    """Solve the LP relaxation of ``problem`` with HiGHS (dual simplex)."""
+    """Solve the LP relaxation of ``problem`` with HiGHS.
+
+    Dual simplex on small models; interior point with crossover (a vertex
+    solution, as the rounding wants, and valid duals) from
+    :data:`IPM_MIN_COLUMNS` columns, where it is several times faster
+    (1600 items × 80 nodes: 1.6 s against 12 s).
+    """
     start = time.perf_counter()
     model = model or build_matrix(problem)
     h = new_highs(time_limit_s=time_limit_s, threads=threads)
+    if model.n_cols >= IPM_MIN_COLUMNS:
+        h.setOptionValue("solver", "ipm")
+        h.setOptionValue("run_crossover", "on")
     pass_model(h, model, integer=False)
     h.run()
     status = LP_STATUS_MAP.get(h.getModelStatus(), Status.ERROR)
