@@ -554,13 +554,17 @@ def greedy_assign(
 def cheapest_feasible_node(
     cost: NDArray[np.float64],
     eligible: NDArray[np.bool_],
-    weight: NDArray[np.float64],
+    weight: float | NDArray[np.float64],
     residual: NDArray[np.float64],
 ) -> int:
-    """The online decision for one item: cheapest eligible node with room, or -1."""
-    ok = eligible & (weight <= residual + _TOL)
-    j = int(np.argmin(np.where(ok, cost, _INF)))
-    return j if ok[j] else -1
+    """The online decision for one item: cheapest eligible node with room, or -1.
+
+    ``weight`` is the item's capacity use per node, or one number when it is
+    the same everywhere (the checkout's case: three array operations, a few µs).
+    """
+    masked = np.where(eligible & (residual >= weight - _TOL), cost, _INF)
+    j = int(masked.argmin())
+    return j if masked[j] < _INF else -1
 
 
 class GreedyEngine:

@@ -638,12 +638,9 @@ class OnlineRouter:
         residual: NDArray[np.float64],
     ) -> int:
         if not self.profile:
-            return cheapest_feasible_node(
-                cost, eligible, np.full(self._n, workload), residual
-            )
-        weight = np.full(self._n, workload)
+            return cheapest_feasible_node(cost, eligible, workload, residual)
         t = time.perf_counter_ns()
-        j = cheapest_feasible_node(cost, eligible, weight, residual)
+        j = cheapest_feasible_node(cost, eligible, workload, residual)
         self.timings.setdefault("decision", []).append(time.perf_counter_ns() - t)
         return j
 

@@ -105,3 +105,9 @@ def test_cheapest_feasible_node() -> None:
     room = np.array([5.0, 1.0, 2.0, 9.0])  # node 1 too full; node 2 fits exactly
     assert cheapest_feasible_node(cost, eligible, weight, room) == 2
     assert cheapest_feasible_node(cost, eligible, weight, np.zeros(4)) == -1
+    # one workload for every node (the checkout's case) decides the same way
+    assert cheapest_feasible_node(cost, eligible, 2.0, np.full(4, 5.0)) == 1
+    assert cheapest_feasible_node(cost, eligible, 2.0, room) == 2
+    assert cheapest_feasible_node(cost, eligible, 2.0, np.zeros(4)) == -1
+    assert cheapest_feasible_node(cost, ~eligible, 9.5, room) == -1
+    assert cheapest_feasible_node(cost, ~eligible, 9.0, room) == 3
