@@ -460,6 +460,12 @@ def improve(
     return state
 
 
+#: Starts (best first) that get the shift/swap local search, beyond
+#: :data:`SMALL_PAIRS` items × nodes (below it every start does).
+IMPROVED_STARTS = 3
+SMALL_PAIRS = 10_000
+
+
 def _repair_limit(problem: AssignmentProblem) -> int:
     """Most unassigned items worth a repair pass (each costs O(nodes × items))."""
     return 5 + problem.n_items // 20
@@ -519,7 +525,13 @@ def greedy_assign(
         )
 
     if improve_solution:
-        for state in candidates:
+        # every start on small instances (milliseconds, and the best local
+        # optimum often comes from a worse start); the most promising few on
+        # larger ones, where a swap round is O(n²) and polishing every start
+        # costs seconds for little
+        candidates.sort(key=score)
+        small = problem.n_items * problem.n_agents <= SMALL_PAIRS
+        for state in candidates if small else candidates[:IMPROVED_STARTS]:
             improve(problem, state, deadline=deadline)
             missing = 0 if problem.can_defer else int((state.assignment < 0).sum())
             if 0 < missing <= _repair_limit(problem) and repair(
