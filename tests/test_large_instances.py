@@ -4,11 +4,14 @@ meaning."""
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import pytest
 
 from data.orlib_gap import generate_chu_beasley
 from formulations.gap import gap_instance
+from solver.cpsat import agent_lns
 from solver.greedy import greedy_assign
 from solver.highs_model import new_highs, pass_model
 from solver.lp import IPM_MIN_COLUMNS, lp_relaxation
@@ -47,3 +50,18 @@ def test_large_lp_uses_interior_point_and_matches_simplex() -> None:
     )
     assert fractional_items.size <= problem.n_agents
     assert (relax.bid_price >= 0).all() and relax.bid_price.max() > 0
+
+
+def test_agent_lns_keeps_feasibility_and_improves_a_greedy_start() -> None:
+    problem = gap_instance(generate_chu_beasley("E", 20, 200, seed=4)).problem
+    start, _ = greedy_assign(problem, time_limit_s=0.5, improve_solution=False)
+    assert (start >= 0).all()
+    best, kept = agent_lns(
+        problem, start, deadline=time.perf_counter() + 2.0, seed=0, workers=1
+    )
+    assert check_assignment(problem, best) == []
+    assert kept > 0
+    assert problem.objective(best) < problem.objective(start)
+    # the bound still holds: LNS cannot beat the LP relaxation
+    bound = lp_relaxation(problem).objective
+    assert bound is not None and problem.objective(best) >= bound - 1e-6
