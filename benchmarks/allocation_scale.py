@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import statistics
 import subprocess
 import sys
@@ -120,6 +121,8 @@ def main(argv: list[str] | None = None) -> None:
     for name, extra in CONFIGS.items():
         for r in range(ns.repeat):
             run_dir = ns.out / f"run-{len(results)}-{r}"
+            # a fresh run, not a resume of an earlier invocation's state
+            shutil.rmtree(run_dir, ignore_errors=True)
             args = [
                 "--orders",
                 str(orders),
