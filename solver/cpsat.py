@@ -49,6 +49,10 @@ LNS_MIN_PAIRS = 10_000
 LNS_ITEMS = 40
 LNS_MAX_AGENTS = 4
 LNS_MOVE_S = 0.5
+#: Up to this many eligible pairs HiGHS gets the LP core (phase 3); beyond,
+#: its MIP rarely improves the rounding in a share of the time, and the
+#: LNS gets all of it.
+CORE_MAX_PAIRS = 50_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -413,7 +417,7 @@ class CpSatEngine:
        time): small and easy instances are proven optimal here.
     3. HiGHS on the *core* problem: each item restricted to its best few
        nodes by LP reduced cost, a much smaller MIP whose solutions are
-       near-optimal for the full one.
+       near-optimal for the full one (below :data:`CORE_MAX_PAIRS` pairs).
     4. CP-SAT on the full model again, hinted with the best solution so far,
        for the remaining time (its LNS workers improve it; its bound is valid
        for the full problem) — or, from :data:`LNS_MIN_PAIRS` eligible pairs,
@@ -515,7 +519,12 @@ class CpSatEngine:
                 track.bound_from(probe.objective)
         # 3. HiGHS on the LP core: each item's best few nodes by reduced cost.
         left = deadline - time.perf_counter()
-        if relax.status is Status.OPTIMAL and left > 0.05 and not track.closed:
+        if (
+            relax.status is Status.OPTIMAL
+            and left > 0.05
+            and not track.closed
+            and n_pairs < CORE_MAX_PAIRS
+        ):
             core = lp_core(problem, relax, self.core_size, keep=track.assignment)
             core_result = HighsEngine().solve(
                 core,
