@@ -40,8 +40,8 @@ _MAX_EXACT = 2.0**53
 #: Seconds CP-SAT's Python layer needs per variable to build a model (measured
 #: ~10 µs); a phase is skipped when building alone would eat its time.
 _BUILD_S_PER_PAIR = 2e-5
-#: From this many eligible pairs, the portfolio's last phase is the agent-subset
-#: LNS instead of one CP-SAT solve of the full model.
+#: From this many eligible pairs, a problem without a defer option ends with
+#: the agent-subset LNS instead of one CP-SAT solve of the full model.
 LNS_MIN_PAIRS = 10_000
 #: Items freed per LNS move (about: whole agents are freed, at least 2 and at
 #: most LNS_MAX_AGENTS of them), and the time limit of one move's sub-solve.
@@ -420,7 +420,8 @@ class CpSatEngine:
        near-optimal for the full one (below :data:`CORE_MAX_PAIRS` pairs).
     4. CP-SAT on the full model again, hinted with the best solution so far,
        for the remaining time (its LNS workers improve it; its bound is valid
-       for the full problem) — or, from :data:`LNS_MIN_PAIRS` eligible pairs,
+       for the full problem) — or, from :data:`LNS_MIN_PAIRS` eligible pairs
+       and without a defer option,
        where one CP-SAT model of everything is too slow to improve in the
        time, :func:`agent_lns` (exact re-solves of a few agents at a time).
 
@@ -517,18 +518,27 @@ class CpSatEngine:
             track.take(probe)
             if probe.status is Status.OPTIMAL:
                 track.bound_from(probe.objective)
+        # Large pure assignment problems end with the agent-subset LNS. With a
+        # defer option (allocation batches, hindsight days) the LP is nearly
+        # integral and HiGHS on the core closes it faster: no LNS there.
+        use_lns = n_pairs >= LNS_MIN_PAIRS and not problem.can_defer
         # 3. HiGHS on the LP core: each item's best few nodes by reduced cost.
         left = deadline - time.perf_counter()
         if (
             relax.status is Status.OPTIMAL
             and left > 0.05
             and not track.closed
-            and n_pairs < CORE_MAX_PAIRS
+            and not (use_lns and n_pairs >= CORE_MAX_PAIRS)
         ):
             core = lp_core(problem, relax, self.core_size, keep=track.assignment)
+            core_limit = min(self.core_share * time_limit_s, left)
+            if not use_lns and n_pairs * _BUILD_S_PER_PAIR >= 0.25 * (
+                left - core_limit
+            ):
+                core_limit = left  # too big for step 4 in what would be left
             core_result = HighsEngine().solve(
                 core,
-                time_limit_s=min(self.core_share * time_limit_s, left),
+                time_limit_s=core_limit,
                 seed=seed,
                 warm_start=track.assignment,
                 threads=threads,
@@ -539,12 +549,7 @@ class CpSatEngine:
                 track.offer(core_result.assignment)
         # 4. Large instances: agent-subset LNS from the best solution so far.
         left = deadline - time.perf_counter()
-        if (
-            not track.closed
-            and track.assignment is not None
-            and n_pairs >= LNS_MIN_PAIRS
-            and left > 0.1
-        ):
+        if not track.closed and track.assignment is not None and use_lns and left > 0.1:
             improved, kept = agent_lns(
                 problem,
                 track.assignment,
@@ -558,7 +563,7 @@ class CpSatEngine:
         left = deadline - time.perf_counter()
         if (
             not track.closed
-            and n_pairs < LNS_MIN_PAIRS
+            and not use_lns
             and n_pairs * _BUILD_S_PER_PAIR < 0.25 * left
         ):
             final = solve_model(
