@@ -379,9 +379,11 @@ def agent_lns(
         agents_per_move = int(np.clip(round(LNS_ITEMS / per_agent), 2, LNS_MAX_AGENTS))
     k = min(agents_per_move, m)
     kept = 0
+    if k < 2:
+        return best, kept  # one agent alone cannot move anything
     while True:
         left = deadline - time.perf_counter()
-        if left < 0.05 or k < 2:
+        if left < 0.05:
             break
         chosen = np.zeros(m, dtype=bool)
         chosen[rng.choice(m, size=k, replace=False)] = True

@@ -363,6 +363,11 @@ def swap_round(problem: AssignmentProblem, state: _State, stock: _Stock | None) 
     return swaps
 
 
+def _repair_limit(problem: AssignmentProblem) -> int:
+    """Most unassigned items worth a repair pass (each costs O(nodes × items))."""
+    return 5 + problem.n_items // 20
+
+
 def repair(
     problem: AssignmentProblem,
     state: _State,
@@ -375,11 +380,16 @@ def repair(
     For an unplaced item ``i`` and each eligible node ``j``, a candidate is an
     item ``k`` now at ``j`` whose removal frees enough capacity *and* stock for
     ``i``, and which fits (capacity, stock, eligibility) at some other node ``q``.
-    The cheapest such double move wins. Stops at ``deadline``.
+    The cheapest such double move wins. Stops at ``deadline``. It mends a few
+    leftovers: with more than :func:`_repair_limit` items unplaced (each costs
+    O(nodes × items)) it does nothing and returns 0.
     """
     placed = 0
     use = problem.use
-    for i in map(int, np.flatnonzero(state.assignment < 0)):
+    unplaced = np.flatnonzero(state.assignment < 0)
+    if unplaced.size > _repair_limit(problem):
+        return 0
+    for i in map(int, unplaced):
         if deadline is not None and time.perf_counter() > deadline:
             break
         if problem.defer_cost is not None and "deferred" in state.reasons.get(i, ""):
@@ -466,11 +476,6 @@ IMPROVED_STARTS = 3
 SMALL_PAIRS = 10_000
 
 
-def _repair_limit(problem: AssignmentProblem) -> int:
-    """Most unassigned items worth a repair pass (each costs O(nodes × items))."""
-    return 5 + problem.n_items // 20
-
-
 def greedy_assign(
     problem: AssignmentProblem,
     *,
@@ -506,11 +511,8 @@ def greedy_assign(
         if candidates and time.perf_counter() > deadline:
             break
         state = construct(problem, measure)
-        missing = int((state.assignment < 0).sum())
-        if missing:
-            # repair mends a few leftovers; a start missing many is not worth it
-            if missing <= _repair_limit(problem):
-                repair(problem, state, stock, deadline=deadline)
+        if (state.assignment < 0).any():
+            repair(problem, state, stock, deadline=deadline)
             if measure != "cost" and (state.assignment < 0).any():
                 construct(problem, "cost", state)
         candidates.append(state)
@@ -533,10 +535,8 @@ def greedy_assign(
         small = problem.n_items * problem.n_agents <= SMALL_PAIRS
         for state in candidates if small else candidates[:IMPROVED_STARTS]:
             improve(problem, state, deadline=deadline)
-            missing = 0 if problem.can_defer else int((state.assignment < 0).sum())
-            if 0 < missing <= _repair_limit(problem) and repair(
-                problem, state, stock, deadline=deadline
-            ):
+            incomplete = (state.assignment < 0).any() and not problem.can_defer
+            if incomplete and repair(problem, state, stock, deadline=deadline):
                 improve(problem, state, deadline=deadline)
     best = min(candidates, key=score)
     if not problem.can_defer and (best.assignment < 0).any():
@@ -547,8 +547,7 @@ def greedy_assign(
                 break
             noise = 1.0 + rng.random((problem.n_items, problem.n_agents))
             state = construct(problem, desirability=base[restart % 2] * noise)
-            if (state.assignment < 0).sum() <= _repair_limit(problem):
-                repair(problem, state, stock, deadline=deadline)
+            repair(problem, state, stock, deadline=deadline)
             if not (state.assignment < 0).any():
                 if improve_solution:
                     improve(problem, state, deadline=deadline)
