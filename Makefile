@@ -48,7 +48,7 @@ typecheck: $(STAMP)
 	$(BIN)/mypy
 
 unit: $(STAMP) $(if $(filter 0,$(BROWSER_TESTS)),,browser)
-	TIERFLOW_CHROMIUM=$(CHROMIUM) $(BIN)/pytest -q $(if $(filter 0,$(BROWSER_TESTS)),-m "not browser")
+	TIERFLOW_CHROMIUM=$(CHROMIUM) $(BIN)/pytest -q -n auto $(if $(filter 0,$(BROWSER_TESTS)),-m "not browser")
 
 ## bench: opt-in long benchmarks (GAP public set + generated type C/D/E)
 bench: bench-gap bench-network bench-allocation bench-online bench-cltv bench-service
@@ -68,10 +68,10 @@ bench-gap: $(STAMP)
 	done
 	$(BIN)/tierflow bench gap $(GAP_GEN)/*.txt --engines cpsat,cpsat-plain,highs,greedy \
 	  --time-limit 10 --out $(OUT)/bench-gap/generated
-	$(BIN)/python -m benchmarks.greedy_speed --repeat 5 --out $(OUT)/bench-gap/greedy
+	$(BIN)/python -m tierflow.benchmarks.greedy_speed --repeat 5 --out $(OUT)/bench-gap/greedy
 
 bench-network: $(STAMP)
-	$(BIN)/python -m benchmarks.network_bench --out $(OUT)/bench-network
+	$(BIN)/python -m tierflow.benchmarks.network_bench --out $(OUT)/bench-network
 
 bench-online: $(STAMP)
 	$(BIN)/tierflow bench online --requests 1000 --processes 8 --out $(OUT)/bench-online
@@ -79,12 +79,12 @@ bench-online: $(STAMP)
 ## bench-cltv: CDNOW target check (5 seeds, baselines in the same run) and the
 ## 1 M-customer / 10 M-row scale run (train, score: time and peak RSS)
 bench-cltv: $(STAMP)
-	$(BIN)/python -m benchmarks.cltv_bench cdnow --out $(OUT)/bench-cltv
-	$(BIN)/python -m benchmarks.cltv_bench scale --out $(OUT)/bench-cltv/scale
+	$(BIN)/python -m tierflow.benchmarks.cltv_bench cdnow --out $(OUT)/bench-cltv
+	$(BIN)/python -m tierflow.benchmarks.cltv_bench scale --out $(OUT)/bench-cltv/scale
 
 ## bench-cltv-cv: the time-based CV (training period only) behind the defaults
 bench-cltv-cv: $(STAMP)
-	$(BIN)/python -m benchmarks.cltv_bench cv
+	$(BIN)/python -m tierflow.benchmarks.cltv_bench cv
 
 clean:
 	rm -rf $(OUT) .pytest_cache .mypy_cache .ruff_cache
@@ -94,7 +94,7 @@ bench-allocation: $(STAMP)
 	  --engines cpsat,highs,greedy --time-limit 2 --out $(OUT)/bench-allocation/loose
 	$(BIN)/tierflow bench allocation --orders 5000 --seed 1 --utilization tight \
 	  --engines cpsat,highs,greedy --time-limit 2 --out $(OUT)/bench-allocation/tight
-	$(BIN)/python -m benchmarks.allocation_scale --orders 100000 --repeat 3 \
+	$(BIN)/python -m tierflow.benchmarks.allocation_scale --orders 100000 --repeat 3 \
 	  --out $(OUT)/bench-allocation/scale
 
 ## browser: Debian's chromium for the browser tests (Playwright drives it with
@@ -119,10 +119,10 @@ browser:
 ## bench-service: load (50 clients x 60 s on loopback), no-oversell and auth
 ## checks, fuzz pass; writes $(OUT)/bench-service/{results.json,summary.md}
 bench-service: $(STAMP)
-	$(BIN)/python -m benchmarks.service_bench --clients 50 --duration 60 \
+	$(BIN)/python -m tierflow.benchmarks.service_bench --clients 50 --duration 60 \
 	  --baseline 15 --fuzz-examples 200 --out $(OUT)/bench-service
 
 ## screenshots: docs/checkout.png and docs/ops.png (sample network, Chromium)
 screenshots: $(STAMP) browser
-	TIERFLOW_CHROMIUM=$(CHROMIUM) $(BIN)/python -m benchmarks.service_screenshots \
+	TIERFLOW_CHROMIUM=$(CHROMIUM) $(BIN)/python -m tierflow.benchmarks.service_screenshots \
 	  --out docs --work $(OUT)/screenshots

@@ -13,7 +13,7 @@ allocates the same orders with the same capacity, in the same run:
   every policy's cost is compared with (``gap %``).
 
 Every policy's ``allocations.csv`` is re-checked from the rows alone
-(:func:`solver.verify.check_allocation_rows`). A last run injects an outage
+(:func:`tierflow.solver.verify.check_allocation_rows`). A last run injects an outage
 of the busiest node at mid-day into the CP-SAT + bid-price policy and counts
 what was rerouted.
 """
@@ -32,17 +32,17 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from capacity.events import CapacityEvent
-from data.network import Network
-from data.order_generator import DEFAULT_START, Spike, generate_orders
-from data.orders import Orders, read_orders, write_orders
-from solver.allocation import (
+from tierflow.capacity.events import CapacityEvent
+from tierflow.data.network import Network
+from tierflow.data.order_generator import DEFAULT_START, Spike, generate_orders
+from tierflow.data.orders import Orders, read_orders, write_orders
+from tierflow.orchestration.allocation.day_allocator import (
     NEAREST,
     AllocationOutcome,
     AllocationSettings,
     DayAllocator,
 )
-from solver.verify import check_allocation_rows
+from tierflow.solver.verify import check_allocation_rows
 
 UTILIZATION = {"loose": 0.70, "tight": 0.95}
 #: The tight day's promotion: 2.5x demand from 19:00 New York time for an hour.

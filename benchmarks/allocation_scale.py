@@ -57,7 +57,7 @@ def _measure(args: list[str], out: Path) -> dict[str, Any]:
         _WRAPPER,
         sys.executable,
         "-m",
-        "cli.main",
+        "tierflow.cli.main",
         "allocate",
         *args,
         "--out",
@@ -102,7 +102,7 @@ def main(argv: list[str] | None = None) -> None:
         [
             sys.executable,
             "-m",
-            "cli.main",
+            "tierflow.cli.main",
             "generate",
             "orders",
             "--orders",

@@ -53,10 +53,10 @@ def target_checks(
 def run_cdnow(
     as_of: str, holdout_days: int, seeds: list[int], out: Path | None
 ) -> dict[str, Any]:
-    from cltv.evaluate import evaluate_model, write_evaluation
-    from cltv.features import load_customer_data
-    from cltv.model import CLTVConfig
-    from data.transactions import day_number
+    from tierflow.cltv.evaluate import evaluate_model, write_evaluation
+    from tierflow.cltv.features import load_customer_data
+    from tierflow.cltv.model import CLTVConfig
+    from tierflow.data.transactions import day_number
 
     data, _ = load_customer_data(CDNOW, fmt="cdnow")
     rows: list[dict[str, Any]] = []
@@ -176,8 +176,8 @@ _BASELINE = (
     _PEAK
     + """
 import sys, time
-from cltv.features import customer_history, fit_btyd, load_customer_data
-from data.transactions import day_number
+from tierflow.cltv.features import customer_history, fit_btyd, load_customer_data
+from tierflow.data.transactions import day_number
 t = time.perf_counter()
 data, _ = load_customer_data(sys.argv[1])
 h = customer_history(data.transactions, day_number(sys.argv[2]))
@@ -194,7 +194,7 @@ _SELF_RSS = (
 import sys
 sys.argv = ["tierflow", *sys.argv[1:]]
 try:
-    from cli.main import main
+    from tierflow.cli.main import main
     main()
 except SystemExit as exc:
     code = exc.code
@@ -216,7 +216,10 @@ def _self_rss(output: str) -> float:
 def run_scale(
     n_customers: int, seed: int, repeat: int, threads: int, out: Path
 ) -> dict[str, Any]:
-    from data.synthetic_transactions import generate_transactions, write_transactions
+    from tierflow.data.synthetic_transactions import (
+        generate_transactions,
+        write_transactions,
+    )
 
     out.mkdir(parents=True, exist_ok=True)
     log_path = out / f"synthetic-{n_customers}-seed{seed}.parquet"
@@ -331,9 +334,9 @@ def cdnow_command(as_of: str, holdout_days: int, seeds: str, out: Path | None) -
 @click.option("--horizon-days", type=int, default=273, show_default=True)
 def cv_command(as_of: str, horizon_days: int) -> None:
     """Time-based CV of the candidate configs inside the training period."""
-    from cltv.features import load_customer_data
-    from cltv.selection import select_config
-    from data.transactions import day_number
+    from tierflow.cltv.features import load_customer_data
+    from tierflow.cltv.selection import select_config
+    from tierflow.data.transactions import day_number
 
     data, _ = load_customer_data(CDNOW, fmt="cdnow")
     best, results = select_config(data, day_number(as_of), horizon_days)

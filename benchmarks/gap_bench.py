@@ -15,11 +15,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from data.errors import VerificationError
-from data.orlib_gap import BestKnown
-from formulations.gap import GapInstance
-from solver import solve, verify
-from solver.lp import lp_bound
+from tierflow.data.errors import VerificationError
+from tierflow.data.orlib_gap import BestKnown
+from tierflow.formulations.gap import GapInstance
+from tierflow.solver import solve, verify
+from tierflow.solver.lp import lp_bound
 
 #: Where the GAP files shipped with tierflow live.
 GAP_DATA = Path(__file__).parent / "data" / "gap"

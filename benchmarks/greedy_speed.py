@@ -8,13 +8,13 @@ median, in µs per item:
   capacity ignored: one vectorized ``argmin``, the floor for any rule that
   looks at every item's costs once;
 * **construct** — the regret-ordered, capacity- and stock-aware construction
-  (:func:`solver.greedy.construct`, cost measure);
+  (:func:`tierflow.solver.greedy.construct`, cost measure);
 * **greedy** — the whole ``greedy`` engine (constructions over several
   desirability measures, repair, shift/swap local search) at a 10 s limit;
 * **decision** — the online one-item decision
-  (:func:`solver.greedy.cheapest_feasible_node`) on a row of the instance.
+  (:func:`tierflow.solver.greedy.cheapest_feasible_node`) on a row of the instance.
 
-Run: ``python -m benchmarks.greedy_speed --out out/bench-gap/greedy``.
+Run: ``python -m tierflow.benchmarks.greedy_speed --out out/bench-gap/greedy``.
 """
 
 from __future__ import annotations
@@ -29,11 +29,11 @@ from pathlib import Path
 
 import numpy as np
 
-from data.orlib_gap import generate_chu_beasley
-from formulations.gap import gap_instance
-from formulations.problem import AssignmentProblem
-from solver.greedy import cheapest_feasible_node, construct, greedy_assign
-from solver.verify import check_assignment
+from tierflow.data.orlib_gap import generate_chu_beasley
+from tierflow.formulations.gap import gap_instance
+from tierflow.formulations.problem import AssignmentProblem
+from tierflow.solver.greedy import cheapest_feasible_node, construct, greedy_assign
+from tierflow.solver.verify import check_assignment
 
 SIZES = ((1_000, 20), (5_000, 50), (20_000, 100))
 

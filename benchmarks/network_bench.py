@@ -12,7 +12,7 @@ each comes with a baseline measured in the same run on the same data:
 * **forecast** — node-hour MAE/WAPE of exponential smoothing on a held-out
   day, beside the seasonal-naive baseline (one generated history per seed).
 
-Run: ``python -m benchmarks.network_bench --out out/bench-network``.
+Run: ``python -m tierflow.benchmarks.network_bench --out out/bench-network``.
 """
 
 from __future__ import annotations
@@ -30,15 +30,15 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from capacity.events import EVENT_TYPES, parse_event_lines
-from capacity.forecast import holdout_errors, node_hour_volume
-from capacity.monitor import CapacityMonitor, OrderProfile
-from data.network import Network, load_network
-from data.order_generator import generate_orders
-from data.orders import read_orders, write_orders
-from data.rates import SERVICES
-from data.sample_network import sample_network_dir
-from data.store import SqliteStore
+from tierflow.capacity.events import EVENT_TYPES, parse_event_lines
+from tierflow.capacity.forecast import holdout_errors, node_hour_volume
+from tierflow.capacity.monitor import CapacityMonitor, OrderProfile
+from tierflow.data.network import Network, load_network
+from tierflow.data.order_generator import generate_orders
+from tierflow.data.orders import read_orders, write_orders
+from tierflow.data.rates import SERVICES
+from tierflow.data.sample_network import sample_network_dir
+from tierflow.data.store import SqliteStore
 
 
 def _median(values: list[float]) -> float:

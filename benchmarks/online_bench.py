@@ -1,7 +1,7 @@
 """Online checkout benchmark: option latency, reservation throughput, no oversell.
 
 Protocol (fixed seeds; ``tierflow bench online`` or
-``python -m benchmarks.online_bench``):
+``python -m tierflow.benchmarks.online_bench``):
 
 * **Checkouts** — ``generate_orders`` on the network (real baskets,
   customers, destinations and timestamps of one day, replayed in time
@@ -13,7 +13,7 @@ Protocol (fixed seeds; ``tierflow bench online`` or
   untimed (warm-up), then the
   rest one by one, each timed with ``perf_counter_ns``; p50/p90/p99/max,
   plus the router's own stage timings (the greedy decision step is
-  :func:`solver.greedy.cheapest_feasible_node`, timed per call). Beside it,
+  :func:`tierflow.solver.greedy.cheapest_feasible_node`, timed per call). Beside it,
   on the same store and requests in the same run, the **baseline**: a plain
   nearest-node-with-stock router doing the same lookups (input validation,
   CLTV score, stock of the cart's SKUs, capacity refresh) and dating its one
@@ -47,13 +47,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from capacity.monitor import CapacityMonitor, events_for
-from data.errors import InputError
-from data.network import Network, load_network
-from data.order_generator import generate_orders
-from data.sample_network import sample_network_dir
-from data.store import SqliteStore
-from solver.online import OnlineRouter
+from tierflow.capacity.monitor import CapacityMonitor, events_for
+from tierflow.data.errors import InputError
+from tierflow.data.network import Network, load_network
+from tierflow.data.order_generator import generate_orders
+from tierflow.data.sample_network import sample_network_dir
+from tierflow.data.store import SqliteStore
+from tierflow.orchestration.checkout.router import OnlineRouter
 
 Checkout = tuple[str, list[tuple[str, int]], str, dt.datetime]
 TTL_S = 2.0

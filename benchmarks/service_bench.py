@@ -1,6 +1,6 @@
 """Reliability figures of the HTTP service (``make bench-service``).
 
-Protocol (loopback only, bounded; ``python -m benchmarks.service_bench``):
+Protocol (loopback only, bounded; ``python -m tierflow.benchmarks.service_bench``):
 
 1. **Server.** ``tierflow serve`` in its own process on ``127.0.0.1`` and a
    free port, on the network (default: the embedded sample) and a fresh
@@ -27,7 +27,7 @@ Protocol (loopback only, bounded; ``python -m benchmarks.service_bench``):
    ``on_hand`` dropped by exactly what the confirmed orders hold and never
    below zero, and the confirmed orders in ``online_orders`` are exactly the
    checkouts the clients saw confirmed.
-5. **Fuzz.** :mod:`benchmarks.service_fuzz` with ``fuzz_examples`` requests
+5. **Fuzz.** :mod:`tierflow.benchmarks.service_fuzz` with ``fuzz_examples`` requests
    per operation and mode against an in-process server on the same network
    and a fresh store.
 
@@ -63,11 +63,11 @@ import httpx
 import numpy as np
 import pandas as pd
 
-from benchmarks.online_bench import _scarce_store, checkouts, stand_in_scores
-from data.network import Network, load_network
-from data.sample_network import sample_network_dir
-from data.store import SqliteStore
-from service.server import free_port
+from tierflow.benchmarks.online_bench import _scarce_store, checkouts, stand_in_scores
+from tierflow.data.network import Network, load_network
+from tierflow.data.sample_network import sample_network_dir
+from tierflow.data.store import SqliteStore
+from tierflow.service.server import free_port
 
 HOST = "127.0.0.1"  # loopback only: this benchmark never sends traffic elsewhere
 ENDPOINTS = ("options", "select", "confirm", "cancel")
@@ -395,10 +395,10 @@ def _latency_table(tally: Tally, wall: float) -> dict[str, Any]:
 def _fuzz(
     examples: int, api_key: str, network: Network, folder: Path
 ) -> dict[str, Any]:
-    from benchmarks.service_fuzz import CASES, fuzz_operation, load_schema
-    from service.app import create_app
-    from service.server import serve_in_thread
-    from solver.online import OnlineRouter
+    from tierflow.benchmarks.service_fuzz import CASES, fuzz_operation, load_schema
+    from tierflow.orchestration.checkout.router import OnlineRouter
+    from tierflow.service.app import create_app
+    from tierflow.service.server import serve_in_thread
 
     for old in folder.glob("fuzz.db*"):
         old.unlink()

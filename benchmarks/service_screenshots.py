@@ -25,14 +25,14 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from benchmarks.online_bench import fresh_store, stand_in_scores
-from data.network import load_network
-from data.order_generator import generate_orders
-from data.orders import write_orders
-from data.sample_network import sample_network_dir
-from service.app import create_app
-from service.server import serve_in_thread
-from solver.online import OnlineRouter
+from tierflow.benchmarks.online_bench import fresh_store, stand_in_scores
+from tierflow.data.network import load_network
+from tierflow.data.order_generator import generate_orders
+from tierflow.data.orders import write_orders
+from tierflow.data.sample_network import sample_network_dir
+from tierflow.orchestration.checkout.router import OnlineRouter
+from tierflow.service.app import create_app
+from tierflow.service.server import serve_in_thread
 
 ET = dt.timezone(dt.timedelta(hours=-5))
 CLOCK = dt.datetime(2026, 1, 5, 10, 0, tzinfo=ET)

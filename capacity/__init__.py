@@ -1,8 +1,8 @@
 """The capacity monitor: events in, capacity scores out."""
 
-from capacity.events import CapacityEvent, parse_event, parse_event_lines
-from capacity.monitor import CapacityMonitor, IngestResult, OrderProfile
-from capacity.score import capacity_scores, free_capacity
+from tierflow.capacity.events import CapacityEvent, parse_event, parse_event_lines
+from tierflow.capacity.monitor import CapacityMonitor, IngestResult, OrderProfile
+from tierflow.capacity.score import capacity_scores, free_capacity
 
 __all__ = [
     "CapacityEvent",

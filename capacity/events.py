@@ -35,9 +35,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from data.errors import InputError
-from data.network import Network
-from data.rates import SERVICES
+from tierflow.data.errors import InputError
+from tierflow.data.network import Network
+from tierflow.data.rates import SERVICES
 
 EVENT_TYPES: tuple[str, ...] = (
     "nominal_capacity",

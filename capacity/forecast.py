@@ -30,12 +30,12 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from data.delivery_calendar import zone_info
-from data.errors import InputError
-from data.network import Network
-from data.orders import Orders
-from data.rates import billed_weight_kg, service_index
-from data.zones import MAX_ZONE, MIN_ZONE
+from tierflow.data.delivery_calendar import zone_info
+from tierflow.data.errors import InputError
+from tierflow.data.network import Network
+from tierflow.data.orders import Orders
+from tierflow.data.rates import billed_weight_kg, service_index
+from tierflow.data.zones import MAX_ZONE, MIN_ZONE
 
 FloatArray = NDArray[np.float64]
 

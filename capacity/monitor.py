@@ -2,7 +2,7 @@
 
 :class:`CapacityMonitor` keeps one array per input (nominal capacity,
 staffing, backlog, forecast, outage, congestion per service) and updates it
-from :class:`~capacity.events.CapacityEvent` objects — read from JSON lines
+from :class:`~tierflow.capacity.events.CapacityEvent` objects — read from JSON lines
 or passed by function call. With a state store attached, every event is
 first logged (deduplicated by ``event_id``) and only then applied, in log
 order; snapshots record the state together with the last applied sequence
@@ -21,12 +21,12 @@ import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
-from capacity.events import EVENT_TYPES, CapacityEvent, parse_event
-from capacity.score import capacity_scores, free_capacity
-from data.errors import InputError
-from data.network import NODE_KINDS, Network
-from data.rates import SERVICES, service_index
-from data.store import SqliteStore
+from tierflow.capacity.events import EVENT_TYPES, CapacityEvent, parse_event
+from tierflow.capacity.score import capacity_scores, free_capacity
+from tierflow.data.errors import InputError
+from tierflow.data.network import NODE_KINDS, Network
+from tierflow.data.rates import SERVICES, service_index
+from tierflow.data.store import SqliteStore
 
 #: Columns of the per-node "last applied" timestamps (set events).
 _SET_FIELDS = ("nominal_capacity", "staffing", "backlog", "outage", "forecast")
@@ -226,7 +226,7 @@ class CapacityMonitor:
     # ------------------------------------------------------------ scores
     def _terms(self) -> tuple[NDArray[np.float64], ...]:
         """Cached ``effective``, ``claims`` and ``1 / nominal`` (0 where nominal
-        is 0): the score formula of :mod:`capacity.score` with its per-state
+        is 0): the score formula of :mod:`tierflow.capacity.score` with its per-state
         parts precomputed, so a score map is three array operations."""
         if self._cached is None:
             effective = self.nominal * self.staffing * ~self.outage
@@ -239,7 +239,7 @@ class CapacityMonitor:
     def score_map(self, profile: OrderProfile | None = None) -> NDArray[np.float64]:
         """Score of every node, one array expression (no order: ``workload=0``).
 
-        Equals :func:`capacity.score.capacity_scores` on the monitor's arrays.
+        Equals :func:`tierflow.capacity.score.capacity_scores` on the monitor's arrays.
         """
         effective, claims, inv = self._terms()
         if profile is None:

@@ -12,8 +12,8 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import NDArray
 
-from data.geography import us_zip_points
-from data.network import NODE_KINDS, Network
+from tierflow.data.geography import us_zip_points
+from tierflow.data.network import NODE_KINDS, Network
 
 _MARKERS = {"warehouse": "s", "store": "o", "3pl": "^"}
 #: Contiguous US bounding box (lon, lat).

@@ -1,6 +1,6 @@
 """The capacity score: a node's ability to take more work now, in [0, 1].
 
-All quantities are complexity-weighted units (:mod:`data.complexity`):
+All quantities are complexity-weighted units (:mod:`tierflow.data.complexity`):
 
 ``effective = nominal × staffing × (not closed) / congestion[service]``
 ``free = effective − backlog − forecast − workload``

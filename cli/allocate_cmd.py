@@ -9,21 +9,25 @@ from typing import Any
 
 import click
 
-from capacity.events import parse_event_lines
-from cli.network_cmd import network_option, open_network
-from data.errors import InputError
-from data.orders import read_orders
-from data.store import SqliteStore
-from formulations.tiers import TierPolicy
-from solver.allocation import NEAREST, AllocationSettings, DayAllocator
-from solver.allocation_io import (
+from tierflow.capacity.events import parse_event_lines
+from tierflow.cli.network_cmd import network_option, open_network
+from tierflow.data.errors import InputError
+from tierflow.data.orders import read_orders
+from tierflow.data.store import SqliteStore
+from tierflow.formulations.tiers import TierPolicy
+from tierflow.orchestration.allocation.day_allocator import (
+    NEAREST,
+    AllocationSettings,
+    DayAllocator,
+)
+from tierflow.orchestration.allocation.outputs import (
     StoreSink,
     load_predicted_spend,
     run_identity,
     write_outputs,
 )
-from solver.partition import BACKENDS
-from solver.registry import engine_names
+from tierflow.solver.partition import BACKENDS
+from tierflow.solver.registry import engine_names
 
 
 @click.command("allocate")

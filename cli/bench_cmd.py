@@ -8,14 +8,16 @@ from typing import Any
 
 import click
 
-from benchmarks.allocation_bench import run_allocation_bench
-from benchmarks.allocation_bench import write_reports as write_allocation_reports
-from benchmarks.gap_bench import GAP_DATA, GapRun, run_gap_bench, write_reports
-from cli.network_cmd import network_option, open_network
-from data.errors import InputError
-from data.orlib_gap import BestKnown, read_best_known
-from formulations.gap import GapInstance, load_gap_file
-from solver import engine_names
+from tierflow.benchmarks.allocation_bench import run_allocation_bench
+from tierflow.benchmarks.allocation_bench import (
+    write_reports as write_allocation_reports,
+)
+from tierflow.benchmarks.gap_bench import GAP_DATA, GapRun, run_gap_bench, write_reports
+from tierflow.cli.network_cmd import network_option, open_network
+from tierflow.data.errors import InputError
+from tierflow.data.orlib_gap import BestKnown, read_best_known
+from tierflow.formulations.gap import GapInstance, load_gap_file
+from tierflow.solver import engine_names
 
 #: gap1..gap12 files hold profit-maximization problems in OR-Library's gapinfo,
 #: but their published min values are the project's reference too; the bench
@@ -267,7 +269,7 @@ def bench_online(
     out: Path,
 ) -> None:
     """Checkout latency vs a nearest-node baseline; holds under contention."""
-    from benchmarks.online_bench import run
+    from tierflow.benchmarks.online_bench import run
 
     run(
         out,

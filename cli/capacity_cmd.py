@@ -10,20 +10,20 @@ from typing import Any
 
 import click
 
-from capacity.events import CapacityEvent, parse_event_lines
-from capacity.forecast import (
+from tierflow.capacity.events import CapacityEvent, parse_event_lines
+from tierflow.capacity.forecast import (
     SmoothedProfileForecaster,
     holdout_errors,
     node_hour_volume,
     rest_of_day,
 )
-from capacity.monitor import CapacityMonitor, OrderProfile
-from capacity.plot import plot_capacity_map
-from cli.network_cmd import network_option, open_network
-from data.errors import InputError
-from data.orders import read_orders
-from data.rates import SERVICES, service_index
-from data.store import SqliteStore, default_state_path
+from tierflow.capacity.monitor import CapacityMonitor, OrderProfile
+from tierflow.capacity.plot import plot_capacity_map
+from tierflow.cli.network_cmd import network_option, open_network
+from tierflow.data.errors import InputError
+from tierflow.data.orders import read_orders
+from tierflow.data.rates import SERVICES, service_index
+from tierflow.data.store import SqliteStore, default_state_path
 
 
 def state_option(func: Any) -> Any:

@@ -13,20 +13,20 @@ from typing import Any
 
 import click
 
-from cltv.evaluate import evaluate_model, write_evaluation
-from cltv.features import CustomerData, load_customer_data
-from cltv.lifecycle import (
+from tierflow.cltv.evaluate import evaluate_model, write_evaluation
+from tierflow.cltv.features import CustomerData, load_customer_data
+from tierflow.cltv.lifecycle import (
     ScoreSink,
     retrain,
     score_model,
     train_model,
     write_scores_csv,
 )
-from cltv.model import CLTVConfig
-from cltv.registry import ModelRegistry
-from cltv.selection import tuned_config
-from data.store import SqliteStore
-from data.transactions import day_number
+from tierflow.cltv.model import CLTVConfig
+from tierflow.cltv.registry import ModelRegistry
+from tierflow.cltv.selection import tuned_config
+from tierflow.data.store import SqliteStore
+from tierflow.data.transactions import day_number
 
 FORMATS = ("auto", "csv", "parquet", "cdnow")
 
@@ -155,7 +155,7 @@ def _tune(
 
 
 def open_state_sink(path: Path | None) -> SqliteStore | None:
-    """The state store behind ``--state DB`` (a :class:`~cltv.lifecycle.ScoreSink`)."""
+    """The state store behind ``--state DB`` (a :class:`~tierflow.cltv.lifecycle.ScoreSink`)."""
     return None if path is None else SqliteStore(path)
 
 
@@ -413,7 +413,7 @@ def retrain_command(
     if state_sink is not None:
         sinks.append(state_sink)
     if scores_out is not None:
-        from cltv.lifecycle import CsvScoreSink
+        from tierflow.cltv.lifecycle import CsvScoreSink
 
         sinks.append(CsvScoreSink(scores_out))
     try:

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import click
 
-from cli.network_cmd import network_option, open_network
-from data.order_generator import DEFAULT_START, Spike, generate_orders
-from data.orders import write_orders
-from data.orlib_gap import format_orlib_gap, generate_chu_beasley
+from tierflow.cli.network_cmd import network_option, open_network
+from tierflow.data.order_generator import DEFAULT_START, Spike, generate_orders
+from tierflow.data.orders import write_orders
+from tierflow.data.orlib_gap import format_orlib_gap, generate_chu_beasley
 
 
 @click.group("generate")

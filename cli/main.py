@@ -1,6 +1,6 @@
 """The ``tierflow`` command: a click group that only parses, calls and prints.
 
-Errors raised on purpose (:class:`data.errors.TierflowError`) become one-line
+Errors raised on purpose (:class:`tierflow.data.errors.TierflowError`) become one-line
 messages with exit code 1, never a traceback; usage errors exit 2 (click).
 """
 
@@ -10,7 +10,7 @@ from typing import Any
 
 import click
 
-from data.errors import TierflowError
+from tierflow.data.errors import TierflowError
 
 
 class TierflowGroup(click.Group):
@@ -36,31 +36,31 @@ def cli() -> None:
 
 
 def _register() -> None:
-    from cli.bench_cmd import bench
-    from cli.cltv_cmd import cltv
-    from cli.generate_cmd import generate
-    from cli.solve_cmd import solve_command
+    from tierflow.cli.bench_cmd import bench
+    from tierflow.cli.cltv_cmd import cltv
+    from tierflow.cli.generate_cmd import generate
+    from tierflow.cli.solve_cmd import solve_command
 
     cli.add_command(solve_command)
     cli.add_command(bench)
-    from cli.network_cmd import network
+    from tierflow.cli.network_cmd import network
 
     cli.add_command(network)
     cli.add_command(generate)
-    from cli.capacity_cmd import capacity
+    from tierflow.cli.capacity_cmd import capacity
 
     cli.add_command(capacity)
-    from cli.allocate_cmd import allocate_command
+    from tierflow.cli.allocate_cmd import allocate_command
 
     cli.add_command(allocate_command)
-    from cli.options_cmd import options_command
+    from tierflow.cli.options_cmd import options_command
 
     cli.add_command(options_command)
     cli.add_command(cltv)
-    from cli.simulate_cmd import simulate_command
+    from tierflow.cli.simulate_cmd import simulate_command
 
     cli.add_command(simulate_command)
-    from cli.serve_cmd import serve_command
+    from tierflow.cli.serve_cmd import serve_command
 
     cli.add_command(serve_command)
 

@@ -13,8 +13,8 @@ from typing import Any, TypeVar
 
 import click
 
-from data.network import Network, load_network
-from data.sample_network import sample_network_dir, write_sample
+from tierflow.data.network import Network, load_network
+from tierflow.data.sample_network import sample_network_dir, write_sample
 
 F = TypeVar("F", bound=Callable[..., Any])
 

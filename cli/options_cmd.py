@@ -8,11 +8,11 @@ from pathlib import Path
 
 import click
 
-from cli.capacity_cmd import state_option
-from cli.network_cmd import network_option
-from data.errors import InputError
-from formulations.tiers import SATISFACTION_KEYS
-from solver.online import OnlineRouter, OptionSet, parse_items
+from tierflow.cli.capacity_cmd import state_option
+from tierflow.cli.network_cmd import network_option
+from tierflow.data.errors import InputError
+from tierflow.formulations.tiers import SATISFACTION_KEYS
+from tierflow.orchestration.checkout.router import OnlineRouter, OptionSet, parse_items
 
 
 def parse_now(text: str | None) -> dt.datetime | None:

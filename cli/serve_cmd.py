@@ -9,9 +9,9 @@ from pathlib import Path
 
 import click
 
-from cli.capacity_cmd import state_option
-from cli.network_cmd import network_option
-from data.errors import InputError
+from tierflow.cli.capacity_cmd import state_option
+from tierflow.cli.network_cmd import network_option
+from tierflow.data.errors import InputError
 
 #: Environment variable holding the API key for operator writes.
 API_KEY_ENV = "TIERFLOW_API_KEY"
@@ -20,7 +20,7 @@ API_KEY_ENV = "TIERFLOW_API_KEY"
 def load_api_key(key_file: Path | None) -> tuple[str, str]:
     """The API key and where it came from: ``--api-key-file``, else
     ``$TIERFLOW_API_KEY``, else a random key made for this run."""
-    from service.app import MIN_API_KEY_LENGTH
+    from tierflow.service.app import MIN_API_KEY_LENGTH
 
     if key_file is not None:
         text = key_file.read_text(encoding="utf-8").strip()
@@ -91,9 +91,9 @@ def serve_command(
     One process: the router keeps open checkouts in memory. OpenAPI docs at
     /docs. Operator writes (POST /v1/capacity/events) need the API key.
     """
-    from service.app import create_app
-    from service.server import ServiceServer, server_config
-    from solver.online import OnlineRouter
+    from tierflow.orchestration.checkout.router import OnlineRouter
+    from tierflow.service.app import create_app
+    from tierflow.service.server import ServiceServer, server_config
 
     key, source = load_api_key(api_key_file)
     router = OnlineRouter.open(

@@ -9,15 +9,15 @@ from typing import Any
 
 import click
 
-from cli.network_cmd import network_option, open_network
-from solver.registry import engine_names
-from solver.simulation import (
+from tierflow.cli.network_cmd import network_option, open_network
+from tierflow.orchestration.simulation.day import (
     SimulationSettings,
     daily_cltv_job,
     published_scores,
     simulate,
 )
-from solver.simulation_report import write_report
+from tierflow.orchestration.simulation.report import write_report
+from tierflow.solver.registry import engine_names
 
 
 def _outage(value: str) -> dt.time | None:

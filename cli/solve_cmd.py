@@ -9,11 +9,11 @@ from typing import Any
 
 import click
 
-from data.errors import InputError, VerificationError
-from formulations.gap import GapInstance, load_gap_file
-from formulations.problem import AssignmentProblem
-from solver import engine_names, solve, verify
-from solver.result import SolveResult
+from tierflow.data.errors import InputError, VerificationError
+from tierflow.formulations.gap import GapInstance, load_gap_file
+from tierflow.formulations.problem import AssignmentProblem
+from tierflow.solver import engine_names, solve, verify
+from tierflow.solver.result import SolveResult
 
 
 def load_instances(

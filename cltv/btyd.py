@@ -26,7 +26,7 @@ from numpy.typing import ArrayLike, NDArray
 from scipy.optimize import minimize
 from scipy.special import betaln, digamma, gammaln, hyp2f1
 
-from data.errors import InputError
+from tierflow.data.errors import InputError
 
 FloatArray = NDArray[np.float64]
 

@@ -27,10 +27,15 @@ import pandas as pd
 from numpy.typing import ArrayLike, NDArray
 from scipy.stats import spearmanr
 
-from cltv.features import CustomerData, CustomerHistory, customer_history, window_spend
-from cltv.model import CLTVConfig, CLTVModel
-from data.errors import InputError
-from data.transactions import day_to_date
+from tierflow.cltv.features import (
+    CustomerData,
+    CustomerHistory,
+    customer_history,
+    window_spend,
+)
+from tierflow.cltv.model import CLTVConfig, CLTVModel
+from tierflow.data.errors import InputError
+from tierflow.data.transactions import day_to_date
 
 FloatArray = NDArray[np.float64]
 

@@ -20,9 +20,9 @@ import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
-from cltv.btyd import BetaGeoFit, GammaGammaFit, fit_bgnbd, fit_gamma_gamma
-from data.errors import InputError
-from data.transactions import (
+from tierflow.cltv.btyd import BetaGeoFit, GammaGammaFit, fit_bgnbd, fit_gamma_gamma
+from tierflow.data.errors import InputError
+from tierflow.data.transactions import (
     BrowsingLog,
     CustomerProfiles,
     ReadReport,

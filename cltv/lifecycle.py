@@ -30,12 +30,12 @@ from typing import Any, Protocol
 
 import pandas as pd
 
-from cltv.evaluate import evaluate_model
-from cltv.features import CustomerData
-from cltv.model import CLTVConfig, CLTVModel, Scores
-from cltv.registry import ModelRegistry, Recipe, library_versions
-from data.errors import InputError
-from data.transactions import day_to_date
+from tierflow.cltv.evaluate import evaluate_model
+from tierflow.cltv.features import CustomerData
+from tierflow.cltv.model import CLTVConfig, CLTVModel, Scores
+from tierflow.cltv.registry import ModelRegistry, Recipe, library_versions
+from tierflow.data.errors import InputError
+from tierflow.data.transactions import day_to_date
 
 #: Columns handed to a :class:`ScoreSink`, in this order.
 SCORE_COLUMNS = ("customer_id", "predicted_spend", "p_active", "segment")

@@ -4,7 +4,7 @@ Training. For cut-off days ``c`` before the as-of date ``A`` the features are
 computed from the history up to ``c`` (a BG/NBD + Gamma-Gamma fit included)
 and the target is the spend in ``(c, c + w]``; every target window ends on or
 before ``A``, so nothing after ``A`` is ever read. The stacked rows train a
-:class:`~cltv.regressor.CLTVRegressor` whose offset is the BTYD spend forecast
+:class:`~tierflow.cltv.regressor.CLTVRegressor` whose offset is the BTYD spend forecast
 for the same window: the boosting learns where, and by how much, the
 probabilistic model is wrong.
 
@@ -44,8 +44,8 @@ import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
-from cltv.btyd import BetaGeoFit, GammaGammaFit
-from cltv.features import (
+from tierflow.cltv.btyd import BetaGeoFit, GammaGammaFit
+from tierflow.cltv.features import (
     BASE_FEATURES,
     BTYD_FEATURES,
     QUANTITY_FEATURES,
@@ -57,9 +57,9 @@ from cltv.features import (
     fit_btyd,
     window_spend,
 )
-from cltv.regressor import CLTVRegressor
-from data.errors import InputError
-from data.transactions import PROFILE_CATEGORICALS, day_to_date
+from tierflow.cltv.regressor import CLTVRegressor
+from tierflow.data.errors import InputError
+from tierflow.data.transactions import PROFILE_CATEGORICALS, day_to_date
 
 FloatArray = NDArray[np.float64]
 Plan = Literal["rolling", "to_as_of"]

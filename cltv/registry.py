@@ -33,9 +33,9 @@ from typing import Any
 
 import joblib
 
-from cltv.model import CLTVConfig, CLTVModel
-from data.errors import InputError
-from data.transactions import day_to_date
+from tierflow.cltv.model import CLTVConfig, CLTVModel
+from tierflow.data.errors import InputError
+from tierflow.data.transactions import day_to_date
 
 MODEL_FILE = "model.joblib"
 METADATA_FILE = "metadata.json"

@@ -20,11 +20,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from cltv.evaluate import evaluate_model
-from cltv.features import CustomerData
-from cltv.model import CLTVConfig
-from data.errors import InputError
-from data.transactions import day_to_date
+from tierflow.cltv.evaluate import evaluate_model
+from tierflow.cltv.features import CustomerData
+from tierflow.cltv.model import CLTVConfig
+from tierflow.data.errors import InputError
+from tierflow.data.transactions import day_to_date
 
 #: The candidates tried by default: the plan, tree size, regularization and the
 #: feature set; the first one is the shipped default (it won this CV on the

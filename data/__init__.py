@@ -1,5 +1,10 @@
 """Domain data: schemas, readers with validation, generators and the state store."""
 
-from data.errors import InputError, SolverError, TierflowError, VerificationError
+from tierflow.data.errors import (
+    InputError,
+    SolverError,
+    TierflowError,
+    VerificationError,
+)
 
 __all__ = ["InputError", "SolverError", "TierflowError", "VerificationError"]

@@ -24,8 +24,8 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import NDArray
 
-from data.errors import InputError
-from data.table_reader import Column, read_table, table_path
+from tierflow.data.errors import InputError
+from tierflow.data.table_reader import Column, read_table, table_path
 
 
 @dataclass(frozen=True, slots=True)

@@ -31,7 +31,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import numpy as np
 from numpy.typing import NDArray
 
-from data.errors import InputError
+from tierflow.data.errors import InputError
 
 #: numpy weekmask, Monday first: nodes ship Monday–Saturday.
 SHIP_WEEKMASK = "1111110"

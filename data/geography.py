@@ -29,7 +29,7 @@ import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
-from data.zones import great_circle_miles
+from tierflow.data.zones import great_circle_miles
 
 #: The 50 states and DC (territories and military codes are left out).
 US_STATES: frozenset[str] = frozenset(
@@ -166,7 +166,7 @@ def _mode(values: pd.Series) -> str:
 
 @lru_cache(maxsize=1)
 def _destinations() -> pd.DataFrame:
-    from data.delivery_calendar import is_timezone
+    from tierflow.data.delivery_calendar import is_timezone
 
     frame = _zip_frame()
     standard = frame[(frame["zip_code_type"] == "STANDARD") & frame["active"]]

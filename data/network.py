@@ -16,8 +16,8 @@ file                   columns (extra columns are allowed and ignored)
 ``rates``              service, zone, max_weight_kg, cost
 ``transit``            service, zone, days
 ``destinations``       optional: zip3, lat, lon, state, timezone, population
-                       (default: real US geography, :mod:`data.geography`)
-``complexity``         optional: key, value (:mod:`data.complexity`)
+                       (default: real US geography, :mod:`tierflow.data.geography`)
+``complexity``         optional: key, value (:mod:`tierflow.data.complexity`)
 =====================  ====================================================
 
 ``customers`` and ``transactions`` may sit in the same folder for the order
@@ -25,7 +25,7 @@ generator and the CLTV model; :func:`load_network` does not read them.
 
 :func:`load_network` validates everything (types, ranges, uniqueness,
 referential integrity) before it builds anything, and the first problem
-raises an :class:`~data.errors.InputError` naming file, row, column and value.
+raises an :class:`~tierflow.data.errors.InputError` naming file, row, column and value.
 The resulting :class:`Network` precomputes the node × destination distance
 and zone matrices, so a router can evaluate every node for one order with a
 few array lookups (no Python loop over nodes).
@@ -44,12 +44,12 @@ import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
-from data.complexity import ComplexityWeights
-from data.delivery_calendar import DEFAULT_CALENDAR, DeliveryCalendar
-from data.errors import InputError
-from data.rates import SERVICES, RateCard, billed_weight_kg, service_index
-from data.table_reader import Column, check_reference, read_table, table_path
-from data.zones import great_circle_miles, zone_for_miles
+from tierflow.data.complexity import ComplexityWeights
+from tierflow.data.delivery_calendar import DEFAULT_CALENDAR, DeliveryCalendar
+from tierflow.data.errors import InputError
+from tierflow.data.rates import SERVICES, RateCard, billed_weight_kg, service_index
+from tierflow.data.table_reader import Column, check_reference, read_table, table_path
+from tierflow.data.zones import great_circle_miles, zone_for_miles
 
 #: Node kinds, in code order (``node_kind`` holds the index).
 NODE_KINDS: tuple[str, ...] = ("warehouse", "store", "3pl")
@@ -132,7 +132,7 @@ class Network:
     sku_oversize, sku_heavy, sku_popularity
         Per SKU (``sku_dims_cm`` is (n_skus, 3)).
     sku_complexity
-        Capacity units one unit of the SKU uses (:mod:`data.complexity`).
+        Capacity units one unit of the SKU uses (:mod:`tierflow.data.complexity`).
     inventory
         Dense ``(n_nodes, n_skus)`` on-hand units (int64).
     dest_zip3, dest_lat, dest_lon, dest_state, dest_population, dest_weight
@@ -142,11 +142,11 @@ class Network:
     distance_mi, zone
         ``(n_nodes, n_dests)`` great-circle miles and carrier zone (int8).
     rates
-        Rate card and transit days (:class:`~data.rates.RateCard`).
+        Rate card and transit days (:class:`~tierflow.data.rates.RateCard`).
     complexity
         The weights used for ``sku_complexity``.
     calendar
-        Ship/delivery calendar (:mod:`data.delivery_calendar`).
+        Ship/delivery calendar (:mod:`tierflow.data.delivery_calendar`).
     source
         Folder it was loaded from.
     """
@@ -367,7 +367,7 @@ def _parse_services(frame: pd.DataFrame, path: Path) -> NDArray[np.uint8]:
 
 def _read_destinations(folder: Path) -> pd.DataFrame:
     if table_path(folder, "destinations") is None:
-        from data.geography import zip3_destinations
+        from tierflow.data.geography import zip3_destinations
 
         return zip3_destinations()
     dest, _ = read_table(

@@ -33,11 +33,11 @@ import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
-from data.delivery_calendar import zone_info
-from data.errors import InputError
-from data.network import Network
-from data.orders import ORDER_COLUMNS, TIERS
-from data.table_reader import Column, check_reference, read_table, table_path
+from tierflow.data.delivery_calendar import zone_info
+from tierflow.data.errors import InputError
+from tierflow.data.network import Network
+from tierflow.data.orders import ORDER_COLUMNS, TIERS
+from tierflow.data.table_reader import Column, check_reference, read_table, table_path
 
 #: Relative order intensity per local hour (0..23).
 HOURLY_PROFILE = np.array(

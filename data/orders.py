@@ -29,9 +29,9 @@ import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
-from data.errors import InputError
-from data.network import Network
-from data.table_reader import Column, read_table
+from tierflow.data.errors import InputError
+from tierflow.data.network import Network
+from tierflow.data.table_reader import Column, read_table
 
 ORDER_COLUMNS = (
     "order_id",

@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import NDArray
 
-from data.errors import InputError
+from tierflow.data.errors import InputError
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -35,7 +35,7 @@ class GapData:
     """One GAP problem as read: item-major ``(n_jobs, n_agents)`` arrays.
 
     ``cost`` is in the file's own units (a profit for maximization files);
-    :func:`formulations.gap.gap_instance` turns it into an ``AssignmentProblem``.
+    :func:`tierflow.formulations.gap.gap_instance` turns it into an ``AssignmentProblem``.
     """
 
     name: str

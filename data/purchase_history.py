@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
-from data.geography import CENSUS_REGION
+from tierflow.data.geography import CENSUS_REGION
 
 LOYALTY_TIERS = ("none", "silver", "gold", "platinum")
 CHANNELS = ("organic", "paid_search", "social", "email", "referral", "affiliate")

@@ -6,7 +6,7 @@ a parcel of billed weight ``w`` in zone ``z`` by service ``s`` costs the
 A parcel heavier than the heaviest bracket ships as ``ceil(w / max)`` equal
 parcels, each priced at its own weight (what shippers do rather than pay
 freight). ``transit.csv`` (``service, zone, days``) gives carrier transit
-days; see :mod:`data.delivery_calendar` for how days are counted.
+days; see :mod:`tierflow.data.delivery_calendar` for how days are counted.
 
 Billed weight follows the carriers' dimensional-weight rule:
 ``max(actual kg, volume cm³ / DIM_DIVISOR)`` with the common divisor 5000
@@ -23,9 +23,9 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from data.errors import InputError
-from data.table_reader import Column, read_table
-from data.zones import MAX_ZONE, MIN_ZONE, N_ZONES
+from tierflow.data.errors import InputError
+from tierflow.data.table_reader import Column, read_table
+from tierflow.data.zones import MAX_ZONE, MIN_ZONE, N_ZONES
 
 #: Service levels, fastest first; a node's ``services`` is a bitmask over this.
 SERVICES: tuple[str, ...] = ("next_day", "two_day", "ground", "economy")

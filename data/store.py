@@ -52,7 +52,7 @@ import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
-from data.errors import InputError, TierflowError
+from tierflow.data.errors import InputError, TierflowError
 
 #: Statements of each schema migration; version ``i + 1`` applies ``MIGRATIONS[i]``.
 MIGRATIONS: tuple[tuple[str, ...], ...] = (
@@ -552,7 +552,7 @@ class SqliteStore:
         return len(data)
 
     def load_network_inventory(self, network: Any) -> int:
-        """Seed the inventory table from a :class:`data.network.Network`."""
+        """Seed the inventory table from a :class:`tierflow.data.network.Network`."""
         ni, si = np.nonzero(np.asarray(network.inventory) >= 0)
         frame = pd.DataFrame(
             {

@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from data.errors import InputError
+from tierflow.data.errors import InputError
 
 
 @dataclass(frozen=True, slots=True)

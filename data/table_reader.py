@@ -2,7 +2,7 @@
 
 Every network file goes through :func:`read_table`: the file is read as
 text, each declared column is converted in vectorized form, and the first bad
-cell raises an :class:`~data.errors.InputError` naming the file, the row, the
+cell raises an :class:`~tierflow.data.errors.InputError` naming the file, the row, the
 column and the value. Rows are 1-based *file line numbers* (header = row 1,
 first data row = row 2); for Parquet, which has no header line, row ``i + 2``
 is data row ``i`` (0-based), so the numbering is the same as for the
@@ -20,8 +20,8 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
-from data.delivery_calendar import is_timezone
-from data.errors import InputError
+from tierflow.data.delivery_calendar import is_timezone
+from tierflow.data.errors import InputError
 
 Kind = Literal["str", "int", "float", "bool", "hhmm", "timezone", "datetime", "date"]
 

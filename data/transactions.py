@@ -2,7 +2,7 @@
 
 Every reader validates all rows before anything is returned. A bad row (missing
 customer id, unparseable date, non-numeric amount, ...) raises an
-:class:`~data.errors.InputError` naming file, row, field and value; with
+:class:`~tierflow.data.errors.InputError` naming file, row, field and value; with
 ``skip_bad_rows=True`` it is dropped and counted in a :class:`ReadReport`
 instead. Row numbers are 1-based file lines (the header is row 1) for text
 files; Parquet has no lines, so its errors name the 1-based ``record``.
@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
-from data.errors import InputError
+from tierflow.data.errors import InputError
 
 TransactionFormat = Literal["auto", "csv", "parquet", "cdnow"]
 

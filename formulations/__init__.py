@@ -1,5 +1,5 @@
 """Solver-agnostic models: the core assignment problem and its builders."""
 
-from formulations.problem import AssignmentProblem
+from tierflow.formulations.problem import AssignmentProblem
 
 __all__ = ["AssignmentProblem"]

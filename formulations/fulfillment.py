@@ -6,9 +6,9 @@ node at once:
 
 * the **ship date** (node-local cutoff and timezone, Mon–Sat shipping) and,
   per carrier service, the **delivery date** (zone transit, Mon–Sat
-  delivery), :mod:`data.delivery_calendar`;
+  delivery), :mod:`tierflow.data.delivery_calendar`;
 * the tier's **promised date** and the **lateness penalty**
-  (:mod:`formulations.tiers`);
+  (:mod:`tierflow.formulations.tiers`);
 * the **shipping cost** (rate card by service, zone and billed weight of the
   whole shipment) and the **handling cost** (per unit picked at the node);
 * the **service** the order would use there: the cheapest of its tier's
@@ -34,12 +34,12 @@ import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
-from data.delivery_calendar import zone_info
-from data.network import Network
-from data.orders import TIERS, Orders
-from data.rates import SERVICES, billed_weight_kg
-from formulations.problem import AssignmentProblem
-from formulations.tiers import TierPolicy
+from tierflow.data.delivery_calendar import zone_info
+from tierflow.data.network import Network
+from tierflow.data.orders import TIERS, Orders
+from tierflow.data.rates import SERVICES, billed_weight_kg
+from tierflow.formulations.problem import AssignmentProblem
+from tierflow.formulations.tiers import TierPolicy
 
 #: Orders priced per block (bounds the (orders × nodes × brackets) temporaries).
 BLOCK = 4096

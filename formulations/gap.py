@@ -5,8 +5,8 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-from data.orlib_gap import GapData, read_orlib_gap
-from formulations.problem import AssignmentProblem
+from tierflow.data.orlib_gap import GapData, read_orlib_gap
+from tierflow.formulations.problem import AssignmentProblem
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,5 +1,5 @@
 """One order priced at every node for every tier in microseconds: the online
-twin of :func:`formulations.fulfillment.price_orders`.
+twin of :func:`tierflow.formulations.fulfillment.price_orders`.
 
 ``price_orders`` is vectorized over batches; for a single order it spends
 most of its ~0.7 ms on per-call setup (a zoneinfo conversion per timezone,
@@ -40,12 +40,12 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
-from data.delivery_calendar import DeliveryCalendar, require_aware, zone_info
-from data.network import Network
-from data.orders import TIERS
-from data.rates import SERVICES
-from data.zones import MIN_ZONE
-from formulations.tiers import TierPolicy
+from tierflow.data.delivery_calendar import DeliveryCalendar, require_aware, zone_info
+from tierflow.data.network import Network
+from tierflow.data.orders import TIERS
+from tierflow.data.rates import SERVICES
+from tierflow.data.zones import MIN_ZONE
+from tierflow.formulations.tiers import TierPolicy
 
 IntArray = NDArray[np.int64]
 FloatArray = NDArray[np.float64]
@@ -268,7 +268,7 @@ class OrderPricer:
     def price_table(self, billed_kg: float) -> FloatArray:
         """``(n_services, n_zones)`` carrier cost of one shipment of ``billed_kg``.
 
-        The same arithmetic as :meth:`data.rates.RateCard.price`, for one
+        The same arithmetic as :meth:`tierflow.data.rates.RateCard.price`, for one
         weight and every (service, zone) at once.
         """
         table = self._prices.get(billed_kg)

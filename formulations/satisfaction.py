@@ -31,8 +31,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from data.errors import InputError
-from formulations.tiers import SATISFACTION_KEYS, TierPolicy
+from tierflow.data.errors import InputError
+from tierflow.formulations.tiers import SATISFACTION_KEYS, TierPolicy
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,7 +14,7 @@ overflow  economy, ground             8 days   no          2            5
 
 * **Promise.** The promised delivery date is the order's local calendar date
   at the destination plus ``promise_days`` carrier delivery days (Mon–Sat,
-  :mod:`data.delivery_calendar`). Platinum is *guaranteed*: a node that
+  :mod:`tierflow.data.delivery_calendar`). Platinum is *guaranteed*: a node that
   cannot deliver by it is ineligible (unless no node at all can, in which case
   the fastest node ships it and the lateness is charged and reported).
 * **Lateness.** Other tiers may arrive late at ``late_per_day`` per delivery
@@ -26,7 +26,7 @@ overflow  economy, ground             8 days   no          2            5
 * **Split.** An order no single node can fill ships from several nodes at
   ``split_shipment_cost`` per extra shipment.
 
-Online tiering at checkout (:mod:`solver.online`) reads a few more settings,
+Online tiering at checkout (:mod:`tierflow.orchestration.checkout.router`) reads a few more settings,
 which the batch allocator ignores:
 
 =========================  =======  ==========================================
@@ -65,9 +65,9 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from data.errors import InputError
-from data.orders import TIERS
-from data.rates import SERVICES, service_index
+from tierflow.data.errors import InputError
+from tierflow.data.orders import TIERS
+from tierflow.data.rates import SERVICES, service_index
 
 
 @dataclass(frozen=True, slots=True)

@@ -26,7 +26,7 @@ from typing import Any
 
 import pandas as pd
 
-from data.store import SqliteStore
+from tierflow.data.store import SqliteStore
 
 
 def _clean_dict(value: dict[str, Any]) -> dict[str, Any]:

@@ -1,7 +1,7 @@
 """The FastAPI app: the checkout API, the live stream and the two pages.
 
 ``create_app(router, api_key=...)`` wires thin handlers to one
-:class:`~solver.online.OnlineRouter` (option sets live in its memory: one
+:class:`~tierflow.orchestration.checkout.router.OnlineRouter` (option sets live in its memory: one
 router, one server process). Handlers only translate HTTP to router calls
 and back; the router decides, the store reserves.
 
@@ -43,20 +43,25 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 from fastapi.sse import EventSourceResponse, ServerSentEvent
 from fastapi.staticfiles import StaticFiles
 
-from data.errors import InputError
-from data.store import SqliteStore
-from service.allocation_view import latest_allocation
-from service.capacity_view import capacity_payload, capacity_version, us_outline_cells
-from service.errors import (
+from tierflow.data.errors import InputError
+from tierflow.data.store import SqliteStore
+from tierflow.orchestration.checkout.router import CheckoutResult, OnlineRouter
+from tierflow.service.allocation_view import latest_allocation
+from tierflow.service.capacity_view import (
+    capacity_payload,
+    capacity_version,
+    us_outline_cells,
+)
+from tierflow.service.errors import (
     ApiError,
     BodySizeLimit,
     input_error_field,
     input_error_message,
     install_error_handlers,
 )
-from service.live import LiveHub
-from service.samples import sample_carts, sample_customers, sample_destinations
-from service.schemas import (
+from tierflow.service.live import LiveHub
+from tierflow.service.samples import sample_carts, sample_customers, sample_destinations
+from tierflow.service.schemas import (
     AllocationOut,
     CapacityEventsRequest,
     CapacityOut,
@@ -69,7 +74,6 @@ from service.schemas import (
     SamplesOut,
     SelectRequest,
 )
-from solver.online import CheckoutResult, OnlineRouter
 
 #: Minimum API key length: a short key is guessable.
 MIN_API_KEY_LENGTH = 16
@@ -342,7 +346,7 @@ def create_app(
         summary="Sample customers, carts and destinations",
     )
     def get_samples() -> JSONResponse:
-        """Customers spanning the CLTV segments (see :mod:`service.samples`)."""
+        """Customers spanning the CLTV segments (see :mod:`tierflow.service.samples`)."""
         with reader_lock:
             customers, note = sample_customers(reader, router.policy, router.network)
         return JSONResponse(
@@ -383,7 +387,7 @@ def create_app(
         )
 
     # --------------------------------------------------------------- pages
-    static = resources.files("service") / "static"
+    static = resources.files("tierflow.service") / "static"
 
     def page(name: str) -> Callable[[], HTMLResponse]:
         def serve() -> HTMLResponse:

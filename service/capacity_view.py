@@ -2,7 +2,7 @@
 events) and the US outline the operations page draws it on.
 
 The outline is offline: every contiguous-US ZIP centroid (the ``zipcodes``
-package, as in :mod:`capacity.plot`) binned into a 0.5° grid; each occupied
+package, as in :mod:`tierflow.capacity.plot`) binned into a 0.5° grid; each occupied
 cell is one dot of the SVG map, so the dots trace the country and its
 population. Contains GeoNames data (CC BY 4.0).
 """
@@ -14,10 +14,10 @@ from typing import Any
 
 import numpy as np
 
-from data.network import NODE_KINDS
-from solver.online import OnlineRouter
+from tierflow.data.network import NODE_KINDS
+from tierflow.orchestration.checkout.router import OnlineRouter
 
-#: Contiguous US bounding box (lon, lat), as :mod:`capacity.plot` draws it.
+#: Contiguous US bounding box (lon, lat), as :mod:`tierflow.capacity.plot` draws it.
 LON_RANGE = (-125.0, -66.5)
 LAT_RANGE = (24.3, 49.5)
 CELL_DEG = 0.5
@@ -76,7 +76,7 @@ def capacity_payload(router: OnlineRouter) -> dict[str, Any]:
 def us_outline_cells() -> dict[str, Any]:
     """Occupied 0.5° cells of the contiguous US: ``{"cell", "lon", "lat",
     "bounds"}`` with cell centres as flat lists (about 3,000 cells)."""
-    from data.geography import us_zip_points
+    from tierflow.data.geography import us_zip_points
 
     lat, lon = us_zip_points()
     inside = (

@@ -35,7 +35,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from data.errors import InputError
+from tierflow.data.errors import InputError
 
 log = logging.getLogger("tierflow.service")
 

@@ -4,12 +4,12 @@ server-sent events (``GET /v1/stream``).
 :class:`LiveHub` watches the router's capacity map. It wakes when an
 operator posts events (:meth:`LiveHub.notify`) and otherwise every
 ``poll_s`` seconds, when it pulls events other processes logged
-(:meth:`solver.online.OnlineRouter.refresh`, e.g. ``tierflow capacity
+(:meth:`tierflow.orchestration.checkout.router.OnlineRouter.refresh`, e.g. ``tierflow capacity
 ingest`` on the same database). When the map changed it sends every
 subscriber a ``capacity`` event (the whole map), then re-answers each open
-checkout that a subscriber watches (:meth:`~solver.online.OnlineRouter.requote`)
+checkout that a subscriber watches (:meth:`~tierflow.orchestration.checkout.router.OnlineRouter.requote`)
 and sends that checkout's watchers an ``options`` event with what moved
-(:func:`~solver.online.option_changes`) and the new option set.
+(:func:`~tierflow.orchestration.checkout.router.option_changes`) and the new option set.
 
 Who sees what: every stream gets the ``capacity`` events; a stream opened
 with ``?request_id=…`` also gets that checkout's ``options`` events. A
@@ -42,9 +42,13 @@ from typing import Any
 
 import anyio.to_thread
 
-from data.errors import InputError
-from service.capacity_view import capacity_payload, capacity_version
-from solver.online import OnlineRouter, OptionSet, option_changes
+from tierflow.data.errors import InputError
+from tierflow.orchestration.checkout.router import (
+    OnlineRouter,
+    OptionSet,
+    option_changes,
+)
+from tierflow.service.capacity_view import capacity_payload, capacity_version
 
 log = logging.getLogger("tierflow.service")
 

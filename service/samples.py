@@ -1,7 +1,7 @@
 """What the checkout page offers to pick from: customers, carts, destinations.
 
 **Customers.** With CLTV scores in the store: the median customer of each
-segment of the latest scores (:meth:`data.store.SqliteStore.cltv_segment_examples`,
+segment of the latest scores (:meth:`tierflow.data.store.SqliteStore.cltv_segment_examples`,
 highest spend first), so the picker spans the segments — the top segment's
 median is above the Platinum threshold, the others below — plus one
 customer the store has never scored, who gets the router's new-customer
@@ -23,9 +23,9 @@ from typing import Any
 
 import numpy as np
 
-from data.network import Network
-from data.store import SqliteStore
-from formulations.tiers import TierPolicy
+from tierflow.data.network import Network
+from tierflow.data.store import SqliteStore
+from tierflow.formulations.tiers import TierPolicy
 
 #: The id of the sample customer no score exists for (gets the prior).
 NEW_CUSTOMER_ID = "NEW-CUSTOMER"

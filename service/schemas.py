@@ -2,7 +2,7 @@
 
 Requests are validated here (types, sizes, ranges) before the router sees
 them; the router then checks what needs the network (known SKU, ZIP prefix).
-Response models mirror the ``to_dict()`` of :mod:`solver.online_results`
+Response models mirror the ``to_dict()`` of :mod:`tierflow.orchestration.checkout.results`
 and document the OpenAPI schema; handlers return those dicts as they are.
 """
 
@@ -77,9 +77,9 @@ class SelectRequest(_Strict):
 
 
 class CapacityEventIn(BaseModel):
-    """One capacity event (the JSON-lines contract of :mod:`capacity.events`).
+    """One capacity event (the JSON-lines contract of :mod:`tierflow.capacity.events`).
 
-    Values are checked by :func:`capacity.events.parse_event` (types and
+    Values are checked by :func:`tierflow.capacity.events.parse_event` (types and
     ranges per event type); ``outage`` takes ``true``/``false``.
     """
 
@@ -138,7 +138,7 @@ class ErrorItem(BaseModel):
 
 
 class ErrorResponse(BaseModel):
-    """Every 4xx/5xx body (:mod:`service.errors`)."""
+    """Every 4xx/5xx body (:mod:`tierflow.service.errors`)."""
 
     error: str
     message: str

@@ -19,7 +19,7 @@ from typing import Any
 import uvicorn
 from fastapi import FastAPI
 
-from data.errors import TierflowError
+from tierflow.data.errors import TierflowError
 
 
 class ServiceServer(uvicorn.Server):

@@ -1,9 +1,9 @@
-"""Engines behind one ``solve()``, the registry, verification and orchestration."""
+"""The OR library: engines behind one ``solve()``, the registry, results, ``verify``."""
 
-from solver.registry import engine_names, get_engine, register
-from solver.result import Limit, SolveResult, Status
-from solver.solve import solve
-from solver.verify import check_assignment, verify
+from tierflow.solver.registry import engine_names, get_engine, register
+from tierflow.solver.result import Limit, SolveResult, Status
+from tierflow.solver.solve import solve
+from tierflow.solver.verify import check_assignment, verify
 
 __all__ = [
     "Limit",

@@ -19,11 +19,11 @@ import numpy as np
 import pulp
 from numpy.typing import NDArray
 
-from data.errors import SolverError
-from formulations.problem import AssignmentProblem
-from solver.engine import DEFAULT_RELATIVE_GAP, Availability
-from solver.matrix import build_matrix
-from solver.result import Limit, SolveResult, Status, no_solution
+from tierflow.data.errors import SolverError
+from tierflow.formulations.problem import AssignmentProblem
+from tierflow.solver.engine import DEFAULT_RELATIVE_GAP, Availability
+from tierflow.solver.matrix import build_matrix
+from tierflow.solver.result import Limit, SolveResult, Status, no_solution
 
 #: PuLP ``sol_status`` -> (our status, limit).
 STATUS_MAP: dict[int, tuple[Status, Limit]] = {

@@ -19,13 +19,13 @@ import numpy as np
 from numpy.typing import NDArray
 from ortools.sat.python import cp_model
 
-from formulations.problem import AssignmentProblem
-from solver.engine import DEFAULT_RELATIVE_GAP, Availability
-from solver.highs import HighsEngine
-from solver.lp import LpRelaxation, lp_relaxation, round_relaxation
-from solver.matrix import build_matrix
-from solver.result import Limit, SolveResult, Status, no_solution
-from solver.verify import check_assignment
+from tierflow.formulations.problem import AssignmentProblem
+from tierflow.solver.engine import DEFAULT_RELATIVE_GAP, Availability
+from tierflow.solver.highs import HighsEngine
+from tierflow.solver.lp import LpRelaxation, lp_relaxation, round_relaxation
+from tierflow.solver.matrix import build_matrix
+from tierflow.solver.result import Limit, SolveResult, Status, no_solution
+from tierflow.solver.verify import check_assignment
 
 #: CP-SAT status -> (ours, limit).
 STATUS_MAP: dict[cp_model.CpSolverStatus, tuple[Status, Limit]] = {

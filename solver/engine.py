@@ -3,7 +3,7 @@
 Like cvxpy's ``Solver`` and Pyomo's ``Availability``, an engine states what it
 can do (``exact``, ``proves_bound``, ``uses_warm_start``) and whether its
 backend is importable, and implements one ``solve`` with the common
-keyword-only parameters of :func:`solver.solve`.
+keyword-only parameters of :func:`tierflow.solver.solve`.
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ from typing import Protocol, runtime_checkable
 import numpy as np
 from numpy.typing import NDArray
 
-from formulations.problem import AssignmentProblem
-from solver.result import SolveResult
+from tierflow.formulations.problem import AssignmentProblem
+from tierflow.solver.result import SolveResult
 
 #: Relative gap at which a solve counts as optimal (MathOpt's ``relative_gap_tolerance``):
 #: ``(objective - bound) / max(|objective|, 1)``. Small enough to be exact on integer

@@ -25,9 +25,9 @@ from dataclasses import dataclass, field
 import numpy as np
 from numpy.typing import NDArray
 
-from formulations.problem import AssignmentProblem
-from solver.engine import DEFAULT_RELATIVE_GAP, Availability
-from solver.result import Limit, SolveResult, Status
+from tierflow.formulations.problem import AssignmentProblem
+from tierflow.solver.engine import DEFAULT_RELATIVE_GAP, Availability
+from tierflow.solver.result import Limit, SolveResult, Status
 
 _TOL = 1e-9
 #: Capacity prices tried by the blended desirability (see ``_desirability``).

@@ -8,11 +8,11 @@ import highspy
 import numpy as np
 from numpy.typing import NDArray
 
-from formulations.problem import AssignmentProblem
-from solver.engine import DEFAULT_RELATIVE_GAP, Availability
-from solver.highs_model import new_highs, pass_model
-from solver.matrix import build_matrix
-from solver.result import Limit, SolveResult, Status, no_solution
+from tierflow.formulations.problem import AssignmentProblem
+from tierflow.solver.engine import DEFAULT_RELATIVE_GAP, Availability
+from tierflow.solver.highs_model import new_highs, pass_model
+from tierflow.solver.matrix import build_matrix
+from tierflow.solver.result import Limit, SolveResult, Status, no_solution
 
 _M = highspy.HighsModelStatus
 

@@ -11,7 +11,7 @@ import highspy
 import numpy as np
 import scipy.sparse as sp
 
-from solver.matrix import MatrixModel
+from tierflow.solver.matrix import MatrixModel
 
 _banner_lock = threading.Lock()
 _banner_shown = False

@@ -18,12 +18,12 @@ import highspy
 import numpy as np
 from numpy.typing import NDArray
 
-from formulations.problem import AssignmentProblem
-from solver.engine import DEFAULT_RELATIVE_GAP, Availability
-from solver.greedy import greedy_assign
-from solver.highs_model import new_highs, pass_model
-from solver.matrix import MatrixModel, build_matrix
-from solver.result import Limit, SolveResult, Status, no_solution
+from tierflow.formulations.problem import AssignmentProblem
+from tierflow.solver.engine import DEFAULT_RELATIVE_GAP, Availability
+from tierflow.solver.greedy import greedy_assign
+from tierflow.solver.highs_model import new_highs, pass_model
+from tierflow.solver.matrix import MatrixModel, build_matrix
+from tierflow.solver.result import Limit, SolveResult, Status, no_solution
 
 #: HiGHS model status -> ours, for the relaxation.
 LP_STATUS_MAP: dict[highspy.HighsModelStatus, Status] = {
@@ -61,7 +61,7 @@ class LpRelaxation:
     objective
         The relaxation's value: a lower bound on the integer optimum.
     x
-        Column values (see :class:`solver.matrix.MatrixModel`).
+        Column values (see :class:`tierflow.solver.matrix.MatrixModel`).
     bid_price
         ``(n_agents,)`` capacity duals, >= 0 (0 where capacity cannot bind).
     stock_dual

@@ -20,7 +20,7 @@ import numpy as np
 import scipy.sparse as sp
 from numpy.typing import NDArray
 
-from formulations.problem import AssignmentProblem
+from tierflow.formulations.problem import AssignmentProblem
 
 
 @dataclass(frozen=True, slots=True)

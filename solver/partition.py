@@ -21,9 +21,9 @@ import joblib
 import numpy as np
 from numpy.typing import NDArray
 
-from formulations.problem import AssignmentProblem
-from solver.result import Limit, SolveResult, Status
-from solver.solve import solve
+from tierflow.formulations.problem import AssignmentProblem
+from tierflow.solver.result import Limit, SolveResult, Status
+from tierflow.solver.solve import solve
 
 #: joblib backends ``tierflow allocate --backend`` accepts.
 BACKENDS = ("none", "loky", "threading", "dask")

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from data.errors import UnknownEngineError
-from solver.cbc import CbcEngine
-from solver.cpsat import CpSatEngine
-from solver.engine import Engine
-from solver.greedy import GreedyEngine
-from solver.highs import HighsEngine
-from solver.lp import LpEngine
+from tierflow.data.errors import UnknownEngineError
+from tierflow.solver.cbc import CbcEngine
+from tierflow.solver.cpsat import CpSatEngine
+from tierflow.solver.engine import Engine
+from tierflow.solver.greedy import GreedyEngine
+from tierflow.solver.highs import HighsEngine
+from tierflow.solver.lp import LpEngine
 
 _ENGINES: dict[str, Engine] = {
     engine.name: engine

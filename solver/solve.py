@@ -9,12 +9,12 @@ import traceback
 import numpy as np
 from numpy.typing import NDArray
 
-from formulations.problem import AssignmentProblem
-from solver.engine import DEFAULT_RELATIVE_GAP
-from solver.greedy import greedy_assign
-from solver.lp import lp_bound
-from solver.registry import get_engine
-from solver.result import Limit, SolveResult, Status
+from tierflow.formulations.problem import AssignmentProblem
+from tierflow.solver.engine import DEFAULT_RELATIVE_GAP
+from tierflow.solver.greedy import greedy_assign
+from tierflow.solver.lp import lp_bound
+from tierflow.solver.registry import get_engine
+from tierflow.solver.result import Limit, SolveResult, Status
 
 #: Share of the time limit the greedy warm start may use.
 WARM_START_SHARE = 0.1
@@ -38,7 +38,7 @@ def solve(
     problem
         The validated instance.
     engine
-        A name from :func:`solver.registry.engine_names`.
+        A name from :func:`tierflow.solver.registry.engine_names`.
     time_limit_s
         Wall-clock budget for the whole call, warm start included.
     seed

@@ -15,9 +15,9 @@ import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
-from data.errors import VerificationError
-from formulations.problem import AssignmentProblem
-from solver.result import SolveResult
+from tierflow.data.errors import VerificationError
+from tierflow.formulations.problem import AssignmentProblem
+from tierflow.solver.result import SolveResult
 
 #: Absolute slack allowed on a capacity or stock row, relative to max(1, rhs).
 FEASIBILITY_TOL = 1e-6

@@ -31,15 +31,15 @@ def _tierflow_cache(tmp_path_factory: pytest.TempPathFactory) -> None:
 @pytest.fixture(scope="session")
 def sample_dir(_tierflow_cache: None) -> Path:
     """The embedded sample network, materialized once per test session."""
-    from data.sample_network import sample_network_dir
+    from tierflow.data.sample_network import sample_network_dir
 
     return sample_network_dir()
 
 
 @pytest.fixture(scope="session")
 def sample_network(sample_dir: Path) -> object:
-    """The sample network, loaded once (a :class:`data.network.Network`)."""
-    from data.network import load_network
+    """The sample network, loaded once (a :class:`tierflow.data.network.Network`)."""
+    from tierflow.data.network import load_network
 
     return load_network(sample_dir)
 
@@ -47,7 +47,7 @@ def sample_network(sample_dir: Path) -> object:
 @pytest.fixture(scope="session")
 def tiny_network() -> object:
     """The hand-made 3-node network of ``tests/data/tiny_network``."""
-    from data.network import load_network
+    from tierflow.data.network import load_network
 
     return load_network(TINY_NETWORK)
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from formulations.problem import AssignmentProblem
+from tierflow.formulations.problem import AssignmentProblem
 
 
 @dataclass(frozen=True)

@@ -19,12 +19,12 @@ from typing import Any
 
 import pandas as pd
 
-from data.network import load_network
-from data.store import SqliteStore
-from service.app import create_app
-from service.server import RunningServer, serve_in_thread
-from solver.online import OnlineRouter
 from tests.conftest import TINY_NETWORK
+from tierflow.data.network import load_network
+from tierflow.data.store import SqliteStore
+from tierflow.orchestration.checkout.router import OnlineRouter
+from tierflow.service.app import create_app
+from tierflow.service.server import RunningServer, serve_in_thread
 
 ET = dt.timezone(dt.timedelta(hours=-5))
 MONDAY_10 = dt.datetime(2026, 1, 5, 10, 0, tzinfo=ET)

@@ -1,0 +1,1 @@
+"""What runs the business on the OR library: allocation, checkout, simulation."""

@@ -1,0 +1,1 @@
+"""Day allocation in micro-batches, with bid prices and rerouting."""

@@ -1,0 +1,199 @@
+"""Inputs and outputs of an allocation run: CLTV scores, run identity, the
+state-store sink (crash-safe, resumable) and the result files."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import os
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from numpy.typing import NDArray
+
+from tierflow.data.errors import InputError
+from tierflow.data.network import Network
+from tierflow.data.orders import Orders
+from tierflow.data.store import SqliteStore
+from tierflow.data.table_reader import Column, read_table
+from tierflow.orchestration.allocation.day_allocator import (
+    ALLOCATION_FIELDS,
+    AllocationOutcome,
+    AllocationSettings,
+)
+
+#: Extra per-line cost parts kept in the store so a resumed run can report them.
+COST_PARTS = ("shipping", "handling", "penalty")
+
+_CLTV_COLUMNS = (
+    Column("customer_id"),
+    Column("predicted_spend", "float"),
+)
+
+
+def load_predicted_spend(
+    orders: Orders, cltv_path: Path | None, store: SqliteStore | None
+) -> tuple[NDArray[np.float64], str]:
+    """CLTV (predicted spend) per order, and a warning when some are missing.
+
+    Scores come from ``cltv_path`` (``tierflow cltv score`` output), else from
+    the store's latest daily scores; customers without a score count 0.
+    """
+    customers = pd.Series(orders.customer_ids)
+    if cltv_path is not None:
+        frame, _ = read_table(cltv_path, cltv_path.stem, list(_CLTV_COLUMNS))
+        bad = frame["predicted_spend"] < 0
+        if bad.any():
+            pos = int(np.flatnonzero(bad.to_numpy())[0])
+            raise InputError(
+                "must be >= 0",
+                file=cltv_path.name,
+                row=pos + 2,
+                field="predicted_spend",
+                value=frame["predicted_spend"].iloc[pos],
+            )
+        scores = frame.drop_duplicates("customer_id", keep="last").set_index(
+            "customer_id"
+        )["predicted_spend"]
+    elif store is not None:
+        stored = store.cltv_scores(sorted(set(orders.customer_ids)))
+        if stored.empty:
+            return np.zeros(orders.n_orders), (
+                "no CLTV scores (no --cltv-scores, none in the store): every "
+                "customer is treated equally"
+            )
+        scores = stored.set_index("customer_id")["predicted_spend"]
+    else:
+        return np.zeros(orders.n_orders), "no CLTV scores: every customer equal"
+    spend = customers.map(scores)
+    missing = int(spend.isna().sum())
+    note = ""
+    if missing:
+        note = f"{missing} of {orders.n_orders} orders have no CLTV score (counted 0)"
+    return spend.fillna(0.0).to_numpy(dtype=np.float64), note
+
+
+def _digest(path: Path | None) -> str:
+    if path is None:
+        return ""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def run_identity(
+    orders_path: Path,
+    network: Network,
+    settings: AllocationSettings,
+    *,
+    events_path: Path | None = None,
+    cltv_path: Path | None = None,
+    capacity_scale: float = 1.0,
+) -> tuple[str, dict[str, Any]]:
+    """A run id that is the same exactly when the inputs and settings are.
+
+    Re-running the same command therefore resumes the same run.
+    """
+    net_files = sorted(p for p in Path(network.source or ".").glob("*") if p.is_file())
+    params: dict[str, Any] = {
+        "orders": _digest(orders_path),
+        "events": _digest(events_path),
+        "cltv": _digest(cltv_path),
+        "network": hashlib.sha256(
+            "".join(_digest(p) for p in net_files).encode()
+        ).hexdigest(),
+        "capacity_scale": capacity_scale,
+        "settings": {k: v for k, v in settings.params().items()},
+    }
+    text = json.dumps(params, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:32], params
+
+
+class StoreSink:
+    """Commits each batch to the state store in one transaction and journals it.
+
+    ``resumed_batches`` tells how many batches a previous attempt committed.
+    """
+
+    def __init__(
+        self,
+        store: SqliteStore,
+        run_id: str,
+        params: dict[str, Any],
+        *,
+        journal: Path | None = None,
+    ) -> None:
+        self.store = store
+        self.run_id = run_id
+        last = store.start_allocation_run(run_id, params)
+        self.resumed_batches = 0 if last is None else last + 1
+        self.journal = journal
+        if journal is not None and journal.exists() and not self.resumed_batches:
+            journal.unlink()
+
+    def committed_rows(self) -> pd.DataFrame:
+        return self.store.allocations(self.run_id)
+
+    def write_batch(
+        self, batch: int, rows: pd.DataFrame, supersede: Sequence[str]
+    ) -> None:
+        self.store.write_allocation_batch(self.run_id, batch, rows, supersede=supersede)
+        if self.journal is not None:
+            header = not self.journal.exists()
+            with open(self.journal, "a", encoding="utf-8", newline="") as fh:
+                rows[list(ALLOCATION_FIELDS)].to_csv(fh, header=header, index=False)
+                fh.flush()
+                os.fsync(fh.fileno())
+
+    def finish(self) -> None:
+        self.store.finish_allocation_run(self.run_id)
+
+    def publisher(
+        self, node_ids: Sequence[str]
+    ) -> Callable[[NDArray[np.float64], np.datetime64], None]:
+        """A ``publish_bid_prices`` callback storing prices for the checkout."""
+
+        def publish(prices: NDArray[np.float64], at: np.datetime64) -> None:
+            when = dt.datetime.fromtimestamp(
+                float(at.astype("datetime64[s]").astype(np.int64)), dt.UTC
+            )
+            self.store.put_bid_prices(
+                dict(zip(node_ids, map(float, prices), strict=True)),
+                as_of=when,
+                source=f"allocation run {self.run_id[:12]}",
+            )
+
+        return publish
+
+
+def _atomic_text(path: Path, text: str) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "w", encoding="utf-8", newline="") as fh:
+        fh.write(text)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+
+
+def write_outputs(
+    outcome: AllocationOutcome, summary: dict[str, Any], out: Path
+) -> None:
+    """``allocations.csv`` (final decisions) and ``summary.json``, atomically."""
+    rows = outcome.rows.copy()
+    for name in ALLOCATION_FIELDS:
+        if name not in rows.columns:
+            rows[name] = ""
+    rows = rows.sort_values(["batch", "order_id", "sku"], kind="stable")
+    _atomic_text(
+        out / "allocations.csv", rows[list(ALLOCATION_FIELDS)].to_csv(index=False)
+    )
+    _atomic_text(out / "summary.json", json.dumps(summary, indent=2) + "\n")
+    journal = out / "allocations.partial.csv"
+    if journal.exists():
+        journal.unlink()

@@ -1,0 +1,452 @@
+"""Bid prices: capacity duals of an LP over the rest of the day's demand.
+
+Acimovic & Graves (2015, "Making Better Fulfillment Decisions on the Fly in
+an Online Retail Environment") show that a myopic order-by-order (or
+batch-by-batch) assignment burns capacity that later orders need, and that
+adding each node's LP capacity dual to its cost (a *bid price*) recovers a
+large part of the gap to the hindsight optimum.
+
+The forecast demand is represented by a *sample* of order profiles (their
+cost rows, eligibility and workload) with a multiplicity each: ``k`` sampled
+orders standing for ``R`` expected orders each count ``R / k``. Scaling a
+row's cost, workload and deferral penalty by its multiplicity gives exactly
+the LP of the aggregated demand, so the duals are the aggregate's.
+
+**Batch** (:mod:`tierflow.orchestration.allocation.day_allocator`): :func:`sample_demand` and
+:func:`bid_prices` over the orders seen so far.
+
+**Online** (:mod:`tierflow.orchestration.checkout.router`): a bid price is the shadow value of one
+unit of a node's capacity for the rest of the day ($ per complexity-weighted
+unit, >= 0). Adding ``bid × order workload`` to a node's cost lets the greedy
+online decision act as if it saw the rest of the day, and bounds the
+overflow discount (the value of the capacity an order frees by waiting).
+
+Sources, all :class:`BidPrices`:
+
+* :class:`StoreBidPrices` — the ones the batch allocator stores after each
+  LP (:meth:`tierflow.data.store.SqliteStore.put_bid_prices`), while they are fresh;
+  otherwise its fallback:
+* :class:`ForecastBidPrices` — an estimate made here: zero while every node
+  keeps at least ``ample_score`` of its capacity free after its rest-of-day
+  forecast; otherwise the duals of a small LP (HiGHS) that spreads the
+  monitor's forecast volume over destination states by population and
+  assigns it to nodes at typical ground cost, against each node's capacity
+  left after its backlog (demand that does not fit is deferred at the Gold
+  deferral penalty, which caps the duals);
+* :class:`FixedBidPrices` — given values (what-if analysis, tests).
+
+``source`` always says which one produced the current prices, for the
+option's explanation.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import sqlite3
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+from tierflow.capacity.monitor import CapacityMonitor
+from tierflow.data.errors import InputError
+from tierflow.data.network import Network
+from tierflow.data.rates import billed_weight_kg, service_index
+from tierflow.data.store import SqliteStore
+from tierflow.formulations.problem import AssignmentProblem
+from tierflow.formulations.tiers import TierPolicy
+from tierflow.solver.lp import lp_relaxation
+from tierflow.solver.result import Status
+
+FloatArray = NDArray[np.float64]
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class DemandSample:
+    """Cost rows of sampled orders that stand for the expected remaining demand.
+
+    Attributes
+    ----------
+    cost
+        ``(k, n_nodes)`` true cost of each sampled order at each node
+        (``inf`` where ineligible).
+    workload
+        ``(k,)`` capacity units of each sampled order.
+    defer_cost
+        ``(k,)`` cost of not serving it today.
+    multiplicity
+        ``(k,)`` how many expected orders each row stands for.
+    """
+
+    cost: NDArray[np.float64]
+    workload: NDArray[np.float64]
+    defer_cost: NDArray[np.float64]
+    multiplicity: NDArray[np.float64]
+
+    @property
+    def expected_orders(self) -> float:
+        return float(self.multiplicity.sum())
+
+
+def bid_prices(
+    demand: DemandSample,
+    capacity: NDArray[np.float64],
+    *,
+    time_limit_s: float = 5.0,
+) -> NDArray[np.float64]:
+    """Capacity duals (cost per capacity unit, >= 0) of the demand's LP.
+
+    Returns zeros when there is no demand or the LP is not solved: no
+    scarcity signal is the safe default (the allocator is then myopic).
+    """
+    m = capacity.size
+    if demand.cost.shape[0] == 0 or demand.expected_orders <= 0:
+        return np.zeros(m)
+    mult = demand.multiplicity[:, None]
+    eligible = np.isfinite(demand.cost)
+    problem = AssignmentProblem(
+        cost=np.where(eligible, demand.cost * mult, 0.0),
+        weight=np.repeat((demand.workload[:, None] * mult), m, axis=1),
+        capacity=np.maximum(capacity, 0.0),
+        eligible=eligible,
+        defer_cost=demand.defer_cost * demand.multiplicity,
+        name="bid-price LP",
+    )
+    relax = lp_relaxation(problem, time_limit_s=time_limit_s)
+    if relax.status is not Status.OPTIMAL:
+        return np.zeros(m)
+    return np.asarray(relax.bid_price, dtype=np.float64)
+
+
+def sample_demand(
+    cost: NDArray[np.float64],
+    workload: NDArray[np.float64],
+    defer_cost: NDArray[np.float64],
+    expected: float,
+    *,
+    max_rows: int = 1500,
+    seed: int = 0,
+) -> DemandSample:
+    """Stand ``expected`` future orders on (a sample of) the orders seen so far.
+
+    ``cost``/``workload``/``defer_cost`` are rows of orders already priced
+    today; the day's mix of destinations, baskets and tiers so far is the
+    forecast of its mix to come.
+    """
+    k_all = cost.shape[0]
+    if k_all == 0 or expected <= 0:
+        return DemandSample(
+            np.zeros((0, cost.shape[1] if cost.ndim == 2 else 0)),
+            np.zeros(0),
+            np.zeros(0),
+            np.zeros(0),
+        )
+    rng = np.random.default_rng(seed)
+    k = min(k_all, max_rows)
+    pick = rng.choice(k_all, size=k, replace=False) if k < k_all else np.arange(k_all)
+    return DemandSample(
+        cost=cost[pick],
+        workload=workload[pick],
+        defer_cost=defer_cost[pick],
+        multiplicity=np.full(k, expected / k),
+    )
+
+
+class BidPrices(Protocol):
+    """A source of per-node bid prices."""
+
+    def current(self) -> FloatArray:
+        """``(n_nodes,)`` bid prices now ($ per capacity unit, >= 0)."""
+        ...
+
+    @property
+    def source(self) -> str:
+        """Where the last :meth:`current` prices came from, in words."""
+        ...
+
+    @property
+    def degraded(self) -> bool:
+        """Whether the last prices are a fallback after a failure."""
+        ...
+
+
+class FixedBidPrices:
+    """Bid prices given by the caller.
+
+    Parameters
+    ----------
+    prices
+        ``(n_nodes,)`` finite values >= 0.
+    source
+        How to describe them.
+    """
+
+    def __init__(self, prices: ArrayLike, source: str = "fixed bid prices") -> None:
+        arr = np.array(prices, dtype=np.float64)
+        if arr.ndim != 1 or not (np.isfinite(arr) & (arr >= 0)).all():
+            raise InputError("must be finite numbers >= 0", field="bid_prices")
+        arr.setflags(write=False)
+        self._prices = arr
+        self._source = source
+
+    def current(self) -> FloatArray:
+        """The given prices."""
+        return self._prices
+
+    @property
+    def source(self) -> str:
+        """The given description."""
+        return self._source
+
+    @property
+    def degraded(self) -> bool:
+        """Never: the prices are what was given."""
+        return False
+
+
+class ForecastBidPrices:
+    """Bid prices estimated from the capacity monitor (see the module docstring).
+
+    Parameters
+    ----------
+    network, monitor
+        The nodes and their live capacity state.
+    policy
+        Tier policy (the Gold deferral penalty caps the duals).
+    ample_score
+        Skip the LP (zero prices) while every node scores at least this.
+    min_interval_s
+        Recompute at most this often (when the capacity state changed).
+    time_limit_s
+        HiGHS time limit.
+    """
+
+    def __init__(
+        self,
+        network: Network,
+        monitor: CapacityMonitor,
+        policy: TierPolicy | None = None,
+        *,
+        ample_score: float = 0.25,
+        min_interval_s: float = 30.0,
+        time_limit_s: float = 2.0,
+    ) -> None:
+        self.network = network
+        self.monitor = monitor
+        self.policy = policy or TierPolicy()
+        self.ample_score = ample_score
+        self.min_interval_s = min_interval_s
+        self.time_limit_s = time_limit_s
+        self._prices = np.zeros(network.n_nodes)
+        self._source = "zero bid prices: not estimated yet"
+        self._failed = False
+        self._key: tuple[int, int] | None = None
+        self._at = -np.inf
+        self._unit_cost, self._share = self._cost_per_unit(network)
+        pop = network.sku_popularity / max(float(network.sku_popularity.sum()), 1e-12)
+        self._defer_per_unit = self.policy.rule("gold").defer / max(
+            float(pop @ network.sku_complexity), 1e-9
+        )
+
+    @staticmethod
+    def _cost_per_unit(network: Network) -> tuple[FloatArray, FloatArray]:
+        """``(n_nodes, n_states)`` typical $ per capacity unit, and state shares.
+
+        Typical parcel: one unit of the popularity-weighted average SKU;
+        cost: Gold's cheapest service (ground where offered) + handling,
+        averaged over each state's ZIP prefixes by population.
+        """
+        pop = network.sku_popularity / max(float(network.sku_popularity.sum()), 1e-12)
+        kg = float(
+            pop @ billed_weight_kg(network.sku_weight_kg, network.sku_volume_cm3)
+        )
+        work = max(float(pop @ network.sku_complexity), 1e-9)
+        per_service = []
+        for name in ("ground", "two_day", "next_day"):
+            s = service_index(name)
+            if network.rates.offered[s]:
+                cost = network.rates.price(s, network.zone, kg)
+                per_service.append(np.where(network.offers(s)[:, None], cost, np.nan))
+        if per_service:
+            ship = np.fmin.reduce(per_service)
+            ship = np.where(np.isnan(ship), np.nanmax(ship), ship)
+        else:
+            ship = np.zeros_like(network.distance_mi)
+        unit = (ship + network.handling_cost[:, None]) / work  # (n, n_dests)
+        states, label = np.unique(np.asarray(network.dest_state), return_inverse=True)
+        member = np.zeros((network.n_dests, states.size))
+        member[np.arange(network.n_dests), label] = network.dest_weight
+        share = member.sum(axis=0)
+        cost = (unit @ member) / np.where(share > 0, share, 1.0)
+        keep = share > 0
+        return cost[:, keep], share[keep]
+
+    def estimate(self) -> tuple[FloatArray, str]:
+        """Compute the prices from the monitor's current state."""
+        mon = self.monitor
+        n = self.network.n_nodes
+        scores = mon.score_map()
+        if (scores >= self.ample_score).all():
+            return np.zeros(n), (
+                f"zero bid prices: capacity ample (every node keeps >= "
+                f"{self.ample_score:.0%} free after its forecast)"
+            )
+        demand = float(mon.forecast.sum())
+        if demand <= 0:
+            return np.zeros(n), "zero bid prices: no remaining demand forecast"
+        room = np.maximum(mon.nominal * mon.staffing * ~mon.outage - mon.backlog, 0.0)
+        volume = demand * self._share  # (K,)
+        cost = (self._unit_cost * volume[None, :]).T  # (K, n)
+        defer = volume * (self._unit_cost.max(axis=0) + self._defer_per_unit)
+        problem = AssignmentProblem(
+            cost=cost,
+            weight=np.repeat(volume[:, None], n, axis=1),
+            capacity=room,
+            eligible=np.repeat((room > 0)[None, :], volume.size, axis=0),
+            defer_cost=defer,
+            name="bid-price estimate",
+        )
+        # no threads option: HiGHS refuses a count other than its scheduler's
+        relax = lp_relaxation(problem, time_limit_s=self.time_limit_s)
+        if relax.status is not Status.OPTIMAL:
+            return np.zeros(n), (
+                f"zero bid prices: the estimate LP ended {relax.status.value}"
+            )
+        return np.asarray(relax.bid_price, dtype=np.float64), (
+            f"estimated bid prices: LP duals of the rest-of-day forecast "
+            f"({demand:,.0f} units) vs capacity after backlog"
+        )
+
+    def current(self) -> FloatArray:
+        """Prices for the monitor's state (recomputed when it changed).
+
+        Never raises: when the LP cannot be solved, zero prices (plain greedy)
+        with the reason in :attr:`source`.
+        """
+        key = (self.monitor.n_applied, self.monitor.last_seq)
+        now = time.monotonic()
+        if key == self._key or (
+            self._key is not None and now - self._at < self.min_interval_s
+        ):
+            return self._prices
+        self._failed = False
+        try:
+            prices, source = self.estimate()
+        except Exception as exc:  # a checkout must get an answer
+            prices = np.zeros(self.network.n_nodes)
+            source = f"zero bid prices: the estimate failed ({exc})"
+            self._failed = True
+        if source.startswith("zero bid prices: the estimate LP"):
+            self._failed = True
+        prices.setflags(write=False)
+        self._prices, self._source, self._key, self._at = prices, source, key, now
+        return prices
+
+    @property
+    def source(self) -> str:
+        """What the current prices are."""
+        return self._source
+
+    @property
+    def degraded(self) -> bool:
+        """Whether the LP failed (the prices are zero: plain greedy)."""
+        return self._failed
+
+
+class StoreBidPrices:
+    """The allocator's stored bid prices while fresh, else ``fallback``'s.
+
+    Parameters
+    ----------
+    store
+        The state store (:meth:`tierflow.data.store.SqliteStore.latest_bid_price_run`).
+    network
+        Maps stored node ids to positions (unknown nodes are ignored,
+        missing ones get 0).
+    fallback
+        Used when nothing is stored, the stored prices are older than
+        ``max_age_s``, or the store cannot be read.
+    max_age_s
+        How long stored prices stay valid.
+    refresh_s
+        How often the store is read again.
+    clock
+        Wall clock (epoch seconds); tests pass their own.
+    """
+
+    def __init__(
+        self,
+        store: SqliteStore,
+        network: Network,
+        fallback: BidPrices,
+        *,
+        max_age_s: float = 6 * 3600.0,
+        refresh_s: float = 5.0,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.store = store
+        self.network = network
+        self.fallback = fallback
+        self.max_age_s = max_age_s
+        self.refresh_s = refresh_s
+        self.clock = clock
+        self._read_at = -np.inf
+        self._stored: tuple[FloatArray, str, float] | None = None
+        self._problem = ""
+        self._source = ""
+        self._used_fallback = False
+
+    def _read(self) -> None:
+        try:
+            run = self.store.latest_bid_price_run()
+        except (sqlite3.Error, OSError) as exc:
+            self._problem = f"store unavailable ({exc})"
+            return
+        self._problem = ""
+        if run is None:
+            self._stored = None
+            return
+        prices = np.zeros(self.network.n_nodes)
+        for node, value in run.prices.items():
+            pos = self.network.node_index.get(node)
+            if pos is not None:
+                prices[pos] = value
+        prices.setflags(write=False)
+        stamp = run.as_of.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%MZ")
+        self._stored = (prices, f"{run.source}, as of {stamp}", run.as_of.timestamp())
+
+    def current(self) -> FloatArray:
+        """Stored prices if fresh, else the fallback's (see the class docstring)."""
+        now = self.clock()
+        if now - self._read_at >= self.refresh_s:
+            self._read()
+            self._read_at = now
+        if self._stored is not None:
+            prices, what, as_of = self._stored
+            age = now - as_of
+            if age <= self.max_age_s:
+                self._used_fallback = False
+                self._source = f"allocator bid prices ({what})" + (
+                    f"; {self._problem}, last read kept" if self._problem else ""
+                )
+                return prices
+            why = f"stored bid prices are {age / 3600:.1f} h old"
+        else:
+            why = self._problem or "no bid prices stored yet"
+        prices = self.fallback.current()
+        self._used_fallback = True
+        self._source = f"{self.fallback.source} ({why})"
+        return prices
+
+    @property
+    def source(self) -> str:
+        """Which prices :meth:`current` returned last."""
+        return self._source
+
+    @property
+    def degraded(self) -> bool:
+        """Whether the store could not be read or the fallback failed."""
+        return bool(self._problem) or (self._used_fallback and self.fallback.degraded)

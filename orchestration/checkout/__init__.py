@@ -1,0 +1,1 @@
+"""The online checkout: tiered options, quotes and holds for one request."""

@@ -1,0 +1,1 @@
+"""A whole simulated day: checkouts, live capacity, allocation, report."""

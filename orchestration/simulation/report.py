@@ -1,0 +1,230 @@
+"""The simulation's report: ``report.html`` (plots embedded) and ``summary.json``."""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from tierflow.data.orders import TIERS
+from tierflow.orchestration.simulation.day import SimulationResult
+
+
+def _png(fig: Any) -> bytes:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110)
+    return buf.getvalue()
+
+
+def _plots(result: SimulationResult) -> dict[str, bytes]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    out: dict[str, bytes] = {}
+    summary = result.summary()
+    pol = summary["policies"]
+    names = [n for n in pol if n != "hindsight"]
+    fig, ax = plt.subplots(figsize=(7, 3.6))
+    costs = [pol[n]["total_cost"] for n in names]
+    ax.bar(names, costs, color=["#3b7dd8" if "bid" in n else "#b5b5b5" for n in names])
+    if result.lp_bound:
+        ax.axhline(
+            result.lp_bound,
+            color="#d62728",
+            ls="--",
+            label=f"hindsight LP bound {result.lp_bound:,.0f}",
+        )
+        ax.legend(loc="lower right")
+    for i, n in enumerate(names):
+        gap = pol[n]["gap_to_bound_pct"]
+        if gap is not None:
+            ax.text(i, costs[i], f"+{gap:.1f} %", ha="center", va="bottom")
+    ax.set_ylabel("total cost of the day ($)")
+    ax.set_title("Allocation cost vs the hindsight bound and the nearest-node policy")
+    fig.tight_layout()
+    out["cost"] = _png(fig)
+    plt.close(fig)
+
+    fig, ax = plt.subplots(figsize=(7, 3.6))
+    width = 0.8 / max(len(pol), 1)
+    for k, (name, p) in enumerate(pol.items()):
+        levels = [p["service_level_by_tier"].get(t) or 0.0 for t in TIERS]
+        ax.bar(
+            np.arange(len(TIERS)) + k * width,
+            [100 * v for v in levels],
+            width,
+            label=name,
+        )
+    ax.set_xticks(np.arange(len(TIERS)) + width * (len(pol) - 1) / 2, TIERS)
+    ax.set_ylabel("orders delivered by the promise (%)")
+    ax.set_ylim(0, 105)
+    ax.set_title("Service level per tier")
+    ax.legend(fontsize=8, loc="lower left")
+    fig.tight_layout()
+    out["service"] = _png(fig)
+    plt.close(fig)
+
+    scores = result.scores
+    if not scores.empty:
+        fig, ax = plt.subplots(figsize=(7, 3.6))
+        at = pd.to_datetime(scores["at"], format="ISO8601")
+        hours = (at - at.iloc[0]).dt.total_seconds() / 3600
+        values = scores.drop(columns=["at"])
+        ax.plot(hours, values.median(axis=1), label="median node", color="#3b7dd8")
+        ax.fill_between(
+            hours,
+            values.quantile(0.1, axis=1),
+            values.quantile(0.9, axis=1),
+            alpha=0.2,
+            color="#3b7dd8",
+            label="10–90 % of nodes",
+        )
+        ax.plot(hours, values.min(axis=1), label="lowest node", color="#d62728")
+        if result.outage_node and result.outage_node in values:
+            ax.plot(
+                hours,
+                values[result.outage_node],
+                ls=":",
+                color="black",
+                label=f"{result.outage_node} (outage)",
+            )
+        ax.set_xlabel("hours since the first checkout")
+        ax.set_ylabel("capacity score")
+        ax.set_ylim(-0.02, 1.02)
+        ax.set_title("Capacity scores over the day")
+        ax.legend(fontsize=8)
+        fig.tight_layout()
+        out["capacity"] = _png(fig)
+        plt.close(fig)
+
+    c = result.checkouts
+    if not c.empty:
+        fig, ax = plt.subplots(figsize=(7, 3.6))
+        hour = pd.to_datetime(c["at"], format="ISO8601").dt.floor("h")
+        offered = c.groupby(hour)["overflow_offered"].sum()
+        taken = c.groupby(hour)["overflow_taken"].sum()
+        ax.bar(
+            offered.index,
+            offered.to_numpy(),
+            width=0.035,
+            label="overflow offered",
+            color="#b5b5b5",
+        )
+        ax.bar(
+            taken.index,
+            taken.to_numpy(),
+            width=0.035,
+            label="overflow taken",
+            color="#2ca02c",
+        )
+        ax.set_ylabel("checkouts per hour")
+        ax.set_title("Tier-4 overflow: offered and taken")
+        ax.legend(fontsize=8)
+        fig.autofmt_xdate()
+        fig.tight_layout()
+        out["overflow"] = _png(fig)
+        plt.close(fig)
+    return out
+
+
+def _table(rows: list[list[str]], head: list[str]) -> str:
+    cells = "".join(f"<th>{html.escape(h)}</th>" for h in head)
+    body = "".join(
+        "<tr>" + "".join(f"<td>{html.escape(v)}</td>" for v in r) + "</tr>"
+        for r in rows
+    )
+    return f"<table><tr>{cells}</tr>{body}</table>"
+
+
+def _f(v: Any, digits: int = 2, suffix: str = "") -> str:
+    if v is None:
+        return "–"
+    return f"{v:,.{digits}f}{suffix}"
+
+
+def write_report(result: SimulationResult, out: Path) -> dict[str, Any]:
+    """Write ``report.html``, the plot PNGs and ``summary.json``; return the summary."""
+    summary = result.summary()
+    plots = _plots(result)
+    for name, data in plots.items():
+        (out / f"{name}.png").write_bytes(data)
+    policies = [
+        [
+            name,
+            _f(p["total_cost"]),
+            _f(p["gap_to_bound_pct"], 2, " %"),
+            str(p["n_allocated"]),
+            str(p["n_deferred"]),
+            str(p["rerouted"]),
+            _f(
+                None
+                if p["platinum_on_time_rate"] is None
+                else 100 * p["platinum_on_time_rate"],
+                1,
+                " %",
+            ),
+            _f(p["batch_solve_p95_s"], 3),
+        ]
+        for name, p in summary["policies"].items()
+    ]
+    mix = [[t, str(summary["tier_mix"].get(t, 0))] for t in TIERS]
+    images = "".join(
+        f'<figure><img alt="{k}" src="data:image/png;base64,'
+        f'{base64.b64encode(v).decode()}"></figure>'
+        for k, v in plots.items()
+    )
+    page = f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8">
+<title>tierflow simulation {html.escape(summary["day"])}</title>
+<style>
+body {{ font-family: system-ui, sans-serif; margin: 2rem auto; max-width: 60rem;
+       color: #222; }}
+table {{ border-collapse: collapse; margin: 1rem 0; }}
+td, th {{ border: 1px solid #ccc; padding: .3rem .6rem; text-align: right; }}
+th {{ background: #f2f4f7; }} td:first-child {{ text-align: left; }}
+figure {{ margin: 1rem 0; }} img {{ max-width: 100%; }}
+</style></head><body>
+<h1>tierflow — one simulated day ({html.escape(summary["day"])})</h1>
+<p>{summary["checkouts"]:,} checkouts, {summary["confirmed"]:,} confirmed
+({summary["abandoned"]} abandoned, {summary["cancelled"]} cancelled);
+the recommended option was taken in {_f(summary["recommended_taken_pct"], 1, " %")}
+of confirmed checkouts; Platinum was offered {summary["platinum_offered"]} times;
+the overflow incentive was offered {summary["overflow_offered"]} times and taken
+{summary["overflow_taken"]} times. Outage: {
+        html.escape(str(summary["outage_node"]))
+    }.</p>
+<h2>Allocation</h2>
+{
+        _table(
+            policies,
+            [
+                "policy",
+                "total cost",
+                "gap to bound",
+                "allocated",
+                "deferred",
+                "rerouted",
+                "Platinum on time",
+                "p95 batch s",
+            ],
+        )
+    }
+<p>Hindsight LP bound: {_f(summary["lp_bound"])}.</p>
+<h2>Tiers chosen</h2>
+{_table(mix, ["tier", "orders"])}
+<h2>CLTV model</h2>
+<pre>{html.escape(json.dumps(summary["cltv"], indent=2, default=str))}</pre>
+{images}
+</body></html>
+"""
+    (out / "report.html").write_text(page, encoding="utf-8")
+    (out / "summary.json").write_text(json.dumps(summary, indent=2, default=str) + "\n")
+    return summary

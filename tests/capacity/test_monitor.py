@@ -1,0 +1,327 @@
+"""Capacity monitor: events, score properties, restart/replay, forecasts, CLI."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from tests.conftest import TINY_NETWORK
+from tierflow.capacity.events import parse_event_lines
+from tierflow.capacity.forecast import (
+    SeasonalNaive,
+    SmoothedProfileForecaster,
+    holdout_errors,
+    node_hour_volume,
+)
+from tierflow.capacity.monitor import CapacityMonitor, OrderProfile, events_for
+from tierflow.capacity.score import capacity_scores
+from tierflow.cli.main import cli
+from tierflow.data.errors import InputError
+from tierflow.data.network import Network
+from tierflow.data.order_generator import generate_orders
+from tierflow.data.orders import read_orders, write_orders
+from tierflow.data.store import SqliteStore
+
+
+def _ev(
+    i: int, node: str, kind: str, value: object, ts: str = "", **extra: object
+) -> dict[str, object]:
+    """Event ``e{i}``; by default stamped ``i`` minutes after 10:00Z."""
+    when = dt.datetime(2026, 1, 5, 10, tzinfo=dt.UTC) + dt.timedelta(minutes=i)
+    stamp = ts or when.isoformat().replace("+00:00", "Z")
+    return {
+        "event_id": f"e{i}",
+        "ts": stamp,
+        "node_id": node,
+        "type": kind,
+        "value": value,
+        **extra,
+    }
+
+
+BAD_EVENTS = [
+    ('{"event_id": "a", "ts": "2026-01-05T10:00:00Z", "node_id": "MOON", "type": "backlog", "value": 1}',
+     r"^ev\.jsonl: row 2: field 'node_id': value 'MOON': unknown node$"),
+    ('{"event_id": "a", "ts": "2026-01-05T10:00:00Z", "node_id": "WH-EAST", "type": "party", "value": 1}',
+     r"^ev\.jsonl: row 2: field 'type': value 'party': unknown event type"),
+    ('{"event_id": "a", "ts": "2026-01-05T10:00:00Z", "node_id": "WH-EAST", "type": "staffing", "value": 400}',
+     r"^ev\.jsonl: row 2: field 'value': value 400: must be in \[0, 300\]$"),
+    ('{"event_id": "a", "ts": "2026-01-05T10:00:00Z", "node_id": "WH-EAST", "type": "congestion", "value": 2}',
+     r"^ev\.jsonl: row 2: field 'service': unknown service"),
+    ('{"event_id": "a", "ts": "2026-01-05T10:00:00Z", "node_id": "WH-EAST", "type": "outage", "value": "yes"}',
+     r"^ev\.jsonl: row 2: field 'value': value 'yes': must be true or false$"),
+    ('{"event_id": "a", "ts": "2026-01-05T10:00:00", "node_id": "WH-EAST", "type": "backlog", "value": 1}',
+     r"^ev\.jsonl: row 2: field 'ts': value '2026-01-05T10:00:00': not an ISO 8601 instant"),
+    ('{"ts": "2026-01-05T10:00:00Z", "node_id": "WH-EAST", "type": "backlog", "value": 1}',
+     r"^ev\.jsonl: row 2: field 'event_id': missing or empty event id$"),
+    ("{not json", r"^ev\.jsonl: row 2: not JSON"),
+]  # fmt: skip
+
+GOOD_LINE = json.dumps(_ev(0, "WH-EAST", "backlog", 10))
+
+
+@pytest.mark.parametrize(("line", "message"), BAD_EVENTS)
+def test_bad_events_are_located(tiny_network: Network, line: str, message: str) -> None:
+    with pytest.raises(InputError, match=message):
+        parse_event_lines([GOOD_LINE, line], tiny_network, file="ev.jsonl")
+
+
+def test_cli_ingest_bad_file_writes_nothing(tmp_path: Path) -> None:
+    events = tmp_path / "ev.jsonl"
+    events.write_text(GOOD_LINE + "\n" + BAD_EVENTS[0][0] + "\n")
+    state = tmp_path / "state.db"
+    args = ["capacity", "ingest", "--network", str(TINY_NETWORK), "--state", str(state)]
+    result = CliRunner().invoke(cli, [*args, "--events", str(events)])
+    assert result.exit_code == 1
+    assert (
+        result.output
+        == "Error: ev.jsonl: row 2: field 'node_id': value 'MOON': unknown node\n"
+    )
+    with SqliteStore(state) as store:
+        assert store.last_event_seq() == 0
+        assert store.latest_capacity_snapshot() is None
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    nominal=st.one_of(st.just(0.0), st.floats(1e-3, 1e5)),
+    staffing=st.floats(0, 3),
+    backlog=st.floats(0, 1e5),
+    forecast=st.floats(0, 1e5),
+    outage=st.booleans(),
+    congestion=st.floats(1, 10),
+    w1=st.floats(0, 1e4),
+    w2=st.floats(0, 1e4),
+    extra=st.floats(0, 1e4),
+)
+def test_score_properties(
+    nominal: float,
+    staffing: float,
+    backlog: float,
+    forecast: float,
+    outage: bool,
+    congestion: float,
+    w1: float,
+    w2: float,
+    extra: float,
+) -> None:
+    def score(**kw: float) -> float:
+        args = {
+            "nominal": nominal,
+            "staffing": staffing,
+            "backlog": backlog,
+            "forecast": forecast,
+            "outage": outage,
+            "congestion": congestion,
+            "workload": 0.0,
+            **kw,
+        }
+        return float(
+            capacity_scores(
+                args["nominal"],
+                args["staffing"],
+                args["backlog"],
+                args["forecast"],
+                args["outage"],
+                congestion=args["congestion"],
+                workload=args["workload"],
+            )
+        )
+
+    base = score()
+    assert 0.0 <= base <= 1.0
+    lo, hi = sorted((w1, w2))
+    assert score(workload=hi) <= score(workload=lo)  # complex orders score lower
+    assert score(backlog=backlog + extra) <= base
+    assert score(forecast=forecast + extra) <= base
+    assert score(staffing=staffing + extra / 1e4) >= base
+    assert score(congestion=congestion + extra) <= base
+    if outage:
+        assert base == 0.0
+
+
+def test_vectorized_map_matches_scalar(sample_network: Network) -> None:
+    mon = CapacityMonitor(sample_network)
+    rng = np.random.default_rng(0)
+    ids = sample_network.node_ids
+    records = []
+    for i in range(300):
+        node = ids[int(rng.integers(len(ids)))]
+        kind = ["staffing", "backlog", "forecast", "congestion", "outage"][i % 5]
+        value: object = {
+            "staffing": float(rng.uniform(40, 120)),
+            "backlog": float(rng.uniform(0, 8000)),
+            "forecast": float(rng.uniform(0, 8000)),
+            "congestion": float(rng.uniform(1, 3)),
+            "outage": bool(rng.random() < 0.1),
+        }[kind]
+        extra = {"service": "ground"} if kind == "congestion" else {}
+        records.append(_ev(i, node, kind, value, **extra))
+    mon.ingest(events_for(sample_network, records))
+    for profile in (OrderProfile(), OrderProfile(35.0, 2)):
+        vec = mon.score_map(profile)
+        loop = [mon.capacity_score(i, profile) for i in range(sample_network.n_nodes)]
+        np.testing.assert_allclose(vec, loop)
+    mat = mon.score_matrix(np.array([0.0, 35.0]), np.array([-1, 2]))
+    np.testing.assert_allclose(mat[1], mon.score_map(OrderProfile(35.0, 2)))
+    np.testing.assert_allclose(mat[0], mon.score_map())
+
+
+def test_simple_vs_complex_order(tiny_network: Network) -> None:
+    mon = CapacityMonitor(tiny_network)
+    mon.apply(_ev(1, "ST-CHI", "backlog", 60))
+    simple = OrderProfile.from_lines(tiny_network, ["TEE"], [2])
+    bulky = OrderProfile.from_lines(tiny_network, ["SOFA", "SPRAY"], [2, 3])
+    assert (simple.workload, bulky.workload) == (2.0, 2 * 3.5 + 3 * 2.0)
+    # store: nominal 100, backlog 60 -> (100 - 60 - w) / 100
+    assert mon.capacity_score("ST-CHI", simple) == pytest.approx(0.38)
+    assert mon.capacity_score("ST-CHI", bulky) == pytest.approx(0.27)
+
+
+def test_event_semantics(tiny_network: Network) -> None:
+    mon = CapacityMonitor(tiny_network)
+    ts = "2026-01-05T12:00:00Z"
+    mon.ingest(
+        events_for(
+            tiny_network,
+            [
+                _ev(1, "WH-EAST", "backlog", 100, ts),
+                _ev(2, "WH-EAST", "backlog_delta", 50, "2026-01-05T12:05:00Z"),
+                _ev(3, "WH-EAST", "backlog_delta", 30, "2026-01-05T11:00:00Z"),  # stale
+                _ev(4, "WH-EAST", "staffing", 50, "2026-01-05T13:00:00Z"),
+                _ev(5, "WH-EAST", "staffing", 90, "2026-01-05T12:30:00Z"),  # stale
+                _ev(6, "WH-EAST", "backlog_delta", -1000, "2026-01-05T12:06:00Z"),
+                _ev(7, "WH-EAST", "backlog_delta", 200, "2026-01-05T12:07:00Z"),
+                _ev(
+                    7, "WH-EAST", "backlog_delta", 200, "2026-01-05T12:07:00Z"
+                ),  # repeat id
+            ],
+        )
+    )
+    i = tiny_network.node_idx("WH-EAST")
+    assert mon.backlog[i] == 200.0  # 100 + 50, floored at 0, + 200 once
+    assert mon.staffing[i] == 0.5
+    # nominal 1000 * 0.5 - 200 = 300 -> 0.3
+    assert mon.capacity_score("WH-EAST") == pytest.approx(0.3)
+    mon.apply(_ev(8, "WH-EAST", "outage", True))
+    assert mon.capacity_score("WH-EAST") == 0.0
+
+
+def _records(n: int, start: int = 0) -> list[dict[str, object]]:
+    out = []
+    for i in range(start, start + n):
+        node = ("WH-EAST", "WH-WEST", "ST-CHI")[i % 3]
+        out.append(_ev(i, node, "backlog_delta", 1 + i % 7))
+        if i % 10 == 0:
+            out.append({**_ev(10_000 + i, node, "staffing", 60 + i % 40)})
+    return out
+
+
+def test_restart_replays_exactly_once(tmp_path: Path, tiny_network: Network) -> None:
+    path = tmp_path / "state.db"
+    reference = CapacityMonitor(tiny_network)
+    reference.ingest(events_for(tiny_network, _records(100)))
+    with SqliteStore(path) as store:
+        mon = CapacityMonitor(tiny_network, store, snapshot_every=37)
+        first = events_for(tiny_network, _records(60))
+        mon.ingest(first)
+        mon.ingest(events_for(tiny_network, _records(40, start=60)))
+        assert mon.ingest(first).applied == 0  # the same events again: ignored
+        # a crash after logging but before applying: log directly, drop the monitor
+        store.append_events(
+            [
+                e.record(tiny_network)
+                for e in events_for(tiny_network, _records(5, start=100))
+            ]
+        )
+    reference.ingest(events_for(tiny_network, _records(5, start=100)))
+    with SqliteStore(path) as store:
+        snap = store.latest_capacity_snapshot()
+        assert snap is not None and 0 < snap[0] < store.last_event_seq()
+        back = CapacityMonitor.open(tiny_network, store)
+        np.testing.assert_allclose(back.backlog, reference.backlog)
+        np.testing.assert_allclose(back.staffing, reference.staffing)
+        assert back.n_applied == reference.n_applied
+        again = CapacityMonitor.open(
+            tiny_network, store
+        )  # opening twice changes nothing
+        np.testing.assert_allclose(again.backlog, reference.backlog)
+
+
+def test_two_writers_share_one_log(tmp_path: Path, tiny_network: Network) -> None:
+    path = tmp_path / "state.db"
+    with SqliteStore(path) as s1, SqliteStore(path) as s2:
+        a = CapacityMonitor.open(tiny_network, s1)
+        b = CapacityMonitor.open(tiny_network, s2)
+        a.ingest(events_for(tiny_network, _records(10)))
+        b.ingest(
+            events_for(tiny_network, _records(10, start=10))
+        )  # b catches up on a's
+        a.ingest(events_for(tiny_network, _records(10, start=20)))
+        reference = CapacityMonitor(tiny_network)
+        reference.ingest(events_for(tiny_network, _records(30)))
+        np.testing.assert_allclose(a.backlog, reference.backlog)
+        assert b.refresh() == 11  # a's last batch: 10 deltas and a staffing event
+        np.testing.assert_allclose(b.backlog, reference.backlog)
+        assert b.last_seq == a.last_seq
+
+
+def test_exp_smoothing_beats_seasonal_naive(
+    tmp_path: Path, sample_network: Network
+) -> None:
+    frame = generate_orders(sample_network, n_orders=42_000, days=14, seed=4)
+    orders = read_orders(write_orders(frame, tmp_path / "o.csv"), sample_network)
+    history = node_hour_volume(orders, sample_network)
+    report = holdout_errors(history, 24)
+    assert report["exp_smoothing"]["mae"] < 0.9 * report["seasonal_naive"]["mae"]
+    model = SmoothedProfileForecaster().fit(history)
+    fc = model.predict(24)
+    assert fc.shape == (sample_network.n_nodes, 24) and (fc >= 0).all()
+    naive = SeasonalNaive().fit(history)
+    assert naive.period_ == 168
+    # the forecast's daily total tracks the recent actual daily total
+    assert abs(fc.sum() / history.volume[:, -24:].sum() - 1) < 0.25
+
+
+def test_cli_show_json_and_png(tmp_path: Path) -> None:
+    state = tmp_path / "state.db"
+    events = tmp_path / "ev.jsonl"
+    events.write_text(
+        "\n".join(
+            json.dumps(r)
+            for r in [
+                _ev(1, "WH-WEST", "staffing", 50),
+                _ev(2, "WH-WEST", "backlog", 100),
+                _ev(3, "ST-CHI", "congestion", 1.5, service="ground"),
+            ]
+        )
+    )
+    base = ["--network", str(TINY_NETWORK), "--state", str(state)]
+    runner = CliRunner()
+    result = runner.invoke(cli, ["capacity", "ingest", *base, "--events", str(events)])
+    assert result.exit_code == 0, result.output
+    assert result.output == "3 events applied, 0 duplicates ignored (log at seq 3)\n"
+    png = tmp_path / "map.png"
+    result = runner.invoke(
+        cli, ["capacity", "show", *base, "--json", "--png", str(png)]
+    )
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.output)
+    west = next(n for n in doc["nodes"] if n["node_id"] == "WH-WEST")
+    assert west["score"] == pytest.approx((800 * 0.5 - 100) / 800)
+    assert west["staffing_pct"] == 50.0 and west["backlog"] == 100.0
+    chi = next(n for n in doc["nodes"] if n["node_id"] == "ST-CHI")
+    assert chi["congestion"]["ground"] == 1.5
+    assert doc["as_of"] == "2026-01-05T10:03:00+00:00" and doc["last_seq"] == 3
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    result = runner.invoke(
+        cli, ["capacity", "show", *base, "--workload", "40", "--service", "ground"]
+    )
+    assert result.exit_code == 0 and "ST-CHI" in result.output

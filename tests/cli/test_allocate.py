@@ -1,0 +1,333 @@
+"""`tierflow allocate` end to end: the contract, bad input, crash and resume,
+and the same code on a Dask cluster."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+
+from tests.conftest import DATA_DIR, ROOT
+from tierflow.cli.main import cli
+from tierflow.data.network import load_network
+from tierflow.data.orders import read_orders
+from tierflow.orchestration.allocation.day_allocator import (
+    AllocationSettings,
+    DayAllocator,
+)
+from tierflow.solver.verify import check_allocation_rows
+
+TINY = DATA_DIR / "tiny_network"
+SUMMARY_FIELDS = {
+    "n_orders",
+    "n_allocated",
+    "n_deferred",
+    "n_unfillable",
+    "total_cost",
+    "shipping_cost",
+    "handling_cost",
+    "penalty_cost",
+    "split_orders",
+    "rerouted",
+    "platinum_on_time_rate",
+    "service_level_by_tier",
+    "max_node_utilization",
+    "runtime_s",
+    "batch_solve_p95_s",
+    "engine",
+    "lp_bound",
+}
+COLUMNS = [
+    "order_id",
+    "sku",
+    "quantity",
+    "node_id",
+    "service",
+    "ship_date",
+    "promised_date",
+    "cost",
+    "batch",
+    "status",
+    "reason",
+]
+
+
+def _write_orders(path: Path, n: int, seed: int = 0) -> Path:
+    """``n`` single-line orders on the tiny network over a day, seeded."""
+    rng = np.random.default_rng(seed)
+    dests = ["100", "606", "900", "981", "331"]
+    tiers = ["platinum", "gold", "silver", "overflow"]
+    lines = ["order_id,created_at,customer_id,dest,tier,sku,quantity"]
+    for i in range(n):
+        minute = int(i * 1000 / n)
+        stamp = f"2026-01-05T{6 + minute // 60:02d}:{minute % 60:02d}:00-05:00"
+        sku = "TEE" if rng.random() < 0.8 else "MUG"
+        lines.append(
+            f"O{i:05d},{stamp},C{i % 37},{dests[i % 5]},{tiers[rng.integers(4)]},"
+            f"{sku},{1 + int(rng.integers(2))}"
+        )
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def test_allocate_writes_the_contract(tmp_path: Path) -> None:
+    orders = _write_orders(tmp_path / "orders.csv", 60)
+    out = tmp_path / "out"
+    result = CliRunner().invoke(
+        cli,
+        [
+            "allocate",
+            "--network",
+            str(TINY),
+            "--orders",
+            str(orders),
+            "--engine",
+            "cpsat",
+            "--batch-minutes",
+            "60",
+            "--time-limit",
+            "2",
+            "--out",
+            str(out),
+            "--json",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.output.strip().splitlines()[-1])
+    assert set(summary) >= SUMMARY_FIELDS
+    assert summary["n_orders"] == 60 and summary["engine"] == "cpsat"
+    rows = pd.read_csv(out / "allocations.csv", dtype={"node_id": str})
+    assert list(rows.columns[: len(COLUMNS)]) == COLUMNS
+    assert json.loads((out / "summary.json").read_text())["n_orders"] == 60
+    net = load_network(TINY)
+    problems = check_allocation_rows(
+        rows.fillna(""),
+        node_ids=net.node_ids,
+        sku_ids=net.sku_ids,
+        capacity=net.capacity,
+        inventory=net.inventory,
+        sku_complexity=net.sku_complexity,
+        order_lines=read_orders(orders, net).to_frame()[
+            ["order_id", "sku", "quantity"]
+        ],
+    )
+    assert problems == []
+    assert not (out / "allocations.partial.csv").exists()
+
+
+def test_bad_orders_exit_1_and_write_nothing(tmp_path: Path) -> None:
+    orders = tmp_path / "orders.csv"
+    orders.write_text(
+        "order_id,created_at,customer_id,dest,tier,sku,quantity\n"
+        "A,2026-01-05T10:00:00-05:00,C1,100,gold,TEE,0\n"
+    )
+    out = tmp_path / "out"
+    result = CliRunner().invoke(
+        cli,
+        [
+            "allocate",
+            "--network",
+            str(TINY),
+            "--orders",
+            str(orders),
+            "--out",
+            str(out),
+        ],
+    )
+    assert result.exit_code == 1
+    assert "orders.csv: row 2: field 'quantity': value '0'" in result.output
+    assert "Traceback" not in result.output
+    assert not out.exists()
+
+
+def _committed(db: Path) -> int:
+    if not db.exists():
+        return 0
+    try:
+        with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=1) as conn:
+            return int(
+                conn.execute("SELECT COUNT(*) FROM allocation_batches").fetchone()[0]
+            )
+    except sqlite3.Error:
+        return 0
+
+
+def test_sigkill_mid_run_then_resume_loses_and_repeats_nothing(tmp_path: Path) -> None:
+    orders = _write_orders(tmp_path / "orders.csv", 400, seed=2)
+    args = [
+        "allocate",
+        "--network",
+        str(TINY),
+        "--orders",
+        str(orders),
+        "--engine",
+        "greedy",
+        "--no-bid-prices",
+        "--batch-size",
+        "4",
+    ]
+    clean = tmp_path / "clean"
+    result = CliRunner().invoke(cli, [*args, "--out", str(clean)])
+    assert result.exit_code == 0, result.output
+
+    crashed = tmp_path / "crashed"
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tierflow.cli.main", *args, "--out", str(crashed)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 120
+    while _committed(crashed / "state.db") < 5 and time.monotonic() < deadline:
+        assert proc.poll() is None, "the run finished before it could be killed"
+        time.sleep(0.01)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    killed_at = _committed(crashed / "state.db")
+    assert 5 <= killed_at < 100
+    assert not (crashed / "allocations.csv").exists()
+
+    result = CliRunner().invoke(cli, [*args, "--out", str(crashed), "--json"])
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.output.strip().splitlines()[-1])
+    assert summary["resumed_batches"] >= killed_at
+    a = pd.read_csv(crashed / "allocations.csv").sort_values(["order_id", "sku"])
+    b = pd.read_csv(clean / "allocations.csv").sort_values(["order_id", "sku"])
+    assert len(a) == len(b) == 400
+    assert not a.duplicated(["order_id", "sku"]).any()
+    pd.testing.assert_frame_equal(
+        a[["order_id", "sku", "node_id", "status", "batch"]].reset_index(drop=True),
+        b[["order_id", "sku", "node_id", "status", "batch"]].reset_index(drop=True),
+    )
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")
+@pytest.mark.filterwarnings("ignore::ResourceWarning")
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
+def test_partitions_on_a_dask_local_cluster(tmp_path: Path) -> None:
+    from dask.distributed import Client, LocalCluster
+
+    net = load_network(TINY)
+    orders = read_orders(_write_orders(tmp_path / "orders.csv", 80, seed=5), net)
+    capacity = np.array([60.0, 40.0, 5.0])
+    local = DayAllocator(
+        net,
+        orders,
+        capacity=capacity,
+        settings=AllocationSettings(engine="greedy", backend="loky", batch_minutes=120),
+    ).run()
+    with (
+        LocalCluster(  # type: ignore[no-untyped-call]
+            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+        ) as cluster,
+        Client(cluster),  # type: ignore[no-untyped-call]
+    ):
+        on_dask = DayAllocator(
+            net,
+            orders,
+            capacity=capacity,
+            settings=AllocationSettings(
+                engine="greedy", backend="dask", batch_minutes=120
+            ),
+        ).run()
+    for out in (local, on_dask):
+        problems = check_allocation_rows(
+            out.rows,
+            node_ids=net.node_ids,
+            sku_ids=net.sku_ids,
+            capacity=capacity,
+            inventory=net.inventory,
+            sku_complexity=net.sku_complexity,
+            order_lines=orders.to_frame()[["order_id", "sku", "quantity"]],
+        )
+        assert problems == []
+    # same partitions, same deterministic engine: the same decisions
+    pd.testing.assert_frame_equal(
+        local.rows[["order_id", "node_id", "status"]].reset_index(drop=True),
+        on_dask.rows[["order_id", "node_id", "status"]].reset_index(drop=True),
+    )
+
+
+def test_bench_allocation_writes_every_policy(tmp_path: Path) -> None:
+    out = tmp_path / "bench"
+    result = CliRunner().invoke(
+        cli,
+        [
+            "bench",
+            "allocation",
+            "--network",
+            str(TINY),
+            "--orders",
+            "120",
+            "--seed",
+            "3",
+            "--utilization",
+            "tight",
+            "--engines",
+            "greedy",
+            "--time-limit",
+            "1",
+            "--hindsight-time-limit",
+            "5",
+            "--out",
+            str(out),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    frame = pd.read_csv(out / "results.csv")
+    assert frame["policy"].tolist() == [
+        "hindsight",
+        "nearest",
+        "greedy",
+        "greedy + bid prices",
+    ]
+    assert (frame["violations"] == 0).all()
+    assert (frame["gap_pct"] >= -1e-6).all()
+    extra = json.loads((out / "summary.json").read_text())
+    assert extra["utilization"] == "tight"
+    assert 0.9 < extra["workload"] / extra["capacity"] < 1.0
+    for name in ("summary.md", "cost_gap.png", "utilization.png"):
+        assert (out / name).stat().st_size > 0
+
+
+def test_allocate_stores_bid_prices_for_checkout(tmp_path: Path) -> None:
+    from tierflow.data.store import SqliteStore
+
+    orders = _write_orders(tmp_path / "orders.csv", 200, seed=4)
+    out = tmp_path / "out"
+    result = CliRunner().invoke(
+        cli,
+        [
+            "allocate",
+            "--network",
+            str(TINY),
+            "--orders",
+            str(orders),
+            "--engine",
+            "greedy",
+            "--capacity-scale",
+            "0.05",
+            "--batch-minutes",
+            "60",
+            "--out",
+            str(out),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    with SqliteStore(out / "state.db") as store:
+        prices = store.latest_bid_prices()
+    assert prices is not None
+    assert set(prices) == {"WH-EAST", "WH-WEST", "ST-CHI"}
+    assert all(v >= 0 for v in prices.values())
+    assert max(prices.values()) > 0  # 5 % capacity: something is scarce

@@ -1,0 +1,224 @@
+"""``tierflow cltv train|score|retrain`` through the CLI, with their errors."""
+
+from __future__ import annotations
+
+import datetime
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from click.testing import CliRunner, Result
+
+from tierflow.cli.main import cli
+from tierflow.data.store import SqliteStore
+from tierflow.data.synthetic_transactions import (
+    generate_transactions,
+    write_transactions,
+)
+
+
+@pytest.fixture(scope="module")
+def transactions(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("cltv") / "tx.csv"
+    write_transactions(generate_transactions(700, seed=5), path)
+    return path
+
+
+def _run(*args: str) -> Result:
+    return CliRunner().invoke(cli, ["cltv", *args])
+
+
+def test_train_then_score(transactions: Path, tmp_path: Path) -> None:
+    models = tmp_path / "models"
+    common = ["--transactions", str(transactions), "--as-of", "2023-06-30"]
+    trained = _run("train", *common, "--horizon-days", "90", "--model-dir", str(models))
+    assert trained.exit_code == 0, trained.output
+    version = (models / "CURRENT").read_text().strip()
+    assert trained.output.startswith(f"wrote model {models / version} (current)")
+    meta = json.loads((models / version / "metadata.json").read_text())
+    assert meta["as_of"] == "2023-06-30" and meta["horizon_days"] == 90
+    assert len(meta["data"]["fingerprint"]) == 64
+    assert "recency_days" in meta["features"]
+    backtest = meta["training_metrics"]["backtest"]
+    assert set(backtest) == {"cltv", "bgnbd_gg", "naive_run_rate"}
+    assert {"numpy", "pandas", "scikit-learn", "python"} <= set(
+        meta["library_versions"]
+    )
+    assert (models / version / "model.joblib").is_file()
+
+    again = _run("train", *common, "--horizon-days", "90", "--model-dir", str(models))
+    assert again.exit_code == 0 and again.output.startswith("already had model")
+
+    out = tmp_path / "scores.csv"
+    scored = _run("score", *common, "--model-dir", str(models), "--out", str(out))
+    assert scored.exit_code == 0, scored.output
+    scores = pd.read_csv(out, dtype={"customer_id": str})
+    assert list(scores.columns) == [
+        "customer_id",
+        "predicted_spend",
+        "p_active",
+        "segment",
+    ]
+    tx = pd.read_csv(transactions, dtype={"customer_id": str})
+    bought = tx.loc[(tx["order_date"] <= "2023-06-30") & (tx["amount"] >= 0)]
+    assert set(scores["customer_id"]) == set(bought["customer_id"])
+    assert scores["p_active"].between(0, 1).all()
+    assert (scores["predicted_spend"] > 0).all()
+    shares = scores["segment"].value_counts(normalize=True)
+    assert shares["platinum"] == pytest.approx(0.10, abs=0.01)
+    assert shares["gold"] == pytest.approx(0.30, abs=0.01)
+    top = scores.sort_values("predicted_spend", ascending=False)["segment"]
+    assert top.iloc[0] == "platinum" and top.iloc[-1] == "silver"
+
+    missing = _run(
+        "score",
+        *common,
+        "--model-dir",
+        str(models),
+        "--version",
+        "nope",
+        "--out",
+        str(out),
+    )
+    assert missing.exit_code == 1
+    assert f"Error: {models}: field 'version': value 'nope': no such model version" in (
+        missing.output
+    )
+
+
+def test_retrain_publishes_to_csv_and_state_store(
+    transactions: Path, tmp_path: Path
+) -> None:
+    models = tmp_path / "models"
+    args = [
+        "cltv",
+        "retrain",
+        "--transactions",
+        str(transactions),
+        "--model-dir",
+        str(models),
+        "--as-of",
+        "2023-06-30",
+        "--horizon-days",
+        "60",
+        "--json",
+        "--state",
+        str(tmp_path / "state.db"),
+        "--scores-out",
+        str(tmp_path / "published.csv"),
+    ]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    record = json.loads(result.stdout)
+    assert record["promoted"] is True and record["noop"] is False
+    assert record["published_rows"] == len(pd.read_csv(tmp_path / "published.csv"))
+    published = pd.read_csv(tmp_path / "published.csv", dtype={"customer_id": str})
+    with SqliteStore(tmp_path / "state.db") as store:
+        assert store.latest_cltv_as_of() == datetime.date(2023, 6, 30)
+        stored = store.cltv_scores(published["customer_id"])
+    assert len(stored) == len(published)
+    merged = published.merge(stored, on="customer_id", suffixes=("", "_db"))
+    np.testing.assert_allclose(
+        merged["predicted_spend_db"], merged["predicted_spend"], atol=1e-6
+    )
+    assert (merged["segment_db"] == merged["segment"]).all()
+    second = json.loads(CliRunner().invoke(cli, args).stdout)
+    assert second["noop"] is True and second["champion"] == record["champion"]
+
+
+def test_bad_rows_fail_or_are_skipped(tmp_path: Path) -> None:
+    path = tmp_path / "orders.csv"
+    path.write_text(
+        "customer_id,order_date,amount\nc1,2024-01-01,5\nc2,2024-01-09,5,00\n"
+    )
+    common = [
+        "evaluate",
+        "--transactions",
+        str(path),
+        "--as-of",
+        "2024-01-05",
+        "--holdout-days",
+        "30",
+    ]
+    failed = _run(*common)
+    assert failed.exit_code == 1
+    assert failed.output == f"Error: {path}: row 3: expected 3 fields, found 4\n"
+    path.write_text(
+        "customer_id,order_date,amount\nc1,2024-01-01,5\nc2,2024-01-09,5$\n"
+    )
+    skipped = _run(*common, "--skip-bad-rows")
+    assert f"{path}: skipped 1 of 2 bad rows (amount: 1)" in skipped.stderr
+    # one customer left cannot train a model: a clean error, not a traceback
+    assert skipped.exit_code == 1
+    assert "Traceback" not in skipped.output
+
+
+def test_profiles_and_browsing_are_used_when_given(
+    transactions: Path, tmp_path: Path
+) -> None:
+    tx = pd.read_csv(transactions, dtype={"customer_id": str})
+    ids = sorted(tx["customer_id"].unique())
+    rng = np.random.default_rng(0)
+    profiles = pd.DataFrame(
+        {
+            "customer_id": ids,
+            "signup_date": "2021-12-01",
+            "region": rng.choice(["north", "south", "east"], size=len(ids)),
+            "loyalty_tier": rng.choice(["", "basic", "plus"], size=len(ids)),
+        }
+    )
+    profiles.to_csv(tmp_path / "profiles.csv", index=False)
+    visits = tx.loc[tx["amount"] > 0, ["customer_id", "order_date"]].rename(
+        columns={"order_date": "date"}
+    )
+    visits = visits.drop_duplicates()
+    visits["sessions"] = 2
+    visits["product_views"] = 7
+    visits["cart_adds"] = 1
+    visits.to_csv(tmp_path / "browsing.csv", index=False)
+    models = tmp_path / "models"
+    common = [
+        "--transactions",
+        str(transactions),
+        "--as-of",
+        "2023-06-30",
+        "--profiles",
+        str(tmp_path / "profiles.csv"),
+        "--browsing",
+        str(tmp_path / "browsing.csv"),
+    ]
+    trained = _run(
+        "train",
+        *common,
+        "--horizon-days",
+        "90",
+        "--model-dir",
+        str(models),
+        "--no-backtest",
+    )
+    assert trained.exit_code == 0, trained.output
+    version = (models / "CURRENT").read_text().strip()
+    meta = json.loads((models / version / "metadata.json").read_text())
+    assert {"region", "loyalty_tier", "signup_tenure_days", "sessions_30d"} <= set(
+        meta["features"]
+    )
+    assert meta["categories"]["region"] == ["east", "north", "south"]
+    out = tmp_path / "scores.csv"
+    scored = _run("score", *common, "--model-dir", str(models), "--out", str(out))
+    assert scored.exit_code == 0, scored.output
+    assert len(pd.read_csv(out)) > 0
+    without = _run(
+        "score",
+        "--transactions",
+        str(transactions),
+        "--as-of",
+        "2023-06-30",
+        "--model-dir",
+        str(models),
+        "--out",
+        str(out),
+    )
+    assert without.exit_code == 1
+    assert "the model was trained with a profile table" in without.output

@@ -1,0 +1,121 @@
+"""``tierflow options`` and ``tierflow bench online`` through click's runner."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from tests.conftest import TINY_NETWORK
+from tierflow.cli.main import cli
+
+OPTION_FIELDS = {
+    "option_id",
+    "tier",
+    "label",
+    "nodes",
+    "service",
+    "ship_date",
+    "delivery_date",
+    "price",
+    "cost",
+    "discount",
+    "satisfaction_score",
+    "explanation",
+}
+
+
+def _run(tmp_path: Path, *args: str) -> tuple[int, str]:
+    result = CliRunner().invoke(
+        cli,
+        ["options", "--network", str(TINY_NETWORK), "--state", str(tmp_path / "s.db"),
+         *args],
+    )  # fmt: skip
+    return result.exit_code, result.output
+
+
+def test_options_json(tmp_path: Path) -> None:
+    code, out = _run(
+        tmp_path,
+        *("--customer", "C1", "--items", "TEE:1,MUG:1", "--dest", "60601"),
+        *("--now", "2026-01-05T15:00:00Z", "--json"),
+    )
+    assert code == 0, out
+    data = json.loads(out)
+    assert {"request_id", "options", "missing", "recommended", "customer"} <= set(data)
+    assert (
+        data["dest"] == "606" and data["recommended"] == data["options"][0]["option_id"]
+    )
+    assert data["items"] == [
+        {"sku": "TEE", "quantity": 1},
+        {"sku": "MUG", "quantity": 1},
+    ]
+    for option in data["options"]:
+        assert set(option) >= OPTION_FIELDS
+    gold = next(o for o in data["options"] if o["tier"] == "gold")
+    assert gold["nodes"] == ["WH-EAST"] and gold["ship_date"] == "2026-01-05"
+    scores = [o["satisfaction_score"] for o in data["options"]]
+    assert scores == sorted(scores, reverse=True)
+    assert data["missing"]["platinum"].startswith("no CLTV scores stored")
+
+
+def test_options_text(tmp_path: Path) -> None:
+    code, out = _run(
+        tmp_path,
+        *("--customer", "C1", "--items", "TEE:1", "--dest", "100"),
+        *("--now", "2026-01-05T15:00:00Z", "--prefer", "cost=1,speed=0"),
+    )
+    assert code == 0, out
+    lines = out.splitlines()
+    assert lines[0].startswith("request ") and "dest 100" in lines[0]
+    assert " 1  silver" in out  # cost-minded: the cheapest first
+    assert "platinum: not offered: no CLTV scores stored" in out
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("--items", "TEE:0", "--dest", "100"),
+         "Error: field 'quantity': index 0: value 0: must be an integer >= 1"),
+        (("--items", "HAT:1", "--dest", "100"),
+         "Error: field 'sku': index 0: value 'HAT': unknown SKU"),
+        (("--items", "TEE:1", "--dest", "10-01"),
+         "Error: field 'dest': value '10-01': not a US ZIP code"),
+        (("--items", "TEE", "--dest", "100"),
+         "Error: field 'items': index 0: value 'TEE': expected SKU:QTY"),
+        (("--items", "TEE:two", "--dest", "100"),
+         "Error: field 'quantity': index 0: value 'two': not an integer"),
+        (("--items", "TEE:1", "--dest", "100", "--now", "2026-01-05T10:00"),
+         "Error: field 'now': value '2026-01-05T10:00': no timezone offset"),
+        (("--items", "TEE:1", "--dest", "100", "--prefer", "fast=1"),
+         "Error: field 'prefer': index 0: value 'fast=1': expected KEY=WEIGHT"),
+    ],
+)  # fmt: skip
+def test_options_bad_input_exit_1(
+    tmp_path: Path, args: tuple[str, ...], message: str
+) -> None:
+    code, out = _run(tmp_path, "--customer", "C1", *args)
+    assert code == 1
+    assert out.startswith(message) and len(out.strip().splitlines()) == 1
+    assert "Traceback" not in out
+
+
+def test_bench_online_small(tmp_path: Path) -> None:
+    out = tmp_path / "bench"
+    result = CliRunner().invoke(
+        cli,
+        ["bench", "online", "--requests", "40", "--processes", "2", "--repeat", "1",
+         "--network", str(TINY_NETWORK), "--out", str(out)],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    data = json.loads((out / "results.json").read_text())
+    assert data["latency"]["timed_requests"] == 20  # 40 minus 20 of warm-up
+    assert data["latency"]["p50_us"] > 0 and data["latency"]["decision_p50_us"] > 0
+    con = data["contention"]
+    assert con["checkouts"] == 80 and con["oversold_positions"] == 0
+    assert con["reserved_after_expiry"] == 0 and con["consistency_problems"] == []
+    assert data["targets"]["no_oversell"] is True
+    assert (out / "summary.md").read_text().startswith("# Online checkout benchmark")
+    assert (out / "latency.csv").is_file()

@@ -1,0 +1,100 @@
+"""``tierflow serve``: the API key's sources and a real server process."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import httpx
+import pytest
+from click.testing import CliRunner
+
+from tests.conftest import TINY_NETWORK
+from tierflow.cli.main import cli
+from tierflow.cli.serve_cmd import API_KEY_ENV, load_api_key
+from tierflow.service.server import free_port
+
+
+def test_api_key_sources(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    key_file = tmp_path / "key"
+    key_file.write_text("  from-the-file-0123456789\n")
+    monkeypatch.setenv(API_KEY_ENV, "from-the-environment-0123")
+    assert load_api_key(key_file) == ("from-the-file-0123456789", f"from {key_file}")
+    assert load_api_key(None) == ("from-the-environment-0123", f"from ${API_KEY_ENV}")
+    monkeypatch.delenv(API_KEY_ENV)
+    key, source = load_api_key(None)
+    assert source == "generated for this run" and len(key) >= 32
+    assert load_api_key(None)[0] != key
+
+
+def test_short_keys_are_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    key_file = tmp_path / "key"
+    key_file.write_text("short\n")
+    result = CliRunner().invoke(cli, ["serve", "--api-key-file", str(key_file)])
+    assert result.exit_code == 1
+    assert result.output == (
+        f"Error: {key_file}: API key must be at least 16 characters\n"
+    )
+    monkeypatch.setenv(API_KEY_ENV, "short")
+    result = CliRunner().invoke(cli, ["serve"])
+    assert result.exit_code == 1
+    assert result.output == (
+        f"Error: field '{API_KEY_ENV}': must be at least 16 characters\n"
+    )
+
+
+def test_serve_runs_until_interrupted(tmp_path: Path) -> None:
+    port = free_port()
+    key = "cli-test-key-0123456789"
+    env = {**os.environ, API_KEY_ENV: key, "PYTHONUNBUFFERED": "1"}
+    command = [
+        str(Path(sys.executable).with_name("tierflow")), "serve", "--port", str(port),
+        "--network", str(TINY_NETWORK), "--state", str(tmp_path / "state.db"),
+    ]  # fmt: skip
+    proc = subprocess.Popen(
+        command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    lines: list[str] = []
+    up = threading.Event()
+
+    def read() -> None:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            lines.append(line)
+            if "Uvicorn running on" in line:
+                up.set()
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    try:
+        assert up.wait(60), "".join(lines)
+        base = f"http://127.0.0.1:{port}"
+        assert httpx.get(f"{base}/healthz").json()["store"] is True
+        event = {"event_id": "e1", "ts": "2026-01-05T15:00:00Z", "node_id": "ST-CHI",
+                 "type": "staffing", "value": 50}  # fmt: skip
+        refused = httpx.post(f"{base}/v1/capacity/events", json={"events": [event]})
+        assert refused.status_code == 401
+        ok = httpx.post(
+            f"{base}/v1/capacity/events",
+            json={"events": [event]},
+            headers={"X-API-Key": key},
+        )
+        assert ok.status_code == 200 and ok.json()["applied"] == 1
+    finally:
+        proc.send_signal(signal.SIGINT)
+        code = proc.wait(30)
+        reader.join(5)
+        assert proc.stdout is not None
+        proc.stdout.close()
+    output = "".join(lines)
+    assert code == 0, output
+    assert f"checkout page  http://127.0.0.1:{port}/" in output
+    assert f"API key from ${API_KEY_ENV}" in output
+    assert key not in output  # a configured key is never printed
+    assert output.endswith("tierflow serve: stopped\n")

@@ -1,0 +1,180 @@
+"""`tierflow solve` and `tierflow bench gap`: the JSON contract, exit codes, files."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from tests.conftest import DATA_DIR, GAP_DIR
+from tests.instances import defer_and_stock
+from tierflow.cli.main import cli
+
+CONTRACT = {
+    "name",
+    "engine",
+    "status",
+    "objective",
+    "bound",
+    "gap",
+    "runtime_s",
+    "n_items",
+    "n_agents",
+    "feasible",
+    "assignment",
+}
+
+
+def _run(*args: str) -> tuple[int, str]:
+    result = CliRunner().invoke(cli, list(args))
+    return result.exit_code, result.output
+
+
+def test_solve_json_prints_one_object_per_problem() -> None:
+    code, out = _run(
+        "solve",
+        str(GAP_DIR / "gap2.txt"),
+        "--format",
+        "orlib-gap",
+        "--engine",
+        "cpsat",
+        "--time-limit",
+        "10",
+        "--seed",
+        "3",
+        "--json",
+    )
+    assert code == 0, out
+    records = [json.loads(line) for line in out.splitlines()]
+    assert [r["name"] for r in records] == [f"gap2-{k}" for k in range(1, 6)]
+    assert [r["objective"] for r in records] == [277.0, 269.0, 260.0, 269.0, 267.0]
+    for record in records:
+        assert set(record) >= CONTRACT
+        assert record["status"] == "optimal" and record["feasible"] is True
+        assert record["n_items"] == 20 and record["n_agents"] == 5
+        assert len(record["assignment"]) == 20
+        assert all(0 <= a < 5 for a in record["assignment"])
+
+
+def test_solve_maximize_reports_profit() -> None:
+    code, out = _run(
+        "solve",
+        str(GAP_DIR / "gap1.txt"),
+        "--instance",
+        "1",
+        "--maximize",
+        "--engine",
+        "highs",
+        "--time-limit",
+        "10",
+        "--json",
+    )
+    assert code == 0, out
+    record = json.loads(out)
+    assert record["objective"] == 336.0
+    assert record["bound"] >= record["objective"]
+
+
+def test_solve_table_output() -> None:
+    code, out = _run(
+        "solve", str(GAP_DIR / "gap1.txt"), "--instance", "2", "--engine", "greedy"
+    )
+    assert code == 0, out
+    lines = out.splitlines()
+    assert lines[0].split()[:3] == ["name", "engine", "status"]
+    assert lines[1].split()[:3] == ["gap1-2", "greedy", "feasible"]
+    assert lines[1].endswith("True")
+
+
+def test_solve_npz(tmp_path: Path) -> None:
+    path = tmp_path / "p.npz"
+    defer_and_stock().problem.save(path)
+    code, out = _run("solve", str(path), "--format", "npz", "--engine", "cbc", "--json")
+    assert code == 0, out
+    record = json.loads(out)
+    assert record["objective"] == 5.5
+    assert record["assignment"] == [0, -1, 1]
+
+
+def test_bad_file_exits_1_with_located_message() -> None:
+    code, out = _run("solve", str(DATA_DIR / "gap_bad" / "non_numeric.txt"))
+    assert code == 1
+    assert out.strip() == (
+        f"Error: {DATA_DIR / 'gap_bad' / 'non_numeric.txt'}: problem 1: token 8 "
+        "(line 4): value 'x5': not a number (in the cost matrix (2 agents x 3 jobs))"
+    )
+    assert "Traceback" not in out
+
+
+def test_instance_out_of_range() -> None:
+    code, out = _run("solve", str(GAP_DIR / "gap1.txt"), "--instance", "9")
+    assert code == 1
+    assert "field '--instance': value 9: the file holds 5 problem(s)" in out
+
+
+def test_unknown_engine_is_a_usage_error() -> None:
+    code, out = _run("solve", str(GAP_DIR / "gap1.txt"), "--engine", "gurobi")
+    assert code == 2
+    assert "'gurobi' is not one of" in out
+
+
+def test_bench_gap_writes_results_summary_and_plot(tmp_path: Path) -> None:
+    out_dir = tmp_path / "bench"
+    code, out = _run(
+        "bench",
+        "gap",
+        str(GAP_DIR / "gap1.txt"),
+        "--engines",
+        "cpsat,greedy,lp",
+        "--time-limit",
+        "2",
+        "--repeat",
+        "2",
+        "--out",
+        str(out_dir),
+    )
+    assert code == 0, out
+    with (out_dir / "results.csv").open() as fh:
+        rows = list(csv.DictReader(fh))
+    assert len(rows) == 5 * 3 * 2
+    cpsat = [r for r in rows if r["engine"] == "cpsat"]
+    assert all(float(r["pct_above_best"]) == 0.0 for r in cpsat)
+    assert all(r["status"] == "optimal" and r["feasible"] == "True" for r in cpsat)
+    greedy = [r for r in rows if r["engine"] == "greedy"]
+    assert all(float(r["pct_above_best"]) >= 0.0 for r in greedy)
+    summary = (out_dir / "summary.md").read_text()
+    assert "| cpsat | 5/5 | 0.000 | 0.000 |" in summary
+    assert (out_dir / "gap_vs_time.png").stat().st_size > 10_000
+
+
+def test_bench_gap_rejects_unknown_engine(tmp_path: Path) -> None:
+    code, out = _run("bench", "gap", "--engines", "cpsat,nope", "--out", str(tmp_path))
+    assert code == 2
+    assert "unknown engine 'nope'" in out
+
+
+def test_generate_gap_writes_a_readable_instance(tmp_path: Path) -> None:
+    out = tmp_path / "d05020.txt"
+    code, text = _run(
+        "generate",
+        "gap",
+        "--type",
+        "D",
+        "--agents",
+        "5",
+        "--jobs",
+        "20",
+        "--seed",
+        "4",
+        "--out",
+        str(out),
+    )
+    assert code == 0, text
+    code, text = _run("solve", str(out), "--engine", "cpsat", "--json")
+    assert code == 0, text
+    record = json.loads(text)
+    assert record["name"] == "d05020"
+    assert (record["n_items"], record["n_agents"]) == (20, 5)
+    assert record["feasible"] is True

@@ -1,0 +1,76 @@
+"""BG/NBD and Gamma-Gamma maximum likelihood against published values."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from tierflow.cltv.btyd import BetaGeoFit, fit_bgnbd, fit_gamma_gamma
+from tierflow.cltv.features import customer_history, fit_btyd
+from tierflow.data.errors import InputError
+from tierflow.data.transactions import day_number, read_transactions
+
+
+@pytest.fixture(scope="module")
+def sample_summary(cdnow_dir: Path) -> pd.DataFrame:
+    return pd.read_csv(cdnow_dir / "cdnow_customers_summary_with_transactions.csv")
+
+
+def test_bgnbd_paper_estimates_on_the_sample(sample_summary: pd.DataFrame) -> None:
+    # Fader, Hardie & Lee (2005), CDNOW 1/10 sample: r=0.243, α=4.414,
+    # a=0.793, b=2.426, LL=-9582.4
+    fit = fit_bgnbd(sample_summary["x"], sample_summary["t_x"], sample_summary["T"])
+    got = (fit.r, fit.alpha, fit.a, fit.b)
+    assert got == pytest.approx((0.2426, 4.4135, 0.7929, 2.4258), abs=5e-4)
+    assert fit.log_likelihood == pytest.approx(-9582.4, abs=0.05)
+    assert fit.converged
+
+
+def test_bgnbd_paper_conditional_expectation() -> None:
+    # FHL (2005): a customer with x=2, t_x=30.43, T=38.86 (weeks) is expected to
+    # make 1.226 purchases in the next 39 weeks.
+    fit = BetaGeoFit(0.243, 4.414, 0.793, 2.426, 0.0, 0, True)
+    assert fit.expected_purchases(39, [2], [30.43], [38.86])[0] == pytest.approx(
+        1.226, abs=1e-3
+    )
+    # no repeat purchase: certainly alive in BG/NBD
+    assert fit.p_alive([0], [0.0], [38.86])[0] == 1.0
+    p_any = fit.p_any_purchase(39, [2, 0], [30.43, 0.0], [38.86, 38.86])
+    assert ((p_any > 0) & (p_any < 1)).all()
+
+
+def test_gamma_gamma_on_the_sample(sample_summary: pd.DataFrame) -> None:
+    gg = fit_gamma_gamma(sample_summary["x"], sample_summary["zbar"])
+    assert (gg.p, gg.q, gg.v) == pytest.approx((6.25, 3.74, 15.44), abs=0.01)
+    # shrinkage: one purchase of 100 moves the estimate only part of the way
+    value = gg.expected_value([1, 0], [100.0, 0.0])
+    assert gg.population_mean < value[0] < 100.0
+    assert value[1] == pytest.approx(gg.population_mean)
+
+
+def test_known_values_on_cdnow_master(cdnow_dir: Path) -> None:
+    """Customer-day aggregation, calibration to 1997-09-30, weeks (the issue)."""
+    log, _ = read_transactions(cdnow_dir / "CDNOW_master.txt", fmt="cdnow")
+    history = customer_history(log, day_number("1997-09-30"))
+    fit = fit_btyd(history)
+    bg, gg = fit.bgnbd, fit.gamma_gamma
+    assert (bg.r, bg.alpha, bg.a, bg.b) == pytest.approx(
+        (0.2516, 4.7889, 0.7234, 2.1611), abs=1e-4
+    )
+    assert (gg.p, gg.q, gg.v) == pytest.approx((6.2754, 3.6245, 14.9837), abs=1e-4)
+    assert gg.n_customers == 9_450
+    assert history.n_customers == 23_570
+
+
+def test_invalid_rfm_is_rejected() -> None:
+    with pytest.raises(InputError, match=r"field 't_x': index 1: must be <= T"):
+        fit_bgnbd([1, 2], [1.0, 5.0], [3.0, 4.0])
+    with pytest.raises(
+        InputError, match=r"field 't_x': index 0: must be 0 when x == 0"
+    ):
+        fit_bgnbd([0], [1.0], [3.0])
+    with pytest.raises(InputError, match="Gamma-Gamma needs repeat customers"):
+        fit_gamma_gamma(np.zeros(5), np.zeros(5))

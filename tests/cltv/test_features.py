@@ -1,0 +1,157 @@
+"""Features on a hand-made history with known values, and no leakage."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from tierflow.cltv.btyd import BetaGeoFit, GammaGammaFit
+from tierflow.cltv.features import (
+    BASE_FEATURES,
+    BTYD_FEATURES,
+    BtydFit,
+    CustomerData,
+    build_features,
+    customer_history,
+    window_spend,
+)
+from tierflow.cltv.model import CLTVConfig, CLTVModel
+from tierflow.data.synthetic_transactions import generate_transactions
+from tierflow.data.transactions import (
+    BrowsingLog,
+    CustomerProfiles,
+    TransactionLog,
+    day_number,
+)
+
+AS_OF = day_number("2024-02-29")
+
+#: a: two rows on 01-01 (one purchase of 15), 01-11 (20), a return-only day
+#:    01-31 (-5), 02-10 (40), and 100 after the as-of date;
+#: b: a single free order (0) on 02-20; c: buys only after the as-of date.
+ROWS = [
+    ("a", "2024-01-01", 10.0),
+    ("a", "2024-01-01", 5.0),
+    ("a", "2024-01-11", 20.0),
+    ("a", "2024-01-31", -5.0),
+    ("a", "2024-02-10", 40.0),
+    ("a", "2024-03-02", 100.0),
+    ("b", "2024-02-20", 0.0),
+    ("c", "2024-03-05", 30.0),
+]
+
+
+def _log(rows: list[tuple[str, str, float]]) -> TransactionLog:
+    ids, dates, amounts = zip(*rows, strict=True)
+    return TransactionLog.from_columns(list(ids), list(dates), list(amounts))
+
+
+def test_hand_made_history_known_values() -> None:
+    history = customer_history(_log(ROWS), AS_OF)
+    f = history.frame
+    assert list(f.index) == ["a", "b"]  # c has not bought by the as-of date
+    a = f.loc["a"]
+    expected_a = {
+        "frequency": 2,  # purchase days 01-01, 01-11, 02-10
+        "n_purchase_days": 3,
+        "recency_days": 19,  # 02-10 -> 02-29
+        "tenure_days": 59,  # 01-01 -> 02-29
+        "t_x_days": 40,
+        "total_spend": 70.0,  # 15 + 20 - 5 + 40
+        "monetary_mean": 25.0,
+        "monetary_median": 20.0,
+        "monetary_max": 40.0,
+        "first_value": 15.0,
+        "repeat_mean": 30.0,
+        "ipt_mean": 20.0,  # gaps 10 and 30
+        "ipt_std": math.sqrt(200.0),
+        "ipt_last": 30.0,
+        "recency_over_ipt": 19 / 20,
+        "purchases_30d": 1,
+        "purchases_90d": 3,
+        "spend_30d": 35.0,  # the return on 01-31 and 40 on 02-10
+        "spend_90d": 70.0,
+        "return_share": 5 / 75,
+        "zero_value_share": 0.0,
+    }
+    for name, value in expected_a.items():
+        assert a[name] == pytest.approx(value), name
+    b = f.loc["b"]
+    assert (b["frequency"], b["recency_days"], b["tenure_days"]) == (0, 9, 0 + 9)
+    assert b["total_spend"] == 0.0 and b["zero_value_share"] == 1.0
+    for name in ("repeat_mean", "ipt_mean", "ipt_std", "ipt_last"):
+        assert math.isnan(b[name]), name
+    np.testing.assert_allclose(history.x, [2, 0])
+    np.testing.assert_allclose(history.t_x, [40, 0])
+    np.testing.assert_allclose(history.T, [59, 9])
+
+
+def test_window_spend_counts_only_the_window() -> None:
+    log = _log(ROWS)
+    history = customer_history(log, AS_OF)
+    np.testing.assert_allclose(window_spend(log, history, 5), [100.0, 0.0])
+    np.testing.assert_allclose(window_spend(log, history, 1), [0.0, 0.0])
+
+
+def test_profile_and_browsing_features_ignore_the_future() -> None:
+    log = _log(ROWS)
+    profiles = CustomerProfiles(
+        customer_ids=np.array(["a", "b"], dtype=object),
+        signup_day=np.array([AS_OF - 100.0, AS_OF + 5.0]),
+        categoricals=(("region", np.array(["north", "south"], dtype=object)),),
+    )
+    browsing = BrowsingLog(
+        customer_ids=np.array(["a", "a", "b"], dtype=object),
+        day=np.array([AS_OF - 3, AS_OF + 1, AS_OF - 40]),
+        sessions=np.array([2.0, 50.0, 1.0]),
+        product_views=np.array([5.0, 50.0, 3.0]),
+        cart_adds=np.array([1.0, 50.0, 0.0]),
+    )
+    btyd = BtydFit(
+        BetaGeoFit(0.25, 4.8, 0.72, 2.16, 0.0, 2, True),
+        GammaGammaFit(6.3, 3.6, 15.0, 0.0, 1, True),
+    )  # two customers are too few to fit; the values are CDNOW's
+    data = CustomerData(log, profiles, browsing)
+    feats = build_features(data, AS_OF, 30, btyd=btyd)
+    f = feats.frame
+    assert f.loc["a", "signup_tenure_days"] == 100
+    assert math.isnan(f.loc["b", "signup_tenure_days"])  # signs up after as-of
+    assert f.loc["a", "region"] == "north"
+    assert f.loc["a", "sessions_30d"] == 2.0  # the 50 after as-of are unseen
+    assert f.loc["b", "sessions_30d"] == 0.0 and f.loc["b", "sessions_90d"] == 1.0
+    assert f.loc["b", "days_since_session"] == 40
+
+
+@pytest.fixture(scope="module")
+def synthetic() -> pd.DataFrame:
+    return generate_transactions(1500, seed=3)
+
+
+def test_no_leakage_features_and_model(synthetic: pd.DataFrame) -> None:
+    """Appending transactions after as-of changes no feature and no prediction."""
+    as_of = day_number("2023-06-30")
+    dates = synthetic["order_date"].to_numpy(dtype="datetime64[D]")
+    past = synthetic.loc[dates <= np.datetime64("2023-06-30")]
+
+    def log_of(frame: pd.DataFrame) -> TransactionLog:
+        return TransactionLog.from_columns(
+            frame["customer_id"], frame["order_date"], frame["amount"]
+        )
+
+    full = log_of(synthetic)
+    assert full.n_rows > log_of(past).n_rows  # there is a future to leak
+    only_past = CustomerData(log_of(past))
+    with_future = CustomerData(full)
+    a = build_features(only_past, as_of, 60).frame
+    b = build_features(with_future, as_of, 60).frame
+    pd.testing.assert_frame_equal(a, b)
+    assert set(BASE_FEATURES) | set(BTYD_FEATURES) <= set(a.columns)
+
+    config = CLTVConfig(n_estimators=2, max_iter=20, min_samples_leaf=20)
+    horizon = 120
+    s1 = CLTVModel(config).fit(only_past, as_of, horizon).score(only_past)
+    s2 = CLTVModel(config).fit(with_future, as_of, horizon).score(with_future)
+    pd.testing.assert_frame_equal(s1.frame, s2.frame)

@@ -1,0 +1,98 @@
+"""The CLTV pipeline's pieces: training windows, segments, calibration, config."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from tierflow.cltv.model import (
+    SHARPNESS_GRID,
+    CLTVConfig,
+    assign_segments,
+    fit_sharpness,
+    sharpen,
+    training_windows,
+)
+from tierflow.data.errors import InputError
+from tierflow.data.transactions import day_number, day_to_date
+
+
+def _dates(windows: list[tuple[int, int]]) -> list[tuple[str, int]]:
+    return [(str(day_to_date(c).date()), w) for c, w in windows]
+
+
+def test_training_windows_end_by_the_as_of_date() -> None:
+    first, as_of = day_number("1997-01-01"), day_number("1997-09-30")
+    to_as_of = training_windows(CLTVConfig(), as_of, first)
+    assert _dates(to_as_of)[:3] == [
+        ("1997-08-31", 30),
+        ("1997-08-01", 60),
+        ("1997-07-02", 90),
+    ]
+    assert all(c + w == as_of for c, w in to_as_of)
+    assert min(c for c, _ in to_as_of) >= first + 30
+    rolling = training_windows(
+        CLTVConfig(plan="rolling", window_days=60, n_cutoffs=3), as_of, first
+    )
+    assert _dates(rolling) == [
+        ("1997-08-01", 60),
+        ("1997-07-02", 60),
+        ("1997-06-02", 60),
+    ]
+    with pytest.raises(
+        InputError,
+        match=r"field 'as_of': value '1997-02-15': history too short to train: "
+        r"need at least 60 days between the first purchase and the as-of date, "
+        r"have 45",
+    ):
+        training_windows(CLTVConfig(), day_number("1997-02-15"), first)
+
+
+def test_segments_by_rank_with_ties() -> None:
+    predicted = np.array([10.0, 9.0, 8.0, 8.0, 5.0, 4.0, 3.0, 2.0, 1.0, 0.0])
+    segments = assign_segments(predicted, 0.1, 0.3)
+    assert list(segments) == ["platinum", "gold", "gold", "gold"] + ["silver"] * 6
+    # a tie at the cut keeps both customers in the same (better) segment
+    tied = assign_segments(np.array([3.0, 2.0, 2.0, 1.0]), 0.25, 0.25)
+    assert list(tied) == ["platinum", "gold", "gold", "silver"]
+    assert list(assign_segments(np.zeros(0))) == []
+
+
+def test_sharpen_keeps_total_and_order() -> None:
+    p = np.array([1.0, 2.0, 4.0, 8.0])
+    q = sharpen(p, 1.5)
+    assert q.sum() == pytest.approx(p.sum())
+    assert list(np.argsort(q)) == list(np.argsort(p))
+    assert q[-1] > p[-1] and q[0] < p[0]
+    np.testing.assert_array_equal(sharpen(p, 1.0), p)
+
+
+def test_fit_sharpness() -> None:
+    rng = np.random.default_rng(0)
+    forecast = rng.gamma(0.5, 10.0, size=5000)
+    # few buy, and the likely buyers are those with the larger forecast: a
+    # sharper forecast loses less absolute error at the same total
+    buys = rng.random(5000) < forecast / forecast.max()
+    actual = np.where(buys, forecast.sum() / buys.sum(), 0.0)
+    assert fit_sharpness([(forecast, actual)]) > 1.0
+    # everybody spends exactly the forecast: no sharpening
+    assert fit_sharpness([(forecast, forecast.copy())]) == 1.0
+    assert fit_sharpness([]) == 1.0
+    assert SHARPNESS_GRID[0] == 1.0
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"plan": "weekly"}, r"field 'plan': value 'weekly': must be"),
+        ({"n_cutoffs": 0}, r"field 'n_cutoffs': value 0: must be >= 1"),
+        ({"calibration": "median"}, r"field 'calibration': value 'median': must be"),
+        (
+            {"platinum_share": 0.8, "gold_share": 0.3},
+            r"segment shares must be >= 0 and sum to <= 1",
+        ),
+    ],
+)
+def test_config_validation(changes: dict[str, object], message: str) -> None:
+    with pytest.raises(InputError, match=message):
+        CLTVConfig().with_params(**changes)

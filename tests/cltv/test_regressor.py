@@ -1,0 +1,91 @@
+"""CLTVRegressor follows scikit-learn's estimator contract."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import pytest
+from sklearn.exceptions import NotFittedError
+from sklearn.utils.estimator_checks import parametrize_with_checks
+
+from tests.conftest import ROOT
+from tierflow.cltv.regressor import CLTVRegressor
+
+#: Checks that cannot pass, and why (nothing else is skipped).
+EXPECTED_FAILED = {
+    "check_sample_weight_equivalence_on_dense_data": (
+        "members are fitted on random row subsamples, and HistGradientBoosting "
+        "bins features on a weighted subsample: weights are not equivalent to "
+        "repeated rows (scikit-learn marks HistGradientBoostingRegressor the same)"
+    ),
+}
+
+
+@parametrize_with_checks(  # type: ignore[untyped-decorator]
+    [CLTVRegressor(n_estimators=2, max_iter=20, random_state=0)],
+    expected_failed_checks=lambda est: EXPECTED_FAILED,
+)
+def test_sklearn_estimator_checks(
+    estimator: CLTVRegressor, check: Callable[[Any], None]
+) -> None:
+    check(estimator)
+
+
+def test_offset_column_learns_a_multiplicative_correction() -> None:
+    rng = np.random.default_rng(0)
+    n = 4000
+    baseline = rng.gamma(2.0, 5.0, size=n)
+    group = rng.integers(0, 2, size=n).astype(float)
+    truth = baseline * np.where(group == 1, 2.0, 0.5)  # the baseline is off
+    y = rng.poisson(truth).astype(float)
+    X = np.column_stack([group, baseline])
+    model = CLTVRegressor(n_estimators=3, max_iter=100, offset_column=1, random_state=0)
+    pred = model.fit(X, y).predict(X)
+    ratio = pred / baseline
+    assert np.median(ratio[group == 1]) == pytest.approx(2.0, rel=0.1)
+    assert np.median(ratio[group == 0]) == pytest.approx(0.5, rel=0.1)
+    # a longer horizon in the offset column scales the forecast with it
+    longer = X.copy()
+    longer[:, 1] *= 3.0
+    np.testing.assert_allclose(model.predict(longer), 3.0 * pred, rtol=1e-9)
+
+
+def test_negative_targets_are_clipped_and_fit_is_seeded() -> None:
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(500, 3))
+    y = np.maximum(rng.normal(loc=X[:, 0] + 1.0), -2.0)  # some net returns
+    a = CLTVRegressor(n_estimators=2, max_iter=30, random_state=5).fit(X, y)
+    b = CLTVRegressor(n_estimators=2, max_iter=30, random_state=5).fit(X, y)
+    np.testing.assert_array_equal(a.predict(X), b.predict(X))
+    assert (a.predict(X) > 0).all()
+
+
+def test_errors() -> None:
+    with pytest.raises(NotFittedError):
+        CLTVRegressor().predict(np.zeros((2, 2)))
+    with pytest.raises(ValueError, match="offset_column 5 is not a column index"):
+        CLTVRegressor(offset_column=5).fit(np.ones((30, 2)), np.ones(30))
+    with pytest.raises(ValueError, match="subsample must be in"):
+        CLTVRegressor(subsample=0.0).fit(np.ones((30, 2)), np.ones(30))
+
+
+def test_array_api_dispatch_with_numpy_inputs() -> None:
+    """The one check scikit-learn skips in-process: it needs SCIPY_ARRAY_API=1
+    before scipy is imported, so it runs in a fresh interpreter."""
+    code = (
+        "from sklearn.utils.estimator_checks import check_array_api_input\n"
+        "from cltv.regressor import CLTVRegressor\n"
+        "check_array_api_input('CLTVRegressor', CLTVRegressor(n_estimators=2, "
+        "max_iter=20, random_state=0), array_namespace='numpy', "
+        "expect_only_array_outputs=False)\n"
+    )
+    env = {**os.environ, "SCIPY_ARRAY_API": "1", "PYTHONPATH": str(ROOT)}
+    proc = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, timeout=120
+    )
+    assert proc.returncode == 0, proc.stderr.decode()

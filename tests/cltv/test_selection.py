@@ -1,0 +1,67 @@
+"""Time-based CV stays inside the training period and picks the best mean score."""
+
+from __future__ import annotations
+
+import statistics
+
+import pytest
+
+from tierflow.cltv.features import CustomerData
+from tierflow.cltv.model import CLTVConfig
+from tierflow.cltv.selection import cv_folds, fold_score, select_config
+from tierflow.data.synthetic_transactions import generate_transactions
+from tierflow.data.transactions import TransactionLog, day_number, day_to_date
+
+
+def test_folds_end_by_the_as_of_date() -> None:
+    as_of = day_number("1997-09-30")
+    folds = cv_folds(as_of, 273, 3, 30)
+    assert [(str(day_to_date(d).date()), h) for d, h in folds] == [
+        ("1997-08-31", 30),
+        ("1997-08-01", 60),
+        ("1997-07-02", 90),
+    ]
+    assert all(d + h <= as_of for d, h in folds)
+    assert cv_folds(as_of, 45, 3, 30)[2][1] == 45  # never longer than the horizon
+
+
+def test_fold_score_rewards_ranking_and_penalizes_mae() -> None:
+    base = {"spearman": 0.3, "top10_capture": 0.5, "top20_capture": 0.6, "mae": 10.0}
+    better = {**base, "spearman": 0.32, "mae": 9.0}
+    assert fold_score(better, base) == pytest.approx(0.02)
+    worse_mae = {**base, "spearman": 0.32, "mae": 11.0}
+    assert fold_score(worse_mae, base) == pytest.approx(0.02 - 0.1)
+
+
+def test_select_config_uses_only_the_training_period() -> None:
+    frame = generate_transactions(600, seed=2)
+    as_of = day_number("2023-06-30")
+    dates = frame["order_date"].dt.strftime("%Y-%m-%d")
+    past = frame.loc[dates <= "2023-06-30"]
+    log = TransactionLog.from_columns(
+        past["customer_id"], past["order_date"], past["amount"]
+    )
+    candidates = {
+        "tiny": CLTVConfig(
+            n_estimators=1, max_iter=5, min_samples_leaf=20, n_cutoffs=3
+        ),
+        "small": CLTVConfig(
+            n_estimators=1, max_iter=20, min_samples_leaf=20, n_cutoffs=3
+        ),
+    }
+    best, results = select_config(CustomerData(log), as_of, 90, candidates)
+    assert len(results) == 6  # 3 folds x 2 candidates
+    means = {
+        name: statistics.fmean(r.score for r in results if r.candidate == name)
+        for name in candidates
+    }
+    assert best == max(means, key=lambda n: means[n])
+    # what happened after the as-of date cannot change the choice or a score
+    full = TransactionLog.from_columns(
+        frame["customer_id"], frame["order_date"], frame["amount"]
+    )
+    tiny = {"tiny": candidates["tiny"]}
+    _, with_future = select_config(CustomerData(full), as_of, 90, tiny)
+    assert [r.score for r in with_future] == [
+        r.score for r in results if r.candidate == "tiny"
+    ]

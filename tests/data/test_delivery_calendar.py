@@ -1,0 +1,94 @@
+"""Ship and delivery dates across cutoffs, timezones, DST and weekends."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import numpy as np
+import pytest
+
+from tierflow.data.delivery_calendar import DEFAULT_CALENDAR, DeliveryCalendar
+from tierflow.data.errors import InputError
+from tierflow.data.network import Network
+
+UTC = dt.UTC
+LA = "America/Los_Angeles"
+D = dt.date
+
+
+def _dates(
+    when: str, tz: str = LA, cutoff: int = 18 * 60, days: int = 1
+) -> tuple[dt.date, dt.date]:
+    return DEFAULT_CALENDAR.ship_and_deliver(
+        dt.datetime.fromisoformat(when), tz, cutoff, days
+    )
+
+
+@pytest.mark.parametrize(
+    ("when", "days", "ship", "deliver"),
+    [
+        # Wed 2025-03-05 17:59 PST: before the 18:00 cutoff -> ships Wed, next day Thu
+        ("2025-03-06T01:59:00+00:00", 1, D(2025, 3, 5), D(2025, 3, 6)),
+        # 18:00 PST exactly is not before the cutoff -> ships Thu
+        ("2025-03-06T02:00:00+00:00", 1, D(2025, 3, 6), D(2025, 3, 7)),
+        # Sat before cutoff ships Sat; next-day skips Sunday -> Mon
+        ("2025-03-08T10:00:00-08:00", 1, D(2025, 3, 8), D(2025, 3, 10)),
+        # Sat after cutoff: nothing ships Sunday -> ships Mon, arrives Tue
+        ("2025-03-08T19:00:00-08:00", 1, D(2025, 3, 10), D(2025, 3, 11)),
+        # Sunday order ships Monday; ground 3 days -> Thu
+        ("2025-03-09T09:00:00-07:00", 3, D(2025, 3, 10), D(2025, 3, 13)),
+        # Fri ground 3 days: Sat, Mon, Tue
+        ("2025-03-07T09:00:00-08:00", 3, D(2025, 3, 7), D(2025, 3, 11)),
+        # Mon 2025-11-03 17:30 PST (DST ended the day before): same-day ship.
+        # With the summer offset (-07:00) it would wrongly read 18:30.
+        ("2025-11-04T01:30:00+00:00", 2, D(2025, 11, 3), D(2025, 11, 5)),
+        # zero transit delivers on the ship date
+        ("2025-03-05T09:00:00-08:00", 0, D(2025, 3, 5), D(2025, 3, 5)),
+    ],
+)
+def test_dates_across_cutoff_weekend_dst(
+    when: str, days: int, ship: dt.date, deliver: dt.date
+) -> None:
+    assert _dates(when, days=days) == (ship, deliver)
+
+
+def test_same_instant_different_timezones() -> None:
+    # 23:30Z on Wed 2025-03-05 is 18:30 in New York (after cutoff), 15:30 in LA.
+    when = "2025-03-05T23:30:00+00:00"
+    assert _dates(when, tz="America/New_York")[0] == D(2025, 3, 6)
+    assert _dates(when, tz=LA)[0] == D(2025, 3, 5)
+
+
+def test_holidays_are_skipped() -> None:
+    cal = DeliveryCalendar(holidays=(D(2025, 12, 25),))
+    ship, deliver = cal.ship_and_deliver(
+        dt.datetime(2025, 12, 24, 20, 0, tzinfo=dt.timezone(dt.timedelta(hours=-5))),
+        "America/New_York",
+        18 * 60,
+        1,
+    )
+    assert (ship, deliver) == (D(2025, 12, 26), D(2025, 12, 27))
+
+
+def test_naive_time_is_rejected() -> None:
+    with pytest.raises(InputError, match=r"field 'now': .*no timezone offset"):
+        _dates("2025-03-05T09:00:00")
+
+
+def test_vectorized_network_dates_match_scalar(tiny_network: Network) -> None:
+    net = tiny_network
+    now = dt.datetime(2025, 3, 5, 23, 30, tzinfo=UTC)  # Wed
+    dest = net.dest_idx("606")
+    ship, deliver = net.ship_and_delivery_dates(now, "ground", dest)
+    for i in range(net.n_nodes):
+        tz = net.timezones[net.node_tz[i]]
+        days = int(net.rates.transit(2, net.zone[i, dest]))
+        s, d = DEFAULT_CALENDAR.ship_and_deliver(
+            now, tz, int(net.cutoff_minutes[i]), days
+        )
+        assert (str(ship[i]), str(deliver[i])) == (s.isoformat(), d.isoformat())
+    # EAST (NY 18:30, cutoff 18:00) ships Thu; WEST (LA 15:30) Wed; CHI store
+    # (17:30 CST, cutoff 15:00) Thu.
+    assert [str(v) for v in ship] == ["2025-03-06", "2025-03-05", "2025-03-06"]
+    ship, deliver = net.ship_and_delivery_dates(now, "next_day", dest)
+    assert np.isnat(ship[2]) and np.isnat(deliver[2])  # the store has no next-day

@@ -1,0 +1,320 @@
+"""Network loading: the bad-input table with asserted messages, and the model."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+
+from tests.conftest import TINY_NETWORK
+from tierflow.cli.main import cli
+from tierflow.data.errors import InputError
+from tierflow.data.network import Network, load_network
+
+Mutation = Callable[[Path], None]
+
+
+def _edit(file: str, row: int, column: str, value: str) -> Mutation:
+    """Set the cell at file line ``row`` (header = 1) of ``column`` to ``value``."""
+
+    def apply(folder: Path) -> None:
+        frame = pd.read_csv(folder / file, dtype=str, keep_default_na=False)
+        frame.loc[row - 2, column] = value
+        frame.to_csv(folder / file, index=False)
+
+    return apply
+
+
+def _drop_rows(file: str, query: Callable[[pd.DataFrame], pd.Series]) -> Mutation:
+    def apply(folder: Path) -> None:
+        frame = pd.read_csv(folder / file, dtype=str, keep_default_na=False)
+        frame[~query(frame)].to_csv(folder / file, index=False)
+
+    return apply
+
+
+def _drop_column(file: str, column: str) -> Mutation:
+    def apply(folder: Path) -> None:
+        frame = pd.read_csv(folder / file, dtype=str, keep_default_na=False)
+        frame.drop(columns=[column]).to_csv(folder / file, index=False)
+
+    return apply
+
+
+def _remove(file: str) -> Mutation:
+    return lambda folder: (folder / file).unlink()
+
+
+BAD_INPUT: list[tuple[str, Mutation, str]] = [
+    (
+        "lat not a number",
+        _edit("nodes.csv", 3, "lat", "abc"),
+        r"^nodes\.csv: row 3: field 'lat': value 'abc': not a number$",
+    ),
+    (
+        "lat out of range",
+        _edit("nodes.csv", 2, "lat", "91"),
+        r"^nodes\.csv: row 2: field 'lat': value '91': must be <= 90$",
+    ),
+    (
+        "unknown kind",
+        _edit("nodes.csv", 4, "kind", "depot"),
+        r"^nodes\.csv: row 4: field 'kind': value 'depot': must be one of",
+    ),
+    (
+        "bad timezone",
+        _edit("nodes.csv", 2, "timezone", "Mars/Base"),
+        r"^nodes\.csv: row 2: field 'timezone': value 'Mars/Base': not an IANA",
+    ),
+    (
+        "bad cutoff",
+        _edit("nodes.csv", 3, "cutoff_local", "25:00"),
+        r"^nodes\.csv: row 3: field 'cutoff_local': value '25:00': not a time HH:MM",
+    ),
+    (
+        "unknown service",
+        _edit("nodes.csv", 4, "services", "ground;drone"),
+        r"^nodes\.csv: row 4: field 'services': value 'ground;drone': "
+        r"unknown service 'drone'",
+    ),
+    (
+        "duplicate node",
+        _edit("nodes.csv", 4, "node_id", "WH-EAST"),
+        r"^nodes\.csv: row 4: field 'node_id': value 'WH-EAST': duplicate node_id$",
+    ),
+    (
+        "missing capacity",
+        _edit("nodes.csv", 3, "capacity_units_per_day", ""),
+        r"^nodes\.csv: row 3: field 'capacity_units_per_day': value '': missing value$",
+    ),
+    (
+        "negative handling cost",
+        _edit("nodes.csv", 2, "handling_cost", "-1"),
+        r"^nodes\.csv: row 2: field 'handling_cost': value '-1': must be >= 0$",
+    ),
+    (
+        "zero weight",
+        _edit("skus.csv", 5, "weight_kg", "0"),
+        r"^skus\.csv: row 5: field 'weight_kg': value '0': must be > 0$",
+    ),
+    (
+        "fragile not a boolean",
+        _edit("skus.csv", 3, "fragile", "maybe"),
+        r"^skus\.csv: row 3: field 'fragile': value 'maybe': not a boolean",
+    ),
+    (
+        "inventory unknown node",
+        _edit("inventory.csv", 6, "node_id", "WH-MOON"),
+        r"^inventory\.csv: row 6: field 'node_id': value 'WH-MOON': "
+        r"unknown node_id \(not in nodes\.csv\)$",
+    ),
+    (
+        "inventory unknown sku",
+        _edit("inventory.csv", 3, "sku", "HAT"),
+        r"^inventory\.csv: row 3: field 'sku': value 'HAT': "
+        r"unknown sku \(not in skus\.csv\)$",
+    ),
+    (
+        "fractional on_hand",
+        _edit("inventory.csv", 4, "on_hand", "1.5"),
+        r"^inventory\.csv: row 4: field 'on_hand': value '1\.5': not an integer$",
+    ),
+    (
+        "negative on_hand",
+        _edit("inventory.csv", 8, "on_hand", "-3"),
+        r"^inventory\.csv: row 8: field 'on_hand': value '-3': must be >= 0$",
+    ),
+    (
+        "duplicate inventory position",
+        _edit("inventory.csv", 3, "sku", "TEE"),
+        r"^inventory\.csv: row 3: field 'sku': value 'TEE': duplicate node_id/sku$",
+    ),
+    (
+        "zone out of range",
+        _edit("rates.csv", 2, "zone", "9"),
+        r"^rates\.csv: row 2: field 'zone': value '9': must be <= 8$",
+    ),
+    (
+        "rate falls with weight",
+        _edit("rates.csv", 3, "cost", "1.00"),
+        r"^rates\.csv: row 3: field 'cost': value '1\.00': cost falls below",
+    ),
+    (
+        "transit zone missing",
+        _drop_rows(
+            "transit.csv", lambda f: (f["service"] == "ground") & (f["zone"] == "5")
+        ),
+        r"^transit\.csv: field 'zone': value 5: service ground has no transit time",
+    ),
+    (
+        "node service not priced",
+        _drop_rows("rates.csv", lambda f: f["service"] == "economy"),
+        r"^nodes\.csv: row 2: field 'services': value '.*economy': "
+        r"service not priced in rates\.csv$",
+    ),
+    (
+        "missing file",
+        _remove("inventory.csv"),
+        r"missing required file inventory\.csv \(or inventory\.parquet\)$",
+    ),
+    (
+        "missing column",
+        _drop_column("inventory.csv", "on_hand"),
+        r"^inventory\.csv: row 1: field 'on_hand': missing column",
+    ),
+    (
+        "bad zip3",
+        _edit("destinations.csv", 4, "zip3", "90"),
+        r"^destinations\.csv: row 4: field 'zip3': value '90': must match",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("mutation", "message"),
+    [case[1:] for case in BAD_INPUT],
+    ids=[case[0] for case in BAD_INPUT],
+)
+def test_bad_input_is_located(tmp_path: Path, mutation: Mutation, message: str) -> None:
+    folder = tmp_path / "net"
+    shutil.copytree(TINY_NETWORK, folder)
+    mutation(folder)
+    with pytest.raises(InputError, match=message):
+        load_network(folder)
+
+
+def test_cli_validate_bad_input_exits_1_with_one_line(tmp_path: Path) -> None:
+    folder = tmp_path / "net"
+    shutil.copytree(TINY_NETWORK, folder)
+    _edit("skus.csv", 4, "height_cm", "tall")(folder)
+    result = CliRunner().invoke(cli, ["network", "validate", str(folder)])
+    assert result.exit_code == 1
+    assert result.output == (
+        "Error: skus.csv: row 4: field 'height_cm': value 'tall': not a number\n"
+    )
+
+
+def test_parquet_tables_load_like_csv(tmp_path: Path, tiny_network: Network) -> None:
+    folder = tmp_path / "net"
+    shutil.copytree(TINY_NETWORK, folder)
+    for name in ("nodes", "inventory"):
+        frame = pd.read_csv(folder / f"{name}.csv")
+        frame.to_parquet(folder / f"{name}.parquet")
+        (folder / f"{name}.csv").unlink()
+    loaded = load_network(folder)
+    assert loaded.node_ids == tiny_network.node_ids
+    np.testing.assert_array_equal(loaded.inventory, tiny_network.inventory)
+    frame = pd.read_parquet(folder / "inventory.parquet")
+    frame.loc[2, "on_hand"] = -4
+    frame.to_parquet(folder / "inventory.parquet")
+    with pytest.raises(
+        InputError, match=r"^inventory\.parquet: row 4: field 'on_hand': value '-4'"
+    ):
+        load_network(folder)
+
+
+def test_tiny_network_arrays(tiny_network: Network) -> None:
+    net = tiny_network
+    assert net.node_ids == ("WH-EAST", "WH-WEST", "ST-CHI")
+    assert net.inventory[net.node_idx("WH-EAST"), net.sku_index["SOFA"]] == 2
+    assert net.inventory[net.node_idx("ST-CHI"), net.sku_index["SPRAY"]] == 0
+    assert net.cutoff_minutes.tolist() == [1080, 1080, 900]
+    # services bitmask: bit 0 next_day, 1 two_day, 2 ground, 3 economy
+    assert net.services_mask.tolist() == [15, 15, 6]
+    assert net.offers("next_day").tolist() == [True, True, False]
+    # complexity: TEE plain 1.0; MUG fragile +0.5; SPRAY hazmat +1.0;
+    # SOFA heavy (40 kg > 15) +1.0 and oversize (200 cm > 120) +1.5.
+    np.testing.assert_allclose(net.sku_complexity, [1.0, 1.5, 2.0, 3.5])
+    with pytest.raises(ValueError, match="read-only"):
+        net.inventory[0, 0] = 1
+    assert net.zone.shape == (3, 5)
+    # Edison NJ -> Manhattan prefix 100 is ~25 miles: zone 2; LA prefix 900: zone 8
+    assert net.zone[0, net.dest_idx("10001")] == 2
+    assert net.zone[0, net.dest_idx("900")] == 8
+    with pytest.raises(InputError, match=r"field 'dest': value '999': unknown ZIP"):
+        net.dest_idx("999")
+    with pytest.raises(InputError, match=r"field 'dest': value 'AB1': not a US ZIP"):
+        net.dest_idx("AB1")
+    with pytest.raises(InputError, match=r"field 'sku': value 'HAT': unknown SKU"):
+        net.sku_idx(["TEE", "HAT"])
+
+
+def test_order_helpers(tiny_network: Network) -> None:
+    net = tiny_network
+    skus = net.sku_idx(["TEE", "MUG"])
+    qty = np.array([2, 1])
+    assert net.order_workload(skus, qty) == pytest.approx(2 * 1.0 + 1.5)
+    # actual 1.1 kg; volume 2*2250 + 2160 = 6660 cm3 -> 1.332 kg dimensional
+    assert net.billed_weight(skus, qty) == pytest.approx(6660 / 5000)
+    assert net.can_fill(skus, qty).tolist() == [True, False, False]
+    cost = net.shipping_cost("ground", net.dest_idx("606"), 1.332)
+    # ground base 8 + zone; bracket 5 kg adds 3. Edison->Chicago ~ 720 mi: zone 5
+    assert net.zone[:, net.dest_idx("606")].tolist() == [5, 7, 2]
+    np.testing.assert_allclose(cost, [8 + 5 + 3, 8 + 7 + 3, 8 + 2 + 3])
+    cost = net.shipping_cost("next_day", net.dest_idx("606"), 1.0)
+    assert np.isnan(cost[2]) and cost[0] == pytest.approx(20 + 5)
+
+
+def test_sample_network_meets_the_brief(sample_network: Network) -> None:
+    net = sample_network
+    s = net.summary()
+    assert s["nodes_by_kind"]["warehouse"] >= 10
+    assert s["nodes_by_kind"]["store"] >= 30
+    assert s["nodes_by_kind"]["3pl"] >= 3
+    assert s["skus"] >= 500
+    for flag in ("skus_fragile", "skus_hazmat", "skus_oversize"):
+        assert 0.02 * s["skus"] <= s[flag] <= 0.2 * s["skus"], flag
+    assert s["skus_out_of_stock_everywhere"] > 0
+    carried = net.inventory[net.inventory > 0]
+    # long tail: the top 10 % of positions hold a large share of the units
+    top = np.sort(carried)[::-1][: len(carried) // 10].sum()
+    assert top / carried.sum() > 0.4
+    assert s["destinations"] > 850
+    # Memphis hub at the GeoNames Memphis coordinates, in Central time
+    i = net.node_idx("WH-MEM")
+    assert (
+        abs(net.node_lat[i] - 35.1495) < 0.01 and abs(net.node_lon[i] + 90.049) < 0.01
+    )
+    assert net.timezones[net.node_tz[i]] == "America/Chicago"
+
+
+def test_sample_cli_writes_the_same_files(tmp_path: Path, sample_dir: Path) -> None:
+    result = CliRunner().invoke(cli, ["network", "sample", "--out", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    for name in ("nodes.csv", "skus.csv", "inventory.csv", "transactions.csv"):
+        assert (tmp_path / name).read_bytes() == (sample_dir / name).read_bytes()
+    result = CliRunner().invoke(cli, ["network", "validate", str(tmp_path), "--json"])
+    assert result.exit_code == 0, result.output
+    assert '"nodes": 52' in result.output
+
+
+def test_cdnow_like_history(sample_dir: Path) -> None:
+    tx = pd.read_csv(sample_dir / "transactions.csv")
+    customers = pd.read_csv(sample_dir / "customers.csv")
+    assert list(tx.columns)[:3] == ["customer_id", "order_date", "amount"]
+    assert len(customers) == 50_000
+    assert set(tx["customer_id"]) == set(customers["customer_id"])
+    per = tx.groupby("customer_id").size()
+    assert 0.55 <= (per == 1).mean() <= 0.8  # mostly one-time buyers
+    spend = tx.groupby("customer_id")["amount"].sum().sort_values()
+    assert spend.iloc[-len(spend) // 10 :].sum() / spend.sum() > 0.4  # heavy tail
+    assert 25 <= tx["amount"].mean() <= 50
+    dates = pd.to_datetime(tx["order_date"])
+    assert dates.min() >= pd.Timestamp("2024-01-01")
+    assert dates.max() <= pd.Timestamp("2025-12-31")
+    assert {"signup_date", "loyalty_tier", "region", "home_zip3"} <= set(customers)
+
+
+def test_network_pickles_for_parallel_workers(tiny_network: Network) -> None:
+    import pickle
+
+    back = pickle.loads(pickle.dumps(tiny_network))
+    assert back.node_index == tiny_network.node_index
+    np.testing.assert_array_equal(back.zone, tiny_network.zone)
+    assert not back.zone.flags.writeable
+    assert not back.rates.cost.flags.writeable

@@ -1,0 +1,204 @@
+"""Order generator (determinism, distributions) and the validated orders reader."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+
+from tierflow.cli.main import cli
+from tierflow.data.errors import InputError
+from tierflow.data.network import Network
+from tierflow.data.order_generator import Spike, generate_orders
+from tierflow.data.orders import ORDER_COLUMNS, read_orders, write_orders
+
+
+@pytest.fixture(scope="module")
+def week(sample_network: Network) -> pd.DataFrame:
+    """20,000 orders over 14 days on the sample network, seed 7."""
+    return generate_orders(sample_network, n_orders=20_000, days=14, seed=7)
+
+
+def _local_hours(frame: pd.DataFrame) -> pd.Series:
+    orders = frame.drop_duplicates("order_id")
+    return orders["created_at"].str[11:13].astype(int)
+
+
+def test_generator_is_deterministic(sample_network: Network) -> None:
+    a = generate_orders(sample_network, n_orders=500, days=2, seed=11)
+    b = generate_orders(sample_network, n_orders=500, days=2, seed=11)
+    c = generate_orders(sample_network, n_orders=500, days=2, seed=12)
+    pd.testing.assert_frame_equal(a, b)
+    assert not a.equals(c)
+    assert list(a.columns) == list(ORDER_COLUMNS)
+    assert a["order_id"].nunique() == 500
+
+
+def test_generated_file_reads_back(tmp_path: Path, sample_network: Network) -> None:
+    frame = generate_orders(sample_network, n_orders=300, days=1, seed=1)
+    path = write_orders(frame, tmp_path / "orders.csv")
+    orders = read_orders(path, sample_network)
+    assert orders.n_orders == 300 and orders.n_lines == len(frame)
+    assert (orders.line_sku >= 0).all() and (orders.dest >= 0).all()
+    # CSR: every order owns at least one line, and offsets match line_order
+    assert (np.diff(orders.line_start) >= 1).all()
+    np.testing.assert_array_equal(
+        np.repeat(np.arange(orders.n_orders), np.diff(orders.line_start)),
+        orders.line_order,
+    )
+    assert orders.workload(sample_network).min() >= 1.0
+    first = pd.Timestamp(frame["created_at"].iloc[0]).tz_convert("UTC")
+    assert pd.Timestamp(orders.created_at[0]) == first.tz_localize(None)
+
+
+def test_intraday_and_weekly_seasonality(week: pd.DataFrame) -> None:
+    hours = np.bincount(_local_hours(week), minlength=24)
+    assert hours[20] > 8 * hours[4]  # evening peak vs the small hours
+    assert hours[12] > hours[9]  # lunch bump
+    orders = week.drop_duplicates("order_id")
+    dow = pd.to_datetime(orders["created_at"].str[:10]).dt.day_of_week
+    per_day = np.bincount(dow, minlength=7) / 2.0  # two weeks
+    assert per_day[6] > per_day[5] * 1.15  # Sunday busier than Saturday
+
+
+def test_demand_follows_population(week: pd.DataFrame, sample_network: Network) -> None:
+    net = sample_network
+    orders = week.drop_duplicates("order_id")
+    state = pd.Series(np.asarray(net.dest_state), index=list(net.dest_zip3))
+    by_state = orders["dest"].map(state).value_counts()
+    pop = (
+        pd.Series(net.dest_population, index=list(net.dest_state))
+        .groupby(level=0)
+        .sum()
+    )
+    joined = pd.concat([by_state, pop], axis=1).fillna(0)
+    assert np.corrcoef(joined.iloc[:, 0], joined.iloc[:, 1])[0, 1] > 0.95
+
+
+def test_long_tailed_baskets_and_skus(week: pd.DataFrame) -> None:
+    lines = week.groupby("order_id").size()
+    assert 1.3 <= lines.mean() <= 2.2
+    assert (lines == 1).mean() > 0.55 and lines.max() >= 6
+    assert (week["quantity"] == 1).mean() > 0.7
+    by_sku = week["sku"].value_counts()
+    top = by_sku.iloc[: max(1, len(by_sku) // 10)].sum()
+    assert top / by_sku.sum() > 0.5
+    tiers = week.drop_duplicates("order_id")["tier"].value_counts(normalize=True)
+    assert abs(tiers["gold"] - 0.52) < 0.03 and abs(tiers["platinum"] - 0.06) < 0.02
+
+
+def test_promotion_spike(sample_network: Network) -> None:
+    base = generate_orders(sample_network, n_orders=20_000, days=1, seed=3)
+    spiked = generate_orders(
+        sample_network, n_orders=20_000, days=1, seed=3, spike=Spike.parse("12:00,4")
+    )
+
+    def noon_et(frame: pd.DataFrame) -> float:
+        t = pd.to_datetime(frame.drop_duplicates("order_id")["created_at"], utc=True)
+        et = t.dt.tz_convert("America/New_York")
+        return float((et.dt.hour == 12).mean())
+
+    ratio = noon_et(spiked) / noon_et(base)
+    assert 2.5 < ratio < 4.5  # fixed N: the spike hour grows, the rest shrinks
+
+
+def test_spike_parse_errors() -> None:
+    assert Spike.parse("09:30,2.5") == Spike(570, 2.5)
+    for bad in ("25:00,2", "12:00", "12:00,0", "noon,3"):
+        with pytest.raises(InputError, match=r"field '--spike'"):
+            Spike.parse(bad)
+
+
+def test_cli_generate_orders(tmp_path: Path, sample_dir: Path) -> None:
+    out = tmp_path / "orders.csv"
+    args = ["generate", "orders", "--network", str(sample_dir), "--orders", "200"]
+    result = CliRunner().invoke(cli, [*args, "--seed", "5", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert pd.read_csv(out, dtype=str)["order_id"].nunique() == 200
+    result = CliRunner().invoke(cli, [*args, "--spike", "7pm,2", "--out", str(out)])
+    assert result.exit_code == 1
+    assert result.output == (
+        "Error: field '--spike': value '7pm,2': expected HH:MM,factor with factor > 0\n"
+    )
+
+
+GOOD = (
+    "order_id,created_at,customer_id,dest,tier,sku,quantity\n"
+    "A1,2026-01-05T10:00:00-05:00,C1,100,gold,TEE,2\n"
+    "A1,2026-01-05T10:00:00-05:00,C1,100,gold,MUG,1\n"
+    "A2,2026-01-05T15:00:00Z,C2,90012,,SOFA,1\n"
+)
+
+BAD_ORDERS = [
+    ("naive time", (2, "created_at", "2026-01-05T10:00:00"),
+     r"^orders\.csv: row 2: field 'created_at': value '2026-01-05T10:00:00': "
+     r"no timezone offset"),
+    ("not a date", (4, "created_at", "2026-13-01T10:00:00Z"),
+     r"^orders\.csv: row 4: field 'created_at': value '2026-13-01T10:00:00Z': "
+     r"not an ISO 8601 date-time$"),
+    ("zero quantity", (3, "quantity", "0"),
+     r"^orders\.csv: row 3: field 'quantity': value '0': must be >= 1$"),
+    ("bad tier", (4, "tier", "bronze"),
+     r"^orders\.csv: row 4: field 'tier': value 'bronze': must be one of"),
+    ("bad dest", (4, "dest", "9001"),
+     r"^orders\.csv: row 4: field 'dest': value '9001': must match"),
+    ("unknown sku", (4, "sku", "HAT"),
+     r"^orders\.csv: row 4: field 'sku': value 'HAT': unknown SKU"),
+    ("unknown dest", (4, "dest", "999"),
+     r"^orders\.csv: row 4: field 'dest': value '999': unknown ZIP prefix"),
+    ("inconsistent order", (3, "customer_id", "C9"),
+     r"^orders\.csv: row 3: field 'customer_id': value 'C9': "
+     r"differs from the order's first line$"),
+    ("sku twice", (3, "sku", "TEE"),
+     r"^orders\.csv: row 3: field 'sku': value 'TEE': SKU listed twice"),
+    ("missing customer", (2, "customer_id", ""),
+     r"^orders\.csv: row 2: field 'customer_id': value '': missing value$"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"), [c[1:] for c in BAD_ORDERS], ids=[c[0] for c in BAD_ORDERS]
+)
+def test_orders_bad_input(
+    tmp_path: Path, tiny_network: Network, edit: tuple[int, str, str], message: str
+) -> None:
+    path = tmp_path / "orders.csv"
+    path.write_text(GOOD)
+    orders = read_orders(path, tiny_network)
+    assert orders.order_ids == ("A1", "A2") and orders.dest_zip3 == ("100", "900")
+    assert orders.tier.tolist() == [1, -1]
+    row, column, value = edit
+    frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+    frame.loc[row - 2, column] = value
+    frame.to_csv(path, index=False)
+    with pytest.raises(InputError, match=message):
+        read_orders(path, tiny_network)
+
+
+def test_generator_without_customer_table(tiny_network: Network) -> None:
+    frame = generate_orders(tiny_network, n_orders=400, days=1, seed=2)
+    assert frame["customer_id"].str.startswith("G2-").all()
+    assert set(frame["dest"]) <= set(tiny_network.dest_zip3)
+    assert set(frame["sku"]) <= set(tiny_network.sku_ids)
+    # no popularity column: SKUs drawn uniformly, all four appear
+    assert frame["sku"].nunique() == 4
+
+
+def test_generator_checks_the_customer_table(tmp_path: Path) -> None:
+    import shutil
+
+    from tests.conftest import TINY_NETWORK
+    from tierflow.data.network import load_network
+
+    folder = tmp_path / "net"
+    shutil.copytree(TINY_NETWORK, folder)
+    (folder / "customers.csv").write_text("customer_id,home_zip3\nC1,100\nC2,999\n")
+    with pytest.raises(
+        InputError,
+        match=r"^customers\.csv: row 3: field 'home_zip3': value '999': "
+        r"unknown home_zip3 \(not in destinations\)$",
+    ):
+        generate_orders(load_network(folder), n_orders=10)

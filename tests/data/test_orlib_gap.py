@@ -1,0 +1,160 @@
+"""OR-Library GAP: the public set solved to best-known, reader errors, generator."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tests.conftest import DATA_DIR, GAP_DIR
+from tierflow.data.errors import InputError
+from tierflow.data.orlib_gap import (
+    format_orlib_gap,
+    generate_chu_beasley,
+    parse_orlib_gap,
+    read_best_known,
+    read_orlib_gap,
+)
+from tierflow.formulations.gap import gap_instance, load_gap_file
+from tierflow.solver import Status, solve, verify
+
+BEST = read_best_known(GAP_DIR / "best_known.csv")
+PUBLIC = [
+    inst for f in ("gap1", "gap2") for inst in load_gap_file(GAP_DIR / f"{f}.txt")
+]
+
+
+@pytest.mark.parametrize("inst", PUBLIC, ids=lambda i: i.name)
+def test_public_problems_solve_to_best_known_min(inst: object) -> None:
+    from tierflow.formulations.gap import GapInstance
+
+    assert isinstance(inst, GapInstance)
+    result = solve(inst.problem, "cpsat", time_limit_s=10.0)
+    assert result.status is Status.OPTIMAL
+    assert verify(inst.problem, result) == BEST[(inst.name, "min")].value
+
+
+@pytest.mark.parametrize("name", ["gap1-1", "gap2-5"])
+def test_maximization_reaches_or_library_optimum(name: str) -> None:
+    stem, k = name.split("-")
+    inst = load_gap_file(GAP_DIR / f"{stem}.txt", maximize=True)[int(k) - 1]
+    result = solve(inst.problem, "highs", time_limit_s=10.0)
+    assert result.status is Status.OPTIMAL
+    assert inst.reported(result.objective) == BEST[(name, "max")].value
+
+
+def test_reader_transposes_to_item_major() -> None:
+    data = read_orlib_gap(DATA_DIR / "gap_bad" / "valid.txt")
+    assert len(data) == 1
+    d = data[0]
+    assert d.name == "valid-1"
+    assert d.cost.tolist() == [[1, 4], [2, 5], [3, 6]]
+    assert d.weight.tolist() == [[1, 2], [1, 2], [1, 2]]
+    assert d.capacity.tolist() == [5, 5]
+
+
+def test_single_problem_files_have_no_count_line() -> None:
+    data = read_orlib_gap(GAP_DIR / "c05100.txt")
+    assert [(d.name, d.n_jobs, d.n_agents) for d in data] == [("c05100", 100, 5)]
+
+
+BAD_FILES = [
+    (
+        "truncated.txt",
+        r"truncated\.txt: problem 1: token 16 \(end of file\): unexpected "
+        r"end of file while reading the capacities \(2 agents\): expected 2 values, found 0",
+    ),
+    (
+        "non_numeric.txt",
+        r"non_numeric\.txt: problem 1: token 8 \(line 4\): value 'x5': "
+        r"not a number \(in the cost matrix \(2 agents x 3 jobs\)\)",
+    ),
+    (
+        "negative_capacity.txt",
+        r"negative_capacity\.txt: problem 1: token 17 \(line 7\): "
+        r"value '-5': capacity of agent 2 must be >= 0",
+    ),
+    (
+        "negative_resource.txt",
+        r"negative_resource\.txt: problem 1: token 11 \(line 5\): "
+        r"value '-1': resource use of agent 1, job 2 must be >= 0",
+    ),
+    (
+        "wrong_counts.txt",
+        r"wrong_counts\.txt: token 18 \(line 8\): value '7': 2 tokens "
+        r"left over after 1 problem\(s\): the counts in the header do not match the data",
+    ),
+    (
+        "missing_problem.txt",
+        r"missing_problem\.txt: problem 2: token 18 \(end of file\): "
+        r"unexpected end of file while reading the number of agents m",
+    ),
+    (
+        "zero_agents.txt",
+        r"zero_agents\.txt: problem 1: token 2 \(line 2\): value '0': "
+        r"the number of agents m must be a positive integer",
+    ),
+    ("empty.txt", r"empty\.txt: file is empty"),
+]
+
+
+@pytest.mark.parametrize(("name", "message"), BAD_FILES)
+def test_bad_input(name: str, message: str) -> None:
+    with pytest.raises(InputError, match=message):
+        read_orlib_gap(DATA_DIR / "gap_bad" / name)
+
+
+def test_missing_file_is_an_input_error(tmp_path: Path) -> None:
+    with pytest.raises(InputError, match=r"nope\.txt: cannot read file"):
+        read_orlib_gap(tmp_path / "nope.txt")
+
+
+@pytest.mark.parametrize("kind", ["C", "D", "E"])
+def test_generator_follows_chu_beasley(kind: str) -> None:
+    d = generate_chu_beasley(kind, 10, 100, seed=3)
+    again = generate_chu_beasley(kind, 10, 100, seed=3)
+    assert np.array_equal(d.cost, again.cost) and np.array_equal(d.weight, again.weight)
+    a, c, b = d.weight, d.cost, d.capacity
+    assert d.cost.shape == (100, 10)
+    assert np.all(a == np.round(a)) and np.all(c == np.round(c))
+    ratio = 0.8 * a.sum(axis=0) / 10
+    if kind == "C":
+        assert a.min() >= 5 and a.max() <= 25 and c.min() >= 10 and c.max() <= 50
+        np.testing.assert_array_equal(b, np.floor(ratio))
+    elif kind == "D":
+        assert a.min() >= 1 and a.max() <= 100
+        assert np.all(np.abs(c - (111 - a)) <= 10)
+        np.testing.assert_array_equal(b, np.floor(ratio))
+    else:
+        assert a.min() >= 1
+        np.testing.assert_array_equal(b, np.floor(np.maximum(ratio, a.max(axis=0))))
+        # costs fall as resource use grows (c = 1000/a - 10y)
+        assert np.corrcoef(a.ravel(), c.ravel())[0, 1] < -0.3
+
+
+def test_generated_instances_round_trip_and_are_feasible() -> None:
+    d = generate_chu_beasley("D", 5, 40, seed=1)
+    again = parse_orlib_gap(format_orlib_gap([d]), stem="d")[0]
+    np.testing.assert_array_equal(again.cost, d.cost)
+    np.testing.assert_array_equal(again.capacity, d.capacity)
+    inst = gap_instance(d)
+    result = solve(inst.problem, "cpsat", time_limit_s=5.0)
+    assert result.has_solution
+    verify(inst.problem, result)
+
+
+def test_generator_rejects_unknown_type() -> None:
+    with pytest.raises(
+        InputError, match=r"field 'kind': value 'Z': must be one of C, D, E"
+    ):
+        generate_chu_beasley("Z", 2, 2, seed=0)
+
+
+def test_best_known_table_errors(tmp_path: Path) -> None:
+    path = tmp_path / "bk.csv"
+    path.write_text("instance,direction,best_known\nx,up,3\n")
+    with pytest.raises(
+        InputError, match=r"bk\.csv: row 2: field 'direction': value 'up'"
+    ):
+        read_best_known(path)

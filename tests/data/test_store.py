@@ -1,0 +1,288 @@
+"""The state store: reservations, the three guarantees, CLTV scores, allocations."""
+
+from __future__ import annotations
+
+import datetime as dt
+import multiprocessing as mp
+import signal
+import sqlite3
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from tests.conftest import ROOT
+from tierflow.data.errors import InputError, TierflowError
+from tierflow.data.store import SCHEMA_VERSION, SqliteStore
+
+
+def _stock(store: SqliteStore, **on_hand: int) -> None:
+    store.upsert_inventory(
+        pd.DataFrame(
+            {"node_id": "N1", "sku": list(on_hand), "on_hand": list(on_hand.values())}
+        )
+    )
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Any:
+    with SqliteStore(tmp_path / "state.db") as s:
+        _stock(s, TEE=10, MUG=3)
+        yield s
+
+
+def test_schema_is_migrated_and_wal(store: SqliteStore) -> None:
+    assert store.schema_version() == SCHEMA_VERSION
+    conn = sqlite3.connect(store.path)
+    assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    conn.close()
+
+
+def test_newer_schema_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "s.db"
+    SqliteStore(path).close()
+    conn = sqlite3.connect(path)
+    conn.execute("PRAGMA user_version = 99")
+    conn.close()
+    with pytest.raises(TierflowError, match=r"schema version 99 is newer than"):
+        SqliteStore(path)
+
+
+def test_reserve_commit_release(store: SqliteStore) -> None:
+    r = store.reserve("r1", [("TEE", 4), ("MUG", 1)], "N1", ttl_s=60, now=0)
+    assert (r.ok, r.status, r.expires_at) == (True, "active", 60.0)
+    assert store.available("N1", ["TEE", "MUG", "HAT"], now=1) == {
+        "TEE": 6,
+        "MUG": 2,
+        "HAT": 0,
+    }
+    short = store.reserve("r2", [("TEE", 2), ("MUG", 3)], "N1", ttl_s=60, now=1)
+    assert (short.ok, short.status, short.shortfall) == (
+        False,
+        "rejected",
+        (("MUG", 3, 2),),
+    )
+    assert store.available("N1", ["TEE"], now=1) == {"TEE": 6}  # all-or-nothing
+    assert store.commit("r1", now=2).status == "committed"
+    inv = store.inventory_frame().set_index("sku")
+    assert inv.loc["TEE"].tolist() == ["N1", 6, 0]
+    assert store.commit("r1", now=3).replayed  # idempotent
+    with pytest.raises(
+        InputError, match=r"reservation is committed, cannot be released"
+    ):
+        store.release("r1", now=3)
+    store.reserve("r3", [("TEE", 6)], "N1", ttl_s=60, now=4)
+    assert store.release("r3", now=5).status == "released"
+    assert store.release("r3", now=6).replayed
+    assert store.available("N1", ["TEE"], now=6) == {"TEE": 6}
+    with pytest.raises(InputError, match=r"field 'request_id': value 'nope': unknown"):
+        store.commit("nope")
+    assert store.check_consistency() == []
+
+
+def test_expiry_frees_stock(store: SqliteStore) -> None:
+    store.reserve("old", [("MUG", 3)], "N1", ttl_s=10, now=0)
+    assert store.available("N1", ["MUG"], now=9) == {"MUG": 0}
+    assert store.available("N1", ["MUG"], now=10) == {"MUG": 3}  # reads skip stale
+    mat = store.available_matrix(["N1"], ["MUG", "TEE"], now=10)
+    assert mat.tolist() == [[3, 10]]
+    assert store.reserve("new", [("MUG", 2)], "N1", ttl_s=10, now=11).ok
+    assert store.reservation_status("old") == "expired"
+    with pytest.raises(
+        InputError, match=r"reservation is expired, cannot be committed"
+    ):
+        store.commit("old", now=12)
+    assert store.expire_stale(now=100) == 1
+    assert store.check_consistency() == []
+
+
+def test_idempotent_request_ids(store: SqliteStore) -> None:
+    first = store.reserve("req", [("TEE", 3)], "N1", ttl_s=60, now=0)
+    again = store.reserve("req", [("TEE", 3)], "N1", ttl_s=60, now=1)
+    assert first.ok and again.ok and again.replayed and not first.replayed
+    assert store.available("N1", ["TEE"], now=1) == {"TEE": 7}  # reserved once
+    with pytest.raises(InputError, match=r"already used with different lines"):
+        store.reserve("req", [("TEE", 4)], "N1", ttl_s=60, now=1)
+    with pytest.raises(InputError, match=r"field 'quantity': index 0: value 0"):
+        store.reserve("bad", [("TEE", 0)], "N1", ttl_s=60)
+
+
+def _contend(path: str, worker: int, n: int, barrier: Any, queue: Any) -> None:
+    store = SqliteStore(path)
+    barrier.wait()
+    ok = sum(
+        store.reserve(f"w{worker}-{i}", [("HOT", 1)], "N1", ttl_s=3600).ok
+        for i in range(n)
+    )
+    store.close()
+    queue.put(ok)
+
+
+def test_no_oversell_under_8_processes(tmp_path: Path) -> None:
+    path = tmp_path / "hot.db"
+    with SqliteStore(path) as s:
+        _stock(s, HOT=100)
+    ctx = mp.get_context("spawn")
+    barrier, queue = ctx.Barrier(8), ctx.Queue()
+    procs = [
+        ctx.Process(target=_contend, args=(str(path), w, 500, barrier, queue))
+        for w in range(8)
+    ]
+    for p in procs:
+        p.start()
+    granted = [queue.get(timeout=240) for _ in procs]
+    for p in procs:
+        p.join(timeout=60)
+        assert p.exitcode == 0
+    assert sum(granted) == 100
+    with SqliteStore(path) as s:
+        assert s.inventory_frame()[["on_hand", "reserved"]].values.tolist() == [
+            [100, 100]
+        ]
+        assert s.check_consistency() == []
+
+
+_CRASHER = textwrap.dedent(
+    """
+    import sys
+    import pandas as pd
+    from tierflow.data.store import SqliteStore
+
+    store = SqliteStore(sys.argv[1])
+    start = store.start_allocation_run("run", {"engine": "greedy"})
+    batch = 0 if start is None else start + 1
+    rows = 20_000
+    while True:
+        frame = pd.DataFrame({
+            "order_id": [f"O{batch}-{i}" for i in range(rows)], "sku": "TEE",
+            "quantity": 1, "node_id": "N1", "service": "ground",
+            "ship_date": "2026-01-05", "promised_date": "2026-01-08", "cost": 9.5,
+            "status": "allocated", "reason": "",
+        })
+        store.write_allocation_batch("run", batch, frame)
+        r = store.reserve(f"q{batch}", [("TEE", 1)], "N1", ttl_s=3600)
+        if r.ok and batch % 2:
+            store.commit(f"q{batch}")
+        print("batch", batch, flush=True)
+        batch += 1
+    """
+)
+
+
+def test_sigkill_mid_batch_leaves_store_consistent(tmp_path: Path) -> None:
+    path = tmp_path / "crash.db"
+    with SqliteStore(path) as s:
+        _stock(s, TEE=1_000_000)
+    rng = np.random.default_rng(0)
+    for attempt in range(3):
+        proc = subprocess.Popen(
+            [sys.executable, "-c", _CRASHER, str(path)],
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        assert proc.stdout is not None
+        assert proc.stdout.readline().startswith("batch")  # it is writing
+        time.sleep(float(rng.uniform(0.05, 0.4)))
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+        proc.stdout.close()
+        assert proc.returncode == -signal.SIGKILL
+        with SqliteStore(path) as s:  # reopening works
+            assert s.check_consistency() == [], attempt
+            last = s.last_committed_batch("run")
+            assert last is not None
+            done = s.allocations("run")
+            assert sorted(done["batch"].unique().tolist()) == list(range(last + 1))
+            assert len(done) == 20_000 * (last + 1)  # whole batches only
+
+
+def test_cltv_scores(store: SqliteStore) -> None:
+    day = dt.date(2026, 1, 5)
+    scores = pd.DataFrame(
+        {
+            "customer_id": [f"C{i}" for i in range(11)],
+            "predicted_spend": [float(i * 10) for i in range(11)],
+            "p_active": 0.5,
+            "segment": ["silver"] * 8 + ["gold"] * 2 + ["platinum"],
+        }
+    )
+    assert store.put_cltv_scores(scores, as_of=day, model_version="v1") == 11
+    assert store.cltv_threshold(90) == 90.0  # floor(0.9 * 10) = index 9
+    assert store.cltv_threshold(0) == 0.0 and store.cltv_threshold(100) == 100.0
+    hit = store.cltv_score("C7")
+    assert hit is not None and (hit.predicted_spend, hit.as_of) == (70.0, day)
+    assert store.cltv_score("nobody") is None
+    got = store.cltv_scores(["C1", "C10", "zz"]).set_index("customer_id")
+    assert got["predicted_spend"].to_dict() == {"C1": 10.0, "C10": 100.0}
+    bad = scores.assign(p_active=[0.5] * 10 + [1.5])
+    with pytest.raises(InputError, match=r"field 'p_active': index 10: value 1\.5"):
+        store.put_cltv_scores(bad, as_of=day, model_version="v2")
+    assert store.cltv_score("C7") is not None  # the day's scores are intact
+    # a newer day replaces what lookups see; re-putting a day replaces it
+    store.put_cltv_scores(
+        scores.iloc[:3], as_of=day + dt.timedelta(1), model_version="v2"
+    )
+    assert store.cltv_score(
+        "C7"
+    ) is None and store.latest_cltv_as_of() == day + dt.timedelta(1)
+    store.put_cltv_scores(
+        scores.iloc[:2], as_of=day + dt.timedelta(1), model_version="v3"
+    )
+    assert len(store.cltv_scores([f"C{i}" for i in range(11)])) == 2
+
+
+def _alloc(orders: list[str], status: str = "allocated") -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "order_id": orders,
+            "sku": "TEE",
+            "quantity": 2,
+            "node_id": "N1" if status == "allocated" else None,
+            "service": "ground",
+            "ship_date": "2026-01-05",
+            "promised_date": "2026-01-08",
+            "cost": 9.5,
+            "status": status,
+            "reason": "",
+        }
+    )
+
+
+def test_allocation_batches(store: SqliteStore) -> None:
+    assert store.start_allocation_run("day1", {"engine": "cpsat"}) is None
+    assert store.write_allocation_batch(
+        "day1", 0, _alloc(["A", "B"]), consume_inventory=True
+    )
+    assert not store.write_allocation_batch("day1", 0, _alloc(["A", "B"]))  # replay
+    assert store.start_allocation_run("day1", {"engine": "cpsat"}) == 0  # resume point
+    with pytest.raises(InputError, match=r"different parameters"):
+        store.start_allocation_run("day1", {"engine": "greedy"})
+    # a deferred line may be decided again later; an allocated one may not
+    assert store.write_allocation_batch("day1", 1, _alloc(["C"], "deferred"))
+    assert store.write_allocation_batch("day1", 2, _alloc(["C"]))
+    with pytest.raises(InputError, match=r"already allocated"):
+        store.write_allocation_batch("day1", 3, _alloc(["A"]))
+    with pytest.raises(InputError, match=r"not enough unreserved stock"):
+        store.write_allocation_batch(
+            "day1", 3, _alloc(["D", "E", "F", "G"]), consume_inventory=True
+        )
+    assert store.last_committed_batch("day1") == 2
+    assert store.decided_order_ids("day1") == {"A", "B", "C"}
+    assert store.available("N1", ["TEE"]) == {"TEE": 6}  # A and B took 2 each
+    assert store.check_consistency() == []
+
+
+def test_sqlite_store_satisfies_the_protocol(store: SqliteStore) -> None:
+    from tierflow.data.store import StateStore
+
+    def use(s: StateStore) -> int | None:
+        return s.last_committed_batch("none")
+
+    assert use(store) is None

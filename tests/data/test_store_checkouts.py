@@ -1,0 +1,188 @@
+"""The state store's checkout additions: stock reads, holds, orders, bid prices."""
+
+from __future__ import annotations
+
+import datetime as dt
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytest
+
+from tierflow.data.errors import InputError
+from tierflow.data.network import Network
+from tierflow.data.orders import read_orders, write_orders
+from tierflow.data.store import ONLINE_ORDER_COLUMNS, SqliteStore
+
+
+def _stock(store: SqliteStore, rows: list[tuple[str, str, int]]) -> None:
+    store.upsert_inventory(pd.DataFrame(rows, columns=["node_id", "sku", "on_hand"]))
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Any:
+    with SqliteStore(tmp_path / "state.db") as s:
+        _stock(s, [("N1", "TEE", 10), ("N1", "MUG", 3), ("N2", "TEE", 4)])
+        yield s
+
+
+def _lines(request_id: str, node: str, sku: str, qty: int) -> dict[str, Any]:
+    return {
+        "order_id": request_id,
+        "created_at": "2026-01-05T15:00:00Z",
+        "customer_id": "C1",
+        "dest": "100",
+        "tier": "gold",
+        "sku": sku,
+        "quantity": qty,
+        "node_id": node,
+        "service": "ground",
+        "ship_date": "2026-01-05",
+        "delivery_date": "2026-01-07",
+    }
+
+
+def _avail(store: SqliteStore, now: float) -> dict[tuple[str, str], int]:
+    return {(n, s): a for n, s, a in store.available_by_sku(["TEE", "MUG"], now=now)}
+
+
+def test_migration_3_upgrades_a_version_2_store(tmp_path: Path) -> None:
+    path = tmp_path / "old.db"
+    SqliteStore(path).close()
+    conn = sqlite3.connect(path)
+    for table in ("bid_prices", "checkouts", "online_orders"):
+        conn.execute(f"DROP TABLE {table}")
+    conn.execute("DROP INDEX inventory_by_sku")
+    conn.execute("PRAGMA user_version = 2")
+    conn.commit()
+    conn.close()
+    with SqliteStore(path) as s:
+        assert s.schema_version() == 3
+        assert s.latest_bid_prices() is None
+        assert s.online_orders().columns.tolist() == list(ONLINE_ORDER_COLUMNS)
+
+
+def test_seed_inventory_only_once(tmp_path: Path, tiny_network: Network) -> None:
+    with SqliteStore(tmp_path / "s.db") as s:
+        assert s.seed_network_inventory(tiny_network) == 6  # positive cells
+        s.reserve("r", [("TEE", 5)], "WH-EAST", ttl_s=60)
+        s.commit("r")
+        assert s.seed_network_inventory(tiny_network) == 0  # never overwrites
+        frame = s.inventory_frame().set_index(["node_id", "sku"])
+        assert frame.loc[("WH-EAST", "TEE"), "on_hand"] == 95
+
+
+def test_available_by_sku_counts_stale_holds_as_free(store: SqliteStore) -> None:
+    assert _avail(store, 0) == {("N1", "TEE"): 10, ("N1", "MUG"): 3, ("N2", "TEE"): 4}
+    store.reserve("r", [("TEE", 4), ("MUG", 3)], "N1", ttl_s=10, now=0)
+    assert _avail(store, 5) == {("N1", "TEE"): 6, ("N1", "MUG"): 0, ("N2", "TEE"): 4}
+    assert _avail(store, 10) == {("N1", "TEE"): 10, ("N1", "MUG"): 3, ("N2", "TEE"): 4}
+
+
+def test_hold_confirm_and_orders(store: SqliteStore, tmp_path: Path) -> None:
+    holds = [("N1", [("TEE", 2), ("MUG", 1)]), ("N2", [("TEE", 1)])]
+    order = [_lines("q1", "N1", "MUG", 1), _lines("q1", "N2", "TEE", 1)]
+    held = store.hold_checkout("q1", "gold", holds, 60, order_lines=order, now=0)
+    assert (held.status, held.expires_at, held.reservation_ids) == (
+        "held",
+        60.0,
+        ("q1#1.0", "q1#1.1"),
+    )
+    again = store.hold_checkout("q1", "gold", holds, 60, order_lines=order, now=1)
+    assert again.replayed and again.reservation_ids == held.reservation_ids
+    assert _avail(store, 1)[("N1", "TEE")] == 8 and _avail(store, 1)[("N2", "TEE")] == 3
+    done = store.confirm_checkout("q1", now=2)
+    assert done.status == "confirmed" and not done.replayed
+    assert store.confirm_checkout("q1", now=3).replayed
+    inv = store.inventory_frame().set_index(["node_id", "sku"])
+    assert inv.loc[("N1", "TEE")].tolist() == [8, 0]  # committed: left on_hand
+    assert inv.loc[("N2", "TEE")].tolist() == [3, 0]
+    orders = store.online_orders()
+    assert orders[["order_id", "sku", "node_id", "quantity"]].values.tolist() == [
+        ["q1", "MUG", "N1", 1],
+        ["q1", "TEE", "N2", 1],
+    ]
+    assert orders["confirmed_at"].tolist() == [2.0, 2.0]
+    assert store.online_orders(since=2.0).empty
+    # the export is an orders.csv the allocator reads
+    path = write_orders(orders, tmp_path / "orders.csv")
+    back = read_orders(path)
+    assert back.order_ids == ("q1",) and back.line_sku_id == ("MUG", "TEE")
+    with pytest.raises(InputError, match=r"field 'request_id': value 'q1': checkout"):
+        store.hold_checkout("q1", "silver", holds, 60, order_lines=order, now=4)
+    with pytest.raises(InputError, match=r"confirmed, cannot cancel"):
+        store.cancel_checkout("q1", now=4)
+    assert store.check_consistency() == []
+
+
+def test_swap_reject_cancel_and_expiry(store: SqliteStore) -> None:
+    order = [_lines("q", "N1", "TEE", 3)]
+    assert store.hold_checkout(
+        "q", "gold", [("N1", [("TEE", 3)])], 60, order_lines=order, now=0
+    ).ok
+    # swapping to a plan that does not fit keeps the old hold
+    big = store.hold_checkout(
+        "q", "silver", [("N2", [("TEE", 9)])], 60, order_lines=order, now=1
+    )
+    assert big.status == "rejected" and big.shortfall == (("N2", "TEE", 9, 4),)
+    state = store.checkout_state("q", now=1)
+    assert state is not None and (state.option_id, state.status) == ("gold", "held")
+    # a swap that fits releases the old hold in the same transaction
+    swap = store.hold_checkout(
+        "q", "silver", [("N2", [("TEE", 2)])], 60, order_lines=order, now=2
+    )
+    assert swap.ok and swap.reservation_ids == ("q#2.0",)
+    assert (
+        _avail(store, 2)[("N1", "TEE")] == 10 and _avail(store, 2)[("N2", "TEE")] == 2
+    )
+    assert store.cancel_checkout("q", now=3).status == "cancelled"
+    assert store.cancel_checkout("q", now=4).replayed
+    assert _avail(store, 4)[("N2", "TEE")] == 4
+    with pytest.raises(InputError, match=r"checkout was cancelled"):
+        store.confirm_checkout("q", now=5)
+    # expiry: the stock comes back at once, confirming is refused
+    store.hold_checkout(
+        "e", "gold", [("N1", [("MUG", 3)])], 10, order_lines=order, now=0
+    )
+    assert _avail(store, 9)[("N1", "MUG")] == 0
+    assert _avail(store, 10)[("N1", "MUG")] == 3
+    state = store.checkout_state("e", now=10)
+    assert state is not None and state.status == "expired"
+    with pytest.raises(
+        InputError, match=r"field 'request_id': value 'e': hold expired at"
+    ):
+        store.confirm_checkout("e", now=10)
+    assert store.hold_checkout(
+        "e", "gold", [("N1", [("MUG", 3)])], 10, order_lines=order, now=11
+    ).ok
+    assert store.expire_stale(now=30) == 1
+    assert store.cancel_checkout("e", now=31).status == "expired"
+    with pytest.raises(
+        InputError, match=r"field 'request_id': value 'zz': unknown checkout"
+    ):
+        store.confirm_checkout("zz")
+    assert store.check_consistency() == []
+
+
+def test_bid_prices_round_trip_and_validation(store: SqliteStore) -> None:
+    assert store.latest_bid_prices() is None and store.latest_bid_price_run() is None
+    when = dt.datetime(2026, 1, 5, 12, tzinfo=dt.UTC)
+    store.put_bid_prices({"N1": 0.5, "N2": 0}, as_of=when, source="lp test")
+    store.put_bid_prices(
+        {"N1": 0.25}, as_of=when + dt.timedelta(hours=1), source="lp 2"
+    )
+    run = store.latest_bid_price_run()
+    assert run is not None and (run.source, run.prices) == ("lp 2", {"N1": 0.25})
+    assert run.as_of == when + dt.timedelta(hours=1)
+    for bad, match in (
+        ({"N1": -1.0}, r"field 'prices': index N1: value -1\.0: must be a finite"),
+        ({"N1": float("nan")}, r"index N1: value nan: must be a finite"),
+        ({"": 1.0}, r"field 'prices': value '': empty node id"),
+        ({"N1": "x"}, r"index N1: value 'x': not a number"),
+    ):
+        with pytest.raises(InputError, match=match):
+            store.put_bid_prices(bad, as_of=when, source="bad")  # type: ignore[arg-type]
+    with pytest.raises(InputError, match=r"field 'as_of'"):
+        store.put_bid_prices({"N1": 1.0}, as_of=dt.datetime(2026, 1, 5), source="x")
+    assert store.latest_bid_prices() == {"N1": 0.25}  # nothing bad was written

@@ -1,0 +1,68 @@
+"""The store's reads for the checkout service: sample customers per CLTV
+segment and the latest allocation run."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import pandas as pd
+
+from tierflow.data.store import SqliteStore
+
+
+def test_one_median_customer_per_segment(tmp_path: Path) -> None:
+    with SqliteStore(tmp_path / "s.db") as store:
+        assert store.cltv_segment_examples() == []
+        store.put_cltv_scores(
+            pd.DataFrame(
+                {
+                    "customer_id": ["a", "b", "c", "d", "e", "f"],
+                    "predicted_spend": [500.0, 300.0, 40.0, 30.0, 20.0, 10.0],
+                    "p_active": 0.5,
+                    "segment": ["gold", "gold", "silver", "silver", "silver", "silver"],
+                }
+            ),
+            as_of=dt.date(2026, 1, 3),
+            model_version="old",
+        )
+        # only the latest day counts
+        store.put_cltv_scores(
+            pd.DataFrame(
+                {
+                    "customer_id": ["a", "b", "c", "d", "e"],
+                    "predicted_spend": [900.0, 300.0, 40.0, 30.0, 20.0],
+                    "p_active": 0.5,
+                    "segment": ["platinum", "gold", "silver", "silver", "silver"],
+                }
+            ),
+            as_of=dt.date(2026, 1, 4),
+            model_version="new",
+        )
+        got = store.cltv_segment_examples()
+    # silver: 20, 30, 40 -> rank 2 of 3 is 30 (d); ordered by spend, highest first
+    assert [(s.customer_id, s.segment, s.predicted_spend) for s in got] == [
+        ("a", "platinum", 900.0),
+        ("b", "gold", 300.0),
+        ("d", "silver", 30.0),
+    ]
+    assert {s.as_of for s in got} == {dt.date(2026, 1, 4)}
+    assert {s.model_version for s in got} == {"new"}
+
+
+def test_latest_allocation_run(tmp_path: Path) -> None:
+    with SqliteStore(tmp_path / "s.db") as store:
+        assert store.latest_allocation_run() is None
+        store.start_allocation_run("first", {"engine": "cpsat"})
+        store.start_allocation_run("second", {"engine": "greedy"})
+        run = store.latest_allocation_run()
+        assert run is not None
+        assert (run.run_id, run.params, run.finished_at) == (
+            "second",
+            {"engine": "greedy"},
+            None,
+        )
+        store.finish_allocation_run("second")
+        run = store.latest_allocation_run()
+        assert run is not None and run.finished_at is not None
+        assert run.finished_at >= run.created_at

@@ -1,0 +1,237 @@
+"""Transaction, profile and browsing readers: good files, and a table of bad ones."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from tierflow.data.errors import InputError
+from tierflow.data.transactions import (
+    TransactionFormat,
+    day_number,
+    day_to_date,
+    read_browsing,
+    read_profiles,
+    read_transactions,
+)
+
+HEADER = "customer_id,order_date,amount\n"
+
+
+def _write(tmp_path: Path, name: str, text: str) -> Path:
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+def test_csv_roundtrip_with_returns_zeros_and_times(tmp_path: Path) -> None:
+    path = _write(
+        tmp_path,
+        "orders.csv",
+        "customer_id,order_date,amount,quantity,order_id\n"
+        "b,2024-01-03,10.5,2,o1\n"
+        "a,2024-01-02 13:45:00,0,1,o2\n"
+        "\n"
+        "a,2024-01-01,-4.25,,o3\n",
+    )
+    log, report = read_transactions(path)
+    assert report.n_rows == 3 and report.n_bad == 0
+    assert list(log.customer_ids) == ["a", "b"]
+    # sorted by (customer, day); the time of day is dropped
+    assert [str(day_to_date(d).date()) for d in log.day] == [
+        "2024-01-01",
+        "2024-01-02",
+        "2024-01-03",
+    ]
+    np.testing.assert_allclose(log.amount, [-4.25, 0.0, 10.5])
+    assert log.quantity is not None
+    np.testing.assert_allclose(log.quantity, [1.0, 1.0, 2.0])  # blank -> 1
+    assert not log.amount.flags.writeable
+
+
+def test_cdnow_master_has_header_and_known_totals(cdnow_dir: Path) -> None:
+    log, _ = read_transactions(cdnow_dir / "CDNOW_master.txt", fmt="cdnow")
+    assert (log.n_rows, log.n_customers) == (69_659, 23_570)
+    assert round(float(log.amount.sum()), 2) == 2_500_315.63
+    assert str(day_to_date(log.first_day).date()) == "1997-01-01"
+    assert str(day_to_date(log.last_day).date()) == "1998-06-30"
+
+
+def test_cdnow_sample_five_columns_uses_master_id(cdnow_dir: Path) -> None:
+    log, _ = read_transactions(cdnow_dir / "CDNOW_sample.txt", fmt="cdnow")
+    assert (log.n_rows, log.n_customers) == (6_919, 2_357)
+    assert log.customer_ids[0] == "00004"
+    assert day_number("1997-01-01") == log.first_day
+
+
+def test_parquet_typed_columns(tmp_path: Path) -> None:
+    frame = pd.DataFrame(
+        {
+            "customer_id": [7, 8],
+            "order_date": pd.to_datetime(["2024-02-01", "2024-02-03"]),
+            "amount": [1.5, 2.5],
+        }
+    )
+    path = tmp_path / "t.parquet"
+    frame.to_parquet(path)
+    log, _ = read_transactions(path)
+    assert list(log.customer_ids) == ["7", "8"]
+    np.testing.assert_allclose(log.amount, [1.5, 2.5])
+
+
+# (file name, content, expected message) — one bad thing per file
+BAD_FILES = [
+    (
+        "orders.csv",
+        HEADER + "c1,2024-01-01,5\nc2,2024-13-01,5\n",
+        r"^orders\.csv: row 3: field 'order_date': value '2024-13-01': "
+        r"not a date \(expected YYYY-MM-DD\)$",
+    ),
+    (
+        "orders.csv",
+        HEADER + "c1,2024-01-02,abc\n",
+        r"^orders\.csv: row 2: field 'amount': value 'abc': not a number$",
+    ),
+    (
+        "orders.csv",
+        HEADER + "c1,2024-01-02,5\n  ,2024-01-02,5\n",
+        r"^orders\.csv: row 3: field 'customer_id': value '  ': missing value$",
+    ),
+    (
+        "orders.csv",
+        HEADER + "c1,2024-01-02\n",
+        r"^orders\.csv: row 2: field 'amount': value '': missing value$",
+    ),
+    (
+        "orders.csv",
+        HEADER + "c1,2024-01-02,inf\n",
+        r"^orders\.csv: row 2: field 'amount': value 'inf': not a finite number$",
+    ),
+    (
+        "orders.csv",
+        HEADER + "c1,2024-01-02,1\n\n\nc1,,2\n",
+        r"^orders\.csv: row 5: field 'order_date': value '': missing value$",
+    ),
+    (
+        "orders.csv",
+        "customer_id,order_date,amount,quantity\nc1,2024-01-02,1,two\n",
+        r"^orders\.csv: row 2: field 'quantity': value 'two': not a number$",
+    ),
+    (
+        "orders.csv",
+        "customer_id,order_date\nc1,2024-01-02\n",
+        r"^orders\.csv: field 'amount': missing column "
+        r"\(have: customer_id, order_date\)$",
+    ),
+    (
+        "orders.csv",
+        HEADER + "c1,2024-01-02,1\nc2,2024-01-02,1,5\n",
+        r"^orders\.csv: row 3: expected 3 fields, found 4$",
+    ),
+    (
+        "orders.csv",
+        HEADER + "c1,2024-01-02,1,5\n",
+        r"^orders\.csv: row 2: a row has more fields than the header$",
+    ),
+    ("orders.csv", "", r"^orders\.csv: file is empty$"),
+    (
+        "cdnow.txt",
+        "customer_id date number_of_cds dollar_value\n 00001 19970101 1 11.77\n"
+        " 00002 19971301 1 12.00\n",
+        r"^cdnow\.txt: row 3: field 'date': value '19971301': "
+        r"not a date \(expected YYYYMMDD\)$",
+    ),
+    (
+        "cdnow.txt",
+        " 00001 19970101 1 11.77\n 00002 19970102 1\n",
+        r"^cdnow\.txt: row 2: expected 4 fields, found 3$",
+    ),
+    (
+        "cdnow.txt",
+        " 00001 19970101 1 11.77\n 00002 19970102 1 $12\n",
+        r"^cdnow\.txt: row 2: field 'dollar_value': value '\$12': not a number$",
+    ),
+]
+
+
+@pytest.mark.parametrize(("name", "text", "message"), BAD_FILES)
+def test_bad_input_names_file_row_field_value(
+    tmp_path: Path, name: str, text: str, message: str
+) -> None:
+    path = _write(tmp_path, name, text)
+    fmt: TransactionFormat = "cdnow" if name.startswith("cdnow") else "csv"
+    with pytest.raises(InputError) as info:
+        read_transactions(path, fmt=fmt)
+    # the file as given, then row, field, value and the problem
+    text = str(info.value)
+    assert text.startswith(f"{tmp_path}/")
+    assert re.match(message, text[len(str(tmp_path)) + 1 :]), text
+
+
+def test_parquet_errors_name_the_record(tmp_path: Path) -> None:
+    frame = pd.DataFrame(
+        {"customer_id": ["a", "b"], "order_date": ["2024-01-01", "x"], "amount": [1, 2]}
+    )
+    path = tmp_path / "t.parquet"
+    frame.to_parquet(path)
+    with pytest.raises(InputError, match=r"t\.parquet: record 2: field 'order_date'"):
+        read_transactions(path)
+
+
+def test_first_bad_row_wins_across_fields(tmp_path: Path) -> None:
+    path = _write(
+        tmp_path, "o.csv", HEADER + "c1,2024-01-01,1\nc2,2024-01-01,x\n,bad,1\n"
+    )
+    with pytest.raises(InputError, match=r"o\.csv: row 3: field 'amount'"):
+        read_transactions(path)
+
+
+def test_skip_bad_rows_counts_and_reports(tmp_path: Path) -> None:
+    path = _write(
+        tmp_path,
+        "o.csv",
+        HEADER + "c1,2024-01-01,1\nc2,2024-01-01,x\n,2024-01-02,1\nc3,nope,y\n",
+    )
+    log, report = read_transactions(path, skip_bad_rows=True)
+    assert log.n_rows == 1
+    assert (report.n_rows, report.n_bad) == (4, 3)
+    assert dict(report.by_field) == {"amount": 2, "customer_id": 1, "order_date": 1}
+    assert report.summary().startswith(f"{path}: skipped 3 of 4 bad rows")
+    assert report.examples[0].endswith("row 3: field 'amount': value 'x': not a number")
+
+
+def test_all_rows_bad_is_an_error(tmp_path: Path) -> None:
+    path = _write(tmp_path, "o.csv", HEADER + "c1,x,1\n")
+    with pytest.raises(InputError, match=r"o\.csv: no valid transactions"):
+        read_transactions(path, skip_bad_rows=True)
+
+
+def test_profiles_and_browsing(tmp_path: Path) -> None:
+    prof = _write(
+        tmp_path,
+        "p.csv",
+        "customer_id,signup_date,region,extra\na,2023-05-01,north,z\nb,,south,z\n",
+    )
+    profiles, _ = read_profiles(prof)
+    assert profiles.columns == ("signup_date", "region")
+    assert profiles.signup_day is not None
+    assert np.isnan(profiles.signup_day[1])
+    dup = _write(tmp_path, "d.csv", "customer_id,region\na,x\na,y\n")
+    with pytest.raises(
+        InputError, match=r"d\.csv: row 3: field 'customer_id': value 'a': duplicate"
+    ):
+        read_profiles(dup)
+    brow = _write(
+        tmp_path,
+        "b.csv",
+        "customer_id,date,sessions,product_views,cart_adds\na,2024-01-01,1,2,0\n"
+        "a,2024-01-02,-1,0,0\n",
+    )
+    with pytest.raises(
+        InputError, match=r"b\.csv: row 3: field 'sessions': value '-1': must be >= 0"
+    ):
+        read_browsing(brow)

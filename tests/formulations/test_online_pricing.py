@@ -1,0 +1,164 @@
+"""The online pricer agrees with ``price_orders`` field by field.
+
+``price_orders`` (the batch cost model) is the reference; ``OrderPricer``
+must give the same ship date, service, delivery date, promised date,
+shipping, penalty and handling for every node — strict and relaxed — on
+random orders: any hour of the year (weekends, cutoffs, both daylight-saving
+changes), every tier, baskets of 1–3 SKUs, and a calendar with holidays.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from tests.conftest import TINY_NETWORK
+from tierflow.data.delivery_calendar import DeliveryCalendar
+from tierflow.data.network import Network, load_network
+from tierflow.data.orders import TIERS, read_orders
+from tierflow.formulations.fulfillment import order_totals, price_orders
+from tierflow.formulations.online_pricing import (
+    CalendarTables,
+    OrderPricer,
+    date_to_day,
+    day_to_date,
+)
+from tierflow.formulations.tiers import TierPolicy
+
+POLICY = TierPolicy()
+HOLIDAYS = DeliveryCalendar(
+    holidays=(dt.date(2026, 1, 1), dt.date(2026, 5, 25), dt.date(2026, 7, 3),
+              dt.date(2026, 9, 7), dt.date(2026, 11, 26), dt.date(2026, 12, 25))
+)  # fmt: skip
+
+
+def _random_orders(network: Network, n: int, seed: int, tmp_path: Path) -> object:
+    rng = np.random.default_rng(seed)
+    start = pd.Timestamp("2026-01-01T00:00:00Z").value // 10**9
+    # every hour of 2026, plus instants packed around the DST changes
+    dst = [
+        pd.Timestamp(t).value // 10**9
+        for t in ("2026-03-08T06:00Z", "2026-11-01T05:00Z")
+    ]
+    rows = []
+    for o in range(n):
+        if o % 10 == 0:
+            ts = dst[o % 2] + int(rng.integers(-4 * 3600, 4 * 3600))
+        else:
+            ts = start + int(rng.integers(0, 365 * 86_400))
+        when = pd.Timestamp(ts, unit="s", tz="UTC").isoformat()
+        dest = network.dest_zip3[int(rng.integers(network.n_dests))]
+        tier = TIERS[int(rng.integers(len(TIERS)))]
+        size = int(rng.integers(1, min(3, network.n_skus) + 1))
+        for k in rng.choice(network.n_skus, size=size, replace=False):
+            qty = int(rng.integers(1, 4))
+            rows.append(f"O{o},{when},C,{dest},{tier},{network.sku_ids[k]},{qty}")
+    path = tmp_path / f"orders{seed}.csv"
+    path.write_text(
+        "order_id,created_at,customer_id,dest,tier,sku,quantity\n" + "\n".join(rows)
+    )
+    return read_orders(path, network)
+
+
+def _check_agreement(network: Network, orders: object) -> int:
+    from tierflow.data.orders import Orders
+
+    assert isinstance(orders, Orders)
+    idx = np.arange(orders.n_orders)
+    ref = price_orders(network, orders, idx, POLICY)
+    units, _, kg = order_totals(network, orders, idx)
+    pricer = OrderPricer(network, POLICY)
+    stamps = orders.created_at.astype("datetime64[s]").astype(np.int64)
+    checked = 0
+    for o in idx:
+        t = int(orders.tier[o])
+        args = (int(stamps[o]), int(orders.dest[o]), float(kg[o]), float(units[o]))
+        for relaxed, prefix in ((False, ""), (True, "relaxed_")):
+            q = pricer.quote(*args, relaxed=relaxed)
+            service = getattr(ref, prefix + "service")[o]
+            ok = service >= 0
+            np.testing.assert_array_equal(q.service[t], service, err_msg=f"order {o}")
+            np.testing.assert_array_equal(
+                q.delivery[t][ok],
+                getattr(ref, prefix + "delivery")[o][ok].astype(np.int64),
+                err_msg=f"order {o}",
+            )
+            for name in ("shipping", "penalty"):
+                np.testing.assert_allclose(
+                    getattr(q, name)[t],
+                    getattr(ref, prefix + name)[o],
+                    rtol=0,
+                    atol=1e-9,
+                    err_msg=f"order {o} {prefix}{name}",
+                )
+        np.testing.assert_array_equal(q.ship, ref.ship_date[o].astype(np.int64))
+        assert q.promised[t] == ref.promised[o].astype(np.int64)
+        np.testing.assert_allclose(q.handling, ref.handling[o], rtol=0, atol=1e-9)
+        checked += 1
+    return checked
+
+
+def test_agrees_with_price_orders_on_the_sample(
+    sample_network: Network, tmp_path: Path
+) -> None:
+    orders = _random_orders(sample_network, 1500, seed=1, tmp_path=tmp_path)
+    assert _check_agreement(sample_network, orders) == 1500
+
+
+def test_agrees_with_holidays_on_the_tiny_network(tmp_path: Path) -> None:
+    network = load_network(TINY_NETWORK, calendar=HOLIDAYS)
+    orders = _random_orders(network, 1500, seed=2, tmp_path=tmp_path)
+    assert _check_agreement(network, orders) == 1500
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_calendar_tables_match_numpy_busday(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    cal = DeliveryCalendar(
+        ship_weekmask="1111100",
+        delivery_weekmask="1111110",
+        holidays=tuple(
+            day_to_date(int(d)) for d in rng.integers(20_400, 20_700, size=25)
+        ),
+    )
+    tables = CalendarTables.build(cal, 20_300, 600)
+    holidays = np.array(cal.holidays, dtype="datetime64[D]")
+    days = rng.integers(20_350, 20_750, size=300)
+    as_dates = days.astype("datetime64[D]")
+    roll = np.busday_offset(
+        as_dates, 0, roll="forward", weekmask="1111100", holidays=holidays
+    )
+    np.testing.assert_array_equal(
+        tables.ship_roll[days - 20_300], roll.astype(np.int64)
+    )
+    k = rng.integers(0, 9, size=300)
+    deliver = np.busday_offset(
+        as_dates, k, roll="forward", weekmask="1111110", holidays=holidays
+    )
+    got = tables.delivery_days[tables.position[days - 20_300] + k]
+    np.testing.assert_array_equal(got, deliver.astype(np.int64))
+    other = days + rng.integers(0, 60, size=300)  # busday_count for begin <= end
+    count = np.busday_count(
+        as_dates, other.astype("datetime64[D]"), weekmask="1111110", holidays=holidays
+    )
+    np.testing.assert_array_equal(
+        tables.position[other - 20_300] - tables.position[days - 20_300], count
+    )
+
+
+def test_release_later_ships_later_but_keeps_the_promise(tiny_network: Network) -> None:
+    """Overflow pricing: released a day later, promised from the order date."""
+    pricer = OrderPricer(tiny_network, POLICY)
+    now = dt.datetime(2026, 1, 5, 10, tzinfo=dt.timezone(dt.timedelta(hours=-5)))
+    dest = tiny_network.dest_idx("100")
+    today = pricer.quote(now, dest, 0.3, 1.0)
+    later = pricer.quote(now, dest, 0.3, 1.0, release=now + dt.timedelta(days=1))
+    east = tiny_network.node_idx("WH-EAST")
+    assert day_to_date(int(today.ship[east])) == dt.date(2026, 1, 5)
+    assert day_to_date(int(later.ship[east])) == dt.date(2026, 1, 6)
+    np.testing.assert_array_equal(today.promised, later.promised)
+    assert today.today == later.today == date_to_day(dt.date(2026, 1, 5))

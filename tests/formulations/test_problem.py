@@ -1,0 +1,194 @@
+"""AssignmentProblem: one validation gate, immutability, replace, save/load."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from tierflow.data.errors import InputError
+from tierflow.formulations.problem import AssignmentProblem
+
+
+def _base(**changes: Any) -> dict[str, Any]:
+    data: dict[str, Any] = {
+        "cost": [[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]],
+        "weight": [[1.0, 1.0], [2.0, 2.0], [1.0, 3.0]],
+        "capacity": [4.0, 4.0],
+    }
+    data.update(changes)
+    return data
+
+
+BAD = [
+    (
+        "cost",
+        [[1.0, np.nan], [3.0, 4.0], [5.0, 6.0]],
+        None,
+        r"field 'cost': index \(0, 1\): value nan: not finite on an eligible pair",
+    ),
+    (
+        "weight",
+        [[1.0, 1.0], [2.0, -2.0], [1.0, 3.0]],
+        None,
+        r"field 'weight': index \(1, 1\): value -2.0: must be >= 0",
+    ),
+    (
+        "capacity",
+        [4.0, -1.0],
+        None,
+        r"field 'capacity': index 1: value -1.0: must be >= 0",
+    ),
+    (
+        "capacity",
+        [4.0, np.inf],
+        None,
+        r"field 'capacity': index 1: value inf: not finite",
+    ),
+    (
+        "capacity",
+        [4.0],
+        None,
+        r"field 'capacity': shape \(1,\) does not match 2 agents",
+    ),
+    (
+        "weight",
+        [[1.0, 1.0]],
+        None,
+        r"field 'weight': shape \(1, 2\) does not match cost shape \(3, 2\)",
+    ),
+    ("cost", [1.0, 2.0], None, r"field 'cost': expected a 2-D array, got shape \(2,\)"),
+    ("cost", [["a", "b"], ["c", "d"], ["e", "f"]], None, r"field 'cost': not numeric"),
+    (
+        "eligible",
+        [[1, 1], [1, 1], [1, 1]],
+        None,
+        r"field 'eligible': dtype must be bool, got int64",
+    ),
+    (
+        "defer_cost",
+        [1.0, 2.0],
+        None,
+        r"field 'defer_cost': shape \(2,\) does not match 3 items",
+    ),
+    (
+        "defer_cost",
+        [1.0, np.nan, 1.0],
+        None,
+        r"field 'defer_cost': index 1: value nan: not finite",
+    ),
+    (
+        "use",
+        [[1.0], [0.0], [1.0]],
+        None,
+        r"field 'stock': 'use' and 'stock' must be given together",
+    ),
+    (
+        "use",
+        [[1.0], [0.0], [1.0]],
+        [[1.0, 2.0], [1.0, 2.0]],
+        r"field 'stock': shape \(2, 2\) does not match \(2 agents, 1 resources\)",
+    ),
+    (
+        "use",
+        [[1.0], [-1.0], [1.0]],
+        [[1.0], [1.0]],
+        r"field 'use': index \(1, 0\): value -1.0: must be >= 0",
+    ),
+]
+
+
+@pytest.mark.parametrize(("field", "value", "stock", "message"), BAD)
+def test_bad_input_names_field_and_index(
+    field: str, value: Any, stock: Any, message: str
+) -> None:
+    changes: dict[str, Any] = {field: value}
+    if stock is not None:
+        changes["stock"] = stock
+    with pytest.raises(InputError, match=message):
+        AssignmentProblem(**_base(**changes))
+
+
+def test_ineligible_costs_may_be_infinite_and_are_ignored() -> None:
+    problem = AssignmentProblem(**_base(cost=[[1.0, np.inf], [3.0, 4.0], [5.0, 6.0]]))
+    assert not problem.eligible[0, 1]
+    assert problem.objective(np.array([0, 1, 1])) == 1.0 + 4.0 + 6.0
+
+
+def test_arrays_are_read_only_and_copied() -> None:
+    cost = np.array(_base()["cost"])
+    problem = AssignmentProblem(**_base(cost=cost))
+    cost[0, 0] = 99.0
+    assert problem.cost[0, 0] == 1.0
+    with pytest.raises(ValueError, match="read-only"):
+        problem.capacity[0] = 0.0
+    with pytest.raises(AttributeError):
+        problem.capacity = np.zeros(2)  # type: ignore[misc]
+
+
+def test_replace_revalidates() -> None:
+    problem = AssignmentProblem(**_base())
+    smaller = problem.replace(capacity=[1.0, 1.0])
+    assert smaller.capacity.tolist() == [1.0, 1.0]
+    assert problem.capacity.tolist() == [4.0, 4.0]
+    with pytest.raises(InputError, match=r"field 'capacity': index 0: value -3.0"):
+        problem.replace(capacity=[-3.0, 1.0])
+    with pytest.raises(TypeError, match="unknown fields"):
+        problem.replace(capacities=[1.0, 1.0])
+
+
+def test_load_and_objective_with_deferral() -> None:
+    problem = AssignmentProblem(**_base(defer_cost=[10.0, 20.0, 30.0]))
+    a = np.array([0, -1, 1])
+    assert problem.objective(a) == 1.0 + 20.0 + 6.0
+    np.testing.assert_allclose(problem.load(a), [1.0, 3.0])
+
+
+def test_save_and_load_round_trip(tmp_path: Path) -> None:
+    problem = AssignmentProblem(
+        **_base(
+            use=[[1.0], [0.0], [2.0]],
+            stock=[[3.0], [1.0]],
+            defer_cost=[1.0, 2.0, 3.0],
+            priority=[0.5, 1.0, 2.0],
+        ),
+        name="round-trip",
+    )
+    path = tmp_path / "p.npz"
+    problem.save(path)
+    again = AssignmentProblem.load_npz(path)
+    assert again == problem
+    assert again.name == "round-trip"
+
+
+def test_load_npz_errors_name_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "broken.npz"
+    path.write_bytes(b"not a zip")
+    with pytest.raises(InputError, match=r"broken\.npz: cannot read npz"):
+        AssignmentProblem.load_npz(path)
+    np.savez(tmp_path / "partial.npz", cost=np.ones((2, 2)))
+    with pytest.raises(
+        InputError, match=r"partial\.npz: missing arrays \['capacity', 'weight'\]"
+    ):
+        AssignmentProblem.load_npz(tmp_path / "partial.npz")
+    np.savez(
+        tmp_path / "neg.npz",
+        cost=np.ones((2, 2)),
+        weight=np.ones((2, 2)),
+        capacity=np.array([1.0, -1.0]),
+    )
+    with pytest.raises(
+        InputError, match=r"neg\.npz: field 'capacity': index 1: value -1.0"
+    ):
+        AssignmentProblem.load_npz(tmp_path / "neg.npz")
+
+
+def test_subset_keeps_agents() -> None:
+    problem = AssignmentProblem(**_base(defer_cost=[1.0, 2.0, 3.0]))
+    sub = problem.subset(np.array([2, 0]))
+    assert sub.n_items == 2
+    assert sub.cost[0].tolist() == [5.0, 6.0]
+    assert sub.defer_cost is not None
+    assert sub.defer_cost.tolist() == [3.0, 1.0]

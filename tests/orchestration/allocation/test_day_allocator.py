@@ -1,0 +1,260 @@
+"""Batch allocation on the tiny network: priorities, splits, rerouting, resume.
+
+Tiny network: WH-EAST (NJ; TEE 100, MUG 20, SOFA 2), WH-WEST (CA; TEE 50,
+SPRAY 10), ST-CHI (Chicago store; TEE 5, no next-day). Complexity per unit:
+TEE 1, MUG 1.5, SPRAY 2, SOFA 3.5.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from tests.conftest import DATA_DIR
+from tierflow.capacity.events import CapacityEvent
+from tierflow.data.network import Network, load_network
+from tierflow.data.orders import Orders, read_orders
+from tierflow.orchestration.allocation.day_allocator import (
+    NEAREST,
+    AllocationSettings,
+    DayAllocator,
+    batch_windows,
+)
+from tierflow.solver.verify import check_allocation_rows
+
+HEADER = "order_id,created_at,customer_id,dest,tier,sku,quantity\n"
+
+
+@pytest.fixture(scope="module")
+def tiny() -> Network:
+    """The hand-made 3-node network."""
+    return load_network(DATA_DIR / "tiny_network")
+
+
+def _orders(tmp_path: Path, net: Network, rows: list[str]) -> Orders:
+    path = tmp_path / "orders.csv"
+    path.write_text(HEADER + "\n".join(rows) + "\n")
+    return read_orders(path, net)
+
+
+def _check(
+    net: Network, orders: Orders, rows: pd.DataFrame, capacity: np.ndarray
+) -> None:
+    problems = check_allocation_rows(
+        rows,
+        node_ids=net.node_ids,
+        sku_ids=net.sku_ids,
+        capacity=capacity,
+        inventory=net.inventory,
+        sku_complexity=net.sku_complexity,
+        order_lines=orders.to_frame()[["order_id", "sku", "quantity"]],
+    )
+    assert problems == []
+
+
+def test_orders_go_to_the_cheapest_node_with_stock(
+    tiny: Network, tmp_path: Path
+) -> None:
+    """East coast TEE -> WH-EAST (zone 2), LA TEE -> WH-WEST (zone 2)."""
+    orders = _orders(
+        tmp_path,
+        tiny,
+        [
+            "A,2026-01-05T10:00:00-05:00,C1,100,gold,TEE,1",
+            "B,2026-01-05T10:01:00-05:00,C2,900,gold,TEE,2",
+        ],
+    )
+    for engine in ("cpsat", "greedy", NEAREST):
+        out = DayAllocator(
+            tiny, orders, settings=AllocationSettings(engine=engine)
+        ).run()
+        by_order = out.rows.set_index("order_id")
+        assert by_order.loc["A", "node_id"] == "WH-EAST", engine
+        assert by_order.loc["B", "node_id"] == "WH-WEST", engine
+        assert set(out.rows["status"]) == {"allocated"}
+        _check(tiny, orders, out.rows, tiny.capacity)
+        s = out.summary()
+        assert s["n_allocated"] == 2 and s["n_deferred"] == 0
+        assert s["total_cost"] == pytest.approx(
+            s["shipping_cost"] + s["handling_cost"] + s["penalty_cost"]
+        )
+
+
+def test_scarce_capacity_defers_low_tiers_and_low_cltv_first(
+    tiny: Network, tmp_path: Path
+) -> None:
+    """Room for 3 TEE units in total: platinum and the high-CLTV gold ship."""
+    orders = _orders(
+        tmp_path,
+        tiny,
+        [
+            "P,2026-01-05T10:00:00-05:00,C1,100,platinum,TEE,1",
+            "G1,2026-01-05T10:00:00-05:00,C2,100,gold,TEE,1",
+            "G2,2026-01-05T10:00:00-05:00,C3,100,gold,TEE,1",
+            "S,2026-01-05T10:00:00-05:00,C4,100,silver,TEE,1",
+            "O,2026-01-05T10:00:00-05:00,C5,100,overflow,TEE,1",
+        ],
+    )
+    capacity = np.array([1.0, 1.0, 1.0])
+    spend = np.array([0.0, 900.0, 10.0, 0.0, 0.0])
+    for engine in ("cpsat", "highs", "greedy"):
+        out = DayAllocator(
+            tiny,
+            orders,
+            settings=AllocationSettings(engine=engine),
+            capacity=capacity,
+            predicted_spend=spend,
+        ).run()
+        status = out.rows.set_index("order_id")["status"]
+        assert status["P"] == "allocated", engine
+        assert status["G1"] == "allocated", engine
+        assert (status == "allocated").sum() == 3, engine
+        assert status["O"] == "deferred", engine
+        _check(tiny, orders, out.rows, capacity)
+
+
+def test_split_and_unfillable(tiny: Network, tmp_path: Path) -> None:
+    orders = _orders(
+        tmp_path,
+        tiny,
+        [
+            "M,2026-01-05T10:00:00-05:00,C1,606,silver,MUG,1",
+            "M,2026-01-05T10:00:00-05:00,C1,606,silver,SPRAY,1",
+            "X,2026-01-05T10:00:00-05:00,C2,606,gold,SOFA,3",
+        ],
+    )
+    out = DayAllocator(tiny, orders).run()
+    rows = out.rows.set_index(["order_id", "sku"])
+    assert rows.loc[("M", "MUG"), "node_id"] == "WH-EAST"
+    assert rows.loc[("M", "SPRAY"), "node_id"] == "WH-WEST"
+    assert rows.loc[("M", "MUG"), "reason"] == "split: no single node holds every line"
+    assert rows.loc[("X", "SOFA"), "status"] == "unfillable"
+    s = out.summary()
+    assert s["split_orders"] == 1 and s["n_unfillable"] == 1
+    _check(tiny, orders, out.rows, tiny.capacity)
+
+
+def test_platinum_late_only_when_no_node_can_make_it(
+    tiny: Network, tmp_path: Path
+) -> None:
+    """MUG is only at WH-EAST; at 19:00 ET its 18:00 cutoff has passed."""
+    orders = _orders(
+        tmp_path,
+        tiny,
+        [
+            "P1,2026-01-05T17:00:00-05:00,C1,606,platinum,MUG,1",
+            "P2,2026-01-05T19:00:00-05:00,C1,606,platinum,MUG,1",
+        ],
+    )
+    out = DayAllocator(tiny, orders, settings=AllocationSettings(batch_minutes=5)).run()
+    rows = out.rows.set_index("order_id")
+    assert rows.loc["P1", "delivery_date"] == "2026-01-06"
+    assert rows.loc["P2", "delivery_date"] == "2026-01-07"
+    assert rows.loc["P2", "reason"].startswith("late: no node with stock")
+    assert out.summary()["platinum_on_time_rate"] == 0.5
+
+
+def test_outage_reroutes_unreleased_orders(tiny: Network, tmp_path: Path) -> None:
+    """WH-EAST fails at 11:00 ET: its orders of 10:00 (unreleased) move."""
+    orders = _orders(
+        tmp_path,
+        tiny,
+        [
+            "A,2026-01-05T09:00:00-05:00,C1,100,gold,TEE,1",
+            "B,2026-01-05T10:30:00-05:00,C2,100,gold,TEE,1",
+            "C,2026-01-05T11:30:00-05:00,C3,100,gold,TEE,1",
+        ],
+    )
+    east = tiny.node_idx("WH-EAST")
+    at = dt.datetime(2026, 1, 5, 16, 0, tzinfo=dt.UTC).timestamp()
+    outage = CapacityEvent("e1", at, east, "outage", 1.0)
+    settings = AllocationSettings(batch_minutes=15, release_minutes=60)
+    out = DayAllocator(tiny, orders, settings=settings, events=[outage]).run()
+    rows = out.rows.set_index("order_id")
+    assert rows.loc["A", "node_id"] == "WH-EAST"  # released at 10:00, before the outage
+    assert rows.loc["B", "node_id"] != "WH-EAST"
+    assert rows.loc["B", "reason"] == "rerouted from WH-EAST after a capacity event"
+    assert rows.loc["C", "node_id"] != "WH-EAST"
+    s = out.summary()
+    assert s["rerouted"] == 1
+    assert s["reroute_cost_delta"] > 0
+
+
+def test_hindsight_bound_is_below_every_policy(tiny: Network, tmp_path: Path) -> None:
+    rows = [
+        f"O{i},2026-01-05T{8 + i // 4:02d}:{(i % 4) * 15:02d}:00-05:00,C{i},"
+        f"{['100', '606', '900', '981', '331'][i % 5]},{['gold', 'silver'][i % 2]},"
+        f"TEE,{1 + i % 3}"
+        for i in range(24)
+    ]
+    orders = _orders(tmp_path, tiny, rows)
+    capacity = np.array([20.0, 12.0, 3.0])
+    hind = DayAllocator(
+        tiny, orders, capacity=capacity, settings=AllocationSettings(hindsight=True)
+    ).run()
+    bound = hind.lp_bound
+    assert bound is not None
+    assert bound <= hind.summary()["total_cost"] + 1e-6
+    for engine in ("cpsat", "greedy", NEAREST):
+        for bid in (False, True):
+            out = DayAllocator(
+                tiny,
+                orders,
+                capacity=capacity,
+                settings=AllocationSettings(
+                    engine=engine, use_bid_prices=bid, batch_minutes=30
+                ),
+            ).run()
+            assert out.summary()["total_cost"] >= bound - 1e-6
+            _check(tiny, orders, out.rows, capacity)
+
+
+def test_batch_windows_are_deterministic() -> None:
+    t = np.array(
+        [
+            "2026-01-05T10:14",
+            "2026-01-05T10:00",
+            "2026-01-05T10:16",
+            "2026-01-05T10:31",
+        ],
+        dtype="datetime64[s]",
+    )
+    assert [w.tolist() for w in batch_windows(t, minutes=15, size=None)] == [
+        [1, 0],
+        [2],
+        [3],
+    ]
+    assert [w.tolist() for w in batch_windows(t, minutes=15, size=3)] == [
+        [1, 0, 2],
+        [3],
+    ]
+
+
+def test_independent_check_finds_violations(tiny: Network, tmp_path: Path) -> None:
+    orders = _orders(tmp_path, tiny, ["A,2026-01-05T10:00:00-05:00,C1,100,gold,TEE,1"])
+    out = DayAllocator(tiny, orders).run()
+    rows = out.rows.copy()
+    lines = orders.to_frame()[["order_id", "sku", "quantity"]]
+    kwargs = dict(
+        node_ids=tiny.node_ids,
+        sku_ids=tiny.sku_ids,
+        inventory=tiny.inventory,
+        sku_complexity=tiny.sku_complexity,
+        order_lines=lines,
+    )
+    assert check_allocation_rows(rows, capacity=np.array([0.5, 1, 1]), **kwargs) == [
+        "capacity: node WH-EAST load 1.000 > 0.500"
+    ]
+    doubled = pd.concat([rows, rows])
+    assert check_allocation_rows(doubled, capacity=tiny.capacity, **kwargs)[
+        0
+    ].startswith("1 order lines appear more than once")
+    rows.loc[0, "quantity"] = 500
+    assert any(
+        p.startswith("inventory: node WH-EAST SKU TEE allocated 500")
+        for p in check_allocation_rows(rows, capacity=tiny.capacity * 1e3, **kwargs)
+    )

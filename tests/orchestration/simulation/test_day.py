@@ -1,0 +1,101 @@
+"""`tierflow simulate` end to end on the sample network (small day, given scores)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+
+from tierflow.cli.main import cli
+from tierflow.orchestration.simulation.day import intraday_share, rest_of_day_forecast
+
+
+def _scores(sample_dir: Path, path: Path) -> Path:
+    """Scores from each customer's historic spend (a stand-in CLTV model)."""
+    history = pd.read_csv(sample_dir / "transactions.csv")
+    spend = history.groupby("customer_id")["amount"].sum().clip(lower=0)
+    rank = spend.rank(pct=True)
+    segment = np.where(rank >= 0.9, "platinum", np.where(rank >= 0.6, "gold", "silver"))
+    pd.DataFrame(
+        {
+            "customer_id": spend.index,
+            "predicted_spend": spend.to_numpy(),
+            "p_active": 0.5,
+            "segment": segment,
+        }
+    ).to_csv(path, index=False)
+    return path
+
+
+def test_simulate_a_small_day(sample_dir: Path, tmp_path: Path) -> None:
+    scores = _scores(sample_dir, tmp_path / "scores.csv")
+    out = tmp_path / "sim"
+    result = CliRunner().invoke(
+        cli,
+        [
+            "simulate",
+            "--checkouts",
+            "160",
+            "--cltv-scores",
+            str(scores),
+            "--hindsight-time-limit",
+            "5",
+            "--time-limit",
+            "1",
+            "--outage",
+            "09:00",
+            "--out",
+            str(out),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert "tierflow simulate — 2026-01-19" in result.output
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["checkouts"] == 160
+    assert summary["confirmed"] + summary["abandoned"] + summary["cancelled"] <= 160
+    assert summary["confirmed"] > 120
+    assert summary["outage_node"] is not None
+    bound = summary["lp_bound"]
+    assert bound and bound > 0
+    for name in ("hindsight", "cpsat + bid prices", "nearest"):
+        assert summary["policies"][name]["total_cost"] >= bound - 1e-6
+    checkouts = pd.read_csv(out / "checkouts.csv")
+    assert len(checkouts) == 160
+    offered_platinum = checkouts["offered"].fillna("").str.contains("platinum")
+    assert set(checkouts.loc[offered_platinum, "segment"]) <= {"platinum"}
+    confirmed = checkouts[checkouts["status"] == "confirmed"]
+    orders = pd.read_csv(out / "orders.csv")
+    assert orders["order_id"].nunique() == len(confirmed)
+    assert set(orders["tier"]) <= {"platinum", "gold", "silver", "overflow"}
+    page = (out / "report.html").read_text()
+    assert page.count("<img") == 4
+    for name in (
+        "cost.png",
+        "service.png",
+        "capacity.png",
+        "overflow.png",
+        "allocations.csv",
+        "capacity_scores.csv",
+    ):
+        assert (out / name).stat().st_size > 0
+
+
+def test_forecast_shrinks_run_rate_toward_the_prior() -> None:
+    import datetime as dt
+
+    day = dt.date(2026, 1, 19)
+    assert intraday_share(dt.datetime(2026, 1, 19, 4, 0, tzinfo=dt.UTC), day) == 0.0
+    noon = intraday_share(dt.datetime(2026, 1, 19, 17, 0, tzinfo=dt.UTC), day)
+    # hours 0-11 of the profile hold 4.49 of its 16.71 (nights are quiet)
+    assert noon == pytest.approx(4.49 / 16.71)
+    assert intraday_share(dt.datetime(2026, 1, 20, 6, 0, tzinfo=dt.UTC), day) == 1.0
+    prior = np.array([100.0, 100.0])
+    early = rest_of_day_forecast(np.array([50.0, 0.0]), prior, 0.01)
+    assert early[0] < 300  # one busy hour does not project a 50x day
+    late = rest_of_day_forecast(np.array([150.0, 10.0]), prior, 0.9)
+    assert late[0] > late[1]
+    assert rest_of_day_forecast(np.array([1.0]), np.array([1.0]), 1.0)[0] == 0.0

@@ -1,0 +1,117 @@
+"""Bid-price sources for the online path: stored, estimated by LP, fixed."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tierflow.capacity.monitor import CapacityMonitor
+from tierflow.data.errors import InputError
+from tierflow.data.network import Network
+from tierflow.data.store import SqliteStore
+from tierflow.orchestration.bid_prices import (
+    FixedBidPrices,
+    ForecastBidPrices,
+    StoreBidPrices,
+)
+from tierflow.solver.greedy import cheapest_feasible_node
+
+
+def _set(mon: CapacityMonitor, kind: str, values: dict[str, float | bool]) -> None:
+    for i, (node, value) in enumerate(values.items()):
+        mon.apply(
+            {
+                "event_id": f"{kind}-{node}-{mon.n_applied}-{i}",
+                "ts": "2026-01-05T08:00:00Z",
+                "node_id": node,
+                "type": kind,
+                "value": value,
+            }
+        )
+
+
+def test_estimate_is_zero_when_capacity_is_ample(tiny_network: Network) -> None:
+    mon = CapacityMonitor(tiny_network)
+    bids = ForecastBidPrices(tiny_network, mon)
+    assert bids.current().tolist() == [0.0, 0.0, 0.0]
+    assert bids.source.startswith("zero bid prices: capacity ample")
+    assert not bids.degraded
+
+
+def test_estimate_prices_binding_nodes_only(tiny_network: Network) -> None:
+    """Demand 3 × the network's capacity: every open node binds (price > 0),
+    the closed one is worth nothing; a small demand leaves slack, price 0."""
+    mon = CapacityMonitor(tiny_network)
+    bids = ForecastBidPrices(tiny_network, mon, min_interval_s=0.0)
+    _set(mon, "forecast", {"WH-EAST": 3000.0, "WH-WEST": 2400.0, "ST-CHI": 300.0})
+    _set(mon, "outage", {"ST-CHI": True})
+    prices = bids.current()
+    east, west, chi = (
+        tiny_network.node_idx(n) for n in ("WH-EAST", "WH-WEST", "ST-CHI")
+    )
+    assert prices[east] > 0 and prices[west] > 0 and prices[chi] == 0.0, bids.source
+    # bounded by the deferral penalty per unit plus the dearest unit cost
+    assert prices.max() < bids._defer_per_unit + bids._unit_cost.max()
+    assert bids.source.startswith("estimated bid prices: LP duals")
+    again = bids.current()
+    assert again is prices  # unchanged capacity state: not recomputed
+    _set(mon, "forecast", {"WH-EAST": 10.0, "WH-WEST": 10.0, "ST-CHI": 10.0})
+    _set(mon, "backlog", {"WH-WEST": 790.0})  # one node short: LP, but slack
+    slack = bids.current()
+    assert slack.tolist() == [0.0, 0.0, 0.0]
+    assert bids.source.startswith("estimated bid prices")
+
+
+def test_stored_prices_while_fresh_then_fallback(
+    tmp_path: Path, tiny_network: Network
+) -> None:
+    clock = [1_767_600_000.0]  # 2026-01-05T08:00Z
+    with SqliteStore(tmp_path / "s.db") as store:
+        fallback = FixedBidPrices([0.5, 0.5, 0.5], source="fixed test prices")
+        bids = StoreBidPrices(
+            store,
+            tiny_network,
+            fallback,
+            max_age_s=3600,
+            refresh_s=0,
+            clock=lambda: clock[0],
+        )
+        assert bids.current().tolist() == [0.5, 0.5, 0.5]
+        assert bids.source == "fixed test prices (no bid prices stored yet)"
+        as_of = dt.datetime.fromtimestamp(clock[0], dt.UTC)
+        store.put_bid_prices({"WH-WEST": 2.0, "GONE": 9.0}, as_of=as_of, source="lp b3")
+        assert bids.current().tolist() == [0.0, 2.0, 0.0]  # unknown node ignored
+        assert bids.source == "allocator bid prices (lp b3, as of 2026-01-05T08:00Z)"
+        clock[0] += 2 * 3600
+        assert bids.current().tolist() == [0.5, 0.5, 0.5]
+        assert bids.source == "fixed test prices (stored bid prices are 2.0 h old)"
+        assert not bids.degraded
+        store.close()  # the store goes away
+        bids.max_age_s = 3 * 3600
+        clock[0] += 1
+        assert bids.current().tolist() == [0.0, 2.0, 0.0]  # last read kept
+        assert "store unavailable" in bids.source and bids.degraded
+
+
+def test_fixed_prices_are_validated() -> None:
+    with pytest.raises(InputError, match=r"field 'bid_prices': must be finite"):
+        FixedBidPrices([1.0, -1.0])
+
+
+def test_cheapest_feasible_node() -> None:
+    cost = np.array([3.0, 1.0, 2.0, 0.5])
+    eligible = np.array([True, True, True, False])
+    weight = np.full(4, 2.0)
+    assert cheapest_feasible_node(cost, eligible, weight, np.full(4, 5.0)) == 1
+    room = np.array([5.0, 1.0, 2.0, 9.0])  # node 1 too full; node 2 fits exactly
+    assert cheapest_feasible_node(cost, eligible, weight, room) == 2
+    assert cheapest_feasible_node(cost, eligible, weight, np.zeros(4)) == -1
+    # one workload for every node (the checkout's case) decides the same way
+    assert cheapest_feasible_node(cost, eligible, 2.0, np.full(4, 5.0)) == 1
+    assert cheapest_feasible_node(cost, eligible, 2.0, room) == 2
+    assert cheapest_feasible_node(cost, eligible, 2.0, np.zeros(4)) == -1
+    assert cheapest_feasible_node(cost, ~eligible, 9.5, room) == -1
+    assert cheapest_feasible_node(cost, ~eligible, 9.0, room) == 3

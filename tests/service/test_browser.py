@@ -1,0 +1,180 @@
+"""The checkout and operations pages in a real browser: headless Debian
+Chromium driven by Playwright (``executable_path``; ``playwright install``
+cannot download here). ``make test`` installs the ``chromium`` package.
+
+One flow on the tiny network (values derived in ``tests/service_fixtures.py``):
+the high-CLTV customer sees Platinum and the low one does not; the customer
+overrides the recommendation; an operator closes ST-CHI on /ops and the open
+checkout page shows Gold's new date and price without a reload; the order is
+confirmed. Every wait is on DOM state, never a sleep.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.service_fixtures import API_KEY, live_server
+from tierflow.orchestration.checkout.router import OnlineRouter
+from tierflow.service.server import RunningServer
+
+pytestmark = pytest.mark.browser
+
+CHROMIUM = os.environ.get("TIERFLOW_CHROMIUM", "/usr/bin/chromium")
+#: Flags this machine's closed network needs (no background connections).
+CHROMIUM_ARGS = [
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-gpu",
+]
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    if not Path(CHROMIUM).exists():
+        pytest.skip(
+            f"no Chromium at {CHROMIUM}: `make test` installs Debian's chromium "
+            "(as root), or set TIERFLOW_CHROMIUM"
+        )
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(
+            executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
+        )
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def site(tmp_path: Path) -> Iterator[tuple[RunningServer, OnlineRouter]]:
+    with live_server(tmp_path) as running:
+        yield running
+
+
+def _page(browser: Any, url: str, errors: list[str]) -> Any:
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    page.set_default_timeout(15_000)
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.goto(url)
+    page.wait_for_selector("body[data-ready='1']")
+    return page
+
+
+def _tiers(page: Any) -> list[str]:
+    tiers: list[str] = page.eval_on_selector_all(
+        "#options .option-card", "cards => cards.map(c => c.dataset.tier)"
+    )
+    return tiers
+
+
+def _ask(page: Any, customer: str) -> None:
+    """Pick a customer and ask for options; waits for the new answer."""
+    before = page.evaluate("document.body.dataset.requestId || ''")
+    page.select_option("#customer", customer)
+    page.fill("#zip", "60601")
+    page.click("#get-options")
+    page.wait_for_function(
+        "prev => (document.body.dataset.requestId || '') !== prev", arg=before
+    )
+
+
+def test_checkout_and_ops_pages_in_chromium(
+    browser: Any, site: tuple[RunningServer, OnlineRouter], tmp_path: Path
+) -> None:
+    server, router = site
+    errors: list[str] = []
+    page = _page(browser, server.url + "/", errors)
+
+    # sample customers span the segments; the picker shows the segment
+    values = page.eval_on_selector_all("#customer option", "os => os.map(o => o.value)")
+    assert values == ["C9", "C4", "NEW-CUSTOMER"]
+    page.select_option("#customer", "C4")
+    assert page.text_content("#segment") == "silver"
+
+    # high CLTV: Platinum is offered; the recommended option is pre-selected
+    _ask(page, "C9")
+    assert page.text_content("#segment") == "platinum"
+    assert sorted(_tiers(page)) == ["gold", "platinum", "silver"]
+    first = page.locator("#options .option-card").first
+    assert first.locator(".recommended").count() == 1
+    assert first.locator("input").is_checked()
+    plat = page.locator(".option-card[data-tier='platinum']")
+    assert plat.locator(".benefit").text_content() == "Guaranteed next-day"
+    assert plat.locator("[data-field='delivery_date']").text_content() == (
+        "Guaranteed by Tue, Jan 6"
+    )
+
+    # low CLTV: no Platinum, and the page says why
+    _ask(page, "C4")
+    assert "platinum" not in _tiers(page)
+    assert sorted(_tiers(page)) == ["gold", "silver"]
+    assert "below the Platinum threshold" in page.text_content(
+        "#missing li[data-tier='platinum']"
+    )
+    gold = page.locator(".option-card[data-tier='gold']")
+    assert gold.locator("[data-field='delivery_date']").get_attribute("data-date") == (
+        "2026-01-06"
+    )
+    assert gold.locator(".price").text_content() == "$10.00"
+    assert gold.locator("input").is_checked()  # Gold is the recommendation
+
+    # the customer overrides the recommendation
+    page.click(".option-card[data-tier='silver']")
+    assert page.locator(".option-card[data-tier='silver'] input").is_checked()
+    assert "selected" in (
+        page.get_attribute(".option-card[data-tier='silver']", "class") or ""
+    )
+    page.wait_for_selector("#live-status[data-state='live']")
+    page.evaluate("window.__notReloaded = true")
+    page.screenshot(path=str(tmp_path / "checkout.png"), full_page=True)
+
+    # an operator closes ST-CHI from /ops (a wrong key is refused first)
+    ops = _page(browser, server.url + "/ops", errors)
+    assert ops.locator("#map [data-node-id]").count() == 3
+    ops.fill("#api-key", "not-the-key-0123456789")
+    ops.select_option("#event-node", "ST-CHI")
+    ops.select_option("#event-kind", "outage")
+    ops.click("#inject")
+    ops.wait_for_selector("#inject-result[data-status='403']")
+    assert not router.monitor.outage.any()
+    ops.fill("#api-key", API_KEY)
+    ops.click("#inject")
+    ops.wait_for_selector("#inject-result[data-status='200']")
+    ops.wait_for_selector("#map [data-node-id='ST-CHI'][data-outage='true']")
+    ops.wait_for_selector("#nodes tr[data-node-id='ST-CHI'].closed")
+    ops.screenshot(path=str(tmp_path / "ops.png"), full_page=True)
+
+    # the open checkout page shows Gold's new date and price, without a reload
+    page.wait_for_selector(
+        ".option-card[data-tier='gold'] [data-field='delivery_date'][data-date='2026-01-08']"
+    )
+    assert gold.locator(".price").text_content() == "$13.00"
+    assert "changed" in (gold.locator(".price").get_attribute("class") or "")
+    assert page.text_content("#updates li").endswith(
+        "capacity changed: Gold arrives Thu, Jan 8 (was Tue, Jan 6), costs $13.00 "
+        "(was $10.00), ships from WH-EAST"
+    )
+    assert page.evaluate("window.__notReloaded") is True
+    assert page.locator(".option-card[data-tier='silver'] input").is_checked()
+
+    # confirming holds the chosen option and shows the confirmation
+    page.click("#confirm")
+    page.wait_for_selector("#confirmation:not([hidden])")
+    assert page.get_attribute("#confirmation", "data-tier") == "silver"
+    assert page.text_content("#confirmation").startswith("Order confirmed. Silver")
+    assert page.is_disabled("#confirm")
+    assert router.store is not None
+    orders = router.store.online_orders()
+    assert orders[["tier", "sku", "node_id"]].values.tolist() == [
+        ["silver", "TEE", "WH-EAST"]
+    ]
+    assert errors == []
+    for name in ("checkout.png", "ops.png"):
+        assert (tmp_path / name).stat().st_size > 10_000

@@ -1,0 +1,184 @@
+"""Every registered engine on instances that carry their answers.
+
+Exact engines must hit the optimum, greedy must be feasible and no better
+than it, the LP bound must not exceed it; every solution is verified.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pulp
+import pytest
+
+from tests.instances import KNOWN, KnownInstance, fractional_lp, infeasible
+from tierflow.formulations.problem import AssignmentProblem
+from tierflow.solver import Status, engine_names, get_engine, solve, verify
+from tierflow.solver.cbc import cbc_command
+from tierflow.solver.lp import lp_relaxation
+from tierflow.solver.matrix import build_matrix
+from tierflow.solver.result import SolveResult
+
+ENGINES = engine_names(only_available=True)
+EXACT = [name for name in ENGINES if get_engine(name).exact]
+
+
+@pytest.fixture(params=ENGINES)
+def engine(request: pytest.FixtureRequest) -> str:
+    """Each engine of the registry (skipped when its backend is missing)."""
+    name: str = request.param
+    return name
+
+
+@pytest.mark.parametrize("known", KNOWN, ids=lambda k: k.problem.name)
+def test_engine_on_known_instances(engine: str, known: KnownInstance) -> None:
+    result = solve(known.problem, engine, time_limit_s=5.0, seed=1)
+    assert result.has_solution, result.message
+    objective = verify(known.problem, result)
+    assert known.optimum is not None
+    if get_engine(engine).exact:
+        assert result.status is Status.OPTIMAL
+        assert objective == pytest.approx(known.optimum, rel=1e-9)
+        assert result.gap == pytest.approx(0.0, abs=1e-9)
+    else:
+        assert objective >= known.optimum - 1e-9
+    if result.bound is not None:
+        assert result.bound <= known.optimum + 1e-9
+
+
+@pytest.mark.parametrize("name", EXACT)
+def test_exact_engines_return_the_known_assignment(name: str) -> None:
+    known = fractional_lp()
+    result = solve(known.problem, name, time_limit_s=5.0)
+    assert tuple(result.assignment.tolist()) == known.assignment
+
+
+def test_lp_bound_and_bid_prices_match_hand_derivation() -> None:
+    known = fractional_lp()
+    relax = lp_relaxation(known.problem)
+    assert relax.status is Status.OPTIMAL
+    assert relax.objective == pytest.approx(known.lp_bound)
+    assert known.bid_price is not None and known.item_dual is not None
+    assert relax.bid_price.tolist() == pytest.approx(list(known.bid_price), abs=1e-9)
+    assert relax.item_dual.tolist() == pytest.approx(list(known.item_dual), abs=1e-9)
+
+
+def _cbc_lp_duals(problem: AssignmentProblem) -> tuple[float, np.ndarray]:
+    """The same LP solved by CBC through PuLP: objective and row duals (pi)."""
+    model = build_matrix(problem)
+    lp = pulp.LpProblem("dual_check", pulp.LpMinimize)
+    xs = [lp.add_variable(f"x{c}", 0) for c in range(model.n_cols)]
+    lp += pulp.lpDot(model.c.tolist(), xs)
+    csr = model.matrix.tocsr()
+    names = []
+    for r in range(csr.shape[0]):
+        lo, hi = csr.indptr[r], csr.indptr[r + 1]
+        expr = pulp.lpSum(
+            v * xs[c] for c, v in zip(csr.indices[lo:hi], csr.data[lo:hi], strict=True)
+        )
+        if model.row_lower[r] == model.row_upper[r]:
+            lp += expr == float(model.row_upper[r]), f"r{r}"
+        else:
+            lp += expr <= float(model.row_upper[r]), f"r{r}"
+        names.append(f"r{r}")
+    lp.solve(cbc_command(msg=False))
+    pi = np.array([lp.get_constraint_by_name(name).pi for name in names], dtype=float)
+    return float(pulp.value(lp.objective)), pi
+
+
+def test_dual_signs_agree_between_highs_and_cbc() -> None:
+    known = fractional_lp()
+    relax = lp_relaxation(known.problem)
+    objective, pi = _cbc_lp_duals(known.problem)
+    assert objective == pytest.approx(relax.objective)
+    n = known.problem.n_items
+    cap_pi = pi[n : n + relax.model.capacity_agent.size]
+    # CBC's pi of a binding <= row of a minimization is <= 0, like HiGHS's dual;
+    # both give the same bid price -pi >= 0.
+    np.testing.assert_allclose(-cap_pi, relax.bid_price[relax.model.capacity_agent])
+    np.testing.assert_allclose(pi[:n], relax.item_dual, atol=1e-9)
+
+
+@pytest.mark.parametrize("name", EXACT)
+def test_exact_engines_prove_infeasibility(name: str) -> None:
+    result = solve(infeasible().problem, name, time_limit_s=5.0)
+    assert result.status is Status.INFEASIBLE
+    assert not result.has_solution
+    with pytest.raises(ValueError, match="no feasible solution"):
+        result.objective_value()
+
+
+def test_greedy_reports_items_it_cannot_place() -> None:
+    result = solve(infeasible().problem, "greedy", time_limit_s=1.0)
+    assert result.status is Status.NO_SOLUTION
+    assert list(result.unassigned_reason.values()) == [
+        "capacity of every eligible node taken by other items"
+    ]
+
+
+def test_defer_reasons_name_the_choice() -> None:
+    known = KNOWN[1]
+    result = solve(known.problem, "greedy", time_limit_s=1.0)
+    assert result.assignment[1] == -1
+    assert "deferred" in result.unassigned_reason[1]
+
+
+def test_empty_problem_is_trivially_optimal(engine: str) -> None:
+    empty = AssignmentProblem(
+        cost=np.zeros((0, 2)), weight=np.zeros((0, 2)), capacity=[1.0, 1.0]
+    )
+    result = solve(empty, engine)
+    assert result.status is Status.OPTIMAL
+    assert result.objective == 0.0
+
+
+class _Broken:
+    """An engine whose backend blows up, to test the greedy fallback."""
+
+    name = "broken"
+    exact = True
+    proves_bound = False
+    uses_warm_start = False
+
+    def available(self) -> bool:
+        return True
+
+    def solve(self, problem: AssignmentProblem, **_: object) -> SolveResult:
+        raise RuntimeError("backend crashed")
+
+
+def test_failed_engine_falls_back_to_greedy(monkeypatch: pytest.MonkeyPatch) -> None:
+    from tierflow.solver import registry
+
+    monkeypatch.setitem(registry._ENGINES, "broken", _Broken())
+    known = fractional_lp()
+    result = solve(known.problem, "broken", time_limit_s=1.0)
+    assert result.engine == "greedy"
+    assert result.has_solution
+    assert "fallback to greedy after broken: ERROR RuntimeError: backend crashed" in (
+        result.message
+    )
+    verify(known.problem, result)
+
+
+def test_time_limited_incumbent_is_feasible_not_optimal() -> None:
+    """c10200 is not provable in 0.3 s: CP-SAT must say FEASIBLE with limit TIME."""
+    from tests.conftest import GAP_DIR
+    from tierflow.formulations.gap import load_gap_file
+
+    inst = load_gap_file(GAP_DIR / "c10200.txt")[0]
+    for name in ("cpsat", "highs", "cbc"):
+        result = solve(inst.problem, name, time_limit_s=0.3)
+        assert result.status is Status.FEASIBLE, (name, result.message)
+        assert result.limit.value == "time"
+        assert result.bound is not None and result.bound < result.objective_value()
+        verify(inst.problem, result)
+
+
+def test_result_is_immutable() -> None:
+    result = solve(fractional_lp().problem, "greedy")
+    with pytest.raises(ValueError, match="read-only"):
+        result.assignment[0] = 1
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        result.objective = 0.0  # type: ignore[misc]

@@ -1,0 +1,57 @@
+"""tierflow: fulfillment orchestration with CLTV-aware tiers and OR allocation.
+
+The installed package is ``tierflow``; its subpackages are the repository's
+top-level folders (``tierflow.data``, ``tierflow.solver``, ...). The names
+below are loaded on first use, so ``import tierflow`` stays cheap.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from tierflow.data.errors import InputError, TierflowError
+    from tierflow.formulations.problem import AssignmentProblem
+    from tierflow.orchestration.checkout.router import OnlineRouter
+    from tierflow.solver.registry import engine_names
+    from tierflow.solver.result import SolveResult, Status
+    from tierflow.solver.solve import solve
+    from tierflow.solver.verify import verify
+
+_PUBLIC = {
+    "AssignmentProblem": "tierflow.formulations.problem",
+    "InputError": "tierflow.data.errors",
+    "OnlineRouter": "tierflow.orchestration.checkout.router",
+    "SolveResult": "tierflow.solver.result",
+    "Status": "tierflow.solver.result",
+    "TierflowError": "tierflow.data.errors",
+    "engine_names": "tierflow.solver.registry",
+    "solve": "tierflow.solver.solve",
+    "verify": "tierflow.solver.verify",
+}
+
+__all__ = [
+    "AssignmentProblem",
+    "InputError",
+    "OnlineRouter",
+    "SolveResult",
+    "Status",
+    "TierflowError",
+    "engine_names",
+    "solve",
+    "verify",
+]
+
+
+def __getattr__(name: str) -> Any:
+    """Import a public name from its module on first access (PEP 562)."""
+    if name not in _PUBLIC:
+        raise AttributeError(f"module 'tierflow' has no attribute {name!r}")
+    value = getattr(importlib.import_module(_PUBLIC[name]), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
