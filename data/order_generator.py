@@ -36,8 +36,9 @@ from numpy.typing import NDArray
 from tierflow.data.delivery_calendar import zone_info
 from tierflow.data.errors import InputError
 from tierflow.data.network import Network
-from tierflow.data.orders import ORDER_COLUMNS, TIERS
+from tierflow.data.orders import ORDER_COLUMNS
 from tierflow.data.table_reader import Column, check_reference, read_table, table_path
+from tierflow.data.vocabulary import TIERS
 
 #: Relative order intensity per local hour (0..23).
 HOURLY_PROFILE = np.array(

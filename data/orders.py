@@ -32,6 +32,7 @@ from numpy.typing import NDArray
 from tierflow.data.errors import InputError
 from tierflow.data.network import Network
 from tierflow.data.table_reader import Column, read_table
+from tierflow.data.vocabulary import TIERS
 
 ORDER_COLUMNS = (
     "order_id",
@@ -42,8 +43,6 @@ ORDER_COLUMNS = (
     "sku",
     "quantity",
 )
-#: Tiers in code order (``Orders.tier`` holds the index, -1 when empty).
-TIERS: tuple[str, ...] = ("platinum", "gold", "silver", "overflow")
 
 _READ_COLUMNS = (
     Column("order_id"),

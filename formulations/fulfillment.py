@@ -36,8 +36,9 @@ from numpy.typing import NDArray
 
 from tierflow.data.delivery_calendar import zone_info
 from tierflow.data.network import Network
-from tierflow.data.orders import TIERS, Orders
+from tierflow.data.orders import Orders
 from tierflow.data.rates import SERVICES, billed_weight_kg
+from tierflow.data.vocabulary import TIERS
 from tierflow.formulations.problem import AssignmentProblem
 from tierflow.formulations.tiers import TierPolicy
 

@@ -42,8 +42,8 @@ from numpy.typing import NDArray
 
 from tierflow.data.delivery_calendar import DeliveryCalendar, require_aware, zone_info
 from tierflow.data.network import Network
-from tierflow.data.orders import TIERS
 from tierflow.data.rates import SERVICES
+from tierflow.data.vocabulary import TIERS
 from tierflow.data.zones import MIN_ZONE
 from tierflow.formulations.tiers import TierPolicy
 

@@ -66,8 +66,8 @@ import numpy as np
 from numpy.typing import NDArray
 
 from tierflow.data.errors import InputError
-from tierflow.data.orders import TIERS
 from tierflow.data.rates import SERVICES, service_index
+from tierflow.data.vocabulary import TIERS
 
 
 @dataclass(frozen=True, slots=True)

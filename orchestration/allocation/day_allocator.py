@@ -42,8 +42,9 @@ from numpy.typing import NDArray
 from tierflow.capacity.events import CapacityEvent
 from tierflow.capacity.monitor import CapacityMonitor
 from tierflow.data.network import Network
-from tierflow.data.orders import TIERS, Orders
+from tierflow.data.orders import Orders
 from tierflow.data.rates import SERVICES
+from tierflow.data.vocabulary import TIERS
 from tierflow.formulations.fulfillment import (
     CompiledBatch,
     compile_lines,

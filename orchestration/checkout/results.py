@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from tierflow.data.errors import InputError
-from tierflow.data.orders import TIERS
+from tierflow.data.vocabulary import TIERS
 
 
 @dataclass(frozen=True, slots=True)

@@ -118,10 +118,10 @@ from tierflow.capacity.monitor import CapacityMonitor, IngestResult, OrderProfil
 from tierflow.data.delivery_calendar import require_aware
 from tierflow.data.errors import InputError, TierflowError
 from tierflow.data.network import NODE_KINDS, Network, load_network
-from tierflow.data.orders import TIERS
 from tierflow.data.rates import DIM_DIVISOR_CM3_PER_KG, SERVICES
 from tierflow.data.sample_network import sample_network_dir
 from tierflow.data.store import CheckoutState, SqliteStore
+from tierflow.data.vocabulary import TIERS
 from tierflow.formulations.online_pricing import (
     OrderPricer,
     TierQuote,

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from tierflow.data.orders import TIERS
+from tierflow.data.vocabulary import TIERS
 from tierflow.orchestration.simulation.day import SimulationResult
 
 
