@@ -236,6 +236,32 @@ class CapacityMonitor:
             self._cached = (effective, claims, inv)
         return self._cached
 
+    def room(
+        self, *, lanes: bool = False, forecast: bool = False
+    ) -> NDArray[np.float64]:
+        """Units each node can still take today after its backlog.
+
+        The one definition of "room" every caller uses (the allocator's
+        capacity, bid prices, the checkout router, scores): ``nominal x
+        staffing x open - backlog``; negative where the node is overcommitted,
+        so callers clip where they need a capacity.
+
+        Parameters
+        ----------
+        lanes
+            Per ``(service, node)``, the effective capacity divided by each
+            lane's congestion first.
+        forecast
+            Also subtract the rest-of-day volume forecast.
+        """
+        effective, _, _ = self._terms()
+        if lanes:
+            room = effective[None, :] / self.congestion.T - self.backlog[None, :]
+        else:
+            room = effective - self.backlog
+        out: NDArray[np.float64] = room - self.forecast if forecast else room
+        return out
+
     def score_map(self, profile: OrderProfile | None = None) -> NDArray[np.float64]:
         """Score of every node, one array expression (no order: ``workload=0``).
 
@@ -297,10 +323,7 @@ class CapacityMonitor:
 
     def free_capacity(self) -> NDArray[np.float64]:
         """Units each node can still take today (>= 0), e.g. a batch's capacity."""
-        free = free_capacity(
-            self.nominal, self.staffing, self.backlog, self.forecast, self.outage
-        )
-        return np.asarray(np.maximum(free, 0.0), dtype=np.float64)
+        return np.asarray(np.maximum(self.room(forecast=True), 0.0), dtype=np.float64)
 
     # --------------------------------------------------------- snapshots
     def state(self) -> dict[str, Any]:

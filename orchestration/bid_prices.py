@@ -297,7 +297,7 @@ class ForecastBidPrices:
         demand = float(mon.forecast.sum())
         if demand <= 0:
             return np.zeros(n), "zero bid prices: no remaining demand forecast"
-        room = np.maximum(mon.nominal * mon.staffing * ~mon.outage - mon.backlog, 0.0)
+        room = np.maximum(mon.room(), 0.0)
         volume = demand * self._share  # (K,)
         cost = (self._unit_cost * volume[None, :]).T  # (K, n)
         defer = volume * (self._unit_cost.max(axis=0) + self._defer_per_unit)

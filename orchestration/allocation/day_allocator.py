@@ -395,9 +395,7 @@ class DayAllocator:
     # ------------------------------------------------------------ capacity
     def effective_capacity(self) -> NDArray[np.float64]:
         """Today's capacity per node from the monitor (staffing, outage, backlog)."""
-        mon = self.monitor
-        eff = mon.nominal * mon.staffing * ~mon.outage - mon.backlog
-        return np.asarray(np.maximum(eff, 0.0), dtype=np.float64)
+        return np.asarray(np.maximum(self.monitor.room(), 0.0), dtype=np.float64)
 
     def remaining(self) -> NDArray[np.float64]:
         return np.asarray(np.maximum(self.effective_capacity() - self.used, 0.0))

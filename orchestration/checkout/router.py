@@ -526,8 +526,7 @@ class OnlineRouter:
         mon = self.monitor
         key = (mon.n_applied, mon.last_seq)
         if self._room is None or key != self._cap_key:
-            effective = mon.nominal * mon.staffing * ~mon.outage
-            hard = effective[None, :] / mon.congestion.T - mon.backlog[None, :]
+            hard = mon.room(lanes=True)
             self._room = (hard, hard - mon.forecast[None, :])
             self._cap_key = key
         return self._room
