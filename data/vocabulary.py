@@ -59,3 +59,6 @@ class AllocationStatus(enum.StrEnum):
     ALLOCATED = "allocated"
     DEFERRED = "deferred"
     UNFILLABLE = "unfillable"
+    #: Replaced by a later batch's decision (a reroute): kept in the state
+    #: store for the record, never counted as shipped.
+    REROUTED = "rerouted"

@@ -590,7 +590,7 @@ def test_store_failure_falls_back_and_says_so(tmp_path: Path) -> None:
         )
         assert not first.degraded and first.notes == ()
         assert r.store is not None
-        r.store._conn.close()  # the database goes away mid-day
+        r.store.close()  # the database goes away mid-day
         answer = r.generate_fulfillment_options(
             "C10", [("MUG", 1)], "606", now=MONDAY_10
         )

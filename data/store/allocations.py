@@ -1,0 +1,242 @@
+"""Allocation runs: resumable runs of batches, each batch one transaction.
+
+A run is keyed by its id and parameters (resume only the same job); a batch
+is written with its marker ``(run_id, batch)`` or not at all, so a repeated
+batch writes nothing. Columns come from :mod:`tierflow.data.allocation_rows`.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import pandas as pd
+
+from tierflow.data.allocation_rows import (
+    ALLOCATION_COLUMNS,
+    ALLOCATION_EXTRA_COLUMNS,
+    AllocationRow,
+    allocation_rows,
+)
+from tierflow.data.errors import InputError
+from tierflow.data.store.database import Connection, StorePart, chunks, clock, marks
+from tierflow.data.vocabulary import AllocationStatus
+
+_ALLOCATED = AllocationStatus.ALLOCATED
+_REROUTED = AllocationStatus.REROUTED
+_LINE_COLUMNS = (*ALLOCATION_COLUMNS, *ALLOCATION_EXTRA_COLUMNS)
+
+
+@dataclass(frozen=True, slots=True)
+class AllocationRun:
+    """One allocation run as stored: its id, parameters and timestamps."""
+
+    run_id: str
+    params: dict[str, Any]
+    created_at: float
+    finished_at: float | None
+
+
+class Allocations(StorePart):
+    """Allocation runs, their committed batches and the rows of each."""
+
+    def start_allocation_run(
+        self, run_id: str, params: Mapping[str, Any]
+    ) -> int | None:
+        """Create run ``run_id`` or resume it; returns its last committed batch.
+
+        Raises
+        ------
+        InputError
+            The run exists with different ``params`` (resume only the same job).
+        """
+        text = json.dumps(dict(params), sort_keys=True, default=str)
+        with self._db.tx() as conn:
+            row = conn.execute(
+                "SELECT params FROM allocation_runs WHERE run_id = ?", (run_id,)
+            ).fetchone()
+            if row is None:
+                conn.execute(
+                    "INSERT INTO allocation_runs (run_id, params, created_at) "
+                    "VALUES (?, ?, ?)",
+                    (run_id, text, clock()),
+                )
+            elif row[0] != text:
+                raise InputError(
+                    "run exists with different parameters", field="run_id", value=run_id
+                )
+        return self.last_committed_batch(run_id)
+
+    def last_committed_batch(self, run_id: str) -> int | None:
+        """Highest committed batch number of a run, or None."""
+        row = self._db.execute(
+            "SELECT MAX(batch) FROM allocation_batches WHERE run_id = ?", (run_id,)
+        ).fetchone()
+        return None if row[0] is None else int(row[0])
+
+    def write_allocation_batch(
+        self,
+        run_id: str,
+        batch: int,
+        rows: pd.DataFrame,
+        *,
+        consume_inventory: bool = False,
+        supersede: Sequence[str] = (),
+    ) -> bool:
+        """Write one batch's allocations and its marker in one transaction.
+
+        Parameters
+        ----------
+        run_id, batch
+            The run (see :meth:`start_allocation_run`) and batch number.
+        rows
+            Columns :data:`~tierflow.data.allocation_rows.ALLOCATION_COLUMNS`
+            (``node_id``/``service``/dates/``cost`` may be empty for deferred
+            or unfillable lines), optionally the extra columns.
+        consume_inventory
+            Also take allocated quantities out of ``on_hand`` (fails the
+            whole batch if a node lacks the unreserved stock).
+        supersede
+            Orders whose earlier allocated lines this batch replaces (a
+            reroute): they become ``rerouted`` in the same transaction.
+
+        Returns
+        -------
+        bool
+            False when the batch was already committed (nothing written).
+
+        Raises
+        ------
+        InputError
+            Missing columns, an order line already allocated in this run, or
+            not enough stock; nothing is written.
+        """
+        missing = [c for c in ALLOCATION_COLUMNS if c not in rows.columns]
+        if missing:
+            raise InputError(f"missing columns {missing}", field="rows")
+        lines = allocation_rows(rows)
+        try:
+            with self._db.tx() as conn:
+                if not _add_batch_marker(conn, run_id, int(batch), len(lines)):
+                    return False
+                _reroute(conn, run_id, supersede)
+                conn.executemany(
+                    f"INSERT INTO allocations (run_id, batch, {', '.join(_LINE_COLUMNS)}) "
+                    f"VALUES ({marks(2 + len(_LINE_COLUMNS))})",
+                    [(run_id, int(batch), *line) for line in lines],
+                )
+                if consume_inventory:
+                    _consume_stock(conn, lines)
+        except self._db.integrity_error as exc:
+            raise InputError(
+                f"batch rejected ({exc}): an order line already allocated, or a bad "
+                "status",
+                field="batch",
+                value=batch,
+            ) from None
+        return True
+
+    def finish_allocation_run(self, run_id: str) -> None:
+        """Mark a run finished."""
+        with self._db.tx() as conn:
+            conn.execute(
+                "UPDATE allocation_runs SET finished_at = ? WHERE run_id = ?",
+                (clock(), run_id),
+            )
+
+    def allocations(
+        self, run_id: str, *, include_rerouted: bool = False
+    ) -> pd.DataFrame:
+        """The allocation rows of a run, with ``batch``, in batch order.
+
+        Rows a later batch rerouted are left out unless ``include_rerouted``.
+        """
+        where = "" if include_rerouted else " AND status != ?"
+        return self._db.frame(
+            f"SELECT batch, {', '.join(_LINE_COLUMNS)} FROM allocations "
+            f"WHERE run_id = ?{where} ORDER BY batch, order_id, sku",
+            (run_id,) if include_rerouted else (run_id, _REROUTED),
+        )
+
+    def decided_order_ids(self, run_id: str) -> set[str]:
+        """Orders with a line allocated or found unfillable in the run.
+
+        On resume these are done; orders only ever deferred are not.
+        """
+        rows = self._db.execute(
+            "SELECT DISTINCT order_id FROM allocations WHERE run_id = ? "
+            "AND status IN (?, ?)",
+            (run_id, _ALLOCATED, AllocationStatus.UNFILLABLE),
+        ).fetchall()
+        return {str(r[0]) for r in rows}
+
+    def latest_allocation_run(self) -> AllocationRun | None:
+        """The most recently started allocation run (None when there is none)."""
+        row = self._db.execute(
+            "SELECT run_id, params, created_at, finished_at FROM allocation_runs "
+            "ORDER BY created_at DESC, rowid DESC LIMIT 1"
+        ).fetchone()
+        if row is None:
+            return None
+        return AllocationRun(
+            str(row[0]),
+            json.loads(row[1]),
+            float(row[2]),
+            None if row[3] is None else float(row[3]),
+        )
+
+    def _batch_mismatches(self) -> list[str]:
+        """Batches whose rows differ in number from their marker's ``n_rows``."""
+        bad = self._db.execute(
+            """SELECT b.run_id, b.batch, b.n_rows, COUNT(a.order_id)
+               FROM allocation_batches b LEFT JOIN allocations a
+               ON a.run_id = b.run_id AND a.batch = b.batch
+               GROUP BY b.run_id, b.batch HAVING COUNT(a.order_id) != b.n_rows"""
+        ).fetchall()
+        return [f"batch {r}/{b}: {c} rows, marker says {n}" for r, b, n, c in bad]
+
+
+def _add_batch_marker(conn: Connection, run_id: str, batch: int, n_rows: int) -> bool:
+    """Record batch ``(run_id, batch)``; False when it is already committed."""
+    done = conn.execute(
+        "SELECT 1 FROM allocation_batches WHERE run_id = ? AND batch = ?",
+        (run_id, batch),
+    ).fetchone()
+    if done:
+        return False
+    conn.execute(
+        "INSERT INTO allocation_batches (run_id, batch, n_rows, committed_at) "
+        "VALUES (?, ?, ?, ?)",
+        (run_id, batch, n_rows, clock()),
+    )
+    return True
+
+
+def _reroute(conn: Connection, run_id: str, orders: Sequence[str]) -> None:
+    """Mark the allocated lines of ``orders`` rerouted (a later batch replaces them)."""
+    for chunk in chunks(list(orders)):
+        conn.execute(
+            f"UPDATE allocations SET status = ? WHERE run_id = ? "
+            f"AND status = ? AND order_id IN ({marks(len(chunk))})",
+            (_REROUTED, run_id, _ALLOCATED, *chunk),
+        )
+
+
+def _consume_stock(conn: Connection, lines: Sequence[AllocationRow]) -> None:
+    """Take allocated quantities out of ``on_hand`` (unreserved stock only)."""
+    for line in lines:
+        if line.status != _ALLOCATED:
+            continue
+        cur = conn.execute(
+            "UPDATE inventory SET on_hand = on_hand - ? WHERE node_id = ? "
+            "AND sku = ? AND on_hand - reserved >= ?",
+            (line.quantity, line.node_id, line.sku, line.quantity),
+        )
+        if cur.rowcount == 0:
+            raise InputError(
+                "not enough unreserved stock",
+                field="sku",
+                value=f"{line.node_id}/{line.sku}",
+            )

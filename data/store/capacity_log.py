@@ -1,0 +1,101 @@
+"""The capacity event log and the monitor's snapshots.
+
+Events carry caller ids (``event_id``): logging one again writes nothing.
+``seq`` orders application; a snapshot records the monitor state that
+includes every event up to its ``last_seq``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from tierflow.data.store.database import StorePart, clock
+
+_KEEP_SNAPSHOTS = 20
+_EVENT_FIELDS = ("event_id", "ts", "node_id", "type")
+
+
+@dataclass(frozen=True, slots=True)
+class StoredEvent:
+    """A capacity event as logged: ``seq`` orders application."""
+
+    seq: int
+    event_id: str
+    ts: str
+    node_id: str
+    type: str
+    payload: dict[str, Any]
+
+
+class CapacityLog(StorePart):
+    """Capacity events in arrival order, and snapshots of the monitor state."""
+
+    def append_events(self, events: Sequence[Mapping[str, Any]]) -> list[int | None]:
+        """Log events (``event_id, ts, node_id, type`` + payload) in one transaction.
+
+        Returns
+        -------
+        list
+            Per event, its new sequence number, or None for an ``event_id``
+            already logged (the duplicate is ignored).
+        """
+        received = clock()
+        out: list[int | None] = []
+        with self._db.tx() as conn:
+            for ev in events:
+                payload = {k: v for k, v in ev.items() if k not in _EVENT_FIELDS}
+                row = conn.execute(
+                    "INSERT INTO capacity_events (event_id, ts, node_id, type, payload, "
+                    "received_at) VALUES (?, ?, ?, ?, ?, ?) "
+                    "ON CONFLICT (event_id) DO NOTHING RETURNING seq",
+                    (
+                        *(str(ev[k]) for k in _EVENT_FIELDS),
+                        json.dumps(payload, sort_keys=True),
+                        received,
+                    ),
+                ).fetchone()
+                out.append(None if row is None else int(row[0]))
+        return out
+
+    def events_after(self, seq: int) -> list[StoredEvent]:
+        """Logged events after ``seq``, in sequence order."""
+        rows = self._db.execute(
+            "SELECT seq, event_id, ts, node_id, type, payload FROM capacity_events "
+            "WHERE seq > ? ORDER BY seq",
+            (seq,),
+        ).fetchall()
+        return [
+            StoredEvent(int(s), str(e), str(t), str(n), str(k), json.loads(p))
+            for s, e, t, n, k, p in rows
+        ]
+
+    def last_event_seq(self) -> int:
+        """Highest logged sequence number (0 when empty)."""
+        row = self._db.execute("SELECT MAX(seq) FROM capacity_events").fetchone()
+        return int(row[0] or 0)
+
+    def save_capacity_snapshot(self, last_seq: int, state: Mapping[str, Any]) -> None:
+        """Persist a monitor state covering events up to ``last_seq`` (keeps 20)."""
+        with self._db.tx() as conn:
+            conn.execute(
+                "INSERT INTO capacity_snapshots (last_seq, created_at, state) "
+                "VALUES (?, ?, ?)",
+                (int(last_seq), clock(), json.dumps(state)),
+            )
+            conn.execute(
+                "DELETE FROM capacity_snapshots WHERE snapshot_id NOT IN ("
+                "SELECT snapshot_id FROM capacity_snapshots "
+                "ORDER BY snapshot_id DESC LIMIT ?)",
+                (_KEEP_SNAPSHOTS,),
+            )
+
+    def latest_capacity_snapshot(self) -> tuple[int, dict[str, Any]] | None:
+        """``(last_seq, state)`` of the newest snapshot, or None."""
+        row = self._db.execute(
+            "SELECT last_seq, state FROM capacity_snapshots "
+            "ORDER BY snapshot_id DESC LIMIT 1"
+        ).fetchone()
+        return None if row is None else (int(row[0]), json.loads(row[1]))

@@ -1,0 +1,364 @@
+"""Checkout holds: the stock of a chosen option, held until confirmed.
+
+A checkout is *held* with one reservation per shipment (ids
+``<request_id>#<attempt>.<k>``), all taken in one transaction, plus a
+``checkouts`` row. Confirming commits the reservations and writes the
+order's lines to ``online_orders`` (the orders the next allocation batch
+reads); cancelling releases them; a hold past its TTL expires like any
+reservation (its stock is free at once).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, NamedTuple
+
+import pandas as pd
+
+from tierflow.data.errors import InputError
+from tierflow.data.orders import ORDER_COLUMNS
+from tierflow.data.store.database import Connection, StorePart, clock
+from tierflow.data.store.ledger import (
+    Hold,
+    Ledger,
+    StockShortfall,
+    check_request,
+    normalize_lines,
+)
+from tierflow.data.vocabulary import HoldStatus
+
+#: What a checkout keeps per order line: ``orders.csv``'s columns plus where
+#: the checkout promised to ship from, how, and when it is due.
+CHECKOUT_LINE_COLUMNS = (
+    *ORDER_COLUMNS,
+    "node_id",
+    "service",
+    "ship_date",
+    "delivery_date",
+)
+#: Columns of ``online_orders``: a checkout line and when it was confirmed.
+ONLINE_ORDER_COLUMNS = (*CHECKOUT_LINE_COLUMNS, "confirmed_at")
+
+_HELD = HoldStatus.HELD
+_CONFIRMED = HoldStatus.CONFIRMED
+_CANCELLED = HoldStatus.CANCELLED
+
+
+@dataclass(frozen=True, slots=True)
+class CheckoutState:
+    """A checkout hold as stored (:meth:`Checkouts.hold_checkout` and after).
+
+    Attributes
+    ----------
+    status
+        ``held`` (stock reserved until ``expires_at``), ``expired`` (a hold
+        past its TTL: its stock is free again), ``confirmed``, ``cancelled``,
+        or ``rejected`` (not enough stock; nothing written).
+    replayed
+        The same call was already recorded: nothing was written.
+    shortfall
+        For a rejection, ``(node_id, sku, requested, available)`` per short line.
+    """
+
+    request_id: str
+    option_id: str
+    status: HoldStatus
+    expires_at: float | None
+    reservation_ids: tuple[str, ...] = ()
+    replayed: bool = False
+    shortfall: tuple[tuple[str, str, int, int], ...] = ()
+
+    @property
+    def ok(self) -> bool:
+        """Whether the stock is held or the order confirmed."""
+        return self.status.holds_stock
+
+
+class CheckoutRow(NamedTuple):
+    """A ``checkouts`` row."""
+
+    option_id: str
+    status: HoldStatus
+    attempt: int
+    reservation_ids: tuple[str, ...]
+    order_lines: str
+    expires_at: float
+
+    def state(self, request_id: str, *, replayed: bool = False) -> CheckoutState:
+        """The row as a :class:`CheckoutState`."""
+        return CheckoutState(
+            request_id,
+            self.option_id,
+            self.status,
+            self.expires_at,
+            self.reservation_ids,
+            replayed=replayed,
+        )
+
+
+class Checkouts(StorePart):
+    """Checkout holds (hold, confirm, cancel) and the orders they became."""
+
+    def hold_checkout(
+        self,
+        request_id: str,
+        option_id: str,
+        holds: Sequence[tuple[str, Iterable[tuple[str, int]]]],
+        ttl_s: float,
+        *,
+        order_lines: Sequence[Mapping[str, Any]],
+        now: float | None = None,
+    ) -> CheckoutState:
+        """Reserve every shipment of a checkout option atomically, or nothing.
+
+        One write transaction takes stock for every ``(node_id, lines)`` hold
+        with the same conditional updates as ``reserve`` (no oversell).
+        Selecting another option of a held checkout — or the same option with
+        other holds (a requote moved it) — swaps the holds in that transaction
+        (if the new one does not fit, the old hold stays). Repeating the held
+        option with the same holds replays it; a hold past its TTL may be
+        selected again. ``order_lines`` (rows of :data:`CHECKOUT_LINE_COLUMNS`)
+        are kept for :meth:`confirm_checkout`.
+
+        Raises
+        ------
+        InputError
+            Bad holds or TTL, or a confirmed or cancelled checkout.
+        """
+        check_request(request_id, ttl_s)
+        wanted = _wanted_holds(holds)
+        _check_order_lines(order_lines)
+        t = clock(now)
+        try:
+            with self._db.tx() as conn:
+                ledger = Ledger(conn, t)
+                prior = _read_checkout(conn, request_id)
+                if prior is not None:
+                    replay = _reselect(ledger, prior, option_id, wanted, request_id)
+                    if replay is not None:
+                        return replay
+                attempt = 1 if prior is None else prior.attempt + 1
+                ids = tuple(f"{request_id}#{attempt}.{k}" for k in range(len(wanted)))
+                expires = ledger.take(ids, wanted, ttl_s)
+                held = CheckoutRow(
+                    option_id, _HELD, attempt, ids, _lines_json(order_lines), expires
+                )
+                _write_checkout(ledger, request_id, held)
+        except StockShortfall as short:
+            return CheckoutState(
+                request_id,
+                option_id,
+                HoldStatus.REJECTED,
+                None,
+                shortfall=short.shortfall,
+            )
+        return held.state(request_id)
+
+    def confirm_checkout(
+        self, request_id: str, *, now: float | None = None
+    ) -> CheckoutState:
+        """Turn a held checkout into an order, in one transaction.
+
+        The holds are committed (their units leave ``on_hand``: the order owns
+        them at the promised nodes) and the order's lines are written to
+        ``online_orders`` for the next allocation batch (:meth:`online_orders`).
+        Idempotent for a confirmed id.
+
+        Raises
+        ------
+        InputError
+            Unknown or cancelled checkout, or a hold past its TTL (its stock
+            may be gone: select again).
+        """
+        t = clock(now)
+        with self._db.tx() as conn:
+            row = _known_checkout(conn, request_id)
+            if row.status == _CONFIRMED:
+                return row.state(request_id, replayed=True)
+            if row.status == _CANCELLED:
+                raise InputError(
+                    "checkout was cancelled", field="request_id", value=request_id
+                )
+            ledger = Ledger(conn, t)
+            if row.expires_at <= t or not ledger.commit_live(row.reservation_ids):
+                stamp = dt.datetime.fromtimestamp(row.expires_at, dt.UTC).isoformat()
+                raise InputError(
+                    f"hold expired at {stamp}; select an option again",
+                    field="request_id",
+                    value=request_id,
+                )
+            conn.executemany(
+                f"INSERT INTO online_orders ({', '.join(ONLINE_ORDER_COLUMNS)}) "
+                f"VALUES ({', '.join('?' * len(ONLINE_ORDER_COLUMNS))})",
+                [
+                    (*(r[c] for c in CHECKOUT_LINE_COLUMNS), t)
+                    for r in json.loads(row.order_lines)
+                ],
+            )
+            _set_checkout_status(ledger, request_id, _CONFIRMED)
+        return row._replace(status=_CONFIRMED).state(request_id)
+
+    def cancel_checkout(
+        self, request_id: str, *, now: float | None = None
+    ) -> CheckoutState:
+        """Release a checkout's holds (idempotent); ``expired`` if already lapsed.
+
+        Raises
+        ------
+        InputError
+            Unknown or confirmed checkout.
+        """
+        t = clock(now)
+        with self._db.tx() as conn:
+            row = _known_checkout(conn, request_id)
+            if row.status == _CANCELLED:
+                return row.state(request_id, replayed=True)
+            if row.status == _CONFIRMED:
+                raise InputError(
+                    "checkout already confirmed, cannot cancel",
+                    field="request_id",
+                    value=request_id,
+                )
+            ledger = Ledger(conn, t)
+            ledger.expire_stale()
+            ledger.release(row.reservation_ids)
+            _set_checkout_status(ledger, request_id, _CANCELLED)
+        lapsed = row.expires_at <= t
+        status = HoldStatus.EXPIRED if lapsed else _CANCELLED
+        return row._replace(status=status).state(request_id)
+
+    def checkout_state(
+        self, request_id: str, *, now: float | None = None
+    ) -> CheckoutState | None:
+        """Stored state of a checkout (a lapsed hold reads ``expired``), or None."""
+        row = _read_checkout(self._db, request_id)
+        if row is None:
+            return None
+        if row.status == _HELD and row.expires_at <= clock(now):
+            row = row._replace(status=HoldStatus.EXPIRED)
+        return row.state(request_id)
+
+    def online_orders(self, *, since: float | None = None) -> pd.DataFrame:
+        """Confirmed checkout orders (:data:`ONLINE_ORDER_COLUMNS`), oldest first.
+
+        The first seven columns are ``orders.csv``'s, so
+        ``data.orders.write_orders(store.online_orders(), path)`` is an orders
+        file the allocator reads; ``since`` (epoch seconds) keeps orders
+        confirmed after it (the next batch's).
+        """
+        return self._db.frame(
+            f"SELECT {', '.join(ONLINE_ORDER_COLUMNS)} FROM online_orders "
+            "WHERE confirmed_at > ? ORDER BY confirmed_at, order_id, sku",
+            (-math.inf if since is None else float(since),),
+        )
+
+
+def _wanted_holds(holds: Sequence[tuple[str, Iterable[tuple[str, int]]]]) -> list[Hold]:
+    """Validated holds: a node and normalized lines each."""
+    wanted = [Hold(str(node), normalize_lines(lines)) for node, lines in holds]
+    if not wanted or any(not hold.node_id for hold in wanted):
+        raise InputError("needs one node per hold", field="holds")
+    return wanted
+
+
+def _check_order_lines(order_lines: Sequence[Mapping[str, Any]]) -> None:
+    """Order lines are given and carry every :data:`CHECKOUT_LINE_COLUMNS`."""
+    missing = [
+        c for c in CHECKOUT_LINE_COLUMNS if order_lines and c not in order_lines[0]
+    ]
+    if not order_lines or missing:
+        raise InputError(f"order lines need {missing}", field="order_lines")
+
+
+def _lines_json(order_lines: Sequence[Mapping[str, Any]]) -> str:
+    return json.dumps([dict(r) for r in order_lines], default=str)
+
+
+def _read_checkout(conn: Connection, request_id: str) -> CheckoutRow | None:
+    row = conn.execute(
+        "SELECT option_id, status, attempt, reservation_ids, order_lines, expires_at "
+        "FROM checkouts WHERE request_id = ?",
+        (request_id,),
+    ).fetchone()
+    if row is None:
+        return None
+    return CheckoutRow(
+        str(row[0]),
+        HoldStatus(row[1]),
+        int(row[2]),
+        tuple(json.loads(row[3])),
+        str(row[4]),
+        float(row[5]),
+    )
+
+
+def _known_checkout(conn: Connection, request_id: str) -> CheckoutRow:
+    row = _read_checkout(conn, request_id)
+    if row is None:
+        raise InputError(
+            "unknown checkout (no option selected for it)",
+            field="request_id",
+            value=request_id,
+        )
+    return row
+
+
+def _reselect(
+    ledger: Ledger,
+    prior: CheckoutRow,
+    option_id: str,
+    wanted: list[Hold],
+    request_id: str,
+) -> CheckoutState | None:
+    """Selecting again: the replayed hold, or None after letting the old one go.
+
+    A live hold of the same option and holds is replayed; any other live hold
+    is released (the new one replaces it in the same transaction).
+    """
+    if prior.status != _HELD:
+        raise InputError(
+            f"checkout already {prior.status}", field="request_id", value=request_id
+        )
+    live = prior.expires_at > ledger.now
+    if not live:
+        return None
+    ids = prior.reservation_ids
+    if prior.option_id == option_id and ledger.holds_of(ids) == wanted:
+        return prior.state(request_id, replayed=True)
+    ledger.release(ids)
+    return None
+
+
+def _write_checkout(ledger: Ledger, request_id: str, row: CheckoutRow) -> None:
+    t = ledger.now
+    ledger.conn.execute(
+        "INSERT INTO checkouts (request_id, option_id, status, attempt, "
+        "reservation_ids, order_lines, created_at, expires_at, updated_at) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (request_id) "
+        "DO UPDATE SET option_id = excluded.option_id, status = excluded.status, "
+        "attempt = excluded.attempt, reservation_ids = excluded.reservation_ids, "
+        "order_lines = excluded.order_lines, expires_at = excluded.expires_at, "
+        "updated_at = excluded.updated_at",
+        (
+            request_id,
+            row.option_id,
+            row.status,
+            row.attempt,
+            json.dumps(list(row.reservation_ids)),
+            row.order_lines,
+            t,
+            row.expires_at,
+            t,
+        ),
+    )
+
+
+def _set_checkout_status(ledger: Ledger, request_id: str, status: HoldStatus) -> None:
+    ledger.conn.execute(
+        "UPDATE checkouts SET status = ?, updated_at = ? WHERE request_id = ?",
+        (status, ledger.now, request_id),
+    )

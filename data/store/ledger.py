@@ -1,0 +1,258 @@
+"""Reservations as rows that hold stock, inside one write transaction.
+
+:class:`Ledger` is the one stock-taking routine behind both
+:meth:`~tierflow.data.store.SqliteStore.reserve` and checkout holds: a
+conditional ``UPDATE`` per line (never oversells), the shortfall of every
+line that does not fit, and the sweeps that give stock back.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from typing import NamedTuple
+
+import numpy as np
+
+from tierflow.data.errors import InputError
+from tierflow.data.store.database import Connection, marks
+from tierflow.data.vocabulary import ReservationStatus
+
+
+class Line(NamedTuple):
+    """Units of one SKU."""
+
+    sku: str
+    quantity: int
+
+
+class Hold(NamedTuple):
+    """Lines held at one node under one reservation id (a shipment)."""
+
+    node_id: str
+    lines: tuple[Line, ...]
+
+
+class Shortfall(NamedTuple):
+    """A line that did not fit: what was asked for and what was free."""
+
+    node_id: str
+    sku: str
+    requested: int
+    available: int
+
+
+class ReservationRow(NamedTuple):
+    """A stored reservation's node, status and expiry."""
+
+    node_id: str
+    status: ReservationStatus
+    expires_at: float
+
+
+class StockShortfall(Exception):
+    """Raised inside the transaction (rolling it back) when a line does not fit."""
+
+    def __init__(self, shortfall: tuple[Shortfall, ...]) -> None:
+        super().__init__(f"{len(shortfall)} line(s) short")
+        self.shortfall = shortfall
+
+
+def check_request(request_id: str, ttl_s: float) -> None:
+    """A request needs an id and a finite TTL > 0."""
+    if not request_id:
+        raise InputError("empty request id", field="request_id", value=request_id)
+    if not (isinstance(ttl_s, int | float) and math.isfinite(ttl_s) and ttl_s > 0):
+        raise InputError("must be > 0 seconds", field="ttl_s", value=ttl_s)
+
+
+def normalize_lines(lines: Iterable[tuple[str, int]]) -> tuple[Line, ...]:
+    """Validated lines, one per SKU (quantities summed), sorted by SKU."""
+    merged: dict[str, int] = {}
+    for i, item in enumerate(lines):
+        try:
+            sku, qty = item
+        except (TypeError, ValueError):
+            raise InputError(
+                "expected (sku, quantity)", field="lines", index=i
+            ) from None
+        if not isinstance(sku, str) or not sku:
+            raise InputError("empty SKU", field="sku", index=i, value=sku)
+        if isinstance(qty, bool) or not isinstance(qty, int | np.integer) or qty < 1:
+            raise InputError(
+                "must be an integer >= 1", field="quantity", index=i, value=qty
+            )
+        merged[sku] = merged.get(sku, 0) + int(qty)
+    if not merged:
+        raise InputError("no lines", field="lines")
+    return tuple(Line(s, q) for s, q in sorted(merged.items()))
+
+
+class Ledger:
+    """The reservation rows of one write transaction at time ``now``.
+
+    Parameters
+    ----------
+    conn
+        The open write transaction.
+    now
+        Epoch seconds the transaction acts at (TTLs are judged against it).
+    """
+
+    def __init__(self, conn: Connection, now: float) -> None:
+        self.conn = conn
+        self.now = now
+
+    # ------------------------------------------------------------- taking
+    def take(self, ids: Sequence[str], holds: Sequence[Hold], ttl_s: float) -> float:
+        """Hold every line of every hold (``ids[k]`` for ``holds[k]``), or raise.
+
+        Stale reservations are swept first, so their stock counts. Returns
+        the new reservations' expiry.
+
+        Raises
+        ------
+        StockShortfall
+            Some line did not fit (every short line is listed); the caller's
+            transaction rolls back.
+        """
+        self.expire_stale()
+        short = [s for hold in holds for s in self._take_hold(hold)]
+        if short:
+            raise StockShortfall(tuple(short))
+        expires = self.now + ttl_s
+        self.conn.executemany(
+            "INSERT INTO reservations (request_id, node_id, status, created_at, "
+            "expires_at, updated_at) VALUES (?, ?, ?, ?, ?, ?)",
+            [
+                (
+                    rid,
+                    hold.node_id,
+                    ReservationStatus.ACTIVE,
+                    self.now,
+                    expires,
+                    self.now,
+                )
+                for rid, hold in zip(ids, holds, strict=True)
+            ],
+        )
+        self.conn.executemany(
+            "INSERT INTO reservation_lines (request_id, sku, quantity) VALUES (?, ?, ?)",
+            [
+                (rid, line.sku, line.quantity)
+                for rid, hold in zip(ids, holds, strict=True)
+                for line in hold.lines
+            ],
+        )
+        return expires
+
+    def _take_hold(self, hold: Hold) -> list[Shortfall]:
+        """Take each line with a conditional update; the lines that did not fit."""
+        short = []
+        for sku, qty in hold.lines:
+            cur = self.conn.execute(
+                "UPDATE inventory SET reserved = reserved + ? WHERE node_id = ? "
+                "AND sku = ? AND on_hand - reserved >= ?",
+                (qty, hold.node_id, sku, qty),
+            )
+            if cur.rowcount == 0:
+                row = self.conn.execute(
+                    "SELECT on_hand - reserved FROM inventory "
+                    "WHERE node_id = ? AND sku = ?",
+                    (hold.node_id, sku),
+                ).fetchone()
+                short.append(
+                    Shortfall(hold.node_id, sku, qty, int(row[0]) if row else 0)
+                )
+        return short
+
+    # ------------------------------------------------------------ reading
+    def reservation(self, request_id: str) -> ReservationRow | None:
+        """The stored reservation, or None."""
+        row = self.conn.execute(
+            "SELECT node_id, status, expires_at FROM reservations WHERE request_id = ?",
+            (request_id,),
+        ).fetchone()
+        if row is None:
+            return None
+        return ReservationRow(str(row[0]), ReservationStatus(row[1]), float(row[2]))
+
+    def lines_of(self, request_id: str) -> tuple[Line, ...]:
+        """A reservation's lines, by SKU."""
+        rows = self.conn.execute(
+            "SELECT sku, quantity FROM reservation_lines WHERE request_id = ? "
+            "ORDER BY sku",
+            (request_id,),
+        ).fetchall()
+        return tuple(Line(str(s), int(q)) for s, q in rows)
+
+    def holds_of(self, ids: Sequence[str]) -> list[Hold]:
+        """The holds stored under reservation ``ids``, in order."""
+        out = []
+        for rid in ids:
+            row = self.reservation(rid)
+            out.append(Hold("" if row is None else row.node_id, self.lines_of(rid)))
+        return out
+
+    def settle(self, row: ReservationRow) -> ReservationStatus:
+        """A reservation's status now: an active one past its TTL is expired."""
+        if row.status == ReservationStatus.ACTIVE and row.expires_at <= self.now:
+            self.expire_stale()
+            return ReservationStatus.EXPIRED
+        return row.status
+
+    # ------------------------------------------------------ giving back
+    def expire_stale(self) -> int:
+        """Expire every active reservation past its TTL (its stock returns)."""
+        stale = self.conn.execute(
+            "SELECT request_id, node_id FROM reservations "
+            "WHERE status = ? AND expires_at <= ?",
+            (ReservationStatus.ACTIVE, self.now),
+        ).fetchall()
+        for request_id, node_id in stale:
+            self.give_back(request_id, node_id, consume=False)
+            self.set_status([request_id], ReservationStatus.EXPIRED)
+        return len(stale)
+
+    def give_back(self, request_id: str, node_id: str, *, consume: bool) -> None:
+        """Drop a reservation's units from ``reserved`` (and ``on_hand`` if consumed)."""
+        lines = self.lines_of(request_id)
+        self.conn.executemany(
+            "UPDATE inventory SET reserved = reserved - ?, on_hand = on_hand - ? "
+            "WHERE node_id = ? AND sku = ?",
+            [(q, q if consume else 0, node_id, s) for s, q in lines],
+        )
+
+    def release(self, ids: Sequence[str]) -> None:
+        """Release the still active reservations among ``ids``."""
+        for rid in ids:
+            row = self.reservation(rid)
+            if row is None or row.status != ReservationStatus.ACTIVE:
+                continue
+            self.give_back(rid, row.node_id, consume=False)
+            self.set_status([rid], ReservationStatus.RELEASED)
+
+    def commit_live(self, ids: Sequence[str]) -> bool:
+        """Ship every reservation of ``ids`` if all are active and unexpired.
+
+        Returns False (nothing written) when one is not.
+        """
+        live = self.conn.execute(
+            f"SELECT request_id, node_id FROM reservations WHERE request_id IN "
+            f"({marks(len(ids))}) AND status = ? AND expires_at > ?",
+            (*ids, ReservationStatus.ACTIVE, self.now),
+        ).fetchall()
+        if len(live) != len(ids):
+            return False
+        for rid, node in live:
+            self.give_back(str(rid), str(node), consume=True)
+        self.set_status(ids, ReservationStatus.COMMITTED)
+        return True
+
+    def set_status(self, ids: Sequence[str], status: ReservationStatus) -> None:
+        """Record a new status for reservations ``ids``."""
+        self.conn.execute(
+            "UPDATE reservations SET status = ?, updated_at = ? "
+            f"WHERE request_id IN ({marks(len(ids))})",
+            (status, self.now, *ids),
+        )

@@ -1,0 +1,287 @@
+"""What tierflow needs from a state store, one protocol per concern.
+
+Callers are typed against these (the narrowest that fits), never against
+a backend class: :class:`StateStore` is all of them, which
+:class:`~tierflow.data.store.SqliteStore` implements today and a PostgreSQL
+store would implement next (``docs/store.md``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+import pandas as pd
+from numpy.typing import NDArray
+
+from tierflow.data.network import Network
+from tierflow.data.store.allocations import AllocationRun
+from tierflow.data.store.bid_prices import BidPriceRun
+from tierflow.data.store.capacity_log import StoredEvent
+from tierflow.data.store.checkouts import CheckoutState
+from tierflow.data.store.reservations import ReserveResult
+from tierflow.data.store.scores import CltvScore
+
+
+@runtime_checkable
+class StockStore(Protocol):
+    """Inventory per node and SKU, and single-node reservations of it."""
+
+    def upsert_inventory(self, rows: pd.DataFrame) -> int:
+        """Set ``on_hand`` of ``node_id, sku`` rows."""
+        ...
+
+    def load_network_inventory(self, network: Network) -> int:
+        """Set ``on_hand`` from a network's inventory."""
+        ...
+
+    def seed_network_inventory(self, network: Network) -> int:
+        """Load a network's inventory into an empty table (once)."""
+        ...
+
+    def inventory_frame(self) -> pd.DataFrame:
+        """``node_id, sku, on_hand, reserved`` of every cell."""
+        ...
+
+    def available(
+        self, node_id: str, skus: Sequence[str], *, now: float | None = None
+    ) -> dict[str, int]:
+        """On hand minus live reservations, per SKU."""
+        ...
+
+    def available_matrix(
+        self,
+        node_ids: Sequence[str],
+        sku_ids: Sequence[str],
+        *,
+        now: float | None = None,
+    ) -> NDArray[np.int64]:
+        """Dense available units, nodes × SKUs."""
+        ...
+
+    def available_by_sku(
+        self, skus: Sequence[str], *, now: float | None = None
+    ) -> list[tuple[str, str, int]]:
+        """``(node_id, sku, available)`` of every node holding one of ``skus``."""
+        ...
+
+    def reserve(
+        self,
+        request_id: str,
+        lines: Iterable[tuple[str, int]],
+        node_id: str,
+        ttl_s: float,
+        *,
+        now: float | None = None,
+    ) -> ReserveResult:
+        """Atomically hold stock for every line at ``node_id``, or nothing."""
+        ...
+
+    def commit(self, request_id: str, *, now: float | None = None) -> ReserveResult:
+        """Turn an active reservation into shipped stock."""
+        ...
+
+    def release(self, request_id: str, *, now: float | None = None) -> ReserveResult:
+        """Give an active reservation's stock back."""
+        ...
+
+    def expire_stale(self, *, now: float | None = None) -> int:
+        """Expire reservations past their TTL; returns how many."""
+        ...
+
+    def reservation_status(self, request_id: str) -> str | None:
+        """Stored status of a request id, or None."""
+        ...
+
+
+@runtime_checkable
+class CheckoutStore(Protocol):
+    """Checkout holds (one reservation per shipment) and confirmed orders."""
+
+    def hold_checkout(
+        self,
+        request_id: str,
+        option_id: str,
+        holds: Sequence[tuple[str, Iterable[tuple[str, int]]]],
+        ttl_s: float,
+        *,
+        order_lines: Sequence[Mapping[str, Any]],
+        now: float | None = None,
+    ) -> CheckoutState:
+        """Hold every shipment of an option atomically (or swap a held one)."""
+        ...
+
+    def confirm_checkout(
+        self, request_id: str, *, now: float | None = None
+    ) -> CheckoutState:
+        """Commit a held checkout and record its order lines."""
+        ...
+
+    def cancel_checkout(
+        self, request_id: str, *, now: float | None = None
+    ) -> CheckoutState:
+        """Release a checkout's holds."""
+        ...
+
+    def checkout_state(
+        self, request_id: str, *, now: float | None = None
+    ) -> CheckoutState | None:
+        """Stored state of a checkout, or None."""
+        ...
+
+    def online_orders(self, *, since: float | None = None) -> pd.DataFrame:
+        """Confirmed checkout orders, oldest first."""
+        ...
+
+
+@runtime_checkable
+class CapacityEventLog(Protocol):
+    """The capacity event log and the monitor's snapshots."""
+
+    def append_events(self, events: Sequence[Mapping[str, Any]]) -> list[int | None]:
+        """Log capacity events; the new ones get a sequence number."""
+        ...
+
+    def events_after(self, seq: int) -> list[StoredEvent]:
+        """Logged events with ``seq`` greater than the given one, in order."""
+        ...
+
+    def last_event_seq(self) -> int:
+        """Highest logged sequence number (0 when empty)."""
+        ...
+
+    def save_capacity_snapshot(self, last_seq: int, state: Mapping[str, Any]) -> None:
+        """Persist the monitor state that includes every event up to ``last_seq``."""
+        ...
+
+    def latest_capacity_snapshot(self) -> tuple[int, dict[str, Any]] | None:
+        """The newest snapshot, or None."""
+        ...
+
+
+@runtime_checkable
+class ScoreStore(Protocol):
+    """Daily CLTV scores per customer."""
+
+    def put_cltv_scores(
+        self, scores: pd.DataFrame, *, as_of: dt.date, model_version: str
+    ) -> int:
+        """Replace one day's CLTV scores atomically; returns the row count."""
+        ...
+
+    def latest_cltv_as_of(self) -> dt.date | None:
+        """Day of the latest scores, or None."""
+        ...
+
+    def cltv_score(self, customer_id: str) -> CltvScore | None:
+        """The customer's score from the latest day, or None."""
+        ...
+
+    def cltv_scores(self, customer_ids: Iterable[str]) -> pd.DataFrame:
+        """Latest scores of many customers."""
+        ...
+
+    def cltv_threshold(self, percentile: float) -> float | None:
+        """Latest day's ``predicted_spend`` at a percentile."""
+        ...
+
+    def cltv_segment_examples(self) -> list[CltvScore]:
+        """One median customer per segment of the latest day."""
+        ...
+
+
+@runtime_checkable
+class AllocationStore(Protocol):
+    """Resumable allocation runs, written batch by batch."""
+
+    def start_allocation_run(
+        self, run_id: str, params: Mapping[str, Any]
+    ) -> int | None:
+        """Create or resume a run; returns its last committed batch."""
+        ...
+
+    def last_committed_batch(self, run_id: str) -> int | None:
+        """Highest committed batch of a run."""
+        ...
+
+    def write_allocation_batch(
+        self,
+        run_id: str,
+        batch: int,
+        rows: pd.DataFrame,
+        *,
+        consume_inventory: bool = False,
+        supersede: Sequence[str] = (),
+    ) -> bool:
+        """One batch's allocations in one transaction (False if already there)."""
+        ...
+
+    def finish_allocation_run(self, run_id: str) -> None:
+        """Mark a run finished."""
+        ...
+
+    def allocations(
+        self, run_id: str, *, include_rerouted: bool = False
+    ) -> pd.DataFrame:
+        """A run's allocation rows, in batch order."""
+        ...
+
+    def decided_order_ids(self, run_id: str) -> set[str]:
+        """Orders a run allocated or found unfillable."""
+        ...
+
+    def latest_allocation_run(self) -> AllocationRun | None:
+        """The most recently started run, or None."""
+        ...
+
+
+@runtime_checkable
+class BidPriceStore(Protocol):
+    """Bid prices published by the allocator for the checkout."""
+
+    def put_bid_prices(
+        self, prices: Mapping[str, float], *, as_of: dt.datetime, source: str
+    ) -> None:
+        """Store a set of bid prices per node id."""
+        ...
+
+    def latest_bid_price_run(self) -> BidPriceRun | None:
+        """The newest set with its ``as_of`` and source, or None."""
+        ...
+
+    def latest_bid_prices(self) -> dict[str, float] | None:
+        """The newest prices per node id, or None."""
+        ...
+
+
+@runtime_checkable
+class StateStore(
+    StockStore,
+    CheckoutStore,
+    CapacityEventLog,
+    ScoreStore,
+    AllocationStore,
+    BidPriceStore,
+    Protocol,
+):
+    """The whole state store: every concern, plus the store's own upkeep."""
+
+    @property
+    def path(self) -> Path:
+        """Where the store lives (a second connection opens the same one)."""
+        ...
+
+    def schema_version(self) -> int:
+        """The applied schema version."""
+        ...
+
+    def check_consistency(self) -> list[str]:
+        """Invariants a crash must never break; what is violated."""
+        ...
+
+    def close(self) -> None:
+        """Release the connection."""
+        ...

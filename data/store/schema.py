@@ -1,0 +1,200 @@
+"""The store's schema: SQLite DDL as versioned migrations.
+
+A migration, once released, never changes (databases in the field applied
+it); a change is a new migration appended to :data:`MIGRATIONS`. Status
+CHECK constraints are built from the :mod:`tierflow.data.vocabulary` enums,
+member by member, so an enum that grows does not rewrite old migrations.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from tierflow.data.vocabulary import AllocationStatus, HoldStatus, ReservationStatus
+
+
+def _one_of(*members: StrEnum) -> str:
+    """``'a', 'b'``: the members as an SQL ``IN`` list."""
+    return ", ".join(f"'{m.value}'" for m in members)
+
+
+_RESERVATION_STATES = _one_of(
+    ReservationStatus.ACTIVE,
+    ReservationStatus.COMMITTED,
+    ReservationStatus.RELEASED,
+    ReservationStatus.EXPIRED,
+)
+_DECIDED = _one_of(
+    AllocationStatus.ALLOCATED, AllocationStatus.DEFERRED, AllocationStatus.UNFILLABLE
+)
+_DECIDED_OR_REROUTED = _one_of(
+    AllocationStatus.ALLOCATED,
+    AllocationStatus.DEFERRED,
+    AllocationStatus.UNFILLABLE,
+    AllocationStatus.REROUTED,
+)
+_CHECKOUT_STATES = _one_of(HoldStatus.HELD, HoldStatus.CONFIRMED, HoldStatus.CANCELLED)
+_ALLOCATED = AllocationStatus.ALLOCATED.value
+
+#: Statements of each schema migration; version ``i + 1`` applies ``MIGRATIONS[i]``.
+MIGRATIONS: tuple[tuple[str, ...], ...] = (
+    (
+        """CREATE TABLE inventory (
+            node_id TEXT NOT NULL,
+            sku TEXT NOT NULL,
+            on_hand INTEGER NOT NULL CHECK (on_hand >= 0),
+            reserved INTEGER NOT NULL DEFAULT 0
+                CHECK (reserved >= 0 AND reserved <= on_hand),
+            PRIMARY KEY (node_id, sku)
+        )""",
+        f"""CREATE TABLE reservations (
+            request_id TEXT PRIMARY KEY,
+            node_id TEXT NOT NULL,
+            status TEXT NOT NULL
+                CHECK (status IN ({_RESERVATION_STATES})),
+            created_at REAL NOT NULL,
+            expires_at REAL NOT NULL,
+            updated_at REAL NOT NULL
+        )""",
+        "CREATE INDEX reservations_live ON reservations (status, expires_at)",
+        """CREATE TABLE reservation_lines (
+            request_id TEXT NOT NULL REFERENCES reservations (request_id),
+            sku TEXT NOT NULL,
+            quantity INTEGER NOT NULL CHECK (quantity > 0),
+            PRIMARY KEY (request_id, sku)
+        )""",
+        """CREATE TABLE capacity_events (
+            seq INTEGER PRIMARY KEY AUTOINCREMENT,
+            event_id TEXT NOT NULL UNIQUE,
+            ts TEXT NOT NULL,
+            node_id TEXT NOT NULL,
+            type TEXT NOT NULL,
+            payload TEXT NOT NULL,
+            received_at REAL NOT NULL
+        )""",
+        """CREATE TABLE capacity_snapshots (
+            snapshot_id INTEGER PRIMARY KEY AUTOINCREMENT,
+            last_seq INTEGER NOT NULL,
+            created_at REAL NOT NULL,
+            state TEXT NOT NULL
+        )""",
+        """CREATE TABLE cltv_scores (
+            as_of TEXT NOT NULL,
+            customer_id TEXT NOT NULL,
+            predicted_spend REAL NOT NULL,
+            p_active REAL NOT NULL,
+            segment TEXT NOT NULL,
+            model_version TEXT NOT NULL,
+            PRIMARY KEY (as_of, customer_id)
+        )""",
+        "CREATE INDEX cltv_by_spend ON cltv_scores (as_of, predicted_spend)",
+        """CREATE TABLE allocation_runs (
+            run_id TEXT PRIMARY KEY,
+            params TEXT NOT NULL,
+            created_at REAL NOT NULL,
+            finished_at REAL
+        )""",
+        """CREATE TABLE allocation_batches (
+            run_id TEXT NOT NULL REFERENCES allocation_runs (run_id),
+            batch INTEGER NOT NULL,
+            n_rows INTEGER NOT NULL,
+            committed_at REAL NOT NULL,
+            PRIMARY KEY (run_id, batch)
+        )""",
+        f"""CREATE TABLE allocations (
+            run_id TEXT NOT NULL,
+            batch INTEGER NOT NULL,
+            order_id TEXT NOT NULL,
+            sku TEXT NOT NULL,
+            quantity INTEGER NOT NULL,
+            node_id TEXT,
+            service TEXT,
+            ship_date TEXT,
+            promised_date TEXT,
+            cost REAL,
+            status TEXT NOT NULL
+                CHECK (status IN ({_DECIDED})),
+            reason TEXT NOT NULL DEFAULT '',
+            PRIMARY KEY (run_id, batch, order_id, sku),
+            FOREIGN KEY (run_id, batch) REFERENCES allocation_batches (run_id, batch)
+        )""",
+        # An order line is allocated at most once per run; a deferred line
+        # may be decided again in a later batch.
+        f"""CREATE UNIQUE INDEX allocations_once ON allocations (run_id, order_id, sku)
+            WHERE status = '{_ALLOCATED}'""",
+    ),
+    # 2: delivery date and cost parts per line; 'rerouted' marks an allocation
+    # a later batch replaced (kept for the record, never counted as shipped).
+    (
+        f"""CREATE TABLE allocations_v2 (
+            run_id TEXT NOT NULL,
+            batch INTEGER NOT NULL,
+            order_id TEXT NOT NULL,
+            sku TEXT NOT NULL,
+            quantity INTEGER NOT NULL,
+            node_id TEXT,
+            service TEXT,
+            ship_date TEXT,
+            promised_date TEXT,
+            cost REAL,
+            status TEXT NOT NULL
+                CHECK (status IN ({_DECIDED_OR_REROUTED})),
+            reason TEXT NOT NULL DEFAULT '',
+            delivery_date TEXT,
+            shipping REAL,
+            handling REAL,
+            penalty REAL,
+            PRIMARY KEY (run_id, batch, order_id, sku),
+            FOREIGN KEY (run_id, batch) REFERENCES allocation_batches (run_id, batch)
+        )""",
+        """INSERT INTO allocations_v2 (run_id, batch, order_id, sku, quantity, node_id,
+            service, ship_date, promised_date, cost, status, reason)
+           SELECT run_id, batch, order_id, sku, quantity, node_id, service, ship_date,
+            promised_date, cost, status, reason FROM allocations""",
+        "DROP TABLE allocations",
+        "ALTER TABLE allocations_v2 RENAME TO allocations",
+        f"""CREATE UNIQUE INDEX allocations_once ON allocations (run_id, order_id, sku)
+            WHERE status = '{_ALLOCATED}'""",
+    ),
+    # 3: online checkouts (issue 7): per-SKU stock reads, bid prices, checkout
+    # holds and the confirmed orders the next allocation batch reads.
+    (
+        # covering: a checkout reads every node's stock of a SKU from the index
+        "CREATE INDEX inventory_by_sku ON inventory (sku, node_id, on_hand, reserved)",
+        """CREATE TABLE bid_prices (
+            seq INTEGER PRIMARY KEY AUTOINCREMENT,
+            as_of TEXT NOT NULL,
+            source TEXT NOT NULL,
+            prices TEXT NOT NULL,
+            created_at REAL NOT NULL
+        )""",
+        f"""CREATE TABLE checkouts (
+            request_id TEXT PRIMARY KEY,
+            option_id TEXT NOT NULL,
+            status TEXT NOT NULL CHECK (status IN ({_CHECKOUT_STATES})),
+            attempt INTEGER NOT NULL,
+            reservation_ids TEXT NOT NULL,
+            order_lines TEXT NOT NULL,
+            created_at REAL NOT NULL,
+            expires_at REAL NOT NULL,
+            updated_at REAL NOT NULL
+        )""",
+        """CREATE TABLE online_orders (
+            order_id TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            customer_id TEXT NOT NULL,
+            dest TEXT NOT NULL,
+            tier TEXT NOT NULL,
+            sku TEXT NOT NULL,
+            quantity INTEGER NOT NULL CHECK (quantity > 0),
+            node_id TEXT NOT NULL,
+            service TEXT NOT NULL,
+            ship_date TEXT NOT NULL,
+            delivery_date TEXT NOT NULL,
+            confirmed_at REAL NOT NULL,
+            PRIMARY KEY (order_id, sku)
+        )""",
+        "CREATE INDEX online_orders_by_time ON online_orders (confirmed_at)",
+    ),
+)
+SCHEMA_VERSION = len(MIGRATIONS)

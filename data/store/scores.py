@@ -1,0 +1,197 @@
+"""CLTV scores by day: one day's scores are replaced at once; lookups read
+the latest day."""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from tierflow.data.errors import InputError
+from tierflow.data.store.database import StorePart, chunks, marks
+
+CLTV_COLUMNS = ("customer_id", "predicted_spend", "p_active", "segment")
+_SCORE_FIELDS = "customer_id, predicted_spend, p_active, segment, as_of, model_version"
+_LATEST_DAY = "(SELECT MAX(as_of) FROM cltv_scores)"
+
+
+@dataclass(frozen=True, slots=True)
+class CltvScore:
+    """One customer's latest CLTV score."""
+
+    customer_id: str
+    predicted_spend: float
+    p_active: float
+    segment: str
+    as_of: dt.date
+    model_version: str
+
+    @classmethod
+    def from_row(cls, row: tuple[Any, ...]) -> CltvScore:
+        """From a row of ``customer_id, ..., as_of, model_version``."""
+        return cls(
+            str(row[0]),
+            float(row[1]),
+            float(row[2]),
+            str(row[3]),
+            dt.date.fromisoformat(row[4]),
+            str(row[5]),
+        )
+
+
+class Scores(StorePart):
+    """The ``cltv_scores`` table: daily scores per customer."""
+
+    def put_cltv_scores(
+        self, scores: pd.DataFrame, *, as_of: dt.date, model_version: str
+    ) -> int:
+        """Replace the scores of day ``as_of`` in one transaction.
+
+        Parameters
+        ----------
+        scores
+            Columns ``customer_id, predicted_spend, p_active, segment``;
+            ``predicted_spend`` finite, ``p_active`` in [0, 1], ids unique.
+        as_of, model_version
+            Day the scores are for, and the model that made them.
+
+        Returns
+        -------
+        int
+            Rows written.
+
+        Raises
+        ------
+        InputError
+            A missing column or a bad value (``index`` is the 0-based row of
+            the frame); nothing is written.
+        """
+        day = as_of.isoformat()
+        rows = [(day, *r, model_version) for r in _score_rows(scores)]
+        with self._db.tx() as conn:
+            conn.execute("DELETE FROM cltv_scores WHERE as_of = ?", (day,))
+            conn.executemany(
+                "INSERT INTO cltv_scores (as_of, customer_id, predicted_spend, p_active, "
+                "segment, model_version) VALUES (?, ?, ?, ?, ?, ?)",
+                rows,
+            )
+        return len(rows)
+
+    def latest_cltv_as_of(self) -> dt.date | None:
+        """Day of the latest stored scores, or None."""
+        row = self._db.execute("SELECT MAX(as_of) FROM cltv_scores").fetchone()
+        return None if row[0] is None else dt.date.fromisoformat(row[0])
+
+    def cltv_score(self, customer_id: str) -> CltvScore | None:
+        """The customer's score from the latest day (None if not scored that day)."""
+        row = self._db.execute(
+            f"SELECT {_SCORE_FIELDS} FROM cltv_scores "
+            f"WHERE as_of = {_LATEST_DAY} AND customer_id = ?",
+            (customer_id,),
+        ).fetchone()
+        return None if row is None else CltvScore.from_row(row)
+
+    def cltv_scores(self, customer_ids: Iterable[str]) -> pd.DataFrame:
+        """Latest scores of many customers (absent ids are left out).
+
+        Returns ``customer_id, predicted_spend, p_active, segment``.
+        """
+        day = self.latest_cltv_as_of()
+        frames = []
+        if day is not None:
+            for chunk in chunks(list(dict.fromkeys(customer_ids))):
+                frames.append(
+                    self._db.frame(
+                        f"SELECT {', '.join(CLTV_COLUMNS)} FROM cltv_scores "
+                        f"WHERE as_of = ? AND customer_id IN ({marks(len(chunk))})",
+                        (day.isoformat(), *chunk),
+                    )
+                )
+        if not frames:
+            return pd.DataFrame(columns=list(CLTV_COLUMNS))
+        return pd.concat(frames, ignore_index=True)
+
+    def cltv_threshold(self, percentile: float) -> float | None:
+        """``predicted_spend`` at ``percentile`` (0–100) of the latest day's scores.
+
+        The value at position ``floor(percentile / 100 * (n - 1))`` of the
+        sorted scores (numpy's ``method="lower"``): customers at or above it
+        are the top ``100 - percentile`` %. None when no scores are stored.
+        """
+        if not (0.0 <= percentile <= 100.0):
+            raise InputError(
+                "must be in [0, 100]", field="percentile", value=percentile
+            )
+        day = self.latest_cltv_as_of()
+        if day is None:
+            return None
+        (n,) = self._db.execute(
+            "SELECT COUNT(*) FROM cltv_scores WHERE as_of = ?", (day.isoformat(),)
+        ).fetchone()
+        k = math.floor(percentile / 100.0 * (int(n) - 1))
+        row = self._db.execute(
+            "SELECT predicted_spend FROM cltv_scores WHERE as_of = ? "
+            "ORDER BY predicted_spend LIMIT 1 OFFSET ?",
+            (day.isoformat(), k),
+        ).fetchone()
+        return float(row[0])
+
+    def cltv_segment_examples(self) -> list[CltvScore]:
+        """One customer per segment of the latest scores: the segment's median.
+
+        The customer at rank ``ceil(n / 2)`` by ``predicted_spend`` (ties by
+        id) within each segment, highest spend first — sample customers
+        that span the segments (the checkout page's picker). Empty when no
+        scores are stored.
+        """
+        rows = self._db.execute(
+            f"""SELECT {_SCORE_FIELDS}
+               FROM (SELECT *, ROW_NUMBER() OVER (PARTITION BY segment
+                              ORDER BY predicted_spend, customer_id) AS rank,
+                            COUNT(*) OVER (PARTITION BY segment) AS n
+                     FROM cltv_scores WHERE as_of = {_LATEST_DAY})
+               WHERE rank = (n + 1) / 2
+               ORDER BY predicted_spend DESC, customer_id"""
+        ).fetchall()
+        return [CltvScore.from_row(r) for r in rows]
+
+
+def _score_rows(scores: pd.DataFrame) -> list[tuple[str, float, float, str]]:
+    """Validated ``(customer_id, predicted_spend, p_active, segment)`` rows."""
+    for col in CLTV_COLUMNS:
+        if col not in scores.columns:
+            raise InputError("missing column", field=col)
+    ids = scores["customer_id"].astype(str)
+    spend = pd.to_numeric(scores["predicted_spend"], errors="coerce").to_numpy(float)
+    p_active = pd.to_numeric(scores["p_active"], errors="coerce").to_numpy(float)
+    checks = [
+        ("customer_id", (ids.str.len() == 0).to_numpy(), "empty id"),
+        ("customer_id", ids.duplicated().to_numpy(), "duplicate id"),
+        ("predicted_spend", ~np.isfinite(spend), "not a finite number"),
+        (
+            "p_active",
+            ~(np.isfinite(p_active) & (p_active >= 0) & (p_active <= 1)),
+            "must be in [0, 1]",
+        ),
+    ]
+    for col, bad, message in checks:
+        if bad.any():
+            pos = int(np.flatnonzero(bad)[0])
+            value = scores[col].iloc[pos]
+            if isinstance(value, np.generic):
+                value = value.item()
+            raise InputError(message, field=col, index=pos, value=value)
+    return list(
+        zip(
+            ids,
+            spend.tolist(),
+            p_active.tolist(),
+            scores["segment"].astype(str),
+            strict=True,
+        )
+    )

@@ -1,0 +1,190 @@
+"""Stock levels per node and SKU, and what is available after live holds.
+
+Available = on hand − reserved + stock held by reservations past their TTL
+(they count as free at once, before the next write sweeps them).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+from numpy.typing import NDArray
+
+from tierflow.data.errors import InputError
+from tierflow.data.network import Network
+from tierflow.data.store.database import StorePart, chunks, clock, marks
+from tierflow.data.vocabulary import ReservationStatus
+
+_ACTIVE = ReservationStatus.ACTIVE
+
+
+class Inventory(StorePart):
+    """The ``inventory`` table: stock on hand and reserved, and its reads."""
+
+    def upsert_inventory(self, rows: pd.DataFrame) -> int:
+        """Set ``on_hand`` for ``node_id, sku`` rows (reservations are kept).
+
+        Raises
+        ------
+        InputError
+            A row would put ``on_hand`` below what is reserved; nothing is
+            written then.
+        """
+        data = [
+            (str(n), str(s), int(q))
+            for n, s, q in zip(
+                rows["node_id"], rows["sku"], rows["on_hand"], strict=True
+            )
+        ]
+        try:
+            with self._db.tx() as conn:
+                conn.executemany(
+                    "INSERT INTO inventory (node_id, sku, on_hand) VALUES (?, ?, ?) "
+                    "ON CONFLICT (node_id, sku) DO UPDATE SET on_hand = excluded.on_hand",
+                    data,
+                )
+        except self._db.integrity_error as exc:
+            raise InputError(f"on_hand below reserved or negative ({exc})") from None
+        return len(data)
+
+    def load_network_inventory(self, network: Network) -> int:
+        """Seed the inventory table from a :class:`~tierflow.data.network.Network`."""
+        ni, si = np.nonzero(np.asarray(network.inventory) >= 0)
+        frame = pd.DataFrame(
+            {
+                "node_id": np.asarray(network.node_ids, dtype=object)[ni],
+                "sku": np.asarray(network.sku_ids, dtype=object)[si],
+                "on_hand": np.asarray(network.inventory)[ni, si],
+            }
+        )
+        return self.upsert_inventory(frame[frame["on_hand"] > 0])
+
+    def seed_network_inventory(self, network: Network) -> int:
+        """Load a network's ``on_hand`` once: only when the inventory table is empty.
+
+        The check and the insert are one transaction, so routers opening a
+        fresh store concurrently seed it exactly once. Returns rows written.
+        """
+        ni, si = np.nonzero(np.asarray(network.inventory) > 0)
+        rows = [
+            (str(network.node_ids[i]), str(network.sku_ids[k]), int(q))
+            for i, k, q in zip(
+                ni.tolist(),
+                si.tolist(),
+                np.asarray(network.inventory)[ni, si].tolist(),
+                strict=True,
+            )
+        ]
+        with self._db.tx() as conn:
+            if conn.execute("SELECT 1 FROM inventory LIMIT 1").fetchone():
+                return 0
+            conn.executemany(
+                "INSERT INTO inventory (node_id, sku, on_hand) VALUES (?, ?, ?)", rows
+            )
+        return len(rows)
+
+    def inventory_frame(self) -> pd.DataFrame:
+        """The inventory table: ``node_id, sku, on_hand, reserved``."""
+        return self._db.frame(
+            "SELECT node_id, sku, on_hand, reserved FROM inventory ORDER BY node_id, sku"
+        )
+
+    def available(
+        self, node_id: str, skus: Sequence[str], *, now: float | None = None
+    ) -> dict[str, int]:
+        """On hand minus live (unexpired, active) reservations, per SKU (0 if none)."""
+        t = clock(now)
+        out = dict.fromkeys(skus, 0)
+        for chunk in chunks(list(skus)):
+            rows = self._db.execute(
+                f"""SELECT i.sku, i.on_hand - i.reserved + COALESCE((
+                        SELECT SUM(l.quantity) FROM reservation_lines l
+                        JOIN reservations r ON r.request_id = l.request_id
+                        WHERE r.status = ? AND r.expires_at <= ?
+                          AND r.node_id = i.node_id AND l.sku = i.sku), 0)
+                    FROM inventory i
+                    WHERE i.node_id = ? AND i.sku IN ({marks(len(chunk))})""",
+                (_ACTIVE, t, node_id, *chunk),
+            ).fetchall()
+            out.update({str(s): int(a) for s, a in rows})
+        return out
+
+    def available_matrix(
+        self,
+        node_ids: Sequence[str],
+        sku_ids: Sequence[str],
+        *,
+        now: float | None = None,
+    ) -> NDArray[np.int64]:
+        """Dense ``(len(node_ids), len(sku_ids))`` available units (one query)."""
+        t = clock(now)
+        node_pos = {n: i for i, n in enumerate(node_ids)}
+        sku_pos = {s: j for j, s in enumerate(sku_ids)}
+        out = np.zeros((len(node_ids), len(sku_ids)), dtype=np.int64)
+        rows = self._db.execute(
+            "SELECT node_id, sku, on_hand - reserved FROM inventory"
+        ).fetchall()
+        stale = self._db.execute(
+            """SELECT r.node_id, l.sku, SUM(l.quantity) FROM reservation_lines l
+               JOIN reservations r ON r.request_id = l.request_id
+               WHERE r.status = ? AND r.expires_at <= ?
+               GROUP BY r.node_id, l.sku""",
+            (_ACTIVE, t),
+        ).fetchall()
+        for n, s, a in [*rows, *stale]:
+            i, j = node_pos.get(n), sku_pos.get(s)
+            if i is not None and j is not None:
+                out[i, j] += int(a)
+        return out
+
+    def available_by_sku(
+        self, skus: Sequence[str], *, now: float | None = None
+    ) -> list[tuple[str, str, int]]:
+        """``(node_id, sku, available)`` of every node holding one of ``skus``.
+
+        Available = on hand − live reservations (holds past their TTL count
+        as free even before a write sweeps them). A read, never blocked by
+        writers (WAL); one indexed query however many nodes.
+        """
+        t = clock(now)
+        in_skus = marks(len(skus))
+        rows: list[tuple[str, str, int]] = self._db.execute(
+            f"SELECT node_id, sku, on_hand - reserved FROM inventory "
+            f"WHERE sku IN ({in_skus}) AND on_hand > 0",
+            tuple(skus),
+        ).fetchall()
+        stale = self._db.execute(
+            "SELECT 1 FROM reservations WHERE status = ? AND expires_at <= ? LIMIT 1",
+            (_ACTIVE, t),
+        ).fetchone()
+        if stale is None:
+            return rows
+        freed = {
+            (str(n), str(s)): int(q)
+            for n, s, q in self._db.execute(
+                f"""SELECT r.node_id, l.sku, SUM(l.quantity)
+                    FROM reservations r JOIN reservation_lines l
+                      ON l.request_id = r.request_id
+                    WHERE r.status = ? AND r.expires_at <= ?
+                      AND l.sku IN ({in_skus})
+                    GROUP BY r.node_id, l.sku""",
+                (_ACTIVE, t, *skus),
+            ).fetchall()
+        }
+        return [(n, s, a + freed.get((n, s), 0)) for n, s, a in rows]
+
+    def _reserved_mismatches(self) -> list[str]:
+        """Cells whose ``reserved`` differs from their live reservation lines."""
+        bad = self._db.execute(
+            """SELECT i.node_id, i.sku, i.reserved, COALESCE(x.q, 0) FROM inventory i
+               LEFT JOIN (SELECT r.node_id, l.sku, SUM(l.quantity) AS q
+                          FROM reservation_lines l JOIN reservations r
+                          ON r.request_id = l.request_id WHERE r.status = ?
+                          GROUP BY r.node_id, l.sku) x
+               ON x.node_id = i.node_id AND x.sku = i.sku
+               WHERE i.reserved != COALESCE(x.q, 0)""",
+            (_ACTIVE,),
+        ).fetchall()
+        return [f"reserved mismatch {n}/{s}: {r} != {q}" for n, s, r, q in bad]
