@@ -52,7 +52,7 @@ from tierflow.data.errors import InputError
 from tierflow.data.network import Network, load_network
 from tierflow.data.order_generator import generate_orders
 from tierflow.data.sample_network import sample_network_dir
-from tierflow.data.store import SqliteStore
+from tierflow.data.store import SqliteStore, StateStore
 from tierflow.orchestration.checkout.router import OnlineRouter
 
 Checkout = tuple[str, list[tuple[str, int]], str, dt.datetime]
@@ -119,7 +119,7 @@ class NearestNodeRouter:
     of tiers, no bid prices, no satisfaction score.
     """
 
-    def __init__(self, network: Network, store: SqliteStore) -> None:
+    def __init__(self, network: Network, store: StateStore) -> None:
         self.network = network
         self.store = store
         self.monitor = CapacityMonitor.open(network, store, snapshot_every=0)

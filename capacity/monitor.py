@@ -26,7 +26,7 @@ from tierflow.capacity.score import capacity_scores, free_capacity
 from tierflow.data.errors import InputError
 from tierflow.data.network import NODE_KINDS, Network
 from tierflow.data.rates import SERVICES, service_index
-from tierflow.data.store import SqliteStore
+from tierflow.data.store import CapacityEventLog
 
 #: Columns of the per-node "last applied" timestamps (set events).
 _SET_FIELDS = ("nominal_capacity", "staffing", "backlog", "outage", "forecast")
@@ -93,7 +93,7 @@ class CapacityMonitor:
     def __init__(
         self,
         network: Network,
-        store: SqliteStore | None = None,
+        store: CapacityEventLog | None = None,
         *,
         snapshot_every: int = 5000,
     ) -> None:
@@ -119,7 +119,7 @@ class CapacityMonitor:
     # ------------------------------------------------------------ restore
     @classmethod
     def open(
-        cls, network: Network, store: SqliteStore, *, snapshot_every: int = 5000
+        cls, network: Network, store: CapacityEventLog, *, snapshot_every: int = 5000
     ) -> CapacityMonitor:
         """Rebuild from the store: last snapshot, then the logged events after it."""
         mon = cls(network, store, snapshot_every=snapshot_every)

@@ -25,7 +25,7 @@ from tierflow.cltv.lifecycle import (
 from tierflow.cltv.model import CLTVConfig
 from tierflow.cltv.registry import ModelRegistry
 from tierflow.cltv.selection import tuned_config
-from tierflow.data.store import SqliteStore
+from tierflow.data.store import SqliteStore, StateStore
 from tierflow.data.transactions import day_number
 
 FORMATS = ("auto", "csv", "parquet", "cdnow")
@@ -154,7 +154,7 @@ def _tune(
     return config
 
 
-def open_state_sink(path: Path | None) -> SqliteStore | None:
+def open_state_sink(path: Path | None) -> StateStore | None:
     """The state store behind ``--state DB`` (a :class:`~tierflow.cltv.lifecycle.ScoreSink`)."""
     return None if path is None else SqliteStore(path)
 

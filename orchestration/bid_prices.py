@@ -55,7 +55,7 @@ from tierflow.capacity.monitor import CapacityMonitor
 from tierflow.data.errors import InputError
 from tierflow.data.network import Network
 from tierflow.data.rates import billed_weight_kg, service_index
-from tierflow.data.store import SqliteStore
+from tierflow.data.store import BidPriceStore
 from tierflow.formulations.problem import AssignmentProblem
 from tierflow.formulations.tiers import TierPolicy
 from tierflow.solver.lp import lp_relaxation
@@ -362,7 +362,7 @@ class StoreBidPrices:
     Parameters
     ----------
     store
-        The state store (:meth:`tierflow.data.store.SqliteStore.latest_bid_price_run`).
+        The state store (:meth:`~tierflow.data.store.BidPriceStore.latest_bid_price_run`).
     network
         Maps stored node ids to positions (unknown nodes are ignored,
         missing ones get 0).
@@ -379,7 +379,7 @@ class StoreBidPrices:
 
     def __init__(
         self,
-        store: SqliteStore,
+        store: BidPriceStore,
         network: Network,
         fallback: BidPrices,
         *,

@@ -26,7 +26,7 @@ from typing import Any
 
 import pandas as pd
 
-from tierflow.data.store import SqliteStore
+from tierflow.data.store import StateStore
 
 
 def _clean_dict(value: dict[str, Any]) -> dict[str, Any]:
@@ -124,7 +124,7 @@ def _run_summary(raw: dict[str, Any]) -> dict[str, Any]:
 
 
 def latest_allocation(
-    allocation_dir: Path | None, store: SqliteStore | None
+    allocation_dir: Path | None, store: StateStore | None
 ) -> dict[str, Any]:
     """The ``AllocationOut`` payload (see the module docstring)."""
     if allocation_dir is not None:

@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from tierflow.data.network import Network
-from tierflow.data.store import SqliteStore
+from tierflow.data.store import ScoreStore
 from tierflow.formulations.tiers import TierPolicy
 
 #: The id of the sample customer no score exists for (gets the prior).
@@ -50,7 +50,7 @@ def _network_customer_ids(network: Network, n: int) -> list[str]:
 
 
 def sample_customers(
-    store: SqliteStore | None, policy: TierPolicy, network: Network
+    store: ScoreStore | None, policy: TierPolicy, network: Network
 ) -> tuple[list[dict[str, Any]], str]:
     """Sample customers (``SampleCustomerOut``) and a note on where they come from."""
     examples = [] if store is None else store.cltv_segment_examples()

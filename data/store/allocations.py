@@ -92,9 +92,8 @@ class Allocations(StorePart):
         run_id, batch
             The run (see :meth:`start_allocation_run`) and batch number.
         rows
-            Columns :data:`~tierflow.data.allocation_rows.ALLOCATION_COLUMNS`
-            (``node_id``/``service``/dates/``cost`` may be empty for deferred
-            or unfillable lines), optionally the extra columns.
+            Columns of :mod:`~tierflow.data.allocation_rows` (node, service,
+            dates and cost may be empty for lines not allocated).
         consume_inventory
             Also take allocated quantities out of ``on_hand`` (fails the
             whole batch if a node lacks the unreserved stock).

@@ -41,6 +41,7 @@ from numpy.typing import NDArray
 
 from tierflow.capacity.events import CapacityEvent
 from tierflow.capacity.monitor import CapacityMonitor
+from tierflow.data.allocation_rows import ALLOCATION_FIELDS, COST_PARTS
 from tierflow.data.network import Network
 from tierflow.data.orders import Orders
 from tierflow.data.rates import SERVICES
@@ -67,21 +68,6 @@ from tierflow.solver.verify import verify
 #: The baseline policy: each order, in arrival order, to the nearest node that
 #: has its stock and room (what order-management systems do by default).
 NEAREST = "nearest"
-
-ALLOCATION_FIELDS = (
-    "order_id",
-    "sku",
-    "quantity",
-    "node_id",
-    "service",
-    "ship_date",
-    "promised_date",
-    "cost",
-    "batch",
-    "status",
-    "reason",
-    "delivery_date",
-)
 
 
 @dataclass(frozen=True, slots=True)
@@ -789,9 +775,7 @@ class DayAllocator:
         rows = (
             pd.concat(frames, ignore_index=True)
             if frames
-            else pd.DataFrame(
-                columns=[*ALLOCATION_FIELDS, "shipping", "handling", "penalty"]
-            )
+            else pd.DataFrame(columns=[*ALLOCATION_FIELDS, *COST_PARTS])
         )
         stat = BatchStat(
             batch,

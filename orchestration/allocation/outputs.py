@@ -15,19 +15,16 @@ import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
+from tierflow.data.allocation_rows import ALLOCATION_FIELDS
 from tierflow.data.errors import InputError
 from tierflow.data.network import Network
 from tierflow.data.orders import Orders
-from tierflow.data.store import SqliteStore
+from tierflow.data.store import ScoreStore, StateStore
 from tierflow.data.table_reader import Column, read_table
 from tierflow.orchestration.allocation.day_allocator import (
-    ALLOCATION_FIELDS,
     AllocationOutcome,
     AllocationSettings,
 )
-
-#: Extra per-line cost parts kept in the store so a resumed run can report them.
-COST_PARTS = ("shipping", "handling", "penalty")
 
 _CLTV_COLUMNS = (
     Column("customer_id"),
@@ -36,7 +33,7 @@ _CLTV_COLUMNS = (
 
 
 def load_predicted_spend(
-    orders: Orders, cltv_path: Path | None, store: SqliteStore | None
+    orders: Orders, cltv_path: Path | None, store: ScoreStore | None
 ) -> tuple[NDArray[np.float64], str]:
     """CLTV (predicted spend) per order, and a warning when some are missing.
 
@@ -123,7 +120,7 @@ class StoreSink:
 
     def __init__(
         self,
-        store: SqliteStore,
+        store: StateStore,
         run_id: str,
         params: dict[str, Any],
         *,

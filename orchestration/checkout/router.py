@@ -120,7 +120,7 @@ from tierflow.data.errors import InputError, TierflowError
 from tierflow.data.network import NODE_KINDS, Network, load_network
 from tierflow.data.rates import DIM_DIVISOR_CM3_PER_KG, SERVICES
 from tierflow.data.sample_network import sample_network_dir
-from tierflow.data.store import CheckoutState, SqliteStore
+from tierflow.data.store import CheckoutState, SqliteStore, StateStore
 from tierflow.data.vocabulary import TIERS
 from tierflow.formulations.online_pricing import (
     OrderPricer,
@@ -268,7 +268,7 @@ class OnlineRouter:
     def __init__(
         self,
         network: Network,
-        store: SqliteStore | None,
+        store: StateStore | None,
         monitor: CapacityMonitor,
         *,
         policy: TierPolicy | None = None,
@@ -345,7 +345,7 @@ class OnlineRouter:
     def open(
         cls,
         network: Network | Path | str | None = None,
-        state: SqliteStore | Path | str | None = None,
+        state: StateStore | Path | str | None = None,
         *,
         policy: TierPolicy | None = None,
         bid_prices: BidPrices | None = None,
@@ -363,7 +363,8 @@ class OnlineRouter:
         network
             A :class:`~tierflow.data.network.Network` or its folder; None for the sample.
         state
-            A :class:`~tierflow.data.store.SqliteStore` or its path; None for the
+            A :class:`~tierflow.data.store.StateStore` or its path (a
+            :class:`~tierflow.data.store.SqliteStore` is opened); None for the
             default (``$TIERFLOW_STATE`` or the user data folder). A store
             without inventory is seeded from the network's ``inventory``.
             If it cannot be opened, the router still answers (degraded,
@@ -389,9 +390,13 @@ class OnlineRouter:
         else:
             net = load_network(network if network is not None else sample_network_dir())
         notes: list[str] = []
-        store: SqliteStore | None = None
+        store: StateStore | None = None
         try:
-            store = state if isinstance(state, SqliteStore) else SqliteStore(state)
+            store = (
+                SqliteStore(state)
+                if state is None or isinstance(state, Path | str)
+                else state
+            )
             store.seed_network_inventory(net)
             monitor = CapacityMonitor.open(net, store, snapshot_every=0)
         except (*_STORE_ERRORS, TierflowError) as exc:

@@ -53,7 +53,7 @@ from tierflow.cltv.registry import ModelRegistry
 from tierflow.data.network import Network
 from tierflow.data.order_generator import HOURLY_PROFILE, Spike, generate_orders
 from tierflow.data.orders import read_orders, write_orders
-from tierflow.data.store import SqliteStore
+from tierflow.data.store import ScoreStore, SqliteStore
 from tierflow.data.table_reader import Column, read_table
 from tierflow.data.transactions import day_number
 from tierflow.formulations.tiers import TierPolicy
@@ -426,7 +426,7 @@ def simulate(
     out: Path,
     settings: SimulationSettings,
     *,
-    publish_cltv: Callable[[SqliteStore, dt.date], dict[str, Any]],
+    publish_cltv: Callable[[ScoreStore, dt.date], dict[str, Any]],
     on_step: Callable[[str, int | None], None] | None = None,
 ) -> SimulationResult:
     """Run the whole day (see the module docstring); files go to ``out``."""
@@ -541,11 +541,11 @@ def daily_cltv_job(
     model_dir: Path,
     *,
     horizon_days: int = 365,
-) -> Callable[[SqliteStore, dt.date], dict[str, Any]]:
+) -> Callable[[ScoreStore, dt.date], dict[str, Any]]:
     """The production CLTV daily job (:func:`tierflow.cltv.lifecycle.retrain`) as a step:
     train as of the eve of the day, promote, publish every score to the store."""
 
-    def publish(store: SqliteStore, as_of: dt.date) -> dict[str, Any]:
+    def publish(store: ScoreStore, as_of: dt.date) -> dict[str, Any]:
         data, _ = load_customer_data(transactions, profiles=profiles)
         result = retrain(
             data,
@@ -562,11 +562,11 @@ def daily_cltv_job(
 
 def published_scores(
     scores_csv: Path,
-) -> Callable[[SqliteStore, dt.date], dict[str, Any]]:
+) -> Callable[[ScoreStore, dt.date], dict[str, Any]]:
     """A CLTV step that publishes ready-made scores (``tierflow cltv score`` output)
     instead of training: for re-runs, and for operators with their own model."""
 
-    def publish(store: SqliteStore, as_of: dt.date) -> dict[str, Any]:
+    def publish(store: ScoreStore, as_of: dt.date) -> dict[str, Any]:
         frame, _ = read_table(scores_csv, scores_csv.stem, list(_SCORE_COLUMNS))
         rows = store.put_cltv_scores(frame, as_of=as_of, model_version=scores_csv.name)
         threshold = store.cltv_threshold(TierPolicy().platinum_percentile)

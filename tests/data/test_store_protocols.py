@@ -1,0 +1,158 @@
+"""The store's seams: the protocols cover the SQLite store exactly, and the
+allocation columns of ``data/allocation_rows.py`` match the schema."""
+
+from __future__ import annotations
+
+import inspect
+import sqlite3
+from collections.abc import Iterator
+from contextlib import closing
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from tierflow.data.allocation_rows import (
+    ALLOCATION_COLUMNS,
+    ALLOCATION_EXTRA_COLUMNS,
+    ALLOCATION_FIELDS,
+    ALLOCATION_LINE,
+    COST_PARTS,
+    AllocationRow,
+    allocation_rows,
+)
+from tierflow.data.store import (
+    AllocationStore,
+    BidPriceStore,
+    CapacityEventLog,
+    CheckoutStore,
+    ScoreStore,
+    SqliteStore,
+    StateStore,
+    StockStore,
+)
+from tierflow.data.vocabulary import AllocationStatus
+
+CONCERNS: tuple[type, ...] = (
+    StockStore,
+    CheckoutStore,
+    CapacityEventLog,
+    ScoreStore,
+    AllocationStore,
+    BidPriceStore,
+)
+
+
+def _declared(protocol: type) -> set[str]:
+    """Public names a protocol declares (its own and its bases')."""
+    return {
+        name
+        for cls in protocol.__mro__
+        if cls.__module__ == StateStore.__module__
+        for name in vars(cls)
+        if not name.startswith("_")
+    }
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[SqliteStore]:
+    with SqliteStore(tmp_path / "s.db") as s:
+        yield s
+
+
+def test_state_store_declares_every_public_method_of_sqlite_store() -> None:
+    public = {
+        name
+        for name, member in inspect.getmembers(SqliteStore)
+        if not name.startswith("_") and callable(member)
+    }
+    assert public - _declared(StateStore) == set()
+
+
+def test_state_store_declares_only_what_sqlite_store_has(store: SqliteStore) -> None:
+    assert {n for n in _declared(StateStore) if not hasattr(store, n)} == set()
+
+
+def test_each_concern_is_part_of_state_store() -> None:
+    for concern in CONCERNS:
+        assert issubclass(StateStore, concern), concern.__name__
+    covered = set().union(*(_declared(c) for c in CONCERNS))
+    assert _declared(StateStore) - covered == {
+        "path",
+        "schema_version",
+        "check_consistency",
+        "close",
+    }
+
+
+def test_sqlite_store_satisfies_every_protocol(store: SqliteStore) -> None:
+    for protocol in (*CONCERNS, StateStore):
+        assert isinstance(store, protocol), protocol.__name__
+    # the same, checked with signatures by mypy
+    whole: StateStore = store
+    stock: StockStore = store
+    checkouts: CheckoutStore = store
+    events: CapacityEventLog = store
+    scores: ScoreStore = store
+    runs: AllocationStore = store
+    prices: BidPriceStore = store
+    assert all(p is store for p in (whole, stock, checkouts, events, scores, runs))
+    assert prices is store
+
+
+def test_allocation_columns_are_one_schema() -> None:
+    names = [c.name for c in ALLOCATION_LINE]
+    assert list(AllocationRow._fields) == [n for n in names if n != "batch"]
+    decision = ("order_id", "sku", "quantity", "node_id", "service", "ship_date",
+                "promised_date", "cost")  # fmt: skip
+    # allocations.csv's header is a contract (tests/cli/test_allocate.py)
+    assert ALLOCATION_FIELDS[:8] == decision
+    assert ALLOCATION_FIELDS[8:] == ("batch", "status", "reason", "delivery_date")
+    assert ALLOCATION_COLUMNS[:8] == decision
+    assert ALLOCATION_COLUMNS[8:] == ("status", "reason")
+    assert ALLOCATION_EXTRA_COLUMNS[0] == "delivery_date"
+    assert (
+        ALLOCATION_EXTRA_COLUMNS[1:]
+        == COST_PARTS
+        == ("shipping", "handling", "penalty")
+    )
+
+
+def test_allocations_table_matches_the_columns(store: SqliteStore) -> None:
+    with closing(sqlite3.connect(store.path)) as conn:  # as the migrations built it
+        info = conn.execute("PRAGMA table_info(allocations)").fetchall()
+    table = {
+        str(name): (str(kind), bool(notnull)) for _, name, kind, notnull, *_ in info
+    }
+    assert table.pop("run_id") == ("TEXT", True)
+    for col in ALLOCATION_LINE:
+        assert table.pop(col.name) == (col.kind.upper(), not col.nullable), col.name
+    assert table == {}
+
+
+def test_allocation_rows_convert_each_cell_by_its_column() -> None:
+    frame = pd.DataFrame(
+        {
+            "order_id": ["O1", "O2"],
+            "sku": ["A", "B"],
+            "quantity": [2, 1],
+            "node_id": ["N1", None],
+            "service": ["ground", float("nan")],
+            "ship_date": ["2026-01-05", None],
+            "promised_date": ["2026-01-08", "2026-01-09"],
+            "cost": [1, float("nan")],
+            "status": [AllocationStatus.ALLOCATED, "deferred"],
+            "reason": ["", None],
+            "delivery_date": ["2026-01-07", ""],
+        }
+    )
+    first, second = allocation_rows(frame)
+    assert first == AllocationRow(
+        "O1", "A", 2, "N1", "ground", "2026-01-05", "2026-01-08", 1.0,
+        "allocated", "", "2026-01-07", None, None, None,
+    )  # fmt: skip
+    assert second == AllocationRow(
+        "O2", "B", 1, None, None, None, "2026-01-09", None,
+        "deferred", "", None, None, None, None,
+    )  # fmt: skip
+    assert type(first.status) is str and type(first.cost) is float
