@@ -118,25 +118,9 @@ def synthetic_transactions(
     p_drop = rng.beta(prm.a, prm.b, size=n)
     nu = rng.gamma(prm.q, 1.0 / prm.gamma, size=n)
 
-    cust_idx: list[NDArray[np.int64]] = [np.arange(n)]
-    day_list: list[NDArray[np.float64]] = [start_day]
-    active = rng.random(n) >= p_drop  # drop-out right after the first purchase
-    t = start_day.copy()
-    idx = np.flatnonzero(active)
-    boost = prm.holiday_boost
-    while idx.size:
-        t_i = t[idx] + rng.exponential(1.0 / (lam[idx] * boost))
-        alive = t_i < end_day
-        idx, t_i = idx[alive], t_i[alive]
-        t[idx] = t_i
-        accept = rng.random(idx.size) < _season(t_i, origin, boost) / boost
-        bought = idx[accept]
-        cust_idx.append(bought)
-        day_list.append(np.floor(t[bought]))
-        stay = rng.random(bought.size) >= p_drop[bought]
-        idx = np.concatenate([idx[~accept], bought[stay]])
-    who = np.concatenate(cust_idx)
-    day = np.concatenate(day_list)
+    who, day = _purchase_days(
+        rng, start_day, end_day, lam, p_drop, origin=origin, boost=prm.holiday_boost
+    )
     amount = rng.gamma(prm.p, 1.0 / nu[who])
     amount = np.maximum(np.round(amount, 2), 0.5)
     quantity = 1 + rng.poisson(np.minimum(amount / 30.0, 20.0))
@@ -154,6 +138,37 @@ def synthetic_transactions(
     )
     value = lam * 7.0 * prm.p / nu
     return frame, value
+
+
+def _purchase_days(
+    rng: np.random.Generator,
+    start_day: NDArray[np.float64],
+    end_day: float,
+    lam: NDArray[np.float64],
+    p_drop: NDArray[np.float64],
+    *,
+    origin: dt.date,
+    boost: float,
+) -> tuple[NDArray[np.int64], NDArray[np.float64]]:
+    """Customer and day of every purchase: the first at signup, then BG/NBD
+    repeats (thinned to the holiday season) until dropout or ``end_day``."""
+    cust_idx: list[NDArray[np.int64]] = [np.arange(start_day.size)]
+    day_list: list[NDArray[np.float64]] = [start_day]
+    active = rng.random(start_day.size) >= p_drop  # drop-out after the first
+    t = start_day.copy()
+    idx = np.flatnonzero(active)
+    while idx.size:
+        t_i = t[idx] + rng.exponential(1.0 / (lam[idx] * boost))
+        alive = t_i < end_day
+        idx, t_i = idx[alive], t_i[alive]
+        t[idx] = t_i
+        accept = rng.random(idx.size) < _season(t_i, origin, boost) / boost
+        bought = idx[accept]
+        cust_idx.append(bought)
+        day_list.append(np.floor(t[bought]))
+        stay = rng.random(bought.size) >= p_drop[bought]
+        idx = np.concatenate([idx[~accept], bought[stay]])
+    return np.concatenate(cust_idx), np.concatenate(day_list)
 
 
 def loyalty_tiers(
