@@ -26,6 +26,7 @@ import pandas as pd
 from numpy.typing import NDArray
 
 from tierflow.data.errors import InputError
+from tierflow.data.log_files import PARQUET_SUFFIXES
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,7 +170,7 @@ def write_transactions(frame: pd.DataFrame, path: str | Path) -> Path:
     out = Path(path)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
-    if out.suffix.lower() in {".parquet", ".pq"}:
+    if out.suffix.lower() in PARQUET_SUFFIXES:
         frame.to_parquet(tmp, index=False)
     else:
         frame.to_csv(tmp, index=False, date_format="%Y-%m-%d")
