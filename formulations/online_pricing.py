@@ -362,12 +362,33 @@ class OrderPricer:
             clock = self._clock_at(rts)
             if clock.tables is not self._clock_at(ts).tables:  # pragma: no cover
                 p_today = int(clock.tables.position[today - clock.tables.start])
-        tables = clock.tables
         zi = self._zidx[dest]
         pos = clock.ship_pos + self._transit[:, zi]  # (S, n)
         p_promise = p_today + self._promise  # (T,)
         late = np.maximum(pos - p_promise[:, None, None], 0)  # (T, S, n)
         price = self.price_table(billed_kg)[:, zi]  # (S, n)
+        svc, feasible = self._cheapest(price, late, relaxed=relaxed)
+        tt, nn = self._tt, self._nn
+        chosen_pos = pos[svc, nn]
+        chosen_late = late[tt, svc, nn]
+        return TierQuote(
+            today=today,
+            promised=clock.tables.delivery_days[p_promise],
+            ship=clock.ship,
+            service=np.where(feasible, svc, -1).astype(np.int8),
+            delivery=clock.tables.delivery_days[chosen_pos],
+            days=chosen_pos - p_today,
+            late=chosen_late,
+            shipping=np.where(feasible, price[svc, nn], np.nan),
+            penalty=np.where(feasible, chosen_late * self._late_rate[:, 0], np.nan),
+            handling=units * self._handling,
+        )
+
+    def _cheapest(
+        self, price: FloatArray, late: IntArray, *, relaxed: bool
+    ) -> tuple[IntArray, NDArray[np.bool_]]:
+        """``(T, n)``: per tier and node the cheapest allowed service once
+        lateness is charged (ties to the faster one), and whether there is one."""
         masked = np.where(
             self._ok_relaxed if relaxed else self._ok,
             price + late * self._late_rate,
@@ -377,22 +398,7 @@ class OrderPricer:
             for t in self._guaranteed_tiers:
                 masked[t][late[t] > 0] = np.inf
         svc = masked.argmin(axis=1)  # (T, n)
-        tt, nn = self._tt, self._nn
-        feasible = masked[tt, svc, nn] < np.inf
-        chosen_pos = pos[svc, nn]
-        chosen_late = late[tt, svc, nn]
-        return TierQuote(
-            today=today,
-            promised=tables.delivery_days[p_promise],
-            ship=clock.ship,
-            service=np.where(feasible, svc, -1).astype(np.int8),
-            delivery=tables.delivery_days[chosen_pos],
-            days=chosen_pos - p_today,
-            late=chosen_late,
-            shipping=np.where(feasible, price[svc, nn], np.nan),
-            penalty=np.where(feasible, chosen_late * self._late_rate[:, 0], np.nan),
-            handling=units * self._handling,
-        )
+        return svc, masked[self._tt, svc, self._nn] < np.inf
 
 
 @dataclass(frozen=True, slots=True, eq=False)
