@@ -22,7 +22,7 @@ import pandas as pd
 from numpy.typing import NDArray
 
 from tierflow.capacity.events import EVENT_TYPES, CapacityEvent, parse_event
-from tierflow.capacity.score import capacity_scores, free_capacity
+from tierflow.capacity.score import capacity_scores
 from tierflow.data.errors import InputError
 from tierflow.data.network import NODE_KINDS, Network
 from tierflow.data.rates import SERVICES, service_index
@@ -30,6 +30,7 @@ from tierflow.data.store import SqliteStore
 
 #: Columns of the per-node "last applied" timestamps (set events).
 _SET_FIELDS = ("nominal_capacity", "staffing", "backlog", "outage", "forecast")
+_BACKLOG = _SET_FIELDS.index("backlog")
 
 
 @dataclass(frozen=True, slots=True)
@@ -200,7 +201,7 @@ class CapacityMonitor:
         self.n_applied += 1
         self.last_ts = max(self.last_ts, ev.ts)
         if kind == "backlog_delta":
-            if ev.ts >= self._stamp[i, 2]:
+            if ev.ts >= self._stamp[i, _BACKLOG]:
                 self.backlog[i] = max(0.0, self.backlog[i] + v)
             return
         if kind == "congestion":
@@ -384,13 +385,7 @@ class CapacityMonitor:
                 "staffing_pct": self.staffing * 100.0,
                 "backlog": self.backlog,
                 "forecast_rest_of_day": self.forecast,
-                "free_capacity": free_capacity(
-                    self.nominal,
-                    self.staffing,
-                    self.backlog,
-                    self.forecast,
-                    self.outage,
-                ),
+                "free_capacity": self.room(forecast=True),
                 "outage": self.outage,
                 "max_congestion": self.congestion.max(axis=1),
             }
