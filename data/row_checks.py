@@ -144,10 +144,9 @@ def check_dates(
     if getattr(parsed.dt, "tz", None) is not None:
         parsed = parsed.dt.tz_convert(None)
     out: NDArray[np.datetime64] = parsed.to_numpy(dtype="datetime64[D]")
-    bad = np.asarray(parsed.isna(), dtype=bool) & ~blank
-    if required:
-        checks.add(name, "missing value", blank, values)
-    checks.add(name, f"not a date (expected {expected})", bad, values)
+    unparsed = np.asarray(parsed.isna(), dtype=bool)
+    message = f"not a date (expected {expected})"
+    _check_parsed(checks, values, name, blank, unparsed, message, required=required)
     return out
 
 
@@ -166,11 +165,28 @@ def check_numbers(
     else:
         parsed = pd.to_numeric(values.astype("str").str.strip(), errors="coerce")
     out = np.asarray(parsed, dtype=np.float64)
-    not_number = np.isnan(out) & ~blank
-    if required:
-        checks.add(name, "missing value", blank, values)
-    checks.add(name, "not a number", not_number, values)
+    unparsed = np.isnan(out)
+    _check_parsed(
+        checks, values, name, blank, unparsed, "not a number", required=required
+    )
     checks.add(name, "not a finite number", np.isinf(out), values)
     if non_negative:
         checks.add(name, "must be >= 0", out < 0, values)
     return out
+
+
+def _check_parsed(
+    checks: RowChecks,
+    values: pd.Series,
+    name: str,
+    blank: NDArray[np.bool_],
+    unparsed: NDArray[np.bool_],
+    message: str,
+    *,
+    required: bool,
+) -> None:
+    """A blank cell is missing (when ``required``); a filled one that did not
+    parse is ``message``."""
+    if required:
+        checks.add(name, "missing value", blank, values)
+    checks.add(name, message, unparsed & ~blank, values)

@@ -67,25 +67,18 @@ def test_bid_prices_shift_costs_not_true_costs(
     tiny: Network, tiny_orders: OrdersOf
 ) -> None:
     orders = tiny_orders(["A,2026-01-05T10:00:00-05:00,C1,100,gold,TEE,2"])
-    plain = compile_orders(
-        tiny,
-        orders,
-        np.array([0]),
-        POLICY,
-        capacity=tiny.capacity.copy(),
-        stock=tiny.inventory.copy(),
-        predicted_spend=np.zeros(1),
-    )
-    bid = np.array([3.0, 0.0, 0.0])
-    shifted = compile_orders(
-        tiny,
-        orders,
-        np.array([0]),
-        POLICY,
-        capacity=tiny.capacity.copy(),
-        stock=tiny.inventory.copy(),
-        predicted_spend=np.zeros(1),
-        bid_price=bid,
+    plain, shifted = (
+        compile_orders(
+            tiny,
+            orders,
+            np.array([0]),
+            POLICY,
+            capacity=tiny.capacity.copy(),
+            stock=tiny.inventory.copy(),
+            predicted_spend=np.zeros(1),
+            bid_price=bid,
+        )
+        for bid in (None, np.array([3.0, 0.0, 0.0]))
     )
     work = plain.options.workload[0]
     assert shifted.problem.cost[0, 0] == pytest.approx(
