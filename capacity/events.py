@@ -1,30 +1,6 @@
-"""Capacity events: the JSON-lines contract and its validated parser.
-
-One JSON object per line::
-
-    {"event_id": "e-001", "ts": "2026-01-05T14:00:00Z", "node_id": "WH-MEM",
-     "type": "staffing", "value": 85}
-
-``event_id`` is the caller's unique id (a repeated id is ignored, never
-applied twice); ``ts`` an ISO 8601 instant with offset. Types and values:
-
-=================  ==========================================================
-type               value
-=================  ==========================================================
-nominal_capacity   units per day >= 0 (replaces the node's nominal capacity)
-staffing           % of planned staff, 0–300
-backlog            weighted units waiting now, >= 0 (absolute)
-backlog_delta      weighted units added (+) or shipped (−) since; floored at 0
-congestion         carrier delay factor >= 1 for ``service`` (a 2nd field)
-outage             true (closed) or false (open again)
-forecast           predicted weighted units still to arrive today, >= 0
-=================  ==========================================================
-
-"Set" events (all but ``backlog_delta``) carry state *as of* ``ts``: one
-older than the last applied event of the same kind for that node (and
-service) is stale and changes nothing. A ``backlog_delta`` older than the
-last absolute ``backlog`` is already counted in it and is ignored too.
-"""
+"""Capacity events: the JSON-lines contract (``event_id, ts, node_id, type,
+value[, service]``) and its validated parser. Types, values and the staleness
+rules: ``docs/data.md``."""
 
 from __future__ import annotations
 

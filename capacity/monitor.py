@@ -1,14 +1,6 @@
-"""The capacity monitor: per-node state from events, scores as arrays.
-
-:class:`CapacityMonitor` keeps one array per input (nominal capacity,
-staffing, backlog, forecast, outage, congestion per service) and updates it
-from :class:`~tierflow.capacity.events.CapacityEvent` objects — read from JSON lines
-or passed by function call. With a state store attached, every event is
-first logged (deduplicated by ``event_id``) and only then applied, in log
-order; snapshots record the state together with the last applied sequence
-number, so :meth:`CapacityMonitor.open` rebuilds exactly: the last snapshot,
-then every logged event after it — none lost, none applied twice.
-"""
+"""The capacity monitor: per-node state from events, room and scores as arrays.
+With a store attached, events are logged before they are applied and
+snapshots make a restart exact (``docs/data.md``)."""
 
 from __future__ import annotations
 
@@ -73,7 +65,7 @@ class IngestResult:
 
 
 class CapacityMonitor:
-    """Per-node capacity state and scores (see the module docstring).
+    """Per-node capacity state and scores (see ``docs/data.md``).
 
     Parameters
     ----------

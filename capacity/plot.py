@@ -1,9 +1,5 @@
-"""The capacity map: nodes on a US map, coloured by capacity score.
-
-Drawn offline with matplotlib only: the "map" is every US ZIP centroid of the
-contiguous states (from the ``zipcodes`` package) as faint dots, which traces
-the country's outline and population without any downloaded shapes.
-"""
+"""The capacity map: nodes on a US map of ZIP-centroid dots, coloured by
+capacity score (matplotlib only, offline)."""
 
 from __future__ import annotations
 

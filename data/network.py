@@ -1,35 +1,6 @@
-"""The fulfillment network: validated on load, held as read-only numpy arrays.
-
-A network is a folder of CSV (or Parquet) tables:
-
-=====================  ====================================================
-file                   columns (extra columns are allowed and ignored)
-=====================  ====================================================
-``nodes``              node_id, name, kind (warehouse|store|3pl), lat, lon,
-                       region, timezone, capacity_units_per_day,
-                       handling_cost (per unit picked), cutoff_local (HH:MM),
-                       services (``;``-separated subset of next_day,
-                       two_day, ground, economy)
-``skus``               sku, weight_kg, length_cm, width_cm, height_cm,
-                       fragile, hazmat [, name, category, popularity]
-``inventory``          node_id, sku, on_hand
-``rates``              service, zone, max_weight_kg, cost
-``transit``            service, zone, days
-``destinations``       optional: zip3, lat, lon, state, timezone, population
-                       (default: real US geography, :mod:`tierflow.data.geography`)
-``complexity``         optional: key, value (:mod:`tierflow.data.complexity`)
-=====================  ====================================================
-
-``customers`` and ``transactions`` may sit in the same folder for the order
-generator and the CLTV model; :func:`load_network` does not read them.
-
-:func:`load_network` validates everything (types, ranges, uniqueness,
-referential integrity) before it builds anything, and the first problem
-raises an :class:`~tierflow.data.errors.InputError` naming file, row, column and value.
-The resulting :class:`Network` precomputes the node × destination distance
-and zone matrices, so a router can evaluate every node for one order with a
-few array lookups (no Python loop over nodes).
-"""
+"""The fulfillment network: a folder of tables validated on load and held as
+read-only numpy arrays, with the node × destination distance and zone
+matrices precomputed. Tables, columns and validation: ``docs/data.md``."""
 
 from __future__ import annotations
 
@@ -110,7 +81,7 @@ def _ro(arr: Any, dtype: Any = None) -> Any:
 
 @dataclass(frozen=True, slots=True, eq=False)
 class Network(ReadOnlyArrays):
-    """An immutable, validated fulfillment network (see the module docstring).
+    """An immutable, validated fulfillment network (see ``docs/data.md``).
 
     Arrays are read-only and indexed by position; the ``*_index`` mappings
     turn ids into positions (plain dicts so the object pickles for joblib

@@ -1,26 +1,6 @@
-"""Seeded synthetic orders with realistic timing, geography and baskets.
-
-The generator (``tierflow generate orders``) draws, for a seed:
-
-* **who and where**: customers from the network's ``customers.csv`` (with
-  heavy-tailed activity weights, Gamma(0.6)); 92 % of orders go to the
-  customer's home prefix and 8 % (gifts) to a prefix drawn by population.
-  Without a customer table, customers are synthesized with homes drawn by
-  population, so regional demand is proportional to population;
-* **when**: local time at the destination follows an intraday profile (quiet
-  at night, a lunch bump, the evening peak at 20:00) times a weekly profile
-  (Sunday and Monday busiest, Saturday quietest); with ``spike=(HH:MM, f)``
-  the hour starting at HH:MM America/New_York (one nationwide promotion
-  instant) is ``f`` times as busy every day;
-* **what**: basket sizes (distinct SKUs) from a Zipf law of exponent 2.3
-  capped at 12 (mean ~1.6), quantities from a Zipf law of exponent 3 capped
-  at 10 (mostly 1), SKUs from the network's ``popularity`` weights (a long
-  tail); repeated SKUs within an order are merged;
-* **tier**: platinum 6 %, gold 52 %, silver 34 %, overflow 8 %.
-
-``created_at`` is written in the destination's local time with its offset
-(``2026-01-05T19:42:07-06:00``), so the file shows the shopper's clock.
-"""
+"""Seeded synthetic orders (``tierflow generate orders``): intraday and weekly
+seasonality in the shopper's local time, population-weighted destinations,
+Zipf baskets and tier shares. The recipe: ``docs/data.md``."""
 
 from __future__ import annotations
 

@@ -1,20 +1,7 @@
-"""Orders: the ``orders.csv`` contract, its validated reader and writer.
-
-One row per order line, columns exactly
-``order_id, created_at, customer_id, dest, tier, sku, quantity``:
-
-* ``created_at``: ISO 8601 with a timezone offset (``Z`` or ``±HH:MM``);
-  naive times are rejected because cutoffs depend on the instant;
-* ``dest``: a 3-digit ZIP prefix (a 5-digit ZIP is accepted, first 3 used);
-* ``tier``: empty or one of ``platinum, gold, silver, overflow``;
-* ``quantity``: an integer >= 1.
-
-All lines of an order must agree on ``created_at, customer_id, dest, tier``
-and an order may not list the same SKU twice. :func:`read_orders` checks all
-that (and, given a network, that every SKU and prefix exists) and returns an
-immutable :class:`Orders` of arrays in CSR form (lines grouped by order),
-ready for the allocation compiler.
-"""
+"""Orders: the ``orders.csv`` contract (one row per line: ``order_id,
+created_at, customer_id, dest, tier, sku, quantity``), its validated reader and
+writer. :class:`Orders` holds the lines grouped by order (CSR); the rules are
+in ``docs/data.md``."""
 
 from __future__ import annotations
 

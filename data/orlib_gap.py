@@ -1,20 +1,6 @@
-"""OR-Library generalized assignment (GAP) files: reader, writer, generator.
-
-Format (whitespace-separated integers, parsed by tokens, rows wrap freely)::
-
-    [P]                      number of problems (multi-problem files only)
-    m n                      agents, jobs
-    c[1][1] .. c[m][n]       cost (or profit), agent-major
-    a[1][1] .. a[m][n]       resource use, agent-major
-    b[1] .. b[m]             agent capacities
-
-Files gap1..gap12 are profit-maximization problems, types A–E cost
-minimization; the direction comes from the caller. The matrices are stored
-agent-major, our core model is item-major, so the reader transposes.
-
-The generator implements Chu & Beasley's (1997) published recipes for types
-C, D and E, so hard instances of any size can be made from a seed.
-"""
+"""OR-Library generalized assignment (GAP) files: reader (errors name file,
+problem and token), writer, and Chu & Beasley's generator for types C, D and
+E. The file format: ``docs/data.md``."""
 
 from __future__ import annotations
 
@@ -36,7 +22,8 @@ class GapData:
     """One GAP problem as read: item-major ``(n_jobs, n_agents)`` arrays.
 
     ``cost`` is in the file's own units (a profit for maximization files);
-    :func:`tierflow.formulations.gap.gap_instance` turns it into an ``AssignmentProblem``.
+    :func:`tierflow.formulations.gap.gap_instance` turns it into an
+    ``AssignmentProblem``.
     """
 
     name: str

@@ -1,22 +1,6 @@
-"""Synthetic customers and purchase history that look like CDNOW's.
-
-The history trains the CLTV model, so its value distribution must be the
-real thing's: heavy-tailed, mostly one-time buyers. It is drawn from the
-standard generative model of non-contractual purchasing, with the parameters
-fitted on CDNOW itself (issue 4's reference fit, time in weeks):
-
-* BG/NBD: while active a customer buys at rate ``λ ~ Gamma(r, α)``; after
-  every purchase, including the first, she drops out with probability
-  ``p ~ Beta(a, b)``; ``r = 0.2516, α = 4.7889, a = 0.7234, b = 2.1611``;
-* Gamma-Gamma spend: order values ``z ~ Gamma(p, ν)`` with
-  ``ν ~ Gamma(q, γ)`` per customer; ``p = 6.2754, q = 3.6245, γ = 14.9837``
-  (mean order about $36, long right tail).
-
-Unlike CDNOW (one cohort) customers join throughout the two years, and the
-purchase rate has a holiday season (×1.6 from mid-November to Christmas), so
-a model that ignores seasonality shows it. Columns follow the CLTV reader:
-``customer_id, order_date, amount`` plus ``quantity`` and ``order_id``.
-"""
+"""Synthetic customers and CDNOW-like purchase history for the sample network:
+BG/NBD + Gamma-Gamma with CDNOW's fitted parameters, plus a holiday season.
+The model and its parameters: ``docs/data.md``."""
 
 from __future__ import annotations
 

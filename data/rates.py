@@ -1,17 +1,6 @@
-"""The carrier tables: rate card and transit times, with vectorized lookups.
-
-``rates.csv`` (``service, zone, max_weight_kg, cost``) is a carrier rate card:
-a parcel of billed weight ``w`` in zone ``z`` by service ``s`` costs the
-``cost`` of the lightest bracket of ``(s, z)`` whose ``max_weight_kg >= w``.
-A parcel heavier than the heaviest bracket ships as ``ceil(w / max)`` equal
-parcels, each priced at its own weight (what shippers do rather than pay
-freight). ``transit.csv`` (``service, zone, days``) gives carrier transit
-days; see :mod:`tierflow.data.delivery_calendar` for how days are counted.
-
-Billed weight follows the carriers' dimensional-weight rule:
-``max(actual kg, volume cm³ / DIM_DIVISOR)`` with the common divisor 5000
-cm³/kg (139 in³/lb), computed per shipment over all its units.
-"""
+"""The carrier tables: rate card (weight brackets per service and zone) and
+transit days, with vectorized lookups, and billed weight by the
+dimensional-weight rule. Pricing rules: ``docs/data.md``."""
 
 from __future__ import annotations
 

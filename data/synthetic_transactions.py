@@ -1,20 +1,6 @@
-"""A seeded generator of CDNOW-like transaction logs, at any scale.
-
-Customers follow the BG/NBD + Gamma-Gamma story the CLTV model is built
-around, with heavier tails than CDNOW so that a million customers make about
-ten million rows:
-
-* acquisition day uniform over ``acquisition_days``;
-* repeat purchases while active at a Poisson rate λ ~ Gamma(r, α) per week,
-  after each repeat purchase dropping out with probability p ~ Beta(a, b);
-  with a small shape r most customers are one-time buyers and a few buy a lot;
-* a purchase is worth Gamma(p_value, ν) with ν ~ Gamma(q_value, v_value) per
-  customer, split over 1 + Poisson(extra_lines) order lines (rows);
-* a share of rows is returned later (a negative row) and a few are free
-  (amount 0), so readers and features see returns and zeros.
-
-Everything is vectorized over customers (no per-customer Python loop).
-"""
+"""A seeded generator of CDNOW-like transaction logs at any scale (BG/NBD +
+Gamma-Gamma with heavier tails, returns and zero amounts), vectorized over
+customers. The recipe: ``docs/data.md``."""
 
 from __future__ import annotations
 

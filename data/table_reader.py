@@ -1,13 +1,6 @@
-"""Typed, located reading of one CSV or Parquet table.
-
-Every network file goes through :func:`read_table`: the file is read as
-text, each declared column is converted in vectorized form, and the first bad
-cell raises an :class:`~tierflow.data.errors.InputError` naming the file, the row, the
-column and the value. Rows are 1-based *file line numbers* (header = row 1,
-first data row = row 2); for Parquet, which has no header line, row ``i + 2``
-is data row ``i`` (0-based), so the numbering is the same as for the
-equivalent CSV.
-"""
+"""Typed, located reading of one network table (CSV or Parquet): each declared
+column is converted in vectorized form, and the first bad cell raises an
+``InputError`` naming file, row (file line; header = 1), column and value."""
 
 from __future__ import annotations
 

@@ -1,35 +1,6 @@
 """One order priced at every node for every tier in microseconds: the online
-twin of :func:`tierflow.formulations.fulfillment.price_orders`.
-
-``price_orders`` is vectorized over batches; for a single order it spends
-most of its ~0.7 ms on per-call setup (a zoneinfo conversion per timezone,
-``busday_offset``/``busday_count`` calls, a bracket search over orders ×
-nodes × brackets). :class:`OrderPricer` precomputes at construction
-everything that does not depend on the order and turns the rest into table
-lookups:
-
-* **zones**: one row of the transposed node × destination zone matrix;
-* **calendar**: integer tables over a window of days (rebuilt when a request
-  falls outside it) — the ship-day roll-forward of every day, and the list
-  of carrier delivery days with each day's position in it, so
-  ``busday_offset(d, k)`` is ``delivery_days[position[d] + k]`` and
-  ``busday_count(a, b)`` is ``position[b] - position[a]`` (``a <= b``; the
-  lateness needs no other case);
-* **local clocks**: each timezone's UTC offset, cached per 15-minute UTC
-  bucket (offset changes fall on quarter hours; a bucket whose two ends
-  disagree is computed exactly for the instant);
-* **rates**: the (service × zone) price table of a billed weight, cached per
-  weight (baskets repeat).
-
-All four tiers are then priced at once on (tier × service × node) arrays,
-choosing per node the cheapest of the tier's services once lateness is
-charged (ties to the faster service), exactly as ``price_orders`` does;
-``tests/test_online_pricing.py`` checks agreement field by field on
-thousands of random orders, weekends, cutoffs, daylight-saving changes and
-holidays included.
-
-Days are integers: days since 1970-01-01 (:func:`day_to_date`).
-"""
+twin of :func:`~tierflow.formulations.order_pricing.price_orders`, with all
+that does not depend on the order precomputed as lookups (``docs/data.md``)."""
 
 from __future__ import annotations
 
@@ -186,7 +157,7 @@ class TierQuote:
 
 
 class OrderPricer:
-    """Prices single orders at every node for every tier (module docstring).
+    """Prices single orders at every node for every tier (``docs/data.md``).
 
     Parameters
     ----------
