@@ -207,7 +207,7 @@ def _to_datetime(cells: _Cells) -> Any:
     return parsed
 
 
-_CONVERTERS: dict[str, Callable[[_Cells], Any]] = {
+_CONVERTERS: dict[Kind, Callable[[_Cells], Any]] = {
     "str": _to_str,
     "int": _to_number,
     "float": _to_number,
