@@ -1,38 +1,15 @@
-"""Capacity events: the JSON-lines contract and its validated parser.
-
-One JSON object per line::
-
-    {"event_id": "e-001", "ts": "2026-01-05T14:00:00Z", "node_id": "WH-MEM",
-     "type": "staffing", "value": 85}
-
-``event_id`` is the caller's unique id (a repeated id is ignored, never
-applied twice); ``ts`` an ISO 8601 instant with offset. Types and values:
-
-=================  ==========================================================
-type               value
-=================  ==========================================================
-nominal_capacity   units per day >= 0 (replaces the node's nominal capacity)
-staffing           % of planned staff, 0–300
-backlog            weighted units waiting now, >= 0 (absolute)
-backlog_delta      weighted units added (+) or shipped (−) since; floored at 0
-congestion         carrier delay factor >= 1 for ``service`` (a 2nd field)
-outage             true (closed) or false (open again)
-forecast           predicted weighted units still to arrive today, >= 0
-=================  ==========================================================
-
-"Set" events (all but ``backlog_delta``) carry state *as of* ``ts``: one
-older than the last applied event of the same kind for that node (and
-service) is stale and changes nothing. A ``backlog_delta`` older than the
-last absolute ``backlog`` is already counted in it and is ignored too.
-"""
+"""Capacity events: the JSON-lines contract (``event_id, ts, node_id, type,
+value[, service]``) and its validated parser. Types, values and the staleness
+rules: ``docs/data.md``."""
 
 from __future__ import annotations
 
 import datetime as dt
 import json
 import math
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from tierflow.data.errors import InputError
@@ -102,17 +79,14 @@ def _timestamp(text: Any) -> float | None:
 def parse_event(
     obj: Any, network: Network, *, file: str | None = None, row: int | None = None
 ) -> CapacityEvent:
-    """Validate one decoded event object (see the module docstring).
+    """Validate one decoded event object (see ``docs/data.md``).
 
     Raises
     ------
     InputError
         Naming ``file``, ``row``, the field and its value.
     """
-
-    def fail(message: str, field: str | None = None, value: Any = None) -> InputError:
-        return InputError(message, file=file, row=row, field=field, value=value)
-
+    fail = partial(InputError, file=file, row=row)
     if not isinstance(obj, dict):
         raise fail("not a JSON object")
     event_id = obj.get("event_id")
@@ -121,36 +95,44 @@ def parse_event(
         or isinstance(event_id, bool)
         or event_id == ""
     ):
-        raise fail("missing or empty event id", "event_id", event_id)
+        raise fail("missing or empty event id", field="event_id", value=event_id)
     ts = _timestamp(obj.get("ts"))
     if ts is None:
-        raise fail("not an ISO 8601 instant with offset", "ts", obj.get("ts"))
+        raise fail(
+            "not an ISO 8601 instant with offset", field="ts", value=obj.get("ts")
+        )
     node_id = obj.get("node_id")
     node = network.node_index.get(node_id) if isinstance(node_id, str) else None
     if node is None:
-        raise fail("unknown node", "node_id", node_id)
+        raise fail("unknown node", field="node_id", value=node_id)
     kind = obj.get("type")
     if kind not in EVENT_TYPES:
-        raise fail(f"unknown event type (one of {list(EVENT_TYPES)})", "type", kind)
-    raw = obj.get("value")
+        message = f"unknown event type (one of {list(EVENT_TYPES)})"
+        raise fail(message, field="type", value=kind)
+    value = _event_value(str(kind), obj.get("value"), fail)
     service = -1
-    if kind == "outage":
-        if not isinstance(raw, bool):
-            raise fail("must be true or false", "value", raw)
-        value = 1.0 if raw else 0.0
-    else:
-        if isinstance(raw, bool) or not isinstance(raw, int | float):
-            raise fail("not a number", "value", raw)
-        value = float(raw)
-        lo, hi = _BOUNDS[str(kind)]
-        if not (math.isfinite(value) and lo <= value <= hi):
-            raise fail(f"must be in [{lo:g}, {hi:g}]", "value", raw)
     if kind == "congestion":
         name = obj.get("service")
         if name not in SERVICES:
-            raise fail(f"unknown service (one of {list(SERVICES)})", "service", name)
+            message = f"unknown service (one of {list(SERVICES)})"
+            raise fail(message, field="service", value=name)
         service = SERVICES.index(str(name))
     return CapacityEvent(str(event_id), ts, int(node), str(kind), value, service)
+
+
+def _event_value(kind: str, raw: Any, fail: Callable[..., InputError]) -> float:
+    """The event's value as a float (``outage``: 1.0 closed, 0.0 open), in range."""
+    if kind == "outage":
+        if not isinstance(raw, bool):
+            raise fail("must be true or false", field="value", value=raw)
+        return 1.0 if raw else 0.0
+    if isinstance(raw, bool) or not isinstance(raw, int | float):
+        raise fail("not a number", field="value", value=raw)
+    value = float(raw)
+    lo, hi = _BOUNDS[kind]
+    if not (math.isfinite(value) and lo <= value <= hi):
+        raise fail(f"must be in [{lo:g}, {hi:g}]", field="value", value=raw)
+    return value
 
 
 def parse_event_lines(

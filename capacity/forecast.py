@@ -1,25 +1,7 @@
-"""Per node-hour volume forecasts: seasonal naive and exponential smoothing.
-
-The monitor needs each node's *predicted volume for the rest of the day*.
-Both models work on a ``(n_nodes, n_hours)`` matrix of complexity-weighted
-units per UTC hour, starting at a UTC midnight, and are vectorized over
-nodes:
-
-* :class:`SeasonalNaive` — the baseline: each hour repeats the same hour one
-  season ago (a week, 168 h, when the history holds one; else a day).
-* :class:`SmoothedProfileForecaster` — multiplicative exponential smoothing,
-  ``level × weekday factor × hour-of-day profile``, each component updated
-  once per day (smoothing constants ``alpha``, ``delta``, ``gamma``); pooling
-  the hourly shape over days is what beats the noisy single-lag baseline.
-
-:func:`holdout_errors` fits both on all but the last ``holdout_hours`` and
-scores them on the held-out hours (MAE and WAPE over node-hours).
-
-Until allocations exist (issue 6 writes them to the store), node history is
-built from order history by :func:`node_hour_volume`, routing each line to
-the node with stock that ships it most cheaply by ground (carrier rate +
-handling) — what a simple order-management system would do.
-"""
+"""Per node-hour volume forecasts (seasonal naive, multiplicative exponential
+smoothing) of each node's rest-of-day volume, checked on a holdout; node
+history is built from order history until allocations exist
+(``docs/data.md``)."""
 
 from __future__ import annotations
 

@@ -1,14 +1,6 @@
-"""The capacity monitor: per-node state from events, scores as arrays.
-
-:class:`CapacityMonitor` keeps one array per input (nominal capacity,
-staffing, backlog, forecast, outage, congestion per service) and updates it
-from :class:`~tierflow.capacity.events.CapacityEvent` objects — read from JSON lines
-or passed by function call. With a state store attached, every event is
-first logged (deduplicated by ``event_id``) and only then applied, in log
-order; snapshots record the state together with the last applied sequence
-number, so :meth:`CapacityMonitor.open` rebuilds exactly: the last snapshot,
-then every logged event after it — none lost, none applied twice.
-"""
+"""The capacity monitor: per-node state from events, room and scores as arrays.
+With a store attached, events are logged before they are applied and
+snapshots make a restart exact (``docs/data.md``)."""
 
 from __future__ import annotations
 
@@ -22,7 +14,7 @@ import pandas as pd
 from numpy.typing import NDArray
 
 from tierflow.capacity.events import EVENT_TYPES, CapacityEvent, parse_event
-from tierflow.capacity.score import capacity_scores, free_capacity
+from tierflow.capacity.score import capacity_scores
 from tierflow.data.errors import InputError
 from tierflow.data.network import NODE_KINDS, Network
 from tierflow.data.rates import SERVICES, service_index
@@ -30,6 +22,7 @@ from tierflow.data.store import CapacityEventLog
 
 #: Columns of the per-node "last applied" timestamps (set events).
 _SET_FIELDS = ("nominal_capacity", "staffing", "backlog", "outage", "forecast")
+_BACKLOG = _SET_FIELDS.index("backlog")
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,7 +65,7 @@ class IngestResult:
 
 
 class CapacityMonitor:
-    """Per-node capacity state and scores (see the module docstring).
+    """Per-node capacity state and scores (see ``docs/data.md``).
 
     Parameters
     ----------
@@ -200,7 +193,7 @@ class CapacityMonitor:
         self.n_applied += 1
         self.last_ts = max(self.last_ts, ev.ts)
         if kind == "backlog_delta":
-            if ev.ts >= self._stamp[i, 2]:
+            if ev.ts >= self._stamp[i, _BACKLOG]:
                 self.backlog[i] = max(0.0, self.backlog[i] + v)
             return
         if kind == "congestion":
@@ -384,13 +377,7 @@ class CapacityMonitor:
                 "staffing_pct": self.staffing * 100.0,
                 "backlog": self.backlog,
                 "forecast_rest_of_day": self.forecast,
-                "free_capacity": free_capacity(
-                    self.nominal,
-                    self.staffing,
-                    self.backlog,
-                    self.forecast,
-                    self.outage,
-                ),
+                "free_capacity": self.room(forecast=True),
                 "outage": self.outage,
                 "max_congestion": self.congestion.max(axis=1),
             }

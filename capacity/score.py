@@ -1,26 +1,6 @@
-"""The capacity score: a node's ability to take more work now, in [0, 1].
-
-All quantities are complexity-weighted units (:mod:`tierflow.data.complexity`):
-
-``effective = nominal × staffing × (not closed) / congestion[service]``
-``free = effective − backlog − forecast − workload``
-``score = clip(free / nominal, 0, 1)``  (0 when ``nominal`` is 0)
-
-* ``nominal`` — units per day the node is built for;
-* ``staffing`` — fraction of planned staff present (a 70 % shift handles
-  70 % of the work);
-* ``backlog`` — units already waiting; ``forecast`` — units predicted to
-  arrive for the rest of the day; both are claims on today's capacity;
-* ``congestion`` — the carrier lane's delay factor for the order's service
-  (1 = normal, 2 = pickups at half rate), which throttles what the node can
-  push out by that service;
-* ``workload`` — the order being placed: a complex order (fragile, heavy,
-  oversize, hazmat) uses more units, so the same node scores lower for it
-  than for a simple one.
-
-Every function broadcasts, so the whole network (or a batch of orders ×
-every node) is one array expression.
-"""
+"""The capacity score, a node's ability to take more work now:
+``clip((nominal × staffing × open / congestion − backlog − forecast −
+workload) / nominal, 0, 1)``. Every function broadcasts (``docs/data.md``)."""
 
 from __future__ import annotations
 
@@ -61,7 +41,7 @@ def capacity_scores(
     congestion: Any = 1.0,
     workload: Any = 0.0,
 ) -> NDArray[np.float64]:
-    """Score in [0, 1] (see the module docstring); all arguments broadcast."""
+    """Score in [0, 1] (see ``docs/data.md``); all arguments broadcast."""
     free = free_capacity(
         nominal,
         staffing,

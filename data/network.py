@@ -1,39 +1,9 @@
-"""The fulfillment network: validated on load, held as read-only numpy arrays.
-
-A network is a folder of CSV (or Parquet) tables:
-
-=====================  ====================================================
-file                   columns (extra columns are allowed and ignored)
-=====================  ====================================================
-``nodes``              node_id, name, kind (warehouse|store|3pl), lat, lon,
-                       region, timezone, capacity_units_per_day,
-                       handling_cost (per unit picked), cutoff_local (HH:MM),
-                       services (``;``-separated subset of next_day,
-                       two_day, ground, economy)
-``skus``               sku, weight_kg, length_cm, width_cm, height_cm,
-                       fragile, hazmat [, name, category, popularity]
-``inventory``          node_id, sku, on_hand
-``rates``              service, zone, max_weight_kg, cost
-``transit``            service, zone, days
-``destinations``       optional: zip3, lat, lon, state, timezone, population
-                       (default: real US geography, :mod:`tierflow.data.geography`)
-``complexity``         optional: key, value (:mod:`tierflow.data.complexity`)
-=====================  ====================================================
-
-``customers`` and ``transactions`` may sit in the same folder for the order
-generator and the CLTV model; :func:`load_network` does not read them.
-
-:func:`load_network` validates everything (types, ranges, uniqueness,
-referential integrity) before it builds anything, and the first problem
-raises an :class:`~tierflow.data.errors.InputError` naming file, row, column and value.
-The resulting :class:`Network` precomputes the node × destination distance
-and zone matrices, so a router can evaluate every node for one order with a
-few array lookups (no Python loop over nodes).
-"""
+"""The fulfillment network: a folder of tables validated on load and held as
+read-only numpy arrays, with the node × destination distance and zone
+matrices precomputed. Tables, columns and validation: ``docs/data.md``."""
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -48,7 +18,15 @@ from tierflow.data.complexity import ComplexityWeights
 from tierflow.data.delivery_calendar import DEFAULT_CALENDAR, DeliveryCalendar
 from tierflow.data.errors import InputError
 from tierflow.data.rates import SERVICES, RateCard, billed_weight_kg, service_index
-from tierflow.data.table_reader import Column, check_reference, read_table, table_path
+from tierflow.data.readonly import ReadOnlyArrays
+from tierflow.data.table_reader import (
+    Column,
+    cell_error,
+    check_reference,
+    first_error,
+    read_table,
+    table_path,
+)
 from tierflow.data.zones import great_circle_miles, zone_for_miles
 
 #: Node kinds, in code order (``node_kind`` holds the index).
@@ -102,8 +80,8 @@ def _ro(arr: Any, dtype: Any = None) -> Any:
 
 
 @dataclass(frozen=True, slots=True, eq=False)
-class Network:
-    """An immutable, validated fulfillment network (see the module docstring).
+class Network(ReadOnlyArrays):
+    """An immutable, validated fulfillment network (see ``docs/data.md``).
 
     Arrays are read-only and indexed by position; the ``*_index`` mappings
     turn ids into positions (plain dicts so the object pickles for joblib
@@ -191,19 +169,6 @@ class Network:
     sku_index: Mapping[str, int]
     dest_index: Mapping[str, int]
     source: Path | None = None
-
-    def __post_init__(self) -> None:
-        for f in dataclasses.fields(self):
-            value = getattr(self, f.name)
-            if isinstance(value, np.ndarray):
-                value.setflags(write=False)
-
-    def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
-        # Rebuild through __init__ so unpickled arrays are read-only again.
-        return (
-            type(self),
-            tuple(getattr(self, f.name) for f in dataclasses.fields(self)),
-        )
 
     # ------------------------------------------------------------------ sizes
     @property
@@ -349,20 +314,33 @@ def _parse_services(frame: pd.DataFrame, path: Path) -> NDArray[np.uint8]:
     for pos, text in enumerate(frame["services"]):
         parts = [p.strip() for p in str(text).split(";") if p.strip()]
         if not parts:
-            raise InputError(
-                "no service", file=path.name, row=pos + 2, field="services", value=text
-            )
+            raise cell_error(path, frame, pos, "services", "no service")
         for part in parts:
             if part not in SERVICES:
-                raise InputError(
+                raise cell_error(
+                    path,
+                    frame,
+                    pos,
+                    "services",
                     f"unknown service {part!r} (one of {list(SERVICES)})",
-                    file=path.name,
-                    row=pos + 2,
-                    field="services",
-                    value=text,
                 )
             masks[pos] |= np.uint8(1 << SERVICES.index(part))
     return masks
+
+
+def _read_nodes(
+    folder: Path, rates: RateCard
+) -> tuple[pd.DataFrame, NDArray[np.uint8], Path]:
+    """The node table and each node's services mask (every service priced)."""
+    nodes, path = read_table(folder, "nodes", NODE_COLUMNS, unique=[("node_id",)])
+    masks = _parse_services(nodes, path)
+    offered_mask = int(sum(1 << i for i in np.flatnonzero(rates.offered)))
+    unpriced = (masks & ~np.uint8(offered_mask)) != 0
+    if unpriced.any():
+        raise first_error(
+            path, nodes, unpriced, "services", "service not priced in rates.csv"
+        )
+    return nodes, masks, path
 
 
 def _read_destinations(folder: Path) -> pd.DataFrame:
@@ -387,7 +365,7 @@ def load_network(
     Parameters
     ----------
     folder
-        Folder holding the tables listed in the module docstring.
+        Folder holding the tables listed in ``docs/data.md``.
     complexity
         Capacity weights; default: ``complexity.csv`` in the folder, else the
         documented defaults.
@@ -403,19 +381,7 @@ def load_network(
     if not folder.is_dir():
         raise InputError("not a network folder", file=str(folder))
     rates = RateCard.from_folder(folder)
-    nodes, npath = read_table(folder, "nodes", NODE_COLUMNS, unique=[("node_id",)])
-    masks = _parse_services(nodes, npath)
-    offered_mask = int(sum(1 << i for i in np.flatnonzero(rates.offered)))
-    unpriced = (masks & ~np.uint8(offered_mask)) != 0
-    if unpriced.any():
-        pos = int(np.flatnonzero(unpriced)[0])
-        raise InputError(
-            "service not priced in rates.csv",
-            file=npath.name,
-            row=pos + 2,
-            field="services",
-            value=nodes["services"].iloc[pos],
-        )
+    nodes, masks, npath = _read_nodes(folder, rates)
     skus, spath = read_table(folder, "skus", SKU_COLUMNS, unique=[("sku",)])
     inv, ipath = read_table(
         folder, "inventory", INVENTORY_COLUMNS, unique=[("node_id", "sku")]
@@ -443,6 +409,84 @@ def load_network(
     )
 
 
+def _ids(values: Iterable[Any]) -> tuple[str, ...]:
+    return tuple(str(v) for v in values)
+
+
+def _timezone_codes(names: pd.Series) -> tuple[tuple[str, ...], NDArray[np.intp]]:
+    """Distinct timezone names (sorted) and each row's index into them."""
+    distinct = tuple(sorted({str(t) for t in names}))
+    pos = {t: i for i, t in enumerate(distinct)}
+    return distinct, np.array([pos[str(t)] for t in names], dtype=np.intp)
+
+
+def _node_fields(
+    nodes: pd.DataFrame, services_mask: NDArray[np.uint8]
+) -> dict[str, Any]:
+    timezones, node_tz = _timezone_codes(nodes["timezone"])
+    return {
+        "node_ids": _ids(nodes["node_id"]),
+        "node_names": _ids(nodes["name"]),
+        "node_regions": _ids(nodes["region"]),
+        "node_kind": _ro(nodes["kind"].map(NODE_KINDS.index), np.int8),
+        "node_lat": _ro(nodes["lat"], np.float64),
+        "node_lon": _ro(nodes["lon"], np.float64),
+        "capacity": _ro(nodes["capacity_units_per_day"], np.float64),
+        "handling_cost": _ro(nodes["handling_cost"], np.float64),
+        "cutoff_minutes": _ro(nodes["cutoff_local"], np.int16),
+        "timezones": timezones,
+        "node_tz": _ro(node_tz),
+        "services_mask": _ro(services_mask, np.uint8),
+    }
+
+
+def _sku_fields(skus: pd.DataFrame, complexity: ComplexityWeights) -> dict[str, Any]:
+    dims = skus[["length_cm", "width_cm", "height_cm"]].to_numpy(dtype=np.float64)
+    weight = skus["weight_kg"].to_numpy(dtype=np.float64)
+    fragile = skus["fragile"].to_numpy(dtype=bool)
+    hazmat = skus["hazmat"].to_numpy(dtype=bool)
+    return {
+        "sku_ids": _ids(skus["sku"]),
+        "sku_weight_kg": _ro(weight),
+        "sku_dims_cm": _ro(dims),
+        "sku_volume_cm3": _ro(dims.prod(axis=1)),
+        "sku_fragile": _ro(fragile),
+        "sku_hazmat": _ro(hazmat),
+        "sku_oversize": _ro(complexity.is_oversize(dims)),
+        "sku_heavy": _ro(weight > complexity.heavy_kg),
+        "sku_popularity": _ro(skus["popularity"], np.float64),
+        "sku_complexity": _ro(complexity.unit_weights(weight, dims, fragile, hazmat)),
+    }
+
+
+def _dest_fields(dest: pd.DataFrame) -> dict[str, Any]:
+    pop = dest["population"].to_numpy(dtype=np.float64)
+    total = pop.sum()
+    weight = pop / total if total > 0 else np.full(len(pop), 1.0 / len(pop))
+    timezones, dest_tz = _timezone_codes(dest["timezone"])
+    return {
+        "dest_zip3": _ids(dest["zip3"]),
+        "dest_lat": _ro(dest["lat"], np.float64),
+        "dest_lon": _ro(dest["lon"], np.float64),
+        "dest_state": _ids(dest["state"]),
+        "dest_population": _ro(pop),
+        "dest_weight": _ro(weight),
+        "dest_timezones": timezones,
+        "dest_tz": _ro(dest_tz),
+    }
+
+
+def _inventory_matrix(
+    inventory: pd.DataFrame, node_index: Mapping[str, int], sku_index: Mapping[str, int]
+) -> IntArray:
+    """Dense ``(n_nodes, n_skus)`` on-hand units (0 where no row)."""
+    inv = np.zeros((len(node_index), len(sku_index)), dtype=np.int64)
+    rows = inventory["node_id"].map(node_index).to_numpy(dtype=np.intp)
+    cols = inventory["sku"].map(sku_index).to_numpy(dtype=np.intp)
+    inv[rows, cols] = inventory["on_hand"].to_numpy(dtype=np.int64)
+    return inv
+
+
 def build_network(
     nodes: pd.DataFrame,
     services_mask: NDArray[np.uint8],
@@ -455,69 +499,22 @@ def build_network(
     source: Path | None = None,
 ) -> Network:
     """Assemble a :class:`Network` from already validated frames."""
-    node_ids = tuple(str(v) for v in nodes["node_id"])
-    sku_ids = tuple(str(v) for v in skus["sku"])
-    zip3 = tuple(str(v) for v in dest["zip3"])
-    node_index = {k: i for i, k in enumerate(node_ids)}
-    sku_index = {k: i for i, k in enumerate(sku_ids)}
-    dest_index = {k: i for i, k in enumerate(zip3)}
-    tz_names = tuple(sorted({str(t) for t in nodes["timezone"]}))
-    node_tz = np.array(
-        [tz_names.index(str(t)) for t in nodes["timezone"]], dtype=np.intp
+    node = _node_fields(nodes, services_mask)
+    sku = _sku_fields(skus, complexity)
+    place = _dest_fields(dest)
+    node_index = {k: i for i, k in enumerate(node["node_ids"])}
+    sku_index = {k: i for i, k in enumerate(sku["sku_ids"])}
+    dist = great_circle_miles(
+        node["node_lat"][:, None],
+        node["node_lon"][:, None],
+        place["dest_lat"][None, :],
+        place["dest_lon"][None, :],
     )
-    dest_tz_names = tuple(sorted({str(t) for t in dest["timezone"]}))
-    dest_tz_pos = {t: i for i, t in enumerate(dest_tz_names)}
-    dest_tz = np.array([dest_tz_pos[str(t)] for t in dest["timezone"]], dtype=np.intp)
-
-    dims = skus[["length_cm", "width_cm", "height_cm"]].to_numpy(dtype=np.float64)
-    weight = skus["weight_kg"].to_numpy(dtype=np.float64)
-    fragile = skus["fragile"].to_numpy(dtype=bool)
-    hazmat = skus["hazmat"].to_numpy(dtype=bool)
-    inv = np.zeros((len(node_ids), len(sku_ids)), dtype=np.int64)
-    rows = inventory["node_id"].map(node_index).to_numpy(dtype=np.intp)
-    cols = inventory["sku"].map(sku_index).to_numpy(dtype=np.intp)
-    inv[rows, cols] = inventory["on_hand"].to_numpy(dtype=np.int64)
-
-    lat = nodes["lat"].to_numpy(dtype=np.float64)
-    lon = nodes["lon"].to_numpy(dtype=np.float64)
-    dlat = dest["lat"].to_numpy(dtype=np.float64)
-    dlon = dest["lon"].to_numpy(dtype=np.float64)
-    dist = great_circle_miles(lat[:, None], lon[:, None], dlat[None, :], dlon[None, :])
-    pop = dest["population"].to_numpy(dtype=np.float64)
-    total = pop.sum()
-    dest_weight = pop / total if total > 0 else np.full(len(pop), 1.0 / len(pop))
     return Network(
-        node_ids=node_ids,
-        node_names=tuple(str(v) for v in nodes["name"]),
-        node_regions=tuple(str(v) for v in nodes["region"]),
-        node_kind=_ro(nodes["kind"].map(NODE_KINDS.index), np.int8),
-        node_lat=_ro(lat),
-        node_lon=_ro(lon),
-        capacity=_ro(nodes["capacity_units_per_day"], np.float64),
-        handling_cost=_ro(nodes["handling_cost"], np.float64),
-        cutoff_minutes=_ro(nodes["cutoff_local"], np.int16),
-        timezones=tz_names,
-        node_tz=_ro(node_tz),
-        services_mask=_ro(services_mask, np.uint8),
-        sku_ids=sku_ids,
-        sku_weight_kg=_ro(weight),
-        sku_dims_cm=_ro(dims),
-        sku_volume_cm3=_ro(dims.prod(axis=1)),
-        sku_fragile=_ro(fragile),
-        sku_hazmat=_ro(hazmat),
-        sku_oversize=_ro(complexity.is_oversize(dims)),
-        sku_heavy=_ro(weight > complexity.heavy_kg),
-        sku_popularity=_ro(skus["popularity"], np.float64),
-        sku_complexity=_ro(complexity.unit_weights(weight, dims, fragile, hazmat)),
-        inventory=_ro(inv),
-        dest_zip3=zip3,
-        dest_lat=_ro(dlat),
-        dest_lon=_ro(dlon),
-        dest_state=tuple(str(v) for v in dest["state"]),
-        dest_population=_ro(pop),
-        dest_weight=_ro(dest_weight),
-        dest_timezones=dest_tz_names,
-        dest_tz=_ro(dest_tz),
+        **node,
+        **sku,
+        inventory=_ro(_inventory_matrix(inventory, node_index, sku_index)),
+        **place,
         distance_mi=_ro(dist),
         zone=_ro(zone_for_miles(dist)),
         rates=rates,
@@ -525,6 +522,6 @@ def build_network(
         calendar=calendar,
         node_index=node_index,
         sku_index=sku_index,
-        dest_index=dest_index,
+        dest_index={k: i for i, k in enumerate(place["dest_zip3"])},
         source=source,
     )

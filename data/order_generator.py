@@ -1,26 +1,6 @@
-"""Seeded synthetic orders with realistic timing, geography and baskets.
-
-The generator (``tierflow generate orders``) draws, for a seed:
-
-* **who and where**: customers from the network's ``customers.csv`` (with
-  heavy-tailed activity weights, Gamma(0.6)); 92 % of orders go to the
-  customer's home prefix and 8 % (gifts) to a prefix drawn by population.
-  Without a customer table, customers are synthesized with homes drawn by
-  population, so regional demand is proportional to population;
-* **when**: local time at the destination follows an intraday profile (quiet
-  at night, a lunch bump, the evening peak at 20:00) times a weekly profile
-  (Sunday and Monday busiest, Saturday quietest); with ``spike=(HH:MM, f)``
-  the hour starting at HH:MM America/New_York (one nationwide promotion
-  instant) is ``f`` times as busy every day;
-* **what**: basket sizes (distinct SKUs) from a Zipf law of exponent 2.3
-  capped at 12 (mean ~1.6), quantities from a Zipf law of exponent 3 capped
-  at 10 (mostly 1), SKUs from the network's ``popularity`` weights (a long
-  tail); repeated SKUs within an order are merged;
-* **tier**: platinum 6 %, gold 52 %, silver 34 %, overflow 8 %.
-
-``created_at`` is written in the destination's local time with its offset
-(``2026-01-05T19:42:07-06:00``), so the file shows the shopper's clock.
-"""
+"""Seeded synthetic orders (``tierflow generate orders``): intraday and weekly
+seasonality in the shopper's local time, population-weighted destinations,
+Zipf baskets and tier shares. The recipe: ``docs/data.md``."""
 
 from __future__ import annotations
 
@@ -112,7 +92,7 @@ def generate_orders(
     spike: Spike | None = None,
     customers_dir: Path | None = None,
 ) -> pd.DataFrame:
-    """Generate ``n_orders`` orders over ``days`` days (see the module docstring).
+    """Generate ``n_orders`` orders over ``days`` days (see ``docs/data.md``).
 
     Parameters
     ----------
@@ -139,6 +119,23 @@ def generate_orders(
     if days < 1:
         raise InputError("must be >= 1", field="--days", value=days)
     rng = np.random.default_rng(seed)
+    customer, dest = _shoppers(network, rng, n_orders, seed, customers_dir)
+    when = _order_times(network, rng, dest, days=days, start=start, spike=spike)
+    lines = _baskets(network, rng, n_orders)
+    tier = rng.choice(len(TIERS), size=n_orders, p=TIER_P)
+    prefix = f"O{start:%Y%m%d}-{seed}-"
+    return _order_table(network, lines, customer, dest, tier, when, prefix=prefix)
+
+
+def _shoppers(
+    network: Network,
+    rng: np.random.Generator,
+    n_orders: int,
+    seed: int,
+    customers_dir: Path | None,
+) -> tuple[NDArray[np.object_], NDArray[np.intp]]:
+    """Who places each order (heavy-tailed activity) and where it goes (home,
+    or a gift to a prefix drawn by population)."""
     loaded = _load_customers(customers_dir or network.source, network)
     if loaded is None:
         pool = max(1000, n_orders // 2)
@@ -153,83 +150,141 @@ def generate_orders(
     dest[gift] = rng.choice(
         network.n_dests, size=int(gift.sum()), p=network.dest_weight
     )
+    return cust_ids[who], dest
 
-    # ----- timestamps: per destination timezone, a cdf over local minutes
+
+@dataclass(frozen=True, slots=True)
+class _OrderTimes:
+    """Per order: the UTC instant and the destination's UTC offset (minutes)."""
+
+    utc: NDArray[np.datetime64]
+    offset_min: NDArray[np.int64]
+
+
+def _order_times(
+    network: Network,
+    rng: np.random.Generator,
+    dest: NDArray[np.intp],
+    *,
+    days: int,
+    start: dt.date,
+    spike: Spike | None,
+) -> _OrderTimes:
+    """Draw each order's local minute from its destination timezone's profile."""
     per_minute = _minute_intensity()
     day0 = np.datetime64(start, "D")
     n_cells = days * 1440
-    utc_ns = np.empty(n_orders, dtype="datetime64[s]")
-    offset_min = np.empty(n_orders, dtype=np.int64)
+    utc = np.empty(dest.size, dtype="datetime64[s]")
+    offset_min = np.empty(dest.size, dtype=np.int64)
     order_tz = network.dest_tz[dest]
-    spike_tz = zone_info(SPIKE_TZ)
     for g in np.unique(order_tz):
-        tz = zone_info(network.dest_timezones[int(g)])
         members = np.flatnonzero(order_tz == g)
-        offsets = np.empty(days, dtype=np.int64)  # minutes east of UTC, per day
-        spike_shift = np.empty(days, dtype=np.int64)
-        for d in range(days):
-            noon = dt.datetime.combine(start + dt.timedelta(days=d), dt.time(12), tz)
-            off = noon.utcoffset() or dt.timedelta(0)
-            offsets[d] = int(off.total_seconds() // 60)
-            ref = noon.astimezone(spike_tz).utcoffset() or dt.timedelta(0)
-            spike_shift[d] = int(ref.total_seconds() // 60) - offsets[d]
-        dow = (np.arange(days) + (start.weekday())) % 7
-        weights = (WEEKLY_PROFILE[dow][:, None] * per_minute[None, :]).ravel()
-        if spike is not None:
-            # local minute m of day d is minute m + shift of the reference clock
-            ref_minute = np.arange(1440)[None, :] + spike_shift[:, None]
-            hit = (ref_minute - spike.minute) % 1440 < SPIKE_MINUTES
-            weights = weights * np.where(hit.ravel(), spike.factor, 1.0)
+        offsets, spike_shift = _utc_offsets(network.dest_timezones[int(g)], start, days)
+        weights = _minute_weights(per_minute, start, days, spike, spike_shift)
         cdf = np.cumsum(weights)
         cell = np.searchsorted(cdf, rng.random(members.size) * cdf[-1], side="right")
         cell = np.minimum(cell, n_cells - 1)
         local_s = cell * 60 + rng.integers(0, 60, size=members.size)
         day_of = cell // 1440
-        utc_ns[members] = (
+        utc[members] = (
             day0
             + local_s.astype("timedelta64[s]")
             - (offsets[day_of] * 60).astype("timedelta64[s]")
         )
         offset_min[members] = offsets[day_of]
+    return _OrderTimes(utc, offset_min)
 
-    # ----- baskets
+
+def _utc_offsets(
+    timezone: str, start: dt.date, days: int
+) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
+    """Per day: the zone's minutes east of UTC (at noon), and the minutes the
+    spike's reference clock runs ahead of it."""
+    tz = zone_info(timezone)
+    spike_tz = zone_info(SPIKE_TZ)
+    offsets = np.empty(days, dtype=np.int64)
+    spike_shift = np.empty(days, dtype=np.int64)
+    for d in range(days):
+        noon = dt.datetime.combine(start + dt.timedelta(days=d), dt.time(12), tz)
+        off = noon.utcoffset() or dt.timedelta(0)
+        offsets[d] = int(off.total_seconds() // 60)
+        ref = noon.astimezone(spike_tz).utcoffset() or dt.timedelta(0)
+        spike_shift[d] = int(ref.total_seconds() // 60) - offsets[d]
+    return offsets, spike_shift
+
+
+def _minute_weights(
+    per_minute: NDArray[np.float64],
+    start: dt.date,
+    days: int,
+    spike: Spike | None,
+    spike_shift: NDArray[np.int64],
+) -> NDArray[np.float64]:
+    """Relative intensity of every local minute of the horizon."""
+    dow = (np.arange(days) + (start.weekday())) % 7
+    weights = (WEEKLY_PROFILE[dow][:, None] * per_minute[None, :]).ravel()
+    if spike is not None:
+        # local minute m of day d is minute m + shift of the reference clock
+        ref_minute = np.arange(1440)[None, :] + spike_shift[:, None]
+        hit = (ref_minute - spike.minute) % 1440 < SPIKE_MINUTES
+        weights = weights * np.where(hit.ravel(), spike.factor, 1.0)
+    return np.asarray(weights, dtype=np.float64)
+
+
+def _baskets(network: Network, rng: np.random.Generator, n_orders: int) -> pd.DataFrame:
+    """Lines ``o`` (order), ``k`` (SKU), ``q`` (quantity), repeats merged."""
     n_lines = np.minimum(rng.zipf(2.3, size=n_orders), 12)
     line_order = np.repeat(np.arange(n_orders), n_lines)
     pop = network.sku_popularity
     p = pop / pop.sum() if pop.sum() > 0 else None
     line_sku = rng.choice(network.n_skus, size=line_order.size, p=p)
     qty = np.minimum(rng.zipf(3.0, size=line_order.size), 10)
-    lines = (
+    return (
         pd.DataFrame({"o": line_order, "k": line_sku, "q": qty})
         .groupby(["o", "k"], sort=False, as_index=False)["q"]
         .sum()
     )
-    tier = rng.choice(len(TIERS), size=n_orders, p=TIER_P)
 
-    # ----- assemble, sorted by time; ids follow that order
-    order_rank = np.argsort(utc_ns, kind="stable")
-    seq = np.empty(n_orders, dtype=np.int64)
-    seq[order_rank] = np.arange(n_orders)
-    prefix = f"O{start:%Y%m%d}-{seed}-"
-    width = max(6, len(str(n_orders)))
-    o = lines["o"].to_numpy()
-    local = (utc_ns + (offset_min * 60).astype("timedelta64[s]"))[o]
-    off = offset_min[o]
-    sign = np.where(off < 0, "-", "+")
-    hh, mm = np.abs(off) // 60, np.abs(off) % 60
+
+def _local_stamps(
+    utc: NDArray[np.datetime64], offset_min: NDArray[np.int64]
+) -> NDArray[np.object_]:
+    """ISO 8601 local times with their offset, e.g. ``2026-01-05T19:42:07-06:00``."""
+    local = utc + (offset_min * 60).astype("timedelta64[s]")
+    sign = np.where(offset_min < 0, "-", "+")
+    hh, mm = np.abs(offset_min) // 60, np.abs(offset_min) % 60
     stamp = pd.DatetimeIndex(local).strftime("%Y-%m-%dT%H:%M:%S").to_numpy(dtype=object)
     stamp = stamp + sign + pd.Series(hh).map("{:02d}".format).to_numpy(dtype=object)
-    stamp = stamp + ":" + pd.Series(mm).map("{:02d}".format).to_numpy(dtype=object)
+    return np.asarray(
+        stamp + ":" + pd.Series(mm).map("{:02d}".format).to_numpy(dtype=object)
+    )
+
+
+def _order_table(
+    network: Network,
+    lines: pd.DataFrame,
+    customer: NDArray[np.object_],
+    dest: NDArray[np.intp],
+    tier: NDArray[np.int64],
+    when: _OrderTimes,
+    *,
+    prefix: str,
+) -> pd.DataFrame:
+    """One row per line, sorted by time; order ids are numbered in that order."""
+    n_orders = dest.size
+    seq = np.empty(n_orders, dtype=np.int64)
+    seq[np.argsort(when.utc, kind="stable")] = np.arange(n_orders)
+    width = max(6, len(str(n_orders)))
+    o = lines["o"].to_numpy()
     frame = pd.DataFrame(
         {
             "order_id": [f"{prefix}{s:0{width}d}" for s in seq[o]],
-            "created_at": stamp,
-            "customer_id": cust_ids[who][o],
+            "created_at": _local_stamps(when.utc[o], when.offset_min[o]),
+            "customer_id": customer[o],
             "dest": np.asarray(network.dest_zip3, dtype=object)[dest[o]],
             "tier": np.asarray(TIERS, dtype=object)[tier[o]],
             "sku": np.asarray(network.sku_ids, dtype=object)[lines["k"].to_numpy()],
             "quantity": lines["q"].to_numpy(dtype=np.int64),
-            "_t": utc_ns[o],
             "_s": seq[o],
         }
     )

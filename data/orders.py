@@ -1,29 +1,14 @@
-"""Orders: the ``orders.csv`` contract, its validated reader and writer.
-
-One row per order line, columns exactly
-``order_id, created_at, customer_id, dest, tier, sku, quantity``:
-
-* ``created_at``: ISO 8601 with a timezone offset (``Z`` or ``±HH:MM``);
-  naive times are rejected because cutoffs depend on the instant;
-* ``dest``: a 3-digit ZIP prefix (a 5-digit ZIP is accepted, first 3 used);
-* ``tier``: empty or one of ``platinum, gold, silver, overflow``;
-* ``quantity``: an integer >= 1.
-
-All lines of an order must agree on ``created_at, customer_id, dest, tier``
-and an order may not list the same SKU twice. :func:`read_orders` checks all
-that (and, given a network, that every SKU and prefix exists) and returns an
-immutable :class:`Orders` of arrays in CSR form (lines grouped by order),
-ready for the allocation compiler.
-"""
+"""Orders: the ``orders.csv`` contract (one row per line: ``order_id,
+created_at, customer_id, dest, tier, sku, quantity``), its validated reader and
+writer. :class:`Orders` holds the lines grouped by order (CSR); the rules are
+in ``docs/data.md``."""
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -31,7 +16,8 @@ from numpy.typing import NDArray
 
 from tierflow.data.errors import InputError
 from tierflow.data.network import Network
-from tierflow.data.table_reader import Column, read_table
+from tierflow.data.readonly import ReadOnlyArrays
+from tierflow.data.table_reader import Column, first_error, read_table
 from tierflow.data.vocabulary import TIERS
 
 ORDER_COLUMNS = (
@@ -56,7 +42,7 @@ _READ_COLUMNS = (
 
 
 @dataclass(frozen=True, slots=True, eq=False)
-class Orders:
+class Orders(ReadOnlyArrays):
     """Validated orders as arrays; lines are grouped by order (CSR).
 
     Attributes
@@ -89,19 +75,6 @@ class Orders:
     line_sku_id: tuple[str, ...]
     line_sku: NDArray[np.intp]
     line_qty: NDArray[np.int64]
-
-    def __post_init__(self) -> None:
-        for name in ("created_at", "tier", "dest", "line_start", "line_order"):
-            getattr(self, name).setflags(write=False)
-        self.line_sku.setflags(write=False)
-        self.line_qty.setflags(write=False)
-
-    def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
-        # Rebuild through __init__ so unpickled arrays are read-only again.
-        return (
-            type(self),
-            tuple(getattr(self, f.name) for f in dataclasses.fields(self)),
-        )
 
     @property
     def n_orders(self) -> int:
@@ -152,40 +125,55 @@ def read_orders(path: Path | str, network: Network | None = None) -> Orders:
     InputError
         The first problem, naming file, row, column and value.
     """
-    path = Path(path)
-    frame, path = read_table(path, "orders", _READ_COLUMNS)
-    raw = frame.attrs["raw"]
-    name = path.name
-
-    def fail(mask: NDArray[np.bool_], column: str, message: str) -> None:
-        pos = int(np.flatnonzero(mask)[0])
-        raise InputError(
-            message, file=name, row=pos + 2, field=column, value=raw[column].iloc[pos]
-        )
-
+    frame, path = read_table(Path(path), "orders", _READ_COLUMNS)
     frame["dest"] = frame["dest"].str[:3]
+    _check_lines(frame, path)
+    line_sku, line_dest = _network_positions(frame, path, network)
+    return _grouped_by_order(frame, line_sku, line_dest)
+
+
+def _check_lines(frame: pd.DataFrame, path: Path) -> None:
+    """No SKU twice in an order; every line agrees with its order's first."""
+    raw = frame.attrs["raw"]
     dup = frame.duplicated(subset=["order_id", "sku"]).to_numpy()
     if dup.any():
-        fail(dup, "sku", "SKU listed twice in the same order")
+        raise first_error(path, raw, dup, "sku", "SKU listed twice in the same order")
     first = frame.groupby("order_id", sort=False).transform("first")
     for column in ("created_at", "customer_id", "dest", "tier"):
         differs = (frame[column] != first[column]).to_numpy()
         if differs.any():
-            fail(differs, column, "differs from the order's first line")
-    if network is not None:
-        sku_pos = frame["sku"].map(network.sku_index)
-        unknown = sku_pos.isna().to_numpy()
+            raise first_error(
+                path, raw, differs, column, "differs from the order's first line"
+            )
+
+
+def _network_positions(
+    frame: pd.DataFrame, path: Path, network: Network | None
+) -> tuple[NDArray[np.intp], NDArray[np.intp]]:
+    """Per line, the SKU and destination index in ``network`` (-1 without one)."""
+    if network is None:
+        return (
+            np.full(len(frame), -1, dtype=np.intp),
+            np.full(len(frame), -1, dtype=np.intp),
+        )
+    lookups = (
+        ("sku", network.sku_index, "unknown SKU (not in the network's skus file)"),
+        ("dest", network.dest_index, "unknown ZIP prefix (not a network destination)"),
+    )
+    found = []
+    for column, index, message in lookups:
+        pos = frame[column].map(index)
+        unknown = pos.isna().to_numpy()
         if unknown.any():
-            fail(unknown, "sku", "unknown SKU (not in the network's skus file)")
-        dest_pos = frame["dest"].map(network.dest_index)
-        unknown = dest_pos.isna().to_numpy()
-        if unknown.any():
-            fail(unknown, "dest", "unknown ZIP prefix (not a network destination)")
-        line_sku = sku_pos.to_numpy(dtype=np.intp)
-        line_dest = dest_pos.to_numpy(dtype=np.intp)
-    else:
-        line_sku = np.full(len(frame), -1, dtype=np.intp)
-        line_dest = np.full(len(frame), -1, dtype=np.intp)
+            raise first_error(path, frame.attrs["raw"], unknown, column, message)
+        found.append(pos.to_numpy(dtype=np.intp))
+    return found[0], found[1]
+
+
+def _grouped_by_order(
+    frame: pd.DataFrame, line_sku: NDArray[np.intp], line_dest: NDArray[np.intp]
+) -> Orders:
+    """The validated lines as :class:`Orders`, lines grouped by order (CSR)."""
     codes, uniques = pd.factorize(frame["order_id"], sort=False)
     order_of_line = codes.astype(np.intp)
     perm = np.argsort(order_of_line, kind="stable")

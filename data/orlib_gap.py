@@ -1,27 +1,14 @@
-"""OR-Library generalized assignment (GAP) files: reader, writer, generator.
-
-Format (whitespace-separated integers, parsed by tokens, rows wrap freely)::
-
-    [P]                      number of problems (multi-problem files only)
-    m n                      agents, jobs
-    c[1][1] .. c[m][n]       cost (or profit), agent-major
-    a[1][1] .. a[m][n]       resource use, agent-major
-    b[1] .. b[m]             agent capacities
-
-Files gap1..gap12 are profit-maximization problems, types A–E cost
-minimization; the direction comes from the caller. The matrices are stored
-agent-major, our core model is item-major, so the reader transposes.
-
-The generator implements Chu & Beasley's (1997) published recipes for types
-C, D and E, so hard instances of any size can be made from a seed.
-"""
+"""OR-Library generalized assignment (GAP) files: reader (errors name file,
+problem and token), writer, and Chu & Beasley's generator for types C, D and
+E. The file format: ``docs/data.md``."""
 
 from __future__ import annotations
 
 import csv
 import os
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -35,7 +22,8 @@ class GapData:
     """One GAP problem as read: item-major ``(n_jobs, n_agents)`` arrays.
 
     ``cost`` is in the file's own units (a profit for maximization files);
-    :func:`tierflow.formulations.gap.gap_instance` turns it into an ``AssignmentProblem``.
+    :func:`tierflow.formulations.gap.gap_instance` turns it into an
+    ``AssignmentProblem``.
     """
 
     name: str
@@ -89,20 +77,12 @@ class _Tokens:
             try:
                 out[offset] = float(tok)
             except ValueError:
-                raise InputError(
-                    f"not a number (in {what})",
-                    file=self.file,
-                    problem=problem,
-                    position=self.where(self.pos + offset),
-                    value=tok,
+                raise self.error_at(
+                    self.pos + offset, f"not a number (in {what})", problem
                 ) from None
             if not np.isfinite(out[offset]):
-                raise InputError(
-                    f"not finite (in {what})",
-                    file=self.file,
-                    problem=problem,
-                    position=self.where(self.pos + offset),
-                    value=tok,
+                raise self.error_at(
+                    self.pos + offset, f"not finite (in {what})", problem
                 )
         self.pos = end
         return out
@@ -111,14 +91,35 @@ class _Tokens:
         k = self.pos
         value = self.take(1, what, problem)[0]
         if value != int(value) or value < 1:
-            raise InputError(
-                f"{what} must be a positive integer",
-                file=self.file,
-                problem=problem,
-                position=self.where(k),
-                value=self.values[k],
-            )
+            raise self.error_at(k, f"{what} must be a positive integer", problem)
         return int(value)
+
+    def take_non_negative(
+        self,
+        count: int,
+        what: str,
+        problem: int | None,
+        name_of: Callable[[int], str],
+    ) -> NDArray[np.float64]:
+        """:meth:`take`, then the first negative value (``name_of`` its
+        position) is an error."""
+        start = self.pos
+        values = self.take(count, what, problem)
+        bad = np.flatnonzero(values < 0)
+        if bad.size:
+            k = int(bad[0])
+            raise self.error_at(start + k, f"{name_of(k)} must be >= 0", problem)
+        return values
+
+    def error_at(self, k: int, message: str, problem: int | None) -> InputError:
+        """The error at token ``k``, quoting it."""
+        return InputError(
+            message,
+            file=self.file,
+            problem=problem,
+            position=self.where(k),
+            value=self.values[k],
+        )
 
 
 def parse_orlib_gap(
@@ -137,30 +138,15 @@ def parse_orlib_gap(
         m = tokens.take_count("the number of agents m", label)
         n = tokens.take_count("the number of jobs n", label)
         cost = tokens.take(m * n, f"the cost matrix ({m} agents x {n} jobs)", label)
-        start = tokens.pos
-        use = tokens.take(m * n, f"the resource matrix ({m} agents x {n} jobs)", label)
-        bad = np.flatnonzero(use < 0)
-        if bad.size:
-            k = int(bad[0])
-            raise InputError(
-                f"resource use of agent {k // n + 1}, job {k % n + 1} must be >= 0",
-                file=file,
-                problem=label,
-                position=tokens.where(start + k),
-                value=tokens.values[start + k],
-            )
-        start = tokens.pos
-        capacity = tokens.take(m, f"the capacities ({m} agents)", label)
-        bad = np.flatnonzero(capacity < 0)
-        if bad.size:
-            k = int(bad[0])
-            raise InputError(
-                f"capacity of agent {k + 1} must be >= 0",
-                file=file,
-                problem=label,
-                position=tokens.where(start + k),
-                value=tokens.values[start + k],
-            )
+        use = tokens.take_non_negative(
+            m * n,
+            f"the resource matrix ({m} agents x {n} jobs)",
+            label,
+            partial(_matrix_entry, n),
+        )
+        capacity = tokens.take_non_negative(
+            m, f"the capacities ({m} agents)", label, _capacity_entry
+        )
         instances.append(
             GapData(
                 name=f"{stem}-{p}" if multi else stem,
@@ -170,14 +156,21 @@ def parse_orlib_gap(
             )
         )
     if tokens.pos != len(tokens.values):
-        raise InputError(
+        raise tokens.error_at(
+            tokens.pos,
             f"{len(tokens.values) - tokens.pos} tokens left over after "
             f"{count} problem(s): the counts in the header do not match the data",
-            file=file,
-            position=tokens.where(tokens.pos),
-            value=tokens.values[tokens.pos],
+            None,
         )
     return instances
+
+
+def _matrix_entry(n: int, k: int) -> str:
+    return f"resource use of agent {k // n + 1}, job {k % n + 1}"
+
+
+def _capacity_entry(k: int) -> str:
+    return f"capacity of agent {k + 1}"
 
 
 def read_orlib_gap(path: str | os.PathLike[str]) -> list[GapData]:

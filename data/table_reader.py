@@ -1,24 +1,18 @@
-"""Typed, located reading of one CSV or Parquet table.
-
-Every network file goes through :func:`read_table`: the file is read as
-text, each declared column is converted in vectorized form, and the first bad
-cell raises an :class:`~tierflow.data.errors.InputError` naming the file, the row, the
-column and the value. Rows are 1-based *file line numbers* (header = row 1,
-first data row = row 2); for Parquet, which has no header line, row ``i + 2``
-is data row ``i`` (0-based), so the numbering is the same as for the
-equivalent CSV.
-"""
+"""Typed, located reading of one network table (CSV or Parquet): each declared
+column is converted in vectorized form, and the first bad cell raises an
+``InputError`` naming file, row (file line; header = 1), column and value."""
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
+from numpy.typing import NDArray
 
 from tierflow.data.delivery_calendar import is_timezone
 from tierflow.data.errors import InputError
@@ -101,100 +95,161 @@ def _raw_frame(path: Path) -> pd.DataFrame:
         raise InputError(f"not a readable CSV file ({exc})", file=path.name) from None
 
 
-def _fail(
-    path: Path, frame: pd.DataFrame, bad: np.ndarray, col: str, message: str
-) -> None:
-    pos = int(np.flatnonzero(bad)[0])
-    raise InputError(
-        message, file=path.name, row=pos + 2, field=col, value=frame[col].iloc[pos]
+def cell_error(
+    path: Path, frame: pd.DataFrame, pos: int, column: str, message: str
+) -> InputError:
+    """The error at data row ``pos`` (0-based) of ``column``, quoting its cell."""
+    return InputError(
+        message,
+        file=path.name,
+        row=pos + 2,
+        field=column,
+        value=frame[column].iloc[pos],
     )
 
 
+def first_error(
+    path: Path,
+    frame: pd.DataFrame,
+    bad: NDArray[np.bool_],
+    column: str,
+    message: str,
+) -> InputError:
+    """:func:`cell_error` at the first row where ``bad`` holds."""
+    return cell_error(path, frame, int(np.flatnonzero(bad)[0]), column, message)
+
+
+@dataclass(frozen=True, slots=True)
+class _Cells:
+    """One column's stripped text, with what is needed to reject a cell."""
+
+    path: Path
+    frame: pd.DataFrame
+    column: Column
+    text: pd.Series
+    empty: NDArray[np.bool_]
+
+    def reject(self, bad: NDArray[np.bool_], message: str) -> None:
+        """Raise at the first ``bad`` cell, if any."""
+        if bad.any():
+            raise first_error(self.path, self.frame, bad, self.column.name, message)
+
+
+def _to_str(cells: _Cells) -> Any:
+    col, text, empty = cells.column, cells.text, cells.empty
+    if col.choices is not None:
+        bad = ~text.isin(col.choices).to_numpy() & ~empty
+        cells.reject(bad, f"must be one of {list(col.choices)}")
+    if col.pattern is not None:
+        bad = ~text.str.fullmatch(col.pattern).to_numpy(dtype=bool) & ~empty
+        cells.reject(bad, f"must match {col.pattern}")
+    return text.to_numpy(dtype=object)
+
+
+def _to_number(cells: _Cells) -> Any:
+    col, empty = cells.column, cells.empty
+    num = pd.to_numeric(cells.text.where(~empty, "nan"), errors="coerce").to_numpy(
+        dtype=np.float64
+    )
+    cells.reject(~np.isfinite(num) & ~empty, "not a number")
+    if col.kind == "int":
+        cells.reject((num != np.round(num)) & ~empty, "not an integer")
+    if col.min is not None:
+        below = (num <= col.min) if col.min_exclusive else (num < col.min)
+        op = ">" if col.min_exclusive else ">="
+        cells.reject(below & ~empty, f"must be {op} {col.min:g}")
+    if col.max is not None:
+        cells.reject((num > col.max) & ~empty, f"must be <= {col.max:g}")
+    if col.default is not None:
+        num = np.where(empty, float(col.default), num)
+    return num.astype(np.int64) if col.kind == "int" else num
+
+
+def _to_bool(cells: _Cells) -> Any:
+    low = cells.text.str.lower()
+    cells.reject(~low.isin(_TRUE | _FALSE).to_numpy(), "not a boolean (true/false/1/0)")
+    return low.isin(_TRUE).to_numpy()
+
+
+def _to_minutes(cells: _Cells) -> Any:
+    parts = cells.text.str.extract(_HHMM)
+    bad = parts[0].isna().to_numpy() & ~cells.empty
+    cells.reject(bad, "not a time HH:MM (00:00-23:59)")
+    hours = pd.to_numeric(parts[0], errors="coerce").fillna(0).to_numpy()
+    minutes = pd.to_numeric(parts[1], errors="coerce").fillna(0).to_numpy()
+    return (hours * 60 + minutes).astype(np.int64)
+
+
+def _to_timezone(cells: _Cells) -> Any:
+    text = cells.text
+    known = {tz: is_timezone(tz) for tz in text.unique()}
+    cells.reject(~text.map(known).to_numpy(dtype=bool), "not an IANA timezone")
+    return text.to_numpy(dtype=object)
+
+
+def _to_datetime(cells: _Cells) -> Any:
+    text, empty = cells.text, cells.empty
+    if cells.column.kind == "datetime":
+        has_tz = text.str.contains(r"(?:Z|[+-]\d\d:?\d\d)$", regex=True)
+        parsed = pd.to_datetime(
+            text.where(~empty, None), utc=True, format="ISO8601", errors="coerce"
+        )
+        what = "an ISO 8601 date-time"
+    else:
+        has_tz = pd.Series(True, index=text.index)
+        parsed = pd.to_datetime(
+            text.where(~empty, None), format="%Y-%m-%d", errors="coerce"
+        )
+        what = "a date YYYY-MM-DD"
+    cells.reject(parsed.isna().to_numpy() & ~empty, f"not {what}")
+    bad = ~has_tz.to_numpy(dtype=bool) & ~empty
+    cells.reject(bad, "no timezone offset (add Z or +HH:MM)")
+    return parsed
+
+
+_CONVERTERS: dict[Kind, Callable[[_Cells], Any]] = {
+    "str": _to_str,
+    "int": _to_number,
+    "float": _to_number,
+    "bool": _to_bool,
+    "hhmm": _to_minutes,
+    "timezone": _to_timezone,
+    "datetime": _to_datetime,
+    "date": _to_datetime,
+}
+
+
 def _convert(path: Path, frame: pd.DataFrame, col: Column) -> Any:
+    """Strip ``col``'s text in ``frame`` (kept for messages) and convert it."""
     text = frame[col.name].astype(str).str.strip()
     frame[col.name] = text
-    empty = (text == "").to_numpy()
-    if empty.any() and not col.allow_empty:
-        _fail(path, frame, empty, col.name, "missing value")
-    kind = col.kind
-    values: Any
-    if kind == "str":
-        values = text.to_numpy(dtype=object)
-        if col.choices is not None:
-            bad = ~text.isin(col.choices).to_numpy() & ~empty
-            if bad.any():
-                _fail(path, frame, bad, col.name, f"must be one of {list(col.choices)}")
-        if col.pattern is not None:
-            bad = ~text.str.fullmatch(col.pattern).to_numpy(dtype=bool) & ~empty
-            if bad.any():
-                _fail(path, frame, bad, col.name, f"must match {col.pattern}")
-    elif kind in ("int", "float"):
-        num = pd.to_numeric(text.where(~empty, "nan"), errors="coerce").to_numpy(
-            dtype=np.float64
+    cells = _Cells(path, frame, col, text, (text == "").to_numpy())
+    if not col.allow_empty:
+        cells.reject(cells.empty, "missing value")
+    return _CONVERTERS[col.kind](cells)
+
+
+def _locate(folder_or_path: Path, name: str) -> Path:
+    """The file of table ``name``: in a folder, or the path itself."""
+    if not folder_or_path.is_dir():
+        if not folder_or_path.is_file():
+            raise InputError("no such file", file=str(folder_or_path))
+        return folder_or_path
+    path = table_path(folder_or_path, name)
+    if path is None:
+        raise InputError(
+            f"missing required file {name}.csv (or {name}.parquet)",
+            file=str(folder_or_path),
         )
-        bad = ~np.isfinite(num) & ~empty
-        if bad.any():
-            _fail(path, frame, bad, col.name, "not a number")
-        if kind == "int":
-            bad = (num != np.round(num)) & ~empty
-            if bad.any():
-                _fail(path, frame, bad, col.name, "not an integer")
-        if col.min is not None:
-            bad = ((num <= col.min) if col.min_exclusive else (num < col.min)) & ~empty
-            if bad.any():
-                op = ">" if col.min_exclusive else ">="
-                _fail(path, frame, bad, col.name, f"must be {op} {col.min:g}")
-        if col.max is not None:
-            bad = (num > col.max) & ~empty
-            if bad.any():
-                _fail(path, frame, bad, col.name, f"must be <= {col.max:g}")
-        if col.default is not None:
-            num = np.where(empty, float(col.default), num)
-        values = num.astype(np.int64) if kind == "int" else num
-    elif kind == "bool":
-        low = text.str.lower()
-        bad = ~low.isin(_TRUE | _FALSE).to_numpy()
-        if bad.any():
-            _fail(path, frame, bad, col.name, "not a boolean (true/false/1/0)")
-        values = low.isin(_TRUE).to_numpy()
-    elif kind == "hhmm":
-        parts = text.str.extract(_HHMM)
-        bad = parts[0].isna().to_numpy() & ~empty
-        if bad.any():
-            _fail(path, frame, bad, col.name, "not a time HH:MM (00:00-23:59)")
-        hours = pd.to_numeric(parts[0], errors="coerce").fillna(0).to_numpy()
-        minutes = pd.to_numeric(parts[1], errors="coerce").fillna(0).to_numpy()
-        values = (hours * 60 + minutes).astype(np.int64)
-    elif kind == "timezone":
-        known = {tz: is_timezone(tz) for tz in text.unique()}
-        bad = ~text.map(known).to_numpy(dtype=bool)
-        if bad.any():
-            _fail(path, frame, bad, col.name, "not an IANA timezone")
-        values = text.to_numpy(dtype=object)
-    elif kind in ("datetime", "date"):
-        if kind == "datetime":
-            has_tz = text.str.contains(r"(?:Z|[+-]\d\d:?\d\d)$", regex=True)
-            parsed = pd.to_datetime(
-                text.where(~empty, None), utc=True, format="ISO8601", errors="coerce"
-            )
-        else:
-            has_tz = pd.Series(True, index=text.index)
-            parsed = pd.to_datetime(
-                text.where(~empty, None), format="%Y-%m-%d", errors="coerce"
-            )
-        bad = parsed.isna().to_numpy() & ~empty
-        if bad.any():
-            what = (
-                "an ISO 8601 date-time" if kind == "datetime" else "a date YYYY-MM-DD"
-            )
-            _fail(path, frame, bad, col.name, f"not {what}")
-        bad = ~has_tz.to_numpy(dtype=bool) & ~empty
-        if bad.any():
-            _fail(path, frame, bad, col.name, "no timezone offset (add Z or +HH:MM)")
-        values = parsed
-    else:  # pragma: no cover - Kind is closed
-        raise AssertionError(kind)
-    return values
+    return path
+
+
+def _check_unique(
+    path: Path, out: pd.DataFrame, raw: pd.DataFrame, group: Sequence[str]
+) -> None:
+    dup = out.duplicated(subset=list(group), keep="first").to_numpy()
+    if dup.any():
+        raise first_error(path, raw, dup, group[-1], f"duplicate {'/'.join(group)}")
 
 
 def read_table(
@@ -231,47 +286,27 @@ def read_table(
     InputError
         Missing file or column, or the first bad cell, located.
     """
-    if folder_or_path.is_dir():
-        path = table_path(folder_or_path, name)
-        if path is None:
-            raise InputError(
-                f"missing required file {name}.csv (or {name}.parquet)",
-                file=str(folder_or_path),
-            )
-    else:
-        path = folder_or_path
-        if not path.is_file():
-            raise InputError("no such file", file=str(path))
+    path = _locate(folder_or_path, name)
     raw = _raw_frame(path)
     raw.columns = [str(c).strip() for c in raw.columns]
     out = pd.DataFrame(index=raw.index)
     for col in columns:
-        if col.name not in raw.columns:
-            if col.required:
-                raise InputError(
-                    f"missing column (has {list(raw.columns)})",
-                    file=path.name,
-                    row=1,
-                    field=col.name,
-                )
+        if col.name in raw.columns:
+            out[col.name] = _convert(path, raw, col)
+        elif col.required:
+            raise InputError(
+                f"missing column (has {list(raw.columns)})",
+                file=path.name,
+                row=1,
+                field=col.name,
+            )
+        else:
             out[col.name] = [col.default] * len(raw)
-            continue
-        out[col.name] = _convert(path, raw, col)
     for extra in raw.columns:
         if extra not in out.columns:
             out[extra] = raw[extra].astype(str)
     for group in unique:
-        dup = out.duplicated(subset=list(group), keep="first").to_numpy()
-        if dup.any():
-            col_name = group[-1]
-            pos = int(np.flatnonzero(dup)[0])
-            raise InputError(
-                f"duplicate {'/'.join(group)}",
-                file=path.name,
-                row=pos + 2,
-                field=col_name,
-                value=raw[col_name].iloc[pos],
-            )
+        _check_unique(path, out, raw, group)
     out.attrs["raw"] = raw
     return out, path
 
@@ -293,11 +328,6 @@ def check_reference(
     """
     bad = ~frame[column].isin(list(known)).to_numpy()
     if bad.any():
-        pos = int(np.flatnonzero(bad)[0])
-        raise InputError(
-            f"unknown {column} (not in {known_file})",
-            file=path.name,
-            row=pos + 2,
-            field=column,
-            value=frame[column].iloc[pos],
+        raise first_error(
+            path, frame, bad, column, f"unknown {column} (not in {known_file})"
         )

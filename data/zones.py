@@ -1,23 +1,5 @@
-"""Great-circle distance and carrier zones, vectorized.
-
-US parcel carriers price by *zone*, a band of the distance between origin
-and destination (UPS/FedEx zone charts use 3-digit ZIP prefixes and these
-mileage bands). tierflow uses the same bands:
-
-====  ==============
-zone  miles
-====  ==============
-2     0 – 150
-3     150 – 300
-4     300 – 600
-5     600 – 1000
-6     1000 – 1400
-7     1400 – 1800
-8     beyond 1800
-====  ==============
-
-Each band's upper bound is inclusive (exactly 150 mi is zone 2).
-"""
+"""Great-circle distance and carrier zones 2..8 (the UPS/FedEx mileage bands,
+upper bounds inclusive), vectorized. The bands: ``docs/data.md``."""
 
 from __future__ import annotations
 

@@ -1,35 +1,6 @@
 """One order priced at every node for every tier in microseconds: the online
-twin of :func:`tierflow.formulations.fulfillment.price_orders`.
-
-``price_orders`` is vectorized over batches; for a single order it spends
-most of its ~0.7 ms on per-call setup (a zoneinfo conversion per timezone,
-``busday_offset``/``busday_count`` calls, a bracket search over orders ×
-nodes × brackets). :class:`OrderPricer` precomputes at construction
-everything that does not depend on the order and turns the rest into table
-lookups:
-
-* **zones**: one row of the transposed node × destination zone matrix;
-* **calendar**: integer tables over a window of days (rebuilt when a request
-  falls outside it) — the ship-day roll-forward of every day, and the list
-  of carrier delivery days with each day's position in it, so
-  ``busday_offset(d, k)`` is ``delivery_days[position[d] + k]`` and
-  ``busday_count(a, b)`` is ``position[b] - position[a]`` (``a <= b``; the
-  lateness needs no other case);
-* **local clocks**: each timezone's UTC offset, cached per 15-minute UTC
-  bucket (offset changes fall on quarter hours; a bucket whose two ends
-  disagree is computed exactly for the instant);
-* **rates**: the (service × zone) price table of a billed weight, cached per
-  weight (baskets repeat).
-
-All four tiers are then priced at once on (tier × service × node) arrays,
-choosing per node the cheapest of the tier's services once lateness is
-charged (ties to the faster service), exactly as ``price_orders`` does;
-``tests/test_online_pricing.py`` checks agreement field by field on
-thousands of random orders, weekends, cutoffs, daylight-saving changes and
-holidays included.
-
-Days are integers: days since 1970-01-01 (:func:`day_to_date`).
-"""
+twin of :func:`~tierflow.formulations.order_pricing.price_orders`, with all
+that does not depend on the order precomputed as lookups (``docs/data.md``)."""
 
 from __future__ import annotations
 
@@ -186,7 +157,7 @@ class TierQuote:
 
 
 class OrderPricer:
-    """Prices single orders at every node for every tier (module docstring).
+    """Prices single orders at every node for every tier (``docs/data.md``).
 
     Parameters
     ----------
@@ -362,12 +333,33 @@ class OrderPricer:
             clock = self._clock_at(rts)
             if clock.tables is not self._clock_at(ts).tables:  # pragma: no cover
                 p_today = int(clock.tables.position[today - clock.tables.start])
-        tables = clock.tables
         zi = self._zidx[dest]
         pos = clock.ship_pos + self._transit[:, zi]  # (S, n)
         p_promise = p_today + self._promise  # (T,)
         late = np.maximum(pos - p_promise[:, None, None], 0)  # (T, S, n)
         price = self.price_table(billed_kg)[:, zi]  # (S, n)
+        svc, feasible = self._cheapest(price, late, relaxed=relaxed)
+        tt, nn = self._tt, self._nn
+        chosen_pos = pos[svc, nn]
+        chosen_late = late[tt, svc, nn]
+        return TierQuote(
+            today=today,
+            promised=clock.tables.delivery_days[p_promise],
+            ship=clock.ship,
+            service=np.where(feasible, svc, -1).astype(np.int8),
+            delivery=clock.tables.delivery_days[chosen_pos],
+            days=chosen_pos - p_today,
+            late=chosen_late,
+            shipping=np.where(feasible, price[svc, nn], np.nan),
+            penalty=np.where(feasible, chosen_late * self._late_rate[:, 0], np.nan),
+            handling=units * self._handling,
+        )
+
+    def _cheapest(
+        self, price: FloatArray, late: IntArray, *, relaxed: bool
+    ) -> tuple[IntArray, NDArray[np.bool_]]:
+        """``(T, n)``: per tier and node the cheapest allowed service once
+        lateness is charged (ties to the faster one), and whether there is one."""
         masked = np.where(
             self._ok_relaxed if relaxed else self._ok,
             price + late * self._late_rate,
@@ -377,22 +369,7 @@ class OrderPricer:
             for t in self._guaranteed_tiers:
                 masked[t][late[t] > 0] = np.inf
         svc = masked.argmin(axis=1)  # (T, n)
-        tt, nn = self._tt, self._nn
-        feasible = masked[tt, svc, nn] < np.inf
-        chosen_pos = pos[svc, nn]
-        chosen_late = late[tt, svc, nn]
-        return TierQuote(
-            today=today,
-            promised=tables.delivery_days[p_promise],
-            ship=clock.ship,
-            service=np.where(feasible, svc, -1).astype(np.int8),
-            delivery=tables.delivery_days[chosen_pos],
-            days=chosen_pos - p_today,
-            late=chosen_late,
-            shipping=np.where(feasible, price[svc, nn], np.nan),
-            penalty=np.where(feasible, chosen_late * self._late_rate[:, 0], np.nan),
-            handling=units * self._handling,
-        )
+        return svc, masked[self._tt, svc, self._nn] < np.inf
 
 
 @dataclass(frozen=True, slots=True, eq=False)

@@ -1,4 +1,4 @@
-"""Transaction, profile and browsing readers: good files, and a table of bad ones."""
+"""Transaction readers: good files, and a table of bad ones."""
 
 from __future__ import annotations
 
@@ -14,8 +14,6 @@ from tierflow.data.transactions import (
     TransactionFormat,
     day_number,
     day_to_date,
-    read_browsing,
-    read_profiles,
     read_transactions,
 )
 
@@ -210,28 +208,12 @@ def test_all_rows_bad_is_an_error(tmp_path: Path) -> None:
         read_transactions(path, skip_bad_rows=True)
 
 
-def test_profiles_and_browsing(tmp_path: Path) -> None:
-    prof = _write(
-        tmp_path,
-        "p.csv",
-        "customer_id,signup_date,region,extra\na,2023-05-01,north,z\nb,,south,z\n",
-    )
-    profiles, _ = read_profiles(prof)
-    assert profiles.columns == ("signup_date", "region")
-    assert profiles.signup_day is not None
-    assert np.isnan(profiles.signup_day[1])
-    dup = _write(tmp_path, "d.csv", "customer_id,region\na,x\na,y\n")
-    with pytest.raises(
-        InputError, match=r"d\.csv: row 3: field 'customer_id': value 'a': duplicate"
-    ):
-        read_profiles(dup)
-    brow = _write(
-        tmp_path,
-        "b.csv",
-        "customer_id,date,sessions,product_views,cart_adds\na,2024-01-01,1,2,0\n"
-        "a,2024-01-02,-1,0,0\n",
-    )
-    with pytest.raises(
-        InputError, match=r"b\.csv: row 3: field 'sessions': value '-1': must be >= 0"
-    ):
-        read_browsing(brow)
+def test_customer_tables_are_re_exported() -> None:
+    """``data.transactions`` keeps serving the names that moved out of it."""
+    from tierflow.data import customer_tables, day_numbers, row_checks, transactions
+
+    assert transactions.read_profiles is customer_tables.read_profiles
+    assert transactions.read_browsing is customer_tables.read_browsing
+    assert transactions.PROFILE_CATEGORICALS is customer_tables.PROFILE_CATEGORICALS
+    assert transactions.ReadReport is row_checks.ReadReport
+    assert transactions.day_to_date is day_numbers.day_to_date

@@ -21,13 +21,13 @@ from tierflow.data.delivery_calendar import DeliveryCalendar
 from tierflow.data.network import Network, load_network
 from tierflow.data.orders import read_orders
 from tierflow.data.vocabulary import TIERS
-from tierflow.formulations.fulfillment import order_totals, price_orders
 from tierflow.formulations.online_pricing import (
     CalendarTables,
     OrderPricer,
     date_to_day,
     day_to_date,
 )
+from tierflow.formulations.order_pricing import order_totals, price_orders
 from tierflow.formulations.tiers import TierPolicy
 
 POLICY = TierPolicy()

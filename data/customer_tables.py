@@ -1,0 +1,123 @@
+"""The optional customer tables beside a transaction log: static profiles and
+per-day browsing aggregates, validated like the log (:mod:`.row_checks`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from numpy.typing import NDArray
+
+from tierflow.data.day_numbers import EPOCH
+from tierflow.data.log_files import TransactionFormat, read_log_table
+from tierflow.data.readonly import freeze_arrays
+from tierflow.data.row_checks import (
+    ReadReport,
+    RowChecks,
+    check_dates,
+    check_ids,
+    check_numbers,
+)
+
+#: Profile columns used when present (all optional but ``customer_id``).
+PROFILE_CATEGORICALS = ("loyalty_tier", "region", "acquisition_channel", "age_band")
+PROFILE_COLUMNS = ("customer_id", "signup_date", *PROFILE_CATEGORICALS)
+#: Browsing/session aggregates, one row per customer and day.
+BROWSING_COLUMNS = ("customer_id", "date", "sessions", "product_views", "cart_adds")
+BROWSING_COUNTS = ("sessions", "product_views", "cart_adds")
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class CustomerProfiles:
+    """Static customer attributes; ``signup_day`` is NaN where unknown."""
+
+    customer_ids: NDArray[np.object_]
+    signup_day: NDArray[np.float64] | None
+    categoricals: tuple[tuple[str, NDArray[np.object_]], ...]
+    source: str = ""
+
+    def __post_init__(self) -> None:
+        freeze_arrays(self)
+        for _, values in self.categoricals:
+            values.setflags(write=False)
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        """The optional profile columns present, in file order of the schema."""
+        names = ("signup_date",) if self.signup_day is not None else ()
+        return (*names, *(name for name, _ in self.categoricals))
+
+
+def read_profiles(
+    path: str | Path, *, fmt: TransactionFormat = "auto", skip_bad_rows: bool = False
+) -> tuple[CustomerProfiles, ReadReport]:
+    """Read a customer profile table (``customer_id`` + any profile column)."""
+    file = str(path)
+    frame, rows, is_parquet = read_log_table(
+        Path(path), ("customer_id",), PROFILE_COLUMNS[1:], fmt
+    )
+    checks = RowChecks(file, rows, record_label=is_parquet)
+    ids = check_ids(checks, frame["customer_id"], "customer_id")
+    dup = np.asarray(ids.duplicated(keep="first"), dtype=bool)
+    checks.add("customer_id", "duplicate customer id", dup, frame["customer_id"])
+    signup = None
+    if "signup_date" in frame.columns:
+        dates = check_dates(checks, frame["signup_date"], "signup_date", required=False)
+        signup = np.where(
+            np.isnat(dates), np.nan, (dates - EPOCH).astype(np.int64).astype(float)
+        )
+    keep, report = checks.resolve(skip_bad_rows)
+    cats = []
+    for name in PROFILE_CATEGORICALS:
+        if name in frame.columns:
+            text = frame[name].astype("str").str.strip().to_numpy(dtype=object)[keep]
+            cats.append((name, text))
+    profiles = CustomerProfiles(
+        customer_ids=ids.to_numpy(dtype=object)[keep],
+        signup_day=None if signup is None else signup[keep],
+        categoricals=tuple(cats),
+        source=file,
+    )
+    return profiles, report
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class BrowsingLog:
+    """Per customer-day session aggregates (counts are >= 0)."""
+
+    customer_ids: NDArray[np.object_]
+    day: NDArray[np.int64]
+    sessions: NDArray[np.float64]
+    product_views: NDArray[np.float64]
+    cart_adds: NDArray[np.float64]
+    source: str = ""
+
+    def __post_init__(self) -> None:
+        freeze_arrays(self)
+
+
+def read_browsing(
+    path: str | Path, *, fmt: TransactionFormat = "auto", skip_bad_rows: bool = False
+) -> tuple[BrowsingLog, ReadReport]:
+    """Read browsing aggregates: ``customer_id, date, sessions, product_views,
+    cart_adds``."""
+    file = str(path)
+    frame, rows, is_parquet = read_log_table(Path(path), BROWSING_COLUMNS, (), fmt)
+    checks = RowChecks(file, rows, record_label=is_parquet)
+    ids = check_ids(checks, frame["customer_id"], "customer_id")
+    dates = check_dates(checks, frame["date"], "date")
+    counts = {
+        name: check_numbers(checks, frame[name], name, non_negative=True)
+        for name in BROWSING_COUNTS
+    }
+    keep, report = checks.resolve(skip_bad_rows)
+    log = BrowsingLog(
+        customer_ids=ids.to_numpy(dtype=object)[keep],
+        day=(dates[keep] - EPOCH).astype(np.int64),
+        sessions=counts["sessions"][keep],
+        product_views=counts["product_views"][keep],
+        cart_adds=counts["cart_adds"][keep],
+        source=file,
+    )
+    return log, report

@@ -1,0 +1,160 @@
+"""Log files read as text frames that remember each row's place in the file:
+CSV (all text), Parquet (typed columns) and CDNOW's whitespace-separated text."""
+
+from __future__ import annotations
+
+import re
+import warnings
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+from numpy.typing import NDArray
+
+from tierflow.data.errors import InputError
+from tierflow.data.row_checks import blank_cells
+
+TransactionFormat = Literal["auto", "csv", "parquet", "cdnow"]
+#: File suffixes read (and written) as Parquet under ``fmt="auto"``.
+PARQUET_SUFFIXES = frozenset({".parquet", ".pq"})
+
+
+def read_log_table(
+    path: Path, columns: Sequence[str], optional: Sequence[str], fmt: str
+) -> tuple[pd.DataFrame, NDArray[np.int64], bool]:
+    """Read a CSV (all text) or Parquet table; return frame, row numbers, is_parquet.
+
+    Only ``columns`` (required) and ``optional`` are kept. CSV rows are file
+    lines (the header is line 1; blank lines are dropped), Parquet rows are
+    1-based records.
+    """
+    is_parquet = fmt == "parquet" or (
+        fmt == "auto" and path.suffix.lower() in PARQUET_SUFFIXES
+    )
+    wanted = [*columns, *optional]
+    with _read_errors(str(path)):
+        if is_parquet:
+            frame, rows = _read_parquet(path, columns, wanted)
+        else:
+            frame, rows = _read_csv(path, columns, wanted)
+    return frame, rows, is_parquet
+
+
+def _read_parquet(
+    path: Path, columns: Sequence[str], wanted: Sequence[str]
+) -> tuple[pd.DataFrame, NDArray[np.int64]]:
+    import pyarrow.parquet as pq
+
+    names = pq.read_schema(path).names
+    present = [c for c in wanted if c in names]
+    _require(str(path), columns, names)
+    frame = pq.read_table(path, columns=present).to_pandas(date_as_object=False)
+    return frame, np.arange(1, len(frame) + 1, dtype=np.int64)
+
+
+def _read_csv(
+    path: Path, columns: Sequence[str], wanted: Sequence[str]
+) -> tuple[pd.DataFrame, NDArray[np.int64]]:
+    head = pd.read_csv(path, nrows=0)
+    _require(str(path), columns, [str(c).strip() for c in head.columns])
+    with warnings.catch_warnings():
+        # pandas only warns when a first data row is too long
+        warnings.simplefilter("error", pd.errors.ParserWarning)
+        frame = pd.read_csv(
+            path,
+            dtype="str",
+            keep_default_na=False,
+            skip_blank_lines=False,
+            index_col=False,
+        )
+    frame.columns = [str(c).strip() for c in frame.columns]
+    frame = frame.loc[:, [c for c in frame.columns if c in wanted]]
+    rows = np.arange(2, len(frame) + 2, dtype=np.int64)
+    blank_line = np.ones(len(frame), dtype=bool)
+    for col in frame.columns:
+        blank_line &= blank_cells(frame[col])
+    if blank_line.any():
+        frame = frame.loc[~blank_line].reset_index(drop=True)
+        rows = rows[~blank_line]
+    return frame, rows
+
+
+@contextmanager
+def _read_errors(file: str) -> Iterator[None]:
+    """What pandas, pyarrow or the OS raise on a bad file, as an ``InputError``."""
+    try:
+        yield
+    except InputError:
+        raise
+    except pd.errors.EmptyDataError:
+        raise InputError("file is empty", file=file) from None
+    except pd.errors.ParserWarning:
+        raise InputError(
+            "a row has more fields than the header", file=file, row=2
+        ) from None
+    except pd.errors.ParserError as exc:
+        found = re.search(r"Expected (\d+) fields in line (\d+), saw (\d+)", str(exc))
+        if found:
+            want, line, saw = (int(g) for g in found.groups())
+            raise InputError(
+                f"expected {want} fields, found {saw}", file=file, row=line
+            ) from None
+        raise InputError(f"cannot parse ({_first_line(exc)})", file=file) from None
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise InputError(f"cannot read file ({_first_line(exc)})", file=file) from None
+
+
+def _first_line(exc: BaseException) -> str:
+    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+
+
+def _require(file: str, columns: Sequence[str], names: Sequence[str]) -> None:
+    for col in columns:
+        if col not in names:
+            raise InputError(
+                f"missing column (have: {', '.join(map(str, names)) or 'none'})",
+                file=file,
+                field=col,
+            )
+
+
+def read_cdnow(path: Path) -> tuple[pd.DataFrame, NDArray[np.int64]]:
+    """CDNOW text: ``id date cds dollars`` (+ header) or the 5-column sample.
+
+    Returns the columns ``customer_id, order_date, quantity, amount`` as text
+    and each row's file line.
+    """
+    file = str(path)
+    with _read_errors(file):
+        text = path.read_text(encoding="utf-8")
+    tokens = [line.split() for line in text.splitlines()]
+    numbered = [(i + 1, t) for i, t in enumerate(tokens) if t]
+    if not numbered:
+        raise InputError("file is empty", file=file)
+    first = numbered[0][1]
+    ncols = len(first)
+    if not first[0].isdigit():
+        numbered = numbered[1:]  # a header line
+    if ncols not in (4, 5):
+        raise InputError(
+            "expected 4 columns (id date cds dollars) or 5 (master_id sample_id "
+            f"date cds dollars), found {ncols}",
+            file=file,
+            row=numbered[0][0] if numbered else 1,
+        )
+    for lineno, parts in numbered:
+        if len(parts) != ncols:
+            raise InputError(
+                f"expected {ncols} fields, found {len(parts)}", file=file, row=lineno
+            )
+    rows = np.array([lineno for lineno, _ in numbered], dtype=np.int64)
+    matrix = [parts for _, parts in numbered]
+    if ncols == 5:
+        matrix = [[p[0], p[2], p[3], p[4]] for p in matrix]
+    frame = pd.DataFrame(
+        matrix, columns=["customer_id", "order_date", "quantity", "amount"], dtype="str"
+    )
+    return frame, rows

@@ -1,0 +1,320 @@
+"""Every order of a batch priced at every node: the fulfillment cost model.
+
+Ship and delivery dates, the tier's promise and lateness penalty, shipping
+and handling cost, and the service each order would use at each node, on
+``(orders, nodes)`` arrays in blocks (``docs/data.md`` describes the model).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from numpy.typing import NDArray
+
+from tierflow.data.delivery_calendar import zone_info
+from tierflow.data.network import Network
+from tierflow.data.orders import Orders
+from tierflow.data.rates import SERVICES, billed_weight_kg
+from tierflow.data.vocabulary import TIERS
+from tierflow.formulations.tiers import TierPolicy
+
+#: Orders priced per block (bounds the (orders × nodes × brackets) temporaries).
+BLOCK = 4096
+#: Services a Platinum order may fall back to when no node can make its date.
+_PLATINUM_FALLBACK = (SERVICES.index("next_day"), SERVICES.index("two_day"))
+
+DateArray = NDArray[np.datetime64]
+
+
+def local_clock(
+    instants: NDArray[np.datetime64], timezones: tuple[str, ...]
+) -> tuple[DateArray, NDArray[np.float64]]:
+    """Local date and seconds after local midnight of UTC ``instants`` per zone.
+
+    Returns two ``(len(instants), len(timezones))`` arrays. Few instants
+    (the online path) go through :mod:`zoneinfo` directly; many through pandas'
+    vectorized conversion.
+    """
+    utc = np.asarray(instants, dtype="datetime64[s]")
+    n, z = utc.size, len(timezones)
+    dates = np.empty((n, z), dtype="datetime64[D]")
+    secs = np.empty((n, z), dtype=np.float64)
+    if n <= 16:
+        for i, stamp in enumerate(utc.astype(dt.datetime)):
+            aware = stamp.replace(tzinfo=dt.UTC)
+            for k, name in enumerate(timezones):
+                local = aware.astimezone(zone_info(name))
+                dates[i, k] = np.datetime64(local.date(), "D")
+                secs[i, k] = local.hour * 3600 + local.minute * 60 + local.second
+        return dates, secs
+    index = pd.DatetimeIndex(utc).tz_localize("UTC")
+    for k, name in enumerate(timezones):
+        local = index.tz_convert(name).tz_localize(None).to_numpy("datetime64[s]")
+        day = local.astype("datetime64[D]")
+        dates[:, k] = day
+        secs[:, k] = (local - day).astype(np.int64)
+    return dates, secs
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class OrderOptions:
+    """Per (order, node): the service an order would use and what it costs.
+
+    ``strict`` fields honour Platinum's guarantee (ineligible where late);
+    ``relaxed`` fields let a Platinum order ship late from the fastest node,
+    used only when no node with stock can make its date.
+    """
+
+    orders: NDArray[np.intp]
+    promised: DateArray
+    units: NDArray[np.float64]
+    workload: NDArray[np.float64]
+    billed_kg: NDArray[np.float64]
+    ship_date: DateArray
+    service: NDArray[np.int8]
+    delivery: DateArray
+    shipping: NDArray[np.float64]
+    penalty: NDArray[np.float64]
+    handling: NDArray[np.float64]
+    relaxed_service: NDArray[np.int8]
+    relaxed_delivery: DateArray
+    relaxed_shipping: NDArray[np.float64]
+    relaxed_penalty: NDArray[np.float64]
+
+    @property
+    def feasible(self) -> NDArray[np.bool_]:
+        """Pairs with a service that keeps the tier's guarantee."""
+        return np.asarray(self.service >= 0)
+
+    @property
+    def cost(self) -> NDArray[np.float64]:
+        """Shipping + handling + lateness penalty (``inf`` where infeasible)."""
+        return np.where(
+            self.feasible, self.shipping + self.handling + self.penalty, np.inf
+        )
+
+
+def promised_dates(
+    network: Network, orders: Orders, idx: NDArray[np.intp], policy: TierPolicy
+) -> DateArray:
+    """Promised delivery date of each order: local order date + promise days."""
+    created = orders.created_at[idx].astype("datetime64[s]")
+    tz = network.dest_tz[orders.dest[idx]]
+    dates, _ = local_clock(created, network.dest_timezones)
+    local_date = dates[np.arange(idx.size), tz]
+    days = policy.table("promise_days")[policy.tier_index(orders.tier[idx])]
+    return network.calendar.delivery_dates(local_date, days.astype(np.int64))
+
+
+def order_totals(
+    network: Network, orders: Orders, idx: NDArray[np.intp]
+) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]]:
+    """Units, complexity-weighted workload and billed kg of each order in ``idx``."""
+    lines = lines_of(orders, idx)
+    owner = np.repeat(np.arange(idx.size), np.diff(orders.line_start)[idx])
+    sku, qty = orders.line_sku[lines], orders.line_qty[lines].astype(np.float64)
+    units = np.bincount(owner, weights=qty, minlength=idx.size)
+    work = np.bincount(
+        owner, weights=network.sku_complexity[sku] * qty, minlength=idx.size
+    )
+    kg = np.bincount(
+        owner, weights=network.sku_weight_kg[sku] * qty, minlength=idx.size
+    )
+    vol = np.bincount(
+        owner, weights=network.sku_volume_cm3[sku] * qty, minlength=idx.size
+    )
+    return (
+        units.astype(np.float64),
+        work.astype(np.float64),
+        billed_weight_kg(kg, vol),
+    )
+
+
+def lines_of(orders: Orders, idx: NDArray[np.intp]) -> NDArray[np.intp]:
+    """Line positions of the orders ``idx``, grouped by order in ``idx`` order."""
+    starts = orders.line_start[idx]
+    counts = orders.line_start[idx + 1] - starts
+    offsets = np.repeat(starts - np.cumsum(counts) + counts, counts)
+    return np.asarray(np.arange(int(counts.sum())) + offsets, dtype=np.intp)
+
+
+@dataclass(frozen=True, slots=True)
+class _TierRules:
+    """Per order: its tier's services, lateness rate and on-time guarantee."""
+
+    allowed: NDArray[np.bool_]
+    late_rate: NDArray[np.float64]
+    guaranteed: NDArray[np.bool_]
+
+    @classmethod
+    def of(cls, policy: TierPolicy, tier: NDArray[np.int8]) -> _TierRules:
+        tiers = policy.tier_index(tier)
+        guaranteed = [policy.rule(t).guaranteed for t in range(len(TIERS))]
+        return cls(
+            allowed=policy.service_table()[tiers],  # (n, S)
+            late_rate=policy.table("late_per_day")[tiers],
+            guaranteed=np.array(guaranteed)[tiers],
+        )
+
+    def __getitem__(self, rows: slice) -> _TierRules:
+        return _TierRules(
+            self.allowed[rows], self.late_rate[rows], self.guaranteed[rows]
+        )
+
+
+#: The ``(orders, nodes)`` arrays :func:`price_orders` fills, and their dtypes.
+_PER_NODE = (
+    ("ship_date", "datetime64[D]"),
+    ("service", np.int8),
+    ("delivery", "datetime64[D]"),
+    ("shipping", np.float64),
+    ("penalty", np.float64),
+    ("relaxed_service", np.int8),
+    ("relaxed_delivery", "datetime64[D]"),
+    ("relaxed_shipping", np.float64),
+    ("relaxed_penalty", np.float64),
+)
+
+
+def price_orders(
+    network: Network,
+    orders: Orders,
+    idx: NDArray[np.intp],
+    policy: TierPolicy,
+    *,
+    release: NDArray[np.datetime64] | None = None,
+    billed_kg: NDArray[np.float64] | None = None,
+) -> OrderOptions:
+    """Price every order of ``idx`` at every node (see ``docs/data.md``).
+
+    Parameters
+    ----------
+    release
+        When each order is released to a node (UTC); default its ``created_at``.
+        A later release (a later batch, a reroute) can miss a cutoff.
+    billed_kg
+        Billed weight per order, e.g. of a single line in the split stage;
+        default the whole order's.
+    """
+    idx = np.asarray(idx, dtype=np.intp)
+    units, work, kg = order_totals(network, orders, idx)
+    if billed_kg is not None:
+        kg = np.asarray(billed_kg, dtype=np.float64)
+    when = orders.created_at[idx] if release is None else np.asarray(release)
+    promised = promised_dates(network, orders, idx, policy)
+    rules = _TierRules.of(policy, orders.tier[idx])
+    n = idx.size
+    out = {
+        name: np.empty((n, network.n_nodes), dtype=dtype) for name, dtype in _PER_NODE
+    }
+    for lo in range(0, n, BLOCK):
+        b = slice(lo, min(lo + BLOCK, n))
+        block = _Block(when[b], orders.dest[idx[b]], promised[b], kg[b, None], rules[b])
+        _price_block(network, block, {name: arr[b] for name, arr in out.items()})
+    for name in ("shipping", "penalty", "relaxed_shipping", "relaxed_penalty"):
+        service = out["relaxed_service" if name.startswith("relaxed") else "service"]
+        out[name] = np.where(service >= 0, out[name], np.nan)
+    return OrderOptions(
+        orders=idx,
+        promised=promised,
+        units=units,
+        workload=work,
+        billed_kg=kg,
+        handling=units[:, None] * network.handling_cost[None, :],
+        **out,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class _Block:
+    """The orders of one block: release, destination, promise, kg, tier rules."""
+
+    when: NDArray[np.datetime64]
+    dest: NDArray[np.intp]
+    promised: DateArray
+    kg: NDArray[np.float64]
+    rules: _TierRules
+
+
+def _price_block(
+    network: Network, block: _Block, out: dict[str, NDArray[np.generic]]
+) -> None:
+    """Fill ``out`` (views of the block's rows): per node, the cheapest service
+    of each order's tier once lateness is charged, strict and relaxed."""
+    dates, secs = local_clock(block.when, network.timezones)
+    ship = network.calendar.ship_dates(
+        dates[:, network.node_tz],
+        secs[:, network.node_tz],
+        network.cutoff_minutes[None, :],
+    )
+    zone = network.zone[:, block.dest].T  # (b, m)
+    rules = block.rules
+    offered = (network.services_mask[:, None] >> np.arange(len(SERVICES))) & 1
+    best = np.full(zone.shape, np.inf)
+    best_relaxed = np.full(zone.shape, np.inf)
+    out["service"][:] = -1
+    out["relaxed_service"][:] = -1
+    for s in range(len(SERVICES)):
+        if not network.rates.offered[s]:
+            continue
+        allowed = rules.allowed[:, s, None]
+        guaranteed = rules.guaranteed[:, None]
+        usable = offered[None, :, s].astype(bool) & (allowed | guaranteed)
+        if not usable.any():
+            continue
+        priced = _price_service(network, s, ship, zone, block)
+        strict_ok = usable & allowed & ~(guaranteed & (priced.late > 0))
+        relaxed_ok = usable & (allowed | (guaranteed & (s in _PLATINUM_FALLBACK)))
+        _keep_cheaper(out, "", strict_ok, best, s, priced)
+        _keep_cheaper(out, "relaxed_", relaxed_ok, best_relaxed, s, priced)
+    out["ship_date"][:] = ship
+
+
+@dataclass(frozen=True, slots=True)
+class _ServicePrice:
+    """One service from every node: delivery, days late, price, penalty, total."""
+
+    delivery: DateArray
+    late: NDArray[np.int64]
+    price: NDArray[np.float64]
+    penalty: NDArray[np.float64]
+    total: NDArray[np.float64]
+
+
+def _price_service(
+    network: Network, s: int, ship: DateArray, zone: NDArray[np.int8], block: _Block
+) -> _ServicePrice:
+    calendar = network.calendar
+    deliver = calendar.delivery_dates(ship, network.rates.transit(s, zone))
+    late = np.maximum(
+        np.busday_count(
+            block.promised[:, None],
+            deliver,
+            weekmask=calendar.delivery_weekmask,
+            holidays=np.array(calendar.holidays, dtype="datetime64[D]"),
+        ),
+        0,
+    )
+    price = network.rates.price(s, zone, block.kg)
+    penalty = late * block.rules.late_rate[:, None]
+    return _ServicePrice(deliver, late, price, penalty, price + penalty)
+
+
+def _keep_cheaper(
+    out: dict[str, NDArray[np.generic]],
+    prefix: str,
+    ok: NDArray[np.bool_],
+    best: NDArray[np.float64],
+    s: int,
+    priced: _ServicePrice,
+) -> None:
+    """Where service ``s`` is allowed and cheaper than ``best``, choose it."""
+    better = ok & (priced.total < best)
+    best[better] = priced.total[better]
+    out[prefix + "service"][better] = s
+    out[prefix + "delivery"][better] = priced.delivery[better]
+    out[prefix + "shipping"][better] = priced.price[better]
+    out[prefix + "penalty"][better] = priced.penalty[better]

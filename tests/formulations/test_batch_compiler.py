@@ -1,0 +1,128 @@
+"""Batches compiled into the core problem on the tiny network: stock,
+deferral, bid prices and split lines (the network is described in
+``conftest.py``)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import pytest
+
+from tierflow.data.network import Network
+from tierflow.data.orders import Orders
+from tierflow.formulations.batch_compiler import (
+    compile_lines,
+    compile_orders,
+    stock_ok,
+)
+from tierflow.formulations.tiers import TierPolicy
+
+POLICY = TierPolicy()
+OrdersOf = Callable[[list[str]], Orders]
+
+
+def test_stock_and_compile(tiny: Network, tiny_orders: OrdersOf) -> None:
+    """MUG+SPRAY: no single node holds both (split stage); TEE x 60 only WH-EAST."""
+    orders = tiny_orders(
+        [
+            "M,2026-01-05T10:00:00-05:00,C1,900,silver,MUG,1",
+            "M,2026-01-05T10:00:00-05:00,C1,900,silver,SPRAY,1",
+            "T,2026-01-05T10:00:00-05:00,C2,900,gold,TEE,60",
+        ],
+    )
+    idx = np.array([0, 1])
+    ok = stock_ok(orders, idx, tiny.inventory)
+    assert not ok[0].any()
+    assert ok[1].tolist() == [True, False, False]
+    batch = compile_orders(
+        tiny,
+        orders,
+        idx,
+        POLICY,
+        capacity=tiny.capacity.copy(),
+        stock=tiny.inventory.copy(),
+        predicted_spend=np.array([0.0, 100.0]),
+    )
+    p = batch.problem
+    assert p.eligible[1].tolist() == [True, False, False]
+    # deferral: shipped tomorrow at the best price of any node offering the
+    # service (WH-WEST, near LA, though it lacks the stock today), plus the
+    # gold penalty and 5 % of the CLTV
+    assert p.defer_cost is not None
+    west = tiny.node_idx("WH-WEST")
+    assert batch.options.cost[1].argmin() == west
+    assert p.defer_cost[1] == pytest.approx(batch.options.cost[1, west] + 60.0 + 5.0)
+    assert batch.options.cost[1, west] < p.cost[1, 0]
+    assert p.use is not None and p.stock is not None
+    assert sorted(tiny.sku_ids[k] for k in batch.skus) == ["MUG", "SPRAY", "TEE"]
+    tee = int(np.flatnonzero(batch.skus == tiny.sku_index["TEE"])[0])
+    assert p.use[1, tee] == 60 and p.use[1].sum() == 60
+    np.testing.assert_allclose(
+        p.weight[1], 60 * tiny.sku_complexity[tiny.sku_index["TEE"]]
+    )
+
+
+def test_bid_prices_shift_costs_not_true_costs(
+    tiny: Network, tiny_orders: OrdersOf
+) -> None:
+    orders = tiny_orders(["A,2026-01-05T10:00:00-05:00,C1,100,gold,TEE,2"])
+    plain, shifted = (
+        compile_orders(
+            tiny,
+            orders,
+            np.array([0]),
+            POLICY,
+            capacity=tiny.capacity.copy(),
+            stock=tiny.inventory.copy(),
+            predicted_spend=np.zeros(1),
+            bid_price=bid,
+        )
+        for bid in (None, np.array([3.0, 0.0, 0.0]))
+    )
+    work = plain.options.workload[0]
+    assert shifted.problem.cost[0, 0] == pytest.approx(
+        plain.problem.cost[0, 0] + 3 * work
+    )
+    np.testing.assert_array_equal(shifted.true_cost, plain.true_cost)
+
+
+def test_split_lines_ship_alone_and_pay_the_split_cost(
+    tiny: Network, tiny_orders: OrdersOf
+) -> None:
+    """MUG+SPRAY, which no single node holds, as two line items."""
+    orders = tiny_orders(
+        [
+            "M,2026-01-05T10:00:00-05:00,C1,900,silver,MUG,1",
+            "M,2026-01-05T10:00:00-05:00,C1,900,silver,SPRAY,2",
+        ],
+    )
+    lines = np.arange(orders.n_lines)
+    batch = compile_lines(
+        tiny,
+        orders,
+        lines,
+        POLICY,
+        capacity=tiny.capacity.copy(),
+        stock=tiny.inventory.copy(),
+        predicted_spend=np.zeros(lines.size),
+    )
+    assert batch.split.all() and batch.item_order.tolist() == [0, 0]
+    assert batch.item_lines.tolist() == [0, 1, 2]
+    assert batch.options.units.tolist() == [1.0, 2.0]
+    shipping, penalty = batch.parts()
+    expected = shipping + batch.options.handling + penalty + POLICY.split_shipment_cost
+    ok = batch.problem.eligible
+    assert ok.any(axis=1).all()
+    np.testing.assert_allclose(batch.true_cost[ok], expected[ok])
+
+
+def test_fulfillment_keeps_serving_both_halves() -> None:
+    """``formulations.fulfillment`` re-exports pricing and compilation."""
+    from tierflow.formulations import batch_compiler, fulfillment, order_pricing
+
+    assert fulfillment.price_orders is order_pricing.price_orders
+    assert fulfillment.lines_of is order_pricing.lines_of
+    assert fulfillment.order_totals is order_pricing.order_totals
+    assert fulfillment.compile_orders is batch_compiler.compile_orders
+    assert fulfillment.CompiledBatch is batch_compiler.CompiledBatch
