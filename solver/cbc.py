@@ -17,11 +17,10 @@ from typing import Any
 
 import numpy as np
 import pulp
-from numpy.typing import NDArray
 
 from tierflow.data.errors import SolverError
 from tierflow.formulations.problem import AssignmentProblem
-from tierflow.solver.engine import Availability, Capabilities
+from tierflow.solver.engine import EXACT_ENGINE, Availability, BundledEngine, WarmStart
 from tierflow.solver.matrix import MatrixModel, build_matrix
 from tierflow.solver.params import SolveParams
 from tierflow.solver.result import (
@@ -112,13 +111,11 @@ def _run_cbc(lp: pulp.LpProblem, params: SolveParams, warm_start: bool) -> str:
         os.unlink(log_path)
 
 
-class CbcEngine:
+class CbcEngine(BundledEngine):
     """CBC via PuLP, built from the shared sparse matrix."""
 
     name = "cbc"
-    capabilities = Capabilities(
-        exact=True, proves_bound=True, uses_warm_start=True, greedy_start=True
-    )
+    capabilities = EXACT_ENGINE
 
     def available(self) -> Availability:
         path = cbc_binary()
@@ -133,7 +130,7 @@ class CbcEngine:
         problem: AssignmentProblem,
         params: SolveParams,
         *,
-        warm_start: NDArray[np.int64] | None = None,
+        warm_start: WarmStart = None,
     ) -> SolveResult:
         start = time.perf_counter()
         model = build_matrix(problem)

@@ -20,7 +20,7 @@ from numpy.typing import NDArray
 from ortools.sat.python import cp_model
 
 from tierflow.formulations.problem import AssignmentProblem
-from tierflow.solver.engine import Availability, Capabilities
+from tierflow.solver.engine import EXACT_ENGINE, BundledEngine, WarmStart
 from tierflow.solver.matrix import MatrixModel, build_matrix
 from tierflow.solver.params import SolveParams
 from tierflow.solver.result import (
@@ -297,22 +297,17 @@ def solve_model(
     )
 
 
-class CpSatEngine:
+class CpSatEngine(BundledEngine):
     """``cpsat-plain``: one CP-SAT solve of the full model, hinted with greedy."""
 
     name = "cpsat-plain"
-    capabilities = Capabilities(
-        exact=True, proves_bound=True, uses_warm_start=True, greedy_start=True
-    )
-
-    def available(self) -> Availability:
-        return Availability.AVAILABLE
+    capabilities = EXACT_ENGINE
 
     def solve(
         self,
         problem: AssignmentProblem,
         params: SolveParams,
         *,
-        warm_start: NDArray[np.int64] | None = None,
+        warm_start: WarmStart = None,
     ) -> SolveResult:
         return solve_model(problem, params, warm_start=warm_start, engine=self.name)

@@ -21,11 +21,17 @@ from tierflow.solver.result import SolveResult
 
 __all__ = [
     "DEFAULT_RELATIVE_GAP",
+    "EXACT_ENGINE",
     "Availability",
+    "BundledEngine",
     "Capabilities",
     "Engine",
     "SolveParams",
+    "WarmStart",
 ]
+
+#: An assignment to start from (agent per item, ``-1`` = unassigned), or none.
+WarmStart = NDArray[np.int64] | None
 
 
 @enum.unique
@@ -83,6 +89,13 @@ class Capabilities:
         return tuple(f.name for f in fields(cls))
 
 
+#: What an exact engine declares: proofs of optimality and of its bound, and a
+#: warm start (the greedy solution unless the caller gives one).
+EXACT_ENGINE = Capabilities(
+    exact=True, proves_bound=True, uses_warm_start=True, greedy_start=True
+)
+
+
 @runtime_checkable
 class Engine(Protocol):
     """A solver plug-in registered by name."""
@@ -99,7 +112,15 @@ class Engine(Protocol):
         problem: AssignmentProblem,
         params: SolveParams,
         *,
-        warm_start: NDArray[np.int64] | None = None,
+        warm_start: WarmStart = None,
     ) -> SolveResult:
         """Solve ``problem``; must not raise for solver-side failures."""
         ...
+
+
+class BundledEngine:
+    """Base of the engines whose backend is one of tierflow's own dependencies:
+    available wherever tierflow is installed."""
+
+    def available(self) -> Availability:
+        return Availability.AVAILABLE

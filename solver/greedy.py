@@ -18,7 +18,7 @@ from numpy.typing import NDArray
 
 from tierflow.formulations.problem import AssignmentProblem
 from tierflow.solver.construction import BLEND_MUS, construct, desirability_of
-from tierflow.solver.engine import Availability, Capabilities
+from tierflow.solver.engine import BundledEngine, Capabilities, WarmStart
 from tierflow.solver.local_search import improve
 from tierflow.solver.nearest import first_come_assign
 from tierflow.solver.params import SolveParams
@@ -203,21 +203,18 @@ def cheapest_feasible_node(
     return j if masked[j] < INF else -1
 
 
-class GreedyEngine:
+class GreedyEngine(BundledEngine):
     """``greedy``: regret construction + repair + shift/swap local search."""
 
     name = "greedy"
     capabilities = Capabilities(uses_warm_start=True, fallback=True)
-
-    def available(self) -> Availability:
-        return Availability.AVAILABLE
 
     def solve(
         self,
         problem: AssignmentProblem,
         params: SolveParams,
         *,
-        warm_start: NDArray[np.int64] | None = None,
+        warm_start: WarmStart = None,
     ) -> SolveResult:
         start = time.perf_counter()
         assignment, reasons = greedy_assign(

@@ -10,7 +10,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from tierflow.formulations.problem import AssignmentProblem
-from tierflow.solver.engine import Availability, Capabilities
+from tierflow.solver.engine import EXACT_ENGINE, BundledEngine, WarmStart
 from tierflow.solver.highs_model import new_highs, pass_model
 from tierflow.solver.matrix import MatrixModel, build_matrix
 from tierflow.solver.params import SolveParams
@@ -82,23 +82,18 @@ def _run_mip(
     return h, model
 
 
-class HighsEngine:
+class HighsEngine(BundledEngine):
     """HiGHS MIP; a proven optimum is ``OPTIMAL``, a capped incumbent ``FEASIBLE``."""
 
     name = "highs"
-    capabilities = Capabilities(
-        exact=True, proves_bound=True, uses_warm_start=True, greedy_start=True
-    )
-
-    def available(self) -> Availability:
-        return Availability.AVAILABLE
+    capabilities = EXACT_ENGINE
 
     def solve(
         self,
         problem: AssignmentProblem,
         params: SolveParams,
         *,
-        warm_start: NDArray[np.int64] | None = None,
+        warm_start: WarmStart = None,
     ) -> SolveResult:
         start = time.perf_counter()
         h, model = _run_mip(problem, params, warm_start)

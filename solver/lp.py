@@ -20,7 +20,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from tierflow.formulations.problem import AssignmentProblem
-from tierflow.solver.engine import Availability, Capabilities
+from tierflow.solver.engine import BundledEngine, Capabilities, WarmStart
 from tierflow.solver.greedy import greedy_assign
 from tierflow.solver.highs_model import new_highs, pass_model
 from tierflow.solver.matrix import MatrixModel, build_matrix
@@ -166,21 +166,18 @@ def round_relaxation(
     return greedy_assign(problem, time_limit_s=time_limit_s, warm_start=start)
 
 
-class LpEngine:
+class LpEngine(BundledEngine):
     """``lp``: LP bound + capacity duals + a rounded solution (HiGHS)."""
 
     name = "lp"
     capabilities = Capabilities(proves_bound=True, bound_is_lp=True)
-
-    def available(self) -> Availability:
-        return Availability.AVAILABLE
 
     def solve(
         self,
         problem: AssignmentProblem,
         params: SolveParams,
         *,
-        warm_start: NDArray[np.int64] | None = None,
+        warm_start: WarmStart = None,
     ) -> SolveResult:
         """Ignores ``warm_start``: the rounding starts from the LP's integral part."""
         start = time.perf_counter()

@@ -14,7 +14,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from tierflow.formulations.problem import AssignmentProblem
-from tierflow.solver.engine import Availability, Capabilities
+from tierflow.solver.engine import BundledEngine, Capabilities, WarmStart
 from tierflow.solver.params import SolveParams
 from tierflow.solver.partial_assignment import INF, ItemResources, PartialAssignment
 from tierflow.solver.result import SolveResult, heuristic_result
@@ -42,21 +42,18 @@ def first_come_assign(
     return state.assignment, reasons
 
 
-class NearestEngine:
+class NearestEngine(BundledEngine):
     """First come, first served to the most preferred feasible node."""
 
     name = "nearest"
     capabilities = Capabilities(baseline=True, uses_preference=True)
-
-    def available(self) -> Availability:
-        return Availability.AVAILABLE
 
     def solve(
         self,
         problem: AssignmentProblem,
         params: SolveParams,
         *,
-        warm_start: NDArray[np.int64] | None = None,
+        warm_start: WarmStart = None,
     ) -> SolveResult:
         """Ignores ``params`` and ``warm_start``: the policy has no search."""
         start = time.perf_counter()

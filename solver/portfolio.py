@@ -15,7 +15,7 @@ from numpy.typing import NDArray
 
 from tierflow.formulations.problem import AssignmentProblem
 from tierflow.solver.cpsat import BUILD_S_PER_PAIR, default_workers, solve_model
-from tierflow.solver.engine import Availability, Capabilities
+from tierflow.solver.engine import EXACT_ENGINE, BundledEngine, WarmStart
 from tierflow.solver.highs import HighsEngine
 from tierflow.solver.lns import agent_lns
 from tierflow.solver.lp import LpRelaxation, lp_relaxation, round_relaxation
@@ -283,7 +283,7 @@ class _Run:
         return None
 
 
-class PortfolioEngine:
+class PortfolioEngine(BundledEngine):
     """OR-Tools CP-SAT inside a short LP-guided portfolio (registered as ``cpsat``).
 
     1. the LP relaxation (HiGHS): a bound, and a rounded solution;
@@ -298,9 +298,7 @@ class PortfolioEngine:
     most of their time (large micro-batches).
     """
 
-    capabilities = Capabilities(
-        exact=True, proves_bound=True, uses_warm_start=True, greedy_start=True
-    )
+    capabilities = EXACT_ENGINE
 
     def __init__(
         self, name: str = "cpsat", *, shares: PortfolioShares | None = None
@@ -308,15 +306,12 @@ class PortfolioEngine:
         self.name = name
         self.shares = shares or PortfolioShares()
 
-    def available(self) -> Availability:
-        return Availability.AVAILABLE
-
     def solve(
         self,
         problem: AssignmentProblem,
         params: SolveParams,
         *,
-        warm_start: NDArray[np.int64] | None = None,
+        warm_start: WarmStart = None,
     ) -> SolveResult:
         run = _Run(self.name, self.shares, problem, params)
         if warm_start is not None:

@@ -25,7 +25,7 @@ from tests.solver.suites import (
 from tierflow.formulations.problem import AssignmentProblem
 from tierflow.solver import Status, get_engine, solve, verify
 from tierflow.solver.cbc import cbc_command
-from tierflow.solver.engine import Availability, Capabilities
+from tierflow.solver.engine import BundledEngine, Capabilities
 from tierflow.solver.lp import lp_relaxation
 from tierflow.solver.matrix import build_matrix
 from tierflow.solver.params import SolveParams
@@ -44,14 +44,11 @@ def test_every_registered_engine_is_in_exactly_one_suite() -> None:
     assert all(suites(only_available=False).values()), "a suite lost every engine"
 
 
-class _Misfit:
+class _Misfit(BundledEngine):
     """Exact, yet proves no bound: no suite knows how to check that."""
 
     name = "misfit"
     capabilities = Capabilities(exact=True)
-
-    def available(self) -> Availability:
-        return Availability.AVAILABLE
 
     def solve(
         self,

@@ -12,11 +12,11 @@ from tests.instances import fractional_lp, infeasible
 from tests.solver.suites import FALLBACK
 from tierflow.formulations.problem import AssignmentProblem
 from tierflow.solver import SolveParams, Status, fallback_engine, solve, verify
-from tierflow.solver.engine import Availability, Capabilities
+from tierflow.solver.engine import BundledEngine, Capabilities
 from tierflow.solver.result import Limit, SolveResult, no_solution
 
 
-class _Probe:
+class _Probe(BundledEngine):
     """A fake engine recording what ``solve()`` hands it."""
 
     def __init__(self, capabilities: Capabilities, answer: str = "feasible") -> None:
@@ -24,9 +24,6 @@ class _Probe:
         self.capabilities = capabilities
         self.answer = answer
         self.seen: list[tuple[SolveParams, NDArray[np.int64] | None]] = []
-
-    def available(self) -> Availability:
-        return Availability.AVAILABLE
 
     def solve(
         self,
