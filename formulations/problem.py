@@ -1,19 +1,9 @@
 """The solver-agnostic core model every engine consumes.
 
 An :class:`AssignmentProblem` is a generalized assignment problem with
-optional extra knapsack resources and an optional per-item "defer" option.
-Items are indexed ``i`` (orders or order lines), agents ``j`` (fulfillment
-nodes), extra resources ``k`` (SKUs). The problem always *minimizes*
-``sum cost[i, a(i)] + sum_{i unassigned} defer_cost[i]`` subject to
-
-* ``a(i)`` eligible: ``eligible[i, a(i)]``;
-* node capacity: ``sum_{i: a(i)=j} weight[i, j] <= capacity[j]``;
-* stock: ``sum_{i: a(i)=j} use[i, k] <= stock[j, k]``;
-* every item assigned unless ``defer_cost`` is given.
-
-Like PyVRP's ``ProblemData`` it is immutable and validated exactly once, in
-``__post_init__``; micro-batch carry-over goes through :meth:`replace`, which
-returns a new validated instance.
+optional extra knapsack resources and an optional per-item "defer" option,
+immutable and validated exactly once (as PyVRP's ``ProblemData``). The
+model in full: ``docs/solver.md``.
 """
 
 from __future__ import annotations

@@ -1,11 +1,8 @@
 """``cpsat-plain``: one OR-Tools CP-SAT solve of the full model.
 
-Variables exist only for eligible pairs; costs and weights are scaled to
-integers (the scale is recorded and the reported objective is recomputed from
-the float costs, so it is exact; the bound is corrected by the worst rounding
-error so it stays valid). The portfolio (:mod:`tierflow.solver.portfolio`,
-registered as ``cpsat``) and the agent-subset LNS (:mod:`tierflow.solver.lns`)
-call :func:`solve_model` for their CP-SAT phases.
+Costs and weights are scaled to integers (the objective is recomputed from
+the float costs; the bound is corrected by the rounding error). The portfolio
+registered as ``cpsat`` and the agent LNS call :func:`solve_model` too.
 """
 
 from __future__ import annotations

@@ -1,12 +1,9 @@
-"""``greedy``: regret construction, repair and local search, the always-available engine.
+"""``greedy``: regret construction, repair and local search; the always-available engine.
 
-Construction (:mod:`tierflow.solver.construction`) tries several desirability
-measures when the first does not place every item, then repair
-(:mod:`tierflow.solver.repair`) frees room by shifting one item elsewhere,
-and shift/swap local search (:mod:`tierflow.solver.local_search`) improves
-the best starts. The per-item work is a handful of length-``n_agents`` array
-operations, so a single checkout decision takes microseconds; this is the
-fallback whenever another engine fails or times out.
+Microseconds per item, so it is the fallback whenever another engine fails
+or times out. The parts (:mod:`~tierflow.solver.construction`,
+:mod:`~tierflow.solver.repair`, :mod:`~tierflow.solver.local_search`) and
+how they combine: ``docs/solver.md``.
 """
 
 from __future__ import annotations

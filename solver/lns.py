@@ -1,12 +1,8 @@
 """Agent-subset large-neighbourhood search: exact re-solves of a few agents at a time.
 
-Each move frees every item of a few random agents and re-solves their
-assignment among those agents exactly (a small CP-SAT model, hinted with
-the current one). The rest of the solution does not change and the freed
-agents get their whole capacity and stock back, so every re-solve is
-feasible and the objective can only fall. This is the agent-subset
-neighbourhood of GAP local search; it reaches far more of a large instance
-in a few seconds than one CP-SAT solve of the full model.
+A move frees every item of a few random agents and re-solves them among
+those agents with a small CP-SAT model; the rest stays, so every move is
+feasible and the objective can only fall.
 """
 
 from __future__ import annotations

@@ -1,12 +1,7 @@
 """The LP relaxation: a lower bound, capacity duals (bid prices) and a rounding.
 
-The relaxation of the assignment problem gives (i) the bound every other
-engine reports when it cannot prove a better one, and (ii) the shadow price
-of each node's capacity, ``bid_price[j] >= 0`` (cost per capacity unit): the
-dual values Acimovic & Graves (2015) add to node costs so a myopic decision
-does not burn capacity the rest of the day needs. The ``lp`` engine also
-rounds the relaxation (items the LP assigns integrally stay, the rest are
-placed greedily) so that it returns a checkable solution like every engine.
+The bound every other engine falls back on, the duals the bid prices are
+made of, and the ``lp`` engine (the relaxation, rounded). See ``docs/solver.md``.
 """
 
 from __future__ import annotations

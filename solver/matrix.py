@@ -1,15 +1,8 @@
 """The problem as a sparse linear program, built once from arrays.
 
-Columns are the eligible ``(item, agent)`` pairs in row-major order, then one
-"defer" column per item when the problem allows deferral. Rows are
-
-* one assignment row per item: ``sum_j x[i, j] + d[i] = 1``;
-* one capacity row per agent that could be overloaded at all;
-* one stock row per ``(agent, resource)`` pair that could be overdrawn.
-
-Rows that can never bind are left out (their duals are zero), which keeps the
-LP small for fulfillment instances where most nodes have slack. HiGHS (MIP and
-LP) and CBC build their models from this one description.
+Columns are the eligible pairs (then a defer column per item), rows the
+assignment, capacity and stock rows that can bind; HiGHS, CBC and the CP-SAT
+model all build from it. Layout and why: ``docs/solver.md``.
 """
 
 from __future__ import annotations

@@ -1,16 +1,7 @@
 """Region partitions solved in parallel (joblib locally, Dask on a cluster).
 
-A batch is split by *region*: each item goes to the region of the node
-nearest its destination, and a region's sub-problem may only use that
-region's nodes. Node sets are disjoint, so the partitions' solutions are
-jointly feasible and can be solved independently — on joblib's process pool,
-or on a Dask cluster through joblib's ``dask`` backend (the same code; the
-caller opens a ``dask.distributed.Client``).
-
-**Spill-over.** Items a partition could not place (its region lacks the
-stock, the service or the capacity) are re-solved together in a final
-stage over *all* nodes with what the partitions left, so cross-region
-shipments still happen when they must.
+Each region's items over its own nodes, then the items no region could place
+over all nodes (the spill-over). Why this is feasible: ``docs/solver.md``.
 """
 
 from __future__ import annotations
