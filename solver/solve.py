@@ -52,8 +52,7 @@ def solve(
     time_limit_s, seed, threads, relative_gap
         Override the field of ``params`` of the same name when given.
     warm_start
-        An assignment to start from; engines that want one
-        (``capabilities.greedy_start``) get the greedy solution when none is given.
+        An assignment to start from; else ``greedy_start`` engines get greedy's.
     fallback
         When the engine fails or stops without a solution (and has not proven
         infeasibility), answer with the fallback engine instead; the result
@@ -72,15 +71,14 @@ def solve(
         threads=threads,
         relative_gap=relative_gap,
     )
-    eng = get_engine(engine)
-    start = time.perf_counter()
+    eng, start = get_engine(engine), time.perf_counter()
+    caps = eng.capabilities
     if problem.n_items == 0:
         return _nothing_to_do(eng.name)
-    if warm_start is None and eng.capabilities.greedy_start:
+    if warm_start is None and caps.greedy_start:
         warm_start = _greedy_start(problem, params)
     left = max(params.time_limit_s - (time.perf_counter() - start), 0.01)
     result = _run(eng, problem, params.replace(time_limit_s=left), warm_start, start)
-    caps = eng.capabilities
     if caps.proves_bound and not caps.bound_is_lp and _unproven(result):
         result = result.with_bound(lp_bound(problem, time_limit_s=max(left, 1.0)))
     if fallback and not caps.fallback and _rescue(result):
