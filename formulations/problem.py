@@ -135,19 +135,10 @@ class AssignmentProblem:
         name: str = "",
         preference: ArrayLike | None = None,
     ) -> None:
-        for key, value in (
-            ("cost", cost),
-            ("weight", weight),
-            ("capacity", capacity),
-            ("eligible", eligible),
-            ("use", use),
-            ("stock", stock),
-            ("defer_cost", defer_cost),
-            ("priority", priority),
-            ("name", name),
-            ("preference", preference),
-        ):
+        given = (cost, weight, capacity, eligible, use, stock, defer_cost, priority)
+        for key, value in zip(_ARRAY_FIELDS, (*given, preference), strict=True):
             object.__setattr__(self, key, value)
+        object.__setattr__(self, "name", name)
         self._validate()
 
     def _validate(self) -> None:
@@ -159,21 +150,14 @@ class AssignmentProblem:
         self._check_nonneg("weight", weight)
         self._check_nonneg("capacity", capacity)
         use, stock = self._resources(n, m)
+        defer_cost = self._item_vector("defer_cost", n)
+        priority = self._item_vector("priority", n)
         preference = None
         if self.preference is not None:
             preference = _pair_matrix("preference", self.preference, (n, m))
             preference = _on_eligible("preference", preference, eligible)
-        for name, arr in (
-            ("cost", cost),
-            ("weight", weight),
-            ("capacity", capacity),
-            ("eligible", eligible),
-            ("use", use),
-            ("stock", stock),
-            ("defer_cost", self._item_vector("defer_cost", n)),
-            ("priority", self._item_vector("priority", n)),
-            ("preference", preference),
-        ):
+        arrays = (cost, weight, capacity, eligible, use, stock, defer_cost, priority)
+        for name, arr in zip(_ARRAY_FIELDS, (*arrays, preference), strict=True):
             if arr is not None:
                 arr.flags.writeable = False
             object.__setattr__(self, name, arr)

@@ -20,7 +20,7 @@ import pulp
 
 from tierflow.data.errors import SolverError
 from tierflow.formulations.problem import AssignmentProblem
-from tierflow.solver.engine import EXACT_ENGINE, Availability, BundledEngine, WarmStart
+from tierflow.solver.engine import EXACT_ENGINE, Availability, BundledEngine, Hint
 from tierflow.solver.matrix import MatrixModel, build_matrix
 from tierflow.solver.params import SolveParams
 from tierflow.solver.result import (
@@ -126,11 +126,7 @@ class CbcEngine(BundledEngine):
         )
 
     def solve(
-        self,
-        problem: AssignmentProblem,
-        params: SolveParams,
-        *,
-        warm_start: WarmStart = None,
+        self, problem: AssignmentProblem, params: SolveParams, warm_start: Hint = None
     ) -> SolveResult:
         start = time.perf_counter()
         model = build_matrix(problem)

@@ -17,7 +17,7 @@ from numpy.typing import NDArray
 from ortools.sat.python import cp_model
 
 from tierflow.formulations.problem import AssignmentProblem
-from tierflow.solver.engine import EXACT_ENGINE, BundledEngine, WarmStart
+from tierflow.solver.engine import EXACT_ENGINE, BundledEngine, Hint
 from tierflow.solver.matrix import MatrixModel, build_matrix
 from tierflow.solver.params import SolveParams
 from tierflow.solver.result import (
@@ -301,10 +301,6 @@ class CpSatEngine(BundledEngine):
     capabilities = EXACT_ENGINE
 
     def solve(
-        self,
-        problem: AssignmentProblem,
-        params: SolveParams,
-        *,
-        warm_start: WarmStart = None,
+        self, problem: AssignmentProblem, params: SolveParams, warm_start: Hint = None
     ) -> SolveResult:
         return solve_model(problem, params, warm_start=warm_start, engine=self.name)

@@ -26,12 +26,13 @@ __all__ = [
     "BundledEngine",
     "Capabilities",
     "Engine",
+    "Hint",
     "SolveParams",
-    "WarmStart",
 ]
 
-#: An assignment to start from (agent per item, ``-1`` = unassigned), or none.
-WarmStart = NDArray[np.int64] | None
+#: A warm start (MathOpt's solution hint): an assignment to start from (agent
+#: per item, ``-1`` = unassigned), or none.
+Hint = NDArray[np.int64] | None
 
 
 @enum.unique
@@ -108,11 +109,7 @@ class Engine(Protocol):
         ...
 
     def solve(
-        self,
-        problem: AssignmentProblem,
-        params: SolveParams,
-        *,
-        warm_start: WarmStart = None,
+        self, problem: AssignmentProblem, params: SolveParams, warm_start: Hint = None
     ) -> SolveResult:
         """Solve ``problem``; must not raise for solver-side failures."""
         ...

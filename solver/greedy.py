@@ -15,7 +15,7 @@ from numpy.typing import NDArray
 
 from tierflow.formulations.problem import AssignmentProblem
 from tierflow.solver.construction import BLEND_MUS, construct, desirability_of
-from tierflow.solver.engine import BundledEngine, Capabilities, WarmStart
+from tierflow.solver.engine import BundledEngine, Capabilities, Hint
 from tierflow.solver.local_search import improve
 from tierflow.solver.nearest import first_come_assign
 from tierflow.solver.params import SolveParams
@@ -207,11 +207,7 @@ class GreedyEngine(BundledEngine):
     capabilities = Capabilities(uses_warm_start=True, fallback=True)
 
     def solve(
-        self,
-        problem: AssignmentProblem,
-        params: SolveParams,
-        *,
-        warm_start: WarmStart = None,
+        self, problem: AssignmentProblem, params: SolveParams, warm_start: Hint = None
     ) -> SolveResult:
         start = time.perf_counter()
         assignment, reasons = greedy_assign(

@@ -10,7 +10,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from tierflow.formulations.problem import AssignmentProblem
-from tierflow.solver.engine import EXACT_ENGINE, BundledEngine, WarmStart
+from tierflow.solver.engine import EXACT_ENGINE, BundledEngine, Hint
 from tierflow.solver.highs_model import new_highs, pass_model
 from tierflow.solver.matrix import MatrixModel, build_matrix
 from tierflow.solver.params import SolveParams
@@ -89,11 +89,7 @@ class HighsEngine(BundledEngine):
     capabilities = EXACT_ENGINE
 
     def solve(
-        self,
-        problem: AssignmentProblem,
-        params: SolveParams,
-        *,
-        warm_start: WarmStart = None,
+        self, problem: AssignmentProblem, params: SolveParams, warm_start: Hint = None
     ) -> SolveResult:
         start = time.perf_counter()
         h, model = _run_mip(problem, params, warm_start)

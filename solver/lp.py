@@ -15,7 +15,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from tierflow.formulations.problem import AssignmentProblem
-from tierflow.solver.engine import BundledEngine, Capabilities, WarmStart
+from tierflow.solver.engine import BundledEngine, Capabilities, Hint
 from tierflow.solver.greedy import greedy_assign
 from tierflow.solver.highs_model import new_highs, pass_model
 from tierflow.solver.matrix import MatrixModel, build_matrix
@@ -168,11 +168,7 @@ class LpEngine(BundledEngine):
     capabilities = Capabilities(proves_bound=True, bound_is_lp=True)
 
     def solve(
-        self,
-        problem: AssignmentProblem,
-        params: SolveParams,
-        *,
-        warm_start: WarmStart = None,
+        self, problem: AssignmentProblem, params: SolveParams, warm_start: Hint = None
     ) -> SolveResult:
         """Ignores ``warm_start``: the rounding starts from the LP's integral part."""
         start = time.perf_counter()

@@ -14,7 +14,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from tierflow.formulations.problem import AssignmentProblem
-from tierflow.solver.engine import BundledEngine, Capabilities, WarmStart
+from tierflow.solver.engine import BundledEngine, Capabilities, Hint
 from tierflow.solver.params import SolveParams
 from tierflow.solver.partial_assignment import INF, ItemResources, PartialAssignment
 from tierflow.solver.result import SolveResult, heuristic_result
@@ -49,11 +49,7 @@ class NearestEngine(BundledEngine):
     capabilities = Capabilities(baseline=True, uses_preference=True)
 
     def solve(
-        self,
-        problem: AssignmentProblem,
-        params: SolveParams,
-        *,
-        warm_start: WarmStart = None,
+        self, problem: AssignmentProblem, params: SolveParams, warm_start: Hint = None
     ) -> SolveResult:
         """Ignores ``params`` and ``warm_start``: the policy has no search."""
         start = time.perf_counter()

@@ -15,7 +15,7 @@ from numpy.typing import NDArray
 
 from tierflow.formulations.problem import AssignmentProblem
 from tierflow.solver.cpsat import BUILD_S_PER_PAIR, default_workers, solve_model
-from tierflow.solver.engine import EXACT_ENGINE, BundledEngine, WarmStart
+from tierflow.solver.engine import EXACT_ENGINE, BundledEngine, Hint
 from tierflow.solver.highs import HighsEngine
 from tierflow.solver.lns import agent_lns
 from tierflow.solver.lp import LpRelaxation, lp_relaxation, round_relaxation
@@ -307,11 +307,7 @@ class PortfolioEngine(BundledEngine):
         self.shares = shares or PortfolioShares()
 
     def solve(
-        self,
-        problem: AssignmentProblem,
-        params: SolveParams,
-        *,
-        warm_start: WarmStart = None,
+        self, problem: AssignmentProblem, params: SolveParams, warm_start: Hint = None
     ) -> SolveResult:
         run = _Run(self.name, self.shares, problem, params)
         if warm_start is not None:

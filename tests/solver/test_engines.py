@@ -25,7 +25,7 @@ from tests.solver.suites import (
 from tierflow.formulations.problem import AssignmentProblem
 from tierflow.solver import Status, get_engine, solve, verify
 from tierflow.solver.cbc import cbc_command
-from tierflow.solver.engine import BundledEngine, Capabilities
+from tierflow.solver.engine import BundledEngine, Capabilities, Hint
 from tierflow.solver.lp import lp_relaxation
 from tierflow.solver.matrix import build_matrix
 from tierflow.solver.params import SolveParams
@@ -51,11 +51,7 @@ class _Misfit(BundledEngine):
     capabilities = Capabilities(exact=True)
 
     def solve(
-        self,
-        problem: AssignmentProblem,
-        params: SolveParams,
-        *,
-        warm_start: np.ndarray | None = None,
+        self, problem: AssignmentProblem, params: SolveParams, warm_start: Hint = None
     ) -> SolveResult:
         raise NotImplementedError
 

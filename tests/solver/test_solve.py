@@ -12,7 +12,7 @@ from tests.instances import fractional_lp, infeasible
 from tests.solver.suites import FALLBACK
 from tierflow.formulations.problem import AssignmentProblem
 from tierflow.solver import SolveParams, Status, fallback_engine, solve, verify
-from tierflow.solver.engine import BundledEngine, Capabilities
+from tierflow.solver.engine import BundledEngine, Capabilities, Hint
 from tierflow.solver.result import Limit, SolveResult, no_solution
 
 
@@ -26,11 +26,7 @@ class _Probe(BundledEngine):
         self.seen: list[tuple[SolveParams, NDArray[np.int64] | None]] = []
 
     def solve(
-        self,
-        problem: AssignmentProblem,
-        params: SolveParams,
-        *,
-        warm_start: NDArray[np.int64] | None = None,
+        self, problem: AssignmentProblem, params: SolveParams, warm_start: Hint = None
     ) -> SolveResult:
         self.seen.append((params, warm_start))
         if self.answer == "crash":
