@@ -1,19 +1,9 @@
 """The solver-agnostic core model every engine consumes.
 
 An :class:`AssignmentProblem` is a generalized assignment problem with
-optional extra knapsack resources and an optional per-item "defer" option.
-Items are indexed ``i`` (orders or order lines), agents ``j`` (fulfillment
-nodes), extra resources ``k`` (SKUs). The problem always *minimizes*
-``sum cost[i, a(i)] + sum_{i unassigned} defer_cost[i]`` subject to
-
-* ``a(i)`` eligible: ``eligible[i, a(i)]``;
-* node capacity: ``sum_{i: a(i)=j} weight[i, j] <= capacity[j]``;
-* stock: ``sum_{i: a(i)=j} use[i, k] <= stock[j, k]``;
-* every item assigned unless ``defer_cost`` is given.
-
-Like PyVRP's ``ProblemData`` it is immutable and validated exactly once, in
-``__post_init__``; micro-batch carry-over goes through :meth:`replace`, which
-returns a new validated instance.
+optional extra knapsack resources and an optional per-item "defer" option,
+immutable and validated exactly once (as PyVRP's ``ProblemData``). The
+model in full: ``docs/solver.md``.
 """
 
 from __future__ import annotations
@@ -41,6 +31,7 @@ _ARRAY_FIELDS = (
     "stock",
     "defer_cost",
     "priority",
+    "preference",
 )
 
 
@@ -61,6 +52,30 @@ def _as_float(name: str, value: Any, ndim: int) -> FloatArray:
             f"expected a {ndim}-D array, got shape {arr.shape}", field=name
         )
     return arr
+
+
+def _pair_matrix(name: str, value: Any, shape: tuple[int, int]) -> FloatArray:
+    arr = _as_float(name, value, 2)
+    if arr.shape != shape:
+        raise InputError(
+            f"shape {arr.shape} does not match cost shape {shape}", field=name
+        )
+    return arr
+
+
+def _on_eligible(name: str, arr: FloatArray, eligible: BoolArray) -> FloatArray:
+    """``arr`` checked finite on eligible pairs, 0 elsewhere."""
+    bad = eligible & ~np.isfinite(arr)
+    if bad.any():
+        idx = _first_bad(bad)
+        raise InputError(
+            "not finite on an eligible pair",
+            field=name,
+            index=idx,
+            value=float(arr[idx]),
+        )
+    out: FloatArray = np.where(eligible, arr, 0.0)
+    return out
 
 
 @dataclass(frozen=True, slots=True, eq=False, init=False)
@@ -90,6 +105,10 @@ class AssignmentProblem:
         who goes first when capacity is short; it does not enter the objective.
     name
         Instance name, for reports.
+    preference
+        Optional ``(n_items, n_agents)`` rank of each pair for preference-driven
+        policies (lower is preferred; e.g. distance for the nearest-node
+        baseline). Finite where eligible; it does not enter the objective.
     """
 
     cost: FloatArray
@@ -100,6 +119,7 @@ class AssignmentProblem:
     stock: FloatArray | None
     defer_cost: FloatArray | None
     priority: FloatArray | None
+    preference: FloatArray | None
     name: str
 
     def __init__(
@@ -113,22 +133,37 @@ class AssignmentProblem:
         defer_cost: ArrayLike | None = None,
         priority: ArrayLike | None = None,
         name: str = "",
+        preference: ArrayLike | None = None,
     ) -> None:
-        for key, value in (
-            ("cost", cost),
-            ("weight", weight),
-            ("capacity", capacity),
-            ("eligible", eligible),
-            ("use", use),
-            ("stock", stock),
-            ("defer_cost", defer_cost),
-            ("priority", priority),
-            ("name", name),
-        ):
+        given = (cost, weight, capacity, eligible, use, stock, defer_cost, priority)
+        for key, value in zip(_ARRAY_FIELDS, (*given, preference), strict=True):
             object.__setattr__(self, key, value)
+        object.__setattr__(self, "name", name)
         self._validate()
 
     def _validate(self) -> None:
+        cost, weight, capacity = self._core_arrays()
+        n, m = cost.shape
+        eligible = self._eligible_mask((n, m), cost)
+        # Ineligible costs carry no meaning; store 0 so sums never see inf/nan.
+        cost = _on_eligible("cost", cost, eligible)
+        self._check_nonneg("weight", weight)
+        self._check_nonneg("capacity", capacity)
+        use, stock = self._resources(n, m)
+        defer_cost = self._item_vector("defer_cost", n)
+        priority = self._item_vector("priority", n)
+        preference = None
+        if self.preference is not None:
+            preference = _pair_matrix("preference", self.preference, (n, m))
+            preference = _on_eligible("preference", preference, eligible)
+        arrays = (cost, weight, capacity, eligible, use, stock, defer_cost, priority)
+        for name, arr in zip(_ARRAY_FIELDS, (*arrays, preference), strict=True):
+            if arr is not None:
+                arr.flags.writeable = False
+            object.__setattr__(self, name, arr)
+
+    def _core_arrays(self) -> tuple[FloatArray, FloatArray, FloatArray]:
+        """``cost``, ``weight`` and ``capacity`` as float arrays of matching shapes."""
         cost = _as_float("cost", self.cost, 2)
         n, m = cost.shape
         weight = _as_float("weight", self.weight, 2)
@@ -142,87 +177,59 @@ class AssignmentProblem:
             raise InputError(
                 f"shape {capacity.shape} does not match {m} agents", field="capacity"
             )
-        if self.eligible is None:
-            # +inf marks a forbidden pair; NaN is never meaningful and is caught below
-            eligible = ~np.isposinf(cost)
-        else:
-            eligible = np.array(self.eligible, copy=True)
-            if eligible.dtype != np.bool_:
-                raise InputError(
-                    f"dtype must be bool, got {eligible.dtype}", field="eligible"
-                )
-            if eligible.shape != (n, m):
-                raise InputError(
-                    f"shape {eligible.shape} does not match cost shape {(n, m)}",
-                    field="eligible",
-                )
-        bad = eligible & ~np.isfinite(cost)
-        if bad.any():
-            idx = _first_bad(bad)
-            raise InputError(
-                "not finite on an eligible pair",
-                field="cost",
-                index=idx,
-                value=float(cost[idx]),
-            )
-        # Ineligible costs carry no meaning; store 0 so sums never see inf/nan.
-        cost = np.where(eligible, cost, 0.0)
-        self._check_nonneg("weight", weight)
-        self._check_nonneg("capacity", capacity)
+        return cost, weight, capacity
 
-        use = stock = None
+    def _eligible_mask(self, shape: tuple[int, int], cost: FloatArray) -> BoolArray:
+        """The given mask, checked; else every pair whose cost is not ``+inf``."""
+        if self.eligible is None:
+            # +inf marks a forbidden pair; NaN is never meaningful and is caught later
+            mask: BoolArray = ~np.isposinf(cost)
+            return mask
+        eligible = np.array(self.eligible, copy=True)
+        if eligible.dtype != np.bool_:
+            raise InputError(
+                f"dtype must be bool, got {eligible.dtype}", field="eligible"
+            )
+        if eligible.shape != shape:
+            raise InputError(
+                f"shape {eligible.shape} does not match cost shape {shape}",
+                field="eligible",
+            )
+        return eligible
+
+    def _resources(self, n: int, m: int) -> tuple[FloatArray | None, FloatArray | None]:
+        """``use`` and ``stock``, both or neither, of matching shapes and >= 0."""
         if (self.use is None) != (self.stock is None):
             raise InputError(
                 "'use' and 'stock' must be given together",
                 field="use" if self.use is None else "stock",
             )
-        if self.use is not None and self.stock is not None:
-            use = _as_float("use", self.use, 2)
-            stock = _as_float("stock", self.stock, 2)
-            if use.shape[0] != n:
-                raise InputError(
-                    f"shape {use.shape} does not match {n} items", field="use"
-                )
-            if stock.shape != (m, use.shape[1]):
-                raise InputError(
-                    f"shape {stock.shape} does not match "
-                    f"({m} agents, {use.shape[1]} resources)",
-                    field="stock",
-                )
-            self._check_nonneg("use", use)
-            self._check_nonneg("stock", stock)
+        if self.use is None or self.stock is None:
+            return None, None
+        use = _as_float("use", self.use, 2)
+        stock = _as_float("stock", self.stock, 2)
+        if use.shape[0] != n:
+            raise InputError(f"shape {use.shape} does not match {n} items", field="use")
+        if stock.shape != (m, use.shape[1]):
+            raise InputError(
+                f"shape {stock.shape} does not match "
+                f"({m} agents, {use.shape[1]} resources)",
+                field="stock",
+            )
+        self._check_nonneg("use", use)
+        self._check_nonneg("stock", stock)
+        return use, stock
 
-        defer_cost = priority = None
-        if self.defer_cost is not None:
-            defer_cost = _as_float("defer_cost", self.defer_cost, 1)
-            if defer_cost.shape != (n,):
-                raise InputError(
-                    f"shape {defer_cost.shape} does not match {n} items",
-                    field="defer_cost",
-                )
-            self._check_finite("defer_cost", defer_cost)
-        if self.priority is not None:
-            priority = _as_float("priority", self.priority, 1)
-            if priority.shape != (n,):
-                raise InputError(
-                    f"shape {priority.shape} does not match {n} items",
-                    field="priority",
-                )
-            self._check_finite("priority", priority)
-
-        for name, arr in (
-            ("cost", cost),
-            ("weight", weight),
-            ("capacity", capacity),
-            ("eligible", eligible),
-            ("use", use),
-            ("stock", stock),
-            ("defer_cost", defer_cost),
-            ("priority", priority),
-        ):
-            if arr is not None:
-                arr.flags.writeable = False
-            object.__setattr__(self, name, arr)
+    def _item_vector(self, name: str, n: int) -> FloatArray | None:
+        """The optional per-item field ``name``: ``(n,)`` and finite."""
+        value = getattr(self, name)
+        if value is None:
+            return None
+        arr = _as_float(name, value, 1)
+        if arr.shape != (n,):
+            raise InputError(f"shape {arr.shape} does not match {n} items", field=name)
+        self._check_finite(name, arr)
+        return arr
 
     @staticmethod
     def _check_finite(name: str, arr: FloatArray) -> None:
@@ -315,6 +322,7 @@ class AssignmentProblem:
             defer_cost=None if self.defer_cost is None else self.defer_cost[idx],
             priority=None if self.priority is None else self.priority[idx],
             name=self.name,
+            preference=None if self.preference is None else self.preference[idx],
         )
 
     def __eq__(self, other: object) -> bool:
@@ -335,10 +343,8 @@ class AssignmentProblem:
     def __reduce__(self) -> tuple[Any, ...]:
         """Pickle through the constructor (joblib/Dask workers get a validated,
         read-only copy)."""
-        return (
-            AssignmentProblem,
-            (*tuple(getattr(self, name) for name in _ARRAY_FIELDS), self.name),
-        )
+        fields = {name: getattr(self, name) for name in _ARRAY_FIELDS}
+        return (_rebuild_problem, (fields, self.name))
 
     # -------------------------------------------------------------------- I/O
     def save(self, path: str | os.PathLike[str]) -> None:
@@ -379,3 +385,7 @@ class AssignmentProblem:
                 index=exc.index,
                 value=exc.value,
             ) from None
+
+
+def _rebuild_problem(arrays: dict[str, Any], name: str) -> AssignmentProblem:
+    return AssignmentProblem(name=name, **arrays)

@@ -17,13 +17,19 @@ from typing import Any
 
 import numpy as np
 import pulp
-from numpy.typing import NDArray
 
 from tierflow.data.errors import SolverError
 from tierflow.formulations.problem import AssignmentProblem
-from tierflow.solver.engine import DEFAULT_RELATIVE_GAP, Availability
-from tierflow.solver.matrix import build_matrix
-from tierflow.solver.result import Limit, SolveResult, Status, no_solution
+from tierflow.solver.engine import EXACT_ENGINE, Availability, BundledEngine, Hint
+from tierflow.solver.matrix import MatrixModel, build_matrix
+from tierflow.solver.params import SolveParams
+from tierflow.solver.result import (
+    Limit,
+    SolveResult,
+    Status,
+    no_solution,
+    solution_result,
+)
 
 #: PuLP ``sol_status`` -> (our status, limit).
 STATUS_MAP: dict[int, tuple[Status, Limit]] = {
@@ -60,13 +66,56 @@ def cbc_command(**options: Any) -> pulp.COIN_CMD:
 _BOUND_RE = re.compile(r"^Lower bound:\s+(-?[\d.eE+-]+)", re.MULTILINE)
 
 
-class CbcEngine:
+def _pulp_model(model: MatrixModel) -> tuple[pulp.LpProblem, list[pulp.LpVariable]]:
+    """The MIP as a PuLP problem, one binary per column, one constraint per row."""
+    lp = pulp.LpProblem("tierflow", pulp.LpMinimize)
+    xs = [
+        lp.add_variable(f"x{c}", 0, 1, cat=pulp.LpBinary) for c in range(model.n_cols)
+    ]
+    lp += pulp.LpAffineExpression(zip(xs, model.c.tolist(), strict=True))
+    csr = model.matrix.tocsr()
+    for r in range(csr.shape[0]):
+        lo, hi = csr.indptr[r], csr.indptr[r + 1]
+        expr = pulp.LpAffineExpression(
+            (xs[c], v)
+            for c, v in zip(
+                csr.indices[lo:hi].tolist(), csr.data[lo:hi].tolist(), strict=True
+            )
+        )
+        upper = float(model.row_upper[r])
+        if model.row_lower[r] == upper:
+            lp += expr == upper, f"r{r}"
+        else:
+            lp += expr <= upper, f"r{r}"
+    return lp, xs
+
+
+def _run_cbc(lp: pulp.LpProblem, params: SolveParams, warm_start: bool) -> str:
+    """Solve ``lp`` with CBC; its log (where the best bound is)."""
+    fd, log_path = tempfile.mkstemp(prefix="tierflow-cbc-", suffix=".log")
+    os.close(fd)
+    try:
+        cmd = cbc_command(
+            msg=False,
+            timeLimit=max(params.time_limit_s, 0.01),
+            threads=params.threads,
+            warmStart=warm_start,
+            logPath=log_path,
+            gapRel=float(params.relative_gap),
+            options=[f"randomSeed {int(params.seed) + 1}"],
+        )
+        lp.solve(cmd)
+        with open(log_path, encoding="utf-8", errors="replace") as fh:
+            return fh.read()
+    finally:
+        os.unlink(log_path)
+
+
+class CbcEngine(BundledEngine):
     """CBC via PuLP, built from the shared sparse matrix."""
 
     name = "cbc"
-    exact = True
-    proves_bound = True
-    uses_warm_start = True
+    capabilities = EXACT_ENGINE
 
     def available(self) -> Availability:
         path = cbc_binary()
@@ -77,61 +126,18 @@ class CbcEngine:
         )
 
     def solve(
-        self,
-        problem: AssignmentProblem,
-        *,
-        time_limit_s: float,
-        seed: int,
-        warm_start: NDArray[np.int64] | None,
-        threads: int | None,
-        relative_gap: float = DEFAULT_RELATIVE_GAP,
+        self, problem: AssignmentProblem, params: SolveParams, warm_start: Hint = None
     ) -> SolveResult:
         start = time.perf_counter()
         model = build_matrix(problem)
-        lp = pulp.LpProblem("tierflow", pulp.LpMinimize)
-        xs = [
-            lp.add_variable(f"x{c}", 0, 1, cat=pulp.LpBinary)
-            for c in range(model.n_cols)
-        ]
-        lp += pulp.LpAffineExpression(zip(xs, model.c.tolist(), strict=True))
-        csr = model.matrix.tocsr()
-        for r in range(csr.shape[0]):
-            lo, hi = csr.indptr[r], csr.indptr[r + 1]
-            expr = pulp.LpAffineExpression(
-                (xs[c], v)
-                for c, v in zip(
-                    csr.indices[lo:hi].tolist(), csr.data[lo:hi].tolist(), strict=True
-                )
-            )
-            upper = float(model.row_upper[r])
-            if model.row_lower[r] == upper:
-                lp += expr == upper, f"r{r}"
-            else:
-                lp += expr <= upper, f"r{r}"
+        lp, xs = _pulp_model(model)
         if warm_start is not None:
             x0 = model.columns_from(np.asarray(warm_start, dtype=np.int64))
             for var, val in zip(xs, x0.tolist(), strict=True):
                 var.setInitialValue(round(val))
-        fd, log_path = tempfile.mkstemp(prefix="tierflow-cbc-", suffix=".log")
-        os.close(fd)
-        try:
-            cmd = cbc_command(
-                msg=False,
-                timeLimit=max(time_limit_s, 0.01),
-                threads=threads,
-                warmStart=warm_start is not None,
-                logPath=log_path,
-                gapRel=float(relative_gap),
-                options=[f"randomSeed {int(seed) + 1}"],
-            )
-            lp.solve(cmd)
-            with open(log_path, encoding="utf-8", errors="replace") as fh:
-                log = fh.read()
-        finally:
-            os.unlink(log_path)
+        found = _BOUND_RE.findall(_run_cbc(lp, params, warm_start is not None))
         runtime = time.perf_counter() - start
         status, limit = STATUS_MAP.get(lp.sol_status, (Status.ERROR, Limit.NONE))
-        found = _BOUND_RE.findall(log)
         bound = float(found[-1]) if found else None
         message = (
             f"PuLP status {pulp.LpStatus[lp.status]}, "
@@ -149,20 +155,16 @@ class CbcEngine:
             )
         x = np.array([v.varValue or 0.0 for v in xs], dtype=np.float64)
         assignment = model.assignment_from(x, problem.n_items)
-        objective = problem.objective(assignment)
         if status is Status.OPTIMAL:
+            objective = problem.objective(assignment)
             bound = objective if bound is None else min(bound, objective)
-        reasons = {
-            int(i): "deferred by the optimizer" for i in np.flatnonzero(assignment < 0)
-        }
-        return SolveResult(
-            engine=self.name,
-            status=status,
-            objective=objective,
+        return solution_result(
+            self.name,
+            problem,
+            assignment,
+            status,
+            runtime,
             bound=bound,
-            runtime_s=runtime,
-            assignment=assignment,
-            unassigned_reason=reasons,
             limit=limit if status is Status.FEASIBLE else Limit.NONE,
             message=message,
         )

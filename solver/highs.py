@@ -3,16 +3,24 @@
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import highspy
 import numpy as np
 from numpy.typing import NDArray
 
 from tierflow.formulations.problem import AssignmentProblem
-from tierflow.solver.engine import DEFAULT_RELATIVE_GAP, Availability
+from tierflow.solver.engine import EXACT_ENGINE, BundledEngine, Hint
 from tierflow.solver.highs_model import new_highs, pass_model
-from tierflow.solver.matrix import build_matrix
-from tierflow.solver.result import Limit, SolveResult, Status, no_solution
+from tierflow.solver.matrix import MatrixModel, build_matrix
+from tierflow.solver.params import SolveParams
+from tierflow.solver.result import (
+    Limit,
+    SolveResult,
+    Status,
+    no_solution,
+    solution_result,
+)
 
 _M = highspy.HighsModelStatus
 
@@ -45,50 +53,55 @@ STATUS_MAP: dict[highspy.HighsModelStatus, tuple[Status, Status, Limit]] = {
 }
 
 
-class HighsEngine:
+def _mip_bound(info: Any, n_items: int) -> float | None:
+    """HiGHS's MIP dual bound, when it is a number (0 for an empty problem)."""
+    if n_items == 0:
+        return 0.0
+    bound = float(info.mip_dual_bound)
+    return bound if np.isfinite(bound) and abs(bound) < 1e300 else None
+
+
+def _run_mip(
+    problem: AssignmentProblem,
+    params: SolveParams,
+    warm_start: NDArray[np.int64] | None,
+) -> tuple[Any, MatrixModel]:
+    """The MIP of ``problem`` loaded into a quiet HiGHS, solved."""
+    model = build_matrix(problem)
+    h = new_highs(
+        time_limit_s=params.time_limit_s, threads=params.threads, seed=params.seed
+    )
+    h.setOptionValue("mip_rel_gap", float(params.relative_gap))
+    h.setOptionValue("mip_abs_gap", 1e-6)
+    pass_model(h, model, integer=True)
+    if warm_start is not None:
+        sol = highspy.HighsSolution()
+        sol.col_value = model.columns_from(np.asarray(warm_start, dtype=np.int64))
+        h.setSolution(sol)
+    h.run()
+    return h, model
+
+
+class HighsEngine(BundledEngine):
     """HiGHS MIP; a proven optimum is ``OPTIMAL``, a capped incumbent ``FEASIBLE``."""
 
     name = "highs"
-    exact = True
-    proves_bound = True
-    uses_warm_start = True
-
-    def available(self) -> Availability:
-        return Availability.AVAILABLE
+    capabilities = EXACT_ENGINE
 
     def solve(
-        self,
-        problem: AssignmentProblem,
-        *,
-        time_limit_s: float,
-        seed: int,
-        warm_start: NDArray[np.int64] | None,
-        threads: int | None,
-        relative_gap: float = DEFAULT_RELATIVE_GAP,
+        self, problem: AssignmentProblem, params: SolveParams, warm_start: Hint = None
     ) -> SolveResult:
         start = time.perf_counter()
-        model = build_matrix(problem)
-        h = new_highs(time_limit_s=time_limit_s, threads=threads, seed=seed)
-        h.setOptionValue("mip_rel_gap", float(relative_gap))
-        h.setOptionValue("mip_abs_gap", 1e-6)
-        pass_model(h, model, integer=True)
-        if warm_start is not None:
-            sol = highspy.HighsSolution()
-            sol.col_value = model.columns_from(np.asarray(warm_start, dtype=np.int64))
-            h.setSolution(sol)
-        h.run()
+        h, model = _run_mip(problem, params, warm_start)
         native = h.getModelStatus()
         info = h.getInfo()
         with_sol, without_sol, limit = STATUS_MAP.get(
             native, (Status.ERROR, Status.ERROR, Limit.OTHER)
         )
-        has_sol = info.primal_solution_status == 2  # kSolutionStatusFeasible
+        has_sol = info.primal_solution_status == 2 or problem.n_items == 0
         runtime = time.perf_counter() - start
         message = f"HiGHS {h.modelStatusToString(native)}"
-        bound = float(info.mip_dual_bound)
-        bound_known = np.isfinite(bound) and abs(bound) < 1e300
-        if problem.n_items == 0:
-            has_sol, bound, bound_known = True, 0.0, True
+        bound = _mip_bound(info, problem.n_items)
         if not has_sol or with_sol is Status.INFEASIBLE:
             status = without_sol if not has_sol else with_sol
             return no_solution(
@@ -96,25 +109,18 @@ class HighsEngine:
                 problem.n_items,
                 status,
                 runtime,
-                bound=bound
-                if bound_known and status is not Status.INFEASIBLE
-                else None,
+                bound=None if status is Status.INFEASIBLE else bound,
                 limit=limit,
                 message=message,
             )
         x = np.asarray(h.getSolution().col_value, dtype=np.float64)
-        assignment = model.assignment_from(x, problem.n_items)
-        reasons = {
-            int(i): "deferred by the optimizer" for i in np.flatnonzero(assignment < 0)
-        }
-        return SolveResult(
-            engine=self.name,
-            status=with_sol,
-            objective=problem.objective(assignment),
-            bound=bound if bound_known else None,
-            runtime_s=runtime,
-            assignment=assignment,
-            unassigned_reason=reasons,
+        return solution_result(
+            self.name,
+            problem,
+            model.assignment_from(x, problem.n_items),
+            with_sol,
+            runtime,
+            bound=bound,
             limit=limit if with_sol is not Status.OPTIMAL else Limit.NONE,
             message=message,
         )

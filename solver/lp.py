@@ -1,16 +1,12 @@
 """The LP relaxation: a lower bound, capacity duals (bid prices) and a rounding.
 
-The relaxation of the assignment problem gives (i) the bound every other
-engine reports when it cannot prove a better one, and (ii) the shadow price
-of each node's capacity, ``bid_price[j] >= 0`` (cost per capacity unit): the
-dual values Acimovic & Graves (2015) add to node costs so a myopic decision
-does not burn capacity the rest of the day needs. The ``lp`` engine also
-rounds the relaxation (items the LP assigns integrally stay, the rest are
-placed greedily) so that it returns a checkable solution like every engine.
+The bound every other engine falls back on, the duals the bid prices are
+made of, and the ``lp`` engine (the relaxation, rounded). See ``docs/solver.md``.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from dataclasses import dataclass
 
@@ -19,11 +15,18 @@ import numpy as np
 from numpy.typing import NDArray
 
 from tierflow.formulations.problem import AssignmentProblem
-from tierflow.solver.engine import DEFAULT_RELATIVE_GAP, Availability
+from tierflow.solver.engine import BundledEngine, Capabilities, Hint
 from tierflow.solver.greedy import greedy_assign
 from tierflow.solver.highs_model import new_highs, pass_model
 from tierflow.solver.matrix import MatrixModel, build_matrix
-from tierflow.solver.result import Limit, SolveResult, Status, no_solution
+from tierflow.solver.params import SolveParams
+from tierflow.solver.result import (
+    Limit,
+    SolveResult,
+    Status,
+    no_solution,
+    solution_result,
+)
 
 #: HiGHS model status -> ours, for the relaxation.
 LP_STATUS_MAP: dict[highspy.HighsModelStatus, Status] = {
@@ -158,29 +161,20 @@ def round_relaxation(
     return greedy_assign(problem, time_limit_s=time_limit_s, warm_start=start)
 
 
-class LpEngine:
+class LpEngine(BundledEngine):
     """``lp``: LP bound + capacity duals + a rounded solution (HiGHS)."""
 
     name = "lp"
-    exact = False
-    proves_bound = True
-    uses_warm_start = False
-
-    def available(self) -> Availability:
-        return Availability.AVAILABLE
+    capabilities = Capabilities(proves_bound=True, bound_is_lp=True)
 
     def solve(
-        self,
-        problem: AssignmentProblem,
-        *,
-        time_limit_s: float,
-        seed: int,
-        warm_start: NDArray[np.int64] | None,
-        threads: int | None,
-        relative_gap: float = DEFAULT_RELATIVE_GAP,
+        self, problem: AssignmentProblem, params: SolveParams, warm_start: Hint = None
     ) -> SolveResult:
+        """Ignores ``warm_start``: the rounding starts from the LP's integral part."""
         start = time.perf_counter()
-        relax = lp_relaxation(problem, time_limit_s=time_limit_s, threads=threads)
+        relax = lp_relaxation(
+            problem, time_limit_s=params.time_limit_s, threads=params.threads
+        )
         if relax.status is not Status.OPTIMAL or relax.objective is None:
             limit = Limit.TIME if relax.status is Status.NO_SOLUTION else Limit.NONE
             return no_solution(
@@ -191,34 +185,45 @@ class LpEngine:
                 limit=limit,
                 message="LP relaxation not solved",
             )
-        left = max(time_limit_s - (time.perf_counter() - start), 0.05)
+        left = max(params.time_limit_s - (time.perf_counter() - start), 0.05)
         assignment, reasons = round_relaxation(problem, relax, time_limit_s=left)
         complete = problem.can_defer or bool((assignment >= 0).all())
         runtime = time.perf_counter() - start
         if not complete:
-            return SolveResult(
-                engine=self.name,
-                status=Status.NO_SOLUTION,
-                objective=None,
+            result = no_solution(
+                self.name,
+                problem.n_items,
+                Status.NO_SOLUTION,
+                runtime,
                 bound=relax.objective,
-                runtime_s=runtime,
-                assignment=np.full(problem.n_items, -1, dtype=np.int64),
-                bid_price=relax.bid_price,
-                stock_dual=relax.stock_dual,
                 message="LP rounding did not place every item",
             )
+        else:
+            result = self._rounded(problem, relax, assignment, reasons, runtime)
+        return dataclasses.replace(
+            result, bid_price=relax.bid_price, stock_dual=relax.stock_dual
+        )
+
+    def _rounded(
+        self,
+        problem: AssignmentProblem,
+        relax: LpRelaxation,
+        assignment: NDArray[np.int64],
+        reasons: dict[int, str],
+        runtime_s: float,
+    ) -> SolveResult:
+        """The rounding as a result: ``OPTIMAL`` when it meets the LP bound."""
+        assert relax.objective is not None
         objective = problem.objective(assignment)
         bound = min(relax.objective, objective)
         proven = objective - bound <= 1e-9 * max(1.0, abs(objective))
-        return SolveResult(
-            engine=self.name,
-            status=Status.OPTIMAL if proven else Status.FEASIBLE,
-            objective=objective,
+        return solution_result(
+            self.name,
+            problem,
+            assignment,
+            Status.OPTIMAL if proven else Status.FEASIBLE,
+            runtime_s,
             bound=bound,
-            runtime_s=runtime,
-            assignment=assignment,
-            unassigned_reason=reasons,
-            bid_price=relax.bid_price,
-            stock_dual=relax.stock_dual,
             message=f"LP relaxation {relax.objective:.6g} in {relax.runtime_s:.3f}s",
+            reasons=reasons,
         )

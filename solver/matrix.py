@@ -1,20 +1,13 @@
 """The problem as a sparse linear program, built once from arrays.
 
-Columns are the eligible ``(item, agent)`` pairs in row-major order, then one
-"defer" column per item when the problem allows deferral. Rows are
-
-* one assignment row per item: ``sum_j x[i, j] + d[i] = 1``;
-* one capacity row per agent that could be overloaded at all;
-* one stock row per ``(agent, resource)`` pair that could be overdrawn.
-
-Rows that can never bind are left out (their duals are zero), which keeps the
-LP small for fulfillment instances where most nodes have slack. HiGHS (MIP and
-LP) and CBC build their models from this one description.
+Columns are the eligible pairs (then a defer column per item), rows the
+assignment, capacity and stock rows that can bind; HiGHS, CBC and the CP-SAT
+model all build from it. Layout and why: ``docs/solver.md``.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import scipy.sparse as sp
@@ -66,12 +59,96 @@ class MatrixModel:
         return x
 
 
+@dataclass(slots=True)
+class _Rows:
+    """Row blocks of the sparse matrix as coordinate lists, appended in order."""
+
+    rows: list[NDArray[np.int64]] = field(default_factory=list)
+    cols: list[NDArray[np.int64]] = field(default_factory=list)
+    vals: list[NDArray[np.float64]] = field(default_factory=list)
+    lower: list[NDArray[np.float64]] = field(default_factory=list)
+    upper: list[NDArray[np.float64]] = field(default_factory=list)
+    n_rows: int = 0
+
+    def add(
+        self,
+        entries: tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.float64]],
+        lower: NDArray[np.float64],
+        upper: NDArray[np.float64],
+    ) -> None:
+        """Append a block: ``(row, col, value)`` entries and its row bounds."""
+        row, col, val = entries
+        self.rows.append(row)
+        self.cols.append(col)
+        self.vals.append(val)
+        self.lower.append(lower)
+        self.upper.append(upper)
+        self.n_rows += lower.size
+
+    def matrix(self, n_cols: int) -> sp.csr_matrix:
+        return sp.csr_matrix(
+            (
+                np.concatenate(self.vals),
+                (np.concatenate(self.rows), np.concatenate(self.cols)),
+            ),
+            shape=(self.n_rows, n_cols),
+        )
+
+
+def _capacity_rows(
+    problem: AssignmentProblem,
+    out: _Rows,
+    pair_agent: NDArray[np.int64],
+    pair_w: NDArray[np.float64],
+) -> NDArray[np.int64]:
+    """Capacity rows where the eligible load could exceed capacity; their agents."""
+    potential = np.bincount(pair_agent, weights=pair_w, minlength=problem.n_agents)
+    capacity_agent = np.flatnonzero(potential > problem.capacity + 1e-9)
+    row_of_agent = np.full(problem.n_agents, -1, dtype=np.int64)
+    row_of_agent[capacity_agent] = out.n_rows + np.arange(capacity_agent.size)
+    keep = row_of_agent[pair_agent] >= 0
+    out.add(
+        (row_of_agent[pair_agent[keep]], np.flatnonzero(keep), pair_w[keep]),
+        np.full(capacity_agent.size, -np.inf),
+        problem.capacity[capacity_agent],
+    )
+    return capacity_agent
+
+
+def _stock_rows(
+    problem: AssignmentProblem,
+    out: _Rows,
+    pair_item: NDArray[np.int64],
+    pair_agent: NDArray[np.int64],
+) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
+    """Stock rows per (agent, resource) that could be overdrawn; their keys."""
+    if problem.use is None or problem.stock is None:
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    n_res = problem.n_resources
+    use_pairs = problem.use[pair_item]  # (n_pairs, K); fulfillment K is small
+    pi, kk = np.nonzero(use_pairs)
+    uval = use_pairs[pi, kk]
+    jj = pair_agent[pi]
+    demand = np.zeros((problem.n_agents, n_res))
+    np.add.at(demand, (jj, kk), uval)
+    binding = demand > problem.stock + 1e-9
+    stock_agent, stock_resource = (v.astype(np.int64) for v in np.nonzero(binding))
+    row_id = np.full((problem.n_agents, n_res), -1, dtype=np.int64)
+    row_id[stock_agent, stock_resource] = out.n_rows + np.arange(stock_agent.size)
+    r = row_id[jj, kk]
+    sel = r >= 0
+    out.add(
+        (r[sel], pi[sel].astype(np.int64), uval[sel]),
+        np.full(stock_agent.size, -np.inf),
+        problem.stock[stock_agent, stock_resource],
+    )
+    return stock_agent, stock_resource
+
+
 def build_matrix(problem: AssignmentProblem) -> MatrixModel:
     """Compile ``problem`` into a :class:`MatrixModel` (vectorized, no Python loops)."""
     n = problem.n_items
-    pair_item, pair_agent = np.nonzero(problem.eligible)
-    pair_item = pair_item.astype(np.int64)
-    pair_agent = pair_agent.astype(np.int64)
+    pair_item, pair_agent = (v.astype(np.int64) for v in np.nonzero(problem.eligible))
     n_pairs = pair_item.size
     defer_item = (
         np.arange(n, dtype=np.int64)
@@ -85,61 +162,26 @@ def build_matrix(problem: AssignmentProblem) -> MatrixModel:
             problem.defer_cost if problem.defer_cost is not None else np.zeros(0),
         ]
     )
-    pair_w = problem.weight[pair_item, pair_agent]
-
-    # Assignment rows: one per item.
-    rows = [pair_item, defer_item]
-    cols = [np.arange(n_pairs), n_pairs + np.arange(defer_item.size)]
-    vals = [np.ones(n_pairs), np.ones(defer_item.size)]
-    row_lower = [np.ones(n)]
-    row_upper = [np.ones(n)]
-
-    # Capacity rows where the eligible load could exceed capacity.
-    potential = np.bincount(pair_agent, weights=pair_w, minlength=problem.n_agents)
-    capacity_agent = np.flatnonzero(potential > problem.capacity + 1e-9)
-    row_of_agent = np.full(problem.n_agents, -1, dtype=np.int64)
-    row_of_agent[capacity_agent] = n + np.arange(capacity_agent.size)
-    keep = row_of_agent[pair_agent] >= 0
-    rows.append(row_of_agent[pair_agent[keep]])
-    cols.append(np.flatnonzero(keep))
-    vals.append(pair_w[keep])
-    row_lower.append(np.full(capacity_agent.size, -np.inf))
-    row_upper.append(problem.capacity[capacity_agent])
-    next_row = n + capacity_agent.size
-
-    stock_agent = np.zeros(0, dtype=np.int64)
-    stock_resource = np.zeros(0, dtype=np.int64)
-    if problem.use is not None and problem.stock is not None:
-        n_res = problem.n_resources
-        use_pairs = problem.use[pair_item]  # (n_pairs, K); fulfillment K is small
-        pi, kk = np.nonzero(use_pairs)
-        uval = use_pairs[pi, kk]
-        jj = pair_agent[pi]
-        demand = np.zeros((problem.n_agents, n_res))
-        np.add.at(demand, (jj, kk), uval)
-        binding = demand > problem.stock + 1e-9
-        stock_agent, stock_resource = (v.astype(np.int64) for v in np.nonzero(binding))
-        row_id = np.full((problem.n_agents, n_res), -1, dtype=np.int64)
-        row_id[stock_agent, stock_resource] = next_row + np.arange(stock_agent.size)
-        r = row_id[jj, kk]
-        sel = r >= 0
-        rows.append(r[sel])
-        cols.append(pi[sel])
-        vals.append(uval[sel])
-        row_lower.append(np.full(stock_agent.size, -np.inf))
-        row_upper.append(problem.stock[stock_agent, stock_resource])
-        next_row += stock_agent.size
-
-    matrix = sp.csr_matrix(
-        (np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
-        shape=(next_row, n_cols),
+    out = _Rows()
+    # Assignment rows: one per item, over its pairs and its defer column.
+    out.add(
+        (
+            np.concatenate([pair_item, defer_item]),
+            np.arange(n_cols),
+            np.ones(n_cols),
+        ),
+        np.ones(n),
+        np.ones(n),
     )
+    pair_w = problem.weight[pair_item, pair_agent]
+    capacity_agent = _capacity_rows(problem, out, pair_agent, pair_w)
+    stock_agent, stock_resource = _stock_rows(problem, out, pair_item, pair_agent)
     return MatrixModel(
         c=c,
         col_upper=np.ones(n_cols),
-        matrix=matrix,
-        row_lower=np.concatenate(row_lower),
-        row_upper=np.concatenate(row_upper),
+        matrix=out.matrix(n_cols),
+        row_lower=np.concatenate(out.lower),
+        row_upper=np.concatenate(out.upper),
         pair_item=pair_item,
         pair_agent=pair_agent,
         defer_item=defer_item,

@@ -1,16 +1,7 @@
 """Region partitions solved in parallel (joblib locally, Dask on a cluster).
 
-A batch is split by *region*: each item goes to the region of the node
-nearest its destination, and a region's sub-problem may only use that
-region's nodes. Node sets are disjoint, so the partitions' solutions are
-jointly feasible and can be solved independently — on joblib's process pool,
-or on a Dask cluster through joblib's ``dask`` backend (the same code; the
-caller opens a ``dask.distributed.Client``).
-
-**Spill-over.** Items a partition could not place (its region lacks the
-stock, the service or the capacity) are re-solved together in a final
-stage over *all* nodes with what the partitions left, so cross-region
-shipments still happen when they must.
+Each region's items over its own nodes, then the items no region could place
+over all nodes (the spill-over). Why this is feasible: ``docs/solver.md``.
 """
 
 from __future__ import annotations
@@ -22,6 +13,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from tierflow.formulations.problem import AssignmentProblem
+from tierflow.solver.params import SolveParams
 from tierflow.solver.result import Limit, SolveResult, Status
 from tierflow.solver.solve import solve
 
@@ -36,15 +28,65 @@ def _region_problem(
     return sub.replace(eligible=sub.eligible & nodes[None, :])
 
 
+def _solve_regions(
+    problem: AssignmentProblem,
+    item_region: NDArray[np.intp],
+    node_region: NDArray[np.intp],
+    *,
+    engine: str,
+    params: SolveParams,
+    n_jobs: int,
+) -> tuple[NDArray[np.int64], int]:
+    """Each region's items over its own nodes, in parallel (one thread each);
+    the joint assignment and the number of regions."""
+    parts = []
+    for r in np.unique(item_region):
+        items = np.flatnonzero(item_region == r).astype(np.intp)
+        parts.append((items, _region_problem(problem, items, node_region == r)))
+    one_thread = params.replace(threads=1)
+    results = joblib.Parallel(n_jobs=n_jobs)(
+        joblib.delayed(solve)(sub, engine, params=one_thread) for _, sub in parts
+    )
+    assignment = np.full(problem.n_items, -1, dtype=np.int64)
+    for (items, _), result in zip(parts, results, strict=True):
+        assignment[items] = result.assignment
+    return assignment, len(parts)
+
+
+def _spill_over(
+    problem: AssignmentProblem,
+    assignment: NDArray[np.int64],
+    *,
+    engine: str,
+    params: SolveParams,
+) -> dict[int, str]:
+    """Solve what the regions left unplaced over all nodes, with what is left;
+    fills ``assignment`` in place and returns the reasons for what stays out."""
+    rest = np.flatnonzero(assignment < 0).astype(np.intp)
+    reasons: dict[int, str] = {}
+    if not rest.size:
+        return reasons
+    left = problem.capacity - problem.load(assignment)
+    kwargs = {}
+    if problem.stock is not None:
+        kwargs["stock"] = np.maximum(
+            problem.stock - problem.resource_load(assignment), 0
+        )
+    spill = problem.subset(rest).replace(capacity=np.maximum(left, 0.0), **kwargs)
+    result = solve(spill, engine, params=params)
+    assignment[rest] = result.assignment
+    for pos, why in result.unassigned_reason.items():
+        reasons[int(rest[pos])] = why
+    return reasons
+
+
 def solve_partitioned(
     problem: AssignmentProblem,
     item_region: NDArray[np.intp],
     node_region: NDArray[np.intp],
     *,
     engine: str,
-    time_limit_s: float,
-    seed: int = 0,
-    relative_gap: float = 1e-4,
+    params: SolveParams | None = None,
     backend: str = "loky",
     n_jobs: int = 2,
 ) -> SolveResult:
@@ -54,6 +96,9 @@ def solve_partitioned(
     ----------
     item_region, node_region
         Region code of each item and of each node.
+    params
+        Each region's and the spill-over's solve parameters (a region solve
+        runs on one thread).
     backend
         A joblib backend name (``loky``, ``threading``, ``dask``); with ``dask``
         a ``dask.distributed.Client`` must be active in the caller.
@@ -61,47 +106,18 @@ def solve_partitioned(
     start = time.perf_counter()
     if not problem.can_defer:
         raise ValueError("partitioned solves need a defer option (spill-over)")
-    regions = np.unique(item_region)
-    parts = []
-    for r in regions:
-        items = np.flatnonzero(item_region == r).astype(np.intp)
-        parts.append((items, _region_problem(problem, items, node_region == r)))
+    params = params or SolveParams()
     with joblib.parallel_config(backend=backend):
-        results = joblib.Parallel(n_jobs=n_jobs)(
-            joblib.delayed(solve)(
-                sub,
-                engine,
-                time_limit_s=time_limit_s,
-                seed=seed,
-                threads=1,
-                relative_gap=relative_gap,
-            )
-            for _, sub in parts
+        assignment, n_parts = _solve_regions(
+            problem,
+            item_region,
+            node_region,
+            engine=engine,
+            params=params,
+            n_jobs=n_jobs,
         )
-    assignment = np.full(problem.n_items, -1, dtype=np.int64)
-    for (items, _), result in zip(parts, results, strict=True):
-        assignment[items] = result.assignment
-    # Spill-over: everything a region left unplaced, over all nodes.
-    rest = np.flatnonzero(assignment < 0).astype(np.intp)
-    reasons: dict[int, str] = {}
-    if rest.size:
-        left = problem.capacity - problem.load(assignment)
-        kwargs = {}
-        if problem.stock is not None:
-            kwargs["stock"] = np.maximum(
-                problem.stock - problem.resource_load(assignment), 0
-            )
-        spill = problem.subset(rest).replace(capacity=np.maximum(left, 0.0), **kwargs)
-        result = solve(
-            spill,
-            engine,
-            time_limit_s=time_limit_s,
-            seed=seed,
-            relative_gap=relative_gap,
-        )
-        assignment[rest] = result.assignment
-        for pos, why in result.unassigned_reason.items():
-            reasons[int(rest[pos])] = why
+    n_spill = int((assignment < 0).sum())
+    reasons = _spill_over(problem, assignment, engine=engine, params=params)
     return SolveResult(
         engine=engine,
         status=Status.FEASIBLE,
@@ -111,6 +127,6 @@ def solve_partitioned(
         assignment=assignment,
         unassigned_reason=reasons,
         limit=Limit.OTHER,
-        message=f"{len(parts)} region partitions ({backend}), "
-        f"{rest.size} items to spill-over",
+        message=f"{n_parts} region partitions ({backend}), "
+        f"{n_spill} items to spill-over",
     )

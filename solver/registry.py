@@ -1,31 +1,60 @@
-"""Engines by name; the CLI's ``--engine`` choices come from here."""
+"""Engines by name; the CLI's ``--engine`` choices and the test suites come from here."""
 
 from __future__ import annotations
 
-from tierflow.data.errors import UnknownEngineError
+from tierflow.data.errors import SolverError, UnknownEngineError
 from tierflow.solver.cbc import CbcEngine
 from tierflow.solver.cpsat import CpSatEngine
-from tierflow.solver.engine import Engine
+from tierflow.solver.engine import Capabilities, Engine
 from tierflow.solver.greedy import GreedyEngine
 from tierflow.solver.highs import HighsEngine
 from tierflow.solver.lp import LpEngine
+from tierflow.solver.nearest import NearestEngine
+from tierflow.solver.portfolio import PortfolioEngine
 
 _ENGINES: dict[str, Engine] = {
     engine.name: engine
     for engine in (
-        CpSatEngine(),
+        PortfolioEngine(),  # "cpsat": the name scripts know
         HighsEngine(),
         CbcEngine(),
         GreedyEngine(),
         LpEngine(),
-        CpSatEngine("cpsat-plain", plain=True),
+        CpSatEngine(),
+        NearestEngine(),
     )
 }
 
 
-def engine_names(only_available: bool = False) -> list[str]:
-    """Registered engine names, in preference order."""
-    return [n for n, e in _ENGINES.items() if not only_available or e.available()]
+def engine_names(only_available: bool = False, *, baselines: bool = False) -> list[str]:
+    """Registered engine names, in preference order.
+
+    Reference policies (``capabilities.baseline``, e.g. ``nearest``) are
+    listed only with ``baselines=True``; :func:`get_engine` knows them all.
+    """
+    return [
+        name
+        for name, engine in _ENGINES.items()
+        if (baselines or not engine.capabilities.baseline)
+        and (not only_available or engine.available())
+    ]
+
+
+def engines_with(only_available: bool = False, **flags: bool) -> list[str]:
+    """Names of the engines whose capabilities match every flag given.
+
+    ``engines_with(exact=True)`` are the exact engines (Pyomo's capability
+    lists, read from what each engine declares); no flag: every engine,
+    baselines included.
+    """
+    unknown = set(flags) - set(Capabilities.flags())
+    if unknown:
+        raise TypeError(f"unknown capability flags: {sorted(unknown)}")
+    return [
+        name
+        for name in engine_names(only_available, baselines=True)
+        if all(getattr(_ENGINES[name].capabilities, f) is v for f, v in flags.items())
+    ]
 
 
 def get_engine(name: str) -> Engine:
@@ -38,8 +67,17 @@ def get_engine(name: str) -> Engine:
         ) from None
 
 
+def fallback_engine() -> Engine:
+    """The first available engine declaring ``capabilities.fallback`` (``greedy``)."""
+    for name in engines_with(only_available=True, fallback=True):
+        return _ENGINES[name]
+    raise SolverError("no available engine can serve as the fallback")
+
+
 def register(engine: Engine) -> None:
     """Add (or replace) an engine, e.g. a plug-in from outside tierflow."""
     if not isinstance(engine, Engine):
         raise TypeError(f"{engine!r} does not implement the Engine protocol")
+    if not isinstance(engine.capabilities, Capabilities):
+        raise TypeError(f"{engine.name!r}: capabilities must be a Capabilities")
     _ENGINES[engine.name] = engine

@@ -17,6 +17,11 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from tierflow.formulations.problem import AssignmentProblem
+
+#: Why an exact engine left an item unassigned: deferring it was optimal.
+DEFERRED_BY_OPTIMIZER = "deferred by the optimizer"
+
 
 @enum.unique
 class Status(enum.Enum):
@@ -74,6 +79,9 @@ class SolveResult:
         ``(n_agents, n_resources)`` stock duals (>= 0), where known.
     message
         Free-form detail from the backend (native status, fallback notes).
+    fallback_from
+        The engine whose failure or timeout made this the fallback engine's
+        result (``None`` when the requested engine answered itself).
     """
 
     engine: str
@@ -87,6 +95,7 @@ class SolveResult:
     bid_price: NDArray[np.float64] | None = None
     stock_dual: NDArray[np.float64] | None = None
     message: str = ""
+    fallback_from: str | None = None
 
     def __post_init__(self) -> None:
         assignment = np.array(self.assignment, dtype=np.int64, copy=True)
@@ -152,6 +161,7 @@ class SolveResult:
             "assignment": self.assignment.tolist(),
             "unassigned_reason": {str(k): v for k, v in self.unassigned_reason.items()},
             "message": self.message,
+            "fallback_from": self.fallback_from,
         }
 
 
@@ -180,4 +190,67 @@ def no_solution(
         unassigned_reason={},
         limit=limit,
         message=message,
+    )
+
+
+def solution_result(
+    engine: str,
+    problem: AssignmentProblem,
+    assignment: NDArray[np.int64],
+    status: Status,
+    runtime_s: float,
+    *,
+    bound: float | None = None,
+    limit: Limit = Limit.NONE,
+    message: str = "",
+    reasons: Mapping[int, str] | None = None,
+) -> SolveResult:
+    """A result carrying ``assignment``, its objective recomputed from ``problem``.
+
+    Unassigned items are :data:`DEFERRED_BY_OPTIMIZER` unless ``reasons`` says
+    otherwise.
+    """
+    if reasons is None:
+        reasons = dict.fromkeys(
+            map(int, np.flatnonzero(assignment < 0)), DEFERRED_BY_OPTIMIZER
+        )
+    return SolveResult(
+        engine=engine,
+        status=status,
+        objective=problem.objective(assignment),
+        bound=bound,
+        runtime_s=runtime_s,
+        assignment=assignment,
+        unassigned_reason=reasons,
+        limit=limit,
+        message=message,
+    )
+
+
+def heuristic_result(
+    engine: str,
+    problem: AssignmentProblem,
+    assignment: NDArray[np.int64],
+    reasons: Mapping[int, str],
+    runtime_s: float,
+) -> SolveResult:
+    """A constructed assignment without a bound: ``FEASIBLE`` when complete.
+
+    An item left unassigned in a problem without a defer option means no
+    solution was found (``NO_SOLUTION``, the placed items kept for the record).
+    """
+    if not problem.can_defer and (assignment < 0).any():
+        return SolveResult(
+            engine=engine,
+            status=Status.NO_SOLUTION,
+            objective=None,
+            bound=None,
+            runtime_s=runtime_s,
+            assignment=assignment,
+            unassigned_reason=reasons,
+            limit=Limit.OTHER,
+            message=f"{int((assignment < 0).sum())} items could not be placed",
+        )
+    return solution_result(
+        engine, problem, assignment, Status.FEASIBLE, runtime_s, reasons=reasons
     )

@@ -1,4 +1,9 @@
-"""The one entry point: ``solve(problem, engine, ...) -> SolveResult``."""
+"""The one entry point: ``solve(problem, engine, ...) -> SolveResult``.
+
+Around the engine's own solve it adds what the engine's capabilities ask
+for: a greedy warm start, the LP bound for a result that is not proven
+optimal, and the fallback engine's answer when the engine fails.
+"""
 
 from __future__ import annotations
 
@@ -10,13 +15,14 @@ import numpy as np
 from numpy.typing import NDArray
 
 from tierflow.formulations.problem import AssignmentProblem
-from tierflow.solver.engine import DEFAULT_RELATIVE_GAP
+from tierflow.solver.engine import Engine
 from tierflow.solver.greedy import greedy_assign
 from tierflow.solver.lp import lp_bound
-from tierflow.solver.registry import get_engine
-from tierflow.solver.result import Limit, SolveResult, Status
+from tierflow.solver.params import SolveParams
+from tierflow.solver.registry import fallback_engine, get_engine
+from tierflow.solver.result import Limit, SolveResult, Status, no_solution
 
-#: Share of the time limit the greedy warm start may use.
+#: Share of the time limit the greedy warm start (and the fallback) may use.
 WARM_START_SHARE = 0.1
 
 
@@ -24,11 +30,12 @@ def solve(
     problem: AssignmentProblem,
     engine: str = "cpsat",
     *,
-    time_limit_s: float = 10.0,
-    seed: int = 0,
-    warm_start: NDArray[np.int64] | None = None,
+    params: SolveParams | None = None,
+    time_limit_s: float | None = None,
+    seed: int | None = None,
     threads: int | None = None,
-    relative_gap: float = DEFAULT_RELATIVE_GAP,
+    relative_gap: float | None = None,
+    warm_start: NDArray[np.int64] | None = None,
     fallback: bool = True,
 ) -> SolveResult:
     """Solve ``problem`` with the engine registered as ``engine``.
@@ -39,89 +46,123 @@ def solve(
         The validated instance.
     engine
         A name from :func:`tierflow.solver.registry.engine_names`.
-    time_limit_s
-        Wall-clock budget for the whole call, warm start included.
-    seed
-        Random seed passed to the backend, for reproducible runs.
+    params
+        Time limit (for the whole call, warm start included), seed, threads
+        and relative gap; default :class:`SolveParams`.
+    time_limit_s, seed, threads, relative_gap
+        Override the field of ``params`` of the same name when given.
     warm_start
-        An assignment to start from; engines that use one get the greedy
-        solution when none is given.
-    threads
-        Worker threads; ``None`` lets the engine use every core.
-    relative_gap
-        Stop, and call the result optimal, once ``(objective - bound) /
-        max(|objective|, 1)`` is at most this (MathOpt's relative gap tolerance).
+        An assignment to start from; else ``greedy_start`` engines get greedy's.
     fallback
         When the engine fails or stops without a solution (and has not proven
-        infeasibility), answer with the greedy engine instead; the result says so
-        in ``message``.
+        infeasibility), answer with the fallback engine instead; the result
+        names the engine in ``fallback_from`` and says so in ``message``.
 
     Returns
     -------
     SolveResult
-        Exact engines that cannot prove optimality report the LP bound when it
-        is the better bound.
+        Engines that prove a bound but not optimality report the LP bound
+        when it is the better bound.
     """
-    eng = get_engine(engine)
-    start = time.perf_counter()
+    params = _overridden(
+        params or SolveParams(),
+        time_limit_s=time_limit_s,
+        seed=seed,
+        threads=threads,
+        relative_gap=relative_gap,
+    )
+    eng, start = get_engine(engine), time.perf_counter()
+    caps = eng.capabilities
     if problem.n_items == 0:
-        return SolveResult(
-            engine=eng.name,
-            status=Status.OPTIMAL,
-            objective=0.0,
-            bound=0.0,
-            runtime_s=0.0,
-            assignment=np.zeros(0, dtype=np.int64),
-        )
-    if warm_start is None and eng.uses_warm_start and eng.name != "greedy":
-        hint, _ = greedy_assign(problem, time_limit_s=WARM_START_SHARE * time_limit_s)
-        if problem.can_defer or (hint >= 0).all():
-            warm_start = hint
-    left = max(time_limit_s - (time.perf_counter() - start), 0.01)
+        return _nothing_to_do(eng.name)
+    if warm_start is None and caps.greedy_start:
+        warm_start = _greedy_start(problem, params)
+    left = max(params.time_limit_s - (time.perf_counter() - start), 0.01)
+    result = _run(eng, problem, params.replace(time_limit_s=left), warm_start, start)
+    if caps.proves_bound and not caps.bound_is_lp and _unproven(result):
+        result = result.with_bound(lp_bound(problem, time_limit_s=max(left, 1.0)))
+    if fallback and not caps.fallback and _rescue(result):
+        result = _fall_back(eng.name, result, problem, params, warm_start, start)
+    return dataclasses.replace(result, runtime_s=time.perf_counter() - start)
+
+
+def _overridden(params: SolveParams, **overrides: float | None) -> SolveParams:
+    """``params`` with every override that is given (not ``None``)."""
+    return params.replace(**{k: v for k, v in overrides.items() if v is not None})
+
+
+def _nothing_to_do(engine: str) -> SolveResult:
+    """The result of a problem without items: optimal at 0."""
+    return SolveResult(
+        engine=engine,
+        status=Status.OPTIMAL,
+        objective=0.0,
+        bound=0.0,
+        runtime_s=0.0,
+        assignment=np.zeros(0, dtype=np.int64),
+    )
+
+
+def _greedy_start(
+    problem: AssignmentProblem, params: SolveParams
+) -> NDArray[np.int64] | None:
+    """The greedy solution, when it is one (complete, or deferral allowed)."""
+    hint, _ = greedy_assign(
+        problem, time_limit_s=WARM_START_SHARE * params.time_limit_s
+    )
+    return hint if problem.can_defer or (hint >= 0).all() else None
+
+
+def _run(
+    eng: Engine,
+    problem: AssignmentProblem,
+    params: SolveParams,
+    warm_start: NDArray[np.int64] | None,
+    start: float,
+) -> SolveResult:
+    """The engine's own solve; an exception becomes an ``ERROR`` result."""
     try:
-        result = eng.solve(
-            problem,
-            time_limit_s=left,
-            seed=seed,
-            warm_start=warm_start,
-            threads=threads,
-            relative_gap=relative_gap,
-        )
+        return eng.solve(problem, params, warm_start=warm_start)
     except Exception as exc:  # an engine must never take the caller down
-        result = SolveResult(
-            engine=eng.name,
-            status=Status.ERROR,
-            objective=None,
-            bound=None,
-            runtime_s=time.perf_counter() - start,
-            assignment=np.full(problem.n_items, -1, dtype=np.int64),
+        return no_solution(
+            eng.name,
+            problem.n_items,
+            Status.ERROR,
+            time.perf_counter() - start,
             message=f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=3)}",
         )
-    if (
-        eng.proves_bound
-        and eng.name != "lp"
-        and result.status is not Status.OPTIMAL
-        and result.status is not Status.INFEASIBLE
-    ):
-        result = result.with_bound(lp_bound(problem, time_limit_s=max(left, 1.0)))
-    if (
-        fallback
-        and eng.name != "greedy"
-        and not result.has_solution
-        and result.status is not Status.INFEASIBLE
-    ):
-        greedy = get_engine("greedy").solve(
-            problem,
-            time_limit_s=max(time_limit_s * WARM_START_SHARE, 0.05),
-            seed=seed,
-            warm_start=warm_start,
-            threads=threads,
-        )
-        result = dataclasses.replace(
-            greedy.with_bound(result.bound),
-            runtime_s=time.perf_counter() - start,
-            limit=result.limit if result.limit is not Limit.NONE else greedy.limit,
-            message=f"fallback to greedy after {eng.name}: "
-            f"{result.status.name} {result.message}".strip(),
-        )
-    return dataclasses.replace(result, runtime_s=time.perf_counter() - start)
+
+
+def _unproven(result: SolveResult) -> bool:
+    """Neither proven optimal nor proven infeasible: a better bound may help."""
+    return result.status not in (Status.OPTIMAL, Status.INFEASIBLE)
+
+
+def _rescue(result: SolveResult) -> bool:
+    """No solution, yet not proven infeasible: the fallback should answer."""
+    return not result.has_solution and result.status is not Status.INFEASIBLE
+
+
+def _fall_back(
+    failed: str,
+    result: SolveResult,
+    problem: AssignmentProblem,
+    params: SolveParams,
+    warm_start: NDArray[np.int64] | None,
+    start: float,
+) -> SolveResult:
+    """The fallback engine's answer, keeping the failed engine's bound and limit."""
+    backup = fallback_engine()
+    answer = backup.solve(
+        problem,
+        params.replace(time_limit_s=max(params.time_limit_s * WARM_START_SHARE, 0.05)),
+        warm_start=warm_start,
+    )
+    return dataclasses.replace(
+        answer.with_bound(result.bound),
+        runtime_s=time.perf_counter() - start,
+        limit=result.limit if result.limit is not Limit.NONE else answer.limit,
+        message=f"fallback to {backup.name} after {failed}: "
+        f"{result.status.name} {result.message}".strip(),
+        fallback_from=failed,
+    )

@@ -139,23 +139,8 @@ def verify(problem: AssignmentProblem, result: SolveResult) -> float:
     return objective
 
 
-def check_allocation_rows(
-    rows: pd.DataFrame,
-    *,
-    node_ids: Sequence[str],
-    sku_ids: Sequence[str],
-    capacity: NDArray[np.float64],
-    inventory: NDArray[np.int64],
-    sku_complexity: NDArray[np.float64],
-    order_lines: pd.DataFrame,
-) -> list[str]:
-    """Re-check an ``allocations.csv`` against the network, from the file alone.
-
-    Every order line of ``order_lines`` (``order_id, sku, quantity``) must
-    appear exactly once with a valid status; allocated units per (node, SKU)
-    may not exceed the inventory and complexity-weighted units per node may
-    not exceed ``capacity``. Returns the violations (empty when sound).
-    """
+def _line_coverage(rows: pd.DataFrame, order_lines: pd.DataFrame) -> list[str]:
+    """Every order line once, with a valid status and its ordered quantity."""
     out: list[str] = []
     valid = {"allocated", "deferred", "unfillable"}
     bad_status = sorted(set(rows["status"]) - valid)
@@ -178,17 +163,22 @@ def check_allocation_rows(
     wrong = want.loc[common].to_numpy() != got.loc[common].to_numpy()
     if wrong.any():
         out.append(f"{int(wrong.sum())} rows change the ordered quantity")
-    alloc = rows[rows["status"] == "allocated"]
-    node_pos = {n: i for i, n in enumerate(node_ids)}
-    sku_pos = {s: i for i, s in enumerate(sku_ids)}
-    nodes = alloc["node_id"].map(node_pos)
-    skus = alloc["sku"].map(sku_pos)
-    if nodes.isna().any() or skus.isna().any():
-        out.append("allocated rows with unknown node or SKU")
-        return out
-    n_idx = nodes.to_numpy(dtype=np.intp)
-    k_idx = skus.to_numpy(dtype=np.intp)
-    qty = alloc["quantity"].to_numpy(dtype=np.float64)
+    return out
+
+
+def _node_limits(
+    n_idx: NDArray[np.intp],
+    k_idx: NDArray[np.intp],
+    qty: NDArray[np.float64],
+    *,
+    node_ids: Sequence[str],
+    sku_ids: Sequence[str],
+    capacity: NDArray[np.float64],
+    inventory: NDArray[np.int64],
+    sku_complexity: NDArray[np.float64],
+) -> list[str]:
+    """Allocated units within each node's inventory and capacity."""
+    out: list[str] = []
     used = np.zeros_like(inventory, dtype=np.float64)
     np.add.at(used, (n_idx, k_idx), qty)
     over = used - inventory
@@ -205,3 +195,39 @@ def check_allocation_rows(
             f"capacity: node {node_ids[j]} load {load[j]:.3f} > {capacity[j]:.3f}"
         )
     return out
+
+
+def check_allocation_rows(
+    rows: pd.DataFrame,
+    *,
+    node_ids: Sequence[str],
+    sku_ids: Sequence[str],
+    capacity: NDArray[np.float64],
+    inventory: NDArray[np.int64],
+    sku_complexity: NDArray[np.float64],
+    order_lines: pd.DataFrame,
+) -> list[str]:
+    """Re-check an ``allocations.csv`` against the network, from the file alone.
+
+    Every order line of ``order_lines`` (``order_id, sku, quantity``) must
+    appear exactly once with a valid status; allocated units per (node, SKU)
+    may not exceed the inventory and complexity-weighted units per node may
+    not exceed ``capacity``. Returns the violations (empty when sound).
+    """
+    out = _line_coverage(rows, order_lines)
+    alloc = rows[rows["status"] == "allocated"]
+    nodes = alloc["node_id"].map({n: i for i, n in enumerate(node_ids)})
+    skus = alloc["sku"].map({s: i for i, s in enumerate(sku_ids)})
+    if nodes.isna().any() or skus.isna().any():
+        out.append("allocated rows with unknown node or SKU")
+        return out
+    return out + _node_limits(
+        nodes.to_numpy(dtype=np.intp),
+        skus.to_numpy(dtype=np.intp),
+        alloc["quantity"].to_numpy(dtype=np.float64),
+        node_ids=node_ids,
+        sku_ids=sku_ids,
+        capacity=capacity,
+        inventory=inventory,
+        sku_complexity=sku_complexity,
+    )

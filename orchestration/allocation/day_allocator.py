@@ -58,9 +58,10 @@ from tierflow.formulations.fulfillment import (
 from tierflow.formulations.problem import AssignmentProblem
 from tierflow.formulations.tiers import TierPolicy
 from tierflow.orchestration.bid_prices import bid_prices, sample_demand
-from tierflow.solver.greedy import first_come_assign
 from tierflow.solver.lp import lp_relaxation
+from tierflow.solver.params import SolveParams
 from tierflow.solver.partition import solve_partitioned
+from tierflow.solver.registry import get_engine
 from tierflow.solver.result import SolveResult, Status
 from tierflow.solver.solve import solve
 from tierflow.solver.verify import verify
@@ -484,42 +485,31 @@ class DayAllocator:
     def _solve(self, compiled: CompiledBatch) -> tuple[SolveResult, float]:
         s = self.settings
         start = time.perf_counter()
-        if s.engine == NEAREST:
-            dest = self.orders.dest[compiled.options.orders]
-            distance = self.network.distance_mi[:, dest].T
-            assignment, reasons = first_come_assign(compiled.problem, distance)
-            result = SolveResult(
-                engine=NEAREST,
-                status=Status.FEASIBLE,
-                objective=compiled.problem.objective(assignment),
-                bound=None,
-                runtime_s=time.perf_counter() - start,
-                assignment=assignment,
-                unassigned_reason=reasons,
-            )
-        elif s.backend != "none" and compiled.problem.n_items > 1:
-            dest = self.orders.dest[compiled.options.orders]
+        caps = get_engine(s.engine).capabilities
+        params = SolveParams(
+            time_limit_s=s.time_limit_s,
+            seed=s.seed,
+            threads=s.threads,
+            relative_gap=s.relative_gap,
+        )
+        problem = compiled.problem
+        dest = self.orders.dest[compiled.options.orders]
+        if caps.uses_preference:
+            problem = problem.replace(preference=self.network.distance_mi[:, dest].T)
+        if s.backend != "none" and problem.n_items > 1 and not caps.baseline:
             nearest = np.argmin(self.network.distance_mi[:, dest], axis=0)
             result = solve_partitioned(
-                compiled.problem,
+                problem,
                 self._node_region[nearest],
                 self._node_region,
                 engine=s.engine,
-                time_limit_s=s.time_limit_s,
-                seed=s.seed,
-                relative_gap=s.relative_gap,
+                # regions run on one thread each, the spill-over as the engine likes
+                params=params.replace(threads=None),
                 backend=s.backend,
                 n_jobs=s.n_jobs,
             )
         else:
-            result = solve(
-                compiled.problem,
-                s.engine,
-                time_limit_s=s.time_limit_s,
-                seed=s.seed,
-                threads=s.threads,
-                relative_gap=s.relative_gap,
-            )
+            result = solve(problem, s.engine, params=params)
         elapsed = time.perf_counter() - start
         verify(compiled.problem, result)
         return result, elapsed
@@ -735,7 +725,7 @@ class DayAllocator:
             joint = parts[0] if len(parts) == 1 else concat_batches(parts[0], parts[1])
             result, solve_s = self._solve(joint)
             status = result.status.value
-            fallback = result.message.startswith("fallback")
+            fallback = result.fallback_from is not None
             reasons: dict[int, str] = {}
             for k in np.flatnonzero(joint.split & (result.assignment >= 0)).tolist():
                 reasons[k] = "split: no single node holds every line"

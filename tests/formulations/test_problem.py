@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pickle
 from pathlib import Path
 from typing import Any
 
@@ -97,6 +98,18 @@ BAD = [
         [[1.0], [1.0]],
         r"field 'use': index \(1, 0\): value -1.0: must be >= 0",
     ),
+    (
+        "preference",
+        [[1.0, 2.0], [3.0, 4.0]],
+        None,
+        r"field 'preference': shape \(2, 2\) does not match cost shape \(3, 2\)",
+    ),
+    (
+        "preference",
+        [[1.0, 2.0], [3.0, np.inf], [5.0, 6.0]],
+        None,
+        r"field 'preference': index \(1, 1\): value inf: not finite on an eligible",
+    ),
 ]
 
 
@@ -153,6 +166,7 @@ def test_save_and_load_round_trip(tmp_path: Path) -> None:
             stock=[[3.0], [1.0]],
             defer_cost=[1.0, 2.0, 3.0],
             priority=[0.5, 1.0, 2.0],
+            preference=[[3.0, 1.0], [2.0, 2.0], [0.0, 5.0]],
         ),
         name="round-trip",
     )
@@ -161,6 +175,30 @@ def test_save_and_load_round_trip(tmp_path: Path) -> None:
     again = AssignmentProblem.load_npz(path)
     assert again == problem
     assert again.name == "round-trip"
+    assert again.preference is not None
+    assert again.preference.tolist() == [[3.0, 1.0], [2.0, 2.0], [0.0, 5.0]]
+    assert again != problem.replace(preference=None)
+
+
+def test_pickle_round_trip_keeps_every_field() -> None:
+    problem = AssignmentProblem(
+        **_base(defer_cost=[1.0, 2.0, 3.0], preference=np.eye(3, 2)), name="p"
+    )
+    again = pickle.loads(pickle.dumps(problem))
+    assert again == problem
+    assert again.preference is not None and not again.preference.flags.writeable
+
+
+def test_preference_is_ignored_off_the_eligible_pairs() -> None:
+    problem = AssignmentProblem(
+        **_base(
+            cost=[[1.0, np.inf], [3.0, 4.0], [5.0, 6.0]],
+            preference=[[1.0, np.nan], [2.0, 1.0], [0.0, 0.0]],
+        )
+    )
+    assert problem.preference is not None
+    assert problem.preference.tolist() == [[1.0, 0.0], [2.0, 1.0], [0.0, 0.0]]
+    assert problem.objective(np.array([0, 1, 1])) == 1.0 + 4.0 + 6.0
 
 
 def test_load_npz_errors_name_the_file(tmp_path: Path) -> None:
@@ -192,3 +230,6 @@ def test_subset_keeps_agents() -> None:
     assert sub.cost[0].tolist() == [5.0, 6.0]
     assert sub.defer_cost is not None
     assert sub.defer_cost.tolist() == [3.0, 1.0]
+    with_pref = problem.replace(preference=[[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]])
+    sub_pref = with_pref.subset(np.array([2, 0])).preference
+    assert sub_pref is not None and sub_pref.tolist() == [[5.0, 6.0], [1.0, 2.0]]

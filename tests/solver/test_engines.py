@@ -1,7 +1,8 @@
 """Every registered engine on instances that carry their answers.
 
-Exact engines must hit the optimum, greedy must be feasible and no better
-than it, the LP bound must not exceed it; every solution is verified.
+Exact engines must hit the optimum, the others must be feasible and no
+better than it, no bound may exceed it; every solution is verified. Which
+engine is checked how comes from its capability flags (``tests/solver/suites.py``).
 """
 
 from __future__ import annotations
@@ -13,15 +14,22 @@ import pulp
 import pytest
 
 from tests.instances import KNOWN, KnownInstance, fractional_lp, infeasible
+from tests.solver.suites import (
+    CONSTRUCTIVE,
+    ENGINES,
+    EXACT,
+    FALLBACK,
+    suites,
+    unlisted,
+)
 from tierflow.formulations.problem import AssignmentProblem
-from tierflow.solver import Status, engine_names, get_engine, solve, verify
+from tierflow.solver import Status, get_engine, solve, verify
 from tierflow.solver.cbc import cbc_command
+from tierflow.solver.engine import BundledEngine, Capabilities, Hint
 from tierflow.solver.lp import lp_relaxation
 from tierflow.solver.matrix import build_matrix
+from tierflow.solver.params import SolveParams
 from tierflow.solver.result import SolveResult
-
-ENGINES = engine_names(only_available=True)
-EXACT = [name for name in ENGINES if get_engine(name).exact]
 
 
 @pytest.fixture(params=ENGINES)
@@ -31,13 +39,37 @@ def engine(request: pytest.FixtureRequest) -> str:
     return name
 
 
+def test_every_registered_engine_is_in_exactly_one_suite() -> None:
+    assert unlisted() == []
+    assert all(suites(only_available=False).values()), "a suite lost every engine"
+
+
+class _Misfit(BundledEngine):
+    """Exact, yet proves no bound: no suite knows how to check that."""
+
+    name = "misfit"
+    capabilities = Capabilities(exact=True)
+
+    def solve(
+        self, problem: AssignmentProblem, params: SolveParams, warm_start: Hint = None
+    ) -> SolveResult:
+        raise NotImplementedError
+
+
+def test_an_engine_no_suite_checks_is_reported(monkeypatch: pytest.MonkeyPatch) -> None:
+    from tierflow.solver import registry
+
+    monkeypatch.setitem(registry._ENGINES, "misfit", _Misfit())
+    assert unlisted() == ["misfit"]
+
+
 @pytest.mark.parametrize("known", KNOWN, ids=lambda k: k.problem.name)
 def test_engine_on_known_instances(engine: str, known: KnownInstance) -> None:
     result = solve(known.problem, engine, time_limit_s=5.0, seed=1)
     assert result.has_solution, result.message
     objective = verify(known.problem, result)
     assert known.optimum is not None
-    if get_engine(engine).exact:
+    if engine in EXACT:
         assert result.status is Status.OPTIMAL
         assert objective == pytest.approx(known.optimum, rel=1e-9)
         assert result.gap == pytest.approx(0.0, abs=1e-9)
@@ -109,17 +141,19 @@ def test_exact_engines_prove_infeasibility(name: str) -> None:
         result.objective_value()
 
 
-def test_greedy_reports_items_it_cannot_place() -> None:
-    result = solve(infeasible().problem, "greedy", time_limit_s=1.0)
+@pytest.mark.parametrize("name", CONSTRUCTIVE)
+def test_constructive_engines_report_items_they_cannot_place(name: str) -> None:
+    result = solve(infeasible().problem, name, time_limit_s=1.0, fallback=False)
     assert result.status is Status.NO_SOLUTION
     assert list(result.unassigned_reason.values()) == [
         "capacity of every eligible node taken by other items"
     ]
 
 
-def test_defer_reasons_name_the_choice() -> None:
+@pytest.mark.parametrize("name", FALLBACK)
+def test_defer_reasons_name_the_choice(name: str) -> None:
     known = KNOWN[1]
-    result = solve(known.problem, "greedy", time_limit_s=1.0)
+    result = solve(known.problem, name, time_limit_s=1.0)
     assert result.assignment[1] == -1
     assert "deferred" in result.unassigned_reason[1]
 
@@ -133,52 +167,35 @@ def test_empty_problem_is_trivially_optimal(engine: str) -> None:
     assert result.objective == 0.0
 
 
-class _Broken:
-    """An engine whose backend blows up, to test the greedy fallback."""
-
-    name = "broken"
-    exact = True
-    proves_bound = False
-    uses_warm_start = False
-
-    def available(self) -> bool:
-        return True
-
-    def solve(self, problem: AssignmentProblem, **_: object) -> SolveResult:
-        raise RuntimeError("backend crashed")
-
-
-def test_failed_engine_falls_back_to_greedy(monkeypatch: pytest.MonkeyPatch) -> None:
-    from tierflow.solver import registry
-
-    monkeypatch.setitem(registry._ENGINES, "broken", _Broken())
-    known = fractional_lp()
-    result = solve(known.problem, "broken", time_limit_s=1.0)
-    assert result.engine == "greedy"
-    assert result.has_solution
-    assert "fallback to greedy after broken: ERROR RuntimeError: backend crashed" in (
-        result.message
-    )
-    verify(known.problem, result)
-
-
-def test_time_limited_incumbent_is_feasible_not_optimal() -> None:
-    """c10200 is not provable in 0.3 s: CP-SAT must say FEASIBLE with limit TIME."""
+@pytest.mark.parametrize("name", EXACT)
+def test_time_limited_incumbent_is_feasible_not_optimal(name: str) -> None:
+    """c10200 is not provable in 0.3 s: FEASIBLE with limit TIME and a bound."""
     from tests.conftest import GAP_DIR
     from tierflow.formulations.gap import load_gap_file
 
     inst = load_gap_file(GAP_DIR / "c10200.txt")[0]
-    for name in ("cpsat", "highs", "cbc"):
-        result = solve(inst.problem, name, time_limit_s=0.3)
-        assert result.status is Status.FEASIBLE, (name, result.message)
-        assert result.limit.value == "time"
-        assert result.bound is not None and result.bound < result.objective_value()
-        verify(inst.problem, result)
+    result = solve(inst.problem, name, time_limit_s=0.3)
+    assert result.status is Status.FEASIBLE, result.message
+    assert result.limit.value == "time"
+    assert result.bound is not None and result.bound < result.objective_value()
+    verify(inst.problem, result)
 
 
-def test_result_is_immutable() -> None:
-    result = solve(fractional_lp().problem, "greedy")
+@pytest.mark.parametrize("name", FALLBACK)
+def test_result_is_immutable(name: str) -> None:
+    result = solve(fractional_lp().problem, name)
     with pytest.raises(ValueError, match="read-only"):
         result.assignment[0] = 1
     with pytest.raises(dataclasses.FrozenInstanceError):
         result.objective = 0.0  # type: ignore[misc]
+
+
+def test_engines_declare_their_capabilities(engine: str) -> None:
+    eng = get_engine(engine)
+    assert eng.name == engine
+    assert isinstance(eng.capabilities, Capabilities)
+    caps = eng.capabilities
+    assert not caps.exact or caps.proves_bound
+    assert not caps.bound_is_lp or caps.proves_bound
+    assert not caps.greedy_start or caps.uses_warm_start
+    assert not (caps.fallback and caps.baseline)

@@ -1,6 +1,6 @@
 """Sizes beyond the OR-Library files: the greedy stays complete, the LP path
 switches to interior point + crossover without changing the bound or duals'
-meaning."""
+meaning. Each takes seconds: marked ``slow`` (``make test`` still runs them)."""
 
 from __future__ import annotations
 
@@ -11,14 +11,15 @@ import pytest
 
 from tierflow.data.orlib_gap import generate_chu_beasley
 from tierflow.formulations.gap import gap_instance
-from tierflow.solver.cpsat import agent_lns
 from tierflow.solver.greedy import greedy_assign
 from tierflow.solver.highs_model import new_highs, pass_model
+from tierflow.solver.lns import agent_lns
 from tierflow.solver.lp import IPM_MIN_COLUMNS, lp_relaxation
 from tierflow.solver.matrix import build_matrix
 from tierflow.solver.verify import check_assignment
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", ["C", "D"])
 def test_greedy_completes_a_tight_large_gap(kind: str) -> None:
     # type D at this size left hundreds of items unplaced before repair was
@@ -30,6 +31,7 @@ def test_greedy_completes_a_tight_large_gap(kind: str) -> None:
     assert check_assignment(problem, assignment) == []
 
 
+@pytest.mark.slow
 def test_large_lp_uses_interior_point_and_matches_simplex() -> None:
     problem = gap_instance(generate_chu_beasley("D", 25, 1000, seed=2)).problem
     model = build_matrix(problem)
@@ -52,6 +54,7 @@ def test_large_lp_uses_interior_point_and_matches_simplex() -> None:
     assert (relax.bid_price >= 0).all() and relax.bid_price.max() > 0
 
 
+@pytest.mark.slow
 def test_agent_lns_keeps_feasibility_and_improves_a_greedy_start() -> None:
     problem = gap_instance(generate_chu_beasley("E", 20, 200, seed=4)).problem
     start, _ = greedy_assign(problem, time_limit_s=0.5, improve_solution=False)

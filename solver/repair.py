@@ -1,0 +1,124 @@
+"""Repair: place a leftover item by moving one blocking item elsewhere.
+
+For an unplaced item ``i`` and each eligible node ``j``, a candidate is an
+item ``k`` now at ``j`` whose removal frees enough capacity *and* stock for
+``i``, and which fits (capacity, stock, eligibility) at some other node
+``q``. The cheapest such double move wins.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from tierflow.formulations.problem import AssignmentProblem
+from tierflow.solver.partial_assignment import (
+    INF,
+    TOL,
+    ItemResources,
+    PartialAssignment,
+)
+
+#: A candidate move: (cost, node for the item, item moved away or -1, its node).
+_Move = tuple[float, int, int, int]
+
+
+def repair_limit(problem: AssignmentProblem) -> int:
+    """Most unassigned items worth a repair pass (each costs O(nodes × items))."""
+    return 5 + problem.n_items // 20
+
+
+def _direct_fit(
+    problem: AssignmentProblem,
+    state: PartialAssignment,
+    stock: ItemResources | None,
+    i: int,
+    j: int,
+) -> bool:
+    """Whether item ``i`` fits at node ``j`` as things are."""
+    stock_ok = (
+        stock is None
+        or state.stock_left is None
+        or bool(stock.ok_for_item(i, state.stock_left)[j])
+    )
+    return bool(problem.weight[i, j] - state.residual[j] <= TOL) and stock_ok
+
+
+def _make_room(
+    problem: AssignmentProblem, state: PartialAssignment, i: int, j: int
+) -> _Move | None:
+    """The cheapest move of one item away from ``j`` that lets ``i`` in."""
+    use = problem.use
+    need = problem.weight[i, j] - state.residual[j]
+    at_j = np.flatnonzero(state.assignment == j)
+    at_j = at_j[problem.weight[at_j, j] >= need - TOL]
+    if use is not None and state.stock_left is not None and at_j.size:
+        # after k leaves j, j must hold what i needs
+        after = state.stock_left[j][None, :] + use[at_j]
+        at_j = at_j[np.all(after >= use[i][None, :] - TOL, axis=1)]
+    if at_j.size == 0:
+        return None
+    fits = problem.eligible[at_j] & (
+        problem.weight[at_j] <= state.residual[None, :] + TOL
+    )
+    fits[:, j] = False
+    if use is not None and state.stock_left is not None:
+        have = state.stock_left[None, :, :] >= use[at_j][:, None, :] - TOL
+        fits &= np.all(have, axis=2)
+    if not fits.any():
+        return None
+    extra = np.where(fits, problem.cost[at_j] - problem.cost[at_j, j][:, None], INF)
+    u, q = np.unravel_index(int(np.argmin(extra)), extra.shape)
+    return (float(problem.cost[i, j] + extra[u, q]), j, int(at_j[u]), int(q))
+
+
+def _best_move(
+    problem: AssignmentProblem,
+    state: PartialAssignment,
+    stock: ItemResources | None,
+    i: int,
+) -> _Move | None:
+    """The cheapest way to place item ``i``: directly, or by making room."""
+    best: _Move | None = None
+    for j in map(int, np.flatnonzero(problem.eligible[i])):
+        if _direct_fit(problem, state, stock, i, j):
+            cand: _Move | None = (float(problem.cost[i, j]), j, -1, -1)
+        else:
+            cand = _make_room(problem, state, i, j)
+        if cand is not None and (best is None or cand < best):
+            best = cand
+    return best
+
+
+def repair(
+    problem: AssignmentProblem,
+    state: PartialAssignment,
+    stock: ItemResources | None,
+    *,
+    deadline: float | None = None,
+) -> int:
+    """Place unassigned items by moving one blocking item elsewhere; return count.
+
+    Stops at ``deadline``. It mends a few leftovers: with more than
+    :func:`repair_limit` items unplaced it does nothing and returns 0.
+    """
+    placed = 0
+    unplaced = np.flatnonzero(state.assignment < 0)
+    if unplaced.size > repair_limit(problem):
+        return 0
+    for i in map(int, unplaced):
+        if deadline is not None and time.perf_counter() > deadline:
+            break
+        if problem.defer_cost is not None and "deferred" in state.reasons.get(i, ""):
+            continue
+        best = _best_move(problem, state, stock, i)
+        if best is None:
+            continue
+        _, target, moved, dest = best
+        if moved >= 0:
+            state.place(problem, moved, dest)
+        state.place(problem, i, target)
+        state.reasons.pop(i, None)
+        placed += 1
+    return placed

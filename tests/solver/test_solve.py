@@ -1,0 +1,142 @@
+"""``solve()``: what it adds around an engine, driven by the engine's capabilities."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import pytest
+from numpy.typing import NDArray
+
+from tests.instances import fractional_lp, infeasible
+from tests.solver.suites import FALLBACK
+from tierflow.formulations.problem import AssignmentProblem
+from tierflow.solver import SolveParams, Status, fallback_engine, solve, verify
+from tierflow.solver.engine import BundledEngine, Capabilities, Hint
+from tierflow.solver.result import Limit, SolveResult, no_solution
+
+
+class _Probe(BundledEngine):
+    """A fake engine recording what ``solve()`` hands it."""
+
+    def __init__(self, capabilities: Capabilities, answer: str = "feasible") -> None:
+        self.name = "probe"
+        self.capabilities = capabilities
+        self.answer = answer
+        self.seen: list[tuple[SolveParams, NDArray[np.int64] | None]] = []
+
+    def solve(
+        self, problem: AssignmentProblem, params: SolveParams, warm_start: Hint = None
+    ) -> SolveResult:
+        self.seen.append((params, warm_start))
+        if self.answer == "crash":
+            raise RuntimeError("backend crashed")
+        if self.answer == "nothing":
+            return no_solution(self.name, problem.n_items, Status.NO_SOLUTION, 0.0)
+        assignment = np.array(fractional_lp().assignment, dtype=np.int64)
+        return SolveResult(
+            engine=self.name,
+            status=Status.FEASIBLE,
+            objective=problem.objective(assignment),
+            bound=None,
+            runtime_s=0.0,
+            assignment=assignment,
+            limit=Limit.TIME,
+        )
+
+
+Register = Callable[[_Probe], _Probe]
+
+
+@pytest.fixture
+def register_probe(monkeypatch: pytest.MonkeyPatch) -> Register:
+    """Put a fake engine in the registry for one test."""
+    from tierflow.solver import registry
+
+    def put(engine: _Probe) -> _Probe:
+        monkeypatch.setitem(registry._ENGINES, engine.name, engine)
+        return engine
+
+    return put
+
+
+def test_failed_engine_falls_back_and_says_which(register_probe: Register) -> None:
+    register_probe(_Probe(Capabilities(exact=True), answer="crash"))
+    known = fractional_lp()
+    result = solve(known.problem, "probe", time_limit_s=1.0)
+    backup = fallback_engine().name
+    assert result.engine == backup
+    assert result.fallback_from == "probe"
+    assert result.has_solution
+    assert f"fallback to {backup} after probe: ERROR RuntimeError: backend crashed" in (
+        result.message
+    )
+    verify(known.problem, result)
+
+
+def test_no_fallback_when_asked_or_when_infeasible(register_probe: Register) -> None:
+    register_probe(_Probe(Capabilities(), answer="nothing"))
+    result = solve(fractional_lp().problem, "probe", fallback=False)
+    assert result.status is Status.NO_SOLUTION and result.fallback_from is None
+    rescued = solve(fractional_lp().problem, "probe")
+    assert rescued.has_solution and rescued.fallback_from == "probe"
+    proven = solve(infeasible().problem, "cbc", time_limit_s=5.0)
+    assert proven.status is Status.INFEASIBLE and proven.fallback_from is None
+
+
+@pytest.mark.parametrize("name", FALLBACK)
+def test_the_fallback_engine_is_never_rescued(name: str) -> None:
+    result = solve(infeasible().problem, name, time_limit_s=0.5)
+    assert result.engine == name
+    assert result.fallback_from is None
+
+
+@pytest.mark.parametrize("greedy_start", [True, False])
+def test_greedy_warm_start_only_when_wanted(
+    register_probe: Register, greedy_start: bool
+) -> None:
+    caps = Capabilities(uses_warm_start=True, greedy_start=greedy_start)
+    probe = register_probe(_Probe(caps))
+    solve(fractional_lp().problem, "probe", time_limit_s=1.0)
+    ((_, warm_start),) = probe.seen
+    assert (warm_start is not None) == greedy_start
+    given = np.array([0, 1, 1])
+    solve(fractional_lp().problem, "probe", time_limit_s=1.0, warm_start=given)
+    assert probe.seen[-1][1] is given
+
+
+@pytest.mark.parametrize(
+    ("caps", "tightened"),
+    [
+        (Capabilities(proves_bound=True), True),
+        (Capabilities(proves_bound=True, bound_is_lp=True), False),
+        (Capabilities(), False),
+    ],
+)
+def test_lp_bound_is_added_only_where_it_can_help(
+    register_probe: Register,
+    caps: Capabilities,
+    tightened: bool,
+) -> None:
+    register_probe(_Probe(caps))
+    known = fractional_lp()
+    result = solve(known.problem, "probe", time_limit_s=1.0)
+    assert result.bound == (pytest.approx(known.lp_bound) if tightened else None)
+
+
+def test_keywords_override_params(register_probe: Register) -> None:
+    probe = register_probe(_Probe(Capabilities()))
+    params = SolveParams(time_limit_s=7.0, seed=3, threads=2, relative_gap=1e-3)
+    solve(fractional_lp().problem, "probe", params=params, seed=5, relative_gap=0.01)
+    ((seen, _),) = probe.seen
+    assert (seen.seed, seen.threads, seen.relative_gap) == (5, 2, 0.01)
+    assert 6.0 < seen.time_limit_s <= 7.0  # what is left of the call's limit
+    solve(fractional_lp().problem, "probe")
+    assert probe.seen[-1][0].seed == SolveParams().seed
+
+
+def test_the_readme_call_still_works() -> None:
+    known = fractional_lp()
+    result = solve(known.problem, "cpsat", time_limit_s=10, seed=0)
+    assert result.engine == "cpsat"
+    assert result.objective == known.optimum
