@@ -1,0 +1,48 @@
+"""What an answer offers: split shipments, stock-outs with reasons, the
+satisfaction order, labels from the tier policy, per-stage timings.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.service_fixtures import MONDAY_10
+from tierflow.orchestration.checkout.router import OnlineRouter
+
+
+def test_split_across_nodes(router: OnlineRouter) -> None:
+    answer = router.generate_fulfillment_options(
+        "C5", [("MUG", 1), ("SPRAY", 1)], "900", now=MONDAY_10
+    )
+    gold = answer.option("gold")
+    assert set(gold.nodes) == {"WH-EAST", "WH-WEST"} and len(gold.shipments) == 2
+    by_node = {s.node_id: s for s in gold.shipments}
+    assert by_node["WH-EAST"].lines == (("MUG", 1),)
+    assert by_node["WH-WEST"].lines == (("SPRAY", 1),)
+    split_cost = router.policy.split_shipment_cost
+    assert gold.cost == pytest.approx(sum(s.cost for s in gold.shipments) + split_cost)
+    assert gold.delivery_date == max(s.delivery_date for s in gold.shipments)
+
+
+def test_out_of_stock_answers_with_reasons(router: OnlineRouter) -> None:
+    answer = router.generate_fulfillment_options(
+        "C5", [("SOFA", 3)], "100", now=MONDAY_10
+    )
+    assert answer.options == () and answer.recommended is None
+    assert set(answer.missing) == {"platinum", "gold", "silver", "overflow"}
+    assert answer.missing["gold"] == (
+        "out of stock: no node holds the quantity of ['SOFA']"
+    )
+
+
+def test_preferences_reorder_the_options(router: OnlineRouter) -> None:
+    cart = [("TEE", 1)]
+    cheap = router.generate_fulfillment_options(
+        "C0", cart, "606", now=MONDAY_10, preferences={"speed": 0, "cost": 1, "eco": 0}
+    )
+    assert cheap.options[0].price == min(o.price for o in cheap.options)
+    fast = router.generate_fulfillment_options(
+        "C10", cart, "606", now=MONDAY_10, preferences={"speed": 1, "cost": 0, "eco": 0}
+    )
+    assert fast.options[0].delivery_date == min(o.delivery_date for o in fast.options)
+    assert fast.options[0].satisfaction_score > cheap.options[-1].satisfaction_score
