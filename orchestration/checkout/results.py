@@ -143,7 +143,7 @@ class OptionSet(WireRecord):
     created_at: dt.datetime
     recommended: str | None = field(init=False)
     options: tuple[FulfillmentOption, ...]
-    missing: Mapping[Tier, str]
+    missing: Mapping[str, str]
     bid_prices: str
     capacity_as_of: dt.datetime | None
     degraded: bool

@@ -146,8 +146,7 @@ class OnlineRouter:
         Parameters
         ----------
         network
-            A :class:`~tierflow.data.network.Network` or its folder; None for
-            the sample.
+            A :class:`~tierflow.data.network.Network` or its folder (None: sample).
         state
             A :class:`~tierflow.data.store.SqliteStore` or its path; None for the
             default (``$TIERFLOW_STATE`` or the user data folder). A store
@@ -169,10 +168,7 @@ class OnlineRouter:
         profile
             Record per-stage durations in :attr:`timings` (benchmarks).
         """
-        if isinstance(network, Network):
-            net = network
-        else:
-            net = load_network(network if network is not None else sample_network_dir())
+        net = network if isinstance(network, Network) else _load(network)
         store, monitor, notes = _open_state(net, state)
         return cls(
             net,
@@ -353,6 +349,10 @@ class OnlineRouter:
         """
         with self._lock:
             return self._holds.cancel(request_id, now)
+
+
+def _load(folder: Path | str | None) -> Network:
+    return load_network(folder if folder is not None else sample_network_dir())
 
 
 def _open_state(

@@ -1,12 +1,17 @@
 """What an answer offers: split shipments, stock-outs with reasons, the
-satisfaction order, labels from the tier policy, per-stage timings.
+satisfaction order, labels from the tier policy, the domain vocabulary.
 """
 
 from __future__ import annotations
 
+import dataclasses
+from pathlib import Path
+
 import pytest
 
-from tests.service_fixtures import MONDAY_10
+from tests.service_fixtures import MONDAY_10, tiny_router
+from tierflow.data.vocabulary import HoldStatus, Tier
+from tierflow.formulations.tiers import TierPolicy
 from tierflow.orchestration.checkout.router import OnlineRouter
 
 
@@ -46,3 +51,40 @@ def test_preferences_reorder_the_options(router: OnlineRouter) -> None:
     )
     assert fast.options[0].delivery_date == min(o.delivery_date for o in fast.options)
     assert fast.options[0].satisfaction_score > cheap.options[-1].satisfaction_score
+
+
+def test_labels_come_from_the_tier_rules(tmp_path: Path) -> None:
+    """A tier's wording is policy: change the rule, the option follows."""
+    rules = dict(TierPolicy().rules)
+    rules["silver"] = dataclasses.replace(rules["silver"], label="Cheapest")
+    rules["gold"] = dataclasses.replace(rules["gold"], label="Balanced")
+    with tiny_router(tmp_path, policy=TierPolicy(rules=rules)) as r:
+        answer = r.generate_fulfillment_options(
+            "C5", [("TEE", 1)], "606", now=MONDAY_10
+        )
+    assert answer.option("gold").label == "Balanced"
+    assert answer.option("silver").label == "Cheapest"
+
+
+def test_eco_friendly_silver(tmp_path: Path) -> None:
+    """With no saving required, Silver from Gold's node is eco-friendly."""
+    policy = TierPolicy().with_changes(eco_min_saving=0.0)
+    with tiny_router(tmp_path, policy=policy) as r:
+        answer = r.generate_fulfillment_options(
+            "C9", [("TEE", 1), ("MUG", 1)], "606", now=MONDAY_10
+        )
+    silver = answer.option("silver")
+    assert (silver.eco, silver.label) == (True, "Eco-friendly")
+    assert not answer.option("gold").eco
+
+
+def test_tiers_and_statuses_are_the_vocabulary(router: OnlineRouter) -> None:
+    answer = router.generate_fulfillment_options(
+        "C10", [("MUG", 1)], "606", now=MONDAY_10
+    )
+    assert [o.tier for o in answer.options] == [
+        Tier(o.option_id) for o in answer.options
+    ]
+    assert all(isinstance(o.tier, Tier) for o in answer.options)
+    held = router.select(answer.request_id, "gold")
+    assert held.status is HoldStatus.HELD and held.ok

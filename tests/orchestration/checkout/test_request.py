@@ -7,7 +7,10 @@ from typing import Any
 
 import pytest
 
+from tests.conftest import TINY_NETWORK
 from tierflow.data.errors import InputError
+from tierflow.data.network import load_network
+from tierflow.orchestration.checkout.request import RequestValidator
 from tierflow.orchestration.checkout.router import OnlineRouter, parse_items
 
 
@@ -52,3 +55,19 @@ def test_parse_items() -> None:
         parse_items("TEE:2,MUG")
     with pytest.raises(InputError, match=r"^field 'quantity': index 0: value 'x'"):
         parse_items("TEE:x")
+
+
+def test_validator_merges_the_cart() -> None:
+    """Repeated SKUs add up in first-seen order; weights are per line."""
+    net = load_network(TINY_NETWORK)
+    when = dt.datetime(2026, 1, 5, 10, tzinfo=dt.UTC)
+    req = RequestValidator(net).parse(
+        "C1", [("TEE", 1), ("MUG", 2), ("TEE", 3)], " 60601-1234 ", None, when
+    )
+    assert req.skus == ("TEE", "MUG") and req.qty.tolist() == [4, 2]
+    assert (req.zip3, req.dest) == ("606", net.dest_idx("606"))
+    assert req.line_kg == pytest.approx((4 * 0.3, 2 * 0.5))
+    kg, units, _ = req.totals(req.all_lines)
+    assert units == 6.0 and kg >= sum(req.line_kg)
+    later = req.at(when + dt.timedelta(hours=1))
+    assert later.skus == req.skus and later.ts == req.ts + 3600
