@@ -8,6 +8,7 @@ known values when the store cannot be read (said in the notes).
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 import time
 from collections.abc import Sequence
@@ -41,12 +42,14 @@ class Context:
     """The live facts one answer is decided on.
 
     ``stock`` is ``(nodes, request lines)`` available units; ``bid`` the
-    bid price per node and ``bid_source`` where it came from.
+    bid price per node and ``bid_source`` where it came from;
+    ``capacity_as_of`` the newest capacity event applied.
     """
 
     customer: CustomerValue
     stock: NDArray[np.int64]
     room: Room
+    capacity_as_of: dt.datetime | None
     bid: NDArray[np.float64]
     bid_source: str
     notes: Notes
@@ -88,7 +91,7 @@ class LiveContext:
             for note in self.open_notes or ("no state store",):
                 notes.add(note)
         self._refresh_capacity(notes)
-        room = self.room()
+        room, as_of = self.room(), self.monitor.as_of()
         watch.lap("capacity")
         customer = self.customers.lookup(req.customer_id, notes)
         watch.lap("cltv")
@@ -98,7 +101,8 @@ class LiveContext:
         if self.bid_prices.degraded:
             notes.add(f"greedy without reliable bid prices: {self.bid_prices.source}")
         watch.lap("bid_prices")
-        return Context(customer, stock, room, bid, self.bid_prices.source, notes)
+        source = self.bid_prices.source
+        return Context(customer, stock, room, as_of, bid, source, notes)
 
     def room(self) -> Room:
         """Room by service, recomputed only when the capacity map changed."""

@@ -13,7 +13,6 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from tierflow.capacity.monitor import CapacityMonitor
 from tierflow.data.network import Network
 from tierflow.data.rates import SERVICES
 from tierflow.data.vocabulary import TIERS, Tier
@@ -46,12 +45,9 @@ class _Money:
 class OptionBuilder:
     """Builds the option set of one answer from its plans."""
 
-    def __init__(
-        self, network: Network, policy: TierPolicy, monitor: CapacityMonitor
-    ) -> None:
+    def __init__(self, network: Network, policy: TierPolicy) -> None:
         self.network = network
         self.policy = policy
-        self.monitor = monitor
         self.explainer = Explainer(network)
 
     def build(
@@ -87,7 +83,7 @@ class OptionBuilder:
             options=tuple(options),
             missing={t: plans.missing[t] for t in Tier if t in plans.missing},
             bid_prices=ctx.bid_source,
-            capacity_as_of=self.monitor.as_of(),
+            capacity_as_of=ctx.capacity_as_of,
             degraded=ctx.notes.degraded,
             notes=tuple(dict.fromkeys(ctx.notes.notes)),
         )

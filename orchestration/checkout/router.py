@@ -122,7 +122,7 @@ class OnlineRouter:
         )
         pricer = OrderPricer(network, self.policy)
         self._planner = Planner(network, self.policy, pricer, monitor)
-        self._options = OptionBuilder(network, self.policy, monitor)
+        self._options = OptionBuilder(network, self.policy)
         self._quotes = QuoteBook(quote_ttl_s, max_open_quotes)
         self._holds = Holds(network, store, self._quotes, reservation_ttl_s)
 

@@ -54,6 +54,7 @@ def _plan(
         customer=CustomerValue("C", spend, "test", "test", 90.0, platinum),
         stock=net.inventory[:, req.sku_idx] if stock is None else stock,
         room=Room(hard, hard - monitor.forecast[None, :]),
+        capacity_as_of=None,
         bid=np.zeros(net.n_nodes) if bid is None else bid,
         bid_source="none",
         notes=Notes(),
