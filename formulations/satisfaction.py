@@ -1,27 +1,10 @@
 """The satisfaction score that orders the checkout options, best first.
 
-Each option gets three parts in [0, 1], each a fixed transform of the
-option's own numbers (so a score does not move when another option appears
-or disappears, which keeps live updates steady):
-
-* **speed** ``= 1 / days``: carrier delivery days from the order's local
-  date at the destination (next-day → 1.0, two days → 0.5, five → 0.2);
-* **cost** ``= 1 / (1 + price / price_scale)``: the customer's price
-  (free → 1.0, ``price_scale`` dollars → 0.5);
-* **eco** ``= 1 / (1 + kg·mi / eco_scale_kg_mi)``: the shipments' billed
-  kg × great-circle miles, an emissions proxy by distance.
-
-``score = w_speed·speed + w_cost·cost + w_eco·eco`` with weights summing to 1:
-
-1. start from :attr:`TierPolicy.satisfaction_weights` (0.45 / 0.45 / 0.10);
-2. the customer's stated preferences (``{"speed": .., "cost": .., "eco": ..}``,
-   any subset, numbers >= 0) replace the matching defaults;
-3. the customer's value ``v = min(1, predicted spend / Platinum threshold)``
-   (0 when there is no threshold) tilts weight from cost to speed:
-   ``w_speed × (1 + tilt·v)`` and ``w_cost / (1 + tilt·v)`` with
-   ``tilt = TierPolicy.cltv_speed_tilt`` — valuable customers see the fast
-   options first, price-sensitive new ones the cheap ones;
-4. normalize to sum 1.
+A weighted sum of speed, cost and eco parts in [0, 1], each a fixed transform
+of the option's own numbers (so scores stay steady across live updates);
+the weights come from the tier policy, the customer's stated preferences and
+their value. The formulas are in ``docs/checkout.md`` ("The satisfaction
+score").
 """
 
 from __future__ import annotations
@@ -44,7 +27,7 @@ class SatisfactionWeights:
     eco: float
 
     def score(self, days: int, price: float, kg_mi: float, policy: TierPolicy) -> float:
-        """The composite score of one option (see the module docstring)."""
+        """The composite score of one option (``docs/checkout.md``)."""
         speed = 1.0 / max(int(days), 1)
         cost = 1.0 / (1.0 + max(price, 0.0) / policy.price_scale)
         eco = 1.0 / (1.0 + max(kg_mi, 0.0) / policy.eco_scale_kg_mi)
@@ -93,7 +76,7 @@ def satisfaction_weights(
     preferences
         Output of :func:`check_preferences`.
     customer_value
-        ``v`` in [0, 1] (module docstring).
+        ``v`` in [0, 1] (``docs/checkout.md``).
     """
     w = {**policy.satisfaction_weights, **preferences}
     lift = 1.0 + policy.cltv_speed_tilt * min(max(customer_value, 0.0), 1.0)

@@ -1,57 +1,10 @@
-"""Tier policy: what each fulfillment tier promises and what breaking it costs.
+"""Tier policy: what each fulfillment tier promises, what breaking it costs,
+and how checkout words it.
 
-One policy object is shared by the batch allocator and the online router so
-that what checkout promises is what allocation keeps:
-
-========  ==========================  =======  ==========  ===========  =========
-tier      services (preference)       promise  guaranteed  late $/day   defer $
-========  ==========================  =======  ==========  ===========  =========
-platinum  next_day                    1 day    yes         40           10 000
-gold      two_day, ground, next_day   3 days   no          12           60
-silver    ground, economy, two_day    6 days   no          4            20
-overflow  economy, ground             8 days   no          2            5
-========  ==========================  =======  ==========  ===========  =========
-
-* **Promise.** The promised delivery date is the order's local calendar date
-  at the destination plus ``promise_days`` carrier delivery days (Mon–Sat,
-  :mod:`tierflow.data.delivery_calendar`). Platinum is *guaranteed*: a node that
-  cannot deliver by it is ineligible (unless no node at all can, in which case
-  the fastest node ships it and the lateness is charged and reported).
-* **Lateness.** Other tiers may arrive late at ``late_per_day`` per delivery
-  day (goodwill credits, contact-centre cost).
-* **Deferral.** When capacity is short an order may wait for the next day at
-  ``defer`` plus ``cltv_defer_weight`` × the customer's predicted spend
-  (capped), so that low-value, least-promised orders wait first and
-  Platinum never waits while any node can serve it.
-* **Split.** An order no single node can fill ships from several nodes at
-  ``split_shipment_cost`` per extra shipment.
-
-Online tiering at checkout (:mod:`tierflow.orchestration.checkout.router`) reads a few more settings,
-which the batch allocator ignores:
-
-=========================  =======  ==========================================
-setting                    default  meaning
-=========================  =======  ==========================================
-overflow_score_threshold   0.15     offer Tier-4 overflow when every node that
-                                    could serve the order scores below this
-overflow_discount_cap      15.0     most $ an overflow discount may be
-overflow_delay_days        1        how much later an overflow order ships
-price_markup               1.25 /   customer price = markup × carrier cost
-                           1.0 ...  (platinum 1.25, others 1.0)
-satisfaction_weights       .45/.45  weights of speed / cost / eco in the
-                           /.10     satisfaction score (preferences override)
-price_scale                10.0     $ at which the price score is 0.5
-eco_scale_kg_mi            1000     kg·mi at which the eco score is 0.5
-eco_min_saving             0.10     Silver is "Eco-friendly" when it moves
-                                    this much less kg·mi than Gold
-cltv_speed_tilt            1.0      how much a customer's value shifts weight
-                                    from cost to speed
-new_customer_percentile    0.50     predicted spend of an unscored customer
-                                    (a percentile of the latest scores)
-=========================  =======  ==========================================
-
-Every number is configuration (:meth:`TierPolicy.with_changes`), documented
-here so operations can reason about the trade-offs.
+One :class:`TierPolicy` is shared by the batch allocator and the online
+router, so what checkout promises is what allocation keeps. Every number and
+label is configuration (:meth:`TierPolicy.with_changes`); the defaults and
+the trade-offs behind them are in ``docs/checkout.md`` ("Tier policy").
 """
 
 from __future__ import annotations
@@ -67,7 +20,7 @@ from numpy.typing import NDArray
 
 from tierflow.data.errors import InputError
 from tierflow.data.rates import SERVICES, service_index
-from tierflow.data.vocabulary import TIERS
+from tierflow.data.vocabulary import TIERS, Tier
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,6 +41,13 @@ class TierRule:
         Base penalty for making the order wait until the next day.
     label
         Benefit shown to the customer.
+    eco_label
+        Shown instead when the offer moves clearly less kg·mi than the
+        faster offers (:meth:`TierPolicy.is_eco`); None: the tier is not
+        compared.
+    saving_label
+        Shown instead when the offer carries a discount: a format string
+        with ``{discount}`` (dollars); None: the tier has no discount.
     """
 
     services: tuple[str, ...]
@@ -96,6 +56,8 @@ class TierRule:
     late_per_day: float
     defer: float
     label: str
+    eco_label: str | None = None
+    saving_label: str | None = None
 
     def __post_init__(self) -> None:
         for name in self.services:
@@ -115,14 +77,27 @@ class TierRule:
         """Indices into :data:`data.rates.SERVICES`."""
         return tuple(service_index(s) for s in self.services)
 
+    @property
+    def compares_eco(self) -> bool:
+        """Whether an offer of this tier is checked for being eco-friendly."""
+        return self.eco_label is not None
+
+    def benefit(self, *, eco: bool = False, discount: float = 0.0) -> str:
+        """The label of one offer of this tier (eco, discounted or plain)."""
+        if eco and self.eco_label is not None:
+            return self.eco_label
+        if discount > 0 and self.saving_label is not None:
+            return self.saving_label.format(discount=discount)
+        return self.label
+
 
 def _default_rules() -> Mapping[str, TierRule]:
     return MappingProxyType(
         {
-            "platinum": TierRule(
+            Tier.PLATINUM: TierRule(
                 ("next_day",), 1, True, 40.0, 10_000.0, "Guaranteed next-day"
             ),
-            "gold": TierRule(
+            Tier.GOLD: TierRule(
                 ("two_day", "ground", "next_day"),
                 3,
                 False,
@@ -130,16 +105,23 @@ def _default_rules() -> Mapping[str, TierRule]:
                 60.0,
                 "Standard shipping",
             ),
-            "silver": TierRule(
+            Tier.SILVER: TierRule(
                 ("ground", "economy", "two_day"),
                 6,
                 False,
                 4.0,
                 20.0,
-                "Economy shipping",
+                "Lowest price",
+                eco_label="Eco-friendly",
             ),
-            "overflow": TierRule(
-                ("economy", "ground"), 8, False, 2.0, 5.0, "Ship later, save"
+            Tier.OVERFLOW: TierRule(
+                ("economy", "ground"),
+                8,
+                False,
+                2.0,
+                5.0,
+                "Ship later",
+                saving_label="Ship later, save ${discount:.2f}",
             ),
         }
     )
@@ -147,7 +129,7 @@ def _default_rules() -> Mapping[str, TierRule]:
 
 def _default_markup() -> Mapping[str, float]:
     return MappingProxyType(
-        {"platinum": 1.25, "gold": 1.0, "silver": 1.0, "overflow": 1.0}
+        {Tier.PLATINUM: 1.25, Tier.GOLD: 1.0, Tier.SILVER: 1.0, Tier.OVERFLOW: 1.0}
     )
 
 
@@ -161,12 +143,12 @@ def _default_weights() -> Mapping[str, float]:
 
 @dataclass(frozen=True, slots=True)
 class TierPolicy:
-    """The shared tier configuration (see the module docstring for defaults).
+    """The shared tier configuration (defaults: ``docs/checkout.md``).
 
     Attributes
     ----------
     rules
-        One :class:`TierRule` per tier name of :data:`data.orders.TIERS`.
+        One :class:`TierRule` per tier name of :data:`data.vocabulary.TIERS`.
     default_tier
         Tier of an order that names none.
     cltv_defer_weight, cltv_cap
@@ -178,11 +160,11 @@ class TierPolicy:
     overflow_score_threshold, overflow_discount_cap, overflow_delay_days,
     price_markup, satisfaction_weights, price_scale, eco_scale_kg_mi,
     eco_min_saving, cltv_speed_tilt, new_customer_percentile
-        Online tiering settings (see the module docstring).
+        Online tiering settings (``docs/checkout.md``, "Tier policy").
     """
 
     rules: Mapping[str, TierRule] = field(default_factory=_default_rules)
-    default_tier: str = "gold"
+    default_tier: str = Tier.GOLD
     cltv_defer_weight: float = 0.05
     cltv_cap: float = 2_000.0
     split_shipment_cost: float = 4.0
@@ -260,6 +242,14 @@ class TierPolicy:
     def with_changes(self, **changes: Any) -> TierPolicy:
         """A copy with some settings changed (validated again)."""
         return dataclasses.replace(self, **changes)
+
+    def is_eco(self, kg_mi: float, reference_kg_mi: float | None) -> bool:
+        """Whether an offer moves at least ``eco_min_saving`` less kg·mi than
+        the reference offer (False without one)."""
+        return (
+            reference_kg_mi is not None
+            and kg_mi <= (1.0 - self.eco_min_saving) * reference_kg_mi
+        )
 
     def rule(self, tier: int | str) -> TierRule:
         """Rule of a tier, by name or by index into TIERS (-1: default tier)."""

@@ -2,15 +2,28 @@
 
 Requests are validated here (types, sizes, ranges) before the router sees
 them; the router then checks what needs the network (known SKU, ZIP prefix).
-Response models mirror the ``to_dict()`` of :mod:`tierflow.orchestration.checkout.results`
-and document the OpenAPI schema; handlers return those dicts as they are.
+The checkout's response models are generated from the result types of
+:mod:`tierflow.orchestration.checkout.results` (their fields are the wire
+format, :mod:`tierflow.orchestration.checkout.wire`) and document the OpenAPI
+schema; handlers return ``to_dict()`` as it is.
 """
 
 from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, create_model
+
+from tierflow.orchestration.checkout.results import (
+    CartLine,
+    CheckoutResult,
+    CustomerValue,
+    FulfillmentOption,
+    OptionSet,
+    Shipment,
+    Shortfall,
+)
+from tierflow.orchestration.checkout.wire import wire_annotation, wire_fields
 
 #: Caps that keep one request small (the body limit backs them up).
 MAX_ITEMS = 50
@@ -146,90 +159,47 @@ class ErrorResponse(BaseModel):
     errors: list[ErrorItem]
 
 
-class ShipmentOut(BaseModel):
-    """One parcel of an option."""
-
-    node_id: str
-    lines: list[Item]
-    service: str
-    ship_date: str
-    delivery_date: str
-    cost: float
-    distance_mi: float
+# The checkout's response models are generated from its result types, whose
+# fields define the wire format once (to_dict() and these schemas alike).
+#: The response model of each result type; a cart line reads like a request's.
+_WIRE_MODELS: dict[type[Any], Any] = {CartLine: Item}
 
 
-class OptionOut(BaseModel):
-    """One tier's offer (``FulfillmentOption.to_dict()``)."""
-
-    option_id: str
-    tier: str
-    label: str
-    nodes: list[str]
-    service: str
-    ship_date: str
-    delivery_date: str
-    guaranteed: bool
-    price: float
-    cost: float
-    discount: float
-    capacity_cost: float
-    satisfaction_score: float
-    eco: bool
-    emissions_kg_mi: float
-    explanation: str
-    shipments: list[ShipmentOut]
+def _response_model(record: type[Any], name: str, doc: str) -> type[BaseModel]:
+    """A response model with ``record``'s fields, in its wire types."""
+    fields: dict[str, Any] = {
+        field: (wire_annotation(hint, _WIRE_MODELS), ...)
+        for field, hint in wire_fields(record)
+    }
+    model: type[BaseModel] = create_model(
+        name, __doc__=doc, __module__=__name__, **fields
+    )
+    _WIRE_MODELS[record] = model
+    return model
 
 
-class CustomerOut(BaseModel):
-    """The CLTV facts an answer used."""
-
-    customer_id: str
-    predicted_spend: float
-    segment: str
-    source: str
-    platinum_threshold: float | None
-    platinum_eligible: bool
-
-
-class OptionSetOut(BaseModel):
-    """The answer to one checkout (``OptionSet.to_dict()``), best option first."""
-
-    request_id: str
-    revision: int
-    customer: CustomerOut
-    dest: str
-    items: list[Item]
-    created_at: str
-    recommended: str | None
-    options: list[OptionOut]
-    missing: dict[str, str]
-    bid_prices: str
-    capacity_as_of: str | None
-    degraded: bool
-    notes: list[str]
-
-
-class ShortfallOut(BaseModel):
-    """A line a rejected hold could not take."""
-
-    node_id: str
-    sku: str
-    requested: int
-    available: int
-
-
-class CheckoutOut(BaseModel):
-    """Outcome of select, confirm or cancel (``CheckoutResult.to_dict()``)."""
-
-    request_id: str
-    option_id: str | None
-    status: Literal[
-        "held", "confirmed", "cancelled", "expired", "rejected", "unavailable"
-    ]
-    expires_at: str | None
-    nodes: list[str]
-    message: str
-    shortfall: list[ShortfallOut]
+ShortfallOut = _response_model(
+    Shortfall, "ShortfallOut", "A line a rejected hold could not take."
+)
+ShipmentOut = _response_model(Shipment, "ShipmentOut", "One parcel of an option.")
+OptionOut = _response_model(
+    FulfillmentOption,
+    "OptionOut",
+    "One tier's offer (``FulfillmentOption.to_dict()``).",
+)
+CustomerOut = _response_model(
+    CustomerValue, "CustomerOut", "The CLTV facts an answer used."
+)
+OptionSetOut = _response_model(
+    OptionSet,
+    "OptionSetOut",
+    "The answer to one checkout (``OptionSet.to_dict()``), best option first.",
+)
+CheckoutOut = _response_model(
+    CheckoutResult,
+    "CheckoutOut",
+    "Outcome of select, confirm or cancel (``CheckoutResult.to_dict()``).",
+)
 
 
 class NodeCapacityOut(BaseModel):

@@ -4,49 +4,62 @@
 :class:`FulfillmentOption` s and their :class:`Shipment` s, the
 :class:`CustomerValue` it used, :class:`CheckoutResult` (select, confirm,
 cancel), :func:`option_changes` (what a requote moved — a live update's
-payload) and :func:`parse_items` (the ``SKU:QTY,…`` cart syntax). Every
-result has ``to_dict()``: the JSON the CLI prints and an HTTP layer returns.
+payload) and :func:`parse_items` (the ``SKU:QTY,…`` cart syntax). Their
+fields define the wire format (:mod:`tierflow.orchestration.checkout.wire`):
+``to_dict()`` is the JSON the CLI prints and the HTTP API returns.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Annotated, Any, NamedTuple
 
 from tierflow.data.errors import InputError
-from tierflow.data.vocabulary import TIERS
+from tierflow.data.vocabulary import HoldStatus, Tier
+from tierflow.orchestration.checkout.wire import Digits, WireRecord
+
+#: Dollars, to the cent on the wire.
+Money = Annotated[float, Digits(2)]
+#: Miles, and kg × miles, to a tenth on the wire.
+Tenths = Annotated[float, Digits(1)]
+#: The satisfaction score, to 4 places on the wire.
+Score = Annotated[float, Digits(4)]
+
+
+class CartLine(NamedTuple):
+    """One line of a cart or a shipment: a SKU and its quantity."""
+
+    sku: str
+    quantity: int
+
+
+class Shortfall(NamedTuple):
+    """A line a rejected hold could not take."""
+
+    node_id: str
+    sku: str
+    requested: int
+    available: int
 
 
 @dataclass(frozen=True, slots=True)
-class Shipment:
+class Shipment(WireRecord):
     """One parcel of an option: which node ships which lines, how and when."""
 
     node_id: str
-    lines: tuple[tuple[str, int], ...]
+    lines: tuple[CartLine, ...]
     service: str
     ship_date: dt.date
     delivery_date: dt.date
-    cost: float
-    distance_mi: float
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-able form."""
-        return {
-            "node_id": self.node_id,
-            "lines": [{"sku": s, "quantity": q} for s, q in self.lines],
-            "service": self.service,
-            "ship_date": self.ship_date.isoformat(),
-            "delivery_date": self.delivery_date.isoformat(),
-            "cost": round(self.cost, 2),
-            "distance_mi": round(self.distance_mi, 1),
-        }
+    cost: Money
+    distance_mi: Tenths
 
 
 @dataclass(frozen=True, slots=True)
-class FulfillmentOption:
-    """One tier's offer (see the module docstring for every field's meaning).
+class FulfillmentOption(WireRecord):
+    """One tier's offer (``docs/checkout.md`` gives every field's meaning).
 
     ``delivery_date`` is guaranteed when ``guaranteed`` (Platinum), else
     estimated; ``ship_date``/``delivery_date``/``service`` are those of the
@@ -54,48 +67,26 @@ class FulfillmentOption:
     """
 
     option_id: str
-    tier: str
+    tier: Tier
     label: str
     nodes: tuple[str, ...]
     service: str
     ship_date: dt.date
     delivery_date: dt.date
     guaranteed: bool
-    price: float
-    cost: float
-    discount: float
-    capacity_cost: float
-    satisfaction_score: float
+    price: Money
+    cost: Money
+    discount: Money
+    capacity_cost: Money
+    satisfaction_score: Score
     eco: bool
-    emissions_kg_mi: float
+    emissions_kg_mi: Tenths
     explanation: str
     shipments: tuple[Shipment, ...]
 
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-able form (the ``tierflow options --json`` option fields)."""
-        return {
-            "option_id": self.option_id,
-            "tier": self.tier,
-            "label": self.label,
-            "nodes": list(self.nodes),
-            "service": self.service,
-            "ship_date": self.ship_date.isoformat(),
-            "delivery_date": self.delivery_date.isoformat(),
-            "guaranteed": self.guaranteed,
-            "price": round(self.price, 2),
-            "cost": round(self.cost, 2),
-            "discount": round(self.discount, 2),
-            "capacity_cost": round(self.capacity_cost, 2),
-            "satisfaction_score": round(self.satisfaction_score, 4),
-            "eco": self.eco,
-            "emissions_kg_mi": round(self.emissions_kg_mi, 1),
-            "explanation": self.explanation,
-            "shipments": [s.to_dict() for s in self.shipments],
-        }
-
 
 @dataclass(frozen=True, slots=True)
-class CustomerValue:
+class CustomerValue(WireRecord):
     """The CLTV facts an answer used.
 
     Attributes
@@ -113,33 +104,24 @@ class CustomerValue:
     """
 
     customer_id: str
-    predicted_spend: float
+    predicted_spend: Money
     segment: str
     source: str
-    platinum_threshold: float | None
+    platinum_threshold: Money | None
     platinum_eligible: bool
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-able form."""
-        thr = self.platinum_threshold
-        return {
-            "customer_id": self.customer_id,
-            "predicted_spend": round(self.predicted_spend, 2),
-            "segment": self.segment,
-            "source": self.source,
-            "platinum_threshold": None if thr is None else round(thr, 2),
-            "platinum_eligible": self.platinum_eligible,
-        }
 
 
 @dataclass(frozen=True, slots=True)
-class OptionSet:
+class OptionSet(WireRecord):
     """The answer to one checkout request.
 
     Attributes
     ----------
     request_id
         Pass it to :meth:`OnlineRouter.select`, ``confirm``, ``cancel``.
+    recommended
+        The best option's id (None when nothing can be offered); derived
+        from ``options``.
     options
         Ordered by ``satisfaction_score``, best first (the recommendation).
     missing
@@ -157,8 +139,9 @@ class OptionSet:
     revision: int
     customer: CustomerValue
     dest: str
-    items: tuple[tuple[str, int], ...]
+    items: tuple[CartLine, ...]
     created_at: dt.datetime
+    recommended: str | None = field(init=False)
     options: tuple[FulfillmentOption, ...]
     missing: Mapping[str, str]
     bid_prices: str
@@ -166,10 +149,9 @@ class OptionSet:
     degraded: bool
     notes: tuple[str, ...]
 
-    @property
-    def recommended(self) -> str | None:
-        """The best option's id (None when nothing can be offered)."""
-        return self.options[0].option_id if self.options else None
+    def __post_init__(self) -> None:
+        best = self.options[0].option_id if self.options else None
+        object.__setattr__(self, "recommended", best)
 
     def option(self, option_id: str) -> FulfillmentOption:
         """The option with this id (``InputError`` when there is none)."""
@@ -183,28 +165,9 @@ class OptionSet:
             value=option_id,
         )
 
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-able form (what ``tierflow options --json`` prints)."""
-        cap = self.capacity_as_of
-        return {
-            "request_id": self.request_id,
-            "revision": self.revision,
-            "customer": self.customer.to_dict(),
-            "dest": self.dest,
-            "items": [{"sku": s, "quantity": q} for s, q in self.items],
-            "created_at": self.created_at.astimezone(dt.UTC).isoformat(),
-            "recommended": self.recommended,
-            "options": [o.to_dict() for o in self.options],
-            "missing": dict(self.missing),
-            "bid_prices": self.bid_prices,
-            "capacity_as_of": None if cap is None else cap.isoformat(),
-            "degraded": self.degraded,
-            "notes": list(self.notes),
-        }
-
 
 @dataclass(frozen=True, slots=True)
-class CheckoutResult:
+class CheckoutResult(WireRecord):
     """Outcome of :meth:`OnlineRouter.select`, ``confirm`` or ``cancel``.
 
     Attributes
@@ -215,37 +178,22 @@ class CheckoutResult:
         ``rejected`` (the stock is gone: ask for options again) or
         ``unavailable`` (the store cannot be written now; retry).
     shortfall
-        For ``rejected``: ``(node_id, sku, requested, available)``.
+        For ``rejected``: the lines short, ``(node_id, sku, requested,
+        available)``.
     """
 
     request_id: str
     option_id: str | None
-    status: str
+    status: HoldStatus
     expires_at: dt.datetime | None = None
     nodes: tuple[str, ...] = ()
     message: str = ""
-    shortfall: tuple[tuple[str, str, int, int], ...] = ()
+    shortfall: tuple[Shortfall, ...] = ()
 
     @property
     def ok(self) -> bool:
         """Whether the hold stands or the order is confirmed or cancelled."""
-        return self.status in ("held", "confirmed", "cancelled", "expired")
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-able form."""
-        exp = self.expires_at
-        return {
-            "request_id": self.request_id,
-            "option_id": self.option_id,
-            "status": self.status,
-            "expires_at": None if exp is None else exp.isoformat(),
-            "nodes": list(self.nodes),
-            "message": self.message,
-            "shortfall": [
-                {"node_id": n, "sku": s, "requested": r, "available": a}
-                for n, s, r, a in self.shortfall
-            ],
-        }
+        return self.status not in (HoldStatus.REJECTED, HoldStatus.UNAVAILABLE)
 
 
 def parse_items(text: str) -> list[tuple[str, int]]:
@@ -292,27 +240,17 @@ def option_changes(before: OptionSet, after: OptionSet) -> list[dict[str, Any]]:
     old = {o.option_id: o.to_dict() for o in before.options}
     new = {o.option_id: o.to_dict() for o in after.options}
     out: list[dict[str, Any]] = []
-    for option_id in TIERS:
-        if option_id in old and option_id not in new:
-            out.append(
-                {
-                    "option_id": option_id,
-                    "change": "removed",
-                    "reason": after.missing.get(option_id, ""),
-                }
-            )
-        elif option_id in new and option_id not in old:
-            out.append(
-                {"option_id": option_id, "change": "added", "option": new[option_id]}
-            )
-        elif option_id in new:
-            fields = {
-                f: [old[option_id][f], new[option_id][f]]
-                for f in WATCHED_FIELDS
-                if old[option_id][f] != new[option_id][f]
-            }
+    for tier in Tier:
+        was, now = old.get(tier), new.get(tier)
+        if was is not None and now is None:
+            reason = after.missing.get(tier, "")
+            out.append({"option_id": tier.value, "change": "removed", "reason": reason})
+        elif was is None and now is not None:
+            out.append({"option_id": tier.value, "change": "added", "option": now})
+        elif was is not None and now is not None:
+            fields = {f: [was[f], now[f]] for f in WATCHED_FIELDS if was[f] != now[f]}
             if fields:
                 out.append(
-                    {"option_id": option_id, "change": "changed", "fields": fields}
+                    {"option_id": tier.value, "change": "changed", "fields": fields}
                 )
     return out

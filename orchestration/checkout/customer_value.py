@@ -1,0 +1,109 @@
+"""The customer's value at checkout: CLTV score, Platinum threshold, prior.
+
+:class:`CustomerValues` reads the store's latest daily CLTV scores; an
+unknown customer gets the new-customer prior, and a store that cannot be
+read leaves the last known score and threshold in use (said in the notes).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import time
+from collections import OrderedDict
+from dataclasses import dataclass
+
+from tierflow.data.store import ScoreStore
+from tierflow.formulations.tiers import TierPolicy
+from tierflow.orchestration.checkout.fallback import STORE_ERRORS, Notes
+from tierflow.orchestration.checkout.results import CustomerValue
+
+#: Customers whose last read score is kept for a store outage.
+_KNOWN_CUSTOMERS = 50_000
+
+
+@dataclass(frozen=True, slots=True)
+class _Score:
+    spend: float
+    segment: str
+    source: str
+
+
+class CustomerValues:
+    """Looks up a customer's predicted spend and the Platinum threshold."""
+
+    def __init__(
+        self, store: ScoreStore | None, policy: TierPolicy, refresh_s: float
+    ) -> None:
+        self.store = store
+        self.policy = policy
+        self.refresh_s = float(refresh_s)
+        self._read = -math.inf
+        self._day: dt.date | None = None
+        self._threshold: float | None = None
+        self._prior = 0.0
+        self._known: OrderedDict[str, _Score] = OrderedDict()
+
+    def lookup(self, customer_id: str, notes: Notes) -> CustomerValue:
+        """The customer's value, from the store or the fallbacks."""
+        self._refresh_stats(notes)
+        found = self._stored(customer_id, notes) or self._new_customer()
+        thr = self._threshold
+        return CustomerValue(
+            customer_id,
+            found.spend,
+            found.segment,
+            found.source,
+            thr,
+            thr is not None and found.spend >= thr,
+        )
+
+    def _refresh_stats(self, notes: Notes) -> None:
+        """Re-read the threshold and the prior when new scores were stored."""
+        store = self.store
+        now = time.monotonic()
+        if store is None or now - self._read < self.refresh_s:
+            return
+        try:
+            day = store.latest_cltv_as_of()
+            if day != self._day:
+                pct = self.policy.platinum_percentile * 100.0
+                self._threshold = store.cltv_threshold(pct)
+                prior = store.cltv_threshold(self.policy.new_customer_percentile * 100)
+                self._prior = 0.0 if prior is None else prior
+                self._day = day
+            self._read = now
+        except STORE_ERRORS as exc:
+            notes.add(f"CLTV threshold could not be read ({exc}): last known")
+
+    def _stored(self, customer_id: str, notes: Notes) -> _Score | None:
+        if self.store is None:
+            return None
+        try:
+            score = self.store.cltv_score(customer_id)
+        except STORE_ERRORS as exc:
+            notes.add(f"CLTV score could not be read ({exc})")
+            known = self._known.get(customer_id)
+            if known is None:
+                return None
+            return _Score(known.spend, known.segment, known.source + " (last known)")
+        if score is None:
+            return None
+        found = _Score(
+            score.predicted_spend,
+            score.segment,
+            f"CLTV scores of {score.as_of.isoformat()}",
+        )
+        self._known[customer_id] = found
+        if len(self._known) > _KNOWN_CUSTOMERS:
+            self._known.popitem(last=False)
+        return found
+
+    def _new_customer(self) -> _Score:
+        pct = self.policy.new_customer_percentile
+        source = (
+            f"new-customer prior ({pct:.0%} percentile of the latest scores)"
+            if self._day is not None
+            else "new-customer prior (no CLTV scores stored)"
+        )
+        return _Score(self._prior, "new", source)

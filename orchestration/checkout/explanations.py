@@ -1,0 +1,72 @@
+"""The prose a shopper reads: why an option ships from where it does.
+
+:class:`Explainer` describes each shipment (node, distance, zone, dates),
+why the tier's node was chosen, and the overflow discount's arithmetic.
+The tiers' labels live with the tiers (:class:`~tierflow.formulations.tiers.TierRule`).
+"""
+
+from __future__ import annotations
+
+from tierflow.data.network import NODE_KINDS, Network
+from tierflow.data.rates import SERVICES
+from tierflow.data.vocabulary import Tier
+from tierflow.formulations.online_pricing import day_to_date
+from tierflow.orchestration.checkout.planner import Plan
+
+#: Why each tier's node was chosen.
+_HOW = {
+    Tier.PLATINUM: "the fastest node with stock and room that guarantees "
+    "next-day, by true cost (bid prices ignored)",
+    Tier.GOLD: "the lowest cost + lateness + bid-price charge among nodes with "
+    "stock and room",
+    Tier.SILVER: "the cheapest with Silver's slower services among nodes with "
+    "stock and room",
+    Tier.OVERFLOW: "capacity is short today: ships later, from the cheapest node "
+    "holding the items",
+}
+
+
+class Explainer:
+    """Writes an option's explanation."""
+
+    def __init__(self, network: Network) -> None:
+        self.network = network
+        self._node_text = [
+            f"{node} ({NODE_KINDS[int(kind)]}, cutoff {int(cut) // 60:02d}:"
+            f"{int(cut) % 60:02d} {network.timezones[int(tz)]}),"
+            for node, kind, cut, tz in zip(
+                network.node_ids,
+                network.node_kind,
+                network.cutoff_minutes,
+                network.node_tz,
+                strict=True,
+            )
+        ]
+
+    def option(self, tier: Tier, ships: Plan, dest: int, bid_source: str) -> str:
+        """Each shipment, then why this node, then which bid prices."""
+        net = self.network
+        parts = []
+        for s in ships:
+            j = s.node
+            arrive = "next day" if s.days <= 1 else f"{s.days} delivery days"
+            miles = float(net.distance_mi[j, dest])
+            parts.append(
+                f"{self._node_text[j]} {miles:.0f} mi, zone "
+                f"{int(net.zone[j, dest])}: ships {day_to_date(s.ship)} by "
+                f"{SERVICES[s.service]}, arrives {day_to_date(s.delivery)} ({arrive})"
+            )
+        split = (
+            f"; {len(ships)} shipments (no node holds every item)"
+            if len(ships) > 1
+            else ""
+        )
+        return f"{'; '.join(parts)} — {_HOW[tier]}{split}; bid prices: {bid_source}"
+
+    @staticmethod
+    def discount(discount: float, cap: float, freed: float, where: str) -> str:
+        """How an overflow discount was bounded (appended to the explanation)."""
+        return (
+            f"; discount ${discount:.2f} = min(cap ${cap:.2f}, value of the "
+            f"capacity freed today at {where} ${freed:.2f}, price)"
+        )

@@ -1,0 +1,169 @@
+"""Holds on the chosen option's stock: select, confirm, cancel.
+
+:class:`Holds` turns an open option into a hold in the store (atomic, no
+oversell, TTL ``reservation_ttl_s``), confirms it into an order line set
+for the next allocation batch, or releases it. The store keeps holds and
+orders, so confirm and cancel also work from another process.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from tierflow.data.delivery_calendar import require_aware
+from tierflow.data.errors import InputError
+from tierflow.data.network import Network
+from tierflow.data.rates import SERVICES
+from tierflow.data.store import CheckoutState, CheckoutStore
+from tierflow.data.vocabulary import HoldStatus, Tier
+from tierflow.formulations.online_pricing import day_to_date
+from tierflow.orchestration.checkout.fallback import STORE_ERRORS
+from tierflow.orchestration.checkout.planner import Plan
+from tierflow.orchestration.checkout.quotes import Quote, QuoteBook
+from tierflow.orchestration.checkout.results import CheckoutResult, Shortfall
+
+_NO_STORE = "no state store"
+
+
+class Holds:
+    """Selects, confirms and cancels the holds of open option sets."""
+
+    def __init__(
+        self,
+        network: Network,
+        store: CheckoutStore | None,
+        quotes: QuoteBook,
+        ttl_s: float,
+    ) -> None:
+        self.network = network
+        self.store = store
+        self.quotes = quotes
+        self.ttl_s = float(ttl_s)
+
+    def select(
+        self, request_id: str, option_id: str, now: dt.datetime | None
+    ) -> CheckoutResult:
+        """Hold the option's stock (see :meth:`OnlineRouter.select`)."""
+        quote = self.quotes.get(request_id)
+        option = quote.answer.option(option_id)
+        ships = quote.plans[option.tier]
+        if self.store is None:
+            return _unavailable(request_id, option_id, _NO_STORE)
+        holds = [
+            (
+                self.network.node_ids[s.node],
+                [(quote.request.skus[i], int(quote.request.qty[i])) for i in s.lines],
+            )
+            for s in ships
+        ]
+        lines = self._order_lines(quote, option.tier, ships)
+        try:
+            state = self.store.hold_checkout(
+                request_id,
+                option_id,
+                holds,
+                self.ttl_s,
+                order_lines=lines,
+                now=_timestamp(now),
+            )
+        except STORE_ERRORS as exc:
+            return _unavailable(request_id, option_id, str(exc))
+        return _result(state, option.nodes)
+
+    def confirm(self, request_id: str, now: dt.datetime | None) -> CheckoutResult:
+        """Turn the hold into an order (see :meth:`OnlineRouter.confirm`)."""
+        if self.store is None:
+            return _unavailable(request_id, None, _NO_STORE)
+        t = _timestamp(now)
+        try:
+            if self.store.checkout_state(request_id, now=t) is None:
+                self._no_checkout(request_id)
+            state = self.store.confirm_checkout(request_id, now=t)
+        except STORE_ERRORS as exc:
+            return _unavailable(request_id, None, str(exc))
+        return self._close(request_id, state)
+
+    def cancel(self, request_id: str, now: dt.datetime | None) -> CheckoutResult:
+        """Release the hold (see :meth:`OnlineRouter.cancel`)."""
+        t = _timestamp(now)
+        state = None
+        if self.store is not None:
+            try:
+                state = self.store.checkout_state(request_id, now=t)
+                if state is not None:
+                    state = self.store.cancel_checkout(request_id, now=t)
+            except STORE_ERRORS as exc:
+                return _unavailable(request_id, None, str(exc))
+        if state is None:  # never selected: only the option set is dropped
+            if self.quotes.pop(request_id) is None:
+                raise InputError(
+                    "unknown request id", field="request_id", value=request_id
+                )
+            return CheckoutResult(request_id, None, HoldStatus.CANCELLED)
+        return self._close(request_id, state)
+
+    def _close(self, request_id: str, state: CheckoutState) -> CheckoutResult:
+        """The outcome of a finished checkout; its option set is closed."""
+        nodes = self.quotes.nodes_of(request_id, state.option_id)
+        self.quotes.pop(request_id)
+        return _result(state, nodes)
+
+    def _no_checkout(self, request_id: str) -> None:
+        if request_id in self.quotes:
+            raise InputError(
+                "no option selected for this request yet",
+                field="request_id",
+                value=request_id,
+            )
+        raise InputError("unknown request id", field="request_id", value=request_id)
+
+    def _order_lines(
+        self, quote: Quote, tier: Tier, ships: Plan
+    ) -> list[dict[str, Any]]:
+        """The order's rows for ``online_orders`` (``orders.csv``'s columns
+        plus the promised node, service and dates)."""
+        req = quote.request
+        created = req.now.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        return [
+            {
+                "order_id": quote.answer.request_id,
+                "created_at": created,
+                "customer_id": req.customer_id,
+                "dest": req.zip3,
+                "tier": tier.value,
+                "sku": req.skus[i],
+                "quantity": int(req.qty[i]),
+                "node_id": self.network.node_ids[s.node],
+                "service": SERVICES[s.service],
+                "ship_date": day_to_date(s.ship).isoformat(),
+                "delivery_date": day_to_date(s.delivery).isoformat(),
+            }
+            for s in ships
+            for i in s.lines
+        ]
+
+
+def _timestamp(now: dt.datetime | None) -> float | None:
+    return None if now is None else require_aware(now).timestamp()
+
+
+def _unavailable(request_id: str, option_id: str | None, why: str) -> CheckoutResult:
+    return CheckoutResult(request_id, option_id, HoldStatus.UNAVAILABLE, message=why)
+
+
+def _result(state: CheckoutState, nodes: tuple[str, ...]) -> CheckoutResult:
+    status = HoldStatus(state.status)
+    message = ""
+    if status is HoldStatus.REJECTED:
+        message = "stock was taken since the options were made: ask for options again"
+    expires = state.expires_at
+    return CheckoutResult(
+        state.request_id,
+        state.option_id,
+        status,
+        None if expires is None else dt.datetime.fromtimestamp(expires, dt.UTC),
+        nodes,
+        message,
+        tuple(Shortfall(*line) for line in state.shortfall),
+    )

@@ -1,0 +1,172 @@
+"""What one answer reads from the live state: capacity, stock, CLTV, bids.
+
+:class:`LiveContext` re-reads the capacity event log at most every
+``capacity_refresh_s``, keeps the room by service cached per capacity
+version, reads the cart's stock at every node, and falls back on the last
+known values when the store cannot be read (said in the notes).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+
+from tierflow.capacity.monitor import CapacityMonitor
+from tierflow.data.network import Network
+from tierflow.data.store import StockStore
+from tierflow.orchestration.bid_prices import BidPrices
+from tierflow.orchestration.checkout.customer_value import CustomerValues
+from tierflow.orchestration.checkout.fallback import STORE_ERRORS, Notes
+from tierflow.orchestration.checkout.request import CheckoutRequest
+from tierflow.orchestration.checkout.results import CustomerValue
+from tierflow.orchestration.checkout.timing import Stopwatch
+
+
+@dataclass(frozen=True, slots=True)
+class Room:
+    """Free capacity units per (service, node): after the backlog (``hard``,
+    physical room) and after the rest-of-day forecast too (``soft``)."""
+
+    hard: NDArray[np.float64]
+    soft: NDArray[np.float64]
+
+
+@dataclass(frozen=True, slots=True)
+class Context:
+    """The live facts one answer is decided on.
+
+    ``stock`` is ``(nodes, request lines)`` available units; ``bid`` the
+    bid price per node and ``bid_source`` where it came from;
+    ``capacity_as_of`` the newest capacity event applied.
+    """
+
+    customer: CustomerValue
+    stock: NDArray[np.int64]
+    room: Room
+    capacity_as_of: dt.datetime | None
+    bid: NDArray[np.float64]
+    bid_source: str
+    notes: Notes
+
+
+class LiveContext:
+    """Reads (and caches) the live state a checkout is decided on."""
+
+    def __init__(
+        self,
+        network: Network,
+        store: StockStore | None,
+        monitor: CapacityMonitor,
+        bid_prices: BidPrices,
+        customers: CustomerValues,
+        *,
+        capacity_refresh_s: float,
+        open_notes: Sequence[str] = (),
+    ) -> None:
+        self.network = network
+        self.store = store
+        self.monitor = monitor
+        self.bid_prices = bid_prices
+        self.customers = customers
+        self.capacity_refresh_s = float(capacity_refresh_s)
+        #: Why the router runs without a store (repeated in every answer).
+        self.open_notes = tuple(open_notes)
+        self._known_stock = network.inventory.copy()
+        self._node_index = dict(network.node_index)
+        self._room: Room | None = None
+        self._room_key: tuple[int, int] | None = None
+        self._capacity_read = -math.inf
+
+    def read(self, req: CheckoutRequest, watch: Stopwatch) -> Context:
+        """The context of one request (laps ``capacity``, ``cltv``, ``stock``
+        and ``bid_prices``)."""
+        notes = Notes()
+        if self.store is None:
+            for note in self.open_notes or ("no state store",):
+                notes.add(note)
+        self._refresh_capacity(notes)
+        room, as_of = self.room(), self.monitor.as_of()
+        watch.lap("capacity")
+        customer = self.customers.lookup(req.customer_id, notes)
+        watch.lap("cltv")
+        stock = self._stock(req, notes)
+        watch.lap("stock")
+        bid = self.bid_prices.current()
+        if self.bid_prices.degraded:
+            notes.add(f"greedy without reliable bid prices: {self.bid_prices.source}")
+        watch.lap("bid_prices")
+        source = self.bid_prices.source
+        return Context(customer, stock, room, as_of, bid, source, notes)
+
+    def room(self) -> Room:
+        """Room by service, recomputed only when the capacity map changed."""
+        mon = self.monitor
+        key = (mon.n_applied, mon.last_seq)
+        if self._room is None or key != self._room_key:
+            hard = mon.room(lanes=True)
+            self._room = Room(hard, hard - mon.forecast[None, :])
+            self._room_key = key
+        return self._room
+
+    def pull_capacity(self) -> bool:
+        """Read the capacity events other processes logged, now; whether the
+        map changed (False when the store cannot be read)."""
+        before = (self.monitor.n_applied, self.monitor.last_seq)
+        if self.store is not None:
+            try:
+                self.monitor.refresh()
+            except STORE_ERRORS:
+                return False
+            self._capacity_read = time.monotonic()
+        return (self.monitor.n_applied, self.monitor.last_seq) != before
+
+    def _refresh_capacity(self, notes: Notes) -> None:
+        if self.store is None:
+            return
+        now = time.monotonic()
+        if now - self._capacity_read < self.capacity_refresh_s:
+            return
+        try:
+            self.monitor.refresh()
+            self._capacity_read = now
+        except STORE_ERRORS as exc:
+            notes.add(
+                f"capacity events could not be read ({exc}): last known capacity map"
+            )
+
+    def _stock(self, req: CheckoutRequest, notes: Notes) -> NDArray[np.int64]:
+        """Available units of the cart's SKUs at every node (last known when
+        the store cannot be read)."""
+        if self.store is not None:
+            try:
+                # holds live in wall-clock time, whatever instant is being quoted
+                rows = self.store.available_by_sku(req.skus)
+            except STORE_ERRORS as exc:
+                notes.add(f"stock could not be read ({exc}): last known stock")
+            else:
+                stock = self._stock_table(req.skus, rows)
+                self._known_stock[:, req.sku_idx] = stock
+                return stock
+        return np.asarray(self._known_stock[:, req.sku_idx])
+
+    def _stock_table(
+        self, skus: tuple[str, ...], rows: Sequence[tuple[str, str, int]]
+    ) -> NDArray[np.int64]:
+        stock = np.zeros((self.network.n_nodes, len(skus)), dtype=np.int64)
+        if rows:
+            nodes, row_skus, avail = zip(*rows, strict=True)
+            get = self._node_index.get
+            col = {s: k for k, s in enumerate(skus)}
+            at = np.array([get(n, -1) for n in nodes], dtype=np.intp)
+            cols = np.array([col[s] for s in row_skus], dtype=np.intp)
+            known = at >= 0  # rows of nodes the network no longer has
+            stock[at[known], cols[known]] = np.maximum(
+                np.array(avail, dtype=np.int64)[known], 0
+            )
+        return stock

@@ -1,0 +1,174 @@
+"""From plans to the shopper's options: money, labels, scores, order.
+
+:class:`OptionBuilder` turns each tier's plan into a
+:class:`~tierflow.orchestration.checkout.results.FulfillmentOption` (cost,
+price, overflow discount, label from the tier's rule, satisfaction score,
+explanation) and orders them best first into the
+:class:`~tierflow.orchestration.checkout.results.OptionSet`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from tierflow.data.network import Network
+from tierflow.data.rates import SERVICES
+from tierflow.data.vocabulary import TIERS, Tier
+from tierflow.formulations.online_pricing import day_to_date
+from tierflow.formulations.satisfaction import SatisfactionWeights, satisfaction_weights
+from tierflow.formulations.tiers import TierPolicy
+from tierflow.orchestration.checkout.explanations import Explainer
+from tierflow.orchestration.checkout.live_context import Context
+from tierflow.orchestration.checkout.planner import Plan, Plans
+from tierflow.orchestration.checkout.request import CheckoutRequest
+from tierflow.orchestration.checkout.results import (
+    CartLine,
+    FulfillmentOption,
+    OptionSet,
+    Shipment,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class _Money:
+    """What an option costs us and charges the customer (before rounding)."""
+
+    cost: float
+    base_price: float
+    discount: float
+    capacity_cost: float
+    why: str
+
+
+class OptionBuilder:
+    """Builds the option set of one answer from its plans."""
+
+    def __init__(self, network: Network, policy: TierPolicy) -> None:
+        self.network = network
+        self.policy = policy
+        self.explainer = Explainer(network)
+
+    def build(
+        self,
+        req: CheckoutRequest,
+        ctx: Context,
+        plans: Plans,
+        request_id: str,
+        revision: int,
+    ) -> OptionSet:
+        """The answer: options best first, the reasons for the missing tiers."""
+        customer = ctx.customer
+        thr = customer.platinum_threshold
+        value = 0.0 if not thr else customer.predicted_spend / thr
+        weights = satisfaction_weights(self.policy, req.preferences, value)
+        emissions = {
+            tier: self._kg_mi(ships, req.dest) for tier, ships in plans.by_tier.items()
+        }
+        options = [
+            self._option(req, ctx, tier, plans.by_tier, emissions, weights)
+            for tier in plans.by_tier
+        ]
+        options.sort(key=lambda o: (-o.satisfaction_score, TIERS.index(o.tier)))
+        return OptionSet(
+            request_id=request_id,
+            revision=revision,
+            customer=customer,
+            dest=req.zip3,
+            items=tuple(
+                CartLine(s, q) for s, q in zip(req.skus, req.qty.tolist(), strict=True)
+            ),
+            created_at=req.now,
+            options=tuple(options),
+            missing={t: plans.missing[t] for t in Tier if t in plans.missing},
+            bid_prices=ctx.bid_source,
+            capacity_as_of=ctx.capacity_as_of,
+            degraded=ctx.notes.degraded,
+            notes=tuple(dict.fromkeys(ctx.notes.notes)),
+        )
+
+    def _kg_mi(self, ships: Plan, dest: int) -> float:
+        """Billed kg × great-circle miles of a plan (an emissions proxy)."""
+        return sum(s.kg * float(self.network.distance_mi[s.node, dest]) for s in ships)
+
+    def _option(
+        self,
+        req: CheckoutRequest,
+        ctx: Context,
+        tier: Tier,
+        plans: Mapping[Tier, Plan],
+        emissions: Mapping[Tier, float],
+        weights: SatisfactionWeights,
+    ) -> FulfillmentOption:
+        ships = plans[tier]
+        rule = self.policy.rule(tier)
+        last = max(ships, key=lambda s: (s.delivery, s.service))
+        money = self._money(ctx, tier, plans)
+        reference = emissions.get(Tier.GOLD, emissions.get(Tier.PLATINUM))
+        eco = rule.compares_eco and self.policy.is_eco(emissions[tier], reference)
+        price = round(money.base_price - money.discount, 2)
+        explanation = self.explainer.option(tier, ships, req.dest, ctx.bid_source)
+        return FulfillmentOption(
+            option_id=tier.value,
+            tier=tier,
+            label=rule.benefit(eco=eco, discount=money.discount),
+            nodes=tuple(dict.fromkeys(self.network.node_ids[s.node] for s in ships)),
+            service=SERVICES[last.service],
+            ship_date=day_to_date(max(s.ship for s in ships)),
+            delivery_date=day_to_date(last.delivery),
+            guaranteed=rule.guaranteed,
+            price=price,
+            cost=money.cost,
+            discount=money.discount,
+            capacity_cost=money.capacity_cost,
+            satisfaction_score=weights.score(
+                last.days, price, emissions[tier], self.policy
+            ),
+            eco=eco,
+            emissions_kg_mi=emissions[tier],
+            explanation=explanation + money.why,
+            shipments=self._shipments(req, ships),
+        )
+
+    def _money(self, ctx: Context, tier: Tier, plans: Mapping[Tier, Plan]) -> _Money:
+        """Cost (+ split costs), undiscounted price, and the overflow discount:
+        at most the cap, the value of the capacity it frees today, the price."""
+        policy = self.policy
+        ships = plans[tier]
+        shipping = sum(s.shipping for s in ships)
+        cost = sum(s.shipping + s.handling + s.penalty for s in ships) + (
+            policy.split_shipment_cost * (len(ships) - 1)
+        )
+        base_price = round(float(policy.price_markup[tier]) * shipping, 2)
+        if tier is not Tier.OVERFLOW:
+            capacity_cost = sum(float(ctx.bid[s.node]) * s.workload for s in ships)
+            return _Money(cost, base_price, 0.0, capacity_cost, "")
+        # the capacity it frees today: what Gold (else Silver) would have used
+        today = plans.get(Tier.GOLD) or plans.get(Tier.SILVER) or ships
+        freed = sum(float(ctx.bid[s.node]) * s.workload for s in today)
+        where = ", ".join(self.network.node_ids[s.node] for s in today)
+        cap = policy.overflow_discount_cap
+        discount = _money_floor(min(cap, freed, base_price))
+        why = self.explainer.discount(discount, cap, freed, where)
+        return _Money(cost, base_price, discount, 0.0, why)
+
+    def _shipments(self, req: CheckoutRequest, ships: Plan) -> tuple[Shipment, ...]:
+        net = self.network
+        return tuple(
+            Shipment(
+                node_id=net.node_ids[s.node],
+                lines=tuple(CartLine(req.skus[i], int(req.qty[i])) for i in s.lines),
+                service=SERVICES[s.service],
+                ship_date=day_to_date(s.ship),
+                delivery_date=day_to_date(s.delivery),
+                cost=s.shipping + s.handling + s.penalty,
+                distance_mi=float(net.distance_mi[s.node, req.dest]),
+            )
+            for s in ships
+        )
+
+
+def _money_floor(value: float) -> float:
+    """Down to the cent (never below 0)."""
+    return math.floor(max(value, 0.0) * 100.0 + 1e-9) / 100.0

@@ -1,0 +1,302 @@
+"""Planning one checkout: which node(s) ship each tier, or why it cannot.
+
+:class:`Planner` prices the order at every node for every tier at once
+(:class:`~tierflow.formulations.online_pricing.OrderPricer`), decides each
+tier with the bid-price-adjusted greedy step
+(:func:`~tierflow.solver.greedy.cheapest_feasible_node`), splits an order no
+single node holds into shipments (a greedy cover), and plans the overflow
+tier when capacity is short. The rules are in ``docs/checkout.md``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+
+from tierflow.capacity.monitor import CapacityMonitor, OrderProfile
+from tierflow.data.network import Network
+from tierflow.data.vocabulary import TIERS, Tier
+from tierflow.formulations.online_pricing import OrderPricer, TierQuote, day_to_date
+from tierflow.formulations.tiers import TierPolicy
+from tierflow.orchestration.checkout.live_context import Context
+from tierflow.orchestration.checkout.request import CheckoutRequest
+from tierflow.orchestration.checkout.results import CustomerValue
+from tierflow.orchestration.checkout.timing import Stopwatch
+from tierflow.solver.greedy import cheapest_feasible_node
+
+_OVER = TIERS.index(Tier.OVERFLOW)
+
+
+@dataclass(frozen=True, slots=True)
+class PlannedShipment:
+    """One shipment of a plan: a node, the lines it ships, how and when.
+
+    Days are day numbers (:func:`~tierflow.formulations.online_pricing.day_to_date`),
+    ``service`` an index into :data:`~tierflow.data.rates.SERVICES`.
+    """
+
+    node: int
+    lines: tuple[int, ...]
+    service: int
+    ship: int
+    delivery: int
+    days: int
+    shipping: float
+    handling: float
+    penalty: float
+    workload: float
+    kg: float
+
+    @classmethod
+    def from_quote(
+        cls,
+        q: TierQuote,
+        t: int,
+        node: int,
+        lines: tuple[int, ...],
+        kg: float,
+        work: float,
+    ) -> PlannedShipment:
+        """The shipment from ``node`` for tier row ``t`` of a quote."""
+        return cls(
+            node=node,
+            lines=lines,
+            service=int(q.service[t, node]),
+            ship=int(q.ship[node]),
+            delivery=int(q.delivery[t, node]),
+            days=int(q.days[t, node]),
+            shipping=float(q.shipping[t, node]),
+            handling=float(q.handling[node]),
+            penalty=float(q.penalty[t, node]),
+            workload=work,
+            kg=kg,
+        )
+
+
+#: The shipments of one tier's plan (one, or several for a split order).
+Plan = tuple[PlannedShipment, ...]
+
+
+def same_plan(a: Plan, b: Plan) -> bool:
+    """Whether two plans ship the same lines from the same nodes, alike."""
+    return [(s.node, s.service, s.delivery, s.lines) for s in a] == [
+        (s.node, s.service, s.delivery, s.lines) for s in b
+    ]
+
+
+@dataclass(slots=True)
+class Plans:
+    """Each offered tier's plan, and why each other tier is not offered."""
+
+    by_tier: dict[Tier, Plan]
+    missing: dict[Tier, str]
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class _Order:
+    """One request priced as a whole, with the nodes that hold its lines."""
+
+    req: CheckoutRequest
+    ctx: Context
+    quote: TierQuote
+    have: NDArray[np.bool_]
+    have_all: NDArray[np.bool_]
+    kg: float
+    units: float
+    work: float
+
+
+class Planner:
+    """Decides each tier's node(s) for one request (``docs/checkout.md``)."""
+
+    def __init__(
+        self,
+        network: Network,
+        policy: TierPolicy,
+        pricer: OrderPricer,
+        monitor: CapacityMonitor,
+    ) -> None:
+        self.network = network
+        self.policy = policy
+        self.pricer = pricer
+        self.monitor = monitor
+        self._nn = np.arange(network.n_nodes)
+
+    def plan(self, req: CheckoutRequest, ctx: Context, watch: Stopwatch) -> Plans:
+        """Every tier's plan or reason (laps ``pricing`` and ``decide``)."""
+        kg, units, work = req.totals(req.all_lines)
+        q = self.pricer.quote(req.ts, req.dest, kg, units)
+        watch.lap("pricing")
+        have = ctx.stock >= req.qty[None, :]
+        have_all: NDArray[np.bool_] = np.asarray(have.all(axis=1))
+        order = _Order(req, ctx, q, have, have_all, kg, units, work)
+        unfillable = [req.skus[i] for i in np.flatnonzero(~have.any(axis=0))]
+        if unfillable:  # lines no node holds in full
+            why = f"out of stock: no node holds the quantity of {unfillable}"
+            plans = Plans({}, dict.fromkeys(Tier, why))
+        else:
+            plans = Plans({}, {})
+            for tier in (Tier.PLATINUM, Tier.GOLD, Tier.SILVER):
+                self._plan_tier(order, tier, plans, watch)
+            self._plan_overflow(order, plans)
+            _drop_silver_like_gold(plans)
+        watch.lap("decide")
+        return plans
+
+    def _plan_tier(
+        self, order: _Order, tier: Tier, plans: Plans, watch: Stopwatch
+    ) -> None:
+        if tier is Tier.PLATINUM and not order.ctx.customer.platinum_eligible:
+            plans.missing[tier] = self._not_platinum(order.ctx.customer)
+            return
+        plan: Plan = ()
+        why = ""
+        if order.have_all.any():
+            plan, why = self._plan_single(order, tier, watch)
+        if not plan and len(order.req.skus) > 1:
+            plan, split_why = self._plan_split(order, tier, order.quote)
+            why = why or split_why
+        if plan:
+            plans.by_tier[tier] = plan
+        else:
+            plans.missing[tier] = why
+
+    def _not_platinum(self, customer: CustomerValue) -> str:
+        thr = customer.platinum_threshold
+        if thr is None:
+            return "no CLTV scores stored: the Platinum threshold is unknown"
+        return (
+            f"predicted spend ${customer.predicted_spend:,.2f} is below the "
+            f"Platinum threshold ${thr:,.2f} "
+            f"({self.policy.platinum_percentile:.0%} percentile)"
+        )
+
+    def _plan_single(
+        self, order: _Order, tier: Tier, watch: Stopwatch
+    ) -> tuple[Plan, str]:
+        """One-node plan for ``tier``, or () and why not."""
+        q, ctx, t = order.quote, order.ctx, TIERS.index(tier)
+        svc = q.service[t]
+        eligible = (svc >= 0) & order.have_all
+        platinum = tier is Tier.PLATINUM
+        if not eligible.any():
+            if platinum:
+                promised = day_to_date(int(q.promised[t]))
+                return (), (
+                    f"no node holding the items can guarantee delivery by "
+                    f"{promised.isoformat()} (next-day cutoffs and timezones)"
+                )
+            return (), f"no node holding the items offers {tier}'s services"
+        room = ctx.room.hard if platinum else ctx.room.soft
+        residual = room[np.maximum(svc, 0), self._nn]
+        cost = np.where(eligible, q.shipping[t] + q.handling + q.penalty[t], np.inf)
+        if platinum:  # the fastest, by true cost among equals
+            first = np.where(eligible, q.delivery[t], np.iinfo(np.int64).max).min()
+            cost = np.where(q.delivery[t] == first, cost, np.inf)
+        else:
+            cost = cost + ctx.bid * order.work
+        with watch.measure("decision"):
+            j = cheapest_feasible_node(cost, eligible, order.work, residual)
+        if j < 0:
+            what = "physical room" if platinum else "room after the forecast"
+            return (), f"every node that could ship it lacks {what} today"
+        lines = order.req.all_lines
+        return (PlannedShipment.from_quote(q, t, j, lines, order.kg, order.work),), ""
+
+    def _plan_split(
+        self, order: _Order, tier: Tier, q: TierQuote, *, use_room: bool = True
+    ) -> tuple[Plan, str]:
+        """Several shipments for ``tier`` (greedy cover), or () and why not."""
+        req, ctx, t = order.req, order.ctx, TIERS.index(tier)
+        usable = q.service[t] >= 0
+        if use_room:
+            room = ctx.room.hard if tier is Tier.PLATINUM else ctx.room.soft
+            usable = usable & (
+                room[np.maximum(q.service[t], 0), self._nn] >= order.work
+            )
+        else:
+            open_nodes = usable & ~self.monitor.outage
+            usable = open_nodes if open_nodes.any() else usable
+        rank = np.where(usable, q.shipping[t] + q.handling + q.penalty[t], np.inf)
+        if tier is not Tier.PLATINUM and use_room:
+            rank = rank + ctx.bid * order.work
+        picks, left = greedy_cover(order.have & usable[:, None], rank)
+        if left:
+            skus = [req.skus[i] for i in left]
+            return (), f"no node with room and {tier}'s services holds {skus}"
+        release = (
+            req.ts + self.policy.overflow_delay_days * 86_400 if t == _OVER else None
+        )
+        ships = []
+        for j, lines in picks:
+            kg, units, work = req.totals(lines)
+            qs = self.pricer.quote(req.ts, req.dest, kg, units, release=release)
+            ships.append(PlannedShipment.from_quote(qs, t, j, lines, kg, work))
+        return tuple(ships), ""
+
+    def _plan_overflow(self, order: _Order, plans: Plans) -> None:
+        """Tier 4, when every node that could serve the order is short."""
+        req, have_all = order.req, order.have_all
+        serving = have_all if have_all.any() else order.have.any(axis=1)
+        scores = self.monitor.score_map(OrderProfile(order.work))
+        best = float(scores[serving].max())
+        thr = self.policy.overflow_score_threshold
+        if best >= thr:
+            plans.missing[Tier.OVERFLOW] = (
+                f"capacity is not short: best capacity score {best:.2f} >= {thr:.2f}"
+            )
+            return
+        release = req.ts + self.policy.overflow_delay_days * 86_400
+        qo = self.pricer.quote(req.ts, req.dest, order.kg, order.units, release=release)
+        if not have_all.any():
+            plan, why = self._plan_split(order, Tier.OVERFLOW, qo, use_room=False)
+        else:
+            eligible = (qo.service[_OVER] >= 0) & have_all
+            open_nodes = eligible & ~self.monitor.outage
+            eligible = open_nodes if open_nodes.any() else eligible
+            why = "no node holding the items offers its services"
+            plan = ()
+            if eligible.any():
+                j = int(np.argmin(np.where(eligible, qo.cost[_OVER], np.inf)))
+                lines = req.all_lines
+                ship = PlannedShipment.from_quote(
+                    qo, _OVER, j, lines, order.kg, order.work
+                )
+                plan = (ship,)
+        if plan:
+            plans.by_tier[Tier.OVERFLOW] = plan
+        else:
+            plans.missing[Tier.OVERFLOW] = why
+
+
+def greedy_cover(
+    cover: NDArray[np.bool_], rank: NDArray[np.float64]
+) -> tuple[list[tuple[int, tuple[int, ...]]], list[int]]:
+    """Nodes chosen to cover every line: most lines first, then lowest rank.
+
+    ``cover[node, line]`` says the node can ship the line. Returns the picks
+    ``(node, lines)`` and the lines no node covers (empty when all are).
+    """
+    uncovered = np.ones(cover.shape[1], dtype=bool)
+    picks: list[tuple[int, tuple[int, ...]]] = []
+    while uncovered.any():
+        gain = cover[:, uncovered].sum(axis=1)
+        best = int(gain.max())
+        if best == 0:
+            return picks, [int(i) for i in np.flatnonzero(uncovered)]
+        cand = np.flatnonzero(gain == best)
+        j = int(cand[np.argmin(rank[cand])])
+        lines = tuple(int(i) for i in np.flatnonzero(uncovered & cover[j]))
+        uncovered[list(lines)] = False
+        picks.append((j, lines))
+    return picks, []
+
+
+def _drop_silver_like_gold(plans: Plans) -> None:
+    gold = plans.by_tier.get(Tier.GOLD)
+    silver = plans.by_tier.get(Tier.SILVER)
+    if gold and silver and same_plan(gold, silver):
+        del plans.by_tier[Tier.SILVER]
+        plans.missing[Tier.SILVER] = "the cheapest plan is the same as Gold's"

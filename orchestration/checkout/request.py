@@ -1,0 +1,162 @@
+"""A checkout request, validated: customer, cart, destination, instant.
+
+:class:`RequestValidator` turns the caller's arguments into a
+:class:`CheckoutRequest` or raises ``InputError`` naming the field; the
+request carries the per-line weights and workloads the planner sums.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+
+from tierflow.data.delivery_calendar import require_aware
+from tierflow.data.errors import InputError
+from tierflow.data.network import Network
+from tierflow.data.rates import DIM_DIVISOR_CM3_PER_KG
+from tierflow.formulations.online_pricing import epoch_seconds
+from tierflow.formulations.satisfaction import check_preferences
+
+_ZIP = re.compile(r"^\d{3}(\d{2}(-\d{4})?)?$")
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class CheckoutRequest:
+    """A validated request: merged cart lines, destination index, instant."""
+
+    customer_id: str
+    skus: tuple[str, ...]
+    sku_idx: NDArray[np.int64]
+    qty: NDArray[np.int64]
+    dest: int
+    zip3: str
+    now: dt.datetime
+    ts: int
+    preferences: Mapping[str, float]
+    line_kg: tuple[float, ...]
+    line_volume: tuple[float, ...]
+    line_work: tuple[float, ...]
+
+    @property
+    def all_lines(self) -> tuple[int, ...]:
+        """Every line index, in cart order."""
+        return tuple(range(len(self.skus)))
+
+    def totals(self, lines: Sequence[int]) -> tuple[float, float, float]:
+        """(billed kg, units, workload) of a subset of lines, summed in line
+        order like :func:`tierflow.formulations.fulfillment.order_totals`."""
+        kg = vol = work = units = 0.0
+        for i in lines:
+            kg += self.line_kg[i]
+            vol += self.line_volume[i]
+            work += self.line_work[i]
+            units += float(self.qty[i])
+        return max(kg, vol / DIM_DIVISOR_CM3_PER_KG), units, work
+
+    def at(self, now: dt.datetime | None) -> CheckoutRequest:
+        """The same cart and customer quoted at another instant (None: now)."""
+        when = checkout_instant(now)
+        return dataclasses.replace(self, now=when, ts=epoch_seconds(when))
+
+
+class RequestValidator:
+    """Checks a checkout's arguments against the network."""
+
+    def __init__(self, network: Network) -> None:
+        self.network = network
+        self._sku_kg = network.sku_weight_kg.tolist()
+        self._sku_vol = network.sku_volume_cm3.tolist()
+        self._sku_work = network.sku_complexity.tolist()
+
+    def parse(
+        self,
+        customer_id: str,
+        items: Iterable[tuple[str, int]],
+        dest: str,
+        preferences: Mapping[str, float] | None,
+        now: dt.datetime | None,
+    ) -> CheckoutRequest:
+        """The validated request (``InputError`` names the first bad field)."""
+        if not isinstance(customer_id, str) or not customer_id.strip():
+            raise InputError(
+                "empty customer id", field="customer_id", value=customer_id
+            )
+        cart = self._cart(items)
+        zip_text = self._zip(dest)
+        dest_idx = self.network.dest_idx(zip_text)
+        when = checkout_instant(now)
+        skus = tuple(cart)
+        pos = [self.network.sku_index[s] for s in skus]
+        qty = [cart[s] for s in skus]
+        return CheckoutRequest(
+            customer_id=customer_id,
+            skus=skus,
+            sku_idx=np.array(pos, dtype=np.int64),
+            qty=np.array(qty, dtype=np.int64),
+            dest=dest_idx,
+            zip3=zip_text[:3],
+            now=when,
+            ts=epoch_seconds(when),
+            preferences=check_preferences(preferences),
+            line_kg=_per_line(self._sku_kg, pos, qty),
+            line_volume=_per_line(self._sku_vol, pos, qty),
+            line_work=_per_line(self._sku_work, pos, qty),
+        )
+
+    def _cart(self, items: Iterable[tuple[str, int]]) -> dict[str, int]:
+        """SKU → quantity, repeated SKUs added up, in first-seen order."""
+        if isinstance(items, str | bytes) or not isinstance(items, Iterable):
+            raise InputError(
+                "expected a list of (sku, quantity)", field="items", value=items
+            )
+        merged: dict[str, int] = {}
+        index = self.network.sku_index
+        for i, item in enumerate(items):
+            try:
+                sku, qty = item
+            except (TypeError, ValueError):
+                raise InputError(
+                    "expected (sku, quantity)", field="items", index=i, value=item
+                ) from None
+            if not isinstance(sku, str) or sku not in index:
+                raise InputError("unknown SKU", field="sku", index=i, value=sku)
+            if (
+                isinstance(qty, bool)
+                or not isinstance(qty, int | np.integer)
+                or qty < 1
+            ):
+                raise InputError(
+                    "must be an integer >= 1", field="quantity", index=i, value=qty
+                )
+            merged[sku] = merged.get(sku, 0) + int(qty)
+        if not merged:
+            raise InputError("no items", field="items")
+        return merged
+
+    @staticmethod
+    def _zip(dest: str) -> str:
+        text = dest.strip() if isinstance(dest, str) else dest
+        if not isinstance(text, str) or not _ZIP.match(text):
+            raise InputError(
+                "not a US ZIP code (12345, 12345-6789 or a 3-digit prefix)",
+                field="dest",
+                value=dest,
+            )
+        return text
+
+
+def checkout_instant(now: dt.datetime | None) -> dt.datetime:
+    """The instant being quoted: ``now`` (it must be aware), else the clock."""
+    return dt.datetime.now(dt.UTC) if now is None else require_aware(now)
+
+
+def _per_line(
+    per_sku: list[float], pos: list[int], qty: list[int]
+) -> tuple[float, ...]:
+    return tuple(per_sku[p] * q for p, q in zip(pos, qty, strict=True))

@@ -1,0 +1,58 @@
+"""Helpers of the checkout tests on the tiny network.
+
+Tiny network (tests/data/tiny_network): WH-EAST (Edison NJ, ET, cutoff 18:00,
+all services; TEE 100, MUG 20, SOFA 2), WH-WEST (Ontario CA, PT, 18:00, all
+services; TEE 50, SPRAY 10), ST-CHI (Chicago, CT, 15:00, two-day and ground
+only; TEE 5). Zones: WH-EAST→606 is 5, ST-CHI→606 is 2, WH-WEST→900 is 2.
+CLTV scores (``tests.service_fixtures.put_scores``): C0..C10 with predicted
+spend 0, 10, …, 100, so the 90th percentile (the Platinum threshold) is 90
+and the median (new-customer prior) is 50.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tierflow.capacity.monitor import CapacityMonitor
+from tierflow.orchestration.checkout.results import OptionSet
+from tierflow.orchestration.checkout.router import OnlineRouter
+
+
+def ids(answer: OptionSet) -> list[str]:
+    """The answer's option ids, best first."""
+    return [o.option_id for o in answer.options]
+
+
+def event(router: OnlineRouter, node: str, kind: str, value: Any, n: int) -> None:
+    """Apply one capacity event through the router (the ``n``-th of a test)."""
+    result = router.apply_capacity_events(
+        [
+            {
+                "event_id": f"e{n}-{node}-{kind}",
+                "ts": f"2026-01-05T{10 + n % 10:02d}:00:00Z",
+                "node_id": node,
+                "type": kind,
+                "value": value,
+            }
+        ]
+    )
+    assert result.applied == 1
+
+
+def event_on(monitor: CapacityMonitor, node: str, kind: str, value: Any) -> None:
+    """Apply one capacity event on another process's monitor."""
+    monitor.apply(
+        {
+            "event_id": f"other-{node}-{kind}",
+            "ts": "2026-01-05T12:00:00Z",
+            "node_id": node,
+            "type": kind,
+            "value": value,
+        }
+    )
+
+
+def available(router: OnlineRouter, node: str, sku: str) -> int:
+    """Units of ``sku`` free at ``node`` in the router's store."""
+    assert router.store is not None
+    return router.store.available(node, [sku])[sku]

@@ -1,0 +1,90 @@
+"""What an answer offers: split shipments, stock-outs with reasons, the
+satisfaction order, labels from the tier policy, the domain vocabulary.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import pytest
+
+from tests.service_fixtures import MONDAY_10, tiny_router
+from tierflow.data.vocabulary import HoldStatus, Tier
+from tierflow.formulations.tiers import TierPolicy
+from tierflow.orchestration.checkout.router import OnlineRouter
+
+
+def test_split_across_nodes(router: OnlineRouter) -> None:
+    answer = router.generate_fulfillment_options(
+        "C5", [("MUG", 1), ("SPRAY", 1)], "900", now=MONDAY_10
+    )
+    gold = answer.option("gold")
+    assert set(gold.nodes) == {"WH-EAST", "WH-WEST"} and len(gold.shipments) == 2
+    by_node = {s.node_id: s for s in gold.shipments}
+    assert by_node["WH-EAST"].lines == (("MUG", 1),)
+    assert by_node["WH-WEST"].lines == (("SPRAY", 1),)
+    split_cost = router.policy.split_shipment_cost
+    assert gold.cost == pytest.approx(sum(s.cost for s in gold.shipments) + split_cost)
+    assert gold.delivery_date == max(s.delivery_date for s in gold.shipments)
+
+
+def test_out_of_stock_answers_with_reasons(router: OnlineRouter) -> None:
+    answer = router.generate_fulfillment_options(
+        "C5", [("SOFA", 3)], "100", now=MONDAY_10
+    )
+    assert answer.options == () and answer.recommended is None
+    assert set(answer.missing) == {"platinum", "gold", "silver", "overflow"}
+    assert answer.missing["gold"] == (
+        "out of stock: no node holds the quantity of ['SOFA']"
+    )
+
+
+def test_preferences_reorder_the_options(router: OnlineRouter) -> None:
+    cart = [("TEE", 1)]
+    cheap = router.generate_fulfillment_options(
+        "C0", cart, "606", now=MONDAY_10, preferences={"speed": 0, "cost": 1, "eco": 0}
+    )
+    assert cheap.options[0].price == min(o.price for o in cheap.options)
+    fast = router.generate_fulfillment_options(
+        "C10", cart, "606", now=MONDAY_10, preferences={"speed": 1, "cost": 0, "eco": 0}
+    )
+    assert fast.options[0].delivery_date == min(o.delivery_date for o in fast.options)
+    assert fast.options[0].satisfaction_score > cheap.options[-1].satisfaction_score
+
+
+def test_labels_come_from_the_tier_rules(tmp_path: Path) -> None:
+    """A tier's wording is policy: change the rule, the option follows."""
+    rules = dict(TierPolicy().rules)
+    rules["silver"] = dataclasses.replace(rules["silver"], label="Cheapest")
+    rules["gold"] = dataclasses.replace(rules["gold"], label="Balanced")
+    with tiny_router(tmp_path, policy=TierPolicy(rules=rules)) as r:
+        answer = r.generate_fulfillment_options(
+            "C5", [("TEE", 1)], "606", now=MONDAY_10
+        )
+    assert answer.option("gold").label == "Balanced"
+    assert answer.option("silver").label == "Cheapest"
+
+
+def test_eco_friendly_silver(tmp_path: Path) -> None:
+    """With no saving required, Silver from Gold's node is eco-friendly."""
+    policy = TierPolicy().with_changes(eco_min_saving=0.0)
+    with tiny_router(tmp_path, policy=policy) as r:
+        answer = r.generate_fulfillment_options(
+            "C9", [("TEE", 1), ("MUG", 1)], "606", now=MONDAY_10
+        )
+    silver = answer.option("silver")
+    assert (silver.eco, silver.label) == (True, "Eco-friendly")
+    assert not answer.option("gold").eco
+
+
+def test_tiers_and_statuses_are_the_vocabulary(router: OnlineRouter) -> None:
+    answer = router.generate_fulfillment_options(
+        "C10", [("MUG", 1)], "606", now=MONDAY_10
+    )
+    assert [o.tier for o in answer.options] == [
+        Tier(o.option_id) for o in answer.options
+    ]
+    assert all(isinstance(o.tier, Tier) for o in answer.options)
+    held = router.select(answer.request_id, "gold")
+    assert held.status is HoldStatus.HELD and held.ok

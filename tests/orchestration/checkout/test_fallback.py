@@ -1,0 +1,65 @@
+"""Never fail a checkout: a lost store, an unopenable store, a failed bid-price LP."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import TINY_NETWORK
+from tests.orchestration.checkout.helpers import event, ids
+from tests.service_fixtures import MONDAY_10, tiny_router
+from tierflow.data.network import load_network
+from tierflow.orchestration import bid_prices as bid_module
+from tierflow.orchestration.checkout.router import OnlineRouter
+
+
+def test_store_failure_falls_back_and_says_so(tmp_path: Path) -> None:
+    with tiny_router(tmp_path) as r:
+        first = r.generate_fulfillment_options(
+            "C10", [("MUG", 1)], "606", now=MONDAY_10
+        )
+        assert not first.degraded and first.notes == ()
+        assert r.store is not None
+        r.store.close()  # the database goes away mid-day
+        answer = r.generate_fulfillment_options(
+            "C10", [("MUG", 1)], "606", now=MONDAY_10
+        )
+        assert answer.degraded and ids(answer) == ids(first)
+        text = " ".join(answer.notes)
+        for part in ("stock could not be read", "CLTV score could not be read",
+                     "capacity events could not be read"):  # fmt: skip
+            assert part in text
+        assert answer.customer.source.endswith("(last known)")
+        assert answer.customer.platinum_eligible  # last known threshold and score
+        held = r.select(answer.request_id, "gold")
+        assert (held.ok, held.status) == (False, "unavailable")
+
+
+def test_unopenable_store_still_answers(tmp_path: Path) -> None:
+    (tmp_path / "adir").mkdir()
+    r = OnlineRouter.open(load_network(TINY_NETWORK), tmp_path / "adir")
+    answer = r.generate_fulfillment_options("C1", [("TEE", 1)], "100", now=MONDAY_10)
+    assert answer.degraded and answer.options
+    assert answer.notes[0].startswith("state store unavailable (")
+    assert r.select(answer.request_id, "gold").status == "unavailable"
+
+
+def test_lp_failure_means_plain_greedy(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(*args: Any, **kwargs: Any) -> Any:
+        raise sqlite3.OperationalError("solver down")
+
+    monkeypatch.setattr(bid_module, "lp_relaxation", broken)
+    with tiny_router(tmp_path) as r:
+        for i, node in enumerate(r.network.node_ids):
+            event(r, node, "forecast", float(r.network.capacity[i]), i)
+        answer = r.generate_fulfillment_options(
+            "C5", [("TEE", 1)], "606", now=MONDAY_10
+        )
+    assert answer.options and answer.degraded
+    assert answer.bid_prices.startswith("zero bid prices: the estimate failed")
+    assert any(n.startswith("greedy without reliable bid prices") for n in answer.notes)

@@ -1,0 +1,120 @@
+"""Holds: select, swap, confirm into an order, cancel, expiry, rejection."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import pytest
+
+from tests.orchestration.checkout.helpers import available
+from tests.service_fixtures import MONDAY_10, tiny_router
+from tierflow.data.errors import InputError
+from tierflow.orchestration.checkout.router import OnlineRouter
+
+
+def test_select_confirm_writes_the_order(router: OnlineRouter) -> None:
+    answer = router.generate_fulfillment_options(
+        "C10", [("MUG", 2)], "606", now=MONDAY_10
+    )
+    held = router.select(answer.request_id, "platinum")
+    assert held.ok and held.status == "held" and held.nodes == ("WH-EAST",)
+    assert available(router, "WH-EAST", "MUG") == 18
+    assert router.select(answer.request_id, "platinum").status == "held"  # replay
+    assert available(router, "WH-EAST", "MUG") == 18
+    done = router.confirm(answer.request_id)
+    assert (done.status, done.option_id, done.nodes) == (
+        "confirmed",
+        "platinum",
+        ("WH-EAST",),
+    )
+    assert router.store is not None
+    orders = router.store.online_orders()
+    assert orders[
+        ["order_id", "tier", "sku", "quantity", "node_id", "service"]
+    ].values.tolist() == [
+        [answer.request_id, "platinum", "MUG", 2, "WH-EAST", "next_day"]
+    ]
+    assert orders["delivery_date"].tolist() == ["2026-01-06"]
+    inv = router.store.inventory_frame().set_index(["node_id", "sku"])
+    assert inv.loc[("WH-EAST", "MUG")].tolist() == [18, 0]
+    assert router.confirm(answer.request_id).status == "confirmed"  # idempotent
+    with pytest.raises(InputError, match=r"field 'request_id'.*unknown request id"):
+        router.select(answer.request_id, "gold")  # the quote is closed
+    assert router.store.check_consistency() == []
+
+
+def test_override_swap_and_cancel(router: OnlineRouter) -> None:
+    """Gold ships from ST-CHI; Silver (economy, which ST-CHI lacks) from WH-EAST."""
+    answer = router.generate_fulfillment_options(
+        "C5", [("TEE", 1)], "606", now=MONDAY_10
+    )
+    assert answer.option("gold").nodes == ("ST-CHI",)
+    assert answer.option("silver").nodes == ("WH-EAST",)
+    assert router.select(answer.request_id, "gold").nodes == ("ST-CHI",)
+    assert available(router, "ST-CHI", "TEE") == 4
+    router.select(answer.request_id, "silver")  # the customer overrides
+    assert available(router, "ST-CHI", "TEE") == 5
+    assert available(router, "WH-EAST", "TEE") == 99
+    assert router.cancel(answer.request_id).status == "cancelled"
+    assert available(router, "WH-EAST", "TEE") == 100
+    assert router.cancel(answer.request_id).status == "cancelled"  # idempotent
+    with pytest.raises(InputError, match=r"checkout was cancelled"):
+        router.confirm(answer.request_id)
+    never = router.generate_fulfillment_options(
+        "C5", [("TEE", 1)], "606", now=MONDAY_10
+    )
+    assert router.cancel(never.request_id).status == "cancelled"  # only dropped
+    with pytest.raises(InputError, match=r"^field 'request_id': value 'nope': unknown"):
+        router.cancel("nope")
+
+
+def test_unknown_and_expired_ids(tmp_path: Path) -> None:
+    with tiny_router(tmp_path, reservation_ttl_s=60, quote_ttl_s=3600) as r:
+        answer = r.generate_fulfillment_options(
+            "C5", [("MUG", 20)], "100", now=MONDAY_10
+        )
+        with pytest.raises(
+            InputError, match=r"field 'option_id': value 'platinum': not an"
+        ):
+            r.select(answer.request_id, "platinum")
+        with pytest.raises(
+            InputError, match=r"no option selected for this request yet"
+        ):
+            r.confirm(answer.request_id)
+        with pytest.raises(
+            InputError, match=r"^field 'request_id': value 'x': unknown"
+        ):
+            r.select("x", "gold")
+        t0 = dt.datetime.now(dt.UTC)
+        assert r.select(answer.request_id, "gold", now=t0).status == "held"
+        assert available(r, "WH-EAST", "MUG") == 0
+        later = t0 + dt.timedelta(seconds=61)
+        # the hold lapsed: its stock is free again, another checkout can take it
+        assert r.store is not None
+        assert r.store.available("WH-EAST", ["MUG"], now=later.timestamp())["MUG"] == 20
+        with pytest.raises(
+            InputError, match=r"hold expired at .*; select an option again"
+        ):
+            r.confirm(answer.request_id, now=later)
+        assert r.store.expire_stale(now=later.timestamp()) == 1
+        assert available(r, "WH-EAST", "MUG") == 20
+        assert r.cancel(answer.request_id, now=later).status == "expired"
+    with tiny_router(tmp_path / "q", quote_ttl_s=1e-6) as r:
+        answer = r.generate_fulfillment_options(
+            "C5", [("TEE", 1)], "100", now=MONDAY_10
+        )
+        with pytest.raises(InputError, match=r"options expired .*generate them again"):
+            r.select(answer.request_id, "gold")
+
+
+def test_rejected_when_the_stock_is_gone(tmp_path: Path) -> None:
+    with tiny_router(tmp_path) as r:
+        a = r.generate_fulfillment_options("C5", [("SOFA", 2)], "100", now=MONDAY_10)
+        b = r.generate_fulfillment_options("C6", [("SOFA", 2)], "100", now=MONDAY_10)
+        assert r.select(a.request_id, "gold").status == "held"
+        lost = r.select(b.request_id, "gold")
+        assert (lost.ok, lost.status) == (False, "rejected")
+        assert lost.shortfall == (("WH-EAST", "SOFA", 2, 0),)
+        c = r.generate_fulfillment_options("C7", [("SOFA", 1)], "100", now=MONDAY_10)
+        assert c.options == () and "out of stock" in c.missing["gold"]

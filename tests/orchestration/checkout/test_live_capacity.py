@@ -1,0 +1,142 @@
+"""Capacity and bid prices move the answer: overflow exactly when capacity is
+short, its discount bound, live capacity events, stored bid prices.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import pytest
+
+from tests.orchestration.checkout.helpers import available, event, event_on, ids
+from tests.service_fixtures import MONDAY_10, tiny_router
+from tierflow.capacity.monitor import CapacityMonitor
+from tierflow.capacity.score import capacity_scores
+from tierflow.data.errors import InputError
+from tierflow.data.store import SqliteStore
+from tierflow.formulations.tiers import TierPolicy
+from tierflow.orchestration.bid_prices import FixedBidPrices
+from tierflow.orchestration.checkout.router import OnlineRouter, option_changes
+
+
+@pytest.mark.parametrize("free", [0.0, 0.05, 0.14, 0.16, 0.5])
+def test_overflow_exactly_when_capacity_is_short(tmp_path: Path, free: float) -> None:
+    """Every node keeps ``free`` of its nominal capacity after its backlog."""
+    bid = FixedBidPrices([2.0, 1.0, 3.0])
+    with tiny_router(tmp_path, bid_prices=bid) as r:
+        net = r.network
+        for i, node in enumerate(net.node_ids):
+            event(r, node, "backlog", float(net.capacity[i] * (1 - free)), i)
+        answer = r.generate_fulfillment_options(
+            "C5", [("TEE", 2)], "606", now=MONDAY_10
+        )
+    work = 2.0  # TEE weighs 1 capacity unit
+    expected = capacity_scores(
+        net.capacity, 1.0, net.capacity * (1 - free), 0.0, False, workload=work
+    )
+    short = bool(expected.max() < r.policy.overflow_score_threshold)
+    assert ("overflow" in ids(answer)) is short
+    if not short:
+        assert answer.missing["overflow"].startswith("capacity is not short")
+        return
+    over = answer.option("overflow")
+    assert over.ship_date > MONDAY_10.date()  # ships later
+    today = answer.option("gold") if "gold" in ids(answer) else over
+    freed = 2.0 * float(bid.current()[net.node_idx(today.nodes[0])])
+    bound = min(r.policy.overflow_discount_cap, freed)
+    assert 0 < over.discount <= bound
+    assert over.discount == pytest.approx(min(bound, over.price + over.discount))
+    assert over.label == f"Ship later, save ${over.discount:.2f}"
+    if free == 0.0:  # no room anywhere today: overflow still answers
+        assert ids(answer) == ["overflow"]
+        assert "lacks room after the forecast" in answer.missing["gold"]
+
+
+@pytest.mark.parametrize(
+    ("cap", "bid", "expected"), [(1.0, 5.0, 1.0), (50.0, 0.3, 0.6)]
+)
+def test_overflow_discount_bound(
+    tmp_path: Path, cap: float, bid: float, expected: float
+) -> None:
+    policy = TierPolicy().with_changes(overflow_discount_cap=cap)
+    with tiny_router(
+        tmp_path, policy=policy, bid_prices=FixedBidPrices([bid] * 3)
+    ) as r:
+        for i, node in enumerate(r.network.node_ids):
+            event(r, node, "backlog", float(r.network.capacity[i]) * 0.95, i)
+        answer = r.generate_fulfillment_options(
+            "C5", [("TEE", 2)], "606", now=MONDAY_10
+        )
+    assert answer.option("overflow").discount == expected  # min(cap, bid × 2 units)
+
+
+def test_eta_and_price_follow_capacity(router: OnlineRouter) -> None:
+    """TEE to Chicago: ST-CHI (ground, 1 day, $10 + $4 handling) beats WH-EAST
+    ($13 + $1.50, 3 days); an outage at ST-CHI moves Gold to WH-EAST."""
+    first = router.generate_fulfillment_options(
+        "C5", [("TEE", 1)], "606", now=MONDAY_10
+    )
+    gold = first.option("gold")
+    assert (gold.nodes, gold.delivery_date, gold.price) == (
+        ("ST-CHI",),
+        dt.date(2026, 1, 6),
+        10.0,
+    )
+    assert router.select(first.request_id, "gold").nodes == ("ST-CHI",)
+    # another process logs an outage at ST-CHI; this router picks it up
+    assert router.store is not None
+    assert not router.refresh()
+    with SqliteStore(router.store.path) as other_store:
+        other = CapacityMonitor.open(router.network, other_store)
+        event_on(other, "ST-CHI", "outage", True)
+    assert router.refresh()
+    again = router.requote(first.request_id, now=MONDAY_10)
+    assert again.request_id == first.request_id and again.revision == 2
+    gold = again.option("gold")
+    assert (gold.nodes, gold.delivery_date, gold.price, gold.cost) == (
+        ("WH-EAST",),
+        dt.date(2026, 1, 8),
+        13.0,
+        14.5,
+    )
+    changes = {c["option_id"]: c for c in option_changes(first, again)}
+    assert changes["gold"]["fields"]["nodes"] == [["ST-CHI"], ["WH-EAST"]]
+    assert changes["gold"]["fields"]["delivery_date"] == ["2026-01-06", "2026-01-08"]
+    assert changes["gold"]["fields"]["price"] == [10.0, 13.0]
+    # selecting gold again now holds the new plan (ST-CHI's unit comes back)
+    held = router.select(first.request_id, "gold")
+    assert held.nodes == ("WH-EAST",)
+    assert available(router, "ST-CHI", "TEE") == 5
+    assert available(router, "WH-EAST", "TEE") == 99
+
+
+def test_bad_capacity_event_applies_nothing(router: OnlineRouter) -> None:
+    good = {"event_id": "a", "ts": "2026-01-05T10:00:00Z", "node_id": "ST-CHI",
+            "type": "outage", "value": True}  # fmt: skip
+    bad = {**good, "event_id": "b", "node_id": "NOPE"}
+    with pytest.raises(InputError, match=r"row 2: field 'node_id': value 'NOPE'"):
+        router.apply_capacity_events([good, bad])
+    assert not router.monitor.outage.any()
+
+
+def test_stored_bid_prices_steer_gold(router: OnlineRouter) -> None:
+    store = router.store
+    assert store is not None
+    router.bid_prices.refresh_s = 0.0  # type: ignore[attr-defined]
+    store.put_bid_prices(
+        {"ST-CHI": 1.0}, as_of=dt.datetime.now(dt.UTC), source="lp batch 7"
+    )
+    answer = router.generate_fulfillment_options(
+        "C5", [("TEE", 1)], "606", now=MONDAY_10
+    )
+    gold = answer.option("gold")
+    assert gold.nodes == ("WH-EAST",)  # 14.0 + 1.0 > 14.5 + 0
+    assert answer.bid_prices.startswith("allocator bid prices (lp batch 7, as of")
+    assert gold.explanation.endswith(answer.bid_prices)
+    store.put_bid_prices({"ST-CHI": 0.2}, as_of=dt.datetime.now(dt.UTC), source="lp 8")
+    again = router.generate_fulfillment_options(
+        "C5", [("TEE", 1)], "606", now=MONDAY_10
+    )
+    assert again.option("gold").nodes == ("ST-CHI",)
+    assert again.option("gold").capacity_cost == pytest.approx(0.2)

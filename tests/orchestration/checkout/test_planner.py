@@ -1,0 +1,156 @@
+"""The planner alone on the tiny network (``helpers``): each tier's node(s),
+split covers, stock-outs, overflow, from a hand-made live context."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import numpy as np
+import pytest
+from numpy.typing import NDArray
+
+from tests.conftest import TINY_NETWORK
+from tests.service_fixtures import MONDAY_10
+from tierflow.capacity.monitor import CapacityMonitor
+from tierflow.data.network import Network, load_network
+from tierflow.data.vocabulary import Tier
+from tierflow.formulations.online_pricing import OrderPricer, day_to_date
+from tierflow.formulations.tiers import TierPolicy
+from tierflow.orchestration.checkout.fallback import Notes
+from tierflow.orchestration.checkout.live_context import Context, Room
+from tierflow.orchestration.checkout.planner import (
+    Planner,
+    Plans,
+    greedy_cover,
+    same_plan,
+)
+from tierflow.orchestration.checkout.request import RequestValidator
+from tierflow.orchestration.checkout.results import CustomerValue
+from tierflow.orchestration.checkout.timing import StageTimer
+
+
+@pytest.fixture(scope="module")
+def net() -> Network:
+    return load_network(TINY_NETWORK)
+
+
+def _plan(
+    net: Network,
+    items: list[tuple[str, int]],
+    dest: str,
+    *,
+    platinum: bool = False,
+    monitor: CapacityMonitor | None = None,
+    bid: NDArray[np.float64] | None = None,
+    stock: NDArray[np.int64] | None = None,
+) -> Plans:
+    """Plan a request with the network's inventory, zero bids, full room."""
+    policy = TierPolicy()
+    monitor = monitor or CapacityMonitor(net)
+    req = RequestValidator(net).parse("C", items, dest, None, MONDAY_10)
+    spend = 100.0 if platinum else 0.0
+    hard = monitor.room(lanes=True)
+    ctx = Context(
+        customer=CustomerValue("C", spend, "test", "test", 90.0, platinum),
+        stock=net.inventory[:, req.sku_idx] if stock is None else stock,
+        room=Room(hard, hard - monitor.forecast[None, :]),
+        capacity_as_of=None,
+        bid=np.zeros(net.n_nodes) if bid is None else bid,
+        bid_source="none",
+        notes=Notes(),
+    )
+    planner = Planner(net, policy, OrderPricer(net, policy), monitor)
+    return planner.plan(req, ctx, StageTimer(False).start())
+
+
+def _nodes(net: Network, plans: Plans, tier: Tier) -> list[str]:
+    return [net.node_ids[s.node] for s in plans.by_tier[tier]]
+
+
+def test_each_tier_on_one_node(net: Network) -> None:
+    """TEE to Chicago: Gold from ST-CHI (ground, next day, $10 + $4 handling),
+    Silver from WH-EAST (economy, which ST-CHI lacks)."""
+    plans = _plan(net, [("TEE", 1)], "606")
+    assert _nodes(net, plans, Tier.GOLD) == ["ST-CHI"]
+    assert _nodes(net, plans, Tier.SILVER) == ["WH-EAST"]
+    (gold,) = plans.by_tier[Tier.GOLD]
+    assert (gold.days, gold.shipping, gold.handling) == (1, 10.0, 4.0)
+    assert plans.missing[Tier.PLATINUM].startswith("predicted spend $0.00 is below")
+    assert plans.missing[Tier.OVERFLOW].startswith("capacity is not short")
+
+
+def test_bid_prices_move_gold(net: Network) -> None:
+    """$1 a unit at ST-CHI: 14.0 + 1.0 > WH-EAST's 14.5."""
+    bid = np.zeros(net.n_nodes)
+    bid[net.node_idx("ST-CHI")] = 1.0
+    plans = _plan(net, [("TEE", 1)], "606", bid=bid)
+    assert _nodes(net, plans, Tier.GOLD) == ["WH-EAST"]
+
+
+def test_platinum_is_the_fastest_node(net: Network) -> None:
+    plans = _plan(net, [("MUG", 1)], "606", platinum=True)
+    (plat,) = plans.by_tier[Tier.PLATINUM]
+    assert net.node_ids[plat.node] == "WH-EAST" and plat.days == 1
+    assert day_to_date(plat.delivery) == dt.date(2026, 1, 6)
+
+
+def test_split_covers_every_line(net: Network) -> None:
+    """MUG only at WH-EAST, SPRAY only at WH-WEST: two shipments, the one
+    near Los Angeles picked first (one line each, so by rank)."""
+    plans = _plan(net, [("MUG", 1), ("SPRAY", 1)], "900")
+    gold = plans.by_tier[Tier.GOLD]
+    assert [(net.node_ids[s.node], s.lines) for s in gold] == [
+        ("WH-WEST", (1,)),
+        ("WH-EAST", (0,)),
+    ]
+
+
+def test_stock_out_misses_every_tier(net: Network) -> None:
+    plans = _plan(net, [("SOFA", 3)], "100")
+    assert plans.by_tier == {}
+    assert plans.missing == dict.fromkeys(
+        Tier, "out of stock: no node holds the quantity of ['SOFA']"
+    )
+
+
+def test_silver_like_gold_is_dropped(net: Network) -> None:
+    """Only ST-CHI (ground, no economy) has stock: both tiers pick its ground."""
+    stock = np.zeros((net.n_nodes, 1), dtype=np.int64)
+    stock[net.node_idx("ST-CHI")] = 5
+    plans = _plan(net, [("TEE", 1)], "606", stock=stock)
+    assert _nodes(net, plans, Tier.GOLD) == ["ST-CHI"]
+    assert Tier.SILVER not in plans.by_tier
+    assert plans.missing[Tier.SILVER] == "the cheapest plan is the same as Gold's"
+
+
+def test_overflow_when_every_node_is_short(net: Network) -> None:
+    monitor = CapacityMonitor(net)
+    for i, node in enumerate(net.node_ids):
+        monitor.apply(
+            {
+                "event_id": f"b{i}",
+                "ts": "2026-01-05T12:00:00Z",
+                "node_id": node,
+                "type": "backlog",
+                "value": float(net.capacity[i]) * 0.95,
+            }
+        )
+    plans = _plan(net, [("TEE", 2)], "606", monitor=monitor)
+    (over,) = plans.by_tier[Tier.OVERFLOW]
+    assert day_to_date(over.ship) > MONDAY_10.date()  # ships a day later
+
+
+def test_greedy_cover() -> None:
+    """Most lines first (ties by rank), then what is left."""
+    cover = np.array([[1, 1, 0], [0, 1, 1], [0, 0, 1]], dtype=bool)
+    picks, left = greedy_cover(cover, np.array([1.0, 0.0, 5.0]))
+    assert (picks, left) == ([(1, (1, 2)), (0, (0,))], [])
+    cover[:, 2] = False
+    picks, left = greedy_cover(cover, np.array([1.0, 0.0, 5.0]))
+    assert (picks, left) == ([(0, (0, 1))], [2])
+
+
+def test_same_plan(net: Network) -> None:
+    plans = _plan(net, [("TEE", 1)], "606")
+    gold, silver = plans.by_tier[Tier.GOLD], plans.by_tier[Tier.SILVER]
+    assert same_plan(gold, gold) and not same_plan(gold, silver)

@@ -1,0 +1,177 @@
+"""Platinum: the CLTV threshold, cutoffs, weekends and timezones (tiny network,
+see ``helpers``); a property test against ``Network.ship_and_delivery_dates``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from tests.orchestration.checkout.helpers import ids
+from tests.service_fixtures import ET, MONDAY_10, tiny_router
+from tierflow.data.delivery_calendar import zone_info
+from tierflow.data.network import Network
+from tierflow.orchestration.checkout.router import OnlineRouter
+
+
+def test_platinum_only_at_or_above_the_threshold(router: OnlineRouter) -> None:
+    cart = [("MUG", 1)]
+    at = router.generate_fulfillment_options("C9", cart, "60601", now=MONDAY_10)
+    assert at.customer.platinum_threshold == 90.0 and at.customer.platinum_eligible
+    assert "platinum" in ids(at)
+    plat = at.option("platinum")
+    assert plat.guaranteed and plat.label == "Guaranteed next-day"
+    assert (plat.nodes, plat.service) == (("WH-EAST",), "next_day")
+    assert plat.delivery_date == dt.date(2026, 1, 6)
+    below = router.generate_fulfillment_options("C8", cart, "60601", now=MONDAY_10)
+    assert "platinum" not in ids(below)
+    assert below.missing["platinum"] == (
+        "predicted spend $80.00 is below the Platinum threshold $90.00 (90% percentile)"
+    )
+    new = router.generate_fulfillment_options("stranger", cart, "606", now=MONDAY_10)
+    assert (new.customer.predicted_spend, new.customer.segment) == (50.0, "new")
+    assert new.customer.source.startswith("new-customer prior (50% percentile")
+    assert "platinum" not in ids(new)
+
+
+def test_no_scores_no_platinum(tmp_path: Path) -> None:
+    with tiny_router(tmp_path, scores=False) as r:
+        answer = r.generate_fulfillment_options(
+            "C10", [("MUG", 1)], "606", now=MONDAY_10
+        )
+    assert answer.missing["platinum"] == (
+        "no CLTV scores stored: the Platinum threshold is unknown"
+    )
+    assert answer.customer.source == "new-customer prior (no CLTV scores stored)"
+
+
+@pytest.mark.parametrize(
+    ("when", "offered", "ship", "delivery"),
+    [
+        # Monday 17:30 ET: before WH-EAST's 18:00 cutoff, next-day Tuesday
+        (dt.datetime(2026, 1, 5, 17, 30, tzinfo=ET), True, "2026-01-05", "2026-01-06"),
+        # Monday 18:00 ET: at the cutoff it ships Tuesday -> too late
+        (dt.datetime(2026, 1, 5, 18, 0, tzinfo=ET), False, "2026-01-06", None),
+        # Saturday 09:00 ET ships Saturday, next-day lands Monday (no Sunday)
+        (dt.datetime(2026, 1, 10, 9, 0, tzinfo=ET), True, "2026-01-10", "2026-01-12"),
+        # Saturday 19:00 ET ships Monday, arrives Tuesday, promise was Monday
+        (dt.datetime(2026, 1, 10, 19, 0, tzinfo=ET), False, "2026-01-12", None),
+        # Sunday: ships Monday, promise counts from Monday -> Tuesday
+        (dt.datetime(2026, 1, 11, 10, 0, tzinfo=ET), True, "2026-01-12", "2026-01-13"),
+    ],
+)
+def test_platinum_respects_cutoff_and_weekends(
+    router: OnlineRouter,
+    when: dt.datetime,
+    offered: bool,
+    ship: str,
+    delivery: str | None,
+) -> None:
+    """MUG (only WH-EAST holds it) to Chicago for a Platinum customer."""
+    answer = router.generate_fulfillment_options("C10", [("MUG", 1)], "606", now=when)
+    assert ("platinum" in ids(answer)) is offered
+    gold = answer.option("gold")
+    assert gold.nodes == ("WH-EAST",) and gold.ship_date.isoformat() == ship
+    if offered:
+        assert answer.option("platinum").delivery_date.isoformat() == delivery
+    else:
+        assert answer.missing["platinum"].startswith(
+            "no node holding the items can guarantee delivery by"
+        )
+
+
+def test_timezones_pick_the_node_still_before_its_cutoff(router: OnlineRouter) -> None:
+    """TEE to Los Angeles: 20:00 ET is 17:00 PT, so WH-WEST still ships today."""
+    early = dt.datetime(2026, 1, 5, 20, 0, tzinfo=ET)
+    answer = router.generate_fulfillment_options(
+        "C10", [("TEE", 1)], "90012", now=early
+    )
+    plat = answer.option("platinum")
+    assert plat.nodes == ("WH-WEST",) and plat.ship_date == dt.date(2026, 1, 5)
+    assert plat.delivery_date == dt.date(2026, 1, 6)
+    gold = answer.option("gold")
+    assert (gold.nodes, gold.service, gold.delivery_date) == (
+        ("WH-WEST",),
+        "ground",
+        dt.date(2026, 1, 6),
+    )
+    late = dt.datetime(2026, 1, 5, 21, 30, tzinfo=ET)  # 18:30 PT
+    answer = router.generate_fulfillment_options("C10", [("TEE", 1)], "900", now=late)
+    assert "platinum" not in ids(answer)
+    assert answer.option("gold").ship_date == dt.date(2026, 1, 6)
+
+
+_TIMES = st.integers(0, 60 * 24 * 21 - 1).map(
+    lambda m: dt.datetime(2026, 1, 3, tzinfo=dt.UTC) + dt.timedelta(minutes=m)
+)
+
+_CARTS = st.lists(
+    st.tuples(st.sampled_from(["TEE", "MUG", "SPRAY"]), st.integers(1, 3)),
+    min_size=1,
+    max_size=2,
+    unique_by=lambda x: x[0],
+)
+
+
+@pytest.fixture(scope="module")
+def shared_router(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OnlineRouter]:
+    with tiny_router(tmp_path_factory.mktemp("shared")) as r:
+        yield r
+
+
+@settings(
+    max_examples=120,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+@given(
+    when=_TIMES,
+    cart=_CARTS,
+    dest=st.sampled_from(["100", "606", "900", "981", "331"]),
+    customer=st.sampled_from(["C0", "C5", "C8", "C9", "C10", "new"]),
+    prefer=st.none() | st.fixed_dictionaries({"speed": st.floats(0, 1)}),
+)
+def test_platinum_and_ordering_properties(
+    shared_router: OnlineRouter,
+    when: dt.datetime,
+    cart: list[tuple[str, int]],
+    dest: str,
+    customer: str,
+    prefer: dict[str, float] | None,
+) -> None:
+    """Platinum iff CLTV >= threshold and some stocked node can make next-day
+    (checked with ``Network.ship_and_delivery_dates``); scores descending."""
+    net: Network = shared_router.network
+    answer = shared_router.generate_fulfillment_options(
+        customer, cart, dest, now=when, preferences=prefer
+    )
+    scores = [o.satisfaction_score for o in answer.options]
+    assert scores == sorted(scores, reverse=True)
+    d = net.dest_idx(dest)
+    _, deliver = net.ship_and_delivery_dates(when, "next_day", d)
+    local = when.astimezone(zone_info(net.dest_timezones[net.dest_tz[d]])).date()
+    promise = np.busday_offset(
+        np.datetime64(local, "D"), 1, roll="forward", weekmask="1111110"
+    )
+    skus = net.sku_idx([s for s, _ in cart])
+    can = ~np.isnat(deliver) & (deliver <= promise)
+    line_ok = (net.inventory[:, skus] >= np.array([q for _, q in cart])) & can[:, None]
+    spend = {"C0": 0, "C5": 50, "C8": 80, "C9": 90, "C10": 100, "new": 50}[customer]
+    expected = spend >= 90 and bool(line_ok.any(axis=0).all())
+    assert ("platinum" in ids(answer)) is expected
+    if expected:
+        plat = answer.option("platinum")
+        assert np.datetime64(plat.delivery_date, "D") <= promise
+        for ship in plat.shipments:  # every parcel from a node that makes it
+            n = net.node_idx(ship.node_id)
+            assert can[n] and ship.service == "next_day"
+        single = line_ok.all(axis=1)
+        if single.any():  # one node can: the fastest such node ships it all
+            assert len(plat.shipments) == 1
+            assert np.datetime64(plat.delivery_date, "D") == deliver[single].min()

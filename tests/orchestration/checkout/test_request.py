@@ -1,0 +1,73 @@
+"""Request validation: bad input names the field; the cart syntax."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import pytest
+
+from tests.conftest import TINY_NETWORK
+from tierflow.data.errors import InputError
+from tierflow.data.network import load_network
+from tierflow.orchestration.checkout.request import RequestValidator
+from tierflow.orchestration.checkout.router import OnlineRouter, parse_items
+
+
+@pytest.mark.parametrize(
+    ("customer", "items", "dest", "extra", "message"),
+    [
+        ("C1", [("HAT", 1)], "100", {}, r"^field 'sku': index 0: value 'HAT': unknown SKU$"),
+        ("C1", [("TEE", 1), ("MUG", 0)], "100", {},
+         r"^field 'quantity': index 1: value 0: must be an integer >= 1$"),
+        ("C1", [("TEE", -2)], "100", {}, r"^field 'quantity': index 0: value -2"),
+        ("C1", [("TEE", 1.5)], "100", {}, r"^field 'quantity': index 0: value 1\.5"),
+        ("C1", [("TEE", True)], "100", {}, r"^field 'quantity': index 0: value True"),
+        ("C1", [("TEE", 1)], "1000", {}, r"^field 'dest': value '1000': not a US ZIP"),
+        ("C1", [("TEE", 1)], "ABCDE", {}, r"^field 'dest': value 'ABCDE': not a US ZIP"),
+        ("C1", [("TEE", 1)], "99999", {}, r"^field 'dest': value '99999': unknown ZIP"),
+        ("C1", [], "100", {}, r"^field 'items': no items$"),
+        ("C1", [("TEE",)], "100", {}, r"^field 'items': index 0: value \('TEE',\)"),
+        ("", [("TEE", 1)], "100", {}, r"^field 'customer_id': value '': empty"),
+        ("C1", [("TEE", 1)], "100", {"now": dt.datetime(2026, 1, 5, 10)},
+         r"^field 'now': value '2026-01-05 10:00:00': no timezone offset"),
+        ("C1", [("TEE", 1)], "100", {"preferences": {"speed": -1}},
+         r"^field 'preferences\.speed': value -1: must be a finite number >= 0$"),
+        ("C1", [("TEE", 1)], "100", {"preferences": {"fast": 1}},
+         r"^field 'preferences': value 'fast': unknown preference"),
+    ],
+)  # fmt: skip
+def test_bad_input_names_the_field(
+    router: OnlineRouter,
+    customer: str,
+    items: Any,
+    dest: str,
+    extra: dict[str, Any],
+    message: str,
+) -> None:
+    with pytest.raises(InputError, match=message):
+        router.generate_fulfillment_options(customer, items, dest, **extra)
+
+
+def test_parse_items() -> None:
+    assert parse_items("TEE:2, MUG:1") == [("TEE", 2), ("MUG", 1)]
+    with pytest.raises(InputError, match=r"^field 'items': index 1: value 'MUG'"):
+        parse_items("TEE:2,MUG")
+    with pytest.raises(InputError, match=r"^field 'quantity': index 0: value 'x'"):
+        parse_items("TEE:x")
+
+
+def test_validator_merges_the_cart() -> None:
+    """Repeated SKUs add up in first-seen order; weights are per line."""
+    net = load_network(TINY_NETWORK)
+    when = dt.datetime(2026, 1, 5, 10, tzinfo=dt.UTC)
+    req = RequestValidator(net).parse(
+        "C1", [("TEE", 1), ("MUG", 2), ("TEE", 3)], " 60601-1234 ", None, when
+    )
+    assert req.skus == ("TEE", "MUG") and req.qty.tolist() == [4, 2]
+    assert (req.zip3, req.dest) == ("606", net.dest_idx("606"))
+    assert req.line_kg == pytest.approx((4 * 0.3, 2 * 0.5))
+    kg, units, _ = req.totals(req.all_lines)
+    assert units == 6.0 and kg >= sum(req.line_kg)
+    later = req.at(when + dt.timedelta(hours=1))
+    assert later.skus == req.skus and later.ts == req.ts + 3600
