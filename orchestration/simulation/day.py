@@ -17,6 +17,7 @@ from numpy.typing import NDArray
 from tierflow.capacity.events import CapacityEvent
 from tierflow.cltv.features import load_customer_data
 from tierflow.cltv.lifecycle import retrain
+from tierflow.cltv.model import SEGMENTS
 from tierflow.cltv.registry import ModelRegistry
 from tierflow.data.network import Network
 from tierflow.data.order_generator import Spike, generate_orders
@@ -24,7 +25,7 @@ from tierflow.data.orders import Orders, read_orders, write_orders
 from tierflow.data.store import SqliteStore
 from tierflow.data.table_reader import Column, read_table
 from tierflow.data.transactions import day_number
-from tierflow.data.vocabulary import HoldStatus
+from tierflow.data.vocabulary import HoldStatus, Tier
 from tierflow.formulations.tiers import TierPolicy
 from tierflow.orchestration.allocation.day_allocator import (
     NEAREST,
@@ -68,7 +69,7 @@ _SCORE_COLUMNS = (
     Column("customer_id"),
     Column("predicted_spend", "float", min=0.0),
     Column("p_active", "float", min=0.0, max=1.0),
-    Column("segment", choices=("platinum", "gold", "silver")),
+    Column("segment", choices=SEGMENTS),
 )
 
 #: Publishes the CLTV scores the checkout uses, as of the eve of the day.
@@ -103,7 +104,7 @@ class SimulationResult:
             "recommended_taken_pct": _pct((~done["overrode"]).sum(), len(done)),
             "overflow_offered": int(c["overflow_offered"].sum()),
             "overflow_taken": int(c["overflow_taken"].sum()),
-            "platinum_offered": int(c["offered"].str.contains("platinum").sum()),
+            "platinum_offered": int(c["offered"].str.contains(Tier.PLATINUM).sum()),
             "outage_node": self.outage_node,
             "cltv": self.cltv,
             "lp_bound": self.lp_bound,
