@@ -1,42 +1,9 @@
-"""Bid prices: capacity duals of an LP over the rest of the day's demand.
+"""Bid prices: the value of one more unit of a node's capacity today.
 
-Acimovic & Graves (2015, "Making Better Fulfillment Decisions on the Fly in
-an Online Retail Environment") show that a myopic order-by-order (or
-batch-by-batch) assignment burns capacity that later orders need, and that
-adding each node's LP capacity dual to its cost (a *bid price*) recovers a
-large part of the gap to the hindsight optimum.
-
-The forecast demand is represented by a *sample* of order profiles (their
-cost rows, eligibility and workload) with a multiplicity each: ``k`` sampled
-orders standing for ``R`` expected orders each count ``R / k``. Scaling a
-row's cost, workload and deferral penalty by its multiplicity gives exactly
-the LP of the aggregated demand, so the duals are the aggregate's.
-
-**Batch** (:mod:`tierflow.orchestration.allocation.day_allocator`): :func:`sample_demand` and
-:func:`bid_prices` over the orders seen so far.
-
-**Online** (:mod:`tierflow.orchestration.checkout.router`): a bid price is the shadow value of one
-unit of a node's capacity for the rest of the day ($ per complexity-weighted
-unit, >= 0). Adding ``bid × order workload`` to a node's cost lets the greedy
-online decision act as if it saw the rest of the day, and bounds the
-overflow discount (the value of the capacity an order frees by waiting).
-
-Sources, all :class:`BidPrices`:
-
-* :class:`StoreBidPrices` — the ones the batch allocator stores after each
-  LP (:meth:`tierflow.data.store.SqliteStore.put_bid_prices`), while they are fresh;
-  otherwise its fallback:
-* :class:`ForecastBidPrices` — an estimate made here: zero while every node
-  keeps at least ``ample_score`` of its capacity free after its rest-of-day
-  forecast; otherwise the duals of a small LP (HiGHS) that spreads the
-  monitor's forecast volume over destination states by population and
-  assigns it to nodes at typical ground cost, against each node's capacity
-  left after its backlog (demand that does not fit is deferred at the Gold
-  deferral penalty, which caps the duals);
-* :class:`FixedBidPrices` — given values (what-if analysis, tests).
-
-``source`` always says which one produced the current prices, for the
-option's explanation.
+The batch allocator computes them as the capacity duals of an LP over the
+rest of the day's demand (:func:`sample_demand`, :func:`bid_prices`); the
+checkout reads them from a :class:`BidPrices` source. Why and how:
+``docs/allocation.md`` (bid prices).
 """
 
 from __future__ import annotations
@@ -56,6 +23,7 @@ from tierflow.data.errors import InputError
 from tierflow.data.network import Network
 from tierflow.data.rates import billed_weight_kg, service_index
 from tierflow.data.store import BidPriceStore
+from tierflow.data.vocabulary import Tier
 from tierflow.formulations.problem import AssignmentProblem
 from tierflow.formulations.tiers import TierPolicy
 from tierflow.solver.lp import lp_relaxation
@@ -207,8 +175,57 @@ class FixedBidPrices:
         return False
 
 
+def _typical_unit(network: Network) -> tuple[float, float]:
+    """Billed kg and workload of the typical parcel: one unit of the
+    popularity-weighted average SKU."""
+    pop = network.sku_popularity / max(float(network.sku_popularity.sum()), 1e-12)
+    kg = float(pop @ billed_weight_kg(network.sku_weight_kg, network.sku_volume_cm3))
+    return kg, max(float(pop @ network.sku_complexity), 1e-9)
+
+
+def _parcel_cost(network: Network, kg: float) -> FloatArray:
+    """``(n_nodes, n_dests)`` shipping of a ``kg`` parcel by Gold's cheapest
+    service (ground where offered)."""
+    per_service = []
+    for name in ("ground", "two_day", "next_day"):
+        s = service_index(name)
+        if network.rates.offered[s]:
+            cost = network.rates.price(s, network.zone, kg)
+            per_service.append(np.where(network.offers(s)[:, None], cost, np.nan))
+    if not per_service:
+        return np.zeros_like(network.distance_mi)
+    ship = np.fmin.reduce(per_service)
+    return np.asarray(np.where(np.isnan(ship), np.nanmax(ship), ship))
+
+
+def _by_state(network: Network, unit: FloatArray) -> tuple[FloatArray, FloatArray]:
+    """``unit`` (per node and destination) averaged over each state's ZIP
+    prefixes by population, and each state's share of the population."""
+    states, label = np.unique(np.asarray(network.dest_state), return_inverse=True)
+    member = np.zeros((network.n_dests, states.size))
+    member[np.arange(network.n_dests), label] = network.dest_weight
+    share = member.sum(axis=0)
+    cost = (unit @ member) / np.where(share > 0, share, 1.0)
+    keep = share > 0
+    return cost[:, keep], share[keep]
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class _Estimate:
+    prices: FloatArray
+    source: str
+    failed: bool = False
+
+
 class ForecastBidPrices:
-    """Bid prices estimated from the capacity monitor (see the module docstring).
+    """Bid prices estimated from the capacity monitor's forecast.
+
+    Zero while every node keeps at least ``ample_score`` of its capacity free
+    after its rest-of-day forecast; otherwise the duals of a small LP (HiGHS)
+    that spreads the forecast volume over destination states by population
+    and assigns it to nodes at typical ground cost, against each node's room
+    after its backlog. Demand that does not fit is deferred at the Gold
+    deferral penalty, which caps the duals.
 
     Parameters
     ----------
@@ -245,79 +262,58 @@ class ForecastBidPrices:
         self._failed = False
         self._key: tuple[int, int] | None = None
         self._at = -np.inf
-        self._unit_cost, self._share = self._cost_per_unit(network)
-        pop = network.sku_popularity / max(float(network.sku_popularity.sum()), 1e-12)
-        self._defer_per_unit = self.policy.rule("gold").defer / max(
-            float(pop @ network.sku_complexity), 1e-9
-        )
-
-    @staticmethod
-    def _cost_per_unit(network: Network) -> tuple[FloatArray, FloatArray]:
-        """``(n_nodes, n_states)`` typical $ per capacity unit, and state shares.
-
-        Typical parcel: one unit of the popularity-weighted average SKU;
-        cost: Gold's cheapest service (ground where offered) + handling,
-        averaged over each state's ZIP prefixes by population.
-        """
-        pop = network.sku_popularity / max(float(network.sku_popularity.sum()), 1e-12)
-        kg = float(
-            pop @ billed_weight_kg(network.sku_weight_kg, network.sku_volume_cm3)
-        )
-        work = max(float(pop @ network.sku_complexity), 1e-9)
-        per_service = []
-        for name in ("ground", "two_day", "next_day"):
-            s = service_index(name)
-            if network.rates.offered[s]:
-                cost = network.rates.price(s, network.zone, kg)
-                per_service.append(np.where(network.offers(s)[:, None], cost, np.nan))
-        if per_service:
-            ship = np.fmin.reduce(per_service)
-            ship = np.where(np.isnan(ship), np.nanmax(ship), ship)
-        else:
-            ship = np.zeros_like(network.distance_mi)
-        unit = (ship + network.handling_cost[:, None]) / work  # (n, n_dests)
-        states, label = np.unique(np.asarray(network.dest_state), return_inverse=True)
-        member = np.zeros((network.n_dests, states.size))
-        member[np.arange(network.n_dests), label] = network.dest_weight
-        share = member.sum(axis=0)
-        cost = (unit @ member) / np.where(share > 0, share, 1.0)
-        keep = share > 0
-        return cost[:, keep], share[keep]
+        kg, work = _typical_unit(network)
+        unit = (_parcel_cost(network, kg) + network.handling_cost[:, None]) / work
+        #: ``(n_nodes, n_states)`` typical $ per capacity unit, and state shares.
+        self._unit_cost, self._share = _by_state(network, unit)
+        self._defer_per_unit = self.policy.rule(Tier.GOLD).defer / work
 
     def estimate(self) -> tuple[FloatArray, str]:
         """Compute the prices from the monitor's current state."""
-        mon = self.monitor
+        est = self._estimate()
+        return est.prices, est.source
+
+    def _estimate(self) -> _Estimate:
         n = self.network.n_nodes
-        scores = mon.score_map()
-        if (scores >= self.ample_score).all():
-            return np.zeros(n), (
+        if (self.monitor.score_map() >= self.ample_score).all():
+            return _Estimate(
+                np.zeros(n),
                 f"zero bid prices: capacity ample (every node keeps >= "
-                f"{self.ample_score:.0%} free after its forecast)"
+                f"{self.ample_score:.0%} free after its forecast)",
             )
-        demand = float(mon.forecast.sum())
+        demand = float(self.monitor.forecast.sum())
         if demand <= 0:
-            return np.zeros(n), "zero bid prices: no remaining demand forecast"
-        room = np.maximum(mon.room(), 0.0)
+            return _Estimate(
+                np.zeros(n), "zero bid prices: no remaining demand forecast"
+            )
+        # no threads option: HiGHS refuses a count other than its scheduler's
+        relax = lp_relaxation(self._problem(demand), time_limit_s=self.time_limit_s)
+        if relax.status is not Status.OPTIMAL:
+            return _Estimate(
+                np.zeros(n),
+                f"zero bid prices: the estimate LP ended {relax.status.value}",
+                failed=True,
+            )
+        return _Estimate(
+            np.asarray(relax.bid_price, dtype=np.float64),
+            f"estimated bid prices: LP duals of the rest-of-day forecast "
+            f"({demand:,.0f} units) vs capacity after backlog",
+        )
+
+    def _problem(self, demand: float) -> AssignmentProblem:
+        """The forecast volume by state, to nodes, against their room."""
+        n = self.network.n_nodes
+        room = np.maximum(self.monitor.room(), 0.0)
         volume = demand * self._share  # (K,)
         cost = (self._unit_cost * volume[None, :]).T  # (K, n)
         defer = volume * (self._unit_cost.max(axis=0) + self._defer_per_unit)
-        problem = AssignmentProblem(
+        return AssignmentProblem(
             cost=cost,
             weight=np.repeat(volume[:, None], n, axis=1),
             capacity=room,
             eligible=np.repeat((room > 0)[None, :], volume.size, axis=0),
             defer_cost=defer,
             name="bid-price estimate",
-        )
-        # no threads option: HiGHS refuses a count other than its scheduler's
-        relax = lp_relaxation(problem, time_limit_s=self.time_limit_s)
-        if relax.status is not Status.OPTIMAL:
-            return np.zeros(n), (
-                f"zero bid prices: the estimate LP ended {relax.status.value}"
-            )
-        return np.asarray(relax.bid_price, dtype=np.float64), (
-            f"estimated bid prices: LP duals of the rest-of-day forecast "
-            f"({demand:,.0f} units) vs capacity after backlog"
         )
 
     def current(self) -> FloatArray:
@@ -332,18 +328,18 @@ class ForecastBidPrices:
             self._key is not None and now - self._at < self.min_interval_s
         ):
             return self._prices
-        self._failed = False
         try:
-            prices, source = self.estimate()
+            est = self._estimate()
         except Exception as exc:  # a checkout must get an answer
-            prices = np.zeros(self.network.n_nodes)
-            source = f"zero bid prices: the estimate failed ({exc})"
-            self._failed = True
-        if source.startswith("zero bid prices: the estimate LP"):
-            self._failed = True
-        prices.setflags(write=False)
-        self._prices, self._source, self._key, self._at = prices, source, key, now
-        return prices
+            est = _Estimate(
+                np.zeros(self.network.n_nodes),
+                f"zero bid prices: the estimate failed ({exc})",
+                failed=True,
+            )
+        est.prices.setflags(write=False)
+        self._prices, self._source, self._failed = est.prices, est.source, est.failed
+        self._key, self._at = key, now
+        return est.prices
 
     @property
     def source(self) -> str:

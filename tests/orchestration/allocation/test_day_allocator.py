@@ -8,16 +8,15 @@ TEE 1, MUG 1.5, SPRAY 2, SOFA 3.5.
 from __future__ import annotations
 
 import datetime as dt
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from tests.conftest import DATA_DIR
+from tests.orchestration.allocation.conftest import MakeOrders
 from tierflow.capacity.events import CapacityEvent
-from tierflow.data.network import Network, load_network
-from tierflow.data.orders import Orders, read_orders
+from tierflow.data.network import Network
+from tierflow.data.orders import Orders
 from tierflow.orchestration.allocation.day_allocator import (
     NEAREST,
     AllocationSettings,
@@ -26,19 +25,11 @@ from tierflow.orchestration.allocation.day_allocator import (
 )
 from tierflow.solver.verify import check_allocation_rows
 
-HEADER = "order_id,created_at,customer_id,dest,tier,sku,quantity\n"
 
-
-@pytest.fixture(scope="module")
-def tiny() -> Network:
+@pytest.fixture
+def tiny(tiny_network: Network) -> Network:
     """The hand-made 3-node network."""
-    return load_network(DATA_DIR / "tiny_network")
-
-
-def _orders(tmp_path: Path, net: Network, rows: list[str]) -> Orders:
-    path = tmp_path / "orders.csv"
-    path.write_text(HEADER + "\n".join(rows) + "\n")
-    return read_orders(path, net)
+    return tiny_network
 
 
 def _check(
@@ -57,12 +48,10 @@ def _check(
 
 
 def test_orders_go_to_the_cheapest_node_with_stock(
-    tiny: Network, tmp_path: Path
+    tiny: Network, make_orders: MakeOrders
 ) -> None:
     """East coast TEE -> WH-EAST (zone 2), LA TEE -> WH-WEST (zone 2)."""
-    orders = _orders(
-        tmp_path,
-        tiny,
+    orders = make_orders(
         [
             "A,2026-01-05T10:00:00-05:00,C1,100,gold,TEE,1",
             "B,2026-01-05T10:01:00-05:00,C2,900,gold,TEE,2",
@@ -85,12 +74,10 @@ def test_orders_go_to_the_cheapest_node_with_stock(
 
 
 def test_scarce_capacity_defers_low_tiers_and_low_cltv_first(
-    tiny: Network, tmp_path: Path
+    tiny: Network, make_orders: MakeOrders
 ) -> None:
     """Room for 3 TEE units in total: platinum and the high-CLTV gold ship."""
-    orders = _orders(
-        tmp_path,
-        tiny,
+    orders = make_orders(
         [
             "P,2026-01-05T10:00:00-05:00,C1,100,platinum,TEE,1",
             "G1,2026-01-05T10:00:00-05:00,C2,100,gold,TEE,1",
@@ -117,10 +104,8 @@ def test_scarce_capacity_defers_low_tiers_and_low_cltv_first(
         _check(tiny, orders, out.rows, capacity)
 
 
-def test_split_and_unfillable(tiny: Network, tmp_path: Path) -> None:
-    orders = _orders(
-        tmp_path,
-        tiny,
+def test_split_and_unfillable(tiny: Network, make_orders: MakeOrders) -> None:
+    orders = make_orders(
         [
             "M,2026-01-05T10:00:00-05:00,C1,606,silver,MUG,1",
             "M,2026-01-05T10:00:00-05:00,C1,606,silver,SPRAY,1",
@@ -139,12 +124,10 @@ def test_split_and_unfillable(tiny: Network, tmp_path: Path) -> None:
 
 
 def test_platinum_late_only_when_no_node_can_make_it(
-    tiny: Network, tmp_path: Path
+    tiny: Network, make_orders: MakeOrders
 ) -> None:
     """MUG is only at WH-EAST; at 19:00 ET its 18:00 cutoff has passed."""
-    orders = _orders(
-        tmp_path,
-        tiny,
+    orders = make_orders(
         [
             "P1,2026-01-05T17:00:00-05:00,C1,606,platinum,MUG,1",
             "P2,2026-01-05T19:00:00-05:00,C1,606,platinum,MUG,1",
@@ -158,11 +141,11 @@ def test_platinum_late_only_when_no_node_can_make_it(
     assert out.summary()["platinum_on_time_rate"] == 0.5
 
 
-def test_outage_reroutes_unreleased_orders(tiny: Network, tmp_path: Path) -> None:
+def test_outage_reroutes_unreleased_orders(
+    tiny: Network, make_orders: MakeOrders
+) -> None:
     """WH-EAST fails at 11:00 ET: its orders of 10:00 (unreleased) move."""
-    orders = _orders(
-        tmp_path,
-        tiny,
+    orders = make_orders(
         [
             "A,2026-01-05T09:00:00-05:00,C1,100,gold,TEE,1",
             "B,2026-01-05T10:30:00-05:00,C2,100,gold,TEE,1",
@@ -184,14 +167,16 @@ def test_outage_reroutes_unreleased_orders(tiny: Network, tmp_path: Path) -> Non
     assert s["reroute_cost_delta"] > 0
 
 
-def test_hindsight_bound_is_below_every_policy(tiny: Network, tmp_path: Path) -> None:
+def test_hindsight_bound_is_below_every_policy(
+    tiny: Network, make_orders: MakeOrders
+) -> None:
     rows = [
         f"O{i},2026-01-05T{8 + i // 4:02d}:{(i % 4) * 15:02d}:00-05:00,C{i},"
         f"{['100', '606', '900', '981', '331'][i % 5]},{['gold', 'silver'][i % 2]},"
         f"TEE,{1 + i % 3}"
         for i in range(24)
     ]
-    orders = _orders(tmp_path, tiny, rows)
+    orders = make_orders(rows)
     capacity = np.array([20.0, 12.0, 3.0])
     hind = DayAllocator(
         tiny, orders, capacity=capacity, settings=AllocationSettings(hindsight=True)
@@ -234,8 +219,10 @@ def test_batch_windows_are_deterministic() -> None:
     ]
 
 
-def test_independent_check_finds_violations(tiny: Network, tmp_path: Path) -> None:
-    orders = _orders(tmp_path, tiny, ["A,2026-01-05T10:00:00-05:00,C1,100,gold,TEE,1"])
+def test_independent_check_finds_violations(
+    tiny: Network, make_orders: MakeOrders
+) -> None:
+    orders = make_orders(["A,2026-01-05T10:00:00-05:00,C1,100,gold,TEE,1"])
     out = DayAllocator(tiny, orders).run()
     rows = out.rows.copy()
     lines = orders.to_frame()[["order_id", "sku", "quantity"]]

@@ -1,0 +1,240 @@
+"""Allocation rows (one per order line) of a solved batch, and why."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from numpy.typing import NDArray
+
+from tierflow.data.network import Network
+from tierflow.data.orders import Orders
+from tierflow.data.rates import SERVICES
+from tierflow.data.vocabulary import AllocationStatus
+from tierflow.formulations.fulfillment import CompiledBatch
+from tierflow.formulations.problem import AssignmentProblem
+from tierflow.orchestration.allocation.ledger import Placement
+from tierflow.solver.result import SolveResult, Status
+
+SPLIT_REASON = "split: no single node holds every line"
+LATE_REASON = "late: no node with stock could deliver by the guaranteed date"
+UNFILLABLE_REASON = "no node holds the quantity ordered"
+STOCK_TAKEN_REASON = (
+    "deferred: the stock at every node offering the tier's service is taken"
+)
+
+
+def all_deferred(problem: AssignmentProblem) -> SolveResult:
+    """The trivial solution of items no node can take now: all wait."""
+    return SolveResult(
+        engine="none",
+        status=Status.FEASIBLE,
+        objective=problem.objective(np.full(problem.n_items, -1)),
+        bound=None,
+        runtime_s=0.0,
+        assignment=np.full(problem.n_items, -1, dtype=np.int64),
+    )
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class _Lines:
+    """The lines of a solved batch: their item, node and share of its units."""
+
+    item: NDArray[np.intp]
+    node: NDArray[np.int64]
+    share: NDArray[np.float64]
+
+    @classmethod
+    def of(
+        cls, compiled: CompiledBatch, assignment: NDArray[np.int64], orders: Orders
+    ) -> _Lines:
+        n_items = assignment.size
+        counts = np.diff(compiled.item_lines)
+        item = np.repeat(np.arange(n_items), counts)
+        units = orders.line_qty[compiled.lines].astype(np.float64)
+        item_units = np.bincount(item, weights=units, minlength=n_items)
+        share = units / np.maximum(item_units[item], 1.0)
+        return cls(item, np.repeat(assignment, counts), share)
+
+    @property
+    def allocated(self) -> NDArray[np.bool_]:
+        return np.asarray(self.node >= 0)
+
+    @property
+    def at(self) -> NDArray[np.int64]:
+        """The node, 0 for lines that wait (mask with :attr:`allocated`)."""
+        return np.maximum(self.node, 0)
+
+
+def _cost_parts(
+    compiled: CompiledBatch, assignment: NDArray[np.int64], lines: _Lines
+) -> dict[str, NDArray[np.float64]]:
+    """Each line's share of its item's cost, and of its shipping, handling and
+    penalty (lateness and extra shipments, or the whole cost of waiting a day)."""
+    a = assignment
+    rows_i, safe = np.arange(a.size), np.maximum(a, 0)
+    shipping, _ = compiled.parts()
+    item_ship = np.where(a >= 0, shipping[rows_i, safe], 0.0)
+    item_hand = np.where(a >= 0, compiled.options.handling[rows_i, safe], 0.0)
+    item_cost = np.where(a >= 0, compiled.true_cost[rows_i, safe], 0.0)
+    assert compiled.problem.defer_cost is not None
+    defer_pen = compiled.problem.defer_cost
+    li, share, allocated = lines.item, lines.share, lines.allocated
+    return {
+        "cost": np.where(allocated, item_cost[li] * share, defer_pen[li] * share),
+        "shipping": np.where(allocated, item_ship[li] * share, 0.0),
+        "handling": np.where(allocated, item_hand[li] * share, 0.0),
+        "penalty": np.where(
+            allocated,
+            (item_cost[li] - item_ship[li] - item_hand[li]) * share,
+            defer_pen[li] * share,
+        ),
+    }
+
+
+def _service_and_dates(
+    compiled: CompiledBatch, lines: _Lines
+) -> dict[str, NDArray[np.object_]]:
+    """The service, ship date and delivery date of each allocated line."""
+    li, at, allocated = lines.item, lines.at, lines.allocated
+    svc = np.where(allocated, compiled.service()[li, at], -1)
+    names = np.array([*SERVICES, ""], dtype=object)
+    ship = compiled.options.ship_date[li, at].astype(str)
+    deliver = compiled.delivery()[li, at].astype(str)
+    return {
+        "service": names[np.where(svc >= 0, svc, -1)],
+        "ship_date": np.where(allocated, ship, ""),
+        "delivery_date": np.where(allocated, deliver, ""),
+    }
+
+
+def _line_reasons(
+    compiled: CompiledBatch,
+    result: SolveResult,
+    reasons: Mapping[int, str],
+    lines: _Lines,
+) -> NDArray[np.object_]:
+    """Why a line waits or went where it did (empty when it is unremarkable)."""
+    a = result.assignment
+    reason = np.array(
+        [
+            reasons.get(int(i), result.unassigned_reason.get(int(i), ""))
+            if a[i] < 0 or int(i) in reasons
+            else ""
+            for i in lines.item
+        ],
+        dtype=object,
+    )
+    relaxed = compiled.use_relaxed[lines.item] & lines.allocated
+    return np.where(relaxed & (reason == ""), LATE_REASON, reason)
+
+
+class BatchRows:
+    """Turns a batch's decisions into allocation rows.
+
+    Parameters
+    ----------
+    network, orders
+        Node ids, SKU ids and order ids for the rows.
+    """
+
+    def __init__(self, network: Network, orders: Orders) -> None:
+        self.network = network
+        self.orders = orders
+        self._order_ids = np.asarray(orders.order_ids, dtype=object)
+        self._sku_ids = np.asarray(orders.line_sku_id, dtype=object)
+        self._node_ids = np.asarray(network.node_ids, dtype=object)
+
+    def solved(
+        self,
+        compiled: CompiledBatch,
+        result: SolveResult,
+        batch: int,
+        reasons: Mapping[int, str],
+    ) -> pd.DataFrame:
+        """Rows of a solved stage; ``reasons`` per item override the engine's."""
+        o, line = self.orders, compiled.lines
+        lines = _Lines.of(compiled, result.assignment, o)
+        allocated = lines.allocated
+        parts = _cost_parts(compiled, result.assignment, lines)
+        dates = _service_and_dates(compiled, lines)
+        status = np.where(
+            allocated, AllocationStatus.ALLOCATED, AllocationStatus.DEFERRED
+        ).astype(object)
+        return pd.DataFrame(
+            {
+                "order_id": self._order_ids[o.line_order[line]],
+                "sku": self._sku_ids[line],
+                "quantity": o.line_qty[line],
+                "node_id": np.where(allocated, self._node_ids[lines.at], ""),
+                "service": dates["service"],
+                "ship_date": dates["ship_date"],
+                "promised_date": compiled.options.promised[lines.item].astype(str),
+                "cost": np.round(parts["cost"], 6),
+                "batch": batch,
+                "status": status,
+                "reason": _line_reasons(compiled, result, reasons, lines),
+                "delivery_date": dates["delivery_date"],
+                "shipping": parts["shipping"],
+                "handling": parts["handling"],
+                "penalty": parts["penalty"],
+            }
+        )
+
+    def waiting(self, compiled: CompiledBatch, batch: int, reason: str) -> pd.DataFrame:
+        """Rows of items that all wait, for ``reason``."""
+        n_items = compiled.problem.n_items
+        return self.solved(
+            compiled,
+            all_deferred(compiled.problem),
+            batch,
+            dict.fromkeys(range(n_items), reason),
+        )
+
+    def unfillable(
+        self, lines: NDArray[np.intp], batch: int, reason: str
+    ) -> pd.DataFrame:
+        """Rows of ``lines`` that cannot ship at all."""
+        o = self.orders
+        return pd.DataFrame(
+            {
+                "order_id": self._order_ids[o.line_order[lines]],
+                "sku": self._sku_ids[lines],
+                "quantity": o.line_qty[lines],
+                "node_id": "",
+                "service": "",
+                "ship_date": "",
+                "promised_date": "",
+                "cost": 0.0,
+                "batch": batch,
+                "status": AllocationStatus.UNFILLABLE,
+                "reason": reason,
+                "delivery_date": "",
+                "shipping": 0.0,
+                "handling": 0.0,
+                "penalty": 0.0,
+            }
+        )
+
+    def reasons(
+        self,
+        compiled: CompiledBatch,
+        assignment: NDArray[np.int64],
+        pulled: Mapping[int, Placement],
+    ) -> dict[int, str]:
+        """Per item: split lines placed, and pulled-back orders that moved."""
+        reasons: dict[int, str] = {}
+        for k in np.flatnonzero(compiled.split & (assignment >= 0)).tolist():
+            reasons[k] = SPLIT_REASON
+        for pos, order in enumerate(compiled.item_order.tolist()):
+            node = int(assignment[pos])
+            if compiled.split[pos] or node < 0 or order not in pulled:
+                continue
+            old = pulled[order].node
+            if node != old:
+                reasons[pos] = (
+                    f"rerouted from {self.network.node_ids[old]} after a capacity event"
+                )
+        return reasons

@@ -1,0 +1,250 @@
+"""One batch of orders compiled into the problem its engine solves.
+
+Orders some node can fill whole are items; the lines of the others are
+items too (split stage); both share the capacity and stock left. The
+hindsight bound compiles the whole day the same way (``docs/allocation.md``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Collection
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+
+from tierflow.data.network import Network
+from tierflow.data.orders import Orders
+from tierflow.data.vocabulary import TIERS, Tier
+from tierflow.formulations.fulfillment import (
+    CompiledBatch,
+    OrderOptions,
+    compile_lines,
+    compile_orders,
+    concat_batches,
+    lines_of,
+)
+from tierflow.formulations.tiers import TierPolicy
+
+_PLATINUM = TIERS.index(Tier.PLATINUM)
+
+
+def subset_batch(compiled: CompiledBatch, keep: NDArray[np.intp]) -> CompiledBatch:
+    """The batch restricted to items ``keep`` (same nodes and SKUs)."""
+    opts = compiled.options
+    counts = np.diff(compiled.item_lines)[keep]
+    starts = compiled.item_lines[keep]
+    lines = (
+        np.concatenate(
+            [compiled.lines[s : s + c] for s, c in zip(starts, counts, strict=True)]
+        )
+        if keep.size
+        else np.zeros(0, np.intp)
+    )
+    return CompiledBatch(
+        problem=compiled.problem.subset(keep),
+        options=OrderOptions(
+            **{f.name: getattr(opts, f.name)[keep] for f in dataclasses.fields(opts)}
+        ),
+        item_order=compiled.item_order[keep],
+        item_lines=np.concatenate([[0], np.cumsum(counts)]).astype(np.intp),
+        lines=lines.astype(np.intp),
+        skus=compiled.skus,
+        use_relaxed=compiled.use_relaxed[keep],
+        true_cost=compiled.true_cost[keep],
+        split=compiled.split[keep],
+    )
+
+
+def _join(parts: list[CompiledBatch]) -> CompiledBatch | None:
+    """One problem of whole orders and split lines (they share capacity and stock)."""
+    if not parts:
+        return None
+    return parts[0] if len(parts) == 1 else concat_batches(parts[0], parts[1])
+
+
+def _has_node(compiled: CompiledBatch) -> NDArray[np.bool_]:
+    return np.asarray(compiled.problem.eligible.any(axis=1), dtype=bool)
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class _Stage:
+    """What one batch is compiled against (shared by both stages)."""
+
+    capacity: NDArray[np.float64]
+    stock: NDArray[np.int64]
+    now: np.datetime64 | None
+    rerouted: Collection[int]
+    bid_price: NDArray[np.float64] | None
+    name: str
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class CompiledStages:
+    """A batch compiled in its two stages.
+
+    Attributes
+    ----------
+    unfillable
+        Lines no node held in the quantity asked for this morning: they
+        cannot ship at all.
+    whole
+        Orders some node can fill now, one item each (``None``: no order
+        without an unfillable line).
+    split
+        The lines of the other orders, one item each (``None``: no such line).
+    """
+
+    unfillable: NDArray[np.intp]
+    whole: CompiledBatch | None
+    split: CompiledBatch | None
+
+    def stuck(self) -> CompiledBatch | None:
+        """Split lines no node can take now (their stock is taken): they wait."""
+        if self.split is None or _has_node(self.split).all():
+            return None
+        return subset_batch(self.split, np.flatnonzero(~_has_node(self.split)))
+
+    def solvable(self) -> CompiledBatch | None:
+        """The whole orders and the split lines some node can take, as one problem."""
+        parts = []
+        if self.whole is not None and self.whole.problem.n_items:
+            parts.append(self.whole)
+        if self.split is not None and _has_node(self.split).any():
+            parts.append(
+                subset_batch(self.split, np.flatnonzero(_has_node(self.split)))
+            )
+        return _join(parts)
+
+    def whole_day(self) -> CompiledBatch | None:
+        """Every item of both stages, split lines in line order (the hindsight
+        problem: items no node can take stay in and can only wait)."""
+        split = self.split
+        if split is not None:
+            split = subset_batch(split, np.argsort(split.lines, kind="stable"))
+        return _join([p for p in (self.whole, split) if p is not None])
+
+
+class BatchCompiler:
+    """Compiles orders against the capacity and stock left (see the module docstring).
+
+    Parameters
+    ----------
+    network, orders, policy
+        The nodes, the day's orders and the tier policy.
+    spend
+        CLTV per order (deferral penalty and priority).
+    initial_stock
+        Stock this morning: a line no node held then is unfillable.
+    platinum_at_checkout
+        Platinum orders were reserved at checkout, so their cutoff is judged
+        at the order's own time (see :meth:`release_times`).
+    """
+
+    def __init__(
+        self,
+        network: Network,
+        orders: Orders,
+        policy: TierPolicy,
+        spend: NDArray[np.float64],
+        initial_stock: NDArray[np.int64],
+        *,
+        platinum_at_checkout: bool = True,
+    ) -> None:
+        self.network = network
+        self.orders = orders
+        self.policy = policy
+        self.spend = spend
+        self.initial_stock = initial_stock
+        self.platinum_at_checkout = platinum_at_checkout
+
+    def release_times(
+        self, items: NDArray[np.intp], now: np.datetime64, rerouted: Collection[int]
+    ) -> NDArray[np.datetime64]:
+        """When each order reaches a node, for the cutoff: the batch time, or —
+        for Platinum, whose node and stock were committed at checkout — the
+        order's own time (unless a capacity event pulled it back)."""
+        out = np.full(items.size, now, dtype="datetime64[s]")
+        if self.platinum_at_checkout:
+            plat = self.policy.tier_index(self.orders.tier[items]) == _PLATINUM
+            plat &= ~np.isin(
+                items, np.fromiter(rerouted, dtype=np.intp, count=len(rerouted))
+            )
+            out[plat] = self.orders.created_at[items[plat]].astype("datetime64[s]")
+        return out
+
+    def compile(
+        self,
+        idx: NDArray[np.intp],
+        *,
+        capacity: NDArray[np.float64],
+        stock: NDArray[np.int64],
+        now: np.datetime64 | None = None,
+        rerouted: Collection[int] = (),
+        bid_price: NDArray[np.float64] | None = None,
+        name: str = "batch",
+    ) -> CompiledStages:
+        """The orders ``idx`` in two stages against ``capacity`` and ``stock``.
+
+        ``now`` is when the batch is decided (``None``: every order at its
+        own time, as in hindsight); ``rerouted`` orders were pulled back by a
+        capacity event and lose their checkout cutoff.
+        """
+        o = self.orders
+        lines_all = lines_of(o, idx)
+        short = (
+            self.initial_stock[:, o.line_sku[lines_all]].max(axis=0)
+            < o.line_qty[lines_all]
+        )
+        dead = np.unique(o.line_order[lines_all[short]])
+        live = idx[~np.isin(idx, dead)]
+        split_lines = [lines_all[~short & np.isin(o.line_order[lines_all], dead)]]
+        stage = _Stage(capacity, stock, now, rerouted, bid_price, name)
+        whole = None
+        if live.size:
+            compiled = self._orders(live, stage)
+            has_node = _has_node(compiled)
+            split_lines.append(lines_of(o, live[~has_node]))
+            whole = subset_batch(compiled, np.flatnonzero(has_node))
+        lines = np.concatenate(split_lines).astype(np.intp)
+        split = self._lines(lines, stage) if lines.size else None
+        return CompiledStages(lines_all[short], whole, split)
+
+    def _release(
+        self, items: NDArray[np.intp], stage: _Stage
+    ) -> NDArray[np.datetime64] | None:
+        if stage.now is None:
+            return None
+        return self.release_times(items, stage.now, stage.rerouted)
+
+    def _orders(self, live: NDArray[np.intp], stage: _Stage) -> CompiledBatch:
+        """Whole orders as items."""
+        return compile_orders(
+            self.network,
+            self.orders,
+            live,
+            self.policy,
+            capacity=stage.capacity,
+            stock=stage.stock,
+            predicted_spend=self.spend[live],
+            release=self._release(live, stage),
+            bid_price=stage.bid_price,
+            name=stage.name,
+        )
+
+    def _lines(self, lines: NDArray[np.intp], stage: _Stage) -> CompiledBatch:
+        """Order lines as items (extra-shipment cost per line)."""
+        owners = self.orders.line_order[lines].astype(np.intp)
+        return compile_lines(
+            self.network,
+            self.orders,
+            lines,
+            self.policy,
+            capacity=stage.capacity,
+            stock=stage.stock,
+            predicted_spend=self.spend[owners],
+            release=self._release(owners, stage),
+            bid_price=stage.bid_price,
+            name=f"{stage.name} split",
+        )

@@ -1,0 +1,79 @@
+"""The day cut into micro-batches: which orders each batch holds, and when it closes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+
+from tierflow.data.orders import Orders
+from tierflow.orchestration.allocation.settings import AllocationSettings
+
+
+def batch_windows(
+    created_at: NDArray[np.datetime64],
+    *,
+    minutes: float,
+    size: int | None,
+) -> list[NDArray[np.intp]]:
+    """Order indices of each micro-batch, in time order (deterministic)."""
+    order = np.argsort(created_at, kind="stable")
+    if order.size == 0:
+        return []
+    if size is not None:
+        return [order[i : i + size] for i in range(0, order.size, size)]
+    t = created_at[order].astype("datetime64[s]").astype(np.int64)
+    width = max(int(minutes * 60), 1)
+    window = (t - t[0]) // width
+    cuts = np.flatnonzero(np.diff(window)) + 1
+    return list(np.split(order, cuts))
+
+
+def epoch_seconds(at: np.datetime64) -> float:
+    """``at`` as seconds since the epoch (the clock of events and releases)."""
+    return float(at.astype("datetime64[s]").astype(np.int64))
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class BatchPlan:
+    """The batches of one run, numbered deterministically from the inputs.
+
+    Attributes
+    ----------
+    windows
+        Order indices of each batch, in time order.
+    times
+        When each batch closes: the creation time of its latest order.
+    hindsight
+        One batch holding the whole day, decided with hindsight (no clock).
+    """
+
+    windows: tuple[NDArray[np.intp], ...]
+    times: tuple[np.datetime64, ...]
+    hindsight: bool = False
+
+    @classmethod
+    def of(cls, orders: Orders, settings: AllocationSettings) -> BatchPlan:
+        """Time windows (or batches of ``batch_size``), or the whole day."""
+        if settings.hindsight:
+            windows = [np.argsort(orders.created_at, kind="stable").astype(np.intp)]
+        else:
+            windows = batch_windows(
+                orders.created_at,
+                minutes=settings.batch_minutes,
+                size=settings.batch_size,
+            )
+        times = [orders.created_at[w].max().astype("datetime64[s]") for w in windows]
+        return cls(tuple(windows), tuple(times), settings.hindsight)
+
+    def __len__(self) -> int:
+        return len(self.windows)
+
+    def decided_at(self, batch: int) -> np.datetime64 | None:
+        """When the batch is decided (``None`` in hindsight: every order's own time)."""
+        return None if self.hindsight else self.times[batch]
+
+    def seconds(self, batch: int) -> float:
+        """When the batch closes, in epoch seconds."""
+        return epoch_seconds(self.times[batch])

@@ -1,0 +1,161 @@
+"""What a day's batches have taken so far: capacity, stock and placements.
+
+The ledger is the allocator's state between batches. A batch is compiled
+against :meth:`CapacityLedger.remaining` and ``stock``; its solution is taken
+from both; a capacity event pulls back the placements it hits that were not
+yet released to the floor, giving their capacity and stock back.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+
+from tierflow.capacity.events import CapacityEvent
+from tierflow.capacity.monitor import CapacityMonitor
+from tierflow.data.network import Network
+from tierflow.data.orders import Orders
+from tierflow.orchestration.allocation.batch_plan import epoch_seconds
+
+
+@dataclass(frozen=True, slots=True)
+class Placement:
+    """An order allocated whole, kept until released in case it is rerouted.
+
+    Attributes
+    ----------
+    node, cost
+        Where it goes and what it costs there.
+    batch
+        The batch that placed it.
+    release_ts
+        When it is released to the node (epoch seconds); until then a
+        capacity event at the node pulls it back.
+    """
+
+    node: int
+    cost: float
+    batch: int
+    release_ts: float
+
+
+class CapacityLedger:
+    """Capacity and stock left for the rest of the day.
+
+    Parameters
+    ----------
+    network, orders
+        The nodes and the day's orders.
+    events
+        Capacity events, applied in time order by :meth:`apply_events`.
+    capacity
+        Nominal capacity per node (default ``network.capacity``).
+    stock
+        Stock per (node, SKU) at the start (default ``network.inventory``).
+    release_minutes
+        A placement is released to its node this long after its decision.
+    """
+
+    def __init__(
+        self,
+        network: Network,
+        orders: Orders,
+        *,
+        events: Sequence[CapacityEvent] = (),
+        capacity: NDArray[np.float64] | None = None,
+        stock: NDArray[np.int64] | None = None,
+        release_minutes: float = 60.0,
+    ) -> None:
+        self.orders = orders
+        self.events = sorted(events, key=lambda e: e.ts)
+        self.monitor = CapacityMonitor(network)
+        if capacity is not None:
+            self.monitor.nominal = np.asarray(capacity, dtype=np.float64).copy()
+        start = network.inventory if stock is None else stock
+        self.initial_stock = start.astype(np.int64).copy()
+        self.stock = start.astype(np.int64).copy()
+        self.used = np.zeros(network.n_nodes)
+        self.workload = orders.workload(network)
+        self.release_minutes = release_minutes
+        self.placed: dict[int, Placement] = {}
+        self.trace: list[tuple[float, NDArray[np.float64]]] = []
+        self._next_event = 0
+
+    # ------------------------------------------------------------ capacity
+    def effective_capacity(self) -> NDArray[np.float64]:
+        """Today's capacity per node from the monitor (staffing, outage, backlog)."""
+        return np.asarray(np.maximum(self.monitor.room(), 0.0), dtype=np.float64)
+
+    def remaining(self) -> NDArray[np.float64]:
+        """Effective capacity not yet taken."""
+        return np.asarray(np.maximum(self.effective_capacity() - self.used, 0.0))
+
+    def utilization(self) -> NDArray[np.float64]:
+        """Capacity taken / effective capacity per node (0 where there is none)."""
+        eff = self.effective_capacity()
+        return np.where(eff > 0, self.used / np.maximum(eff, 1e-9), 0.0)
+
+    def record(self, at: float) -> None:
+        """Append the utilization now to the trace (``at``: epoch seconds)."""
+        self.trace.append((at, self.utilization()))
+
+    def apply_events(self, until: float) -> dict[int, float]:
+        """Apply events up to ``until``; nodes whose capacity fell, with when."""
+        hit: dict[int, float] = {}
+        while (
+            self._next_event < len(self.events)
+            and self.events[self._next_event].ts <= until
+        ):
+            ev = self.events[self._next_event]
+            self._next_event += 1
+            before = self.effective_capacity()[ev.node]
+            self.monitor.ingest([ev])
+            after = self.effective_capacity()[ev.node]
+            if after < before - 1e-9:
+                hit.setdefault(ev.node, ev.ts)
+        return hit
+
+    # --------------------------------------------------------------- orders
+    def _lines(self, order: int) -> slice:
+        start = self.orders.line_start
+        return slice(int(start[order]), int(start[order + 1]))
+
+    def take_order(self, order: int, node: int) -> None:
+        """Every line of ``order`` ships from ``node``."""
+        ls = self._lines(order)
+        np.subtract.at(
+            self.stock[node], self.orders.line_sku[ls], self.orders.line_qty[ls]
+        )
+        self.used[node] += self.workload[order]
+
+    def release_order(self, order: int, node: int) -> None:
+        """Undo :meth:`take_order`."""
+        ls = self._lines(order)
+        np.add.at(self.stock[node], self.orders.line_sku[ls], self.orders.line_qty[ls])
+        self.used[node] -= self.workload[order]
+
+    def take_line(self, node: int, sku: int, quantity: int, workload: float) -> None:
+        """One line of a split order ships from ``node``."""
+        self.stock[node, sku] -= quantity
+        self.used[node] += workload
+
+    def place(
+        self, order: int, node: int, cost: float, batch: int, decided: np.datetime64
+    ) -> None:
+        """Take ``order`` at ``node`` and keep it until released."""
+        self.take_order(order, node)
+        release_ts = epoch_seconds(decided) + 60.0 * self.release_minutes
+        self.placed[order] = Placement(node, cost, batch, release_ts)
+
+    def pull_back(self, hit: dict[int, float]) -> dict[int, Placement]:
+        """Unreleased placements at ``hit`` nodes, given back (order -> placement)."""
+        pulled: dict[int, Placement] = {}
+        for order, p in list(self.placed.items()):
+            if p.node in hit and p.release_ts > hit[p.node]:
+                pulled[order] = p
+                self.release_order(order, p.node)
+                del self.placed[order]
+        return pulled

@@ -1,0 +1,142 @@
+"""What an allocation run did: per-batch figures and the ``summary.json`` contract."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from numpy.typing import NDArray
+
+from tierflow.data.allocation_rows import COST_PARTS
+from tierflow.data.vocabulary import TIERS, AllocationStatus, Tier
+from tierflow.orchestration.allocation.settings import AllocationSettings
+
+#: Per-line cost parts (columns beside the allocation fields).
+
+
+@dataclass(slots=True)
+class BatchStat:
+    """Per-batch figures for the summary."""
+
+    batch: int
+    n_items: int
+    solve_s: float
+    status: str
+    fallback: bool
+    bid_price_max: float
+
+
+@dataclass(slots=True)
+class AllocationOutcome:
+    """What a run did; :meth:`summary` is the ``summary.json`` contract."""
+
+    rows: pd.DataFrame
+    stats: list[BatchStat]
+    settings: AllocationSettings
+    runtime_s: float
+    rerouted: int
+    pulled_back: tuple[str, ...]
+    reroute_cost_delta: float
+    lp_bound: float | None
+    utilization: NDArray[np.float64]
+    node_ids: tuple[str, ...]
+    utilization_trace: list[tuple[float, NDArray[np.float64]]] = field(
+        default_factory=list
+    )
+    n_orders: int = 0
+    tiers: dict[str, str] = field(default_factory=dict)
+
+    def summary(self) -> dict[str, Any]:
+        """The run summary (see issue 6's ``summary.json`` fields)."""
+        return {
+            "n_orders": int(self.n_orders),
+            **self._order_counts(),
+            **self._costs(),
+            "rerouted": int(self.rerouted),
+            "pulled_back": len(self.pulled_back),
+            "reroute_cost_delta": float(self.reroute_cost_delta),
+            **self._service_levels(),
+            "max_node_utilization": float(np.max(self.utilization, initial=0.0)),
+            "runtime_s": float(self.runtime_s),
+            **self._batch_figures(),
+            "engine": self.settings.engine,
+            "bid_prices": self.settings.batch_bid_prices,
+            "hindsight": self.settings.hindsight,
+            "lp_bound": self.lp_bound,
+        }
+
+    def _order_counts(self) -> dict[str, int]:
+        """Orders by status (one unfillable or deferred line decides it)."""
+        status = self.rows.groupby("order_id", sort=False)["status"].agg(
+            lambda s: _order_status(set(s))
+        )
+        return {
+            "n_allocated": int((status == AllocationStatus.ALLOCATED).sum()),
+            "n_deferred": int((status == AllocationStatus.DEFERRED).sum()),
+            "n_unfillable": int((status == AllocationStatus.UNFILLABLE).sum()),
+        }
+
+    def _costs(self) -> dict[str, float | int]:
+        """Total cost, its parts, and the orders shipped from several nodes."""
+        rows = self.rows
+        cost = pd.to_numeric(rows["cost"], errors="coerce").fillna(0.0)
+        if set(COST_PARTS) <= set(rows.columns):
+            parts = {
+                k: float(pd.to_numeric(rows[k], errors="coerce").fillna(0.0).sum())
+                for k in COST_PARTS
+            }
+        else:
+            parts = dict.fromkeys(COST_PARTS, float("nan"))
+        allocated = rows[rows["status"] == AllocationStatus.ALLOCATED]
+        nodes_per_order = allocated.groupby("order_id")["node_id"].nunique()
+        return {
+            "total_cost": float(cost.sum()),
+            "shipping_cost": parts["shipping"],
+            "handling_cost": parts["handling"],
+            "penalty_cost": parts["penalty"],
+            "split_orders": int((nodes_per_order > 1).sum()),
+        }
+
+    def _service_levels(self) -> dict[str, Any]:
+        """Share of each tier's orders delivered in full by the promised date."""
+        on_time = _on_time(self.rows)
+        tier_of = pd.Series(self.tiers)
+        service_level: dict[str, float | None] = {}
+        for tier in TIERS:
+            ids = tier_of.index[tier_of == tier]
+            if len(ids) == 0:
+                service_level[tier] = None
+                continue
+            service_level[tier] = float(on_time.reindex(ids).fillna(False).mean())
+        return {
+            "platinum_on_time_rate": service_level.get(Tier.PLATINUM),
+            "service_level_by_tier": service_level,
+        }
+
+    def _batch_figures(self) -> dict[str, float | int]:
+        solve_times = [s.solve_s for s in self.stats]
+        return {
+            "batch_solve_p95_s": float(np.percentile(solve_times, 95))
+            if solve_times
+            else 0.0,
+            "n_batches": len(self.stats),
+            "fallback_batches": int(sum(s.fallback for s in self.stats)),
+        }
+
+
+def _order_status(statuses: set[str]) -> str:
+    if AllocationStatus.UNFILLABLE in statuses:
+        return AllocationStatus.UNFILLABLE
+    if AllocationStatus.DEFERRED in statuses:
+        return AllocationStatus.DEFERRED
+    return AllocationStatus.ALLOCATED
+
+
+def _on_time(rows: pd.DataFrame) -> pd.Series:
+    """Per order: every line allocated and delivered by its promised date."""
+    ok = (rows["status"] == AllocationStatus.ALLOCATED) & (
+        rows["delivery_date"].astype(str) <= rows["promised_date"].astype(str)
+    )
+    return ok.groupby(rows["order_id"], sort=False).all()

@@ -1,0 +1,69 @@
+"""How a day is allocated: the ``tierflow allocate`` options as one value."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True, slots=True)
+class AllocationSettings:
+    """How a day is allocated (the ``tierflow allocate`` options).
+
+    Attributes
+    ----------
+    engine
+        Registry name of the engine solving each batch.
+    time_limit_s
+        Limit per batch solve (per stage).
+    batch_minutes, batch_size
+        Micro-batches by time window, or by number of orders when
+        ``batch_size`` is given.
+    use_bid_prices, bid_refresh
+        Add LP capacity duals to node costs, refreshed every ``bid_refresh``
+        batches (and after every capacity event).
+    hindsight
+        Solve the whole day as one problem.
+    relative_gap
+        Optimality tolerance passed to the engine.
+    release_minutes
+        An allocation is released to its node this long after its batch;
+        until then a capacity event may reroute it.
+    platinum_at_checkout
+        Platinum orders had their node and stock reserved at checkout
+        (:mod:`tierflow.orchestration.checkout.router`), so their cutoff is judged at the order's own
+        time, not at the end of its batch window.
+    expected_orders
+        The day's expected order count for the bid-price forecast; ``None``:
+        the number of orders in the input (a perfect volume forecast).
+    backend, n_jobs
+        ``none`` solves each batch whole; ``loky``/``threading``/``dask`` split
+        it by region and solve the partitions in parallel
+        (:mod:`tierflow.solver.partition`).
+    """
+
+    engine: str = "cpsat"
+    time_limit_s: float = 2.0
+    batch_minutes: float = 15.0
+    batch_size: int | None = None
+    use_bid_prices: bool = True
+    bid_refresh: int = 4
+    hindsight: bool = False
+    relative_gap: float = 1e-4
+    release_minutes: float = 60.0
+    platinum_at_checkout: bool = True
+    expected_orders: int | None = None
+    seed: int = 0
+    threads: int | None = None
+    backend: str = "none"
+    n_jobs: int = 2
+
+    def params(self) -> dict[str, Any]:
+        """The settings as a JSON-able dict (part of the run identity)."""
+        return dataclasses.asdict(self)
+
+    @property
+    def batch_bid_prices(self) -> bool:
+        """Whether batches see bid prices (never in hindsight: it sees the day)."""
+        return self.use_bid_prices and not self.hindsight

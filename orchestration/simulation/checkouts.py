@@ -1,0 +1,339 @@
+"""The simulated day's checkouts: each cart answered by the router at its own
+time, a customer's choice, the hold and its confirmation, while the capacity
+monitor sees the day fill (``docs/simulation.md``)."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from numpy.typing import NDArray
+
+from tierflow.capacity.events import CapacityEvent
+from tierflow.data.network import Network
+from tierflow.data.vocabulary import HoldStatus, Tier
+from tierflow.orchestration.checkout.results import (
+    CheckoutResult,
+    FulfillmentOption,
+    OptionSet,
+)
+from tierflow.orchestration.checkout.router import OnlineRouter
+from tierflow.orchestration.simulation.forecast import (
+    intraday_share,
+    rest_of_day_forecast,
+)
+from tierflow.orchestration.simulation.settings import SimulationSettings, new_york
+
+#: A checkout whose customer left without choosing.
+ABANDONED = "abandoned"
+#: How often the forecast is refreshed and the capacity scores sampled.
+TICK = dt.timedelta(minutes=30)
+
+
+@dataclass(slots=True)
+class CheckoutRecord:
+    """One simulated checkout, as ``checkouts.csv`` reports it."""
+
+    at: str
+    customer_id: str
+    segment: str
+    offered: str
+    recommended: str
+    chosen: str
+    overrode: bool
+    overflow_offered: bool
+    overflow_taken: bool
+    price: float
+    discount: float
+    delivery_date: str
+    status: str
+
+
+def capacity_event(
+    eid: str, when: dt.datetime, node: str, kind: str, value: Any
+) -> dict[str, Any]:
+    """A capacity event as the router takes it (JSON form)."""
+    return {
+        "event_id": eid,
+        "ts": when.isoformat(),
+        "node_id": node,
+        "type": kind,
+        "value": value,
+    }
+
+
+class ChoiceModel:
+    """The documented choice model (``docs/simulation.md``), seeded."""
+
+    def __init__(self, settings: SimulationSettings, seed: int) -> None:
+        self.s = settings
+        self.rng = np.random.default_rng(seed)
+
+    def choose(self, options: OptionSet) -> tuple[str | None, bool]:
+        """(option id or None to leave, whether the recommendation was overridden)."""
+        if not options.options or self.rng.random() < self.s.abandon_p:
+            return None, False
+        recommended = options.options[0]
+        overflow = [o for o in options.options if o.tier == Tier.OVERFLOW]
+        if overflow:
+            o = overflow[0]
+            take = min(0.6, 0.15 + o.discount / max(o.price + o.discount, 1e-9))
+            if self.rng.random() < take:
+                return o.option_id, o.option_id != recommended.option_id
+        if len(options.options) == 1 or self.rng.random() < self.s.recommended_p:
+            return recommended.option_id, False
+        others = options.options[1:]
+        weights = np.exp(np.array([o.satisfaction_score for o in others]) / 0.1)
+        pick = others[int(self.rng.choice(len(others), p=weights / weights.sum()))]
+        return pick.option_id, True
+
+    def cancels(self) -> bool:
+        """Whether a held checkout is cancelled instead of confirmed."""
+        return bool(self.rng.random() < self.s.cancel_p)
+
+
+class ForecastTicks:
+    """Every half hour: each node's rest-of-day forecast, and a score sample."""
+
+    def __init__(
+        self,
+        network: Network,
+        router: OnlineRouter,
+        prior: NDArray[np.float64],
+        day: dt.date,
+        first: dt.datetime,
+    ) -> None:
+        self.network = network
+        self.router = router
+        self.prior = prior
+        self.day = day
+        self.next_tick = first
+        self.scores: list[dict[str, Any]] = []
+        self._seq = 0
+
+    def catch_up(self, now: dt.datetime, committed: NDArray[np.float64]) -> None:
+        """Every tick up to ``now``."""
+        while now >= self.next_tick:
+            self._tick(self.next_tick, committed)
+            self.next_tick += TICK
+
+    def _tick(self, at: dt.datetime, committed: NDArray[np.float64]) -> None:
+        elapsed = intraday_share(at, self.day)
+        forecast = rest_of_day_forecast(committed, self.prior, elapsed)
+        self.router.apply_capacity_events(
+            [
+                capacity_event(
+                    f"sim-fc-{self._seq}-{i}", at, n, "forecast", float(forecast[i])
+                )
+                for i, n in enumerate(self.network.node_ids)
+            ]
+        )
+        self._seq += 1
+        row = dict(
+            zip(self.network.node_ids, self.router.monitor.score_map(), strict=True)
+        )
+        row["at"] = at.isoformat()
+        self.scores.append(row)
+
+
+class Outage:
+    """The busiest node (by confirmed work) goes down at ``at``."""
+
+    def __init__(self, network: Network, at: dt.datetime | None) -> None:
+        self.network = network
+        self.at = at
+        self.node: str | None = None
+        self.event: CapacityEvent | None = None
+
+    def check(
+        self, now: dt.datetime, committed: NDArray[np.float64], router: OnlineRouter
+    ) -> None:
+        """Take the busiest node down once ``now`` passes the outage time."""
+        if self.at is None or self.node is not None or now < self.at:
+            return
+        busiest = int(np.argmax(committed))
+        self.node = self.network.node_ids[busiest]
+        router.apply_capacity_events(
+            [capacity_event("sim-outage", self.at, self.node, "outage", True)]
+        )
+        self.event = CapacityEvent(
+            "sim-outage", self.at.timestamp(), busiest, "outage", 1.0
+        )
+
+
+class CheckoutDesk:
+    """One checkout after another: options, choice, hold, confirmation.
+
+    ``committed`` is each node's confirmed work so far; every confirmation
+    adds to it and tells the monitor (``backlog_delta``).
+    """
+
+    def __init__(
+        self, network: Network, router: OnlineRouter, chooser: ChoiceModel
+    ) -> None:
+        self.network = network
+        self.router = router
+        self.chooser = chooser
+        self.committed = np.zeros(network.n_nodes)
+
+    def checkout(
+        self, customer: str, items: list[tuple[str, int]], dest: str, now: dt.datetime
+    ) -> CheckoutRecord:
+        """One cart, answered at ``now``."""
+        router = self.router
+        options = router.generate_fulfillment_options(customer, items, dest, now=now)
+        record = _offered(options, customer, now)
+        option_id, overrode = self.chooser.choose(options)
+        if option_id is None:
+            return record
+        held = router.select(options.request_id, option_id, now=now)
+        if held.status == HoldStatus.REJECTED:  # stock went meanwhile: look again, once
+            options = router.generate_fulfillment_options(
+                customer, items, dest, now=now
+            )
+            if not options.options:
+                record.status = HoldStatus.REJECTED
+                return record
+            option_id, overrode = options.options[0].option_id, False
+            held = router.select(options.request_id, option_id, now=now)
+        return self._settle(record, options, option_id, overrode, held, now)
+
+    def _settle(
+        self,
+        record: CheckoutRecord,
+        options: OptionSet,
+        option_id: str,
+        overrode: bool,
+        held: CheckoutResult,
+        now: dt.datetime,
+    ) -> CheckoutRecord:
+        """Cancel or confirm a hold (a failed hold is recorded as it ended)."""
+        if held.status != HoldStatus.HELD:
+            record.status = held.status
+            return record
+        chosen = options.option(option_id)
+        if self.chooser.cancels():
+            self.router.cancel(options.request_id, now=now)
+            record.status = HoldStatus.CANCELLED
+            return record
+        self.router.confirm(options.request_id, now=now)
+        self._commit(options.request_id, chosen, now)
+        record.chosen = chosen.tier
+        record.overrode = overrode
+        record.overflow_taken = chosen.tier == Tier.OVERFLOW
+        record.price = chosen.price
+        record.discount = chosen.discount
+        record.delivery_date = chosen.delivery_date.isoformat()
+        record.status = HoldStatus.CONFIRMED
+        return record
+
+    def _commit(
+        self, request_id: str, chosen: FulfillmentOption, now: dt.datetime
+    ) -> None:
+        """The chosen shipments' work goes to their nodes' backlog."""
+        events = []
+        for j, shipment in enumerate(chosen.shipments):
+            skus = [s for s, _ in shipment.lines]
+            qty = [q for _, q in shipment.lines]
+            work = self.network.order_workload(self.network.sku_idx(skus), qty)
+            node = self.network.node_idx(shipment.node_id)
+            self.committed[node] += work
+            events.append(
+                capacity_event(
+                    f"sim-bl-{request_id}-{j}",
+                    now,
+                    shipment.node_id,
+                    "backlog_delta",
+                    work,
+                )
+            )
+        self.router.apply_capacity_events(events)
+
+
+def _offered(options: OptionSet, customer: str, now: dt.datetime) -> CheckoutRecord:
+    """The record of a checkout before the customer chooses (left: abandoned)."""
+    return CheckoutRecord(
+        at=now.isoformat(),
+        customer_id=customer,
+        segment=options.customer.segment,
+        offered=",".join(o.tier for o in options.options),
+        recommended=options.options[0].tier if options.options else "",
+        chosen="",
+        overrode=False,
+        overflow_offered=any(o.tier == Tier.OVERFLOW for o in options.options),
+        overflow_taken=False,
+        price=0.0,
+        discount=0.0,
+        delivery_date="",
+        status=ABANDONED,
+    )
+
+
+def _open_day(
+    network: Network,
+    router: OnlineRouter,
+    capacity: NDArray[np.float64],
+    day: dt.date,
+) -> None:
+    """Each node's nominal capacity for the day, at its midnight (UTC)."""
+    start = dt.datetime.combine(day, dt.time(0), dt.UTC)
+    router.apply_capacity_events(
+        [
+            capacity_event(
+                f"sim-cap-{n}", start, n, "nominal_capacity", float(capacity[i])
+            )
+            for i, n in enumerate(network.node_ids)
+        ]
+    )
+
+
+def run_checkouts(
+    network: Network,
+    router: OnlineRouter,
+    carts: pd.DataFrame,
+    capacity: NDArray[np.float64],
+    settings: SimulationSettings,
+    *,
+    on_progress: Callable[[int], None] | None = None,
+) -> tuple[pd.DataFrame, pd.DataFrame, str | None, CapacityEvent | None]:
+    """Answer, choose, hold and confirm every cart in time order.
+
+    Returns the checkout records, the capacity scores every half hour, the
+    node that went down and its outage event (for the allocation run).
+    """
+    _open_day(network, router, capacity, settings.day)
+    desk = CheckoutDesk(network, router, ChoiceModel(settings, settings.seed))
+    first = pd.Timestamp(carts["created_at"].min()).to_pydatetime()
+    # each node's expected share of the day
+    ticks = ForecastTicks(
+        network, router, capacity * settings.utilization, settings.day, first
+    )
+    outage = Outage(
+        network,
+        None
+        if settings.outage_at is None
+        else new_york(settings.day, settings.outage_at),
+    )
+    records: list[CheckoutRecord] = []
+    for k, (_order_id, lines) in enumerate(carts.groupby("order_id", sort=False)):
+        now = pd.Timestamp(lines["created_at"].iloc[0]).to_pydatetime()
+        ticks.catch_up(now, desk.committed)
+        outage.check(now, desk.committed, router)
+        items = list(
+            zip(lines["sku"].astype(str), lines["quantity"].astype(int), strict=True)
+        )
+        customer, dest = str(lines["customer_id"].iloc[0]), str(lines["dest"].iloc[0])
+        records.append(desk.checkout(customer, items, dest, now))
+        if on_progress is not None and k % 50 == 0:
+            on_progress(k)
+    return (
+        pd.DataFrame([dataclasses.asdict(r) for r in records]),
+        pd.DataFrame(ticks.scores),
+        outage.node,
+        outage.event,
+    )

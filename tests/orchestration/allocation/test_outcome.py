@@ -1,0 +1,102 @@
+"""The run summary (``summary.json``) from hand-made rows, and the batch plan."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+
+from tests.orchestration.allocation.conftest import MakeOrders
+from tierflow.orchestration.allocation.batch_plan import BatchPlan
+from tierflow.orchestration.allocation.outcome import AllocationOutcome, BatchStat
+from tierflow.orchestration.allocation.settings import AllocationSettings
+
+COLUMNS = ["order_id", "sku", "node_id", "status", "cost", "promised_date"]
+ROWS = [
+    # order A: two lines from two nodes, on time
+    ("A", "TEE", "N1", "allocated", 3.0, "2026-01-07", "2026-01-06"),
+    ("A", "MUG", "N2", "allocated", 4.0, "2026-01-07", "2026-01-07"),
+    # order B: one line late
+    ("B", "TEE", "N1", "allocated", 2.0, "2026-01-06", "2026-01-08"),
+    # order C: one line waits, one cannot ship: unfillable wins
+    ("C", "TEE", "", "deferred", 5.0, "2026-01-06", ""),
+    ("C", "SOFA", "", "unfillable", 0.0, "", ""),
+    # order D: waits
+    ("D", "TEE", "", "deferred", 1.0, "2026-01-06", ""),
+]
+
+
+def _outcome(settings: AllocationSettings, parts: bool) -> AllocationOutcome:
+    rows = pd.DataFrame(ROWS, columns=[*COLUMNS, "delivery_date"])
+    if parts:
+        rows["shipping"], rows["handling"], rows["penalty"] = 1.0, 0.5, 0.0
+    return AllocationOutcome(
+        rows=rows,
+        stats=[
+            BatchStat(0, 3, 0.5, "optimal", False, 0.0),
+            BatchStat(1, 2, 1.5, "feasible", True, 2.0),
+        ],
+        settings=settings,
+        runtime_s=3.0,
+        rerouted=1,
+        pulled_back=("B", "D"),
+        reroute_cost_delta=0.25,
+        lp_bound=None,
+        utilization=np.array([0.5, 0.9]),
+        node_ids=("N1", "N2"),
+        n_orders=4,
+        tiers={"A": "platinum", "B": "platinum", "C": "gold", "D": "silver"},
+    )
+
+
+def test_summary_counts_costs_and_service_levels() -> None:
+    s = _outcome(AllocationSettings(engine="greedy"), parts=True).summary()
+    assert (s["n_allocated"], s["n_deferred"], s["n_unfillable"]) == (2, 1, 1)
+    assert s["total_cost"] == 15.0 and s["shipping_cost"] == 6.0
+    assert s["handling_cost"] == 3.0 and s["penalty_cost"] == 0.0
+    assert s["split_orders"] == 1
+    assert s["platinum_on_time_rate"] == 0.5
+    assert s["service_level_by_tier"] == {
+        "platinum": 0.5,
+        "gold": 0.0,
+        "silver": 0.0,
+        "overflow": None,
+    }
+    assert (s["rerouted"], s["pulled_back"], s["reroute_cost_delta"]) == (1, 2, 0.25)
+    assert s["max_node_utilization"] == 0.9
+    assert (s["n_batches"], s["fallback_batches"]) == (2, 1)
+    assert s["batch_solve_p95_s"] == np.percentile([0.5, 1.5], 95)
+    assert s["bid_prices"] and not s["hindsight"] and s["engine"] == "greedy"
+    assert list(s)[:5] == [
+        "n_orders",
+        "n_allocated",
+        "n_deferred",
+        "n_unfillable",
+        "total_cost",
+    ]
+
+
+def test_summary_without_cost_parts_and_in_hindsight() -> None:
+    settings = AllocationSettings(hindsight=True)
+    s = _outcome(settings, parts=False).summary()
+    assert math.isnan(s["shipping_cost"]) and math.isnan(s["penalty_cost"])
+    assert s["bid_prices"] is False and s["hindsight"] is True
+
+
+def test_plan_of_a_day_and_of_hindsight(make_orders: MakeOrders) -> None:
+    orders = make_orders(
+        [
+            "A,2026-01-05T10:20:00-05:00,C1,100,gold,TEE,1",
+            "B,2026-01-05T10:00:00-05:00,C2,100,gold,TEE,1",
+            "C,2026-01-05T10:40:00-05:00,C3,100,gold,TEE,1",
+        ]
+    )
+    plan = BatchPlan.of(orders, AllocationSettings(batch_minutes=30))
+    assert [w.tolist() for w in plan.windows] == [[1, 0], [2]]
+    assert plan.times[0] == np.datetime64("2026-01-05T15:20:00")
+    assert plan.decided_at(1) == plan.times[1]
+    assert plan.seconds(1) == float(plan.times[1].astype(np.int64))
+    whole = BatchPlan.of(orders, AllocationSettings(hindsight=True))
+    assert len(whole) == 1 and whole.windows[0].tolist() == [1, 0, 2]
+    assert whole.decided_at(0) is None
