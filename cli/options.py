@@ -161,7 +161,7 @@ def out_folder_option(
     )
 
 
-def out_file_option(help: str) -> Callable[[F], F]:
+def out_file_option(help: str | None = None) -> Callable[[F], F]:
     """``--out FILE`` (required): the file to write."""
     return click.option(
         "--out",
