@@ -50,7 +50,7 @@ typecheck: $(STAMP)
 unit: $(STAMP) $(if $(filter 0,$(BROWSER_TESTS)),,browser)
 	TIERFLOW_CHROMIUM=$(CHROMIUM) $(BIN)/pytest -q -n auto $(if $(filter 0,$(BROWSER_TESTS)),-m "not browser")
 
-## bench: opt-in long benchmarks (GAP public set + generated type C/D/E)
+## bench: opt-in long benchmarks (protocol and targets: docs/benchmarks.md)
 bench: bench-gap bench-network bench-allocation bench-online bench-cltv bench-service
 
 GAP_GEN := $(OUT)/gap-generated

@@ -1,21 +1,7 @@
 """Allocation policies side by side on one generated day, against hindsight.
 
-Protocol: one day of ``n_orders`` orders is generated on the network with a
-fixed seed (``tight`` adds an evening promotion spike). Node capacities are
-scaled uniformly so that the day's complexity-weighted workload is 70 %
-(``loose``) or 95 % (``tight``) of the network's capacity. Every policy
-allocates the same orders with the same capacity, in the same run:
-
-* ``nearest`` — each order, in arrival order, to the nearest node with its
-  stock and room (the default of most order-management systems);
-* for each engine ``E``: ``E`` micro-batches without and with bid prices;
-* ``hindsight`` — the whole day as one problem: its LP value is the bound
-  every policy's cost is compared with (``gap %``).
-
-Every policy's ``allocations.csv`` is re-checked from the rows alone
-(:func:`tierflow.solver.verify.check_allocation_rows`). A last run injects an outage
-of the busiest node at mid-day into the CP-SAT + bid-price policy and counts
-what was rerouted.
+Every policy allocates the same orders with the same capacity in the same
+run; the hindsight LP value is the bound. Protocol: ``docs/benchmarks.md``.
 """
 
 from __future__ import annotations
@@ -84,31 +70,40 @@ def make_day(
     return orders, network.capacity * scale
 
 
-def _run(
-    network: Network,
-    orders: Orders,
-    capacity: np.ndarray,
-    settings: AllocationSettings,
-    events: Sequence[CapacityEvent] = (),
-) -> AllocationOutcome:
-    return DayAllocator(
-        network, orders, settings=settings, capacity=capacity, events=events
-    ).run()
+@dataclass(frozen=True, slots=True)
+class BenchDay:
+    """The day every policy allocates, with the same capacity."""
 
+    network: Network
+    orders: Orders
+    capacity: np.ndarray
 
-def _violations(
-    network: Network, orders: Orders, outcome: AllocationOutcome, capacity: np.ndarray
-) -> list[str]:
-    lines = orders.to_frame()[["order_id", "sku", "quantity"]]
-    return check_allocation_rows(
-        outcome.rows,
-        node_ids=network.node_ids,
-        sku_ids=network.sku_ids,
-        capacity=capacity,
-        inventory=network.inventory,
-        sku_complexity=network.sku_complexity,
-        order_lines=lines,
-    )
+    def allocate(
+        self, settings: AllocationSettings, events: Sequence[CapacityEvent] = ()
+    ) -> AllocationOutcome:
+        """One policy's run over the whole day."""
+        return DayAllocator(
+            self.network,
+            self.orders,
+            settings=settings,
+            capacity=self.capacity,
+            events=events,
+        ).run()
+
+    def violations(self, outcome: AllocationOutcome) -> int:
+        """Problems :func:`check_allocation_rows` finds in the rows alone."""
+        lines = self.orders.to_frame()[["order_id", "sku", "quantity"]]
+        return len(
+            check_allocation_rows(
+                outcome.rows,
+                node_ids=self.network.node_ids,
+                sku_ids=self.network.sku_ids,
+                capacity=self.capacity,
+                inventory=self.network.inventory,
+                sku_complexity=self.network.sku_complexity,
+                order_lines=lines,
+            )
+        )
 
 
 def platinum_on_time(outcome: AllocationOutcome) -> set[str]:
@@ -184,112 +179,97 @@ def run_allocation_bench(
     on_step: Callable[[str], None] | None = None,
 ) -> tuple[list[PolicyRun], dict[str, Any]]:
     """Every policy on one day; returns the rows and the extra figures."""
-    orders, capacity = make_day(network, n_orders, seed, utilization, workdir)
+    day = BenchDay(network, *make_day(network, n_orders, seed, utilization, workdir))
     note = on_step or (lambda _: None)
-    note("hindsight")
-    hindsight = _run(
-        network,
-        orders,
-        capacity,
-        AllocationSettings(
-            engine="cpsat",
-            hindsight=True,
-            time_limit_s=hindsight_time_limit_s,
-            seed=seed,
-        ),
-    )
-    bound = hindsight.lp_bound
-    kept = platinum_on_time(hindsight)
-    runs = [
-        _row(
-            "hindsight",
-            hindsight,
-            bound,
-            len(_violations(network, orders, hindsight, capacity)),
-            kept,
-        )
-    ]
-    outcomes: dict[str, AllocationOutcome] = {"hindsight": hindsight}
-    plans: list[tuple[str, AllocationSettings]] = [
+    plans = [
         (
-            "nearest",
-            AllocationSettings(engine=NEAREST, use_bid_prices=False, seed=seed),
+            "hindsight",
+            AllocationSettings(
+                engine="cpsat",
+                hindsight=True,
+                time_limit_s=hindsight_time_limit_s,
+                seed=seed,
+            ),
         ),
+        *policy_plans(engines, time_limit_s=time_limit_s, seed=seed),
     ]
-    for engine in engines:
-        for bid in (False, True):
-            name = f"{engine}{' + bid prices' if bid else ''}"
-            plans.append(
-                (
-                    name,
-                    AllocationSettings(
-                        engine=engine,
-                        use_bid_prices=bid,
-                        time_limit_s=time_limit_s,
-                        seed=seed,
-                    ),
-                )
-            )
+    outcomes: dict[str, AllocationOutcome] = {}
     for name, settings in plans:
         note(name)
-        outcome = _run(network, orders, capacity, settings)
-        outcomes[name] = outcome
-        runs.append(
-            _row(
-                name,
-                outcome,
-                bound,
-                len(_violations(network, orders, outcome, capacity)),
-                kept,
-            )
-        )
+        outcomes[name] = day.allocate(settings)
+    hindsight = outcomes["hindsight"]
+    kept = platinum_on_time(hindsight)
+    runs = [
+        _row(name, outcome, hindsight.lp_bound, day.violations(outcome), kept)
+        for name, outcome in outcomes.items()
+    ]
     extra: dict[str, Any] = {
-        "n_orders": orders.n_orders,
-        "n_lines": orders.n_lines,
+        "n_orders": day.orders.n_orders,
+        "n_lines": day.orders.n_lines,
         "utilization": utilization,
-        "workload": float(orders.workload(network).sum()),
-        "capacity": float(capacity.sum()),
-        "lp_bound": bound,
+        "workload": float(day.orders.workload(network).sum()),
+        "capacity": float(day.capacity.sum()),
+        "lp_bound": hindsight.lp_bound,
         "hindsight_platinum_on_time_rate": hindsight.summary()["platinum_on_time_rate"],
     }
     main = "cpsat + bid prices" if "cpsat + bid prices" in outcomes else plans[-1][0]
-    if main in outcomes:
-        note("outage")
-        settings = outcomes[main].settings
-        ev = outage_event(network, outcomes[main], DEFAULT_START)
-        outage = _run(network, orders, capacity, settings, events=[ev])
-        s = outage.summary()
-        node = network.node_ids[ev.node]
-        unreleased = _unreleased_at(outcomes[main], node, ev.ts, settings)
-        extra["outage"] = {
-            "policy": main,
-            "node": node,
-            "at_utc": dt.datetime.fromtimestamp(ev.ts, dt.UTC).isoformat(),
-            "unreleased_at_node": unreleased,
-            "rerouted": s["rerouted"],
-            "pulled_back": s["pulled_back"],
-            "pulled_back_final_status": _final_status(outage, outage.pulled_back),
-            "reroute_cost_delta": s["reroute_cost_delta"],
-            "platinum_on_time_rate": s["platinum_on_time_rate"],
-            "platinum_on_time_rate_without_outage": outcomes[main].summary()[
-                "platinum_on_time_rate"
-            ],
-            "violations": len(_violations(network, orders, outage, capacity)),
-            "allocated_at_node_after_outage": int(
-                (
-                    (outage.rows["node_id"] == node)
-                    & (outage.rows["status"] == "allocated")
-                    & (pd.to_numeric(outage.rows["batch"]) > _batch_at(outage, ev.ts))
-                ).sum()
-            ),
-        }
-        outcomes["outage"] = outage
+    note("outage")
+    extra["outage"], outcomes["outage"] = _outage_run(day, main, outcomes[main])
     extra["utilization_trace"] = {
         name: [(t, float(np.max(u))) for t, u in outcomes[name].utilization_trace]
         for name in outcomes
         if outcomes[name].utilization_trace
     }
     return runs, extra
+
+
+def policy_plans(
+    engines: Sequence[str], *, time_limit_s: float, seed: int
+) -> list[tuple[str, AllocationSettings]]:
+    """The nearest-node baseline, then each engine without and with bid prices."""
+    plans = [
+        ("nearest", AllocationSettings(engine=NEAREST, use_bid_prices=False, seed=seed))
+    ]
+    for engine in engines:
+        for bid in (False, True):
+            settings = AllocationSettings(
+                engine=engine, use_bid_prices=bid, time_limit_s=time_limit_s, seed=seed
+            )
+            plans.append((f"{engine}{' + bid prices' if bid else ''}", settings))
+    return plans
+
+
+def _outage_run(
+    day: BenchDay, policy: str, without: AllocationOutcome
+) -> tuple[dict[str, Any], AllocationOutcome]:
+    """``policy`` again with its busiest node down at mid-day: the figures."""
+    settings = without.settings
+    ev = outage_event(day.network, without, DEFAULT_START)
+    outage = day.allocate(settings, events=[ev])
+    s = outage.summary()
+    node = day.network.node_ids[ev.node]
+    after = (
+        (outage.rows["node_id"] == node)
+        & (outage.rows["status"] == "allocated")
+        & (pd.to_numeric(outage.rows["batch"]) > _batch_at(outage, ev.ts))
+    )
+    figures = {
+        "policy": policy,
+        "node": node,
+        "at_utc": dt.datetime.fromtimestamp(ev.ts, dt.UTC).isoformat(),
+        "unreleased_at_node": _unreleased_at(without, node, ev.ts, settings),
+        "rerouted": s["rerouted"],
+        "pulled_back": s["pulled_back"],
+        "pulled_back_final_status": _final_status(outage, outage.pulled_back),
+        "reroute_cost_delta": s["reroute_cost_delta"],
+        "platinum_on_time_rate": s["platinum_on_time_rate"],
+        "platinum_on_time_rate_without_outage": without.summary()[
+            "platinum_on_time_rate"
+        ],
+        "violations": day.violations(outage),
+        "allocated_at_node_after_outage": int(after.sum()),
+    }
+    return figures, outage
 
 
 def _final_status(outcome: AllocationOutcome, orders: Sequence[str]) -> dict[str, int]:

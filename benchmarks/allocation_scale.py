@@ -1,16 +1,9 @@
 """Scale of ``tierflow allocate``: a 100,000-order day end to end, and the
 p95 solve time of 1,000-order micro-batches, with peak memory.
 
-Each configuration runs ``tierflow allocate`` in a fresh process, itself
-started by a small wrapper process that reads ``RUSAGE_CHILDREN`` after the
-run, so the peak RSS reported is that run's alone. Every configuration runs
-``--repeat`` times; medians are reported beside the nearest-node baseline
-allocating the same day in the same run (the ratio is the price of
-optimization over the myopic default).
+Protocol: ``docs/benchmarks.md``. Usage::
 
-Usage::
-
-    python -m benchmarks.allocation_scale --orders 100000 --repeat 3 --out DIR
+    python -m tierflow.benchmarks.allocation_scale --orders 100000 --repeat 3 --out DIR
 """
 
 from __future__ import annotations
@@ -55,14 +48,7 @@ def _measure(args: list[str], out: Path) -> dict[str, Any]:
         sys.executable,
         "-c",
         _WRAPPER,
-        sys.executable,
-        "-m",
-        "tierflow.cli.main",
-        "allocate",
-        *args,
-        "--out",
-        str(out),
-        "--json",
+        *_tierflow("allocate", *args, "--out", str(out), "--json"),
     ]
     proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
     lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("{")]
@@ -97,75 +83,74 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--out", type=Path, default=Path("out/bench-allocation-scale"))
     ns = parser.parse_args(argv)
     ns.out.mkdir(parents=True, exist_ok=True)
-    orders = ns.out / "orders.csv"
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "tierflow.cli.main",
-            "generate",
-            "orders",
-            "--orders",
-            str(ns.orders),
-            "--days",
-            "1",
-            "--seed",
-            str(ns.seed),
-            "--out",
-            str(orders),
-        ],
-        check=True,
-        stdout=subprocess.DEVNULL,
-    )
-    results: dict[str, list[dict[str, Any]]] = {}
-    for name, extra in CONFIGS.items():
-        for r in range(ns.repeat):
-            run_dir = ns.out / f"run-{len(results)}-{r}"
-            # a fresh run, not a resume of an earlier invocation's state
-            shutil.rmtree(run_dir, ignore_errors=True)
-            args = [
-                "--orders",
-                str(orders),
-                "--time-limit",
-                str(ns.time_limit),
-                "--seed",
-                str(r),
-                *extra,
-            ]
-            results.setdefault(name, []).append(_measure(args, run_dir))
-            print(f"{name} #{r + 1}: {results[name][-1]}", file=sys.stderr)
-    base = statistics.median(x["wall_s"] for x in results["nearest (baseline)"])
-    lines = [
-        f"# Allocation at scale: {ns.orders:,} orders, median of {ns.repeat}",
-        "",
-        "| configuration | wall s | x nearest | peak RSS MB | batches | p95 batch "
-        "solve s | total cost |",
-        "|---|---|---|---|---|---|---|",
-    ]
-    table = {}
-    for name, runs in results.items():
-        row = {
-            k: statistics.median(float(x[k]) for x in runs)
-            for k in (
-                "wall_s",
-                "peak_rss_mb",
-                "n_batches",
-                "batch_solve_p95_s",
-                "total_cost",
-            )
-        }
-        table[name] = row
-        lines.append(
-            f"| {name} | {row['wall_s']:.1f} | {row['wall_s'] / base:.2f} "
-            f"| {row['peak_rss_mb']:.0f} | {row['n_batches']:.0f} "
-            f"| {row['batch_solve_p95_s']:.3f} | {row['total_cost']:,.0f} |"
-        )
-    text = "\n".join(lines) + "\n"
+    orders = _generate_orders(ns.out / "orders.csv", ns.orders, ns.seed)
+    results = _run_configs(orders, ns.out, repeat=ns.repeat, time_limit=ns.time_limit)
+    table = {name: _medians(runs) for name, runs in results.items()}
+    text = _summary(table, n_orders=ns.orders, repeat=ns.repeat)
     (ns.out / "summary.md").write_text(text)
     (ns.out / "results.json").write_text(
         json.dumps({"runs": results, "median": table}, indent=2) + "\n"
     )
     print(text)
+
+
+def _tierflow(*args: str) -> list[str]:
+    """The command line of ``tierflow ARGS`` in this interpreter."""
+    return [sys.executable, "-m", "tierflow.cli.main", *args]
+
+
+def _generate_orders(path: Path, n_orders: int, seed: int) -> Path:
+    """The benchmark day (``tierflow generate orders``)."""
+    subprocess.run(
+        _tierflow(
+            "generate", "orders", "--orders", str(n_orders), "--days", "1",
+            "--seed", str(seed), "--out", str(path),
+        ),
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )  # fmt: skip
+    return path
+
+
+def _run_configs(
+    orders: Path, out: Path, *, repeat: int, time_limit: float
+) -> dict[str, list[dict[str, Any]]]:
+    """Every configuration ``repeat`` times, each run in a fresh folder."""
+    results: dict[str, list[dict[str, Any]]] = {}
+    for name, extra in CONFIGS.items():
+        for r in range(repeat):
+            run_dir = out / f"run-{len(results)}-{r}"
+            # a fresh run, not a resume of an earlier invocation's state
+            shutil.rmtree(run_dir, ignore_errors=True)
+            args = ["--orders", str(orders), "--time-limit", str(time_limit),
+                    "--seed", str(r), *extra]  # fmt: skip
+            results.setdefault(name, []).append(_measure(args, run_dir))
+            print(f"{name} #{r + 1}: {results[name][-1]}", file=sys.stderr)
+    return results
+
+
+def _medians(runs: list[dict[str, Any]]) -> dict[str, float]:
+    keys = ("wall_s", "peak_rss_mb", "n_batches", "batch_solve_p95_s", "total_cost")
+    return {k: statistics.median(float(x[k]) for x in runs) for k in keys}
+
+
+def _summary(table: dict[str, dict[str, float]], *, n_orders: int, repeat: int) -> str:
+    """``summary.md``: medians per configuration, wall time x the baseline's."""
+    base = table["nearest (baseline)"]["wall_s"]
+    lines = [
+        f"# Allocation at scale: {n_orders:,} orders, median of {repeat}",
+        "",
+        "| configuration | wall s | x nearest | peak RSS MB | batches | p95 batch "
+        "solve s | total cost |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for name, row in table.items():
+        lines.append(
+            f"| {name} | {row['wall_s']:.1f} | {row['wall_s'] / base:.2f} "
+            f"| {row['peak_rss_mb']:.0f} | {row['n_batches']:.0f} "
+            f"| {row['batch_solve_p95_s']:.3f} | {row['total_cost']:,.0f} |"
+        )
+    return "\n".join(lines) + "\n"
 
 
 if __name__ == "__main__":

@@ -1,10 +1,7 @@
 """Engines side by side on GAP instances: gap to best known and to the LP bound.
 
-Protocol (as PyVRP's ``benchmarking.rst``, plus repetitions): every engine
-runs every problem ``repeat`` times with seeds ``seed, seed+1, ...`` under the
-same time limit, on the same machine in the same run; each solution is
-verified; the LP bound is computed once per problem. Summaries use the
-median over repetitions.
+Every engine, every problem, ``repeat`` seeds, the same time limit, every
+solution verified; medians over repetitions. Protocol: ``docs/benchmarks.md``.
 """
 
 from __future__ import annotations
@@ -152,40 +149,48 @@ def summary_markdown(
         "mean % above LP | proven optimal | median time s | median µs/item |",
         "|---|---|---|---|---|---|---|---|",
     ]
-    for engine in engines:
-        mine = [r for r in runs if r.engine == engine]
-        per_inst = {}
-        for name in instances:
-            rs = [r for r in mine if r.instance == name]
-            per_inst[name] = rs
-        best = [_median([r.pct_above_best for r in rs]) for rs in per_inst.values()]
-        best_v = [b for b in best if b is not None]
-        lp = [_median([r.pct_above_lp for r in rs]) for rs in per_inst.values()]
-        lp_v = [v for v in lp if v is not None]
-        proven = sum(
-            1
-            for rs in per_inst.values()
-            if rs and all(r.status == "optimal" for r in rs)
-        )
-        solved = sum(
-            1 for rs in per_inst.values() if rs and all(r.feasible for r in rs)
-        )
-        lines.append(
-            f"| {engine} | {solved}/{len(instances)} "
-            f"| {_f(statistics.mean(best_v) if best_v else None)} "
-            f"| {_f(max(best_v) if best_v else None)} "
-            f"| {_f(statistics.mean(lp_v) if lp_v else None)} "
-            f"| {proven}/{len(instances)} "
-            f"| {_f(statistics.median(r.runtime_s for r in mine))} "
-            f"| {_f(statistics.median(r.per_item_us for r in mine), 1)} |"
-        )
+    lines += [_engine_row(engine, runs, instances) for engine in engines]
     lines += ["", "## Per instance", ""]
+    lines += _instance_table(runs, engines, instances)
+    lines += [
+        "",
+        "% is above best known where one is given, otherwise above the LP bound.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def _engine_row(engine: str, runs: Sequence[GapRun], instances: list[str]) -> str:
+    """One engine over every instance (medians over repeats, then mean/max)."""
+    mine = [r for r in runs if r.engine == engine]
+    per_inst = [[r for r in mine if r.instance == name] for name in instances]
+    best = [_median([r.pct_above_best for r in rs]) for rs in per_inst]
+    best_v = [b for b in best if b is not None]
+    lp = [_median([r.pct_above_lp for r in rs]) for rs in per_inst]
+    lp_v = [v for v in lp if v is not None]
+    proven = sum(1 for rs in per_inst if rs and all(r.status == "optimal" for r in rs))
+    solved = sum(1 for rs in per_inst if rs and all(r.feasible for r in rs))
+    return (
+        f"| {engine} | {solved}/{len(instances)} "
+        f"| {_f(statistics.mean(best_v) if best_v else None)} "
+        f"| {_f(max(best_v) if best_v else None)} "
+        f"| {_f(statistics.mean(lp_v) if lp_v else None)} "
+        f"| {proven}/{len(instances)} "
+        f"| {_f(statistics.median(r.runtime_s for r in mine))} "
+        f"| {_f(statistics.median(r.per_item_us for r in mine), 1)} |"
+    )
+
+
+def _instance_table(
+    runs: Sequence[GapRun], engines: list[str], instances: list[str]
+) -> list[str]:
+    """One row per instance: best known, LP bound, each engine's medians."""
     header = "| instance | n × m | best known | LP bound |"
     rule = "|---|---|---|---|"
     for engine in engines:
         header += f" {engine} obj | {engine} % | {engine} s |"
         rule += "---|---|---|"
-    lines += [header, rule]
+    lines = [header, rule]
     for name in instances:
         rs = [r for r in runs if r.instance == name]
         first = rs[0]
@@ -203,12 +208,7 @@ def summary_markdown(
                 f"| {_f(pct)} | {_f(_median([r.runtime_s for r in mine]))} |"
             )
         lines.append(row)
-    lines += [
-        "",
-        "% is above best known where one is given, otherwise above the LP bound.",
-        "",
-    ]
-    return "\n".join(lines)
+    return lines
 
 
 def plot_gap_vs_time(runs: Sequence[GapRun], path: Path) -> None:

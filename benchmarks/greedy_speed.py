@@ -1,18 +1,8 @@
 """Greedy per-item cost on generated GAPs (``make bench-gap``).
 
-Protocol: Chu & Beasley instances of types C and D (fixed seeds) from 1,000 to
-20,000 items; each step is timed ``--repeat`` times and summarized by the
-median, in µs per item:
-
-* **argmin** (baseline, same run) — every item to its cheapest eligible node,
-  capacity ignored: one vectorized ``argmin``, the floor for any rule that
-  looks at every item's costs once;
-* **construct** — the regret-ordered, capacity- and stock-aware construction
-  (:func:`tierflow.solver.greedy.construct`, cost measure);
-* **greedy** — the whole ``greedy`` engine (constructions over several
-  desirability measures, repair, shift/swap local search) at a 10 s limit;
-* **decision** — the online one-item decision
-  (:func:`tierflow.solver.greedy.cheapest_feasible_node`) on a row of the instance.
+argmin (the baseline), construction, the whole engine and the online
+decision, in µs per item, medians of ``--repeat``. Protocol:
+``docs/benchmarks.md``.
 
 Run: ``python -m tierflow.benchmarks.greedy_speed --out out/bench-gap/greedy``.
 """

@@ -1,16 +1,7 @@
 """Network benchmarks: event ingest, score-map latency, reservations, forecast.
 
-Protocol: fixed seeds; every figure is the median of ``--repeat`` runs, and
-each comes with a baseline measured in the same run on the same data:
-
-* **ingest** — events/s through ``parse → log in the store → apply``, beside
-  the parse-only rate (``json.loads`` + validation) as the baseline;
-* **score map** — µs for the whole-network ``score_map`` (one array
-  expression), beside a Python loop of per-node ``capacity_score`` calls;
-* **reservations** — reservations/s by 8 processes contending on one node,
-  beside one process doing the same number alone;
-* **forecast** — node-hour MAE/WAPE of exponential smoothing on a held-out
-  day, beside the seasonal-naive baseline (one generated history per seed).
+Fixed seeds, medians of ``--repeat`` runs, each beside a baseline of the
+same run. Protocol: ``docs/benchmarks.md``.
 
 Run: ``python -m tierflow.benchmarks.network_bench --out out/bench-network``.
 """
@@ -19,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import multiprocessing as mp
 import statistics
 import tempfile
 import time
@@ -30,6 +20,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from tierflow.benchmarks.processes import run_together
 from tierflow.capacity.events import EVENT_TYPES, parse_event_lines
 from tierflow.capacity.forecast import holdout_errors, node_hour_volume
 from tierflow.capacity.monitor import CapacityMonitor, OrderProfile
@@ -173,28 +164,17 @@ def bench_reservations(
     repeat: int, processes: int = 8, per_process: int = 500, skus: int = 100
 ) -> dict[str, Any]:
     """Reservations/s: ``processes`` contending vs one process alone."""
-    ctx = mp.get_context("spawn")
     multi, single = [], []
     for r in range(repeat):
         with tempfile.TemporaryDirectory() as tmp:
             path = Path(tmp) / f"r{r}.db"
             _fresh_store(path, skus)
-            barrier, q = ctx.Barrier(processes + 1), ctx.Queue()
-            procs = [
-                ctx.Process(
-                    target=_reserve_worker,
-                    args=(str(path), w, per_process, skus, barrier, q),
-                )
-                for w in range(processes)
-            ]
-            for p in procs:
-                p.start()
-            barrier.wait()
-            t0 = time.perf_counter()
-            results = [q.get(timeout=600) for _ in procs]
+            results, t0 = run_together(
+                _reserve_worker,
+                [(str(path), w, per_process, skus) for w in range(processes)],
+                timeout_s=600,
+            )
             elapsed = max(end for _, _, end in results) - t0
-            for p in procs:
-                p.join()
             assert sum(ok for ok, _, _ in results) == processes * per_process
             multi.append(processes * per_process / elapsed)
             path1 = Path(tmp) / f"single{r}.db"

@@ -1,34 +1,8 @@
 """Online checkout benchmark: option latency, reservation throughput, no oversell.
 
-Protocol (fixed seeds; ``tierflow bench online`` or
-``python -m tierflow.benchmarks.online_bench``):
-
-* **Checkouts** — ``generate_orders`` on the network (real baskets,
-  customers, destinations and timestamps of one day, replayed in time
-  order). CLTV scores for the network's customers are a stand-in computed
-  from their purchase history (spend over the last 365 days; the CLTV model
-  of issue 4 replaces them) and stored with ``put_cltv_scores``.
-* **Latency** (one process, warm) — a fresh :class:`OnlineRouter` on a fresh
-  store answers the first 10 % of the checkouts (at least 50, at most half)
-  untimed (warm-up), then the
-  rest one by one, each timed with ``perf_counter_ns``; p50/p90/p99/max,
-  plus the router's own stage timings (the greedy decision step is
-  :func:`tierflow.solver.greedy.cheapest_feasible_node`, timed per call). Beside it,
-  on the same store and requests in the same run, the **baseline**: a plain
-  nearest-node-with-stock router doing the same lookups (input validation,
-  CLTV score, stock of the cart's SKUs, capacity refresh) and dating its one
-  ground option. Every figure is the median over ``repeat`` runs.
-* **Contention** — ``processes`` workers × ``requests`` checkouts each on
-  one shared store whose stock of the 20 most popular SKUs is made scarce
-  (at most 8 units per node), carts drawn from those SKUs: generate → select
-  a random option → confirm (85 %), cancel (10 %) or abandon (5 %, the hold
-  expires after its 2 s TTL). Reported: checkouts/s and holds/s, beside one
-  process doing the same number of checkouts alone (same run); checked: no
-  node sells more of a SKU than it had, what was sold left ``on_hand``
-  exactly, every abandoned hold expired and came back, the store is
-  consistent.
-
-Writes ``results.json``, ``summary.md`` and ``latency.csv`` into ``out``.
+Warm latency beside a nearest-node baseline (ample and tight capacity), then
+checkouts by several processes on scarce stock; ``tierflow bench online`` or
+``python -m tierflow.benchmarks.online_bench``. Protocol: ``docs/benchmarks.md``.
 """
 
 from __future__ import annotations
@@ -36,7 +10,6 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
-import multiprocessing as mp
 import statistics
 import tempfile
 import time
@@ -47,6 +20,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from tierflow.benchmarks.processes import run_together
 from tierflow.capacity.monitor import CapacityMonitor, events_for
 from tierflow.data.errors import InputError
 from tierflow.data.network import Network, load_network
@@ -207,65 +181,18 @@ def bench_latency(
     warm = max(len(requests) // 10, min(50, len(requests) // 2))
     runs: list[dict[str, float]] = []
     for r in range(repeat):
-        with tempfile.TemporaryDirectory() as tmp:
-            path = Path(tmp) / "state.db"
-            fresh_store(path, network, scores)
-            router = OnlineRouter.open(network, path, profile=True)
-            if tight:
-                tighten(router, seed=r)
-            base_store = SqliteStore(path)
-            base = NearestNodeRouter(network, base_store)
-            for c, cart, dest, when in requests[:warm]:
-                router.generate_fulfillment_options(c, cart, dest, now=when)
-                base.options(c, cart, dest, when)
-            router.timings.clear()
-            lat, blat = [], []
-            offered: Counter[str] = Counter()
-            for c, cart, dest, when in requests[warm:]:
-                t = time.perf_counter_ns()
-                answer = router.generate_fulfillment_options(c, cart, dest, now=when)
-                lat.append((time.perf_counter_ns() - t) / 1e3)
-                t = time.perf_counter_ns()
-                base.options(c, cart, dest, when)
-                blat.append((time.perf_counter_ns() - t) / 1e3)
-                offered.update(o.tier for o in answer.options)
-                offered["_split"] += any(len(o.nodes) > 1 for o in answer.options)
-            stages = {
-                k: np.asarray(v, dtype=np.float64) / 1e3
-                for k, v in router.timings.items()
-            }
-            run = {
-                "p50_us": _pct(lat, 50),
-                "p90_us": _pct(lat, 90),
-                "p99_us": _pct(lat, 99),
-                "max_us": float(max(lat)),
-                "baseline_p50_us": _pct(blat, 50),
-                "baseline_p99_us": _pct(blat, 99),
-                "decision_p50_us": _pct(stages["decision"], 50),
-                "decision_p99_us": _pct(stages["decision"], 99),
-            }
-            for name, values in stages.items():
-                if name not in ("decision", "total"):
-                    run[f"stage_{name}_p50_us"] = _pct(values, 50)
-            runs.append(run)
-            n = len(lat)
-            for tier in ("platinum", "gold", "silver", "overflow", "_split"):
-                run[f"share_{tier.strip('_')}"] = offered[tier] / n
-            run["bid_prices_nonzero_nodes"] = float(
-                (router.bid_prices.current() > 0).sum()
+        run, lat, blat = _latency_run(network, requests, scores, warm, tight, r)
+        runs.append(run)
+        if r == 0:
+            out_rows.extend(
+                {
+                    "capacity": "tight" if tight else "ample",
+                    "request": i,
+                    "router_us": a,
+                    "baseline_us": b,
+                }
+                for i, (a, b) in enumerate(zip(lat, blat, strict=True))
             )
-            if r == 0:
-                out_rows.extend(
-                    {
-                        "capacity": "tight" if tight else "ample",
-                        "request": i,
-                        "router_us": a,
-                        "baseline_us": b,
-                    }
-                    for i, (a, b) in enumerate(zip(lat, blat, strict=True))
-                )
-            router.close()
-            base_store.close()
     keys = runs[0].keys()
     med = {k: float(statistics.median(run[k] for run in runs)) for k in keys}
     med["ratio_p50_to_baseline"] = med["p50_us"] / med["baseline_p50_us"]
@@ -275,6 +202,70 @@ def bench_latency(
     return med
 
 
+def _latency_run(
+    network: Network,
+    requests: list[Checkout],
+    scores: pd.DataFrame | None,
+    warm: int,
+    tight: bool,
+    seed: int,
+) -> tuple[dict[str, float], list[float], list[float]]:
+    """One run on a fresh store: its figures and every timed call (µs)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "state.db"
+        fresh_store(path, network, scores)
+        router = OnlineRouter.open(network, path, profile=True)
+        if tight:
+            tighten(router, seed=seed)
+        base_store = SqliteStore(path)
+        base = NearestNodeRouter(network, base_store)
+        for c, cart, dest, when in requests[:warm]:
+            router.generate_fulfillment_options(c, cart, dest, now=when)
+            base.options(c, cart, dest, when)
+        router.timings.clear()
+        lat, blat = [], []
+        offered: Counter[str] = Counter()
+        for c, cart, dest, when in requests[warm:]:
+            t = time.perf_counter_ns()
+            answer = router.generate_fulfillment_options(c, cart, dest, now=when)
+            lat.append((time.perf_counter_ns() - t) / 1e3)
+            t = time.perf_counter_ns()
+            base.options(c, cart, dest, when)
+            blat.append((time.perf_counter_ns() - t) / 1e3)
+            offered.update(o.tier for o in answer.options)
+            offered["_split"] += any(len(o.nodes) > 1 for o in answer.options)
+        run = _latency_figures(router, lat, blat, offered)
+        router.close()
+        base_store.close()
+    return run, lat, blat
+
+
+def _latency_figures(
+    router: OnlineRouter, lat: list[float], blat: list[float], offered: Counter[str]
+) -> dict[str, float]:
+    """Percentiles of one run, the router's stage p50s and what it offered."""
+    stages = {
+        k: np.asarray(v, dtype=np.float64) / 1e3 for k, v in router.timings.items()
+    }
+    run = {
+        "p50_us": _pct(lat, 50),
+        "p90_us": _pct(lat, 90),
+        "p99_us": _pct(lat, 99),
+        "max_us": float(max(lat)),
+        "baseline_p50_us": _pct(blat, 50),
+        "baseline_p99_us": _pct(blat, 99),
+        "decision_p50_us": _pct(stages["decision"], 50),
+        "decision_p99_us": _pct(stages["decision"], 99),
+    }
+    for name, values in stages.items():
+        if name not in ("decision", "total"):
+            run[f"stage_{name}_p50_us"] = _pct(values, 50)
+    for tier in ("platinum", "gold", "silver", "overflow", "_split"):
+        run[f"share_{tier.strip('_')}"] = offered[tier] / len(lat)
+    run["bid_prices_nonzero_nodes"] = float((router.bid_prices.current() > 0).sum())
+    return run
+
+
 # -------------------------------------------------------------- contention
 def _scarce(network: Network) -> list[str]:
     top = np.argsort(-network.sku_popularity)[:SCARCE_SKUS]
@@ -282,7 +273,8 @@ def _scarce(network: Network) -> list[str]:
     return [network.sku_ids[int(k)] for k in top[carried]]
 
 
-def _scarce_store(path: Path, network: Network, scores: pd.DataFrame | None) -> None:
+def scarce_store(path: Path, network: Network, scores: pd.DataFrame | None) -> None:
+    """A fresh store whose popular SKUs are scarce (at most 8 units per node)."""
     fresh_store(path, network, scores)
     skus = _scarce(network)
     with SqliteStore(path) as store:
@@ -358,47 +350,21 @@ def bench_contention(
     network: Network, scores: pd.DataFrame | None, processes: int, requests: int
 ) -> dict[str, Any]:
     """Checkouts by ``processes`` workers on scarce stock vs one process alone."""
-    assert network.source is not None
-    ctx = mp.get_context("spawn")
     with tempfile.TemporaryDirectory() as tmp:
         state = Path(tmp) / "contended.db"
-        _scarce_store(state, network, scores)
+        scarce_store(state, network, scores)
         with SqliteStore(state) as store:
             before = store.inventory_frame().set_index(["node_id", "sku"])["on_hand"]
-        barrier, queue = ctx.Barrier(processes + 1), ctx.Queue()
-        procs = [
-            ctx.Process(
-                target=_checkout_worker,
-                args=(str(network.source), str(state), w, requests, barrier, queue),
-            )
-            for w in range(processes)
-        ]
-        for p in procs:
-            p.start()
-        barrier.wait()
-        t0 = time.perf_counter()
-        results = [queue.get(timeout=3600) for _ in procs]
-        wall = max(r["end"] for r in results) - t0
-        for p in procs:
-            p.join(timeout=60)
+        results, wall = _contend(network, state, processes, requests)
         stats: Counter[str] = Counter()
         sold: Counter[str] = Counter()
         for r in results:
             stats.update(r["stats"])
             sold.update(r["sold"])
         time.sleep(TTL_S)
-        with SqliteStore(state) as store:
-            expired = store.expire_stale()
-            after = store.inventory_frame().set_index(["node_id", "sku"])
-            problems = store.check_consistency()
-        oversold = 0
-        mismatched = 0
-        for (node, sku), units in before.items():
-            got = sold.get(f"{node}|{sku}", 0)
-            oversold += int(got > units)
-            mismatched += int(after.loc[(node, sku), "on_hand"] != units - got)
+        stock = _stock_after(state, before, sold)
         single_state = Path(tmp) / "single.db"
-        _scarce_store(single_state, network, scores)
+        scarce_store(single_state, network, scores)
         single = _run_checkouts(network, str(single_state), 0, processes * requests)
     total = processes * requests
     return {
@@ -410,22 +376,62 @@ def bench_contention(
         "holds_per_s": stats["selects"] / wall,
         "baseline_single_process_checkouts_per_s": total / single["elapsed_s"],
         "ratio_to_single_process": (total / wall) / (total / single["elapsed_s"]),
-        "confirmed": stats["confirmed"],
-        "held": stats["held"],
-        "rejected": stats["rejected"],
-        "sold_out": stats["sold_out"],
-        "cancelled": stats["cancelled"],
-        "abandoned": stats["abandoned"],
-        "expired_before_confirm": stats["expired_before_confirm"],
-        "expired_released_after_run": expired,
+        **{k: stats[k] for k in _OUTCOMES},
+        "expired_released_after_run": stock["expired"],
         "units_sold": int(sum(sold.values())),
         "scarce_units": int(
             before[before.index.get_level_values("sku").isin(_scarce(network))].sum()
         ),
-        "oversold_positions": oversold,
-        "on_hand_mismatches": mismatched,
-        "reserved_after_expiry": int(after["reserved"].sum()),
-        "consistency_problems": problems,
+        "oversold_positions": stock["oversold"],
+        "on_hand_mismatches": stock["mismatched"],
+        "reserved_after_expiry": stock["reserved"],
+        "consistency_problems": stock["problems"],
+    }
+
+
+#: The checkout outcomes counted by the workers, as reported.
+_OUTCOMES = (
+    "confirmed",
+    "held",
+    "rejected",
+    "sold_out",
+    "cancelled",
+    "abandoned",
+    "expired_before_confirm",
+)
+
+
+def _contend(
+    network: Network, state: Path, processes: int, requests: int
+) -> tuple[list[dict[str, Any]], float]:
+    """``processes`` spawned workers checking out at once; their results, wall s."""
+    assert network.source is not None
+    results, t0 = run_together(
+        _checkout_worker,
+        [(str(network.source), str(state), w, requests) for w in range(processes)],
+        timeout_s=3600,
+    )
+    return results, max(r["end"] for r in results) - t0
+
+
+def _stock_after(state: Path, before: pd.Series, sold: Counter[str]) -> dict[str, Any]:
+    """Expire the stale holds, then check every position against what sold."""
+    with SqliteStore(state) as store:
+        expired = store.expire_stale()
+        after = store.inventory_frame().set_index(["node_id", "sku"])
+        problems = store.check_consistency()
+    oversold = 0
+    mismatched = 0
+    for (node, sku), units in before.items():
+        got = sold.get(f"{node}|{sku}", 0)
+        oversold += int(got > units)
+        mismatched += int(after.loc[(node, sku), "on_hand"] != units - got)
+    return {
+        "expired": expired,
+        "oversold": oversold,
+        "mismatched": mismatched,
+        "reserved": int(after["reserved"].sum()),
+        "problems": problems,
     }
 
 

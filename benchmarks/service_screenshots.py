@@ -1,17 +1,9 @@
 """Screenshots of the checkout and operations pages for the README
 (``make screenshots`` → ``docs/checkout.png``, ``docs/ops.png``).
 
-A realistic scene on the embedded sample network, in headless Chromium
-(Debian's ``chromium``, driven by Playwright): a fresh store with CLTV
-stand-in scores (spend of the last 365 days, as in ``tierflow bench
-online``), one generated day of 3,000 orders allocated with ``tierflow
-allocate`` on that store (greedy, for speed; it also stores its bid prices
-for the checkout) and shown on /ops, a few capacity events
-(a staffing drop, backlogs), and the clock pinned to Monday 2026-01-05 10:00
-ET so Platinum's next-day guarantee is in play whenever this runs. The
-checkout page shows the top segment's sample customer; then an operator
-closes the node that ships Gold, and the page updates live before the
-checkout screenshot is taken.
+A realistic scene on the sample network with a pinned clock, in headless
+Chromium (Debian's ``chromium``, driven by Playwright); see
+``docs/benchmarks.md``.
 """
 
 from __future__ import annotations
@@ -36,6 +28,7 @@ from tierflow.service.server import serve_in_thread
 
 ET = dt.timezone(dt.timedelta(hours=-5))
 CLOCK = dt.datetime(2026, 1, 5, 10, 0, tzinfo=ET)
+#: Flags this machine's closed network needs (no background connections).
 CHROMIUM_ARGS = [
     "--disable-background-networking",
     "--disable-component-update",

@@ -3,20 +3,33 @@
 from __future__ import annotations
 
 import json
-import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import click
 
-from tierflow.capacity.events import parse_event_lines
-from tierflow.cli.network_cmd import network_option, open_network
+from tierflow.capacity.events import CapacityEvent, parse_event_lines
+from tierflow.cli.network_cmd import open_network
+from tierflow.cli.options import (
+    cltv_scores_option,
+    engine_option,
+    json_option,
+    network_option,
+    orders_file_option,
+    out_folder_option,
+    seed_option,
+    time_limit_option,
+)
+from tierflow.cli.progress import progress_bar
 from tierflow.data.errors import InputError
+from tierflow.data.network import Network
 from tierflow.data.orders import read_orders
 from tierflow.data.store import SqliteStore
 from tierflow.formulations.tiers import TierPolicy
 from tierflow.orchestration.allocation.day_allocator import (
     NEAREST,
+    AllocationOutcome,
     AllocationSettings,
     DayAllocator,
 )
@@ -30,15 +43,50 @@ from tierflow.solver.partition import BACKENDS
 from tierflow.solver.registry import engine_names
 
 
+@dataclass(frozen=True, slots=True)
+class AllocateRequest:
+    """The options of ``tierflow allocate``, parsed (names as click gives them)."""
+
+    network_dir: Path | None
+    orders_path: Path
+    state_path: Path | None
+    cltv_path: Path | None
+    engine: str
+    batch_minutes: float
+    batch_size: int | None
+    no_bid_prices: bool
+    hindsight: bool
+    time_limit: float
+    events_path: Path | None
+    capacity_scale: float
+    release_minutes: float
+    expected_orders: int | None
+    backend: str
+    scheduler: str | None
+    n_jobs: int
+    seed: int
+    out_dir: Path
+
+    def settings(self) -> AllocationSettings:
+        """How the day is allocated."""
+        return AllocationSettings(
+            engine=self.engine,
+            time_limit_s=self.time_limit,
+            batch_minutes=self.batch_minutes,
+            batch_size=self.batch_size,
+            use_bid_prices=not self.no_bid_prices,
+            hindsight=self.hindsight,
+            release_minutes=self.release_minutes,
+            expected_orders=self.expected_orders,
+            seed=self.seed,
+            backend=self.backend,
+            n_jobs=self.n_jobs,
+        )
+
+
 @click.command("allocate")
 @network_option
-@click.option(
-    "--orders",
-    "orders_path",
-    required=True,
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    help="orders.csv (or .parquet), one row per order line.",
-)
+@orders_file_option("orders.csv (or .parquet), one row per order line.")
 @click.option(
     "--state",
     "state_path",
@@ -47,20 +95,14 @@ from tierflow.solver.registry import engine_names
     help="State store (default: OUT/state.db). Committed "
     "batches live here; re-running the same command resumes.",
 )
-@click.option(
-    "--cltv-scores",
+@cltv_scores_option(
     "cltv_path",
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    default=None,
-    help="customer_id,predicted_spend,... (tierflow cltv score); default: "
+    "customer_id,predicted_spend,... (tierflow cltv score); default: "
     "the store's latest scores, else every customer equal.",
 )
-@click.option(
-    "--engine",
-    type=click.Choice([*engine_names(), NEAREST]),
-    default="cpsat",
-    show_default=True,
-    help=f"Engine per batch; '{NEAREST}' is the nearest-node-with-stock baseline.",
+@engine_option(
+    [*engine_names(), NEAREST],
+    f"Engine per batch; '{NEAREST}' is the nearest-node-with-stock baseline.",
 )
 @click.option(
     "--batch-minutes",
@@ -81,14 +123,7 @@ from tierflow.solver.registry import engine_names
     is_flag=True,
     help="The whole day as one problem: LP bound and best solution.",
 )
-@click.option(
-    "--time-limit",
-    "time_limit",
-    type=click.FloatRange(min=0.0),
-    default=2.0,
-    show_default=True,
-    help="Seconds per batch solve.",
-)
+@time_limit_option(2.0, "Seconds per batch solve.")
 @click.option(
     "--events",
     "events_path",
@@ -136,79 +171,50 @@ from tierflow.solver.registry import engine_names
     show_default=True,
     help="Parallel partitions.",
 )
-@click.option("--seed", type=int, default=0, show_default=True)
-@click.option(
-    "--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path)
-)
-@click.option("--json", "as_json", is_flag=True, help="Print summary.json.")
-def allocate_command(
-    network_dir: Path | None,
-    orders_path: Path,
-    state_path: Path | None,
-    cltv_path: Path | None,
-    engine: str,
-    batch_minutes: float,
-    batch_size: int | None,
-    no_bid_prices: bool,
-    hindsight: bool,
-    time_limit: float,
-    events_path: Path | None,
-    capacity_scale: float,
-    release_minutes: float,
-    expected_orders: int | None,
-    backend: str,
-    scheduler: str | None,
-    n_jobs: int,
-    seed: int,
-    out_dir: Path,
-    as_json: bool,
-) -> None:
+@seed_option(0)
+@out_folder_option(dest="out_dir")
+@json_option("Print summary.json.")
+def allocate_command(as_json: bool, **options: Any) -> None:
     """Allocate ORDERS to nodes; write OUT/allocations.csv and OUT/summary.json."""
-    if backend == "dask" and not scheduler:
+    request = AllocateRequest(**options)
+    if request.backend == "dask" and not request.scheduler:
         raise click.UsageError("--backend dask needs --scheduler ADDR")
-    net = open_network(network_dir)
-    orders = read_orders(orders_path, net)
-    events = []
-    if events_path is not None:
-        with open(events_path, encoding="utf-8") as fh:
-            events = parse_event_lines(fh, net, file=events_path.name)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    store = SqliteStore(state_path or out_dir / "state.db")
-    spend, note = load_predicted_spend(orders, cltv_path, store)
+    summary = run_allocate(request)
+    if as_json:
+        click.echo(json.dumps(summary))
+    else:
+        click.echo(_screen(summary, request.out_dir))
+
+
+def run_allocate(request: AllocateRequest) -> dict[str, Any]:
+    """Allocate the day, write the outputs; returns ``summary.json``'s content."""
+    net = open_network(request.network_dir)
+    orders = read_orders(request.orders_path, net)
+    events = _read_events(request.events_path, net)
+    request.out_dir.mkdir(parents=True, exist_ok=True)
+    store = SqliteStore(request.state_path or request.out_dir / "state.db")
+    spend, note = load_predicted_spend(orders, request.cltv_path, store)
     if note:
         click.echo(f"warning: {note}", err=True)
-    settings = AllocationSettings(
-        engine=engine,
-        time_limit_s=time_limit,
-        batch_minutes=batch_minutes,
-        batch_size=batch_size,
-        use_bid_prices=not no_bid_prices,
-        hindsight=hindsight,
-        release_minutes=release_minutes,
-        expected_orders=expected_orders,
-        seed=seed,
-        backend=backend,
-        n_jobs=n_jobs,
-    )
+    settings = request.settings()
     run_id, params = run_identity(
-        orders_path,
+        request.orders_path,
         net,
         settings,
-        events_path=events_path,
-        cltv_path=cltv_path,
-        capacity_scale=capacity_scale,
+        events_path=request.events_path,
+        cltv_path=request.cltv_path,
+        capacity_scale=request.capacity_scale,
     )
-    sink = StoreSink(store, run_id, params, journal=out_dir / "allocations.partial.csv")
+    sink = StoreSink(
+        store, run_id, params, journal=request.out_dir / "allocations.partial.csv"
+    )
     resumed = sink.resumed_batches
     if resumed:
         click.echo(
             f"resuming run {run_id[:12]}: {resumed} batch(es) already committed",
             err=True,
         )
-    bar: Any
-    with click.progressbar(
-        length=1, label="allocate", file=sys.stderr, show_pos=True
-    ) as bar:
+    with progress_bar("allocate", 1) as bar:
 
         def step(done: int, total: int) -> None:
             bar.length = total
@@ -221,34 +227,45 @@ def allocate_command(
             policy=TierPolicy(),
             predicted_spend=spend,
             events=events,
-            capacity=net.capacity * capacity_scale,
+            capacity=net.capacity * request.capacity_scale,
             sink=sink,
             on_batch=step,
             publish_bid_prices=sink.publisher(net.node_ids),
         )
-        if backend == "dask":
-            outcome = _run_on_dask(allocator, str(scheduler))
-        else:
-            outcome = allocator.run()
+        outcome = _run(allocator, request)
     sink.finish()
     summary = outcome.summary()
     summary["run_id"] = run_id
     summary["resumed_batches"] = resumed
-    write_outputs(outcome, summary, out_dir)
+    write_outputs(outcome, summary, request.out_dir)
     store.close()
-    if as_json:
-        click.echo(json.dumps(summary))
-    else:
-        click.echo(
-            f"{summary['n_orders']} orders: {summary['n_allocated']} allocated, "
-            f"{summary['n_deferred']} deferred, {summary['n_unfillable']} unfillable; "
-            f"total cost {summary['total_cost']:,.2f}; rerouted {summary['rerouted']}; "
-            f"p95 batch solve {summary['batch_solve_p95_s']:.3f}s; wrote "
-            f"{out_dir / 'allocations.csv'} and {out_dir / 'summary.json'}"
-        )
+    return summary
 
 
-def _run_on_dask(allocator: DayAllocator, scheduler: str) -> Any:
+def _read_events(path: Path | None, net: Network) -> list[CapacityEvent]:
+    if path is None:
+        return []
+    with open(path, encoding="utf-8") as fh:
+        return parse_event_lines(fh, net, file=path.name)
+
+
+def _screen(summary: dict[str, Any], out_dir: Path) -> str:
+    return (
+        f"{summary['n_orders']} orders: {summary['n_allocated']} allocated, "
+        f"{summary['n_deferred']} deferred, {summary['n_unfillable']} unfillable; "
+        f"total cost {summary['total_cost']:,.2f}; rerouted {summary['rerouted']}; "
+        f"p95 batch solve {summary['batch_solve_p95_s']:.3f}s; wrote "
+        f"{out_dir / 'allocations.csv'} and {out_dir / 'summary.json'}"
+    )
+
+
+def _run(allocator: DayAllocator, request: AllocateRequest) -> AllocationOutcome:
+    if request.backend == "dask":
+        return _run_on_dask(allocator, str(request.scheduler))
+    return allocator.run()
+
+
+def _run_on_dask(allocator: DayAllocator, scheduler: str) -> AllocationOutcome:
     """Run with joblib's dask backend against the scheduler at ``scheduler``."""
     try:
         from dask.distributed import Client

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
-from typing import Any
 
 import click
 
@@ -13,27 +11,26 @@ from tierflow.benchmarks.allocation_bench import (
     write_reports as write_allocation_reports,
 )
 from tierflow.benchmarks.gap_bench import GAP_DATA, GapRun, run_gap_bench, write_reports
-from tierflow.cli.network_cmd import network_option, open_network
+from tierflow.cli.network_cmd import open_network
+from tierflow.cli.options import (
+    engines_option,
+    hindsight_time_limit_option,
+    maximize_option,
+    network_option,
+    out_folder_option,
+    parse_engines,
+    repeat_option,
+    seed_option,
+    time_limit_option,
+)
+from tierflow.cli.progress import progress_bar
 from tierflow.data.errors import InputError
 from tierflow.data.orlib_gap import BestKnown, read_best_known
 from tierflow.formulations.gap import GapInstance, load_gap_file
-from tierflow.solver import engine_names
 
 #: gap1..gap12 files hold profit-maximization problems in OR-Library's gapinfo,
 #: but their published min values are the project's reference too; the bench
 #: solves as minimization unless ``--maximize``.
-
-
-def _engines(value: str) -> list[str]:
-    names = [v.strip() for v in value.split(",") if v.strip()]
-    valid = engine_names()
-    for name in names:
-        if name not in valid:
-            raise click.BadParameter(
-                f"unknown engine {name!r}; choose from {', '.join(valid)}",
-                param_hint="--engines",
-            )
-    return names
 
 
 def _best_known_for(
@@ -50,10 +47,6 @@ def _best_known_for(
     return table
 
 
-def _label(label: str | None) -> str | None:
-    return label
-
-
 @click.group("bench")
 def bench() -> None:
     """Benchmarks: engines side by side on the same instances."""
@@ -63,25 +56,11 @@ def bench() -> None:
 @click.argument(
     "files", nargs=-1, type=click.Path(exists=True, dir_okay=False, path_type=Path)
 )
-@click.option(
-    "--engines",
-    default="cpsat,highs,cbc,greedy,lp",
-    show_default=True,
-    help="Comma-separated engine names.",
-)
-@click.option(
-    "--time-limit",
-    "time_limit",
-    type=click.FloatRange(min=0.0),
-    default=10.0,
-    show_default=True,
-    help="Seconds per solve.",
-)
-@click.option("--repeat", type=click.IntRange(min=1), default=1, show_default=True)
-@click.option("--seed", type=int, default=0, show_default=True)
-@click.option(
-    "--maximize", is_flag=True, help="Solve the files as profit maximization."
-)
+@engines_option("cpsat,highs,cbc,greedy,lp", "Comma-separated engine names.")
+@time_limit_option(10.0, "Seconds per solve.")
+@repeat_option(1)
+@seed_option(0)
+@maximize_option("Solve the files as profit maximization.")
 @click.option(
     "--best-known",
     "best_known",
@@ -90,12 +69,7 @@ def bench() -> None:
     help="CSV of best-known values (instance,direction,best_known,"
     "proven_optimal); best_known.csv beside each file is read too.",
 )
-@click.option(
-    "--out",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=Path("out/bench-gap"),
-    show_default=True,
-)
+@out_folder_option(Path("out/bench-gap"))
 def bench_gap(
     files: tuple[Path, ...],
     engines: str,
@@ -107,7 +81,7 @@ def bench_gap(
     out: Path,
 ) -> None:
     """Every engine on every problem of FILES (default: the shipped GAP set)."""
-    names = _engines(engines)
+    names = parse_engines(engines)
     paths = list(files) or sorted(GAP_DATA.glob("*.txt"))
     if not paths:
         raise InputError("no GAP files given and none shipped", file=str(GAP_DATA))
@@ -116,15 +90,7 @@ def bench_gap(
         instances.extend(load_gap_file(path, maximize=maximize))
     table = _best_known_for(paths, best_known)
     total = len(instances) * len(names) * repeat
-    runs: list[GapRun] = []
-    bar: Any
-    with click.progressbar(
-        length=total,
-        label="bench gap",
-        file=sys.stderr,
-        show_pos=True,
-        item_show_func=_label,
-    ) as bar:
+    with progress_bar("bench gap", total, show_item=True) as bar:
 
         def step(run: GapRun) -> None:
             bar.update(1, f"{run.instance} {run.engine}")
@@ -155,7 +121,7 @@ def bench_gap(
     show_default=True,
     help="Orders in the generated day.",
 )
-@click.option("--seed", type=int, default=0, show_default=True)
+@seed_option(0)
 @click.option(
     "--utilization",
     type=click.Choice(["loose", "tight"]),
@@ -163,33 +129,13 @@ def bench_gap(
     show_default=True,
     help="loose: workload = 70 % of capacity; tight: 95 % and a demand spike.",
 )
-@click.option(
-    "--engines",
-    default="cpsat,highs,greedy",
-    show_default=True,
-    help="Micro-batch engines (each run with and without bid prices).",
+@engines_option(
+    "cpsat,highs,greedy",
+    "Micro-batch engines (each run with and without bid prices).",
 )
-@click.option(
-    "--time-limit",
-    "time_limit",
-    type=click.FloatRange(min=0.0),
-    default=2.0,
-    show_default=True,
-    help="Seconds per batch solve.",
-)
-@click.option(
-    "--hindsight-time-limit",
-    type=click.FloatRange(min=0.0),
-    default=60.0,
-    show_default=True,
-    help="Seconds for the whole-day hindsight solve.",
-)
-@click.option(
-    "--out",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=Path("out/bench-allocation"),
-    show_default=True,
-)
+@time_limit_option(2.0, "Seconds per batch solve.")
+@hindsight_time_limit_option(60.0)
+@out_folder_option(Path("out/bench-allocation"))
 def bench_allocation(
     network_dir: Path | None,
     n_orders: int,
@@ -201,7 +147,7 @@ def bench_allocation(
     out: Path,
 ) -> None:
     """Allocation policies on one generated day against the hindsight LP bound."""
-    names = _engines(engines)
+    names = parse_engines(engines)
     net = open_network(network_dir)
     out.mkdir(parents=True, exist_ok=True)
     steps = [
@@ -210,14 +156,7 @@ def bench_allocation(
         *[f"{e}{b}" for e in names for b in ("", "+bid")],
         "outage",
     ]
-    bar: Any
-    with click.progressbar(
-        length=len(steps),
-        label="bench allocation",
-        file=sys.stderr,
-        show_pos=True,
-        item_show_func=_label,
-    ) as bar:
+    with progress_bar("bench allocation", len(steps), show_item=True) as bar:
         runs, extra = run_allocation_bench(
             net,
             n_orders=n_orders,
@@ -251,15 +190,10 @@ def bench_allocation(
     show_default=True,
     help="Processes checking out concurrently on one store.",
 )
-@click.option("--repeat", type=click.IntRange(min=1), default=3, show_default=True)
-@click.option("--seed", type=int, default=7, show_default=True)
+@repeat_option(3)
+@seed_option(7)
 @network_option
-@click.option(
-    "--out",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=Path("out/bench-online"),
-    show_default=True,
-)
+@out_folder_option(Path("out/bench-online"))
 def bench_online(
     requests: int,
     processes: int,

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import click
+import pandas as pd
 
 from tierflow.capacity.events import CapacityEvent, parse_event_lines
 from tierflow.capacity.forecast import (
@@ -19,22 +20,18 @@ from tierflow.capacity.forecast import (
 )
 from tierflow.capacity.monitor import CapacityMonitor, OrderProfile
 from tierflow.capacity.plot import plot_capacity_map
-from tierflow.cli.network_cmd import network_option, open_network
+from tierflow.cli.network_cmd import open_network
+from tierflow.cli.options import (
+    json_option,
+    network_option,
+    orders_file_option,
+    state_option,
+)
 from tierflow.data.errors import InputError
+from tierflow.data.network import Network
 from tierflow.data.orders import read_orders
 from tierflow.data.rates import SERVICES, service_index
-from tierflow.data.store import SqliteStore, default_state_path
-
-
-def state_option(func: Any) -> Any:
-    """``--state DB`` (default ``$TIERFLOW_STATE`` or the user data folder)."""
-    return click.option(
-        "--state",
-        "state_path",
-        type=click.Path(dir_okay=False, path_type=Path),
-        default=None,
-        help=f"State store (default: $TIERFLOW_STATE or {default_state_path()}).",
-    )(func)
+from tierflow.data.store import SqliteStore
 
 
 @click.group("capacity")
@@ -75,13 +72,7 @@ def ingest_command(
 @capacity.command("forecast")
 @network_option
 @state_option
-@click.option(
-    "--orders",
-    "orders_path",
-    required=True,
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    help="Order history (orders.csv).",
-)
+@orders_file_option("Order history (orders.csv).")
 @click.option(
     "--at",
     "at_text",
@@ -93,7 +84,7 @@ def ingest_command(
     "--holdout-hours", type=click.IntRange(min=1), default=24, show_default=True
 )
 @click.option("--no-ingest", is_flag=True, help="Only report; do not store forecasts.")
-@click.option("--json", "as_json", is_flag=True)
+@json_option()
 def forecast_command(
     network_dir: Path | None,
     state_path: Path | None,
@@ -154,7 +145,7 @@ def forecast_command(
 @capacity.command("show")
 @network_option
 @state_option
-@click.option("--json", "as_json", is_flag=True, help="Scores and inputs as JSON.")
+@json_option("Scores and inputs as JSON.")
 @click.option(
     "--png",
     "png_path",
@@ -191,54 +182,70 @@ def show_command(
         -1 if service is None else service_index(service),
     )
     table = mon.table(profile)
-    as_of = mon.as_of()
     if png_path is not None:
-        title = (
-            f"Capacity score by node (as of {as_of:%Y-%m-%d %H:%M} UTC)"
-            if as_of
-            else "Capacity score by node"
-        )
-        plot_capacity_map(net, table["score"].to_numpy(), png_path, title=title)
+        _plot_map(net, mon, table, png_path)
     if as_json:
-        nodes = []
-        for i, row in enumerate(table.itertuples(index=False)):
-            nodes.append(
-                {
-                    "node_id": row.node_id,
-                    "kind": row.kind,
-                    "score": round(float(row.score), 6),
-                    "nominal_capacity": float(row.nominal_capacity),
-                    "staffing_pct": round(float(row.staffing_pct), 3),
-                    "backlog": float(row.backlog),
-                    "forecast_rest_of_day": float(row.forecast_rest_of_day),
-                    "free_capacity": round(float(row.free_capacity), 3),
-                    "outage": bool(row.outage),
-                    "congestion": mon.congestion_by_service(i),
-                }
-            )
-        click.echo(
-            json.dumps(
-                {
-                    "as_of": as_of.isoformat() if as_of else None,
-                    "last_seq": mon.last_seq,
-                    "workload": workload,
-                    "service": service,
-                    "nodes": nodes,
-                }
-            )
-        )
+        click.echo(json.dumps(_map_json(mon, table, workload, service)))
         return
-    click.echo(f"capacity as of {as_of.isoformat() if as_of else '(no events)'}")
-    click.echo(
-        f"{'node':<9} {'kind':<9} {'score':>6} {'nominal':>8} {'staff%':>7} "
-        f"{'backlog':>8} {'forecast':>9} {'free':>9} {'out':>4} {'cong':>5}"
+    click.echo(_map_text(mon, table))
+    if png_path is not None:
+        click.echo(f"map written to {png_path}")
+
+
+def _plot_map(
+    net: Network, mon: CapacityMonitor, table: pd.DataFrame, png_path: Path
+) -> None:
+    as_of = mon.as_of()
+    title = (
+        f"Capacity score by node (as of {as_of:%Y-%m-%d %H:%M} UTC)"
+        if as_of
+        else "Capacity score by node"
     )
+    plot_capacity_map(net, table["score"].to_numpy(), png_path, title=title)
+
+
+def _map_json(
+    mon: CapacityMonitor, table: pd.DataFrame, workload: float, service: str | None
+) -> dict[str, Any]:
+    """``capacity show --json``: the scores and their inputs per node."""
+    nodes = [
+        {
+            "node_id": row.node_id,
+            "kind": row.kind,
+            "score": round(float(row.score), 6),
+            "nominal_capacity": float(row.nominal_capacity),
+            "staffing_pct": round(float(row.staffing_pct), 3),
+            "backlog": float(row.backlog),
+            "forecast_rest_of_day": float(row.forecast_rest_of_day),
+            "free_capacity": round(float(row.free_capacity), 3),
+            "outage": bool(row.outage),
+            "congestion": mon.congestion_by_service(i),
+        }
+        for i, row in enumerate(table.itertuples(index=False))
+    ]
+    as_of = mon.as_of()
+    return {
+        "as_of": as_of.isoformat() if as_of else None,
+        "last_seq": mon.last_seq,
+        "workload": workload,
+        "service": service,
+        "nodes": nodes,
+    }
+
+
+def _map_text(mon: CapacityMonitor, table: pd.DataFrame) -> str:
+    """The capacity map as a table, one node a line."""
+    as_of = mon.as_of()
+    lines = [
+        f"capacity as of {as_of.isoformat() if as_of else '(no events)'}",
+        f"{'node':<9} {'kind':<9} {'score':>6} {'nominal':>8} {'staff%':>7} "
+        f"{'backlog':>8} {'forecast':>9} {'free':>9} {'out':>4} {'cong':>5}",
+    ]
     for row in table.itertuples(index=False):
-        click.echo(
+        lines.append(
             f"{row.node_id:<9} {row.kind:<9} {row.score:>6.3f} {row.nominal_capacity:>8.0f} "
             f"{row.staffing_pct:>7.1f} {row.backlog:>8.0f} {row.forecast_rest_of_day:>9.0f} "
             f"{row.free_capacity:>9.0f} {'yes' if row.outage else '':>4} "
             f"{row.max_congestion:>5.2f}"
         )
-    if png_path is not None:
-        click.echo(f"map written to {png_path}")
+    return "\n".join(lines)

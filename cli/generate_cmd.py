@@ -8,7 +8,8 @@ from pathlib import Path
 
 import click
 
-from tierflow.cli.network_cmd import network_option, open_network
+from tierflow.cli.network_cmd import open_network
+from tierflow.cli.options import network_option, out_file_option, seed_option
 from tierflow.data.order_generator import DEFAULT_START, Spike, generate_orders
 from tierflow.data.orders import write_orders
 from tierflow.data.orlib_gap import format_orlib_gap, generate_chu_beasley
@@ -23,7 +24,7 @@ def generate() -> None:
 @network_option
 @click.option("--orders", "n_orders", type=click.IntRange(min=1), required=True)
 @click.option("--days", type=click.IntRange(min=1), default=1, show_default=True)
-@click.option("--seed", type=int, default=0, show_default=True)
+@seed_option(0)
 @click.option(
     "--start",
     type=click.DateTime(formats=["%Y-%m-%d"]),
@@ -38,12 +39,7 @@ def generate() -> None:
     help="Daily promotion spike: FACTOR x demand for the hour from HH:MM "
     "(America/New_York).",
 )
-@click.option(
-    "--out",
-    required=True,
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="orders.csv (or .parquet) to write.",
-)
+@out_file_option("orders.csv (or .parquet) to write.")
 def orders_command(
     network_dir: Path | None,
     n_orders: int,
@@ -75,13 +71,8 @@ def orders_command(
 )
 @click.option("--agents", type=click.IntRange(min=1), required=True, help="m")
 @click.option("--jobs", type=click.IntRange(min=1), required=True, help="n")
-@click.option("--seed", type=int, default=0, show_default=True)
-@click.option(
-    "--out",
-    type=click.Path(dir_okay=False, path_type=Path),
-    required=True,
-    help="OR-Library format file to write.",
-)
+@seed_option(0)
+@out_file_option("OR-Library format file to write.")
 def generate_gap(kind: str, agents: int, jobs: int, seed: int, out: Path) -> None:
     """Write a Chu & Beasley type C/D/E GAP instance in OR-Library format."""
     data = generate_chu_beasley(kind, agents, jobs, seed, name=out.stem)

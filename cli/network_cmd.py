@@ -1,33 +1,20 @@
 """``tierflow network``: validate a network folder, write the embedded sample.
 
-Also the shared ``--network`` option: every command that needs a network
-defaults to the embedded sample (materialized once in the cache folder).
+Also where every command finds its network: ``--network`` or the embedded
+sample (materialized once in the cache folder).
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
 
 import click
 
+from tierflow.cli.options import json_option, out_folder_option
+from tierflow.cli.options import network_option as network_option
 from tierflow.data.network import Network, load_network
 from tierflow.data.sample_network import sample_network_dir, write_sample
-
-F = TypeVar("F", bound=Callable[..., Any])
-
-
-def network_option(func: F) -> F:
-    """``--network DIR`` (default: the embedded sample network)."""
-    return click.option(
-        "--network",
-        "network_dir",
-        type=click.Path(file_okay=False, path_type=Path),
-        default=None,
-        help="Network folder (default: the embedded US sample).",
-    )(func)
 
 
 def resolve_network_dir(network_dir: Path | None) -> Path:
@@ -51,7 +38,7 @@ def network() -> None:
     required=False,
     type=click.Path(file_okay=False, path_type=Path),
 )
-@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+@json_option("Print the summary as JSON.")
 def validate_command(directory: Path | None, as_json: bool) -> None:
     """Validate a network folder (default: the sample) and print a summary."""
     summary = open_network(directory).summary()
@@ -84,12 +71,7 @@ def validate_command(directory: Path | None, as_json: bool) -> None:
 
 
 @network.command("sample")
-@click.option(
-    "--out",
-    required=True,
-    type=click.Path(file_okay=False, path_type=Path),
-    help="Folder to write the sample network into.",
-)
+@out_folder_option(help="Folder to write the sample network into.")
 def sample_command(out: Path) -> None:
     """Write the embedded US sample network (CSV files) to a folder."""
     folder = write_sample(out)

@@ -8,8 +8,7 @@ from pathlib import Path
 
 import click
 
-from tierflow.cli.capacity_cmd import state_option
-from tierflow.cli.network_cmd import network_option
+from tierflow.cli.options import json_option, network_option, state_option
 from tierflow.data.errors import InputError
 from tierflow.formulations.tiers import SATISFACTION_KEYS
 from tierflow.orchestration.checkout.router import OnlineRouter, OptionSet, parse_items
@@ -109,7 +108,7 @@ def render(answer: OptionSet) -> str:
     default=None,
     help="Stated preferences, e.g. speed=1,cost=0.2,eco=0.5.",
 )
-@click.option("--json", "as_json", is_flag=True, help="Print the option set as JSON.")
+@json_option("Print the option set as JSON.")
 def options_command(
     customer_id: str,
     items_text: str,

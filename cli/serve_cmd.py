@@ -9,8 +9,7 @@ from pathlib import Path
 
 import click
 
-from tierflow.cli.capacity_cmd import state_option
-from tierflow.cli.network_cmd import network_option
+from tierflow.cli.options import network_option, state_option
 from tierflow.data.errors import InputError
 
 #: Environment variable holding the API key for operator writes.

@@ -3,13 +3,26 @@
 from __future__ import annotations
 
 import datetime as dt
-import sys
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import click
 
-from tierflow.cli.network_cmd import network_option, open_network
+from tierflow.cli.network_cmd import open_network
+from tierflow.cli.options import (
+    cltv_scores_option,
+    engine_option,
+    hindsight_time_limit_option,
+    network_option,
+    out_folder_option,
+    seed_option,
+    time_limit_option,
+)
+from tierflow.cli.progress import progress_bar
+from tierflow.data.network import Network
+from tierflow.data.store import SqliteStore
 from tierflow.orchestration.simulation.day import (
     SimulationSettings,
     daily_cltv_job,
@@ -17,7 +30,6 @@ from tierflow.orchestration.simulation.day import (
     simulate,
 )
 from tierflow.orchestration.simulation.report import write_report
-from tierflow.solver.registry import engine_names
 
 
 def _outage(value: str) -> dt.time | None:
@@ -29,6 +41,36 @@ def _outage(value: str) -> dt.time | None:
         raise click.BadParameter(
             "HH:MM (New York time) or 'none'", param_hint="--outage"
         ) from None
+
+
+@dataclass(frozen=True, slots=True)
+class SimulateRequest:
+    """The options of ``tierflow simulate``, parsed (names as click gives them)."""
+
+    network_dir: Path | None
+    checkouts: int
+    day: dt.datetime
+    seed: int
+    utilization: float
+    outage: str
+    engine: str
+    time_limit: float
+    cltv_scores: Path | None
+    hindsight_time_limit: float
+    out: Path
+
+    def settings(self) -> SimulationSettings:
+        """What the simulation runs (``--outage`` is checked here)."""
+        return SimulationSettings(
+            day=self.day.date(),
+            checkouts=self.checkouts,
+            seed=self.seed,
+            utilization=self.utilization,
+            outage_at=_outage(self.outage),
+            engine=self.engine,
+            time_limit_s=self.time_limit,
+            hindsight_time_limit_s=self.hindsight_time_limit,
+        )
 
 
 @click.command("simulate")
@@ -43,7 +85,7 @@ def _outage(value: str) -> dt.time | None:
     show_default=True,
     help="The simulated (local) day.",
 )
-@click.option("--seed", type=int, default=11, show_default=True)
+@seed_option(11)
 @click.option(
     "--utilization",
     type=click.FloatRange(min=0.05, max=2.0),
@@ -57,110 +99,70 @@ def _outage(value: str) -> dt.time | None:
     show_default=True,
     help="When the busiest node goes down (New York time), or 'none'.",
 )
-@click.option(
-    "--engine", type=click.Choice(engine_names()), default="cpsat", show_default=True
-)
-@click.option(
-    "--time-limit",
-    type=click.FloatRange(min=0.0),
-    default=2.0,
-    show_default=True,
-    help="Seconds per allocation batch.",
-)
-@click.option(
-    "--cltv-scores",
+@engine_option()
+@time_limit_option(2.0, "Seconds per allocation batch.")
+@cltv_scores_option(
     "cltv_scores",
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    default=None,
-    help="Publish these scores (tierflow cltv score output) instead of "
+    "Publish these scores (tierflow cltv score output) instead of "
     "training the CLTV model on the network's purchase history.",
 )
-@click.option(
-    "--hindsight-time-limit",
-    type=click.FloatRange(min=0.0),
-    default=20.0,
-    show_default=True,
-    help="Seconds for the whole-day hindsight solve.",
-)
-@click.option(
-    "--out",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=Path("out/simulate"),
-    show_default=True,
-)
-def simulate_command(
-    network_dir: Path | None,
-    checkouts: int,
-    day: dt.datetime,
-    seed: int,
-    utilization: float,
-    outage: str,
-    engine: str,
-    time_limit: float,
-    cltv_scores: Path | None,
-    hindsight_time_limit: float,
-    out: Path,
-) -> None:
+@hindsight_time_limit_option(20.0)
+@out_folder_option(Path("out/simulate"))
+def simulate_command(**options: Any) -> None:
     """One day on the network: CLTV, checkouts, choices, allocation, report."""
-    net = open_network(network_dir)
+    request = SimulateRequest(**options)
+    net = open_network(request.network_dir)
+    publish_cltv = _cltv_step(net, request.cltv_scores, request.out)
+    request.out.mkdir(parents=True, exist_ok=True)
+    settings = request.settings()
+    # steps: cltv, carts, the checkouts one by one, three allocations
+    with progress_bar("simulate", 5 + request.checkouts, show_pos=False) as bar:
+        result = simulate(
+            net,
+            request.out / "state.db",
+            request.out,
+            settings,
+            publish_cltv=publish_cltv,
+            on_step=_StepReporter(bar, request.checkouts),
+        )
+    summary = write_report(result, request.out)
+    click.echo(_screen(summary, request.out))
+
+
+def _cltv_step(
+    net: Network, cltv_scores: Path | None, out: Path
+) -> Callable[[SqliteStore, dt.date], dict[str, Any]]:
+    """Publish the given scores, or train on the network's purchase history."""
     assert net.source is not None
     history = net.source / "transactions.csv"
     profiles = net.source / "customers.csv"
-    if cltv_scores is None and not history.exists():
+    if cltv_scores is not None:
+        return published_scores(cltv_scores)
+    if not history.exists():
         raise click.ClickException(
             f"{net.source}: no transactions.csv to train the CLTV model on "
             "(or give --cltv-scores)"
         )
-    out.mkdir(parents=True, exist_ok=True)
-    settings = SimulationSettings(
-        day=day.date(),
-        checkouts=checkouts,
-        seed=seed,
-        utilization=utilization,
-        outage_at=_outage(outage),
-        engine=engine,
-        time_limit_s=time_limit,
-        hindsight_time_limit_s=hindsight_time_limit,
+    return daily_cltv_job(
+        history, profiles if profiles.exists() else None, out / "cltv-models"
     )
-    steps = [
-        "cltv",
-        "carts",
-        "checkouts",
-        "allocate: hindsight",
-        f"allocate: {engine} + bid prices",
-        "allocate: nearest",
-    ]
-    bar: Any
-    with click.progressbar(
-        length=len(steps) - 1 + checkouts,
-        label="simulate",
-        file=sys.stderr,
-        show_pos=False,
-    ) as bar:
-        last = {"checkouts": 0}
 
-        def step(name: str, n: int | None) -> None:
-            if name == "checkouts" and n is not None and n <= checkouts:
-                if n != checkouts:
-                    bar.update(n - last["checkouts"], f"checkouts {n}")
-                    last["checkouts"] = n
-                return
-            bar.update(1, name)
 
-        result = simulate(
-            net,
-            out / "state.db",
-            out,
-            settings,
-            publish_cltv=published_scores(cltv_scores)
-            if cltv_scores is not None
-            else daily_cltv_job(
-                history, profiles if profiles.exists() else None, out / "cltv-models"
-            ),
-            on_step=step,
-        )
-    summary = write_report(result, out)
-    click.echo(_screen(summary, out))
+class _StepReporter:
+    """Moves the bar one step per stage and along the checkouts."""
+
+    def __init__(self, bar: Any, checkouts: int) -> None:
+        self._bar = bar
+        self._checkouts = checkouts
+        self._done = 0
+
+    def __call__(self, name: str, n: int | None) -> None:
+        if name == "checkouts" and n is not None and n <= self._checkouts:
+            if n != self._checkouts:
+                self._bar.update(n - self._done, f"checkouts {n}")
+                self._done = n
+            return
+        self._bar.update(1, name)
 
 
 def _screen(s: dict[str, Any], out: Path) -> str:

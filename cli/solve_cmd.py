@@ -9,10 +9,17 @@ from typing import Any
 
 import click
 
+from tierflow.cli.options import (
+    engine_option,
+    json_option,
+    maximize_option,
+    seed_option,
+    time_limit_option,
+)
 from tierflow.data.errors import InputError, VerificationError
 from tierflow.formulations.gap import GapInstance, load_gap_file
 from tierflow.formulations.problem import AssignmentProblem
-from tierflow.solver import engine_names, solve, verify
+from tierflow.solver import solve, verify
 from tierflow.solver.result import SolveResult
 
 
@@ -93,30 +100,17 @@ def _fmt(value: float | None, digits: int = 2) -> str:
     default=None,
     help="Only the K-th problem of the file (1-based).",
 )
-@click.option(
-    "--maximize",
-    is_flag=True,
-    help="Treat the file's costs as profits (OR-Library gap1..gap12).",
-)
-@click.option(
-    "--engine", type=click.Choice(engine_names()), default="cpsat", show_default=True
-)
-@click.option(
-    "--time-limit",
-    "time_limit",
-    type=click.FloatRange(min=0.0),
-    default=10.0,
-    show_default=True,
-    help="Seconds per problem.",
-)
-@click.option("--seed", type=int, default=0, show_default=True)
+@maximize_option("Treat the file's costs as profits (OR-Library gap1..gap12).")
+@engine_option()
+@time_limit_option(10.0, "Seconds per problem.")
+@seed_option(0)
 @click.option(
     "--threads",
     type=click.IntRange(min=1),
     default=None,
     help="Solver threads (default: the engine's choice).",
 )
-@click.option("--json", "as_json", is_flag=True, help="One JSON object per problem.")
+@json_option("One JSON object per problem.")
 def solve_command(
     file: Path,
     fmt: str,

@@ -1,20 +1,8 @@
 """The latest allocation run, summarized for the operations page.
 
-Two sources, in this order:
-
-1. ``allocation_dir`` (``tierflow serve --allocation-dir OUT``): the folder
-   ``tierflow allocate --out OUT`` wrote — its ``summary.json`` (the full
-   run summary: cost, service level per tier, utilization, …) and
-   ``allocations.csv`` (the per-line decisions behind the plots). The
-   folder of ``tierflow simulate --out OUT`` works too: its summary's main
-   policy (the engine with bid prices) is shown, with the day's checkouts.
-2. Otherwise the state store's most recently started allocation run
-   (``tierflow allocate --state`` the same database): its committed rows;
-   the summary then has only what the rows tell (orders, lines, cost and its
-   parts).
-
-Both give lines and units per node, lines per status and per service: the
-page's plots.
+From ``--allocation-dir`` (an ``allocate`` or ``simulate`` output folder),
+else the store's latest run (``docs/service.md``); lines and units per node,
+lines per status and per service for the page's plots.
 """
 
 from __future__ import annotations

@@ -1,39 +1,21 @@
 """HTTP errors: one JSON shape for every 4xx and 5xx, never a stack trace.
 
-Every error response is ``{"error": CODE, "message": TEXT, "field": PATH |
-null, "errors": [{"field", "message", "type"}]}``. ``field`` names the
-offending part of the request as a path into it (``items[0].quantity``,
-``events[2].node_id``, ``request_id``, ``body``). Codes:
-
-=======  =====================  ==============================================
-status   error                  when
-=======  =====================  ==============================================
-400      bad_request            a body that cannot be decoded (not UTF-8)
-401      unauthorized           a write endpoint without an API key
-403      forbidden              a wrong API key
-404      not_found              an unknown path, request id or checkout
-405      method_not_allowed     a method the path does not take
-409      conflict               a checkout already confirmed/cancelled, an
-                                expired hold or quote, stock taken (select)
-413      body_too_large         a request body over the limit
-422      invalid_request        a malformed body or a bad value
-500      internal_error         a bug: logged with its traceback, never sent
-503      unavailable            the state store cannot be written now (retry)
-=======  =====================  ==============================================
+``{"error": CODE, "message": TEXT, "field": PATH | null, "errors": [...]}``;
+``field`` is a path into the request (``items[0].quantity``). The codes and
+when each is sent: ``docs/service.md``.
 """
 
 from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from tierflow.data.errors import InputError
 
@@ -152,126 +134,69 @@ def _loggable(value: Any) -> str:
     return text if len(text) <= 200 else text[:200] + "…"
 
 
+async def _on_validation(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    errors = [_validation_item(err) for err in exc.errors()]
+    first = errors[0] if errors else {"field": "body", "message": "invalid"}
+    message = f"field '{first['field']}': {first['message']}"
+    return error_response(422, message, first["field"], errors)
+
+
+def _validation_item(err: dict[str, Any]) -> dict[str, Any]:
+    path = field_path(err.get("loc", ()))
+    if err.get("type") == "json_invalid":
+        path = "body"
+    return {"field": path, "message": str(err.get("msg", "")), "type": err.get("type")}
+
+
+async def _on_input_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, InputError)
+    path = input_error_field(exc)
+    return error_response(input_error_status(exc), input_error_message(exc, path), path)
+
+
+async def _on_api_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, ApiError)
+    return error_response(exc.status, exc.message, exc.field, headers=exc.headers)
+
+
+async def _on_http_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    message = exc.detail if isinstance(exc.detail, str) else str(exc.detail)
+    return error_response(
+        exc.status_code,
+        message,
+        "body" if exc.status_code == 400 else None,  # only body parsing says 400
+        headers=getattr(exc, "headers", None),
+    )
+
+
+async def _on_unexpected(request: Request, exc: Exception) -> JSONResponse:
+    incident = uuid.uuid4().hex[:12]
+    log.error(
+        "internal error %s on %s %s",
+        incident,
+        request.method,
+        _loggable(request.url.path),
+        exc_info=exc,
+    )
+    return error_response(
+        500, f"internal error (incident {incident}; see the server log)"
+    )
+
+
+_HANDLERS: dict[
+    type[Exception], Callable[[Request, Exception], Awaitable[JSONResponse]]
+] = {
+    RequestValidationError: _on_validation,
+    InputError: _on_input_error,
+    ApiError: _on_api_error,
+    StarletteHTTPException: _on_http_error,
+    Exception: _on_unexpected,
+}
+
+
 def install_error_handlers(app: FastAPI) -> None:
     """Register the JSON error handlers on ``app``."""
-
-    async def on_validation(request: Request, exc: Exception) -> JSONResponse:
-        assert isinstance(exc, RequestValidationError)
-        errors = []
-        for err in exc.errors():
-            loc = err.get("loc", ())
-            path = field_path(loc)
-            if err.get("type") == "json_invalid":
-                path = "body"
-            errors.append(
-                {
-                    "field": path,
-                    "message": str(err.get("msg", "")),
-                    "type": err.get("type"),
-                }
-            )
-        first = errors[0] if errors else {"field": "body", "message": "invalid"}
-        message = f"field '{first['field']}': {first['message']}"
-        return error_response(422, message, first["field"], errors)
-
-    async def on_input_error(request: Request, exc: Exception) -> JSONResponse:
-        assert isinstance(exc, InputError)
-        path = input_error_field(exc)
-        return error_response(
-            input_error_status(exc), input_error_message(exc, path), path
-        )
-
-    async def on_api_error(request: Request, exc: Exception) -> JSONResponse:
-        assert isinstance(exc, ApiError)
-        return error_response(exc.status, exc.message, exc.field, headers=exc.headers)
-
-    async def on_http_error(request: Request, exc: Exception) -> JSONResponse:
-        assert isinstance(exc, StarletteHTTPException)
-        message = exc.detail if isinstance(exc.detail, str) else str(exc.detail)
-        return error_response(
-            exc.status_code,
-            message,
-            "body" if exc.status_code == 400 else None,  # only body parsing says 400
-            headers=getattr(exc, "headers", None),
-        )
-
-    async def on_unexpected(request: Request, exc: Exception) -> JSONResponse:
-        incident = uuid.uuid4().hex[:12]
-        log.error(
-            "internal error %s on %s %s",
-            incident,
-            request.method,
-            _loggable(request.url.path),
-            exc_info=exc,
-        )
-        return error_response(
-            500, f"internal error (incident {incident}; see the server log)"
-        )
-
-    app.add_exception_handler(RequestValidationError, on_validation)
-    app.add_exception_handler(InputError, on_input_error)
-    app.add_exception_handler(ApiError, on_api_error)
-    app.add_exception_handler(StarletteHTTPException, on_http_error)
-    app.add_exception_handler(Exception, on_unexpected)
-
-
-class BodySizeLimit:
-    """ASGI middleware: refuse request bodies over ``max_bytes`` with 413.
-
-    Checks ``Content-Length`` first, then counts the bytes actually received
-    (a chunked body cannot slip past).
-    """
-
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
-        self.app = app
-        self.max_bytes = int(max_bytes)
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        too_large = error_response(
-            413, f"request body over {self.max_bytes} bytes", "body"
-        )
-        for name, value in scope.get("headers", ()):
-            if name == b"content-length":
-                try:
-                    declared = int(value)
-                except ValueError:
-                    declared = -1
-                if declared > self.max_bytes or declared < 0:
-                    await too_large(scope, receive, send)
-                    return
-        received = 0
-        over = False
-        started = False
-
-        async def limited() -> Message:
-            nonlocal received, over
-            message = await receive()
-            if message["type"] == "http.request":
-                received += len(message.get("body", b""))
-                if received > self.max_bytes:
-                    over = True
-                    raise _TooLarge
-            return message
-
-        async def guarded_send(message: Message) -> None:
-            nonlocal started
-            if over:  # the app's answer to a cut-off body is replaced by 413
-                return
-            if message["type"] == "http.response.start":
-                started = True
-            await send(message)
-
-        try:
-            await self.app(scope, limited, guarded_send)
-        except Exception:
-            if not over:
-                raise
-        if over and not started:
-            await too_large(scope, receive, send)
-
-
-class _TooLarge(Exception):
-    """Raised inside the app when the received body passes the limit."""
+    for exc_type, handler in _HANDLERS.items():
+        app.add_exception_handler(exc_type, handler)

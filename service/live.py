@@ -1,31 +1,9 @@
 """Live updates: capacity changes and the checkouts' new dates and prices, as
 server-sent events (``GET /v1/stream``).
 
-:class:`LiveHub` watches the router's capacity map. It wakes when an
-operator posts events (:meth:`LiveHub.notify`) and otherwise every
-``poll_s`` seconds, when it pulls events other processes logged
-(:meth:`tierflow.orchestration.checkout.router.OnlineRouter.refresh`, e.g. ``tierflow capacity
-ingest`` on the same database). When the map changed it sends every
-subscriber a ``capacity`` event (the whole map), then re-answers each open
-checkout that a subscriber watches (:meth:`~tierflow.orchestration.checkout.router.OnlineRouter.requote`)
-and sends that checkout's watchers an ``options`` event with what moved
-(:func:`~tierflow.orchestration.checkout.router.option_changes`) and the new option set.
-
-Who sees what: every stream gets the ``capacity`` events; a stream opened
-with ``?request_id=…`` also gets that checkout's ``options`` events. A
-request id is an unguessable 128-bit token, so one customer's cart and
-prices never reach another customer. Checkouts nobody watches are not
-re-answered (that would cost a millisecond each per change).
-
-Events (``event:`` name, ``data:`` JSON):
-
-* ``capacity`` — ``CapacityOut`` (``as_of``, ``version``, ``nodes``);
-  also the first event of every stream;
-* ``options`` — ``{"request_id", "revision", "changes": [...], "option_set":
-  OptionSetOut}``; also sent on subscribing when the capacity map changed
-  since the checkout's last answer;
-* ``closed`` — ``{"request_id", "reason"}``: the checkout was confirmed,
-  cancelled or expired; the stream then ends.
+:class:`LiveHub` watches the router's capacity map and, when it changes,
+sends every stream the map and re-answers the checkouts someone watches.
+Who sees what, and the events: ``docs/service.md``.
 """
 
 from __future__ import annotations

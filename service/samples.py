@@ -1,18 +1,7 @@
 """What the checkout page offers to pick from: customers, carts, destinations.
 
-**Customers.** With CLTV scores in the store: the median customer of each
-segment of the latest scores (:meth:`tierflow.data.store.SqliteStore.cltv_segment_examples`,
-highest spend first), so the picker spans the segments — the top segment's
-median is above the Platinum threshold, the others below — plus one
-customer the store has never scored, who gets the router's new-customer
-prior. Without scores every customer gets that prior (segment ``new``, no
-Platinum), which the page says.
-
-**Carts.** From the network's inventory: the SKUs held at the most nodes
-(then the most units), so the carts can ship from several nodes and the
-options differ by node.
-
-**Destinations.** The most populous ZIP prefixes of the network.
+The median customer of each CLTV segment plus a never-scored one, the most
+widely stocked SKUs, the most populous ZIP prefixes (``docs/service.md``).
 """
 
 from __future__ import annotations

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from click.testing import CliRunner
+from click.testing import CliRunner, Result
 
 from tests.conftest import DATA_DIR, ROOT
 from tierflow.cli.main import cli
@@ -80,10 +80,9 @@ def _write_orders(path: Path, n: int, seed: int = 0) -> Path:
     return path
 
 
-def test_allocate_writes_the_contract(tmp_path: Path) -> None:
-    orders = _write_orders(tmp_path / "orders.csv", 60)
-    out = tmp_path / "out"
-    result = CliRunner().invoke(
+def _allocate(orders: Path, out: Path, *options: str) -> Result:
+    """``tierflow allocate`` on the tiny network, in process."""
+    return CliRunner().invoke(
         cli,
         [
             "allocate",
@@ -91,17 +90,20 @@ def test_allocate_writes_the_contract(tmp_path: Path) -> None:
             str(TINY),
             "--orders",
             str(orders),
-            "--engine",
-            "cpsat",
-            "--batch-minutes",
-            "60",
-            "--time-limit",
-            "2",
+            *options,
             "--out",
             str(out),
-            "--json",
         ],
     )
+
+
+def test_allocate_writes_the_contract(tmp_path: Path) -> None:
+    orders = _write_orders(tmp_path / "orders.csv", 60)
+    out = tmp_path / "out"
+    result = _allocate(
+        orders, out, "--engine", "cpsat", "--batch-minutes", "60", "--time-limit", "2",
+        "--json",
+    )  # fmt: skip
     assert result.exit_code == 0, result.output
     summary = json.loads(result.output.strip().splitlines()[-1])
     assert set(summary) >= SUMMARY_FIELDS
@@ -132,18 +134,7 @@ def test_bad_orders_exit_1_and_write_nothing(tmp_path: Path) -> None:
         "A,2026-01-05T10:00:00-05:00,C1,100,gold,TEE,0\n"
     )
     out = tmp_path / "out"
-    result = CliRunner().invoke(
-        cli,
-        [
-            "allocate",
-            "--network",
-            str(TINY),
-            "--orders",
-            str(orders),
-            "--out",
-            str(out),
-        ],
-    )
+    result = _allocate(orders, out)
     assert result.exit_code == 1
     assert "orders.csv: row 2: field 'quantity': value '0'" in result.output
     assert "Traceback" not in result.output
@@ -306,24 +297,10 @@ def test_allocate_stores_bid_prices_for_checkout(tmp_path: Path) -> None:
 
     orders = _write_orders(tmp_path / "orders.csv", 200, seed=4)
     out = tmp_path / "out"
-    result = CliRunner().invoke(
-        cli,
-        [
-            "allocate",
-            "--network",
-            str(TINY),
-            "--orders",
-            str(orders),
-            "--engine",
-            "greedy",
-            "--capacity-scale",
-            "0.05",
-            "--batch-minutes",
-            "60",
-            "--out",
-            str(out),
-        ],
-    )
+    result = _allocate(
+        orders, out, "--engine", "greedy", "--capacity-scale", "0.05",
+        "--batch-minutes", "60",
+    )  # fmt: skip
     assert result.exit_code == 0, result.output
     with SqliteStore(out / "state.db") as store:
         prices = store.latest_bid_prices()

@@ -19,20 +19,13 @@ from typing import Any
 import pytest
 
 from tests.service_fixtures import API_KEY, live_server
+from tierflow.benchmarks.service_screenshots import CHROMIUM_ARGS
 from tierflow.orchestration.checkout.router import OnlineRouter
 from tierflow.service.server import RunningServer
 
 pytestmark = pytest.mark.browser
 
 CHROMIUM = os.environ.get("TIERFLOW_CHROMIUM", "/usr/bin/chromium")
-#: Flags this machine's closed network needs (no background connections).
-CHROMIUM_ARGS = [
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--disable-gpu",
-]
 
 
 @pytest.fixture(scope="module")
@@ -91,14 +84,28 @@ def test_checkout_and_ops_pages_in_chromium(
     server, router = site
     errors: list[str] = []
     page = _page(browser, server.url + "/", errors)
+    _customers_span_the_segments(page)
+    _high_cltv_sees_platinum(page)
+    gold = _low_cltv_sees_why_not(page)
+    _customer_overrides_the_recommendation(page, tmp_path)
+    _operator_closes_st_chi(browser, server.url + "/ops", router, errors, tmp_path)
+    _page_shows_golds_new_date_live(page, gold)
+    _confirm_places_the_order(page, router)
+    assert errors == []
+    for name in ("checkout.png", "ops.png"):
+        assert (tmp_path / name).stat().st_size > 10_000
 
-    # sample customers span the segments; the picker shows the segment
+
+def _customers_span_the_segments(page: Any) -> None:
+    """The sample customers span the segments; the picker shows the segment."""
     values = page.eval_on_selector_all("#customer option", "os => os.map(o => o.value)")
     assert values == ["C9", "C4", "NEW-CUSTOMER"]
     page.select_option("#customer", "C4")
     assert page.text_content("#segment") == "silver"
 
-    # high CLTV: Platinum is offered; the recommended option is pre-selected
+
+def _high_cltv_sees_platinum(page: Any) -> None:
+    """High CLTV: Platinum is offered; the recommended option is pre-selected."""
     _ask(page, "C9")
     assert page.text_content("#segment") == "platinum"
     assert sorted(_tiers(page)) == ["gold", "platinum", "silver"]
@@ -111,7 +118,9 @@ def test_checkout_and_ops_pages_in_chromium(
         "Guaranteed by Tue, Jan 6"
     )
 
-    # low CLTV: no Platinum, and the page says why
+
+def _low_cltv_sees_why_not(page: Any) -> Any:
+    """Low CLTV: no Platinum, and the page says why; returns the Gold card."""
     _ask(page, "C4")
     assert "platinum" not in _tiers(page)
     assert sorted(_tiers(page)) == ["gold", "silver"]
@@ -124,8 +133,11 @@ def test_checkout_and_ops_pages_in_chromium(
     )
     assert gold.locator(".price").text_content() == "$10.00"
     assert gold.locator("input").is_checked()  # Gold is the recommendation
+    return gold
 
-    # the customer overrides the recommendation
+
+def _customer_overrides_the_recommendation(page: Any, tmp_path: Path) -> None:
+    """The customer picks Silver over the recommended Gold."""
     page.click(".option-card[data-tier='silver']")
     assert page.locator(".option-card[data-tier='silver'] input").is_checked()
     assert "selected" in (
@@ -135,8 +147,12 @@ def test_checkout_and_ops_pages_in_chromium(
     page.evaluate("window.__notReloaded = true")
     page.screenshot(path=str(tmp_path / "checkout.png"), full_page=True)
 
-    # an operator closes ST-CHI from /ops (a wrong key is refused first)
-    ops = _page(browser, server.url + "/ops", errors)
+
+def _operator_closes_st_chi(
+    browser: Any, url: str, router: OnlineRouter, errors: list[str], tmp_path: Path
+) -> None:
+    """An operator closes ST-CHI from /ops (a wrong key is refused first)."""
+    ops = _page(browser, url, errors)
     assert ops.locator("#map [data-node-id]").count() == 3
     ops.fill("#api-key", "not-the-key-0123456789")
     ops.select_option("#event-node", "ST-CHI")
@@ -151,7 +167,9 @@ def test_checkout_and_ops_pages_in_chromium(
     ops.wait_for_selector("#nodes tr[data-node-id='ST-CHI'].closed")
     ops.screenshot(path=str(tmp_path / "ops.png"), full_page=True)
 
-    # the open checkout page shows Gold's new date and price, without a reload
+
+def _page_shows_golds_new_date_live(page: Any, gold: Any) -> None:
+    """The open checkout page shows Gold's new date and price, without a reload."""
     page.wait_for_selector(
         ".option-card[data-tier='gold'] [data-field='delivery_date'][data-date='2026-01-08']"
     )
@@ -164,7 +182,9 @@ def test_checkout_and_ops_pages_in_chromium(
     assert page.evaluate("window.__notReloaded") is True
     assert page.locator(".option-card[data-tier='silver'] input").is_checked()
 
-    # confirming holds the chosen option and shows the confirmation
+
+def _confirm_places_the_order(page: Any, router: OnlineRouter) -> None:
+    """Confirming holds the chosen option and shows the confirmation."""
     page.click("#confirm")
     page.wait_for_selector("#confirmation:not([hidden])")
     assert page.get_attribute("#confirmation", "data-tier") == "silver"
@@ -175,6 +195,3 @@ def test_checkout_and_ops_pages_in_chromium(
     assert orders[["tier", "sku", "node_id"]].values.tolist() == [
         ["silver", "TEE", "WH-EAST"]
     ]
-    assert errors == []
-    for name in ("checkout.png", "ops.png"):
-        assert (tmp_path / name).stat().st_size > 10_000

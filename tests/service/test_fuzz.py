@@ -17,6 +17,7 @@ from tierflow.benchmarks.service_fuzz import (
     OPERATIONS,
     fuzz_operation,
     load_schema,
+    warm_up,
 )
 
 #: Examples per operation and mode in ``make test`` (the benchmark runs more).
@@ -27,6 +28,7 @@ MAX_EXAMPLES = 25
 def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Any, str]]:
     folder: Path = tmp_path_factory.mktemp("fuzz")
     with live_server(folder) as (server, _):
+        warm_up(server.url)
         yield load_schema(server.url), server.url
 
 

@@ -1,0 +1,65 @@
+"""Capacity routes: the capacity map, and operator or feed events (API key)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Depends
+from fastapi.responses import JSONResponse
+
+from tierflow.data.errors import InputError
+from tierflow.service.capacity_view import capacity_payload
+from tierflow.service.errors import ApiError, input_error_field, input_error_message
+from tierflow.service.schemas import (
+    CapacityEventsRequest,
+    CapacityOut,
+    ErrorResponse,
+    IngestOut,
+)
+from tierflow.service.state import State, require_key
+
+_WRITE_ERRORS: dict[int | str, dict[str, Any]] = {
+    s: {"model": ErrorResponse} for s in (400, 401, 403, 413, 422, 500)
+}
+
+router = APIRouter(tags=["capacity"])
+
+
+@router.get(
+    "/v1/capacity",
+    response_model=CapacityOut,
+    summary="Capacity score of every node with its inputs",
+)
+def get_capacity(state: State) -> JSONResponse:
+    """Score = free / nominal capacity in [0, 1]; below
+    ``overflow_threshold`` everywhere, checkouts get the overflow tier."""
+    state.router.refresh()
+    return JSONResponse(capacity_payload(state.router))
+
+
+@router.post(
+    "/v1/capacity/events",
+    response_model=IngestOut,
+    responses=_WRITE_ERRORS,
+    summary="Apply capacity events (operators, feeds; needs the API key)",
+    dependencies=[Depends(require_key)],
+)
+def post_events(body: CapacityEventsRequest, state: State) -> JSONResponse:
+    """All or none: a bad event applies nothing and is named by its
+    index. A repeated ``event_id`` is ignored (counted in
+    ``duplicates``). Open checkout pages update within a second."""
+    records = [e.model_dump(exclude_none=True) for e in body.events]
+    try:
+        result = state.router.apply_capacity_events(records)
+    except InputError as exc:
+        row = exc.row if isinstance(exc.row, int) else 1
+        path = input_error_field(exc, prefix=f"events[{row - 1}].")
+        raise ApiError(422, input_error_message(exc, path), field=path) from None
+    state.hub.notify()
+    return JSONResponse(
+        {
+            "applied": result.applied,
+            "duplicates": result.duplicates,
+            "last_seq": result.last_seq,
+        }
+    )

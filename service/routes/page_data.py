@@ -1,0 +1,39 @@
+"""What the two pages load: sample customers and carts, the latest
+allocation run, the US outline."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+from fastapi.responses import JSONResponse
+
+from tierflow.service.capacity_view import us_outline_cells
+from tierflow.service.schemas import AllocationOut, SamplesOut
+from tierflow.service.state import State
+
+router = APIRouter(tags=["pages"])
+
+
+@router.get(
+    "/v1/samples",
+    response_model=SamplesOut,
+    summary="Sample customers, carts and destinations",
+)
+def get_samples(state: State) -> JSONResponse:
+    """Customers spanning the CLTV segments (see :mod:`tierflow.service.samples`)."""
+    return JSONResponse(state.pages.samples())
+
+
+@router.get(
+    "/v1/allocation",
+    response_model=AllocationOut,
+    summary="The latest allocation run, summarized",
+)
+def get_allocation(state: State) -> JSONResponse:
+    """From ``--allocation-dir`` or the store's latest run."""
+    return JSONResponse(state.pages.allocation())
+
+
+@router.get("/v1/map", summary="The US outline (dot grid)")
+def get_map() -> JSONResponse:
+    """0.5° cells holding a US ZIP centroid: the ops page's map background."""
+    return JSONResponse(us_outline_cells())

@@ -1,0 +1,62 @@
+"""The live stream: server-sent capacity changes and a checkout's new options."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query
+from fastapi.sse import EventSourceResponse, ServerSentEvent
+
+from tierflow.service.errors import ApiError
+from tierflow.service.schemas import ErrorResponse
+from tierflow.service.state import State
+
+router = APIRouter(tags=["live"])
+
+
+async def _stream_target(
+    state: State,
+    request_id: Annotated[
+        str | None,
+        Query(
+            min_length=1,
+            max_length=64,
+            pattern=r"^[A-Za-z0-9_-]+$",
+            description="A checkout to follow (its options events)",
+        ),
+    ] = None,
+) -> str | None:
+    """The checkout a stream follows: it must be open in this server."""
+    if request_id is not None and request_id not in state.router.open_requests():
+        raise ApiError(
+            404, "unknown request id (or its checkout is over)", field="request_id"
+        )
+    return request_id
+
+
+_StreamTarget = Annotated[str | None, Depends(_stream_target)]
+
+
+@router.get(
+    "/v1/stream",
+    response_class=EventSourceResponse,
+    responses={404: {"model": ErrorResponse}},
+    summary="Server-sent events: capacity changes, a checkout's new options",
+)
+async def get_stream(
+    request_id: _StreamTarget, state: State
+) -> AsyncIterator[ServerSentEvent]:
+    """Events ``capacity`` (every stream, first on connect), ``options``
+    (with ``?request_id=``: what moved and the new option set) and
+    ``closed`` (the checkout is over; the stream ends)."""
+    hub = state.hub
+    sub = await hub.subscribe(request_id)
+    try:
+        while True:
+            ev = await sub.queue.get()
+            if ev is None:
+                return
+            yield ServerSentEvent(event=ev.event, data=ev.data, id=str(ev.id))
+    finally:
+        hub.unsubscribe(sub)

@@ -1,0 +1,94 @@
+"""What the routes share, kept on ``app.state.service`` and handed to them as
+FastAPI dependencies: the router, the live hub, the clock, the API key and
+the pages' own store reader."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hmac
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import Depends, Header, Request
+
+from tierflow.data.store import SqliteStore
+from tierflow.orchestration.checkout.router import OnlineRouter
+from tierflow.service.allocation_view import latest_allocation
+from tierflow.service.errors import ApiError
+from tierflow.service.live import LiveHub
+from tierflow.service.samples import sample_carts, sample_customers, sample_destinations
+
+
+class PageReader:
+    """The pages' reads (sample customers, allocation runs) on a store
+    connection of their own, so they never interleave with the router's
+    transactions."""
+
+    def __init__(self, router: OnlineRouter, allocation_dir: Path | None) -> None:
+        self._router = router
+        self._allocation_dir = allocation_dir
+        store = router.store
+        self._store = SqliteStore(store.path) if store is not None else None
+        self._lock = threading.Lock()
+
+    def samples(self) -> dict[str, Any]:
+        """Customers, carts and destinations for the checkout page."""
+        router = self._router
+        with self._lock:
+            customers, note = sample_customers(
+                self._store, router.policy, router.network
+            )
+        return {
+            "customers": customers,
+            "carts": sample_carts(router.network),
+            "destinations": sample_destinations(router.network),
+            "note": note,
+        }
+
+    def allocation(self) -> dict[str, Any]:
+        """The latest allocation run, summarized."""
+        with self._lock:
+            return latest_allocation(self._allocation_dir, self._store)
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceState:
+    """One app's collaborators (see :func:`tierflow.service.app.create_app`)."""
+
+    router: OnlineRouter
+    hub: LiveHub
+    clock: Callable[[], dt.datetime]
+    api_key: bytes
+    pages: PageReader
+
+
+async def service_state(request: Request) -> ServiceState:
+    """The app's :class:`ServiceState` (a FastAPI dependency)."""
+    state: ServiceState = request.app.state.service
+    return state
+
+
+State = Annotated[ServiceState, Depends(service_state)]
+
+
+async def require_key(
+    state: State,
+    x_api_key: Annotated[str | None, Header()] = None,
+    authorization: Annotated[str | None, Header()] = None,
+) -> None:
+    """Operator writes: the API key, compared in constant time."""
+    given = x_api_key
+    if given is None and authorization and authorization.startswith("Bearer "):
+        given = authorization[len("Bearer ") :]
+    if not given:
+        raise ApiError(
+            401,
+            "this endpoint needs the API key (X-API-Key header)",
+            field="X-API-Key",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+    if not hmac.compare_digest(given.strip().encode(), state.api_key):
+        raise ApiError(403, "wrong API key", field="X-API-Key")

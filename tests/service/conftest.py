@@ -1,0 +1,23 @@
+"""The ``live`` fixture: a client of the app served on loopback (tiny network,
+pinned clock; see ``tests/service_fixtures.py``)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.service_fixtures import live_server
+from tierflow.orchestration.checkout.router import OnlineRouter
+from tierflow.service.server import RunningServer
+
+
+@pytest.fixture
+def live(tmp_path: Path) -> Iterator[tuple[httpx.Client, OnlineRouter, RunningServer]]:
+    with (
+        live_server(tmp_path) as (server, router),
+        httpx.Client(base_url=server.url, timeout=10) as client,
+    ):
+        yield client, router, server

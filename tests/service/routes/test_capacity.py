@@ -1,0 +1,83 @@
+"""Capacity routes: the map, and operator events behind the API key."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from tests.service.helpers import OUTAGE
+from tests.service_fixtures import API_KEY
+
+
+def test_capacity_map(live: Any) -> None:
+    client, _, _ = live
+    cap = client.get("/v1/capacity").json()
+    nodes = {n["node_id"]: n for n in cap["nodes"]}
+    assert set(nodes) == {"WH-EAST", "WH-WEST", "ST-CHI"}
+    assert nodes["ST-CHI"]["score"] == 1.0 and not nodes["ST-CHI"]["outage"]
+    assert (nodes["WH-EAST"]["lat"], nodes["WH-EAST"]["kind"]) == (40.5187, "warehouse")
+    assert cap["overflow_threshold"] == 0.15 and cap["as_of"] is None
+
+
+def test_write_endpoints_refuse_requests_without_the_key(live: Any) -> None:
+    client, router, _ = live
+    body = {"events": [OUTAGE]}
+    spec = client.get("/openapi.json").json()
+    writes = {
+        path
+        for path, ops in spec["paths"].items()
+        for method in ops
+        if method in ("post", "put", "patch", "delete")
+        and not path.startswith(("/v1/options", "/v1/checkouts/"))
+    }
+    assert writes == {"/v1/capacity/events"}  # every operator write is listed here
+    for path in writes:
+        r = client.post(path, json=body)
+        assert (r.status_code, r.json()["error"]) == (401, "unauthorized")
+        r = client.post(path, json=body, headers={"X-API-Key": "wrong-key-0123456789"})
+        assert (r.status_code, r.json()["error"]) == (403, "forbidden")
+        r = client.post(path, json=body, headers={"Authorization": "Bearer nope"})
+        assert r.status_code == 403
+    assert not router.monitor.outage.any()  # nothing refused was applied
+    r = client.post("/v1/capacity/events", json=body, headers={"X-API-Key": API_KEY})
+    assert r.status_code == 200 and r.json() == {
+        "applied": 1,
+        "duplicates": 0,
+        "last_seq": 1,
+    }
+    r = client.post(
+        "/v1/capacity/events", json=body, headers={"Authorization": f"Bearer {API_KEY}"}
+    )
+    assert r.json()["duplicates"] == 1  # the same event id is never applied twice
+    assert client.get("/v1/capacity").json()["nodes"][2]["outage"] is True
+
+
+@pytest.mark.parametrize(
+    ("event", "field"),
+    [
+        ({"node_id": "NOPE"}, "events[1].node_id"),
+        ({"value": 1}, "events[1].value"),
+        ({"ts": "2026-01-05 15:00"}, "events[1].ts"),
+        ({"type": "staffing", "value": 400}, "events[1].value"),
+        (
+            {"type": "congestion", "value": 2, "service": "teleport"},
+            "events[1].service",
+        ),
+        ({"type": "meteor"}, "events[1].type"),
+    ],
+)
+def test_bad_events_apply_nothing_and_are_named(
+    live: Any, event: dict[str, Any], field: str
+) -> None:
+    client, router, _ = live
+    good = {**OUTAGE, "node_id": "WH-WEST"}
+    bad = {**OUTAGE, "event_id": "ops-2", **event}
+    r = client.post(
+        "/v1/capacity/events",
+        json={"events": [good, bad]},
+        headers={"X-API-Key": API_KEY},
+    )
+    assert r.status_code == 422, r.text
+    assert r.json()["field"] == field
+    assert not router.monitor.outage.any()

@@ -1,0 +1,156 @@
+"""Checkout routes against a live server (tiny network, pinned clock; the
+expected values are derived in ``tests/service_fixtures.py``)."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from tests.service.helpers import by_id, post_options
+from tests.service_fixtures import TEE_TO_CHICAGO, live_server
+
+
+def test_options_follow_the_customers_cltv(live: Any) -> None:
+    client, _, _ = live
+    high = post_options(client, "C10", **TEE_TO_CHICAGO)
+    low = post_options(client, "C1", **TEE_TO_CHICAGO)
+    assert high["customer"]["platinum_eligible"] and high["customer"]["segment"] == (
+        "platinum"
+    )
+    plat = by_id(high)["platinum"]
+    assert (plat["label"], plat["guaranteed"], plat["nodes"]) == (
+        "Guaranteed next-day",
+        True,
+        ["WH-EAST"],
+    )
+    assert plat["delivery_date"] == "2026-01-06"
+    assert "platinum" not in by_id(low)
+    assert low["missing"]["platinum"] == (
+        "predicted spend $10.00 is below the Platinum threshold $90.00 (90% percentile)"
+    )
+    gold = by_id(low)["gold"]
+    assert (gold["nodes"], gold["delivery_date"], gold["price"]) == (
+        ["ST-CHI"],
+        "2026-01-06",
+        10.0,
+    )
+    # the options come best first and the first is the recommendation
+    scores = [o["satisfaction_score"] for o in low["options"]]
+    assert scores == sorted(scores, reverse=True)
+    assert low["recommended"] == low["options"][0]["option_id"]
+
+
+def test_select_override_confirm_cancel(live: Any) -> None:
+    client, router, _ = live
+    answer = post_options(client, "C5", **TEE_TO_CHICAGO)
+    rid = answer["request_id"]
+    assert answer["recommended"] == "gold"
+    held = client.post(f"/v1/checkouts/{rid}/select", json={"option_id": "gold"})
+    assert held.status_code == 200
+    assert (held.json()["status"], held.json()["nodes"]) == ("held", ["ST-CHI"])
+    # the customer overrides the recommendation: the hold swaps to WH-EAST
+    swap = client.post(f"/v1/checkouts/{rid}/select", json={"option_id": "silver"})
+    assert (swap.json()["status"], swap.json()["nodes"]) == ("held", ["WH-EAST"])
+    assert router.store is not None
+    assert router.store.available("ST-CHI", ["TEE"])["TEE"] == 5
+    assert router.store.available("WH-EAST", ["TEE"])["TEE"] == 99
+    done = client.post(f"/v1/checkouts/{rid}/confirm")
+    assert (done.status_code, done.json()["status"], done.json()["option_id"]) == (
+        200,
+        "confirmed",
+        "silver",
+    )
+    again = client.post(f"/v1/checkouts/{rid}/confirm")
+    assert (again.status_code, again.json()["status"]) == (200, "confirmed")
+    orders = router.store.online_orders()
+    assert orders[["order_id", "tier", "sku", "node_id"]].values.tolist() == [
+        [rid, "silver", "TEE", "WH-EAST"]
+    ]
+    cancel = client.post(f"/v1/checkouts/{rid}/cancel")
+    assert cancel.status_code == 409 and cancel.json()["field"] == "request_id"
+    assert "already confirmed" in cancel.json()["message"]
+    # the quote is closed: selecting again is an unknown request
+    gone = client.post(f"/v1/checkouts/{rid}/select", json={"option_id": "gold"})
+    assert gone.status_code == 404
+    # cancel releases a hold
+    other = post_options(client, "C5", **TEE_TO_CHICAGO)["request_id"]
+    client.post(f"/v1/checkouts/{other}/select", json={"option_id": "gold"})
+    assert router.store.available("ST-CHI", ["TEE"])["TEE"] == 4
+    r = client.post(f"/v1/checkouts/{other}/cancel")
+    assert (r.status_code, r.json()["status"]) == (200, "cancelled")
+    assert router.store.available("ST-CHI", ["TEE"])["TEE"] == 5
+    assert router.store.check_consistency() == []
+
+
+def test_checkout_errors(live: Any) -> None:
+    client, _, _ = live
+    rid = post_options(client, "C1", **TEE_TO_CHICAGO)["request_id"]
+    r = client.post(f"/v1/checkouts/{rid}/select", json={"option_id": "platinum"})
+    assert (r.status_code, r.json()["field"]) == (422, "option_id")
+    r = client.post(f"/v1/checkouts/{rid}/confirm")  # nothing selected yet
+    assert r.status_code == 409
+    assert "no option selected" in r.json()["message"]
+    r = client.post("/v1/checkouts/0123abc/confirm")
+    assert (r.status_code, r.json()["error"]) == (404, "not_found")
+    r = client.post("/v1/checkouts/bad%20id/confirm")
+    assert (r.status_code, r.json()["field"]) == (422, "request_id")
+    r = client.post(f"/v1/checkouts/{rid}/select", json={})
+    assert (r.status_code, r.json()["field"]) == (422, "option_id")
+
+
+def test_concurrent_selects_of_the_last_units_never_oversell(tmp_path: Path) -> None:
+    """WH-EAST holds the only 2 SOFAs: 12 checkouts of 2 race for them."""
+    n = 12
+    with (
+        live_server(tmp_path) as (server, router),
+        httpx.Client(base_url=server.url, timeout=30) as client,
+    ):
+        answers = [
+            post_options(
+                client,
+                f"C{i % 11}",
+                items=[{"sku": "SOFA", "quantity": 2}],
+                dest="10001",
+            )
+            for i in range(n)
+        ]
+        assert all(a["options"] for a in answers)
+        barrier = threading.Barrier(n)
+        results: list[httpx.Response] = []
+        lock = threading.Lock()
+
+        def select(answer: dict[str, Any]) -> None:
+            with httpx.Client(base_url=server.url, timeout=30) as own:
+                barrier.wait()
+                r = own.post(
+                    f"/v1/checkouts/{answer['request_id']}/select",
+                    json={"option_id": answer["recommended"]},
+                )
+            with lock:
+                results.append(r)
+
+        threads = [threading.Thread(target=select, args=(a,)) for a in answers]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+        statuses = sorted(r.status_code for r in results)
+        assert statuses == [200] + [409] * (n - 1)
+        rejected = [r.json() for r in results if r.status_code == 409]
+        assert {r["status"] for r in rejected} == {"rejected"}
+        assert rejected[0]["shortfall"][0]["sku"] == "SOFA"
+        winner = next(r.json() for r in results if r.status_code == 200)
+        assert (
+            client.post(f"/v1/checkouts/{winner['request_id']}/confirm").json()[
+                "status"
+            ]
+            == "confirmed"
+        )
+        assert router.store is not None
+        inv = router.store.inventory_frame().set_index(["node_id", "sku"])
+        assert inv.loc[("WH-EAST", "SOFA")].tolist() == [0, 0]  # on hand, reserved
+        assert (router.store.inventory_frame()["on_hand"] >= 0).all()
+        assert router.store.check_consistency() == []

@@ -1,0 +1,77 @@
+"""The live stream: capacity changes and a checkout's new options, pushed."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from tests.service.helpers import OUTAGE, Listener, by_id, post_options
+from tests.service_fixtures import API_KEY, TEE_TO_CHICAGO, live_server
+
+
+def test_stream_pushes_capacity_and_the_checkouts_new_options(live: Any) -> None:
+    client, _, server = live
+    answer = post_options(client, "C5", **TEE_TO_CHICAGO)
+    rid = answer["request_id"]
+    other = post_options(client, "C6", **TEE_TO_CHICAGO)["request_id"]
+    mine = Listener(f"{server.url}/v1/stream?request_id={rid}")
+    ops = Listener(f"{server.url}/v1/stream")
+    first = mine.wait_for(lambda e: e["event"] == "capacity")
+    assert first["status"] == 200 and first["data"]["version"] == [0, 0]
+    ops.wait_for(lambda e: e["event"] == "capacity")
+    r = client.post(
+        "/v1/capacity/events", json={"events": [OUTAGE]}, headers={"X-API-Key": API_KEY}
+    )
+    assert r.status_code == 200
+    update = mine.wait_for(lambda e: e["event"] == "options")
+    data = update["data"]
+    assert (data["request_id"], data["revision"]) == (rid, 2)
+    gold = next(c for c in data["changes"] if c["option_id"] == "gold")
+    assert gold["fields"]["nodes"] == [["ST-CHI"], ["WH-EAST"]]
+    assert gold["fields"]["delivery_date"] == ["2026-01-06", "2026-01-08"]
+    assert gold["fields"]["price"] == [10.0, 13.0]
+    assert by_id(data["option_set"])["gold"]["delivery_date"] == "2026-01-08"
+    closed = ops.wait_for(
+        lambda e: e["event"] == "capacity" and e["data"]["version"] != [0, 0]
+    )
+    assert {n["node_id"]: n["outage"] for n in closed["data"]["nodes"]}["ST-CHI"]
+    # the ops stream (no request id) never sees a checkout; mine only its own
+    assert all(e["event"] == "capacity" for e in ops.events)
+    assert all(e["data"].get("request_id", rid) == rid for e in mine.events)
+    assert other not in json.dumps(mine.events)
+    # a checkout that ends closes its stream
+    client.post(f"/v1/checkouts/{rid}/select", json={"option_id": "gold"})
+    client.post(f"/v1/checkouts/{rid}/confirm")
+    end = mine.wait_for(lambda e: e["event"] == "closed")
+    assert end["data"] == {"request_id": rid, "reason": "checkout finished"}
+    mine.wait_ended()
+    assert mine.error is None
+
+
+def test_stream_catches_up_a_checkout_made_before_a_change(live: Any) -> None:
+    """Capacity changes between the options call and the page's subscription:
+    the first events already carry the new options."""
+    client, _, server = live
+    rid = post_options(client, "C5", **TEE_TO_CHICAGO)["request_id"]
+    client.post(
+        "/v1/capacity/events", json={"events": [OUTAGE]}, headers={"X-API-Key": API_KEY}
+    )
+    mine = Listener(f"{server.url}/v1/stream?request_id={rid}")
+    update = mine.wait_for(lambda e: e["event"] == "options")
+    assert by_id(update["data"]["option_set"])["gold"]["nodes"] == ["WH-EAST"]
+
+
+def test_stream_of_an_unknown_checkout_is_404(live: Any) -> None:
+    client, _, _ = live
+    r = client.get("/v1/stream", params={"request_id": "0123abcd"})
+    assert (r.status_code, r.json()["field"]) == (404, "request_id")
+
+
+def test_server_shutdown_ends_open_streams_cleanly(tmp_path: Path) -> None:
+    with live_server(tmp_path) as (server, _):
+        listener = Listener(f"{server.url}/v1/stream")
+        listener.wait_for(lambda e: e["event"] == "capacity")
+    listener.wait_ended()
+    assert listener.error is None  # the stream ended, it was not cut off
+    assert not server.thread.is_alive()

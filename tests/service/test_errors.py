@@ -1,0 +1,96 @@
+"""Errors over HTTP: one JSON shape naming the field, never a trace (live
+loopback server on the tiny network)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from tests.service_fixtures import TEE_TO_CHICAGO
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "field"),
+    [
+        ({"items": [{"sku": "TEE", "quantity": 0}]}, 422, "items[0].quantity"),
+        ({"items": [{"sku": "TEE", "quantity": "1"}]}, 422, "items[0].quantity"),
+        ({"items": [{"sku": "TEE", "quantity": 2.5}]}, 422, "items[0].quantity"),
+        ({"items": [{"sku": "TEE", "quantity": 10**30}]}, 422, "items[0].quantity"),
+        (
+            {"items": [{"sku": "TEE", "quantity": 1}, {"sku": "HAT", "quantity": 1}]},
+            422,
+            "items[1].sku",
+        ),
+        ({"items": []}, 422, "items"),
+        ({"items": "TEE:1"}, 422, "items"),
+        ({"dest": "999"}, 422, "dest"),
+        ({"dest": "6060"}, 422, "dest"),
+        ({"dest": None}, 422, "dest"),
+        ({"customer_id": ""}, 422, "customer_id"),
+        ({"customer_id": "x" * 65}, 422, "customer_id"),
+        ({"preferences": {"speed": -1}}, 422, "preferences.speed"),
+        ({"preferences": {"fast": 1}}, 422, "preferences.fast"),
+        ({"preferences": {"speed": 0, "cost": 0, "eco": 0}}, 422, "preferences"),
+        ({"surprise": 1}, 422, "surprise"),
+    ],
+)
+def test_bad_requests_get_4xx_json_naming_the_field(
+    live: Any, body: dict[str, Any], status: int, field: str
+) -> None:
+    client, _, _ = live
+    request = {"customer_id": "C1", **TEE_TO_CHICAGO, **body}
+    r = client.post("/v1/options", json=request)
+    assert r.status_code == status, r.text
+    error = r.json()
+    assert error["error"] == "invalid_request"
+    assert error["field"] == field
+    assert field.split("[")[0].split(".")[0] in error["message"]
+    assert "Traceback" not in r.text
+
+
+@pytest.mark.parametrize(
+    ("content", "status", "error"),
+    [
+        (b"{not json", 422, "invalid_request"),
+        (b"[1, 2]", 422, "invalid_request"),
+        (b"", 422, "invalid_request"),
+        (b"\xff\xfe{", 400, "bad_request"),  # not UTF-8
+    ],
+)
+def test_malformed_bodies(live: Any, content: bytes, status: int, error: str) -> None:
+    client, _, _ = live
+    r = client.post(
+        "/v1/options", content=content, headers={"Content-Type": "application/json"}
+    )
+    assert (r.status_code, r.json()["error"], r.json()["field"]) == (
+        status,
+        error,
+        "body",
+    )
+
+
+def test_unexpected_errors_are_json_500s_without_a_trace(
+    live: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    client, router, _ = live
+
+    def broken(*args: Any, **kw: Any) -> Any:
+        raise RuntimeError("boom in /secret/internal/path.py")
+
+    monkeypatch.setattr(router, "generate_fulfillment_options", broken)
+    r = client.post("/v1/options", json={"customer_id": "C1", **TEE_TO_CHICAGO})
+    assert r.status_code == 500
+    body = r.json()
+    assert body["error"] == "internal_error"
+    assert body["message"].startswith("internal error (incident ")
+    assert "boom" not in r.text and "secret" not in r.text
+    assert "Traceback" not in r.text and "File " not in r.text
+
+
+def test_unknown_paths_and_methods(live: Any) -> None:
+    client, _, _ = live
+    r = client.get("/v1/nothing")
+    assert r.status_code == 404 and r.json()["error"] == "not_found"
+    r = client.delete("/v1/options")
+    assert r.status_code == 405 and r.json()["error"] == "method_not_allowed"
