@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,8 +21,8 @@ from tierflow.cli.options import (
 )
 from tierflow.cli.progress import progress_bar
 from tierflow.data.network import Network
-from tierflow.data.store import SqliteStore
 from tierflow.orchestration.simulation.day import (
+    CltvStep,
     SimulationSettings,
     daily_cltv_job,
     published_scores,
@@ -129,9 +128,7 @@ def simulate_command(**options: Any) -> None:
     click.echo(_screen(summary, request.out))
 
 
-def _cltv_step(
-    net: Network, cltv_scores: Path | None, out: Path
-) -> Callable[[SqliteStore, dt.date], dict[str, Any]]:
+def _cltv_step(net: Network, cltv_scores: Path | None, out: Path) -> CltvStep:
     """Publish the given scores, or train on the network's purchase history."""
     assert net.source is not None
     history = net.source / "transactions.csv"
