@@ -1,0 +1,79 @@
+"""The wheel installs one ``tierflow`` namespace and nothing generic at the top.
+
+A retailer adds tierflow to its own service's environment, where a package
+called ``data`` (or ``cli``, ``service``...) may already exist: the wheel
+built from this repository must not clash with it.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ROOT
+
+pytestmark = pytest.mark.slow
+
+_CHECK = """
+import data, tierflow
+from tierflow import AssignmentProblem, solve, verify
+assert data.MARKER == "the retailer's own data package", data.__file__
+assert tierflow.__file__.startswith({target!r}), tierflow.__file__
+import tierflow.data.network, tierflow.orchestration.checkout.router
+problem = AssignmentProblem(cost=[[1, 5], [1, 4]], weight=[[2, 1], [2, 1]], capacity=[3, 10])
+result = solve(problem, "greedy", time_limit_s=1, seed=0)
+verify(problem, result)
+print(result.objective)
+"""
+
+
+@pytest.fixture(scope="module")
+def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("wheel")
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(out), str(ROOT)],
+        check=True,
+        capture_output=True,
+    )  # fmt: skip
+    (built,) = out.glob("tierflow-*.whl")
+    return built
+
+
+def test_wheel_holds_only_the_tierflow_namespace(wheel: Path) -> None:
+    names = zipfile.ZipFile(wheel).namelist()
+    top = {n.split("/", 1)[0] for n in names}
+    assert {t for t in top if not t.endswith(".dist-info")} == {"tierflow"}
+    for package in ("data", "solver", "orchestration", "cli", "service"):
+        assert f"tierflow/{package}/__init__.py" in names
+    assert "tierflow/data/sample/hubs.csv" in names
+    assert "tierflow/service/static/checkout.html" in names
+    assert "tierflow/benchmarks/data/gap/gap1.txt" in names
+
+
+def test_wheel_installs_next_to_a_package_called_data(
+    wheel: Path, tmp_path: Path
+) -> None:
+    target = tmp_path / "site"
+    subprocess.run(
+        [sys.executable, "-m", "pip", "install", "--no-deps", "-q", "--target", str(target), str(wheel)],
+        check=True,
+        capture_output=True,
+    )  # fmt: skip
+    assert not (target / "data").exists()
+    own = tmp_path / "retailer" / "data"
+    own.mkdir(parents=True)
+    (own / "__init__.py").write_text('MARKER = "the retailer\'s own data package"\n')
+    code = _CHECK.format(target=str(target))
+    env_path = [str(own.parent), str(target)]
+    done = subprocess.run(
+        [sys.executable, "-I", "-c", f"import sys; sys.path[:0] = {env_path!r}\n{code}"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert float(done.stdout.strip()) == 5.0  # items 0 and 1 on different nodes
