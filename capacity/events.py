@@ -10,13 +10,14 @@ import math
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from functools import partial
-from typing import Any
+from typing import Any, Literal, get_args
 
 from tierflow.data.errors import InputError
 from tierflow.data.network import Network
 from tierflow.data.rates import SERVICES
 
-EVENT_TYPES: tuple[str, ...] = (
+#: The event types of the JSON-lines contract (the HTTP schema uses the same).
+EventType = Literal[
     "nominal_capacity",
     "staffing",
     "backlog",
@@ -24,7 +25,8 @@ EVENT_TYPES: tuple[str, ...] = (
     "congestion",
     "outage",
     "forecast",
-)
+]
+EVENT_TYPES: tuple[str, ...] = get_args(EventType)
 _BOUNDS: dict[str, tuple[float, float]] = {
     "nominal_capacity": (0.0, math.inf),
     "staffing": (0.0, 300.0),

@@ -14,6 +14,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
+from tierflow.capacity.events import EventType
 from tierflow.orchestration.checkout.results import (
     CartLine,
     CheckoutResult,
@@ -103,15 +104,7 @@ class CapacityEventIn(BaseModel):
         str, Field(min_length=1, max_length=64, description="ISO 8601 with offset")
     ]
     node_id: Annotated[str, Field(min_length=1, max_length=64)]
-    type: Literal[
-        "nominal_capacity",
-        "staffing",
-        "backlog",
-        "backlog_delta",
-        "congestion",
-        "outage",
-        "forecast",
-    ]
+    type: EventType
     value: bool | float
     service: Annotated[str, Field(max_length=32)] | None = None
 
