@@ -11,9 +11,10 @@ import click
 
 from tierflow.capacity.events import parse_event_lines
 from tierflow.cli.network_cmd import network_option, open_network
+from tierflow.cli.state_location import STATE_LOCATION
 from tierflow.data.errors import InputError
 from tierflow.data.orders import read_orders
-from tierflow.data.store import SqliteStore
+from tierflow.data.store import open_store
 from tierflow.formulations.tiers import TierPolicy
 from tierflow.orchestration.allocation.day_allocator import (
     NEAREST,
@@ -42,7 +43,7 @@ from tierflow.solver.registry import engine_names
 @click.option(
     "--state",
     "state_path",
-    type=click.Path(dir_okay=False, path_type=Path),
+    type=STATE_LOCATION,
     default=None,
     help="State store (default: OUT/state.db). Committed "
     "batches live here; re-running the same command resumes.",
@@ -173,7 +174,7 @@ def allocate_command(
         with open(events_path, encoding="utf-8") as fh:
             events = parse_event_lines(fh, net, file=events_path.name)
     out_dir.mkdir(parents=True, exist_ok=True)
-    store = SqliteStore(state_path or out_dir / "state.db")
+    store = open_store(state_path or out_dir / "state.db")
     spend, note = load_predicted_spend(orders, cltv_path, store)
     if note:
         click.echo(f"warning: {note}", err=True)

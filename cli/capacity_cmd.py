@@ -20,10 +20,15 @@ from tierflow.capacity.forecast import (
 from tierflow.capacity.monitor import CapacityMonitor, OrderProfile
 from tierflow.capacity.plot import plot_capacity_map
 from tierflow.cli.network_cmd import network_option, open_network
+from tierflow.cli.state_location import STATE_LOCATION
 from tierflow.data.errors import InputError
 from tierflow.data.orders import read_orders
 from tierflow.data.rates import SERVICES, service_index
-from tierflow.data.store import SqliteStore, default_state_path
+from tierflow.data.store import (
+    default_state_location,
+    describe_location,
+    open_store,
+)
 
 
 def state_option(func: Any) -> Any:
@@ -31,9 +36,10 @@ def state_option(func: Any) -> Any:
     return click.option(
         "--state",
         "state_path",
-        type=click.Path(dir_okay=False, path_type=Path),
+        type=STATE_LOCATION,
         default=None,
-        help=f"State store (default: $TIERFLOW_STATE or {default_state_path()}).",
+        help="State store (default: $TIERFLOW_STATE or "
+        f"{describe_location(default_state_location())}).",
     )(func)
 
 
@@ -62,7 +68,7 @@ def ingest_command(
     else:
         with events_path.open(encoding="utf-8") as fh:
             events = parse_event_lines(fh, net, file=events_path.name)
-    with SqliteStore(state_path) as store:
+    with open_store(state_path) as store:
         mon = CapacityMonitor.open(net, store)
         result = mon.ingest(events)
         mon.snapshot()
@@ -134,7 +140,7 @@ def forecast_command(
             )
             for i, (node, v) in enumerate(zip(net.node_ids, rest, strict=True))
         ]
-        with SqliteStore(state_path) as store:
+        with open_store(state_path) as store:
             mon = CapacityMonitor.open(net, store)
             mon.ingest(events)
             mon.snapshot()
@@ -184,7 +190,7 @@ def show_command(
 ) -> None:
     """Capacity score per node, with the inputs behind it."""
     net = open_network(network_dir)
-    with SqliteStore(state_path) as store:
+    with open_store(state_path) as store:
         mon = CapacityMonitor.open(net, store)
     profile = OrderProfile(
         workload,

@@ -44,7 +44,6 @@ from fastapi.sse import EventSourceResponse, ServerSentEvent
 from fastapi.staticfiles import StaticFiles
 
 from tierflow.data.errors import InputError
-from tierflow.data.store import SqliteStore
 from tierflow.orchestration.checkout.router import CheckoutResult, OnlineRouter
 from tierflow.service.allocation_view import latest_allocation
 from tierflow.service.capacity_view import (
@@ -163,7 +162,7 @@ def create_app(
     hub = LiveHub(router, now, poll_s=poll_s)
     # the service's own reads (samples, allocation runs) use a connection of
     # their own, so they never interleave with the router's transactions
-    reader = SqliteStore(router.store.path) if router.store is not None else None
+    reader = router.store.reopen() if router.store is not None else None
     reader_lock = threading.Lock()
 
     @asynccontextmanager

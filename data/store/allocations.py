@@ -2,7 +2,8 @@
 
 A run is keyed by its id and parameters (resume only the same job); a batch
 is written with its marker ``(run_id, batch)`` or not at all, so a repeated
-batch writes nothing. Columns come from :mod:`tierflow.data.allocation_rows`.
+batch writes nothing. Writers of one run take the run's lock, so two
+workers never start a run or write a batch twice. Columns come from :mod:`tierflow.data.allocation_rows`.
 """
 
 from __future__ import annotations
@@ -21,7 +22,14 @@ from tierflow.data.allocation_rows import (
     allocation_rows,
 )
 from tierflow.data.errors import InputError
-from tierflow.data.store.database import Connection, StorePart, chunks, clock, marks
+from tierflow.data.store.database import (
+    Connection,
+    StorePart,
+    chunks,
+    clock,
+    marks,
+    retried,
+)
 from tierflow.data.vocabulary import AllocationStatus
 
 _ALLOCATED = AllocationStatus.ALLOCATED
@@ -54,6 +62,7 @@ class Allocations(StorePart):
         """
         text = json.dumps(dict(params), sort_keys=True, default=str)
         with self._db.tx() as conn:
+            conn.lock(f"allocation_run:{run_id}")
             row = conn.execute(
                 "SELECT params FROM allocation_runs WHERE run_id = ?", (run_id,)
             ).fetchone()
@@ -76,6 +85,7 @@ class Allocations(StorePart):
         ).fetchone()
         return None if row[0] is None else int(row[0])
 
+    @retried
     def write_allocation_batch(
         self,
         run_id: str,
@@ -118,6 +128,7 @@ class Allocations(StorePart):
         lines = allocation_rows(rows)
         try:
             with self._db.tx() as conn:
+                conn.lock(f"allocation_run:{run_id}")
                 if not _add_batch_marker(conn, run_id, int(batch), len(lines)):
                     return False
                 _reroute(conn, run_id, supersede)
@@ -175,6 +186,7 @@ class Allocations(StorePart):
         """The most recently started allocation run (None when there is none)."""
         row = self._db.execute(
             "SELECT run_id, params, created_at, finished_at FROM allocation_runs "
+            # PostgreSQL's schema gives the table a ``rowid`` identity column
             "ORDER BY created_at DESC, rowid DESC LIMIT 1"
         ).fetchone()
         if row is None:

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pandas as pd
 
-from tierflow.data.store import SqliteStore
+from tierflow.data.store import open_store
 
 
-def test_one_median_customer_per_segment(tmp_path: Path) -> None:
-    with SqliteStore(tmp_path / "s.db") as store:
+def test_one_median_customer_per_segment(state_location: Path | str) -> None:
+    with open_store(state_location) as store:
         assert store.cltv_segment_examples() == []
         store.put_cltv_scores(
             pd.DataFrame(
@@ -50,8 +50,8 @@ def test_one_median_customer_per_segment(tmp_path: Path) -> None:
     assert {s.model_version for s in got} == {"new"}
 
 
-def test_latest_allocation_run(tmp_path: Path) -> None:
-    with SqliteStore(tmp_path / "s.db") as store:
+def test_latest_allocation_run(state_location: Path | str) -> None:
+    with open_store(state_location) as store:
         assert store.latest_allocation_run() is None
         store.start_allocation_run("first", {"engine": "cpsat"})
         store.start_allocation_run("second", {"engine": "greedy"})
