@@ -25,6 +25,7 @@ from tierflow.data.errors import InputError
 from tierflow.data.store.database import (
     Connection,
     StorePart,
+    Transaction,
     chunks,
     clock,
     marks,
@@ -128,7 +129,6 @@ class Allocations(StorePart):
         lines = allocation_rows(rows)
         try:
             with self._db.tx() as conn:
-                conn.lock(f"allocation_run:{run_id}")
                 if not _add_batch_marker(conn, run_id, int(batch), len(lines)):
                     return False
                 _reroute(conn, run_id, supersede)
@@ -209,8 +209,10 @@ class Allocations(StorePart):
         return [f"batch {r}/{b}: {c} rows, marker says {n}" for r, b, n, c in bad]
 
 
-def _add_batch_marker(conn: Connection, run_id: str, batch: int, n_rows: int) -> bool:
-    """Record batch ``(run_id, batch)``; False when it is already committed."""
+def _add_batch_marker(conn: Transaction, run_id: str, batch: int, n_rows: int) -> bool:
+    """Record batch ``(run_id, batch)`` under the run's lock; False when it is
+    already committed."""
+    conn.lock(f"allocation_run:{run_id}")
     done = conn.execute(
         "SELECT 1 FROM allocation_batches WHERE run_id = ? AND batch = ?",
         (run_id, batch),
