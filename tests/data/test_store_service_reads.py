@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from tests.postgres import run_sql
 from tierflow.data.store import open_store
 
 
@@ -66,3 +67,17 @@ def test_latest_allocation_run(state_location: Path | str) -> None:
         run = store.latest_allocation_run()
         assert run is not None and run.finished_at is not None
         assert run.finished_at >= run.created_at
+
+
+def test_runs_started_in_the_same_instant_keep_their_order(
+    state_location: Path | str,
+) -> None:
+    open_store(state_location).close()
+    run_sql(
+        state_location,
+        "INSERT INTO allocation_runs (run_id, params, created_at) "
+        "VALUES ('b', '{}', 5.0), ('a', '{}', 5.0)",
+    )
+    with open_store(state_location) as store:
+        run = store.latest_allocation_run()
+    assert run is not None and run.run_id == "a"  # the later insert
