@@ -47,7 +47,7 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-unit: $(STAMP) $(if $(filter 0,$(BROWSER_TESTS)),,browser)
+unit: $(STAMP) postgres $(if $(filter 0,$(BROWSER_TESTS)),,browser)
 	TIERFLOW_CHROMIUM=$(CHROMIUM) $(BIN)/pytest -q -n auto $(if $(filter 0,$(BROWSER_TESTS)),-m "not browser")
 
 ## bench: opt-in long benchmarks (protocol and targets: docs/benchmarks.md)
@@ -96,6 +96,25 @@ bench-allocation: $(STAMP)
 	  --engines cpsat,highs,greedy --time-limit 2 --out $(OUT)/bench-allocation/tight
 	$(BIN)/python -m tierflow.benchmarks.allocation_scale --orders 100000 --repeat 3 \
 	  --out $(OUT)/bench-allocation/scale
+
+## postgres: Debian's PostgreSQL server programs for the store tests (the
+## suite starts a private server of its own on a Unix socket and stops it).
+## Installed when missing, as root; otherwise a message. The tests never skip
+## silently: a developer without PostgreSQL may set TIERFLOW_TEST_POSTGRES=0.
+.PHONY: postgres
+postgres:
+	@if [ "$$TIERFLOW_TEST_POSTGRES" = 0 ] || [ -n "$$TIERFLOW_PG_BIN" ] \
+	  || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null; then exit 0; fi; \
+	if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  echo "installing Debian's postgresql for the store tests (apt-get)"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null \
+	    || { echo "error: apt-get install postgresql failed"; exit 1; }; \
+	else \
+	  echo "error: the store tests need PostgreSQL's server programs (initdb, pg_ctl): run"; \
+	  echo "  sudo apt-get install -y postgresql"; \
+	  echo "or set TIERFLOW_PG_BIN=/path/to/postgresql/bin,"; \
+	  echo "or skip them with: TIERFLOW_TEST_POSTGRES=0 make test"; exit 1; \
+	fi
 
 ## browser: Debian's chromium for the browser tests (Playwright drives it with
 ## executable_path; `playwright install` cannot download here). Installed when

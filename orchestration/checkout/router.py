@@ -29,7 +29,7 @@ from tierflow.capacity.monitor import CapacityMonitor, IngestResult
 from tierflow.data.errors import InputError, TierflowError
 from tierflow.data.network import Network, load_network
 from tierflow.data.sample_network import sample_network_dir
-from tierflow.data.store import SqliteStore, StateStore
+from tierflow.data.store import StateStore, open_store
 from tierflow.formulations.online_pricing import OrderPricer
 from tierflow.formulations.tiers import TierPolicy
 from tierflow.orchestration.bid_prices import (
@@ -148,9 +148,10 @@ class OnlineRouter:
         network
             A :class:`~tierflow.data.network.Network` or its folder (None: sample).
         state
-            A :class:`~tierflow.data.store.StateStore` or its path (a
-            :class:`~tierflow.data.store.SqliteStore` is opened); None for the
-            default (``$TIERFLOW_STATE`` or the user data folder). A store
+            A :class:`~tierflow.data.store.StateStore` or where it lives (a
+            SQLite path or a PostgreSQL URL, opened by
+            :func:`~tierflow.data.store.open_store`); None for the default
+            (``$TIERFLOW_STATE`` or the user data folder). A store
             without inventory is seeded from the network's ``inventory``.
             If it cannot be opened, the router still answers (degraded,
             without reservations) and says so in every answer.
@@ -364,7 +365,7 @@ def _open_state(
     store: StateStore | None = None
     try:
         store = (
-            SqliteStore(state)
+            open_store(state)
             if state is None or isinstance(state, Path | str)
             else state
         )

@@ -40,8 +40,8 @@ def test_platinum_only_at_or_above_the_threshold(router: OnlineRouter) -> None:
     assert "platinum" not in ids(new)
 
 
-def test_no_scores_no_platinum(tmp_path: Path) -> None:
-    with tiny_router(tmp_path, scores=False) as r:
+def test_no_scores_no_platinum(tmp_path: Path, state_location: Path | str) -> None:
+    with tiny_router(tmp_path, state=state_location, scores=False) as r:
         answer = r.generate_fulfillment_options(
             "C10", [("MUG", 1)], "606", now=MONDAY_10
         )
