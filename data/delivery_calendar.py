@@ -175,7 +175,10 @@ class DeliveryCalendar:
         return self.ship_days.offset(day, 0)
 
     def delivery_dates(
-        self, ship_date: DateArray, transit_days: Any, service: int | None = None
+        self,
+        ship_date: DateArray | np.datetime64,
+        transit_days: Any,
+        service: int | None = None,
     ) -> DateArray:
         """Delivery date: ``transit_days`` days of ``service`` after the ship date
         (counted from its first operating day on or after it); ``service=None``
