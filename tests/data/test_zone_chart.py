@@ -3,13 +3,16 @@ network with ``tests/data/tiny_zone_chart`` laid over it."""
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
+from click.testing import CliRunner
 
 from tests.conftest import DATA_DIR, TINY_NETWORK
+from tierflow.cli.main import cli
 from tierflow.data.errors import InputError
 from tierflow.data.network import Network, load_network
 
@@ -141,3 +144,23 @@ def test_bad_node_prefix_is_located(tmp_path: Path) -> None:
         match=r"^nodes\.csv: row 2: field 'zip3': value '08A': must match \\d\{3\}$",
     ):
         load_network(folder)
+
+
+def test_cli_validate_reports_calendar_and_chart(tmp_path: Path) -> None:
+    folder = chart_network(tmp_path)
+    for name in ("holidays.csv", "services.csv"):
+        shutil.copy(DATA_DIR / "tiny_calendar" / name, folder / name)
+    text = CliRunner().invoke(cli, ["network", "validate", str(folder)])
+    assert text.exit_code == 0, text.output
+    lines = text.output.splitlines()
+    assert lines[-3] == (
+        "  calendar      ships Mon-Sat; delivers next_day Mon-Sat, "
+        "two_day Mon-Sat, ground Mon-Fri, economy Mon-Fri"
+    )
+    assert lines[-2].startswith("  closed days   from ")
+    assert lines[-1] == "  zone chart    zones.csv, 4 pairs; others by mileage band"
+    out = CliRunner().invoke(cli, ["network", "validate", str(folder), "--json"])
+    summary = json.loads(out.output)
+    assert summary["zone_chart"]["pairs"] == 4
+    assert summary["calendar"]["delivery_days"]["ground"] == "Mon-Fri"
+    assert {"date", "name", "services"} <= set(summary["calendar"]["closed_days"][0])
