@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from tierflow.benchmarks.holiday_check import run
 from tierflow.data.delivery_calendar import zone_info
 from tierflow.data.network import Network
 from tierflow.data.orders import Orders, read_orders
@@ -77,3 +78,14 @@ def test_platinum_is_never_promised_for_the_holiday(
         np.testing.assert_array_equal(plat, ok[o])
         assert (q.delivery[PLATINUM][plat] != date_to_day(holiday)).all()
         assert (q.ship != date_to_day(holiday)).all()
+
+
+def test_holiday_check_finds_no_date_on_a_closed_day(
+    sample_dir: Path, tmp_path: Path
+) -> None:
+    """``benchmarks/holiday_check.py`` on a few orders a day (all 25 days)."""
+    result = run(tmp_path, per_day=8, seed=3, network_dir=sample_dir)
+    assert result["ok"] and result["total_on_closed_days"] == 0
+    assert result["holidays_not_closed"] == []
+    checked = result["dates_checked"]
+    assert isinstance(checked, dict) and min(checked.values()) > 0
