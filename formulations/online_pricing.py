@@ -119,6 +119,12 @@ class CalendarTables:
             arr.setflags(write=False)
         return cls(start, *arrays)
 
+    @property
+    def service_row(self) -> IntArray:
+        """Flat index of each service's first day in ``service_days``."""
+        n_services, width = self.service_days.shape
+        return np.arange(0, n_services * width, width, dtype=np.int64)
+
     def covers(self, day: int) -> bool:
         """Whether a request on ``day`` fits inside the window with margins."""
         end = self.start + self.position.size
@@ -219,7 +225,6 @@ class OrderPricer:
         self._ok_relaxed = self._offered[None, :, :] & relaxed[:, :, None]
         self._guaranteed_tiers = tuple(np.flatnonzero(guaranteed).tolist())
         self._tt = np.arange(len(TIERS))[:, None]
-        self._ss = np.arange(n_s)[:, None]
         self._nn = np.arange(network.n_nodes)[None, :]
         self._late_rate = policy.table("late_per_day")[:, None, None]
         self._promise = policy.table("promise_days").astype(np.int64)
@@ -320,7 +325,8 @@ class OrderPricer:
             until=ts + int(min(next_node.min(), next_dest.min(), bucket_end)),
             tables=tables,
             ship=ship,
-            ship_pos=tables.service_position[:, ship - tables.start],
+            ship_pos=tables.service_position[:, ship - tables.start]
+            + tables.service_row[:, None],
             dest_today=today,
             dest_pos=tables.position[today - tables.start],
         )
@@ -365,24 +371,22 @@ class OrderPricer:
             clock = self._clock_at(rts)
             if clock.tables is not self._clock_at(ts).tables:  # pragma: no cover
                 p_today = int(clock.tables.position[today - clock.tables.start])
-        zi = self._zidx[dest]
-        tables = clock.tables
-        idx = clock.ship_pos + self._transit[:, zi]  # (S, n) into service days
-        pos = tables.service_rank[self._ss, idx]  # (S, n) promise positions
+        zi, tables = self._zidx[dest], clock.tables
+        idx = clock.ship_pos + self._transit[:, zi]  # (S, n) into service_days
+        pos = tables.service_rank.take(idx)  # (S, n) promise positions
         p_promise = p_today + self._promise  # (T,)
         late = np.maximum(pos - p_promise[:, None, None], 0)  # (T, S, n)
         price = self.price_table(billed_kg)[:, zi]  # (S, n)
         svc, feasible = self._cheapest(price, late, relaxed=relaxed)
-        tt, nn = self._tt, self._nn
-        chosen_pos = pos[svc, nn]
-        chosen_late = late[tt, svc, nn]
+        nn = self._nn
+        chosen_late = late[self._tt, svc, nn]
         return TierQuote(
             today=today,
             promised=tables.delivery_days[p_promise],
             ship=clock.ship,
             service=np.where(feasible, svc, -1).astype(np.int8),
-            delivery=tables.service_days[svc, idx[svc, nn]],
-            days=chosen_pos - p_today,
+            delivery=tables.service_days.take(idx[svc, nn]),
+            days=pos[svc, nn] - p_today,
             late=chosen_late,
             shipping=np.where(feasible, price[svc, nn], np.nan),
             penalty=np.where(feasible, chosen_late * self._late_rate[:, 0], np.nan),
@@ -414,7 +418,7 @@ class _Clock:
     until: int
     tables: CalendarTables
     ship: IntArray
-    #: ``(n_services, n_nodes)``: the ship day's position in each service's days
+    #: ``(n_services, n_nodes)``: the ship day's flat index into ``service_days``
     ship_pos: IntArray
     dest_today: IntArray
     dest_pos: IntArray
