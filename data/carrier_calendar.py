@@ -6,9 +6,10 @@ Formats, observance rules and why: ``docs/data.md``."""
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from functools import lru_cache
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 import holidays
@@ -55,7 +56,7 @@ SERVICE_COLUMNS = (
 @lru_cache(maxsize=4)
 def carrier_holidays(
     first: int = FIRST_YEAR, last: int = LAST_YEAR
-) -> dict[dt.date, str]:
+) -> Mapping[dt.date, str]:
     """Carrier non-delivery days of years ``first..last`` with their names.
 
     The holiday itself is closed; one on a Sunday also closes the Monday after
@@ -72,7 +73,7 @@ def carrier_holidays(
         closed[day] = names[0]
         if day.weekday() == _SUNDAY:
             closed[day + dt.timedelta(days=1)] = f"{names[0]} (observed)"
-    return closed
+    return MappingProxyType(closed)
 
 
 def parse_weekdays(text: str) -> str:
