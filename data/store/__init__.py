@@ -1,9 +1,10 @@
 """The state store: inventory and reservations, checkout holds, capacity
-events and snapshots, CLTV scores, allocations and bid prices.
+events and snapshots, CLTV scores, allocations, bid prices and the upgrade
+allowance ledger.
 
 One class per concern (``stock``, ``reservations``, ``checkouts``,
-``capacity_log``, ``scores``, ``allocations``, ``bid_prices``) over one
-:class:`~tierflow.data.store.database.Database`; callers are typed against
+``capacity_log``, ``scores``, ``allocations``, ``bid_prices``, ``upgrades``)
+over one :class:`~tierflow.data.store.database.Database`; callers are typed against
 the protocols in :mod:`~tierflow.data.store.protocols`. Design, guarantees
 and the PostgreSQL plan: ``docs/store.md``.
 """
@@ -26,11 +27,13 @@ from tierflow.data.store.protocols import (
     ScoreStore,
     StateStore,
     StockStore,
+    UpgradeStore,
 )
 from tierflow.data.store.reservations import ReserveResult
 from tierflow.data.store.schema import MIGRATIONS, SCHEMA_VERSION
 from tierflow.data.store.scores import CLTV_COLUMNS, CltvScore
 from tierflow.data.store.sqlite_store import SqliteStore, open_store
+from tierflow.data.store.upgrades import UPGRADE_COLUMNS
 
 __all__ = [
     "ALLOCATION_COLUMNS",
@@ -40,6 +43,7 @@ __all__ = [
     "MIGRATIONS",
     "ONLINE_ORDER_COLUMNS",
     "SCHEMA_VERSION",
+    "UPGRADE_COLUMNS",
     "AllocationRun",
     "AllocationStore",
     "BidPriceRun",
@@ -54,6 +58,7 @@ __all__ = [
     "StateStore",
     "StockStore",
     "StoredEvent",
+    "UpgradeStore",
     "default_state_path",
     "open_store",
 ]

@@ -14,10 +14,18 @@ from tierflow.data.store.reservations import Reservations
 from tierflow.data.store.schema import MIGRATIONS
 from tierflow.data.store.scores import Scores
 from tierflow.data.store.stock import Inventory
+from tierflow.data.store.upgrades import Upgrades
 
 
 class SqliteStore(
-    Inventory, Reservations, Checkouts, CapacityLog, Scores, Allocations, BidPriceLog
+    Inventory,
+    Reservations,
+    Checkouts,
+    CapacityLog,
+    Scores,
+    Allocations,
+    BidPriceLog,
+    Upgrades,
 ):
     """The SQLite implementation of :class:`~tierflow.data.store.StateStore`.
 

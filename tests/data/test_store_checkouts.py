@@ -13,7 +13,7 @@ import pytest
 from tierflow.data.errors import InputError
 from tierflow.data.network import Network
 from tierflow.data.orders import read_orders, write_orders
-from tierflow.data.store import ONLINE_ORDER_COLUMNS, SqliteStore
+from tierflow.data.store import ONLINE_ORDER_COLUMNS, SCHEMA_VERSION, SqliteStore
 
 
 def _stock(store: SqliteStore, rows: list[tuple[str, str, int]]) -> None:
@@ -51,14 +51,14 @@ def test_migration_3_upgrades_a_version_2_store(tmp_path: Path) -> None:
     path = tmp_path / "old.db"
     SqliteStore(path).close()
     conn = sqlite3.connect(path)
-    for table in ("bid_prices", "checkouts", "online_orders"):
+    for table in ("bid_prices", "checkouts", "online_orders", "upgrades"):
         conn.execute(f"DROP TABLE {table}")
     conn.execute("DROP INDEX inventory_by_sku")
     conn.execute("PRAGMA user_version = 2")
     conn.commit()
     conn.close()
     with SqliteStore(path) as s:
-        assert s.schema_version() == 3
+        assert s.schema_version() == SCHEMA_VERSION
         assert s.latest_bid_prices() is None
         assert s.online_orders().columns.tolist() == list(ONLINE_ORDER_COLUMNS)
 

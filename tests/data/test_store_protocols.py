@@ -30,6 +30,7 @@ from tierflow.data.store import (
     SqliteStore,
     StateStore,
     StockStore,
+    UpgradeStore,
 )
 from tierflow.data.vocabulary import AllocationStatus
 
@@ -40,6 +41,7 @@ CONCERNS: tuple[type, ...] = (
     ScoreStore,
     AllocationStore,
     BidPriceStore,
+    UpgradeStore,
 )
 
 
@@ -96,8 +98,9 @@ def test_sqlite_store_satisfies_every_protocol(store: SqliteStore) -> None:
     scores: ScoreStore = store
     runs: AllocationStore = store
     prices: BidPriceStore = store
+    upgrades: UpgradeStore = store
     assert all(p is store for p in (whole, stock, checkouts, events, scores, runs))
-    assert prices is store
+    assert prices is store and upgrades is store
 
 
 def test_allocation_columns_are_one_schema() -> None:
