@@ -214,7 +214,7 @@ def _upgrade_prose(s: dict[str, Any]) -> str:
     u = s["upgrades"]
     return f"""<p>Platinum was offered {u["offered_as_upgrade"]} times as an upgrade
 at the Gold price (+ premium) and {u["offered_priced"]} times priced (the
-customer's upgrade allowance spent). {u["confirmed"]} upgrades were confirmed,
+customer's upgrade allowance spent, or no Gold offer to upgrade from). {u["confirmed"]} upgrades were confirmed,
 for {u["customers"]} customers with a predicted spend of
 ${_f(u["customers_predicted_spend"])} (mean
 ${_f(u["customers_predicted_spend_mean"])}); their extra cost over Gold, the
