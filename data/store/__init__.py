@@ -1,10 +1,11 @@
 """The state store: inventory and reservations, checkout holds, capacity
-events and snapshots, CLTV scores, allocations and bid prices.
+events and snapshots, CLTV scores, allocations, bid prices and the upgrade
+allowance ledger.
 
 One class per concern (``stock``, ``reservations``, ``checkouts``,
-``capacity_log``, ``scores``, ``allocations``, ``bid_prices``) over one
-:class:`~tierflow.data.store.database.Database`; callers are typed against
-the protocols in :mod:`~tierflow.data.store.protocols`. Two backends:
+``capacity_log``, ``scores``, ``allocations``, ``bid_prices``, ``upgrades``)
+over one :class:`~tierflow.data.store.database.Database`; callers are typed
+against the protocols in :mod:`~tierflow.data.store.protocols`. Two backends:
 :class:`SqliteStore` (embedded, the default) and :class:`PostgresStore`
 (shared by processes and hosts), chosen by :func:`open_store` from a path
 or a URL. Design and guarantees: ``docs/store.md``.
@@ -40,11 +41,13 @@ from tierflow.data.store.protocols import (
     ScoreStore,
     StateStore,
     StockStore,
+    UpgradeStore,
 )
 from tierflow.data.store.reservations import ReserveResult
 from tierflow.data.store.schema import MIGRATIONS, POSTGRES_MIGRATIONS, SCHEMA_VERSION
 from tierflow.data.store.scores import CLTV_COLUMNS, CltvScore
 from tierflow.data.store.sqlite_store import SqliteStore
+from tierflow.data.store.upgrades import UPGRADE_COLUMNS
 
 if TYPE_CHECKING:
     from tierflow.data.store.postgres_store import PostgresStore
@@ -69,6 +72,7 @@ __all__ = [
     "ONLINE_ORDER_COLUMNS",
     "POSTGRES_MIGRATIONS",
     "SCHEMA_VERSION",
+    "UPGRADE_COLUMNS",
     "AllocationRun",
     "AllocationStore",
     "BidPriceRun",
@@ -86,6 +90,7 @@ __all__ = [
     "StoreConflict",
     "StoreUnavailable",
     "StoredEvent",
+    "UpgradeStore",
     "default_state_location",
     "default_state_path",
     "describe_location",

@@ -13,6 +13,7 @@ from tierflow.data.store.checkouts import Checkouts
 from tierflow.data.store.reservations import Reservations
 from tierflow.data.store.scores import Scores
 from tierflow.data.store.stock import Inventory
+from tierflow.data.store.upgrades import Upgrades
 
 
 class DatabaseStore(
@@ -23,6 +24,7 @@ class DatabaseStore(
     Scores,
     Allocations,
     BidPriceLog,
+    Upgrades,
     abc.ABC,
 ):
     """A :class:`~tierflow.data.store.StateStore` over one database: the

@@ -262,6 +262,38 @@ class BidPriceStore(Protocol):
 
 
 @runtime_checkable
+class UpgradeStore(Protocol):
+    """The upgrade allowance ledger: Platinum upgrades noted and charged."""
+
+    def note_upgrade(
+        self,
+        request_id: str,
+        option_id: str,
+        customer_id: str,
+        amount: float,
+        *,
+        predicted_spend: float,
+        now: float | None = None,
+    ) -> None:
+        """Note that a checkout selected an upgrade costing ``amount``."""
+        ...
+
+    def charge_upgrade(
+        self, request_id: str, option_id: str, *, now: float | None = None
+    ) -> bool:
+        """Charge a noted upgrade on confirm (once); whether it was charged now."""
+        ...
+
+    def upgrade_spent(self, customer_id: str, *, since: float) -> float:
+        """What the customer's confirmed upgrades charged after ``since``."""
+        ...
+
+    def confirmed_upgrades(self, *, since: float | None = None) -> pd.DataFrame:
+        """Charged upgrades, oldest first."""
+        ...
+
+
+@runtime_checkable
 class StateStore(
     StockStore,
     CheckoutStore,
@@ -269,6 +301,7 @@ class StateStore(
     ScoreStore,
     AllocationStore,
     BidPriceStore,
+    UpgradeStore,
     Protocol,
 ):
     """The whole state store: every concern, plus the store's own upkeep."""

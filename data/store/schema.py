@@ -199,6 +199,20 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         )""",
         "CREATE INDEX online_orders_by_time ON online_orders (confirmed_at)",
     ),
+    # 4: the upgrade allowance ledger (issue 18): a Platinum upgrade is noted
+    # when selected and charged to the customer's allowance when confirmed.
+    (
+        """CREATE TABLE upgrades (
+            request_id TEXT PRIMARY KEY,
+            option_id TEXT NOT NULL,
+            customer_id TEXT NOT NULL,
+            amount REAL NOT NULL CHECK (amount >= 0),
+            predicted_spend REAL NOT NULL,
+            selected_at REAL NOT NULL,
+            confirmed_at REAL
+        )""",
+        "CREATE INDEX upgrades_by_customer ON upgrades (customer_id, confirmed_at)",
+    ),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -232,6 +246,5 @@ POSTGRES_MIGRATIONS: tuple[tuple[str, ...], ...] = (
         MIGRATIONS[0],
         "ALTER TABLE allocation_runs ADD COLUMN rowid BIGINT GENERATED ALWAYS AS IDENTITY",
     ),
-    _postgres(MIGRATIONS[1]),
-    _postgres(MIGRATIONS[2]),
+    *(_postgres(m) for m in MIGRATIONS[1:]),
 )

@@ -56,6 +56,7 @@ from tierflow.orchestration.checkout.results import (
     parse_items,
 )
 from tierflow.orchestration.checkout.timing import StageTimer, Stopwatch
+from tierflow.orchestration.checkout.upgrades import UpgradeAllowances
 
 __all__ = [
     "WATCHED_FIELDS",
@@ -111,6 +112,7 @@ class OnlineRouter:
         self._lock = threading.RLock()
         self._requests = RequestValidator(network)
         customers = CustomerValues(store, self.policy, cltv_refresh_s)
+        allowances = UpgradeAllowances(store, self.policy)
         self._live = LiveContext(
             network,
             store,
@@ -119,12 +121,13 @@ class OnlineRouter:
             customers,
             capacity_refresh_s=capacity_refresh_s,
             open_notes=notes,
+            allowances=allowances,
         )
         pricer = OrderPricer(network, self.policy)
         self._planner = Planner(network, self.policy, pricer, monitor)
         self._options = OptionBuilder(network, self.policy)
         self._quotes = QuoteBook(quote_ttl_s, max_open_quotes)
-        self._holds = Holds(network, store, self._quotes, reservation_ttl_s)
+        self._holds = Holds(network, store, self._quotes, reservation_ttl_s, allowances)
 
     @classmethod
     def open(

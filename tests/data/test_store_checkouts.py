@@ -14,7 +14,12 @@ from tests.postgres import run_sql, set_schema_version
 from tierflow.data.errors import InputError
 from tierflow.data.network import Network
 from tierflow.data.orders import read_orders, write_orders
-from tierflow.data.store import ONLINE_ORDER_COLUMNS, StateStore, open_store
+from tierflow.data.store import (
+    ONLINE_ORDER_COLUMNS,
+    SCHEMA_VERSION,
+    StateStore,
+    open_store,
+)
 
 
 def _stock(store: StateStore, rows: list[tuple[str, str, int]]) -> None:
@@ -54,13 +59,13 @@ def test_migration_3_upgrades_a_version_2_store(state_location: Path | str) -> N
         state_location,
         *(
             f"DROP TABLE {table}"
-            for table in ("bid_prices", "checkouts", "online_orders")
+            for table in ("bid_prices", "checkouts", "online_orders", "upgrades")
         ),
         "DROP INDEX inventory_by_sku",
     )
     set_schema_version(state_location, 2)
     with open_store(state_location) as s:
-        assert s.schema_version() == 3
+        assert s.schema_version() == SCHEMA_VERSION
         assert s.latest_bid_prices() is None
         assert s.online_orders().columns.tolist() == list(ONLINE_ORDER_COLUMNS)
 

@@ -29,6 +29,7 @@ from tierflow.data.store import (
     SqliteStore,
     StateStore,
     StockStore,
+    UpgradeStore,
     is_postgres_url,
     open_store,
 )
@@ -42,6 +43,7 @@ CONCERNS: tuple[type, ...] = (
     ScoreStore,
     AllocationStore,
     BidPriceStore,
+    UpgradeStore,
 )
 
 
@@ -103,8 +105,9 @@ def test_store_satisfies_every_protocol(store: StateStore) -> None:
     scores: ScoreStore = store
     runs: AllocationStore = store
     prices: BidPriceStore = store
+    upgrades: UpgradeStore = store
     assert all(p is store for p in (whole, stock, checkouts, events, scores, runs))
-    assert prices is store
+    assert prices is store and upgrades is store
 
 
 def test_allocation_columns_are_one_schema() -> None:
@@ -178,3 +181,9 @@ def test_allocation_rows_convert_each_cell_by_its_column() -> None:
         "deferred", "", None, None, None, None,
     )  # fmt: skip
     assert type(first.status) is str and type(first.cost) is float
+
+
+def test_every_migration_has_its_postgres_twin() -> None:
+    from tierflow.data.store import MIGRATIONS, POSTGRES_MIGRATIONS
+
+    assert len(POSTGRES_MIGRATIONS) == len(MIGRATIONS)

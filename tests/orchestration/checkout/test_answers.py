@@ -64,7 +64,7 @@ def test_labels_come_from_the_tier_rules(
         tmp_path, state=state_location, policy=TierPolicy(rules=rules)
     ) as r:
         answer = r.generate_fulfillment_options(
-            "C5", [("TEE", 1)], "606", now=MONDAY_10
+            "C5", [("TEE", 1)], "100", now=MONDAY_10
         )
     assert answer.option("gold").label == "Balanced"
     assert answer.option("silver").label == "Cheapest"

@@ -46,15 +46,16 @@ def test_select_confirm_writes_the_order(router: OnlineRouter) -> None:
 
 
 def test_override_swap_and_cancel(router: OnlineRouter) -> None:
-    """Gold ships from ST-CHI; Silver (economy, which ST-CHI lacks) from WH-EAST."""
+    """Gold ships from ST-CHI; Platinum (next-day, which ST-CHI lacks) from
+    WH-EAST (priced: C10's allowance does not cover the upgrade)."""
     answer = router.generate_fulfillment_options(
-        "C5", [("TEE", 1)], "606", now=MONDAY_10
+        "C10", [("TEE", 1)], "606", now=MONDAY_10
     )
     assert answer.option("gold").nodes == ("ST-CHI",)
-    assert answer.option("silver").nodes == ("WH-EAST",)
+    assert answer.option("platinum").nodes == ("WH-EAST",)
     assert router.select(answer.request_id, "gold").nodes == ("ST-CHI",)
     assert available(router, "ST-CHI", "TEE") == 4
-    router.select(answer.request_id, "silver")  # the customer overrides
+    router.select(answer.request_id, "platinum")  # the customer overrides
     assert available(router, "ST-CHI", "TEE") == 5
     assert available(router, "WH-EAST", "TEE") == 99
     assert router.cancel(answer.request_id).status == "cancelled"
