@@ -71,6 +71,7 @@ class LiveContext:
         capacity_refresh_s: float,
         open_notes: Sequence[str] = (),
         allowances: UpgradeAllowances | None = None,
+        capacity_max_age_s: float | None = None,
     ) -> None:
         self.network = network
         self.store = store
@@ -79,6 +80,8 @@ class LiveContext:
         self.customers = customers
         self.allowances = allowances
         self.capacity_refresh_s = float(capacity_refresh_s)
+        #: A capacity map whose newest event is older than this is stale.
+        self.capacity_max_age_s = capacity_max_age_s
         #: Why the router runs without a store (repeated in every answer).
         self.open_notes = tuple(open_notes)
         self._known_stock = network.inventory.copy()
@@ -96,6 +99,9 @@ class LiveContext:
                 notes.add(note)
         self._refresh_capacity(notes)
         room, as_of = self.room(), self.monitor.as_of()
+        stale = self.staleness(req.now)
+        if stale:
+            notes.add(stale)
         watch.lap("capacity")
         customer = self.customers.lookup(req.customer_id, notes)
         if self.allowances is not None:
@@ -119,6 +125,21 @@ class LiveContext:
             self._room = Room(hard, hard - mon.forecast[None, :])
             self._room_key = key
         return self._room
+
+    def staleness(self, now: dt.datetime) -> str:
+        """Why the capacity map is stale at ``now`` ("" when it is not, when
+        no age is set, or when no event was ever applied)."""
+        limit = self.capacity_max_age_s
+        as_of = self.monitor.as_of()
+        if limit is None or as_of is None:
+            return ""
+        age = (now - as_of).total_seconds()
+        if age <= limit:
+            return ""
+        return (
+            f"capacity map is stale: its newest event ({as_of.isoformat()}) is "
+            f"{_age_text(age)} old, over the {_age_text(limit)} allowed"
+        )
 
     def pull_capacity(self) -> bool:
         """Read the capacity events other processes logged, now; whether the
@@ -176,3 +197,14 @@ class LiveContext:
                 np.array(avail, dtype=np.int64)[known], 0
             )
         return stock
+
+
+def _age_text(seconds: float) -> str:
+    """``45 s``, ``12 min``, ``3.5 h``, ``210 days``."""
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f} min"
+    if seconds < 172_800:
+        return f"{seconds / 3600:.1f} h"
+    return f"{seconds / 86_400:.0f} days"

@@ -64,6 +64,7 @@ def test_migration_4_adds_the_ledger_to_a_version_3_store(tmp_path: Path) -> Non
     SqliteStore(path).close()
     conn = sqlite3.connect(path)
     conn.execute("DROP TABLE upgrades")
+    conn.execute("DROP TABLE quotes")
     conn.execute("PRAGMA user_version = 3")
     conn.commit()
     conn.close()
