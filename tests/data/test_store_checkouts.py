@@ -59,7 +59,13 @@ def test_migration_3_upgrades_a_version_2_store(state_location: Path | str) -> N
         state_location,
         *(
             f"DROP TABLE {table}"
-            for table in ("bid_prices", "checkouts", "online_orders", "upgrades", "quotes")
+            for table in (
+                "bid_prices",
+                "checkouts",
+                "online_orders",
+                "upgrades",
+                "quotes",
+            )
         ),
         "DROP INDEX inventory_by_sku",
     )
