@@ -52,6 +52,13 @@ class PageReader:
         with self._lock:
             return latest_allocation(self._allocation_dir, self._store)
 
+    def close(self) -> None:
+        """Close the pages' store connection."""
+        with self._lock:
+            if self._store is not None:
+                self._store.close()
+                self._store = None
+
 
 @dataclass(frozen=True, slots=True)
 class ServiceState:
