@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import sys
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -49,11 +51,24 @@ def capacity() -> None:
     type=click.Path(dir_okay=False, allow_dash=True, path_type=Path),
     help="JSON-lines file of events ('-' for stdin).",
 )
+@click.option(
+    "--follow",
+    is_flag=True,
+    help="Apply the events as the lines arrive, until the stream ends (a bad "
+    "line is reported on stderr and skipped).",
+)
 def ingest_command(
-    network_dir: Path | None, state_path: Path | None, events_path: Path
+    network_dir: Path | None, state_path: Path | None, events_path: Path, follow: bool
 ) -> None:
-    """Validate every event, then log and apply them (each id at most once)."""
+    """Validate every event, then log and apply them (each id at most once).
+
+    With --follow, a live feed: each small batch of lines is applied as it
+    arrives, in its own transaction.
+    """
     net = open_network(network_dir)
+    if follow:
+        _follow(net, state_path, events_path)
+        return
     if str(events_path) == "-":
         events = parse_event_lines(sys.stdin, net, file="<stdin>")
     else:
@@ -66,6 +81,31 @@ def ingest_command(
     click.echo(
         f"{result.applied} events applied, {result.duplicates} duplicates ignored "
         f"(log at seq {result.last_seq})"
+    )
+
+
+def _follow(net: Network, state_path: Path | None, events_path: Path) -> None:
+    """``ingest --follow``: the feed's events, batch by batch, until it ends."""
+    from tierflow.capacity.feed import follow_events
+
+    def bad(exc: InputError) -> None:
+        click.echo(f"skipped: {exc}", err=True)
+
+    with contextlib.ExitStack() as stack:
+        if str(events_path) == "-":
+            lines: Iterable[str] = sys.stdin
+            name = "<stdin>"
+        else:
+            lines = stack.enter_context(events_path.open(encoding="utf-8"))
+            name = events_path.name
+        store = stack.enter_context(open_store(state_path))
+        mon = CapacityMonitor.open(net, store)
+        totals = follow_events(lines, net, mon.ingest, file=name, on_bad=bad)
+        mon.snapshot()
+    click.echo(
+        f"{totals.applied} events applied, {totals.duplicates} duplicates ignored, "
+        f"{totals.bad} bad lines skipped, in {totals.batches} batches "
+        f"(log at seq {mon.last_seq})"
     )
 
 
