@@ -99,7 +99,7 @@ def _checkout(client: httpx.Client, customer: str, dest: str, sku: str) -> str:
     assert r.json()["status"] == "held", r.text
     r = client.post(f"/v1/checkouts/{rid}/confirm")
     assert r.json()["status"] == "confirmed", r.text
-    return rid
+    return str(rid)
 
 
 @pytest.mark.slow
