@@ -105,6 +105,11 @@ class Database(Connection, Protocol):
         """One write transaction."""
         ...
 
+    def write(self, sql: str, parameters: Sequence[Any] = ..., /) -> int:
+        """One write statement, its own transaction (one round trip);
+        returns the rows it changed."""
+        ...
+
     def frame(self, sql: str, params: Sequence[Any] | None = None) -> pd.DataFrame:
         """A query's rows as a data frame."""
         ...

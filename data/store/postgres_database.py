@@ -153,6 +153,11 @@ class PostgresDatabase:
             rows = cur.fetchall() if cur.description is not None else []
             return Rows(rows, cur.rowcount)
 
+    def write(self, sql: str, parameters: Sequence[Any] = (), /) -> int:
+        """One write statement in autocommit: one round trip, no ``BEGIN``."""
+        with _reachable(), self._pool.connection() as conn:
+            return int(conn.execute(pg_sql(sql), parameters).rowcount)
+
     def executemany(self, sql: str, parameters: Iterable[Sequence[Any]], /) -> Rows:
         """Run one statement per parameter row, in one transaction."""
         with self.tx() as conn:

@@ -51,16 +51,15 @@ class Quotes(StorePart):
         if not request_id or not customer_id:
             raise InputError("must not be empty", field="request_id")
         t = clock(now)
-        with self._db.tx() as conn:
-            conn.execute(
-                "INSERT INTO quotes (request_id, customer_id, revision, body, "
-                "created_at, expires_at, closed, updated_at) "
-                "VALUES (?, ?, ?, ?, ?, ?, NULL, ?) ON CONFLICT (request_id) "
-                "DO UPDATE SET revision = excluded.revision, body = excluded.body, "
-                "updated_at = excluded.updated_at "
-                "WHERE quotes.closed IS NULL AND quotes.revision < excluded.revision",
-                (request_id, customer_id, int(revision), body, t, t + ttl_s, t),
-            )
+        self._db.write(
+            "INSERT INTO quotes (request_id, customer_id, revision, body, "
+            "created_at, expires_at, closed, updated_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, NULL, ?) ON CONFLICT (request_id) "
+            "DO UPDATE SET revision = excluded.revision, body = excluded.body, "
+            "updated_at = excluded.updated_at "
+            "WHERE quotes.closed IS NULL AND quotes.revision < excluded.revision",
+            (request_id, customer_id, int(revision), body, t, t + ttl_s, t),
+        )
 
     def get_quote(self, request_id: str) -> StoredQuote | None:
         """The stored quote (also an expired or closed one), or None."""
@@ -90,17 +89,14 @@ class Quotes(StorePart):
             raise InputError(
                 "must be confirmed or cancelled", field="ending", value=ending
             )
-        with self._db.tx() as conn:
-            conn.execute(
-                "UPDATE quotes SET closed = ?, updated_at = ? "
-                "WHERE request_id = ? AND closed IS NULL",
-                (ending.value, clock(now), request_id),
-            )
+        self._db.write(
+            "UPDATE quotes SET closed = ?, updated_at = ? "
+            "WHERE request_id = ? AND closed IS NULL",
+            (ending.value, clock(now), request_id),
+        )
 
     def prune_quotes(self, *, now: float | None = None, grace_s: float = 0.0) -> int:
         """Delete quotes expired more than ``grace_s`` ago; returns how many."""
-        with self._db.tx() as conn:
-            cur = conn.execute(
-                "DELETE FROM quotes WHERE expires_at < ?", (clock(now) - grace_s,)
-            )
-            return int(cur.rowcount)
+        return self._db.write(
+            "DELETE FROM quotes WHERE expires_at < ?", (clock(now) - grace_s,)
+        )

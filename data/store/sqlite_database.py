@@ -131,6 +131,12 @@ class SqliteDatabase:
         with _reachable():
             return pd.read_sql_query(sql, self._conn, params=params)
 
+    def write(self, sql: str, parameters: Sequence[Any] = (), /) -> int:
+        """One write statement in its own (implicit) transaction, never inside
+        another thread's open transaction on this connection."""
+        with self._lock, _reachable():
+            return int(self._conn.execute(sql, parameters).rowcount)
+
     @contextlib.contextmanager
     def tx(self) -> Iterator[SqliteTransaction]:
         """One write transaction: everything in it lands, or nothing does."""
