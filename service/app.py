@@ -16,6 +16,7 @@ from pathlib import Path
 from fastapi import FastAPI
 
 from tierflow.data.errors import InputError
+from tierflow.data.store import is_postgres_url
 from tierflow.orchestration.checkout.router import OnlineRouter
 from tierflow.service.body_limit import BodySizeLimit
 from tierflow.service.errors import install_error_handlers
@@ -80,6 +81,7 @@ def create_app(
         clock=now,
         api_key=secret,
         pages=PageReader(router, allocation_dir),
+        offload=router.store is not None and is_postgres_url(router.store.location),
     )
     app.state.hub = hub  # the server closes it first on shutdown
     app.state.follower = follower

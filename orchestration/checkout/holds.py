@@ -96,13 +96,20 @@ class Holds:
             return _unavailable(request_id, None, _NO_STORE)
         t = _timestamp(now)
         try:
-            known = self.store.checkout_state(request_id, now=t)
-            if known is None:
+            if customer_id is not None:  # checked before anything changes
+                known = self.store.checkout_state(request_id, now=t)
+                if known is not None:
+                    _check_customer(customer_id, known.customer_id)
+            try:
+                state = self.store.confirm_checkout(request_id, now=t)
+            except InputError as exc:
+                if not exc.reason.startswith("unknown checkout"):
+                    raise
                 self._no_checkout(request_id, customer_id)
-            assert known is not None
-            _check_customer(customer_id, known.customer_id)
-            state = self.store.confirm_checkout(request_id, now=t)
-            if self.upgrades is not None:  # once, also when confirm is repeated
+                raise
+            if self.upgrades is not None and state.option_id == Tier.PLATINUM:
+                # only Platinum can be an upgrade; charged once however often
+                # confirm is repeated
                 self.upgrades.charge(request_id, state.option_id, t)
         except STORE_ERRORS as exc:
             return _unavailable(request_id, None, str(exc))

@@ -4,13 +4,16 @@ upgrade allowance), bids.
 :class:`LiveContext` re-reads the capacity event log at most every
 ``capacity_refresh_s``, keeps the room by service cached per capacity
 version, reads the cart's stock at every node, and falls back on the last
-known values when the store cannot be read (said in the notes).
+known values when the store cannot be read (said in the notes). The
+capacity map is read under the router's lock; the store's reads are not, so
+the round trips of several threads overlap.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import math
+import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -72,6 +75,7 @@ class LiveContext:
         open_notes: Sequence[str] = (),
         allowances: UpgradeAllowances | None = None,
         capacity_max_age_s: float | None = None,
+        lock: threading.RLock | None = None,
     ) -> None:
         self.network = network
         self.store = store
@@ -80,6 +84,8 @@ class LiveContext:
         self.customers = customers
         self.allowances = allowances
         self.capacity_refresh_s = float(capacity_refresh_s)
+        #: Held while the capacity map is read or changed (the router's).
+        self.lock = lock or threading.RLock()
         #: A capacity map whose newest event is older than this is stale.
         self.capacity_max_age_s = capacity_max_age_s
         #: Why the router runs without a store (repeated in every answer).
@@ -97,9 +103,10 @@ class LiveContext:
         if self.store is None:
             for note in self.open_notes or ("no state store",):
                 notes.add(note)
-        self._refresh_capacity(notes)
-        room, as_of = self.room(), self.monitor.as_of()
-        stale = self.staleness(req.now)
+        with self.lock:  # the capacity map; the store's reads run without it
+            self._refresh_capacity(notes)
+            room, as_of = self.room(), self.monitor.as_of()
+            stale = self.staleness(req.now)
         if stale:
             notes.add(stale)
         watch.lap("capacity")
@@ -109,11 +116,12 @@ class LiveContext:
         watch.lap("cltv")
         stock = self._stock(req, notes)
         watch.lap("stock")
-        bid = self.bid_prices.current()
-        if self.bid_prices.degraded:
-            notes.add(f"greedy without reliable bid prices: {self.bid_prices.source}")
+        with self.lock:
+            bid = self.bid_prices.current()
+            source = self.bid_prices.source
+            if self.bid_prices.degraded:
+                notes.add(f"greedy without reliable bid prices: {source}")
         watch.lap("bid_prices")
-        source = self.bid_prices.source
         return Context(customer, stock, room, as_of, bid, source, notes)
 
     def room(self) -> Room:

@@ -127,6 +127,7 @@ class OnlineRouter:
             open_notes=notes,
             allowances=allowances,
             capacity_max_age_s=capacity_max_age_s,
+            lock=self._lock,
         )
         pricer = OrderPricer(network, self.policy)
         self._planner = Planner(network, self.policy, pricer, monitor)
@@ -278,10 +279,11 @@ class OnlineRouter:
     def _answer(
         self, req: CheckoutRequest, request_id: str, revision: int, watch: Stopwatch
     ) -> OptionSet:
-        """Read the live context, plan every tier and build the answer (under
-        the lock), then remember it (in the store, outside the lock)."""
+        """Read the live context (the capacity map under the lock, the store
+        without it), plan every tier and build the answer (under the lock),
+        then remember it (in the store, outside the lock)."""
+        ctx = self._live.read(req, watch)
         with self._lock:
-            ctx = self._live.read(req, watch)
             plans = self._planner.plan(req, ctx, watch)
             answer = self._options.build(req, ctx, plans, request_id, revision)
             watch.lap("build")

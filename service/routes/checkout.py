@@ -1,7 +1,9 @@
 """Checkout routes: a cart's tiered options, then select, confirm or cancel.
 
-The handlers run on the event loop: a checkout call is a millisecond of
-work with the store (no thread hop, no lock held across awaits). Every
+The checkout calls run on the event loop with an embedded store (SQLite: a
+call is a fraction of a millisecond, a thread hop would cost more) and in
+worker threads with PostgreSQL (their round trips to the server overlap);
+see ``ServiceState.call``. Every
 outcome has one status and one body on every replica (``docs/service.md``,
 "Errors").
 """
@@ -87,7 +89,8 @@ async def post_options(body: OptionsRequest, state: State) -> JSONResponse:
         if body.preferences is None
         else body.preferences.model_dump(exclude_none=True)
     )
-    answer = state.router.generate_fulfillment_options(
+    answer = await state.call(
+        state.router.generate_fulfillment_options,
         body.customer_id,
         [(i.sku, i.quantity) for i in body.items],
         body.dest,
@@ -111,8 +114,11 @@ async def post_select(
 ) -> JSONResponse:
     """Any option may be chosen (overriding the recommendation); choosing
     another swaps the hold. 409 ``rejected``: the stock is gone."""
-    result = state.router.select(
-        request_id, body.option_id, customer_id=body.customer_id or x_customer_id
+    result = await state.call(
+        state.router.select,
+        request_id,
+        body.option_id,
+        customer_id=body.customer_id or x_customer_id,
     )
     return _checkout_response(result)
 
@@ -127,7 +133,9 @@ async def post_confirm(
 ) -> JSONResponse:
     """Idempotent (a repeat answers as the first); 409 when the hold expired
     or the checkout was cancelled."""
-    result = state.router.confirm(request_id, customer_id=x_customer_id)
+    result = await state.call(
+        state.router.confirm, request_id, customer_id=x_customer_id
+    )
     if result.status == "confirmed":
         state.hub.forget(request_id)
     return _checkout_response(result)
@@ -143,7 +151,9 @@ async def post_cancel(
 ) -> JSONResponse:
     """Idempotent (a repeat answers as the first); 409 for a confirmed
     checkout."""
-    result = state.router.cancel(request_id, customer_id=x_customer_id)
+    result = await state.call(
+        state.router.cancel, request_id, customer_id=x_customer_id
+    )
     if result.ok:
         state.hub.forget(request_id)
     return _checkout_response(result)
