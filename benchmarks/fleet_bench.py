@@ -135,19 +135,31 @@ def _wait_up(url: str, proc: subprocess.Popen[bytes], log: Path) -> None:
 
 # ------------------------------------------------------------------ parts
 def latency(
-    url: str, state: str, network: Network, carts: list[Cart], warm: int
+    url: str,
+    state: str,
+    network: Network,
+    carts: list[Cart],
+    warm: int,
+    server_cpus: str | None,
 ) -> dict[str, Any]:
     """One client's ``POST /v1/options`` p50 over HTTP, and the same call in
-    process (a router on the same store) on the same carts, same run."""
+    process (a router on the same store, on the server's CPUs while the
+    server idles) on the same carts, same run."""
     port = int(url.rsplit(":", 1)[1])
     http = run_fast(one_client_latency(port, carts, warm))
     inproc = []
-    with OnlineRouter.open(network, state) as router:
-        for k, (customer, items, dest) in enumerate(carts):
-            t = time.perf_counter()
-            router.generate_fulfillment_options(customer, items, dest)
-            if k >= warm:
-                inproc.append((time.perf_counter() - t) * 1e3)
+    client_cpus = os.sched_getaffinity(0)
+    if server_cpus is not None:  # where the server's own call would run
+        os.sched_setaffinity(0, {int(c) for c in server_cpus.split(",")})
+    try:
+        with OnlineRouter.open(network, state) as router:
+            for k, (customer, items, dest) in enumerate(carts):
+                t = time.perf_counter()
+                router.generate_fulfillment_options(customer, items, dest)
+                if k >= warm:
+                    inproc.append((time.perf_counter() - t) * 1e3)
+    finally:
+        os.sched_setaffinity(0, client_cpus)
     p50, inp50 = statistics.median(http), statistics.median(inproc)
     return {
         "requests": len(http),
@@ -264,8 +276,6 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     folder = args.network or sample_network_dir()
     network = load_network(folder)
     one, two, client_cpu = pinning() if not args.no_pin else (None, None, None)
-    if client_cpu is not None:
-        os.sched_setaffinity(0, {int(client_cpu)})
     carts = [(c, cart, d) for c, cart, d, _ in checkouts(network, 20_000, 1)]
     results: dict[str, Any] = {
         "setup": {"cpus": os.cpu_count(), "server_cpus_1_worker": one,
@@ -274,6 +284,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                   "load_avg_start": os.getloadavg()},
     }  # fmt: skip
     with tempfile.TemporaryDirectory() as tmp, LocalPostgres(PG_OPTIONS) as pg:
+        if client_cpu is not None:  # PostgreSQL itself stays on every CPU
+            os.sched_setaffinity(0, {int(client_cpu)})
         for backend in ("sqlite", "postgres"):
             results[backend] = _backend(
                 args, backend, folder, network, carts, pg, Path(tmp), (one, two)
@@ -312,7 +324,7 @@ def _backend(
         with serve(folder, state, log, workers=workers, cpus=pin) as url:
             if workers == 1:
                 out["latency"] = latency(
-                    url, state, network, carts[: args.latency], args.latency // 5
+                    url, state, network, carts[: args.latency], args.latency // 5, pin
                 )
             out[f"workers_{workers}"] = throughput(
                 url, carts, args.clients, args.duration, args.baseline
