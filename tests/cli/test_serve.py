@@ -102,8 +102,9 @@ def test_serve_runs_until_interrupted(tmp_path: Path) -> None:
 
 
 def test_serve_with_workers(tmp_path: Path) -> None:
-    """Two worker processes on one port share the checkouts; a worker killed
-    is started again; SIGINT stops them all."""
+    """Two worker processes on one port share the checkouts; workers killed
+    are started again, and the new ones finish the checkouts the dead ones
+    held (nothing of a checkout lives in a worker); SIGINT stops them all."""
     port = free_port()
     env = {**os.environ, API_KEY_ENV: "cli-test-key-0123456789"}
     command = [
@@ -119,25 +120,24 @@ def test_serve_with_workers(tmp_path: Path) -> None:
         _wait_up(base, log)
         workers = _children(proc.pid)
         assert len(workers) == 2
-        for _ in range(6):  # a new connection each: either worker answers
-            answer = httpx.post(f"{base}/v1/options", json={
-                "customer_id": "C1", "items": [{"sku": "TEE", "quantity": 1}],
-                "dest": "606",
-            }).json()  # fmt: skip
-            rid, option = answer["request_id"], answer["recommended"]
-            held = httpx.post(
-                f"{base}/v1/checkouts/{rid}/select", json={"option_id": option}
-            )
-            assert held.json()["status"] == "held"
-            done = httpx.post(f"{base}/v1/checkouts/{rid}/confirm")
-            assert done.json()["status"] == "confirmed"
-        os.kill(workers[0], signal.SIGKILL)
+        # a new connection each: two checkouts held, two only offered
+        started = [_start(base, select=k % 2 == 0) for k in range(4)]
+        for worker in workers:
+            os.kill(worker, signal.SIGKILL)
         _wait_for(
             lambda: (
-                len(_children(proc.pid)) == 2 and workers[0] not in _children(proc.pid)
+                len(_children(proc.pid)) == 2
+                and not set(workers) & set(_children(proc.pid))
             )
         )
         _wait_up(base, log)
+        for rid, option in started:  # only new workers are left to answer
+            held = httpx.post(
+                f"{base}/v1/checkouts/{rid}/select", json={"option_id": option}
+            )
+            assert held.json()["status"] == "held", held.text
+            done = httpx.post(f"{base}/v1/checkouts/{rid}/confirm", timeout=10)
+            assert done.json()["status"] == "confirmed", done.text
     finally:
         proc.send_signal(signal.SIGINT)
         code = proc.wait(30)
@@ -146,6 +146,21 @@ def test_serve_with_workers(tmp_path: Path) -> None:
     assert "  workers        2" in output and output.endswith(
         "tierflow serve: stopped\n"
     )
+
+
+def _start(base: str, *, select: bool) -> tuple[str, str]:
+    """Options for a tee to Chicago (the recommendation held when
+    ``select``); the request and option ids."""
+    answer = httpx.post(f"{base}/v1/options", json={
+        "customer_id": "C1", "items": [{"sku": "TEE", "quantity": 1}], "dest": "606",
+    }, timeout=10).json()  # fmt: skip
+    rid, option = answer["request_id"], answer["recommended"]
+    if select:
+        held = httpx.post(
+            f"{base}/v1/checkouts/{rid}/select", json={"option_id": option}, timeout=10
+        )
+        assert held.json()["status"] == "held", held.text
+    return str(rid), str(option)
 
 
 def _children(pid: int) -> list[int]:

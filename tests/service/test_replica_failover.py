@@ -9,6 +9,7 @@ import itertools
 import os
 import signal
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -54,8 +55,18 @@ class _Fleet:
         return r.status_code, r.json()
 
 
-def _client_run(fleet: _Fleet, n: int, seed: int, out: dict[str, str]) -> None:
-    """``n`` checkouts: options, select, confirm (or cancel one in five)."""
+def _client_run(
+    fleet: _Fleet, n: int, seed: int, out: dict[str, str], failed: list[str]
+) -> None:
+    """``n`` checkouts: options, select, confirm (or cancel one in five);
+    what went wrong goes to ``failed``."""
+    try:
+        _checkouts(fleet, n, seed, out)
+    except Exception as exc:  # reported by the test, not lost in the thread
+        failed.append(f"client {seed}: {type(exc).__name__}: {exc}")
+
+
+def _checkouts(fleet: _Fleet, n: int, seed: int, out: dict[str, str]) -> None:
     with httpx.Client(timeout=30) as client:
         for i in range(n):
             k = seed + i
@@ -83,6 +94,7 @@ def test_kill_9_of_one_replica_mid_load(
     pg = postgres_server.create_database(f"failover_{os.getpid()}_{next(_databases)}")
     stock_up(pg, 10_000)
     outcomes: dict[str, str] = {}
+    failed: list[str] = []
     with (
         serve_process(pg, tmp_path / "a.log") as (url_a, proc_a),
         serve_process(pg, tmp_path / "b.log") as (url_b, _),
@@ -90,17 +102,21 @@ def test_kill_9_of_one_replica_mid_load(
         fleet = _Fleet([url_a, url_b])
         threads = [
             threading.Thread(
-                target=_client_run, args=(fleet, CHECKOUTS, 1000 * c, outcomes)
+                target=_client_run,
+                args=(fleet, CHECKOUTS, 1000 * c, outcomes, failed),
             )
             for c in range(CLIENTS)
         ]
         for t in threads:
             t.start()
+        deadline = time.monotonic() + 120
         while len(outcomes) < CLIENTS * CHECKOUTS // 4:
+            assert not failed and time.monotonic() < deadline, failed
             threading.Event().wait(0.02)
         os.kill(proc_a.pid, signal.SIGKILL)  # mid-load
         for t in threads:
             t.join(120)
+        assert failed == []
         assert len(outcomes) == CLIENTS * CHECKOUTS
         assert fleet.failovers >= 1 and url_a in fleet.dead
         assert httpx.get(f"{url_b}/healthz").json()["status"] == "ok"
