@@ -52,9 +52,9 @@ class CLTVConfig:
         platinum, the next ``gold_share`` gold, the rest silver.
     """
 
-    plan: Plan = "to_as_of"
+    plan: Plan = "rolling"
     window_days: int = 30
-    n_cutoffs: int = 8
+    n_cutoffs: int = 3
     cutoff_step_days: int = 30
     feature_set: FeatureChoice = "all"
     min_history_days: int = 30
@@ -152,3 +152,17 @@ def training_windows(
             value=str(day_to_date(as_of_day).date()),
         )
     return windows
+
+
+def calibration_windows(
+    as_of_day: int, horizon_days: int, first_day: int, min_history_days: int
+) -> list[tuple[int, int]]:
+    """The ``(cutoff_day, window_days)`` pairs the calibration is fitted on:
+    windows ending at ``as_of_day``, as long as the horizon where the history
+    allows (``L``, ``2L/3`` and ``L/3`` days, ``L`` the longest), latest
+    cut-off first; none when less than ``min_history_days`` is known."""
+    longest = min(horizon_days, as_of_day - first_day - min_history_days)
+    if longest < 1:
+        return []
+    widths = sorted({max(1, round(longest * f)) for f in (1.0, 2 / 3, 1 / 3)})
+    return [(as_of_day - w, w) for w in widths]

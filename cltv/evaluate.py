@@ -159,23 +159,23 @@ HIGHER_IS_BETTER = (
 )
 
 
-def best_of(rows: Sequence[dict[str, float]]) -> dict[str, float]:
+def best_of(
+    rows: Sequence[dict[str, float]], *, worst: bool = False
+) -> dict[str, float]:
     """Per metric, the best value among ``rows``: the highest ranking metric,
-    the lowest error, the smallest ``|bias|`` (NaNs ignored)."""
+    the lowest error, the smallest ``|bias|`` (NaNs ignored); or the worst."""
     if not rows:
         raise InputError("no metrics to compare")
-    best: dict[str, float] = {}
+    out: dict[str, float] = {}
     for key in rows[0]:
         values = [row[key] for row in rows if math.isfinite(row[key])]
-        if not values:
-            best[key] = float("nan")
-        elif key in HIGHER_IS_BETTER:
-            best[key] = max(values)
-        elif key == "bias_pct":
-            best[key] = min(values, key=abs)
+        # sort so that the best comes first
+        if key in HIGHER_IS_BETTER:
+            values.sort(reverse=True)
         else:
-            best[key] = min(values)
-    return best
+            values.sort(key=abs if key == "bias_pct" else None)
+        out[key] = (values[-1] if worst else values[0]) if values else float("nan")
+    return out
 
 
 def best_row(

@@ -29,6 +29,7 @@ from numpy.typing import NDArray
 from tierflow.cltv.baselines import BASELINES, baseline_forecasts, calibrated_name
 from tierflow.cltv.btyd import BetaGeoFit, GammaGammaFit
 from tierflow.cltv.calibration import (
+    MAX_SHAPE_ROWS,
     SHARPNESS_GRID,
     Shape,
     at_total,
@@ -41,15 +42,18 @@ from tierflow.cltv.config import (
     CLTVConfig,
     FeatureChoice,
     Plan,
+    calibration_windows,
     training_windows,
 )
 from tierflow.cltv.features import (
     BtydFit,
     CustomerData,
     CustomerHistory,
+    FeatureSet,
     build_features,
     customer_history,
     fit_btyd,
+    window_spend,
 )
 from tierflow.cltv.level import Level, fit_level
 from tierflow.cltv.regressor import CLTVRegressor
@@ -216,27 +220,31 @@ class CLTVModel:
         self.encoder_ = FeatureEncoder.fit(
             [w.frame for w in windows], cfg.feature_set, cfg.plan == "to_as_of"
         )
+        self.as_of_day_ = self.btyd_ = self.level_ = None  # from an earlier fit
         self.regressor_ = self._fit_regressor(windows)
-        self.shapes_ = self._fit_shapes(windows, self.regressor_)
+        self.shapes_ = self._fit_shapes(data, as_of_day, horizon_days)
         self.n_training_rows_ = sum(len(w.target) for w in windows)
         self.as_of_day_ = as_of_day
         self.horizon_days_ = horizon_days
+        self.level_ = self._fit_level(data)
+        return self
+
+    def _fit_level(self, data: CustomerData) -> Level:
+        """The BTYD fit as of the training day and the level for the horizon."""
+        _, as_of_day, horizon_days = self._fitted()
+        log = data.transactions
         history = customer_history(log, as_of_day)
         self.btyd_ = fit_btyd(history)
-        self.level_ = None
-        if cfg.level == "learned":
-            self.level_ = self.forecast(data).level
-        else:
-            btyd_total = float(self.btyd_.expected_spend(history, horizon_days).sum())
-            self.level_ = fit_level(
-                cfg.level,
-                log,
-                as_of_day,
-                horizon_days,
-                btyd_total=btyd_total,
-                learned_total=float("nan"),
-            )
-        return self
+        if self.config.level == "learned":
+            return self.forecast(data).level
+        return fit_level(
+            self.config.level,
+            log,
+            as_of_day,
+            horizon_days,
+            btyd_total=float(self.btyd_.expected_spend(history, horizon_days).sum()),
+            learned_total=float("nan"),
+        )
 
     def _fit_regressor(self, windows: list[TrainingWindow]) -> CLTVRegressor:
         cfg, encoder = self.config, self._encoder()
@@ -261,32 +269,55 @@ class CLTVModel:
         return regressor.fit(X, y, groups=customers)
 
     def _fit_shapes(
-        self, windows: list[TrainingWindow], regressor: CLTVRegressor
+        self, data: CustomerData, as_of_day: int, horizon_days: int
     ) -> dict[str, Shape]:
-        """Each forecaster's shape, fitted the same way on the same windows.
+        """Each forecaster's shape, fitted the same way on the same windows
+        (:func:`~tierflow.cltv.config.calibration_windows`).
 
-        Our model's window forecasts are the regressor's out-of-fold ones
-        (members that never saw the customer); without cross-fitting
-        (``n_folds=1``) they are in-sample, which flatters nobody but us.
+        Every forecast of a window is made at its cut-off from the history up
+        to it; ours by the members that never saw the customer
+        (:meth:`CLTVRegressor.predict_out_of_fold`; in-sample with one fold).
         """
         names = (MODEL_NAME, *BASELINES)
         if self.config.calibration != "mae":
             return dict.fromkeys(names, Shape())
-        ours = regressor.oof_prediction_
-        if ours is None:
-            X = np.vstack(
-                [self._encoder().design(w.frame, w.width, w.offset) for w in windows]
-            )
-            ours = regressor.predict(X)
-        bounds = np.cumsum([0, *(len(w.target) for w in windows)])
-        per_window = {MODEL_NAME: np.split(ours, bounds[1:-1])}
-        per_window |= {name: [w.baselines[name] for w in windows] for name in BASELINES}
-        return {
-            name: fit_shape(
-                [(f, w.target) for f, w in zip(per_window[name], windows, strict=True)]
-            )
-            for name in names
-        }
+        log = data.transactions
+        windows: dict[str, list[tuple[FloatArray, FloatArray]]] = {n: [] for n in names}
+        for cutoff, width in calibration_windows(
+            as_of_day, horizon_days, log.first_day, self.config.min_history_days
+        ):
+            try:
+                feats, raw = self._raw_forecasts(data, cutoff, width, calibrating=True)
+            except InputError:
+                continue  # too little history at this cut-off to fit BTYD
+            actual = window_spend(log, feats.history, width)
+            rows = _shape_rows(len(actual))
+            for name in names:
+                windows[name].append((raw[name], actual[rows]))
+        return {name: fit_shape(windows[name]) for name in names}
+
+    def _raw_forecasts(
+        self, data: CustomerData, day: int, horizon: int, *, calibrating: bool = False
+    ) -> tuple[FeatureSet, dict[str, FloatArray]]:
+        """Features as of ``day`` and every forecaster's raw forecast for the
+        next ``horizon`` days. ``calibrating``: ours out of fold, on the fixed
+        sample of customers :func:`_shape_rows` (the baselines too)."""
+        if self.regressor_ is None:
+            raise InputError("the CLTV model is not fitted; call fit() first")
+        reuse = self.btyd_ if day == self.as_of_day_ else None
+        feats = build_features(data, day, self._feature_window(horizon), btyd=reuse)
+        raw = baseline_forecasts(feats.history, feats.btyd, horizon)
+        frame, codes = feats.frame, feats.history.codes
+        if calibrating:
+            rows = _shape_rows(len(codes))
+            raw = {name: values[rows] for name, values in raw.items()}
+            frame, codes = frame.iloc[rows], codes[rows]
+        design = self._encoder().design(frame, horizon, raw["bgnbd_gg"])
+        if calibrating and self.regressor_.n_folds > 1:
+            ours = self.regressor_.predict_out_of_fold(design, codes)
+        else:
+            ours = self.regressor_.predict(design)
+        return feats, {MODEL_NAME: ours, **raw}
 
     # -- forecast / score ---------------------------------------------------
     def _encoder(self) -> FeatureEncoder:
@@ -326,15 +357,11 @@ class CLTVModel:
         """Every forecaster, raw, with its shape and the level, for every
         customer who purchased on or before ``as_of_day`` (default: the
         training as-of; data after it is not read)."""
-        regressor, fit_day, fit_horizon = self._fitted()
+        _, fit_day, fit_horizon = self._fitted()
         day = fit_day if as_of_day is None else as_of_day
         horizon = fit_horizon if horizon_days is None else horizon_days
         self._check_inputs(data)
-        reuse = self.btyd_ if day == fit_day else None
-        feats = build_features(data, day, self._feature_window(horizon), btyd=reuse)
-        raw = baseline_forecasts(feats.history, feats.btyd, horizon)
-        design = self._encoder().design(feats.frame, horizon, raw["bgnbd_gg"])
-        raw = {MODEL_NAME: regressor.predict(design), **raw}
+        feats, raw = self._raw_forecasts(data, day, horizon)
         return Forecasts(
             history=feats.history,
             horizon_days=horizon,
@@ -426,6 +453,14 @@ class CLTVModel:
                 k: v for k, v in regressor.get_params().items() if _jsonable(v)
             },
         }
+
+
+def _shape_rows(n: int) -> NDArray[np.int64]:
+    """The customers a calibration window is fitted on: all, or a fixed-seed
+    sample of :data:`MAX_SHAPE_ROWS` (the same for every forecaster)."""
+    if n <= MAX_SHAPE_ROWS:
+        return np.arange(n)
+    return np.sort(np.random.default_rng(0).choice(n, MAX_SHAPE_ROWS, replace=False))
 
 
 def _jsonable(value: object) -> bool:

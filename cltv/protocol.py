@@ -16,7 +16,6 @@ from dataclasses import dataclass, field
 
 from tierflow.cltv.evaluate import (
     BASELINE_ROWS,
-    HIGHER_IS_BETTER,
     MODEL_NAME,
     Evaluation,
     best_of,
@@ -87,16 +86,7 @@ def rolling_origins(
 def worst_seed(runs: Sequence[Metrics]) -> Metrics:
     """Per metric, the worst of the seeds: the lowest ranking metric, the
     highest error, the largest ``|bias|``."""
-    out: Metrics = {}
-    for key in runs[0]:
-        values = [r[key] for r in runs]
-        if key in HIGHER_IS_BETTER:
-            out[key] = min(values)
-        elif key == "bias_pct":
-            out[key] = max(values, key=abs)
-        else:
-            out[key] = max(values)
-    return out
+    return best_of(runs, worst=True)
 
 
 @dataclass(frozen=True, slots=True)

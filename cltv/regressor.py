@@ -1,24 +1,9 @@
-"""The CLTV estimator: seed-bagged Poisson gradient boosting, optionally on an offset.
+"""The CLTV estimator: bagged Poisson gradient boosting of spend, on an offset.
 
-Spend is zero-inflated and heavy-tailed, so the loss is Poisson (log link): it
-fits conditional means, keeps predictions positive and does not let a few
-large spenders dominate as squared error would. Boosting on one seed moves
-the top of the ranking by tenths of a point, so ``n_estimators`` members are
-fitted on random row subsamples and column subsets and their log-predictions
-averaged (a geometric mean, the natural average under a log link).
-
-With ``offset_column`` the model boosts a multiplicative correction of a
-baseline forecast held in that column (here: the BG/NBD + Gamma-Gamma spend
-forecast for the target window). Poisson regression of ``y`` with offset
-``o`` is exactly Poisson regression of ``y / o`` with sample weights ``o``,
-which is how it is fitted. At prediction time the same column may hold the
-baseline for a *longer* horizon: the learned correction then carries over to
-that horizon along the baseline's own (principled) time profile.
-
-With ``n_folds > 1`` the rows are cross-fitted by group (customer): each fold
-has its own bag, fitted on the other folds' rows, so every training row also
-gets an out-of-fold forecast (``oof_prediction_``) from members that never
-saw its customer; :meth:`predict` averages all members.
+Poisson loss (log link) for a zero-inflated, heavy-tailed target; a bag of
+members on row subsamples, averaged geometrically; optionally a multiplicative
+correction of a baseline forecast held in an offset column, and cross-fitting
+by customer for out-of-fold forecasts. Why each: ``docs/cltv.md``.
 """
 
 from __future__ import annotations
@@ -118,8 +103,9 @@ class CLTVRegressor(RegressorMixin, BaseEstimator):  # type: ignore[misc]
         and badly so on a shared machine), all cores above.
     n_folds
         Cross-fitting folds (by ``groups``; rows when none are given): each
-        fold's ``n_estimators`` members are fitted on the other folds' rows
-        and give that fold's out-of-fold forecasts. 1: one bag on all rows.
+        fold's ``n_estimators`` members are fitted on the other folds' rows,
+        so :meth:`predict_out_of_fold` can forecast any row of a group with
+        members that never saw it. 1: one bag on all rows.
     random_state
         Seed of the fold assignment, the member seeds and subsamples.
 
@@ -233,16 +219,20 @@ class CLTVRegressor(RegressorMixin, BaseEstimator):  # type: ignore[misc]
         return 1 if n_rows < SMALL_DATA_ROWS else None
 
     def _folds(self, n_rows: int, groups: Any, rng: np.random.RandomState) -> IntArray:
-        """The fold of each row: groups shuffled and dealt out round-robin."""
+        """The fold of each row: groups shuffled and dealt out round-robin.
+
+        Remembers each group's fold (``groups_``, ``group_folds_``).
+        """
         k = int(self.n_folds)
-        if k == 1:
-            return np.zeros(n_rows, dtype=np.int64)
         labels = np.arange(n_rows) if groups is None else np.asarray(groups)
         if len(labels) != n_rows:
             raise ValueError(f"groups has {len(labels)} labels for {n_rows} rows")
-        _, codes = np.unique(labels, return_inverse=True)
-        deal = rng.permutation(int(codes.max()) + 1 if n_rows else 0) % k
-        return np.asarray(deal[codes], dtype=np.int64)
+        self.groups_, codes = np.unique(labels, return_inverse=True)
+        if k == 1:
+            self.group_folds_ = np.zeros(len(self.groups_), dtype=np.int64)
+        else:
+            self.group_folds_ = rng.permutation(len(self.groups_)) % k
+        return np.asarray(self.group_folds_[codes], dtype=np.int64)
 
     def _member(self, seed: int) -> HistGradientBoostingRegressor:
         return HistGradientBoostingRegressor(
@@ -271,22 +261,16 @@ class CLTVRegressor(RegressorMixin, BaseEstimator):  # type: ignore[misc]
         rng = check_random_state(self.random_state)
         fold = self._folds(X.shape[0], groups, rng)
         members: list[HistGradientBoostingRegressor] = []
-        oof = np.zeros(X.shape[0])
         for k in range(int(self.n_folds)):
             train = (
                 np.flatnonzero(fold != k) if self.n_folds > 1 else np.arange(len(fold))
             )
-            bag = [
+            members.extend(
                 self._fit_member(features, target, weight, train, rng)
                 for _ in range(int(self.n_estimators))
-            ]
-            members.extend(bag)
-            held = fold == k
-            if self.n_folds > 1 and held.any():
-                oof[held] = _bag_log_mean(bag, features[held])
+            )
         self.estimators_ = members
         self.n_iter_ = min(m.n_iter_ for m in members)
-        self.oof_prediction_ = np.exp(oof) * offset if self.n_folds > 1 else None
         return self
 
     def _fit_member(
@@ -323,6 +307,39 @@ class CLTVRegressor(RegressorMixin, BaseEstimator):  # type: ignore[misc]
         features = _apply_edges(self._features(X), self.bin_edges_)
         with threadpool_limits(limits=self._threads(X.shape[0]), user_api="openmp"):
             logs = _bag_log_mean(self.estimators_, features)
+        return np.asarray(np.exp(logs) * self._offset(X))
+
+    def predict_out_of_fold(self, X: Any, groups: Any) -> FloatArray:
+        """Each row's forecast by the members that never saw its group: the
+        bag of the group's fold, or every member for a group not in training.
+
+        Requires ``n_folds > 1`` (with one fold every member saw every group).
+        """
+        check_is_fitted(self)
+        if self.n_folds < 2:
+            raise ValueError("out-of-fold forecasts need n_folds >= 2")
+        X = validate_data(
+            self, X, dtype=np.float64, ensure_all_finite="allow-nan", reset=False
+        )
+        labels = np.asarray(groups)
+        if len(labels) != X.shape[0]:
+            raise ValueError(f"groups has {len(labels)} labels for {X.shape[0]} rows")
+        pos = np.minimum(np.searchsorted(self.groups_, labels), len(self.groups_) - 1)
+        seen = self.groups_[pos] == labels
+        fold = np.where(seen, self.group_folds_[pos], -1)
+        features = _apply_edges(self._features(X), self.bin_edges_)
+        logs = np.zeros(X.shape[0])
+        size = int(self.n_estimators)
+        with threadpool_limits(limits=self._threads(X.shape[0]), user_api="openmp"):
+            for k in range(-1, int(self.n_folds)):
+                rows = fold == k
+                if rows.any():
+                    bag = (
+                        self.estimators_
+                        if k < 0
+                        else self.estimators_[k * size : (k + 1) * size]
+                    )
+                    logs[rows] = _bag_log_mean(bag, features[rows])
         return np.asarray(np.exp(logs) * self._offset(X))
 
 

@@ -3,9 +3,7 @@
 For each cut-off ``c`` before the as-of date ``A`` the features are computed
 from the history up to ``c`` (a BG/NBD + Gamma-Gamma fit included) and the
 target is the spend in ``(c, c + w]``; every window ends on or before ``A``,
-so nothing after ``A`` is read. Each window also keeps every baseline's
-forecast for it, made at ``c``: the calibration of every forecaster is fitted
-on the same windows.
+so nothing after ``A`` is read.
 """
 
 from __future__ import annotations
@@ -17,7 +15,6 @@ import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
-from tierflow.cltv.baselines import baseline_forecasts
 from tierflow.cltv.config import FeatureChoice
 from tierflow.cltv.features import (
     BASE_FEATURES,
@@ -57,14 +54,13 @@ MAX_CATEGORIES = 250
 
 @dataclass(frozen=True, slots=True, eq=False)
 class TrainingWindow:
-    """The sampled customers of one cut-off: features, targets, baselines."""
+    """The sampled customers of one cut-off: features and targets."""
 
     cutoff: int
     width: int
     frame: pd.DataFrame
     codes: IntArray
     target: FloatArray
-    baselines: dict[str, FloatArray]
 
     @property
     def offset(self) -> FloatArray:
@@ -91,7 +87,6 @@ def stack_windows(
         if max_customers is not None and len(rows) > max_customers:
             rows = np.sort(rng.choice(rows, max_customers, replace=False))
         target = window_spend(data.transactions, feats.history, width)
-        baselines = baseline_forecasts(feats.history, feats.btyd, width)
         out.append(
             TrainingWindow(
                 cutoff=cutoff,
@@ -99,7 +94,6 @@ def stack_windows(
                 frame=feats.frame.iloc[rows],
                 codes=feats.history.codes[rows],
                 target=target[rows],
-                baselines={name: values[rows] for name, values in baselines.items()},
             )
         )
         del feats  # keep only the sampled rows of each window

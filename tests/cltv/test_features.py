@@ -50,6 +50,17 @@ def _log(rows: list[tuple[str, str, float]]) -> TransactionLog:
     return TransactionLog.from_columns(list(ids), list(dates), list(amounts))
 
 
+def _browsing() -> BrowsingLog:
+    """a: 2 sessions 3 days before as-of, 50 the day after; b: one, 40 days before."""
+    return BrowsingLog(
+        customer_ids=np.array(["a", "a", "b"], dtype=object),
+        day=np.array([AS_OF - 3, AS_OF + 1, AS_OF - 40]),
+        sessions=np.array([2.0, 50.0, 1.0]),
+        product_views=np.array([5.0, 50.0, 3.0]),
+        cart_adds=np.array([1.0, 50.0, 0.0]),
+    )
+
+
 def test_hand_made_history_known_values() -> None:
     history = customer_history(_log(ROWS), AS_OF)
     f = history.frame
@@ -104,13 +115,7 @@ def test_profile_and_browsing_features_ignore_the_future() -> None:
         signup_day=np.array([AS_OF - 100.0, AS_OF + 5.0]),
         categoricals=(("region", np.array(["north", "south"], dtype=object)),),
     )
-    browsing = BrowsingLog(
-        customer_ids=np.array(["a", "a", "b"], dtype=object),
-        day=np.array([AS_OF - 3, AS_OF + 1, AS_OF - 40]),
-        sessions=np.array([2.0, 50.0, 1.0]),
-        product_views=np.array([5.0, 50.0, 3.0]),
-        cart_adds=np.array([1.0, 50.0, 0.0]),
-    )
+    browsing = _browsing()
     btyd = BtydFit(
         BetaGeoFit(0.25, 4.8, 0.72, 2.16, 0.0, 2, True),
         GammaGammaFit(6.3, 3.6, 15.0, 0.0, 1, True),
@@ -159,13 +164,7 @@ def test_no_leakage_features_and_model(synthetic: pd.DataFrame) -> None:
 
 
 def test_customer_data_until_keeps_only_what_was_known() -> None:
-    browsing = BrowsingLog(
-        customer_ids=np.array(["a", "a", "b"], dtype=object),
-        day=np.array([AS_OF - 3, AS_OF + 1, AS_OF - 40]),
-        sessions=np.array([2.0, 50.0, 1.0]),
-        product_views=np.array([5.0, 50.0, 3.0]),
-        cart_adds=np.array([1.0, 50.0, 0.0]),
-    )
+    browsing = _browsing()
     data = CustomerData(_log(ROWS), None, browsing)
     known = data.until(AS_OF)
     assert known.transactions.last_day <= AS_OF < data.transactions.last_day
