@@ -84,8 +84,8 @@ bench-online: $(STAMP)
 bench-cltv: $(STAMP)
 	$(BIN)/python -m tierflow.benchmarks.cltv_bench protocol --out $(OUT)/bench-cltv
 	$(BIN)/python -m tierflow.benchmarks.cltv_bench spearman \
-	  $(OUT)/bench-cltv/cdnow-standard/predictions.csv
-	$(BIN)/python -m tierflow.benchmarks.cltv_bench level
+	  $(OUT)/bench-cltv/cdnow-standard/predictions.csv --out $(OUT)/bench-cltv/spearman.txt
+	$(BIN)/python -m tierflow.benchmarks.cltv_bench level --out $(OUT)/bench-cltv/level.txt
 	$(BIN)/python -m tierflow.benchmarks.cltv_bench scale --out $(OUT)/bench-cltv/scale
 
 ## bench-cltv-quick: the protocol with one seed per split (while iterating)

@@ -117,7 +117,7 @@ def _cell(m: dict[str, float], key: str, fmt: str) -> str:
 
 def split_rows(result: SplitResult) -> list[tuple[str, dict[str, float]]]:
     n = len(result.runs)
-    rows = [(f"cltv, worst of {n} seeds", result.worst())]
+    rows = [(f"cltv, worst of {n} seed{'s' if n > 1 else ''}", result.worst())]
     if n > 1:
         rows.append((f"cltv, mean of {n} seeds", result.mean("cltv")))
     rows.append(("cltv_raw (before calibration)", result.mean("cltv_raw")))
@@ -326,15 +326,32 @@ def cv_command(as_of: str, horizon_days: int) -> None:
     click.echo(f"chosen: {best}")
 
 
+def _report(lines: list[str], out: Path | None) -> None:
+    text = "\n".join(lines)
+    click.echo(text)
+    if out is not None:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(text + "\n")
+
+
+_out_file = click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Also write the report to this file.",
+)
+
+
 @main.command("spearman")
 @click.argument(
     "predictions", type=click.Path(exists=True, dir_okay=False, path_type=Path)
 )
-def spearman_command(predictions: Path) -> None:
+@_out_file
+def spearman_command(predictions: Path, out: Path | None) -> None:
     """Why the naive rule has the higher Spearman: a predictions.csv dissected."""
-    from tierflow.benchmarks.cltv_studies import print_spearman_study
+    from tierflow.benchmarks.cltv_studies import spearman_report
 
-    print_spearman_study(predictions)
+    _report(spearman_report(predictions), out)
 
 
 @main.command("level")
@@ -343,16 +360,18 @@ def spearman_command(predictions: Path) -> None:
     default="cdnow," + ",".join(f"history-{s}" for s in HISTORY_SEEDS),
     show_default=True,
 )
-def level_command(datasets: str) -> None:
+@_out_file
+def level_command(datasets: str, out: Path | None) -> None:
     """What the history tells about the level: BTYD's count and value per
     split against what happened, and the seasonal correction."""
-    from tierflow.benchmarks.cltv_studies import print_level_study
+    from tierflow.benchmarks.cltv_studies import level_report
 
-    for name in datasets.split(","):
-        data = load_dataset(name.strip())
-        print_level_study(
-            name.strip(), data, [s for s, _ in dataset_splits(name, data)]
-        )
+    lines = []
+    for name in (d.strip() for d in datasets.split(",")):
+        data = load_dataset(name)
+        splits = [s for s, _ in dataset_splits(name, data)]
+        lines += level_report(name, data, splits)
+    _report(lines, out)
 
 
 @main.command("scale")

@@ -6,7 +6,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-import click
 import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
@@ -107,30 +106,30 @@ def spearman_study(frame: pd.DataFrame) -> SpearmanStudy:
     )
 
 
-def print_spearman_study(path: Path) -> None:
+def spearman_report(path: Path) -> list[str]:
+    """The Spearman study of a predictions.csv, as text lines."""
     frame = pd.read_csv(path, dtype={"customer_id": str})
     st = spearman_study(frame)
-    click.echo(
+    lines = [
         f"{st.n} customers; {100 * st.share_no_purchase:.1f} % spend nothing in the "
         f"holdout. The naive rule ties {100 * st.naive_zero_share:.1f} % at 0 (one "
         f"purchase day so far); {100 * st.naive_zero_no_purchase:.1f} % of them "
-        f"spend nothing, against {100 * st.other_no_purchase:.1f} % of the others."
-    )
-    click.echo(
+        f"spend nothing, against {100 * st.other_no_purchase:.1f} % of the others.",
         f"{'forecast':<16}{'spearman':>10}{'buyers':>8}{'AUC':>7}"
-        f"{'top10':>8}{'top20':>8}{'gains30':>9}"
-    )
+        f"{'top10':>8}{'top20':>8}{'gains30':>9}",
+    ]
     for name, r in st.rows.items():
-        click.echo(
+        lines.append(
             f"{name:<16}{r.spearman:>10.4f}{r.spearman_buyers:>8.4f}"
             f"{r.auc_buyer:>7.3f}{100 * r.top10:>7.1f}%"
             f"{100 * r.top20:>7.1f}%{100 * r.gains30:>8.1f}%"
         )
-    click.echo(
+    lines.append(
         f"cltv_raw with its bottom {100 * st.naive_zero_share:.1f} % tied at 0: "
         f"spearman {st.cltv_bottom_tied:.4f}; naive with its ties ordered by "
         f"cltv_raw: {st.naive_ties_broken_by_cltv:.4f}"
     )
+    return lines
 
 
 def _purchase_days(
@@ -168,14 +167,16 @@ def level_row(data: CustomerData, split: Split) -> dict[str, float | str]:
     }
 
 
-def print_level_study(name: str, data: CustomerData, splits: list[Split]) -> None:
-    click.echo(
+def level_report(name: str, data: CustomerData, splits: list[Split]) -> list[str]:
+    """The level study of one data set's splits, as text lines."""
+    lines = [
         f"{name}: actual / BTYD forecast of purchase days (count), spend per "
         "purchase (value) and spend; then our level / actual"
-    )
+    ]
     for split in splits:
         r = level_row(data, split)
-        click.echo(
+        lines.append(
             f"  {r['split']:<18} count {r['count']:.3f}  value {r['value']:.3f}  "
             f"spend {r['spend']:.3f}  level/actual {r['level']:.3f} ({r['source']})"
         )
+    return lines

@@ -52,9 +52,9 @@ class CLTVConfig:
         platinum, the next ``gold_share`` gold, the rest silver.
     """
 
-    plan: Plan = "rolling"
+    plan: Plan = "to_as_of"
     window_days: int = 30
-    n_cutoffs: int = 3
+    n_cutoffs: int = 8
     cutoff_step_days: int = 30
     feature_set: FeatureChoice = "all"
     min_history_days: int = 30
@@ -62,7 +62,7 @@ class CLTVConfig:
     n_estimators: int = 3
     n_folds: int = 2
     subsample: float = 0.8
-    max_iter: int = 150
+    max_iter: int = 75
     learning_rate: float = 0.05
     max_leaf_nodes: int = 7
     min_samples_leaf: int = 400

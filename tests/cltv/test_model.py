@@ -16,7 +16,7 @@ def _dates(windows: list[tuple[int, int]]) -> list[tuple[str, int]]:
 
 def test_training_windows_end_by_the_as_of_date() -> None:
     first, as_of = day_number("1997-01-01"), day_number("1997-09-30")
-    to_as_of = training_windows(CLTVConfig(plan="to_as_of", n_cutoffs=8), as_of, first)
+    to_as_of = training_windows(CLTVConfig(), as_of, first)
     assert _dates(to_as_of)[:3] == [
         ("1997-08-31", 30),
         ("1997-08-01", 60),
@@ -24,7 +24,9 @@ def test_training_windows_end_by_the_as_of_date() -> None:
     ]
     assert all(c + w == as_of for c, w in to_as_of)
     assert min(c for c, _ in to_as_of) >= first + 30
-    rolling = training_windows(CLTVConfig(window_days=60), as_of, first)
+    rolling = training_windows(
+        CLTVConfig(plan="rolling", window_days=60, n_cutoffs=3), as_of, first
+    )
     assert _dates(rolling) == [
         ("1997-08-01", 60),
         ("1997-07-02", 60),

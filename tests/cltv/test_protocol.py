@@ -44,7 +44,7 @@ def test_rolling_origins_score_after_and_train_before_each_as_of() -> None:
         assert split.as_of_day - first >= 365
         assert split.as_of_day + split.holdout_days <= last
         # no training window of any plan reaches past the split's as-of date
-        for config in (CLTVConfig(), CLTVConfig(plan="to_as_of", n_cutoffs=12)):
+        for config in (CLTVConfig(), CLTVConfig(plan="rolling", n_cutoffs=12)):
             windows = training_windows(config, split.as_of_day, first)
             assert all(cutoff + width <= split.as_of_day for cutoff, width in windows)
     few = rolling_origins(
