@@ -394,8 +394,11 @@ def seasonal_features(
     cust, day, amount = log.customer[keep], log.day[keep], log.amount[keep]
     spend = np.bincount(cust, weights=amount, minlength=log.n_customers)
     bought = amount >= 0
-    pairs = np.unique(cust[bought] * np.int64(1 << 24) + (day[bought] - lo))
-    days = np.bincount(pairs >> 24, minlength=log.n_customers).astype(np.float64)
+    cust, day = cust[bought], day[bought]
+    # rows are sorted by (customer, day): a purchase day starts where either changes
+    change = (cust[1:] != cust[:-1]) | (day[1:] != day[:-1])
+    first = np.concatenate([np.ones(min(len(cust), 1), dtype=bool), change])
+    days = np.bincount(cust[first], minlength=log.n_customers).astype(np.float64)
     out["spend_year_ago"] = spend[history.codes]
     out["purchases_year_ago"] = days[history.codes]
     return out

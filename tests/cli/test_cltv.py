@@ -30,6 +30,23 @@ def _run(*args: str) -> Result:
     return CliRunner().invoke(cli, ["cltv", *args])
 
 
+def _assert_scores(scores: pd.DataFrame, transactions: Path) -> None:
+    """Every customer who bought by 2023-06-30, with valid scores and segments."""
+    tx = pd.read_csv(transactions, dtype={"customer_id": str})
+    bought = tx.loc[(tx["order_date"] <= "2023-06-30") & (tx["amount"] >= 0)]
+    assert set(scores["customer_id"]) == set(bought["customer_id"])
+    assert scores["p_active"].between(0, 1).all()
+    # the published forecast is the absolute-error point forecast: customers
+    # unlikely to buy get almost nothing (ranks and segments are unchanged)
+    assert (scores["predicted_spend"] >= 0).all()
+    assert scores["predicted_spend"].max() > 0
+    shares = scores["segment"].value_counts(normalize=True)
+    assert shares["platinum"] == pytest.approx(0.10, abs=0.01)
+    assert shares["gold"] == pytest.approx(0.30, abs=0.01)
+    top = scores.sort_values("predicted_spend", ascending=False)["segment"]
+    assert top.iloc[0] == "platinum" and top.iloc[-1] == "silver"
+
+
 def test_train_then_score(transactions: Path, tmp_path: Path) -> None:
     models = tmp_path / "models"
     common = ["--transactions", str(transactions), "--as-of", "2023-06-30"]
@@ -64,19 +81,7 @@ def test_train_then_score(transactions: Path, tmp_path: Path) -> None:
         "p_active",
         "segment",
     ]
-    tx = pd.read_csv(transactions, dtype={"customer_id": str})
-    bought = tx.loc[(tx["order_date"] <= "2023-06-30") & (tx["amount"] >= 0)]
-    assert set(scores["customer_id"]) == set(bought["customer_id"])
-    assert scores["p_active"].between(0, 1).all()
-    # the published forecast is the absolute-error point forecast: customers
-    # unlikely to buy get almost nothing (ranks and segments are unchanged)
-    assert (scores["predicted_spend"] >= 0).all()
-    assert scores["predicted_spend"].max() > 0
-    shares = scores["segment"].value_counts(normalize=True)
-    assert shares["platinum"] == pytest.approx(0.10, abs=0.01)
-    assert shares["gold"] == pytest.approx(0.30, abs=0.01)
-    top = scores.sort_values("predicted_spend", ascending=False)["segment"]
-    assert top.iloc[0] == "platinum" and top.iloc[-1] == "silver"
+    _assert_scores(scores, transactions)
 
     missing = _run(
         "score",

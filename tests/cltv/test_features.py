@@ -200,3 +200,7 @@ def test_seasonal_features_read_the_same_window_a_year_earlier() -> None:
     # the log does not reach a year back: unknown, not zero
     young = customer_history(log, day_number("2023-06-30"))
     assert seasonal_features(log, young, 30).isna().all().all()
+    # nobody bought in the window (2023-02-25, 2023-02-28]: zeros, not an error
+    quiet = customer_history(log, day_number("2024-02-25"))
+    assert seasonal_features(log, quiet, 3).to_numpy().sum() == 0.0
+    assert seasonal_features(log, quiet, 5).loc["a"].tolist() == [15.0, 1.0]
