@@ -151,7 +151,7 @@ BAD_ORDERS = [
      r"^orders\.csv: row 4: field 'dest': value '999': unknown ZIP prefix"),
     ("inconsistent order", (3, "customer_id", "C9"),
      r"^orders\.csv: row 3: field 'customer_id': value 'C9': "
-     r"differs from the order's first line$"),
+     r"differs from the order's first line \(row 2\)$"),
     ("sku twice", (3, "sku", "TEE"),
      r"^orders\.csv: row 3: field 'sku': value 'TEE': SKU listed twice"),
     ("missing customer", (2, "customer_id", ""),

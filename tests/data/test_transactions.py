@@ -133,7 +133,7 @@ BAD_FILES = [
     (
         "orders.csv",
         HEADER + "c1,2024-01-02,1,5\n",
-        r"^orders\.csv: row 2: a row has more fields than the header$",
+        r"^orders\.csv: row 2: expected 3 fields, found 4$",
     ),
     ("orders.csv", "", r"^orders\.csv: file is empty$"),
     (
