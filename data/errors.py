@@ -59,9 +59,27 @@ class InputError(TierflowError, ValueError):
         if index is not None:
             parts.append(f"index {index}")
         if value is not None:
-            parts.append(f"value {value!r}")
+            parts.append(f"value {_shown(value)}")
         parts.append(message)
         super().__init__(": ".join(parts))
+
+
+#: Longest quoted value; a longer one is cut (the message stays one short line).
+_MAX_SHOWN = 120
+
+
+def _shown(value: Any) -> str:
+    """``repr(value)``, cut to ``_MAX_SHOWN`` characters; values whose repr
+    fails (an integer of 5000 digits, a list nested too deep) by their type."""
+    try:
+        text = repr(value)
+    except (ValueError, RecursionError):
+        if isinstance(value, int):
+            return f"<int of {value.bit_length()} bits>"
+        return f"<{type(value).__name__}>"
+    if len(text) > _MAX_SHOWN:
+        return text[: _MAX_SHOWN - 3] + "..."
+    return text
 
 
 class SolverError(TierflowError):

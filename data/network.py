@@ -399,7 +399,8 @@ def load_network(
     check_reference(inv, ipath, "sku", skus["sku"], spath.name)
     dest = _read_destinations(folder)
     if len(dest) == 0:
-        raise InputError("no destinations", file="destinations")
+        dpath = table_path(folder, "destinations")
+        raise InputError("no destinations", file=dpath.name if dpath else None)
     if len(nodes) == 0:
         raise InputError("no nodes", file=npath.name)
     weights = (

@@ -152,6 +152,8 @@ def first_of_key(keys: Sequence[pd.Series | NDArray[np.generic]]) -> NDArray[np.
         missing = (codes < 0) | (part < 0)
         codes = np.where(missing, -1, codes * max(len(uniques), 1) + part)
     valid = codes >= 0
+    if not valid.any():
+        return np.full(len(codes), -1, dtype=np.intp)
     # factorize numbers keys in order of first appearance (missing ones skipped)
     codes[valid] = pd.factorize(codes[valid])[0]
     seen_before = np.maximum.accumulate(np.r_[-1, codes[:-1]])
@@ -198,8 +200,8 @@ def check_dates(
         parsed = values
     else:
         text = values.astype("str").str.strip()
-        parsed = pd.to_datetime(
-            text, format="%Y%m%d" if cdnow else "ISO8601", errors="coerce"
+        parsed = pd.to_datetime(  # utc: naive and aware cells may mix
+            text, format="%Y%m%d" if cdnow else "ISO8601", errors="coerce", utc=True
         )
     if getattr(parsed.dt, "tz", None) is not None:
         parsed = parsed.dt.tz_convert(None)

@@ -51,21 +51,27 @@ def read_problem_arrays(
 
 def _load(path: str | os.PathLike[str], file: str) -> dict[str, NDArray[Any]]:
     try:
-        loaded = np.load(path, allow_pickle=False)
-        if not isinstance(loaded, np.lib.npyio.NpzFile):
-            raise InputError("not an .npz archive of arrays", file=file)
-        with loaded as npz:
-            archive = npz.zip
-            if archive is None:
-                raise InputError("not an .npz archive of arrays", file=file)
-            for key in npz.files:
-                with archive.open(f"{key}.npy") as member:
-                    _check_header(file, key, member)
-            return {key: npz[key] for key in npz.files}
+        # our own handle: numpy leaks its own when a damaged archive fails to open
+        with open(path, "rb") as handle:
+            return _members(handle, file)
     except InputError:
         raise
     except (*_READ_ERRORS, KeyError) as exc:
         raise InputError(f"cannot read npz ({exc})", file=file) from None
+
+
+def _members(handle: IO[bytes], file: str) -> dict[str, NDArray[Any]]:
+    loaded = np.load(handle, allow_pickle=False)
+    if not isinstance(loaded, np.lib.npyio.NpzFile):
+        raise InputError("not an .npz archive of arrays", file=file)
+    with loaded as npz:
+        archive = npz.zip
+        if archive is None:
+            raise InputError("not an .npz archive of arrays", file=file)
+        for key in npz.files:
+            with archive.open(f"{key}.npy") as member:
+                _check_header(file, key, member)
+        return {key: npz[key] for key in npz.files}
 
 
 def _check_header(file: str, key: str, member: IO[bytes]) -> None:
