@@ -59,50 +59,65 @@ def now() -> dt.datetime:
         when = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
         when = None
-    if when is None or when.tzinfo is None:
-        message = "not an ISO 8601 instant with offset"
+    if when is None or when.tzinfo is None or not 1900 <= when.year <= 2200:
+        message = "not an ISO 8601 instant with offset in 1900-2200"
         raise InputError(message, field=NOW_VARIABLE, value=text)
     return when.astimezone(dt.UTC)
 
 
 @dataclass(frozen=True, slots=True)
 class TimeWindow:
-    """Instants from ``past`` before now to ``future`` after now, inclusive."""
+    """Instants from ``past`` before now to ``future`` after now, inclusive;
+    each is whole calendar years or days."""
 
-    past: dt.timedelta
-    future: dt.timedelta
+    past_years: int = 0
+    past_days: int = 0
+    future_years: int = 0
+    future_days: int = 0
 
     def bounds(self, at: dt.datetime | None = None) -> tuple[dt.datetime, dt.datetime]:
         """The first and last allowed instant (UTC) around ``at`` (default :func:`now`)."""
         centre = now() if at is None else at.astimezone(dt.UTC)
-        return centre - self.past, centre + self.future
+        lo = _years_later(centre, -self.past_years) - dt.timedelta(days=self.past_days)
+        hi = _years_later(centre, self.future_years) + dt.timedelta(
+            days=self.future_days
+        )
+        return lo, hi
 
     def describe(self, at: dt.datetime | None = None) -> str:
-        """``outside the allowed window 2021-11-30 .. 2026-12-06 (...)``."""
+        """``outside the allowed window 2021-06-01 .. 2026-06-08 (...)``."""
         lo, hi = self.bounds(at)
+        past = _span(self.past_years, self.past_days)
+        future = _span(self.future_years, self.future_days)
         return (
             f"outside the allowed window {lo:%Y-%m-%d} .. {hi:%Y-%m-%d} "
-            f"({_span(self.past)} before to {_span(self.future)} after now)"
+            f"({past} before to {future} after now)"
         )
 
 
-def _span(delta: dt.timedelta) -> str:
-    days = delta.days
-    if days >= 365 and days % 365 == 0:
-        years = days // 365
-        return f"{years} year" + ("s" if years > 1 else "")
-    return f"{days} day" + ("s" if days != 1 else "")
+def _years_later(when: dt.datetime, years: int) -> dt.datetime:
+    """``when`` moved by whole calendar years (29 February becomes the 28th)."""
+    try:
+        return when.replace(year=when.year + years)
+    except ValueError:
+        return when.replace(year=when.year + years, day=28)
 
 
-#: Capacity events report a node's state now: at most 5 years old (a replay),
-#: at most 7 days ahead (clock skew, a planned change).
-EVENT_WINDOW = TimeWindow(past=dt.timedelta(days=5 * 365), future=dt.timedelta(days=7))
+def _span(years: int, days: int) -> str:
+    parts = [
+        f"{n} {unit}{'s' * (n != 1)}"
+        for n, unit in ((years, "year"), (days, "day"))
+        if n
+    ]
+    return " ".join(parts) or "0 days"
+
+
+#: Capacity events: live feeds, replays of old logs and simulated days (past
+#: or coming) all sit within 10 years back and 1 year ahead; beyond is a typo
+#: or a broken clock (2099, 1970).
+EVENT_WINDOW = TimeWindow(past_years=10, future_years=1)
 #: Dates in orders, transaction logs, browsing and profiles: 50 years of history
 #: (CDNOW is from 1997), up to 2 years ahead (planned or generated days).
-DATA_WINDOW = TimeWindow(
-    past=dt.timedelta(days=50 * 365), future=dt.timedelta(days=2 * 365)
-)
+DATA_WINDOW = TimeWindow(past_years=50, future_years=2)
 #: Any other date column (a new table's): a century either side of now.
-ANY_DATE_WINDOW = TimeWindow(
-    past=dt.timedelta(days=100 * 365), future=dt.timedelta(days=100 * 365)
-)
+ANY_DATE_WINDOW = TimeWindow(past_years=100, future_years=100)

@@ -54,12 +54,10 @@ def _column_at(header: str, before: str) -> str | None:
     """The header name of the CSV field that ``before`` (a line's start) ends in."""
     try:
         names = next(csv.reader([header.rstrip("\r")]), [])
-        index = len(next(csv.reader([before]), [""])) - 1
+        index = max(len(next(csv.reader([before]), [])), 1) - 1
     except csv.Error:
         return None
-    if before.endswith(","):
-        index += 1
-    return names[index].strip() if 0 <= index < len(names) else None
+    return names[index].strip() if index < len(names) else None
 
 
 def read_csv_records(
@@ -111,6 +109,10 @@ def _parse_error(
     if found:
         want, line, saw = (int(g) for g in found.groups())
         return InputError(f"expected {want} fields, found {saw}", file=file, row=line)
+    found = re.search(r"EOF inside string starting at row (\d+)", str(exc))
+    if found:  # pandas counts records from 0 (the header)
+        line = int(found.group(1)) + 1
+        return InputError("quoted field never closed", file=file, row=line)
     reader = csv.reader(io.StringIO(text), skipinitialspace=skip_initial_space)
     try:
         width = len(next(reader))

@@ -213,13 +213,14 @@ def _check_table(checks: RowChecks, frame: pd.DataFrame) -> _Columns:
         )
     columns = _Columns(ids, dates, amount, quantity)
     if "order_id" in frame.columns:
-        _check_order_ids(checks, frame["order_id"], columns)
+        _check_order_ids(checks, frame, columns)
     return columns
 
 
-def _check_order_ids(checks: RowChecks, values: pd.Series, rows: _Columns) -> None:
+def _check_order_ids(checks: RowChecks, frame: pd.DataFrame, rows: _Columns) -> None:
     """An ``order_id`` is one customer's: one purchase row (amount >= 0) and
     any returns of it (amount < 0), none dated before the purchase."""
+    values = frame["order_id"]
     order_id = check_ids(checks, values, "order_id")
     known = ~blank_cells(values, order_id)
     first = first_of_key([order_id.where(known, None)])
@@ -228,10 +229,10 @@ def _check_order_ids(checks: RowChecks, values: pd.Series, rows: _Columns) -> No
     other = mine & (ids != ids[np.maximum(first, 0)])
     message = checks.earlier("order_id used for another customer", first, other)
     checks.add("order_id", message, other, values)
-    purchase = known & (rows.amount >= 0)
+    purchase = known & ~other & (rows.amount >= 0)
     bought = first_of_key([order_id.where(purchase, None)])
     check_repeats(checks, bought, "order_id", values, "order_id", among=purchase)
-    _check_returns(checks, values, rows, first, purchase)
+    _check_returns(checks, frame["order_date"], rows, first, purchase)
 
 
 def _check_returns(
@@ -241,7 +242,8 @@ def _check_returns(
     first: NDArray[np.intp],
     purchase: NDArray[np.bool_],
 ) -> None:
-    """A return (amount < 0) may not be dated before its order's purchase row."""
+    """A return (amount < 0) may not be dated before its order's purchase row
+    (``values``: the date cells, quoted in the message)."""
     n = len(first)
     bought = np.full(n, n, dtype=np.intp)  # per order (its first row): purchase row
     np.minimum.at(bought, first[purchase], np.flatnonzero(purchase))

@@ -148,7 +148,7 @@ def _table_op(draw: Draw, rows: list[list[str]], op: str) -> list[list[str]] | s
     if op == "raw_cell":  # unquoted text: commas, quotes and newlines as they are
         text = _csv_text(rows)
         at = draw(st.integers(0, len(text)))
-        return text[:at] + draw(hostile_text()) + text[at:]
+        return text[:at] + str(draw(hostile_text())) + text[at:]
     if op in ("drop_column", "add_column", "rename_header"):
         return _column_op(draw, rows, op) if rows[0] else rows
     return _row_op(draw, rows, op)

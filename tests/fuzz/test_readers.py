@@ -4,19 +4,18 @@ in a row), never another exception and never a warning."""
 
 from __future__ import annotations
 
-import shutil
-import tempfile
-from collections.abc import Iterator
 from functools import partial
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from tests.conftest import TINY_NETWORK
 from tests.fuzz.contract import expect_contract, fuzz
+from tests.fuzz.scratch import file_with, network_with
 from tests.fuzz.seeds import (
     BROWSING,
     CDNOW,
@@ -49,26 +48,11 @@ NETWORK_FILES = (*(f"{n}.csv" for n in NETWORK_TABLES), "inventory.parquet")
 TINY = load_network(TINY_NETWORK)
 
 
-def _scratch() -> Iterator[Path]:
-    with tempfile.TemporaryDirectory() as tmp:
-        yield Path(tmp)
-
-
-def _file(name: str, data: bytes) -> Iterator[Path]:
-    for folder in _scratch():
-        path = folder / name
-        path.write_bytes(data)
-        yield path
-
-
 @fuzz(short=40)
 @given(table=st.sampled_from(NETWORK_TABLES), data=st.data())
 def test_network_tables(table: str, data: st.DataObject) -> None:
     bad: Corrupted = data.draw(corrupted_table(network_table(table)))
-    for tmp in _scratch():
-        folder = tmp / "net"
-        shutil.copytree(TINY_NETWORK, folder)
-        (folder / f"{table}.csv").write_bytes(bad.data)
+    with network_with(f"{table}.csv", bad.data) as folder:
         expect_contract(
             "network tables (CSV)",
             partial(load_network, folder),
@@ -82,11 +66,7 @@ def test_network_tables(table: str, data: st.DataObject) -> None:
 def test_network_parquet_table(data: st.DataObject) -> None:
     seed = pd.read_csv(TINY_NETWORK / "inventory.csv")
     bad: Corrupted = data.draw(corrupted_parquet(seed))
-    for tmp in _scratch():
-        folder = tmp / "net"
-        shutil.copytree(TINY_NETWORK, folder)
-        (folder / "inventory.csv").unlink()
-        (folder / "inventory.parquet").write_bytes(bad.data)
+    with network_with("inventory.parquet", bad.data, replace="inventory.csv") as folder:
         load = partial(load_network, folder)
         expect_contract("network tables (Parquet)", load, NETWORK_FILES)
 
@@ -95,7 +75,7 @@ def test_network_parquet_table(data: st.DataObject) -> None:
 @given(data=st.data())
 def test_orders(data: st.DataObject) -> None:
     bad: Corrupted = data.draw(corrupted_table(ORDERS))
-    for path in _file("orders.csv", bad.data):
+    with file_with("orders.csv", bad.data) as path:
         expect_contract(
             "orders",
             partial(read_orders, path, TINY),
@@ -107,7 +87,7 @@ def test_orders(data: st.DataObject) -> None:
 def _log_contract(
     reader: str, load: Any, name: str, bad: Corrupted, skip: bool
 ) -> None:
-    for path in _file(name, bad.data):
+    with file_with(name, bad.data) as path:
         expect_contract(
             reader,
             partial(load, path, skip_bad_rows=skip),
@@ -116,11 +96,21 @@ def _log_contract(
         )
 
 
-@fuzz(short=30)
+CSV_LOGS = [
+    ("transactions (CSV)", TRANSACTIONS, read_transactions, "tx.csv"),
+    ("profiles", PROFILES, read_profiles, "profiles.csv"),
+    ("browsing", BROWSING, read_browsing, "browsing.csv"),
+]
+
+
+@pytest.mark.parametrize(("reader", "seed", "load", "name"), CSV_LOGS)
+@fuzz(short=20)
 @given(data=st.data(), skip=st.booleans())
-def test_transactions_csv(data: st.DataObject, skip: bool) -> None:
-    bad = data.draw(corrupted_table(TRANSACTIONS))
-    _log_contract("transactions (CSV)", read_transactions, "tx.csv", bad, skip)
+def test_csv_logs(
+    reader: str, seed: str, load: Any, name: str, data: st.DataObject, skip: bool
+) -> None:
+    bad = data.draw(corrupted_table(seed))
+    _log_contract(reader, load, name, bad, skip)
 
 
 @fuzz(short=15, long=1000)
@@ -142,32 +132,18 @@ def test_transactions_cdnow(data: st.DataObject, skip: bool) -> None:
     _log_contract("transactions (CDNOW)", load, "cdnow.txt", bad, skip)
 
 
-@fuzz(short=15)
-@given(data=st.data(), skip=st.booleans())
-def test_profiles(data: st.DataObject, skip: bool) -> None:
-    bad = data.draw(corrupted_table(PROFILES))
-    _log_contract("profiles", read_profiles, "profiles.csv", bad, skip)
-
-
-@fuzz(short=15)
-@given(data=st.data(), skip=st.booleans())
-def test_browsing(data: st.DataObject, skip: bool) -> None:
-    bad = data.draw(corrupted_table(BROWSING))
-    _log_contract("browsing", read_browsing, "browsing.csv", bad, skip)
-
-
 @fuzz(short=30)
 @given(data=st.data())
 def test_gap_files(data: st.DataObject) -> None:
     bad: Corrupted = data.draw(corrupted_tokens(GAP))
-    for path in _file("gap.txt", bad.data):
+    with file_with("gap.txt", bad.data) as path:
         expect_contract("OR-Library GAP", partial(read_orlib_gap, path), ["gap.txt"])
 
 
 @fuzz(short=25)
 @given(bad=corrupted_npz())
 def test_npz_problems(bad: Corrupted) -> None:
-    for path in _file("p.npz", bad.data):
+    with file_with("p.npz", bad.data) as path:
         load = partial(AssignmentProblem.load_npz, path)
         expect_contract("problem (.npz)", load, ["p.npz"])
 
@@ -175,7 +151,7 @@ def test_npz_problems(bad: Corrupted) -> None:
 @fuzz(short=40)
 @given(bad=corrupted_event_lines(EVENTS))
 def test_event_lines(bad: Corrupted) -> None:
-    for path in _file("ev.jsonl", bad.data):
+    with file_with("ev.jsonl", bad.data) as path:
         expect_contract(
             "capacity events (JSON lines)",
             partial(read_event_file, path, TINY),
