@@ -21,6 +21,7 @@ from tierflow.data.row_checks import (
     check_numbers,
     check_repeats,
     first_of_key,
+    key_codes,
 )
 
 #: Profile columns used when present (all optional but ``customer_id``).
@@ -62,7 +63,7 @@ def read_profiles(
     )
     checks = RowChecks(file, rows, record_label=is_parquet)
     ids = check_ids(checks, frame["customer_id"], "customer_id")
-    first = first_of_key([ids.where(ids != "", None)])
+    first = first_of_key(np.where(ids == "", -1, key_codes([ids])))
     check_repeats(checks, first, "customer_id", frame["customer_id"], "customer id")
     signup = None
     if "signup_date" in frame.columns:
@@ -110,7 +111,7 @@ def read_browsing(
     checks = RowChecks(file, rows, record_label=is_parquet)
     ids = check_ids(checks, frame["customer_id"], "customer_id")
     dates = check_dates(checks, frame["date"], "date")
-    first = first_of_key([ids.where(ids != "", None), dates])
+    first = first_of_key(np.where(ids == "", -1, key_codes([ids, dates])))
     what = "customer_id/date"
     check_repeats(checks, first, "date", frame["date"], what)
     counts = {

@@ -69,9 +69,11 @@ class RowChecks:
 
     def earlier(
         self, message: str, first: NDArray[np.intp], where: NDArray[np.bool_]
-    ) -> NDArray[np.object_]:
+    ) -> Message:
         """Per row (``where`` it holds), ``message`` naming row ``first[i]``,
         e.g. ``duplicate order_id (first at row 7)``."""
+        if not where.any():
+            return message
         out = np.full(len(first), message, dtype=object)
         label = "record" if self.record_label else "row"
         at = self.rows[first[where]].astype(str)
@@ -143,23 +145,29 @@ def check_ids(checks: RowChecks, values: pd.Series, name: str) -> pd.Series:
     return ids
 
 
-def first_of_key(keys: Sequence[pd.Series | NDArray[np.generic]]) -> NDArray[np.intp]:
-    """Per row, the position of the first row with the same ``keys`` (-1 where
-    a key is missing)."""
+def key_codes(keys: Sequence[pd.Series | NDArray[np.generic]]) -> NDArray[np.int64]:
+    """One integer per distinct combination of ``keys`` (-1 where one is missing)."""
     codes = np.zeros(len(keys[0]), dtype=np.int64)
     for key in keys:
         part, uniques = pd.factorize(pd.Series(key))
         missing = (codes < 0) | (part < 0)
         codes = np.where(missing, -1, codes * max(len(uniques), 1) + part)
-    valid = codes >= 0
-    if not valid.any():
-        return np.full(len(codes), -1, dtype=np.intp)
-    # factorize numbers keys in order of first appearance (missing ones skipped)
-    codes[valid] = pd.factorize(codes[valid])[0]
-    seen_before = np.maximum.accumulate(np.r_[-1, codes[:-1]])
-    first_rows = np.flatnonzero(codes > seen_before)
-    out = np.where(valid, first_rows[np.maximum(codes, 0)], -1)
-    return out.astype(np.intp)
+    return codes
+
+
+def first_of_key(
+    codes: NDArray[np.int64], among: NDArray[np.bool_] | None = None
+) -> NDArray[np.intp]:
+    """Per row (``among`` them), the position of the first such row with the
+    same code (:func:`key_codes`); -1 elsewhere and where the key is missing."""
+    use = codes >= 0 if among is None else (codes >= 0) & among
+    out = np.full(len(codes), -1, dtype=np.intp)
+    rows = np.flatnonzero(use)
+    if rows.size:
+        first = np.full(int(codes[rows].max()) + 1, len(codes), dtype=np.intp)
+        np.minimum.at(first, codes[rows], rows)
+        out[rows] = first[codes[rows]]
+    return out
 
 
 def check_repeats(

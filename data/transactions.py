@@ -41,6 +41,7 @@ from tierflow.data.row_checks import (
     check_numbers,
     check_repeats,
     first_of_key,
+    key_codes,
 )
 
 __all__ = [
@@ -222,15 +223,14 @@ def _check_order_ids(checks: RowChecks, frame: pd.DataFrame, rows: _Columns) -> 
     any returns of it (amount < 0), none dated before the purchase."""
     values = frame["order_id"]
     order_id = check_ids(checks, values, "order_id")
-    known = ~blank_cells(values, order_id)
-    first = first_of_key([order_id.where(known, None)])
-    ids = rows.ids.to_numpy(dtype=object)
-    mine = first >= 0
-    other = mine & (ids != ids[np.maximum(first, 0)])
+    codes = np.where(blank_cells(values, order_id), -1, key_codes([order_id]))
+    first = first_of_key(codes)
+    customer = key_codes([rows.ids])
+    other = (first >= 0) & (customer != customer[np.maximum(first, 0)])
     message = checks.earlier("order_id used for another customer", first, other)
     checks.add("order_id", message, other, values)
-    purchase = known & ~other & (rows.amount >= 0)
-    bought = first_of_key([order_id.where(purchase, None)])
+    purchase = (codes >= 0) & ~other & (rows.amount >= 0)
+    bought = first_of_key(codes, among=purchase)
     check_repeats(checks, bought, "order_id", values, "order_id", among=purchase)
     _check_returns(checks, frame["order_date"], rows, first, purchase)
 

@@ -376,8 +376,13 @@ def corrupted_parquet(draw: Draw, seed: pd.DataFrame) -> Corrupted:
     of hostile values (or dropped), maybe cut short."""
     frame = seed.copy()
     column = draw(st.sampled_from(list(frame.columns)))
-    if draw(st.integers(0, 5)) == 0:
+    how = draw(st.sampled_from(["drop", "hostile", "hostile", "text", "number"]))
+    if how == "drop":
         frame = frame.drop(columns=[column])
+    elif how == "text":  # the same values, typed as text
+        frame[column] = frame[column].astype(str)
+    elif how == "number":  # the same values as floats (NaN where not numbers)
+        frame[column] = pd.to_numeric(frame[column], errors="coerce")
     else:
         frame[column] = draw(_column(len(frame))).to_numpy()
     out = io.BytesIO()
@@ -385,5 +390,5 @@ def corrupted_parquet(draw: Draw, seed: pd.DataFrame) -> Corrupted:
     data = out.getvalue()
     if draw(st.integers(0, 5)) == 0:
         data = data[: draw(st.integers(0, len(data)))]
-        return Corrupted(data, ("column", "cut"))
-    return Corrupted(data, ("column",))
+        return Corrupted(data, (how, "cut"))
+    return Corrupted(data, (how,))
