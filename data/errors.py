@@ -61,11 +61,14 @@ class InputError(TierflowError, ValueError):
         if value is not None:
             parts.append(f"value {_shown(value)}")
         parts.append(message)
-        super().__init__(": ".join(parts))
+        super().__init__(": ".join(parts).translate(_ONE_LINE))
 
 
 #: Longest quoted value; a longer one is cut (the message stays one short line).
 _MAX_SHOWN = 120
+#: Line breaks (as ``str.splitlines`` knows them) escaped: a message is one line
+#: even when a file name or a header cell holds one.
+_ONE_LINE = {ord(c): repr(c)[1:-1] for c in "\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"}
 
 
 def _shown(value: Any) -> str:
