@@ -58,13 +58,14 @@ def ingest_command(
 ) -> None:
     """Validate every event, then log and apply them (each id at most once)."""
     net = open_network(network_dir)
+    source = "<stdin>" if str(events_path) == "-" else events_path.name
     if str(events_path) == "-":
-        events = parse_event_lines(sys.stdin, net, file="<stdin>")
+        events = parse_event_lines(sys.stdin, net, file=source)
     else:
         events = read_event_file(events_path, net)
     with SqliteStore(state_path) as store:
         mon = CapacityMonitor.open(net, store)
-        mon.check_event_ids(events, file=events_path.name)
+        mon.check_event_ids(events, file=source)
         result = mon.ingest(events)
         mon.snapshot()
     click.echo(
