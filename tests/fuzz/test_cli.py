@@ -45,7 +45,7 @@ def _train(folder: Path, with_quantity: bool) -> tuple[Path, str]:
 
 @pytest.fixture(scope="module")
 def cltv_model(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
-    """A model trained once without ``quantity`` (see the xfail below), and a
+    """A model trained once without ``quantity``, and a
     small valid log to corrupt for scoring."""
     return _train(tmp_path_factory.mktemp("cltv"), with_quantity=False)
 
@@ -67,13 +67,6 @@ def expect_clean_exit(
         assert left == before, left - before
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="cltv/model.py (being reworked in issue 16) checks that profiles and "
-    "browsing match the training inputs but not quantity: KeyError "
-    "'quantity_mean'. Fix: add quantity to the model's input check; then drop "
-    "this mark.",
-)
 def test_cltv_score_without_the_quantity_it_was_trained_with(tmp_path: Path) -> None:
     model_dir, seed = _train(tmp_path, with_quantity=True)
     path = tmp_path / "log.csv"
@@ -84,6 +77,10 @@ def test_cltv_score_without_the_quantity_it_was_trained_with(tmp_path: Path) -> 
     result = CliRunner().invoke(cli, args)
     expect_clean_exit(
         "tierflow cltv score", result, tmp_path, {p.name for p in tmp_path.iterdir()}
+    )
+    assert result.output == (
+        "Error: field 'quantity': the model was trained with a quantity column in "
+        "the transactions; score with the same inputs\n"
     )
 
 
