@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 OUT ?= out
 
-.PHONY: demo-gap demo-allocate install demo test lint typecheck unit bench bench-gap clean demo-network bench-network bench-allocation bench-online bench-cltv bench-cltv-cv
+.PHONY: demo-gap demo-allocate install demo test fuzz lint typecheck unit bench bench-gap clean demo-network bench-network bench-allocation bench-online bench-cltv bench-cltv-quick bench-cltv-cv
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -37,8 +37,16 @@ demo-network: $(STAMP)
 	$(BIN)/tierflow capacity forecast --orders $(DEMO_NET)/history.csv --state $(DEMO_NET)/state.db
 	$(BIN)/tierflow capacity show --state $(DEMO_NET)/state.db --png $(DEMO_NET)/capacity.png
 
-## test: ruff, mypy and the whole pytest suite
+## test: ruff, mypy and the whole pytest suite (with a short fuzz pass)
 test: lint typecheck unit
+
+## fuzz: the long fuzz run, thousands of corrupted inputs per reader and CLI
+## command; prints the counts of docs/fuzzing.md (FUZZ_EXAMPLES=N to resize)
+FUZZ_OUT := $(OUT)/fuzz
+fuzz: $(STAMP)
+	rm -rf $(FUZZ_OUT)
+	HYPOTHESIS_PROFILE=fuzz FUZZ_REPORT=$(FUZZ_OUT) $(BIN)/pytest -q -n auto -p no:cacheprovider tests/fuzz
+	$(BIN)/python -m tests.fuzz.report $(FUZZ_OUT)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
@@ -76,11 +84,22 @@ bench-network: $(STAMP)
 bench-online: $(STAMP)
 	$(BIN)/tierflow bench online --requests 1000 --processes 8 --out $(OUT)/bench-online
 
-## bench-cltv: CDNOW target check (5 seeds, baselines in the same run) and the
-## 1 M-customer / 10 M-row scale run (train, score: time and peak RSS)
+## bench-cltv: the rolling-origin protocol (CDNOW's standard split and rolling
+## origins, the sample network's purchase history at two seeds; 5 seeds per
+## split, the worst counts, every baseline raw and calibrated in the same run;
+## writes $(OUT)/bench-cltv/protocol.md), the Spearman and level studies of
+## docs/cltv.md, and the 1 M-customer scale run (train, score: time, peak RSS)
 bench-cltv: $(STAMP)
-	$(BIN)/python -m tierflow.benchmarks.cltv_bench cdnow --out $(OUT)/bench-cltv
+	$(BIN)/python -m tierflow.benchmarks.cltv_bench protocol --out $(OUT)/bench-cltv
+	$(BIN)/python -m tierflow.benchmarks.cltv_bench spearman \
+	  $(OUT)/bench-cltv/cdnow-standard/predictions.csv --out $(OUT)/bench-cltv/spearman.txt
+	$(BIN)/python -m tierflow.benchmarks.cltv_bench level --out $(OUT)/bench-cltv/level.txt
 	$(BIN)/python -m tierflow.benchmarks.cltv_bench scale --out $(OUT)/bench-cltv/scale
+
+## bench-cltv-quick: the protocol with one seed per split (while iterating)
+bench-cltv-quick: $(STAMP)
+	$(BIN)/python -m tierflow.benchmarks.cltv_bench protocol --seeds 0 \
+	  --out $(OUT)/bench-cltv-quick
 
 ## bench-cltv-cv: the time-based CV (training period only) behind the defaults
 bench-cltv-cv: $(STAMP)

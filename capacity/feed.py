@@ -6,8 +6,9 @@ them in small batches (one transaction each: at most ``batch`` events, or
 what arrived within ``linger_s`` of the batch's first line), so a quiet feed
 applies each event at once and a busy one is not a transaction per line.
 Event ids make it idempotent: a feed replayed from its start applies
-nothing twice. A bad line is reported with its line number and skipped;
-the feed goes on.
+nothing twice. A bad line (not UTF-8, not JSON, not a valid event, or an
+event id already used with other content) is reported with its line number
+and skipped; the feed goes on.
 """
 
 from __future__ import annotations
@@ -44,7 +45,7 @@ class FeedTotals:
 
 
 def follow_events(
-    lines: Iterable[str],
+    lines: Iterable[str | bytes],
     network: Network,
     apply: Callable[[Sequence[CapacityEvent]], IngestResult],
     *,
@@ -56,10 +57,12 @@ def follow_events(
     """Apply the feed's events as they arrive, until it ends.
 
     ``apply`` logs and applies one batch (``CapacityMonitor.ingest``); a line
-    that is not a valid event goes to ``on_bad`` (an ``InputError`` naming
-    ``file``, the line number and the field) and is skipped.
+    that is not a valid event, or whose event ``apply`` refuses, goes to
+    ``on_bad`` (an ``InputError`` naming ``file``, the line number and the
+    field) and is skipped. ``lines`` may be bytes (decoded here, so that a
+    line that is not UTF-8 is one bad line, not the end of the feed).
     """
-    inbox: queue.Queue[tuple[int, str] | None] = queue.Queue(maxsize=10 * batch)
+    inbox: queue.Queue[tuple[int, str | bytes] | None] = queue.Queue(maxsize=10 * batch)
     reader = threading.Thread(
         target=_read, args=(lines, inbox), name="tierflow-feed", daemon=True
     )
@@ -71,15 +74,38 @@ def follow_events(
             inbox, network, file, totals, on_bad, batch, linger_s
         )
         if events:
-            result = apply(events)
-            totals.applied += result.applied
-            totals.duplicates += result.duplicates
-            totals.last_seq = result.last_seq
-            totals.batches += 1
+            _apply(events, apply, totals, on_bad)
     return totals
 
 
-def _read(lines: Iterable[str], inbox: queue.Queue[tuple[int, str] | None]) -> None:
+def _apply(
+    events: list[CapacityEvent],
+    apply: Callable[[Sequence[CapacityEvent]], IngestResult],
+    totals: FeedTotals,
+    on_bad: Callable[[InputError], None],
+) -> None:
+    """One batch in one transaction; when ``apply`` refuses it (an event id
+    used before with other content), each event alone, the refused ones
+    reported and skipped."""
+    try:
+        result = apply(events)
+    except InputError as exc:
+        if len(events) == 1:
+            totals.bad += 1
+            on_bad(exc)
+            return
+        for event in events:
+            _apply([event], apply, totals, on_bad)
+        return
+    totals.applied += result.applied
+    totals.duplicates += result.duplicates
+    totals.last_seq = result.last_seq
+    totals.batches += 1
+
+
+def _read(
+    lines: Iterable[str | bytes], inbox: queue.Queue[tuple[int, str | bytes] | None]
+) -> None:
     try:
         for row, line in enumerate(lines, start=1):
             inbox.put((row, line))
@@ -88,7 +114,7 @@ def _read(lines: Iterable[str], inbox: queue.Queue[tuple[int, str] | None]) -> N
 
 
 def _next_batch(
-    inbox: queue.Queue[tuple[int, str] | None],
+    inbox: queue.Queue[tuple[int, str | bytes] | None],
     network: Network,
     file: str,
     totals: FeedTotals,
@@ -121,8 +147,16 @@ def _next_batch(
     return events, True
 
 
-def _parse(line: str, network: Network, file: str, row: int) -> CapacityEvent | None:
+def _parse(
+    line: str | bytes, network: Network, file: str, row: int
+) -> CapacityEvent | None:
     """One line's event (None for a blank line)."""
+    if isinstance(line, bytes):
+        try:
+            line = line.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            message = f"not UTF-8 text ({exc.reason})"
+            raise InputError(message, file=file, row=row) from None
     text = line.strip()
     if not text:
         return None
@@ -130,4 +164,7 @@ def _parse(line: str, network: Network, file: str, row: int) -> CapacityEvent | 
         obj = json.loads(text)
     except json.JSONDecodeError as exc:
         raise InputError(f"not JSON ({exc.msg})", file=file, row=row) from None
+    except (ValueError, RecursionError) as exc:  # a 5000-digit number, nesting
+        message = f"not JSON ({str(exc).splitlines()[0][:80]})"
+        raise InputError(message, file=file, row=row) from None
     return parse_event(obj, network, file=file, row=row)

@@ -6,21 +6,25 @@ import contextlib
 import datetime as dt
 import json
 import sys
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
 import click
 import pandas as pd
 
-from tierflow.capacity.events import CapacityEvent, parse_event_lines
+from tierflow.capacity.events import (
+    CapacityEvent,
+    parse_event_lines,
+    read_event_file,
+)
 from tierflow.capacity.forecast import (
     SmoothedProfileForecaster,
     holdout_errors,
     node_hour_volume,
     rest_of_day,
 )
-from tierflow.capacity.monitor import CapacityMonitor, OrderProfile
+from tierflow.capacity.monitor import CapacityMonitor, IngestResult, OrderProfile
 from tierflow.capacity.plot import plot_capacity_map
 from tierflow.cli.network_cmd import open_network
 from tierflow.cli.options import (
@@ -69,13 +73,14 @@ def ingest_command(
     if follow:
         _follow(net, state_path, events_path)
         return
+    source = "<stdin>" if str(events_path) == "-" else events_path.name
     if str(events_path) == "-":
-        events = parse_event_lines(sys.stdin, net, file="<stdin>")
+        events = parse_event_lines(sys.stdin, net, file=source)
     else:
-        with events_path.open(encoding="utf-8") as fh:
-            events = parse_event_lines(fh, net, file=events_path.name)
+        events = read_event_file(events_path, net)
     with open_store(state_path) as store:
         mon = CapacityMonitor.open(net, store)
+        mon.check_event_ids(events, file=source)
         result = mon.ingest(events)
         mon.snapshot()
     click.echo(
@@ -92,15 +97,20 @@ def _follow(net: Network, state_path: Path | None, events_path: Path) -> None:
         click.echo(f"skipped: {exc}", err=True)
 
     with contextlib.ExitStack() as stack:
-        if str(events_path) == "-":
-            lines: Iterable[str] = sys.stdin
+        if str(events_path) == "-":  # bytes: a line that is not UTF-8 is skipped
+            lines: Iterable[bytes] = sys.stdin.buffer
             name = "<stdin>"
         else:
-            lines = stack.enter_context(events_path.open(encoding="utf-8"))
+            lines = stack.enter_context(events_path.open("rb"))
             name = events_path.name
         store = stack.enter_context(open_store(state_path))
         mon = CapacityMonitor.open(net, store)
-        totals = follow_events(lines, net, mon.ingest, file=name, on_bad=bad)
+
+        def apply(events: Sequence[CapacityEvent]) -> IngestResult:
+            mon.check_event_ids(events, file=name)
+            return mon.ingest(events)
+
+        totals = follow_events(lines, net, apply, file=name, on_bad=bad)
         mon.snapshot()
     click.echo(
         f"{totals.applied} events applied, {totals.duplicates} duplicates ignored, "

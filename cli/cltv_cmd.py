@@ -324,7 +324,11 @@ def evaluate_command(
     seed: int,
     tune: bool,
 ) -> None:
-    """Train as of a date, forecast the holdout, compare with what happened."""
+    """Train as of a date, forecast the holdout, compare with what happened.
+
+    Next to our model: BG/NBD + Gamma-Gamma and the naive repeat run rate, raw
+    and with our calibration (fitted the same way on the same windows).
+    """
     data = _load(transactions, fmt, profiles, browsing, skip_bad_rows)
     config = _config(seed, platinum_share, gold_share)
     if tune:
@@ -340,6 +344,12 @@ def evaluate_command(
             + ("" if evaluation.complete else " (log ends before the holdout does)")
         )
         click.echo(evaluation.table())
+        level = (evaluation.calibration or {}).get("level")
+        if isinstance(level, dict):
+            click.echo(
+                f"level (every calibrated row): {level['source']}, "
+                f"x{level['ratio']:.3f} on the BTYD total"
+            )
         if out is not None:
             click.echo(f"wrote predictions.csv, gains.png, metrics.json to {out}")
 

@@ -56,19 +56,32 @@ def test_a_piped_feed_is_applied_as_it_arrives(tmp_path: Path) -> None:
                 tick.wait(0.05)
             assert _seq(state) == (1 if n == 1 else 2)
     proc.stdin.write(_line(1, 80))  # a repeat: ignored
+    proc.stdin.write(_line(2, 10))  # f2's id with another value: refused
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 0, err
-    assert err == "skipped: <stdin>: row 2: not JSON (Expecting value)\n"
-    assert out.startswith("2 events applied, 1 duplicates ignored, 1 bad lines skipped")
+    assert err.splitlines() == [
+        "skipped: <stdin>: row 2: not JSON (Expecting value)",
+        "skipped: <stdin>: row 5: field 'event_id': value 'f2': event id already "
+        "used by the logged event seq 2 with different content",
+    ]
+    assert out.startswith("2 events applied, 1 duplicates ignored, 2 bad lines skipped")
     assert out.endswith("(log at seq 2)\n")
 
 
 def test_follow_batches_and_reports(tiny_network: Network) -> None:
+    """Bad lines (blank ones are skipped silently) are reported by line and
+    skipped: an invalid event, bytes that are not UTF-8, an event id used
+    before with other content (its batch's other events still apply)."""
     mon = CapacityMonitor(tiny_network)
     bad: list[InputError] = []
-    lines = [_line(1, 80), "\n", '{"event_id": "x"}\n', _line(2, 70), _line(1, 80)]
+    reused = _line(1, 60).encode()  # f1 again, another value
+    lines = [_line(1, 80).encode(), b"\n", b'{"event_id": "x"}\n', b"\xff\xfe\n",
+             _line(2, 70).encode(), reused, _line(3, 50).encode(), _line(1, 80).encode()]  # fmt: skip
     totals = follow_events(lines, tiny_network, mon.ingest, on_bad=bad.append, batch=2)
-    assert (totals.lines, totals.applied, totals.duplicates, totals.bad) == (5, 2, 1, 1)
-    assert totals.batches == 2
+    assert (totals.lines, totals.applied, totals.duplicates, totals.bad) == (8, 3, 1, 3)
+    assert [e.row for e in bad] == [3, 4, 6]
     assert str(bad[0]).startswith("<stdin>: row 3: field 'ts'")
-    assert mon.staffing[tiny_network.node_idx("ST-CHI")] == 0.7
+    assert str(bad[1]).startswith("<stdin>: row 4: not UTF-8 text")
+    assert str(bad[2]).startswith("row 6: field 'event_id'")
+    assert "different content" in str(bad[2])
+    assert mon.staffing[tiny_network.node_idx("ST-CHI")] == 0.5
