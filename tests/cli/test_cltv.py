@@ -53,7 +53,7 @@ def test_train_then_score(transactions: Path, tmp_path: Path) -> None:
     trained = _run("train", *common, "--horizon-days", "90", "--model-dir", str(models))
     assert trained.exit_code == 0, trained.output
     version = (models / "CURRENT").read_text().strip()
-    assert trained.output.startswith(f"wrote model {models / version} (current)")
+    assert trained.stdout.startswith(f"wrote model {models / version} (current)")
     meta = json.loads((models / version / "metadata.json").read_text())
     assert meta["as_of"] == "2023-06-30" and meta["horizon_days"] == 90
     assert len(meta["data"]["fingerprint"]) == 64
@@ -69,7 +69,7 @@ def test_train_then_score(transactions: Path, tmp_path: Path) -> None:
     assert (models / version / "model.joblib").is_file()
 
     again = _run("train", *common, "--horizon-days", "90", "--model-dir", str(models))
-    assert again.exit_code == 0 and again.output.startswith("already had model")
+    assert again.exit_code == 0 and again.stdout.startswith("already had model")
 
     out = tmp_path / "scores.csv"
     scored = _run("score", *common, "--model-dir", str(models), "--out", str(out))
