@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -45,6 +46,8 @@ from tierflow.orchestration.allocation.outputs import (
 )
 from tierflow.solver.partition import BACKENDS
 from tierflow.solver.registry import engine_names
+
+_log = logging.getLogger("tierflow.cli.allocate")
 
 
 @dataclass(frozen=True, slots=True)
@@ -209,7 +212,7 @@ def run_allocate(request: AllocateRequest) -> dict[str, Any]:
     store = open_store(request.state_path or request.out_dir / "state.db")
     spend, note = load_predicted_spend(orders, request.cltv_path, store)
     if note:
-        click.echo(f"warning: {note}", err=True)
+        _log.warning("%s", note)
     settings = request.settings()
     run_id, params = run_identity(
         request.orders_path,
@@ -224,9 +227,11 @@ def run_allocate(request: AllocateRequest) -> dict[str, Any]:
     )
     resumed = sink.resumed_batches
     if resumed:
-        click.echo(
-            f"resuming run {run_id[:12]}: {resumed} batch(es) already committed",
-            err=True,
+        _log.info(
+            "resuming run %s: %d batch(es) already committed",
+            run_id[:12],
+            resumed,
+            extra={"run_id": run_id, "resumed_batches": resumed},
         )
     with progress_bar("allocate", 1) as bar:
 

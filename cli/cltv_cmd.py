@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime
 import json
+import logging
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -32,6 +33,7 @@ from tierflow.data.store import StateStore, open_store
 from tierflow.data.transactions import day_number
 
 FORMATS = ("auto", "csv", "parquet", "cdnow")
+_log = logging.getLogger("tierflow.cli.cltv")
 
 
 class AsOfDate(click.ParamType[datetime.date]):
@@ -116,7 +118,7 @@ def _load(
     )
     for report in reports:
         if report.n_bad:
-            click.echo(report.summary(), err=True)
+            _log.warning("%s", report.summary())
     return data
 
 
@@ -159,7 +161,7 @@ def _tune(
     data: CustomerData, as_of_day: int, horizon_days: int, base: CLTVConfig
 ) -> CLTVConfig:
     name, config = tuned_config(data, as_of_day, horizon_days, base)
-    click.echo(f"time-based CV chose configuration {name!r}", err=True)
+    _log.info("time-based CV chose configuration %r", name)
     return config
 
 

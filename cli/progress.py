@@ -93,7 +93,7 @@ class LineProgress:
         elapsed = self._last - self._start
         parts = [state] if state else []
         pct = None
-        if self.length:
+        if self.length and state != "started":
             pct = min(100.0, 100.0 * self.pos / self.length)
             parts.append(f"{self.pos:,}/{self.length:,} ({pct:.0f} %)")
         if self.item and state != "started":

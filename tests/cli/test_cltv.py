@@ -82,6 +82,18 @@ def test_train_then_score(transactions: Path, tmp_path: Path) -> None:
         "segment",
     ]
     _assert_scores(scores, transactions)
+    as_json = _run(
+        "score", *common, "--model-dir", str(models), "--out", str(out), "--json"
+    )
+    assert as_json.exit_code == 0, as_json.output
+    counts = scores["segment"].value_counts()
+    assert json.loads(as_json.stdout) == {
+        "version": version,
+        "customers": len(scores),
+        "segments": {k: int(counts[k]) for k in ("platinum", "gold", "silver")},
+        "as_of": "2023-06-30",
+        "out": str(out),
+    }
 
     missing = _run(
         "score",
