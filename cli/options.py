@@ -159,9 +159,14 @@ def parse_engines(value: str) -> list[str]:
                 param_hint="--engines",
             )
     ctx = click.get_current_context(silent=True)
-    defaulted = (
-        ctx is not None
-        and ctx.get_parameter_source("engines") is ParameterSource.DEFAULT
+    source = None if ctx is None else ctx.get_parameter_source("engines")
+    param = (
+        None
+        if ctx is None
+        else next((p for p in ctx.command.params if p.name == "engines"), None)
+    )
+    defaulted = source is ParameterSource.DEFAULT or (
+        source is ParameterSource.DEFAULT_MAP and param and value == param.default
     )
     usable = []
     for name in names:

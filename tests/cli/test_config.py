@@ -5,11 +5,15 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import click
 import pytest
 from click.testing import CliRunner, Result
 
-from tests.conftest import TINY_NETWORK
+from tests.cli.test_help import _commands
+from tests.conftest import ROOT, TINY_NETWORK
+from tierflow.cli.config import read_settings, setting_name
 from tierflow.cli.main import cli
+from tierflow.formulations.tiers import TierPolicy
 
 GAP = ["generate", "gap", "--type", "D", "--agents", "2", "--jobs", "4"]
 
@@ -120,3 +124,21 @@ def test_the_tiers_table_sets_the_checkout_policy(
     after = _gold(_run(args))
     assert after["label"] == "Regular" and before["label"] == "Standard shipping"
     assert after["price"] == pytest.approx(2.0 * float(str(before["price"])), abs=0.02)
+
+
+def test_the_example_file_is_complete_and_loads() -> None:
+    """``docs/tierflow.example.toml`` names every option of every command and
+    loads as it is, to the default tier policy."""
+    example = ROOT / "docs" / "tierflow.example.toml"
+    defaults, settings = read_settings(example, cli)
+    assert settings.policy == TierPolicy()
+    assert defaults["simulate"]["checkouts"] == 3000
+    assert defaults["capacity"]["show"]["as_json"] is False
+    text = example.read_text()
+    for path, command in _commands(cli):
+        if path:
+            assert f"\n[{'.'.join(path)}]\n" in text or isinstance(command, click.Group)
+        for param in command.params:
+            if isinstance(param, click.Option) and not param.is_eager:
+                key = setting_name(param)
+                assert f"\n{key} = " in text or f"\n# {key} = " in text, (path, key)
