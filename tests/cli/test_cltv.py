@@ -47,6 +47,22 @@ def _assert_scores(scores: pd.DataFrame, transactions: Path) -> None:
     assert top.iloc[0] == "platinum" and top.iloc[-1] == "silver"
 
 
+def _assert_score_json(
+    args: list[str], out: Path, scores: pd.DataFrame, version: str
+) -> None:
+    """``cltv score --json``: the figures the text line shows."""
+    as_json = _run("score", *args, "--out", str(out), "--json")
+    assert as_json.exit_code == 0, as_json.output
+    counts = scores["segment"].value_counts()
+    assert json.loads(as_json.stdout) == {
+        "version": version,
+        "customers": len(scores),
+        "segments": {k: int(counts[k]) for k in ("platinum", "gold", "silver")},
+        "as_of": "2023-06-30",
+        "out": str(out),
+    }
+
+
 def test_train_then_score(transactions: Path, tmp_path: Path) -> None:
     models = tmp_path / "models"
     common = ["--transactions", str(transactions), "--as-of", "2023-06-30"]
@@ -82,18 +98,7 @@ def test_train_then_score(transactions: Path, tmp_path: Path) -> None:
         "segment",
     ]
     _assert_scores(scores, transactions)
-    as_json = _run(
-        "score", *common, "--model-dir", str(models), "--out", str(out), "--json"
-    )
-    assert as_json.exit_code == 0, as_json.output
-    counts = scores["segment"].value_counts()
-    assert json.loads(as_json.stdout) == {
-        "version": version,
-        "customers": len(scores),
-        "segments": {k: int(counts[k]) for k in ("platinum", "gold", "silver")},
-        "as_of": "2023-06-30",
-        "out": str(out),
-    }
+    _assert_score_json([*common, "--model-dir", str(models)], out, scores, version)
 
     missing = _run(
         "score",
