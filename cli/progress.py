@@ -79,7 +79,12 @@ class LineProgress:
         self._stop.set()
         self._thread.join()
         with self._lock:
-            self._say("failed" if exc[0] is not None else "done")
+            if exc[0] is not None:
+                self._say("failed")
+                return
+            if self.length:  # finished: all of it is done
+                self.pos = max(self.pos, self.length)
+            self._say("done")
 
     def _beat(self) -> None:
         while not self._stop.wait(self._heartbeat_s / 4):

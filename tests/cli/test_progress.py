@@ -31,6 +31,16 @@ def test_a_line_every_ten_percent_and_at_the_ends(
     assert messages[5].startswith("work: 100/200 (50 %), item 99,")
 
 
+def test_the_end_line_says_how_it_ended(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="tierflow.progress")
+    with LineProgress("steps", 5, heartbeat_s=60.0) as bar:
+        bar.update(3)  # the last steps are not reported: finished is 100 %
+    assert caplog.records[-1].getMessage().startswith("steps: done, 5/5 (100 %)")
+    with pytest.raises(RuntimeError), LineProgress("steps", 5, heartbeat_s=60.0):
+        raise RuntimeError
+    assert caplog.records[-1].__dict__["state"] == "failed"
+
+
 def test_a_heartbeat_while_nothing_moves(caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.INFO, logger="tierflow.progress")
     with LineProgress("training", None, heartbeat_s=0.2):
