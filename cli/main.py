@@ -3,6 +3,8 @@
 Errors raised on purpose (:class:`tierflow.data.errors.TierflowError`) become one-line
 messages with exit code 1, never a traceback; usage errors exit 2 (click).
 Every option also reads ``TIERFLOW_*`` and ``tierflow.toml`` (:mod:`tierflow.cli.config`).
+``--log-level`` and ``--log-format`` are taken before the command's name and
+by every command itself (:func:`tierflow.cli.options.add_log_options`).
 """
 
 from __future__ import annotations
@@ -13,9 +15,9 @@ from typing import Any
 import click
 
 from tierflow.cli.config import CONFIG_ENV, CONFIG_FILE, ENV_PREFIX, load_settings
-from tierflow.cli.options import examples, option
+from tierflow.cli.options import add_log_options, examples, option, set_logging
 from tierflow.data.errors import TierflowError
-from tierflow.data.logging_setup import LOG_FORMATS, LOG_LEVELS, configure_logging
+from tierflow.data.logging_setup import LOG_FORMATS, LOG_LEVELS
 
 
 class TierflowGroup(click.Group):
@@ -69,13 +71,14 @@ class TierflowGroup(click.Group):
     show_default=True,
     help="Log records as text lines or as JSON lines.",
 )
-def cli(log_level: str, log_format: str) -> None:
+@click.pass_context
+def cli(ctx: click.Context, log_level: str, log_format: str) -> None:
     """tierflow: fulfillment orchestration with CLTV-aware tiering and allocation.
 
     Every option may also come from a TIERFLOW_<COMMAND>_<OPTION> variable or
     from tierflow.toml (command line > environment > file > default).
     """
-    configure_logging(log_level, log_format)
+    set_logging(ctx, log_level=log_level, log_format=log_format)
 
 
 def _register() -> None:
@@ -106,6 +109,7 @@ def _register() -> None:
     from tierflow.cli.serve_cmd import serve_command
 
     cli.add_command(serve_command)
+    add_log_options(cli)
 
 
 _register()

@@ -20,6 +20,7 @@ from tierflow.cli.config import ConfigOption
 from tierflow.cli.state_location import STATE_LOCATION
 from tierflow.data.errors import SolverError
 from tierflow.data.extras import MissingExtraError
+from tierflow.data.logging_setup import LOG_FORMATS, LOG_LEVELS, configure_logging
 from tierflow.data.store import default_state_location, describe_location
 from tierflow.solver.engine import Availability
 from tierflow.solver.registry import engine_names, get_engine
@@ -31,6 +32,61 @@ _log = logging.getLogger("tierflow.cli")
 def option(*param_decls: str, **attrs: Any) -> Callable[[F], F]:
     """``click.option`` whose value may come from ``TIERFLOW_*`` or the settings file."""
     return click.option(*param_decls, cls=ConfigOption, **attrs)
+
+
+_LOG_META = "tierflow.logging"
+
+
+def set_logging(ctx: click.Context, **values: str) -> None:
+    """Set up logging with ``log_level``/``log_format`` from ``values``; the
+    ones not given keep what the root command (or an earlier call) set."""
+    root = ctx.find_root()
+    current = root.meta.setdefault(
+        _LOG_META, {"log_level": "info", "log_format": "text"}
+    )
+    current.update(values)
+    configure_logging(current["log_level"], current["log_format"])
+
+
+def _command_log_setting(
+    ctx: click.Context, param: click.Parameter, value: str | None
+) -> None:
+    """A command's own ``--log-level``/``--log-format``: overrides the root's."""
+    if value is not None and param.name is not None:
+        set_logging(ctx, **{param.name: value})
+
+
+def _log_params() -> list[click.Parameter]:
+    return [
+        ConfigOption(
+            ["--log-level"],
+            type=click.Choice(LOG_LEVELS),
+            default=None,
+            expose_value=False,
+            callback=_command_log_setting,
+            help="Least severe log record written (stderr); as `tierflow "
+            "--log-level`, which it overrides for this command.",
+        ),
+        ConfigOption(
+            ["--log-format"],
+            type=click.Choice(LOG_FORMATS),
+            default=None,
+            expose_value=False,
+            callback=_command_log_setting,
+            help="Log records as text or JSON lines; as `tierflow --log-format`, "
+            "which it overrides for this command.",
+        ),
+    ]
+
+
+def add_log_options(group: click.Group) -> None:
+    """Give every command under ``group`` its own ``--log-level`` and
+    ``--log-format``, so they work after the command's name too."""
+    for command in group.commands.values():
+        if isinstance(command, click.Group):
+            add_log_options(command)
+        elif not any(p.name == "log_level" for p in command.params):
+            command.params.extend(_log_params())
 
 
 def examples(*lines: str) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import secrets
 from pathlib import Path
@@ -136,9 +137,16 @@ def serve_command(
             click.echo(f"  API key ({source}): {key}")
         else:
             click.echo(f"  API key {source}")
-        server = ServiceServer(
-            server_config(app, host, port, access_log=access_log), app
+        # uvicorn's records go through tierflow's handler (--log-level/--log-format)
+        config = server_config(
+            app,
+            host,
+            port,
+            access_log=access_log,
+            log_config=None,
+            log_level=logging.getLogger("tierflow").getEffectiveLevel(),
         )
+        server = ServiceServer(config, app)
         # uvicorn re-raises the signal it shut down on: a clean stop here
         with contextlib.suppress(KeyboardInterrupt):
             server.run()

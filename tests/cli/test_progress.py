@@ -69,3 +69,23 @@ def test_allocate_logs_progress_as_json_lines(tmp_path: Path) -> None:
         cli, ["--log-level", "error", *args, "--out", str(tmp_path / "b")]
     )
     assert quiet.exit_code == 0 and quiet.stderr == ""
+
+
+def test_every_command_takes_the_log_options_too(tmp_path: Path) -> None:
+    """``tierflow allocate --log-level error`` as ``tierflow --log-level error
+    allocate``; a command's own setting (here its variable) wins over the root's."""
+    orders = _write_orders(tmp_path / "orders.csv", 20)
+    args = ["allocate", "--network", str(TINY_NETWORK), "--orders", str(orders)]
+    args += ["--engine", "greedy", "--json"]
+    quiet = CliRunner().invoke(
+        cli, [*args, "--log-level", "error", "--out", str(tmp_path / "a")]
+    )
+    assert quiet.exit_code == 0 and quiet.stderr == ""
+    env = {"TIERFLOW_ALLOCATE_LOG_FORMAT": "json"}
+    result = CliRunner().invoke(
+        cli, ["--log-format", "text", *args, "--out", str(tmp_path / "b")], env=env
+    )
+    assert result.exit_code == 0, result.output
+    records = [json.loads(line) for line in result.stderr.splitlines()]
+    assert records and records[-1]["logger"] == "tierflow.progress"
+    assert records[-1]["state"] == "done"
