@@ -13,7 +13,7 @@ DEV_LOCK := requirements-dev.lock
 STAMP := $(VENV)/.installed
 DEV_STAMP := $(VENV)/.installed-dev
 
-.PHONY: demo-gap demo-allocate install demo test lint typecheck unit bench bench-gap clean demo-network bench-network bench-allocation bench-online bench-cltv bench-cltv-quick bench-cltv-cv lock
+.PHONY: demo-gap demo-allocate install demo test fuzz lint typecheck unit bench bench-gap clean demo-network bench-network bench-allocation bench-online bench-cltv bench-cltv-quick bench-cltv-cv lock
 
 ## the runtime set from the lock, then tierflow itself without resolving again
 $(STAMP): pyproject.toml $(LOCK)
@@ -60,8 +60,16 @@ demo-network: $(STAMP)
 	$(BIN)/tierflow capacity forecast --orders $(DEMO_NET)/history.csv --state $(DEMO_NET)/state.db
 	$(BIN)/tierflow capacity show --state $(DEMO_NET)/state.db --png $(DEMO_NET)/capacity.png
 
-## test: ruff, mypy and the whole pytest suite
+## test: ruff, mypy and the whole pytest suite (with a short fuzz pass)
 test: lint typecheck unit
+
+## fuzz: the long fuzz run, thousands of corrupted inputs per reader and CLI
+## command; prints the counts of docs/fuzzing.md (FUZZ_EXAMPLES=N to resize)
+FUZZ_OUT := $(OUT)/fuzz
+fuzz: $(DEV_STAMP)
+	rm -rf $(FUZZ_OUT)
+	HYPOTHESIS_PROFILE=fuzz FUZZ_REPORT=$(FUZZ_OUT) $(BIN)/pytest -q -n auto -p no:cacheprovider tests/fuzz
+	$(BIN)/python -m tests.fuzz.report $(FUZZ_OUT)
 
 lint: $(DEV_STAMP)
 	$(BIN)/ruff check .
