@@ -40,17 +40,25 @@ class LineProgress:
     """Progress as log lines, with the ``update``/``pos``/``length`` of a bar.
 
     ``length`` None: a stage of unknown size (a line at start, on the
-    heartbeat and at the end).
+    heartbeat and at the end). ``only_if_slow``: no line until the first
+    heartbeat, and none at all for work done before it (so a quick run, or a
+    quick one-line error, stays quiet).
     """
 
     def __init__(
-        self, label: str, length: int | None, *, heartbeat_s: float = HEARTBEAT_S
+        self,
+        label: str,
+        length: int | None,
+        *,
+        heartbeat_s: float = HEARTBEAT_S,
+        only_if_slow: bool = False,
     ) -> None:
         self.label = label
         self.length = length
         self.pos = 0
         self.item: str | None = None
         self._heartbeat_s = heartbeat_s
+        self._quiet = only_if_slow
         self._start = self._last = time.monotonic()
         self._step = 0
         self._lock = threading.Lock()
@@ -67,11 +75,13 @@ class LineProgress:
                 step = int(100 * self.pos / self.length) // STEP_PCT
                 if step > self._step:
                     self._step = step
-                    self._say("")
+                    if not self._quiet:
+                        self._say("")
 
     def __enter__(self) -> Self:
         with self._lock:
-            self._say("started")
+            if not self._quiet:
+                self._say("started")
         self._thread.start()
         return self
 
@@ -79,6 +89,8 @@ class LineProgress:
         self._stop.set()
         self._thread.join()
         with self._lock:
+            if self._quiet:  # nothing was said: the work was quick
+                return
             if exc[0] is not None:
                 self._say("failed")
                 return
@@ -90,6 +102,7 @@ class LineProgress:
         while not self._stop.wait(self._heartbeat_s / 4):
             with self._lock:
                 if time.monotonic() - self._last >= self._heartbeat_s:
+                    self._quiet = False
                     self._say("running")
 
     def _say(self, state: str) -> None:
@@ -142,10 +155,11 @@ def progress_bar(
 
 
 @contextmanager
-def progress_stage(label: str) -> Iterator[None]:
-    """A step with no count (a training run): lines when not on a terminal."""
+def progress_stage(label: str, *, only_if_slow: bool = False) -> Iterator[None]:
+    """A step with no count (a training run): lines when not on a terminal
+    (``only_if_slow``: see :class:`LineProgress`)."""
     if on_terminal():
         yield
         return
-    with LineProgress(label, None):
+    with LineProgress(label, None, only_if_slow=only_if_slow):
         yield

@@ -89,3 +89,23 @@ def test_every_command_takes_the_log_options_too(tmp_path: Path) -> None:
     records = [json.loads(line) for line in result.stderr.splitlines()]
     assert records and records[-1]["logger"] == "tierflow.progress"
     assert records[-1]["state"] == "done"
+
+
+def test_only_if_slow_says_nothing_for_quick_work(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """``cltv score``'s stage: silent when quick (a one-line error stays one
+    line), heartbeat and end lines once it has been running a while."""
+    caplog.set_level(logging.INFO, logger="tierflow.progress")
+    with LineProgress("quick", 10, heartbeat_s=60.0, only_if_slow=True) as bar:
+        bar.update(10)
+    with (
+        pytest.raises(RuntimeError),
+        LineProgress("quick", None, heartbeat_s=60.0, only_if_slow=True),
+    ):
+        raise RuntimeError
+    assert caplog.records == []
+    with LineProgress("slow", None, heartbeat_s=0.2, only_if_slow=True):
+        time.sleep(0.7)
+    states = [r.__dict__["state"] for r in caplog.records]
+    assert states[0] == "running" and states[-1] == "done"
