@@ -56,3 +56,18 @@ def test_every_option_has_help_and_reads_the_settings(
             continue
         assert param.help, f"tierflow {' '.join(path)} {param.opts[0]} has no help"
         assert isinstance(param, ConfigOption), param.opts
+
+
+#: Commands that print no result (``serve`` runs until stopped).
+NO_RESULT = {("serve",)}
+
+
+@pytest.mark.parametrize(("path", "command"), COMMANDS, ids=IDS)
+def test_every_command_with_a_result_has_json_and_the_log_options(
+    path: tuple[str, ...], command: click.Command
+) -> None:
+    if isinstance(command, click.Group):
+        return
+    flags = {o for p in command.params for o in p.opts}
+    assert {"--log-level", "--log-format"} <= flags, path
+    assert ("--json" in flags) is (path not in NO_RESULT), path
