@@ -22,7 +22,7 @@ from types import FrameType
 
 from fastapi import FastAPI
 
-from tierflow.service.server import ServiceServer, server_config
+from tierflow.service.server import ServiceServer, log_settings, server_config
 
 log = logging.getLogger("tierflow.service")
 
@@ -140,7 +140,11 @@ class _Supervisor:
             app, close = self.build()
             try:
                 config = server_config(
-                    app, self.host, self.port, access_log=self.access_log
+                    app,
+                    self.host,
+                    self.port,
+                    access_log=self.access_log,
+                    **log_settings(),
                 )
                 server = ServiceServer(config, app)
                 # uvicorn re-raises the signal it stopped on: a clean stop
