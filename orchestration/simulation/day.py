@@ -409,6 +409,7 @@ def daily_cltv_job(
     horizon_days: int = 365,
     platinum_percentile: float = TierPolicy().platinum_percentile,
     backtest_first_model: bool = False,
+    config: CLTVConfig | None = None,
 ) -> CltvStep:
     """The production CLTV daily job (:func:`tierflow.cltv.lifecycle.retrain`) as a step:
     train as of the eve of the day, promote, publish every score to the store.
@@ -416,7 +417,8 @@ def daily_cltv_job(
     The job backtests a challenger only against a champion; the first model
     has none, so its metrics stay empty unless ``backtest_first_model``
     (one more training, on the data up to the backtest window: about as
-    long as the job itself).
+    long as the job itself). ``config``: the recipe to train (default: the
+    champion's, else :class:`CLTVConfig`).
     """
 
     def publish(store: ScoreStore, as_of: dt.date) -> dict[str, Any]:
@@ -428,6 +430,7 @@ def daily_cltv_job(
             day_number(as_of),
             registry,
             horizon_days=horizon_days,
+            config=config,
             sink=sink,
         )
         threshold = store.cltv_threshold(platinum_percentile * 100.0)
@@ -437,8 +440,8 @@ def daily_cltv_job(
         if result.metrics:
             tested = {"window_days": window, "models": result.metrics}
         elif backtest_first_model:
-            config = CLTVConfig(**meta["config"])
-            models = backtest(data, day_number(as_of), config, window)
+            recipe = CLTVConfig(**meta["config"])
+            models = backtest(data, day_number(as_of), recipe, window)
             tested = {"window_days": window, "models": models}
         return {
             **result.to_json(),

@@ -132,6 +132,7 @@
       }));
     }
     $("map-labels").replaceChildren(...labels);
+    $("map").dataset.labelled = String(Math.round($("map").getBoundingClientRect().width));
     $("map-labels-note").textContent = hidden
       ? `${nodes.length - hidden} of ${nodes.length} nodes labelled (the rest would overlap): hover a node for its name, or see the table.`
       : `All ${nodes.length} nodes labelled.`;

@@ -192,3 +192,43 @@ def _no_overlaps(fig: Any, ax: Any, name: str) -> None:
     legend = ax.get_legend()
     if legend is not None:
         assert legend.get_window_extent(renderer).y0 >= ax.bbox.y1 - 1, name
+
+
+def test_the_daily_jobs_table_facts(tmp_path: Path) -> None:
+    """The simulation's CLTV step reports the model version, the segment
+    sizes it published and a backtest: of the first model only when asked
+    (``--cltv-backtest``), of challenger against champion on later days."""
+    from tests.cltv.test_registry import FAST
+    from tierflow.data.store import SqliteStore
+    from tierflow.data.synthetic_transactions import generate_transactions
+    from tierflow.orchestration.simulation.day import daily_cltv_job
+
+    frame = generate_transactions(700, seed=11)
+    history = tmp_path / "transactions.csv"
+    frame.to_csv(history, index=False)
+    first_day = dt.date(2023, 6, 30)
+    with SqliteStore(tmp_path / "state.db") as store:
+        plain = daily_cltv_job(
+            history, None, tmp_path / "a", horizon_days=60, config=FAST
+        )
+        tested = daily_cltv_job(
+            history,
+            None,
+            tmp_path / "b",
+            horizon_days=60,
+            config=FAST,
+            backtest_first_model=True,
+        )
+        none = plain(store, first_day)
+        first = tested(store, first_day)
+        later = tested(store, first_day + dt.timedelta(days=1))
+    assert none["backtest"] is None and none["metrics"] == {}
+    assert none["model_version"] == none["champion"]
+    sizes = none["segments"]
+    assert sum(v["customers"] for v in sizes.values()) == none["published_rows"]
+    assert list(sizes) == ["platinum", "gold", "silver"]
+    assert first["backtest"]["window_days"] == 60
+    assert {"cltv", "bgnbd_gg"} <= set(first["backtest"]["models"])
+    assert set(first["backtest"]["models"]["cltv"]) >= {"mae", "spearman"}
+    assert later["backtest"]["models"] == later["metrics"]
+    assert set(later["metrics"]) == {"challenger", "champion", "bgnbd_gg"}
