@@ -177,6 +177,7 @@
     const rec = optionById(answer, answer.recommended);
     const mine = optionById(answer, state.chosen);
     note.hidden = !mine || state.done;
+    $("confirm").textContent = mine ? `Place order · ${money(mine.price)}` : "Place order";
     if (!mine) return;
     if (mine.option_id === answer.recommended) {
       note.dataset.state = "recommended";
@@ -185,7 +186,6 @@
       note.dataset.state = "own";
       note.textContent = `Selected: ${mine.label}, your choice. We recommend ${rec.label}.`;
     }
-    $("confirm").textContent = `Place order · ${money(mine.price)}`;
   }
 
   function showMissing(answer) {
@@ -338,6 +338,7 @@
       $("selection-note").hidden = true;
       $("answer-details").hidden = true;
       $("confirm").disabled = true;
+      $("confirm").textContent = "Place order";
       return showError(errorText(res));
     }
     state.answer = res.body;
