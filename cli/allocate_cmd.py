@@ -27,7 +27,9 @@ from tierflow.data.errors import InputError
 from tierflow.data.network import Network
 from tierflow.data.orders import read_orders
 from tierflow.data.store import open_store
+from tierflow.data.store.location import describe_location
 from tierflow.formulations.tiers import TierPolicy
+from tierflow.orchestration.allocation.batch_plan import BatchPlan
 from tierflow.orchestration.allocation.day_allocator import (
     NEAREST,
     AllocationOutcome,
@@ -188,15 +190,19 @@ def allocate_command(as_json: bool, **options: Any) -> None:
 
 
 def run_allocate(request: AllocateRequest) -> dict[str, Any]:
-    """Allocate the day, write the outputs; returns ``summary.json``'s content."""
+    """Allocate the day, write the outputs; returns ``summary.json``'s content.
+
+    Every input is read and checked before the output folder and the state
+    store are created: a bad input writes nothing.
+    """
     net = open_network(request.network_dir)
     orders = read_orders(request.orders_path, net)
     events = _read_events(request.events_path, net)
-    request.out_dir.mkdir(parents=True, exist_ok=True)
-    store = open_store(request.state_path or request.out_dir / "state.db")
-    spend, note = load_predicted_spend(orders, request.cltv_path, store)
-    if note:
-        click.echo(f"warning: {note}", err=True)
+    given = (
+        None
+        if request.cltv_path is None
+        else load_predicted_spend(orders, request.cltv_path, None)
+    )
     settings = request.settings()
     run_id, params = run_identity(
         request.orders_path,
@@ -206,13 +212,25 @@ def run_allocate(request: AllocateRequest) -> dict[str, Any]:
         cltv_path=request.cltv_path,
         capacity_scale=request.capacity_scale,
     )
+    request.out_dir.mkdir(parents=True, exist_ok=True)
+    location = request.state_path or request.out_dir / "state.db"
+    store = open_store(location)
+    spend, note = given or load_predicted_spend(orders, None, store)
+    if note:
+        click.echo(f"warning: {note}", err=True)
     sink = StoreSink(
-        store, run_id, params, journal=request.out_dir / "allocations.partial.csv"
+        store,
+        run_id,
+        params,
+        journal=request.out_dir / "allocations.partial.csv",
+        stats=request.out_dir / "batches.jsonl",
     )
     resumed = sink.resumed_batches
     if resumed:
+        total = len(BatchPlan.of(orders, settings))
         click.echo(
-            f"resuming run {run_id[:12]}: {resumed} batch(es) already committed",
+            f"resuming: {resumed} of {total} batches already in "
+            f"{describe_location(location)} (run {run_id[:12]})",
             err=True,
         )
     with progress_bar("allocate", 1) as bar:

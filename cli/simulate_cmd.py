@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,14 +22,21 @@ from tierflow.cli.options import (
 )
 from tierflow.cli.progress import progress_bar
 from tierflow.data.network import Network
+from tierflow.data.output_folder import StagedOutput, Staging
+from tierflow.orchestration.simulation.checkpoints import (
+    Checkpoints,
+    file_digest,
+    folder_digest,
+)
 from tierflow.orchestration.simulation.day import (
+    DAY_FILES,
     CltvStep,
     SimulationSettings,
     daily_cltv_job,
     published_scores,
     simulate,
 )
-from tierflow.orchestration.simulation.report import write_report
+from tierflow.orchestration.simulation.report import REPORT_FILES, write_report
 
 
 def _outage(value: str) -> dt.time | None:
@@ -107,28 +115,83 @@ class SimulateRequest:
 )
 @hindsight_time_limit_option(20.0)
 @out_folder_option(Path("out/simulate"))
-def simulate_command(**options: Any) -> None:
-    """One day on the network: CLTV, checkouts, choices, allocation, report."""
+@click.option(
+    "--resume",
+    is_flag=True,
+    help="Continue the unfinished run of OUT (stopped by a crash or Ctrl-C) "
+    "after its last finished step, instead of starting fresh.",
+)
+def simulate_command(resume: bool, **options: Any) -> None:
+    """One day on the network: CLTV, checkouts, choices, allocation, report.
+
+    Every run starts fresh: it works in a folder beside OUT and replaces
+    OUT's files when it has finished (a failed run leaves OUT as it was).
+    """
     request = SimulateRequest(**options)
     net = open_network(request.network_dir)
-    publish_cltv = _cltv_step(net, request.cltv_scores, request.out)
-    request.out.mkdir(parents=True, exist_ok=True)
     settings = request.settings()
-    # steps: cltv, carts, the checkouts one by one, three allocations
-    with progress_bar("simulate", 5 + request.checkouts, show_pos=False) as bar:
-        result = simulate(
-            net,
-            request.out / "state.db",
-            request.out,
-            settings,
-            publish_cltv=publish_cltv,
-            on_step=_StepReporter(bar, request.checkouts),
-        )
-    summary = write_report(result, request.out)
+    target = StagedOutput(request.out, OUTPUT_NAMES)
+    # the CLTV inputs are read (and checked) before anything is written
+    publish_cltv = _cltv_step(net, request.cltv_scores, target.staging / MODEL_DIR)
+    identity = _identity(net, request)
+    with target.open(resume=resume) as work:
+        steps = Checkpoints.open(work.path, identity, resume=work.resumed)
+        _say_how_it_starts(work, steps, resume, request.out)
+        # steps: cltv, carts, the checkouts one by one, three allocations
+        with progress_bar("simulate", 5 + request.checkouts, show_pos=False) as bar:
+            result = simulate(
+                net,
+                work.path / STATE_FILE,
+                work.path,
+                settings,
+                publish_cltv=publish_cltv,
+                on_step=_StepReporter(bar, request.checkouts),
+                checkpoints=steps,
+            )
+        summary = write_report(result, work.path)
     click.echo(_screen(summary, request.out))
 
 
-def _cltv_step(net: Network, cltv_scores: Path | None, out: Path) -> CltvStep:
+#: The state store and the CLTV model registry of a run, inside its folder.
+STATE_FILE = "state.db"
+MODEL_DIR = "cltv-models"
+#: Every name ``simulate`` writes in OUT (a run replaces them all).
+OUTPUT_NAMES = (
+    *DAY_FILES,
+    *REPORT_FILES,
+    MODEL_DIR,
+    *(STATE_FILE + suffix for suffix in ("", "-wal", "-shm", "-journal")),
+)
+
+
+def _identity(net: Network, request: SimulateRequest) -> dict[str, Any]:
+    """What makes two runs the same job (``--resume`` continues only that)."""
+    assert net.source is not None
+    return {
+        "settings": dataclasses.asdict(request.settings()),
+        "network": folder_digest(net.source),
+        "cltv_scores": file_digest(request.cltv_scores),
+    }
+
+
+def _say_how_it_starts(
+    work: Staging, steps: Checkpoints, resume: bool, out: Path
+) -> None:
+    """One line on stderr when the run does not simply start fresh."""
+    done = steps.done()
+    if work.resumed and done:
+        click.echo(f"resuming {out}: done before: {', '.join(done)}", err=True)
+    elif resume:
+        click.echo(f"nothing to resume in {out}: starting fresh", err=True)
+    elif work.discarded:
+        click.echo(
+            f"starting fresh: the unfinished run of {out} is discarded "
+            "(--resume continues it)",
+            err=True,
+        )
+
+
+def _cltv_step(net: Network, cltv_scores: Path | None, model_dir: Path) -> CltvStep:
     """Publish the given scores, or train on the network's purchase history."""
     assert net.source is not None
     history = net.source / "transactions.csv"
@@ -140,9 +203,7 @@ def _cltv_step(net: Network, cltv_scores: Path | None, out: Path) -> CltvStep:
             f"{net.source}: no transactions.csv to train the CLTV model on "
             "(or give --cltv-scores)"
         )
-    return daily_cltv_job(
-        history, profiles if profiles.exists() else None, out / "cltv-models"
-    )
+    return daily_cltv_job(history, profiles if profiles.exists() else None, model_dir)
 
 
 class _StepReporter:
