@@ -4,18 +4,24 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import json
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import click
 
+from tierflow.cli.config import tier_policy
 from tierflow.cli.network_cmd import open_network
 from tierflow.cli.options import (
     cltv_scores_option,
     engine_option,
+    examples,
     hindsight_time_limit_option,
+    json_option,
     network_option,
+    option,
     out_folder_option,
     seed_option,
     time_limit_option,
@@ -23,6 +29,7 @@ from tierflow.cli.options import (
 from tierflow.cli.progress import progress_bar
 from tierflow.data.network import Network
 from tierflow.data.output_folder import StagedOutput, Staging
+from tierflow.formulations.tiers import TierPolicy
 from tierflow.orchestration.simulation.checkpoints import (
     Checkpoints,
     file_digest,
@@ -37,6 +44,8 @@ from tierflow.orchestration.simulation.day import (
     simulate,
 )
 from tierflow.orchestration.simulation.report import REPORT_FILES, write_report
+
+_log = logging.getLogger("tierflow.cli.simulate")
 
 
 def _outage(value: str) -> dt.time | None:
@@ -80,12 +89,23 @@ class SimulateRequest:
         )
 
 
-@click.command("simulate")
-@network_option
-@click.option(
-    "--checkouts", type=click.IntRange(min=1), default=3000, show_default=True
+@click.command(
+    "simulate",
+    epilog=examples(
+        "tierflow simulate --out out/simulate",
+        "tierflow simulate --checkouts 500 --day 2026-12-24 --outage none --json",
+        "tierflow --log-format json simulate --engine highs 2> progress.jsonl",
+    ),
 )
-@click.option(
+@network_option
+@option(
+    "--checkouts",
+    type=click.IntRange(min=1),
+    default=3000,
+    show_default=True,
+    help="Checkouts simulated over the day.",
+)
+@option(
     "--day",
     type=click.DateTime(formats=["%Y-%m-%d"]),
     default="2026-01-19",
@@ -93,14 +113,14 @@ class SimulateRequest:
     help="The simulated (local) day.",
 )
 @seed_option(11)
-@click.option(
+@option(
     "--utilization",
     type=click.FloatRange(min=0.05, max=2.0),
     default=0.92,
     show_default=True,
     help="Expected workload / network capacity.",
 )
-@click.option(
+@option(
     "--outage",
     default="13:00",
     show_default=True,
@@ -114,14 +134,15 @@ class SimulateRequest:
     "training the CLTV model on the network's purchase history.",
 )
 @hindsight_time_limit_option(20.0)
-@out_folder_option(Path("out/simulate"))
-@click.option(
+@out_folder_option(Path("out/simulate"), help="Folder for the report and its tables.")
+@option(
     "--resume",
     is_flag=True,
     help="Continue the unfinished run of OUT (stopped by a crash or Ctrl-C) "
     "after its last finished step, instead of starting fresh.",
 )
-def simulate_command(resume: bool, **options: Any) -> None:
+@json_option("Print summary.json (and the report's path) as JSON.")
+def simulate_command(as_json: bool, resume: bool, **options: Any) -> None:
     """One day on the network: CLTV, checkouts, choices, allocation, report.
 
     Every run starts fresh: it works in a folder beside OUT and replaces
@@ -129,11 +150,14 @@ def simulate_command(resume: bool, **options: Any) -> None:
     """
     request = SimulateRequest(**options)
     net = open_network(request.network_dir)
+    policy = tier_policy()
     settings = request.settings()
     target = StagedOutput(request.out, OUTPUT_NAMES)
     # the CLTV inputs are read (and checked) before anything is written
-    publish_cltv = _cltv_step(net, request.cltv_scores, target.staging / MODEL_DIR)
-    identity = _identity(net, request)
+    publish_cltv = _cltv_step(
+        net, request.cltv_scores, target.staging / MODEL_DIR, policy
+    )
+    identity = _identity(net, request, policy)
     with target.open(resume=resume) as work:
         steps = Checkpoints.open(work.path, identity, resume=work.resumed)
         _say_how_it_starts(work, steps, resume, request.out)
@@ -146,9 +170,14 @@ def simulate_command(resume: bool, **options: Any) -> None:
                 settings,
                 publish_cltv=publish_cltv,
                 on_step=_StepReporter(bar, request.checkouts),
+                policy=policy,
                 checkpoints=steps,
             )
         summary = write_report(result, work.path)
+    if as_json:
+        report = str(request.out / "report.html")
+        click.echo(json.dumps({**summary, "report": report}, default=str))
+        return
     click.echo(_screen(summary, request.out))
 
 
@@ -164,11 +193,14 @@ OUTPUT_NAMES = (
 )
 
 
-def _identity(net: Network, request: SimulateRequest) -> dict[str, Any]:
+def _identity(
+    net: Network, request: SimulateRequest, policy: TierPolicy
+) -> dict[str, Any]:
     """What makes two runs the same job (``--resume`` continues only that)."""
     assert net.source is not None
     return {
         "settings": dataclasses.asdict(request.settings()),
+        "policy": repr(policy),
         "network": folder_digest(net.source),
         "cltv_scores": file_digest(request.cltv_scores),
     }
@@ -180,30 +212,39 @@ def _say_how_it_starts(
     """One line on stderr when the run does not simply start fresh."""
     done = steps.done()
     if work.resumed and done:
-        click.echo(f"resuming {out}: done before: {', '.join(done)}", err=True)
+        _log.info("resuming %s: done before: %s", out, ", ".join(done))
     elif resume:
-        click.echo(f"nothing to resume in {out}: starting fresh", err=True)
+        _log.info("nothing to resume in %s: starting fresh", out)
     elif work.discarded:
-        click.echo(
-            f"starting fresh: the unfinished run of {out} is discarded "
+        _log.info(
+            "starting fresh: the unfinished run of %s is discarded "
             "(--resume continues it)",
-            err=True,
+            out,
         )
 
 
-def _cltv_step(net: Network, cltv_scores: Path | None, model_dir: Path) -> CltvStep:
-    """Publish the given scores, or train on the network's purchase history."""
+def _cltv_step(
+    net: Network, cltv_scores: Path | None, model_dir: Path, policy: TierPolicy
+) -> CltvStep:
+    """Publish the given scores, or train on the network's purchase history
+    (either is read and checked now, before anything is written)."""
     assert net.source is not None
     history = net.source / "transactions.csv"
     profiles = net.source / "customers.csv"
+    percentile = policy.platinum_percentile
     if cltv_scores is not None:
-        return published_scores(cltv_scores)
+        return published_scores(cltv_scores, platinum_percentile=percentile)
     if not history.exists():
         raise click.ClickException(
             f"{net.source}: no transactions.csv to train the CLTV model on "
             "(or give --cltv-scores)"
         )
-    return daily_cltv_job(history, profiles if profiles.exists() else None, model_dir)
+    return daily_cltv_job(
+        history,
+        profiles if profiles.exists() else None,
+        model_dir,
+        platinum_percentile=percentile,
+    )
 
 
 class _StepReporter:

@@ -183,9 +183,11 @@ def simulate(
     *,
     publish_cltv: CltvStep,
     on_step: Callable[[str, int | None], None] | None = None,
+    policy: TierPolicy | None = None,
     checkpoints: Checkpoints | None = None,
 ) -> SimulationResult:
-    """Run the whole day (see ``docs/simulation.md``); files go to ``out``.
+    """Run the whole day (see ``docs/simulation.md``); files go to ``out``
+    (``policy``: the tier policy, default :class:`TierPolicy`).
 
     ``checkpoints`` keeps each finished step (CLTV, checkouts, each
     allocation policy) so that an interrupted run resumes after the last
@@ -199,7 +201,7 @@ def simulate(
     note("carts", None)
     carts, capacity = _carts(network, settings, out)
     note("checkouts", settings.checkouts)
-    policy = TierPolicy()
+    policy = policy or TierPolicy()
     day = steps.load(_CHECKOUTS)
     if day is None:
         with OnlineRouter.open(
@@ -388,6 +390,7 @@ def daily_cltv_job(
     model_dir: Path,
     *,
     horizon_days: int = 365,
+    platinum_percentile: float = TierPolicy().platinum_percentile,
 ) -> CltvStep:
     """The production CLTV daily job (:func:`tierflow.cltv.lifecycle.retrain`) as a step:
     train as of the eve of the day, promote, publish every score to the store.
@@ -405,13 +408,15 @@ def daily_cltv_job(
             horizon_days=horizon_days,
             sink=store,
         )
-        threshold = store.cltv_threshold(TierPolicy().platinum_percentile * 100.0)
+        threshold = store.cltv_threshold(platinum_percentile * 100.0)
         return {**result.to_json(), "platinum_threshold": threshold}
 
     return publish
 
 
-def published_scores(scores_csv: Path) -> CltvStep:
+def published_scores(
+    scores_csv: Path, *, platinum_percentile: float = TierPolicy().platinum_percentile
+) -> CltvStep:
     """A CLTV step that publishes ready-made scores (``tierflow cltv score`` output)
     instead of training: for re-runs, and for operators with their own model.
 
@@ -421,7 +426,7 @@ def published_scores(scores_csv: Path) -> CltvStep:
 
     def publish(store: ScoreStore, as_of: dt.date) -> dict[str, Any]:
         rows = store.put_cltv_scores(frame, as_of=as_of, model_version=scores_csv.name)
-        threshold = store.cltv_threshold(TierPolicy().platinum_percentile * 100.0)
+        threshold = store.cltv_threshold(platinum_percentile * 100.0)
         return {
             "scores": str(scores_csv),
             "published_rows": rows,

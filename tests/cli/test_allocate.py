@@ -105,7 +105,7 @@ def test_allocate_writes_the_contract(tmp_path: Path) -> None:
         "--json",
     )  # fmt: skip
     assert result.exit_code == 0, result.output
-    summary = json.loads(result.output.strip().splitlines()[-1])
+    summary = json.loads(result.stdout.strip().splitlines()[-1])
     assert set(summary) >= SUMMARY_FIELDS
     assert summary["n_orders"] == 60 and summary["engine"] == "cpsat"
     rows = pd.read_csv(out / "allocations.csv", dtype={"node_id": str})

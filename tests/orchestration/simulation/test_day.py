@@ -12,6 +12,7 @@ import pytest
 from click.testing import CliRunner
 
 from tierflow.cli.main import cli
+from tierflow.cli.simulate_cmd import _screen
 from tierflow.orchestration.simulation.day import intraday_share, rest_of_day_forecast
 
 
@@ -51,11 +52,15 @@ def test_simulate_a_small_day(sample_dir: Path, tmp_path: Path) -> None:
             "09:00",
             "--out",
             str(out),
+            "--json",
         ],
     )
     assert result.exit_code == 0, result.output
-    assert "tierflow simulate — 2026-01-19" in result.output
+    printed = json.loads(result.stdout)
+    assert printed.pop("report") == str(out / "report.html")
     summary = json.loads((out / "summary.json").read_text())
+    assert printed == summary
+    assert _screen(summary, out).startswith("tierflow simulate — 2026-01-19\n")
     assert summary["checkouts"] == 160
     assert summary["confirmed"] + summary["abandoned"] + summary["cancelled"] <= 160
     assert summary["confirmed"] > 120
