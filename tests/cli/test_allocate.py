@@ -333,7 +333,7 @@ def test_partitions_on_a_dask_local_cluster(tmp_path: Path) -> None:
     ).run()
     with (
         LocalCluster(  # type: ignore[no-untyped-call]
-            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0"
         ) as cluster,
         Client(cluster),  # type: ignore[no-untyped-call]
     ):
