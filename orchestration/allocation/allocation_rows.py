@@ -19,7 +19,11 @@ from tierflow.orchestration.allocation.ledger import Placement
 from tierflow.solver.result import SolveResult, Status
 
 SPLIT_REASON = "split: no single node holds every line"
-LATE_REASON = "late: no node with stock could deliver by the guaranteed date"
+LATE_REASON = (
+    "late: no node with the stock and room could deliver by the guaranteed date"
+)
+SPLIT_FOR_ROOM_REASON = "split: no single node had the room for the whole order"
+NO_ROOM_REASON = "deferred: no node has the room for the order or its lines"
 UNFILLABLE_REASON = "no node holds the quantity ordered"
 STOCK_TAKEN_REASON = (
     "deferred: the stock at every node offering the tier's service is taken"
@@ -127,7 +131,7 @@ def _line_reasons(
         ],
         dtype=object,
     )
-    relaxed = compiled.use_relaxed[lines.item] & lines.allocated
+    relaxed = compiled.use_relaxed[lines.item, lines.at] & lines.allocated
     return np.where(relaxed & (reason == ""), LATE_REASON, reason)
 
 

@@ -17,6 +17,7 @@ from numpy.typing import NDArray
 from tierflow.data.network import Network
 from tierflow.data.orders import Orders
 from tierflow.data.vocabulary import TIERS, Tier
+from tierflow.formulations.batch_compiler import unit_share
 from tierflow.formulations.fulfillment import (
     CompiledBatch,
     OrderOptions,
@@ -233,7 +234,40 @@ class BatchCompiler:
             name=stage.name,
         )
 
-    def _lines(self, lines: NDArray[np.intp], stage: _Stage) -> CompiledBatch:
+    def split_for_room(
+        self,
+        orders: NDArray[np.intp],
+        defer_cost: NDArray[np.float64],
+        *,
+        capacity: NDArray[np.float64],
+        stock: NDArray[np.int64],
+        now: np.datetime64 | None = None,
+        rerouted: Collection[int] = (),
+        bid_price: NDArray[np.float64] | None = None,
+        name: str = "batch",
+    ) -> CompiledBatch:
+        """The lines of whole ``orders`` no node had the room for, as items.
+
+        A line waiting costs its share (by units) of its order's deferral
+        ``defer_cost``, so splitting wins only where shipping the lines today
+        is cheaper than the whole order waiting.
+        """
+        o = self.orders
+        lines = lines_of(o, orders)
+        per_line = np.repeat(defer_cost, np.diff(o.line_start)[orders])
+        stage = _Stage(capacity, stock, now, rerouted, bid_price, name)
+        return self._lines(
+            lines, stage, defer_total=per_line * unit_share(o, lines), tag="room"
+        )
+
+    def _lines(
+        self,
+        lines: NDArray[np.intp],
+        stage: _Stage,
+        *,
+        defer_total: NDArray[np.float64] | None = None,
+        tag: str = "split",
+    ) -> CompiledBatch:
         """Order lines as items (extra-shipment cost per line)."""
         owners = self.orders.line_order[lines].astype(np.intp)
         return compile_lines(
@@ -246,5 +280,6 @@ class BatchCompiler:
             predicted_spend=self.spend[owners],
             release=self._release(owners, stage),
             bid_price=stage.bid_price,
-            name=f"{stage.name} split",
+            name=f"{stage.name} {tag}",
+            defer_total=defer_total,
         )

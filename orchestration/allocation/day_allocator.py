@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Protocol
 
 import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
+from tierflow.capacity.demand_forecast import DemandForecast
 from tierflow.capacity.events import CapacityEvent
 from tierflow.capacity.monitor import CapacityMonitor
 from tierflow.data.allocation_rows import ALLOCATION_FIELDS, COST_PARTS
@@ -22,8 +24,11 @@ from tierflow.data.network import Network
 from tierflow.data.orders import Orders
 from tierflow.data.vocabulary import TIERS, AllocationStatus
 from tierflow.formulations.fulfillment import CompiledBatch
+from tierflow.formulations.hindsight_relaxation import DayInputs
 from tierflow.formulations.tiers import TierPolicy
 from tierflow.orchestration.allocation.allocation_rows import (
+    NO_ROOM_REASON,
+    SPLIT_FOR_ROOM_REASON,
     STOCK_TAKEN_REASON,
     UNFILLABLE_REASON,
     BatchRows,
@@ -32,7 +37,10 @@ from tierflow.orchestration.allocation.batch_bid_prices import (
     BatchBidPrices,
     BidPricePublisher,
 )
-from tierflow.orchestration.allocation.batch_compiler import BatchCompiler
+from tierflow.orchestration.allocation.batch_compiler import (
+    BatchCompiler,
+    subset_batch,
+)
 from tierflow.orchestration.allocation.batch_plan import BatchPlan, batch_windows
 from tierflow.orchestration.allocation.batch_solver import (
     NEAREST,
@@ -44,7 +52,7 @@ from tierflow.orchestration.allocation.ledger import CapacityLedger, Placement
 from tierflow.orchestration.allocation.outcome import AllocationOutcome, BatchStat
 from tierflow.orchestration.allocation.resume import restore
 from tierflow.orchestration.allocation.settings import AllocationSettings
-from tierflow.solver.result import Status
+from tierflow.solver.result import SolveResult, Status, subset_result
 
 __all__ = [
     "ALLOCATION_FIELDS",
@@ -101,6 +109,14 @@ class MemorySink:
         self.frames.append(rows)
 
 
+@dataclass(frozen=True, slots=True, eq=False)
+class _Unplaced:
+    """Whole orders a batch left waiting, with what waiting costs each."""
+
+    orders: NDArray[np.intp]
+    defer_cost: NDArray[np.float64]
+
+
 def _batch_rows(frames: list[pd.DataFrame]) -> pd.DataFrame:
     if frames:
         return pd.concat(frames, ignore_index=True)
@@ -131,6 +147,11 @@ class DayAllocator:
     publish_bid_prices
         Called with every new set of bid prices and its time, e.g. to store
         them for the checkout router (:mod:`tierflow.orchestration.checkout.router`).
+    forecast
+        The rest-of-day demand forecast learned from past days
+        (:class:`~tierflow.capacity.demand_forecast.DemandForecast`); ``None``:
+        from today's arrivals only. Nothing reads orders after the batch
+        being decided.
     """
 
     def __init__(
@@ -147,6 +168,7 @@ class DayAllocator:
         sink: AllocationSink | None = None,
         on_batch: Callable[[int, int], None] | None = None,
         publish_bid_prices: BidPricePublisher | None = None,
+        forecast: DemandForecast | None = None,
     ) -> None:
         self.network = network
         self.orders = orders
@@ -178,7 +200,14 @@ class DayAllocator:
         )
         self.solver = BatchSolver(network, orders, s)
         self.bids = BatchBidPrices(
-            network, orders, self.policy, self.spend, self.ledger, s, publish_bid_prices
+            network,
+            orders,
+            self.policy,
+            self.spend,
+            self.ledger,
+            s,
+            publish_bid_prices,
+            forecast=forecast,
         )
         self.rows = BatchRows(network, orders)
         self.stats: list[BatchStat] = []
@@ -268,11 +297,59 @@ class DayAllocator:
         delta = 0.0
         if joint is not None:
             solution = self.solver.solve(joint)
-            assignment = solution.result.assignment
-            reasons = self.rows.reasons(joint, assignment, pulled)
-            frames.append(self.rows.solved(joint, solution.result, batch, reasons))
-            delta = self._take(joint, assignment, batch, now, pulled)
+            joint, result, unplaced = self._hold_back_unplaced(joint, solution.result)
+            reasons = self.rows.reasons(joint, result.assignment, pulled)
+            frames.append(self.rows.solved(joint, result, batch, reasons))
+            delta = self._take(joint, result.assignment, batch, now, pulled)
+            if unplaced is not None:
+                frames.extend(self._split_for_room(unplaced, batch, now, pulled))
         return _batch_rows(frames), delta, self._stat(batch, idx.size, solution)
+
+    def _hold_back_unplaced(
+        self, joint: CompiledBatch, result: SolveResult
+    ) -> tuple[CompiledBatch, SolveResult, _Unplaced | None]:
+        """Whole orders the solve left waiting are held back for a split stage:
+        their lines may still fit where no node has the room for all of them."""
+        a = result.assignment
+        held = np.flatnonzero((a < 0) & ~joint.split)
+        if not self.settings.split_for_room or held.size == 0:
+            return joint, result, None
+        keep = np.flatnonzero(~np.isin(np.arange(a.size), held))
+        assert joint.problem.defer_cost is not None
+        unplaced = _Unplaced(joint.item_order[held], joint.problem.defer_cost[held])
+        return subset_batch(joint, keep), subset_result(result, keep), unplaced
+
+    def _split_for_room(
+        self,
+        unplaced: _Unplaced,
+        batch: int,
+        now: np.datetime64 | None,
+        pulled: dict[int, Placement],
+    ) -> list[pd.DataFrame]:
+        """The held-back orders' lines, solved against what is left."""
+        lines = self.compiler.split_for_room(
+            unplaced.orders,
+            unplaced.defer_cost,
+            capacity=self.ledger.remaining(),
+            stock=self.ledger.stock,
+            now=now,
+            rerouted=pulled,
+            bid_price=self.bids.for_batch(),
+            name=f"batch {batch}",
+        )
+        has = np.asarray(lines.problem.eligible.any(axis=1), dtype=bool)
+        frames = []
+        if (~has).any():
+            stuck = subset_batch(lines, np.flatnonzero(~has))
+            frames.append(self.rows.waiting(stuck, batch, NO_ROOM_REASON))
+        if has.any():
+            part = subset_batch(lines, np.flatnonzero(has))
+            result = self.solver.solve(part).result
+            placed = np.flatnonzero(result.assignment >= 0).tolist()
+            reasons = dict.fromkeys(placed, SPLIT_FOR_ROOM_REASON)
+            frames.append(self.rows.solved(part, result, batch, reasons))
+            self._take(part, result.assignment, batch, now, pulled)
+        return frames
 
     def _take(
         self,
@@ -322,9 +399,12 @@ class DayAllocator:
         )
 
     def _hindsight_bound(self) -> float | None:
-        """LP bound of the day as one problem (:func:`.hindsight.hindsight_bound`)."""
-        day = self.compiler.compile(
-            np.arange(self.orders.n_orders, dtype=np.intp),
+        """The day's relaxation value (:func:`.hindsight.hindsight_bound`)."""
+        day = DayInputs(
+            network=self.network,
+            orders=self.orders,
+            policy=self.policy,
+            spend=self.spend,
             capacity=self.ledger.effective_capacity(),
             stock=self.ledger.initial_stock,
         )
@@ -350,4 +430,5 @@ class DayAllocator:
             utilization_trace=self.ledger.trace,
             n_orders=o.n_orders,
             tiers=tiers,
+            forecast=self.bids.forecast.source,
         )

@@ -47,6 +47,9 @@ class AllocationOutcome:
     )
     n_orders: int = 0
     tiers: dict[str, str] = field(default_factory=dict)
+    #: Where the bid prices' demand forecast came from: ``history``,
+    #: ``intraday`` or ``override`` (``--expected-orders``).
+    forecast: str = "intraday"
 
     def summary(self) -> dict[str, Any]:
         """The run summary (see issue 6's ``summary.json`` fields)."""
@@ -65,6 +68,7 @@ class AllocationOutcome:
             "bid_prices": self.settings.batch_bid_prices,
             "hindsight": self.settings.hindsight,
             "lp_bound": self.lp_bound,
+            "forecast": self.forecast,
         }
 
     def _order_counts(self) -> dict[str, int]:

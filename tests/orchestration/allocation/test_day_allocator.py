@@ -137,7 +137,7 @@ def test_platinum_late_only_when_no_node_can_make_it(
     rows = out.rows.set_index("order_id")
     assert rows.loc["P1", "delivery_date"] == "2026-01-06"
     assert rows.loc["P2", "delivery_date"] == "2026-01-07"
-    assert rows.loc["P2", "reason"].startswith("late: no node with stock")
+    assert rows.loc["P2", "reason"].startswith("late: no node with the stock and room")
     assert out.summary()["platinum_on_time_rate"] == 0.5
 
 
