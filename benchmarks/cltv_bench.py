@@ -1,313 +1,243 @@
-"""CLTV benchmarks (opt-in, ``make bench-cltv``): the CDNOW target check, the
-time-based CV behind the default configuration, and the 1 M-customer scale run.
-
-Protocol:
-
-* ``cdnow``: the full CDNOW_master log, trained as of 1997-09-30 and scored on
-  the 273-day holdout, for several seeds; our model and the baselines
-  (BG/NBD + Gamma-Gamma, naive run-rate) are evaluated in the same run. The
-  targets of issue 4 are checked against the BG/NBD row of the same run.
-* ``cv``: time-based cross-validation inside the training period only (the
-  candidates of :data:`cltv.selection.DEFAULT_CANDIDATES`).
-* ``scale``: a seeded synthetic log of 1 M customers (~10 M rows) as Parquet;
-  ``tierflow cltv train`` and ``tierflow cltv score`` run as child processes,
-  each measured for wall time and peak RSS (the child's own ``getrusage``), the
-  scoring repeated and summarized by the median, next to a baseline measured
-  in the same run (reading the log and scoring BG/NBD + Gamma-Gamma alone).
+"""CLTV benchmarks (opt-in, ``make bench-cltv``): the rolling-origin protocol on
+CDNOW and on the sample network's purchase history, the standard CDNOW split,
+the time-based CV behind the defaults, the studies behind ``docs/cltv.md``
+(Spearman, level) and the 1 M-customer scale run (:mod:`cltv_scale`).
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import json
-import os
-import shutil
 import statistics
-import subprocess
-import sys
-import time
-from dataclasses import dataclass
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import click
+import numpy as np
+
+from tierflow.benchmarks.cltv_scale import run_scale
+from tierflow.cltv.evaluate import Evaluation, write_evaluation
+from tierflow.cltv.features import CustomerData
+from tierflow.cltv.protocol import Split, SplitResult, rolling_origins, run_split
 
 CDNOW = Path(__file__).parent / "data" / "cdnow" / "CDNOW_master.txt"
-#: Issue 4's bars, relative to the BG/NBD row of the same run.
-RANKING = ("spearman", "top10_capture", "top20_capture")
+#: The standard split: CDNOW as of 1997-09-30, the 273 days to 1998-06-30.
+STANDARD_AS_OF, STANDARD_HOLDOUT = "1997-09-30", 273
+#: Rolling origins: 90-day holdouts every 90 days back from the end of the
+#: data, at least 180 days of history, at most 4 per data set.
+ROLLING = {"holdout_days": 90, "step_days": 90, "n_origins": 4, "min_history_days": 180}
+#: Seeds of the sample-network purchase history in the protocol. The sample
+#: network itself uses 20240101; seeds 1 and 2 were looked at while the
+#: calibration and the level were designed, so they are not reported.
+HISTORY_SEEDS = (3, 4)
+HISTORY_CUSTOMERS = 50_000
+HISTORY_START, HISTORY_END = dt.date(2024, 1, 1), dt.date(2025, 12, 31)
+#: Columns of the protocol tables: metric key, header, format.
+COLUMNS = (
+    ("mae", "MAE", "{:.2f}"),
+    ("rmse", "RMSE", "{:.1f}"),
+    ("spearman", "Spearman", "{:.4f}"),
+    ("top10_capture", "top 10 %", "pct"),
+    ("top20_capture", "top 20 %", "pct"),
+    ("gains_area_30", "gains to 30 %", "pct"),
+    ("bias_pct", "bias", "{:+.1f} %"),
+)
 
 
-def target_checks(
-    model: dict[str, float], baseline: dict[str, float]
-) -> dict[str, bool]:
-    """Issue 4: better ranking, MAE no worse, |bias| within BG/NBD's + 2 points
-    (or 10 % where BG/NBD's is below 8 %), and the 10 % stretch."""
-    checks = {f"{k} > bgnbd": model[k] > baseline[k] for k in RANKING}
-    checks["mae <= bgnbd"] = model["mae"] <= baseline["mae"]
-    base_bias = abs(baseline["bias_pct"])
-    limit = 10.0 if base_bias < 8.0 else base_bias + 2.0
-    checks[f"|bias| <= {limit:.1f}"] = abs(model["bias_pct"]) <= limit
-    checks["stretch |bias| <= 10"] = abs(model["bias_pct"]) <= 10.0
-    return checks
-
-
-def run_cdnow(
-    as_of: str, holdout_days: int, seeds: list[int], out: Path | None
-) -> dict[str, Any]:
-    from tierflow.cltv.evaluate import evaluate_model, write_evaluation
+# -- data sets --------------------------------------------------------------
+def cdnow_data() -> CustomerData:
     from tierflow.cltv.features import load_customer_data
-    from tierflow.cltv.model import CLTVConfig
-    from tierflow.data.transactions import day_number
 
     data, _ = load_customer_data(CDNOW, fmt="cdnow")
-    rows: list[dict[str, Any]] = []
-    baselines: dict[str, dict[str, float]] = {}
-    for seed in seeds:
-        start = time.perf_counter()
-        evaluation, _ = evaluate_model(
-            data, day_number(as_of), holdout_days, CLTVConfig(random_state=seed)
-        )
-        seconds = time.perf_counter() - start
-        rows.append({"seed": seed, "seconds": seconds, **evaluation.metrics["cltv"]})
-        baselines = {k: v for k, v in evaluation.metrics.items() if k != "cltv"}
-        if out is not None and seed == seeds[0]:
-            write_evaluation(evaluation, out / f"cdnow-{as_of}-seed{seed}")
-        click.echo(f"seed {seed}: {seconds:.0f} s", err=True)
-    keys = ("mae", "rmse", "spearman", "top10_capture", "top20_capture", "bias_pct")
-    summary = {
-        k: {
-            "mean": statistics.fmean(r[k] for r in rows),
-            "sd": statistics.stdev(r[k] for r in rows) if len(rows) > 1 else 0.0,
-            "min": min(r[k] for r in rows),
-            "max": max(r[k] for r in rows),
-        }
-        for k in keys
-    }
-    worst = {
-        **{k: summary[k]["min"] for k in RANKING},
-        "mae": summary["mae"]["max"],
-        "bias_pct": max(r["bias_pct"] for r in rows)
-        if abs(summary["bias_pct"]["max"]) >= abs(summary["bias_pct"]["min"])
-        else summary["bias_pct"]["min"],
-    }
-    return {
-        "as_of": as_of,
-        "holdout_days": holdout_days,
-        "seeds": rows,
-        "summary": summary,
-        "baselines": baselines,
-        "targets_worst_seed": target_checks(worst, baselines["bgnbd_gg"]),
-    }
+    return data
 
 
-def _pct(v: float) -> str:
-    return f"{100 * v:.2f}%"
-
-
-def print_cdnow(result: dict[str, Any]) -> None:
-    click.echo(
-        f"CDNOW_master, as of {result['as_of']}, {result['holdout_days']}-day holdout"
+def sample_history_data(
+    seed: int, n_customers: int = HISTORY_CUSTOMERS
+) -> CustomerData:
+    """The sample network's purchase history generator (2 years, seasonal,
+    customers joining throughout) at another seed."""
+    from tierflow.data.purchase_history import (
+        synthetic_customers,
+        synthetic_transactions,
     )
-    head = f"{'model':<22}{'mae':>8}{'rmse':>8}{'spearman':>10}{'top10':>9}"
-    click.echo(head + f"{'top20':>9}{'bias%':>8}{'n':>8}")
+    from tierflow.data.transactions import TransactionLog
 
-    def line(name: str, m: dict[str, float]) -> None:
-        click.echo(
-            f"{name:<22}{m['mae']:>8.2f}{m['rmse']:>8.2f}{m['spearman']:>10.4f}"
-            f"{_pct(m['top10_capture']):>9}{_pct(m['top20_capture']):>9}"
-            f"{m['bias_pct']:>+8.1f}{int(m.get('n_customers', 0)):>8d}"
-        )
-
-    for row in result["seeds"]:
-        line(f"cltv seed {row['seed']}", row)
-    mean = {k: v["mean"] for k, v in result["summary"].items()}
-    line(
-        "cltv mean of seeds", {**mean, "n_customers": result["seeds"][0]["n_customers"]}
+    rng = np.random.default_rng(seed)
+    customers = synthetic_customers(
+        n_customers,
+        ["000"],
+        ["XX"],
+        np.ones(1),
+        start=HISTORY_START,
+        end=HISTORY_END,
+        rng=rng,
     )
-    for name, m in result["baselines"].items():
-        line(name, m)
-    sd = result["summary"]
-    click.echo(
-        "seed sd: "
-        + ", ".join(
-            f"{k} {sd[k]['sd']:.4f}" for k in ("spearman", "top10_capture", "mae")
-        )
+    tx, _ = synthetic_transactions(customers, end=HISTORY_END, rng=rng)
+    log = TransactionLog.from_columns(
+        tx["customer_id"],
+        tx["order_date"],
+        tx["amount"].to_numpy(),
+        tx["quantity"].to_numpy(dtype=np.float64),
+        source=f"sample-history-seed{seed}",
     )
-    for name, ok in result["targets_worst_seed"].items():
-        click.echo(f"  [{'PASS' if ok else 'FAIL'}] {name} (worst seed)")
+    return CustomerData(log)
 
 
-# -- scale ----------------------------------------------------------------------
+def load_dataset(name: str) -> CustomerData:
+    """``cdnow`` or ``history-<seed>``."""
+    if name == "cdnow":
+        return cdnow_data()
+    if name.startswith("history-"):
+        return sample_history_data(int(name.removeprefix("history-")))
+    raise click.BadParameter(f"unknown data set {name!r} (cdnow, history-<seed>)")
 
 
-@dataclass(frozen=True, slots=True)
-class ChildRun:
-    seconds: float
-    output: str
+def dataset_splits(name: str, data: CustomerData) -> list[tuple[Split, bool]]:
+    """The splits of a data set, each with whether the strict (standard)
+    targets apply: CDNOW's standard split, then the rolling origins."""
+    from tierflow.data.transactions import day_number
+
+    log = data.transactions
+    splits = [
+        (s, False) for s in rolling_origins(log.first_day, log.last_day, **ROLLING)
+    ]
+    if name == "cdnow":
+        standard = Split("standard", day_number(STANDARD_AS_OF), STANDARD_HOLDOUT)
+        splits.insert(0, (standard, True))
+    return splits
 
 
-def run_child(args: list[str], threads: int) -> ChildRun:
-    """Run a child process with ``threads`` OpenMP threads; its wall time."""
-    env = {**os.environ, "OMP_NUM_THREADS": str(threads)}
-    start = time.perf_counter()
-    proc = subprocess.run(args, env=env, capture_output=True, text=True, check=False)
-    seconds = time.perf_counter() - start
-    if proc.returncode != 0:
-        raise click.ClickException(f"{' '.join(args[:4])} failed:\n{proc.stderr}")
-    return ChildRun(seconds, proc.stdout + proc.stderr)
+# -- reporting --------------------------------------------------------------
+def _cell(m: dict[str, float], key: str, fmt: str) -> str:
+    value = m[key]
+    return f"{100 * value:.2f} %" if fmt == "pct" else fmt.format(value)
 
 
-_PEAK = """
-import resource
-
-def _peak_mb():
-    # VmHWM is this process image's own peak: ru_maxrss would also count the
-    # parent's memory at fork (Linux keeps it across exec)
-    try:
-        with open("/proc/self/status") as status:
-            for row in status:
-                if row.startswith("VmHWM:"):
-                    return int(row.split()[1]) / 1024
-    except OSError:
-        pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-"""
-
-_BASELINE = (
-    _PEAK
-    + """
-import sys, time
-from tierflow.cltv.features import customer_history, fit_btyd, load_customer_data
-from tierflow.data.transactions import day_number
-t = time.perf_counter()
-data, _ = load_customer_data(sys.argv[1])
-h = customer_history(data.transactions, day_number(sys.argv[2]))
-fit = fit_btyd(h)
-spend = fit.expected_spend(h, int(sys.argv[3]))
-print(f"baseline {h.n_customers} customers {time.perf_counter() - t:.1f} s "
-      f"peak {_peak_mb():.0f} MB")
-"""
-)
-
-_SELF_RSS = (
-    _PEAK
-    + """
-import sys
-sys.argv = ["tierflow", *sys.argv[1:]]
-try:
-    from tierflow.cli.main import main
-    main()
-except SystemExit as exc:
-    code = exc.code
-else:
-    code = 0
-print(f"peak_rss_mb {_peak_mb():.0f}", file=sys.stderr)
-raise SystemExit(code)
-"""
-)
+def split_rows(result: SplitResult) -> list[tuple[str, dict[str, float]]]:
+    n = len(result.runs)
+    rows = [(f"cltv, worst of {n} seed{'s' if n > 1 else ''}", result.worst())]
+    if n > 1:
+        rows.append((f"cltv, mean of {n} seeds", result.mean("cltv")))
+    rows.append(("cltv_raw (before calibration)", result.mean("cltv_raw")))
+    for name in (
+        "bgnbd_gg",
+        "bgnbd_gg_calibrated",
+        "naive_run_rate",
+        "naive_run_rate_calibrated",
+    ):
+        rows.append((name, result.best(name)))
+    return rows
 
 
-def _self_rss(output: str) -> float:
-    for line in output.splitlines():
-        if line.startswith("peak_rss_mb "):
-            return float(line.split()[1])
-    return float("nan")
-
-
-def run_scale(
-    n_customers: int, seed: int, repeat: int, threads: int, out: Path
-) -> dict[str, Any]:
-    from tierflow.data.synthetic_transactions import (
-        generate_transactions,
-        write_transactions,
+def split_markdown(result: SplitResult, strict: bool) -> str:
+    s = result.split
+    title = (
+        f"#### {result.dataset}, {s.name}: as of {s.as_of}, "
+        f"{s.holdout_days}-day holdout to {s.holdout_end}"
     )
+    head = "| row | " + " | ".join(h for _, h, _ in COLUMNS) + " |"
+    lines = [title, "", head, "|---" * (len(COLUMNS) + 1) + "|"]
+    for name, m in split_rows(result):
+        cells = " | ".join(_cell(m, k, f) for k, _, f in COLUMNS)
+        lines.append(f"| {name} | {cells} |")
+    level = result.calibration.get("level", {})
+    if isinstance(level, dict):
+        lines += ["", f"Level: {level.get('source')} (x {level.get('ratio', 1):.3f})."]
+    lines.append(_targets_line(result, strict))
+    return "\n".join(lines)
 
-    out.mkdir(parents=True, exist_ok=True)
-    log_path = out / f"synthetic-{n_customers}-seed{seed}.parquet"
-    gen_seconds = None
-    if not log_path.is_file():
-        start = time.perf_counter()
-        frame = generate_transactions(n_customers, seed=seed)
-        write_transactions(frame, log_path)
-        gen_seconds = time.perf_counter() - start
-        n_rows = len(frame)
-        del frame
-    else:
-        import pyarrow.parquet as pq
 
-        n_rows = pq.ParquetFile(log_path).metadata.num_rows
-    as_of, horizon = "2024-06-30", 365  # 2.5 years of history, 6 months left
-    py = sys.executable
-    models = out / "models"
-    shutil.rmtree(models, ignore_errors=True)  # train afresh, not "already had"
-    baseline = run_child(
-        [py, "-c", _BASELINE, str(log_path), as_of, str(horizon)], threads
-    )
-    train = run_child(
-        [
-            py,
-            "-c",
-            _SELF_RSS,
-            "cltv",
-            "train",
-            "--transactions",
-            str(log_path),
-            "--as-of",
-            as_of,
-            "--horizon-days",
-            str(horizon),
-            "--model-dir",
-            str(models),
-            "--no-backtest",
-        ],
-        threads,
-    )
-    scores = []
-    for _ in range(repeat):
-        scores.append(
-            run_child(
-                [
-                    py,
-                    "-c",
-                    _SELF_RSS,
-                    "cltv",
-                    "score",
-                    "--transactions",
-                    str(log_path),
-                    "--as-of",
-                    as_of,
-                    "--model-dir",
-                    str(models),
-                    "--out",
-                    str(out / "scores.csv"),
-                ],
-                threads,
+def _targets_line(result: SplitResult, strict: bool) -> str:
+    ours, best = result.worst(), result.best_baseline()
+    parts = []
+    for name, ok in result.checks(strict=strict).items():
+        key = name.split()[0].strip("|")
+        key = "bias_pct" if key == "bias" else key
+        shown = (
+            f"{_cell(ours, key, 'pct')} vs {_cell(best, key, 'pct')}"
+            if key.endswith(("capture", "30"))
+            else f"{ours[key]:.3f} vs "
+            + (
+                f"{result.best('bgnbd_gg')[key]:.3f}"
+                if key == "bias_pct"
+                else f"{best[key]:.3f}"
             )
         )
-    score_seconds = statistics.median(s.seconds for s in scores)
-    score_rss = max(_self_rss(s.output) for s in scores)
-    train_rss = _self_rss(train.output)
-    return {
-        "n_customers": n_customers,
-        "n_rows": n_rows,
-        "threads": threads,
-        "generate_seconds": gen_seconds,
-        "baseline": baseline.output.strip(),
-        "baseline_seconds": baseline.seconds,
-        "train_seconds": train.seconds,
-        "train_peak_rss_mb": train_rss,
-        "score_seconds_median": score_seconds,
-        "score_seconds_all": [s.seconds for s in scores],
-        "score_peak_rss_mb": score_rss,
-        "score_output": scores[-1].output.strip().splitlines()[0],
-        # same run: the scoring wall time over reading + BG/NBD alone
-        "score_over_baseline": score_seconds / baseline.seconds,
-        "targets": {
-            "score <= 60 s": score_seconds <= 60.0,
-            "score peak RSS <= 4 GB": score_rss <= 4096.0,
-            "train <= 300 s": train.seconds <= 300.0,
-            "train peak RSS <= 4 GB": train_rss <= 4096.0,
-        },
-    }
+        parts.append(f"{'PASS' if ok else 'FAIL'} {name} ({shown})")
+    return "Targets (worst seed): " + "; ".join(parts) + "."
+
+
+def summary_markdown(results: list[tuple[SplitResult, bool]]) -> str:
+    head = "| data set | split | as of | holdout | targets met |"
+    lines = [head, "|---|---|---|---|---|"]
+    for result, strict in results:
+        checks = result.checks(strict=strict)
+        met = sum(checks.values())
+        failed = [k for k, ok in checks.items() if not ok]
+        note = f"{met}/{len(checks)}" + (
+            f" (missed: {'; '.join(failed)})" if failed else ""
+        )
+        s = result.split
+        lines.append(
+            f"| {result.dataset} | {s.name} | {s.as_of} | {s.holdout_days} d | {note} |"
+        )
+    return "\n".join(lines)
+
+
+def protocol_markdown(results: list[tuple[SplitResult, bool]], command: str) -> str:
+    parts = [
+        "### Rolling-origin protocol",
+        "",
+        f"Command: `{command}`",
+        "",
+        summary_markdown(results),
+    ]
+    parts += ["", *(split_markdown(r, strict) + "\n" for r, strict in results)]
+    return "\n".join(parts)
+
+
+# -- runs -------------------------------------------------------------------
+def _seed_logger(
+    name: str,
+    split: Split,
+    target: Path | None,
+    first_seed: int,
+    log: Callable[[str], None],
+) -> Callable[[int, Evaluation, float], None]:
+    """Log each seed's time; write the first seed's evaluation to ``target``."""
+
+    def on_seed(seed: int, evaluation: Evaluation, seconds: float) -> None:
+        log(
+            f"{name} {split.name} ({split.as_of} +{split.holdout_days} d) "
+            f"seed {seed}: {seconds:.0f} s"
+        )
+        if target is not None and seed == first_seed:
+            write_evaluation(evaluation, target)
+
+    return on_seed
+
+
+def run_protocol(
+    datasets: list[str],
+    seeds: list[int],
+    out: Path | None,
+    log: Callable[[str], None],
+) -> list[tuple[SplitResult, bool]]:
+    """Every split of every data set, ``seeds`` each; the first seed's
+    evaluation of each split is written to ``out`` (predictions, gains chart,
+    metrics)."""
+    results = []
+    for name in datasets:
+        data = load_dataset(name)
+        for split, strict in dataset_splits(name, data):
+            target = None if out is None else out / f"{name}-{split.name}"
+            on_seed = _seed_logger(name, split, target, seeds[0], log)
+            result = run_split(data, name, split, seeds, on_seed=on_seed)
+            log(split_markdown(result, strict))
+            results.append((result, strict))
+    return results
 
 
 @click.group()
@@ -315,44 +245,133 @@ def main() -> None:
     """CLTV benchmarks."""
 
 
-@main.command("cdnow")
-@click.option("--as-of", default="1997-09-30", show_default=True)
-@click.option("--holdout-days", type=int, default=273, show_default=True)
+_out = click.option(
+    "--out", type=click.Path(file_okay=False, path_type=Path), default=None
+)
+
+
+@main.command("protocol")
+@click.option(
+    "--datasets",
+    default="cdnow," + ",".join(f"history-{s}" for s in HISTORY_SEEDS),
+    show_default=True,
+    help="cdnow and/or history-<seed> (the sample network's purchase history).",
+)
 @click.option("--seeds", default="0,1,2,3,4", show_default=True)
-@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None)
-def cdnow_command(as_of: str, holdout_days: int, seeds: str, out: Path | None) -> None:
-    """The issue-4 target check on CDNOW_master."""
-    result = run_cdnow(as_of, holdout_days, [int(s) for s in seeds.split(",")], out)
-    print_cdnow(result)
+@_out
+def protocol_command(datasets: str, seeds: str, out: Path | None) -> None:
+    """Rolling-origin evaluation: every split, every seed, the worst seed counts."""
+    names = [d.strip() for d in datasets.split(",") if d.strip()]
+    seed_list = [int(s) for s in seeds.split(",")]
+    results = run_protocol(names, seed_list, out, lambda m: click.echo(m, err=True))
+    command = (
+        "python -m tierflow.benchmarks.cltv_bench protocol "
+        f"--datasets {','.join(names)} --seeds {seeds}"
+    )
+    text = protocol_markdown(results, command)
+    click.echo(text)
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
-        (out / f"cdnow-{as_of}.json").write_text(json.dumps(result, indent=2) + "\n")
+        (out / "protocol.md").write_text(text + "\n")
+        payload = [r.to_json(strict=strict) for r, strict in results]
+        (out / "protocol.json").write_text(json.dumps(payload, indent=2) + "\n")
+
+
+@main.command("cdnow")
+@click.option("--as-of", default=STANDARD_AS_OF, show_default=True)
+@click.option("--holdout-days", type=int, default=STANDARD_HOLDOUT, show_default=True)
+@click.option("--seeds", default="0,1,2,3,4", show_default=True)
+@_out
+def cdnow_command(as_of: str, holdout_days: int, seeds: str, out: Path | None) -> None:
+    """One CDNOW split (default: the standard one) with the strict targets."""
+    from tierflow.data.transactions import day_number
+
+    split = Split("standard", day_number(as_of), holdout_days)
+    seed_list = [int(s) for s in seeds.split(",")]
+
+    def on_seed(seed: int, ev: Evaluation, seconds: float) -> None:
+        click.echo(f"seed {seed}: {seconds:.0f} s", err=True)
+        if out is not None and seed == seed_list[0]:
+            write_evaluation(ev, out / f"cdnow-{as_of}-seed{seed}")
+
+    result = run_split(cdnow_data(), "cdnow", split, seed_list, on_seed=on_seed)
+    click.echo(split_markdown(result, strict=True))
+    if out is not None:
+        out.mkdir(parents=True, exist_ok=True)
+        payload = json.dumps(result.to_json(strict=True), indent=2)
+        (out / f"cdnow-{as_of}.json").write_text(payload + "\n")
 
 
 @main.command("cv")
-@click.option("--as-of", default="1997-09-30", show_default=True)
-@click.option("--horizon-days", type=int, default=273, show_default=True)
+@click.option("--as-of", default=STANDARD_AS_OF, show_default=True)
+@click.option("--horizon-days", type=int, default=STANDARD_HOLDOUT, show_default=True)
 def cv_command(as_of: str, horizon_days: int) -> None:
     """Time-based CV of the candidate configs inside the training period."""
-    from tierflow.cltv.features import load_customer_data
     from tierflow.cltv.selection import select_config
     from tierflow.data.transactions import day_number
 
-    data, _ = load_customer_data(CDNOW, fmt="cdnow")
-    best, results = select_config(data, day_number(as_of), horizon_days)
+    best, results = select_config(cdnow_data(), day_number(as_of), horizon_days)
     for r in results:
         m, b = r.metrics, r.baseline
         click.echo(
             f"{r.candidate:<12} fold {r.as_of} +{r.holdout_days:>3}d score "
-            f"{r.score:+.4f}  spearman {m['spearman']:.4f} ({b['spearman']:.4f})  "
-            f"top10 {_pct(m['top10_capture'])} ({_pct(b['top10_capture'])})  "
-            f"mae {m['mae']:.3f} ({b['mae']:.3f})"
+            f"{r.score:+.4f}  top10 {_cell(m, 'top10_capture', 'pct')} "
+            f"({_cell(b, 'top10_capture', 'pct')})  gains30 "
+            f"{_cell(m, 'gains_area_30', 'pct')} ({_cell(b, 'gains_area_30', 'pct')})"
+            f"  mae {m['mae']:.3f} ({b['mae']:.3f})"
         )
-    names = dict.fromkeys(r.candidate for r in results)
-    for name in names:
+    for name in dict.fromkeys(r.candidate for r in results):
         scores = [r.score for r in results if r.candidate == name]
         click.echo(f"{name:<12} mean score {statistics.fmean(scores):+.4f}")
     click.echo(f"chosen: {best}")
+
+
+def _report(lines: list[str], out: Path | None) -> None:
+    text = "\n".join(lines)
+    click.echo(text)
+    if out is not None:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(text + "\n")
+
+
+_out_file = click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Also write the report to this file.",
+)
+
+
+@main.command("spearman")
+@click.argument(
+    "predictions", type=click.Path(exists=True, dir_okay=False, path_type=Path)
+)
+@_out_file
+def spearman_command(predictions: Path, out: Path | None) -> None:
+    """Why the naive rule has the higher Spearman: a predictions.csv dissected."""
+    from tierflow.benchmarks.cltv_studies import spearman_report
+
+    _report(spearman_report(predictions), out)
+
+
+@main.command("level")
+@click.option(
+    "--datasets",
+    default="cdnow," + ",".join(f"history-{s}" for s in HISTORY_SEEDS),
+    show_default=True,
+)
+@_out_file
+def level_command(datasets: str, out: Path | None) -> None:
+    """What the history tells about the level: BTYD's count and value per
+    split against what happened, and the seasonal correction."""
+    from tierflow.benchmarks.cltv_studies import level_report
+
+    lines = []
+    for name in (d.strip() for d in datasets.split(",")):
+        data = load_dataset(name)
+        splits = [s for s, _ in dataset_splits(name, data)]
+        lines += level_report(name, data, splits)
+    _report(lines, out)
 
 
 @main.command("scale")
@@ -370,7 +389,7 @@ def scale_command(
     customers: int, seed: int, repeat: int, threads: int, out: Path
 ) -> None:
     """Train and score on a synthetic log; time and peak RSS."""
-    result = run_scale(customers, seed, repeat, threads, out)
+    result: dict[str, Any] = run_scale(customers, seed, repeat, threads, out)
     click.echo(json.dumps(result, indent=2))
     (out / "scale.json").write_text(json.dumps(result, indent=2) + "\n")
 

@@ -22,10 +22,11 @@ from tierflow.cli.options import (
     time_limit_option,
 )
 from tierflow.cli.progress import progress_bar
+from tierflow.cli.state_location import STATE_LOCATION
 from tierflow.data.errors import InputError
 from tierflow.data.network import Network
 from tierflow.data.orders import read_orders
-from tierflow.data.store import SqliteStore
+from tierflow.data.store import open_store
 from tierflow.formulations.tiers import TierPolicy
 from tierflow.orchestration.allocation.day_allocator import (
     NEAREST,
@@ -90,7 +91,7 @@ class AllocateRequest:
 @click.option(
     "--state",
     "state_path",
-    type=click.Path(dir_okay=False, path_type=Path),
+    type=STATE_LOCATION,
     default=None,
     help="State store (default: OUT/state.db). Committed "
     "batches live here; re-running the same command resumes.",
@@ -192,7 +193,7 @@ def run_allocate(request: AllocateRequest) -> dict[str, Any]:
     orders = read_orders(request.orders_path, net)
     events = _read_events(request.events_path, net)
     request.out_dir.mkdir(parents=True, exist_ok=True)
-    store = SqliteStore(request.state_path or request.out_dir / "state.db")
+    store = open_store(request.state_path or request.out_dir / "state.db")
     spend, note = load_predicted_spend(orders, request.cltv_path, store)
     if note:
         click.echo(f"warning: {note}", err=True)

@@ -31,7 +31,7 @@ from tierflow.data.errors import InputError
 from tierflow.data.network import Network
 from tierflow.data.orders import read_orders
 from tierflow.data.rates import SERVICES, service_index
-from tierflow.data.store import SqliteStore
+from tierflow.data.store import open_store
 
 
 @click.group("capacity")
@@ -59,7 +59,7 @@ def ingest_command(
     else:
         with events_path.open(encoding="utf-8") as fh:
             events = parse_event_lines(fh, net, file=events_path.name)
-    with SqliteStore(state_path) as store:
+    with open_store(state_path) as store:
         mon = CapacityMonitor.open(net, store)
         result = mon.ingest(events)
         mon.snapshot()
@@ -125,7 +125,7 @@ def forecast_command(
             )
             for i, (node, v) in enumerate(zip(net.node_ids, rest, strict=True))
         ]
-        with SqliteStore(state_path) as store:
+        with open_store(state_path) as store:
             mon = CapacityMonitor.open(net, store)
             mon.ingest(events)
             mon.snapshot()
@@ -175,7 +175,7 @@ def show_command(
 ) -> None:
     """Capacity score per node, with the inputs behind it."""
     net = open_network(network_dir)
-    with SqliteStore(state_path) as store:
+    with open_store(state_path) as store:
         mon = CapacityMonitor.open(net, store)
     profile = OrderProfile(
         workload,

@@ -13,6 +13,7 @@ from typing import Any
 
 import click
 
+from tierflow.cli.state_location import STATE_LOCATION
 from tierflow.cltv.evaluate import evaluate_model, write_evaluation
 from tierflow.cltv.features import CustomerData, load_customer_data
 from tierflow.cltv.lifecycle import (
@@ -25,7 +26,7 @@ from tierflow.cltv.lifecycle import (
 from tierflow.cltv.model import CLTVConfig
 from tierflow.cltv.registry import ModelRegistry
 from tierflow.cltv.selection import tuned_config
-from tierflow.data.store import SqliteStore, StateStore
+from tierflow.data.store import StateStore, open_store
 from tierflow.data.transactions import day_number
 
 FORMATS = ("auto", "csv", "parquet", "cdnow")
@@ -156,7 +157,7 @@ def _tune(
 
 def open_state_sink(path: Path | None) -> StateStore | None:
     """The state store behind ``--state DB`` (a :class:`~tierflow.cltv.lifecycle.ScoreSink`)."""
-    return None if path is None else SqliteStore(path)
+    return None if path is None else open_store(path)
 
 
 @click.group("cltv")
@@ -323,7 +324,11 @@ def evaluate_command(
     seed: int,
     tune: bool,
 ) -> None:
-    """Train as of a date, forecast the holdout, compare with what happened."""
+    """Train as of a date, forecast the holdout, compare with what happened.
+
+    Next to our model: BG/NBD + Gamma-Gamma and the naive repeat run rate, raw
+    and with our calibration (fitted the same way on the same windows).
+    """
     data = _load(transactions, fmt, profiles, browsing, skip_bad_rows)
     config = _config(seed, platinum_share, gold_share)
     if tune:
@@ -339,6 +344,12 @@ def evaluate_command(
             + ("" if evaluation.complete else " (log ends before the holdout does)")
         )
         click.echo(evaluation.table())
+        level = (evaluation.calibration or {}).get("level")
+        if isinstance(level, dict):
+            click.echo(
+                f"level (every calibrated row): {level['source']}, "
+                f"x{level['ratio']:.3f} on the BTYD total"
+            )
         if out is not None:
             click.echo(f"wrote predictions.csv, gains.png, metrics.json to {out}")
 
@@ -379,7 +390,7 @@ def evaluate_command(
 )
 @click.option(
     "--state",
-    type=click.Path(dir_okay=False, path_type=Path),
+    type=STATE_LOCATION,
     default=None,
     help="SQLite state store to publish the champion's scores to (tierflow allocate and the checkout read them).",
 )

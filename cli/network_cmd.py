@@ -68,6 +68,22 @@ def validate_command(directory: Path | None, as_json: bool) -> None:
         "  mean zone to nearest node (population-weighted) "
         f"{summary['mean_zone_to_nearest_node']:.2f}"
     )
+    cal, chart = summary["calendar"], summary["zone_chart"]
+    days = ", ".join(f"{s} {d}" for s, d in cal["delivery_days"].items())
+    click.echo(f"  calendar      ships {cal['ship_days']}; delivers {days}")
+    closed = [
+        f"{c['date']} {c['name']}"
+        + (
+            ""
+            if c["services"] == list(cal["delivery_days"])
+            else f" ({'/'.join(c['services'])})"
+        )
+        for c in cal["closed_days"]
+    ]
+    click.echo(f"  closed days   from {cal['closed_days_from']}: {'; '.join(closed)}")
+    bands = "by mileage band"
+    zones = f"{chart['file']}, {chart['pairs']} pairs; others {bands}" if chart else ""
+    click.echo(f"  zone chart    {zones or 'none; zones ' + bands}")
 
 
 @network.command("sample")

@@ -13,7 +13,8 @@ from typing import Any, TypeVar
 
 import click
 
-from tierflow.data.store import default_state_path
+from tierflow.cli.state_location import STATE_LOCATION
+from tierflow.data.store import default_state_location, describe_location
 from tierflow.solver.registry import engine_names
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -35,9 +36,10 @@ def state_option(func: F) -> F:
     return click.option(
         "--state",
         "state_path",
-        type=click.Path(dir_okay=False, path_type=Path),
+        type=STATE_LOCATION,
         default=None,
-        help=f"State store (default: $TIERFLOW_STATE or {default_state_path()}).",
+        help="State store (default: $TIERFLOW_STATE or "
+        f"{describe_location(default_state_location())}).",
     )(func)
 
 

@@ -105,7 +105,7 @@ def serve_command(
             max_body_bytes=max_body_kb * 1024,
             allocation_dir=allocation_dir,
         )
-        store = "none (degraded)" if router.store is None else str(router.store.path)
+        store = "none (degraded)" if router.store is None else router.store.location
         base = f"http://{host}:{port}"
         click.echo(f"tierflow serve: state store {store}")
         click.echo(f"  checkout page  {base}/")

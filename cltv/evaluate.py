@@ -9,16 +9,20 @@ before the as-of date counts, zeros included):
   holdout spend held by the top 10 % / 20 % of customers by prediction; a
   group of tied predictions straddling the cut counts pro rata;
 * ``bias_pct``: ``(Σ predicted − Σ actual) / Σ actual`` in percent;
-* ``n_customers``.
+* ``n_customers``;
+* ``gains_area_30``: the mean of the cumulative gains curve over the top 30 %
+  of customers (its area to 30 %, divided by 0.3; 0..1, higher is better).
 
-Baselines: ``bgnbd_gg``, BG/NBD × Gamma-Gamma expected spend (the field's
-standard), and ``naive_run_rate``, each customer's repeat spend so far (all
-spend after the first purchase day) per day of age, times the horizon.
+Rows: ``cltv`` (published), the baselines raw (``bgnbd_gg``,
+``naive_run_rate``, :mod:`tierflow.cltv.baselines`), the baselines with
+exactly our calibration (``*_calibrated``) and ``cltv_raw`` (our regressor
+before it). The model is trained on the data up to the as-of date only.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,13 +31,9 @@ import pandas as pd
 from numpy.typing import ArrayLike, NDArray
 from scipy.stats import spearmanr
 
-from tierflow.cltv.features import (
-    CustomerData,
-    CustomerHistory,
-    customer_history,
-    window_spend,
-)
-from tierflow.cltv.model import CLTVConfig, CLTVModel
+from tierflow.cltv.baselines import BASELINES, calibrated_name, naive_run_rate
+from tierflow.cltv.features import CustomerData, CustomerHistory, window_spend
+from tierflow.cltv.model import MODEL_NAME, RAW_NAME, CLTVConfig, CLTVModel
 from tierflow.data.errors import InputError
 from tierflow.data.transactions import day_to_date
 
@@ -47,10 +47,41 @@ METRICS = (
     "top20_capture",
     "bias_pct",
     "n_customers",
+    "gains_area_30",
 )
-#: Row names of the evaluation table, our model first.
-MODEL_NAME = "cltv"
-BASELINES = ("bgnbd_gg", "naive_run_rate")
+#: Share of customers the gains area runs to (tiers are cut at 10 % and 30 %).
+GAINS_SHARE = 0.30
+#: The baseline rows: raw, then calibrated like our model.
+BASELINE_ROWS = (*BASELINES, *(calibrated_name(n) for n in BASELINES))
+
+__all__ = [
+    "BASELINES",
+    "BASELINE_ROWS",
+    "METRICS",
+    "MODEL_NAME",
+    "RAW_NAME",
+    "Evaluation",
+    "best_of",
+    "best_row",
+    "evaluate_forecasts",
+    "evaluate_model",
+    "gains_area",
+    "holdout_metrics",
+    "naive_run_rate",
+    "top_share_capture",
+    "write_evaluation",
+    "write_gains_chart",
+]
+
+
+def _gains_steps(pred: FloatArray, act: FloatArray) -> FloatArray:
+    """Actual spend per customer in prediction order, tied groups averaged
+    (a tied group straddling a cut then counts pro rata)."""
+    order = np.argsort(-pred, kind="stable")
+    p, a = pred[order], act[order]
+    starts = np.flatnonzero(np.r_[True, p[1:] != p[:-1]])
+    sizes = np.diff(np.r_[starts, len(p)])
+    return np.repeat(np.add.reduceat(a, starts) / sizes, sizes)
 
 
 def top_share_capture(predicted: ArrayLike, actual: ArrayLike, share: float) -> float:
@@ -69,6 +100,27 @@ def top_share_capture(predicted: ArrayLike, actual: ArrayLike, share: float) -> 
     sizes = ends - starts
     take = np.clip(share * len(p) - starts, 0.0, sizes)
     return float(np.sum(sums * take / sizes) / total)
+
+
+def gains_area(predicted: ArrayLike, actual: ArrayLike, share: float) -> float:
+    """Mean of the cumulative gains curve (capture at ``s``) over ``s`` in
+    ``(0, share]``: its exact area to ``share``, divided by ``share``."""
+    pred = np.asarray(predicted, dtype=np.float64)
+    act = np.asarray(actual, dtype=np.float64)
+    total = act.sum()
+    n = len(pred)
+    if n == 0 or total <= 0 or share <= 0:
+        return float("nan")
+    steps = _gains_steps(pred, act) / total
+    cum = np.r_[0.0, np.cumsum(steps)]  # capture at s = k / n
+    k = min(share * n, float(n))
+    whole = int(np.floor(k))
+    # trapezoids over whole customers, then the part of the next one
+    area = (cum[:whole].sum() + cum[1 : whole + 1].sum()) / 2.0
+    if whole < n:
+        frac = k - whole
+        area += frac * cum[whole] + 0.5 * frac**2 * steps[whole]
+    return float(area / n / share)
 
 
 def holdout_metrics(predicted: ArrayLike, actual: ArrayLike) -> dict[str, float]:
@@ -94,17 +146,43 @@ def holdout_metrics(predicted: ArrayLike, actual: ArrayLike) -> dict[str, float]
         if total
         else float("nan"),
         "n_customers": float(len(act)),
+        "gains_area_30": gains_area(pred, act, GAINS_SHARE),
     }
 
 
-def naive_run_rate(history: CustomerHistory, horizon_days: int) -> FloatArray:
-    """Repeat spend to date per day since the first purchase, times the horizon."""
-    frame = history.frame
-    repeat_spend = frame["total_spend"].to_numpy() - frame["first_value"].to_numpy()
-    age = frame["tenure_days"].to_numpy()
-    with np.errstate(invalid="ignore", divide="ignore"):
-        rate = np.where(age > 0, repeat_spend / age, 0.0)
-    return np.asarray(np.maximum(rate, 0.0) * horizon_days, dtype=np.float64)
+#: Metrics where higher is better (the rest, but bias and n, lower is better).
+HIGHER_IS_BETTER = (
+    "spearman",
+    "top10_capture",
+    "top20_capture",
+    "gains_area_30",
+)
+
+
+def best_of(
+    rows: Sequence[dict[str, float]], *, worst: bool = False
+) -> dict[str, float]:
+    """Per metric, the best value among ``rows``: the highest ranking metric,
+    the lowest error, the smallest ``|bias|`` (NaNs ignored); or the worst."""
+    if not rows:
+        raise InputError("no metrics to compare")
+    out: dict[str, float] = {}
+    for key in rows[0]:
+        values = [row[key] for row in rows if math.isfinite(row[key])]
+        # sort so that the best comes first
+        if key in HIGHER_IS_BETTER:
+            values.sort(reverse=True)
+        else:
+            values.sort(key=abs if key == "bias_pct" else None)
+        out[key] = (values[-1] if worst else values[0]) if values else float("nan")
+    return out
+
+
+def best_row(
+    metrics: dict[str, dict[str, float]], rows: Sequence[str] = BASELINE_ROWS
+) -> dict[str, float]:
+    """:func:`best_of` the ``rows`` of ``metrics`` that are present."""
+    return best_of([metrics[r] for r in rows if r in metrics])
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,9 +194,10 @@ class Evaluation:
     metrics: dict[str, dict[str, float]]
     predictions: pd.DataFrame  # customer_id, actual_spend, one column per model
     complete: bool  # the log reaches the end of the holdout window
+    calibration: dict[str, object] | None = None  # level and shapes, if any
 
     def to_json(self) -> dict[str, object]:
-        return {
+        out: dict[str, object] = {
             "as_of": str(day_to_date(self.as_of_day).date()),
             "holdout_days": self.holdout_days,
             "holdout_complete": self.complete,
@@ -127,17 +206,21 @@ class Evaluation:
                 for name, row in self.metrics.items()
             },
         }
+        if self.calibration is not None:
+            out["calibration"] = self.calibration
+        return out
 
     def table(self) -> str:
         """A fixed-width text table, one row per model."""
-        head = f"{'model':<16}{'mae':>9}{'rmse':>9}{'spearman':>10}"
-        head += f"{'top10':>8}{'top20':>8}{'bias%':>8}{'n':>9}"
+        head = f"{'model':<26}{'mae':>9}{'rmse':>9}{'spearman':>10}"
+        head += f"{'top10':>8}{'top20':>8}{'bias%':>8}{'n':>9}{'gains30':>9}"
         lines = [head]
         for name, m in self.metrics.items():
             lines.append(
-                f"{name:<16}{m['mae']:>9.2f}{m['rmse']:>9.2f}{m['spearman']:>10.4f}"
+                f"{name:<26}{m['mae']:>9.2f}{m['rmse']:>9.2f}{m['spearman']:>10.4f}"
                 f"{100 * m['top10_capture']:>7.1f}%{100 * m['top20_capture']:>7.1f}%"
                 f"{m['bias_pct']:>+8.1f}{int(m['n_customers']):>9d}"
+                f"{100 * m['gains_area_30']:>8.1f}%"
             )
         return "\n".join(lines)
 
@@ -154,8 +237,10 @@ def evaluate_forecasts(
     holdout_days: int,
     forecasts: dict[str, FloatArray],
     history: CustomerHistory,
+    calibration: dict[str, object] | None = None,
 ) -> Evaluation:
-    """Score given per-customer forecasts (aligned with ``history``)."""
+    """Score given per-customer forecasts (aligned with ``history``) on what
+    ``data`` shows in the ``holdout_days`` after ``as_of_day``."""
     log = data.transactions
     actual = window_spend(log, history, holdout_days)
     metrics = {name: holdout_metrics(pred, actual) for name, pred in forecasts.items()}
@@ -163,7 +248,7 @@ def evaluate_forecasts(
     for name, pred in forecasts.items():
         frame[name] = pred
     complete = as_of_day + holdout_days <= log.last_day
-    return Evaluation(as_of_day, holdout_days, metrics, frame, complete)
+    return Evaluation(as_of_day, holdout_days, metrics, frame, complete, calibration)
 
 
 def evaluate_model(
@@ -175,7 +260,11 @@ def evaluate_model(
     model: CLTVModel | None = None,
 ) -> tuple[Evaluation, CLTVModel]:
     """Train as of ``as_of_day`` (unless ``model`` is given), forecast the next
-    ``holdout_days`` and compare with what happened, baselines included."""
+    ``holdout_days`` and compare with what happened, baselines included.
+
+    Training, calibration and forecasting see only ``data.until(as_of_day)``:
+    what happened later is not there to leak; it is read to score, only.
+    """
     log = data.transactions
     if as_of_day >= log.last_day:
         raise InputError(
@@ -184,16 +273,23 @@ def evaluate_model(
             field="as_of",
             value=str(day_to_date(as_of_day).date()),
         )
+    known = data.until(as_of_day)
     if model is None:
-        model = CLTVModel(config or CLTVConfig()).fit(data, as_of_day, holdout_days)
-    scores = model.score(data, as_of_day, holdout_days)
-    history = customer_history(log, as_of_day)
-    forecasts = {
-        MODEL_NAME: scores.predicted,
-        "bgnbd_gg": scores.baseline,
-        "naive_run_rate": naive_run_rate(history, holdout_days),
+        model = CLTVModel(config or CLTVConfig()).fit(known, as_of_day, holdout_days)
+    forecasts = model.forecast(known, as_of_day, holdout_days)
+    calibration: dict[str, object] = {
+        "level": forecasts.level.as_dict(),
+        "shapes": {name: shape.as_dict() for name, shape in forecasts.shapes.items()},
     }
-    return evaluate_forecasts(data, as_of_day, holdout_days, forecasts, history), model
+    evaluation = evaluate_forecasts(
+        data,
+        as_of_day,
+        holdout_days,
+        forecasts.table(),
+        forecasts.history,
+        calibration,
+    )
+    return evaluation, model
 
 
 def write_gains_chart(evaluation: Evaluation, path: Path) -> None:
@@ -208,7 +304,9 @@ def write_gains_chart(evaluation: Evaluation, path: Path) -> None:
     actual = frame["actual_spend"].to_numpy(dtype=np.float64)
     shares = np.linspace(0.0, 1.0, 201)
     fig, ax = plt.subplots(figsize=(6.4, 4.8), dpi=100)
-    curves = {"perfect": actual, **{n: frame[n].to_numpy() for n in evaluation.metrics}}
+    # calibration is monotone: a calibrated row ranks as its raw row does
+    ranked = [n for n in (MODEL_NAME, *BASELINES) if n in frame]
+    curves = {"perfect": actual, **{n: frame[n].to_numpy() for n in ranked}}
     for name, pred in curves.items():
         ys = [top_share_capture(pred, actual, s) if s > 0 else 0.0 for s in shares]
         style = ":" if name == "perfect" else "-"
@@ -228,8 +326,9 @@ def write_gains_chart(evaluation: Evaluation, path: Path) -> None:
 
 
 def write_evaluation(evaluation: Evaluation, out_dir: Path) -> list[Path]:
-    """``predictions.csv`` (``customer_id,predicted_spend``, then actual and
-    baselines), ``gains.png`` and ``metrics.json`` into ``out_dir``."""
+    """``predictions.csv`` (``customer_id,predicted_spend``, then actual, the
+    baselines raw and calibrated, ``cltv_raw``), ``gains.png`` and
+    ``metrics.json`` into ``out_dir``."""
     import json
 
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -239,7 +338,11 @@ def write_evaluation(evaluation: Evaluation, out_dir: Path) -> list[Path]:
             "customer_id": frame["customer_id"],
             "predicted_spend": frame[MODEL_NAME],
             "actual_spend": frame["actual_spend"],
-            **{name: frame[name] for name in BASELINES},
+            **{
+                name: frame[name]
+                for name in (*BASELINE_ROWS, RAW_NAME)
+                if name in frame
+            },
         }
     )
     csv_path = out_dir / "predictions.csv"

@@ -74,6 +74,11 @@ BTYD_FEATURES = (
     "gg_expected_value",
     "btyd_expected_spend",
 )
+#: The customer's own season: the same calendar window one year earlier
+#: (NaN where the log does not reach back that far).
+SEASONAL_FEATURES = ("spend_year_ago", "purchases_year_ago")
+#: One seasonal lag.
+YEAR_DAYS = 365
 BROWSING_FEATURES = (
     *(f"{name}_{w}d" for w in BROWSING_WINDOWS for name in ("sessions", "views")),
     *(f"cart_adds_{w}d" for w in BROWSING_WINDOWS),
@@ -116,123 +121,186 @@ def _sum(values: NDArray[np.generic], starts: IntArray) -> FloatArray:
     return np.add.reduceat(values.astype(np.float64), starts)
 
 
-def customer_history(log: TransactionLog, as_of_day: int) -> CustomerHistory:
-    """Summarize every customer who purchased on or before ``as_of_day``."""
-    keep = log.day <= as_of_day
-    cust = log.customer[keep]
-    day = log.day[keep]
-    amount = log.amount[keep]
-    qty = None if log.quantity is None else log.quantity[keep]
+@dataclass(frozen=True, slots=True, eq=False)
+class _CustomerDays:
+    """Rows up to the as-of date summed per customer-day (sorted by customer, day)."""
 
-    # customer-day aggregation
-    day_key = cust * np.int64(1 << 24) + (day - day.min() if len(day) else day)
-    ds = _group_starts(day_key)
-    d_cust = cust[ds]
-    d_day = day[ds]
-    d_value = _sum(amount, ds)
-    d_gross = _sum(np.where(amount > 0, amount, 0.0), ds)
-    d_returns = _sum(np.where(amount < 0, -amount, 0.0), ds)
-    d_purchase = np.maximum.reduceat(amount >= 0, ds) if len(ds) else np.zeros(0, bool)
-    d_zero = np.maximum.reduceat(amount == 0, ds) if len(ds) else np.zeros(0, bool)
-    d_qty = None if qty is None else _sum(np.where(amount >= 0, qty, 0.0), ds)
+    customer: IntArray
+    day: IntArray
+    value: FloatArray
+    gross: FloatArray
+    returns: FloatArray
+    purchase: NDArray[np.bool_]
+    zero: NDArray[np.bool_]
+    quantity: FloatArray | None
 
-    # spend and returns use every day; the purchase process uses purchase days
-    cs_all = _group_starts(d_cust)
-    all_codes = d_cust[cs_all]
-    total_all = _sum(d_value, cs_all)
-    gross_all = _sum(d_gross, cs_all)
-    returns_all = _sum(d_returns, cs_all)
+    @classmethod
+    def of(cls, log: TransactionLog, as_of_day: int) -> _CustomerDays:
+        keep = log.day <= as_of_day
+        cust, day, amount = log.customer[keep], log.day[keep], log.amount[keep]
+        day_key = cust * np.int64(1 << 24) + (day - day.min() if len(day) else day)
+        ds = _group_starts(day_key)
+        empty = np.zeros(0, bool)
+        qty = None if log.quantity is None else log.quantity[keep]
+        return cls(
+            customer=cust[ds],
+            day=day[ds],
+            value=_sum(amount, ds),
+            gross=_sum(np.where(amount > 0, amount, 0.0), ds),
+            returns=_sum(np.where(amount < 0, -amount, 0.0), ds),
+            purchase=np.maximum.reduceat(amount >= 0, ds).astype(bool)
+            if len(ds)
+            else empty,
+            zero=np.maximum.reduceat(amount == 0, ds) if len(ds) else empty,
+            quantity=None if qty is None else _sum(np.where(amount >= 0, qty, 0.0), ds),
+        )
 
-    p = d_purchase.astype(bool)
-    p_cust, p_day, p_value = d_cust[p], d_day[p], d_value[p]
-    p_zero = d_zero[p].astype(float)
-    cs = _group_starts(p_cust)
-    codes = p_cust[cs]
-    n = np.diff(np.r_[cs, len(p_cust)]).astype(np.float64)
-    last_idx = np.r_[cs[1:], len(p_cust)] - 1
-    first_day = p_day[cs].astype(np.float64)
-    last_day = p_day[last_idx].astype(np.float64)
-    T = as_of_day - first_day
-    t_x = last_day - first_day
-    x = n - 1.0
-    recency = as_of_day - last_day
 
-    value_sum = _sum(p_value, cs)
-    first_value = p_value[cs] if len(cs) else np.zeros(0)
+@dataclass(frozen=True, slots=True, eq=False)
+class _Purchases:
+    """Purchase days (days with no return-only rows) grouped by customer."""
+
+    customer: IntArray
+    day: IntArray
+    value: FloatArray
+    starts: IntArray  # first purchase day of each customer
+    last: IntArray  # last purchase day of each customer
+    codes: IntArray
+    n: FloatArray
+
+    @classmethod
+    def of(cls, days: _CustomerDays) -> _Purchases:
+        p = days.purchase
+        customer = days.customer[p]
+        starts = _group_starts(customer)
+        return cls(
+            customer=customer,
+            day=days.day[p],
+            value=days.value[p],
+            starts=starts,
+            last=np.r_[starts[1:], len(customer)] - 1,
+            codes=customer[starts],
+            n=np.diff(np.r_[starts, len(customer)]).astype(np.float64),
+        )
+
+    def sum(self, values: NDArray[np.generic]) -> FloatArray:
+        return _sum(values, self.starts)
+
+
+def _value_columns(pur: _Purchases) -> dict[str, FloatArray]:
+    """Spend per purchase: mean, median, max, first and the repeat mean."""
+    cs, n, x = pur.starts, pur.n, pur.n - 1.0
+    value_sum = pur.sum(pur.value)
+    first_value = pur.value[cs] if len(cs) else np.zeros(0)
     with np.errstate(invalid="ignore", divide="ignore"):
         repeat_mean = np.where(x > 0, (value_sum - first_value) / x, np.nan)
         mean = value_sum / n
-    vmax = np.maximum.reduceat(p_value, cs) if len(cs) else np.zeros(0)
+    vmax = np.maximum.reduceat(pur.value, cs) if len(cs) else np.zeros(0)
     # median per customer: sort values within customer, take the middle ones
-    order = np.lexsort((p_value, p_cust))
-    sorted_v = p_value[order]
+    sorted_v = pur.value[np.lexsort((pur.value, pur.customer))]
     lo = cs + (n.astype(np.int64) - 1) // 2
     hi = cs + n.astype(np.int64) // 2
     median = 0.5 * (sorted_v[lo] + sorted_v[hi]) if len(cs) else np.zeros(0)
-
-    # inter-purchase times (days between consecutive purchase days)
-    gaps = np.diff(p_day).astype(np.float64)
-    same = p_cust[1:] == p_cust[:-1]
-    gaps = np.where(same, gaps, 0.0)
-    gap_sum = np.r_[0.0, np.cumsum(gaps)]
-    gap_sq = np.r_[0.0, np.cumsum(gaps**2)]
-    g_sum = gap_sum[last_idx] - gap_sum[cs]
-    g_sq = gap_sq[last_idx] - gap_sq[cs]
-    with np.errstate(invalid="ignore", divide="ignore"):
-        ipt_mean = np.where(x > 0, g_sum / x, np.nan)
-        ipt_var = np.where(
-            x > 1, (g_sq - x * ipt_mean**2) / np.maximum(x - 1, 1), np.nan
-        )
-        ipt_std = np.sqrt(np.maximum(ipt_var, 0.0))
-        ipt_std = np.where(x > 1, ipt_std, np.nan)
-        prev_idx = np.maximum(last_idx - 1, 0)
-        ipt_last = np.where(x > 0, last_day - p_day[prev_idx], np.nan)
-        recency_over_ipt = np.where(x > 0, recency / np.maximum(ipt_mean, 1.0), np.nan)
-
-    pos = np.searchsorted(all_codes, codes)  # purchasers among all customers
-    cols: dict[str, FloatArray] = {
-        "frequency": x,
-        "recency_days": recency,
-        "tenure_days": T,
-        "t_x_days": t_x,
-        "n_purchase_days": n,
+    return {
         "monetary_mean": mean,
         "monetary_median": median,
         "monetary_max": vmax,
         "first_value": first_value,
         "repeat_mean": repeat_mean,
+    }
+
+
+def _ipt_columns(pur: _Purchases, recency: FloatArray) -> dict[str, FloatArray]:
+    """Inter-purchase times: days between consecutive purchase days."""
+    cs, last_idx, x = pur.starts, pur.last, pur.n - 1.0
+    gaps = np.diff(pur.day).astype(np.float64)
+    gaps = np.where(pur.customer[1:] == pur.customer[:-1], gaps, 0.0)
+    gap_sum = np.r_[0.0, np.cumsum(gaps)]
+    gap_sq = np.r_[0.0, np.cumsum(gaps**2)]
+    g_sum = gap_sum[last_idx] - gap_sum[cs]
+    g_sq = gap_sq[last_idx] - gap_sq[cs]
+    last_day = pur.day[last_idx].astype(np.float64)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        ipt_mean = np.where(x > 0, g_sum / x, np.nan)
+        ipt_var = np.where(
+            x > 1, (g_sq - x * ipt_mean**2) / np.maximum(x - 1, 1), np.nan
+        )
+        ipt_std = np.where(x > 1, np.sqrt(np.maximum(ipt_var, 0.0)), np.nan)
+        prev_idx = np.maximum(last_idx - 1, 0)
+        ipt_last = np.where(x > 0, last_day - pur.day[prev_idx], np.nan)
+        recency_over_ipt = np.where(x > 0, recency / np.maximum(ipt_mean, 1.0), np.nan)
+    return {
         "ipt_mean": ipt_mean,
         "ipt_std": ipt_std,
         "ipt_last": ipt_last,
         "recency_over_ipt": recency_over_ipt,
     }
+
+
+def _spend_columns(
+    days: _CustomerDays, pur: _Purchases, as_of_day: int
+) -> dict[str, FloatArray]:
+    """Spend over all days (returns included): totals, trends, return share."""
+    cs_all = _group_starts(days.customer)
+    pos = np.searchsorted(days.customer[cs_all], pur.codes)  # purchasers only
+    gross = _sum(days.gross, cs_all)[pos]
+    cols: dict[str, FloatArray] = {}
     for w in TREND_WINDOWS:
-        in_w = (p_day > as_of_day - w).astype(np.float64)
-        cols[f"purchases_{w}d"] = _sum(in_w, cs)
-        in_all = d_day > as_of_day - w
-        cols[f"spend_{w}d"] = _sum(np.where(in_all, d_value, 0.0), cs_all)[pos]
-    cols["total_spend"] = total_all[pos]
+        in_w = (pur.day > as_of_day - w).astype(np.float64)
+        cols[f"purchases_{w}d"] = pur.sum(in_w)
+        in_all = days.day > as_of_day - w
+        cols[f"spend_{w}d"] = _sum(np.where(in_all, days.value, 0.0), cs_all)[pos]
+    cols["total_spend"] = _sum(days.value, cs_all)[pos]
     with np.errstate(invalid="ignore", divide="ignore"):
-        cols["return_share"] = np.where(
-            gross_all[pos] > 0, returns_all[pos] / gross_all[pos], 0.0
-        )
-        cols["zero_value_share"] = _sum(p_zero, cs) / n
-        if d_qty is not None:
-            q_sum = _sum(d_qty[p], cs)
-            cols["quantity_mean"] = q_sum / n
-            cols["unit_price_mean"] = np.where(q_sum > 0, value_sum / q_sum, np.nan)
-    names = [*BASE_FEATURES, *(QUANTITY_FEATURES if d_qty is not None else ())]
-    ids = log.customer_ids[codes]
+        returns = _sum(days.returns, cs_all)[pos]
+        cols["return_share"] = np.where(gross > 0, returns / gross, 0.0)
+        zero = days.zero[days.purchase].astype(float)
+        cols["zero_value_share"] = pur.sum(zero) / pur.n
+    return cols
+
+
+def _quantity_columns(days: _CustomerDays, pur: _Purchases) -> dict[str, FloatArray]:
+    if days.quantity is None:
+        return {}
+    q_sum = pur.sum(days.quantity[days.purchase])
+    with np.errstate(invalid="ignore", divide="ignore"):
+        unit_price = np.where(q_sum > 0, pur.sum(pur.value) / q_sum, np.nan)
+    return {"quantity_mean": q_sum / pur.n, "unit_price_mean": unit_price}
+
+
+def customer_history(log: TransactionLog, as_of_day: int) -> CustomerHistory:
+    """Summarize every customer who purchased on or before ``as_of_day``."""
+    days = _CustomerDays.of(log, as_of_day)
+    pur = _Purchases.of(days)
+    first_day = pur.day[pur.starts].astype(np.float64)
+    last_day = pur.day[pur.last].astype(np.float64)
+    x = pur.n - 1.0
+    recency = as_of_day - last_day
+    cols: dict[str, FloatArray] = {
+        "frequency": x,
+        "recency_days": recency,
+        "tenure_days": as_of_day - first_day,
+        "t_x_days": last_day - first_day,
+        "n_purchase_days": pur.n,
+        **_value_columns(pur),
+        **_ipt_columns(pur, recency),
+        **_spend_columns(days, pur, as_of_day),
+        **_quantity_columns(days, pur),
+    }
+    quantity = QUANTITY_FEATURES if days.quantity is not None else ()
+    ids = log.customer_ids[pur.codes]
     frame = pd.DataFrame(
-        {name: cols[name] for name in names}, index=pd.Index(ids, name="customer_id")
+        {name: cols[name] for name in (*BASE_FEATURES, *quantity)},
+        index=pd.Index(ids, name="customer_id"),
     )
+    repeat_mean = cols["repeat_mean"]
     return CustomerHistory(
         as_of_day=as_of_day,
         customer_ids=np.asarray(ids, dtype=object),
-        codes=codes,
+        codes=pur.codes,
         x=x,
-        t_x=t_x,
-        T=T,
+        t_x=cols["t_x_days"],
+        T=cols["tenure_days"],
         repeat_mean=np.where(np.isnan(repeat_mean), 0.0, repeat_mean),
         frame=frame,
     )
@@ -310,6 +378,32 @@ def btyd_features(
     )
 
 
+def seasonal_features(
+    log: TransactionLog, history: CustomerHistory, window_days: int
+) -> pd.DataFrame:
+    """Spend and purchase days in ``(A - 365, A - 365 + window]`` (never past
+    ``A``, the as-of date), or NaN when the log starts after ``A - 365``."""
+    lo = history.as_of_day - YEAR_DAYS
+    hi = min(lo + window_days, history.as_of_day)
+    out = pd.DataFrame(index=history.frame.index)
+    if lo < log.first_day:
+        for name in SEASONAL_FEATURES:
+            out[name] = np.nan
+        return out
+    keep = (log.day > lo) & (log.day <= hi)
+    cust, day, amount = log.customer[keep], log.day[keep], log.amount[keep]
+    spend = np.bincount(cust, weights=amount, minlength=log.n_customers)
+    bought = amount >= 0
+    cust, day = cust[bought], day[bought]
+    # rows are sorted by (customer, day): a purchase day starts where either changes
+    change = (cust[1:] != cust[:-1]) | (day[1:] != day[:-1])
+    first = np.concatenate([np.ones(min(len(cust), 1), dtype=bool), change])
+    days = np.bincount(cust[first], minlength=log.n_customers).astype(np.float64)
+    out["spend_year_ago"] = spend[history.codes]
+    out["purchases_year_ago"] = days[history.codes]
+    return out
+
+
 def profile_features(
     history: CustomerHistory, profiles: CustomerProfiles
 ) -> pd.DataFrame:
@@ -374,6 +468,22 @@ class CustomerData:
         """Content hash of the transactions (the model's training data identity)."""
         return self.transactions.fingerprint()
 
+    def until(self, day: int) -> CustomerData:
+        """What was known at the end of ``day``: transactions and browsing on or
+        before it (profiles are static attributes and kept whole)."""
+        browsing = self.browsing
+        if browsing is not None:
+            keep = browsing.day <= day
+            browsing = BrowsingLog(
+                customer_ids=browsing.customer_ids[keep],
+                day=browsing.day[keep],
+                sessions=browsing.sessions[keep],
+                product_views=browsing.product_views[keep],
+                cart_adds=browsing.cart_adds[keep],
+                source=browsing.source,
+            )
+        return CustomerData(self.transactions.until(day), self.profiles, browsing)
+
 
 @dataclass(frozen=True, slots=True, eq=False)
 class FeatureSet:
@@ -405,7 +515,11 @@ def build_features(
             value=str(day_to_date(as_of_day).date()),
         )
     fit = btyd if btyd is not None else fit_btyd(history)
-    parts = [history.frame, btyd_features(history, fit, window_days)]
+    parts = [
+        history.frame,
+        btyd_features(history, fit, window_days),
+        seasonal_features(data.transactions, history, window_days),
+    ]
     if data.profiles is not None:
         parts.append(profile_features(history, data.profiles))
     if data.browsing is not None:

@@ -1,23 +1,10 @@
 """Train, score and the daily champion/challenger retrain, over a model registry.
 
-The daily job (:func:`retrain`):
-
-1. The challenger's recipe (today's data fingerprint, the as-of date, the
-   horizon and the config) names its version. If the last retrain already
-   completed that exact recipe, nothing is done (idempotent).
-2. The challenger is fitted as of today and written (not yet current).
-3. Champion and challenger *recipes* are backtested on the most recent complete
-   holdout window ``(A − W, A]``: each config is refitted as of ``A − W`` on the
-   same data and scored on what happened since. (Scoring the stored champion
-   directly would let it see the window it is judged on.)
-4. The challenger is promoted unless it is worse than the champion beyond
-   ``tolerance`` on Spearman, top-10 % or top-20 % capture (absolute) or MAE
-   (relative); the first model is always promoted.
-5. Old versions are pruned (the champion is kept); the champion's scores are
-   published to the configured :class:`ScoreSink`.
-
-Scores leave through the :class:`ScoreSink` protocol, which the state store
-implements; :class:`CsvScoreSink` writes them to a file.
+The daily job (:func:`retrain`) is idempotent per recipe (data, as-of date,
+horizon, config), backtests both recipes on the latest complete window and
+promotes the challenger unless it is worse beyond a tolerance (the steps are
+in ``docs/cltv.md``). Scores leave through the :class:`ScoreSink` protocol,
+which the state store implements; :class:`CsvScoreSink` writes a file.
 """
 
 from __future__ import annotations
@@ -234,6 +221,103 @@ def compare(
     return True, f"challenger not worse than champion within tolerance {tolerance}"
 
 
+@dataclass(frozen=True, slots=True)
+class _Plan:
+    """Today's challenger and the champion it meets."""
+
+    date: str
+    recipe: Recipe
+    champion: str | None
+    champion_config: CLTVConfig | None
+
+    @property
+    def challenger(self) -> str:
+        return self.recipe.version()
+
+
+def _plan(
+    data: CustomerData,
+    as_of_day: int,
+    registry: ModelRegistry,
+    horizon_days: int | None,
+    config: CLTVConfig | None,
+) -> _Plan:
+    """The challenger's recipe: horizon and config default to the champion's."""
+    before = registry.current()
+    meta = registry.metadata(before) if before else None
+    champ_cfg = CLTVConfig(**meta["config"]) if meta else None
+    horizon = horizon_days or (meta["horizon_days"] if meta else 365)
+    cfg = config or champ_cfg or CLTVConfig()
+    date = str(day_to_date(as_of_day).date())
+    return _Plan(date, _recipe(data, as_of_day, horizon, cfg), before, champ_cfg)
+
+
+def _already_done(
+    plan: _Plan, registry: ModelRegistry, sink: ScoreSink | None
+) -> RetrainResult | None:
+    """The no-op result when the last run completed this very recipe."""
+    state = registry.read_retrain_state()
+    if (
+        state is None
+        or state.get("challenger") != plan.challenger
+        or not state.get("completed")
+        or (sink is not None and state.get("published_rows") is None)
+        or plan.challenger not in registry.versions()
+    ):
+        return None
+    return RetrainResult(
+        plan.date,
+        plan.challenger,
+        plan.champion,
+        plan.champion or plan.challenger,
+        False,
+        "already done for this as-of date, data and config",
+        noop=True,
+        metrics=state.get("metrics", {}),
+    )
+
+
+def _decide(
+    data: CustomerData, plan: _Plan, tolerance: float
+) -> tuple[bool, str, dict[str, dict[str, float]]]:
+    """``(promote, reason, metrics)``: both recipes backtested on the latest
+    complete window, each refitted before it on the same data."""
+    if plan.champion is None or plan.champion_config is None:
+        return True, "no champion yet", {}
+    if plan.champion == plan.challenger:
+        return False, "challenger is the champion", {}
+    recipe = plan.recipe
+    window = backtest_days(recipe.horizon_days)
+    chall = backtest(data, recipe.as_of_day, recipe.config, window)
+    champ = (
+        chall
+        if plan.champion_config == recipe.config
+        else backtest(data, recipe.as_of_day, plan.champion_config, window)
+    )
+    metrics = {
+        "challenger": chall["cltv"],
+        "champion": champ["cltv"],
+        "bgnbd_gg": chall["bgnbd_gg"],
+    }
+    promoted, reason = compare(champ["cltv"], chall["cltv"], tolerance)
+    return promoted, reason, metrics
+
+
+def _publish(
+    data: CustomerData,
+    registry: ModelRegistry,
+    as_of_day: int,
+    champion: str,
+    sink: ScoreSink,
+) -> int:
+    _, scores = score_model(data, registry, as_of_day, version=champion)
+    return sink.put_cltv_scores(
+        scores.frame.loc[:, list(SCORE_COLUMNS)],
+        as_of=day_to_date(as_of_day).date(),
+        model_version=champion,
+    )
+
+
 def retrain(
     data: CustomerData,
     as_of_day: int,
@@ -254,63 +338,20 @@ def retrain(
         raise InputError("must be >= 1", field="keep", value=keep)
     if tolerance < 0:
         raise InputError("must be >= 0", field="tolerance", value=tolerance)
-    date = str(day_to_date(as_of_day).date())
     with registry.locked():
-        before = registry.current()
-        champ_meta = registry.metadata(before) if before else None
-        horizon = horizon_days or (champ_meta["horizon_days"] if champ_meta else 365)
-        cfg = config or (
-            CLTVConfig(**champ_meta["config"]) if champ_meta else CLTVConfig()
-        )
-        recipe = _recipe(data, as_of_day, horizon, cfg)
-        challenger = recipe.version()
-        state = registry.read_retrain_state()
-        if (
-            state is not None
-            and state.get("challenger") == challenger
-            and state.get("completed")
-            and (sink is None or state.get("published_rows") is not None)
-            and challenger in registry.versions()
-        ):
-            return RetrainResult(
-                date,
-                challenger,
-                before,
-                before or challenger,
-                False,
-                "already done for this as-of date, data and config",
-                noop=True,
-                metrics=state.get("metrics", {}),
-            )
-        _fit_and_write(registry, data, recipe, with_backtest=False)
-        metrics: dict[str, dict[str, float]] = {}
-        if before is None:
-            promoted, reason = True, "no champion yet"
-        elif before == challenger:
-            promoted, reason = False, "challenger is the champion"
-        else:
-            window = backtest_days(horizon)
-            chall_bt = backtest(data, as_of_day, cfg, window)
-            assert champ_meta is not None
-            champ_cfg = CLTVConfig(**champ_meta["config"])
-            champ_bt = (
-                chall_bt
-                if champ_cfg == cfg
-                else backtest(data, as_of_day, champ_cfg, window)
-            )
-            metrics = {
-                "challenger": chall_bt["cltv"],
-                "champion": champ_bt["cltv"],
-                "bgnbd_gg": chall_bt["bgnbd_gg"],
-            }
-            promoted, reason = compare(champ_bt["cltv"], chall_bt["cltv"], tolerance)
+        plan = _plan(data, as_of_day, registry, horizon_days, config)
+        done = _already_done(plan, registry, sink)
+        if done is not None:
+            return done
+        _fit_and_write(registry, data, plan.recipe, with_backtest=False)
+        promoted, reason, metrics = _decide(data, plan, tolerance)
         if promoted:
-            registry.set_current(challenger)
-        champion = registry.current() or challenger
+            registry.set_current(plan.challenger)
+        champion = registry.current() or plan.challenger
         pruned = tuple(registry.prune(keep))
-        state = {
-            "as_of": date,
-            "challenger": challenger,
+        state: dict[str, Any] = {
+            "as_of": plan.date,
+            "challenger": plan.challenger,
             "champion": champion,
             "promoted": promoted,
             "reason": reason,
@@ -321,18 +362,13 @@ def retrain(
         registry.write_retrain_state(state)
         published = None
         if sink is not None:
-            _, scores = score_model(data, registry, as_of_day, version=champion)
-            published = sink.put_cltv_scores(
-                scores.frame.loc[:, list(SCORE_COLUMNS)],
-                as_of=day_to_date(as_of_day).date(),
-                model_version=champion,
-            )
+            published = _publish(data, registry, as_of_day, champion, sink)
             state["published_rows"] = published
             registry.write_retrain_state(state)
     return RetrainResult(
-        date,
-        challenger,
-        before,
+        plan.date,
+        plan.challenger,
+        plan.champion,
         champion,
         promoted,
         reason,

@@ -1,19 +1,9 @@
-"""The CLTV estimator: seed-bagged Poisson gradient boosting, optionally on an offset.
+"""The CLTV estimator: bagged Poisson gradient boosting of spend, on an offset.
 
-Spend is zero-inflated and heavy-tailed, so the loss is Poisson (log link): it
-fits conditional means, keeps predictions positive and does not let a few
-large spenders dominate as squared error would. Boosting on one seed moves
-the top of the ranking by tenths of a point, so ``n_estimators`` members are
-fitted on random row subsamples and column subsets and their log-predictions
-averaged (a geometric mean, the natural average under a log link).
-
-With ``offset_column`` the model boosts a multiplicative correction of a
-baseline forecast held in that column (here: the BG/NBD + Gamma-Gamma spend
-forecast for the target window). Poisson regression of ``y`` with offset
-``o`` is exactly Poisson regression of ``y / o`` with sample weights ``o``,
-which is how it is fitted. At prediction time the same column may hold the
-baseline for a *longer* horizon: the learned correction then carries over to
-that horizon along the baseline's own (principled) time profile.
+Poisson loss (log link) for a zero-inflated, heavy-tailed target; a bag of
+members on row subsamples, averaged geometrically; optionally a multiplicative
+correction of a baseline forecast held in an offset column, and cross-fitting
+by customer for out-of-fold forecasts. Why each: ``docs/cltv.md``.
 """
 
 from __future__ import annotations
@@ -33,6 +23,7 @@ from sklearn.utils.validation import (
 from threadpoolctl import threadpool_limits
 
 FloatArray = NDArray[np.float64]
+IntArray = NDArray[np.int64]
 
 #: Bins per feature (HistGradientBoosting's default ``max_bins``).
 MAX_BINS = 255
@@ -110,8 +101,13 @@ class CLTVRegressor(RegressorMixin, BaseEstimator):  # type: ignore[misc]
         OpenMP threads while fitting and predicting. ``None``: one thread below
         :data:`SMALL_DATA_ROWS` rows (thread start-up costs more than it saves,
         and badly so on a shared machine), all cores above.
+    n_folds
+        Cross-fitting folds (by ``groups``; rows when none are given): each
+        fold's ``n_estimators`` members are fitted on the other folds' rows,
+        so :meth:`predict_out_of_fold` can forecast any row of a group with
+        members that never saw it. 1: one bag on all rows.
     random_state
-        Seed of the member seeds and subsamples.
+        Seed of the fold assignment, the member seeds and subsamples.
 
     Notes
     -----
@@ -132,6 +128,7 @@ class CLTVRegressor(RegressorMixin, BaseEstimator):  # type: ignore[misc]
         offset_column: int | None = None,
         categorical_features: list[int] | None = None,
         n_jobs: int | None = None,
+        n_folds: int = 1,
         random_state: int | None = None,
     ) -> None:
         self.n_estimators = n_estimators
@@ -145,6 +142,7 @@ class CLTVRegressor(RegressorMixin, BaseEstimator):  # type: ignore[misc]
         self.offset_column = offset_column
         self.categorical_features = categorical_features
         self.n_jobs = n_jobs
+        self.n_folds = n_folds
         self.random_state = random_state
 
     def __sklearn_tags__(self) -> Any:
@@ -160,6 +158,8 @@ class CLTVRegressor(RegressorMixin, BaseEstimator):  # type: ignore[misc]
             )
         if not 0.0 < float(self.subsample) <= 1.0:
             raise ValueError(f"subsample must be in (0, 1], got {self.subsample!r}")
+        if not isinstance(self.n_folds, int | np.integer) or self.n_folds < 1:
+            raise ValueError(f"n_folds must be an int >= 1, got {self.n_folds!r}")
         if self.offset_column is not None:
             if not 0 <= int(self.offset_column) < n_features:
                 raise ValueError(
@@ -199,21 +199,58 @@ class CLTVRegressor(RegressorMixin, BaseEstimator):  # type: ignore[misc]
         X: Any,
         y: Any,
         sample_weight: Any = None,
+        groups: Any = None,
     ) -> CLTVRegressor:
-        """Fit the bagged members on ``(X, y)``; returns ``self``."""
+        """Fit the bagged members on ``(X, y)``; returns ``self``.
+
+        ``groups`` (one label per row, e.g. the customer) keeps every group's
+        rows in one cross-fitting fold.
+        """
         X, y = validate_data(
             self, X, y, dtype=np.float64, ensure_all_finite="allow-nan", y_numeric=True
         )
         self._check_params(X.shape[1])
         with threadpool_limits(limits=self._threads(X.shape[0]), user_api="openmp"):
-            return self._fit(X, y, sample_weight)
+            return self._fit(X, y, sample_weight, groups)
 
     def _threads(self, n_rows: int) -> int | None:
         if self.n_jobs is not None:
             return max(1, int(self.n_jobs))
         return 1 if n_rows < SMALL_DATA_ROWS else None
 
-    def _fit(self, X: FloatArray, y: FloatArray, sample_weight: Any) -> CLTVRegressor:
+    def _folds(self, n_rows: int, groups: Any, rng: np.random.RandomState) -> IntArray:
+        """The fold of each row: groups shuffled and dealt out round-robin.
+
+        Remembers each group's fold (``groups_``, ``group_folds_``).
+        """
+        k = int(self.n_folds)
+        labels = np.arange(n_rows) if groups is None else np.asarray(groups)
+        if len(labels) != n_rows:
+            raise ValueError(f"groups has {len(labels)} labels for {n_rows} rows")
+        self.groups_, codes = np.unique(labels, return_inverse=True)
+        if k == 1:
+            self.group_folds_ = np.zeros(len(self.groups_), dtype=np.int64)
+        else:
+            self.group_folds_ = rng.permutation(len(self.groups_)) % k
+        return np.asarray(self.group_folds_[codes], dtype=np.int64)
+
+    def _member(self, seed: int) -> HistGradientBoostingRegressor:
+        return HistGradientBoostingRegressor(
+            loss="poisson",
+            max_iter=self.max_iter,
+            learning_rate=self.learning_rate,
+            max_leaf_nodes=self.max_leaf_nodes,
+            min_samples_leaf=self.min_samples_leaf,
+            l2_regularization=self.l2_regularization,
+            max_features=self.max_features,
+            categorical_features=self._categorical(),
+            early_stopping=False,
+            random_state=seed,
+        )
+
+    def _fit(
+        self, X: FloatArray, y: FloatArray, sample_weight: Any, groups: Any
+    ) -> CLTVRegressor:
         weight = _check_sample_weight(sample_weight, X, dtype=np.float64)
         offset = self._offset(X)
         features = self._features(X)
@@ -222,36 +259,44 @@ class CLTVRegressor(RegressorMixin, BaseEstimator):  # type: ignore[misc]
         target = np.maximum(np.asarray(y, dtype=np.float64), 0.0) / offset
         weight = weight * offset
         rng = check_random_state(self.random_state)
-        n = X.shape[0]
-        size = max(1, round(float(self.subsample) * n))
-        members = []
-        for _ in range(int(self.n_estimators)):
-            seed = int(rng.randint(np.iinfo(np.int32).max))
-            rows = (
-                np.arange(n)
-                if size >= n
-                else np.sort(np.random.default_rng(seed).choice(n, size, replace=False))
+        fold = self._folds(X.shape[0], groups, rng)
+        members: list[HistGradientBoostingRegressor] = []
+        for k in range(int(self.n_folds)):
+            train = (
+                np.flatnonzero(fold != k) if self.n_folds > 1 else np.arange(len(fold))
             )
-            if np.dot(weight[rows], target[rows]) <= 0.0:
-                rows = np.arange(n)  # Poisson needs some positive target mass
-            member = HistGradientBoostingRegressor(
-                loss="poisson",
-                max_iter=self.max_iter,
-                learning_rate=self.learning_rate,
-                max_leaf_nodes=self.max_leaf_nodes,
-                min_samples_leaf=self.min_samples_leaf,
-                l2_regularization=self.l2_regularization,
-                max_features=self.max_features,
-                categorical_features=self._categorical(),
-                early_stopping=False,
-                random_state=seed,
-            )
-            members.append(
-                member.fit(features[rows], target[rows], sample_weight=weight[rows])
+            members.extend(
+                self._fit_member(features, target, weight, train, rng)
+                for _ in range(int(self.n_estimators))
             )
         self.estimators_ = members
         self.n_iter_ = min(m.n_iter_ for m in members)
         return self
+
+    def _fit_member(
+        self,
+        features: FloatArray,
+        target: FloatArray,
+        weight: FloatArray,
+        train: IntArray,
+        rng: np.random.RandomState,
+    ) -> HistGradientBoostingRegressor:
+        """One member on a random ``subsample`` of the ``train`` rows."""
+        seed = int(rng.randint(np.iinfo(np.int32).max))
+        n = len(train)
+        size = max(1, round(float(self.subsample) * n))
+        rows = (
+            train
+            if size >= n
+            else train[
+                np.sort(np.random.default_rng(seed).choice(n, size, replace=False))
+            ]
+        )
+        if np.dot(weight[rows], target[rows]) <= 0.0:
+            rows = train  # Poisson needs some positive target mass
+        return self._member(seed).fit(
+            features[rows], target[rows], sample_weight=weight[rows]
+        )
 
     def predict(self, X: Any) -> FloatArray:
         """Geometric mean of the members' forecasts (times the offset, if any)."""
@@ -259,9 +304,50 @@ class CLTVRegressor(RegressorMixin, BaseEstimator):  # type: ignore[misc]
         X = validate_data(
             self, X, dtype=np.float64, ensure_all_finite="allow-nan", reset=False
         )
-        logs = np.zeros(X.shape[0])
         features = _apply_edges(self._features(X), self.bin_edges_)
         with threadpool_limits(limits=self._threads(X.shape[0]), user_api="openmp"):
-            for member in self.estimators_:
-                logs += np.log(np.maximum(member.predict(features), 1e-300))
-        return np.asarray(np.exp(logs / len(self.estimators_)) * self._offset(X))
+            logs = _bag_log_mean(self.estimators_, features)
+        return np.asarray(np.exp(logs) * self._offset(X))
+
+    def predict_out_of_fold(self, X: Any, groups: Any) -> FloatArray:
+        """Each row's forecast by the members that never saw its group: the
+        bag of the group's fold, or every member for a group not in training.
+
+        Requires ``n_folds > 1`` (with one fold every member saw every group).
+        """
+        check_is_fitted(self)
+        if self.n_folds < 2:
+            raise ValueError("out-of-fold forecasts need n_folds >= 2")
+        X = validate_data(
+            self, X, dtype=np.float64, ensure_all_finite="allow-nan", reset=False
+        )
+        labels = np.asarray(groups)
+        if len(labels) != X.shape[0]:
+            raise ValueError(f"groups has {len(labels)} labels for {X.shape[0]} rows")
+        pos = np.minimum(np.searchsorted(self.groups_, labels), len(self.groups_) - 1)
+        seen = self.groups_[pos] == labels
+        fold = np.where(seen, self.group_folds_[pos], -1)
+        features = _apply_edges(self._features(X), self.bin_edges_)
+        logs = np.zeros(X.shape[0])
+        size = int(self.n_estimators)
+        with threadpool_limits(limits=self._threads(X.shape[0]), user_api="openmp"):
+            for k in range(-1, int(self.n_folds)):
+                rows = fold == k
+                if rows.any():
+                    bag = (
+                        self.estimators_
+                        if k < 0
+                        else self.estimators_[k * size : (k + 1) * size]
+                    )
+                    logs[rows] = _bag_log_mean(bag, features[rows])
+        return np.asarray(np.exp(logs) * self._offset(X))
+
+
+def _bag_log_mean(
+    members: list[HistGradientBoostingRegressor], features: FloatArray
+) -> FloatArray:
+    """Mean of the members' log-forecasts (a geometric mean under the log link)."""
+    logs = np.zeros(features.shape[0])
+    for member in members:
+        logs += np.log(np.maximum(member.predict(features), 1e-300))
+    return logs / len(members)

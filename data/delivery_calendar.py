@@ -1,6 +1,7 @@
-"""Ship and delivery dates from order time, node cutoff, timezone and service
-(Monday–Saturday shipping and delivery, holidays like Sundays), vectorized
-with ``numpy.busday_offset``. The calendar's rules: ``docs/data.md``."""
+"""Ship and delivery dates from order time, node cutoff, timezone and carrier
+service, vectorized with ``numpy.busday_offset``: nodes ship Monday–Saturday,
+each service operates on its own weekdays less its closed days (carrier
+holidays). The calendar's rules: ``docs/data.md``."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ from tierflow.data.errors import InputError
 
 #: numpy weekmask, Monday first: nodes ship Monday–Saturday.
 SHIP_WEEKMASK = "1111110"
-#: Carriers deliver Monday–Saturday.
+#: Carriers deliver Monday–Saturday (the default of every service).
 DELIVERY_WEEKMASK = "1111110"
 
 DateArray = NDArray[np.datetime64]
@@ -52,23 +53,92 @@ def require_aware(when: dt.datetime, what: str = "now") -> dt.datetime:
 
 
 @dataclass(frozen=True, slots=True)
-class DeliveryCalendar:
-    """Ship and delivery weekmasks plus holidays (see ``docs/data.md``).
+class OperatingDays:
+    """The days something operates: a weekmask less closed dates.
 
     Parameters
     ----------
-    ship_weekmask, delivery_weekmask
-        numpy weekmasks, Monday first.
+    weekmask
+        numpy weekmask, Monday first.
+    closed
+        Dates it does not operate on, even on a weekday of ``weekmask``.
+    """
+
+    weekmask: str = DELIVERY_WEEKMASK
+    closed: tuple[dt.date, ...] = field(default=())
+
+    def offset(self, start: Any, days: Any) -> DateArray:
+        """``days`` operating days after the first operating day on/after ``start``."""
+        out: DateArray = np.busday_offset(
+            start,
+            np.asarray(days, dtype=np.int64),
+            roll="forward",
+            busdaycal=_busdaycalendar(self),
+        )
+        return out
+
+    def count(self, begin: Any, end: Any) -> NDArray[np.int64]:
+        """Operating days in ``[begin, end)`` (negative when ``end < begin``)."""
+        return np.asarray(
+            np.busday_count(begin, end, busdaycal=_busdaycalendar(self)),
+            dtype=np.int64,
+        )
+
+    def is_open(self, dates: Any) -> NDArray[np.bool_]:
+        """Whether each date is an operating day."""
+        return np.asarray(np.is_busday(dates, busdaycal=_busdaycalendar(self)))
+
+
+@lru_cache(maxsize=64)
+def _busdaycalendar(days: OperatingDays) -> np.busdaycalendar:
+    # numpy calendars do not pickle, so networks keep the dates and every
+    # process builds (once) the calendar its busday calls use
+    return np.busdaycalendar(
+        weekmask=days.weekmask, holidays=np.array(days.closed, dtype="datetime64[D]")
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryCalendar:
+    """Ship days, the promise calendar and each service's days (``docs/data.md``).
+
+    Parameters
+    ----------
+    ship_weekmask
+        Weekdays nodes ship on (numpy weekmask, Monday first).
+    delivery_weekmask
+        Weekdays of the promise calendar, and of every service without its
+        own entry in ``services``.
     holidays
-        Dates on which nothing ships or is delivered.
+        Days closed for every service: nothing ships, nothing is delivered,
+        and promises skip them.
+    services
+        Per service index (:data:`tierflow.data.rates.SERVICES` order): its
+        own operating days; services past the end use the promise calendar.
+        A service's days should lie within the promise calendar's.
     """
 
     ship_weekmask: str = SHIP_WEEKMASK
     delivery_weekmask: str = DELIVERY_WEEKMASK
     holidays: tuple[dt.date, ...] = field(default=())
+    services: tuple[OperatingDays, ...] = field(default=())
 
-    def _holidays(self) -> NDArray[np.datetime64]:
-        return np.array(self.holidays, dtype="datetime64[D]")
+    @property
+    def ship_days(self) -> OperatingDays:
+        """Days nodes ship on."""
+        return OperatingDays(self.ship_weekmask, self.holidays)
+
+    @property
+    def promise_days(self) -> OperatingDays:
+        """Days promises and lateness count (every service's days lie within)."""
+        return OperatingDays(self.delivery_weekmask, self.holidays)
+
+    def service_days(self, service: int | None = None) -> OperatingDays:
+        """Days service ``service`` picks up, moves and delivers parcels on
+        (``None``: the promise calendar)."""
+        if service is None or service >= len(self.services):
+            return self.promise_days
+        return self.services[service]
 
     def local_clock(
         self, now: dt.datetime, timezones: Sequence[str], tz_index: NDArray[np.intp]
@@ -102,24 +172,22 @@ class DeliveryCalendar:
         """Ship date per node: same day before the cutoff, else next ship day."""
         late = np.asarray(local_seconds) >= np.asarray(cutoff_minutes) * 60.0
         day = local_date + late.astype("timedelta64[D]")
-        out: DateArray = np.busday_offset(
-            day,
-            0,
-            roll="forward",
-            weekmask=self.ship_weekmask,
-            holidays=self._holidays(),
-        )
-        return out
+        return self.ship_days.offset(day, 0)
 
-    def delivery_dates(self, ship_date: DateArray, transit_days: Any) -> DateArray:
-        """Delivery date: ``transit_days`` carrier days after the ship date."""
-        return np.busday_offset(
-            ship_date,
-            np.asarray(transit_days, dtype=np.int64),
-            roll="forward",
-            weekmask=self.delivery_weekmask,
-            holidays=self._holidays(),
-        )
+    def delivery_dates(
+        self,
+        ship_date: DateArray | np.datetime64,
+        transit_days: Any,
+        service: int | None = None,
+    ) -> DateArray:
+        """Delivery date: ``transit_days`` days of ``service`` after the ship date
+        (counted from its first operating day on or after it); ``service=None``
+        counts promise days (the promised date of an order's local date)."""
+        return self.service_days(service).offset(ship_date, transit_days)
+
+    def days_late(self, promised: Any, delivery: Any) -> NDArray[np.int64]:
+        """Promise-calendar days from ``promised`` to ``delivery`` (0 when on time)."""
+        return np.maximum(self.promise_days.count(promised, delivery), 0)
 
     def ship_and_deliver(
         self,
@@ -127,13 +195,14 @@ class DeliveryCalendar:
         timezone: str,
         cutoff_minutes: int,
         transit_days: int,
+        service: int | None = None,
     ) -> tuple[dt.date, dt.date]:
         """Scalar convenience: (ship date, delivery date) of one order at one node."""
         dates, secs = self.local_clock(
             order_time, (timezone,), np.zeros(1, dtype=np.intp)
         )
         ship = self.ship_dates(dates, secs, cutoff_minutes)
-        deliver = self.delivery_dates(ship, transit_days)
+        deliver = self.delivery_dates(ship, transit_days, service)
         return _to_date(ship[0]), _to_date(deliver[0])
 
 
@@ -141,5 +210,7 @@ def _to_date(value: np.datetime64) -> dt.date:
     return dt.date.fromisoformat(str(value.astype("datetime64[D]")))
 
 
-#: The default calendar (Mon–Sat shipping and delivery, no holidays).
+#: Weekmasks only (Mon–Sat shipping and delivery), no holidays;
+#: ``load_network`` defaults to the carrier calendar
+#: (:func:`tierflow.data.carrier_calendar.carrier_calendar`).
 DEFAULT_CALENDAR = DeliveryCalendar()

@@ -14,8 +14,9 @@ import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
+from tierflow.data.carrier_calendar import calendar_summary, carrier_calendar
 from tierflow.data.complexity import ComplexityWeights
-from tierflow.data.delivery_calendar import DEFAULT_CALENDAR, DeliveryCalendar
+from tierflow.data.delivery_calendar import DeliveryCalendar
 from tierflow.data.errors import InputError
 from tierflow.data.rates import SERVICES, RateCard, billed_weight_kg, service_index
 from tierflow.data.readonly import ReadOnlyArrays
@@ -27,6 +28,7 @@ from tierflow.data.table_reader import (
     read_table,
     table_path,
 )
+from tierflow.data.zone_chart import ZoneChart, nearest_prefixes, read_zone_chart
 from tierflow.data.zones import great_circle_miles, zone_for_miles
 
 #: Node kinds, in code order (``node_kind`` holds the index).
@@ -47,6 +49,7 @@ NODE_COLUMNS = (
     Column("handling_cost", "float", min=0.0),
     Column("cutoff_local", "hhmm"),
     Column("services"),
+    Column("zip3", required=False, default="", allow_empty=True, pattern=r"\d{3}"),
 )
 SKU_COLUMNS = (
     Column("sku"),
@@ -106,6 +109,9 @@ class Network(ReadOnlyArrays):
         Distinct timezone names and each node's index into them.
     services_mask
         Bit ``s`` set when the node offers ``SERVICES[s]``.
+    node_zip3
+        Origin ZIP prefix: ``nodes.csv``'s ``zip3``, else the nearest
+        destination prefix.
     sku_ids, sku_weight_kg, sku_dims_cm, sku_volume_cm3, sku_fragile, sku_hazmat,
     sku_oversize, sku_heavy, sku_popularity
         Per SKU (``sku_dims_cm`` is (n_skus, 3)).
@@ -118,7 +124,10 @@ class Network(ReadOnlyArrays):
     dest_timezones, dest_tz
         Distinct destination timezones and each prefix's index into them.
     distance_mi, zone
-        ``(n_nodes, n_dests)`` great-circle miles and carrier zone (int8).
+        ``(n_nodes, n_dests)`` great-circle miles and carrier zone (int8): the
+        zone chart's where it lists the pair, else the mileage band's.
+    zone_chart
+        The folder's carrier zone chart (``zones.csv``), or None.
     rates
         Rate card and transit days (:class:`~tierflow.data.rates.RateCard`).
     complexity
@@ -141,6 +150,7 @@ class Network(ReadOnlyArrays):
     timezones: tuple[str, ...]
     node_tz: NDArray[np.intp]
     services_mask: NDArray[np.uint8]
+    node_zip3: tuple[str, ...]
     sku_ids: tuple[str, ...]
     sku_weight_kg: FloatArray
     sku_dims_cm: FloatArray
@@ -162,6 +172,7 @@ class Network(ReadOnlyArrays):
     dest_tz: NDArray[np.intp]
     distance_mi: FloatArray
     zone: NDArray[np.int8]
+    zone_chart: ZoneChart | None
     rates: RateCard
     complexity: ComplexityWeights
     calendar: DeliveryCalendar
@@ -263,13 +274,14 @@ class Network(ReadOnlyArrays):
         ship = self.calendar.ship_dates(local_date, local_secs, self.cutoff_minutes)
         days = self.rates.transit(s, self.zone[:, dest])
         offered = self.offers(s)
-        deliver = self.calendar.delivery_dates(ship, np.where(offered, days, 0))
+        deliver = self.calendar.delivery_dates(ship, np.where(offered, days, 0), s)
         nat = np.datetime64("NaT", "D")
         return np.where(offered, ship, nat), np.where(offered, deliver, nat)
 
     # ---------------------------------------------------------------- summary
-    def summary(self) -> dict[str, Any]:
-        """Counts and totals, as printed by ``tierflow network validate``."""
+    def summary(self, today: dt.date | None = None) -> dict[str, Any]:
+        """Counts and totals, as printed by ``tierflow network validate``;
+        the calendar lists the closed days of the year from ``today``."""
         kinds = {k: int((self.node_kind == i).sum()) for i, k in enumerate(NODE_KINDS)}
         carried = self.inventory > 0
         return {
@@ -291,6 +303,21 @@ class Network(ReadOnlyArrays):
             "mean_zone_to_nearest_node": float(
                 np.average(self.zone.min(axis=0), weights=self.dest_weight)
             ),
+            "calendar": calendar_summary(
+                self.calendar, self.rates.offered, today or dt.date.today()
+            ),
+            "zone_chart": self._zone_chart_summary(),
+        }
+
+    def _zone_chart_summary(self) -> dict[str, Any] | None:
+        chart = self.zone_chart
+        if chart is None:
+            return None
+        charted = chart.zones_for(self.node_zip3, self.dest_index, self.n_dests) > 0
+        return {
+            "file": chart.file,
+            "pairs": chart.n_pairs,
+            "node_dest_pairs_charted": int(charted.sum()),
         }
 
     def nodes_frame(self) -> pd.DataFrame:
@@ -370,7 +397,8 @@ def load_network(
         Capacity weights; default: ``complexity.csv`` in the folder, else the
         documented defaults.
     calendar
-        Ship/delivery calendar; default Monday–Saturday, no holidays.
+        Ship/delivery calendar; default: the carrier calendar of the folder
+        (carrier holidays, ``holidays.csv``, ``services.csv``).
 
     Raises
     ------
@@ -396,6 +424,8 @@ def load_network(
     weights = (
         complexity if complexity is not None else ComplexityWeights.from_folder(folder)
     )
+    dest_file = "destinations.csv" if table_path(folder, "destinations") else "US ZIP3s"
+    chart = read_zone_chart(folder, dest["zip3"], nodes["zip3"], dest_file)
     return build_network(
         nodes,
         masks,
@@ -404,8 +434,9 @@ def load_network(
         dest,
         rates,
         weights,
-        calendar or DEFAULT_CALENDAR,
+        calendar or carrier_calendar(folder, rates.offered),
         folder,
+        zone_chart=chart,
     )
 
 
@@ -497,6 +528,8 @@ def build_network(
     complexity: ComplexityWeights,
     calendar: DeliveryCalendar,
     source: Path | None = None,
+    *,
+    zone_chart: ZoneChart | None = None,
 ) -> Network:
     """Assemble a :class:`Network` from already validated frames."""
     node = _node_fields(nodes, services_mask)
@@ -510,18 +543,26 @@ def build_network(
         place["dest_lat"][None, :],
         place["dest_lon"][None, :],
     )
+    node_zip3 = nearest_prefixes(nodes["zip3"], dist, place["dest_zip3"])
+    dest_index = {k: i for i, k in enumerate(place["dest_zip3"])}
+    zone = zone_for_miles(dist)
+    if zone_chart is not None:
+        charted = zone_chart.zones_for(node_zip3, dest_index, len(dest_index))
+        zone = np.where(charted > 0, charted, zone).astype(np.int8)
     return Network(
         **node,
         **sku,
         inventory=_ro(_inventory_matrix(inventory, node_index, sku_index)),
         **place,
+        node_zip3=node_zip3,
         distance_mi=_ro(dist),
-        zone=_ro(zone_for_miles(dist)),
+        zone=_ro(zone),
+        zone_chart=zone_chart,
         rates=rates,
         complexity=complexity,
         calendar=calendar,
         node_index=node_index,
         sku_index=sku_index,
-        dest_index={k: i for i, k in enumerate(place["dest_zip3"])},
+        dest_index=dest_index,
         source=source,
     )

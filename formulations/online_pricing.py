@@ -11,7 +11,12 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
-from tierflow.data.delivery_calendar import DeliveryCalendar, require_aware, zone_info
+from tierflow.data.delivery_calendar import (
+    DeliveryCalendar,
+    OperatingDays,
+    require_aware,
+    zone_info,
+)
 from tierflow.data.network import Network
 from tierflow.data.rates import SERVICES
 from tierflow.data.vocabulary import TIERS
@@ -25,9 +30,10 @@ _EPOCH = dt.date(1970, 1, 1)
 _DAY_S = 86_400
 _BUCKET_S = 900
 #: Days of calendar tables kept before / after the request's day.
-_BEFORE, _AFTER = 40, 700
-#: A request must lie this far inside the window (transit, promise, holidays).
-_MARGIN_BEFORE, _MARGIN_AFTER = 35, 150
+_BEFORE, _AFTER = 40, 800
+#: A request must lie this far inside the window (transit, promise, holidays,
+#: and services that operate on few weekdays).
+_MARGIN_BEFORE, _MARGIN_AFTER = 35, 300
 _PLATINUM_FALLBACK = ("next_day", "two_day")
 
 
@@ -65,42 +71,73 @@ class CalendarTables:
     ship_roll
         Per day: the first ship day on or after it.
     position
-        Per day: how many delivery days precede it in the window (the
-        index of the first delivery day on or after it in ``delivery_days``).
+        Per day: how many promise-calendar days precede it in the window
+        (the index of the first one on or after it in ``delivery_days``).
     delivery_days
-        Every delivery day of the window, ascending.
+        Every promise-calendar day of the window, ascending.
+    service_position
+        ``(n_services, size)``: ``position`` in each service's own days.
+    service_days
+        ``(n_services, k)``: each service's operating days, ascending
+        (padded with the window's end).
+    service_rank
+        ``service_days``' ``position`` in the promise calendar.
     """
 
     start: int
     ship_roll: IntArray
     position: IntArray
     delivery_days: IntArray
+    service_position: IntArray
+    service_days: IntArray
+    service_rank: IntArray
 
     @classmethod
-    def build(cls, calendar: DeliveryCalendar, start: int, size: int) -> CalendarTables:
+    def build(
+        cls,
+        calendar: DeliveryCalendar,
+        start: int,
+        size: int,
+        n_services: int = len(SERVICES),
+    ) -> CalendarTables:
         """Tables of ``calendar`` for ``size`` days from day ``start``."""
         days = (np.arange(size, dtype=np.int64) + start).astype("datetime64[D]")
-        holidays = np.array(calendar.holidays, dtype="datetime64[D]")
-        roll = np.busday_offset(
-            days,
-            0,
-            roll="forward",
-            weekmask=calendar.ship_weekmask,
-            holidays=holidays,
-        ).astype(np.int64)
-        is_delivery = np.is_busday(
-            days, weekmask=calendar.delivery_weekmask, holidays=holidays
-        )
-        position = np.cumsum(is_delivery, dtype=np.int64) - is_delivery
-        delivery = np.flatnonzero(is_delivery).astype(np.int64) + start
-        for arr in (roll, position, delivery):
+        roll = calendar.ship_days.offset(days, 0).astype(np.int64)
+        position, delivery = _positions(calendar.promise_days, days, start)
+        per = [
+            _positions(calendar.service_days(s), days, start) for s in range(n_services)
+        ]
+        width = max(d.size for _, d in per)
+        end = start + size
+        service_days = np.array(
+            [np.pad(d, (0, width - d.size), constant_values=end) for _, d in per]
+        ).reshape(n_services, width)
+        rank = np.append(position, position[-1] + 1)[service_days - start]
+        service_position = np.array([p for p, _ in per]).reshape(n_services, size)
+        arrays = (roll, position, delivery, service_position, service_days, rank)
+        for arr in arrays:
             arr.setflags(write=False)
-        return cls(start, roll, position, delivery)
+        return cls(start, *arrays)
+
+    @property
+    def service_row(self) -> IntArray:
+        """Flat index of each service's first day in ``service_days``."""
+        n_services, width = self.service_days.shape
+        return np.arange(0, n_services * width, width, dtype=np.int64)
 
     def covers(self, day: int) -> bool:
         """Whether a request on ``day`` fits inside the window with margins."""
         end = self.start + self.position.size
         return self.start + _MARGIN_BEFORE <= day <= end - _MARGIN_AFTER
+
+
+def _positions(
+    days: OperatingDays, window: NDArray[np.datetime64], start: int
+) -> tuple[IntArray, IntArray]:
+    """Per day of ``window``: operating days before it; and the operating days."""
+    is_open = days.is_open(window)
+    position = np.cumsum(is_open, dtype=np.int64) - is_open
+    return position, np.flatnonzero(is_open).astype(np.int64) + start
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -288,7 +325,8 @@ class OrderPricer:
             until=ts + int(min(next_node.min(), next_dest.min(), bucket_end)),
             tables=tables,
             ship=ship,
-            ship_pos=tables.position[ship - tables.start],
+            ship_pos=tables.service_position[:, ship - tables.start]
+            + tables.service_row[:, None],
             dest_today=today,
             dest_pos=tables.position[today - tables.start],
         )
@@ -333,22 +371,22 @@ class OrderPricer:
             clock = self._clock_at(rts)
             if clock.tables is not self._clock_at(ts).tables:  # pragma: no cover
                 p_today = int(clock.tables.position[today - clock.tables.start])
-        zi = self._zidx[dest]
-        pos = clock.ship_pos + self._transit[:, zi]  # (S, n)
+        zi, tables = self._zidx[dest], clock.tables
+        idx = clock.ship_pos + self._transit[:, zi]  # (S, n) into service_days
+        pos = tables.service_rank.take(idx)  # (S, n) promise positions
         p_promise = p_today + self._promise  # (T,)
         late = np.maximum(pos - p_promise[:, None, None], 0)  # (T, S, n)
         price = self.price_table(billed_kg)[:, zi]  # (S, n)
         svc, feasible = self._cheapest(price, late, relaxed=relaxed)
-        tt, nn = self._tt, self._nn
-        chosen_pos = pos[svc, nn]
-        chosen_late = late[tt, svc, nn]
+        nn = self._nn
+        chosen_late = late[self._tt, svc, nn]
         return TierQuote(
             today=today,
-            promised=clock.tables.delivery_days[p_promise],
+            promised=tables.delivery_days[p_promise],
             ship=clock.ship,
             service=np.where(feasible, svc, -1).astype(np.int8),
-            delivery=clock.tables.delivery_days[chosen_pos],
-            days=chosen_pos - p_today,
+            delivery=tables.service_days.take(idx[svc, nn]),
+            days=pos[svc, nn] - p_today,
             late=chosen_late,
             shipping=np.where(feasible, price[svc, nn], np.nan),
             penalty=np.where(feasible, chosen_late * self._late_rate[:, 0], np.nan),
@@ -380,6 +418,7 @@ class _Clock:
     until: int
     tables: CalendarTables
     ship: IntArray
+    #: ``(n_services, n_nodes)``: the ship day's flat index into ``service_days``
     ship_pos: IntArray
     dest_today: IntArray
     dest_pos: IntArray

@@ -288,16 +288,8 @@ def _price_service(
     network: Network, s: int, ship: DateArray, zone: NDArray[np.int8], block: _Block
 ) -> _ServicePrice:
     calendar = network.calendar
-    deliver = calendar.delivery_dates(ship, network.rates.transit(s, zone))
-    late = np.maximum(
-        np.busday_count(
-            block.promised[:, None],
-            deliver,
-            weekmask=calendar.delivery_weekmask,
-            holidays=np.array(calendar.holidays, dtype="datetime64[D]"),
-        ),
-        0,
-    )
+    deliver = calendar.delivery_dates(ship, network.rates.transit(s, zone), s)
+    late = calendar.days_late(block.promised[:, None], deliver)
     price = network.rates.price(s, zone, block.kg)
     penalty = late * block.rules.late_rate[:, None]
     return _ServicePrice(deliver, late, price, penalty, price + penalty)

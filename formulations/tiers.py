@@ -1,10 +1,11 @@
 """Tier policy: what each fulfillment tier promises, what breaking it costs,
-and how checkout words it.
+what the customer pays for it, and how checkout words it.
 
 One :class:`TierPolicy` is shared by the batch allocator and the online
 router, so what checkout promises is what allocation keeps. Every number and
 label is configuration (:meth:`TierPolicy.with_changes`); the defaults and
-the trade-offs behind them are in ``docs/checkout.md`` ("Tier policy").
+the trade-offs behind them are in ``docs/checkout.md`` ("Tier policy",
+"Pricing").
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from enum import StrEnum
 from types import MappingProxyType
 from typing import Any
 
@@ -141,6 +143,56 @@ def _default_weights() -> Mapping[str, float]:
     return MappingProxyType({"speed": 0.45, "cost": 0.45, "eco": 0.10})
 
 
+class Pricing(StrEnum):
+    """How an option's price was set (each member is its wire string)."""
+
+    #: ``price_markup`` × carrier cost (minus an overflow discount).
+    STANDARD = "standard"
+    #: Platinum as a perk: at most the Gold price + ``platinum_premium``; the
+    #: extra cost is charged to the customer's upgrade allowance on confirm.
+    UPGRADE = "upgrade"
+    #: Platinum outside the allowance: ``price_markup`` × carrier cost.
+    PRICED = "priced"
+
+
+class PricedBecause(StrEnum):
+    """Why Platinum is priced instead of upgraded."""
+
+    NO_SCORE = "no CLTV score"
+    NO_GOLD = "no Gold offer to upgrade from"
+    ALLOWANCE = "upgrade allowance spent"
+
+
+@dataclass(frozen=True, slots=True)
+class UpgradeQuote:
+    """Platinum's price under the pricing policy (:meth:`TierPolicy.price_platinum`).
+
+    Attributes
+    ----------
+    price
+        What the customer pays.
+    pricing
+        :attr:`Pricing.UPGRADE` or :attr:`Pricing.PRICED`.
+    upgrade_cost
+        The part of Platinum's extra cost over Gold the customer does not
+        pay (charged to the allowance on confirm); 0 when priced.
+    standard_price
+        Gold's price, the upgrade's reference (None without a Gold offer).
+    needed
+        What the upgrade would have charged to the allowance (for the words
+        of a priced offer).
+    because
+        Why it is priced (None for an upgrade).
+    """
+
+    price: float
+    pricing: Pricing
+    upgrade_cost: float
+    standard_price: float | None
+    needed: float = 0.0
+    because: PricedBecause | None = None
+
+
 @dataclass(frozen=True, slots=True)
 class TierPolicy:
     """The shared tier configuration (defaults: ``docs/checkout.md``).
@@ -161,6 +213,11 @@ class TierPolicy:
     price_markup, satisfaction_weights, price_scale, eco_scale_kg_mi,
     eco_min_saving, cltv_speed_tilt, new_customer_percentile
         Online tiering settings (``docs/checkout.md``, "Tier policy").
+    platinum_premium, upgrade_allowance_share, upgrade_period_days
+        Platinum's pricing policy (``docs/checkout.md``, "Pricing"): within
+        the customer's allowance (``upgrade_allowance_share`` × predicted
+        spend per ``upgrade_period_days``) Platinum costs at most the Gold
+        price + ``platinum_premium``.
     """
 
     rules: Mapping[str, TierRule] = field(default_factory=_default_rules)
@@ -179,6 +236,9 @@ class TierPolicy:
     eco_min_saving: float = 0.10
     cltv_speed_tilt: float = 1.0
     new_customer_percentile: float = 0.50
+    platinum_premium: float = 0.0
+    upgrade_allowance_share: float = 0.05
+    upgrade_period_days: int = 30
 
     def __post_init__(self) -> None:
         missing = set(TIERS) - set(self.rules)
@@ -207,6 +267,9 @@ class TierPolicy:
             ("eco_min_saving", 0.0, 1.0),
             ("cltv_speed_tilt", 0.0, float("inf")),
             ("new_customer_percentile", 0.0, 1.0),
+            ("platinum_premium", 0.0, 1e6),
+            ("upgrade_allowance_share", 0.0, 10.0),
+            ("upgrade_period_days", 1, 3660),
         )
         for name, lo, hi in ranges:
             value = getattr(self, name)
@@ -250,6 +313,50 @@ class TierPolicy:
             reference_kg_mi is not None
             and kg_mi <= (1.0 - self.eco_min_saving) * reference_kg_mi
         )
+
+    def upgrade_allowance(self, predicted_spend: float) -> float:
+        """A customer's upgrade allowance per ``upgrade_period_days`` ($)."""
+        return self.upgrade_allowance_share * max(float(predicted_spend), 0.0)
+
+    def price_platinum(
+        self,
+        *,
+        priced: float,
+        cost: float,
+        gold: tuple[float, float] | None,
+        allowance_left: float | None,
+    ) -> UpgradeQuote:
+        """Platinum's price: an upgrade within the allowance, else priced.
+
+        Parameters
+        ----------
+        priced
+            Platinum's price by ``price_markup`` (the priced offer).
+        cost
+            What Platinum costs us.
+        gold
+            ``(price, cost)`` of the cart's Gold offer (None: none).
+        allowance_left
+            What is left of the customer's allowance this period (None: no
+            CLTV score, no upgrades).
+        """
+        if gold is None:
+            return UpgradeQuote(
+                priced, Pricing.PRICED, 0.0, None, because=PricedBecause.NO_GOLD
+            )
+        gold_price, gold_cost = gold
+        price = min(priced, round(gold_price + self.platinum_premium, 2))
+        upgrade_cost = max(0.0, (cost - gold_cost) - (price - gold_price))
+        because = None
+        if allowance_left is None:
+            because = PricedBecause.NO_SCORE
+        elif upgrade_cost > allowance_left + 1e-9:
+            because = PricedBecause.ALLOWANCE
+        if because is not None:
+            return UpgradeQuote(
+                priced, Pricing.PRICED, 0.0, gold_price, upgrade_cost, because
+            )
+        return UpgradeQuote(price, Pricing.UPGRADE, upgrade_cost, gold_price)
 
     def rule(self, tier: int | str) -> TierRule:
         """Rule of a tier, by name or by index into TIERS (-1: default tier)."""

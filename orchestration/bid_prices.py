@@ -9,7 +9,6 @@ checkout reads them from a :class:`BidPrices` source. Why and how:
 from __future__ import annotations
 
 import datetime as dt
-import sqlite3
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -22,7 +21,7 @@ from tierflow.capacity.monitor import CapacityMonitor
 from tierflow.data.errors import InputError
 from tierflow.data.network import Network
 from tierflow.data.rates import billed_weight_kg, service_index
-from tierflow.data.store import BidPriceStore
+from tierflow.data.store import BidPriceStore, StoreUnavailable
 from tierflow.data.vocabulary import Tier
 from tierflow.formulations.problem import AssignmentProblem
 from tierflow.formulations.tiers import TierPolicy
@@ -398,7 +397,7 @@ class StoreBidPrices:
     def _read(self) -> None:
         try:
             run = self.store.latest_bid_price_run()
-        except (sqlite3.Error, OSError) as exc:
+        except (StoreUnavailable, OSError) as exc:
             self._problem = f"store unavailable ({exc})"
             return
         self._problem = ""

@@ -141,7 +141,7 @@ def latest_allocation(
             rows = store.allocations(run.run_id)
             return _clean_dict(
                 {
-                    "source": f"state store {store.path}",
+                    "source": f"state store {store.location}",
                     "run_id": run.run_id,
                     "summary": _row_summary(rows),
                     **_breakdown(rows),

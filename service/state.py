@@ -14,7 +14,6 @@ from typing import Annotated, Any
 
 from fastapi import Depends, Header, Request
 
-from tierflow.data.store import SqliteStore
 from tierflow.orchestration.checkout.router import OnlineRouter
 from tierflow.service.allocation_view import latest_allocation
 from tierflow.service.errors import ApiError
@@ -31,7 +30,7 @@ class PageReader:
         self._router = router
         self._allocation_dir = allocation_dir
         store = router.store
-        self._store = SqliteStore(store.path) if store is not None else None
+        self._store = store.reopen() if store is not None else None
         self._lock = threading.Lock()
 
     def samples(self) -> dict[str, Any]:

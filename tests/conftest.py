@@ -6,6 +6,9 @@ from pathlib import Path
 
 import pytest
 
+#: Both store backends (``state_location``, ``new_state``): ``tests/postgres.py``.
+pytest_plugins = ["tests.postgres"]
+
 ROOT = Path(__file__).resolve().parent.parent
 DATA_DIR = Path(__file__).resolve().parent / "data"
 GAP_DIR = ROOT / "benchmarks" / "data" / "gap"

@@ -21,7 +21,7 @@ import pandas as pd
 
 from tests.conftest import TINY_NETWORK
 from tierflow.data.network import load_network
-from tierflow.data.store import SqliteStore
+from tierflow.data.store import ScoreStore, open_store
 from tierflow.orchestration.checkout.router import OnlineRouter
 from tierflow.service.app import create_app
 from tierflow.service.server import RunningServer, serve_in_thread
@@ -36,7 +36,7 @@ TEE_TO_CHICAGO: dict[str, Any] = {
 }
 
 
-def put_scores(store: SqliteStore) -> None:
+def put_scores(store: ScoreStore) -> None:
     """C0..C10 with predicted spend $0..$100 (segments silver ×9, platinum ×2)."""
     store.put_cltv_scores(
         pd.DataFrame(
@@ -52,9 +52,12 @@ def put_scores(store: SqliteStore) -> None:
     )
 
 
-def tiny_router(folder: Path, *, scores: bool = True, **kw: Any) -> OnlineRouter:
-    """A router on the tiny network and a fresh store in ``folder``."""
-    store = SqliteStore(folder / "state.db")
+def tiny_router(
+    folder: Path, *, scores: bool = True, state: Path | str | None = None, **kw: Any
+) -> OnlineRouter:
+    """A router on the tiny network and a fresh store: ``state`` (a SQLite
+    file or a PostgreSQL URL), else ``folder / "state.db"``."""
+    store = open_store(folder / "state.db" if state is None else state)
     if scores:
         put_scores(store)
     kw.setdefault("capacity_refresh_s", 0.0)

@@ -1,23 +1,38 @@
 """The state store: inventory and reservations, checkout holds, capacity
-events and snapshots, CLTV scores, allocations and bid prices.
+events and snapshots, CLTV scores, allocations, bid prices and the upgrade
+allowance ledger.
 
 One class per concern (``stock``, ``reservations``, ``checkouts``,
-``capacity_log``, ``scores``, ``allocations``, ``bid_prices``) over one
-:class:`~tierflow.data.store.database.Database`; callers are typed against
-the protocols in :mod:`~tierflow.data.store.protocols`. Design, guarantees
-and the PostgreSQL plan: ``docs/store.md``.
+``capacity_log``, ``scores``, ``allocations``, ``bid_prices``, ``upgrades``)
+over one :class:`~tierflow.data.store.database.Database`; callers are typed
+against the protocols in :mod:`~tierflow.data.store.protocols`. Two backends:
+:class:`SqliteStore` (embedded, the default) and :class:`PostgresStore`
+(shared by processes and hosts), chosen by :func:`open_store` from a path
+or a URL. Design and guarantees: ``docs/store.md``.
 """
+
+from typing import TYPE_CHECKING
 
 from tierflow.data.allocation_rows import ALLOCATION_COLUMNS, ALLOCATION_EXTRA_COLUMNS
 from tierflow.data.store.allocations import AllocationRun
 from tierflow.data.store.bid_prices import BidPriceRun
-from tierflow.data.store.capacity_log import StoredEvent
+from tierflow.data.store.capacity_log import CAPACITY_CHANNEL, StoredEvent
 from tierflow.data.store.checkouts import (
     CHECKOUT_LINE_COLUMNS,
     ONLINE_ORDER_COLUMNS,
     CheckoutState,
 )
-from tierflow.data.store.database import default_state_path
+from tierflow.data.store.database import (
+    StoreConflict,
+    StoreUnavailable,
+    default_state_path,
+)
+from tierflow.data.store.location import (
+    default_state_location,
+    describe_location,
+    is_postgres_url,
+    open_store,
+)
 from tierflow.data.store.protocols import (
     AllocationStore,
     BidPriceStore,
@@ -26,20 +41,38 @@ from tierflow.data.store.protocols import (
     ScoreStore,
     StateStore,
     StockStore,
+    UpgradeStore,
 )
 from tierflow.data.store.reservations import ReserveResult
-from tierflow.data.store.schema import MIGRATIONS, SCHEMA_VERSION
+from tierflow.data.store.schema import MIGRATIONS, POSTGRES_MIGRATIONS, SCHEMA_VERSION
 from tierflow.data.store.scores import CLTV_COLUMNS, CltvScore
-from tierflow.data.store.sqlite_store import SqliteStore, open_store
+from tierflow.data.store.sqlite_store import SqliteStore
+from tierflow.data.store.upgrades import UPGRADE_COLUMNS
+
+if TYPE_CHECKING:
+    from tierflow.data.store.postgres_store import PostgresStore
+
+
+def __getattr__(name: str) -> object:
+    """``PostgresStore`` on first use: the SQLite path never imports psycopg."""
+    if name == "PostgresStore":
+        from tierflow.data.store.postgres_store import PostgresStore
+
+        return PostgresStore
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "ALLOCATION_COLUMNS",
     "ALLOCATION_EXTRA_COLUMNS",
+    "CAPACITY_CHANNEL",
     "CHECKOUT_LINE_COLUMNS",
     "CLTV_COLUMNS",
     "MIGRATIONS",
     "ONLINE_ORDER_COLUMNS",
+    "POSTGRES_MIGRATIONS",
     "SCHEMA_VERSION",
+    "UPGRADE_COLUMNS",
     "AllocationRun",
     "AllocationStore",
     "BidPriceRun",
@@ -48,12 +81,19 @@ __all__ = [
     "CheckoutState",
     "CheckoutStore",
     "CltvScore",
+    "PostgresStore",
     "ReserveResult",
     "ScoreStore",
     "SqliteStore",
     "StateStore",
     "StockStore",
+    "StoreConflict",
+    "StoreUnavailable",
     "StoredEvent",
+    "UpgradeStore",
+    "default_state_location",
     "default_state_path",
+    "describe_location",
+    "is_postgres_url",
     "open_store",
 ]

@@ -2,7 +2,8 @@
 
 A run is keyed by its id and parameters (resume only the same job); a batch
 is written with its marker ``(run_id, batch)`` or not at all, so a repeated
-batch writes nothing. Columns come from :mod:`tierflow.data.allocation_rows`.
+batch writes nothing. Writers of one run take the run's lock, so two
+workers never start a run or write a batch twice. Columns come from :mod:`tierflow.data.allocation_rows`.
 """
 
 from __future__ import annotations
@@ -21,7 +22,15 @@ from tierflow.data.allocation_rows import (
     allocation_rows,
 )
 from tierflow.data.errors import InputError
-from tierflow.data.store.database import Connection, StorePart, chunks, clock, marks
+from tierflow.data.store.database import (
+    Connection,
+    StorePart,
+    Transaction,
+    chunks,
+    clock,
+    marks,
+    retried,
+)
 from tierflow.data.vocabulary import AllocationStatus
 
 _ALLOCATED = AllocationStatus.ALLOCATED
@@ -54,6 +63,7 @@ class Allocations(StorePart):
         """
         text = json.dumps(dict(params), sort_keys=True, default=str)
         with self._db.tx() as conn:
+            conn.lock(f"allocation_run:{run_id}")
             row = conn.execute(
                 "SELECT params FROM allocation_runs WHERE run_id = ?", (run_id,)
             ).fetchone()
@@ -76,6 +86,7 @@ class Allocations(StorePart):
         ).fetchone()
         return None if row[0] is None else int(row[0])
 
+    @retried
     def write_allocation_batch(
         self,
         run_id: str,
@@ -175,6 +186,7 @@ class Allocations(StorePart):
         """The most recently started allocation run (None when there is none)."""
         row = self._db.execute(
             "SELECT run_id, params, created_at, finished_at FROM allocation_runs "
+            # PostgreSQL's schema gives the table a ``rowid`` identity column
             "ORDER BY created_at DESC, rowid DESC LIMIT 1"
         ).fetchone()
         if row is None:
@@ -197,8 +209,10 @@ class Allocations(StorePart):
         return [f"batch {r}/{b}: {c} rows, marker says {n}" for r, b, n, c in bad]
 
 
-def _add_batch_marker(conn: Connection, run_id: str, batch: int, n_rows: int) -> bool:
-    """Record batch ``(run_id, batch)``; False when it is already committed."""
+def _add_batch_marker(conn: Transaction, run_id: str, batch: int, n_rows: int) -> bool:
+    """Record batch ``(run_id, batch)`` under the run's lock; False when it is
+    already committed."""
+    conn.lock(f"allocation_run:{run_id}")
     done = conn.execute(
         "SELECT 1 FROM allocation_batches WHERE run_id = ? AND batch = ?",
         (run_id, batch),

@@ -1,19 +1,26 @@
 """The capacity event log and the monitor's snapshots.
 
 Events carry caller ids (``event_id``): logging one again writes nothing.
-``seq`` orders application; a snapshot records the monitor state that
-includes every event up to its ``last_seq``.
+``seq`` orders application (it increases with commit order; PostgreSQL may
+skip numbers); a snapshot records the monitor state that includes every
+event up to its ``last_seq``. A commit that logs events notifies
+:data:`CAPACITY_CHANNEL`, which :meth:`CapacityLog.wait_for_events` waits on.
 """
 
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from tierflow.data.store.database import StorePart, clock
 
+#: The channel a commit that logged capacity events notifies (payload: last seq).
+CAPACITY_CHANNEL = "tierflow_capacity_events"
+#: Longest wait between two reads of the log (a lost notice costs at most this).
+_RECHECK_S = 1.0
 _KEEP_SNAPSHOTS = 20
 _EVENT_FIELDS = ("event_id", "ts", "node_id", "type")
 
@@ -36,6 +43,10 @@ class CapacityLog(StorePart):
     def append_events(self, events: Sequence[Mapping[str, Any]]) -> list[int | None]:
         """Log events (``event_id, ts, node_id, type`` + payload) in one transaction.
 
+        The appends of all workers are serialized (a lock on the log), so
+        sequence numbers become visible in order and a reader that has seen
+        ``seq`` never misses a smaller one later.
+
         Returns
         -------
         list
@@ -45,6 +56,7 @@ class CapacityLog(StorePart):
         received = clock()
         out: list[int | None] = []
         with self._db.tx() as conn:
+            conn.lock("capacity_events")
             for ev in events:
                 payload = {k: v for k, v in ev.items() if k not in _EVENT_FIELDS}
                 row = conn.execute(
@@ -58,7 +70,26 @@ class CapacityLog(StorePart):
                     ),
                 ).fetchone()
                 out.append(None if row is None else int(row[0]))
+            logged = [seq for seq in out if seq is not None]
+            if logged:
+                conn.notify(CAPACITY_CHANNEL, max(logged))
         return out
+
+    def wait_for_events(self, after_seq: int, timeout_s: float) -> int:
+        """Wait until the log holds an event after ``after_seq``, at most ``timeout_s``.
+
+        Returns :meth:`last_event_seq` (still ``<= after_seq`` on a timeout).
+        PostgreSQL wakes the waiter with ``LISTEN``; SQLite polls the log.
+        Events appended by any process or replica count.
+        """
+        deadline = time.monotonic() + max(0.0, timeout_s)
+        self._db.listen(CAPACITY_CHANNEL)  # before the read: no notice is missed
+        while True:
+            last = self.last_event_seq()
+            left = deadline - time.monotonic()
+            if last > after_seq or left <= 0:
+                return last
+            self._db.wait_notice(CAPACITY_CHANNEL, after_seq, min(left, _RECHECK_S))
 
     def events_after(self, seq: int) -> list[StoredEvent]:
         """Logged events after ``seq``, in sequence order."""

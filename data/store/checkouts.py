@@ -2,7 +2,8 @@
 
 A checkout is *held* with one reservation per shipment (ids
 ``<request_id>#<attempt>.<k>``), all taken in one transaction, plus a
-``checkouts`` row. Confirming commits the reservations and writes the
+``checkouts`` row. Every action on a checkout first takes its request id's
+lock, so two workers never act on one checkout at once. Confirming commits the reservations and writes the
 order's lines to ``online_orders`` (the orders the next allocation batch
 reads); cancelling releases them; a hold past its TTL expires like any
 reservation (its stock is free at once).
@@ -21,7 +22,7 @@ import pandas as pd
 
 from tierflow.data.errors import InputError
 from tierflow.data.orders import ORDER_COLUMNS
-from tierflow.data.store.database import Connection, StorePart, clock
+from tierflow.data.store.database import Connection, StorePart, clock, retried
 from tierflow.data.store.ledger import (
     Hold,
     Ledger,
@@ -103,6 +104,7 @@ class CheckoutRow(NamedTuple):
 class Checkouts(StorePart):
     """Checkout holds (hold, confirm, cancel) and the orders they became."""
 
+    @retried
     def hold_checkout(
         self,
         request_id: str,
@@ -135,6 +137,7 @@ class Checkouts(StorePart):
         t = clock(now)
         try:
             with self._db.tx() as conn:
+                conn.lock(f"checkout:{request_id}")
                 ledger = Ledger(conn, t)
                 prior = _read_checkout(conn, request_id)
                 if prior is not None:
@@ -158,6 +161,7 @@ class Checkouts(StorePart):
             )
         return held.state(request_id)
 
+    @retried
     def confirm_checkout(
         self, request_id: str, *, now: float | None = None
     ) -> CheckoutState:
@@ -176,6 +180,7 @@ class Checkouts(StorePart):
         """
         t = clock(now)
         with self._db.tx() as conn:
+            conn.lock(f"checkout:{request_id}")
             row = _known_checkout(conn, request_id)
             if row.status == _CONFIRMED:
                 return row.state(request_id, replayed=True)
@@ -202,6 +207,7 @@ class Checkouts(StorePart):
             _set_checkout_status(ledger, request_id, _CONFIRMED)
         return row._replace(status=_CONFIRMED).state(request_id)
 
+    @retried
     def cancel_checkout(
         self, request_id: str, *, now: float | None = None
     ) -> CheckoutState:
@@ -214,6 +220,7 @@ class Checkouts(StorePart):
         """
         t = clock(now)
         with self._db.tx() as conn:
+            conn.lock(f"checkout:{request_id}")
             row = _known_checkout(conn, request_id)
             if row.status == _CANCELLED:
                 return row.state(request_id, replayed=True)

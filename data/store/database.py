@@ -1,25 +1,39 @@
-"""The connection under the store: what the concern classes need from it
-(:class:`Database`) and its SQLite implementation, the one place that knows
-SQLite (pragmas, WAL, ``BEGIN IMMEDIATE``, ``PRAGMA user_version``).
+"""The connection under the store: what the concern classes need from a
+database (:class:`Database`, :class:`Transaction`), the errors every backend
+raises, and the small SQL helpers the concern classes share.
 
-See ``docs/store.md`` for the transaction and crash-safety design.
+The backends are :mod:`~tierflow.data.store.sqlite_database` and
+:mod:`~tierflow.data.store.postgres_database`; ``docs/store.md`` has the
+transaction, concurrency and crash-safety design.
 """
 
 from __future__ import annotations
 
-import contextlib
+import functools
 import os
-import sqlite3
-import threading
+import random
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Concatenate, ParamSpec, Protocol, TypeVar
 
 import pandas as pd
 
-from tierflow.data.errors import InputError, TierflowError
+from tierflow.data.errors import TierflowError
+
+
+class StoreUnavailable(TierflowError):
+    """The store cannot be reached: not opened, closed, gone, or timed out.
+
+    Both backends raise it instead of their driver's errors, so callers that
+    degrade when the store is away (the checkout) catch one exception.
+    """
+
+
+class StoreConflict(StoreUnavailable):
+    """A write transaction lost a lock conflict (a PostgreSQL deadlock) and
+    was rolled back; running it again normally succeeds (:func:`retried`)."""
 
 
 class Cursor(Protocol):
@@ -51,20 +65,44 @@ class Connection(Protocol):
         ...
 
 
+class Transaction(Connection, Protocol):
+    """An open write transaction, with the dialect details of locking."""
+
+    @property
+    def for_update(self) -> str:
+        """`` FOR UPDATE`` where a row read must stay locked until commit;
+        ``""`` where the engine runs one writer at a time."""
+        ...
+
+    def lock(self, key: str) -> None:
+        """Wait until no other transaction holds ``key``; hold it to the end."""
+        ...
+
+    def notify(self, channel: str, payload: int) -> None:
+        """Tell the listeners of ``channel`` about ``payload`` at commit."""
+        ...
+
+
 class Database(Connection, Protocol):
     """What the store's concern classes need from a database.
 
     Reads run on the database itself (:meth:`execute`, :meth:`frame`); every
-    write runs inside :meth:`tx`, which lands all of it or nothing.
+    write runs inside :meth:`tx`, which lands all of it or nothing. Errors
+    that mean "cannot reach the store" are :class:`StoreUnavailable`.
     """
+
+    @property
+    def location(self) -> str:
+        """Where the database lives (a path, or a URL without its password)."""
+        ...
 
     @property
     def integrity_error(self) -> type[Exception]:
         """The driver's exception for a violated constraint."""
         ...
 
-    def tx(self) -> AbstractContextManager[Connection]:
-        """One write transaction (serialized against other writers)."""
+    def tx(self) -> AbstractContextManager[Transaction]:
+        """One write transaction."""
         ...
 
     def frame(self, sql: str, params: Sequence[Any] | None = None) -> pd.DataFrame:
@@ -79,6 +117,15 @@ class Database(Connection, Protocol):
         """The engine's own integrity check (empty when healthy)."""
         ...
 
+    def listen(self, channel: str) -> None:
+        """Start receiving ``channel``'s notices (before reading what they cover)."""
+        ...
+
+    def wait_notice(self, channel: str, after: int, timeout_s: float) -> None:
+        """Return once a notice on ``channel`` carries more than ``after``, or
+        after at most ``timeout_s`` (it may return early: read, then wait again)."""
+        ...
+
     def close(self) -> None:
         """Release the connection."""
         ...
@@ -89,6 +136,34 @@ class StorePart:
 
     def __init__(self, db: Database) -> None:
         self._db = db
+
+
+_Part = TypeVar("_Part", bound=StorePart)
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+_ATTEMPTS = 6
+
+
+def retried(
+    method: Callable[Concatenate[_Part, _P], _R],
+) -> Callable[Concatenate[_Part, _P], _R]:
+    """Run a write method again when its transaction lost a lock conflict.
+
+    Only PostgreSQL raises :class:`StoreConflict` (a deadlock between two
+    workers taking the same rows in different orders); the rolled-back
+    transaction left nothing behind, so the method simply runs again.
+    """
+
+    @functools.wraps(method)
+    def run(self: _Part, /, *args: _P.args, **kwargs: _P.kwargs) -> _R:
+        for attempt in range(_ATTEMPTS - 1):
+            try:
+                return method(self, *args, **kwargs)
+            except StoreConflict:
+                time.sleep(random.uniform(0.0, 0.005 * 2**attempt))
+        return method(self, *args, **kwargs)
+
+    return run
 
 
 def clock(now: float | None = None) -> float:
@@ -116,105 +191,3 @@ def default_state_path() -> Path:
     xdg = os.environ.get("XDG_DATA_HOME")
     base = Path(xdg) if xdg else Path.home() / ".local" / "share"
     return base / "tierflow" / "state.db"
-
-
-class SqliteDatabase:
-    """One SQLite connection in WAL mode, migrated to the newest schema.
-
-    Parameters
-    ----------
-    path
-        Database file (created with its folder if missing).
-    migrations
-        Statements of each schema version; version ``i + 1`` applies
-        ``migrations[i]``.
-    timeout_s
-        How long a writer waits for the write lock before failing.
-    synchronous
-        ``NORMAL`` (crash-safe) or ``FULL`` (also power-loss-safe).
-    """
-
-    integrity_error: type[Exception] = sqlite3.IntegrityError
-
-    def __init__(
-        self,
-        path: Path,
-        migrations: Sequence[Sequence[str]],
-        *,
-        timeout_s: float = 60.0,
-        synchronous: str = "NORMAL",
-    ) -> None:
-        if synchronous not in ("NORMAL", "FULL"):
-            raise InputError(
-                "must be NORMAL or FULL", field="synchronous", value=synchronous
-            )
-        self.path = path
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        # One connection per store object; the lock keeps threads (a web
-        # server's workers) from interleaving statements of two transactions.
-        self._lock = threading.RLock()
-        self._conn = sqlite3.connect(
-            self.path, timeout=timeout_s, isolation_level=None, check_same_thread=False
-        )
-        self._conn.execute(f"PRAGMA busy_timeout = {int(timeout_s * 1000)}")
-        mode = self._conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
-        if str(mode).lower() != "wal":
-            raise TierflowError(f"{self.path}: cannot enable WAL mode (got {mode})")
-        self._conn.execute(f"PRAGMA synchronous = {synchronous}")
-        self._conn.execute("PRAGMA foreign_keys = ON")
-        self._migrate(migrations)
-
-    def execute(self, sql: str, parameters: Sequence[Any] = (), /) -> sqlite3.Cursor:
-        """Run one statement outside a transaction (a read: WAL never blocks it)."""
-        return self._conn.execute(sql, parameters)
-
-    def executemany(
-        self, sql: str, parameters: Iterable[Sequence[Any]], /
-    ) -> sqlite3.Cursor:
-        """Run one statement per parameter row (in autocommit mode)."""
-        return self._conn.executemany(sql, parameters)
-
-    def frame(self, sql: str, params: Sequence[Any] | None = None) -> pd.DataFrame:
-        """A query's rows as a data frame (pandas' own SQLite reader)."""
-        return pd.read_sql_query(sql, self._conn, params=params)
-
-    @contextlib.contextmanager
-    def tx(self) -> Iterator[sqlite3.Connection]:
-        """One write transaction: everything in it lands, or nothing does."""
-        with self._lock:
-            self._conn.execute("BEGIN IMMEDIATE")
-            try:
-                yield self._conn
-            except BaseException:
-                self._conn.execute("ROLLBACK")
-                raise
-            self._conn.execute("COMMIT")
-
-    def schema_version(self) -> int:
-        """The database's schema version (``PRAGMA user_version``)."""
-        return int(self._conn.execute("PRAGMA user_version").fetchone()[0])
-
-    def integrity_problems(self) -> list[str]:
-        """SQLite's ``integrity_check``, when it finds anything."""
-        (ok,) = self._conn.execute("PRAGMA integrity_check").fetchone()
-        return [] if ok == "ok" else [f"integrity_check: {ok}"]
-
-    def close(self) -> None:
-        """Close the connection."""
-        self._conn.close()
-
-    def _migrate(self, migrations: Sequence[Sequence[str]]) -> None:
-        newest = len(migrations)
-        if self.schema_version() == newest:
-            return
-        with self.tx() as conn:
-            version = self.schema_version()  # re-read under the write lock
-            if version > newest:
-                raise TierflowError(
-                    f"{self.path}: schema version {version} is newer than this "
-                    f"tierflow's ({newest}); upgrade tierflow"
-                )
-            for target in range(version + 1, newest + 1):
-                for statement in migrations[target - 1]:
-                    conn.execute(statement)
-                conn.execute(f"PRAGMA user_version = {target}")

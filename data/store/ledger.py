@@ -1,9 +1,12 @@
 """Reservations as rows that hold stock, inside one write transaction.
 
 :class:`Ledger` is the one stock-taking routine behind both
-:meth:`~tierflow.data.store.SqliteStore.reserve` and checkout holds: a
+:meth:`~tierflow.data.store.Reservations.reserve` and checkout holds: a
 conditional ``UPDATE`` per line (never oversells), the shortfall of every
-line that does not fit, and the sweeps that give stock back.
+line that does not fit, and the sweeps that give stock back. Every status
+change is conditional on the reservation still being ``active`` and stock
+is given back only for a row that changed, so two workers acting on one
+reservation at once (PostgreSQL, READ COMMITTED) give it back once.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ from typing import NamedTuple
 import numpy as np
 
 from tierflow.data.errors import InputError
-from tierflow.data.store.database import Connection, marks
+from tierflow.data.store.database import Transaction, marks
 from tierflow.data.vocabulary import ReservationStatus
 
 
@@ -99,7 +102,7 @@ class Ledger:
         Epoch seconds the transaction acts at (TTLs are judged against it).
     """
 
-    def __init__(self, conn: Connection, now: float) -> None:
+    def __init__(self, conn: Transaction, now: float) -> None:
         self.conn = conn
         self.now = now
 
@@ -117,7 +120,7 @@ class Ledger:
             transaction rolls back.
         """
         self.expire_stale()
-        short = [s for hold in holds for s in self._take_hold(hold)]
+        short = self._take_lines(holds)
         if short:
             raise StockShortfall(tuple(short))
         expires = self.now + ttl_s
@@ -146,31 +149,40 @@ class Ledger:
         )
         return expires
 
-    def _take_hold(self, hold: Hold) -> list[Shortfall]:
-        """Take each line with a conditional update; the lines that did not fit."""
-        short = []
-        for sku, qty in hold.lines:
+    def _take_lines(self, holds: Sequence[Hold]) -> list[Shortfall]:
+        """Take each line with a conditional update; the lines that did not fit.
+
+        Rows are taken in ``(node, sku)`` order, so concurrent takes lock
+        them in one order; the shortfall is listed in hold order.
+        """
+        cells = sorted(
+            (hold.node_id, line.sku, k, j)
+            for k, hold in enumerate(holds)
+            for j, line in enumerate(hold.lines)
+        )
+        short: dict[tuple[int, int], Shortfall] = {}
+        for node, sku, k, j in cells:
+            qty = holds[k].lines[j].quantity
             cur = self.conn.execute(
                 "UPDATE inventory SET reserved = reserved + ? WHERE node_id = ? "
                 "AND sku = ? AND on_hand - reserved >= ?",
-                (qty, hold.node_id, sku, qty),
+                (qty, node, sku, qty),
             )
             if cur.rowcount == 0:
                 row = self.conn.execute(
                     "SELECT on_hand - reserved FROM inventory "
                     "WHERE node_id = ? AND sku = ?",
-                    (hold.node_id, sku),
+                    (node, sku),
                 ).fetchone()
-                short.append(
-                    Shortfall(hold.node_id, sku, qty, int(row[0]) if row else 0)
-                )
-        return short
+                short[k, j] = Shortfall(node, sku, qty, int(row[0]) if row else 0)
+        return [short[key] for key in sorted(short)]
 
     # ------------------------------------------------------------ reading
     def reservation(self, request_id: str) -> ReservationRow | None:
-        """The stored reservation, or None."""
+        """The stored reservation (locked until commit), or None."""
         row = self.conn.execute(
-            "SELECT node_id, status, expires_at FROM reservations WHERE request_id = ?",
+            "SELECT node_id, status, expires_at FROM reservations "
+            f"WHERE request_id = ?{self.conn.for_update}",
             (request_id,),
         ).fetchone()
         if row is None:
@@ -203,16 +215,25 @@ class Ledger:
 
     # ------------------------------------------------------ giving back
     def expire_stale(self) -> int:
-        """Expire every active reservation past its TTL (its stock returns)."""
-        stale = self.conn.execute(
-            "SELECT request_id, node_id FROM reservations "
-            "WHERE status = ? AND expires_at <= ?",
-            (ReservationStatus.ACTIVE, self.now),
+        """Expire every active reservation past its TTL (its stock returns).
+
+        One conditional ``UPDATE`` claims the stale rows: a row another
+        worker expired, released or committed first is not claimed again, so
+        its stock comes back once.
+        """
+        claimed = self.conn.execute(
+            "UPDATE reservations SET status = ?, updated_at = ? "
+            "WHERE status = ? AND expires_at <= ? RETURNING request_id, node_id",
+            (
+                ReservationStatus.EXPIRED,
+                self.now,
+                ReservationStatus.ACTIVE,
+                self.now,
+            ),
         ).fetchall()
-        for request_id, node_id in stale:
-            self.give_back(request_id, node_id, consume=False)
-            self.set_status([request_id], ReservationStatus.EXPIRED)
-        return len(stale)
+        for request_id, node_id in sorted(claimed):
+            self.give_back(str(request_id), str(node_id), consume=False)
+        return len(claimed)
 
     def give_back(self, request_id: str, node_id: str, *, consume: bool) -> None:
         """Drop a reservation's units from ``reserved`` (and ``on_hand`` if consumed)."""
@@ -239,7 +260,8 @@ class Ledger:
         """
         live = self.conn.execute(
             f"SELECT request_id, node_id FROM reservations WHERE request_id IN "
-            f"({marks(len(ids))}) AND status = ? AND expires_at > ?",
+            f"({marks(len(ids))}) AND status = ? AND expires_at > ?"
+            f"{self.conn.for_update}",
             (*ids, ReservationStatus.ACTIVE, self.now),
         ).fetchall()
         if len(live) != len(ids):
@@ -249,10 +271,14 @@ class Ledger:
         self.set_status(ids, ReservationStatus.COMMITTED)
         return True
 
-    def set_status(self, ids: Sequence[str], status: ReservationStatus) -> None:
-        """Record a new status for reservations ``ids``."""
-        self.conn.execute(
+    def set_status(self, ids: Sequence[str], status: ReservationStatus) -> int:
+        """Move the still active reservations among ``ids`` to ``status``.
+
+        Every transition leaves ``active``; returns how many rows moved.
+        """
+        cur = self.conn.execute(
             "UPDATE reservations SET status = ?, updated_at = ? "
-            f"WHERE request_id IN ({marks(len(ids))})",
-            (status, self.now, *ids),
+            f"WHERE request_id IN ({marks(len(ids))}) AND status = ?",
+            (status, self.now, *ids, ReservationStatus.ACTIVE),
         )
+        return int(cur.rowcount)

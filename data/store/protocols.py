@@ -2,16 +2,15 @@
 
 Callers are typed against these (the narrowest that fits), never against
 a backend class: :class:`StateStore` is all of them, which
-:class:`~tierflow.data.store.SqliteStore` implements today and a PostgreSQL
-store would implement next (``docs/store.md``).
+:class:`~tierflow.data.store.SqliteStore` and
+:class:`~tierflow.data.store.PostgresStore` implement (``docs/store.md``).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable, Mapping, Sequence
-from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Protocol, Self, runtime_checkable
 
 import numpy as np
 import pandas as pd
@@ -153,6 +152,11 @@ class CapacityEventLog(Protocol):
         """Highest logged sequence number (0 when empty)."""
         ...
 
+    def wait_for_events(self, after_seq: int, timeout_s: float) -> int:
+        """Wait (at most ``timeout_s``) for an event after ``after_seq``;
+        returns the last sequence number."""
+        ...
+
     def save_capacity_snapshot(self, last_seq: int, state: Mapping[str, Any]) -> None:
         """Persist the monitor state that includes every event up to ``last_seq``."""
         ...
@@ -258,6 +262,38 @@ class BidPriceStore(Protocol):
 
 
 @runtime_checkable
+class UpgradeStore(Protocol):
+    """The upgrade allowance ledger: Platinum upgrades noted and charged."""
+
+    def note_upgrade(
+        self,
+        request_id: str,
+        option_id: str,
+        customer_id: str,
+        amount: float,
+        *,
+        predicted_spend: float,
+        now: float | None = None,
+    ) -> None:
+        """Note that a checkout selected an upgrade costing ``amount``."""
+        ...
+
+    def charge_upgrade(
+        self, request_id: str, option_id: str, *, now: float | None = None
+    ) -> bool:
+        """Charge a noted upgrade on confirm (once); whether it was charged now."""
+        ...
+
+    def upgrade_spent(self, customer_id: str, *, since: float) -> float:
+        """What the customer's confirmed upgrades charged after ``since``."""
+        ...
+
+    def confirmed_upgrades(self, *, since: float | None = None) -> pd.DataFrame:
+        """Charged upgrades, oldest first."""
+        ...
+
+
+@runtime_checkable
 class StateStore(
     StockStore,
     CheckoutStore,
@@ -265,13 +301,18 @@ class StateStore(
     ScoreStore,
     AllocationStore,
     BidPriceStore,
+    UpgradeStore,
     Protocol,
 ):
     """The whole state store: every concern, plus the store's own upkeep."""
 
     @property
-    def path(self) -> Path:
-        """Where the store lives (a second connection opens the same one)."""
+    def location(self) -> str:
+        """Where the store lives: a file path, or a URL without its password."""
+        ...
+
+    def reopen(self) -> StateStore:
+        """A second store on the same database, with its own connections."""
         ...
 
     def schema_version(self) -> int:
@@ -283,5 +324,13 @@ class StateStore(
         ...
 
     def close(self) -> None:
-        """Release the connection."""
+        """Release the connections."""
+        ...
+
+    def __enter__(self) -> Self:
+        """The store itself (closed when the block ends)."""
+        ...
+
+    def __exit__(self, *exc: object) -> None:
+        """Close the store."""
         ...

@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from tierflow.data.errors import InputError
-from tierflow.data.store.database import StorePart, clock
+from tierflow.data.store.database import StorePart, clock, retried
 from tierflow.data.store.ledger import (
     Hold,
     Ledger,
@@ -57,6 +57,7 @@ class ReserveResult:
 class Reservations(StorePart):
     """Reservations of stock at one node, each under a caller's request id."""
 
+    @retried
     def reserve(
         self,
         request_id: str,
@@ -86,6 +87,7 @@ class Reservations(StorePart):
         t = clock(now)
         try:
             with self._db.tx() as conn:
+                conn.lock(f"reservation:{request_id}")
                 ledger = Ledger(conn, t)
                 known = _replay(ledger, request_id, wanted, node_id)
                 if known is not None:
@@ -119,6 +121,7 @@ class Reservations(StorePart):
         """
         return self._finish(request_id, _RELEASED, now)
 
+    @retried
     def expire_stale(self, *, now: float | None = None) -> int:
         """Expire every active reservation past its TTL; returns the count."""
         with self._db.tx() as conn:
@@ -131,12 +134,14 @@ class Reservations(StorePart):
         ).fetchone()
         return None if row is None else str(row[0])
 
+    @retried
     def _finish(
         self, request_id: str, target: ReservationStatus, now: float | None
     ) -> ReserveResult:
         """Move an active reservation to ``target`` (commit or release)."""
         t = clock(now)
         with self._db.tx() as conn:
+            conn.lock(f"reservation:{request_id}")
             ledger = Ledger(conn, t)
             row = ledger.reservation(request_id)
             if row is None:

@@ -1,4 +1,5 @@
-"""The store's schema: SQLite DDL as versioned migrations.
+"""The store's schema: SQLite DDL as versioned migrations, and the same
+migrations in PostgreSQL's dialect.
 
 A migration, once released, never changes (databases in the field applied
 it); a change is a new migration appended to :data:`MIGRATIONS`. Status
@@ -8,6 +9,8 @@ member by member, so an enum that grows does not rewrite old migrations.
 
 from __future__ import annotations
 
+import re
+from collections.abc import Sequence
 from enum import StrEnum
 
 from tierflow.data.vocabulary import AllocationStatus, HoldStatus, ReservationStatus
@@ -196,5 +199,52 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         )""",
         "CREATE INDEX online_orders_by_time ON online_orders (confirmed_at)",
     ),
+    # 4: the upgrade allowance ledger (issue 18): a Platinum upgrade is noted
+    # when selected and charged to the customer's allowance when confirmed.
+    (
+        """CREATE TABLE upgrades (
+            request_id TEXT PRIMARY KEY,
+            option_id TEXT NOT NULL,
+            customer_id TEXT NOT NULL,
+            amount REAL NOT NULL CHECK (amount >= 0),
+            predicted_spend REAL NOT NULL,
+            selected_at REAL NOT NULL,
+            confirmed_at REAL
+        )""",
+        "CREATE INDEX upgrades_by_customer ON upgrades (customer_id, confirmed_at)",
+    ),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
+
+
+#: SQLite type names and their PostgreSQL spelling (the rest is shared SQL).
+_POSTGRES_TYPES = (
+    (
+        r"\bINTEGER PRIMARY KEY AUTOINCREMENT\b",
+        "BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY",
+    ),
+    (r"\bREAL\b", "DOUBLE PRECISION"),
+)
+
+
+def _postgres(statements: Sequence[str], *extra: str) -> tuple[str, ...]:
+    """One migration in PostgreSQL's dialect, plus statements of its own."""
+    out = []
+    for statement in statements:
+        for sqlite_type, postgres_type in _POSTGRES_TYPES:
+            statement = re.sub(sqlite_type, postgres_type, statement)
+        out.append(statement)
+    return (*out, *extra)
+
+
+#: :data:`MIGRATIONS` for PostgreSQL: identity columns for ``AUTOINCREMENT``,
+#: ``DOUBLE PRECISION`` for ``REAL``, the same CHECK lists; ``allocation_runs``
+#: gets the ``rowid`` SQLite gives every table (runs started in the same
+#: instant are ordered by it).
+POSTGRES_MIGRATIONS: tuple[tuple[str, ...], ...] = (
+    _postgres(
+        MIGRATIONS[0],
+        "ALTER TABLE allocation_runs ADD COLUMN rowid BIGINT GENERATED ALWAYS AS IDENTITY",
+    ),
+    *(_postgres(m) for m in MIGRATIONS[1:]),
+)

@@ -74,6 +74,7 @@ class Scores(StorePart):
         day = as_of.isoformat()
         rows = [(day, *r, model_version) for r in _score_rows(scores)]
         with self._db.tx() as conn:
+            conn.lock(f"cltv_scores:{day}")
             conn.execute("DELETE FROM cltv_scores WHERE as_of = ?", (day,))
             conn.executemany(
                 "INSERT INTO cltv_scores (as_of, customer_id, predicted_spend, p_active, "
@@ -154,7 +155,7 @@ class Scores(StorePart):
                FROM (SELECT *, ROW_NUMBER() OVER (PARTITION BY segment
                               ORDER BY predicted_spend, customer_id) AS rank,
                             COUNT(*) OVER (PARTITION BY segment) AS n
-                     FROM cltv_scores WHERE as_of = {_LATEST_DAY})
+                     FROM cltv_scores WHERE as_of = {_LATEST_DAY}) AS ranked
                WHERE rank = (n + 1) / 2
                ORDER BY predicted_spend DESC, customer_id"""
         ).fetchall()

@@ -3,22 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Self
 
-from tierflow.data.store.allocations import Allocations
-from tierflow.data.store.bid_prices import BidPriceLog
-from tierflow.data.store.capacity_log import CapacityLog
-from tierflow.data.store.checkouts import Checkouts
-from tierflow.data.store.database import SqliteDatabase, default_state_path
-from tierflow.data.store.reservations import Reservations
+from tierflow.data.store.database import default_state_path
+from tierflow.data.store.database_store import DatabaseStore
 from tierflow.data.store.schema import MIGRATIONS
-from tierflow.data.store.scores import Scores
-from tierflow.data.store.stock import Inventory
+from tierflow.data.store.sqlite_database import SqliteDatabase
 
 
-class SqliteStore(
-    Inventory, Reservations, Checkouts, CapacityLog, Scores, Allocations, BidPriceLog
-):
+class SqliteStore(DatabaseStore):
     """The SQLite implementation of :class:`~tierflow.data.store.StateStore`.
 
     Parameters
@@ -54,35 +46,11 @@ class SqliteStore(
         )
         super().__init__(db)
         self.path = db.path
+        self._timeout_s = timeout_s
+        self._synchronous = synchronous
 
-    def close(self) -> None:
-        """Close the connection."""
-        self._db.close()
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def schema_version(self) -> int:
-        """The database's schema version (``PRAGMA user_version``)."""
-        return self._db.schema_version()
-
-    def check_consistency(self) -> list[str]:
-        """Invariants a crash must never break; returns what is violated.
-
-        SQLite's ``integrity_check``; ``reserved`` equals the live reservation
-        lines per (node, sku); every allocation batch holds exactly its
-        marker's ``n_rows``.
-        """
-        return [
-            *self._db.integrity_problems(),
-            *self._reserved_mismatches(),
-            *self._batch_mismatches(),
-        ]
-
-
-def open_store(path: Path | str | None = None, **kwargs: Any) -> SqliteStore:
-    """Open (creating and migrating) the state store at ``path`` or the default."""
-    return SqliteStore(path, **kwargs)
+    def reopen(self) -> SqliteStore:
+        """A second connection to the same file (same options)."""
+        return SqliteStore(
+            self.path, timeout_s=self._timeout_s, synchronous=self._synchronous
+        )

@@ -14,7 +14,7 @@ from numpy.typing import NDArray
 
 from tierflow.data.errors import InputError
 from tierflow.data.network import Network
-from tierflow.data.store.database import StorePart, chunks, clock, marks
+from tierflow.data.store.database import StorePart, chunks, clock, marks, retried
 from tierflow.data.vocabulary import ReservationStatus
 
 _ACTIVE = ReservationStatus.ACTIVE
@@ -23,6 +23,7 @@ _ACTIVE = ReservationStatus.ACTIVE
 class Inventory(StorePart):
     """The ``inventory`` table: stock on hand and reserved, and its reads."""
 
+    @retried
     def upsert_inventory(self, rows: pd.DataFrame) -> int:
         """Set ``on_hand`` for ``node_id, sku`` rows (reservations are kept).
 
@@ -32,12 +33,15 @@ class Inventory(StorePart):
             A row would put ``on_hand`` below what is reserved; nothing is
             written then.
         """
-        data = [
-            (str(n), str(s), int(q))
-            for n, s, q in zip(
-                rows["node_id"], rows["sku"], rows["on_hand"], strict=True
-            )
-        ]
+        data = sorted(  # one cell order for every writer: no lock cycles
+            (
+                (str(n), str(s), int(q))
+                for n, s, q in zip(
+                    rows["node_id"], rows["sku"], rows["on_hand"], strict=True
+                )
+            ),
+            key=lambda row: row[:2],  # stable: the last of duplicate cells wins
+        )
         try:
             with self._db.tx() as conn:
                 conn.executemany(
@@ -78,6 +82,7 @@ class Inventory(StorePart):
             )
         ]
         with self._db.tx() as conn:
+            conn.lock("inventory_seed")
             if conn.execute("SELECT 1 FROM inventory LIMIT 1").fetchone():
                 return 0
             conn.executemany(

@@ -20,6 +20,8 @@ from tierflow.orchestration.checkout.results import CustomerValue
 
 #: Customers whose last read score is kept for a store outage.
 _KNOWN_CUSTOMERS = 50_000
+#: The segment of a customer without a CLTV score (the new-customer prior).
+NEW_SEGMENT = "new"
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,4 +108,4 @@ class CustomerValues:
             if self._day is not None
             else "new-customer prior (no CLTV scores stored)"
         )
-        return _Score(self._prior, "new", source)
+        return _Score(self._prior, NEW_SEGMENT, source)

@@ -1,7 +1,8 @@
 """The prose a shopper reads: why an option ships from where it does.
 
 :class:`Explainer` describes each shipment (node, distance, zone, dates),
-why the tier's node was chosen, and the overflow discount's arithmetic.
+why the tier's node was chosen, the overflow discount's arithmetic and how
+Platinum was priced (an upgrade on us, or why not).
 The tiers' labels live with the tiers (:class:`~tierflow.formulations.tiers.TierRule`).
 """
 
@@ -11,6 +12,12 @@ from tierflow.data.network import NODE_KINDS, Network
 from tierflow.data.rates import SERVICES
 from tierflow.data.vocabulary import Tier
 from tierflow.formulations.online_pricing import day_to_date
+from tierflow.formulations.tiers import (
+    PricedBecause,
+    Pricing,
+    TierPolicy,
+    UpgradeQuote,
+)
 from tierflow.orchestration.checkout.planner import Plan
 
 #: Why each tier's node was chosen.
@@ -70,3 +77,31 @@ class Explainer:
             f"; discount ${discount:.2f} = min(cap ${cap:.2f}, value of the "
             f"capacity freed today at {where} ${freed:.2f}, price)"
         )
+
+    @staticmethod
+    def upgrade(quote: UpgradeQuote, left: float | None, policy: TierPolicy) -> str:
+        """How Platinum was priced (appended to its explanation)."""
+        if quote.pricing is Pricing.UPGRADE:
+            premium = policy.platinum_premium
+            plus = f" + ${premium:.2f}" if premium > 0 else ""
+            covered = (
+                f"; we cover the extra ${quote.upgrade_cost:.2f} of guaranteed "
+                "next-day shipping"
+                if quote.upgrade_cost >= 0.005
+                else ""
+            )
+            return (
+                f"; Platinum upgrade: you pay ${quote.price:.2f}, no more than "
+                f"Gold's price{plus}{covered}"
+            )
+        if quote.because is PricedBecause.ALLOWANCE:
+            why = (
+                f"your upgrades on us for this {policy.upgrade_period_days}-day "
+                f"period are used up (${left or 0.0:.2f} left, this one would "
+                f"need ${quote.needed:.2f})"
+            )
+        elif quote.because is PricedBecause.NO_GOLD:
+            why = "there is no standard offer to upgrade from"
+        else:
+            why = "upgrades on us need your customer value, unknown right now"
+        return f"; priced at the next-day shipping rate: {why}"

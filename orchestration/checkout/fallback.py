@@ -7,11 +7,12 @@ fell back, which the answer reports as ``degraded`` and ``notes``.
 
 from __future__ import annotations
 
-import sqlite3
 from dataclasses import dataclass, field
 
+from tierflow.data.store import StoreUnavailable
+
 #: Store failures that degrade an answer instead of failing it.
-STORE_ERRORS = (sqlite3.Error, OSError)
+STORE_ERRORS = (StoreUnavailable, OSError)
 
 
 @dataclass(slots=True)

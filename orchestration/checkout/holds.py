@@ -3,7 +3,8 @@
 :class:`Holds` turns an open option into a hold in the store (atomic, no
 oversell, TTL ``reservation_ttl_s``), confirms it into an order line set
 for the next allocation batch, or releases it. The store keeps holds and
-orders, so confirm and cancel also work from another process.
+orders — and a selected Platinum upgrade, charged to the customer's
+allowance on confirm —, so confirm and cancel also work from another process.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from tierflow.orchestration.checkout.fallback import STORE_ERRORS
 from tierflow.orchestration.checkout.planner import Plan
 from tierflow.orchestration.checkout.quotes import Quote, QuoteBook
 from tierflow.orchestration.checkout.results import CheckoutResult, Shortfall
+from tierflow.orchestration.checkout.upgrades import UpgradeAllowances
 
 _NO_STORE = "no state store"
 
@@ -35,11 +37,13 @@ class Holds:
         store: CheckoutStore | None,
         quotes: QuoteBook,
         ttl_s: float,
+        upgrades: UpgradeAllowances | None = None,
     ) -> None:
         self.network = network
         self.store = store
         self.quotes = quotes
         self.ttl_s = float(ttl_s)
+        self.upgrades = upgrades
 
     def select(
         self, request_id: str, option_id: str, now: dt.datetime | None
@@ -59,6 +63,10 @@ class Holds:
         ]
         lines = self._order_lines(quote, option.tier, ships)
         try:
+            if self.upgrades is not None:  # noted first: charged on confirm
+                self.upgrades.note(
+                    request_id, option, quote.answer.customer, _timestamp(now)
+                )
             state = self.store.hold_checkout(
                 request_id,
                 option_id,
@@ -80,6 +88,8 @@ class Holds:
             if self.store.checkout_state(request_id, now=t) is None:
                 self._no_checkout(request_id)
             state = self.store.confirm_checkout(request_id, now=t)
+            if self.upgrades is not None:  # once, also when confirm is repeated
+                self.upgrades.charge(request_id, state.option_id, t)
         except STORE_ERRORS as exc:
             return _unavailable(request_id, None, str(exc))
         return self._close(request_id, state)

@@ -1,4 +1,5 @@
-"""What one answer reads from the live state: capacity, stock, CLTV, bids.
+"""What one answer reads from the live state: capacity, stock, CLTV (and the
+upgrade allowance), bids.
 
 :class:`LiveContext` re-reads the capacity event log at most every
 ``capacity_refresh_s``, keeps the room by service cached per capacity
@@ -26,6 +27,7 @@ from tierflow.orchestration.checkout.fallback import STORE_ERRORS, Notes
 from tierflow.orchestration.checkout.request import CheckoutRequest
 from tierflow.orchestration.checkout.results import CustomerValue
 from tierflow.orchestration.checkout.timing import Stopwatch
+from tierflow.orchestration.checkout.upgrades import UpgradeAllowances
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,12 +70,14 @@ class LiveContext:
         *,
         capacity_refresh_s: float,
         open_notes: Sequence[str] = (),
+        allowances: UpgradeAllowances | None = None,
     ) -> None:
         self.network = network
         self.store = store
         self.monitor = monitor
         self.bid_prices = bid_prices
         self.customers = customers
+        self.allowances = allowances
         self.capacity_refresh_s = float(capacity_refresh_s)
         #: Why the router runs without a store (repeated in every answer).
         self.open_notes = tuple(open_notes)
@@ -94,6 +98,8 @@ class LiveContext:
         room, as_of = self.room(), self.monitor.as_of()
         watch.lap("capacity")
         customer = self.customers.lookup(req.customer_id, notes)
+        if self.allowances is not None:
+            customer = self.allowances.with_allowance(customer, req.ts, notes)
         watch.lap("cltv")
         stock = self._stock(req, notes)
         watch.lap("stock")

@@ -2,13 +2,16 @@
 
 :class:`OptionBuilder` turns each tier's plan into a
 :class:`~tierflow.orchestration.checkout.results.FulfillmentOption` (cost,
-price, overflow discount, label from the tier's rule, satisfaction score,
-explanation) and orders them best first into the
+price by the tier policy's pricing — Platinum as an upgrade within the
+customer's allowance —, overflow discount, label from the tier's rule,
+satisfaction score, explanation), orders them best first and leaves out the
+dominated ones, into the
 :class:`~tierflow.orchestration.checkout.results.OptionSet`.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -18,7 +21,8 @@ from tierflow.data.rates import SERVICES
 from tierflow.data.vocabulary import TIERS, Tier
 from tierflow.formulations.online_pricing import day_to_date
 from tierflow.formulations.satisfaction import SatisfactionWeights, satisfaction_weights
-from tierflow.formulations.tiers import TierPolicy
+from tierflow.formulations.tiers import Pricing, TierPolicy
+from tierflow.orchestration.checkout.dominance import drop_dominated
 from tierflow.orchestration.checkout.explanations import Explainer
 from tierflow.orchestration.checkout.live_context import Context
 from tierflow.orchestration.checkout.planner import Plan, Plans
@@ -40,6 +44,14 @@ class _Money:
     discount: float
     capacity_cost: float
     why: str
+    pricing: Pricing = Pricing.STANDARD
+    upgrade_cost: float = 0.0
+    standard_price: float | None = None
+
+    @property
+    def price(self) -> float:
+        """What the customer pays, to the cent."""
+        return round(self.base_price - self.discount, 2)
 
 
 class OptionBuilder:
@@ -66,11 +78,16 @@ class OptionBuilder:
         emissions = {
             tier: self._kg_mi(ships, req.dest) for tier, ships in plans.by_tier.items()
         }
+        money = {tier: self._money(ctx, tier, plans.by_tier) for tier in plans.by_tier}
+        if Tier.PLATINUM in money:
+            money[Tier.PLATINUM] = self._platinum(ctx, money)
         options = [
-            self._option(req, ctx, tier, plans.by_tier, emissions, weights)
-            for tier in plans.by_tier
+            self._option(req, ctx, tier, ships, money[tier], emissions, weights)
+            for tier, ships in plans.by_tier.items()
         ]
         options.sort(key=lambda o: (-o.satisfaction_score, TIERS.index(o.tier)))
+        options, dominated = drop_dominated(options, eco_weighted=weights.eco > 0)
+        missing = {**plans.missing, **dominated}
         return OptionSet(
             request_id=request_id,
             revision=revision,
@@ -81,7 +98,7 @@ class OptionBuilder:
             ),
             created_at=req.now,
             options=tuple(options),
-            missing={t: plans.missing[t] for t in Tier if t in plans.missing},
+            missing={t: missing[t] for t in Tier if t in missing},
             bid_prices=ctx.bid_source,
             capacity_as_of=ctx.capacity_as_of,
             degraded=ctx.notes.degraded,
@@ -97,17 +114,15 @@ class OptionBuilder:
         req: CheckoutRequest,
         ctx: Context,
         tier: Tier,
-        plans: Mapping[Tier, Plan],
+        ships: Plan,
+        money: _Money,
         emissions: Mapping[Tier, float],
         weights: SatisfactionWeights,
     ) -> FulfillmentOption:
-        ships = plans[tier]
         rule = self.policy.rule(tier)
         last = max(ships, key=lambda s: (s.delivery, s.service))
-        money = self._money(ctx, tier, plans)
         reference = emissions.get(Tier.GOLD, emissions.get(Tier.PLATINUM))
         eco = rule.compares_eco and self.policy.is_eco(emissions[tier], reference)
-        price = round(money.base_price - money.discount, 2)
         explanation = self.explainer.option(tier, ships, req.dest, ctx.bid_source)
         return FulfillmentOption(
             option_id=tier.value,
@@ -118,17 +133,40 @@ class OptionBuilder:
             ship_date=day_to_date(max(s.ship for s in ships)),
             delivery_date=day_to_date(last.delivery),
             guaranteed=rule.guaranteed,
-            price=price,
+            price=money.price,
             cost=money.cost,
             discount=money.discount,
             capacity_cost=money.capacity_cost,
             satisfaction_score=weights.score(
-                last.days, price, emissions[tier], self.policy
+                last.days, money.price, emissions[tier], self.policy
             ),
             eco=eco,
             emissions_kg_mi=emissions[tier],
             explanation=explanation + money.why,
             shipments=self._shipments(req, ships),
+            pricing=money.pricing,
+            upgrade_cost=money.upgrade_cost,
+            standard_price=money.standard_price,
+        )
+
+    def _platinum(self, ctx: Context, money: Mapping[Tier, _Money]) -> _Money:
+        """Platinum's money under the pricing policy: an upgrade measured
+        against Gold within the customer's allowance, else priced."""
+        plat, gold = money[Tier.PLATINUM], money.get(Tier.GOLD)
+        left = ctx.customer.upgrade_allowance
+        quote = self.policy.price_platinum(
+            priced=plat.price,
+            cost=plat.cost,
+            gold=None if gold is None else (gold.price, gold.cost),
+            allowance_left=left,
+        )
+        return dataclasses.replace(
+            plat,
+            base_price=quote.price,
+            why=self.explainer.upgrade(quote, left, self.policy),
+            pricing=quote.pricing,
+            upgrade_cost=round(quote.upgrade_cost, 2),
+            standard_price=quote.standard_price,
         )
 
     def _money(self, ctx: Context, tier: Tier, plans: Mapping[Tier, Plan]) -> _Money:

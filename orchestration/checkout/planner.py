@@ -192,18 +192,33 @@ class Planner:
         room = ctx.room.hard if platinum else ctx.room.soft
         residual = room[np.maximum(svc, 0), self._nn]
         cost = np.where(eligible, q.shipping[t] + q.handling + q.penalty[t], np.inf)
-        if platinum:  # the fastest, by true cost among equals
-            first = np.where(eligible, q.delivery[t], np.iinfo(np.int64).max).min()
-            cost = np.where(q.delivery[t] == first, cost, np.inf)
-        else:
-            cost = cost + ctx.bid * order.work
         with watch.measure("decision"):
+            if platinum:  # the fastest of every node that keeps the guarantee
+                # and has room, by true cost among equals
+                when = q.delivery[t].astype(np.float64)
+                fastest = cheapest_feasible_node(when, eligible, order.work, residual)
+                cost = np.where(when == when[max(fastest, 0)], cost, np.inf)
+            else:
+                cost = cost + ctx.bid * order.work
             j = cheapest_feasible_node(cost, eligible, order.work, residual)
         if j < 0:
-            what = "physical room" if platinum else "room after the forecast"
-            return (), f"every node that could ship it lacks {what} today"
+            if platinum:
+                return (), self._no_platinum_room(q, eligible)
+            return (
+                (),
+                "every node that could ship it lacks room after the forecast today",
+            )
         lines = order.req.all_lines
         return (PlannedShipment.from_quote(q, t, j, lines, order.kg, order.work),), ""
+
+    def _no_platinum_room(self, q: TierQuote, eligible: NDArray[np.bool_]) -> str:
+        """Why no node can take a Platinum order it could deliver in time."""
+        promised = day_to_date(int(q.promised[TIERS.index(Tier.PLATINUM)]))
+        nodes = ", ".join(self.network.node_ids[j] for j in np.flatnonzero(eligible))
+        return (
+            f"every node holding the items that can guarantee delivery by "
+            f"{promised.isoformat()} ({nodes}) lacks physical room today"
+        )
 
     def _plan_split(
         self, order: _Order, tier: Tier, q: TierQuote, *, use_room: bool = True

@@ -18,6 +18,7 @@ from typing import Annotated, Any, NamedTuple
 
 from tierflow.data.errors import InputError
 from tierflow.data.vocabulary import HoldStatus, Tier
+from tierflow.formulations.tiers import Pricing
 from tierflow.orchestration.checkout.wire import Digits, WireRecord
 
 #: Dollars, to the cent on the wire.
@@ -63,7 +64,11 @@ class FulfillmentOption(WireRecord):
 
     ``delivery_date`` is guaranteed when ``guaranteed`` (Platinum), else
     estimated; ``ship_date``/``delivery_date``/``service`` are those of the
-    last shipment to arrive.
+    last shipment to arrive. ``pricing`` says how ``price`` was set
+    (Platinum: an ``upgrade`` within the customer's allowance, or
+    ``priced``); ``upgrade_cost`` is the extra cost over Gold we absorb (0
+    unless an upgrade) and ``standard_price`` the Gold price an upgrade is
+    measured against (None for other tiers).
     """
 
     option_id: str
@@ -83,6 +88,9 @@ class FulfillmentOption(WireRecord):
     emissions_kg_mi: Tenths
     explanation: str
     shipments: tuple[Shipment, ...]
+    pricing: Pricing = Pricing.STANDARD
+    upgrade_cost: Money = 0.0
+    standard_price: Money | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,6 +109,9 @@ class CustomerValue(WireRecord):
         Spend at the Platinum percentile (None: no scores stored).
     platinum_eligible
         ``predicted_spend >= platinum_threshold``.
+    upgrade_allowance
+        What is left of the customer's Platinum upgrade allowance this
+        period (None: no CLTV score, so no upgrades).
     """
 
     customer_id: str
@@ -109,6 +120,7 @@ class CustomerValue(WireRecord):
     source: str
     platinum_threshold: Money | None
     platinum_eligible: bool
+    upgrade_allowance: Money | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -29,7 +29,7 @@ from tierflow.capacity.monitor import CapacityMonitor, IngestResult
 from tierflow.data.errors import InputError, TierflowError
 from tierflow.data.network import Network, load_network
 from tierflow.data.sample_network import sample_network_dir
-from tierflow.data.store import SqliteStore, StateStore
+from tierflow.data.store import StateStore, open_store
 from tierflow.formulations.online_pricing import OrderPricer
 from tierflow.formulations.tiers import TierPolicy
 from tierflow.orchestration.bid_prices import (
@@ -56,6 +56,7 @@ from tierflow.orchestration.checkout.results import (
     parse_items,
 )
 from tierflow.orchestration.checkout.timing import StageTimer, Stopwatch
+from tierflow.orchestration.checkout.upgrades import UpgradeAllowances
 
 __all__ = [
     "WATCHED_FIELDS",
@@ -111,6 +112,7 @@ class OnlineRouter:
         self._lock = threading.RLock()
         self._requests = RequestValidator(network)
         customers = CustomerValues(store, self.policy, cltv_refresh_s)
+        allowances = UpgradeAllowances(store, self.policy)
         self._live = LiveContext(
             network,
             store,
@@ -119,12 +121,13 @@ class OnlineRouter:
             customers,
             capacity_refresh_s=capacity_refresh_s,
             open_notes=notes,
+            allowances=allowances,
         )
         pricer = OrderPricer(network, self.policy)
         self._planner = Planner(network, self.policy, pricer, monitor)
         self._options = OptionBuilder(network, self.policy)
         self._quotes = QuoteBook(quote_ttl_s, max_open_quotes)
-        self._holds = Holds(network, store, self._quotes, reservation_ttl_s)
+        self._holds = Holds(network, store, self._quotes, reservation_ttl_s, allowances)
 
     @classmethod
     def open(
@@ -148,9 +151,10 @@ class OnlineRouter:
         network
             A :class:`~tierflow.data.network.Network` or its folder (None: sample).
         state
-            A :class:`~tierflow.data.store.StateStore` or its path (a
-            :class:`~tierflow.data.store.SqliteStore` is opened); None for the
-            default (``$TIERFLOW_STATE`` or the user data folder). A store
+            A :class:`~tierflow.data.store.StateStore` or where it lives (a
+            SQLite path or a PostgreSQL URL, opened by
+            :func:`~tierflow.data.store.open_store`); None for the default
+            (``$TIERFLOW_STATE`` or the user data folder). A store
             without inventory is seeded from the network's ``inventory``.
             If it cannot be opened, the router still answers (degraded,
             without reservations) and says so in every answer.
@@ -364,7 +368,7 @@ def _open_state(
     store: StateStore | None = None
     try:
         store = (
-            SqliteStore(state)
+            open_store(state)
             if state is None or isinstance(state, Path | str)
             else state
         )

@@ -37,7 +37,12 @@ TICK = dt.timedelta(minutes=30)
 
 @dataclass(slots=True)
 class CheckoutRecord:
-    """One simulated checkout, as ``checkouts.csv`` reports it."""
+    """One simulated checkout, as ``checkouts.csv`` reports it.
+
+    ``platinum_pricing`` is how an offered Platinum was priced (``upgrade``
+    or ``priced``; empty when not offered); ``cost``, ``pricing`` and
+    ``upgrade_cost`` are the confirmed option's.
+    """
 
     at: str
     customer_id: str
@@ -52,6 +57,11 @@ class CheckoutRecord:
     discount: float
     delivery_date: str
     status: str
+    predicted_spend: float = 0.0
+    platinum_pricing: str = ""
+    cost: float = 0.0
+    pricing: str = ""
+    upgrade_cost: float = 0.0
 
 
 def capacity_event(
@@ -228,6 +238,9 @@ class CheckoutDesk:
         record.overflow_taken = chosen.tier == Tier.OVERFLOW
         record.price = chosen.price
         record.discount = chosen.discount
+        record.cost = chosen.cost
+        record.pricing = chosen.pricing
+        record.upgrade_cost = chosen.upgrade_cost
         record.delivery_date = chosen.delivery_date.isoformat()
         record.status = HoldStatus.CONFIRMED
         return record
@@ -257,6 +270,7 @@ class CheckoutDesk:
 
 def _offered(options: OptionSet, customer: str, now: dt.datetime) -> CheckoutRecord:
     """The record of a checkout before the customer chooses (left: abandoned)."""
+    plat = [o for o in options.options if o.tier == Tier.PLATINUM]
     return CheckoutRecord(
         at=now.isoformat(),
         customer_id=customer,
@@ -271,6 +285,8 @@ def _offered(options: OptionSet, customer: str, now: dt.datetime) -> CheckoutRec
         discount=0.0,
         delivery_date="",
         status=ABANDONED,
+        predicted_spend=options.customer.predicted_spend,
+        platinum_pricing=plat[0].pricing if plat else "",
     )
 
 

@@ -26,7 +26,7 @@ from tierflow.data.store import ScoreStore, SqliteStore
 from tierflow.data.table_reader import Column, read_table
 from tierflow.data.transactions import day_number
 from tierflow.data.vocabulary import HoldStatus, Tier
-from tierflow.formulations.tiers import TierPolicy
+from tierflow.formulations.tiers import Pricing, TierPolicy
 from tierflow.orchestration.allocation.day_allocator import (
     NEAREST,
     AllocationOutcome,
@@ -105,12 +105,39 @@ class SimulationResult:
             "overflow_offered": int(c["overflow_offered"].sum()),
             "overflow_taken": int(c["overflow_taken"].sum()),
             "platinum_offered": int(c["offered"].str.contains(Tier.PLATINUM).sum()),
+            "upgrades": self._upgrades(),
             "outage_node": self.outage_node,
             "cltv": self.cltv,
             "lp_bound": self.lp_bound,
             "policies": {
                 name: self._policy(outcome) for name, outcome in self.policies.items()
             },
+        }
+
+    def _upgrades(self) -> dict[str, Any]:
+        """Platinum upgrades (``docs/simulation.md``): offered, confirmed, what
+        they cost us over Gold and its share of the day's fulfilment cost,
+        and the predicted value of the customers who got them."""
+        c = self.checkouts
+        done = c[
+            (c["status"] == HoldStatus.CONFIRMED) & (c["pricing"] == Pricing.UPGRADE)
+        ]
+        spend = float(done["upgrade_cost"].sum())
+        value = done.drop_duplicates("customer_id")["predicted_spend"]
+        main = self.policies.get(f"{self.settings.engine} + bid prices")
+        day_cost = None if main is None else float(main.summary()["total_cost"])
+        return {
+            "offered_as_upgrade": int((c["platinum_pricing"] == Pricing.UPGRADE).sum()),
+            "offered_priced": int((c["platinum_pricing"] == Pricing.PRICED).sum()),
+            "confirmed": len(done),
+            "spend": spend,
+            "fulfilment_cost": day_cost,
+            "share_of_fulfilment_cost_pct": _pct(spend, day_cost or 0.0),
+            "customers": len(value),
+            "customers_predicted_spend": float(value.sum()),
+            "customers_predicted_spend_mean": (
+                None if value.empty else float(value.mean())
+            ),
         }
 
     def _policy(self, outcome: AllocationOutcome) -> dict[str, Any]:
@@ -302,7 +329,7 @@ def daily_cltv_job(
             horizon_days=horizon_days,
             sink=store,
         )
-        threshold = store.cltv_threshold(TierPolicy().platinum_percentile)
+        threshold = store.cltv_threshold(TierPolicy().platinum_percentile * 100.0)
         return {**result.to_json(), "platinum_threshold": threshold}
 
     return publish
@@ -315,7 +342,7 @@ def published_scores(scores_csv: Path) -> CltvStep:
     def publish(store: ScoreStore, as_of: dt.date) -> dict[str, Any]:
         frame, _ = read_table(scores_csv, scores_csv.stem, list(_SCORE_COLUMNS))
         rows = store.put_cltv_scores(frame, as_of=as_of, model_version=scores_csv.name)
-        threshold = store.cltv_threshold(TierPolicy().platinum_percentile)
+        threshold = store.cltv_threshold(TierPolicy().platinum_percentile * 100.0)
         return {
             "scores": str(scores_csv),
             "published_rows": rows,

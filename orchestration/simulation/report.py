@@ -209,6 +209,20 @@ the overflow incentive was offered {s["overflow_offered"]} times and taken
 {s["overflow_taken"]} times. Outage: {html.escape(str(s["outage_node"]))}.</p>"""
 
 
+def _upgrade_prose(s: dict[str, Any]) -> str:
+    """The day's Platinum upgrades in one paragraph."""
+    u = s["upgrades"]
+    return f"""<p>Platinum was offered {u["offered_as_upgrade"]} times as an upgrade
+at the Gold price (+ premium) and {u["offered_priced"]} times priced (the
+customer's upgrade allowance spent, or no Gold offer to upgrade from). {u["confirmed"]} upgrades were confirmed,
+for {u["customers"]} customers with a predicted spend of
+${_f(u["customers_predicted_spend"])} (mean
+${_f(u["customers_predicted_spend_mean"])}); their extra cost over Gold, the
+day's upgrade spend, is ${_f(u["spend"])} =
+{_f(u["share_of_fulfilment_cost_pct"], 2, " %")} of the day's fulfilment cost
+(${_f(u["fulfilment_cost"])}, the allocation with bid prices).</p>"""
+
+
 def _page(summary: dict[str, Any], plots: dict[str, bytes]) -> str:
     """``report.html``: the summary's figures, tables and the plots inline."""
     day = html.escape(summary["day"])
@@ -225,6 +239,8 @@ def _page(summary: dict[str, Any], plots: dict[str, bytes]) -> str:
 {_STYLE}</head><body>
 <h1>tierflow — one simulated day ({day})</h1>
 {_checkout_prose(summary)}
+<h2>Platinum upgrades</h2>
+{_upgrade_prose(summary)}
 <h2>Allocation</h2>
 {_policy_table(summary)}
 <p>Hindsight LP bound: {_f(summary["lp_bound"])}.</p>

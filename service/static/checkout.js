@@ -112,7 +112,9 @@
           class: "meta " + (mark("nodes") || mark("service") || ""),
           dataset: { field: "nodes" },
           text: `ships ${day(o.ship_date)} from ${o.nodes.join(" + ")} by ${o.service.replace("_", "-")}` +
-            (o.discount > 0 ? ` · you save ${money(o.discount)}` : ""),
+            (o.discount > 0 ? ` · you save ${money(o.discount)}` : "") +
+            (o.pricing === "upgrade" ? " · upgrade on us" : "") +
+            (o.pricing === "priced" ? " · priced at the next-day rate" : ""),
         }),
       );
       list.append(card);

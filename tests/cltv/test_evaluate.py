@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -13,7 +14,14 @@ from click.testing import CliRunner
 from scipy.stats import spearmanr
 
 from tierflow.cli.main import cli
-from tierflow.cltv.evaluate import METRICS, holdout_metrics, top_share_capture
+from tierflow.cltv.evaluate import (
+    BASELINE_ROWS,
+    METRICS,
+    best_of,
+    gains_area,
+    holdout_metrics,
+    top_share_capture,
+)
 
 # predictions with a tie straddling the 40 % cut; actual total 20
 PRED = np.array([4.0, 3.0, 3.0, 1.0, 0.0])
@@ -32,6 +40,38 @@ def test_top_share_capture_splits_ties_pro_rata() -> None:
     assert math.isnan(top_share_capture(PRED, np.zeros(5), 0.1))
 
 
+def test_gains_area_is_the_mean_capture_over_the_top_share() -> None:
+    # all tied: capture(s) = s, so the mean over (0, 0.3] is 0.15
+    assert gains_area(np.ones(5), ACTUAL, 0.3) == pytest.approx(0.15)
+    # 10 customers, one spends everything: capture is s / 0.1 up to 0.1, then 1
+    one = np.zeros(10)
+    one[0] = 7.0
+    assert gains_area(one, one, 0.3) == pytest.approx((0.05 + 0.2) / 0.3)
+    assert gains_area(-one, one, 0.3) == pytest.approx(0.0)  # ranked last
+    # it agrees with the capture curve integrated numerically
+    rng = np.random.default_rng(0)
+    pred, act = rng.gamma(0.5, size=200), rng.gamma(0.3, size=200)
+    grid = np.linspace(0.0, 0.3, 3001)
+    curve = [top_share_capture(pred, act, s) if s > 0 else 0.0 for s in grid]
+    assert gains_area(pred, act, 0.3) == pytest.approx(
+        np.trapezoid(curve, grid) / 0.3, abs=1e-6
+    )
+    assert math.isnan(gains_area(PRED, np.zeros(5), 0.3))
+
+
+def test_best_of_takes_each_metric_from_its_best_row() -> None:
+    rows = [
+        {"mae": 10.0, "top10_capture": 0.5, "bias_pct": -8.0, "spearman": 0.4},
+        {"mae": 11.0, "top10_capture": 0.6, "bias_pct": 3.0, "spearman": float("nan")},
+    ]
+    assert best_of(rows) == {
+        "mae": 10.0,
+        "top10_capture": 0.6,
+        "bias_pct": 3.0,
+        "spearman": 0.4,
+    }
+
+
 def test_holdout_metrics_definitions() -> None:
     m = holdout_metrics(PRED, ACTUAL)
     assert tuple(m) == METRICS
@@ -42,6 +82,7 @@ def test_holdout_metrics_definitions() -> None:
     assert m["top20_capture"] == pytest.approx(0.5)
     assert m["bias_pct"] == pytest.approx(100 * (11 - 20) / 20)
     assert m["n_customers"] == 5
+    assert m["gains_area_30"] == pytest.approx(gains_area(PRED, ACTUAL, 0.3))
 
 
 def test_cli_evaluate_cdnow_sample(cdnow_dir: Path, tmp_path: Path) -> None:
@@ -69,17 +110,24 @@ def test_cli_evaluate_cdnow_sample(cdnow_dir: Path, tmp_path: Path) -> None:
     assert record["as_of"] == "1997-09-30" and record["holdout_days"] == 273
     assert record["holdout_complete"] is True
     models = record["models"]
-    assert list(models) == ["cltv", "bgnbd_gg", "naive_run_rate"]
+    assert list(models) == ["cltv", *BASELINE_ROWS, "cltv_raw"]
     for row in models.values():
         assert set(row) == set(METRICS)
         assert row["n_customers"] == 2357  # every customer bought before as-of
-    # the model is anchored to the BG/NBD + Gamma-Gamma total
-    assert models["cltv"]["bias_pct"] == pytest.approx(models["bgnbd_gg"]["bias_pct"])
-    assert models["cltv"]["spearman"] > models["bgnbd_gg"]["spearman"]
-    assert models["cltv"]["mae"] < models["naive_run_rate"]["mae"]
+    _assert_equal_terms(record)
     predictions = pd.read_csv(out / "predictions.csv", dtype={"customer_id": str})
-    assert list(predictions.columns[:2]) == ["customer_id", "predicted_spend"]
+    assert list(predictions.columns) == [
+        "customer_id",
+        "predicted_spend",
+        "actual_spend",
+        *BASELINE_ROWS,
+        "cltv_raw",
+    ]
     assert len(predictions) == 2357 and predictions["customer_id"].is_unique
+    actual = predictions["actual_spend"]
+    raw = predictions["cltv_raw"] * predictions["predicted_spend"].sum()
+    raw /= predictions["cltv_raw"].sum()
+    assert models["cltv"]["mae"] < (raw - actual).abs().mean()
     actual_total = predictions["actual_spend"].sum()
     assert models["cltv"]["bias_pct"] == pytest.approx(
         100 * (predictions["predicted_spend"].sum() - actual_total) / actual_total,
@@ -87,6 +135,35 @@ def test_cli_evaluate_cdnow_sample(cdnow_dir: Path, tmp_path: Path) -> None:
     )
     assert (out / "gains.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert json.loads((out / "metrics.json").read_text()) == record
+
+
+def _assert_equal_terms(record: dict[str, Any]) -> None:
+    """Every forecaster calibrated alike: one level, its own shape."""
+    models = record["models"]
+    # no year of history before the as-of date: the level is BTYD's total, and
+    # every calibrated row has it
+    level = record["calibration"]["level"]
+    assert level["source"] == "btyd" and level["seasonal_windows"] == []
+    for name in ("cltv", "bgnbd_gg_calibrated", "naive_run_rate_calibrated"):
+        assert models[name]["bias_pct"] == pytest.approx(models["bgnbd_gg"]["bias_pct"])
+    # calibration is monotone: the ranking metrics are the raw forecast's (up
+    # to floating-point rounding, which may merge two nearly equal forecasts)
+    for raw, calibrated in (
+        ("cltv_raw", "cltv"),
+        ("bgnbd_gg", "bgnbd_gg_calibrated"),
+        ("naive_run_rate", "naive_run_rate_calibrated"),
+    ):
+        for key in ("spearman", "top10_capture", "top20_capture", "gains_area_30"):
+            assert models[calibrated][key] == pytest.approx(models[raw][key], abs=1e-5)
+    # and, fitted on the training windows, the shape lowers the MAE of the
+    # forecasts at the level already (ours is rescaled: its raw level differs)
+    assert models["bgnbd_gg_calibrated"]["mae"] < models["bgnbd_gg"]["mae"]
+    assert models["naive_run_rate_calibrated"]["mae"] < models["naive_run_rate"]["mae"]
+    assert set(record["calibration"]["shapes"]) == {
+        "cltv",
+        "bgnbd_gg",
+        "naive_run_rate",
+    }
 
 
 def test_cli_evaluate_text_table_and_bad_date(cdnow_dir: Path) -> None:

@@ -16,6 +16,7 @@ from tierflow.cltv.features import (
     CustomerData,
     build_features,
     customer_history,
+    seasonal_features,
     window_spend,
 )
 from tierflow.cltv.model import CLTVConfig, CLTVModel
@@ -47,6 +48,17 @@ ROWS = [
 def _log(rows: list[tuple[str, str, float]]) -> TransactionLog:
     ids, dates, amounts = zip(*rows, strict=True)
     return TransactionLog.from_columns(list(ids), list(dates), list(amounts))
+
+
+def _browsing() -> BrowsingLog:
+    """a: 2 sessions 3 days before as-of, 50 the day after; b: one, 40 days before."""
+    return BrowsingLog(
+        customer_ids=np.array(["a", "a", "b"], dtype=object),
+        day=np.array([AS_OF - 3, AS_OF + 1, AS_OF - 40]),
+        sessions=np.array([2.0, 50.0, 1.0]),
+        product_views=np.array([5.0, 50.0, 3.0]),
+        cart_adds=np.array([1.0, 50.0, 0.0]),
+    )
 
 
 def test_hand_made_history_known_values() -> None:
@@ -103,13 +115,7 @@ def test_profile_and_browsing_features_ignore_the_future() -> None:
         signup_day=np.array([AS_OF - 100.0, AS_OF + 5.0]),
         categoricals=(("region", np.array(["north", "south"], dtype=object)),),
     )
-    browsing = BrowsingLog(
-        customer_ids=np.array(["a", "a", "b"], dtype=object),
-        day=np.array([AS_OF - 3, AS_OF + 1, AS_OF - 40]),
-        sessions=np.array([2.0, 50.0, 1.0]),
-        product_views=np.array([5.0, 50.0, 3.0]),
-        cart_adds=np.array([1.0, 50.0, 0.0]),
-    )
+    browsing = _browsing()
     btyd = BtydFit(
         BetaGeoFit(0.25, 4.8, 0.72, 2.16, 0.0, 2, True),
         GammaGammaFit(6.3, 3.6, 15.0, 0.0, 1, True),
@@ -155,3 +161,46 @@ def test_no_leakage_features_and_model(synthetic: pd.DataFrame) -> None:
     s1 = CLTVModel(config).fit(only_past, as_of, horizon).score(only_past)
     s2 = CLTVModel(config).fit(with_future, as_of, horizon).score(with_future)
     pd.testing.assert_frame_equal(s1.frame, s2.frame)
+
+
+def test_customer_data_until_keeps_only_what_was_known() -> None:
+    browsing = _browsing()
+    data = CustomerData(_log(ROWS), None, browsing)
+    known = data.until(AS_OF)
+    assert known.transactions.last_day <= AS_OF < data.transactions.last_day
+    assert known.transactions.n_rows == 6  # the two rows after as-of are gone
+    assert known.browsing is not None
+    assert list(known.browsing.sessions) == [2.0, 1.0]
+    assert (known.browsing.day <= AS_OF).all()
+    np.testing.assert_array_equal(
+        known.transactions.customer_ids, data.transactions.customer_ids
+    )
+
+
+def test_seasonal_features_read_the_same_window_a_year_earlier() -> None:
+    rows = [
+        ("a", "2023-03-01", 10.0),  # in (as-of - 365, + 30]: counted
+        ("a", "2023-03-01", 5.0),  # same day: one purchase day
+        ("a", "2023-03-20", -3.0),  # a return: spend, not a purchase day
+        ("a", "2023-04-15", 50.0),  # after the 30-day window
+        ("b", "2023-02-01", 7.0),  # before it
+        ("a", "2024-02-20", 1.0),
+        ("b", "2024-02-25", 1.0),
+    ]
+    log = _log(rows)
+    as_of = day_number("2024-02-28")  # a year back: 2023-02-28
+    history = customer_history(log, as_of)
+    f = seasonal_features(log, history, 30)
+    assert f.loc["a"].tolist() == [12.0, 1.0]
+    assert f.loc["b"].tolist() == [0.0, 0.0]
+    # a window longer than a year stops at the as-of date
+    long = seasonal_features(log, history, 400)
+    assert long.loc["a", "spend_year_ago"] == 63.0
+    assert long.loc["b", "spend_year_ago"] == 1.0
+    # the log does not reach a year back: unknown, not zero
+    young = customer_history(log, day_number("2023-06-30"))
+    assert seasonal_features(log, young, 30).isna().all().all()
+    # nobody bought in the window (2023-02-25, 2023-02-28]: zeros, not an error
+    quiet = customer_history(log, day_number("2024-02-25"))
+    assert seasonal_features(log, quiet, 3).to_numpy().sum() == 0.0
+    assert seasonal_features(log, quiet, 5).loc["a"].tolist() == [15.0, 1.0]

@@ -5,14 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tierflow.cltv.model import (
-    SHARPNESS_GRID,
-    CLTVConfig,
-    assign_segments,
-    fit_sharpness,
-    sharpen,
-    training_windows,
-)
+from tierflow.cltv.model import CLTVConfig, assign_segments, training_windows
 from tierflow.data.errors import InputError
 from tierflow.data.transactions import day_number, day_to_date
 
@@ -58,35 +51,14 @@ def test_segments_by_rank_with_ties() -> None:
     assert list(assign_segments(np.zeros(0))) == []
 
 
-def test_sharpen_keeps_total_and_order() -> None:
-    p = np.array([1.0, 2.0, 4.0, 8.0])
-    q = sharpen(p, 1.5)
-    assert q.sum() == pytest.approx(p.sum())
-    assert list(np.argsort(q)) == list(np.argsort(p))
-    assert q[-1] > p[-1] and q[0] < p[0]
-    np.testing.assert_array_equal(sharpen(p, 1.0), p)
-
-
-def test_fit_sharpness() -> None:
-    rng = np.random.default_rng(0)
-    forecast = rng.gamma(0.5, 10.0, size=5000)
-    # few buy, and the likely buyers are those with the larger forecast: a
-    # sharper forecast loses less absolute error at the same total
-    buys = rng.random(5000) < forecast / forecast.max()
-    actual = np.where(buys, forecast.sum() / buys.sum(), 0.0)
-    assert fit_sharpness([(forecast, actual)]) > 1.0
-    # everybody spends exactly the forecast: no sharpening
-    assert fit_sharpness([(forecast, forecast.copy())]) == 1.0
-    assert fit_sharpness([]) == 1.0
-    assert SHARPNESS_GRID[0] == 1.0
-
-
 @pytest.mark.parametrize(
     ("changes", "message"),
     [
         ({"plan": "weekly"}, r"field 'plan': value 'weekly': must be"),
         ({"n_cutoffs": 0}, r"field 'n_cutoffs': value 0: must be >= 1"),
         ({"calibration": "median"}, r"field 'calibration': value 'median': must be"),
+        ({"level": "flat"}, r"field 'level': value 'flat': must be 'seasonal'"),
+        ({"n_folds": 0}, r"field 'n_folds': value 0: must be >= 1"),
         (
             {"platinum_share": 0.8, "gold_share": 0.3},
             r"segment shares must be >= 0 and sum to <= 1",

@@ -14,7 +14,7 @@ from sklearn.exceptions import NotFittedError
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from tests.conftest import ROOT
-from tierflow.cltv.regressor import CLTVRegressor
+from tierflow.cltv.regressor import CLTVRegressor, _apply_edges
 
 #: Checks that cannot pass, and why (nothing else is skipped).
 EXPECTED_FAILED = {
@@ -89,3 +89,39 @@ def test_array_api_dispatch_with_numpy_inputs() -> None:
         [sys.executable, "-c", code], env=env, capture_output=True, timeout=120
     )
     assert proc.returncode == 0, proc.stderr.decode()
+
+
+def test_cross_fitting_gives_out_of_fold_forecasts_by_group() -> None:
+    rng = np.random.default_rng(3)
+    groups = np.repeat(np.arange(200), 5)  # 200 customers, 5 rows each
+    X = rng.normal(size=(1000, 3))
+    y = rng.poisson(np.exp(0.5 * X[:, 0])).astype(float)
+    model = CLTVRegressor(n_estimators=2, max_iter=20, n_folds=2, random_state=0)
+    model.fit(X, y, groups=groups)
+    assert len(model.estimators_) == 4  # two folds, a bag of two each
+    oof = model.predict_out_of_fold(X, groups)
+    assert oof.shape == (1000,) and (oof > 0).all()
+    # a row's out-of-fold forecast comes from one bag only: the one fitted
+    # on the other fold, which never saw its customer
+    binned = _apply_edges(X, model.bin_edges_)  # what the members see
+    bags = [
+        np.exp(np.mean([np.log(m.predict(binned)) for m in bag], axis=0))
+        for bag in (model.estimators_[:2], model.estimators_[2:])
+    ]
+    from_first = np.isclose(oof, bags[0])
+    assert (from_first | np.isclose(oof, bags[1])).all()
+    assert 0.3 < from_first.mean() < 0.7
+    per_group = from_first.reshape(200, 5)  # a customer's rows share a fold
+    assert (per_group.all(axis=1) | ~per_group.any(axis=1)).all()
+    # a customer no member saw gets the forecast of all of them
+    np.testing.assert_allclose(
+        model.predict_out_of_fold(X[:3], [-1, 999, 10**6]), model.predict(X[:3])
+    )
+    with pytest.raises(ValueError, match="out-of-fold forecasts need n_folds >= 2"):
+        CLTVRegressor(n_estimators=1, max_iter=5).fit(X, y).predict_out_of_fold(
+            X, groups
+        )
+    with pytest.raises(ValueError, match="n_folds must be an int >= 1"):
+        CLTVRegressor(n_folds=0).fit(X, y)
+    with pytest.raises(ValueError, match="groups has 3 labels for 1000 rows"):
+        CLTVRegressor(n_folds=2).fit(X, y, groups=[1, 2, 3])

@@ -25,12 +25,20 @@ def test_folds_end_by_the_as_of_date() -> None:
     assert cv_folds(as_of, 45, 3, 30)[2][1] == 45  # never longer than the horizon
 
 
-def test_fold_score_rewards_ranking_and_penalizes_mae() -> None:
-    base = {"spearman": 0.3, "top10_capture": 0.5, "top20_capture": 0.6, "mae": 10.0}
-    better = {**base, "spearman": 0.32, "mae": 9.0}
+def test_fold_score_rewards_the_top_of_the_ranking_and_penalizes_mae() -> None:
+    base = {
+        "spearman": 0.3,
+        "top10_capture": 0.5,
+        "top20_capture": 0.6,
+        "gains_area_30": 0.55,
+        "mae": 10.0,
+    }
+    better = {**base, "top10_capture": 0.51, "gains_area_30": 0.56, "mae": 9.0}
     assert fold_score(better, base) == pytest.approx(0.02)
-    worse_mae = {**base, "spearman": 0.32, "mae": 11.0}
+    worse_mae = {**better, "mae": 11.0}
     assert fold_score(worse_mae, base) == pytest.approx(0.02 - 0.1)
+    # Spearman is not scored: tiering needs the top of the ranking
+    assert fold_score({**base, "spearman": 0.9}, base) == 0.0
 
 
 def test_select_config_uses_only_the_training_period() -> None:

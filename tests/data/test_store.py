@@ -10,6 +10,7 @@ import subprocess
 import sys
 import textwrap
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,11 +19,12 @@ import pandas as pd
 import pytest
 
 from tests.conftest import ROOT
+from tests.postgres import set_schema_version
 from tierflow.data.errors import InputError, TierflowError
-from tierflow.data.store import SCHEMA_VERSION, SqliteStore
+from tierflow.data.store import SCHEMA_VERSION, SqliteStore, StateStore, open_store
 
 
-def _stock(store: SqliteStore, **on_hand: int) -> None:
+def _stock(store: StateStore, **on_hand: int) -> None:
     store.upsert_inventory(
         pd.DataFrame(
             {"node_id": "N1", "sku": list(on_hand), "on_hand": list(on_hand.values())}
@@ -31,30 +33,31 @@ def _stock(store: SqliteStore, **on_hand: int) -> None:
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Any:
-    with SqliteStore(tmp_path / "state.db") as s:
+def store(state_location: Path | str) -> Iterator[StateStore]:
+    with open_store(state_location) as s:
         _stock(s, TEE=10, MUG=3)
         yield s
 
 
-def test_schema_is_migrated_and_wal(store: SqliteStore) -> None:
+def test_schema_is_migrated(store: StateStore) -> None:
     assert store.schema_version() == SCHEMA_VERSION
-    conn = sqlite3.connect(store.path)
-    assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-    conn.close()
 
 
-def test_newer_schema_is_refused(tmp_path: Path) -> None:
-    path = tmp_path / "s.db"
-    SqliteStore(path).close()
-    conn = sqlite3.connect(path)
-    conn.execute("PRAGMA user_version = 99")
-    conn.close()
+def test_sqlite_store_is_in_wal_mode(tmp_path: Path) -> None:
+    with SqliteStore(tmp_path / "state.db") as store:
+        conn = sqlite3.connect(store.path)
+        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        conn.close()
+
+
+def test_newer_schema_is_refused(state_location: Path | str) -> None:
+    open_store(state_location).close()
+    set_schema_version(state_location, 99)
     with pytest.raises(TierflowError, match=r"schema version 99 is newer than"):
-        SqliteStore(path)
+        open_store(state_location)
 
 
-def test_reserve_commit_release(store: SqliteStore) -> None:
+def test_reserve_commit_release(store: StateStore) -> None:
     r = store.reserve("r1", [("TEE", 4), ("MUG", 1)], "N1", ttl_s=60, now=0)
     assert (r.ok, r.status, r.expires_at) == (True, "active", 60.0)
     assert store.available("N1", ["TEE", "MUG", "HAT"], now=1) == {
@@ -86,7 +89,7 @@ def test_reserve_commit_release(store: SqliteStore) -> None:
     assert store.check_consistency() == []
 
 
-def test_expiry_frees_stock(store: SqliteStore) -> None:
+def test_expiry_frees_stock(store: StateStore) -> None:
     store.reserve("old", [("MUG", 3)], "N1", ttl_s=10, now=0)
     assert store.available("N1", ["MUG"], now=9) == {"MUG": 0}
     assert store.available("N1", ["MUG"], now=10) == {"MUG": 3}  # reads skip stale
@@ -102,7 +105,7 @@ def test_expiry_frees_stock(store: SqliteStore) -> None:
     assert store.check_consistency() == []
 
 
-def test_idempotent_request_ids(store: SqliteStore) -> None:
+def test_idempotent_request_ids(store: StateStore) -> None:
     first = store.reserve("req", [("TEE", 3)], "N1", ttl_s=60, now=0)
     again = store.reserve("req", [("TEE", 3)], "N1", ttl_s=60, now=1)
     assert first.ok and again.ok and again.replayed and not first.replayed
@@ -113,8 +116,8 @@ def test_idempotent_request_ids(store: SqliteStore) -> None:
         store.reserve("bad", [("TEE", 0)], "N1", ttl_s=60)
 
 
-def _contend(path: str, worker: int, n: int, barrier: Any, queue: Any) -> None:
-    store = SqliteStore(path)
+def _contend(location: str, worker: int, n: int, barrier: Any, queue: Any) -> None:
+    store = open_store(location)
     barrier.wait()
     ok = sum(
         store.reserve(f"w{worker}-{i}", [("HOT", 1)], "N1", ttl_s=3600).ok
@@ -124,14 +127,13 @@ def _contend(path: str, worker: int, n: int, barrier: Any, queue: Any) -> None:
     queue.put(ok)
 
 
-def test_no_oversell_under_8_processes(tmp_path: Path) -> None:
-    path = tmp_path / "hot.db"
-    with SqliteStore(path) as s:
+def test_no_oversell_under_8_processes(state_location: Path | str) -> None:
+    with open_store(state_location) as s:
         _stock(s, HOT=100)
     ctx = mp.get_context("spawn")
     barrier, queue = ctx.Barrier(8), ctx.Queue()
     procs = [
-        ctx.Process(target=_contend, args=(str(path), w, 500, barrier, queue))
+        ctx.Process(target=_contend, args=(str(state_location), w, 500, barrier, queue))
         for w in range(8)
     ]
     for p in procs:
@@ -141,7 +143,7 @@ def test_no_oversell_under_8_processes(tmp_path: Path) -> None:
         p.join(timeout=60)
         assert p.exitcode == 0
     assert sum(granted) == 100
-    with SqliteStore(path) as s:
+    with open_store(state_location) as s:
         assert s.inventory_frame()[["on_hand", "reserved"]].values.tolist() == [
             [100, 100]
         ]
@@ -152,9 +154,9 @@ _CRASHER = textwrap.dedent(
     """
     import sys
     import pandas as pd
-    from tierflow.data.store import SqliteStore
+    from tierflow.data.store import open_store
 
-    store = SqliteStore(sys.argv[1])
+    store = open_store(sys.argv[1])
     start = store.start_allocation_run("run", {"engine": "greedy"})
     batch = 0 if start is None else start + 1
     rows = 20_000
@@ -175,14 +177,13 @@ _CRASHER = textwrap.dedent(
 )
 
 
-def test_sigkill_mid_batch_leaves_store_consistent(tmp_path: Path) -> None:
-    path = tmp_path / "crash.db"
-    with SqliteStore(path) as s:
+def test_sigkill_mid_batch_leaves_store_consistent(state_location: Path | str) -> None:
+    with open_store(state_location) as s:
         _stock(s, TEE=1_000_000)
     rng = np.random.default_rng(0)
     for attempt in range(3):
         proc = subprocess.Popen(
-            [sys.executable, "-c", _CRASHER, str(path)],
+            [sys.executable, "-c", _CRASHER, str(state_location)],
             cwd=ROOT,
             stdout=subprocess.PIPE,
             text=True,
@@ -194,7 +195,7 @@ def test_sigkill_mid_batch_leaves_store_consistent(tmp_path: Path) -> None:
         proc.wait(timeout=30)
         proc.stdout.close()
         assert proc.returncode == -signal.SIGKILL
-        with SqliteStore(path) as s:  # reopening works
+        with open_store(state_location) as s:  # reopening works
             assert s.check_consistency() == [], attempt
             last = s.last_committed_batch("run")
             assert last is not None
@@ -203,7 +204,7 @@ def test_sigkill_mid_batch_leaves_store_consistent(tmp_path: Path) -> None:
             assert len(done) == 20_000 * (last + 1)  # whole batches only
 
 
-def test_cltv_scores(store: SqliteStore) -> None:
+def test_cltv_scores(store: StateStore) -> None:
     day = dt.date(2026, 1, 5)
     scores = pd.DataFrame(
         {
@@ -255,7 +256,7 @@ def _alloc(orders: list[str], status: str = "allocated") -> pd.DataFrame:
     )
 
 
-def test_allocation_batches(store: SqliteStore) -> None:
+def test_allocation_batches(store: StateStore) -> None:
     assert store.start_allocation_run("day1", {"engine": "cpsat"}) is None
     assert store.write_allocation_batch(
         "day1", 0, _alloc(["A", "B"]), consume_inventory=True
@@ -279,9 +280,7 @@ def test_allocation_batches(store: SqliteStore) -> None:
     assert store.check_consistency() == []
 
 
-def test_sqlite_store_satisfies_the_protocol(store: SqliteStore) -> None:
-    from tierflow.data.store import StateStore
-
+def test_store_satisfies_the_protocol(store: StateStore) -> None:
     def use(s: StateStore) -> int | None:
         return s.last_committed_batch("none")
 

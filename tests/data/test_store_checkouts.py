@@ -3,26 +3,32 @@
 from __future__ import annotations
 
 import datetime as dt
-import sqlite3
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 import pytest
 
+from tests.postgres import run_sql, set_schema_version
 from tierflow.data.errors import InputError
 from tierflow.data.network import Network
 from tierflow.data.orders import read_orders, write_orders
-from tierflow.data.store import ONLINE_ORDER_COLUMNS, SqliteStore
+from tierflow.data.store import (
+    ONLINE_ORDER_COLUMNS,
+    SCHEMA_VERSION,
+    StateStore,
+    open_store,
+)
 
 
-def _stock(store: SqliteStore, rows: list[tuple[str, str, int]]) -> None:
+def _stock(store: StateStore, rows: list[tuple[str, str, int]]) -> None:
     store.upsert_inventory(pd.DataFrame(rows, columns=["node_id", "sku", "on_hand"]))
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Any:
-    with SqliteStore(tmp_path / "state.db") as s:
+def store(state_location: Path | str) -> Iterator[StateStore]:
+    with open_store(state_location) as s:
         _stock(s, [("N1", "TEE", 10), ("N1", "MUG", 3), ("N2", "TEE", 4)])
         yield s
 
@@ -43,28 +49,31 @@ def _lines(request_id: str, node: str, sku: str, qty: int) -> dict[str, Any]:
     }
 
 
-def _avail(store: SqliteStore, now: float) -> dict[tuple[str, str], int]:
+def _avail(store: StateStore, now: float) -> dict[tuple[str, str], int]:
     return {(n, s): a for n, s, a in store.available_by_sku(["TEE", "MUG"], now=now)}
 
 
-def test_migration_3_upgrades_a_version_2_store(tmp_path: Path) -> None:
-    path = tmp_path / "old.db"
-    SqliteStore(path).close()
-    conn = sqlite3.connect(path)
-    for table in ("bid_prices", "checkouts", "online_orders"):
-        conn.execute(f"DROP TABLE {table}")
-    conn.execute("DROP INDEX inventory_by_sku")
-    conn.execute("PRAGMA user_version = 2")
-    conn.commit()
-    conn.close()
-    with SqliteStore(path) as s:
-        assert s.schema_version() == 3
+def test_migration_3_upgrades_a_version_2_store(state_location: Path | str) -> None:
+    open_store(state_location).close()
+    run_sql(
+        state_location,
+        *(
+            f"DROP TABLE {table}"
+            for table in ("bid_prices", "checkouts", "online_orders", "upgrades")
+        ),
+        "DROP INDEX inventory_by_sku",
+    )
+    set_schema_version(state_location, 2)
+    with open_store(state_location) as s:
+        assert s.schema_version() == SCHEMA_VERSION
         assert s.latest_bid_prices() is None
         assert s.online_orders().columns.tolist() == list(ONLINE_ORDER_COLUMNS)
 
 
-def test_seed_inventory_only_once(tmp_path: Path, tiny_network: Network) -> None:
-    with SqliteStore(tmp_path / "s.db") as s:
+def test_seed_inventory_only_once(
+    state_location: Path | str, tiny_network: Network
+) -> None:
+    with open_store(state_location) as s:
         assert s.seed_network_inventory(tiny_network) == 6  # positive cells
         s.reserve("r", [("TEE", 5)], "WH-EAST", ttl_s=60)
         s.commit("r")
@@ -73,14 +82,14 @@ def test_seed_inventory_only_once(tmp_path: Path, tiny_network: Network) -> None
         assert frame.loc[("WH-EAST", "TEE"), "on_hand"] == 95
 
 
-def test_available_by_sku_counts_stale_holds_as_free(store: SqliteStore) -> None:
+def test_available_by_sku_counts_stale_holds_as_free(store: StateStore) -> None:
     assert _avail(store, 0) == {("N1", "TEE"): 10, ("N1", "MUG"): 3, ("N2", "TEE"): 4}
     store.reserve("r", [("TEE", 4), ("MUG", 3)], "N1", ttl_s=10, now=0)
     assert _avail(store, 5) == {("N1", "TEE"): 6, ("N1", "MUG"): 0, ("N2", "TEE"): 4}
     assert _avail(store, 10) == {("N1", "TEE"): 10, ("N1", "MUG"): 3, ("N2", "TEE"): 4}
 
 
-def test_hold_confirm_and_orders(store: SqliteStore, tmp_path: Path) -> None:
+def test_hold_confirm_and_orders(store: StateStore, tmp_path: Path) -> None:
     holds = [("N1", [("TEE", 2), ("MUG", 1)]), ("N2", [("TEE", 1)])]
     order = [_lines("q1", "N1", "MUG", 1), _lines("q1", "N2", "TEE", 1)]
     held = store.hold_checkout("q1", "gold", holds, 60, order_lines=order, now=0)
@@ -116,7 +125,7 @@ def test_hold_confirm_and_orders(store: SqliteStore, tmp_path: Path) -> None:
     assert store.check_consistency() == []
 
 
-def test_swap_reject_cancel_and_expiry(store: SqliteStore) -> None:
+def test_swap_reject_cancel_and_expiry(store: StateStore) -> None:
     order = [_lines("q", "N1", "TEE", 3)]
     assert store.hold_checkout(
         "q", "gold", [("N1", [("TEE", 3)])], 60, order_lines=order, now=0
@@ -165,7 +174,7 @@ def test_swap_reject_cancel_and_expiry(store: SqliteStore) -> None:
     assert store.check_consistency() == []
 
 
-def test_bid_prices_round_trip_and_validation(store: SqliteStore) -> None:
+def test_bid_prices_round_trip_and_validation(store: StateStore) -> None:
     assert store.latest_bid_prices() is None and store.latest_bid_price_run() is None
     when = dt.datetime(2026, 1, 5, 12, tzinfo=dt.UTC)
     store.put_bid_prices({"N1": 0.5, "N2": 0}, as_of=when, source="lp test")

@@ -1,17 +1,16 @@
-"""The store's seams: the protocols cover the SQLite store exactly, and the
-allocation columns of ``data/allocation_rows.py`` match the schema."""
+"""The store's seams: the protocols cover both stores exactly, and the
+allocation columns of ``data/allocation_rows.py`` match both schemas."""
 
 from __future__ import annotations
 
 import inspect
-import sqlite3
 from collections.abc import Iterator
-from contextlib import closing
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
+from tests.postgres import run_sql
 from tierflow.data.allocation_rows import (
     ALLOCATION_COLUMNS,
     ALLOCATION_EXTRA_COLUMNS,
@@ -30,7 +29,11 @@ from tierflow.data.store import (
     SqliteStore,
     StateStore,
     StockStore,
+    UpgradeStore,
+    is_postgres_url,
+    open_store,
 )
+from tierflow.data.store.postgres_store import PostgresStore
 from tierflow.data.vocabulary import AllocationStatus
 
 CONCERNS: tuple[type, ...] = (
@@ -40,6 +43,7 @@ CONCERNS: tuple[type, ...] = (
     ScoreStore,
     AllocationStore,
     BidPriceStore,
+    UpgradeStore,
 )
 
 
@@ -55,21 +59,25 @@ def _declared(protocol: type) -> set[str]:
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Iterator[SqliteStore]:
-    with SqliteStore(tmp_path / "s.db") as s:
+def store(state_location: Path | str) -> Iterator[StateStore]:
+    with open_store(state_location) as s:
         yield s
 
 
-def test_state_store_declares_every_public_method_of_sqlite_store() -> None:
+@pytest.mark.parametrize("backend_class", [SqliteStore, PostgresStore])
+def test_state_store_declares_every_public_method_of_each_store(
+    backend_class: type,
+) -> None:
     public = {
         name
-        for name, member in inspect.getmembers(SqliteStore)
-        if not name.startswith("_") and callable(member)
+        for name, member in inspect.getmembers(backend_class)
+        if not name.startswith("_")
+        and (callable(member) or isinstance(member, property))
     }
     assert public - _declared(StateStore) == set()
 
 
-def test_state_store_declares_only_what_sqlite_store_has(store: SqliteStore) -> None:
+def test_state_store_declares_only_what_the_store_has(store: StateStore) -> None:
     assert {n for n in _declared(StateStore) if not hasattr(store, n)} == set()
 
 
@@ -78,14 +86,15 @@ def test_each_concern_is_part_of_state_store() -> None:
         assert issubclass(StateStore, concern), concern.__name__
     covered = set().union(*(_declared(c) for c in CONCERNS))
     assert _declared(StateStore) - covered == {
-        "path",
+        "location",
+        "reopen",
         "schema_version",
         "check_consistency",
         "close",
     }
 
 
-def test_sqlite_store_satisfies_every_protocol(store: SqliteStore) -> None:
+def test_store_satisfies_every_protocol(store: StateStore) -> None:
     for protocol in (*CONCERNS, StateStore):
         assert isinstance(store, protocol), protocol.__name__
     # the same, checked with signatures by mypy
@@ -96,8 +105,9 @@ def test_sqlite_store_satisfies_every_protocol(store: SqliteStore) -> None:
     scores: ScoreStore = store
     runs: AllocationStore = store
     prices: BidPriceStore = store
+    upgrades: UpgradeStore = store
     assert all(p is store for p in (whole, stock, checkouts, events, scores, runs))
-    assert prices is store
+    assert prices is store and upgrades is store
 
 
 def test_allocation_columns_are_one_schema() -> None:
@@ -118,12 +128,27 @@ def test_allocation_columns_are_one_schema() -> None:
     )
 
 
-def test_allocations_table_matches_the_columns(store: SqliteStore) -> None:
-    with closing(sqlite3.connect(store.path)) as conn:  # as the migrations built it
-        info = conn.execute("PRAGMA table_info(allocations)").fetchall()
-    table = {
-        str(name): (str(kind), bool(notnull)) for _, name, kind, notnull, *_ in info
-    }
+#: How PostgreSQL names the SQLite column types of the migrations.
+_POSTGRES_TYPE = {"TEXT": "text", "INTEGER": "integer", "REAL": "double precision"}
+
+
+def _allocation_columns(location: Path | str) -> dict[str, tuple[str, bool]]:
+    """``name: (SQLite type, NOT NULL)`` of the table the migrations built."""
+    if is_postgres_url(location):
+        back = {pg: lite for lite, pg in _POSTGRES_TYPE.items()}
+        rows = run_sql(
+            location,
+            "SELECT column_name, data_type, is_nullable FROM information_schema.columns "
+            "WHERE table_name = 'allocations'",
+        )
+        return {str(n): (back[str(t)], nullable == "NO") for n, t, nullable in rows}
+    info = run_sql(location, "PRAGMA table_info(allocations)")
+    return {str(row[1]): (str(row[2]), bool(row[3])) for row in info}
+
+
+def test_allocations_table_matches_the_columns(state_location: Path | str) -> None:
+    open_store(state_location).close()
+    table = _allocation_columns(state_location)
     assert table.pop("run_id") == ("TEXT", True)
     for col in ALLOCATION_LINE:
         assert table.pop(col.name) == (col.kind.upper(), not col.nullable), col.name
@@ -156,3 +181,9 @@ def test_allocation_rows_convert_each_cell_by_its_column() -> None:
         "deferred", "", None, None, None, None,
     )  # fmt: skip
     assert type(first.status) is str and type(first.cost) is float
+
+
+def test_every_migration_has_its_postgres_twin() -> None:
+    from tierflow.data.store import MIGRATIONS, POSTGRES_MIGRATIONS
+
+    assert len(POSTGRES_MIGRATIONS) == len(MIGRATIONS)

@@ -8,11 +8,12 @@ from pathlib import Path
 
 import pandas as pd
 
-from tierflow.data.store import SqliteStore
+from tests.postgres import run_sql
+from tierflow.data.store import open_store
 
 
-def test_one_median_customer_per_segment(tmp_path: Path) -> None:
-    with SqliteStore(tmp_path / "s.db") as store:
+def test_one_median_customer_per_segment(state_location: Path | str) -> None:
+    with open_store(state_location) as store:
         assert store.cltv_segment_examples() == []
         store.put_cltv_scores(
             pd.DataFrame(
@@ -50,8 +51,8 @@ def test_one_median_customer_per_segment(tmp_path: Path) -> None:
     assert {s.model_version for s in got} == {"new"}
 
 
-def test_latest_allocation_run(tmp_path: Path) -> None:
-    with SqliteStore(tmp_path / "s.db") as store:
+def test_latest_allocation_run(state_location: Path | str) -> None:
+    with open_store(state_location) as store:
         assert store.latest_allocation_run() is None
         store.start_allocation_run("first", {"engine": "cpsat"})
         store.start_allocation_run("second", {"engine": "greedy"})
@@ -66,3 +67,17 @@ def test_latest_allocation_run(tmp_path: Path) -> None:
         run = store.latest_allocation_run()
         assert run is not None and run.finished_at is not None
         assert run.finished_at >= run.created_at
+
+
+def test_runs_started_in_the_same_instant_keep_their_order(
+    state_location: Path | str,
+) -> None:
+    open_store(state_location).close()
+    run_sql(
+        state_location,
+        "INSERT INTO allocation_runs (run_id, params, created_at) "
+        "VALUES ('b', '{}', 5.0), ('a', '{}', 5.0)",
+    )
+    with open_store(state_location) as store:
+        run = store.latest_allocation_run()
+    assert run is not None and run.run_id == "a"  # the later insert

@@ -10,14 +10,15 @@ changes), every tier, baskets of 1–3 SKUs, and a calendar with holidays.
 from __future__ import annotations
 
 import datetime as dt
+import shutil
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from tests.conftest import TINY_NETWORK
-from tierflow.data.delivery_calendar import DeliveryCalendar
+from tests.conftest import DATA_DIR, TINY_NETWORK
+from tierflow.data.delivery_calendar import DeliveryCalendar, OperatingDays
 from tierflow.data.network import Network, load_network
 from tierflow.data.orders import read_orders
 from tierflow.data.vocabulary import TIERS
@@ -37,20 +38,32 @@ HOLIDAYS = DeliveryCalendar(
 )  # fmt: skip
 
 
-def _random_orders(network: Network, n: int, seed: int, tmp_path: Path) -> object:
+#: Holiday weeks: Thanksgiving 2026 and Christmas to New Year 2026/27.
+HOLIDAY_WEEKS = (("2026-11-21", 12), ("2026-12-19", 16))
+
+
+def _random_orders(
+    network: Network,
+    n: int,
+    seed: int,
+    tmp_path: Path,
+    windows: tuple[tuple[str, int], ...] = (("2026-01-01", 365),),
+) -> object:
+    """Random orders in the ``(first day, days)`` windows (default: every hour
+    of 2026), one in ten packed around a DST change."""
     rng = np.random.default_rng(seed)
-    start = pd.Timestamp("2026-01-01T00:00:00Z").value // 10**9
-    # every hour of 2026, plus instants packed around the DST changes
+    starts = [pd.Timestamp(f"{day}T00:00:00Z").value // 10**9 for day, _ in windows]
     dst = [
         pd.Timestamp(t).value // 10**9
         for t in ("2026-03-08T06:00Z", "2026-11-01T05:00Z")
     ]
     rows = []
     for o in range(n):
+        w = int(rng.integers(len(windows)))
         if o % 10 == 0:
             ts = dst[o % 2] + int(rng.integers(-4 * 3600, 4 * 3600))
         else:
-            ts = start + int(rng.integers(0, 365 * 86_400))
+            ts = starts[w] + int(rng.integers(0, windows[w][1] * 86_400))
         when = pd.Timestamp(ts, unit="s", tz="UTC").isoformat()
         dest = network.dest_zip3[int(rng.integers(network.n_dests))]
         tier = TIERS[int(rng.integers(len(TIERS)))]
@@ -116,6 +129,26 @@ def test_agrees_with_holidays_on_the_tiny_network(tmp_path: Path) -> None:
     assert _check_agreement(network, orders) == 1500
 
 
+def test_agrees_in_holiday_weeks_on_the_sample(
+    sample_network: Network, tmp_path: Path
+) -> None:
+    """The carrier calendar (Thanksgiving, Christmas, New Year's Day)."""
+    orders = _random_orders(sample_network, 800, 3, tmp_path, HOLIDAY_WEEKS)
+    assert _check_agreement(sample_network, orders) == 800
+
+
+def test_agrees_in_holiday_weeks_with_service_calendars(tmp_path: Path) -> None:
+    """Per-service weekdays and closures (``tests/data/tiny_calendar``)."""
+    folder = tmp_path / "net"
+    shutil.copytree(TINY_NETWORK, folder)
+    for name in ("holidays.csv", "services.csv"):
+        shutil.copy(DATA_DIR / "tiny_calendar" / name, folder / name)
+    network = load_network(folder)
+    assert network.calendar.service_days(2) != network.calendar.promise_days
+    orders = _random_orders(network, 1500, 4, tmp_path, HOLIDAY_WEEKS)
+    assert _check_agreement(network, orders) == 1500
+
+
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_calendar_tables_match_numpy_busday(seed: int) -> None:
     rng = np.random.default_rng(seed)
@@ -149,6 +182,33 @@ def test_calendar_tables_match_numpy_busday(seed: int) -> None:
     np.testing.assert_array_equal(
         tables.position[other - 20_300] - tables.position[days - 20_300], count
     )
+
+
+def test_service_tables_match_numpy_busday() -> None:
+    """Each service's own days: ``service_days[s][service_position[s][d] + k]``
+    is ``busday_offset(d, k)`` on its calendar, ``service_rank`` its place in
+    the promise calendar."""
+    rng = np.random.default_rng(7)
+    closed = tuple(day_to_date(int(d)) for d in rng.integers(20_400, 20_700, 25))
+    services = (
+        OperatingDays("1111110", closed[:10]),
+        OperatingDays("1111100", closed),
+        OperatingDays("1010100", closed[5:]),
+    )
+    cal = DeliveryCalendar(holidays=closed[5:10], services=services)
+    tables = CalendarTables.build(cal, 20_300, 600, n_services=4)
+    days = rng.integers(20_350, 20_700, size=300)
+    k = rng.integers(0, 9, size=300)
+    for s in range(4):
+        expected = cal.delivery_dates(days.astype("datetime64[D]"), k, s)
+        got = tables.service_days[s][tables.service_position[s][days - 20_300] + k]
+        np.testing.assert_array_equal(got, expected.astype(np.int64))
+        rank = tables.service_rank[s][tables.service_position[s][days - 20_300]]
+        first = cal.delivery_dates(days.astype("datetime64[D]"), 0, s)
+        np.testing.assert_array_equal(
+            rank, tables.position[first.astype(np.int64) - 20_300]
+        )
+    assert cal.service_days(3) == cal.promise_days
 
 
 def test_release_later_ships_later_but_keeps_the_promise(tiny_network: Network) -> None:

@@ -11,7 +11,7 @@ import pytest
 from tierflow.capacity.monitor import CapacityMonitor
 from tierflow.data.errors import InputError
 from tierflow.data.network import Network
-from tierflow.data.store import SqliteStore
+from tierflow.data.store import open_store
 from tierflow.orchestration.bid_prices import (
     FixedBidPrices,
     ForecastBidPrices,
@@ -66,10 +66,10 @@ def test_estimate_prices_binding_nodes_only(tiny_network: Network) -> None:
 
 
 def test_stored_prices_while_fresh_then_fallback(
-    tmp_path: Path, tiny_network: Network
+    state_location: Path | str, tiny_network: Network
 ) -> None:
     clock = [1_767_600_000.0]  # 2026-01-05T08:00Z
-    with SqliteStore(tmp_path / "s.db") as store:
+    with open_store(state_location) as store:
         fallback = FixedBidPrices([0.5, 0.5, 0.5], source="fixed test prices")
         bids = StoreBidPrices(
             store,

@@ -87,9 +87,11 @@ def test_checkout_and_ops_pages_in_chromium(
     _customers_span_the_segments(page)
     _high_cltv_sees_platinum(page)
     gold = _low_cltv_sees_why_not(page)
-    _customer_overrides_the_recommendation(page, tmp_path)
+    page.wait_for_selector("#live-status[data-state='live']")
+    page.evaluate("window.__notReloaded = true")
     _operator_closes_st_chi(browser, server.url + "/ops", router, errors, tmp_path)
     _page_shows_golds_new_date_live(page, gold)
+    _customer_overrides_the_recommendation(page, tmp_path)
     _confirm_places_the_order(page, router)
     assert errors == []
     for name in ("checkout.png", "ops.png"):
@@ -108,24 +110,29 @@ def _high_cltv_sees_platinum(page: Any) -> None:
     """High CLTV: Platinum is offered; the recommended option is pre-selected."""
     _ask(page, "C9")
     assert page.text_content("#segment") == "platinum"
-    assert sorted(_tiers(page)) == ["gold", "platinum", "silver"]
+    assert sorted(_tiers(page)) == ["gold", "platinum"]  # Silver: dominated
     first = page.locator("#options .option-card").first
     assert first.locator(".recommended").count() == 1
     assert first.locator("input").is_checked()
     plat = page.locator(".option-card[data-tier='platinum']")
     assert plat.locator(".benefit").text_content() == "Guaranteed next-day"
+    # C9's upgrade allowance ($4.50) does not cover the $12.50 upgrade
+    assert "priced at the next-day rate" in plat.locator(".meta").text_content()
     assert plat.locator("[data-field='delivery_date']").text_content() == (
         "Guaranteed by Tue, Jan 6"
     )
 
 
 def _low_cltv_sees_why_not(page: Any) -> Any:
-    """Low CLTV: no Platinum, and the page says why; returns the Gold card."""
+    """Low CLTV: no Platinum, and the page says why; Silver (later and dearer
+    than Gold from ST-CHI) is dominated; returns the Gold card."""
     _ask(page, "C4")
-    assert "platinum" not in _tiers(page)
-    assert sorted(_tiers(page)) == ["gold", "silver"]
+    assert _tiers(page) == ["gold"]
     assert "below the Platinum threshold" in page.text_content(
         "#missing li[data-tier='platinum']"
+    )
+    assert "not offered: dominated by gold: earlier date" in page.text_content(
+        "#missing li[data-tier='silver']"
     )
     gold = page.locator(".option-card[data-tier='gold']")
     assert gold.locator("[data-field='delivery_date']").get_attribute("data-date") == (
@@ -137,14 +144,12 @@ def _low_cltv_sees_why_not(page: Any) -> Any:
 
 
 def _customer_overrides_the_recommendation(page: Any, tmp_path: Path) -> None:
-    """The customer picks Silver over the recommended Gold."""
+    """The customer picks Silver (offered again) over the chosen Gold."""
     page.click(".option-card[data-tier='silver']")
     assert page.locator(".option-card[data-tier='silver'] input").is_checked()
     assert "selected" in (
         page.get_attribute(".option-card[data-tier='silver']", "class") or ""
     )
-    page.wait_for_selector("#live-status[data-state='live']")
-    page.evaluate("window.__notReloaded = true")
     page.screenshot(path=str(tmp_path / "checkout.png"), full_page=True)
 
 
@@ -169,18 +174,24 @@ def _operator_closes_st_chi(
 
 
 def _page_shows_golds_new_date_live(page: Any, gold: Any) -> None:
-    """The open checkout page shows Gold's new date and price, without a reload."""
+    """The open checkout page shows Gold's new date and price, and Silver
+    (now cheaper than Gold) offered again, without a reload."""
     page.wait_for_selector(
         ".option-card[data-tier='gold'] [data-field='delivery_date'][data-date='2026-01-08']"
     )
     assert gold.locator(".price").text_content() == "$13.00"
     assert "changed" in (gold.locator(".price").get_attribute("class") or "")
-    assert page.text_content("#updates li").endswith(
-        "capacity changed: Gold arrives Thu, Jan 8 (was Tue, Jan 6), costs $13.00 "
-        "(was $10.00), ships from WH-EAST"
+    updates = page.eval_on_selector_all(
+        "#updates li", "ls => ls.map(l => l.textContent)"
     )
+    assert sorted(u.split("capacity changed: ")[1] for u in updates) == [
+        "Gold arrives Thu, Jan 8 (was Tue, Jan 6), costs $13.00 (was $10.00), "
+        "ships from WH-EAST",
+        "Silver is now offered (Lowest price)",
+    ]
+    assert sorted(_tiers(page)) == ["gold", "silver"]
     assert page.evaluate("window.__notReloaded") is True
-    assert page.locator(".option-card[data-tier='silver'] input").is_checked()
+    assert page.locator(".option-card[data-tier='gold'] input").is_checked()
 
 
 def _confirm_places_the_order(page: Any, router: OnlineRouter) -> None:

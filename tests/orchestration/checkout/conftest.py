@@ -12,7 +12,8 @@ from tierflow.orchestration.checkout.router import OnlineRouter
 
 
 @pytest.fixture
-def router(tmp_path: Path) -> Iterator[OnlineRouter]:
-    """A router on the tiny network with CLTV scores C0..C10 ($0..$100)."""
-    with tiny_router(tmp_path) as r:
+def router(tmp_path: Path, state_location: Path | str) -> Iterator[OnlineRouter]:
+    """A router on the tiny network with CLTV scores C0..C10 ($0..$100), on
+    each store backend."""
+    with tiny_router(tmp_path, state=state_location) as r:
         yield r

@@ -53,23 +53,27 @@ def test_preferences_reorder_the_options(router: OnlineRouter) -> None:
     assert fast.options[0].satisfaction_score > cheap.options[-1].satisfaction_score
 
 
-def test_labels_come_from_the_tier_rules(tmp_path: Path) -> None:
+def test_labels_come_from_the_tier_rules(
+    tmp_path: Path, state_location: Path | str
+) -> None:
     """A tier's wording is policy: change the rule, the option follows."""
     rules = dict(TierPolicy().rules)
     rules["silver"] = dataclasses.replace(rules["silver"], label="Cheapest")
     rules["gold"] = dataclasses.replace(rules["gold"], label="Balanced")
-    with tiny_router(tmp_path, policy=TierPolicy(rules=rules)) as r:
+    with tiny_router(
+        tmp_path, state=state_location, policy=TierPolicy(rules=rules)
+    ) as r:
         answer = r.generate_fulfillment_options(
-            "C5", [("TEE", 1)], "606", now=MONDAY_10
+            "C5", [("TEE", 1)], "100", now=MONDAY_10
         )
     assert answer.option("gold").label == "Balanced"
     assert answer.option("silver").label == "Cheapest"
 
 
-def test_eco_friendly_silver(tmp_path: Path) -> None:
+def test_eco_friendly_silver(tmp_path: Path, state_location: Path | str) -> None:
     """With no saving required, Silver from Gold's node is eco-friendly."""
     policy = TierPolicy().with_changes(eco_min_saving=0.0)
-    with tiny_router(tmp_path, policy=policy) as r:
+    with tiny_router(tmp_path, state=state_location, policy=policy) as r:
         answer = r.generate_fulfillment_options(
             "C9", [("TEE", 1), ("MUG", 1)], "606", now=MONDAY_10
         )

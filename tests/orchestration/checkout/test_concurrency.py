@@ -1,8 +1,8 @@
 """No oversell: 8 processes × 1,000 checkouts on scarce SKUs, and holds expire.
 
-Every worker runs its own :class:`OnlineRouter` on one shared store and buys
-the tiny network's scarce SKUs (SOFA 2, SPRAY 10, MUG 20 units in all) with
-a random option; it confirms most holds, cancels some and abandons some
+Every worker runs its own :class:`OnlineRouter` on one shared store (a
+SQLite file, or a PostgreSQL database) and buys the tiny network's scarce
+SKUs (SOFA 2, SPRAY 10, MUG 20 units in all) with a random option; it confirms most holds, cancels some and abandons some
 (those expire after the 2 s TTL). Afterwards: no node sold more of a SKU
 than it had (no oversell), what was sold left ``on_hand`` exactly and is in
 ``online_orders``, every abandoned unit came back (no stock lost to dead
@@ -22,7 +22,7 @@ import numpy as np
 from tests.conftest import TINY_NETWORK
 from tierflow.data.errors import InputError
 from tierflow.data.network import load_network
-from tierflow.data.store import SqliteStore
+from tierflow.data.store import open_store
 from tierflow.orchestration.checkout.router import OnlineRouter
 
 SCARCE = ("SOFA", "SPRAY", "MUG")
@@ -31,7 +31,7 @@ TTL_S = 2.0
 
 def _worker(state: str, worker: int, n: int, barrier: Any, queue: Any) -> None:
     router = OnlineRouter.open(
-        load_network(TINY_NETWORK), SqliteStore(state), reservation_ttl_s=TTL_S
+        load_network(TINY_NETWORK), open_store(state), reservation_ttl_s=TTL_S
     )
     rng = np.random.default_rng(worker)
     stats: Counter[str] = Counter()
@@ -72,10 +72,10 @@ def _worker(state: str, worker: int, n: int, barrier: Any, queue: Any) -> None:
     queue.put((dict(stats), dict(sold)))
 
 
-def test_no_oversell_8_processes_x_1000_checkouts(tmp_path: Path) -> None:
+def test_no_oversell_8_processes_x_1000_checkouts(state_location: Path | str) -> None:
     network = load_network(TINY_NETWORK)
-    state = tmp_path / "state.db"
-    with SqliteStore(state) as store:
+    state = state_location
+    with open_store(state) as store:
         store.seed_network_inventory(network)
         before = store.inventory_frame().set_index(["node_id", "sku"])["on_hand"]
     ctx = mp.get_context("spawn")
@@ -99,7 +99,7 @@ def test_no_oversell_8_processes_x_1000_checkouts(tmp_path: Path) -> None:
     # real contention: holds lost races, demand outran the stock, some lapsed
     assert stats["rejected"] > 0 and stats["sold_out"] > 0 and stats["abandoned"] > 0
     time.sleep(TTL_S)
-    with SqliteStore(state) as store:
+    with open_store(state) as store:
         store.expire_stale()
         after = store.inventory_frame().set_index(["node_id", "sku"])
         assert store.check_consistency() == []

@@ -5,14 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 
 from tests.service_fixtures import put_scores
-from tierflow.data.store import SqliteStore
+from tierflow.data.store import open_store
 from tierflow.formulations.tiers import TierPolicy
 from tierflow.orchestration.checkout.customer_value import CustomerValues
 from tierflow.orchestration.checkout.fallback import Notes
 
 
-def test_scores_threshold_and_prior(tmp_path: Path) -> None:
-    with SqliteStore(tmp_path / "state.db") as store:
+def test_scores_threshold_and_prior(state_location: Path | str) -> None:
+    with open_store(state_location) as store:
         put_scores(store)
         values = CustomerValues(store, TierPolicy(), refresh_s=0.0)
         notes = Notes()
@@ -45,8 +45,8 @@ def test_without_a_store_everyone_is_new() -> None:
     assert c.source == "new-customer prior (no CLTV scores stored)"
 
 
-def test_last_known_score_when_the_store_fails(tmp_path: Path) -> None:
-    store = SqliteStore(tmp_path / "state.db")
+def test_last_known_score_when_the_store_fails(state_location: Path | str) -> None:
+    store = open_store(state_location)
     put_scores(store)
     values = CustomerValues(store, TierPolicy(), refresh_s=0.0)
     values.lookup("C10", Notes())

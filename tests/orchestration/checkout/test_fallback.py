@@ -16,8 +16,10 @@ from tierflow.orchestration import bid_prices as bid_module
 from tierflow.orchestration.checkout.router import OnlineRouter
 
 
-def test_store_failure_falls_back_and_says_so(tmp_path: Path) -> None:
-    with tiny_router(tmp_path) as r:
+def test_store_failure_falls_back_and_says_so(
+    tmp_path: Path, state_location: Path | str
+) -> None:
+    with tiny_router(tmp_path, state=state_location) as r:
         first = r.generate_fulfillment_options(
             "C10", [("MUG", 1)], "606", now=MONDAY_10
         )
@@ -38,9 +40,15 @@ def test_store_failure_falls_back_and_says_so(tmp_path: Path) -> None:
         assert (held.ok, held.status) == (False, "unavailable")
 
 
-def test_unopenable_store_still_answers(tmp_path: Path) -> None:
+@pytest.mark.parametrize("where", ["a folder", "no server"])
+def test_unopenable_store_still_answers(tmp_path: Path, where: str) -> None:
     (tmp_path / "adir").mkdir()
-    r = OnlineRouter.open(load_network(TINY_NETWORK), tmp_path / "adir")
+    state = (
+        tmp_path / "adir"
+        if where == "a folder"
+        else f"postgresql://tierflow@/tierflow?host={tmp_path / 'adir'}"
+    )
+    r = OnlineRouter.open(load_network(TINY_NETWORK), state)
     answer = r.generate_fulfillment_options("C1", [("TEE", 1)], "100", now=MONDAY_10)
     assert answer.degraded and answer.options
     assert answer.notes[0].startswith("state store unavailable (")

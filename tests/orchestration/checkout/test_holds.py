@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from tests.orchestration.checkout.helpers import available
+from tests.postgres import NewState
 from tests.service_fixtures import MONDAY_10, tiny_router
 from tierflow.data.errors import InputError
 from tierflow.orchestration.checkout.router import OnlineRouter
@@ -45,15 +46,16 @@ def test_select_confirm_writes_the_order(router: OnlineRouter) -> None:
 
 
 def test_override_swap_and_cancel(router: OnlineRouter) -> None:
-    """Gold ships from ST-CHI; Silver (economy, which ST-CHI lacks) from WH-EAST."""
+    """Gold ships from ST-CHI; Platinum (next-day, which ST-CHI lacks) from
+    WH-EAST (priced: C10's allowance does not cover the upgrade)."""
     answer = router.generate_fulfillment_options(
-        "C5", [("TEE", 1)], "606", now=MONDAY_10
+        "C10", [("TEE", 1)], "606", now=MONDAY_10
     )
     assert answer.option("gold").nodes == ("ST-CHI",)
-    assert answer.option("silver").nodes == ("WH-EAST",)
+    assert answer.option("platinum").nodes == ("WH-EAST",)
     assert router.select(answer.request_id, "gold").nodes == ("ST-CHI",)
     assert available(router, "ST-CHI", "TEE") == 4
-    router.select(answer.request_id, "silver")  # the customer overrides
+    router.select(answer.request_id, "platinum")  # the customer overrides
     assert available(router, "ST-CHI", "TEE") == 5
     assert available(router, "WH-EAST", "TEE") == 99
     assert router.cancel(answer.request_id).status == "cancelled"
@@ -69,8 +71,10 @@ def test_override_swap_and_cancel(router: OnlineRouter) -> None:
         router.cancel("nope")
 
 
-def test_unknown_and_expired_ids(tmp_path: Path) -> None:
-    with tiny_router(tmp_path, reservation_ttl_s=60, quote_ttl_s=3600) as r:
+def test_unknown_and_expired_ids(tmp_path: Path, new_state: NewState) -> None:
+    with tiny_router(
+        tmp_path, state=new_state(), reservation_ttl_s=60, quote_ttl_s=3600
+    ) as r:
         answer = r.generate_fulfillment_options(
             "C5", [("MUG", 20)], "100", now=MONDAY_10
         )
@@ -100,7 +104,7 @@ def test_unknown_and_expired_ids(tmp_path: Path) -> None:
         assert r.store.expire_stale(now=later.timestamp()) == 1
         assert available(r, "WH-EAST", "MUG") == 20
         assert r.cancel(answer.request_id, now=later).status == "expired"
-    with tiny_router(tmp_path / "q", quote_ttl_s=1e-6) as r:
+    with tiny_router(tmp_path, state=new_state(), quote_ttl_s=1e-6) as r:
         answer = r.generate_fulfillment_options(
             "C5", [("TEE", 1)], "100", now=MONDAY_10
         )
@@ -108,8 +112,10 @@ def test_unknown_and_expired_ids(tmp_path: Path) -> None:
             r.select(answer.request_id, "gold")
 
 
-def test_rejected_when_the_stock_is_gone(tmp_path: Path) -> None:
-    with tiny_router(tmp_path) as r:
+def test_rejected_when_the_stock_is_gone(
+    tmp_path: Path, state_location: Path | str
+) -> None:
+    with tiny_router(tmp_path, state=state_location) as r:
         a = r.generate_fulfillment_options("C5", [("SOFA", 2)], "100", now=MONDAY_10)
         b = r.generate_fulfillment_options("C6", [("SOFA", 2)], "100", now=MONDAY_10)
         assert r.select(a.request_id, "gold").status == "held"

@@ -14,17 +14,18 @@ from tests.service_fixtures import MONDAY_10, tiny_router
 from tierflow.capacity.monitor import CapacityMonitor
 from tierflow.capacity.score import capacity_scores
 from tierflow.data.errors import InputError
-from tierflow.data.store import SqliteStore
 from tierflow.formulations.tiers import TierPolicy
 from tierflow.orchestration.bid_prices import FixedBidPrices
 from tierflow.orchestration.checkout.router import OnlineRouter, option_changes
 
 
 @pytest.mark.parametrize("free", [0.0, 0.05, 0.14, 0.16, 0.5])
-def test_overflow_exactly_when_capacity_is_short(tmp_path: Path, free: float) -> None:
+def test_overflow_exactly_when_capacity_is_short(
+    tmp_path: Path, state_location: Path | str, free: float
+) -> None:
     """Every node keeps ``free`` of its nominal capacity after its backlog."""
     bid = FixedBidPrices([2.0, 1.0, 3.0])
-    with tiny_router(tmp_path, bid_prices=bid) as r:
+    with tiny_router(tmp_path, state=state_location, bid_prices=bid) as r:
         net = r.network
         for i, node in enumerate(net.node_ids):
             event(r, node, "backlog", float(net.capacity[i] * (1 - free)), i)
@@ -57,11 +58,14 @@ def test_overflow_exactly_when_capacity_is_short(tmp_path: Path, free: float) ->
     ("cap", "bid", "expected"), [(1.0, 5.0, 1.0), (50.0, 0.3, 0.6)]
 )
 def test_overflow_discount_bound(
-    tmp_path: Path, cap: float, bid: float, expected: float
+    tmp_path: Path, state_location: Path | str, cap: float, bid: float, expected: float
 ) -> None:
     policy = TierPolicy().with_changes(overflow_discount_cap=cap)
     with tiny_router(
-        tmp_path, policy=policy, bid_prices=FixedBidPrices([bid] * 3)
+        tmp_path,
+        state=state_location,
+        policy=policy,
+        bid_prices=FixedBidPrices([bid] * 3),
     ) as r:
         for i, node in enumerate(r.network.node_ids):
             event(r, node, "backlog", float(r.network.capacity[i]) * 0.95, i)
@@ -87,7 +91,7 @@ def test_eta_and_price_follow_capacity(router: OnlineRouter) -> None:
     # another process logs an outage at ST-CHI; this router picks it up
     assert router.store is not None
     assert not router.refresh()
-    with SqliteStore(router.store.path) as other_store:
+    with router.store.reopen() as other_store:
         other = CapacityMonitor.open(router.network, other_store)
         event_on(other, "ST-CHI", "outage", True)
     assert router.refresh()

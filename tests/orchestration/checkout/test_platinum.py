@@ -5,6 +5,7 @@ see ``helpers``); a property test against ``Network.ship_and_delivery_dates``.
 from __future__ import annotations
 
 import datetime as dt
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,10 +14,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.orchestration.checkout.helpers import ids
-from tests.service_fixtures import ET, MONDAY_10, tiny_router
+from tests.conftest import TINY_NETWORK
+from tests.orchestration.checkout.helpers import event, ids
+from tests.service_fixtures import ET, MONDAY_10, put_scores, tiny_router
 from tierflow.data.delivery_calendar import zone_info
-from tierflow.data.network import Network
+from tierflow.data.network import Network, load_network
+from tierflow.data.store import SqliteStore
 from tierflow.orchestration.checkout.router import OnlineRouter
 
 
@@ -40,8 +43,8 @@ def test_platinum_only_at_or_above_the_threshold(router: OnlineRouter) -> None:
     assert "platinum" not in ids(new)
 
 
-def test_no_scores_no_platinum(tmp_path: Path) -> None:
-    with tiny_router(tmp_path, scores=False) as r:
+def test_no_scores_no_platinum(tmp_path: Path, state_location: Path | str) -> None:
+    with tiny_router(tmp_path, state=state_location, scores=False) as r:
         answer = r.generate_fulfillment_options(
             "C10", [("MUG", 1)], "606", now=MONDAY_10
         )
@@ -105,6 +108,56 @@ def test_timezones_pick_the_node_still_before_its_cutoff(router: OnlineRouter) -
     answer = router.generate_fulfillment_options("C10", [("TEE", 1)], "900", now=late)
     assert "platinum" not in ids(answer)
     assert answer.option("gold").ship_date == dt.date(2026, 1, 6)
+
+
+@pytest.fixture
+def late_west(tmp_path: Path) -> Iterator[OnlineRouter]:
+    """The tiny network with WH-WEST's cutoff at 23:00 PT (a late node)."""
+    folder = tmp_path / "net"
+    shutil.copytree(TINY_NETWORK, folder)
+    nodes = folder / "nodes.csv"
+    text = nodes.read_text()
+    west = next(line for line in text.splitlines() if line.startswith("WH-WEST"))
+    nodes.write_text(text.replace(west, west.replace("18:00", "23:00")))
+    store = SqliteStore(tmp_path / "state.db")
+    put_scores(store)
+    with OnlineRouter.open(load_network(folder), store, capacity_refresh_s=0) as r:
+        yield r
+
+
+def test_platinum_falls_back_to_any_node_that_keeps_the_guarantee(
+    late_west: OnlineRouter,
+) -> None:
+    """Sunday 00:30 ET (Saturday 21:30 PT): WH-WEST, before its cutoff, ships
+    Saturday and delivers Monday; WH-EAST ships Monday and delivers Tuesday,
+    the promised day. With WH-WEST out of room, WH-EAST keeps the guarantee
+    (the Dec 24 21:30 ET case of issue 12)."""
+    when = dt.datetime(2026, 1, 11, 0, 30, tzinfo=ET)
+    answer = late_west.generate_fulfillment_options(
+        "C10", [("TEE", 1)], "100", now=when
+    )
+    plat = answer.option("platinum")
+    assert (plat.nodes, plat.delivery_date) == (("WH-WEST",), dt.date(2026, 1, 12))
+    event(late_west, "WH-WEST", "outage", True, 1)
+    answer = late_west.generate_fulfillment_options(
+        "C10", [("TEE", 1)], "100", now=when
+    )
+    plat = answer.option("platinum")
+    assert (plat.nodes, plat.delivery_date) == (("WH-EAST",), dt.date(2026, 1, 13))
+
+
+def test_platinum_refused_names_the_nodes_out_of_room(late_west: OnlineRouter) -> None:
+    """Monday 21:30 ET: only WH-WEST (18:30 PT) can still make Tuesday."""
+    when = dt.datetime(2026, 1, 5, 21, 30, tzinfo=ET)
+    event(late_west, "WH-WEST", "outage", True, 1)
+    answer = late_west.generate_fulfillment_options(
+        "C10", [("TEE", 1)], "100", now=when
+    )
+    assert "platinum" not in ids(answer)
+    assert answer.missing["platinum"] == (
+        "every node holding the items that can guarantee delivery by 2026-01-06 "
+        "(WH-WEST) lacks physical room today"
+    )
 
 
 _TIMES = st.integers(0, 60 * 24 * 21 - 1).map(

@@ -79,8 +79,10 @@ def test_option_set_round_trip(router: OnlineRouter) -> None:
         assert sent["recommended"] == answer.recommended
 
 
-def test_checkout_results_round_trip(tmp_path: Path) -> None:
-    with tiny_router(tmp_path) as r:
+def test_checkout_results_round_trip(
+    tmp_path: Path, state_location: Path | str
+) -> None:
+    with tiny_router(tmp_path, state=state_location) as r:
         a = r.generate_fulfillment_options("C5", [("SOFA", 2)], "100", now=MONDAY_10)
         b = r.generate_fulfillment_options("C6", [("SOFA", 2)], "100", now=MONDAY_10)
         held = _round_trip(r.select(a.request_id, "gold"), CheckoutOut)

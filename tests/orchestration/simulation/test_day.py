@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -73,6 +74,7 @@ def test_simulate_a_small_day(sample_dir: Path, tmp_path: Path) -> None:
     assert set(orders["tier"]) <= {"platinum", "gold", "silver", "overflow"}
     page = (out / "report.html").read_text()
     assert page.count("<img") == 4
+    _check_upgrades(summary, checkouts, page)
     for name in (
         "cost.png",
         "service.png",
@@ -82,6 +84,25 @@ def test_simulate_a_small_day(sample_dir: Path, tmp_path: Path) -> None:
         "capacity_scores.csv",
     ):
         assert (out / name).stat().st_size > 0
+
+
+def _check_upgrades(
+    summary: dict[str, Any], checkouts: pd.DataFrame, page: str
+) -> None:
+    """The upgrade accounting agrees with the checkouts it summarizes."""
+    u = summary["upgrades"]
+    done = checkouts[
+        (checkouts["status"] == "confirmed") & (checkouts["pricing"] == "upgrade")
+    ]
+    assert (done["chosen"] == "platinum").all() and u["confirmed"] == len(done)
+    assert u["spend"] == pytest.approx(done["upgrade_cost"].sum())
+    assert u["customers"] == done["customer_id"].nunique()
+    offered = checkouts["offered"].fillna("").str.contains("platinum")
+    assert u["offered_as_upgrade"] + u["offered_priced"] == offered.sum()
+    main = summary["policies"]["cpsat + bid prices"]["total_cost"]
+    assert u["fulfilment_cost"] == main
+    assert u["share_of_fulfilment_cost_pct"] == pytest.approx(100 * u["spend"] / main)
+    assert "<h2>Platinum upgrades</h2>" in page
 
 
 def test_forecast_shrinks_run_rate_toward_the_prior() -> None:

@@ -45,14 +45,14 @@ def test_options_follow_the_customers_cltv(live: Any) -> None:
 
 def test_select_override_confirm_cancel(live: Any) -> None:
     client, router, _ = live
-    answer = post_options(client, "C5", **TEE_TO_CHICAGO)
+    answer = post_options(client, "C10", **TEE_TO_CHICAGO)
     rid = answer["request_id"]
     assert answer["recommended"] == "gold"
     held = client.post(f"/v1/checkouts/{rid}/select", json={"option_id": "gold"})
     assert held.status_code == 200
     assert (held.json()["status"], held.json()["nodes"]) == ("held", ["ST-CHI"])
     # the customer overrides the recommendation: the hold swaps to WH-EAST
-    swap = client.post(f"/v1/checkouts/{rid}/select", json={"option_id": "silver"})
+    swap = client.post(f"/v1/checkouts/{rid}/select", json={"option_id": "platinum"})
     assert (swap.json()["status"], swap.json()["nodes"]) == ("held", ["WH-EAST"])
     assert router.store is not None
     assert router.store.available("ST-CHI", ["TEE"])["TEE"] == 5
@@ -61,13 +61,13 @@ def test_select_override_confirm_cancel(live: Any) -> None:
     assert (done.status_code, done.json()["status"], done.json()["option_id"]) == (
         200,
         "confirmed",
-        "silver",
+        "platinum",
     )
     again = client.post(f"/v1/checkouts/{rid}/confirm")
     assert (again.status_code, again.json()["status"]) == (200, "confirmed")
     orders = router.store.online_orders()
     assert orders[["order_id", "tier", "sku", "node_id"]].values.tolist() == [
-        [rid, "silver", "TEE", "WH-EAST"]
+        [rid, "platinum", "TEE", "WH-EAST"]
     ]
     cancel = client.post(f"/v1/checkouts/{rid}/cancel")
     assert cancel.status_code == 409 and cancel.json()["field"] == "request_id"

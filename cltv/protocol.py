@@ -1,0 +1,200 @@
+"""Rolling-origin evaluation: several as-of dates, each scored on its own holdout.
+
+A split trains, calibrates and selects on the data up to its as-of date only
+(:func:`~tierflow.cltv.evaluate.evaluate_model` cuts the data there) and is
+scored on the days after it. Every split runs several seeds; our model's
+worst seed is what counts, against the best baseline row of each metric.
+The protocol and its results: ``docs/cltv.md``.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from tierflow.cltv.evaluate import (
+    BASELINE_ROWS,
+    MODEL_NAME,
+    Evaluation,
+    best_of,
+    evaluate_model,
+)
+from tierflow.cltv.features import CustomerData
+from tierflow.cltv.model import CLTVConfig
+from tierflow.data.errors import InputError
+from tierflow.data.transactions import day_to_date
+
+Metrics = dict[str, float]
+#: Metrics summarized over seeds (``n_customers`` is the same for all).
+SUMMARIZED = (
+    "mae",
+    "rmse",
+    "spearman",
+    "top10_capture",
+    "top20_capture",
+    "gains_area_30",
+    "bias_pct",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Split:
+    """Train on the data up to ``as_of_day``; score ``(as_of, as_of + holdout]``."""
+
+    name: str
+    as_of_day: int
+    holdout_days: int
+
+    @property
+    def as_of(self) -> str:
+        return str(day_to_date(self.as_of_day).date())
+
+    @property
+    def holdout_end(self) -> str:
+        return str(day_to_date(self.as_of_day + self.holdout_days).date())
+
+
+def rolling_origins(
+    first_day: int,
+    last_day: int,
+    *,
+    holdout_days: int,
+    step_days: int,
+    n_origins: int,
+    min_history_days: int,
+) -> list[Split]:
+    """As-of dates every ``step_days`` back from the last complete holdout,
+    oldest first: the latest holdout ends on ``last_day``, no as-of date has
+    less than ``min_history_days`` of history, at most ``n_origins`` of them.
+    """
+    if min(holdout_days, step_days, n_origins) < 1:
+        raise InputError(
+            "holdout_days, step_days and n_origins must be >= 1",
+            value=(holdout_days, step_days, n_origins),
+        )
+    splits = []
+    for k in range(n_origins):
+        as_of = last_day - holdout_days - k * step_days
+        if as_of - first_day < min_history_days:
+            break
+        splits.append(Split(f"rolling-{k + 1}", as_of, holdout_days))
+    return splits[::-1]
+
+
+def worst_seed(runs: Sequence[Metrics]) -> Metrics:
+    """Per metric, the worst of the seeds: the lowest ranking metric, the
+    highest error, the largest ``|bias|``."""
+    return best_of(runs, worst=True)
+
+
+@dataclass(frozen=True, slots=True)
+class SeedRun:
+    seed: int
+    seconds: float
+    metrics: dict[str, Metrics]
+
+
+@dataclass(frozen=True, slots=True)
+class SplitResult:
+    """Every seed of one split on one data set."""
+
+    dataset: str
+    split: Split
+    runs: tuple[SeedRun, ...]
+    calibration: dict[str, object] = field(default_factory=dict)
+
+    def rows(self) -> list[str]:
+        return list(self.runs[0].metrics)
+
+    def worst(self, row: str = MODEL_NAME) -> Metrics:
+        """``row``'s worst seed per metric."""
+        return worst_seed([r.metrics[row] for r in self.runs])
+
+    def best(self, row: str) -> Metrics:
+        """``row``'s best seed per metric (the baselines' side of a check)."""
+        return best_of([r.metrics[row] for r in self.runs])
+
+    def mean(self, row: str) -> Metrics:
+        return {
+            k: statistics.fmean(r.metrics[row][k] for r in self.runs)
+            for k in SUMMARIZED
+        }
+
+    def best_baseline(self) -> Metrics:
+        """Per metric, the best baseline row (raw or calibrated) at its best seed."""
+        return best_of([self.best(name) for name in BASELINE_ROWS])
+
+    def checks(self, *, strict: bool) -> dict[str, bool]:
+        """The targets: our worst seed against the best baseline row.
+
+        ``strict`` (the standard split): the ranking metrics and MAE must be
+        better, and ``|bias|`` no worse than BG/NBD's; otherwise top-10 % and
+        top-20 % capture at least as good and MAE no worse.
+        """
+        ours, best = self.worst(), self.best_baseline()
+        if strict:
+            out = {
+                f"{k} > best baseline": ours[k] > best[k]
+                for k in ("top10_capture", "top20_capture", "gains_area_30")
+            }
+            out["mae < best baseline"] = ours["mae"] < best["mae"]
+            bgnbd = abs(self.best("bgnbd_gg")["bias_pct"])
+            out["|bias| <= bgnbd_gg's"] = abs(ours["bias_pct"]) <= bgnbd + 1e-9
+            return out
+        out = {
+            f"{k} >= best baseline": ours[k] >= best[k]
+            for k in ("top10_capture", "top20_capture")
+        }
+        out["mae <= best baseline"] = ours["mae"] <= best["mae"]
+        return out
+
+    def to_json(self, *, strict: bool) -> dict[str, object]:
+        return {
+            "dataset": self.dataset,
+            "split": self.split.name,
+            "as_of": self.split.as_of,
+            "holdout_days": self.split.holdout_days,
+            "holdout_end": self.split.holdout_end,
+            "seeds": [
+                {"seed": r.seed, "seconds": r.seconds, "models": r.metrics}
+                for r in self.runs
+            ],
+            "worst_seed": self.worst(),
+            "mean": {row: self.mean(row) for row in self.rows()},
+            "best_baseline": self.best_baseline(),
+            "calibration": self.calibration,
+            "targets": self.checks(strict=strict),
+        }
+
+
+def run_split(
+    data: CustomerData,
+    dataset: str,
+    split: Split,
+    seeds: Sequence[int],
+    config: CLTVConfig | None = None,
+    *,
+    on_seed: Callable[[int, Evaluation, float], None] | None = None,
+) -> SplitResult:
+    """Train and score ``split`` once per seed (the model's ``random_state``)."""
+    if not seeds:
+        raise InputError("need at least one seed", field="seeds")
+    base = config or CLTVConfig()
+    runs = []
+    calibration: dict[str, object] = {}
+    for seed in seeds:
+        start = time.perf_counter()
+        evaluation, _ = evaluate_model(
+            data,
+            split.as_of_day,
+            split.holdout_days,
+            base.with_params(random_state=seed),
+        )
+        seconds = time.perf_counter() - start
+        runs.append(SeedRun(seed, seconds, evaluation.metrics))
+        calibration = calibration or dict(evaluation.calibration or {})
+        if on_seed is not None:
+            on_seed(seed, evaluation, seconds)
+    return SplitResult(dataset, split, tuple(runs), calibration)

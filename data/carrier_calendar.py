@@ -1,0 +1,258 @@
+"""The carrier calendar of a network folder: US carrier holidays (from the
+``holidays`` package), adjusted per service by an optional ``holidays.csv``,
+and each service's delivery weekdays from an optional ``services.csv``.
+Formats, observance rules and why: ``docs/data.md``."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping, Sequence
+from functools import lru_cache
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+import holidays
+import numpy as np
+import pandas as pd
+from numpy.typing import NDArray
+
+from tierflow.data.delivery_calendar import (
+    DELIVERY_WEEKMASK,
+    SHIP_WEEKMASK,
+    DeliveryCalendar,
+    OperatingDays,
+)
+from tierflow.data.rates import SERVICES
+from tierflow.data.table_reader import Column, cell_error, read_table, table_path
+
+#: The US federal holidays on which parcel carriers neither pick up nor deliver.
+CARRIER_HOLIDAYS: tuple[str, ...] = (
+    "New Year's Day",
+    "Memorial Day",
+    "Independence Day",
+    "Labor Day",
+    "Thanksgiving Day",
+    "Christmas Day",
+)
+#: Years the carrier holidays are computed for (``holidays.csv`` may add any date).
+FIRST_YEAR, LAST_YEAR = 2000, 2099
+#: ``holidays.csv``'s ``service`` for a row that applies to every service.
+ALL_SERVICES = "*"
+WEEKDAYS: tuple[str, ...] = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+_SUNDAY = 6
+
+HOLIDAY_COLUMNS = (
+    Column("date", "date"),
+    Column("service", choices=(ALL_SERVICES, *SERVICES)),
+    Column("action", choices=("closed", "open")),
+)
+SERVICE_COLUMNS = (
+    Column("service", choices=SERVICES),
+    Column("delivery_days"),
+)
+
+
+@lru_cache(maxsize=4)
+def carrier_holidays(
+    first: int = FIRST_YEAR, last: int = LAST_YEAR
+) -> Mapping[dt.date, str]:
+    """Carrier non-delivery days of years ``first..last`` with their names.
+
+    The holiday itself is closed; one on a Sunday also closes the Monday after
+    (``"... (observed)"``). One on a Saturday closes only the Saturday.
+    """
+    us = holidays.country_holidays(
+        "US", years=range(first, last + 1), observed=False, language="en_US"
+    )
+    closed: dict[dt.date, str] = {}
+    for day in sorted(us):
+        names = [n for n in us.get_list(day) if n in CARRIER_HOLIDAYS]
+        if not names:
+            continue
+        closed[day] = names[0]
+        if day.weekday() == _SUNDAY:
+            closed[day + dt.timedelta(days=1)] = f"{names[0]} (observed)"
+    return MappingProxyType(closed)
+
+
+def parse_weekdays(text: str) -> str:
+    """numpy weekmask of ``Mon-Sat`` / ``Mon;Wed;Fri`` style text.
+
+    Raises
+    ------
+    ValueError
+        With the message an ``InputError`` quotes.
+    """
+    mask = [0] * 7
+    for part in (p.strip() for p in text.split(";")):
+        lo, sep, hi = (s.strip().title() for s in part.partition("-"))
+        if lo not in WEEKDAYS or (sep and hi not in WEEKDAYS):
+            raise ValueError("not weekdays like Mon-Sat or Mon;Wed;Fri")
+        a = WEEKDAYS.index(lo)
+        b = WEEKDAYS.index(hi) if sep else a
+        if b < a:
+            raise ValueError(f"{lo}-{hi} runs backwards (Monday first)")
+        mask[a : b + 1] = [1] * (b - a + 1)
+    if mask[_SUNDAY]:
+        raise ValueError("Sunday is never a delivery day")
+    return "".join(map(str, mask))
+
+
+def weekdays_label(weekmask: str) -> str:
+    """``"1111110"`` -> ``"Mon-Sat"``; runs joined by ``;``."""
+    runs: list[str] = []
+    day = 0
+    while day < 7:
+        if weekmask[day] != "1":
+            day += 1
+            continue
+        end = day
+        while end + 1 < 7 and weekmask[end + 1] == "1":
+            end += 1
+        runs.append(WEEKDAYS[day] if end == day else f"{WEEKDAYS[day]}-{WEEKDAYS[end]}")
+        day = end + 1
+    return ";".join(runs)
+
+
+def service_weekmasks(folder: Path | None) -> tuple[str, ...]:
+    """Delivery weekmask per service: ``services.csv``, else Mon–Sat."""
+    masks = [DELIVERY_WEEKMASK] * len(SERVICES)
+    if folder is None or table_path(folder, "services") is None:
+        return tuple(masks)
+    table, path = read_table(folder, "services", SERVICE_COLUMNS, unique=[("service",)])
+    raw = table.attrs["raw"]
+    for pos, (service, text) in enumerate(
+        zip(table["service"], table["delivery_days"], strict=True)
+    ):
+        try:
+            masks[SERVICES.index(str(service))] = parse_weekdays(str(text))
+        except ValueError as exc:
+            raise cell_error(path, raw, pos, "delivery_days", str(exc)) from None
+    return tuple(masks)
+
+
+def service_closures(
+    folder: Path | None, weekmasks: Sequence[str]
+) -> list[set[dt.date]]:
+    """Closed dates per service: carrier holidays, then ``holidays.csv``'s
+    every-service rows, then its per-service rows (each in file order)."""
+    base = set(carrier_holidays())
+    closed = [set(base) for _ in SERVICES]
+    if folder is None or table_path(folder, "holidays") is None:
+        return closed
+    table, path = read_table(
+        folder, "holidays", HOLIDAY_COLUMNS, unique=[("date", "service")]
+    )
+    rows = _HolidayRows(table, path, weekmasks)
+    every = (table["service"] == ALL_SERVICES).to_numpy()
+    for pos in [*np.flatnonzero(every), *np.flatnonzero(~every)]:
+        rows.apply(int(pos), closed)
+    return closed
+
+
+class _HolidayRows:
+    """Applies ``holidays.csv`` rows to per-service closed sets, checking each."""
+
+    def __init__(self, table: pd.DataFrame, path: Path, weekmasks: Sequence[str]):
+        self.raw = table.attrs["raw"]
+        self.path = path
+        self.weekmasks = weekmasks
+        self.dates = [t.date() for t in table["date"]]
+        self.services = [str(s) for s in table["service"]]
+        self.actions = [str(a) for a in table["action"]]
+
+    def apply(self, pos: int, closed: list[set[dt.date]]) -> None:
+        day, service = self.dates[pos], self.services[pos]
+        targets = (
+            range(len(SERVICES))
+            if service == ALL_SERVICES
+            else (SERVICES.index(service),)
+        )
+        if self.actions[pos] == "closed":
+            for s in targets:
+                closed[s].add(day)
+            return
+        who = "every service" if service == ALL_SERVICES else service
+        if day.weekday() == _SUNDAY:
+            self._reject(pos, "a Sunday: Sunday is never a delivery day")
+        if not all(day in closed[s] for s in targets):
+            self._reject(pos, f"not closed for {who} (open only re-opens a closed day)")
+        if service != ALL_SERVICES and self.weekmasks[targets[0]][day.weekday()] != "1":
+            self._reject(pos, f"not a delivery weekday of {service} (services.csv)")
+        for s in targets:
+            closed[s].discard(day)
+
+    def _reject(self, pos: int, message: str) -> None:
+        raise cell_error(self.path, self.raw, pos, "date", message)
+
+
+def carrier_calendar(
+    folder: Path | None = None, offered: Sequence[bool] | NDArray[np.bool_] = ()
+) -> DeliveryCalendar:
+    """The delivery calendar of a network folder (``docs/data.md``).
+
+    Parameters
+    ----------
+    folder
+        Network folder with the optional ``holidays`` and ``services`` tables;
+        None: carrier holidays and Mon–Sat only.
+    offered
+        Services the rate card offers (default: all). Nodes ship, and promises
+        count, on the days at least one of them operates.
+
+    Raises
+    ------
+    InputError
+        The first bad row of ``services.csv`` or ``holidays.csv``, located.
+    """
+    weekmasks = service_weekmasks(folder)
+    closed = service_closures(folder, weekmasks)
+    used = [s for s in range(len(SERVICES)) if len(offered) == 0 or offered[s]]
+    used = used or list(range(len(SERVICES)))
+    every = set.intersection(*(closed[s] for s in used))
+    promise_mask = "".join(
+        "1" if any(weekmasks[s][d] == "1" for s in used) else "0" for d in range(7)
+    )
+    services = tuple(
+        OperatingDays(mask, tuple(sorted(days)))
+        for mask, days in zip(weekmasks, closed, strict=True)
+    )
+    return DeliveryCalendar(
+        ship_weekmask=SHIP_WEEKMASK,
+        delivery_weekmask=promise_mask,
+        holidays=tuple(sorted(every)),
+        services=services,
+    )
+
+
+def calendar_summary(
+    calendar: DeliveryCalendar,
+    offered: Sequence[bool] | NDArray[np.bool_],
+    today: dt.date,
+    days: int = 365,
+) -> dict[str, Any]:
+    """Ship days, each offered service's delivery days, and the closed days of
+    the ``days`` from ``today`` (as ``tierflow network validate`` prints)."""
+    names = [s for i, s in enumerate(SERVICES) if offered[i]]
+    per = {s: calendar.service_days(SERVICES.index(s)) for s in names}
+    end = today + dt.timedelta(days=days)
+    known = carrier_holidays()
+    dates = sorted({d for op in per.values() for d in op.closed if today <= d < end})
+    closed = []
+    for day in dates:
+        shut = [s for s, op in per.items() if _closes(op, day)]
+        if shut:
+            name = known.get(day, "holidays.csv")
+            closed.append({"date": day.isoformat(), "name": name, "services": shut})
+    return {
+        "ship_days": weekdays_label(calendar.ship_weekmask),
+        "delivery_days": {s: weekdays_label(op.weekmask) for s, op in per.items()},
+        "closed_days_from": today.isoformat(),
+        "closed_days": closed,
+    }
+
+
+def _closes(days: OperatingDays, day: dt.date) -> bool:
+    """Whether ``day`` is a closed day on one of the service's weekdays."""
+    return days.weekmask[day.weekday()] == "1" and day in days.closed

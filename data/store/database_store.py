@@ -1,0 +1,67 @@
+"""Every concern class over one :class:`~tierflow.data.store.database.Database`:
+the body both backends share (their own classes only open the database)."""
+
+from __future__ import annotations
+
+import abc
+from typing import Self
+
+from tierflow.data.store.allocations import Allocations
+from tierflow.data.store.bid_prices import BidPriceLog
+from tierflow.data.store.capacity_log import CapacityLog
+from tierflow.data.store.checkouts import Checkouts
+from tierflow.data.store.reservations import Reservations
+from tierflow.data.store.scores import Scores
+from tierflow.data.store.stock import Inventory
+from tierflow.data.store.upgrades import Upgrades
+
+
+class DatabaseStore(
+    Inventory,
+    Reservations,
+    Checkouts,
+    CapacityLog,
+    Scores,
+    Allocations,
+    BidPriceLog,
+    Upgrades,
+    abc.ABC,
+):
+    """A :class:`~tierflow.data.store.StateStore` over one database: the
+    concern classes as mixins sharing ``_db``, plus the store's upkeep."""
+
+    @property
+    def location(self) -> str:
+        """Where the store lives: a file path, or a URL without its password."""
+        return self._db.location
+
+    @abc.abstractmethod
+    def reopen(self) -> Self:
+        """A second store on the same database, with its own connections."""
+
+    def close(self) -> None:
+        """Release the connections."""
+        self._db.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def schema_version(self) -> int:
+        """The database's schema version."""
+        return self._db.schema_version()
+
+    def check_consistency(self) -> list[str]:
+        """Invariants a crash must never break; returns what is violated.
+
+        The engine's own integrity check (SQLite's ``integrity_check``);
+        ``reserved`` equals the live reservation lines per (node, sku); every
+        allocation batch holds exactly its marker's ``n_rows``.
+        """
+        return [
+            *self._db.integrity_problems(),
+            *self._reserved_mismatches(),
+            *self._batch_mismatches(),
+        ]

@@ -1,0 +1,78 @@
+"""Where a state store lives, and opening it: a SQLite file path, or a
+PostgreSQL URL (``postgresql://USER@/DB?host=/socket/dir`` or
+``postgresql://USER:PASSWORD@HOST:PORT/DB``). ``$TIERFLOW_STATE`` may hold
+either."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from tierflow.data.store.database import default_state_path
+from tierflow.data.store.protocols import StateStore
+
+#: URL schemes libpq accepts.
+POSTGRES_SCHEMES = ("postgresql://", "postgres://")
+
+
+def is_postgres_url(location: object) -> bool:
+    """Whether ``location`` is a PostgreSQL URL (else it is a SQLite path)."""
+    return isinstance(location, str) and location.startswith(POSTGRES_SCHEMES)
+
+
+def redact_url(url: str) -> str:
+    """``url`` without its password (in the user part or the query)."""
+    parts = urlsplit(url)
+    user, at, host = parts.netloc.rpartition("@")
+    netloc = f"{user.partition(':')[0]}@{host}" if at else host
+    query = "&".join(
+        p for p in parts.query.split("&") if p and not p.startswith("password=")
+    )
+    return (
+        f"{parts.scheme}://{netloc}{parts.path}"
+        + (f"?{query}" if query else "")
+        + (f"#{parts.fragment}" if parts.fragment else "")
+    )
+
+
+def default_state_location() -> Path | str:
+    """``$TIERFLOW_STATE`` as given when it is a URL, else
+    :func:`~tierflow.data.store.default_state_path`."""
+    env = os.environ.get("TIERFLOW_STATE", "")
+    return env if is_postgres_url(env) else default_state_path()
+
+
+def describe_location(location: Path | str) -> str:
+    """A location to print: a path as is, a URL without its password."""
+    text = str(location)
+    return redact_url(text) if is_postgres_url(text) else text
+
+
+def open_store(location: Path | str | None = None, **kwargs: Any) -> StateStore:
+    """Open (creating and migrating) the state store at ``location``.
+
+    Parameters
+    ----------
+    location
+        A SQLite file, a PostgreSQL URL, or None for
+        :func:`default_state_location`.
+    **kwargs
+        Options of the backend's class (``timeout_s``; ``synchronous`` for
+        SQLite, ``pool_size`` for PostgreSQL).
+
+    Raises
+    ------
+    StoreUnavailable
+        The database cannot be opened or reached.
+    """
+    where = default_state_location() if location is None else location
+    if is_postgres_url(where):
+        # imported here: the SQLite path (``make demo``) never loads psycopg
+        from tierflow.data.store.postgres_store import PostgresStore
+
+        return PostgresStore(str(where), **kwargs)
+    from tierflow.data.store.sqlite_store import SqliteStore
+
+    return SqliteStore(where, **kwargs)

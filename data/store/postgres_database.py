@@ -1,0 +1,242 @@
+"""The PostgreSQL connection under :class:`~tierflow.data.store.PostgresStore`:
+the one place that knows psycopg (a connection pool, READ COMMITTED
+transactions, ``?`` → ``%s``, advisory locks, ``NOTIFY``, the
+``schema_version`` table). Design: ``docs/store.md``."""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+from collections.abc import Iterable, Iterator, Sequence
+from typing import Any
+
+import pandas as pd
+import psycopg
+from psycopg_pool import ConnectionPool
+
+from tierflow.data.errors import TierflowError
+from tierflow.data.store.database import StoreConflict, StoreUnavailable
+from tierflow.data.store.location import redact_url
+from tierflow.data.store.postgres_notices import Notices
+
+#: The advisory lock key that runs migrations one at a time.
+_SCHEMA_LOCK = "tierflow.schema"
+
+
+@functools.lru_cache(maxsize=1024)
+def pg_sql(sql: str) -> str:
+    """The store's ``?`` (qmark) SQL in psycopg's ``%s`` style."""
+    return sql.replace("%", "%%").replace("?", "%s")
+
+
+@contextlib.contextmanager
+def _reachable() -> Iterator[None]:
+    """psycopg's errors as the store's: constraint violations pass through,
+    lost lock conflicts are :class:`StoreConflict`, a server or pool that
+    cannot be reached is :class:`StoreUnavailable`."""
+    try:
+        yield
+    except psycopg.IntegrityError:
+        raise
+    except psycopg.errors.TransactionRollback as exc:
+        raise StoreConflict(str(exc)) from exc
+    except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
+        raise StoreUnavailable(str(exc).strip()) from exc
+
+
+class Rows:
+    """A read's rows, fetched before its connection went back to the pool."""
+
+    __slots__ = ("_next", "_rows", "rowcount")
+
+    def __init__(self, rows: list[Any], rowcount: int) -> None:
+        self._rows = rows
+        self._next = 0
+        self.rowcount = rowcount
+
+    def fetchone(self) -> Any:
+        """The next row, or None."""
+        if self._next >= len(self._rows):
+            return None
+        self._next += 1
+        return self._rows[self._next - 1]
+
+    def fetchall(self) -> list[Any]:
+        """The remaining rows."""
+        rest = self._rows[self._next :]
+        self._next = len(self._rows)
+        return rest
+
+
+class PostgresTransaction:
+    """A READ COMMITTED transaction on one pooled connection."""
+
+    __slots__ = ("_conn",)
+    for_update = " FOR UPDATE"
+
+    def __init__(self, conn: psycopg.Connection[Any]) -> None:
+        self._conn = conn
+
+    def execute(
+        self, sql: str, parameters: Sequence[Any] = (), /
+    ) -> psycopg.Cursor[Any]:
+        """Run one statement."""
+        return self._conn.execute(pg_sql(sql), parameters)
+
+    def executemany(
+        self, sql: str, parameters: Iterable[Sequence[Any]], /
+    ) -> psycopg.Cursor[Any]:
+        """Run one statement per parameter row (pipelined)."""
+        cur = self._conn.cursor()
+        cur.executemany(pg_sql(sql), parameters)
+        return cur
+
+    def lock(self, key: str) -> None:
+        """A transaction-level advisory lock on ``key`` (released at commit)."""
+        self._conn.execute(
+            "SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (key,)
+        )
+
+    def notify(self, channel: str, payload: int) -> None:
+        """``NOTIFY channel, payload``, delivered when the transaction commits."""
+        self._conn.execute("SELECT pg_notify(%s, %s)", (channel, str(payload)))
+
+
+class PostgresDatabase:
+    """A pool of connections to one PostgreSQL database, migrated to the newest schema.
+
+    Parameters
+    ----------
+    url
+        libpq URL, e.g. ``postgresql://USER@/DB?host=/socket/dir``.
+    migrations
+        Statements of each schema version; version ``i + 1`` applies
+        ``migrations[i]``.
+    timeout_s
+        How long a caller waits for a free connection before failing.
+    pool_size
+        Most connections this object opens at once (one more listens for
+        notices once :meth:`listen` is called).
+    """
+
+    integrity_error: type[Exception] = psycopg.IntegrityError
+
+    def __init__(
+        self,
+        url: str,
+        migrations: Sequence[Sequence[str]],
+        *,
+        timeout_s: float = 60.0,
+        pool_size: int = 4,
+    ) -> None:
+        self.location = redact_url(url)
+        with _reachable():
+            with psycopg.connect(url, autocommit=True) as conn:
+                _migrate(conn, migrations, self.location)
+            self._pool = ConnectionPool(
+                url,
+                min_size=1,
+                max_size=max(1, pool_size),
+                kwargs={"autocommit": True},
+                configure=_read_committed,
+                timeout=timeout_s,
+                num_workers=2,
+                name=self.location,
+                open=True,
+            )
+        self._notices = Notices(url)
+
+    def execute(self, sql: str, parameters: Sequence[Any] = (), /) -> Rows:
+        """Run one statement in its own transaction (a read)."""
+        with _reachable(), self._pool.connection() as conn:
+            cur = conn.execute(pg_sql(sql), parameters)
+            rows = cur.fetchall() if cur.description is not None else []
+            return Rows(rows, cur.rowcount)
+
+    def executemany(self, sql: str, parameters: Iterable[Sequence[Any]], /) -> Rows:
+        """Run one statement per parameter row, in one transaction."""
+        with self.tx() as conn:
+            return Rows([], conn.executemany(sql, parameters).rowcount)
+
+    def frame(self, sql: str, params: Sequence[Any] | None = None) -> pd.DataFrame:
+        """A query's rows as a data frame (built as pandas' SQL reader does)."""
+        with _reachable(), self._pool.connection() as conn:
+            cur = conn.execute(pg_sql(sql), params or ())
+            columns = [c.name for c in cur.description or ()]
+            return pd.DataFrame.from_records(
+                cur.fetchall(), columns=columns, coerce_float=True
+            )
+
+    @contextlib.contextmanager
+    def tx(self) -> Iterator[PostgresTransaction]:
+        """One write transaction: everything in it lands, or nothing does."""
+        with (
+            _reachable(),
+            self._pool.connection() as conn,
+            conn.transaction(),
+        ):
+            yield PostgresTransaction(conn)
+
+    def schema_version(self) -> int:
+        """The version in the ``schema_version`` table."""
+        with _reachable(), self._pool.connection() as conn:
+            return _version(conn)
+
+    def integrity_problems(self) -> list[str]:
+        """Nothing to add: PostgreSQL checks its pages itself."""
+        return []
+
+    def listen(self, channel: str) -> None:
+        """``LISTEN`` to ``channel`` on this object's notice connection."""
+        self._notices.listen(channel)
+
+    def wait_notice(self, channel: str, after: int, timeout_s: float) -> None:
+        """Return once a notice on ``channel`` carried more than ``after``, or
+        after ``timeout_s``."""
+        self._notices.wait(channel, after, timeout_s)
+
+    def close(self) -> None:
+        """Stop listening and close every connection."""
+        self._notices.close()
+        self._pool.close()
+
+
+def _read_committed(conn: psycopg.Connection[Any]) -> None:
+    """Every pooled connection runs READ COMMITTED, whatever the server default."""
+    conn.isolation_level = psycopg.IsolationLevel.READ_COMMITTED
+
+
+def _version(conn: psycopg.Connection[Any]) -> int:
+    """The applied schema version (0 for an empty database)."""
+    exists = conn.execute("SELECT to_regclass('schema_version')").fetchone()
+    if exists is None or exists[0] is None:
+        return 0
+    row = conn.execute("SELECT MAX(version) FROM schema_version").fetchone()
+    return 0 if row is None or row[0] is None else int(row[0])
+
+
+def _migrate(
+    conn: psycopg.Connection[Any], migrations: Sequence[Sequence[str]], where: str
+) -> None:
+    """Bring the database to the newest version, one migrating process at a time."""
+    newest = len(migrations)
+    if _version(conn) == newest:
+        return
+    with conn.transaction():
+        conn.execute(
+            "SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (_SCHEMA_LOCK,)
+        )
+        conn.execute(
+            "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)"
+        )
+        version = _version(conn)  # re-read under the lock
+        if version > newest:
+            raise TierflowError(
+                f"{where}: schema version {version} is newer than this "
+                f"tierflow's ({newest}); upgrade tierflow"
+            )
+        for target in range(version + 1, newest + 1):
+            for statement in migrations[target - 1]:
+                conn.execute(statement)
+        conn.execute("DELETE FROM schema_version")
+        conn.execute("INSERT INTO schema_version (version) VALUES (%s)", (newest,))

@@ -1,0 +1,107 @@
+"""PostgreSQL notices for waiters in this process: one connection that
+``LISTEN``s, read by a daemon thread; each waiter blocks on a condition
+until a notice carries a number past the one it has seen.
+
+A notice's payload is a number that only grows (the capacity log's last
+``seq``). A lost connection is opened again; meanwhile waiters time out
+and re-read the table, so a notice lost then costs latency, never an event.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import time
+from typing import Any
+
+import psycopg
+from psycopg import sql
+
+#: How long the reader waits for notices before it looks for new channels
+#: or a close.
+_TICK_S = 0.2
+#: Wait before opening a lost notice connection again.
+_RECONNECT_S = 0.5
+#: How long :meth:`Notices.listen` waits for the ``LISTEN`` to be in place.
+_READY_S = 5.0
+
+
+class Notices:
+    """The notices of one database, for the threads of this process.
+
+    Parameters
+    ----------
+    url
+        libpq URL of the database.
+    """
+
+    def __init__(self, url: str) -> None:
+        self._url = url
+        self._cond = threading.Condition()
+        self._wanted: set[str] = set()
+        self._listening: set[str] = set()
+        self._latest: dict[str, int] = {}
+        self._thread: threading.Thread | None = None
+        self._closed = False
+
+    def listen(self, channel: str) -> None:
+        """Receive ``channel``'s notices from now on (returns once ``LISTEN``
+        is in place, or after a few seconds if the server cannot be reached)."""
+        with self._cond:
+            if channel in self._listening or self._closed:
+                return
+            self._wanted.add(channel)
+            if self._thread is None:
+                self._thread = threading.Thread(
+                    target=self._run, name="tierflow-notices", daemon=True
+                )
+                self._thread.start()
+            self._cond.wait_for(
+                lambda: channel in self._listening or self._closed, _READY_S
+            )
+
+    def wait(self, channel: str, after: int, timeout_s: float) -> None:
+        """Block until a notice on ``channel`` carried more than ``after``, or
+        ``timeout_s`` passed."""
+        with self._cond:
+            self._cond.wait_for(
+                lambda: self._latest.get(channel, 0) > after or self._closed,
+                max(0.0, timeout_s),
+            )
+
+    def close(self) -> None:
+        """Stop the reader (it closes its connection)."""
+        with self._cond:
+            self._closed = True
+            self._cond.notify_all()
+            thread = self._thread
+        if thread is not None:
+            thread.join(timeout=5 * _TICK_S)
+
+    def _run(self) -> None:
+        while not self._closed:
+            try:
+                with psycopg.connect(self._url, autocommit=True) as conn:
+                    self._serve(conn)
+            except psycopg.Error:
+                with self._cond:
+                    self._listening.clear()
+                    self._cond.notify_all()
+                time.sleep(_RECONNECT_S)
+
+    def _serve(self, conn: psycopg.Connection[Any]) -> None:
+        """Listen on every wanted channel and pass notices on, until closed."""
+        while not self._closed:
+            with self._cond:
+                new = self._wanted - self._listening
+            for channel in sorted(new):
+                conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(channel)))
+            with self._cond:
+                self._listening |= new
+                self._cond.notify_all()
+            for notice in conn.notifies(timeout=_TICK_S):
+                with contextlib.suppress(ValueError), self._cond:
+                    seen = int(notice.payload)
+                    old = self._latest.get(notice.channel, 0)
+                    self._latest[notice.channel] = max(old, seen)
+                    self._cond.notify_all()

@@ -1,0 +1,47 @@
+"""The PostgreSQL state store: every concern class over one connection pool."""
+
+from __future__ import annotations
+
+from tierflow.data.store.database_store import DatabaseStore
+from tierflow.data.store.postgres_database import PostgresDatabase
+from tierflow.data.store.schema import POSTGRES_MIGRATIONS
+
+
+class PostgresStore(DatabaseStore):
+    """The PostgreSQL implementation of :class:`~tierflow.data.store.StateStore`.
+
+    Parameters
+    ----------
+    url
+        libpq URL: ``postgresql://USER@/DB?host=/socket/dir`` (Unix socket)
+        or ``postgresql://USER:PASSWORD@HOST:PORT/DB``. An empty database is
+        migrated on first open.
+    timeout_s
+        How long a call waits for a free connection before failing.
+    pool_size
+        Most connections the store opens at once.
+
+    Notes
+    -----
+    Any number of processes, threads and hosts may share the database: writes
+    are READ COMMITTED transactions whose conditional updates and row locks
+    keep every guarantee of the SQLite store (``docs/store.md``).
+    """
+
+    def __init__(
+        self, url: str, *, timeout_s: float = 60.0, pool_size: int = 4
+    ) -> None:
+        super().__init__(
+            PostgresDatabase(
+                url, POSTGRES_MIGRATIONS, timeout_s=timeout_s, pool_size=pool_size
+            )
+        )
+        self._url = url
+        self._timeout_s = timeout_s
+        self._pool_size = pool_size
+
+    def reopen(self) -> PostgresStore:
+        """A second store on the same database, with its own pool."""
+        return PostgresStore(
+            self._url, timeout_s=self._timeout_s, pool_size=self._pool_size
+        )

@@ -1,0 +1,180 @@
+"""The SQLite connection under :class:`~tierflow.data.store.SqliteStore`: the
+one place that knows SQLite (pragmas, WAL, ``BEGIN IMMEDIATE``,
+``PRAGMA user_version``). Design: ``docs/store.md``."""
+
+from __future__ import annotations
+
+import contextlib
+import sqlite3
+import threading
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from tierflow.data.errors import InputError, TierflowError
+from tierflow.data.store.database import StoreUnavailable
+
+#: How often a waiter re-reads the capacity log (SQLite has no notices).
+POLL_S = 0.05
+
+
+class SqliteTransaction:
+    """A ``BEGIN IMMEDIATE`` transaction: SQLite runs one writer at a time,
+    so rows need no locks and keys are held already."""
+
+    __slots__ = ("_conn",)
+    for_update = ""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self._conn = conn
+
+    def execute(self, sql: str, parameters: Sequence[Any] = (), /) -> sqlite3.Cursor:
+        """Run one statement."""
+        return self._conn.execute(sql, parameters)
+
+    def executemany(
+        self, sql: str, parameters: Iterable[Sequence[Any]], /
+    ) -> sqlite3.Cursor:
+        """Run one statement per parameter row."""
+        return self._conn.executemany(sql, parameters)
+
+    def lock(self, key: str) -> None:
+        """Nothing to do: the write lock is the database's."""
+
+    def notify(self, channel: str, payload: int) -> None:
+        """Nothing to do: waiters poll (:meth:`SqliteDatabase.wait_notice`)."""
+
+
+@contextlib.contextmanager
+def _reachable() -> Iterator[None]:
+    """SQLite's errors as :class:`StoreUnavailable`, except constraint violations."""
+    try:
+        yield
+    except sqlite3.IntegrityError:
+        raise
+    except sqlite3.Error as exc:
+        raise StoreUnavailable(str(exc)) from exc
+
+
+class SqliteDatabase:
+    """One SQLite connection in WAL mode, migrated to the newest schema.
+
+    Parameters
+    ----------
+    path
+        Database file (created with its folder if missing).
+    migrations
+        Statements of each schema version; version ``i + 1`` applies
+        ``migrations[i]``.
+    timeout_s
+        How long a writer waits for the write lock before failing.
+    synchronous
+        ``NORMAL`` (crash-safe) or ``FULL`` (also power-loss-safe).
+    """
+
+    integrity_error: type[Exception] = sqlite3.IntegrityError
+
+    def __init__(
+        self,
+        path: Path,
+        migrations: Sequence[Sequence[str]],
+        *,
+        timeout_s: float = 60.0,
+        synchronous: str = "NORMAL",
+    ) -> None:
+        if synchronous not in ("NORMAL", "FULL"):
+            raise InputError(
+                "must be NORMAL or FULL", field="synchronous", value=synchronous
+            )
+        self.path = path
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        # One connection per store object; the lock keeps threads (a web
+        # server's workers) from interleaving statements of two transactions.
+        self._lock = threading.RLock()
+        with _reachable():
+            self._conn = sqlite3.connect(
+                self.path,
+                timeout=timeout_s,
+                isolation_level=None,
+                check_same_thread=False,
+            )
+            self._conn.execute(f"PRAGMA busy_timeout = {int(timeout_s * 1000)}")
+            mode = self._conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+            if str(mode).lower() != "wal":
+                raise TierflowError(f"{self.path}: cannot enable WAL mode (got {mode})")
+            self._conn.execute(f"PRAGMA synchronous = {synchronous}")
+            self._conn.execute("PRAGMA foreign_keys = ON")
+            self._migrate(migrations)
+
+    @property
+    def location(self) -> str:
+        """The database file."""
+        return str(self.path)
+
+    def execute(self, sql: str, parameters: Sequence[Any] = (), /) -> sqlite3.Cursor:
+        """Run one statement outside a transaction (a read: WAL never blocks it)."""
+        with _reachable():
+            return self._conn.execute(sql, parameters)
+
+    def executemany(
+        self, sql: str, parameters: Iterable[Sequence[Any]], /
+    ) -> sqlite3.Cursor:
+        """Run one statement per parameter row (in autocommit mode)."""
+        with _reachable():
+            return self._conn.executemany(sql, parameters)
+
+    def frame(self, sql: str, params: Sequence[Any] | None = None) -> pd.DataFrame:
+        """A query's rows as a data frame (pandas' own SQLite reader)."""
+        with _reachable():
+            return pd.read_sql_query(sql, self._conn, params=params)
+
+    @contextlib.contextmanager
+    def tx(self) -> Iterator[SqliteTransaction]:
+        """One write transaction: everything in it lands, or nothing does."""
+        with self._lock, _reachable():
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield SqliteTransaction(self._conn)
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+            self._conn.execute("COMMIT")
+
+    def schema_version(self) -> int:
+        """The database's schema version (``PRAGMA user_version``)."""
+        return int(self.execute("PRAGMA user_version").fetchone()[0])
+
+    def integrity_problems(self) -> list[str]:
+        """SQLite's ``integrity_check``, when it finds anything."""
+        (ok,) = self.execute("PRAGMA integrity_check").fetchone()
+        return [] if ok == "ok" else [f"integrity_check: {ok}"]
+
+    def listen(self, channel: str) -> None:
+        """Nothing to do: SQLite has no notices, waiters poll."""
+
+    def wait_notice(self, channel: str, after: int, timeout_s: float) -> None:
+        """Sleep one poll interval (at most ``timeout_s``); the caller re-reads."""
+        time.sleep(max(0.0, min(timeout_s, POLL_S)))
+
+    def close(self) -> None:
+        """Close the connection."""
+        self._conn.close()
+
+    def _migrate(self, migrations: Sequence[Sequence[str]]) -> None:
+        newest = len(migrations)
+        if self.schema_version() == newest:
+            return
+        with self.tx() as conn:
+            version = self.schema_version()  # re-read under the write lock
+            if version > newest:
+                raise TierflowError(
+                    f"{self.path}: schema version {version} is newer than this "
+                    f"tierflow's ({newest}); upgrade tierflow"
+                )
+            for target in range(version + 1, newest + 1):
+                for statement in migrations[target - 1]:
+                    conn.execute(statement)
+                conn.execute(f"PRAGMA user_version = {target}")

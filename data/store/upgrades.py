@@ -1,0 +1,111 @@
+"""The upgrade allowance ledger: Platinum upgrades charged to customers.
+
+A Platinum upgrade (``docs/checkout.md``, "Pricing") is noted when the
+shopper selects it and charged to the customer's allowance when the
+checkout is confirmed — once per request id, however often confirm is
+repeated. A selection that is never confirmed charges nothing.
+"""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+
+from tierflow.data.errors import InputError
+from tierflow.data.store.database import StorePart, clock
+
+#: Columns of :meth:`Upgrades.confirmed_upgrades`.
+UPGRADE_COLUMNS = (
+    "request_id",
+    "option_id",
+    "customer_id",
+    "amount",
+    "predicted_spend",
+    "confirmed_at",
+)
+
+
+class Upgrades(StorePart):
+    """The ``upgrades`` table: one row per request that selected an upgrade."""
+
+    def note_upgrade(
+        self,
+        request_id: str,
+        option_id: str,
+        customer_id: str,
+        amount: float,
+        *,
+        predicted_spend: float,
+        now: float | None = None,
+    ) -> None:
+        """Note that a checkout selected an upgrade costing ``amount`` ($).
+
+        Selecting again (another amount after a requote) replaces the note;
+        a confirmed upgrade is never changed.
+
+        Raises
+        ------
+        InputError
+            An empty id, or an amount or spend that is not a finite number >= 0.
+        """
+        for name, value in (("request_id", request_id), ("customer_id", customer_id)):
+            if not value:
+                raise InputError("must not be empty", field=name)
+        for name, number in (("amount", amount), ("predicted_spend", predicted_spend)):
+            if not (math.isfinite(number) and number >= 0):
+                raise InputError(
+                    "must be a finite number >= 0", field=name, value=number
+                )
+        with self._db.tx() as conn:
+            conn.execute(
+                "INSERT INTO upgrades (request_id, option_id, customer_id, amount, "
+                "predicted_spend, selected_at) VALUES (?, ?, ?, ?, ?, ?) "
+                "ON CONFLICT (request_id) DO UPDATE SET "
+                "option_id = excluded.option_id, customer_id = excluded.customer_id, "
+                "amount = excluded.amount, predicted_spend = excluded.predicted_spend, "
+                "selected_at = excluded.selected_at "
+                "WHERE upgrades.confirmed_at IS NULL",
+                (
+                    request_id,
+                    option_id,
+                    customer_id,
+                    float(amount),
+                    float(predicted_spend),
+                    clock(now),
+                ),
+            )
+
+    def charge_upgrade(
+        self, request_id: str, option_id: str, *, now: float | None = None
+    ) -> bool:
+        """Charge a noted upgrade when its checkout confirmed ``option_id``.
+
+        Returns whether it was charged now: False when nothing was noted for
+        that option (not an upgrade, or another option was selected last) or
+        when it was charged already (a repeated confirm never charges twice).
+        """
+        with self._db.tx() as conn:
+            cursor = conn.execute(
+                "UPDATE upgrades SET confirmed_at = ? WHERE request_id = ? "
+                "AND option_id = ? AND confirmed_at IS NULL",
+                (clock(now), request_id, option_id),
+            )
+            return bool(cursor.rowcount)
+
+    def upgrade_spent(self, customer_id: str, *, since: float) -> float:
+        """What the customer's confirmed upgrades charged after ``since`` ($)."""
+        row = self._db.execute(
+            "SELECT COALESCE(SUM(amount), 0) FROM upgrades "
+            "WHERE customer_id = ? AND confirmed_at > ?",
+            (customer_id, float(since)),
+        ).fetchone()
+        return float(row[0])
+
+    def confirmed_upgrades(self, *, since: float | None = None) -> pd.DataFrame:
+        """Charged upgrades (:data:`UPGRADE_COLUMNS`), oldest first."""
+        return self._db.frame(
+            f"SELECT {', '.join(UPGRADE_COLUMNS)} FROM upgrades "
+            "WHERE confirmed_at > ? ORDER BY confirmed_at, request_id",
+            (-math.inf if since is None else float(since),),
+        )

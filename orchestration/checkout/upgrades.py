@@ -1,0 +1,74 @@
+"""The customer's Platinum upgrade allowance at checkout: what is left of it
+when options are made, the upgrade noted when selected and charged when
+confirmed (``docs/checkout.md``, "Pricing")."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from tierflow.data.store import UpgradeStore
+from tierflow.formulations.tiers import Pricing, TierPolicy
+from tierflow.orchestration.checkout.customer_value import NEW_SEGMENT
+from tierflow.orchestration.checkout.fallback import STORE_ERRORS, Notes
+from tierflow.orchestration.checkout.results import CustomerValue, FulfillmentOption
+
+_DAY_S = 86_400.0
+
+
+class UpgradeAllowances:
+    """Reads and writes the upgrade allowance ledger of the store."""
+
+    def __init__(self, store: UpgradeStore | None, policy: TierPolicy) -> None:
+        self.store = store
+        self.policy = policy
+
+    def with_allowance(
+        self, customer: CustomerValue, ts: float, notes: Notes
+    ) -> CustomerValue:
+        """The customer with what is left of their allowance in the period
+        ending at ``ts`` (None: not Platinum-eligible, no CLTV score, or the
+        ledger cannot be read — then Platinum is priced, said in the notes)."""
+        if not customer.platinum_eligible or customer.segment == NEW_SEGMENT:
+            return customer
+        allowance = self.policy.upgrade_allowance(customer.predicted_spend)
+        spent = 0.0
+        if self.store is not None:
+            since = ts - self.policy.upgrade_period_days * _DAY_S
+            try:
+                spent = self.store.upgrade_spent(customer.customer_id, since=since)
+            except STORE_ERRORS as exc:
+                notes.add(f"upgrade allowance could not be read ({exc}): no upgrades")
+                return customer
+        left = max(0.0, allowance - spent)
+        return dataclasses.replace(customer, upgrade_allowance=left)
+
+    def note(
+        self,
+        request_id: str,
+        option: FulfillmentOption,
+        customer: CustomerValue,
+        now: float | None,
+    ) -> None:
+        """Note the upgrade a selected option is (nothing for other options).
+
+        Raises the store's errors (:data:`STORE_ERRORS`).
+        """
+        if self.store is None or option.pricing is not Pricing.UPGRADE:
+            return
+        self.store.note_upgrade(
+            request_id,
+            option.option_id,
+            customer.customer_id,
+            round(option.upgrade_cost, 2),
+            predicted_spend=customer.predicted_spend,
+            now=now,
+        )
+
+    def charge(self, request_id: str, option_id: str, now: float | None) -> bool:
+        """Charge the confirmed option's upgrade, once; whether it was charged.
+
+        Raises the store's errors (:data:`STORE_ERRORS`).
+        """
+        if self.store is None:
+            return False
+        return self.store.charge_upgrade(request_id, option_id, now=now)

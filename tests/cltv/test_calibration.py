@@ -1,0 +1,89 @@
+"""The shape calibration: monotone, total-keeping, and it lowers MAE where it should."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy.stats import spearmanr
+
+from tierflow.cltv.calibration import (
+    EXPONENT_GRID,
+    HURDLE_GRID,
+    Shape,
+    at_total,
+    fit_shape,
+    fit_sharpness,
+    sharpen,
+)
+
+
+def _window(rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Forecasts of a zero-inflated spend where the likely buyers are known:
+    a customer buys with probability forecast / max, spending 40 when she does."""
+    forecast = rng.gamma(0.5, 10.0, size=n)
+    buys = rng.random(n) < forecast / forecast.max()
+    return forecast, np.where(buys, 40.0, 0.0)
+
+
+def _mae(pred: np.ndarray, actual: np.ndarray) -> float:
+    return float(np.mean(np.abs(pred - actual)))
+
+
+def test_shape_is_monotone_keeps_the_total_and_zeros() -> None:
+    p = np.array([0.0, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0])
+    for shape in (Shape(1.3), Shape(1.0, 0.5), Shape(0.8, 0.9)):
+        q = shape.apply(p)
+        assert q.sum() == pytest.approx(p.sum())
+        assert q[0] == 0.0
+        assert (np.diff(q[1:]) > 0).all()  # strictly increasing: no new ties
+    np.testing.assert_array_equal(Shape().apply(p), p)
+    # the hurdle takes mass from below it, proportionally more the lower
+    q = Shape(1.0, 0.5).apply(p)
+    assert q[1] / p[1] < q[3] / p[3] < 1.0 < q[-1] / p[-1]
+    np.testing.assert_array_equal(at_total(p, 2 * p.sum()), 2 * p)
+    np.testing.assert_array_equal(at_total(np.zeros(3), 5.0), np.zeros(3))
+
+
+def test_sharpen_is_the_power_alone() -> None:
+    p = np.array([1.0, 2.0, 4.0, 8.0])
+    q = sharpen(p, 1.5)
+    assert q.sum() == pytest.approx(p.sum())
+    np.testing.assert_allclose(q / q[0], (p / p[0]) ** 1.5)
+    np.testing.assert_array_equal(sharpen(p, 1.0), p)
+
+
+def test_fitted_shape_lowers_mae_at_the_same_total_and_keeps_the_ranking() -> None:
+    rng = np.random.default_rng(0)
+    train = [_window(rng, 4000) for _ in range(3)]
+    shape = fit_shape(train)
+    assert not shape.identity and shape.hurdle > 0
+    forecast, actual = _window(rng, 4000)  # a fresh window, as a holdout
+    total = actual.sum()
+    raw, shaped = at_total(forecast, total), at_total(shape.apply(forecast), total)
+    assert _mae(shaped, actual) < 0.9 * _mae(raw, actual)
+    # at a fixed total, MAE is (total + actual - 2 * overlap) / n
+    overlap = np.minimum(shaped, actual).sum()
+    assert _mae(shaped, actual) == pytest.approx(
+        (shaped.sum() + actual.sum() - 2 * overlap) / len(actual)
+    )
+    assert spearmanr(shaped, actual).statistic == pytest.approx(
+        spearmanr(forecast, actual).statistic
+    )
+
+
+def test_fit_shape_keeps_a_forecast_that_is_already_right() -> None:
+    rng = np.random.default_rng(1)
+    forecast = rng.gamma(2.0, 5.0, size=2000)
+    assert fit_shape([(forecast, forecast.copy())]) == Shape()
+    assert fit_shape([]) == Shape()
+    assert fit_shape([(forecast, np.zeros(2000))]) == Shape()  # nobody spent
+    assert fit_sharpness([(forecast, forecast.copy())]) == 1.0
+    assert 1.0 in EXPONENT_GRID and HURDLE_GRID[0] == 0.0
+
+
+def test_fit_sharpness_sharpens_a_forecast_of_few_likely_buyers() -> None:
+    rng = np.random.default_rng(0)
+    forecast = rng.gamma(0.5, 10.0, size=5000)
+    buys = rng.random(5000) < forecast / forecast.max()
+    actual = np.where(buys, forecast.sum() / buys.sum(), 0.0)
+    assert fit_sharpness([(forecast, actual)]) > 1.0

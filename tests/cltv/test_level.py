@@ -1,0 +1,91 @@
+"""The level: the BTYD aggregate, corrected by the same window a year earlier."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import numpy as np
+import pytest
+
+from tierflow.cltv.features import YEAR_DAYS, customer_history, fit_btyd, window_spend
+from tierflow.cltv.level import (
+    SEASONAL_MIN_HISTORY_DAYS,
+    fit_level,
+    seasonal_level,
+    seasonal_windows,
+)
+from tierflow.data.purchase_history import synthetic_customers, synthetic_transactions
+from tierflow.data.transactions import TransactionLog, day_number
+
+START, END = dt.date(2024, 1, 1), dt.date(2025, 12, 31)
+
+
+@pytest.fixture(scope="module")
+def seasonal_log() -> TransactionLog:
+    """Two years of the sample network's seasonal purchase history (a holiday
+    boost from mid-November to Christmas), 6,000 customers."""
+    rng = np.random.default_rng(7)
+    customers = synthetic_customers(
+        6000, ["000"], ["XX"], np.ones(1), start=START, end=END, rng=rng
+    )
+    tx, _ = synthetic_transactions(customers, end=END, rng=rng)
+    return TransactionLog.from_columns(
+        tx["customer_id"], tx["order_date"], tx["amount"].to_numpy()
+    )
+
+
+def _btyd_total_and_actual(
+    log: TransactionLog, as_of: int, horizon: int
+) -> tuple[float, float]:
+    history = customer_history(log.until(as_of), as_of)
+    forecast = fit_btyd(history).expected_spend(history, horizon).sum()
+    return float(forecast), float(window_spend(log, history, horizon).sum())
+
+
+def test_the_year_ago_window_corrects_a_holiday_quarter(
+    seasonal_log: TransactionLog,
+) -> None:
+    as_of, horizon = day_number("2025-09-30"), 92  # the holdout holds the holiday
+    btyd, actual = _btyd_total_and_actual(seasonal_log, as_of, horizon)
+    windows = seasonal_windows(seasonal_log.until(as_of), as_of, horizon)
+    assert [w.as_of_day for w in windows] == [as_of - YEAR_DAYS]
+    level = seasonal_level(btyd, windows)
+    assert level.source == "btyd x same window 1 year earlier"
+    assert level.ratio > 1.1  # last year's holiday quarter beat BTYD
+    # the miss shrinks by at least a third
+    assert abs(level.total / actual - 1) < 2 / 3 * abs(btyd / actual - 1)
+
+
+def test_seasonal_windows_read_nothing_after_the_as_of_date(
+    seasonal_log: TransactionLog,
+) -> None:
+    as_of = day_number("2025-06-30")
+    for horizon in (30, 184, 365):
+        full = seasonal_windows(seasonal_log, as_of, horizon)
+        known = seasonal_windows(seasonal_log.until(as_of), as_of, horizon)
+        assert full == known
+        assert all(w.as_of_day + horizon <= as_of for w in full)
+    # a horizon longer than a year needs two years of history: none here
+    assert seasonal_windows(seasonal_log, as_of, 400) == ()
+
+
+def test_without_a_year_of_history_the_level_is_btyds(
+    seasonal_log: TransactionLog,
+) -> None:
+    as_of = day_number("2024-09-30")
+    assert as_of - YEAR_DAYS < seasonal_log.first_day + SEASONAL_MIN_HISTORY_DAYS
+    level = fit_level(
+        "seasonal", seasonal_log, as_of, 90, btyd_total=100.0, learned_total=80.0
+    )
+    assert (level.total, level.ratio, level.source) == (100.0, 1.0, "btyd")
+    assert fit_level(
+        "learned", seasonal_log, as_of, 90, btyd_total=100.0, learned_total=80.0
+    ).total == pytest.approx(80.0)
+    assert fit_level(
+        "baseline",
+        seasonal_log,
+        day_number("2025-09-30"),
+        92,
+        btyd_total=5.0,
+        learned_total=1.0,
+    ).total == pytest.approx(5.0)

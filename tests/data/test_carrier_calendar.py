@@ -1,0 +1,265 @@
+"""The carrier calendar: holidays from the ``holidays`` package, per-service
+weekdays (``services.csv``) and closures (``holidays.csv``), their bad rows,
+and the summary ``tierflow network validate`` prints."""
+
+from __future__ import annotations
+
+import datetime as dt
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tests.conftest import DATA_DIR, TINY_NETWORK
+from tierflow.data.carrier_calendar import (
+    CARRIER_HOLIDAYS,
+    FIRST_YEAR,
+    LAST_YEAR,
+    carrier_calendar,
+    carrier_holidays,
+    parse_weekdays,
+    weekdays_label,
+)
+from tierflow.data.errors import InputError
+from tierflow.data.network import Network, load_network
+from tierflow.data.rates import SERVICES
+
+D = dt.date
+NY = dt.timezone(dt.timedelta(hours=-5))
+TINY_CALENDAR = DATA_DIR / "tiny_calendar"
+NEXT_DAY, TWO_DAY, GROUND, ECONOMY = range(4)
+
+
+def calendar_network(tmp_path: Path, **tables: str) -> Path:
+    """The tiny network with the tiny calendar's tables, or the given ones
+    (``holidays="..."`` replaces ``holidays.csv``; an empty text drops it)."""
+    folder = tmp_path / "net"
+    shutil.copytree(TINY_NETWORK, folder)
+    for name in ("holidays", "services"):
+        text = tables.get(name, (TINY_CALENDAR / f"{name}.csv").read_text())
+        if text:
+            (folder / f"{name}.csv").write_text(text)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def tiny_calendar_network(tmp_path_factory: pytest.TempPathFactory) -> Network:
+    """The tiny network with ``tests/data/tiny_calendar``'s tables."""
+    return load_network(calendar_network(tmp_path_factory.mktemp("calendar")))
+
+
+def test_carrier_holidays_of_2026_and_observance() -> None:
+    closed = carrier_holidays()
+    in_2026 = {d: n for d, n in closed.items() if d.year == 2026}
+    assert in_2026 == {
+        D(2026, 1, 1): "New Year's Day",
+        D(2026, 5, 25): "Memorial Day",
+        D(2026, 7, 4): "Independence Day",  # a Saturday: Friday 3rd stays open
+        D(2026, 9, 7): "Labor Day",
+        D(2026, 11, 26): "Thanksgiving Day",
+        D(2026, 12, 25): "Christmas Day",
+    }
+    # Christmas 2022 and New Year 2023 fell on Sundays: closed the Monday after
+    assert closed[D(2022, 12, 26)] == "Christmas Day (observed)"
+    assert closed[D(2023, 1, 2)] == "New Year's Day (observed)"
+    assert D(2021, 12, 24) not in closed  # Christmas 2021 was a Saturday
+
+
+def test_every_year_has_the_six_carrier_holidays() -> None:
+    closed = carrier_holidays()
+    for year in range(FIRST_YEAR, LAST_YEAR + 1):
+        names = {n for d, n in closed.items() if d.year == year}
+        assert {n.removesuffix(" (observed)") for n in names} == set(CARRIER_HOLIDAYS)
+
+
+def test_default_network_calendar_closes_the_carrier_holidays(
+    tiny_network: Network,
+) -> None:
+    cal = tiny_network.calendar
+    assert set(cal.holidays) == set(carrier_holidays())
+    assert cal.ship_weekmask == cal.delivery_weekmask == "1111110"
+    assert all(cal.service_days(s) == cal.promise_days for s in range(len(SERVICES)))
+
+
+@pytest.mark.parametrize(
+    ("text", "mask"),
+    [
+        ("Mon-Sat", "1111110"),
+        ("mon-fri", "1111100"),
+        ("Mon;Wed;Fri", "1010100"),
+        ("Tue-Thu;Sat", "0111010"),
+        ("Sat", "0000010"),
+    ],
+)
+def test_weekdays_round_trip(text: str, mask: str) -> None:
+    assert parse_weekdays(text) == mask
+    assert parse_weekdays(weekdays_label(mask)) == mask
+
+
+def test_saturday_delivery_is_honoured_and_sunday_never(
+    tiny_calendar_network: Network,
+) -> None:
+    """services.csv: next-day and two-day deliver Mon–Sat, ground Mon–Fri."""
+    cal = tiny_calendar_network.calendar
+    friday = np.datetime64("2026-03-06")
+    assert str(cal.delivery_dates(friday, 1, NEXT_DAY)) == "2026-03-07"  # Saturday
+    assert str(cal.delivery_dates(friday, 1, GROUND)) == "2026-03-09"  # Monday
+    saturday = friday + 1
+    assert str(cal.delivery_dates(saturday, 1, NEXT_DAY)) == "2026-03-09"
+    # ground does not move on Saturday: shipped then, its day 1 is Tuesday
+    assert str(cal.delivery_dates(saturday, 1, GROUND)) == "2026-03-10"
+    days = np.arange("2026-01-01", "2027-01-01", dtype="datetime64[D]")
+    for s in range(len(SERVICES)):
+        delivered = cal.delivery_dates(days, 1, s)
+        assert not (delivered.astype("datetime64[D]").view("int64") % 7 == 3).any()
+    assert cal.delivery_weekmask == "1111110"  # promises count Saturdays
+
+
+def test_holidays_csv_adds_and_removes_days(tiny_calendar_network: Network) -> None:
+    net = tiny_calendar_network
+    east, dest = net.node_idx("WH-EAST"), net.dest_idx("100")
+    # added: the day after Thanksgiving is closed for every service
+    morning = dt.datetime(2026, 11, 27, 9, tzinfo=NY)
+    ship, deliver = net.ship_and_delivery_dates(morning, "two_day", dest)
+    assert str(ship[east]) == "2026-11-28"
+    assert str(deliver[east]) == "2026-12-01"  # Sat + two days: Mon 30th, Tue
+    # removed for one service: next-day delivers on Thanksgiving, two-day not
+    eve = dt.datetime(2026, 11, 25, 10, tzinfo=NY)
+    _, by_next_day = net.ship_and_delivery_dates(eve, "next_day", dest)
+    assert str(by_next_day[east]) == "2026-11-26"
+    _, by_two_day = net.ship_and_delivery_dates(eve, "two_day", dest)
+    assert str(by_two_day[east]) == "2026-11-30"  # skips 26th, 27th, Sunday
+    # nodes ship on Thanksgiving (next-day picks up), not on the 27th
+    assert net.calendar.ship_days.is_open(
+        np.array(["2026-11-26", "2026-11-27"], dtype="datetime64[D]")
+    ).tolist() == [True, False]
+    # economy closed on Christmas Eve; New Year's Day worked by every service
+    closed = set(net.calendar.service_days(ECONOMY).closed)
+    assert D(2026, 12, 24) in closed and D(2027, 1, 1) not in closed
+    assert D(2027, 1, 1) not in net.calendar.holidays
+
+
+def test_calendar_summary_lists_the_coming_year(
+    tiny_calendar_network: Network,
+) -> None:
+    summary = tiny_calendar_network.summary(today=D(2026, 11, 1))["calendar"]
+    assert summary["ship_days"] == "Mon-Sat"
+    assert summary["delivery_days"] == {
+        "next_day": "Mon-Sat",
+        "two_day": "Mon-Sat",
+        "ground": "Mon-Fri",
+        "economy": "Mon-Fri",
+    }
+    assert summary["closed_days_from"] == "2026-11-01"
+    closed = {c["date"]: (c["name"], c["services"]) for c in summary["closed_days"]}
+    assert closed["2026-11-26"] == (
+        "Thanksgiving Day",
+        ["two_day", "ground", "economy"],
+    )
+    assert closed["2026-11-27"] == ("holidays.csv", list(SERVICES))
+    assert closed["2026-12-24"] == ("holidays.csv", ["economy"])
+    assert "2027-01-01" not in closed
+    assert closed["2027-07-05"][0] == "Independence Day (observed)"
+    assert max(closed) < "2027-11-01"
+
+
+def test_a_calendar_without_a_folder_is_the_carrier_default() -> None:
+    cal = carrier_calendar()
+    assert set(cal.holidays) == set(carrier_holidays())
+
+
+BAD_ROWS: list[tuple[str, dict[str, str], str]] = [
+    (
+        "bad date",
+        {"holidays": "date,service,action\n2026-11-31,*,closed\n"},
+        r"^holidays\.csv: row 2: field 'date': value '2026-11-31': "
+        r"not a date YYYY-MM-DD$",
+    ),
+    (
+        "unknown service",
+        {"holidays": "date,service,action\n2026-03-02,drone,closed\n"},
+        r"^holidays\.csv: row 2: field 'service': value 'drone': must be one of "
+        r"\['\*', 'next_day', 'two_day', 'ground', 'economy'\]$",
+    ),
+    (
+        "unknown action",
+        {"holidays": "date,service,action\n2026-03-02,*,shut\n"},
+        r"^holidays\.csv: row 2: field 'action': value 'shut': must be one of "
+        r"\['closed', 'open'\]$",
+    ),
+    (
+        "duplicate day and service",
+        {"holidays": "date,service,action\n2026-03-02,ground,closed\n"
+         "2026-03-03,ground,closed\n2026-03-02,ground,open\n"},
+        r"^holidays\.csv: row 4: field 'service': value 'ground': "
+        r"duplicate date/service$",
+    ),
+    (
+        "open a working day",
+        {"holidays": "date,service,action\n2026-11-27,*,closed\n"
+         "2026-03-03,ground,open\n"},
+        r"^holidays\.csv: row 3: field 'date': value '2026-03-03': not closed for "
+        r"ground \(open only re-opens a closed day\)$",
+    ),
+    (
+        "open every service on a working day",
+        {"holidays": "date,service,action\n2026-03-03,*,open\n"},
+        r"^holidays\.csv: row 2: field 'date': value '2026-03-03': not closed for "
+        r"every service \(open only re-opens a closed day\)$",
+    ),
+    (
+        "open a Sunday",
+        {"holidays": "date,service,action\n2026-03-01,*,closed\n2026-03-01,ground,open\n"},
+        r"^holidays\.csv: row 3: field 'date': value '2026-03-01': "
+        r"a Sunday: Sunday is never a delivery day$",
+    ),
+    (
+        "open a Saturday of a Mon-Fri service",
+        {"holidays": "date,service,action\n2026-07-04,ground,open\n"},
+        r"^holidays\.csv: row 2: field 'date': value '2026-07-04': "
+        r"not a delivery weekday of ground \(services\.csv\)$",
+    ),
+    (
+        "missing action column",
+        {"holidays": "date,service\n2026-03-02,ground\n"},
+        r"^holidays\.csv: row 1: field 'action': missing column",
+    ),
+    (
+        "Sunday delivery",
+        {"services": "service,delivery_days\nground,Mon-Sun\n"},
+        r"^services\.csv: row 2: field 'delivery_days': value 'Mon-Sun': "
+        r"Sunday is never a delivery day$",
+    ),
+    (
+        "weekday typo",
+        {"services": "service,delivery_days\nground,Mon-Fry\n"},
+        r"^services\.csv: row 2: field 'delivery_days': value 'Mon-Fry': "
+        r"not weekdays like Mon-Sat or Mon;Wed;Fri$",
+    ),
+    (
+        "backwards range",
+        {"services": "service,delivery_days\neconomy,Mon-Fri\nground,Sat-Mon\n"},
+        r"^services\.csv: row 3: field 'delivery_days': value 'Sat-Mon': "
+        r"Sat-Mon runs backwards \(Monday first\)$",
+    ),
+    (
+        "duplicate service",
+        {"services": "service,delivery_days\nground,Mon-Fri\nground,Mon-Sat\n"},
+        r"^services\.csv: row 3: field 'service': value 'ground': "
+        r"duplicate service$",
+    ),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("tables", "message"),
+    [case[1:] for case in BAD_ROWS],
+    ids=[case[0] for case in BAD_ROWS],
+)
+def test_bad_calendar_rows_are_located(
+    tmp_path: Path, tables: dict[str, str], message: str
+) -> None:
+    folder = calendar_network(tmp_path, **tables)
+    with pytest.raises(InputError, match=message):
+        load_network(folder)

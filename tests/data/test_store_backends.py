@@ -1,0 +1,185 @@
+"""Choosing and reaching a backend: ``open_store`` from a path or a URL,
+``location`` and ``reopen``, one ``StoreUnavailable`` for both, capacity
+event notices across connections and processes, and the same frames from
+both backends."""
+
+from __future__ import annotations
+
+import datetime as dt
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from tests.conftest import ROOT
+from tierflow.data.store import (
+    PostgresStore,
+    SqliteStore,
+    StateStore,
+    StoreUnavailable,
+    default_state_location,
+    describe_location,
+    is_postgres_url,
+    open_store,
+)
+from tierflow.data.store.local_postgres import LocalPostgres
+
+_EVENT = {"ts": "2026-01-05T10:00:00Z", "node_id": "N1", "type": "outage"}
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        ("postgresql://tf@/db?host=/tmp/x", "postgresql://tf@/db?host=/tmp/x"),
+        ("postgresql://tf:s3cr@t@db.example:5433/db", "postgresql://tf@db.example:5433/db"),
+        ("postgres:///db?host=/s&password=pw&sslmode=off", "postgres:///db?host=/s&sslmode=off"),
+    ],
+)  # fmt: skip
+def test_a_url_is_shown_without_its_password(url: str, shown: str) -> None:
+    assert is_postgres_url(url)
+    assert describe_location(url) == shown
+
+
+def test_tierflow_state_may_hold_a_url(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("TIERFLOW_STATE", "postgresql://tf@/db?host=/tmp/x")
+    assert default_state_location() == "postgresql://tf@/db?host=/tmp/x"
+    monkeypatch.setenv("TIERFLOW_STATE", str(tmp_path / "s.db"))
+    assert default_state_location() == tmp_path / "s.db"
+    with open_store() as store:
+        assert isinstance(store, SqliteStore) and store.path == tmp_path / "s.db"
+
+
+def test_open_store_picks_the_backend(state_location: Path | str) -> None:
+    with open_store(state_location) as store, store.reopen() as other:
+        kind = PostgresStore if is_postgres_url(state_location) else SqliteStore
+        assert type(store) is kind and type(other) is kind
+        assert store.location == other.location == describe_location(state_location)
+        other.append_events([{**_EVENT, "event_id": "e1"}])
+        assert store.last_event_seq() == other.last_event_seq() > 0
+
+
+def test_a_closed_store_is_unavailable(state_location: Path | str) -> None:
+    store = open_store(state_location)
+    store.close()
+    with pytest.raises(StoreUnavailable):
+        store.last_event_seq()
+    with pytest.raises(StoreUnavailable):
+        store.append_events([{**_EVENT, "event_id": "e1"}])
+
+
+@pytest.mark.parametrize("where", ["folder", "url"])
+def test_an_unreachable_store_is_unavailable(tmp_path: Path, where: str) -> None:
+    location = (
+        tmp_path
+        if where == "folder"
+        else f"postgresql://tierflow@/tierflow?host={tmp_path / 'nothing'}"
+    )
+    with pytest.raises(StoreUnavailable):
+        open_store(location)
+
+
+def test_waiting_for_events_across_connections(state_location: Path | str) -> None:
+    with open_store(state_location) as waiter, waiter.reopen() as writer:
+        start = time.monotonic()
+        assert waiter.wait_for_events(0, timeout_s=0.3) == 0  # nothing: times out
+        assert 0.25 < time.monotonic() - start < 2.0
+
+        def append_later() -> None:
+            time.sleep(0.3)
+            writer.append_events([{**_EVENT, "event_id": "e1"}])
+
+        thread = threading.Thread(target=append_later)
+        start = time.monotonic()
+        thread.start()
+        seq = waiter.wait_for_events(0, timeout_s=10)
+        thread.join()
+        assert seq == writer.last_event_seq() > 0
+        assert time.monotonic() - start < 2.0  # woken, not timed out
+        assert waiter.wait_for_events(seq - 1, timeout_s=10) == seq  # at once
+
+
+_APPENDER = textwrap.dedent(
+    """
+    import sys, time
+    from tierflow.data.store import open_store
+
+    with open_store(sys.argv[1]) as store:
+        for i in range(3):
+            time.sleep(0.2)
+            store.append_events([{"event_id": f"p{i}", "ts": "2026-01-05T10:00:00Z",
+                                  "node_id": "N1", "type": "outage"}])
+    """
+)
+
+
+def test_waiting_for_events_of_another_process(state_location: Path | str) -> None:
+    with open_store(state_location) as waiter:
+        proc = subprocess.Popen(
+            [sys.executable, "-c", _APPENDER, str(state_location)], cwd=ROOT
+        )
+        seen: list[str] = []
+        read, deadline = 0, time.monotonic() + 60
+        while len(seen) < 3 and time.monotonic() < deadline:
+            waiter.wait_for_events(read, timeout_s=5)
+            for event in waiter.events_after(read):
+                seen.append(event.event_id)
+                read = event.seq
+        assert proc.wait(timeout=60) == 0
+    assert seen == ["p0", "p1", "p2"]
+
+
+def _fill(store: StateStore) -> None:
+    """The same writes on either backend (fixed clocks)."""
+    store.upsert_inventory(
+        pd.DataFrame({"node_id": ["N1", "N2"], "sku": "TEE", "on_hand": [5, 7]})
+    )
+    line = {"order_id": "q", "created_at": "2026-01-05T15:00:00Z",
+            "customer_id": "C1", "dest": "100", "tier": "gold", "sku": "TEE",
+            "quantity": 2, "node_id": "N1", "service": "ground",
+            "ship_date": "2026-01-05", "delivery_date": "2026-01-07"}  # fmt: skip
+    store.hold_checkout(
+        "q", "gold", [("N1", [("TEE", 2)])], 60, order_lines=[line], now=0
+    )
+    store.confirm_checkout("q", now=1)
+    store.put_cltv_scores(
+        pd.DataFrame({"customer_id": ["a", "b"], "predicted_spend": [1.5, 2.0],
+                      "p_active": 0.5, "segment": "silver"}),
+        as_of=dt.date(2026, 1, 4), model_version="v",
+    )  # fmt: skip
+    store.start_allocation_run("run", {})
+    store.write_allocation_batch(
+        "run", 0,
+        pd.DataFrame({"order_id": ["A", "B"], "sku": "TEE", "quantity": 1,
+                      "node_id": ["N1", None], "service": "ground",
+                      "ship_date": "2026-01-05", "promised_date": "2026-01-08",
+                      "cost": [1.0, None], "status": ["allocated", "deferred"],
+                      "reason": ""}),
+    )  # fmt: skip
+
+
+def _frames(store: StateStore) -> list[pd.DataFrame]:
+    return [
+        store.inventory_frame(),
+        store.online_orders(),
+        store.online_orders(since=5.0),  # empty
+        store.cltv_scores(["a", "b", "zz"]),
+        store.allocations("run"),
+    ]
+
+
+def test_both_backends_give_the_same_frames(
+    tmp_path: Path, postgres_server: LocalPostgres
+) -> None:
+    url = postgres_server.create_database("same_frames")
+    with SqliteStore(tmp_path / "s.db") as lite, open_store(url) as pg:
+        for store in (lite, pg):
+            _fill(store)
+        for ours, theirs in zip(_frames(lite), _frames(pg), strict=True):
+            pd.testing.assert_frame_equal(ours, theirs)

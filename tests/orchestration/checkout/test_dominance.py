@@ -1,0 +1,102 @@
+"""No dominated option: the rule on hand-made options (the answers' property
+test is in ``test_offers``)."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from tierflow.data.vocabulary import Tier
+from tierflow.formulations.tiers import TierPolicy
+from tierflow.orchestration.checkout.dominance import dominates, drop_dominated
+from tierflow.orchestration.checkout.results import FulfillmentOption
+
+_MONDAY = dt.date(2026, 1, 5)
+
+
+def _option(
+    tier: Tier,
+    days: int,
+    price: float,
+    *,
+    eco: bool = False,
+    discount: float = 0.0,
+) -> FulfillmentOption:
+    rule = TierPolicy().rule(tier)
+    return FulfillmentOption(
+        option_id=tier.value,
+        tier=tier,
+        label=rule.label,
+        nodes=("WH-EAST",),
+        service="ground",
+        ship_date=_MONDAY,
+        delivery_date=_MONDAY + dt.timedelta(days=days),
+        guaranteed=rule.guaranteed,
+        price=price,
+        cost=price,
+        discount=discount,
+        capacity_cost=0.0,
+        satisfaction_score=0.5,
+        eco=eco,
+        emissions_kg_mi=100.0,
+        explanation="",
+        shipments=(),
+    )
+
+
+def test_later_and_dearer_is_dominated() -> None:
+    gold = _option(Tier.GOLD, 1, 8.90)
+    silver = _option(Tier.SILVER, 2, 11.02)
+    kept, why = drop_dominated([gold, silver], eco_weighted=True)
+    assert kept == [gold]
+    assert why == {
+        Tier.SILVER: "dominated by gold: earlier date (2026-01-06 vs 2026-01-07), "
+        "lower price ($8.90 vs $11.02)"
+    }
+
+
+def test_a_guarantee_is_a_benefit() -> None:
+    """Priced Platinum on Gold's date at a higher price stays: it is guaranteed."""
+    plat = _option(Tier.PLATINUM, 1, 45.74)
+    gold = _option(Tier.GOLD, 1, 8.90)
+    kept, why = drop_dominated([gold, plat], eco_weighted=True)
+    assert kept == [gold, plat] and why == {}
+    # a free upgrade (Gold's price, same date) makes Gold pointless
+    free = _option(Tier.PLATINUM, 1, 8.90)
+    kept, why = drop_dominated([free, gold], eco_weighted=True)
+    assert kept == [free]
+    assert why == {Tier.GOLD: "dominated by platinum: same date, same price"}
+
+
+@pytest.mark.parametrize(("weighted", "shown"), [(True, 2), (False, 1)])
+def test_eco_counts_when_the_customer_weighs_it(weighted: bool, shown: int) -> None:
+    gold = _option(Tier.GOLD, 1, 8.90)
+    eco = _option(Tier.SILVER, 3, 9.50, eco=True)
+    kept, _ = drop_dominated([gold, eco], eco_weighted=weighted)
+    assert len(kept) == shown
+
+
+def test_a_discount_for_waiting_is_a_benefit() -> None:
+    gold = _option(Tier.GOLD, 1, 8.90)
+    later = _option(Tier.OVERFLOW, 4, 9.00, discount=2.0)
+    assert drop_dominated([gold, later], eco_weighted=True)[0] == [gold, later]
+    no_discount = _option(Tier.OVERFLOW, 4, 9.00)
+    assert drop_dominated([gold, no_discount], eco_weighted=True)[0] == [gold]
+
+
+def test_equal_options_keep_the_first_and_reasons_name_a_kept_one() -> None:
+    """Of equals the first (best scored) stays; a chain is reported against
+    the option that is shown."""
+    silver = _option(Tier.SILVER, 2, 8.0)
+    gold = _option(Tier.GOLD, 2, 8.0)
+    over = _option(Tier.OVERFLOW, 3, 8.0)
+    assert dominates(gold, silver, eco_weighted=True)
+    assert dominates(silver, gold, eco_weighted=True)
+    kept, why = drop_dominated([silver, gold, over], eco_weighted=True)
+    assert kept == [silver]
+    assert why == {
+        Tier.GOLD: "dominated by silver: same date, same price",
+        Tier.OVERFLOW: "dominated by silver: earlier date (2026-01-07 vs "
+        "2026-01-08), same price",
+    }

@@ -1,0 +1,107 @@
+"""Both store backends for the tests: a private PostgreSQL server per test
+session (per xdist worker) and a fresh database per test, next to a fresh
+SQLite file.
+
+A test takes ``state_location`` (or ``new_state`` for several stores) and
+runs once per backend. The server starts on the first PostgreSQL test and
+stops at the end of the session. When it cannot start the tests fail with
+the reason; ``TIERFLOW_TEST_POSTGRES=0`` (never set by ``make test``) skips
+them on a machine without PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import sqlite3
+from collections.abc import Callable, Iterator
+from contextlib import closing
+from pathlib import Path
+
+import pytest
+
+from tierflow.data.errors import TierflowError
+from tierflow.data.store import is_postgres_url
+from tierflow.data.store.local_postgres import LocalPostgres
+
+BACKENDS = ("sqlite", "postgres")
+#: A new store location of the test's backend on each call.
+NewState = Callable[[], Path | str]
+
+_databases = itertools.count()
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[LocalPostgres]:
+    """A PostgreSQL server of this test session (one per xdist worker)."""
+    if os.environ.get("TIERFLOW_TEST_POSTGRES") == "0":
+        pytest.skip("PostgreSQL store tests switched off (TIERFLOW_TEST_POSTGRES=0)")
+    try:
+        server = LocalPostgres().start()
+    except TierflowError as exc:
+        pytest.fail(
+            f"cannot start PostgreSQL for the store tests: {exc}\n"
+            "install Debian's postgresql (`make test` does when run as root), "
+            "or set TIERFLOW_TEST_POSTGRES=0 to skip these tests",
+            pytrace=False,
+        )
+    yield server
+    server.stop()
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request: pytest.FixtureRequest) -> str:
+    """``sqlite`` or ``postgres``: the test runs once with each."""
+    return str(request.param)
+
+
+@pytest.fixture
+def new_state(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> NewState:
+    """Fresh store locations: a new SQLite file, or a new empty database."""
+    count = itertools.count()
+    if backend == "sqlite":
+
+        def sqlite_file() -> Path:
+            n = next(count)
+            return tmp_path / ("state.db" if n == 0 else f"state{n}.db")
+
+        return sqlite_file
+    server: LocalPostgres = request.getfixturevalue("postgres_server")
+
+    def database() -> str:
+        return server.create_database(f"test_{os.getpid()}_{next(_databases)}")
+
+    return database
+
+
+@pytest.fixture
+def state_location(new_state: NewState) -> Path | str:
+    """A fresh store location of the test's backend."""
+    return new_state()
+
+
+def run_sql(location: Path | str, *statements: str) -> list[tuple[object, ...]]:
+    """Run raw SQL on a store's database (behind the store's back); the last
+    statement's rows."""
+    rows: list[tuple[object, ...]] = []
+    if is_postgres_url(location):
+        import psycopg
+
+        with psycopg.connect(str(location), autocommit=True) as conn:
+            for statement in statements:
+                cur = conn.execute(statement)
+                rows = cur.fetchall() if cur.description else []
+        return rows
+    with closing(sqlite3.connect(location)) as db:
+        for statement in statements:
+            rows = db.execute(statement).fetchall()
+        db.commit()
+    return rows
+
+
+def set_schema_version(location: Path | str, version: int) -> None:
+    """Record ``version`` as the applied schema version, as the backend does."""
+    if is_postgres_url(location):
+        run_sql(location, f"UPDATE schema_version SET version = {version}")
+    else:
+        run_sql(location, f"PRAGMA user_version = {version}")
