@@ -12,8 +12,10 @@ higher cost (``docs/allocation.md`` gives the argument):
   extra-shipment charge) or waits;
 * let it wait a day;
 
-every option priced at the order's own time (a later release can only miss
-cutoffs), waiting at the lowest reference any policy's deferral uses.
+every option priced at the order's release (its own time, or the close of
+its batch when every policy compared batches the same way: a later release
+can only miss cutoffs), waiting at the lowest reference any policy's
+deferral uses.
 Capacity and stock are shared by every option. Lines of SKUs no node holds
 in the quantity ordered cannot ship under any policy and are left out.
 """
@@ -46,6 +48,9 @@ class DayInputs:
     spend: FloatArray
     capacity: FloatArray
     stock: NDArray[np.int64]
+    #: Per order, when it reaches a node (``None``: its own time). The
+    #: policies compared must release no earlier.
+    release: NDArray[np.datetime64] | None = None
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -84,12 +89,24 @@ def hindsight_relaxation(day: DayInputs) -> LinearProgram:
     dead[o.line_order[short]] = True
     live = np.flatnonzero(~dead).astype(np.intp)
     lines = np.flatnonzero(~short).astype(np.intp)
+    release = day.release
     whole = _Options.of(
-        price_orders(net, o, live, day.policy), stock_ok(o, live, day.stock), 0.0
+        price_orders(
+            net, o, live, day.policy, release=None if release is None else release[live]
+        ),
+        stock_ok(o, live, day.stock),
+        0.0,
     )
     qty = o.line_qty[lines]
+    owner = o.line_order[lines]
     split = _Options.of(
-        line_options(net, o, lines, day.policy, release=None),
+        line_options(
+            net,
+            o,
+            lines,
+            day.policy,
+            release=None if release is None else release[owner],
+        ),
         qty[:, None] <= day.stock[:, o.line_sku[lines]].T,
         day.policy.split_shipment_cost,
     )
@@ -98,7 +115,6 @@ def hindsight_relaxation(day: DayInputs) -> LinearProgram:
     whole_defer = np.zeros(o.n_orders)
     whole_defer[live] = wait_whole
     share = unit_share(o, lines)
-    owner = o.line_order[lines]
     wait_line = np.minimum(
         split.reference + penalty[owner] * share,
         np.where(dead[owner], np.inf, whole_defer[owner] * share),

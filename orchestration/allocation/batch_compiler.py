@@ -141,6 +141,8 @@ class BatchCompiler:
     platinum_at_checkout
         Platinum orders were reserved at checkout, so their cutoff is judged
         at the order's own time (see :meth:`release_times`).
+    online_release
+        For a hindsight run: per order, when its batch would close online.
     """
 
     def __init__(
@@ -152,6 +154,7 @@ class BatchCompiler:
         initial_stock: NDArray[np.int64],
         *,
         platinum_at_checkout: bool = True,
+        online_release: NDArray[np.datetime64] | None = None,
     ) -> None:
         self.network = network
         self.orders = orders
@@ -159,14 +162,25 @@ class BatchCompiler:
         self.spend = spend
         self.initial_stock = initial_stock
         self.platinum_at_checkout = platinum_at_checkout
+        #: Per order, when it would reach a node online (its batch's close):
+        #: what a hindsight run prices each order at, as the batches do.
+        self.online_release = online_release
 
     def release_times(
-        self, items: NDArray[np.intp], now: np.datetime64, rerouted: Collection[int]
+        self,
+        items: NDArray[np.intp],
+        now: np.datetime64 | None,
+        rerouted: Collection[int],
     ) -> NDArray[np.datetime64]:
         """When each order reaches a node, for the cutoff: the batch time, or —
         for Platinum, whose node and stock were committed at checkout — the
-        order's own time (unless a capacity event pulled it back)."""
-        out = np.full(items.size, now, dtype="datetime64[s]")
+        order's own time (unless a capacity event pulled it back). Without a
+        batch time (hindsight), each order's :attr:`online_release`."""
+        if now is None:
+            assert self.online_release is not None
+            out = self.online_release[items].astype("datetime64[s]")
+        else:
+            out = np.full(items.size, now, dtype="datetime64[s]")
         if self.platinum_at_checkout:
             plat = self.policy.tier_index(self.orders.tier[items]) == _PLATINUM
             plat &= ~np.isin(
@@ -215,7 +229,7 @@ class BatchCompiler:
     def _release(
         self, items: NDArray[np.intp], stage: _Stage
     ) -> NDArray[np.datetime64] | None:
-        if stage.now is None:
+        if stage.now is None and self.online_release is None:
             return None
         return self.release_times(items, stage.now, stage.rerouted)
 

@@ -7,6 +7,7 @@ The design (stages, bid prices, rerouting, resume, hindsight) is described in
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -117,6 +118,16 @@ class _Unplaced:
     defer_cost: NDArray[np.float64]
 
 
+def _online_release(
+    orders: Orders, settings: AllocationSettings
+) -> NDArray[np.datetime64]:
+    """Per order, when its batch would close if the day ran in batches: a
+    hindsight run prices every order at that release, as the batches do, so
+    it differs from them in what it knows, not in when orders reach a node."""
+    online = dataclasses.replace(settings, hindsight=False)
+    return BatchPlan.of(orders, online).close_times(orders.n_orders)
+
+
 def _batch_rows(frames: list[pd.DataFrame]) -> pd.DataFrame:
     if frames:
         return pd.concat(frames, ignore_index=True)
@@ -197,6 +208,7 @@ class DayAllocator:
             self.spend,
             self.ledger.initial_stock,
             platinum_at_checkout=s.platinum_at_checkout,
+            online_release=_online_release(orders, s) if s.hindsight else None,
         )
         self.solver = BatchSolver(network, orders, s)
         self.bids = BatchBidPrices(
@@ -400,6 +412,7 @@ class DayAllocator:
 
     def _hindsight_bound(self) -> float | None:
         """The day's relaxation value (:func:`.hindsight.hindsight_bound`)."""
+        every = np.arange(self.orders.n_orders, dtype=np.intp)
         day = DayInputs(
             network=self.network,
             orders=self.orders,
@@ -407,6 +420,7 @@ class DayAllocator:
             spend=self.spend,
             capacity=self.ledger.effective_capacity(),
             stock=self.ledger.initial_stock,
+            release=self.compiler.release_times(every, None, ()),
         )
         return hindsight_bound(day)
 
