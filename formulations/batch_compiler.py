@@ -148,20 +148,45 @@ def relaxed_pairs(
 def deferral_reference(
     options: OrderOptions, extra_cost: float = 0.0
 ) -> NDArray[np.float64]:
-    """What an item still costs when it waits: it ships tomorrow at about the
-    best cost any node offering its service could do today (stock, room and
-    bid prices aside), so the same for every policy and for the bound."""
+    """What an item still costs when it waits: it ships the next ship day at
+    about the best cost any node offering its service could do (stock, room
+    and bid prices aside) — its lateness counted at that later delivery — so
+    the same for every policy and for the bound."""
+    total, _ = _deferred_options(options, extra_cost)
+    best = np.min(total, axis=1)
+    return np.asarray(np.where(np.isfinite(best), best, 0.0), dtype=np.float64)
+
+
+def deferral_delivery(options: OrderOptions) -> DateArray:
+    """When a waiting item is expected to arrive: its deferral reference
+    option's delivery (``NaT`` where no node offers its service)."""
+    total, delivery = _deferred_options(options, 0.0)
+    best = np.argmin(total, axis=1)
+    out = delivery[np.arange(best.size), best]
+    return np.where(np.isfinite(total.min(axis=1)), out, np.datetime64("NaT"))
+
+
+def _deferred_options(
+    options: OrderOptions, extra_cost: float
+) -> tuple[NDArray[np.float64], DateArray]:
+    """Per (item, node): cost and delivery of shipping a day later, by the
+    strict service (or the relaxed one where no node can keep the promise)."""
     strict = np.asarray(options.feasible, dtype=np.bool_)
     late_only = np.asarray(~strict.any(axis=1), dtype=np.bool_)
     total = (
         _by_rule(late_only, options.shipping, options.relaxed_shipping)
         + options.handling
-        + _by_rule(late_only, options.penalty, options.relaxed_penalty)
+        + _by_rule(
+            late_only, options.deferred_penalty, options.relaxed_deferred_penalty
+        )
         + extra_cost
     )
     served = _by_rule(late_only, strict, options.relaxed_service >= 0)
-    best = np.min(np.where(np.asarray(served, dtype=bool), total, np.inf), axis=1)
-    return np.asarray(np.where(np.isfinite(best), best, 0.0), dtype=np.float64)
+    total = np.where(np.asarray(served, dtype=bool), total, np.inf)
+    delivery = _by_rule(
+        late_only, options.deferred_delivery, options.relaxed_deferred_delivery
+    )
+    return np.asarray(total, dtype=np.float64), delivery
 
 
 def _compile(

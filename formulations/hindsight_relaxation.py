@@ -73,7 +73,19 @@ class _Options:
             np.inf,
         )
         best = np.fmin(on_time, late) + options.handling + extra
-        reference = np.min(best, axis=1)
+        waiting = np.fmin(
+            np.where(
+                options.feasible,
+                options.shipping + options.deferred_penalty,
+                np.inf,
+            ),
+            np.where(
+                options.relaxed_service >= 0,
+                options.relaxed_shipping + options.relaxed_deferred_penalty,
+                np.inf,
+            ),
+        )
+        reference = np.min(waiting + options.handling + extra, axis=1)
         return cls(
             cost=np.where(have, best, np.inf),
             reference=np.where(np.isfinite(reference), reference, 0.0),

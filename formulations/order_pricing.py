@@ -69,6 +69,8 @@ class OrderOptions:
     """
 
     orders: NDArray[np.intp]
+    #: When each item reaches a node (UTC): what its cutoffs were judged at.
+    release: NDArray[np.datetime64]
     promised: DateArray
     units: NDArray[np.float64]
     workload: NDArray[np.float64]
@@ -83,6 +85,12 @@ class OrderOptions:
     relaxed_delivery: DateArray
     relaxed_shipping: NDArray[np.float64]
     relaxed_penalty: NDArray[np.float64]
+    #: The same service shipped one ship day later (the order waits a day):
+    #: its delivery and lateness penalty, strict and relaxed.
+    deferred_delivery: DateArray
+    deferred_penalty: NDArray[np.float64]
+    relaxed_deferred_delivery: DateArray
+    relaxed_deferred_penalty: NDArray[np.float64]
 
     @property
     def feasible(self) -> NDArray[np.bool_]:
@@ -176,6 +184,10 @@ _PER_NODE = (
     ("relaxed_delivery", "datetime64[D]"),
     ("relaxed_shipping", np.float64),
     ("relaxed_penalty", np.float64),
+    ("deferred_delivery", "datetime64[D]"),
+    ("deferred_penalty", np.float64),
+    ("relaxed_deferred_delivery", "datetime64[D]"),
+    ("relaxed_deferred_penalty", np.float64),
 )
 
 
@@ -214,11 +226,19 @@ def price_orders(
         b = slice(lo, min(lo + BLOCK, n))
         block = _Block(when[b], orders.dest[idx[b]], promised[b], kg[b, None], rules[b])
         _price_block(network, block, {name: arr[b] for name, arr in out.items()})
-    for name in ("shipping", "penalty", "relaxed_shipping", "relaxed_penalty"):
+    for name in (
+        "shipping",
+        "penalty",
+        "relaxed_shipping",
+        "relaxed_penalty",
+        "deferred_penalty",
+        "relaxed_deferred_penalty",
+    ):
         service = out["relaxed_service" if name.startswith("relaxed") else "service"]
         out[name] = np.where(service >= 0, out[name], np.nan)
     return OrderOptions(
         orders=idx,
+        release=np.asarray(when, dtype="datetime64[s]"),
         promised=promised,
         units=units,
         workload=work,
@@ -275,24 +295,33 @@ def _price_block(
 
 @dataclass(frozen=True, slots=True)
 class _ServicePrice:
-    """One service from every node: delivery, days late, price, penalty, total."""
+    """One service from every node: delivery, days late, price, penalty, total,
+    and the delivery and penalty when shipped one ship day later."""
 
     delivery: DateArray
     late: NDArray[np.int64]
     price: NDArray[np.float64]
     penalty: NDArray[np.float64]
     total: NDArray[np.float64]
+    deferred_delivery: DateArray
+    deferred_penalty: NDArray[np.float64]
 
 
 def _price_service(
     network: Network, s: int, ship: DateArray, zone: NDArray[np.int8], block: _Block
 ) -> _ServicePrice:
     calendar = network.calendar
-    deliver = calendar.delivery_dates(ship, network.rates.transit(s, zone), s)
+    transit = network.rates.transit(s, zone)
+    deliver = calendar.delivery_dates(ship, transit, s)
     late = calendar.days_late(block.promised[:, None], deliver)
     price = network.rates.price(s, zone, block.kg)
-    penalty = late * block.rules.late_rate[:, None]
-    return _ServicePrice(deliver, late, price, penalty, price + penalty)
+    rate = block.rules.late_rate[:, None]
+    penalty = late * rate
+    later = calendar.delivery_dates(calendar.ship_days.offset(ship, 1), transit, s)
+    later_penalty = calendar.days_late(block.promised[:, None], later) * rate
+    return _ServicePrice(
+        deliver, late, price, penalty, price + penalty, later, later_penalty
+    )
 
 
 def _keep_cheaper(
@@ -310,3 +339,5 @@ def _keep_cheaper(
     out[prefix + "delivery"][better] = priced.delivery[better]
     out[prefix + "shipping"][better] = priced.price[better]
     out[prefix + "penalty"][better] = priced.penalty[better]
+    out[prefix + "deferred_delivery"][better] = priced.deferred_delivery[better]
+    out[prefix + "deferred_penalty"][better] = priced.deferred_penalty[better]

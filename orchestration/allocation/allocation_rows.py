@@ -13,6 +13,7 @@ from tierflow.data.network import Network
 from tierflow.data.orders import Orders
 from tierflow.data.rates import SERVICES
 from tierflow.data.vocabulary import AllocationStatus
+from tierflow.formulations.batch_compiler import deferral_delivery
 from tierflow.formulations.fulfillment import CompiledBatch
 from tierflow.formulations.problem import AssignmentProblem
 from tierflow.orchestration.allocation.ledger import Placement
@@ -107,10 +108,15 @@ def _service_and_dates(
     names = np.array([*SERVICES, ""], dtype=object)
     ship = compiled.options.ship_date[li, at].astype(str)
     deliver = compiled.delivery()[li, at].astype(str)
+    waiting = deferral_delivery(compiled.options)[li]
+    expected = np.where(allocated, deliver, waiting.astype(str))
+    released = np.datetime_as_string(compiled.options.release[li], timezone="UTC")
     return {
         "service": names[np.where(svc >= 0, svc, -1)],
         "ship_date": np.where(allocated, ship, ""),
         "delivery_date": np.where(allocated, deliver, ""),
+        "expected_delivery": np.where(expected == "NaT", "", expected),
+        "released_at": released,
     }
 
 
@@ -181,6 +187,8 @@ class BatchRows:
                 "status": status,
                 "reason": _line_reasons(compiled, result, reasons, lines),
                 "delivery_date": dates["delivery_date"],
+                "expected_delivery": dates["expected_delivery"],
+                "released_at": dates["released_at"],
                 "shipping": parts["shipping"],
                 "handling": parts["handling"],
                 "penalty": parts["penalty"],
@@ -216,6 +224,8 @@ class BatchRows:
                 "status": AllocationStatus.UNFILLABLE,
                 "reason": reason,
                 "delivery_date": "",
+                "expected_delivery": "",
+                "released_at": "",
                 "shipping": 0.0,
                 "handling": 0.0,
                 "penalty": 0.0,
