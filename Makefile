@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 OUT ?= out
 
-.PHONY: demo-gap demo-allocate install demo test lint typecheck unit bench bench-gap clean demo-network bench-network bench-allocation bench-online bench-cltv bench-cltv-quick bench-cltv-cv
+.PHONY: demo-gap demo-allocate install demo test fuzz lint typecheck unit bench bench-gap clean demo-network bench-network bench-allocation bench-online bench-cltv bench-cltv-quick bench-cltv-cv
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -37,8 +37,16 @@ demo-network: $(STAMP)
 	$(BIN)/tierflow capacity forecast --orders $(DEMO_NET)/history.csv --state $(DEMO_NET)/state.db
 	$(BIN)/tierflow capacity show --state $(DEMO_NET)/state.db --png $(DEMO_NET)/capacity.png
 
-## test: ruff, mypy and the whole pytest suite
+## test: ruff, mypy and the whole pytest suite (with a short fuzz pass)
 test: lint typecheck unit
+
+## fuzz: the long fuzz run, thousands of corrupted inputs per reader and CLI
+## command; prints the counts of docs/fuzzing.md (FUZZ_EXAMPLES=N to resize)
+FUZZ_OUT := $(OUT)/fuzz
+fuzz: $(STAMP)
+	rm -rf $(FUZZ_OUT)
+	HYPOTHESIS_PROFILE=fuzz FUZZ_REPORT=$(FUZZ_OUT) $(BIN)/pytest -q -n auto -p no:cacheprovider tests/fuzz
+	$(BIN)/python -m tests.fuzz.report $(FUZZ_OUT)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

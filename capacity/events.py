@@ -1,20 +1,28 @@
 """Capacity events: the JSON-lines contract (``event_id, ts, node_id, type,
-value[, service]``) and its validated parser. Types, values and the staleness
-rules: ``docs/data.md``."""
+value[, service]``) and its validated parser. Types, values, limits, the time
+window and the staleness rules: ``docs/data.md``."""
 
 from __future__ import annotations
 
 import datetime as dt
 import json
-import math
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
 from functools import partial
+from pathlib import Path
 from typing import Any, Literal, get_args
 
 from tierflow.data.errors import InputError
+from tierflow.data.limits import (
+    EVENT_WINDOW,
+    MAX_CONGESTION,
+    MAX_ID_LENGTH,
+    MAX_UNITS,
+    TimeWindow,
+)
 from tierflow.data.network import Network
 from tierflow.data.rates import SERVICES
+from tierflow.data.text_files import read_utf8
 
 #: The event types of the JSON-lines contract (the HTTP schema uses the same).
 EventType = Literal[
@@ -28,13 +36,15 @@ EventType = Literal[
 ]
 EVENT_TYPES: tuple[str, ...] = get_args(EventType)
 _BOUNDS: dict[str, tuple[float, float]] = {
-    "nominal_capacity": (0.0, math.inf),
+    "nominal_capacity": (0.0, MAX_UNITS),
     "staffing": (0.0, 300.0),
-    "backlog": (0.0, math.inf),
-    "backlog_delta": (-math.inf, math.inf),
-    "congestion": (1.0, math.inf),
-    "forecast": (0.0, math.inf),
+    "backlog": (0.0, MAX_UNITS),
+    "backlog_delta": (-MAX_UNITS, MAX_UNITS),
+    "congestion": (1.0, MAX_CONGESTION),
+    "forecast": (0.0, MAX_UNITS),
 }
+#: Integer event ids beyond this are refused (their text would be huge).
+_MAX_INT_ID = 2**63
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,7 +52,9 @@ class CapacityEvent:
     """One validated event; ``node`` and ``service`` are network indices.
 
     ``value`` is a float (``outage``: 1.0 closed, 0.0 open); ``service`` is
-    -1 except for ``congestion``; ``ts`` is seconds since the epoch.
+    -1 except for ``congestion``; ``ts`` is seconds since the epoch. ``row``
+    is where it was read (a file line, a position in a batch), for messages
+    only: two events are equal when their content is.
     """
 
     event_id: str
@@ -51,6 +63,7 @@ class CapacityEvent:
     type: str
     value: float
     service: int = -1
+    row: int | None = field(default=None, compare=False, repr=False)
 
     def record(self, network: Network) -> dict[str, Any]:
         """The event as a JSON-able dict (the JSON-lines format)."""
@@ -67,21 +80,57 @@ class CapacityEvent:
 
 
 def _timestamp(text: Any) -> float | None:
-    if not isinstance(text, str):
+    if not isinstance(text, str) or len(text) > 64:
         return None
     try:
         when = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
+        if when.tzinfo is None:
+            return None
+        return when.timestamp()
+    except (ValueError, OverflowError):
         return None
-    if when.tzinfo is None:
-        return None
-    return when.timestamp()
+
+
+def _event_id(raw: Any, fail: Callable[..., InputError]) -> str:
+    """The id as text: a non-empty string or an integer, not absurdly long."""
+    if isinstance(raw, bool) or not isinstance(raw, str | int) or raw == "":
+        raise fail("missing or empty event id", field="event_id", value=raw)
+    if isinstance(raw, int) and abs(raw) >= _MAX_INT_ID:
+        message = f"integer ids must be below {_MAX_INT_ID} in size"
+        raise fail(message, field="event_id", value=raw)
+    text = str(raw)
+    if len(text) > MAX_ID_LENGTH:
+        message = f"longer than {MAX_ID_LENGTH} characters"
+        raise fail(message, field="event_id", value=text)
+    return text
+
+
+def _event_ts(
+    raw: Any, window: TimeWindow | None, fail: Callable[..., InputError]
+) -> float:
+    """Seconds since the epoch of an ISO 8601 instant, inside ``window``."""
+    ts = _timestamp(raw)
+    if ts is None:
+        raise fail("not an ISO 8601 instant with offset", field="ts", value=raw)
+    if window is not None:
+        lo, hi = window.bounds()
+        if not lo.timestamp() <= ts <= hi.timestamp():
+            raise fail(window.describe(), field="ts", value=raw)
+    return ts
 
 
 def parse_event(
-    obj: Any, network: Network, *, file: str | None = None, row: int | None = None
+    obj: Any,
+    network: Network,
+    *,
+    file: str | None = None,
+    row: int | None = None,
+    window: TimeWindow | None = EVENT_WINDOW,
 ) -> CapacityEvent:
     """Validate one decoded event object (see ``docs/data.md``).
+
+    ``window`` bounds ``ts`` around now (``None``: any instant, for events
+    already validated when they were logged).
 
     Raises
     ------
@@ -91,65 +140,119 @@ def parse_event(
     fail = partial(InputError, file=file, row=row)
     if not isinstance(obj, dict):
         raise fail("not a JSON object")
-    event_id = obj.get("event_id")
-    if (
-        not isinstance(event_id, str | int)
-        or isinstance(event_id, bool)
-        or event_id == ""
-    ):
-        raise fail("missing or empty event id", field="event_id", value=event_id)
-    ts = _timestamp(obj.get("ts"))
-    if ts is None:
-        raise fail(
-            "not an ISO 8601 instant with offset", field="ts", value=obj.get("ts")
-        )
+    event_id = _event_id(obj.get("event_id"), fail)
+    ts = _event_ts(obj.get("ts"), window, fail)
     node_id = obj.get("node_id")
     node = network.node_index.get(node_id) if isinstance(node_id, str) else None
     if node is None:
         raise fail("unknown node", field="node_id", value=node_id)
     kind = obj.get("type")
-    if kind not in EVENT_TYPES:
+    if not isinstance(kind, str) or kind not in EVENT_TYPES:
         message = f"unknown event type (one of {list(EVENT_TYPES)})"
         raise fail(message, field="type", value=kind)
-    value = _event_value(str(kind), obj.get("value"), fail)
+    value = _event_value(kind, obj.get("value"), fail)
     service = -1
     if kind == "congestion":
         name = obj.get("service")
-        if name not in SERVICES:
+        if not isinstance(name, str) or name not in SERVICES:
             message = f"unknown service (one of {list(SERVICES)})"
             raise fail(message, field="service", value=name)
-        service = SERVICES.index(str(name))
-    return CapacityEvent(str(event_id), ts, int(node), str(kind), value, service)
+        service = SERVICES.index(name)
+    return CapacityEvent(event_id, ts, int(node), kind, value, service, row)
 
 
 def _event_value(kind: str, raw: Any, fail: Callable[..., InputError]) -> float:
-    """The event's value as a float (``outage``: 1.0 closed, 0.0 open), in range."""
+    """The event's value as a float (``outage``: 1.0 closed, 0.0 open), in
+    range; checked before the cast, so a huge integer cannot overflow it."""
     if kind == "outage":
         if not isinstance(raw, bool):
             raise fail("must be true or false", field="value", value=raw)
         return 1.0 if raw else 0.0
     if isinstance(raw, bool) or not isinstance(raw, int | float):
         raise fail("not a number", field="value", value=raw)
-    value = float(raw)
     lo, hi = _BOUNDS[kind]
-    if not (math.isfinite(value) and lo <= value <= hi):
+    if not (lo <= raw <= hi):  # NaN fails too; ints compare exactly
         raise fail(f"must be in [{lo:g}, {hi:g}]", field="value", value=raw)
-    return value
+    return float(raw)
+
+
+def event_row(events: Sequence[CapacityEvent], k: int) -> int:
+    """Where event ``k`` was read: its ``row``, else its 1-based position."""
+    row = events[k].row
+    return k + 1 if row is None else row
+
+
+def check_repeated_ids(
+    events: Sequence[CapacityEvent], *, file: str | None = None
+) -> None:
+    """An event id may repeat only with the same content (then it is a no-op).
+
+    Raises
+    ------
+    InputError
+        At the second of two events with one id and different content,
+        naming the first's row (:func:`event_row`).
+    """
+    first: dict[str, int] = {}
+    for k, ev in enumerate(events):
+        j = first.setdefault(ev.event_id, k)
+        if events[j] != ev:
+            raise InputError(
+                "event id repeated with different content "
+                f"(first at row {event_row(events, j)})",
+                file=file,
+                row=event_row(events, k),
+                field="event_id",
+                value=ev.event_id,
+            )
 
 
 def parse_event_lines(
     lines: Iterable[str], network: Network, *, file: str = "<stdin>"
 ) -> list[CapacityEvent]:
     """Parse and validate every line first (blank lines skipped); rows are
-    1-based line numbers. Nothing is applied when any line is bad."""
-    events: list[CapacityEvent] = []
-    for row, line in enumerate(lines, start=1):
-        text = line.strip()
-        if not text:
-            continue
-        try:
-            obj = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise InputError(f"not JSON ({exc.msg})", file=file, row=row) from None
-        events.append(parse_event(obj, network, file=file, row=row))
+    1-based line numbers. Nothing is applied when any line is bad, and an
+    event id repeated with different content is an error naming both rows."""
+    events = [
+        parse_event(_decode(text, file, row), network, file=file, row=row)
+        for row, text in _numbered(lines, file)
+    ]
+    check_repeated_ids(events, file=file)
     return events
+
+
+def _numbered(lines: Iterable[str], file: str) -> Iterator[tuple[int, str]]:
+    """Non-blank lines, stripped, with their 1-based line numbers; a file
+    that is not UTF-8 fails at the line being read."""
+    row = 0
+    it = iter(lines)
+    while True:
+        try:
+            line = next(it)
+        except StopIteration:
+            return
+        except UnicodeDecodeError as exc:
+            message = f"not UTF-8 text ({exc.reason}; at or after this line)"
+            raise InputError(message, file=file, row=row + 1) from None
+        row += 1
+        if line.strip():
+            yield row, line.strip()
+
+
+def _decode(text: str, file: str, row: int) -> Any:
+    """One JSON value; any failure (syntax, a 5000-digit number, nesting too
+    deep) is an error at ``row``."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InputError(f"not JSON ({exc.msg})", file=file, row=row) from None
+    except (ValueError, RecursionError) as exc:
+        message = f"not JSON ({str(exc).splitlines()[0][:80]})"
+        raise InputError(message, file=file, row=row) from None
+
+
+def read_event_file(path: Path, network: Network) -> list[CapacityEvent]:
+    """:func:`parse_event_lines` of a JSON-lines file (named by its file name);
+    a byte that is not UTF-8 is an error at its line."""
+    text = read_utf8(path, path.name)
+    return parse_event_lines(text.split("\n"), network, file=path.name)

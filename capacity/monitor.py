@@ -13,12 +13,18 @@ import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
-from tierflow.capacity.events import EVENT_TYPES, CapacityEvent, parse_event
+from tierflow.capacity.events import (
+    EVENT_TYPES,
+    CapacityEvent,
+    check_repeated_ids,
+    event_row,
+    parse_event,
+)
 from tierflow.capacity.score import capacity_scores
 from tierflow.data.errors import InputError
 from tierflow.data.network import NODE_KINDS, Network
 from tierflow.data.rates import SERVICES, service_index
-from tierflow.data.store import CapacityEventLog
+from tierflow.data.store import CapacityEventLog, StoredEvent
 
 #: Columns of the per-node "last applied" timestamps (set events).
 _SET_FIELDS = ("nominal_capacity", "staffing", "backlog", "outage", "forecast")
@@ -106,7 +112,7 @@ class CapacityMonitor:
         self.last_ts = -np.inf
         self.n_applied = 0
         self._since_snapshot = 0
-        self._seen: set[str] = set()  # dedup without a store
+        self._seen: dict[str, CapacityEvent] = {}  # dedup without a store
         self._cached: tuple[NDArray[np.float64], ...] | None = None
 
     # ------------------------------------------------------------ restore
@@ -133,16 +139,8 @@ class CapacityMonitor:
         assert self.store is not None
         count = 0
         for ev in self.store.events_after(self.last_seq):
-            obj = {
-                "event_id": ev.event_id,
-                "ts": ev.ts,
-                "node_id": ev.node_id,
-                "type": ev.type,
-                **ev.payload,
-            }
-            try:
-                parsed = parse_event(obj, self.network, file="event log", row=ev.seq)
-            except InputError:
+            parsed = self._stored(ev)
+            if parsed is None:
                 # An event for a node no longer in the network: skip, but count it
                 # as consumed so it is not retried forever.
                 self.last_seq = ev.seq
@@ -155,14 +153,20 @@ class CapacityMonitor:
 
     # ------------------------------------------------------------- events
     def ingest(self, events: Sequence[CapacityEvent]) -> IngestResult:
-        """Log (when a store is attached) and apply events, each exactly once."""
+        """Log (when a store is attached) and apply events, each exactly once.
+
+        A repeated event id with the same content is a no-op (counted as a
+        duplicate); with different content it is an ``InputError`` (row: the
+        1-based position in ``events``) and nothing is logged or applied.
+        """
+        self.check_event_ids(events)
         if self.store is None:
             applied = dups = 0
             for ev in events:
                 if ev.event_id in self._seen:
                     dups += 1
                     continue
-                self._seen.add(ev.event_id)
+                self._seen[ev.event_id] = ev
                 self._apply(ev)
                 applied += 1
             return IngestResult(applied, dups, self.last_seq)
@@ -180,6 +184,44 @@ class CapacityMonitor:
         if self.snapshot_every and self._since_snapshot >= self.snapshot_every:
             self.snapshot()
         return IngestResult(len(new), len(events) - len(new), self.last_seq)
+
+    def check_event_ids(
+        self, events: Sequence[CapacityEvent], *, file: str | None = None
+    ) -> None:
+        """No event may reuse an event id (of the batch, or applied or logged
+        before) with new content: ``InputError`` naming ``file`` and the row
+        (:func:`~tierflow.capacity.events.event_row`)."""
+        check_repeated_ids(events, file=file)
+        earlier: dict[str, tuple[CapacityEvent | None, str]]
+        if self.store is None:
+            known = {e.event_id for e in events if e.event_id in self._seen}
+            earlier = {k: (self._seen[k], "an applied event") for k in known}
+        else:
+            logged = self.store.logged_events(sorted({e.event_id for e in events}))
+            earlier = {
+                k: (self._stored(ev), f"the logged event seq {ev.seq}")
+                for k, ev in logged.items()
+            }
+        for k, ev in enumerate(events):
+            before, what = earlier.get(ev.event_id, (ev, ""))
+            if before != ev:
+                raise InputError(
+                    f"event id already used by {what} with different content",
+                    file=file,
+                    row=event_row(events, k),
+                    field="event_id",
+                    value=ev.event_id,
+                )
+
+    def _stored(self, ev: StoredEvent) -> CapacityEvent | None:
+        """A logged event as parsed now (None: its node left the network).
+        It was validated when logged, so its time is not held to the window."""
+        obj = {"event_id": ev.event_id, "ts": ev.ts, "node_id": ev.node_id}
+        obj |= {"type": ev.type, **ev.payload}
+        try:
+            return parse_event(obj, self.network, row=ev.seq, window=None)
+        except InputError:
+            return None
 
     def apply(self, event: CapacityEvent | dict[str, Any]) -> IngestResult:
         """Function-call API: one event (object or JSON-like dict)."""

@@ -11,7 +11,11 @@ from typing import Any
 import click
 import pandas as pd
 
-from tierflow.capacity.events import CapacityEvent, parse_event_lines
+from tierflow.capacity.events import (
+    CapacityEvent,
+    parse_event_lines,
+    read_event_file,
+)
 from tierflow.capacity.forecast import (
     SmoothedProfileForecaster,
     holdout_errors,
@@ -54,13 +58,14 @@ def ingest_command(
 ) -> None:
     """Validate every event, then log and apply them (each id at most once)."""
     net = open_network(network_dir)
+    source = "<stdin>" if str(events_path) == "-" else events_path.name
     if str(events_path) == "-":
-        events = parse_event_lines(sys.stdin, net, file="<stdin>")
+        events = parse_event_lines(sys.stdin, net, file=source)
     else:
-        with events_path.open(encoding="utf-8") as fh:
-            events = parse_event_lines(fh, net, file=events_path.name)
+        events = read_event_file(events_path, net)
     with open_store(state_path) as store:
         mon = CapacityMonitor.open(net, store)
+        mon.check_event_ids(events, file=source)
         result = mon.ingest(events)
         mon.snapshot()
     click.echo(

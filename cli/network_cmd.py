@@ -41,12 +41,17 @@ def network() -> None:
 @json_option("Print the summary as JSON.")
 def validate_command(directory: Path | None, as_json: bool) -> None:
     """Validate a network folder (default: the sample) and print a summary."""
-    summary = open_network(directory).summary()
+    net = open_network(directory)
+    summary = net.summary() | {"warnings": list(net.warnings)}
     if as_json:
         click.echo(json.dumps(summary))
         return
     kinds = ", ".join(f"{v} {k}" for k, v in summary["nodes_by_kind"].items())
-    click.echo(f"network {summary['source']}: OK")
+    n_warn = len(summary["warnings"])
+    verdict = f"OK with {n_warn} warning{'s' * (n_warn > 1)}" if n_warn else "OK"
+    click.echo(f"network {summary['source']}: {verdict}")
+    for warning in summary["warnings"]:
+        click.echo(f"  warning: {warning}")
     click.echo(f"  nodes         {summary['nodes']} ({kinds})")
     click.echo(f"  capacity      {summary['capacity_units_per_day']:,.0f} units/day")
     click.echo(

@@ -217,6 +217,7 @@ class CLTVModel:
         self.windows_ = [(w.cutoff, w.width) for w in windows]
         self.uses_profiles_ = data.profiles is not None
         self.uses_browsing_ = data.browsing is not None
+        self.uses_quantity_ = data.transactions.quantity is not None
         self.encoder_ = FeatureEncoder.fit(
             [w.frame for w in windows], cfg.feature_set, cfg.plan == "to_as_of"
         )
@@ -347,6 +348,14 @@ class CLTVModel:
                     + f" {table}; score with the same inputs",
                     field=name,
                 )
+        used_quantity = getattr(self, "uses_quantity_", False)
+        if used_quantity != (data.transactions.quantity is not None):
+            raise InputError(
+                "the model was trained "
+                + ("with" if used_quantity else "without")
+                + " a quantity column in the transactions; score with the same inputs",
+                field="quantity",
+            )
 
     def forecast(
         self,

@@ -12,6 +12,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from tierflow.data.errors import InputError
+from tierflow.data.limits import MAX_COMPLEXITY
 from tierflow.data.table_reader import Column, read_table, table_path
 
 
@@ -87,7 +88,10 @@ class ComplexityWeights:
         frame, _ = read_table(
             folder,
             "complexity",
-            [Column("key", choices=keys), Column("value", "float", min=0.0)],
+            [
+                Column("key", choices=keys),
+                Column("value", "float", min=0.0, max=MAX_COMPLEXITY),
+            ],
             unique=[("key",)],
         )
         overrides = {

@@ -10,6 +10,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from tierflow.data.day_numbers import EPOCH
+from tierflow.data.limits import MAX_DAILY_COUNT
 from tierflow.data.log_files import TransactionFormat, read_log_table
 from tierflow.data.readonly import freeze_arrays
 from tierflow.data.row_checks import (
@@ -18,6 +19,9 @@ from tierflow.data.row_checks import (
     check_dates,
     check_ids,
     check_numbers,
+    check_repeats,
+    first_of_key,
+    key_codes,
 )
 
 #: Profile columns used when present (all optional but ``customer_id``).
@@ -59,8 +63,8 @@ def read_profiles(
     )
     checks = RowChecks(file, rows, record_label=is_parquet)
     ids = check_ids(checks, frame["customer_id"], "customer_id")
-    dup = np.asarray(ids.duplicated(keep="first"), dtype=bool)
-    checks.add("customer_id", "duplicate customer id", dup, frame["customer_id"])
+    first = first_of_key(np.where(ids == "", -1, key_codes([ids])))
+    check_repeats(checks, first, "customer_id", frame["customer_id"], "customer id")
     signup = None
     if "signup_date" in frame.columns:
         dates = check_dates(checks, frame["signup_date"], "signup_date", required=False)
@@ -107,8 +111,13 @@ def read_browsing(
     checks = RowChecks(file, rows, record_label=is_parquet)
     ids = check_ids(checks, frame["customer_id"], "customer_id")
     dates = check_dates(checks, frame["date"], "date")
+    first = first_of_key(np.where(ids == "", -1, key_codes([ids, dates])))
+    what = "customer_id/date"
+    check_repeats(checks, first, "date", frame["date"], what)
     counts = {
-        name: check_numbers(checks, frame[name], name, non_negative=True)
+        name: check_numbers(
+            checks, frame[name], name, minimum=0.0, maximum=MAX_DAILY_COUNT
+        )
         for name in BROWSING_COUNTS
     }
     keep, report = checks.resolve(skip_bad_rows)

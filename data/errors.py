@@ -59,9 +59,30 @@ class InputError(TierflowError, ValueError):
         if index is not None:
             parts.append(f"index {index}")
         if value is not None:
-            parts.append(f"value {value!r}")
+            parts.append(f"value {_shown(value)}")
         parts.append(message)
-        super().__init__(": ".join(parts))
+        super().__init__(": ".join(parts).translate(_ONE_LINE))
+
+
+#: Longest quoted value; a longer one is cut (the message stays one short line).
+_MAX_SHOWN = 120
+#: Line breaks (as ``str.splitlines`` knows them) escaped: a message is one line
+#: even when a file name or a header cell holds one.
+_ONE_LINE = {ord(c): repr(c)[1:-1] for c in "\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"}
+
+
+def _shown(value: Any) -> str:
+    """``repr(value)``, cut to ``_MAX_SHOWN`` characters; values whose repr
+    fails (an integer of 5000 digits, a list nested too deep) by their type."""
+    try:
+        text = repr(value)
+    except (ValueError, RecursionError):
+        if isinstance(value, int):
+            return f"<int of {value.bit_length()} bits>"
+        return f"<{type(value).__name__}>"
+    if len(text) > _MAX_SHOWN:
+        return text[: _MAX_SHOWN - 3] + "..."
+    return text
 
 
 class SolverError(TierflowError):

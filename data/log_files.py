@@ -3,8 +3,6 @@ CSV (all text), Parquet (typed columns) and CDNOW's whitespace-separated text.""
 
 from __future__ import annotations
 
-import re
-import warnings
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -16,6 +14,7 @@ from numpy.typing import NDArray
 
 from tierflow.data.errors import InputError
 from tierflow.data.row_checks import blank_cells
+from tierflow.data.text_files import read_csv_records, read_utf8
 
 TransactionFormat = Literal["auto", "csv", "parquet", "cdnow"]
 #: File suffixes read (and written) as Parquet under ``fmt="auto"``.
@@ -48,31 +47,25 @@ def _read_parquet(
 ) -> tuple[pd.DataFrame, NDArray[np.int64]]:
     import pyarrow.parquet as pq
 
-    names = pq.read_schema(path).names
-    present = [c for c in wanted if c in names]
-    _require(str(path), columns, names)
-    frame = pq.read_table(path, columns=present).to_pandas(date_as_object=False)
+    try:
+        names = pq.read_schema(path).names
+        present = [c for c in wanted if c in names]
+        _require(str(path), columns, names)
+        frame = pq.read_table(path, columns=present).to_pandas(date_as_object=False)
+    except (InputError, OSError):
+        raise
+    except Exception as exc:  # pyarrow raises many types on corrupt files
+        message = f"not a readable Parquet file ({_first_line(exc)})"
+        raise InputError(message, file=str(path)) from None
     return frame, np.arange(1, len(frame) + 1, dtype=np.int64)
 
 
 def _read_csv(
     path: Path, columns: Sequence[str], wanted: Sequence[str]
 ) -> tuple[pd.DataFrame, NDArray[np.int64]]:
-    head = pd.read_csv(path, nrows=0)
-    _require(str(path), columns, [str(c).strip() for c in head.columns])
-    with warnings.catch_warnings():
-        # pandas only warns when a first data row is too long
-        warnings.simplefilter("error", pd.errors.ParserWarning)
-        frame = pd.read_csv(
-            path,
-            dtype="str",
-            keep_default_na=False,
-            skip_blank_lines=False,
-            index_col=False,
-        )
-    frame.columns = [str(c).strip() for c in frame.columns]
+    frame, rows = read_csv_records(path, str(path), skip_initial_space=False)
+    _require(str(path), columns, list(frame.columns))
     frame = frame.loc[:, [c for c in frame.columns if c in wanted]]
-    rows = np.arange(2, len(frame) + 2, dtype=np.int64)
     blank_line = np.ones(len(frame), dtype=bool)
     for col in frame.columns:
         blank_line &= blank_cells(frame[col])
@@ -84,26 +77,10 @@ def _read_csv(
 
 @contextmanager
 def _read_errors(file: str) -> Iterator[None]:
-    """What pandas, pyarrow or the OS raise on a bad file, as an ``InputError``."""
+    """What the OS raises on a file it cannot read, as an ``InputError``."""
     try:
         yield
-    except InputError:
-        raise
-    except pd.errors.EmptyDataError:
-        raise InputError("file is empty", file=file) from None
-    except pd.errors.ParserWarning:
-        raise InputError(
-            "a row has more fields than the header", file=file, row=2
-        ) from None
-    except pd.errors.ParserError as exc:
-        found = re.search(r"Expected (\d+) fields in line (\d+), saw (\d+)", str(exc))
-        if found:
-            want, line, saw = (int(g) for g in found.groups())
-            raise InputError(
-                f"expected {want} fields, found {saw}", file=file, row=line
-            ) from None
-        raise InputError(f"cannot parse ({_first_line(exc)})", file=file) from None
-    except (OSError, UnicodeDecodeError, ValueError) as exc:
+    except OSError as exc:
         raise InputError(f"cannot read file ({_first_line(exc)})", file=file) from None
 
 
@@ -129,8 +106,8 @@ def read_cdnow(path: Path) -> tuple[pd.DataFrame, NDArray[np.int64]]:
     """
     file = str(path)
     with _read_errors(file):
-        text = path.read_text(encoding="utf-8")
-    tokens = [line.split() for line in text.splitlines()]
+        text = read_utf8(path, file)
+    tokens = [line.split() for line in text.split("\n")]
     numbered = [(i + 1, t) for i, t in enumerate(tokens) if t]
     if not numbered:
         raise InputError("file is empty", file=file)

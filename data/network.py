@@ -18,6 +18,8 @@ from tierflow.data.carrier_calendar import calendar_summary, carrier_calendar
 from tierflow.data.complexity import ComplexityWeights
 from tierflow.data.delivery_calendar import DeliveryCalendar
 from tierflow.data.errors import InputError
+from tierflow.data.limits import MAX_COST, MAX_POPULATION, MAX_UNITS
+from tierflow.data.network_warnings import network_warnings
 from tierflow.data.rates import SERVICES, RateCard, billed_weight_kg, service_index
 from tierflow.data.readonly import ReadOnlyArrays
 from tierflow.data.table_reader import (
@@ -45,8 +47,8 @@ NODE_COLUMNS = (
     Column("lon", "float", min=-180.0, max=180.0),
     Column("region", required=False, default="", allow_empty=True),
     Column("timezone", "timezone"),
-    Column("capacity_units_per_day", "float", min=0.0),
-    Column("handling_cost", "float", min=0.0),
+    Column("capacity_units_per_day", "float", min=0.0, max=MAX_UNITS),
+    Column("handling_cost", "float", min=0.0, max=MAX_COST),
     Column("cutoff_local", "hhmm"),
     Column("services"),
     Column("zip3", required=False, default="", allow_empty=True, pattern=r"\d{3}"),
@@ -59,12 +61,14 @@ SKU_COLUMNS = (
     Column("height_cm", "float", min=0.0, min_exclusive=True, max=500.0),
     Column("fragile", "bool"),
     Column("hazmat", "bool"),
-    Column("popularity", "float", required=False, default=1.0, min=0.0),
+    Column(
+        "popularity", "float", required=False, default=1.0, min=0.0, max=MAX_POPULATION
+    ),
 )
 INVENTORY_COLUMNS = (
     Column("node_id"),
     Column("sku"),
-    Column("on_hand", "int", min=0),
+    Column("on_hand", "int", min=0, max=MAX_UNITS),
 )
 DESTINATION_COLUMNS = (
     Column("zip3", pattern=r"\d{3}"),
@@ -72,7 +76,7 @@ DESTINATION_COLUMNS = (
     Column("lon", "float", min=-180.0, max=180.0),
     Column("state", pattern=r"[A-Z]{2}"),
     Column("timezone", "timezone"),
-    Column("population", "float", min=0.0),
+    Column("population", "float", min=0.0, max=MAX_POPULATION),
 )
 
 
@@ -320,6 +324,11 @@ class Network(ReadOnlyArrays):
             "node_dest_pairs_charted": int(charted.sum()),
         }
 
+    @property
+    def warnings(self) -> tuple[str, ...]:
+        """Suspicious but valid facts (no stock, no capacity, unstocked SKUs)."""
+        return network_warnings(self)
+
     def nodes_frame(self) -> pd.DataFrame:
         """The node table as a DataFrame (for reports and plots)."""
         return pd.DataFrame(
@@ -418,7 +427,8 @@ def load_network(
     check_reference(inv, ipath, "sku", skus["sku"], spath.name)
     dest = _read_destinations(folder)
     if len(dest) == 0:
-        raise InputError("no destinations", file="destinations")
+        dpath = table_path(folder, "destinations")
+        raise InputError("no destinations", file=dpath.name if dpath else None)
     if len(nodes) == 0:
         raise InputError("no nodes", file=npath.name)
     weights = (

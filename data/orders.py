@@ -15,9 +15,16 @@ import pandas as pd
 from numpy.typing import NDArray
 
 from tierflow.data.errors import InputError
+from tierflow.data.limits import DATA_WINDOW, MAX_LINE_QUANTITY
 from tierflow.data.network import Network
 from tierflow.data.readonly import ReadOnlyArrays
-from tierflow.data.table_reader import Column, first_error, read_table
+from tierflow.data.table_reader import (
+    Column,
+    cell_error,
+    file_line,
+    first_error,
+    read_table,
+)
 from tierflow.data.vocabulary import TIERS
 
 ORDER_COLUMNS = (
@@ -32,12 +39,12 @@ ORDER_COLUMNS = (
 
 _READ_COLUMNS = (
     Column("order_id"),
-    Column("created_at", "datetime"),
+    Column("created_at", "datetime", window=DATA_WINDOW),
     Column("customer_id"),
     Column("dest", pattern=r"\d{3}(\d{2})?"),
     Column("tier", required=False, default="", allow_empty=True, choices=TIERS),
     Column("sku"),
-    Column("quantity", "int", min=1),
+    Column("quantity", "int", min=1, max=MAX_LINE_QUANTITY),
 )
 
 
@@ -133,18 +140,40 @@ def read_orders(path: Path | str, network: Network | None = None) -> Orders:
 
 
 def _check_lines(frame: pd.DataFrame, path: Path) -> None:
-    """No SKU twice in an order; every line agrees with its order's first."""
+    """No SKU twice in an order; every line agrees with its order's first.
+    Both errors name the earlier row too."""
     raw = frame.attrs["raw"]
     dup = frame.duplicated(subset=["order_id", "sku"]).to_numpy()
     if dup.any():
-        raise first_error(path, raw, dup, "sku", "SKU listed twice in the same order")
+        earlier = _first_of_group(frame, ["order_id", "sku"])
+        _raise_at(path, raw, dup, earlier, "sku", "SKU listed twice in the same order")
     first = frame.groupby("order_id", sort=False).transform("first")
+    earlier = _first_of_group(frame, ["order_id"])
     for column in ("created_at", "customer_id", "dest", "tier"):
         differs = (frame[column] != first[column]).to_numpy()
         if differs.any():
-            raise first_error(
-                path, raw, differs, column, "differs from the order's first line"
-            )
+            message = "differs from the order's first line"
+            _raise_at(path, raw, differs, earlier, column, message)
+
+
+def _first_of_group(frame: pd.DataFrame, keys: list[str]) -> NDArray[np.intp]:
+    """Per line, the position of the first line with the same ``keys``."""
+    codes = frame.groupby(keys, sort=False).ngroup().to_numpy()
+    first: NDArray[np.intp] = np.unique(codes, return_index=True)[1][codes]
+    return first
+
+
+def _raise_at(
+    path: Path,
+    raw: pd.DataFrame,
+    bad: NDArray[np.bool_],
+    earlier: NDArray[np.intp],
+    column: str,
+    message: str,
+) -> None:
+    pos = int(np.flatnonzero(bad)[0])
+    line = file_line(raw, int(earlier[pos]))
+    raise cell_error(path, raw, pos, column, f"{message} (row {line})")
 
 
 def _network_positions(

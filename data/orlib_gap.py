@@ -15,6 +15,8 @@ import numpy as np
 from numpy.typing import NDArray
 
 from tierflow.data.errors import InputError
+from tierflow.data.limits import MAX_GAP_VALUE
+from tierflow.data.text_files import read_utf8
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -48,7 +50,7 @@ class _Tokens:
         self.values: list[str] = []
         self.lines: list[int] = []
         self.first_line_count = 0
-        for lineno, line in enumerate(text.splitlines(), start=1):
+        for lineno, line in enumerate(text.split("\n"), start=1):
             parts = line.split()
             if parts and not self.values:
                 self.first_line_count = len(parts)
@@ -84,6 +86,9 @@ class _Tokens:
                 raise self.error_at(
                     self.pos + offset, f"not finite (in {what})", problem
                 )
+            if abs(out[offset]) > MAX_GAP_VALUE:
+                message = f"beyond +-{MAX_GAP_VALUE:g} (in {what})"
+                raise self.error_at(self.pos + offset, message, problem)
         self.pos = end
         return out
 
@@ -177,8 +182,8 @@ def read_orlib_gap(path: str | os.PathLike[str]) -> list[GapData]:
     """Read an OR-Library GAP file; errors name the file, problem and token."""
     p = Path(path)
     try:
-        text = p.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
+        text = read_utf8(p, str(path))
+    except OSError as exc:
         raise InputError(f"cannot read file ({exc})", file=str(path)) from None
     return parse_orlib_gap(text, file=str(path), stem=p.stem)
 

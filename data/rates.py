@@ -13,6 +13,7 @@ import pandas as pd
 from numpy.typing import NDArray
 
 from tierflow.data.errors import InputError
+from tierflow.data.limits import MAX_BRACKET_KG, MAX_COST
 from tierflow.data.readonly import ReadOnlyArrays
 from tierflow.data.table_reader import Column, cell_error, read_table
 from tierflow.data.zones import MAX_ZONE, MIN_ZONE, N_ZONES
@@ -120,8 +121,8 @@ class RateCard(ReadOnlyArrays):
 _RATE_COLUMNS = (
     Column("service", choices=SERVICES),
     Column("zone", "int", min=MIN_ZONE, max=MAX_ZONE),
-    Column("max_weight_kg", "float", min=0.0, min_exclusive=True),
-    Column("cost", "float", min=0.0),
+    Column("max_weight_kg", "float", min=0.0, min_exclusive=True, max=MAX_BRACKET_KG),
+    Column("cost", "float", min=0.0, max=MAX_COST),
 )
 _TRANSIT_COLUMNS = (
     Column("service", choices=SERVICES),

@@ -1,9 +1,11 @@
-"""Row-by-row validation of a log table: every bad cell is collected, then the
-first one raises, or (``skip_bad_rows``) the bad rows are dropped and counted in
-a :class:`ReadReport`."""
+"""Row-by-row validation of a log table: every bad cell is collected (types,
+ranges, date windows, repeated keys), then the first one raises, or
+(``skip_bad_rows``) the bad rows are dropped and counted in a
+:class:`ReadReport`."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -11,6 +13,10 @@ import pandas as pd
 from numpy.typing import NDArray
 
 from tierflow.data.errors import InputError
+from tierflow.data.limits import DATA_WINDOW, MAX_ID_LENGTH, TimeWindow
+
+#: What went wrong: one message for every bad cell, or one per row.
+Message = str | NDArray[np.object_]
 
 #: How many example messages a :class:`ReadReport` keeps.
 _KEEP_MESSAGES = 3
@@ -49,20 +55,35 @@ class RowChecks:
     file: str
     rows: NDArray[np.int64]
     record_label: bool = False
-    failed: list[tuple[str, str, NDArray[np.bool_], pd.Series]] = field(
+    failed: list[tuple[str, Message, NDArray[np.bool_], pd.Series]] = field(
         default_factory=list
     )
 
     def add(
-        self, name: str, message: str, mask: NDArray[np.bool_], values: pd.Series
+        self, name: str, message: Message, mask: NDArray[np.bool_], values: pd.Series
     ) -> None:
-        """Record that the cells of ``values`` where ``mask`` holds are bad."""
+        """Record that the cells of ``values`` where ``mask`` holds are bad
+        (``message``: one text, or one per row)."""
         if mask.any():
             self.failed.append((name, message, mask, values))
 
+    def earlier(
+        self, message: str, first: NDArray[np.intp], where: NDArray[np.bool_]
+    ) -> Message:
+        """Per row (``where`` it holds), ``message`` naming row ``first[i]``,
+        e.g. ``duplicate order_id (first at row 7)``."""
+        if not where.any():
+            return message
+        out = np.full(len(first), message, dtype=object)
+        label = "record" if self.record_label else "row"
+        at = self.rows[first[where]].astype(str)
+        out[where] = np.char.add(f"{message} (first at {label} ", at) + ")"
+        return out
+
     def error(self, k: int, i: int) -> InputError:
         """The error of check ``k`` at table row ``i``."""
-        name, message, _, values = self.failed[k]
+        name, messages, _, values = self.failed[k]
+        message = messages if isinstance(messages, str) else str(messages[i])
         raw = values.iloc[i]
         value = "" if raw is None or (isinstance(raw, float) and np.isnan(raw)) else raw
         if isinstance(value, np.generic):
@@ -116,10 +137,58 @@ def blank_cells(
 
 
 def check_ids(checks: RowChecks, values: pd.Series, name: str) -> pd.Series:
-    """Stripped ids; a blank one is a missing value."""
+    """Stripped ids; a blank one is a missing value, a long one an error."""
     ids = values.astype("str").str.strip()
     checks.add(name, "missing value", blank_cells(values, ids), values)
+    too_long = np.asarray(ids.str.len() > MAX_ID_LENGTH, dtype=bool)
+    checks.add(name, f"longer than {MAX_ID_LENGTH} characters", too_long, values)
     return ids
+
+
+def key_codes(keys: Sequence[pd.Series | NDArray[np.generic]]) -> NDArray[np.int64]:
+    """One integer per distinct combination of ``keys`` (-1 where one is missing)."""
+    codes = np.zeros(len(keys[0]), dtype=np.int64)
+    for key in keys:
+        part, uniques = pd.factorize(pd.Series(key))
+        missing = (codes < 0) | (part < 0)
+        codes = np.where(missing, -1, codes * max(len(uniques), 1) + part)
+    return codes
+
+
+def first_of_key(
+    codes: NDArray[np.int64], among: NDArray[np.bool_] | None = None
+) -> NDArray[np.intp]:
+    """Per row (``among`` them), the position of the first such row with the
+    same code (:func:`key_codes`); -1 elsewhere and where the key is missing."""
+    use = codes >= 0 if among is None else (codes >= 0) & among
+    out = np.full(len(codes), -1, dtype=np.intp)
+    rows = np.flatnonzero(use)
+    if rows.size:
+        first = np.full(int(codes[rows].max()) + 1, len(codes), dtype=np.intp)
+        np.minimum.at(first, codes[rows], rows)
+        out[rows] = first[codes[rows]]
+    return out
+
+
+def check_repeats(
+    checks: RowChecks,
+    first: NDArray[np.intp],
+    name: str,
+    values: pd.Series,
+    what: str,
+    *,
+    among: NDArray[np.bool_] | None = None,
+) -> None:
+    """Rows (``among`` them) that are not the first with their key
+    (``first`` from :func:`first_of_key`) are ``duplicate <what>``, naming
+    the first row."""
+    repeat = (first >= 0) & (first != np.arange(len(first)))
+    if among is not None:
+        repeat &= among
+    if repeat.any():
+        checks.add(
+            name, checks.earlier(f"duplicate {what}", first, repeat), repeat, values
+        )
 
 
 def check_dates(
@@ -129,17 +198,18 @@ def check_dates(
     *,
     required: bool = True,
     cdnow: bool = False,
+    window: TimeWindow = DATA_WINDOW,
 ) -> NDArray[np.datetime64]:
     """Parse ISO dates (a time of day is accepted and dropped), or CDNOW's
-    ``YYYYMMDD``."""
+    ``YYYYMMDD``; a date outside ``window`` is an error."""
     blank = blank_cells(values)
     expected = "YYYYMMDD" if cdnow else "YYYY-MM-DD"
     if values.dtype.kind == "M":
         parsed = values
     else:
         text = values.astype("str").str.strip()
-        parsed = pd.to_datetime(
-            text, format="%Y%m%d" if cdnow else "ISO8601", errors="coerce"
+        parsed = pd.to_datetime(  # utc: naive and aware cells may mix
+            text, format="%Y%m%d" if cdnow else "ISO8601", errors="coerce", utc=True
         )
     if getattr(parsed.dt, "tz", None) is not None:
         parsed = parsed.dt.tz_convert(None)
@@ -147,6 +217,9 @@ def check_dates(
     unparsed = np.asarray(parsed.isna(), dtype=bool)
     message = f"not a date (expected {expected})"
     _check_parsed(checks, values, name, blank, unparsed, message, required=required)
+    lo, hi = (np.datetime64(t.date(), "D") for t in window.bounds())
+    outside = ~unparsed & ((out < lo) | (out > hi))
+    checks.add(name, window.describe(), outside, values)
     return out
 
 
@@ -156,22 +229,28 @@ def check_numbers(
     name: str,
     *,
     required: bool = True,
-    non_negative: bool = False,
+    minimum: float | None = None,
+    maximum: float,
 ) -> NDArray[np.float64]:
-    """Parse finite numbers (``non_negative``: also >= 0)."""
+    """Parse finite numbers in ``[minimum, maximum]`` (``minimum`` defaults
+    to ``-maximum``); booleans and text that is not a number are errors."""
     blank = blank_cells(values)
-    if values.dtype.kind in "fiub":
-        parsed = values.astype("float64")
+    if values.dtype.kind in "fiu":
+        out = np.asarray(values.astype("float64"), dtype=np.float64)
+    elif values.dtype.kind == "b":  # a boolean column is not a number
+        out = np.full(len(values), np.nan)
     else:
-        parsed = pd.to_numeric(values.astype("str").str.strip(), errors="coerce")
-    out = np.asarray(parsed, dtype=np.float64)
+        text = values.astype("str").str.strip()
+        out = np.asarray(pd.to_numeric(text, errors="coerce"), dtype=np.float64)
     unparsed = np.isnan(out)
     _check_parsed(
         checks, values, name, blank, unparsed, "not a number", required=required
     )
     checks.add(name, "not a finite number", np.isinf(out), values)
-    if non_negative:
-        checks.add(name, "must be >= 0", out < 0, values)
+    low = -maximum if minimum is None else minimum
+    checks.add(name, f"must be >= {low:g}", np.isfinite(out) & (out < low), values)
+    too_big = np.isfinite(out) & (out > maximum)
+    checks.add(name, f"must be <= {maximum:g}", too_big, values)
     return out
 
 

@@ -67,10 +67,7 @@ def generate_transactions(
             "order_date": start + rows.day.astype("timedelta64[D]"),
             "amount": rows.amount,
             "quantity": rows.quantity,
-            "order_id": pd.Series(
-                np.char.add("O", np.char.zfill(rows.purchase.astype(str), 10)),
-                dtype="str",
-            ),
+            "order_id": pd.Series(_order_ids(rows), dtype="str"),
         }
     )
     frame = frame.sort_values(["order_date", "customer_id"], kind="stable")
@@ -106,13 +103,21 @@ def _purchases(
 
 @dataclass(frozen=True, slots=True)
 class _Rows:
-    """Transaction rows: customer index, day, amount, quantity, purchase index."""
+    """Transaction rows: customer index, day, amount, quantity, purchase index
+    and line number (1-based) within the purchase."""
 
     customer: NDArray[np.int64]
     day: NDArray[np.int64]
     amount: NDArray[np.float64]
     quantity: NDArray[np.int64]
     purchase: NDArray[np.int64]
+    line: NDArray[np.int64]
+
+
+def _order_ids(rows: _Rows) -> NDArray[np.str_]:
+    """``O<purchase>-<line>``: one id per line (a return repeats its line's)."""
+    purchase = np.char.add("O", np.char.zfill(rows.purchase.astype(str), 10))
+    return np.char.add(np.char.add(purchase, "-"), rows.line.astype(str))
 
 
 def _order_lines(
@@ -126,10 +131,14 @@ def _order_lines(
     value = rng.gamma(s.p_value, 1.0, size=len(buyer)) / nu[buyer]
     lines = 1 + rng.poisson(s.extra_lines, size=len(buyer))
     row_purchase = np.repeat(np.arange(len(buyer)), lines)
+    first_row = np.r_[0, np.cumsum(lines)[:-1]]
+    line = np.arange(len(row_purchase)) - first_row[row_purchase] + 1
     amount = np.round(value[row_purchase] / lines[row_purchase], 2)
     quantity = 1 + rng.poisson(0.5, size=len(row_purchase))
     amount[rng.random(len(amount)) < s.zero_rate] = 0.0
-    return _Rows(buyer[row_purchase], day[row_purchase], amount, quantity, row_purchase)
+    return _Rows(
+        buyer[row_purchase], day[row_purchase], amount, quantity, row_purchase, line
+    )
 
 
 def _with_returns(rng: np.random.Generator, s: SyntheticSpec, rows: _Rows) -> _Rows:
@@ -146,6 +155,7 @@ def _with_returns(rng: np.random.Generator, s: SyntheticSpec, rows: _Rows) -> _R
         amount=np.r_[rows.amount, -rows.amount[returned]],
         quantity=np.r_[rows.quantity, -rows.quantity[returned]],
         purchase=np.r_[rows.purchase, rows.purchase[returned]],
+        line=np.r_[rows.line, rows.line[returned]],
     )
 
 

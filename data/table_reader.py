@@ -1,6 +1,7 @@
 """Typed, located reading of one network table (CSV or Parquet): each declared
-column is converted in vectorized form, and the first bad cell raises an
-``InputError`` naming file, row (file line; header = 1), column and value."""
+column is range- and type-checked before it is cast, in vectorized form, and
+the first bad cell raises an ``InputError`` naming file, row (file line;
+header = 1), column and value. Limits every column inherits: ``docs/data.md``."""
 
 from __future__ import annotations
 
@@ -16,6 +17,13 @@ from numpy.typing import NDArray
 
 from tierflow.data.delivery_calendar import is_timezone
 from tierflow.data.errors import InputError
+from tierflow.data.limits import (
+    ANY_DATE_WINDOW,
+    MAX_MAGNITUDE,
+    MAX_TEXT_LENGTH,
+    TimeWindow,
+)
+from tierflow.data.text_files import read_csv_records
 
 Kind = Literal["str", "int", "float", "bool", "hhmm", "timezone", "datetime", "date"]
 
@@ -43,11 +51,15 @@ class Column:
     allow_empty
         Whether an empty cell is valid (it then takes ``default``).
     min, max
-        Inclusive numeric bounds (``min_exclusive`` makes the lower one strict).
+        Inclusive numeric bounds (``min_exclusive`` makes the lower one strict);
+        an absent bound is ``-+MAX_MAGNITUDE`` (:mod:`tierflow.data.limits`).
     choices
         Allowed values for ``str`` columns.
     pattern
         Regular expression a ``str`` value must match in full.
+    window
+        Instants a ``datetime`` or ``date`` value may take, around now
+        (default :data:`~tierflow.data.limits.ANY_DATE_WINDOW`).
     """
 
     name: str
@@ -60,6 +72,7 @@ class Column:
     min_exclusive: bool = False
     choices: tuple[str, ...] | None = None
     pattern: str | None = None
+    window: TimeWindow | None = None
 
 
 def table_path(folder: Path, name: str) -> Path | None:
@@ -72,27 +85,33 @@ def table_path(folder: Path, name: str) -> Path | None:
 
 
 def _raw_frame(path: Path) -> pd.DataFrame:
+    """Every cell as text; ``attrs["lines"]`` holds each row's file line."""
     if path.suffix == ".parquet":
         try:
             frame = pd.read_parquet(path)
         except Exception as exc:  # pyarrow raises many types on corrupt files
             raise InputError(
-                f"not a readable Parquet file ({exc})", file=path.name
+                f"not a readable Parquet file ({_first_line(exc)})", file=path.name
             ) from None
-        frame = frame.astype(object).where(frame.notna(), "")
-        return frame.astype(str)
-    try:
-        return pd.read_csv(
-            path,
-            dtype=str,
-            keep_default_na=False,
-            skipinitialspace=True,
-            encoding="utf-8",
-        )
-    except pd.errors.EmptyDataError:
-        raise InputError("empty file (no header)", file=path.name) from None
-    except (pd.errors.ParserError, UnicodeDecodeError) as exc:
-        raise InputError(f"not a readable CSV file ({exc})", file=path.name) from None
+        frame = frame.astype(object).where(frame.notna(), "").astype(str)
+        lines = np.arange(2, len(frame) + 2, dtype=np.int64)
+    else:
+        frame, lines = read_csv_records(path, path.name)
+    frame.attrs["lines"] = lines
+    return frame
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def file_line(frame: pd.DataFrame, pos: int) -> int:
+    """File line of data row ``pos`` (0-based) of a frame :func:`read_table` made."""
+    lines = frame.attrs.get("lines")
+    if lines is None and "raw" in frame.attrs:
+        lines = frame.attrs["raw"].attrs.get("lines")
+    return int(lines[pos]) if lines is not None and pos < len(lines) else pos + 2
 
 
 def cell_error(
@@ -102,7 +121,7 @@ def cell_error(
     return InputError(
         message,
         file=path.name,
-        row=pos + 2,
+        row=file_line(frame, pos),
         field=column,
         value=frame[column].iloc[pos],
     )
@@ -137,6 +156,8 @@ class _Cells:
 
 def _to_str(cells: _Cells) -> Any:
     col, text, empty = cells.column, cells.text, cells.empty
+    too_long = (text.str.len() > MAX_TEXT_LENGTH).to_numpy(dtype=bool)
+    cells.reject(too_long, f"longer than {MAX_TEXT_LENGTH} characters")
     if col.choices is not None:
         bad = ~text.isin(col.choices).to_numpy() & ~empty
         cells.reject(bad, f"must be one of {list(col.choices)}")
@@ -147,6 +168,9 @@ def _to_str(cells: _Cells) -> Any:
 
 
 def _to_number(cells: _Cells) -> Any:
+    """Numbers checked finite, integral (``int``) and within bounds, then cast;
+    a column without a bound of its own is held to +-``MAX_MAGNITUDE``, so
+    the ``int64`` cast can never wrap."""
     col, empty = cells.column, cells.empty
     num = pd.to_numeric(cells.text.where(~empty, "nan"), errors="coerce").to_numpy(
         dtype=np.float64
@@ -154,12 +178,12 @@ def _to_number(cells: _Cells) -> Any:
     cells.reject(~np.isfinite(num) & ~empty, "not a number")
     if col.kind == "int":
         cells.reject((num != np.round(num)) & ~empty, "not an integer")
-    if col.min is not None:
-        below = (num <= col.min) if col.min_exclusive else (num < col.min)
-        op = ">" if col.min_exclusive else ">="
-        cells.reject(below & ~empty, f"must be {op} {col.min:g}")
-    if col.max is not None:
-        cells.reject((num > col.max) & ~empty, f"must be <= {col.max:g}")
+    low = -MAX_MAGNITUDE if col.min is None else col.min
+    below = (num <= low) if col.min_exclusive else (num < low)
+    op = ">" if col.min_exclusive else ">="
+    cells.reject(below & ~empty, f"must be {op} {low:g}")
+    high = MAX_MAGNITUDE if col.max is None else col.max
+    cells.reject((num > high) & ~empty, f"must be <= {high:g}")
     if col.default is not None:
         num = np.where(empty, float(col.default), num)
     return num.astype(np.int64) if col.kind == "int" else num
@@ -204,6 +228,12 @@ def _to_datetime(cells: _Cells) -> Any:
     cells.reject(parsed.isna().to_numpy() & ~empty, f"not {what}")
     bad = ~has_tz.to_numpy(dtype=bool) & ~empty
     cells.reject(bad, "no timezone offset (add Z or +HH:MM)")
+    window = cells.column.window or ANY_DATE_WINDOW
+    lo, hi = (pd.Timestamp(t) for t in window.bounds())
+    if cells.column.kind == "date":  # naive dates: compare whole days
+        lo, hi = lo.tz_localize(None).floor("D"), hi.tz_localize(None)
+    outside = ((parsed < lo) | (parsed > hi)).to_numpy(dtype=bool)
+    cells.reject(outside & ~empty, window.describe())
     return parsed
 
 

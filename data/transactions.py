@@ -29,6 +29,7 @@ from tierflow.data.customer_tables import (
 )
 from tierflow.data.day_numbers import EPOCH, day_number, day_to_date
 from tierflow.data.errors import InputError
+from tierflow.data.limits import MAX_AMOUNT, MAX_TX_QUANTITY
 from tierflow.data.log_files import TransactionFormat, read_cdnow, read_log_table
 from tierflow.data.readonly import freeze_arrays
 from tierflow.data.row_checks import (
@@ -38,6 +39,9 @@ from tierflow.data.row_checks import (
     check_dates,
     check_ids,
     check_numbers,
+    check_repeats,
+    first_of_key,
+    key_codes,
 )
 
 __all__ = [
@@ -186,22 +190,69 @@ def _check_cdnow(checks: RowChecks, frame: pd.DataFrame) -> _Columns:
     return _Columns(
         ids=check_ids(checks, frame["customer_id"], "customer_id"),
         dates=check_dates(checks, frame["order_date"], "date", cdnow=True),
-        quantity=check_numbers(checks, frame["quantity"], "number_of_cds"),
-        amount=check_numbers(checks, frame["amount"], "dollar_value"),
+        quantity=check_numbers(
+            checks, frame["quantity"], "number_of_cds", maximum=MAX_TX_QUANTITY
+        ),
+        amount=check_numbers(
+            checks, frame["amount"], "dollar_value", maximum=MAX_AMOUNT
+        ),
     )
 
 
 def _check_table(checks: RowChecks, frame: pd.DataFrame) -> _Columns:
     ids = check_ids(checks, frame["customer_id"], "customer_id")
     dates = check_dates(checks, frame["order_date"], "order_date")
-    amount = check_numbers(checks, frame["amount"], "amount")
+    amount = check_numbers(checks, frame["amount"], "amount", maximum=MAX_AMOUNT)
     quantity = None
     if "quantity" in frame.columns:
-        quantity = check_numbers(checks, frame["quantity"], "quantity", required=False)
+        quantity = check_numbers(
+            checks,
+            frame["quantity"],
+            "quantity",
+            required=False,
+            maximum=MAX_TX_QUANTITY,
+        )
+    columns = _Columns(ids, dates, amount, quantity)
     if "order_id" in frame.columns:
-        order_id = frame["order_id"]
-        checks.add("order_id", "missing value", blank_cells(order_id), order_id)
-    return _Columns(ids, dates, amount, quantity)
+        _check_order_ids(checks, frame, columns)
+    return columns
+
+
+def _check_order_ids(checks: RowChecks, frame: pd.DataFrame, rows: _Columns) -> None:
+    """An ``order_id`` is one customer's: one purchase row (amount >= 0) and
+    any returns of it (amount < 0), none dated before the purchase."""
+    values = frame["order_id"]
+    order_id = check_ids(checks, values, "order_id")
+    codes = np.where(blank_cells(values, order_id), -1, key_codes([order_id]))
+    first = first_of_key(codes)
+    customer = key_codes([rows.ids])
+    other = (first >= 0) & (customer != customer[np.maximum(first, 0)])
+    message = checks.earlier("order_id used for another customer", first, other)
+    checks.add("order_id", message, other, values)
+    purchase = (codes >= 0) & ~other & (rows.amount >= 0)
+    bought = first_of_key(codes, among=purchase)
+    check_repeats(checks, bought, "order_id", values, "order_id", among=purchase)
+    _check_returns(checks, frame["order_date"], rows, first, purchase)
+
+
+def _check_returns(
+    checks: RowChecks,
+    values: pd.Series,
+    rows: _Columns,
+    first: NDArray[np.intp],
+    purchase: NDArray[np.bool_],
+) -> None:
+    """A return (amount < 0) may not be dated before its order's purchase row
+    (``values``: the date cells, quoted in the message)."""
+    n = len(first)
+    bought = np.full(n, n, dtype=np.intp)  # per order (its first row): purchase row
+    np.minimum.at(bought, first[purchase], np.flatnonzero(purchase))
+    at = np.where(first >= 0, bought[np.maximum(first, 0)], n)
+    has = (at < n) & (rows.amount < 0)
+    dates = np.append(rows.dates, np.datetime64("NaT", "D"))
+    early = has & (rows.dates < dates[at])
+    message = checks.earlier("return dated before its purchase", at, early)
+    checks.add("order_date", message, early, values)
 
 
 def read_transactions(

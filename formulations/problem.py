@@ -18,6 +18,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from tierflow.data.errors import InputError
+from tierflow.formulations.problem_file import read_problem_arrays
 
 FloatArray = NDArray[np.float64]
 BoolArray = NDArray[np.bool_]
@@ -362,21 +363,11 @@ class AssignmentProblem:
 
     @classmethod
     def load_npz(cls, path: str | os.PathLike[str]) -> AssignmentProblem:
-        """Read a problem written by :meth:`save`; errors name the file."""
+        """Read a problem written by :meth:`save`; every array is checked
+        (kind, size, magnitude) before it is cast, and errors name the file."""
+        name, data = read_problem_arrays(path, _ARRAY_FIELDS)
         try:
-            with np.load(path, allow_pickle=False) as npz:
-                data = {key: npz[key] for key in npz.files}
-        except (OSError, ValueError) as exc:
-            raise InputError(f"cannot read npz ({exc})", file=str(path)) from None
-        missing = {"cost", "weight", "capacity"} - set(data)
-        if missing:
-            raise InputError(f"missing arrays {sorted(missing)}", file=str(path))
-        name = str(data.pop("name", Path(path).stem))
-        unknown = set(data) - set(_ARRAY_FIELDS)
-        if unknown:
-            raise InputError(f"unknown arrays {sorted(unknown)}", file=str(path))
-        try:
-            return cls(name=name, **data)
+            return cls(name=Path(path).stem if name is None else name, **data)
         except InputError as exc:
             raise InputError(
                 exc.reason,

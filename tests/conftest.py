@@ -25,10 +25,14 @@ TINY_NETWORK = DATA_DIR / "tiny_network"
 
 @pytest.fixture(scope="session", autouse=True)
 def _tierflow_cache(tmp_path_factory: pytest.TempPathFactory) -> None:
-    """Generated data (the cached sample network) goes to a temp folder."""
+    """Generated data (the cached sample network) goes to a temp folder; the
+    readers' time windows are measured from a fixed instant."""
     import os
 
     os.environ["TIERFLOW_CACHE_DIR"] = str(tmp_path_factory.mktemp("tierflow-cache"))
+    # time windows (docs/data.md "Limits") measured from a fixed instant, so the
+    # 2026 fixtures stay inside them whenever the tests run
+    os.environ.setdefault("TIERFLOW_NOW", "2026-06-01T00:00:00Z")
 
 
 @pytest.fixture(scope="session")

@@ -103,6 +103,24 @@ class CapacityLog(StorePart):
             for s, e, t, n, k, p in rows
         ]
 
+    def logged_events(self, event_ids: Sequence[str]) -> dict[str, StoredEvent]:
+        """The logged events among ``event_ids``, by id (to tell a repeat with
+        the same content from one with different content)."""
+        out: dict[str, StoredEvent] = {}
+        ids = list(dict.fromkeys(str(e) for e in event_ids))
+        for start in range(0, len(ids), 500):
+            chunk = ids[start : start + 500]
+            rows = self._db.execute(
+                "SELECT seq, event_id, ts, node_id, type, payload FROM capacity_events "
+                f"WHERE event_id IN ({', '.join(['?'] * len(chunk))})",
+                tuple(chunk),
+            ).fetchall()
+            for s, e, t, n, k, p in rows:
+                out[str(e)] = StoredEvent(
+                    int(s), str(e), str(t), str(n), str(k), json.loads(p)
+                )
+        return out
+
     def last_event_seq(self) -> int:
         """Highest logged sequence number (0 when empty)."""
         row = self._db.execute("SELECT MAX(seq) FROM capacity_events").fetchone()

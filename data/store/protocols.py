@@ -148,6 +148,10 @@ class CapacityEventLog(Protocol):
         """Logged events with ``seq`` greater than the given one, in order."""
         ...
 
+    def logged_events(self, event_ids: Sequence[str]) -> dict[str, StoredEvent]:
+        """The logged events among ``event_ids``, by id."""
+        ...
+
     def last_event_seq(self) -> int:
         """Highest logged sequence number (0 when empty)."""
         ...

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 from collections.abc import Callable
 from pathlib import Path
@@ -318,3 +319,44 @@ def test_network_pickles_for_parallel_workers(tiny_network: Network) -> None:
     np.testing.assert_array_equal(back.zone, tiny_network.zone)
     assert not back.zone.flags.writeable
     assert not back.rates.cost.flags.writeable
+
+
+def _validate(folder: Path, *extra: str) -> tuple[int, str]:
+    result = CliRunner().invoke(cli, ["network", "validate", str(folder), *extra])
+    return result.exit_code, result.output
+
+
+def test_suspicious_networks_warn(tmp_path: Path) -> None:
+    folder = tmp_path / "net"
+    shutil.copytree(TINY_NETWORK, folder)
+    assert load_network(folder).warnings == ()
+    _drop_rows("inventory.csv", lambda f: f["on_hand"] != "")(folder)  # header only
+    _edit("nodes.csv", 4, "capacity_units_per_day", "0")(folder)
+    assert load_network(folder).warnings == (
+        "inventory: no node holds any stock (no row with on_hand > 0)",
+        "nodes: 1 of 3 nodes (ST-CHI) have capacity_units_per_day 0",
+    )
+    code, output = _validate(folder)
+    assert code == 0
+    assert output.splitlines()[:3] == [
+        f"network {folder}: OK with 2 warnings",
+        "  warning: inventory: no node holds any stock (no row with on_hand > 0)",
+        "  warning: nodes: 1 of 3 nodes (ST-CHI) have capacity_units_per_day 0",
+    ]
+    for row in (2, 3):
+        _edit("nodes.csv", row, "capacity_units_per_day", "0")(folder)
+    code, output = _validate(folder, "--json")
+    assert json.loads(output)["warnings"][1] == (
+        "nodes: every node has capacity_units_per_day 0"
+    )
+
+
+def test_skus_and_nodes_without_stock_warn(tmp_path: Path) -> None:
+    folder = tmp_path / "net"
+    shutil.copytree(TINY_NETWORK, folder)
+    _drop_rows("inventory.csv", lambda f: f["sku"] == "SPRAY")(folder)
+    _drop_rows("inventory.csv", lambda f: f["node_id"] == "ST-CHI")(folder)
+    assert load_network(folder).warnings == (
+        "inventory: 1 of 4 SKUs (SPRAY) have no stock at any node",
+        "inventory: 1 of 3 nodes (ST-CHI) hold no stock",
+    )

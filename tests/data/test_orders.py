@@ -151,11 +151,17 @@ BAD_ORDERS = [
      r"^orders\.csv: row 4: field 'dest': value '999': unknown ZIP prefix"),
     ("inconsistent order", (3, "customer_id", "C9"),
      r"^orders\.csv: row 3: field 'customer_id': value 'C9': "
-     r"differs from the order's first line$"),
+     r"differs from the order's first line \(row 2\)$"),
     ("sku twice", (3, "sku", "TEE"),
      r"^orders\.csv: row 3: field 'sku': value 'TEE': SKU listed twice"),
     ("missing customer", (2, "customer_id", ""),
      r"^orders\.csv: row 2: field 'customer_id': value '': missing value$"),
+    ("quantity overflow", (3, "quantity", "99999999999999999999999"),
+     r"^orders\.csv: row 3: field 'quantity': value '99999999999999999999999': "
+     r"must be <= 10000$"),
+    ("far future", (4, "created_at", "2099-01-05T10:00:00Z"),
+     r"^orders\.csv: row 4: field 'created_at': value '2099-01-05T10:00:00Z': "
+     r"outside the allowed window 1976-06-01 \.\. 2028-06-01"),
 ]  # fmt: skip
 
 

@@ -158,3 +158,21 @@ def test_best_known_table_errors(tmp_path: Path) -> None:
         InputError, match=r"bk\.csv: row 2: field 'direction': value 'up'"
     ):
         read_best_known(path)
+
+
+def test_absurd_values_and_bytes_are_located(tmp_path: Path) -> None:
+    path = tmp_path / "g.txt"
+    path.write_text(
+        " 2 3\n 1 2 3\n 4 5 6\n 1 1 99999999999999999999999\n 2 2 2\n 5 5\n"
+    )
+    with pytest.raises(
+        InputError,
+        match=r"^.*g\.txt: token 11 \(line 4\): value '99999999999999999999999': "
+        r"beyond \+-1e\+09 \(in the resource matrix \(2 agents x 3 jobs\)\)$",
+    ):
+        read_orlib_gap(path)
+    path.write_bytes(b" 2 3\n 1 2 3\n 4 5 \xff\n")
+    with pytest.raises(
+        InputError, match=r"g\.txt: row 3: value b'\\xff': not UTF-8 text"
+    ):
+        read_orlib_gap(path)

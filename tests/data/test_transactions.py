@@ -133,7 +133,7 @@ BAD_FILES = [
     (
         "orders.csv",
         HEADER + "c1,2024-01-02,1,5\n",
-        r"^orders\.csv: row 2: a row has more fields than the header$",
+        r"^orders\.csv: row 2: expected 3 fields, found 4$",
     ),
     ("orders.csv", "", r"^orders\.csv: file is empty$"),
     (
@@ -217,3 +217,43 @@ def test_customer_tables_are_re_exported() -> None:
     assert transactions.PROFILE_CATEGORICALS is customer_tables.PROFILE_CATEGORICALS
     assert transactions.ReadReport is row_checks.ReadReport
     assert transactions.day_to_date is day_numbers.day_to_date
+
+
+KEYED = "customer_id,order_date,amount,order_id\n"
+BAD_KEYS = [
+    ("a,2024-01-01,10,o1\nb,2024-01-02,10,o1\n",
+     r"row 3: field 'order_id': value 'o1': order_id used for another customer "
+     r"\(first at row 2\)$"),
+    ("a,2024-01-01,10,o1\na,2024-01-01,10,o1\n",
+     r"row 3: field 'order_id': value 'o1': duplicate order_id \(first at row 2\)$"),
+    ("a,2024-01-05,10,o1\na,2024-01-02,-10,o1\n",
+     r"row 3: field 'order_date': value '2024-01-02': return dated before its "
+     r"purchase \(first at row 2\)$"),
+    ("a,2024-01-05,1e10,o1\n", r"row 2: field 'amount': value '1e10': must be <= 1e\+09$"),
+    ("a,2099-01-05,10,o1\n",
+     r"row 2: field 'order_date': value '2099-01-05': outside the allowed window "
+     r"1976-06-01 \.\. 2028-06-01 \(50 years before to 2 years after now\)$"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("rows", "message"), BAD_KEYS)
+def test_order_ids_are_keys(tmp_path: Path, rows: str, message: str) -> None:
+    with pytest.raises(
+        InputError, match=r"^" + re.escape(str(tmp_path)) + r"/k\.csv: " + message
+    ):
+        read_transactions(_write(tmp_path, "k.csv", KEYED + rows))
+
+
+def test_returns_and_skipped_duplicates(tmp_path: Path) -> None:
+    rows = (
+        "a,2024-01-01,10,o1\n"  # a purchase
+        "a,2024-01-09,-4,o1\n"  # and two partial returns of it
+        "a,2024-01-10,-6,o1\n"
+        "a,2024-01-01,10,o1\n"  # the purchase again: dropped
+        "b,2024-01-02,7,o1\n"  # the id of another customer: dropped
+    )
+    log, report = read_transactions(
+        _write(tmp_path, "k.csv", KEYED + rows), skip_bad_rows=True
+    )
+    assert (log.n_rows, report.n_bad, dict(report.by_field)) == (3, 2, {"order_id": 2})
+    assert log.amount.sum() == 0.0

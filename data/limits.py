@@ -1,0 +1,123 @@
+"""The magnitudes and time windows every reader accepts. A value outside them
+is rejected as an input error before it is cast or stored; the numbers and
+why they were chosen: ``docs/data.md`` ("Limits")."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from dataclasses import dataclass
+
+from tierflow.data.errors import InputError
+
+#: Units held or handled: on-hand stock, node capacity, backlog, forecast.
+MAX_UNITS = 1e9
+#: Units of one SKU on one order line.
+MAX_LINE_QUANTITY = 10_000
+#: One parcel's rate or one unit's handling cost (currency units).
+MAX_COST = 1e6
+#: A rate bracket's upper weight (kg).
+MAX_BRACKET_KG = 1e4
+#: People in one destination prefix; a SKU's popularity weight.
+MAX_POPULATION = 1e9
+#: A complexity weight or threshold (``complexity.csv``).
+MAX_COMPLEXITY = 1e4
+#: Money in one transaction row (either sign).
+MAX_AMOUNT = 1e9
+#: Units in one transaction row (either sign).
+MAX_TX_QUANTITY = 1e6
+#: Sessions, product views or cart adds of one customer in one day.
+MAX_DAILY_COUNT = 1e6
+#: A lane's carrier delay factor (capacity event ``congestion``).
+MAX_CONGESTION = 100.0
+#: A cost, resource use or capacity in an OR-Library GAP file (either sign).
+MAX_GAP_VALUE = 1e9
+#: Any finite entry of a problem read from ``.npz`` (either sign).
+MAX_PROBLEM_VALUE = 1e12
+#: Entries of one array of a problem read from ``.npz`` (400 MB of float64).
+MAX_PROBLEM_ENTRIES = 50_000_000
+#: Any number in a table column that declares no bound of its own (either sign).
+MAX_MAGNITUDE = 1e12
+#: Integers beyond this are not exact in float64 (2**53).
+MAX_EXACT_INT = 2**53
+#: Characters of an id (event id, order id, customer id in a log).
+MAX_ID_LENGTH = 200
+#: Characters of any text cell of a network table or orders file.
+MAX_TEXT_LENGTH = 1000
+
+#: Environment variable holding the instant windows are measured from.
+NOW_VARIABLE = "TIERFLOW_NOW"
+
+
+def now() -> dt.datetime:
+    """The instant time windows are measured from: ``$TIERFLOW_NOW`` (an ISO
+    8601 instant, for replaying old data and for tests) or the clock."""
+    text = os.environ.get(NOW_VARIABLE, "").strip()
+    if not text:
+        return dt.datetime.now(dt.UTC)
+    try:
+        when = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        when = None
+    if when is None or when.tzinfo is None or not 1900 <= when.year <= 2200:
+        message = "not an ISO 8601 instant with offset in 1900-2200"
+        raise InputError(message, field=NOW_VARIABLE, value=text)
+    return when.astimezone(dt.UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class TimeWindow:
+    """Instants from ``past`` before now to ``future`` after now, inclusive;
+    each is whole calendar years or days."""
+
+    past_years: int = 0
+    past_days: int = 0
+    future_years: int = 0
+    future_days: int = 0
+
+    def bounds(self, at: dt.datetime | None = None) -> tuple[dt.datetime, dt.datetime]:
+        """The first and last allowed instant (UTC) around ``at`` (default :func:`now`)."""
+        centre = now() if at is None else at.astimezone(dt.UTC)
+        lo = _years_later(centre, -self.past_years) - dt.timedelta(days=self.past_days)
+        hi = _years_later(centre, self.future_years) + dt.timedelta(
+            days=self.future_days
+        )
+        return lo, hi
+
+    def describe(self, at: dt.datetime | None = None) -> str:
+        """``outside the allowed window 2021-06-01 .. 2026-06-08 (...)``."""
+        lo, hi = self.bounds(at)
+        past = _span(self.past_years, self.past_days)
+        future = _span(self.future_years, self.future_days)
+        return (
+            f"outside the allowed window {lo:%Y-%m-%d} .. {hi:%Y-%m-%d} "
+            f"({past} before to {future} after now)"
+        )
+
+
+def _years_later(when: dt.datetime, years: int) -> dt.datetime:
+    """``when`` moved by whole calendar years (29 February becomes the 28th)."""
+    try:
+        return when.replace(year=when.year + years)
+    except ValueError:
+        return when.replace(year=when.year + years, day=28)
+
+
+def _span(years: int, days: int) -> str:
+    parts = [
+        f"{n} {unit}{'s' * (n != 1)}"
+        for n, unit in ((years, "year"), (days, "day"))
+        if n
+    ]
+    return " ".join(parts) or "0 days"
+
+
+#: Capacity events: live feeds, replays of old logs and simulated days (past
+#: or coming) all sit within 10 years back and 1 year ahead; beyond is a typo
+#: or a broken clock (2099, 1970).
+EVENT_WINDOW = TimeWindow(past_years=10, future_years=1)
+#: Dates in orders, transaction logs, browsing and profiles: 50 years of history
+#: (CDNOW is from 1997), up to 2 years ahead (planned or generated days).
+DATA_WINDOW = TimeWindow(past_years=50, future_years=2)
+#: Any other date column (a new table's): a century either side of now.
+ANY_DATE_WINDOW = TimeWindow(past_years=100, future_years=100)

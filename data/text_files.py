@@ -1,0 +1,163 @@
+"""Text input files read so that every problem is located: UTF-8 decoding that
+names the line (and CSV column) of a bad byte, and CSV parsing that keeps each
+record's file line and rejects ragged rows and repeated headers."""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from numpy.typing import NDArray
+
+from tierflow.data.errors import InputError
+
+_BOM = b"\xef\xbb\xbf"
+
+
+def read_utf8(path: Path, file: str, *, csv_columns: bool = False) -> str:
+    """The text of ``path``; a byte that is not UTF-8 raises an error naming
+    the file line and, with ``csv_columns``, the column it sits in."""
+    data = path.read_bytes()
+    start = len(_BOM) if data.startswith(_BOM) else 0
+    try:
+        return data[start:].decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise _decode_error(data, start, exc, file, csv_columns) from None
+
+
+def _decode_error(
+    data: bytes, start: int, exc: UnicodeDecodeError, file: str, csv_columns: bool
+) -> InputError:
+    at = start + exc.start
+    line = data.count(b"\n", 0, at) + 1
+    begin = data.rfind(b"\n", 0, at) + 1
+    field = None
+    if csv_columns and line > 1:
+        before = data[begin:at].decode("utf-8", errors="replace")
+        header = data[start : data.find(b"\n", start)].decode("utf-8", "replace")
+        field = _column_at(header, before)
+    return InputError(
+        f"not UTF-8 text ({exc.reason})",
+        file=file,
+        row=line,
+        field=field,
+        value=data[at : start + exc.end],
+    )
+
+
+def _column_at(header: str, before: str) -> str | None:
+    """The header name of the CSV field that ``before`` (a line's start) ends in."""
+    try:
+        names = next(csv.reader([header.rstrip("\r")]), [])
+        index = max(len(next(csv.reader([before]), [])), 1) - 1
+    except csv.Error:
+        return None
+    return names[index].strip() if index < len(names) else None
+
+
+def read_csv_records(
+    path: Path, file: str, *, skip_initial_space: bool = True
+) -> tuple[pd.DataFrame, NDArray[np.int64]]:
+    """Every cell of a CSV file as text, and each record's file line.
+
+    Blank lines are dropped (lines keep counting them); a record with more
+    fields than the header, a repeated column name, an unterminated quote or
+    an empty file is an error naming the file and, where known, the line.
+    """
+    text = read_utf8(path, file, csv_columns=True)
+    if not text.strip():
+        raise InputError("file is empty", file=file)
+    _check_header(text, file, skip_initial_space)
+    frame = _parse(text, file, skip_initial_space)
+    frame.columns = [str(c).strip() for c in frame.columns]
+    lines = _record_lines(text, len(frame), skip_initial_space)
+    blank = (frame == "").all(axis=1).to_numpy() if len(frame.columns) else None
+    if blank is not None and blank.any():
+        frame = frame.loc[~blank].reset_index(drop=True)
+        lines = lines[~blank]
+    return frame, lines
+
+
+def _parse(text: str, file: str, skip_initial_space: bool) -> pd.DataFrame:
+    try:
+        with warnings.catch_warnings():
+            # pandas only warns when the first data row is too long
+            warnings.simplefilter("error", pd.errors.ParserWarning)
+            return pd.read_csv(
+                io.StringIO(text),
+                dtype=str,
+                keep_default_na=False,
+                skip_blank_lines=False,
+                index_col=False,
+                skipinitialspace=skip_initial_space,
+            )
+    except (pd.errors.ParserWarning, pd.errors.ParserError) as exc:
+        raise _parse_error(text, file, exc, skip_initial_space) from None
+    except pd.errors.EmptyDataError:
+        raise InputError("file is empty", file=file) from None
+
+
+def _parse_error(
+    text: str, file: str, exc: Exception, skip_initial_space: bool
+) -> InputError:
+    found = re.search(r"Expected (\d+) fields in line (\d+), saw (\d+)", str(exc))
+    if found:
+        want, line, saw = (int(g) for g in found.groups())
+        return InputError(f"expected {want} fields, found {saw}", file=file, row=line)
+    found = re.search(r"EOF inside string starting at row (\d+)", str(exc))
+    if found:  # pandas counts records from 0 (the header)
+        line = int(found.group(1)) + 1
+        return InputError("quoted field never closed", file=file, row=line)
+    reader = csv.reader(io.StringIO(text), skipinitialspace=skip_initial_space)
+    try:
+        width = len(next(reader))
+        for record in reader:
+            if len(record) > width:
+                message = f"expected {width} fields, found {len(record)}"
+                return InputError(message, file=file, row=reader.line_num)
+    except csv.Error as err:
+        message = f"not readable as CSV ({err})"
+        return InputError(message, file=file, row=reader.line_num)
+    first = str(exc).strip().splitlines()[0] if str(exc).strip() else "parse error"
+    return InputError(f"not readable as CSV ({first})", file=file)
+
+
+def _check_header(text: str, file: str, skip_initial_space: bool) -> None:
+    """Line 1 is the header, and names each column once."""
+    reader = csv.reader(io.StringIO(text), skipinitialspace=skip_initial_space)
+    try:
+        names = [name.strip() for name in next(reader, [])]
+    except csv.Error as err:
+        raise InputError(f"not readable as CSV ({err})", file=file, row=1) from None
+    if not any(names):
+        raise InputError("blank first line (expected the header)", file=file, row=1)
+    seen: set[str] = set()
+    for name in names:
+        if name in seen:
+            raise InputError("column named twice", file=file, row=1, field=name)
+        seen.add(name)
+
+
+def _record_lines(
+    text: str, n_records: int, skip_initial_space: bool
+) -> NDArray[np.int64]:
+    """File line of each parsed record (header = line 1)."""
+    plain = np.arange(2, n_records + 2, dtype=np.int64)
+    if '"' not in text:
+        return plain
+    reader = csv.reader(io.StringIO(text), skipinitialspace=skip_initial_space)
+    starts: list[int] = []
+    try:
+        next(reader)
+        before = reader.line_num
+        for _ in reader:
+            starts.append(before + 1)
+            before = reader.line_num
+    except csv.Error:
+        return plain
+    return np.array(starts, dtype=np.int64) if len(starts) == n_records else plain

@@ -1,0 +1,142 @@
+"""Capacity events at the edge: the time window, limits checked before the
+cast, non-UTF-8 files, and event ids repeated with the same or other content
+(in one file, against the monitor, against the store's log)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+
+from tests.conftest import TINY_NETWORK
+from tierflow.capacity.events import parse_event, parse_event_lines, read_event_file
+from tierflow.capacity.monitor import CapacityMonitor, events_for
+from tierflow.cli.main import cli
+from tierflow.data.errors import InputError
+from tierflow.data.network import Network
+from tierflow.data.store import SqliteStore
+
+
+def _event(**change: Any) -> dict[str, Any]:
+    base = {"event_id": "a", "ts": "2026-05-20T10:00:00Z", "node_id": "WH-EAST"}
+    return base | {"type": "backlog", "value": 10} | change
+
+
+def _line(**change: Any) -> str:
+    return json.dumps(_event(**change))
+
+
+# the tests measure windows from TIERFLOW_NOW = 2026-06-01 (tests/conftest.py)
+WINDOW = r"outside the allowed window 2016-06-01 \.\. 2027-06-01 \(10 years before to 1 year after now\)$"
+
+BAD = [
+    (_line(ts="2099-01-01T00:00:00Z"), rf"^ev\.jsonl: row 1: field 'ts': value '2099-01-01T00:00:00Z': {WINDOW}"),
+    (_line(ts="1970-01-01T00:00:00Z"), rf"^ev\.jsonl: row 1: field 'ts': value '1970-01-01T00:00:00Z': {WINDOW}"),
+    (_line(ts="0001-01-01T00:00:00+01:00"), rf"field 'ts': value '0001-01-01T00:00:00\+01:00': {WINDOW}"),
+    (_line(value=10**30), r"field 'value': value 1000000000000000000000000000000: must be in \[0, 1e\+09\]$"),
+    ('{"event_id": "a", "ts": "2026-05-20T10:00:00Z", "node_id": "WH-EAST", "type": "backlog", "value": ' + "9" * 5000 + "}",
+     r"^ev\.jsonl: row 1: not JSON \(Exceeds the limit"),
+    (_line(value=float("nan")), r"field 'value': value nan: must be in \[0, 1e\+09\]$"),
+    (_line(type="congestion", value=1000, service="ground"), r"field 'value': value 1000: must be in \[1, 100\]$"),
+    (_line(event_id="x" * 300), r"field 'event_id': value 'xxx.*\.\.\.: longer than 200 characters$"),
+    (_line(event_id=2**64), r"field 'event_id': value 18446744073709551616: integer ids must be below"),
+    (_line(node_id=["WH-EAST"]), r"field 'node_id': value \['WH-EAST'\]: unknown node$"),
+    (_line(type=["backlog"]), r"field 'type': value \['backlog'\]: unknown event type"),
+    ("[" * 100_000, r"^ev\.jsonl: row 1: not JSON"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("line", "message"), BAD)
+def test_bad_event_lines(tiny_network: Network, line: str, message: str) -> None:
+    with pytest.raises(InputError, match=message):
+        parse_event_lines([line], tiny_network, file="ev.jsonl")
+
+
+def test_huge_integers_from_a_caller_never_overflow(tiny_network: Network) -> None:
+    with pytest.raises(InputError, match=r"value <int of 16610 bits>: must be in"):
+        parse_event(_event(value=10**5000), tiny_network)
+
+
+def test_stored_events_are_not_held_to_the_window(tiny_network: Network) -> None:
+    old = _event(ts="2001-01-01T00:00:00Z")  # outside the window
+    with pytest.raises(InputError, match="outside the allowed window"):
+        parse_event(old, tiny_network)
+    assert parse_event(old, tiny_network, window=None).ts == 978307200.0
+
+
+def test_non_utf8_event_file_names_the_line(
+    tmp_path: Path, tiny_network: Network
+) -> None:
+    path = tmp_path / "ev.jsonl"
+    path.write_bytes((_line() + "\n").encode() + b'{"event_id": "\xff"}\n')
+    with pytest.raises(
+        InputError,
+        match=r"^ev\.jsonl: row 2: value b'\\xff': not UTF-8 text \(invalid start byte\)$",
+    ):
+        read_event_file(path, tiny_network)
+    with (
+        path.open(encoding="utf-8") as fh,
+        pytest.raises(InputError, match=r"^ev\.jsonl: row \d: not UTF-8 text"),
+    ):
+        parse_event_lines(fh, tiny_network, file="ev.jsonl")
+
+
+def test_repeated_id_in_a_file(tiny_network: Network) -> None:
+    same = [_line(), "", _line(ts="2026-05-20T12:00:00+02:00")]  # the same instant
+    events = parse_event_lines(same, tiny_network, file="ev.jsonl")
+    assert len(events) == 2 and events[0] == events[1]
+    assert CapacityMonitor(tiny_network).ingest(events).duplicates == 1
+    other = [_line(), "", _line(value=11)]
+    with pytest.raises(
+        InputError,
+        match=r"^ev\.jsonl: row 3: field 'event_id': value 'a': "
+        r"event id repeated with different content \(first at row 1\)$",
+    ):
+        parse_event_lines(other, tiny_network, file="ev.jsonl")
+
+
+def test_repeated_id_against_the_monitor(tiny_network: Network) -> None:
+    mon = CapacityMonitor(tiny_network)
+    mon.ingest(events_for(tiny_network, [_event()]))
+    assert mon.ingest(events_for(tiny_network, [_event()])).duplicates == 1
+    with pytest.raises(
+        InputError,
+        match=r"^row 2: field 'event_id': value 'a': event id already used by an "
+        r"applied event with different content$",
+    ):
+        mon.ingest(events_for(tiny_network, [_event(event_id="b"), _event(value=3)]))
+    assert mon.n_applied == 1  # nothing of the rejected batch was applied
+
+
+def test_repeated_id_against_the_log(tmp_path: Path, tiny_network: Network) -> None:
+    with SqliteStore(tmp_path / "s.db") as store:
+        mon = CapacityMonitor.open(tiny_network, store)
+        mon.ingest(events_for(tiny_network, [_event()]))
+    with SqliteStore(tmp_path / "s.db") as store:  # a restart: only the log knows
+        mon = CapacityMonitor.open(tiny_network, store)
+        assert mon.ingest(events_for(tiny_network, [_event()])).duplicates == 1
+        batch = events_for(tiny_network, [_event(event_id="b"), _event(value=3)])
+        with pytest.raises(
+            InputError,
+            match=r"^row 2: field 'event_id': value 'a': event id already used by "
+            r"the logged event seq 1 with different content$",
+        ):
+            mon.ingest(batch)
+        assert store.last_event_seq() == 1  # "b" was not logged either
+
+
+def test_cli_ingest_names_the_file_for_a_logged_id(tmp_path: Path) -> None:
+    state, events = tmp_path / "state.db", tmp_path / "ev.jsonl"
+    args = ["capacity", "ingest", "--network", str(TINY_NETWORK), "--state", str(state)]
+    events.write_text(_line() + "\n")
+    assert CliRunner().invoke(cli, [*args, "--events", str(events)]).exit_code == 0
+    events.write_text("\n" + _line(value=99) + "\n")
+    result = CliRunner().invoke(cli, [*args, "--events", str(events)])
+    assert result.exit_code == 1
+    assert result.output == (
+        "Error: ev.jsonl: row 2: field 'event_id': value 'a': event id already "
+        "used by the logged event seq 1 with different content\n"
+    )

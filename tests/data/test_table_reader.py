@@ -1,0 +1,127 @@
+"""What every table inherits from ``read_table``: range checks before the
+cast (no int64 wrap-around, a bound for every number), date windows, file
+lines through blank lines and quoted newlines, located non-UTF-8 bytes,
+ragged rows and repeated column names."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from tests.conftest import TINY_NETWORK
+from tierflow.cli.main import cli
+from tierflow.data.errors import InputError
+from tierflow.data.limits import now
+from tierflow.data.network import load_network
+from tierflow.data.table_reader import Column, read_table
+
+HUGE = "99999999999999999999999"
+COLUMNS = (
+    Column("id"),
+    Column("count", "int", min=0),
+    Column("x", "float", required=False, default=0.0),
+    Column("day", "date", required=False, default=None, allow_empty=True),
+)
+
+
+def _table(tmp_path: Path, text: str | bytes, name: str = "t.csv") -> Path:
+    path = tmp_path / name
+    if isinstance(text, str):
+        path.write_text(text, encoding="utf-8")
+    else:
+        path.write_bytes(text)
+    return path
+
+
+BAD_TABLES = [
+    ("id,count\na,1\nb," + HUGE + "\n",
+     rf"^t\.csv: row 3: field 'count': value '{HUGE}': must be <= 1e\+12$"),
+    ("id,count\na,-" + HUGE + "\n",
+     rf"^t\.csv: row 2: field 'count': value '-{HUGE}': must be >= 0$"),
+    ("id,count,x\na,1,1e13\n", r"^t\.csv: row 2: field 'x': value '1e13': must be <= 1e\+12$"),
+    ("id,count,x\na,1,-inf\n", r"^t\.csv: row 2: field 'x': value '-inf': not a number$"),
+    ("id,count,x\na,1,NaN\n", r"^t\.csv: row 2: field 'x': value 'NaN': not a number$"),
+    ("id,count\n\n\na,1\n\nb,x\n", r"^t\.csv: row 6: field 'count': value 'x': not a number$"),
+    ('id,count\n"a\nb",1\nc,x\n', r"^t\.csv: row 4: field 'count': value 'x': not a number$"),
+    ("id,count,count\na,1,2\n", r"^t\.csv: row 1: field 'count': column named twice$"),
+    ("id,count\na,1\nb,2,3\n", r"^t\.csv: row 3: expected 2 fields, found 3$"),
+    ("id,count\na,1,3\n", r"^t\.csv: row 2: expected 2 fields, found 3$"),
+    ('id,count\na,1\nb,"2\n', r"^t\.csv: row 3: quoted field never closed$"),
+    ("\nid,count\na,1\n", r"^t\.csv: row 1: blank first line \(expected the header\)$"),
+    ("", r"^t\.csv: file is empty$"),
+    ("id,count,day\na,1,2200-01-01\n",
+     r"^t\.csv: row 2: field 'day': value '2200-01-01': outside the allowed window "
+     r"1926-06-01 \.\. 2126-06-01 \(100 years before to 100 years after now\)$"),
+    ("id,count\n" + "x" * 1001 + ",1\n", r"^t\.csv: row 2: field 'id': value 'xxx.*: longer than 1000 characters$"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("text", "message"), BAD_TABLES)
+def test_bad_tables_are_located(tmp_path: Path, text: str, message: str) -> None:
+    with pytest.raises(InputError, match=message):
+        read_table(_table(tmp_path, text), "t", COLUMNS)
+
+
+def test_non_utf8_names_file_row_and_column(tmp_path: Path) -> None:
+    text = b"id,count,x\na,1,2\nb\xe9,2,3\nc,3,\xff\n"
+    with pytest.raises(
+        InputError,
+        match=r"^t\.csv: row 3: field 'id': value b'\\xe9': not UTF-8 text "
+        r"\(invalid continuation byte\)$",
+    ):
+        read_table(_table(tmp_path, text), "t", COLUMNS)
+    text = b"id,count,x\na,1,2\nc,3,\xff\n"
+    with pytest.raises(InputError, match=r"^t\.csv: row 3: field 'x': value b'\\xff'"):
+        read_table(_table(tmp_path, text), "t", COLUMNS)
+
+
+def test_a_byte_order_mark_and_crlf_are_fine(tmp_path: Path) -> None:
+    text = b"\xef\xbb\xbfid,count\r\na,1\r\n\r\nb,2\r\n"
+    frame, _ = read_table(_table(tmp_path, text), "t", COLUMNS)
+    assert frame["count"].tolist() == [1, 2]
+
+
+def test_on_hand_overflow_is_an_error_not_a_wrap(tmp_path: Path) -> None:
+    """Issue 17: 1e23 on hand passed the >= 0 check as -9.2e18 after the cast."""
+    folder = tmp_path / "net"
+    shutil.copytree(TINY_NETWORK, folder)
+    inventory = (folder / "inventory.csv").read_text()
+    (folder / "inventory.csv").write_text(inventory.replace("TEE,100", f"TEE,{HUGE}"))
+    result = CliRunner().invoke(cli, ["network", "validate", str(folder)])
+    assert result.exit_code == 1
+    assert result.output == (
+        f"Error: inventory.csv: row 2: field 'on_hand': value '{HUGE}': "
+        "must be <= 1e+09\n"
+    )
+
+
+def test_network_limits_from_parquet(tmp_path: Path) -> None:
+    import pandas as pd
+
+    folder = tmp_path / "net"
+    shutil.copytree(TINY_NETWORK, folder)
+    frame = pd.read_csv(folder / "inventory.csv")
+    frame["on_hand"] = frame["on_hand"].astype(np.uint64)
+    frame.loc[1, "on_hand"] = np.iinfo(np.uint64).max
+    frame.to_parquet(folder / "inventory.parquet")
+    (folder / "inventory.csv").unlink()
+    with pytest.raises(
+        InputError,
+        match=r"^inventory\.parquet: row 3: field 'on_hand': "
+        r"value '18446744073709551615': must be <= 1e\+09$",
+    ):
+        load_network(folder)
+
+
+def test_now_comes_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TIERFLOW_NOW", "2030-02-03T04:05:06+01:00")
+    assert now().isoformat() == "2030-02-03T03:05:06+00:00"
+    monkeypatch.setenv("TIERFLOW_NOW", "yesterday")
+    with pytest.raises(InputError, match=r"field 'TIERFLOW_NOW': value 'yesterday'"):
+        now()
+    monkeypatch.delenv("TIERFLOW_NOW")
+    assert now().year >= 2026

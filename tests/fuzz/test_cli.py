@@ -1,0 +1,130 @@
+"""The CLI on corrupted input files: exit 0, or exit 1 with one line
+(``Error: ...``) and no traceback, and no output file left behind."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from click.testing import CliRunner, Result
+from hypothesis import given
+from hypothesis import strategies as st
+
+from tests.conftest import TINY_NETWORK
+from tests.fuzz.contract import COUNTS, fuzz
+from tests.fuzz.scratch import file_with, network_with
+from tests.fuzz.seeds import EVENTS, GAP, NETWORK_TABLES, network_table
+from tests.fuzz.strategies import (
+    Corrupted,
+    corrupted_event_lines,
+    corrupted_npz,
+    corrupted_table,
+    corrupted_tokens,
+)
+from tierflow.cli.main import cli
+from tierflow.data.synthetic_transactions import (
+    generate_transactions,
+    write_transactions,
+)
+
+
+def _train(folder: Path, with_quantity: bool) -> tuple[Path, str]:
+    """A model trained on a synthetic log, and a small valid log to score."""
+    log = generate_transactions(300, seed=5)
+    if not with_quantity:
+        log = log.drop(columns=["quantity"])
+    write_transactions(log, folder / "train.csv")
+    args = ["cltv", "train", "--transactions", str(folder / "train.csv")]
+    args += ["--as-of", "2023-06-30", "--horizon-days", "90", "--no-backtest"]
+    trained = CliRunner().invoke(cli, [*args, "--model-dir", str(folder / "m")])
+    assert trained.exit_code == 0, trained.output
+    return folder / "m", log.head(40).to_csv(index=False, date_format="%Y-%m-%d")
+
+
+@pytest.fixture(scope="module")
+def cltv_model(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    """A model trained once without ``quantity``, and a
+    small valid log to corrupt for scoring."""
+    return _train(tmp_path_factory.mktemp("cltv"), with_quantity=False)
+
+
+def expect_clean_exit(
+    command: str, result: Result, folder: Path, before: set[str]
+) -> None:
+    """Exit 0, or exit 1 with one ``Error:`` line, no traceback and nothing
+    new in ``folder``."""
+    assert isinstance(result.exception, SystemExit | None), result.exc_info
+    assert result.exit_code in (0, 1), result.output
+    outcome = f"exit {result.exit_code}"
+    COUNTS[(command, outcome)] += 1
+    if result.exit_code == 1:
+        assert result.output.startswith("Error: "), result.output
+        assert result.output.count("\n") == 1, result.output
+        assert "Traceback" not in result.output
+        left = {p.name for p in folder.iterdir()}
+        assert left == before, left - before
+
+
+def test_cltv_score_without_the_quantity_it_was_trained_with(tmp_path: Path) -> None:
+    model_dir, seed = _train(tmp_path, with_quantity=True)
+    path = tmp_path / "log.csv"
+    log = pd.read_csv(io.StringIO(seed), dtype=str).drop(columns=["quantity"])
+    log.to_csv(path, index=False)
+    args = ["cltv", "score", "--transactions", str(path), "--as-of", "2023-06-30"]
+    args += ["--model-dir", str(model_dir), "--out", str(tmp_path / "scores.csv")]
+    result = CliRunner().invoke(cli, args)
+    expect_clean_exit(
+        "tierflow cltv score", result, tmp_path, {p.name for p in tmp_path.iterdir()}
+    )
+    assert result.output == (
+        "Error: field 'quantity': the model was trained with a quantity column in "
+        "the transactions; score with the same inputs\n"
+    )
+
+
+@fuzz(short=10, long=500)
+@given(table=st.sampled_from(NETWORK_TABLES), data=st.data())
+def test_network_validate(table: str, data: st.DataObject) -> None:
+    bad: Corrupted = data.draw(corrupted_table(network_table(table)))
+    with network_with(f"{table}.csv", bad.data) as folder:
+        before = {p.name for p in folder.iterdir()}
+        result = CliRunner().invoke(cli, ["network", "validate", str(folder)])
+        expect_clean_exit("tierflow network validate", result, folder, before)
+
+
+@fuzz(short=10, long=500)
+@given(data=st.data(), npz=st.booleans())
+def test_solve(data: st.DataObject, npz: bool) -> None:
+    bad: Corrupted = data.draw(corrupted_npz() if npz else corrupted_tokens(GAP))
+    with file_with(("p.npz" if npz else "gap.txt"), bad.data) as path:
+        tmp = path.parent
+        args = ["solve", str(path), "--engine", "greedy", "--time-limit", "1"]
+        args += ["--format", "npz"] if npz else []
+        result = CliRunner().invoke(cli, args)
+        expect_clean_exit("tierflow solve", result, tmp, {path.name})
+
+
+@fuzz(short=8, long=500)
+@given(data=st.data())
+def test_cltv_score(cltv_model: tuple[Path, str], data: st.DataObject) -> None:
+    model_dir, seed = cltv_model
+    bad: Corrupted = data.draw(corrupted_table(seed))
+    with file_with("log.csv", bad.data) as path:
+        tmp = path.parent
+        args = ["cltv", "score", "--transactions", str(path), "--as-of", "2023-06-30"]
+        args += ["--model-dir", str(model_dir), "--out", str(tmp / "scores.csv")]
+        result = CliRunner().invoke(cli, args)
+        expect_clean_exit("tierflow cltv score", result, tmp, {path.name})
+
+
+@fuzz(short=10, long=500)
+@given(bad=corrupted_event_lines(EVENTS))
+def test_capacity_ingest(bad: Corrupted) -> None:
+    with file_with("ev.jsonl", bad.data) as path:
+        tmp = path.parent
+        args = ["capacity", "ingest", "--network", str(TINY_NETWORK)]
+        args += ["--state", str(tmp / "state.db"), "--events", str(path)]
+        result = CliRunner().invoke(cli, args)
+        expect_clean_exit("tierflow capacity ingest", result, tmp, {path.name})
