@@ -63,6 +63,12 @@ def cbc_command(**options: Any) -> pulp.COIN_CMD:
     return pulp.COIN_CMD(path=path, **options)
 
 
+#: CBC 2.10.3 (the binary PuLP bundles) preprocessing can fix binaries wrongly
+#: and report a suboptimal solution as optimal (a 9-item instance: 126.153
+#: "Optimal" against a true optimum of 103.586, in tests/solver/test_cbc.py),
+#: so its integer preprocessing is off; presolve and cuts stay on.
+SAFE_OPTIONS: tuple[str, ...] = ("preprocess off",)
+
 _BOUND_RE = re.compile(r"^Lower bound:\s+(-?[\d.eE+-]+)", re.MULTILINE)
 
 
@@ -102,7 +108,7 @@ def _run_cbc(lp: pulp.LpProblem, params: SolveParams, warm_start: bool) -> str:
             warmStart=warm_start,
             logPath=log_path,
             gapRel=float(params.relative_gap),
-            options=[f"randomSeed {int(params.seed) + 1}"],
+            options=[f"randomSeed {int(params.seed) + 1}", *SAFE_OPTIONS],
         )
         lp.solve(cmd)
         with open(log_path, encoding="utf-8", errors="replace") as fh:

@@ -8,6 +8,7 @@ engine is checked how comes from its capability flags (``tests/solver/suites.py`
 from __future__ import annotations
 
 import dataclasses
+import itertools
 
 import numpy as np
 import pulp
@@ -199,3 +200,54 @@ def test_engines_declare_their_capabilities(engine: str) -> None:
     assert not caps.bound_is_lp or caps.proves_bound
     assert not caps.greedy_start or caps.uses_warm_start
     assert not (caps.fallback and caps.baseline)
+
+
+def _cbc_preprocessing_trap() -> AssignmentProblem:
+    """Nine items found by the property test: CBC 2.10.3 with its integer
+    preprocessing on fixes binaries wrongly and calls 126.153 optimal."""
+    eligible = np.array(
+        [[1, 1, 1], [0, 1, 1], [0, 1, 0], [0, 1, 1], [0, 1, 1],
+         [1, 0, 1], [1, 1, 0], [1, 0, 1], [0, 1, 0]],
+        dtype=bool,
+    )  # fmt: skip
+    return AssignmentProblem(
+        cost=[
+            [17.961, 23.792, 0.463], [0.0, 29.859, 13.397], [0.0, 4.926, 0.0],
+            [0.0, 1.25, 0.488], [0.0, 5.733, 20.415], [11.827, 0.0, 25.656],
+            [25.379, 20.006, 0.0], [25.369, 0.0, 24.488], [0.0, 21.496, 0.0],
+        ],
+        weight=[
+            [8, 8, 7], [3, 5, 1], [6, 5, 6], [7, 1, 5], [4, 5, 2],
+            [5, 5, 7], [2, 7, 6], [7, 2, 2], [2, 3, 6],
+        ],
+        capacity=[5.0, 37.0, 12.0],
+        eligible=eligible,
+        name="cbc_preprocessing_trap",
+    )  # fmt: skip
+
+
+def _enumerated_optimum(problem: AssignmentProblem) -> float:
+    """The optimum by enumerating every eligible assignment (192 here)."""
+    choices = [np.flatnonzero(row) for row in problem.eligible]
+    best = np.inf
+    for assignment in itertools.product(*choices):
+        a = np.array(assignment)
+        load = np.bincount(
+            a, weights=problem.weight[np.arange(problem.n_items), a],
+            minlength=problem.n_agents,
+        )  # fmt: skip
+        if np.all(load <= problem.capacity):
+            best = min(best, float(problem.cost[np.arange(problem.n_items), a].sum()))
+    return best
+
+
+@pytest.mark.parametrize("name", EXACT)
+def test_exact_engines_find_the_enumerated_optimum_where_cbc_preprocessing_fails(
+    name: str,
+) -> None:
+    problem = _cbc_preprocessing_trap()
+    optimum = _enumerated_optimum(problem)
+    assert optimum == pytest.approx(103.586)
+    result = solve(problem, name, time_limit_s=5.0, seed=0)
+    assert result.status is Status.OPTIMAL
+    assert verify(problem, result) == pytest.approx(optimum)
