@@ -42,7 +42,7 @@ POLICIES = {
     "nearest": "nearest node with stock and room (the OMS default)",
     "myopic": "the engine per batch, no bid prices",
     "default": "the engine with bid prices from the history forecast",
-    "foresight": "reference: the same with today's true volume (foresight)",
+    "foresight": "REFERENCE, knows today's true volume: the default with foresight",
     "hindsight plan": "the whole day as one problem (knows the future)",
 }
 
@@ -135,6 +135,9 @@ class DayRow:
     violations: int
     runtime_s: float
     batch_solve_p95_s: float
+    repriced_total_cost: float
+    repricing_problems: int
+    forecast_scale: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,33 +165,106 @@ def run_day(
     outcomes: dict[str, AllocationOutcome] = {}
     for name, (settings, forecast) in _plans(network, data, config).items():
         note(f"day {data.spec.index} {utilization}: {name}")
-        outcomes[name] = DayAllocator(
+        outcomes[name] = _allocate(network, data, capacity, settings, forecast)
+    judge = _Judge(network, data, utilization, capacity, outcomes)
+    return [judge.row(name, out) for name, out in outcomes.items()]
+
+
+def _allocate(
+    network: Network,
+    data: BenchDayData,
+    capacity: np.ndarray,
+    settings: AllocationSettings,
+    forecast: DemandForecast | None,
+) -> AllocationOutcome:
+    return DayAllocator(
+        network, data.orders, settings=settings, capacity=capacity, forecast=forecast
+    ).run()
+
+
+class _Judge:
+    """Rows for one day's outcomes, against its hindsight plan's bound and
+    the nearest-node cost."""
+
+    def __init__(
+        self,
+        network: Network,
+        data: BenchDayData,
+        utilization: str,
+        capacity: np.ndarray,
+        outcomes: dict[str, AllocationOutcome],
+    ) -> None:
+        bound = outcomes["hindsight plan"].lp_bound
+        if bound is None:
+            raise RuntimeError(f"day {data.spec.index}: the relaxation was not solved")
+        self.network, self.data, self.capacity = network, data, capacity
+        self.utilization, self.bound = utilization, bound
+        self.kept = platinum_on_time(outcomes["hindsight plan"])
+        self.nearest = float(outcomes["nearest"].summary()["total_cost"])
+
+    def row(
+        self, name: str, outcome: AllocationOutcome, scale: float | None = None
+    ) -> DayRow:
+        return _row(
+            self.network,
+            self.data,
+            self.utilization,
+            name,
+            outcome,
+            self.capacity,
+            self.bound,
+            self.nearest,
+            self.kept,
+            scale,
+        )
+
+
+def run_sweep(
+    network: Network,
+    spec: DaySpec,
+    per_day: int,
+    config: RunConfig,
+    workdir: Path,
+    scales: Sequence[float],
+    *,
+    on_step: Callable[[str], None] | None = None,
+) -> list[DayRow]:
+    """The default policy on one tight day with histories whose mean is
+    ``scale`` x the day's true volume: how forecast error costs.
+
+    The day's orders are the same at every scale (they do not depend on the
+    history); the bound, the hindsight plan and nearest node are computed once.
+    """
+    note = on_step or (lambda _: None)
+    truth = make_day(network, spec, per_day, workdir / "truth")
+    capacity = _capacity(network, truth.orders, "tight")
+    plans = _plans(network, truth, dataclasses.replace(config, forecast=()))
+    outcomes = {}
+    for name in ("hindsight plan", "nearest"):
+        note(f"sweep: {name}")
+        outcomes[name] = _allocate(network, truth, capacity, *plans[name])
+    judge = _Judge(network, truth, "tight", capacity, outcomes)
+    rows = [judge.row(name, out) for name, out in outcomes.items()]
+    base = _base_settings(config, spec)
+    for scale in scales:
+        note(f"sweep: forecast {scale:g}x")
+        data = make_day(
             network,
-            data.orders,
-            settings=settings,
-            capacity=capacity,
-            forecast=forecast,
-        ).run()
-    bound = outcomes["hindsight plan"].lp_bound
-    if bound is None:
-        raise RuntimeError(f"day {data.spec.index}: the relaxation was not solved")
-    kept = platinum_on_time(outcomes["hindsight plan"])
-    nearest = outcomes["nearest"].summary()["total_cost"]
-    return [
-        _row(network, data, utilization, name, out, capacity, bound, nearest, kept)
-        for name, out in outcomes.items()
-    ]
+            spec,
+            per_day,
+            workdir / f"forecast-{scale:g}x",
+            history_scale=scale * spec.volume_factor,
+        )
+        forecast = DemandForecast.from_history(data.history, network)
+        outcome = _allocate(network, truth, capacity, base, forecast)
+        rows.append(judge.row("default", outcome, scale))
+    return rows
 
 
 def _plans(
     network: Network, data: BenchDayData, config: RunConfig
 ) -> dict[str, tuple[AllocationSettings, DemandForecast | None]]:
-    base = AllocationSettings(
-        engine=config.engine,
-        time_limit_s=config.time_limit_s,
-        seed=data.spec.seed,
-        threads=config.threads,
-    )
+    base = _base_settings(config, data.spec)
     history = DemandForecast.from_history(data.history, network)
     plans: dict[str, tuple[AllocationSettings, DemandForecast | None]] = {
         "hindsight plan": (
@@ -211,6 +287,15 @@ def _plans(
     return plans
 
 
+def _base_settings(config: RunConfig, spec: DaySpec) -> AllocationSettings:
+    return AllocationSettings(
+        engine=config.engine,
+        time_limit_s=config.time_limit_s,
+        seed=spec.seed,
+        threads=config.threads,
+    )
+
+
 def _capacity(network: Network, orders: Orders, utilization: str) -> np.ndarray:
     """Node capacities scaled so the day's workload is the utilization's share."""
     load = float(orders.workload(network).sum())
@@ -228,6 +313,7 @@ def _row(
     bound: float,
     nearest_cost: float,
     kept: set[str],
+    scale: float | None = None,
 ) -> DayRow:
     s = outcome.summary()
     on_time = s["service_level_by_tier"]
@@ -255,6 +341,9 @@ def _row(
         violations=_violations(network, data.orders, outcome, capacity),
         runtime_s=s["runtime_s"],
         batch_solve_p95_s=s["batch_solve_p95_s"],
+        repriced_total_cost=s["repriced_total_cost"],
+        repricing_problems=s["repricing_problems"],
+        forecast_scale=scale,
     )
 
 

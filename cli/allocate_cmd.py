@@ -255,6 +255,13 @@ def run_allocate(request: AllocateRequest) -> dict[str, Any]:
     summary["resumed_batches"] = resumed
     write_outputs(outcome, summary, request.out_dir)
     store.close()
+    if outcome.repriced is not None and outcome.repriced.problems:
+        shown = "; ".join(outcome.repriced.problems[:3])
+        click.echo(
+            f"warning: re-pricing found {len(outcome.repriced.problems)} "
+            f"problem(s): {shown}",
+            err=True,
+        )
     return summary
 
 
@@ -276,7 +283,9 @@ def _screen(summary: dict[str, Any], out_dir: Path) -> str:
     return (
         f"{summary['n_orders']} orders: {summary['n_allocated']} allocated, "
         f"{summary['n_deferred']} deferred, {summary['n_unfillable']} unfillable; "
-        f"total cost {summary['total_cost']:,.2f}; rerouted {summary['rerouted']}; "
+        f"total cost {summary['total_cost']:,.2f} "
+        f"(re-priced {summary['repriced_total_cost']:,.2f}); "
+        f"rerouted {summary['rerouted']}; "
         f"p95 batch solve {summary['batch_solve_p95_s']:.3f}s; wrote "
         f"{out_dir / 'allocations.csv'} and {out_dir / 'summary.json'}"
     )

@@ -96,6 +96,9 @@ ALLOCATION_LINE: tuple[AllocationColumn, ...] = (
     AllocationColumn(
         "released_at", "text", nullable=True, blank_is_null=True, optional=True
     ),
+    # why the line shipped (or waits) on its own: "" part of a whole order,
+    # "stock" no node held every line, "room" no node had the room for all
+    AllocationColumn("split", "text", default="", optional=True),
     *(
         AllocationColumn(part, "real", nullable=True, optional=True, in_csv=False)
         for part in COST_PARTS
@@ -131,6 +134,7 @@ class AllocationRow(NamedTuple):
     delivery_date: str | None
     expected_delivery: str | None
     released_at: str | None
+    split: str
     shipping: float | None
     handling: float | None
     penalty: float | None

@@ -23,6 +23,11 @@ from tierflow.formulations.order_pricing import (
 from tierflow.formulations.problem import AssignmentProblem
 from tierflow.formulations.tiers import TierPolicy
 
+#: :attr:`CompiledBatch.split_kind`: a line of an order no node held whole,
+#: and a line of an order no node had the room for.
+SPLIT_STOCK = 1
+SPLIT_ROOM = 2
+
 
 def _by_rule(
     use_relaxed: NDArray[np.bool_], strict: NDArray[Any], relaxed: NDArray[Any]
@@ -74,6 +79,9 @@ class CompiledBatch:
         ``(n_items, n_nodes)`` cost without bid prices (what is reported).
     split
         Items that are single lines of a split order (``compile_lines``).
+    split_kind
+        Why each item is a line: 0 a whole order, :data:`SPLIT_STOCK` no node
+        held every line, :data:`SPLIT_ROOM` no node had the room for all.
     """
 
     problem: AssignmentProblem
@@ -85,6 +93,7 @@ class CompiledBatch:
     use_relaxed: NDArray[np.bool_]
     true_cost: NDArray[np.float64]
     split: NDArray[np.bool_]
+    split_kind: NDArray[np.int8]
 
     def service(self) -> NDArray[np.int8]:
         """Service per (item, node) actually used (strict or relaxed)."""
@@ -120,7 +129,7 @@ class _Items:
     defer_cost: NDArray[np.float64]
     priority: NDArray[np.float64] | None
     extra_cost: float = 0.0
-    split: bool = False
+    split: int = 0
     #: The whole deferral cost (reference included) when the caller knows it,
     #: e.g. a share of the order's own when its lines are split for room.
     defer_total: NDArray[np.float64] | None = None
@@ -238,7 +247,8 @@ def _compile(
         skus=skus.astype(np.intp),
         use_relaxed=use_relaxed,
         true_cost=true_cost,
-        split=np.full(items.order.size, items.split, dtype=bool),
+        split=np.full(items.order.size, items.split > 0, dtype=bool),
+        split_kind=np.full(items.order.size, items.split, dtype=np.int8),
     )
 
 
@@ -336,7 +346,7 @@ def compile_lines(
         * unit_share(orders, lines),
         priority=spend,
         extra_cost=policy.split_shipment_cost,
-        split=True,
+        split=SPLIT_ROOM if defer_total is not None else SPLIT_STOCK,
         defer_total=defer_total,
     )
     return _compile(
@@ -433,4 +443,5 @@ def concat_batches(first: CompiledBatch, second: CompiledBatch) -> CompiledBatch
         use_relaxed=np.concatenate([first.use_relaxed, second.use_relaxed]),
         true_cost=np.vstack([first.true_cost, second.true_cost]),
         split=np.concatenate([first.split, second.split]),
+        split_kind=np.concatenate([first.split_kind, second.split_kind]),
     )

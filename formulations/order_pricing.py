@@ -108,13 +108,24 @@ class OrderOptions:
 def promised_dates(
     network: Network, orders: Orders, idx: NDArray[np.intp], policy: TierPolicy
 ) -> DateArray:
-    """Promised delivery date of each order: local order date + promise days."""
+    """Promised delivery date of each order: the date promised at checkout
+    where the order carries one, else its local order date + its tier's
+    promise days."""
     created = orders.created_at[idx].astype("datetime64[s]")
     tz = network.dest_tz[orders.dest[idx]]
     dates, _ = local_clock(created, network.dest_timezones)
     local_date = dates[np.arange(idx.size), tz]
     days = policy.table("promise_days")[policy.tier_index(orders.tier[idx])]
-    return network.calendar.delivery_dates(local_date, days.astype(np.int64))
+    by_tier = network.calendar.delivery_dates(local_date, days.astype(np.int64))
+    explicit = checkout_promised(orders, idx)
+    return np.where(np.isnat(explicit), by_tier, explicit)
+
+
+def checkout_promised(orders: Orders, idx: NDArray[np.intp]) -> DateArray:
+    """Per order of ``idx``, the date promised at checkout (``NaT``: none)."""
+    if orders.promised_date is None:
+        return np.full(idx.size, np.datetime64("NaT"), dtype="datetime64[D]")
+    return np.asarray(orders.promised_date[idx], dtype="datetime64[D]")
 
 
 def order_totals(
@@ -158,13 +169,25 @@ class _TierRules:
     guaranteed: NDArray[np.bool_]
 
     @classmethod
-    def of(cls, policy: TierPolicy, tier: NDArray[np.int8]) -> _TierRules:
+    def of(
+        cls,
+        policy: TierPolicy,
+        tier: NDArray[np.int8],
+        *,
+        promised: NDArray[np.bool_] | None = None,
+    ) -> _TierRules:
+        """Rules per order; ``promised`` orders carry a checkout promise,
+        guaranteed like Platinum's (late only where no node can keep it)."""
         tiers = policy.tier_index(tier)
-        guaranteed = [policy.rule(t).guaranteed for t in range(len(TIERS))]
+        guaranteed = np.array([policy.rule(t).guaranteed for t in range(len(TIERS))])[
+            tiers
+        ]
+        if promised is not None:
+            guaranteed = guaranteed | promised
         return cls(
             allowed=policy.service_table()[tiers],  # (n, S)
             late_rate=policy.table("late_per_day")[tiers],
-            guaranteed=np.array(guaranteed)[tiers],
+            guaranteed=guaranteed,
         )
 
     def __getitem__(self, rows: slice) -> _TierRules:
@@ -217,7 +240,9 @@ def price_orders(
         kg = np.asarray(billed_kg, dtype=np.float64)
     when = orders.created_at[idx] if release is None else np.asarray(release)
     promised = promised_dates(network, orders, idx, policy)
-    rules = _TierRules.of(policy, orders.tier[idx])
+    # a promise made at checkout is kept like a guarantee where it can be
+    kept = ~np.isnat(checkout_promised(orders, idx))
+    rules = _TierRules.of(policy, orders.tier[idx], promised=kept)
     n = idx.size
     out = {
         name: np.empty((n, network.n_nodes), dtype=dtype) for name, dtype in _PER_NODE

@@ -19,6 +19,9 @@ from tierflow.formulations.problem import AssignmentProblem
 from tierflow.orchestration.allocation.ledger import Placement
 from tierflow.solver.result import SolveResult, Status
 
+#: The ``split`` column per :attr:`CompiledBatch.split_kind`.
+_SPLIT_NAMES = np.array(["", "stock", "room"], dtype=object)
+
 SPLIT_REASON = "split: no single node holds every line"
 LATE_REASON = (
     "late: no node with the stock and room could deliver by the guaranteed date"
@@ -117,6 +120,7 @@ def _service_and_dates(
         "delivery_date": np.where(allocated, deliver, ""),
         "expected_delivery": np.where(expected == "NaT", "", expected),
         "released_at": released,
+        "split": _SPLIT_NAMES[compiled.split_kind[li]],
     }
 
 
@@ -138,7 +142,9 @@ def _line_reasons(
         dtype=object,
     )
     relaxed = compiled.use_relaxed[lines.item, lines.at] & lines.allocated
-    return np.where(relaxed & (reason == ""), LATE_REASON, reason)
+    both = np.char.add(reason.astype(str), "; " + LATE_REASON).astype(object)
+    late = np.where(reason == "", LATE_REASON, both)
+    return np.where(relaxed, late, reason)
 
 
 class BatchRows:
@@ -189,6 +195,7 @@ class BatchRows:
                 "delivery_date": dates["delivery_date"],
                 "expected_delivery": dates["expected_delivery"],
                 "released_at": dates["released_at"],
+                "split": dates["split"],
                 "shipping": parts["shipping"],
                 "handling": parts["handling"],
                 "penalty": parts["penalty"],
@@ -226,6 +233,7 @@ class BatchRows:
                 "delivery_date": "",
                 "expected_delivery": "",
                 "released_at": "",
+                "split": "",
                 "shipping": 0.0,
                 "handling": 0.0,
                 "penalty": 0.0,

@@ -55,6 +55,7 @@ def subset_batch(compiled: CompiledBatch, keep: NDArray[np.intp]) -> CompiledBat
         use_relaxed=compiled.use_relaxed[keep],
         true_cost=compiled.true_cost[keep],
         split=compiled.split[keep],
+        split_kind=compiled.split_kind[keep],
     )
 
 

@@ -51,6 +51,7 @@ from tierflow.orchestration.allocation.batch_solver import (
 from tierflow.orchestration.allocation.hindsight import hindsight_bound
 from tierflow.orchestration.allocation.ledger import CapacityLedger, Placement
 from tierflow.orchestration.allocation.outcome import AllocationOutcome, BatchStat
+from tierflow.orchestration.allocation.repricing import reprice_allocation
 from tierflow.orchestration.allocation.resume import restore
 from tierflow.orchestration.allocation.settings import AllocationSettings
 from tierflow.solver.result import SolveResult, Status, subset_result
@@ -430,8 +431,17 @@ class DayAllocator:
             o.order_ids[i]: TIERS[int(t)]
             for i, t in enumerate(self.policy.tier_index(o.tier))
         }
+        rows = self.sink.committed_rows()
+        repriced = reprice_allocation(
+            self.network,
+            o,
+            rows,
+            policy=self.policy,
+            predicted_spend=self.spend,
+            inventory=self.ledger.initial_stock,
+        )
         return AllocationOutcome(
-            rows=self.sink.committed_rows(),
+            rows=rows,
             stats=self.stats,
             settings=self.settings,
             runtime_s=time.perf_counter() - start,
@@ -445,4 +455,5 @@ class DayAllocator:
             n_orders=o.n_orders,
             tiers=tiers,
             forecast=self.bids.forecast.source,
+            repriced=repriced,
         )

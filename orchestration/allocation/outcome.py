@@ -11,6 +11,7 @@ from numpy.typing import NDArray
 
 from tierflow.data.allocation_rows import COST_PARTS
 from tierflow.data.vocabulary import TIERS, AllocationStatus, Tier
+from tierflow.orchestration.allocation.repricing import Repricing
 from tierflow.orchestration.allocation.settings import AllocationSettings
 
 #: Per-line cost parts (columns beside the allocation fields).
@@ -50,6 +51,8 @@ class AllocationOutcome:
     #: Where the bid prices' demand forecast came from: ``history``,
     #: ``intraday`` or ``override`` (``--expected-orders``).
     forecast: str = "intraday"
+    #: The rows re-priced from the network's tables (:mod:`.repricing`).
+    repriced: Repricing | None = None
 
     def summary(self) -> dict[str, Any]:
         """The run summary (see issue 6's ``summary.json`` fields)."""
@@ -69,6 +72,12 @@ class AllocationOutcome:
             "hindsight": self.settings.hindsight,
             "lp_bound": self.lp_bound,
             "forecast": self.forecast,
+            "repriced_total_cost": None
+            if self.repriced is None
+            else self.repriced.total,
+            "repricing_problems": None
+            if self.repriced is None
+            else len(self.repriced.problems),
         }
 
     def _order_counts(self) -> dict[str, int]:

@@ -242,10 +242,12 @@ def _carts(
 
 
 def _confirmed_orders(store_path: Path, network: Network, out: Path) -> Orders:
-    """The orders confirmed at checkout (also ``orders.csv``)."""
+    """The orders confirmed at checkout (also ``orders.csv``), each with the
+    delivery date the customer was shown as its promise."""
     with SqliteStore(store_path) as store:
         confirmed = store.online_orders()
-    return read_orders(write_orders(confirmed.iloc[:, :7], out / "orders.csv"), network)
+    frame = confirmed.iloc[:, :7].assign(promised_date=confirmed["delivery_date"])
+    return read_orders(write_orders(frame, out / "orders.csv"), network)
 
 
 def _policies(settings: SimulationSettings) -> list[tuple[str, AllocationSettings]]:
