@@ -191,9 +191,9 @@ def bench_allocation(
         )
         utilizations = (utilization,) if utilization else ("loose", "tight")
         scales = parse_scales(sweep)
-        steps = n_days * len(utilizations) * (3 + len(set(forecasts)))
-        steps += 2 + len(scales) if scales else 0
-        with progress_bar("bench allocation", steps, show_item=True) as bar:
+        n_steps = n_days * len(utilizations) * (3 + len(set(forecasts)))
+        n_steps += 2 + len(scales) if scales else 0
+        with progress_bar("bench allocation", n_steps, show_item=True) as bar:
             text = run_and_report(
                 net,
                 n_days=n_days,

@@ -4,7 +4,6 @@ tables alone, and a row tampered with after the fact is caught."""
 from __future__ import annotations
 
 import datetime as dt
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -110,7 +109,9 @@ def test_a_node_that_does_not_offer_the_service_is_caught(
     rows = greedy_rows.copy()
     rows.loc[k, ["node_id", "service"]] = ["ST-CHI", "next_day"]
     audit = _audit(tiny_network, day, rows)
-    assert f"{rows.loc[k, 'order_id']}: ST-CHI does not offer next_day" in audit.problems
+    assert (
+        f"{rows.loc[k, 'order_id']}: ST-CHI does not offer next_day" in audit.problems
+    )
 
 
 def test_more_units_shipped_than_held_are_caught(
