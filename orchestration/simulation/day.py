@@ -271,7 +271,12 @@ def _confirmed_orders(store_path: Path, network: Network, out: Path) -> Orders:
     delivery date the customer was shown as its promise."""
     with SqliteStore(store_path) as store:
         confirmed = store.online_orders()
-    frame = confirmed.iloc[:, :7].assign(promised_date=confirmed["delivery_date"])
+    # the order's promise is its last line's date (lines held at several
+    # nodes may arrive on different days; the checkout showed the last)
+    promised = confirmed.groupby("order_id", sort=False)["delivery_date"].transform(
+        "max"
+    )
+    frame = confirmed.iloc[:, :7].assign(promised_date=promised)
     return read_orders(write_orders(frame, out / "orders.csv"), network)
 
 
@@ -351,9 +356,13 @@ def daily_cltv_job(
 
     def publish(store: ScoreStore, as_of: dt.date) -> dict[str, Any]:
         data, _ = load_customer_data(transactions, profiles=profiles)
+        # a day after the purchase history ends is trained as of its last day
+        # (what was known then); the report says which day that was
+        days = data.transactions.day
+        last = int(days.max()) if days.size else day_number(as_of)
         result = retrain(
             data,
-            day_number(as_of),
+            min(day_number(as_of), last),
             ModelRegistry(model_dir),
             horizon_days=horizon_days,
             sink=store,
