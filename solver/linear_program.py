@@ -5,13 +5,11 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-import highspy
 import numpy as np
-import scipy.sparse as sp
 from numpy.typing import NDArray
 
 from tierflow.formulations.linear_program import LinearProgram
-from tierflow.solver.highs_model import new_highs
+from tierflow.solver.highs_model import highs_lp, new_highs
 from tierflow.solver.lp import LP_STATUS_MAP
 from tierflow.solver.result import Status
 
@@ -41,20 +39,7 @@ def solve_linear_program(
     start = time.perf_counter()
     h = new_highs(time_limit_s=time_limit_s, threads=threads)
     h.setOptionValue("solver", method)
-    model = highspy.HighsLp()
-    inf = highspy.kHighsInf
-    model.num_col_ = lp.n_cols
-    model.num_row_ = lp.n_rows
-    model.col_cost_ = lp.c
-    model.col_lower_ = np.zeros(lp.n_cols)
-    model.col_upper_ = np.where(np.isinf(lp.col_upper), inf, lp.col_upper)
-    model.row_lower_ = np.where(np.isinf(lp.row_lower), -inf, lp.row_lower)
-    model.row_upper_ = np.where(np.isinf(lp.row_upper), inf, lp.row_upper)
-    csc = sp.csc_matrix(lp.matrix)
-    model.a_matrix_.format_ = highspy.MatrixFormat.kColwise
-    model.a_matrix_.start_ = csc.indptr
-    model.a_matrix_.index_ = csc.indices
-    model.a_matrix_.value_ = csc.data
+    model = highs_lp(lp.c, lp.matrix, lp.row_lower, lp.row_upper, lp.col_upper)
     h.passModel(model)
     h.run()
     status = LP_STATUS_MAP.get(h.getModelStatus(), Status.ERROR)

@@ -11,7 +11,7 @@ import dataclasses
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 import pandas as pd
@@ -288,15 +288,7 @@ class DayAllocator:
         pulled: dict[int, Placement],
     ) -> tuple[pd.DataFrame, float, BatchStat]:
         """Solve one batch (both stages); update capacity and stock; rows."""
-        stages = self.compiler.compile(
-            idx,
-            capacity=self.ledger.remaining(),
-            stock=self.ledger.stock,
-            now=now,
-            rerouted=pulled,
-            bid_price=self.bids.for_batch(),
-            name=f"batch {batch}",
-        )
+        stages = self.compiler.compile(idx, **self._left(batch, now, pulled))
         frames = []
         if stages.unfillable.size:
             frames.append(
@@ -341,14 +333,7 @@ class DayAllocator:
     ) -> list[pd.DataFrame]:
         """The held-back orders' lines, solved against what is left."""
         lines = self.compiler.split_for_room(
-            unplaced.orders,
-            unplaced.defer_cost,
-            capacity=self.ledger.remaining(),
-            stock=self.ledger.stock,
-            now=now,
-            rerouted=pulled,
-            bid_price=self.bids.for_batch(),
-            name=f"batch {batch}",
+            unplaced.orders, unplaced.defer_cost, **self._left(batch, now, pulled)
         )
         has = np.asarray(lines.problem.eligible.any(axis=1), dtype=bool)
         frames = []
@@ -410,6 +395,20 @@ class DayAllocator:
             solution.fallback,
             self.bids.max_price(),
         )
+
+    def _left(
+        self, batch: int, now: np.datetime64 | None, pulled: dict[int, Placement]
+    ) -> dict[str, Any]:
+        """What a batch is compiled against: the capacity and stock left, the
+        current bid prices, its decision time and the pulled-back orders."""
+        return {
+            "capacity": self.ledger.remaining(),
+            "stock": self.ledger.stock,
+            "now": now,
+            "rerouted": pulled,
+            "bid_price": self.bids.for_batch(),
+            "name": f"batch {batch}",
+        }
 
     def _hindsight_bound(self) -> float | None:
         """The day's relaxation value (:func:`.hindsight.hindsight_bound`)."""
