@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import json
 from pathlib import Path
 
 import click
@@ -16,16 +18,19 @@ from tierflow.benchmarks.gap_bench import GAP_DATA, GapRun, run_gap_bench, write
 from tierflow.cli.network_cmd import open_network
 from tierflow.cli.options import (
     engines_option,
+    examples,
     hindsight_time_limit_option,
+    json_option,
     maximize_option,
     network_option,
+    option,
     out_folder_option,
     parse_engines,
     repeat_option,
     seed_option,
     time_limit_option,
 )
-from tierflow.cli.progress import progress_bar
+from tierflow.cli.progress import progress_bar, progress_stage
 from tierflow.data.errors import InputError
 from tierflow.data.orlib_gap import BestKnown, read_best_known
 from tierflow.formulations.gap import GapInstance, load_gap_file
@@ -49,12 +54,25 @@ def _best_known_for(
     return table
 
 
-@click.group("bench")
+@click.group(
+    "bench",
+    epilog=examples(
+        "tierflow bench gap --engines cpsat,highs,greedy --time-limit 10 --out out/gap",
+        "tierflow bench allocation --orders 5000 --utilization tight --out out/alloc",
+        "tierflow bench online --requests 1000 --processes 8 --out out/online",
+    ),
+)
 def bench() -> None:
     """Benchmarks: engines side by side on the same instances."""
 
 
-@bench.command("gap")
+@bench.command(
+    "gap",
+    epilog=examples(
+        "tierflow bench gap --time-limit 10 --out out/bench-gap",
+        "tierflow bench gap my-instances/*.txt --engines cpsat,greedy --repeat 3 --json",
+    ),
+)
 @click.argument(
     "files", nargs=-1, type=click.Path(exists=True, dir_okay=False, path_type=Path)
 )
@@ -63,7 +81,7 @@ def bench() -> None:
 @repeat_option(1)
 @seed_option(0)
 @maximize_option("Solve the files as profit maximization.")
-@click.option(
+@option(
     "--best-known",
     "best_known",
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
@@ -71,7 +89,8 @@ def bench() -> None:
     help="CSV of best-known values (instance,direction,best_known,"
     "proven_optimal); best_known.csv beside each file is read too.",
 )
-@out_folder_option(Path("out/bench-gap"))
+@out_folder_option(Path("out/bench-gap"), help="Folder for the results and plots.")
+@json_option("Print every run (results.csv's rows) as JSON.")
 def bench_gap(
     files: tuple[Path, ...],
     engines: str,
@@ -81,6 +100,7 @@ def bench_gap(
     maximize: bool,
     best_known: Path | None,
     out: Path,
+    as_json: bool,
 ) -> None:
     """Every engine on every problem of FILES (default: the shipped GAP set)."""
     names = parse_engines(engines)
@@ -107,15 +127,29 @@ def bench_gap(
             on_run=step,
         )
     summary = write_reports(runs, out, time_limit_s=time_limit, repeat=repeat)
+    if as_json:
+        rows = [dataclasses.asdict(run) for run in runs]
+        click.echo(json.dumps({"runs": rows, "out": str(out)}, default=str))
+        return
     click.echo(summary)
     click.echo(
         f"wrote {out / 'results.csv'}, {out / 'summary.md'}, {out / 'gap_vs_time.png'}"
     )
 
 
-@bench.command("allocation")
+@bench.command(
+    "allocation",
+    epilog=examples(
+        "tierflow bench allocation --orders 5000 --utilization loose --out out/loose",
+        "tierflow bench allocation --orders 5000 --utilization tight "
+        "--engines cpsat,greedy --time-limit 2 --json",
+        "tierflow bench allocation --days 10 --seed 1 --engines cpsat "
+        "--forecast history --forecast perfect --forecast-sweep 0.5,1,2 "
+        "--out out/days",
+    ),
+)
 @network_option
-@click.option(
+@option(
     "--orders",
     "n_orders",
     type=click.IntRange(min=1),
@@ -124,7 +158,7 @@ def bench_gap(
     "day)  [default: 5000; with --days 3000]",
 )
 @seed_option(0)
-@click.option(
+@option(
     "--utilization",
     type=click.Choice(["loose", "tight"]),
     default=None,
@@ -138,7 +172,7 @@ def bench_gap(
 )
 @time_limit_option(2.0, "Seconds per batch solve.")
 @hindsight_time_limit_option(60.0)
-@click.option(
+@option(
     "--days",
     "n_days",
     type=click.IntRange(min=1),
@@ -146,7 +180,7 @@ def bench_gap(
     help="N generated days, each with its own 14-day history, reported as a "
     "distribution (median, p90, worst) instead of one day.",
 )
-@click.option(
+@option(
     "--forecast",
     "forecasts",
     type=click.Choice(["history", "perfect"]),
@@ -156,7 +190,7 @@ def bench_gap(
     help="With --days: 'history' is the default policy (forecast from the "
     "history only); 'perfect' adds the foresight reference row. Repeatable.",
 )
-@click.option(
+@option(
     "--forecast-sweep",
     "sweep",
     default="",
@@ -164,7 +198,10 @@ def bench_gap(
     help="With --days: also run day 0 tight with history means at these "
     "multiples of the true volume, e.g. 0.5,0.7,1,1.4,2.",
 )
-@out_folder_option(Path("out/bench-allocation"))
+@out_folder_option(
+    Path("out/bench-allocation"), help="Folder for the results and plots."
+)
+@json_option("Print summary.json and every policy's row as JSON.")
 def bench_allocation(
     network_dir: Path | None,
     n_orders: int | None,
@@ -177,6 +214,7 @@ def bench_allocation(
     forecasts: tuple[str, ...],
     sweep: str,
     out: Path,
+    as_json: bool,
 ) -> None:
     """Allocation policies against the hindsight LP bound: one generated day,
     or (--days N) N days as a distribution."""
@@ -205,6 +243,9 @@ def bench_allocation(
                 out=out,
                 on_step=lambda name: bar.update(1, name),
             )
+        if as_json:
+            click.echo((out / "summary.json").read_text())
+            return
         click.echo(text)
         click.echo(
             f"wrote {out / 'results.csv'}, {out / 'summary.md'}, "
@@ -230,7 +271,12 @@ def bench_allocation(
             workdir=out,
             on_step=lambda name: bar.update(1, name),
         )
-    click.echo(write_allocation_reports(runs, extra, out))
+    summary = write_allocation_reports(runs, extra, out)
+    if as_json:
+        rows = [dataclasses.asdict(run) for run in runs]
+        click.echo(json.dumps({**extra, "runs": rows, "out": str(out)}, default=str))
+        return
+    click.echo(summary)
     click.echo(
         f"wrote {out / 'results.csv'}, {out / 'summary.md'}, "
         f"{out / 'cost_gap.png'}, {out / 'utilization.png'}"
@@ -253,15 +299,21 @@ def parse_scales(text: str) -> tuple[float, ...]:
     return tuple(scales)
 
 
-@bench.command("online")
-@click.option(
+@bench.command(
+    "online",
+    epilog=examples(
+        "tierflow bench online --requests 1000 --processes 8 --out out/bench-online",
+        "tierflow bench online --requests 200 --processes 2 --repeat 1 --json",
+    ),
+)
+@option(
     "--requests",
     type=click.IntRange(min=20),
     default=2000,
     show_default=True,
     help="Checkouts timed in one process, and checkouts per process under contention.",
 )
-@click.option(
+@option(
     "--processes",
     type=click.IntRange(min=1),
     default=8,
@@ -271,7 +323,8 @@ def parse_scales(text: str) -> tuple[float, ...]:
 @repeat_option(3)
 @seed_option(7)
 @network_option
-@out_folder_option(Path("out/bench-online"))
+@out_folder_option(Path("out/bench-online"), help="Folder for the results.")
+@json_option("Print results.json.")
 def bench_online(
     requests: int,
     processes: int,
@@ -279,18 +332,23 @@ def bench_online(
     seed: int,
     network_dir: Path | None,
     out: Path,
+    as_json: bool,
 ) -> None:
     """Checkout latency vs a nearest-node baseline; holds under contention."""
     from tierflow.benchmarks.online_bench import run
 
-    run(
-        out,
-        requests=requests,
-        processes=processes,
-        repeat=repeat,
-        seed=seed,
-        network_dir=network_dir,
-    )
+    with progress_stage("bench online"):
+        run(
+            out,
+            requests=requests,
+            processes=processes,
+            repeat=repeat,
+            seed=seed,
+            network_dir=network_dir,
+        )
+    if as_json:
+        click.echo((out / "results.json").read_text().strip())
+        return
     click.echo((out / "summary.md").read_text())
     click.echo(
         f"wrote {out / 'results.json'}, {out / 'summary.md'}, {out / 'latency.csv'}"

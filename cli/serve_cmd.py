@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import secrets
 from pathlib import Path
 
 import click
 
-from tierflow.cli.options import network_option, state_option
+from tierflow.cli.config import tier_policy
+from tierflow.cli.options import examples, network_option, option, state_option
 from tierflow.data.errors import InputError
 
 #: Environment variable holding the API key for operator writes.
@@ -39,33 +41,45 @@ def load_api_key(key_file: Path | None) -> tuple[str, str]:
     return secrets.token_urlsafe(24), "generated for this run"
 
 
-@click.command("serve")
-@click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind.")
-@click.option("--port", default=8000, show_default=True, type=click.IntRange(0, 65535))
+@click.command(
+    "serve",
+    epilog=examples(
+        "tierflow serve --state out/simulate/state.db --allocation-dir out/simulate",
+        "TIERFLOW_API_KEY=$(cat key.txt) tierflow serve --host 0.0.0.0 --port 8080",
+    ),
+)
+@option("--host", default="127.0.0.1", show_default=True, help="Address to bind.")
+@option(
+    "--port",
+    default=8000,
+    show_default=True,
+    type=click.IntRange(0, 65535),
+    help="Port to listen on.",
+)
 @network_option
 @state_option
-@click.option(
+@option(
     "--api-key-file",
     type=click.Path(dir_okay=False, exists=True, path_type=Path),
     default=None,
     help=f"File holding the API key for operator writes (else ${API_KEY_ENV}, "
     "else a random key printed at start).",
 )
-@click.option(
+@option(
     "--allocation-dir",
     type=click.Path(file_okay=False, path_type=Path),
     default=None,
     help="Output folder of `tierflow allocate` shown on /ops (default: the state "
     "store's latest allocation run).",
 )
-@click.option(
+@option(
     "--max-body-kb",
     default=64,
     show_default=True,
     type=click.IntRange(1, 10_240),
     help="Largest request body accepted (KiB).",
 )
-@click.option(
+@option(
     "--reservation-ttl",
     "reservation_ttl_s",
     default=900.0,
@@ -73,7 +87,12 @@ def load_api_key(key_file: Path | None) -> tuple[str, str]:
     type=click.FloatRange(min=1.0),
     help="Seconds a selected option holds its stock.",
 )
-@click.option("--access-log/--no-access-log", default=False, show_default=True)
+@option(
+    "--access-log/--no-access-log",
+    default=False,
+    show_default=True,
+    help="Log every HTTP request.",
+)
 def serve_command(
     host: str,
     port: int,
@@ -96,7 +115,10 @@ def serve_command(
 
     key, source = load_api_key(api_key_file)
     router = OnlineRouter.open(
-        network_dir, state_path, reservation_ttl_s=reservation_ttl_s
+        network_dir,
+        state_path,
+        reservation_ttl_s=reservation_ttl_s,
+        policy=tier_policy(),
     )
     try:
         app = create_app(
@@ -115,9 +137,16 @@ def serve_command(
             click.echo(f"  API key ({source}): {key}")
         else:
             click.echo(f"  API key {source}")
-        server = ServiceServer(
-            server_config(app, host, port, access_log=access_log), app
+        # uvicorn's records go through tierflow's handler (--log-level/--log-format)
+        config = server_config(
+            app,
+            host,
+            port,
+            access_log=access_log,
+            log_config=None,
+            log_level=logging.getLogger("tierflow").getEffectiveLevel(),
         )
+        server = ServiceServer(config, app)
         # uvicorn re-raises the signal it shut down on: a clean stop here
         with contextlib.suppress(KeyboardInterrupt):
             server.run()

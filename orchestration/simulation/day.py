@@ -176,8 +176,10 @@ def simulate(
     *,
     publish_cltv: CltvStep,
     on_step: Callable[[str, int | None], None] | None = None,
+    policy: TierPolicy | None = None,
 ) -> SimulationResult:
-    """Run the whole day (see ``docs/simulation.md``); files go to ``out``."""
+    """Run the whole day (see ``docs/simulation.md``); files go to ``out``
+    (``policy``: the tier policy, default :class:`TierPolicy`)."""
     note = on_step or (lambda _name, _n: None)
     out.mkdir(parents=True, exist_ok=True)
     note("cltv", None)
@@ -187,7 +189,7 @@ def simulate(
     carts, capacity = _carts(network, settings, out)
     demand = _history_forecast(network, settings, out)
     note("checkouts", settings.checkouts)
-    policy = TierPolicy()
+    policy = policy or TierPolicy()
     with OnlineRouter.open(
         network=network.source, state=store_path, policy=policy
     ) as router:
@@ -350,6 +352,7 @@ def daily_cltv_job(
     model_dir: Path,
     *,
     horizon_days: int = 365,
+    platinum_percentile: float = TierPolicy().platinum_percentile,
 ) -> CltvStep:
     """The production CLTV daily job (:func:`tierflow.cltv.lifecycle.retrain`) as a step:
     train as of the eve of the day, promote, publish every score to the store."""
@@ -367,20 +370,22 @@ def daily_cltv_job(
             horizon_days=horizon_days,
             sink=store,
         )
-        threshold = store.cltv_threshold(TierPolicy().platinum_percentile * 100.0)
+        threshold = store.cltv_threshold(platinum_percentile * 100.0)
         return {**result.to_json(), "platinum_threshold": threshold}
 
     return publish
 
 
-def published_scores(scores_csv: Path) -> CltvStep:
+def published_scores(
+    scores_csv: Path, *, platinum_percentile: float = TierPolicy().platinum_percentile
+) -> CltvStep:
     """A CLTV step that publishes ready-made scores (``tierflow cltv score`` output)
     instead of training: for re-runs, and for operators with their own model."""
 
     def publish(store: ScoreStore, as_of: dt.date) -> dict[str, Any]:
         frame, _ = read_table(scores_csv, scores_csv.stem, list(_SCORE_COLUMNS))
         rows = store.put_cltv_scores(frame, as_of=as_of, model_version=scores_csv.name)
-        threshold = store.cltv_threshold(TierPolicy().platinum_percentile * 100.0)
+        threshold = store.cltv_threshold(platinum_percentile * 100.0)
         return {
             "scores": str(scores_csv),
             "published_rows": rows,

@@ -107,7 +107,7 @@ def test_allocate_writes_the_contract(tmp_path: Path) -> None:
         "--json",
     )  # fmt: skip
     assert result.exit_code == 0, result.output
-    summary = json.loads(result.output.strip().splitlines()[-1])
+    summary = json.loads(result.stdout.strip().splitlines()[-1])
     assert set(summary) >= SUMMARY_FIELDS
     assert summary["n_orders"] == 60 and summary["engine"] == "cpsat"
     assert summary["forecast"] == "intraday"  # no --history, no override
@@ -198,7 +198,7 @@ def test_sigkill_mid_run_then_resume_loses_and_repeats_nothing(tmp_path: Path) -
 
     result = CliRunner().invoke(cli, [*args, "--out", str(crashed), "--json"])
     assert result.exit_code == 0, result.output
-    summary = json.loads(result.output.strip().splitlines()[-1])
+    summary = json.loads(result.stdout.strip().splitlines()[-1])
     assert summary["resumed_batches"] >= killed_at
     a = pd.read_csv(crashed / "allocations.csv").sort_values(["order_id", "sku"])
     b = pd.read_csv(clean / "allocations.csv").sort_values(["order_id", "sku"])

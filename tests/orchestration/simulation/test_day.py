@@ -13,6 +13,7 @@ from click.testing import CliRunner
 
 from tierflow.capacity.demand_forecast import DemandForecast
 from tierflow.cli.main import cli
+from tierflow.cli.simulate_cmd import _screen
 from tierflow.data.network import Network
 from tierflow.data.order_generator import generate_orders
 from tierflow.data.orders import read_orders, write_orders
@@ -55,11 +56,15 @@ def test_simulate_a_small_day(sample_dir: Path, tmp_path: Path) -> None:
             "09:00",
             "--out",
             str(out),
+            "--json",
         ],
     )
     assert result.exit_code == 0, result.output
-    assert "tierflow simulate — 2026-01-19" in result.output
+    printed = json.loads(result.stdout)
+    assert printed.pop("report") == str(out / "report.html")
     summary = json.loads((out / "summary.json").read_text())
+    assert printed == summary
+    assert _screen(summary, out).startswith("tierflow simulate — 2026-01-19\n")
     assert summary["checkouts"] == 160
     assert summary["confirmed"] + summary["abandoned"] + summary["cancelled"] <= 160
     assert summary["confirmed"] > 120
