@@ -273,6 +273,12 @@ def run_allocate(request: AllocateRequest) -> dict[str, Any]:
     summary["resumed_batches"] = resumed
     write_outputs(outcome, summary, request.out_dir)
     store.close()
+    _warn_repricing(outcome)
+    return summary
+
+
+def _warn_repricing(outcome: AllocationOutcome) -> None:
+    """One stderr line when the independent re-pricing disagrees."""
     if outcome.repriced is not None and outcome.repriced.problems:
         shown = "; ".join(outcome.repriced.problems[:3])
         click.echo(
@@ -280,7 +286,6 @@ def run_allocate(request: AllocateRequest) -> dict[str, Any]:
             f"problem(s): {shown}",
             err=True,
         )
-    return summary
 
 
 def _forecast(path: Path | None, net: Network) -> DemandForecast | None:

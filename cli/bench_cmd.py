@@ -32,6 +32,7 @@ from tierflow.cli.options import (
 )
 from tierflow.cli.progress import progress_bar, progress_stage
 from tierflow.data.errors import InputError
+from tierflow.data.network import Network
 from tierflow.data.orlib_gap import BestKnown, read_best_known
 from tierflow.formulations.gap import GapInstance, load_gap_file
 
@@ -221,36 +222,10 @@ def bench_allocation(
     names = parse_engines(engines)
     net = open_network(network_dir)
     if n_days is not None:
-        config = RunConfig(
-            engine=names[0],
-            time_limit_s=time_limit,
-            hindsight_time_limit_s=hindsight_time_limit,
-            forecast=forecasts,
-        )
-        utilizations = (utilization,) if utilization else ("loose", "tight")
-        scales = parse_scales(sweep)
-        n_steps = n_days * len(utilizations) * (3 + len(set(forecasts)))
-        n_steps += 2 + len(scales) if scales else 0
-        with progress_bar("bench allocation", n_steps, show_item=True) as bar:
-            text = run_and_report(
-                net,
-                n_days=n_days,
-                seed=seed,
-                per_day=n_orders or 3000,
-                config=config,
-                utilizations=utilizations,
-                sweep_scales=scales,
-                out=out,
-                on_step=lambda name: bar.update(1, name),
-            )
-        if as_json:
-            click.echo((out / "summary.json").read_text())
-            return
-        click.echo(text)
-        click.echo(
-            f"wrote {out / 'results.csv'}, {out / 'summary.md'}, "
-            f"{out / 'summary.json'}, {out / 'gap_by_day.png'}"
-        )
+        _bench_days(
+            net, n_days, seed, n_orders, utilization, names[0], time_limit,
+            hindsight_time_limit, forecasts, sweep, out, as_json,
+        )  # fmt: skip
         return
     out.mkdir(parents=True, exist_ok=True)
     steps = [
@@ -280,6 +255,53 @@ def bench_allocation(
     click.echo(
         f"wrote {out / 'results.csv'}, {out / 'summary.md'}, "
         f"{out / 'cost_gap.png'}, {out / 'utilization.png'}"
+    )
+
+
+def _bench_days(
+    net: Network,
+    n_days: int,
+    seed: int,
+    n_orders: int | None,
+    utilization: str | None,
+    engine: str,
+    time_limit: float,
+    hindsight_time_limit: float,
+    forecasts: tuple[str, ...],
+    sweep: str,
+    out: Path,
+    as_json: bool,
+) -> None:
+    """``bench allocation --days N``: the many-day benchmark and its reports."""
+    config = RunConfig(
+        engine=engine,
+        time_limit_s=time_limit,
+        hindsight_time_limit_s=hindsight_time_limit,
+        forecast=forecasts,
+    )
+    utilizations = (utilization,) if utilization else ("loose", "tight")
+    scales = parse_scales(sweep)
+    n_steps = n_days * len(utilizations) * (3 + len(set(forecasts)))
+    n_steps += 2 + len(scales) if scales else 0
+    with progress_bar("bench allocation", n_steps, show_item=True) as bar:
+        text = run_and_report(
+            net,
+            n_days=n_days,
+            seed=seed,
+            per_day=n_orders or 3000,
+            config=config,
+            utilizations=utilizations,
+            sweep_scales=scales,
+            out=out,
+            on_step=lambda name: bar.update(1, name),
+        )
+    if as_json:
+        click.echo((out / "summary.json").read_text())
+        return
+    click.echo(text)
+    click.echo(
+        f"wrote {out / 'results.csv'}, {out / 'summary.md'}, "
+        f"{out / 'summary.json'}, {out / 'gap_by_day.png'}"
     )
 
 

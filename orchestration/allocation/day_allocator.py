@@ -213,15 +213,9 @@ class DayAllocator:
         )
         self.solver = BatchSolver(network, orders, s)
         self.bids = BatchBidPrices(
-            network,
-            orders,
-            self.policy,
-            self.spend,
-            self.ledger,
-            s,
-            publish_bid_prices,
-            forecast=forecast,
-        )
+            network, orders, self.policy, self.spend, self.ledger, s,
+            publish_bid_prices, forecast=forecast,
+        )  # fmt: skip
         self.rows = BatchRows(network, orders)
         self.stats: list[BatchStat] = []
         self.rerouted = 0

@@ -69,17 +69,7 @@ def test_simulate_a_small_day(sample_dir: Path, tmp_path: Path) -> None:
     assert summary["confirmed"] + summary["abandoned"] + summary["cancelled"] <= 160
     assert summary["confirmed"] > 120
     assert summary["outage_node"] is not None
-    bound = summary["lp_bound"]
-    assert bound and bound > 0
-    for name in ("hindsight", "cpsat + bid prices", "nearest"):
-        figures = summary["policies"][name]
-        assert figures["total_cost"] >= bound - 1e-6
-        assert figures["repriced_total_cost"] == pytest.approx(
-            figures["total_cost"], abs=0.005
-        )
-    # the batch policy's bid prices come from the generated history
-    assert summary["policies"]["cpsat + bid prices"]["forecast"] == "history"
-    assert (out / "history.csv").stat().st_size > 0
+    _check_policies(summary, out)
     checkouts = pd.read_csv(out / "checkouts.csv")
     assert len(checkouts) == 160
     offered_platinum = checkouts["offered"].fillna("").str.contains("platinum")
@@ -100,6 +90,21 @@ def test_simulate_a_small_day(sample_dir: Path, tmp_path: Path) -> None:
         "capacity_scores.csv",
     ):
         assert (out / name).stat().st_size > 0
+
+
+def _check_policies(summary: dict[str, Any], out: Path) -> None:
+    """Every policy above the bound and re-priced to the cent; the batch
+    policy's bid prices from the generated history."""
+    bound = summary["lp_bound"]
+    assert bound and bound > 0
+    for name in ("hindsight", "cpsat + bid prices", "nearest"):
+        figures = summary["policies"][name]
+        assert figures["total_cost"] >= bound - 1e-6
+        assert figures["repriced_total_cost"] == pytest.approx(
+            figures["total_cost"], abs=0.005
+        )
+    assert summary["policies"]["cpsat + bid prices"]["forecast"] == "history"
+    assert (out / "history.csv").stat().st_size > 0
 
 
 def _check_upgrades(
