@@ -213,6 +213,14 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         )""",
         "CREATE INDEX upgrades_by_customer ON upgrades (customer_id, confirmed_at)",
     ),
+    # 5: per allocation line, when a waiting line is expected to arrive, when
+    # the line reached its node and why it shipped on its own (issue 12:
+    # independent re-pricing).
+    (
+        "ALTER TABLE allocations ADD COLUMN expected_delivery TEXT",
+        "ALTER TABLE allocations ADD COLUMN released_at TEXT",
+        "ALTER TABLE allocations ADD COLUMN split TEXT NOT NULL DEFAULT ''",
+    ),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
