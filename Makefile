@@ -3,24 +3,47 @@ SHELL := /bin/bash
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed
 OUT ?= out
+PIP := $(BIN)/python -m pip install -q --disable-pip-version-check
+## The exact versions `make` installs (pyproject.toml holds the ranges):
+## requirements.lock for running tierflow, requirements-dev.lock for tests,
+## benchmarks and every extra (cbc, dask, postgres, dev). `make lock` remakes both.
+LOCK := requirements.lock
+DEV_LOCK := requirements-dev.lock
+STAMP := $(VENV)/.installed
+DEV_STAMP := $(VENV)/.installed-dev
 
-.PHONY: demo-gap demo-allocate install demo test fuzz lint typecheck unit bench bench-gap clean demo-network bench-network bench-allocation bench-online bench-cltv bench-cltv-quick bench-cltv-cv
+.PHONY: demo-gap demo-allocate install demo test fuzz lint typecheck unit bench bench-gap clean demo-network bench-network bench-allocation bench-online bench-cltv bench-cltv-quick bench-cltv-cv lock
 
-$(STAMP): pyproject.toml
+## the runtime set from the lock, then tierflow itself without resolving again
+$(STAMP): pyproject.toml $(LOCK)
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install -q --disable-pip-version-check -e '.[dev]'
+	$(PIP) -r $(LOCK)
+	$(PIP) --no-deps -e .
 	@touch $@
 
-install: $(STAMP)
+## + tests, linters, benchmarks and every optional extra
+$(DEV_STAMP): $(STAMP) $(DEV_LOCK)
+	$(PIP) -r $(DEV_LOCK)
+	@touch $@
+
+install: $(DEV_STAMP)
+
+## lock: re-resolve both lock files from pyproject.toml's ranges for every
+## platform (uv); existing pins are kept unless LOCK_FLAGS=--upgrade
+LOCK_FLAGS ?=
+UV_COMPILE = $(BIN)/uv pip compile pyproject.toml --universal --python-version 3.11 \
+  --custom-compile-command "make lock" $(LOCK_FLAGS)
+lock: $(DEV_STAMP)
+	$(UV_COMPILE) --all-extras -o $(DEV_LOCK)
+	$(UV_COMPILE) -c $(DEV_LOCK) -o $(LOCK)
 
 ## demo: the main job on the embedded sample — one whole simulated day
 demo: $(STAMP)
 	$(BIN)/tierflow simulate --out $(OUT)/simulate
 
 ## demo-gap: the solvers side by side on the public GAP set
-demo-gap: $(STAMP)
+demo-gap: $(DEV_STAMP)
 	$(BIN)/tierflow bench gap --time-limit 10 --out $(OUT)/demo-gap
 
 ## demo-allocate: the demo day's orders allocated in 15-minute CP-SAT batches
@@ -43,19 +66,19 @@ test: lint typecheck unit
 ## fuzz: the long fuzz run, thousands of corrupted inputs per reader and CLI
 ## command; prints the counts of docs/fuzzing.md (FUZZ_EXAMPLES=N to resize)
 FUZZ_OUT := $(OUT)/fuzz
-fuzz: $(STAMP)
+fuzz: $(DEV_STAMP)
 	rm -rf $(FUZZ_OUT)
 	HYPOTHESIS_PROFILE=fuzz FUZZ_REPORT=$(FUZZ_OUT) $(BIN)/pytest -q -n auto -p no:cacheprovider tests/fuzz
 	$(BIN)/python -m tests.fuzz.report $(FUZZ_OUT)
 
-lint: $(STAMP)
+lint: $(DEV_STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-typecheck: $(STAMP)
+typecheck: $(DEV_STAMP)
 	$(BIN)/mypy
 
-unit: $(STAMP) postgres $(if $(filter 0,$(BROWSER_TESTS)),,browser)
+unit: $(DEV_STAMP) postgres $(if $(filter 0,$(BROWSER_TESTS)),,browser)
 	TIERFLOW_CHROMIUM=$(CHROMIUM) $(BIN)/pytest -q -n auto $(if $(filter 0,$(BROWSER_TESTS)),-m "not browser")
 
 ## bench: opt-in long benchmarks (protocol and targets: docs/benchmarks.md)
@@ -64,7 +87,7 @@ bench: bench-gap bench-network bench-allocation bench-online bench-cltv bench-se
 GAP_GEN := $(OUT)/gap-generated
 GAP_TYPES := D,5,100 D,10,100 D,10,200 D,20,100 D,20,200 E,5,100 E,10,200 E,20,200
 
-bench-gap: $(STAMP)
+bench-gap: $(DEV_STAMP)
 	$(BIN)/tierflow bench gap --engines cpsat,highs,cbc,greedy,lp --time-limit 10 \
 	  --repeat 3 --out $(OUT)/bench-gap/public
 	@mkdir -p $(GAP_GEN)
@@ -78,10 +101,10 @@ bench-gap: $(STAMP)
 	  --time-limit 10 --out $(OUT)/bench-gap/generated
 	$(BIN)/python -m tierflow.benchmarks.greedy_speed --repeat 5 --out $(OUT)/bench-gap/greedy
 
-bench-network: $(STAMP)
+bench-network: $(DEV_STAMP)
 	$(BIN)/python -m tierflow.benchmarks.network_bench --out $(OUT)/bench-network
 
-bench-online: $(STAMP)
+bench-online: $(DEV_STAMP)
 	$(BIN)/tierflow bench online --requests 1000 --processes 8 --out $(OUT)/bench-online
 
 ## bench-cltv: the rolling-origin protocol (CDNOW's standard split and rolling
@@ -89,7 +112,7 @@ bench-online: $(STAMP)
 ## split, the worst counts, every baseline raw and calibrated in the same run;
 ## writes $(OUT)/bench-cltv/protocol.md), the Spearman and level studies of
 ## docs/cltv.md, and the 1 M-customer scale run (train, score: time, peak RSS)
-bench-cltv: $(STAMP)
+bench-cltv: $(DEV_STAMP)
 	$(BIN)/python -m tierflow.benchmarks.cltv_bench protocol --out $(OUT)/bench-cltv
 	$(BIN)/python -m tierflow.benchmarks.cltv_bench spearman \
 	  $(OUT)/bench-cltv/cdnow-standard/predictions.csv --out $(OUT)/bench-cltv/spearman.txt
@@ -97,22 +120,24 @@ bench-cltv: $(STAMP)
 	$(BIN)/python -m tierflow.benchmarks.cltv_bench scale --out $(OUT)/bench-cltv/scale
 
 ## bench-cltv-quick: the protocol with one seed per split (while iterating)
-bench-cltv-quick: $(STAMP)
+bench-cltv-quick: $(DEV_STAMP)
 	$(BIN)/python -m tierflow.benchmarks.cltv_bench protocol --seeds 0 \
 	  --out $(OUT)/bench-cltv-quick
 
 ## bench-cltv-cv: the time-based CV (training period only) behind the defaults
-bench-cltv-cv: $(STAMP)
+bench-cltv-cv: $(DEV_STAMP)
 	$(BIN)/python -m tierflow.benchmarks.cltv_bench cv
 
 clean:
 	rm -rf $(OUT) .pytest_cache .mypy_cache .ruff_cache
 
-bench-allocation: $(STAMP)
-	$(BIN)/tierflow bench allocation --orders 5000 --seed 1 --utilization loose \
-	  --engines cpsat,highs,greedy --time-limit 2 --out $(OUT)/bench-allocation/loose
-	$(BIN)/tierflow bench allocation --orders 5000 --seed 1 --utilization tight \
-	  --engines cpsat,highs,greedy --time-limit 2 --out $(OUT)/bench-allocation/tight
+## bench-allocation: 10 generated days (each with its 14-day history) at loose
+## and tight capacity, the forecast-error sweep, and the 100k-order day.
+bench-allocation: $(DEV_STAMP)
+	$(BIN)/tierflow bench allocation --days 10 --orders 3000 --seed 1 \
+	  --engines cpsat --time-limit 2 --hindsight-time-limit 60 \
+	  --forecast history --forecast perfect --forecast-sweep 0.5,0.7,1,1.4,2 \
+	  --out $(OUT)/bench-allocation/days
 	$(BIN)/python -m tierflow.benchmarks.allocation_scale --orders 100000 --repeat 3 \
 	  --out $(OUT)/bench-allocation/scale
 
@@ -156,7 +181,7 @@ browser:
 
 ## bench-service: load (50 clients x 60 s on loopback), no-oversell and auth
 ## checks, fuzz pass; writes $(OUT)/bench-service/{results.json,summary.md}
-bench-service: $(STAMP)
+bench-service: $(DEV_STAMP)
 	$(BIN)/python -m tierflow.benchmarks.service_bench --clients 50 --duration 60 \
 	  --baseline 15 --fuzz-examples 200 --out $(OUT)/bench-service
 
@@ -170,6 +195,6 @@ bench-fleet: $(STAMP) postgres
 	$(BIN)/python -m tierflow.benchmarks.fleet_bench --out $(OUT)/bench-fleet
 
 ## screenshots: docs/checkout.png and docs/ops.png (sample network, Chromium)
-screenshots: $(STAMP) browser
+screenshots: $(DEV_STAMP) browser
 	TIERFLOW_CHROMIUM=$(CHROMIUM) $(BIN)/python -m tierflow.benchmarks.service_screenshots \
 	  --out docs --work $(OUT)/screenshots

@@ -3,19 +3,24 @@
 from __future__ import annotations
 
 import json
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import click
 
+from tierflow.capacity.demand_forecast import DemandForecast
 from tierflow.capacity.events import CapacityEvent, parse_event_lines
+from tierflow.cli.config import tier_policy
 from tierflow.cli.network_cmd import open_network
 from tierflow.cli.options import (
     cltv_scores_option,
     engine_option,
+    examples,
     json_option,
     network_option,
+    option,
     orders_file_option,
     out_folder_option,
     seed_option,
@@ -24,10 +29,10 @@ from tierflow.cli.options import (
 from tierflow.cli.progress import progress_bar
 from tierflow.cli.state_location import STATE_LOCATION
 from tierflow.data.errors import InputError
+from tierflow.data.extras import require
 from tierflow.data.network import Network
 from tierflow.data.orders import read_orders
 from tierflow.data.store import open_store
-from tierflow.formulations.tiers import TierPolicy
 from tierflow.orchestration.allocation.day_allocator import (
     NEAREST,
     AllocationOutcome,
@@ -42,6 +47,8 @@ from tierflow.orchestration.allocation.outputs import (
 )
 from tierflow.solver.partition import BACKENDS
 from tierflow.solver.registry import engine_names
+
+_log = logging.getLogger("tierflow.cli.allocate")
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +69,7 @@ class AllocateRequest:
     capacity_scale: float
     release_minutes: float
     expected_orders: int | None
+    history_path: Path | None
     backend: str
     scheduler: str | None
     n_jobs: int
@@ -85,10 +93,18 @@ class AllocateRequest:
         )
 
 
-@click.command("allocate")
+@click.command(
+    "allocate",
+    epilog=examples(
+        "tierflow allocate --orders orders.csv --engine cpsat --time-limit 2 --out out/alloc",
+        "tierflow allocate --orders orders.csv --engine nearest --out out/nearest --json",
+        "tierflow allocate --orders orders.csv --backend dask --scheduler tcp://scheduler:8786 "
+        "--out out/alloc   # needs tierflow[dask]",
+    ),
+)
 @network_option
 @orders_file_option("orders.csv (or .parquet), one row per order line.")
-@click.option(
+@option(
     "--state",
     "state_path",
     type=STATE_LOCATION,
@@ -105,41 +121,41 @@ class AllocateRequest:
     [*engine_names(), NEAREST],
     f"Engine per batch; '{NEAREST}' is the nearest-node-with-stock baseline.",
 )
-@click.option(
+@option(
     "--batch-minutes",
     type=click.FloatRange(min=0.0, min_open=True),
     default=15.0,
     show_default=True,
     help="Micro-batch time window.",
 )
-@click.option(
+@option(
     "--batch-size",
     type=click.IntRange(min=1),
     default=None,
     help="Micro-batches of N orders instead of time windows.",
 )
-@click.option("--no-bid-prices", is_flag=True, help="Myopic batches (no LP duals).")
-@click.option(
+@option("--no-bid-prices", is_flag=True, help="Myopic batches (no LP duals).")
+@option(
     "--hindsight",
     is_flag=True,
     help="The whole day as one problem: LP bound and best solution.",
 )
 @time_limit_option(2.0, "Seconds per batch solve.")
-@click.option(
+@option(
     "--events",
     "events_path",
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
     default=None,
     help="Capacity events (JSON lines) applied at batch boundaries.",
 )
-@click.option(
+@option(
     "--capacity-scale",
     type=click.FloatRange(min=0.0),
     default=1.0,
     show_default=True,
     help="Multiply every node's nominal capacity.",
 )
-@click.option(
+@option(
     "--release-minutes",
     type=click.FloatRange(min=0.0),
     default=60.0,
@@ -147,13 +163,23 @@ class AllocateRequest:
     help="Minutes until an allocation is released to its node "
     "(until then a capacity event may reroute it).",
 )
-@click.option(
+@option(
+    "--history",
+    "history_path",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="Orders of earlier days (orders.csv columns): the bid prices' "
+    "demand forecast learns volume by hour and the order mix from them "
+    "(default: from today's orders as they arrive).",
+)
+@option(
     "--expected-orders",
     type=click.IntRange(min=1),
     default=None,
-    help="Expected orders today, for bid prices (default: the file's).",
+    help="What-if override of today's order count in the bid-price "
+    "forecast (default: the forecast's own).",
 )
-@click.option(
+@option(
     "--backend",
     type=click.Choice(BACKENDS),
     default="none",
@@ -161,10 +187,8 @@ class AllocateRequest:
     help="Solve region partitions in parallel with joblib (dask: on a "
     "cluster, see --scheduler).",
 )
-@click.option(
-    "--scheduler", default=None, help="Dask scheduler address (--backend dask)."
-)
-@click.option(
+@option("--scheduler", default=None, help="Dask scheduler address (--backend dask).")
+@option(
     "--jobs",
     "n_jobs",
     type=click.IntRange(min=1),
@@ -173,13 +197,17 @@ class AllocateRequest:
     help="Parallel partitions.",
 )
 @seed_option(0)
-@out_folder_option(dest="out_dir")
+@out_folder_option(
+    dest="out_dir", help="Folder for allocations.csv, summary.json and the state."
+)
 @json_option("Print summary.json.")
 def allocate_command(as_json: bool, **options: Any) -> None:
     """Allocate ORDERS to nodes; write OUT/allocations.csv and OUT/summary.json."""
     request = AllocateRequest(**options)
-    if request.backend == "dask" and not request.scheduler:
-        raise click.UsageError("--backend dask needs --scheduler ADDR")
+    if request.backend == "dask":
+        require("dask.distributed", feature="dask backend", extra="dask")
+        if not request.scheduler:
+            raise click.UsageError("--backend dask needs --scheduler ADDR")
     summary = run_allocate(request)
     if as_json:
         click.echo(json.dumps(summary))
@@ -191,12 +219,13 @@ def run_allocate(request: AllocateRequest) -> dict[str, Any]:
     """Allocate the day, write the outputs; returns ``summary.json``'s content."""
     net = open_network(request.network_dir)
     orders = read_orders(request.orders_path, net)
+    forecast = _forecast(request.history_path, net)
     events = _read_events(request.events_path, net)
     request.out_dir.mkdir(parents=True, exist_ok=True)
     store = open_store(request.state_path or request.out_dir / "state.db")
     spend, note = load_predicted_spend(orders, request.cltv_path, store)
     if note:
-        click.echo(f"warning: {note}", err=True)
+        _log.warning("%s", note)
     settings = request.settings()
     run_id, params = run_identity(
         request.orders_path,
@@ -205,15 +234,18 @@ def run_allocate(request: AllocateRequest) -> dict[str, Any]:
         events_path=request.events_path,
         cltv_path=request.cltv_path,
         capacity_scale=request.capacity_scale,
+        history_path=request.history_path,
     )
     sink = StoreSink(
         store, run_id, params, journal=request.out_dir / "allocations.partial.csv"
     )
     resumed = sink.resumed_batches
     if resumed:
-        click.echo(
-            f"resuming run {run_id[:12]}: {resumed} batch(es) already committed",
-            err=True,
+        _log.info(
+            "resuming run %s: %d batch(es) already committed",
+            run_id[:12],
+            resumed,
+            extra={"run_id": run_id, "resumed_batches": resumed},
         )
     with progress_bar("allocate", 1) as bar:
 
@@ -225,13 +257,14 @@ def run_allocate(request: AllocateRequest) -> dict[str, Any]:
             net,
             orders,
             settings=settings,
-            policy=TierPolicy(),
+            policy=tier_policy(),
             predicted_spend=spend,
             events=events,
             capacity=net.capacity * request.capacity_scale,
             sink=sink,
             on_batch=step,
             publish_bid_prices=sink.publisher(net.node_ids),
+            forecast=forecast,
         )
         outcome = _run(allocator, request)
     sink.finish()
@@ -240,7 +273,26 @@ def run_allocate(request: AllocateRequest) -> dict[str, Any]:
     summary["resumed_batches"] = resumed
     write_outputs(outcome, summary, request.out_dir)
     store.close()
+    _warn_repricing(outcome)
     return summary
+
+
+def _warn_repricing(outcome: AllocationOutcome) -> None:
+    """One stderr line when the independent re-pricing disagrees."""
+    if outcome.repriced is not None and outcome.repriced.problems:
+        shown = "; ".join(outcome.repriced.problems[:3])
+        click.echo(
+            f"warning: re-pricing found {len(outcome.repriced.problems)} "
+            f"problem(s): {shown}",
+            err=True,
+        )
+
+
+def _forecast(path: Path | None, net: Network) -> DemandForecast | None:
+    """The demand forecast learned from ``--history`` (``None`` without one)."""
+    if path is None:
+        return None
+    return DemandForecast.from_history(read_orders(path, net), net)
 
 
 def _read_events(path: Path | None, net: Network) -> list[CapacityEvent]:
@@ -254,7 +306,9 @@ def _screen(summary: dict[str, Any], out_dir: Path) -> str:
     return (
         f"{summary['n_orders']} orders: {summary['n_allocated']} allocated, "
         f"{summary['n_deferred']} deferred, {summary['n_unfillable']} unfillable; "
-        f"total cost {summary['total_cost']:,.2f}; rerouted {summary['rerouted']}; "
+        f"total cost {summary['total_cost']:,.2f} "
+        f"(re-priced {summary['repriced_total_cost']:,.2f}); "
+        f"rerouted {summary['rerouted']}; "
         f"p95 batch solve {summary['batch_solve_p95_s']:.3f}s; wrote "
         f"{out_dir / 'allocations.csv'} and {out_dir / 'summary.json'}"
     )
@@ -268,14 +322,9 @@ def _run(allocator: DayAllocator, request: AllocateRequest) -> AllocationOutcome
 
 def _run_on_dask(allocator: DayAllocator, scheduler: str) -> AllocationOutcome:
     """Run with joblib's dask backend against the scheduler at ``scheduler``."""
+    distributed = require("dask.distributed", feature="dask backend", extra="dask")
     try:
-        from dask.distributed import Client
-    except ImportError:  # pragma: no cover - dask is a declared dependency
-        raise InputError(
-            "dask.distributed is not installed", field="--backend", value="dask"
-        ) from None
-    try:
-        client = Client(scheduler, timeout=10)  # type: ignore[no-untyped-call]
+        client = distributed.Client(scheduler, timeout=10)
     except OSError as exc:
         raise InputError(
             f"cannot reach the Dask scheduler ({exc})",

@@ -28,8 +28,10 @@ from tierflow.capacity.monitor import CapacityMonitor, IngestResult, OrderProfil
 from tierflow.capacity.plot import plot_capacity_map
 from tierflow.cli.network_cmd import open_network
 from tierflow.cli.options import (
+    examples,
     json_option,
     network_option,
+    option,
     orders_file_option,
     state_option,
 )
@@ -40,29 +42,50 @@ from tierflow.data.rates import SERVICES, service_index
 from tierflow.data.store import open_store
 
 
-@click.group("capacity")
+@click.group(
+    "capacity",
+    epilog=examples(
+        "tierflow capacity ingest --events events.jsonl",
+        "tierflow capacity forecast --orders history.csv",
+        "tierflow capacity show --json --png capacity.png",
+    ),
+)
 def capacity() -> None:
     """The capacity monitor: events in, capacity scores out."""
 
 
-@capacity.command("ingest")
+@capacity.command(
+    "ingest",
+    epilog=examples(
+        "tierflow capacity ingest --events events.jsonl --state state.db",
+        "tail -f events.jsonl | tierflow capacity ingest --events - --follow",
+    ),
+)
 @network_option
 @state_option
-@click.option(
+@option(
     "--events",
     "events_path",
     required=True,
     type=click.Path(dir_okay=False, allow_dash=True, path_type=Path),
     help="JSON-lines file of events ('-' for stdin).",
 )
-@click.option(
+@option(
     "--follow",
     is_flag=True,
     help="Apply the events as the lines arrive, until the stream ends (a bad "
     "line is reported on stderr and skipped).",
 )
+@json_option(
+    "Print applied, duplicates and last_seq (with --follow also bad and "
+    "batches) as JSON."
+)
 def ingest_command(
-    network_dir: Path | None, state_path: Path | None, events_path: Path, follow: bool
+    network_dir: Path | None,
+    state_path: Path | None,
+    events_path: Path,
+    follow: bool,
+    as_json: bool,
 ) -> None:
     """Validate every event, then log and apply them (each id at most once).
 
@@ -71,7 +94,7 @@ def ingest_command(
     """
     net = open_network(network_dir)
     if follow:
-        _follow(net, state_path, events_path)
+        _follow(net, state_path, events_path, as_json=as_json)
         return
     source = "<stdin>" if str(events_path) == "-" else events_path.name
     if str(events_path) == "-":
@@ -83,13 +106,19 @@ def ingest_command(
         mon.check_event_ids(events, file=source)
         result = mon.ingest(events)
         mon.snapshot()
+    if as_json:
+        record = {"applied": result.applied, "duplicates": result.duplicates}
+        click.echo(json.dumps({**record, "last_seq": result.last_seq}))
+        return
     click.echo(
         f"{result.applied} events applied, {result.duplicates} duplicates ignored "
         f"(log at seq {result.last_seq})"
     )
 
 
-def _follow(net: Network, state_path: Path | None, events_path: Path) -> None:
+def _follow(
+    net: Network, state_path: Path | None, events_path: Path, *, as_json: bool
+) -> None:
     """``ingest --follow``: the feed's events, batch by batch, until it ends."""
     from tierflow.capacity.feed import follow_events
 
@@ -112,6 +141,12 @@ def _follow(net: Network, state_path: Path | None, events_path: Path) -> None:
 
         totals = follow_events(lines, net, apply, file=name, on_bad=bad)
         mon.snapshot()
+    if as_json:
+        click.echo(json.dumps({
+            "applied": totals.applied, "duplicates": totals.duplicates,
+            "last_seq": mon.last_seq, "bad": totals.bad, "batches": totals.batches,
+        }))  # fmt: skip
+        return
     click.echo(
         f"{totals.applied} events applied, {totals.duplicates} duplicates ignored, "
         f"{totals.bad} bad lines skipped, in {totals.batches} batches "
@@ -119,22 +154,33 @@ def _follow(net: Network, state_path: Path | None, events_path: Path) -> None:
     )
 
 
-@capacity.command("forecast")
+@capacity.command(
+    "forecast",
+    epilog=examples(
+        "tierflow capacity forecast --orders history.csv --state state.db",
+        "tierflow capacity forecast --orders history.csv --at 2026-01-19T17:00:00Z "
+        "--no-ingest --json",
+    ),
+)
 @network_option
 @state_option
 @orders_file_option("Order history (orders.csv).")
-@click.option(
+@option(
     "--at",
     "at_text",
     default=None,
     help="Instant to forecast the rest of the day from (ISO 8601; default: "
     "the last order's time).",
 )
-@click.option(
-    "--holdout-hours", type=click.IntRange(min=1), default=24, show_default=True
+@option(
+    "--holdout-hours",
+    type=click.IntRange(min=1),
+    default=24,
+    show_default=True,
+    help="Last hours of the history held out to check the forecasts on.",
 )
-@click.option("--no-ingest", is_flag=True, help="Only report; do not store forecasts.")
-@json_option()
+@option("--no-ingest", is_flag=True, help="Only report; do not store forecasts.")
+@json_option("Print the holdout errors and the forecast as JSON.")
 def forecast_command(
     network_dir: Path | None,
     state_path: Path | None,
@@ -192,28 +238,35 @@ def forecast_command(
         click.echo("stored as forecast events")
 
 
-@capacity.command("show")
+@capacity.command(
+    "show",
+    epilog=examples(
+        "tierflow capacity show --state state.db",
+        "tierflow capacity show --workload 12 --service next_day --json",
+    ),
+)
 @network_option
 @state_option
 @json_option("Scores and inputs as JSON.")
-@click.option(
+@option(
     "--png",
     "png_path",
     type=click.Path(dir_okay=False, path_type=Path),
     default=None,
     help="Also draw the nodes on a US map coloured by score.",
 )
-@click.option(
+@option(
     "--workload",
     type=click.FloatRange(min=0.0),
     default=0.0,
     show_default=True,
     help="Score for an order of this many weighted units.",
 )
-@click.option(
+@option(
     "--service",
     type=click.Choice(list(SERVICES)),
     default=None,
+    help="Score for an order shipped by this service (lane congestion).",
 )
 def show_command(
     network_dir: Path | None,

@@ -7,12 +7,15 @@ from __future__ import annotations
 
 import datetime
 import json
+import logging
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import click
 
+from tierflow.cli.options import examples, option
+from tierflow.cli.progress import progress_stage
 from tierflow.cli.state_location import STATE_LOCATION
 from tierflow.cltv.evaluate import evaluate_model, write_evaluation
 from tierflow.cltv.features import CustomerData, load_customer_data
@@ -30,6 +33,7 @@ from tierflow.data.store import StateStore, open_store
 from tierflow.data.transactions import day_number
 
 FORMATS = ("auto", "csv", "parquet", "cdnow")
+_log = logging.getLogger("tierflow.cli.cltv")
 
 
 class AsOfDate(click.ParamType[datetime.date]):
@@ -58,14 +62,14 @@ _path = click.Path(exists=True, dir_okay=False, path_type=Path)
 def _data_options(func: Callable[..., Any]) -> Callable[..., Any]:
     """The input options every sub-command shares."""
     options = [
-        click.option(
+        option(
             "--transactions",
             type=_path,
             required=True,
             help="Transactions: CSV/Parquet (customer_id, order_date, amount "
             "[, quantity, order_id]) or CDNOW text.",
         ),
-        click.option(
+        option(
             "--format",
             "fmt",
             type=click.Choice(FORMATS),
@@ -73,28 +77,28 @@ def _data_options(func: Callable[..., Any]) -> Callable[..., Any]:
             show_default=True,
             help="auto: Parquet for .parquet/.pq, CSV otherwise.",
         ),
-        click.option(
+        option(
             "--profiles",
             type=_path,
             default=None,
             help="Optional customer profile table (customer_id, signup_date, "
             "loyalty_tier, region, acquisition_channel, age_band).",
         ),
-        click.option(
+        option(
             "--browsing",
             type=_path,
             default=None,
             help="Optional browsing aggregates (customer_id, date, sessions, "
             "product_views, cart_adds).",
         ),
-        click.option(
+        option(
             "--skip-bad-rows",
             is_flag=True,
             help="Drop and count bad rows instead of failing on the first one.",
         ),
     ]
-    for option in reversed(options):
-        func = option(func)
+    for decorator in reversed(options):
+        func = decorator(func)
     return func
 
 
@@ -114,7 +118,7 @@ def _load(
     )
     for report in reports:
         if report.n_bad:
-            click.echo(report.summary(), err=True)
+            _log.warning("%s", report.summary())
     return data
 
 
@@ -123,27 +127,33 @@ def _config(seed: int, platinum: float, gold: float) -> CLTVConfig:
 
 
 _segment_options = [
-    click.option(
+    option(
         "--platinum-share",
         type=click.FloatRange(0.0, 1.0),
         default=0.10,
         show_default=True,
         help="Top share of customers by predicted spend labelled platinum.",
     ),
-    click.option(
+    option(
         "--gold-share",
         type=click.FloatRange(0.0, 1.0),
         default=0.30,
         show_default=True,
         help="Next share labelled gold (the rest are silver).",
     ),
-    click.option("--seed", type=int, default=0, show_default=True),
+    option(
+        "--seed",
+        type=int,
+        default=0,
+        show_default=True,
+        help="Random seed of the model.",
+    ),
 ]
 
 
 def _segments(func: Callable[..., Any]) -> Callable[..., Any]:
-    for option in reversed(_segment_options):
-        func = option(func)
+    for decorator in reversed(_segment_options):
+        func = decorator(func)
     return func
 
 
@@ -151,7 +161,7 @@ def _tune(
     data: CustomerData, as_of_day: int, horizon_days: int, base: CLTVConfig
 ) -> CLTVConfig:
     name, config = tuned_config(data, as_of_day, horizon_days, base)
-    click.echo(f"time-based CV chose configuration {name!r}", err=True)
+    _log.info("time-based CV chose configuration %r", name)
     return config
 
 
@@ -160,38 +170,54 @@ def open_state_sink(path: Path | None) -> StateStore | None:
     return None if path is None else open_store(path)
 
 
-@click.group("cltv")
+@click.group(
+    "cltv",
+    epilog=examples(
+        "tierflow cltv train --transactions tx.csv --as-of 2025-12-31 "
+        "--horizon-days 365 --model-dir models",
+        "tierflow cltv retrain --transactions tx.csv --model-dir models --state state.db",
+    ),
+)
 def cltv() -> None:
     """Customer lifetime value: train, score, evaluate, daily retrain."""
 
 
-@cltv.command("train")
-@_data_options
-@click.option(
-    "--as-of", "as_of", type=AS_OF, required=True, help="Last day of history."
+@cltv.command(
+    "train",
+    epilog=examples(
+        "tierflow cltv train --transactions benchmarks/data/cdnow/CDNOW_master.txt "
+        "--format cdnow --as-of 1997-09-30 --horizon-days 273 --model-dir models",
+        "tierflow cltv train --transactions tx.parquet --profiles customers.csv "
+        "--as-of 2025-12-31 --horizon-days 365 --model-dir models --json",
+    ),
 )
-@click.option(
+@_data_options
+@option("--as-of", "as_of", type=AS_OF, required=True, help="Last day of history.")
+@option(
     "--horizon-days",
     type=click.IntRange(min=1),
     required=True,
     help="Forecast horizon.",
 )
-@click.option(
-    "--model-dir", type=click.Path(file_okay=False, path_type=Path), required=True
+@option(
+    "--model-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    required=True,
+    help="Model registry folder (one sub-folder per version).",
 )
 @_segments
-@click.option(
+@option(
     "--tune",
     is_flag=True,
     help="Choose the configuration by time-based CV inside the training period "
     "(slow: trains every candidate on several folds).",
 )
-@click.option(
+@option(
     "--no-backtest",
     is_flag=True,
     help="Skip the backtest on the latest complete window (training metrics).",
 )
-@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+@option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 def train_command(
     transactions: Path,
     fmt: str,
@@ -211,16 +237,17 @@ def train_command(
     """Train a model as of a date and write it as the current version."""
     data = _load(transactions, fmt, profiles, browsing, skip_bad_rows)
     config = _config(seed, platinum_share, gold_share)
-    if tune:
-        config = _tune(data, day_number(as_of), horizon_days, config)
-    result = train_model(
-        data,
-        day_number(as_of),
-        horizon_days,
-        ModelRegistry(model_dir),
-        config,
-        with_backtest=not no_backtest,
-    )
+    with progress_stage("cltv train"):
+        if tune:
+            config = _tune(data, day_number(as_of), horizon_days, config)
+        result = train_model(
+            data,
+            day_number(as_of),
+            horizon_days,
+            ModelRegistry(model_dir),
+            config,
+            with_backtest=not no_backtest,
+        )
     if as_json:
         record = {"version": result.version, "created": result.created}
         record |= {"model_dir": str(model_dir), "as_of": str(as_of)}
@@ -238,26 +265,37 @@ def train_command(
             )
 
 
-@cltv.command("score")
+@cltv.command(
+    "score",
+    epilog=examples(
+        "tierflow cltv score --transactions tx.csv --model-dir models "
+        "--as-of 2025-12-31 --out scores.csv",
+        "tierflow cltv score --transactions tx.csv --model-dir models "
+        "--as-of today --out scores.csv --json",
+    ),
+)
 @_data_options
-@click.option(
+@option(
     "--model-dir",
     type=click.Path(file_okay=False, exists=True, path_type=Path),
     required=True,
+    help="Model registry folder (tierflow cltv train's).",
 )
-@click.option(
-    "--version", "version", default=None, help="Model version (default: current)."
-)
-@click.option(
-    "--as-of", "as_of", type=AS_OF, required=True, help="Last day of history."
-)
-@click.option(
+@option("--version", "version", default=None, help="Model version (default: current).")
+@option("--as-of", "as_of", type=AS_OF, required=True, help="Last day of history.")
+@option(
     "--horizon-days",
     type=click.IntRange(min=1),
     default=None,
     help="Forecast horizon (default: the model's).",
 )
-@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True)
+@option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    required=True,
+    help="Scores CSV to write.",
+)
+@option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 def score_command(
     transactions: Path,
     fmt: str,
@@ -269,18 +307,27 @@ def score_command(
     as_of: datetime.date,
     horizon_days: int | None,
     out: Path,
+    as_json: bool,
 ) -> None:
     """Write customer_id,predicted_spend,p_active,segment for every customer."""
     data = _load(transactions, fmt, profiles, browsing, skip_bad_rows)
-    used, scores = score_model(
-        data,
-        ModelRegistry(model_dir),
-        day_number(as_of),
-        version=version,
-        horizon_days=horizon_days,
-    )
+    # a minute for a million customers: lines then, none for a small log
+    with progress_stage("cltv score", only_if_slow=True):
+        used, scores = score_model(
+            data,
+            ModelRegistry(model_dir),
+            day_number(as_of),
+            version=version,
+            horizon_days=horizon_days,
+        )
     write_scores_csv(scores.frame, out)
     counts = scores.frame["segment"].value_counts()
+    if as_json:
+        segments = {k: int(counts.get(k, 0)) for k in ("platinum", "gold", "silver")}
+        record = {"version": used, "customers": len(scores.frame)}
+        record |= {"segments": segments, "as_of": str(as_of), "out": str(out)}
+        click.echo(json.dumps(record))
+        return
     click.echo(
         f"scored {len(scores.frame)} customers with {used} "
         f"({', '.join(f'{k} {counts.get(k, 0)}' for k in ('platinum', 'gold', 'silver'))})"
@@ -288,23 +335,29 @@ def score_command(
     )
 
 
-@cltv.command("evaluate")
-@_data_options
-@click.option(
-    "--as-of", "as_of", type=AS_OF, required=True, help="Last day of history."
+@cltv.command(
+    "evaluate",
+    epilog=examples(
+        "tierflow cltv evaluate --transactions benchmarks/data/cdnow/CDNOW_master.txt "
+        "--format cdnow --as-of 1997-09-30 --holdout-days 273",
+        "tierflow cltv evaluate --transactions tx.csv --as-of 2025-06-30 "
+        "--holdout-days 180 --out eval/ --json",
+    ),
 )
-@click.option(
+@_data_options
+@option("--as-of", "as_of", type=AS_OF, required=True, help="Last day of history.")
+@option(
     "--holdout-days", type=click.IntRange(min=1), required=True, help="Holdout length."
 )
-@click.option("--json", "as_json", is_flag=True, help="Print metrics as JSON.")
-@click.option(
+@option("--json", "as_json", is_flag=True, help="Print metrics as JSON.")
+@option(
     "--out",
     type=click.Path(file_okay=False, path_type=Path),
     default=None,
     help="Also write predictions.csv, gains.png and metrics.json here.",
 )
 @_segments
-@click.option(
+@option(
     "--tune",
     is_flag=True,
     help="Choose the configuration by time-based CV before the as-of date (slow).",
@@ -333,7 +386,8 @@ def evaluate_command(
     config = _config(seed, platinum_share, gold_share)
     if tune:
         config = _tune(data, day_number(as_of), holdout_days, config)
-    evaluation, _ = evaluate_model(data, day_number(as_of), holdout_days, config)
+    with progress_stage("cltv evaluate"):
+        evaluation, _ = evaluate_model(data, day_number(as_of), holdout_days, config)
     if out is not None:
         write_evaluation(evaluation, out)
     if as_json:
@@ -354,12 +408,22 @@ def evaluate_command(
             click.echo(f"wrote predictions.csv, gains.png, metrics.json to {out}")
 
 
-@cltv.command("retrain")
-@_data_options
-@click.option(
-    "--model-dir", type=click.Path(file_okay=False, path_type=Path), required=True
+@cltv.command(
+    "retrain",
+    epilog=examples(
+        "tierflow cltv retrain --transactions tx.csv --model-dir models --state state.db",
+        "tierflow cltv retrain --transactions tx.csv --model-dir models "
+        "--as-of 2025-12-31 --scores-out scores.csv --json",
+    ),
 )
-@click.option(
+@_data_options
+@option(
+    "--model-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    required=True,
+    help="Model registry folder (champion and challengers).",
+)
+@option(
     "--as-of",
     "as_of",
     type=AS_OF,
@@ -367,13 +431,13 @@ def evaluate_command(
     show_default=True,
     help="Last day of history.",
 )
-@click.option(
+@option(
     "--horizon-days",
     type=click.IntRange(min=1),
     default=None,
     help="Forecast horizon (default: the champion's, else 365).",
 )
-@click.option(
+@option(
     "--tolerance",
     type=click.FloatRange(min=0.0),
     default=0.02,
@@ -381,26 +445,26 @@ def evaluate_command(
     help="Promote unless worse by more than this (ranking metrics absolute, MAE "
     "relative).",
 )
-@click.option(
+@option(
     "--keep",
     type=click.IntRange(min=1),
     default=5,
     show_default=True,
     help="Versions to keep (the champion is always kept).",
 )
-@click.option(
+@option(
     "--state",
     type=STATE_LOCATION,
     default=None,
     help="SQLite state store to publish the champion's scores to (tierflow allocate and the checkout read them).",
 )
-@click.option(
+@option(
     "--scores-out",
     type=click.Path(dir_okay=False, path_type=Path),
     default=None,
     help="Also publish the champion's scores to this CSV.",
 )
-@click.option("--json", "as_json", is_flag=True, help="Print the decision as JSON.")
+@option("--json", "as_json", is_flag=True, help="Print the decision as JSON.")
 def retrain_command(
     transactions: Path,
     fmt: str,
@@ -428,15 +492,16 @@ def retrain_command(
 
         sinks.append(CsvScoreSink(scores_out))
     try:
-        result = retrain(
-            data,
-            day_number(as_of),
-            registry,
-            horizon_days=horizon_days,
-            tolerance=tolerance,
-            keep=keep,
-            sink=_FanOut(sinks) if sinks else None,
-        )
+        with progress_stage("cltv retrain"):
+            result = retrain(
+                data,
+                day_number(as_of),
+                registry,
+                horizon_days=horizon_days,
+                tolerance=tolerance,
+                keep=keep,
+                sink=_FanOut(sinks) if sinks else None,
+            )
     finally:
         if state_sink is not None:
             state_sink.close()

@@ -3,36 +3,69 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
 from pathlib import Path
 
 import click
 
 from tierflow.cli.network_cmd import open_network
-from tierflow.cli.options import network_option, out_file_option, seed_option
+from tierflow.cli.options import (
+    examples,
+    json_option,
+    network_option,
+    option,
+    out_file_option,
+    seed_option,
+)
 from tierflow.data.order_generator import DEFAULT_START, Spike, generate_orders
 from tierflow.data.orders import write_orders
 from tierflow.data.orlib_gap import format_orlib_gap, generate_chu_beasley
 
 
-@click.group("generate")
+@click.group(
+    "generate",
+    epilog=examples(
+        "tierflow generate orders --orders 20000 --days 1 --seed 7 --out orders.csv",
+        "tierflow generate gap --type D --agents 10 --jobs 100 --out d10100.txt",
+    ),
+)
 def generate() -> None:
     """Generate seeded synthetic data."""
 
 
-@generate.command("orders")
+@generate.command(
+    "orders",
+    epilog=examples(
+        "tierflow generate orders --orders 20000 --days 1 --seed 7 --out orders.csv",
+        "tierflow generate orders --orders 56000 --days 14 --start 2026-01-05 "
+        "--spike 12:00,3 --json --out history.csv",
+    ),
+)
 @network_option
-@click.option("--orders", "n_orders", type=click.IntRange(min=1), required=True)
-@click.option("--days", type=click.IntRange(min=1), default=1, show_default=True)
+@option(
+    "--orders",
+    "n_orders",
+    type=click.IntRange(min=1),
+    required=True,
+    help="Orders to generate (each of one or more lines).",
+)
+@option(
+    "--days",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="Days the orders span.",
+)
 @seed_option(0)
-@click.option(
+@option(
     "--start",
     type=click.DateTime(formats=["%Y-%m-%d"]),
     default=DEFAULT_START.isoformat(),
     show_default=True,
     help="First local day of the orders.",
 )
-@click.option(
+@option(
     "--spike",
     default=None,
     metavar="HH:MM,FACTOR",
@@ -40,6 +73,7 @@ def generate() -> None:
     "(America/New_York).",
 )
 @out_file_option("orders.csv (or .parquet) to write.")
+@json_option("Print what was written as JSON.")
 def orders_command(
     network_dir: Path | None,
     n_orders: int,
@@ -48,6 +82,7 @@ def orders_command(
     start: dt.datetime,
     spike: str | None,
     out: Path,
+    as_json: bool,
 ) -> None:
     """Generate orders (one row per line) for the network."""
     parsed = Spike.parse(spike) if spike is not None else None
@@ -56,30 +91,53 @@ def orders_command(
         net, n_orders=n_orders, days=days, seed=seed, start=start.date(), spike=parsed
     )
     write_orders(frame, out)
+    if as_json:
+        record = {"orders": n_orders, "lines": len(frame), "days": days}
+        click.echo(json.dumps({**record, "seed": seed, "out": str(out)}))
+        return
     click.echo(
         f"{n_orders} orders, {len(frame)} lines over {days} day(s) written to {out}"
     )
 
 
-@generate.command("gap")
-@click.option(
+@generate.command(
+    "gap",
+    epilog=examples(
+        "tierflow generate gap --type D --agents 10 --jobs 100 --seed 1 --out d10100.txt"
+    ),
+)
+@option(
     "--type",
     "kind",
     type=click.Choice(["C", "D", "E"], case_sensitive=False),
     required=True,
     help="Chu & Beasley instance type.",
 )
-@click.option("--agents", type=click.IntRange(min=1), required=True, help="m")
-@click.option("--jobs", type=click.IntRange(min=1), required=True, help="n")
+@option(
+    "--agents",
+    type=click.IntRange(min=1),
+    required=True,
+    help="Agents (m, the nodes).",
+)
+@option(
+    "--jobs", type=click.IntRange(min=1), required=True, help="Jobs (n, the items)."
+)
 @seed_option(0)
 @out_file_option("OR-Library format file to write.")
-def generate_gap(kind: str, agents: int, jobs: int, seed: int, out: Path) -> None:
+@json_option("Print what was written as JSON.")
+def generate_gap(
+    kind: str, agents: int, jobs: int, seed: int, out: Path, as_json: bool
+) -> None:
     """Write a Chu & Beasley type C/D/E GAP instance in OR-Library format."""
     data = generate_chu_beasley(kind, agents, jobs, seed, name=out.stem)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(out.name + ".tmp")
     tmp.write_text(format_orlib_gap([data]), encoding="utf-8")
     os.replace(tmp, out)
+    if as_json:
+        record = {"type": kind.upper(), "agents": agents, "jobs": jobs, "seed": seed}
+        click.echo(json.dumps({**record, "out": str(out)}))
+        return
     click.echo(
         f"wrote {out} ({kind.upper()}, {agents} agents x {jobs} jobs, seed {seed})"
     )

@@ -2,15 +2,22 @@
 
 Errors raised on purpose (:class:`tierflow.data.errors.TierflowError`) become one-line
 messages with exit code 1, never a traceback; usage errors exit 2 (click).
+Every option also reads ``TIERFLOW_*`` and ``tierflow.toml`` (:mod:`tierflow.cli.config`).
+``--log-level`` and ``--log-format`` are taken before the command's name and
+by every command itself (:func:`tierflow.cli.options.add_log_options`).
 """
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import click
 
+from tierflow.cli.config import CONFIG_ENV, CONFIG_FILE, ENV_PREFIX, load_settings
+from tierflow.cli.options import add_log_options, examples, option, set_logging
 from tierflow.data.errors import TierflowError
+from tierflow.data.logging_setup import LOG_FORMATS, LOG_LEVELS
 
 
 class TierflowGroup(click.Group):
@@ -28,11 +35,50 @@ class TierflowGroup(click.Group):
 
 
 @click.group(
-    cls=TierflowGroup, context_settings={"help_option_names": ["-h", "--help"]}
+    cls=TierflowGroup,
+    context_settings={
+        "help_option_names": ["-h", "--help"],
+        "auto_envvar_prefix": ENV_PREFIX,
+    },
+    epilog=examples(
+        "tierflow simulate --out out/simulate",
+        "tierflow --log-format json --log-level debug allocate --orders o.csv --out out/a",
+        "TIERFLOW_SIMULATE_CHECKOUTS=500 tierflow --config my.toml simulate",
+    ),
 )
 @click.version_option(package_name="tierflow")
-def cli() -> None:
-    """tierflow: fulfillment orchestration with CLTV-aware tiering and allocation."""
+@click.option(
+    "--config",
+    type=click.Path(dir_okay=False, path_type=Path),
+    envvar=CONFIG_ENV,
+    is_eager=True,
+    expose_value=False,
+    callback=load_settings,
+    help=f"Settings file (TOML; default: ./{CONFIG_FILE} if present; "
+    f"also ${CONFIG_ENV}).",
+)
+@option(
+    "--log-level",
+    type=click.Choice(LOG_LEVELS),
+    default="info",
+    show_default=True,
+    help="Least severe log record written (stderr).",
+)
+@option(
+    "--log-format",
+    type=click.Choice(LOG_FORMATS),
+    default="text",
+    show_default=True,
+    help="Log records as text lines or as JSON lines.",
+)
+@click.pass_context
+def cli(ctx: click.Context, log_level: str, log_format: str) -> None:
+    """tierflow: fulfillment orchestration with CLTV-aware tiering and allocation.
+
+    Every option may also come from a TIERFLOW_<COMMAND>_<OPTION> variable or
+    from tierflow.toml (command line > environment > file > default).
+    """
+    set_logging(ctx, log_level=log_level, log_format=log_format)
 
 
 def _register() -> None:
@@ -63,6 +109,7 @@ def _register() -> None:
     from tierflow.cli.serve_cmd import serve_command
 
     cli.add_command(serve_command)
+    add_log_options(cli)
 
 
 _register()

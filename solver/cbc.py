@@ -1,4 +1,4 @@
-"""``cbc``: the MIP solved by COIN-OR CBC through PuLP.
+"""``cbc``: the MIP solved by COIN-OR CBC through PuLP (the ``cbc`` extra).
 
 PuLP reports a time-limited incumbent as ``LpStatusOptimal``; only its
 ``sol_status`` tells a capped incumbent (``LpSolutionIntegerFeasible``) from a
@@ -13,12 +13,13 @@ import re
 import shutil
 import tempfile
 import time
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pulp
 
 from tierflow.data.errors import SolverError
+from tierflow.data.extras import has_module, require
 from tierflow.formulations.problem import AssignmentProblem
 from tierflow.solver.engine import EXACT_ENGINE, Availability, BundledEngine, Hint
 from tierflow.solver.matrix import MatrixModel, build_matrix
@@ -31,35 +32,76 @@ from tierflow.solver.result import (
     solution_result,
 )
 
-#: PuLP ``sol_status`` -> (our status, limit).
+if TYPE_CHECKING:
+    import pulp
+
+#: The pip extra that installs PuLP (``pip install 'tierflow[cbc]'``).
+EXTRA = "cbc"
+
+#: PuLP ``sol_status`` -> (our status, limit). The keys are PuLP's
+#: ``LpSolution*`` constants (a test checks them against PuLP), spelled out so
+#: that importing this module does not need PuLP.
 STATUS_MAP: dict[int, tuple[Status, Limit]] = {
-    pulp.LpSolutionOptimal: (Status.OPTIMAL, Limit.NONE),
-    pulp.LpSolutionIntegerFeasible: (Status.FEASIBLE, Limit.TIME),
-    pulp.LpSolutionNoSolutionFound: (Status.NO_SOLUTION, Limit.TIME),
-    pulp.LpSolutionInfeasible: (Status.INFEASIBLE, Limit.NONE),
-    pulp.LpSolutionUnbounded: (Status.ERROR, Limit.NONE),
+    1: (Status.OPTIMAL, Limit.NONE),  # LpSolutionOptimal
+    2: (Status.FEASIBLE, Limit.TIME),  # LpSolutionIntegerFeasible
+    0: (Status.NO_SOLUTION, Limit.TIME),  # LpSolutionNoSolutionFound
+    -1: (Status.INFEASIBLE, Limit.NONE),  # LpSolutionInfeasible
+    -2: (Status.ERROR, Limit.NONE),  # LpSolutionUnbounded
 }
+
+
+def _pulp() -> Any:
+    """PuLP, or :class:`~tierflow.data.extras.MissingExtraError` naming the extra."""
+    return require("pulp", feature="cbc engine", extra=EXTRA)
 
 
 def cbc_binary() -> str | None:
     """Path of a CBC executable: the one bundled in PuLP's wheel, else ``cbc`` on PATH.
 
+    Nothing is written inside site-packages: when the wheel's binary lost its
+    execute bit (some installers drop it; a read-only image cannot get it
+    back), a private executable copy in tierflow's cache folder is used.
     PuLP 3.3 deprecates ``PULP_CBC_CMD``; ``COIN_CMD`` pointed at the same
     bundled binary is its forward-compatible spelling.
     """
-    bundled = str(pulp.PULP_CBC_CMD.pulp_cbc_path)
-    if os.path.isfile(bundled):
-        if not os.access(bundled, os.X_OK):
-            os.chmod(bundled, os.stat(bundled).st_mode | 0o111)
+    if not has_module("pulp"):
+        return None
+    bundled = str(_pulp().PULP_CBC_CMD.pulp_cbc_path)
+    if not os.path.isfile(bundled):
+        return shutil.which("cbc")
+    if os.access(bundled, os.X_OK):
         return bundled
-    return shutil.which("cbc")
+    return _executable_copy(Path(bundled))
+
+
+def _executable_copy(binary: Path) -> str | None:
+    """An executable copy of ``binary`` in the cache (made once, atomically)."""
+    from tierflow.data.sample_network import cache_root
+
+    size = binary.stat().st_size
+    target = cache_root() / "cbc" / f"pulp-{_pulp().__version__}" / binary.name
+    if target.is_file() and target.stat().st_size == size:
+        return str(target) if os.access(target, os.X_OK) else None
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".cbc-")
+        os.close(fd)
+        shutil.copyfile(binary, tmp)
+        os.chmod(tmp, 0o755)
+        os.replace(tmp, target)
+    except OSError:
+        return None
+    return str(target)
 
 
 def cbc_command(**options: Any) -> pulp.COIN_CMD:
     """A PuLP ``COIN_CMD`` running :func:`cbc_binary` with ``options``."""
+    pulp = _pulp()
     path = cbc_binary()
     if path is None:
-        raise SolverError("no CBC executable: PuLP's bundled cbc is missing")
+        raise SolverError(
+            "no CBC executable: PuLP's bundled cbc is missing and none is on PATH"
+        )
     return pulp.COIN_CMD(path=path, **options)
 
 
@@ -74,6 +116,7 @@ _BOUND_RE = re.compile(r"^Lower bound:\s+(-?[\d.eE+-]+)", re.MULTILINE)
 
 def _pulp_model(model: MatrixModel) -> tuple[pulp.LpProblem, list[pulp.LpVariable]]:
     """The MIP as a PuLP problem, one binary per column, one constraint per row."""
+    pulp = _pulp()
     lp = pulp.LpProblem("tierflow", pulp.LpMinimize)
     xs = [
         lp.add_variable(f"x{c}", 0, 1, cat=pulp.LpBinary) for c in range(model.n_cols)
@@ -122,6 +165,8 @@ class CbcEngine(BundledEngine):
 
     name = "cbc"
     capabilities = EXACT_ENGINE
+    #: The pip extra that installs the backend (``tierflow[cbc]``).
+    extra = EXTRA
 
     def available(self) -> Availability:
         path = cbc_binary()
@@ -145,6 +190,7 @@ class CbcEngine(BundledEngine):
         runtime = time.perf_counter() - start
         status, limit = STATUS_MAP.get(lp.sol_status, (Status.ERROR, Limit.NONE))
         bound = float(found[-1]) if found else None
+        pulp = _pulp()
         message = (
             f"PuLP status {pulp.LpStatus[lp.status]}, "
             f"solution {pulp.LpSolution[lp.sol_status]}"

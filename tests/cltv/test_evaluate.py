@@ -106,7 +106,7 @@ def test_cli_evaluate_cdnow_sample(cdnow_dir: Path, tmp_path: Path) -> None:
         ],
     )
     assert result.exit_code == 0, result.output
-    record = json.loads(result.output)
+    record = json.loads(result.stdout)  # progress lines go to stderr
     assert record["as_of"] == "1997-09-30" and record["holdout_days"] == 273
     assert record["holdout_complete"] is True
     models = record["models"]

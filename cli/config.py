@@ -1,0 +1,183 @@
+"""Settings for every command option from ``TIERFLOW_*`` variables and a
+``tierflow.toml`` file, through click's own ``auto_envvar_prefix`` and
+``default_map``: precedence command line > environment > file > default.
+
+The file's tables are the commands (``[simulate]``, ``[capacity.show]``),
+its keys the options' long flags (``time-limit`` or ``time_limit``); the
+``[tiers]`` table sets the tier policy. ``docs/cli.md``, "Configuration".
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import click
+from click.core import ParameterSource
+
+from tierflow.data.errors import InputError
+from tierflow.formulations.tier_settings import policy_from_settings
+from tierflow.formulations.tiers import TierPolicy
+
+#: Prefix of every option's environment variable (``TIERFLOW_SIMULATE_CHECKOUTS``).
+ENV_PREFIX = "TIERFLOW"
+#: The settings file read from the working directory when ``--config`` is not given.
+CONFIG_FILE = "tierflow.toml"
+#: Environment variable naming the settings file.
+CONFIG_ENV = "TIERFLOW_CONFIG"
+#: The file's table of tier policy settings (not a command).
+TIERS_TABLE = "tiers"
+_META_KEY = "tierflow.settings"
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """What the settings file gave: where it is, and the tier policy."""
+
+    path: Path | None = None
+    policy: TierPolicy = field(default_factory=TierPolicy)
+
+
+def setting_name(param: click.Parameter) -> str:
+    """An option's key in the file and its environment variable's tail: the
+    long flag without dashes (``--time-limit`` -> ``time_limit``)."""
+    flags = [o for o in param.opts if o.startswith("--")] or list(param.opts)
+    return flags[0].lstrip("-").replace("-", "_")
+
+
+def _key_path(ctx: click.Context, key: str) -> str:
+    """``capacity.show.workload``: the command path below the root, and the key."""
+    return ".".join([*ctx.command_path.split()[1:], key])
+
+
+class ConfigOption(click.Option):
+    """A click option whose ``TIERFLOW_*`` variable is named after its flag
+    (click names it after the Python parameter) and whose bad value from the
+    settings file is reported with the file and key."""
+
+    def resolve_envvar_value(self, ctx: click.Context) -> str | None:
+        value = click.Parameter.resolve_envvar_value(self, ctx)
+        if value is not None or not self.allow_from_autoenv:
+            return value
+        if ctx.auto_envvar_prefix is None:
+            return None
+        name = f"{ctx.auto_envvar_prefix}_{setting_name(self).upper()}"
+        return os.environ.get(name) or None
+
+    def process_value(self, ctx: click.Context, value: Any) -> Any:
+        try:
+            return super().process_value(ctx, value)
+        except click.BadParameter as exc:
+            source = ctx.get_parameter_source(self.name) if self.name else None
+            settings = current_settings(ctx)
+            if source is not ParameterSource.DEFAULT_MAP or settings.path is None:
+                raise
+            key = _key_path(ctx, setting_name(self))
+            raise _error(settings.path, exc.message, key, value) from None
+
+
+def current_settings(ctx: click.Context | None = None) -> Settings:
+    """The settings of the running command (defaults outside one)."""
+    ctx = ctx or click.get_current_context(silent=True)
+    found = None if ctx is None else ctx.meta.get(_META_KEY)
+    return found if isinstance(found, Settings) else Settings()
+
+
+def tier_policy() -> TierPolicy:
+    """The tier policy of the running command (``[tiers]``, else the default)."""
+    return current_settings().policy
+
+
+def _error(
+    path: Path | None, message: str, key: str | None = None, value: Any = None
+) -> click.ClickException:
+    """``FILE: key 'K': value V: message`` as a click error (exit 1)."""
+    parts = [str(path)]
+    if key is not None:
+        parts.append(f"key '{key}'")
+    if value is not None:
+        parts.append(f"value {value!r}")
+    return click.ClickException(": ".join([*parts, message]))
+
+
+def _plain(value: Any) -> Any:
+    """A TOML value as click parses it (dates as ISO text)."""
+    if isinstance(value, dt.date | dt.time):
+        return value.isoformat()
+    return value
+
+
+def _options(command: click.Command) -> dict[str, click.Parameter]:
+    """The options a file may set, by key (not --help, --version, --config)."""
+    return {
+        setting_name(p): p
+        for p in command.params
+        if isinstance(p, click.Option) and not p.is_eager
+    }
+
+
+def _defaults(
+    command: click.Command, table: Mapping[str, Any], path: Path, prefix: str
+) -> dict[str, Any]:
+    """``table`` as click's ``default_map`` of ``command`` (keys: parameter names)."""
+    options = _options(command)
+    subcommands = command.commands if isinstance(command, click.Group) else {}
+    out: dict[str, Any] = {}
+    for key, value in table.items():
+        where = f"{prefix}{key}"
+        if key in subcommands:
+            if not isinstance(value, dict):
+                raise _error(path, f"must be a table of `{key}` options", where)
+            out[key] = _defaults(subcommands[key], value, path, f"{where}.")
+        elif key.replace("-", "_") in options:
+            name = options[key.replace("-", "_")].name
+            assert name is not None
+            out[name] = _plain(value)
+        else:
+            known = sorted([*options, *subcommands])
+            raise _error(path, f"unknown key; choose from {', '.join(known)}", where)
+    return out
+
+
+def _policy(table: Any, path: Path) -> TierPolicy:
+    if not isinstance(table, dict):
+        raise _error(path, "must be a table of tier policy settings", TIERS_TABLE)
+    try:
+        return policy_from_settings(table)
+    except InputError as exc:
+        key = f"{TIERS_TABLE}.{exc.field}"
+        if exc.index is not None:
+            key += f".{exc.index}"
+        raise _error(path, exc.reason, key, exc.value) from None
+
+
+def read_settings(
+    path: Path, command: click.Command
+) -> tuple[dict[str, Any], Settings]:
+    """The file as ``command``'s default map, and its settings; a bad file
+    raises a :class:`click.ClickException` naming file, key and value."""
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise click.ClickException(f"{path}: {exc.strerror}") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise click.ClickException(f"{path}: not valid TOML: {exc}") from None
+    policy = _policy(data.pop(TIERS_TABLE, {}), path)
+    return _defaults(command, data, path, ""), Settings(path, policy)
+
+
+def load_settings(ctx: click.Context, _param: click.Parameter, value: Any) -> None:
+    """``--config`` callback: read the file (else ``./tierflow.toml`` if there)
+    into the root context's default map, before any other option is read."""
+    path = Path(value) if value else Path(CONFIG_FILE)
+    if not value and not path.is_file():
+        ctx.meta[_META_KEY] = Settings()
+        return
+    defaults, settings = read_settings(path, ctx.command)
+    ctx.default_map = {**(ctx.default_map or {}), **defaults}
+    ctx.meta[_META_KEY] = settings

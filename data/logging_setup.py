@@ -1,0 +1,108 @@
+"""Logging for tierflow's commands and service: one stderr handler writing
+plain text or JSON lines, with secrets masked (``docs/cli.md``, "Logs").
+
+In the ``data`` layer so that both ``cli`` and ``service`` may set it up.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import re
+import sys
+from typing import Any, TextIO
+
+#: ``--log-level`` choices, most verbose first.
+LOG_LEVELS = ("debug", "info", "warning", "error")
+#: ``--log-format`` choices.
+LOG_FORMATS = ("text", "json")
+#: Extra fields whose name ends in one of these are never written.
+SECRET_SUFFIXES = ("api_key", "password", "secret", "token")
+_URL_PASSWORD = re.compile(r"(\w+://[^:/@\s]+:)[^@\s]+@")
+#: Attributes every LogRecord has; the rest of a record's fields are extras.
+_RECORD_FIELDS = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {
+    "message",
+    "asctime",
+    "taskName",
+}
+
+
+def redact(text: str) -> str:
+    """``text`` with the password of any ``scheme://user:password@`` URL masked."""
+    return _URL_PASSWORD.sub(r"\1***@", text)
+
+
+def _field(name: str, value: Any) -> Any:
+    if name.lower().endswith(SECRET_SUFFIXES):
+        return "***"
+    if isinstance(value, str):
+        return redact(value)
+    return value
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line: ``ts`` (UTC), ``level``, ``logger``,
+    ``message``, then the record's ``extra`` fields (``exc_info`` on errors)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        ts = dt.datetime.fromtimestamp(record.created, dt.UTC)
+        out: dict[str, Any] = {
+            "ts": ts.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "message": redact(record.getMessage()),
+        }
+        for name, value in vars(record).items():
+            if name not in _RECORD_FIELDS and not name.startswith("_"):
+                out[name] = _field(name, value)
+        if record.exc_info:
+            out["exc_info"] = redact(self.formatException(record.exc_info))
+        return json.dumps(out, default=str)
+
+
+class TextFormatter(logging.Formatter):
+    """``2026-01-19 13:00:00 INFO tierflow.progress: message`` (local time)."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "%(asctime)s %(levelname)s %(name)s: %(message)s", "%Y-%m-%d %H:%M:%S"
+        )
+
+    def format(self, record: logging.LogRecord) -> str:
+        return redact(super().format(record))
+
+
+class StderrHandler(logging.StreamHandler[TextIO]):
+    """Writes to whatever ``sys.stderr`` is when a record comes (tests and
+    click's runner swap it)."""
+
+    @property
+    def stream(self) -> TextIO:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value: TextIO) -> None:
+        """The stream is always the current ``sys.stderr``."""
+
+
+def configure_logging(level: str = "info", fmt: str = "text") -> None:
+    """Send log records to stderr as ``fmt`` (``text`` or ``json``).
+
+    tierflow's loggers log at ``level`` and above; other libraries' at
+    ``warning`` and above (or ``level`` when it is higher). Calling it again
+    replaces the handler it installed, never stacks a second one.
+    """
+    if level not in LOG_LEVELS:
+        raise ValueError(f"log level {level!r}: choose from {', '.join(LOG_LEVELS)}")
+    if fmt not in LOG_FORMATS:
+        raise ValueError(f"log format {fmt!r}: choose from {', '.join(LOG_FORMATS)}")
+    root = logging.getLogger()
+    for old in [h for h in root.handlers if isinstance(h, StderrHandler)]:
+        root.removeHandler(old)
+    handler = StderrHandler()
+    handler.setFormatter(JsonFormatter() if fmt == "json" else TextFormatter())
+    root.addHandler(handler)
+    numeric = logging.getLevelNamesMapping()[level.upper()]
+    root.setLevel(max(numeric, logging.WARNING))
+    logging.getLogger("tierflow").setLevel(numeric)

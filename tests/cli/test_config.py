@@ -1,0 +1,144 @@
+"""``tierflow.toml``, ``TIERFLOW_*`` and ``--config``: precedence, errors, ``[tiers]``."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+import pytest
+from click.testing import CliRunner, Result
+
+from tests.cli.test_help import _commands
+from tests.conftest import ROOT, TINY_NETWORK
+from tierflow.cli.config import read_settings, setting_name
+from tierflow.cli.main import cli
+from tierflow.formulations.tiers import TierPolicy
+
+GAP = ["generate", "gap", "--type", "D", "--agents", "2", "--jobs", "4"]
+
+
+def _run(args: list[str], env: dict[str, str] | None = None) -> Result:
+    return CliRunner().invoke(cli, args, env=env)
+
+
+def _seed(result: Result) -> str:
+    """The seed ``tierflow generate gap`` reports ("..., seed N)")."""
+    assert result.exit_code == 0, result.output
+    return result.stdout.rsplit("seed ", 1)[1].rstrip(")\n")
+
+
+def test_precedence_cli_over_env_over_file_over_default(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    out = ["--out", "g.txt"]
+    assert _seed(_run([*GAP, *out])) == "0"  # the default
+    Path("tierflow.toml").write_text("[generate.gap]\nseed = 1\n")
+    assert _seed(_run([*GAP, *out])) == "1"  # ./tierflow.toml
+    env = {"TIERFLOW_GENERATE_GAP_SEED": "2"}
+    assert _seed(_run([*GAP, *out], env)) == "2"  # environment over file
+    assert _seed(_run([*GAP, *out, "--seed", "3"], env)) == "3"  # command line
+
+
+def test_config_option_and_variable_name_the_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    Path("tierflow.toml").write_text("[generate.gap]\nseed = 1\n")
+    other = tmp_path / "other.toml"
+    other.write_text('[generate.gap]\nseed = 5\nout = "from-file.txt"\n')
+    result = _run(["--config", str(other), *GAP])
+    assert _seed(result) == "5" and Path("from-file.txt").is_file()
+    assert _seed(_run(GAP, {"TIERFLOW_CONFIG": str(other)})) == "5"
+
+
+def test_keys_are_the_long_flags(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``--time-limit`` is ``time-limit`` or ``time_limit`` in the file and
+    ``..._TIME_LIMIT`` in the environment (not click's ``..._AS_JSON`` names)."""
+    monkeypatch.chdir(tmp_path)
+    Path("tierflow.toml").write_text("[network.sample]\njson = true\n")
+    result = _run(["network", "sample", "--out", "s"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["out"] == "s"
+    env = {"TIERFLOW_NETWORK_VALIDATE_JSON": "1"}
+    result = _run(["network", "validate", str(TINY_NETWORK)], env)
+    assert json.loads(result.stdout)["nodes"] == 3
+
+
+BAD_FILES = [
+    ("[generate.gap]\nseed = 'x'\n", "key 'generate.gap.seed': value 'x': "),
+    ("[generate.gapp]\nseed = 1\n", "key 'generate.gapp': unknown key; choose from"),
+    ("[simulate]\nchekouts = 5\n", "key 'simulate.chekouts': unknown key"),
+    ("simulate = 3\n", "key 'simulate': must be a table of `simulate` options"),
+    (
+        "[tiers]\nplatinum_percentile = 2\n",
+        "key 'tiers.platinum_percentile': value 2.0",
+    ),
+    ("[tiers.price_markup]\ngold = -1\n", "key 'tiers.price_markup.gold': value -1.0"),
+    ("[tiers.rules.gold]\nservices = ['warp']\n", "key 'tiers.rules.gold.service'"),
+    ("[tiers\n", "not valid TOML: "),
+]
+
+
+@pytest.mark.parametrize(("text", "message"), BAD_FILES)
+def test_a_bad_file_names_file_key_and_value(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, text: str, message: str
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    Path("tierflow.toml").write_text(text)
+    result = _run([*GAP, "--out", "g.txt"])
+    assert result.exit_code == 1
+    assert result.stderr.startswith(f"Error: tierflow.toml: {message}"), result.stderr
+    assert "Traceback" not in result.output
+    assert not Path("g.txt").exists()
+
+
+def test_a_missing_config_file_is_an_error(tmp_path: Path) -> None:
+    result = _run(["--config", str(tmp_path / "nope.toml"), *GAP, "--out", "g"])
+    assert result.exit_code == 1
+    assert (
+        result.stderr == f"Error: {tmp_path / 'nope.toml'}: No such file or directory\n"
+    )
+
+
+def _gold(result: Result) -> dict[str, object]:
+    assert result.exit_code == 0, result.output
+    options = json.loads(result.stdout)["options"]
+    return dict(next(o for o in options if o["tier"] == "gold"))
+
+
+def test_the_tiers_table_sets_the_checkout_policy(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    args = ["options", "--network", str(TINY_NETWORK), "--state", "s.db"]
+    args += ["--customer", "C1", "--items", "TEE:1", "--dest", "60601"]
+    args += ["--now", "2026-01-05T15:00:00Z", "--json"]
+    before = _gold(_run(args))
+    Path("tierflow.toml").write_text(
+        '[tiers.price_markup]\ngold = 2.0\n\n[tiers.rules.gold]\nlabel = "Regular"\n'
+    )
+    after = _gold(_run(args))
+    assert after["label"] == "Regular" and before["label"] == "Standard shipping"
+    assert after["price"] == pytest.approx(2.0 * float(str(before["price"])), abs=0.02)
+
+
+def test_the_example_file_is_complete_and_loads() -> None:
+    """``docs/tierflow.example.toml`` names every option of every command and
+    loads as it is, to the default tier policy."""
+    example = ROOT / "docs" / "tierflow.example.toml"
+    defaults, settings = read_settings(example, cli)
+    assert settings.policy == TierPolicy()
+    assert defaults["simulate"]["checkouts"] == 3000
+    assert defaults["capacity"]["show"]["as_json"] is False
+    text = example.read_text()
+    for path, command in _commands(cli):
+        if path:
+            assert f"\n[{'.'.join(path)}]\n" in text or isinstance(command, click.Group)
+        for param in command.params:
+            if isinstance(param, click.Option) and not param.is_eager:
+                key = setting_name(param)
+                assert f"\n{key} = " in text or f"\n# {key} = " in text, (path, key)

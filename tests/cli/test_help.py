@@ -1,0 +1,73 @@
+"""Every command's ``--help`` is written for people: an example, help on every option."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import click
+import pytest
+from click.testing import CliRunner
+
+from tierflow.cli.config import ConfigOption
+from tierflow.cli.main import cli
+
+
+def _commands(
+    command: click.Command, path: tuple[str, ...] = ()
+) -> Iterator[tuple[tuple[str, ...], click.Command]]:
+    yield path, command
+    if isinstance(command, click.Group):
+        for name, sub in sorted(command.commands.items()):
+            yield from _commands(sub, (*path, name))
+
+
+COMMANDS = list(_commands(cli))
+IDS = [" ".join(("tierflow", *path)) for path, _ in COMMANDS]
+
+
+def test_every_command_is_here() -> None:
+    names = {" ".join(path) for path, _ in COMMANDS}
+    assert {
+        "simulate",
+        "allocate",
+        "bench gap",
+        "cltv retrain",
+        "capacity show",
+    } <= names
+    assert len(COMMANDS) == 25  # the root, 5 groups, 19 commands
+
+
+@pytest.mark.parametrize(("path", "command"), COMMANDS, ids=IDS)
+def test_help_has_an_example(path: tuple[str, ...], command: click.Command) -> None:
+    result = CliRunner().invoke(cli, [*path, "--help"])
+    assert result.exit_code == 0, result.output
+    examples = result.stdout.split("Examples:\n", 1)
+    assert len(examples) == 2, f"tierflow {' '.join(path)} --help has no example"
+    first = examples[1].splitlines()[0].strip()
+    assert first.startswith("tierflow ") or "tierflow " in first
+
+
+@pytest.mark.parametrize(("path", "command"), COMMANDS, ids=IDS)
+def test_every_option_has_help_and_reads_the_settings(
+    path: tuple[str, ...], command: click.Command
+) -> None:
+    for param in command.params:
+        if not isinstance(param, click.Option) or param.is_eager:
+            continue
+        assert param.help, f"tierflow {' '.join(path)} {param.opts[0]} has no help"
+        assert isinstance(param, ConfigOption), param.opts
+
+
+#: Commands that print no result (``serve`` runs until stopped).
+NO_RESULT = {("serve",)}
+
+
+@pytest.mark.parametrize(("path", "command"), COMMANDS, ids=IDS)
+def test_every_command_with_a_result_has_json_and_the_log_options(
+    path: tuple[str, ...], command: click.Command
+) -> None:
+    if isinstance(command, click.Group):
+        return
+    flags = {o for p in command.params for o in p.opts}
+    assert {"--log-level", "--log-format"} <= flags, path
+    assert ("--json" in flags) is (path not in NO_RESULT), path

@@ -1,0 +1,66 @@
+"""Log records as JSON lines or text on stderr, secrets never written."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterator
+
+import pytest
+
+from tierflow.data.logging_setup import StderrHandler, configure_logging
+
+
+@pytest.fixture
+def restore_logging() -> Iterator[None]:
+    root = logging.getLogger()
+    level, ours = root.level, logging.getLogger("tierflow").level
+    yield
+    for handler in [h for h in root.handlers if isinstance(h, StderrHandler)]:
+        root.removeHandler(handler)
+    root.setLevel(level)
+    logging.getLogger("tierflow").setLevel(ours)
+
+
+def test_json_lines_parse_and_hide_secrets(
+    restore_logging: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    configure_logging("info", "json")
+    configure_logging("info", "json")  # again: still one handler
+    log = logging.getLogger("tierflow.test")
+    log.info("store %s", "postgresql://ops:hunter2@db/tierflow", extra={"n": 3})
+    log.warning("key loaded", extra={"api_key": "s3cret-key-value", "source": "file"})
+    log.debug("not at info")
+    try:
+        raise ValueError("boom")
+    except ValueError:
+        log.exception("failed")
+    lines = capsys.readouterr().err.splitlines()
+    records = [json.loads(line) for line in lines]
+    assert [r["level"] for r in records] == ["info", "warning", "error"]
+    first = records[0]
+    assert first["message"] == "store postgresql://ops:***@db/tierflow"
+    assert first["logger"] == "tierflow.test" and first["n"] == 3
+    assert first["ts"].endswith("Z")
+    assert records[1]["api_key"] == "***" and records[1]["source"] == "file"
+    assert "ValueError: boom" in records[2]["exc_info"]
+    assert "hunter2" not in "".join(lines) and "s3cret" not in "".join(lines)
+
+
+def test_text_lines_and_levels(
+    restore_logging: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    configure_logging("warning", "text")
+    log = logging.getLogger("tierflow.test")
+    log.info("hidden")
+    log.warning("shown")
+    logging.getLogger("some.library").info("hidden too")
+    (line,) = capsys.readouterr().err.splitlines()
+    assert line.endswith(" WARNING tierflow.test: shown")
+
+
+def test_bad_settings_are_refused() -> None:
+    with pytest.raises(ValueError, match="log level 'loud'"):
+        configure_logging("loud", "text")
+    with pytest.raises(ValueError, match="log format 'xml'"):
+        configure_logging("info", "xml")
