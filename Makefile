@@ -82,7 +82,7 @@ unit: $(DEV_STAMP) postgres $(if $(filter 0,$(BROWSER_TESTS)),,browser)
 	TIERFLOW_CHROMIUM=$(CHROMIUM) $(BIN)/pytest -q -n auto $(if $(filter 0,$(BROWSER_TESTS)),-m "not browser")
 
 ## bench: opt-in long benchmarks (protocol and targets: docs/benchmarks.md)
-bench: bench-gap bench-network bench-allocation bench-online bench-cltv bench-service
+bench: bench-gap bench-network bench-allocation bench-online bench-cltv bench-service bench-fleet
 
 GAP_GEN := $(OUT)/gap-generated
 GAP_TYPES := D,5,100 D,10,100 D,10,200 D,20,100 D,20,200 E,5,100 E,10,200 E,20,200
@@ -184,6 +184,15 @@ browser:
 bench-service: $(DEV_STAMP)
 	$(BIN)/python -m tierflow.benchmarks.service_bench --clients 50 --duration 60 \
 	  --baseline 15 --fuzz-examples 200 --out $(OUT)/bench-service
+
+## bench-fleet: one client's options latency against the in-process call,
+## checkout throughput against /healthz, 1 -> 2 workers, SQLite and PostgreSQL
+## side by side, two replicas on one PostgreSQL under contention (the server
+## pinned to CPU 0, the load generator to CPU 1); writes
+## $(OUT)/bench-fleet/{results.json,summary.md}
+.PHONY: bench-fleet
+bench-fleet: $(STAMP) postgres
+	$(BIN)/python -m tierflow.benchmarks.fleet_bench --out $(OUT)/bench-fleet
 
 ## screenshots: docs/checkout.png and docs/ops.png (sample network, Chromium)
 screenshots: $(DEV_STAMP) browser

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import sys
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +24,7 @@ from tierflow.capacity.forecast import (
     node_hour_volume,
     rest_of_day,
 )
-from tierflow.capacity.monitor import CapacityMonitor, OrderProfile
+from tierflow.capacity.monitor import CapacityMonitor, IngestResult, OrderProfile
 from tierflow.capacity.plot import plot_capacity_map
 from tierflow.cli.network_cmd import open_network
 from tierflow.cli.options import (
@@ -56,7 +58,7 @@ def capacity() -> None:
     "ingest",
     epilog=examples(
         "tierflow capacity ingest --events events.jsonl --state state.db",
-        "tail -f events.jsonl | tierflow capacity ingest --events - --json",
+        "tail -f events.jsonl | tierflow capacity ingest --events - --follow",
     ),
 )
 @network_option
@@ -68,12 +70,32 @@ def capacity() -> None:
     type=click.Path(dir_okay=False, allow_dash=True, path_type=Path),
     help="JSON-lines file of events ('-' for stdin).",
 )
-@json_option("Print applied, duplicates and last_seq as JSON.")
+@option(
+    "--follow",
+    is_flag=True,
+    help="Apply the events as the lines arrive, until the stream ends (a bad "
+    "line is reported on stderr and skipped).",
+)
+@json_option(
+    "Print applied, duplicates and last_seq (with --follow also bad and "
+    "batches) as JSON."
+)
 def ingest_command(
-    network_dir: Path | None, state_path: Path | None, events_path: Path, as_json: bool
+    network_dir: Path | None,
+    state_path: Path | None,
+    events_path: Path,
+    follow: bool,
+    as_json: bool,
 ) -> None:
-    """Validate every event, then log and apply them (each id at most once)."""
+    """Validate every event, then log and apply them (each id at most once).
+
+    With --follow, a live feed: each small batch of lines is applied as it
+    arrives, in its own transaction.
+    """
     net = open_network(network_dir)
+    if follow:
+        _follow(net, state_path, events_path, as_json=as_json)
+        return
     source = "<stdin>" if str(events_path) == "-" else events_path.name
     if str(events_path) == "-":
         events = parse_event_lines(sys.stdin, net, file=source)
@@ -91,6 +113,44 @@ def ingest_command(
     click.echo(
         f"{result.applied} events applied, {result.duplicates} duplicates ignored "
         f"(log at seq {result.last_seq})"
+    )
+
+
+def _follow(
+    net: Network, state_path: Path | None, events_path: Path, *, as_json: bool
+) -> None:
+    """``ingest --follow``: the feed's events, batch by batch, until it ends."""
+    from tierflow.capacity.feed import follow_events
+
+    def bad(exc: InputError) -> None:
+        click.echo(f"skipped: {exc}", err=True)
+
+    with contextlib.ExitStack() as stack:
+        if str(events_path) == "-":  # bytes: a line that is not UTF-8 is skipped
+            lines: Iterable[bytes] = sys.stdin.buffer
+            name = "<stdin>"
+        else:
+            lines = stack.enter_context(events_path.open("rb"))
+            name = events_path.name
+        store = stack.enter_context(open_store(state_path))
+        mon = CapacityMonitor.open(net, store)
+
+        def apply(events: Sequence[CapacityEvent]) -> IngestResult:
+            mon.check_event_ids(events, file=name)
+            return mon.ingest(events)
+
+        totals = follow_events(lines, net, apply, file=name, on_bad=bad)
+        mon.snapshot()
+    if as_json:
+        click.echo(json.dumps({
+            "applied": totals.applied, "duplicates": totals.duplicates,
+            "last_seq": mon.last_seq, "bad": totals.bad, "batches": totals.batches,
+        }))  # fmt: skip
+        return
+    click.echo(
+        f"{totals.applied} events applied, {totals.duplicates} duplicates ignored, "
+        f"{totals.bad} bad lines skipped, in {totals.batches} batches "
+        f"(log at seq {mon.last_seq})"
     )
 
 

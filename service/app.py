@@ -16,9 +16,12 @@ from pathlib import Path
 from fastapi import FastAPI
 
 from tierflow.data.errors import InputError
+from tierflow.data.store import is_postgres_url
 from tierflow.orchestration.checkout.router import OnlineRouter
 from tierflow.service.body_limit import BodySizeLimit
 from tierflow.service.errors import install_error_handlers
+from tierflow.service.feed import CapacityFollower
+from tierflow.service.head import HeadAsGet
 from tierflow.service.live import LiveHub
 from tierflow.service.routes import include_routes
 from tierflow.service.state import PageReader, ServiceState
@@ -63,6 +66,7 @@ def create_app(
         )
     now = clock or _wall_clock
     hub = LiveHub(router, now, poll_s=poll_s)
+    follower = CapacityFollower(router, hub.notify)
     app = FastAPI(
         title="tierflow",
         summary="Tiered fulfillment options at checkout, live capacity, operations.",
@@ -77,11 +81,14 @@ def create_app(
         clock=now,
         api_key=secret,
         pages=PageReader(router, allocation_dir),
+        offload=router.store is not None and is_postgres_url(router.store.location),
     )
     app.state.hub = hub  # the server closes it first on shutdown
+    app.state.follower = follower
     app.state.router = router
     install_error_handlers(app)
     app.add_middleware(BodySizeLimit, max_bytes=max_body_bytes)
+    app.add_middleware(HeadAsGet)
     include_routes(app)
     return app
 
@@ -101,10 +108,13 @@ def _wall_clock() -> dt.datetime:
 
 @asynccontextmanager
 async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
-    """The live hub runs while the app serves."""
+    """The live hub and the capacity follower run while the app serves."""
     hub: LiveHub = app.state.service.hub
+    follower: CapacityFollower = app.state.follower
     await hub.start()
+    follower.start()
     try:
         yield
     finally:
+        follower.stop()
         await hub.stop()

@@ -9,6 +9,7 @@ population. Contains GeoNames data (CC BY 4.0).
 
 from __future__ import annotations
 
+import datetime as dt
 from functools import lru_cache
 from typing import Any
 
@@ -29,8 +30,12 @@ def capacity_version(router: OnlineRouter) -> tuple[int, int]:
     return (int(mon.n_applied), int(mon.last_seq))
 
 
-def capacity_payload(router: OnlineRouter) -> dict[str, Any]:
-    """Score and inputs of every node (the ``CapacityOut`` schema).
+def capacity_payload(
+    router: OnlineRouter, now: dt.datetime | None = None
+) -> dict[str, Any]:
+    """Score and inputs of every node (the ``CapacityOut`` schema); the map
+    is ``degraded`` (with a note) when it is stale at ``now`` (default: the
+    wall clock; see the router's ``capacity_max_age_s``).
 
     Call under the router's lock or accept a torn read between two events.
     """
@@ -64,11 +69,14 @@ def capacity_payload(router: OnlineRouter) -> dict[str, Any]:
         }
         for i in range(net.n_nodes)
     ]
+    stale = router.capacity_staleness(now or dt.datetime.now(dt.UTC))
     return {
         "as_of": None if as_of is None else as_of.isoformat(),
         "version": list(capacity_version(router)),
         "overflow_threshold": router.policy.overflow_score_threshold,
         "nodes": nodes,
+        "degraded": bool(stale),
+        "notes": [stale] if stale else [],
     }
 
 

@@ -18,6 +18,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from tierflow.data.errors import InputError
+from tierflow.orchestration.checkout.holds import CustomerMismatch
 
 log = logging.getLogger("tierflow.service")
 
@@ -120,8 +121,11 @@ def input_error_message(exc: InputError, path: str) -> str:
 
 
 def input_error_status(exc: InputError) -> int:
-    """404 for an unknown request id, 409 for a checkout in the wrong state,
-    422 for any other bad value."""
+    """403 for a customer id that is not the checkout's, 404 for an unknown
+    request id, 409 for a checkout in the wrong state, 422 for any other
+    bad value."""
+    if isinstance(exc, CustomerMismatch):
+        return 403
     if exc.field == "request_id":
         if exc.reason.startswith(("unknown request id", "unknown checkout")):
             return 404

@@ -65,7 +65,11 @@ class LiveHub:
     clock
         The checkout instant used for requotes.
     poll_s
-        How often to look for capacity events logged by other processes.
+        How often to look for capacity events logged by other processes
+        (besides the wake-ups of :meth:`notify`).
+    min_interval_s
+        Least time between two updates: a busy store (every confirmed
+        checkout is a capacity event) is published a few times a second.
     """
 
     def __init__(
@@ -74,10 +78,12 @@ class LiveHub:
         clock: Callable[[], dt.datetime],
         *,
         poll_s: float = 1.0,
+        min_interval_s: float = 0.25,
     ) -> None:
         self.router = router
         self.clock = clock
         self.poll_s = float(poll_s)
+        self.min_interval_s = float(min_interval_s)
         self._subs: set[Subscriber] = set()
         self._answers: OrderedDict[str, tuple[OptionSet, tuple[int, int]]] = (
             OrderedDict()
@@ -158,7 +164,7 @@ class LiveHub:
         self._subs.discard(sub)
 
     def _initial(self, request_id: str | None) -> list[LiveEvent]:
-        out = [self._event("capacity", capacity_payload(self.router))]
+        out = [self._event("capacity", capacity_payload(self.router, self.clock()))]
         if request_id is not None:
             with self._lock:
                 known = self._answers.get(request_id)
@@ -177,6 +183,7 @@ class LiveHub:
                 await self.update()
             except Exception:  # keep streaming whatever one update did
                 log.exception("live update failed")
+            await asyncio.sleep(self.min_interval_s)
 
     async def update(self) -> int:
         """Publish what changed since the last update; returns events sent."""
@@ -195,7 +202,7 @@ class LiveHub:
             return []
         self._seen = version
         out: list[tuple[str | None, LiveEvent]] = [
-            (None, self._event("capacity", capacity_payload(self.router)))
+            (None, self._event("capacity", capacity_payload(self.router, self.clock())))
         ]
         for request_id in watched:
             out += [(request_id, ev) for ev in self._requote(request_id)]

@@ -31,7 +31,9 @@ MAX_ITEMS = 50
 MAX_QUANTITY = 10_000
 MAX_EVENTS = 500
 
-_Id = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")]
+#: Customer and event ids: letters, digits and ``_.:-``.
+ID_PATTERN = r"^[A-Za-z0-9_.:-]+$"
+_Id = Annotated[str, Field(min_length=1, max_length=64, pattern=ID_PATTERN)]
 _Weight = Annotated[float, Field(ge=0.0, le=1000.0, allow_inf_nan=False)]
 
 
@@ -88,6 +90,10 @@ class SelectRequest(_Strict):
     """``POST /v1/checkouts/{request_id}/select``."""
 
     option_id: Annotated[str, Field(min_length=1, max_length=32)]
+    customer_id: Annotated[
+        _Id | None,
+        Field(description="When given, it must be the checkout's customer (403)"),
+    ] = None
 
 
 class CapacityEventIn(BaseModel):
@@ -225,6 +231,11 @@ class CapacityOut(BaseModel):
     version: list[int]
     overflow_threshold: float
     nodes: list[NodeCapacityOut]
+    degraded: bool = Field(
+        description="The map is stale: its newest event is older than the "
+        "server's `--capacity-max-age` (the reason is in `notes`)"
+    )
+    notes: list[str]
 
 
 class IngestOut(BaseModel):

@@ -5,13 +5,15 @@ the pages' own store reader."""
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hmac
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
+import anyio.to_thread
 from fastapi import Depends, Header, Request
 
 from tierflow.orchestration.checkout.router import OnlineRouter
@@ -19,6 +21,8 @@ from tierflow.service.allocation_view import latest_allocation
 from tierflow.service.errors import ApiError
 from tierflow.service.live import LiveHub
 from tierflow.service.samples import sample_carts, sample_customers, sample_destinations
+
+_R = TypeVar("_R")
 
 
 class PageReader:
@@ -52,16 +56,35 @@ class PageReader:
         with self._lock:
             return latest_allocation(self._allocation_dir, self._store)
 
+    def close(self) -> None:
+        """Close the pages' store connection."""
+        with self._lock:
+            if self._store is not None:
+                self._store.close()
+                self._store = None
+
 
 @dataclass(frozen=True, slots=True)
 class ServiceState:
-    """One app's collaborators (see :func:`tierflow.service.app.create_app`)."""
+    """One app's collaborators (see :func:`tierflow.service.app.create_app`).
+
+    ``offload``: the checkout calls run in worker threads (a store across
+    the network: their round trips overlap) instead of on the event loop (an
+    embedded store: a thread hop costs more than the call's reads).
+    """
 
     router: OnlineRouter
     hub: LiveHub
     clock: Callable[[], dt.datetime]
     api_key: bytes
     pages: PageReader
+    offload: bool = False
+
+    async def call(self, func: Callable[..., _R], /, *args: Any, **kw: Any) -> _R:
+        """``func(*args, **kw)``: in a worker thread when ``offload``."""
+        if not self.offload:
+            return func(*args, **kw)
+        return await anyio.to_thread.run_sync(functools.partial(func, *args, **kw))
 
 
 async def service_state(request: Request) -> ServiceState:

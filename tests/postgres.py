@@ -22,7 +22,7 @@ import pytest
 
 from tierflow.data.errors import TierflowError
 from tierflow.data.store import is_postgres_url
-from tierflow.data.store.local_postgres import LocalPostgres
+from tierflow.data.store.local_postgres import LocalPostgres, memory_folder
 
 BACKENDS = ("sqlite", "postgres")
 #: A new store location of the test's backend on each call.
@@ -37,7 +37,7 @@ def postgres_server() -> Iterator[LocalPostgres]:
     if os.environ.get("TIERFLOW_TEST_POSTGRES") == "0":
         pytest.skip("PostgreSQL store tests switched off (TIERFLOW_TEST_POSTGRES=0)")
     try:
-        server = LocalPostgres().start()
+        server = LocalPostgres(parent=memory_folder()).start()
     except TierflowError as exc:
         pytest.fail(
             f"cannot start PostgreSQL for the store tests: {exc}\n"
@@ -114,6 +114,7 @@ UNDO_MIGRATION: dict[int, tuple[str, ...]] = {
         "ALTER TABLE allocations DROP COLUMN released_at",
         "ALTER TABLE allocations DROP COLUMN split",
     ),
+    6: ("DROP TABLE quotes",),
 }
 
 

@@ -3,7 +3,7 @@ events and snapshots, CLTV scores, allocations, bid prices and the upgrade
 allowance ledger.
 
 One class per concern (``stock``, ``reservations``, ``checkouts``,
-``capacity_log``, ``scores``, ``allocations``, ``bid_prices``, ``upgrades``)
+``quotes``, ``capacity_log``, ``scores``, ``allocations``, ``bid_prices``, ``upgrades``)
 over one :class:`~tierflow.data.store.database.Database`; callers are typed
 against the protocols in :mod:`~tierflow.data.store.protocols`. Two backends:
 :class:`SqliteStore` (embedded, the default) and :class:`PostgresStore`
@@ -38,11 +38,13 @@ from tierflow.data.store.protocols import (
     BidPriceStore,
     CapacityEventLog,
     CheckoutStore,
+    QuoteStore,
     ScoreStore,
     StateStore,
     StockStore,
     UpgradeStore,
 )
+from tierflow.data.store.quotes import StoredQuote
 from tierflow.data.store.reservations import ReserveResult
 from tierflow.data.store.schema import MIGRATIONS, POSTGRES_MIGRATIONS, SCHEMA_VERSION
 from tierflow.data.store.scores import CLTV_COLUMNS, CltvScore
@@ -82,6 +84,7 @@ __all__ = [
     "CheckoutStore",
     "CltvScore",
     "PostgresStore",
+    "QuoteStore",
     "ReserveResult",
     "ScoreStore",
     "SqliteStore",
@@ -90,6 +93,7 @@ __all__ = [
     "StoreConflict",
     "StoreUnavailable",
     "StoredEvent",
+    "StoredQuote",
     "UpgradeStore",
     "default_state_location",
     "default_state_path",

@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from tierflow.data.store.database import StorePart, clock
+from tierflow.data.store.database import StorePart, Transaction, clock
 
 #: The channel a commit that logged capacity events notifies (payload: last seq).
 CAPACITY_CHANNEL = "tierflow_capacity_events"
@@ -37,6 +37,33 @@ class StoredEvent:
     payload: dict[str, Any]
 
 
+def log_events(
+    conn: Transaction, events: Sequence[Mapping[str, Any]]
+) -> list[int | None]:
+    """Log events inside an open write transaction (see
+    :meth:`CapacityLog.append_events`); the commit notifies the listeners."""
+    received = clock()
+    out: list[int | None] = []
+    conn.lock("capacity_events")
+    for ev in events:
+        payload = {k: v for k, v in ev.items() if k not in _EVENT_FIELDS}
+        row = conn.execute(
+            "INSERT INTO capacity_events (event_id, ts, node_id, type, payload, "
+            "received_at) VALUES (?, ?, ?, ?, ?, ?) "
+            "ON CONFLICT (event_id) DO NOTHING RETURNING seq",
+            (
+                *(str(ev[k]) for k in _EVENT_FIELDS),
+                json.dumps(payload, sort_keys=True),
+                received,
+            ),
+        ).fetchone()
+        out.append(None if row is None else int(row[0]))
+    logged = [seq for seq in out if seq is not None]
+    if logged:
+        conn.notify(CAPACITY_CHANNEL, max(logged))
+    return out
+
+
 class CapacityLog(StorePart):
     """Capacity events in arrival order, and snapshots of the monitor state."""
 
@@ -53,27 +80,8 @@ class CapacityLog(StorePart):
             Per event, its new sequence number, or None for an ``event_id``
             already logged (the duplicate is ignored).
         """
-        received = clock()
-        out: list[int | None] = []
         with self._db.tx() as conn:
-            conn.lock("capacity_events")
-            for ev in events:
-                payload = {k: v for k, v in ev.items() if k not in _EVENT_FIELDS}
-                row = conn.execute(
-                    "INSERT INTO capacity_events (event_id, ts, node_id, type, payload, "
-                    "received_at) VALUES (?, ?, ?, ?, ?, ?) "
-                    "ON CONFLICT (event_id) DO NOTHING RETURNING seq",
-                    (
-                        *(str(ev[k]) for k in _EVENT_FIELDS),
-                        json.dumps(payload, sort_keys=True),
-                        received,
-                    ),
-                ).fetchone()
-                out.append(None if row is None else int(row[0]))
-            logged = [seq for seq in out if seq is not None]
-            if logged:
-                conn.notify(CAPACITY_CHANNEL, max(logged))
-        return out
+            return log_events(conn, events)
 
     def wait_for_events(self, after_seq: int, timeout_s: float) -> int:
         """Wait until the log holds an event after ``after_seq``, at most ``timeout_s``.

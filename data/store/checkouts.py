@@ -5,8 +5,10 @@ A checkout is *held* with one reservation per shipment (ids
 ``checkouts`` row. Every action on a checkout first takes its request id's
 lock, so two workers never act on one checkout at once. Confirming commits the reservations and writes the
 order's lines to ``online_orders`` (the orders the next allocation batch
-reads); cancelling releases them; a hold past its TTL expires like any
-reservation (its stock is free at once).
+reads) and logs each node's share of the order's work as a
+``backlog_delta`` capacity event, in the same transaction; cancelling
+releases them; a hold past its TTL expires like any reservation (its stock
+is free at once).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import pandas as pd
 
 from tierflow.data.errors import InputError
 from tierflow.data.orders import ORDER_COLUMNS
+from tierflow.data.store.capacity_log import log_events
 from tierflow.data.store.database import Connection, StorePart, clock, retried
 from tierflow.data.store.ledger import (
     Hold,
@@ -63,6 +66,9 @@ class CheckoutState:
         The same call was already recorded: nothing was written.
     shortfall
         For a rejection, ``(node_id, sku, requested, available)`` per short line.
+    nodes, customer_id
+        The nodes the held option ships from (in shipment order) and the
+        customer, read from the order lines.
     """
 
     request_id: str
@@ -72,6 +78,8 @@ class CheckoutState:
     reservation_ids: tuple[str, ...] = ()
     replayed: bool = False
     shortfall: tuple[tuple[str, str, int, int], ...] = ()
+    nodes: tuple[str, ...] = ()
+    customer_id: str = ""
 
     @property
     def ok(self) -> bool:
@@ -80,7 +88,7 @@ class CheckoutState:
 
 
 class CheckoutRow(NamedTuple):
-    """A ``checkouts`` row."""
+    """A ``checkouts`` row (``updated_at``: when its status last changed)."""
 
     option_id: str
     status: HoldStatus
@@ -88,9 +96,11 @@ class CheckoutRow(NamedTuple):
     reservation_ids: tuple[str, ...]
     order_lines: str
     expires_at: float
+    updated_at: float = -math.inf
 
     def state(self, request_id: str, *, replayed: bool = False) -> CheckoutState:
         """The row as a :class:`CheckoutState`."""
+        lines = json.loads(self.order_lines)
         return CheckoutState(
             request_id,
             self.option_id,
@@ -98,7 +108,16 @@ class CheckoutRow(NamedTuple):
             self.expires_at,
             self.reservation_ids,
             replayed=replayed,
+            nodes=tuple(dict.fromkeys(str(r["node_id"]) for r in lines)),
+            customer_id=str(lines[0]["customer_id"]) if lines else "",
         )
+
+    def cancelled_state(self, request_id: str, *, replayed: bool) -> CheckoutState:
+        """A cancelled checkout: ``expired`` when its hold had lapsed before
+        the cancel (the same answer however often cancel is repeated)."""
+        lapsed = self.expires_at <= self.updated_at
+        status = HoldStatus.EXPIRED if lapsed else _CANCELLED
+        return self._replace(status=status).state(request_id, replayed=replayed)
 
 
 class Checkouts(StorePart):
@@ -196,14 +215,13 @@ class Checkouts(StorePart):
                     field="request_id",
                     value=request_id,
                 )
+            lines = json.loads(row.order_lines)
             conn.executemany(
                 f"INSERT INTO online_orders ({', '.join(ONLINE_ORDER_COLUMNS)}) "
                 f"VALUES ({', '.join('?' * len(ONLINE_ORDER_COLUMNS))})",
-                [
-                    (*(r[c] for c in CHECKOUT_LINE_COLUMNS), t)
-                    for r in json.loads(row.order_lines)
-                ],
+                [(*(r[c] for c in CHECKOUT_LINE_COLUMNS), t) for r in lines],
             )
+            log_events(conn, work_events(request_id, lines, t))
             _set_checkout_status(ledger, request_id, _CONFIRMED)
         return row._replace(status=_CONFIRMED).state(request_id)
 
@@ -223,7 +241,7 @@ class Checkouts(StorePart):
             conn.lock(f"checkout:{request_id}")
             row = _known_checkout(conn, request_id)
             if row.status == _CANCELLED:
-                return row.state(request_id, replayed=True)
+                return row.cancelled_state(request_id, replayed=True)
             if row.status == _CONFIRMED:
                 raise InputError(
                     "checkout already confirmed, cannot cancel",
@@ -234,9 +252,7 @@ class Checkouts(StorePart):
             ledger.expire_stale()
             ledger.release(row.reservation_ids)
             _set_checkout_status(ledger, request_id, _CANCELLED)
-        lapsed = row.expires_at <= t
-        status = HoldStatus.EXPIRED if lapsed else _CANCELLED
-        return row._replace(status=status).state(request_id)
+        return row._replace(updated_at=t).cancelled_state(request_id, replayed=False)
 
     def checkout_state(
         self, request_id: str, *, now: float | None = None
@@ -245,6 +261,8 @@ class Checkouts(StorePart):
         row = _read_checkout(self._db, request_id)
         if row is None:
             return None
+        if row.status == _CANCELLED:
+            return row.cancelled_state(request_id, replayed=True)
         if row.status == _HELD and row.expires_at <= clock(now):
             row = row._replace(status=HoldStatus.EXPIRED)
         return row.state(request_id)
@@ -287,8 +305,8 @@ def _lines_json(order_lines: Sequence[Mapping[str, Any]]) -> str:
 
 def _read_checkout(conn: Connection, request_id: str) -> CheckoutRow | None:
     row = conn.execute(
-        "SELECT option_id, status, attempt, reservation_ids, order_lines, expires_at "
-        "FROM checkouts WHERE request_id = ?",
+        "SELECT option_id, status, attempt, reservation_ids, order_lines, expires_at, "
+        "updated_at FROM checkouts WHERE request_id = ?",
         (request_id,),
     ).fetchone()
     if row is None:
@@ -300,7 +318,33 @@ def _read_checkout(conn: Connection, request_id: str) -> CheckoutRow | None:
         tuple(json.loads(row[3])),
         str(row[4]),
         float(row[5]),
+        float(row[6]),
     )
+
+
+def work_events(
+    request_id: str, lines: Sequence[Mapping[str, Any]], t: float
+) -> list[dict[str, Any]]:
+    """The confirmed order's work as capacity events: one ``backlog_delta``
+    per node, the summed ``workload`` of its lines (lines without one add
+    nothing), ids ``checkout:<request_id>:<node_id>``."""
+    work: dict[str, float] = {}
+    for line in lines:
+        if line.get("workload") is not None:
+            node = str(line["node_id"])
+            work[node] = work.get(node, 0.0) + float(line["workload"])
+    ts = dt.datetime.fromtimestamp(t, dt.UTC).isoformat()
+    return [
+        {
+            "event_id": f"checkout:{request_id}:{node}",
+            "ts": ts,
+            "node_id": node,
+            "type": "backlog_delta",
+            "value": value,
+        }
+        for node, value in work.items()
+        if value > 0
+    ]
 
 
 def _known_checkout(conn: Connection, request_id: str) -> CheckoutRow:

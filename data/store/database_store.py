@@ -10,6 +10,7 @@ from tierflow.data.store.allocations import Allocations
 from tierflow.data.store.bid_prices import BidPriceLog
 from tierflow.data.store.capacity_log import CapacityLog
 from tierflow.data.store.checkouts import Checkouts
+from tierflow.data.store.quotes import Quotes
 from tierflow.data.store.reservations import Reservations
 from tierflow.data.store.scores import Scores
 from tierflow.data.store.stock import Inventory
@@ -20,6 +21,7 @@ class DatabaseStore(
     Inventory,
     Reservations,
     Checkouts,
+    Quotes,
     CapacityLog,
     Scores,
     Allocations,

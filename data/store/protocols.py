@@ -21,8 +21,10 @@ from tierflow.data.store.allocations import AllocationRun
 from tierflow.data.store.bid_prices import BidPriceRun
 from tierflow.data.store.capacity_log import StoredEvent
 from tierflow.data.store.checkouts import CheckoutState
+from tierflow.data.store.quotes import StoredQuote
 from tierflow.data.store.reservations import ReserveResult
 from tierflow.data.store.scores import CltvScore
+from tierflow.data.vocabulary import HoldStatus
 
 
 @runtime_checkable
@@ -133,6 +135,38 @@ class CheckoutStore(Protocol):
 
     def online_orders(self, *, since: float | None = None) -> pd.DataFrame:
         """Confirmed checkout orders, oldest first."""
+        ...
+
+
+@runtime_checkable
+class QuoteStore(Protocol):
+    """Open option sets, shared by every replica until they expire."""
+
+    def put_quote(
+        self,
+        request_id: str,
+        customer_id: str,
+        revision: int,
+        body: str,
+        *,
+        ttl_s: float,
+        now: float | None = None,
+    ) -> None:
+        """Keep (or replace, for a requote) an open option set."""
+        ...
+
+    def get_quote(self, request_id: str) -> StoredQuote | None:
+        """The stored quote, or None."""
+        ...
+
+    def close_quote(
+        self, request_id: str, ending: HoldStatus, *, now: float | None = None
+    ) -> None:
+        """Record how a checkout ended."""
+        ...
+
+    def prune_quotes(self, *, now: float | None = None, grace_s: float = 0.0) -> int:
+        """Delete expired quotes; returns how many."""
         ...
 
 
@@ -301,6 +335,7 @@ class UpgradeStore(Protocol):
 class StateStore(
     StockStore,
     CheckoutStore,
+    QuoteStore,
     CapacityEventLog,
     ScoreStore,
     AllocationStore,

@@ -37,6 +37,7 @@ _DECIDED_OR_REROUTED = _one_of(
     AllocationStatus.REROUTED,
 )
 _CHECKOUT_STATES = _one_of(HoldStatus.HELD, HoldStatus.CONFIRMED, HoldStatus.CANCELLED)
+_CLOSED = _one_of(HoldStatus.CONFIRMED, HoldStatus.CANCELLED)
 _ALLOCATED = AllocationStatus.ALLOCATED.value
 
 #: Statements of each schema migration; version ``i + 1`` applies ``MIGRATIONS[i]``.
@@ -220,6 +221,21 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "ALTER TABLE allocations ADD COLUMN expected_delivery TEXT",
         "ALTER TABLE allocations ADD COLUMN released_at TEXT",
         "ALTER TABLE allocations ADD COLUMN split TEXT NOT NULL DEFAULT ''",
+    ),
+    # 6: open option sets (issue 13): any replica answers any call of a
+    # checkout, so what was offered lives in the store until it expires.
+    (
+        f"""CREATE TABLE quotes (
+            request_id TEXT PRIMARY KEY,
+            customer_id TEXT NOT NULL,
+            revision INTEGER NOT NULL CHECK (revision >= 1),
+            body TEXT NOT NULL,
+            created_at REAL NOT NULL,
+            expires_at REAL NOT NULL,
+            closed TEXT CHECK (closed IN ({_CLOSED})),
+            updated_at REAL NOT NULL
+        )""",
+        "CREATE INDEX quotes_by_expiry ON quotes (expires_at)",
     ),
 )
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -85,13 +85,12 @@ class Upgrades(StorePart):
         that option (not an upgrade, or another option was selected last) or
         when it was charged already (a repeated confirm never charges twice).
         """
-        with self._db.tx() as conn:
-            cursor = conn.execute(
-                "UPDATE upgrades SET confirmed_at = ? WHERE request_id = ? "
-                "AND option_id = ? AND confirmed_at IS NULL",
-                (clock(now), request_id, option_id),
-            )
-            return bool(cursor.rowcount)
+        changed = self._db.write(
+            "UPDATE upgrades SET confirmed_at = ? WHERE request_id = ? "
+            "AND option_id = ? AND confirmed_at IS NULL",
+            (clock(now), request_id, option_id),
+        )
+        return bool(changed)
 
     def upgrade_spent(self, customer_id: str, *, since: float) -> float:
         """What the customer's confirmed upgrades charged after ``since`` ($)."""

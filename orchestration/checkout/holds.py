@@ -4,7 +4,8 @@
 oversell, TTL ``reservation_ttl_s``), confirms it into an order line set
 for the next allocation batch, or releases it. The store keeps holds and
 orders — and a selected Platinum upgrade, charged to the customer's
-allowance on confirm —, so confirm and cancel also work from another process.
+allowance on confirm —, and the quotes too, so every call works from any
+process. A caller that names its customer must name the checkout's.
 """
 
 from __future__ import annotations
@@ -21,11 +22,16 @@ from tierflow.data.vocabulary import HoldStatus, Tier
 from tierflow.formulations.online_pricing import day_to_date
 from tierflow.orchestration.checkout.fallback import STORE_ERRORS
 from tierflow.orchestration.checkout.planner import Plan
-from tierflow.orchestration.checkout.quotes import Quote, QuoteBook
+from tierflow.orchestration.checkout.quotes import QuoteBook
+from tierflow.orchestration.checkout.request import CheckoutRequest
 from tierflow.orchestration.checkout.results import CheckoutResult, Shortfall
 from tierflow.orchestration.checkout.upgrades import UpgradeAllowances
 
 _NO_STORE = "no state store"
+
+
+class CustomerMismatch(InputError):
+    """The caller's customer id is not the checkout's (HTTP 403)."""
 
 
 class Holds:
@@ -46,11 +52,16 @@ class Holds:
         self.upgrades = upgrades
 
     def select(
-        self, request_id: str, option_id: str, now: dt.datetime | None
+        self,
+        request_id: str,
+        option_id: str,
+        now: dt.datetime | None,
+        customer_id: str | None = None,
     ) -> CheckoutResult:
         """Hold the option's stock (see :meth:`OnlineRouter.select`)."""
         quote = self.quotes.get(request_id)
-        option = quote.answer.option(option_id)
+        _check_customer(customer_id, quote.request.customer_id)
+        option = quote.option(option_id)
         ships = quote.plans[option.tier]
         if self.store is None:
             return _unavailable(request_id, option_id, _NO_STORE)
@@ -61,12 +72,10 @@ class Holds:
             )
             for s in ships
         ]
-        lines = self._order_lines(quote, option.tier, ships)
+        lines = self._order_lines(request_id, quote.request, option.tier, ships)
         try:
             if self.upgrades is not None:  # noted first: charged on confirm
-                self.upgrades.note(
-                    request_id, option, quote.answer.customer, _timestamp(now)
-                )
+                self.upgrades.note(request_id, option, quote.customer, _timestamp(now))
             state = self.store.hold_checkout(
                 request_id,
                 option_id,
@@ -79,22 +88,37 @@ class Holds:
             return _unavailable(request_id, option_id, str(exc))
         return _result(state, option.nodes)
 
-    def confirm(self, request_id: str, now: dt.datetime | None) -> CheckoutResult:
+    def confirm(
+        self, request_id: str, now: dt.datetime | None, customer_id: str | None = None
+    ) -> CheckoutResult:
         """Turn the hold into an order (see :meth:`OnlineRouter.confirm`)."""
         if self.store is None:
             return _unavailable(request_id, None, _NO_STORE)
         t = _timestamp(now)
         try:
-            if self.store.checkout_state(request_id, now=t) is None:
-                self._no_checkout(request_id)
-            state = self.store.confirm_checkout(request_id, now=t)
-            if self.upgrades is not None:  # once, also when confirm is repeated
+            if customer_id is not None:  # checked before anything changes
+                known = self.store.checkout_state(request_id, now=t)
+                if known is not None:
+                    _check_customer(customer_id, known.customer_id)
+            try:
+                state = self.store.confirm_checkout(request_id, now=t)
+            except InputError as exc:
+                if not exc.reason.startswith("unknown checkout"):
+                    raise
+                self._no_checkout(request_id, customer_id)
+                raise
+            if self.upgrades is not None and state.option_id == Tier.PLATINUM:
+                # only Platinum can be an upgrade; charged once however often
+                # confirm is repeated
                 self.upgrades.charge(request_id, state.option_id, t)
         except STORE_ERRORS as exc:
             return _unavailable(request_id, None, str(exc))
-        return self._close(request_id, state)
+        self.quotes.close(request_id, HoldStatus.CONFIRMED)
+        return _result(state, state.nodes)
 
-    def cancel(self, request_id: str, now: dt.datetime | None) -> CheckoutResult:
+    def cancel(
+        self, request_id: str, now: dt.datetime | None, customer_id: str | None = None
+    ) -> CheckoutResult:
         """Release the hold (see :meth:`OnlineRouter.cancel`)."""
         t = _timestamp(now)
         state = None
@@ -102,42 +126,54 @@ class Holds:
             try:
                 state = self.store.checkout_state(request_id, now=t)
                 if state is not None:
+                    _check_customer(customer_id, state.customer_id)
                     state = self.store.cancel_checkout(request_id, now=t)
             except STORE_ERRORS as exc:
                 return _unavailable(request_id, None, str(exc))
-        if state is None:  # never selected: only the option set is dropped
-            if self.quotes.pop(request_id) is None:
+        if state is None:  # never selected: only the option set is closed
+            quote = self.quotes.lookup(request_id)
+            if quote is None:
                 raise InputError(
                     "unknown request id", field="request_id", value=request_id
                 )
+            _check_customer(customer_id, quote.request.customer_id)
+            if quote.closed is HoldStatus.CONFIRMED:  # (a store that lost the row)
+                raise InputError(
+                    "checkout already confirmed, cannot cancel",
+                    field="request_id",
+                    value=request_id,
+                )
+            self.quotes.close(request_id, HoldStatus.CANCELLED)
             return CheckoutResult(request_id, None, HoldStatus.CANCELLED)
-        return self._close(request_id, state)
+        self.quotes.close(request_id, HoldStatus.CANCELLED)
+        return _result(state, state.nodes)
 
-    def _close(self, request_id: str, state: CheckoutState) -> CheckoutResult:
-        """The outcome of a finished checkout; its option set is closed."""
-        nodes = self.quotes.nodes_of(request_id, state.option_id)
-        self.quotes.pop(request_id)
-        return _result(state, nodes)
-
-    def _no_checkout(self, request_id: str) -> None:
-        if request_id in self.quotes:
+    def _no_checkout(self, request_id: str, customer_id: str | None) -> None:
+        """Confirming a request that holds nothing: why (always raises)."""
+        quote = self.quotes.lookup(request_id)
+        if quote is None:
+            raise InputError("unknown request id", field="request_id", value=request_id)
+        _check_customer(customer_id, quote.request.customer_id)
+        if quote.closed is HoldStatus.CANCELLED:
             raise InputError(
-                "no option selected for this request yet",
-                field="request_id",
-                value=request_id,
+                "checkout was cancelled", field="request_id", value=request_id
             )
-        raise InputError("unknown request id", field="request_id", value=request_id)
+        raise InputError(
+            "no option selected for this request yet",
+            field="request_id",
+            value=request_id,
+        )
 
     def _order_lines(
-        self, quote: Quote, tier: Tier, ships: Plan
+        self, request_id: str, req: CheckoutRequest, tier: Tier, ships: Plan
     ) -> list[dict[str, Any]]:
         """The order's rows for ``online_orders`` (``orders.csv``'s columns
-        plus the promised node, service and dates)."""
-        req = quote.request
+        plus the promised node, service and dates), each with its workload
+        (what confirming it adds to the node's backlog)."""
         created = req.now.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         return [
             {
-                "order_id": quote.answer.request_id,
+                "order_id": request_id,
                 "created_at": created,
                 "customer_id": req.customer_id,
                 "dest": req.zip3,
@@ -148,10 +184,19 @@ class Holds:
                 "service": SERVICES[s.service],
                 "ship_date": day_to_date(s.ship).isoformat(),
                 "delivery_date": day_to_date(s.delivery).isoformat(),
+                "workload": req.line_work[i],
             }
             for s in ships
             for i in s.lines
         ]
+
+
+def _check_customer(given: str | None, actual: str) -> None:
+    """A caller that names its customer must name the checkout's."""
+    if given is not None and actual and given != actual:
+        raise CustomerMismatch(
+            "not the customer of this checkout", field="customer_id", value=given
+        )
 
 
 def _timestamp(now: dt.datetime | None) -> float | None:

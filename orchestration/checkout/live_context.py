@@ -4,13 +4,16 @@ upgrade allowance), bids.
 :class:`LiveContext` re-reads the capacity event log at most every
 ``capacity_refresh_s``, keeps the room by service cached per capacity
 version, reads the cart's stock at every node, and falls back on the last
-known values when the store cannot be read (said in the notes).
+known values when the store cannot be read (said in the notes). The
+capacity map is read under the router's lock; the store's reads are not, so
+the round trips of several threads overlap.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import math
+import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -71,6 +74,8 @@ class LiveContext:
         capacity_refresh_s: float,
         open_notes: Sequence[str] = (),
         allowances: UpgradeAllowances | None = None,
+        capacity_max_age_s: float | None = None,
+        lock: threading.RLock | None = None,
     ) -> None:
         self.network = network
         self.store = store
@@ -79,6 +84,10 @@ class LiveContext:
         self.customers = customers
         self.allowances = allowances
         self.capacity_refresh_s = float(capacity_refresh_s)
+        #: Held while the capacity map is read or changed (the router's).
+        self.lock = lock or threading.RLock()
+        #: A capacity map whose newest event is older than this is stale.
+        self.capacity_max_age_s = capacity_max_age_s
         #: Why the router runs without a store (repeated in every answer).
         self.open_notes = tuple(open_notes)
         self._known_stock = network.inventory.copy()
@@ -94,8 +103,12 @@ class LiveContext:
         if self.store is None:
             for note in self.open_notes or ("no state store",):
                 notes.add(note)
-        self._refresh_capacity(notes)
-        room, as_of = self.room(), self.monitor.as_of()
+        with self.lock:  # the capacity map; the store's reads run without it
+            self._refresh_capacity(notes)
+            room, as_of = self.room(), self.monitor.as_of()
+            stale = self.staleness(req.now)
+        if stale:
+            notes.add(stale)
         watch.lap("capacity")
         customer = self.customers.lookup(req.customer_id, notes)
         if self.allowances is not None:
@@ -103,11 +116,12 @@ class LiveContext:
         watch.lap("cltv")
         stock = self._stock(req, notes)
         watch.lap("stock")
-        bid = self.bid_prices.current()
-        if self.bid_prices.degraded:
-            notes.add(f"greedy without reliable bid prices: {self.bid_prices.source}")
+        with self.lock:
+            bid = self.bid_prices.current()
+            source = self.bid_prices.source
+            if self.bid_prices.degraded:
+                notes.add(f"greedy without reliable bid prices: {source}")
         watch.lap("bid_prices")
-        source = self.bid_prices.source
         return Context(customer, stock, room, as_of, bid, source, notes)
 
     def room(self) -> Room:
@@ -119,6 +133,21 @@ class LiveContext:
             self._room = Room(hard, hard - mon.forecast[None, :])
             self._room_key = key
         return self._room
+
+    def staleness(self, now: dt.datetime) -> str:
+        """Why the capacity map is stale at ``now`` ("" when it is not, when
+        no age is set, or when no event was ever applied)."""
+        limit = self.capacity_max_age_s
+        as_of = self.monitor.as_of()
+        if limit is None or as_of is None:
+            return ""
+        age = (now - as_of).total_seconds()
+        if age <= limit:
+            return ""
+        return (
+            f"capacity map is stale: its newest event ({as_of.isoformat()}) is "
+            f"{_age_text(age)} old, over the {_age_text(limit)} allowed"
+        )
 
     def pull_capacity(self) -> bool:
         """Read the capacity events other processes logged, now; whether the
@@ -176,3 +205,14 @@ class LiveContext:
                 np.array(avail, dtype=np.int64)[known], 0
             )
         return stock
+
+
+def _age_text(seconds: float) -> str:
+    """``45 s``, ``12 min``, ``3.5 h``, ``210 days``."""
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f} min"
+    if seconds < 172_800:
+        return f"{seconds / 3600:.1f} h"
+    return f"{seconds / 86_400:.0f} days"

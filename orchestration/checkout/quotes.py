@@ -1,69 +1,153 @@
 """The open option sets: what a checkout was offered, until it is over.
 
-:class:`QuoteBook` keeps each answer with its request and plans in memory
-for ``quote_ttl_s`` (at most ``max_open_quotes``, oldest dropped first), so
-a later select holds exactly what was offered and a requote re-answers it.
+:class:`QuoteBook` keeps each answer's request, offered options and plans
+for ``quote_ttl_s``, in the store (``quotes``) so that any replica can hold
+exactly what was offered, requote it or close it, and in a small cache of
+decoded quotes (at most ``max_open_quotes``, oldest dropped first). Without
+a store, or while it cannot be written, the cache alone serves this process.
 """
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
+import datetime as dt
+import json
+import threading
 import time
 from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from tierflow.data.errors import InputError
-from tierflow.data.vocabulary import Tier
-from tierflow.orchestration.checkout.planner import Plan
-from tierflow.orchestration.checkout.request import CheckoutRequest
-from tierflow.orchestration.checkout.results import OptionSet
+from tierflow.data.store import QuoteStore, StoredQuote
+from tierflow.data.vocabulary import HoldStatus, Tier
+from tierflow.formulations.tiers import Pricing
+from tierflow.orchestration.checkout.fallback import STORE_ERRORS
+from tierflow.orchestration.checkout.planner import Plan, PlannedShipment
+from tierflow.orchestration.checkout.request import CheckoutRequest, RequestValidator
+from tierflow.orchestration.checkout.results import CustomerValue, OptionSet
+
+_SHIPMENT_FIELDS = tuple(f.name for f in dataclasses.fields(PlannedShipment))
+#: How long a quote stays in the store after it expired: a late repeat of a
+#: finished checkout's call is answered as before (409, not 404) for a day.
+KEEP_S = 86_400.0
+#: How often a process deletes the quotes past that (one indexed DELETE).
+PRUNE_EVERY_S = 60.0
+
+
+@dataclass(frozen=True, slots=True)
+class OfferedOption:
+    """What a select needs of an offered option."""
+
+    option_id: str
+    tier: Tier
+    nodes: tuple[str, ...]
+    pricing: Pricing
+    upgrade_cost: float
 
 
 @dataclass(frozen=True, slots=True)
 class Quote:
-    """One open option set: the request, the answer and each tier's plan."""
+    """One open option set: the request, the offer and each tier's plan.
+
+    ``expires_at`` is epoch seconds; ``closed`` says how the checkout ended
+    (None while it is open).
+    """
 
     request: CheckoutRequest
-    answer: OptionSet
+    revision: int
+    customer: CustomerValue
+    options: Mapping[str, OfferedOption]
     plans: Mapping[Tier, Plan]
-    created: float
+    expires_at: float
+    closed: HoldStatus | None = None
+
+    def option(self, option_id: str) -> OfferedOption:
+        """The offered option with this id (``InputError`` when there is none)."""
+        found = self.options.get(option_id)
+        if found is None:
+            raise InputError(
+                f"not an option of this request (one of {list(self.options)})",
+                field="option_id",
+                value=option_id,
+            )
+        return found
 
 
 class QuoteBook:
-    """Open option sets by request id, oldest first."""
+    """Open option sets by request id: in the store, decoded ones cached."""
 
-    def __init__(self, ttl_s: float, max_open: int) -> None:
+    def __init__(
+        self,
+        ttl_s: float,
+        max_open: int,
+        *,
+        store: QuoteStore | None = None,
+        requests: RequestValidator | None = None,
+        keep_s: float = KEEP_S,
+        prune_every_s: float = PRUNE_EVERY_S,
+    ) -> None:
         self.ttl_s = float(ttl_s)
         self.max_open = int(max_open)
+        self.store = store
+        self.keep_s = float(keep_s)
+        self.prune_every_s = float(prune_every_s)
+        self._next_prune = 0.0
+        self._requests = requests
         self._quotes: OrderedDict[str, Quote] = OrderedDict()
+        self._lock = threading.Lock()
 
     def remember(
         self, req: CheckoutRequest, answer: OptionSet, plans: Mapping[Tier, Plan]
     ) -> None:
-        """Keep (or replace) an answer; drop what expired and any excess."""
-        now = time.monotonic()
-        quotes = self._quotes
-        quotes[answer.request_id] = Quote(req, answer, plans, now)
-        quotes.move_to_end(answer.request_id)
-        # oldest first: drop what expired (a few per call) and any excess
-        while quotes and (
-            len(quotes) > self.max_open
-            or now - next(iter(quotes.values())).created > self.ttl_s
-        ):
-            quotes.popitem(last=False)
+        """Keep (or replace, for a requote) an answer in the store and the cache.
+
+        A store that cannot be written leaves the quote in this process only.
+        At most every ``prune_every_s`` it also deletes the stored quotes
+        expired more than ``keep_s`` ago, so the table holds about a day of
+        checkouts however long the servers run.
+        """
+        now = time.time()
+        quote = Quote(
+            req,
+            answer.revision,
+            answer.customer,
+            {o.option_id: _offered(o) for o in answer.options},
+            dict(plans),
+            now + self.ttl_s,
+        )
+        if self.store is not None:
+            with contextlib.suppress(*STORE_ERRORS):  # this process still has it
+                self.store.put_quote(
+                    answer.request_id,
+                    req.customer_id,
+                    answer.revision,
+                    encode_quote(quote),
+                    ttl_s=self.ttl_s,
+                    now=now,
+                )
+                if now >= self._next_prune:
+                    self._next_prune = now + self.prune_every_s
+                    self.store.prune_quotes(now=now, grace_s=self.keep_s)
+        self._cache(answer.request_id, quote, now)
 
     def get(self, request_id: str) -> Quote:
-        """The open option set (``InputError`` when unknown or expired)."""
-        quote = self._quotes.get(request_id)
+        """The open option set (``InputError`` when unknown, expired or closed)."""
+        quote = self.lookup(request_id)
         if quote is None:
             raise InputError(
-                "unknown request id (no options were generated for it here, or "
-                "they were dropped)",
+                "unknown request id (no options were generated for it, or they "
+                "were dropped)",
                 field="request_id",
                 value=request_id,
             )
-        if time.monotonic() - quote.created > self.ttl_s:
-            del self._quotes[request_id]
+        if quote.closed is not None:
+            raise InputError(
+                f"checkout already {quote.closed}", field="request_id", value=request_id
+            )
+        if time.time() > quote.expires_at:
             raise InputError(
                 f"options expired (older than {self.ttl_s:g} s): generate them again",
                 field="request_id",
@@ -71,23 +155,137 @@ class QuoteBook:
             )
         return quote
 
-    def pop(self, request_id: str) -> Quote | None:
-        """Close an option set (None when it is not open)."""
-        return self._quotes.pop(request_id, None)
+    def lookup(self, request_id: str) -> Quote | None:
+        """The quote as last stored (open, closed or expired), or None.
 
-    def __contains__(self, request_id: object) -> bool:
-        return request_id in self._quotes
+        The store is read every time (another replica may have requoted or
+        closed it); its decoded form is cached per revision.
+        """
+        with self._lock:
+            cached = self._quotes.get(request_id)
+        if self.store is None:
+            return cached
+        try:
+            stored = self.store.get_quote(request_id)
+        except STORE_ERRORS:
+            return cached
+        if stored is None:
+            return cached
+        if cached is not None and cached.revision == stored.revision:
+            return dataclasses.replace(cached, closed=stored.closed)
+        quote = self._decode(stored)
+        self._cache(request_id, quote, time.time())
+        return quote
+
+    def close(self, request_id: str, ending: HoldStatus) -> None:
+        """Record how a checkout ended (in the store, for every replica)."""
+        with self._lock:
+            cached = self._quotes.pop(request_id, None)
+        if self.store is not None:
+            try:
+                self.store.close_quote(request_id, ending)
+                return
+            except STORE_ERRORS:
+                pass
+        if cached is not None:  # this process only: keep the ending
+            self._cache(request_id, dataclasses.replace(cached, closed=ending), 0.0)
 
     def ids(self) -> list[str]:
-        """Ids of the open option sets, oldest first."""
-        return list(self._quotes)
+        """Ids of the quotes cached in this process, oldest first."""
+        with self._lock:
+            return list(self._quotes)
 
-    def nodes_of(self, request_id: str, option_id: str) -> tuple[str, ...]:
-        """The nodes of an open option (() when unknown)."""
-        quote = self._quotes.get(request_id)
-        if quote is None:
-            return ()
-        for opt in quote.answer.options:
-            if opt.option_id == option_id:
-                return opt.nodes
-        return ()
+    def __contains__(self, request_id: object) -> bool:
+        with self._lock:
+            return request_id in self._quotes
+
+    def _cache(self, request_id: str, quote: Quote, now: float) -> None:
+        with self._lock:
+            quotes = self._quotes
+            quotes[request_id] = quote
+            quotes.move_to_end(request_id)
+            # oldest first: drop what expired (a few per call) and any excess
+            while quotes and (
+                len(quotes) > self.max_open
+                or now > next(iter(quotes.values())).expires_at
+            ):
+                quotes.popitem(last=False)
+
+    def _decode(self, stored: StoredQuote) -> Quote:
+        if self._requests is None:
+            raise InputError("no request validator to read stored quotes")
+        return decode_quote(stored, self._requests)
+
+
+def _offered(option: Any) -> OfferedOption:
+    return OfferedOption(
+        option.option_id,
+        Tier(option.tier),
+        tuple(option.nodes),
+        Pricing(option.pricing),
+        float(option.upgrade_cost),
+    )
+
+
+def encode_quote(quote: Quote) -> str:
+    """The stored body of a quote (JSON)."""
+    req = quote.request
+    body = {
+        "request": {
+            "customer_id": req.customer_id,
+            "items": [
+                [s, int(q)] for s, q in zip(req.skus, req.qty.tolist(), strict=True)
+            ],
+            "dest": req.zip3,
+            "preferences": dict(req.preferences),
+            "now": req.now.isoformat(),
+        },
+        "customer": dataclasses.asdict(quote.customer),
+        "options": [
+            [o.option_id, o.tier.value, list(o.nodes), o.pricing.value, o.upgrade_cost]
+            for o in quote.options.values()
+        ],
+        "plans": {
+            tier.value: [[getattr(s, f) for f in _SHIPMENT_FIELDS] for s in plan]
+            for tier, plan in quote.plans.items()
+        },
+    }
+    return json.dumps(body, separators=(",", ":"))
+
+
+def decode_quote(stored: StoredQuote, requests: RequestValidator) -> Quote:
+    """A stored quote, its request validated again against the network."""
+    body = json.loads(stored.body)
+    r = body["request"]
+    req = requests.parse(
+        r["customer_id"],
+        [(s, int(q)) for s, q in r["items"]],
+        r["dest"],
+        r["preferences"],
+        dt.datetime.fromisoformat(r["now"]),
+    )
+    options = {
+        o[0]: OfferedOption(o[0], Tier(o[1]), tuple(o[2]), Pricing(o[3]), float(o[4]))
+        for o in body["options"]
+    }
+    plans = {
+        Tier(tier): tuple(
+            PlannedShipment(**dict(zip(_SHIPMENT_FIELDS, _shipment(s), strict=True)))
+            for s in ships
+        )
+        for tier, ships in body["plans"].items()
+    }
+    return Quote(
+        req,
+        stored.revision,
+        CustomerValue(**body["customer"]),
+        options,
+        plans,
+        stored.expires_at,
+        stored.closed,
+    )
+
+
+def _shipment(values: list[Any]) -> list[Any]:
+    """JSON lists back to the tuple the shipment's ``lines`` is."""
+    return [tuple(v) if isinstance(v, list) else v for v in values]

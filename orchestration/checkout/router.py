@@ -18,8 +18,8 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import secrets
 import threading
-import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Self
@@ -30,6 +30,7 @@ from tierflow.data.errors import InputError, TierflowError
 from tierflow.data.network import Network, load_network
 from tierflow.data.sample_network import sample_network_dir
 from tierflow.data.store import StateStore, open_store
+from tierflow.data.vocabulary import HoldStatus
 from tierflow.formulations.online_pricing import OrderPricer
 from tierflow.formulations.tiers import TierPolicy
 from tierflow.orchestration.bid_prices import (
@@ -66,6 +67,7 @@ __all__ = [
     "OnlineRouter",
     "OptionSet",
     "Shipment",
+    "new_request_id",
     "option_changes",
     "parse_items",
 ]
@@ -74,9 +76,10 @@ __all__ = [
 class OnlineRouter:
     """Answers checkouts with tiered fulfillment options (``docs/checkout.md``).
 
-    Build it with :meth:`open`; the constructor takes ready-made parts. A
-    router serves one process; its methods are thread-safe (one lock).
-    Option sets live in its memory, holds and orders in the store.
+    Build it with :meth:`open`; the constructor takes ready-made parts. Its
+    methods are thread-safe. Option sets, holds and orders live in the
+    store, so any number of routers (processes, replicas) on one store
+    answer any call of any checkout.
     """
 
     def __init__(
@@ -94,6 +97,7 @@ class OnlineRouter:
         max_open_quotes: int = 100_000,
         profile: bool = False,
         notes: Sequence[str] = (),
+        capacity_max_age_s: float | None = None,
     ) -> None:
         for name, value in (
             ("reservation_ttl_s", reservation_ttl_s),
@@ -122,11 +126,15 @@ class OnlineRouter:
             capacity_refresh_s=capacity_refresh_s,
             open_notes=notes,
             allowances=allowances,
+            capacity_max_age_s=capacity_max_age_s,
+            lock=self._lock,
         )
         pricer = OrderPricer(network, self.policy)
         self._planner = Planner(network, self.policy, pricer, monitor)
         self._options = OptionBuilder(network, self.policy)
-        self._quotes = QuoteBook(quote_ttl_s, max_open_quotes)
+        self._quotes = QuoteBook(
+            quote_ttl_s, max_open_quotes, store=store, requests=self._requests
+        )
         self._holds = Holds(network, store, self._quotes, reservation_ttl_s, allowances)
 
     @classmethod
@@ -143,6 +151,7 @@ class OnlineRouter:
         cltv_refresh_s: float = 60.0,
         max_open_quotes: int = 100_000,
         profile: bool = False,
+        capacity_max_age_s: float | None = None,
     ) -> OnlineRouter:
         """A router on a network folder (None: the embedded sample) and a store.
 
@@ -169,9 +178,14 @@ class OnlineRouter:
         capacity_refresh_s, cltv_refresh_s
             How often the event log and the CLTV threshold are re-read.
         max_open_quotes
-            Option sets kept in memory at most (oldest dropped).
+            Decoded option sets cached in memory at most (oldest dropped;
+            the store keeps them all until they expire).
         profile
             Record per-stage durations in :attr:`timings` (benchmarks).
+        capacity_max_age_s
+            An answer whose capacity map's newest event is older than this
+            (before the checkout instant) is ``degraded``, with a note
+            (None: never).
         """
         net = network if isinstance(network, Network) else _load(network)
         store, monitor, notes = _open_state(net, state)
@@ -188,6 +202,7 @@ class OnlineRouter:
             max_open_quotes=max_open_quotes,
             profile=profile,
             notes=notes,
+            capacity_max_age_s=capacity_max_age_s,
         )
 
     def close(self) -> None:
@@ -245,9 +260,8 @@ class OnlineRouter:
         """
         watch = self._timer.start()
         req = self._requests.parse(customer_id, items, dest, preferences, now)
-        with self._lock:
-            watch.lap("validate")
-            answer = self._answer(req, uuid.uuid4().hex, 1, watch)
+        watch.lap("validate")
+        answer = self._answer(req, new_request_id(), 1, watch)
         watch.stop()
         return answer
 
@@ -255,23 +269,26 @@ class OnlineRouter:
         """Answer an open request again with the current capacity, stock and prices.
 
         Same ``request_id`` and option ids, ``revision`` + 1 (a held option
-        keeps its hold). ``InputError`` for an unknown or expired request.
+        keeps its hold). Any router on the store can requote any open
+        request. ``InputError`` for an unknown, expired or finished request.
         """
         watch = self._timer.start()
-        with self._lock:
-            old = self._quotes.get(request_id)
-            req = old.request.at(now)
-            return self._answer(req, request_id, old.answer.revision + 1, watch)
+        old = self._quotes.get(request_id)
+        return self._answer(old.request.at(now), request_id, old.revision + 1, watch)
 
     def _answer(
         self, req: CheckoutRequest, request_id: str, revision: int, watch: Stopwatch
     ) -> OptionSet:
-        """Read the live context, plan every tier, build and remember the answer."""
+        """Read the live context (the capacity map under the lock, the store
+        without it), plan every tier and build the answer (under the lock),
+        then remember it (in the store, outside the lock)."""
         ctx = self._live.read(req, watch)
-        plans = self._planner.plan(req, ctx, watch)
-        answer = self._options.build(req, ctx, plans, request_id, revision)
-        watch.lap("build")
+        with self._lock:
+            plans = self._planner.plan(req, ctx, watch)
+            answer = self._options.build(req, ctx, plans, request_id, revision)
+            watch.lap("build")
         self._quotes.remember(req, answer, plans.by_tier)
+        watch.lap("remember")
         return answer
 
     # -------------------------------------------------------------- capacity
@@ -293,6 +310,11 @@ class OnlineRouter:
         with self._lock:
             return self.monitor.ingest(parsed)
 
+    def capacity_staleness(self, now: dt.datetime) -> str:
+        """Why the capacity map is stale at ``now`` ("" when it is not; see
+        ``capacity_max_age_s``)."""
+        return self._live.staleness(now)
+
     def refresh(self) -> bool:
         """Pull the capacity events other processes logged, now.
 
@@ -305,55 +327,86 @@ class OnlineRouter:
 
     # ------------------------------------------------------ quotes and holds
     def open_requests(self) -> list[str]:
-        """Ids of the option sets still held in memory (oldest first)."""
-        with self._lock:
-            return self._quotes.ids()
+        """Ids of the option sets cached in this process (oldest first)."""
+        return self._quotes.ids()
+
+    def is_open(self, request_id: str) -> bool:
+        """Whether a request's options are open (known to the store or this
+        process, not expired, its checkout not over)."""
+        try:
+            self._quotes.get(request_id)
+        except InputError:
+            return False
+        return True
 
     def select(
-        self, request_id: str, option_id: str, *, now: dt.datetime | None = None
+        self,
+        request_id: str,
+        option_id: str,
+        *,
+        now: dt.datetime | None = None,
+        customer_id: str | None = None,
     ) -> CheckoutResult:
         """Hold the chosen option's stock (atomic, TTL ``reservation_ttl_s``).
 
         Any option may be chosen (overriding the recommendation); choosing
         another one later swaps the hold. Status ``rejected`` when the stock
         is gone since the options were made (generate them again),
-        ``unavailable`` when the store cannot be written.
+        ``unavailable`` when the store cannot be written. A ``customer_id``,
+        when given, must be the checkout's.
 
         Raises
         ------
         InputError
             Unknown or expired request, unknown option, or a checkout already
-            confirmed or cancelled.
+            confirmed or cancelled; ``CustomerMismatch`` for another customer.
         """
-        with self._lock:
-            return self._holds.select(request_id, option_id, now)
+        return self._holds.select(request_id, option_id, now, customer_id)
 
     def confirm(
-        self, request_id: str, *, now: dt.datetime | None = None
+        self,
+        request_id: str,
+        *,
+        now: dt.datetime | None = None,
+        customer_id: str | None = None,
     ) -> CheckoutResult:
         """Turn the held option into an order for the next allocation batch.
+
+        Idempotent: a repeat answers as the first confirm did. The order's
+        work counts against its nodes' capacity at once (a ``backlog_delta``
+        event per node, logged with the order), on every router of the store.
 
         Raises
         ------
         InputError
             Unknown request, nothing selected yet, a cancelled checkout, or a
-            hold that expired (select again).
+            hold that expired (select again); ``CustomerMismatch``.
         """
-        with self._lock:
-            return self._holds.confirm(request_id, now)
+        result = self._holds.confirm(request_id, now, customer_id)
+        if result.status == HoldStatus.CONFIRMED:
+            self.refresh()  # the order's work, at once
+        return result
 
     def cancel(
-        self, request_id: str, *, now: dt.datetime | None = None
+        self,
+        request_id: str,
+        *,
+        now: dt.datetime | None = None,
+        customer_id: str | None = None,
     ) -> CheckoutResult:
-        """Release the held stock (idempotent); a request never selected is dropped.
+        """Release the held stock (idempotent); a request never selected is closed.
 
         Raises
         ------
         InputError
-            Unknown request, or a confirmed checkout.
+            Unknown request, or a confirmed checkout; ``CustomerMismatch``.
         """
-        with self._lock:
-            return self._holds.cancel(request_id, now)
+        return self._holds.cancel(request_id, now, customer_id)
+
+
+def new_request_id() -> str:
+    """An unguessable request id: 128 random bits, URL-safe (22 characters)."""
+    return secrets.token_urlsafe(16)
 
 
 def _load(folder: Path | str | None) -> Network:

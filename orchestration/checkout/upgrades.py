@@ -5,14 +5,34 @@ confirmed (``docs/checkout.md``, "Pricing")."""
 from __future__ import annotations
 
 import dataclasses
+from typing import Protocol
 
 from tierflow.data.store import UpgradeStore
 from tierflow.formulations.tiers import Pricing, TierPolicy
 from tierflow.orchestration.checkout.customer_value import NEW_SEGMENT
 from tierflow.orchestration.checkout.fallback import STORE_ERRORS, Notes
-from tierflow.orchestration.checkout.results import CustomerValue, FulfillmentOption
+from tierflow.orchestration.checkout.results import CustomerValue
 
 _DAY_S = 86_400.0
+
+
+class Offer(Protocol):
+    """What noting an upgrade reads of the selected option."""
+
+    @property
+    def option_id(self) -> str:
+        """The option's id."""
+        ...
+
+    @property
+    def pricing(self) -> Pricing:
+        """How its price was set."""
+        ...
+
+    @property
+    def upgrade_cost(self) -> float:
+        """What the upgrade costs us."""
+        ...
 
 
 class UpgradeAllowances:
@@ -45,7 +65,7 @@ class UpgradeAllowances:
     def note(
         self,
         request_id: str,
-        option: FulfillmentOption,
+        option: Offer,
         customer: CustomerValue,
         now: float | None,
     ) -> None:

@@ -186,7 +186,7 @@ class CheckoutDesk:
     """One checkout after another: options, choice, hold, confirmation.
 
     ``committed`` is each node's confirmed work so far; every confirmation
-    adds to it and tells the monitor (``backlog_delta``).
+    adds to it (the router's confirm tells the monitor, ``backlog_delta``).
     """
 
     def __init__(
@@ -254,24 +254,13 @@ class CheckoutDesk:
     def _commit(
         self, request_id: str, chosen: FulfillmentOption, now: dt.datetime
     ) -> None:
-        """The chosen shipments' work goes to their nodes' backlog."""
-        events = []
-        for j, shipment in enumerate(chosen.shipments):
+        """The chosen shipments' work, counted here for the forecast (the
+        router's confirm already logged it to the nodes' backlog)."""
+        for shipment in chosen.shipments:
             skus = [s for s, _ in shipment.lines]
             qty = [q for _, q in shipment.lines]
             work = self.network.order_workload(self.network.sku_idx(skus), qty)
-            node = self.network.node_idx(shipment.node_id)
-            self.committed[node] += work
-            events.append(
-                capacity_event(
-                    f"sim-bl-{request_id}-{j}",
-                    now,
-                    shipment.node_id,
-                    "backlog_delta",
-                    work,
-                )
-            )
-        self.router.apply_capacity_events(events)
+            self.committed[self.network.node_idx(shipment.node_id)] += work
 
 
 def _offered(options: OptionSet, customer: str, now: dt.datetime) -> CheckoutRecord:

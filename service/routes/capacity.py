@@ -34,7 +34,7 @@ def get_capacity(state: State) -> JSONResponse:
     """Score = free / nominal capacity in [0, 1]; below
     ``overflow_threshold`` everywhere, checkouts get the overflow tier."""
     state.router.refresh()
-    return JSONResponse(capacity_payload(state.router))
+    return JSONResponse(capacity_payload(state.router, state.clock()))
 
 
 @router.post(

@@ -27,8 +27,8 @@ async def _stream_target(
         ),
     ] = None,
 ) -> str | None:
-    """The checkout a stream follows: it must be open in this server."""
-    if request_id is not None and request_id not in state.router.open_requests():
+    """The checkout a stream follows: it must be open (on any replica)."""
+    if request_id is not None and not state.router.is_open(request_id):
         raise ApiError(
             404, "unknown request id (or its checkout is over)", field="request_id"
         )

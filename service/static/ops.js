@@ -100,7 +100,10 @@
     const as = cap.as_of ? new Date(cap.as_of).toLocaleString("en-US") : "no events yet";
     $("capacity-asof").textContent =
       `Capacity as of ${as}. Overflow (ship later, discounted) is offered when every node ` +
-      `that could serve an order scores below ${cap.overflow_threshold}.`;
+      `that could serve an order scores below ${cap.overflow_threshold}.` +
+      (cap.degraded ? ` Degraded: ${(cap.notes || []).join(" ")}` : "");
+    $("capacity-asof").classList.toggle("degraded", Boolean(cap.degraded));
+    document.body.dataset.capacityDegraded = cap.degraded ? "true" : "false";
   }
 
   function showCapacity(cap) {

@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -104,3 +105,101 @@ def test_serve_runs_until_interrupted(tmp_path: Path) -> None:
     records = [json.loads(line) for line in lines if line.startswith("{")]
     running = [r for r in records if r["message"].startswith("Uvicorn running on")]
     assert running and running[0]["logger"] == "uvicorn.error", output
+
+
+def test_serve_with_workers(tmp_path: Path) -> None:
+    """Two worker processes on one port share the checkouts; workers killed
+    are started again, and the new ones finish the checkouts the dead ones
+    held (nothing of a checkout lives in a worker); SIGINT stops them all."""
+    port = free_port()
+    env = {**os.environ, API_KEY_ENV: "cli-test-key-0123456789"}
+    command = [
+        str(Path(sys.executable).with_name("tierflow")), "serve", "--port", str(port),
+        "--network", str(TINY_NETWORK), "--state", str(tmp_path / "state.db"),
+        "--workers", "2",
+    ]  # fmt: skip
+    log = tmp_path / "serve.log"
+    with open(log, "w") as out:
+        proc = subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        _wait_up(base, log)
+        workers = _children(proc.pid)
+        assert len(workers) == 2
+        # a new connection each: two checkouts held, two only offered
+        started = [_start(base, select=k % 2 == 0) for k in range(4)]
+        for worker in workers:
+            os.kill(worker, signal.SIGKILL)
+        _wait_for(
+            lambda: (
+                len(_children(proc.pid)) == 2
+                and not set(workers) & set(_children(proc.pid))
+            )
+        )
+        _wait_up(base, log)
+        for rid, option in started:  # only new workers are left to answer
+            held = httpx.post(
+                f"{base}/v1/checkouts/{rid}/select", json={"option_id": option}
+            )
+            assert held.json()["status"] == "held", held.text
+            done = httpx.post(f"{base}/v1/checkouts/{rid}/confirm", timeout=10)
+            assert done.json()["status"] == "confirmed", done.text
+    finally:
+        proc.send_signal(signal.SIGINT)
+        code = proc.wait(30)
+    output = log.read_text()
+    assert code == 0, output
+    assert "  workers        2" in output and output.endswith(
+        "tierflow serve: stopped\n"
+    )
+
+
+def _start(base: str, *, select: bool) -> tuple[str, str]:
+    """Options for a tee to Chicago (the recommendation held when
+    ``select``); the request and option ids."""
+    answer = httpx.post(f"{base}/v1/options", json={
+        "customer_id": "C1", "items": [{"sku": "TEE", "quantity": 1}], "dest": "606",
+    }, timeout=10).json()  # fmt: skip
+    rid, option = answer["request_id"], answer["recommended"]
+    if select:
+        held = httpx.post(
+            f"{base}/v1/checkouts/{rid}/select", json={"option_id": option}, timeout=10
+        )
+        assert held.json()["status"] == "held", held.text
+    return str(rid), str(option)
+
+
+def _children(pid: int) -> list[int]:
+    """The child processes of ``pid``."""
+    out = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+                out.append(int(entry.name))
+    return sorted(out)
+
+
+def _wait_for(check: Callable[[], bool], timeout: float = 30.0) -> None:
+    tick = threading.Event()  # never set: a wait that cannot be cut short
+    for _ in range(int(timeout / 0.05)):
+        if check():
+            return
+        tick.wait(0.05)
+    raise AssertionError("timed out")
+
+
+def _wait_up(base: str, log: Path) -> None:
+    def up() -> bool:
+        try:
+            return httpx.get(f"{base}/healthz", timeout=2).status_code == 200
+        except httpx.TransportError:
+            return False
+
+    try:
+        _wait_for(up, 60)
+    except AssertionError:
+        raise AssertionError(log.read_text()) from None

@@ -25,6 +25,7 @@ from tierflow.data.store import (
     BidPriceStore,
     CapacityEventLog,
     CheckoutStore,
+    QuoteStore,
     ScoreStore,
     SqliteStore,
     StateStore,
@@ -39,6 +40,7 @@ from tierflow.data.vocabulary import AllocationStatus
 CONCERNS: tuple[type, ...] = (
     StockStore,
     CheckoutStore,
+    QuoteStore,
     CapacityEventLog,
     ScoreStore,
     AllocationStore,
@@ -106,6 +108,8 @@ def test_store_satisfies_every_protocol(store: StateStore) -> None:
     runs: AllocationStore = store
     prices: BidPriceStore = store
     upgrades: UpgradeStore = store
+    quotes: QuoteStore = store
+    assert quotes is store
     assert all(p is store for p in (whole, stock, checkouts, events, scores, runs))
     assert prices is store and upgrades is store
 

@@ -1,5 +1,5 @@
 """The ``live`` fixture: a client of the app served on loopback (tiny network,
-pinned clock; see ``tests/service_fixtures.py``)."""
+pinned clock; see ``tests/service_fixtures.py``), once per store backend."""
 
 from __future__ import annotations
 
@@ -15,9 +15,12 @@ from tierflow.service.server import RunningServer
 
 
 @pytest.fixture
-def live(tmp_path: Path) -> Iterator[tuple[httpx.Client, OnlineRouter, RunningServer]]:
+def live(
+    tmp_path: Path, state_location: Path | str
+) -> Iterator[tuple[httpx.Client, OnlineRouter, RunningServer]]:
+    """A client of the app on each store backend (SQLite, PostgreSQL)."""
     with (
-        live_server(tmp_path) as (server, router),
+        live_server(tmp_path, router_kw={"state": state_location}) as (server, router),
         httpx.Client(base_url=server.url, timeout=10) as client,
     ):
         yield client, router, server

@@ -6,26 +6,33 @@ One flow on the tiny network (values derived in ``tests/service_fixtures.py``):
 the high-CLTV customer sees Platinum and the low one does not; the customer
 overrides the recommendation; an operator closes ST-CHI on /ops and the open
 checkout page shows Gold's new date and price without a reload; the order is
-confirmed. Every wait is on DOM state, never a sleep.
+confirmed. Every wait is on DOM state, never a sleep. Then the same live
+update across two replicas on one PostgreSQL store, within a second.
 """
 
 from __future__ import annotations
 
+import itertools
 import os
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.service.helpers import OUTAGE
+from tests.service.replicas import post_events, replicas
 from tests.service_fixtures import API_KEY, live_server
 from tierflow.benchmarks.service_screenshots import CHROMIUM_ARGS
+from tierflow.data.store.local_postgres import LocalPostgres
 from tierflow.orchestration.checkout.router import OnlineRouter
 from tierflow.service.server import RunningServer
 
 pytestmark = pytest.mark.browser
 
 CHROMIUM = os.environ.get("TIERFLOW_CHROMIUM", "/usr/bin/chromium")
+_databases = itertools.count()
 
 
 @pytest.fixture(scope="module")
@@ -206,3 +213,27 @@ def _confirm_places_the_order(page: Any, router: OnlineRouter) -> None:
     assert orders[["tier", "sku", "node_id"]].values.tolist() == [
         ["silver", "TEE", "WH-EAST"]
     ]
+
+
+def test_an_event_posted_to_one_replica_reaches_a_page_on_another(
+    browser: Any, tmp_path: Path, postgres_server: LocalPostgres
+) -> None:
+    """Two replicas on one PostgreSQL store: the checkout page is open on B,
+    the outage is posted to A, and B's page shows Gold's new date and price
+    within a second."""
+    pg = postgres_server.create_database(f"browser_{os.getpid()}_{next(_databases)}")
+    errors: list[str] = []
+    with replicas(tmp_path, pg) as [(a, _), (b, _)]:
+        page = _page(browser, b.url + "/", errors)
+        _ask(page, "C4")
+        gold = ".option-card[data-tier='gold'] [data-field='delivery_date']"
+        assert page.get_attribute(gold, "data-date") == "2026-01-06"
+        page.wait_for_selector("#live-status[data-state='live']")
+        posted = time.monotonic()
+        post_events(a.url, OUTAGE)
+        page.wait_for_selector(f"{gold}[data-date='2026-01-08']", timeout=5_000)
+        took = time.monotonic() - posted
+        price = page.locator(".option-card[data-tier='gold'] .price").text_content()
+        assert price == "$13.00"
+        assert took < 1.0, took
+    assert errors == []

@@ -40,8 +40,8 @@ def test_select_confirm_writes_the_order(router: OnlineRouter) -> None:
     inv = router.store.inventory_frame().set_index(["node_id", "sku"])
     assert inv.loc[("WH-EAST", "MUG")].tolist() == [18, 0]
     assert router.confirm(answer.request_id).status == "confirmed"  # idempotent
-    with pytest.raises(InputError, match=r"field 'request_id'.*unknown request id"):
-        router.select(answer.request_id, "gold")  # the quote is closed
+    with pytest.raises(InputError, match=r"field 'request_id'.*already confirmed"):
+        router.select(answer.request_id, "gold")  # the checkout is over
     assert router.store.check_consistency() == []
 
 

@@ -1,8 +1,10 @@
-"""Open option sets: kept for their TTL, at most ``max_open``, oldest first."""
+"""Open option sets: kept for their TTL in the store (any replica reads them)
+and cached (at most ``max_open``, oldest first)."""
 
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import pytest
 
@@ -10,24 +12,37 @@ from tests.conftest import TINY_NETWORK
 from tests.service_fixtures import MONDAY_10
 from tierflow.data.errors import InputError
 from tierflow.data.network import load_network
+from tierflow.data.store import open_store
+from tierflow.data.vocabulary import HoldStatus, Tier
+from tierflow.formulations.tiers import Pricing
+from tierflow.orchestration.checkout.planner import PlannedShipment
 from tierflow.orchestration.checkout.quotes import QuoteBook
 from tierflow.orchestration.checkout.request import RequestValidator
-from tierflow.orchestration.checkout.results import CustomerValue, OptionSet
-
-_REQ = RequestValidator(load_network(TINY_NETWORK)).parse(
-    "C1", [("TEE", 1)], "606", None, MONDAY_10
+from tierflow.orchestration.checkout.results import (
+    CustomerValue,
+    FulfillmentOption,
+    OptionSet,
 )
 
+_VALIDATOR = RequestValidator(load_network(TINY_NETWORK))
+_REQ = _VALIDATOR.parse("C1", [("TEE", 1)], "606", {"speed": 2.0}, MONDAY_10)
+_SHIP = PlannedShipment(2, (0,), 1, 20458, 20459, 1, 8.0, 2.0, 0.0, 1.5, 0.4)
 
-def _answer(request_id: str) -> OptionSet:
+
+def _answer(request_id: str, revision: int = 1) -> OptionSet:
+    gold = FulfillmentOption(
+        "gold", Tier.GOLD, "Standard shipping", ("ST-CHI",), "ground",
+        MONDAY_10.date(), MONDAY_10.date(), False, 10.0, 10.0, 0.0, 0.0, 0.5,
+        False, 1.0, "", (),
+    )  # fmt: skip
     return OptionSet(
         request_id=request_id,
-        revision=1,
-        customer=CustomerValue("C1", 0.0, "new", "prior", None, False),
+        revision=revision,
+        customer=CustomerValue("C1", 10.0, "silver", "scores", 90.0, False),
         dest="606",
         items=(),
         created_at=MONDAY_10,
-        options=(),
+        options=(gold,),
         missing={},
         bid_prices="none",
         capacity_as_of=None,
@@ -36,18 +51,23 @@ def _answer(request_id: str) -> OptionSet:
     )
 
 
-def test_remember_get_pop() -> None:
+def test_remember_get_close() -> None:
     book = QuoteBook(60.0, 10)
-    book.remember(_REQ, _answer("a"), {})
+    book.remember(_REQ, _answer("a"), {Tier.GOLD: (_SHIP,)})
     book.remember(_REQ, _answer("b"), {})
     assert book.ids() == ["a", "b"] and "a" in book
-    assert book.get("a").answer.request_id == "a"
-    book.remember(_REQ, _answer("a"), {})  # a requote moves it to the end
-    assert book.ids() == ["b", "a"]
-    assert book.nodes_of("a", "gold") == () and book.nodes_of("x", "gold") == ()
-    assert book.pop("b") is not None and book.pop("b") is None
-    with pytest.raises(InputError, match=r"^field 'request_id': value 'b': unknown"):
+    quote = book.get("a")
+    assert quote.option("gold").nodes == ("ST-CHI",)
+    assert quote.plans[Tier.GOLD] == (_SHIP,)
+    with pytest.raises(InputError, match=r"field 'option_id'.*one of \['gold'\]"):
+        quote.option("platinum")
+    book.remember(_REQ, _answer("a", 2), {})  # a requote moves it to the end
+    assert book.ids() == ["b", "a"] and book.get("a").revision == 2
+    book.close("b", HoldStatus.CANCELLED)
+    with pytest.raises(InputError, match=r"^field 'request_id': value 'b': checkout "):
         book.get("b")
+    with pytest.raises(InputError, match=r"^field 'request_id': value 'x': unknown"):
+        book.get("x")
 
 
 def test_oldest_dropped_beyond_the_cap() -> None:
@@ -63,8 +83,52 @@ def test_expired_quotes() -> None:
     time.sleep(1e-3)
     with pytest.raises(InputError, match=r"options expired .*generate them again"):
         book.get("a")
-    assert book.ids() == []
     book.remember(_REQ, _answer("b"), {})
     time.sleep(1e-3)
     book.remember(_REQ, _answer("c"), {})  # drops the expired ones first
     assert book.ids() == ["c"]
+
+
+def test_another_book_on_the_store_reads_and_closes_it(
+    tmp_path: Path, state_location: Path | str
+) -> None:
+    """Two replicas: what one offered, the other holds exactly; how it ended,
+    both know."""
+    with open_store(state_location) as one, open_store(state_location) as two:
+        a = QuoteBook(60.0, 10, store=one, requests=_VALIDATOR)
+        b = QuoteBook(60.0, 10, store=two, requests=_VALIDATOR)
+        a.remember(_REQ, _answer("r1"), {Tier.GOLD: (_SHIP,)})
+        seen = b.get("r1")
+        assert seen.plans == {Tier.GOLD: (_SHIP,)}
+        assert seen.option("gold").pricing is Pricing.STANDARD
+        assert seen.customer == _answer("r1").customer
+        assert seen.request.preferences == {"speed": 2.0}
+        assert (seen.request.skus, seen.request.now) == (("TEE",), MONDAY_10)
+        b.remember(seen.request, _answer("r1", 2), {})  # b requotes
+        assert a.get("r1").revision == 2 and a.get("r1").plans == {}
+        a.close("r1", HoldStatus.CONFIRMED)
+        assert b.lookup("r1").closed is HoldStatus.CONFIRMED  # type: ignore[union-attr]
+        with pytest.raises(InputError, match=r"checkout already confirmed"):
+            b.get("r1")
+        assert one.prune_quotes(now=time.time() + 120) == 1
+        assert b.lookup("r1") is not None  # cached in b, gone from the store
+
+
+def test_quotes_long_expired_are_deleted_as_new_ones_come(
+    state_location: Path | str,
+) -> None:
+    """Nothing else deletes quotes: each book prunes the store now and then
+    (here at every remember, keeping nothing past its expiry)."""
+    with open_store(state_location) as store:
+        book = QuoteBook(0.05, 10, store=store, requests=_VALIDATOR, keep_s=0.0,
+                         prune_every_s=0.0)  # fmt: skip
+        book.remember(_REQ, _answer("old"), {})
+        assert store.get_quote("old") is not None
+        time.sleep(0.1)  # "old" expired
+        book.remember(_REQ, _answer("new"), {})
+        assert store.get_quote("old") is None and store.get_quote("new") is not None
+        kept = QuoteBook(0.05, 10, store=store, requests=_VALIDATOR)  # defaults
+        assert (kept.keep_s, kept.prune_every_s) == (86_400.0, 60.0)
+        time.sleep(0.1)
+        kept.remember(_REQ, _answer("newer"), {})
+        assert store.get_quote("new") is not None  # expired, but kept a day

@@ -18,6 +18,7 @@ STAGES = [
     "decision",
     "decide",
     "build",
+    "remember",
     "total",
 ]
 

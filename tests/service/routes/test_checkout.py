@@ -72,9 +72,9 @@ def test_select_override_confirm_cancel(live: Any) -> None:
     cancel = client.post(f"/v1/checkouts/{rid}/cancel")
     assert cancel.status_code == 409 and cancel.json()["field"] == "request_id"
     assert "already confirmed" in cancel.json()["message"]
-    # the quote is closed: selecting again is an unknown request
+    # the checkout is over: selecting again is a conflict
     gone = client.post(f"/v1/checkouts/{rid}/select", json={"option_id": "gold"})
-    assert gone.status_code == 404
+    assert (gone.status_code, gone.json()["error"]) == (409, "conflict")
     # cancel releases a hold
     other = post_options(client, "C5", **TEE_TO_CHICAGO)["request_id"]
     client.post(f"/v1/checkouts/{other}/select", json={"option_id": "gold"})
@@ -101,11 +101,13 @@ def test_checkout_errors(live: Any) -> None:
     assert (r.status_code, r.json()["field"]) == (422, "option_id")
 
 
-def test_concurrent_selects_of_the_last_units_never_oversell(tmp_path: Path) -> None:
+def test_concurrent_selects_of_the_last_units_never_oversell(
+    tmp_path: Path, state_location: Path | str
+) -> None:
     """WH-EAST holds the only 2 SOFAs: 12 checkouts of 2 race for them."""
     n = 12
     with (
-        live_server(tmp_path) as (server, router),
+        live_server(tmp_path, router_kw={"state": state_location}) as (server, router),
         httpx.Client(base_url=server.url, timeout=30) as client,
     ):
         answers = [

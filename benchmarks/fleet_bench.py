@@ -1,0 +1,412 @@
+"""Fleet figures of the HTTP service (``make bench-fleet``): one client's
+``POST /v1/options`` latency against the in-process call, checkout
+throughput against ``/healthz``, 1 → 2 workers, SQLite and PostgreSQL side
+by side, and two replicas on one PostgreSQL store under contention.
+
+Loopback only. Protocol and figures: ``docs/benchmarks.md``,
+``docs/service.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import secrets
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+import pandas as pd
+
+from tierflow.benchmarks.fleet_clients import (
+    Cart,
+    one_client_latency,
+    replica_client,
+    run_fast,
+)
+from tierflow.benchmarks.online_bench import (
+    SCARCE_UNITS,
+    _scarce,
+    checkouts,
+    stand_in_scores,
+)
+from tierflow.benchmarks.processes import run_together
+from tierflow.benchmarks.service_load import HOST, run_phase
+from tierflow.data.network import Network, load_network
+from tierflow.data.sample_network import sample_network_dir
+from tierflow.data.store import open_store
+from tierflow.data.store.local_postgres import LocalPostgres
+from tierflow.orchestration.checkout.router import OnlineRouter
+from tierflow.service.server import free_port
+
+#: PostgreSQL with the durability of SQLite's WAL at ``synchronous=NORMAL``.
+PG_OPTIONS = ("-c", "synchronous_commit=off", "-c", "max_connections=200")
+API_KEY = secrets.token_urlsafe(24)
+
+
+# --------------------------------------------------------------- fixtures
+def prepare_store(location: str, network: Network) -> pd.DataFrame:
+    """The network's stock (the 20 most popular SKUs scarce) and stand-in
+    CLTV scores; returns the inventory before any checkout."""
+    import datetime as dt
+
+    with open_store(location) as store:
+        store.seed_network_inventory(network)
+        scores = stand_in_scores(network)
+        if scores is not None:
+            store.put_cltv_scores(
+                scores, as_of=dt.date(2026, 1, 4), model_version="bench"
+            )
+        inv = store.inventory_frame()
+        scarce = inv[inv["sku"].isin(_scarce(network))]
+        rows = scarce.assign(on_hand=scarce["on_hand"].clip(upper=SCARCE_UNITS))
+        store.upsert_inventory(rows[["node_id", "sku", "on_hand"]])
+        return store.inventory_frame()
+
+
+def pinning() -> tuple[str | None, str | None, str | None]:
+    """CPU lists (server with one worker, server with two, load generator):
+    the load generator on the last CPU, one worker on the first."""
+    cpus = sorted(os.sched_getaffinity(0))
+    if len(cpus) < 2 or shutil.which("taskset") is None:
+        return None, None, None
+    return str(cpus[0]), ",".join(map(str, cpus[:2])), str(cpus[-1])
+
+
+@contextmanager
+def serve(
+    network_dir: Path,
+    state: str,
+    log: Path,
+    *,
+    workers: int = 1,
+    cpus: str | None = None,
+    extra: tuple[str, ...] = (),
+) -> Iterator[str]:
+    """``tierflow serve`` in a child process (under ``taskset -c cpus``)."""
+    port = free_port(HOST)
+    tierflow = str(Path(sys.executable).with_name("tierflow"))
+    command = [tierflow, "serve", "--host", HOST, "--port", str(port),
+               "--network", str(network_dir), "--state", state,
+               "--workers", str(workers), "--capacity-max-age", "0", *extra]  # fmt: skip
+    if cpus is not None:
+        command = ["taskset", "-c", cpus, *command]
+    env = {**os.environ, "TIERFLOW_API_KEY": API_KEY}
+    with open(log, "ab") as out:
+        proc = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=env)
+    url = f"http://{HOST}:{port}"
+    try:
+        _wait_up(url, proc, log)
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(10)
+
+
+def _wait_up(url: str, proc: subprocess.Popen[bytes], log: Path) -> None:
+    deadline = time.monotonic() + 120
+    while True:
+        if proc.poll() is not None:
+            raise RuntimeError(f"tierflow serve exited: see {log}")
+        try:
+            if httpx.get(f"{url}/healthz", timeout=2).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"tierflow serve did not start: see {log}")
+        time.sleep(0.2)
+
+
+# ------------------------------------------------------------------ parts
+def latency(
+    url: str,
+    state: str,
+    network: Network,
+    carts: list[Cart],
+    warm: int,
+    server_cpus: str | None,
+) -> dict[str, Any]:
+    """One client's ``POST /v1/options`` p50 over HTTP, and the same call in
+    process (a router on the same store, on the server's CPUs), alternately
+    on the same carts in the same run."""
+    port = int(url.rsplit(":", 1)[1])
+    client_cpus = os.sched_getaffinity(0)
+    server = None if server_cpus is None else {int(c) for c in server_cpus.split(",")}
+    with OnlineRouter.open(network, state) as router:
+
+        def in_process(cart: Cart) -> float:
+            """Milliseconds of the call, where the server's own call runs."""
+            if server is not None:
+                os.sched_setaffinity(0, server)
+            try:
+                t = time.perf_counter()
+                router.generate_fulfillment_options(*cart)
+                return (time.perf_counter() - t) * 1e3
+            finally:
+                if server is not None:
+                    os.sched_setaffinity(0, client_cpus)
+
+        http, inproc = run_fast(one_client_latency(port, carts, warm, in_process))
+    p50, inp50 = statistics.median(http), statistics.median(inproc)
+    return {
+        "requests": len(http),
+        "http_p50_ms": p50,
+        "http_p90_ms": float(np.percentile(http, 90)),
+        "in_process_p50_ms": inp50,
+        "ratio": p50 / inp50,
+    }
+
+
+def throughput(
+    url: str, carts: list[Cart], clients: int, seconds: float, baseline_s: float
+) -> dict[str, Any]:
+    """``/healthz`` by ``clients`` clients, then the checkout load."""
+    base, base_wall = run_fast(run_phase(url, clients, baseline_s, None, 1))
+    load, wall = run_fast(run_phase(url, clients, seconds, carts, 1))
+    health = len(base.latency_ms["healthz"]) / base_wall
+    requests = sum(len(v) for k, v in load.latency_ms.items() if k != "healthz")
+    rate = requests / wall
+    return {
+        "healthz_per_s": health,
+        "checkout_requests_per_s": rate,
+        "ratio_to_healthz": rate / health,
+        "confirmed_per_s": len(load.confirmed) / wall,
+        "server_errors": load.server_errors + base.server_errors,
+        "p50_ms": {
+            k: load.latency_table(wall)[k]["p50_ms"]
+            for k in ("options", "select", "confirm")
+        },
+    }
+
+
+def replicas(
+    network_dir: Path,
+    network: Network,
+    pg: str,
+    out: Path,
+    *,
+    processes: int,
+    checkouts_each: int,
+    ttl_s: float,
+) -> dict[str, Any]:
+    """Two replicas (own ports) on one PostgreSQL store; ``processes``
+    clients of ``checkouts_each`` checkouts on the scarce SKUs, every call
+    alternating between the replicas; then the checks."""
+    before = prepare_store(pg, network)
+    scarce = set(_scarce(network))
+    pool = [
+        (c, [(s, q) for s, q in cart if s in scarce], d)
+        for c, cart, d, _ in checkouts(network, 40_000, 7)
+    ]
+    pool = [c for c in pool if c[1]]
+    extra = ("--reservation-ttl", str(ttl_s))
+    with (
+        serve(network_dir, pg, out / "replica-a.log", extra=extra) as a,
+        serve(network_dir, pg, out / "replica-b.log", extra=extra) as b,
+    ):
+        args = [
+            ([a, b] if k % 2 == 0 else [b, a],
+             pool[k * checkouts_each : (k + 1) * checkouts_each], k)
+            for k in range(processes)
+        ]  # fmt: skip
+        tallies, released = run_together(replica_client, args, timeout_s=3600)
+        wall = time.perf_counter() - released
+    time.sleep(ttl_s + 1.0)  # every hold left open has expired
+    return _replica_checks(pg, before, tallies, wall)
+
+
+def _replica_checks(
+    pg: str, before: pd.DataFrame, tallies: list[dict[str, Any]], wall: float
+) -> dict[str, Any]:
+    statuses: Counter[str] = Counter()
+    confirmed: list[str] = []
+    for t in tallies:
+        statuses.update(t["statuses"])
+        confirmed += t["confirmed"]
+    with open_store(pg) as store:
+        store.expire_stale()
+        after = store.inventory_frame().set_index(["node_id", "sku"])
+        orders = store.online_orders()
+        problems = store.check_consistency()
+    start = before.set_index(["node_id", "sku"])["on_hand"]
+    sold = orders.groupby(["node_id", "sku"])["quantity"].sum()
+    sold = sold.reindex(start.index, fill_value=0)
+    drop = start - after["on_hand"].reindex(start.index)
+    unexpected = {
+        k: n for k, n in statuses.items()
+        if not (k.endswith(" 200") or k == "select 409")
+    }  # fmt: skip
+    per_order = orders.groupby("order_id").size()
+    return {
+        "wall_s": wall,
+        "requests": sum(statuses.values()),
+        "requests_per_s": sum(statuses.values()) / wall,
+        "statuses": dict(sorted(statuses.items())),
+        "unexpected_statuses": unexpected,
+        "confirmed_by_clients": len(confirmed),
+        "orders_in_store": int(per_order.size),
+        "orders_match": set(per_order.index) == set(confirmed)
+        and len(confirmed) == len(set(confirmed)),
+        "oversold_positions": int((sold > start).sum() + (after["on_hand"] < 0).sum()),
+        "stock_mismatches": int((drop != sold).sum()),
+        "units_held_after_ttl": int(after["reserved"].sum()),
+        "consistency_problems": problems,
+        "client_p50_ms": statistics.median(t["p50_ms"] for t in tallies),
+    }
+
+
+# -------------------------------------------------------------------- run
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    """Every part, in one run on one machine; ``results.json``, ``summary.md``."""
+    out: Path = args.out
+    out.mkdir(parents=True, exist_ok=True)
+    folder = args.network or sample_network_dir()
+    network = load_network(folder)
+    one, two, client_cpu = pinning() if not args.no_pin else (None, None, None)
+    carts = [(c, cart, d) for c, cart, d, _ in checkouts(network, 20_000, 1)]
+    results: dict[str, Any] = {
+        "setup": {"cpus": os.cpu_count(), "server_cpus_1_worker": one,
+                  "server_cpus_2_workers": two, "load_generator_cpu": client_cpu,
+                  "clients": args.clients, "duration_s": args.duration,
+                  "load_avg_start": os.getloadavg()},
+    }  # fmt: skip
+    with tempfile.TemporaryDirectory() as tmp, LocalPostgres(PG_OPTIONS) as pg:
+        if client_cpu is not None:  # PostgreSQL itself stays on every CPU
+            os.sched_setaffinity(0, {int(client_cpu)})
+        for backend in ("sqlite", "postgres"):
+            results[backend] = _backend(
+                args, backend, folder, network, carts, pg, Path(tmp), (one, two)
+            )
+        results["replicas"] = replicas(
+            folder, network, pg.create_database("fleet_replicas"), out,
+            processes=args.processes, checkouts_each=args.checkouts, ttl_s=args.ttl,
+        )  # fmt: skip
+    results["setup"]["load_avg_end"] = os.getloadavg()
+    results["verdict"] = verdict(results)
+    (out / "results.json").write_text(json.dumps(results, indent=2, default=str))
+    (out / "summary.md").write_text(summary(results))
+    return results
+
+
+def _backend(
+    args: argparse.Namespace,
+    backend: str,
+    folder: Path,
+    network: Network,
+    carts: list[Cart],
+    pg: LocalPostgres,
+    tmp: Path,
+    cpus: tuple[str | None, str | None],
+) -> dict[str, Any]:
+    """Latency and throughput with one worker, throughput with two."""
+    out: dict[str, Any] = {}
+    for workers, pin in ((1, cpus[0]), (2, cpus[1])):
+        state = (
+            str(tmp / f"{backend}-{workers}.db")
+            if backend == "sqlite"
+            else pg.create_database(f"fleet_{workers}")
+        )
+        prepare_store(state, network)
+        log = args.out / f"serve-{backend}-{workers}.log"
+        with serve(folder, state, log, workers=workers, cpus=pin) as url:
+            if workers == 1:
+                out["latency"] = latency(
+                    url, state, network, carts[: args.latency], args.latency // 5, pin
+                )
+            out[f"workers_{workers}"] = throughput(
+                url, carts, args.clients, args.duration, args.baseline
+            )
+    w1, w2 = out["workers_1"], out["workers_2"]
+    out["scaling_2_workers"] = (
+        w2["checkout_requests_per_s"] / w1["checkout_requests_per_s"]
+    )
+    return out
+
+
+def verdict(r: dict[str, Any]) -> dict[str, bool]:
+    """The targets of issue 13 (``docs/service.md``)."""
+    rep = r["replicas"]
+    out = {}
+    for b in ("sqlite", "postgres"):
+        lat, w1 = r[b]["latency"], r[b]["workers_1"]
+        out[f"{b}_p50_le_2ms"] = lat["http_p50_ms"] <= 2.0
+        out[f"{b}_p50_le_3x_in_process"] = lat["ratio"] <= 3.0
+        out[f"{b}_throughput_ge_0.3x_healthz"] = w1["ratio_to_healthz"] >= 0.3
+        out[f"{b}_2_workers_ge_1.5x"] = r[b]["scaling_2_workers"] >= 1.5
+    out["replicas_zero_oversold"] = rep["oversold_positions"] == 0
+    out["replicas_nothing_held_after_ttl"] = rep["units_held_after_ttl"] == 0
+    out["replicas_orders_exactly_once"] = (
+        bool(rep["orders_match"]) and rep["stock_mismatches"] == 0
+    )
+    out["replicas_every_call_answered"] = not rep["unexpected_statuses"]
+    return out
+
+
+def summary(r: dict[str, Any]) -> str:
+    """``summary.md``: the tables ``docs/service.md`` quotes."""
+    s = r["setup"]
+    lines = [
+        "# Fleet figures", "",
+        f"{s['cpus']} CPUs; server pinned to CPU {s['server_cpus_1_worker']} (1 worker) / "
+        f"{s['server_cpus_2_workers']} (2 workers), load generator to CPU "
+        f"{s['load_generator_cpu']}; {s['clients']} clients × {s['duration_s']:.0f} s; "
+        f"load average {s['load_avg_start'][0]:.1f} → {s['load_avg_end'][0]:.1f}.", "",
+        "| backend | options p50 HTTP ms | in-process ms | ratio | /healthz req/s | "
+        "checkout req/s (1 worker) | ratio | 2 workers req/s | 1 → 2 |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]  # fmt: skip
+    for b in ("sqlite", "postgres"):
+        lat, w1, w2 = r[b]["latency"], r[b]["workers_1"], r[b]["workers_2"]
+        lines.append(
+            f"| {b} | {lat['http_p50_ms']:.2f} | {lat['in_process_p50_ms']:.2f} | "
+            f"{lat['ratio']:.2f} | {w1['healthz_per_s']:.0f} | "
+            f"{w1['checkout_requests_per_s']:.0f} | {w1['ratio_to_healthz']:.2f} | "
+            f"{w2['checkout_requests_per_s']:.0f} | {r[b]['scaling_2_workers']:.2f} |"
+        )
+    rep = r["replicas"]
+    lines += ["", "Two replicas on one PostgreSQL: " + ", ".join(
+        f"{k} {v}" for k, v in rep.items() if k != "statuses"
+    ) + ".", "", f"Statuses: {rep['statuses']}.", "",
+        "Verdict: " + ", ".join(f"{k} {v}" for k, v in r["verdict"].items())]  # fmt: skip
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, default=Path("out/bench-fleet"))
+    parser.add_argument("--network", type=Path, default=None)
+    parser.add_argument("--clients", type=int, default=50)
+    parser.add_argument("--duration", type=float, default=20.0)
+    parser.add_argument("--baseline", type=float, default=10.0)
+    parser.add_argument("--latency", type=int, default=1200, help="1-client requests")
+    parser.add_argument("--processes", type=int, default=8)
+    parser.add_argument("--checkouts", type=int, default=1000, help="per process")
+    parser.add_argument(
+        "--ttl", type=float, default=5.0, help="hold TTL, replicas part"
+    )
+    parser.add_argument("--no-pin", action="store_true", help="no taskset pinning")
+    args = parser.parse_args(argv)
+    results = run(args)
+    print((args.out / "summary.md").read_text())
+    if not all(results["verdict"].values()):
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

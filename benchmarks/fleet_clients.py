@@ -1,0 +1,123 @@
+"""The clients of ``make bench-fleet``: one client's latency run, and the
+checkout processes of the two-replica run (requests alternating between the
+replicas). Loopback only; protocol in ``docs/benchmarks.md``."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from collections import Counter
+from collections.abc import Callable, Coroutine
+from typing import Any, TypeVar
+
+import httpx
+import numpy as np
+
+from tierflow.benchmarks.service_load import RawClient
+
+_T = TypeVar("_T")
+Cart = tuple[str, list[tuple[str, int]], str]
+
+
+def run_fast(coro: Coroutine[Any, Any, _T]) -> _T:
+    """Run a coroutine on uvloop (the client's own cost, kept small)."""
+    import uvloop
+
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        return runner.run(coro)
+
+
+def body(cart: Cart) -> dict[str, Any]:
+    """The ``POST /v1/options`` body of a cart."""
+    customer, items, dest = cart
+    return {
+        "customer_id": customer,
+        "items": [{"sku": s, "quantity": q} for s, q in items],
+        "dest": dest,
+    }
+
+
+async def one_client_latency(
+    port: int, carts: list[Cart], warm: int, in_process: Callable[[Cart], float]
+) -> tuple[list[float], list[float]]:
+    """Milliseconds of each ``POST /v1/options`` (one client, one keep-alive
+    connection, one request at a time) and of ``in_process(cart)`` right
+    after it on the same cart, after ``warm`` of each.
+
+    Alternating the two keeps their ratio fair on a shared machine: both
+    see the same moments of load from other work.
+    """
+    client = RawClient(port)
+    http, local = [], []
+    for k, cart in enumerate(carts):
+        t = time.perf_counter()
+        status, data = await client.request("POST", "/v1/options", body(cart))
+        ms = (time.perf_counter() - t) * 1e3
+        if status != 200:
+            raise RuntimeError(f"options answered {status}: {data[:200]!r}")
+        local_ms = in_process(cart)
+        if k >= warm:
+            http.append(ms)
+            local.append(local_ms)
+    await client.close()
+    return http, local
+
+
+def replica_client(
+    urls: list[str], carts: list[Cart], seed: int, barrier: Any, queue: Any
+) -> None:
+    """One checkout process of the two-replica run (see ``docs/benchmarks.md``).
+
+    Call ``k`` goes to ``urls[k % 2]``: options, select, confirm, cancel of
+    one checkout land on different replicas. Puts the tally on ``queue``.
+    """
+    rng = random.Random(seed)
+    tally: dict[str, Any] = {"statuses": Counter(), "confirmed": [], "latency": []}
+    with httpx.Client(timeout=60) as client:
+        barrier.wait()
+        calls = 0
+        for cart in carts:
+            calls = _checkout(client, urls, cart, rng, calls, tally)
+    tally["statuses"] = dict(tally["statuses"])
+    tally["p50_ms"] = float(np.percentile(tally.pop("latency"), 50))
+    queue.put(tally)
+
+
+def _checkout(
+    client: httpx.Client,
+    urls: list[str],
+    cart: Cart,
+    rng: random.Random,
+    calls: int,
+    tally: dict[str, Any],
+) -> int:
+    """One checkout: 80 % confirmed, 10 % cancelled, 10 % left to expire."""
+
+    def post(path: str, json: Any = None) -> tuple[int, Any]:
+        nonlocal calls
+        url = urls[calls % len(urls)]
+        calls += 1
+        t = time.perf_counter()
+        r = client.post(url + path, json=json)
+        tally["latency"].append((time.perf_counter() - t) * 1e3)
+        tally["statuses"][f"{path.rsplit('/', 1)[-1]} {r.status_code}"] += 1
+        return r.status_code, r.json()
+
+    status, answer = post("/v1/options", body(cart))
+    if status != 200 or not answer["options"]:
+        return calls
+    rid = answer["request_id"]
+    status, _ = post(
+        f"/v1/checkouts/{rid}/select", {"option_id": answer["recommended"]}
+    )
+    if status != 200:
+        return calls
+    roll = rng.random()
+    if roll < 0.8:
+        status, done = post(f"/v1/checkouts/{rid}/confirm")
+        if status == 200 and done["status"] == "confirmed":
+            tally["confirmed"].append(rid)
+    elif roll < 0.9:
+        post(f"/v1/checkouts/{rid}/cancel")
+    return calls

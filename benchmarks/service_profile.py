@@ -1,0 +1,190 @@
+"""Where the time of ``POST /v1/options`` goes: the app driven in process
+through ASGI (no sockets), under cProfile, its time split into the parts
+``docs/service.md`` reports (the decision, the store, validation, encoding,
+the framework).
+
+``python -m tierflow.benchmarks.service_profile [--state URL] [--requests N]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import cProfile
+import json
+import pstats
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from tierflow.benchmarks.online_bench import checkouts, scarce_store, stand_in_scores
+from tierflow.data.network import load_network
+from tierflow.data.sample_network import sample_network_dir
+from tierflow.orchestration.checkout.router import OnlineRouter
+
+#: Parts of a request, by the functions whose cumulative time they are
+#: (file fragment, function name); the first match wins, in this order.
+PARTS: tuple[tuple[str, tuple[str, str]], ...] = (
+    ("store: quote write", ("checkout/quotes.py", "remember")),
+    ("store: stock read", ("checkout/live_context.py", "_stock")),
+    ("store: CLTV read", ("checkout/customer_value.py", "lookup")),
+    ("store: allowance read", ("checkout/upgrades.py", "with_allowance")),
+    ("store: capacity refresh", ("checkout/live_context.py", "_refresh_capacity")),
+    ("bid prices", ("orchestration/bid_prices.py", "current")),
+    ("decision (plan)", ("checkout/planner.py", "plan")),
+    ("options (build)", ("checkout/options.py", "build")),
+    ("request check (router)", ("checkout/request.py", "parse")),
+    ("answer to JSON: to_dict", ("checkout/wire.py", "to_wire")),
+    ("answer to JSON: dumps", ("starlette/responses.py", "render")),
+    (
+        "pydantic body validation",
+        ("fastapi/dependencies/utils.py", "request_body_to_args"),
+    ),
+    ("body read + JSON parse", ("fastapi/routing.py", "_extract_endpoint_context")),
+)
+
+
+def drive(app: Any, bodies: list[bytes]) -> list[float]:
+    """Send each body to ``POST /v1/options`` through the ASGI app; seconds each."""
+
+    async def one(body: bytes) -> int:
+        sent = False
+        status = 0
+
+        async def receive() -> dict[str, Any]:
+            nonlocal sent
+            if sent:
+                return {"type": "http.disconnect"}
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        async def send(message: dict[str, Any]) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+
+        scope = {
+            "type": "http", "asgi": {"version": "3.0", "spec_version": "2.4"},
+            "http_version": "1.1", "method": "POST", "scheme": "http",
+            "path": "/v1/options", "raw_path": b"/v1/options", "query_string": b"",
+            "root_path": "", "server": ("127.0.0.1", 80), "client": ("127.0.0.1", 1),
+            "headers": [(b"content-type", b"application/json"),
+                        (b"content-length", str(len(body)).encode())],
+        }  # fmt: skip
+        await app(scope, receive, send)
+        return status
+
+    async def run() -> list[float]:
+        out = []
+        async with app.router.lifespan_context(app):
+            for body in bodies:
+                t = time.perf_counter()
+                assert await one(body) == 200
+                out.append(time.perf_counter() - t)
+        return out
+
+    return asyncio.run(run())
+
+
+def run_sync_handlers_inline() -> None:
+    """Sync handlers on the event loop instead of a worker thread, so that
+    cProfile (which sees one thread) sees them too (for a profile of an app
+    whose handlers are ``def``)."""
+    import fastapi.routing
+
+    async def inline(func: Any, *args: Any, **kwargs: Any) -> Any:
+        return func(*args, **kwargs)
+
+    setattr(fastapi.routing, "run_in_threadpool", inline)  # noqa: B010
+
+
+def timed(state: str | None, n: int) -> dict[str, float]:
+    """Milliseconds per request without a profiler: through the app (ASGI,
+    in process) and the router's call alone, on the same requests."""
+    return profile(state, n, profiled=False)
+
+
+def profile(state: str | None, n: int, *, profiled: bool = True) -> dict[str, Any]:
+    """Per-request milliseconds of each part (cProfile's cumulative times)."""
+    from tierflow.service.app import create_app
+
+    net = load_network(sample_network_dir())
+    with tempfile.TemporaryDirectory() as tmp:
+        where = state or str(Path(tmp) / "state.db")
+        if state is None:
+            scarce_store(Path(where), net, stand_in_scores(net))
+        carts = checkouts(net, n + n // 4, 1)
+        bodies = [
+            json.dumps({
+                "customer_id": c, "dest": d,
+                "items": [{"sku": s, "quantity": q} for s, q in cart],
+            }).encode()
+            for c, cart, d, _ in carts
+        ]  # fmt: skip
+        with OnlineRouter.open(net, where) as router:
+            app = create_app(router, api_key="profile-key-0123456789")
+            drive(app, bodies[: n // 4])  # warm
+            prof = cProfile.Profile()
+            if profiled:
+                prof.enable()
+            wall = drive(app, bodies[n // 4 :])
+            prof.disable()
+            if not profiled:
+                return {
+                    "asgi_ms": 1e3 * _median(wall),
+                    "router_ms": _router_ms(router, carts[n // 4 :]),
+                }
+    return _parts(pstats.Stats(prof), len(wall), sum(wall))
+
+
+def _median(values: list[float]) -> float:
+    return float(sorted(values)[len(values) // 2])
+
+
+def _router_ms(router: OnlineRouter, carts: list[Any]) -> float:
+    """Median milliseconds of the router's own call on the same carts."""
+    times = []
+    for c, cart, d, _ in carts:
+        t = time.perf_counter()
+        router.generate_fulfillment_options(c, cart, d)
+        times.append(time.perf_counter() - t)
+    return 1e3 * _median(times)
+
+
+def _parts(stats: pstats.Stats, n: int, wall: float) -> dict[str, Any]:
+    table: dict[tuple[str, int, str], Any] = stats.stats  # type: ignore[attr-defined]
+    out: dict[str, float] = {}
+    for name, (fragment, func) in PARTS:
+        cum = sum(
+            v[3]
+            for (file, _, fn), v in table.items()
+            if fragment in file and fn == func
+        )
+        out[name] = 1e3 * cum / n
+    out["the rest (framework, uvicorn-free)"] = 1e3 * wall / n - sum(out.values())
+    return {"requests": n, "wall_ms_per_request": 1e3 * wall / n, "parts_ms": out}
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--state", default=None, help="store (default: a fresh SQLite)")
+    parser.add_argument("--requests", type=int, default=2000)
+    parser.add_argument(
+        "--inline-sync", action="store_true", help="profile def handlers too"
+    )
+    args = parser.parse_args(argv)
+    if args.inline_sync:
+        run_sync_handlers_inline()
+    plain = timed(args.state, args.requests)
+    print(f"median ms per request: through the app {plain['asgi_ms']:.3f}, "
+          f"the router alone {plain['router_ms']:.3f}")  # fmt: skip
+    result = profile(args.state, args.requests)
+    print(f"{result['requests']} requests, {result['wall_ms_per_request']:.3f} ms each "
+          "(in process, under cProfile)")  # fmt: skip
+    for name, ms in result["parts_ms"].items():
+        print(f"  {name:<28} {ms:7.3f} ms")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,170 @@
+"""A live feed of capacity events: JSON lines applied as they arrive
+(``tierflow capacity ingest --events - --follow``).
+
+A reader thread takes the lines off the stream; the caller's thread applies
+them in small batches (one transaction each: at most ``batch`` events, or
+what arrived within ``linger_s`` of the batch's first line), so a quiet feed
+applies each event at once and a busy one is not a transaction per line.
+Event ids make it idempotent: a feed replayed from its start applies
+nothing twice. A bad line (not UTF-8, not JSON, not a valid event, or an
+event id already used with other content) is reported with its line number
+and skipped; the feed goes on.
+"""
+
+from __future__ import annotations
+
+import json
+import queue
+import threading
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+
+from tierflow.capacity.events import CapacityEvent, parse_event
+from tierflow.capacity.monitor import IngestResult
+from tierflow.data.errors import InputError
+from tierflow.data.network import Network
+
+#: Most events applied in one transaction.
+BATCH = 200
+#: How long a batch waits for more lines after its first one.
+LINGER_S = 0.05
+_END = None
+
+
+@dataclass
+class FeedTotals:
+    """What a followed feed did."""
+
+    lines: int = 0
+    applied: int = 0
+    duplicates: int = 0
+    bad: int = 0
+    batches: int = 0
+    last_seq: int = 0
+
+
+def follow_events(
+    lines: Iterable[str | bytes],
+    network: Network,
+    apply: Callable[[Sequence[CapacityEvent]], IngestResult],
+    *,
+    file: str = "<stdin>",
+    on_bad: Callable[[InputError], None] = lambda exc: None,
+    batch: int = BATCH,
+    linger_s: float = LINGER_S,
+) -> FeedTotals:
+    """Apply the feed's events as they arrive, until it ends.
+
+    ``apply`` logs and applies one batch (``CapacityMonitor.ingest``); a line
+    that is not a valid event, or whose event ``apply`` refuses, goes to
+    ``on_bad`` (an ``InputError`` naming ``file``, the line number and the
+    field) and is skipped. ``lines`` may be bytes (decoded here, so that a
+    line that is not UTF-8 is one bad line, not the end of the feed).
+    """
+    inbox: queue.Queue[tuple[int, str | bytes] | None] = queue.Queue(maxsize=10 * batch)
+    reader = threading.Thread(
+        target=_read, args=(lines, inbox), name="tierflow-feed", daemon=True
+    )
+    reader.start()
+    totals = FeedTotals()
+    ended = False
+    while not ended:
+        events, ended = _next_batch(
+            inbox, network, file, totals, on_bad, batch, linger_s
+        )
+        if events:
+            _apply(events, apply, totals, on_bad)
+    return totals
+
+
+def _apply(
+    events: list[CapacityEvent],
+    apply: Callable[[Sequence[CapacityEvent]], IngestResult],
+    totals: FeedTotals,
+    on_bad: Callable[[InputError], None],
+) -> None:
+    """One batch in one transaction; when ``apply`` refuses it (an event id
+    used before with other content), each event alone, the refused ones
+    reported and skipped."""
+    try:
+        result = apply(events)
+    except InputError as exc:
+        if len(events) == 1:
+            totals.bad += 1
+            on_bad(exc)
+            return
+        for event in events:
+            _apply([event], apply, totals, on_bad)
+        return
+    totals.applied += result.applied
+    totals.duplicates += result.duplicates
+    totals.last_seq = result.last_seq
+    totals.batches += 1
+
+
+def _read(
+    lines: Iterable[str | bytes], inbox: queue.Queue[tuple[int, str | bytes] | None]
+) -> None:
+    try:
+        for row, line in enumerate(lines, start=1):
+            inbox.put((row, line))
+    finally:
+        inbox.put(_END)
+
+
+def _next_batch(
+    inbox: queue.Queue[tuple[int, str | bytes] | None],
+    network: Network,
+    file: str,
+    totals: FeedTotals,
+    on_bad: Callable[[InputError], None],
+    batch: int,
+    linger_s: float,
+) -> tuple[list[CapacityEvent], bool]:
+    """The next batch of valid events, and whether the feed ended."""
+    events: list[CapacityEvent] = []
+    item = inbox.get()  # wait as long as the feed is quiet
+    deadline = time.monotonic() + linger_s
+    while item is not _END:
+        row, line = item
+        totals.lines += 1
+        try:
+            event = _parse(line, network, file, row)
+        except InputError as exc:
+            totals.bad += 1
+            on_bad(exc)
+        else:
+            if event is not None:
+                events.append(event)
+        left = deadline - time.monotonic()
+        if len(events) >= batch or left <= 0:
+            return events, False
+        try:
+            item = inbox.get(timeout=left)
+        except queue.Empty:
+            return events, False
+    return events, True
+
+
+def _parse(
+    line: str | bytes, network: Network, file: str, row: int
+) -> CapacityEvent | None:
+    """One line's event (None for a blank line)."""
+    if isinstance(line, bytes):
+        try:
+            line = line.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            message = f"not UTF-8 text ({exc.reason})"
+            raise InputError(message, file=file, row=row) from None
+    text = line.strip()
+    if not text:
+        return None
+    try:
+        obj = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InputError(f"not JSON ({exc.msg})", file=file, row=row) from None
+    except (ValueError, RecursionError) as exc:  # a 5000-digit number, nesting
+        message = f"not JSON ({str(exc).splitlines()[0][:80]})"
+        raise InputError(message, file=file, row=row) from None
+    return parse_event(obj, network, file=file, row=row)

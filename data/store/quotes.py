@@ -1,0 +1,102 @@
+"""Open option sets (quotes): what a checkout was offered, kept in the store
+until it expires, so that any replica can hold, requote or close it.
+
+The body is the caller's (the checkout router's JSON); the store keeps it
+with the customer, the revision, the expiry and, once the checkout is over,
+how it ended (``closed``: ``confirmed`` or ``cancelled``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from tierflow.data.errors import InputError
+from tierflow.data.store.database import StorePart, clock
+from tierflow.data.vocabulary import HoldStatus
+
+_ENDINGS = (HoldStatus.CONFIRMED, HoldStatus.CANCELLED)
+
+
+@dataclass(frozen=True, slots=True)
+class StoredQuote:
+    """A quote as stored: ``closed`` is None while the checkout is open."""
+
+    request_id: str
+    customer_id: str
+    revision: int
+    body: str
+    created_at: float
+    expires_at: float
+    closed: HoldStatus | None
+
+
+class Quotes(StorePart):
+    """The ``quotes`` table: one row per request id, replaced by requotes."""
+
+    def put_quote(
+        self,
+        request_id: str,
+        customer_id: str,
+        revision: int,
+        body: str,
+        *,
+        ttl_s: float,
+        now: float | None = None,
+    ) -> None:
+        """Keep (or replace, for a requote) an open option set for ``ttl_s``.
+
+        A requote (``revision`` above the stored one) keeps the first
+        answer's creation time and expiry; a closed quote is never reopened.
+        """
+        if not request_id or not customer_id:
+            raise InputError("must not be empty", field="request_id")
+        t = clock(now)
+        self._db.write(
+            "INSERT INTO quotes (request_id, customer_id, revision, body, "
+            "created_at, expires_at, closed, updated_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, NULL, ?) ON CONFLICT (request_id) "
+            "DO UPDATE SET revision = excluded.revision, body = excluded.body, "
+            "updated_at = excluded.updated_at "
+            "WHERE quotes.closed IS NULL AND quotes.revision < excluded.revision",
+            (request_id, customer_id, int(revision), body, t, t + ttl_s, t),
+        )
+
+    def get_quote(self, request_id: str) -> StoredQuote | None:
+        """The stored quote (also an expired or closed one), or None."""
+        row = self._db.execute(
+            "SELECT customer_id, revision, body, created_at, expires_at, closed "
+            "FROM quotes WHERE request_id = ?",
+            (request_id,),
+        ).fetchone()
+        if row is None:
+            return None
+        closed = None if row[5] is None else HoldStatus(row[5])
+        return StoredQuote(
+            request_id,
+            str(row[0]),
+            int(row[1]),
+            str(row[2]),
+            float(row[3]),
+            float(row[4]),
+            closed,
+        )
+
+    def close_quote(
+        self, request_id: str, ending: HoldStatus, *, now: float | None = None
+    ) -> None:
+        """Record how a checkout ended (the first ending stays)."""
+        if ending not in _ENDINGS:
+            raise InputError(
+                "must be confirmed or cancelled", field="ending", value=ending
+            )
+        self._db.write(
+            "UPDATE quotes SET closed = ?, updated_at = ? "
+            "WHERE request_id = ? AND closed IS NULL",
+            (ending.value, clock(now), request_id),
+        )
+
+    def prune_quotes(self, *, now: float | None = None, grace_s: float = 0.0) -> int:
+        """Delete quotes expired more than ``grace_s`` ago; returns how many."""
+        return self._db.write(
+            "DELETE FROM quotes WHERE expires_at < ?", (clock(now) - grace_s,)
+        )

@@ -1,0 +1,88 @@
+"""Capacity events from every process, as they are logged: a daemon thread
+that waits on the store's event log (``wait_for_events``: PostgreSQL's
+``LISTEN``, a poll of the log on SQLite), pulls the new events into the
+router's capacity map and tells the live hub, so that an event applied on
+any replica (HTTP, CLI, a feed) reaches every replica's map and streams
+within a second."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+
+from tierflow.data.store import StateStore
+from tierflow.orchestration.checkout.fallback import STORE_ERRORS
+from tierflow.orchestration.checkout.router import OnlineRouter
+
+log = logging.getLogger("tierflow.service")
+
+#: Longest single wait on the log (also how long stopping may take).
+WAIT_S = 0.5
+#: Pause after a failed read of the log before trying again.
+RETRY_S = 1.0
+
+
+class CapacityFollower:
+    """Follows the capacity event log for one router (see the module doc).
+
+    Parameters
+    ----------
+    router
+        Its capacity map is brought up to date (:meth:`OnlineRouter.refresh`).
+    on_change
+        Called (from the follower's thread) after new events were pulled in.
+    """
+
+    def __init__(self, router: OnlineRouter, on_change: Callable[[], None]) -> None:
+        self.router = router
+        self.on_change = on_change
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._store: StateStore | None = None
+
+    def start(self) -> None:
+        """Start following (nothing to follow without a store)."""
+        if self.router.store is None or self._thread is not None:
+            return
+        try:  # its own connection: the waits never hold the router's
+            self._store = self.router.store.reopen()
+        except STORE_ERRORS as exc:
+            log.warning("capacity events not followed: %s", exc)
+            return
+        self._stop.clear()
+        self._thread = threading.Thread(
+            target=self._run, name="tierflow-capacity-follower", daemon=True
+        )
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop following and close the follower's connection."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5 * WAIT_S)
+            self._thread = None
+        if self._store is not None:
+            self._store.close()
+            self._store = None
+
+    def _run(self) -> None:
+        store = self._store
+        assert store is not None
+        seen = self.router.monitor.last_seq
+        while not self._stop.is_set():
+            try:
+                last = store.wait_for_events(seen, WAIT_S)
+            except STORE_ERRORS as exc:
+                log.warning("capacity event log unreadable: %s", exc)
+                self._stop.wait(RETRY_S)
+                continue
+            if last <= seen:
+                continue
+            self.router.refresh()
+            now = self.router.monitor.last_seq
+            if now < last:  # the router could not read the log: later
+                self._stop.wait(RETRY_S)
+            if now > seen:  # pulled here, or already by the router itself
+                self.on_change()
+            seen = max(seen, now)

@@ -1,0 +1,167 @@
+"""``tierflow serve --workers N``: N worker processes on one port (pre-fork).
+
+The parent binds the port and forks the workers; each builds its own app,
+router and store connections after the fork (connections and threads never
+cross a fork) and runs uvicorn on the shared socket, where the kernel hands
+each new connection to one of them. Any worker answers any call of any
+checkout: quotes, holds and orders live in the store, and capacity events
+reach every worker through the store's event log. A worker that dies is
+started again; SIGINT or SIGTERM to the parent stops them all gracefully.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import signal
+import socket
+import time
+from collections.abc import Callable
+from types import FrameType
+from typing import Any
+
+from fastapi import FastAPI
+
+from tierflow.service.server import ServiceServer, server_config
+
+log = logging.getLogger("tierflow.service")
+
+#: Least time between two starts of a worker that keeps dying.
+RESTART_S = 1.0
+#: How long the parent waits for the workers to stop before killing them.
+STOP_S = 15.0
+
+#: Builds one worker's app in the worker, and what to close after it stops.
+AppFactory = Callable[[], tuple[FastAPI, Callable[[], None]]]
+
+
+def bind(host: str, port: int) -> socket.socket:
+    """A listening TCP socket on ``host:port``, shared by the workers."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    sock.listen(2048)
+    sock.set_inheritable(True)
+    return sock
+
+
+def serve_workers(
+    build: AppFactory,
+    host: str,
+    port: int,
+    workers: int,
+    *,
+    access_log: bool,
+    **config_kw: Any,
+) -> None:
+    """Run ``workers`` processes serving ``build()``'s app on one port until
+    SIGINT or SIGTERM (``config_kw``: more uvicorn settings, e.g. logging)."""
+    sock = bind(host, port)
+    supervisor = _Supervisor(build, sock, host, port, access_log, config_kw)
+    previous = {
+        sig: signal.signal(sig, supervisor.stop)
+        for sig in (signal.SIGINT, signal.SIGTERM)
+    }
+    try:
+        for slot in range(workers):
+            supervisor.spawn(slot)
+        supervisor.watch()
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        sock.close()
+
+
+class _Supervisor:
+    """Starts the workers, starts again the ones that die, stops them all."""
+
+    def __init__(
+        self,
+        build: AppFactory,
+        sock: socket.socket,
+        host: str,
+        port: int,
+        access_log: bool,
+        config_kw: dict[str, Any],
+    ) -> None:
+        self.build = build
+        self.config_kw = config_kw
+        self.sock = sock
+        self.host = host
+        self.port = port
+        self.access_log = access_log
+        self.children: dict[int, int] = {}  # pid -> slot
+        self.started: dict[int, float] = {}  # slot -> last start
+        self.stopping = False
+
+    def spawn(self, slot: int) -> None:
+        """Fork one worker for ``slot``."""
+        self.started[slot] = time.monotonic()
+        pid = os.fork()
+        if pid == 0:  # the worker
+            os._exit(self._worker())
+        self.children[pid] = slot
+
+    def stop(self, signum: int, frame: FrameType | None) -> None:
+        """Stop every worker (each finishes its requests, ends its streams)."""
+        self.stopping = True
+        for pid in list(self.children):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGINT)
+
+    def watch(self) -> None:
+        """Wait for the workers; start again one that died unasked."""
+        deadline = None
+        while self.children:
+            if self.stopping and deadline is None:
+                deadline = time.monotonic() + STOP_S
+            if deadline is not None and time.monotonic() > deadline:
+                for pid in list(self.children):
+                    with contextlib.suppress(ProcessLookupError):
+                        os.kill(pid, signal.SIGKILL)
+            try:
+                pid, status = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                return
+            if pid == 0:
+                time.sleep(0.1)
+                continue
+            slot = self.children.pop(pid, None)
+            if slot is None or self.stopping:
+                continue
+            log.warning(
+                "worker %d (pid %d) ended (%d); starting it again", slot, pid, status
+            )
+            time.sleep(max(0.0, self.started[slot] + RESTART_S - time.monotonic()))
+            if not self.stopping:
+                self.spawn(slot)
+
+    def _worker(self) -> int:
+        """A worker's life: its own process group (the parent forwards the
+        signals once), its own app and store, uvicorn on the shared socket."""
+        code = 1
+        try:
+            os.setpgid(0, 0)
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                signal.signal(sig, signal.SIG_DFL)
+            app, close = self.build()
+            try:
+                config = server_config(
+                    app,
+                    self.host,
+                    self.port,
+                    access_log=self.access_log,
+                    **self.config_kw,
+                )
+                server = ServiceServer(config, app)
+                # uvicorn re-raises the signal it stopped on: a clean stop
+                with contextlib.suppress(KeyboardInterrupt):
+                    server.run(sockets=[self.sock])
+                code = 0
+            finally:
+                close()
+        except BaseException:  # report, and let the parent start it again
+            log.exception("worker failed")
+        return code

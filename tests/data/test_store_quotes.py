@@ -1,0 +1,135 @@
+"""The store's quotes (any replica reads what another offered), the work a
+confirmed checkout logs to the capacity log, and checkout answers that read
+the same however often they are repeated; on both backends."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytest
+
+from tests.postgres import downgrade_store
+from tierflow.data.errors import InputError
+from tierflow.data.store import SCHEMA_VERSION, StateStore, open_store
+from tierflow.data.vocabulary import HoldStatus
+
+
+@pytest.fixture
+def store(state_location: Path | str) -> Iterator[StateStore]:
+    with open_store(state_location) as s:
+        s.upsert_inventory(
+            pd.DataFrame(
+                {
+                    "node_id": ["N1", "N2", "N1"],
+                    "sku": ["TEE", "SPRAY", "MUG"],
+                    "on_hand": [5, 5, 5],
+                }
+            )
+        )
+        yield s
+
+
+def _line(node: str, qty: int, work: float | None, sku: str = "TEE") -> dict[str, Any]:
+    line: dict[str, Any] = {
+        "order_id": "r", "created_at": "2026-01-05T15:00:00Z", "customer_id": "C1",
+        "dest": "606", "tier": "gold", "sku": sku, "quantity": qty,
+        "node_id": node, "service": "ground", "ship_date": "2026-01-05",
+        "delivery_date": "2026-01-06",
+    }  # fmt: skip
+    if work is not None:
+        line["workload"] = work
+    return line
+
+
+def test_quotes_put_get_close_prune(store: StateStore, state_location: Path) -> None:
+    store.put_quote("q1", "C1", 1, '{"a": 1}', ttl_s=60, now=1000.0)
+    with open_store(state_location) as other:  # another replica
+        seen = other.get_quote("q1")
+        assert seen is not None
+        assert (seen.customer_id, seen.revision, seen.body, seen.closed) == (
+            "C1", 1, '{"a": 1}', None,
+        )  # fmt: skip
+        assert (seen.created_at, seen.expires_at) == (1000.0, 1060.0)
+        other.put_quote("q1", "C1", 2, '{"a": 2}', ttl_s=60, now=1010.0)
+        other.put_quote("q1", "C1", 2, '{"a": 3}', ttl_s=60, now=1011.0)  # not newer
+    again = store.get_quote("q1")
+    assert again is not None
+    assert (again.revision, again.body, again.expires_at) == (2, '{"a": 2}', 1060.0)
+    store.close_quote("q1", HoldStatus.CANCELLED)
+    store.close_quote("q1", HoldStatus.CONFIRMED)  # the first ending stays
+    store.put_quote("q1", "C1", 3, "{}", ttl_s=60)  # a closed quote stays closed
+    closed = store.get_quote("q1")
+    assert closed is not None and (closed.closed, closed.revision) == (
+        HoldStatus.CANCELLED,
+        2,
+    )
+    with pytest.raises(InputError, match="must be confirmed or cancelled"):
+        store.close_quote("q1", HoldStatus.HELD)
+    assert store.get_quote("nope") is None
+    assert store.prune_quotes(now=1059.0) == 0
+    assert store.prune_quotes(now=1061.0) == 1 and store.get_quote("q1") is None
+
+
+def test_confirm_logs_each_nodes_work_once(store: StateStore) -> None:
+    lines = [
+        _line("N1", 2, 1.5),
+        _line("N2", 1, 0.75, "SPRAY"),
+        _line("N1", 1, 0.5, "MUG"),
+    ]
+    holds = [("N1", [("TEE", 2), ("MUG", 1)]), ("N2", [("SPRAY", 1)])]
+    held = store.hold_checkout("r", "gold", holds, 60, order_lines=lines, now=1000.0)
+    assert (held.nodes, held.customer_id) == (("N1", "N2"), "C1")
+    before = store.last_event_seq()
+    done = store.confirm_checkout("r", now=1010.0)
+    assert done.nodes == ("N1", "N2")
+    events = store.events_after(before)
+    assert [(e.event_id, e.node_id, e.type, e.payload) for e in events] == [
+        ("checkout:r:N1", "N1", "backlog_delta", {"value": 2.0}),
+        ("checkout:r:N2", "N2", "backlog_delta", {"value": 0.75}),
+    ]
+    assert events[0].ts == "1970-01-01T00:16:50+00:00"
+    assert store.confirm_checkout("r", now=1020.0) == dataclasses.replace(
+        done, replayed=True
+    )
+    assert store.last_event_seq() == events[-1].seq  # nothing logged again
+
+
+def test_lines_without_work_log_nothing(store: StateStore) -> None:
+    store.hold_checkout(
+        "r", "gold", [("N1", [("TEE", 1)])], 60, order_lines=[_line("N1", 1, None)]
+    )
+    before = store.last_event_seq()
+    store.confirm_checkout("r")
+    assert store.last_event_seq() == before
+
+
+@pytest.mark.parametrize(
+    ("cancel_at", "status"), [(1010.0, "cancelled"), (1100.0, "expired")]
+)
+def test_a_repeated_cancel_answers_as_the_first(
+    store: StateStore, cancel_at: float, status: str
+) -> None:
+    store.hold_checkout(
+        "r", "gold", [("N1", [("TEE", 1)])], 60,
+        order_lines=[_line("N1", 1, 1.0)], now=1000.0,
+    )  # fmt: skip
+    first = store.cancel_checkout("r", now=cancel_at)
+    second = store.cancel_checkout("r", now=cancel_at + 500)
+    assert (first.status, first.nodes) == (status, ("N1",))
+    assert second == dataclasses.replace(first, replayed=True)
+    assert store.checkout_state("r") == second
+
+
+def test_migration_6_adds_quotes_to_a_version_5_store(
+    state_location: Path | str,
+) -> None:
+    open_store(state_location).close()
+    downgrade_store(state_location, 5)
+    with open_store(state_location) as s:
+        assert s.schema_version() == SCHEMA_VERSION == 6
+        s.put_quote("q1", "C1", 1, "{}", ttl_s=60.0, now=1000.0)
+        assert s.get_quote("q1") is not None

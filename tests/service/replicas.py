@@ -1,0 +1,98 @@
+"""Helpers of the fleet tests: several replicas (uvicorn servers on their own
+ports, each with its own router and connections) on one store, in this
+process or as ``tierflow serve`` processes."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pandas as pd
+
+from tests.conftest import TINY_NETWORK
+from tests.service_fixtures import API_KEY, live_server
+from tierflow.data.store import open_store
+from tierflow.orchestration.checkout.router import OnlineRouter
+from tierflow.service.server import RunningServer, free_port
+
+Replica = tuple[RunningServer, OnlineRouter]
+
+
+@contextmanager
+def replicas(
+    folder: Path, state: Path | str, n: int = 2, **router_kw: Any
+) -> Iterator[list[Replica]]:
+    """``n`` servers on the tiny network and one store (pinned clock)."""
+    with ExitStack() as stack:
+        out = [
+            stack.enter_context(
+                live_server(folder / f"r{k}", router_kw={"state": state, **router_kw})
+            )
+            for k in range(n)
+        ]
+        yield out
+
+
+def stock_up(state: Path | str, units: int) -> None:
+    """Every (node, SKU) of the tiny network holds ``units``."""
+    nodes = ["WH-EAST", "WH-WEST", "ST-CHI"]
+    skus = ["TEE", "MUG", "SPRAY"]
+    rows = pd.DataFrame(
+        [(n, s, units) for n in nodes for s in skus],
+        columns=["node_id", "sku", "on_hand"],
+    )
+    with open_store(state) as store:
+        store.upsert_inventory(rows)
+
+
+def post_events(url: str, *events: dict[str, Any]) -> None:
+    """Operator events to one replica (must be applied)."""
+    r = httpx.post(
+        f"{url}/v1/capacity/events",
+        json={"events": list(events)},
+        headers={"X-API-Key": API_KEY},
+        timeout=10,
+    )
+    assert r.status_code == 200, r.text
+
+
+@contextmanager
+def serve_process(
+    state: Path | str, log: Path
+) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """``tierflow serve`` on the tiny network in a child process (wall clock)."""
+    port = free_port()
+    tierflow = str(Path(sys.executable).with_name("tierflow"))
+    command = [tierflow, "serve", "--port", str(port), "--network", str(TINY_NETWORK),
+               "--state", str(state), "--capacity-max-age", "0"]  # fmt: skip
+    env = {**os.environ, "TIERFLOW_API_KEY": API_KEY}
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=env)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            assert proc.poll() is None, log.read_text()
+            try:
+                if httpx.get(f"{url}/healthz", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert time.monotonic() < deadline, log.read_text()
+            time.sleep(0.1)
+        yield url, proc
+    finally:
+        if proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(10)

@@ -1,0 +1,143 @@
+"""One error contract for the checkout API (issue 17, items 7 and 8): the same
+status and body for the same situation, idempotent repeats answering as the
+first call, the customer check, unguessable ids, HEAD, the OpenAPI document;
+and a stale capacity map flagged. Each test runs on both store backends."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from tests.service.helpers import post_options
+from tests.service_fixtures import API_KEY, TEE_TO_CHICAGO, live_server
+
+
+def _post(client: httpx.Client, rid: str, action: str, **kw: Any) -> httpx.Response:
+    return client.post(f"/v1/checkouts/{rid}/{action}", **kw)
+
+
+def test_after_the_end_select_is_409_and_repeats_answer_as_the_first(
+    live: Any,
+) -> None:
+    client, _, _ = live
+    rid = post_options(client, "C5", **TEE_TO_CHICAGO)["request_id"]
+    assert _post(client, rid, "select", json={"option_id": "gold"}).status_code == 200
+    first = _post(client, rid, "confirm")
+    assert first.status_code == 200 and first.json()["nodes"] == ["ST-CHI"]
+    assert _post(client, rid, "confirm").json() == first.json()
+    late = _post(client, rid, "select", json={"option_id": "gold"})
+    assert (late.status_code, late.json()["error"]) == (409, "conflict")
+    assert "already confirmed" in late.json()["message"]
+    # cancelled while held, and cancelled before anything was selected
+    held = post_options(client, "C5", **TEE_TO_CHICAGO)["request_id"]
+    _post(client, held, "select", json={"option_id": "gold"})
+    never = post_options(client, "C6", **TEE_TO_CHICAGO)["request_id"]
+    for rid, nodes in ((held, ["ST-CHI"]), (never, [])):
+        first = _post(client, rid, "cancel")
+        assert (first.status_code, first.json()["status"]) == (200, "cancelled")
+        assert first.json()["nodes"] == nodes
+        assert _post(client, rid, "cancel").json() == first.json()
+        late = _post(client, rid, "select", json={"option_id": "gold"})
+        assert (late.status_code, late.json()["field"]) == (409, "request_id")
+        again = _post(client, rid, "confirm")
+        assert again.status_code == 409 and "cancelled" in again.json()["message"]
+    unknown = _post(client, "AAAAAAAAAAAAAAAAAAAAAA", "select", json={"option_id": "x"})
+    assert (unknown.status_code, unknown.json()["error"]) == (404, "not_found")
+
+
+def test_a_caller_naming_another_customer_is_refused(live: Any) -> None:
+    client, router, _ = live
+    rid = post_options(client, "C5", **TEE_TO_CHICAGO)["request_id"]
+    for kw in (
+        {"json": {"option_id": "gold", "customer_id": "C6"}},
+        {"json": {"option_id": "gold"}, "headers": {"X-Customer-Id": "C6"}},
+    ):
+        r = _post(client, rid, "select", **kw)
+        assert r.status_code == 403
+        assert set(r.json()) == {"error", "message", "field", "errors"}
+        assert (r.json()["error"], r.json()["field"]) == ("forbidden", "customer_id")
+    assert router.store is not None and router.store.checkout_state(rid) is None
+    ok = _post(client, rid, "select", json={"option_id": "gold", "customer_id": "C5"})
+    assert ok.status_code == 200
+    for action in ("confirm", "cancel"):
+        r = _post(client, rid, action, headers={"X-Customer-Id": "C6"})
+        assert (r.status_code, r.json()["error"]) == (403, "forbidden")
+    done = _post(client, rid, "confirm", headers={"X-Customer-Id": "C5"})
+    assert done.json()["status"] == "confirmed"
+    assert _post(client, rid, "confirm").json() == done.json()  # no id: no check
+
+
+def test_request_ids_are_unguessable(live: Any) -> None:
+    client, _, _ = live
+    ids = {post_options(client, "C1", **TEE_TO_CHICAGO)["request_id"] for _ in range(5)}
+    assert len(ids) == 5
+    assert all(re.fullmatch(r"[A-Za-z0-9_-]{22}", i) for i in ids)  # 128 bits
+
+
+def test_head_wherever_get_exists(live: Any) -> None:
+    client, _, _ = live
+    for path in ("/healthz", "/v1/capacity", "/", "/ops", "/v1/samples"):
+        got, head = client.get(path), client.head(path)
+        assert (head.status_code, head.content) == (200, b""), path
+        assert head.headers["content-type"] == got.headers["content-type"]
+    assert client.head("/v1/options").status_code == 405
+    assert client.head("/nowhere").status_code == 404
+
+
+def test_the_openapi_document_states_the_contract(live: Any) -> None:
+    client, _, _ = live
+    doc = client.get("/openapi.json").json()
+    error = {"$ref": "#/components/schemas/ErrorResponse"}
+    for action in ("select", "confirm", "cancel"):
+        op = doc["paths"][f"/v1/checkouts/{{request_id}}/{action}"]["post"]
+        for status in ("403", "404", "409", "422", "503"):
+            answer = op["responses"][status]
+            assert answer["content"]["application/json"]["schema"] == error
+            assert answer["description"]
+        assert "X-Customer-Id" in [p["name"] for p in op["parameters"]]
+    assert (
+        "already confirmed"
+        in (
+            doc["paths"]["/v1/checkouts/{request_id}/select"]["post"]["responses"][
+                "409"
+            ]["description"]
+        )
+    )
+    select = doc["components"]["schemas"]["SelectRequest"]["properties"]
+    assert "customer_id" in select
+    capacity = doc["components"]["schemas"]["CapacityOut"]["properties"]
+    assert {"degraded", "notes"} <= set(capacity)
+
+
+def test_a_stale_capacity_map_is_flagged_everywhere(
+    tmp_path: Path, state_location: Path | str
+) -> None:
+    """The pinned clock is 15:00 UTC; the newest event is from 13:00 and the
+    map may be an hour old at most."""
+    kw = {"state": state_location, "capacity_max_age_s": 3600.0}
+    with (
+        live_server(tmp_path, router_kw=kw) as (server, _),
+        httpx.Client(base_url=server.url, timeout=10) as client,
+    ):
+        assert client.get("/v1/capacity").json()["degraded"] is False  # no events
+        event = {
+            "event_id": "old", "ts": "2026-01-05T13:00:00Z", "node_id": "WH-WEST",
+            "type": "staffing", "value": 90,
+        }  # fmt: skip
+        r = client.post(
+            "/v1/capacity/events",
+            json={"events": [event]},
+            headers={"X-API-Key": API_KEY},
+        )
+        assert r.status_code == 200
+        cap = client.get("/v1/capacity").json()
+        assert cap["degraded"] is True
+        assert cap["notes"] == [
+            "capacity map is stale: its newest event (2026-01-05T13:00:00+00:00) "
+            "is 2.0 h old, over the 60 min allowed"
+        ]
+        answer = post_options(client, "C5", **TEE_TO_CHICAGO)
+        assert answer["degraded"] is True and cap["notes"][0] in answer["notes"]
