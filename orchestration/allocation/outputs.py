@@ -18,6 +18,7 @@ from numpy.typing import NDArray
 
 from tierflow.data.allocation_rows import ALLOCATION_FIELDS
 from tierflow.data.errors import InputError
+from tierflow.data.file_digest import file_digest
 from tierflow.data.network import Network
 from tierflow.data.orders import Orders
 from tierflow.data.store import ScoreStore, StateStore
@@ -76,16 +77,6 @@ def load_predicted_spend(
     return spend.fillna(0.0).to_numpy(dtype=np.float64), note
 
 
-def _digest(path: Path | None) -> str:
-    if path is None:
-        return ""
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def run_identity(
     orders_path: Path,
     network: Network,
@@ -102,17 +93,17 @@ def run_identity(
     """
     net_files = sorted(p for p in Path(network.source or ".").glob("*") if p.is_file())
     params: dict[str, Any] = {
-        "orders": _digest(orders_path),
-        "events": _digest(events_path),
-        "cltv": _digest(cltv_path),
+        "orders": file_digest(orders_path),
+        "events": file_digest(events_path),
+        "cltv": file_digest(cltv_path),
         "network": hashlib.sha256(
-            "".join(_digest(p) for p in net_files).encode()
+            "".join(file_digest(p) for p in net_files).encode()
         ).hexdigest(),
         "capacity_scale": capacity_scale,
         "settings": {k: v for k, v in settings.params().items()},
     }
     if history_path is not None:  # absent keeps earlier runs' ids
-        params["history"] = _digest(history_path)
+        params["history"] = file_digest(history_path)
     text = json.dumps(params, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:32], params
 

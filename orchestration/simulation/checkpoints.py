@@ -14,7 +14,6 @@ process for itself: trust a checkpoint folder as you trust the run's own.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import pickle
@@ -25,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from tierflow.data.errors import InputError
+from tierflow.data.file_digest import file_digest, folder_digest
 from tierflow.data.output_folder import LOCK_FILE
 
 #: The checkpoint folder inside a run's working folder.
@@ -33,25 +33,7 @@ _IDENTITY = "identity.json"
 #: The state store's own files (SQLite's write-ahead log and shared memory).
 _STORE_SUFFIXES = ("", "-wal", "-shm", "-journal")
 
-
-def file_digest(path: Path | None) -> str:
-    """SHA-256 of a file's bytes (empty for no file)."""
-    if path is None:
-        return ""
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
-def folder_digest(folder: Path) -> str:
-    """SHA-256 over the names and bytes of a folder's files (not recursive)."""
-    h = hashlib.sha256()
-    for path in sorted(p for p in folder.glob("*") if p.is_file()):
-        h.update(path.name.encode())
-        h.update(file_digest(path).encode())
-    return h.hexdigest()
+__all__ = ["CHECKPOINTS", "Checkpoints", "file_digest", "folder_digest"]
 
 
 class Checkpoints:
