@@ -10,6 +10,7 @@ from typing import Any
 
 import click
 
+from tierflow.capacity.demand_forecast import DemandForecast
 from tierflow.capacity.events import CapacityEvent, parse_event_lines
 from tierflow.cli.config import tier_policy
 from tierflow.cli.network_cmd import open_network
@@ -32,6 +33,8 @@ from tierflow.data.extras import require
 from tierflow.data.network import Network
 from tierflow.data.orders import read_orders
 from tierflow.data.store import open_store
+from tierflow.data.store.location import describe_location
+from tierflow.orchestration.allocation.batch_plan import BatchPlan
 from tierflow.orchestration.allocation.day_allocator import (
     NEAREST,
     AllocationOutcome,
@@ -68,6 +71,7 @@ class AllocateRequest:
     capacity_scale: float
     release_minutes: float
     expected_orders: int | None
+    history_path: Path | None
     backend: str
     scheduler: str | None
     n_jobs: int
@@ -162,10 +166,20 @@ class AllocateRequest:
     "(until then a capacity event may reroute it).",
 )
 @option(
+    "--history",
+    "history_path",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="Orders of earlier days (orders.csv columns): the bid prices' "
+    "demand forecast learns volume by hour and the order mix from them "
+    "(default: from today's orders as they arrive).",
+)
+@option(
     "--expected-orders",
     type=click.IntRange(min=1),
     default=None,
-    help="Expected orders today, for bid prices (default: the file's).",
+    help="What-if override of today's order count in the bid-price "
+    "forecast (default: the forecast's own).",
 )
 @option(
     "--backend",
@@ -204,15 +218,20 @@ def allocate_command(as_json: bool, **options: Any) -> None:
 
 
 def run_allocate(request: AllocateRequest) -> dict[str, Any]:
-    """Allocate the day, write the outputs; returns ``summary.json``'s content."""
+    """Allocate the day, write the outputs; returns ``summary.json``'s content.
+
+    Every input is read and checked before the output folder and the state
+    store are created: a bad input writes nothing.
+    """
     net = open_network(request.network_dir)
     orders = read_orders(request.orders_path, net)
+    forecast = _forecast(request.history_path, net)
     events = _read_events(request.events_path, net)
-    request.out_dir.mkdir(parents=True, exist_ok=True)
-    store = open_store(request.state_path or request.out_dir / "state.db")
-    spend, note = load_predicted_spend(orders, request.cltv_path, store)
-    if note:
-        _log.warning("%s", note)
+    given = (
+        None
+        if request.cltv_path is None
+        else load_predicted_spend(orders, request.cltv_path, None)
+    )
     settings = request.settings()
     run_id, params = run_identity(
         request.orders_path,
@@ -221,17 +240,31 @@ def run_allocate(request: AllocateRequest) -> dict[str, Any]:
         events_path=request.events_path,
         cltv_path=request.cltv_path,
         capacity_scale=request.capacity_scale,
+        history_path=request.history_path,
     )
+    request.out_dir.mkdir(parents=True, exist_ok=True)
+    location = request.state_path or request.out_dir / "state.db"
+    store = open_store(location)
+    spend, note = given or load_predicted_spend(orders, None, store)
+    if note:
+        _log.warning("%s", note)
     sink = StoreSink(
-        store, run_id, params, journal=request.out_dir / "allocations.partial.csv"
+        store,
+        run_id,
+        params,
+        journal=request.out_dir / "allocations.partial.csv",
+        stats=request.out_dir / "batches.jsonl",
     )
     resumed = sink.resumed_batches
     if resumed:
+        total = len(BatchPlan.of(orders, settings))
         _log.info(
-            "resuming run %s: %d batch(es) already committed",
-            run_id[:12],
+            "resuming: %d of %d batches already in %s (run %s)",
             resumed,
-            extra={"run_id": run_id, "resumed_batches": resumed},
+            total,
+            describe_location(location),
+            run_id[:12],
+            extra={"run_id": run_id, "resumed_batches": resumed, "batches": total},
         )
     with progress_bar("allocate", 1) as bar:
 
@@ -250,6 +283,7 @@ def run_allocate(request: AllocateRequest) -> dict[str, Any]:
             sink=sink,
             on_batch=step,
             publish_bid_prices=sink.publisher(net.node_ids),
+            forecast=forecast,
         )
         outcome = _run(allocator, request)
     sink.finish()
@@ -258,7 +292,26 @@ def run_allocate(request: AllocateRequest) -> dict[str, Any]:
     summary["resumed_batches"] = resumed
     write_outputs(outcome, summary, request.out_dir)
     store.close()
+    _warn_repricing(outcome)
     return summary
+
+
+def _warn_repricing(outcome: AllocationOutcome) -> None:
+    """One stderr line when the independent re-pricing disagrees."""
+    if outcome.repriced is not None and outcome.repriced.problems:
+        shown = "; ".join(outcome.repriced.problems[:3])
+        click.echo(
+            f"warning: re-pricing found {len(outcome.repriced.problems)} "
+            f"problem(s): {shown}",
+            err=True,
+        )
+
+
+def _forecast(path: Path | None, net: Network) -> DemandForecast | None:
+    """The demand forecast learned from ``--history`` (``None`` without one)."""
+    if path is None:
+        return None
+    return DemandForecast.from_history(read_orders(path, net), net)
 
 
 def _read_events(path: Path | None, net: Network) -> list[CapacityEvent]:
@@ -272,7 +325,9 @@ def _screen(summary: dict[str, Any], out_dir: Path) -> str:
     return (
         f"{summary['n_orders']} orders: {summary['n_allocated']} allocated, "
         f"{summary['n_deferred']} deferred, {summary['n_unfillable']} unfillable; "
-        f"total cost {summary['total_cost']:,.2f}; rerouted {summary['rerouted']}; "
+        f"total cost {summary['total_cost']:,.2f} "
+        f"(re-priced {summary['repriced_total_cost']:,.2f}); "
+        f"rerouted {summary['rerouted']}; "
         f"p95 batch solve {summary['batch_solve_p95_s']:.3f}s; wrote "
         f"{out_dir / 'allocations.csv'} and {out_dir / 'summary.json'}"
     )

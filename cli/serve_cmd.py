@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -53,6 +54,7 @@ def load_api_key(key_file: Path | None) -> tuple[str, str]:
     epilog=examples(
         "tierflow serve --state out/simulate/state.db --allocation-dir out/simulate",
         "TIERFLOW_API_KEY=$(cat key.txt) tierflow serve --host 0.0.0.0 --port 8080",
+        "tierflow serve --workers 2 --state 'postgresql://app@/tierflow?host=/run/postgresql'",
     ),
 )
 @option("--host", default="127.0.0.1", show_default=True, help="Address to bind.")
@@ -161,27 +163,37 @@ def serve_command(
         click.echo(f"  API key ({source}): {key}")
     else:
         click.echo(f"  API key {source}")
+    # uvicorn's records go through tierflow's handler (--log-level/--log-format)
+    log_kw: dict[str, Any] = {
+        "log_config": None,
+        "log_level": logging.getLogger("tierflow").getEffectiveLevel(),
+    }
     if workers > 1:
         close()  # the parent keeps no connection across the fork
         from tierflow.service.workers import serve_workers
 
-        serve_workers(settings.build, host, port, workers, access_log=access_log)
+        serve_workers(
+            settings.build, host, port, workers, access_log=access_log, **log_kw
+        )
     else:
-        _serve_one(app, close, host, port, access_log)
+        _serve_one(app, close, host, port, access_log, log_kw)
     click.echo("tierflow serve: stopped")
 
 
 def _serve_one(
-    app: FastAPI, close: Callable[[], None], host: str, port: int, access_log: bool
+    app: FastAPI,
+    close: Callable[[], None],
+    host: str,
+    port: int,
+    access_log: bool,
+    log_kw: dict[str, Any],
 ) -> None:
     """One process: uvicorn in the foreground."""
-    from tierflow.service.server import ServiceServer, log_settings, server_config
+    from tierflow.service.server import ServiceServer, server_config
 
     try:
-        server = ServiceServer(
-            server_config(app, host, port, access_log=access_log, **log_settings()),
-            app,
-        )
+        config = server_config(app, host, port, access_log=access_log, **log_kw)
+        server = ServiceServer(config, app)
         # uvicorn re-raises the signal it shut down on: a clean stop here
         with contextlib.suppress(KeyboardInterrupt):
             server.run()

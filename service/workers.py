@@ -19,10 +19,11 @@ import socket
 import time
 from collections.abc import Callable
 from types import FrameType
+from typing import Any
 
 from fastapi import FastAPI
 
-from tierflow.service.server import ServiceServer, log_settings, server_config
+from tierflow.service.server import ServiceServer, server_config
 
 log = logging.getLogger("tierflow.service")
 
@@ -47,12 +48,18 @@ def bind(host: str, port: int) -> socket.socket:
 
 
 def serve_workers(
-    build: AppFactory, host: str, port: int, workers: int, *, access_log: bool
+    build: AppFactory,
+    host: str,
+    port: int,
+    workers: int,
+    *,
+    access_log: bool,
+    **config_kw: Any,
 ) -> None:
     """Run ``workers`` processes serving ``build()``'s app on one port until
-    SIGINT or SIGTERM."""
+    SIGINT or SIGTERM (``config_kw``: more uvicorn settings, e.g. logging)."""
     sock = bind(host, port)
-    supervisor = _Supervisor(build, sock, host, port, access_log)
+    supervisor = _Supervisor(build, sock, host, port, access_log, config_kw)
     previous = {
         sig: signal.signal(sig, supervisor.stop)
         for sig in (signal.SIGINT, signal.SIGTERM)
@@ -77,8 +84,10 @@ class _Supervisor:
         host: str,
         port: int,
         access_log: bool,
+        config_kw: dict[str, Any],
     ) -> None:
         self.build = build
+        self.config_kw = config_kw
         self.sock = sock
         self.host = host
         self.port = port
@@ -144,7 +153,7 @@ class _Supervisor:
                     self.host,
                     self.port,
                     access_log=self.access_log,
-                    **log_settings(),
+                    **self.config_kw,
                 )
                 server = ServiceServer(config, app)
                 # uvicorn re-raises the signal it stopped on: a clean stop

@@ -11,6 +11,7 @@ from numpy.typing import NDArray
 
 from tierflow.data.allocation_rows import COST_PARTS
 from tierflow.data.vocabulary import TIERS, AllocationStatus, Tier
+from tierflow.orchestration.allocation.repricing import Repricing
 from tierflow.orchestration.allocation.settings import AllocationSettings
 
 #: Per-line cost parts (columns beside the allocation fields).
@@ -18,7 +19,12 @@ from tierflow.orchestration.allocation.settings import AllocationSettings
 
 @dataclass(slots=True)
 class BatchStat:
-    """Per-batch figures for the summary."""
+    """Per-batch figures for the summary.
+
+    ``rerouted``, ``pulled_back`` (order ids) and ``reroute_cost_delta`` are
+    the batch's share of the run's totals, so that a resumed run adds up the
+    batches an earlier process committed (``docs/allocation.md``, resume).
+    """
 
     batch: int
     n_items: int
@@ -26,6 +32,9 @@ class BatchStat:
     status: str
     fallback: bool
     bid_price_max: float
+    rerouted: int = 0
+    pulled_back: tuple[str, ...] = ()
+    reroute_cost_delta: float = 0.0
 
 
 @dataclass(slots=True)
@@ -47,6 +56,11 @@ class AllocationOutcome:
     )
     n_orders: int = 0
     tiers: dict[str, str] = field(default_factory=dict)
+    #: Where the bid prices' demand forecast came from: ``history``,
+    #: ``intraday`` or ``override`` (``--expected-orders``).
+    forecast: str = "intraday"
+    #: The rows re-priced from the network's tables (:mod:`.repricing`).
+    repriced: Repricing | None = None
 
     def summary(self) -> dict[str, Any]:
         """The run summary (see issue 6's ``summary.json`` fields)."""
@@ -65,6 +79,13 @@ class AllocationOutcome:
             "bid_prices": self.settings.batch_bid_prices,
             "hindsight": self.settings.hindsight,
             "lp_bound": self.lp_bound,
+            "forecast": self.forecast,
+            "repriced_total_cost": None
+            if self.repriced is None
+            else self.repriced.total,
+            "repricing_problems": None
+            if self.repriced is None
+            else len(self.repriced.problems),
         }
 
     def promises_by_tier(self) -> dict[str, dict[str, int]]:
@@ -147,8 +168,15 @@ def _order_status(statuses: set[str]) -> str:
 
 
 def _on_time(rows: pd.DataFrame) -> pd.Series:
-    """Per order: every line allocated and delivered by its promised date."""
-    ok = (rows["status"] == AllocationStatus.ALLOCATED) & (
-        rows["delivery_date"].astype(str) <= rows["promised_date"].astype(str)
+    """Per order: every line delivered by its promised date — allocated and
+    due by then, or waiting a day and still expected by then (a waiting line
+    ships the next ship day by its best option: ``expected_delivery``)."""
+    promised = rows["promised_date"].astype(str)
+    shipped = (rows["status"] == AllocationStatus.ALLOCATED) & (
+        rows["delivery_date"].astype(str) <= promised
     )
-    return ok.groupby(rows["order_id"], sort=False).all()
+    if "expected_delivery" in rows.columns:
+        expected = rows["expected_delivery"].fillna("").astype(str)
+        waits = (rows["status"] == AllocationStatus.DEFERRED) & (expected != "")
+        shipped |= waits & (expected <= promised)
+    return shipped.groupby(rows["order_id"], sort=False).all()

@@ -29,6 +29,11 @@ from tierflow.data.delivery_calendar import zone_info
 from tierflow.data.vocabulary import TIERS
 from tierflow.orchestration.simulation.day import LOCAL_TZ, SimulationResult
 
+#: The plots of the report (``NAME.png``), each written when it has data.
+PLOTS = ("cost", "service", "capacity", "overflow")
+#: The files :func:`write_report` may write.
+REPORT_FILES = ("report.html", "summary.json", *(f"{name}.png" for name in PLOTS))
+
 _BLUE, _GREY, _RED, _GREEN = "#2f5f98", "#9aa3ad", "#c0392b", "#1f7a45"
 _FIGSIZE = (8.0, 3.7)
 _TEMPLATE = "report_template.html"
