@@ -46,13 +46,11 @@ def bind(host: str, port: int) -> socket.socket:
     return sock
 
 
-def serve_workers(
-    build: AppFactory, host: str, port: int, workers: int, *, access_log: bool
-) -> None:
+def serve_workers(build: AppFactory, host: str, port: int, workers: int) -> None:
     """Run ``workers`` processes serving ``build()``'s app on one port until
     SIGINT or SIGTERM."""
     sock = bind(host, port)
-    supervisor = _Supervisor(build, sock, host, port, access_log)
+    supervisor = _Supervisor(build, sock, host, port)
     previous = {
         sig: signal.signal(sig, supervisor.stop)
         for sig in (signal.SIGINT, signal.SIGTERM)
@@ -76,13 +74,11 @@ class _Supervisor:
         sock: socket.socket,
         host: str,
         port: int,
-        access_log: bool,
     ) -> None:
         self.build = build
         self.sock = sock
         self.host = host
         self.port = port
-        self.access_log = access_log
         self.children: dict[int, int] = {}  # pid -> slot
         self.started: dict[int, float] = {}  # slot -> last start
         self.stopping = False
@@ -139,13 +135,7 @@ class _Supervisor:
                 signal.signal(sig, signal.SIG_DFL)
             app, close = self.build()
             try:
-                config = server_config(
-                    app,
-                    self.host,
-                    self.port,
-                    access_log=self.access_log,
-                    **log_settings(),
-                )
+                config = server_config(app, self.host, self.port, **log_settings())
                 server = ServiceServer(config, app)
                 # uvicorn re-raises the signal it stopped on: a clean stop
                 with contextlib.suppress(KeyboardInterrupt):
