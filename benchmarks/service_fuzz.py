@@ -26,6 +26,7 @@ OPERATIONS: tuple[tuple[str, str, bool], ...] = (
     ("GET", "/v1/allocation", False),
     ("GET", "/v1/map", False),
     ("GET", "/healthz", False),
+    ("GET", "/metrics", False),
 )
 #: (method, path, mode): positive for all, negative for those taking input.
 CASES: tuple[tuple[str, str, str], ...] = tuple(
