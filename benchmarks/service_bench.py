@@ -164,8 +164,7 @@ def run(
     baseline_s: float = 15.0,
     fuzz_examples: int = 200,
     seed: int = 1,
-    overhead_rounds: int = 9,
-    overhead_requests: int = 400,
+    overhead_blocks: int = 60,
 ) -> dict[str, Any]:
     """Run every part (``docs/benchmarks.md``); write ``results.json`` and
     ``summary.md``."""
@@ -189,13 +188,9 @@ def run(
         scraped = metrics_agreement(url, tally, scraper)
     store_checks = check_store(state, before, tally.confirmed)
     overhead = None
-    if overhead_rounds > 0:
+    if overhead_blocks > 0:
         overhead = metrics_overhead.measure(
-            out,
-            network_dir=network_dir,
-            rounds=overhead_rounds,
-            requests=overhead_requests,
-            seed=seed,
+            out, network_dir=network_dir, blocks=overhead_blocks, seed=seed
         )
     fuzz = _fuzz(fuzz_examples, api_key, network, out) if fuzz_examples > 0 else {}
     baseline = _baseline_figures(base, base_wall)
@@ -437,9 +432,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--fuzz-examples", type=int, default=200)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument(
-        "--overhead-rounds", type=int, default=9, help="0: skip the metrics overhead"
+        "--overhead-blocks",
+        type=int,
+        default=60,
+        help="blocks of 50 requests per server for the metrics overhead (0: skip)",
     )
-    parser.add_argument("--overhead-requests", type=int, default=400)
     args = parser.parse_args(argv)
     results = run(
         args.out,
@@ -449,8 +446,7 @@ def main(argv: list[str] | None = None) -> None:
         baseline_s=args.baseline,
         fuzz_examples=args.fuzz_examples,
         seed=args.seed,
-        overhead_rounds=args.overhead_rounds,
-        overhead_requests=args.overhead_requests,
+        overhead_blocks=args.overhead_blocks,
     )
     print((args.out / "summary.md").read_text())
     if not all(results["verdict"].values()):

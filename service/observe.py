@@ -12,9 +12,9 @@ The layer wraps the whole app (outside Starlette's error middleware), so a
 from __future__ import annotations
 
 import logging
+import os
 import re
 import time
-import uuid
 
 from starlette.routing import Mount
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -43,14 +43,15 @@ def route_template(scope: Scope) -> str:
 
 
 def request_id(scope: Scope) -> str:
-    """The caller's ``X-Request-ID`` when sane, else a new id (32 hex)."""
+    """The caller's ``X-Request-ID`` when sane, else a new id (128 random
+    bits, 32 hex digits)."""
     for name, value in scope.get("headers", ()):
         if name == _HEADER:
             text = str(value.decode("latin-1")).strip()
             if _SANE_ID.fullmatch(text):
                 return text
             break
-    return uuid.uuid4().hex
+    return os.urandom(16).hex()
 
 
 class RequestObserver:
