@@ -9,13 +9,17 @@ per server, in short blocks of the same carts that take turns (the order
 rotating each block), so a burst of the shared machine's load falls on
 every variant alike. Figures: each variant's p50 over all its requests, the
 median of the per-block p50 ratios, and each server's CPU time per request
-(from ``/proc``: what the other processes on the machine move least).
+(from ``/proc``). Then the same calls in one process, to an app with
+metrics and one without (access log off in both) through httpx's ASGI
+transport, alternating blocks: the CPU time per request without uvicorn,
+the network or the scheduler between processes.
 Protocol: ``docs/benchmarks.md``; figures: ``docs/service.md``.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import os
 import statistics
@@ -34,7 +38,7 @@ from tierflow.benchmarks.fleet_bench import API_KEY, prepare_store
 from tierflow.benchmarks.fleet_clients import Cart, body, run_fast
 from tierflow.benchmarks.online_bench import checkouts
 from tierflow.benchmarks.service_load import HOST, RawClient
-from tierflow.data.network import load_network
+from tierflow.data.network import Network, load_network
 from tierflow.data.sample_network import sample_network_dir
 from tierflow.service.server import free_port
 
@@ -153,7 +157,62 @@ def measure(
         miscounted = _check_counts(metrics_url, blocks * block + warm)
     if scraper.failures:
         raise RuntimeError(f"{scraper.failures} scrapes of /metrics failed")
-    return _figures(runs, cpu, blocks * block + warm, scraper, miscounted, scrape_s)
+    result = _figures(runs, cpu, blocks * block + warm, scraper, miscounted, scrape_s)
+    result["in_process"] = in_process(out, network, pool, blocks, block, warm)
+    return result
+
+
+def in_process(
+    out: Path, network: Network, pool: list[Cart], blocks: int, block: int, warm: int
+) -> dict[str, Any]:
+    """CPU microseconds per ``POST /v1/options`` of an app with metrics and
+    one without, in this process (ASGI calls, alternating blocks)."""
+    from tierflow.orchestration.checkout.router import OnlineRouter
+    from tierflow.service.app import create_app
+
+    with ExitStack() as stack:
+        apps = {}
+        for name, on in (("metrics", True), ("no_metrics", False)):
+            state = out / f"in-process-{name}.db"
+            for old in out.glob(f"in-process-{name}.db*"):
+                old.unlink()
+            prepare_store(str(state), network)
+            router = stack.enter_context(OnlineRouter.open(network, state))
+            apps[name] = create_app(
+                router, api_key=API_KEY, metrics=on, access_log=False
+            )
+        cpu = asyncio.run(_asgi_blocks(apps, pool, blocks, block, warm))
+    us = {name: 1e6 * s / (blocks * block) for name, s in cpu.items()}
+    return {
+        "cpu_us_per_request": us,
+        "overhead": us["metrics"] / us["no_metrics"] - 1.0,
+    }
+
+
+async def _asgi_blocks(
+    apps: dict[str, Any], pool: list[Cart], blocks: int, block: int, warm: int
+) -> dict[str, float]:
+    clients = {
+        name: httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://app")
+        for name, app in apps.items()
+    }  # fmt: skip
+    cpu = dict.fromkeys(apps, 0.0)
+    for client in clients.values():
+        for cart in pool[:warm]:
+            (await client.post("/v1/options", json=body(cart))).raise_for_status()
+    names = list(apps)
+    for b in range(blocks):
+        carts = pool[warm + b * block : warm + (b + 1) * block]
+        for name in names if b % 2 == 0 else names[::-1]:
+            t = time.process_time()
+            for cart in carts:
+                (
+                    await clients[name].post("/v1/options", json=body(cart))
+                ).raise_for_status()
+            cpu[name] += time.process_time() - t
+    for client in clients.values():
+        await client.aclose()
+    return cpu
 
 
 async def _interleaved(
@@ -259,6 +318,11 @@ def summary(r: dict[str, Any]) -> str:
         f"{pct['overhead_access_log']} ({pct['overhead_access_log_paired']}), "
         f"CPU {pct['cpu_overhead_access_log']}. Options counted on /metrics vs "
         f"sent: off by {r['options_miscounted']}.",
+        "",
+        "In one process (ASGI calls, no access log): "
+        + ", ".join(f"{n} {v:.0f} µs CPU per request"
+                    for n, v in r["in_process"]["cpu_us_per_request"].items())
+        + f", metrics {100 * r['in_process']['overhead']:+.1f} %.",
     ])  # fmt: skip
 
 
