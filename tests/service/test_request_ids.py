@@ -13,8 +13,16 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.service_fixtures import TEE_TO_CHICAGO, live_server
+from tests.service_fixtures import (
+    API_KEY,
+    MONDAY_10,
+    TEE_TO_CHICAGO,
+    live_server,
+    tiny_router,
+)
 from tierflow.data.logging_setup import configure_logging
+from tierflow.service.app import create_app
+from tierflow.service.server import log_settings, serve_in_thread
 
 
 @pytest.fixture
@@ -42,8 +50,12 @@ def test_a_500_and_every_line_it_logs_carry_the_id(
     log_setup: None,
 ) -> None:
     configure_logging("info", "json")
+    router = tiny_router(tmp_path)
+    app = create_app(router, api_key=API_KEY, clock=lambda: MONDAY_10)
     with (
-        live_server(tmp_path) as (server, router),
+        router,
+        # uvicorn's records through tierflow's handler, as `tierflow serve` has it
+        serve_in_thread(app, **log_settings()) as server,
         httpx.Client(base_url=server.url, timeout=10) as client,
     ):
 
@@ -71,12 +83,14 @@ def test_a_500_and_every_line_it_logs_carry_the_id(
         ("tierflow.orchestration", "warning"),
         ("tierflow.service", "error"),  # internal error <incident> on POST ...
         ("tierflow.access", "info"),
+        ("uvicorn.error", "error"),  # Exception in ASGI application
     ]
     assert mine[1]["message"].startswith("internal error ")
     assert mine[2]["status"] == 500 and mine[2]["path"] == "/v1/options"
+    assert "RuntimeError: boom" in mine[3]["exc_info"]
     others = [x for x in records if x.get("request_id") == made]
     assert [x["logger"] for x in others] == ["tierflow.access"]
-    # lines of no request carry no id
+    # every tierflow line here was written while serving one of the two
     assert all("request_id" in x for x in records if x["logger"].startswith("tierflow"))
 
 
