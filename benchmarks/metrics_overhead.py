@@ -84,8 +84,9 @@ class Scraper:
 @contextmanager
 def serve(
     network_dir: Path, state: Path, log: Path, flags: tuple[str, ...]
-) -> Iterator[tuple[int, int]]:
-    """``tierflow serve`` (one process) on a free loopback port: (port, pid)."""
+) -> Iterator[tuple[int, subprocess.Popen[bytes]]]:
+    """``tierflow serve`` (one process) starting on a free loopback port:
+    (port, process); :func:`wait_up` waits until it answers."""
     port = free_port(HOST)
     tierflow = str(Path(sys.executable).with_name("tierflow"))
     command = [tierflow, "serve", "--host", HOST, "--port", str(port),
@@ -95,12 +96,7 @@ def serve(
     with open(log, "wb") as out:
         proc = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=env)
     try:
-        deadline = time.monotonic() + 120
-        while not _up(port):
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"tierflow serve did not start: see {log}")
-            time.sleep(0.2)
-        yield port, proc.pid
+        yield port, proc
     finally:
         proc.terminate()
         try:
@@ -108,6 +104,15 @@ def serve(
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait(10)
+
+
+def wait_up(port: int, proc: subprocess.Popen[bytes], timeout_s: float = 180) -> None:
+    """Return once the server answers ``/healthz``."""
+    deadline = time.monotonic() + timeout_s
+    while not _up(port):
+        if proc.poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError(f"tierflow serve on port {port} did not start")
+        time.sleep(0.2)
 
 
 def _up(port: int) -> bool:
@@ -141,13 +146,18 @@ def measure(
     pool = [(c, cart, d) for c, cart, d, _ in checkouts(network, 20_000, seed)]
     with ExitStack() as stack:
         servers: dict[str, tuple[int, int]] = {}
-        for name, flags in VARIANTS.items():
+        starting: list[tuple[int, subprocess.Popen[bytes]]] = []
+        for name, flags in VARIANTS.items():  # started together
             state = out / f"overhead-{name}.db"
             for old in out.glob(f"overhead-{name}.db*"):
                 old.unlink()
             prepare_store(str(state), network)
             log = out / f"overhead-{name}.log"
-            servers[name] = stack.enter_context(serve(folder, state, log, flags))
+            port, proc = stack.enter_context(serve(folder, state, log, flags))
+            servers[name] = (port, proc.pid)
+            starting.append((port, proc))
+        for port, proc in starting:
+            wait_up(port, proc)
         ports = {name: port for name, (port, _) in servers.items()}
         cpu0 = {name: cpu_s(pid) for name, (_, pid) in servers.items()}
         metrics_url = f"http://{HOST}:{ports['metrics']}"
