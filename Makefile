@@ -131,11 +131,13 @@ bench-cltv-cv: $(DEV_STAMP)
 clean:
 	rm -rf $(OUT) .pytest_cache .mypy_cache .ruff_cache
 
+## bench-allocation: 10 generated days (each with its 14-day history) at loose
+## and tight capacity, the forecast-error sweep, and the 100k-order day.
 bench-allocation: $(DEV_STAMP)
-	$(BIN)/tierflow bench allocation --orders 5000 --seed 1 --utilization loose \
-	  --engines cpsat,highs,greedy --time-limit 2 --out $(OUT)/bench-allocation/loose
-	$(BIN)/tierflow bench allocation --orders 5000 --seed 1 --utilization tight \
-	  --engines cpsat,highs,greedy --time-limit 2 --out $(OUT)/bench-allocation/tight
+	$(BIN)/tierflow bench allocation --days 10 --orders 3000 --seed 1 \
+	  --engines cpsat --time-limit 2 --hindsight-time-limit 60 \
+	  --forecast history --forecast perfect --forecast-sweep 0.5,0.7,1,1.4,2 \
+	  --out $(OUT)/bench-allocation/days
 	$(BIN)/python -m tierflow.benchmarks.allocation_scale --orders 100000 --repeat 3 \
 	  --out $(OUT)/bench-allocation/scale
 

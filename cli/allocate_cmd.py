@@ -10,6 +10,7 @@ from typing import Any
 
 import click
 
+from tierflow.capacity.demand_forecast import DemandForecast
 from tierflow.capacity.events import CapacityEvent, parse_event_lines
 from tierflow.cli.config import tier_policy
 from tierflow.cli.network_cmd import open_network
@@ -68,6 +69,7 @@ class AllocateRequest:
     capacity_scale: float
     release_minutes: float
     expected_orders: int | None
+    history_path: Path | None
     backend: str
     scheduler: str | None
     n_jobs: int
@@ -162,10 +164,20 @@ class AllocateRequest:
     "(until then a capacity event may reroute it).",
 )
 @option(
+    "--history",
+    "history_path",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="Orders of earlier days (orders.csv columns): the bid prices' "
+    "demand forecast learns volume by hour and the order mix from them "
+    "(default: from today's orders as they arrive).",
+)
+@option(
     "--expected-orders",
     type=click.IntRange(min=1),
     default=None,
-    help="Expected orders today, for bid prices (default: the file's).",
+    help="What-if override of today's order count in the bid-price "
+    "forecast (default: the forecast's own).",
 )
 @option(
     "--backend",
@@ -207,6 +219,7 @@ def run_allocate(request: AllocateRequest) -> dict[str, Any]:
     """Allocate the day, write the outputs; returns ``summary.json``'s content."""
     net = open_network(request.network_dir)
     orders = read_orders(request.orders_path, net)
+    forecast = _forecast(request.history_path, net)
     events = _read_events(request.events_path, net)
     request.out_dir.mkdir(parents=True, exist_ok=True)
     store = open_store(request.state_path or request.out_dir / "state.db")
@@ -221,6 +234,7 @@ def run_allocate(request: AllocateRequest) -> dict[str, Any]:
         events_path=request.events_path,
         cltv_path=request.cltv_path,
         capacity_scale=request.capacity_scale,
+        history_path=request.history_path,
     )
     sink = StoreSink(
         store, run_id, params, journal=request.out_dir / "allocations.partial.csv"
@@ -250,6 +264,7 @@ def run_allocate(request: AllocateRequest) -> dict[str, Any]:
             sink=sink,
             on_batch=step,
             publish_bid_prices=sink.publisher(net.node_ids),
+            forecast=forecast,
         )
         outcome = _run(allocator, request)
     sink.finish()
@@ -258,7 +273,26 @@ def run_allocate(request: AllocateRequest) -> dict[str, Any]:
     summary["resumed_batches"] = resumed
     write_outputs(outcome, summary, request.out_dir)
     store.close()
+    _warn_repricing(outcome)
     return summary
+
+
+def _warn_repricing(outcome: AllocationOutcome) -> None:
+    """One stderr line when the independent re-pricing disagrees."""
+    if outcome.repriced is not None and outcome.repriced.problems:
+        shown = "; ".join(outcome.repriced.problems[:3])
+        click.echo(
+            f"warning: re-pricing found {len(outcome.repriced.problems)} "
+            f"problem(s): {shown}",
+            err=True,
+        )
+
+
+def _forecast(path: Path | None, net: Network) -> DemandForecast | None:
+    """The demand forecast learned from ``--history`` (``None`` without one)."""
+    if path is None:
+        return None
+    return DemandForecast.from_history(read_orders(path, net), net)
 
 
 def _read_events(path: Path | None, net: Network) -> list[CapacityEvent]:
@@ -272,7 +306,9 @@ def _screen(summary: dict[str, Any], out_dir: Path) -> str:
     return (
         f"{summary['n_orders']} orders: {summary['n_allocated']} allocated, "
         f"{summary['n_deferred']} deferred, {summary['n_unfillable']} unfillable; "
-        f"total cost {summary['total_cost']:,.2f}; rerouted {summary['rerouted']}; "
+        f"total cost {summary['total_cost']:,.2f} "
+        f"(re-priced {summary['repriced_total_cost']:,.2f}); "
+        f"rerouted {summary['rerouted']}; "
         f"p95 batch solve {summary['batch_solve_p95_s']:.3f}s; wrote "
         f"{out_dir / 'allocations.csv'} and {out_dir / 'summary.json'}"
     )

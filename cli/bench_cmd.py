@@ -12,6 +12,8 @@ from tierflow.benchmarks.allocation_bench import run_allocation_bench
 from tierflow.benchmarks.allocation_bench import (
     write_reports as write_allocation_reports,
 )
+from tierflow.benchmarks.allocation_days import RunConfig
+from tierflow.benchmarks.allocation_days_report import run_and_report
 from tierflow.benchmarks.gap_bench import GAP_DATA, GapRun, run_gap_bench, write_reports
 from tierflow.cli.network_cmd import open_network
 from tierflow.cli.options import (
@@ -30,6 +32,7 @@ from tierflow.cli.options import (
 )
 from tierflow.cli.progress import progress_bar, progress_stage
 from tierflow.data.errors import InputError
+from tierflow.data.network import Network
 from tierflow.data.orlib_gap import BestKnown, read_best_known
 from tierflow.formulations.gap import GapInstance, load_gap_file
 
@@ -141,6 +144,9 @@ def bench_gap(
         "tierflow bench allocation --orders 5000 --utilization loose --out out/loose",
         "tierflow bench allocation --orders 5000 --utilization tight "
         "--engines cpsat,greedy --time-limit 2 --json",
+        "tierflow bench allocation --days 10 --seed 1 --engines cpsat "
+        "--forecast history --forecast perfect --forecast-sweep 0.5,1,2 "
+        "--out out/days",
     ),
 )
 @network_option
@@ -148,42 +154,79 @@ def bench_gap(
     "--orders",
     "n_orders",
     type=click.IntRange(min=1),
-    default=5000,
-    show_default=True,
-    help="Orders in the generated day.",
+    default=None,
+    help="Orders in the generated day (with --days: the history's mean per "
+    "day)  [default: 5000; with --days 3000]",
 )
 @seed_option(0)
 @option(
     "--utilization",
     type=click.Choice(["loose", "tight"]),
-    default="loose",
-    show_default=True,
-    help="loose: workload = 70 % of capacity; tight: 95 % and a demand spike.",
+    default=None,
+    help="loose: workload = 70 % of capacity; tight: 95 % and a demand spike  "
+    "[default: loose; with --days both]",
 )
 @engines_option(
     "cpsat,highs,greedy",
-    "Micro-batch engines (each run with and without bid prices).",
+    "Micro-batch engines (each run with and without bid prices); with --days "
+    "the first is the engine of every policy.",
 )
 @time_limit_option(2.0, "Seconds per batch solve.")
 @hindsight_time_limit_option(60.0)
+@option(
+    "--days",
+    "n_days",
+    type=click.IntRange(min=1),
+    default=None,
+    help="N generated days, each with its own 14-day history, reported as a "
+    "distribution (median, p90, worst) instead of one day.",
+)
+@option(
+    "--forecast",
+    "forecasts",
+    type=click.Choice(["history", "perfect"]),
+    multiple=True,
+    default=("history", "perfect"),
+    show_default=True,
+    help="With --days: 'history' is the default policy (forecast from the "
+    "history only); 'perfect' adds the foresight reference row. Repeatable.",
+)
+@option(
+    "--forecast-sweep",
+    "sweep",
+    default="",
+    metavar="SCALES",
+    help="With --days: also run day 0 tight with history means at these "
+    "multiples of the true volume, e.g. 0.5,0.7,1,1.4,2.",
+)
 @out_folder_option(
     Path("out/bench-allocation"), help="Folder for the results and plots."
 )
 @json_option("Print summary.json and every policy's row as JSON.")
 def bench_allocation(
     network_dir: Path | None,
-    n_orders: int,
+    n_orders: int | None,
     seed: int,
-    utilization: str,
+    utilization: str | None,
     engines: str,
     time_limit: float,
     hindsight_time_limit: float,
+    n_days: int | None,
+    forecasts: tuple[str, ...],
+    sweep: str,
     out: Path,
     as_json: bool,
 ) -> None:
-    """Allocation policies on one generated day against the hindsight LP bound."""
+    """Allocation policies against the hindsight LP bound: one generated day,
+    or (--days N) N days as a distribution."""
     names = parse_engines(engines)
     net = open_network(network_dir)
+    if n_days is not None:
+        _bench_days(
+            net, n_days, seed, n_orders, utilization, names[0], time_limit,
+            hindsight_time_limit, forecasts, sweep, out, as_json,
+        )  # fmt: skip
+        return
     out.mkdir(parents=True, exist_ok=True)
     steps = [
         "hindsight",
@@ -194,9 +237,9 @@ def bench_allocation(
     with progress_bar("bench allocation", len(steps), show_item=True) as bar:
         runs, extra = run_allocation_bench(
             net,
-            n_orders=n_orders,
+            n_orders=n_orders or 5000,
             seed=seed,
-            utilization=utilization,
+            utilization=utilization or "loose",
             engines=names,
             time_limit_s=time_limit,
             hindsight_time_limit_s=hindsight_time_limit,
@@ -213,6 +256,69 @@ def bench_allocation(
         f"wrote {out / 'results.csv'}, {out / 'summary.md'}, "
         f"{out / 'cost_gap.png'}, {out / 'utilization.png'}"
     )
+
+
+def _bench_days(
+    net: Network,
+    n_days: int,
+    seed: int,
+    n_orders: int | None,
+    utilization: str | None,
+    engine: str,
+    time_limit: float,
+    hindsight_time_limit: float,
+    forecasts: tuple[str, ...],
+    sweep: str,
+    out: Path,
+    as_json: bool,
+) -> None:
+    """``bench allocation --days N``: the many-day benchmark and its reports."""
+    config = RunConfig(
+        engine=engine,
+        time_limit_s=time_limit,
+        hindsight_time_limit_s=hindsight_time_limit,
+        forecast=forecasts,
+    )
+    utilizations = (utilization,) if utilization else ("loose", "tight")
+    scales = parse_scales(sweep)
+    n_steps = n_days * len(utilizations) * (3 + len(set(forecasts)))
+    n_steps += 2 + len(scales) if scales else 0
+    with progress_bar("bench allocation", n_steps, show_item=True) as bar:
+        text = run_and_report(
+            net,
+            n_days=n_days,
+            seed=seed,
+            per_day=n_orders or 3000,
+            config=config,
+            utilizations=utilizations,
+            sweep_scales=scales,
+            out=out,
+            on_step=lambda name: bar.update(1, name),
+        )
+    if as_json:
+        click.echo((out / "summary.json").read_text())
+        return
+    click.echo(text)
+    click.echo(
+        f"wrote {out / 'results.csv'}, {out / 'summary.md'}, "
+        f"{out / 'summary.json'}, {out / 'gap_by_day.png'}"
+    )
+
+
+def parse_scales(text: str) -> tuple[float, ...]:
+    """``0.5,0.7,1`` as positive floats (``--forecast-sweep``)."""
+    scales = []
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        try:
+            value = float(part)
+        except ValueError:
+            value = float("nan")
+        if not value > 0 or value == float("inf"):
+            raise click.BadParameter(
+                f"{part!r} is not a positive number", param_hint="--forecast-sweep"
+            )
+        scales.append(value)
+    return tuple(scales)
 
 
 @bench.command(

@@ -214,6 +214,14 @@ class CLTVModel:
                 field="as_of",
                 value=str(day_to_date(as_of_day).date()),
             )
+        if not any(float(np.sum(w.target)) > 0 for w in windows):
+            raise InputError(
+                "no purchases in any training window (the transactions end on "
+                f"{day_to_date(int(log.day.max())).date()}): nothing to learn "
+                "spend from",
+                field="as_of",
+                value=str(day_to_date(as_of_day).date()),
+            )
         self.windows_ = [(w.cutoff, w.width) for w in windows]
         self.uses_profiles_ = data.profiles is not None
         self.uses_browsing_ = data.browsing is not None

@@ -87,6 +87,18 @@ ALLOCATION_LINE: tuple[AllocationColumn, ...] = (
     AllocationColumn(
         "delivery_date", "text", nullable=True, blank_is_null=True, optional=True
     ),
+    # schema 5: when a waiting line is expected to arrive (shipped the next
+    # ship day by its best option; the delivery date of an allocated line),
+    # and when the line reached its node for the cutoff (UTC, ISO 8601)
+    AllocationColumn(
+        "expected_delivery", "text", nullable=True, blank_is_null=True, optional=True
+    ),
+    AllocationColumn(
+        "released_at", "text", nullable=True, blank_is_null=True, optional=True
+    ),
+    # why the line shipped (or waits) on its own: "" part of a whole order,
+    # "stock" no node held every line, "room" no node had the room for all
+    AllocationColumn("split", "text", default="", optional=True),
     *(
         AllocationColumn(part, "real", nullable=True, optional=True, in_csv=False)
         for part in COST_PARTS
@@ -120,6 +132,9 @@ class AllocationRow(NamedTuple):
     status: str
     reason: str
     delivery_date: str | None
+    expected_delivery: str | None
+    released_at: str | None
+    split: str
     shipping: float | None
     handling: float | None
     penalty: float | None

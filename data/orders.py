@@ -45,6 +45,14 @@ _READ_COLUMNS = (
     Column("tier", required=False, default="", allow_empty=True, choices=TIERS),
     Column("sku"),
     Column("quantity", "int", min=1, max=MAX_LINE_QUANTITY),
+    Column(
+        "promised_date",
+        "date",
+        required=False,
+        allow_empty=True,
+        default=None,
+        window=DATA_WINDOW,
+    ),
 )
 
 
@@ -82,6 +90,9 @@ class Orders(ReadOnlyArrays):
     line_sku_id: tuple[str, ...]
     line_sku: NDArray[np.intp]
     line_qty: NDArray[np.int64]
+    #: Per order, the delivery date promised at checkout (``NaT``: none, the
+    #: tier's promise applies); ``None`` when the file has no such column.
+    promised_date: NDArray[np.datetime64] | None = None
 
     @property
     def n_orders(self) -> int:
@@ -112,8 +123,17 @@ class Orders(ReadOnlyArrays):
                 "tier": np.array(("", *TIERS), dtype=object)[self.tier + 1][o],
                 "sku": np.asarray(self.line_sku_id, dtype=object),
                 "quantity": self.line_qty,
+                **self._promised_column(),
             }
         )
+
+    def _promised_column(self) -> dict[str, NDArray[np.object_]]:
+        """``promised_date`` per line, when the orders carry promises."""
+        if self.promised_date is None:
+            return {}
+        text = np.datetime_as_string(self.promised_date, unit="D").astype(object)
+        text[np.isnat(self.promised_date)] = ""
+        return {"promised_date": text[self.line_order]}
 
 
 def read_orders(path: Path | str, network: Network | None = None) -> Orders:
@@ -149,11 +169,19 @@ def _check_lines(frame: pd.DataFrame, path: Path) -> None:
         _raise_at(path, raw, dup, earlier, "sku", "SKU listed twice in the same order")
     first = frame.groupby("order_id", sort=False).transform("first")
     earlier = _first_of_group(frame, ["order_id"])
-    for column in ("created_at", "customer_id", "dest", "tier"):
-        differs = (frame[column] != first[column]).to_numpy()
+    columns = ["created_at", "customer_id", "dest", "tier"]
+    if "promised_date" in frame.columns:
+        columns.append("promised_date")
+    for column in columns:
+        differs = ~_same(frame[column], first[column])
         if differs.any():
             message = "differs from the order's first line"
             _raise_at(path, raw, differs, earlier, column, message)
+
+
+def _same(a: pd.Series, b: pd.Series) -> NDArray[np.bool_]:
+    """Cells equal, two empty cells counting as equal."""
+    return np.asarray((a == b) | (a.isna() & b.isna()), dtype=np.bool_)
 
 
 def _first_of_group(frame: pd.DataFrame, keys: list[str]) -> NDArray[np.intp]:
@@ -222,7 +250,18 @@ def _grouped_by_order(
         line_sku_id=tuple(str(v) for v in frame["sku"].to_numpy()[perm]),
         line_sku=line_sku[perm],
         line_qty=frame["quantity"].to_numpy(dtype=np.int64)[perm],
+        promised_date=_promised(frame, head),
     )
+
+
+def _promised(
+    frame: pd.DataFrame, head: NDArray[np.intp]
+) -> NDArray[np.datetime64] | None:
+    """Per order, the checkout's promised date (``None`` without the column)."""
+    if "promised_date" not in frame.columns or frame["promised_date"].isna().all():
+        return None
+    dates = pd.to_datetime(frame["promised_date"]).to_numpy(dtype="datetime64[D]")
+    return np.asarray(dates[head], dtype="datetime64[D]")
 
 
 def write_orders(frame: pd.DataFrame, path: Path | str) -> Path:

@@ -23,12 +23,19 @@ from tierflow.formulations.order_pricing import (
 from tierflow.formulations.problem import AssignmentProblem
 from tierflow.formulations.tiers import TierPolicy
 
+#: :attr:`CompiledBatch.split_kind`: a line of an order no node held whole,
+#: and a line of an order no node had the room for.
+SPLIT_STOCK = 1
+SPLIT_ROOM = 2
+
 
 def _by_rule(
     use_relaxed: NDArray[np.bool_], strict: NDArray[Any], relaxed: NDArray[Any]
 ) -> NDArray[Any]:
-    """Per (item, node): the relaxed value on items priced by the relaxed rule."""
-    return np.where(use_relaxed[:, None], relaxed, strict)
+    """Per (item, node): the relaxed value where the pair uses the relaxed rule
+    (``use_relaxed`` per pair, or per item for a whole row)."""
+    mask = use_relaxed if use_relaxed.ndim == 2 else use_relaxed[:, None]
+    return np.where(mask, relaxed, strict)
 
 
 def stock_ok(
@@ -65,11 +72,16 @@ class CompiledBatch:
     skus
         SKU index of each resource column.
     use_relaxed
-        Items priced with the relaxed Platinum rule (no node could be on time).
+        ``(n_items, n_nodes)``: pairs priced with the relaxed guarantee rule —
+        a guaranteed item may ship late from a node only when no node that
+        could keep the guarantee has its stock and room.
     true_cost
         ``(n_items, n_nodes)`` cost without bid prices (what is reported).
     split
         Items that are single lines of a split order (``compile_lines``).
+    split_kind
+        Why each item is a line: 0 a whole order, :data:`SPLIT_STOCK` no node
+        held every line, :data:`SPLIT_ROOM` no node had the room for all.
     """
 
     problem: AssignmentProblem
@@ -81,6 +93,7 @@ class CompiledBatch:
     use_relaxed: NDArray[np.bool_]
     true_cost: NDArray[np.float64]
     split: NDArray[np.bool_]
+    split_kind: NDArray[np.int8]
 
     def service(self) -> NDArray[np.int8]:
         """Service per (item, node) actually used (strict or relaxed)."""
@@ -116,7 +129,73 @@ class _Items:
     defer_cost: NDArray[np.float64]
     priority: NDArray[np.float64] | None
     extra_cost: float = 0.0
-    split: bool = False
+    split: int = 0
+    #: The whole deferral cost (reference included) when the caller knows it,
+    #: e.g. a share of the order's own when its lines are split for room.
+    defer_total: NDArray[np.float64] | None = None
+
+
+def relaxed_pairs(
+    options: OrderOptions,
+    have_stock: NDArray[np.bool_],
+    capacity: NDArray[np.float64],
+) -> NDArray[np.bool_]:
+    """``(n_items, n_nodes)`` pairs priced by the relaxed guarantee rule.
+
+    A guaranteed (Platinum) item ships late from a node only when no node that
+    could deliver it on time has its stock *and* the room for it: then every
+    node with its stock and a fallback service is eligible, late. Waiting a day
+    instead would break the guarantee by more (``docs/allocation.md``).
+    """
+    strict = np.asarray(options.feasible & have_stock, dtype=np.bool_)
+    room = options.workload[:, None] <= capacity[None, :] + 1e-9
+    fallback = np.asarray(~(strict & room).any(axis=1), dtype=np.bool_)
+    relaxed = (options.relaxed_service >= 0) & have_stock & ~strict
+    return np.asarray(fallback[:, None] & relaxed, dtype=np.bool_)
+
+
+def deferral_reference(
+    options: OrderOptions, extra_cost: float = 0.0
+) -> NDArray[np.float64]:
+    """What an item still costs when it waits: it ships the next ship day at
+    about the best cost any node offering its service could do (stock, room
+    and bid prices aside) — its lateness counted at that later delivery — so
+    the same for every policy and for the bound."""
+    total, _ = _deferred_options(options, extra_cost)
+    best = np.min(total, axis=1)
+    return np.asarray(np.where(np.isfinite(best), best, 0.0), dtype=np.float64)
+
+
+def deferral_delivery(options: OrderOptions) -> DateArray:
+    """When a waiting item is expected to arrive: its deferral reference
+    option's delivery (``NaT`` where no node offers its service)."""
+    total, delivery = _deferred_options(options, 0.0)
+    best = np.argmin(total, axis=1)
+    out = delivery[np.arange(best.size), best]
+    return np.where(np.isfinite(total.min(axis=1)), out, np.datetime64("NaT"))
+
+
+def _deferred_options(
+    options: OrderOptions, extra_cost: float
+) -> tuple[NDArray[np.float64], DateArray]:
+    """Per (item, node): cost and delivery of shipping a day later, by the
+    strict service (or the relaxed one where no node can keep the promise)."""
+    strict = np.asarray(options.feasible, dtype=np.bool_)
+    late_only = np.asarray(~strict.any(axis=1), dtype=np.bool_)
+    total = (
+        _by_rule(late_only, options.shipping, options.relaxed_shipping)
+        + options.handling
+        + _by_rule(
+            late_only, options.deferred_penalty, options.relaxed_deferred_penalty
+        )
+        + extra_cost
+    )
+    served = _by_rule(late_only, strict, options.relaxed_service >= 0)
+    total = np.where(np.asarray(served, dtype=bool), total, np.inf)
+    delivery = _by_rule(
+        late_only, options.deferred_delivery, options.relaxed_deferred_delivery
+    )
+    return np.asarray(total, dtype=np.float64), delivery
 
 
 def _compile(
@@ -130,12 +209,8 @@ def _compile(
 ) -> CompiledBatch:
     """Shared tail of :func:`compile_orders` and :func:`compile_lines`."""
     options = items.options
-    strict = np.asarray(options.feasible & items.have_stock, dtype=bool)
-    relaxed_ok = np.asarray(
-        (options.relaxed_service >= 0) & items.have_stock, dtype=bool
-    )
-    use_relaxed = np.asarray(~strict.any(axis=1) & relaxed_ok.any(axis=1), dtype=bool)
-    eligible = _by_rule(use_relaxed, strict, relaxed_ok)
+    use_relaxed = relaxed_pairs(options, items.have_stock, capacity)
+    eligible = (options.feasible & items.have_stock) | use_relaxed
     total = (
         _by_rule(use_relaxed, options.shipping, options.relaxed_shipping)
         + options.handling
@@ -143,13 +218,11 @@ def _compile(
         + items.extra_cost
     )
     true_cost = np.where(eligible, total, np.inf)
-    # Waiting a day still ships the order (tomorrow, at about the best cost any
-    # node offering its service could do, stock and capacity aside), so
-    # deferral costs that plus the tier/CLTV delay penalty. Judged without
-    # today's stock it is the same for every policy and for the bound.
-    served = _by_rule(use_relaxed, options.feasible, options.relaxed_service >= 0)
-    best = np.min(np.where(np.asarray(served, dtype=bool), total, np.inf), axis=1)
-    reference = np.where(np.isfinite(best), best, 0.0)
+    defer_cost = (
+        deferral_reference(options, items.extra_cost) + items.defer_cost
+        if items.defer_total is None
+        else items.defer_total
+    )
     cost = true_cost
     if bid_price is not None:
         cost = cost + bid_price[None, :] * options.workload[:, None]
@@ -161,7 +234,7 @@ def _compile(
         eligible=eligible,
         use=use,
         stock=np.maximum(stock[:, skus], 0).astype(np.float64),
-        defer_cost=reference + items.defer_cost,
+        defer_cost=defer_cost,
         priority=items.priority,
         name=name,
     )
@@ -174,7 +247,8 @@ def _compile(
         skus=skus.astype(np.intp),
         use_relaxed=use_relaxed,
         true_cost=true_cost,
-        split=np.full(items.order.size, items.split, dtype=bool),
+        split=np.full(items.order.size, items.split > 0, dtype=bool),
+        split_kind=np.full(items.order.size, items.split, dtype=np.int8),
     )
 
 
@@ -247,34 +321,40 @@ def compile_lines(
     release: NDArray[np.datetime64] | None = None,
     bid_price: NDArray[np.float64] | None = None,
     name: str = "split",
+    defer_total: NDArray[np.float64] | None = None,
 ) -> CompiledBatch:
-    """Order *lines* as items, for orders no single node can fill.
+    """Order *lines* as items, for orders no single node can fill (stock) or
+    none has the room for whole.
 
     Each line ships on its own (billed weight of the line, handling of its
-    units) and pays ``split_shipment_cost``; deferral of a line costs its
-    order's deferral penalty.
+    units) and pays ``split_shipment_cost``. A line that waits costs its own
+    reference plus its share (by units) of the order's delay penalty, so
+    all lines waiting cost the penalty once; ``defer_total`` replaces that
+    with a given deferral cost per line (e.g. its share of the whole order's).
     """
     lines = np.asarray(lines, dtype=np.intp)
     owner = orders.line_order[lines].astype(np.intp)
     sku, qty = orders.line_sku[lines], orders.line_qty[lines].astype(np.float64)
     spend = np.asarray(predicted_spend, dtype=np.float64)
     items = _Items(
-        options=_line_options(network, orders, lines, policy, release=release),
+        options=line_options(network, orders, lines, policy, release=release),
         order=owner,
         lines=lines,
         line_start=np.arange(lines.size + 1, dtype=np.intp),
         have_stock=qty[:, None] <= stock[:, sku].T,
-        defer_cost=policy.defer_cost(orders.tier[owner], spend),
+        defer_cost=policy.defer_cost(orders.tier[owner], spend)
+        * unit_share(orders, lines),
         priority=spend,
         extra_cost=policy.split_shipment_cost,
-        split=True,
+        split=SPLIT_ROOM if defer_total is not None else SPLIT_STOCK,
+        defer_total=defer_total,
     )
     return _compile(
         items, orders, capacity=capacity, stock=stock, bid_price=bid_price, name=name
     )
 
 
-def _line_options(
+def line_options(
     network: Network,
     orders: Orders,
     lines: NDArray[np.intp],
@@ -295,6 +375,14 @@ def _line_options(
         workload=network.sku_complexity[sku] * qty,
         handling=qty[:, None] * network.handling_cost[None, :],
     )
+
+
+def unit_share(orders: Orders, lines: NDArray[np.intp]) -> NDArray[np.float64]:
+    """Each line's share of its order's units (the lines of an order sum to 1)."""
+    qty = orders.line_qty.astype(np.float64)
+    per_order = np.add.reduceat(qty, orders.line_start[:-1]) if qty.size else qty
+    owner = orders.line_order[lines]
+    return np.asarray(qty[lines] / np.maximum(per_order[owner], 1.0), np.float64)
 
 
 def concat_batches(first: CompiledBatch, second: CompiledBatch) -> CompiledBatch:
@@ -355,4 +443,5 @@ def concat_batches(first: CompiledBatch, second: CompiledBatch) -> CompiledBatch
         use_relaxed=np.concatenate([first.use_relaxed, second.use_relaxed]),
         true_cost=np.vstack([first.true_cost, second.true_cost]),
         split=np.concatenate([first.split, second.split]),
+        split_kind=np.concatenate([first.split_kind, second.split_kind]),
     )

@@ -69,6 +69,8 @@ class OrderOptions:
     """
 
     orders: NDArray[np.intp]
+    #: When each item reaches a node (UTC): what its cutoffs were judged at.
+    release: NDArray[np.datetime64]
     promised: DateArray
     units: NDArray[np.float64]
     workload: NDArray[np.float64]
@@ -83,6 +85,12 @@ class OrderOptions:
     relaxed_delivery: DateArray
     relaxed_shipping: NDArray[np.float64]
     relaxed_penalty: NDArray[np.float64]
+    #: The same service shipped one ship day later (the order waits a day):
+    #: its delivery and lateness penalty, strict and relaxed.
+    deferred_delivery: DateArray
+    deferred_penalty: NDArray[np.float64]
+    relaxed_deferred_delivery: DateArray
+    relaxed_deferred_penalty: NDArray[np.float64]
 
     @property
     def feasible(self) -> NDArray[np.bool_]:
@@ -100,13 +108,24 @@ class OrderOptions:
 def promised_dates(
     network: Network, orders: Orders, idx: NDArray[np.intp], policy: TierPolicy
 ) -> DateArray:
-    """Promised delivery date of each order: local order date + promise days."""
+    """Promised delivery date of each order: the date promised at checkout
+    where the order carries one, else its local order date + its tier's
+    promise days."""
     created = orders.created_at[idx].astype("datetime64[s]")
     tz = network.dest_tz[orders.dest[idx]]
     dates, _ = local_clock(created, network.dest_timezones)
     local_date = dates[np.arange(idx.size), tz]
     days = policy.table("promise_days")[policy.tier_index(orders.tier[idx])]
-    return network.calendar.delivery_dates(local_date, days.astype(np.int64))
+    by_tier = network.calendar.delivery_dates(local_date, days.astype(np.int64))
+    explicit = checkout_promised(orders, idx)
+    return np.where(np.isnat(explicit), by_tier, explicit)
+
+
+def checkout_promised(orders: Orders, idx: NDArray[np.intp]) -> DateArray:
+    """Per order of ``idx``, the date promised at checkout (``NaT``: none)."""
+    if orders.promised_date is None:
+        return np.full(idx.size, np.datetime64("NaT"), dtype="datetime64[D]")
+    return np.asarray(orders.promised_date[idx], dtype="datetime64[D]")
 
 
 def order_totals(
@@ -150,13 +169,25 @@ class _TierRules:
     guaranteed: NDArray[np.bool_]
 
     @classmethod
-    def of(cls, policy: TierPolicy, tier: NDArray[np.int8]) -> _TierRules:
+    def of(
+        cls,
+        policy: TierPolicy,
+        tier: NDArray[np.int8],
+        *,
+        promised: NDArray[np.bool_] | None = None,
+    ) -> _TierRules:
+        """Rules per order; ``promised`` orders carry a checkout promise,
+        guaranteed like Platinum's (late only where no node can keep it)."""
         tiers = policy.tier_index(tier)
-        guaranteed = [policy.rule(t).guaranteed for t in range(len(TIERS))]
+        guaranteed = np.array([policy.rule(t).guaranteed for t in range(len(TIERS))])[
+            tiers
+        ]
+        if promised is not None:
+            guaranteed = guaranteed | promised
         return cls(
             allowed=policy.service_table()[tiers],  # (n, S)
             late_rate=policy.table("late_per_day")[tiers],
-            guaranteed=np.array(guaranteed)[tiers],
+            guaranteed=guaranteed,
         )
 
     def __getitem__(self, rows: slice) -> _TierRules:
@@ -176,6 +207,10 @@ _PER_NODE = (
     ("relaxed_delivery", "datetime64[D]"),
     ("relaxed_shipping", np.float64),
     ("relaxed_penalty", np.float64),
+    ("deferred_delivery", "datetime64[D]"),
+    ("deferred_penalty", np.float64),
+    ("relaxed_deferred_delivery", "datetime64[D]"),
+    ("relaxed_deferred_penalty", np.float64),
 )
 
 
@@ -205,7 +240,9 @@ def price_orders(
         kg = np.asarray(billed_kg, dtype=np.float64)
     when = orders.created_at[idx] if release is None else np.asarray(release)
     promised = promised_dates(network, orders, idx, policy)
-    rules = _TierRules.of(policy, orders.tier[idx])
+    # a promise made at checkout is kept like a guarantee where it can be
+    kept = ~np.isnat(checkout_promised(orders, idx))
+    rules = _TierRules.of(policy, orders.tier[idx], promised=kept)
     n = idx.size
     out = {
         name: np.empty((n, network.n_nodes), dtype=dtype) for name, dtype in _PER_NODE
@@ -214,11 +251,19 @@ def price_orders(
         b = slice(lo, min(lo + BLOCK, n))
         block = _Block(when[b], orders.dest[idx[b]], promised[b], kg[b, None], rules[b])
         _price_block(network, block, {name: arr[b] for name, arr in out.items()})
-    for name in ("shipping", "penalty", "relaxed_shipping", "relaxed_penalty"):
+    for name in (
+        "shipping",
+        "penalty",
+        "relaxed_shipping",
+        "relaxed_penalty",
+        "deferred_penalty",
+        "relaxed_deferred_penalty",
+    ):
         service = out["relaxed_service" if name.startswith("relaxed") else "service"]
         out[name] = np.where(service >= 0, out[name], np.nan)
     return OrderOptions(
         orders=idx,
+        release=np.asarray(when, dtype="datetime64[s]"),
         promised=promised,
         units=units,
         workload=work,
@@ -275,24 +320,33 @@ def _price_block(
 
 @dataclass(frozen=True, slots=True)
 class _ServicePrice:
-    """One service from every node: delivery, days late, price, penalty, total."""
+    """One service from every node: delivery, days late, price, penalty, total,
+    and the delivery and penalty when shipped one ship day later."""
 
     delivery: DateArray
     late: NDArray[np.int64]
     price: NDArray[np.float64]
     penalty: NDArray[np.float64]
     total: NDArray[np.float64]
+    deferred_delivery: DateArray
+    deferred_penalty: NDArray[np.float64]
 
 
 def _price_service(
     network: Network, s: int, ship: DateArray, zone: NDArray[np.int8], block: _Block
 ) -> _ServicePrice:
     calendar = network.calendar
-    deliver = calendar.delivery_dates(ship, network.rates.transit(s, zone), s)
+    transit = network.rates.transit(s, zone)
+    deliver = calendar.delivery_dates(ship, transit, s)
     late = calendar.days_late(block.promised[:, None], deliver)
     price = network.rates.price(s, zone, block.kg)
-    penalty = late * block.rules.late_rate[:, None]
-    return _ServicePrice(deliver, late, price, penalty, price + penalty)
+    rate = block.rules.late_rate[:, None]
+    penalty = late * rate
+    later = calendar.delivery_dates(calendar.ship_days.offset(ship, 1), transit, s)
+    later_penalty = calendar.days_late(block.promised[:, None], later) * rate
+    return _ServicePrice(
+        deliver, late, price, penalty, price + penalty, later, later_penalty
+    )
 
 
 def _keep_cheaper(
@@ -310,3 +364,5 @@ def _keep_cheaper(
     out[prefix + "delivery"][better] = priced.delivery[better]
     out[prefix + "shipping"][better] = priced.price[better]
     out[prefix + "penalty"][better] = priced.penalty[better]
+    out[prefix + "deferred_delivery"][better] = priced.deferred_delivery[better]
+    out[prefix + "deferred_penalty"][better] = priced.deferred_penalty[better]

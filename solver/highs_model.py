@@ -10,6 +10,7 @@ from typing import Any
 import highspy
 import numpy as np
 import scipy.sparse as sp
+from numpy.typing import NDArray
 
 from tierflow.solver.matrix import MatrixModel
 
@@ -51,6 +52,33 @@ def new_highs(
     return h
 
 
+def highs_lp(
+    c: NDArray[np.float64],
+    matrix: Any,
+    row_lower: NDArray[np.float64],
+    row_upper: NDArray[np.float64],
+    col_upper: NDArray[np.float64],
+) -> Any:
+    """A column-wise ``HighsLp`` from arrays (``x >= 0``; infinite bounds as
+    HiGHS's infinity), built straight from the sparse matrix."""
+    lp = highspy.HighsLp()
+    inf = highspy.kHighsInf
+    n_cols = int(matrix.shape[1])
+    lp.num_col_ = n_cols
+    lp.num_row_ = int(matrix.shape[0])
+    lp.col_cost_ = c
+    lp.col_lower_ = np.zeros(n_cols)
+    lp.col_upper_ = np.where(np.isinf(col_upper), inf, col_upper)
+    lp.row_lower_ = np.where(np.isinf(row_lower), -inf, row_lower)
+    lp.row_upper_ = np.where(np.isinf(row_upper), inf, row_upper)
+    csc = sp.csc_matrix(matrix)
+    lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
+    lp.a_matrix_.start_ = csc.indptr
+    lp.a_matrix_.index_ = csc.indices
+    lp.a_matrix_.value_ = csc.data
+    return lp
+
+
 def pass_model(h: Any, model: MatrixModel, *, integer: bool) -> None:
     """Load ``model`` into ``h`` column-wise, straight from the arrays.
 
@@ -58,20 +86,8 @@ def pass_model(h: Any, model: MatrixModel, *, integer: bool) -> None:
     implied by the assignment rows, and leaving it out keeps the duals unique
     (a column at an explicit bound would let item duals float).
     """
-    lp = highspy.HighsLp()
-    inf = highspy.kHighsInf
-    lp.num_col_ = model.n_cols
-    lp.num_row_ = int(model.matrix.shape[0])
-    lp.col_cost_ = model.c
-    lp.col_lower_ = np.zeros(model.n_cols)
-    lp.col_upper_ = model.col_upper if integer else np.full(model.n_cols, inf)
-    lp.row_lower_ = np.where(np.isinf(model.row_lower), -inf, model.row_lower)
-    lp.row_upper_ = np.where(np.isinf(model.row_upper), inf, model.row_upper)
-    csc = sp.csc_matrix(model.matrix)
-    lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
-    lp.a_matrix_.start_ = csc.indptr
-    lp.a_matrix_.index_ = csc.indices
-    lp.a_matrix_.value_ = csc.data
+    upper = model.col_upper if integer else np.full(model.n_cols, np.inf)
+    lp = highs_lp(model.c, model.matrix, model.row_lower, model.row_upper, upper)
     if integer:
         lp.integrality_ = [highspy.HighsVarType.kInteger] * model.n_cols
     h.passModel(lp)

@@ -254,3 +254,17 @@ def heuristic_result(
     return solution_result(
         engine, problem, assignment, Status.FEASIBLE, runtime_s, reasons=reasons
     )
+
+
+def subset_result(result: SolveResult, keep: NDArray[np.integer[Any]]) -> SolveResult:
+    """``result`` restricted to the items ``keep`` (in that order), as for
+    :meth:`AssignmentProblem.subset`; the objective is no longer the sum
+    over the kept items, so it is recomputed by callers that need it."""
+    keep = np.asarray(keep, dtype=np.intp)
+    position = {int(k): i for i, k in enumerate(keep.tolist())}
+    reasons = {
+        position[i]: why for i, why in result.unassigned_reason.items() if i in position
+    }
+    return dataclasses.replace(
+        result, assignment=result.assignment[keep], unassigned_reason=reasons
+    )

@@ -99,6 +99,32 @@ def run_sql(location: Path | str, *statements: str) -> list[tuple[object, ...]]:
     return rows
 
 
+#: What each migration after the first built, undone (newest last), so a test
+#: can roll a store back to an older version and watch it upgrade again.
+UNDO_MIGRATION: dict[int, tuple[str, ...]] = {
+    3: (
+        "DROP TABLE bid_prices",
+        "DROP TABLE checkouts",
+        "DROP TABLE online_orders",
+        "DROP INDEX inventory_by_sku",
+    ),
+    4: ("DROP TABLE upgrades",),
+    5: (
+        "ALTER TABLE allocations DROP COLUMN expected_delivery",
+        "ALTER TABLE allocations DROP COLUMN released_at",
+        "ALTER TABLE allocations DROP COLUMN split",
+    ),
+    6: ("DROP TABLE quotes",),
+}
+
+
+def downgrade_store(location: Path | str, version: int) -> None:
+    """Undo every migration after ``version`` and record ``version``."""
+    newer = sorted((v for v in UNDO_MIGRATION if v > version), reverse=True)
+    run_sql(location, *(sql for v in newer for sql in UNDO_MIGRATION[v]))
+    set_schema_version(location, version)
+
+
 def set_schema_version(location: Path | str, version: int) -> None:
     """Record ``version`` as the applied schema version, as the backend does."""
     if is_postgres_url(location):

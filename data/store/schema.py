@@ -214,7 +214,15 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         )""",
         "CREATE INDEX upgrades_by_customer ON upgrades (customer_id, confirmed_at)",
     ),
-    # 5: open option sets (issue 13): any replica answers any call of a
+    # 5: per allocation line, when a waiting line is expected to arrive, when
+    # the line reached its node and why it shipped on its own (issue 12:
+    # independent re-pricing).
+    (
+        "ALTER TABLE allocations ADD COLUMN expected_delivery TEXT",
+        "ALTER TABLE allocations ADD COLUMN released_at TEXT",
+        "ALTER TABLE allocations ADD COLUMN split TEXT NOT NULL DEFAULT ''",
+    ),
+    # 6: open option sets (issue 13): any replica answers any call of a
     # checkout, so what was offered lives in the store until it expires.
     (
         f"""CREATE TABLE quotes (

@@ -13,13 +13,21 @@ from tierflow.data.network import Network
 from tierflow.data.orders import Orders
 from tierflow.data.rates import SERVICES
 from tierflow.data.vocabulary import AllocationStatus
+from tierflow.formulations.batch_compiler import deferral_delivery
 from tierflow.formulations.fulfillment import CompiledBatch
 from tierflow.formulations.problem import AssignmentProblem
 from tierflow.orchestration.allocation.ledger import Placement
 from tierflow.solver.result import SolveResult, Status
 
+#: The ``split`` column per :attr:`CompiledBatch.split_kind`.
+_SPLIT_NAMES = np.array(["", "stock", "room"], dtype=object)
+
 SPLIT_REASON = "split: no single node holds every line"
-LATE_REASON = "late: no node with stock could deliver by the guaranteed date"
+LATE_REASON = (
+    "late: no node with the stock and room could deliver by the guaranteed date"
+)
+SPLIT_FOR_ROOM_REASON = "split: no single node had the room for the whole order"
+NO_ROOM_REASON = "deferred: no node has the room for the order or its lines"
 UNFILLABLE_REASON = "no node holds the quantity ordered"
 STOCK_TAKEN_REASON = (
     "deferred: the stock at every node offering the tier's service is taken"
@@ -103,10 +111,16 @@ def _service_and_dates(
     names = np.array([*SERVICES, ""], dtype=object)
     ship = compiled.options.ship_date[li, at].astype(str)
     deliver = compiled.delivery()[li, at].astype(str)
+    waiting = deferral_delivery(compiled.options)[li]
+    expected = np.where(allocated, deliver, waiting.astype(str))
+    released = np.datetime_as_string(compiled.options.release[li], timezone="UTC")
     return {
         "service": names[np.where(svc >= 0, svc, -1)],
         "ship_date": np.where(allocated, ship, ""),
         "delivery_date": np.where(allocated, deliver, ""),
+        "expected_delivery": np.where(expected == "NaT", "", expected),
+        "released_at": released,
+        "split": _SPLIT_NAMES[compiled.split_kind[li]],
     }
 
 
@@ -127,8 +141,10 @@ def _line_reasons(
         ],
         dtype=object,
     )
-    relaxed = compiled.use_relaxed[lines.item] & lines.allocated
-    return np.where(relaxed & (reason == ""), LATE_REASON, reason)
+    relaxed = compiled.use_relaxed[lines.item, lines.at] & lines.allocated
+    both = np.char.add(reason.astype(str), "; " + LATE_REASON).astype(object)
+    late = np.where(reason == "", LATE_REASON, both)
+    return np.where(relaxed, late, reason)
 
 
 class BatchRows:
@@ -177,6 +193,9 @@ class BatchRows:
                 "status": status,
                 "reason": _line_reasons(compiled, result, reasons, lines),
                 "delivery_date": dates["delivery_date"],
+                "expected_delivery": dates["expected_delivery"],
+                "released_at": dates["released_at"],
+                "split": dates["split"],
                 "shipping": parts["shipping"],
                 "handling": parts["handling"],
                 "penalty": parts["penalty"],
@@ -212,6 +231,9 @@ class BatchRows:
                 "status": AllocationStatus.UNFILLABLE,
                 "reason": reason,
                 "delivery_date": "",
+                "expected_delivery": "",
+                "released_at": "",
+                "split": "",
                 "shipping": 0.0,
                 "handling": 0.0,
                 "penalty": 0.0,

@@ -10,21 +10,28 @@ from collections.abc import Callable
 import numpy as np
 from numpy.typing import NDArray
 
+from tierflow.capacity.demand_forecast import DemandForecast
 from tierflow.data.network import Network
 from tierflow.data.orders import Orders
-from tierflow.formulations.fulfillment import price_orders, stock_ok
 from tierflow.formulations.tiers import TierPolicy
 from tierflow.orchestration.allocation.ledger import CapacityLedger
 from tierflow.orchestration.allocation.settings import AllocationSettings
-from tierflow.orchestration.bid_prices import DemandSample, bid_prices, sample_demand
+from tierflow.orchestration.bid_prices import bid_prices
+from tierflow.orchestration.demand import DemandOutlook
 
 #: Called with every new set of bid prices and the time they are for.
 BidPricePublisher = Callable[[NDArray[np.float64], np.datetime64], None]
 
-#: Orders priced at most per refresh (the demand sample is drawn from them).
-_POOL = 1000
-#: Fewer orders seen than this: no forecast yet, zero prices.
-_MIN_SEEN = 20
+
+def day_forecast(
+    forecast: DemandForecast | None, settings: AllocationSettings
+) -> DemandForecast:
+    """The forecast a run uses: ``--expected-orders`` overrides the volume (a
+    what-if), a history forecast is used as given, else today's arrivals."""
+    base = forecast if forecast is not None else DemandForecast.intraday()
+    if settings.expected_orders is not None:
+        return base.with_total(settings.expected_orders)
+    return base
 
 
 class BatchBidPrices:
@@ -40,6 +47,8 @@ class BatchBidPrices:
         ``expected_orders``, ``bid_refresh``, ``seed``, ``time_limit_s``.
     publish
         Called with every new set of prices, e.g. to store them for checkout.
+    forecast
+        The demand forecast from past days (``None``: today's arrivals only).
     """
 
     def __init__(
@@ -51,6 +60,7 @@ class BatchBidPrices:
         ledger: CapacityLedger,
         settings: AllocationSettings,
         publish: BidPricePublisher | None = None,
+        forecast: DemandForecast | None = None,
     ) -> None:
         self.network = network
         self.orders = orders
@@ -61,7 +71,10 @@ class BatchBidPrices:
         self.publish = publish
         self.prices = np.zeros(network.n_nodes)
         self.seen = np.zeros(orders.n_orders, dtype=bool)
-        self._rng = np.random.default_rng(settings.seed)
+        self.forecast = day_forecast(forecast, settings)
+        self.outlook = DemandOutlook(
+            network, orders, policy, spend, self.forecast, seed=settings.seed
+        )
 
     @property
     def enabled(self) -> bool:
@@ -87,20 +100,20 @@ class BatchBidPrices:
         self.seen[window] = True
 
     def refresh(self, now: np.datetime64, current: NDArray[np.intp]) -> None:
-        """Duals of the LP over the demand still to come after this batch.
-
-        Its mix is that of the orders seen so far today, this batch included;
-        its size the expected day volume minus what has arrived.
-        """
+        """Duals of the LP over the demand still to come after this batch
+        (:class:`~tierflow.orchestration.demand.DemandOutlook`: the forecast's
+        remaining volume, the history's mix blended with today's so far)."""
         pool_mask = self.seen.copy()
         pool_mask[current] = True
-        seen = np.flatnonzero(pool_mask)
-        expected = self.settings.expected_orders or self.orders.n_orders
-        rest = max(float(expected - seen.size), 0.0)
-        if rest <= 0 or seen.size < _MIN_SEEN:
+        demand = self.outlook.sample(
+            now,
+            np.flatnonzero(pool_mask),
+            capacity=self.ledger.remaining(),
+            stock=self.ledger.stock,
+        )
+        if demand is None:
             self.prices = np.zeros(self.network.n_nodes)
             return
-        demand = self._demand(seen, now, rest)
         self.prices = bid_prices(
             demand,
             self.ledger.remaining(),
@@ -108,21 +121,3 @@ class BatchBidPrices:
         )
         if self.publish is not None:
             self.publish(self.prices, now)
-
-    def _demand(
-        self, seen: NDArray[np.intp], now: np.datetime64, rest: float
-    ) -> DemandSample:
-        """``rest`` orders to come, standing on a sample of the ``seen`` ones."""
-        pick = self._rng.choice(seen, size=min(seen.size, _POOL), replace=False)
-        pick.sort()
-        release = np.full(pick.size, now, dtype="datetime64[s]")
-        options = price_orders(
-            self.network, self.orders, pick, self.policy, release=release
-        )
-        ok = stock_ok(self.orders, pick, self.ledger.stock) & options.feasible
-        cost = np.where(ok, options.cost, np.inf)
-        best = np.where(ok.any(axis=1), np.min(cost, axis=1), 0.0)
-        defer = best + self.policy.defer_cost(self.orders.tier[pick], self.spend[pick])
-        return sample_demand(
-            cost, options.workload, defer, rest, seed=self.settings.seed
-        )

@@ -17,6 +17,7 @@ from numpy.typing import NDArray
 from tierflow.data.network import Network
 from tierflow.data.orders import Orders
 from tierflow.data.vocabulary import TIERS, Tier
+from tierflow.formulations.batch_compiler import unit_share
 from tierflow.formulations.fulfillment import (
     CompiledBatch,
     OrderOptions,
@@ -54,6 +55,7 @@ def subset_batch(compiled: CompiledBatch, keep: NDArray[np.intp]) -> CompiledBat
         use_relaxed=compiled.use_relaxed[keep],
         true_cost=compiled.true_cost[keep],
         split=compiled.split[keep],
+        split_kind=compiled.split_kind[keep],
     )
 
 
@@ -140,6 +142,8 @@ class BatchCompiler:
     platinum_at_checkout
         Platinum orders were reserved at checkout, so their cutoff is judged
         at the order's own time (see :meth:`release_times`).
+    online_release
+        For a hindsight run: per order, when its batch would close online.
     """
 
     def __init__(
@@ -151,6 +155,7 @@ class BatchCompiler:
         initial_stock: NDArray[np.int64],
         *,
         platinum_at_checkout: bool = True,
+        online_release: NDArray[np.datetime64] | None = None,
     ) -> None:
         self.network = network
         self.orders = orders
@@ -158,14 +163,25 @@ class BatchCompiler:
         self.spend = spend
         self.initial_stock = initial_stock
         self.platinum_at_checkout = platinum_at_checkout
+        #: Per order, when it would reach a node online (its batch's close):
+        #: what a hindsight run prices each order at, as the batches do.
+        self.online_release = online_release
 
     def release_times(
-        self, items: NDArray[np.intp], now: np.datetime64, rerouted: Collection[int]
+        self,
+        items: NDArray[np.intp],
+        now: np.datetime64 | None,
+        rerouted: Collection[int],
     ) -> NDArray[np.datetime64]:
         """When each order reaches a node, for the cutoff: the batch time, or —
         for Platinum, whose node and stock were committed at checkout — the
-        order's own time (unless a capacity event pulled it back)."""
-        out = np.full(items.size, now, dtype="datetime64[s]")
+        order's own time (unless a capacity event pulled it back). Without a
+        batch time (hindsight), each order's :attr:`online_release`."""
+        if now is None:
+            assert self.online_release is not None
+            out = self.online_release[items].astype("datetime64[s]")
+        else:
+            out = np.full(items.size, now, dtype="datetime64[s]")
         if self.platinum_at_checkout:
             plat = self.policy.tier_index(self.orders.tier[items]) == _PLATINUM
             plat &= ~np.isin(
@@ -214,7 +230,7 @@ class BatchCompiler:
     def _release(
         self, items: NDArray[np.intp], stage: _Stage
     ) -> NDArray[np.datetime64] | None:
-        if stage.now is None:
+        if stage.now is None and self.online_release is None:
             return None
         return self.release_times(items, stage.now, stage.rerouted)
 
@@ -233,7 +249,40 @@ class BatchCompiler:
             name=stage.name,
         )
 
-    def _lines(self, lines: NDArray[np.intp], stage: _Stage) -> CompiledBatch:
+    def split_for_room(
+        self,
+        orders: NDArray[np.intp],
+        defer_cost: NDArray[np.float64],
+        *,
+        capacity: NDArray[np.float64],
+        stock: NDArray[np.int64],
+        now: np.datetime64 | None = None,
+        rerouted: Collection[int] = (),
+        bid_price: NDArray[np.float64] | None = None,
+        name: str = "batch",
+    ) -> CompiledBatch:
+        """The lines of whole ``orders`` no node had the room for, as items.
+
+        A line waiting costs its share (by units) of its order's deferral
+        ``defer_cost``, so splitting wins only where shipping the lines today
+        is cheaper than the whole order waiting.
+        """
+        o = self.orders
+        lines = lines_of(o, orders)
+        per_line = np.repeat(defer_cost, np.diff(o.line_start)[orders])
+        stage = _Stage(capacity, stock, now, rerouted, bid_price, name)
+        return self._lines(
+            lines, stage, defer_total=per_line * unit_share(o, lines), tag="room"
+        )
+
+    def _lines(
+        self,
+        lines: NDArray[np.intp],
+        stage: _Stage,
+        *,
+        defer_total: NDArray[np.float64] | None = None,
+        tag: str = "split",
+    ) -> CompiledBatch:
         """Order lines as items (extra-shipment cost per line)."""
         owners = self.orders.line_order[lines].astype(np.intp)
         return compile_lines(
@@ -246,5 +295,6 @@ class BatchCompiler:
             predicted_spend=self.spend[owners],
             release=self._release(owners, stage),
             bid_price=stage.bid_price,
-            name=f"{stage.name} split",
+            name=f"{stage.name} {tag}",
+            defer_total=defer_total,
         )

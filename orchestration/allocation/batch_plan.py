@@ -70,6 +70,13 @@ class BatchPlan:
     def __len__(self) -> int:
         return len(self.windows)
 
+    def close_times(self, n_orders: int) -> NDArray[np.datetime64]:
+        """Per order, when its batch closes (its release to a node online)."""
+        out = np.empty(n_orders, dtype="datetime64[s]")
+        for window, at in zip(self.windows, self.times, strict=True):
+            out[window] = at
+        return out
+
     def decided_at(self, batch: int) -> np.datetime64 | None:
         """When the batch is decided (``None`` in hindsight: every order's own time)."""
         return None if self.hindsight else self.times[batch]

@@ -7,14 +7,17 @@ The design (stages, bid prices, rerouting, resume, hindsight) is described in
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable, Sequence
-from typing import Protocol
+from dataclasses import dataclass
+from typing import Any, Protocol
 
 import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
+from tierflow.capacity.demand_forecast import DemandForecast
 from tierflow.capacity.events import CapacityEvent
 from tierflow.capacity.monitor import CapacityMonitor
 from tierflow.data.allocation_rows import ALLOCATION_FIELDS, COST_PARTS
@@ -22,8 +25,11 @@ from tierflow.data.network import Network
 from tierflow.data.orders import Orders
 from tierflow.data.vocabulary import TIERS, AllocationStatus
 from tierflow.formulations.fulfillment import CompiledBatch
+from tierflow.formulations.hindsight_relaxation import DayInputs
 from tierflow.formulations.tiers import TierPolicy
 from tierflow.orchestration.allocation.allocation_rows import (
+    NO_ROOM_REASON,
+    SPLIT_FOR_ROOM_REASON,
     STOCK_TAKEN_REASON,
     UNFILLABLE_REASON,
     BatchRows,
@@ -32,7 +38,10 @@ from tierflow.orchestration.allocation.batch_bid_prices import (
     BatchBidPrices,
     BidPricePublisher,
 )
-from tierflow.orchestration.allocation.batch_compiler import BatchCompiler
+from tierflow.orchestration.allocation.batch_compiler import (
+    BatchCompiler,
+    subset_batch,
+)
 from tierflow.orchestration.allocation.batch_plan import BatchPlan, batch_windows
 from tierflow.orchestration.allocation.batch_solver import (
     NEAREST,
@@ -42,9 +51,10 @@ from tierflow.orchestration.allocation.batch_solver import (
 from tierflow.orchestration.allocation.hindsight import hindsight_bound
 from tierflow.orchestration.allocation.ledger import CapacityLedger, Placement
 from tierflow.orchestration.allocation.outcome import AllocationOutcome, BatchStat
+from tierflow.orchestration.allocation.repricing import reprice_allocation
 from tierflow.orchestration.allocation.resume import restore
 from tierflow.orchestration.allocation.settings import AllocationSettings
-from tierflow.solver.result import Status
+from tierflow.solver.result import SolveResult, Status, subset_result
 
 __all__ = [
     "ALLOCATION_FIELDS",
@@ -101,6 +111,24 @@ class MemorySink:
         self.frames.append(rows)
 
 
+@dataclass(frozen=True, slots=True, eq=False)
+class _Unplaced:
+    """Whole orders a batch left waiting, with what waiting costs each."""
+
+    orders: NDArray[np.intp]
+    defer_cost: NDArray[np.float64]
+
+
+def _online_release(
+    orders: Orders, settings: AllocationSettings
+) -> NDArray[np.datetime64]:
+    """Per order, when its batch would close if the day ran in batches: a
+    hindsight run prices every order at that release, as the batches do, so
+    it differs from them in what it knows, not in when orders reach a node."""
+    online = dataclasses.replace(settings, hindsight=False)
+    return BatchPlan.of(orders, online).close_times(orders.n_orders)
+
+
 def _batch_rows(frames: list[pd.DataFrame]) -> pd.DataFrame:
     if frames:
         return pd.concat(frames, ignore_index=True)
@@ -131,6 +159,11 @@ class DayAllocator:
     publish_bid_prices
         Called with every new set of bid prices and its time, e.g. to store
         them for the checkout router (:mod:`tierflow.orchestration.checkout.router`).
+    forecast
+        The rest-of-day demand forecast learned from past days
+        (:class:`~tierflow.capacity.demand_forecast.DemandForecast`); ``None``:
+        from today's arrivals only. Nothing reads orders after the batch
+        being decided.
     """
 
     def __init__(
@@ -147,6 +180,7 @@ class DayAllocator:
         sink: AllocationSink | None = None,
         on_batch: Callable[[int, int], None] | None = None,
         publish_bid_prices: BidPricePublisher | None = None,
+        forecast: DemandForecast | None = None,
     ) -> None:
         self.network = network
         self.orders = orders
@@ -175,11 +209,13 @@ class DayAllocator:
             self.spend,
             self.ledger.initial_stock,
             platinum_at_checkout=s.platinum_at_checkout,
+            online_release=_online_release(orders, s) if s.hindsight else None,
         )
         self.solver = BatchSolver(network, orders, s)
         self.bids = BatchBidPrices(
-            network, orders, self.policy, self.spend, self.ledger, s, publish_bid_prices
-        )
+            network, orders, self.policy, self.spend, self.ledger, s,
+            publish_bid_prices, forecast=forecast,
+        )  # fmt: skip
         self.rows = BatchRows(network, orders)
         self.stats: list[BatchStat] = []
         self.rerouted = 0
@@ -246,15 +282,7 @@ class DayAllocator:
         pulled: dict[int, Placement],
     ) -> tuple[pd.DataFrame, float, BatchStat]:
         """Solve one batch (both stages); update capacity and stock; rows."""
-        stages = self.compiler.compile(
-            idx,
-            capacity=self.ledger.remaining(),
-            stock=self.ledger.stock,
-            now=now,
-            rerouted=pulled,
-            bid_price=self.bids.for_batch(),
-            name=f"batch {batch}",
-        )
+        stages = self.compiler.compile(idx, **self._left(batch, now, pulled))
         frames = []
         if stages.unfillable.size:
             frames.append(
@@ -268,11 +296,52 @@ class DayAllocator:
         delta = 0.0
         if joint is not None:
             solution = self.solver.solve(joint)
-            assignment = solution.result.assignment
-            reasons = self.rows.reasons(joint, assignment, pulled)
-            frames.append(self.rows.solved(joint, solution.result, batch, reasons))
-            delta = self._take(joint, assignment, batch, now, pulled)
+            joint, result, unplaced = self._hold_back_unplaced(joint, solution.result)
+            reasons = self.rows.reasons(joint, result.assignment, pulled)
+            frames.append(self.rows.solved(joint, result, batch, reasons))
+            delta = self._take(joint, result.assignment, batch, now, pulled)
+            if unplaced is not None:
+                frames.extend(self._split_for_room(unplaced, batch, now, pulled))
         return _batch_rows(frames), delta, self._stat(batch, idx.size, solution)
+
+    def _hold_back_unplaced(
+        self, joint: CompiledBatch, result: SolveResult
+    ) -> tuple[CompiledBatch, SolveResult, _Unplaced | None]:
+        """Whole orders the solve left waiting are held back for a split stage:
+        their lines may still fit where no node has the room for all of them."""
+        a = result.assignment
+        held = np.flatnonzero((a < 0) & ~joint.split)
+        if not self.settings.split_for_room or held.size == 0:
+            return joint, result, None
+        keep = np.flatnonzero(~np.isin(np.arange(a.size), held))
+        assert joint.problem.defer_cost is not None
+        unplaced = _Unplaced(joint.item_order[held], joint.problem.defer_cost[held])
+        return subset_batch(joint, keep), subset_result(result, keep), unplaced
+
+    def _split_for_room(
+        self,
+        unplaced: _Unplaced,
+        batch: int,
+        now: np.datetime64 | None,
+        pulled: dict[int, Placement],
+    ) -> list[pd.DataFrame]:
+        """The held-back orders' lines, solved against what is left."""
+        lines = self.compiler.split_for_room(
+            unplaced.orders, unplaced.defer_cost, **self._left(batch, now, pulled)
+        )
+        has = np.asarray(lines.problem.eligible.any(axis=1), dtype=bool)
+        frames = []
+        if (~has).any():
+            stuck = subset_batch(lines, np.flatnonzero(~has))
+            frames.append(self.rows.waiting(stuck, batch, NO_ROOM_REASON))
+        if has.any():
+            part = subset_batch(lines, np.flatnonzero(has))
+            result = self.solver.solve(part).result
+            placed = np.flatnonzero(result.assignment >= 0).tolist()
+            reasons = dict.fromkeys(placed, SPLIT_FOR_ROOM_REASON)
+            frames.append(self.rows.solved(part, result, batch, reasons))
+            self._take(part, result.assignment, batch, now, pulled)
+        return frames
 
     def _take(
         self,
@@ -321,12 +390,31 @@ class DayAllocator:
             self.bids.max_price(),
         )
 
+    def _left(
+        self, batch: int, now: np.datetime64 | None, pulled: dict[int, Placement]
+    ) -> dict[str, Any]:
+        """What a batch is compiled against: the capacity and stock left, the
+        current bid prices, its decision time and the pulled-back orders."""
+        return {
+            "capacity": self.ledger.remaining(),
+            "stock": self.ledger.stock,
+            "now": now,
+            "rerouted": pulled,
+            "bid_price": self.bids.for_batch(),
+            "name": f"batch {batch}",
+        }
+
     def _hindsight_bound(self) -> float | None:
-        """LP bound of the day as one problem (:func:`.hindsight.hindsight_bound`)."""
-        day = self.compiler.compile(
-            np.arange(self.orders.n_orders, dtype=np.intp),
+        """The day's relaxation value (:func:`.hindsight.hindsight_bound`)."""
+        every = np.arange(self.orders.n_orders, dtype=np.intp)
+        day = DayInputs(
+            network=self.network,
+            orders=self.orders,
+            policy=self.policy,
+            spend=self.spend,
             capacity=self.ledger.effective_capacity(),
             stock=self.ledger.initial_stock,
+            release=self.compiler.release_times(every, None, ()),
         )
         return hindsight_bound(day)
 
@@ -336,8 +424,17 @@ class DayAllocator:
             o.order_ids[i]: TIERS[int(t)]
             for i, t in enumerate(self.policy.tier_index(o.tier))
         }
+        rows = self.sink.committed_rows()
+        repriced = reprice_allocation(
+            self.network,
+            o,
+            rows,
+            policy=self.policy,
+            predicted_spend=self.spend,
+            inventory=self.ledger.initial_stock,
+        )
         return AllocationOutcome(
-            rows=self.sink.committed_rows(),
+            rows=rows,
             stats=self.stats,
             settings=self.settings,
             runtime_s=time.perf_counter() - start,
@@ -350,4 +447,6 @@ class DayAllocator:
             utilization_trace=self.ledger.trace,
             n_orders=o.n_orders,
             tiers=tiers,
+            forecast=self.bids.forecast.source,
+            repriced=repriced,
         )

@@ -11,6 +11,7 @@ from numpy.typing import NDArray
 
 from tierflow.data.allocation_rows import COST_PARTS
 from tierflow.data.vocabulary import TIERS, AllocationStatus, Tier
+from tierflow.orchestration.allocation.repricing import Repricing
 from tierflow.orchestration.allocation.settings import AllocationSettings
 
 #: Per-line cost parts (columns beside the allocation fields).
@@ -47,6 +48,11 @@ class AllocationOutcome:
     )
     n_orders: int = 0
     tiers: dict[str, str] = field(default_factory=dict)
+    #: Where the bid prices' demand forecast came from: ``history``,
+    #: ``intraday`` or ``override`` (``--expected-orders``).
+    forecast: str = "intraday"
+    #: The rows re-priced from the network's tables (:mod:`.repricing`).
+    repriced: Repricing | None = None
 
     def summary(self) -> dict[str, Any]:
         """The run summary (see issue 6's ``summary.json`` fields)."""
@@ -65,6 +71,13 @@ class AllocationOutcome:
             "bid_prices": self.settings.batch_bid_prices,
             "hindsight": self.settings.hindsight,
             "lp_bound": self.lp_bound,
+            "forecast": self.forecast,
+            "repriced_total_cost": None
+            if self.repriced is None
+            else self.repriced.total,
+            "repricing_problems": None
+            if self.repriced is None
+            else len(self.repriced.problems),
         }
 
     def _order_counts(self) -> dict[str, int]:
@@ -135,8 +148,15 @@ def _order_status(statuses: set[str]) -> str:
 
 
 def _on_time(rows: pd.DataFrame) -> pd.Series:
-    """Per order: every line allocated and delivered by its promised date."""
-    ok = (rows["status"] == AllocationStatus.ALLOCATED) & (
-        rows["delivery_date"].astype(str) <= rows["promised_date"].astype(str)
+    """Per order: every line delivered by its promised date — allocated and
+    due by then, or waiting a day and still expected by then (a waiting line
+    ships the next ship day by its best option: ``expected_delivery``)."""
+    promised = rows["promised_date"].astype(str)
+    shipped = (rows["status"] == AllocationStatus.ALLOCATED) & (
+        rows["delivery_date"].astype(str) <= promised
     )
-    return ok.groupby(rows["order_id"], sort=False).all()
+    if "expected_delivery" in rows.columns:
+        expected = rows["expected_delivery"].fillna("").astype(str)
+        waits = (rows["status"] == AllocationStatus.DEFERRED) & (expected != "")
+        shipped |= waits & (expected <= promised)
+    return shipped.groupby(rows["order_id"], sort=False).all()

@@ -92,6 +92,7 @@ def run_identity(
     events_path: Path | None = None,
     cltv_path: Path | None = None,
     capacity_scale: float = 1.0,
+    history_path: Path | None = None,
 ) -> tuple[str, dict[str, Any]]:
     """A run id that is the same exactly when the inputs and settings are.
 
@@ -108,6 +109,8 @@ def run_identity(
         "capacity_scale": capacity_scale,
         "settings": {k: v for k, v in settings.params().items()},
     }
+    if history_path is not None:  # absent keeps earlier runs' ids
+        params["history"] = _digest(history_path)
     text = json.dumps(params, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:32], params
 

@@ -35,8 +35,12 @@ class AllocationSettings:
         (:mod:`tierflow.orchestration.checkout.router`), so their cutoff is judged at the order's own
         time, not at the end of its batch window.
     expected_orders
-        The day's expected order count for the bid-price forecast; ``None``:
-        the number of orders in the input (a perfect volume forecast).
+        A what-if override of the day's order count in the bid-price
+        forecast (``None``: the forecast's own, from past days or from
+        today's arrivals).
+    split_for_room
+        Whole orders a batch leaves waiting are offered, line by line, to the
+        room left (an order too big for any node's leftover still ships).
     backend, n_jobs
         ``none`` solves each batch whole; ``loky``/``threading``/``dask`` split
         it by region and solve the partitions in parallel
@@ -58,6 +62,7 @@ class AllocationSettings:
     threads: int | None = None
     backend: str = "none"
     n_jobs: int = 2
+    split_for_room: bool = True
 
     def params(self) -> dict[str, Any]:
         """The settings as a JSON-able dict (part of the run identity)."""

@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
+from tierflow.capacity.demand_forecast import DemandForecast, business_day_start
 from tierflow.capacity.events import CapacityEvent
 from tierflow.data.network import Network
 from tierflow.data.vocabulary import HoldStatus, Tier
@@ -24,7 +25,6 @@ from tierflow.orchestration.checkout.results import (
 )
 from tierflow.orchestration.checkout.router import OnlineRouter
 from tierflow.orchestration.simulation.forecast import (
-    intraday_share,
     rest_of_day_forecast,
 )
 from tierflow.orchestration.simulation.settings import SimulationSettings, new_york
@@ -117,8 +117,13 @@ class ForecastTicks:
         prior: NDArray[np.float64],
         day: dt.date,
         first: dt.datetime,
+        demand: DemandForecast,
     ) -> None:
         self.network = network
+        self.demand = demand
+        self.day_start = (
+            business_day_start(day).astype(dt.datetime).replace(tzinfo=dt.UTC)
+        )
         self.router = router
         self.prior = prior
         self.day = day
@@ -133,7 +138,8 @@ class ForecastTicks:
             self.next_tick += TICK
 
     def _tick(self, at: dt.datetime, committed: NDArray[np.float64]) -> None:
-        elapsed = intraday_share(at, self.day)
+        offset_s = (at - self.day_start).total_seconds()
+        elapsed = self.demand.share_before(self.day, offset_s)
         forecast = rest_of_day_forecast(committed, self.prior, elapsed)
         self.router.apply_capacity_events(
             [
@@ -303,6 +309,7 @@ def run_checkouts(
     carts: pd.DataFrame,
     capacity: NDArray[np.float64],
     settings: SimulationSettings,
+    demand: DemandForecast,
     *,
     on_progress: Callable[[int], None] | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame, str | None, CapacityEvent | None]:
@@ -316,7 +323,7 @@ def run_checkouts(
     first = pd.Timestamp(carts["created_at"].min()).to_pydatetime()
     # each node's expected share of the day
     ticks = ForecastTicks(
-        network, router, capacity * settings.utilization, settings.day, first
+        network, router, capacity * settings.utilization, settings.day, first, demand
     )
     outage = Outage(
         network,

@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
+from tierflow.capacity.demand_forecast import DemandForecast
 from tierflow.capacity.events import CapacityEvent
 from tierflow.cltv.features import load_customer_data
 from tierflow.cltv.lifecycle import retrain
@@ -41,7 +42,6 @@ from tierflow.orchestration.simulation.checkouts import (
 )
 from tierflow.orchestration.simulation.forecast import (
     PRIOR_WEIGHT,
-    intraday_share,
     rest_of_day_forecast,
     scaled_capacity,
 )
@@ -57,7 +57,6 @@ __all__ = [
     "SimulationResult",
     "SimulationSettings",
     "daily_cltv_job",
-    "intraday_share",
     "published_scores",
     "rest_of_day_forecast",
     "run_checkouts",
@@ -71,6 +70,9 @@ _SCORE_COLUMNS = (
     Column("p_active", "float", min=0.0, max=1.0),
     Column("segment", choices=SEGMENTS),
 )
+
+#: Days of order history generated before the simulated day (the forecast's).
+HISTORY_DAYS = 14
 
 #: Publishes the CLTV scores the checkout uses, as of the eve of the day.
 CltvStep = Callable[[ScoreStore, dt.date], dict[str, Any]]
@@ -157,6 +159,8 @@ class SimulationResult:
             "platinum_on_time_rate": s["platinum_on_time_rate"],
             "service_level_by_tier": s["service_level_by_tier"],
             "batch_solve_p95_s": s["batch_solve_p95_s"],
+            "forecast": s["forecast"],
+            "repriced_total_cost": s["repriced_total_cost"],
         }
 
 
@@ -183,6 +187,7 @@ def simulate(
         cltv = publish_cltv(store, settings.day - dt.timedelta(days=1))
     note("carts", None)
     carts, capacity = _carts(network, settings, out)
+    demand = _history_forecast(network, settings, out)
     note("checkouts", settings.checkouts)
     policy = policy or TierPolicy()
     with OnlineRouter.open(
@@ -194,13 +199,15 @@ def simulate(
             carts,
             capacity,
             settings,
+            demand,
             on_progress=lambda k: note("checkouts", k),
         )
     checkouts.to_csv(out / "checkouts.csv", index=False)
     scores.to_csv(out / "capacity_scores.csv", index=False)
     result = SimulationResult(settings, cltv, checkouts, scores, outage_node)
     orders = _confirmed_orders(store_path, network, out)
-    day = _DayOrders(network, orders, _spend(store_path, orders.customer_ids), policy)
+    spend = _spend(store_path, orders.customer_ids)
+    day = _DayOrders(network, orders, spend, policy, demand)
     for name, alloc in _policies(settings):
         note(f"allocate: {name}", None)
         outcome = day.allocate(alloc, capacity, outage_event)
@@ -243,11 +250,36 @@ def _carts(
     return carts, capacity
 
 
+def _history_forecast(
+    network: Network, settings: SimulationSettings, out: Path
+) -> DemandForecast:
+    """The demand forecast from the :data:`HISTORY_DAYS` days before the day
+    (generated at the day's volume, ``history.csv``): the same forecast the
+    batch allocator and the checkout's capacity ticks use, the day's own
+    orders unseen."""
+    history = generate_orders(
+        network,
+        n_orders=settings.checkouts * HISTORY_DAYS,
+        days=HISTORY_DAYS,
+        seed=settings.seed + 1,
+        start=settings.day - dt.timedelta(days=HISTORY_DAYS),
+    )
+    orders = read_orders(write_orders(history, out / "history.csv"), network)
+    return DemandForecast.from_history(orders, network)
+
+
 def _confirmed_orders(store_path: Path, network: Network, out: Path) -> Orders:
-    """The orders confirmed at checkout (also ``orders.csv``)."""
+    """The orders confirmed at checkout (also ``orders.csv``), each with the
+    delivery date the customer was shown as its promise."""
     with SqliteStore(store_path) as store:
         confirmed = store.online_orders()
-    return read_orders(write_orders(confirmed.iloc[:, :7], out / "orders.csv"), network)
+    # the order's promise is its last line's date (lines held at several
+    # nodes may arrive on different days; the checkout showed the last)
+    promised = confirmed.groupby("order_id", sort=False)["delivery_date"].transform(
+        "max"
+    )
+    frame = confirmed.iloc[:, :7].assign(promised_date=promised)
+    return read_orders(write_orders(frame, out / "orders.csv"), network)
 
 
 def _policies(settings: SimulationSettings) -> list[tuple[str, AllocationSettings]]:
@@ -280,6 +312,7 @@ class _DayOrders:
     orders: Orders
     spend: NDArray[np.float64]
     policy: TierPolicy
+    demand: DemandForecast
 
     def allocate(
         self,
@@ -297,6 +330,7 @@ class _DayOrders:
             predicted_spend=self.spend,
             capacity=capacity,
             events=events,
+            forecast=None if settings.hindsight else self.demand,
         ).run()
 
 
@@ -325,9 +359,13 @@ def daily_cltv_job(
 
     def publish(store: ScoreStore, as_of: dt.date) -> dict[str, Any]:
         data, _ = load_customer_data(transactions, profiles=profiles)
+        # a day after the purchase history ends is trained as of its last day
+        # (what was known then); the report says which day that was
+        days = data.transactions.day
+        last = int(days.max()) if days.size else day_number(as_of)
         result = retrain(
             data,
-            day_number(as_of),
+            min(day_number(as_of), last),
             ModelRegistry(model_dir),
             horizon_days=horizon_days,
             sink=store,

@@ -46,6 +46,8 @@ SUMMARY_FIELDS = {
     "batch_solve_p95_s",
     "engine",
     "lp_bound",
+    "repriced_total_cost",
+    "forecast",
 }
 COLUMNS = [
     "order_id",
@@ -108,6 +110,11 @@ def test_allocate_writes_the_contract(tmp_path: Path) -> None:
     summary = json.loads(result.stdout.strip().splitlines()[-1])
     assert set(summary) >= SUMMARY_FIELDS
     assert summary["n_orders"] == 60 and summary["engine"] == "cpsat"
+    assert summary["forecast"] == "intraday"  # no --history, no override
+    assert summary["repriced_total_cost"] == pytest.approx(
+        summary["total_cost"], abs=0.005
+    )
+    assert summary["repricing_problems"] == 0
     rows = pd.read_csv(out / "allocations.csv", dtype={"node_id": str})
     assert list(rows.columns[: len(COLUMNS)]) == COLUMNS
     assert json.loads((out / "summary.json").read_text())["n_orders"] == 60
@@ -290,6 +297,41 @@ def test_bench_allocation_writes_every_policy(tmp_path: Path) -> None:
     assert 0.9 < extra["workload"] / extra["capacity"] < 1.0
     for name in ("summary.md", "cost_gap.png", "utilization.png"):
         assert (out / name).stat().st_size > 0
+
+
+def test_bench_allocation_over_days_reports_distributions(tmp_path: Path) -> None:
+    out = tmp_path / "days"
+    args = ["bench", "allocation", "--network", str(TINY), "--days", "2"]
+    args += ["--orders", "60", "--seed", "2", "--engines", "greedy"]
+    args += ["--time-limit", "1", "--hindsight-time-limit", "5", "--forecast"]
+    args += ["history", "--forecast-sweep", "0.5,2", "--out", str(out)]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    frame = pd.read_csv(out / "results.csv")
+    days = frame[frame["run"] == "days"]
+    assert sorted(days["day"].unique()) == [0, 1]
+    assert set(days["utilization"]) == {"loose", "tight"}
+    assert set(days["policy"]) == {"nearest", "myopic", "default", "hindsight plan"}
+    assert (frame["gap_pct"] >= -1e-6).all()  # the bound is below every policy
+    assert (frame["violations"] == 0).all()
+    assert (frame["repriced_total_cost"] - frame["total_cost"]).abs().max() < 0.005
+    sweep = frame[frame["run"] == "sweep"]
+    assert sorted(sweep["forecast_scale"].dropna()) == [0.5, 2.0]
+    summary = json.loads((out / "summary.json").read_text())
+    tight = summary["distribution"]["tight"]["default"]
+    gaps = days[(days["utilization"] == "tight") & (days["policy"] == "default")]
+    assert tight["gap_worst_pct"] == pytest.approx(gaps["gap_pct"].max())
+    assert tight["gap_median_pct"] == pytest.approx(gaps["gap_pct"].median())
+    assert summary["targets"]["repriced_equals_reported_every_run"]["met"]
+    assert "## Forecast-error sweep" in (out / "summary.md").read_text()
+
+
+def test_bench_allocation_refuses_a_bad_sweep_scale(tmp_path: Path) -> None:
+    args = ["bench", "allocation", "--network", str(TINY), "--days", "1"]
+    args += ["--forecast-sweep", "0.5,-1", "--out", str(tmp_path)]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 2
+    assert "'-1' is not a positive number" in result.output
 
 
 def test_allocate_stores_bid_prices_for_checkout(tmp_path: Path) -> None:

@@ -20,6 +20,7 @@ from tierflow.cltv.features import (
     window_spend,
 )
 from tierflow.cltv.model import CLTVConfig, CLTVModel
+from tierflow.data.errors import InputError
 from tierflow.data.synthetic_transactions import generate_transactions
 from tierflow.data.transactions import (
     BrowsingLog,
@@ -204,3 +205,19 @@ def test_seasonal_features_read_the_same_window_a_year_earlier() -> None:
     quiet = customer_history(log, day_number("2024-02-25"))
     assert seasonal_features(log, quiet, 3).to_numpy().sum() == 0.0
     assert seasonal_features(log, quiet, 5).loc["a"].tolist() == [15.0, 1.0]
+
+
+def test_fitting_long_after_the_history_ends_says_so(synthetic: pd.DataFrame) -> None:
+    """Every training window after the last purchase has no spend to learn."""
+    log = TransactionLog.from_columns(
+        synthetic["customer_id"], synthetic["order_date"], synthetic["amount"]
+    )
+    last = str(pd.Timestamp(synthetic["order_date"].max()).date())
+    config = CLTVConfig(n_estimators=2, max_iter=20, min_samples_leaf=20)
+    as_of = day_number(str(pd.Timestamp(last) + pd.Timedelta(days=1500)))
+    with pytest.raises(InputError) as err:
+        CLTVModel(config).fit(CustomerData(log), as_of, 120)
+    assert (
+        f"no purchases in any training window (the transactions end on {last})"
+        in str(err.value)
+    )

@@ -10,7 +10,7 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from tests.postgres import run_sql, set_schema_version
+from tests.postgres import downgrade_store
 from tierflow.data.errors import InputError
 from tierflow.data.network import Network
 from tierflow.data.orders import read_orders, write_orders
@@ -55,21 +55,7 @@ def _avail(store: StateStore, now: float) -> dict[tuple[str, str], int]:
 
 def test_migration_3_upgrades_a_version_2_store(state_location: Path | str) -> None:
     open_store(state_location).close()
-    run_sql(
-        state_location,
-        *(
-            f"DROP TABLE {table}"
-            for table in (
-                "bid_prices",
-                "checkouts",
-                "online_orders",
-                "upgrades",
-                "quotes",
-            )
-        ),
-        "DROP INDEX inventory_by_sku",
-    )
-    set_schema_version(state_location, 2)
+    downgrade_store(state_location, 2)
     with open_store(state_location) as s:
         assert s.schema_version() == SCHEMA_VERSION
         assert s.latest_bid_prices() is None

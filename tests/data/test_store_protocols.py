@@ -121,12 +121,18 @@ def test_allocation_columns_are_one_schema() -> None:
                 "promised_date", "cost")  # fmt: skip
     # allocations.csv's header is a contract (tests/cli/test_allocate.py)
     assert ALLOCATION_FIELDS[:8] == decision
-    assert ALLOCATION_FIELDS[8:] == ("batch", "status", "reason", "delivery_date")
+    assert ALLOCATION_FIELDS[8:12] == ("batch", "status", "reason", "delivery_date")
+    assert ALLOCATION_FIELDS[12:] == ("expected_delivery", "released_at", "split")
     assert ALLOCATION_COLUMNS[:8] == decision
     assert ALLOCATION_COLUMNS[8:] == ("status", "reason")
-    assert ALLOCATION_EXTRA_COLUMNS[0] == "delivery_date"
+    assert ALLOCATION_EXTRA_COLUMNS[:4] == (
+        "delivery_date",
+        "expected_delivery",
+        "released_at",
+        "split",
+    )
     assert (
-        ALLOCATION_EXTRA_COLUMNS[1:]
+        ALLOCATION_EXTRA_COLUMNS[4:]
         == COST_PARTS
         == ("shipping", "handling", "penalty")
     )
@@ -178,11 +184,11 @@ def test_allocation_rows_convert_each_cell_by_its_column() -> None:
     first, second = allocation_rows(frame)
     assert first == AllocationRow(
         "O1", "A", 2, "N1", "ground", "2026-01-05", "2026-01-08", 1.0,
-        "allocated", "", "2026-01-07", None, None, None,
+        "allocated", "", "2026-01-07", None, None, "", None, None, None,
     )  # fmt: skip
     assert second == AllocationRow(
         "O2", "B", 1, None, None, None, "2026-01-09", None,
-        "deferred", "", None, None, None, None,
+        "deferred", "", None, None, None, "", None, None, None,
     )  # fmt: skip
     assert type(first.status) is str and type(first.cost) is float
 

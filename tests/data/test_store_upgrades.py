@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from tests.postgres import downgrade_store
 from tierflow.data.errors import InputError
 from tierflow.data.store import SCHEMA_VERSION, UPGRADE_COLUMNS, SqliteStore
 
@@ -62,12 +62,7 @@ def test_bad_notes_are_refused(
 def test_migration_4_adds_the_ledger_to_a_version_3_store(tmp_path: Path) -> None:
     path = tmp_path / "old.db"
     SqliteStore(path).close()
-    conn = sqlite3.connect(path)
-    conn.execute("DROP TABLE upgrades")
-    conn.execute("DROP TABLE quotes")
-    conn.execute("PRAGMA user_version = 3")
-    conn.commit()
-    conn.close()
+    downgrade_store(path, 3)
     with SqliteStore(path) as s:
         assert s.schema_version() == SCHEMA_VERSION
         assert s.upgrade_spent("C1", since=0) == 0.0

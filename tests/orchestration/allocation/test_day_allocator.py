@@ -8,6 +8,7 @@ TEE 1, MUG 1.5, SPRAY 2, SOFA 3.5.
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -16,7 +17,7 @@ import pytest
 from tests.orchestration.allocation.conftest import MakeOrders
 from tierflow.capacity.events import CapacityEvent
 from tierflow.data.network import Network
-from tierflow.data.orders import Orders
+from tierflow.data.orders import Orders, read_orders
 from tierflow.orchestration.allocation.day_allocator import (
     NEAREST,
     AllocationSettings,
@@ -137,7 +138,7 @@ def test_platinum_late_only_when_no_node_can_make_it(
     rows = out.rows.set_index("order_id")
     assert rows.loc["P1", "delivery_date"] == "2026-01-06"
     assert rows.loc["P2", "delivery_date"] == "2026-01-07"
-    assert rows.loc["P2", "reason"].startswith("late: no node with stock")
+    assert rows.loc["P2", "reason"].startswith("late: no node with the stock and room")
     assert out.summary()["platinum_on_time_rate"] == 0.5
 
 
@@ -245,3 +246,21 @@ def test_independent_check_finds_violations(
         p.startswith("inventory: node WH-EAST SKU TEE allocated 500")
         for p in check_allocation_rows(rows, capacity=tiny.capacity * 1e3, **kwargs)
     )
+
+
+def test_a_checkout_promise_is_kept_like_a_guarantee(
+    tiny: Network, make_orders: MakeOrders, tmp_path: Path
+) -> None:
+    """Silver to Los Angeles ships by ground (its tier allows six days); the
+    same order promised for the next day at checkout ships to keep that date."""
+    row = "S,2026-01-05T10:00:00-05:00,C1,900,silver,TEE,1"
+    plain = DayAllocator(tiny, make_orders([row])).run().rows.iloc[0]
+    path = tmp_path / "promised.csv"
+    path.write_text(
+        "order_id,created_at,customer_id,dest,tier,sku,quantity,promised_date\n"
+        f"{row},2026-01-06\n"
+    )
+    kept = DayAllocator(tiny, read_orders(path, tiny)).run().rows.iloc[0]
+    assert plain["delivery_date"] > "2026-01-06"
+    assert kept["promised_date"] == "2026-01-06"
+    assert kept["status"] == "allocated" and kept["delivery_date"] <= "2026-01-06"

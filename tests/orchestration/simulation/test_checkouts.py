@@ -7,6 +7,7 @@ from typing import Any, cast
 
 import numpy as np
 
+from tierflow.capacity.demand_forecast import DemandForecast
 from tierflow.capacity.monitor import CapacityMonitor
 from tierflow.data.network import Network
 from tierflow.orchestration.checkout.router import OnlineRouter
@@ -31,7 +32,10 @@ def test_ticks_every_half_hour_up_to_now(tiny_network: Network) -> None:
     fake = _Router(tiny_network)
     first = new_york(DAY, dt.time(9, 10))
     prior = np.array([100.0, 80.0, 10.0])
-    ticks = ForecastTicks(tiny_network, cast(OnlineRouter, fake), prior, DAY, first)
+    demand = DemandForecast.intraday()
+    ticks = ForecastTicks(
+        tiny_network, cast(OnlineRouter, fake), prior, DAY, first, demand
+    )
     ticks.catch_up(first - dt.timedelta(minutes=1), np.zeros(3))
     assert ticks.scores == [] and fake.events == []
     ticks.catch_up(new_york(DAY, dt.time(10, 10)), np.zeros(3))

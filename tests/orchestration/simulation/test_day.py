@@ -11,9 +11,13 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner
 
+from tierflow.capacity.demand_forecast import DemandForecast
 from tierflow.cli.main import cli
 from tierflow.cli.simulate_cmd import _screen
-from tierflow.orchestration.simulation.day import intraday_share, rest_of_day_forecast
+from tierflow.data.network import Network
+from tierflow.data.order_generator import generate_orders
+from tierflow.data.orders import read_orders, write_orders
+from tierflow.orchestration.simulation.day import rest_of_day_forecast
 
 
 def _scores(sample_dir: Path, path: Path) -> Path:
@@ -65,10 +69,7 @@ def test_simulate_a_small_day(sample_dir: Path, tmp_path: Path) -> None:
     assert summary["confirmed"] + summary["abandoned"] + summary["cancelled"] <= 160
     assert summary["confirmed"] > 120
     assert summary["outage_node"] is not None
-    bound = summary["lp_bound"]
-    assert bound and bound > 0
-    for name in ("hindsight", "cpsat + bid prices", "nearest"):
-        assert summary["policies"][name]["total_cost"] >= bound - 1e-6
+    _check_policies(summary, out)
     checkouts = pd.read_csv(out / "checkouts.csv")
     assert len(checkouts) == 160
     offered_platinum = checkouts["offered"].fillna("").str.contains("platinum")
@@ -91,6 +92,21 @@ def test_simulate_a_small_day(sample_dir: Path, tmp_path: Path) -> None:
         assert (out / name).stat().st_size > 0
 
 
+def _check_policies(summary: dict[str, Any], out: Path) -> None:
+    """Every policy above the bound and re-priced to the cent; the batch
+    policy's bid prices from the generated history."""
+    bound = summary["lp_bound"]
+    assert bound and bound > 0
+    for name in ("hindsight", "cpsat + bid prices", "nearest"):
+        figures = summary["policies"][name]
+        assert figures["total_cost"] >= bound - 1e-6
+        assert figures["repriced_total_cost"] == pytest.approx(
+            figures["total_cost"], abs=0.005
+        )
+    assert summary["policies"]["cpsat + bid prices"]["forecast"] == "history"
+    assert (out / "history.csv").stat().st_size > 0
+
+
 def _check_upgrades(
     summary: dict[str, Any], checkouts: pd.DataFrame, page: str
 ) -> None:
@@ -110,15 +126,27 @@ def _check_upgrades(
     assert "<h2>Platinum upgrades</h2>" in page
 
 
-def test_forecast_shrinks_run_rate_toward_the_prior() -> None:
+def test_the_day_share_comes_from_the_history(
+    tmp_path: Path, tiny_network: Network
+) -> None:
+    """Two weeks generated with the generator's intraday profile: the
+    forecast learns it (hours 0-11 New York hold 4.49 of its 16.71)."""
     import datetime as dt
 
     day = dt.date(2026, 1, 19)
-    assert intraday_share(dt.datetime(2026, 1, 19, 4, 0, tzinfo=dt.UTC), day) == 0.0
-    noon = intraday_share(dt.datetime(2026, 1, 19, 17, 0, tzinfo=dt.UTC), day)
-    # hours 0-11 of the profile hold 4.49 of its 16.71 (nights are quiet)
-    assert noon == pytest.approx(4.49 / 16.71)
-    assert intraday_share(dt.datetime(2026, 1, 20, 6, 0, tzinfo=dt.UTC), day) == 1.0
+    past = generate_orders(
+        tiny_network, n_orders=14 * 400, days=14, seed=2, start=day - dt.timedelta(14)
+    )
+    history = read_orders(write_orders(past, tmp_path / "h.csv"), tiny_network)
+    demand = DemandForecast.from_history(history, tiny_network)
+    assert demand.share_before(day, 0.0) == 0.0
+    assert demand.share_before(day, 12 * 3600.0) == pytest.approx(
+        4.49 / 16.71, abs=0.03
+    )
+    assert demand.share_before(day, 30 * 3600.0) == pytest.approx(1.0)
+
+
+def test_forecast_shrinks_run_rate_toward_the_prior() -> None:
     prior = np.array([100.0, 100.0])
     early = rest_of_day_forecast(np.array([50.0, 0.0]), prior, 0.01)
     assert early[0] < 300  # one busy hour does not project a 50x day

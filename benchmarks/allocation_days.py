@@ -1,0 +1,385 @@
+"""Allocation policies over many generated days, each against its own bound.
+
+Every day has its own preceding 14-day history (the forecast's only input),
+a volume drawn between 0.7x and 1.4x the history's mean and, on some days,
+an unannounced promotion spike. Each day is allocated at loose and tight
+capacity by the nearest-node baseline, myopic batches, the default policy
+(bid prices from the history forecast) and, as a labelled reference, the
+same with today's true volume (foresight). Protocol: ``docs/benchmarks.md``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from tierflow.benchmarks.allocation_bench import UTILIZATION, platinum_on_time
+from tierflow.capacity.demand_forecast import DemandForecast
+from tierflow.data.network import Network
+from tierflow.data.order_generator import Spike, generate_orders
+from tierflow.data.orders import Orders, read_orders, write_orders
+from tierflow.data.vocabulary import Tier
+from tierflow.orchestration.allocation.day_allocator import (
+    NEAREST,
+    AllocationOutcome,
+    AllocationSettings,
+    DayAllocator,
+)
+from tierflow.solver.verify import check_allocation_rows
+
+#: The first generated day; the others follow a week apart (all weekdays).
+FIRST_DAY = dt.date(2026, 2, 2)
+HISTORY_DAYS = 14
+#: Share of days with an unannounced spike, and its range.
+SPIKE_SHARE = 0.5
+#: Policies, in report order, with what each is.
+POLICIES = {
+    "nearest": "nearest node with stock and room (the OMS default)",
+    "myopic": "the engine per batch, no bid prices",
+    "default": "the engine with bid prices from the history forecast",
+    "foresight": "REFERENCE, knows today's true volume: the default with foresight",
+    "hindsight plan": "the whole day as one problem (knows the future)",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class DaySpec:
+    """One generated day: its date, volume against the history, and spike."""
+
+    index: int
+    date: dt.date
+    volume_factor: float
+    spike: Spike | None
+    seed: int
+
+    @classmethod
+    def draw(cls, index: int, seed: int) -> DaySpec:
+        rng = np.random.default_rng([seed, index])
+        date = FIRST_DAY + dt.timedelta(days=int(7 * index + rng.integers(0, 7)))
+        spike = None
+        if rng.random() < SPIKE_SHARE:
+            hour, factor = int(rng.integers(9, 22)), float(rng.uniform(1.8, 3.0))
+            spike = Spike.parse(f"{hour:02d}:00,{factor:.2f}")
+        return cls(
+            index, date, float(rng.uniform(0.7, 1.4)), spike, seed * 1000 + index
+        )
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class BenchDayData:
+    """A day's orders and the history before it (written as CSV in ``workdir``)."""
+
+    spec: DaySpec
+    history: Orders
+    orders: Orders
+
+
+def make_day(
+    network: Network,
+    spec: DaySpec,
+    per_day: int,
+    workdir: Path,
+    *,
+    history_scale: float = 1.0,
+) -> BenchDayData:
+    """Generate the history (``per_day x history_scale`` orders a day) and the day."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    history = generate_orders(
+        network,
+        n_orders=round(per_day * history_scale * HISTORY_DAYS),
+        days=HISTORY_DAYS,
+        seed=spec.seed + 1,
+        start=spec.date - dt.timedelta(days=HISTORY_DAYS),
+    )
+    today = generate_orders(
+        network,
+        n_orders=max(round(per_day * spec.volume_factor), 1),
+        days=1,
+        seed=spec.seed + 2,
+        start=spec.date,
+        spike=spec.spike,
+    )
+    return BenchDayData(
+        spec,
+        read_orders(write_orders(history, workdir / "history.csv"), network),
+        read_orders(write_orders(today, workdir / "orders.csv"), network),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class DayRow:
+    """One policy on one day at one utilization (a row of results.csv)."""
+
+    day: int
+    date: str
+    utilization: str
+    spike: str
+    volume_factor: float
+    policy: str
+    total_cost: float
+    bound: float
+    gap_pct: float
+    cost_vs_nearest: float
+    on_time_platinum: float | None
+    on_time_gold: float | None
+    on_time_silver: float | None
+    on_time_overflow: float | None
+    platinum_kept_pct: float | None
+    n_deferred: int
+    split_orders: int
+    violations: int
+    runtime_s: float
+    batch_solve_p95_s: float
+    repriced_total_cost: float
+    repricing_problems: int
+    forecast_scale: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RunConfig:
+    """How every day is allocated."""
+
+    engine: str = "cpsat"
+    time_limit_s: float = 2.0
+    hindsight_time_limit_s: float = 60.0
+    threads: int | None = None
+    forecast: tuple[str, ...] = ("history", "perfect")
+
+
+def run_day(
+    network: Network,
+    data: BenchDayData,
+    utilization: str,
+    config: RunConfig,
+    *,
+    on_step: Callable[[str], None] | None = None,
+) -> list[DayRow]:
+    """Every policy on one day at one utilization, with its bound."""
+    capacity = _capacity(network, data.orders, utilization)
+    note = on_step or (lambda _: None)
+    outcomes: dict[str, AllocationOutcome] = {}
+    for name, (settings, forecast) in _plans(network, data, config).items():
+        note(f"day {data.spec.index} {utilization}: {name}")
+        outcomes[name] = _allocate(network, data, capacity, settings, forecast)
+    judge = _Judge(network, data, utilization, capacity, outcomes)
+    return [judge.row(name, out) for name, out in outcomes.items()]
+
+
+def _allocate(
+    network: Network,
+    data: BenchDayData,
+    capacity: np.ndarray,
+    settings: AllocationSettings,
+    forecast: DemandForecast | None,
+) -> AllocationOutcome:
+    return DayAllocator(
+        network, data.orders, settings=settings, capacity=capacity, forecast=forecast
+    ).run()
+
+
+class _Judge:
+    """Rows for one day's outcomes, against its hindsight plan's bound and
+    the nearest-node cost."""
+
+    def __init__(
+        self,
+        network: Network,
+        data: BenchDayData,
+        utilization: str,
+        capacity: np.ndarray,
+        outcomes: dict[str, AllocationOutcome],
+    ) -> None:
+        bound = outcomes["hindsight plan"].lp_bound
+        if bound is None:
+            raise RuntimeError(f"day {data.spec.index}: the relaxation was not solved")
+        self.network, self.data, self.capacity = network, data, capacity
+        self.utilization, self.bound = utilization, bound
+        self.kept = platinum_on_time(outcomes["hindsight plan"])
+        self.nearest = float(outcomes["nearest"].summary()["total_cost"])
+
+    def row(
+        self, name: str, outcome: AllocationOutcome, scale: float | None = None
+    ) -> DayRow:
+        return _row(
+            self.network,
+            self.data,
+            self.utilization,
+            name,
+            outcome,
+            self.capacity,
+            self.bound,
+            self.nearest,
+            self.kept,
+            scale,
+        )
+
+
+def run_sweep(
+    network: Network,
+    spec: DaySpec,
+    per_day: int,
+    config: RunConfig,
+    workdir: Path,
+    scales: Sequence[float],
+    *,
+    on_step: Callable[[str], None] | None = None,
+) -> list[DayRow]:
+    """The default policy on one tight day with histories whose mean is
+    ``scale`` x the day's true volume: how forecast error costs.
+
+    The day's orders are the same at every scale (they do not depend on the
+    history); the bound, the hindsight plan and nearest node are computed once.
+    """
+    note = on_step or (lambda _: None)
+    truth = make_day(network, spec, per_day, workdir / "truth")
+    capacity = _capacity(network, truth.orders, "tight")
+    plans = _plans(network, truth, dataclasses.replace(config, forecast=()))
+    outcomes = {}
+    for name in ("hindsight plan", "nearest"):
+        note(f"sweep: {name}")
+        outcomes[name] = _allocate(network, truth, capacity, *plans[name])
+    judge = _Judge(network, truth, "tight", capacity, outcomes)
+    rows = [judge.row(name, out) for name, out in outcomes.items()]
+    base = _base_settings(config, spec)
+    for scale in scales:
+        note(f"sweep: forecast {scale:g}x")
+        data = make_day(
+            network,
+            spec,
+            per_day,
+            workdir / f"forecast-{scale:g}x",
+            history_scale=scale * spec.volume_factor,
+        )
+        forecast = DemandForecast.from_history(data.history, network)
+        outcome = _allocate(network, truth, capacity, base, forecast)
+        rows.append(judge.row("default", outcome, scale))
+    return rows
+
+
+def _plans(
+    network: Network, data: BenchDayData, config: RunConfig
+) -> dict[str, tuple[AllocationSettings, DemandForecast | None]]:
+    base = _base_settings(config, data.spec)
+    history = DemandForecast.from_history(data.history, network)
+    plans: dict[str, tuple[AllocationSettings, DemandForecast | None]] = {
+        "hindsight plan": (
+            dataclasses.replace(
+                base, hindsight=True, time_limit_s=config.hindsight_time_limit_s
+            ),
+            None,
+        ),
+        "nearest": (
+            dataclasses.replace(base, engine=NEAREST, use_bid_prices=False),
+            None,
+        ),
+        "myopic": (dataclasses.replace(base, use_bid_prices=False), None),
+    }
+    if "history" in config.forecast:
+        plans["default"] = (base, history)
+    if "perfect" in config.forecast:
+        truth = dataclasses.replace(base, expected_orders=data.orders.n_orders)
+        plans["foresight"] = (truth, history)
+    return plans
+
+
+def _base_settings(config: RunConfig, spec: DaySpec) -> AllocationSettings:
+    return AllocationSettings(
+        engine=config.engine,
+        time_limit_s=config.time_limit_s,
+        seed=spec.seed,
+        threads=config.threads,
+    )
+
+
+def _capacity(network: Network, orders: Orders, utilization: str) -> np.ndarray:
+    """Node capacities scaled so the day's workload is the utilization's share."""
+    load = float(orders.workload(network).sum())
+    scale = load / (UTILIZATION[utilization] * float(network.capacity.sum()))
+    return np.asarray(network.capacity * scale, dtype=np.float64)
+
+
+def _row(
+    network: Network,
+    data: BenchDayData,
+    utilization: str,
+    policy: str,
+    outcome: AllocationOutcome,
+    capacity: np.ndarray,
+    bound: float,
+    nearest_cost: float,
+    kept: set[str],
+    scale: float | None = None,
+) -> DayRow:
+    s = outcome.summary()
+    on_time = s["service_level_by_tier"]
+    kept_pct = (
+        100.0 * len(kept & platinum_on_time(outcome)) / len(kept) if kept else None
+    )
+    return DayRow(
+        day=data.spec.index,
+        date=data.spec.date.isoformat(),
+        utilization=utilization,
+        spike="" if data.spec.spike is None else str(data.spec.spike),
+        volume_factor=round(data.spec.volume_factor, 3),
+        policy=policy,
+        total_cost=s["total_cost"],
+        bound=bound,
+        gap_pct=100.0 * (s["total_cost"] - bound) / bound,
+        cost_vs_nearest=s["total_cost"] / nearest_cost,
+        on_time_platinum=on_time.get(Tier.PLATINUM),
+        on_time_gold=on_time.get(Tier.GOLD),
+        on_time_silver=on_time.get(Tier.SILVER),
+        on_time_overflow=on_time.get(Tier.OVERFLOW),
+        platinum_kept_pct=kept_pct,
+        n_deferred=s["n_deferred"],
+        split_orders=s["split_orders"],
+        violations=_violations(network, data.orders, outcome, capacity),
+        runtime_s=s["runtime_s"],
+        batch_solve_p95_s=s["batch_solve_p95_s"],
+        repriced_total_cost=s["repriced_total_cost"],
+        repricing_problems=s["repricing_problems"],
+        forecast_scale=scale,
+    )
+
+
+def _violations(
+    network: Network, orders: Orders, outcome: AllocationOutcome, capacity: np.ndarray
+) -> int:
+    lines = orders.to_frame()[["order_id", "sku", "quantity"]]
+    return len(
+        check_allocation_rows(
+            outcome.rows,
+            node_ids=network.node_ids,
+            sku_ids=network.sku_ids,
+            capacity=capacity,
+            inventory=network.inventory,
+            sku_complexity=network.sku_complexity,
+            order_lines=lines,
+        )
+    )
+
+
+def run_days(
+    network: Network,
+    n_days: int,
+    seed: int,
+    per_day: int,
+    config: RunConfig,
+    workdir: Path,
+    *,
+    utilizations: Sequence[str] = ("loose", "tight"),
+    on_step: Callable[[str], None] | None = None,
+) -> list[DayRow]:
+    """Every day at every utilization (days generated once, in ``workdir``)."""
+    rows: list[DayRow] = []
+    for index in range(n_days):
+        spec = DaySpec.draw(index, seed)
+        data = make_day(network, spec, per_day, workdir / f"day{index:02d}")
+        for utilization in utilizations:
+            rows += run_day(network, data, utilization, config, on_step=on_step)
+    return rows

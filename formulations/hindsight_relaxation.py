@@ -1,0 +1,298 @@
+"""The hindsight relaxation: a linear program every allocation policy is
+feasible for, so its value is a proven lower bound on each one's cost.
+
+What an online policy may do with an order, the relaxation may do too, at no
+higher cost (``docs/allocation.md`` gives the argument):
+
+* ship it whole from a node holding all its lines (this morning's stock),
+  with its tier's service — or, for a guaranteed tier, late by a fallback
+  service (every policy may, once the on-time nodes are out of stock or
+  room);
+* split it: each line ships alone (its own billed weight, handling and the
+  extra-shipment charge) or waits;
+* let it wait a day;
+
+every option priced at the order's release (its own time, or the close of
+its batch when every policy compared batches the same way: a later release
+can only miss cutoffs), waiting at the lowest reference any policy's
+deferral uses.
+Capacity and stock are shared by every option. Lines of SKUs no node holds
+in the quantity ordered cannot ship under any policy and are left out.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.sparse as sp
+from numpy.typing import NDArray
+
+from tierflow.data.network import Network
+from tierflow.data.orders import Orders
+from tierflow.formulations.batch_compiler import line_options, stock_ok, unit_share
+from tierflow.formulations.linear_program import LinearProgram
+from tierflow.formulations.order_pricing import OrderOptions, lines_of, price_orders
+from tierflow.formulations.tiers import TierPolicy
+
+FloatArray = NDArray[np.float64]
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class DayInputs:
+    """What the relaxation of one day is built from."""
+
+    network: Network
+    orders: Orders
+    policy: TierPolicy
+    spend: FloatArray
+    capacity: FloatArray
+    stock: NDArray[np.int64]
+    #: Per order, when it reaches a node (``None``: its own time). The
+    #: policies compared must release no earlier.
+    release: NDArray[np.datetime64] | None = None
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class _Options:
+    """One item kind (whole orders or lines): cost per (item, node) where it
+    may ship (``inf`` elsewhere), its lowest waiting reference and workload."""
+
+    cost: FloatArray
+    reference: FloatArray
+    workload: FloatArray
+
+    @classmethod
+    def of(
+        cls, options: OrderOptions, have: NDArray[np.bool_], extra: float
+    ) -> _Options:
+        on_time = np.where(options.feasible, options.shipping + options.penalty, np.inf)
+        late = np.where(
+            options.relaxed_service >= 0,
+            options.relaxed_shipping + options.relaxed_penalty,
+            np.inf,
+        )
+        best = np.fmin(on_time, late) + options.handling + extra
+        waiting = np.fmin(
+            np.where(
+                options.feasible,
+                options.shipping + options.deferred_penalty,
+                np.inf,
+            ),
+            np.where(
+                options.relaxed_service >= 0,
+                options.relaxed_shipping + options.relaxed_deferred_penalty,
+                np.inf,
+            ),
+        )
+        reference = np.min(waiting + options.handling + extra, axis=1)
+        return cls(
+            cost=np.where(have, best, np.inf),
+            reference=np.where(np.isfinite(reference), reference, 0.0),
+            workload=options.workload,
+        )
+
+
+def hindsight_relaxation(day: DayInputs) -> LinearProgram:
+    """The relaxation of the whole day (see the module docstring)."""
+    o, net = day.orders, day.network
+    short = day.stock[:, o.line_sku].max(axis=0) < o.line_qty
+    dead = np.zeros(o.n_orders, dtype=bool)
+    dead[o.line_order[short]] = True
+    live = np.flatnonzero(~dead).astype(np.intp)
+    lines = np.flatnonzero(~short).astype(np.intp)
+    release = day.release
+    whole = _Options.of(
+        price_orders(
+            net, o, live, day.policy, release=None if release is None else release[live]
+        ),
+        stock_ok(o, live, day.stock),
+        0.0,
+    )
+    qty = o.line_qty[lines]
+    owner = o.line_order[lines]
+    split = _Options.of(
+        line_options(
+            net,
+            o,
+            lines,
+            day.policy,
+            release=None if release is None else release[owner],
+        ),
+        qty[:, None] <= day.stock[:, o.line_sku[lines]].T,
+        day.policy.split_shipment_cost,
+    )
+    penalty = day.policy.defer_cost(o.tier, day.spend)
+    wait_whole = whole.reference + penalty[live]
+    whole_defer = np.zeros(o.n_orders)
+    whole_defer[live] = wait_whole
+    share = unit_share(o, lines)
+    wait_line = np.minimum(
+        split.reference + penalty[owner] * share,
+        np.where(dead[owner], np.inf, whole_defer[owner] * share),
+    )
+    return _Builder(day, live, lines, dead).build(whole, split, wait_whole, wait_line)
+
+
+class _Builder:
+    """Assembles the columns and rows (order rows, line rows, capacity, stock)."""
+
+    def __init__(
+        self,
+        day: DayInputs,
+        live: NDArray[np.intp],
+        lines: NDArray[np.intp],
+        dead: NDArray[np.bool_],
+    ) -> None:
+        self.day, self.live, self.lines, self.dead = day, live, lines, dead
+        o = day.orders
+        self.n_live, self.n_lines = live.size, lines.size
+        self.n_nodes = day.network.n_nodes
+        live_row = np.full(o.n_orders, -1)
+        live_row[live] = np.arange(live.size)
+        self.live_row = live_row
+        self.cols: list[tuple[NDArray[np.intp], NDArray[np.intp], FloatArray]] = []
+        self.costs: list[FloatArray] = []
+        self.n_cols = 0
+        self.row_nodes = self.n_live + self.n_lines  # first capacity row
+
+    def build(
+        self,
+        whole: _Options,
+        split: _Options,
+        wait_whole: FloatArray,
+        wait_line: FloatArray,
+    ) -> LinearProgram:
+        o = self.day.orders
+        self._ship_columns(whole, self._whole_rows(), self._whole_stock())
+        self._ship_columns(split, self._line_rows(), self._line_stock())
+        eye_live = np.arange(self.n_live)
+        self._add(eye_live, eye_live, np.ones(self.n_live), wait_whole)  # wait
+        # split: +1 in its order row, -1 in each of its lines' rows
+        owner = self.live_row[o.line_order[self.lines]]
+        of_live = np.flatnonzero(owner >= 0)
+        start = self.n_cols
+        self._add(eye_live, eye_live, np.ones(self.n_live), np.zeros(self.n_live))
+        self._extend(
+            self.n_live + of_live, start + owner[of_live], -np.ones(of_live.size)
+        )
+        eye_line = np.arange(self.n_lines)
+        self._add(self.n_live + eye_line, eye_line, np.ones(self.n_lines), wait_line)
+        return self._program()
+
+    # ---------------------------------------------------------------- rows
+    def _whole_rows(self) -> NDArray[np.intp]:
+        return np.arange(self.n_live)
+
+    def _line_rows(self) -> NDArray[np.intp]:
+        return self.n_live + np.arange(self.n_lines)
+
+    def _whole_stock(self) -> tuple[NDArray[np.intp], NDArray[np.intp], FloatArray]:
+        """(item, sku, units) of every line of the whole orders."""
+        o = self.day.orders
+        counts = np.diff(o.line_start)[self.live]
+        item = np.repeat(np.arange(self.n_live), counts)
+        ls = lines_of(o, self.live)
+        return item, o.line_sku[ls], o.line_qty[ls].astype(np.float64)
+
+    def _line_stock(self) -> tuple[NDArray[np.intp], NDArray[np.intp], FloatArray]:
+        o = self.day.orders
+        item = np.arange(self.n_lines)
+        return item, o.line_sku[self.lines], o.line_qty[self.lines].astype(np.float64)
+
+    # ------------------------------------------------------------- columns
+    def _ship_columns(
+        self,
+        opts: _Options,
+        item_rows: NDArray[np.intp],
+        stock_use: tuple[NDArray[np.intp], NDArray[np.intp], FloatArray],
+    ) -> None:
+        """One column per (item, node) the item may ship from."""
+        item, node = np.nonzero(np.isfinite(opts.cost))
+        first = self.n_cols
+        col = first + np.arange(item.size)
+        self.n_cols += item.size
+        self.costs.append(opts.cost[item, node])
+        self._extend(item_rows[item], col, np.ones(item.size))
+        cap_row = self.row_nodes + node
+        self._extend(cap_row, col, opts.workload[item])
+        self._stock_entries(item, node, col, stock_use)
+
+    def _stock_entries(
+        self,
+        item: NDArray[np.intp],
+        node: NDArray[np.intp],
+        col: NDArray[np.intp],
+        stock_use: tuple[NDArray[np.intp], NDArray[np.intp], FloatArray],
+    ) -> None:
+        """Stock rows are keyed (node, SKU); their row numbers come later."""
+        use_item, use_sku, use_qty = stock_use
+        order = np.argsort(use_item, kind="stable")
+        use_item, use_sku, use_qty = use_item[order], use_sku[order], use_qty[order]
+        starts = np.searchsorted(use_item, item)
+        ends = np.searchsorted(use_item, item, side="right")
+        counts = ends - starts
+        pos = np.repeat(starts - np.cumsum(counts) + counts, counts) + np.arange(
+            int(counts.sum())
+        )
+        rep = np.repeat(np.arange(item.size), counts)
+        key = node[rep].astype(np.int64) * self.day.network.n_skus + use_sku[pos]
+        self.cols.append((-1 - key, col[rep], use_qty[pos]))  # negative: stock key
+
+    def _add(
+        self,
+        rows: NDArray[np.intp],
+        item: NDArray[np.intp],
+        coef: FloatArray,
+        cost: FloatArray,
+    ) -> None:
+        """A column per entry of ``item`` with one coefficient in ``rows``."""
+        col = self.n_cols + np.arange(item.size)
+        self.n_cols += item.size
+        self.costs.append(np.asarray(cost, dtype=np.float64))
+        self._extend(rows, col, coef)
+
+    def _extend(
+        self, rows: NDArray[np.intp], cols: NDArray[np.intp], vals: FloatArray
+    ) -> None:
+        self.cols.append((rows.astype(np.int64), cols.astype(np.int64), vals))
+
+    def _program(self) -> LinearProgram:
+        rows = np.concatenate([r for r, _, _ in self.cols])
+        cols = np.concatenate([c for _, c, _ in self.cols])
+        vals = np.concatenate([v for _, _, v in self.cols])
+        stock_key = -1 - rows[rows < 0]
+        keys, stock_row = np.unique(stock_key, return_inverse=True)
+        first_stock = self.row_nodes + self.n_nodes
+        rows[rows < 0] = first_stock + stock_row
+        n_rows = first_stock + keys.size
+        matrix = sp.csr_matrix((vals, (rows, cols)), shape=(n_rows, self.n_cols))
+        lower, upper = self._row_bounds(keys, n_rows)
+        return LinearProgram(
+            c=np.concatenate(self.costs),
+            matrix=matrix,
+            row_lower=lower,
+            row_upper=upper,
+            col_upper=np.full(self.n_cols, np.inf),
+            name="hindsight relaxation",
+        )
+
+    def _row_bounds(
+        self, keys: NDArray[np.int64], n_rows: int
+    ) -> tuple[FloatArray, FloatArray]:
+        """Order rows = 1, line rows = 0 (1 for lines of orders that can only
+        split), capacity <= room, stock <= units on hand."""
+        o, day = self.day.orders, self.day
+        lower = np.full(n_rows, -np.inf)
+        upper = np.empty(n_rows)
+        lower[: self.n_live] = upper[: self.n_live] = 1.0
+        line_rhs = self.dead[o.line_order[self.lines]].astype(np.float64)
+        sl = slice(self.n_live, self.n_live + self.n_lines)
+        lower[sl] = upper[sl] = line_rhs
+        cap = slice(self.row_nodes, self.row_nodes + self.n_nodes)
+        upper[cap] = np.maximum(day.capacity, 0.0)
+        n_skus = day.network.n_skus
+        upper[self.row_nodes + self.n_nodes :] = day.stock[
+            keys // n_skus, keys % n_skus
+        ]
+        return lower, upper

@@ -1,0 +1,177 @@
+"""The demand still to come today, as the bid-price LP sees it.
+
+A sample of orders stands for the rest of the day: past orders that arrived
+later in their day than now, released at the same time of day today (so
+their cutoffs and dates are today's), blended with today's orders seen so far
+(released now), whose share grows as the day goes on. Each is compiled like
+a batch order (``formulations.batch_compiler``) and stands for its share of
+the forecast's remaining volume (``docs/allocation.md``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+
+from tierflow.capacity.demand_forecast import (
+    DemandForecast,
+    business_day_start,
+    local_order_dates,
+)
+from tierflow.data.network import Network
+from tierflow.data.orders import Orders
+from tierflow.formulations.fulfillment import CompiledBatch, compile_orders
+from tierflow.formulations.tiers import TierPolicy
+from tierflow.orchestration.bid_prices import DemandSample
+
+#: Orders priced per refresh (the sample the LP is built on).
+SAMPLE_SIZE = 1000
+#: Weight, in orders, of the history's mix against today's: with this many
+#: orders seen today, both count as much.
+HISTORY_WEIGHT = 300.0
+#: Fewer orders seen than this today and no history: no forecast yet.
+MIN_SEEN = 20
+
+
+@dataclass(frozen=True, slots=True)
+class Moment:
+    """Where the day stands: its date, seconds into it, orders seen of it."""
+
+    day: dt.date
+    offset_s: float
+    observed: int
+
+
+class DemandOutlook:
+    """Samples the rest of today's demand (see the module docstring).
+
+    Parameters
+    ----------
+    network, orders, policy, spend
+        Today's inputs (``orders`` in arrival order; only the ones marked
+        seen are ever read).
+    forecast
+        Volume and mix learned from past days (or today's arrivals only).
+    seed
+        For the sample.
+    """
+
+    def __init__(
+        self,
+        network: Network,
+        orders: Orders,
+        policy: TierPolicy,
+        spend: NDArray[np.float64],
+        forecast: DemandForecast,
+        *,
+        seed: int = 0,
+    ) -> None:
+        self.network, self.orders, self.policy = network, orders, policy
+        self.spend = spend
+        self.forecast = forecast
+        self._local_date = local_order_dates(orders, network)
+        self._rng = np.random.default_rng(seed)
+
+    def moment(self, now: np.datetime64, seen: NDArray[np.intp]) -> Moment:
+        """Today's date (the latest local date among the orders seen), how far
+        into it ``now`` is, and how many of its orders have arrived."""
+        dates = self._local_date[seen]
+        day = dates.max()
+        start = business_day_start(day.astype(dt.date))
+        offset = float((now.astype("datetime64[s]") - start).astype(np.int64))
+        return Moment(day.astype(dt.date), offset, int((dates == day).sum()))
+
+    def sample(
+        self,
+        now: np.datetime64,
+        seen: NDArray[np.intp],
+        *,
+        capacity: NDArray[np.float64],
+        stock: NDArray[np.int64],
+    ) -> DemandSample | None:
+        """The demand to come after ``now`` (``None``: nothing to forecast)."""
+        if seen.size == 0:
+            return None
+        at = self.moment(now, seen)
+        rest = self.forecast.remaining(at.day, at.offset_s, at.observed)
+        pool = self.forecast.pool
+        if rest < 1.0 or (pool is None and seen.size < MIN_SEEN):
+            return None
+        today = seen[self._local_date[seen] == np.datetime64(at.day)]
+        parts = []
+        n_today = self._n_today(today.size)
+        if n_today:
+            parts.append(self._today(today, n_today, now, capacity, stock))
+        if pool is not None and n_today < SAMPLE_SIZE:
+            history = self._history(at, SAMPLE_SIZE - n_today, seen, capacity, stock)
+            if history is not None:
+                parts.append(history)
+        return _stack(parts, rest) if parts else None
+
+    def _n_today(self, n_seen: int) -> int:
+        """How many of the sample come from today's orders seen so far."""
+        if self.forecast.pool is None:
+            return min(n_seen, SAMPLE_SIZE)
+        share = n_seen / (n_seen + HISTORY_WEIGHT)
+        return min(n_seen, round(SAMPLE_SIZE * share))
+
+    def _today(
+        self,
+        today: NDArray[np.intp],
+        k: int,
+        now: np.datetime64,
+        capacity: NDArray[np.float64],
+        stock: NDArray[np.int64],
+    ) -> CompiledBatch:
+        pick = np.sort(self._rng.choice(today, size=k, replace=False))
+        release = np.full(k, now.astype("datetime64[s]"))
+        return compile_orders(
+            self.network,
+            self.orders,
+            pick,
+            self.policy,
+            capacity=capacity,
+            stock=stock,
+            predicted_spend=self.spend[pick],
+            release=release,
+        )
+
+    def _history(
+        self,
+        at: Moment,
+        k: int,
+        seen: NDArray[np.intp],
+        capacity: NDArray[np.float64],
+        stock: NDArray[np.int64],
+    ) -> CompiledBatch | None:
+        pool = self.forecast.pool
+        assert pool is not None
+        later = pool.after(at.offset_s)
+        if later.size == 0:
+            return None
+        pick = np.sort(self._rng.choice(later, size=min(k, later.size), replace=False))
+        start = business_day_start(at.day)
+        release = start + pool.offset_s[pick].astype("timedelta64[s]")
+        typical = float(np.median(self.spend[seen])) if seen.size else 0.0
+        return compile_orders(
+            self.network,
+            pool.orders,
+            pick,
+            self.policy,
+            capacity=capacity,
+            stock=stock,
+            predicted_spend=np.full(pick.size, typical),
+            release=release,
+        )
+
+
+def _stack(parts: list[CompiledBatch], rest: float) -> DemandSample:
+    """The sampled orders' cost rows, each standing for ``rest / k`` orders."""
+    cost = np.vstack([np.where(p.problem.eligible, p.true_cost, np.inf) for p in parts])
+    defer = np.concatenate([np.asarray(p.problem.defer_cost) for p in parts])
+    workload = np.concatenate([p.options.workload for p in parts])
+    k = cost.shape[0]
+    return DemandSample(cost, workload, defer, np.full(k, rest / k))
