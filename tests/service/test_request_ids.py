@@ -27,16 +27,22 @@ from tierflow.service.server import log_settings, serve_in_thread
 
 @pytest.fixture
 def log_setup() -> Iterator[None]:
-    """Put the root logger back as it was after the test."""
-    root = logging.getLogger()
+    """uvicorn's loggers as in a fresh ``tierflow serve`` (an earlier server
+    in this process may have given them handlers of their own that stop
+    their records); everything put back after the test."""
+    root, uvicorn = logging.getLogger(), logging.getLogger("uvicorn")
     handlers, level = list(root.handlers), root.level
     ours = logging.getLogger("tierflow").level
+    theirs = list(uvicorn.handlers), uvicorn.propagate
+    uvicorn.handlers[:] = []
+    uvicorn.propagate = True
     try:
         yield
     finally:
         root.handlers[:] = handlers
         root.setLevel(level)
         logging.getLogger("tierflow").setLevel(ours)
+        uvicorn.handlers[:], uvicorn.propagate = theirs
 
 
 def _records(err: str) -> list[dict[str, Any]]:
