@@ -143,23 +143,26 @@ def latency(
     server_cpus: str | None,
 ) -> dict[str, Any]:
     """One client's ``POST /v1/options`` p50 over HTTP, and the same call in
-    process (a router on the same store, on the server's CPUs while the
-    server idles) on the same carts, same run."""
+    process (a router on the same store, on the server's CPUs), alternately
+    on the same carts in the same run."""
     port = int(url.rsplit(":", 1)[1])
-    http = run_fast(one_client_latency(port, carts, warm))
-    inproc = []
     client_cpus = os.sched_getaffinity(0)
-    if server_cpus is not None:  # where the server's own call would run
-        os.sched_setaffinity(0, {int(c) for c in server_cpus.split(",")})
-    try:
-        with OnlineRouter.open(network, state) as router:
-            for k, (customer, items, dest) in enumerate(carts):
+    server = None if server_cpus is None else {int(c) for c in server_cpus.split(",")}
+    with OnlineRouter.open(network, state) as router:
+
+        def in_process(cart: Cart) -> float:
+            """Milliseconds of the call, where the server's own call runs."""
+            if server is not None:
+                os.sched_setaffinity(0, server)
+            try:
                 t = time.perf_counter()
-                router.generate_fulfillment_options(customer, items, dest)
-                if k >= warm:
-                    inproc.append((time.perf_counter() - t) * 1e3)
-    finally:
-        os.sched_setaffinity(0, client_cpus)
+                router.generate_fulfillment_options(*cart)
+                return (time.perf_counter() - t) * 1e3
+            finally:
+                if server is not None:
+                    os.sched_setaffinity(0, client_cpus)
+
+        http, inproc = run_fast(one_client_latency(port, carts, warm, in_process))
     p50, inp50 = statistics.median(http), statistics.median(inproc)
     return {
         "requests": len(http),

@@ -8,7 +8,7 @@ import asyncio
 import random
 import time
 from collections import Counter
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
 import httpx
@@ -38,21 +38,30 @@ def body(cart: Cart) -> dict[str, Any]:
     }
 
 
-async def one_client_latency(port: int, carts: list[Cart], warm: int) -> list[float]:
-    """Milliseconds of each ``POST /v1/options`` after ``warm`` of them, one
-    client, one keep-alive connection, one request at a time."""
+async def one_client_latency(
+    port: int, carts: list[Cart], warm: int, in_process: Callable[[Cart], float]
+) -> tuple[list[float], list[float]]:
+    """Milliseconds of each ``POST /v1/options`` (one client, one keep-alive
+    connection, one request at a time) and of ``in_process(cart)`` right
+    after it on the same cart, after ``warm`` of each.
+
+    Alternating the two keeps their ratio fair on a shared machine: both
+    see the same moments of load from other work.
+    """
     client = RawClient(port)
-    out = []
+    http, local = [], []
     for k, cart in enumerate(carts):
         t = time.perf_counter()
         status, data = await client.request("POST", "/v1/options", body(cart))
         ms = (time.perf_counter() - t) * 1e3
         if status != 200:
             raise RuntimeError(f"options answered {status}: {data[:200]!r}")
+        local_ms = in_process(cart)
         if k >= warm:
-            out.append(ms)
+            http.append(ms)
+            local.append(local_ms)
     await client.close()
-    return out
+    return http, local
 
 
 def replica_client(

@@ -33,6 +33,8 @@ from tierflow.data.extras import require
 from tierflow.data.network import Network
 from tierflow.data.orders import read_orders
 from tierflow.data.store import open_store
+from tierflow.data.store.location import describe_location
+from tierflow.orchestration.allocation.batch_plan import BatchPlan
 from tierflow.orchestration.allocation.day_allocator import (
     NEAREST,
     AllocationOutcome,
@@ -216,16 +218,20 @@ def allocate_command(as_json: bool, **options: Any) -> None:
 
 
 def run_allocate(request: AllocateRequest) -> dict[str, Any]:
-    """Allocate the day, write the outputs; returns ``summary.json``'s content."""
+    """Allocate the day, write the outputs; returns ``summary.json``'s content.
+
+    Every input is read and checked before the output folder and the state
+    store are created: a bad input writes nothing.
+    """
     net = open_network(request.network_dir)
     orders = read_orders(request.orders_path, net)
     forecast = _forecast(request.history_path, net)
     events = _read_events(request.events_path, net)
-    request.out_dir.mkdir(parents=True, exist_ok=True)
-    store = open_store(request.state_path or request.out_dir / "state.db")
-    spend, note = load_predicted_spend(orders, request.cltv_path, store)
-    if note:
-        _log.warning("%s", note)
+    given = (
+        None
+        if request.cltv_path is None
+        else load_predicted_spend(orders, request.cltv_path, None)
+    )
     settings = request.settings()
     run_id, params = run_identity(
         request.orders_path,
@@ -236,16 +242,29 @@ def run_allocate(request: AllocateRequest) -> dict[str, Any]:
         capacity_scale=request.capacity_scale,
         history_path=request.history_path,
     )
+    request.out_dir.mkdir(parents=True, exist_ok=True)
+    location = request.state_path or request.out_dir / "state.db"
+    store = open_store(location)
+    spend, note = given or load_predicted_spend(orders, None, store)
+    if note:
+        _log.warning("%s", note)
     sink = StoreSink(
-        store, run_id, params, journal=request.out_dir / "allocations.partial.csv"
+        store,
+        run_id,
+        params,
+        journal=request.out_dir / "allocations.partial.csv",
+        stats=request.out_dir / "batches.jsonl",
     )
     resumed = sink.resumed_batches
     if resumed:
+        total = len(BatchPlan.of(orders, settings))
         _log.info(
-            "resuming run %s: %d batch(es) already committed",
-            run_id[:12],
+            "resuming: %d of %d batches already in %s (run %s)",
             resumed,
-            extra={"run_id": run_id, "resumed_batches": resumed},
+            total,
+            describe_location(location),
+            run_id[:12],
+            extra={"run_id": run_id, "resumed_batches": resumed, "batches": total},
         )
     with progress_bar("allocate", 1) as bar:
 

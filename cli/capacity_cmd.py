@@ -58,7 +58,7 @@ def capacity() -> None:
     "ingest",
     epilog=examples(
         "tierflow capacity ingest --events events.jsonl --state state.db",
-        "tail -f events.jsonl | tierflow capacity ingest --events - --follow --json",
+        "tail -f events.jsonl | tierflow capacity ingest --events - --follow",
     ),
 )
 @network_option
@@ -77,8 +77,8 @@ def capacity() -> None:
     "line is reported on stderr and skipped).",
 )
 @json_option(
-    "Print applied, duplicates and last_seq as JSON (with --follow, also bad "
-    "and batches)."
+    "Print applied, duplicates and last_seq (with --follow also bad and "
+    "batches) as JSON."
 )
 def ingest_command(
     network_dir: Path | None,
@@ -142,9 +142,10 @@ def _follow(
         totals = follow_events(lines, net, apply, file=name, on_bad=bad)
         mon.snapshot()
     if as_json:
-        record = {"applied": totals.applied, "duplicates": totals.duplicates}
-        record |= {"bad": totals.bad, "batches": totals.batches}
-        click.echo(json.dumps({**record, "last_seq": mon.last_seq}))
+        click.echo(json.dumps({
+            "applied": totals.applied, "duplicates": totals.duplicates,
+            "last_seq": mon.last_seq, "bad": totals.bad, "batches": totals.batches,
+        }))  # fmt: skip
         return
     click.echo(
         f"{totals.applied} events applied, {totals.duplicates} duplicates ignored, "

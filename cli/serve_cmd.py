@@ -172,9 +172,10 @@ def serve_command(
         _print_banner(app, host, port, workers, source)
         if workers > 1:
             close()  # the parent keeps no connection across the fork
+            from tierflow.service.server import log_settings
             from tierflow.service.workers import serve_workers
 
-            serve_workers(settings.build, host, port, workers)
+            serve_workers(settings.build, host, port, workers, **log_settings())
         else:
             _serve_one(app, close, host, port)
     click.echo("tierflow serve: stopped")

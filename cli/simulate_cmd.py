@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,15 +28,24 @@ from tierflow.cli.options import (
 )
 from tierflow.cli.progress import progress_bar
 from tierflow.data.network import Network
+from tierflow.data.output_folder import StagedOutput, Staging
 from tierflow.formulations.tiers import TierPolicy
+from tierflow.orchestration.simulation.checkpoints import (
+    Checkpoints,
+    file_digest,
+    folder_digest,
+)
 from tierflow.orchestration.simulation.day import (
+    DAY_FILES,
     CltvStep,
     SimulationSettings,
     daily_cltv_job,
     published_scores,
     simulate,
 )
-from tierflow.orchestration.simulation.report import write_report
+from tierflow.orchestration.simulation.report import REPORT_FILES, write_report
+
+_log = logging.getLogger("tierflow.cli.simulate")
 
 
 def _outage(value: str) -> dt.time | None:
@@ -124,27 +135,45 @@ class SimulateRequest:
 )
 @hindsight_time_limit_option(20.0)
 @out_folder_option(Path("out/simulate"), help="Folder for the report and its tables.")
+@option(
+    "--resume",
+    is_flag=True,
+    help="Continue the unfinished run of OUT (stopped by a crash or Ctrl-C) "
+    "after its last finished step, instead of starting fresh.",
+)
 @json_option("Print summary.json (and the report's path) as JSON.")
-def simulate_command(as_json: bool, **options: Any) -> None:
-    """One day on the network: CLTV, checkouts, choices, allocation, report."""
+def simulate_command(as_json: bool, resume: bool, **options: Any) -> None:
+    """One day on the network: CLTV, checkouts, choices, allocation, report.
+
+    Every run starts fresh: it works in a folder beside OUT and replaces
+    OUT's files when it has finished (a failed run leaves OUT as it was).
+    """
     request = SimulateRequest(**options)
     net = open_network(request.network_dir)
     policy = tier_policy()
-    publish_cltv = _cltv_step(net, request.cltv_scores, request.out, policy)
-    request.out.mkdir(parents=True, exist_ok=True)
     settings = request.settings()
-    # steps: cltv, carts, the checkouts one by one, three allocations
-    with progress_bar("simulate", 5 + request.checkouts, show_pos=False) as bar:
-        result = simulate(
-            net,
-            request.out / "state.db",
-            request.out,
-            settings,
-            publish_cltv=publish_cltv,
-            on_step=_StepReporter(bar, request.checkouts),
-            policy=policy,
-        )
-    summary = write_report(result, request.out)
+    target = StagedOutput(request.out, OUTPUT_NAMES)
+    # the CLTV inputs are read (and checked) before anything is written
+    publish_cltv = _cltv_step(
+        net, request.cltv_scores, target.staging / MODEL_DIR, policy
+    )
+    identity = _identity(net, request, policy)
+    with target.open(resume=resume) as work:
+        steps = Checkpoints.open(work.path, identity, resume=work.resumed)
+        _say_how_it_starts(work, steps, resume, request.out)
+        # steps: cltv, carts, the checkouts one by one, three allocations
+        with progress_bar("simulate", 5 + request.checkouts, show_pos=False) as bar:
+            result = simulate(
+                net,
+                work.path / STATE_FILE,
+                work.path,
+                settings,
+                publish_cltv=publish_cltv,
+                on_step=_StepReporter(bar, request.checkouts),
+                policy=policy,
+                checkpoints=steps,
+            )
+        summary = write_report(result, work.path)
     if as_json:
         report = str(request.out / "report.html")
         click.echo(json.dumps({**summary, "report": report}, default=str))
@@ -152,10 +181,53 @@ def simulate_command(as_json: bool, **options: Any) -> None:
     click.echo(_screen(summary, request.out))
 
 
+#: The state store and the CLTV model registry of a run, inside its folder.
+STATE_FILE = "state.db"
+MODEL_DIR = "cltv-models"
+#: Every name ``simulate`` writes in OUT (a run replaces them all).
+OUTPUT_NAMES = (
+    *DAY_FILES,
+    *REPORT_FILES,
+    MODEL_DIR,
+    *(STATE_FILE + suffix for suffix in ("", "-wal", "-shm", "-journal")),
+)
+
+
+def _identity(
+    net: Network, request: SimulateRequest, policy: TierPolicy
+) -> dict[str, Any]:
+    """What makes two runs the same job (``--resume`` continues only that)."""
+    assert net.source is not None
+    return {
+        "settings": dataclasses.asdict(request.settings()),
+        "policy": repr(policy),
+        "network": folder_digest(net.source),
+        "cltv_scores": file_digest(request.cltv_scores),
+    }
+
+
+def _say_how_it_starts(
+    work: Staging, steps: Checkpoints, resume: bool, out: Path
+) -> None:
+    """One line on stderr when the run does not simply start fresh."""
+    done = steps.done()
+    if work.resumed and done:
+        _log.info("resuming %s: done before: %s", out, ", ".join(done))
+    elif resume:
+        _log.info("nothing to resume in %s: starting fresh", out)
+    elif work.discarded:
+        _log.info(
+            "starting fresh: the unfinished run of %s is discarded "
+            "(--resume continues it)",
+            out,
+        )
+
+
 def _cltv_step(
-    net: Network, cltv_scores: Path | None, out: Path, policy: TierPolicy
+    net: Network, cltv_scores: Path | None, model_dir: Path, policy: TierPolicy
 ) -> CltvStep:
-    """Publish the given scores, or train on the network's purchase history."""
+    """Publish the given scores, or train on the network's purchase history
+    (either is read and checked now, before anything is written)."""
     assert net.source is not None
     history = net.source / "transactions.csv"
     profiles = net.source / "customers.csv"
@@ -170,7 +242,7 @@ def _cltv_step(
     return daily_cltv_job(
         history,
         profiles if profiles.exists() else None,
-        out / "cltv-models",
+        model_dir,
         platinum_percentile=percentile,
     )
 

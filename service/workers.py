@@ -19,10 +19,11 @@ import socket
 import time
 from collections.abc import Callable
 from types import FrameType
+from typing import Any
 
 from fastapi import FastAPI
 
-from tierflow.service.server import ServiceServer, log_settings, server_config
+from tierflow.service.server import ServiceServer, server_config
 
 log = logging.getLogger("tierflow.service")
 
@@ -46,11 +47,13 @@ def bind(host: str, port: int) -> socket.socket:
     return sock
 
 
-def serve_workers(build: AppFactory, host: str, port: int, workers: int) -> None:
+def serve_workers(
+    build: AppFactory, host: str, port: int, workers: int, **config_kw: Any
+) -> None:
     """Run ``workers`` processes serving ``build()``'s app on one port until
-    SIGINT or SIGTERM."""
+    SIGINT or SIGTERM (``config_kw``: more uvicorn settings, e.g. logging)."""
     sock = bind(host, port)
-    supervisor = _Supervisor(build, sock, host, port)
+    supervisor = _Supervisor(build, sock, host, port, config_kw)
     previous = {
         sig: signal.signal(sig, supervisor.stop)
         for sig in (signal.SIGINT, signal.SIGTERM)
@@ -74,8 +77,10 @@ class _Supervisor:
         sock: socket.socket,
         host: str,
         port: int,
+        config_kw: dict[str, Any],
     ) -> None:
         self.build = build
+        self.config_kw = config_kw
         self.sock = sock
         self.host = host
         self.port = port
@@ -135,7 +140,7 @@ class _Supervisor:
                 signal.signal(sig, signal.SIG_DFL)
             app, close = self.build()
             try:
-                config = server_config(app, self.host, self.port, **log_settings())
+                config = server_config(app, self.host, self.port, **self.config_kw)
                 server = ServiceServer(config, app)
                 # uvicorn re-raises the signal it stopped on: a clean stop
                 with contextlib.suppress(KeyboardInterrupt):

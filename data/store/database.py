@@ -72,6 +72,31 @@ class Cursor(Protocol):
         ...
 
 
+class Rows:
+    """A read's rows, all fetched before its connection was free for another
+    statement (PostgreSQL: back to the pool; SQLite: another thread's turn)."""
+
+    __slots__ = ("_next", "_rows", "rowcount")
+
+    def __init__(self, rows: list[Any], rowcount: int) -> None:
+        self._rows = rows
+        self._next = 0
+        self.rowcount = rowcount
+
+    def fetchone(self) -> Any:
+        """The next row, or None."""
+        if self._next >= len(self._rows):
+            return None
+        self._next += 1
+        return self._rows[self._next - 1]
+
+    def fetchall(self) -> list[Any]:
+        """The remaining rows."""
+        rest = self._rows[self._next :]
+        self._next = len(self._rows)
+        return rest
+
+
 class Connection(Protocol):
     """Runs SQL written with ``?`` parameters (DB-API ``qmark`` style)."""
 

@@ -15,7 +15,12 @@ import psycopg
 from psycopg_pool import ConnectionPool
 
 from tierflow.data.errors import TierflowError
-from tierflow.data.store.database import StoreConflict, StoreUnavailable, store_error
+from tierflow.data.store.database import (
+    Rows,
+    StoreConflict,
+    StoreUnavailable,
+    store_error,
+)
 from tierflow.data.store.location import redact_url
 from tierflow.data.store.postgres_notices import Notices
 
@@ -42,30 +47,6 @@ def _reachable() -> Iterator[None]:
         raise store_error("postgres", StoreConflict(str(exc))) from exc
     except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
         raise store_error("postgres", StoreUnavailable(str(exc).strip())) from exc
-
-
-class Rows:
-    """A read's rows, fetched before its connection went back to the pool."""
-
-    __slots__ = ("_next", "_rows", "rowcount")
-
-    def __init__(self, rows: list[Any], rowcount: int) -> None:
-        self._rows = rows
-        self._next = 0
-        self.rowcount = rowcount
-
-    def fetchone(self) -> Any:
-        """The next row, or None."""
-        if self._next >= len(self._rows):
-            return None
-        self._next += 1
-        return self._rows[self._next - 1]
-
-    def fetchall(self) -> list[Any]:
-        """The remaining rows."""
-        rest = self._rows[self._next :]
-        self._next = len(self._rows)
-        return rest
 
 
 class PostgresTransaction:

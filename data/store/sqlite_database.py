@@ -15,7 +15,7 @@ from typing import Any
 import pandas as pd
 
 from tierflow.data.errors import InputError, TierflowError
-from tierflow.data.store.database import StoreUnavailable, store_error
+from tierflow.data.store.database import Rows, StoreUnavailable, store_error
 
 #: How often a waiter re-reads the capacity log (SQLite has no notices).
 POLL_S = 0.05
@@ -114,21 +114,30 @@ class SqliteDatabase:
         """The database file."""
         return str(self.path)
 
-    def execute(self, sql: str, parameters: Sequence[Any] = (), /) -> sqlite3.Cursor:
-        """Run one statement outside a transaction (a read: WAL never blocks it)."""
-        with _reachable():
-            return self._conn.execute(sql, parameters)
+    def execute(self, sql: str, parameters: Sequence[Any] = (), /) -> Rows:
+        """Run one statement outside a transaction (a read: WAL never blocks
+        it), its rows fetched under the connection's lock.
 
-    def executemany(
-        self, sql: str, parameters: Iterable[Sequence[Any]], /
-    ) -> sqlite3.Cursor:
+        The connection is shared by threads (a server's capacity follower
+        reads the event log while requests write). A read left open on it
+        would put another thread's ``BEGIN IMMEDIATE`` inside a stale read
+        transaction, which SQLite refuses at once ("database is locked",
+        without waiting); a read inside another thread's transaction would
+        see its uncommitted rows.
+        """
+        with self._lock, _reachable():
+            cur = self._conn.execute(sql, parameters)
+            return Rows(cur.fetchall(), cur.rowcount)
+
+    def executemany(self, sql: str, parameters: Iterable[Sequence[Any]], /) -> Rows:
         """Run one statement per parameter row (in autocommit mode)."""
-        with _reachable():
-            return self._conn.executemany(sql, parameters)
+        with self._lock, _reachable():
+            cur = self._conn.executemany(sql, parameters)
+            return Rows([], cur.rowcount)
 
     def frame(self, sql: str, params: Sequence[Any] | None = None) -> pd.DataFrame:
         """A query's rows as a data frame (pandas' own SQLite reader)."""
-        with _reachable():
+        with self._lock, _reachable():
             return pd.read_sql_query(sql, self._conn, params=params)
 
     def write(self, sql: str, parameters: Sequence[Any] = (), /) -> int:

@@ -76,10 +76,20 @@ class AllocationSink(Protocol):
         """Rows of every committed batch (columns :data:`ALLOCATION_FIELDS`)."""
         ...
 
+    def committed_stats(self) -> Sequence[BatchStat]:
+        """Figures of committed batches, as :meth:`write_batch` was given them
+        (a later one of the same batch wins; a batch may be missing)."""
+        ...
+
     def write_batch(
-        self, batch: int, rows: pd.DataFrame, supersede: Sequence[str]
+        self,
+        batch: int,
+        rows: pd.DataFrame,
+        supersede: Sequence[str],
+        stat: BatchStat | None = None,
     ) -> None:
-        """Commit one batch atomically; rows of ``supersede`` orders are replaced."""
+        """Commit one batch atomically; rows of ``supersede`` orders are
+        replaced; ``stat`` (the batch's figures) is kept for a resumed run."""
         ...
 
 
@@ -88,15 +98,25 @@ class MemorySink:
 
     def __init__(self) -> None:
         self.frames: list[pd.DataFrame] = []
+        self.stats: list[BatchStat] = []
 
     def committed_rows(self) -> pd.DataFrame:
         if not self.frames:
             return pd.DataFrame(columns=list(ALLOCATION_FIELDS))
         return pd.concat(self.frames, ignore_index=True)
 
+    def committed_stats(self) -> Sequence[BatchStat]:
+        return self.stats
+
     def write_batch(
-        self, batch: int, rows: pd.DataFrame, supersede: Sequence[str]
+        self,
+        batch: int,
+        rows: pd.DataFrame,
+        supersede: Sequence[str],
+        stat: BatchStat | None = None,
     ) -> None:
+        if stat is not None:
+            self.stats.append(stat)
         if supersede:
             drop = set(supersede)
             self.frames = [
@@ -109,6 +129,10 @@ class MemorySink:
                 for f in self.frames
             ]
         self.frames.append(rows)
+
+
+#: The status of a resumed batch whose figures were not kept.
+UNRECORDED = "unrecorded"
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -247,11 +271,31 @@ class DayAllocator:
         return self._outcome(start, lp_bound)
 
     def _resume(self, plan: BatchPlan) -> int:
-        """Rebuild capacity, stock and placements from committed rows."""
+        """Rebuild capacity, stock and placements from committed rows, and the
+        run's figures from the committed batches' own."""
         first = restore(self.sink.committed_rows(), plan, self.ledger, self.network)
         for b in range(first):
             self.bids.mark_seen(plan.windows[b])
+        self._restore_stats(plan, first)
         return first
+
+    def _restore_stats(self, plan: BatchPlan, first: int) -> None:
+        """The figures of batches ``0 .. first - 1`` (committed by an earlier
+        process); a batch whose figures were not kept counts its orders only."""
+        kept = {s.batch: s for s in self.sink.committed_stats()}
+        position = {oid: i for i, oid in enumerate(self.orders.order_ids)}
+        for b in range(first):
+            stat = kept.get(b)
+            if stat is None:
+                stat = BatchStat(
+                    b, int(plan.windows[b].size), 0.0, UNRECORDED, False, 0.0
+                )
+            self.stats.append(stat)
+            self.rerouted += stat.rerouted
+            self.reroute_delta += stat.reroute_cost_delta
+            self.pulled_back.extend(
+                position[o] for o in stat.pulled_back if o in position
+            )
 
     def _allocate(self, plan: BatchPlan, b: int, first: int) -> None:
         """Batch ``b``: events, pull-backs, bid prices, solve, commit."""
@@ -264,11 +308,15 @@ class DayAllocator:
             idx = np.concatenate([window, np.array(sorted(pulled), dtype=np.intp)])
         if self.bids.due(b, first, bool(hit)):
             self.bids.refresh(plan.times[b], window)
+        rerouted = self.rerouted
         rows, delta, stat = self._run_batch(b, idx, plan.decided_at(b), pulled)
         self.reroute_delta += delta
         self.bids.mark_seen(window)
         supersede = [self.orders.order_ids[i] for i in pulled]
-        self.sink.write_batch(b, rows, supersede=supersede)
+        stat.rerouted = self.rerouted - rerouted
+        stat.pulled_back = tuple(supersede)
+        stat.reroute_cost_delta = delta
+        self.sink.write_batch(b, rows, supersede=supersede, stat=stat)
         self.stats.append(stat)
         self.ledger.record(plan.seconds(b))
         if self.on_batch is not None:

@@ -19,7 +19,12 @@ from tierflow.orchestration.allocation.settings import AllocationSettings
 
 @dataclass(slots=True)
 class BatchStat:
-    """Per-batch figures for the summary."""
+    """Per-batch figures for the summary.
+
+    ``rerouted``, ``pulled_back`` (order ids) and ``reroute_cost_delta`` are
+    the batch's share of the run's totals, so that a resumed run adds up the
+    batches an earlier process committed (``docs/allocation.md``, resume).
+    """
 
     batch: int
     n_items: int
@@ -27,6 +32,9 @@ class BatchStat:
     status: str
     fallback: bool
     bid_price_max: float
+    rerouted: int = 0
+    pulled_back: tuple[str, ...] = ()
+    reroute_cost_delta: float = 0.0
 
 
 @dataclass(slots=True)

@@ -3,6 +3,7 @@ state-store sink (crash-safe, resumable) and the result files."""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import hashlib
 import json
@@ -17,6 +18,7 @@ from numpy.typing import NDArray
 
 from tierflow.data.allocation_rows import ALLOCATION_FIELDS
 from tierflow.data.errors import InputError
+from tierflow.data.file_digest import file_digest
 from tierflow.data.network import Network
 from tierflow.data.orders import Orders
 from tierflow.data.store import ScoreStore, StateStore
@@ -24,6 +26,7 @@ from tierflow.data.table_reader import Column, read_table
 from tierflow.orchestration.allocation.day_allocator import (
     AllocationOutcome,
     AllocationSettings,
+    BatchStat,
 )
 
 _CLTV_COLUMNS = (
@@ -74,16 +77,6 @@ def load_predicted_spend(
     return spend.fillna(0.0).to_numpy(dtype=np.float64), note
 
 
-def _digest(path: Path | None) -> str:
-    if path is None:
-        return ""
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def run_identity(
     orders_path: Path,
     network: Network,
@@ -100,17 +93,17 @@ def run_identity(
     """
     net_files = sorted(p for p in Path(network.source or ".").glob("*") if p.is_file())
     params: dict[str, Any] = {
-        "orders": _digest(orders_path),
-        "events": _digest(events_path),
-        "cltv": _digest(cltv_path),
+        "orders": file_digest(orders_path),
+        "events": file_digest(events_path),
+        "cltv": file_digest(cltv_path),
         "network": hashlib.sha256(
-            "".join(_digest(p) for p in net_files).encode()
+            "".join(file_digest(p) for p in net_files).encode()
         ).hexdigest(),
         "capacity_scale": capacity_scale,
         "settings": {k: v for k, v in settings.params().items()},
     }
     if history_path is not None:  # absent keeps earlier runs' ids
-        params["history"] = _digest(history_path)
+        params["history"] = file_digest(history_path)
     text = json.dumps(params, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:32], params
 
@@ -119,6 +112,9 @@ class StoreSink:
     """Commits each batch to the state store in one transaction and journals it.
 
     ``resumed_batches`` tells how many batches a previous attempt committed.
+    ``journal`` gets each batch's rows after its commit (``allocations.partial.csv``);
+    ``stats`` (``batches.jsonl``) each batch's figures before it, so that a
+    resumed run still counts the batches an earlier process committed.
     """
 
     def __init__(
@@ -128,21 +124,42 @@ class StoreSink:
         params: dict[str, Any],
         *,
         journal: Path | None = None,
+        stats: Path | None = None,
     ) -> None:
         self.store = store
         self.run_id = run_id
         last = store.start_allocation_run(run_id, params)
         self.resumed_batches = 0 if last is None else last + 1
         self.journal = journal
-        if journal is not None and journal.exists() and not self.resumed_batches:
-            journal.unlink()
+        self.stats = stats
+        if not self.resumed_batches:
+            for path in (journal, stats):
+                if path is not None and path.exists():
+                    path.unlink()
 
     def committed_rows(self) -> pd.DataFrame:
         return self.store.allocations(self.run_id)
 
+    def committed_stats(self) -> list[BatchStat]:
+        """This run's batch figures from ``stats`` (a torn last line is skipped)."""
+        if self.stats is None or not self.stats.exists():
+            return []
+        out = []
+        for line in self.stats.read_text(encoding="utf-8").splitlines():
+            stat = _stat_of(line, self.run_id)
+            if stat is not None:
+                out.append(stat)
+        return out
+
     def write_batch(
-        self, batch: int, rows: pd.DataFrame, supersede: Sequence[str]
+        self,
+        batch: int,
+        rows: pd.DataFrame,
+        supersede: Sequence[str],
+        stat: BatchStat | None = None,
     ) -> None:
+        if stat is not None and self.stats is not None:
+            _append_line(self.stats, _stat_line(stat, self.run_id))
         self.store.write_allocation_batch(self.run_id, batch, rows, supersede=supersede)
         if self.journal is not None:
             header = not self.journal.exists()
@@ -172,6 +189,33 @@ class StoreSink:
         return publish
 
 
+def _stat_line(stat: BatchStat, run_id: str) -> str:
+    """One line of ``batches.jsonl``."""
+    return json.dumps({"run_id": run_id, **dataclasses.asdict(stat)}) + "\n"
+
+
+def _stat_of(line: str, run_id: str) -> BatchStat | None:
+    """The figures on one line of ``batches.jsonl`` if they are ``run_id``'s."""
+    try:
+        record = json.loads(line)
+    except json.JSONDecodeError:
+        return None
+    if not isinstance(record, dict) or record.pop("run_id", None) != run_id:
+        return None
+    try:
+        record["pulled_back"] = tuple(record.get("pulled_back", ()))
+        return BatchStat(**record)
+    except TypeError:
+        return None
+
+
+def _append_line(path: Path, line: str) -> None:
+    with open(path, "a", encoding="utf-8") as fh:
+        fh.write(line)
+        fh.flush()
+        os.fsync(fh.fileno())
+
+
 def _atomic_text(path: Path, text: str) -> None:
     tmp = path.with_name(path.name + ".tmp")
     with open(tmp, "w", encoding="utf-8", newline="") as fh:
@@ -184,7 +228,8 @@ def _atomic_text(path: Path, text: str) -> None:
 def write_outputs(
     outcome: AllocationOutcome, summary: dict[str, Any], out: Path
 ) -> None:
-    """``allocations.csv`` (final decisions) and ``summary.json``, atomically."""
+    """``allocations.csv`` (final decisions), ``summary.json`` and
+    ``batches.jsonl`` (each batch's figures, once), atomically."""
     rows = outcome.rows.copy()
     for name in ALLOCATION_FIELDS:
         if name not in rows.columns:
@@ -194,6 +239,10 @@ def write_outputs(
         out / "allocations.csv", rows[list(ALLOCATION_FIELDS)].to_csv(index=False)
     )
     _atomic_text(out / "summary.json", json.dumps(summary, indent=2) + "\n")
+    run_id = str(summary.get("run_id", ""))
+    _atomic_text(
+        out / "batches.jsonl", "".join(_stat_line(s, run_id) for s in outcome.stats)
+    )
     journal = out / "allocations.partial.csv"
     if journal.exists():
         journal.unlink()

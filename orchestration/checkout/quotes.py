@@ -30,6 +30,11 @@ from tierflow.orchestration.checkout.request import CheckoutRequest, RequestVali
 from tierflow.orchestration.checkout.results import CustomerValue, OptionSet
 
 _SHIPMENT_FIELDS = tuple(f.name for f in dataclasses.fields(PlannedShipment))
+#: How long a quote stays in the store after it expired: a late repeat of a
+#: finished checkout's call is answered as before (409, not 404) for a day.
+KEEP_S = 86_400.0
+#: How often a process deletes the quotes past that (one indexed DELETE).
+PRUNE_EVERY_S = 60.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,10 +86,15 @@ class QuoteBook:
         *,
         store: QuoteStore | None = None,
         requests: RequestValidator | None = None,
+        keep_s: float = KEEP_S,
+        prune_every_s: float = PRUNE_EVERY_S,
     ) -> None:
         self.ttl_s = float(ttl_s)
         self.max_open = int(max_open)
         self.store = store
+        self.keep_s = float(keep_s)
+        self.prune_every_s = float(prune_every_s)
+        self._next_prune = 0.0
         self._requests = requests
         self._quotes: OrderedDict[str, Quote] = OrderedDict()
         self._lock = threading.Lock()
@@ -95,6 +105,9 @@ class QuoteBook:
         """Keep (or replace, for a requote) an answer in the store and the cache.
 
         A store that cannot be written leaves the quote in this process only.
+        At most every ``prune_every_s`` it also deletes the stored quotes
+        expired more than ``keep_s`` ago, so the table holds about a day of
+        checkouts however long the servers run.
         """
         now = time.time()
         quote = Quote(
@@ -115,6 +128,9 @@ class QuoteBook:
                     ttl_s=self.ttl_s,
                     now=now,
                 )
+                if now >= self._next_prune:
+                    self._next_prune = now + self.prune_every_s
+                    self.store.prune_quotes(now=now, grace_s=self.keep_s)
         self._cache(answer.request_id, quote, now)
 
     def get(self, request_id: str) -> Quote:

@@ -40,6 +40,7 @@ from tierflow.orchestration.simulation.checkouts import (
     CheckoutRecord,
     run_checkouts,
 )
+from tierflow.orchestration.simulation.checkpoints import Checkpoints
 from tierflow.orchestration.simulation.forecast import (
     PRIOR_WEIGHT,
     rest_of_day_forecast,
@@ -51,6 +52,7 @@ from tierflow.orchestration.simulation.settings import (
 )
 
 __all__ = [
+    "DAY_FILES",
     "NEW_YORK_OFFSET_H",
     "PRIOR_WEIGHT",
     "CheckoutRecord",
@@ -63,6 +65,16 @@ __all__ = [
     "scaled_capacity",
     "simulate",
 ]
+
+#: The files :func:`simulate` writes in its folder.
+DAY_FILES = (
+    "carts.csv",
+    "history.csv",
+    "checkouts.csv",
+    "capacity_scores.csv",
+    "orders.csv",
+    "allocations.csv",
+)
 
 _SCORE_COLUMNS = (
     Column("customer_id"),
@@ -177,46 +189,84 @@ def simulate(
     publish_cltv: CltvStep,
     on_step: Callable[[str, int | None], None] | None = None,
     policy: TierPolicy | None = None,
+    checkpoints: Checkpoints | None = None,
 ) -> SimulationResult:
     """Run the whole day (see ``docs/simulation.md``); files go to ``out``
-    (``policy``: the tier policy, default :class:`TierPolicy`)."""
+    (``policy``: the tier policy, default :class:`TierPolicy`).
+
+    ``checkpoints`` keeps each finished step (CLTV, checkouts, each
+    allocation policy) so that an interrupted run resumes after the last
+    one (:mod:`.checkpoints`); without them every step runs.
+    """
     note = on_step or (lambda _name, _n: None)
+    steps = checkpoints or Checkpoints(None)
     out.mkdir(parents=True, exist_ok=True)
     note("cltv", None)
-    with SqliteStore(store_path) as store:
-        cltv = publish_cltv(store, settings.day - dt.timedelta(days=1))
+    cltv = _cltv(steps, store_path, publish_cltv, settings)
     note("carts", None)
     carts, capacity = _carts(network, settings, out)
     demand = _history_forecast(network, settings, out)
     note("checkouts", settings.checkouts)
     policy = policy or TierPolicy()
-    with OnlineRouter.open(
-        network=network.source, state=store_path, policy=policy
-    ) as router:
-        checkouts, scores, outage_node, outage_event = run_checkouts(
-            network,
-            router,
-            carts,
-            capacity,
-            settings,
-            demand,
-            on_progress=lambda k: note("checkouts", k),
-        )
+    day = steps.load(_CHECKOUTS)
+    if day is None:
+        with OnlineRouter.open(
+            network=network.source, state=store_path, policy=policy
+        ) as router:
+            day = run_checkouts(
+                network,
+                router,
+                carts,
+                capacity,
+                settings,
+                demand,
+                on_progress=lambda k: note("checkouts", k),
+            )
+        steps.save(_CHECKOUTS, day)
+    checkouts, scores, outage_node, outage_event = day
     checkouts.to_csv(out / "checkouts.csv", index=False)
     scores.to_csv(out / "capacity_scores.csv", index=False)
     result = SimulationResult(settings, cltv, checkouts, scores, outage_node)
     orders = _confirmed_orders(store_path, network, out)
     spend = _spend(store_path, orders.customer_ids)
-    day = _DayOrders(network, orders, spend, policy, demand)
+    day_orders = _DayOrders(network, orders, spend, policy, demand)
     for name, alloc in _policies(settings):
         note(f"allocate: {name}", None)
-        outcome = day.allocate(alloc, capacity, outage_event)
+        outcome = steps.load(f"allocate {name}")
+        if outcome is None:
+            outcome = day_orders.allocate(alloc, capacity, outage_event)
+            steps.save(f"allocate {name}", outcome)
         result.policies[name] = outcome
         if alloc.hindsight:
             result.lp_bound = outcome.lp_bound
     main = result.policies[f"{settings.engine} + bid prices"]
     main.rows.to_csv(out / "allocations.csv", index=False)
     return result
+
+
+#: The checkout step's checkpoint (it changes the store: see :func:`_cltv`).
+_CHECKOUTS = "checkouts"
+_CLTV = "cltv"
+
+
+def _cltv(
+    steps: Checkpoints,
+    store_path: Path,
+    publish_cltv: CltvStep,
+    settings: SimulationSettings,
+) -> dict[str, Any]:
+    """Publish the CLTV scores, or take them from a finished step: after the
+    checkouts the store is left as it is; after the CLTV step only, the store
+    is put back as it stood then (the checkouts start again)."""
+    done: dict[str, Any] | None = steps.load(_CLTV)
+    if done is not None:
+        if not steps.has(_CHECKOUTS):
+            steps.restore_store(_CLTV, store_path)
+        return done
+    with SqliteStore(store_path) as store:
+        cltv = publish_cltv(store, settings.day - dt.timedelta(days=1))
+    steps.save(_CLTV, cltv, store=store_path)
+    return cltv
 
 
 def _carts(
@@ -270,9 +320,10 @@ def _history_forecast(
 
 def _confirmed_orders(store_path: Path, network: Network, out: Path) -> Orders:
     """The orders confirmed at checkout (also ``orders.csv``), each with the
-    delivery date the customer was shown as its promise."""
+    delivery date the customer was shown as its promise, in an order that
+    does not depend on their ids (see :func:`_by_content`)."""
     with SqliteStore(store_path) as store:
-        confirmed = store.online_orders()
+        confirmed = _by_content(store.online_orders())
     # the order's promise is its last line's date (lines held at several
     # nodes may arrive on different days; the checkout showed the last)
     promised = confirmed.groupby("order_id", sort=False)["delivery_date"].transform(
@@ -280,6 +331,26 @@ def _confirmed_orders(store_path: Path, network: Network, out: Path) -> Orders:
     )
     frame = confirmed.iloc[:, :7].assign(promised_date=promised)
     return read_orders(write_orders(frame, out / "orders.csv"), network)
+
+
+def _by_content(lines: pd.DataFrame) -> pd.DataFrame:
+    """Order lines sorted by confirmation time, then by what the order is.
+
+    An order's id is its checkout's request id, random by design, and checkouts
+    confirmed in the same second would otherwise reach the allocator in id
+    order: a rerun of the same day would decide ties differently. Lines of
+    one order stay together and in their order.
+    """
+    content = (
+        (lines["sku"].astype(str) + ":" + lines["quantity"].astype(str))
+        .groupby(lines["order_id"])
+        .transform(";".join)
+    )
+    keys = ["confirmed_at", "created_at", "customer_id", "dest", "tier"]
+    order = lines.assign(_content=content).sort_values(
+        [*keys, "_content"], kind="stable"
+    )
+    return order.drop(columns="_content").reset_index(drop=True)
 
 
 def _policies(settings: SimulationSettings) -> list[tuple[str, AllocationSettings]]:
@@ -355,10 +426,14 @@ def daily_cltv_job(
     platinum_percentile: float = TierPolicy().platinum_percentile,
 ) -> CltvStep:
     """The production CLTV daily job (:func:`tierflow.cltv.lifecycle.retrain`) as a step:
-    train as of the eve of the day, promote, publish every score to the store."""
+    train as of the eve of the day, promote, publish every score to the store.
+
+    The history is read and checked here, before the step runs: a bad row
+    stops the run before any store or output is written.
+    """
+    data, _ = load_customer_data(transactions, profiles=profiles)
 
     def publish(store: ScoreStore, as_of: dt.date) -> dict[str, Any]:
-        data, _ = load_customer_data(transactions, profiles=profiles)
         # a day after the purchase history ends is trained as of its last day
         # (what was known then); the report says which day that was
         days = data.transactions.day
@@ -380,10 +455,13 @@ def published_scores(
     scores_csv: Path, *, platinum_percentile: float = TierPolicy().platinum_percentile
 ) -> CltvStep:
     """A CLTV step that publishes ready-made scores (``tierflow cltv score`` output)
-    instead of training: for re-runs, and for operators with their own model."""
+    instead of training: for re-runs, and for operators with their own model.
+
+    The scores are read and checked here, before the step runs.
+    """
+    frame, _ = read_table(scores_csv, scores_csv.stem, list(_SCORE_COLUMNS))
 
     def publish(store: ScoreStore, as_of: dt.date) -> dict[str, Any]:
-        frame, _ = read_table(scores_csv, scores_csv.stem, list(_SCORE_COLUMNS))
         rows = store.put_cltv_scores(frame, as_of=as_of, model_version=scores_csv.name)
         threshold = store.cltv_threshold(platinum_percentile * 100.0)
         return {

@@ -16,6 +16,11 @@ import pandas as pd
 from tierflow.data.vocabulary import TIERS
 from tierflow.orchestration.simulation.day import SimulationResult
 
+#: The plots of the report (``NAME.png``), each written when it has data.
+PLOTS = ("cost", "service", "capacity", "overflow")
+#: The files :func:`write_report` may write.
+REPORT_FILES = ("report.html", "summary.json", *(f"{name}.png" for name in PLOTS))
+
 _BLUE, _GREY, _RED, _GREEN = "#3b7dd8", "#b5b5b5", "#d62728", "#2ca02c"
 _FIGSIZE = (7, 3.6)
 

@@ -148,6 +148,72 @@ def test_bad_orders_exit_1_and_write_nothing(tmp_path: Path) -> None:
     assert not out.exists()
 
 
+def _tree(folder: Path) -> dict[str, bytes]:
+    return {
+        str(p.relative_to(folder)): p.read_bytes()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
+
+
+_HEADER = "order_id,created_at,customer_id,dest,tier,sku,quantity\n"
+_ROW = "A,2026-01-05T10:00:00-05:00,C1,100,gold,TEE,"
+
+
+@pytest.mark.parametrize(
+    ("bad", "message"),
+    [
+        (
+            "quantity",
+            "orders.csv: row 3: field 'quantity': value '99999999999999999999999'",
+        ),
+        ("duplicate", "orders.csv: row 3: field 'customer_id': value 'C2'"),
+        ("cltv", "scores.csv: row 2: field 'predicted_spend': value 'lots'"),
+        ("events", "events.jsonl: row 1"),
+    ],
+)
+def test_bad_inputs_leave_a_fresh_folder_empty_and_an_old_one_as_it_was(
+    bad: str, message: str, tmp_path: Path
+) -> None:
+    good = _write_orders(tmp_path / "good.csv", 30)
+    existing = tmp_path / "existing"
+    assert _allocate(good, existing, "--engine", "greedy").exit_code == 0
+    before = _tree(existing)
+    orders, options = good, []
+    if bad == "quantity":
+        orders = tmp_path / "orders.csv"
+        orders.write_text(
+            _HEADER
+            + _ROW
+            + "1\n"
+            + _ROW.replace("A,", "B,")
+            + "99999999999999999999999\n"
+        )
+    elif bad == "duplicate":
+        orders = tmp_path / "orders.csv"
+        orders.write_text(
+            _HEADER
+            + _ROW
+            + "1\n"
+            + _ROW.replace("C1", "C2").replace("TEE", "MUG")
+            + "1\n"
+        )
+    elif bad == "cltv":
+        scores = tmp_path / "scores.csv"
+        scores.write_text("customer_id,predicted_spend\nC1,lots\n")
+        options = ["--cltv-scores", str(scores)]
+    else:
+        events = tmp_path / "events.jsonl"
+        events.write_text('{"event_id": "e", "ts": "soon"}\n')
+        options = ["--events", str(events)]
+    for out in (tmp_path / "fresh" / "out", existing):
+        result = _allocate(orders, out, "--engine", "greedy", *options)
+        assert result.exit_code == 1, result.output
+        assert message in result.output and "Traceback" not in result.output
+    assert not (tmp_path / "fresh").exists()
+    assert _tree(existing) == before
+
+
 def _committed(db: Path) -> int:
     if not db.exists():
         return 0
@@ -160,8 +226,20 @@ def _committed(db: Path) -> int:
         return 0
 
 
+#: WH-EAST goes down at 06:30, three batches into the day: orders it had
+#: not released yet are pulled back and rerouted before the kill.
+OUTAGE = (
+    '{"event_id": "down", "ts": "2026-01-05T06:30:00-05:00", "node_id": '
+    '"WH-EAST", "type": "outage", "value": true}\n'
+)
+#: Summary fields that measure this process's time, not the run.
+TIMINGS = ("runtime_s", "batch_solve_p95_s")
+
+
 def test_sigkill_mid_run_then_resume_loses_and_repeats_nothing(tmp_path: Path) -> None:
     orders = _write_orders(tmp_path / "orders.csv", 400, seed=2)
+    events = tmp_path / "events.jsonl"
+    events.write_text(OUTAGE)
     args = [
         "allocate",
         "--network",
@@ -173,10 +251,14 @@ def test_sigkill_mid_run_then_resume_loses_and_repeats_nothing(tmp_path: Path) -
         "--no-bid-prices",
         "--batch-size",
         "4",
+        "--events",
+        str(events),
     ]
     clean = tmp_path / "clean"
-    result = CliRunner().invoke(cli, [*args, "--out", str(clean)])
+    result = CliRunner().invoke(cli, [*args, "--out", str(clean), "--json"])
     assert result.exit_code == 0, result.output
+    whole = json.loads(result.stdout.strip().splitlines()[-1])
+    assert whole["n_batches"] == 100 and whole["rerouted"] > 0
 
     crashed = tmp_path / "crashed"
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
@@ -198,8 +280,20 @@ def test_sigkill_mid_run_then_resume_loses_and_repeats_nothing(tmp_path: Path) -
 
     result = CliRunner().invoke(cli, [*args, "--out", str(crashed), "--json"])
     assert result.exit_code == 0, result.output
-    summary = json.loads(result.stdout.strip().splitlines()[-1])
-    assert summary["resumed_batches"] >= killed_at
+    resumed = json.loads(result.stdout.strip().splitlines()[-1])
+    n = resumed["resumed_batches"]
+    assert n >= killed_at
+    assert f"resuming: {n} of 100 batches already in {crashed / 'state.db'}" in (
+        result.stderr
+    )
+    # the summary counts every batch of the run, as the uninterrupted run's does
+    skip = (*TIMINGS, "resumed_batches")
+    assert {k: v for k, v in resumed.items() if k not in skip} == {
+        k: v for k, v in whole.items() if k not in skip
+    }
+    lines = (crashed / "batches.jsonl").read_text().splitlines()
+    batches = [json.loads(line) for line in lines]
+    assert [b["batch"] for b in batches] == list(range(100))
     a = pd.read_csv(crashed / "allocations.csv").sort_values(["order_id", "sku"])
     b = pd.read_csv(clean / "allocations.csv").sort_values(["order_id", "sku"])
     assert len(a) == len(b) == 400
@@ -208,6 +302,25 @@ def test_sigkill_mid_run_then_resume_loses_and_repeats_nothing(tmp_path: Path) -
         a[["order_id", "sku", "node_id", "status", "batch"]].reset_index(drop=True),
         b[["order_id", "sku", "node_id", "status", "batch"]].reset_index(drop=True),
     )
+
+
+def test_a_finished_run_rerun_prints_the_same_summary(tmp_path: Path) -> None:
+    orders = _write_orders(tmp_path / "orders.csv", 60)
+    out = tmp_path / "out"
+    options = ("--engine", "greedy", "--batch-minutes", "60", "--json")
+    first = _allocate(orders, out, *options)
+    assert first.exit_code == 0, first.output
+    assert "resuming" not in first.stderr
+    again = _allocate(orders, out, *options)
+    assert again.exit_code == 0, again.output
+    n = json.loads(first.stdout.strip().splitlines()[-1])["n_batches"]
+    assert f"resuming: {n} of {n} batches already in" in again.stderr
+    a, b = (json.loads(r.stdout.strip().splitlines()[-1]) for r in (first, again))
+    assert b["resumed_batches"] == n
+    skip = ("runtime_s", "resumed_batches")
+    assert {k: v for k, v in a.items() if k not in skip} == {
+        k: v for k, v in b.items() if k not in skip
+    }
 
 
 @pytest.mark.filterwarnings("ignore::DeprecationWarning")
@@ -227,7 +340,7 @@ def test_partitions_on_a_dask_local_cluster(tmp_path: Path) -> None:
     ).run()
     with (
         LocalCluster(  # type: ignore[no-untyped-call]
-            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0"
         ) as cluster,
         Client(cluster),  # type: ignore[no-untyped-call]
     ):

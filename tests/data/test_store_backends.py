@@ -27,6 +27,7 @@ from tierflow.data.store import (
     is_postgres_url,
     open_store,
 )
+from tierflow.data.store.database_store import DatabaseStore
 from tierflow.data.store.local_postgres import LocalPostgres
 
 _EVENT = {"ts": "2026-01-05T10:00:00Z", "node_id": "N1", "type": "outage"}
@@ -183,3 +184,20 @@ def test_both_backends_give_the_same_frames(
             _fill(store)
         for ours, theirs in zip(_frames(lite), _frames(pg), strict=True):
             pd.testing.assert_frame_equal(ours, theirs)
+
+
+def test_a_read_leaves_nothing_open_under_a_write(state_location: Path | str) -> None:
+    """A read's rows are fetched at once, so a connection shared by threads
+    (a server's capacity follower reads the log while requests write) never
+    has a read open when a write begins. On SQLite that open read, after
+    another connection's commit, made the write fail at once with "database
+    is locked" (2-worker load runs answered 503 about once a second)."""
+    with open_store(state_location) as a, a.reopen() as b:
+        a.append_events([{**_EVENT, "event_id": f"r{k}"} for k in range(3)])
+        seqs = [e.seq for e in a.events_after(0)]
+        assert isinstance(a, DatabaseStore)  # the Database seam under the store
+        rows = a._db.execute("SELECT seq FROM capacity_events ORDER BY seq")
+        assert tuple(rows.fetchone()) == (seqs[0],)  # the rest not read yet
+        b.append_events([{**_EVENT, "event_id": "other"}])  # another commit
+        assert a.append_events([{**_EVENT, "event_id": "mine"}])[0] is not None
+        assert [tuple(r) for r in rows.fetchall()] == [(s,) for s in seqs[1:]]

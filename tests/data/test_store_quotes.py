@@ -12,8 +12,9 @@ from typing import Any
 import pandas as pd
 import pytest
 
+from tests.postgres import downgrade_store
 from tierflow.data.errors import InputError
-from tierflow.data.store import StateStore, open_store
+from tierflow.data.store import SCHEMA_VERSION, StateStore, open_store
 from tierflow.data.vocabulary import HoldStatus
 
 
@@ -121,3 +122,14 @@ def test_a_repeated_cancel_answers_as_the_first(
     assert (first.status, first.nodes) == (status, ("N1",))
     assert second == dataclasses.replace(first, replayed=True)
     assert store.checkout_state("r") == second
+
+
+def test_migration_6_adds_quotes_to_a_version_5_store(
+    state_location: Path | str,
+) -> None:
+    open_store(state_location).close()
+    downgrade_store(state_location, 5)
+    with open_store(state_location) as s:
+        assert s.schema_version() == SCHEMA_VERSION == 6
+        s.put_quote("q1", "C1", 1, "{}", ttl_s=60.0, now=1000.0)
+        assert s.get_quote("q1") is not None

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import io
+import shutil
 from pathlib import Path
 
 import pandas as pd
@@ -15,7 +16,7 @@ from hypothesis import strategies as st
 from tests.conftest import TINY_NETWORK
 from tests.fuzz.contract import COUNTS, fuzz
 from tests.fuzz.scratch import file_with, network_with
-from tests.fuzz.seeds import EVENTS, GAP, NETWORK_TABLES, network_table
+from tests.fuzz.seeds import EVENTS, GAP, NETWORK_TABLES, ORDERS, network_table
 from tests.fuzz.strategies import (
     Corrupted,
     corrupted_event_lines,
@@ -128,3 +129,47 @@ def test_capacity_ingest(bad: Corrupted) -> None:
         args += ["--state", str(tmp / "state.db"), "--events", str(path)]
         result = CliRunner().invoke(cli, args)
         expect_clean_exit("tierflow capacity ingest", result, tmp, {path.name})
+
+
+def _tree(folder: Path) -> dict[str, bytes]:
+    return {
+        str(p.relative_to(folder)): p.read_bytes()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
+
+
+@pytest.fixture(scope="module")
+def allocated(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A finished ``tierflow allocate`` folder (the seed orders)."""
+    folder = tmp_path_factory.mktemp("allocated")
+    (folder / "orders.csv").write_text(ORDERS)
+    result = CliRunner().invoke(cli, _allocate(folder / "orders.csv", folder / "out"))
+    assert result.exit_code == 0, result.output
+    return folder / "out"
+
+
+def _allocate(orders: Path, out: Path) -> list[str]:
+    return [
+        "allocate", "--network", str(TINY_NETWORK), "--orders", str(orders),
+        "--engine", "greedy", "--time-limit", "1", "--out", str(out),
+    ]  # fmt: skip
+
+
+@fuzz(short=10, long=500)
+@given(data=st.data())
+def test_allocate(allocated: Path, data: st.DataObject) -> None:
+    """Corrupted orders: nothing written into a new ``--out`` folder, and a
+    finished one (its store, allocations and summary) left byte-identical."""
+    bad: Corrupted = data.draw(corrupted_table(ORDERS))
+    with file_with("orders.csv", bad.data) as path:
+        tmp = path.parent
+        result = CliRunner().invoke(cli, _allocate(path, tmp / "out"))
+        expect_clean_exit("tierflow allocate", result, tmp, {path.name})
+        existing = tmp / "existing"
+        shutil.copytree(allocated, existing)
+        before = _tree(existing)
+        again = CliRunner().invoke(cli, _allocate(path, existing))
+        assert again.exit_code == result.exit_code, again.output
+        if again.exit_code == 1:
+            assert _tree(existing) == before

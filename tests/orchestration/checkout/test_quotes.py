@@ -112,3 +112,23 @@ def test_another_book_on_the_store_reads_and_closes_it(
             b.get("r1")
         assert one.prune_quotes(now=time.time() + 120) == 1
         assert b.lookup("r1") is not None  # cached in b, gone from the store
+
+
+def test_quotes_long_expired_are_deleted_as_new_ones_come(
+    state_location: Path | str,
+) -> None:
+    """Nothing else deletes quotes: each book prunes the store now and then
+    (here at every remember, keeping nothing past its expiry)."""
+    with open_store(state_location) as store:
+        book = QuoteBook(0.05, 10, store=store, requests=_VALIDATOR, keep_s=0.0,
+                         prune_every_s=0.0)  # fmt: skip
+        book.remember(_REQ, _answer("old"), {})
+        assert store.get_quote("old") is not None
+        time.sleep(0.1)  # "old" expired
+        book.remember(_REQ, _answer("new"), {})
+        assert store.get_quote("old") is None and store.get_quote("new") is not None
+        kept = QuoteBook(0.05, 10, store=store, requests=_VALIDATOR)  # defaults
+        assert (kept.keep_s, kept.prune_every_s) == (86_400.0, 60.0)
+        time.sleep(0.1)
+        kept.remember(_REQ, _answer("newer"), {})
+        assert store.get_quote("new") is not None  # expired, but kept a day

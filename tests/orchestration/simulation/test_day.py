@@ -153,3 +153,31 @@ def test_forecast_shrinks_run_rate_toward_the_prior() -> None:
     late = rest_of_day_forecast(np.array([150.0, 10.0]), prior, 0.9)
     assert late[0] > late[1]
     assert rest_of_day_forecast(np.array([1.0]), np.array([1.0]), 1.0)[0] == 0.0
+
+
+def test_confirmed_orders_reach_the_allocator_in_an_order_their_ids_do_not_set() -> (
+    None
+):
+    from tierflow.orchestration.simulation.day import _by_content
+
+    def lines(first: str, second: str) -> pd.DataFrame:
+        """Two orders confirmed in the same second, the store's order (by id)."""
+        rows = [
+            (first, "t0", "C2", "100", "gold", "MUG", 1, 5.0),
+            (first, "t0", "C2", "100", "gold", "TEE", 2, 5.0),
+            (second, "t0", "C1", "100", "gold", "TEE", 1, 5.0),
+            ("z-last", "t1", "C0", "100", "gold", "TEE", 1, 9.0),
+        ]
+        frame = pd.DataFrame(
+            rows,
+            columns=["order_id", "created_at", "customer_id", "dest", "tier", "sku",
+                     "quantity", "confirmed_at"],
+        )  # fmt: skip
+        return frame.sort_values(["confirmed_at", "order_id", "sku"])
+
+    a = _by_content(lines("a", "b"))
+    b = _by_content(lines("b", "a"))
+    content = ["customer_id", "sku", "quantity"]
+    assert a[content].equals(b[content])
+    assert list(a["customer_id"]) == ["C1", "C2", "C2", "C0"]
+    assert list(a["sku"][1:3]) == ["MUG", "TEE"]

@@ -1,0 +1,239 @@
+"""`tierflow simulate` reruns: a second run in the same folder starts fresh and
+prints the same day; bad inputs write nothing; a killed run resumes to the
+same day (small days on the sample network, given scores, the greedy engine
+so that every run decides alike)."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+from click.testing import CliRunner, Result
+
+from tests.conftest import ROOT
+from tierflow.cli.main import cli
+
+DAY = ["--checkouts", "120", "--engine", "greedy", "--hindsight-time-limit", "5"]
+#: Outputs compared byte for byte between runs.
+SAME_BYTES = (
+    "carts.csv",
+    "checkouts.csv",
+    "capacity_scores.csv",
+    "cost.png",
+    "service.png",
+    "capacity.png",
+    "overflow.png",
+)
+
+
+@pytest.fixture(scope="module")
+def scores(sample_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Scores from each customer's historic spend (a stand-in CLTV model)."""
+    history = pd.read_csv(sample_dir / "transactions.csv")
+    spend = history.groupby("customer_id")["amount"].sum().clip(lower=0)
+    rank = spend.rank(pct=True)
+    segment = np.where(rank >= 0.9, "platinum", np.where(rank >= 0.6, "gold", "silver"))
+    path = tmp_path_factory.mktemp("scores") / "scores.csv"
+    pd.DataFrame(
+        {
+            "customer_id": spend.index,
+            "predicted_spend": spend.to_numpy(),
+            "p_active": 0.5,
+            "segment": segment,
+        }
+    ).to_csv(path, index=False)
+    return path
+
+
+def _args(scores: Path, out: Path, *extra: str) -> list[str]:
+    return ["simulate", *DAY, "--cltv-scores", str(scores), *extra, "--out", str(out)]
+
+
+def _simulate(scores: Path, out: Path, *extra: str) -> Result:
+    result = CliRunner().invoke(cli, _args(scores, out, *extra))
+    assert result.exit_code == 0, result.output
+    return result
+
+
+@pytest.fixture(scope="module")
+def first_run(
+    scores: Path, tmp_path_factory: pytest.TempPathFactory
+) -> tuple[Path, Path, str]:
+    """A first run's folder, a copy of it, and what it printed."""
+    out = tmp_path_factory.mktemp("first") / "sim"
+    printed = _simulate(scores, out).stdout
+    kept = out.with_name("kept")
+    shutil.copytree(out, kept)
+    return out, kept, printed
+
+
+def _without_timings(value: Any) -> Any:
+    """``summary.json`` without its solve times (the only figures that vary)."""
+    if isinstance(value, dict):
+        return {
+            k: _without_timings(v) for k, v in value.items() if k != "batch_solve_p95_s"
+        }
+    return value
+
+
+def _page_without_timings(folder: Path) -> str:
+    """``report.html`` without the policy table's last column (p95 solve s)."""
+    page = (folder / "report.html").read_text()
+    return re.sub(r"<td>[0-9.,]+</td></tr>", "<td>t</td></tr>", page)
+
+
+def _rows_without_ids(path: Path) -> list[str]:
+    """A CSV's rows without ``order_id`` (a checkout's random request id), sorted."""
+    frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+    return sorted(frame.drop(columns="order_id").to_csv(index=False).splitlines())
+
+
+def _assert_same_day(a: Path, b: Path) -> None:
+    for name in SAME_BYTES:
+        assert (a / name).read_bytes() == (b / name).read_bytes(), name
+    for name in ("orders.csv", "allocations.csv"):
+        assert _rows_without_ids(a / name) == _rows_without_ids(b / name), name
+    summary_a = json.loads((a / "summary.json").read_text())
+    summary_b = json.loads((b / "summary.json").read_text())
+    assert _without_timings(summary_a) == _without_timings(summary_b)
+    assert _page_without_timings(a) == _page_without_timings(b)
+
+
+def _confirmed_in_store(folder: Path) -> int:
+    with sqlite3.connect(f"file:{folder / 'state.db'}?mode=ro", uri=True) as conn:
+        return int(
+            conn.execute(
+                "SELECT COUNT(DISTINCT order_id) FROM online_orders"
+            ).fetchone()[0]
+        )
+
+
+def test_a_second_run_in_the_same_folder_starts_fresh(
+    scores: Path, first_run: tuple[Path, Path, str]
+) -> None:
+    out, kept, printed = first_run
+    (out / "notes.txt").write_text("not ours")
+    second = _simulate(scores, out)
+    assert second.stdout == printed
+    assert "resum" not in second.stderr and "discarded" not in second.stderr
+    _assert_same_day(kept, out)
+    summary = json.loads((out / "summary.json").read_text())
+    # the store holds this run's orders only (it was not the first run's store)
+    assert _confirmed_in_store(out) == summary["confirmed"]
+    assert (out / "notes.txt").read_text() == "not ours"
+    assert not out.with_name(".sim.partial").exists()
+
+
+def _tree(folder: Path) -> dict[str, bytes]:
+    return {
+        str(p.relative_to(folder)): p.read_bytes()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
+
+
+def _bad_history(sample_dir: Path, folder: Path) -> Path:
+    """The sample network with one transaction's amount made unreadable."""
+    shutil.copytree(sample_dir, folder)
+    path = folder / "transactions.csv"
+    lines = path.read_text().splitlines(keepends=True)
+    cells = lines[5].split(",")
+    header = lines[0].strip().split(",")
+    cells[header.index("amount")] = "12..5"
+    lines[5] = ",".join(cells)
+    path.write_text("".join(lines))
+    return folder
+
+
+@pytest.mark.parametrize("bad", ["scores", "history"])
+def test_bad_inputs_write_nothing(
+    bad: str,
+    scores: Path,
+    sample_dir: Path,
+    first_run: tuple[Path, Path, str],
+    tmp_path: Path,
+) -> None:
+    if bad == "scores":
+        given = tmp_path / "scores.csv"
+        given.write_text(scores.read_text() + "C-NEW,12..5,0.5,gold\n")
+        args = ["--cltv-scores", str(given)]
+        message = "scores.csv: row "
+    else:
+        args = ["--network", str(_bad_history(sample_dir, tmp_path / "net"))]
+        message = "transactions.csv: row 6: field 'amount': value '12..5'"
+    fresh = tmp_path / "runs" / "fresh"
+    existing = tmp_path / "existing"
+    shutil.copytree(first_run[1], existing)
+    before = _tree(existing)
+    for out in (fresh, existing):
+        result = CliRunner().invoke(cli, ["simulate", *DAY, *args, "--out", str(out)])
+        assert result.exit_code == 1, result.output
+        assert message in result.output and "Traceback" not in result.output
+    assert not (tmp_path / "runs").exists()
+    assert _tree(existing) == before
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []
+
+
+def _run_until(args: list[str], marker: Path) -> None:
+    """Start ``tierflow ARGS`` and kill it (SIGKILL) once ``marker`` exists."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tierflow.cli.main", *args],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 300
+    while not marker.exists() and time.monotonic() < deadline:
+        assert proc.poll() is None, "the run finished before it could be killed"
+        time.sleep(0.01)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+
+
+def test_a_killed_run_resumes_to_the_same_day(
+    scores: Path, first_run: tuple[Path, Path, str], tmp_path: Path
+) -> None:
+    first, kept, printed = first_run
+    out = tmp_path / "sim"
+    # killed during the checkouts (they change the store: resume starts them
+    # again from the store as the CLTV step left it)
+    _run_until(
+        _args(scores, out), tmp_path / ".sim.partial" / ".checkpoints" / "cltv.pkl"
+    )
+    assert not out.exists()
+    resumed = _simulate(scores, out, "--resume")
+    assert f"resuming {out}: done before: cltv" in resumed.stderr
+    assert resumed.stdout == printed.replace(str(first), str(out))
+    _assert_same_day(kept, out)
+    assert not (tmp_path / ".sim.partial").exists()
+
+
+def test_resume_refuses_another_job_and_a_fresh_run_discards_it(
+    scores: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "sim"
+    _run_until(
+        _args(scores, out), tmp_path / ".sim.partial" / ".checkpoints" / "cltv.pkl"
+    )
+    other = CliRunner().invoke(cli, [*_args(scores, out, "--resume"), "--seed", "3"])
+    assert other.exit_code == 1
+    assert "field '--resume': the unfinished run there was started with other" in (
+        other.output
+    )
+    assert (tmp_path / ".sim.partial" / ".checkpoints" / "cltv.pkl").exists()
+    fresh = _simulate(scores, out)
+    assert "starting fresh: the unfinished run" in fresh.stderr
+    assert not (tmp_path / ".sim.partial").exists()
