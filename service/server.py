@@ -8,6 +8,7 @@ app's live hub first, which ends every stream cleanly.
 
 from __future__ import annotations
 
+import logging
 import socket
 import threading
 import time
@@ -51,6 +52,15 @@ def server_config(
         lifespan="on",
         **kw,
     )
+
+
+def log_settings() -> dict[str, Any]:
+    """uvicorn settings that send its records through tierflow's handler
+    (``--log-level``/``--log-format``) instead of its own."""
+    return {
+        "log_config": None,
+        "log_level": logging.getLogger("tierflow").getEffectiveLevel(),
+    }
 
 
 def free_port(host: str = "127.0.0.1") -> int:
