@@ -194,6 +194,13 @@ bench-service: $(DEV_STAMP)
 bench-fleet: $(STAMP) postgres
 	$(BIN)/python -m tierflow.benchmarks.fleet_bench --out $(OUT)/bench-fleet
 
+## docs-screenshot: docs/docs-offline.png, /docs in Chromium with every request
+## off loopback refused (fails if the page asks for one)
+.PHONY: docs-screenshot
+docs-screenshot: $(DEV_STAMP) browser
+	TIERFLOW_CHROMIUM=$(CHROMIUM) $(BIN)/python -m tierflow.benchmarks.docs_screenshot \
+	  --out docs/docs-offline.png --work $(OUT)/screenshots
+
 ## screenshots: the checkout page, /ops and the simulation report at 1280 and
 ## 390 px wide, into docs/screenshots/ (sample network, Chromium); the report
 ## is a simulated day with its CLTV backtest, made once in $(SHOTS_SIM)

@@ -1,8 +1,11 @@
 """Reliability figures of the HTTP service (``make bench-service``).
 
 ``tierflow serve`` in its own process on loopback, a ``/healthz`` baseline,
-the checkout load, stock checks in the store, a fuzz pass; writes
-``results.json`` and ``summary.md``. Protocol: ``docs/benchmarks.md``.
+the checkout load (``/metrics`` scraped every second, its counts checked
+against the clients'), stock checks in the store, what ``/metrics`` costs
+``POST /v1/options`` (:mod:`tierflow.benchmarks.metrics_overhead`), a fuzz
+pass; writes ``results.json`` and ``summary.md``. Protocol:
+``docs/benchmarks.md``.
 """
 
 from __future__ import annotations
@@ -25,7 +28,10 @@ from typing import Any
 
 import httpx
 import pandas as pd
+from prometheus_client.parser import text_string_to_metric_families
 
+from tierflow.benchmarks import metrics_overhead
+from tierflow.benchmarks.metrics_overhead import Scraper
 from tierflow.benchmarks.online_bench import checkouts, scarce_store, stand_in_scores
 from tierflow.benchmarks.service_load import (
     HOST,
@@ -158,6 +164,7 @@ def run(
     baseline_s: float = 15.0,
     fuzz_examples: int = 200,
     seed: int = 1,
+    overhead_blocks: int = 60,
 ) -> dict[str, Any]:
     """Run every part (``docs/benchmarks.md``); write ``results.json`` and
     ``summary.md``."""
@@ -171,13 +178,20 @@ def run(
     stream: Counter[str] = Counter()
     with serve_process(folder, state, api_key, out / "server.log") as (url, _):
         base, base_wall = asyncio.run(run_phase(url, clients, baseline_s, None, seed))
-        tally, wall = asyncio.run(
-            load_phase(
-                url, api_key, clients=clients, duration_s=duration_s, carts=carts,
-                seed=seed, node_ids=_warehouses(network), auth=auth, stream=stream,
-            )
-        )  # fmt: skip
+        with Scraper(url, 1.0) as scraper:
+            tally, wall = asyncio.run(
+                load_phase(
+                    url, api_key, clients=clients, duration_s=duration_s, carts=carts,
+                    seed=seed, node_ids=_warehouses(network), auth=auth, stream=stream,
+                )
+            )  # fmt: skip
+        scraped = metrics_agreement(url, tally, scraper)
     store_checks = check_store(state, before, tally.confirmed)
+    overhead = None
+    if overhead_blocks > 0:
+        overhead = metrics_overhead.measure(
+            out, network_dir=network_dir, blocks=overhead_blocks, seed=seed
+        )
     fuzz = _fuzz(fuzz_examples, api_key, network, out) if fuzz_examples > 0 else {}
     baseline = _baseline_figures(base, base_wall)
     results: dict[str, Any] = {
@@ -196,12 +210,54 @@ def run(
         "auth": dict(sorted(auth.items())),
         "stream_events": dict(stream),
         "store": store_checks,
+        "metrics_during_load": scraped,
+        "metrics_overhead": overhead,
         "fuzz": fuzz,
     }
     results["verdict"] = verdict(results)
     (out / "results.json").write_text(json.dumps(results, indent=2, default=str))
     (out / "summary.md").write_text(summary(results))
     return results
+
+
+#: The load's endpoints by route template (``/metrics`` labels).
+_ROUTES = {
+    "options": "/v1/options",
+    "select": "/v1/checkouts/{request_id}/select",
+    "confirm": "/v1/checkouts/{request_id}/confirm",
+    "cancel": "/v1/checkouts/{request_id}/cancel",
+}
+
+
+def metrics_agreement(url: str, tally: Tally, scraper: Scraper) -> dict[str, Any]:
+    """The server's ``tierflow_http_requests_total`` of each checkout endpoint
+    and status against what the load clients got (they are the only callers);
+    the scrapes made during the load."""
+    text = httpx.get(f"{url}/metrics", timeout=30).text
+    server: Counter[str] = Counter()
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == "tierflow_http_requests_total":
+                server[f"{sample.labels['route']} {sample.labels['status']}"] += int(
+                    sample.value
+                )
+    mismatches = {}
+    for key, n in tally.statuses.items():
+        endpoint, status = key.split()
+        if endpoint in _ROUTES:
+            counted = server[f"{_ROUTES[endpoint]} {status}"]
+            if counted != n:
+                mismatches[key] = {"clients": n, "metrics": counted}
+    return {
+        "scrapes": len(scraper.ms),
+        "scrape_failures": scraper.failures,
+        "scrape_p50_ms": percentile(scraper.ms, 50),
+        "scrape_max_ms": max(scraper.ms) if scraper.ms else None,
+        "requests_compared": sum(
+            n for k, n in tally.statuses.items() if k.split()[0] in _ROUTES
+        ),
+        "mismatches": mismatches,
+    }
 
 
 def _prepare_store(out: Path, network: Network) -> tuple[Path, pd.DataFrame]:
@@ -273,6 +329,19 @@ def verdict(r: dict[str, Any]) -> dict[str, bool]:
             v.get("failure") is None and v.get("server_errors", 0) == 0
             for v in r["fuzz"].values()
         ),
+        "metrics_match_the_clients": not r["metrics_during_load"]["mismatches"]
+        and r["metrics_during_load"]["scrape_failures"] == 0,
+        **(
+            {}
+            if r["metrics_overhead"] is None
+            else {
+                "metrics_overhead_p50_le_5pct": r["metrics_overhead"][
+                    "overhead_metrics"
+                ]
+                <= 0.05
+                and r["metrics_overhead"]["options_miscounted"] == 0
+            }
+        ),
     }
 
 
@@ -322,6 +391,13 @@ def summary(r: dict[str, Any]) -> str:
         + ", ".join(f"{k}: {v}" for k, v in r["auth"].items())
         + f". Stream events seen by a follower: {r['stream_events']}.",
         "",
+        _scrape_line(r["metrics_during_load"]),
+        "",
+        *(
+            []
+            if r["metrics_overhead"] is None
+            else [metrics_overhead.summary(r["metrics_overhead"]), ""]
+        ),
         "Fuzz (schemathesis, same network, fresh store):",
         "",
         "| operation | requests | 5xx | statuses | failure |",
@@ -336,6 +412,16 @@ def summary(r: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _scrape_line(m: dict[str, Any]) -> str:
+    return (
+        f"`/metrics` scraped every second during the load: {m['scrapes']} scrapes "
+        f"(p50 {_ms(m['scrape_p50_ms'])} ms, max {_ms(m['scrape_max_ms'])} ms, "
+        f"{m['scrape_failures']} failed); its counts of the "
+        f"{m['requests_compared']} checkout requests against the clients': "
+        f"{m['mismatches'] or 'all equal'}."
+    )
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=Path("out/bench-service"))
@@ -345,6 +431,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--baseline", type=float, default=15.0)
     parser.add_argument("--fuzz-examples", type=int, default=200)
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument(
+        "--overhead-blocks",
+        type=int,
+        default=60,
+        help="blocks of 50 requests per server for the metrics overhead (0: skip)",
+    )
     args = parser.parse_args(argv)
     results = run(
         args.out,
@@ -354,6 +446,7 @@ def main(argv: list[str] | None = None) -> None:
         baseline_s=args.baseline,
         fuzz_examples=args.fuzz_examples,
         seed=args.seed,
+        overhead_blocks=args.overhead_blocks,
     )
     print((args.out / "summary.md").read_text())
     if not all(results["verdict"].values()):

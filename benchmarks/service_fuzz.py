@@ -27,6 +27,7 @@ OPERATIONS: tuple[tuple[str, str, bool], ...] = (
     ("GET", "/v1/allocation", False),
     ("GET", "/v1/map", False),
     ("GET", "/healthz", False),
+    ("GET", "/metrics", False),
 )
 #: Operations whose valid requests (by the schema) may rightly be refused, so
 #: schemathesis' ``positive_data_acceptance`` check is off for them: the schema

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import contextlib
-import logging
 import os
 import secrets
-from collections.abc import Callable
-from dataclasses import dataclass
+import shutil
+import tempfile
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import click
 
@@ -24,6 +25,8 @@ if TYPE_CHECKING:
 
 #: Environment variable holding the API key for operator writes.
 API_KEY_ENV = "TIERFLOW_API_KEY"
+#: Where a key made by ``tierflow serve`` itself comes from.
+GENERATED = "generated for this run"
 
 
 def load_api_key(key_file: Path | None) -> tuple[str, str]:
@@ -46,7 +49,7 @@ def load_api_key(key_file: Path | None) -> tuple[str, str]:
                 f"must be at least {MIN_API_KEY_LENGTH} characters", field=API_KEY_ENV
             )
         return env, f"from ${API_KEY_ENV}"
-    return secrets.token_urlsafe(24), "generated for this run"
+    return secrets.token_urlsafe(24), GENERATED
 
 
 @click.command(
@@ -54,7 +57,6 @@ def load_api_key(key_file: Path | None) -> tuple[str, str]:
     epilog=examples(
         "tierflow serve --state out/simulate/state.db --allocation-dir out/simulate",
         "TIERFLOW_API_KEY=$(cat key.txt) tierflow serve --host 0.0.0.0 --port 8080",
-        "tierflow serve --workers 2 --state 'postgresql://app@/tierflow?host=/run/postgresql'",
     ),
 )
 @option("--host", default="127.0.0.1", show_default=True, help="Address to bind.")
@@ -72,7 +74,7 @@ def load_api_key(key_file: Path | None) -> tuple[str, str]:
     type=click.Path(dir_okay=False, exists=True, path_type=Path),
     default=None,
     help=f"File holding the API key for operator writes (else ${API_KEY_ENV}, "
-    "else a random key printed at start).",
+    "else a random key written to a new private file whose path is printed).",
 )
 @option(
     "--allocation-dir",
@@ -114,9 +116,16 @@ def load_api_key(key_file: Path | None) -> tuple[str, str]:
 )
 @option(
     "--access-log/--no-access-log",
-    default=False,
+    default=True,
     show_default=True,
-    help="Log every HTTP request.",
+    help="Log one line per HTTP request, with its request id (logger "
+    "tierflow.access; --log-format json for JSON lines).",
+)
+@option(
+    "--metrics/--no-metrics",
+    default=True,
+    show_default=True,
+    help="Count requests and checkouts and serve them at /metrics (Prometheus).",
 )
 def serve_command(
     host: str,
@@ -130,13 +139,16 @@ def serve_command(
     workers: int,
     capacity_max_age_s: float,
     access_log: bool,
+    metrics: bool,
 ) -> None:
     """Serve the checkout API, the checkout page (/) and operations page (/ops).
 
     Any number of workers (--workers) and of servers on one PostgreSQL
     store (--state postgresql://...) answer any call of any checkout.
-    OpenAPI docs at /docs. Operator writes (POST /v1/capacity/events) need
-    the API key.
+    OpenAPI docs at /docs (offline), Prometheus metrics at /metrics.
+    Operator writes (POST /v1/capacity/events) need the API key; a key
+    generated for the run is written to a file only its owner can read,
+    whose path is printed (the key never is).
     """
     key, source = load_api_key(api_key_file)
     settings = _Settings(
@@ -148,52 +160,82 @@ def serve_command(
         reservation_ttl_s,
         capacity_max_age_s or None,
         tier_policy(),
+        metrics,
+        access_log,
     )
-    app, close = settings.build()
-    store = app.state.router.store
-    base = f"http://{host}:{port}"
-    click.echo(
-        f"tierflow serve: state store {'none (degraded)' if store is None else store.location}"
-    )
-    click.echo(f"  checkout page  {base}/")
-    click.echo(f"  operations     {base}/ops")
-    click.echo(f"  API docs       {base}/docs")
-    click.echo(f"  workers        {workers}")
-    if source == "generated for this run":
-        click.echo(f"  API key ({source}): {key}")
-    else:
-        click.echo(f"  API key {source}")
-    # uvicorn's records go through tierflow's handler (--log-level/--log-format)
-    log_kw: dict[str, Any] = {
-        "log_config": None,
-        "log_level": logging.getLogger("tierflow").getEffectiveLevel(),
-    }
-    if workers > 1:
-        close()  # the parent keeps no connection across the fork
-        from tierflow.service.workers import serve_workers
+    with contextlib.ExitStack() as stack:
+        if metrics and workers > 1:
+            stack.enter_context(_shared_metrics())
+        if source == GENERATED:
+            source = f"{source}, in {stack.enter_context(_key_file(key))}"
+        app, close = settings.build()
+        _print_banner(app, host, port, workers, source)
+        if workers > 1:
+            close()  # the parent keeps no connection across the fork
+            from tierflow.service.server import log_settings
+            from tierflow.service.workers import serve_workers
 
-        serve_workers(
-            settings.build, host, port, workers, access_log=access_log, **log_kw
-        )
-    else:
-        _serve_one(app, close, host, port, access_log, log_kw)
+            serve_workers(settings.build, host, port, workers, **log_settings())
+        else:
+            _serve_one(app, close, host, port)
     click.echo("tierflow serve: stopped")
 
 
-def _serve_one(
-    app: FastAPI,
-    close: Callable[[], None],
-    host: str,
-    port: int,
-    access_log: bool,
-    log_kw: dict[str, Any],
-) -> None:
+def _print_banner(app: FastAPI, host: str, port: int, workers: int, key: str) -> None:
+    """Where everything is (never the key itself)."""
+    store = app.state.router.store
+    where = "none (degraded)" if store is None else store.location
+    base = f"http://{host}:{port}"
+    click.echo(f"tierflow serve: state store {where}")
+    click.echo(f"  checkout page  {base}/")
+    click.echo(f"  operations     {base}/ops")
+    click.echo(f"  API docs       {base}/docs")
+    if app.state.service.metrics.enabled:
+        click.echo(f"  metrics        {base}/metrics")
+    click.echo(f"  workers        {workers}")
+    click.echo(f"  API key        {key}")
+
+
+@contextlib.contextmanager
+def _key_file(key: str) -> Iterator[Path]:
+    """The generated key in a new file only the owner can read (mode 0600,
+    in a folder of mode 0700), removed when the server stops."""
+    folder = Path(tempfile.mkdtemp(prefix="tierflow-serve-"))
+    path = folder / "api-key"
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as out:
+            out.write(key + "\n")
+        yield path
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def _shared_metrics() -> Iterator[None]:
+    """Every worker's counts in one folder (prometheus-client's multiprocess
+    mode): a new one for the run unless ``$PROMETHEUS_MULTIPROC_DIR`` names
+    one; set before any app is built, so the workers inherit it."""
+    from tierflow.service.metrics import MULTIPROC_ENV
+
+    if os.environ.get(MULTIPROC_ENV):
+        yield
+        return
+    folder = tempfile.mkdtemp(prefix="tierflow-metrics-")
+    os.environ[MULTIPROC_ENV] = folder
+    try:
+        yield
+    finally:
+        os.environ.pop(MULTIPROC_ENV, None)
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _serve_one(app: FastAPI, close: Callable[[], None], host: str, port: int) -> None:
     """One process: uvicorn in the foreground."""
-    from tierflow.service.server import ServiceServer, server_config
+    from tierflow.service.server import ServiceServer, log_settings, server_config
 
     try:
-        config = server_config(app, host, port, access_log=access_log, **log_kw)
-        server = ServiceServer(config, app)
+        server = ServiceServer(server_config(app, host, port, **log_settings()), app)
         # uvicorn re-raises the signal it shut down on: a clean stop here
         with contextlib.suppress(KeyboardInterrupt):
             server.run()
@@ -207,12 +249,14 @@ class _Settings:
 
     network_dir: Path | None
     state_path: Path | str | None
-    api_key: str
+    api_key: str = field(repr=False)
     allocation_dir: Path | None
     max_body_bytes: int
     reservation_ttl_s: float
     capacity_max_age_s: float | None
     policy: TierPolicy
+    metrics: bool
+    access_log: bool
 
     def build(self) -> tuple[FastAPI, Callable[[], None]]:
         """A router on the store and the app over it, and how to close them."""
@@ -232,6 +276,8 @@ class _Settings:
                 api_key=self.api_key,
                 max_body_bytes=self.max_body_bytes,
                 allocation_dir=self.allocation_dir,
+                metrics=self.metrics,
+                access_log=self.access_log,
             )
         except BaseException:
             router.close()

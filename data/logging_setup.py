@@ -1,5 +1,7 @@
 """Logging for tierflow's commands and service: one stderr handler writing
-plain text or JSON lines, with secrets masked (``docs/cli.md``, "Logs").
+plain text or JSON lines, with secrets masked (``docs/cli.md``, "Logs"),
+and the HTTP request id (:data:`REQUEST_ID`) on every line written while a
+request is served.
 
 In the ``data`` layer so that both ``cli`` and ``service`` may set it up.
 """
@@ -11,6 +13,7 @@ import json
 import logging
 import re
 import sys
+from contextvars import ContextVar
 from typing import Any, TextIO
 
 #: ``--log-level`` choices, most verbose first.
@@ -19,6 +22,10 @@ LOG_LEVELS = ("debug", "info", "warning", "error")
 LOG_FORMATS = ("text", "json")
 #: Extra fields whose name ends in one of these are never written.
 SECRET_SUFFIXES = ("api_key", "password", "secret", "token")
+#: The id of the HTTP request being served (set by the service for each
+#: request, in that request's own task); every log record written meanwhile
+#: carries it as ``request_id``.
+REQUEST_ID: ContextVar[str | None] = ContextVar("tierflow_request_id", default=None)
 _URL_PASSWORD = re.compile(r"(\w+://[^:/@\s]+:)[^@\s]+@")
 #: Attributes every LogRecord has; the rest of a record's fields are extras.
 _RECORD_FIELDS = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {
@@ -62,15 +69,32 @@ class JsonFormatter(logging.Formatter):
 
 
 class TextFormatter(logging.Formatter):
-    """``2026-01-19 13:00:00 INFO tierflow.progress: message`` (local time)."""
+    """``2026-01-19 13:00:00 INFO tierflow.progress: message`` (local time);
+    ``... INFO tierflow.access [REQUEST-ID]: message`` while a request is served."""
 
     def __init__(self) -> None:
         super().__init__(
             "%(asctime)s %(levelname)s %(name)s: %(message)s", "%Y-%m-%d %H:%M:%S"
         )
+        self._with_id = logging.Formatter(
+            "%(asctime)s %(levelname)s %(name)s [%(request_id)s]: %(message)s",
+            "%Y-%m-%d %H:%M:%S",
+        )
 
     def format(self, record: logging.LogRecord) -> str:
+        if getattr(record, "request_id", None):
+            return redact(self._with_id.format(record))
         return redact(super().format(record))
+
+
+def add_request_id(record: logging.LogRecord) -> bool:
+    """A handler filter: the served request's id onto the record (kept when
+    the record already names one)."""
+    if getattr(record, "request_id", None) is None:
+        rid = REQUEST_ID.get()
+        if rid is not None:
+            record.request_id = rid
+    return True
 
 
 class StderrHandler(logging.StreamHandler[TextIO]):
@@ -101,6 +125,7 @@ def configure_logging(level: str = "info", fmt: str = "text") -> None:
     for old in [h for h in root.handlers if isinstance(h, StderrHandler)]:
         root.removeHandler(old)
     handler = StderrHandler()
+    handler.addFilter(add_request_id)
     handler.setFormatter(JsonFormatter() if fmt == "json" else TextFormatter())
     root.addHandler(handler)
     numeric = logging.getLevelNamesMapping()[level.upper()]

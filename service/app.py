@@ -12,8 +12,10 @@ import datetime as dt
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 from fastapi import FastAPI
+from starlette.types import ASGIApp
 
 from tierflow.data.errors import InputError
 from tierflow.data.store import is_postgres_url
@@ -23,6 +25,8 @@ from tierflow.service.errors import install_error_handlers
 from tierflow.service.feed import CapacityFollower
 from tierflow.service.head import HeadAsGet
 from tierflow.service.live import LiveHub
+from tierflow.service.metrics import Metrics, ServiceMetrics
+from tierflow.service.observe import RequestObserver
 from tierflow.service.routes import include_routes
 from tierflow.service.state import PageReader, ServiceState
 
@@ -40,6 +44,8 @@ def create_app(
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
     allocation_dir: Path | None = None,
     poll_s: float = 1.0,
+    metrics: bool = True,
+    access_log: bool = True,
 ) -> FastAPI:
     """The HTTP app over one router (see ``docs/service.md``).
 
@@ -58,6 +64,10 @@ def create_app(
         (default: the store's latest run).
     poll_s
         How often to look for capacity events from other processes.
+    metrics
+        Count requests and checkouts and serve ``/metrics`` (Prometheus).
+    access_log
+        Log one line per request (logger ``tierflow.access``, INFO).
     """
     secret = _checked_key(api_key)
     if max_body_bytes < 1024:
@@ -67,12 +77,15 @@ def create_app(
     now = clock or _wall_clock
     hub = LiveHub(router, now, poll_s=poll_s)
     follower = CapacityFollower(router, hub.notify)
-    app = FastAPI(
+    observed = ServiceMetrics(router) if metrics else Metrics()
+    app = _ObservedApp(
+        observed,
+        access_log,
         title="tierflow",
         summary="Tiered fulfillment options at checkout, live capacity, operations.",
         version="0.1.0",
         lifespan=_lifespan,
-        docs_url="/docs",
+        docs_url=None,  # served offline (routes/docs.py)
         redoc_url=None,
     )
     app.state.service = ServiceState(
@@ -82,6 +95,7 @@ def create_app(
         api_key=secret,
         pages=PageReader(router, allocation_dir),
         offload=router.store is not None and is_postgres_url(router.store.location),
+        metrics=observed,
     )
     app.state.hub = hub  # the server closes it first on shutdown
     app.state.follower = follower
@@ -89,8 +103,23 @@ def create_app(
     install_error_handlers(app)
     app.add_middleware(BodySizeLimit, max_bytes=max_body_bytes)
     app.add_middleware(HeadAsGet)
-    include_routes(app)
+    include_routes(app, with_metrics=metrics)
     return app
+
+
+class _ObservedApp(FastAPI):
+    """The app with :class:`RequestObserver` around everything, Starlette's
+    error middleware included (a 500 gets its request id too)."""
+
+    def __init__(self, metrics: Metrics, access_log: bool, **kw: Any) -> None:
+        super().__init__(**kw)
+        self._observe = (metrics, access_log)
+
+    def build_middleware_stack(self) -> ASGIApp:
+        metrics, access_log = self._observe
+        return RequestObserver(
+            super().build_middleware_stack(), metrics=metrics, log_access=access_log
+        )
 
 
 def _checked_key(api_key: str) -> bytes:
@@ -118,3 +147,4 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     finally:
         follower.stop()
         await hub.stop()
+        app.state.service.metrics.close()

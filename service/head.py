@@ -21,7 +21,12 @@ class HeadAsGet:
             await self.app(scope, receive, send)
             return
         head = _HeadOnly(receive, send)
-        await self.app({**scope, "method": "GET"}, head.receive, head.send)
+        inner = {**scope, "method": "GET"}
+        try:
+            await self.app(inner, head.receive, head.send)
+        finally:  # the route GET matched, for the request's log line and metrics
+            if "route" in inner:
+                scope["route"] = inner["route"]
 
 
 class _HeadOnly:

@@ -9,7 +9,7 @@ import functools
 import hmac
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
@@ -20,6 +20,7 @@ from tierflow.orchestration.checkout.router import OnlineRouter
 from tierflow.service.allocation_view import latest_allocation
 from tierflow.service.errors import ApiError
 from tierflow.service.live import LiveHub
+from tierflow.service.metrics import Metrics
 from tierflow.service.samples import sample_carts, sample_customers, sample_destinations
 
 _R = TypeVar("_R")
@@ -71,6 +72,7 @@ class ServiceState:
     ``offload``: the checkout calls run in worker threads (a store across
     the network: their round trips overlap) instead of on the event loop (an
     embedded store: a thread hop costs more than the call's reads).
+    ``metrics``: what the routes report (a no-op when metrics are off).
     """
 
     router: OnlineRouter
@@ -79,6 +81,7 @@ class ServiceState:
     api_key: bytes
     pages: PageReader
     offload: bool = False
+    metrics: Metrics = field(default_factory=Metrics)
 
     async def call(self, func: Callable[..., _R], /, *args: Any, **kw: Any) -> _R:
         """``func(*args, **kw)``: in a worker thread when ``offload``."""

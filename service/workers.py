@@ -48,18 +48,12 @@ def bind(host: str, port: int) -> socket.socket:
 
 
 def serve_workers(
-    build: AppFactory,
-    host: str,
-    port: int,
-    workers: int,
-    *,
-    access_log: bool,
-    **config_kw: Any,
+    build: AppFactory, host: str, port: int, workers: int, **config_kw: Any
 ) -> None:
     """Run ``workers`` processes serving ``build()``'s app on one port until
     SIGINT or SIGTERM (``config_kw``: more uvicorn settings, e.g. logging)."""
     sock = bind(host, port)
-    supervisor = _Supervisor(build, sock, host, port, access_log, config_kw)
+    supervisor = _Supervisor(build, sock, host, port, config_kw)
     previous = {
         sig: signal.signal(sig, supervisor.stop)
         for sig in (signal.SIGINT, signal.SIGTERM)
@@ -83,7 +77,6 @@ class _Supervisor:
         sock: socket.socket,
         host: str,
         port: int,
-        access_log: bool,
         config_kw: dict[str, Any],
     ) -> None:
         self.build = build
@@ -91,7 +84,6 @@ class _Supervisor:
         self.sock = sock
         self.host = host
         self.port = port
-        self.access_log = access_log
         self.children: dict[int, int] = {}  # pid -> slot
         self.started: dict[int, float] = {}  # slot -> last start
         self.stopping = False
@@ -148,13 +140,7 @@ class _Supervisor:
                 signal.signal(sig, signal.SIG_DFL)
             app, close = self.build()
             try:
-                config = server_config(
-                    app,
-                    self.host,
-                    self.port,
-                    access_log=self.access_log,
-                    **self.config_kw,
-                )
+                config = server_config(app, self.host, self.port, **self.config_kw)
                 server = ServiceServer(config, app)
                 # uvicorn re-raises the signal it stopped on: a clean stop
                 with contextlib.suppress(KeyboardInterrupt):

@@ -26,6 +26,7 @@ from tierflow.data.store.database import (
     StoreConflict,
     StoreUnavailable,
     default_state_path,
+    on_store_error,
 )
 from tierflow.data.store.location import (
     default_state_location,
@@ -99,5 +100,6 @@ __all__ = [
     "default_state_path",
     "describe_location",
     "is_postgres_url",
+    "on_store_error",
     "open_store",
 ]

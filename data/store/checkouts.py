@@ -267,6 +267,21 @@ class Checkouts(StorePart):
             row = row._replace(status=HoldStatus.EXPIRED)
         return row.state(request_id)
 
+    def hold_counts(self, *, now: float | None = None) -> dict[tuple[str, str], int]:
+        """Checkouts by ``(option_id, state)``: ``active`` (a hold on stock
+        now), ``expired`` (a hold that lapsed unconfirmed, cancelled or not),
+        ``confirmed`` and ``cancelled`` (in time). For ``/metrics``: one scan
+        of the checkouts, whichever process reads it."""
+        rows = self._db.execute(
+            "SELECT option_id, CASE "
+            "WHEN status = ? AND expires_at > ? THEN 'active' "
+            "WHEN status = ? OR (status = ? AND expires_at <= updated_at) "
+            "THEN 'expired' ELSE status END AS state, COUNT(*) "
+            "FROM checkouts GROUP BY option_id, state",
+            (_HELD.value, clock(now), _HELD.value, _CANCELLED.value),
+        ).fetchall()
+        return {(str(tier), str(state)): int(n) for tier, state, n in rows}
+
     def online_orders(self, *, since: float | None = None) -> pd.DataFrame:
         """Confirmed checkout orders (:data:`ONLINE_ORDER_COLUMNS`), oldest first.
 

@@ -36,6 +36,25 @@ class StoreConflict(StoreUnavailable):
     was rolled back; running it again normally succeeds (:func:`retried`)."""
 
 
+#: Told of every store error a backend raises: ``(backend, error)``.
+StoreErrorListener = Callable[[str, StoreUnavailable], None]
+_error_listeners: list[StoreErrorListener] = []
+
+
+def on_store_error(listener: StoreErrorListener) -> None:
+    """Tell ``listener`` of every store error any backend raises in this
+    process (the service counts them on ``/metrics``); added once."""
+    if listener not in _error_listeners:
+        _error_listeners.append(listener)
+
+
+def store_error(backend: str, error: StoreUnavailable) -> StoreUnavailable:
+    """``error``, after telling the listeners (backends raise what it returns)."""
+    for listener in _error_listeners:
+        listener(backend, error)
+    return error
+
+
 class Cursor(Protocol):
     """The part of a DB-API cursor the store reads."""
 

@@ -15,7 +15,12 @@ import psycopg
 from psycopg_pool import ConnectionPool
 
 from tierflow.data.errors import TierflowError
-from tierflow.data.store.database import Rows, StoreConflict, StoreUnavailable
+from tierflow.data.store.database import (
+    Rows,
+    StoreConflict,
+    StoreUnavailable,
+    store_error,
+)
 from tierflow.data.store.location import redact_url
 from tierflow.data.store.postgres_notices import Notices
 
@@ -39,9 +44,9 @@ def _reachable() -> Iterator[None]:
     except psycopg.IntegrityError:
         raise
     except psycopg.errors.TransactionRollback as exc:
-        raise StoreConflict(str(exc)) from exc
+        raise store_error("postgres", StoreConflict(str(exc))) from exc
     except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
-        raise StoreUnavailable(str(exc).strip()) from exc
+        raise store_error("postgres", StoreUnavailable(str(exc).strip())) from exc
 
 
 class PostgresTransaction:

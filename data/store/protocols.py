@@ -133,6 +133,11 @@ class CheckoutStore(Protocol):
         """Stored state of a checkout, or None."""
         ...
 
+    def hold_counts(self, *, now: float | None = None) -> dict[tuple[str, str], int]:
+        """Checkouts by ``(option_id, state)`` (active, expired, confirmed,
+        cancelled)."""
+        ...
+
     def online_orders(self, *, since: float | None = None) -> pd.DataFrame:
         """Confirmed checkout orders, oldest first."""
         ...

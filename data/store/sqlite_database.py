@@ -15,7 +15,7 @@ from typing import Any
 import pandas as pd
 
 from tierflow.data.errors import InputError, TierflowError
-from tierflow.data.store.database import Rows, StoreUnavailable
+from tierflow.data.store.database import Rows, StoreUnavailable, store_error
 
 #: How often a waiter re-reads the capacity log (SQLite has no notices).
 POLL_S = 0.05
@@ -56,7 +56,7 @@ def _reachable() -> Iterator[None]:
     except sqlite3.IntegrityError:
         raise
     except sqlite3.Error as exc:
-        raise StoreUnavailable(str(exc)) from exc
+        raise store_error("sqlite", StoreUnavailable(str(exc))) from exc
 
 
 class SqliteDatabase:

@@ -143,8 +143,11 @@ class Holds:
                     field="request_id",
                     value=request_id,
                 )
+            again = quote.closed is HoldStatus.CANCELLED
             self.quotes.close(request_id, HoldStatus.CANCELLED)
-            return CheckoutResult(request_id, None, HoldStatus.CANCELLED)
+            return CheckoutResult(
+                request_id, None, HoldStatus.CANCELLED, replayed=again
+            )
         self.quotes.close(request_id, HoldStatus.CANCELLED)
         return _result(state, state.nodes)
 
@@ -221,4 +224,5 @@ def _result(state: CheckoutState, nodes: tuple[str, ...]) -> CheckoutResult:
         nodes,
         message,
         tuple(Shortfall(*line) for line in state.shortfall),
+        replayed=state.replayed,
     )

@@ -19,7 +19,7 @@ from typing import Annotated, Any, NamedTuple
 from tierflow.data.errors import InputError
 from tierflow.data.vocabulary import HoldStatus, Tier
 from tierflow.formulations.tiers import Pricing
-from tierflow.orchestration.checkout.wire import Digits, WireRecord
+from tierflow.orchestration.checkout.wire import LOCAL, Digits, WireRecord
 
 #: Dollars, to the cent on the wire.
 Money = Annotated[float, Digits(2)]
@@ -197,6 +197,9 @@ class CheckoutResult(WireRecord):
     shortfall
         For ``rejected``: the lines short, ``(node_id, sku, requested,
         available)``.
+    replayed
+        The same call had been answered before (a repeat: nothing changed);
+        not on the wire, for the service's counts.
     """
 
     request_id: str
@@ -206,6 +209,7 @@ class CheckoutResult(WireRecord):
     nodes: tuple[str, ...] = ()
     message: str = ""
     shortfall: tuple[Shortfall, ...] = ()
+    replayed: bool = field(default=False, metadata=LOCAL)
 
     @property
     def ok(self) -> bool:

@@ -18,7 +18,14 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
-__all__ = ["Digits", "WireRecord", "to_wire", "wire_annotation", "wire_fields"]
+__all__ = [
+    "LOCAL",
+    "Digits",
+    "WireRecord",
+    "to_wire",
+    "wire_annotation",
+    "wire_fields",
+]
 
 Encoder = Callable[[Any], Any]
 
@@ -46,11 +53,19 @@ def to_wire(record: Any) -> dict[str, Any]:
     return encoded
 
 
+#: A dataclass field's metadata that keeps it off the wire (``field(metadata=LOCAL)``):
+#: what the process needs to know about a result but the caller does not.
+LOCAL: Mapping[str, bool] = types.MappingProxyType({"wire": False})
+
+
 def wire_fields(cls: type) -> tuple[tuple[str, Any], ...]:
-    """``(name, hint)`` of a dataclass's or NamedTuple's fields, in order."""
+    """``(name, hint)`` of a dataclass's or NamedTuple's fields, in order
+    (without the :data:`LOCAL` ones)."""
     hints = typing.get_type_hints(cls, include_extras=True)
     if dataclasses.is_dataclass(cls):
-        names = [f.name for f in dataclasses.fields(cls)]
+        names = [
+            f.name for f in dataclasses.fields(cls) if f.metadata.get("wire", True)
+        ]
     elif _is_named_tuple(cls):
         names = list(cls._fields)  # type: ignore[attr-defined]
     else:

@@ -98,6 +98,7 @@ async def post_options(body: OptionsRequest, state: State) -> JSONResponse:
         now=state.clock(),
     )
     state.hub.remember(answer, version)
+    state.metrics.answered(answer)
     return JSONResponse(answer.to_dict())
 
 
@@ -120,6 +121,7 @@ async def post_select(
         body.option_id,
         customer_id=body.customer_id or x_customer_id,
     )
+    state.metrics.checkout("select", result)
     return _checkout_response(result)
 
 
@@ -138,6 +140,7 @@ async def post_confirm(
     )
     if result.status == "confirmed":
         state.hub.forget(request_id)
+    state.metrics.checkout("confirm", result)
     return _checkout_response(result)
 
 
@@ -156,4 +159,5 @@ async def post_cancel(
     )
     if result.ok:
         state.hub.forget(request_id)
+    state.metrics.checkout("cancel", result)
     return _checkout_response(result)

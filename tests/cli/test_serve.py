@@ -10,6 +10,7 @@ import sys
 import threading
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -77,18 +78,7 @@ def test_serve_runs_until_interrupted(tmp_path: Path) -> None:
     reader.start()
     try:
         assert up.wait(60), "".join(lines)
-        base = f"http://127.0.0.1:{port}"
-        assert httpx.get(f"{base}/healthz").json()["store"] is True
-        event = {"event_id": "e1", "ts": "2026-01-05T15:00:00Z", "node_id": "ST-CHI",
-                 "type": "staffing", "value": 50}  # fmt: skip
-        refused = httpx.post(f"{base}/v1/capacity/events", json={"events": [event]})
-        assert refused.status_code == 401
-        ok = httpx.post(
-            f"{base}/v1/capacity/events",
-            json={"events": [event]},
-            headers={"X-API-Key": key},
-        )
-        assert ok.status_code == 200 and ok.json()["applied"] == 1
+        made = _health_and_writes(f"http://127.0.0.1:{port}", key)
     finally:
         proc.send_signal(signal.SIGINT)
         code = proc.wait(30)
@@ -98,13 +88,95 @@ def test_serve_runs_until_interrupted(tmp_path: Path) -> None:
     output = "".join(lines)
     assert code == 0, output
     assert f"checkout page  http://127.0.0.1:{port}/" in output
-    assert f"API key from ${API_KEY_ENV}" in output
+    assert f"API key        from ${API_KEY_ENV}" in output
+    assert f"metrics        http://127.0.0.1:{port}/metrics" in output
     assert key not in output  # a configured key is never printed
     assert output.endswith("tierflow serve: stopped\n")
     # uvicorn's own records follow --log-format too
     records = [json.loads(line) for line in lines if line.startswith("{")]
     running = [r for r in records if r["message"].startswith("Uvicorn running on")]
     assert running and running[0]["logger"] == "uvicorn.error", output
+    _check_access_lines(records, made)
+
+
+def _health_and_writes(base: str, key: str) -> str:
+    """/healthz, a write refused, one done (with the caller's request id),
+    /healthz again; the request id sent back by the last."""
+    assert httpx.get(f"{base}/healthz").json()["store"] is True
+    event = {"event_id": "e1", "ts": "2026-01-05T15:00:00Z", "node_id": "ST-CHI",
+             "type": "staffing", "value": 50}  # fmt: skip
+    refused = httpx.post(f"{base}/v1/capacity/events", json={"events": [event]})
+    assert refused.status_code == 401
+    ok = httpx.post(
+        f"{base}/v1/capacity/events",
+        json={"events": [event]},
+        headers={"X-API-Key": key, "X-Request-ID": "caller-id-42"},
+    )
+    assert ok.status_code == 200 and ok.json()["applied"] == 1
+    assert ok.headers["X-Request-ID"] == "caller-id-42"  # the caller's, kept
+    made = httpx.get(f"{base}/healthz").headers["X-Request-ID"]
+    assert len(made) == 32 and int(made, 16) >= 0  # a new one
+    return made
+
+
+def _check_access_lines(records: list[dict[str, Any]], made: str) -> None:
+    """The access log is on by default: one JSON line per request, with its
+    id (the caller's ``X-Request-ID``, else the one sent back)."""
+    access = [r for r in records if r["logger"] == "tierflow.access"]
+    assert [(r["method"], r["path"], r["status"]) for r in access] == [
+        ("GET", "/healthz", 200),
+        ("POST", "/v1/capacity/events", 401),
+        ("POST", "/v1/capacity/events", 200),
+        ("GET", "/healthz", 200),
+    ]
+    assert access[2]["request_id"] == "caller-id-42"
+    assert access[3]["request_id"] == made
+    ms = f"{access[2]['duration_ms']:.1f}"
+    assert access[2]["message"].endswith(
+        f'"POST /v1/capacity/events HTTP/1.1" 200 {ms} ms'
+    )
+
+
+def test_a_generated_key_is_written_to_a_private_file(tmp_path: Path) -> None:
+    """No key configured: the key made for the run is in a file of mode 0600
+    (folder 0700) whose path is printed; the key itself is never printed, on
+    stdout or stderr (text logs, access log on); the file goes at the stop."""
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if k != API_KEY_ENV}
+    command = [
+        str(Path(sys.executable).with_name("tierflow")), "serve", "--port", str(port),
+        "--network", str(TINY_NETWORK), "--state", str(tmp_path / "state.db"),
+    ]  # fmt: skip
+    out, err = tmp_path / "stdout", tmp_path / "stderr"
+    with open(out, "w") as o, open(err, "w") as e:
+        proc = subprocess.Popen(command, env=env, stdout=o, stderr=e)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        _wait_up(base, err)
+        banner = out.read_text()
+        line = next(x for x in banner.splitlines() if x.startswith("  API key"))
+        assert line.startswith("  API key        generated for this run, in /"), line
+        path = Path(line.split(", in ", 1)[1])
+        assert path.stat().st_mode & 0o777 == 0o600
+        assert path.parent.stat().st_mode & 0o777 == 0o700
+        key = path.read_text().strip()
+        assert len(key) >= 32
+        event = {"event_id": "e1", "ts": "2026-01-05T15:00:00Z", "node_id": "ST-CHI",
+                 "type": "staffing", "value": 50}  # fmt: skip
+        ok = httpx.post(
+            f"{base}/v1/capacity/events",
+            json={"events": [event]},
+            headers={"X-API-Key": key},
+        )
+        assert ok.status_code == 200, ok.text
+    finally:
+        proc.send_signal(signal.SIGINT)
+        code = proc.wait(30)
+    stdout, stderr = out.read_text(), err.read_text()
+    assert code == 0, stdout + stderr
+    assert key not in stdout and key not in stderr
+    assert "tierflow.access" in stderr  # the access line of the write is there
+    assert not path.exists() and not path.parent.exists()
 
 
 def test_serve_with_workers(tmp_path: Path) -> None:
@@ -203,3 +275,60 @@ def _wait_up(base: str, log: Path) -> None:
         _wait_for(up, 60)
     except AssertionError:
         raise AssertionError(log.read_text()) from None
+
+
+def test_metrics_add_up_every_worker(tmp_path: Path) -> None:
+    """``--workers 2``: each worker counts in its own file of the multiprocess
+    folder; a scrape, whichever worker answers it, sums them. One worker is
+    stopped (SIGSTOP) while the other answers 3 checkouts, then the other way
+    round with 2: every scrape says 5."""
+    port = free_port()
+    folder = tmp_path / "metrics"
+    folder.mkdir()
+    env = {**os.environ, API_KEY_ENV: "cli-test-key-0123456789",
+           "PROMETHEUS_MULTIPROC_DIR": str(folder)}  # fmt: skip
+    command = [
+        str(Path(sys.executable).with_name("tierflow")), "serve", "--port", str(port),
+        "--network", str(TINY_NETWORK), "--state", str(tmp_path / "state.db"),
+        "--workers", "2",
+    ]  # fmt: skip
+    log = tmp_path / "serve.log"
+    with open(log, "w") as out:
+        proc = subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        _wait_up(base, log)
+        first, second = _children(proc.pid)
+        for paused, n in ((first, 3), (second, 2)):
+            os.kill(paused, signal.SIGSTOP)  # new connections go to the other
+            try:
+                for _ in range(n):
+                    _start(base, select=True)
+            finally:
+                os.kill(paused, signal.SIGCONT)
+        # each worker's own file holds its own share
+        assert _option_sets(folder / f"counter_{first}.db") == 2
+        assert _option_sets(folder / f"counter_{second}.db") == 3
+        for _ in range(6):  # each on a new connection: either worker answers
+            text = httpx.get(f"{base}/metrics", timeout=10).text
+            assert "tierflow_option_sets_total 5.0" in text, text
+            held = 'tierflow_checkouts_total{call="select",status="held",tier="gold"}'
+            assert f"{held} 5.0" in text
+            options = ('tierflow_http_request_duration_seconds_count{method="POST",'
+                       'route="/v1/options"} 5.0')  # fmt: skip
+            assert options in text
+    finally:
+        proc.send_signal(signal.SIGINT)
+        code = proc.wait(30)
+    assert code == 0, log.read_text()
+
+
+def _option_sets(counter_file: Path) -> float:
+    """``tierflow_option_sets_total`` in one worker's file."""
+    from prometheus_client.multiprocess import MultiProcessCollector
+
+    for metric in MultiProcessCollector.merge([str(counter_file)]):  # type: ignore[no-untyped-call]
+        for sample in metric.samples:
+            if sample.name == "tierflow_option_sets_total":
+                return float(sample.value)
+    raise AssertionError(f"no tierflow_option_sets_total in {counter_file}")

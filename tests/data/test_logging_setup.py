@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import contextvars
 import json
 import logging
 from collections.abc import Iterator
 
 import pytest
 
-from tierflow.data.logging_setup import StderrHandler, configure_logging
+from tierflow.data.logging_setup import REQUEST_ID, StderrHandler, configure_logging
 
 
 @pytest.fixture
@@ -64,3 +65,29 @@ def test_bad_settings_are_refused() -> None:
         configure_logging("loud", "text")
     with pytest.raises(ValueError, match="log format 'xml'"):
         configure_logging("info", "xml")
+
+
+@pytest.mark.parametrize("fmt", ["json", "text"])
+def test_lines_written_while_a_request_is_served_name_it(
+    fmt: str, restore_logging: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Within a request (``REQUEST_ID`` set, as the service does per request)
+    every line carries its id; outside, none does."""
+    configure_logging("info", fmt)
+    log = logging.getLogger("tierflow.test")
+    log.info("before")
+
+    def serve() -> None:
+        REQUEST_ID.set("req-7")
+        log.info("during")
+        logging.getLogger("uvicorn.error").warning("a library's line too")
+
+    contextvars.copy_context().run(serve)  # as a request's own task does
+    log.info("after")
+    lines = capsys.readouterr().err.splitlines()
+    if fmt == "json":
+        ids = [json.loads(line).get("request_id") for line in lines]
+    else:
+        ids = ["req-7" if " [req-7]: " in line else None for line in lines]
+        assert lines[1].endswith(" INFO tierflow.test [req-7]: during")
+    assert ids == [None, "req-7", "req-7", None]

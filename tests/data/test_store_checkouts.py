@@ -166,6 +166,30 @@ def test_swap_reject_cancel_and_expiry(store: StateStore) -> None:
     assert store.check_consistency() == []
 
 
+def test_hold_counts(store: StateStore) -> None:
+    """Per option and state: a live hold, a lapsed one, one cancelled after
+    it lapsed (expired), one cancelled in time, one confirmed."""
+    assert store.hold_counts(now=0) == {}
+    for rid, option, ttl in (("a", "gold", 100), ("b", "gold", 10), ("c", "silver", 10),
+                             ("d", "silver", 100), ("e", "overflow", 100)):  # fmt: skip
+        order = [_lines(rid, "N1", "TEE", 1)]
+        held = store.hold_checkout(
+            rid, option, [("N1", [("TEE", 1)])], ttl, order_lines=order, now=0
+        )
+        assert held.ok
+    store.cancel_checkout("c", now=20)  # after its hold lapsed at 10
+    store.cancel_checkout("d", now=20)
+    store.confirm_checkout("e", now=20)
+    assert store.hold_counts(now=20) == {
+        ("gold", "active"): 1,
+        ("gold", "expired"): 1,
+        ("silver", "expired"): 1,
+        ("silver", "cancelled"): 1,
+        ("overflow", "confirmed"): 1,
+    }
+    assert store.hold_counts(now=200)[("gold", "expired")] == 2
+
+
 def test_bid_prices_round_trip_and_validation(store: StateStore) -> None:
     assert store.latest_bid_prices() is None and store.latest_bid_price_run() is None
     when = dt.datetime(2026, 1, 5, 12, tzinfo=dt.UTC)

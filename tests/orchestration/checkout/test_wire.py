@@ -16,7 +16,7 @@ import pytest
 from pydantic import BaseModel
 
 from tests.service_fixtures import MONDAY_10, tiny_router
-from tierflow.data.vocabulary import Tier
+from tierflow.data.vocabulary import HoldStatus, Tier
 from tierflow.orchestration.checkout.results import (
     CheckoutResult,
     CustomerValue,
@@ -26,7 +26,7 @@ from tierflow.orchestration.checkout.results import (
     Shortfall,
 )
 from tierflow.orchestration.checkout.router import OnlineRouter
-from tierflow.orchestration.checkout.wire import Digits, WireRecord, to_wire
+from tierflow.orchestration.checkout.wire import LOCAL, Digits, WireRecord, to_wire
 from tierflow.service.schemas import (
     CheckoutOut,
     CustomerOut,
@@ -51,11 +51,20 @@ def test_response_models_have_the_record_fields(
     record: type[Any], model: type[BaseModel]
 ) -> None:
     names = (
-        [f.name for f in dataclasses.fields(record)]
+        [f.name for f in dataclasses.fields(record) if f.metadata != LOCAL]
         if dataclasses.is_dataclass(record)
         else list(record._fields)
     )
     assert list(model.model_fields) == names
+
+
+def test_local_fields_stay_off_the_wire() -> None:
+    """``CheckoutResult.replayed`` (for the service's counts) is not sent."""
+    first = CheckoutResult("r1", "gold", HoldStatus.CONFIRMED)
+    again = dataclasses.replace(first, replayed=True)
+    assert again.to_dict() == first.to_dict()
+    assert "replayed" not in first.to_dict()
+    assert "replayed" not in CheckoutOut.model_fields
 
 
 def _round_trip(value: WireRecord, model: type[BaseModel]) -> dict[str, Any]:

@@ -21,7 +21,11 @@ from tierflow.orchestration.simulation.day import (
     simulate,
 )
 
-SETTINGS = SimulationSettings(checkouts=100, engine="greedy", hindsight_time_limit_s=5)
+#: Limits far above what 100 orders need, so no solve is cut short by a busy
+#: machine: a resumed run must then equal a fresh one exactly.
+SETTINGS = SimulationSettings(
+    checkouts=100, engine="greedy", time_limit_s=30.0, hindsight_time_limit_s=60.0
+)
 IDENTITY = {"settings": dataclasses.asdict(SETTINGS)}
 POLICIES = ("hindsight", "greedy + bid prices", "nearest")
 

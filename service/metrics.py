@@ -1,0 +1,326 @@
+"""Prometheus metrics of the service (``GET /metrics``; the list and their
+meaning: ``docs/service.md``, "Metrics").
+
+Counters and histograms are process-wide (:func:`instruments`), made once
+per process, so that ``tierflow serve --workers N`` can add up its workers:
+with ``$PROMETHEUS_MULTIPROC_DIR`` set (the command sets it to a fresh
+folder when it forks workers) prometheus-client keeps each process's values
+in a file there, and the scrape, answered by any worker, sums every file.
+Gauges are read when scraped instead: the capacity score of each node from
+the answering worker's capacity map, the holds from the store (both the same
+on every worker).
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    generate_latest,
+    values,
+)
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.multiprocess import MultiProcessCollector
+from prometheus_client.registry import Collector
+
+from tierflow.data.store import StoreConflict, StoreUnavailable, on_store_error
+from tierflow.data.vocabulary import HoldStatus, Tier
+from tierflow.orchestration.checkout.fallback import STORE_ERRORS
+
+if TYPE_CHECKING:
+    from tierflow.data.store import StateStore
+    from tierflow.orchestration.checkout.router import (
+        CheckoutResult,
+        OnlineRouter,
+        OptionSet,
+    )
+
+#: prometheus-client's folder for the values of several processes.
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+#: Request latency buckets (seconds): a checkout answers in a few ms.
+LATENCY_BUCKETS = (
+    0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0,
+)  # fmt: skip
+#: The ``route`` label of a request no route matched (never the raw path:
+#: a scanner's paths would each make a series).
+UNMATCHED = "unmatched"
+#: ``tierflow_holds``'s ``state`` values.
+HOLD_STATES = ("active", "expired")
+#: Steps of the overflow incentive (``tierflow_overflow_total``).
+OVERFLOW_STAGES = ("offered", "selected", "confirmed")
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+
+
+@dataclass(frozen=True, slots=True)
+class Instruments:
+    """The process's counters and histogram (one set, whatever the apps)."""
+
+    latency: Histogram
+    requests: Counter
+    option_sets: Counter
+    offered: Counter
+    overflow: Counter
+    checkouts: Counter
+    degraded: Counter
+    store_errors: Counter
+
+    def collectors(self) -> tuple[Collector, ...]:
+        return (
+            self.latency, self.requests, self.option_sets, self.offered,
+            self.overflow, self.checkouts, self.degraded, self.store_errors,
+        )  # fmt: skip
+
+
+_made: Instruments | None = None
+_making = threading.Lock()
+
+
+def instruments() -> Instruments:
+    """The process's instruments, made on first use (in the mode
+    ``$PROMETHEUS_MULTIPROC_DIR`` says at that moment)."""
+    global _made
+    with _making:
+        if _made is None:
+            if multiprocess_dir() is not None and not values.ValueClass._multiprocess:
+                # prometheus-client chose in-memory values when it was
+                # imported; the folder was set after that (before any metric)
+                values.ValueClass = values.get_value_class()  # type: ignore[no-untyped-call]
+            _made = _make()
+            on_store_error(_count_store_error)
+        return _made
+
+
+def multiprocess_dir() -> str | None:
+    """Where every worker's values live, or None (one process)."""
+    return os.environ.get(MULTIPROC_ENV) or None
+
+
+def _make() -> Instruments:
+    made = Instruments(
+        latency=Histogram(
+            "tierflow_http_request_duration_seconds",
+            "Time from the request to the end of its answer, per endpoint "
+            "(route template); event streams are left out.",
+            ["method", "route"],
+            buckets=LATENCY_BUCKETS,
+            registry=None,
+        ),
+        requests=Counter(
+            "tierflow_http_requests",
+            "HTTP requests answered, per endpoint (route template) and status.",
+            ["method", "route", "status"],
+            registry=None,
+        ),
+        option_sets=Counter(
+            "tierflow_option_sets",
+            "Checkouts answered with options (POST /v1/options).",
+            registry=None,
+        ),
+        offered=Counter(
+            "tierflow_options_offered",
+            "Options offered in those answers, per tier.",
+            ["tier"],
+            registry=None,
+        ),
+        overflow=Counter(
+            "tierflow_overflow",
+            "The overflow incentive: answers offering it, holds taken on it "
+            "(select), orders placed on it (confirm); repeated calls count once.",
+            ["stage"],
+            registry=None,
+        ),
+        checkouts=Counter(
+            "tierflow_checkouts",
+            "Outcomes of select, confirm and cancel, per tier chosen; repeated "
+            "calls count once.",
+            ["call", "tier", "status"],
+            registry=None,
+        ),
+        degraded=Counter(
+            "tierflow_degraded_answers",
+            "Options answers that fell back on something (degraded: true).",
+            registry=None,
+        ),
+        store_errors=Counter(
+            "tierflow_store_errors",
+            "State store operations that failed (unavailable) or lost a lock "
+            "conflict (conflict; retried).",
+            ["backend", "kind"],
+            registry=None,
+        ),
+    )
+    for tier in Tier:  # every series from the start, at 0
+        made.offered.labels(tier.value)
+    for stage in OVERFLOW_STAGES:
+        made.overflow.labels(stage)
+    return made
+
+
+def _count_store_error(backend: str, error: StoreUnavailable) -> None:
+    kind = "conflict" if isinstance(error, StoreConflict) else "unavailable"
+    instruments().store_errors.labels(backend, kind).inc()
+
+
+class Metrics:
+    """What the routes and the request middleware report; this base records
+    nothing (``tierflow serve --no-metrics``)."""
+
+    enabled = False
+
+    def request(
+        self, method: str, route: str, status: int, seconds: float | None
+    ) -> None:
+        """One answered request (``seconds``: None for an event stream)."""
+
+    def answered(self, answer: OptionSet) -> None:
+        """An options answer sent."""
+
+    def checkout(self, call: str, result: CheckoutResult) -> None:
+        """A select, confirm or cancel answered."""
+
+    def exposition(self) -> bytes:
+        """The Prometheus text of every metric."""
+        raise NotImplementedError("metrics are off")
+
+    def close(self) -> None:
+        """Release what the scrapes read from."""
+
+
+class ServiceMetrics(Metrics):
+    """One app's metrics: the process's instruments and the app's gauges.
+
+    Parameters
+    ----------
+    router
+        The app's router: its capacity map (a gauge per node) and store (the
+        holds, read on a connection of the metrics' own).
+    """
+
+    enabled = True
+
+    def __init__(self, router: OnlineRouter) -> None:
+        self._m = instruments()
+        self._latency: dict[tuple[str, str], Histogram] = {}
+        self._requests: dict[tuple[str, str, int], Counter] = {}
+        self._offered = {t: self._m.offered.labels(t.value) for t in Tier}
+        self._overflow = {s: self._m.overflow.labels(s) for s in OVERFLOW_STAGES}
+        self._gauges = LiveGauges(router)
+        self.registry = CollectorRegistry()
+        folder = multiprocess_dir()
+        if folder is not None:
+            MultiProcessCollector(self.registry, path=folder)  # type: ignore[no-untyped-call]
+        else:
+            for collector in self._m.collectors():
+                self.registry.register(collector)
+        self.registry.register(self._gauges)
+
+    def request(
+        self, method: str, route: str, status: int, seconds: float | None
+    ) -> None:
+        key = (method, route, status)
+        counter = self._requests.get(key)
+        if counter is None:
+            counter = self._requests[key] = self._m.requests.labels(
+                method, route, str(status)
+            )
+        counter.inc()
+        if seconds is None:
+            return
+        histogram = self._latency.get((method, route))
+        if histogram is None:
+            histogram = self._m.latency.labels(method, route)
+            self._latency[(method, route)] = histogram
+        histogram.observe(seconds)
+
+    def answered(self, answer: OptionSet) -> None:
+        self._m.option_sets.inc()
+        for option in answer.options:
+            self._offered[option.tier].inc()
+            if option.tier is Tier.OVERFLOW:
+                self._overflow["offered"].inc()
+        if answer.degraded:
+            self._m.degraded.inc()
+
+    def checkout(self, call: str, result: CheckoutResult) -> None:
+        if result.replayed:
+            return
+        tier = result.option_id or "none"
+        self._m.checkouts.labels(call, tier, result.status.value).inc()
+        if tier != Tier.OVERFLOW:
+            return
+        if call == "select" and result.status is HoldStatus.HELD:
+            self._overflow["selected"].inc()
+        elif call == "confirm" and result.status is HoldStatus.CONFIRMED:
+            self._overflow["confirmed"].inc()
+
+    def exposition(self) -> bytes:
+        return generate_latest(self.registry)
+
+    def close(self) -> None:
+        self._gauges.close()
+
+
+class LiveGauges(Collector):
+    """Gauges read at scrape time: ``tierflow_capacity_score`` per node (this
+    process's capacity map, which follows the store's event log) and
+    ``tierflow_holds`` per tier and state (from the store: the same figure
+    on every worker and replica)."""
+
+    def __init__(self, router: OnlineRouter) -> None:
+        self._router = router
+        self._store: StateStore | None = None
+        self._lock = threading.Lock()
+
+    def collect(self) -> Iterator[Metric]:
+        yield self._scores()
+        holds = self._holds()
+        if holds is not None:
+            yield holds
+
+    def _scores(self) -> GaugeMetricFamily:
+        family = GaugeMetricFamily(
+            "tierflow_capacity_score",
+            "Capacity score of each node (free / nominal capacity, in [0, 1]).",
+            labels=["node"],
+        )
+        scores = self._router.monitor.score_map()
+        for node, score in zip(self._router.network.node_ids, scores, strict=True):
+            family.add_metric([node], float(score))
+        return family
+
+    def _holds(self) -> GaugeMetricFamily | None:
+        """Holds on stock now (``active``) and lapsed unconfirmed (``expired``),
+        per tier; nothing when the store cannot be read."""
+        with self._lock:
+            try:
+                if self._store is None:
+                    if self._router.store is None:
+                        return None
+                    self._store = self._router.store.reopen()
+                counts = self._store.hold_counts(now=time.time())
+            except STORE_ERRORS:
+                return None
+        family = GaugeMetricFamily(
+            "tierflow_holds",
+            "Checkout holds in the store: active (stock held now) and expired "
+            "(lapsed unconfirmed), per tier.",
+            labels=["tier", "state"],
+        )
+        for tier in Tier:
+            for state in HOLD_STATES:
+                family.add_metric([tier.value, state], counts.get((tier, state), 0))
+        return family
+
+    def close(self) -> None:
+        with self._lock:
+            if self._store is not None:
+                self._store.close()
+                self._store = None

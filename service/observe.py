@@ -1,0 +1,140 @@
+"""Every HTTP request's id, access log line and metrics, in one ASGI layer.
+
+The request id is the caller's ``X-Request-ID`` when it is a sane token
+(else a new one); it is sent back in the response's ``X-Request-ID`` and is
+on every log line written while the request is served
+(:data:`tierflow.data.logging_setup.REQUEST_ID`), the access line last.
+The layer wraps the whole app (outside Starlette's error middleware), so a
+500 carries the id and its log line names it too. ``docs/service.md``,
+"Access log".
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import time
+
+from starlette.routing import Mount
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from tierflow.data.logging_setup import REQUEST_ID
+from tierflow.service.metrics import UNMATCHED, Metrics
+
+#: The access log's logger (one INFO line per request).
+ACCESS_LOGGER = "tierflow.access"
+REQUEST_ID_HEADER = "X-Request-ID"
+#: A caller's request id is kept when it is 1-128 of these characters.
+_SANE_ID = re.compile(r"[A-Za-z0-9._:@/+=-]{1,128}")
+_HEADER = REQUEST_ID_HEADER.lower().encode()
+
+access_log = logging.getLogger(ACCESS_LOGGER)
+
+
+def route_template(scope: Scope) -> str:
+    """The matched route's path template (``/v1/checkouts/{request_id}/select``),
+    ``/static/{path}`` under a mount, else :data:`UNMATCHED`."""
+    route = scope.get("route")
+    path = getattr(route, "path", None)
+    if not isinstance(path, str):
+        return UNMATCHED
+    return f"{path}/{{path}}" if isinstance(route, Mount) else path
+
+
+def request_id(scope: Scope) -> str:
+    """The caller's ``X-Request-ID`` when sane, else a new id (128 random
+    bits, 32 hex digits)."""
+    for name, value in scope.get("headers", ()):
+        if name == _HEADER:
+            text = str(value.decode("latin-1")).strip()
+            if _SANE_ID.fullmatch(text):
+                return text
+            break
+    return os.urandom(16).hex()
+
+
+class RequestObserver:
+    """ASGI middleware: request id, access log line, request metrics."""
+
+    def __init__(self, app: ASGIApp, *, metrics: Metrics, log_access: bool) -> None:
+        self.app = app
+        self.metrics = metrics
+        self.log_access = log_access
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        rid = request_id(scope)
+        # the request's own task: the id stays on what is logged after this
+        # layer too (uvicorn's error line), and never reaches another request
+        REQUEST_ID.set(rid)
+        header = (_HEADER, rid.encode())
+        answer = _Answer()
+
+        async def send_with_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                answer.status = message["status"]
+                headers = list(message.get("headers", ()))
+                answer.stream = (b"content-type", b"text/event-stream") in [
+                    (k, v.split(b";")[0]) for k, v in headers
+                ]
+                message = {**message, "headers": [*headers, header]}
+            await send(message)
+
+        start = time.perf_counter()
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            seconds = time.perf_counter() - start
+            self._done(scope, answer, seconds)
+
+    def _done(self, scope: Scope, answer: _Answer, seconds: float) -> None:
+        method = scope["method"]
+        route = route_template(scope)
+        if self.metrics.enabled:
+            timed = None if answer.stream else seconds
+            self.metrics.request(method, route, answer.status, timed)
+        if self.log_access:
+            _log_access(scope, answer.status, seconds)
+
+
+class _Answer:
+    """What the app sent back: the status (500 when it sent nothing) and
+    whether it is an event stream."""
+
+    __slots__ = ("status", "stream")
+
+    def __init__(self) -> None:
+        self.status = 500
+        self.stream = False
+
+
+def _log_access(scope: Scope, status: int, seconds: float) -> None:
+    """``127.0.0.1:51234 "POST /v1/options HTTP/1.1" 200 2.1 ms``; the JSON
+    format adds the fields (``method``, ``path``, ``status``, ``duration_ms``,
+    ``client``) to the record's ``request_id``."""
+    client = scope.get("client")
+    who = f"{client[0]}:{client[1]}" if client else "-"
+    path = scope.get("raw_path", b"").decode("latin-1") or scope["path"]
+    query = scope.get("query_string", b"")
+    if query and "?" not in path:
+        path = f"{path}?{query.decode('latin-1')}"
+    ms = round(seconds * 1e3, 2)
+    access_log.info(
+        '%s "%s %s HTTP/%s" %d %.1f ms',
+        who,
+        scope["method"],
+        path,
+        scope.get("http_version", "1.1"),
+        status,
+        ms,
+        extra={
+            "method": scope["method"],
+            "path": path,
+            "status": status,
+            "duration_ms": ms,
+            "client": who,
+        },
+    )

@@ -1,0 +1,118 @@
+"""The request id: taken from ``X-Request-ID`` or made, sent back, and on every
+log line written while the request is served, a 500's included (live
+server, tierflow's JSON and text log lines on stderr)."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.service_fixtures import (
+    API_KEY,
+    MONDAY_10,
+    TEE_TO_CHICAGO,
+    live_server,
+    tiny_router,
+)
+from tierflow.data.logging_setup import configure_logging
+from tierflow.service.app import create_app
+from tierflow.service.server import log_settings, serve_in_thread
+
+
+@pytest.fixture
+def log_setup() -> Iterator[None]:
+    """uvicorn's loggers as in a fresh ``tierflow serve`` (an earlier server
+    in this process may have given them handlers of their own that stop
+    their records); everything put back after the test."""
+    root, uvicorn = logging.getLogger(), logging.getLogger("uvicorn")
+    handlers, level = list(root.handlers), root.level
+    ours = logging.getLogger("tierflow").level
+    theirs = list(uvicorn.handlers), uvicorn.propagate
+    uvicorn.handlers[:] = []
+    uvicorn.propagate = True
+    try:
+        yield
+    finally:
+        root.handlers[:] = handlers
+        root.setLevel(level)
+        logging.getLogger("tierflow").setLevel(ours)
+        uvicorn.handlers[:], uvicorn.propagate = theirs
+
+
+def _records(err: str) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in err.splitlines() if line.startswith("{")]
+
+
+def test_a_500_and_every_line_it_logs_carry_the_id(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    log_setup: None,
+) -> None:
+    configure_logging("info", "json")
+    router = tiny_router(tmp_path)
+    app = create_app(router, api_key=API_KEY, clock=lambda: MONDAY_10)
+    with (
+        router,
+        # uvicorn's records through tierflow's handler, as `tierflow serve` has it
+        serve_in_thread(app, **log_settings()) as server,
+        httpx.Client(base_url=server.url, timeout=10) as client,
+    ):
+
+        def broken(*args: Any, **kwargs: Any) -> Any:
+            logging.getLogger("tierflow.orchestration").warning("about to fail")
+            raise RuntimeError("boom")
+
+        monkeypatch.setattr(router, "generate_fulfillment_options", broken)
+        r = client.post(
+            "/v1/options",
+            json={"customer_id": "C4", **TEE_TO_CHICAGO},
+            headers={"X-Request-ID": "trace-500"},
+        )
+        # a new connection: uvicorn closes the one the app raised on
+        ok = httpx.get(
+            f"{server.url}/healthz", headers={"X-Request-ID": "bad id with spaces"}
+        )
+    assert r.status_code == 500 and "incident" in r.json()["message"]
+    assert r.headers["X-Request-ID"] == "trace-500"
+    made = ok.headers["X-Request-ID"]
+    assert made != "bad id with spaces" and len(made) == 32
+    records = _records(capsys.readouterr().err)
+    mine = [x for x in records if x.get("request_id") == "trace-500"]
+    assert [(x["logger"], x["level"]) for x in mine] == [
+        ("tierflow.orchestration", "warning"),
+        ("tierflow.service", "error"),  # internal error <incident> on POST ...
+        ("tierflow.access", "info"),
+        ("uvicorn.error", "error"),  # Exception in ASGI application
+    ]
+    assert mine[1]["message"].startswith("internal error ")
+    assert mine[2]["status"] == 500 and mine[2]["path"] == "/v1/options"
+    assert "RuntimeError: boom" in mine[3]["exc_info"]
+    others = [x for x in records if x.get("request_id") == made]
+    assert [x["logger"] for x in others] == ["tierflow.access"]
+    # every tierflow line here was written while serving one of the two
+    assert all("request_id" in x for x in records if x["logger"].startswith("tierflow"))
+
+
+def test_text_lines_name_the_request(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], log_setup: None
+) -> None:
+    configure_logging("info", "text")
+    with (
+        live_server(tmp_path) as (server, _),
+        httpx.Client(base_url=server.url, timeout=10) as client,
+    ):
+        r = client.get("/healthz", headers={"X-Request-ID": "abc.123"})
+    assert r.headers["X-Request-ID"] == "abc.123"
+    lines = [x for x in capsys.readouterr().err.splitlines() if "tierflow.access" in x]
+    assert len(lines) == 1
+    assert " INFO tierflow.access [abc.123]: 127.0.0.1:" in lines[0]
+    assert lines[0].endswith(
+        ' "GET /healthz HTTP/1.1" 200 ' + lines[0].split()[-2] + " ms"
+    )
