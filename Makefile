@@ -201,7 +201,14 @@ docs-screenshot: $(DEV_STAMP) browser
 	TIERFLOW_CHROMIUM=$(CHROMIUM) $(BIN)/python -m tierflow.benchmarks.docs_screenshot \
 	  --out docs/docs-offline.png --work $(OUT)/screenshots
 
-## screenshots: docs/checkout.png and docs/ops.png (sample network, Chromium)
-screenshots: $(DEV_STAMP) browser
+## screenshots: the checkout page, /ops and the simulation report at 1280 and
+## 390 px wide, into docs/screenshots/ (sample network, Chromium); the report
+## is a simulated day with its CLTV backtest, made once in $(SHOTS_SIM)
+## (delete it to make it again)
+SHOTS_SIM := $(OUT)/screenshots/simulate
+$(SHOTS_SIM)/report.html: | $(STAMP)
+	rm -rf $(SHOTS_SIM)
+	$(BIN)/tierflow simulate --cltv-backtest --out $(SHOTS_SIM)
+screenshots: $(DEV_STAMP) browser $(SHOTS_SIM)/report.html
 	TIERFLOW_CHROMIUM=$(CHROMIUM) $(BIN)/python -m tierflow.benchmarks.service_screenshots \
-	  --out docs --work $(OUT)/screenshots
+	  --out docs/screenshots --work $(OUT)/screenshots --report $(SHOTS_SIM)/report.html

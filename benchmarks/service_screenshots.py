@@ -1,8 +1,10 @@
-"""Screenshots of the checkout and operations pages for the README
-(``make screenshots`` → ``docs/checkout.png``, ``docs/ops.png``).
+"""Screenshots of every page and of the simulation report, at 1280 px (a
+laptop) and 390 px (a phone) wide (``make screenshots`` →
+``docs/screenshots/{checkout,ops,report}-{1280,390}.png``).
 
 A realistic scene on the sample network with a pinned clock, in headless
-Chromium (Debian's ``chromium``, driven by Playwright); see
+Chromium (Debian's ``chromium``, driven by Playwright); the report is a
+``tierflow simulate`` run's ``report.html`` (``--report``). See
 ``docs/benchmarks.md``.
 """
 
@@ -28,6 +30,8 @@ from tierflow.service.server import serve_in_thread
 
 ET = dt.timezone(dt.timedelta(hours=-5))
 CLOCK = dt.datetime(2026, 1, 5, 10, 0, tzinfo=ET)
+#: The widths every page is shot at: a laptop and a phone.
+WIDTHS = (1280, 390)
 #: Flags this machine's closed network needs (no background connections).
 CHROMIUM_ARGS = [
     "--disable-background-networking",
@@ -99,8 +103,52 @@ def _events(router: OnlineRouter) -> None:
     router.apply_capacity_events(events)
 
 
-def run(out: Path, work: Path, chromium: str) -> None:
-    """Build the scene and write ``checkout.png`` and ``ops.png`` into ``out``."""
+def _shoot(page: Any, path: Path, width: int) -> None:
+    """``page`` at ``width`` px wide, whole height; waits for the ops map's
+    labels to be placed again for that width."""
+    page.set_viewport_size({"width": width, "height": 900})
+    page.wait_for_function(
+        """() => {
+        const map = document.getElementById('map');
+        return !map || map.dataset.labelled === String(Math.round(map.getBoundingClientRect().width));
+    }"""
+    )
+    page.screenshot(path=str(path), full_page=True)
+
+
+def _checkout_scene(browser: Any, url: str, key: str) -> tuple[Any, Any]:
+    """The checkout page of the top segment's sample customer, its Gold
+    node closed from /ops meanwhile (a live update), the shopper's own pick,
+    one option's Details open; both pages."""
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    page.set_default_timeout(30_000)
+    page.goto(url + "/")
+    page.wait_for_selector("body[data-ready='1']")
+    page.click("#get-options")  # the first sample customer: top segment
+    page.wait_for_selector(".option-card")
+    page.wait_for_selector("#live-status[data-state='live']")
+    ships = page.locator(".option-card[data-tier='gold'] [data-field='details'] dd")
+    node = (ships.nth(1).text_content() or "").split(" ")[0]
+    ops = browser.new_page(viewport={"width": 1280, "height": 900})
+    ops.set_default_timeout(30_000)
+    ops.goto(url + "/ops")
+    ops.wait_for_selector("body[data-ready='1']")
+    ops.fill("#api-key", key)
+    ops.select_option("#event-node", node)
+    ops.select_option("#event-kind", "outage")
+    ops.click("#inject")
+    ops.wait_for_selector("#inject-result[data-status='200']")
+    ops.wait_for_selector(f"#map [data-node-id='{node}'][data-outage='true']")
+    ops.wait_for_selector("#alloc-plots svg")
+    page.wait_for_selector("#updates li")
+    page.click(".option-card[data-tier='silver'] .option-main")  # an override
+    page.click(".option-card[data-tier='silver'] [data-field='details'] summary")
+    return page, ops
+
+
+def run(out: Path, work: Path, chromium: str, report: Path | None) -> list[Path]:
+    """Build the scene; write the pages' (and the report's) screenshots into
+    ``out``; their paths."""
     from playwright.sync_api import sync_playwright
 
     work.mkdir(parents=True, exist_ok=True)
@@ -112,6 +160,7 @@ def run(out: Path, work: Path, chromium: str) -> None:
     fresh_store(work / "state.db", network, stand_in_scores(network))
     allocation = _allocate(work, network_dir)
     key = secrets.token_urlsafe(24)
+    written: list[Path] = []
     with OnlineRouter.open(network, work / "state.db") as router:
         _events(router)
         app = create_app(
@@ -121,47 +170,43 @@ def run(out: Path, work: Path, chromium: str) -> None:
             browser = p.chromium.launch(
                 executable_path=chromium, headless=True, args=CHROMIUM_ARGS
             )
-            page = browser.new_page(viewport={"width": 1280, "height": 820})
-            page.set_default_timeout(30_000)
-            page.goto(server.url + "/")
-            page.wait_for_selector("body[data-ready='1']")
-            page.click("#get-options")  # the first sample customer: top segment
-            page.wait_for_selector(".option-card")
-            page.wait_for_selector("#live-status[data-state='live']")
-            gold = page.locator(".option-card[data-tier='gold']")
-            node = (
-                (gold.locator("[data-field='nodes']").text_content() or "")
-                .split(" from ")[1]
-                .split(" ")[0]
+            pages = dict(
+                zip(
+                    ("checkout", "ops"),
+                    _checkout_scene(browser, server.url, key),
+                    strict=True,
+                )
             )
-            ops = browser.new_page(viewport={"width": 1280, "height": 1500})
-            ops.set_default_timeout(30_000)
-            ops.goto(server.url + "/ops")
-            ops.wait_for_selector("body[data-ready='1']")
-            ops.fill("#api-key", key)
-            ops.select_option("#event-node", node)
-            ops.select_option("#event-kind", "outage")
-            ops.click("#inject")
-            ops.wait_for_selector("#inject-result[data-status='200']")
-            ops.wait_for_selector(f"#map [data-node-id='{node}'][data-outage='true']")
-            page.wait_for_selector("#updates li")
-            page.click(".option-card[data-tier='silver']")  # an override
-            page.screenshot(path=str(out / "checkout.png"), full_page=True)
-            ops.wait_for_selector("#alloc-plots svg")
-            ops.screenshot(path=str(out / "ops.png"), full_page=True)
+            if report is not None:
+                doc = browser.new_page(viewport={"width": 1280, "height": 900})
+                doc.goto(report.resolve().as_uri())
+                doc.wait_for_load_state("load")
+                pages["report"] = doc
+            for name, page in pages.items():
+                for width in WIDTHS:
+                    path = out / f"{name}-{width}.png"
+                    _shoot(page, path, width)
+                    written.append(path)
             browser.close()
+    return written
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", type=Path, default=Path("docs"))
+    parser.add_argument("--out", type=Path, default=Path("docs/screenshots"))
     parser.add_argument("--work", type=Path, default=Path("out/screenshots"))
+    parser.add_argument(
+        "--report",
+        type=Path,
+        default=None,
+        help="a tierflow simulate report.html to shoot as well",
+    )
     parser.add_argument(
         "--chromium", default=os.environ.get("TIERFLOW_CHROMIUM", "/usr/bin/chromium")
     )
     args = parser.parse_args(argv)
-    run(args.out, args.work, args.chromium)
-    print(f"wrote {args.out / 'checkout.png'} and {args.out / 'ops.png'}")
+    for path in run(args.out, args.work, args.chromium, args.report):
+        print(f"wrote {path}")
 
 
 if __name__ == "__main__":

@@ -44,8 +44,14 @@ def capacity_payload(
     table = mon.table()
     nominal = table["nominal_capacity"].to_numpy(dtype=np.float64)
     free = table["free_capacity"].to_numpy(dtype=np.float64)
+    closed = table["outage"].to_numpy(dtype=bool)
     with np.errstate(divide="ignore", invalid="ignore"):
         util = np.where(nominal > 0, 1.0 - free / np.where(nominal > 0, nominal, 1), 1)
+    # a closed node takes nothing: no room, fully unavailable, score 0 (not
+    # the backlog's overshoot, e.g. "utilization 138 %, free -247")
+    util = np.where(closed, 1.0, util)
+    free = np.where(closed, 0.0, free)
+    score = np.where(closed, 0.0, table["score"].to_numpy(dtype=np.float64))
     as_of = mon.as_of()
     nodes = [
         {
@@ -55,7 +61,7 @@ def capacity_payload(
             "region": net.node_regions[i],
             "lat": round(float(net.node_lat[i]), 4),
             "lon": round(float(net.node_lon[i]), 4),
-            "score": round(float(table["score"].iat[i]), 4),
+            "score": round(float(score[i]), 4),
             "utilization": round(float(util[i]), 4),
             "nominal_capacity": round(float(nominal[i]), 2),
             "staffing_pct": round(float(table["staffing_pct"].iat[i]), 2),
@@ -64,7 +70,7 @@ def capacity_payload(
                 float(table["forecast_rest_of_day"].iat[i]), 2
             ),
             "free_capacity": round(float(free[i]), 2),
-            "outage": bool(table["outage"].iat[i]),
+            "outage": bool(closed[i]),
             "max_congestion": round(float(table["max_congestion"].iat[i]), 3),
         }
         for i in range(net.n_nodes)

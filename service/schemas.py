@@ -213,13 +213,17 @@ class NodeCapacityOut(BaseModel):
     score: float
     utilization: float = Field(
         description="(nominal - free) / nominal: share of the day's nominal "
-        "capacity taken by backlog, forecast, lost staff or an outage"
+        "capacity taken by backlog, forecast or lost staff (above 1: "
+        "overbooked); 1 for a closed node"
     )
     nominal_capacity: float
     staffing_pct: float
     backlog: float
     forecast_rest_of_day: float
-    free_capacity: float
+    free_capacity: float = Field(
+        description="Capacity units left today (negative: overbooked); 0 for a "
+        "closed node"
+    )
     outage: bool
     max_congestion: float
 

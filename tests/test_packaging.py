@@ -54,6 +54,7 @@ def test_wheel_holds_only_the_tierflow_namespace(wheel: Path) -> None:
         assert f"tierflow/data/sample/{shipped}" in names  # GeoNames, CC BY 4.0
     assert "tierflow/data/sample/build_geonames_tables.py" not in names
     assert "tierflow/service/static/checkout.html" in names
+    assert "tierflow/orchestration/simulation/report_template.html" in names
     assert "tierflow/benchmarks/data/gap/gap1.txt" in names
 
 

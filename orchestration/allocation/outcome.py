@@ -88,6 +88,18 @@ class AllocationOutcome:
             else len(self.repriced.problems),
         }
 
+    def promises_by_tier(self) -> dict[str, dict[str, int]]:
+        """Per tier: its orders, and how many were delivered in full by the
+        promised date (what ``service_level_by_tier`` is the share of)."""
+        on_time = _on_time(self.rows)
+        tier_of = pd.Series(self.tiers, dtype=object)
+        out: dict[str, dict[str, int]] = {}
+        for tier in TIERS:
+            ids = tier_of.index[tier_of == tier]
+            kept = on_time.reindex(ids).fillna(False).astype(bool)
+            out[tier] = {"orders": len(ids), "kept": int(kept.sum())}
+        return out
+
     def _order_counts(self) -> dict[str, int]:
         """Orders by status (one unfillable or deferred line decides it)."""
         status = self.rows.groupby("order_id", sort=False)["status"].agg(

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 
 from tierflow.data.vocabulary import Tier
 from tierflow.orchestration.checkout.results import FulfillmentOption
+from tierflow.orchestration.checkout.shopper_words import WhyNot, beaten_by
 
 _CENT = 0.005
 
@@ -49,6 +50,15 @@ def drop_dominated(
     transitive, so every dropped option is dominated by a kept one, which
     the reason names.
     """
+    kept, beaten = dominators(options, eco_weighted=eco_weighted)
+    return kept, {tier: why.operator for tier, why in beaten.items()}
+
+
+def dominators(
+    options: Sequence[FulfillmentOption], *, eco_weighted: bool
+) -> tuple[list[FulfillmentOption], dict[Tier, WhyNot]]:
+    """:func:`drop_dominated` with each dropped tier's reason in both words
+    (the operator's and the shopper's)."""
     kept: list[FulfillmentOption] = []
     beaten: dict[int, list[FulfillmentOption]] = {}
     for k, option in enumerate(options):
@@ -72,14 +82,24 @@ def drop_dominated(
     }
 
 
-def _why(option: FulfillmentOption, by: FulfillmentOption) -> str:
-    """``dominated by gold: same date, lower price ($8.90 vs $45.74)``."""
-    if by.delivery_date == option.delivery_date:
-        when = "same date"
-    else:
+def _why(option: FulfillmentOption, by: FulfillmentOption) -> WhyNot:
+    """``dominated by gold: same date, lower price ($8.90 vs $45.74)``, and
+    ``Guaranteed next-day isn't shown: Standard shipping arrives the same
+    day for less.``"""
+    earlier = by.delivery_date != option.delivery_date
+    if earlier:
         when = f"earlier date ({by.delivery_date} vs {option.delivery_date})"
-    if abs(by.price - option.price) < _CENT:
-        cost = "same price"
     else:
+        when = "same date"
+    cheaper = abs(by.price - option.price) >= _CENT
+    if cheaper:
         cost = f"lower price (${by.price:.2f} vs ${option.price:.2f})"
-    return f"dominated by {by.tier}: {when}, {cost}"
+    else:
+        cost = "same price"
+    return beaten_by(
+        option.label,
+        by.label,
+        earlier=earlier,
+        cheaper=cheaper,
+        operator=f"dominated by {by.tier}: {when}, {cost}",
+    )

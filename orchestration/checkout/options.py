@@ -22,7 +22,7 @@ from tierflow.data.vocabulary import TIERS, Tier
 from tierflow.formulations.online_pricing import day_to_date
 from tierflow.formulations.satisfaction import SatisfactionWeights, satisfaction_weights
 from tierflow.formulations.tiers import Pricing, TierPolicy
-from tierflow.orchestration.checkout.dominance import drop_dominated
+from tierflow.orchestration.checkout.dominance import dominators
 from tierflow.orchestration.checkout.explanations import Explainer
 from tierflow.orchestration.checkout.live_context import Context
 from tierflow.orchestration.checkout.planner import Plan, Plans
@@ -86,8 +86,9 @@ class OptionBuilder:
             for tier, ships in plans.by_tier.items()
         ]
         options.sort(key=lambda o: (-o.satisfaction_score, TIERS.index(o.tier)))
-        options, dominated = drop_dominated(options, eco_weighted=weights.eco > 0)
-        missing = {**plans.missing, **dominated}
+        options, dominated = dominators(options, eco_weighted=weights.eco > 0)
+        missing = {**plans.missing, **{t: w.operator for t, w in dominated.items()}}
+        words = {**plans.unavailable, **{t: w.shopper for t, w in dominated.items()}}
         return OptionSet(
             request_id=request_id,
             revision=revision,
@@ -99,6 +100,7 @@ class OptionBuilder:
             created_at=req.now,
             options=tuple(options),
             missing={t: missing[t] for t in Tier if t in missing},
+            unavailable={t: words[t] for t in Tier if t in words},
             bid_prices=ctx.bid_source,
             capacity_as_of=ctx.capacity_as_of,
             degraded=ctx.notes.degraded,

@@ -10,7 +10,7 @@ tier when capacity is short. The rules are in ``docs/checkout.md``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from numpy.typing import NDArray
@@ -23,6 +23,16 @@ from tierflow.formulations.tiers import TierPolicy
 from tierflow.orchestration.checkout.live_context import Context
 from tierflow.orchestration.checkout.request import CheckoutRequest
 from tierflow.orchestration.checkout.results import CustomerValue
+from tierflow.orchestration.checkout.shopper_words import (
+    WhyNot,
+    fully_booked,
+    no_guarantee,
+    no_service,
+    not_a_member,
+    not_busy,
+    out_of_stock,
+    same_as,
+)
 from tierflow.orchestration.checkout.timing import Stopwatch
 from tierflow.solver.greedy import cheapest_feasible_node
 
@@ -88,10 +98,17 @@ def same_plan(a: Plan, b: Plan) -> bool:
 
 @dataclass(slots=True)
 class Plans:
-    """Each offered tier's plan, and why each other tier is not offered."""
+    """Each offered tier's plan, and why each other tier is not offered
+    (``missing`` for operators, ``unavailable`` in the shopper's words)."""
 
     by_tier: dict[Tier, Plan]
     missing: dict[Tier, str]
+    unavailable: dict[Tier, str] = field(default_factory=dict)
+
+    def refuse(self, tier: Tier, why: WhyNot) -> None:
+        """``tier`` is not offered, for this reason."""
+        self.missing[tier] = why.operator
+        self.unavailable[tier] = why.shopper
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -133,15 +150,16 @@ class Planner:
         have_all: NDArray[np.bool_] = np.asarray(have.all(axis=1))
         order = _Order(req, ctx, q, have, have_all, kg, units, work)
         unfillable = [req.skus[i] for i in np.flatnonzero(~have.any(axis=0))]
+        plans = Plans({}, {})
         if unfillable:  # lines no node holds in full
             why = f"out of stock: no node holds the quantity of {unfillable}"
-            plans = Plans({}, dict.fromkeys(Tier, why))
+            for tier in Tier:
+                plans.refuse(tier, out_of_stock(self._label(tier), why))
         else:
-            plans = Plans({}, {})
             for tier in (Tier.PLATINUM, Tier.GOLD, Tier.SILVER):
                 self._plan_tier(order, tier, plans, watch)
             self._plan_overflow(order, plans)
-            _drop_silver_like_gold(plans)
+            _drop_silver_like_gold(plans, self.policy)
         watch.lap("decide")
         return plans
 
@@ -149,10 +167,10 @@ class Planner:
         self, order: _Order, tier: Tier, plans: Plans, watch: Stopwatch
     ) -> None:
         if tier is Tier.PLATINUM and not order.ctx.customer.platinum_eligible:
-            plans.missing[tier] = self._not_platinum(order.ctx.customer)
+            plans.refuse(tier, self._not_platinum(order.ctx.customer))
             return
         plan: Plan = ()
-        why = ""
+        why: WhyNot | None = None
         if order.have_all.any():
             plan, why = self._plan_single(order, tier, watch)
         if not plan and len(order.req.skus) > 1:
@@ -161,34 +179,48 @@ class Planner:
         if plan:
             plans.by_tier[tier] = plan
         else:
-            plans.missing[tier] = why
+            plans.refuse(tier, why or self._no_plan(tier))
 
-    def _not_platinum(self, customer: CustomerValue) -> str:
+    def _no_plan(self, tier: Tier) -> WhyNot:
+        why = f"no node holding the items offers {tier}'s services"
+        return no_service(self._label(tier), why)
+
+    def _label(self, tier: Tier) -> str:
+        """The tier's benefit label: its name on the checkout page."""
+        return self.policy.rules[tier].label
+
+    def _not_platinum(self, customer: CustomerValue) -> WhyNot:
         thr = customer.platinum_threshold
+        label = self._label(Tier.PLATINUM)
         if thr is None:
-            return "no CLTV scores stored: the Platinum threshold is unknown"
-        return (
+            why = "no CLTV scores stored: the Platinum threshold is unknown"
+            return not_a_member(label, why)
+        return not_a_member(
+            label,
             f"predicted spend ${customer.predicted_spend:,.2f} is below the "
             f"Platinum threshold ${thr:,.2f} "
-            f"({self.policy.platinum_percentile:.0%} percentile)"
+            f"({self.policy.platinum_percentile:.0%} percentile)",
         )
 
     def _plan_single(
         self, order: _Order, tier: Tier, watch: Stopwatch
-    ) -> tuple[Plan, str]:
+    ) -> tuple[Plan, WhyNot | None]:
         """One-node plan for ``tier``, or () and why not."""
         q, ctx, t = order.quote, order.ctx, TIERS.index(tier)
         svc = q.service[t]
         eligible = (svc >= 0) & order.have_all
         platinum = tier is Tier.PLATINUM
+        label = self._label(tier)
         if not eligible.any():
             if platinum:
                 promised = day_to_date(int(q.promised[t]))
-                return (), (
+                why = (
                     f"no node holding the items can guarantee delivery by "
                     f"{promised.isoformat()} (next-day cutoffs and timezones)"
                 )
-            return (), f"no node holding the items offers {tier}'s services"
+                return (), no_guarantee(label, promised, why)
+            why = f"no node holding the items offers {tier}'s services"
+            return (), no_service(label, why)
         room = ctx.room.hard if platinum else ctx.room.soft
         residual = room[np.maximum(svc, 0), self._nn]
         cost = np.where(eligible, q.shipping[t] + q.handling + q.penalty[t], np.inf)
@@ -204,25 +236,25 @@ class Planner:
         if j < 0:
             if platinum:
                 return (), self._no_platinum_room(q, eligible)
-            return (
-                (),
-                "every node that could ship it lacks room after the forecast today",
-            )
+            why = "every node that could ship it lacks room after the forecast today"
+            return (), fully_booked(label, why)
         lines = order.req.all_lines
-        return (PlannedShipment.from_quote(q, t, j, lines, order.kg, order.work),), ""
+        shipment = PlannedShipment.from_quote(q, t, j, lines, order.kg, order.work)
+        return (shipment,), None
 
-    def _no_platinum_room(self, q: TierQuote, eligible: NDArray[np.bool_]) -> str:
+    def _no_platinum_room(self, q: TierQuote, eligible: NDArray[np.bool_]) -> WhyNot:
         """Why no node can take a Platinum order it could deliver in time."""
         promised = day_to_date(int(q.promised[TIERS.index(Tier.PLATINUM)]))
         nodes = ", ".join(self.network.node_ids[j] for j in np.flatnonzero(eligible))
-        return (
+        return fully_booked(
+            self._label(Tier.PLATINUM),
             f"every node holding the items that can guarantee delivery by "
-            f"{promised.isoformat()} ({nodes}) lacks physical room today"
+            f"{promised.isoformat()} ({nodes}) lacks physical room today",
         )
 
     def _plan_split(
         self, order: _Order, tier: Tier, q: TierQuote, *, use_room: bool = True
-    ) -> tuple[Plan, str]:
+    ) -> tuple[Plan, WhyNot | None]:
         """Several shipments for ``tier`` (greedy cover), or () and why not."""
         req, ctx, t = order.req, order.ctx, TIERS.index(tier)
         usable = q.service[t] >= 0
@@ -240,7 +272,8 @@ class Planner:
         picks, left = greedy_cover(order.have & usable[:, None], rank)
         if left:
             skus = [req.skus[i] for i in left]
-            return (), f"no node with room and {tier}'s services holds {skus}"
+            why = f"no node with room and {tier}'s services holds {skus}"
+            return (), no_service(self._label(tier), why)
         release = (
             req.ts + self.policy.overflow_delay_days * 86_400 if t == _OVER else None
         )
@@ -249,7 +282,7 @@ class Planner:
             kg, units, work = req.totals(lines)
             qs = self.pricer.quote(req.ts, req.dest, kg, units, release=release)
             ships.append(PlannedShipment.from_quote(qs, t, j, lines, kg, work))
-        return tuple(ships), ""
+        return tuple(ships), None
 
     def _plan_overflow(self, order: _Order, plans: Plans) -> None:
         """Tier 4, when every node that could serve the order is short."""
@@ -258,21 +291,23 @@ class Planner:
         scores = self.monitor.score_map(OrderProfile(order.work))
         best = float(scores[serving].max())
         thr = self.policy.overflow_score_threshold
+        label = self._label(Tier.OVERFLOW)
         if best >= thr:
-            plans.missing[Tier.OVERFLOW] = (
+            short = (
                 f"capacity is not short: best capacity score {best:.2f} >= {thr:.2f}"
             )
+            plans.refuse(Tier.OVERFLOW, not_busy(label, short))
             return
         release = req.ts + self.policy.overflow_delay_days * 86_400
         qo = self.pricer.quote(req.ts, req.dest, order.kg, order.units, release=release)
+        plan: Plan = ()
+        why: WhyNot | None = None
         if not have_all.any():
             plan, why = self._plan_split(order, Tier.OVERFLOW, qo, use_room=False)
         else:
             eligible = (qo.service[_OVER] >= 0) & have_all
             open_nodes = eligible & ~self.monitor.outage
             eligible = open_nodes if open_nodes.any() else eligible
-            why = "no node holding the items offers its services"
-            plan = ()
             if eligible.any():
                 j = int(np.argmin(np.where(eligible, qo.cost[_OVER], np.inf)))
                 lines = req.all_lines
@@ -280,10 +315,12 @@ class Planner:
                     qo, _OVER, j, lines, order.kg, order.work
                 )
                 plan = (ship,)
+            else:
+                why = no_service(label, "no node holding the items offers its services")
         if plan:
             plans.by_tier[Tier.OVERFLOW] = plan
         else:
-            plans.missing[Tier.OVERFLOW] = why
+            plans.refuse(Tier.OVERFLOW, why or self._no_plan(Tier.OVERFLOW))
 
 
 def greedy_cover(
@@ -309,9 +346,14 @@ def greedy_cover(
     return picks, []
 
 
-def _drop_silver_like_gold(plans: Plans) -> None:
+def _drop_silver_like_gold(plans: Plans, policy: TierPolicy) -> None:
     gold = plans.by_tier.get(Tier.GOLD)
     silver = plans.by_tier.get(Tier.SILVER)
     if gold and silver and same_plan(gold, silver):
         del plans.by_tier[Tier.SILVER]
-        plans.missing[Tier.SILVER] = "the cheapest plan is the same as Gold's"
+        why = same_as(
+            policy.rules[Tier.SILVER].label,
+            policy.rules[Tier.GOLD].label,
+            "the cheapest plan is the same as Gold's",
+        )
+        plans.refuse(Tier.SILVER, why)

@@ -137,7 +137,11 @@ class OptionSet(WireRecord):
     options
         Ordered by ``satisfaction_score``, best first (the recommendation).
     missing
-        Tier → why it is not offered.
+        Tier → why it is not offered (for operators: thresholds, nodes,
+        scores).
+    unavailable
+        The same tiers → why not, in words for the shopper (no node ids,
+        scores or CLTV figures; :mod:`~tierflow.orchestration.checkout.shopper_words`).
     bid_prices
         Which bid prices the decisions used.
     degraded, notes
@@ -160,6 +164,7 @@ class OptionSet(WireRecord):
     capacity_as_of: dt.datetime | None
     degraded: bool
     notes: tuple[str, ...]
+    unavailable: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         best = self.options[0].option_id if self.options else None

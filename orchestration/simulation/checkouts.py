@@ -40,8 +40,9 @@ class CheckoutRecord:
     """One simulated checkout, as ``checkouts.csv`` reports it.
 
     ``platinum_pricing`` is how an offered Platinum was priced (``upgrade``
-    or ``priced``; empty when not offered); ``cost``, ``pricing`` and
-    ``upgrade_cost`` are the confirmed option's.
+    or ``priced``; empty when not offered); ``cost``, ``pricing``,
+    ``upgrade_cost`` and ``work`` (capacity units of its shipments) are the
+    confirmed option's.
     """
 
     at: str
@@ -62,6 +63,7 @@ class CheckoutRecord:
     cost: float = 0.0
     pricing: str = ""
     upgrade_cost: float = 0.0
+    work: float = 0.0
 
 
 def capacity_event(
@@ -238,7 +240,7 @@ class CheckoutDesk:
             record.status = HoldStatus.CANCELLED
             return record
         self.router.confirm(options.request_id, now=now)
-        self._commit(options.request_id, chosen, now)
+        record.work = self._commit(chosen)
         record.chosen = chosen.tier
         record.overrode = overrode
         record.overflow_taken = chosen.tier == Tier.OVERFLOW
@@ -251,16 +253,18 @@ class CheckoutDesk:
         record.status = HoldStatus.CONFIRMED
         return record
 
-    def _commit(
-        self, request_id: str, chosen: FulfillmentOption, now: dt.datetime
-    ) -> None:
+    def _commit(self, chosen: FulfillmentOption) -> float:
         """The chosen shipments' work, counted here for the forecast (the
-        router's confirm already logged it to the nodes' backlog)."""
+        router's confirm already logged it to the nodes' backlog); their
+        total."""
+        total = 0.0
         for shipment in chosen.shipments:
             skus = [s for s, _ in shipment.lines]
             qty = [q for _, q in shipment.lines]
             work = self.network.order_workload(self.network.sku_idx(skus), qty)
             self.committed[self.network.node_idx(shipment.node_id)] += work
+            total += float(work)
+        return total
 
 
 def _offered(options: OptionSet, customer: str, now: dt.datetime) -> CheckoutRecord:

@@ -16,8 +16,9 @@ from numpy.typing import NDArray
 
 from tierflow.capacity.demand_forecast import DemandForecast
 from tierflow.capacity.events import CapacityEvent
+from tierflow.cltv.config import CLTVConfig
 from tierflow.cltv.features import load_customer_data
-from tierflow.cltv.lifecycle import retrain
+from tierflow.cltv.lifecycle import backtest, backtest_days, retrain
 from tierflow.cltv.model import SEGMENTS
 from tierflow.cltv.registry import ModelRegistry
 from tierflow.data.network import Network
@@ -63,6 +64,7 @@ __all__ = [
     "rest_of_day_forecast",
     "run_checkouts",
     "scaled_capacity",
+    "segment_sizes",
     "simulate",
 ]
 
@@ -83,6 +85,9 @@ _SCORE_COLUMNS = (
     Column("segment", choices=SEGMENTS),
 )
 
+#: The simulated day's clock: the report's times are New York local times.
+LOCAL_TZ = "America/New_York"
+
 #: Days of order history generated before the simulated day (the forecast's).
 HISTORY_DAYS = 14
 
@@ -101,6 +106,7 @@ class SimulationResult:
     outage_node: str | None
     policies: dict[str, AllocationOutcome] = field(default_factory=dict)
     lp_bound: float | None = None
+    overflow_threshold: float | None = None
 
     def summary(self) -> dict[str, Any]:
         """The one-screen summary (also ``summary.json``)."""
@@ -126,6 +132,53 @@ class SimulationResult:
             "policies": {
                 name: self._policy(outcome) for name, outcome in self.policies.items()
             },
+            "savings": self._savings(),
+            "overflow": self._overflow(),
+            "overflow_threshold": self.overflow_threshold,
+            "timezone": LOCAL_TZ,
+        }
+
+    def _savings(self) -> dict[str, Any]:
+        """The day's cost with tierflow (the engine with bid prices) against
+        the nearest node with stock and against the hindsight LP bound (no
+        allocation can cost less); ``None`` where a policy did not run."""
+        main = self.policies.get(f"{self.settings.engine} + bid prices")
+        near = self.policies.get("nearest")
+        cost = None if main is None else float(main.summary()["total_cost"])
+        base = None if near is None else float(near.summary()["total_cost"])
+        bound = self.lp_bound
+        saved = None if cost is None or base is None else base - cost
+        above = None if cost is None or bound is None else cost - bound
+        return {
+            "policy": f"{self.settings.engine} + bid prices",
+            "cost": cost,
+            "nearest_cost": base,
+            "vs_nearest": saved,
+            "vs_nearest_pct": None if saved is None else _pct(saved, base or 0.0),
+            "lp_bound": bound,
+            "above_bound": above,
+            "above_bound_pct": None if above is None else _pct(above, bound or 0.0),
+        }
+
+    def _overflow(self) -> dict[str, Any]:
+        """What the overflow incentive moved (orders, and today's capacity
+        their work no longer takes) and what it cost (the discounts)."""
+        c = self.checkouts
+        done = c[c["status"] == HoldStatus.CONFIRMED]
+        taken = done[done["overflow_taken"].astype(bool)]
+        offered = int(c["overflow_offered"].sum())
+        work = float(taken["work"].sum()) if "work" in taken else 0.0
+        day_work = float(done["work"].sum()) if "work" in done else 0.0
+        discounts = float(taken["discount"].sum())
+        return {
+            "offered": offered,
+            "orders_moved": len(taken),
+            "take_rate_pct": _pct(len(taken), offered),
+            "work_moved": work,
+            "work_moved_pct": _pct(work, day_work),
+            "discounts": discounts,
+            "discount_mean": None if taken.empty else discounts / len(taken),
+            "discount_per_work_unit": None if work == 0 else discounts / work,
         }
 
     def _upgrades(self) -> dict[str, Any]:
@@ -173,6 +226,10 @@ class SimulationResult:
             "batch_solve_p95_s": s["batch_solve_p95_s"],
             "forecast": s["forecast"],
             "repriced_total_cost": s["repriced_total_cost"],
+            "promises_by_tier": outcome.promises_by_tier(),
+            "runtime_s": s["runtime_s"],
+            "n_batches": s["n_batches"],
+            "hindsight": s["hindsight"],
         }
 
 
@@ -227,6 +284,7 @@ def simulate(
     checkouts.to_csv(out / "checkouts.csv", index=False)
     scores.to_csv(out / "capacity_scores.csv", index=False)
     result = SimulationResult(settings, cltv, checkouts, scores, outage_node)
+    result.overflow_threshold = policy.overflow_score_threshold
     orders = _confirmed_orders(store_path, network, out)
     spend = _spend(store_path, orders.customer_ids)
     day_orders = _DayOrders(network, orders, spend, policy, demand)
@@ -417,6 +475,37 @@ def _spend(store_path: Path, customers: tuple[str, ...]) -> NDArray[np.float64]:
     return spend
 
 
+def segment_sizes(scores: pd.DataFrame) -> dict[str, dict[str, float]]:
+    """Customers and mean predicted spend per CLTV segment (best first)."""
+    out: dict[str, dict[str, float]] = {}
+    total = max(len(scores), 1)
+    for segment in SEGMENTS:
+        rows = scores.loc[scores["segment"] == segment, "predicted_spend"]
+        out[segment] = {
+            "customers": len(rows),
+            "share_pct": 100.0 * len(rows) / total,
+            "mean_predicted_spend": float(rows.mean()) if len(rows) else 0.0,
+        }
+    return out
+
+
+class _PublishedScores:
+    """The store as the daily job's score sink, remembering the segment
+    sizes of what it published (for the report)."""
+
+    def __init__(self, store: ScoreStore) -> None:
+        self.store = store
+        self.segments: dict[str, dict[str, float]] = {}
+
+    def put_cltv_scores(
+        self, scores: pd.DataFrame, *, as_of: dt.date, model_version: str
+    ) -> int:
+        self.segments = segment_sizes(scores)
+        return self.store.put_cltv_scores(
+            scores, as_of=as_of, model_version=model_version
+        )
+
+
 def daily_cltv_job(
     transactions: Path,
     profiles: Path | None,
@@ -424,9 +513,17 @@ def daily_cltv_job(
     *,
     horizon_days: int = 365,
     platinum_percentile: float = TierPolicy().platinum_percentile,
+    backtest_first_model: bool = False,
+    config: CLTVConfig | None = None,
 ) -> CltvStep:
     """The production CLTV daily job (:func:`tierflow.cltv.lifecycle.retrain`) as a step:
     train as of the eve of the day, promote, publish every score to the store.
+
+    The job backtests a challenger only against a champion; the first model
+    has none, so its metrics stay empty unless ``backtest_first_model``
+    (one more training, on the data up to the backtest window: about as
+    long as the job itself). ``config``: the recipe to train (default: the
+    champion's, else :class:`CLTVConfig`).
 
     The history is read and checked here, before the step runs: a bad row
     stops the run before any store or output is written.
@@ -438,15 +535,35 @@ def daily_cltv_job(
         # (what was known then); the report says which day that was
         days = data.transactions.day
         last = int(days.max()) if days.size else day_number(as_of)
+        trained_as_of = min(day_number(as_of), last)
+        sink = _PublishedScores(store)
+        registry = ModelRegistry(model_dir)
         result = retrain(
             data,
-            min(day_number(as_of), last),
-            ModelRegistry(model_dir),
+            trained_as_of,
+            registry,
             horizon_days=horizon_days,
-            sink=store,
+            config=config,
+            sink=sink,
         )
         threshold = store.cltv_threshold(platinum_percentile * 100.0)
-        return {**result.to_json(), "platinum_threshold": threshold}
+        meta = registry.metadata(result.champion)
+        window = backtest_days(int(meta["horizon_days"]))
+        tested = None
+        if result.metrics:
+            tested = {"window_days": window, "models": result.metrics}
+        elif backtest_first_model:
+            recipe = CLTVConfig(**meta["config"])
+            models = backtest(data, trained_as_of, recipe, window)
+            tested = {"window_days": window, "models": models}
+        return {
+            **result.to_json(),
+            "platinum_threshold": threshold,
+            "model_version": result.champion,
+            "horizon_days": meta["horizon_days"],
+            "segments": sink.segments,
+            "backtest": tested,
+        }
 
     return publish
 
@@ -468,6 +585,9 @@ def published_scores(
             "scores": str(scores_csv),
             "published_rows": rows,
             "platinum_threshold": threshold,
+            "model_version": scores_csv.name,
+            "segments": segment_sizes(frame),
+            "backtest": None,
         }
 
     return publish

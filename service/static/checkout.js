@@ -1,13 +1,29 @@
-// The checkout page: pick a customer, cart and ZIP; see the tiered options;
-// choose one (the recommended is pre-selected); prices and dates update live
-// over server-sent events; placing the order holds the option's stock
-// (select) and confirms it.
+// The checkout page, written for the shopper: each option's benefit, date
+// and price; why a tier is not offered in the shopper's words (the answer's
+// `unavailable`); the nodes, scores and operator reasons behind "Details".
+// Prices and dates update live over server-sent events; placing the order
+// holds the option's stock (select) and confirms it.
+//
+// Selection and the "Recommended" badge never contradict each other: the
+// badge is on `answer.recommended`; the selection is the recommendation
+// until the shopper picks an option, and after a live update it follows the
+// new recommendation unless the shopper's own pick is still offered. The
+// sentence under the options always says which of the two is selected.
 "use strict";
 
 (() => {
   const { el, api, money, day, title } = tf;
   const $ = (id) => document.getElementById(id);
-  const state = { samples: null, answer: null, chosen: null, stream: null, busy: false, done: false };
+  const state = {
+    samples: null,
+    answer: null,
+    chosen: null, // the selected option id
+    picked: false, // the shopper picked `chosen` (else: it is the recommendation)
+    stream: null,
+    busy: false,
+    done: false,
+    open: new Set(), // option ids whose details are open
+  };
 
   function showError(message) {
     $("error").textContent = message;
@@ -39,7 +55,7 @@
     if (!c) return;
     info.append(
       el("span", { class: `badge segment segment-${c.segment}`, id: "segment", text: c.segment }),
-      " predicted spend ",
+      " CLTV segment, predicted spend ",
       el("strong", { text: money(c.predicted_spend) }),
       el("div", { class: "note", text: c.source }),
     );
@@ -52,7 +68,7 @@
     const s = res.body;
     $("customer").replaceChildren(
       ...s.customers.map((c) =>
-        el("option", { value: c.customer_id, text: `${c.customer_id} · ${c.segment} (${money(c.predicted_spend)})` }),
+        el("option", { value: c.customer_id, text: `${c.customer_id} (${c.segment} customer)` }),
       ),
     );
     $("cart-preset").replaceChildren(
@@ -66,79 +82,174 @@
   }
 
   // ---------------------------------------------------------------- options
-  function describe(o) {
-    const guaranteed = o.guaranteed ? "Guaranteed by" : "Arrives";
-    return `${guaranteed} ${day(o.delivery_date)}`;
+  const optionById = (answer, id) => answer.options.find((o) => o.option_id === id);
+
+  function when(o) {
+    return `${o.guaranteed ? "Guaranteed by" : "Arrives"} ${day(o.delivery_date)}`;
+  }
+
+  // What the shopper gets besides the date and price.
+  function perks(o) {
+    const out = [];
+    if (o.discount > 0) out.push(`You save ${money(o.discount)} by waiting`);
+    if (o.pricing === "upgrade") {
+      const extra = o.standard_price === null ? 0 : o.price - o.standard_price;
+      out.push(
+        extra > 0.005
+          ? `Upgrade for you: only ${money(extra)} more than standard shipping`
+          : "Upgrade for you: next-day at the standard shipping price",
+      );
+    }
+    if (o.eco) out.push("Fewer miles, lower emissions");
+    return out;
+  }
+
+  function detailsOf(o) {
+    const rows = [
+      ["Tier", title(o.tier)],
+      ["Ships from", o.shipments.map((s) => `${s.node_id} on ${day(s.ship_date)} by ${s.service.replace("_", "-")}` +
+        ` (${Math.round(s.distance_mi)} mi)`).join("; ")],
+      ["Satisfaction score", o.satisfaction_score.toFixed(3)],
+      ["Cost to us", money(o.cost)],
+      ["Capacity charge", money(o.capacity_cost)],
+      ["Pricing", o.pricing + (o.upgrade_cost > 0 ? `, upgrade costs us ${money(o.upgrade_cost)}` : "")],
+      ["Why", o.explanation],
+    ];
+    const box = el(
+      "details",
+      { class: "ops-details", dataset: { field: "details" }, open: state.open.has(o.option_id) },
+      el("summary", { text: "Details" }),
+      el("dl", {}, ...rows.flatMap(([k, v]) => [el("dt", { text: k }), el("dd", { text: v })])),
+    );
+    box.addEventListener("toggle", () => {
+      if (box.open) state.open.add(o.option_id);
+      else state.open.delete(o.option_id);
+    });
+    return box;
+  }
+
+  function card(o, answer, moved) {
+    const fields = (moved && moved.fields) || {};
+    const added = moved && moved.change === "added";
+    const mark = (...names) => (added || names.some((n) => fields[n]) ? " changed" : "");
+    const recommended = o.option_id === answer.recommended;
+    const selected = o.option_id === state.chosen;
+    const input = el("input", {
+      type: "radio",
+      name: "option",
+      value: o.option_id,
+      id: `option-${o.option_id}`,
+      disabled: state.done,
+      onchange: () => choose(o.option_id),
+    });
+    input.checked = selected; // the property: what the radio shows
+    const promo = perks(o);
+    return el(
+      "div",
+      {
+        class: "option-card" + (selected ? " selected" : ""),
+        dataset: { optionId: o.option_id, tier: o.tier, recommended: String(recommended) },
+      },
+      el(
+        "label",
+        { class: "option-main", for: input.id },
+        input,
+        el(
+          "div",
+          { class: "option-head" },
+          el("span", { class: "benefit" + mark("label"), dataset: { field: "label" }, text: o.label }),
+          recommended ? el("span", { class: "badge recommended", text: "Recommended" }) : null,
+        ),
+        el("div", { class: "price" + mark("price"), dataset: { field: "price" }, text: money(o.price) }),
+        el(
+          "div",
+          { class: "when" + mark("delivery_date"), dataset: { field: "delivery_date", date: o.delivery_date } },
+          when(o),
+        ),
+        promo.length ? el("div", { class: "perks", dataset: { field: "perks" }, text: promo.join(" · ") }) : null,
+      ),
+      detailsOf(o),
+    );
+  }
+
+  function showSelection(answer) {
+    const note = $("selection-note");
+    const rec = optionById(answer, answer.recommended);
+    const mine = optionById(answer, state.chosen);
+    note.hidden = !mine || state.done;
+    $("confirm").textContent = mine ? `Place order · ${money(mine.price)}` : "Place order";
+    if (!mine) return;
+    if (mine.option_id === answer.recommended) {
+      note.dataset.state = "recommended";
+      note.textContent = `Selected: ${mine.label}, our recommendation. You may choose any other option.`;
+    } else {
+      note.dataset.state = "own";
+      note.textContent = `Selected: ${mine.label}, your choice. We recommend ${rec.label}.`;
+    }
+  }
+
+  function showMissing(answer) {
+    const words = answer.unavailable || {};
+    const tiers = Object.keys(answer.missing);
+    $("missing").replaceChildren(
+      ...tiers.map((tier) => el("li", { dataset: { tier }, text: words[tier] || `${title(tier)} is not available.` })),
+    );
+    $("missing-box").hidden = !tiers.length || state.done;
+  }
+
+  // Everything an operator may want about the whole answer.
+  function showAnswerDetails(answer) {
+    const c = answer.customer;
+    const rows = [
+      ["Request", `${answer.request_id} (revision ${answer.revision})`],
+      ["Customer", `${c.customer_id}: ${c.segment}, predicted spend ${money(c.predicted_spend)}` +
+        (c.platinum_threshold === null ? "" : `, Platinum threshold ${money(c.platinum_threshold)}`) +
+        (c.platinum_eligible ? " (eligible)" : " (not eligible)")],
+      ...Object.entries(answer.missing).map(([tier, why]) => [`${title(tier)} missing`, why]),
+      ["Bid prices", answer.bid_prices],
+      ["Capacity as of", answer.capacity_as_of || "no events"],
+    ];
+    if (answer.degraded) rows.push(["Degraded", answer.notes.join(" ")]);
+    $("answer-info").replaceChildren(
+      el("dl", {}, ...rows.flatMap(([k, v]) => [el("dt", { text: k }), el("dd", { text: v })])),
+    );
+    $("answer-details").hidden = false;
   }
 
   function render(answer, changes) {
     const moved = {};
     for (const c of changes || []) moved[c.option_id] = c;
-    const list = $("options");
-    list.replaceChildren();
-    if (!answer.options.some((o) => o.option_id === state.chosen)) state.chosen = answer.recommended;
-    answer.options.forEach((o, rank) => {
-      const fields = (moved[o.option_id] && moved[o.option_id].fields) || {};
-      const mark = (name) => (fields[name] || moved[o.option_id]?.change === "added" ? "changed" : null);
-      const card = el(
-        "label",
-        {
-          class: "option-card" + (o.option_id === state.chosen ? " selected" : ""),
-          dataset: { optionId: o.option_id, tier: o.tier },
-        },
-        el("input", {
-          type: "radio",
-          name: "option",
-          value: o.option_id,
-          checked: o.option_id === state.chosen,
-          disabled: state.done,
-          onchange: () => choose(o.option_id),
-        }),
-        el(
-          "div",
-          {},
-          el("span", { class: "tier", text: title(o.tier) }),
-          " ",
-          rank === 0 ? el("span", { class: "badge recommended", text: "Recommended" }) : null,
-          el("div", { class: "benefit " + (mark("label") || ""), dataset: { field: "label" }, text: o.label }),
-        ),
-        el("div", { class: "price " + (mark("price") || ""), dataset: { field: "price" }, text: money(o.price) }),
-        el(
-          "div",
-          { class: "when " + (mark("delivery_date") || ""), dataset: { field: "delivery_date", date: o.delivery_date } },
-          describe(o),
-        ),
-        el("div", {
-          class: "meta " + (mark("nodes") || mark("service") || ""),
-          dataset: { field: "nodes" },
-          text: `ships ${day(o.ship_date)} from ${o.nodes.join(" + ")} by ${o.service.replace("_", "-")}` +
-            (o.discount > 0 ? ` · you save ${money(o.discount)}` : "") +
-            (o.pricing === "upgrade" ? " · upgrade on us" : "") +
-            (o.pricing === "priced" ? " · priced at the next-day rate" : ""),
-        }),
-      );
-      list.append(card);
-    });
-    const missing = $("missing");
-    missing.replaceChildren(
-      ...Object.entries(answer.missing).map(([tier, why]) =>
-        el("li", { dataset: { tier }, text: `${title(tier)} not offered: ${why}` }),
-      ),
-    );
-    if (!answer.options.length) showError("No delivery option can be offered for this cart.");
+    $("options").replaceChildren(...answer.options.map((o) => card(o, answer, moved[o.option_id])));
+    showSelection(answer);
+    showMissing(answer);
+    showAnswerDetails(answer);
+    if (!answer.options.length) showError("Sorry, no delivery option can be offered for this cart.");
     $("confirm").disabled = state.done || !answer.options.length;
-    const c = answer.customer;
-    $("options-intro").textContent =
-      `${c.customer_id}: ${c.segment} customer, ` +
-      (c.platinum_eligible ? "eligible for Platinum. " : "not eligible for Platinum. ") +
-      "The recommended option is selected; any other may be chosen.";
+    $("options-intro").textContent = answer.options.length
+      ? "Choose how your order ships. Prices include delivery."
+      : "";
+    document.body.dataset.selected = state.chosen || "";
+    document.body.dataset.recommended = answer.recommended || "";
   }
 
   function choose(optionId) {
     state.chosen = optionId;
-    for (const card of document.querySelectorAll(".option-card")) {
-      card.classList.toggle("selected", card.dataset.optionId === optionId);
-    }
+    state.picked = true;
+    render(state.answer, []);
+  }
+
+  // After a live update: keep the shopper's own pick while it is offered,
+  // else select the (new) recommendation; says what happened, or null.
+  function reselect(before, answer) {
+    const had = before && optionById(before, state.chosen);
+    if (state.picked && optionById(answer, state.chosen)) return null;
+    const rec = optionById(answer, answer.recommended);
+    const was = state.chosen;
+    state.chosen = answer.recommended;
+    state.picked = false;
+    if (!rec || was === state.chosen) return null;
+    if (had && !optionById(answer, was)) return `${had.label} is no longer available: ${rec.label} (recommended) is selected`;
+    return `we now recommend ${rec.label} (${when(rec)}, ${money(rec.price)}); it is selected`;
   }
 
   function closeStream() {
@@ -148,21 +259,23 @@
     $("live-status").textContent = "live updates off";
   }
 
-  function summarize(changes, answer) {
-    const byId = Object.fromEntries(answer.options.map((o) => [o.option_id, o]));
+  // The changes in the shopper's words (no node ids).
+  function summarize(changes, before, answer) {
     const lines = [];
     for (const c of changes) {
-      const name = title(c.option_id);
-      if (c.change === "removed") lines.push(`${name} is no longer offered: ${c.reason}`);
-      else if (c.change === "added") lines.push(`${name} is now offered (${byId[c.option_id].label})`);
+      const now = optionById(answer, c.option_id);
+      const was = before && optionById(before, c.option_id);
+      const name = (now || was || { label: title(c.option_id) }).label;
+      if (c.change === "removed") {
+        const why = (answer.unavailable || {})[c.option_id];
+        lines.push(why || `${name} is no longer available`);
+      } else if (c.change === "added") lines.push(`${name} is now available (${when(now)}, ${money(now.price)})`);
       else {
         const f = c.fields;
         const parts = [];
-        if (f.delivery_date) parts.push(`arrives ${day(f.delivery_date[1])} (was ${day(f.delivery_date[0])})`);
+        if (f.delivery_date) parts.push(`now arrives ${day(f.delivery_date[1])} (was ${day(f.delivery_date[0])})`);
         if (f.price) parts.push(`costs ${money(f.price[1])} (was ${money(f.price[0])})`);
-        if (f.nodes) parts.push(`ships from ${f.nodes[1].join(" + ")}`);
-        if (f.label && !f.price) parts.push(`now "${f.label[1]}"`);
-        if (parts.length) lines.push(`${name} ${parts.join(", ")}`);
+        if (parts.length) lines.push(`${name} ${parts.join(" and ")}`);
       }
     }
     return lines;
@@ -186,11 +299,15 @@
       const data = JSON.parse(ev.data);
       if (!state.answer || data.request_id !== state.answer.request_id || state.done) return;
       if (data.revision <= state.answer.revision) return;
+      const before = state.answer;
       state.answer = data.option_set;
+      const moved = reselect(before, state.answer);
       render(state.answer, data.changes);
-      const time = new Date().toLocaleTimeString("en-US");
-      for (const line of summarize(data.changes, state.answer)) {
-        $("updates").prepend(el("li", { text: `${time}: capacity changed: ${line}` }));
+      const time = new Date().toLocaleTimeString("en-US", { hour: "numeric", minute: "2-digit" });
+      const lines = summarize(data.changes, before, state.answer);
+      if (moved) lines.push(moved);
+      for (const line of lines) {
+        $("updates").prepend(el("li", { text: `Updated ${time}: ${line.replace(/\.$/, "")}.` }));
       }
       document.body.dataset.revision = String(state.answer.revision);
     });
@@ -217,12 +334,17 @@
     if (!res.ok) {
       state.answer = null;
       $("options").replaceChildren();
-      $("missing").replaceChildren();
+      $("missing-box").hidden = true;
+      $("selection-note").hidden = true;
+      $("answer-details").hidden = true;
       $("confirm").disabled = true;
+      $("confirm").textContent = "Place order";
       return showError(errorText(res));
     }
     state.answer = res.body;
     state.chosen = res.body.recommended;
+    state.picked = false;
+    state.open.clear();
     render(state.answer, []);
     document.body.dataset.requestId = state.answer.request_id;
     document.body.dataset.revision = String(state.answer.revision);
@@ -236,23 +358,22 @@
     showError("");
     $("confirm").disabled = true;
     const id = state.answer.request_id;
-    const option = state.answer.options.find((o) => o.option_id === state.chosen);
+    const option = optionById(state.answer, state.chosen);
     const held = await api("POST", `/v1/checkouts/${id}/select`, { option_id: state.chosen });
     let done = held;
     if (held.ok) done = await api("POST", `/v1/checkouts/${id}/confirm`);
     state.busy = false;
     if (!done.ok) {
       $("confirm").disabled = false;
-      return showError(errorText(done) + (done.status === 409 ? " Ask for options again." : ""));
+      return showError(errorText(done) + (done.status === 409 ? " Please show the delivery options again." : ""));
     }
     state.done = true;
     closeStream();
     render(state.answer, []);
     const box = $("confirmation");
     box.replaceChildren(
-      el("strong", { text: "Order confirmed. " }),
-      `${title(option.tier)} (${option.label}): ${describe(option)}, ${money(option.price)}, ` +
-        `shipping from ${done.body.nodes.join(" + ")}.`,
+      el("strong", { text: "Thank you, your order is placed. " }),
+      `${option.label}, ${option.guaranteed ? "guaranteed by" : "arriving"} ${day(option.delivery_date)}, ${money(option.price)}.`,
       el("div", { class: "note", text: `Order ${id}` }),
     );
     box.dataset.tier = option.tier;

@@ -45,58 +45,192 @@
     else shape = svg("circle", { ...common, cx: x, cy: y, r: 0.3 });
     shape.append(
       svg("title", {
-        text: `${n.node_id} (${n.name}, ${n.kind}): score ${n.score.toFixed(2)}, utilization ${pct(n.utilization)}` +
-          `, backlog ${num(n.backlog)}${n.outage ? ", CLOSED" : ""}`,
+        text: `${n.node_id} (${n.name}, ${n.kind}): ` +
+          (n.outage ? "closed" : `score ${n.score.toFixed(2)}, utilization ${pct(n.utilization)}, backlog ${num(n.backlog)}`),
       }),
     );
     return shape;
   }
 
+  // Map units per screen pixel of the drawn map (labels keep a fixed pixel size).
+  function unitsPerPixel() {
+    const map = $("map");
+    const box = map.viewBox.baseVal;
+    const width = map.getBoundingClientRect().width;
+    return box && box.width && width ? box.width / width : 0.06;
+  }
+
+  // Node ids placed without overlapping each other or another node's mark:
+  // warehouses and 3PLs first, then stores; each tries 8 spots around its
+  // node; a label that fits nowhere is left out (the node keeps its tooltip
+  // and its row in the table).
+  function placeLabels(nodes) {
+    const u = unitsPerPixel();
+    const box = $("map").viewBox.baseVal;
+    const size = 11 * u; // 11 px text
+    const pad = 2 * u;
+    const marks = nodes.map((n) => ({ x0: px(n.lon) - 0.45, y0: py(n.lat) - 0.55, x1: px(n.lon) + 0.5, y1: py(n.lat) + 0.45 }));
+    const placed = [];
+    const leaders = []; // points along the leader lines drawn so far
+    const inside = (p, r) => p[0] > r.x0 && p[0] < r.x1 && p[1] > r.y0 && p[1] < r.y1;
+    const hits = (r) =>
+      placed.some((q) => r.x0 < q.x1 && q.x0 < r.x1 && r.y0 < q.y1 && q.y0 < r.y1) ||
+      leaders.some((p) => inside(p, r));
+    const along = (x0, y0, x1, y1) => [0.2, 0.35, 0.5, 0.65, 0.8].map((t) => [x0 + t * (x1 - x0), y0 + t * (y1 - y0)]);
+    const ctx = document.createElement("canvas").getContext("2d");
+    ctx.font = `600 11px ${getComputedStyle(document.body).fontFamily}`;
+    const onMark = (r, self) => marks.some((m, i) => i !== self && r.x0 < m.x1 && m.x0 < r.x1 && r.y0 < m.y1 && m.y0 < r.y1);
+    const order = nodes.map((n, i) => i).sort((a, b) => (nodes[a].kind === "store") - (nodes[b].kind === "store"));
+    const labels = [];
+    let hidden = 0;
+    const dirs = [
+      [1, 0], [-1, 0], [0, -1], [0, 1], [1, -1], [-1, -1], [1, 1], [-1, 1],
+      [2, -1], [-2, -1], [2, 1], [-2, 1],
+    ];
+    for (const i of order) {
+      const n = nodes[i];
+      const x = px(n.lon);
+      const y = py(n.lat);
+      const w = ctx.measureText(n.node_id).width * u;
+      let spot = null;
+      // next to the mark first, then further out with a leader line
+      for (const reach of [0.55 + pad, 0.55 + 2.5 * size, 0.55 + 4.5 * size]) {
+        for (const [dx, dy] of dirs) {
+          const len = Math.hypot(dx, dy);
+          const cx = x + (dx / len) * reach;
+          const cy = y + (dy / len) * reach;
+          const anchor = dx > 0 ? "start" : dx < 0 ? "end" : "middle";
+          const left = anchor === "start" ? cx : anchor === "end" ? cx - w : cx - w / 2;
+          const top = dy < 0 ? cy - size : dy > 0 ? cy : cy - size / 2;
+          const r = { x0: left - pad, y0: top - pad, x1: left + w + pad, y1: top + size + pad };
+          const out = r.x0 < 0 || r.y0 < 0 || r.x1 > box.width || r.y1 > box.height;
+          if (out || hits(r) || onMark(r, i)) continue;
+          const line = reach > 1 ? along(x, y, cx, cy) : [];
+          if (line.some((p) => placed.some((q) => inside(p, q)))) continue;
+          spot = { r, anchor, tx: anchor === "middle" ? cx : cx, ty: top + size * 0.82, cx, cy, far: reach > 1 };
+          break;
+        }
+        if (spot) break;
+      }
+      if (!spot) {
+        hidden += 1;
+        continue;
+      }
+      placed.push(spot.r);
+      if (spot.far) {
+        leaders.push(...along(x, y, spot.cx, spot.cy));
+        labels.push(svg("line", {
+          class: "leader", x1: x.toFixed(2), y1: y.toFixed(2), x2: spot.cx.toFixed(2), y2: spot.cy.toFixed(2),
+          "stroke-width": (size * 0.09).toFixed(3),
+        }));
+      }
+      labels.push(svg("text", {
+        class: "node-label" + (n.outage ? " closed" : ""),
+        x: spot.tx.toFixed(2), y: spot.ty.toFixed(2), "text-anchor": spot.anchor,
+        "font-size": size.toFixed(3), "stroke-width": (size * 0.28).toFixed(3),
+        dataset: { label: n.node_id }, text: n.node_id,
+      }));
+    }
+    $("map-labels").replaceChildren(...labels);
+    $("map").dataset.labelled = String(Math.round($("map").getBoundingClientRect().width));
+    $("map-labels-note").textContent = hidden
+      ? `${nodes.length - hidden} of ${nodes.length} nodes labelled (the rest would overlap): hover a node for its name, or see the table.`
+      : `All ${nodes.length} nodes labelled.`;
+  }
+
   function drawNodes(cap) {
     const nodes = $("map-nodes");
-    const labels = $("map-labels");
     if (!nodes) return;
     // stores under warehouses and 3PLs
     const order = [...cap.nodes].sort((a, b) => (a.kind === "store" ? 0 : 1) - (b.kind === "store" ? 0 : 1));
     nodes.replaceChildren(...order.map(nodeShape));
-    labels.replaceChildren(
-      ...cap.nodes
-        .filter((n) => n.kind !== "store")
-        .map((n) =>
-          svg("text", {
-            class: "node-label",
-            x: (px(n.lon) + 0.6).toFixed(2),
-            y: (py(n.lat) - 0.45).toFixed(2),
-            text: `${n.node_id} ${n.score.toFixed(2)}`,
-          }),
-        ),
+    placeLabels(cap.nodes);
+  }
+
+  // ------------------------------------------------------------------ table
+  const table = { nodes: [], threshold: 0, key: "score", dir: 1 };
+
+  function status(n) {
+    if (n.outage) return "closed";
+    if (n.free_capacity < 0) return "overbooked";
+    if (n.score < table.threshold) return "busy";
+    return "open";
+  }
+
+  function statusText(n) {
+    const s = status(n);
+    if (s === "overbooked") return `overbooked by ${num(-n.free_capacity)}`;
+    if (s === "busy") return "busy (overflow offered)";
+    return s;
+  }
+
+  function sortValue(n, key) {
+    if (key === "status") return ["closed", "overbooked", "busy", "open"].indexOf(status(n));
+    return n[key];
+  }
+
+  function visibleNodes() {
+    const text = $("node-filter").value.trim().toLowerCase();
+    const kind = $("kind-filter").value;
+    const want = $("status-filter").value;
+    const rows = table.nodes.filter(
+      (n) =>
+        (!kind || n.kind === kind) &&
+        (!want || status(n) === want) &&
+        (!text || `${n.node_id} ${n.name} ${n.region}`.toLowerCase().includes(text)),
+    );
+    const { key, dir } = table;
+    return rows.sort((a, b) => {
+      const x = sortValue(a, key);
+      const y = sortValue(b, key);
+      const c = typeof x === "string" ? x.localeCompare(y) : x - y;
+      return dir * c || a.node_id.localeCompare(b.node_id);
+    });
+  }
+
+  function row(n) {
+    const closed = n.outage;
+    return el(
+      "tr",
+      { class: status(n), dataset: { nodeId: n.node_id, status: status(n) } },
+      el("td", { text: n.node_id }, el("div", { class: "note", text: n.name })),
+      el("td", { text: n.kind === "3pl" ? "3PL" : n.kind }),
+      el("td", { text: title(n.region) }),
+      el(
+        "td",
+        { class: "num", dataset: { field: "score" } },
+        el("span", { class: "bar", style: `width:${Math.round(40 * n.score)}px;background:${scoreColor(n.score)}` }),
+        n.score.toFixed(2),
+      ),
+      el("td", { class: "num", dataset: { field: "utilization" }, text: closed ? "closed" : pct(n.utilization) }),
+      el("td", { class: "num", dataset: { field: "backlog" }, text: num(n.backlog) }),
+      el("td", { class: "num", text: num(n.forecast_rest_of_day) }),
+      el("td", { class: "num", text: closed ? "–" : num(n.staffing_pct) + "%" }),
+      el("td", { class: "num", dataset: { field: "free" }, text: num(Math.max(0, n.free_capacity)) }),
+      el("td", { dataset: { field: "status" }, text: statusText(n) }),
     );
   }
 
+  function drawRows() {
+    const rows = visibleNodes();
+    $("nodes").querySelector("tbody").replaceChildren(...rows.map(row));
+    $("nodes-count").textContent = `${rows.length} of ${table.nodes.length} nodes`;
+    for (const th of $("nodes").querySelectorAll("th[data-sort]")) {
+      const on = th.dataset.sort === table.key;
+      th.setAttribute("aria-sort", on ? (table.dir > 0 ? "ascending" : "descending") : "none");
+    }
+  }
+
+  function sortBy(key) {
+    table.dir = table.key === key ? -table.dir : 1;
+    table.key = key;
+    drawRows();
+  }
+
   function drawTable(cap) {
-    const body = $("nodes").querySelector("tbody");
-    body.replaceChildren(
-      ...cap.nodes.map((n) =>
-        el(
-          "tr",
-          { class: n.outage ? "closed" : null, dataset: { nodeId: n.node_id } },
-          el("td", { text: `${n.node_id}` }, el("div", { class: "note", text: n.name })),
-          el("td", { text: n.kind }),
-          el(
-            "td",
-            { dataset: { field: "score" } },
-            el("span", { class: "bar", style: `width:${Math.round(40 * n.score)}px;background:${scoreColor(n.score)}` }),
-            n.score.toFixed(2),
-          ),
-          el("td", { dataset: { field: "utilization" }, text: pct(n.utilization) }),
-          el("td", { dataset: { field: "backlog" }, text: num(n.backlog) }),
-          el("td", { text: num(n.forecast_rest_of_day) }),
-          el("td", { text: num(n.staffing_pct) + "%" }),
-          el("td", { text: num(n.free_capacity) }),
-          el("td", { dataset: { field: "status" }, text: n.outage ? "closed" : "open" }),
-        ),
-      ),
-    );
+    table.nodes = cap.nodes;
+    table.threshold = cap.overflow_threshold;
+    drawRows();
     const as = cap.as_of ? new Date(cap.as_of).toLocaleString("en-US") : "no events yet";
     $("capacity-asof").textContent =
       `Capacity as of ${as}. Overflow (ship later, discounted) is offered when every node ` +
@@ -233,6 +367,22 @@
 
   document.addEventListener("DOMContentLoaded", async () => {
     $("api-key").value = sessionStorage.getItem("tierflow-api-key") || "";
+    for (const th of document.querySelectorAll("#nodes th[data-sort]")) {
+      th.tabIndex = 0;
+      th.addEventListener("click", () => sortBy(th.dataset.sort));
+      th.addEventListener("keydown", (e) => {
+        if (e.key === "Enter" || e.key === " ") {
+          e.preventDefault();
+          sortBy(th.dataset.sort);
+        }
+      });
+    }
+    for (const id of ["node-filter", "kind-filter", "status-filter"]) $(id).addEventListener("input", drawRows);
+    let resize = null;
+    window.addEventListener("resize", () => {
+      clearTimeout(resize);
+      resize = setTimeout(() => table.nodes.length && placeLabels(table.nodes), 150);
+    });
     $("event-form").addEventListener("submit", inject);
     $("event-kind").addEventListener("change", syncValueField);
     syncValueField();

@@ -3,11 +3,14 @@ Chromium driven by Playwright (``executable_path``; ``playwright install``
 cannot download here). ``make test`` installs the ``chromium`` package.
 
 One flow on the tiny network (values derived in ``tests/service_fixtures.py``):
-the high-CLTV customer sees Platinum and the low one does not; the customer
+the high-CLTV customer sees Platinum and the low one does not, and reads why
+in shopper words (node ids and scores only behind "Details"); the customer
 overrides the recommendation; an operator closes ST-CHI on /ops and the open
 checkout page shows Gold's new date and price without a reload; the order is
-confirmed. Every wait is on DOM state, never a sleep. Then the same live
-update across two replicas on one PostgreSQL store, within a second.
+confirmed. Then the selected option and the "Recommended" badge after live
+updates that change the ranking, /ops's node table (filter, sort, a closed
+node), and the same live update across two replicas on one PostgreSQL
+store, within a second. Every wait is on DOM state, never a sleep.
 """
 
 from __future__ import annotations
@@ -123,8 +126,13 @@ def _high_cltv_sees_platinum(page: Any) -> None:
     assert first.locator("input").is_checked()
     plat = page.locator(".option-card[data-tier='platinum']")
     assert plat.locator(".benefit").text_content() == "Guaranteed next-day"
-    # C9's upgrade allowance ($4.50) does not cover the $12.50 upgrade
-    assert "priced at the next-day rate" in plat.locator(".meta").text_content()
+    # C9's upgrade allowance ($4.50) does not cover the $12.50 upgrade:
+    # no perk for the shopper, the pricing behind Details
+    assert plat.locator("[data-field='perks']").count() == 0
+    details = plat.locator("[data-field='details']")
+    assert not details.locator("dl").is_visible()
+    details.locator("summary").click()
+    assert "priced" in details.locator("dl").inner_text()
     assert plat.locator("[data-field='delivery_date']").text_content() == (
         "Guaranteed by Tue, Jan 6"
     )
@@ -135,12 +143,19 @@ def _low_cltv_sees_why_not(page: Any) -> Any:
     than Gold from ST-CHI) is dominated; returns the Gold card."""
     _ask(page, "C4")
     assert _tiers(page) == ["gold"]
-    assert "below the Platinum threshold" in page.text_content(
-        "#missing li[data-tier='platinum']"
+    assert page.text_content("#missing li[data-tier='platinum']") == (
+        "Guaranteed next-day is a perk for our most loyal customers."
     )
-    assert "not offered: dominated by gold: earlier date" in page.text_content(
-        "#missing li[data-tier='silver']"
+    assert page.text_content("#missing li[data-tier='silver']") == (
+        "Lowest price isn't shown: Standard shipping arrives sooner for less."
     )
+    # what the shopper reads (every Details closed): no node, score or CLTV
+    shown = page.inner_text("#options-panel")
+    for word in ("ST-CHI", "WH-", "score", "threshold", "predicted", "$40"):
+        assert word not in shown, (word, shown)
+    page.click("#answer-details summary")
+    assert "below the Platinum threshold" in page.inner_text("#answer-details")
+    page.click("#answer-details summary")
     gold = page.locator(".option-card[data-tier='gold']")
     assert gold.locator("[data-field='delivery_date']").get_attribute("data-date") == (
         "2026-01-06"
@@ -152,7 +167,7 @@ def _low_cltv_sees_why_not(page: Any) -> Any:
 
 def _customer_overrides_the_recommendation(page: Any, tmp_path: Path) -> None:
     """The customer picks Silver (offered again) over the chosen Gold."""
-    page.click(".option-card[data-tier='silver']")
+    page.click(".option-card[data-tier='silver'] .option-main")
     assert page.locator(".option-card[data-tier='silver'] input").is_checked()
     assert "selected" in (
         page.get_attribute(".option-card[data-tier='silver']", "class") or ""
@@ -177,6 +192,10 @@ def _operator_closes_st_chi(
     ops.wait_for_selector("#inject-result[data-status='200']")
     ops.wait_for_selector("#map [data-node-id='ST-CHI'][data-outage='true']")
     ops.wait_for_selector("#nodes tr[data-node-id='ST-CHI'].closed")
+    closed = ops.locator("#nodes tr[data-node-id='ST-CHI']")
+    assert closed.locator("[data-field='score']").inner_text().strip() == "0.00"
+    assert closed.locator("[data-field='utilization']").inner_text() == "closed"
+    assert closed.locator("[data-field='free']").inner_text() == "0"
     ops.screenshot(path=str(tmp_path / "ops.png"), full_page=True)
 
 
@@ -191,10 +210,10 @@ def _page_shows_golds_new_date_live(page: Any, gold: Any) -> None:
     updates = page.eval_on_selector_all(
         "#updates li", "ls => ls.map(l => l.textContent)"
     )
-    assert sorted(u.split("capacity changed: ")[1] for u in updates) == [
-        "Gold arrives Thu, Jan 8 (was Tue, Jan 6), costs $13.00 (was $10.00), "
-        "ships from WH-EAST",
-        "Silver is now offered (Lowest price)",
+    assert sorted(u.split(": ", 1)[1] for u in updates) == [
+        "Lowest price is now available (Arrives Sat, Jan 10, $11.00).",
+        "Standard shipping now arrives Thu, Jan 8 (was Tue, Jan 6) and costs "
+        "$13.00 (was $10.00).",
     ]
     assert sorted(_tiers(page)) == ["gold", "silver"]
     assert page.evaluate("window.__notReloaded") is True
@@ -206,13 +225,143 @@ def _confirm_places_the_order(page: Any, router: OnlineRouter) -> None:
     page.click("#confirm")
     page.wait_for_selector("#confirmation:not([hidden])")
     assert page.get_attribute("#confirmation", "data-tier") == "silver"
-    assert page.text_content("#confirmation").startswith("Order confirmed. Silver")
+    assert page.text_content("#confirmation").startswith(
+        "Thank you, your order is placed. Lowest price, arriving Sat, Jan 10, $11.00."
+    )
     assert page.is_disabled("#confirm")
     assert router.store is not None
     orders = router.store.online_orders()
     assert orders[["tier", "sku", "node_id"]].values.tolist() == [
         ["silver", "TEE", "WH-EAST"]
     ]
+
+
+def _selection(page: Any) -> dict[str, Any]:
+    """What the page shows: the checked option, the one with the
+    "Recommended" badge, and the sentence saying which is selected; fails
+    when they contradict each other."""
+    shown: dict[str, Any] = page.evaluate(
+        """() => {
+        const cards = [...document.querySelectorAll('#options .option-card')];
+        const tier = (c) => c && c.dataset.tier;
+        const label = (c) => c && c.querySelector('.benefit').textContent;
+        const checked = cards.filter((c) => c.querySelector('input').checked);
+        const badged = cards.filter((c) => c.querySelector('.badge.recommended'));
+        const marked = cards.filter((c) => c.classList.contains('selected'));
+        const note = document.getElementById('selection-note');
+        return {
+          checked: checked.map(tier), badged: badged.map(tier), marked: marked.map(tier),
+          checkedLabel: label(checked[0]), badgedLabel: label(badged[0]),
+          note: note.hidden ? null : note.textContent, noteState: note.dataset.state,
+          recommended: document.body.dataset.recommended,
+        };
+    }"""
+    )
+    assert len(shown["checked"]) == 1 and shown["marked"] == shown["checked"], shown
+    assert len(shown["badged"]) == 1 and shown["badged"][0] == shown["recommended"]
+    checked, badged = shown["checked"][0], shown["badged"][0]
+    if shown["noteState"] == "recommended":
+        assert checked == badged, shown
+        assert shown["note"].startswith(
+            f"Selected: {shown['checkedLabel']}, our recommendation."
+        ), shown
+    else:
+        assert checked != badged, shown
+        assert shown["note"] == (
+            f"Selected: {shown['checkedLabel']}, your choice. "
+            f"We recommend {shown['badgedLabel']}."
+        ), shown
+    return {"checked": checked, "recommended": badged}
+
+
+def _revision(page: Any, revision: int) -> None:
+    page.wait_for_selector(f"body[data-revision='{revision}']")
+
+
+def test_the_selection_and_the_recommended_badge_agree_after_live_updates(
+    browser: Any, site: tuple[RunningServer, OnlineRouter]
+) -> None:
+    """C9 sees Gold (recommended, pre-selected) and Platinum. Closing ST-CHI
+    makes Platinum the recommendation: a selection the shopper did not make
+    follows it. A shopper's own pick stays through an update (reopening
+    ST-CHI makes Gold the recommendation again), and the page says it is
+    the shopper's choice, not the recommendation."""
+    server, _ = site
+    errors: list[str] = []
+    page = _page(browser, server.url + "/", errors)
+    _ask(page, "C9")
+    page.wait_for_selector("#live-status[data-state='live']")
+    assert _selection(page) == {"checked": "gold", "recommended": "gold"}
+    post_events(server.url, OUTAGE)  # the ranking changes
+    _revision(page, 2)
+    assert _selection(page) == {"checked": "platinum", "recommended": "platinum"}
+    assert any(
+        "we now recommend Guaranteed next-day" in u
+        for u in page.eval_on_selector_all(
+            "#updates li", "ls => ls.map(l => l.textContent)"
+        )
+    )
+    # the shopper picks Platinum: reopening ST-CHI makes Gold the
+    # recommendation, Platinum stays selected (offered still)
+    page.click(".option-card[data-tier='gold'] .option-main")
+    page.click(".option-card[data-tier='platinum'] .option-main")
+    assert _selection(page) == {"checked": "platinum", "recommended": "platinum"}
+    post_events(server.url, {**OUTAGE, "event_id": "ops-2", "value": False})
+    _revision(page, 3)
+    assert _selection(page) == {"checked": "platinum", "recommended": "gold"}
+    # picking the recommendation again, then a new ranking: the pick stays
+    page.click(".option-card[data-tier='gold'] .option-main")
+    assert _selection(page) == {"checked": "gold", "recommended": "gold"}
+    post_events(server.url, {**OUTAGE, "event_id": "ops-3"})
+    _revision(page, 4)
+    assert _selection(page) == {"checked": "gold", "recommended": "platinum"}
+    page.click("#confirm")
+    page.wait_for_selector("#confirmation:not([hidden])")
+    assert page.get_attribute("#confirmation", "data-tier") == "gold"
+    assert errors == []
+
+
+def test_ops_lists_every_node_filtered_and_sorted(
+    browser: Any, site: tuple[RunningServer, OnlineRouter]
+) -> None:
+    """Every node is a row; the rows filter by text, type and status and
+    sort by any column, also after a live update."""
+    server, _ = site
+    errors: list[str] = []
+    ops = _page(browser, server.url + "/ops", errors)
+
+    def rows() -> list[str]:
+        ids: list[str] = ops.eval_on_selector_all(
+            "#nodes tbody tr", "rs => rs.map(r => r.dataset.nodeId)"
+        )
+        return ids
+
+    assert sorted(rows()) == ["ST-CHI", "WH-EAST", "WH-WEST"]
+    assert ops.text_content("#nodes-count") == "3 of 3 nodes"
+    ops.click("#nodes th[data-sort='node_id']")
+    assert rows() == ["ST-CHI", "WH-EAST", "WH-WEST"]
+    assert ops.get_attribute("#nodes th[data-sort='node_id']", "aria-sort") == (
+        "ascending"
+    )
+    ops.click("#nodes th[data-sort='node_id']")
+    assert rows() == ["WH-WEST", "WH-EAST", "ST-CHI"]
+    ops.select_option("#kind-filter", "warehouse")
+    assert rows() == ["WH-WEST", "WH-EAST"]
+    ops.fill("#node-filter", "west")
+    assert rows() == ["WH-WEST"] and ops.text_content("#nodes-count") == (
+        "1 of 3 nodes"
+    )
+    ops.fill("#node-filter", "")
+    ops.select_option("#kind-filter", "")
+    post_events(server.url, OUTAGE)
+    ops.wait_for_selector("#nodes tr[data-node-id='ST-CHI'].closed")
+    ops.select_option("#status-filter", "closed")
+    assert rows() == ["ST-CHI"]
+    ops.select_option("#status-filter", "")
+    ops.click("#nodes th[data-sort='status']")
+    assert rows()[0] == "ST-CHI"  # closed first
+    assert ops.locator("#map .node-label").count() == 3  # room for every label
+    assert errors == []
 
 
 def test_an_event_posted_to_one_replica_reaches_a_page_on_another(

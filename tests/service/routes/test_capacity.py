@@ -81,3 +81,31 @@ def test_bad_events_apply_nothing_and_are_named(
     assert r.status_code == 422, r.text
     assert r.json()["field"] == field
     assert not router.monitor.outage.any()
+
+
+def test_a_closed_node_reads_closed_not_overbooked(live: Any) -> None:
+    """ST-CHI (capacity 100) with a backlog of 238 is overbooked: utilization
+    above 1, free capacity negative. Closed, it takes nothing: score 0,
+    utilization 1, free capacity 0 (not the backlog's overshoot); reopened, the
+    backlog's figures are back."""
+    client, _, _ = live
+    backlog = {**OUTAGE, "event_id": "ops-b", "type": "backlog", "value": 238}
+    closed = {**OUTAGE, "event_id": "ops-c"}
+    reopened = {**OUTAGE, "event_id": "ops-r", "value": False}
+    key = {"X-API-Key": API_KEY}
+
+    def chi() -> dict[str, Any]:
+        nodes = client.get("/v1/capacity").json()["nodes"]
+        node: dict[str, Any] = next(n for n in nodes if n["node_id"] == "ST-CHI")
+        return node
+
+    client.post("/v1/capacity/events", json={"events": [backlog]}, headers=key)
+    over = chi()
+    assert over["score"] == 0.0 and over["utilization"] > 1.0
+    assert over["free_capacity"] < 0.0
+    client.post("/v1/capacity/events", json={"events": [closed]}, headers=key)
+    shut = chi()
+    assert (shut["outage"], shut["score"], shut["utilization"]) == (True, 0.0, 1.0)
+    assert shut["free_capacity"] == 0.0 and shut["backlog"] == 238.0
+    client.post("/v1/capacity/events", json={"events": [reopened]}, headers=key)
+    assert chi() == {**over, "outage": False}

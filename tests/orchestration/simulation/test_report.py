@@ -1,0 +1,234 @@
+"""``report.html`` for an operations manager: the four answers first (and
+right), then the plots (New York time, labelled axes, nothing overlapping),
+the CLTV job as tables; ``summary.json`` keeps every field tools parse."""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytest
+
+from tests.orchestration.simulation.test_day import _scores
+from tierflow.data.network import load_network
+from tierflow.orchestration.simulation.day import (
+    SimulationResult,
+    SimulationSettings,
+    published_scores,
+    simulate,
+)
+from tierflow.orchestration.simulation.report import _cltv, draw_plots, write_report
+
+#: The fields of summary.json before the report was rewritten (other tools
+#: parse them): every one must stay.
+OLD_FIELDS = {
+    "day", "checkouts", "confirmed", "abandoned", "cancelled", "tier_mix",
+    "recommended_taken_pct", "overflow_offered", "overflow_taken",
+    "platinum_offered", "upgrades", "outage_node", "cltv", "lp_bound", "policies",
+}  # fmt: skip
+OLD_POLICY_FIELDS = {
+    "total_cost", "gap_to_bound_pct", "n_allocated", "n_deferred", "rerouted",
+    "platinum_on_time_rate", "service_level_by_tier", "batch_solve_p95_s",
+}  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def day(
+    sample_dir: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[SimulationResult, dict[str, Any], str, Path]]:
+    """A small day (160 checkouts, given scores, outage at 09:00) and its
+    report: the result, summary.json, report.html, the folder."""
+    out = tmp_path_factory.mktemp("report")
+    scores = _scores(sample_dir, out / "scores.csv")
+    settings = SimulationSettings(
+        checkouts=160,
+        time_limit_s=1.0,
+        hindsight_time_limit_s=5.0,
+        outage_at=dt.time(9, 0),
+    )
+    result = simulate(
+        load_network(sample_dir),
+        out / "state.db",
+        out,
+        settings,
+        publish_cltv=published_scores(scores),
+    )
+    summary = write_report(result, out)
+    yield result, summary, (out / "report.html").read_text(encoding="utf-8"), out
+
+
+def test_summary_json_keeps_its_fields(day: Any) -> None:
+    _, summary, _, _ = day
+    assert set(summary) >= OLD_FIELDS
+    for policy in summary["policies"].values():
+        assert set(policy) >= OLD_POLICY_FIELDS
+
+
+def test_the_report_opens_with_the_four_answers(day: Any) -> None:
+    """Saved against the nearest node and the bound, promises kept, the
+    overflow incentive: before any plot, and equal to what they summarize."""
+    _, summary, page, out = day
+    plots = page.index("<h2>Plots</h2>")
+    for card in ("card-saved", "card-bound", "card-promises", "card-overflow"):
+        assert 0 < page.index(f'id="{card}"') < plots
+    assert page.index("Promises kept, per tier") < plots
+    assert page.index("What the overflow incentive did") < plots
+    assert page.index("<img") > plots
+    pol, s = summary["policies"], summary["savings"]
+    main, near = pol["cpsat + bid prices"], pol["nearest"]
+    assert s["vs_nearest"] == pytest.approx(near["total_cost"] - main["total_cost"])
+    assert s["above_bound"] == pytest.approx(main["total_cost"] - summary["lp_bound"])
+    assert f"${s['vs_nearest']:,.0f}" in _card(page, "card-saved")
+    assert f"${s['above_bound']:,.0f}" in _card(page, "card-bound")
+    for p in pol.values():  # the counts behind each service level
+        for tier, count in p["promises_by_tier"].items():
+            level = p["service_level_by_tier"][tier]
+            if count["orders"]:
+                assert count["kept"] / count["orders"] == pytest.approx(level)
+            else:
+                assert level is None
+    checkouts = pd.read_csv(out / "checkouts.csv")
+    moved = checkouts[
+        (checkouts["status"] == "confirmed") & checkouts["overflow_taken"]
+    ]
+    o = summary["overflow"]
+    assert o["orders_moved"] == len(moved) == summary["overflow_taken"]
+    assert o["discounts"] == pytest.approx(moved["discount"].sum())
+    assert o["work_moved"] == pytest.approx(moved["work"].sum())
+    assert f"{o['orders_moved']:,} orders moved" in _card(page, "card-overflow")
+
+
+def _card(page: str, ident: str) -> str:
+    """One card of the opening, as HTML."""
+    start = page.index(f'id="{ident}"')
+    return page[start : page.index("</p></div>", start)]
+
+
+def test_the_cltv_job_is_a_table(day: Any) -> None:
+    """Model version, segment sizes, and why there is no backtest; no JSON."""
+    _, summary, page, _ = day
+    section = page[page.index("CLTV model (the daily job") :]
+    text = re.sub(r"<[^>]+>", "", section)
+    assert "<pre>" not in page and "&quot;" not in section and "{" not in text
+    assert "<dt>Model version</dt><dd>scores.csv</dd>" in section
+    sizes = summary["cltv"]["segments"]
+    assert (
+        sum(v["customers"] for v in sizes.values())
+        == (summary["cltv"]["published_rows"])
+    )
+    for segment, v in sizes.items():
+        assert (
+            f'<td class="text">{segment.title()}</td><td>{v["customers"]:,}</td>'
+            in (section)
+        )
+    assert "No backtest: the scores were published as given." in section
+
+
+def test_a_backtest_is_a_table_of_metrics() -> None:
+    metrics = {
+        "mae": 10.27, "rmse": 37.37, "spearman": 0.3989, "top10_capture": 0.6474,
+        "top20_capture": 0.8131, "bias_pct": 13.5, "n_customers": 43542.0,
+        "gains_area_30": 0.68,
+    }  # fmt: skip
+    cltv = {
+        "as_of": "2026-01-18", "champion": "v1", "promoted": True,
+        "reason": "no champion yet", "published_rows": 50000,
+        "platinum_threshold": 67.08, "model_version": "v1", "horizon_days": 365,
+        "segments": {}, "backtest": {"window_days": 90, "models": {
+            "cltv": metrics, "bgnbd_gg": {**metrics, "mae": 10.72},
+        }},
+    }  # fmt: skip
+    html = _cltv({"cltv": cltv})
+    assert "<dt>Decision</dt><dd>promoted: no champion yet</dd>" in html
+    row = re.search(r"<tr><td class=\"text\">CLTV model</td>(.*?)</tr>", html)
+    assert row is not None
+    cells = re.findall(r"<td>(.*?)</td>", row.group(1))
+    assert cells == ["10.27", "37.37", "0.399", "64.7 %", "81.3 %", "+13.5 %", "43,542"]
+    assert "BG/NBD + Gamma-Gamma baseline</td><td>10.72" in html
+    assert "trained 90 days before the as-of date" in html
+
+
+def test_plots_read_new_york_time_with_labelled_axes_and_no_overlaps(
+    day: Any,
+) -> None:
+    import matplotlib.pyplot as plt
+
+    result, summary, _, _ = day
+    figures = draw_plots(result, summary)
+    assert set(figures) == {"cost", "service", "capacity", "overflow"}
+    try:
+        for name, fig in figures.items():
+            fig.canvas.draw()
+            ax = fig.axes[0]
+            assert ax.get_xlabel() and ax.get_ylabel(), name
+            _no_overlaps(fig, ax, name)
+        first = pd.Timestamp(result.scores["at"].iloc[0]).tz_convert("America/New_York")
+        capacity = figures["capacity"].axes[0]
+        assert capacity.get_xlabel() == "time of day, New York (EST)"
+        ticks = [t.get_text() for t in capacity.get_xticklabels()]
+        assert ticks[0] == f"{first.hour // 3 * 3:02d}:00"  # local, not UTC
+        assert all(re.fullmatch(r"\d\d:00(\n\+1 day)?", t) for t in ticks)
+    finally:
+        for fig in figures.values():
+            plt.close(fig)
+
+
+def _no_overlaps(fig: Any, ax: Any, name: str) -> None:
+    """Tick labels, texts and the legend: no two overlap, and the legend
+    stays off the data area."""
+    renderer = fig.canvas.get_renderer()
+    boxes = [
+        t.get_window_extent(renderer)
+        for t in [*ax.get_xticklabels(), *ax.get_yticklabels(), *ax.texts]
+        if t.get_visible() and t.get_text()
+    ]
+    for a, b in itertools.combinations(boxes, 2):
+        assert not a.overlaps(b), (name, a, b)
+    legend = ax.get_legend()
+    if legend is not None:
+        assert legend.get_window_extent(renderer).y0 >= ax.bbox.y1 - 1, name
+
+
+def test_the_daily_jobs_table_facts(tmp_path: Path) -> None:
+    """The simulation's CLTV step reports the model version, the segment
+    sizes it published and a backtest: of the first model only when asked
+    (``--cltv-backtest``), of challenger against champion on later days."""
+    from tests.cltv.test_registry import FAST
+    from tierflow.data.store import SqliteStore
+    from tierflow.data.synthetic_transactions import generate_transactions
+    from tierflow.orchestration.simulation.day import daily_cltv_job
+
+    frame = generate_transactions(700, seed=11)
+    history = tmp_path / "transactions.csv"
+    frame.to_csv(history, index=False)
+    first_day = dt.date(2023, 6, 30)
+    with SqliteStore(tmp_path / "state.db") as store:
+        plain = daily_cltv_job(
+            history, None, tmp_path / "a", horizon_days=60, config=FAST
+        )
+        tested = daily_cltv_job(
+            history,
+            None,
+            tmp_path / "b",
+            horizon_days=60,
+            config=FAST,
+            backtest_first_model=True,
+        )
+        none = plain(store, first_day)
+        first = tested(store, first_day)
+        later = tested(store, first_day + dt.timedelta(days=1))
+    assert none["backtest"] is None and none["metrics"] == {}
+    assert none["model_version"] == none["champion"]
+    sizes = none["segments"]
+    assert sum(v["customers"] for v in sizes.values()) == none["published_rows"]
+    assert list(sizes) == ["platinum", "gold", "silver"]
+    assert first["backtest"]["window_days"] == 60
+    assert {"cltv", "bgnbd_gg"} <= set(first["backtest"]["models"])
+    assert set(first["backtest"]["models"]["cltv"]) >= {"mae", "spearman"}
+    assert later["backtest"]["models"] == later["metrics"]
+    assert set(later["metrics"]) == {"challenger", "champion", "bgnbd_gg"}
