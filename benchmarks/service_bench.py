@@ -195,16 +195,7 @@ def run(
     fuzz = _fuzz(fuzz_examples, api_key, network, out) if fuzz_examples > 0 else {}
     baseline = _baseline_figures(base, base_wall)
     results: dict[str, Any] = {
-        "setup": {
-            "network": str(folder),
-            "nodes": network.n_nodes,
-            "skus": network.n_skus,
-            "clients": clients,
-            "duration_s": duration_s,
-            "baseline_s": baseline_s,
-            "cpus": os.cpu_count(),
-            "server": "tierflow serve (uvicorn, 1 process) on " + HOST,
-        },
+        "setup": _setup(folder, network, clients, duration_s, baseline_s),
         "baseline_healthz": baseline,
         "load": _load_figures(tally, wall, baseline["per_s"]),
         "auth": dict(sorted(auth.items())),
@@ -393,11 +384,7 @@ def summary(r: dict[str, Any]) -> str:
         "",
         _scrape_line(r["metrics_during_load"]),
         "",
-        *(
-            []
-            if r["metrics_overhead"] is None
-            else [metrics_overhead.summary(r["metrics_overhead"]), ""]
-        ),
+        *_overhead_lines(r["metrics_overhead"]),
         "Fuzz (schemathesis, same network, fresh store):",
         "",
         "| operation | requests | 5xx | statuses | failure |",
@@ -410,6 +397,25 @@ def summary(r: dict[str, Any]) -> str:
         )
     lines += ["", "Verdict: " + ", ".join(f"{k} {v}" for k, v in r["verdict"].items())]
     return "\n".join(lines) + "\n"
+
+
+def _setup(
+    folder: Path, network: Network, clients: int, duration_s: float, baseline_s: float
+) -> dict[str, Any]:
+    return {
+        "network": str(folder),
+        "nodes": network.n_nodes,
+        "skus": network.n_skus,
+        "clients": clients,
+        "duration_s": duration_s,
+        "baseline_s": baseline_s,
+        "cpus": os.cpu_count(),
+        "server": "tierflow serve (uvicorn, 1 process) on " + HOST,
+    }
+
+
+def _overhead_lines(overhead: dict[str, Any] | None) -> list[str]:
+    return [] if overhead is None else [metrics_overhead.summary(overhead), ""]
 
 
 def _scrape_line(m: dict[str, Any]) -> str:

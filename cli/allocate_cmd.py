@@ -228,20 +228,15 @@ def run_allocate(request: AllocateRequest) -> dict[str, Any]:
     forecast = _forecast(request.history_path, net)
     events = _read_events(request.events_path, net)
     given = (
-        None
-        if request.cltv_path is None
+        None if request.cltv_path is None
         else load_predicted_spend(orders, request.cltv_path, None)
-    )
+    )  # fmt: skip
     settings = request.settings()
     run_id, params = run_identity(
-        request.orders_path,
-        net,
-        settings,
-        events_path=request.events_path,
-        cltv_path=request.cltv_path,
-        capacity_scale=request.capacity_scale,
+        request.orders_path, net, settings, events_path=request.events_path,
+        cltv_path=request.cltv_path, capacity_scale=request.capacity_scale,
         history_path=request.history_path,
-    )
+    )  # fmt: skip
     request.out_dir.mkdir(parents=True, exist_ok=True)
     location = request.state_path or request.out_dir / "state.db"
     store = open_store(location)
@@ -257,15 +252,7 @@ def run_allocate(request: AllocateRequest) -> dict[str, Any]:
     )
     resumed = sink.resumed_batches
     if resumed:
-        total = len(BatchPlan.of(orders, settings))
-        _log.info(
-            "resuming: %d of %d batches already in %s (run %s)",
-            resumed,
-            total,
-            describe_location(location),
-            run_id[:12],
-            extra={"run_id": run_id, "resumed_batches": resumed, "batches": total},
-        )
+        _log_resume(resumed, len(BatchPlan.of(orders, settings)), location, run_id)
     with progress_bar("allocate", 1) as bar:
 
         def step(done: int, total: int) -> None:
@@ -273,18 +260,12 @@ def run_allocate(request: AllocateRequest) -> dict[str, Any]:
             bar.update(done - bar.pos)
 
         allocator = DayAllocator(
-            net,
-            orders,
-            settings=settings,
-            policy=tier_policy(),
-            predicted_spend=spend,
-            events=events,
-            capacity=net.capacity * request.capacity_scale,
-            sink=sink,
-            on_batch=step,
-            publish_bid_prices=sink.publisher(net.node_ids),
+            net, orders, settings=settings, policy=tier_policy(),
+            predicted_spend=spend, events=events,
+            capacity=net.capacity * request.capacity_scale, sink=sink,
+            on_batch=step, publish_bid_prices=sink.publisher(net.node_ids),
             forecast=forecast,
-        )
+        )  # fmt: skip
         outcome = _run(allocator, request)
     sink.finish()
     summary = outcome.summary()
@@ -294,6 +275,18 @@ def run_allocate(request: AllocateRequest) -> dict[str, Any]:
     store.close()
     _warn_repricing(outcome)
     return summary
+
+
+def _log_resume(resumed: int, total: int, location: Path | str, run_id: str) -> None:
+    """One stderr line: this run continues a run already in the store."""
+    _log.info(
+        "resuming: %d of %d batches already in %s (run %s)",
+        resumed,
+        total,
+        describe_location(location),
+        run_id[:12],
+        extra={"run_id": run_id, "resumed_batches": resumed, "batches": total},
+    )
 
 
 def _warn_repricing(outcome: AllocationOutcome) -> None:

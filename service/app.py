@@ -78,7 +78,25 @@ def create_app(
     hub = LiveHub(router, now, poll_s=poll_s)
     follower = CapacityFollower(router, hub.notify)
     observed = ServiceMetrics(router) if metrics else Metrics()
-    app = _ObservedApp(
+    app = _new_app(observed, access_log)
+    offload = router.store is not None and is_postgres_url(router.store.location)
+    app.state.service = ServiceState(
+        router=router, hub=hub, clock=now, api_key=secret,
+        pages=PageReader(router, allocation_dir), offload=offload, metrics=observed,
+    )  # fmt: skip
+    app.state.hub = hub  # the server closes it first on shutdown
+    app.state.follower = follower
+    app.state.router = router
+    install_error_handlers(app)
+    app.add_middleware(BodySizeLimit, max_bytes=max_body_bytes)
+    app.add_middleware(HeadAsGet)
+    include_routes(app, with_metrics=metrics)
+    return app
+
+
+def _new_app(observed: Metrics, access_log: bool) -> _ObservedApp:
+    """The FastAPI app itself: its OpenAPI identity, lifespan, offline docs."""
+    return _ObservedApp(
         observed,
         access_log,
         title="tierflow",
@@ -88,23 +106,6 @@ def create_app(
         docs_url=None,  # served offline (routes/docs.py)
         redoc_url=None,
     )
-    app.state.service = ServiceState(
-        router=router,
-        hub=hub,
-        clock=now,
-        api_key=secret,
-        pages=PageReader(router, allocation_dir),
-        offload=router.store is not None and is_postgres_url(router.store.location),
-        metrics=observed,
-    )
-    app.state.hub = hub  # the server closes it first on shutdown
-    app.state.follower = follower
-    app.state.router = router
-    install_error_handlers(app)
-    app.add_middleware(BodySizeLimit, max_bytes=max_body_bytes)
-    app.add_middleware(HeadAsGet)
-    include_routes(app, with_metrics=metrics)
-    return app
 
 
 class _ObservedApp(FastAPI):

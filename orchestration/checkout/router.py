@@ -190,20 +190,12 @@ class OnlineRouter:
         net = network if isinstance(network, Network) else _load(network)
         store, monitor, notes = _open_state(net, state)
         return cls(
-            net,
-            store,
-            monitor,
-            policy=policy,
-            bid_prices=bid_prices,
-            reservation_ttl_s=reservation_ttl_s,
-            quote_ttl_s=quote_ttl_s,
-            capacity_refresh_s=capacity_refresh_s,
-            cltv_refresh_s=cltv_refresh_s,
-            max_open_quotes=max_open_quotes,
-            profile=profile,
-            notes=notes,
+            net, store, monitor, policy=policy, bid_prices=bid_prices,
+            reservation_ttl_s=reservation_ttl_s, quote_ttl_s=quote_ttl_s,
+            capacity_refresh_s=capacity_refresh_s, cltv_refresh_s=cltv_refresh_s,
+            max_open_quotes=max_open_quotes, profile=profile, notes=notes,
             capacity_max_age_s=capacity_max_age_s,
-        )
+        )  # fmt: skip
 
     def close(self) -> None:
         """Close the store connection."""

@@ -271,14 +271,9 @@ def simulate(
             network=network.source, state=store_path, policy=policy
         ) as router:
             day = run_checkouts(
-                network,
-                router,
-                carts,
-                capacity,
-                settings,
-                demand,
+                network, router, carts, capacity, settings, demand,
                 on_progress=lambda k: note("checkouts", k),
-            )
+            )  # fmt: skip
         steps.save(_CHECKOUTS, day)
     checkouts, scores, outage_node, outage_event = day
     checkouts.to_csv(out / "checkouts.csv", index=False)

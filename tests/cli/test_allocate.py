@@ -240,20 +240,9 @@ def test_sigkill_mid_run_then_resume_loses_and_repeats_nothing(tmp_path: Path) -
     orders = _write_orders(tmp_path / "orders.csv", 400, seed=2)
     events = tmp_path / "events.jsonl"
     events.write_text(OUTAGE)
-    args = [
-        "allocate",
-        "--network",
-        str(TINY),
-        "--orders",
-        str(orders),
-        "--engine",
-        "greedy",
-        "--no-bid-prices",
-        "--batch-size",
-        "4",
-        "--events",
-        str(events),
-    ]
+    args = ["allocate", "--network", str(TINY), "--orders", str(orders)]
+    args += ["--engine", "greedy", "--no-bid-prices", "--batch-size", "4"]
+    args += ["--events", str(events)]
     clean = tmp_path / "clean"
     result = CliRunner().invoke(cli, [*args, "--out", str(clean), "--json"])
     assert result.exit_code == 0, result.output

@@ -80,17 +80,7 @@ def test_checkouts_move_the_counters_exactly(
         post_options(client, k, **TEE_TO_CHICAGO) for k in ("C9", "C4", "C2", "C10")
     )
     ta, tb, td = a["recommended"], b["recommended"], d["recommended"]
-    for _ in range(2):
-        assert (
-            _call(client, a["request_id"], "select", option_id=ta)["status"] == "held"
-        )
-    for _ in range(2):
-        assert _call(client, a["request_id"], "confirm")["status"] == "confirmed"
-    assert _call(client, b["request_id"], "select", option_id=tb)["status"] == "held"
-    assert _call(client, b["request_id"], "cancel")["status"] == "cancelled"
-    for _ in range(2):
-        assert _call(client, c["request_id"], "cancel")["status"] == "cancelled"
-    assert _call(client, d["request_id"], "select", option_id=td)["status"] == "held"
+    _drive(client, a, b, c, d)
     after = scrape(client)
 
     def by(name: str, **labels: str) -> float:
@@ -131,6 +121,24 @@ def test_checkouts_move_the_counters_exactly(
         )
         assert value(after, "tierflow_holds", tier=tier.value, state="expired") == 0
     _scores_match_the_map(client, after)
+
+
+def _drive(client: httpx.Client, *answers: dict[str, Any]) -> None:
+    """A selected and confirmed twice, B selected then cancelled, C cancelled
+    twice unselected, D selected."""
+    a, b, c, d = answers
+    ta, tb, td = a["recommended"], b["recommended"], d["recommended"]
+    for _ in range(2):
+        assert (
+            _call(client, a["request_id"], "select", option_id=ta)["status"] == "held"
+        )
+    for _ in range(2):
+        assert _call(client, a["request_id"], "confirm")["status"] == "confirmed"
+    assert _call(client, b["request_id"], "select", option_id=tb)["status"] == "held"
+    assert _call(client, b["request_id"], "cancel")["status"] == "cancelled"
+    for _ in range(2):
+        assert _call(client, c["request_id"], "cancel")["status"] == "cancelled"
+    assert _call(client, d["request_id"], "select", option_id=td)["status"] == "held"
 
 
 def _scores_match_the_map(client: httpx.Client, m: Scrape) -> None:

@@ -22,7 +22,8 @@ from tierflow.orchestration.simulation.day import (
     published_scores,
     simulate,
 )
-from tierflow.orchestration.simulation.report import _cltv, draw_plots, write_report
+from tierflow.orchestration.simulation.report import _cltv, write_report
+from tierflow.orchestration.simulation.report_plots import draw_plots
 
 #: The fields of summary.json before the report was rewritten (other tools
 #: parse them): every one must stay.

@@ -1,0 +1,255 @@
+"""The simulation report's plots (New York local time, labelled axes,
+legends above the data), drawn with matplotlib's Agg backend; the page that
+embeds them is :mod:`.report`."""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from tierflow.data.delivery_calendar import zone_info
+from tierflow.data.vocabulary import TIERS
+from tierflow.orchestration.simulation.day import LOCAL_TZ, SimulationResult
+
+_BLUE, _GREY, _RED, _GREEN = "#2f5f98", "#9aa3ad", "#c0392b", "#1f7a45"
+_FIGSIZE = (8.0, 3.7)
+
+
+def _money(v: float | None, digits: int = 0) -> str:
+    if v is None:
+        return "–"
+    sign = "−" if v < 0 else ""
+    return f"{sign}${abs(v):,.{digits}f}"
+
+
+def _policy_name(name: str) -> str:
+    """How the page names an allocation policy."""
+    if name == "nearest":
+        return "nearest node with stock"
+    if name == "hindsight":
+        return "hindsight (sees the whole day)"
+    return f"tierflow: {name}"
+
+
+def _local(at: pd.Series) -> pd.Series:
+    """ISO instants (UTC) as New York local times."""
+    return pd.to_datetime(at, utc=True, format="ISO8601").dt.tz_convert(LOCAL_TZ)
+
+
+def _hours(at: pd.Series, day: dt.date) -> pd.Series:
+    """Hours since New York midnight starting ``day`` (24 and up: the next
+    day, where the day's last checkouts in the west fall)."""
+    midnight = pd.Timestamp(dt.datetime.combine(day, dt.time(0)), tz=LOCAL_TZ)
+    return (_local(at) - midnight).dt.total_seconds() / 3600.0
+
+
+def _hour_axis(ax: Any, hours: pd.Series, day: dt.date, step: int) -> None:
+    """Ticks every ``step`` hours as clock times (``+1 day`` on the next day)
+    and the axis label with the zone's name."""
+    first = int(np.floor(hours.min() / step) * step) if len(hours) else 0
+    last = int(np.ceil(hours.max() / step) * step) if len(hours) else 24
+    ticks = list(range(first, last + 1, step))
+    labels = [f"{t % 24:02d}:00" + ("\n+1 day" if t >= 24 else "") for t in ticks]
+    ax.set_xticks(ticks, labels, fontsize=8.5)
+    ax.set_xlim(first - step * 0.1, last + step * 0.1)
+    ax.set_xlabel(f"time of day, New York ({_tz_name(day)})")
+
+
+def _tz_name(day: dt.date) -> str:
+    """``EST`` or ``EDT``: New York's zone on ``day``."""
+    noon = dt.datetime.combine(day, dt.time(12), tzinfo=zone_info(LOCAL_TZ))
+    return noon.tzname() or LOCAL_TZ
+
+
+def _legend_above(ax: Any, ncol: int) -> None:
+    """The legend in a row above the axes: it never covers data."""
+    ax.legend(
+        loc="lower left",
+        bbox_to_anchor=(0.0, 1.01),
+        ncol=ncol,
+        frameon=False,
+        fontsize=9,
+        borderaxespad=0.0,
+    )
+
+
+def _cost_plot(ax: Any, result: SimulationResult, summary: dict[str, Any]) -> None:
+    """The day's cost per policy, against the hindsight LP bound."""
+    pol = summary["policies"]
+    names = list(pol)
+    costs = [pol[n]["total_cost"] for n in names]
+    colors = [_GREY if n == "nearest" else _BLUE for n in names]
+    bars = ax.bar(range(len(names)), costs, color=colors, width=0.6)
+    for bar, n in zip(bars, names, strict=True):
+        if n == "hindsight":
+            bar.set_hatch("//")
+            bar.set_alpha(0.55)
+    top = max(costs, default=1.0)
+    for i, n in enumerate(names):
+        gap = pol[n]["gap_to_bound_pct"]
+        text = _money(costs[i]) + ("" if gap is None else f"\n+{gap:.1f} % over bound")
+        ax.text(i, costs[i] + top * 0.02, text, ha="center", va="bottom", fontsize=9)
+    if result.lp_bound:
+        ax.axhline(
+            result.lp_bound,
+            color=_RED,
+            ls="--",
+            lw=1.2,
+            label=f"hindsight LP bound {_money(result.lp_bound)}: "
+            "no allocation of these orders costs less",
+        )
+        _legend_above(ax, 1)
+    labels = [_policy_name(n).replace(": ", ":\n").replace(" (", "\n(") for n in names]
+    ax.set_xticks(range(len(names)), labels, fontsize=9)
+    ax.set_ylim(0, top * 1.28)
+    ax.set_xlabel("allocation policy")
+    ax.set_ylabel("cost of the day's orders ($)")
+    ax.yaxis.set_major_formatter(lambda v, _pos: f"${v:,.0f}")
+
+
+def _service_plot(ax: Any, result: SimulationResult, summary: dict[str, Any]) -> None:
+    """Share of each tier's orders delivered by the promise, per policy."""
+    pol = summary["policies"]
+    width = 0.8 / max(len(pol), 1)
+    colors = {"nearest": _GREY, "hindsight": "#b8c7dd"}
+    for k, (name, p) in enumerate(pol.items()):
+        levels = [p["service_level_by_tier"].get(t) for t in TIERS]
+        ax.bar(
+            np.arange(len(TIERS)) + k * width,
+            [0.0 if v is None else 100 * v for v in levels],
+            width,
+            label=_policy_name(name),
+            color=colors.get(name, _BLUE),
+        )
+    ax.set_xticks(
+        np.arange(len(TIERS)) + width * (len(pol) - 1) / 2, [t.title() for t in TIERS]
+    )
+    ax.set_xlabel("tier chosen at checkout")
+    ax.set_ylabel("delivered by the promise (%)")
+    ax.set_ylim(0, 105)
+    _legend_above(ax, min(len(pol), 3))
+
+
+def _capacity_plot(ax: Any, result: SimulationResult, summary: dict[str, Any]) -> None:
+    """The nodes' capacity scores over the day, New York time."""
+    day = result.settings.day
+    scores = result.scores
+    at = _hours(scores["at"], day)
+    values = scores.drop(columns=["at"])
+    ax.fill_between(
+        at,
+        values.quantile(0.1, axis=1),
+        values.quantile(0.9, axis=1),
+        alpha=0.2,
+        color=_BLUE,
+        label="middle 80 % of nodes",
+    )
+    ax.plot(at, values.median(axis=1), label="median node", color=_BLUE)
+    ax.plot(at, values.min(axis=1), label="lowest node", color=_RED)
+    if result.outage_node and result.outage_node in values:
+        ax.plot(
+            at,
+            values[result.outage_node],
+            ls=":",
+            color="black",
+            label=f"{result.outage_node} (goes down)",
+        )
+    threshold = summary.get("overflow_threshold")
+    if threshold is not None:
+        ax.axhline(threshold, color=_GREEN, lw=0.8, ls="--")
+    _hour_axis(ax, at, day, 3)
+    ax.set_ylabel("capacity score (free / nominal)")
+    ax.set_ylim(-0.02, 1.02)
+    _legend_above(ax, 4)
+
+
+def _overflow_plot(ax: Any, result: SimulationResult, summary: dict[str, Any]) -> None:
+    """Overflow options offered and taken, per New York hour."""
+    c = result.checkouts
+    day = result.settings.day
+    hour = np.floor(_hours(c["at"], day)).astype(int)
+    span = np.arange(int(hour.min()), int(hour.max()) + 1)
+    offered = c.groupby(hour)["overflow_offered"].sum().reindex(span, fill_value=0)
+    taken = c.groupby(hour)["overflow_taken"].sum().reindex(span, fill_value=0)
+    ax.bar(span + 0.3, offered.to_numpy(), 0.4, label="offered", color=_GREY)
+    ax.bar(span + 0.7, taken.to_numpy(), 0.4, label="taken", color=_GREEN)
+    _hour_axis(ax, pd.Series(np.append(span, span[-1] + 1)), day, 2)
+    ax.set_ylabel("checkouts in the hour")
+    _legend_above(ax, 2)
+
+
+_Plot = Callable[[Any, SimulationResult, dict[str, Any]], None]
+
+#: name, title, caption, drawing.
+_PLOTS: tuple[tuple[str, str, str, _Plot], ...] = (
+    (
+        "cost",
+        "What the day's orders cost to ship",
+        "Shipping, handling and lateness cost of the confirmed orders under "
+        "each allocation policy; the dashed line is the hindsight LP bound.",
+        _cost_plot,
+    ),
+    (
+        "service",
+        "Promises kept per tier",
+        "Share of each tier's orders delivered in full by the promised date.",
+        _service_plot,
+    ),
+    (
+        "capacity",
+        "Capacity over the day",
+        "Capacity scores of the nodes every half hour (1: all of today's "
+        "capacity free); the dashed green line is the overflow threshold: "
+        "below it everywhere, checkouts are offered the discount to wait.",
+        _capacity_plot,
+    ),
+    (
+        "overflow",
+        "The overflow incentive, hour by hour",
+        "Checkouts offered the discount to ship later, and those that took it.",
+        _overflow_plot,
+    ),
+)
+
+
+def draw_plots(result: SimulationResult, summary: dict[str, Any]) -> dict[str, Any]:
+    """Each plot that has data, as a matplotlib figure by name (Agg; the
+    caller closes them)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    has_data = {
+        "capacity": not result.scores.empty,
+        "overflow": not result.checkouts.empty,
+    }
+    out: dict[str, Any] = {}
+    for name, _title, _caption, draw in _PLOTS:
+        if not has_data.get(name, bool(summary["policies"])):
+            continue
+        fig, ax = plt.subplots(figsize=_FIGSIZE, layout="constrained")
+        draw(ax, result, summary)
+        ax.grid(axis="y", alpha=0.3)
+        ax.set_axisbelow(True)
+        out[name] = fig
+    return out
+
+
+def _plots(result: SimulationResult, summary: dict[str, Any]) -> dict[str, bytes]:
+    """Each plot that has data, as PNG bytes by name."""
+    figures = draw_plots(result, summary)  # selects the Agg backend
+    import matplotlib.pyplot as plt
+
+    out: dict[str, bytes] = {}
+    for name, fig in figures.items():
+        buf = io.BytesIO()
+        fig.savefig(buf, format="png", dpi=120)
+        plt.close(fig)
+        out[name] = buf.getvalue()
+    return out
