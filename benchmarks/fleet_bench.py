@@ -25,7 +25,6 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import httpx
 import numpy as np
 import pandas as pd
 
@@ -42,7 +41,7 @@ from tierflow.benchmarks.online_bench import (
     stand_in_scores,
 )
 from tierflow.benchmarks.processes import run_together
-from tierflow.benchmarks.service_load import HOST, run_phase
+from tierflow.benchmarks.service_load import HOST, run_phase, wait_until_up
 from tierflow.data.network import Network, load_network
 from tierflow.data.sample_network import sample_network_dir
 from tierflow.data.store import open_store
@@ -107,7 +106,7 @@ def serve(
         proc = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=env)
     url = f"http://{HOST}:{port}"
     try:
-        _wait_up(url, proc, log)
+        wait_until_up(url, proc, log)
         yield url
     finally:
         proc.terminate()
@@ -116,21 +115,6 @@ def serve(
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait(10)
-
-
-def _wait_up(url: str, proc: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + 120
-    while True:
-        if proc.poll() is not None:
-            raise RuntimeError(f"tierflow serve exited: see {log}")
-        try:
-            if httpx.get(f"{url}/healthz", timeout=2).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"tierflow serve did not start: see {log}")
-        time.sleep(0.2)
 
 
 # ------------------------------------------------------------------ parts

@@ -37,7 +37,7 @@ import httpx
 from tierflow.benchmarks.fleet_bench import API_KEY, prepare_store
 from tierflow.benchmarks.fleet_clients import Cart, body, run_fast
 from tierflow.benchmarks.online_bench import checkouts
-from tierflow.benchmarks.service_load import HOST, RawClient
+from tierflow.benchmarks.service_load import HOST, RawClient, wait_until_up
 from tierflow.data.network import Network, load_network
 from tierflow.data.sample_network import sample_network_dir
 from tierflow.service.server import free_port
@@ -86,7 +86,8 @@ def serve(
     network_dir: Path, state: Path, log: Path, flags: tuple[str, ...]
 ) -> Iterator[tuple[int, subprocess.Popen[bytes]]]:
     """``tierflow serve`` (one process) starting on a free loopback port:
-    (port, process); :func:`wait_up` waits until it answers."""
+    (port, process); :func:`~.service_load.wait_until_up` waits until it
+    answers."""
     port = free_port(HOST)
     tierflow = str(Path(sys.executable).with_name("tierflow"))
     command = [tierflow, "serve", "--host", HOST, "--port", str(port),
@@ -104,22 +105,6 @@ def serve(
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait(10)
-
-
-def wait_up(port: int, proc: subprocess.Popen[bytes], timeout_s: float = 180) -> None:
-    """Return once the server answers ``/healthz``."""
-    deadline = time.monotonic() + timeout_s
-    while not _up(port):
-        if proc.poll() is not None or time.monotonic() > deadline:
-            raise RuntimeError(f"tierflow serve on port {port} did not start")
-        time.sleep(0.2)
-
-
-def _up(port: int) -> bool:
-    try:
-        return httpx.get(f"http://{HOST}:{port}/healthz", timeout=2).status_code == 200
-    except httpx.TransportError:
-        return False
 
 
 def cpu_s(pid: int) -> float:
@@ -146,7 +131,7 @@ def measure(
     pool = [(c, cart, d) for c, cart, d, _ in checkouts(network, 20_000, seed)]
     with ExitStack() as stack:
         servers: dict[str, tuple[int, int]] = {}
-        starting: list[tuple[int, subprocess.Popen[bytes]]] = []
+        starting: list[tuple[int, subprocess.Popen[bytes], Path]] = []
         for name, flags in VARIANTS.items():  # started together
             state = out / f"overhead-{name}.db"
             for old in out.glob(f"overhead-{name}.db*"):
@@ -155,9 +140,9 @@ def measure(
             log = out / f"overhead-{name}.log"
             port, proc = stack.enter_context(serve(folder, state, log, flags))
             servers[name] = (port, proc.pid)
-            starting.append((port, proc))
-        for port, proc in starting:
-            wait_up(port, proc)
+            starting.append((port, proc, log))
+        for port, proc, log in starting:
+            wait_until_up(f"http://{HOST}:{port}", proc, log, timeout_s=180)
         ports = {name: port for name, (port, _) in servers.items()}
         cpu0 = {name: cpu_s(pid) for name, (_, pid) in servers.items()}
         metrics_url = f"http://{HOST}:{ports['metrics']}"

@@ -18,8 +18,6 @@ import secrets
 import signal
 import subprocess
 import sys
-import threading
-import time
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -39,6 +37,7 @@ from tierflow.benchmarks.service_load import (
     load_phase,
     percentile,
     run_phase,
+    wait_until_up,
 )
 from tierflow.data.network import Network, load_network
 from tierflow.data.sample_network import sample_network_dir
@@ -61,18 +60,7 @@ def serve_process(
         proc = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=env)
     url = f"http://{HOST}:{port}"
     try:
-        deadline = time.monotonic() + 120
-        while True:
-            if proc.poll() is not None:
-                raise RuntimeError(f"tierflow serve exited: see {log}")
-            try:
-                if httpx.get(f"{url}/healthz", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"tierflow serve did not start: see {log}")
-            threading.Event().wait(0.2)
+        wait_until_up(url, proc, log)
         yield url, proc
     finally:
         if proc.poll() is None:

@@ -9,15 +9,39 @@ import contextlib
 import datetime as dt
 import json
 import random
+import subprocess
 import time
 from collections import Counter
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import httpx
 import numpy as np
 
 HOST = "127.0.0.1"  # loopback only: this benchmark never sends traffic elsewhere
+
+
+def wait_until_up(
+    url: str, proc: subprocess.Popen[bytes], log: Path, timeout_s: float = 120.0
+) -> None:
+    """Return once the ``tierflow serve`` at ``url`` answers ``/healthz``;
+    a server that exits or is not up within ``timeout_s`` is an error
+    naming its log."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        if proc.poll() is not None:
+            raise RuntimeError(f"tierflow serve exited: see {log}")
+        try:
+            if httpx.get(f"{url}/healthz", timeout=2).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"tierflow serve did not start: see {log}")
+        time.sleep(0.2)
+
+
 ENDPOINTS = ("options", "select", "confirm", "cancel")
 
 
