@@ -27,32 +27,13 @@ import pytest
 from tests.service.helpers import OUTAGE
 from tests.service.replicas import post_events, replicas
 from tests.service_fixtures import API_KEY, live_server
-from tierflow.benchmarks.service_screenshots import CHROMIUM_ARGS
 from tierflow.data.store.local_postgres import LocalPostgres
 from tierflow.orchestration.checkout.router import OnlineRouter
 from tierflow.service.server import RunningServer
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = os.environ.get("TIERFLOW_CHROMIUM", "/usr/bin/chromium")
 _databases = itertools.count()
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    if not Path(CHROMIUM).exists():
-        pytest.skip(
-            f"no Chromium at {CHROMIUM}: `make test` installs Debian's chromium "
-            "(as root), or set TIERFLOW_CHROMIUM"
-        )
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(
-            executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
-        )
-        yield b
-        b.close()
 
 
 @pytest.fixture

@@ -4,9 +4,7 @@ operation of ``/openapi.json`` from the files tierflow serves itself."""
 
 from __future__ import annotations
 
-import os
 import re
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -15,29 +13,10 @@ import httpx
 import pytest
 
 from tests.service_fixtures import live_server
-from tierflow.benchmarks.service_screenshots import CHROMIUM_ARGS
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = os.environ.get("TIERFLOW_CHROMIUM", "/usr/bin/chromium")
 LOOPBACK = {"127.0.0.1", "localhost", "::1", "[::1]"}
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    if not Path(CHROMIUM).exists():
-        pytest.skip(
-            f"no Chromium at {CHROMIUM}: `make test` installs Debian's chromium "
-            "(as root), or set TIERFLOW_CHROMIUM"
-        )
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(
-            executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
-        )
-        yield b
-        b.close()
 
 
 def offline_page(browser: Any, blocked: list[str], errors: list[str]) -> Any:
