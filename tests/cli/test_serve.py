@@ -183,17 +183,7 @@ def test_serve_with_workers(tmp_path: Path) -> None:
     """Two worker processes on one port share the checkouts; workers killed
     are started again, and the new ones finish the checkouts the dead ones
     held (nothing of a checkout lives in a worker); SIGINT stops them all."""
-    port = free_port()
-    env = {**os.environ, API_KEY_ENV: "cli-test-key-0123456789"}
-    command = [
-        str(Path(sys.executable).with_name("tierflow")), "serve", "--port", str(port),
-        "--network", str(TINY_NETWORK), "--state", str(tmp_path / "state.db"),
-        "--workers", "2",
-    ]  # fmt: skip
-    log = tmp_path / "serve.log"
-    with open(log, "w") as out:
-        proc = subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
+    proc, base, log = _two_workers(tmp_path, {})
     try:
         _wait_up(base, log)
         workers = _children(proc.pid)
@@ -241,6 +231,28 @@ def _start(base: str, *, select: bool) -> tuple[str, str]:
     return str(rid), str(option)
 
 
+def _two_workers(
+    tmp_path: Path, env: dict[str, str]
+) -> tuple[subprocess.Popen[bytes], str, Path]:
+    """``tierflow serve --workers 2`` on the tiny network (``env`` added to
+    the environment): the process, its base URL and its log."""
+    port = free_port()
+    command = [
+        str(Path(sys.executable).with_name("tierflow")), "serve", "--port", str(port),
+        "--network", str(TINY_NETWORK), "--state", str(tmp_path / "state.db"),
+        "--workers", "2",
+    ]  # fmt: skip
+    log = tmp_path / "serve.log"
+    with open(log, "w") as out:
+        proc = subprocess.Popen(
+            command,
+            env={**os.environ, API_KEY_ENV: "cli-test-key-0123456789", **env},
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    return proc, f"http://127.0.0.1:{port}", log
+
+
 def _children(pid: int) -> list[int]:
     """The child processes of ``pid``."""
     out = []
@@ -282,20 +294,9 @@ def test_metrics_add_up_every_worker(tmp_path: Path) -> None:
     folder; a scrape, whichever worker answers it, sums them. One worker is
     stopped (SIGSTOP) while the other answers 3 checkouts, then the other way
     round with 2: every scrape says 5."""
-    port = free_port()
     folder = tmp_path / "metrics"
     folder.mkdir()
-    env = {**os.environ, API_KEY_ENV: "cli-test-key-0123456789",
-           "PROMETHEUS_MULTIPROC_DIR": str(folder)}  # fmt: skip
-    command = [
-        str(Path(sys.executable).with_name("tierflow")), "serve", "--port", str(port),
-        "--network", str(TINY_NETWORK), "--state", str(tmp_path / "state.db"),
-        "--workers", "2",
-    ]  # fmt: skip
-    log = tmp_path / "serve.log"
-    with open(log, "w") as out:
-        proc = subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
+    proc, base, log = _two_workers(tmp_path, {"PROMETHEUS_MULTIPROC_DIR": str(folder)})
     try:
         _wait_up(base, log)
         first, second = _children(proc.pid)
