@@ -204,7 +204,11 @@ def _demand(network_dir: Path | None, history: Path | None) -> DemandForecast:
     from tierflow.data.orders import read_orders
 
     net = open_network(network_dir)
-    return DemandForecast.from_history(read_orders(history, net), net)
+    orders = read_orders(history, net)
+    try:
+        return DemandForecast.from_history(orders, net)
+    except InputError as exc:  # the whole file is wrong: say which
+        raise InputError(exc.reason, file=history.name, field=exc.field) from None
 
 
 def _print_banner(app: FastAPI, host: str, port: int, workers: int, key: str) -> None:
