@@ -16,7 +16,7 @@ from tierflow.capacity.demand_forecast import DemandForecast
 from tierflow.capacity.monitor import CapacityMonitor
 from tierflow.data.errors import InputError
 from tierflow.data.network import Network
-from tierflow.orchestration.checkout.day_forecast import DayForecaster
+from tierflow.orchestration.checkout.day_forecast import DayForecaster, TodayOrders
 
 NOW = DAY_START + dt.timedelta(hours=10)
 SHAPE = 1 / 0.25**2  # the prior's Gamma shape (PRIOR_CV = 0.25)
@@ -108,3 +108,22 @@ def test_the_monitor_takes_the_forecast_as_its_term(tiny_network: Network) -> No
     assert mon.set_forecast(np.array([100.0, 0.0, 10.0])) is False
     with pytest.raises(InputError, match="field 'forecast'"):
         mon.set_forecast(np.array([1.0, np.nan, 0.0]))
+
+
+def test_overlapping_reads_count_each_line_once(
+    history_forecaster: DayForecaster,
+) -> None:
+    """Reads of the store that overlap (each refresh reads the last seconds
+    again) give the outlook of one read of everything: every replica ends
+    with the same forecast however its reads fell."""
+    net = history_forecaster.network
+    lines = confirmed_lines(_spread(50)).assign(confirmed_at=range(50))
+    lines.loc[lines.index % 2 == 1, "node_id"] = "WH-WEST"
+    pieces = TodayOrders(net)
+    for lo, hi in ((0, 20), (15, 35), (10, 50), (0, 50)):
+        pieces.add(lines.iloc[lo:hi])
+    one = history_forecaster.estimate(lines, NOW)
+    many = history_forecaster.estimate_from(pieces, NOW)
+    assert (many.observed_orders, pieces.read_to) == (one.observed_orders, 49.0)
+    np.testing.assert_allclose(many.work, one.work)
+    assert many.expected_orders == one.expected_orders
