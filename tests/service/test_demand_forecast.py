@@ -15,7 +15,7 @@ import httpx
 
 from tests.conftest import TINY_NETWORK
 from tests.demand_history import flat_history
-from tests.service.helpers import post_options
+from tests.service.helpers import confirm_tee
 from tests.service.replicas import post_events, stock_up
 from tests.service_fixtures import MONDAY_10, live_server
 from tierflow.data.network import load_network
@@ -40,18 +40,6 @@ def _until(url: str, check: Any, timeout: float = 5.0) -> dict[str, Any]:
             return cap
         assert time.monotonic() - start < timeout, cap["demand_forecast"]
         time.sleep(0.05)
-
-
-def _confirm(client: httpx.Client, customer: str) -> None:
-    """One TEE to New York, its Gold option held and confirmed."""
-    answer = post_options(
-        client, customer, items=[{"sku": "TEE", "quantity": 1}], dest="10001"
-    )
-    rid = answer["request_id"]
-    held = client.post(f"/v1/checkouts/{rid}/select", json={"option_id": "gold"})
-    assert held.json()["status"] == "held", held.text
-    done = client.post(f"/v1/checkouts/{rid}/confirm")
-    assert done.json()["status"] == "confirmed", done.text
 
 
 def _nodes(cap: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -88,14 +76,14 @@ def test_a_burst_of_confirms_raises_the_forecast_on_every_replica(
         assert 0 < slow["expected_orders"] < 40.0
         client = stack.enter_context(httpx.Client(base_url=a, timeout=30))
         for k in range(60):
-            _confirm(client, f"C{k % 9}")
+            confirm_tee(client, f"C{k % 9}")
         confirmed = time.monotonic()
         for url in (a, b):
             after = _until(url, lambda f: f["observed_orders"] == 60)
             assert time.monotonic() - confirmed < DEMAND_MIN_S + 2.0
             _raised(before, after)
         c_client = stack.enter_context(httpx.Client(base_url=c, timeout=30))
-        _confirm(c_client, "C1")  # stamped 08:00: C's only order of the day
+        confirm_tee(c_client, "C1")  # stamped 08:00: C's only order of the day
         mine = _until(c, lambda f: f["observed_orders"] >= 1)["demand_forecast"]
         assert mine["observed_orders"] == 1
         # on B (10:00) C's order is in the past: it counts
