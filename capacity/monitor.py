@@ -114,6 +114,8 @@ class CapacityMonitor:
         self._since_snapshot = 0
         self._seen: dict[str, CapacityEvent] = {}  # dedup without a store
         self._cached: tuple[NDArray[np.float64], ...] | None = None
+        #: How many times :meth:`set_forecast` changed the forecast.
+        self.forecast_revision = 0
 
     # ------------------------------------------------------------ restore
     @classmethod
@@ -257,6 +259,27 @@ class CapacityMonitor:
             self.outage[i] = v > 0
         else:
             self.forecast[i] = v
+
+    def set_forecast(self, work: NDArray[np.float64]) -> bool:
+        """Set every node's rest-of-day forecast at once (the service's own
+        demand forecast, refreshed from the orders flowing in; a later
+        ``forecast`` event still overrides a node's until the next call).
+        Returns whether it changed."""
+        values = np.asarray(work, dtype=np.float64)
+        if values.shape != self.forecast.shape or not np.isfinite(values).all():
+            raise InputError("must be one finite value per node", field="forecast")
+        if np.array_equal(values, self.forecast):
+            return False
+        self.forecast = values.copy()
+        self._cached = None
+        self.forecast_revision += 1
+        return True
+
+    @property
+    def state_key(self) -> tuple[int, int, int]:
+        """Changes whenever the map does: applied events, the log's
+        sequence, forecast revisions (for the callers' caches)."""
+        return (self.n_applied, self.last_seq, self.forecast_revision)
 
     # ------------------------------------------------------------ scores
     def _terms(self) -> tuple[NDArray[np.float64], ...]:

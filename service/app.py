@@ -76,7 +76,7 @@ def create_app(
         )
     now = clock or _wall_clock
     hub = LiveHub(router, now, poll_s=poll_s)
-    follower = CapacityFollower(router, hub.notify)
+    follower = CapacityFollower(router, hub.notify, now)
     observed = ServiceMetrics(router) if metrics else Metrics()
     app = _new_app(observed, access_log)
     offload = router.store is not None and is_postgres_url(router.store.location)

@@ -30,6 +30,22 @@ def capacity_version(router: OnlineRouter) -> tuple[int, int]:
     return (int(mon.n_applied), int(mon.last_seq))
 
 
+def map_version(router: OnlineRouter) -> tuple[int, int, int]:
+    """Changes whenever anything an answer reads from the map does: the
+    capacity version and the rest-of-day forecast's revisions (what the live
+    hub watches; :func:`capacity_version` is the wire's ``version``)."""
+    return router.monitor.state_key
+
+
+def demand_payload(router: OnlineRouter) -> dict[str, Any] | None:
+    """The rest-of-day forecast the scores carry (``None``: the service
+    runs without one, or has not estimated it yet)."""
+    demand = router.demand
+    if demand is None or demand.outlook is None:
+        return None
+    return demand.outlook.to_dict()
+
+
 def capacity_payload(
     router: OnlineRouter, now: dt.datetime | None = None
 ) -> dict[str, Any]:
@@ -83,6 +99,7 @@ def capacity_payload(
         "nodes": nodes,
         "degraded": bool(stale),
         "notes": [stale] if stale else [],
+        "demand_forecast": demand_payload(router),
     }
 
 

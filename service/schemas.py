@@ -228,6 +228,30 @@ class NodeCapacityOut(BaseModel):
     max_congestion: float
 
 
+class DemandForecastOut(BaseModel):
+    """The rest-of-day forecast the scores' ``forecast_rest_of_day`` carries."""
+
+    source: str = Field(
+        description="`history` (`serve --history`) or `intraday` (today's "
+        "confirmed orders only)"
+    )
+    as_of: str = Field(description="When it was made (the server's clock)")
+    day: str = Field(description="The business day it is for")
+    observed_orders: int = Field(
+        description="Orders of the day confirmed so far (created no later "
+        "than `as_of`), as the state store records them"
+    )
+    expected_orders: float = Field(description="Orders still expected today")
+    multiplier: float | None = Field(
+        description="Observed against the history's intraday profile (1: as "
+        "expected); null without history"
+    )
+    work: float = Field(
+        description="Predicted rest-of-day workload over every node (the sum "
+        "of the nodes' `forecast_rest_of_day`)"
+    )
+
+
 class CapacityOut(BaseModel):
     """``GET /v1/capacity``."""
 
@@ -240,6 +264,11 @@ class CapacityOut(BaseModel):
         "server's `--capacity-max-age` (the reason is in `notes`)"
     )
     notes: list[str]
+    demand_forecast: DemandForecastOut | None = Field(
+        default=None,
+        description="The service's rest-of-day forecast, refreshed from the "
+        "orders flowing in (null: none; `forecast` events set the nodes' term)",
+    )
 
 
 class IngestOut(BaseModel):
