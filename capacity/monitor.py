@@ -16,6 +16,7 @@ from numpy.typing import NDArray
 from tierflow.capacity.events import (
     EVENT_TYPES,
     CapacityEvent,
+    EventIdConflict,
     check_repeated_ids,
     event_row,
     parse_event,
@@ -158,7 +159,7 @@ class CapacityMonitor:
         """Log (when a store is attached) and apply events, each exactly once.
 
         A repeated event id with the same content is a no-op (counted as a
-        duplicate); with different content it is an ``InputError`` (row: the
+        duplicate); with different content it is an ``EventIdConflict`` (row: the
         1-based position in ``events``) and nothing is logged or applied.
         """
         self.check_event_ids(events)
@@ -191,7 +192,7 @@ class CapacityMonitor:
         self, events: Sequence[CapacityEvent], *, file: str | None = None
     ) -> None:
         """No event may reuse an event id (of the batch, or applied or logged
-        before) with new content: ``InputError`` naming ``file`` and the row
+        before) with new content: ``EventIdConflict`` naming ``file`` and the row
         (:func:`~tierflow.capacity.events.event_row`)."""
         check_repeated_ids(events, file=file)
         earlier: dict[str, tuple[CapacityEvent | None, str]]
@@ -207,7 +208,7 @@ class CapacityMonitor:
         for k, ev in enumerate(events):
             before, what = earlier.get(ev.event_id, (ev, ""))
             if before != ev:
-                raise InputError(
+                raise EventIdConflict(
                     f"event id already used by {what} with different content",
                     file=file,
                     row=event_row(events, k),
@@ -289,8 +290,10 @@ class CapacityMonitor:
         if self._cached is None:
             effective = self.nominal * self.staffing * ~self.outage
             claims = self.backlog + self.forecast
-            with np.errstate(divide="ignore"):
-                inv = np.where(self.nominal > 0, 1.0 / self.nominal, 0.0)
+            # 1 / nominal at most 1 / tiny (finite): a subnormal capacity
+            # would make it inf and 0 free x inf a NaN score
+            tiny = np.finfo(np.float64).tiny
+            inv = np.where(self.nominal > 0, 1.0 / np.maximum(self.nominal, tiny), 0.0)
             self._cached = (effective, claims, inv)
         return self._cached
 
@@ -336,7 +339,8 @@ class CapacityMonitor:
             )
         else:
             free = effective - claims - profile.workload
-        out: NDArray[np.float64] = np.clip(free * inv, 0.0, 1.0)
+        with np.errstate(over="ignore", invalid="ignore"):  # +-inf clips to 0 or 1
+            out: NDArray[np.float64] = np.clip(free * inv, 0.0, 1.0)
         return out
 
     def capacity_score(
