@@ -134,20 +134,7 @@ async def measure(
     for r in range(rounds):
         batch = carts[r * per_round : (r + 1) * per_round]
         answers: list[Any] = []
-
-        def options(cart: Cart) -> Callable[[RawClient], Awaitable[int]]:
-            async def call(c: RawClient) -> int:
-                customer, items, dest = cart
-                body = {"customer_id": customer, "dest": dest,
-                        "items": [{"sku": s, "quantity": q} for s, q in items]}  # fmt: skip
-                status, data = await c.request("POST", "/v1/options", body)
-                if status == 200:
-                    answers.append(json.loads(data))
-                return status
-
-            return call
-
-        await meter.step("options", [options(c) for c in batch], conns)
+        await meter.step("options", [_options(c, answers) for c in batch], conns)
         held: list[str] = []
         selects = []
         for a in answers:
@@ -181,6 +168,22 @@ async def measure(
     for c in conns:
         await c.close()
     return meter
+
+
+def _options(cart: Cart, answers: list[Any]) -> Callable[[RawClient], Awaitable[int]]:
+    async def call(c: RawClient) -> int:
+        customer, items, dest = cart
+        body = {
+            "customer_id": customer,
+            "dest": dest,
+            "items": [{"sku": s, "quantity": q} for s, q in items],
+        }
+        status, data = await c.request("POST", "/v1/options", body)
+        if status == 200:
+            answers.append(json.loads(data))
+        return status
+
+    return call
 
 
 def _select(
@@ -226,7 +229,7 @@ def run(
                     healthz=healthz,
                     rounds=rounds,
                     seed=seed,
-                )  # fmt: skip
+                )
             )
     table = meter.table()
     mix = [k for k in ("options", "select", "confirm", "cancel") if k in table]
