@@ -5,10 +5,11 @@ with one worker kept busy, the ratio of the server's CPU time per request;
 wall-clock rates on a shared, loaded machine move by a factor of two from
 run to run, the server's own CPU time much less. This runs ``tierflow
 serve`` (one worker, as ``make bench-service`` starts it: access log and
-metrics on, the same scarce store and carts), sends ``/healthz`` and then
-rounds of checkouts in steps (every cart's options, then the selects, then
+metrics on, the same scarce store and carts), sends rounds of ``/healthz``
+and checkouts in steps (every cart's options, then the selects, then
 the confirms and cancels, 85 % / 15 % as the load does), and reads the
-server process's CPU time (``/proc``, user + system) around each step.
+server process's CPU time (``/proc``, user + system) around each step;
+every round starts with its share of the ``/healthz`` requests.
 
 ``python -m tierflow.benchmarks.service_cpu [--checkouts N] [--clients C]
 [--state postgresql://...] [--profile FILE]``; ``--profile`` runs the
@@ -50,13 +51,11 @@ def server(
 ) -> Iterator[tuple[int, psutil.Process]]:
     """``tierflow serve`` (one worker, defaults) in a child process."""
     port = free_port(HOST)
-    tierflow = str(Path(sys.executable).with_name("tierflow"))
-    head = (
-        [sys.executable, "-m", "tierflow.benchmarks.service_cpu", "--serve-profiled",
-         str(profile), "--"]
+    head = [sys.executable, "-m"] + (
+        ["tierflow.benchmarks.service_cpu", "--serve-profiled", str(profile), "--"]
         if profile
-        else [tierflow]
-    )  # fmt: skip
+        else ["tierflow.cli.main"]
+    )
     command = [*head, "serve", "--host", HOST, "--port", str(port),
                "--network", str(network_dir), "--state", state]  # fmt: skip
     env = {**os.environ, "TIERFLOW_API_KEY": secrets.token_urlsafe(24)}
@@ -120,7 +119,8 @@ async def measure(
     port: int, proc: psutil.Process, carts: list[Cart], *, clients: int,
     healthz: int, rounds: int, seed: int,
 ) -> Meter:  # fmt: skip
-    """``healthz`` requests, then the checkouts in ``rounds`` rounds."""
+    """The checkouts in ``rounds`` rounds, each after its share of the
+    ``healthz`` requests (the machine's load moves during a run)."""
     conns = [RawClient(port) for _ in range(clients)]
     meter = Meter(proc)
     rng = random.Random(seed)
@@ -129,9 +129,9 @@ async def measure(
         return (await c.request("GET", "/healthz"))[0]
 
     await meter.step("warm-up", [health] * 200, conns)
-    await meter.step("healthz", [health] * healthz, conns)
     per_round = max(1, len(carts) // rounds)
-    for r in range(rounds):
+    for r in range(rounds):  # /healthz in every round: the same conditions
+        await meter.step("healthz", [health] * (healthz // rounds), conns)
         batch = carts[r * per_round : (r + 1) * per_round]
         answers: list[Any] = []
         await meter.step("options", [_options(c, answers) for c in batch], conns)
