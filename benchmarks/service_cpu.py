@@ -34,8 +34,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import psutil
-
+from tierflow.benchmarks.metrics_overhead import cpu_s
 from tierflow.benchmarks.online_bench import checkouts, scarce_store, stand_in_scores
 from tierflow.benchmarks.service_load import HOST, RawClient, wait_until_up
 from tierflow.data.network import load_network
@@ -48,7 +47,7 @@ Cart = tuple[str, list[tuple[str, int]], str]
 @contextmanager
 def server(
     network_dir: Path, state: str, log: Path, profile: Path | None
-) -> Iterator[tuple[int, psutil.Process]]:
+) -> Iterator[tuple[int, int]]:
     """``tierflow serve`` (one worker, defaults) in a child process."""
     port = free_port(HOST)
     head = [sys.executable, "-m"] + (
@@ -63,7 +62,7 @@ def server(
         proc = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=env)
     try:
         wait_until_up(f"http://{HOST}:{port}", proc, log)
-        yield port, psutil.Process(proc.pid)
+        yield port, proc.pid
     finally:
         proc.send_signal(signal.SIGINT)
         try:
@@ -73,17 +72,11 @@ def server(
             proc.wait(10)
 
 
-def cpu_s(proc: psutil.Process) -> float:
-    """The process's CPU seconds so far (user + system, every thread)."""
-    t = proc.cpu_times()
-    return float(t.user + t.system)
-
-
 class Meter:
     """CPU seconds and requests per kind of request."""
 
-    def __init__(self, proc: psutil.Process) -> None:
-        self.proc = proc
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
         self.cpu: dict[str, float] = {}
         self.n: dict[str, int] = {}
         self.statuses: dict[str, int] = {}
@@ -103,9 +96,9 @@ class Meter:
                 key = f"{kind} {status}"
                 self.statuses[key] = self.statuses.get(key, 0) + 1
 
-        t0 = cpu_s(self.proc)
+        t0 = cpu_s(self.pid)
         await asyncio.gather(*(worker(c) for c in clients))
-        self.cpu[kind] = self.cpu.get(kind, 0.0) + cpu_s(self.proc) - t0
+        self.cpu[kind] = self.cpu.get(kind, 0.0) + cpu_s(self.pid) - t0
         self.n[kind] = self.n.get(kind, 0) + len(calls)
 
     def table(self) -> dict[str, dict[str, float]]:
@@ -116,13 +109,13 @@ class Meter:
 
 
 async def measure(
-    port: int, proc: psutil.Process, carts: list[Cart], *, clients: int,
+    port: int, pid: int, carts: list[Cart], *, clients: int,
     healthz: int, rounds: int, seed: int,
 ) -> Meter:  # fmt: skip
     """The checkouts in ``rounds`` rounds, each after its share of the
     ``healthz`` requests (the machine's load moves during a run)."""
     conns = [RawClient(port) for _ in range(clients)]
-    meter = Meter(proc)
+    meter = Meter(pid)
     rng = random.Random(seed)
 
     async def health(c: RawClient) -> int:
@@ -219,11 +212,11 @@ def run(
         where = state or str(Path(tmp) / "state.db")
         if state is None:
             scarce_store(Path(where), network, stand_in_scores(network))
-        with server(folder, where, Path(tmp) / "server.log", profile) as (port, proc):
+        with server(folder, where, Path(tmp) / "server.log", profile) as (port, pid):
             meter = asyncio.run(
                 measure(
                     port,
-                    proc,
+                    pid,
                     carts,
                     clients=clients,
                     healthz=healthz,
@@ -266,9 +259,9 @@ def serve_profiled(out: Path, argv: list[str]) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    args = sys.argv[1:] if argv is None else argv
-    if args[:1] == ["--serve-profiled"]:
-        serve_profiled(Path(args[1]), args[3:])
+    given = sys.argv[1:] if argv is None else argv
+    if given[:1] == ["--serve-profiled"]:
+        serve_profiled(Path(given[1]), given[3:])
         return
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--checkouts", type=int, default=4000)
