@@ -171,7 +171,9 @@ class DayAllocator:
     predicted_spend
         CLTV per order (0 for unknown customers).
     events
-        Capacity events, applied at batch boundaries by timestamp.
+        Capacity events, applied at batch boundaries by timestamp. A hindsight
+        run does not apply them (it plans the day as known in the morning),
+        but its bound treats their nodes as ones whose room may vanish.
     capacity
         Initial nominal capacity per node (default ``network.capacity``).
     stock

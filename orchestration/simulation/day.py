@@ -444,8 +444,10 @@ class _DayOrders:
         capacity: NDArray[np.float64],
         outage: CapacityEvent | None,
     ) -> AllocationOutcome:
-        """One policy's day (hindsight ignores the outage: it sees the day)."""
-        events = [] if settings.hindsight or outage is None else [outage]
+        """One policy's day. The hindsight plan does not apply the outage (it
+        sees the day) but is told of it: its bound must not assume the outage
+        node's room for the policies that lost it."""
+        events = [] if outage is None else [outage]
         return DayAllocator(
             self.network,
             self.orders,

@@ -12,6 +12,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from tierflow.capacity.events import CapacityEvent
 from tierflow.data.network import Network
 from tierflow.data.orders import Orders, read_orders
 from tierflow.formulations.hindsight_relaxation import DayInputs, hindsight_relaxation
@@ -163,6 +164,41 @@ def test_a_late_platinum_fallback_after_the_room_is_taken_stays_within_the_bound
             _bound(tiny_network, orders, capacity, mip_time_s)
             <= min(costs.values()) + 1e-6
         )
+
+
+def test_a_node_with_an_outage_proves_nothing_about_the_guarantee(
+    tmp_path: Path, tiny_network: Network
+) -> None:
+    """WH-EAST, the sofa's only node, goes down before P arrives: the
+    policies cannot ship it on time, so the bound of a hindsight run told of
+    the outage must not charge the on-time price (it would be above them)."""
+    orders = _orders(
+        tmp_path, tiny_network, ["P,2026-01-05T11:00:00-05:00,C1,100,platinum,SOFA,1"]
+    )
+    east = tiny_network.node_ids.index("WH-EAST")
+    at = np.datetime64("2026-01-05T15:00:00").astype("datetime64[s]").astype(float)
+    outage = [CapacityEvent("down", float(at), east, "outage", 1.0)]
+    online = [
+        DayAllocator(tiny_network, orders, settings=policy, events=outage).run()
+        for name, policy in POLICIES.items()
+        if name != "hindsight plan"
+    ]
+    plan = DayAllocator(
+        tiny_network, orders, settings=POLICIES["hindsight plan"], events=outage
+    ).run()
+    assert plan.lp_bound is not None
+    assert plan.lp_bound <= min(r.summary()["total_cost"] for r in online) + 1e-6
+    day = DayInputs(
+        tiny_network,
+        orders,
+        TierPolicy(),
+        np.zeros(1),
+        tiny_network.capacity,
+        tiny_network.inventory.astype(np.int64),
+        capacity_fixed=np.array([n != east for n in range(tiny_network.n_nodes)]),
+    )
+    assert hindsight_bound(day) == pytest.approx(plan.lp_bound)
+    assert plan.lp_bound < _bound(tiny_network, orders, tiny_network.capacity)
 
 
 #: The property test's policies (no CP-SAT: its portfolio start-up dominates
