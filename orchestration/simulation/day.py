@@ -140,7 +140,7 @@ class SimulationResult:
 
     def _savings(self) -> dict[str, Any]:
         """The day's cost with tierflow (the engine with bid prices) against
-        the nearest node with stock and against the hindsight LP bound (no
+        the nearest node with stock and against the hindsight bound (no
         allocation can cost less); ``None`` where a policy did not run."""
         main = self.policies.get(f"{self.settings.engine} + bid prices")
         near = self.policies.get("nearest")
