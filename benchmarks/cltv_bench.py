@@ -145,6 +145,12 @@ def split_markdown(result: SplitResult, strict: bool) -> str:
     level = result.calibration.get("level", {})
     if isinstance(level, dict):
         lines += ["", f"Level: {level.get('source')} (x {level.get('ratio', 1):.3f})."]
+    blend = result.calibration.get("blend", {})
+    if isinstance(blend, dict) and blend:
+        weights = ", ".join(f"{name} {w:.1f}" for name, w in blend.items())
+        lines.append(
+            f"Published blend of the calibrated forecasts (first seed): {weights}."
+        )
     lines.append(_targets_line(result, strict))
     return "\n".join(lines)
 
