@@ -10,6 +10,7 @@ from tierflow.cltv.calibration import (
     EXPONENT_GRID,
     HURDLE_GRID,
     Blend,
+    BlendWindow,
     Shape,
     at_total,
     fit_blend,
@@ -93,7 +94,7 @@ def test_fit_sharpness_sharpens_a_forecast_of_few_likely_buyers() -> None:
 
 def _blend_windows(
     rng: np.random.Generator, n: int, count: int, *, ours_right: bool
-) -> list[tuple[dict[str, np.ndarray], np.ndarray]]:
+) -> list[BlendWindow]:
     """Windows where one forecaster knows the likely buyers and the other
     only roughly (the right forecast times heavy log-normal noise)."""
     out = []
@@ -105,7 +106,7 @@ def _blend_windows(
     return out
 
 
-def _blend_mae(blend: Blend, shapes: dict[str, Shape], window: tuple) -> float:
+def _blend_mae(blend: Blend, shapes: dict[str, Shape], window: BlendWindow) -> float:
     raw, actual = window
     total = float(actual.sum())
     calibrated = {n: at_total(s.apply(raw[n]), total) for n, s in shapes.items()}
@@ -114,7 +115,7 @@ def _blend_mae(blend: Blend, shapes: dict[str, Shape], window: tuple) -> float:
     return _mae(published, actual)
 
 
-def _fitted_shapes(windows: list) -> dict[str, Shape]:
+def _fitted_shapes(windows: list[BlendWindow]) -> dict[str, Shape]:
     return {n: fit_shape([(raw[n], y) for raw, y in windows]) for n in windows[0][0]}
 
 
