@@ -64,12 +64,17 @@ demo-network: $(STAMP)
 test: lint typecheck unit
 
 ## fuzz: the long fuzz run, thousands of corrupted inputs per reader and CLI
-## command; prints the counts of docs/fuzzing.md (FUZZ_EXAMPLES=N to resize)
+## command; prints the counts of docs/fuzzing.md (FUZZ_EXAMPLES=N to resize);
+## then schemathesis on every HTTP operation of a server on the sample
+## network, every check on, SERVICE_FUZZ_EXAMPLES per operation and mode
 FUZZ_OUT := $(OUT)/fuzz
+SERVICE_FUZZ_EXAMPLES ?= 1000
 fuzz: $(DEV_STAMP)
 	rm -rf $(FUZZ_OUT)
 	HYPOTHESIS_PROFILE=fuzz FUZZ_REPORT=$(FUZZ_OUT) $(BIN)/pytest -q -n auto -p no:cacheprovider tests/fuzz
 	$(BIN)/python -m tests.fuzz.report $(FUZZ_OUT)
+	$(BIN)/python -m tierflow.benchmarks.service_fuzz --examples $(SERVICE_FUZZ_EXAMPLES) \
+	  --out $(FUZZ_OUT)/service.json
 
 lint: $(DEV_STAMP)
 	$(BIN)/ruff check .

@@ -31,6 +31,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from tierflow.benchmarks import metrics_overhead
 from tierflow.benchmarks.metrics_overhead import Scraper
 from tierflow.benchmarks.online_bench import checkouts, scarce_store, stand_in_scores
+from tierflow.benchmarks.service_fuzz import fuzz_all
 from tierflow.benchmarks.service_load import (
     HOST,
     Tally,
@@ -103,46 +104,6 @@ def check_store(
 
 
 # ----------------------------------------------------------------------- run
-def _fuzz(
-    examples: int, api_key: str, network: Network, folder: Path
-) -> dict[str, Any]:
-    from tierflow.benchmarks.service_fuzz import (
-        CASES,
-        fuzz_operation,
-        load_schema,
-        warm_up,
-    )
-    from tierflow.orchestration.checkout.router import OnlineRouter
-    from tierflow.service.app import create_app
-    from tierflow.service.server import serve_in_thread
-
-    for old in folder.glob("fuzz.db*"):
-        old.unlink()
-    results: dict[str, Any] = {}
-    with (
-        OnlineRouter.open(network, folder / "fuzz.db") as router,
-        serve_in_thread(create_app(router, api_key=api_key)) as server,
-    ):
-        warm_up(server.url)
-        schema = load_schema(server.url)
-        for method, path, mode in CASES:
-            key = f"{method} {path} ({mode})"
-            try:
-                stats = fuzz_operation(
-                    schema, server.url, method, path, mode,
-                    max_examples=examples, api_key=api_key, seed=1,
-                )  # fmt: skip
-                results[key] = {
-                    "requests": stats.requests,
-                    "server_errors": stats.server_errors,
-                    "statuses": dict(sorted(stats.statuses.items())),
-                    "failure": None,
-                }
-            except Exception as exc:  # a failed check: record it, go on
-                results[key] = {"failure": f"{type(exc).__name__}: {exc}"[:2000]}
-    return results
-
-
 def run(
     out: Path,
     *,
@@ -180,7 +141,11 @@ def run(
         overhead = metrics_overhead.measure(
             out, network_dir=network_dir, blocks=overhead_blocks, seed=seed
         )
-    fuzz = _fuzz(fuzz_examples, api_key, network, out) if fuzz_examples > 0 else {}
+    fuzz = (
+        fuzz_all(network, out, examples=fuzz_examples, api_key=api_key)
+        if fuzz_examples > 0
+        else {}
+    )
     baseline = _baseline_figures(base, base_wall)
     results: dict[str, Any] = {
         "setup": _setup(folder, network, clients, duration_s, baseline_s),

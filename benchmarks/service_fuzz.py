@@ -1,45 +1,56 @@
 """Fuzzing the HTTP API from its own OpenAPI schema (schemathesis + hypothesis).
 
-Valid and invalid requests for every JSON operation but the stream; no 5xx,
-documented responses only, valid requests accepted (but where
-:data:`POSITIVE_UNCHECKED` says why not; ``docs/benchmarks.md``). Used by
-``tests/service/test_fuzz.py`` (bounded) and ``make bench-service``
-(longer). Needs the ``dev`` extra (schemathesis).
+Valid and invalid requests for every JSON operation but the stream, every
+check on: no 5xx, documented responses only, invalid requests refused and
+valid ones accepted (the served document names the network's SKUs, ZIP
+prefixes and nodes and the event window: ``service/network_schema.py``;
+``docs/benchmarks.md``). Used by
+``tests/service/test_fuzz.py`` (bounded), ``make bench-service`` and, on
+its own, ``make fuzz`` (long)::
+
+    python -m tierflow.benchmarks.service_fuzz --examples 1000 --out out/fuzz/service.json
+
+Needs the ``dev`` extra (schemathesis).
 """
 
 from __future__ import annotations
 
+import argparse
+import json
+import secrets
+import sys
 from collections import Counter
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import httpx
 
-#: Every operation but the stream, and whether it takes input.
+from tierflow.data.network import Network, load_network
+from tierflow.data.sample_network import sample_network_dir
+
+#: Every operation but the stream, and whether it takes input; capacity
+#: events first, so every later operation answers on the state they left
+#: (odd but valid capacities, backlogs, outages).
 OPERATIONS: tuple[tuple[str, str, bool], ...] = (
+    ("POST", "/v1/capacity/events", True),
     ("POST", "/v1/options", True),
     ("POST", "/v1/checkouts/{request_id}/select", True),
     ("POST", "/v1/checkouts/{request_id}/confirm", True),
     ("POST", "/v1/checkouts/{request_id}/cancel", True),
     ("GET", "/v1/capacity", False),
-    ("POST", "/v1/capacity/events", True),
     ("GET", "/v1/samples", False),
     ("GET", "/v1/allocation", False),
     ("GET", "/v1/map", False),
     ("GET", "/healthz", False),
     ("GET", "/metrics", False),
 )
-#: Operations whose valid requests (by the schema) may rightly be refused, so
-#: schemathesis' ``positive_data_acceptance`` check is off for them: the schema
-#: says what a SKU, ZIP prefix, node id or event time looks like only as a
-#: string, so a generated ``sku: "0"`` or ``ts: "0"`` is schema-valid and a
-#: 422. Every other operation must accept every schema-valid request (2xx, or
-#: 404/409 for an unknown or closed checkout). Turning it on for these needs a
-#: schema that enumerates the network's SKUs, prefixes and nodes and gives
-#: ``ts`` its date-time format (``service/schemas.py``).
-POSITIVE_UNCHECKED: frozenset[tuple[str, str]] = frozenset(
-    {("POST", "/v1/options"), ("POST", "/v1/capacity/events")}
-)
+#: The one 409 a schema-valid capacity event may get: its ``event_id`` was
+#: used before with other content (ids are idempotency keys; a generated id
+#: such as ``"0"`` repeats). Any other 409 there fails the run.
+CONFLICT_FIELD: dict[tuple[str, str], str] = {
+    ("POST", "/v1/capacity/events"): "event_id",
+}
 #: (method, path, mode): positive for all, negative for those taking input.
 CASES: tuple[tuple[str, str, str], ...] = tuple(
     [(m, p, "positive") for m, p, _ in OPERATIONS]
@@ -102,14 +113,10 @@ def fuzz_operation(
     from hypothesis import HealthCheck, given, settings
     from hypothesis import seed as fixed_seed
     from schemathesis.generation import GenerationMode
-    from schemathesis.specs.openapi.checks import positive_data_acceptance
 
     operation = schema[path][method]
     generation = GenerationMode(mode)
     stats = FuzzStats()
-    excluded = (
-        [positive_data_acceptance] if (method, path) in POSITIVE_UNCHECKED else []
-    )
 
     @given(case=operation.as_strategy(generation_mode=generation))
     @settings(
@@ -126,12 +133,100 @@ def fuzz_operation(
         headers = {"X-API-Key": api_key}
         case.validate_response(
             response,
-            excluded_checks=excluded,
             headers=headers,
             transport_kwargs={"base_url": base_url, "headers": headers},
         )
+        if response.status_code == 409 and (method, path) in CONFLICT_FIELD:
+            named = str(response.json().get("field"))
+            wanted = CONFLICT_FIELD[(method, path)]
+            assert named.endswith(wanted), f"409 for {named}, not {wanted}"
 
     if seed is not None:
         run = fixed_seed(seed)(run)
     run()
     return stats
+
+
+def fuzz_all(
+    network: Network,
+    folder: Path,
+    *,
+    examples: int,
+    api_key: str,
+    seed: int = 1,
+) -> dict[str, Any]:
+    """Every case of :data:`CASES` against a server on ``network`` (a fresh
+    store ``folder/fuzz.db``): requests, statuses and the first failed check
+    (``None`` when every check passed) per ``"METHOD path (mode)"``."""
+    from tierflow.orchestration.checkout.router import OnlineRouter
+    from tierflow.service.app import create_app
+    from tierflow.service.server import serve_in_thread
+
+    folder.mkdir(parents=True, exist_ok=True)
+    for old in folder.glob("fuzz.db*"):
+        old.unlink()
+    results: dict[str, Any] = {}
+    with (
+        OnlineRouter.open(network, folder / "fuzz.db") as router,
+        serve_in_thread(
+            create_app(router, api_key=api_key, access_log=False)
+        ) as server,
+    ):
+        warm_up(server.url)
+        schema = load_schema(server.url)
+        for method, path, mode in CASES:
+            key = f"{method} {path} ({mode})"
+            try:
+                stats = fuzz_operation(
+                    schema, server.url, method, path, mode,
+                    max_examples=examples, api_key=api_key, seed=seed,
+                )  # fmt: skip
+                results[key] = {
+                    "requests": stats.requests,
+                    "server_errors": stats.server_errors,
+                    "statuses": dict(sorted(stats.statuses.items())),
+                    "failure": None,
+                }
+            except Exception as exc:  # a failed check: record it, go on
+                results[key] = {"failure": f"{type(exc).__name__}: {exc}"[:2000]}
+    return results
+
+
+def report(results: dict[str, Any]) -> str:
+    """One line per case: requests, statuses, and FAILED with the check."""
+    lines = []
+    for key, r in results.items():
+        if r["failure"] is not None:
+            lines.append(f"{key}: FAILED {r['failure']}")
+        else:
+            statuses = " ".join(f"{s}x{n}" for s, n in r["statuses"].items())
+            lines.append(f"{key}: {r['requests']} requests, {statuses}")
+    failed = sum(r["failure"] is not None for r in results.values())
+    lines.append(f"{len(results)} cases, {failed} failed")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """``python -m tierflow.benchmarks.service_fuzz``: exit 1 on any failure."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--examples", type=int, default=1000, help="per case")
+    parser.add_argument("--network", type=Path, default=None)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--out", type=Path, default=Path("out/fuzz/service.json"))
+    args = parser.parse_args(argv)
+    network = load_network(args.network or sample_network_dir())
+    results = fuzz_all(
+        network,
+        args.out.parent,
+        examples=args.examples,
+        api_key=secrets.token_urlsafe(24),
+        seed=args.seed,
+    )
+    args.out.write_text(json.dumps(results, indent=2))
+    print(report(results))
+    if any(r["failure"] is not None for r in results.values()):
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

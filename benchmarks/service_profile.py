@@ -3,7 +3,10 @@ through ASGI (no sockets), under cProfile, its time split into the parts
 ``docs/service.md`` reports (the decision, the store, validation, encoding,
 the framework).
 
-``python -m tierflow.benchmarks.service_profile [--state URL] [--requests N]``
+``python -m tierflow.benchmarks.service_profile [--state URL] [--requests N]
+[--no-demand]``: by default the router carries the rest-of-day forecast
+refreshed from today's orders, as ``tierflow serve`` runs it (its refresh
+runs on the capacity follower's thread, never per request).
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from tierflow.benchmarks.online_bench import checkouts, scarce_store, stand_in_scores
+from tierflow.capacity.demand_forecast import DemandForecast
 from tierflow.data.network import load_network
 from tierflow.data.sample_network import sample_network_dir
 from tierflow.orchestration.checkout.router import OnlineRouter
@@ -99,13 +103,15 @@ def run_sync_handlers_inline() -> None:
     setattr(fastapi.routing, "run_in_threadpool", inline)  # noqa: B010
 
 
-def timed(state: str | None, n: int) -> dict[str, float]:
+def timed(state: str | None, n: int, *, demand: bool = True) -> dict[str, float]:
     """Milliseconds per request without a profiler: through the app (ASGI,
     in process) and the router's call alone, on the same requests."""
-    return profile(state, n, profiled=False)
+    return profile(state, n, profiled=False, demand=demand)
 
 
-def profile(state: str | None, n: int, *, profiled: bool = True) -> dict[str, Any]:
+def profile(
+    state: str | None, n: int, *, profiled: bool = True, demand: bool = True
+) -> dict[str, Any]:
     """Per-request milliseconds of each part (cProfile's cumulative times)."""
     from tierflow.service.app import create_app
 
@@ -122,7 +128,8 @@ def profile(state: str | None, n: int, *, profiled: bool = True) -> dict[str, An
             }).encode()
             for c, cart, d, _ in carts
         ]  # fmt: skip
-        with OnlineRouter.open(net, where) as router:
+        forecast = DemandForecast.intraday() if demand else None
+        with OnlineRouter.open(net, where, demand=forecast) as router:
             app = create_app(router, api_key="profile-key-0123456789")
             drive(app, bodies[: n // 4])  # warm
             prof = cProfile.Profile()
@@ -136,6 +143,42 @@ def profile(state: str | None, n: int, *, profiled: bool = True) -> dict[str, An
                     "router_ms": _router_ms(router, carts[n // 4 :]),
                 }
     return _parts(pstats.Stats(prof), len(wall), sum(wall))
+
+
+def refresh_ms(n_orders: int, repeats: int = 20) -> dict[str, float]:
+    """Milliseconds of a rest-of-day forecast refresh (the store's read of
+    today's orders and the estimate) after ``n_orders`` checkouts confirmed
+    through the router (a fresh SQLite store, the day's instants): the
+    first (every order read) and the median of the next (only the last
+    confirmations read again)."""
+    net = load_network(sample_network_dir())
+    with tempfile.TemporaryDirectory() as tmp:
+        router = OnlineRouter.open(
+            net, str(Path(tmp) / "state.db"), demand=DemandForecast.intraday()
+        )
+        with router:
+            confirmed = 0
+            for c, cart, d, when in checkouts(net, n_orders, 2):
+                answer = router.generate_fulfillment_options(c, cart, d, now=when)
+                if not answer.options:
+                    continue
+                rid, best = answer.request_id, answer.options[0].option_id
+                if router.select(rid, best, now=when).status == "held":
+                    confirmed += router.confirm(rid, now=when).status == "confirmed"
+            assert router.store is not None and router.demand is not None
+            times = []
+            for _ in range(repeats):
+                t = time.perf_counter()
+                router.demand.refresh(router.store, when)
+                times.append(time.perf_counter() - t)
+            outlook = router.demand.outlook
+            assert outlook is not None
+            return {
+                "confirmed": confirmed,
+                "observed_today": outlook.observed_orders,
+                "first_refresh_ms": 1e3 * times[0],
+                "refresh_ms": 1e3 * _median(times[1:]),
+            }
 
 
 def _median(values: list[float]) -> float:
@@ -173,13 +216,30 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--inline-sync", action="store_true", help="profile def handlers too"
     )
+    parser.add_argument(
+        "--no-demand",
+        dest="demand",
+        action="store_false",
+        help="without the rest-of-day forecast (a router as before issue 13 item 4)",
+    )
+    parser.add_argument(
+        "--refresh-orders",
+        type=int,
+        default=0,
+        help="also time one forecast refresh after this many confirmed checkouts",
+    )
     args = parser.parse_args(argv)
+    if args.refresh_orders:
+        r = refresh_ms(args.refresh_orders)
+        print(f"forecast refresh: first {r['first_refresh_ms']:.2f} ms, then "
+              f"{r['refresh_ms']:.2f} ms (median) with {r['confirmed']} checkouts "
+              f"confirmed ({r['observed_today']} of the latest day)")  # fmt: skip
     if args.inline_sync:
         run_sync_handlers_inline()
-    plain = timed(args.state, args.requests)
+    plain = timed(args.state, args.requests, demand=args.demand)
     print(f"median ms per request: through the app {plain['asgi_ms']:.3f}, "
           f"the router alone {plain['router_ms']:.3f}")  # fmt: skip
-    result = profile(args.state, args.requests)
+    result = profile(args.state, args.requests, demand=args.demand)
     print(f"{result['requests']} requests, {result['wall_ms_per_request']:.3f} ms each "
           "(in process, under cProfile)")  # fmt: skip
     for name, ms in result["parts_ms"].items():

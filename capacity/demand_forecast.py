@@ -48,9 +48,18 @@ def business_day_start(day: dt.date) -> np.datetime64:
 
 def local_order_dates(orders: Orders, network: Network) -> NDArray[np.datetime64]:
     """Each order's calendar date at its destination (``datetime64[D]``)."""
-    out = np.empty(orders.n_orders, dtype="datetime64[D]")
-    created = pd.DatetimeIndex(orders.created_at).tz_localize("UTC")
-    zone = network.dest_tz[orders.dest]
+    return local_dates(orders.created_at, orders.dest, network)
+
+
+def local_dates(
+    created_at: NDArray[np.datetime64], dest: NDArray[np.intp], network: Network
+) -> NDArray[np.datetime64]:
+    """The calendar date at destination ``dest`` (network indices) of each
+    UTC instant ``created_at``: orders given as arrays rather than
+    :class:`Orders` (e.g. read from the state store)."""
+    out = np.empty(created_at.size, dtype="datetime64[D]")
+    created = pd.DatetimeIndex(created_at).tz_localize("UTC")
+    zone = network.dest_tz[dest]
     for z in np.unique(zone):
         members = np.flatnonzero(zone == z)
         local = created[members].tz_convert(network.dest_timezones[int(z)])
@@ -155,11 +164,23 @@ class DemandForecast:
             return max(self.total - observed, 0.0)
         share = self.share_before(day, offset_s)
         prior = float(self.expected(day).sum())
-        if prior <= 0:  # intraday: the run rate so far
+        multiplier = self.multiplier(day, offset_s, observed)
+        if multiplier is None:  # intraday: the run rate so far
             return observed * (1.0 - share) / share if share >= 0.05 else 0.0
-        shape = 1.0 / self.prior_cv**2
-        multiplier = (shape + observed) / (shape + prior * share)
         return max(multiplier * prior * (1.0 - share), 0.0)
+
+    def multiplier(self, day: dt.date, offset_s: float, observed: int) -> float | None:
+        """How busy ``day`` is against the history's profile: the posterior
+        mean of the day's multiplier after ``observed`` orders by ``offset_s``
+        (1: as expected; ``None`` without a profile to compare with)."""
+        if self.total is not None:
+            return None
+        prior = float(self.expected(day).sum())
+        if prior <= 0:
+            return None
+        share = self.share_before(day, offset_s)
+        shape = 1.0 / self.prior_cv**2
+        return (shape + observed) / (shape + prior * share)
 
 
 def _hourly_counts(history: Orders) -> NodeHourHistory:

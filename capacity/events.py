@@ -35,7 +35,8 @@ EventType = Literal[
     "forecast",
 ]
 EVENT_TYPES: tuple[str, ...] = get_args(EventType)
-_BOUNDS: dict[str, tuple[float, float]] = {
+#: The range of each numeric event type's value (the HTTP schema says the same).
+EVENT_BOUNDS: dict[str, tuple[float, float]] = {
     "nominal_capacity": (0.0, MAX_UNITS),
     "staffing": (0.0, 300.0),
     "backlog": (0.0, MAX_UNITS),
@@ -45,6 +46,12 @@ _BOUNDS: dict[str, tuple[float, float]] = {
 }
 #: Integer event ids beyond this are refused (their text would be huge).
 _MAX_INT_ID = 2**63
+
+
+class EventIdConflict(InputError):
+    """An event id already used (in the batch, or applied or logged before)
+    with other content: the id is an idempotency key, so the event is refused
+    (HTTP: 409, a clash with what the server holds, not a malformed event)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,7 +177,7 @@ def _event_value(kind: str, raw: Any, fail: Callable[..., InputError]) -> float:
         return 1.0 if raw else 0.0
     if isinstance(raw, bool) or not isinstance(raw, int | float):
         raise fail("not a number", field="value", value=raw)
-    lo, hi = _BOUNDS[kind]
+    lo, hi = EVENT_BOUNDS[kind]
     if not (lo <= raw <= hi):  # NaN fails too; ints compare exactly
         raise fail(f"must be in [{lo:g}, {hi:g}]", field="value", value=raw)
     return float(raw)
@@ -189,7 +196,7 @@ def check_repeated_ids(
 
     Raises
     ------
-    InputError
+    EventIdConflict
         At the second of two events with one id and different content,
         naming the first's row (:func:`event_row`).
     """
@@ -197,7 +204,7 @@ def check_repeated_ids(
     for k, ev in enumerate(events):
         j = first.setdefault(ev.event_id, k)
         if events[j] != ev:
-            raise InputError(
+            raise EventIdConflict(
                 "event id repeated with different content "
                 f"(first at row {event_row(events, j)})",
                 file=file,

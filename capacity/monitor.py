@@ -16,6 +16,7 @@ from numpy.typing import NDArray
 from tierflow.capacity.events import (
     EVENT_TYPES,
     CapacityEvent,
+    EventIdConflict,
     check_repeated_ids,
     event_row,
     parse_event,
@@ -114,6 +115,8 @@ class CapacityMonitor:
         self._since_snapshot = 0
         self._seen: dict[str, CapacityEvent] = {}  # dedup without a store
         self._cached: tuple[NDArray[np.float64], ...] | None = None
+        #: How many times :meth:`set_forecast` changed the forecast.
+        self.forecast_revision = 0
 
     # ------------------------------------------------------------ restore
     @classmethod
@@ -156,7 +159,7 @@ class CapacityMonitor:
         """Log (when a store is attached) and apply events, each exactly once.
 
         A repeated event id with the same content is a no-op (counted as a
-        duplicate); with different content it is an ``InputError`` (row: the
+        duplicate); with different content it is an ``EventIdConflict`` (row: the
         1-based position in ``events``) and nothing is logged or applied.
         """
         self.check_event_ids(events)
@@ -189,7 +192,7 @@ class CapacityMonitor:
         self, events: Sequence[CapacityEvent], *, file: str | None = None
     ) -> None:
         """No event may reuse an event id (of the batch, or applied or logged
-        before) with new content: ``InputError`` naming ``file`` and the row
+        before) with new content: ``EventIdConflict`` naming ``file`` and the row
         (:func:`~tierflow.capacity.events.event_row`)."""
         check_repeated_ids(events, file=file)
         earlier: dict[str, tuple[CapacityEvent | None, str]]
@@ -205,7 +208,7 @@ class CapacityMonitor:
         for k, ev in enumerate(events):
             before, what = earlier.get(ev.event_id, (ev, ""))
             if before != ev:
-                raise InputError(
+                raise EventIdConflict(
                     f"event id already used by {what} with different content",
                     file=file,
                     row=event_row(events, k),
@@ -258,6 +261,27 @@ class CapacityMonitor:
         else:
             self.forecast[i] = v
 
+    def set_forecast(self, work: NDArray[np.float64]) -> bool:
+        """Set every node's rest-of-day forecast at once (the service's own
+        demand forecast, refreshed from the orders flowing in; a later
+        ``forecast`` event still overrides a node's until the next call).
+        Returns whether it changed."""
+        values = np.asarray(work, dtype=np.float64)
+        if values.shape != self.forecast.shape or not np.isfinite(values).all():
+            raise InputError("must be one finite value per node", field="forecast")
+        if np.array_equal(values, self.forecast):
+            return False
+        self.forecast = values.copy()
+        self._cached = None
+        self.forecast_revision += 1
+        return True
+
+    @property
+    def state_key(self) -> tuple[int, int, int]:
+        """Changes whenever the map does: applied events, the log's
+        sequence, forecast revisions (for the callers' caches)."""
+        return (self.n_applied, self.last_seq, self.forecast_revision)
+
     # ------------------------------------------------------------ scores
     def _terms(self) -> tuple[NDArray[np.float64], ...]:
         """Cached ``effective``, ``claims`` and ``1 / nominal`` (0 where nominal
@@ -266,8 +290,10 @@ class CapacityMonitor:
         if self._cached is None:
             effective = self.nominal * self.staffing * ~self.outage
             claims = self.backlog + self.forecast
-            with np.errstate(divide="ignore"):
-                inv = np.where(self.nominal > 0, 1.0 / self.nominal, 0.0)
+            # 1 / nominal at most 1 / tiny (finite): a subnormal capacity
+            # would make it inf and 0 free x inf a NaN score
+            tiny = np.finfo(np.float64).tiny
+            inv = np.where(self.nominal > 0, 1.0 / np.maximum(self.nominal, tiny), 0.0)
             self._cached = (effective, claims, inv)
         return self._cached
 
@@ -313,7 +339,8 @@ class CapacityMonitor:
             )
         else:
             free = effective - claims - profile.workload
-        out: NDArray[np.float64] = np.clip(free * inv, 0.0, 1.0)
+        with np.errstate(over="ignore", invalid="ignore"):  # +-inf clips to 0 or 1
+            out: NDArray[np.float64] = np.clip(free * inv, 0.0, 1.0)
         return out
 
     def capacity_score(

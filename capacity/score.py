@@ -52,6 +52,6 @@ def capacity_scores(
         workload=workload,
     )
     nom = np.asarray(nominal, dtype=np.float64)
-    with np.errstate(divide="ignore", invalid="ignore"):
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         ratio = np.where(nom > 0, free / np.where(nom > 0, nom, 1.0), 0.0)
     return np.asarray(np.clip(ratio, 0.0, 1.0), dtype=np.float64)

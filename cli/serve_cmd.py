@@ -21,6 +21,7 @@ from tierflow.data.errors import InputError
 if TYPE_CHECKING:
     from fastapi import FastAPI
 
+    from tierflow.capacity.demand_forecast import DemandForecast
     from tierflow.formulations.tiers import TierPolicy
 
 #: Environment variable holding the API key for operator writes.
@@ -115,6 +116,15 @@ def load_api_key(key_file: Path | None) -> tuple[str, str]:
     "degraded in every answer and on /ops (0: never).",
 )
 @option(
+    "--history",
+    "history_path",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="Orders of earlier days (orders.csv columns): the rest-of-day forecast "
+    "learns volume by hour and the order mix from them, as `allocate --history` "
+    "does (default: from the orders confirmed so far today).",
+)
+@option(
     "--access-log/--no-access-log",
     default=True,
     show_default=True,
@@ -138,6 +148,7 @@ def serve_command(
     reservation_ttl_s: float,
     workers: int,
     capacity_max_age_s: float,
+    history_path: Path | None,
     access_log: bool,
     metrics: bool,
 ) -> None:
@@ -162,6 +173,7 @@ def serve_command(
         tier_policy(),
         metrics,
         access_log,
+        _demand(network_dir, history_path),
     )
     with contextlib.ExitStack() as stack:
         if metrics and workers > 1:
@@ -181,6 +193,24 @@ def serve_command(
     click.echo("tierflow serve: stopped")
 
 
+def _demand(network_dir: Path | None, history: Path | None) -> DemandForecast:
+    """The rest-of-day forecast's model: learned from ``--history`` (read and
+    checked before anything starts), else today's orders only."""
+    from tierflow.capacity.demand_forecast import DemandForecast
+
+    if history is None:
+        return DemandForecast.intraday()
+    from tierflow.cli.network_cmd import open_network
+    from tierflow.data.orders import read_orders
+
+    net = open_network(network_dir)
+    orders = read_orders(history, net)
+    try:
+        return DemandForecast.from_history(orders, net)
+    except InputError as exc:  # the whole file is wrong: say which
+        raise InputError(exc.reason, file=history.name, field=exc.field) from None
+
+
 def _print_banner(app: FastAPI, host: str, port: int, workers: int, key: str) -> None:
     """Where everything is (never the key itself)."""
     store = app.state.router.store
@@ -193,6 +223,10 @@ def _print_banner(app: FastAPI, host: str, port: int, workers: int, key: str) ->
     if app.state.service.metrics.enabled:
         click.echo(f"  metrics        {base}/metrics")
     click.echo(f"  workers        {workers}")
+    demand = app.state.router.demand
+    click.echo(
+        f"  forecast       {'none' if demand is None else demand.forecaster.source}"
+    )
     click.echo(f"  API key        {key}")
 
 
@@ -257,6 +291,7 @@ class _Settings:
     policy: TierPolicy
     metrics: bool
     access_log: bool
+    demand: DemandForecast | None = None
 
     def build(self) -> tuple[FastAPI, Callable[[], None]]:
         """A router on the store and the app over it, and how to close them."""
@@ -269,6 +304,7 @@ class _Settings:
             reservation_ttl_s=self.reservation_ttl_s,
             capacity_max_age_s=self.capacity_max_age_s,
             policy=self.policy,
+            demand=self.demand,
         )
         try:
             app = create_app(

@@ -259,7 +259,7 @@ class ForecastBidPrices:
         self._prices = np.zeros(network.n_nodes)
         self._source = "zero bid prices: not estimated yet"
         self._failed = False
-        self._key: tuple[int, int] | None = None
+        self._key: tuple[int, int, int] | None = None
         self._at = -np.inf
         kg, work = _typical_unit(network)
         unit = (_parcel_cost(network, kg) + network.handling_cost[:, None]) / work
@@ -321,7 +321,7 @@ class ForecastBidPrices:
         Never raises: when the LP cannot be solved, zero prices (plain greedy)
         with the reason in :attr:`source`.
         """
-        key = (self.monitor.n_applied, self.monitor.last_seq)
+        key = self.monitor.state_key
         now = time.monotonic()
         if key == self._key or (
             self._key is not None and now - self._at < self.min_interval_s

@@ -113,9 +113,7 @@ class DemandOutlook:
 
     def _n_today(self, n_seen: int) -> int:
         """How many of the sample come from today's orders seen so far."""
-        if self.forecast.pool is None:
-            return min(n_seen, SAMPLE_SIZE)
-        share = n_seen / (n_seen + HISTORY_WEIGHT)
+        share = today_share(n_seen, history=self.forecast.pool is not None)
         return min(n_seen, round(SAMPLE_SIZE * share))
 
     def _today(
@@ -166,6 +164,15 @@ class DemandOutlook:
             predicted_spend=np.full(pick.size, typical),
             release=release,
         )
+
+
+def today_share(n_seen: int, *, history: bool) -> float:
+    """Weight of today's mix (``n_seen`` orders so far) against the history's
+    in the demand to come: all of it without history, else growing from 0
+    to 1 as the day's orders pass :data:`HISTORY_WEIGHT`."""
+    if not history:
+        return 1.0
+    return n_seen / (n_seen + HISTORY_WEIGHT)
 
 
 def _stack(parts: list[CompiledBatch], rest: float) -> DemandSample:

@@ -18,6 +18,8 @@ from fastapi import FastAPI
 from starlette.types import ASGIApp
 
 from tierflow.data.errors import InputError
+from tierflow.data.limits import now as limits_now
+from tierflow.data.network import Network
 from tierflow.data.store import is_postgres_url
 from tierflow.orchestration.checkout.router import OnlineRouter
 from tierflow.service.body_limit import BodySizeLimit
@@ -26,6 +28,7 @@ from tierflow.service.feed import CapacityFollower
 from tierflow.service.head import HeadAsGet
 from tierflow.service.live import LiveHub
 from tierflow.service.metrics import Metrics, ServiceMetrics
+from tierflow.service.network_schema import narrow
 from tierflow.service.observe import RequestObserver
 from tierflow.service.routes import include_routes
 from tierflow.service.state import PageReader, ServiceState
@@ -76,9 +79,9 @@ def create_app(
         )
     now = clock or _wall_clock
     hub = LiveHub(router, now, poll_s=poll_s)
-    follower = CapacityFollower(router, hub.notify)
+    follower = CapacityFollower(router, hub.notify, now)
     observed = ServiceMetrics(router) if metrics else Metrics()
-    app = _new_app(observed, access_log)
+    app = _new_app(observed, access_log, router.network)
     offload = router.store is not None and is_postgres_url(router.store.location)
     app.state.service = ServiceState(
         router=router, hub=hub, clock=now, api_key=secret,
@@ -94,11 +97,12 @@ def create_app(
     return app
 
 
-def _new_app(observed: Metrics, access_log: bool) -> _ObservedApp:
+def _new_app(observed: Metrics, access_log: bool, network: Network) -> _ObservedApp:
     """The FastAPI app itself: its OpenAPI identity, lifespan, offline docs."""
     return _ObservedApp(
         observed,
         access_log,
+        network,
         title="tierflow",
         summary="Tiered fulfillment options at checkout, live capacity, operations.",
         version="0.1.0",
@@ -110,11 +114,25 @@ def _new_app(observed: Metrics, access_log: bool) -> _ObservedApp:
 
 class _ObservedApp(FastAPI):
     """The app with :class:`RequestObserver` around everything, Starlette's
-    error middleware included (a 500 gets its request id too)."""
+    error middleware included (a 500 gets its request id too), and an OpenAPI
+    document that says what the network accepts."""
 
-    def __init__(self, metrics: Metrics, access_log: bool, **kw: Any) -> None:
+    def __init__(
+        self, metrics: Metrics, access_log: bool, network: Network, **kw: Any
+    ) -> None:
         super().__init__(**kw)
         self._observe = (metrics, access_log)
+        self._network = network
+        self._narrowed: tuple[dt.date, dict[str, Any]] | None = None
+
+    def openapi(self) -> dict[str, Any]:
+        """FastAPI's document narrowed to the network's SKUs, prefixes, nodes
+        and event window (:func:`~tierflow.service.network_schema.narrow`),
+        made again when the day changes (the window moves with it)."""
+        day = limits_now().date()
+        if self._narrowed is None or self._narrowed[0] != day:
+            self._narrowed = (day, narrow(super().openapi(), self._network))
+        return self._narrowed[1]
 
     def build_middleware_stack(self) -> ASGIApp:
         metrics, access_log = self._observe

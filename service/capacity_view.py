@@ -18,6 +18,9 @@ import numpy as np
 from tierflow.data.network import NODE_KINDS
 from tierflow.orchestration.checkout.router import OnlineRouter
 
+#: The largest utilization reported (a million times the nominal capacity);
+#: beyond, the figure says only "hopelessly overbooked".
+MAX_UTILIZATION = 1e6
 #: Contiguous US bounding box (lon, lat), as :mod:`tierflow.capacity.plot` draws it.
 LON_RANGE = (-125.0, -66.5)
 LAT_RANGE = (24.3, 49.5)
@@ -28,6 +31,22 @@ def capacity_version(router: OnlineRouter) -> tuple[int, int]:
     """Changes whenever the router's capacity map does (applied events, log seq)."""
     mon = router.monitor
     return (int(mon.n_applied), int(mon.last_seq))
+
+
+def map_version(router: OnlineRouter) -> tuple[int, int, int]:
+    """Changes whenever anything an answer reads from the map does: the
+    capacity version and the rest-of-day forecast's revisions (what the live
+    hub watches; :func:`capacity_version` is the wire's ``version``)."""
+    return router.monitor.state_key
+
+
+def demand_payload(router: OnlineRouter) -> dict[str, Any] | None:
+    """The rest-of-day forecast the scores carry (``None``: the service
+    runs without one, or has not estimated it yet)."""
+    demand = router.demand
+    if demand is None or demand.outlook is None:
+        return None
+    return demand.outlook.to_dict()
 
 
 def capacity_payload(
@@ -45,8 +64,11 @@ def capacity_payload(
     nominal = table["nominal_capacity"].to_numpy(dtype=np.float64)
     free = table["free_capacity"].to_numpy(dtype=np.float64)
     closed = table["outage"].to_numpy(dtype=bool)
-    with np.errstate(divide="ignore", invalid="ignore"):
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         util = np.where(nominal > 0, 1.0 - free / np.where(nominal > 0, nominal, 1), 1)
+    # a backlog on a tiny capacity (1e9 units on 1e-300) would overflow to
+    # inf, which is no JSON number: past MAX_UTILIZATION the figure is capped
+    util = np.clip(util, -MAX_UTILIZATION, MAX_UTILIZATION)
     # a closed node takes nothing: no room, fully unavailable, score 0 (not
     # the backlog's overshoot, e.g. "utilization 138 %, free -247")
     util = np.where(closed, 1.0, util)
@@ -83,6 +105,7 @@ def capacity_payload(
         "nodes": nodes,
         "degraded": bool(stale),
         "notes": [stale] if stale else [],
+        "demand_forecast": demand_payload(router),
     }
 
 

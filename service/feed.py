@@ -3,12 +3,18 @@ that waits on the store's event log (``wait_for_events``: PostgreSQL's
 ``LISTEN``, a poll of the log on SQLite), pulls the new events into the
 router's capacity map and tells the live hub, so that an event applied on
 any replica (HTTP, CLI, a feed) reaches every replica's map and streams
-within a second."""
+within a second. On the same thread it re-estimates the router's
+rest-of-day forecast from the orders the store records (at most every
+:data:`DEMAND_MIN_S` after new events, at least every :data:`DEMAND_MAX_S`),
+never per request."""
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
+import math
 import threading
+import time
 from collections.abc import Callable
 
 from tierflow.data.store import StateStore
@@ -21,6 +27,11 @@ log = logging.getLogger("tierflow.service")
 WAIT_S = 0.5
 #: Pause after a failed read of the log before trying again.
 RETRY_S = 1.0
+#: The rest-of-day forecast is re-estimated at most this often after new
+#: events (confirmed orders log theirs) ...
+DEMAND_MIN_S = 1.0
+#: ... and at least this often without (the day moves on).
+DEMAND_MAX_S = 30.0
 
 
 class CapacityFollower:
@@ -31,12 +42,23 @@ class CapacityFollower:
     router
         Its capacity map is brought up to date (:meth:`OnlineRouter.refresh`).
     on_change
-        Called (from the follower's thread) after new events were pulled in.
+        Called (from the follower's thread) after new events were pulled in
+        or the rest-of-day forecast changed.
+    clock
+        The instant the forecast is made at (default: the wall clock).
     """
 
-    def __init__(self, router: OnlineRouter, on_change: Callable[[], None]) -> None:
+    def __init__(
+        self,
+        router: OnlineRouter,
+        on_change: Callable[[], None],
+        clock: Callable[[], dt.datetime] | None = None,
+    ) -> None:
         self.router = router
         self.on_change = on_change
+        self.clock = clock or (lambda: dt.datetime.now(dt.UTC))
+        self._demand_at = -math.inf
+        self._demand_dirty = True
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._store: StateStore | None = None
@@ -77,12 +99,31 @@ class CapacityFollower:
                 log.warning("capacity event log unreadable: %s", exc)
                 self._stop.wait(RETRY_S)
                 continue
-            if last <= seen:
-                continue
-            self.router.refresh()
-            now = self.router.monitor.last_seq
-            if now < last:  # the router could not read the log: later
-                self._stop.wait(RETRY_S)
-            if now > seen:  # pulled here, or already by the router itself
+            moved = False
+            if last > seen:
+                self.router.refresh()
+                now = self.router.monitor.last_seq
+                if now < last:  # the router could not read the log: later
+                    self._stop.wait(RETRY_S)
+                moved = now > seen  # pulled here, or already by the router
+                seen = max(seen, now)
+                self._demand_dirty = True
+            if self._refresh_demand(store) or moved:
                 self.on_change()
-            seen = max(seen, now)
+
+    def _refresh_demand(self, store: StateStore) -> bool:
+        """Re-estimate the forecast when due; whether the map changed."""
+        demand = self.router.demand
+        if demand is None:
+            return False
+        age = time.monotonic() - self._demand_at
+        if age < DEMAND_MIN_S or (not self._demand_dirty and age < DEMAND_MAX_S):
+            return False
+        self._demand_at = time.monotonic()
+        try:
+            changed = demand.refresh(store, self.clock())
+        except STORE_ERRORS as exc:
+            log.warning("rest-of-day forecast not refreshed: %s", exc)
+            return False
+        self._demand_dirty = False
+        return changed

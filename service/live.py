@@ -26,7 +26,7 @@ from tierflow.orchestration.checkout.router import (
     OptionSet,
     option_changes,
 )
-from tierflow.service.capacity_view import capacity_payload, capacity_version
+from tierflow.service.capacity_view import capacity_payload, map_version
 
 log = logging.getLogger("tierflow.service")
 
@@ -85,14 +85,14 @@ class LiveHub:
         self.poll_s = float(poll_s)
         self.min_interval_s = float(min_interval_s)
         self._subs: set[Subscriber] = set()
-        self._answers: OrderedDict[str, tuple[OptionSet, tuple[int, int]]] = (
+        self._answers: OrderedDict[str, tuple[OptionSet, tuple[int, ...]]] = (
             OrderedDict()
         )
         self._lock = threading.Lock()  # _answers, shared with worker threads
         self._loop: asyncio.AbstractEventLoop | None = None
         self._wake: asyncio.Event | None = None
         self._task: asyncio.Task[None] | None = None
-        self._seen = capacity_version(router)
+        self._seen = map_version(router)
         self._seq = 0
         self.closed = False
 
@@ -126,7 +126,7 @@ class LiveHub:
         return len(self._subs)
 
     # ------------------------------------------------------------ inputs
-    def remember(self, answer: OptionSet, version: tuple[int, int]) -> None:
+    def remember(self, answer: OptionSet, version: tuple[int, ...]) -> None:
         """Keep an answer (made on capacity ``version``) to diff requotes against."""
         with self._lock:
             self._answers[answer.request_id] = (answer, version)
@@ -168,7 +168,7 @@ class LiveHub:
         if request_id is not None:
             with self._lock:
                 known = self._answers.get(request_id)
-            if known is None or known[1] != capacity_version(self.router):
+            if known is None or known[1] != map_version(self.router):
                 out += self._requote(request_id)
         return out
 
@@ -197,7 +197,7 @@ class LiveHub:
         """In a worker thread: pull others' events; if the map moved, the map
         and the watched checkouts' requotes."""
         self.router.refresh()
-        version = capacity_version(self.router)
+        version = map_version(self.router)
         if version == self._seen:
             return []
         self._seen = version
@@ -209,7 +209,7 @@ class LiveHub:
         return out
 
     def _requote(self, request_id: str) -> list[LiveEvent]:
-        version = capacity_version(self.router)
+        version = map_version(self.router)
         try:
             after = self.router.requote(request_id, now=self.clock())
         except InputError as exc:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, create_model
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, create_model
 
 from tierflow.capacity.events import EventType
 from tierflow.orchestration.checkout.results import (
@@ -33,8 +33,22 @@ MAX_EVENTS = 500
 
 #: Customer and event ids: letters, digits and ``_.:-``.
 ID_PATTERN = r"^[A-Za-z0-9_.:-]+$"
+#: An event time as the HTTP API takes it: RFC 3339 (seconds, an optional
+#: fraction, ``Z`` or an offset); the served document also bounds its date.
+TS_PATTERN = (
+    r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,6})?"
+    r"(Z|[+-][0-9]{2}:[0-9]{2})$"
+)
 _Id = Annotated[str, Field(min_length=1, max_length=64, pattern=ID_PATTERN)]
 _Weight = Annotated[float, Field(ge=0.0, le=1000.0, allow_inf_nan=False)]
+
+
+def _integral(value: Any) -> Any:
+    """``2.0`` as ``2``: JSON Schema counts a number with a zero fraction as an
+    integer, so the API does too (``2.5``, ``"2"`` and ``true`` stay refused)."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
 
 
 class _Strict(BaseModel):
@@ -45,7 +59,7 @@ class Item(_Strict):
     """One cart line."""
 
     sku: Annotated[str, Field(min_length=1, max_length=64)]
-    quantity: Annotated[int, Field(ge=1, le=MAX_QUANTITY)]
+    quantity: Annotated[int, Field(ge=1, le=MAX_QUANTITY), BeforeValidator(_integral)]
 
 
 class Preferences(_Strict):
@@ -79,7 +93,7 @@ class OptionsRequest(_Strict):
     dest: Annotated[
         str,
         Field(
-            pattern=r"^\d{3}(\d{2}(-\d{4})?)?$",
+            pattern=r"^[0-9]{3}([0-9]{2}(-[0-9]{4})?)?$",
             description="ZIP code (12345, 12345-6789) or 3-digit prefix",
         ),
     ]
@@ -100,14 +114,22 @@ class CapacityEventIn(BaseModel):
     """One capacity event (the JSON-lines contract of :mod:`tierflow.capacity.events`).
 
     Values are checked by :func:`tierflow.capacity.events.parse_event` (types and
-    ranges per event type); ``outage`` takes ``true``/``false``.
+    ranges per event type, the time window); ``outage`` takes ``true``/``false``.
+    The served document spells those rules out per event type
+    (:mod:`tierflow.service.network_schema`).
     """
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     event_id: Annotated[str, Field(min_length=1, max_length=128)]
     ts: Annotated[
-        str, Field(min_length=1, max_length=64, description="ISO 8601 with offset")
+        str,
+        Field(
+            min_length=1,
+            max_length=64,
+            pattern=TS_PATTERN,
+            description="RFC 3339 date-time with offset",
+        ),
     ]
     node_id: Annotated[str, Field(min_length=1, max_length=64)]
     type: EventType
@@ -120,6 +142,7 @@ class CapacityEventsRequest(BaseModel):
 
     model_config = ConfigDict(
         extra="forbid",
+        strict=True,
         json_schema_extra={
             "examples": [
                 {
@@ -160,8 +183,16 @@ class ErrorResponse(BaseModel):
 
 # The checkout's response models are generated from its result types, whose
 # fields define the wire format once (to_dict() and these schemas alike).
-#: The response model of each result type; a cart line reads like a request's.
-_WIRE_MODELS: dict[type[Any], Any] = {CartLine: Item}
+class CartLineOut(BaseModel):
+    """One line of the answered cart: a request's lines with one SKU merged,
+    so up to ``MAX_ITEMS * MAX_QUANTITY`` units."""
+
+    sku: str
+    quantity: Annotated[int, Field(ge=1, le=MAX_ITEMS * MAX_QUANTITY)]
+
+
+#: The response model of each result type.
+_WIRE_MODELS: dict[type[Any], Any] = {CartLine: CartLineOut}
 
 
 def _response_model(record: type[Any], name: str, doc: str) -> type[BaseModel]:
@@ -228,6 +259,30 @@ class NodeCapacityOut(BaseModel):
     max_congestion: float
 
 
+class DemandForecastOut(BaseModel):
+    """The rest-of-day forecast the scores' ``forecast_rest_of_day`` carries."""
+
+    source: str = Field(
+        description="`history` (`serve --history`) or `intraday` (today's "
+        "confirmed orders only)"
+    )
+    as_of: str = Field(description="When it was made (the server's clock)")
+    day: str = Field(description="The business day it is for")
+    observed_orders: int = Field(
+        description="Orders of the day confirmed so far (created no later "
+        "than `as_of`), as the state store records them"
+    )
+    expected_orders: float = Field(description="Orders still expected today")
+    multiplier: float | None = Field(
+        description="Observed against the history's intraday profile (1: as "
+        "expected); null without history"
+    )
+    work: float = Field(
+        description="Predicted rest-of-day workload over every node (the sum "
+        "of the nodes' `forecast_rest_of_day`)"
+    )
+
+
 class CapacityOut(BaseModel):
     """``GET /v1/capacity``."""
 
@@ -240,6 +295,11 @@ class CapacityOut(BaseModel):
         "server's `--capacity-max-age` (the reason is in `notes`)"
     )
     notes: list[str]
+    demand_forecast: DemandForecastOut | None = Field(
+        default=None,
+        description="The service's rest-of-day forecast, refreshed from the "
+        "orders flowing in (null: none; `forecast` events set the nodes' term)",
+    )
 
 
 class IngestOut(BaseModel):

@@ -93,7 +93,7 @@ class LiveContext:
         self._known_stock = network.inventory.copy()
         self._node_index = dict(network.node_index)
         self._room: Room | None = None
-        self._room_key: tuple[int, int] | None = None
+        self._room_key: tuple[int, int, int] | None = None
         self._capacity_read = -math.inf
 
     def read(self, req: CheckoutRequest, watch: Stopwatch) -> Context:
@@ -127,7 +127,7 @@ class LiveContext:
     def room(self) -> Room:
         """Room by service, recomputed only when the capacity map changed."""
         mon = self.monitor
-        key = (mon.n_applied, mon.last_seq)
+        key = mon.state_key
         if self._room is None or key != self._room_key:
             hard = mon.room(lanes=True)
             self._room = Room(hard, hard - mon.forecast[None, :])

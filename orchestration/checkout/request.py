@@ -23,7 +23,7 @@ from tierflow.data.rates import DIM_DIVISOR_CM3_PER_KG
 from tierflow.formulations.online_pricing import epoch_seconds
 from tierflow.formulations.satisfaction import check_preferences
 
-_ZIP = re.compile(r"^\d{3}(\d{2}(-\d{4})?)?$")
+_ZIP = re.compile(r"^[0-9]{3}([0-9]{2}(-[0-9]{4})?)?\Z")
 
 
 @dataclass(frozen=True, slots=True, eq=False)

@@ -24,6 +24,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Self
 
+from tierflow.capacity.demand_forecast import DemandForecast
 from tierflow.capacity.events import CapacityEvent, parse_event
 from tierflow.capacity.monitor import CapacityMonitor, IngestResult
 from tierflow.data.errors import InputError, TierflowError
@@ -39,6 +40,7 @@ from tierflow.orchestration.bid_prices import (
     StoreBidPrices,
 )
 from tierflow.orchestration.checkout.customer_value import CustomerValues
+from tierflow.orchestration.checkout.day_forecast import DayForecaster, LiveDemand
 from tierflow.orchestration.checkout.fallback import STORE_ERRORS
 from tierflow.orchestration.checkout.holds import Holds
 from tierflow.orchestration.checkout.live_context import LiveContext
@@ -98,6 +100,7 @@ class OnlineRouter:
         profile: bool = False,
         notes: Sequence[str] = (),
         capacity_max_age_s: float | None = None,
+        demand: DemandForecast | None = None,
     ) -> None:
         for name, value in (
             ("reservation_ttl_s", reservation_ttl_s),
@@ -136,6 +139,13 @@ class OnlineRouter:
             quote_ttl_s, max_open_quotes, store=store, requests=self._requests
         )
         self._holds = Holds(network, store, self._quotes, reservation_ttl_s, allowances)
+        #: The rest-of-day forecast from today's orders (``None``: off; the
+        #: forecast term is then what ``forecast`` events set).
+        self.demand = (
+            None
+            if demand is None
+            else LiveDemand(DayForecaster(network, demand), monitor, self._lock)
+        )
 
     @classmethod
     def open(
@@ -152,6 +162,7 @@ class OnlineRouter:
         max_open_quotes: int = 100_000,
         profile: bool = False,
         capacity_max_age_s: float | None = None,
+        demand: DemandForecast | None = None,
     ) -> OnlineRouter:
         """A router on a network folder (None: the embedded sample) and a store.
 
@@ -186,6 +197,10 @@ class OnlineRouter:
             An answer whose capacity map's newest event is older than this
             (before the checkout instant) is ``degraded``, with a note
             (None: never).
+        demand
+            Feed each node's rest-of-day forecast from this demand forecast
+            and today's confirmed orders (:attr:`demand`, refreshed by the
+            caller, e.g. the service's capacity follower); None: off.
         """
         net = network if isinstance(network, Network) else _load(network)
         store, monitor, notes = _open_state(net, state)
@@ -194,7 +209,7 @@ class OnlineRouter:
             reservation_ttl_s=reservation_ttl_s, quote_ttl_s=quote_ttl_s,
             capacity_refresh_s=capacity_refresh_s, cltv_refresh_s=cltv_refresh_s,
             max_open_quotes=max_open_quotes, profile=profile, notes=notes,
-            capacity_max_age_s=capacity_max_age_s,
+            capacity_max_age_s=capacity_max_age_s, demand=demand,
         )  # fmt: skip
 
     def close(self) -> None:

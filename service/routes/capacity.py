@@ -7,6 +7,7 @@ from typing import Any
 from fastapi import APIRouter, Depends
 from fastapi.responses import JSONResponse
 
+from tierflow.capacity.events import EventIdConflict
 from tierflow.data.errors import InputError
 from tierflow.service.capacity_view import capacity_payload
 from tierflow.service.errors import ApiError, input_error_field, input_error_message
@@ -20,6 +21,12 @@ from tierflow.service.state import State, require_key
 
 _WRITE_ERRORS: dict[int | str, dict[str, Any]] = {
     s: {"model": ErrorResponse} for s in (400, 401, 403, 413, 422, 500)
+}
+_WRITE_ERRORS[409] = {
+    "model": ErrorResponse,
+    "description": "An `event_id` already used with other content (earlier in "
+    "the batch, or applied or logged before): ids are idempotency keys. "
+    "Nothing is applied.",
 }
 
 router = APIRouter(tags=["capacity"])
@@ -54,7 +61,8 @@ def post_events(body: CapacityEventsRequest, state: State) -> JSONResponse:
     except InputError as exc:
         row = exc.row if isinstance(exc.row, int) else 1
         path = input_error_field(exc, prefix=f"events[{row - 1}].")
-        raise ApiError(422, input_error_message(exc, path), field=path) from None
+        status = 409 if isinstance(exc, EventIdConflict) else 422
+        raise ApiError(status, input_error_message(exc, path), field=path) from None
     state.hub.notify()
     return JSONResponse(
         {

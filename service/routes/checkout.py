@@ -17,7 +17,7 @@ from fastapi import Path as PathParam
 from fastapi.responses import JSONResponse
 
 from tierflow.orchestration.checkout.router import CheckoutResult
-from tierflow.service.capacity_view import capacity_version
+from tierflow.service.capacity_view import map_version
 from tierflow.service.schemas import (
     ID_PATTERN,
     CheckoutOut,
@@ -83,7 +83,7 @@ async def post_options(body: OptionsRequest, state: State) -> JSONResponse:
     """Options best first (``recommended`` is the first); ``missing``
     says why a tier is not offered. Unknown customers get the
     new-customer prior."""
-    version = capacity_version(state.router)
+    version = map_version(state.router)
     prefs = (
         None
         if body.preferences is None

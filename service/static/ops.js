@@ -238,6 +238,23 @@
       (cap.degraded ? ` Degraded: ${(cap.notes || []).join(" ")}` : "");
     $("capacity-asof").classList.toggle("degraded", Boolean(cap.degraded));
     document.body.dataset.capacityDegraded = cap.degraded ? "true" : "false";
+    drawForecast(cap.demand_forecast);
+  }
+
+  function drawForecast(fc) {
+    const box = $("demand-forecast");
+    if (!fc) {
+      box.textContent = "Rest-of-day forecast: none (set by forecast events).";
+      return;
+    }
+    const when = new Date(fc.as_of).toLocaleString("en-US");
+    const pace = fc.multiplier === null ? "" : ` The day runs at ${fc.multiplier.toFixed(2)}× its usual profile.`;
+    box.textContent =
+      `Rest-of-day forecast (${fc.source}, as of ${when}): ` +
+      `${Math.round(fc.expected_orders).toLocaleString("en-US")} more orders expected after ` +
+      `${fc.observed_orders.toLocaleString("en-US")} so far, ` +
+      `${Math.round(fc.work).toLocaleString("en-US")} units of work.` + pace;
+    document.body.dataset.forecastSource = fc.source;
   }
 
   function showCapacity(cap) {

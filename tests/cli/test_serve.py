@@ -333,3 +333,57 @@ def _option_sets(counter_file: Path) -> float:
             if sample.name == "tierflow_option_sets_total":
                 return float(sample.value)
     raise AssertionError(f"no tierflow_option_sets_total in {counter_file}")
+
+
+@pytest.mark.parametrize(
+    ("rows", "message"),
+    [
+        (
+            ["H1,2026-01-01T10:00:00Z,C1,100,gold,TEE,1",
+             "H2,2026-01-01T11:00:00Z,C1,100,gold,TEE,x"],
+            "past.csv: row 3: field 'quantity': value 'x': not a number",
+        ),
+        (
+            ["H1,2026-01-01T10:00:00Z,C1,100,gold,HAT,1"],
+            "past.csv: row 2: field 'sku': value 'HAT': unknown SKU",
+        ),
+        (
+            ["H1,2026-01-01T10:00:00Z,C1,100,gold,TEE,1"],
+            "past.csv: field 'history': needs at least one whole UTC day of orders",
+        ),
+    ],
+)  # fmt: skip
+def test_a_bad_history_is_one_line_and_starts_nothing(
+    tmp_path: Path, rows: list[str], message: str
+) -> None:
+    """``--history`` is read and checked before a store or a port is opened."""
+    past = tmp_path / "past.csv"
+    header = "order_id,created_at,customer_id,dest,tier,sku,quantity"
+    past.write_text("\n".join([header, *rows]) + "\n")
+    state = tmp_path / "state.db"
+    result = CliRunner().invoke(cli, [
+        "serve", "--network", str(TINY_NETWORK), "--state", str(state),
+        "--history", str(past),
+    ], env={API_KEY_ENV: "cli-test-key-0123456789"})  # fmt: skip
+    assert result.exit_code == 1
+    assert result.output.startswith(f"Error: {message}")
+    assert result.output.count("\n") == 1 and "Traceback" not in result.output
+    assert not state.exists()
+
+
+def test_serve_with_history_forecasts_from_it(tmp_path: Path) -> None:
+    """A real ``tierflow serve --history``: its banner and ``/v1/capacity``
+    say the forecast is the history's."""
+    from tests.demand_history import write_history
+    from tests.service.replicas import serve_process
+
+    log = tmp_path / "serve.log"
+    past = write_history(tmp_path / "past.csv")
+    with serve_process(tmp_path / "state.db", log, "--history", str(past)) as (url, _):
+        deadline = 50
+        while (fc := httpx.get(f"{url}/v1/capacity").json()["demand_forecast"]) is None:
+            deadline -= 1
+            assert deadline, "no forecast"
+            threading.Event().wait(0.1)
+        assert fc["source"] == "history" and fc["multiplier"] is not None
+    assert "forecast       history" in log.read_text()

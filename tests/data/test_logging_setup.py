@@ -14,9 +14,19 @@ from tierflow.data.logging_setup import REQUEST_ID, StderrHandler, configure_log
 
 @pytest.fixture
 def restore_logging() -> Iterator[None]:
+    """Run with a clean logging tree, restored afterwards: an in-process
+    uvicorn started by an earlier test with its default log config gives
+    ``uvicorn.error`` its own handler and stops it propagating, which
+    ``tierflow serve`` never does (``log_config=None``)."""
     root = logging.getLogger()
     level, ours = root.level, logging.getLogger("tierflow").level
+    uvicorn = [logging.getLogger(n) for n in ("uvicorn", "uvicorn.error")]
+    saved = [(lg.handlers[:], lg.propagate, lg.level) for lg in uvicorn]
+    for lg in uvicorn:
+        lg.handlers, lg.propagate, lg.level = [], True, logging.NOTSET
     yield
+    for lg, (handlers, propagate, lg_level) in zip(uvicorn, saved, strict=True):
+        lg.handlers, lg.propagate, lg.level = handlers, propagate, lg_level
     for handler in [h for h in root.handlers if isinstance(h, StderrHandler)]:
         root.removeHandler(handler)
     root.setLevel(level)

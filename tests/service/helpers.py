@@ -83,3 +83,15 @@ class Listener:
         with self._cond:
             assert self._cond.wait_for(lambda: self.ended, timeout)
         self._thread.join(timeout)
+
+
+def confirm_tee(client: httpx.Client, customer: str) -> None:
+    """One TEE to New York, its Gold option held and confirmed."""
+    answer = post_options(
+        client, customer, items=[{"sku": "TEE", "quantity": 1}], dest="10001"
+    )
+    rid = answer["request_id"]
+    held = client.post(f"/v1/checkouts/{rid}/select", json={"option_id": "gold"})
+    assert held.json()["status"] == "held", held.text
+    done = client.post(f"/v1/checkouts/{rid}/confirm")
+    assert done.json()["status"] == "confirmed", done.text

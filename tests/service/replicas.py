@@ -65,13 +65,14 @@ def post_events(url: str, *events: dict[str, Any]) -> None:
 
 @contextmanager
 def serve_process(
-    state: Path | str, log: Path
+    state: Path | str, log: Path, *args: str
 ) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
-    """``tierflow serve`` on the tiny network in a child process (wall clock)."""
+    """``tierflow serve`` on the tiny network in a child process (wall clock),
+    with more ``args``."""
     port = free_port()
     tierflow = str(Path(sys.executable).with_name("tierflow"))
     command = [tierflow, "serve", "--port", str(port), "--network", str(TINY_NETWORK),
-               "--state", str(state), "--capacity-max-age", "0"]  # fmt: skip
+               "--state", str(state), "--capacity-max-age", "0", *args]  # fmt: skip
     env = {**os.environ, "TIERFLOW_API_KEY": API_KEY}
     with open(log, "wb") as out:
         proc = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=env)

@@ -22,9 +22,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
-from tests.service.helpers import OUTAGE
+from tests.service.helpers import OUTAGE, confirm_tee
 from tests.service.replicas import post_events, replicas
 from tests.service_fixtures import API_KEY, live_server
 from tierflow.data.store.local_postgres import LocalPostgres
@@ -366,4 +367,36 @@ def test_an_event_posted_to_one_replica_reaches_a_page_on_another(
         price = page.locator(".option-card[data-tier='gold'] .price").text_content()
         assert price == "$13.00"
         assert took < 1.0, took
+    assert errors == []
+
+
+def test_ops_shows_the_rest_of_day_forecast_as_orders_flow_in(
+    browser: Any, tmp_path: Path
+) -> None:
+    """/ops says where the forecast comes from and how many orders it
+    expects; confirmed checkouts change it on the open page."""
+    from tests.conftest import TINY_NETWORK
+    from tests.demand_history import flat_history
+    from tests.service.replicas import stock_up
+    from tierflow.data.network import load_network
+
+    state = tmp_path / "state.db"
+    stock_up(state, 1000)
+    demand = flat_history(tmp_path, load_network(TINY_NETWORK))
+    kw = {"state": state, "demand": demand}
+    errors: list[str] = []
+    with (
+        live_server(tmp_path, router_kw=kw) as (server, _),
+        httpx.Client(base_url=server.url, timeout=30) as client,
+    ):
+        ops = _page(browser, server.url + "/ops", errors)
+        ops.wait_for_selector("body[data-forecast-source='history']")
+        text = ops.text_content("#demand-forecast") or ""
+        assert "Rest-of-day forecast (history" in text and "after 0 so far" in text
+        for k in range(5):
+            confirm_tee(client, f"C{k}")
+        ops.wait_for_function(
+            "() => document.querySelector('#demand-forecast')"
+            ".textContent.includes('after 5 so far')"
+        )
     assert errors == []

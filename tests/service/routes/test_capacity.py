@@ -109,3 +109,25 @@ def test_a_closed_node_reads_closed_not_overbooked(live: Any) -> None:
     assert shut["free_capacity"] == 0.0 and shut["backlog"] == 238.0
     client.post("/v1/capacity/events", json={"events": [reopened]}, headers=key)
     assert chi() == {**over, "outage": False}
+
+
+def test_a_backlog_on_a_tiny_capacity_reads_capped_not_a_500(live: Any) -> None:
+    """Valid but absurd: 1e9 units of backlog on a capacity of 1e-300 (and a
+    subnormal capacity with no staff) overflow the ratios; the map caps them."""
+    client, _, _ = live
+    at = {"ts": OUTAGE["ts"]}
+    events = [
+        {**at, "event_id": "a", "node_id": "ST-CHI", "type": "nominal_capacity", "value": 1e-300},
+        {**at, "event_id": "b", "node_id": "ST-CHI", "type": "backlog", "value": 1e9},
+        {**at, "event_id": "c", "node_id": "WH-EAST", "type": "nominal_capacity", "value": 5e-324},
+        {**at, "event_id": "d", "node_id": "WH-EAST", "type": "staffing", "value": 0},
+    ]  # fmt: skip
+    r = client.post(
+        "/v1/capacity/events", json={"events": events}, headers={"X-API-Key": API_KEY}
+    )
+    assert r.status_code == 200, r.text
+    cap = client.get("/v1/capacity")
+    assert cap.status_code == 200, cap.text
+    nodes = {n["node_id"]: n for n in cap.json()["nodes"]}
+    assert (nodes["ST-CHI"]["utilization"], nodes["ST-CHI"]["score"]) == (1e6, 0.0)
+    assert (nodes["WH-EAST"]["utilization"], nodes["WH-EAST"]["score"]) == (1.0, 0.0)

@@ -1,0 +1,305 @@
+"""The service's rest-of-day forecast, re-estimated from the orders confirmed
+so far today as the state store records them.
+
+Every replica reads the same ``online_orders`` rows and the same clock, so
+every replica computes the same forecast (no per-process counters). The
+volume is :class:`~tierflow.capacity.demand_forecast.DemandForecast`'s, as
+``tierflow allocate`` uses it: the day's orders seen so far (created no
+later than now) against the history's intraday profile, or against a flat
+day without history. Each node's share is the work per order the demand to
+come puts on it: today's confirmed orders' work by node, blended with the
+history's orders later in their day than now (routed like the history's
+node volumes, :func:`~tierflow.capacity.forecast.route_cheapest_ground`), by
+the weights :class:`~tierflow.orchestration.demand.DemandOutlook` samples
+them with (:func:`~tierflow.orchestration.demand.today_share`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from numpy.typing import NDArray
+
+from tierflow.capacity.demand_forecast import (
+    BUSINESS_TZ,
+    DemandForecast,
+    business_day_start,
+    local_dates,
+)
+from tierflow.capacity.forecast import route_cheapest_ground
+from tierflow.capacity.monitor import CapacityMonitor
+from tierflow.data.delivery_calendar import zone_info
+from tierflow.data.network import Network
+from tierflow.data.store import CheckoutStore
+from tierflow.orchestration.demand import MIN_SEEN, today_share
+
+FloatArray = NDArray[np.float64]
+#: Seconds of confirmations read again at each refresh: a confirm whose
+#: transaction commits after a later one, or a replica's clock this far
+#: behind, is still counted (every replica ends up with the same orders).
+READ_OVERLAP_S = 10.0
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class DayOutlook:
+    """The rest of one business day as forecast at ``as_of``.
+
+    Attributes
+    ----------
+    source
+        ``history`` (``serve --history``) or ``intraday`` (today's orders only).
+    day
+        The business day (the latest destination-local date among its orders).
+    observed_orders
+        Orders of ``day`` confirmed and created no later than ``as_of``.
+    expected_orders
+        Orders still to come in ``day`` (0 before the forecast has enough
+        to go on).
+    multiplier
+        Observed against the history's profile (1: as expected; ``None``
+        without history).
+    work
+        Predicted rest-of-day workload per node (complexity-weighted units).
+    """
+
+    source: str
+    as_of: dt.datetime
+    day: dt.date
+    observed_orders: int
+    expected_orders: float
+    multiplier: float | None
+    work: FloatArray
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON form (``demand_forecast`` of ``GET /v1/capacity``)."""
+        return {
+            "source": self.source,
+            "as_of": self.as_of.isoformat(),
+            "day": self.day.isoformat(),
+            "observed_orders": self.observed_orders,
+            "expected_orders": round(self.expected_orders, 2),
+            "multiplier": None
+            if self.multiplier is None
+            else round(self.multiplier, 4),
+            "work": round(float(self.work.sum()), 2),
+        }
+
+
+class DayForecaster:
+    """Turns today's confirmed order lines into a :class:`DayOutlook`.
+
+    Parameters
+    ----------
+    network
+        The nodes, destinations and SKU complexities.
+    forecast
+        Volume and mix from past days (``DemandForecast.from_history``) or
+        ``DemandForecast.intraday()``.
+    """
+
+    def __init__(self, network: Network, forecast: DemandForecast) -> None:
+        self.network = network
+        self.forecast = forecast
+        pool = forecast.pool
+        self._line_node: NDArray[np.intp] | None = None
+        if pool is not None:
+            orders = pool.orders
+            self._line_node = route_cheapest_ground(orders, network)
+            self._line_units = network.sku_complexity[orders.line_sku] * orders.line_qty
+            self._line_offset = pool.offset_s[orders.line_order]
+
+    @property
+    def source(self) -> str:
+        """``history`` or ``intraday``."""
+        return self.forecast.source
+
+    def since(self, now: dt.datetime) -> float:
+        """Epoch seconds from which confirmed orders can belong to the
+        business day of ``now`` (the day before, to be safe)."""
+        local = now.astimezone(zone_info(BUSINESS_TZ)).date()
+        start = business_day_start(local - dt.timedelta(days=1))
+        return float(start.astype(np.int64))
+
+    def estimate(self, lines: pd.DataFrame, now: dt.datetime) -> DayOutlook:
+        """The outlook at ``now`` from ``online_orders`` rows."""
+        return self.estimate_from(TodayOrders(self.network).add(lines), now)
+
+    def estimate_from(self, orders: TodayOrders, now: dt.datetime) -> DayOutlook:
+        """The outlook at ``now`` from the orders read so far (orders created
+        after ``now`` are not counted; unknown destinations are skipped)."""
+        seen = orders.created <= np.datetime64(_naive(now), "s")
+        seen &= orders.dest >= 0
+        if seen.any():
+            day = orders.local_date[seen].max().astype(dt.date)
+        else:
+            day = now.astimezone(zone_info(BUSINESS_TZ)).date()
+        offset_s = (now - _utc(business_day_start(day))).total_seconds()
+        today = seen & (orders.local_date == np.datetime64(day))
+        observed = int(today.sum())
+        rest = self.forecast.remaining(day, offset_s, observed)
+        if self.forecast.pool is None and observed < MIN_SEEN:
+            rest = 0.0  # as DemandOutlook: too few orders to tell a rate
+        mine = orders.work_per_order(today)
+        if self._line_node is not None:
+            w = today_share(observed, history=True)
+            mine = w * mine + (1.0 - w) * self._history_per_order(offset_s)
+        return DayOutlook(
+            source=self.source,
+            as_of=now,
+            day=day,
+            observed_orders=observed,
+            expected_orders=rest,
+            multiplier=self.forecast.multiplier(day, offset_s, observed),
+            work=np.asarray(rest * mine, dtype=np.float64),
+        )
+
+    def _history_per_order(self, offset_s: float) -> FloatArray:
+        """Work per order by node of the history's orders later in their day."""
+        pool = self.forecast.pool
+        assert pool is not None and self._line_node is not None
+        later = self._line_offset >= offset_s
+        n_later = int((pool.offset_s >= offset_s).sum())
+        work = np.bincount(
+            self._line_node[later],
+            weights=self._line_units[later],
+            minlength=self.network.n_nodes,
+        )
+        return np.asarray(work / max(n_later, 1), dtype=np.float64)
+
+
+class TodayOrders:
+    """Confirmed orders read from the store, as arrays, grown as more are
+    read (a line already read is skipped: reads may overlap).
+
+    Per order: ``created`` (UTC ``datetime64[s]``), ``dest`` (network index,
+    -1 unknown) and ``local_date`` at the destination; per line: its order,
+    node (-1 unknown) and complexity-weighted units.
+    """
+
+    def __init__(self, network: Network) -> None:
+        self.network = network
+        self._keys: set[tuple[str, str]] = set()
+        self._code: dict[str, int] = {}
+        self.created = np.zeros(0, dtype="datetime64[s]")
+        self.dest = np.zeros(0, dtype=np.intp)
+        self.local_date = np.zeros(0, dtype="datetime64[D]")
+        self.line_order = np.zeros(0, dtype=np.intp)
+        self.line_node = np.zeros(0, dtype=np.intp)
+        self.line_units = np.zeros(0, dtype=np.float64)
+        #: Latest ``confirmed_at`` read (-inf: none).
+        self.read_to = -np.inf
+
+    def add(self, lines: pd.DataFrame) -> TodayOrders:
+        """Take the lines of ``lines`` not read before (``online_orders``
+        columns); returns itself."""
+        keys = list(zip(lines["order_id"], lines["sku"], strict=True))
+        fresh = np.fromiter((k not in self._keys for k in keys), bool, len(keys))
+        if "confirmed_at" in lines and len(lines):
+            self.read_to = max(self.read_to, float(lines["confirmed_at"].max()))
+        if not fresh.any():
+            return self
+        new = lines[fresh]
+        self._keys.update(k for k, f in zip(keys, fresh, strict=True) if f)
+        self._add_orders(new.drop_duplicates("order_id"))
+        self._add_lines(new)
+        return self
+
+    def _add_orders(self, head: pd.DataFrame) -> None:
+        net = self.network
+        head = head[~head["order_id"].isin(self._code.keys())]
+        for order_id in head["order_id"]:
+            self._code[str(order_id)] = len(self._code)
+        dest = head["dest"].astype(str).str[:3].map(net.dest_index).fillna(-1)
+        dest_idx = dest.to_numpy(np.intp)
+        stamp = pd.to_datetime(head["created_at"], utc=True).dt.tz_localize(None)
+        created = stamp.to_numpy("datetime64[s]")
+        local = np.full(created.size, np.datetime64("NaT"), dtype="datetime64[D]")
+        known = dest_idx >= 0
+        local[known] = local_dates(created[known], dest_idx[known], net)
+        self.created = np.concatenate([self.created, created])
+        self.dest = np.concatenate([self.dest, dest_idx])
+        self.local_date = np.concatenate([self.local_date, local])
+
+    def _add_lines(self, new: pd.DataFrame) -> None:
+        net = self.network
+        code = new["order_id"].map(self._code).to_numpy(np.intp)
+        node = new["node_id"].map(net.node_index).fillna(-1).to_numpy(np.intp)
+        sku = new["sku"].map(net.sku_index)
+        known = sku.notna().to_numpy()
+        units = np.zeros(len(new))
+        qty = new["quantity"].to_numpy(np.float64)
+        units[known] = net.sku_complexity[sku[known].to_numpy(np.intp)] * qty[known]
+        self.line_order = np.concatenate([self.line_order, code])
+        self.line_node = np.concatenate([self.line_node, node])
+        self.line_units = np.concatenate([self.line_units, units])
+
+    def work_per_order(self, orders: NDArray[np.bool_]) -> FloatArray:
+        """Work per node of the chosen orders, per chosen order."""
+        lines = orders[self.line_order] & (self.line_node >= 0)
+        work = np.bincount(
+            self.line_node[lines],
+            weights=self.line_units[lines],
+            minlength=self.network.n_nodes,
+        )
+        return np.asarray(work / max(int(orders.sum()), 1), dtype=np.float64)
+
+
+class LiveDemand:
+    """The rest-of-day forecast a router's capacity map carries: refreshed
+    from the store on the caller's cadence (the service's capacity
+    follower), never per request.
+
+    Parameters
+    ----------
+    forecaster
+        Makes the outlook from today's orders.
+    monitor, lock
+        The capacity map whose forecast term it sets, and the lock it is
+        changed under (the router's).
+    """
+
+    def __init__(
+        self, forecaster: DayForecaster, monitor: CapacityMonitor, lock: threading.RLock
+    ) -> None:
+        self.forecaster = forecaster
+        self.monitor = monitor
+        self.lock = lock
+        #: The last outlook (``None`` before the first refresh).
+        self.outlook: DayOutlook | None = None
+        self._orders = TodayOrders(forecaster.network)
+        self._since = -np.inf
+
+    def refresh(self, store: CheckoutStore, now: dt.datetime) -> bool:
+        """Re-estimate from the orders ``store`` records (read outside the
+        lock) and set every node's forecast; whether the map changed.
+        The store's errors propagate (the caller retries later).
+
+        Only orders confirmed since the last read (less
+        :data:`READ_OVERLAP_S`, for transactions that commit late or clocks
+        a little apart) are read again; a new day starts afresh.
+        """
+        since = self.forecaster.since(now)
+        if since != self._since:
+            self._orders, self._since = TodayOrders(self.forecaster.network), since
+        start = max(since, self._orders.read_to - READ_OVERLAP_S)
+        self._orders.add(store.online_orders(since=start))
+        outlook = self.forecaster.estimate_from(self._orders, now)
+        with self.lock:
+            self.outlook = outlook
+            return self.monitor.set_forecast(outlook.work)
+
+
+def _naive(now: dt.datetime) -> dt.datetime:
+    """An aware instant as naive UTC (what ``datetime64`` takes)."""
+    return now.astimezone(dt.UTC).replace(tzinfo=None)
+
+
+def _utc(stamp: np.datetime64) -> dt.datetime:
+    """A UTC ``datetime64`` as an aware datetime."""
+    seconds = int(stamp.astype("datetime64[s]").astype(np.int64))
+    return dt.datetime.fromtimestamp(seconds, dt.UTC)

@@ -1,0 +1,232 @@
+"""The OpenAPI document, narrowed to what the served network accepts.
+
+The pydantic models (:mod:`tierflow.service.schemas`) say what a request looks
+like; the router then refuses, with 422, a SKU, ZIP prefix or node the network
+does not know, an event time outside :data:`~tierflow.data.limits.EVENT_WINDOW`,
+an event value outside its type's range, and preferences that are all 0. So
+that a request valid by the document is a request the server accepts (and
+schemathesis can check it: ``benchmarks/service_fuzz.py``), :func:`narrow`
+writes each of those rules into the document:
+
+- SKU and node ids as ``enum`` of the network's ids (a ``pattern`` of their
+  characters above :data:`MAX_ENUM` ids: then an unknown id is schema-valid and
+  a 422, the trade-off ``tests/service/test_network_schema.py`` shows);
+- ``dest`` as a pattern of the network's ZIP3 prefixes;
+- an event ``ts`` as an RFC 3339 date-time whose date is inside the event
+  window with 2 days' margin each side (a pattern cannot compare instants; the
+  margin keeps every UTC offset inside the window);
+- one ``oneOf`` branch per event type (``value``'s type and range, ``service``
+  required for ``congestion``), and a ``not`` for all-zero preferences.
+
+The one rule left out is the event id's: an id already used with other
+content is refused with 409 (``conflict``, a clash with the server's state,
+documented on the operation), not 422.
+"""
+
+from __future__ import annotations
+
+import copy
+import datetime as dt
+import re
+from collections import defaultdict
+from collections.abc import Iterable
+from typing import Any
+
+from tierflow.capacity.events import EVENT_BOUNDS, EVENT_TYPES
+from tierflow.data.limits import EVENT_WINDOW, now
+from tierflow.data.network import Network
+from tierflow.data.rates import SERVICES
+
+#: Above this many ids, a pattern of their characters instead of an ``enum``.
+MAX_ENUM = 5_000
+#: Days left out at each end of the event window, so any offset stays inside.
+TS_MARGIN_DAYS = 2
+#: The time of day of an event ``ts``: seconds, an optional fraction, an offset.
+_TIME = (
+    r"T([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\.[0-9]{1,6})?"
+    r"(Z|[+-]([01][0-9]|2[0-3]):[0-5][0-9])"
+)
+
+
+def narrow(
+    document: dict[str, Any],
+    network: Network,
+    *,
+    at: dt.datetime | None = None,
+    max_enum: int = MAX_ENUM,
+) -> dict[str, Any]:
+    """A copy of ``document`` (FastAPI's) with the network's rules written in.
+
+    ``at`` is the instant the event window is measured from (default
+    :func:`~tierflow.data.limits.now`, as the router's check).
+    """
+    out = copy.deepcopy(document)
+    schemas = out["components"]["schemas"]
+    skus = id_schema(list(network.sku_index), "SKU", max_enum)
+    schemas["Item"]["properties"]["sku"] = skus
+    request = schemas["OptionsRequest"]
+    request["properties"]["dest"] = dest_schema(network.dest_index)
+    request["examples"] = [_options_example(network)]
+    schemas["Preferences"]["not"] = _all_zero_preferences()
+    nodes = id_schema(list(network.node_ids), "node", max_enum)
+    ts = ts_schema(at)
+    schemas["CapacityEventIn"] = event_schema(nodes, ts, schemas["CapacityEventIn"])
+    schemas["CapacityEventsRequest"]["examples"] = [
+        {"events": [_event_example(network, at)]}
+    ]
+    return out
+
+
+def id_schema(ids: list[str], what: str, max_enum: int = MAX_ENUM) -> dict[str, Any]:
+    """The network's ids as an ``enum``; past ``max_enum`` a pattern of their
+    characters and lengths (then an unknown id is schema-valid, and a 422)."""
+    if len(ids) <= max_enum:
+        return {
+            "type": "string",
+            "enum": sorted(ids),
+            "description": f"One of the network's {len(ids):,} {what} ids.",
+        }
+    chars = "".join(sorted({c for i in ids for c in i}))
+    shortest, longest = min(map(len, ids)), max(map(len, ids))
+    return {
+        "type": "string",
+        "pattern": f"^[{re.escape(chars)}]{{{shortest},{longest}}}$",
+        "description": f"A {what} id of the network ({len(ids):,} ids, too many "
+        f"to list: an id of this form the network does not know is a 422).",
+    }
+
+
+def dest_schema(prefixes: Iterable[str]) -> dict[str, Any]:
+    """A ZIP code or 3-digit prefix whose prefix the network routes to."""
+    by_head: dict[str, list[str]] = defaultdict(list)
+    for p in sorted(prefixes):
+        by_head[p[:2]].append(p[2])
+    heads = "|".join(f"{h}[{''.join(tails)}]" for h, tails in by_head.items())
+    return {
+        "type": "string",
+        "pattern": f"^({heads})([0-9]{{2}}(-[0-9]{{4}})?)?$",
+        "description": "ZIP code (12345, 12345-6789) or 3-digit prefix; the "
+        "prefix is one the network routes to.",
+    }
+
+
+def ts_window(at: dt.datetime | None = None) -> tuple[dt.date, dt.date]:
+    """First and last date an event ``ts`` may carry by the document."""
+    lo, hi = EVENT_WINDOW.bounds(now() if at is None else at)
+    margin = dt.timedelta(days=TS_MARGIN_DAYS)
+    return lo.date() + margin, hi.date() - margin
+
+
+def ts_schema(at: dt.datetime | None = None) -> dict[str, Any]:
+    """An RFC 3339 date-time (seconds, offset) dated inside the event window."""
+    first, last = ts_window(at)
+    return {
+        "type": "string",
+        "pattern": f"^({date_pattern(first, last)}){_TIME}$",
+        "description": "RFC 3339 date-time with offset (2026-01-05T14:00:00Z), "
+        f"dated {first} .. {last}: the event window "
+        f"({EVENT_WINDOW.describe(at).removeprefix('outside the allowed window ')}) "
+        f"less {TS_MARGIN_DAYS} days each side.",
+    }
+
+
+def date_pattern(first: dt.date, last: dt.date) -> str:
+    """A regular expression (no anchors) of the dates ``first`` .. ``last``."""
+    by_days: dict[str, list[str]] = defaultdict(list)
+    for year in range(first.year, last.year + 1):
+        months: dict[str, list[str]] = defaultdict(list)
+        for month in range(1, 13):
+            lo = max(first, dt.date(year, month, 1))
+            hi = min(last, _month_end(year, month))
+            if lo <= hi:
+                months[_number_range(lo.day, hi.day)].append(f"{month:02d}")
+        days = "|".join(f"({'|'.join(m)})-({d})" for d, m in months.items())
+        by_days[days].append(str(year))
+    return "|".join(f"({'|'.join(y)})-({d})" for d, y in by_days.items())
+
+
+def _month_end(year: int, month: int) -> dt.date:
+    nxt = dt.date(year + month // 12, month % 12 + 1, 1)
+    return nxt - dt.timedelta(days=1)
+
+
+def _number_range(lo: int, hi: int) -> str:
+    """Two-digit numbers ``lo`` .. ``hi`` (1..31) as a regular expression."""
+    parts = []
+    for tens in range(lo // 10, hi // 10 + 1):
+        a = max(lo, tens * 10) % 10
+        b = min(hi, tens * 10 + 9) % 10
+        parts.append(f"{tens}{a}" if a == b else f"{tens}[{a}-{b}]")
+    return "|".join(parts)
+
+
+def event_schema(
+    node: dict[str, Any], ts: dict[str, Any], base: dict[str, Any]
+) -> dict[str, Any]:
+    """One event: a ``oneOf`` branch per type (``value``'s type and range;
+    ``service`` required and named for ``congestion``, otherwise ignored)."""
+    props = base["properties"]
+    branches = []
+    for kind in EVENT_TYPES:
+        value: dict[str, Any]
+        if kind == "outage":
+            value = {"type": "boolean"}
+        else:
+            lo, hi = EVENT_BOUNDS[kind]
+            value = {"type": "number", "minimum": lo, "maximum": hi}
+        service = props["service"]
+        required = ["event_id", "ts", "node_id", "type", "value"]
+        if kind == "congestion":
+            service = {"type": "string", "enum": list(SERVICES)}
+            required.append("service")
+        branches.append(
+            {
+                "type": "object",
+                "title": kind,
+                "properties": {
+                    "event_id": props["event_id"],
+                    "ts": ts,
+                    "node_id": node,
+                    "type": {"const": kind},
+                    "value": value,
+                    "service": service,
+                },
+                "required": required,
+                "additionalProperties": False,
+            }
+        )
+    return {
+        "title": base["title"],
+        "description": base["description"],
+        "oneOf": branches,
+    }
+
+
+def _all_zero_preferences() -> dict[str, Any]:
+    """All three weights given and 0: refused (no term left to score)."""
+    keys = ("speed", "cost", "eco")
+    return {
+        "description": "Not all three weights 0.",
+        "required": list(keys),
+        "properties": {k: {"const": 0} for k in keys},
+    }
+
+
+def _options_example(network: Network) -> dict[str, Any]:
+    return {
+        "customer_id": "C000123",
+        "items": [{"sku": network.sku_ids[0], "quantity": 1}],
+        "dest": f"{min(network.dest_index)}01",
+        "preferences": {"speed": 1.0, "cost": 0.5},
+    }
+
+
+def _event_example(network: Network, at: dt.datetime | None) -> dict[str, Any]:
+    when = (now() if at is None else at).astimezone(dt.UTC).replace(microsecond=0)
+    return {
+        "event_id": "ops-1",
+        "ts": when.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "node_id": network.node_ids[0],
+        "type": "staffing",
+        "value": 70,
+    }

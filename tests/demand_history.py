@@ -1,0 +1,57 @@
+"""A flat order history on the tiny network, and today's confirmed lines as
+the store records them (``online_orders``), for the rest-of-day forecast's
+tests: two orders an hour, every hour of the week before Monday 2026-01-05,
+so the profile expects 2 an hour over the 30-hour business day (60) and 20
+by 10:00 New York."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import pandas as pd
+
+from tierflow.capacity.demand_forecast import DemandForecast
+from tierflow.data.network import Network
+from tierflow.data.orders import read_orders
+
+#: The business day the tests forecast, and its first instant (UTC).
+DAY = dt.date(2026, 1, 5)
+DAY_START = dt.datetime(2026, 1, 5, 5, 0, tzinfo=dt.UTC)  # 00:00 New York
+
+
+def write_history(path: Path, *, per_hour: int = 2, days: int = 7) -> Path:
+    """``per_hour`` one-TEE orders every UTC hour of the ``days`` before DAY."""
+    first = dt.datetime(2026, 1, 5, tzinfo=dt.UTC) - dt.timedelta(days=days)
+    rows = []
+    for h in range(days * 24):
+        for k in range(per_hour):
+            at = first + dt.timedelta(hours=h, minutes=10 + 20 * k)
+            rows.append((f"H{h}-{k}", at.strftime("%Y-%m-%dT%H:%M:%SZ"), "C1",
+                         "606" if k % 2 else "100", "gold", "TEE", 1))  # fmt: skip
+    frame = pd.DataFrame(rows, columns=["order_id", "created_at", "customer_id",
+                                        "dest", "tier", "sku", "quantity"])  # fmt: skip
+    frame.to_csv(path, index=False)
+    return path
+
+
+def flat_history(folder: Path, network: Network) -> DemandForecast:
+    """The forecast learned from :func:`write_history`."""
+    path = write_history(folder / "history.csv")
+    return DemandForecast.from_history(read_orders(path, network), network)
+
+
+def confirmed_lines(times: list[dt.datetime], node: str = "WH-EAST") -> pd.DataFrame:
+    """``online_orders`` rows: one TEE to 100 per instant, shipped from ``node``."""
+    return pd.DataFrame(
+        {
+            "order_id": [f"T{k}" for k in range(len(times))],
+            "created_at": [t.strftime("%Y-%m-%dT%H:%M:%SZ") for t in times],
+            "customer_id": "C1",
+            "dest": "100",
+            "tier": "gold",
+            "sku": "TEE",
+            "quantity": 1,
+            "node_id": node,
+        }
+    )

@@ -1,0 +1,129 @@
+"""The rest-of-day forecast from today's confirmed orders
+(``orchestration/checkout/day_forecast.py``), on the flat history of
+``tests/demand_history.py``: 60 orders expected over the business day, 20 of
+them by 10:00 New York (a third of the day)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tests.demand_history import DAY, DAY_START, confirmed_lines, flat_history
+from tierflow.capacity.demand_forecast import DemandForecast
+from tierflow.capacity.monitor import CapacityMonitor
+from tierflow.data.errors import InputError
+from tierflow.data.network import Network
+from tierflow.orchestration.checkout.day_forecast import DayForecaster, TodayOrders
+
+NOW = DAY_START + dt.timedelta(hours=10)
+SHAPE = 1 / 0.25**2  # the prior's Gamma shape (PRIOR_CV = 0.25)
+
+
+def _spread(n: int) -> list[dt.datetime]:
+    """``n`` instants spread evenly from the day's start to NOW."""
+    return [DAY_START + dt.timedelta(hours=10 * k / max(n, 1)) for k in range(n)]
+
+
+@pytest.fixture
+def history_forecaster(tmp_path: Path, tiny_network: Network) -> DayForecaster:
+    return DayForecaster(tiny_network, flat_history(tmp_path, tiny_network))
+
+
+def test_a_day_on_its_profile_expects_the_rest_of_the_profile(
+    history_forecaster: DayForecaster,
+) -> None:
+    """20 orders by 10:00 are what the profile expects: multiplier 1 and the
+    profile's other 40 to come."""
+    out = history_forecaster.estimate(confirmed_lines(_spread(20)), NOW)
+    assert (out.source, out.day, out.observed_orders) == ("history", DAY, 20)
+    assert out.multiplier == pytest.approx(1.0)
+    assert out.expected_orders == pytest.approx(40.0)
+
+
+def test_a_burst_raises_and_a_slow_day_lowers_the_rest_of_the_day(
+    history_forecaster: DayForecaster,
+) -> None:
+    """Three times the profile's orders (60 by 10:00) against a third of
+    them (7): the Gamma-Poisson multiplier and the volume to come follow."""
+    burst = history_forecaster.estimate(confirmed_lines(_spread(60)), NOW)
+    slow = history_forecaster.estimate(confirmed_lines(_spread(7)), NOW)
+    assert burst.multiplier == pytest.approx((SHAPE + 60) / (SHAPE + 20))
+    assert burst.expected_orders == pytest.approx(40.0 * (SHAPE + 60) / (SHAPE + 20))
+    assert slow.multiplier == pytest.approx((SHAPE + 7) / (SHAPE + 20))
+    assert slow.expected_orders < 40.0 < burst.expected_orders
+    assert (burst.work > slow.work).any() and (burst.work >= slow.work).all()
+    # today's orders all ship from WH-EAST: the burst's mix weighs more there
+    east = history_forecaster.network.node_idx("WH-EAST")
+    assert burst.work[east] / burst.work.sum() > slow.work[east] / slow.work.sum()
+
+
+def test_orders_created_after_now_are_not_counted(
+    history_forecaster: DayForecaster,
+) -> None:
+    """Orders stamped later than the forecast's instant change nothing."""
+    later = [NOW + dt.timedelta(minutes=m) for m in (1, 30, 600)] * 20
+    base = history_forecaster.estimate(confirmed_lines(_spread(20)), NOW)
+    more = history_forecaster.estimate(confirmed_lines(_spread(20) + later), NOW)
+    assert more.observed_orders == base.observed_orders == 20
+    assert more.expected_orders == base.expected_orders
+    np.testing.assert_array_equal(more.work, base.work)
+
+
+def test_without_history_the_run_rate_of_today(tiny_network: Network) -> None:
+    """Intraday, as ``allocate`` without ``--history``: nothing before 20
+    orders, then the run rate over a flat 24-hour day; the work per order is
+    today's, at the nodes that shipped it."""
+    f = DayForecaster(tiny_network, DemandForecast.intraday())
+    few = f.estimate(confirmed_lines(_spread(10)), NOW)
+    out = f.estimate(confirmed_lines(_spread(30), node="WH-WEST"), NOW)
+    assert few.expected_orders == 0.0 and not few.work.any()
+    assert (out.source, out.multiplier) == ("intraday", None)
+    assert out.expected_orders == pytest.approx(30 * 14 / 10)
+    west = tiny_network.node_idx("WH-WEST")
+    assert out.work[west] == pytest.approx(42.0) and out.work.sum() == out.work[west]
+
+
+def test_no_orders_yet_forecasts_today_from_the_profile(
+    history_forecaster: DayForecaster,
+) -> None:
+    """An empty store: today's business day from the clock, the prior
+    shrunk by the hours that passed without an order."""
+    out = history_forecaster.estimate(confirmed_lines([]), NOW)
+    assert (out.day, out.observed_orders) == (DAY, 0)
+    assert out.multiplier == pytest.approx(SHAPE / (SHAPE + 20))
+    assert out.work.sum() == pytest.approx(out.expected_orders)  # one unit a TEE
+
+
+def test_the_monitor_takes_the_forecast_as_its_term(tiny_network: Network) -> None:
+    """``set_forecast`` replaces every node's term, lowers the scores by it
+    over nominal, and changes the map's key (caches see it)."""
+    mon = CapacityMonitor(tiny_network)
+    key = mon.state_key
+    assert mon.set_forecast(np.array([100.0, 0.0, 10.0])) is True
+    assert mon.state_key != key
+    assert mon.score_map() == pytest.approx([0.9, 1.0, 0.9])
+    assert mon.set_forecast(np.array([100.0, 0.0, 10.0])) is False
+    with pytest.raises(InputError, match="field 'forecast'"):
+        mon.set_forecast(np.array([1.0, np.nan, 0.0]))
+
+
+def test_overlapping_reads_count_each_line_once(
+    history_forecaster: DayForecaster,
+) -> None:
+    """Reads of the store that overlap (each refresh reads the last seconds
+    again) give the outlook of one read of everything: every replica ends
+    with the same forecast however its reads fell."""
+    net = history_forecaster.network
+    lines = confirmed_lines(_spread(50)).assign(confirmed_at=range(50))
+    lines.loc[lines.index % 2 == 1, "node_id"] = "WH-WEST"
+    pieces = TodayOrders(net)
+    for lo, hi in ((0, 20), (15, 35), (10, 50), (0, 50)):
+        pieces.add(lines.iloc[lo:hi])
+    one = history_forecaster.estimate(lines, NOW)
+    many = history_forecaster.estimate_from(pieces, NOW)
+    assert (many.observed_orders, pieces.read_to) == (one.observed_orders, 49.0)
+    np.testing.assert_allclose(many.work, one.work)
+    assert many.expected_orders == one.expected_orders

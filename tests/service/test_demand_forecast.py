@@ -1,0 +1,111 @@
+"""The service's rest-of-day forecast, refreshed from the orders confirmed
+today as the store records them, on real servers over each backend (flat
+history of ``tests/demand_history.py``: by 10:00 New York the profile
+expects 20 of its 60 orders)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from contextlib import ExitStack
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from tests.conftest import TINY_NETWORK
+from tests.demand_history import flat_history
+from tests.service.helpers import confirm_tee
+from tests.service.replicas import post_events, stock_up
+from tests.service_fixtures import MONDAY_10, live_server
+from tierflow.data.network import load_network
+from tierflow.service.feed import DEMAND_MIN_S
+
+#: Nominal capacity of every node: room enough that no score is clipped.
+NOMINAL = 2000.0
+
+
+def _capacity(url: str) -> dict[str, Any]:
+    r = httpx.get(f"{url}/v1/capacity", timeout=10)
+    assert r.status_code == 200, r.text
+    return dict(r.json())
+
+
+def _until(url: str, check: Any, timeout: float = 5.0) -> dict[str, Any]:
+    """The first ``/v1/capacity`` answer of ``url`` that ``check`` accepts."""
+    start = time.monotonic()
+    while True:
+        cap = _capacity(url)
+        if cap["demand_forecast"] is not None and check(cap["demand_forecast"]):
+            return cap
+        assert time.monotonic() - start < timeout, cap["demand_forecast"]
+        time.sleep(0.05)
+
+
+def _nodes(cap: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {n["node_id"]: n for n in cap["nodes"]}
+
+
+def test_a_burst_of_confirms_raises_the_forecast_on_every_replica(
+    tmp_path: Path, state_location: Path | str
+) -> None:
+    """60 checkouts confirmed on A at 10:00 (three times the profile): A and
+    B forecast more orders to come and lower the scores of the nodes the
+    orders go to, within the refresh cadence; C, whose clock reads 08:00,
+    counts none of them (they are in its future), only its own."""
+    stock_up(state_location, 100_000)
+    demand = flat_history(tmp_path, load_network(TINY_NETWORK))
+    kw = {"state": state_location, "demand": demand}
+    early = MONDAY_10 - dt.timedelta(hours=2)
+    with ExitStack() as stack:
+        a, b, c = (
+            stack.enter_context(
+                live_server(tmp_path / name, router_kw=kw, clock=lambda t=t: t)
+            )[0].url
+            for name, t in (("a", MONDAY_10), ("b", MONDAY_10), ("c", early))
+        )
+        post_events(a, *(
+            {"event_id": f"cap-{n}", "ts": "2026-01-05T06:00:00Z", "node_id": n,
+             "type": "nominal_capacity", "value": NOMINAL}
+            for n in ("WH-EAST", "WH-WEST", "ST-CHI")
+        ))  # fmt: skip
+        # a slow day so far: no order by 10:00 lowers the profile's 40 to come
+        before = _until(b, lambda f: f["observed_orders"] == 0)
+        slow = before["demand_forecast"]
+        assert slow["source"] == "history" and slow["multiplier"] < 1.0
+        assert 0 < slow["expected_orders"] < 40.0
+        client = stack.enter_context(httpx.Client(base_url=a, timeout=30))
+        for k in range(60):
+            confirm_tee(client, f"C{k % 9}")
+        confirmed = time.monotonic()
+        for url in (a, b):
+            after = _until(url, lambda f: f["observed_orders"] == 60)
+            assert time.monotonic() - confirmed < DEMAND_MIN_S + 2.0
+            _raised(before, after)
+        c_client = stack.enter_context(httpx.Client(base_url=c, timeout=30))
+        confirm_tee(c_client, "C1")  # stamped 08:00: C's only order of the day
+        mine = _until(c, lambda f: f["observed_orders"] >= 1)["demand_forecast"]
+        assert mine["observed_orders"] == 1
+        # on B (10:00) C's order is in the past: it counts
+        _until(b, lambda f: f["observed_orders"] == 61)
+
+
+def _raised(before: dict[str, Any], after: dict[str, Any]) -> None:
+    """More orders expected, a busier day, and the nodes' scores lowered by
+    their backlog and their (larger) forecast over nominal."""
+    was, now = before["demand_forecast"], after["demand_forecast"]
+    assert now["multiplier"] > 1.0 > was["multiplier"]
+    assert now["expected_orders"] > 40.0 > was["expected_orders"]
+    assert now["work"] > was["work"]
+    old, new = _nodes(before), _nodes(after)
+    rose = [
+        n
+        for n in new
+        if new[n]["forecast_rest_of_day"] > old[n]["forecast_rest_of_day"]
+    ]
+    assert rose
+    for n in rose:
+        claims = new[n]["backlog"] + new[n]["forecast_rest_of_day"]
+        assert abs(new[n]["score"] - (1 - claims / NOMINAL)) <= 2e-4
+        by_backlog = old[n]["score"] - (new[n]["backlog"] - old[n]["backlog"]) / NOMINAL
+        assert new[n]["score"] < by_backlog - 1e-3

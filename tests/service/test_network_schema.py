@@ -1,0 +1,190 @@
+"""The served OpenAPI document says what the network accepts
+(:mod:`tierflow.service.network_schema`): its SKUs, ZIP prefixes and nodes,
+the event window, each event type's value; and the rules it cannot say are
+answered as documented (409 for a reused event id)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from typing import Any
+
+import pytest
+from fastapi import FastAPI
+
+from tests.conftest import TINY_NETWORK
+from tests.service.helpers import OUTAGE
+from tests.service_fixtures import API_KEY
+from tierflow.capacity.events import parse_event
+from tierflow.data.errors import InputError
+from tierflow.data.limits import EVENT_WINDOW, now
+from tierflow.data.network import load_network
+from tierflow.data.rates import SERVICES
+from tierflow.service.app import create_app
+from tierflow.service.network_schema import (
+    TS_MARGIN_DAYS,
+    date_pattern,
+    narrow,
+    ts_schema,
+    ts_window,
+)
+
+KEY = {"X-API-Key": API_KEY}
+
+
+def _schemas(client: Any) -> dict[str, Any]:
+    schemas: dict[str, Any] = client.get("/openapi.json").json()["components"][
+        "schemas"
+    ]
+    return schemas
+
+
+def test_the_document_lists_the_network_s_skus_prefixes_and_nodes(live: Any) -> None:
+    client, router, _ = live
+    schemas = _schemas(client)
+    assert schemas["Item"]["properties"]["sku"]["enum"] == sorted(
+        router.network.sku_ids
+    )
+    dest = re.compile(schemas["OptionsRequest"]["properties"]["dest"]["pattern"])
+    known = set(router.network.dest_index)
+    for n in range(1000):  # every 3-digit prefix: allowed exactly when routed
+        prefix = f"{n:03d}"
+        assert bool(dest.fullmatch(prefix)) == (prefix in known), prefix
+        assert bool(dest.fullmatch(f"{prefix}01-1234")) == (prefix in known)
+    assert not dest.fullmatch("6060") and not dest.fullmatch("６０６")
+    for branch in schemas["CapacityEventIn"]["oneOf"]:
+        node = branch["properties"]["node_id"]
+        assert node["enum"] == sorted(router.network.node_ids)
+
+
+def test_each_event_type_has_its_value_and_service(live: Any) -> None:
+    client, _, _ = live
+    branches = {
+        b["properties"]["type"]["const"]: b
+        for b in _schemas(client)["CapacityEventIn"]["oneOf"]
+    }
+    assert branches["outage"]["properties"]["value"] == {"type": "boolean"}
+    staffing = branches["staffing"]["properties"]["value"]
+    assert (staffing["minimum"], staffing["maximum"]) == (0.0, 300.0)
+    assert "service" in branches["congestion"]["required"]
+    service = branches["congestion"]["properties"]["service"]
+    assert service["enum"] == list(SERVICES)
+
+
+def test_the_date_pattern_holds_exactly_the_dates_of_its_range() -> None:
+    first, last = dt.date(2023, 2, 27), dt.date(2025, 3, 2)
+    dates = re.compile(f"^({date_pattern(first, last)})$")
+    day = dt.date(2022, 12, 1)
+    while day <= dt.date(2025, 12, 31):
+        assert bool(dates.match(day.isoformat())) == (first <= day <= last), day
+        day += dt.timedelta(days=1)
+    for impossible in ("2024-02-30", "2023-02-29", "2024-04-31", "2024-13-01"):
+        assert not dates.match(impossible)
+    assert dates.match("2024-02-29")
+
+
+@pytest.mark.parametrize("offset", ["+23:59", "-23:59", "Z"])
+def test_every_time_the_document_allows_is_inside_the_event_window(
+    offset: str,
+) -> None:
+    """The first and last allowed dates, at either end of the day and the
+    widest offsets, pass the router's window check; a day more does not match."""
+    network = load_network(TINY_NETWORK)
+    pattern = re.compile(ts_schema()["pattern"])
+    first, last = ts_window()
+    lo, hi = EVENT_WINDOW.bounds()
+    assert (first - lo.date()).days == (hi.date() - last).days == TS_MARGIN_DAYS
+    for day in (first, last):
+        for clock in ("00:00:00", "23:59:59.999999"):
+            ts = f"{day}T{clock}{offset}"
+            assert pattern.match(ts), ts
+            event = {**OUTAGE, "ts": ts, "node_id": "ST-CHI"}
+            assert parse_event(event, network).ts > 0
+    for day in (first - dt.timedelta(days=1), last + dt.timedelta(days=1)):
+        assert not pattern.match(f"{day}T12:00:00{offset}")
+    assert now() == dt.datetime(2026, 6, 1, tzinfo=dt.UTC)  # conftest's pinned now
+
+
+def test_requests_valid_by_the_document_are_accepted(live: Any) -> None:
+    """3.0 is an integer to JSON Schema; repeated lines of one SKU add up past
+    the per-line cap, and the answer's merged line says so."""
+    client, _, _ = live
+    body = {
+        "customer_id": "C1",
+        "items": [{"sku": "TEE", "quantity": 3.0}, {"sku": "TEE", "quantity": 10000}],
+        "dest": "60601",
+    }
+    r = client.post("/v1/options", json=body)
+    assert r.status_code == 200, r.text
+    assert r.json()["items"] == [{"sku": "TEE", "quantity": 10003}]
+    for quantity in (2.5, "3", True):
+        bad = {**body, "items": [{"sku": "TEE", "quantity": quantity}]}
+        r = client.post("/v1/options", json=bad)
+        assert (r.status_code, r.json()["field"]) == (422, "items[0].quantity")
+
+
+def test_all_zero_preferences_are_invalid_by_the_document_too(live: Any) -> None:
+    client, _, _ = live
+    rule = _schemas(client)["Preferences"]["not"]
+    zero = {"speed": 0, "cost": 0.0, "eco": 0}
+    assert set(rule["required"]) == set(zero)
+    body = {"customer_id": "C1", "items": [{"sku": "TEE", "quantity": 1}]}
+    r = client.post("/v1/options", json={**body, "dest": "606", "preferences": zero})
+    assert (r.status_code, r.json()["field"]) == (422, "preferences")
+    some = {"speed": 0, "cost": 0}  # two of three at 0 is a valid choice
+    r = client.post("/v1/options", json={**body, "dest": "606", "preferences": some})
+    assert r.status_code == 200
+
+
+def test_a_reused_event_id_is_a_409_and_applies_nothing(live: Any) -> None:
+    client, router, _ = live
+    post = client.post
+    assert post(
+        "/v1/capacity/events", json={"events": [OUTAGE]}, headers=KEY
+    ).is_success
+    reopened = {**OUTAGE, "value": False}
+    r = post("/v1/capacity/events", json={"events": [reopened]}, headers=KEY)
+    assert (r.status_code, r.json()["error"]) == (409, "conflict")
+    assert r.json()["field"] == "events[0].event_id"
+    twice = {**OUTAGE, "event_id": "ops-9"}, {**reopened, "event_id": "ops-9"}
+    r = post("/v1/capacity/events", json={"events": list(twice)}, headers=KEY)
+    assert (r.status_code, r.json()["field"]) == (409, "events[1].event_id")
+    assert router.monitor.outage.sum() == 1  # only the first event holds
+    doc = client.get("/openapi.json").json()
+    answers = doc["paths"]["/v1/capacity/events"]["post"]["responses"]
+    assert "idempotency" in answers["409"]["description"]
+
+
+@pytest.mark.parametrize("value", ["70", [70], None])
+def test_event_values_are_taken_as_json_types_only(live: Any, value: Any) -> None:
+    client, _, _ = live
+    event = {**OUTAGE, "type": "staffing", "value": value}
+    r = client.post("/v1/capacity/events", json={"events": [event]}, headers=KEY)
+    assert r.status_code == 422, r.text
+    assert r.json()["field"].startswith("events[0].value")
+
+
+def test_past_max_enum_ids_are_a_pattern_and_unknown_ones_a_422(live: Any) -> None:
+    """The fallback for a huge network: a pattern of the ids' characters, so
+    an id of that form the network does not know is schema-valid and a 422
+    (the reason the enum is used up to ``MAX_ENUM`` ids)."""
+    client, router, _ = live
+    base = FastAPI.openapi(create_app(router, api_key=API_KEY))  # not narrowed
+    doc = narrow(base, router.network, max_enum=3)
+    sku = doc["components"]["schemas"]["Item"]["properties"]["sku"]
+    assert "enum" not in sku and "too many to list" in sku["description"]
+    assert re.match(sku["pattern"], "TEA") and "TEA" not in router.network.sku_index
+    body = {"customer_id": "C1", "items": [{"sku": "TEA", "quantity": 1}]}
+    r = client.post("/v1/options", json={**body, "dest": "606"})
+    assert (r.status_code, r.json()["field"]) == (422, "items[0].sku")
+    node = doc["components"]["schemas"]["CapacityEventIn"]["oneOf"][0]
+    assert node["properties"]["node_id"]["enum"] == sorted(router.network.node_ids)
+
+
+def test_a_bad_window_instant_is_still_refused() -> None:
+    """The router's instant check stays: the schema's margin is not a hole."""
+    network = load_network(TINY_NETWORK)
+    lo, _ = EVENT_WINDOW.bounds()
+    early = (lo - dt.timedelta(seconds=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    with pytest.raises(InputError, match="outside the allowed window"):
+        parse_event({**OUTAGE, "ts": early}, network)
