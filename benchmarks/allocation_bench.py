@@ -1,7 +1,7 @@
 """Allocation policies side by side on one generated day, against hindsight.
 
 Every policy allocates the same orders with the same capacity in the same
-run; the hindsight LP value is the bound. Protocol: ``docs/benchmarks.md``.
+run; the hindsight relaxation gives the bound. Protocol: ``docs/benchmarks.md``.
 """
 
 from __future__ import annotations
@@ -370,7 +370,7 @@ def _plots(runs: Sequence[PolicyRun], trace: dict[str, Any], out: Path) -> None:
         [r.gap_pct or 0.0 for r in named],
         color=["#b5b5b5" if r.policy == "nearest" else "#3b7dd8" for r in named],
     )
-    ax.set_ylabel("cost above hindsight LP bound (%)")
+    ax.set_ylabel("cost above hindsight bound (%)")
     ax.set_title("Allocation policies: cost gap")
     ax.tick_params(axis="x", rotation=30)
     fig.tight_layout()

@@ -184,7 +184,7 @@ def _markdown(summary: dict[str, Any], frame: pd.DataFrame, sweep: pd.DataFrame)
         f"{setup['days']} generated days (seed {setup['seed']}, about "
         f"{setup['orders_per_day']} orders a day, each with its own 14-day "
         f"history), engine {setup['engine']}, {setup['time_limit_s']:g} s per "
-        "batch. Gap = (cost - hindsight LP bound) / bound.",
+        "batch. Gap = (cost - hindsight bound) / bound.",
         "",
         *[f"- **{name}**: {what}" for name, what in POLICIES.items()],
         "",

@@ -19,6 +19,7 @@ import numpy as np
 from tierflow.benchmarks.cltv_scale import run_scale
 from tierflow.cltv.evaluate import Evaluation, write_evaluation
 from tierflow.cltv.features import CustomerData
+from tierflow.cltv.model import CLTVConfig
 from tierflow.cltv.protocol import Split, SplitResult, rolling_origins, run_split
 
 CDNOW = Path(__file__).parent / "data" / "cdnow" / "CDNOW_master.txt"
@@ -145,6 +146,12 @@ def split_markdown(result: SplitResult, strict: bool) -> str:
     level = result.calibration.get("level", {})
     if isinstance(level, dict):
         lines += ["", f"Level: {level.get('source')} (x {level.get('ratio', 1):.3f})."]
+    blend = result.calibration.get("blend", {})
+    if isinstance(blend, dict) and blend:
+        weights = ", ".join(f"{name} {w:.1f}" for name, w in blend.items())
+        lines.append(
+            f"Published blend of the calibrated forecasts (first seed): {weights}."
+        )
     lines.append(_targets_line(result, strict))
     return "\n".join(lines)
 
@@ -224,17 +231,18 @@ def run_protocol(
     seeds: list[int],
     out: Path | None,
     log: Callable[[str], None],
+    config: CLTVConfig | None = None,
 ) -> list[tuple[SplitResult, bool]]:
-    """Every split of every data set, ``seeds`` each; the first seed's
-    evaluation of each split is written to ``out`` (predictions, gains chart,
-    metrics)."""
+    """Every split of every data set, ``seeds`` each (``config``: the
+    default's); the first seed's evaluation of each split is written to
+    ``out`` (predictions, gains chart, metrics)."""
     results = []
     for name in datasets:
         data = load_dataset(name)
         for split, strict in dataset_splits(name, data):
             target = None if out is None else out / f"{name}-{split.name}"
             on_seed = _seed_logger(name, split, target, seeds[0], log)
-            result = run_split(data, name, split, seeds, on_seed=on_seed)
+            result = run_split(data, name, split, seeds, config, on_seed=on_seed)
             log(split_markdown(result, strict))
             results.append((result, strict))
     return results
@@ -258,15 +266,26 @@ _out = click.option(
     help="cdnow and/or history-<seed> (the sample network's purchase history).",
 )
 @click.option("--seeds", default="0,1,2,3,4", show_default=True)
+@click.option(
+    "--blend",
+    is_flag=True,
+    help="Publish the stacked blend of the calibrated forecasts (CLTVConfig.blend).",
+)
 @_out
-def protocol_command(datasets: str, seeds: str, out: Path | None) -> None:
+def protocol_command(datasets: str, seeds: str, blend: bool, out: Path | None) -> None:
     """Rolling-origin evaluation: every split, every seed, the worst seed counts."""
     names = [d.strip() for d in datasets.split(",") if d.strip()]
     seed_list = [int(s) for s in seeds.split(",")]
-    results = run_protocol(names, seed_list, out, lambda m: click.echo(m, err=True))
+    results = run_protocol(
+        names,
+        seed_list,
+        out,
+        lambda m: click.echo(m, err=True),
+        CLTVConfig(blend=blend),
+    )
     command = (
         "python -m tierflow.benchmarks.cltv_bench protocol "
-        f"--datasets {','.join(names)} --seeds {seeds}"
+        f"--datasets {','.join(names)} --seeds {seeds}" + (" --blend" if blend else "")
     )
     text = protocol_markdown(results, command)
     click.echo(text)

@@ -18,6 +18,7 @@ from tierflow.cli.options import (
     cltv_scores_option,
     engine_option,
     examples,
+    history_option,
     json_option,
     network_option,
     option,
@@ -165,14 +166,9 @@ class AllocateRequest:
     help="Minutes until an allocation is released to its node "
     "(until then a capacity event may reroute it).",
 )
-@option(
-    "--history",
-    "history_path",
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    default=None,
-    help="Orders of earlier days (orders.csv columns): the bid prices' "
-    "demand forecast learns volume by hour and the order mix from them "
-    "(default: from today's orders as they arrive).",
+@history_option(
+    "the bid prices' demand forecast learns volume by hour and the order mix "
+    "from them (default: from today's orders as they arrive)."
 )
 @option(
     "--expected-orders",

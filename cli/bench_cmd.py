@@ -217,7 +217,7 @@ def bench_allocation(
     out: Path,
     as_json: bool,
 ) -> None:
-    """Allocation policies against the hindsight LP bound: one generated day,
+    """Allocation policies against the hindsight bound: one generated day,
     or (--days N) N days as a distribution."""
     names = parse_engines(engines)
     net = open_network(network_dir)

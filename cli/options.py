@@ -163,6 +163,17 @@ def hindsight_time_limit_option(default: float) -> Callable[[F], F]:
     )
 
 
+def history_option(learns: str) -> Callable[[F], F]:
+    """``--history PAST.csv``: orders of earlier days, what ``learns`` from them."""
+    return option(
+        "--history",
+        "history_path",
+        type=click.Path(exists=True, dir_okay=False, path_type=Path),
+        default=None,
+        help=f"Orders of earlier days (orders.csv columns): {learns}",
+    )
+
+
 def require_engine(name: str) -> None:
     """Nothing if engine ``name`` can run here; else the one-line error (a
     missing optional dependency names the extra that installs it)."""

@@ -15,7 +15,13 @@ from typing import TYPE_CHECKING
 import click
 
 from tierflow.cli.config import tier_policy
-from tierflow.cli.options import examples, network_option, option, state_option
+from tierflow.cli.options import (
+    examples,
+    history_option,
+    network_option,
+    option,
+    state_option,
+)
 from tierflow.data.errors import InputError
 
 if TYPE_CHECKING:
@@ -115,14 +121,10 @@ def load_api_key(key_file: Path | None) -> tuple[str, str]:
     help="Seconds after which a capacity map without new events is flagged "
     "degraded in every answer and on /ops (0: never).",
 )
-@option(
-    "--history",
-    "history_path",
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    default=None,
-    help="Orders of earlier days (orders.csv columns): the rest-of-day forecast "
-    "learns volume by hour and the order mix from them, as `allocate --history` "
-    "does (default: from the orders confirmed so far today).",
+@history_option(
+    "the rest-of-day forecast learns volume by hour and the order mix from "
+    "them, as `allocate --history` does (default: from the orders confirmed "
+    "so far today)."
 )
 @option(
     "--access-log/--no-access-log",

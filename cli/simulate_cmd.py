@@ -306,7 +306,7 @@ def _screen(s: dict[str, Any], out: Path) -> str:
         f"  Platinum offered {s['platinum_offered']}; overflow offered "
         f"{s['overflow_offered']}, taken {s['overflow_taken']}; outage at "
         f"{s['outage_node']}",
-        f"  hindsight LP bound {s['lp_bound']:,.2f}" if s["lp_bound"] else "",
+        f"  hindsight bound {s['lp_bound']:,.2f}" if s["lp_bound"] else "",
         _savings_line(s["savings"]),
     ]
     for name, p in s["policies"].items():

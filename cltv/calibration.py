@@ -154,3 +154,80 @@ def fit_shape(
 def fit_sharpness(windows: Sequence[Window]) -> float:
     """The exponent of :data:`SHARPNESS_GRID` alone (no hurdle) by :func:`fit_shape`."""
     return fit_shape(windows, exponents=SHARPNESS_GRID, hurdles=(0.0,)).exponent
+
+
+#: Step of the blend weights tried by :func:`fit_blend` (a simplex grid).
+BLEND_STEP = 0.1
+#: A window's forecasts, one per forecaster, and what each customer spent.
+BlendWindow = tuple[dict[str, FloatArray], FloatArray]
+
+
+@dataclass(frozen=True, slots=True)
+class Blend:
+    """Weights of calibrated forecasts (summing to 1) that make the published one.
+
+    Each forecaster's calibrated forecast has the same total (the level), so
+    the blend has it too. ``(("cltv", 1.0),)`` publishes our calibrated model
+    alone.
+    """
+
+    weights: tuple[tuple[str, float], ...]
+
+    def apply(self, calibrated: dict[str, FloatArray]) -> FloatArray:
+        out = np.zeros_like(next(iter(calibrated.values())), dtype=np.float64)
+        for name, weight in self.weights:
+            if weight > 0.0:
+                out = out + weight * calibrated[name]
+        return np.asarray(out, dtype=np.float64)
+
+    def as_dict(self) -> dict[str, float]:
+        return dict(self.weights)
+
+
+def _simplex(n: int, step: float) -> list[tuple[float, ...]]:
+    """Every weight vector of ``n`` non-negative multiples of ``step`` summing
+    to 1, the first weight largest first."""
+    units = round(1.0 / step)
+
+    def parts(k: int, left: int) -> list[tuple[int, ...]]:
+        if k == 1:
+            return [(left,)]
+        return [
+            (i, *rest) for i in range(left, -1, -1) for rest in parts(k - 1, left - i)
+        ]
+
+    return [tuple(u / units for u in p) for p in parts(n, units)]
+
+
+def fit_blend(
+    windows: Sequence[BlendWindow],
+    shapes: dict[str, Shape],
+    *,
+    step: float = BLEND_STEP,
+) -> Blend:
+    """The blend of calibrated forecasts with the least absolute error over
+    ``windows`` (stacking, fitted where the shapes are).
+
+    Each forecaster's forecast of a window (made at its cut-off) gets its own
+    shape and the window's actual total, as in :func:`fit_shape`; every blend
+    on the grid (weights in steps of ``step`` summing to 1, the first
+    forecaster in ``shapes`` being ours) is scored by its mean absolute error
+    relative to ours alone, averaged over the windows. Ties: more weight on
+    ours. No usable window: ours alone.
+    """
+    names = list(shapes)
+    usable = [
+        (raw, actual)
+        for raw, actual in windows
+        if float(actual.sum()) > 0.0 and all(raw[n].sum() > 0.0 for n in names)
+    ]
+    if not usable:
+        return Blend(((names[0], 1.0),))
+    grid = _simplex(len(names), step)
+    errors = np.zeros(len(grid))
+    for raw, actual in usable:
+        total = float(actual.sum())
+        shaped = np.vstack([at_total(shapes[n].apply(raw[n]), total) for n in names])
+        mae = np.abs(np.asarray(grid) @ shaped - actual).mean(axis=1)
+        errors += mae / max(float(mae[0]), 1e-12)
+    return Blend(tuple(zip(names, grid[int(np.argmin(errors))], strict=True)))

@@ -47,6 +47,13 @@ class CLTVConfig:
         ``mae``: the shape (power and soft hurdle) fitted for absolute error on
         the training windows, for our model and every baseline alike
         (:mod:`tierflow.cltv.calibration`); ``mean``: conditional means.
+    blend
+        Publish the blend of the calibrated forecasts (ours and the
+        baselines') with the least absolute error on the calibration windows
+        (:func:`~tierflow.cltv.calibration.fit_blend`); ``False`` (the
+        default): ours alone. Opt-in: on the synthetic purchase history the
+        windows give BG/NBD all the weight, trading our ranking for its MAE
+        (``docs/cltv.md``).
     platinum_share, gold_share
         Segment sizes: top ``platinum_share`` of customers by predicted spend are
         platinum, the next ``gold_share`` gold, the rest silver.
@@ -71,6 +78,7 @@ class CLTVConfig:
     n_jobs: int | None = None
     level: LevelChoice = "seasonal"
     calibration: Calibration = "mae"
+    blend: bool = False
     platinum_share: float = 0.10
     gold_share: float = 0.30
     random_state: int = 0

@@ -280,6 +280,7 @@ def evaluate_model(
     calibration: dict[str, object] = {
         "level": forecasts.level.as_dict(),
         "shapes": {name: shape.as_dict() for name, shape in forecasts.shapes.items()},
+        "blend": forecasts.blend.as_dict(),
     }
     evaluation = evaluate_forecasts(
         data,

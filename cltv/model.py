@@ -31,8 +31,11 @@ from tierflow.cltv.btyd import BetaGeoFit, GammaGammaFit
 from tierflow.cltv.calibration import (
     MAX_SHAPE_ROWS,
     SHARPNESS_GRID,
+    Blend,
+    BlendWindow,
     Shape,
     at_total,
+    fit_blend,
     fit_shape,
     fit_sharpness,
     sharpen,
@@ -138,7 +141,7 @@ class Forecasts:
 
     ``raw`` holds our regressor's forecast (``cltv``) and each baseline's;
     :meth:`calibrated` gives any of them after its own shape and the common
-    level, which for ``cltv`` is the published forecast.
+    level; :meth:`published` is the blend of those (for ``cltv``: our model).
     """
 
     history: CustomerHistory
@@ -147,14 +150,19 @@ class Forecasts:
     shapes: dict[str, Shape]
     level: Level
     p_active: FloatArray
+    blend: Blend = field(default_factory=lambda: Blend(((MODEL_NAME, 1.0),)))
 
     def calibrated(self, name: str) -> FloatArray:
         return at_total(self.shapes[name].apply(self.raw[name]), self.level.total)
 
+    def published(self) -> FloatArray:
+        """Our published forecast: the blend of the calibrated forecasts."""
+        return self.blend.apply({n: self.calibrated(n) for n, _ in self.blend.weights})
+
     def table(self) -> dict[str, FloatArray]:
         """Named forecasts: ``cltv`` (published), the raw baselines, the
         calibrated baselines and ``cltv_raw``, in this order."""
-        out = {MODEL_NAME: self.calibrated(MODEL_NAME)}
+        out = {MODEL_NAME: self.published()}
         out |= {name: self.raw[name] for name in BASELINES}
         out |= {calibrated_name(name): self.calibrated(name) for name in BASELINES}
         out[RAW_NAME] = self.raw[MODEL_NAME]
@@ -177,6 +185,7 @@ class CLTVModel:
     btyd_: BtydFit | None = None
     n_training_rows_: int = 0
     shapes_: dict[str, Shape] = field(default_factory=dict)
+    blend_: Blend = field(default_factory=lambda: Blend(((MODEL_NAME, 1.0),)))
     level_: Level | None = None
     uses_profiles_: bool = False
     uses_browsing_: bool = False
@@ -231,7 +240,7 @@ class CLTVModel:
         )
         self.as_of_day_ = self.btyd_ = self.level_ = None  # from an earlier fit
         self.regressor_ = self._fit_regressor(windows)
-        self.shapes_ = self._fit_shapes(data, as_of_day, horizon_days)
+        self.shapes_, self.blend_ = self._fit_calibration(data, as_of_day, horizon_days)
         self.n_training_rows_ = sum(len(w.target) for w in windows)
         self.as_of_day_ = as_of_day
         self.horizon_days_ = horizon_days
@@ -277,21 +286,23 @@ class CLTVModel:
         )
         return regressor.fit(X, y, groups=customers)
 
-    def _fit_shapes(
+    def _fit_calibration(
         self, data: CustomerData, as_of_day: int, horizon_days: int
-    ) -> dict[str, Shape]:
+    ) -> tuple[dict[str, Shape], Blend]:
         """Each forecaster's shape, fitted the same way on the same windows
-        (:func:`~tierflow.cltv.config.calibration_windows`).
+        (:func:`~tierflow.cltv.config.calibration_windows`), then the blend of
+        the calibrated forecasts that we publish, fitted on the same windows.
 
         Every forecast of a window is made at its cut-off from the history up
         to it; ours by the members that never saw the customer
         (:meth:`CLTVRegressor.predict_out_of_fold`; in-sample with one fold).
         """
         names = (MODEL_NAME, *BASELINES)
+        alone = Blend(((MODEL_NAME, 1.0),))
         if self.config.calibration != "mae":
-            return dict.fromkeys(names, Shape())
+            return dict.fromkeys(names, Shape()), alone
         log = data.transactions
-        windows: dict[str, list[tuple[FloatArray, FloatArray]]] = {n: [] for n in names}
+        windows: list[BlendWindow] = []
         for cutoff, width in calibration_windows(
             as_of_day, horizon_days, log.first_day, self.config.min_history_days
         ):
@@ -300,10 +311,13 @@ class CLTVModel:
             except InputError:
                 continue  # too little history at this cut-off to fit BTYD
             actual = window_spend(log, feats.history, width)
-            rows = _shape_rows(len(actual))
-            for name in names:
-                windows[name].append((raw[name], actual[rows]))
-        return {name: fit_shape(windows[name]) for name in names}
+            windows.append((raw, actual[_shape_rows(len(actual))]))
+        shapes = {
+            n: fit_shape([(raw[n], actual) for raw, actual in windows]) for n in names
+        }
+        if not self.config.blend:
+            return shapes, alone
+        return shapes, fit_blend(windows, shapes)
 
     def _raw_forecasts(
         self, data: CustomerData, day: int, horizon: int, *, calibrating: bool = False
@@ -329,6 +343,10 @@ class CLTVModel:
         return feats, {MODEL_NAME: ours, **raw}
 
     # -- forecast / score ---------------------------------------------------
+    def _blend(self) -> Blend:
+        """The fitted blend (ours alone for a model stored before blends)."""
+        return getattr(self, "blend_", None) or Blend(((MODEL_NAME, 1.0),))
+
     def _encoder(self) -> FeatureEncoder:
         if self.encoder_ is None:
             raise InputError("the CLTV model is not fitted; call fit() first")
@@ -386,6 +404,7 @@ class CLTVModel:
             shapes=self.shapes_,
             level=self._level(data, day, horizon, raw),
             p_active=feats.btyd.p_any(feats.history, horizon),
+            blend=self._blend(),
         )
 
     def _level(
@@ -420,7 +439,7 @@ class CLTVModel:
         refitted on the history up to any other day.
         """
         forecasts = self.forecast(data, as_of_day, horizon_days)
-        predicted = forecasts.calibrated(MODEL_NAME)
+        predicted = forecasts.published()
         frame = pd.DataFrame(
             {
                 "customer_id": forecasts.history.customer_ids,
@@ -464,6 +483,7 @@ class CLTVModel:
             "n_training_rows": self.n_training_rows_,
             "sharpness": self.sharpness_,
             "shapes": {name: shape.as_dict() for name, shape in self.shapes_.items()},
+            "blend": self._blend().as_dict(),
             "level": None if self.level_ is None else self.level_.as_dict(),
             "btyd": {"bgnbd": bg.params(), "gamma_gamma": gg.params()},
             "regressor": {

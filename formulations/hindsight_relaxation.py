@@ -31,6 +31,12 @@ from numpy.typing import NDArray
 from tierflow.data.network import Network
 from tierflow.data.orders import Orders
 from tierflow.formulations.batch_compiler import line_options, stock_ok, unit_share
+from tierflow.formulations.guarantee_fallback import (
+    GuaranteedLate,
+    LinkingRows,
+    ShipColumns,
+    linking_rows,
+)
 from tierflow.formulations.linear_program import LinearProgram
 from tierflow.formulations.order_pricing import OrderOptions, lines_of, price_orders
 from tierflow.formulations.tiers import TierPolicy
@@ -51,20 +57,41 @@ class DayInputs:
     #: Per order, when it reaches a node (``None``: its own time). The
     #: policies compared must release no earlier.
     release: NDArray[np.datetime64] | None = None
+    #: Per node, whether its capacity stays the same all day (no capacity
+    #: event, no pull-back); ``None``: every node's does. Only such nodes
+    #: can prove a guaranteed order had an on-time option
+    #: (:mod:`.guarantee_fallback`).
+    capacity_fixed: NDArray[np.bool_] | None = None
+
+    def released(self) -> NDArray[np.datetime64]:
+        """When each order reaches a node (its release, or its own time)."""
+        return self.orders.created_at if self.release is None else self.release
 
 
 @dataclass(frozen=True, slots=True, eq=False)
 class _Options:
     """One item kind (whole orders or lines): cost per (item, node) where it
-    may ship (``inf`` elsewhere), its lowest waiting reference and workload."""
+    may ship (``inf`` elsewhere), its lowest waiting reference and workload.
+
+    ``late`` is the cost of a guaranteed item's late fallback where it is
+    cheaper than keeping the guarantee there (``inf`` elsewhere); ``None``
+    when the fallback is folded into ``cost`` (the cheaper of the two).
+    ``on_time`` marks the pairs that keep the guarantee."""
 
     cost: FloatArray
+    late: FloatArray | None
+    on_time: NDArray[np.bool_]
     reference: FloatArray
     workload: FloatArray
 
     @classmethod
     def of(
-        cls, options: OrderOptions, have: NDArray[np.bool_], extra: float
+        cls,
+        options: OrderOptions,
+        have: NDArray[np.bool_],
+        extra: float,
+        *,
+        separate_late: bool = False,
     ) -> _Options:
         on_time = np.where(options.feasible, options.shipping + options.penalty, np.inf)
         late = np.where(
@@ -72,7 +99,7 @@ class _Options:
             options.relaxed_shipping + options.relaxed_penalty,
             np.inf,
         )
-        best = np.fmin(on_time, late) + options.handling + extra
+        fixed = options.handling + extra
         waiting = np.fmin(
             np.where(
                 options.feasible,
@@ -85,9 +112,18 @@ class _Options:
                 np.inf,
             ),
         )
-        reference = np.min(waiting + options.handling + extra, axis=1)
+        reference = np.min(waiting + fixed, axis=1)
+        if separate_late:
+            cost = np.where(have, on_time + fixed, np.inf)
+            cheaper = have & (late < on_time - 1e-9)
+            late_cost: FloatArray | None = np.where(cheaper, late + fixed, np.inf)
+        else:
+            cost = np.where(have, np.fmin(on_time, late) + fixed, np.inf)
+            late_cost = None
         return cls(
-            cost=np.where(have, best, np.inf),
+            cost=cost,
+            late=late_cost,
+            on_time=np.asarray(options.feasible & have, dtype=np.bool_),
             reference=np.where(np.isfinite(reference), reference, 0.0),
             workload=options.workload,
         )
@@ -108,6 +144,7 @@ def hindsight_relaxation(day: DayInputs) -> LinearProgram:
         ),
         stock_ok(o, live, day.stock),
         0.0,
+        separate_late=True,
     )
     qty = o.line_qty[lines]
     owner = o.line_order[lines]
@@ -121,6 +158,7 @@ def hindsight_relaxation(day: DayInputs) -> LinearProgram:
         ),
         qty[:, None] <= day.stock[:, o.line_sku[lines]].T,
         day.policy.split_shipment_cost,
+        separate_late=True,
     )
     penalty = day.policy.defer_cost(o.tier, day.spend)
     wait_whole = whole.reference + penalty[live]
@@ -132,6 +170,42 @@ def hindsight_relaxation(day: DayInputs) -> LinearProgram:
         np.where(dead[owner], np.inf, whole_defer[owner] * share),
     )
     return _Builder(day, live, lines, dead).build(whole, split, wait_whole, wait_line)
+
+
+class _ShipLog:
+    """What every shipping column does, kept for the guarantee rows."""
+
+    def __init__(self) -> None:
+        self.parts: list[
+            tuple[
+                NDArray[np.intp], NDArray[np.intp], FloatArray, NDArray[np.datetime64]
+            ]
+        ] = []
+        self.uses: list[tuple[NDArray[np.int64], NDArray[np.int64], FloatArray]] = []
+
+    def add(
+        self,
+        node: NDArray[np.intp],
+        order: NDArray[np.intp],
+        workload: FloatArray,
+        release: NDArray[np.datetime64],
+        use: tuple[NDArray[np.int64], NDArray[np.int64], FloatArray],
+    ) -> None:
+        self.parts.append((node, order, workload, release))
+        self.uses.append(use)
+
+    def columns(self) -> ShipColumns:
+        """Every logged column, indexed by its number in the program (the
+        shipping columns come first, in order, so the numbers line up)."""
+        return ShipColumns(
+            node=np.concatenate([n for n, _, _, _ in self.parts]).astype(np.int64),
+            order=np.concatenate([o for _, o, _, _ in self.parts]).astype(np.int64),
+            workload=np.concatenate([w for _, _, w, _ in self.parts]),
+            release=np.concatenate([r for _, _, _, r in self.parts]),
+            use_col=np.concatenate([c for c, _, _ in self.uses]),
+            use_sku=np.concatenate([k for _, k, _ in self.uses]),
+            use_qty=np.concatenate([q for _, _, q in self.uses]),
+        )
 
 
 class _Builder:
@@ -155,6 +229,8 @@ class _Builder:
         self.costs: list[FloatArray] = []
         self.n_cols = 0
         self.row_nodes = self.n_live + self.n_lines  # first capacity row
+        self.ship = _ShipLog()
+        self.linking: LinkingRows | None = None
 
     def build(
         self,
@@ -164,8 +240,23 @@ class _Builder:
         wait_line: FloatArray,
     ) -> LinearProgram:
         o = self.day.orders
-        self._ship_columns(whole, self._whole_rows(), self._whole_stock())
-        self._ship_columns(split, self._line_rows(), self._line_stock())
+        released = self.day.released()
+        release = np.concatenate(
+            [released[self.live], released[o.line_order[self.lines]]]
+        )
+        owner = np.concatenate([self.live, o.line_order[self.lines]])
+        n = self.n_live
+        kinds = (
+            (whole, self._whole_rows(), self._whole_stock(), release[:n], owner[:n]),
+            (split, self._line_rows(), self._line_stock(), release[n:], owner[n:]),
+        )
+        for opts, rows, stock, at, of in kinds:
+            self._ship_columns(opts, opts.cost, rows, stock, (at, of))
+        late = [
+            self._ship_columns(opts, opts.late, rows, stock, (at, of))
+            for opts, rows, stock, at, of in kinds
+            if opts.late is not None
+        ]
         eye_live = np.arange(self.n_live)
         self._add(eye_live, eye_live, np.ones(self.n_live), wait_whole)  # wait
         # split: +1 in its order row, -1 in each of its lines' rows
@@ -178,7 +269,63 @@ class _Builder:
         )
         eye_line = np.arange(self.n_lines)
         self._add(self.n_live + eye_line, eye_line, np.ones(self.n_lines), wait_line)
+        if len(late) == 2:
+            # A line ships late from a split stage, which the hindsight plan
+            # runs after placing the whole day: judged against the whole day.
+            decided = release.copy()
+            if release.size:
+                decided[self.n_live :] = np.max(release)
+            self.linking = self._guarantee_rows(whole, split, late, decided)
         return self._program()
+
+    def _guarantee_rows(
+        self,
+        whole: _Options,
+        split: _Options,
+        late: list[tuple[NDArray[np.int64], NDArray[np.intp]]],
+        release: NDArray[np.datetime64],
+    ) -> LinkingRows | None:
+        """Late fallbacks only where every on-time node may have run out
+        (:mod:`.guarantee_fallback`); items are whole orders, then lines."""
+        (whole_cols, whole_item), (line_cols, line_item) = late
+        late_col = np.concatenate([whole_cols, line_cols])
+        if late_col.size == 0:
+            return None
+        day, o = self.day, self.day.orders
+        late_owner = np.concatenate([whole_item, self.n_live + line_item])
+        workload = np.concatenate([whole.workload, split.workload])
+        keeper = np.concatenate([whole.on_time, split.on_time]) & (
+            workload[:, None] <= day.capacity[None, :]
+        )
+        if day.capacity_fixed is not None:
+            keeper &= day.capacity_fixed[None, :]
+        items = np.unique(late_owner)
+        keeper_owner, keeper_node = np.nonzero(keeper[items])
+        if keeper_owner.size == 0:
+            return None
+        ls = np.concatenate([lines_of(o, self.live), self.lines])
+        counts = np.diff(o.line_start)[self.live]
+        line_owner = np.concatenate(
+            [
+                np.repeat(np.arange(self.n_live), counts),
+                self.n_live + np.arange(self.n_lines),
+            ]
+        )
+        rows = GuaranteedLate(
+            late_col=late_col,
+            late_owner=late_owner.astype(np.int64),
+            order=np.concatenate([self.live, o.line_order[self.lines]]).astype(
+                np.int64
+            ),
+            release=release,
+            workload=workload,
+            keeper_owner=items[keeper_owner].astype(np.int64),
+            keeper_node=keeper_node.astype(np.int64),
+            line_owner=line_owner.astype(np.int64),
+            line_sku=o.line_sku[ls].astype(np.int64),
+            line_qty=o.line_qty[ls].astype(np.float64),
+        )
+        return linking_rows(rows, self.ship.columns(), day.capacity, day.stock)
 
     # ---------------------------------------------------------------- rows
     def _whole_rows(self) -> NDArray[np.intp]:
@@ -204,19 +351,25 @@ class _Builder:
     def _ship_columns(
         self,
         opts: _Options,
+        cost: FloatArray,
         item_rows: NDArray[np.intp],
         stock_use: tuple[NDArray[np.intp], NDArray[np.intp], FloatArray],
-    ) -> None:
-        """One column per (item, node) the item may ship from."""
-        item, node = np.nonzero(np.isfinite(opts.cost))
+        when: tuple[NDArray[np.datetime64], NDArray[np.intp]],
+    ) -> tuple[NDArray[np.int64], NDArray[np.intp]]:
+        """One column per (item, node) where ``cost`` is finite; their
+        numbers and items. ``when``: each item's release and order."""
+        release, of_order = when
+        item, node = np.nonzero(np.isfinite(cost))
         first = self.n_cols
         col = first + np.arange(item.size)
         self.n_cols += item.size
-        self.costs.append(opts.cost[item, node])
+        self.costs.append(cost[item, node])
         self._extend(item_rows[item], col, np.ones(item.size))
         cap_row = self.row_nodes + node
         self._extend(cap_row, col, opts.workload[item])
-        self._stock_entries(item, node, col, stock_use)
+        use = self._stock_entries(item, node, col, stock_use)
+        self.ship.add(node, of_order[item], opts.workload[item], release[item], use)
+        return col.astype(np.int64), item.astype(np.intp)
 
     def _stock_entries(
         self,
@@ -224,8 +377,9 @@ class _Builder:
         node: NDArray[np.intp],
         col: NDArray[np.intp],
         stock_use: tuple[NDArray[np.intp], NDArray[np.intp], FloatArray],
-    ) -> None:
-        """Stock rows are keyed (node, SKU); their row numbers come later."""
+    ) -> tuple[NDArray[np.int64], NDArray[np.int64], FloatArray]:
+        """Stock rows are keyed (node, SKU); their row numbers come later.
+        Returns the entries (column, SKU, units)."""
         use_item, use_sku, use_qty = stock_use
         order = np.argsort(use_item, kind="stable")
         use_item, use_sku, use_qty = use_item[order], use_sku[order], use_qty[order]
@@ -238,6 +392,7 @@ class _Builder:
         rep = np.repeat(np.arange(item.size), counts)
         key = node[rep].astype(np.int64) * self.day.network.n_skus + use_sku[pos]
         self.cols.append((-1 - key, col[rep], use_qty[pos]))  # negative: stock key
+        return col[rep].astype(np.int64), use_sku[pos].astype(np.int64), use_qty[pos]
 
     def _add(
         self,
@@ -266,15 +421,32 @@ class _Builder:
         first_stock = self.row_nodes + self.n_nodes
         rows[rows < 0] = first_stock + stock_row
         n_rows = first_stock + keys.size
-        matrix = sp.csr_matrix((vals, (rows, cols)), shape=(n_rows, self.n_cols))
         lower, upper = self._row_bounds(keys, n_rows)
+        c, col_upper = np.concatenate(self.costs), np.full(self.n_cols, np.inf)
+        n_cols, link = self.n_cols, self.linking
+        integer = None
+        if link is not None:  # appended after every other row and column
+            own = link.cols < 0
+            rows = np.concatenate([rows, n_rows + link.rows])
+            cols = np.concatenate(
+                [cols, np.where(own, -1 - link.cols, n_cols + link.cols)]
+            )
+            vals = np.concatenate([vals, link.vals])
+            lower = np.concatenate([lower, link.row_lower])
+            upper = np.concatenate([upper, link.row_upper])
+            c = np.concatenate([c, np.zeros(link.n_cols)])
+            col_upper = np.concatenate([col_upper, link.col_upper])
+            integer = np.concatenate([np.zeros(n_cols, dtype=bool), link.integer])
+            n_rows, n_cols = n_rows + link.n_rows, n_cols + link.n_cols
+        matrix = sp.csr_matrix((vals, (rows, cols)), shape=(n_rows, n_cols))
         return LinearProgram(
-            c=np.concatenate(self.costs),
+            c=c,
             matrix=matrix,
             row_lower=lower,
             row_upper=upper,
-            col_upper=np.full(self.n_cols, np.inf),
+            col_upper=col_upper,
             name="hindsight relaxation",
+            integer=integer,
         )
 
     def _row_bounds(

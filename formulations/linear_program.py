@@ -33,6 +33,8 @@ class LinearProgram:
         ``(m,)`` row bounds (``-inf``/``inf`` where a side is open).
     col_upper
         ``(n,)`` column upper bounds (``inf`` where open).
+    integer
+        ``(n,)`` integer columns, or ``None``.
     name
         For messages.
     """
@@ -43,6 +45,9 @@ class LinearProgram:
     row_upper: FloatArray
     col_upper: FloatArray
     name: str = "lp"
+    #: Columns that must take integer values when the program is solved as
+    #: a MIP (``None``: none); its LP relaxation ignores them.
+    integer: NDArray[np.bool_] | None = None
 
     def __post_init__(self) -> None:
         m, n = self.matrix.shape

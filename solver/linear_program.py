@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
+import highspy
 import numpy as np
 from numpy.typing import NDArray
 
@@ -49,3 +50,35 @@ def solve_linear_program(
         x = np.asarray(h.getSolution().col_value, dtype=np.float64)
         objective = float(h.getInfo().objective_function_value) if lp.n_cols else 0.0
     return LpSolution(status, objective, x, time.perf_counter() - start)
+
+
+def lower_bound(
+    lp: LinearProgram,
+    *,
+    mip_time_s: float = 0.0,
+    threads: int | None = None,
+) -> float | None:
+    """A proven lower bound on ``lp``'s optimum with its integer columns
+    (``None`` when not even the LP relaxation is solved).
+
+    The LP relaxation is solved first; when ``lp`` has integer columns and
+    ``mip_time_s > 0``, HiGHS's branch and bound then raises the bound for up
+    to ``mip_time_s`` more — its dual bound is proven whether or not it
+    finishes.
+    """
+    relaxed = solve_linear_program(lp, threads=threads)
+    if relaxed.objective is None or lp.integer is None or mip_time_s <= 0:
+        return relaxed.objective
+    h = new_highs(time_limit_s=mip_time_s, threads=threads)
+    h.passModel(highs_lp(lp.c, lp.matrix, lp.row_lower, lp.row_upper, lp.col_upper))
+    ints = np.flatnonzero(lp.integer).astype(np.int32)
+    h.changeColsIntegrality(
+        ints.size, ints, np.full(ints.size, highspy.HighsVarType.kInteger)
+    )
+    h.run()
+    info = h.getInfo()
+    optimal = h.getModelStatus() == highspy.HighsModelStatus.kOptimal
+    proven = info.objective_function_value if optimal else info.mip_dual_bound
+    if not np.isfinite(proven):
+        return relaxed.objective
+    return max(relaxed.objective, float(proven))

@@ -171,7 +171,9 @@ class DayAllocator:
     predicted_spend
         CLTV per order (0 for unknown customers).
     events
-        Capacity events, applied at batch boundaries by timestamp.
+        Capacity events, applied at batch boundaries by timestamp. A hindsight
+        run does not apply them (it plans the day as known in the morning),
+        but its bound treats their nodes as ones whose room may vanish.
     capacity
         Initial nominal capacity per node (default ``network.capacity``).
     stock
@@ -453,7 +455,7 @@ class DayAllocator:
         }
 
     def _hindsight_bound(self) -> float | None:
-        """The day's relaxation value (:func:`.hindsight.hindsight_bound`)."""
+        """The day's bound (:func:`.hindsight.hindsight_bound`)."""
         every = np.arange(self.orders.n_orders, dtype=np.intp)
         day = DayInputs(
             network=self.network,
@@ -463,8 +465,16 @@ class DayAllocator:
             capacity=self.ledger.effective_capacity(),
             stock=self.ledger.initial_stock,
             release=self.compiler.release_times(every, None, ()),
+            capacity_fixed=self._capacity_fixed(),
         )
-        return hindsight_bound(day)
+        # the bound gets the plan's time limit again for branch and bound
+        return hindsight_bound(day, mip_time_s=self.settings.time_limit_s)
+
+    def _capacity_fixed(self) -> NDArray[np.bool_]:
+        """Nodes no capacity event of the run touches."""
+        fixed = np.ones(self.network.n_nodes, dtype=bool)
+        fixed[[e.node for e in self.ledger.events]] = False
+        return fixed
 
     def _outcome(self, start: float, lp_bound: float | None) -> AllocationOutcome:
         o = self.orders

@@ -140,7 +140,7 @@ class SimulationResult:
 
     def _savings(self) -> dict[str, Any]:
         """The day's cost with tierflow (the engine with bid prices) against
-        the nearest node with stock and against the hindsight LP bound (no
+        the nearest node with stock and against the hindsight bound (no
         allocation can cost less); ``None`` where a policy did not run."""
         main = self.policies.get(f"{self.settings.engine} + bid prices")
         near = self.policies.get("nearest")
@@ -444,8 +444,10 @@ class _DayOrders:
         capacity: NDArray[np.float64],
         outage: CapacityEvent | None,
     ) -> AllocationOutcome:
-        """One policy's day (hindsight ignores the outage: it sees the day)."""
-        events = [] if settings.hindsight or outage is None else [outage]
+        """One policy's day. The hindsight plan does not apply the outage (it
+        sees the day) but is told of it: its bound must not assume the outage
+        node's room for the policies that lost it."""
+        events = [] if outage is None else [outage]
         return DayAllocator(
             self.network,
             self.orders,

@@ -146,7 +146,7 @@ def _cards(summary: dict[str, Any]) -> str:
             _card(
                 "Left on the table, at most",
                 _money(s["above_bound"]),
-                f"above the hindsight LP bound {_money(s['lp_bound'])}, which no "
+                f"above the hindsight bound {_money(s['lp_bound'])}, which no "
                 f"allocation of these orders can beat, even knowing the whole day "
                 f"in advance ({_pct(s['above_bound_pct'])}).",
                 ident="card-bound",

@@ -79,7 +79,7 @@ def _legend_above(ax: Any, ncol: int) -> None:
 
 
 def _cost_plot(ax: Any, result: SimulationResult, summary: dict[str, Any]) -> None:
-    """The day's cost per policy, against the hindsight LP bound."""
+    """The day's cost per policy, against the hindsight bound."""
     pol = summary["policies"]
     names = list(pol)
     costs = [pol[n]["total_cost"] for n in names]
@@ -100,7 +100,7 @@ def _cost_plot(ax: Any, result: SimulationResult, summary: dict[str, Any]) -> No
             color=_RED,
             ls="--",
             lw=1.2,
-            label=f"hindsight LP bound {_money(result.lp_bound)}: "
+            label=f"hindsight bound {_money(result.lp_bound)}: "
             "no allocation of these orders costs less",
         )
         _legend_above(ax, 1)
@@ -191,7 +191,7 @@ _PLOTS: tuple[tuple[str, str, str, _Plot], ...] = (
         "cost",
         "What the day's orders cost to ship",
         "Shipping, handling and lateness cost of the confirmed orders under "
-        "each allocation policy; the dashed line is the hindsight LP bound.",
+        "each allocation policy; the dashed line is the hindsight bound.",
         _cost_plot,
     ),
     (

@@ -9,8 +9,11 @@ from scipy.stats import spearmanr
 from tierflow.cltv.calibration import (
     EXPONENT_GRID,
     HURDLE_GRID,
+    Blend,
+    BlendWindow,
     Shape,
     at_total,
+    fit_blend,
     fit_shape,
     fit_sharpness,
     sharpen,
@@ -87,3 +90,56 @@ def test_fit_sharpness_sharpens_a_forecast_of_few_likely_buyers() -> None:
     buys = rng.random(5000) < forecast / forecast.max()
     actual = np.where(buys, forecast.sum() / buys.sum(), 0.0)
     assert fit_sharpness([(forecast, actual)]) > 1.0
+
+
+def _blend_windows(
+    rng: np.random.Generator, n: int, count: int, *, ours_right: bool
+) -> list[BlendWindow]:
+    """Windows where one forecaster knows the likely buyers and the other
+    only roughly (the right forecast times heavy log-normal noise)."""
+    out = []
+    for _ in range(count):
+        right, actual = _window(rng, n)
+        noisy = right * rng.lognormal(0.0, 1.5, size=n)
+        ours, theirs = (right, noisy) if ours_right else (noisy, right)
+        out.append(({"cltv": ours, "bgnbd_gg": theirs}, actual))
+    return out
+
+
+def _blend_mae(blend: Blend, shapes: dict[str, Shape], window: BlendWindow) -> float:
+    raw, actual = window
+    total = float(actual.sum())
+    calibrated = {n: at_total(s.apply(raw[n]), total) for n, s in shapes.items()}
+    published = blend.apply(calibrated)
+    assert published.sum() == pytest.approx(total)  # the weights sum to 1
+    return _mae(published, actual)
+
+
+def _fitted_shapes(windows: list[BlendWindow]) -> dict[str, Shape]:
+    return {n: fit_shape([(raw[n], y) for raw, y in windows]) for n in windows[0][0]}
+
+
+def test_fit_blend_keeps_ours_alone_when_the_baseline_adds_only_noise() -> None:
+    rng = np.random.default_rng(1)
+    windows = _blend_windows(rng, 4000, 3, ours_right=True)
+    blend = fit_blend(windows, _fitted_shapes(windows))
+    assert blend.as_dict() == {"cltv": 1.0, "bgnbd_gg": 0.0}
+
+
+def test_fit_blend_moves_weight_to_a_better_baseline_and_lowers_mae() -> None:
+    rng = np.random.default_rng(2)
+    windows = _blend_windows(rng, 4000, 3, ours_right=False)
+    shapes = _fitted_shapes(windows)
+    blend = fit_blend(windows, shapes)
+    weights = blend.as_dict()
+    assert weights["bgnbd_gg"] >= 0.5 and sum(weights.values()) == pytest.approx(1)
+    fresh = _blend_windows(rng, 4000, 1, ours_right=False)[0]  # as a holdout
+    alone = Blend((("cltv", 1.0),))
+    assert _blend_mae(blend, shapes, fresh) < _blend_mae(alone, shapes, fresh)
+
+
+def test_fit_blend_without_usable_windows_is_ours_alone() -> None:
+    shapes = {"cltv": Shape(), "bgnbd_gg": Shape()}
+    assert fit_blend([], shapes).as_dict() == {"cltv": 1.0}
+    no_spend = ({"cltv": np.ones(5), "bgnbd_gg": np.ones(5)}, np.zeros(5))
+    assert fit_blend([no_spend], shapes).as_dict() == {"cltv": 1.0}

@@ -18,10 +18,14 @@ from tierflow.cltv.evaluate import (
     BASELINE_ROWS,
     METRICS,
     best_of,
+    evaluate_model,
     gains_area,
     holdout_metrics,
     top_share_capture,
 )
+from tierflow.cltv.features import load_customer_data
+from tierflow.cltv.model import CLTVConfig
+from tierflow.data.transactions import day_number
 
 # predictions with a tie straddling the 40 % cut; actual total 20
 PRED = np.array([4.0, 3.0, 3.0, 1.0, 0.0])
@@ -124,6 +128,8 @@ def test_cli_evaluate_cdnow_sample(cdnow_dir: Path, tmp_path: Path) -> None:
         "cltv_raw",
     ]
     assert len(predictions) == 2357 and predictions["customer_id"].is_unique
+    assert record["calibration"]["blend"] == {"cltv": 1.0}  # the default
+    _assert_published_is_the_blend(record, predictions)
     actual = predictions["actual_spend"]
     raw = predictions["cltv_raw"] * predictions["predicted_spend"].sum()
     raw /= predictions["cltv_raw"].sum()
@@ -149,7 +155,6 @@ def _assert_equal_terms(record: dict[str, Any]) -> None:
     # calibration is monotone: the ranking metrics are the raw forecast's (up
     # to floating-point rounding, which may merge two nearly equal forecasts)
     for raw, calibrated in (
-        ("cltv_raw", "cltv"),
         ("bgnbd_gg", "bgnbd_gg_calibrated"),
         ("naive_run_rate", "naive_run_rate_calibrated"),
     ):
@@ -164,6 +169,47 @@ def _assert_equal_terms(record: dict[str, Any]) -> None:
         "bgnbd_gg",
         "naive_run_rate",
     }
+
+
+def _assert_published_is_the_blend(
+    record: dict[str, Any], predictions: pd.DataFrame
+) -> None:
+    """The published forecast is the recorded blend of calibrated forecasts:
+    take the baselines' parts away and what is left is ours, calibrated, so
+    it ranks as our raw forecast does (up to the CSV's rounding)."""
+    weights = record["calibration"]["blend"]
+    assert set(weights) <= {"cltv", "bgnbd_gg", "naive_run_rate"}
+    assert sum(weights.values()) == pytest.approx(1.0)
+    ours = predictions["predicted_spend"].to_numpy(dtype=np.float64)
+    for name in ("bgnbd_gg", "naive_run_rate"):
+        weight = weights.get(name, 0.0)
+        ours = ours - weight * predictions[f"{name}_calibrated"].to_numpy()
+    if weights["cltv"] == 0.0:
+        np.testing.assert_allclose(ours, 0.0, atol=1e-3)
+        return
+    order = np.argsort(predictions["cltv_raw"].to_numpy(), kind="stable")
+    assert np.diff(ours[order]).min() > -1e-3
+
+
+def test_blend_published_on_request(cdnow_dir: Path) -> None:
+    """``blend=True``: the published forecast is the blend fitted on the
+    calibration windows, at the level's total like every calibrated row."""
+    data, _ = load_customer_data(cdnow_dir / "CDNOW_sample.txt", fmt="cdnow")
+    evaluation, _ = evaluate_model(
+        data, day_number("1997-09-30"), 273, CLTVConfig(blend=True)
+    )
+    record: dict[str, Any] = evaluation.to_json()
+    assert set(record["calibration"]["blend"]) == {
+        "cltv",
+        "bgnbd_gg",
+        "naive_run_rate",
+    }
+    predictions = evaluation.predictions.rename(columns={"cltv": "predicted_spend"})
+    _assert_published_is_the_blend(record, predictions)
+    models = evaluation.metrics
+    assert models["cltv"]["bias_pct"] == pytest.approx(
+        models["bgnbd_gg_calibrated"]["bias_pct"]
+    )
 
 
 def test_cli_evaluate_text_table_and_bad_date(cdnow_dir: Path) -> None:

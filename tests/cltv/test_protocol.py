@@ -138,7 +138,9 @@ def test_run_split_runs_every_seed(data: CustomerData) -> None:
     result = run_split(data, "toy", split, [0, 1], FAST)
     assert [r.seed for r in result.runs] == [0, 1]
     assert result.rows()[:3] == [MODEL_NAME, "bgnbd_gg", "naive_run_rate"]
-    assert result.runs[0].metrics[MODEL_NAME] != result.runs[1].metrics[MODEL_NAME]
+    # our regressor depends on the seed (the published blend may not, when
+    # the calibration windows give ours no weight)
+    assert result.runs[0].metrics["cltv_raw"] != result.runs[1].metrics["cltv_raw"]
     # the baselines do not depend on our model's seed
     for name in BASELINE_ROWS:
         assert result.runs[0].metrics[name] == result.runs[1].metrics[name]

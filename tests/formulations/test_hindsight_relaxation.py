@@ -12,9 +12,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from tierflow.capacity.events import CapacityEvent
 from tierflow.data.network import Network
 from tierflow.data.orders import Orders, read_orders
 from tierflow.formulations.hindsight_relaxation import DayInputs, hindsight_relaxation
+from tierflow.formulations.order_pricing import price_orders
 from tierflow.formulations.tiers import TierPolicy
 from tierflow.orchestration.allocation.day_allocator import (
     AllocationSettings,
@@ -41,7 +43,9 @@ def _orders(tmp_path: Path, net: Network, rows: list[str]) -> Orders:
     return read_orders(path, net)
 
 
-def _bound(net: Network, orders: Orders, capacity: np.ndarray) -> float:
+def _bound(
+    net: Network, orders: Orders, capacity: np.ndarray, mip_time_s: float = 0.0
+) -> float:
     day = DayInputs(
         network=net,
         orders=orders,
@@ -50,7 +54,7 @@ def _bound(net: Network, orders: Orders, capacity: np.ndarray) -> float:
         capacity=capacity,
         stock=net.inventory.astype(np.int64),
     )
-    bound = hindsight_bound(day)
+    bound = hindsight_bound(day, mip_time_s=mip_time_s)
     assert bound is not None
     return bound
 
@@ -120,13 +124,90 @@ def test_a_late_platinum_fallback_is_within_the_bound(
     assert _bound(tiny_network, orders, capacity) <= min(costs.values())
 
 
+def test_a_platinum_order_with_an_on_time_node_is_bounded_at_its_on_time_cost(
+    tmp_path: Path, tiny_network: Network
+) -> None:
+    """P's sofa (40 kg) would cost less two days late than next day, but
+    WH-EAST has it and the room at 10:00: no policy may break the guarantee
+    to save, so neither may the bound (it did: it charged the late price)."""
+    orders = _orders(
+        tmp_path, tiny_network, ["P,2026-01-05T10:00:00-05:00,C1,100,platinum,SOFA,1"]
+    )
+    options = price_orders(tiny_network, orders, np.array([0]), TierPolicy())
+    east = tiny_network.node_ids.index("WH-EAST")
+    on_time = options.shipping[0, east] + options.penalty[0, east]
+    late = options.relaxed_shipping[0, east] + options.relaxed_penalty[0, east]
+    assert options.feasible[0, east] and late < on_time
+    costs = _costs(tiny_network, orders, tiny_network.capacity)
+    cost = min(costs.values())
+    assert cost == pytest.approx(on_time + options.handling[0, east])
+    assert _bound(tiny_network, orders, tiny_network.capacity) == pytest.approx(cost)
+
+
+def test_a_late_platinum_fallback_after_the_room_is_taken_stays_within_the_bound(
+    tmp_path: Path, tiny_network: Network
+) -> None:
+    """G takes WH-EAST's room first; P's sofa then ships late, which the
+    policies may do: the bound (LP and branch and bound) stays below them."""
+    orders = _orders(
+        tmp_path,
+        tiny_network,
+        [
+            "G,2026-01-05T09:00:00-05:00,C1,100,gold,TEE,20",
+            "P,2026-01-05T11:00:00-05:00,C2,100,platinum,SOFA,1",
+        ],
+    )
+    capacity = np.array([25.0, 800.0, 100.0])
+    costs = _costs(tiny_network, orders, capacity)
+    for mip_time_s in (0.0, 5.0):
+        assert (
+            _bound(tiny_network, orders, capacity, mip_time_s)
+            <= min(costs.values()) + 1e-6
+        )
+
+
+def test_a_node_with_an_outage_proves_nothing_about_the_guarantee(
+    tmp_path: Path, tiny_network: Network
+) -> None:
+    """WH-EAST, the sofa's only node, goes down before P arrives: the
+    policies cannot ship it on time, so the bound of a hindsight run told of
+    the outage must not charge the on-time price (it would be above them)."""
+    orders = _orders(
+        tmp_path, tiny_network, ["P,2026-01-05T11:00:00-05:00,C1,100,platinum,SOFA,1"]
+    )
+    east = tiny_network.node_ids.index("WH-EAST")
+    at = np.datetime64("2026-01-05T15:00:00").astype("datetime64[s]").astype(float)
+    outage = [CapacityEvent("down", float(at), east, "outage", 1.0)]
+    online = [
+        DayAllocator(tiny_network, orders, settings=policy, events=outage).run()
+        for name, policy in POLICIES.items()
+        if name != "hindsight plan"
+    ]
+    plan = DayAllocator(
+        tiny_network, orders, settings=POLICIES["hindsight plan"], events=outage
+    ).run()
+    assert plan.lp_bound is not None
+    assert plan.lp_bound <= min(r.summary()["total_cost"] for r in online) + 1e-6
+    day = DayInputs(
+        tiny_network,
+        orders,
+        TierPolicy(),
+        np.zeros(1),
+        tiny_network.capacity,
+        tiny_network.inventory.astype(np.int64),
+        capacity_fixed=np.array([n != east for n in range(tiny_network.n_nodes)]),
+    )
+    assert hindsight_bound(day) == pytest.approx(plan.lp_bound)
+    assert plan.lp_bound < _bound(tiny_network, orders, tiny_network.capacity)
+
+
 #: The property test's policies (no CP-SAT: its portfolio start-up dominates
 #: on days this small; the named cases above run it).
 _FAST = {
     name: policy for name, policy in POLICIES.items() if policy.engine != "cpsat"
 } | {"hindsight plan": AllocationSettings(engine="greedy", hindsight=True)}
 
-_SKUS = ("TEE", "MUG", "SPRAY")
+_SKUS = ("TEE", "MUG", "SPRAY", "SOFA")
 _DESTS = ("100", "606", "900", "981", "331")
 _TIERS = ("platinum", "gold", "silver", "overflow", "")
 
@@ -164,7 +245,7 @@ def test_the_bound_is_below_every_policy(
     rows, capacity = day
     orders = _orders(tmp_path, tiny_network, rows)
     cap = np.array(capacity)
-    bound = _bound(tiny_network, orders, cap)
+    bound = _bound(tiny_network, orders, cap, mip_time_s=5.0)
     for name, cost in _costs(tiny_network, orders, cap, _FAST).items():
         assert bound <= cost + 1e-6 * max(1.0, abs(cost)), name
 

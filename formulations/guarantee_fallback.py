@@ -1,0 +1,275 @@
+"""When the hindsight relaxation may ship a guaranteed (Platinum) order late.
+
+Every policy the relaxation bounds ships a guaranteed order late only when,
+at its decision, no node that could deliver it on time has both its stock and
+the room for it (:func:`tierflow.formulations.batch_compiler.relaxed_pairs`).
+Without more, the relaxation would ship it late whenever the late fallback
+is cheaper — something no policy does — and the bound would include the
+price of breaking the guarantee by choice.
+
+The rows built here say, per guaranteed item ``i`` (a whole order, or a
+line shipped alone) with a late column and per node ``j`` that could keep
+its guarantee from the day's stock and capacity (the set ``J_i``)::
+
+    late_i <= room_ij + sum_l stock_ijl
+    load_j(by t_i)         >= (capacity_j - workload_i) * room_ij
+    units_j,sku(l)(by t_i) >= (stock_j,sku(l) - qty_l + 1) * stock_ijl
+
+with ``room``, ``stock`` in ``[0, 1]`` and "by ``t_i``" meaning shipped by
+other orders released no later than ``i``'s decision ``t_i``. A policy that
+ships ``i`` late had every ``j`` of ``J_i`` out of room or out of some
+line's stock at ``t_i``, taken by such orders, so setting the matching
+indicator to 1 satisfies the rows: the relaxation stays a relaxation of
+every policy. ``t_i`` is the order's release for whole orders (online
+batches and the one-shot hindsight plan both decide them against what was
+taken before); for lines it is the end of the day, since the hindsight plan
+splits orders after placing the whole day. Nodes whose capacity changes
+during the day (capacity events, pull-backs) are left out of ``J_i``; fewer
+rows only loosen the bound.
+
+The indicators are the program's integer columns: as an LP the rows are
+weak (half a node's load lets half an order go late), and branch and bound
+on them (:func:`tierflow.solver.linear_program.lower_bound`) gives the
+bound its strength. ``load_j`` is a running sum over release times (one
+chain of variables per node), so the rows stay sparse however many orders
+came before.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+
+FloatArray = NDArray[np.float64]
+IntArray = NDArray[np.int64]
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class ShipColumns:
+    """Every shipping column of the relaxation: where it ships from, the
+    workload it puts there, when its order was released, and the stock it
+    uses (``use_col``, ``use_sku``, ``use_qty``: one entry per line)."""
+
+    node: IntArray
+    #: The order each column ships (part of).
+    order: IntArray
+    workload: FloatArray
+    release: NDArray[np.datetime64]
+    use_col: IntArray
+    use_sku: IntArray
+    use_qty: FloatArray
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class GuaranteedLate:
+    """The guaranteed orders that may ship late, and what could keep them on time.
+
+    ``late_cols[k]`` are order ``k``'s late columns; ``keepers`` are its
+    ``(k, node)`` pairs of ``J_k``; ``lines`` its ``(k, sku, qty)`` lines.
+    """
+
+    late_col: IntArray
+    late_owner: IntArray
+    #: Per item, its order (what it consumes is not counted against it).
+    order: IntArray
+    release: NDArray[np.datetime64]
+    workload: FloatArray
+    keeper_owner: IntArray
+    keeper_node: IntArray
+    line_owner: IntArray
+    line_sku: IntArray
+    line_qty: FloatArray
+
+
+@dataclass(slots=True)
+class LinkingRows:
+    """Columns and rows to append to the relaxation (coordinates are local:
+    column ``c`` is ``first_col + c``, row ``r`` is ``first_row + r``)."""
+
+    n_cols: int
+    n_rows: int
+    #: Entries (row, column, value); ``col < 0`` means the existing column
+    #: ``-1 - col``.
+    rows: IntArray
+    cols: IntArray
+    vals: FloatArray
+    col_upper: FloatArray
+    row_lower: FloatArray
+    row_upper: FloatArray
+    #: The indicator columns (integral in the relaxation's MIP form).
+    integer: NDArray[np.bool_]
+
+
+def linking_rows(
+    late: GuaranteedLate,
+    ship: ShipColumns,
+    capacity: FloatArray,
+    stock: NDArray[np.int64],
+) -> LinkingRows:
+    """The rows and indicator columns of the module docstring."""
+    builder = _Linker(late, ship)
+    builder.room_rows(capacity)
+    builder.stock_rows(stock)
+    return builder.done()
+
+
+class _Linker:
+    def __init__(self, late: GuaranteedLate, ship: ShipColumns) -> None:
+        self.late, self.ship = late, ship
+        self.n_keep = late.keeper_owner.size
+        # rows 0..n_keep-1: late_i - room_ij - sum stock_ijl <= 0
+        self.n_rows = self.n_keep
+        self.n_cols = 0
+        self.entries: list[tuple[IntArray, IntArray, FloatArray]] = []
+        self.lower: list[FloatArray] = [np.full(self.n_keep, -np.inf)]
+        self.upper: list[FloatArray] = [np.zeros(self.n_keep)]
+        self.col_upper: list[FloatArray] = []
+        self.integer: list[NDArray[np.bool_]] = []
+        # late_i into every pair row of its order
+        pair_of_owner = _group(late.keeper_owner)
+        owner_pairs = pair_of_owner.get_many(late.late_owner)
+        pair_rows, pair_cols = owner_pairs
+        self.entries.append(
+            (pair_rows, -1 - late.late_col[pair_cols], np.ones(pair_rows.size))
+        )
+
+    # ------------------------------------------------------------------ room
+    def room_rows(self, capacity: FloatArray) -> None:
+        """``room_ij``: node ``j`` full by ``i``'s release (a load chain per node)."""
+        late, ship = self.late, self.ship
+        pair = np.arange(self.n_keep)
+        room = self._new_cols(self.n_keep, 1.0)
+        self._put(pair, room, -np.ones(self.n_keep))
+        need = capacity[late.keeper_node] - late.workload[late.keeper_owner]
+        t_pair = late.release[late.keeper_owner]
+        for j in np.unique(late.keeper_node).tolist():
+            mine = np.flatnonzero(late.keeper_node == j)
+            times = np.unique(t_pair[mine])
+            chain = self._new_cols(times.size, np.inf)  # load_j up to times[k]
+            rows = self._new_rows(times.size, 0.0, 0.0)
+            # load_k - load_{k-1} - sum(new columns) = 0
+            self._put(rows, chain, np.ones(times.size))
+            self._put(rows[1:], chain[:-1], -np.ones(times.size - 1))
+            cols = np.flatnonzero(ship.node == j)
+            seg = np.searchsorted(times, ship.release[cols], side="left")
+            keep = seg < times.size
+            self._put(rows[seg[keep]], -1 - cols[keep], -ship.workload[cols[keep]])
+            # load_j(t_i) - need_ij * room_ij >= 0
+            link = self._new_rows(mine.size, 0.0, np.inf)
+            k = np.searchsorted(times, t_pair[mine])
+            self._put(link, chain[k], np.ones(mine.size))
+            self._put(link, room[mine], -np.maximum(need[mine], 0.0))
+            # the order's own columns at j do not count against it
+            own = _group(ship.order[cols])
+            pos, q = own.get_many(late.order[late.keeper_owner[mine]])
+            own_cols = cols[pos]
+            self._put(link[q], -1 - own_cols, -ship.workload[own_cols])
+
+    # ----------------------------------------------------------------- stock
+    def stock_rows(self, stock: NDArray[np.int64]) -> None:
+        """``stock_ijl``: line ``l``'s SKU at node ``j`` used up by ``i``'s release."""
+        late, ship = self.late, self.ship
+        # every (pair, line of its order)
+        line_of_owner = _group(late.line_owner)
+        line_idx, pair_idx = line_of_owner.get_many(late.keeper_owner)
+        n = pair_idx.size
+        if n == 0:
+            return
+        ind = self._new_cols(n, 1.0)
+        self._put(pair_idx, ind, -np.ones(n))
+        node = late.keeper_node[pair_idx]
+        sku = late.line_sku[line_idx]
+        t = late.release[late.keeper_owner[pair_idx]]
+        need = stock[node, sku] - late.line_qty[line_idx] + 1.0
+        rows = self._new_rows(n, 0.0, np.inf)
+        self._put(rows, ind, -need)
+        # units of (node, sku) by columns released <= t
+        use_node = ship.node[ship.use_col]
+        key_pair = node.astype(np.int64) * (1 << 32) + sku
+        key_use = use_node.astype(np.int64) * (1 << 32) + ship.use_sku
+        order = np.argsort(key_use, kind="stable")
+        sorted_keys = key_use[order]
+        lo = np.searchsorted(sorted_keys, key_pair, side="left")
+        hi = np.searchsorted(sorted_keys, key_pair, side="right")
+        counts = hi - lo
+        rep = np.repeat(np.arange(n), counts)
+        pos = order[
+            np.repeat(lo - np.cumsum(counts) + counts, counts)
+            + np.arange(int(counts.sum()))
+        ]
+        use_col = ship.use_col[pos]
+        owner_order = late.order[late.keeper_owner[pair_idx]]
+        other = ship.order[use_col] != owner_order[rep]
+        early = (ship.release[use_col] <= t[rep]) & other
+        self._put(rows[rep[early]], -1 - use_col[early], ship.use_qty[pos][early])
+
+    # ---------------------------------------------------------------- helpers
+    def _new_cols(self, n: int, upper: float) -> IntArray:
+        """``n`` new columns in ``[0, upper]``: indicators when ``upper`` is 1."""
+        first = self.n_cols
+        self.n_cols += n
+        self.col_upper.append(np.full(n, upper))
+        self.integer.append(np.full(n, upper == 1.0))
+        return np.arange(first, first + n, dtype=np.int64)
+
+    def _new_rows(self, n: int, lower: float, upper: float) -> IntArray:
+        first = self.n_rows
+        self.n_rows += n
+        self.lower.append(np.full(n, lower))
+        self.upper.append(np.full(n, upper))
+        return np.arange(first, first + n, dtype=np.int64)
+
+    def _put(self, rows: IntArray, cols: IntArray, vals: FloatArray) -> None:
+        self.entries.append(
+            (rows.astype(np.int64), cols.astype(np.int64), np.asarray(vals, float))
+        )
+
+    def done(self) -> LinkingRows:
+        def cat(parts: list[FloatArray]) -> FloatArray:
+            return np.concatenate(parts) if parts else np.zeros(0)
+
+        return LinkingRows(
+            n_cols=self.n_cols,
+            n_rows=self.n_rows,
+            rows=np.concatenate([r for r, _, _ in self.entries]),
+            cols=np.concatenate([c for _, c, _ in self.entries]),
+            vals=np.concatenate([v for _, _, v in self.entries]),
+            col_upper=cat(self.col_upper),
+            row_lower=cat(self.lower),
+            row_upper=cat(self.upper),
+            integer=np.concatenate(self.integer).astype(bool),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class _Groups:
+    """Positions of each key in an array of small non-negative keys."""
+
+    order: IntArray
+    start: IntArray
+    end: IntArray
+
+    def get_many(self, keys: IntArray) -> tuple[IntArray, IntArray]:
+        """For every ``keys[q]``: (its position ``p`` of the grouped array,
+        ``q``) pairs — each match once."""
+        safe = np.clip(keys, 0, self.start.size - 1) if self.start.size else keys
+        lo = np.where(keys < self.start.size, self.start[safe], 0)
+        hi = np.where(keys < self.start.size, self.end[safe], 0)
+        counts = hi - lo
+        q = np.repeat(np.arange(keys.size), counts)
+        p = self.order[
+            np.repeat(lo - np.cumsum(counts) + counts, counts)
+            + np.arange(int(counts.sum()))
+        ]
+        return p.astype(np.int64), q.astype(np.int64)
+
+
+def _group(keys: IntArray) -> _Groups:
+    order = np.argsort(keys, kind="stable")
+    size = int(keys.max()) + 1 if keys.size else 0
+    sorted_keys = keys[order]
+    start = np.searchsorted(sorted_keys, np.arange(size), side="left")
+    end = np.searchsorted(sorted_keys, np.arange(size), side="right")
+    return _Groups(order.astype(np.int64), start, end)
