@@ -41,6 +41,7 @@ PARTS: tuple[tuple[str, tuple[str, str]], ...] = (
     ("request check (router)", ("checkout/request.py", "parse")),
     ("answer to JSON: to_dict", ("checkout/wire.py", "to_wire")),
     ("answer to JSON: dumps", ("starlette/responses.py", "render")),
+    ("body read, JSON parse, validation (lean path)", ("service/lean.py", "json_body")),
     (
         "pydantic body validation",
         ("fastapi/dependencies/utils.py", "request_body_to_args"),

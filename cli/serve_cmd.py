@@ -268,10 +268,16 @@ def _shared_metrics() -> Iterator[None]:
 
 def _serve_one(app: FastAPI, close: Callable[[], None], host: str, port: int) -> None:
     """One process: uvicorn in the foreground."""
-    from tierflow.service.server import ServiceServer, log_settings, server_config
+    from tierflow.service.server import (
+        ServiceServer,
+        log_settings,
+        server_config,
+        tune_gc,
+    )
 
     try:
         server = ServiceServer(server_config(app, host, port, **log_settings()), app)
+        tune_gc()
         # uvicorn re-raises the signal it shut down on: a clean stop here
         with contextlib.suppress(KeyboardInterrupt):
             server.run()

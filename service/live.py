@@ -138,8 +138,13 @@ class LiveHub:
         """Drop a finished checkout; its watchers get ``closed``."""
         with self._lock:
             self._answers.pop(request_id, None)
-        if self._loop is not None and not self.closed:
-            self._loop.call_soon_threadsafe(
+        loop = self._loop
+        if loop is None or self.closed:
+            return
+        if _running_loop() is loop:  # a route: no need to wake the loop up
+            loop.call_soon(self._close_watchers, request_id, "checkout finished")
+        else:
+            loop.call_soon_threadsafe(
                 self._close_watchers, request_id, "checkout finished"
             )
 
@@ -262,3 +267,11 @@ class LiveHub:
             while not sub.queue.empty():
                 sub.queue.get_nowait()
             sub.queue.put_nowait(None)
+
+
+def _running_loop() -> asyncio.AbstractEventLoop | None:
+    """The event loop running in this thread, if any."""
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        return None

@@ -23,7 +23,7 @@ from typing import Any
 
 from fastapi import FastAPI
 
-from tierflow.service.server import ServiceServer, server_config
+from tierflow.service.server import ServiceServer, server_config, tune_gc
 
 log = logging.getLogger("tierflow.service")
 
@@ -142,6 +142,7 @@ class _Supervisor:
             try:
                 config = server_config(app, self.host, self.port, **self.config_kw)
                 server = ServiceServer(config, app)
+                tune_gc()
                 # uvicorn re-raises the signal it stopped on: a clean stop
                 with contextlib.suppress(KeyboardInterrupt):
                     server.run(sockets=[self.sock])

@@ -189,7 +189,8 @@ class Checkouts(StorePart):
         The holds are committed (their units leave ``on_hand``: the order owns
         them at the promised nodes) and the order's lines are written to
         ``online_orders`` for the next allocation batch (:meth:`online_orders`).
-        Idempotent for a confirmed id.
+        Idempotent for a confirmed id. The checkout's quote is closed in the
+        same transaction (as :meth:`close_quote` would: one write, not two).
 
         Raises
         ------
@@ -223,6 +224,7 @@ class Checkouts(StorePart):
             )
             log_events(conn, work_events(request_id, lines, t))
             _set_checkout_status(ledger, request_id, _CONFIRMED)
+            _close_quote(conn, request_id, _CONFIRMED, t)
         return row._replace(status=_CONFIRMED).state(request_id)
 
     @retried
@@ -230,6 +232,8 @@ class Checkouts(StorePart):
         self, request_id: str, *, now: float | None = None
     ) -> CheckoutState:
         """Release a checkout's holds (idempotent); ``expired`` if already lapsed.
+
+        The checkout's quote is closed in the same transaction.
 
         Raises
         ------
@@ -252,6 +256,7 @@ class Checkouts(StorePart):
             ledger.expire_stale()
             ledger.release(row.reservation_ids)
             _set_checkout_status(ledger, request_id, _CANCELLED)
+            _close_quote(conn, request_id, _CANCELLED, t)
         return row._replace(updated_at=t).cancelled_state(request_id, replayed=False)
 
     def checkout_state(
@@ -420,6 +425,18 @@ def _write_checkout(ledger: Ledger, request_id: str, row: CheckoutRow) -> None:
             row.expires_at,
             t,
         ),
+    )
+
+
+def _close_quote(
+    conn: Connection, request_id: str, ending: HoldStatus, t: float
+) -> None:
+    """``close_quote`` inside the checkout's own transaction (the first
+    ending stays)."""
+    conn.execute(
+        "UPDATE quotes SET closed = ?, updated_at = ? "
+        "WHERE request_id = ? AND closed IS NULL",
+        (ending.value, t, request_id),
     )
 
 

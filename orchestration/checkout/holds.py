@@ -113,7 +113,7 @@ class Holds:
                 self.upgrades.charge(request_id, state.option_id, t)
         except STORE_ERRORS as exc:
             return _unavailable(request_id, None, str(exc))
-        self.quotes.close(request_id, HoldStatus.CONFIRMED)
+        self.quotes.close(request_id, HoldStatus.CONFIRMED, stored=True)
         return _result(state, state.nodes)
 
     def cancel(
@@ -148,7 +148,7 @@ class Holds:
             return CheckoutResult(
                 request_id, None, HoldStatus.CANCELLED, replayed=again
             )
-        self.quotes.close(request_id, HoldStatus.CANCELLED)
+        self.quotes.close(request_id, HoldStatus.CANCELLED, stored=True)
         return _result(state, state.nodes)
 
     def _no_checkout(self, request_id: str, customer_id: str | None) -> None:

@@ -10,14 +10,22 @@ outcome has one status and one body on every replica (``docs/service.md``,
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header
+from fastapi import APIRouter, Header, Request
 from fastapi import Path as PathParam
 from fastapi.responses import JSONResponse
 
 from tierflow.orchestration.checkout.router import CheckoutResult
 from tierflow.service.capacity_view import map_version
+from tierflow.service.lean import (
+    LeanRoute,
+    customer_header,
+    json_body,
+    lean,
+    path_id,
+)
 from tierflow.service.schemas import (
     ID_PATTERN,
     CheckoutOut,
@@ -26,7 +34,7 @@ from tierflow.service.schemas import (
     OptionsRequest,
     SelectRequest,
 )
-from tierflow.service.state import State
+from tierflow.service.state import ServiceState, State, service_state
 
 #: When each error status is sent (the OpenAPI document lists them).
 _WHEN: dict[int, str] = {
@@ -64,7 +72,7 @@ CustomerHeader = Annotated[
     ),
 ]
 
-router = APIRouter(tags=["checkout"], responses=_ERRORS)
+router = APIRouter(tags=["checkout"], responses=_ERRORS, route_class=LeanRoute)
 
 
 def _checkout_response(result: CheckoutResult) -> JSONResponse:
@@ -74,15 +82,10 @@ def _checkout_response(result: CheckoutResult) -> JSONResponse:
     return JSONResponse(result.to_dict(), status_code=status)
 
 
-@router.post(
-    "/v1/options",
-    response_model=OptionSetOut,
-    summary="Tiered fulfillment options for a cart",
-)
-async def post_options(body: OptionsRequest, state: State) -> JSONResponse:
-    """Options best first (``recommended`` is the first); ``missing``
-    says why a tier is not offered. Unknown customers get the
-    new-customer prior."""
+# Each endpoint has a lean handler (``service/lean.py``) that answers a
+# well-formed request without FastAPI's per-request machinery; both run the
+# same code below.
+async def _options(state: ServiceState, body: OptionsRequest) -> JSONResponse:
     version = map_version(state.router)
     prefs = (
         None
@@ -102,11 +105,89 @@ async def post_options(body: OptionsRequest, state: State) -> JSONResponse:
     return JSONResponse(answer.to_dict())
 
 
+async def _select(
+    state: ServiceState, request_id: str, body: SelectRequest, customer: str | None
+) -> JSONResponse:
+    result = await state.call(
+        state.router.select,
+        request_id,
+        body.option_id,
+        customer_id=body.customer_id or customer,
+    )
+    state.metrics.checkout("select", result)
+    return _checkout_response(result)
+
+
+async def _confirm(
+    state: ServiceState, request_id: str, customer: str | None
+) -> JSONResponse:
+    result = await state.call(state.router.confirm, request_id, customer_id=customer)
+    if result.status == "confirmed":
+        state.hub.forget(request_id)
+    state.metrics.checkout("confirm", result)
+    return _checkout_response(result)
+
+
+async def _cancel(
+    state: ServiceState, request_id: str, customer: str | None
+) -> JSONResponse:
+    result = await state.call(state.router.cancel, request_id, customer_id=customer)
+    if result.ok:
+        state.hub.forget(request_id)
+    state.metrics.checkout("cancel", result)
+    return _checkout_response(result)
+
+
+async def _lean_options(request: Request) -> JSONResponse | None:
+    body = await json_body(request, OptionsRequest)
+    if body is None:
+        return None
+    return await _options(await service_state(request), body)
+
+
+async def _lean_select(request: Request) -> JSONResponse | None:
+    request_id = path_id(request)
+    well_formed, customer = customer_header(request)
+    if request_id is None or not well_formed:
+        return None
+    body = await json_body(request, SelectRequest)
+    if body is None:
+        return None
+    return await _select(await service_state(request), request_id, body, customer)
+
+
+def _lean_ending(
+    call: Callable[[ServiceState, str, str | None], Awaitable[JSONResponse]],
+) -> Callable[[Request], Awaitable[JSONResponse | None]]:
+    async def handler(request: Request) -> JSONResponse | None:
+        request_id = path_id(request)
+        well_formed, customer = customer_header(request)
+        if request_id is None or not well_formed:
+            return None
+        return await call(await service_state(request), request_id, customer)
+
+    return handler
+
+
+@router.post(
+    "/v1/options",
+    response_model=OptionSetOut,
+    summary="Tiered fulfillment options for a cart",
+)
+@lean(_lean_options)
+async def post_options(body: OptionsRequest, state: State) -> JSONResponse:
+    """Options best first (``recommended`` is the first); ``missing``
+    says why a tier is not offered. Unknown customers get the
+    new-customer prior."""
+    return await _options(state, body)
+
+
 @router.post(
     "/v1/checkouts/{request_id}/select",
     response_model=CheckoutOut,
     summary="Hold the chosen option's stock",
 )
+@lean(_lean_select)
 async def post_select(
     request_id: RequestId,
     body: SelectRequest,
@@ -115,14 +196,7 @@ async def post_select(
 ) -> JSONResponse:
     """Any option may be chosen (overriding the recommendation); choosing
     another swaps the hold. 409 ``rejected``: the stock is gone."""
-    result = await state.call(
-        state.router.select,
-        request_id,
-        body.option_id,
-        customer_id=body.customer_id or x_customer_id,
-    )
-    state.metrics.checkout("select", result)
-    return _checkout_response(result)
+    return await _select(state, request_id, body, x_customer_id)
 
 
 @router.post(
@@ -130,18 +204,13 @@ async def post_select(
     response_model=CheckoutOut,
     summary="Turn the held option into an order",
 )
+@lean(_lean_ending(_confirm))
 async def post_confirm(
     request_id: RequestId, state: State, x_customer_id: CustomerHeader = None
 ) -> JSONResponse:
     """Idempotent (a repeat answers as the first); 409 when the hold expired
     or the checkout was cancelled."""
-    result = await state.call(
-        state.router.confirm, request_id, customer_id=x_customer_id
-    )
-    if result.status == "confirmed":
-        state.hub.forget(request_id)
-    state.metrics.checkout("confirm", result)
-    return _checkout_response(result)
+    return await _confirm(state, request_id, x_customer_id)
 
 
 @router.post(
@@ -149,15 +218,10 @@ async def post_confirm(
     response_model=CheckoutOut,
     summary="Release the hold",
 )
+@lean(_lean_ending(_cancel))
 async def post_cancel(
     request_id: RequestId, state: State, x_customer_id: CustomerHeader = None
 ) -> JSONResponse:
     """Idempotent (a repeat answers as the first); 409 for a confirmed
     checkout."""
-    result = await state.call(
-        state.router.cancel, request_id, customer_id=x_customer_id
-    )
-    if result.ok:
-        state.hub.forget(request_id)
-    state.metrics.checkout("cancel", result)
-    return _checkout_response(result)
+    return await _cancel(state, request_id, x_customer_id)

@@ -1,0 +1,115 @@
+"""A lean request path for the checkout calls.
+
+FastAPI's per-request machinery (the endpoint's context for error messages,
+the content type parsed as a MIME header, the dependency tree solved, the
+body and every parameter validated field by field) costs a checkout call
+about as much server time as the decision's own store writes. A
+:class:`LeanRoute` first offers the request to the endpoint's lean handler
+(:func:`lean`), which answers a well-formed request itself with the same
+models and the same endpoint code, or returns None: then FastAPI runs the
+endpoint exactly as before (a body whose read failed fails the same way
+for it), so every malformed request gets the error it always got. The OpenAPI document is FastAPI's, from the route as declared.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any, TypeVar
+
+from fastapi import Request, Response
+from fastapi.routing import APIRoute
+from pydantic import BaseModel
+from starlette.types import Message
+
+#: Answers a well-formed request, or None to let FastAPI run the endpoint.
+LeanHandler = Callable[[Request], Awaitable[Response | None]]
+
+_ATTR = "__tierflow_lean__"
+_F = TypeVar("_F", bound=Callable[..., Any])
+_M = TypeVar("_M", bound=BaseModel)
+#: The checkout's path ids (``RequestId`` in ``routes/checkout.py``).
+_PATH_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
+#: Customer ids (``ID_PATTERN``, 1-64 characters).
+_CUSTOMER_ID = re.compile(r"[A-Za-z0-9_.:-]{1,64}")
+
+
+def lean(handler: LeanHandler) -> Callable[[_F], _F]:
+    """Give an endpoint of a :class:`LeanRoute` its lean handler."""
+
+    def mark(endpoint: _F) -> _F:
+        setattr(endpoint, _ATTR, handler)
+        return endpoint
+
+    return mark
+
+
+class LeanRoute(APIRoute):
+    """An ``APIRoute`` whose endpoint's lean handler (if any) answers first."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        full = super().get_route_handler()
+        first: LeanHandler | None = getattr(self.endpoint, _ATTR, None)
+        if first is None:
+            return full
+
+        async def handler(request: Request) -> Response:
+            try:
+                answer = await first(request)
+            except BodyUnread as unread:  # FastAPI meets the same failure
+                request = Request(request.scope, unread.receive)
+                answer = None
+            return await full(request) if answer is None else answer
+
+        return handler
+
+
+class BodyUnread(Exception):
+    """Reading the body failed (too large, the client gone): FastAPI gets a
+    request whose body read fails the same way, and answers as always."""
+
+    def __init__(self, cause: Exception) -> None:
+        super().__init__(str(cause))
+        self.cause = cause
+
+    async def receive(self) -> Message:
+        """The failed read, again."""
+        raise self.cause
+
+
+async def json_body(request: Request, model: type[_M]) -> _M | None:
+    """The body as ``model`` when it is ``application/json`` and valid (the
+    same parse and validation FastAPI runs); None for anything else."""
+    kind = request.headers.get("content-type", "")
+    if kind.partition(";")[0].strip().lower() != "application/json":
+        return None
+    try:
+        raw = await request.body()
+    except Exception as exc:
+        raise BodyUnread(exc) from exc
+    try:
+        data = json.loads(raw) if raw else None
+    except Exception:  # FastAPI parses it again and answers as always
+        return None
+    if data is None:
+        return None
+    try:
+        return model.model_validate(data)
+    except Exception:  # a ValidationError, even a RecursionError: FastAPI's
+        return None
+
+
+def path_id(request: Request) -> str | None:
+    """The ``request_id`` path parameter when well-formed, else None."""
+    value = request.path_params.get("request_id")
+    return value if isinstance(value, str) and _PATH_ID.fullmatch(value) else None
+
+
+def customer_header(request: Request) -> tuple[bool, str | None]:
+    """``(well-formed, value)`` of the ``X-Customer-Id`` header (absent is
+    well-formed, ``None``)."""
+    value = request.headers.get("x-customer-id")
+    if value is None:
+        return True, None
+    return _CUSTOMER_ID.fullmatch(value) is not None, value

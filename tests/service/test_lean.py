@@ -1,0 +1,143 @@
+"""The checkout calls' lean path (``service/lean.py``): a well-formed request
+is answered by the endpoint's lean handler; anything else is left to
+FastAPI (the handler returns None), whose errors the route tests check."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi import FastAPI
+from starlette.requests import Request
+
+from tests.service_fixtures import API_KEY, MONDAY_10, TEE_TO_CHICAGO, tiny_router
+from tierflow.data.errors import InputError
+from tierflow.service.app import create_app
+from tierflow.service.lean import LeanRoute
+from tierflow.service.routes import checkout
+
+JSON = "application/json"
+
+
+@pytest.fixture
+def app(tmp_path: Path) -> Iterator[FastAPI]:
+    router = tiny_router(tmp_path)
+    try:
+        yield create_app(router, api_key=API_KEY, clock=lambda: MONDAY_10)
+    finally:
+        router.close()
+
+
+def _request(
+    app: FastAPI,
+    body: bytes = b"",
+    *,
+    kind: str | None = JSON,
+    request_id: str | None = None,
+    customer: str | None = None,
+) -> Request:
+    headers = [(b"content-length", str(len(body)).encode())]
+    if kind is not None:
+        headers.append((b"content-type", kind.encode()))
+    if customer is not None:
+        headers.append((b"x-customer-id", customer.encode()))
+    scope: dict[str, Any] = {
+        "type": "http", "method": "POST", "path": "/", "headers": headers,
+        "query_string": b"", "app": app,
+        "path_params": {} if request_id is None else {"request_id": request_id},
+    }  # fmt: skip
+    sent = False
+
+    async def receive() -> dict[str, Any]:
+        nonlocal sent
+        if sent:
+            return {"type": "http.disconnect"}
+        sent = True
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    return Request(scope, receive)
+
+
+def _lean(endpoint: Any, request: Request) -> Any:
+    handler = endpoint.__tierflow_lean__
+    return asyncio.run(handler(request))
+
+
+def _options_body(**change: Any) -> bytes:
+    return json.dumps({"customer_id": "C10", **TEE_TO_CHICAGO, **change}).encode()
+
+
+def test_the_checkout_routes_are_lean() -> None:
+    lean = {
+        r.path
+        for r in checkout.router.routes
+        if isinstance(r, LeanRoute) and hasattr(r.endpoint, "__tierflow_lean__")
+    }
+    assert lean == {
+        "/v1/options",
+        "/v1/checkouts/{request_id}/select",
+        "/v1/checkouts/{request_id}/confirm",
+        "/v1/checkouts/{request_id}/cancel",
+    }
+
+
+def test_a_well_formed_checkout_is_answered_by_the_lean_handlers(
+    app: FastAPI,
+) -> None:
+    answer = _lean(checkout.post_options, _request(app, _options_body()))
+    assert answer.status_code == 200
+    options = json.loads(answer.body)
+    rid = options["request_id"]
+    choice = json.dumps({"option_id": options["options"][0]["option_id"]}).encode()
+    held = _lean(checkout.post_select, _request(app, choice, request_id=rid))
+    assert (held.status_code, json.loads(held.body)["status"]) == (200, "held")
+    done = _lean(
+        checkout.post_confirm, _request(app, request_id=rid, kind=None, customer="C10")
+    )
+    assert (done.status_code, json.loads(done.body)["status"]) == (200, "confirmed")
+    # the router's refusals are raised as from FastAPI's path (the app's
+    # error handlers turn them into the error contract)
+    with pytest.raises(InputError, match="already confirmed"):
+        _lean(checkout.post_cancel, _request(app, request_id=rid, kind=None))
+
+
+@pytest.mark.parametrize(
+    ("body", "kind"),
+    [
+        (_options_body(), None),  # no content type
+        (_options_body(), "text/plain"),
+        (_options_body(), "application/merge-patch+json"),
+        (b"", JSON),
+        (b"null", JSON),
+        (b'{"customer_id": "C10", "items": [', JSON),  # not JSON
+        (b"\xff\xfe", JSON),  # not UTF-8
+        (_options_body(dest="6060"), JSON),  # a bad field
+        (_options_body(extra=1), JSON),  # an unknown field
+        (_options_body(items=[{"sku": "TEE", "quantity": "1"}]), JSON),  # strict
+    ],
+)
+def test_anything_else_is_left_to_fastapi(
+    app: FastAPI, body: bytes, kind: str | None
+) -> None:
+    assert _lean(checkout.post_options, _request(app, body, kind=kind)) is None
+
+
+@pytest.mark.parametrize(
+    ("request_id", "customer"),
+    [("a/b", None), ("x" * 65, None), ("ok", ""), ("ok", "C 1"), ("ok", "C" * 65)],
+)
+def test_bad_ids_are_left_to_fastapi(
+    app: FastAPI, request_id: str, customer: str | None
+) -> None:
+    body = json.dumps({"option_id": "gold"}).encode()
+    for endpoint, payload in (
+        (checkout.post_select, body),
+        (checkout.post_confirm, b""),
+        (checkout.post_cancel, b""),
+    ):
+        request = _request(app, payload, request_id=request_id, customer=customer)
+        assert _lean(endpoint, request) is None
