@@ -172,6 +172,29 @@ def hindsight_relaxation(day: DayInputs) -> LinearProgram:
     return _Builder(day, live, lines, dead).build(whole, split, wait_whole, wait_line)
 
 
+#: At most this many (item, node) guarantee pairs: when orders carry a
+#: promised date (simulate writes the date shown at checkout) every order is
+#: guaranteed, and all of their pairs would make the program several times
+#: larger than the day's own.
+PAIR_BUDGET = 20_000
+
+
+def _within_budget(
+    keeper: NDArray[np.bool_], capacity: FloatArray
+) -> NDArray[np.bool_]:
+    """``keeper`` itself when it has at most :data:`PAIR_BUDGET` pairs; else
+    each item keeps its largest-capacity nodes (the least likely to fill),
+    as many as the budget allows. Dropping a node from an item's set drops
+    rows, so the program stays a relaxation, only a weaker one."""
+    if int(keeper.sum()) <= PAIR_BUDGET:
+        return keeper
+    per_item = max(1, PAIR_BUDGET // max(keeper.shape[0], 1))
+    rank = np.argsort(np.argsort(-capacity, kind="stable"), kind="stable")
+    score = np.where(keeper, rank[None, :], keeper.shape[1])
+    kept_rank = np.sort(score, axis=1)[:, min(per_item, keeper.shape[1]) - 1]
+    return np.asarray(keeper & (score <= kept_rank[:, None]), dtype=np.bool_)
+
+
 class _ShipLog:
     """What every shipping column does, kept for the guarantee rows."""
 
@@ -300,7 +323,9 @@ class _Builder:
         if day.capacity_fixed is not None:
             keeper &= day.capacity_fixed[None, :]
         items = np.unique(late_owner)
-        keeper_owner, keeper_node = np.nonzero(keeper[items])
+        keeper_owner, keeper_node = np.nonzero(
+            _within_budget(keeper[items], day.capacity)
+        )
         if keeper_owner.size == 0:
             return None
         ls = np.concatenate([lines_of(o, self.live), self.lines])
