@@ -276,3 +276,19 @@ def test_the_relaxation_has_one_row_per_order_line_node_and_stock_position(
     n_orders, n_lines, n_nodes = 1, 2, tiny_network.n_nodes
     assert lp.n_rows >= n_orders + n_lines + n_nodes
     assert (lp.row_lower[:3] == np.array([1.0, 0.0, 0.0])).all()
+
+
+def test_above_the_pair_budget_each_item_keeps_its_roomiest_nodes(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Dropping nodes only drops rows (a weaker relaxation, still a bound);
+    the nodes kept are the ones least likely to fill."""
+    from tierflow.formulations import hindsight_relaxation as hr
+
+    keeper = np.array([[True, True, True], [True, False, True]])
+    capacity = np.array([5.0, 9.0, 7.0])
+    monkeypatch.setattr(hr, "PAIR_BUDGET", 5)
+    assert (hr._within_budget(keeper, capacity) == keeper).all()
+    monkeypatch.setattr(hr, "PAIR_BUDGET", 2)
+    kept = hr._within_budget(keeper, capacity)
+    assert kept.tolist() == [[False, True, False], [False, False, True]]
