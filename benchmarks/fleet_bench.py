@@ -14,8 +14,8 @@ import json
 import os
 import secrets
 import shutil
+import signal
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -41,7 +41,11 @@ from tierflow.benchmarks.online_bench import (
     stand_in_scores,
 )
 from tierflow.benchmarks.processes import run_together
-from tierflow.benchmarks.service_load import HOST, run_phase, wait_until_up
+from tierflow.benchmarks.service_load import (
+    HOST,
+    child_server,
+    run_phase,
+)
 from tierflow.data.network import Network, load_network
 from tierflow.data.sample_network import sample_network_dir
 from tierflow.data.store import open_store
@@ -101,20 +105,11 @@ def serve(
                "--workers", str(workers), "--capacity-max-age", "0", *extra]  # fmt: skip
     if cpus is not None:
         command = ["taskset", "-c", cpus, *command]
-    env = {**os.environ, "TIERFLOW_API_KEY": API_KEY}
-    with open(log, "ab") as out:
-        proc = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=env)
     url = f"http://{HOST}:{port}"
-    try:
-        wait_until_up(url, proc, log)
+    with child_server(
+        command, log, API_KEY, url=url, stop=signal.SIGTERM, append_log=True
+    ):
         yield url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(60)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(10)
 
 
 # ------------------------------------------------------------------ parts

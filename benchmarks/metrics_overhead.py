@@ -22,6 +22,7 @@ import argparse
 import asyncio
 import json
 import os
+import signal
 import statistics
 import subprocess
 import sys
@@ -37,7 +38,12 @@ import httpx
 from tierflow.benchmarks.fleet_bench import API_KEY, prepare_store
 from tierflow.benchmarks.fleet_clients import Cart, body, run_fast
 from tierflow.benchmarks.online_bench import checkouts
-from tierflow.benchmarks.service_load import HOST, RawClient, wait_until_up
+from tierflow.benchmarks.service_load import (
+    HOST,
+    RawClient,
+    child_server,
+    wait_until_up,
+)
 from tierflow.data.network import Network, load_network
 from tierflow.data.sample_network import sample_network_dir
 from tierflow.service.server import free_port
@@ -93,18 +99,8 @@ def serve(
     command = [tierflow, "serve", "--host", HOST, "--port", str(port),
                "--network", str(network_dir), "--state", str(state),
                "--capacity-max-age", "0", *flags]  # fmt: skip
-    env = {**os.environ, "TIERFLOW_API_KEY": API_KEY}
-    with open(log, "wb") as out:
-        proc = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=env)
-    try:
+    with child_server(command, log, API_KEY, stop=signal.SIGTERM) as proc:
         yield port, proc
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(60)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(10)
 
 
 def cpu_s(pid: int) -> float:

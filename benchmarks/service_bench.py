@@ -15,7 +15,6 @@ import asyncio
 import json
 import os
 import secrets
-import signal
 import subprocess
 import sys
 from collections import Counter
@@ -35,10 +34,10 @@ from tierflow.benchmarks.service_fuzz import fuzz_all
 from tierflow.benchmarks.service_load import (
     HOST,
     Tally,
+    child_server,
     load_phase,
     percentile,
     run_phase,
-    wait_until_up,
 )
 from tierflow.data.network import Network, load_network
 from tierflow.data.sample_network import sample_network_dir
@@ -56,21 +55,9 @@ def serve_process(
     tierflow = str(Path(sys.executable).with_name("tierflow"))
     command = [tierflow, "serve", "--host", HOST, "--port", str(port),
                "--network", str(network_dir), "--state", str(state)]  # fmt: skip
-    env = {**os.environ, "TIERFLOW_API_KEY": api_key}
-    with open(log, "wb") as out:
-        proc = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=env)
     url = f"http://{HOST}:{port}"
-    try:
-        wait_until_up(url, proc, log)
+    with child_server(command, log, api_key, url=url) as proc:
         yield url, proc
-    finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGINT)
-            try:
-                proc.wait(60)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(10)
 
 
 # -------------------------------------------------------------------- checks

@@ -22,11 +22,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import random
 import secrets
-import signal
-import subprocess
 import sys
 import tempfile
 from collections.abc import Awaitable, Callable, Iterator
@@ -36,7 +33,7 @@ from typing import Any
 
 from tierflow.benchmarks.metrics_overhead import cpu_s
 from tierflow.benchmarks.online_bench import checkouts, scarce_store, stand_in_scores
-from tierflow.benchmarks.service_load import HOST, RawClient, wait_until_up
+from tierflow.benchmarks.service_load import HOST, RawClient, child_server
 from tierflow.data.network import load_network
 from tierflow.data.sample_network import sample_network_dir
 from tierflow.service.server import free_port
@@ -57,19 +54,9 @@ def server(
     )
     command = [*head, "serve", "--host", HOST, "--port", str(port),
                "--network", str(network_dir), "--state", state]  # fmt: skip
-    env = {**os.environ, "TIERFLOW_API_KEY": secrets.token_urlsafe(24)}
-    with open(log, "wb") as out:
-        proc = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=env)
-    try:
-        wait_until_up(f"http://{HOST}:{port}", proc, log)
+    url = f"http://{HOST}:{port}"
+    with child_server(command, log, secrets.token_urlsafe(24), url=url) as proc:
         yield port, proc.pid
-    finally:
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(60)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(10)
 
 
 class Meter:

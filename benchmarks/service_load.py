@@ -8,10 +8,13 @@ import asyncio
 import contextlib
 import datetime as dt
 import json
+import os
 import random
+import signal
 import subprocess
 import time
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -40,6 +43,37 @@ def wait_until_up(
         if time.monotonic() > deadline:
             raise RuntimeError(f"tierflow serve did not start: see {log}")
         time.sleep(0.2)
+
+
+@contextlib.contextmanager
+def child_server(
+    command: list[str],
+    log: Path,
+    api_key: str,
+    *,
+    url: str | None = None,
+    stop: signal.Signals = signal.SIGINT,
+    append_log: bool = False,
+) -> Iterator[subprocess.Popen[bytes]]:
+    """``command`` (a ``tierflow serve ...``) as a child process writing to
+    ``log``, with ``api_key`` as its ``TIERFLOW_API_KEY``; when ``url`` is
+    given, entered once it answers (:func:`wait_until_up`). On exit it gets
+    ``stop`` and a minute to finish, then is killed."""
+    env = {**os.environ, "TIERFLOW_API_KEY": api_key}
+    with open(log, "ab" if append_log else "wb") as out:
+        proc = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=env)
+    try:
+        if url is not None:
+            wait_until_up(url, proc, log)
+        yield proc
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(stop)
+            try:
+                proc.wait(60)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(10)
 
 
 ENDPOINTS = ("options", "select", "confirm", "cancel")
