@@ -42,6 +42,8 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
+from tierflow.formulations.index_join import matches
+
 FloatArray = NDArray[np.float64]
 IntArray = NDArray[np.int64]
 
@@ -128,9 +130,7 @@ class _Linker:
         self.col_upper: list[FloatArray] = []
         self.integer: list[NDArray[np.bool_]] = []
         # late_i into every pair row of its order
-        pair_of_owner = _group(late.keeper_owner)
-        owner_pairs = pair_of_owner.get_many(late.late_owner)
-        pair_rows, pair_cols = owner_pairs
+        pair_rows, pair_cols = matches(late.keeper_owner, late.late_owner)
         self.entries.append(
             (pair_rows, -1 - late.late_col[pair_cols], np.ones(pair_rows.size))
         )
@@ -162,8 +162,7 @@ class _Linker:
             self._put(link, chain[k], np.ones(mine.size))
             self._put(link, room[mine], -np.maximum(need[mine], 0.0))
             # the order's own columns at j do not count against it
-            own = _group(ship.order[cols])
-            pos, q = own.get_many(late.order[late.keeper_owner[mine]])
+            pos, q = matches(ship.order[cols], late.order[late.keeper_owner[mine]])
             own_cols = cols[pos]
             self._put(link[q], -1 - own_cols, -ship.workload[own_cols])
 
@@ -172,8 +171,7 @@ class _Linker:
         """``stock_ijl``: line ``l``'s SKU at node ``j`` used up by ``i``'s release."""
         late, ship = self.late, self.ship
         # every (pair, line of its order)
-        line_of_owner = _group(late.line_owner)
-        line_idx, pair_idx = line_of_owner.get_many(late.keeper_owner)
+        line_idx, pair_idx = matches(late.line_owner, late.keeper_owner)
         n = pair_idx.size
         if n == 0:
             return
@@ -189,16 +187,7 @@ class _Linker:
         use_node = ship.node[ship.use_col]
         key_pair = node.astype(np.int64) * (1 << 32) + sku
         key_use = use_node.astype(np.int64) * (1 << 32) + ship.use_sku
-        order = np.argsort(key_use, kind="stable")
-        sorted_keys = key_use[order]
-        lo = np.searchsorted(sorted_keys, key_pair, side="left")
-        hi = np.searchsorted(sorted_keys, key_pair, side="right")
-        counts = hi - lo
-        rep = np.repeat(np.arange(n), counts)
-        pos = order[
-            np.repeat(lo - np.cumsum(counts) + counts, counts)
-            + np.arange(int(counts.sum()))
-        ]
+        pos, rep = matches(key_use, key_pair)
         use_col = ship.use_col[pos]
         owner_order = late.order[late.keeper_owner[pair_idx]]
         other = ship.order[use_col] != owner_order[rep]
@@ -241,35 +230,3 @@ class _Linker:
             row_upper=cat(self.upper),
             integer=np.concatenate(self.integer).astype(bool),
         )
-
-
-@dataclass(frozen=True, slots=True)
-class _Groups:
-    """Positions of each key in an array of small non-negative keys."""
-
-    order: IntArray
-    start: IntArray
-    end: IntArray
-
-    def get_many(self, keys: IntArray) -> tuple[IntArray, IntArray]:
-        """For every ``keys[q]``: (its position ``p`` of the grouped array,
-        ``q``) pairs — each match once."""
-        safe = np.clip(keys, 0, self.start.size - 1) if self.start.size else keys
-        lo = np.where(keys < self.start.size, self.start[safe], 0)
-        hi = np.where(keys < self.start.size, self.end[safe], 0)
-        counts = hi - lo
-        q = np.repeat(np.arange(keys.size), counts)
-        p = self.order[
-            np.repeat(lo - np.cumsum(counts) + counts, counts)
-            + np.arange(int(counts.sum()))
-        ]
-        return p.astype(np.int64), q.astype(np.int64)
-
-
-def _group(keys: IntArray) -> _Groups:
-    order = np.argsort(keys, kind="stable")
-    size = int(keys.max()) + 1 if keys.size else 0
-    sorted_keys = keys[order]
-    start = np.searchsorted(sorted_keys, np.arange(size), side="left")
-    end = np.searchsorted(sorted_keys, np.arange(size), side="right")
-    return _Groups(order.astype(np.int64), start, end)

@@ -37,6 +37,7 @@ from tierflow.formulations.guarantee_fallback import (
     ShipColumns,
     linking_rows,
 )
+from tierflow.formulations.index_join import matches
 from tierflow.formulations.linear_program import LinearProgram
 from tierflow.formulations.order_pricing import OrderOptions, lines_of, price_orders
 from tierflow.formulations.tiers import TierPolicy
@@ -406,15 +407,7 @@ class _Builder:
         """Stock rows are keyed (node, SKU); their row numbers come later.
         Returns the entries (column, SKU, units)."""
         use_item, use_sku, use_qty = stock_use
-        order = np.argsort(use_item, kind="stable")
-        use_item, use_sku, use_qty = use_item[order], use_sku[order], use_qty[order]
-        starts = np.searchsorted(use_item, item)
-        ends = np.searchsorted(use_item, item, side="right")
-        counts = ends - starts
-        pos = np.repeat(starts - np.cumsum(counts) + counts, counts) + np.arange(
-            int(counts.sum())
-        )
-        rep = np.repeat(np.arange(item.size), counts)
+        pos, rep = matches(use_item, item)
         key = node[rep].astype(np.int64) * self.day.network.n_skus + use_sku[pos]
         self.cols.append((-1 - key, col[rep], use_qty[pos]))  # negative: stock key
         return col[rep].astype(np.int64), use_sku[pos].astype(np.int64), use_qty[pos]

@@ -19,6 +19,7 @@ from tierflow.data.network import Network
 from tierflow.data.orders import Orders
 from tierflow.data.rates import SERVICES, billed_weight_kg
 from tierflow.data.vocabulary import TIERS
+from tierflow.formulations.index_join import ranges
 from tierflow.formulations.tiers import TierPolicy
 
 #: Orders priced per block (bounds the (orders × nodes × brackets) temporaries).
@@ -155,9 +156,7 @@ def order_totals(
 def lines_of(orders: Orders, idx: NDArray[np.intp]) -> NDArray[np.intp]:
     """Line positions of the orders ``idx``, grouped by order in ``idx`` order."""
     starts = orders.line_start[idx]
-    counts = orders.line_start[idx + 1] - starts
-    offsets = np.repeat(starts - np.cumsum(counts) + counts, counts)
-    return np.asarray(np.arange(int(counts.sum())) + offsets, dtype=np.intp)
+    return ranges(starts, orders.line_start[idx + 1] - starts).astype(np.intp)
 
 
 @dataclass(frozen=True, slots=True)
