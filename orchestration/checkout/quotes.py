@@ -181,6 +181,8 @@ class QuoteBook:
         if stored is None:
             return cached
         if cached is not None and cached.revision == stored.revision:
+            if cached.closed is stored.closed:
+                return cached
             return dataclasses.replace(cached, closed=stored.closed)
         quote = self._decode(stored)
         self._cache(request_id, quote, time.time())
