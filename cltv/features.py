@@ -515,9 +515,21 @@ def build_features(
             value=str(day_to_date(as_of_day).date()),
         )
     fit = btyd if btyd is not None else fit_btyd(history)
+    posterior = btyd_features(history, fit, window_days)
+    if not np.isfinite(posterior["btyd_expected_spend"].to_numpy()).all():
+        # a, b -> 0 on a few weeks of history: eq. 10's hypergeometric term
+        # diverges for one-repeat customers, and nothing downstream can use it
+        raise InputError(
+            "the BG/NBD fit on the history up to this day is degenerate "
+            f"(a = {fit.bgnbd.a:.2g}, b = {fit.bgnbd.b:.2g}): its forecasts are "
+            "not finite; too little history",
+            file=data.transactions.source or None,
+            field="as_of",
+            value=str(day_to_date(as_of_day).date()),
+        )
     parts = [
         history.frame,
-        btyd_features(history, fit, window_days),
+        posterior,
         seasonal_features(data.transactions, history, window_days),
     ]
     if data.profiles is not None:

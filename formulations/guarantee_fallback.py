@@ -42,7 +42,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
-from tierflow.formulations.index_join import matches
+from tierflow.formulations.index_join import matches, running_totals
 
 FloatArray = NDArray[np.float64]
 IntArray = NDArray[np.int64]
@@ -109,12 +109,110 @@ def linking_rows(
     ship: ShipColumns,
     capacity: FloatArray,
     stock: NDArray[np.int64],
+    kept: IntArray | None = None,
 ) -> LinkingRows:
-    """The rows and indicator columns of the module docstring."""
+    """The rows and indicator columns of the module docstring; the late
+    columns ``kept`` (of items :func:`surely_kept` proved on time) are
+    fixed at 0."""
     builder = _Linker(late, ship)
     builder.room_rows(capacity)
     builder.stock_rows(stock)
+    if kept is not None:
+        builder.fix_at_zero(kept)
     return builder.done()
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class OrderContents:
+    """Per order, what it can take at most: its workload, and its units of
+    each SKU (``sku_key`` = order x n_skus + SKU, sorted, with ``sku_qty``)."""
+
+    workload: FloatArray
+    sku_key: IntArray
+    sku_qty: FloatArray
+
+    def qty(self, key: IntArray) -> FloatArray:
+        """Units of each ``order x n_skus + SKU`` key (all present)."""
+        return self.sku_qty[np.searchsorted(self.sku_key, key)]
+
+
+def surely_kept(
+    late: GuaranteedLate,
+    ship: ShipColumns,
+    capacity: FloatArray,
+    stock: NDArray[np.int64],
+    contents: OrderContents,
+) -> NDArray[np.bool_]:
+    """Per ``(item, node)`` pair of ``late``: whether the node still has the
+    room and every line's stock at the item's decision under *any* policy —
+    because all the other orders released by then could not fill it even if
+    every one of them shipped from it. Such an item is never shipped late
+    by a policy (:func:`tierflow.formulations.batch_compiler.relaxed_pairs`),
+    so its late columns may be fixed at 0: on a day with slack most of them
+    are, which the indicator rows alone (weak as an LP) would leave to
+    branch and bound."""
+    owner = late.keeper_owner
+    node = late.keeper_node
+    t = _seconds(late.release[owner])
+    mine = late.order[owner]
+    # load: per (node, order), at most the order's workload
+    n_orders = contents.workload.size
+    pair_key, at = np.unique(ship.node * n_orders + ship.order, return_inverse=True)
+    load = np.minimum(
+        np.bincount(at, weights=ship.workload, minlength=pair_key.size),
+        contents.workload[pair_key % n_orders],
+    )
+    released = np.zeros(pair_key.size, dtype=np.int64)
+    released[at] = _seconds(ship.release)
+    by_then = running_totals(pair_key // n_orders, released, load, node, t)
+    room = by_then - _own(pair_key, load, node * n_orders + mine) <= (
+        capacity[node] - late.workload[owner] + 1e-9
+    )
+    # stock: per (node, SKU, order), at most the order's units of the SKU
+    return room & _stock_kept(late, ship, stock, contents)
+
+
+def _stock_kept(
+    late: GuaranteedLate,
+    ship: ShipColumns,
+    stock: NDArray[np.int64],
+    contents: OrderContents,
+) -> NDArray[np.bool_]:
+    """Per pair: every line's SKU provably left at the node (see above)."""
+    n_skus = stock.shape[1]
+    n_orders = contents.workload.size
+    use_node = ship.node[ship.use_col]
+    use_order = ship.order[ship.use_col]
+    triple = (use_node * n_skus + ship.use_sku) * n_orders + use_order
+    key, at = np.unique(triple, return_inverse=True)
+    units = np.minimum(
+        np.bincount(at, weights=ship.use_qty, minlength=key.size),
+        contents.qty((key % n_orders) * n_skus + (key // n_orders) % n_skus),
+    )
+    released = np.zeros(key.size, dtype=np.int64)
+    released[at] = _seconds(ship.release[ship.use_col])
+    line_idx, pair_idx = matches(late.line_owner, late.keeper_owner)
+    node = late.keeper_node[pair_idx]
+    sku = late.line_sku[line_idx]
+    mine = late.order[late.keeper_owner[pair_idx]]
+    t = _seconds(late.release[late.keeper_owner[pair_idx]])
+    by_then = running_totals(key // n_orders, released, units, node * n_skus + sku, t)
+    own = _own(key, units, (node * n_skus + sku) * n_orders + mine)
+    short = by_then - own > stock[node, sku] - late.line_qty[line_idx] + 1e-9
+    short_lines = np.bincount(pair_idx[short], minlength=late.keeper_owner.size)
+    return np.asarray(short_lines == 0, dtype=np.bool_)
+
+
+def _own(key: IntArray, amount: FloatArray, query: IntArray) -> FloatArray:
+    """``amount`` at each ``query`` key of the sorted ``key`` (0 if absent)."""
+    pos = np.minimum(np.searchsorted(key, query), max(key.size - 1, 0))
+    if key.size == 0:
+        return np.zeros(query.size)
+    return np.where(key[pos] == query, amount[pos], 0.0)
+
+
+def _seconds(times: NDArray[np.datetime64]) -> IntArray:
+    return np.asarray(times.astype("datetime64[s]").astype(np.int64), dtype=np.int64)
 
 
 class _Linker:
@@ -193,6 +291,11 @@ class _Linker:
         other = ship.order[use_col] != owner_order[rep]
         early = (ship.release[use_col] <= t[rep]) & other
         self._put(rows[rep[early]], -1 - use_col[early], ship.use_qty[pos][early])
+
+    def fix_at_zero(self, cols: IntArray) -> None:
+        """Rows ``x_c <= 0`` for the existing columns ``cols``."""
+        rows = self._new_rows(cols.size, -np.inf, 0.0)
+        self._put(rows, -1 - cols, np.ones(cols.size))
 
     # ---------------------------------------------------------------- helpers
     def _new_cols(self, n: int, upper: float) -> IntArray:

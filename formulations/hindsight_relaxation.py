@@ -22,6 +22,7 @@ in the quantity ordered cannot ship under any policy and are left out.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
@@ -34,12 +35,19 @@ from tierflow.formulations.batch_compiler import line_options, stock_ok, unit_sh
 from tierflow.formulations.guarantee_fallback import (
     GuaranteedLate,
     LinkingRows,
+    OrderContents,
     ShipColumns,
     linking_rows,
+    surely_kept,
 )
 from tierflow.formulations.index_join import matches
 from tierflow.formulations.linear_program import LinearProgram
-from tierflow.formulations.order_pricing import OrderOptions, lines_of, price_orders
+from tierflow.formulations.order_pricing import (
+    OrderOptions,
+    lines_of,
+    order_totals,
+    price_orders,
+)
 from tierflow.formulations.tiers import TierPolicy
 
 FloatArray = NDArray[np.float64]
@@ -324,11 +332,7 @@ class _Builder:
         if day.capacity_fixed is not None:
             keeper &= day.capacity_fixed[None, :]
         items = np.unique(late_owner)
-        keeper_owner, keeper_node = np.nonzero(
-            _within_budget(keeper[items], day.capacity)
-        )
-        if keeper_owner.size == 0:
-            return None
+        keeper_owner, keeper_node = np.nonzero(keeper[items])
         ls = np.concatenate([lines_of(o, self.live), self.lines])
         counts = np.diff(o.line_start)[self.live]
         line_owner = np.concatenate(
@@ -337,7 +341,7 @@ class _Builder:
                 self.n_live + np.arange(self.n_lines),
             ]
         )
-        rows = GuaranteedLate(
+        every = GuaranteedLate(
             late_col=late_col,
             late_owner=late_owner.astype(np.int64),
             order=np.concatenate([self.live, o.line_order[self.lines]]).astype(
@@ -351,7 +355,31 @@ class _Builder:
             line_sku=o.line_sku[ls].astype(np.int64),
             line_qty=o.line_qty[ls].astype(np.float64),
         )
-        return linking_rows(rows, self.ship.columns(), day.capacity, day.stock)
+        ship = self.ship.columns()
+        sure = surely_kept(every, ship, day.capacity, day.stock, self._contents())
+        on_time = np.zeros(keeper.shape[0], dtype=bool)
+        on_time[every.keeper_owner[sure]] = True
+        doubtful = items[~on_time[items]]
+        keeper_owner, keeper_node = np.nonzero(
+            _within_budget(keeper[doubtful], day.capacity)
+        )
+        rows = dataclasses.replace(
+            every,
+            keeper_owner=doubtful[keeper_owner].astype(np.int64),
+            keeper_node=keeper_node.astype(np.int64),
+        )
+        return linking_rows(
+            rows, ship, day.capacity, day.stock, kept=late_col[on_time[late_owner]]
+        )
+
+    def _contents(self) -> OrderContents:
+        """What each order of the day can take at most (workload, units)."""
+        o, net = self.day.orders, self.day.network
+        _, work, _ = order_totals(net, o, np.arange(o.n_orders))
+        key = o.line_order.astype(np.int64) * net.n_skus + o.line_sku
+        sku_key, at = np.unique(key, return_inverse=True)
+        qty = np.bincount(at, weights=o.line_qty.astype(np.float64)).astype(float)
+        return OrderContents(work, sku_key.astype(np.int64), qty)
 
     # ---------------------------------------------------------------- rows
     def _whole_rows(self) -> NDArray[np.intp]:

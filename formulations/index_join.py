@@ -27,3 +27,43 @@ def matches(
     counts = np.searchsorted(sorted_keys, queries, side="right") - lo
     q = np.repeat(np.arange(queries.size, dtype=np.int64), counts)
     return order[ranges(lo, counts)].astype(np.int64), q
+
+
+def running_totals(
+    keys: NDArray[np.integer],
+    times: NDArray[np.integer],
+    amounts: NDArray[np.floating],
+    query_keys: NDArray[np.integer],
+    query_times: NDArray[np.integer],
+) -> NDArray[np.float64]:
+    """Per query ``q``: the sum of ``amounts[p]`` with ``keys[p] ==
+    query_keys[q]`` and ``times[p] <= query_times[q]`` (one sort, no loop)."""
+    order = np.lexsort((times, keys))
+    k, t = keys[order], times[order]
+    total = np.concatenate([[0.0], np.cumsum(np.asarray(amounts, float)[order])])
+    # first entry of the query's key, and one past its last entry <= the time
+    lo = np.searchsorted(k, query_keys, side="left")
+    hi = np.searchsorted(k, query_keys, side="right")
+    upto = lo + _count_le(t, lo, hi, query_times)
+    return np.asarray(total[upto] - total[lo], dtype=np.float64)
+
+
+def _count_le(
+    t: NDArray[np.integer],
+    lo: NDArray[np.integer],
+    hi: NDArray[np.integer],
+    query_times: NDArray[np.integer],
+) -> IntArray:
+    """Per query, how many of ``t[lo:hi]`` (sorted) are ``<=`` its time: a
+    binary search over every query's range at once."""
+    a = np.asarray(lo, dtype=np.int64).copy()
+    b = np.asarray(hi, dtype=np.int64).copy()
+    while True:
+        open_ = a < b
+        if not open_.any():
+            break
+        mid = (a + b) // 2
+        ok = open_ & (t[np.minimum(mid, t.size - 1)] <= query_times)
+        a = np.where(ok, mid + 1, a)
+        b = np.where(open_ & ~ok, mid, b)
+    return np.asarray(a - lo, dtype=np.int64)

@@ -161,11 +161,14 @@ def lines_of(orders: Orders, idx: NDArray[np.intp]) -> NDArray[np.intp]:
 
 @dataclass(frozen=True, slots=True)
 class _TierRules:
-    """Per order: its tier's services, lateness rate and on-time guarantee."""
+    """Per order: its tier's services, lateness rate, whether its date is kept
+    where it can (``kept``) and whether it may fall back to a faster service
+    to be late by less (``guaranteed``)."""
 
     allowed: NDArray[np.bool_]
     late_rate: NDArray[np.float64]
     guaranteed: NDArray[np.bool_]
+    kept: NDArray[np.bool_]
 
     @classmethod
     def of(
@@ -187,11 +190,15 @@ class _TierRules:
             allowed=policy.service_table()[tiers],  # (n, S)
             late_rate=policy.table("late_per_day")[tiers],
             guaranteed=guaranteed,
+            kept=policy.date_kept(tiers) | guaranteed,
         )
 
     def __getitem__(self, rows: slice) -> _TierRules:
         return _TierRules(
-            self.allowed[rows], self.late_rate[rows], self.guaranteed[rows]
+            self.allowed[rows],
+            self.late_rate[rows],
+            self.guaranteed[rows],
+            self.kept[rows],
         )
 
 
@@ -310,7 +317,7 @@ def _price_block(
         if not usable.any():
             continue
         priced = _price_service(network, s, ship, zone, block)
-        strict_ok = usable & allowed & ~(guaranteed & (priced.late > 0))
+        strict_ok = usable & allowed & ~(rules.kept[:, None] & (priced.late > 0))
         relaxed_ok = usable & (allowed | (guaranteed & (s in _PLATINUM_FALLBACK)))
         _keep_cheaper(out, "", strict_ok, best, s, priced)
         _keep_cheaper(out, "relaxed_", relaxed_ok, best_relaxed, s, priced)

@@ -36,7 +36,8 @@ class TierRule:
     promise_days
         Delivery days after the order's local date by which it must arrive.
     guaranteed
-        Whether missing the promise makes a node ineligible.
+        Whether missing the promise makes a node ineligible: late only by a
+        fallback service, and only where no node can keep it.
     late_per_day
         Penalty per delivery day late.
     defer
@@ -50,6 +51,11 @@ class TierRule:
     saving_label
         Shown instead when the offer carries a discount: a format string
         with ``{discount}`` (dollars); None: the tier has no discount.
+    keeps_date
+        Whether the allocator keeps the tier's date like a constraint where
+        it can: late only where no node with the stock and the room can
+        deliver on time, never because lateness is cheaper than the room
+        (the date shown at checkout is a commitment, not a price).
     """
 
     services: tuple[str, ...]
@@ -60,6 +66,7 @@ class TierRule:
     label: str
     eco_label: str | None = None
     saving_label: str | None = None
+    keeps_date: bool = False
 
     def __post_init__(self) -> None:
         for name in self.services:
@@ -372,6 +379,12 @@ class TierPolicy:
     def table(self, attribute: str) -> NDArray[np.float64]:
         """A per-tier numeric attribute as an array in TIERS order."""
         return np.array([float(getattr(self.rules[t], attribute)) for t in TIERS])
+
+    def date_kept(self, tiers: NDArray[np.intp]) -> NDArray[np.bool_]:
+        """Per tier index: whether its date is kept where it can (a
+        guaranteed tier's always is)."""
+        kept = [self.rules[t].guaranteed or self.rules[t].keeps_date for t in TIERS]
+        return np.asarray(np.array(kept, dtype=bool)[tiers], dtype=np.bool_)
 
     def service_table(self) -> NDArray[np.bool_]:
         """``(n_tiers, n_services)``: which services each tier accepts."""

@@ -23,9 +23,7 @@ from tierflow.solver.result import SolveResult, Status
 _SPLIT_NAMES = np.array(["", "stock", "room"], dtype=object)
 
 SPLIT_REASON = "split: no single node holds every line"
-LATE_REASON = (
-    "late: no node with the stock and room could deliver by the guaranteed date"
-)
+LATE_REASON = "late: no node with the stock and room could deliver by the promised date"
 SPLIT_FOR_ROOM_REASON = "split: no single node had the room for the whole order"
 NO_ROOM_REASON = "deferred: no node has the room for the order or its lines"
 UNFILLABLE_REASON = "no node holds the quantity ordered"

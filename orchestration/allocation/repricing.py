@@ -89,6 +89,7 @@ class _Pricer:
             else ~np.isnat(orders.promised_date)
         )
         self.guaranteed = guaranteed[tiers] | explicit
+        self.kept = policy.date_kept(tiers) | self.guaranteed
         self.promised = promised
         self.offers = (network.services_mask[:, None] >> np.arange(len(SERVICES))) & 1
         self._ship_dates: dict[np.datetime64, NDArray[np.datetime64]] = {}
@@ -172,7 +173,7 @@ class _Pricer:
         guaranteed = bool(self.guaranteed[o])
         deliver = net.calendar.delivery_dates(ship, net.rates.transit(s, zone), s)
         late = net.calendar.days_late(self.promised[o], deliver) > 0
-        strict = offered & allowed & ~(guaranteed & late)
+        strict = offered & allowed & ~(bool(self.kept[o]) & late)
         relaxed = offered & (allowed or (guaranteed and s in FALLBACK_SERVICES))
         return strict, relaxed
 
@@ -313,8 +314,8 @@ class _Audit:
         allowed = bool(self.pricer.allowed[item.order, item.service])
         guaranteed = bool(self.pricer.guaranteed[item.order])
         fell_back = "late:" in str(row["reason"])
-        if guaranteed and late > 0 and not fell_back:
-            self.problems.append(f"{name}: guaranteed order {late} day(s) late")
+        if self.pricer.kept[item.order] and late > 0 and not fell_back:
+            self.problems.append(f"{name}: kept date {late} day(s) missed")
         if not allowed and not (
             guaranteed and fell_back and item.service in FALLBACK_SERVICES
         ):

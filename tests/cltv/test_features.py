@@ -221,3 +221,28 @@ def test_fitting_long_after_the_history_ends_says_so(synthetic: pd.DataFrame) ->
         f"no purchases in any training window (the transactions end on {last})"
         in str(err.value)
     )
+
+
+def test_a_degenerate_btyd_fit_is_a_one_line_error() -> None:
+    """A few weeks of history can drive BG/NBD's a and b to ~0 (history-3 of
+    the protocol to 2024-02-09: a = 2.2e-16, b = 9.4e-16); eq. 10 then
+    diverges for customers with one repeat purchase. Features refuse such a
+    fit, so a training cut-off on it is skipped like one with too little
+    history instead of handing infinities to the regressor."""
+    rows = [*ROWS, ("d", "2024-01-05", 12.0), ("d", "2024-02-01", 18.0)]
+    data = CustomerData(_log(rows))
+    degenerate = BtydFit(
+        BetaGeoFit(0.186, 4.17, 2.2e-16, 9.4e-16, 0.0, 3, True),
+        GammaGammaFit(7.6, 2.5, 8.2, 0.0, 2, True),
+    )
+    with pytest.raises(InputError) as err:
+        build_features(data, AS_OF, 30, btyd=degenerate)
+    message = str(err.value)
+    assert "degenerate (a = 2.2e-16, b = 9.4e-16)" in message
+    assert "2024-02-29" in message and "\n" not in message
+    sane = BtydFit(
+        BetaGeoFit(0.19, 4.2, 0.8, 2.4, 0.0, 3, True),
+        GammaGammaFit(7.6, 2.5, 8.2, 0.0, 2, True),
+    )
+    feats = build_features(data, AS_OF, 30, btyd=sane)
+    assert np.isfinite(feats.frame["btyd_expected_spend"].to_numpy()).all()
