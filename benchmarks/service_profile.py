@@ -40,7 +40,7 @@ PARTS: tuple[tuple[str, tuple[str, str]], ...] = (
     ("options (build)", ("checkout/options.py", "build")),
     ("request check (router)", ("checkout/request.py", "parse")),
     ("answer to JSON: to_dict", ("checkout/wire.py", "to_wire")),
-    ("answer to JSON: dumps", ("starlette/responses.py", "render")),
+    ("answer to JSON: dumps", ("service/wire_response.py", "render")),
     ("body read, JSON parse, validation (lean path)", ("service/lean.py", "json_body")),
     (
         "pydantic body validation",

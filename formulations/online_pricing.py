@@ -35,6 +35,10 @@ _BEFORE, _AFTER = 40, 800
 #: and services that operate on few weekdays).
 _MARGIN_BEFORE, _MARGIN_AFTER = 35, 300
 _PLATINUM_FALLBACK = ("next_day", "two_day")
+#: Clocks kept (the order's and an overflow release's, and the previous ones).
+_CLOCKS = 4
+#: Destinations' weight-free quote parts kept (about 6 kB each).
+_DESTINATIONS = 2048
 
 
 _DATES: dict[int, dt.date] = {}
@@ -235,9 +239,12 @@ class OrderPricer:
         self._node_tz = network.node_tz
         self._dest_tz = network.dest_tz
         self._offsets: dict[int, IntArray] = {}
-        self._clock: _Clock | None = None
+        #: The clocks in use, newest last (an overflow quote needs a second
+        #: one, at its release, besides the order's).
+        self._clocks: list[_Clock] = []
         self._tables: CalendarTables | None = None
         self._prices: dict[float, FloatArray] = {}
+        self._destinations: dict[tuple[int, ...], _AtDestination] = {}
 
     # ------------------------------------------------------------ caches
     def _utc_offsets(self, ts: int) -> IntArray:
@@ -303,9 +310,9 @@ class OrderPricer:
         local midnight, a destination's local midnight, or the end of the
         offsets' 15-minute bucket.
         """
-        clock = self._clock
-        if clock is not None and clock.start <= ts < clock.until:
-            return clock
+        for clock in reversed(self._clocks):
+            if clock.start <= ts < clock.until:
+                return clock
         offsets = self.offsets(ts)
         local = ts + offsets[self._node_tz]
         day = local // _DAY_S
@@ -330,7 +337,8 @@ class OrderPricer:
             dest_today=today,
             dest_pos=tables.position[today - tables.start],
         )
-        self._clock = clock
+        self._clocks = [*self._clocks[-(_CLOCKS - 1) :], clock]
+        self._destinations.clear()  # what they were built on moved on
         return clock
 
     def quote(
@@ -362,52 +370,95 @@ class OrderPricer:
             ship late, by its fallback services) instead of the strict one.
         """
         ts = now if isinstance(now, int) else epoch_seconds(now)
-        clock = self._clock_at(ts)
-        tz = self._dest_tz[dest]
-        today = int(clock.dest_today[tz])
-        p_today = int(clock.dest_pos[tz])
-        if release is not None:
-            rts = release if isinstance(release, int) else epoch_seconds(release)
-            clock = self._clock_at(rts)
-            if clock.tables is not self._clock_at(ts).tables:  # pragma: no cover
-                p_today = int(clock.tables.position[today - clock.tables.start])
-        zi, tables = self._zidx[dest], clock.tables
-        idx = clock.ship_pos + self._transit[:, zi]  # (S, n) into service_days
-        pos = tables.service_rank.take(idx)  # (S, n) promise positions
-        p_promise = p_today + self._promise  # (T,)
-        late = np.maximum(pos - p_promise[:, None, None], 0)  # (T, S, n)
-        price = self.price_table(billed_kg)[:, zi]  # (S, n)
-        svc, feasible = self._cheapest(price, late, relaxed=relaxed)
-        nn = self._nn
-        chosen_late = late[self._tt, svc, nn]
+        rts = (
+            None
+            if release is None
+            else release
+            if isinstance(release, int)
+            else epoch_seconds(release)
+        )
+        at = self._at_destination(ts, rts, dest, relaxed)
+        price = self.price_table(billed_kg)[:, at.zone]  # (S, n)
+        masked = at.allowed + price  # (T, S, n): inf where not allowed
+        svc = masked.argmin(axis=1)  # (T, n): cheapest, ties to the faster
+        tt, nn = self._tt, self._nn
+        feasible = masked[tt, svc, nn] < np.inf
+        chosen_late = at.late[tt, svc, nn]
         return TierQuote(
-            today=today,
-            promised=tables.delivery_days[p_promise],
-            ship=clock.ship,
+            today=at.today,
+            promised=at.promised,
+            ship=at.ship,
             service=np.where(feasible, svc, -1).astype(np.int8),
-            delivery=tables.service_days.take(idx[svc, nn]),
-            days=pos[svc, nn] - p_today,
+            delivery=at.delivery[svc, nn],
+            days=at.days[svc, nn],
             late=chosen_late,
             shipping=np.where(feasible, price[svc, nn], np.nan),
             penalty=np.where(feasible, chosen_late * self._late_rate[:, 0], np.nan),
             handling=units * self._handling,
         )
 
-    def _cheapest(
-        self, price: FloatArray, late: IntArray, *, relaxed: bool
-    ) -> tuple[IntArray, NDArray[np.bool_]]:
-        """``(T, n)``: per tier and node the cheapest allowed service once
-        lateness is charged (ties to the faster one), and whether there is one."""
-        masked = np.where(
-            self._ok_relaxed if relaxed else self._ok,
-            price + late * self._late_rate,
-            np.inf,
+    def _at_destination(
+        self, ts: int, rts: int | None, dest: int, relaxed: bool
+    ) -> _AtDestination:
+        """What a quote to ``dest`` at ``ts`` (released at ``rts``) shares
+        with every other quote there until the clocks move on: all but the
+        weight's prices (kept per clock, destination and rule)."""
+        clock = self._clock_at(ts)
+        tz = self._dest_tz[dest]
+        today = int(clock.dest_today[tz])
+        p_today = int(clock.dest_pos[tz])
+        if rts is not None:
+            released = self._clock_at(rts)
+            if released.tables is not clock.tables:  # pragma: no cover
+                p_today = int(released.tables.position[today - released.tables.start])
+            clock = released
+        key = (clock.start, clock.until, today, p_today, dest, relaxed)
+        found = self._destinations.get(key)
+        if found is not None:
+            return found
+        zi, tables = self._zidx[dest], clock.tables
+        idx = clock.ship_pos + self._transit[:, zi]  # (S, n) into service_days
+        pos = tables.service_rank.take(idx)  # (S, n) promise positions
+        p_promise = p_today + self._promise  # (T,)
+        late = np.maximum(pos - p_promise[:, None, None], 0)  # (T, S, n)
+        allowed = np.where(
+            self._ok_relaxed if relaxed else self._ok, late * self._late_rate, np.inf
         )
-        if not relaxed:
+        if not relaxed:  # a guaranteed tier is never late
             for t in self._guaranteed_tiers:
-                masked[t][late[t] > 0] = np.inf
-        svc = masked.argmin(axis=1)  # (T, n)
-        return svc, masked[self._tt, svc, self._nn] < np.inf
+                allowed[t][late[t] > 0] = np.inf
+        found = _AtDestination(
+            today=today,
+            zone=zi,
+            promised=tables.delivery_days[p_promise],
+            ship=clock.ship,
+            allowed=allowed,
+            late=late,
+            delivery=tables.service_days.take(idx),
+            days=pos - p_today,
+        )
+        for arr in (found.promised, allowed, late, found.delivery, found.days):
+            arr.setflags(write=False)  # every quote to there reads them
+        if len(self._destinations) >= _DESTINATIONS:
+            self._destinations.clear()
+        self._destinations[key] = found
+        return found
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class _AtDestination:
+    """A quote's part that does not depend on the order's weight: per tier,
+    service and node the lateness charge (``allowed``: ``inf`` where the
+    tier may not use the service), the lateness, delivery day and days."""
+
+    today: int
+    zone: IntArray
+    promised: IntArray
+    ship: IntArray
+    allowed: FloatArray
+    late: IntArray
+    delivery: IntArray
+    days: IntArray
 
 
 @dataclass(frozen=True, slots=True, eq=False)

@@ -26,11 +26,12 @@ from tierflow.service.body_limit import BodySizeLimit
 from tierflow.service.errors import install_error_handlers
 from tierflow.service.feed import CapacityFollower
 from tierflow.service.head import HeadAsGet
+from tierflow.service.lean import LeanDispatch
 from tierflow.service.live import LiveHub
 from tierflow.service.metrics import Metrics, ServiceMetrics
 from tierflow.service.network_schema import narrow
 from tierflow.service.observe import RequestObserver
-from tierflow.service.routes import include_routes
+from tierflow.service.routes import checkout, include_routes
 from tierflow.service.state import PageReader, ServiceState
 
 #: Minimum API key length: a short key is guessable.
@@ -94,6 +95,11 @@ def create_app(
     app.add_middleware(BodySizeLimit, max_bytes=max_body_bytes)
     app.add_middleware(HeadAsGet)
     include_routes(app, with_metrics=metrics)
+    # the checkout calls' lean path first, where the router sits: inside the
+    # error handling, before FastAPI's route matching (service/lean.py)
+    app.router.middleware_stack = LeanDispatch(
+        app.router.middleware_stack, checkout.router.routes
+    )
     return app
 
 

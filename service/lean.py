@@ -8,20 +8,28 @@ about as much server time as the decision's own store writes. A
 (:func:`lean`), which answers a well-formed request itself with the same
 models and the same endpoint code, or returns None: then FastAPI runs the
 endpoint exactly as before (a body whose read failed fails the same way
-for it), so every malformed request gets the error it always got. The OpenAPI document is FastAPI's, from the route as declared.
+for it), so every malformed request gets the error it always got. The
+OpenAPI document is FastAPI's, from the route as declared.
+
+:class:`LeanDispatch` goes one step further: it sits where FastAPI's router
+does (inside the error handling) and hands a ``POST`` whose path is a lean
+route's straight to that route's lean handler, without FastAPI's route
+matching and request handling; whatever the handler leaves goes to the
+router with the body it read, and is answered as always.
 """
 
 from __future__ import annotations
 
 import json
 import re
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine, Iterable
 from typing import Any, TypeVar
 
 from fastapi import Request, Response
 from fastapi.routing import APIRoute
 from pydantic import BaseModel
-from starlette.types import Message
+from starlette.routing import BaseRoute, Match
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 #: Answers a well-formed request, or None to let FastAPI run the endpoint.
 LeanHandler = Callable[[Request], Awaitable[Response | None]]
@@ -63,6 +71,87 @@ class LeanRoute(APIRoute):
             return await full(request) if answer is None else answer
 
         return handler
+
+
+class LeanDispatch:
+    """ASGI: the app's router, with the lean routes' well-formed calls first.
+
+    A ``POST`` that one of ``routes`` (those with a lean handler) matches
+    is given to its lean handler at once, the scope filled in as FastAPI's
+    router fills it (``route``, ``endpoint``, ``path_params``: the access log
+    and the metrics name the route); an exception goes to the app's error
+    handlers as from the route. When the handler returns None the request
+    goes to ``app`` (the router), its body replayed, and is answered as
+    before. With FastAPI's OpenTelemetry on, every request takes the router
+    (it records the route it selects).
+    """
+
+    def __init__(self, app: ASGIApp, routes: Iterable[BaseRoute]) -> None:
+        self.app = app
+        self._lean: list[tuple[APIRoute, LeanHandler]] = []
+        for route in routes:
+            first = getattr(getattr(route, "endpoint", None), _ATTR, None)
+            if (
+                isinstance(route, APIRoute)
+                and "POST" in (route.methods or ())
+                and first
+            ):
+                self._lean.append((route, first))
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if (
+            scope["type"] == "http"
+            and scope["method"] == "POST"
+            and "fastapi.telemetry" not in scope
+        ):
+            for route, first in self._lean:
+                match, child = route.matches(scope)
+                if match is Match.FULL:
+                    left = await _answer(first, child, scope, receive, send)
+                    if left is None:
+                        return
+                    receive = left
+                    break
+        await self.app(scope, receive, send)
+
+
+async def _answer(
+    first: LeanHandler, child: Scope, scope: Scope, receive: Receive, send: Send
+) -> Receive | None:
+    """Answer with the lean handler (returns None), or give back what reads
+    the request's body again, the scope as it was, for the router."""
+    saved = {key: scope[key] for key in child if key in scope}
+    scope.update(child)
+    request = Request(scope, receive, send)
+    try:
+        answer = await first(request)
+    except BodyUnread as unread:  # the router meets the same failure
+        receive = unread.receive
+    else:
+        if answer is not None:
+            await answer(scope, receive, send)
+            return None
+        body: bytes | None = getattr(request, "_body", None)
+        if body is not None:
+            receive = _replay(body, receive)
+    for key in child:
+        scope.pop(key, None)
+    scope.update(saved)
+    return receive
+
+
+def _replay(body: bytes, receive: Receive) -> Receive:
+    """``receive`` that first gives ``body`` (read already) again."""
+    given = False
+
+    async def again() -> Message:
+        nonlocal given
+        if given:
+            return await receive()
+        given = True
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    return again
 
 
 class BodyUnread(Exception):

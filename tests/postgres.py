@@ -115,6 +115,7 @@ UNDO_MIGRATION: dict[int, tuple[str, ...]] = {
         "ALTER TABLE allocations DROP COLUMN split",
     ),
     6: ("DROP TABLE quotes",),
+    7: ("DROP TABLE table_versions",),
 }
 
 

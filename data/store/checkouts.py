@@ -98,9 +98,17 @@ class CheckoutRow(NamedTuple):
     expires_at: float
     updated_at: float = -math.inf
 
-    def state(self, request_id: str, *, replayed: bool = False) -> CheckoutState:
-        """The row as a :class:`CheckoutState`."""
-        lines = json.loads(self.order_lines)
+    def state(
+        self,
+        request_id: str,
+        *,
+        replayed: bool = False,
+        lines: Sequence[Mapping[str, Any]] | None = None,
+    ) -> CheckoutState:
+        """The row as a :class:`CheckoutState` (``lines``: its order lines,
+        when the caller has them decoded already)."""
+        if lines is None:
+            lines = json.loads(self.order_lines)
         return CheckoutState(
             request_id,
             self.option_id,
@@ -178,7 +186,7 @@ class Checkouts(StorePart):
                 None,
                 shortfall=short.shortfall,
             )
-        return held.state(request_id)
+        return held.state(request_id, lines=order_lines)
 
     @retried
     def confirm_checkout(
@@ -225,7 +233,7 @@ class Checkouts(StorePart):
             log_events(conn, work_events(request_id, lines, t))
             _set_checkout_status(ledger, request_id, _CONFIRMED)
             _close_quote(conn, request_id, _CONFIRMED, t)
-        return row._replace(status=_CONFIRMED).state(request_id)
+        return row._replace(status=_CONFIRMED).state(request_id, lines=lines)
 
     @retried
     def cancel_checkout(

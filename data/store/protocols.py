@@ -223,6 +223,10 @@ class ScoreStore(Protocol):
         """Day of the latest scores, or None."""
         ...
 
+    def cltv_version(self) -> int:
+        """A counter every write of scores moves (what a cache checks)."""
+        ...
+
     def cltv_score(self, customer_id: str) -> CltvScore | None:
         """The customer's score from the latest day, or None."""
         ...

@@ -237,6 +237,15 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         )""",
         "CREATE INDEX quotes_by_expiry ON quotes (expires_at)",
     ),
+    # 7: a counter per table that can change in place (issue 13): a reader
+    # caches what it read and re-reads only when the counter moved.
+    (
+        """CREATE TABLE table_versions (
+            name TEXT PRIMARY KEY,
+            version INTEGER NOT NULL CHECK (version >= 0)
+        )""",
+        "INSERT INTO table_versions (name, version) VALUES ('cltv_scores', 0)",
+    ),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -1,5 +1,6 @@
 """CLTV scores by day: one day's scores are replaced at once; lookups read
-the latest day."""
+the latest day. Every write moves the scores' version (``table_versions``),
+so a reader may cache what it read until the version moves."""
 
 from __future__ import annotations
 
@@ -18,6 +19,8 @@ from tierflow.data.store.database import StorePart, chunks, marks
 CLTV_COLUMNS = ("customer_id", "predicted_spend", "p_active", "segment")
 _SCORE_FIELDS = "customer_id, predicted_spend, p_active, segment, as_of, model_version"
 _LATEST_DAY = "(SELECT MAX(as_of) FROM cltv_scores)"
+#: The scores' row in ``table_versions``.
+_VERSION_NAME = "cltv_scores"
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,7 +84,20 @@ class Scores(StorePart):
                 "segment, model_version) VALUES (?, ?, ?, ?, ?, ?)",
                 rows,
             )
+            conn.execute(
+                "UPDATE table_versions SET version = version + 1 WHERE name = ?",
+                (_VERSION_NAME,),
+            )
         return len(rows)
+
+    def cltv_version(self) -> int:
+        """A counter every :meth:`put_cltv_scores` moves (in its transaction):
+        while it stands, every score, the latest day and the thresholds read
+        before are still the stored ones."""
+        row = self._db.execute(
+            "SELECT version FROM table_versions WHERE name = ?", (_VERSION_NAME,)
+        ).fetchone()
+        return int(row[0])
 
     def latest_cltv_as_of(self) -> dt.date | None:
         """Day of the latest stored scores, or None."""

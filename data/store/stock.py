@@ -151,20 +151,21 @@ class Inventory(StorePart):
 
         Available = on hand − live reservations (holds past their TTL count
         as free even before a write sweeps them). A read, never blocked by
-        writers (WAL); one indexed query however many nodes.
+        writers (WAL); one indexed query however many nodes, which also says
+        whether any hold has lapsed unswept (a second query adds those back
+        only then): one statement per checkout answer, one round trip on
+        PostgreSQL.
         """
         t = clock(now)
         in_skus = marks(len(skus))
-        rows: list[tuple[str, str, int]] = self._db.execute(
-            f"SELECT node_id, sku, on_hand - reserved FROM inventory "
+        found = self._db.execute(
+            f"SELECT node_id, sku, on_hand - reserved, (SELECT 1 FROM reservations "
+            f"WHERE status = ? AND expires_at <= ? LIMIT 1) FROM inventory "
             f"WHERE sku IN ({in_skus}) AND on_hand > 0",
-            tuple(skus),
+            (_ACTIVE, t, *skus),
         ).fetchall()
-        stale = self._db.execute(
-            "SELECT 1 FROM reservations WHERE status = ? AND expires_at <= ? LIMIT 1",
-            (_ACTIVE, t),
-        ).fetchone()
-        if stale is None:
+        rows: list[tuple[str, str, int]] = [(n, s, a) for n, s, a, _ in found]
+        if not found or found[0][3] is None:
             return rows
         freed = {
             (str(n), str(s)): int(q)

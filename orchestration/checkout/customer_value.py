@@ -3,10 +3,15 @@
 :class:`CustomerValues` reads the store's latest daily CLTV scores; an
 unknown customer gets the new-customer prior, and a store that cannot be
 read leaves the last known score and threshold in use (said in the notes).
+Scores read are kept until the store's scores version moves (checked every
+``refresh_s``, with the threshold): a checkout then reads no score at all
+for a customer seen before, and a day's scores replaced in place reach the
+threshold and every score within ``refresh_s``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import math
 import time
@@ -31,6 +36,10 @@ class _Score:
     source: str
 
 
+#: Not in the kept scores (None there means "no score").
+_UNREAD = _Score(math.nan, "", "")
+
+
 class CustomerValues:
     """Looks up a customer's predicted spend and the Platinum threshold."""
 
@@ -41,10 +50,14 @@ class CustomerValues:
         self.policy = policy
         self.refresh_s = float(refresh_s)
         self._read = -math.inf
+        self._version: int | None = None
         self._day: dt.date | None = None
         self._threshold: float | None = None
         self._prior = 0.0
         self._known: OrderedDict[str, _Score] = OrderedDict()
+        #: Scores (None: not scored) read at :attr:`_version`, oldest first
+        #: (one C call per change: threads share it without a lock).
+        self._fresh: OrderedDict[str, _Score | None] = OrderedDict()
 
     def lookup(self, customer_id: str, notes: Notes) -> CustomerValue:
         """The customer's value, from the store or the fallbacks."""
@@ -61,26 +74,37 @@ class CustomerValues:
         )
 
     def _refresh_stats(self, notes: Notes) -> None:
-        """Re-read the threshold and the prior when new scores were stored."""
+        """Re-read the threshold and the prior, and forget the scores read,
+        when the stored scores changed."""
         store = self.store
         now = time.monotonic()
         if store is None or now - self._read < self.refresh_s:
             return
         try:
-            day = store.latest_cltv_as_of()
-            if day != self._day:
+            version = store.cltv_version()
+            if version != self._version:
+                self._fresh.clear()
+                day = store.latest_cltv_as_of()
                 pct = self.policy.platinum_percentile * 100.0
                 self._threshold = store.cltv_threshold(pct)
                 prior = store.cltv_threshold(self.policy.new_customer_percentile * 100)
                 self._prior = 0.0 if prior is None else prior
                 self._day = day
+                self._version = version
             self._read = now
         except STORE_ERRORS as exc:
             notes.add(f"CLTV threshold could not be read ({exc}): last known")
+            # whether the scores changed is unknown: read them (or fall back
+            # on the last known, said in the notes) until a version is read
+            self._version = None
+            self._fresh.clear()
 
     def _stored(self, customer_id: str, notes: Notes) -> _Score | None:
         if self.store is None:
             return None
+        kept = self._fresh.get(customer_id, _UNREAD)
+        if kept is not _UNREAD:
+            return kept
         try:
             score = self.store.cltv_score(customer_id)
         except STORE_ERRORS as exc:
@@ -90,6 +114,7 @@ class CustomerValues:
                 return None
             return _Score(known.spend, known.segment, known.source + " (last known)")
         if score is None:
+            self._keep(customer_id, None)
             return None
         found = _Score(
             score.predicted_spend,
@@ -99,7 +124,19 @@ class CustomerValues:
         self._known[customer_id] = found
         if len(self._known) > _KNOWN_CUSTOMERS:
             self._known.popitem(last=False)
+        self._keep(customer_id, found)
         return found
+
+    def _keep(self, customer_id: str, score: _Score | None) -> None:
+        """Keep a score read (None: no score) until the version moves;
+        nothing is kept before a version was read."""
+        if self._version is None:
+            return
+        fresh = self._fresh
+        fresh[customer_id] = score
+        if len(fresh) > _KNOWN_CUSTOMERS:
+            with contextlib.suppress(KeyError):  # another thread cleared it
+                fresh.popitem(last=False)
 
     def _new_customer(self) -> _Score:
         pct = self.policy.new_customer_percentile

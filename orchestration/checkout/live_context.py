@@ -193,18 +193,17 @@ class LiveContext:
     def _stock_table(
         self, skus: tuple[str, ...], rows: Sequence[tuple[str, str, int]]
     ) -> NDArray[np.int64]:
-        stock = np.zeros((self.network.n_nodes, len(skus)), dtype=np.int64)
-        if rows:
-            nodes, row_skus, avail = zip(*rows, strict=True)
-            get = self._node_index.get
-            col = {s: k for k, s in enumerate(skus)}
-            at = np.array([get(n, -1) for n in nodes], dtype=np.intp)
-            cols = np.array([col[s] for s in row_skus], dtype=np.intp)
-            known = at >= 0  # rows of nodes the network no longer has
-            stock[at[known], cols[known]] = np.maximum(
-                np.array(avail, dtype=np.int64)[known], 0
-            )
-        return stock
+        """``(nodes, SKUs)`` from the store's rows: one pass in Python over
+        a few dozen rows costs half of what building index arrays does."""
+        width = len(skus)
+        col = {s: k for k, s in enumerate(skus)}
+        flat = [0] * (self.network.n_nodes * width)
+        get = self._node_index.get
+        for node, sku, available in rows:
+            at = get(node)  # None: a node the network no longer has
+            if at is not None and available > 0:
+                flat[at * width + col[sku]] = available
+        return np.array(flat, dtype=np.int64).reshape(-1, width)
 
 
 def _age_text(seconds: float) -> str:

@@ -13,12 +13,15 @@ import contextlib
 import dataclasses
 import datetime as dt
 import json
+import operator
 import threading
 import time
 from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
+
+import pydantic_core
 
 from tierflow.data.errors import InputError
 from tierflow.data.store import QuoteStore, StoredQuote
@@ -33,6 +36,9 @@ _SHIPMENT_FIELDS = tuple(f.name for f in dataclasses.fields(PlannedShipment))
 #: The customer's fields, all scalars (read directly: ``dataclasses.asdict``
 #: deep-copies and cost a third of the quote's encoding).
 _CUSTOMER_FIELDS = tuple(f.name for f in dataclasses.fields(CustomerValue))
+#: All fields of a shipment, and of the customer, in one call each.
+_SHIPMENT_VALUES = operator.attrgetter(*_SHIPMENT_FIELDS)
+_CUSTOMER_VALUES = operator.attrgetter(*_CUSTOMER_FIELDS)
 #: How long a quote stays in the store after it expired: a late repeat of a
 #: finished checkout's call is answered as before (409, not 404) for a day.
 KEEP_S = 86_400.0
@@ -175,6 +181,8 @@ class QuoteBook:
         if stored is None:
             return cached
         if cached is not None and cached.revision == stored.revision:
+            if cached.closed is stored.closed:
+                return cached
             return dataclasses.replace(cached, closed=stored.closed)
         quote = self._decode(stored)
         self._cache(request_id, quote, time.time())
@@ -249,17 +257,21 @@ def encode_quote(quote: Quote) -> str:
             "preferences": dict(req.preferences),
             "now": req.now.isoformat(),
         },
-        "customer": {f: getattr(quote.customer, f) for f in _CUSTOMER_FIELDS},
+        "customer": dict(
+            zip(_CUSTOMER_FIELDS, _CUSTOMER_VALUES(quote.customer), strict=True)
+        ),
         "options": [
-            [o.option_id, o.tier.value, list(o.nodes), o.pricing.value, o.upgrade_cost]
+            [o.option_id, o.tier.value, o.nodes, o.pricing.value, o.upgrade_cost]
             for o in quote.options.values()
         ],
-        "plans": {
-            tier.value: [[getattr(s, f) for f in _SHIPMENT_FIELDS] for s in plan]
+        "plans": {  # tuples are written as lists
+            tier.value: [_SHIPMENT_VALUES(s) for s in plan]
             for tier, plan in quote.plans.items()
         },
     }
-    return json.dumps(body, separators=(",", ":"))
+    # pydantic-core's encoder: the same JSON values as ``json.dumps`` (floats
+    # in their shortest exact form) in about half the time
+    return pydantic_core.to_json(body).decode()
 
 
 def decode_quote(stored: StoredQuote, requests: RequestValidator) -> Quote:

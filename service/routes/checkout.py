@@ -35,6 +35,7 @@ from tierflow.service.schemas import (
     SelectRequest,
 )
 from tierflow.service.state import ServiceState, State, service_state
+from tierflow.service.wire_response import WireResponse
 
 #: When each error status is sent (the OpenAPI document lists them).
 _WHEN: dict[int, str] = {
@@ -79,7 +80,7 @@ def _checkout_response(result: CheckoutResult) -> JSONResponse:
     """200 for a standing hold or a finished checkout; 409 when the stock was
     taken (select again after new options); 503 when the store is down."""
     status = {"rejected": 409, "unavailable": 503}.get(result.status, 200)
-    return JSONResponse(result.to_dict(), status_code=status)
+    return WireResponse(result.to_dict(), status_code=status)
 
 
 # Each endpoint has a lean handler (``service/lean.py``) that answers a
@@ -102,7 +103,7 @@ async def _options(state: ServiceState, body: OptionsRequest) -> JSONResponse:
     )
     state.hub.remember(answer, version)
     state.metrics.answered(answer)
-    return JSONResponse(answer.to_dict())
+    return WireResponse(answer.to_dict())
 
 
 async def _select(

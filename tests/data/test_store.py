@@ -19,7 +19,7 @@ import pandas as pd
 import pytest
 
 from tests.conftest import ROOT
-from tests.postgres import set_schema_version
+from tests.postgres import downgrade_store, set_schema_version
 from tierflow.data.errors import InputError, TierflowError
 from tierflow.data.store import SCHEMA_VERSION, SqliteStore, StateStore, open_store
 
@@ -237,6 +237,37 @@ def test_cltv_scores(store: StateStore) -> None:
         scores.iloc[:2], as_of=day + dt.timedelta(1), model_version="v3"
     )
     assert len(store.cltv_scores([f"C{i}" for i in range(11)])) == 2
+
+
+def test_cltv_version_moves_with_every_write_of_scores(store: StateStore) -> None:
+    """What a reader's cache checks: each write (a new day, or a day
+    replaced in place) moves it; a refused write does not."""
+    day = dt.date(2026, 1, 5)
+    scores = pd.DataFrame(
+        {"customer_id": ["C1", "C2"], "predicted_spend": [1.0, 2.0],
+         "p_active": 0.5, "segment": "silver"}
+    )  # fmt: skip
+    versions = [store.cltv_version()]
+    store.put_cltv_scores(scores, as_of=day, model_version="v1")
+    versions.append(store.cltv_version())
+    store.put_cltv_scores(scores, as_of=day, model_version="v1")  # same day again
+    versions.append(store.cltv_version())
+    with pytest.raises(InputError):
+        store.put_cltv_scores(
+            scores.assign(p_active=2.0), as_of=day, model_version="v2"
+        )
+    versions.append(store.cltv_version())
+    assert versions == [0, 1, 2, 2]
+
+
+def test_migration_7_adds_table_versions_to_a_version_6_store(
+    state_location: Path | str,
+) -> None:
+    open_store(state_location).close()
+    downgrade_store(state_location, 6)
+    with open_store(state_location) as s:
+        assert s.schema_version() == SCHEMA_VERSION == 7
+        assert s.cltv_version() == 0
 
 
 def _alloc(orders: list[str], status: str = "allocated") -> pd.DataFrame:

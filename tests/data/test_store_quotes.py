@@ -130,6 +130,6 @@ def test_migration_6_adds_quotes_to_a_version_5_store(
     open_store(state_location).close()
     downgrade_store(state_location, 5)
     with open_store(state_location) as s:
-        assert s.schema_version() == SCHEMA_VERSION == 6
+        assert s.schema_version() == SCHEMA_VERSION
         s.put_quote("q1", "C1", 1, "{}", ttl_s=60.0, now=1000.0)
         assert s.get_quote("q1") is not None

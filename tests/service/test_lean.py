@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, MutableMapping
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +17,7 @@ from starlette.requests import Request
 from tests.service_fixtures import API_KEY, MONDAY_10, TEE_TO_CHICAGO, tiny_router
 from tierflow.data.errors import InputError
 from tierflow.service.app import create_app
-from tierflow.service.lean import LeanRoute
+from tierflow.service.lean import LeanDispatch, LeanRoute
 from tierflow.service.routes import checkout
 
 JSON = "application/json"
@@ -141,3 +141,73 @@ def test_bad_ids_are_left_to_fastapi(
     ):
         request = _request(app, payload, request_id=request_id, customer=customer)
         assert _lean(endpoint, request) is None
+
+
+def _call(
+    app: FastAPI, path: str, body: bytes = b"", *, kind: str | None = JSON
+) -> tuple[int, dict[str, Any], Any]:
+    """``POST path`` through the whole app in process: the status, the
+    JSON body, and the route the scope named (what the access log and the
+    metrics read)."""
+    headers = [(b"content-length", str(len(body)).encode())]
+    if kind is not None:
+        headers.append((b"content-type", kind.encode()))
+    scope: dict[str, Any] = {
+        "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1",
+        "method": "POST", "scheme": "http", "path": path,
+        "raw_path": path.encode(), "query_string": b"", "root_path": "",
+        "headers": headers, "client": ("127.0.0.1", 1), "server": ("t", 80),
+    }  # fmt: skip
+    given = False
+    out: dict[str, Any] = {}
+
+    async def receive() -> dict[str, Any]:
+        nonlocal given
+        if given:
+            return {"type": "http.disconnect"}
+        given = True
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    async def send(message: MutableMapping[str, Any]) -> None:
+        if message["type"] == "http.response.start":
+            out["status"] = message["status"]
+        elif message["type"] == "http.response.body":
+            out["body"] = out.get("body", b"") + message.get("body", b"")
+
+    asyncio.run(app(scope, receive, send))
+    return out["status"], json.loads(out["body"]), scope.get("route")
+
+
+def test_the_dispatch_answers_well_formed_calls_before_fastapis_routing(
+    app: FastAPI,
+) -> None:
+    """``LeanDispatch`` answers the lean calls itself: FastAPI's router sees
+    only what the lean handlers leave (here, a bad field), which it answers
+    as always, the body read once already given to it again."""
+    dispatch = app.router.middleware_stack
+    assert isinstance(dispatch, LeanDispatch)
+    routed: list[str] = []
+    router = dispatch.app
+
+    async def counted(scope: Any, receive: Any, send: Any) -> None:
+        routed.append(scope["path"])
+        await router(scope, receive, send)
+
+    dispatch.app = counted
+    status, options, route = _call(app, "/v1/options", _options_body())
+    assert (status, route.path, routed) == (200, "/v1/options", [])
+    rid = options["request_id"]
+    choice = json.dumps({"option_id": options["options"][0]["option_id"]}).encode()
+    status, held, route = _call(app, f"/v1/checkouts/{rid}/select", choice)
+    assert (status, held["status"], routed) == (200, "held", [])
+    assert route.path == "/v1/checkouts/{request_id}/select"
+    status, done, _ = _call(app, f"/v1/checkouts/{rid}/confirm", kind=None)
+    assert (status, done["status"], routed) == (200, "confirmed", [])
+    # the router's refusal, through the app's error handlers
+    status, refused, route = _call(app, f"/v1/checkouts/{rid}/cancel", kind=None)
+    assert (status, refused["error"], routed) == (409, "conflict", [])
+    assert route.path == "/v1/checkouts/{request_id}/cancel"
+    # left to FastAPI, with the body: its validation names the field
+    status, bad, route = _call(app, "/v1/options", _options_body(dest="6060"))
+    assert (status, bad["field"], routed) == (422, "dest", ["/v1/options"])
+    assert route.path == "/v1/options"

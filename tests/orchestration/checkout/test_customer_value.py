@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
+
+import pandas as pd
 
 from tests.service_fixtures import put_scores
 from tierflow.data.store import open_store
@@ -56,3 +59,59 @@ def test_last_known_score_when_the_store_fails(state_location: Path | str) -> No
     assert c.source == "CLTV scores of 2026-01-04 (last known)"
     assert c.platinum_eligible and notes.degraded
     assert any(n.startswith("CLTV score could not be read") for n in notes.notes)
+
+
+def test_scores_are_read_again_once_the_store_changed_them(
+    state_location: Path | str,
+) -> None:
+    """Scores read are kept until the scores' version moves: a day's scores
+    replaced in place reach the score, the threshold and customers who had
+    none, at the next refresh (``refresh_s``: here every lookup)."""
+    with open_store(state_location) as store:
+        put_scores(store)
+        values = CustomerValues(store, TierPolicy(), refresh_s=0.0)
+        before = [values.lookup(c, Notes()) for c in ("C3", "C9", "C42")]
+        assert [(c.predicted_spend, c.platinum_eligible) for c in before] == [
+            (30.0, False), (90.0, True), (50.0, False),
+        ]  # fmt: skip
+        assert before[2].segment == "new"
+        store.put_cltv_scores(  # the same day again: C3 rises, C42 is scored
+            pd.DataFrame(
+                {
+                    "customer_id": ["C3", "C9", "C42"],
+                    "predicted_spend": [500.0, 10.0, 70.0],
+                    "p_active": 0.5,
+                    "segment": ["platinum", "silver", "silver"],
+                }
+            ),
+            as_of=dt.date(2026, 1, 4),
+            model_version="again",
+        )
+        after = [values.lookup(c, Notes()) for c in ("C3", "C9", "C42")]
+        # threshold: the 90th percentile of [10, 70, 500] is index 1
+        assert [c.platinum_threshold for c in after] == [70.0] * 3
+        assert [(c.predicted_spend, c.segment, c.platinum_eligible) for c in after] == [
+            (500.0, "platinum", True),
+            (10.0, "silver", False),
+            (70.0, "silver", True),
+        ]
+
+
+def test_kept_scores_until_the_next_refresh(state_location: Path | str) -> None:
+    """Between refreshes a customer seen before costs no store read: the
+    score stands until ``refresh_s`` has passed, then the new one shows."""
+    with open_store(state_location) as store:
+        put_scores(store)
+        values = CustomerValues(store, TierPolicy(), refresh_s=3600.0)
+        assert values.lookup("C3", Notes()).predicted_spend == 30.0
+        store.put_cltv_scores(
+            pd.DataFrame(
+                {"customer_id": ["C3"], "predicted_spend": [45.0],
+                 "p_active": 0.5, "segment": "silver"}
+            ),
+            as_of=dt.date(2026, 1, 4),
+            model_version="again",
+        )  # fmt: skip
+        assert values.lookup("C3", Notes()).predicted_spend == 30.0
+        values.refresh_s = 0.0
+        assert values.lookup("C3", Notes()).predicted_spend == 45.0
