@@ -26,6 +26,7 @@ from tierflow.capacity.demand_forecast import DemandForecast
 from tierflow.data.network import load_network
 from tierflow.data.sample_network import sample_network_dir
 from tierflow.orchestration.checkout.router import OnlineRouter
+from tierflow.service.lean import replay
 
 #: Parts of a request, by the functions whose cumulative time they are
 #: (file fragment, function name); the first match wins, in this order.
@@ -54,15 +55,7 @@ def drive(app: Any, bodies: list[bytes]) -> list[float]:
     """Send each body to ``POST /v1/options`` through the ASGI app; seconds each."""
 
     async def one(body: bytes) -> int:
-        sent = False
         status = 0
-
-        async def receive() -> dict[str, Any]:
-            nonlocal sent
-            if sent:
-                return {"type": "http.disconnect"}
-            sent = True
-            return {"type": "http.request", "body": body, "more_body": False}
 
         async def send(message: dict[str, Any]) -> None:
             nonlocal status
@@ -77,7 +70,7 @@ def drive(app: Any, bodies: list[bytes]) -> list[float]:
             "headers": [(b"content-type", b"application/json"),
                         (b"content-length", str(len(body)).encode())],
         }  # fmt: skip
-        await app(scope, receive, send)
+        await app(scope, replay(body), send)
         return status
 
     async def run() -> list[float]:

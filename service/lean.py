@@ -133,23 +133,26 @@ async def _answer(
             return None
         body: bytes | None = getattr(request, "_body", None)
         if body is not None:
-            receive = _replay(body, receive)
+            receive = replay(body, receive)
     for key in child:
         scope.pop(key, None)
     scope.update(saved)
     return receive
 
 
-def _replay(body: bytes, receive: Receive) -> Receive:
-    """``receive`` that first gives ``body`` (read already) again."""
+def replay(body: bytes, receive: Receive | None = None) -> Receive:
+    """An ASGI ``receive`` that first gives ``body`` (read already) whole, then
+    defers to ``receive`` (``None``: the client has disconnected)."""
     given = False
 
     async def again() -> Message:
         nonlocal given
-        if given:
-            return await receive()
-        given = True
-        return {"type": "http.request", "body": body, "more_body": False}
+        if not given:
+            given = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        if receive is None:
+            return {"type": "http.disconnect"}
+        return await receive()
 
     return again
 

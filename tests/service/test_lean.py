@@ -17,7 +17,7 @@ from starlette.requests import Request
 from tests.service_fixtures import API_KEY, MONDAY_10, TEE_TO_CHICAGO, tiny_router
 from tierflow.data.errors import InputError
 from tierflow.service.app import create_app
-from tierflow.service.lean import LeanDispatch, LeanRoute
+from tierflow.service.lean import LeanDispatch, LeanRoute, replay
 from tierflow.service.routes import checkout
 
 JSON = "application/json"
@@ -50,16 +50,7 @@ def _request(
         "query_string": b"", "app": app,
         "path_params": {} if request_id is None else {"request_id": request_id},
     }  # fmt: skip
-    sent = False
-
-    async def receive() -> dict[str, Any]:
-        nonlocal sent
-        if sent:
-            return {"type": "http.disconnect"}
-        sent = True
-        return {"type": "http.request", "body": body, "more_body": False}
-
-    return Request(scope, receive)
+    return Request(scope, replay(body))
 
 
 def _lean(endpoint: Any, request: Request) -> Any:
@@ -158,15 +149,7 @@ def _call(
         "raw_path": path.encode(), "query_string": b"", "root_path": "",
         "headers": headers, "client": ("127.0.0.1", 1), "server": ("t", 80),
     }  # fmt: skip
-    given = False
     out: dict[str, Any] = {}
-
-    async def receive() -> dict[str, Any]:
-        nonlocal given
-        if given:
-            return {"type": "http.disconnect"}
-        given = True
-        return {"type": "http.request", "body": body, "more_body": False}
 
     async def send(message: MutableMapping[str, Any]) -> None:
         if message["type"] == "http.response.start":
@@ -174,7 +157,7 @@ def _call(
         elif message["type"] == "http.response.body":
             out["body"] = out.get("body", b"") + message.get("body", b"")
 
-    asyncio.run(app(scope, receive, send))
+    asyncio.run(app(scope, replay(body), send))
     return out["status"], json.loads(out["body"]), scope.get("route")
 
 
