@@ -189,6 +189,23 @@ class SqliteDatabase:
         """Sleep one poll interval (at most ``timeout_s``); the caller re-reads."""
         time.sleep(max(0.0, min(timeout_s, POLL_S)))
 
+    def checkpoint(self) -> bool:
+        """A PASSIVE checkpoint of the WAL on this connection: it copies what
+        no reader still needs into the database file without waiting for
+        readers or blocking writers, and SQLite releases the GIL meanwhile.
+
+        Whatever commit first finds the WAL at ``wal_autocheckpoint`` pages
+        (1,000) checkpoints it otherwise, on the committing thread: in a
+        server that is the event loop, stalled for the copy and its
+        ``fsync``. A server's capacity follower calls this on its own
+        connection several times a second, so the WAL rarely gets that far
+        (the automatic checkpoint stays as the backstop; figures in
+        ``docs/service.md``).
+        """
+        with self._lock, _reachable:
+            self._conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+        return True
+
     def close(self) -> None:
         """Close the connection, under its lock: closing it while another
         thread runs a statement on it crashes the process (a segmentation
