@@ -17,9 +17,14 @@ import pandas as pd
 
 from tierflow.data.errors import InputError, TierflowError
 from tierflow.data.store.database import Rows, StoreUnavailable, store_error
+from tierflow.data.store.sqlite_writer_lock import WRITER_SUFFIX, WriterLock
 
 #: How often a waiter re-reads the capacity log (SQLite has no notices).
 POLL_S = 0.05
+#: The files of a SQLite store: the database, its write-ahead log and shared
+#: memory (WAL mode), a rollback journal (had it ever been in that mode) and
+#: the writers' turn (:class:`WriterLock`).
+FILE_SUFFIXES = ("", "-wal", "-shm", "-journal", WRITER_SUFFIX)
 
 
 class SqliteTransaction:
@@ -122,6 +127,8 @@ class SqliteDatabase:
                 raise TierflowError(f"{self.path}: cannot enable WAL mode (got {mode})")
             self._conn.execute(f"PRAGMA synchronous = {synchronous}")
             self._conn.execute("PRAGMA foreign_keys = ON")
+            #: Writers of this file, in every process, take turns on it first.
+            self._writer = WriterLock(self.path, timeout_s)
             self._migrate(migrations)
 
     @property
@@ -146,7 +153,7 @@ class SqliteDatabase:
 
     def executemany(self, sql: str, parameters: Iterable[Sequence[Any]], /) -> Rows:
         """Run one statement per parameter row (in autocommit mode)."""
-        with self._lock, _reachable:
+        with self._lock, self._writer, _reachable:
             cur = self._conn.executemany(sql, parameters)
             return Rows([], cur.rowcount)
 
@@ -158,13 +165,13 @@ class SqliteDatabase:
     def write(self, sql: str, parameters: Sequence[Any] = (), /) -> int:
         """One write statement in its own (implicit) transaction, never inside
         another thread's open transaction on this connection."""
-        with self._lock, _reachable:
+        with self._lock, self._writer, _reachable:
             return int(self._conn.execute(sql, parameters).rowcount)
 
     @contextlib.contextmanager
     def tx(self) -> Iterator[SqliteTransaction]:
         """One write transaction: everything in it lands, or nothing does."""
-        with self._lock, _reachable:
+        with self._lock, self._writer, _reachable:
             self._conn.execute("BEGIN IMMEDIATE")
             try:
                 yield SqliteTransaction(self._conn)
@@ -212,6 +219,7 @@ class SqliteDatabase:
         fault in ``sqlite3``, seen when a test closed a live server's store)."""
         with self._lock:
             self._conn.close()
+            self._writer.close()
 
     def _migrate(self, migrations: Sequence[Sequence[str]]) -> None:
         newest = len(migrations)
