@@ -21,6 +21,14 @@ from tierflow.data.store.sqlite_writer_lock import WRITER_SUFFIX, WriterLock
 
 #: How often a waiter re-reads the capacity log (SQLite has no notices).
 POLL_S = 0.05
+#: A commit that finds the write-ahead log this long (pages; SQLite's
+#: default is 1,000) checkpoints it on the committing thread. A server's
+#: capacity follower checkpoints in the background several times a second
+#: (:meth:`SqliteDatabase.checkpoint`); at 1,000 pages a busy server's
+#: commits still got there first, stalling the event loop for the copy and
+#: its ``fsync``, so the backstop sits at about 40 MB of log (7 % more
+#: checkout calls a second with one worker, 5 % with two: ``docs/service.md``).
+AUTOCHECKPOINT_PAGES = 10_000
 #: The files of a SQLite store: the database, its write-ahead log and shared
 #: memory (WAL mode), a rollback journal (had it ever been in that mode) and
 #: the writers' turn (:class:`WriterLock`).
@@ -127,6 +135,7 @@ class SqliteDatabase:
                 raise TierflowError(f"{self.path}: cannot enable WAL mode (got {mode})")
             self._conn.execute(f"PRAGMA synchronous = {synchronous}")
             self._conn.execute("PRAGMA foreign_keys = ON")
+            self._conn.execute(f"PRAGMA wal_autocheckpoint = {AUTOCHECKPOINT_PAGES}")
             #: Writers of this file, in every process, take turns on it first.
             self._writer = WriterLock(self.path, timeout_s)
             self._migrate(migrations)
@@ -201,13 +210,12 @@ class SqliteDatabase:
         no reader still needs into the database file without waiting for
         readers or blocking writers, and SQLite releases the GIL meanwhile.
 
-        Whatever commit first finds the WAL at ``wal_autocheckpoint`` pages
-        (1,000) checkpoints it otherwise, on the committing thread: in a
-        server that is the event loop, stalled for the copy and its
-        ``fsync``. A server's capacity follower calls this on its own
-        connection several times a second, so the WAL rarely gets that far
-        (the automatic checkpoint stays as the backstop; figures in
-        ``docs/service.md``).
+        Whatever commit first finds the WAL at :data:`AUTOCHECKPOINT_PAGES`
+        checkpoints it otherwise, on the committing thread: in a server that
+        is the event loop, stalled for the copy and its ``fsync``. A
+        server's capacity follower calls this on its own connection several
+        times a second, so the WAL rarely gets that far (the automatic
+        checkpoint stays as the backstop; figures in ``docs/service.md``).
         """
         with self._lock, _reachable:
             self._conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
