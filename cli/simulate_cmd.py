@@ -29,6 +29,7 @@ from tierflow.cli.options import (
 from tierflow.cli.progress import progress_bar
 from tierflow.data.network import Network
 from tierflow.data.output_folder import StagedOutput, Staging
+from tierflow.data.store.sqlite_database import FILE_SUFFIXES
 from tierflow.formulations.tiers import TierPolicy
 from tierflow.orchestration.simulation.checkpoints import (
     Checkpoints,
@@ -202,7 +203,7 @@ OUTPUT_NAMES = (
     *DAY_FILES,
     *REPORT_FILES,
     MODEL_DIR,
-    *(STATE_FILE + suffix for suffix in ("", "-wal", "-shm", "-journal")),
+    *(STATE_FILE + suffix for suffix in FILE_SUFFIXES),
 )
 
 

@@ -56,11 +56,16 @@ def capacity_payload(
     is ``degraded`` (with a note) when it is stale at ``now`` (default: the
     wall clock; see the router's ``capacity_max_age_s``).
 
-    Call under the router's lock or accept a torn read between two events.
+    The map, its time and the forecast are read together under the router's
+    lock: the capacity follower's thread changes them between two events.
     """
     net = router.network
     mon = router.monitor
-    table = mon.table()
+    with router.lock:
+        table = mon.table()
+        as_of = mon.as_of()
+        version = list(capacity_version(router))
+        demand = demand_payload(router)
     nominal = table["nominal_capacity"].to_numpy(dtype=np.float64)
     free = table["free_capacity"].to_numpy(dtype=np.float64)
     closed = table["outage"].to_numpy(dtype=bool)
@@ -74,7 +79,6 @@ def capacity_payload(
     util = np.where(closed, 1.0, util)
     free = np.where(closed, 0.0, free)
     score = np.where(closed, 0.0, table["score"].to_numpy(dtype=np.float64))
-    as_of = mon.as_of()
     nodes = [
         {
             "node_id": net.node_ids[i],
@@ -100,12 +104,12 @@ def capacity_payload(
     stale = router.capacity_staleness(now or dt.datetime.now(dt.UTC))
     return {
         "as_of": None if as_of is None else as_of.isoformat(),
-        "version": list(capacity_version(router)),
+        "version": version,
         "overflow_threshold": router.policy.overflow_score_threshold,
         "nodes": nodes,
         "degraded": bool(stale),
         "notes": [stale] if stale else [],
-        "demand_forecast": demand_payload(router),
+        "demand_forecast": demand,
     }
 
 

@@ -175,6 +175,13 @@ class Database(Connection, Protocol):
         after at most ``timeout_s`` (it may return early: read, then wait again)."""
         ...
 
+    def checkpoint(self) -> bool:
+        """Fold the write-ahead log into the database where the engine leaves
+        that to its clients (SQLite), so that a background thread does it
+        instead of the next committing request; False when the engine does it
+        itself (PostgreSQL): never worth calling again."""
+        ...
+
     def close(self) -> None:
         """Release the connection."""
         ...

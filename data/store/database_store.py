@@ -55,6 +55,11 @@ class DatabaseStore(
         """The database's schema version."""
         return self._db.schema_version()
 
+    def checkpoint(self) -> bool:
+        """Fold the write-ahead log into the database, off the request path
+        (SQLite); False when there is never anything to do (PostgreSQL)."""
+        return self._db.checkpoint()
+
     def check_consistency(self) -> list[str]:
         """Invariants a crash must never break; returns what is violated.
 

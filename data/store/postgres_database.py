@@ -181,6 +181,10 @@ class PostgresDatabase:
         after ``timeout_s``."""
         self._notices.wait(channel, after, timeout_s)
 
+    def checkpoint(self) -> bool:
+        """Nothing to do: PostgreSQL's own checkpointer process does it."""
+        return False
+
     def close(self) -> None:
         """Stop listening and close every connection."""
         self._notices.close()

@@ -371,6 +371,12 @@ class StateStore(
         """Invariants a crash must never break; what is violated."""
         ...
 
+    def checkpoint(self) -> bool:
+        """Fold the write-ahead log into the database, off the request path
+        (a background thread calls it); False when there is never anything
+        to do (PostgreSQL)."""
+        ...
+
     def close(self) -> None:
         """Release the connections."""
         ...

@@ -211,7 +211,9 @@ class TodayOrders:
 
     def _add_orders(self, head: pd.DataFrame) -> None:
         net = self.network
-        head = head[~head["order_id"].isin(self._code.keys())]
+        code = self._code  # a membership test per new order: isin over every
+        # code known would cost the whole day's orders at each refresh
+        head = head[[o not in code for o in head["order_id"]]]
         for order_id in head["order_id"]:
             self._code[str(order_id)] = len(self._code)
         dest = head["dest"].astype(str).str[:3].map(net.dest_index).fillna(-1)

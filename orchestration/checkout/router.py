@@ -233,6 +233,12 @@ class OnlineRouter:
         """Per-stage durations (ns) of every call, when ``profile`` is on."""
         return self._timer.timings
 
+    @property
+    def lock(self) -> threading.RLock:
+        """Held while the capacity map or its rest-of-day forecast changes
+        (and while an answer is planned): hold it to read them together."""
+        return self._lock
+
     # ------------------------------------------------------------- answering
     def generate_fulfillment_options(
         self,

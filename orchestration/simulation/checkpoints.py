@@ -26,12 +26,11 @@ from typing import Any
 from tierflow.data.errors import InputError
 from tierflow.data.file_digest import file_digest, folder_digest
 from tierflow.data.output_folder import LOCK_FILE
+from tierflow.data.store.sqlite_database import FILE_SUFFIXES
 
 #: The checkpoint folder inside a run's working folder.
 CHECKPOINTS = ".checkpoints"
 _IDENTITY = "identity.json"
-#: The state store's own files (SQLite's write-ahead log and shared memory).
-_STORE_SUFFIXES = ("", "-wal", "-shm", "-journal")
 
 __all__ = ["CHECKPOINTS", "Checkpoints", "file_digest", "folder_digest"]
 
@@ -123,7 +122,7 @@ class Checkpoints:
 
 def remove_store(store: Path) -> None:
     """Delete a SQLite state store with its log files."""
-    for suffix in _STORE_SUFFIXES:
+    for suffix in FILE_SUFFIXES:
         store.with_name(store.name + suffix).unlink(missing_ok=True)
 
 

@@ -75,6 +75,28 @@ def test_a_closed_store_is_unavailable(state_location: Path | str) -> None:
         store.append_events([{**_EVENT, "event_id": "e1"}])
 
 
+def test_a_checkpoint_folds_the_log_into_the_database(
+    state_location: Path | str,
+) -> None:
+    """SQLite: the events a writer logged sit in the WAL (too few pages for
+    the automatic checkpoint) until another connection's ``checkpoint``
+    copies them into the database file; PostgreSQL has nothing to do."""
+    with open_store(state_location) as writer, writer.reopen() as follower:
+        if is_postgres_url(state_location):
+            assert follower.checkpoint() is False
+            return
+        writer.checkpoint()  # the migrations' pages
+        db = Path(str(state_location))
+        size = db.stat().st_size
+        writer.append_events(
+            [{**_EVENT, "event_id": f"e{k}", "note": "x" * 500} for k in range(400)]
+        )
+        assert db.stat().st_size == size  # all in the WAL
+        assert follower.checkpoint() is True
+        assert db.stat().st_size > size + 400 * 500
+        assert follower.last_event_seq() == writer.last_event_seq()
+
+
 @pytest.mark.parametrize("where", ["folder", "url"])
 def test_an_unreachable_store_is_unavailable(tmp_path: Path, where: str) -> None:
     location = (

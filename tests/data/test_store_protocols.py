@@ -92,6 +92,7 @@ def test_each_concern_is_part_of_state_store() -> None:
         "reopen",
         "schema_version",
         "check_consistency",
+        "checkpoint",
         "close",
     }
 

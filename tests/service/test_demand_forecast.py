@@ -31,8 +31,9 @@ def _capacity(url: str) -> dict[str, Any]:
     return dict(r.json())
 
 
-def _until(url: str, check: Any, timeout: float = 5.0) -> dict[str, Any]:
-    """The first ``/v1/capacity`` answer of ``url`` that ``check`` accepts."""
+def _until(url: str, check: Any, timeout: float = DEMAND_MIN_S + 2.0) -> dict[str, Any]:
+    """The first ``/v1/capacity`` answer of ``url`` that ``check`` accepts
+    (within the refresh cadence, by default)."""
     start = time.monotonic()
     while True:
         cap = _capacity(url)

@@ -1,0 +1,99 @@
+"""Writers of one SQLite file take turns on an advisory file lock before
+SQLite's own write lock.
+
+SQLite makes a writer that finds the write lock taken sleep and retry
+(1, 2, 5, 10, ... ms, up to ``busy_timeout``): two server workers whose
+write transactions last a fraction of a millisecond each lose milliseconds
+of their event loop at every collision. ``flock`` on a file beside the
+database lets the waiter in as soon as the holder lets go. It only orders
+tierflow's own writers: SQLite's lock still guards the data (a writer
+that does not take this lock, such as the ``sqlite3`` shell, is kept out
+by SQLite as before), so correctness never depends on it.
+"""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import os
+import threading
+import time
+from pathlib import Path
+from types import TracebackType
+
+from tierflow.data.store.database import StoreUnavailable, store_error
+
+#: How long a waiting writer sleeps between tries: short, since the
+#: transactions it waits for last about as long.
+RETRY_S = 0.0001
+
+#: The lock file's name: the database's and this.
+WRITER_SUFFIX = "-writer"
+
+_held = threading.local()
+
+
+class WriterLock:
+    """The turn of one connection's writes (a context manager; re-entrant
+    within a thread only through the connection's own lock).
+
+    Parameters
+    ----------
+    database
+        The SQLite file; the lock is ``<database>-writer`` beside it.
+    timeout_s
+        How long a writer waits for its turn before failing, as SQLite's
+        ``busy_timeout`` would (``StoreUnavailable``: "database is locked").
+    """
+
+    def __init__(self, database: Path, timeout_s: float) -> None:
+        self.path = f"{database}{WRITER_SUFFIX}"
+        self.timeout_s = float(timeout_s)
+        try:
+            self._fd: int | None = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as exc:
+            raise store_error("sqlite", StoreUnavailable(str(exc))) from exc
+
+    def __enter__(self) -> None:
+        paths: set[str] = _held.__dict__.setdefault("paths", set())
+        if self.path in paths:  # a second connection of this thread: no turn ever
+            raise store_error(
+                "sqlite",
+                StoreUnavailable(
+                    f"{self.path}: a write on a second connection while this "
+                    "thread's write on the first is open would wait forever"
+                ),
+            )
+        fd = self._fd
+        if fd is None:
+            raise store_error("sqlite", StoreUnavailable("closed database"))
+        deadline = None
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except OSError as exc:
+                if exc.errno not in (errno.EWOULDBLOCK, errno.EAGAIN):
+                    raise store_error("sqlite", StoreUnavailable(str(exc))) from exc
+            now = time.monotonic()
+            deadline = deadline or now + self.timeout_s
+            if now >= deadline:
+                raise store_error("sqlite", StoreUnavailable("database is locked"))
+            time.sleep(RETRY_S)
+        paths.add(self.path)
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        _held.paths.discard(self.path)
+        if self._fd is not None:
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+
+    def close(self) -> None:
+        """Close the lock file (its lock goes with it)."""
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None

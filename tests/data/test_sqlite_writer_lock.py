@@ -1,0 +1,92 @@
+"""SQLite writers take turns on a file lock before SQLite's own: a waiter
+gets in as soon as the holder commits, a second connection of the writing
+thread fails at once instead of waiting forever, and a turn that never
+comes fails after the timeout like SQLite's ``busy_timeout``."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ROOT
+from tierflow.data.store import StoreUnavailable
+from tierflow.data.store.sqlite_database import SqliteDatabase
+
+_SCHEMA = [["CREATE TABLE t (k INTEGER PRIMARY KEY, who TEXT NOT NULL)"]]
+
+
+def _db(path: Path, timeout_s: float = 30.0) -> SqliteDatabase:
+    return SqliteDatabase(path, _SCHEMA, timeout_s=timeout_s)
+
+
+def test_a_waiting_writer_goes_once_the_holder_commits(tmp_path: Path) -> None:
+    first, second = _db(tmp_path / "s.db"), _db(tmp_path / "s.db")
+    done: list[float] = []
+
+    def write() -> None:
+        second.write("INSERT INTO t (who) VALUES ('second')")
+        done.append(time.monotonic())
+
+    with first.tx() as conn:
+        conn.execute("INSERT INTO t (who) VALUES ('first')")
+        waiter = threading.Thread(target=write)
+        waiter.start()
+        time.sleep(0.2)
+        assert not done  # its turn has not come
+        committed = time.monotonic()
+    waiter.join(timeout=10)
+    assert done and done[0] - committed < 0.1
+    rows = first.execute("SELECT who FROM t ORDER BY k").fetchall()
+    assert [r[0] for r in rows] == ["first", "second"]
+    first.close()
+    second.close()
+
+
+def test_a_second_connection_of_the_writing_thread_fails_at_once(
+    tmp_path: Path,
+) -> None:
+    first, second = _db(tmp_path / "s.db"), _db(tmp_path / "s.db")
+    with first.tx() as conn:
+        conn.execute("INSERT INTO t (who) VALUES ('first')")
+        start = time.monotonic()
+        with pytest.raises(StoreUnavailable, match="would wait forever"):
+            second.write("INSERT INTO t (who) VALUES ('second')")
+        assert time.monotonic() - start < 1.0
+    second.write("INSERT INTO t (who) VALUES ('second')")  # its turn now
+    assert first.execute("SELECT COUNT(*) FROM t").fetchone()[0] == 2
+    first.close()
+    second.close()
+
+
+def test_a_turn_that_never_comes_times_out(tmp_path: Path) -> None:
+    """Another process holds the turn; this writer gives up after its timeout."""
+    path = tmp_path / "s.db"
+    _db(path).close()
+    script = textwrap.dedent(f"""
+        import time
+        from pathlib import Path
+        from tierflow.data.store.sqlite_database import SqliteDatabase
+        db = SqliteDatabase(Path({str(path)!r}), {_SCHEMA!r})
+        with db.tx() as conn:
+            conn.execute("INSERT INTO t (who) VALUES ('holder')")
+            print("holding", flush=True)
+            time.sleep(3)
+        """)
+    with subprocess.Popen(
+        [sys.executable, "-c", script], cwd=ROOT, stdout=subprocess.PIPE, text=True
+    ) as holder:
+        assert holder.stdout is not None
+        assert holder.stdout.readline().strip() == "holding"
+        waiter = _db(path, timeout_s=0.3)
+        start = time.monotonic()
+        with pytest.raises(StoreUnavailable, match="database is locked"):
+            waiter.write("INSERT INTO t (who) VALUES ('waiter')")
+        assert 0.3 <= time.monotonic() - start < 2.0
+        waiter.close()
+    assert holder.returncode == 0
