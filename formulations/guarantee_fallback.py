@@ -205,9 +205,9 @@ def _stock_kept(
 
 def _own(key: IntArray, amount: FloatArray, query: IntArray) -> FloatArray:
     """``amount`` at each ``query`` key of the sorted ``key`` (0 if absent)."""
-    pos = np.minimum(np.searchsorted(key, query), max(key.size - 1, 0))
     if key.size == 0:
         return np.zeros(query.size)
+    pos = np.minimum(np.searchsorted(key, query), key.size - 1)
     return np.where(key[pos] == query, amount[pos], 0.0)
 
 

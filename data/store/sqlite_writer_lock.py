@@ -55,7 +55,9 @@ class WriterLock:
             raise store_error("sqlite", StoreUnavailable(str(exc))) from exc
 
     def __enter__(self) -> None:
-        paths: set[str] = _held.__dict__.setdefault("paths", set())
+        paths: set[str] | None = getattr(_held, "paths", None)
+        if paths is None:  # this thread's first write: no set made per write
+            paths = _held.paths = set()
         if self.path in paths:  # a second connection of this thread: no turn ever
             raise store_error(
                 "sqlite",
