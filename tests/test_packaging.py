@@ -7,6 +7,7 @@ built from this repository must not clash with it.
 
 from __future__ import annotations
 
+import fcntl
 import subprocess
 import sys
 import zipfile
@@ -32,14 +33,25 @@ print(result.objective)
 
 
 @pytest.fixture(scope="module")
-def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("wheel")
-    subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(out), str(ROOT)],
-        check=True,
-        capture_output=True,
-    )  # fmt: skip
-    (built,) = out.glob("tierflow-*.whl")
+def wheel(tmp_path_factory: pytest.TempPathFactory, worker_id: str) -> Path:
+    """Built once per run: the xdist workers share the run's folder above
+    their own (pytest-xdist's recipe), and two builds at once would race in
+    the repository's ``build/`` folder."""
+    base = tmp_path_factory.getbasetemp()
+    shared = (base if worker_id == "master" else base.parent) / "tierflow-wheel"
+    shared.mkdir(exist_ok=True)
+    with (shared / ".lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        found = list(shared.glob("tierflow-*.whl"))
+        if not found:
+            subprocess.run(
+                [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w",
+                 str(shared), str(ROOT)],
+                check=True,
+                capture_output=True,
+            )  # fmt: skip
+            found = list(shared.glob("tierflow-*.whl"))
+    (built,) = found
     return built
 
 
