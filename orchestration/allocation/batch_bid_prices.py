@@ -71,6 +71,10 @@ class BatchBidPrices:
         self.publish = publish
         self.prices = np.zeros(network.n_nodes)
         self.seen = np.zeros(orders.n_orders, dtype=bool)
+        #: The forecast day total the current prices were computed for.
+        self._total_at_refresh: float | None = None
+        #: When the prices were computed (one entry per refresh).
+        self.refreshed_at: list[np.datetime64] = []
         self.forecast = day_forecast(forecast, settings)
         self.outlook = DemandOutlook(
             network, orders, policy, spend, self.forecast, seed=settings.seed
@@ -89,11 +93,45 @@ class BatchBidPrices:
         """The highest current price (0 when batches see none)."""
         return float(self.prices.max(initial=0.0)) if self.enabled else 0.0
 
-    def due(self, batch: int, first: int, capacity_fell: bool) -> bool:
-        """Refresh every ``bid_refresh`` batches, after a capacity event, and
-        at the first batch of a run (or of a resumed run)."""
+    def due(
+        self,
+        batch: int,
+        first: int,
+        capacity_fell: bool,
+        now: np.datetime64,
+        current: NDArray[np.intp],
+    ) -> bool:
+        """Refresh every ``bid_refresh`` batches, after a capacity event, at
+        the first batch of a run (or of a resumed run), and when the forecast
+        of the day's total has moved by more than ``bid_shift`` since the last
+        refresh (:meth:`expected_total`)."""
+        if not self.enabled:
+            return False
         every = max(self.settings.bid_refresh, 1)
-        return self.enabled and (batch % every == 0 or capacity_fell or batch == first)
+        if batch % every == 0 or capacity_fell or batch == first:
+            return True
+        total = self.expected_total(now, current)
+        last = self._total_at_refresh
+        if total is None or last is None:
+            return False
+        return abs(total - last) > self.settings.bid_shift * max(last, 1.0)
+
+    def expected_total(
+        self, now: np.datetime64, current: NDArray[np.intp]
+    ) -> float | None:
+        """Today's orders so far (``current`` included) plus the forecast of
+        the rest (``None`` before any order)."""
+        seen = self._pool(current)
+        if seen.size == 0:
+            return None
+        at = self.outlook.moment(now, seen)
+        return at.observed + self.forecast.remaining(at.day, at.offset_s, at.observed)
+
+    def _pool(self, current: NDArray[np.intp]) -> NDArray[np.intp]:
+        """The orders seen so far and those of the current batch."""
+        mask = self.seen.copy()
+        mask[current] = True
+        return np.flatnonzero(mask)
 
     def mark_seen(self, window: NDArray[np.intp]) -> None:
         """The orders of ``window`` have arrived (their mix is the forecast's)."""
@@ -103,11 +141,12 @@ class BatchBidPrices:
         """Duals of the LP over the demand still to come after this batch
         (:class:`~tierflow.orchestration.demand.DemandOutlook`: the forecast's
         remaining volume, the history's mix blended with today's so far)."""
-        pool_mask = self.seen.copy()
-        pool_mask[current] = True
+        pool = self._pool(current)
+        self._total_at_refresh = self.expected_total(now, current)
+        self.refreshed_at.append(now)
         demand = self.outlook.sample(
             now,
-            np.flatnonzero(pool_mask),
+            pool,
             capacity=self.ledger.remaining(),
             stock=self.ledger.stock,
         )

@@ -308,7 +308,7 @@ class DayAllocator:
         idx = window
         if pulled:
             idx = np.concatenate([window, np.array(sorted(pulled), dtype=np.intp)])
-        if self.bids.due(b, first, bool(hit)):
+        if self.bids.due(b, first, bool(hit), plan.times[b], window):
             self.bids.refresh(plan.times[b], window)
         rerouted = self.rerouted
         rows, delta, stat = self._run_batch(b, idx, plan.decided_at(b), pulled)

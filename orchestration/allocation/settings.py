@@ -20,9 +20,12 @@ class AllocationSettings:
     batch_minutes, batch_size
         Micro-batches by time window, or by number of orders when
         ``batch_size`` is given.
-    use_bid_prices, bid_refresh
+    use_bid_prices, bid_refresh, bid_shift
         Add LP capacity duals to node costs, refreshed every ``bid_refresh``
-        batches (and after every capacity event).
+        batches, after every capacity event, and as soon as the forecast of
+        the day's total has moved by more than ``bid_shift`` (a share) since
+        the prices were computed: an unannounced spike re-prices the nodes
+        within a batch of being noticed, not at the next scheduled refresh.
     hindsight
         Solve the whole day as one problem.
     relative_gap
@@ -53,6 +56,7 @@ class AllocationSettings:
     batch_size: int | None = None
     use_bid_prices: bool = True
     bid_refresh: int = 4
+    bid_shift: float = 0.10
     hindsight: bool = False
     relative_gap: float = 1e-4
     release_minutes: float = 60.0

@@ -41,10 +41,12 @@ def _altered_future(frame: pd.DataFrame) -> pd.DataFrame:
     return changed
 
 
+@pytest.mark.parametrize("bid_refresh", [1, 4])
 @pytest.mark.parametrize("with_history", [True, False])
 def test_decisions_do_not_change_when_later_orders_do(
-    tmp_path: Path, tiny_network: Network, with_history: bool
+    tmp_path: Path, tiny_network: Network, with_history: bool, bid_refresh: int
 ) -> None:
+    """Refreshed every batch, or on schedule and when the forecast moves."""
     net = tiny_network
     day = generate_orders(
         net, n_orders=240, days=1, seed=3, start=DAY, spike=Spike.parse("18:00,3")
@@ -57,7 +59,9 @@ def test_decisions_do_not_change_when_later_orders_do(
         forecast = DemandForecast.from_history(
             _read(past, tmp_path / "h.csv", net), net
         )
-    settings = AllocationSettings(engine="greedy", batch_minutes=60, bid_refresh=1)
+    settings = AllocationSettings(
+        engine="greedy", batch_minutes=60, bid_refresh=bid_refresh
+    )
     capacity = net.capacity * 0.06  # tight: bid prices and deferrals matter
 
     def run(frame: pd.DataFrame, name: str) -> pd.DataFrame:
