@@ -121,10 +121,13 @@ class BatchBidPrices:
     ) -> float | None:
         """Today's orders so far (``current`` included) plus the forecast of
         the rest (``None`` before any order)."""
-        seen = self._pool(current)
-        if seen.size == 0:
+        return self._total(now, self._pool(current))
+
+    def _total(self, now: np.datetime64, pool: NDArray[np.intp]) -> float | None:
+        """:meth:`expected_total` of the orders in ``pool``."""
+        if pool.size == 0:
             return None
-        at = self.outlook.moment(now, seen)
+        at = self.outlook.moment(now, pool)
         return at.observed + self.forecast.remaining(at.day, at.offset_s, at.observed)
 
     def _pool(self, current: NDArray[np.intp]) -> NDArray[np.intp]:
@@ -142,7 +145,7 @@ class BatchBidPrices:
         (:class:`~tierflow.orchestration.demand.DemandOutlook`: the forecast's
         remaining volume, the history's mix blended with today's so far)."""
         pool = self._pool(current)
-        self._total_at_refresh = self.expected_total(now, current)
+        self._total_at_refresh = self._total(now, pool)
         self.refreshed_at.append(now)
         demand = self.outlook.sample(
             now,
