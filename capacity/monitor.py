@@ -134,14 +134,27 @@ class CapacityMonitor:
 
     def refresh(self) -> int:
         """Apply events other writers logged since ours; returns how many."""
+        return self.apply_logged(self.logged_since())
+
+    def logged_since(self) -> list[StoredEvent]:
+        """The logged events after the last one applied (a store read: a
+        caller that guards the map with a lock reads them without it, then
+        :meth:`apply_logged` under it)."""
         if self.store is None:
-            return 0
-        return self._catch_up()
+            return []
+        return self.store.events_after(self.last_seq)
 
     def _catch_up(self) -> int:
         assert self.store is not None
+        return self.apply_logged(self.store.events_after(self.last_seq))
+
+    def apply_logged(self, events: Sequence[StoredEvent]) -> int:
+        """Apply logged events in sequence order, skipping those applied
+        since they were read (by another thread); returns how many."""
         count = 0
-        for ev in self.store.events_after(self.last_seq):
+        for ev in events:
+            if ev.seq <= self.last_seq:
+                continue
             parsed = self._stored(ev)
             if parsed is None:
                 # An event for a node no longer in the network: skip, but count it

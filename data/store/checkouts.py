@@ -230,9 +230,10 @@ class Checkouts(StorePart):
                 f"VALUES ({', '.join('?' * len(ONLINE_ORDER_COLUMNS))})",
                 [(*(r[c] for c in CHECKOUT_LINE_COLUMNS), t) for r in lines],
             )
-            log_events(conn, work_events(request_id, lines, t))
             _set_checkout_status(ledger, request_id, _CONFIRMED)
             _close_quote(conn, request_id, _CONFIRMED, t)
+            # last: the log's lock serializes every writer's events until commit
+            log_events(conn, work_events(request_id, lines, t))
         return row._replace(status=_CONFIRMED).state(request_id, lines=lines)
 
     @retried

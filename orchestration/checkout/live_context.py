@@ -23,7 +23,7 @@ from numpy.typing import NDArray
 
 from tierflow.capacity.monitor import CapacityMonitor
 from tierflow.data.network import Network
-from tierflow.data.store import StockStore
+from tierflow.data.store import StockStore, StoredEvent
 from tierflow.orchestration.bid_prices import BidPrices
 from tierflow.orchestration.checkout.customer_value import CustomerValues
 from tierflow.orchestration.checkout.fallback import STORE_ERRORS, Notes
@@ -103,8 +103,10 @@ class LiveContext:
         if self.store is None:
             for note in self.open_notes or ("no state store",):
                 notes.add(note)
-        with self.lock:  # the capacity map; the store's reads run without it
-            self._refresh_capacity(notes)
+        logged = self._capacity_logged(notes)  # a store read: not under the lock
+        with self.lock:  # the capacity map
+            if logged is not None:
+                self.monitor.apply_logged(logged)
             room, as_of = self.room(), self.monitor.as_of()
             stale = self.staleness(req.now)
         if stale:
@@ -151,29 +153,38 @@ class LiveContext:
 
     def pull_capacity(self) -> bool:
         """Read the capacity events other processes logged, now; whether the
-        map changed (False when the store cannot be read)."""
-        before = (self.monitor.n_applied, self.monitor.last_seq)
-        if self.store is not None:
-            try:
-                self.monitor.refresh()
-            except STORE_ERRORS:
-                return False
-            self._capacity_read = time.monotonic()
-        return (self.monitor.n_applied, self.monitor.last_seq) != before
-
-    def _refresh_capacity(self, notes: Notes) -> None:
+        map changed (False when the store cannot be read). The log is read
+        without :attr:`lock` (other threads keep deciding meanwhile), the
+        events applied under it."""
         if self.store is None:
-            return
+            return False
+        try:
+            logged = self.monitor.logged_since()
+        except STORE_ERRORS:
+            return False
+        with self.lock:
+            before = (self.monitor.n_applied, self.monitor.last_seq)
+            self.monitor.apply_logged(logged)
+            self._capacity_read = time.monotonic()
+            return (self.monitor.n_applied, self.monitor.last_seq) != before
+
+    def _capacity_logged(self, notes: Notes) -> list[StoredEvent] | None:
+        """The events logged since the map's last one, when a read is due
+        (every ``capacity_refresh_s``); None when not due or unreadable."""
+        if self.store is None:
+            return None
         now = time.monotonic()
         if now - self._capacity_read < self.capacity_refresh_s:
-            return
+            return None
         try:
-            self.monitor.refresh()
-            self._capacity_read = now
+            logged = self.monitor.logged_since()
         except STORE_ERRORS as exc:
             notes.add(
                 f"capacity events could not be read ({exc}): last known capacity map"
             )
+            return None
+        self._capacity_read = now
+        return logged
 
     def _stock(self, req: CheckoutRequest, notes: Notes) -> NDArray[np.int64]:
         """Available units of the cart's SKUs at every node (last known when

@@ -335,8 +335,7 @@ class OnlineRouter:
         open requests to show new dates and prices). False when the store
         cannot be read.
         """
-        with self._lock:
-            return self._live.pull_capacity()
+        return self._live.pull_capacity()  # reads the log outside the lock
 
     # ------------------------------------------------------ quotes and holds
     def open_requests(self) -> list[str]:

@@ -325,3 +325,27 @@ def test_cli_show_json_and_png(tmp_path: Path) -> None:
         cli, ["capacity", "show", *base, "--workload", "40", "--service", "ground"]
     )
     assert result.exit_code == 0 and "ST-CHI" in result.output
+
+
+def test_events_read_twice_are_applied_once(
+    tmp_path: Path, tiny_network: Network
+) -> None:
+    """Two threads of one router may read the log at once and apply what each
+    read: an event applied since it was read is skipped, the rest applied."""
+    path = tmp_path / "state.db"
+    with SqliteStore(path) as s1, SqliteStore(path) as s2:
+        writer = CapacityMonitor.open(tiny_network, s1)
+        reader = CapacityMonitor.open(tiny_network, s2)
+        writer.ingest(events_for(tiny_network, _records(10)))
+        early = reader.logged_since()  # one thread's read ...
+        writer.ingest(events_for(tiny_network, _records(10, start=10)))
+        late = reader.logged_since()  # ... another's, after more were logged
+        assert len(late) > len(early)
+        assert reader.apply_logged(late) == len(late)
+        assert reader.apply_logged(early) == 0  # every one applied already
+        reference = CapacityMonitor(tiny_network)
+        reference.ingest(events_for(tiny_network, _records(20)))
+        np.testing.assert_allclose(reader.backlog, reference.backlog)
+        np.testing.assert_allclose(reader.staffing, reference.staffing)
+        assert reader.n_applied == reference.n_applied
+        assert reader.last_seq == writer.last_seq

@@ -5,6 +5,7 @@ short, its discount bound, live capacity events, stored bid prices.
 from __future__ import annotations
 
 import datetime as dt
+import threading
 from pathlib import Path
 
 import pytest
@@ -14,6 +15,7 @@ from tests.service_fixtures import MONDAY_10, tiny_router
 from tierflow.capacity.monitor import CapacityMonitor
 from tierflow.capacity.score import capacity_scores
 from tierflow.data.errors import InputError
+from tierflow.data.store import StoredEvent
 from tierflow.formulations.tiers import TierPolicy
 from tierflow.orchestration.bid_prices import FixedBidPrices
 from tierflow.orchestration.checkout.router import OnlineRouter, option_changes
@@ -144,3 +146,37 @@ def test_stored_bid_prices_steer_gold(router: OnlineRouter) -> None:
     )
     assert again.option("gold").nodes == ("ST-CHI",)
     assert again.option("gold").capacity_cost == pytest.approx(0.2)
+
+
+def test_the_capacity_log_is_read_outside_the_routers_lock(
+    router: OnlineRouter,
+) -> None:
+    """A confirm pulls its own work from the store at once; that read (a round
+    trip on PostgreSQL) must not hold the lock every other request's answer
+    waits for: only applying the events does."""
+    held_during_read: list[bool] = []
+    monitor = router.monitor
+    read = monitor.logged_since
+
+    def watched() -> list[StoredEvent]:
+        taken = threading.Event()
+
+        def probe() -> None:  # another thread: can it take the lock now?
+            if router.lock.acquire(blocking=False):
+                router.lock.release()
+                taken.set()
+
+        other = threading.Thread(target=probe)
+        other.start()
+        other.join()
+        held_during_read.append(not taken.is_set())
+        return read()
+
+    monitor.logged_since = watched  # type: ignore[method-assign]
+    answer = router.generate_fulfillment_options("C5", [("TEE", 1)], "606")
+    assert answer.recommended is not None
+    router.select(answer.request_id, answer.recommended)
+    before = monitor.n_applied
+    assert router.confirm(answer.request_id).status == "confirmed"
+    assert monitor.n_applied > before  # the order's work, applied at once
+    assert held_during_read and not any(held_during_read)
