@@ -38,6 +38,7 @@ import httpx
 from tierflow.benchmarks.fleet_bench import API_KEY, prepare_store
 from tierflow.benchmarks.fleet_clients import Cart, body, run_fast
 from tierflow.benchmarks.online_bench import checkouts
+from tierflow.benchmarks.processes import cpu_seconds
 from tierflow.benchmarks.service_load import (
     HOST,
     RawClient,
@@ -54,7 +55,6 @@ VARIANTS: dict[str, tuple[str, ...]] = {
     "no_metrics": ("--no-metrics",),
     "bare": ("--no-metrics", "--no-access-log"),
 }
-_TICK_S = 1.0 / os.sysconf("SC_CLK_TCK")
 
 
 class Scraper:
@@ -103,12 +103,6 @@ def serve(
         yield port, proc
 
 
-def cpu_s(pid: int) -> float:
-    """User + system CPU seconds of a process so far."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) * _TICK_S
-
-
 def measure(
     out: Path,
     *,
@@ -140,11 +134,13 @@ def measure(
         for port, proc, log in starting:
             wait_until_up(f"http://{HOST}:{port}", proc, log, timeout_s=180)
         ports = {name: port for name, (port, _) in servers.items()}
-        cpu0 = {name: cpu_s(pid) for name, (_, pid) in servers.items()}
+        cpu0 = {name: cpu_seconds(pid) for name, (_, pid) in servers.items()}
         metrics_url = f"http://{HOST}:{ports['metrics']}"
         with Scraper(metrics_url, scrape_s) as scraper:
             runs = run_fast(_interleaved(ports, pool, blocks, block, warm))
-        cpu = {name: cpu_s(pid) - cpu0[name] for name, (_, pid) in servers.items()}
+        cpu = {
+            name: cpu_seconds(pid) - cpu0[name] for name, (_, pid) in servers.items()
+        }
         miscounted = _check_counts(metrics_url, blocks * block + warm)
     if scraper.failures:
         raise RuntimeError(f"{scraper.failures} scrapes of /metrics failed")

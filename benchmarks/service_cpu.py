@@ -31,8 +31,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from tierflow.benchmarks.metrics_overhead import cpu_s
 from tierflow.benchmarks.online_bench import checkouts, scarce_store, stand_in_scores
+from tierflow.benchmarks.processes import cpu_seconds
 from tierflow.benchmarks.service_load import HOST, RawClient, child_server
 from tierflow.data.network import load_network
 from tierflow.data.sample_network import sample_network_dir
@@ -83,9 +83,9 @@ class Meter:
                 key = f"{kind} {status}"
                 self.statuses[key] = self.statuses.get(key, 0) + 1
 
-        t0 = cpu_s(self.pid)
+        t0 = cpu_seconds(self.pid)
         await asyncio.gather(*(worker(c) for c in clients))
-        self.cpu[kind] = self.cpu.get(kind, 0.0) + cpu_s(self.pid) - t0
+        self.cpu[kind] = self.cpu.get(kind, 0.0) + cpu_seconds(self.pid) - t0
         self.n[kind] = self.n.get(kind, 0) + len(calls)
 
     def table(self) -> dict[str, dict[str, float]]:

@@ -119,6 +119,12 @@ class LocalPostgres:
                   "-l", str(self.folder / "server.log"), "-w", "start")  # fmt: skip
         return self
 
+    @property
+    def pid(self) -> int:
+        """The server's (postmaster's) process id; its backends are its children."""
+        text = (self.socket_dir / "data" / "postmaster.pid").read_text()
+        return int(text.split()[0])
+
     def create_database(self, name: str) -> str:
         """Create an empty database; returns its URL."""
         import psycopg
