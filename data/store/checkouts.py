@@ -25,7 +25,13 @@ import pandas as pd
 from tierflow.data.errors import InputError
 from tierflow.data.orders import ORDER_COLUMNS
 from tierflow.data.store.capacity_log import log_events
-from tierflow.data.store.database import Connection, StorePart, clock, retried
+from tierflow.data.store.database import (
+    Connection,
+    StorePart,
+    Transaction,
+    clock,
+    retried,
+)
 from tierflow.data.store.ledger import (
     Hold,
     Ledger,
@@ -225,7 +231,7 @@ class Checkouts(StorePart):
                     value=request_id,
                 )
             lines = json.loads(row.order_lines)
-            conn.executemany(
+            conn.later_many(
                 f"INSERT INTO online_orders ({', '.join(ONLINE_ORDER_COLUMNS)}) "
                 f"VALUES ({', '.join('?' * len(ONLINE_ORDER_COLUMNS))})",
                 [(*(r[c] for c in CHECKOUT_LINE_COLUMNS), t) for r in lines],
@@ -415,7 +421,7 @@ def _reselect(
 
 def _write_checkout(ledger: Ledger, request_id: str, row: CheckoutRow) -> None:
     t = ledger.now
-    ledger.conn.execute(
+    ledger.conn.later(
         "INSERT INTO checkouts (request_id, option_id, status, attempt, "
         "reservation_ids, order_lines, created_at, expires_at, updated_at) "
         "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (request_id) "
@@ -438,11 +444,11 @@ def _write_checkout(ledger: Ledger, request_id: str, row: CheckoutRow) -> None:
 
 
 def _close_quote(
-    conn: Connection, request_id: str, ending: HoldStatus, t: float
+    conn: Transaction, request_id: str, ending: HoldStatus, t: float
 ) -> None:
     """``close_quote`` inside the checkout's own transaction (the first
     ending stays)."""
-    conn.execute(
+    conn.later(
         "UPDATE quotes SET closed = ?, updated_at = ? "
         "WHERE request_id = ? AND closed IS NULL",
         (ending.value, t, request_id),
@@ -450,7 +456,7 @@ def _close_quote(
 
 
 def _set_checkout_status(ledger: Ledger, request_id: str, status: HoldStatus) -> None:
-    ledger.conn.execute(
+    ledger.conn.later(
         "UPDATE checkouts SET status = ?, updated_at = ? WHERE request_id = ?",
         (status, ledger.now, request_id),
     )

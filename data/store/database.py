@@ -118,8 +118,20 @@ class Transaction(Connection, Protocol):
         ``""`` where the engine runs one writer at a time."""
         ...
 
+    def later(self, sql: str, parameters: Sequence[Any] = ..., /) -> None:
+        """A write whose result nobody reads: run before the transaction's
+        next statement or its commit, in order. PostgreSQL sends the queued
+        ones with that statement in one round trip; SQLite runs it at once.
+        An error it raises surfaces there (and the transaction rolls back)."""
+        ...
+
+    def later_many(self, sql: str, parameters: Iterable[Sequence[Any]], /) -> None:
+        """:meth:`later`, once per parameter row."""
+        ...
+
     def lock(self, key: str) -> None:
-        """Wait until no other transaction holds ``key``; hold it to the end."""
+        """Wait until no other transaction holds ``key``; hold it to the end
+        (what the transaction runs after it runs under it)."""
         ...
 
     def notify(self, channel: str, payload: int) -> None:

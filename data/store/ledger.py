@@ -124,7 +124,7 @@ class Ledger:
         if short:
             raise StockShortfall(tuple(short))
         expires = self.now + ttl_s
-        self.conn.executemany(
+        self.conn.later_many(
             "INSERT INTO reservations (request_id, node_id, status, created_at, "
             "expires_at, updated_at) VALUES (?, ?, ?, ?, ?, ?)",
             [
@@ -139,7 +139,7 @@ class Ledger:
                 for rid, hold in zip(ids, holds, strict=True)
             ],
         )
-        self.conn.executemany(
+        self.conn.later_many(
             "INSERT INTO reservation_lines (request_id, sku, quantity) VALUES (?, ?, ?)",
             [
                 (rid, line.sku, line.quantity)
@@ -238,7 +238,7 @@ class Ledger:
     def give_back(self, request_id: str, node_id: str, *, consume: bool) -> None:
         """Drop a reservation's units from ``reserved`` (and ``on_hand`` if consumed)."""
         lines = self.lines_of(request_id)
-        self.conn.executemany(
+        self.conn.later_many(
             "UPDATE inventory SET reserved = reserved - ?, on_hand = on_hand - ? "
             "WHERE node_id = ? AND sku = ?",
             [(q, q if consume else 0, node_id, s) for s, q in lines],
@@ -271,14 +271,11 @@ class Ledger:
         self.set_status(ids, ReservationStatus.COMMITTED)
         return True
 
-    def set_status(self, ids: Sequence[str], status: ReservationStatus) -> int:
-        """Move the still active reservations among ``ids`` to ``status``.
-
-        Every transition leaves ``active``; returns how many rows moved.
-        """
-        cur = self.conn.execute(
+    def set_status(self, ids: Sequence[str], status: ReservationStatus) -> None:
+        """Move the still active reservations among ``ids`` to ``status``
+        (every transition leaves ``active``)."""
+        self.conn.later(
             "UPDATE reservations SET status = ?, updated_at = ? "
             f"WHERE request_id IN ({marks(len(ids))}) AND status = ?",
             (status, self.now, *ids, ReservationStatus.ACTIVE),
         )
-        return int(cur.rowcount)

@@ -50,37 +50,80 @@ def _reachable() -> Iterator[None]:
 
 
 class PostgresTransaction:
-    """A READ COMMITTED transaction on one pooled connection."""
+    """A READ COMMITTED transaction on one pooled connection.
 
-    __slots__ = ("_conn",)
+    Writes whose results nobody reads (:meth:`later`, locks, notices) are
+    queued and sent in one pipeline with the next statement, or before the
+    commit: a round trip each would otherwise be spent waiting for an
+    answer nobody reads, holding the transaction's row locks meanwhile.
+    """
+
+    __slots__ = ("_conn", "_queued")
     for_update = " FOR UPDATE"
 
     def __init__(self, conn: psycopg.Connection[Any]) -> None:
         self._conn = conn
+        self._queued: list[tuple[str, Any, bool]] = []
 
     def execute(
         self, sql: str, parameters: Sequence[Any] = (), /
     ) -> psycopg.Cursor[Any]:
-        """Run one statement."""
-        return self._conn.execute(pg_sql(sql), parameters)
+        """Run one statement (after the queued ones, in the same round trip)."""
+        if not self._queued:
+            return self._conn.execute(pg_sql(sql), parameters)
+        with self._conn.pipeline():  # its results are read as the block ends
+            self._send_queued()
+            return self._conn.execute(pg_sql(sql), parameters)
 
     def executemany(
         self, sql: str, parameters: Iterable[Sequence[Any]], /
     ) -> psycopg.Cursor[Any]:
-        """Run one statement per parameter row (pipelined)."""
+        """Run one statement per parameter row (pipelined, after the queued ones)."""
         cur = self._conn.cursor()
-        cur.executemany(pg_sql(sql), parameters)
+        if not self._queued:
+            cur.executemany(pg_sql(sql), parameters)
+            return cur
+        with self._conn.pipeline():
+            self._send_queued()
+            cur.executemany(pg_sql(sql), parameters)
         return cur
 
+    def later(self, sql: str, parameters: Sequence[Any] = (), /) -> None:
+        """Queue a write whose result nobody reads."""
+        self._queued.append((pg_sql(sql), parameters, False))
+
+    def later_many(self, sql: str, parameters: Iterable[Sequence[Any]], /) -> None:
+        """Queue a write per parameter row."""
+        rows = list(parameters)
+        if rows:
+            self._queued.append((pg_sql(sql), rows, True))
+
     def lock(self, key: str) -> None:
-        """A transaction-level advisory lock on ``key`` (released at commit)."""
-        self._conn.execute(
-            "SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (key,)
+        """A transaction-level advisory lock on ``key`` (released at commit),
+        taken before anything queued after it runs."""
+        self._queued.append(
+            ("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (key,), False)
         )
 
     def notify(self, channel: str, payload: int) -> None:
         """``NOTIFY channel, payload``, delivered when the transaction commits."""
-        self._conn.execute("SELECT pg_notify(%s, %s)", (channel, str(payload)))
+        self._queued.append(
+            ("SELECT pg_notify(%s, %s)", (channel, str(payload)), False)
+        )
+
+    def flush(self) -> None:
+        """Send the queued writes and wait for them (before a commit)."""
+        if self._queued:
+            with self._conn.pipeline():
+                self._send_queued()
+
+    def _send_queued(self) -> None:
+        queued, self._queued = self._queued, []
+        for sql, parameters, many in queued:
+            if many:
+                self._conn.cursor().executemany(sql, parameters)
+            else:
+                self._conn.execute(sql, parameters)
 
 
 class PostgresDatabase:
@@ -161,7 +204,9 @@ class PostgresDatabase:
             self._pool.connection() as conn,
             conn.transaction(),
         ):
-            yield PostgresTransaction(conn)
+            tx = PostgresTransaction(conn)
+            yield tx
+            tx.flush()
 
     def schema_version(self) -> int:
         """The version in the ``schema_version`` table."""

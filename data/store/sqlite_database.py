@@ -55,6 +55,14 @@ class SqliteTransaction:
         """Run one statement per parameter row."""
         return self._conn.executemany(sql, parameters)
 
+    def later(self, sql: str, parameters: Sequence[Any] = (), /) -> None:
+        """Run a write now (nothing to save: no round trips)."""
+        self._conn.execute(sql, parameters)
+
+    def later_many(self, sql: str, parameters: Iterable[Sequence[Any]], /) -> None:
+        """Run a write per parameter row now."""
+        self._conn.executemany(sql, parameters)
+
     def lock(self, key: str) -> None:
         """Nothing to do: the write lock is the database's."""
 

@@ -1,0 +1,55 @@
+"""Writes queued in a transaction (``Transaction.later``): PostgreSQL sends
+them with the next statement or the commit in one round trip, SQLite runs
+them at once; on both, a later read sees them and a failing one takes the
+whole transaction with it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tierflow.data.store import open_store
+from tierflow.data.store.database import Database
+from tierflow.data.store.database_store import DatabaseStore
+
+_ADD = "INSERT INTO table_versions (name, version) VALUES (?, ?)"
+_NAMES = "SELECT name FROM table_versions WHERE name LIKE 'probe%' ORDER BY name"
+
+
+def _db(store: object) -> Database:
+    assert isinstance(store, DatabaseStore)
+    return store._db
+
+
+def test_a_read_sees_the_writes_queued_before_it(state_location: Path | str) -> None:
+    with open_store(state_location) as store:
+        db = _db(store)
+        with db.tx() as tx:
+            tx.lock("probe")
+            tx.later(_ADD, ("probe-1", 1))
+            tx.later_many(_ADD, [("probe-2", 2), ("probe-3", 3)])
+            seen = [r[0] for r in tx.execute(_NAMES).fetchall()]
+            tx.later(
+                "UPDATE table_versions SET version = ? WHERE name = ?", (9, "probe-1")
+            )
+        assert seen == ["probe-1", "probe-2", "probe-3"]
+        # the write queued last, with nothing read after it, landed at commit
+        assert db.execute(
+            "SELECT version FROM table_versions WHERE name = 'probe-1'"
+        ).fetchone() == (9,)
+
+
+def test_a_failing_queued_write_rolls_back_the_transaction(
+    state_location: Path | str,
+) -> None:
+    with open_store(state_location) as store:
+        db = _db(store)
+        with pytest.raises(db.integrity_error), db.tx() as tx:
+            tx.execute(_ADD, ("probe-0", 1))
+            tx.later(_ADD, ("probe-bad", -1))  # CHECK (version >= 0)
+            tx.later(_ADD, ("probe-after", 2))
+        assert db.execute(_NAMES).fetchall() == []  # nothing of it landed
+        with db.tx() as tx:  # and the connection is usable again
+            tx.later(_ADD, ("probe-next", 1))
+        assert [r[0] for r in db.execute(_NAMES).fetchall()] == ["probe-next"]
