@@ -46,22 +46,43 @@ def log_events(
     out: list[int | None] = []
     conn.lock("capacity_events")
     for ev in events:
-        payload = {k: v for k, v in ev.items() if k not in _EVENT_FIELDS}
         row = conn.execute(
             "INSERT INTO capacity_events (event_id, ts, node_id, type, payload, "
             "received_at) VALUES (?, ?, ?, ?, ?, ?) "
             "ON CONFLICT (event_id) DO NOTHING RETURNING seq",
-            (
-                *(str(ev[k]) for k in _EVENT_FIELDS),
-                json.dumps(payload, sort_keys=True),
-                received,
-            ),
+            _event_row(ev, received),
         ).fetchone()
         out.append(None if row is None else int(row[0]))
     logged = [seq for seq in out if seq is not None]
     if logged:
         conn.notify(CAPACITY_CHANNEL, max(logged))
     return out
+
+
+def log_events_later(conn: Transaction, events: Sequence[Mapping[str, Any]]) -> None:
+    """:func:`log_events` for a caller that needs no sequence numbers (a
+    confirmed order's work): queued behind the log's lock, with the notice
+    of the log's newest ``seq``, so on PostgreSQL the lock is held only while
+    the server runs them and the commit, never across a round trip to the
+    client."""
+    received = clock()
+    conn.lock("capacity_events")
+    conn.later_many(
+        "INSERT INTO capacity_events (event_id, ts, node_id, type, payload, "
+        "received_at) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (event_id) DO NOTHING",
+        [_event_row(ev, received) for ev in events],
+    )
+    if events:
+        conn.notify_query(CAPACITY_CHANNEL, "SELECT MAX(seq) FROM capacity_events")
+
+
+def _event_row(ev: Mapping[str, Any], received: float) -> tuple[Any, ...]:
+    payload = {k: v for k, v in ev.items() if k not in _EVENT_FIELDS}
+    return (
+        *(str(ev[k]) for k in _EVENT_FIELDS),
+        json.dumps(payload, sort_keys=True),
+        received,
+    )
 
 
 class CapacityLog(StorePart):

@@ -24,7 +24,7 @@ import pandas as pd
 
 from tierflow.data.errors import InputError
 from tierflow.data.orders import ORDER_COLUMNS
-from tierflow.data.store.capacity_log import log_events
+from tierflow.data.store.capacity_log import log_events_later
 from tierflow.data.store.database import (
     Connection,
     StorePart,
@@ -239,7 +239,7 @@ class Checkouts(StorePart):
             _set_checkout_status(ledger, request_id, _CONFIRMED)
             _close_quote(conn, request_id, _CONFIRMED, t)
             # last: the log's lock serializes every writer's events until commit
-            log_events(conn, work_events(request_id, lines, t))
+            log_events_later(conn, work_events(request_id, lines, t))
         return row._replace(status=_CONFIRMED).state(request_id, lines=lines)
 
     @retried

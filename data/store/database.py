@@ -138,6 +138,11 @@ class Transaction(Connection, Protocol):
         """Tell the listeners of ``channel`` about ``payload`` at commit."""
         ...
 
+    def notify_query(self, channel: str, sql: str) -> None:
+        """:meth:`notify` with the number ``sql`` (one value) gives when the
+        transaction reaches this point: nothing has to be read back first."""
+        ...
+
 
 class Database(Connection, Protocol):
     """What the store's concern classes need from a database.

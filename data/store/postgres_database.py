@@ -72,7 +72,7 @@ class PostgresTransaction:
         if not self._queued:
             return self._conn.execute(pg_sql(sql), parameters)
         with self._conn.pipeline():  # its results are read as the block ends
-            self._send_queued()
+            self.send_queued()
             return self._conn.execute(pg_sql(sql), parameters)
 
     def executemany(
@@ -84,7 +84,7 @@ class PostgresTransaction:
             cur.executemany(pg_sql(sql), parameters)
             return cur
         with self._conn.pipeline():
-            self._send_queued()
+            self.send_queued()
             cur.executemany(pg_sql(sql), parameters)
         return cur
 
@@ -111,13 +111,14 @@ class PostgresTransaction:
             ("SELECT pg_notify(%s, %s)", (channel, str(payload)), False)
         )
 
-    def flush(self) -> None:
-        """Send the queued writes and wait for them (before a commit)."""
-        if self._queued:
-            with self._conn.pipeline():
-                self._send_queued()
+    def notify_query(self, channel: str, sql: str) -> None:
+        """``NOTIFY channel`` with what ``sql`` gives, evaluated in order."""
+        self._queued.append(
+            (f"SELECT pg_notify(%s, ({pg_sql(sql)})::text)", (channel,), False)
+        )
 
-    def _send_queued(self) -> None:
+    def send_queued(self) -> None:
+        """Send the queued writes into the connection's open pipeline."""
         queued, self._queued = self._queued, []
         for sql, parameters, many in queued:
             if many:
@@ -202,11 +203,16 @@ class PostgresDatabase:
         with (
             _reachable(),
             self._pool.connection() as conn,
-            conn.transaction(),
+            contextlib.ExitStack() as last,
         ):
             tx = PostgresTransaction(conn)
-            yield tx
-            tx.flush()
+            with conn.transaction():
+                yield tx
+                # the queued writes and the COMMIT in one round trip: the
+                # pipeline ends (``last``) after the transaction block has
+                # queued its COMMIT; the locks go when the server commits
+                last.enter_context(conn.pipeline())
+                tx.send_queued()
 
     def schema_version(self) -> int:
         """The version in the ``schema_version`` table."""

@@ -69,6 +69,9 @@ class SqliteTransaction:
     def notify(self, channel: str, payload: int) -> None:
         """Nothing to do: waiters poll (:meth:`SqliteDatabase.wait_notice`)."""
 
+    def notify_query(self, channel: str, sql: str) -> None:
+        """Nothing to do: waiters poll."""
+
 
 class _Reachable:
     """SQLite's errors as :class:`StoreUnavailable`, except constraint
