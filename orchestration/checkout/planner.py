@@ -143,19 +143,20 @@ class Planner:
 
     def plan(self, req: CheckoutRequest, ctx: Context, watch: Stopwatch) -> Plans:
         """Every tier's plan or reason (laps ``pricing`` and ``decide``)."""
-        kg, units, work = req.totals(req.all_lines)
-        q = self.pricer.quote(req.ts, req.dest, kg, units)
-        watch.lap("pricing")
         have = ctx.stock >= req.qty[None, :]
-        have_all: NDArray[np.bool_] = np.asarray(have.all(axis=1))
-        order = _Order(req, ctx, q, have, have_all, kg, units, work)
         unfillable = [req.skus[i] for i in np.flatnonzero(~have.any(axis=0))]
         plans = Plans({}, {})
-        if unfillable:  # lines no node holds in full
+        if unfillable:  # lines no node holds in full: nothing to price
+            watch.lap("pricing")
             why = f"out of stock: no node holds the quantity of {unfillable}"
             for tier in Tier:
                 plans.refuse(tier, out_of_stock(self._label(tier), why))
         else:
+            kg, units, work = req.totals(req.all_lines)
+            q = self.pricer.quote(req.ts, req.dest, kg, units)
+            watch.lap("pricing")
+            have_all: NDArray[np.bool_] = np.asarray(have.all(axis=1))
+            order = _Order(req, ctx, q, have, have_all, kg, units, work)
             for tier in (Tier.PLATINUM, Tier.GOLD, Tier.SILVER):
                 self._plan_tier(order, tier, plans, watch)
             self._plan_overflow(order, plans)
