@@ -105,7 +105,15 @@ def test_split_covers_every_line(net: Network) -> None:
     ]
 
 
-def test_stock_out_misses_every_tier(net: Network) -> None:
+def test_stock_out_misses_every_tier(
+    net: Network, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Decided from the stock alone: a cart no node can fill is never priced."""
+
+    def no_pricing(*args: object) -> None:
+        raise AssertionError("a cart nobody can fill was priced")
+
+    monkeypatch.setattr(OrderPricer, "quote", no_pricing)
     plans = _plan(net, [("SOFA", 3)], "100")
     assert plans.by_tier == {}
     assert plans.missing == dict.fromkeys(
