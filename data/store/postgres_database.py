@@ -53,9 +53,10 @@ class PostgresTransaction:
     """A READ COMMITTED transaction on one pooled connection.
 
     Writes whose results nobody reads (:meth:`later`, locks, notices) are
-    queued and sent in one pipeline with the next statement, or before the
-    commit: a round trip each would otherwise be spent waiting for an
-    answer nobody reads, holding the transaction's row locks meanwhile.
+    queued and sent in one pipeline with the next statement, or with the
+    ``COMMIT`` (:meth:`PostgresDatabase.tx`): a round trip each would
+    otherwise be spent waiting for an answer nobody reads, holding the
+    transaction's row locks meanwhile.
     """
 
     __slots__ = ("_conn", "_queued")
