@@ -120,7 +120,8 @@ class CapacityFollower:
                 continue
             moved = False
             if last > seen:
-                self.router.refresh()
+                if self.router.monitor.last_seq < last:  # else pulled already
+                    self.router.refresh()  # (a confirm here pulls its own)
                 now = self.router.monitor.last_seq
                 if now < last:  # the router could not read the log: later
                     self._stop.wait(RETRY_S)

@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
+import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -15,10 +17,11 @@ from tests.service_fixtures import MONDAY_10, tiny_router
 from tierflow.capacity.monitor import CapacityMonitor
 from tierflow.capacity.score import capacity_scores
 from tierflow.data.errors import InputError
-from tierflow.data.store import StoredEvent
+from tierflow.data.store import StateStore, StoredEvent
 from tierflow.formulations.tiers import TierPolicy
 from tierflow.orchestration.bid_prices import FixedBidPrices
 from tierflow.orchestration.checkout.router import OnlineRouter, option_changes
+from tierflow.service.feed import CapacityFollower
 
 
 @pytest.mark.parametrize("free", [0.0, 0.05, 0.14, 0.16, 0.5])
@@ -180,3 +183,79 @@ def test_the_capacity_log_is_read_outside_the_routers_lock(
     assert router.confirm(answer.request_id).status == "confirmed"
     assert monitor.n_applied > before  # the order's work, applied at once
     assert held_during_read and not any(held_during_read)
+
+
+def _counted_pulls(router: OnlineRouter) -> list[int]:
+    """One entry per :meth:`OnlineRouter.refresh` from now on."""
+    pulls: list[int] = []
+    pull = router.refresh
+
+    def counted() -> bool:
+        pulls.append(1)
+        return pull()
+
+    router.refresh = counted  # type: ignore[method-assign]
+    return pulls
+
+
+def _gated_follower_reads(
+    store: StateStore, monkeypatch: pytest.MonkeyPatch
+) -> threading.Event:
+    """A gate on the log reads of the connections ``store.reopen()`` gives
+    (the follower's): while it is closed the follower waits to look."""
+    gate = threading.Event()
+    gate.set()
+    reopen = store.reopen
+
+    def gated_reopen() -> Any:
+        own = reopen()
+        last = own.last_event_seq
+
+        def gated() -> int:
+            assert gate.wait(10)
+            return last()
+
+        own.last_event_seq = gated  # type: ignore[method-assign]
+        return own
+
+    monkeypatch.setattr(store, "reopen", gated_reopen)
+    return gate
+
+
+def test_the_follower_does_not_pull_what_a_confirm_pulled(
+    router: OnlineRouter, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A confirm applies its own work at once; the server's follower, woken
+    by the same events, tells the pages but reads the log again only for
+    events its router has not applied (another process's)."""
+    store = router.store
+    assert store is not None
+    pulls = _counted_pulls(router)
+    gate = _gated_follower_reads(store, monkeypatch)
+    changed = threading.Event()
+    follower = CapacityFollower(router, changed.set)
+    follower.start()
+    try:
+        answer = router.generate_fulfillment_options("C5", [("TEE", 1)], "606")
+        assert answer.recommended is not None
+        router.select(answer.request_id, answer.recommended)
+        gate.clear()  # the confirm runs to its end before the follower looks
+        assert router.confirm(answer.request_id).status == "confirmed"
+        assert len(pulls) == 1  # the confirm's own
+        gate.set()
+        assert changed.wait(10)  # the follower saw the order's work ...
+        assert len(pulls) == 1  # ... and did not read the log again for it
+        seq = router.monitor.last_seq
+        with store.reopen() as other:  # another process logs an event
+            other.append_events(
+                [{"event_id": "elsewhere", "ts": "2026-01-05T10:00:00Z",
+                  "node_id": router.network.node_ids[0], "type": "staffing",
+                  "value": 50}]
+            )  # fmt: skip
+        deadline = time.monotonic() + 10
+        while router.monitor.last_seq == seq and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert router.monitor.last_seq > seq and len(pulls) == 2
+    finally:
+        gate.set()
+        follower.stop()
