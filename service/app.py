@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import AsyncIterator, Callable
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -32,7 +33,7 @@ from tierflow.service.metrics import Metrics, ServiceMetrics
 from tierflow.service.network_schema import narrow
 from tierflow.service.observe import RequestObserver
 from tierflow.service.routes import checkout, include_routes
-from tierflow.service.state import PageReader, ServiceState
+from tierflow.service.state import OFFLOAD_THREADS, PageReader, ServiceState
 
 #: Minimum API key length: a short key is guessable.
 MIN_API_KEY_LENGTH = 16
@@ -83,7 +84,11 @@ def create_app(
     follower = CapacityFollower(router, hub.notify, now)
     observed = ServiceMetrics(router) if metrics else Metrics()
     app = _new_app(observed, access_log, router.network)
-    offload = router.store is not None and is_postgres_url(router.store.location)
+    offload = (
+        ThreadPoolExecutor(OFFLOAD_THREADS, thread_name_prefix="tierflow-store")
+        if router.store is not None and is_postgres_url(router.store.location)
+        else None
+    )
     app.state.service = ServiceState(
         router=router, hub=hub, clock=now, api_key=secret,
         pages=PageReader(router, allocation_dir), offload=offload, metrics=observed,
@@ -173,3 +178,5 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
         follower.stop()
         await hub.stop()
         app.state.service.metrics.close()
+        if app.state.service.offload is not None:
+            app.state.service.offload.shutdown(wait=True)
