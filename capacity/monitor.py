@@ -129,7 +129,7 @@ class CapacityMonitor:
         if snap is not None:
             mon._load_state(snap[1])
             mon.last_seq = snap[0]
-        mon._catch_up()
+        mon.refresh()
         return mon
 
     def refresh(self) -> int:
@@ -143,10 +143,6 @@ class CapacityMonitor:
         if self.store is None:
             return []
         return self.store.events_after(self.last_seq)
-
-    def _catch_up(self) -> int:
-        assert self.store is not None
-        return self.apply_logged(self.store.events_after(self.last_seq))
 
     def apply_logged(self, events: Sequence[StoredEvent]) -> int:
         """Apply logged events in sequence order, skipping those applied
@@ -196,7 +192,7 @@ class CapacityMonitor:
                 self.last_seq = new[-1][0]
             self._since_snapshot += len(new)
         else:  # another writer logged events in between: replay the log in order
-            self._catch_up()
+            self.refresh()
         if self.snapshot_every and self._since_snapshot >= self.snapshot_every:
             self.snapshot()
         return IngestResult(len(new), len(events) - len(new), self.last_seq)
