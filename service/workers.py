@@ -17,12 +17,13 @@ import os
 import signal
 import socket
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from types import FrameType
 from typing import Any
 
 from fastapi import FastAPI
 
+from tierflow.service.cpus import pin_process, worker_cpu
 from tierflow.service.server import ServiceServer, server_config, tune_gc
 
 log = logging.getLogger("tierflow.service")
@@ -48,12 +49,19 @@ def bind(host: str, port: int) -> socket.socket:
 
 
 def serve_workers(
-    build: AppFactory, host: str, port: int, workers: int, **config_kw: Any
+    build: AppFactory,
+    host: str,
+    port: int,
+    workers: int,
+    cpus: Sequence[int] = (),
+    **config_kw: Any,
 ) -> None:
     """Run ``workers`` processes serving ``build()``'s app on one port until
-    SIGINT or SIGTERM (``config_kw``: more uvicorn settings, e.g. logging)."""
+    SIGINT or SIGTERM, worker ``k`` on CPU :func:`~tierflow.service.cpus.worker_cpu`
+    of ``cpus`` (none: where the OS puts it; ``config_kw``: more uvicorn
+    settings, e.g. logging)."""
     sock = bind(host, port)
-    supervisor = _Supervisor(build, sock, host, port, config_kw)
+    supervisor = _Supervisor(build, sock, host, port, tuple(cpus), config_kw)
     previous = {
         sig: signal.signal(sig, supervisor.stop)
         for sig in (signal.SIGINT, signal.SIGTERM)
@@ -77,9 +85,11 @@ class _Supervisor:
         sock: socket.socket,
         host: str,
         port: int,
+        cpus: tuple[int, ...],
         config_kw: dict[str, Any],
     ) -> None:
         self.build = build
+        self.cpus = cpus
         self.config_kw = config_kw
         self.sock = sock
         self.host = host
@@ -93,7 +103,7 @@ class _Supervisor:
         self.started[slot] = time.monotonic()
         pid = os.fork()
         if pid == 0:  # the worker
-            os._exit(self._worker())
+            os._exit(self._worker(slot))
         self.children[pid] = slot
 
     def stop(self, signum: int, frame: FrameType | None) -> None:
@@ -130,12 +140,14 @@ class _Supervisor:
             if not self.stopping:
                 self.spawn(slot)
 
-    def _worker(self) -> int:
+    def _worker(self, slot: int) -> int:
         """A worker's life: its own process group (the parent forwards the
-        signals once), its own app and store, uvicorn on the shared socket."""
+        signals once), its CPU, its own app and store, uvicorn on the shared
+        socket."""
         code = 1
         try:
             os.setpgid(0, 0)
+            pin_process(worker_cpu(slot, self.cpus))
             for sig in (signal.SIGINT, signal.SIGTERM):
                 signal.signal(sig, signal.SIG_DFL)
             app, close = self.build()

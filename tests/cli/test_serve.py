@@ -78,6 +78,7 @@ def test_serve_runs_until_interrupted(tmp_path: Path) -> None:
     reader.start()
     try:
         assert up.wait(60), "".join(lines)
+        assert _cpus(proc.pid) == _one_each()[0]  # one worker: one CPU
         made = _health_and_writes(f"http://127.0.0.1:{port}", key)
     finally:
         proc.send_signal(signal.SIGINT)
@@ -182,12 +183,14 @@ def test_a_generated_key_is_written_to_a_private_file(tmp_path: Path) -> None:
 def test_serve_with_workers(tmp_path: Path) -> None:
     """Two worker processes on one port share the checkouts; workers killed
     are started again, and the new ones finish the checkouts the dead ones
-    held (nothing of a checkout lives in a worker); SIGINT stops them all."""
+    held (nothing of a checkout lives in a worker); SIGINT stops them all.
+    Each worker runs on a CPU of its own (a new one on the dead one's)."""
     proc, base, log = _two_workers(tmp_path, {})
     try:
         _wait_up(base, log)
         workers = _children(proc.pid)
         assert len(workers) == 2
+        assert sorted(map(_cpus, workers), key=min) == _one_each()
         # a new connection each: two checkouts held, two only offered
         started = [_start(base, select=k % 2 == 0) for k in range(4)]
         for worker in workers:
@@ -199,6 +202,7 @@ def test_serve_with_workers(tmp_path: Path) -> None:
             )
         )
         _wait_up(base, log)
+        assert sorted(map(_cpus, _children(proc.pid)), key=min) == _one_each()
         for rid, option in started:  # only new workers are left to answer
             held = httpx.post(
                 f"{base}/v1/checkouts/{rid}/select", json={"option_id": option}
@@ -211,9 +215,20 @@ def test_serve_with_workers(tmp_path: Path) -> None:
         code = proc.wait(30)
     output = log.read_text()
     assert code == 0, output
-    assert "  workers        2" in output and output.endswith(
-        "tierflow serve: stopped\n"
-    )
+    cpus = ", ".join(str(min(c)) for c in _one_each())
+    assert f"  workers        2, on CPU {cpus}\n" in output
+    assert output.endswith("tierflow serve: stopped\n")
+
+
+def _cpus(pid: int) -> set[int]:
+    return os.sched_getaffinity(pid)
+
+
+def _one_each() -> list[set[int]]:
+    """Two workers' CPUs: the first two this process may use, one each (both
+    on the one CPU there is, if only one)."""
+    cpus = sorted(os.sched_getaffinity(0))
+    return [{cpus[0]}, {cpus[1 % len(cpus)]}]
 
 
 def _start(base: str, *, select: bool) -> tuple[str, str]:
@@ -232,15 +247,15 @@ def _start(base: str, *, select: bool) -> tuple[str, str]:
 
 
 def _two_workers(
-    tmp_path: Path, env: dict[str, str]
+    tmp_path: Path, env: dict[str, str], *extra: str
 ) -> tuple[subprocess.Popen[bytes], str, Path]:
-    """``tierflow serve --workers 2`` on the tiny network (``env`` added to
-    the environment): the process, its base URL and its log."""
+    """``tierflow serve --workers 2 *extra`` on the tiny network (``env``
+    added to the environment): the process, its base URL and its log."""
     port = free_port()
     command = [
         str(Path(sys.executable).with_name("tierflow")), "serve", "--port", str(port),
         "--network", str(TINY_NETWORK), "--state", str(tmp_path / "state.db"),
-        "--workers", "2",
+        "--workers", "2", *extra,
     ]  # fmt: skip
     log = tmp_path / "serve.log"
     with open(log, "w") as out:
@@ -293,13 +308,16 @@ def test_metrics_add_up_every_worker(tmp_path: Path) -> None:
     """``--workers 2``: each worker counts in its own file of the multiprocess
     folder; a scrape, whichever worker answers it, sums them. One worker is
     stopped (SIGSTOP) while the other answers 3 checkouts, then the other way
-    round with 2: every scrape says 5."""
+    round with 2: every scrape says 5. (``--no-pin-cpus``: the workers run
+    wherever the server may.)"""
     folder = tmp_path / "metrics"
     folder.mkdir()
-    proc, base, log = _two_workers(tmp_path, {"PROMETHEUS_MULTIPROC_DIR": str(folder)})
+    env = {"PROMETHEUS_MULTIPROC_DIR": str(folder)}
+    proc, base, log = _two_workers(tmp_path, env, "--no-pin-cpus")
     try:
         _wait_up(base, log)
         first, second = _children(proc.pid)
+        assert _cpus(first) == _cpus(second) == os.sched_getaffinity(0)
         for paused, n in ((first, 3), (second, 2)):
             os.kill(paused, signal.SIGSTOP)  # new connections go to the other
             try:
