@@ -118,6 +118,12 @@ class Transaction(Connection, Protocol):
         ``""`` where the engine runs one writer at a time."""
         ...
 
+    def execute_each(self, sql: str, rows: Sequence[Sequence[Any]], /) -> list[int]:
+        """Run one statement per parameter row, in order; the rows each
+        changed. PostgreSQL sends them all (and what is queued) in one round
+        trip."""
+        ...
+
     def later(self, sql: str, parameters: Sequence[Any] = ..., /) -> None:
         """A write whose result nobody reads: run before the transaction's
         next statement or its commit, in order. PostgreSQL sends the queued

@@ -110,8 +110,10 @@ class Ledger:
     def take(self, ids: Sequence[str], holds: Sequence[Hold], ttl_s: float) -> float:
         """Hold every line of every hold (``ids[k]`` for ``holds[k]``), or raise.
 
-        Stale reservations are swept first, so their stock counts. Returns
-        the new reservations' expiry.
+        Stock held by reservations past their TTL counts: when a line does
+        not fit, they are swept and the lines that did not fit are tried
+        again (a take that fits sweeps nothing: reads count lapsed holds as
+        free already). Returns the new reservations' expiry.
 
         Raises
         ------
@@ -119,7 +121,6 @@ class Ledger:
             Some line did not fit (every short line is listed); the caller's
             transaction rolls back.
         """
-        self.expire_stale()
         short = self._take_lines(holds)
         if short:
             raise StockShortfall(tuple(short))
@@ -153,29 +154,37 @@ class Ledger:
         """Take each line with a conditional update; the lines that did not fit.
 
         Rows are taken in ``(node, sku)`` order, so concurrent takes lock
-        them in one order; the shortfall is listed in hold order.
+        them in one order (PostgreSQL: every update in one round trip); the
+        shortfall is listed in hold order.
         """
         cells = sorted(
-            (hold.node_id, line.sku, k, j)
+            (hold.node_id, line.sku, line.quantity, k, j)
             for k, hold in enumerate(holds)
             for j, line in enumerate(hold.lines)
         )
-        short: dict[tuple[int, int], Shortfall] = {}
-        for node, sku, k, j in cells:
-            qty = holds[k].lines[j].quantity
-            cur = self.conn.execute(
-                "UPDATE inventory SET reserved = reserved + ? WHERE node_id = ? "
-                "AND sku = ? AND on_hand - reserved >= ?",
-                (qty, node, sku, qty),
-            )
-            if cur.rowcount == 0:
-                row = self.conn.execute(
-                    "SELECT on_hand - reserved FROM inventory "
-                    "WHERE node_id = ? AND sku = ?",
-                    (node, sku),
-                ).fetchone()
-                short[k, j] = Shortfall(node, sku, qty, int(row[0]) if row else 0)
+        missed = self._take(cells)
+        if missed and self.expire_stale():
+            missed = self._take(missed)
+        short = {}
+        for node, sku, qty, k, j in missed:
+            row = self.conn.execute(
+                "SELECT on_hand - reserved FROM inventory WHERE node_id = ? AND sku = ?",
+                (node, sku),
+            ).fetchone()
+            short[k, j] = Shortfall(node, sku, qty, int(row[0]) if row else 0)
         return [short[key] for key in sorted(short)]
+
+    def _take(
+        self, cells: list[tuple[str, str, int, int, int]]
+    ) -> list[tuple[str, str, int, int, int]]:
+        """Take each ``(node, sku, quantity, ...)`` cell if it fits; the
+        cells that did not."""
+        taken = self.conn.execute_each(
+            "UPDATE inventory SET reserved = reserved + ? WHERE node_id = ? "
+            "AND sku = ? AND on_hand - reserved >= ?",
+            [(qty, node, sku, qty) for node, sku, qty, _, _ in cells],
+        )
+        return [cell for cell, n in zip(cells, taken, strict=True) if n == 0]
 
     # ------------------------------------------------------------ reading
     def reservation(self, request_id: str) -> ReservationRow | None:
@@ -237,7 +246,9 @@ class Ledger:
 
     def give_back(self, request_id: str, node_id: str, *, consume: bool) -> None:
         """Drop a reservation's units from ``reserved`` (and ``on_hand`` if consumed)."""
-        lines = self.lines_of(request_id)
+        self._give_back(node_id, self.lines_of(request_id), consume=consume)
+
+    def _give_back(self, node_id: str, lines: Iterable[Line], *, consume: bool) -> None:
         self.conn.later_many(
             "UPDATE inventory SET reserved = reserved - ?, on_hand = on_hand - ? "
             "WHERE node_id = ? AND sku = ?",
@@ -256,18 +267,25 @@ class Ledger:
     def commit_live(self, ids: Sequence[str]) -> bool:
         """Ship every reservation of ``ids`` if all are active and unexpired.
 
-        Returns False (nothing written) when one is not.
+        Returns False (nothing written) when one is not. The reservations
+        and their lines are read (and locked) in one statement.
         """
-        live = self.conn.execute(
-            f"SELECT request_id, node_id FROM reservations WHERE request_id IN "
-            f"({marks(len(ids))}) AND status = ? AND expires_at > ?"
-            f"{self.conn.for_update}",
+        rows = self.conn.execute(
+            "SELECT r.request_id, r.node_id, l.sku, l.quantity FROM reservations r "
+            "JOIN reservation_lines l ON l.request_id = r.request_id "
+            f"WHERE r.request_id IN ({marks(len(ids))}) AND r.status = ? "
+            f"AND r.expires_at > ? ORDER BY r.request_id, l.sku{self.conn.for_update}",
             (*ids, ReservationStatus.ACTIVE, self.now),
         ).fetchall()
+        live: dict[str, tuple[str, list[Line]]] = {}
+        for rid, node, sku, qty in rows:
+            live.setdefault(str(rid), (str(node), []))[1].append(
+                Line(str(sku), int(qty))
+            )
         if len(live) != len(ids):
             return False
-        for rid, node in live:
-            self.give_back(str(rid), str(node), consume=True)
+        for node, lines in live.values():
+            self._give_back(node, lines, consume=True)
         self.set_status(ids, ReservationStatus.COMMITTED)
         return True
 

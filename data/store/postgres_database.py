@@ -89,6 +89,15 @@ class PostgresTransaction:
             cur.executemany(pg_sql(sql), parameters)
         return cur
 
+    def execute_each(self, sql: str, rows: Sequence[Sequence[Any]], /) -> list[int]:
+        """Run one statement per parameter row (after the queued ones), all
+        in one round trip; the rows each changed."""
+        query = pg_sql(sql)
+        with self._conn.pipeline():  # the results are read as the block ends
+            self.send_queued()
+            cursors = [self._conn.execute(query, row) for row in rows]
+        return [cur.rowcount for cur in cursors]
+
     def later(self, sql: str, parameters: Sequence[Any] = (), /) -> None:
         """Queue a write whose result nobody reads."""
         self._queued.append((pg_sql(sql), parameters, False))

@@ -55,6 +55,10 @@ class SqliteTransaction:
         """Run one statement per parameter row."""
         return self._conn.executemany(sql, parameters)
 
+    def execute_each(self, sql: str, rows: Sequence[Sequence[Any]], /) -> list[int]:
+        """Run one statement per parameter row; the rows each changed."""
+        return [self._conn.execute(sql, row).rowcount for row in rows]
+
     def later(self, sql: str, parameters: Sequence[Any] = (), /) -> None:
         """Run a write now (nothing to save: no round trips)."""
         self._conn.execute(sql, parameters)

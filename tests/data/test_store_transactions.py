@@ -53,3 +53,23 @@ def test_a_failing_queued_write_rolls_back_the_transaction(
         with db.tx() as tx:  # and the connection is usable again
             tx.later(_ADD, ("probe-next", 1))
         assert [r[0] for r in db.execute(_NAMES).fetchall()] == ["probe-next"]
+
+
+def test_each_statement_says_how_many_rows_it_changed(
+    state_location: Path | str,
+) -> None:
+    """``execute_each``: one count per parameter row, in order, after the
+    writes queued before it (PostgreSQL: all in one round trip)."""
+    with open_store(state_location) as store:
+        db = _db(store)
+        with db.tx() as tx:
+            tx.later_many(_ADD, [("probe-1", 1), ("probe-2", 5)])
+            changed = tx.execute_each(
+                "UPDATE table_versions SET version = version + 1 "
+                "WHERE name LIKE ? AND version < ?",
+                [("probe-%", 3), ("probe-9", 10), ("probe-%", 10)],
+            )
+        assert changed == [1, 0, 2]
+        assert db.execute(
+            "SELECT version FROM table_versions WHERE name LIKE 'probe%' ORDER BY name"
+        ).fetchall() == [(3,), (6,)]
