@@ -24,6 +24,9 @@ from tierflow.data.store.database import (
 from tierflow.data.store.location import redact_url
 from tierflow.data.store.postgres_notices import Notices
 
+#: How a write transaction starts, whatever the server's default isolation.
+_BEGIN = "BEGIN ISOLATION LEVEL READ COMMITTED"
+
 #: The advisory lock key that runs migrations one at a time.
 _SCHEMA_LOCK = "tierflow.schema"
 
@@ -52,11 +55,11 @@ def _reachable() -> Iterator[None]:
 class PostgresTransaction:
     """A READ COMMITTED transaction on one pooled connection.
 
-    Writes whose results nobody reads (:meth:`later`, locks, notices) are
-    queued and sent in one pipeline with the next statement, or with the
-    ``COMMIT`` (:meth:`PostgresDatabase.tx`): a round trip each would
-    otherwise be spent waiting for an answer nobody reads, holding the
-    transaction's row locks meanwhile.
+    Writes whose results nobody reads (:meth:`later`, locks, notices, the
+    ``BEGIN``) are queued and sent in one pipeline with the next statement,
+    or with the ``COMMIT`` (:meth:`PostgresDatabase.tx`): a round trip each
+    would otherwise be spent waiting for an answer nobody reads, holding
+    the transaction's row locks meanwhile.
     """
 
     __slots__ = ("_conn", "_queued")
@@ -173,7 +176,6 @@ class PostgresDatabase:
                 min_size=1,
                 max_size=max(1, pool_size),
                 kwargs={"autocommit": True},
-                configure=_read_committed,
                 timeout=timeout_s,
                 num_workers=2,
                 name=self.location,
@@ -209,20 +211,20 @@ class PostgresDatabase:
 
     @contextlib.contextmanager
     def tx(self) -> Iterator[PostgresTransaction]:
-        """One write transaction: everything in it lands, or nothing does."""
-        with (
-            _reachable(),
-            self._pool.connection() as conn,
-            contextlib.ExitStack() as last,
-        ):
+        """One write transaction: everything in it lands, or nothing does.
+
+        Its ``BEGIN`` goes with its first statement, and its queued writes
+        with its ``COMMIT``: a transaction waits on one round trip per
+        statement whose answer it reads, and one to commit.
+        """
+        with _reachable(), self._pool.connection() as conn:
+            # an error rolls back as the pool's connection block ends
             tx = PostgresTransaction(conn)
-            with conn.transaction():
-                yield tx
-                # the queued writes and the COMMIT in one round trip: the
-                # pipeline ends (``last``) after the transaction block has
-                # queued its COMMIT; the locks go when the server commits
-                last.enter_context(conn.pipeline())
+            tx.later(_BEGIN)
+            yield tx
+            with conn.pipeline():  # its results are read as the block ends
                 tx.send_queued()
+                conn.execute("COMMIT")
 
     def schema_version(self) -> int:
         """The version in the ``schema_version`` table."""
@@ -250,11 +252,6 @@ class PostgresDatabase:
         """Stop listening and close every connection."""
         self._notices.close()
         self._pool.close()
-
-
-def _read_committed(conn: psycopg.Connection[Any]) -> None:
-    """Every pooled connection runs READ COMMITTED, whatever the server default."""
-    conn.isolation_level = psycopg.IsolationLevel.READ_COMMITTED
 
 
 def _version(conn: psycopg.Connection[Any]) -> int:
