@@ -3,7 +3,7 @@ that waits on the store's event log (``wait_for_events``: PostgreSQL's
 ``LISTEN``, a poll of the log on SQLite), pulls the new events into the
 router's capacity map and tells the live hub, so that an event applied on
 any replica (HTTP, CLI, a feed) reaches every replica's map and streams
-within a second. On the same thread it re-estimates the router's
+within a second (a burst within :data:`PULL_EVERY_S` is one pull). On the same thread it re-estimates the router's
 rest-of-day forecast from the orders the store records (at most every
 :data:`DEMAND_MIN_S` after new events, at least every :data:`DEMAND_MAX_S`),
 never per request. Every :data:`CHECKPOINT_S` it also checkpoints the
@@ -29,6 +29,11 @@ log = logging.getLogger("tierflow.service")
 WAIT_S = 0.5
 #: Pause after a failed read of the log before trying again.
 RETRY_S = 1.0
+#: Least time between two pulls of new events: under a stream of confirms
+#: (each logs its work) a pull per confirm woke the follower, read the log
+#: and took the router's lock hundreds of times a second in every worker;
+#: a burst of events that lands within this window is one pull.
+PULL_EVERY_S = 0.05
 #: The rest-of-day forecast is re-estimated at most this often after new
 #: events (confirmed orders log theirs): each refresh reads the last
 #: ``READ_OVERLAP_S`` (10 s) of confirmations again, so under a steady
@@ -130,6 +135,8 @@ class CapacityFollower:
                 self._demand_dirty = True
             if self._refresh_demand(store) or moved:
                 self.on_change()
+            if moved:
+                self._stop.wait(PULL_EVERY_S)
 
     def _refresh_demand(self, store: StateStore) -> bool:
         """Re-estimate the forecast when due; whether the map changed."""

@@ -21,6 +21,7 @@ from tierflow.data.store import StateStore, StoredEvent
 from tierflow.formulations.tiers import TierPolicy
 from tierflow.orchestration.bid_prices import FixedBidPrices
 from tierflow.orchestration.checkout.router import OnlineRouter, option_changes
+from tierflow.service import feed
 from tierflow.service.feed import CapacityFollower
 
 
@@ -259,3 +260,40 @@ def test_the_follower_does_not_pull_what_a_confirm_pulled(
     finally:
         gate.set()
         follower.stop()
+
+
+def test_a_burst_of_events_is_one_pull(
+    router: OnlineRouter, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Events logged elsewhere within ``PULL_EVERY_S`` of the follower's
+    last pull are pulled together, once the window has passed: a stream of
+    confirms does not wake every worker once per confirm."""
+    monkeypatch.setattr(feed, "PULL_EVERY_S", 0.4)
+    pulls = _counted_pulls(router)
+    follower = CapacityFollower(router, lambda: None)
+    follower.start()
+    node = router.network.node_ids[0]
+    store = router.store
+    assert store is not None
+    try:
+        with store.reopen() as other:
+
+            def log_and_wait_for(k: int) -> None:
+                other.append_events([{"event_id": f"burst-{k}", "type": "staffing",
+                    "ts": "2026-01-05T10:00:00Z", "node_id": node, "value": 50 + k}])  # fmt: skip
+                target = other.last_event_seq()
+                deadline = time.monotonic() + 10
+                while router.monitor.last_seq < target:
+                    assert time.monotonic() < deadline
+                    time.sleep(0.01)
+
+            log_and_wait_for(0)
+            assert len(pulls) == 1
+            for k in (1, 2, 3):  # each one poll apart (SQLite) or notified
+                other.append_events([{"event_id": f"burst-{k}", "type": "staffing",
+                    "ts": "2026-01-05T10:00:00Z", "node_id": node, "value": 50 + k}])  # fmt: skip
+                time.sleep(0.06)
+            log_and_wait_for(4)
+    finally:
+        follower.stop()
+    assert len(pulls) == 2  # the first event, then the other four at once
