@@ -179,7 +179,7 @@ class Checkouts(StorePart):
                         return replay
                 attempt = 1 if prior is None else prior.attempt + 1
                 ids = tuple(f"{request_id}#{attempt}.{k}" for k in range(len(wanted)))
-                expires = ledger.take(ids, wanted, ttl_s)
+                expires = ledger.take(ids, wanted, ttl_s, sweep=self._sweeps.due(t))
                 held = CheckoutRow(
                     option_id, _HELD, attempt, ids, _lines_json(order_lines), expires
                 )

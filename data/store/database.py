@@ -10,6 +10,7 @@ transaction, concurrency and crash-safety design.
 from __future__ import annotations
 
 import functools
+import math
 import os
 import random
 import time
@@ -210,11 +211,38 @@ class Database(Connection, Protocol):
         ...
 
 
+#: A hold or reservation sweeps the holds past their TTL before it takes
+#: stock at most this often per store object (in transaction time; one that
+#: falls short sweeps at once). Reads count lapsed holds as free already:
+#: the sweep keeps their number, and the reads' extra query for them, small.
+SWEEP_EVERY_S = 1.0
+
+
+class Cadence:
+    """Upkeep due at most every ``every_s`` seconds of the caller's clock."""
+
+    __slots__ = ("_at", "every_s")
+
+    def __init__(self, every_s: float) -> None:
+        self.every_s = every_s
+        self._at = -math.inf
+
+    def due(self, now: float) -> bool:
+        """Whether the upkeep runs at ``now`` (then it counts as done); a
+        clock that went back makes it due."""
+        if self._at <= now < self._at + self.every_s:
+            return False
+        self._at = now
+        return True
+
+
 class StorePart:
     """A concern of the store: its SQL, run on one :class:`Database`."""
 
     def __init__(self, db: Database) -> None:
         self._db = db
+        #: When a take last swept lapsed holds (:class:`~.ledger.Ledger`).
+        self._sweeps = Cadence(SWEEP_EVERY_S)
 
 
 _Part = TypeVar("_Part", bound=StorePart)

@@ -107,13 +107,21 @@ class Ledger:
         self.now = now
 
     # ------------------------------------------------------------- taking
-    def take(self, ids: Sequence[str], holds: Sequence[Hold], ttl_s: float) -> float:
+    def take(
+        self,
+        ids: Sequence[str],
+        holds: Sequence[Hold],
+        ttl_s: float,
+        *,
+        sweep: bool = True,
+    ) -> float:
         """Hold every line of every hold (``ids[k]`` for ``holds[k]``), or raise.
 
-        Stock held by reservations past their TTL counts: when a line does
-        not fit, they are swept and the lines that did not fit are tried
-        again (a take that fits sweeps nothing: reads count lapsed holds as
-        free already). Returns the new reservations' expiry.
+        Stock held by reservations past their TTL counts: they are swept
+        first when ``sweep`` (the caller's :data:`~.database.SWEEP_EVERY_S`
+        cadence), and whenever a line does not fit, after which the lines
+        that did not fit are tried again. Returns the new reservations'
+        expiry.
 
         Raises
         ------
@@ -121,7 +129,9 @@ class Ledger:
             Some line did not fit (every short line is listed); the caller's
             transaction rolls back.
         """
-        short = self._take_lines(holds)
+        if sweep:
+            self.expire_stale()
+        short = self._take_lines(holds, swept=sweep)
         if short:
             raise StockShortfall(tuple(short))
         expires = self.now + ttl_s
@@ -150,7 +160,7 @@ class Ledger:
         )
         return expires
 
-    def _take_lines(self, holds: Sequence[Hold]) -> list[Shortfall]:
+    def _take_lines(self, holds: Sequence[Hold], *, swept: bool) -> list[Shortfall]:
         """Take each line with a conditional update; the lines that did not fit.
 
         Rows are taken in ``(node, sku)`` order, so concurrent takes lock
@@ -163,7 +173,7 @@ class Ledger:
             for j, line in enumerate(hold.lines)
         )
         missed = self._take(cells)
-        if missed and self.expire_stale():
+        if missed and not swept and self.expire_stale():
             missed = self._take(missed)
         short = {}
         for node, sku, qty, k, j in missed:

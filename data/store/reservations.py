@@ -92,7 +92,12 @@ class Reservations(StorePart):
                 known = _replay(ledger, request_id, wanted, node_id)
                 if known is not None:
                     return known
-                expires = ledger.take([request_id], [Hold(node_id, wanted)], ttl_s)
+                expires = ledger.take(
+                    [request_id],
+                    [Hold(node_id, wanted)],
+                    ttl_s,
+                    sweep=self._sweeps.due(t),
+                )
         except StockShortfall as short:
             return ReserveResult(
                 request_id,

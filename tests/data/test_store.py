@@ -316,3 +316,20 @@ def test_store_satisfies_the_protocol(store: StateStore) -> None:
         return s.last_committed_batch("none")
 
     assert use(store) is None
+
+
+def test_takes_sweep_lapsed_holds_at_most_once_a_second(store: StateStore) -> None:
+    """A take sweeps holds past their TTL first when the last sweep of this
+    store object is ``SWEEP_EVERY_S`` (1 s) behind, or when a line falls
+    short; in between, lapsed holds wait (reads count them free)."""
+    assert store.reserve("a", [("TEE", 1)], "N1", ttl_s=0.1, now=0).ok  # swept
+    assert store.reserve("b", [("TEE", 1)], "N1", ttl_s=5, now=0.5).ok
+    assert store.reservation_status("a") == "active"  # lapsed, not yet swept
+    assert store.available("N1", ["TEE"], now=0.5) == {"TEE": 9}
+    assert store.reserve("c", [("TEE", 1)], "N1", ttl_s=5, now=1.0).ok  # due
+    assert store.reservation_status("a") == "expired"
+    assert store.reserve("d", [("TEE", 7)], "N1", ttl_s=0.1, now=1.2).ok
+    # 8 free at 1.5 once d lapsed, but d is not swept yet: the short take sweeps
+    assert store.reserve("e", [("TEE", 8)], "N1", ttl_s=5, now=1.5).ok
+    assert store.reservation_status("d") == "expired"
+    assert store.check_consistency() == []
