@@ -23,7 +23,7 @@ from tierflow.cli.options import (
     state_option,
 )
 from tierflow.data.errors import InputError
-from tierflow.service.cpus import allowed_cpus, pin_process, worker_cpu
+from tierflow.service.cpus import pin_process, worker_cpu, worker_cpus
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
@@ -115,12 +115,12 @@ def load_api_key(key_file: Path | None) -> tuple[str, str]:
 )
 @option(
     "--pin-cpus/--no-pin-cpus",
-    default=True,
-    show_default=True,
+    default=None,
     help="Run each worker on one CPU of those the server may use (worker k on "
     "the k-th, round robin): a worker's threads share one GIL, and spread "
     "over CPUs every hand-off is a cross-CPU wake-up (about twice the CPU per "
-    "PostgreSQL-backed call, measured). Linux only; elsewhere the OS places them.",
+    "PostgreSQL-backed call, measured). Default: pinned on PostgreSQL, whose "
+    "calls run in threads; not on SQLite. Linux only.",
 )
 @option(
     "--capacity-max-age",
@@ -159,7 +159,7 @@ def serve_command(
     max_body_kb: int,
     reservation_ttl_s: float,
     workers: int,
-    pin_cpus: bool,
+    pin_cpus: bool | None,
     capacity_max_age_s: float,
     history_path: Path | None,
     access_log: bool,
@@ -193,10 +193,10 @@ def serve_command(
             stack.enter_context(_shared_metrics())
         if source == GENERATED:
             source = f"{source}, in {stack.enter_context(_key_file(key))}"
-        cpus = allowed_cpus() if pin_cpus else ()
+        app, close = settings.build()
+        cpus = worker_cpus(pin_cpus, threaded=app.state.service.offload is not None)
         if workers == 1:
             pin_process(worker_cpu(0, cpus))
-        app, close = settings.build()
         _print_banner(app, host, port, workers, cpus, source)
         if workers > 1:
             close()  # the parent keeps no connection across the fork

@@ -6,10 +6,12 @@ those threads are spread over CPUs, and every hand-off of the GIL between
 them becomes a wake-up on another CPU. Measured on this project's 2-vCPU
 machine (one worker, PostgreSQL, 50 clients, the sample network): 1,976 and
 2,321 µs of server CPU per checkout call spread over both CPUs, against
-955-1,099 µs on one. So each worker runs on one CPU of those the server may
-use: worker ``k`` on the ``k``-th (round robin when there are more workers
-than CPUs). A SQLite-backed worker answers on its event loop alone and
-costs the same either way. ``docs/service.md``, "Fleet figures".
+955-1,099 µs on one. So a worker whose calls run in threads runs on one CPU
+of those the server may use: worker ``k`` on the ``k``-th (round robin when
+there are more workers than CPUs). A SQLite worker answers on its event
+loop alone and costs the same either way, and left free its follower's
+checkpoints run beside the loop on another CPU: it is not pinned unless
+asked. ``docs/service.md``, "Fleet figures".
 """
 
 from __future__ import annotations
@@ -29,6 +31,14 @@ def allowed_cpus() -> tuple[int, ...]:
     if not hasattr(os, "sched_setaffinity"):
         return ()
     return tuple(sorted(os.sched_getaffinity(0)))
+
+
+def worker_cpus(pin: bool | None, *, threaded: bool) -> tuple[int, ...]:
+    """The CPUs the workers are pinned to, one each (empty: not pinned).
+
+    ``pin`` None pins a worker whose calls run in threads (``threaded``).
+    """
+    return allowed_cpus() if (threaded if pin is None else pin) else ()
 
 
 def worker_cpu(slot: int, cpus: Sequence[int]) -> int | None:

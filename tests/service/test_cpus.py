@@ -9,12 +9,21 @@ import textwrap
 
 import pytest
 
-from tierflow.service.cpus import worker_cpu
+from tierflow.service.cpus import allowed_cpus, worker_cpu, worker_cpus
 
 
 def test_workers_take_the_cpus_round_robin() -> None:
     assert [worker_cpu(k, (2, 5)) for k in range(5)] == [2, 5, 2, 5, 2]
     assert worker_cpu(0, ()) is None  # nothing to pin to: the OS places it
+
+
+def test_workers_whose_calls_run_in_threads_are_pinned_unless_told() -> None:
+    every = allowed_cpus()
+    assert every == tuple(sorted(os.sched_getaffinity(0)))
+    assert worker_cpus(None, threaded=True) == every  # PostgreSQL
+    assert worker_cpus(None, threaded=False) == ()  # SQLite
+    assert worker_cpus(True, threaded=False) == every
+    assert worker_cpus(False, threaded=True) == ()
 
 
 @pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2, reason="needs 2 CPUs")

@@ -97,8 +97,12 @@ def test_kill_9_of_one_replica_mid_load(
     failed: list[str] = []
     with (
         serve_process(pg, tmp_path / "a.log") as (url_a, proc_a),
-        serve_process(pg, tmp_path / "b.log") as (url_b, _),
+        serve_process(pg, tmp_path / "b.log") as (url_b, proc_b),
     ):
+        # a PostgreSQL server's calls run in threads: it runs on one CPU
+        first = {min(os.sched_getaffinity(0))}
+        assert os.sched_getaffinity(proc_a.pid) == os.sched_getaffinity(proc_b.pid)
+        assert os.sched_getaffinity(proc_b.pid) == first
         fleet = _Fleet([url_a, url_b])
         threads = [
             threading.Thread(
