@@ -3,10 +3,10 @@ that waits on the store's event log (``wait_for_events``: PostgreSQL's
 ``LISTEN``, a poll of the log on SQLite), pulls the new events into the
 router's capacity map and tells the live hub, so that an event applied on
 any replica (HTTP, CLI, a feed) reaches every replica's map and streams
-within a second (a burst within :data:`PULL_EVERY_S` is one pull). On the same thread it re-estimates the router's
-rest-of-day forecast from the orders the store records (at most every
-:data:`DEMAND_MIN_S` after new events, at least every :data:`DEMAND_MAX_S`),
-never per request. Every :data:`CHECKPOINT_S` it also checkpoints the
+within a second (a burst within :data:`PULL_EVERY_S` is one pull). On the
+same thread it re-estimates the router's rest-of-day forecast from the
+orders the store records (at most every :data:`DEMAND_MIN_S` after new
+events, at least every :data:`DEMAND_MAX_S`), never per request. Every :data:`CHECKPOINT_S` it also checkpoints the
 store's write-ahead log (SQLite), which the requests' commits would
 otherwise do on the event loop."""
 

@@ -47,10 +47,7 @@ def log_events(
     conn.lock("capacity_events")
     for ev in events:
         row = conn.execute(
-            "INSERT INTO capacity_events (event_id, ts, node_id, type, payload, "
-            "received_at) VALUES (?, ?, ?, ?, ?, ?) "
-            "ON CONFLICT (event_id) DO NOTHING RETURNING seq",
-            _event_row(ev, received),
+            f"{_INSERT_EVENT} RETURNING seq", _event_row(ev, received)
         ).fetchone()
         out.append(None if row is None else int(row[0]))
     logged = [seq for seq in out if seq is not None]
@@ -67,13 +64,17 @@ def log_events_later(conn: Transaction, events: Sequence[Mapping[str, Any]]) -> 
     client."""
     received = clock()
     conn.lock("capacity_events")
-    conn.later_many(
-        "INSERT INTO capacity_events (event_id, ts, node_id, type, payload, "
-        "received_at) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (event_id) DO NOTHING",
-        [_event_row(ev, received) for ev in events],
-    )
+    conn.later_many(_INSERT_EVENT, [_event_row(ev, received) for ev in events])
     if events:
         conn.notify_query(CAPACITY_CHANNEL, "SELECT MAX(seq) FROM capacity_events")
+
+
+#: One event into the log (a repeated ``event_id`` is left as it was);
+#: parameters from :func:`_event_row`.
+_INSERT_EVENT = (
+    "INSERT INTO capacity_events (event_id, ts, node_id, type, payload, "
+    "received_at) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (event_id) DO NOTHING"
+)
 
 
 def _event_row(ev: Mapping[str, Any], received: float) -> tuple[Any, ...]:
