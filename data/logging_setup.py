@@ -37,6 +37,8 @@ _RECORD_FIELDS = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None))
 
 def redact(text: str) -> str:
     """``text`` with the password of any ``scheme://user:password@`` URL masked."""
+    if "://" not in text:  # no URL: the common case, without the regex's scan
+        return text
     return _URL_PASSWORD.sub(r"\1***@", text)
 
 
@@ -68,17 +70,30 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(out, default=str)
 
 
-class TextFormatter(logging.Formatter):
+class _SecondsFormatter(logging.Formatter):
+    """A formatter whose time stamp has whole seconds: made once per second,
+    not once per line (a busy service writes hundreds of lines a second)."""
+
+    def __init__(self, fmt: str) -> None:
+        super().__init__(fmt, "%Y-%m-%d %H:%M:%S")
+        self._stamp: tuple[int, str] = (-1, "")
+
+    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
+        second, text = self._stamp  # one tuple: threads may share the formatter
+        if int(record.created) != second:
+            text = super().formatTime(record, datefmt)
+            self._stamp = (int(record.created), text)
+        return text
+
+
+class TextFormatter(_SecondsFormatter):
     """``2026-01-19 13:00:00 INFO tierflow.progress: message`` (local time);
     ``... INFO tierflow.access [REQUEST-ID]: message`` while a request is served."""
 
     def __init__(self) -> None:
-        super().__init__(
-            "%(asctime)s %(levelname)s %(name)s: %(message)s", "%Y-%m-%d %H:%M:%S"
-        )
-        self._with_id = logging.Formatter(
-            "%(asctime)s %(levelname)s %(name)s [%(request_id)s]: %(message)s",
-            "%Y-%m-%d %H:%M:%S",
+        super().__init__("%(asctime)s %(levelname)s %(name)s: %(message)s")
+        self._with_id = _SecondsFormatter(
+            "%(asctime)s %(levelname)s %(name)s [%(request_id)s]: %(message)s"
         )
 
     def format(self, record: logging.LogRecord) -> str:

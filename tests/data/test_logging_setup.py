@@ -5,11 +5,18 @@ from __future__ import annotations
 import contextvars
 import json
 import logging
+import time
 from collections.abc import Iterator
 
 import pytest
 
-from tierflow.data.logging_setup import REQUEST_ID, StderrHandler, configure_logging
+from tierflow.data.logging_setup import (
+    REQUEST_ID,
+    StderrHandler,
+    TextFormatter,
+    configure_logging,
+    redact,
+)
 
 
 @pytest.fixture
@@ -68,6 +75,30 @@ def test_text_lines_and_levels(
     logging.getLogger("some.library").info("hidden too")
     (line,) = capsys.readouterr().err.splitlines()
     assert line.endswith(" WARNING tierflow.test: shown")
+
+
+def test_text_time_stamps_follow_each_record_and_hide_secrets() -> None:
+    """The stamp is made once per second, never kept past it (a record of
+    another second, earlier or later, gets its own), with or without a
+    request id; a URL's password is masked in text too."""
+    fmt = TextFormatter()
+    instants = [1_700_000_000.1, 1_700_000_000.9, 1_700_000_001.0, 1_699_999_999.5]
+    for rid in (None, "req-1"):
+        for created in instants:
+            record = logging.LogRecord(
+                "tierflow.test", logging.INFO, "", 0, "at %s", ("x",), None
+            )
+            record.created = created
+            if rid is not None:
+                record.request_id = rid
+            stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(created))
+            head = f"{stamp} INFO tierflow.test" + (f" [{rid}]" if rid else "")
+            assert fmt.format(record) == f"{head}: at x"
+    assert (
+        redact("to postgresql://ops:hunter2@db/x ok")
+        == "to postgresql://ops:***@db/x ok"
+    )
+    assert redact("no url: a:b@c") == "no url: a:b@c"
 
 
 def test_bad_settings_are_refused() -> None:
