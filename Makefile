@@ -185,10 +185,12 @@ browser:
 	fi
 
 ## bench-service: load (50 clients x 60 s on loopback), no-oversell and auth
-## checks, fuzz pass; writes $(OUT)/bench-service/{results.json,summary.md}
+## checks, fuzz pass; writes $(OUT)/bench-service/{results.json,summary.md};
+## then the cost of one access-log line ($(OUT)/bench-service/access-log)
 bench-service: $(DEV_STAMP)
 	$(BIN)/python -m tierflow.benchmarks.service_bench --clients 50 --duration 60 \
 	  --baseline 15 --fuzz-examples 200 --out $(OUT)/bench-service
+	$(BIN)/python -m tierflow.benchmarks.access_log_bench --out $(OUT)/bench-service/access-log
 
 ## bench-fleet: one client's options latency against the in-process call,
 ## checkout throughput against /healthz, 1 -> 2 workers, SQLite and PostgreSQL
