@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from tierflow.data.logging_setup import REQUEST_ID, StderrHandler, configure_logging
-from tierflow.service.observe import ACCESS_LOGGER, _log_access
+from tierflow.service.observe import ACCESS_LOGGER, write_access_line
 
 #: An options call's scope, as uvicorn gives it.
 SCOPE: dict[str, Any] = {
@@ -55,10 +55,10 @@ def time_lines(variant: str, lines: int, warm: int) -> float:
     """Microseconds per access line written with ``variant``'s handler."""
     _install(variant)
     for _ in range(warm):
-        _log_access(SCOPE, 200, 0.0021)
+        write_access_line(SCOPE, 200, 0.0021)
     start = time.perf_counter()
     for _ in range(lines):
-        _log_access(SCOPE, 200, 0.0021)
+        write_access_line(SCOPE, 200, 0.0021)
     return (time.perf_counter() - start) / lines * 1e6
 
 

@@ -76,13 +76,13 @@ class _SecondsFormatter(logging.Formatter):
 
     def __init__(self, fmt: str) -> None:
         super().__init__(fmt, "%Y-%m-%d %H:%M:%S")
-        self._stamp: tuple[int, str] = (-1, "")
+        self._stamp: tuple[int, str | None, str] = (-1, None, "")
 
     def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
-        second, text = self._stamp  # one tuple: threads may share the formatter
-        if int(record.created) != second:
+        second, made_with, text = self._stamp  # one tuple: threads share it
+        if int(record.created) != second or datefmt != made_with:
             text = super().formatTime(record, datefmt)
-            self._stamp = (int(record.created), text)
+            self._stamp = (int(record.created), datefmt, text)
         return text
 
 

@@ -97,7 +97,7 @@ class RequestObserver:
             timed = None if answer.stream else seconds
             self.metrics.request(method, route, answer.status, timed)
         if self.log_access:
-            _log_access(scope, answer.status, seconds)
+            write_access_line(scope, answer.status, seconds)
 
 
 class _Answer:
@@ -111,7 +111,7 @@ class _Answer:
         self.stream = False
 
 
-def _log_access(scope: Scope, status: int, seconds: float) -> None:
+def write_access_line(scope: Scope, status: int, seconds: float) -> None:
     """``127.0.0.1:51234 "POST /v1/options HTTP/1.1" 200 2.1 ms``; the JSON
     format adds the fields (``method``, ``path``, ``status``, ``duration_ms``,
     ``client``) to the record's ``request_id``."""

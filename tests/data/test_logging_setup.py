@@ -94,6 +94,11 @@ def test_text_time_stamps_follow_each_record_and_hide_secrets() -> None:
             stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(created))
             head = f"{stamp} INFO tierflow.test" + (f" [{rid}]" if rid else "")
             assert fmt.format(record) == f"{head}: at x"
+    record = logging.LogRecord("t", logging.INFO, "", 0, "m", None, None)
+    record.created = instants[-1]  # the second just stamped
+    assert fmt.formatTime(record, "%H:%M") == time.strftime(
+        "%H:%M", time.localtime(instants[-1])
+    )  # another format asked for in that second is its own
     assert (
         redact("to postgresql://ops:hunter2@db/x ok")
         == "to postgresql://ops:***@db/x ok"
