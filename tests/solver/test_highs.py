@@ -1,0 +1,109 @@
+"""HiGHS's answer is checked against the solution it hands back.
+
+The instance below was found by ``test_properties.py``: HiGHS 1.16, given the
+greedy solution as its MIP start, presolves the start into a reduced space
+where it scores the optimum, reports "Optimal" at that objective, and hands
+back the start's own columns, which cost more.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from tierflow.formulations.problem import AssignmentProblem
+from tierflow.solver import Status, highs, solve, verify
+from tierflow.solver.highs import _run_mip, stale_columns
+from tierflow.solver.params import SolveParams
+
+#: cpsat, cbc and HiGHS without a MIP start all prove this optimum.
+OPTIMUM = 63.636
+
+
+def _start_trap() -> AssignmentProblem:
+    return AssignmentProblem(
+        cost=[
+            [0.0, 5.45, 0.0, 0.0],
+            [0.0, 29.939, 0.583, 0.063],
+            [23.852, 21.643, 5.535, 19.097],
+            [18.033, 27.176, 4.31, 22.279],
+            [0.0, 0.891, 22.181, 11.302],
+            [3.66, 0.0, 10.865, 0.135],
+        ],
+        weight=[
+            [2, 3, 6, 7],
+            [9, 5, 6, 2],
+            [3, 7, 4, 1],
+            [3, 8, 5, 5],
+            [8, 7, 7, 9],
+            [2, 2, 3, 4],
+        ],
+        capacity=[3, 13, 13, 7],
+        eligible=[
+            [False, True, False, False],
+            [False, True, True, True],
+            [True, True, True, True],
+            [True, True, True, True],
+            [False, True, True, True],
+            [True, False, True, True],
+        ],
+        use=[[2, 2], [0, 0], [1, 0], [2, 2], [0, 1], [2, 2]],
+        stock=[[1, 0], [5, 4], [0, 2], [3, 2]],
+        defer_cost=[6, 52, 43, 38, 22, 32],
+    )
+
+
+def test_highs_returns_the_optimum_it_reports_after_a_misleading_start() -> None:
+    problem = _start_trap()
+    for engine in ("cpsat", "cbc"):
+        assert solve(problem, engine, seed=0).objective == pytest.approx(OPTIMUM)
+    greedy = solve(problem, "greedy", seed=0)
+    assert greedy.objective is not None and greedy.objective > OPTIMUM + 1
+    # the default warm start (the greedy solution) and the same start given
+    for hint in (None, np.asarray(greedy.assignment)):
+        result = solve(problem, "highs", seed=0, warm_start=hint)
+        assert result.status is Status.OPTIMAL, result.message
+        assert verify(problem, result) == pytest.approx(OPTIMUM)
+        assert result.bound is not None and result.bound == pytest.approx(OPTIMUM)
+
+
+def test_the_trap_is_highs_own() -> None:
+    """What the engine guards against, shown on HiGHS alone (the locked
+    1.16.0): with the start, the reported objective is the optimum but the
+    columns are the start's; without it, they agree."""
+    problem = _start_trap()
+    greedy = solve(problem, "greedy", seed=0)
+    params = SolveParams(time_limit_s=5.0, seed=0)
+    for start, columns_cost in ((np.asarray(greedy.assignment), greedy.objective),
+                                (None, OPTIMUM)):  # fmt: skip
+        h, model = _run_mip(problem, params, start)
+        reported = float(h.getInfo().objective_function_value)
+        x = np.asarray(h.getSolution().col_value, dtype=np.float64)
+        cost = problem.objective(model.assignment_from(x, problem.n_items))
+        assert reported == pytest.approx(OPTIMUM)
+        assert cost == pytest.approx(columns_cost)
+        assert stale_columns(reported, cost) is (start is not None)
+
+
+def test_stale_columns_allows_rounding_only() -> None:
+    assert not stale_columns(63.636, 63.636 + 1e-9)
+    assert not stale_columns(63.636, 60.0)  # cheaper is never stale
+    assert stale_columns(63.636, 63.64)
+    assert not stale_columns(0.0, 5e-7)
+    assert stale_columns(0.0, 2e-6)
+    # binaries off by the feasibility tolerance, over many costly columns
+    assert not stale_columns(1_000.0, 1_000.5, column_costs=600_000.0)
+    assert stale_columns(1_000.0, 1_001.0, column_costs=600_000.0)
+
+
+def test_a_solution_still_stale_without_the_start_is_not_proven(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Were HiGHS to misreport without a start too, the solution is kept
+    but not called optimal (every check forced to fail here)."""
+    monkeypatch.setattr(highs, "stale_columns", lambda *args: True)
+    problem = _start_trap()
+    result = solve(problem, "highs", seed=0)
+    assert result.status is Status.FEASIBLE
+    assert "not taken as proven" in result.message
+    assert verify(problem, result) == pytest.approx(OPTIMUM)
