@@ -107,3 +107,51 @@ def test_a_solution_still_stale_without_the_start_is_not_proven(
     assert result.status is Status.FEASIBLE
     assert "not taken as proven" in result.message
     assert verify(problem, result) == pytest.approx(OPTIMUM)
+
+
+def _planted(rng: np.random.Generator) -> AssignmentProblem:
+    """A random instance as ``test_properties.py`` draws them (a planted
+    feasible assignment, optional stock and defer costs)."""
+    n, m = int(rng.integers(1, 10)), int(rng.integers(1, 5))
+    planted = rng.integers(0, m, size=n)
+    cost = rng.integers(0, 30, size=(n, m)).astype(float)
+    if rng.random() < 0.5:
+        cost += rng.random((n, m)).round(3)
+    weight = rng.integers(1, 10, size=(n, m)).astype(float)
+    eligible = rng.random((n, m)) < 0.7
+    eligible[np.arange(n), planted] = True
+    load = np.bincount(planted, weights=weight[np.arange(n), planted], minlength=m)
+    use = stock = defer_cost = None
+    if rng.random() < 0.5:
+        use = rng.integers(0, 3, size=(n, 2)).astype(float)
+        need = np.zeros((m, 2))
+        np.add.at(need, planted, use)
+        stock = need + rng.integers(0, 2, size=(m, 2))
+    if rng.random() < 0.5:
+        defer_cost = rng.integers(5, 60, size=n).astype(float)
+    return AssignmentProblem(
+        cost=cost,
+        weight=weight,
+        capacity=load + rng.integers(0, 6, size=m),
+        eligible=eligible,
+        use=use,
+        stock=stock,
+        defer_cost=defer_cost,
+    )
+
+
+@pytest.mark.slow
+def test_every_optimum_highs_claims_meets_its_bound() -> None:
+    """3,000 seeded instances (about 0.1 % of them set the trap): every
+    ``OPTIMAL`` answer's solution costs what its bound proves (about 10 s)."""
+    rng = np.random.default_rng(20261130)
+    claimed = 0
+    for _ in range(3_000):
+        problem = _planted(rng)
+        result = solve(problem, "highs", seed=0)
+        if result.status is Status.OPTIMAL:
+            claimed += 1
+            assert result.bound is not None
+            objective = verify(problem, result)
+            assert objective <= result.bound + 1e-6 * max(1.0, abs(objective))
+    assert claimed >= 2_900
