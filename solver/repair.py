@@ -13,6 +13,7 @@ from __future__ import annotations
 import time
 
 import numpy as np
+from numpy.typing import NDArray
 
 from tierflow.formulations.problem import AssignmentProblem
 from tierflow.solver.partial_assignment import (
@@ -51,10 +52,11 @@ def _direct_fit(
     return bool(problem.weight[i, j] - state.residual[j] <= TOL) and stock_ok
 
 
-def _make_room(
+def _blockers(
     problem: AssignmentProblem, state: PartialAssignment, i: int, j: int
-) -> _Move | None:
-    """The cheapest move of one item away from ``j`` that lets ``i`` in."""
+) -> NDArray[np.int64]:
+    """Items at ``j`` whose leaving alone makes room for ``i`` there
+    (capacity and stock)."""
     use = problem.use
     need = problem.weight[i, j] - state.residual[j]
     at_j = np.flatnonzero(state.assignment == j)
@@ -63,6 +65,15 @@ def _make_room(
         # after k leaves j, j must hold what i needs
         after = state.stock_left[j][None, :] + use[at_j]
         at_j = at_j[np.all(after >= use[i][None, :] - TOL, axis=1)]
+    return np.asarray(at_j, dtype=np.int64)
+
+
+def _make_room(
+    problem: AssignmentProblem, state: PartialAssignment, i: int, j: int
+) -> _Move | None:
+    """The cheapest move of one item away from ``j`` that lets ``i`` in."""
+    use = problem.use
+    at_j = _blockers(problem, state, i, j)
     if at_j.size == 0:
         return None
     fits = problem.eligible[at_j] & (
@@ -115,16 +126,10 @@ def _chain(
     option a single blocking move is often not enough (a four-order instance
     from the property tests needed this chain).
     """
-    use = problem.use
     for j in map(int, np.argsort(np.where(problem.eligible[i], problem.cost[i], INF))):
         if not problem.eligible[i, j]:
             break
-        at_j = np.flatnonzero(state.assignment == j)
-        need = problem.weight[i, j] - state.residual[j]
-        at_j = at_j[problem.weight[at_j, j] >= need - TOL]
-        if use is not None and state.stock_left is not None and at_j.size:
-            after = state.stock_left[j][None, :] + use[at_j]
-            at_j = at_j[np.all(after >= use[i][None, :] - TOL, axis=1)]
+        at_j = _blockers(problem, state, i, j)
         blockers = at_j[np.argsort(problem.cost[at_j, j])][:CHAIN_BLOCKERS]
         for k in map(int, blockers):
             if deadline is not None and time.perf_counter() > deadline:
