@@ -155,7 +155,8 @@ def repair(
     *,
     deadline: float | None = None,
 ) -> int:
-    """Place unassigned items by moving one blocking item elsewhere; return count.
+    """Place unassigned items by moving one blocking item elsewhere (or by
+    :func:`_chain`); return count.
 
     Stops at ``deadline``. It mends a few leftovers: with more than
     :func:`repair_limit` items unplaced it does nothing and returns 0.
