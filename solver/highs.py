@@ -105,13 +105,6 @@ def stale_columns(
     return recomputed > reported + slack
 
 
-def _stale(result: SolveResult, reported: float, column_costs: float) -> bool:
-    """:func:`stale_columns` of a result with a solution."""
-    return result.objective is not None and stale_columns(
-        reported, result.objective, column_costs
-    )
-
-
 class HighsEngine(BundledEngine):
     """HiGHS MIP; a proven optimum is ``OPTIMAL``, a capped incumbent ``FEASIBLE``.
 
@@ -127,17 +120,14 @@ class HighsEngine(BundledEngine):
         self, problem: AssignmentProblem, params: SolveParams, warm_start: Hint = None
     ) -> SolveResult:
         start = time.perf_counter()
-        column_costs = float(np.abs(problem.cost[problem.eligible]).sum())
-        if problem.defer_cost is not None:
-            column_costs += float(np.abs(problem.defer_cost).sum())
-        result, reported = self._run(problem, params, warm_start, start)
-        if reported is None or not _stale(result, reported, column_costs):
+        result, claimed = self._run(problem, params, warm_start, start)
+        if claimed is None:
             return result
         if warm_start is not None:
             left = max(params.time_limit_s - (time.perf_counter() - start), 0.01)
             cold = params.replace(time_limit_s=left)
-            result, reported = self._run(problem, cold, None, start)
-            if reported is None or not _stale(result, reported, column_costs):
+            result, claimed = self._run(problem, cold, None, start)
+            if claimed is None:
                 return result
         return dataclasses.replace(
             result,
@@ -145,7 +135,7 @@ class HighsEngine(BundledEngine):
             limit=Limit.OTHER,
             message=(
                 f"{result.message}; its solution costs {result.objective:.10g}, "
-                f"not the {reported:.10g} it reports: not taken as proven"
+                f"not the {claimed:.10g} it reports: not taken as proven"
             ),
         )
 
@@ -156,8 +146,9 @@ class HighsEngine(BundledEngine):
         warm_start: Hint,
         start: float,
     ) -> tuple[SolveResult, float | None]:
-        """One HiGHS solve read into a result, with the objective HiGHS
-        reports for its solution (None without one)."""
+        """One HiGHS solve read into a result, and the objective HiGHS
+        reports for its solution when its columns cost more
+        (:func:`stale_columns`; None when they do not, or without one)."""
         h, model = _run_mip(problem, params, warm_start)
         native = h.getModelStatus()
         info = h.getInfo()
@@ -190,5 +181,9 @@ class HighsEngine(BundledEngine):
             limit=limit if with_sol is not Status.OPTIMAL else Limit.NONE,
             message=message,
         )
-        reported = float(info.objective_function_value) if problem.n_items else None
+        reported = float(info.objective_function_value)
+        recomputed = result.objective
+        assert recomputed is not None  # a result with a solution
+        if not stale_columns(reported, recomputed, float(np.abs(model.c).sum())):
+            return result, None
         return result, reported

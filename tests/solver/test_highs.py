@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from tests.solver.planted import planted_problem
 from tierflow.formulations.problem import AssignmentProblem
 from tierflow.solver import Status, highs, solve, verify
 from tierflow.solver.highs import _run_mip, stale_columns
@@ -110,37 +111,6 @@ def test_a_solution_still_stale_without_the_start_is_not_proven(
     assert verify(problem, result) == pytest.approx(OPTIMUM)
 
 
-def _planted(rng: np.random.Generator) -> AssignmentProblem:
-    """A random instance as ``test_properties.py`` draws them (a planted
-    feasible assignment, optional stock and defer costs)."""
-    n, m = int(rng.integers(1, 10)), int(rng.integers(1, 5))
-    planted = rng.integers(0, m, size=n)
-    cost = rng.integers(0, 30, size=(n, m)).astype(float)
-    if rng.random() < 0.5:
-        cost += rng.random((n, m)).round(3)
-    weight = rng.integers(1, 10, size=(n, m)).astype(float)
-    eligible = rng.random((n, m)) < 0.7
-    eligible[np.arange(n), planted] = True
-    load = np.bincount(planted, weights=weight[np.arange(n), planted], minlength=m)
-    use = stock = defer_cost = None
-    if rng.random() < 0.5:
-        use = rng.integers(0, 3, size=(n, 2)).astype(float)
-        need = np.zeros((m, 2))
-        np.add.at(need, planted, use)
-        stock = need + rng.integers(0, 2, size=(m, 2))
-    if rng.random() < 0.5:
-        defer_cost = rng.integers(5, 60, size=n).astype(float)
-    return AssignmentProblem(
-        cost=cost,
-        weight=weight,
-        capacity=load + rng.integers(0, 6, size=m),
-        eligible=eligible,
-        use=use,
-        stock=stock,
-        defer_cost=defer_cost,
-    )
-
-
 @pytest.mark.slow
 def test_every_optimum_highs_claims_meets_its_bound() -> None:
     """3,000 seeded instances (about 0.1 % of them set the trap): every
@@ -148,7 +118,15 @@ def test_every_optimum_highs_claims_meets_its_bound() -> None:
     rng = np.random.default_rng(20261130)
     claimed = 0
     for _ in range(3_000):
-        problem = _planted(rng)
+        n, m, seed = (
+            int(rng.integers(1, 10)),
+            int(rng.integers(1, 5)),
+            int(rng.integers(2**32)),
+        )
+        fractional, stock, defer = (bool(b) for b in rng.random(3) < 0.5)
+        problem = planted_problem(
+            seed, n, m, fractional=fractional, stock=stock, defer=defer
+        )
         result = solve(problem, "highs", seed=0)
         if result.status is Status.OPTIMAL:
             claimed += 1

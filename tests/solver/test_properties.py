@@ -1,8 +1,7 @@
 """Property tests on random instances with a planted feasible assignment.
 
-Instances are built valid by construction (no ``assume``): a random planted
-assignment fixes each node's load, and capacity is that load plus slack, so
-a complete feasible assignment always exists. Size caps: at most 9 items,
+Instances are built valid by construction (no ``assume``;
+``tests/solver/planted.py``). Size caps: at most 9 items,
 4 nodes, 2 SKUs, so every exact engine proves optimality within its limit.
 The engines come from the registry: every one is feasible, the exact ones
 agree on the optimum (so none beats them), no bound exceeds it.
@@ -14,6 +13,7 @@ import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from tests.solver.planted import planted_problem
 from tests.solver.suites import ENGINES, EXACT
 from tierflow.formulations.problem import AssignmentProblem
 from tierflow.solver import Status, solve, verify
@@ -25,34 +25,8 @@ def planted_problems(draw: st.DrawFn) -> AssignmentProblem:
     n = draw(st.integers(1, 9))
     m = draw(st.integers(1, 4))
     seed = draw(st.integers(0, 2**32 - 1))
-    rng = np.random.default_rng(seed)
-    planted = rng.integers(0, m, size=n)
-    cost = rng.integers(0, 30, size=(n, m)).astype(float)
-    if draw(st.booleans()):
-        cost = cost + rng.random((n, m)).round(3)
-    weight = rng.integers(1, 10, size=(n, m)).astype(float)
-    eligible = rng.random((n, m)) < 0.7
-    eligible[np.arange(n), planted] = True
-    load = np.bincount(planted, weights=weight[np.arange(n), planted], minlength=m)
-    capacity = load + rng.integers(0, 6, size=m)
-    use = stock = defer_cost = None
-    if draw(st.booleans()):
-        k = 2
-        use = rng.integers(0, 3, size=(n, k)).astype(float)
-        need = np.zeros((m, k))
-        np.add.at(need, planted, use)
-        stock = need + rng.integers(0, 2, size=(m, k))
-    if draw(st.booleans()):
-        defer_cost = rng.integers(5, 60, size=n).astype(float)
-    return AssignmentProblem(
-        cost=cost,
-        weight=weight,
-        capacity=capacity,
-        eligible=eligible,
-        use=use,
-        stock=stock,
-        defer_cost=defer_cost,
-    )
+    fractional, stock, defer = (draw(st.booleans()) for _ in range(3))
+    return planted_problem(seed, n, m, fractional=fractional, stock=stock, defer=defer)
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
