@@ -6,9 +6,10 @@ any replica (HTTP, CLI, a feed) reaches every replica's map and streams
 within a second (a burst within :data:`PULL_EVERY_S` is one pull). On the
 same thread it re-estimates the router's rest-of-day forecast from the
 orders the store records (at most every :data:`DEMAND_MIN_S` after new
-events, at least every :data:`DEMAND_MAX_S`), never per request. Every :data:`CHECKPOINT_S` it also checkpoints the
-store's write-ahead log (SQLite), which the requests' commits would
-otherwise do on the event loop."""
+events, at least every :data:`DEMAND_MAX_S`), never per request. Every
+:data:`CHECKPOINT_S` it also checkpoints the store's write-ahead log
+(SQLite), which the requests' commits would otherwise do on the event
+loop."""
 
 from __future__ import annotations
 

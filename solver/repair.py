@@ -108,6 +108,16 @@ def _best_move(
     return best
 
 
+def _apply(
+    problem: AssignmentProblem, state: PartialAssignment, i: int, move: _Move
+) -> None:
+    """Carry out ``move`` for item ``i``: the blocking item leaves first."""
+    _, target, moved, dest = move
+    if moved >= 0:
+        state.place(problem, moved, dest)
+    state.place(problem, i, target)
+
+
 def _chain(
     problem: AssignmentProblem,
     state: PartialAssignment,
@@ -138,10 +148,7 @@ def _chain(
             state.place(problem, i, j)
             move = _best_move(problem, state, stock, k)
             if move is not None:
-                _, target, moved, dest = move
-                if moved >= 0:
-                    state.place(problem, moved, dest)
-                state.place(problem, k, target)
+                _apply(problem, state, k, move)
                 return True
             state.place(problem, i, -1)
             state.place(problem, k, j)
@@ -171,15 +178,10 @@ def repair(
         if problem.defer_cost is not None and "deferred" in state.reasons.get(i, ""):
             continue
         best = _best_move(problem, state, stock, i)
-        if best is None:
-            if _chain(problem, state, stock, i, deadline):
-                state.reasons.pop(i, None)
-                placed += 1
+        if best is not None:
+            _apply(problem, state, i, best)
+        elif not _chain(problem, state, stock, i, deadline):
             continue
-        _, target, moved, dest = best
-        if moved >= 0:
-            state.place(problem, moved, dest)
-        state.place(problem, i, target)
         state.reasons.pop(i, None)
         placed += 1
     return placed
