@@ -12,7 +12,7 @@ from numpy.typing import NDArray
 
 from tierflow.formulations.problem import AssignmentProblem
 from tierflow.solver.engine import EXACT_ENGINE, BundledEngine, Hint
-from tierflow.solver.highs_model import new_highs, pass_model
+from tierflow.solver.highs_model import new_highs, pass_model, run_highs
 from tierflow.solver.matrix import MatrixModel, build_matrix
 from tierflow.solver.params import SolveParams
 from tierflow.solver.result import (
@@ -79,7 +79,7 @@ def _run_mip(
         sol = highspy.HighsSolution()
         sol.col_value = model.columns_from(np.asarray(warm_start, dtype=np.int64))
         h.setSolution(sol)
-    h.run()
+    run_highs(h)
     return h, model
 
 

@@ -17,6 +17,12 @@ from tierflow.solver.matrix import MatrixModel
 _banner_lock = threading.Lock()
 _banner_shown = False
 
+#: The thread count of the task scheduler HiGHS runs this thread's solves on
+#: (``threads``; 0 is HiGHS's default): HiGHS starts one per calling thread,
+#: with the ``threads`` option of the thread's first run, and a later run
+#: there asking for another count fails ("HiGHS Not Set") unless it is reset.
+_scheduler = threading.local()
+
 
 def new_highs(
     *, time_limit_s: float | None = None, threads: int | None = None, seed: int = 0
@@ -50,6 +56,19 @@ def new_highs(
     if threads is not None:
         h.setOptionValue("threads", int(threads))
     return h
+
+
+def run_highs(h: Any) -> None:
+    """``h.run()``, on a scheduler with the thread count ``h`` asks for
+    (this thread's, restarted when it runs another count)."""
+    wanted = int(h.getOptionValue("threads")[1])
+    started = getattr(_scheduler, "threads", None)
+    if started is not None and wanted not in (0, started):
+        highspy.Highs.resetGlobalScheduler(True)
+        started = None
+    if started is None:
+        _scheduler.threads = wanted
+    h.run()
 
 
 def highs_lp(

@@ -10,7 +10,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from tierflow.formulations.linear_program import LinearProgram
-from tierflow.solver.highs_model import highs_lp, new_highs
+from tierflow.solver.highs_model import highs_lp, new_highs, run_highs
 from tierflow.solver.lp import LP_STATUS_MAP
 from tierflow.solver.result import Status
 
@@ -42,7 +42,7 @@ def solve_linear_program(
     h.setOptionValue("solver", method)
     model = highs_lp(lp.c, lp.matrix, lp.row_lower, lp.row_upper, lp.col_upper)
     h.passModel(model)
-    h.run()
+    run_highs(h)
     status = LP_STATUS_MAP.get(h.getModelStatus(), Status.ERROR)
     x = np.zeros(lp.n_cols)
     objective = None
@@ -75,7 +75,7 @@ def lower_bound(
     h.changeColsIntegrality(
         ints.size, ints, np.full(ints.size, highspy.HighsVarType.kInteger)
     )
-    h.run()
+    run_highs(h)
     info = h.getInfo()
     optimal = h.getModelStatus() == highspy.HighsModelStatus.kOptimal
     proven = info.objective_function_value if optimal else info.mip_dual_bound

@@ -134,3 +134,30 @@ def test_every_optimum_highs_claims_meets_its_bound() -> None:
             objective = verify(problem, result)
             assert objective <= result.bound + 1e-6 * max(1.0, abs(objective))
     assert claimed >= 2_900
+
+
+def test_highs_runs_with_any_thread_count_in_one_process() -> None:
+    """HiGHS keeps one task scheduler per process, started with the first
+    run's ``threads``; a run asking for another count used to fail with
+    "HiGHS Not Set" (and ``solve`` fell back to greedy). Counts change here
+    one after the other, and in threads at once."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    problem = _start_trap()
+    counts = [1, 2, None, 2, 1, 1, 3]
+    for threads in counts:
+        params = SolveParams(time_limit_s=20, threads=threads)
+        r = solve(problem, "highs", params=params, fallback=False)
+        assert (r.status, r.engine) == (Status.OPTIMAL, "highs"), (threads, r)
+        assert r.objective == pytest.approx(OPTIMUM)
+        verify(problem, r)
+
+    def run(threads: int | None) -> tuple[Status, float | None]:
+        params = SolveParams(time_limit_s=20, threads=threads)
+        r = solve(problem, "highs", params=params, fallback=False)
+        return r.status, r.objective
+
+    with ThreadPoolExecutor(4) as pool:
+        answers = list(pool.map(run, counts * 3))
+    assert all(s is Status.OPTIMAL for s, _ in answers), answers
+    assert all(o == pytest.approx(OPTIMUM) for _, o in answers)
