@@ -6,6 +6,7 @@ import contextlib
 import os
 import secrets
 import shutil
+import signal
 import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -26,6 +27,8 @@ from tierflow.data.errors import InputError
 from tierflow.service.cpus import pin_process, worker_cpu, worker_cpus
 
 if TYPE_CHECKING:
+    from types import FrameType
+
     from fastapi import FastAPI
 
     from tierflow.capacity.demand_forecast import DemandForecast
@@ -295,14 +298,24 @@ def _serve_one(app: FastAPI, close: Callable[[], None], host: str, port: int) ->
         tune_gc,
     )
 
+    # uvicorn re-raises the signal it shut down on, after putting back the
+    # handler it found: SIGTERM's default would end the process before any
+    # cleanup (the store's close, the generated key file's removal), so it
+    # becomes SIGINT's KeyboardInterrupt, a clean stop here
+    previous = signal.signal(signal.SIGTERM, _interrupt)
     try:
         server = ServiceServer(server_config(app, host, port, **log_settings()), app)
         tune_gc()
-        # uvicorn re-raises the signal it shut down on: a clean stop here
         with contextlib.suppress(KeyboardInterrupt):
             server.run()
     finally:
+        signal.signal(signal.SIGTERM, previous)
         close()
+
+
+def _interrupt(signum: int, frame: FrameType | None) -> None:
+    """A stop signal as Ctrl-C."""
+    raise KeyboardInterrupt
 
 
 @dataclass(frozen=True, slots=True)

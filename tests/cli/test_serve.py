@@ -139,10 +139,14 @@ def _check_access_lines(records: list[dict[str, Any]], made: str) -> None:
     )
 
 
-def test_a_generated_key_is_written_to_a_private_file(tmp_path: Path) -> None:
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM], ids=["int", "term"])
+def test_a_generated_key_is_written_to_a_private_file(
+    tmp_path: Path, stop: signal.Signals
+) -> None:
     """No key configured: the key made for the run is in a file of mode 0600
     (folder 0700) whose path is printed; the key itself is never printed, on
-    stdout or stderr (text logs, access log on); the file goes at the stop."""
+    stdout or stderr (text logs, access log on); the file goes at the stop,
+    by Ctrl-C or by SIGTERM (``kill``, systemd, ``docker stop``)."""
     port = free_port()
     env = {k: v for k, v in os.environ.items() if k != API_KEY_ENV}
     command = [
@@ -172,10 +176,11 @@ def test_a_generated_key_is_written_to_a_private_file(tmp_path: Path) -> None:
         )
         assert ok.status_code == 200, ok.text
     finally:
-        proc.send_signal(signal.SIGINT)
+        proc.send_signal(stop)
         code = proc.wait(30)
     stdout, stderr = out.read_text(), err.read_text()
     assert code == 0, stdout + stderr
+    assert stdout.endswith("tierflow serve: stopped\n"), stdout
     assert key not in stdout and key not in stderr
     assert "tierflow.access" in stderr  # the access line of the write is there
     assert not path.exists() and not path.parent.exists()
