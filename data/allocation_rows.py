@@ -44,8 +44,6 @@ class AllocationColumn:
         A batch frame may leave the column out (added by schema 2).
     per_batch
         Not a frame column: the store sets it from the batch number.
-    in_csv
-        Written to ``allocations.csv``.
     """
 
     name: str
@@ -55,7 +53,6 @@ class AllocationColumn:
     blank_is_null: bool = False
     optional: bool = False
     per_batch: bool = False
-    in_csv: bool = True
 
     def stored(self, value: Any) -> str | int | float | None:
         """The cell as the store keeps it."""
@@ -68,7 +65,7 @@ class AllocationColumn:
         return _CONVERT[self.kind](value)
 
 
-#: What a line's cost is made of (kept in the store, not in the CSV).
+#: What a line's cost is made of (in the store and ``allocations.csv``).
 COST_PARTS = ("shipping", "handling", "penalty")
 
 #: Every column of an allocation line, in ``allocations.csv`` order.
@@ -100,13 +97,13 @@ ALLOCATION_LINE: tuple[AllocationColumn, ...] = (
     # "stock" no node held every line, "room" no node had the room for all
     AllocationColumn("split", "text", default="", optional=True),
     *(
-        AllocationColumn(part, "real", nullable=True, optional=True, in_csv=False)
+        AllocationColumn(part, "real", nullable=True, optional=True)
         for part in COST_PARTS
     ),
 )
 
 #: ``allocations.csv``'s header.
-ALLOCATION_FIELDS = tuple(c.name for c in ALLOCATION_LINE if c.in_csv)
+ALLOCATION_FIELDS = tuple(c.name for c in ALLOCATION_LINE)
 #: Columns every batch frame carries (``allocations.csv`` minus ``batch``).
 ALLOCATION_COLUMNS = tuple(
     c.name for c in ALLOCATION_LINE if not (c.optional or c.per_batch)

@@ -20,7 +20,7 @@ from numpy.typing import NDArray
 from tierflow.capacity.demand_forecast import DemandForecast
 from tierflow.capacity.events import CapacityEvent
 from tierflow.capacity.monitor import CapacityMonitor
-from tierflow.data.allocation_rows import ALLOCATION_FIELDS, COST_PARTS
+from tierflow.data.allocation_rows import ALLOCATION_FIELDS
 from tierflow.data.network import Network
 from tierflow.data.orders import Orders
 from tierflow.data.vocabulary import TIERS, AllocationStatus
@@ -156,7 +156,7 @@ def _online_release(
 def _batch_rows(frames: list[pd.DataFrame]) -> pd.DataFrame:
     if frames:
         return pd.concat(frames, ignore_index=True)
-    return pd.DataFrame(columns=[*ALLOCATION_FIELDS, *COST_PARTS])
+    return pd.DataFrame(columns=list(ALLOCATION_FIELDS))
 
 
 class DayAllocator:

@@ -164,7 +164,9 @@ class StoreSink:
         if self.journal is not None:
             header = not self.journal.exists()
             with open(self.journal, "a", encoding="utf-8", newline="") as fh:
-                rows[list(ALLOCATION_FIELDS)].to_csv(fh, header=header, index=False)
+                rows.reindex(columns=ALLOCATION_FIELDS).to_csv(
+                    fh, header=header, index=False
+                )
                 fh.flush()
                 os.fsync(fh.fileno())
 
@@ -230,14 +232,9 @@ def write_outputs(
 ) -> None:
     """``allocations.csv`` (final decisions), ``summary.json`` and
     ``batches.jsonl`` (each batch's figures, once), atomically."""
-    rows = outcome.rows.copy()
-    for name in ALLOCATION_FIELDS:
-        if name not in rows.columns:
-            rows[name] = ""
+    rows = outcome.rows.reindex(columns=ALLOCATION_FIELDS)
     rows = rows.sort_values(["batch", "order_id", "sku"], kind="stable")
-    _atomic_text(
-        out / "allocations.csv", rows[list(ALLOCATION_FIELDS)].to_csv(index=False)
-    )
+    _atomic_text(out / "allocations.csv", rows.to_csv(index=False))
     _atomic_text(out / "summary.json", json.dumps(summary, indent=2) + "\n")
     run_id = str(summary.get("run_id", ""))
     _atomic_text(

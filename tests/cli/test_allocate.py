@@ -117,6 +117,12 @@ def test_allocate_writes_the_contract(tmp_path: Path) -> None:
     assert summary["repricing_problems"] == 0
     rows = pd.read_csv(out / "allocations.csv", dtype={"node_id": str})
     assert list(rows.columns[: len(COLUMNS)]) == COLUMNS
+    # then what each line's cost is made of, adding up to it
+    assert list(rows.columns[-3:]) == ["shipping", "handling", "penalty"]
+    placed = rows[rows["status"] == "allocated"]
+    assert len(placed) > 0
+    parts = placed[["shipping", "handling", "penalty"]].sum(axis=1)
+    assert np.allclose(parts, placed["cost"], atol=0.01)
     assert json.loads((out / "summary.json").read_text())["n_orders"] == 60
     net = load_network(TINY)
     problems = check_allocation_rows(

@@ -123,7 +123,8 @@ def test_allocation_columns_are_one_schema() -> None:
     # allocations.csv's header is a contract (tests/cli/test_allocate.py)
     assert ALLOCATION_FIELDS[:8] == decision
     assert ALLOCATION_FIELDS[8:12] == ("batch", "status", "reason", "delivery_date")
-    assert ALLOCATION_FIELDS[12:] == ("expected_delivery", "released_at", "split")
+    assert ALLOCATION_FIELDS[12:15] == ("expected_delivery", "released_at", "split")
+    assert ALLOCATION_FIELDS[15:] == COST_PARTS
     assert ALLOCATION_COLUMNS[:8] == decision
     assert ALLOCATION_COLUMNS[8:] == ("status", "reason")
     assert ALLOCATION_EXTRA_COLUMNS[:4] == (
