@@ -27,6 +27,7 @@ from tierflow.cli.options import (
     seed_option,
     time_limit_option,
 )
+from tierflow.cli.param_types import FiniteFloatRange
 from tierflow.cli.progress import progress_bar
 from tierflow.cli.state_location import STATE_LOCATION
 from tierflow.data.errors import InputError
@@ -126,14 +127,14 @@ class AllocateRequest:
 )
 @option(
     "--batch-minutes",
-    type=click.FloatRange(min=0.0, min_open=True),
+    type=FiniteFloatRange(min=0.0, min_open=True),
     default=15.0,
     show_default=True,
     help="Micro-batch time window.",
 )
 @option(
     "--batch-size",
-    type=click.IntRange(min=1),
+    type=click.IntRange(1, 1_000_000),
     default=None,
     help="Micro-batches of N orders instead of time windows.",
 )
@@ -153,14 +154,14 @@ class AllocateRequest:
 )
 @option(
     "--capacity-scale",
-    type=click.FloatRange(min=0.0),
+    type=FiniteFloatRange(min=0.0),
     default=1.0,
     show_default=True,
     help="Multiply every node's nominal capacity.",
 )
 @option(
     "--release-minutes",
-    type=click.FloatRange(min=0.0),
+    type=FiniteFloatRange(min=0.0),
     default=60.0,
     show_default=True,
     help="Minutes until an allocation is released to its node "
@@ -172,7 +173,7 @@ class AllocateRequest:
 )
 @option(
     "--expected-orders",
-    type=click.IntRange(min=1),
+    type=click.IntRange(1, 100_000_000),
     default=None,
     help="What-if override of today's order count in the bid-price "
     "forecast (default: the forecast's own).",
@@ -189,7 +190,7 @@ class AllocateRequest:
 @option(
     "--jobs",
     "n_jobs",
-    type=click.IntRange(min=1),
+    type=click.IntRange(1, 256),
     default=2,
     show_default=True,
     help="Parallel partitions.",

@@ -153,7 +153,7 @@ def bench_gap(
 @option(
     "--orders",
     "n_orders",
-    type=click.IntRange(min=1),
+    type=click.IntRange(1, 10_000_000),
     default=None,
     help="Orders in the generated day (with --days: the history's mean per "
     "day)  [default: 5000; with --days 3000]",
@@ -176,7 +176,7 @@ def bench_gap(
 @option(
     "--days",
     "n_days",
-    type=click.IntRange(min=1),
+    type=click.IntRange(1, 1000),
     default=None,
     help="N generated days, each with its own 14-day history, reported as a "
     "distribution (median, p90, worst) instead of one day.",
@@ -330,14 +330,14 @@ def parse_scales(text: str) -> tuple[float, ...]:
 )
 @option(
     "--requests",
-    type=click.IntRange(min=20),
+    type=click.IntRange(20, 10_000_000),
     default=2000,
     show_default=True,
     help="Checkouts timed in one process, and checkouts per process under contention.",
 )
 @option(
     "--processes",
-    type=click.IntRange(min=1),
+    type=click.IntRange(1, 256),
     default=8,
     show_default=True,
     help="Processes checking out concurrently on one store.",

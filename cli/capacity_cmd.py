@@ -35,6 +35,7 @@ from tierflow.cli.options import (
     orders_file_option,
     state_option,
 )
+from tierflow.cli.param_types import FiniteFloatRange, OutputPath
 from tierflow.data.errors import InputError
 from tierflow.data.network import Network
 from tierflow.data.orders import read_orders
@@ -174,7 +175,7 @@ def _follow(
 )
 @option(
     "--holdout-hours",
-    type=click.IntRange(min=1),
+    type=click.IntRange(1, 24 * 366),
     default=24,
     show_default=True,
     help="Last hours of the history held out to check the forecasts on.",
@@ -251,13 +252,13 @@ def forecast_command(
 @option(
     "--png",
     "png_path",
-    type=click.Path(dir_okay=False, path_type=Path),
+    type=OutputPath(dir_okay=False, path_type=Path),
     default=None,
     help="Also draw the nodes on a US map coloured by score.",
 )
 @option(
     "--workload",
-    type=click.FloatRange(min=0.0),
+    type=FiniteFloatRange(min=0.0),
     default=0.0,
     show_default=True,
     help="Score for an order of this many weighted units.",

@@ -14,7 +14,8 @@ from typing import Any
 
 import click
 
-from tierflow.cli.options import examples, option
+from tierflow.cli.options import SEED_RANGE, examples, option
+from tierflow.cli.param_types import FiniteFloatRange, OutputPath
 from tierflow.cli.progress import progress_stage
 from tierflow.cli.state_location import STATE_LOCATION
 from tierflow.cltv.evaluate import evaluate_model, write_evaluation
@@ -33,6 +34,8 @@ from tierflow.data.store import StateStore, open_store
 from tierflow.data.transactions import day_number
 
 FORMATS = ("auto", "csv", "parquet", "cdnow")
+#: A forecast horizon or holdout: up to ten years (CLTV horizons are one to five).
+HORIZON_DAYS = click.IntRange(1, 3650)
 _log = logging.getLogger("tierflow.cli.cltv")
 
 
@@ -129,21 +132,21 @@ def _config(seed: int, platinum: float, gold: float) -> CLTVConfig:
 _segment_options = [
     option(
         "--platinum-share",
-        type=click.FloatRange(0.0, 1.0),
+        type=FiniteFloatRange(0.0, 1.0),
         default=0.10,
         show_default=True,
         help="Top share of customers by predicted spend labelled platinum.",
     ),
     option(
         "--gold-share",
-        type=click.FloatRange(0.0, 1.0),
+        type=FiniteFloatRange(0.0, 1.0),
         default=0.30,
         show_default=True,
         help="Next share labelled gold (the rest are silver).",
     ),
     option(
         "--seed",
-        type=int,
+        type=SEED_RANGE,
         default=0,
         show_default=True,
         help="Random seed of the model.",
@@ -195,13 +198,13 @@ def cltv() -> None:
 @option("--as-of", "as_of", type=AS_OF, required=True, help="Last day of history.")
 @option(
     "--horizon-days",
-    type=click.IntRange(min=1),
+    type=HORIZON_DAYS,
     required=True,
     help="Forecast horizon.",
 )
 @option(
     "--model-dir",
-    type=click.Path(file_okay=False, path_type=Path),
+    type=OutputPath(file_okay=False, path_type=Path),
     required=True,
     help="Model registry folder (one sub-folder per version).",
 )
@@ -285,13 +288,13 @@ def train_command(
 @option("--as-of", "as_of", type=AS_OF, required=True, help="Last day of history.")
 @option(
     "--horizon-days",
-    type=click.IntRange(min=1),
+    type=HORIZON_DAYS,
     default=None,
     help="Forecast horizon (default: the model's).",
 )
 @option(
     "--out",
-    type=click.Path(dir_okay=False, path_type=Path),
+    type=OutputPath(dir_okay=False, path_type=Path),
     required=True,
     help="Scores CSV to write.",
 )
@@ -346,13 +349,11 @@ def score_command(
 )
 @_data_options
 @option("--as-of", "as_of", type=AS_OF, required=True, help="Last day of history.")
-@option(
-    "--holdout-days", type=click.IntRange(min=1), required=True, help="Holdout length."
-)
+@option("--holdout-days", type=HORIZON_DAYS, required=True, help="Holdout length.")
 @option("--json", "as_json", is_flag=True, help="Print metrics as JSON.")
 @option(
     "--out",
-    type=click.Path(file_okay=False, path_type=Path),
+    type=OutputPath(file_okay=False, path_type=Path),
     default=None,
     help="Also write predictions.csv, gains.png and metrics.json here.",
 )
@@ -419,7 +420,7 @@ def evaluate_command(
 @_data_options
 @option(
     "--model-dir",
-    type=click.Path(file_okay=False, path_type=Path),
+    type=OutputPath(file_okay=False, path_type=Path),
     required=True,
     help="Model registry folder (champion and challengers).",
 )
@@ -433,13 +434,13 @@ def evaluate_command(
 )
 @option(
     "--horizon-days",
-    type=click.IntRange(min=1),
+    type=HORIZON_DAYS,
     default=None,
     help="Forecast horizon (default: the champion's, else 365).",
 )
 @option(
     "--tolerance",
-    type=click.FloatRange(min=0.0),
+    type=FiniteFloatRange(min=0.0),
     default=0.02,
     show_default=True,
     help="Promote unless worse by more than this (ranking metrics absolute, MAE "
@@ -447,7 +448,7 @@ def evaluate_command(
 )
 @option(
     "--keep",
-    type=click.IntRange(min=1),
+    type=click.IntRange(1, 1000),
     default=5,
     show_default=True,
     help="Versions to keep (the champion is always kept).",
@@ -460,7 +461,7 @@ def evaluate_command(
 )
 @option(
     "--scores-out",
-    type=click.Path(dir_okay=False, path_type=Path),
+    type=OutputPath(dir_okay=False, path_type=Path),
     default=None,
     help="Also publish the champion's scores to this CSV.",
 )

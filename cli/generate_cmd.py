@@ -46,13 +46,13 @@ def generate() -> None:
 @option(
     "--orders",
     "n_orders",
-    type=click.IntRange(min=1),
+    type=click.IntRange(1, 10_000_000),
     required=True,
     help="Orders to generate (each of one or more lines).",
 )
 @option(
     "--days",
-    type=click.IntRange(min=1),
+    type=click.IntRange(1, 3660),
     default=1,
     show_default=True,
     help="Days the orders span.",
@@ -115,12 +115,15 @@ def orders_command(
 )
 @option(
     "--agents",
-    type=click.IntRange(min=1),
+    type=click.IntRange(1, 10_000),
     required=True,
     help="Agents (m, the nodes).",
 )
 @option(
-    "--jobs", type=click.IntRange(min=1), required=True, help="Jobs (n, the items)."
+    "--jobs",
+    type=click.IntRange(1, 1_000_000),
+    required=True,
+    help="Jobs (n, the items).",
 )
 @seed_option(0)
 @out_file_option("OR-Library format file to write.")

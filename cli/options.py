@@ -17,6 +17,7 @@ import click
 from click.core import ParameterSource
 
 from tierflow.cli.config import ConfigOption
+from tierflow.cli.param_types import FiniteFloatRange, OutputPath
 from tierflow.cli.state_location import STATE_LOCATION
 from tierflow.data.errors import SolverError
 from tierflow.data.extras import MissingExtraError
@@ -122,10 +123,18 @@ def json_option(help: str | None = None) -> Callable[[F], F]:
     return option("--json", "as_json", is_flag=True, help=help)
 
 
+#: Random seeds: what every consumer takes (CP-SAT's and HiGHS's are int32).
+SEED_RANGE = click.IntRange(0, 2**31 - 1)
+
+
 def seed_option(default: int) -> Callable[[F], F]:
     """``--seed N``."""
     return option(
-        "--seed", type=int, default=default, show_default=True, help="Random seed."
+        "--seed",
+        type=SEED_RANGE,
+        default=default,
+        show_default=True,
+        help="Random seed.",
     )
 
 
@@ -133,7 +142,7 @@ def repeat_option(default: int) -> Callable[[F], F]:
     """``--repeat N``: repetitions of every measurement."""
     return option(
         "--repeat",
-        type=click.IntRange(min=1),
+        type=click.IntRange(1, 1000),
         default=default,
         show_default=True,
         help="Repetitions of every measurement.",
@@ -145,7 +154,7 @@ def time_limit_option(default: float, help: str) -> Callable[[F], F]:
     return option(
         "--time-limit",
         "time_limit",
-        type=click.FloatRange(min=0.0),
+        type=FiniteFloatRange(min=0.0),
         default=default,
         show_default=True,
         help=help,
@@ -156,7 +165,7 @@ def hindsight_time_limit_option(default: float) -> Callable[[F], F]:
     """``--hindsight-time-limit SECONDS``: the whole-day solve's limit."""
     return option(
         "--hindsight-time-limit",
-        type=click.FloatRange(min=0.0),
+        type=FiniteFloatRange(min=0.0),
         default=default,
         show_default=True,
         help="Seconds for the whole-day hindsight solve.",
@@ -284,13 +293,13 @@ def out_folder_option(
             "--out",
             dest,
             required=True,
-            type=click.Path(file_okay=False, path_type=Path),
+            type=OutputPath(file_okay=False, path_type=Path),
             help=help,
         )
     return option(
         "--out",
         dest,
-        type=click.Path(file_okay=False, path_type=Path),
+        type=OutputPath(file_okay=False, path_type=Path),
         default=default,
         show_default=True,
         help=help,
@@ -302,6 +311,6 @@ def out_file_option(help: str | None = None) -> Callable[[F], F]:
     return option(
         "--out",
         required=True,
-        type=click.Path(dir_okay=False, path_type=Path),
+        type=OutputPath(dir_okay=False, path_type=Path),
         help=help,
     )

@@ -23,6 +23,7 @@ from tierflow.cli.options import (
     option,
     state_option,
 )
+from tierflow.cli.param_types import FiniteFloatRange
 from tierflow.data.errors import InputError
 from tierflow.service.cpus import pin_process, worker_cpu, worker_cpus
 
@@ -106,7 +107,7 @@ def load_api_key(key_file: Path | None) -> tuple[str, str]:
     "reservation_ttl_s",
     default=900.0,
     show_default=True,
-    type=click.FloatRange(min=1.0),
+    type=FiniteFloatRange(min=1.0),
     help="Seconds a selected option holds its stock.",
 )
 @option(
@@ -130,7 +131,7 @@ def load_api_key(key_file: Path | None) -> tuple[str, str]:
     "capacity_max_age_s",
     default=3600.0,
     show_default=True,
-    type=click.FloatRange(min=0.0),
+    type=FiniteFloatRange(min=0.0),
     help="Seconds after which a capacity map without new events is flagged "
     "degraded in every answer and on /ops (0: never).",
 )

@@ -26,6 +26,7 @@ from tierflow.cli.options import (
     seed_option,
     time_limit_option,
 )
+from tierflow.cli.param_types import FiniteFloatRange
 from tierflow.cli.progress import progress_bar
 from tierflow.data.network import Network
 from tierflow.data.output_folder import StagedOutput, Staging
@@ -103,7 +104,7 @@ class SimulateRequest:
 @network_option
 @option(
     "--checkouts",
-    type=click.IntRange(min=1),
+    type=click.IntRange(1, 1_000_000),
     default=3000,
     show_default=True,
     help="Checkouts simulated over the day.",
@@ -118,7 +119,7 @@ class SimulateRequest:
 @seed_option(11)
 @option(
     "--utilization",
-    type=click.FloatRange(min=0.05, max=2.0),
+    type=FiniteFloatRange(min=0.05, max=2.0),
     default=0.92,
     show_default=True,
     help="Expected workload / network capacity.",
@@ -170,6 +171,7 @@ def simulate_command(as_json: bool, resume: bool, **options: Any) -> None:
         target.staging / MODEL_DIR,
         policy,
         backtest=request.cltv_backtest,
+        as_of=settings.day - dt.timedelta(days=1),
     )
     identity = _identity(net, request, policy)
     with target.open(resume=resume) as work:
@@ -245,6 +247,7 @@ def _cltv_step(
     policy: TierPolicy,
     *,
     backtest: bool = False,
+    as_of: dt.date | None = None,
 ) -> CltvStep:
     """Publish the given scores, or train on the network's purchase history
     (either is read and checked now, before anything is written)."""
@@ -265,6 +268,7 @@ def _cltv_step(
         model_dir,
         platinum_percentile=percentile,
         backtest_first_model=backtest,
+        as_of=as_of,
     )
 
 

@@ -104,7 +104,7 @@ def _fmt(value: float | None, digits: int = 2) -> str:
 )
 @option(
     "--instance",
-    type=int,
+    type=click.IntRange(max=1_000_000),
     default=None,
     help="Only the K-th problem of the file (1-based).",
 )
@@ -114,7 +114,7 @@ def _fmt(value: float | None, digits: int = 2) -> str:
 @seed_option(0)
 @option(
     "--threads",
-    type=click.IntRange(min=1),
+    type=click.IntRange(1, 1024),
     default=None,
     help="Solver threads (default: the engine's choice).",
 )

@@ -45,6 +45,11 @@ MAX_ID_LENGTH = 200
 #: Characters of any text cell of a network table or orders file.
 MAX_TEXT_LENGTH = 1000
 
+#: Calendar years an instant may fall in (a checkout's ``now``, ``$TIERFLOW_NOW``,
+#: a simulated day): wide enough for any replay or plan, narrow enough that the
+#: dates computed from it (a year of delivery calendar, ns timestamps) exist.
+INSTANT_YEARS = (1900, 2200)
+
 #: Environment variable holding the instant windows are measured from.
 NOW_VARIABLE = "TIERFLOW_NOW"
 
@@ -59,10 +64,17 @@ def now() -> dt.datetime:
         when = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
         when = None
-    if when is None or when.tzinfo is None or not 1900 <= when.year <= 2200:
-        message = "not an ISO 8601 instant with offset in 1900-2200"
+    if when is None or when.tzinfo is None or not within_instant_years(when):
+        first, last = INSTANT_YEARS
+        message = f"not an ISO 8601 instant with offset in {first}-{last}"
         raise InputError(message, field=NOW_VARIABLE, value=text)
     return when.astimezone(dt.UTC)
+
+
+def within_instant_years(when: dt.date) -> bool:
+    """Whether ``when`` falls in :data:`INSTANT_YEARS`."""
+    first, last = INSTANT_YEARS
+    return first <= when.year <= last
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,6 +105,18 @@ class TimeWindow:
             f"outside the allowed window {lo:%Y-%m-%d} .. {hi:%Y-%m-%d} "
             f"({past} before to {future} after now)"
         )
+
+    def require_days(
+        self, first: dt.date, last: dt.date, field: str, value: object = None
+    ) -> None:
+        """Raise ``InputError`` on ``field`` (showing ``value``, default the
+        days) unless the days ``first`` .. ``last`` lie inside the window: for
+        what will generate data dated so."""
+        lo, hi = self.bounds()
+        if first < lo.date() or last > hi.date():
+            days = first.isoformat() if first == last else f"{first} .. {last}"
+            shown = days if value is None else value
+            raise InputError(self.describe(), field=field, value=shown)
 
 
 def _years_later(when: dt.datetime, years: int) -> dt.datetime:

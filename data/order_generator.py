@@ -15,6 +15,7 @@ from numpy.typing import NDArray
 
 from tierflow.data.delivery_calendar import zone_info
 from tierflow.data.errors import InputError
+from tierflow.data.limits import DATA_WINDOW
 from tierflow.data.network import Network
 from tierflow.data.orders import ORDER_COLUMNS
 from tierflow.data.table_reader import Column, check_reference, read_table, table_path
@@ -118,6 +119,9 @@ def generate_orders(
         raise InputError("must be >= 1", field="--orders", value=n_orders)
     if days < 1:
         raise InputError("must be >= 1", field="--days", value=days)
+    # what orders.csv accepts, so that what is written can be read
+    last = start + dt.timedelta(days=days - 1)
+    DATA_WINDOW.require_days(start, last, field="--start")
     rng = np.random.default_rng(seed)
     customer, dest = _shoppers(network, rng, n_orders, seed, customers_dir)
     when = _order_times(network, rng, dest, days=days, start=start, spike=spike)

@@ -15,7 +15,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from tierflow.data.errors import InputError
-from tierflow.data.limits import MAX_GAP_VALUE
+from tierflow.data.limits import MAX_GAP_VALUE, MAX_PROBLEM_ENTRIES
 from tierflow.data.text_files import read_utf8
 
 
@@ -226,6 +226,12 @@ def generate_chu_beasley(
     if n_agents < 1 or n_jobs < 1:
         raise InputError(
             "needs at least one agent and one job",
+            field="size",
+            value=(n_agents, n_jobs),
+        )
+    if n_agents * n_jobs > MAX_PROBLEM_ENTRIES:
+        raise InputError(
+            f"agents x jobs must be at most {MAX_PROBLEM_ENTRIES:,}",
             field="size",
             value=(n_agents, n_jobs),
         )

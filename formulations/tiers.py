@@ -24,6 +24,11 @@ from tierflow.data.errors import InputError
 from tierflow.data.rates import SERVICES, service_index
 from tierflow.data.vocabulary import TIERS, Tier
 
+#: The longest delivery promise a tier may make (delivery days): a quarter
+#: of a year is far beyond any retail promise and well inside the delivery
+#: calendar the pricing tables are built over.
+MAX_PROMISE_DAYS = 90
+
 
 @dataclass(frozen=True, slots=True)
 class TierRule:
@@ -73,13 +78,18 @@ class TierRule:
             service_index(name)
         if not self.services:
             raise InputError("needs at least one service", field="services")
-        if self.promise_days < 0:
+        if not 0 <= self.promise_days <= MAX_PROMISE_DAYS:
             raise InputError(
-                "must be >= 0", field="promise_days", value=self.promise_days
+                f"must be in [0, {MAX_PROMISE_DAYS}]",
+                field="promise_days",
+                value=self.promise_days,
             )
         for name in ("late_per_day", "defer"):
-            if getattr(self, name) < 0:
-                raise InputError("must be >= 0", field=name, value=getattr(self, name))
+            value = getattr(self, name)
+            if not 0.0 <= value < float("inf"):
+                raise InputError(
+                    "must be a finite number >= 0", field=name, value=value
+                )
 
     @property
     def service_ids(self) -> tuple[int, ...]:

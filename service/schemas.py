@@ -15,6 +15,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, create_model
 
 from tierflow.capacity.events import EventType
+from tierflow.data.limits import MAX_LINE_QUANTITY
 from tierflow.orchestration.checkout.results import (
     CartLine,
     CheckoutResult,
@@ -28,7 +29,7 @@ from tierflow.orchestration.checkout.wire import wire_annotation, wire_fields
 
 #: Caps that keep one request small (the body limit backs them up).
 MAX_ITEMS = 50
-MAX_QUANTITY = 10_000
+MAX_QUANTITY = MAX_LINE_QUANTITY
 MAX_EVENTS = 500
 
 #: Customer and event ids: letters, digits and ``_.:-``.

@@ -101,6 +101,34 @@ class _Reachable:
 
 _reachable = _Reachable()
 
+#: The first bytes of every SQLite database file.
+_SQLITE_HEADER = b"SQLite format 3\x00"
+
+
+def _check_database_path(path: Path) -> None:
+    """Refuse, naming the path, what cannot be a database file: a folder, a
+    path under a file, a file that is not SQLite (a CSV given as ``--state``);
+    SQLite itself would only say "unable to open database file" or "file is
+    not a database"."""
+    if path.is_dir():
+        raise InputError("is a folder, not a database file", file=str(path))
+    if not path.exists():
+        folder = next((p for p in path.parents if p.exists()), None)
+        if folder is not None and not folder.is_dir():
+            raise InputError(
+                f"cannot be created: {folder} is a file, not a folder", file=str(path)
+            )
+        return
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(len(_SQLITE_HEADER))
+    except OSError as exc:
+        raise InputError(f"cannot be read: {exc.strerror}", file=str(path)) from None
+    if head and head != _SQLITE_HEADER:
+        raise InputError(
+            "not a SQLite database (a tierflow state store is one)", file=str(path)
+        )
+
 
 class SqliteDatabase:
     """One SQLite connection in WAL mode, migrated to the newest schema.
@@ -133,6 +161,7 @@ class SqliteDatabase:
                 "must be NORMAL or FULL", field="synchronous", value=synchronous
             )
         self.path = path
+        _check_database_path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         # One connection per store object; the lock keeps threads (a web
         # server's workers) from interleaving statements of two transactions.

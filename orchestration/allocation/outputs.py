@@ -16,22 +16,16 @@ import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
+from tierflow.cltv.scores_file import read_cltv_scores
 from tierflow.data.allocation_rows import ALLOCATION_FIELDS
-from tierflow.data.errors import InputError
 from tierflow.data.file_digest import file_digest
 from tierflow.data.network import Network
 from tierflow.data.orders import Orders
 from tierflow.data.store import ScoreStore, StateStore
-from tierflow.data.table_reader import Column, read_table
 from tierflow.orchestration.allocation.day_allocator import (
     AllocationOutcome,
     AllocationSettings,
     BatchStat,
-)
-
-_CLTV_COLUMNS = (
-    Column("customer_id"),
-    Column("predicted_spend", "float"),
 )
 
 
@@ -45,20 +39,8 @@ def load_predicted_spend(
     """
     customers = pd.Series(orders.customer_ids)
     if cltv_path is not None:
-        frame, _ = read_table(cltv_path, cltv_path.stem, list(_CLTV_COLUMNS))
-        bad = frame["predicted_spend"] < 0
-        if bad.any():
-            pos = int(np.flatnonzero(bad.to_numpy())[0])
-            raise InputError(
-                "must be >= 0",
-                file=cltv_path.name,
-                row=pos + 2,
-                field="predicted_spend",
-                value=frame["predicted_spend"].iloc[pos],
-            )
-        scores = frame.drop_duplicates("customer_id", keep="last").set_index(
-            "customer_id"
-        )["predicted_spend"]
+        frame = read_cltv_scores(cltv_path, complete=False)
+        scores = frame.set_index("customer_id")["predicted_spend"]
     elif store is not None:
         stored = store.cltv_scores(sorted(set(orders.customer_ids)))
         if stored.empty:

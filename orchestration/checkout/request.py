@@ -18,6 +18,7 @@ from numpy.typing import NDArray
 
 from tierflow.data.delivery_calendar import require_aware
 from tierflow.data.errors import InputError
+from tierflow.data.limits import INSTANT_YEARS, MAX_LINE_QUANTITY, within_instant_years
 from tierflow.data.network import Network
 from tierflow.data.rates import DIM_DIVISOR_CM3_PER_KG
 from tierflow.formulations.online_pricing import epoch_seconds
@@ -135,6 +136,13 @@ class RequestValidator:
                     "must be an integer >= 1", field="quantity", index=i, value=qty
                 )
             merged[sku] = merged.get(sku, 0) + int(qty)
+            if merged[sku] > MAX_LINE_QUANTITY:
+                raise InputError(
+                    f"more than {MAX_LINE_QUANTITY:,} units of one SKU",
+                    field="quantity",
+                    index=i,
+                    value=qty,
+                )
         if not merged:
             raise InputError("no items", field="items")
         return merged
@@ -152,8 +160,16 @@ class RequestValidator:
 
 
 def checkout_instant(now: dt.datetime | None) -> dt.datetime:
-    """The instant being quoted: ``now`` (it must be aware), else the clock."""
-    return dt.datetime.now(dt.UTC) if now is None else require_aware(now)
+    """The instant being quoted: ``now`` (aware, in :data:`INSTANT_YEARS`),
+    else the clock."""
+    if now is None:
+        return dt.datetime.now(dt.UTC)
+    if not within_instant_years(require_aware(now)):
+        first, last = INSTANT_YEARS
+        raise InputError(
+            f"outside the years {first}-{last}", field="now", value=now.isoformat()
+        )
+    return now
 
 
 def _per_line(

@@ -16,16 +16,17 @@ from numpy.typing import NDArray
 
 from tierflow.capacity.demand_forecast import DemandForecast
 from tierflow.capacity.events import CapacityEvent
-from tierflow.cltv.config import CLTVConfig
+from tierflow.cltv.config import CLTVConfig, training_windows
 from tierflow.cltv.features import load_customer_data
 from tierflow.cltv.lifecycle import backtest, backtest_days, retrain
 from tierflow.cltv.model import SEGMENTS
 from tierflow.cltv.registry import ModelRegistry
+from tierflow.cltv.scores_file import read_cltv_scores
+from tierflow.data.errors import InputError
 from tierflow.data.network import Network
 from tierflow.data.order_generator import Spike, generate_orders
 from tierflow.data.orders import Orders, read_orders, write_orders
 from tierflow.data.store import ScoreStore, SqliteStore
-from tierflow.data.table_reader import Column, read_table
 from tierflow.data.transactions import day_number
 from tierflow.data.vocabulary import HoldStatus, Tier
 from tierflow.formulations.tiers import Pricing, TierPolicy
@@ -76,13 +77,6 @@ DAY_FILES = (
     "capacity_scores.csv",
     "orders.csv",
     "allocations.csv",
-)
-
-_SCORE_COLUMNS = (
-    Column("customer_id"),
-    Column("predicted_spend", "float", min=0.0),
-    Column("p_active", "float", min=0.0, max=1.0),
-    Column("segment", choices=SEGMENTS),
 )
 
 #: The simulated day's clock: the report's times are New York local times.
@@ -512,6 +506,7 @@ def daily_cltv_job(
     platinum_percentile: float = TierPolicy().platinum_percentile,
     backtest_first_model: bool = False,
     config: CLTVConfig | None = None,
+    as_of: dt.date | None = None,
 ) -> CltvStep:
     """The production CLTV daily job (:func:`tierflow.cltv.lifecycle.retrain`) as a step:
     train as of the eve of the day, promote, publish every score to the store.
@@ -523,21 +518,35 @@ def daily_cltv_job(
     champion's, else :class:`CLTVConfig`).
 
     The history is read and checked here, before the step runs: a bad row
-    stops the run before any store or output is written.
+    stops the run before any store or output is written; so does a history
+    too short to train on as of ``as_of`` (the day the step will be run for,
+    when known).
     """
     data, _ = load_customer_data(transactions, profiles=profiles)
 
-    def publish(store: ScoreStore, as_of: dt.date) -> dict[str, Any]:
+    def trained_as_of(as_of: dt.date) -> int:
         # a day after the purchase history ends is trained as of its last day
         # (what was known then); the report says which day that was
         days = data.transactions.day
         last = int(days.max()) if days.size else day_number(as_of)
-        trained_as_of = min(day_number(as_of), last)
+        return min(day_number(as_of), last)
+
+    if as_of is not None:
+        recipe = config or CLTVConfig()
+        try:
+            training_windows(recipe, trained_as_of(as_of), data.transactions.first_day)
+        except InputError as exc:
+            raise InputError(
+                exc.reason, file=str(transactions), field=exc.field, value=exc.value
+            ) from None
+
+    def publish(store: ScoreStore, as_of: dt.date) -> dict[str, Any]:
         sink = _PublishedScores(store)
         registry = ModelRegistry(model_dir)
+        day = trained_as_of(as_of)
         result = retrain(
             data,
-            trained_as_of,
+            day,
             registry,
             horizon_days=horizon_days,
             config=config,
@@ -551,7 +560,7 @@ def daily_cltv_job(
             tested = {"window_days": window, "models": result.metrics}
         elif backtest_first_model:
             recipe = CLTVConfig(**meta["config"])
-            models = backtest(data, trained_as_of, recipe, window)
+            models = backtest(data, day, recipe, window)
             tested = {"window_days": window, "models": models}
         return {
             **result.to_json(),
@@ -573,7 +582,7 @@ def published_scores(
 
     The scores are read and checked here, before the step runs.
     """
-    frame, _ = read_table(scores_csv, scores_csv.stem, list(_SCORE_COLUMNS))
+    frame = read_cltv_scores(scores_csv)
 
     def publish(store: ScoreStore, as_of: dt.date) -> dict[str, Any]:
         rows = store.put_cltv_scores(frame, as_of=as_of, model_version=scores_csv.name)

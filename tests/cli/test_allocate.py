@@ -166,26 +166,38 @@ _HEADER = "order_id,created_at,customer_id,dest,tier,sku,quantity\n"
 _ROW = "A,2026-01-05T10:00:00-05:00,C1,100,gold,TEE,"
 
 
+_SCORES = "customer_id,predicted_spend,p_active,segment\nC1,10,0.5,gold\n"
+
+
 @pytest.mark.parametrize(
-    ("bad", "message"),
+    ("bad", "given", "message"),
     [
-        (
-            "quantity",
-            "orders.csv: row 3: field 'quantity': value '99999999999999999999999'",
-        ),
-        ("duplicate", "orders.csv: row 3: field 'customer_id': value 'C2'"),
-        ("cltv", "scores.csv: row 2: field 'predicted_spend': value 'lots'"),
-        ("events", "events.jsonl: row 1"),
+        ("quantity", "", "orders.csv: row 3: field 'quantity': value '99999999999999999999999'"),
+        ("duplicate", "", "orders.csv: row 3: field 'customer_id': value 'C2'"),
+        ("cltv", "customer_id,predicted_spend\nC1,lots\n",
+         "scores.csv: row 2: field 'predicted_spend': value 'lots'"),
+        ("cltv", _SCORES + "C2,-1,0.5,gold\n",
+         "scores.csv: row 3: field 'predicted_spend': value '-1': must be >= 0"),
+        ("cltv", _SCORES + "C1,12,0.5,gold\n",
+         "scores.csv: row 3: field 'customer_id': value 'C1': duplicate customer_id"),
+        ("cltv", _SCORES + "C2,12\n", "scores.csv: row 3: field 'p_active': value '': missing value"),
+        ("events", "", "events.jsonl: row 1"),
+        # a usage error (exit 2), from the command line or the environment
+        ("option", "--time-limit nan", "Invalid value for '--time-limit': 'nan' is not a finite number."),
+        ("option", "--batch-minutes inf", "Invalid value for '--batch-minutes': 'inf' is not a finite number."),
+        ("option", "--capacity-scale nan", "Invalid value for '--capacity-scale': 'nan' is not a finite number."),
+        ("option", "--release-minutes -inf", "Invalid value for '--release-minutes': -inf is not in the range x>=0."),
+        ("env", "TIERFLOW_ALLOCATE_TIME_LIMIT=inf", "'inf' is not a finite number."),
     ],
-)
+)  # fmt: skip
 def test_bad_inputs_leave_a_fresh_folder_empty_and_an_old_one_as_it_was(
-    bad: str, message: str, tmp_path: Path
+    bad: str, given: str, message: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     good = _write_orders(tmp_path / "good.csv", 30)
     existing = tmp_path / "existing"
     assert _allocate(good, existing, "--engine", "greedy").exit_code == 0
     before = _tree(existing)
-    orders, options = good, []
+    orders, options, code = good, [], 1
     if bad == "quantity":
         orders = tmp_path / "orders.csv"
         orders.write_text(
@@ -206,15 +218,21 @@ def test_bad_inputs_leave_a_fresh_folder_empty_and_an_old_one_as_it_was(
         )
     elif bad == "cltv":
         scores = tmp_path / "scores.csv"
-        scores.write_text("customer_id,predicted_spend\nC1,lots\n")
+        scores.write_text(given)
         options = ["--cltv-scores", str(scores)]
-    else:
+    elif bad == "events":
         events = tmp_path / "events.jsonl"
         events.write_text('{"event_id": "e", "ts": "soon"}\n')
         options = ["--events", str(events)]
+    elif bad == "option":
+        options, code = given.split(), 2
+    else:
+        name, value = given.split("=")
+        monkeypatch.setenv(name, value)
+        code = 2
     for out in (tmp_path / "fresh" / "out", existing):
         result = _allocate(orders, out, "--engine", "greedy", *options)
-        assert result.exit_code == 1, result.output
+        assert result.exit_code == code, result.output
         assert message in result.output and "Traceback" not in result.output
     assert not (tmp_path / "fresh").exists()
     assert _tree(existing) == before

@@ -156,6 +156,36 @@ def test_retrain_publishes_to_csv_and_state_store(
     assert second["noop"] is True and second["champion"] == record["champion"]
 
 
+@pytest.mark.parametrize("option", ["--scores-out", "--model-dir"])
+def test_retrain_refuses_an_output_under_a_file_before_it_writes(
+    transactions: Path, tmp_path: Path, option: str
+) -> None:
+    """Not after training, publishing and promoting (it used to stop at the
+    CSV with "File exists", the store and the registry already changed)."""
+    blocker = tmp_path / "tx.csv"
+    blocker.write_text("not a folder\n")
+    paths = {
+        "--model-dir": tmp_path / "models",
+        "--scores-out": tmp_path / "published.csv",
+        option: blocker / "inside",
+    }
+    result = CliRunner().invoke(
+        cli,
+        [
+            "cltv", "retrain", "--transactions", str(transactions),
+            "--as-of", "2023-06-30", "--horizon-days", "60",
+            "--state", str(tmp_path / "state.db"),
+            "--model-dir", str(paths["--model-dir"]),
+            "--scores-out", str(paths["--scores-out"]),
+        ],
+    )  # fmt: skip
+    assert result.exit_code == 2, result.output
+    assert result.output.endswith(
+        f"Error: Invalid value for '{option}': '{blocker}' is a file, not a folder.\n"
+    )
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["tx.csv"]
+
+
 def test_bad_rows_fail_or_are_skipped(tmp_path: Path) -> None:
     path = tmp_path / "orders.csv"
     path.write_text(

@@ -172,7 +172,9 @@ def _bad_history(sample_dir: Path, folder: Path) -> Path:
     return folder
 
 
-@pytest.mark.parametrize("bad", ["scores", "history"])
+@pytest.mark.parametrize(
+    "bad", ["scores", "repeated customer", "history", "late day", "early day"]
+)
 def test_bad_inputs_write_nothing(
     bad: str,
     scores: Path,
@@ -180,14 +182,38 @@ def test_bad_inputs_write_nothing(
     first_run: tuple[Path, Path, str],
     tmp_path: Path,
 ) -> None:
+    given = tmp_path / "scores.csv"
     if bad == "scores":
-        given = tmp_path / "scores.csv"
         given.write_text(scores.read_text() + "C-NEW,12..5,0.5,gold\n")
         args = ["--cltv-scores", str(given)]
         message = "scores.csv: row "
-    else:
+    elif bad == "repeated customer":
+        lines = scores.read_text().splitlines(keepends=True)
+        given.write_text("".join([*lines, lines[5]]))
+        args = ["--cltv-scores", str(given)]
+        customer = lines[5].split(",")[0]
+        message = (
+            f"scores.csv: row {len(lines) + 1}: field 'customer_id': "
+            f"value '{customer}': duplicate customer_id"
+        )
+    elif bad == "history":
         args = ["--network", str(_bad_history(sample_dir, tmp_path / "net"))]
         message = "transactions.csv: row 6: field 'amount': value '12..5'"
+    elif bad == "late day":
+        # TIERFLOW_NOW is 2026-06-01: the day's capacity events must be in
+        # the event log's window, a year ahead at most
+        args = ["--day", "2027-06-01"]
+        message = (
+            "Error: field '--day': value '2027-06-01': outside the allowed window "
+            "2016-06-01 .. 2027-06-01 (10 years before to 1 year after now)"
+        )
+    else:
+        # the sample's purchase history starts in 2024: nothing to train on
+        args = ["--day", "2023-06-01"]
+        message = (
+            "transactions.csv: field 'as_of': value '2023-05-31': history too "
+            "short to train"
+        )
     fresh = tmp_path / "runs" / "fresh"
     existing = tmp_path / "existing"
     shutil.copytree(first_run[1], existing)

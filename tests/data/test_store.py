@@ -50,6 +50,27 @@ def test_sqlite_store_is_in_wal_mode(tmp_path: Path) -> None:
         conn.close()
 
 
+@pytest.mark.parametrize("given", ["csv", "folder", "under a file"])
+def test_what_cannot_be_a_store_is_refused_by_name(tmp_path: Path, given: str) -> None:
+    """SQLite itself says only "file is not a database" or "unable to open
+    database file", naming nothing."""
+    table = tmp_path / "orders.csv"
+    table.write_text("order_id,sku\nA,TEE\n")
+    path, message = {
+        "csv": (table, "not a SQLite database (a tierflow state store is one)"),
+        "folder": (tmp_path, "is a folder, not a database file"),
+        "under a file": (
+            table / "state.db",
+            f"cannot be created: {table} is a file, not a folder",
+        ),
+    }[given]
+    with pytest.raises(InputError) as caught:
+        SqliteStore(path)
+    assert str(caught.value) == f"{path}: {message}"
+    assert table.read_text() == "order_id,sku\nA,TEE\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["orders.csv"]
+
+
 def test_newer_schema_is_refused(state_location: Path | str) -> None:
     open_store(state_location).close()
     set_schema_version(state_location, 99)

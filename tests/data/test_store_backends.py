@@ -17,6 +17,7 @@ import pandas as pd
 import pytest
 
 from tests.conftest import ROOT
+from tierflow.data.errors import InputError
 from tierflow.data.store import (
     PostgresStore,
     SqliteStore,
@@ -97,15 +98,15 @@ def test_a_checkpoint_folds_the_log_into_the_database(
         assert follower.last_event_seq() == writer.last_event_seq()
 
 
-@pytest.mark.parametrize("where", ["folder", "url"])
-def test_an_unreachable_store_is_unavailable(tmp_path: Path, where: str) -> None:
-    location = (
-        tmp_path
-        if where == "folder"
-        else f"postgresql://tierflow@/tierflow?host={tmp_path / 'nothing'}"
-    )
+def test_an_unreachable_store_is_unavailable(tmp_path: Path) -> None:
     with pytest.raises(StoreUnavailable):
-        open_store(location)
+        open_store(f"postgresql://tierflow@/tierflow?host={tmp_path / 'nothing'}")
+
+
+def test_a_folder_is_not_a_store(tmp_path: Path) -> None:
+    """A wrong path is the caller's input, named (not a store outage)."""
+    with pytest.raises(InputError, match=r": is a folder, not a database file$"):
+        open_store(tmp_path)
 
 
 def test_waiting_for_events_across_connections(state_location: Path | str) -> None:

@@ -6,6 +6,8 @@ SPRAY 10; ST-CHI TEE 5.
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 from numpy.typing import NDArray
@@ -14,7 +16,7 @@ from tests.orchestration.allocation.conftest import MakeOrders
 from tierflow.data.network import Network
 from tierflow.data.orders import Orders
 from tierflow.formulations.fulfillment import CompiledBatch, compile_lines
-from tierflow.formulations.tiers import TierPolicy
+from tierflow.formulations.tiers import MAX_PROMISE_DAYS, TierPolicy
 from tierflow.orchestration.allocation.batch_compiler import (
     BatchCompiler,
     subset_batch,
@@ -30,11 +32,13 @@ ROWS = [
 ]
 
 
-def _compiler(net: Network, orders: Orders) -> BatchCompiler:
+def _compiler(
+    net: Network, orders: Orders, policy: TierPolicy | None = None
+) -> BatchCompiler:
     return BatchCompiler(
         net,
         orders,
-        TierPolicy(),
+        policy or TierPolicy(),
         np.zeros(orders.n_orders),
         net.inventory.astype(np.int64),
     )
@@ -75,6 +79,34 @@ def test_stages_whole_split_and_unfillable(
     assert stages.stuck() is None
     joint = stages.solvable()
     assert joint is not None and joint.problem.n_items == 5
+
+
+def test_the_longest_promise_is_priced(
+    tiny_network: Network, make_orders: MakeOrders
+) -> None:
+    """Every tier promising :data:`MAX_PROMISE_DAYS` delivery days: each
+    line is priced over the delivery calendar (a longer promise once ran
+    past its end), and nothing is late, so no cost exceeds the default's."""
+    rules = {
+        tier: dataclasses.replace(rule, promise_days=MAX_PROMISE_DAYS)
+        for tier, rule in TierPolicy().rules.items()
+    }
+    orders = make_orders(ROWS)
+    idx = np.arange(orders.n_orders, dtype=np.intp)
+    stages = {
+        name: compiler.compile(
+            idx, capacity=tiny_network.capacity, stock=compiler.initial_stock
+        ).solvable()
+        for name, compiler in (
+            ("default", _compiler(tiny_network, orders)),
+            ("longest", _compiler(tiny_network, orders, TierPolicy(rules=rules))),
+        )
+    }
+    default, longest = stages["default"], stages["longest"]
+    assert default is not None and longest is not None
+    ok = np.isfinite(longest.problem.cost)
+    assert np.array_equal(ok, np.isfinite(default.problem.cost)) and ok.any()
+    assert np.all(longest.problem.cost[ok] <= default.problem.cost[ok] + 1e-9)
 
 
 def test_hindsight_problem_has_the_batch_items_and_costs(

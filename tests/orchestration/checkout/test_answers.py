@@ -11,7 +11,7 @@ import pytest
 
 from tests.service_fixtures import MONDAY_10, tiny_router
 from tierflow.data.vocabulary import HoldStatus, Tier
-from tierflow.formulations.tiers import TierPolicy
+from tierflow.formulations.tiers import MAX_PROMISE_DAYS, TierPolicy
 from tierflow.orchestration.checkout.router import OnlineRouter
 
 
@@ -68,6 +68,29 @@ def test_labels_come_from_the_tier_rules(
         )
     assert answer.option("gold").label == "Balanced"
     assert answer.option("silver").label == "Cheapest"
+
+
+def test_the_longest_promise_is_quoted(
+    tmp_path: Path, state_location: Path | str
+) -> None:
+    """Every tier promising :data:`MAX_PROMISE_DAYS` delivery days, the
+    overflow shipping its longest delay later: the quote still fits the
+    calendar it is priced over (a longer promise once ran past its end)."""
+    rules = {
+        tier: dataclasses.replace(rule, promise_days=MAX_PROMISE_DAYS)
+        for tier, rule in TierPolicy().rules.items()
+    }
+    policy = TierPolicy(rules=rules).with_changes(
+        overflow_delay_days=30, overflow_score_threshold=1.0
+    )
+    with tiny_router(tmp_path, state=state_location, policy=policy) as r:
+        answer = r.generate_fulfillment_options(
+            "C9", [("TEE", 1)], "606", now=MONDAY_10
+        )
+    # every tier was quoted: offered, or left out only as dominated
+    dominated = {t for t, why in answer.missing.items() if why.startswith("dominated")}
+    assert {o.tier for o in answer.options} | dominated == set(Tier)
+    assert all(o.delivery_date >= MONDAY_10.date() for o in answer.options)
 
 
 def test_eco_friendly_silver(tmp_path: Path, state_location: Path | str) -> None:

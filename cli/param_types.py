@@ -1,0 +1,41 @@
+"""Parameter types the ``tierflow`` commands share beyond click's own."""
+
+from __future__ import annotations
+
+import math
+import os
+from pathlib import Path
+from typing import Any
+
+import click
+
+
+class FiniteFloatRange(click.FloatRange):
+    """``click.FloatRange`` that also refuses NaN and ±inf: NaN passes every
+    comparison of a range and inf passes an open top, and either would reach
+    a solver's time limit or a capacity scale (from the command line, a
+    ``TIERFLOW_*`` variable or the settings file alike)."""
+
+    def convert(
+        self, value: Any, param: click.Parameter | None, ctx: click.Context | None
+    ) -> Any:
+        number = super().convert(value, param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"{value!r} is not a finite number.", param, ctx)
+        return number
+
+
+class OutputPath(click.Path):
+    """A path to write (a file or a folder): click's checks, and also that
+    the nearest existing folder above it is a folder, so that a command
+    refuses ``--out report.csv/x`` before it writes anything else (a store
+    row, a model) rather than failing at its last step."""
+
+    def convert(
+        self, value: Any, param: click.Parameter | None, ctx: click.Context | None
+    ) -> Any:
+        path = super().convert(value, param, ctx)
+        above = next((p for p in Path(os.fsdecode(path)).parents if p.exists()), None)
+        if above is not None and not above.is_dir():
+            self.fail(f"{str(above)!r} is a file, not a folder.", param, ctx)
+        return path
