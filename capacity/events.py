@@ -22,7 +22,7 @@ from tierflow.data.limits import (
 )
 from tierflow.data.network import Network
 from tierflow.data.rates import SERVICES
-from tierflow.data.text_files import read_utf8
+from tierflow.data.text_files import decode_utf8
 
 #: The event types of the JSON-lines contract (the HTTP schema uses the same).
 EventType = Literal[
@@ -261,5 +261,14 @@ def _decode(text: str, file: str, row: int) -> Any:
 def read_event_file(path: Path, network: Network) -> list[CapacityEvent]:
     """:func:`parse_event_lines` of a JSON-lines file (named by its file name);
     a byte that is not UTF-8 is an error at its line."""
-    text = read_utf8(path, path.name)
-    return parse_event_lines(text.split("\n"), network, file=path.name)
+    return read_event_bytes(path.read_bytes(), network, file=path.name)
+
+
+def read_event_bytes(
+    data: bytes, network: Network, *, file: str = "<stdin>"
+) -> list[CapacityEvent]:
+    """:func:`parse_event_lines` of a whole JSON-lines stream (stdin read to
+    its end): a leading byte-order mark is dropped and a byte that is not
+    UTF-8 is an error at its line, as in a file."""
+    text = decode_utf8(data, file)
+    return parse_event_lines(text.split("\n"), network, file=file)

@@ -24,6 +24,7 @@ from tierflow.capacity.events import CapacityEvent, parse_event
 from tierflow.capacity.monitor import IngestResult
 from tierflow.data.errors import InputError
 from tierflow.data.network import Network
+from tierflow.data.text_files import BOM_TEXT
 
 #: Most events applied in one transaction.
 BATCH = 200
@@ -157,6 +158,8 @@ def _parse(
         except UnicodeDecodeError as exc:
             message = f"not UTF-8 text ({exc.reason})"
             raise InputError(message, file=file, row=row) from None
+    if row == 1:  # a byte-order mark, as a file reader drops it
+        line = line.removeprefix(BOM_TEXT)
     text = line.strip()
     if not text:
         return None

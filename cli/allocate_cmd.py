@@ -11,7 +11,7 @@ from typing import Any
 import click
 
 from tierflow.capacity.demand_forecast import DemandForecast
-from tierflow.capacity.events import CapacityEvent, parse_event_lines
+from tierflow.capacity.events import CapacityEvent, read_event_file
 from tierflow.cli.config import tier_policy
 from tierflow.cli.network_cmd import open_network
 from tierflow.cli.options import (
@@ -33,7 +33,7 @@ from tierflow.cli.state_location import STATE_LOCATION
 from tierflow.data.errors import InputError
 from tierflow.data.extras import require
 from tierflow.data.network import Network
-from tierflow.data.orders import read_orders
+from tierflow.data.orders import read_history, read_orders
 from tierflow.data.store import open_store
 from tierflow.data.store.location import describe_location
 from tierflow.orchestration.allocation.batch_plan import BatchPlan
@@ -301,14 +301,13 @@ def _forecast(path: Path | None, net: Network) -> DemandForecast | None:
     """The demand forecast learned from ``--history`` (``None`` without one)."""
     if path is None:
         return None
-    return DemandForecast.from_history(read_orders(path, net), net)
+    return DemandForecast.from_history(read_history(path, net), net)
 
 
 def _read_events(path: Path | None, net: Network) -> list[CapacityEvent]:
     if path is None:
         return []
-    with open(path, encoding="utf-8") as fh:
-        return parse_event_lines(fh, net, file=path.name)
+    return read_event_file(path, net)
 
 
 def _screen(summary: dict[str, Any], out_dir: Path) -> str:

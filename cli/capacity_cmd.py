@@ -15,7 +15,7 @@ import pandas as pd
 
 from tierflow.capacity.events import (
     CapacityEvent,
-    parse_event_lines,
+    read_event_bytes,
     read_event_file,
 )
 from tierflow.capacity.forecast import (
@@ -38,7 +38,7 @@ from tierflow.cli.options import (
 from tierflow.cli.param_types import FiniteFloatRange, OutputPath
 from tierflow.data.errors import InputError
 from tierflow.data.network import Network
-from tierflow.data.orders import read_orders
+from tierflow.data.orders import read_history
 from tierflow.data.rates import SERVICES, service_index
 from tierflow.data.store import open_store
 
@@ -99,7 +99,7 @@ def ingest_command(
         return
     source = "<stdin>" if str(events_path) == "-" else events_path.name
     if str(events_path) == "-":
-        events = parse_event_lines(sys.stdin, net, file=source)
+        events = read_event_bytes(sys.stdin.buffer.read(), net, file=source)
     else:
         events = read_event_file(events_path, net)
     with open_store(state_path) as store:
@@ -193,7 +193,7 @@ def forecast_command(
 ) -> None:
     """Fit per node-hour forecasts, check them on a holdout, store rest-of-day volume."""
     net = open_network(network_dir)
-    orders = read_orders(orders_path, net)
+    orders = read_history(orders_path, net)
     history = node_hour_volume(orders, net)
     report = holdout_errors(history, holdout_hours)
     model = SmoothedProfileForecaster().fit(history)

@@ -221,14 +221,10 @@ def _demand(network_dir: Path | None, history: Path | None) -> DemandForecast:
     if history is None:
         return DemandForecast.intraday()
     from tierflow.cli.network_cmd import open_network
-    from tierflow.data.orders import read_orders
+    from tierflow.data.orders import read_history
 
     net = open_network(network_dir)
-    orders = read_orders(history, net)
-    try:
-        return DemandForecast.from_history(orders, net)
-    except InputError as exc:  # the whole file is wrong: say which
-        raise InputError(exc.reason, file=history.name, field=exc.field) from None
+    return DemandForecast.from_history(read_history(history, net), net)
 
 
 def _print_banner(

@@ -68,6 +68,7 @@ from tierflow.cltv.training import (
     TrainingWindow,
     stack_windows,
 )
+from tierflow.data.customer_tables import PROFILE_COLUMNS
 from tierflow.data.errors import InputError
 from tierflow.data.transactions import day_to_date
 
@@ -374,6 +375,7 @@ class CLTVModel:
                     + f" {table}; score with the same inputs",
                     field=name,
                 )
+        self._check_profile_columns(data)
         used_quantity = getattr(self, "uses_quantity_", False)
         if used_quantity != (data.transactions.quantity is not None):
             raise InputError(
@@ -381,6 +383,26 @@ class CLTVModel:
                 + ("with" if used_quantity else "without")
                 + " a quantity column in the transactions; score with the same inputs",
                 field="quantity",
+            )
+
+    def _check_profile_columns(self, data: CustomerData) -> None:
+        """The profile columns the model learned from are in the given table
+        (a table without ``signup_date`` once failed with a KeyError)."""
+        if data.profiles is None or self.encoder_ is None:
+            return
+        learned = set(self.encoder_.features)
+        feature = {"signup_date": "signup_tenure_days"}
+        missing = [
+            name
+            for name in PROFILE_COLUMNS[1:]
+            if feature.get(name, name) in learned and name not in data.profiles.columns
+        ]
+        if missing:
+            raise InputError(
+                f"missing column (the model learned from {', '.join(missing)}; "
+                "score with the same inputs)",
+                file=data.profiles.source or None,
+                field=missing[0],
             )
 
     def forecast(

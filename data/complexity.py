@@ -13,7 +13,7 @@ from numpy.typing import NDArray
 
 from tierflow.data.errors import InputError
 from tierflow.data.limits import MAX_COMPLEXITY
-from tierflow.data.table_reader import Column, read_table, table_path
+from tierflow.data.table_reader import Column, cell_error, read_table, table_path
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,7 +85,7 @@ class ComplexityWeights:
         if table_path(folder, "complexity") is None:
             return cls()
         keys = tuple(f.name for f in dataclasses.fields(cls))
-        frame, _ = read_table(
+        frame, path = read_table(
             folder,
             "complexity",
             [
@@ -97,4 +97,10 @@ class ComplexityWeights:
         overrides = {
             str(k): float(v) for k, v in zip(frame["key"], frame["value"], strict=True)
         }
-        return cls(**overrides)
+        try:
+            return cls(**overrides)
+        except InputError as exc:  # the row that set it, in the file's words
+            pos = list(frame["key"]).index(exc.field)
+            raise cell_error(
+                path, frame.attrs["raw"], pos, "value", exc.reason
+            ) from None

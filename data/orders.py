@@ -159,6 +159,19 @@ def read_orders(path: Path | str, network: Network | None = None) -> Orders:
     return _grouped_by_order(frame, line_sku, line_dest)
 
 
+def read_history(path: Path | str, network: Network | None = None) -> Orders:
+    """:func:`read_orders` of past days' orders (``--history``, ``capacity
+    forecast --orders``): a forecast learns from them, so a file with no
+    order (a header alone) is an error naming it; a day to allocate may be
+    empty."""
+    orders = read_orders(path, network)
+    if orders.n_orders == 0:
+        raise InputError(
+            "no orders to learn from (only a header)", file=Path(path).name
+        )
+    return orders
+
+
 def _check_lines(frame: pd.DataFrame, path: Path) -> None:
     """No SKU twice in an order; every line agrees with its order's first.
     Both errors name the earlier row too."""

@@ -17,12 +17,19 @@ from numpy.typing import NDArray
 from tierflow.data.errors import InputError
 
 _BOM = b"\xef\xbb\xbf"
+#: The byte-order mark some editors put first, once decoded.
+BOM_TEXT = _BOM.decode("utf-8")
 
 
 def read_utf8(path: Path, file: str, *, csv_columns: bool = False) -> str:
     """The text of ``path``; a byte that is not UTF-8 raises an error naming
     the file line and, with ``csv_columns``, the column it sits in."""
-    data = path.read_bytes()
+    return decode_utf8(path.read_bytes(), file, csv_columns=csv_columns)
+
+
+def decode_utf8(data: bytes, file: str, *, csv_columns: bool = False) -> str:
+    """``data`` as text, a leading byte-order mark dropped; a byte that is not
+    UTF-8 raises an error naming the file line (for a file or a whole stream)."""
     start = len(_BOM) if data.startswith(_BOM) else 0
     try:
         return data[start:].decode("utf-8")

@@ -182,6 +182,7 @@ _SCORES = "customer_id,predicted_spend,p_active,segment\nC1,10,0.5,gold\n"
          "scores.csv: row 3: field 'customer_id': value 'C1': duplicate customer_id"),
         ("cltv", _SCORES + "C2,12\n", "scores.csv: row 3: field 'p_active': value '': missing value"),
         ("events", "", "events.jsonl: row 1"),
+        ("history", _HEADER, "Error: history.csv: no orders to learn from (only a header)"),
         # a usage error (exit 2), from the command line or the environment
         ("option", "--time-limit nan", "Invalid value for '--time-limit': 'nan' is not a finite number."),
         ("option", "--batch-minutes inf", "Invalid value for '--batch-minutes': 'inf' is not a finite number."),
@@ -224,6 +225,10 @@ def test_bad_inputs_leave_a_fresh_folder_empty_and_an_old_one_as_it_was(
         events = tmp_path / "events.jsonl"
         events.write_text('{"event_id": "e", "ts": "soon"}\n')
         options = ["--events", str(events)]
+    elif bad == "history":
+        history = tmp_path / "history.csv"
+        history.write_text(given)
+        options = ["--history", str(history)]
     elif bad == "option":
         options, code = given.split(), 2
     else:

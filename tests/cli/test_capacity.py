@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 from tests.conftest import TINY_NETWORK
@@ -29,3 +30,51 @@ def test_ingest_json(tmp_path: Path) -> None:
     again = CliRunner().invoke(cli, [*args, "--json"])
     assert again.exit_code == 0, again.output
     assert json.loads(again.stdout) == {"applied": 0, "duplicates": 3, "last_seq": 2}
+
+
+_BOM = b"\xef\xbb\xbf"
+
+
+@pytest.mark.parametrize("how", ["file", "stdin", "stdin --follow", "allocate"])
+def test_a_byte_order_mark_is_read_alike_everywhere(tmp_path: Path, how: str) -> None:
+    """Windows editors start files with one: every reader of the event
+    contract drops it (stdin once said "Unexpected UTF-8 BOM", --follow
+    skipped the first event)."""
+    data = _BOM + "\n".join(_event(i) for i in (0, 1)).encode() + b"\n"
+    events = tmp_path / "ev.jsonl"
+    events.write_bytes(data)
+    state = ["--state", str(tmp_path / "s.db")]
+    if how == "allocate":
+        orders = tmp_path / "orders.csv"
+        orders.write_text(
+            "order_id,created_at,customer_id,dest,tier,sku,quantity\n"
+            "A,2026-01-05T10:30:00-05:00,C1,100,gold,TEE,1\n"
+        )
+        args = ["allocate", "--network", str(TINY_NETWORK), "--orders", str(orders)]
+        args += ["--events", str(events), "--out", str(tmp_path / "out"), *state]
+        result = CliRunner().invoke(cli, args)
+        assert result.exit_code == 0, result.output
+        return
+    args = ["capacity", "ingest", "--network", str(TINY_NETWORK), *state, "--json"]
+    given = {
+        "file": (["--events", str(events)], None),
+        "stdin": (["--events", "-"], data),
+        "stdin --follow": (["--events", "-", "--follow"], data),
+    }[how]
+    result = CliRunner().invoke(cli, [*args, *given[0]], input=given[1])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["applied"] == 2
+
+
+def test_stdin_that_is_not_utf8_is_located(tmp_path: Path) -> None:
+    """As a file's bad byte is (it was a UnicodeEncodeError traceback)."""
+    data = (_event(0) + "\n" + _event(1).replace("e1", "e\xff")).encode("latin-1")
+    args = ["capacity", "ingest", "--network", str(TINY_NETWORK), "--events", "-"]
+    result = CliRunner().invoke(
+        cli, [*args, "--state", str(tmp_path / "s.db")], input=data
+    )
+    assert result.exit_code == 1
+    assert result.output == (
+        "Error: <stdin>: row 2: value b'\\xff': not UTF-8 text (invalid start byte)\n"
+    )
+    assert not (tmp_path / "s.db").exists()

@@ -286,3 +286,14 @@ def test_profiles_and_browsing_are_used_when_given(
     )
     assert without.exit_code == 1
     assert "the model was trained with a profile table" in without.output
+    # a profile table without a column the model learned from
+    profiles = tmp_path / "profiles.csv"
+    fewer = tmp_path / "fewer.csv"
+    pd.read_csv(profiles).drop(columns=["signup_date"]).to_csv(fewer, index=False)
+    args = [str(fewer) if a == str(profiles) else a for a in common]
+    short = _run("score", *args, "--model-dir", str(models), "--out", str(out))
+    assert short.exit_code == 1
+    assert short.output == (
+        f"Error: {fewer}: field 'signup_date': missing column (the model learned "
+        "from signup_date; score with the same inputs)\n"
+    )

@@ -47,6 +47,13 @@ def _drop_column(file: str, column: str) -> Mutation:
     return apply
 
 
+def _write(name: str, text: str) -> Mutation:
+    def mutate(folder: Path) -> None:
+        (folder / name).write_text(text)
+
+    return mutate
+
+
 def _remove(file: str) -> Mutation:
     return lambda folder: (folder / file).unlink()
 
@@ -167,6 +174,11 @@ BAD_INPUT: list[tuple[str, Mutation, str]] = [
         "missing column",
         _drop_column("inventory.csv", "on_hand"),
         r"^inventory\.csv: row 1: field 'on_hand': missing column",
+    ),
+    (
+        "complexity weight of a plain unit 0",
+        _write("complexity.csv", "key,value\nfragile,0.5\nbase,0\n"),
+        r"^complexity\.csv: row 3: field 'value': value '0': must be > 0$",
     ),
     (
         "bad zip3",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 
 import numpy as np
@@ -35,6 +36,28 @@ def test_generator_is_deterministic(sample_network: Network) -> None:
     assert not a.equals(c)
     assert list(a.columns) == list(ORDER_COLUMNS)
     assert a["order_id"].nunique() == 500
+
+
+@pytest.mark.parametrize(
+    ("start", "days", "shown"),
+    [("9999-12-31", 1, "9999-12-31"), ("2028-05-20", 20, "2028-05-20 .. 2028-06-08")],
+)
+def test_the_generator_refuses_days_the_reader_would(
+    sample_network: Network, start: str, days: int, shown: str
+) -> None:
+    """What it writes must read back: orders.csv takes 2 years ahead of now
+    at most (TIERFLOW_NOW is 2026-06-01 in the tests)."""
+    with pytest.raises(InputError) as caught:
+        generate_orders(
+            sample_network,
+            n_orders=5,
+            days=days,
+            start=dt.date.fromisoformat(start),
+        )
+    assert str(caught.value) == (
+        f"field '--start': value '{shown}': outside the allowed window "
+        "1976-06-01 .. 2028-06-01 (50 years before to 2 years after now)"
+    )
 
 
 def test_generated_file_reads_back(tmp_path: Path, sample_network: Network) -> None:

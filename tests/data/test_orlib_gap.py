@@ -110,6 +110,15 @@ def test_missing_file_is_an_input_error(tmp_path: Path) -> None:
         read_orlib_gap(tmp_path / "nope.txt")
 
 
+def test_the_generator_refuses_what_no_reader_would_take() -> None:
+    """Agents x jobs beyond MAX_PROBLEM_ENTRIES (it used to try 74.5 GiB)."""
+    with pytest.raises(InputError) as caught:
+        generate_chu_beasley("C", 10_000, 1_000_000, seed=0)
+    assert str(caught.value) == (
+        "field 'size': value (10000, 1000000): agents x jobs must be at most 50,000,000"
+    )
+
+
 @pytest.mark.parametrize("kind", ["C", "D", "E"])
 def test_generator_follows_chu_beasley(kind: str) -> None:
     d = generate_chu_beasley(kind, 10, 100, seed=3)
