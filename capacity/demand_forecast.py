@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -25,7 +26,7 @@ from tierflow.capacity.forecast import NodeHourHistory, SmoothedProfileForecaste
 from tierflow.data.delivery_calendar import zone_info
 from tierflow.data.errors import InputError
 from tierflow.data.network import Network
-from tierflow.data.orders import Orders
+from tierflow.data.orders import Orders, read_history
 
 FloatArray = NDArray[np.float64]
 
@@ -116,6 +117,16 @@ class DemandForecast:
     pool: OrderPool | None = None
     prior_cv: float = PRIOR_CV
     total: float | None = None
+
+    @classmethod
+    def from_history_file(cls, path: Path, network: Network) -> DemandForecast:
+        """:meth:`from_history` of an orders file (``--history``); what is
+        wrong with it as a whole (no order, no whole day) names the file."""
+        orders = read_history(path, network)
+        try:
+            return cls.from_history(orders, network)
+        except InputError as exc:
+            raise InputError(exc.reason, file=path.name, field=exc.field) from None
 
     @classmethod
     def from_history(cls, history: Orders, network: Network) -> DemandForecast:

@@ -33,7 +33,7 @@ from tierflow.cli.state_location import STATE_LOCATION
 from tierflow.data.errors import InputError
 from tierflow.data.extras import require
 from tierflow.data.network import Network
-from tierflow.data.orders import read_history, read_orders
+from tierflow.data.orders import read_orders
 from tierflow.data.store import open_store
 from tierflow.data.store.location import describe_location
 from tierflow.orchestration.allocation.batch_plan import BatchPlan
@@ -301,7 +301,7 @@ def _forecast(path: Path | None, net: Network) -> DemandForecast | None:
     """The demand forecast learned from ``--history`` (``None`` without one)."""
     if path is None:
         return None
-    return DemandForecast.from_history(read_history(path, net), net)
+    return DemandForecast.from_history_file(path, net)
 
 
 def _read_events(path: Path | None, net: Network) -> list[CapacityEvent]:

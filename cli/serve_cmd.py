@@ -221,10 +221,8 @@ def _demand(network_dir: Path | None, history: Path | None) -> DemandForecast:
     if history is None:
         return DemandForecast.intraday()
     from tierflow.cli.network_cmd import open_network
-    from tierflow.data.orders import read_history
 
-    net = open_network(network_dir)
-    return DemandForecast.from_history(read_history(history, net), net)
+    return DemandForecast.from_history_file(history, open_network(network_dir))
 
 
 def _print_banner(

@@ -135,14 +135,15 @@ class RequestValidator:
                 raise InputError(
                     "must be an integer >= 1", field="quantity", index=i, value=qty
                 )
-            merged[sku] = merged.get(sku, 0) + int(qty)
-            if merged[sku] > MAX_LINE_QUANTITY:
+            if qty > MAX_LINE_QUANTITY:  # per line, as orders.csv (lines of
+                # one SKU add up past it: the HTTP schema's merged line)
                 raise InputError(
-                    f"more than {MAX_LINE_QUANTITY:,} units of one SKU",
+                    f"more than {MAX_LINE_QUANTITY:,} units on one line",
                     field="quantity",
                     index=i,
                     value=qty,
                 )
+            merged[sku] = merged.get(sku, 0) + int(qty)
         if not merged:
             raise InputError("no items", field="items")
         return merged
