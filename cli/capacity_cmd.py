@@ -37,6 +37,7 @@ from tierflow.cli.options import (
 )
 from tierflow.cli.param_types import FiniteFloatRange, OutputPath
 from tierflow.data.errors import InputError
+from tierflow.data.limits import EVENT_WINDOW
 from tierflow.data.network import Network
 from tierflow.data.orders import read_history
 from tierflow.data.rates import SERVICES, service_index
@@ -209,6 +210,8 @@ def forecast_command(
             ) from None
         if at.tzinfo is None:
             raise InputError("no timezone offset", field="--at", value=at_text)
+        if not EVENT_WINDOW.contains(at):  # it is stored as capacity events
+            raise InputError(EVENT_WINDOW.describe(), field="--at", value=at_text)
     rest = rest_of_day(model, net, at)
     stamp = at.astimezone(dt.UTC).isoformat()
     report["at"] = stamp

@@ -106,6 +106,11 @@ class TimeWindow:
             f"({past} before to {future} after now)"
         )
 
+    def contains(self, when: dt.datetime) -> bool:
+        """Whether the instant ``when`` (aware) lies inside the window."""
+        lo, hi = self.bounds()
+        return lo <= when <= hi
+
     def require_days(
         self, first: dt.date, last: dt.date, field: str, value: object = None
     ) -> None:

@@ -78,3 +78,30 @@ def test_stdin_that_is_not_utf8_is_located(tmp_path: Path) -> None:
         "Error: <stdin>: row 2: value b'\\xff': not UTF-8 text (invalid start byte)\n"
     )
     assert not (tmp_path / "s.db").exists()
+
+
+def test_a_forecast_instant_outside_the_event_window_is_refused(
+    tmp_path: Path,
+) -> None:
+    """Its forecast is stored as capacity events, which hold the event log's
+    window (a 9999 forecast used to be stored, pinning the map's "as of")."""
+    history = tmp_path / "history.csv"
+    made = CliRunner().invoke(
+        cli,
+        ["generate", "orders", "--network", str(TINY_NETWORK), "--orders", "300",
+         "--days", "3", "--start", "2026-05-20", "--out", str(history)],
+    )  # fmt: skip
+    assert made.exit_code == 0, made.output
+    state = tmp_path / "s.db"
+    args = ["capacity", "forecast", "--network", str(TINY_NETWORK)]
+    args += ["--orders", str(history), "--state", str(state)]
+    result = CliRunner().invoke(cli, [*args, "--at", "9999-01-01T00:00:00Z"])
+    assert result.exit_code == 1
+    assert result.output == (
+        "Error: field '--at': value '9999-01-01T00:00:00Z': outside the allowed "
+        "window 2016-06-01 .. 2027-06-01 (10 years before to 1 year after now)\n"
+    )
+    assert not state.exists()
+    inside = CliRunner().invoke(cli, [*args, "--at", "2026-05-23T01:00:00Z"])
+    assert inside.exit_code == 0, inside.output
+    assert inside.stdout.endswith("stored as forecast events\n")
