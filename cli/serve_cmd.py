@@ -25,6 +25,7 @@ from tierflow.cli.options import (
 )
 from tierflow.cli.param_types import FiniteFloatRange
 from tierflow.data.errors import InputError
+from tierflow.orchestration.checkout.router import MAX_INTERVAL_S, MAX_TTL_S
 from tierflow.service.cpus import pin_process, worker_cpu, worker_cpus
 
 if TYPE_CHECKING:
@@ -107,7 +108,7 @@ def load_api_key(key_file: Path | None) -> tuple[str, str]:
     "reservation_ttl_s",
     default=900.0,
     show_default=True,
-    type=FiniteFloatRange(min=1.0),
+    type=FiniteFloatRange(1.0, MAX_TTL_S),
     help="Seconds a selected option holds its stock.",
 )
 @option(
@@ -131,7 +132,7 @@ def load_api_key(key_file: Path | None) -> tuple[str, str]:
     "capacity_max_age_s",
     default=3600.0,
     show_default=True,
-    type=FiniteFloatRange(min=0.0),
+    type=FiniteFloatRange(0.0, MAX_INTERVAL_S),
     help="Seconds after which a capacity map without new events is flagged "
     "degraded in every answer and on /ops (0: never).",
 )

@@ -5,8 +5,11 @@ why they were chosen: ``docs/data.md`` ("Limits")."""
 from __future__ import annotations
 
 import datetime as dt
+import math
 import os
 from dataclasses import dataclass
+
+import numpy as np
 
 from tierflow.data.errors import InputError
 
@@ -75,6 +78,35 @@ def within_instant_years(when: dt.date) -> bool:
     """Whether ``when`` falls in :data:`INSTANT_YEARS`."""
     first, last = INSTANT_YEARS
     return first <= when.year <= last
+
+
+def require_number(
+    value: object,
+    field: str,
+    low: float,
+    high: float,
+    *,
+    integer: bool = False,
+    low_open: bool = False,
+) -> float:
+    """``value`` as a number in ``[low, high]`` (``(low, high]`` with
+    ``low_open``), else an ``InputError`` naming ``field``: for the settings
+    of the library's own classes, which no reader has checked (NaN passes
+    every comparison, a string or a bool is not a number)."""
+    ok = isinstance(value, int | float | np.integer | np.floating) and not isinstance(
+        value, bool | np.bool_
+    )
+    if ok and integer:
+        ok = isinstance(value, int | np.integer)
+    number = float(value) if ok and abs(value) < 1e300 else math.nan  # type: ignore[arg-type]
+    above = number > low if low_open else number >= low
+    if not (ok and above and number <= high):
+        kind = "an integer" if integer else "a number"
+        opening = "(" if low_open else "["
+        raise InputError(
+            f"must be {kind} in {opening}{low:g}, {high:g}]", field=field, value=value
+        )
+    return number
 
 
 @dataclass(frozen=True, slots=True)

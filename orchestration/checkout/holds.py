@@ -13,7 +13,6 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from tierflow.data.delivery_calendar import require_aware
 from tierflow.data.errors import InputError
 from tierflow.data.network import Network
 from tierflow.data.rates import SERVICES
@@ -23,7 +22,7 @@ from tierflow.formulations.online_pricing import day_to_date
 from tierflow.orchestration.checkout.fallback import STORE_ERRORS
 from tierflow.orchestration.checkout.planner import Plan
 from tierflow.orchestration.checkout.quotes import QuoteBook
-from tierflow.orchestration.checkout.request import CheckoutRequest
+from tierflow.orchestration.checkout.request import CheckoutRequest, checkout_instant
 from tierflow.orchestration.checkout.results import CheckoutResult, Shortfall
 from tierflow.orchestration.checkout.upgrades import UpgradeAllowances
 
@@ -203,7 +202,9 @@ def _check_customer(given: str | None, actual: str) -> None:
 
 
 def _timestamp(now: dt.datetime | None) -> float | None:
-    return None if now is None else require_aware(now).timestamp()
+    """``now`` as the store's seconds, held to what a quote's ``now`` is held
+    to (aware, in the years 1900-2200) before anything is stored."""
+    return None if now is None else checkout_instant(now).timestamp()
 
 
 def _unavailable(request_id: str, option_id: str | None, why: str) -> CheckoutResult:

@@ -17,7 +17,6 @@ tier means and how it is decided is in ``docs/checkout.md``.
 from __future__ import annotations
 
 import datetime as dt
-import math
 import secrets
 import threading
 from collections.abc import Iterable, Mapping, Sequence
@@ -28,6 +27,7 @@ from tierflow.capacity.demand_forecast import DemandForecast
 from tierflow.capacity.events import CapacityEvent, parse_event
 from tierflow.capacity.monitor import CapacityMonitor, IngestResult
 from tierflow.data.errors import InputError, TierflowError
+from tierflow.data.limits import require_number
 from tierflow.data.network import Network, load_network
 from tierflow.data.sample_network import sample_network_dir
 from tierflow.data.store import StateStore, open_store
@@ -102,12 +102,14 @@ class OnlineRouter:
         capacity_max_age_s: float | None = None,
         demand: DemandForecast | None = None,
     ) -> None:
-        for name, value in (
-            ("reservation_ttl_s", reservation_ttl_s),
-            ("quote_ttl_s", quote_ttl_s),
-        ):
-            if not (math.isfinite(value) and value > 0):
-                raise InputError("must be > 0 seconds", field=name, value=value)
+        _check_settings(
+            reservation_ttl_s=reservation_ttl_s,
+            quote_ttl_s=quote_ttl_s,
+            capacity_refresh_s=capacity_refresh_s,
+            cltv_refresh_s=cltv_refresh_s,
+            max_open_quotes=max_open_quotes,
+            capacity_max_age_s=capacity_max_age_s,
+        )
         self.network = network
         self.store = store
         self.monitor = monitor
@@ -202,6 +204,14 @@ class OnlineRouter:
             and today's confirmed orders (:attr:`demand`, refreshed by the
             caller, e.g. the service's capacity follower); None: off.
         """
+        _check_settings(  # before the store is opened (or created)
+            reservation_ttl_s=reservation_ttl_s,
+            quote_ttl_s=quote_ttl_s,
+            capacity_refresh_s=capacity_refresh_s,
+            cltv_refresh_s=cltv_refresh_s,
+            max_open_quotes=max_open_quotes,
+            capacity_max_age_s=capacity_max_age_s,
+        )
         net = network if isinstance(network, Network) else _load(network)
         store, monitor, notes = _open_state(net, state)
         return cls(
@@ -414,6 +424,35 @@ class OnlineRouter:
             Unknown request, or a confirmed checkout; ``CustomerMismatch``.
         """
         return self._holds.cancel(request_id, now, customer_id)
+
+
+#: The longest a hold or a quote may live (seconds): 30 days, far beyond any
+#: checkout; a longer one keeps stock out of sale for good (and 10**30 s
+#: overflowed the expiry's timestamp after the hold was stored).
+MAX_TTL_S = 30 * 86_400.0
+#: The longest a refresh interval or a map's allowed age may be (seconds).
+MAX_INTERVAL_S = 366 * 86_400.0
+
+
+def _check_settings(
+    *,
+    reservation_ttl_s: float,
+    quote_ttl_s: float,
+    capacity_refresh_s: float,
+    cltv_refresh_s: float,
+    max_open_quotes: int,
+    capacity_max_age_s: float | None,
+) -> None:
+    """The router's settings, before anything is opened or stored."""
+    require_number(reservation_ttl_s, "reservation_ttl_s", 0, MAX_TTL_S, low_open=True)
+    require_number(quote_ttl_s, "quote_ttl_s", 0, MAX_TTL_S, low_open=True)
+    require_number(capacity_refresh_s, "capacity_refresh_s", 0, MAX_INTERVAL_S)
+    require_number(cltv_refresh_s, "cltv_refresh_s", 0, MAX_INTERVAL_S)
+    require_number(max_open_quotes, "max_open_quotes", 1, 10_000_000, integer=True)
+    if capacity_max_age_s is not None:
+        require_number(
+            capacity_max_age_s, "capacity_max_age_s", 0, MAX_INTERVAL_S, low_open=True
+        )
 
 
 def new_request_id() -> str:

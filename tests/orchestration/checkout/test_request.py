@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import pytest
 
 from tests.conftest import TINY_NETWORK
+from tests.service_fixtures import MONDAY_10
 from tierflow.data.errors import InputError
 from tierflow.data.network import load_network
 from tierflow.orchestration.checkout.request import RequestValidator
@@ -79,3 +82,54 @@ def test_validator_merges_the_cart() -> None:
     assert units == 6.0 and kg >= sum(req.line_kg)
     later = req.at(when + dt.timedelta(hours=1))
     assert later.skus == req.skus and later.ts == req.ts + 3600
+
+
+@pytest.mark.parametrize(
+    ("setting", "value", "message"),
+    [
+        ("reservation_ttl_s", 10**30, r"value 10{30}: must be a number in \(0, 2\.592e\+06\]$"),
+        ("reservation_ttl_s", float("nan"), r"value nan: must be a number in \(0, 2\.592e\+06\]$"),
+        ("reservation_ttl_s", "900", r"value '900': must be a number in"),
+        ("quote_ttl_s", 0, r"value 0: must be a number in \(0, "),
+        ("capacity_refresh_s", -1.0, r"value -1\.0: must be a number in \[0, "),
+        ("cltv_refresh_s", float("inf"), r"value inf: must be a number in \[0, "),
+        ("max_open_quotes", float("nan"), r"value nan: must be an integer in \[1, 1e\+07\]$"),
+        ("capacity_max_age_s", "60", r"value '60': must be a number in \(0, "),
+    ],
+)  # fmt: skip
+def test_router_settings_are_checked_before_the_store_is_opened(
+    tmp_path: Path, setting: str, value: Any, message: str
+) -> None:
+    """A hold of 10**30 s was stored, then overflowed its expiry's timestamp;
+    NaN and strings reached the refresh loops."""
+    state = tmp_path / "state.db"
+    with pytest.raises(InputError, match=rf"^field '{setting}': {message}"):
+        OnlineRouter.open(TINY_NETWORK, state, **{setting: value})
+    assert not state.exists()
+
+
+@pytest.mark.parametrize("call", ["select", "confirm", "cancel", "requote"])
+def test_every_call_holds_now_to_the_years_a_quote_takes(
+    router: OnlineRouter, call: str
+) -> None:
+    """A hold stamped 9999 kept its stock out of sale for good, and a
+    confirm of it then failed after the order was stored."""
+    answer = router.generate_fulfillment_options(
+        "C1", [("TEE", 1)], "100", now=MONDAY_10
+    )
+    if call in ("confirm", "cancel"):
+        assert router.select(answer.request_id, "gold", now=MONDAY_10).ok
+    late = dt.datetime(9999, 12, 31, 23, 59, tzinfo=dt.UTC)
+    assert router.store is not None
+    before = router.store.inventory_frame()
+    with pytest.raises(
+        InputError,
+        match=r"^field 'now': value '9999-12-31T23:59:00\+00:00': outside the years 1900-2200$",
+    ):
+        if call == "select":
+            router.select(answer.request_id, "gold", now=late)
+        elif call == "requote":
+            router.requote(answer.request_id, now=late)
+        else:
+            getattr(router, call)(answer.request_id, now=late)
+    pd.testing.assert_frame_equal(router.store.inventory_frame(), before)
