@@ -49,6 +49,10 @@ from tierflow.orchestration.allocation.outputs import (
     run_identity,
     write_outputs,
 )
+from tierflow.orchestration.allocation.settings import (
+    MAX_BATCH_MINUTES,
+    MAX_RELEASE_MINUTES,
+)
 from tierflow.solver.partition import BACKENDS
 from tierflow.solver.registry import engine_names
 
@@ -127,7 +131,7 @@ class AllocateRequest:
 )
 @option(
     "--batch-minutes",
-    type=FiniteFloatRange(min=0.0, min_open=True),
+    type=FiniteFloatRange(0.0, MAX_BATCH_MINUTES, min_open=True),
     default=15.0,
     show_default=True,
     help="Micro-batch time window.",
@@ -161,7 +165,7 @@ class AllocateRequest:
 )
 @option(
     "--release-minutes",
-    type=FiniteFloatRange(min=0.0),
+    type=FiniteFloatRange(0.0, MAX_RELEASE_MINUTES),
     default=60.0,
     show_default=True,
     help="Minutes until an allocation is released to its node "

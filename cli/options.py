@@ -21,6 +21,7 @@ from tierflow.cli.param_types import FiniteFloatRange, OutputPath
 from tierflow.cli.state_location import STATE_LOCATION
 from tierflow.data.errors import SolverError
 from tierflow.data.extras import MissingExtraError
+from tierflow.data.limits import MAX_TIME_LIMIT_S
 from tierflow.data.logging_setup import LOG_FORMATS, LOG_LEVELS, configure_logging
 from tierflow.data.store import default_state_location, describe_location
 from tierflow.solver.engine import Availability
@@ -154,7 +155,7 @@ def time_limit_option(default: float, help: str) -> Callable[[F], F]:
     return option(
         "--time-limit",
         "time_limit",
-        type=FiniteFloatRange(min=0.0),
+        type=FiniteFloatRange(0.0, MAX_TIME_LIMIT_S),
         default=default,
         show_default=True,
         help=help,
@@ -165,7 +166,7 @@ def hindsight_time_limit_option(default: float) -> Callable[[F], F]:
     """``--hindsight-time-limit SECONDS``: the whole-day solve's limit."""
     return option(
         "--hindsight-time-limit",
-        type=FiniteFloatRange(min=0.0),
+        type=FiniteFloatRange(0.0, MAX_TIME_LIMIT_S),
         default=default,
         show_default=True,
         help="Seconds for the whole-day hindsight solve.",

@@ -43,6 +43,8 @@ MAX_PROBLEM_ENTRIES = 50_000_000
 MAX_MAGNITUDE = 1e12
 #: Integers beyond this are not exact in float64 (2**53).
 MAX_EXACT_INT = 2**53
+#: The longest time limit of one solve (a batch, the hindsight day), seconds.
+MAX_TIME_LIMIT_S = 1e6
 #: Characters of an id (event id, order id, customer id in a log).
 MAX_ID_LENGTH = 200
 #: Characters of any text cell of a network table or orders file.
@@ -98,15 +100,22 @@ def require_number(
     )
     if ok and integer:
         ok = isinstance(value, int | np.integer)
-    number = float(value) if ok and abs(value) < 1e300 else math.nan  # type: ignore[arg-type]
+    try:
+        number = float(value) if ok else math.nan  # type: ignore[arg-type]
+    except OverflowError:  # an int beyond float's range
+        number = math.nan
     above = number > low if low_open else number >= low
     if not (ok and above and number <= high):
         kind = "an integer" if integer else "a number"
         opening = "(" if low_open else "["
-        raise InputError(
-            f"must be {kind} in {opening}{low:g}, {high:g}]", field=field, value=value
-        )
+        span = f"{opening}{_bound(low)}, {_bound(high)}]"
+        raise InputError(f"must be {kind} in {span}", field=field, value=value)
     return number
+
+
+def _bound(x: float) -> str:
+    """``2,592,000`` for a whole bound, ``0.5`` or ``1e+300`` otherwise."""
+    return f"{int(x):,}" if float(x).is_integer() and abs(x) < 1e15 else f"{x:g}"
 
 
 @dataclass(frozen=True, slots=True)

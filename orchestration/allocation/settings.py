@@ -3,8 +3,19 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass
 from typing import Any
+
+from tierflow.data.errors import InputError
+from tierflow.data.limits import MAX_TIME_LIMIT_S, require_number
+from tierflow.solver.partition import BACKENDS
+from tierflow.solver.registry import engine_names
+
+#: The longest batch window: a day.
+MAX_BATCH_MINUTES = 1440.0
+#: The longest an allocation may wait to be released to its node: a week.
+MAX_RELEASE_MINUTES = 7 * 1440.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +78,36 @@ class AllocationSettings:
     backend: str = "none"
     n_jobs: int = 2
     split_for_room: bool = True
+
+    def __post_init__(self) -> None:
+        # a negative batch size allocated nothing, silently; NaN or inf
+        # minutes failed deep in the batching with a numpy error
+        if self.engine not in engine_names(baselines=True):
+            raise InputError("unknown engine", field="engine", value=self.engine)
+        if self.backend not in BACKENDS:
+            raise InputError(
+                f"must be one of {', '.join(BACKENDS)}",
+                field="backend",
+                value=self.backend,
+            )
+        require_number(self.time_limit_s, "time_limit_s", 0, MAX_TIME_LIMIT_S)
+        require_number(
+            self.batch_minutes, "batch_minutes", 0, MAX_BATCH_MINUTES, low_open=True
+        )
+        require_number(self.release_minutes, "release_minutes", 0, MAX_RELEASE_MINUTES)
+        require_number(self.bid_shift, "bid_shift", 0, math.inf)  # inf: never
+        require_number(self.relative_gap, "relative_gap", 0, 1)
+        require_number(self.bid_refresh, "bid_refresh", 1, 10_000, integer=True)
+        require_number(self.seed, "seed", 0, 2**31 - 1, integer=True)
+        require_number(self.n_jobs, "n_jobs", 1, 256, integer=True)
+        optional = (
+            ("batch_size", self.batch_size, 1_000_000),
+            ("expected_orders", self.expected_orders, 100_000_000),
+            ("threads", self.threads, 1024),
+        )
+        for name, value, most in optional:
+            if value is not None:
+                require_number(value, name, 1, most, integer=True)
 
     def params(self) -> dict[str, Any]:
         """The settings as a JSON-able dict (part of the run identity)."""

@@ -185,10 +185,11 @@ _SCORES = "customer_id,predicted_spend,p_active,segment\nC1,10,0.5,gold\n"
         ("history", _HEADER, "Error: history.csv: no orders to learn from (only a header)"),
         # a usage error (exit 2), from the command line or the environment
         ("option", "--time-limit nan", "Invalid value for '--time-limit': 'nan' is not a finite number."),
-        ("option", "--batch-minutes inf", "Invalid value for '--batch-minutes': 'inf' is not a finite number."),
+        ("option", "--batch-minutes inf", "Invalid value for '--batch-minutes': inf is not in the range 0.0<x<=1440.0."),
         ("option", "--capacity-scale nan", "Invalid value for '--capacity-scale': 'nan' is not a finite number."),
-        ("option", "--release-minutes -inf", "Invalid value for '--release-minutes': -inf is not in the range x>=0."),
-        ("env", "TIERFLOW_ALLOCATE_TIME_LIMIT=inf", "'inf' is not a finite number."),
+        ("option", "--release-minutes -inf", "Invalid value for '--release-minutes': -inf is not in the range 0.0<=x<=10080.0."),
+        ("option", "--capacity-scale inf", "Invalid value for '--capacity-scale': 'inf' is not a finite number."),
+        ("env", "TIERFLOW_ALLOCATE_TIME_LIMIT=nan", "'nan' is not a finite number."),
     ],
 )  # fmt: skip
 def test_bad_inputs_leave_a_fresh_folder_empty_and_an_old_one_as_it_was(
