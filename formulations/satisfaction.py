@@ -9,12 +9,12 @@ score").
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from tierflow.data.errors import InputError
+from tierflow.data.limits import require_number
 from tierflow.formulations.tiers import SATISFACTION_KEYS, TierPolicy
 
 
@@ -32,6 +32,11 @@ class SatisfactionWeights:
         cost = 1.0 / (1.0 + max(price, 0.0) / policy.price_scale)
         eco = 1.0 / (1.0 + max(kg_mi, 0.0) / policy.eco_scale_kg_mi)
         return self.speed * speed + self.cost * cost + self.eco * eco
+
+
+#: The largest stated weight: weights are relative, and two of 1e308 made
+#: every satisfaction score 0 (the HTTP schema holds weights to it too).
+MAX_PREFERENCE = 1000.0
 
 
 def check_preferences(preferences: Mapping[str, Any] | None) -> dict[str, float]:
@@ -54,11 +59,7 @@ def check_preferences(preferences: Mapping[str, Any] | None) -> dict[str, float]
             )
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise InputError("not a number", field=f"preferences.{key}", value=value)
-        if not (math.isfinite(value) and value >= 0):
-            raise InputError(
-                "must be a finite number >= 0", field=f"preferences.{key}", value=value
-            )
-        out[key] = float(value)
+        out[key] = require_number(value, f"preferences.{key}", 0, MAX_PREFERENCE)
     if out and sum(out.values()) <= 0 and len(out) == len(SATISFACTION_KEYS):
         raise InputError(
             "weights must not all be 0", field="preferences", value=preferences

@@ -21,6 +21,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from tierflow.data.errors import InputError
+from tierflow.data.limits import MAX_AMOUNT, MAX_COST, require_number
 from tierflow.data.rates import SERVICES, service_index
 from tierflow.data.vocabulary import TIERS, Tier
 
@@ -78,6 +79,12 @@ class TierRule:
             service_index(name)
         if not self.services:
             raise InputError("needs at least one service", field="services")
+        if isinstance(self.promise_days, bool) or not isinstance(
+            self.promise_days, int
+        ):
+            raise InputError(
+                "must be an integer", field="promise_days", value=self.promise_days
+            )
         if not 0 <= self.promise_days <= MAX_PROMISE_DAYS:
             raise InputError(
                 f"must be in [0, {MAX_PROMISE_DAYS}]",
@@ -261,6 +268,15 @@ class TierPolicy:
         missing = set(TIERS) - set(self.rules)
         if missing:
             raise InputError(f"no rule for tiers {sorted(missing)}", field="rules")
+        for tier, rule in self.rules.items():
+            if not isinstance(rule, TierRule):
+                raise InputError(
+                    "must be a TierRule", field=f"rules.{tier}", value=rule
+                )
+        # what the allocator's costs are made of (NaN made every cost NaN)
+        require_number(self.split_shipment_cost, "split_shipment_cost", 0, MAX_COST)
+        require_number(self.cltv_defer_weight, "cltv_defer_weight", 0, 1000)
+        require_number(self.cltv_cap, "cltv_cap", 0, MAX_AMOUNT)
         if self.default_tier not in TIERS:
             raise InputError(
                 "unknown tier", field="default_tier", value=self.default_tier
@@ -290,7 +306,8 @@ class TierPolicy:
         )
         for name, lo, hi in ranges:
             value = getattr(self, name)
-            if isinstance(value, bool) or not lo <= value <= hi:
+            number = isinstance(value, int | float) and not isinstance(value, bool)
+            if not (number and lo <= value <= hi):
                 raise InputError(
                     f"must be in [{lo:g}, {hi:g}]", field=name, value=value
                 )

@@ -16,6 +16,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, create_model
 
 from tierflow.capacity.events import EventType
 from tierflow.data.limits import MAX_LINE_QUANTITY
+from tierflow.formulations.satisfaction import MAX_PREFERENCE
 from tierflow.orchestration.checkout.results import (
     CartLine,
     CheckoutResult,
@@ -41,7 +42,7 @@ TS_PATTERN = (
     r"(Z|[+-][0-9]{2}:[0-9]{2})$"
 )
 _Id = Annotated[str, Field(min_length=1, max_length=64, pattern=ID_PATTERN)]
-_Weight = Annotated[float, Field(ge=0.0, le=1000.0, allow_inf_nan=False)]
+_Weight = Annotated[float, Field(ge=0.0, le=MAX_PREFERENCE, allow_inf_nan=False)]
 
 
 def _integral(value: Any) -> Any:

@@ -18,7 +18,12 @@ from numpy.typing import NDArray
 
 from tierflow.data.delivery_calendar import require_aware
 from tierflow.data.errors import InputError
-from tierflow.data.limits import INSTANT_YEARS, MAX_LINE_QUANTITY, within_instant_years
+from tierflow.data.limits import (
+    INSTANT_YEARS,
+    MAX_ID_LENGTH,
+    MAX_LINE_QUANTITY,
+    within_instant_years,
+)
 from tierflow.data.network import Network
 from tierflow.data.rates import DIM_DIVISOR_CM3_PER_KG
 from tierflow.formulations.online_pricing import epoch_seconds
@@ -87,6 +92,13 @@ class RequestValidator:
         if not isinstance(customer_id, str) or not customer_id.strip():
             raise InputError(
                 "empty customer id", field="customer_id", value=customer_id
+            )
+        if len(customer_id) > MAX_ID_LENGTH or not customer_id.isprintable():
+            # it is stored with the order and written to logs and CSVs
+            raise InputError(
+                f"must be at most {MAX_ID_LENGTH} printable characters",
+                field="customer_id",
+                value=customer_id,
             )
         cart = self._cart(items)
         zip_text = self._zip(dest)

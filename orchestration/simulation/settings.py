@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
-import math
 from dataclasses import dataclass
 
 from tierflow.data.errors import InputError
-from tierflow.data.limits import EVENT_WINDOW
+from tierflow.data.limits import EVENT_WINDOW, MAX_TIME_LIMIT_S, require_number
+from tierflow.data.order_generator import Spike
+from tierflow.solver.registry import engine_names
 
 #: New York noon is the reference for the outage time (events are instants).
 NEW_YORK_OFFSET_H = 5
@@ -48,19 +49,20 @@ class SimulationSettings:
             field="--day",
             value=self.day.isoformat(),
         )
-        if self.checkouts < 1:
-            raise InputError("must be >= 1", field="--checkouts", value=self.checkouts)
-        numbers = (
-            ("--utilization", self.utilization, 1e-9),
-            ("--time-limit", self.time_limit_s, 0.0),
-            ("--hindsight-time-limit", self.hindsight_time_limit_s, 0.0),
+        require_number(self.checkouts, "--checkouts", 1, 1_000_000, integer=True)
+        require_number(self.seed, "--seed", 0, 2**31 - 1, integer=True)
+        require_number(self.utilization, "--utilization", 0, 2, low_open=True)
+        require_number(self.time_limit_s, "--time-limit", 0, MAX_TIME_LIMIT_S)
+        require_number(
+            self.hindsight_time_limit_s, "--hindsight-time-limit", 0, MAX_TIME_LIMIT_S
         )
-        for name, value, least in numbers:
-            if not (math.isfinite(value) and value >= least):
-                raise InputError(
-                    f"must be a finite number >= {least:g}", field=name, value=value
-                )
         for name in ("abandon_p", "recommended_p", "cancel_p"):
-            value = getattr(self, name)
-            if not 0.0 <= value <= 1.0:
-                raise InputError("must be in [0, 1]", field=name, value=value)
+            require_number(getattr(self, name), name, 0, 1)
+        if self.engine not in engine_names(baselines=True):
+            raise InputError("unknown engine", field="--engine", value=self.engine)
+        if self.spike is not None:
+            Spike.parse(self.spike)
+        if self.outage_at is not None and not isinstance(self.outage_at, dt.time):
+            raise InputError(
+                "must be a time of day", field="--outage", value=self.outage_at
+            )

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import math
+from typing import Any
+
 import pytest
 
 from tierflow.data.errors import InputError
@@ -40,3 +43,29 @@ def test_rules_are_validated() -> None:
         TierRule(("ground",), -1, False, 1.0, 1.0, "x")
     with pytest.raises(InputError, match=r"^field 'rules': no rule for tiers"):
         TierPolicy(rules={"gold": TierPolicy().rules["gold"]})
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"split_shipment_cost": math.nan}, r"^field 'split_shipment_cost': value nan: must be a number in \[0, 1,000,000\]$"),
+        ({"split_shipment_cost": -1e9}, r"^field 'split_shipment_cost': value -1000000000\.0: must be a number in"),
+        ({"cltv_defer_weight": "4"}, r"^field 'cltv_defer_weight': value '4': must be a number in \[0, 1,000\]$"),
+        ({"cltv_cap": math.inf}, r"^field 'cltv_cap': value inf: must be a number in \[0, 1,000,000,000\]$"),
+        ({"price_scale": "4"}, r"^field 'price_scale': value '4': must be in \[1e-09, inf\]$"),
+        ({"overflow_delay_days": None}, r"^field 'overflow_delay_days': must be in \[1, 30\]$"),
+        ({"rules": dict.fromkeys(TierPolicy().rules, "x")}, r"^field 'rules\.platinum': value 'x': must be a TierRule$"),
+    ],
+)  # fmt: skip
+def test_every_setting_is_checked(changes: dict[str, Any], message: str) -> None:
+    """The first three were never checked: a NaN split cost made every
+    option's cost NaN; a string reached numpy."""
+    with pytest.raises(InputError, match=message):
+        TierPolicy().with_changes(**changes)
+
+
+def test_a_promise_is_whole_days() -> None:
+    with pytest.raises(
+        InputError, match=r"^field 'promise_days': value 1\.5: must be an integer$"
+    ):
+        TierRule(("ground",), 1.5, False, 1.0, 1.0, "x")  # type: ignore[arg-type]
