@@ -18,6 +18,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from tierflow.data.errors import InputError
+from tierflow.data.limits import MAX_PROBLEM_VALUE
 from tierflow.formulations.problem_file import read_problem_arrays
 
 FloatArray = NDArray[np.float64]
@@ -44,6 +45,8 @@ def _first_bad(mask: NDArray[np.bool_]) -> tuple[int, ...] | int:
 
 
 def _as_float(name: str, value: Any, ndim: int) -> FloatArray:
+    if np.iscomplexobj(value):  # the cast would drop the imaginary part
+        raise InputError("not real numbers (complex)", field=name)
     try:
         arr = np.array(value, dtype=np.float64, copy=True)
     except (TypeError, ValueError) as exc:
@@ -53,6 +56,20 @@ def _as_float(name: str, value: Any, ndim: int) -> FloatArray:
             f"expected a {ndim}-D array, got shape {arr.shape}", field=name
         )
     return arr
+
+
+def _check_magnitude(name: str, arr: NDArray[Any]) -> None:
+    """Finite entries within +-``MAX_PROBLEM_VALUE``: beyond, CP-SAT refuses
+    the scaled model (the answer became greedy's) and sums overflow to inf."""
+    bad = np.isfinite(arr) & (np.abs(arr) > MAX_PROBLEM_VALUE)
+    if bad.any():
+        idx = _first_bad(bad)
+        raise InputError(
+            f"beyond +-{MAX_PROBLEM_VALUE:g}",
+            field=name,
+            index=idx,
+            value=float(arr[idx]),
+        )
 
 
 def _pair_matrix(name: str, value: Any, shape: tuple[int, int]) -> FloatArray:
@@ -157,7 +174,12 @@ class AssignmentProblem:
         if self.preference is not None:
             preference = _pair_matrix("preference", self.preference, (n, m))
             preference = _on_eligible("preference", preference, eligible)
+        if n and not m:
+            raise InputError("needs at least one agent for its items", field="cost")
         arrays = (cost, weight, capacity, eligible, use, stock, defer_cost, priority)
+        for name, arr in zip(_ARRAY_FIELDS, (*arrays, preference), strict=True):
+            if arr is not None and arr.dtype != np.bool_:
+                _check_magnitude(name, arr)
         for name, arr in zip(_ARRAY_FIELDS, (*arrays, preference), strict=True):
             if arr is not None:
                 arr.flags.writeable = False

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import dataclasses
-import math
 from dataclasses import dataclass
 from typing import Any
+
+from tierflow.data.limits import MAX_TIME_LIMIT_S, require_number
 
 #: Relative gap at which a solve counts as optimal (MathOpt's ``relative_gap_tolerance``):
 #: ``(objective - bound) / max(|objective|, 1)``. Small enough to be exact on integer
@@ -36,12 +37,14 @@ class SolveParams:
     relative_gap: float = DEFAULT_RELATIVE_GAP
 
     def __post_init__(self) -> None:
-        if not self.time_limit_s >= 0:  # also rejects NaN
-            raise ValueError(f"time_limit_s must be >= 0, got {self.time_limit_s!r}")
-        if self.threads is not None and self.threads < 1:
-            raise ValueError(f"threads must be >= 1 or None, got {self.threads!r}")
-        if not (self.relative_gap >= 0 and math.isfinite(self.relative_gap)):
-            raise ValueError(f"relative_gap must be >= 0, got {self.relative_gap!r}")
+        # InputError (a ValueError) naming the field: a NaN seed or thread
+        # count once reached the backend, whose failure turned the answer
+        # into the greedy fallback's
+        require_number(self.time_limit_s, "time_limit_s", 0, MAX_TIME_LIMIT_S)
+        require_number(self.seed, "seed", 0, 2**31 - 1, integer=True)
+        if self.threads is not None:
+            require_number(self.threads, "threads", 1, 1024, integer=True)
+        require_number(self.relative_gap, "relative_gap", 0, 1)
 
     def replace(self, **changes: Any) -> SolveParams:
         """These parameters with some replaced (and checked again)."""

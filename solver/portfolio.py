@@ -272,7 +272,7 @@ class _Run:
             return None
         final = solve_model(
             self.problem,
-            self.params.replace(time_limit_s=left, seed=self.params.seed + 1),
+            self.params.replace(time_limit_s=left, seed=(self.params.seed + 1) % 2**31),
             warm_start=self.track.assignment,
             engine=self.name,
         )

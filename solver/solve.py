@@ -14,6 +14,7 @@ import traceback
 import numpy as np
 from numpy.typing import NDArray
 
+from tierflow.data.errors import InputError
 from tierflow.formulations.problem import AssignmentProblem
 from tierflow.solver.engine import Engine
 from tierflow.solver.greedy import greedy_assign
@@ -64,6 +65,10 @@ def solve(
         Engines that prove a bound but not optimality report the LP bound
         when it is the better bound.
     """
+    if params is not None and not isinstance(params, SolveParams):
+        raise InputError("must be a SolveParams", field="params", value=params)
+    if warm_start is not None:
+        warm_start = _checked_start(problem, warm_start)
     params = _overridden(
         params or SolveParams(),
         time_limit_s=time_limit_s,
@@ -84,6 +89,30 @@ def solve(
     if fallback and not caps.fallback and _rescue(result):
         result = _fall_back(eng.name, result, problem, params, warm_start, start)
     return dataclasses.replace(result, runtime_s=time.perf_counter() - start)
+
+
+def _checked_start(
+    problem: AssignmentProblem, warm_start: NDArray[np.int64]
+) -> NDArray[np.int64]:
+    """A start of one agent per item (-1: unassigned); a wrong length once
+    broke an engine with numpy's broadcast error."""
+    start = np.asarray(warm_start)
+    if start.shape != (problem.n_items,) or start.dtype.kind not in "iu":
+        raise InputError(
+            f"must be {problem.n_items} integer agent indices, got shape "
+            f"{start.shape} of {start.dtype}",
+            field="warm_start",
+        )
+    bad = (start < -1) | (start >= problem.n_agents)
+    if bad.any():
+        k = int(np.flatnonzero(bad)[0])
+        raise InputError(
+            f"must be -1 or an agent index below {problem.n_agents}",
+            field="warm_start",
+            index=k,
+            value=int(start[k]),
+        )
+    return start.astype(np.int64, copy=False)
 
 
 def _overridden(params: SolveParams, **overrides: float | None) -> SolveParams:

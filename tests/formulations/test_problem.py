@@ -110,6 +110,25 @@ BAD = [
         None,
         r"field 'preference': index \(1, 1\): value inf: not finite on an eligible",
     ),
+    # beyond what CP-SAT scales and float sums keep (the reader's bound, .npz)
+    (
+        "cost",
+        [[1.0, 2.0], [1e20, 4.0], [5.0, 6.0]],
+        None,
+        r"^field 'cost': index \(1, 0\): value 1e\+20: beyond \+-1e\+12$",
+    ),
+    (
+        "capacity",
+        [4.0, 1e308],
+        None,
+        r"^field 'capacity': index 1: value 1e\+308: beyond \+-1e\+12$",
+    ),
+    (
+        "cost",
+        [[1 + 2j, 2.0], [3.0, 4.0], [5.0, 6.0]],
+        None,
+        r"^field 'cost': not real numbers \(complex\)$",
+    ),
 ]
 
 
@@ -233,3 +252,10 @@ def test_subset_keeps_agents() -> None:
     with_pref = problem.replace(preference=[[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]])
     sub_pref = with_pref.subset(np.array([2, 0])).preference
     assert sub_pref is not None and sub_pref.tolist() == [[5.0, 6.0], [1.0, 2.0]]
+
+
+def test_items_need_an_agent() -> None:
+    """Three items and no node broke CP-SAT's hint with an IndexError."""
+    with pytest.raises(InputError, match=r"^field 'cost': needs at least one agent"):
+        AssignmentProblem(np.ones((3, 0)), np.ones((3, 0)), np.ones(0))
+    assert AssignmentProblem(np.ones((0, 0)), np.ones((0, 0)), np.ones(0)).n_items == 0

@@ -7,6 +7,7 @@ import math
 
 import pytest
 
+from tierflow.data.errors import InputError
 from tierflow.solver.params import DEFAULT_RELATIVE_GAP, SolveParams
 
 
@@ -19,15 +20,18 @@ def test_defaults() -> None:
 @pytest.mark.parametrize(
     ("changes", "message"),
     [
-        ({"time_limit_s": -1.0}, r"time_limit_s must be >= 0, got -1.0"),
-        ({"time_limit_s": math.nan}, r"time_limit_s must be >= 0, got nan"),
-        ({"threads": 0}, r"threads must be >= 1 or None, got 0"),
-        ({"relative_gap": -1e-3}, r"relative_gap must be >= 0, got -0.001"),
-        ({"relative_gap": math.inf}, r"relative_gap must be >= 0, got inf"),
+        ({"time_limit_s": -1.0}, r"^field 'time_limit_s': value -1\.0: must be a number in \[0, 1,000,000\]$"),
+        ({"time_limit_s": math.nan}, r"^field 'time_limit_s': value nan: must be a number in"),
+        ({"seed": math.nan}, r"^field 'seed': value nan: must be an integer in \[0, 2,147,483,647\]$"),
+        ({"seed": -1}, r"^field 'seed': value -1: must be an integer in"),
+        ({"threads": 0}, r"^field 'threads': value 0: must be an integer in \[1, 1,024\]$"),
+        ({"threads": math.nan}, r"^field 'threads': value nan: must be an integer in"),
+        ({"relative_gap": -1e-3}, r"^field 'relative_gap': value -0\.001: must be a number in \[0, 1\]$"),
+        ({"relative_gap": math.inf}, r"^field 'relative_gap': value inf: must be a number in"),
     ],
-)
+)  # fmt: skip
 def test_bad_values_are_named(changes: dict[str, float], message: str) -> None:
-    with pytest.raises(ValueError, match=message):
+    with pytest.raises(InputError, match=message):
         SolveParams(**changes)  # type: ignore[arg-type]
 
 

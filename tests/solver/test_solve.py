@@ -10,6 +10,7 @@ from numpy.typing import NDArray
 
 from tests.instances import fractional_lp, infeasible
 from tests.solver.suites import FALLBACK
+from tierflow.data.errors import InputError
 from tierflow.formulations.problem import AssignmentProblem
 from tierflow.solver import SolveParams, Status, fallback_engine, solve, verify
 from tierflow.solver.engine import BundledEngine, Capabilities, Hint
@@ -140,3 +141,24 @@ def test_the_readme_call_still_works() -> None:
     result = solve(known.problem, "cpsat", time_limit_s=10, seed=0)
     assert result.engine == "cpsat"
     assert result.objective == known.optimum
+
+
+@pytest.mark.parametrize(
+    ("start", "message"),
+    [
+        (np.array([0, 1]), r"^field 'warm_start': must be 3 integer agent indices, got shape \(2,\) of int64$"),
+        (np.array([0.0, 1.0, 1.0]), r"^field 'warm_start': must be 3 integer agent indices, got shape \(3,\) of float64$"),
+        (np.array([0, 7, 1]), r"^field 'warm_start': index 1: value 7: must be -1 or an agent index below 2$"),
+    ],
+)  # fmt: skip
+def test_a_bad_warm_start_is_named(start: np.ndarray, message: str) -> None:
+    """A start of the wrong length broke HiGHS and CBC with numpy's error."""
+    with pytest.raises(InputError, match=message):
+        solve(fractional_lp().problem, "highs", time_limit_s=1.0, warm_start=start)
+
+
+def test_params_must_be_solve_params() -> None:
+    with pytest.raises(
+        InputError, match=r"^field 'params': value \{.*\}: must be a SolveParams$"
+    ):
+        solve(fractional_lp().problem, "greedy", params={"seed": 1})  # type: ignore[arg-type]
