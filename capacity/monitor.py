@@ -23,6 +23,7 @@ from tierflow.capacity.events import (
 )
 from tierflow.capacity.score import capacity_scores
 from tierflow.data.errors import InputError
+from tierflow.data.limits import MAX_UNITS, require_array
 from tierflow.data.network import NODE_KINDS, Network
 from tierflow.data.rates import SERVICES, service_index
 from tierflow.data.store import CapacityEventLog, StoredEvent
@@ -275,9 +276,8 @@ class CapacityMonitor:
         demand forecast, refreshed from the orders flowing in; a later
         ``forecast`` event still overrides a node's until the next call).
         Returns whether it changed."""
-        values = np.asarray(work, dtype=np.float64)
-        if values.shape != self.forecast.shape or not np.isfinite(values).all():
-            raise InputError("must be one finite value per node", field="forecast")
+        # >= 0: a negative forecast freed capacity that is not there
+        values = require_array(work, "forecast", self.forecast.shape, 0, MAX_UNITS)
         if np.array_equal(values, self.forecast):
             return False
         self.forecast = values.copy()

@@ -113,6 +113,41 @@ def require_number(
     return number
 
 
+def require_array(
+    values: object,
+    field: str,
+    shape: tuple[int, ...],
+    low: float,
+    high: float,
+    *,
+    integer: bool = False,
+) -> np.ndarray:
+    """``values`` as a float array of ``shape`` whose entries are finite
+    numbers in ``[low, high]`` (whole with ``integer``), else an
+    ``InputError`` naming ``field`` and the first bad entry: for arrays a
+    caller hands the library (a node's capacity, a SKU's stock)."""
+    try:
+        arr = np.array(values, dtype=np.float64)
+    except (TypeError, ValueError, OverflowError):
+        raise InputError("not an array of numbers", field=field) from None
+    if arr.shape != shape:
+        raise InputError(f"shape {arr.shape}, expected {shape}", field=field)
+    bad = ~(np.isfinite(arr) & (arr >= low) & (arr <= high))
+    if integer:
+        bad |= np.isfinite(arr) & (arr != np.round(arr))
+    if bad.any():
+        at = np.unravel_index(int(np.flatnonzero(bad)[0]), shape)
+        index = int(at[0]) if len(at) == 1 else tuple(int(i) for i in at)
+        kind = "an integer" if integer else "a number"
+        raise InputError(
+            f"must be {kind} in [{_bound(low)}, {_bound(high)}]",
+            field=field,
+            index=index,
+            value=float(arr[at]),
+        )
+    return arr
+
+
 def _bound(x: float) -> str:
     """``2,592,000`` for a whole bound, ``0.5`` or ``1e+300`` otherwise."""
     return f"{int(x):,}" if float(x).is_integer() and abs(x) < 1e15 else f"{x:g}"

@@ -21,6 +21,7 @@ from tierflow.capacity.demand_forecast import DemandForecast
 from tierflow.capacity.events import CapacityEvent
 from tierflow.capacity.monitor import CapacityMonitor
 from tierflow.data.allocation_rows import ALLOCATION_FIELDS
+from tierflow.data.limits import MAX_AMOUNT, MAX_UNITS, require_array
 from tierflow.data.network import Network
 from tierflow.data.orders import Orders
 from tierflow.data.vocabulary import TIERS, AllocationStatus
@@ -212,11 +213,22 @@ class DayAllocator:
         self.orders = orders
         self.settings = s = settings or AllocationSettings()
         self.policy = policy or TierPolicy()
+        # what the caller hands in, checked: a negative or NaN capacity
+        # deferred every order, a NaN stock made every line unfillable
         self.spend = (
             np.zeros(orders.n_orders)
             if predicted_spend is None
-            else np.asarray(predicted_spend, dtype=np.float64)
+            else require_array(
+                predicted_spend, "predicted_spend", (orders.n_orders,), 0, MAX_AMOUNT
+            )
         )
+        n_nodes = network.n_nodes
+        if capacity is not None:
+            capacity = require_array(capacity, "capacity", (n_nodes,), 0, MAX_UNITS)
+        if stock is not None:
+            stock = require_array(
+                stock, "stock", network.inventory.shape, 0, MAX_UNITS, integer=True
+            ).astype(np.int64)
         self.sink = sink or MemorySink()
         self.on_batch = on_batch
         self.publish_bid_prices = publish_bid_prices

@@ -5,9 +5,13 @@ from __future__ import annotations
 import math
 from typing import Any
 
+import numpy as np
 import pytest
 
+from tests.orchestration.allocation.conftest import MakeOrders
 from tierflow.data.errors import InputError
+from tierflow.data.network import Network
+from tierflow.orchestration.allocation.day_allocator import DayAllocator
 from tierflow.orchestration.allocation.settings import AllocationSettings
 from tierflow.solver.registry import engine_names
 
@@ -41,3 +45,25 @@ def test_the_defaults_and_every_engine_pass() -> None:
     for engine in engine_names(baselines=True):
         assert AllocationSettings(engine=engine).engine == engine
     assert AllocationSettings(bid_shift=math.inf).bid_shift == math.inf  # never
+
+
+@pytest.mark.parametrize(
+    ("given", "message"),
+    [
+        ({"capacity": np.full(3, -5.0)}, r"^field 'capacity': index 0: value -5\.0: must be a number in \[0, 1,000,000,000\]$"),
+        ({"capacity": np.ones(1)}, r"^field 'capacity': shape \(1,\), expected \(3,\)$"),
+        ({"stock": "stock"}, r"^field 'stock': (not an array|shape)"),
+        ({"stock": "nan"}, r"^field 'stock': index \(0, 0\): value nan: must be an integer in"),
+        ({"predicted_spend": np.ones(2)}, r"^field 'predicted_spend': shape \(2,\), expected \(1,\)$"),
+    ],
+)  # fmt: skip
+def test_the_arrays_a_caller_hands_in_are_checked(
+    tiny_network: Network, make_orders: MakeOrders, given: dict[str, Any], message: str
+) -> None:
+    """A negative capacity deferred every order, a NaN stock made every line
+    unfillable, and a short spend array was an IndexError."""
+    orders = make_orders(["W,2026-01-05T10:00:00-05:00,C1,100,gold,TEE,1"])
+    if isinstance(given.get("stock"), str) and given["stock"] == "nan":
+        given = {"stock": np.full(tiny_network.inventory.shape, np.nan)}
+    with pytest.raises(InputError, match=message):
+        DayAllocator(tiny_network, orders, **given)
