@@ -7,6 +7,7 @@ from typing import Any, Literal
 
 from tierflow.cltv.level import LEVELS, LevelChoice
 from tierflow.data.errors import InputError
+from tierflow.data.limits import require_number
 from tierflow.data.transactions import day_to_date
 
 Plan = Literal["rolling", "to_as_of"]
@@ -93,9 +94,19 @@ class CLTVConfig:
             "max_iter",
             "min_samples_leaf",
         )
-        for name in positive:
-            if int(getattr(self, name)) < 1:
-                raise InputError("must be >= 1", field=name, value=getattr(self, name))
+        for name in positive:  # int(nan) was a ValueError traceback
+            require_number(getattr(self, name), name, 1, 100_000, integer=True)
+        require_number(
+            self.min_history_days, "min_history_days", 0, 100_000, integer=True
+        )
+        require_number(self.max_leaf_nodes, "max_leaf_nodes", 2, 100_000, integer=True)
+        require_number(self.random_state, "random_state", 0, 2**32 - 1, integer=True)
+        for name in ("subsample", "max_features"):
+            require_number(getattr(self, name), name, 0, 1, low_open=True)
+        require_number(self.learning_rate, "learning_rate", 0, 10, low_open=True)
+        require_number(self.l2_regularization, "l2_regularization", 0, 1e6)
+        for name in ("platinum_share", "gold_share"):  # NaN passed min() and sum()
+            require_number(getattr(self, name), name, 0, 1)
         if self.plan not in ("rolling", "to_as_of"):
             raise InputError(
                 "must be 'rolling' or 'to_as_of'", field="plan", value=self.plan

@@ -45,6 +45,10 @@ def is_timezone(name: str) -> bool:
 
 def require_aware(when: dt.datetime, what: str = "now") -> dt.datetime:
     """``when`` itself if it carries a timezone; naive times are ambiguous."""
+    if not isinstance(when, dt.datetime):  # a date or a string has no tzinfo
+        raise InputError(
+            "not a datetime (an aware datetime.datetime)", field=what, value=when
+        )
     if when.tzinfo is None or when.utcoffset() is None:
         raise InputError(
             "no timezone offset (naive datetime)", field=what, value=str(when)

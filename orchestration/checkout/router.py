@@ -27,7 +27,7 @@ from tierflow.capacity.demand_forecast import DemandForecast
 from tierflow.capacity.events import CapacityEvent, parse_event
 from tierflow.capacity.monitor import CapacityMonitor, IngestResult
 from tierflow.data.errors import InputError, TierflowError
-from tierflow.data.limits import require_number
+from tierflow.data.limits import MAX_ID_LENGTH, require_number
 from tierflow.data.network import Network, load_network
 from tierflow.data.sample_network import sample_network_dir
 from tierflow.data.store import StateStore, open_store
@@ -296,7 +296,7 @@ class OnlineRouter:
         request. ``InputError`` for an unknown, expired or finished request.
         """
         watch = self._timer.start()
-        old = self._quotes.get(request_id)
+        old = self._quotes.get(_request_id(request_id))
         return self._answer(old.request.at(now), request_id, old.revision + 1, watch)
 
     def _answer(
@@ -356,7 +356,7 @@ class OnlineRouter:
         """Whether a request's options are open (known to the store or this
         process, not expired, its checkout not over)."""
         try:
-            self._quotes.get(request_id)
+            self._quotes.get(_request_id(request_id))
         except InputError:
             return False
         return True
@@ -383,7 +383,7 @@ class OnlineRouter:
             Unknown or expired request, unknown option, or a checkout already
             confirmed or cancelled; ``CustomerMismatch`` for another customer.
         """
-        return self._holds.select(request_id, option_id, now, customer_id)
+        return self._holds.select(_request_id(request_id), option_id, now, customer_id)
 
     def confirm(
         self,
@@ -404,7 +404,7 @@ class OnlineRouter:
             Unknown request, nothing selected yet, a cancelled checkout, or a
             hold that expired (select again); ``CustomerMismatch``.
         """
-        result = self._holds.confirm(request_id, now, customer_id)
+        result = self._holds.confirm(_request_id(request_id), now, customer_id)
         if result.status == HoldStatus.CONFIRMED:
             self.refresh()  # the order's work, at once
         return result
@@ -423,7 +423,7 @@ class OnlineRouter:
         InputError
             Unknown request, or a confirmed checkout; ``CustomerMismatch``.
         """
-        return self._holds.cancel(request_id, now, customer_id)
+        return self._holds.cancel(_request_id(request_id), now, customer_id)
 
 
 #: The longest a hold or a quote may live (seconds): 30 days, far beyond any
@@ -453,6 +453,18 @@ def _check_settings(
         require_number(
             capacity_max_age_s, "capacity_max_age_s", 0, MAX_INTERVAL_S, low_open=True
         )
+
+
+def _request_id(value: object) -> str:
+    """A request id is text (a list once surfaced as "unhashable type", or
+    as a store outage from confirm and cancel)."""
+    if not isinstance(value, str) or not value or len(value) > MAX_ID_LENGTH:
+        raise InputError(
+            f"must be a request id (text of 1 to {MAX_ID_LENGTH} characters)",
+            field="request_id",
+            value=value,
+        )
+    return value
 
 
 def new_request_id() -> str:

@@ -55,16 +55,19 @@ def test_segments_by_rank_with_ties() -> None:
     ("changes", "message"),
     [
         ({"plan": "weekly"}, r"field 'plan': value 'weekly': must be"),
-        ({"n_cutoffs": 0}, r"field 'n_cutoffs': value 0: must be >= 1"),
+        ({"n_cutoffs": 0}, r"field 'n_cutoffs': value 0: must be an integer in \[1, 100,000\]$"),
+        ({"window_days": float("nan")}, r"field 'window_days': value nan: must be an integer in"),
+        ({"platinum_share": float("nan")}, r"field 'platinum_share': value nan: must be a number in \[0, 1\]$"),
+        ({"learning_rate": 0.0}, r"field 'learning_rate': value 0\.0: must be a number in \(0, 10\]$"),
         ({"calibration": "median"}, r"field 'calibration': value 'median': must be"),
         ({"level": "flat"}, r"field 'level': value 'flat': must be 'seasonal'"),
-        ({"n_folds": 0}, r"field 'n_folds': value 0: must be >= 1"),
+        ({"n_folds": 0}, r"field 'n_folds': value 0: must be an integer in \[1, 100,000\]$"),
         (
             {"platinum_share": 0.8, "gold_share": 0.3},
             r"segment shares must be >= 0 and sum to <= 1",
         ),
     ],
-)
+)  # fmt: skip
 def test_config_validation(changes: dict[str, object], message: str) -> None:
     with pytest.raises(InputError, match=message):
         CLTVConfig().with_params(**changes)

@@ -141,3 +141,26 @@ def test_every_call_holds_now_to_the_years_a_quote_takes(
         else:
             getattr(router, call)(answer.request_id, now=late)
     pd.testing.assert_frame_equal(router.store.inventory_frame(), before)
+
+
+@pytest.mark.parametrize("call", ["select", "confirm", "cancel", "requote"])
+def test_a_request_id_that_is_not_text_is_named(
+    router: OnlineRouter, call: str
+) -> None:
+    """A list was "unhashable type" from select and requote, and a store
+    outage (status unavailable) from confirm and cancel."""
+    with pytest.raises(
+        InputError, match=r"^field 'request_id': value \['a'\]: must be a request id"
+    ):
+        if call == "select":
+            router.select(["a"], "gold")  # type: ignore[arg-type]
+        else:
+            getattr(router, call)(["a"])
+    assert router.is_open(["a"]) is False  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("now", ["2026-06-01", dt.date(2026, 6, 1), 1.7e9])
+def test_now_that_is_not_a_datetime_is_named(router: OnlineRouter, now: Any) -> None:
+    """It was an AttributeError ('... has no attribute tzinfo')."""
+    with pytest.raises(InputError, match=r"^field 'now': value .*: not a datetime"):
+        router.generate_fulfillment_options("C1", [("TEE", 1)], "100", now=now)
