@@ -204,22 +204,20 @@ class OnlineRouter:
             and today's confirmed orders (:attr:`demand`, refreshed by the
             caller, e.g. the service's capacity follower); None: off.
         """
-        _check_settings(  # before the store is opened (or created)
-            reservation_ttl_s=reservation_ttl_s,
-            quote_ttl_s=quote_ttl_s,
-            capacity_refresh_s=capacity_refresh_s,
-            cltv_refresh_s=cltv_refresh_s,
-            max_open_quotes=max_open_quotes,
-            capacity_max_age_s=capacity_max_age_s,
-        )
+        timing: dict[str, Any] = {
+            "reservation_ttl_s": reservation_ttl_s,
+            "quote_ttl_s": quote_ttl_s,
+            "capacity_refresh_s": capacity_refresh_s,
+            "cltv_refresh_s": cltv_refresh_s,
+            "max_open_quotes": max_open_quotes,
+            "capacity_max_age_s": capacity_max_age_s,
+        }
+        _check_settings(**timing)  # before the store is opened (or created)
         net = network if isinstance(network, Network) else _load(network)
         store, monitor, notes = _open_state(net, state)
         return cls(
             net, store, monitor, policy=policy, bid_prices=bid_prices,
-            reservation_ttl_s=reservation_ttl_s, quote_ttl_s=quote_ttl_s,
-            capacity_refresh_s=capacity_refresh_s, cltv_refresh_s=cltv_refresh_s,
-            max_open_quotes=max_open_quotes, profile=profile, notes=notes,
-            capacity_max_age_s=capacity_max_age_s, demand=demand,
+            profile=profile, notes=notes, demand=demand, **timing,
         )  # fmt: skip
 
     def close(self) -> None:
