@@ -119,10 +119,8 @@ def _event_ts(
     ts = _timestamp(raw)
     if ts is None:
         raise fail("not an ISO 8601 instant with offset", field="ts", value=raw)
-    if window is not None:
-        lo, hi = window.bounds()
-        if not lo.timestamp() <= ts <= hi.timestamp():
-            raise fail(window.describe(), field="ts", value=raw)
+    if window is not None and not window.contains(ts):
+        raise fail(window.describe(), field="ts", value=raw)
     return ts
 
 

@@ -210,7 +210,7 @@ def forecast_command(
             ) from None
         if at.tzinfo is None:
             raise InputError("no timezone offset", field="--at", value=at_text)
-        if not EVENT_WINDOW.contains(at):  # it is stored as capacity events
+        if not EVENT_WINDOW.contains(at.timestamp()):  # stored as capacity events
             raise InputError(EVENT_WINDOW.describe(), field="--at", value=at_text)
     rest = rest_of_day(model, net, at)
     stamp = at.astimezone(dt.UTC).isoformat()

@@ -21,7 +21,7 @@ from tierflow.cli.param_types import FiniteFloatRange, OutputPath
 from tierflow.cli.state_location import STATE_LOCATION
 from tierflow.data.errors import SolverError
 from tierflow.data.extras import MissingExtraError
-from tierflow.data.limits import MAX_TIME_LIMIT_S
+from tierflow.data.limits import MAX_SEED, MAX_TIME_LIMIT_S
 from tierflow.data.logging_setup import LOG_FORMATS, LOG_LEVELS, configure_logging
 from tierflow.data.store import default_state_location, describe_location
 from tierflow.solver.engine import Availability
@@ -124,8 +124,8 @@ def json_option(help: str | None = None) -> Callable[[F], F]:
     return option("--json", "as_json", is_flag=True, help=help)
 
 
-#: Random seeds: what every consumer takes (CP-SAT's and HiGHS's are int32).
-SEED_RANGE = click.IntRange(0, 2**31 - 1)
+#: Random seeds (:data:`~tierflow.data.limits.MAX_SEED`).
+SEED_RANGE = click.IntRange(0, MAX_SEED)
 
 
 def seed_option(default: int) -> Callable[[F], F]:

@@ -9,6 +9,8 @@ from typing import Any
 
 import click
 
+from tierflow.data.output_folder import file_in_the_way
+
 
 class FiniteFloatRange(click.FloatRange):
     """``click.FloatRange`` that also refuses NaN and ±inf: NaN passes every
@@ -35,7 +37,7 @@ class OutputPath(click.Path):
         self, value: Any, param: click.Parameter | None, ctx: click.Context | None
     ) -> Any:
         path = super().convert(value, param, ctx)
-        above = next((p for p in Path(os.fsdecode(path)).parents if p.exists()), None)
-        if above is not None and not above.is_dir():
+        above = file_in_the_way(Path(os.fsdecode(path)))
+        if above is not None:
             self.fail(f"{str(above)!r} is a file, not a folder.", param, ctx)
         return path

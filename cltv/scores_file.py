@@ -15,9 +15,6 @@ import pandas as pd
 from tierflow.cltv.model import SEGMENTS
 from tierflow.data.table_reader import Column, read_table
 
-#: Its columns, in the order ``tierflow cltv score`` writes them.
-SCORE_FILE_COLUMNS = ("customer_id", "predicted_spend", "p_active", "segment")
-
 
 def read_cltv_scores(path: Path, *, complete: bool = True) -> pd.DataFrame:
     """The scores of ``path``, one row per customer.
@@ -25,7 +22,8 @@ def read_cltv_scores(path: Path, *, complete: bool = True) -> pd.DataFrame:
     Parameters
     ----------
     path
-        A CSV or Parquet file with :data:`SCORE_FILE_COLUMNS`.
+        A CSV or Parquet file with the columns ``tierflow cltv score``
+        writes (:data:`tierflow.cltv.lifecycle.SCORE_COLUMNS`).
     complete
         Whether ``p_active`` and ``segment`` must be there (to publish the
         scores to a store); without them only the spend is used. Where they

@@ -45,6 +45,9 @@ MAX_MAGNITUDE = 1e12
 MAX_EXACT_INT = 2**53
 #: The longest time limit of one solve (a batch, the hindsight day), seconds.
 MAX_TIME_LIMIT_S = 1e6
+#: The largest random seed: what every consumer takes (CP-SAT's and HiGHS's
+#: seeds are int32).
+MAX_SEED = 2**31 - 1
 #: Characters of an id (event id, order id, customer id in a log).
 MAX_ID_LENGTH = 200
 #: Characters of any text cell of a network table or orders file.
@@ -182,10 +185,10 @@ class TimeWindow:
             f"({past} before to {future} after now)"
         )
 
-    def contains(self, when: dt.datetime) -> bool:
-        """Whether the instant ``when`` (aware) lies inside the window."""
+    def contains(self, ts: float) -> bool:
+        """Whether the instant ``ts`` (seconds since the epoch) lies inside."""
         lo, hi = self.bounds()
-        return lo <= when <= hi
+        return lo.timestamp() <= ts <= hi.timestamp()
 
     def require_days(
         self, first: dt.date, last: dt.date, field: str, value: object = None

@@ -115,6 +115,13 @@ class StagedOutput:
         shutil.rmtree(self.staging)
 
 
+def file_in_the_way(path: Path) -> Path | None:
+    """The nearest existing path above ``path`` when it is a file, not a
+    folder (nothing can then be created at ``path``); else None."""
+    above = next((p for p in path.parents if p.exists()), None)
+    return above if above is not None and not above.is_dir() else None
+
+
 def _hidden(path: Path) -> bool:
     return path.name.startswith(".")
 

@@ -6,7 +6,7 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
-from tierflow.data.limits import MAX_TIME_LIMIT_S, require_number
+from tierflow.data.limits import MAX_SEED, MAX_TIME_LIMIT_S, require_number
 
 #: Relative gap at which a solve counts as optimal (MathOpt's ``relative_gap_tolerance``):
 #: ``(objective - bound) / max(|objective|, 1)``. Small enough to be exact on integer
@@ -41,7 +41,7 @@ class SolveParams:
         # count once reached the backend, whose failure turned the answer
         # into the greedy fallback's
         require_number(self.time_limit_s, "time_limit_s", 0, MAX_TIME_LIMIT_S)
-        require_number(self.seed, "seed", 0, 2**31 - 1, integer=True)
+        require_number(self.seed, "seed", 0, MAX_SEED, integer=True)
         if self.threads is not None:
             require_number(self.threads, "threads", 1, 1024, integer=True)
         require_number(self.relative_gap, "relative_gap", 0, 1)

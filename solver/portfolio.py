@@ -13,6 +13,7 @@ import time
 import numpy as np
 from numpy.typing import NDArray
 
+from tierflow.data.limits import MAX_SEED
 from tierflow.formulations.problem import AssignmentProblem
 from tierflow.solver.cpsat import BUILD_S_PER_PAIR, default_workers, solve_model
 from tierflow.solver.engine import EXACT_ENGINE, BundledEngine, Hint
@@ -272,7 +273,9 @@ class _Run:
             return None
         final = solve_model(
             self.problem,
-            self.params.replace(time_limit_s=left, seed=(self.params.seed + 1) % 2**31),
+            self.params.replace(
+                time_limit_s=left, seed=(self.params.seed + 1) % (MAX_SEED + 1)
+            ),
             warm_start=self.track.assignment,
             engine=self.name,
         )

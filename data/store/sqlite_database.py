@@ -16,6 +16,7 @@ from typing import Any
 import pandas as pd
 
 from tierflow.data.errors import InputError, TierflowError
+from tierflow.data.output_folder import file_in_the_way
 from tierflow.data.store.database import Rows, StoreUnavailable, store_error
 from tierflow.data.store.sqlite_writer_lock import WRITER_SUFFIX, WriterLock
 
@@ -113,8 +114,8 @@ def _check_database_path(path: Path) -> None:
     if path.is_dir():
         raise InputError("is a folder, not a database file", file=str(path))
     if not path.exists():
-        folder = next((p for p in path.parents if p.exists()), None)
-        if folder is not None and not folder.is_dir():
+        folder = file_in_the_way(path)
+        if folder is not None:
             raise InputError(
                 f"cannot be created: {folder} is a file, not a folder", file=str(path)
             )

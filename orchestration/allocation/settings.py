@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from tierflow.data.errors import InputError
-from tierflow.data.limits import MAX_TIME_LIMIT_S, require_number
+from tierflow.data.limits import MAX_SEED, MAX_TIME_LIMIT_S, require_number
 from tierflow.solver.partition import BACKENDS
 from tierflow.solver.registry import engine_names
 
@@ -98,7 +98,7 @@ class AllocationSettings:
         require_number(self.bid_shift, "bid_shift", 0, math.inf)  # inf: never
         require_number(self.relative_gap, "relative_gap", 0, 1)
         require_number(self.bid_refresh, "bid_refresh", 1, 10_000, integer=True)
-        require_number(self.seed, "seed", 0, 2**31 - 1, integer=True)
+        require_number(self.seed, "seed", 0, MAX_SEED, integer=True)
         require_number(self.n_jobs, "n_jobs", 1, 256, integer=True)
         optional = (
             ("batch_size", self.batch_size, 1_000_000),

@@ -6,7 +6,12 @@ import datetime as dt
 from dataclasses import dataclass
 
 from tierflow.data.errors import InputError
-from tierflow.data.limits import EVENT_WINDOW, MAX_TIME_LIMIT_S, require_number
+from tierflow.data.limits import (
+    EVENT_WINDOW,
+    MAX_SEED,
+    MAX_TIME_LIMIT_S,
+    require_number,
+)
 from tierflow.data.order_generator import Spike
 from tierflow.solver.registry import engine_names
 
@@ -50,7 +55,7 @@ class SimulationSettings:
             value=self.day.isoformat(),
         )
         require_number(self.checkouts, "--checkouts", 1, 1_000_000, integer=True)
-        require_number(self.seed, "--seed", 0, 2**31 - 1, integer=True)
+        require_number(self.seed, "--seed", 0, MAX_SEED, integer=True)
         require_number(self.utilization, "--utilization", 0, 2, low_open=True)
         require_number(self.time_limit_s, "--time-limit", 0, MAX_TIME_LIMIT_S)
         require_number(
