@@ -18,7 +18,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from tierflow.data.errors import InputError
-from tierflow.orchestration.checkout.holds import CustomerMismatch
+from tierflow.data.store import CustomerMismatch
 
 log = logging.getLogger("tierflow.service")
 

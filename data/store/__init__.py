@@ -21,6 +21,8 @@ from tierflow.data.store.checkouts import (
     CHECKOUT_LINE_COLUMNS,
     ONLINE_ORDER_COLUMNS,
     CheckoutState,
+    CustomerMismatch,
+    UnknownCheckout,
 )
 from tierflow.data.store.database import (
     StoreConflict,
@@ -84,6 +86,7 @@ __all__ = [
     "CheckoutState",
     "CheckoutStore",
     "CltvScore",
+    "CustomerMismatch",
     "PostgresStore",
     "QuoteStore",
     "ReserveResult",
@@ -95,6 +98,7 @@ __all__ = [
     "StoreUnavailable",
     "StoredEvent",
     "StoredQuote",
+    "UnknownCheckout",
     "UpgradeStore",
     "default_state_location",
     "default_state_path",

@@ -53,6 +53,15 @@ CHECKOUT_LINE_COLUMNS = (
 #: Columns of ``online_orders``: a checkout line and when it was confirmed.
 ONLINE_ORDER_COLUMNS = (*CHECKOUT_LINE_COLUMNS, "confirmed_at")
 
+
+class UnknownCheckout(InputError):
+    """No option was ever selected for this request id: it has no checkout."""
+
+
+class CustomerMismatch(InputError):
+    """The caller's customer id is not the checkout's (HTTP 403)."""
+
+
 _HELD = HoldStatus.HELD
 _CONFIRMED = HoldStatus.CONFIRMED
 _CANCELLED = HoldStatus.CANCELLED
@@ -196,7 +205,11 @@ class Checkouts(StorePart):
 
     @retried
     def confirm_checkout(
-        self, request_id: str, *, now: float | None = None
+        self,
+        request_id: str,
+        *,
+        now: float | None = None,
+        customer_id: str | None = None,
     ) -> CheckoutState:
         """Turn a held checkout into an order, in one transaction.
 
@@ -208,16 +221,23 @@ class Checkouts(StorePart):
 
         Raises
         ------
+        UnknownCheckout
+            No option was selected for ``request_id``.
+        CustomerMismatch
+            ``customer_id`` is given and is not the checkout's (checked under
+            the checkout's lock, before anything changes: no read of its own).
         InputError
-            Unknown or cancelled checkout, or a hold past its TTL (its stock
-            may be gone: select again).
+            A cancelled checkout, or a hold past its TTL (its stock may be
+            gone: select again).
         """
         t = clock(now)
         with self._db.tx() as conn:
             conn.lock(f"checkout:{request_id}")
             row = _known_checkout(conn, request_id)
+            lines = json.loads(row.order_lines)
+            _check_customer(customer_id, lines)
             if row.status == _CONFIRMED:
-                return row.state(request_id, replayed=True)
+                return row.state(request_id, replayed=True, lines=lines)
             if row.status == _CANCELLED:
                 raise InputError(
                     "checkout was cancelled", field="request_id", value=request_id
@@ -230,7 +250,6 @@ class Checkouts(StorePart):
                     field="request_id",
                     value=request_id,
                 )
-            lines = json.loads(row.order_lines)
             conn.later_many(
                 f"INSERT INTO online_orders ({', '.join(ONLINE_ORDER_COLUMNS)}) "
                 f"VALUES ({', '.join('?' * len(ONLINE_ORDER_COLUMNS))})",
@@ -244,7 +263,11 @@ class Checkouts(StorePart):
 
     @retried
     def cancel_checkout(
-        self, request_id: str, *, now: float | None = None
+        self,
+        request_id: str,
+        *,
+        now: float | None = None,
+        customer_id: str | None = None,
     ) -> CheckoutState:
         """Release a checkout's holds (idempotent); ``expired`` if already lapsed.
 
@@ -252,13 +275,19 @@ class Checkouts(StorePart):
 
         Raises
         ------
+        UnknownCheckout
+            No option was selected for ``request_id``.
+        CustomerMismatch
+            ``customer_id`` is given and is not the checkout's (checked as
+            :meth:`confirm_checkout` does).
         InputError
-            Unknown or confirmed checkout.
+            A confirmed checkout.
         """
         t = clock(now)
         with self._db.tx() as conn:
             conn.lock(f"checkout:{request_id}")
             row = _known_checkout(conn, request_id)
+            _check_customer(customer_id, json.loads(row.order_lines))
             if row.status == _CANCELLED:
                 return row.cancelled_state(request_id, replayed=True)
             if row.status == _CONFIRMED:
@@ -385,12 +414,22 @@ def work_events(
 def _known_checkout(conn: Connection, request_id: str) -> CheckoutRow:
     row = _read_checkout(conn, request_id)
     if row is None:
-        raise InputError(
+        raise UnknownCheckout(
             "unknown checkout (no option selected for it)",
             field="request_id",
             value=request_id,
         )
     return row
+
+
+def _check_customer(given: str | None, lines: Sequence[Mapping[str, Any]]) -> None:
+    """A caller that names its customer must name the checkout's (the
+    customer of its order lines)."""
+    actual = str(lines[0]["customer_id"]) if lines else ""
+    if given is not None and actual and given != actual:
+        raise CustomerMismatch(
+            "not the customer of this checkout", field="customer_id", value=given
+        )
 
 
 def _reselect(

@@ -116,15 +116,24 @@ class CheckoutStore(Protocol):
         ...
 
     def confirm_checkout(
-        self, request_id: str, *, now: float | None = None
+        self,
+        request_id: str,
+        *,
+        now: float | None = None,
+        customer_id: str | None = None,
     ) -> CheckoutState:
-        """Commit a held checkout and record its order lines."""
+        """Commit a held checkout and record its order lines (only for
+        ``customer_id``, when given)."""
         ...
 
     def cancel_checkout(
-        self, request_id: str, *, now: float | None = None
+        self,
+        request_id: str,
+        *,
+        now: float | None = None,
+        customer_id: str | None = None,
     ) -> CheckoutState:
-        """Release a checkout's holds."""
+        """Release a checkout's holds (only for ``customer_id``, when given)."""
         ...
 
     def checkout_state(

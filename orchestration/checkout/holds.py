@@ -16,7 +16,12 @@ from typing import Any
 from tierflow.data.errors import InputError
 from tierflow.data.network import Network
 from tierflow.data.rates import SERVICES
-from tierflow.data.store import CheckoutState, CheckoutStore
+from tierflow.data.store import (
+    CheckoutState,
+    CheckoutStore,
+    CustomerMismatch,
+    UnknownCheckout,
+)
 from tierflow.data.vocabulary import HoldStatus, Tier
 from tierflow.formulations.online_pricing import day_to_date
 from tierflow.orchestration.checkout.fallback import STORE_ERRORS
@@ -27,10 +32,6 @@ from tierflow.orchestration.checkout.results import CheckoutResult, Shortfall
 from tierflow.orchestration.checkout.upgrades import UpgradeAllowances
 
 _NO_STORE = "no state store"
-
-
-class CustomerMismatch(InputError):
-    """The caller's customer id is not the checkout's (HTTP 403)."""
 
 
 class Holds:
@@ -95,15 +96,11 @@ class Holds:
             return _unavailable(request_id, None, _NO_STORE)
         t = _timestamp(now)
         try:
-            if customer_id is not None:  # checked before anything changes
-                known = self.store.checkout_state(request_id, now=t)
-                if known is not None:
-                    _check_customer(customer_id, known.customer_id)
-            try:
-                state = self.store.confirm_checkout(request_id, now=t)
-            except InputError as exc:
-                if not exc.reason.startswith("unknown checkout"):
-                    raise
+            try:  # the store checks the customer before anything changes
+                state = self.store.confirm_checkout(
+                    request_id, now=t, customer_id=customer_id
+                )
+            except UnknownCheckout:
                 self._no_checkout(request_id, customer_id)
                 raise
             if self.upgrades is not None and state.option_id == Tier.PLATINUM:
@@ -122,11 +119,12 @@ class Holds:
         t = _timestamp(now)
         state = None
         if self.store is not None:
-            try:
-                state = self.store.checkout_state(request_id, now=t)
-                if state is not None:
-                    _check_customer(customer_id, state.customer_id)
-                    state = self.store.cancel_checkout(request_id, now=t)
+            try:  # the store checks the customer before anything changes
+                state = self.store.cancel_checkout(
+                    request_id, now=t, customer_id=customer_id
+                )
+            except UnknownCheckout:
+                state = None
             except STORE_ERRORS as exc:
                 return _unavailable(request_id, None, str(exc))
         if state is None:  # never selected: only the option set is closed

@@ -17,7 +17,9 @@ from tierflow.data.orders import read_orders, write_orders
 from tierflow.data.store import (
     ONLINE_ORDER_COLUMNS,
     SCHEMA_VERSION,
+    CustomerMismatch,
     StateStore,
+    UnknownCheckout,
     open_store,
 )
 
@@ -163,6 +165,38 @@ def test_swap_reject_cancel_and_expiry(store: StateStore) -> None:
         InputError, match=r"field 'request_id': value 'zz': unknown checkout"
     ):
         store.confirm_checkout("zz")
+    assert store.check_consistency() == []
+
+
+def test_confirm_and_cancel_check_the_customer_before_any_change(
+    store: StateStore,
+) -> None:
+    """The customer is checked in the transaction that would change the
+    checkout (no read of its own before it): another customer's confirm or
+    cancel changes nothing, the checkout's own goes through."""
+    order = [_lines("q", "N1", "TEE", 3)]
+    assert store.hold_checkout(
+        "q", "gold", [("N1", [("TEE", 3)])], 60, order_lines=order, now=0
+    ).ok
+    for act in (store.confirm_checkout, store.cancel_checkout):
+        with pytest.raises(
+            CustomerMismatch,
+            match=r"^field 'customer_id': value 'C2': not the customer of this checkout$",
+        ):
+            act("q", now=1, customer_id="C2")
+    state = store.checkout_state("q", now=1)
+    assert state is not None and state.status == "held"
+    assert _avail(store, 1)[("N1", "TEE")] == 7
+    assert store.online_orders().empty
+    done = store.confirm_checkout("q", now=2, customer_id="C1")
+    assert done.status == "confirmed" and done.customer_id == "C1"
+    with pytest.raises(CustomerMismatch):  # a replay is checked too
+        store.confirm_checkout("q", now=3, customer_id="C2")
+    assert store.confirm_checkout("q", now=3, customer_id="C1").replayed
+    assert len(store.online_orders()) == 1
+    for act in (store.confirm_checkout, store.cancel_checkout):
+        with pytest.raises(UnknownCheckout, match=r"value 'zz': unknown checkout"):
+            act("zz", customer_id="C1")
     assert store.check_consistency() == []
 
 

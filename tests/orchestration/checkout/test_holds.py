@@ -71,6 +71,35 @@ def test_override_swap_and_cancel(router: OnlineRouter) -> None:
         router.cancel("nope")
 
 
+def test_confirm_and_cancel_read_nothing_before_their_transaction(
+    router: OnlineRouter, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A confirm or cancel naming its customer is one transaction: the
+    customer is checked in it (on PostgreSQL a round trip less)."""
+    assert router.store is not None
+
+    def no_read(*args: object, **kwargs: object) -> None:
+        raise AssertionError("checkout_state read before the transaction")
+
+    monkeypatch.setattr(type(router.store), "checkout_state", no_read)
+    for ending, status in (("confirm", "confirmed"), ("cancel", "cancelled")):
+        answer = router.generate_fulfillment_options(
+            "C10", [("TEE", 1)], "606", now=MONDAY_10
+        )
+        assert router.select(answer.request_id, "gold", customer_id="C10").ok
+        act = getattr(router, ending)
+        with pytest.raises(InputError, match=r"not the customer of this checkout"):
+            act(answer.request_id, customer_id="C9")
+        done = act(answer.request_id, customer_id="C10")
+        assert done.status == status
+    never = router.generate_fulfillment_options(
+        "C10", [("TEE", 1)], "606", now=MONDAY_10
+    )
+    with pytest.raises(InputError, match=r"not the customer of this checkout"):
+        router.cancel(never.request_id, customer_id="C9")
+    assert router.cancel(never.request_id, customer_id="C10").status == "cancelled"
+
+
 def test_unknown_and_expired_ids(tmp_path: Path, new_state: NewState) -> None:
     with tiny_router(
         tmp_path, state=new_state(), reservation_ttl_s=60, quote_ttl_s=3600
