@@ -3,7 +3,7 @@ events and snapshots, CLTV scores, allocations, bid prices and the upgrade
 allowance ledger.
 
 One class per concern (``stock``, ``reservations``, ``checkouts``,
-``quotes``, ``capacity_log``, ``scores``, ``allocations``, ``bid_prices``, ``upgrades``)
+``checkout_reads``, ``quotes``, ``capacity_log``, ``scores``, ``allocations``, ``bid_prices``, ``upgrades``)
 over one :class:`~tierflow.data.store.database.Database`; callers are typed
 against the protocols in :mod:`~tierflow.data.store.protocols`. Two backends:
 :class:`SqliteStore` (embedded, the default) and :class:`PostgresStore`
@@ -17,6 +17,7 @@ from tierflow.data.allocation_rows import ALLOCATION_COLUMNS, ALLOCATION_EXTRA_C
 from tierflow.data.store.allocations import AllocationRun
 from tierflow.data.store.bid_prices import BidPriceRun
 from tierflow.data.store.capacity_log import CAPACITY_CHANNEL, StoredEvent
+from tierflow.data.store.checkout_reads import CheckoutFacts
 from tierflow.data.store.checkouts import (
     CHECKOUT_LINE_COLUMNS,
     ONLINE_ORDER_COLUMNS,
@@ -40,6 +41,7 @@ from tierflow.data.store.protocols import (
     AllocationStore,
     BidPriceStore,
     CapacityEventLog,
+    CheckoutReadStore,
     CheckoutStore,
     QuoteStore,
     ScoreStore,
@@ -83,6 +85,8 @@ __all__ = [
     "BidPriceRun",
     "BidPriceStore",
     "CapacityEventLog",
+    "CheckoutFacts",
+    "CheckoutReadStore",
     "CheckoutState",
     "CheckoutStore",
     "CltvScore",

@@ -73,6 +73,10 @@ class Cursor(Protocol):
         ...
 
 
+#: A statement and its parameters.
+Statement = tuple[str, Sequence[Any]]
+
+
 class Rows:
     """A read's rows, all fetched before its connection was free for another
     statement (PostgreSQL: back to the pool; SQLite: another thread's turn)."""
@@ -171,6 +175,12 @@ class Database(Connection, Protocol):
 
     def tx(self) -> AbstractContextManager[Transaction]:
         """One write transaction."""
+        ...
+
+    def read_many(self, statements: Sequence[Statement], /) -> list[Rows]:
+        """Several reads, each statement's rows in order: on PostgreSQL in
+        one round trip (one pipeline on one connection), on SQLite one after
+        the other under the connection's lock."""
         ...
 
     def write(self, sql: str, parameters: Sequence[Any] = ..., /) -> int:

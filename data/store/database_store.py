@@ -9,6 +9,7 @@ from typing import Self
 from tierflow.data.store.allocations import Allocations
 from tierflow.data.store.bid_prices import BidPriceLog
 from tierflow.data.store.capacity_log import CapacityLog
+from tierflow.data.store.checkout_reads import CheckoutReads
 from tierflow.data.store.checkouts import Checkouts
 from tierflow.data.store.quotes import Quotes
 from tierflow.data.store.reservations import Reservations
@@ -21,6 +22,7 @@ class DatabaseStore(
     Inventory,
     Reservations,
     Checkouts,
+    CheckoutReads,
     Quotes,
     CapacityLog,
     Scores,

@@ -17,6 +17,7 @@ from psycopg_pool import ConnectionPool
 from tierflow.data.errors import TierflowError
 from tierflow.data.store.database import (
     Rows,
+    Statement,
     StoreConflict,
     StoreUnavailable,
     store_error,
@@ -189,6 +190,13 @@ class PostgresDatabase:
             cur = conn.execute(pg_sql(sql), parameters)
             rows = cur.fetchall() if cur.description is not None else []
             return Rows(rows, cur.rowcount)
+
+    def read_many(self, statements: Sequence[Statement], /) -> list[Rows]:
+        """Several reads in one round trip: one pipeline on one connection."""
+        with _reachable(), self._pool.connection() as conn:
+            with conn.pipeline():  # the results are read as the block ends
+                cursors = [conn.execute(pg_sql(sql), p) for sql, p in statements]
+            return [Rows(c.fetchall(), c.rowcount) for c in cursors]
 
     def write(self, sql: str, parameters: Sequence[Any] = (), /) -> int:
         """One write statement in autocommit: one round trip, no ``BEGIN``."""

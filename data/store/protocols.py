@@ -20,6 +20,7 @@ from tierflow.data.network import Network
 from tierflow.data.store.allocations import AllocationRun
 from tierflow.data.store.bid_prices import BidPriceRun
 from tierflow.data.store.capacity_log import StoredEvent
+from tierflow.data.store.checkout_reads import CheckoutFacts
 from tierflow.data.store.checkouts import CheckoutState
 from tierflow.data.store.quotes import StoredQuote
 from tierflow.data.store.reservations import ReserveResult
@@ -95,6 +96,21 @@ class StockStore(Protocol):
 
     def reservation_status(self, request_id: str) -> str | None:
         """Stored status of a request id, or None."""
+        ...
+
+
+@runtime_checkable
+class CheckoutReadStore(StockStore, Protocol):
+    """Stock, and what a checkout answer reads with it in one round trip."""
+
+    def checkout_facts(
+        self,
+        skus: Sequence[str],
+        customer_id: str | None = None,
+        *,
+        now: float | None = None,
+    ) -> CheckoutFacts:
+        """The cart's stock and the customer's latest score, together."""
         ...
 
 
@@ -351,7 +367,7 @@ class UpgradeStore(Protocol):
 
 @runtime_checkable
 class StateStore(
-    StockStore,
+    CheckoutReadStore,
     CheckoutStore,
     QuoteStore,
     CapacityEventLog,

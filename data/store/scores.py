@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from tierflow.data.errors import InputError
-from tierflow.data.store.database import StorePart, chunks, marks
+from tierflow.data.store.database import Cursor, StorePart, chunks, marks
 
 CLTV_COLUMNS = ("customer_id", "predicted_spend", "p_active", "segment")
 _SCORE_FIELDS = "customer_id, predicted_spend, p_active, segment, as_of, model_version"
@@ -45,6 +45,21 @@ class CltvScore:
             dt.date.fromisoformat(row[4]),
             str(row[5]),
         )
+
+
+def score_query(customer_id: str) -> tuple[str, tuple[str]]:
+    """The statement that reads a customer's latest score (:func:`score_from`)."""
+    return (
+        f"SELECT {_SCORE_FIELDS} FROM cltv_scores "
+        f"WHERE as_of = {_LATEST_DAY} AND customer_id = ?",
+        (customer_id,),
+    )
+
+
+def score_from(rows: Cursor) -> CltvScore | None:
+    """The score :func:`score_query` read (None if not scored that day)."""
+    row = rows.fetchone()
+    return None if row is None else CltvScore.from_row(row)
 
 
 class Scores(StorePart):
@@ -106,12 +121,7 @@ class Scores(StorePart):
 
     def cltv_score(self, customer_id: str) -> CltvScore | None:
         """The customer's score from the latest day (None if not scored that day)."""
-        row = self._db.execute(
-            f"SELECT {_SCORE_FIELDS} FROM cltv_scores "
-            f"WHERE as_of = {_LATEST_DAY} AND customer_id = ?",
-            (customer_id,),
-        ).fetchone()
-        return None if row is None else CltvScore.from_row(row)
+        return score_from(self._db.execute(*score_query(customer_id)))
 
     def cltv_scores(self, customer_ids: Iterable[str]) -> pd.DataFrame:
         """Latest scores of many customers (absent ids are left out).

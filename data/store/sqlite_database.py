@@ -17,7 +17,7 @@ import pandas as pd
 
 from tierflow.data.errors import InputError, TierflowError
 from tierflow.data.output_folder import file_in_the_way
-from tierflow.data.store.database import Rows, StoreUnavailable, store_error
+from tierflow.data.store.database import Rows, Statement, StoreUnavailable, store_error
 from tierflow.data.store.sqlite_writer_lock import WRITER_SUFFIX, WriterLock
 
 #: How often a waiter re-reads the capacity log (SQLite has no notices).
@@ -204,6 +204,15 @@ class SqliteDatabase:
         with self._lock, _reachable:
             cur = self._conn.execute(sql, parameters)
             return Rows(cur.fetchall(), cur.rowcount)
+
+    def read_many(self, statements: Sequence[Statement], /) -> list[Rows]:
+        """Several reads, one after the other under the connection's lock."""
+        with self._lock, _reachable:
+            out = []
+            for sql, parameters in statements:
+                cur = self._conn.execute(sql, parameters)
+                out.append(Rows(cur.fetchall(), cur.rowcount))
+            return out
 
     def executemany(self, sql: str, parameters: Iterable[Sequence[Any]], /) -> Rows:
         """Run one statement per parameter row (in autocommit mode)."""

@@ -7,6 +7,7 @@ Available = on hand − reserved + stock held by reservations past their TTL
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -14,7 +15,15 @@ from numpy.typing import NDArray
 
 from tierflow.data.errors import InputError
 from tierflow.data.network import Network
-from tierflow.data.store.database import StorePart, chunks, clock, marks, retried
+from tierflow.data.store.database import (
+    Connection,
+    Cursor,
+    StorePart,
+    chunks,
+    clock,
+    marks,
+    retried,
+)
 from tierflow.data.vocabulary import ReservationStatus
 
 _ACTIVE = ReservationStatus.ACTIVE
@@ -157,29 +166,7 @@ class Inventory(StorePart):
         PostgreSQL.
         """
         t = clock(now)
-        in_skus = marks(len(skus))
-        found = self._db.execute(
-            f"SELECT node_id, sku, on_hand - reserved, (SELECT 1 FROM reservations "
-            f"WHERE status = ? AND expires_at <= ? LIMIT 1) FROM inventory "
-            f"WHERE sku IN ({in_skus}) AND on_hand > 0",
-            (_ACTIVE, t, *skus),
-        ).fetchall()
-        rows: list[tuple[str, str, int]] = [(n, s, a) for n, s, a, _ in found]
-        if not found or found[0][3] is None:
-            return rows
-        freed = {
-            (str(n), str(s)): int(q)
-            for n, s, q in self._db.execute(
-                f"""SELECT r.node_id, l.sku, SUM(l.quantity)
-                    FROM reservations r JOIN reservation_lines l
-                      ON l.request_id = r.request_id
-                    WHERE r.status = ? AND r.expires_at <= ?
-                      AND l.sku IN ({in_skus})
-                    GROUP BY r.node_id, l.sku""",
-                (_ACTIVE, t, *skus),
-            ).fetchall()
-        }
-        return [(n, s, a + freed.get((n, s), 0)) for n, s, a in rows]
+        return stock_rows(self._db, self._db.execute(*stock_query(skus, t)), skus, t)
 
     def _reserved_mismatches(self) -> list[str]:
         """Cells whose ``reserved`` differs from their live reservation lines."""
@@ -194,3 +181,40 @@ class Inventory(StorePart):
             (_ACTIVE,),
         ).fetchall()
         return [f"reserved mismatch {n}/{s}: {r} != {q}" for n, s, r, q in bad]
+
+
+def stock_query(skus: Sequence[str], t: float) -> tuple[str, tuple[Any, ...]]:
+    """The statement :meth:`Inventory.available_by_sku` runs first: every
+    node's available units of ``skus``, and whether any hold lapsed unswept
+    at ``t`` (:func:`stock_rows` reads it)."""
+    return (
+        f"SELECT node_id, sku, on_hand - reserved, (SELECT 1 FROM reservations "
+        f"WHERE status = ? AND expires_at <= ? LIMIT 1) FROM inventory "
+        f"WHERE sku IN ({marks(len(skus))}) AND on_hand > 0",
+        (_ACTIVE, t, *skus),
+    )
+
+
+def stock_rows(
+    db: Connection, found: Cursor, skus: Sequence[str], t: float
+) -> list[tuple[str, str, int]]:
+    """``(node_id, sku, available)`` from :func:`stock_query`'s rows, the
+    units of lapsed holds added back (a second statement, only when one has
+    lapsed unswept)."""
+    rows_found = found.fetchall()
+    rows: list[tuple[str, str, int]] = [(n, s, a) for n, s, a, _ in rows_found]
+    if not rows_found or rows_found[0][3] is None:
+        return rows
+    freed = {
+        (str(n), str(s)): int(q)
+        for n, s, q in db.execute(
+            f"""SELECT r.node_id, l.sku, SUM(l.quantity)
+                FROM reservations r JOIN reservation_lines l
+                  ON l.request_id = r.request_id
+                WHERE r.status = ? AND r.expires_at <= ?
+                  AND l.sku IN ({marks(len(skus))})
+                GROUP BY r.node_id, l.sku""",
+            (_ACTIVE, t, *skus),
+        ).fetchall()
+    }
+    return [(n, s, a + freed.get((n, s), 0)) for n, s, a in rows]

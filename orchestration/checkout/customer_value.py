@@ -16,9 +16,10 @@ import datetime as dt
 import math
 import time
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 
-from tierflow.data.store import ScoreStore
+from tierflow.data.store import CltvScore, ScoreStore
 from tierflow.formulations.tiers import TierPolicy
 from tierflow.orchestration.checkout.fallback import STORE_ERRORS, Notes
 from tierflow.orchestration.checkout.results import CustomerValue
@@ -59,10 +60,24 @@ class CustomerValues:
         #: (one C call per change: threads share it without a lock).
         self._fresh: OrderedDict[str, _Score | None] = OrderedDict()
 
-    def lookup(self, customer_id: str, notes: Notes) -> CustomerValue:
-        """The customer's value, from the store or the fallbacks."""
-        self._refresh_stats(notes)
-        found = self._stored(customer_id, notes) or self._new_customer()
+    def lookup(
+        self,
+        customer_id: str,
+        notes: Notes,
+        *,
+        read: Callable[[], CltvScore | None] | None = None,
+        refresh: bool = True,
+    ) -> CustomerValue:
+        """The customer's value, from the store or the fallbacks.
+
+        ``read`` gives the customer's stored score when it is not kept (a
+        caller that read it together with other facts; by default the store
+        is asked); ``refresh=False`` when the caller has just called
+        :meth:`refresh`.
+        """
+        if refresh:
+            self.refresh(notes)
+        found = self._stored(customer_id, notes, read) or self._new_customer()
         thr = self._threshold
         return CustomerValue(
             customer_id,
@@ -73,9 +88,14 @@ class CustomerValues:
             thr is not None and found.spend >= thr,
         )
 
-    def _refresh_stats(self, notes: Notes) -> None:
+    def wants_score(self, customer_id: str) -> bool:
+        """Whether :meth:`lookup` of this customer would read the store for
+        the score (it is not kept), so a caller may read it with others."""
+        return self.store is not None and customer_id not in self._fresh
+
+    def refresh(self, notes: Notes) -> None:
         """Re-read the threshold and the prior, and forget the scores read,
-        when the stored scores changed."""
+        when the stored scores changed (at most every ``refresh_s``)."""
         store = self.store
         now = time.monotonic()
         if store is None or now - self._read < self.refresh_s:
@@ -99,14 +119,20 @@ class CustomerValues:
             self._version = None
             self._fresh.clear()
 
-    def _stored(self, customer_id: str, notes: Notes) -> _Score | None:
-        if self.store is None:
+    def _stored(
+        self,
+        customer_id: str,
+        notes: Notes,
+        read: Callable[[], CltvScore | None] | None,
+    ) -> _Score | None:
+        store = self.store
+        if store is None:
             return None
         kept = self._fresh.get(customer_id, _UNREAD)
         if kept is not _UNREAD:
             return kept
         try:
-            score = self.store.cltv_score(customer_id)
+            score = read() if read is not None else store.cltv_score(customer_id)
         except STORE_ERRORS as exc:
             notes.add(f"CLTV score could not be read ({exc})")
             known = self._known.get(customer_id)

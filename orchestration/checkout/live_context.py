@@ -15,7 +15,7 @@ import datetime as dt
 import math
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -23,7 +23,12 @@ from numpy.typing import NDArray
 
 from tierflow.capacity.monitor import CapacityMonitor
 from tierflow.data.network import Network
-from tierflow.data.store import StockStore, StoredEvent
+from tierflow.data.store import (
+    CheckoutFacts,
+    CheckoutReadStore,
+    CltvScore,
+    StoredEvent,
+)
 from tierflow.orchestration.bid_prices import BidPrices
 from tierflow.orchestration.checkout.customer_value import CustomerValues
 from tierflow.orchestration.checkout.fallback import STORE_ERRORS, Notes
@@ -60,13 +65,39 @@ class Context:
     notes: Notes
 
 
+@dataclass(frozen=True, slots=True)
+class _Facts:
+    """What one answer read from the store: the facts (None when there is
+    no store or it could not be read), the error, and whose score was asked
+    for (None: kept in memory)."""
+
+    found: CheckoutFacts | None
+    error: Exception | None
+    score_of: str | None
+
+    def score_reader(self) -> Callable[[], CltvScore | None] | None:
+        """How the customer's score is had: as read with the stock, the
+        store's error raised again, or None (ask the store: it was kept)."""
+        if self.error is not None:
+            error = self.error
+
+            def failed() -> CltvScore | None:
+                raise error
+
+            return failed
+        if self.found is None or self.score_of is None:
+            return None
+        score = self.found.score
+        return lambda: score
+
+
 class LiveContext:
     """Reads (and caches) the live state a checkout is decided on."""
 
     def __init__(
         self,
         network: Network,
-        store: StockStore | None,
+        store: CheckoutReadStore | None,
         monitor: CapacityMonitor,
         bid_prices: BidPrices,
         customers: CustomerValues,
@@ -112,12 +143,16 @@ class LiveContext:
         if stale:
             notes.add(stale)
         watch.lap("capacity")
-        customer = self.customers.lookup(req.customer_id, notes)
+        self.customers.refresh(notes)
+        facts = self._facts(req)  # stock and score: one round trip
+        stock = self._stock(req, notes, facts)
+        watch.lap("stock")
+        customer = self.customers.lookup(
+            req.customer_id, notes, read=facts.score_reader(), refresh=False
+        )
         if self.allowances is not None:
             customer = self.allowances.with_allowance(customer, req.ts, notes)
         watch.lap("cltv")
-        stock = self._stock(req, notes)
-        watch.lap("stock")
         with self.lock:
             bid = self.bid_prices.current()
             source = self.bid_prices.source
@@ -186,19 +221,33 @@ class LiveContext:
         self._capacity_read = now
         return logged
 
-    def _stock(self, req: CheckoutRequest, notes: Notes) -> NDArray[np.int64]:
+    def _facts(self, req: CheckoutRequest) -> _Facts:
+        """The cart's stock and, when it is not kept, the customer's score,
+        read together (the error, when the store cannot be read)."""
+        store = self.store
+        if store is None:
+            return _Facts(None, None, None)
+        wanted = (
+            req.customer_id if self.customers.wants_score(req.customer_id) else None
+        )
+        try:
+            # holds live in wall-clock time, whatever instant is being quoted
+            found = store.checkout_facts(req.skus, wanted)
+        except STORE_ERRORS as exc:
+            return _Facts(None, exc, wanted)
+        return _Facts(found, None, wanted)
+
+    def _stock(
+        self, req: CheckoutRequest, notes: Notes, facts: _Facts
+    ) -> NDArray[np.int64]:
         """Available units of the cart's SKUs at every node (last known when
         the store cannot be read)."""
-        if self.store is not None:
-            try:
-                # holds live in wall-clock time, whatever instant is being quoted
-                rows = self.store.available_by_sku(req.skus)
-            except STORE_ERRORS as exc:
-                notes.add(f"stock could not be read ({exc}): last known stock")
-            else:
-                stock = self._stock_table(req.skus, rows)
-                self._known_stock[:, req.sku_idx] = stock
-                return stock
+        if facts.found is not None:
+            stock = self._stock_table(req.skus, facts.found.stock)
+            self._known_stock[:, req.sku_idx] = stock
+            return stock
+        if facts.error is not None:
+            notes.add(f"stock could not be read ({facts.error}): last known stock")
         return np.asarray(self._known_stock[:, req.sku_idx])
 
     def _stock_table(

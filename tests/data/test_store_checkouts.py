@@ -83,6 +83,36 @@ def test_available_by_sku_counts_stale_holds_as_free(store: StateStore) -> None:
     assert _avail(store, 10) == {("N1", "TEE"): 10, ("N1", "MUG"): 3, ("N2", "TEE"): 4}
 
 
+def test_checkout_facts_are_the_stock_and_score_reads_together(
+    store: StateStore,
+) -> None:
+    """One call (one round trip on PostgreSQL) gives what the two reads
+    give, lapsed holds added back and an unscored customer included."""
+    scores = pd.DataFrame(
+        {
+            "customer_id": ["C1", "C2"],
+            "predicted_spend": [120.5, 3.0],
+            "p_active": [0.9, 0.1],
+            "segment": ["loyal", "lapsing"],
+        }
+    )
+    store.put_cltv_scores(scores, as_of=dt.date(2026, 1, 4), model_version="v1")
+    store.reserve("r", [("TEE", 4), ("MUG", 3)], "N1", ttl_s=10, now=0)
+    for now in (5, 10):  # the hold live, then lapsed unswept
+        for who in ("C1", "C9", None):
+            facts = store.checkout_facts(["TEE", "MUG"], who, now=now)
+            assert sorted(facts.stock) == sorted(
+                store.available_by_sku(["TEE", "MUG"], now=now)
+            )
+            assert facts.score == (None if who is None else store.cltv_score(who))
+    assert store.checkout_facts(["MUG"], "C1", now=5).stock == [("N1", "MUG", 0)]
+    score = store.checkout_facts(["HAT"], "C1").score
+    assert score is not None and (score.predicted_spend, score.segment) == (
+        120.5,
+        "loyal",
+    )
+
+
 def test_hold_confirm_and_orders(store: StateStore, tmp_path: Path) -> None:
     holds = [("N1", [("TEE", 2), ("MUG", 1)]), ("N2", [("TEE", 1)])]
     order = [_lines("q1", "N1", "MUG", 1), _lines("q1", "N2", "TEE", 1)]

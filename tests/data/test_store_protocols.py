@@ -24,6 +24,7 @@ from tierflow.data.store import (
     AllocationStore,
     BidPriceStore,
     CapacityEventLog,
+    CheckoutReadStore,
     CheckoutStore,
     QuoteStore,
     ScoreStore,
@@ -39,6 +40,7 @@ from tierflow.data.vocabulary import AllocationStatus
 
 CONCERNS: tuple[type, ...] = (
     StockStore,
+    CheckoutReadStore,
     CheckoutStore,
     QuoteStore,
     CapacityEventLog,

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -115,3 +116,35 @@ def test_tiers_and_statuses_are_the_vocabulary(router: OnlineRouter) -> None:
     assert all(isinstance(o.tier, Tier) for o in answer.options)
     held = router.select(answer.request_id, "gold")
     assert held.status is HoldStatus.HELD and held.ok
+
+
+def test_an_answer_reads_stock_and_score_in_one_call(
+    router: OnlineRouter, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The cart's stock and an unkept score come from one store call (one
+    round trip on PostgreSQL), not a read each; a kept score is not read."""
+    assert router.store is not None
+    store_type = type(router.store)
+    calls: list[str | None] = []
+    facts = store_type.checkout_facts
+
+    def counted(self: Any, skus: Any, customer_id: Any = None, **kw: Any) -> Any:
+        calls.append(customer_id)
+        return facts(self, skus, customer_id, **kw)
+
+    def no_read(*args: object, **kwargs: object) -> None:
+        raise AssertionError("read on its own")
+
+    monkeypatch.setattr(store_type, "checkout_facts", counted)
+    monkeypatch.setattr(store_type, "available_by_sku", no_read)
+    monkeypatch.setattr(store_type, "cltv_score", no_read)
+    first = router.generate_fulfillment_options(
+        "C10", [("TEE", 1)], "606", now=MONDAY_10
+    )
+    again = router.generate_fulfillment_options(
+        "C10", [("MUG", 1)], "606", now=MONDAY_10
+    )
+    assert calls == ["C10", None]  # the second answer keeps C10's score
+    for answer in (first, again):
+        assert answer.customer.predicted_spend == 100.0
+        assert answer.customer.platinum_eligible and not answer.degraded

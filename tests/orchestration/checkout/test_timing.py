@@ -11,8 +11,8 @@ from tierflow.orchestration.checkout.timing import StageTimer
 STAGES = [
     "validate",
     "capacity",
-    "cltv",
     "stock",
+    "cltv",
     "bid_prices",
     "pricing",
     "decision",

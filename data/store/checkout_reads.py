@@ -1,0 +1,50 @@
+"""What one checkout answer reads from the store, in one round trip.
+
+An answer needs the cart's stock at every node and, for a customer whose
+score is not kept in memory, the customer's latest CLTV score: two
+independent reads, sent together (:meth:`Database.read_many
+<tierflow.data.store.database.Database.read_many>`: one pipeline on
+PostgreSQL) instead of one round trip each.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import NamedTuple
+
+from tierflow.data.store.database import Statement, StorePart, clock
+from tierflow.data.store.scores import CltvScore, score_from, score_query
+from tierflow.data.store.stock import stock_query, stock_rows
+
+
+class CheckoutFacts(NamedTuple):
+    """The stock rows ``(node_id, sku, available)`` of a cart's SKUs (as
+    :meth:`~tierflow.data.store.stock.Inventory.available_by_sku` gives
+    them) and the customer's latest score (None: not asked for, or not
+    scored)."""
+
+    stock: list[tuple[str, str, int]]
+    score: CltvScore | None
+
+
+class CheckoutReads(StorePart):
+    """The reads of one checkout answer, together."""
+
+    def checkout_facts(
+        self,
+        skus: Sequence[str],
+        customer_id: str | None = None,
+        *,
+        now: float | None = None,
+    ) -> CheckoutFacts:
+        """The cart's stock and (when ``customer_id`` is given) the
+        customer's score, in one round trip on PostgreSQL."""
+        t = clock(now)
+        statements: list[Statement] = [stock_query(skus, t)]
+        if customer_id is not None:
+            statements.append(score_query(customer_id))
+        found = self._db.read_many(statements)
+        stock = stock_rows(self._db, found[0], skus, t)
+        return CheckoutFacts(
+            stock, None if customer_id is None else score_from(found[1])
+        )
