@@ -23,6 +23,7 @@ from tierflow.data.store.checkouts import (
     ONLINE_ORDER_COLUMNS,
     CheckoutState,
     CustomerMismatch,
+    QuoteChanged,
     UnknownCheckout,
 )
 from tierflow.data.store.database import (
@@ -92,6 +93,7 @@ __all__ = [
     "CltvScore",
     "CustomerMismatch",
     "PostgresStore",
+    "QuoteChanged",
     "QuoteStore",
     "ReserveResult",
     "ScoreStore",

@@ -22,7 +22,7 @@ from typing import Any, NamedTuple
 
 import pandas as pd
 
-from tierflow.data.errors import InputError
+from tierflow.data.errors import InputError, TierflowError
 from tierflow.data.orders import ORDER_COLUMNS
 from tierflow.data.store.capacity_log import log_events_later
 from tierflow.data.store.database import (
@@ -60,6 +60,11 @@ class UnknownCheckout(InputError):
 
 class CustomerMismatch(InputError):
     """The caller's customer id is not the checkout's (HTTP 403)."""
+
+
+class QuoteChanged(TierflowError):
+    """The stored option set is no longer the revision the caller held
+    from (another replica requoted or closed it): nothing was written."""
 
 
 _HELD = HoldStatus.HELD
@@ -156,6 +161,7 @@ class Checkouts(StorePart):
         *,
         order_lines: Sequence[Mapping[str, Any]],
         now: float | None = None,
+        quote_revision: int | None = None,
     ) -> CheckoutState:
         """Reserve every shipment of a checkout option atomically, or nothing.
 
@@ -168,8 +174,16 @@ class Checkouts(StorePart):
         selected again. ``order_lines`` (rows of :data:`CHECKOUT_LINE_COLUMNS`)
         are kept for :meth:`confirm_checkout`.
 
+        ``quote_revision``: the revision of the request's option set the
+        holds were made from, checked in the same transaction (and the same
+        round trip as the checkout's own row): a caller that kept the option
+        set need not read it first.
+
         Raises
         ------
+        QuoteChanged
+            The stored option set is at another revision, or closed (a quote
+            the store never kept is taken as the caller's).
         InputError
             Bad holds or TTL, or a confirmed or cancelled checkout.
         """
@@ -181,7 +195,10 @@ class Checkouts(StorePart):
             with self._db.tx() as conn:
                 conn.lock(f"checkout:{request_id}")
                 ledger = Ledger(conn, t)
-                prior = _read_checkout(conn, request_id)
+                if quote_revision is None:
+                    prior = _read_checkout(conn, request_id)
+                else:
+                    prior = _read_checkout_of_quote(conn, request_id, quote_revision)
                 if prior is not None:
                     replay = _reselect(ledger, prior, option_id, wanted, request_id)
                     if replay is not None:
@@ -367,14 +384,46 @@ def _lines_json(order_lines: Sequence[Mapping[str, Any]]) -> str:
     return json.dumps([dict(r) for r in order_lines], default=str)
 
 
+_CHECKOUT_FIELDS = (
+    "option_id, status, attempt, reservation_ids, order_lines, expires_at, updated_at"
+)
+
+
+_CHECKOUT_OF_QUOTE = (
+    "SELECT q.revision, q.closed, "
+    + ", ".join(f"c.{f}" for f in _CHECKOUT_FIELDS.split(", "))
+    + " FROM quotes q LEFT JOIN checkouts c ON c.request_id = q.request_id "
+    "WHERE q.request_id = ?"
+)
+
+
 def _read_checkout(conn: Connection, request_id: str) -> CheckoutRow | None:
     row = conn.execute(
-        "SELECT option_id, status, attempt, reservation_ids, order_lines, expires_at, "
-        "updated_at FROM checkouts WHERE request_id = ?",
+        f"SELECT {_CHECKOUT_FIELDS} FROM checkouts WHERE request_id = ?",
         (request_id,),
     ).fetchone()
-    if row is None:
-        return None
+    return None if row is None else _checkout_row(row)
+
+
+def _read_checkout_of_quote(
+    conn: Connection, request_id: str, revision: int
+) -> CheckoutRow | None:
+    """The checkout's row, read with its stored quote's revision and
+    ending in one statement; :class:`QuoteChanged` unless the quote is still
+    open at ``revision`` (or was never stored)."""
+    row = conn.execute(_CHECKOUT_OF_QUOTE, (request_id,)).fetchone()
+    if row is None:  # the quote's write failed: the caller's copy stands
+        return _read_checkout(conn, request_id)
+    if int(row[0]) != revision or row[1] is not None:
+        raise QuoteChanged(
+            f"{request_id}: option set at revision {row[0]}"
+            f"{'' if row[1] is None else ', ' + str(row[1])}, not {revision}"
+        )
+    return None if row[2] is None else _checkout_row(row[2:])
+
+
+def _checkout_row(row: Sequence[Any]) -> CheckoutRow:
+    """A :class:`CheckoutRow` from the values of :data:`_CHECKOUT_FIELDS`."""
     return CheckoutRow(
         str(row[0]),
         HoldStatus(row[1]),

@@ -127,8 +127,10 @@ class CheckoutStore(Protocol):
         *,
         order_lines: Sequence[Mapping[str, Any]],
         now: float | None = None,
+        quote_revision: int | None = None,
     ) -> CheckoutState:
-        """Hold every shipment of an option atomically (or swap a held one)."""
+        """Hold every shipment of an option atomically (or swap a held one),
+        made from the option set's ``quote_revision`` when given."""
         ...
 
     def confirm_checkout(

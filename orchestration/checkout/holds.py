@@ -10,6 +10,7 @@ process. A caller that names its customer must name the checkout's.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 from typing import Any
 
@@ -20,13 +21,14 @@ from tierflow.data.store import (
     CheckoutState,
     CheckoutStore,
     CustomerMismatch,
+    QuoteChanged,
     UnknownCheckout,
 )
 from tierflow.data.vocabulary import HoldStatus, Tier
 from tierflow.formulations.online_pricing import day_to_date
 from tierflow.orchestration.checkout.fallback import STORE_ERRORS
 from tierflow.orchestration.checkout.planner import Plan
-from tierflow.orchestration.checkout.quotes import QuoteBook
+from tierflow.orchestration.checkout.quotes import OfferedOption, Quote, QuoteBook
 from tierflow.orchestration.checkout.request import CheckoutRequest, checkout_instant
 from tierflow.orchestration.checkout.results import CheckoutResult, Shortfall
 from tierflow.orchestration.checkout.upgrades import UpgradeAllowances
@@ -58,13 +60,39 @@ class Holds:
         now: dt.datetime | None,
         customer_id: str | None = None,
     ) -> CheckoutResult:
-        """Hold the option's stock (see :meth:`OnlineRouter.select`)."""
+        """Hold the option's stock (see :meth:`OnlineRouter.select`).
+
+        An option set this process keeps is held from without reading it
+        back: the store checks its revision in the hold's transaction (on
+        PostgreSQL a round trip less). One another replica requoted or
+        closed since, or one that refuses the call here, is read again and
+        judged as the store has it.
+        """
+        kept = self.quotes.kept(request_id)
+        if kept is not None and self.store is not None:
+            try:
+                option = _chosen(kept, option_id, customer_id)
+            except InputError:
+                pass  # judged again on the stored option set
+            else:
+                with contextlib.suppress(QuoteChanged):
+                    return self._hold(request_id, kept, option, now, kept.revision)
         quote = self.quotes.get(request_id)
-        _check_customer(customer_id, quote.request.customer_id)
-        option = quote.option(option_id)
-        ships = quote.plans[option.tier]
+        option = _chosen(quote, option_id, customer_id)
+        return self._hold(request_id, quote, option, now, None)
+
+    def _hold(
+        self,
+        request_id: str,
+        quote: Quote,
+        option: OfferedOption,
+        now: dt.datetime | None,
+        revision: int | None,
+    ) -> CheckoutResult:
+        """Hold ``option`` of ``quote`` (made from ``revision``, when given)."""
         if self.store is None:
-            return _unavailable(request_id, option_id, _NO_STORE)
+            return _unavailable(request_id, option.option_id, _NO_STORE)
+        ships = quote.plans[option.tier]
         holds = [
             (
                 self.network.node_ids[s.node],
@@ -78,14 +106,15 @@ class Holds:
                 self.upgrades.note(request_id, option, quote.customer, _timestamp(now))
             state = self.store.hold_checkout(
                 request_id,
-                option_id,
+                option.option_id,
                 holds,
                 self.ttl_s,
                 order_lines=lines,
                 now=_timestamp(now),
+                quote_revision=revision,
             )
         except STORE_ERRORS as exc:
-            return _unavailable(request_id, option_id, str(exc))
+            return _unavailable(request_id, option.option_id, str(exc))
         return _result(state, option.nodes)
 
     def confirm(
@@ -189,6 +218,12 @@ class Holds:
             for s in ships
             for i in s.lines
         ]
+
+
+def _chosen(quote: Quote, option_id: str, customer_id: str | None) -> OfferedOption:
+    """The option chosen, for the caller's customer."""
+    _check_customer(customer_id, quote.request.customer_id)
+    return quote.option(option_id)
 
 
 def _check_customer(given: str | None, actual: str) -> None:

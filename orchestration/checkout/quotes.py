@@ -164,6 +164,16 @@ class QuoteBook:
             )
         return quote
 
+    def kept(self, request_id: str) -> Quote | None:
+        """The open, unexpired option set this process keeps, without a
+        store read (None when it keeps none): whoever holds from it has the
+        store confirm its revision in the hold's own transaction."""
+        with self._lock:
+            quote = self._quotes.get(request_id)
+        if quote is None or quote.closed is not None:
+            return None
+        return quote if time.time() <= quote.expires_at else None
+
     def lookup(self, request_id: str) -> Quote | None:
         """The quote as last stored (open, closed or expired), or None.
 

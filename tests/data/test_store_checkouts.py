@@ -18,10 +18,12 @@ from tierflow.data.store import (
     ONLINE_ORDER_COLUMNS,
     SCHEMA_VERSION,
     CustomerMismatch,
+    QuoteChanged,
     StateStore,
     UnknownCheckout,
     open_store,
 )
+from tierflow.data.vocabulary import HoldStatus
 
 
 def _stock(store: StateStore, rows: list[tuple[str, str, int]]) -> None:
@@ -227,6 +229,46 @@ def test_confirm_and_cancel_check_the_customer_before_any_change(
     for act in (store.confirm_checkout, store.cancel_checkout):
         with pytest.raises(UnknownCheckout, match=r"value 'zz': unknown checkout"):
             act("zz", customer_id="C1")
+    assert store.check_consistency() == []
+
+
+def test_a_hold_from_a_stale_or_closed_option_set_writes_nothing(
+    store: StateStore,
+) -> None:
+    """``quote_revision`` is checked in the hold's transaction: another
+    revision or a closed option set is ``QuoteChanged`` and nothing is held;
+    an option set the store never kept is taken as the caller's."""
+    order = [_lines("q", "N1", "TEE", 3)]
+    store.put_quote("q", "C1", 1, "{}", ttl_s=60, now=0)
+    assert store.hold_checkout(
+        "q", "gold", [("N1", [("TEE", 3)])], 60, order_lines=order, now=1,
+        quote_revision=1,
+    ).ok  # fmt: skip
+    store.put_quote("q", "C1", 2, "{}", ttl_s=60, now=2)  # requoted elsewhere
+    with pytest.raises(QuoteChanged, match=r"^q: option set at revision 2, not 1$"):
+        store.hold_checkout(
+            "q", "silver", [("N2", [("TEE", 2)])], 60, order_lines=order, now=3,
+            quote_revision=1,
+        )  # fmt: skip
+    state = store.checkout_state("q", now=3)
+    assert state is not None and (state.option_id, state.status) == ("gold", "held")
+    assert _avail(store, 3) == {("N1", "TEE"): 7, ("N1", "MUG"): 3, ("N2", "TEE"): 4}
+    assert store.hold_checkout(
+        "q", "silver", [("N2", [("TEE", 2)])], 60, order_lines=order, now=4,
+        quote_revision=2,
+    ).ok  # fmt: skip
+    store.put_quote("c", "C1", 1, "{}", ttl_s=60, now=0)
+    store.close_quote("c", HoldStatus.CANCELLED, now=5)
+    with pytest.raises(QuoteChanged, match=r"^c: option set at revision 1, cancelled"):
+        store.hold_checkout(
+            "c", "gold", [("N1", [("TEE", 1)])], 60,
+            order_lines=[_lines("c", "N1", "TEE", 1)], now=6, quote_revision=1,
+        )  # fmt: skip
+    assert store.checkout_state("c") is None
+    assert store.hold_checkout(  # never stored: the caller's copy stands
+        "n", "gold", [("N1", [("MUG", 1)])], 60,
+        order_lines=[_lines("n", "N1", "MUG", 1)], now=6, quote_revision=1,
+    ).ok  # fmt: skip
     assert store.check_consistency() == []
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -98,6 +99,43 @@ def test_confirm_and_cancel_read_nothing_before_their_transaction(
     with pytest.raises(InputError, match=r"not the customer of this checkout"):
         router.cancel(never.request_id, customer_id="C9")
     assert router.cancel(never.request_id, customer_id="C10").status == "cancelled"
+
+
+def test_select_holds_a_kept_option_set_without_reading_it_back(
+    router: OnlineRouter,
+    state_location: Path | str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The router that made the options holds from its own copy (the store
+    checks the revision in the hold); after another replica requoted, it
+    holds from the stored revision; after that one cancelled, it refuses."""
+    assert router.store is not None
+    reads: list[str] = []
+    get_quote = type(router.store).get_quote
+
+    def counted(self: Any, request_id: str) -> Any:
+        reads.append(request_id)
+        return get_quote(self, request_id)
+
+    monkeypatch.setattr(type(router.store), "get_quote", counted)
+    answer = router.generate_fulfillment_options(
+        "C10", [("TEE", 1)], "606", now=MONDAY_10
+    )
+    rid = answer.request_id
+    assert router.select(rid, "gold").nodes == ("ST-CHI",)
+    assert reads == []
+    with tiny_router(tmp_path / "b", state=state_location, scores=False) as other:
+        assert other.requote(rid, now=MONDAY_10).revision == 2
+        reads.clear()
+        held = router.select(rid, "platinum")  # this router keeps revision 1
+        assert held.ok and held.nodes == ("WH-EAST",) and reads == [rid]
+        assert available(router, "WH-EAST", "TEE") == 99
+        assert other.cancel(rid).status == "cancelled"
+        with pytest.raises(InputError, match=r"checkout already cancelled"):
+            router.select(rid, "gold")
+    assert available(router, "WH-EAST", "TEE") == 100
+    assert router.store.check_consistency() == []
 
 
 def test_unknown_and_expired_ids(tmp_path: Path, new_state: NewState) -> None:
