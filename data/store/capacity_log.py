@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from tierflow.data.store.database import StorePart, Transaction, clock
+from tierflow.data.store.database import Cursor, StorePart, Transaction, clock
 
 #: The channel a commit that logged capacity events notifies (payload: last seq).
 CAPACITY_CHANNEL = "tierflow_capacity_events"
@@ -68,6 +68,29 @@ def log_events_later(conn: Transaction, events: Sequence[Mapping[str, Any]]) -> 
     if events:
         conn.notify_query(CAPACITY_CHANNEL, "SELECT MAX(seq) FROM capacity_events")
 
+
+def events_after_at_commit(conn: Transaction, seq: int) -> Cursor:
+    """The log after ``seq`` as the transaction commits, read last (with the
+    commit: no round trip of its own on PostgreSQL) after
+    :func:`log_events_later` (whose lock makes it complete: every smaller
+    ``seq`` is committed, no other writer's can follow before the commit);
+    :func:`stored_events` reads it."""
+    return conn.read_at_commit(_EVENTS_AFTER, (seq,))
+
+
+def stored_events(rows: Cursor) -> list[StoredEvent]:
+    """The events of a read of :data:`_EVENTS_AFTER`."""
+    return [
+        StoredEvent(int(s), str(e), str(t), str(n), str(k), json.loads(p))
+        for s, e, t, n, k, p in rows.fetchall()
+    ]
+
+
+#: The logged events after a ``seq``, in sequence order.
+_EVENTS_AFTER = (
+    "SELECT seq, event_id, ts, node_id, type, payload FROM capacity_events "
+    "WHERE seq > ? ORDER BY seq"
+)
 
 #: One event into the log (a repeated ``event_id`` is left as it was);
 #: parameters from :func:`_event_row`.
@@ -123,15 +146,7 @@ class CapacityLog(StorePart):
 
     def events_after(self, seq: int) -> list[StoredEvent]:
         """Logged events after ``seq``, in sequence order."""
-        rows = self._db.execute(
-            "SELECT seq, event_id, ts, node_id, type, payload FROM capacity_events "
-            "WHERE seq > ? ORDER BY seq",
-            (seq,),
-        ).fetchall()
-        return [
-            StoredEvent(int(s), str(e), str(t), str(n), str(k), json.loads(p))
-            for s, e, t, n, k, p in rows
-        ]
+        return stored_events(self._db.execute(_EVENTS_AFTER, (seq,)))
 
     def logged_events(self, event_ids: Sequence[str]) -> dict[str, StoredEvent]:
         """The logged events among ``event_ids``, by id (to tell a repeat with

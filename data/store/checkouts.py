@@ -13,6 +13,7 @@ is free at once).
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 import math
@@ -24,7 +25,12 @@ import pandas as pd
 
 from tierflow.data.errors import InputError, TierflowError
 from tierflow.data.orders import ORDER_COLUMNS
-from tierflow.data.store.capacity_log import log_events_later
+from tierflow.data.store.capacity_log import (
+    StoredEvent,
+    events_after_at_commit,
+    log_events_later,
+    stored_events,
+)
 from tierflow.data.store.database import (
     Connection,
     StorePart,
@@ -89,6 +95,10 @@ class CheckoutState:
     nodes, customer_id
         The nodes the held option ships from (in shipment order) and the
         customer, read from the order lines.
+    capacity_events
+        For a confirm asked for them (``events_after``): the capacity log
+        after that ``seq`` as the confirm committed, its own work events
+        included; None when not read (not asked, or a replayed confirm).
     """
 
     request_id: str
@@ -100,6 +110,7 @@ class CheckoutState:
     shortfall: tuple[tuple[str, str, int, int], ...] = ()
     nodes: tuple[str, ...] = ()
     customer_id: str = ""
+    capacity_events: tuple[StoredEvent, ...] | None = None
 
     @property
     def ok(self) -> bool:
@@ -227,6 +238,7 @@ class Checkouts(StorePart):
         *,
         now: float | None = None,
         customer_id: str | None = None,
+        events_after: int | None = None,
     ) -> CheckoutState:
         """Turn a held checkout into an order, in one transaction.
 
@@ -235,6 +247,10 @@ class Checkouts(StorePart):
         ``online_orders`` for the next allocation batch (:meth:`online_orders`).
         Idempotent for a confirmed id. The checkout's quote is closed in the
         same transaction (as :meth:`close_quote` would: one write, not two).
+        With ``events_after``, the capacity log after that ``seq`` comes back
+        as the confirm committed (``capacity_events``): a capacity map brought
+        up to date with the order's own work, read with the commit (on
+        PostgreSQL no round trip of its own).
 
         Raises
         ------
@@ -276,7 +292,15 @@ class Checkouts(StorePart):
             _close_quote(conn, request_id, _CONFIRMED, t)
             # last: the log's lock serializes every writer's events until commit
             log_events_later(conn, work_events(request_id, lines, t))
-        return row._replace(status=_CONFIRMED).state(request_id, lines=lines)
+            logged = (
+                None
+                if events_after is None
+                else events_after_at_commit(conn, int(events_after))
+            )
+        state = row._replace(status=_CONFIRMED).state(request_id, lines=lines)
+        if logged is None:
+            return state
+        return dataclasses.replace(state, capacity_events=tuple(stored_events(logged)))
 
     @retried
     def cancel_checkout(

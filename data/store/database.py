@@ -101,6 +101,10 @@ class Rows:
         self._next = len(self._rows)
         return rest
 
+    def arrived(self, rows: list[Any], rowcount: int) -> None:
+        """The rows of a read sent ahead (:meth:`Transaction.read_at_commit`)."""
+        self._rows, self._next, self.rowcount = rows, 0, rowcount
+
 
 class Connection(Protocol):
     """Runs SQL written with ``?`` parameters (DB-API ``qmark`` style)."""
@@ -143,6 +147,13 @@ class Transaction(Connection, Protocol):
     def lock(self, key: str) -> None:
         """Wait until no other transaction holds ``key``; hold it to the end
         (what the transaction runs after it runs under it)."""
+        ...
+
+    def read_at_commit(self, sql: str, parameters: Sequence[Any] = ..., /) -> Rows:
+        """A read run as the transaction's last statement (call it last),
+        after everything before it, with the locks held: PostgreSQL sends it
+        with the ``COMMIT`` in one round trip and its rows are there once the
+        transaction has committed; SQLite runs it at once."""
         ...
 
     def notify(self, channel: str, payload: int) -> None:

@@ -63,12 +63,14 @@ class PostgresTransaction:
     the transaction's row locks meanwhile.
     """
 
-    __slots__ = ("_conn", "_queued")
+    __slots__ = ("_conn", "_queued", "last_read")
     for_update = " FOR UPDATE"
 
     def __init__(self, conn: psycopg.Connection[Any]) -> None:
         self._conn = conn
         self._queued: list[tuple[str, Any, bool]] = []
+        #: The read sent with the commit, and where its rows go.
+        self.last_read: tuple[str, Sequence[Any], Rows] | None = None
 
     def execute(
         self, sql: str, parameters: Sequence[Any] = (), /
@@ -118,6 +120,13 @@ class PostgresTransaction:
         self._queued.append(
             ("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (key,), False)
         )
+
+    def read_at_commit(self, sql: str, parameters: Sequence[Any] = (), /) -> Rows:
+        """A read sent with the ``COMMIT`` (after the queued writes): its rows
+        are there once the transaction has committed."""
+        rows = Rows([], -1)
+        self.last_read = (pg_sql(sql), parameters, rows)
+        return rows
 
     def notify(self, channel: str, payload: int) -> None:
         """``NOTIFY channel, payload``, delivered when the transaction commits."""
@@ -222,17 +231,22 @@ class PostgresDatabase:
         """One write transaction: everything in it lands, or nothing does.
 
         Its ``BEGIN`` goes with its first statement, and its queued writes
-        with its ``COMMIT``: a transaction waits on one round trip per
-        statement whose answer it reads, and one to commit.
+        (and a :meth:`~PostgresTransaction.read_at_commit`) with its
+        ``COMMIT``: a transaction waits on one round trip per statement whose
+        answer it reads before the end, and one to commit.
         """
         with _reachable(), self._pool.connection() as conn:
             # an error rolls back as the pool's connection block ends
             tx = PostgresTransaction(conn)
             tx.later(_BEGIN)
             yield tx
+            last = tx.last_read
             with conn.pipeline():  # its results are read as the block ends
                 tx.send_queued()
+                read = None if last is None else conn.execute(last[0], last[1])
                 conn.execute("COMMIT")
+            if last is not None and read is not None:
+                last[2].arrived(read.fetchall(), read.rowcount)
 
     def schema_version(self) -> int:
         """The version in the ``schema_version`` table."""

@@ -139,9 +139,11 @@ class CheckoutStore(Protocol):
         *,
         now: float | None = None,
         customer_id: str | None = None,
+        events_after: int | None = None,
     ) -> CheckoutState:
         """Commit a held checkout and record its order lines (only for
-        ``customer_id``, when given)."""
+        ``customer_id``, when given); with ``events_after``, the capacity
+        log after it as committed."""
         ...
 
     def cancel_checkout(

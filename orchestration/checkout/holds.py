@@ -22,6 +22,7 @@ from tierflow.data.store import (
     CheckoutStore,
     CustomerMismatch,
     QuoteChanged,
+    StoredEvent,
     UnknownCheckout,
 )
 from tierflow.data.vocabulary import HoldStatus, Tier
@@ -118,16 +119,25 @@ class Holds:
         return _result(state, option.nodes)
 
     def confirm(
-        self, request_id: str, now: dt.datetime | None, customer_id: str | None = None
-    ) -> CheckoutResult:
-        """Turn the hold into an order (see :meth:`OnlineRouter.confirm`)."""
+        self,
+        request_id: str,
+        now: dt.datetime | None,
+        customer_id: str | None = None,
+        events_after: int | None = None,
+    ) -> tuple[CheckoutResult, tuple[StoredEvent, ...] | None]:
+        """Turn the hold into an order (see :meth:`OnlineRouter.confirm`);
+        with ``events_after``, also the capacity log after that ``seq`` as
+        the confirm committed (None when not read)."""
         if self.store is None:
-            return _unavailable(request_id, None, _NO_STORE)
+            return _unavailable(request_id, None, _NO_STORE), None
         t = _timestamp(now)
         try:
             try:  # the store checks the customer before anything changes
                 state = self.store.confirm_checkout(
-                    request_id, now=t, customer_id=customer_id
+                    request_id,
+                    now=t,
+                    customer_id=customer_id,
+                    events_after=events_after,
                 )
             except UnknownCheckout:
                 self._no_checkout(request_id, customer_id)
@@ -137,9 +147,9 @@ class Holds:
                 # confirm is repeated
                 self.upgrades.charge(request_id, state.option_id, t)
         except STORE_ERRORS as exc:
-            return _unavailable(request_id, None, str(exc))
+            return _unavailable(request_id, None, str(exc)), None
         self.quotes.close(request_id, HoldStatus.CONFIRMED, stored=True)
-        return _result(state, state.nodes)
+        return _result(state, state.nodes), state.capacity_events
 
     def cancel(
         self, request_id: str, now: dt.datetime | None, customer_id: str | None = None

@@ -197,6 +197,12 @@ class LiveContext:
             logged = self.monitor.logged_since()
         except STORE_ERRORS:
             return False
+        return self.apply_pulled(logged)
+
+    def apply_pulled(self, logged: Sequence[StoredEvent]) -> bool:
+        """Apply the log's events read after the map's last one (by
+        :meth:`pull_capacity`, or with a confirm's commit); whether the map
+        changed. Those applied since they were read are skipped."""
         with self.lock:
             before = (self.monitor.n_applied, self.monitor.last_seq)
             self.monitor.apply_logged(logged)

@@ -402,9 +402,17 @@ class OnlineRouter:
             Unknown request, nothing selected yet, a cancelled checkout, or a
             hold that expired (select again); ``CustomerMismatch``.
         """
-        result = self._holds.confirm(_request_id(request_id), now, customer_id)
-        if result.status == HoldStatus.CONFIRMED:
-            self.refresh()  # the order's work, at once
+        result, logged = self._holds.confirm(
+            _request_id(request_id),
+            now,
+            customer_id,
+            events_after=self._live.monitor.last_seq,
+        )
+        if result.status == HoldStatus.CONFIRMED:  # the order's work, at once
+            if logged is None:
+                self.refresh()
+            else:  # the log as the confirm committed: read with it
+                self._live.apply_pulled(logged)
         return result
 
     def cancel(

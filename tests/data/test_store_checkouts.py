@@ -272,6 +272,43 @@ def test_a_hold_from_a_stale_or_closed_option_set_writes_nothing(
     assert store.check_consistency() == []
 
 
+def test_a_confirm_gives_the_capacity_log_as_it_committed(
+    store: StateStore,
+) -> None:
+    """``events_after``: the log after that seq as the confirm committed
+    (another writer's event and the order's own work, in seq order), read
+    with the commit; a replayed confirm and one not asking read nothing."""
+    first = store.append_events(
+        [{"event_id": "e1", "ts": "2026-01-05T10:00:00Z", "node_id": "N1",
+          "type": "staffing", "value": 50}]
+    )[0]  # fmt: skip
+    assert first is not None
+    store.append_events(
+        [{"event_id": "e2", "ts": "2026-01-05T10:01:00Z", "node_id": "N2",
+          "type": "staffing", "value": 40}]
+    )  # fmt: skip
+    for rid in ("q", "r"):
+        line = {**_lines(rid, "N1", "TEE", 1), "workload": 2.5}
+        assert store.hold_checkout(
+            rid, "gold", [("N1", [("TEE", 1)])], 60, order_lines=[line], now=0
+        ).ok
+    done = store.confirm_checkout("q", now=1, events_after=first)
+    assert done.status == "confirmed" and done.capacity_events is not None
+    got = [(e.event_id, e.type, e.payload) for e in done.capacity_events]
+    assert got == [
+        ("e2", "staffing", {"value": 40}),
+        ("checkout:q:N1", "backlog_delta", {"value": 2.5}),
+    ]
+    seqs = [e.seq for e in done.capacity_events]
+    assert seqs == sorted(seqs) and seqs[0] > first
+    assert [e.seq for e in store.events_after(first)] == seqs
+    assert (
+        store.confirm_checkout("q", now=2, events_after=first).capacity_events is None
+    )
+    assert store.confirm_checkout("r", now=2).capacity_events is None
+    assert store.check_consistency() == []
+
+
 def test_hold_counts(store: StateStore) -> None:
     """Per option and state: a live hold, a lapsed one, one cancelled after
     it lapsed (expired), one cancelled in time, one confirmed."""
