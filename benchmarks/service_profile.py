@@ -32,10 +32,10 @@ from tierflow.service.lean import replay
 #: (file fragment, function name); the first match wins, in this order.
 PARTS: tuple[tuple[str, tuple[str, str]], ...] = (
     ("store: quote write", ("checkout/quotes.py", "remember")),
-    ("store: stock read", ("checkout/live_context.py", "_stock")),
-    ("store: CLTV read", ("checkout/customer_value.py", "lookup")),
+    ("store: stock and CLTV read", ("checkout/live_context.py", "_facts")),
+    ("CLTV lookup (threshold, kept scores)", ("checkout/customer_value.py", "lookup")),
     ("store: allowance read", ("checkout/upgrades.py", "with_allowance")),
-    ("store: capacity refresh", ("checkout/live_context.py", "_refresh_capacity")),
+    ("store: capacity refresh", ("checkout/live_context.py", "_capacity_logged")),
     ("bid prices", ("orchestration/bid_prices.py", "current")),
     ("decision (plan)", ("checkout/planner.py", "plan")),
     ("options (build)", ("checkout/options.py", "build")),

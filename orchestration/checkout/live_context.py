@@ -3,8 +3,10 @@ upgrade allowance), bids.
 
 :class:`LiveContext` re-reads the capacity event log at most every
 ``capacity_refresh_s``, keeps the room by service cached per capacity
-version, reads the cart's stock at every node, and falls back on the last
-known values when the store cannot be read (said in the notes). The
+version, reads the cart's stock at every node with the customer's score
+when it is not kept (one store call: one round trip on PostgreSQL), and
+falls back on the last known values when the store cannot be read (said in
+the notes). The
 capacity map is read under the router's lock; the store's reads are not, so
 the round trips of several threads overlap.
 """
@@ -128,7 +130,7 @@ class LiveContext:
         self._capacity_read = -math.inf
 
     def read(self, req: CheckoutRequest, watch: Stopwatch) -> Context:
-        """The context of one request (laps ``capacity``, ``cltv``, ``stock``
+        """The context of one request (laps ``capacity``, ``stock``, ``cltv``
         and ``bid_prices``)."""
         notes = Notes()
         if self.store is None:
