@@ -354,6 +354,10 @@ class UpgradeStore(Protocol):
         """Note that a checkout selected an upgrade costing ``amount``."""
         ...
 
+    def forget_upgrade(self, request_id: str) -> bool:
+        """Drop the request's noted upgrade unless it was charged."""
+        ...
+
     def charge_upgrade(
         self, request_id: str, option_id: str, *, now: float | None = None
     ) -> bool:

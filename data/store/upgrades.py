@@ -76,6 +76,17 @@ class Upgrades(StorePart):
                 ),
             )
 
+    def forget_upgrade(self, request_id: str) -> bool:
+        """Drop the request's noted upgrade unless it was charged: its
+        Platinum was selected again at a price (a requote found the
+        allowance spent); whether there was one."""
+        return bool(
+            self._db.write(
+                "DELETE FROM upgrades WHERE request_id = ? AND confirmed_at IS NULL",
+                (request_id,),
+            )
+        )
+
     def charge_upgrade(
         self, request_id: str, option_id: str, *, now: float | None = None
     ) -> bool:

@@ -8,6 +8,7 @@ import dataclasses
 from typing import Protocol
 
 from tierflow.data.store import UpgradeStore
+from tierflow.data.vocabulary import Tier
 from tierflow.formulations.tiers import Pricing, TierPolicy
 from tierflow.orchestration.checkout.customer_value import NEW_SEGMENT
 from tierflow.orchestration.checkout.fallback import STORE_ERRORS, Notes
@@ -71,9 +72,18 @@ class UpgradeAllowances:
     ) -> None:
         """Note the upgrade a selected option is (nothing for other options).
 
+        Platinum selected at a price (a requote found the allowance spent)
+        drops what an earlier selection of it as an upgrade noted: the
+        confirm would otherwise charge the allowance for an upgrade the
+        customer paid for.
+
         Raises the store's errors (:data:`STORE_ERRORS`).
         """
-        if self.store is None or option.pricing is not Pricing.UPGRADE:
+        if self.store is None:
+            return
+        if option.pricing is not Pricing.UPGRADE:
+            if option.option_id == Tier.PLATINUM:  # the only tier ever an upgrade
+                self.store.forget_upgrade(request_id)
             return
         self.store.note_upgrade(
             request_id,

@@ -9,7 +9,7 @@ import pytest
 
 from tests.postgres import downgrade_store
 from tierflow.data.errors import InputError
-from tierflow.data.store import SCHEMA_VERSION, UPGRADE_COLUMNS, SqliteStore
+from tierflow.data.store import SCHEMA_VERSION, UPGRADE_COLUMNS, SqliteStore, open_store
 
 
 @pytest.fixture
@@ -66,3 +66,17 @@ def test_migration_4_adds_the_ledger_to_a_version_3_store(tmp_path: Path) -> Non
     with SqliteStore(path) as s:
         assert s.schema_version() == SCHEMA_VERSION
         assert s.upgrade_spent("C1", since=0) == 0.0
+
+
+def test_a_noted_upgrade_is_forgotten_until_it_is_charged(
+    state_location: Path | str,
+) -> None:
+    with open_store(state_location) as s:
+        s.note_upgrade("r3", "platinum", "C1", 12.5, predicted_spend=900, now=100)
+        assert s.forget_upgrade("r3") is True
+        assert not s.charge_upgrade("r3", "platinum", now=110)  # nothing noted
+        assert s.forget_upgrade("r3") is False
+        s.note_upgrade("r4", "platinum", "C1", 12.5, predicted_spend=900, now=100)
+        assert s.charge_upgrade("r4", "platinum", now=110)
+        assert s.forget_upgrade("r4") is False  # a charge stays
+        assert s.upgrade_spent("C1", since=0) == 12.5

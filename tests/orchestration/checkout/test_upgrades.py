@@ -121,3 +121,29 @@ def test_no_platinum_customers_have_no_allowance(generous: OnlineRouter) -> None
             customer, _TEE, "606", now=MONDAY_10
         )
         assert answer.customer.upgrade_allowance is None
+
+
+def test_platinum_selected_again_at_a_price_is_not_charged_as_an_upgrade(
+    generous: OnlineRouter,
+) -> None:
+    """Selected as an upgrade, then requoted after another checkout spent the
+    allowance and selected again at its price: the confirm charges nothing
+    (the customer pays the price; the earlier note is dropped)."""
+    store = generous.store
+    assert store is not None
+    first = generous.generate_fulfillment_options("C10", _TEE, "606", now=MONDAY_10)
+    assert first.option("platinum").pricing == Pricing.UPGRADE
+    generous.select(first.request_id, "platinum", now=MONDAY_10)  # noted
+    other = generous.generate_fulfillment_options("C10", _TEE, "606", now=MONDAY_10)
+    generous.select(other.request_id, "platinum", now=MONDAY_10)
+    generous.confirm(other.request_id, now=MONDAY_10)
+    assert store.upgrade_spent("C10", since=0) == 12.5  # $7.50 of $20 left
+    again = generous.requote(first.request_id, now=MONDAY_10)
+    assert (again.option("platinum").pricing, again.option("platinum").price) == (
+        Pricing.PRICED,
+        31.25,
+    )
+    generous.select(first.request_id, "platinum", now=MONDAY_10)
+    assert generous.confirm(first.request_id, now=MONDAY_10).status == "confirmed"
+    assert store.upgrade_spent("C10", since=0) == 12.5
+    assert store.forget_upgrade(other.request_id) is False  # a charged one stays
