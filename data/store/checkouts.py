@@ -45,6 +45,7 @@ from tierflow.data.store.ledger import (
     check_request,
     normalize_lines,
 )
+from tierflow.data.store.upgrades import charge_upgrade_later
 from tierflow.data.vocabulary import HoldStatus
 
 #: What a checkout keeps per order line: ``orders.csv``'s columns plus where
@@ -246,7 +247,9 @@ class Checkouts(StorePart):
         them at the promised nodes) and the order's lines are written to
         ``online_orders`` for the next allocation batch (:meth:`online_orders`).
         Idempotent for a confirmed id. The checkout's quote is closed in the
-        same transaction (as :meth:`close_quote` would: one write, not two).
+        same transaction (as :meth:`close_quote` would: one write, not two),
+        and a noted upgrade of the confirmed option is charged in it (as
+        :meth:`charge_upgrade` would: never an order without its charge).
         With ``events_after``, the capacity log after that ``seq`` comes back
         as the confirm committed (``capacity_events``): a capacity map brought
         up to date with the order's own work, read with the commit (on
@@ -290,6 +293,8 @@ class Checkouts(StorePart):
             )
             _set_checkout_status(ledger, request_id, _CONFIRMED)
             _close_quote(conn, request_id, _CONFIRMED, t)
+            # a noted upgrade of the confirmed option is charged with the order
+            charge_upgrade_later(conn, request_id, row.option_id, t)
             # last: the log's lock serializes every writer's events until commit
             log_events_later(conn, work_events(request_id, lines, t))
             logged = (

@@ -1,9 +1,10 @@
 """The upgrade allowance ledger: Platinum upgrades charged to customers.
 
 A Platinum upgrade (``docs/checkout.md``, "Pricing") is noted when the
-shopper selects it and charged to the customer's allowance when the
-checkout is confirmed — once per request id, however often confirm is
-repeated. A selection that is never confirmed charges nothing.
+shopper selects it and charged to the customer's allowance in the
+transaction that confirms the checkout — once per request id, however
+often confirm is repeated. A selection that is never confirmed charges
+nothing.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import math
 import pandas as pd
 
 from tierflow.data.errors import InputError
-from tierflow.data.store.database import StorePart, clock
+from tierflow.data.store.database import StorePart, Transaction, clock
 
 #: Columns of :meth:`Upgrades.confirmed_upgrades`.
 UPGRADE_COLUMNS = (
@@ -24,6 +25,21 @@ UPGRADE_COLUMNS = (
     "predicted_spend",
     "confirmed_at",
 )
+
+
+#: Charge a request's noted upgrade of an option, once.
+_CHARGE = (
+    "UPDATE upgrades SET confirmed_at = ? WHERE request_id = ? "
+    "AND option_id = ? AND confirmed_at IS NULL"
+)
+
+
+def charge_upgrade_later(
+    conn: Transaction, request_id: str, option_id: str, t: float
+) -> None:
+    """:meth:`Upgrades.charge_upgrade` in the caller's transaction (the
+    confirm's: the order and the charge land together or not at all)."""
+    conn.later(_CHARGE, (t, request_id, option_id))
 
 
 class Upgrades(StorePart):
@@ -97,8 +113,7 @@ class Upgrades(StorePart):
         when it was charged already (a repeated confirm never charges twice).
         """
         changed = self._db.write(
-            "UPDATE upgrades SET confirmed_at = ? WHERE request_id = ? "
-            "AND option_id = ? AND confirmed_at IS NULL",
+            _CHARGE,
             (clock(now), request_id, option_id),
         )
         return bool(changed)

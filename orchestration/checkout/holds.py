@@ -142,10 +142,6 @@ class Holds:
             except UnknownCheckout:
                 self._no_checkout(request_id, customer_id)
                 raise
-            if self.upgrades is not None and state.option_id == Tier.PLATINUM:
-                # only Platinum can be an upgrade; charged once however often
-                # confirm is repeated
-                self.upgrades.charge(request_id, state.option_id, t)
         except STORE_ERRORS as exc:
             return _unavailable(request_id, None, str(exc)), None
         self.quotes.close(request_id, HoldStatus.CONFIRMED, stored=True)

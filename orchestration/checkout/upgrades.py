@@ -93,12 +93,3 @@ class UpgradeAllowances:
             predicted_spend=customer.predicted_spend,
             now=now,
         )
-
-    def charge(self, request_id: str, option_id: str, now: float | None) -> bool:
-        """Charge the confirmed option's upgrade, once; whether it was charged.
-
-        Raises the store's errors (:data:`STORE_ERRORS`).
-        """
-        if self.store is None:
-            return False
-        return self.store.charge_upgrade(request_id, option_id, now=now)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from tests.postgres import downgrade_store
@@ -80,3 +81,37 @@ def test_a_noted_upgrade_is_forgotten_until_it_is_charged(
         assert s.charge_upgrade("r4", "platinum", now=110)
         assert s.forget_upgrade("r4") is False  # a charge stays
         assert s.upgrade_spent("C1", since=0) == 12.5
+
+
+def test_the_confirm_transaction_charges_the_noted_upgrade(
+    state_location: Path | str,
+) -> None:
+    """The order and its charge land together: a confirm charges the note of
+    the option it confirms (no second write to forget); a confirm refused
+    (the hold lapsed) or of another option charges nothing."""
+    line = {"order_id": "", "created_at": "2026-01-05T15:00:00Z",
+            "customer_id": "C1", "dest": "100", "tier": "platinum", "sku": "TEE",
+            "quantity": 1, "node_id": "N1", "service": "next_day",
+            "ship_date": "2026-01-05", "delivery_date": "2026-01-06"}  # fmt: skip
+    with open_store(state_location) as s:
+        s.upsert_inventory(
+            pd.DataFrame([("N1", "TEE", 9)], columns=["node_id", "sku", "on_hand"])
+        )
+        for rid, ttl, option in (
+            ("ok", 60, "platinum"),
+            ("late", 5, "platinum"),
+            ("gold", 60, "gold"),
+        ):
+            s.note_upgrade(rid, "platinum", "C1", 12.5, predicted_spend=900, now=0)
+            order = [{**line, "order_id": rid}]
+            assert s.hold_checkout(
+                rid, option, [("N1", [("TEE", 1)])], ttl, order_lines=order, now=0
+            ).ok
+        assert s.confirm_checkout("ok", now=10).status == "confirmed"
+        assert s.upgrade_spent("C1", since=0) == 12.5
+        assert s.confirm_checkout("ok", now=11).replayed
+        with pytest.raises(InputError, match="hold expired"):
+            s.confirm_checkout("late", now=10)
+        assert s.confirm_checkout("gold", now=10).status == "confirmed"
+        assert s.upgrade_spent("C1", since=0) == 12.5
+        assert s.confirmed_upgrades()["request_id"].tolist() == ["ok"]
