@@ -25,6 +25,7 @@ from tierflow.data.store.checkouts import (
     CustomerMismatch,
     QuoteChanged,
     UnknownCheckout,
+    check_customer,
 )
 from tierflow.data.store.database import (
     StoreConflict,
@@ -106,6 +107,7 @@ __all__ = [
     "StoredQuote",
     "UnknownCheckout",
     "UpgradeStore",
+    "check_customer",
     "default_state_location",
     "default_state_path",
     "describe_location",

@@ -500,14 +500,18 @@ def _known_checkout(conn: Connection, request_id: str) -> CheckoutRow:
     return row
 
 
-def _check_customer(given: str | None, lines: Sequence[Mapping[str, Any]]) -> None:
-    """A caller that names its customer must name the checkout's (the
-    customer of its order lines)."""
-    actual = str(lines[0]["customer_id"]) if lines else ""
+def check_customer(given: str | None, actual: str) -> None:
+    """A caller that names its customer must name the checkout's
+    (:class:`CustomerMismatch` otherwise; nothing to check without one)."""
     if given is not None and actual and given != actual:
         raise CustomerMismatch(
             "not the customer of this checkout", field="customer_id", value=given
         )
+
+
+def _check_customer(given: str | None, lines: Sequence[Mapping[str, Any]]) -> None:
+    """:func:`check_customer` against the customer of the order lines."""
+    check_customer(given, str(lines[0]["customer_id"]) if lines else "")
 
 
 def _reselect(

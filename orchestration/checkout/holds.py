@@ -20,10 +20,10 @@ from tierflow.data.rates import SERVICES
 from tierflow.data.store import (
     CheckoutState,
     CheckoutStore,
-    CustomerMismatch,
     QuoteChanged,
     StoredEvent,
     UnknownCheckout,
+    check_customer,
 )
 from tierflow.data.vocabulary import HoldStatus, Tier
 from tierflow.formulations.online_pricing import day_to_date
@@ -168,7 +168,7 @@ class Holds:
                 raise InputError(
                     "unknown request id", field="request_id", value=request_id
                 )
-            _check_customer(customer_id, quote.request.customer_id)
+            check_customer(customer_id, quote.request.customer_id)
             if quote.closed is HoldStatus.CONFIRMED:  # (a store that lost the row)
                 raise InputError(
                     "checkout already confirmed, cannot cancel",
@@ -188,7 +188,7 @@ class Holds:
         quote = self.quotes.lookup(request_id)
         if quote is None:
             raise InputError("unknown request id", field="request_id", value=request_id)
-        _check_customer(customer_id, quote.request.customer_id)
+        check_customer(customer_id, quote.request.customer_id)
         if quote.closed is HoldStatus.CANCELLED:
             raise InputError(
                 "checkout was cancelled", field="request_id", value=request_id
@@ -228,16 +228,8 @@ class Holds:
 
 def _chosen(quote: Quote, option_id: str, customer_id: str | None) -> OfferedOption:
     """The option chosen, for the caller's customer."""
-    _check_customer(customer_id, quote.request.customer_id)
+    check_customer(customer_id, quote.request.customer_id)
     return quote.option(option_id)
-
-
-def _check_customer(given: str | None, actual: str) -> None:
-    """A caller that names its customer must name the checkout's."""
-    if given is not None and actual and given != actual:
-        raise CustomerMismatch(
-            "not the customer of this checkout", field="customer_id", value=given
-        )
 
 
 def _timestamp(now: dt.datetime | None) -> float | None:
