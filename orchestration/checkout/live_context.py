@@ -6,9 +6,8 @@ upgrade allowance), bids.
 version, reads the cart's stock at every node with the customer's score
 when it is not kept (one store call: one round trip on PostgreSQL), and
 falls back on the last known values when the store cannot be read (said in
-the notes). The
-capacity map is read under the router's lock; the store's reads are not, so
-the round trips of several threads overlap.
+the notes). The capacity map is read under the router's lock; the store's
+reads are not, so the round trips of several threads overlap.
 """
 
 from __future__ import annotations
