@@ -56,7 +56,7 @@ from tierflow.data.store.reservations import ReserveResult
 from tierflow.data.store.schema import MIGRATIONS, POSTGRES_MIGRATIONS, SCHEMA_VERSION
 from tierflow.data.store.scores import CLTV_COLUMNS, CltvScore
 from tierflow.data.store.sqlite_store import SqliteStore
-from tierflow.data.store.upgrades import UPGRADE_COLUMNS
+from tierflow.data.store.upgrades import UPGRADE_COLUMNS, UpgradeNote
 
 if TYPE_CHECKING:
     from tierflow.data.store.postgres_store import PostgresStore
@@ -106,6 +106,7 @@ __all__ = [
     "StoredEvent",
     "StoredQuote",
     "UnknownCheckout",
+    "UpgradeNote",
     "UpgradeStore",
     "check_customer",
     "default_state_location",

@@ -45,7 +45,11 @@ from tierflow.data.store.ledger import (
     check_request,
     normalize_lines,
 )
-from tierflow.data.store.upgrades import charge_upgrade_later
+from tierflow.data.store.upgrades import (
+    UpgradeNote,
+    charge_upgrade_later,
+    note_selection_later,
+)
 from tierflow.data.vocabulary import HoldStatus
 
 #: What a checkout keeps per order line: ``orders.csv``'s columns plus where
@@ -174,6 +178,7 @@ class Checkouts(StorePart):
         order_lines: Sequence[Mapping[str, Any]],
         now: float | None = None,
         quote_revision: int | None = None,
+        upgrade: UpgradeNote | None = None,
     ) -> CheckoutState:
         """Reserve every shipment of a checkout option atomically, or nothing.
 
@@ -185,6 +190,11 @@ class Checkouts(StorePart):
         option with the same holds replays it; a hold past its TTL may be
         selected again. ``order_lines`` (rows of :data:`CHECKOUT_LINE_COLUMNS`)
         are kept for :meth:`confirm_checkout`.
+
+        ``upgrade``: what the selection charges the allowance on confirm, noted
+        in the same transaction (None: not an upgrade, and any earlier
+        selection's unconfirmed note goes): a rejected hold notes nothing,
+        and a confirm never charges an upgrade its checkout no longer holds.
 
         ``quote_revision``: the revision of the request's option set the
         holds were made from, checked in the same transaction (and the same
@@ -211,6 +221,7 @@ class Checkouts(StorePart):
                     prior = _read_checkout(conn, request_id)
                 else:
                     prior = _read_checkout_of_quote(conn, request_id, quote_revision)
+                note_selection_later(conn, request_id, upgrade, t)
                 if prior is not None:
                     replay = _reselect(ledger, prior, option_id, wanted, request_id)
                     if replay is not None:

@@ -25,6 +25,7 @@ from tierflow.data.store.checkouts import CheckoutState
 from tierflow.data.store.quotes import StoredQuote
 from tierflow.data.store.reservations import ReserveResult
 from tierflow.data.store.scores import CltvScore
+from tierflow.data.store.upgrades import UpgradeNote
 from tierflow.data.vocabulary import HoldStatus
 
 
@@ -128,9 +129,11 @@ class CheckoutStore(Protocol):
         order_lines: Sequence[Mapping[str, Any]],
         now: float | None = None,
         quote_revision: int | None = None,
+        upgrade: UpgradeNote | None = None,
     ) -> CheckoutState:
         """Hold every shipment of an option atomically (or swap a held one),
-        made from the option set's ``quote_revision`` when given."""
+        made from the option set's ``quote_revision`` when given, noting the
+        selection's ``upgrade`` (None: not one) in the same transaction."""
         ...
 
     def confirm_checkout(
@@ -352,10 +355,6 @@ class UpgradeStore(Protocol):
         now: float | None = None,
     ) -> None:
         """Note that a checkout selected an upgrade costing ``amount``."""
-        ...
-
-    def forget_upgrade(self, request_id: str) -> bool:
-        """Drop the request's noted upgrade unless it was charged."""
         ...
 
     def charge_upgrade(

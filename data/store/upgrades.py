@@ -10,6 +10,7 @@ nothing.
 from __future__ import annotations
 
 import math
+from typing import NamedTuple
 
 import pandas as pd
 
@@ -42,6 +43,68 @@ def charge_upgrade_later(
     conn.later(_CHARGE, (t, request_id, option_id))
 
 
+class UpgradeNote(NamedTuple):
+    """What a selected upgrade will charge the customer's allowance on confirm."""
+
+    option_id: str
+    customer_id: str
+    amount: float
+    predicted_spend: float
+
+    def checked(self, request_id: str) -> UpgradeNote:
+        """The note, its ids given and its numbers finite and >= 0
+        (``InputError`` otherwise)."""
+        for name, value in (
+            ("request_id", request_id),
+            ("option_id", self.option_id),
+            ("customer_id", self.customer_id),
+        ):
+            if not value:
+                raise InputError("must not be empty", field=name)
+        for name, number in (
+            ("amount", self.amount),
+            ("predicted_spend", self.predicted_spend),
+        ):
+            if not (math.isfinite(number) and number >= 0):
+                raise InputError(
+                    "must be a finite number >= 0", field=name, value=number
+                )
+        return self
+
+
+def note_selection_later(
+    conn: Transaction, request_id: str, note: UpgradeNote | None, t: float
+) -> None:
+    """Record what a selection is in the caller's transaction (the hold's):
+    an upgrade's note (replacing an earlier one), or — for any other
+    selection — no note at all, so that a confirm never charges an upgrade
+    the checkout no longer holds (a charged one is never changed)."""
+    if note is None:
+        conn.later(
+            "DELETE FROM upgrades WHERE request_id = ? AND confirmed_at IS NULL",
+            (request_id,),
+        )
+        return
+    note = note.checked(request_id)
+    conn.later(
+        "INSERT INTO upgrades (request_id, option_id, customer_id, amount, "
+        "predicted_spend, selected_at) VALUES (?, ?, ?, ?, ?, ?) "
+        "ON CONFLICT (request_id) DO UPDATE SET "
+        "option_id = excluded.option_id, customer_id = excluded.customer_id, "
+        "amount = excluded.amount, predicted_spend = excluded.predicted_spend, "
+        "selected_at = excluded.selected_at "
+        "WHERE upgrades.confirmed_at IS NULL",
+        (
+            request_id,
+            note.option_id,
+            note.customer_id,
+            float(note.amount),
+            float(note.predicted_spend),
+            t,
+        ),
+    )
+
+
 class Upgrades(StorePart):
     """The ``upgrades`` table: one row per request that selected an upgrade."""
 
@@ -58,50 +121,17 @@ class Upgrades(StorePart):
         """Note that a checkout selected an upgrade costing ``amount`` ($).
 
         Selecting again (another amount after a requote) replaces the note;
-        a confirmed upgrade is never changed.
+        a confirmed upgrade is never changed. (A checkout's hold notes its
+        selection in its own transaction: ``hold_checkout(upgrade=)``.)
 
         Raises
         ------
         InputError
             An empty id, or an amount or spend that is not a finite number >= 0.
         """
-        for name, value in (("request_id", request_id), ("customer_id", customer_id)):
-            if not value:
-                raise InputError("must not be empty", field=name)
-        for name, number in (("amount", amount), ("predicted_spend", predicted_spend)):
-            if not (math.isfinite(number) and number >= 0):
-                raise InputError(
-                    "must be a finite number >= 0", field=name, value=number
-                )
+        note = UpgradeNote(option_id, customer_id, amount, predicted_spend)
         with self._db.tx() as conn:
-            conn.execute(
-                "INSERT INTO upgrades (request_id, option_id, customer_id, amount, "
-                "predicted_spend, selected_at) VALUES (?, ?, ?, ?, ?, ?) "
-                "ON CONFLICT (request_id) DO UPDATE SET "
-                "option_id = excluded.option_id, customer_id = excluded.customer_id, "
-                "amount = excluded.amount, predicted_spend = excluded.predicted_spend, "
-                "selected_at = excluded.selected_at "
-                "WHERE upgrades.confirmed_at IS NULL",
-                (
-                    request_id,
-                    option_id,
-                    customer_id,
-                    float(amount),
-                    float(predicted_spend),
-                    clock(now),
-                ),
-            )
-
-    def forget_upgrade(self, request_id: str) -> bool:
-        """Drop the request's noted upgrade unless it was charged: its
-        Platinum was selected again at a price (a requote found the
-        allowance spent); whether there was one."""
-        return bool(
-            self._db.write(
-                "DELETE FROM upgrades WHERE request_id = ? AND confirmed_at IS NULL",
-                (request_id,),
-            )
-        )
+            note_selection_later(conn, request_id, note, clock(now))
 
     def charge_upgrade(
         self, request_id: str, option_id: str, *, now: float | None = None

@@ -102,9 +102,12 @@ class Holds:
             for s in ships
         ]
         lines = self._order_lines(request_id, quote.request, option.tier, ships)
+        upgrade = (  # noted with the hold: charged on confirm
+            None
+            if self.upgrades is None
+            else self.upgrades.note_for(option, quote.customer)
+        )
         try:
-            if self.upgrades is not None:  # noted first: charged on confirm
-                self.upgrades.note(request_id, option, quote.customer, _timestamp(now))
             state = self.store.hold_checkout(
                 request_id,
                 option.option_id,
@@ -113,6 +116,7 @@ class Holds:
                 order_lines=lines,
                 now=_timestamp(now),
                 quote_revision=revision,
+                upgrade=upgrade,
             )
         except STORE_ERRORS as exc:
             return _unavailable(request_id, option.option_id, str(exc))

@@ -7,8 +7,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Protocol
 
-from tierflow.data.store import UpgradeStore
-from tierflow.data.vocabulary import Tier
+from tierflow.data.store import UpgradeNote, UpgradeStore
 from tierflow.formulations.tiers import Pricing, TierPolicy
 from tierflow.orchestration.checkout.customer_value import NEW_SEGMENT
 from tierflow.orchestration.checkout.fallback import STORE_ERRORS, Notes
@@ -63,33 +62,16 @@ class UpgradeAllowances:
         left = max(0.0, allowance - spent)
         return dataclasses.replace(customer, upgrade_allowance=left)
 
-    def note(
-        self,
-        request_id: str,
-        option: Offer,
-        customer: CustomerValue,
-        now: float | None,
-    ) -> None:
-        """Note the upgrade a selected option is (nothing for other options).
-
-        Platinum selected at a price (a requote found the allowance spent)
-        drops what an earlier selection of it as an upgrade noted: the
-        confirm would otherwise charge the allowance for an upgrade the
-        customer paid for.
-
-        Raises the store's errors (:data:`STORE_ERRORS`).
-        """
-        if self.store is None:
-            return
+    def note_for(self, option: Offer, customer: CustomerValue) -> UpgradeNote | None:
+        """What selecting ``option`` charges the allowance on confirm: a note
+        for an upgrade, None for any other option (the hold then drops an
+        earlier selection's note: Platinum requoted at its price after the
+        allowance was spent is paid by the customer, not charged as well)."""
         if option.pricing is not Pricing.UPGRADE:
-            if option.option_id == Tier.PLATINUM:  # the only tier ever an upgrade
-                self.store.forget_upgrade(request_id)
-            return
-        self.store.note_upgrade(
-            request_id,
+            return None
+        return UpgradeNote(
             option.option_id,
             customer.customer_id,
             round(option.upgrade_cost, 2),
-            predicted_spend=customer.predicted_spend,
-            now=now,
+            customer.predicted_spend,
         )

@@ -10,7 +10,13 @@ import pytest
 
 from tests.postgres import downgrade_store
 from tierflow.data.errors import InputError
-from tierflow.data.store import SCHEMA_VERSION, UPGRADE_COLUMNS, SqliteStore, open_store
+from tierflow.data.store import (
+    SCHEMA_VERSION,
+    UPGRADE_COLUMNS,
+    SqliteStore,
+    UpgradeNote,
+    open_store,
+)
 
 
 @pytest.fixture
@@ -69,18 +75,44 @@ def test_migration_4_adds_the_ledger_to_a_version_3_store(tmp_path: Path) -> Non
         assert s.upgrade_spent("C1", since=0) == 0.0
 
 
-def test_a_noted_upgrade_is_forgotten_until_it_is_charged(
-    state_location: Path | str,
-) -> None:
+def test_each_hold_notes_what_its_selection_is(state_location: Path | str) -> None:
+    """The note goes with the hold, in its transaction: an upgrade's hold
+    notes it, any other selection's drops an unconfirmed note, a rejected
+    hold notes nothing, and a charged note never changes."""
+    line = {"order_id": "r", "created_at": "2026-01-05T15:00:00Z",
+            "customer_id": "C1", "dest": "100", "tier": "platinum", "sku": "TEE",
+            "quantity": 1, "node_id": "N1", "service": "next_day",
+            "ship_date": "2026-01-05", "delivery_date": "2026-01-06"}  # fmt: skip
+    up = UpgradeNote("platinum", "C1", 12.5, 900.0)
+
+    def hold(
+        rid: str, option: str, qty: int, upgrade: UpgradeNote | None, now: float
+    ) -> str:
+        return s.hold_checkout(
+            rid, option, [("N1", [("TEE", qty)])], 60,
+            order_lines=[{**line, "order_id": rid, "quantity": qty}], now=now,
+            upgrade=upgrade,
+        ).status  # fmt: skip
+
     with open_store(state_location) as s:
-        s.note_upgrade("r3", "platinum", "C1", 12.5, predicted_spend=900, now=100)
-        assert s.forget_upgrade("r3") is True
-        assert not s.charge_upgrade("r3", "platinum", now=110)  # nothing noted
-        assert s.forget_upgrade("r3") is False
-        s.note_upgrade("r4", "platinum", "C1", 12.5, predicted_spend=900, now=100)
-        assert s.charge_upgrade("r4", "platinum", now=110)
-        assert s.forget_upgrade("r4") is False  # a charge stays
+        s.upsert_inventory(
+            pd.DataFrame([("N1", "TEE", 3)], columns=["node_id", "sku", "on_hand"])
+        )
+        assert hold("r", "platinum", 1, up, 0) == "held"
+        assert hold("r", "platinum", 1, None, 1) == "held"  # requoted at its price
+        assert hold("r", "platinum", 9, up, 2) == "rejected"  # notes nothing
+        assert s.confirm_checkout("r", now=3).option_id == "platinum"
+        assert s.upgrade_spent("C1", since=0) == 0.0  # the price was paid
+        assert hold("u", "platinum", 1, up, 4) == "held"
+        assert hold("u", "gold", 1, None, 5) == "held"  # switched: no note
+        assert hold("u", "platinum", 1, up, 6) == "held"
+        assert s.confirm_checkout("u", now=7).status == "confirmed"
         assert s.upgrade_spent("C1", since=0) == 12.5
+        with pytest.raises(InputError, match="checkout already confirmed"):
+            hold("u", "platinum", 1, None, 8)  # rolled back with its note
+        assert s.upgrade_spent("C1", since=0) == 12.5  # a charge never changes
+        with pytest.raises(InputError, match="value nan: must be a finite number"):
+            UpgradeNote("platinum", "C1", float("nan"), 1.0).checked("q")
 
 
 def test_the_confirm_transaction_charges_the_noted_upgrade(
@@ -88,7 +120,8 @@ def test_the_confirm_transaction_charges_the_noted_upgrade(
 ) -> None:
     """The order and its charge land together: a confirm charges the note of
     the option it confirms (no second write to forget); a confirm refused
-    (the hold lapsed) or of another option charges nothing."""
+    (the hold lapsed) or of another option than the noted one charges
+    nothing."""
     line = {"order_id": "", "created_at": "2026-01-05T15:00:00Z",
             "customer_id": "C1", "dest": "100", "tier": "platinum", "sku": "TEE",
             "quantity": 1, "node_id": "N1", "service": "next_day",
@@ -102,11 +135,11 @@ def test_the_confirm_transaction_charges_the_noted_upgrade(
             ("late", 5, "platinum"),
             ("gold", 60, "gold"),
         ):
-            s.note_upgrade(rid, "platinum", "C1", 12.5, predicted_spend=900, now=0)
             order = [{**line, "order_id": rid}]
             assert s.hold_checkout(
-                rid, option, [("N1", [("TEE", 1)])], ttl, order_lines=order, now=0
-            ).ok
+                rid, option, [("N1", [("TEE", 1)])], ttl, order_lines=order, now=0,
+                upgrade=UpgradeNote("platinum", "C1", 12.5, 900.0),
+            ).ok  # fmt: skip
         assert s.confirm_checkout("ok", now=10).status == "confirmed"
         assert s.upgrade_spent("C1", since=0) == 12.5
         assert s.confirm_checkout("ok", now=11).replayed

@@ -146,4 +146,3 @@ def test_platinum_selected_again_at_a_price_is_not_charged_as_an_upgrade(
     generous.select(first.request_id, "platinum", now=MONDAY_10)
     assert generous.confirm(first.request_id, now=MONDAY_10).status == "confirmed"
     assert store.upgrade_spent("C10", since=0) == 12.5
-    assert store.forget_upgrade(other.request_id) is False  # a charged one stays
