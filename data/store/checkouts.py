@@ -212,6 +212,8 @@ class Checkouts(StorePart):
         check_request(request_id, ttl_s)
         wanted = _wanted_holds(holds)
         _check_order_lines(order_lines)
+        if upgrade is not None:
+            upgrade.check(request_id)
         t = clock(now)
         try:
             with self._db.tx() as conn:
@@ -344,7 +346,8 @@ class Checkouts(StorePart):
         with self._db.tx() as conn:
             conn.lock(f"checkout:{request_id}")
             row = _known_checkout(conn, request_id)
-            _check_customer(customer_id, json.loads(row.order_lines))
+            if customer_id is not None:
+                _check_customer(customer_id, json.loads(row.order_lines))
             if row.status == _CANCELLED:
                 return row.cancelled_state(request_id, replayed=True)
             if row.status == _CONFIRMED:

@@ -51,9 +51,9 @@ class UpgradeNote(NamedTuple):
     amount: float
     predicted_spend: float
 
-    def checked(self, request_id: str) -> UpgradeNote:
-        """The note, its ids given and its numbers finite and >= 0
-        (``InputError`` otherwise)."""
+    def check(self, request_id: str) -> None:
+        """Its ids given and its numbers finite and >= 0 (``InputError``
+        otherwise): checked before the transaction that writes it opens."""
         for name, value in (
             ("request_id", request_id),
             ("option_id", self.option_id),
@@ -69,7 +69,6 @@ class UpgradeNote(NamedTuple):
                 raise InputError(
                     "must be a finite number >= 0", field=name, value=number
                 )
-        return self
 
 
 def note_selection_later(
@@ -78,14 +77,14 @@ def note_selection_later(
     """Record what a selection is in the caller's transaction (the hold's):
     an upgrade's note (replacing an earlier one), or — for any other
     selection — no note at all, so that a confirm never charges an upgrade
-    the checkout no longer holds (a charged one is never changed)."""
+    the checkout no longer holds (a charged one is never changed). The
+    caller has checked the note (:meth:`UpgradeNote.check`)."""
     if note is None:
         conn.later(
             "DELETE FROM upgrades WHERE request_id = ? AND confirmed_at IS NULL",
             (request_id,),
         )
         return
-    note = note.checked(request_id)
     conn.later(
         "INSERT INTO upgrades (request_id, option_id, customer_id, amount, "
         "predicted_spend, selected_at) VALUES (?, ?, ?, ?, ?, ?) "
@@ -130,6 +129,7 @@ class Upgrades(StorePart):
             An empty id, or an amount or spend that is not a finite number >= 0.
         """
         note = UpgradeNote(option_id, customer_id, amount, predicted_spend)
+        note.check(request_id)
         with self._db.tx() as conn:
             note_selection_later(conn, request_id, note, clock(now))
 

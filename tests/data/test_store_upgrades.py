@@ -112,7 +112,7 @@ def test_each_hold_notes_what_its_selection_is(state_location: Path | str) -> No
             hold("u", "platinum", 1, None, 8)  # rolled back with its note
         assert s.upgrade_spent("C1", since=0) == 12.5  # a charge never changes
         with pytest.raises(InputError, match="value nan: must be a finite number"):
-            UpgradeNote("platinum", "C1", float("nan"), 1.0).checked("q")
+            UpgradeNote("platinum", "C1", float("nan"), 1.0).check("q")
 
 
 def test_the_confirm_transaction_charges_the_noted_upgrade(
