@@ -1,0 +1,300 @@
+"""Two replicas on one store under any sequence of calls (a hypothesis state
+machine, on both backends): options, selects, requotes, confirms and cancels
+of a few customers' checkouts on scarce stock, capacity events, and time
+jumping past the holds' TTL, each call landing on either replica, as a load
+balancer would send them.
+
+After every step: the store's consistency check passes, no (node, SKU) is
+held or sold beyond its stock, each node's on-hand stock is its first stock
+less exactly the units of the confirmed orders shipped from it, every
+confirmed checkout is in ``online_orders`` once with its cart's lines, the
+upgrade allowance charged is the upgrade cost of the confirmed checkouts
+whose last hold was an upgrade, no lapsed hold is confirmed, the replica
+that confirms has the order's work in its capacity map at once, and both
+replicas' maps, once they have read the log, carry exactly the confirmed
+orders' workload and the posted events at every node (each counted once,
+wherever it landed).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import shutil
+import tempfile
+import time
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from hypothesis import HealthCheck, settings
+from hypothesis import strategies as st
+from hypothesis.stateful import (
+    Bundle,
+    RuleBasedStateMachine,
+    invariant,
+    precondition,
+    rule,
+    run_state_machine_as_test,
+)
+
+from tests.postgres import NewState
+from tests.service_fixtures import MONDAY_10, tiny_router
+from tierflow.data.errors import InputError
+from tierflow.data.vocabulary import HoldStatus
+from tierflow.formulations.tiers import Pricing, TierPolicy
+from tierflow.orchestration.checkout.results import OptionSet
+from tierflow.orchestration.checkout.router import OnlineRouter
+
+#: C10 has a $20 upgrade allowance (one $12.50 upgrade to Chicago), C9 less.
+_CUSTOMERS = ("C10", "C10", "C9")
+#: Two sofas in the whole network and five tees in Chicago: holds collide.
+_CARTS = (
+    [("SOFA", 1)],
+    [("SOFA", 1)],
+    [("TEE", 3)],
+    [("TEE", 1)],
+    [("TEE", 2), ("MUG", 1)],
+)
+_OPTIONS = ("platinum", "platinum", "gold", "silver", "overflow")
+_NODES = ("WH-EAST", "WH-WEST", "ST-CHI")
+_REPLICAS = st.sampled_from((0, 1))
+#: How long a hold lives (the router's default).
+_HOLD_TTL_S = 900.0
+
+
+class TwoReplicas(RuleBasedStateMachine):
+    """Two routers on one fresh store; the model keeps what each checkout
+    holds and what each node's capacity map must carry."""
+
+    requests = Bundle("requests")
+
+    def __init__(self, new_state: NewState) -> None:
+        super().__init__()
+        self.folder = Path(tempfile.mkdtemp(prefix="replicas-"))
+        state = new_state()
+        policy = TierPolicy().with_changes(upgrade_allowance_share=0.2)
+        kw: dict[str, Any] = {"policy": policy, "reservation_ttl_s": _HOLD_TTL_S}
+        #: The holds' clock: it starts at the wall clock (so the stock reads,
+        #: which count lapsed holds free by the wall clock, see every hold as
+        #: live until a take sweeps it) and jumps past the TTL when time
+        #: passes, so every outcome is the same on a slow machine.
+        self.clock = time.time()
+        self.replicas: list[OnlineRouter] = [
+            tiny_router(self.folder, state=state, **kw),
+            tiny_router(self.folder, state=state, scores=False, **kw),
+        ]
+        store = self.replicas[0].store
+        assert store is not None
+        self.store = store
+        first = store.inventory_frame()
+        self.first_stock = {
+            (str(n), str(s)): int(q)
+            for n, s, q in first[["node_id", "sku", "on_hand"]].itertuples(index=False)
+        }
+        self.answers: dict[str, OptionSet] = {}
+        #: What each checkout holds: (option id, its upgrade cost or 0).
+        self.held: dict[str, tuple[str, float]] = {}
+        #: Checkouts whose hold has lapsed since it was made.
+        self.lapsed: set[str] = set()
+        self.charged: defaultdict[str, float] = defaultdict(float)
+        self.confirmed: set[str] = set()
+        #: Work posted as capacity events, by node.
+        self.posted: defaultdict[str, float] = defaultdict(float)
+        self.events = 0
+
+    def _now(self) -> dt.datetime:
+        return dt.datetime.fromtimestamp(self.clock, dt.UTC)
+
+    def teardown(self) -> None:
+        for router in self.replicas:
+            router.close()
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+    @rule(
+        target=requests,
+        customer=st.sampled_from(_CUSTOMERS),
+        cart=st.sampled_from(_CARTS),
+        at=_REPLICAS,
+    )
+    def options(self, customer: str, cart: list[tuple[str, int]], at: int) -> str:
+        answer = self.replicas[at].generate_fulfillment_options(
+            customer, cart, "606", now=MONDAY_10
+        )
+        self.answers[answer.request_id] = answer
+        return answer.request_id
+
+    @rule(where=st.tuples(_REPLICAS, _REPLICAS, _REPLICAS))
+    def spend_elsewhere(self, where: tuple[int, int, int]) -> None:
+        """Another checkout of C10 with Platinum (it spends the allowance
+        while Platinum is an upgrade): the open quotes' upgrades go stale."""
+        self.checkout("C10", [("TEE", 1)], "platinum", where)
+
+    @rule(request=requests, at=_REPLICAS)
+    def requote(self, request: str, at: int) -> None:
+        with contextlib.suppress(InputError):  # finished: nothing changes
+            self.answers[request] = self.replicas[at].requote(request, now=MONDAY_10)
+
+    @rule(request=requests, option=st.sampled_from(_OPTIONS), at=_REPLICAS)
+    def select(self, request: str, option: str, at: int) -> None:
+        offered = {o.option_id: o for o in self.answers[request].options}
+        try:
+            result = self.replicas[at].select(request, option, now=self._now())
+        except InputError:
+            return  # not offered, or the checkout is over
+        if result.status == HoldStatus.HELD:
+            chosen = offered[option]
+            upgrade = chosen.upgrade_cost if chosen.pricing == Pricing.UPGRADE else 0
+            self.held[request] = (option, upgrade)
+            self.lapsed.discard(request)
+        elif result.status == HoldStatus.REJECTED:
+            self.held.pop(request, None)  # a failed new hold lets the old one go
+
+    @rule(request=requests, at=_REPLICAS)
+    def confirm(self, request: str, at: int) -> None:
+        try:
+            result = self.replicas[at].confirm(request, now=self._now())
+        except InputError:
+            return  # nothing held, cancelled, or expired
+        assert result.status == HoldStatus.CONFIRMED
+        if not result.replayed:
+            assert request not in self.confirmed
+            assert request not in self.lapsed, "a lapsed hold was confirmed"
+            self.confirmed.add(request)
+            customer = self.answers[request].customer.customer_id
+            self.charged[customer] += self.held[request][1]
+            # at once: the confirming replica's map has the order's work
+            # (and every event logged before it) without reading the log again
+            np.testing.assert_allclose(
+                self.replicas[at].monitor.backlog, self._expected_backlog(), atol=1e-9
+            )
+
+    @precondition(lambda self: bool(self.held))
+    @rule(data=st.data(), at=_REPLICAS)
+    def confirm_held(self, data: st.DataObject, at: int) -> None:
+        """Confirm a checkout that holds an option (a draw from the bundle
+        rarely finds one)."""
+        self.confirm(data.draw(st.sampled_from(list(self.held))), at)
+
+    @rule(
+        customer=st.sampled_from(_CUSTOMERS),
+        cart=st.sampled_from(_CARTS),
+        option=st.sampled_from(_OPTIONS),
+        where=st.tuples(_REPLICAS, _REPLICAS, _REPLICAS),
+    )
+    def checkout(
+        self,
+        customer: str,
+        cart: list[tuple[str, int]],
+        option: str,
+        where: tuple[int, int, int],
+    ) -> None:
+        """A whole checkout in one step, each call on its own replica."""
+        request = self.options(customer, cart, where[0])
+        self.select(request, option, where[1])
+        if request in self.held:
+            self.confirm(request, where[2])
+
+    @precondition(lambda self: bool(self.held))
+    @rule(data=st.data(), at=_REPLICAS)
+    def time_passes(self, data: st.DataObject, at: int) -> None:
+        """Every hold lapses (its stock is free again; a confirm is refused),
+        and a held checkout tries to confirm before any take sweeps it."""
+        self.clock += _HOLD_TTL_S + 1.0
+        self.lapsed |= self.held.keys() - self.confirmed
+        self.confirm(data.draw(st.sampled_from(list(self.held))), at)
+
+    @rule(request=requests, at=_REPLICAS)
+    def cancel(self, request: str, at: int) -> None:
+        try:
+            self.replicas[at].cancel(request, now=self._now())
+        except InputError:
+            return  # confirmed: nothing changes
+        self.held.pop(request, None)
+
+    @rule(
+        node=st.sampled_from(_NODES),
+        work=st.sampled_from((5.0, 40.0, 300.0)),
+        at=_REPLICAS,
+        again=st.booleans(),
+    )
+    def post_work(self, node: str, work: float, at: int, again: bool) -> None:
+        """A feed's backlog event posted to one replica (and, ``again``, the
+        same event to the other: counted once)."""
+        self.events += 1
+        event = {
+            "event_id": f"feed-{self.events}",
+            "ts": MONDAY_10.isoformat(),
+            "node_id": node,
+            "type": "backlog_delta",
+            "value": work,
+        }
+        self.replicas[at].apply_capacity_events([event])
+        if again:
+            self.replicas[1 - at].apply_capacity_events([event])
+        self.posted[node] += work
+
+    @invariant()
+    def store_agrees(self) -> None:
+        store = self.store
+        assert store.check_consistency() == []
+        orders = store.online_orders()
+        assert set(orders["order_id"]) == self.confirmed
+        lines = orders.groupby("order_id")["sku"].count()
+        for request in self.confirmed:
+            assert lines[request] == len(self.answers[request].items)
+        sold: defaultdict[tuple[str, str], int] = defaultdict(int)
+        for node, sku, qty in orders[["node_id", "sku", "quantity"]].itertuples(
+            index=False
+        ):
+            sold[(str(node), str(sku))] += int(qty)
+        inventory = store.inventory_frame()
+        for node, sku, on_hand, reserved in inventory[
+            ["node_id", "sku", "on_hand", "reserved"]
+        ].itertuples(index=False):
+            key = (str(node), str(sku))
+            assert on_hand == self.first_stock[key] - sold[key], key
+            assert 0 <= reserved <= on_hand, key
+        for customer in set(_CUSTOMERS):
+            spent = store.upgrade_spent(customer, since=0)
+            assert abs(spent - self.charged[customer]) < 1e-9, (customer, spent)
+
+    def _expected_backlog(self) -> np.ndarray:
+        """Per node: the posted events' work and the confirmed orders'."""
+        network = self.replicas[0].network
+        expected = np.zeros(network.n_nodes)
+        for node, work in self.posted.items():
+            expected[network.node_idx(node)] += work
+        orders = self.store.online_orders()
+        for node, sku, qty in orders[["node_id", "sku", "quantity"]].itertuples(
+            index=False
+        ):
+            line = network.order_workload(network.sku_idx([str(sku)]), [int(qty)])
+            expected[network.node_idx(str(node))] += line
+        return expected
+
+    @invariant()
+    def capacity_maps_agree(self) -> None:
+        expected = self._expected_backlog()
+        for router in self.replicas:
+            router.refresh()
+            np.testing.assert_allclose(router.monitor.backlog, expected, atol=1e-9)
+
+
+def test_two_replicas_keep_stock_orders_allowances_and_capacity(
+    new_state: NewState,
+) -> None:
+    class OnFreshStores(TwoReplicas):
+        def __init__(self) -> None:
+            super().__init__(new_state)
+
+    run_state_machine_as_test(
+        OnFreshStores,
+        settings=settings(
+            max_examples=25,
+            stateful_step_count=25,
+            deadline=None,
+            suppress_health_check=[HealthCheck.too_slow],
+        ),
+    )
