@@ -14,6 +14,7 @@ from __future__ import annotations
 from typing import Any
 
 from tierflow.capacity.monitor import CapacityMonitor
+from tierflow.formulations.tiers import Pricing
 from tierflow.orchestration.checkout.results import OptionSet
 from tierflow.orchestration.checkout.router import OnlineRouter
 
@@ -56,3 +57,10 @@ def available(router: OnlineRouter, node: str, sku: str) -> int:
     """Units of ``sku`` free at ``node`` in the router's store."""
     assert router.store is not None
     return router.store.available(node, [sku])[sku]
+
+
+def upgrade_charge(answer: OptionSet, option_id: str) -> float:
+    """What confirming ``option_id`` of ``answer`` charges to the customer's
+    upgrade allowance: its upgrade cost when it is offered as an upgrade."""
+    chosen = answer.option(option_id)
+    return chosen.upgrade_cost if chosen.pricing == Pricing.UPGRADE else 0.0

@@ -29,10 +29,11 @@ from hypothesis.stateful import (
     rule,
 )
 
+from tests.orchestration.checkout.helpers import upgrade_charge
 from tests.service_fixtures import MONDAY_10, tiny_router
 from tierflow.data.errors import InputError
 from tierflow.data.vocabulary import HoldStatus
-from tierflow.formulations.tiers import Pricing, TierPolicy
+from tierflow.formulations.tiers import TierPolicy
 from tierflow.orchestration.checkout.results import OptionSet
 
 #: C10 ($100 predicted) has a $20 allowance: one $12.50 upgrade of a TEE to
@@ -91,15 +92,12 @@ class CheckoutLedgers(RuleBasedStateMachine):
 
     @rule(request=requests, option=st.sampled_from(_OPTIONS))
     def select(self, request: str, option: str) -> None:
-        offered = {o.option_id: o for o in self.answers[request].options}
         try:
             result = self.router.select(request, option, now=MONDAY_10)
         except InputError:
             return  # not offered, or the checkout is over
         if result.status == HoldStatus.HELD:
-            chosen = offered[option]
-            upgrade = chosen.upgrade_cost if chosen.pricing == Pricing.UPGRADE else 0
-            self.held[request] = (option, upgrade)
+            self.held[request] = (option, upgrade_charge(self.answers[request], option))
 
     @rule(request=requests)
     def confirm(self, request: str) -> None:

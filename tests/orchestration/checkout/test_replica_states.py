@@ -39,11 +39,12 @@ from hypothesis.stateful import (
     run_state_machine_as_test,
 )
 
+from tests.orchestration.checkout.helpers import upgrade_charge
 from tests.postgres import NewState
 from tests.service_fixtures import MONDAY_10, tiny_router
 from tierflow.data.errors import InputError
 from tierflow.data.vocabulary import HoldStatus
-from tierflow.formulations.tiers import Pricing, TierPolicy
+from tierflow.formulations.tiers import TierPolicy
 from tierflow.orchestration.checkout.results import OptionSet
 from tierflow.orchestration.checkout.router import OnlineRouter
 
@@ -138,15 +139,12 @@ class TwoReplicas(RuleBasedStateMachine):
 
     @rule(request=requests, option=st.sampled_from(_OPTIONS), at=_REPLICAS)
     def select(self, request: str, option: str, at: int) -> None:
-        offered = {o.option_id: o for o in self.answers[request].options}
         try:
             result = self.replicas[at].select(request, option, now=self._now())
         except InputError:
             return  # not offered, or the checkout is over
         if result.status == HoldStatus.HELD:
-            chosen = offered[option]
-            upgrade = chosen.upgrade_cost if chosen.pricing == Pricing.UPGRADE else 0
-            self.held[request] = (option, upgrade)
+            self.held[request] = (option, upgrade_charge(self.answers[request], option))
             self.lapsed.discard(request)
         elif result.status == HoldStatus.REJECTED:
             self.held.pop(request, None)  # a failed new hold lets the old one go
