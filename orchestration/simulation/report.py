@@ -175,7 +175,9 @@ def _cards(summary: dict[str, Any]) -> str:
             f"{o['orders_moved']:,} orders moved",
             f"{_f(o['work_moved'], 0)} units of today's work moved to later days "
             f"({_pct(o['work_moved_pct'])} of the day's), for "
-            f"{_money(o['discounts'], 2)} in discounts.",
+            f"{_money(o['discounts'], 2)} in discounts; the allocation still "
+            f"shipped {_f(o['work_shipped_on_the_day'], 0)} of them today, "
+            "where capacity allowed.",
             ident="card-overflow",
         )
     )
@@ -223,6 +225,11 @@ def _overflow(summary: dict[str, Any]) -> str:
         ["Take rate", _pct(o["take_rate_pct"])],
         ["Today's work moved (capacity units)", _f(o["work_moved"], 0)],
         ["Share of the day's confirmed work", _pct(o["work_moved_pct"])],
+        [
+            "Of it, shipped today all the same (capacity allowed)",
+            f"{_f(o['work_shipped_on_the_day'], 0)} "
+            f"({_pct(o['work_shipped_on_the_day_pct'])})",
+        ],
         ["Discounts given", _money(o["discounts"], 2)],
         ["Mean discount per order moved", _money(o["discount_mean"], 2)],
         ["Discount per unit of capacity freed", _money(o["discount_per_work_unit"], 2)],

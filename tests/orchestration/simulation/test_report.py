@@ -104,6 +104,33 @@ def test_the_report_opens_with_the_four_answers(day: Any) -> None:
     assert f"{o['orders_moved']:,} orders moved" in _card(page, "card-overflow")
 
 
+def test_the_overflow_work_shipped_on_the_day_is_what_the_allocation_did(
+    day: Any, sample_dir: Path
+) -> None:
+    """The taken overflow orders' work that the main policy still shipped on
+    the day, recomputed from allocations.csv and orders.csv."""
+    result, summary, page, out = day
+    network = load_network(sample_dir)
+    orders = pd.read_csv(out / "orders.csv", dtype=str)
+    overflow = set(orders.loc[orders["tier"] == "overflow", "order_id"])
+    rows = pd.read_csv(out / "allocations.csv", dtype={"ship_date": str})
+    today = rows[
+        rows["order_id"].isin(overflow)
+        & (rows["status"] == "allocated")
+        & (rows["ship_date"] == summary["day"])
+    ]
+    work = sum(
+        network.order_workload(network.sku_idx([sku]), [qty])
+        for sku, qty in zip(today["sku"], today["quantity"], strict=True)
+    )
+    o = summary["overflow"]
+    assert o["work_shipped_on_the_day"] == pytest.approx(work)
+    assert o["work_shipped_on_the_day"] <= o["work_moved"] + 1e-9
+    shown = f"{o['work_shipped_on_the_day']:,.0f} of them today"
+    assert shown in _card(page, "card-overflow")
+    assert result.overflow_shipped_on_the_day == pytest.approx(work)
+
+
 def _card(page: str, ident: str) -> str:
     """One card of the opening, as HTML."""
     start = page.index(f'id="{ident}"')
