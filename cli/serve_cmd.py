@@ -25,6 +25,7 @@ from tierflow.cli.options import (
 )
 from tierflow.cli.param_types import FiniteFloatRange
 from tierflow.data.errors import InputError
+from tierflow.data.logging_setup import redact
 from tierflow.orchestration.checkout.router import MAX_INTERVAL_S, MAX_TTL_S
 from tierflow.service.cpus import pin_process, worker_cpu, worker_cpus
 
@@ -230,8 +231,12 @@ def _print_banner(
     app: FastAPI, host: str, port: int, workers: int, cpus: Sequence[int], key: str
 ) -> None:
     """Where everything is (never the key itself)."""
-    store = app.state.router.store
-    where = "none (degraded)" if store is None else store.location
+    router = app.state.router
+    if router.store is not None:
+        where = router.store.location
+    else:  # why, on one line (the URL's password masked)
+        why = " ".join(" ".join(router.unavailable_store).split())
+        where = f"none (degraded: {redact(why)})"
     base = f"http://{host}:{port}"
     click.echo(f"tierflow serve: state store {where}")
     click.echo(f"  checkout page  {base}/")

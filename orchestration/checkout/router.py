@@ -331,6 +331,12 @@ class OnlineRouter:
         with self._lock:
             return self.monitor.ingest(parsed)
 
+    @property
+    def unavailable_store(self) -> tuple[str, ...]:
+        """Why the router runs without a store (empty when it has one): the
+        note every answer repeats."""
+        return self._live.open_notes
+
     def capacity_staleness(self, now: dt.datetime) -> str:
         """Why the capacity map is stale at ``now`` ("" when it is not; see
         ``capacity_max_age_s``)."""

@@ -186,6 +186,32 @@ def test_a_generated_key_is_written_to_a_private_file(
     assert not path.exists() and not path.parent.exists()
 
 
+def test_a_store_it_cannot_open_is_named_in_the_banner(tmp_path: Path) -> None:
+    """A PostgreSQL store that cannot be reached: the server still answers
+    (degraded), and its banner says why on one line, the password masked."""
+    port = free_port()
+    state = f"postgresql://bob:s3cret@/nodb?host={tmp_path / 'no-socket-here'}"
+    command = [
+        str(Path(sys.executable).with_name("tierflow")), "serve", "--port", str(port),
+        "--network", str(TINY_NETWORK), "--state", state,
+    ]  # fmt: skip
+    out, err = tmp_path / "stdout", tmp_path / "stderr"
+    with open(out, "w") as o, open(err, "w") as e:
+        proc = subprocess.Popen(command, stdout=o, stderr=e)
+    try:
+        _wait_up(f"http://127.0.0.1:{port}", err)
+        first = out.read_text().splitlines()[0]
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.wait(30)
+    assert first.startswith(
+        "tierflow serve: state store none (degraded: state store unavailable ("
+    ), first
+    assert str(tmp_path / "no-socket-here") in first  # where it looked
+    assert first.endswith("no CLTV scores, no reservations)"), first
+    assert "s3cret" not in out.read_text() + err.read_text()
+
+
 def test_serve_with_workers(tmp_path: Path) -> None:
     """Two worker processes on one port share the checkouts; workers killed
     are started again, and the new ones finish the checkouts the dead ones
