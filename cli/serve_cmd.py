@@ -181,6 +181,10 @@ def serve_command(
     whose path is printed (the key never is).
     """
     key, source = load_api_key(api_key_file)
+    if port == 0:  # a free port now, so that the banner's links are the real ones
+        from tierflow.service.server import free_port
+
+        port = free_port(host)
     settings = _Settings(
         network_dir,
         state_path,

@@ -212,6 +212,26 @@ def test_a_store_it_cannot_open_is_named_in_the_banner(tmp_path: Path) -> None:
     assert "s3cret" not in out.read_text() + err.read_text()
 
 
+def test_port_0_serves_on_a_free_port_the_banner_names(tmp_path: Path) -> None:
+    """``--port 0``: a free port, and the banner's links are to it."""
+    command = [
+        str(Path(sys.executable).with_name("tierflow")), "serve", "--port", "0",
+        "--network", str(TINY_NETWORK), "--state", str(tmp_path / "state.db"),
+    ]  # fmt: skip
+    out, err = tmp_path / "stdout", tmp_path / "stderr"
+    with open(out, "w") as o, open(err, "w") as e:
+        proc = subprocess.Popen(command, stdout=o, stderr=e)
+    try:
+        _wait_for(lambda: "checkout page" in out.read_text(), 60)
+        line = next(x for x in out.read_text().splitlines() if "checkout page" in x)
+        base = line.split()[-1].rstrip("/")
+        assert not base.endswith(":0"), line
+        _wait_up(base, err)
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.wait(30)
+
+
 def test_serve_with_workers(tmp_path: Path) -> None:
     """Two worker processes on one port share the checkouts; workers killed
     are started again, and the new ones finish the checkouts the dead ones
