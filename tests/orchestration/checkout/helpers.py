@@ -11,9 +11,17 @@ and the median (new-customer prior) is 50.
 
 from __future__ import annotations
 
+from collections import Counter
+from collections.abc import Mapping
 from typing import Any
 
+import numpy as np
+import pandas as pd
+from numpy.typing import NDArray
+
 from tierflow.capacity.monitor import CapacityMonitor
+from tierflow.data.network import Network
+from tierflow.data.store import StateStore
 from tierflow.formulations.tiers import Pricing
 from tierflow.orchestration.checkout.results import OptionSet
 from tierflow.orchestration.checkout.router import OnlineRouter
@@ -64,3 +72,44 @@ def upgrade_charge(answer: OptionSet, option_id: str) -> float:
     upgrade allowance: its upgrade cost when it is offered as an upgrade."""
     chosen = answer.option(option_id)
     return chosen.upgrade_cost if chosen.pricing == Pricing.UPGRADE else 0.0
+
+
+def first_stock(store: StateStore) -> dict[tuple[str, str], int]:
+    """Units on hand per (node, SKU), to check conservation against later."""
+    frame = store.inventory_frame()
+    return {
+        (str(n), str(s)): int(q)
+        for n, s, q in frame[["node_id", "sku", "on_hand"]].itertuples(index=False)
+    }
+
+
+def assert_stock_conserved(
+    store: StateStore, first: Mapping[tuple[str, str], int], orders: pd.DataFrame
+) -> None:
+    """Each (node, SKU) holds its ``first`` units less exactly what the stored
+    ``orders`` (``online_orders()``) took from it, and never holds more than
+    it has."""
+    sold: Counter[tuple[str, str]] = Counter()
+    for node, sku, qty in orders[["node_id", "sku", "quantity"]].itertuples(
+        index=False
+    ):
+        sold[(str(node), str(sku))] += int(qty)
+    frame = store.inventory_frame()
+    for node, sku, on_hand, reserved in frame[
+        ["node_id", "sku", "on_hand", "reserved"]
+    ].itertuples(index=False):
+        key = (str(node), str(sku))
+        assert on_hand == first[key] - sold[key], key
+        assert 0 <= reserved <= on_hand, key
+
+
+def orders_work(network: Network, orders: pd.DataFrame) -> NDArray[np.float64]:
+    """Per node, the complexity-weighted work of the stored ``orders``' lines
+    shipped from it (what confirming them added to its backlog)."""
+    work = np.zeros(network.n_nodes)
+    for node, sku, qty in orders[["node_id", "sku", "quantity"]].itertuples(
+        index=False
+    ):
+        line = network.order_workload(network.sku_idx([str(sku)]), [int(qty)])
+        work[network.node_idx(str(node))] += line
+    return work

@@ -26,8 +26,14 @@ from typing import Any
 import numpy as np
 import pytest
 
+from tests.orchestration.checkout.helpers import (
+    assert_stock_conserved,
+    first_stock,
+    orders_work,
+)
 from tests.service_fixtures import MONDAY_10, tiny_router
 from tierflow.data.errors import InputError
+from tierflow.data.network import Network
 from tierflow.data.store import StateStore
 from tierflow.data.vocabulary import HoldStatus
 from tierflow.orchestration.checkout.router import OnlineRouter
@@ -67,23 +73,13 @@ def _race(calls: list[Callable[[], Any]]) -> list[Any]:
         return list(pool.map(run, calls))
 
 
-def _stock(store: StateStore) -> dict[tuple[str, str], tuple[int, int]]:
-    frame = store.inventory_frame()
-    return {
-        (str(n), str(s)): (int(q), int(r))
-        for n, s, q, r in frame[["node_id", "sku", "on_hand", "reserved"]].itertuples(
-            index=False
-        )
-    }
-
-
 def test_a_checkout_raced_on_three_replicas_ends_as_one_caller_would(
     replicas: list[OnlineRouter],
 ) -> None:
     store = replicas[0].store
     assert store is not None
     network = replicas[0].network
-    first = {key: on_hand for key, (on_hand, _) in _stock(store).items()}
+    first = first_stock(store)
     rng = random.Random(7)
     seen: Counter[str] = Counter()
     for k in range(ROUNDS):
@@ -145,22 +141,13 @@ def _run(
 def _check(
     replicas: list[OnlineRouter],
     store: StateStore,
-    network: Any,
+    network: Network,
     first: dict[tuple[str, str], int],
 ) -> None:
     assert store.check_consistency() == []
     orders = store.online_orders()
-    sold: Counter[tuple[str, str]] = Counter()
-    work = np.zeros(network.n_nodes)
-    for node, sku, qty in orders[["node_id", "sku", "quantity"]].itertuples(
-        index=False
-    ):
-        sold[(str(node), str(sku))] += int(qty)
-        line = network.order_workload(network.sku_idx([str(sku)]), [int(qty)])
-        work[network.node_idx(str(node))] += line
-    for key, (on_hand, reserved) in _stock(store).items():
-        assert on_hand == first[key] - sold[key], key
-        assert 0 <= reserved <= on_hand, key
+    assert_stock_conserved(store, first, orders)
+    work = orders_work(network, orders)
     for router in replicas:
         router.refresh()
         np.testing.assert_allclose(router.monitor.backlog, work, atol=1e-9)

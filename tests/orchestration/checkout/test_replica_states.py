@@ -39,7 +39,12 @@ from hypothesis.stateful import (
     run_state_machine_as_test,
 )
 
-from tests.orchestration.checkout.helpers import upgrade_charge
+from tests.orchestration.checkout.helpers import (
+    assert_stock_conserved,
+    first_stock,
+    orders_work,
+    upgrade_charge,
+)
 from tests.postgres import NewState
 from tests.service_fixtures import MONDAY_10, tiny_router
 from tierflow.data.errors import InputError
@@ -89,11 +94,7 @@ class TwoReplicas(RuleBasedStateMachine):
         store = self.replicas[0].store
         assert store is not None
         self.store = store
-        first = store.inventory_frame()
-        self.first_stock = {
-            (str(n), str(s)): int(q)
-            for n, s, q in first[["node_id", "sku", "on_hand"]].itertuples(index=False)
-        }
+        self.first_stock = first_stock(store)
         self.answers: dict[str, OptionSet] = {}
         #: What each checkout holds: (option id, its upgrade cost or 0).
         self.held: dict[str, tuple[str, float]] = {}
@@ -242,18 +243,7 @@ class TwoReplicas(RuleBasedStateMachine):
         lines = orders.groupby("order_id")["sku"].count()
         for request in self.confirmed:
             assert lines[request] == len(self.answers[request].items)
-        sold: defaultdict[tuple[str, str], int] = defaultdict(int)
-        for node, sku, qty in orders[["node_id", "sku", "quantity"]].itertuples(
-            index=False
-        ):
-            sold[(str(node), str(sku))] += int(qty)
-        inventory = store.inventory_frame()
-        for node, sku, on_hand, reserved in inventory[
-            ["node_id", "sku", "on_hand", "reserved"]
-        ].itertuples(index=False):
-            key = (str(node), str(sku))
-            assert on_hand == self.first_stock[key] - sold[key], key
-            assert 0 <= reserved <= on_hand, key
+        assert_stock_conserved(store, self.first_stock, orders)
         for customer in set(_CUSTOMERS):
             spent = store.upgrade_spent(customer, since=0)
             assert abs(spent - self.charged[customer]) < 1e-9, (customer, spent)
@@ -261,15 +251,9 @@ class TwoReplicas(RuleBasedStateMachine):
     def _expected_backlog(self) -> np.ndarray:
         """Per node: the posted events' work and the confirmed orders'."""
         network = self.replicas[0].network
-        expected = np.zeros(network.n_nodes)
+        expected = orders_work(network, self.store.online_orders())
         for node, work in self.posted.items():
             expected[network.node_idx(node)] += work
-        orders = self.store.online_orders()
-        for node, sku, qty in orders[["node_id", "sku", "quantity"]].itertuples(
-            index=False
-        ):
-            line = network.order_workload(network.sku_idx([str(sku)]), [int(qty)])
-            expected[network.node_idx(str(node))] += line
         return expected
 
     @invariant()
