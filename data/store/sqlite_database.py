@@ -5,6 +5,7 @@ one place that knows SQLite (pragmas, WAL, ``BEGIN IMMEDIATE``,
 from __future__ import annotations
 
 import contextlib
+import os
 import sqlite3
 import threading
 import time
@@ -107,15 +108,22 @@ class _Reachable:
 
 _reachable = _Reachable()
 
-#: The first bytes of every SQLite database file.
-_SQLITE_HEADER = b"SQLite format 3\x00"
+#: What SQLite says of a file that is not one of its databases.
+_NOT_A_DATABASE = "file is not a database"
 
 
 def _check_database_path(path: Path) -> None:
     """Refuse, naming the path, what cannot be a database file: a folder, a
-    path under a file, a file that is not SQLite (a CSV given as ``--state``);
-    SQLite itself would only say "unable to open database file" or "file is
-    not a database"."""
+    path under a file, a file this user cannot read; SQLite itself would only
+    say "unable to open database file". (A file that is not SQLite, a CSV
+    given as ``--state``, is named when the connection first reads it.)
+
+    The file is never opened here: closing any descriptor of a database file
+    drops every POSIX lock the process holds on it, its open connections'
+    too, and another process that then closes its connection takes itself
+    for the last one and deletes the write-ahead log under them (the store
+    corrupted). Only ``os.stat`` and ``os.access`` are used.
+    """
     if path.is_dir():
         raise InputError("is a folder, not a database file", file=str(path))
     if not path.exists():
@@ -125,15 +133,8 @@ def _check_database_path(path: Path) -> None:
                 f"cannot be created: {folder} is a file, not a folder", file=str(path)
             )
         return
-    try:
-        with open(path, "rb") as fh:
-            head = fh.read(len(_SQLITE_HEADER))
-    except OSError as exc:
-        raise InputError(f"cannot be read: {exc.strerror}", file=str(path)) from None
-    if head and head != _SQLITE_HEADER:
-        raise InputError(
-            "not a SQLite database (a tierflow state store is one)", file=str(path)
-        )
+    if not os.access(path, os.R_OK):
+        raise InputError("cannot be read: Permission denied", file=str(path))
 
 
 class SqliteDatabase:
@@ -180,7 +181,16 @@ class SqliteDatabase:
                 check_same_thread=False,
             )
             self._conn.execute(f"PRAGMA busy_timeout = {int(timeout_s * 1000)}")
-            mode = self._conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+            try:
+                mode = self._conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+            except sqlite3.DatabaseError as exc:
+                if _NOT_A_DATABASE not in str(exc):
+                    raise
+                self._conn.close()
+                raise InputError(
+                    "not a SQLite database (a tierflow state store is one)",
+                    file=str(self.path),
+                ) from None
             if str(mode).lower() != "wal":
                 raise TierflowError(f"{self.path}: cannot enable WAL mode (got {mode})")
             self._conn.execute(f"PRAGMA synchronous = {synchronous}")

@@ -71,6 +71,45 @@ def test_what_cannot_be_a_store_is_refused_by_name(tmp_path: Path, given: str) -
     assert sorted(p.name for p in tmp_path.iterdir()) == ["orders.csv"]
 
 
+def _event(event_id: str) -> dict[str, Any]:
+    return {
+        "event_id": event_id,
+        "ts": "2026-01-01T00:00:00+00:00",
+        "node_id": "N1",
+        "type": "backlog",
+        "value": 1.0,
+    }
+
+
+def test_a_second_store_in_a_process_keeps_the_first_ones_locks(
+    tmp_path: Path,
+) -> None:
+    """Opening a store where the process has one open already (a server's
+    capacity follower, its page reader) must not drop the first one's locks:
+    closing any descriptor of the database file drops every POSIX lock the
+    process holds on it, and another process that then closes its connection
+    takes itself for the last, folds the write-ahead log in and deletes it
+    under the open connections (the store then reads as malformed)."""
+    path = tmp_path / "state.db"
+    with SqliteStore(path) as first:
+        first.append_events([_event("e1")])
+        with SqliteStore(path):
+            wal = path.with_name("state.db-wal")
+            assert wal.exists()
+            reader = (
+                "import sqlite3, sys; c = sqlite3.connect(sys.argv[1]); "
+                "c.execute('SELECT COUNT(*) FROM capacity_events').fetchall(); "
+                "c.close()"
+            )
+            subprocess.run([sys.executable, "-c", reader, str(path)], check=True)
+            assert wal.exists()
+            first.append_events([_event("e2")])
+            assert [e.event_id for e in first.events_after(0)] == ["e1", "e2"]
+    check = sqlite3.connect(path)
+    assert check.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
+    check.close()
+
+
 def test_newer_schema_is_refused(state_location: Path | str) -> None:
     open_store(state_location).close()
     set_schema_version(state_location, 99)
