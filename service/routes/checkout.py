@@ -17,6 +17,7 @@ from fastapi import APIRouter, Header, Request
 from fastapi import Path as PathParam
 from fastapi.responses import JSONResponse
 
+from tierflow.data.store import CustomerMismatch
 from tierflow.orchestration.checkout.router import CheckoutResult
 from tierflow.service.capacity_view import map_version
 from tierflow.service.lean import (
@@ -109,6 +110,13 @@ async def _options(state: ServiceState, body: OptionsRequest) -> JSONResponse:
 async def _select(
     state: ServiceState, request_id: str, body: SelectRequest, customer: str | None
 ) -> JSONResponse:
+    if body.customer_id and customer and body.customer_id != customer:
+        # one of them is not the checkout's customer, whichever is checked
+        raise CustomerMismatch(
+            f"the X-Customer-Id header names another customer ({customer!r})",
+            field="customer_id",
+            value=body.customer_id,
+        )
     result = await state.call(
         state.router.select,
         request_id,

@@ -54,11 +54,20 @@ def test_a_caller_naming_another_customer_is_refused(live: Any) -> None:
     for kw in (
         {"json": {"option_id": "gold", "customer_id": "C6"}},
         {"json": {"option_id": "gold"}, "headers": {"X-Customer-Id": "C6"}},
+        # the body's id is the checkout's, the header's (a gateway's) is not
+        {
+            "json": {"option_id": "gold", "customer_id": "C5"},
+            "headers": {"X-Customer-Id": "C6"},
+        },
     ):
         r = _post(client, rid, "select", **kw)
         assert r.status_code == 403
         assert set(r.json()) == {"error", "message", "field", "errors"}
         assert (r.json()["error"], r.json()["field"]) == ("forbidden", "customer_id")
+    assert r.json()["message"] == (
+        "field 'customer_id': value 'C5': the X-Customer-Id header names another "
+        "customer ('C6')"
+    )
     assert router.store is not None and router.store.checkout_state(rid) is None
     ok = _post(client, rid, "select", json={"option_id": "gold", "customer_id": "C5"})
     assert ok.status_code == 200
