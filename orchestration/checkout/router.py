@@ -492,7 +492,12 @@ def _open_state(
     network: Network, state: StateStore | Path | str | None
 ) -> tuple[StateStore | None, CapacityMonitor, list[str]]:
     """The store (seeded with the network's inventory) and its capacity
-    monitor; without a store when it cannot be opened, and why."""
+    monitor; without a store when it cannot be opened, and why.
+
+    A location that cannot be a store at all (a folder, a CSV file, a path
+    under a file: :class:`InputError`) is refused, not served degraded: that
+    is a wrong argument, where a database that is down is an outage.
+    """
     store: StateStore | None = None
     try:
         store = (
@@ -502,6 +507,10 @@ def _open_state(
         )
         store.seed_network_inventory(network)
         return store, CapacityMonitor.open(network, store, snapshot_every=0), []
+    except InputError:
+        if store is not None and store is not state:
+            store.close()
+        raise
     except (*STORE_ERRORS, TierflowError) as exc:
         if store is not None and store is not state:
             store.close()

@@ -52,6 +52,23 @@ def test_short_keys_are_refused(
     )
 
 
+def test_a_state_that_cannot_be_a_store_is_refused(tmp_path: Path) -> None:
+    """A CSV given as ``--state`` is a wrong argument, not an outage: exit 1
+    naming it, no server (a database that is down is served degraded)."""
+    table = tmp_path / "orders.csv"
+    table.write_text("order_id,sku\nA,TEE\n")
+    result = CliRunner().invoke(
+        cli,
+        ["serve", "--network", str(TINY_NETWORK), "--state", str(table), "--port", "0"],
+        env={API_KEY_ENV: "cli-test-key-0123456789"},
+    )
+    assert result.exit_code == 1
+    assert result.output == (
+        f"Error: {table}: not a SQLite database (a tierflow state store is one)\n"
+    )
+    assert table.read_text() == "order_id,sku\nA,TEE\n"
+
+
 def test_serve_runs_until_interrupted(tmp_path: Path) -> None:
     port = free_port()
     key = "cli-test-key-0123456789"

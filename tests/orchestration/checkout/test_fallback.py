@@ -11,6 +11,7 @@ import pytest
 from tests.conftest import TINY_NETWORK
 from tests.orchestration.checkout.helpers import event, ids
 from tests.service_fixtures import MONDAY_10, tiny_router
+from tierflow.data.errors import InputError
 from tierflow.data.network import load_network
 from tierflow.orchestration import bid_prices as bid_module
 from tierflow.orchestration.checkout.router import OnlineRouter
@@ -40,19 +41,31 @@ def test_store_failure_falls_back_and_says_so(
         assert (held.ok, held.status) == (False, "unavailable")
 
 
-@pytest.mark.parametrize("where", ["a folder", "no server"])
-def test_unopenable_store_still_answers(tmp_path: Path, where: str) -> None:
+def test_unopenable_store_still_answers(tmp_path: Path) -> None:
+    """A database that is down is an outage: the router answers, degraded."""
     (tmp_path / "adir").mkdir()
-    state = (
-        tmp_path / "adir"
-        if where == "a folder"
-        else f"postgresql://tierflow@/tierflow?host={tmp_path / 'adir'}"
-    )
+    state = f"postgresql://tierflow@/tierflow?host={tmp_path / 'adir'}"
     r = OnlineRouter.open(load_network(TINY_NETWORK), state)
     answer = r.generate_fulfillment_options("C1", [("TEE", 1)], "100", now=MONDAY_10)
     assert answer.degraded and answer.options
     assert answer.notes[0].startswith("state store unavailable (")
     assert r.select(answer.request_id, "gold").status == "unavailable"
+
+
+@pytest.mark.parametrize("where", ["a folder", "a CSV file"])
+def test_what_cannot_be_a_store_is_refused(tmp_path: Path, where: str) -> None:
+    """A location that cannot be a store is a wrong argument, not an outage
+    (``tierflow serve --state orders.csv`` exits 1 naming it)."""
+    table = tmp_path / "orders.csv"
+    table.write_text("order_id,sku\nA,TEE\n")
+    state, why = {
+        "a folder": (tmp_path, "is a folder, not a database file"),
+        "a CSV file": (table, "not a SQLite database (a tierflow state store is one)"),
+    }[where]
+    with pytest.raises(InputError) as caught:
+        OnlineRouter.open(load_network(TINY_NETWORK), state)
+    assert str(caught.value) == f"{state}: {why}"
+    assert table.read_text() == "order_id,sku\nA,TEE\n"
 
 
 def test_lp_failure_means_plain_greedy(
