@@ -179,4 +179,6 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
         await hub.stop()
         app.state.service.metrics.close()
         if app.state.service.offload is not None:
-            app.state.service.offload.shutdown(wait=True)
+            # calls still queued are dropped: a server stopping while its
+            # database is down would otherwise wait out each one in turn
+            app.state.service.offload.shutdown(wait=True, cancel_futures=True)

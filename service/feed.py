@@ -78,6 +78,9 @@ class CapacityFollower:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._store: StateStore | None = None
+        #: Whether the follower's last read of the store failed (it reads the
+        #: log at least every :data:`WAIT_S`): ``/healthz`` says so.
+        self.store_unreachable = False
 
     def start(self) -> None:
         """Start following (nothing to follow without a store)."""
@@ -121,9 +124,11 @@ class CapacityFollower:
                     wait = min(wait, CHECKPOINT_S)
                 last = store.wait_for_events(seen, wait)
             except STORE_ERRORS as exc:
+                self.store_unreachable = True
                 log.warning("capacity event log unreadable: %s", exc)
                 self._stop.wait(RETRY_S)
                 continue
+            self.store_unreachable = False
             moved = False
             if last > seen:
                 if self.router.monitor.last_seq < last:  # else pulled already

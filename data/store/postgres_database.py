@@ -30,6 +30,11 @@ _BEGIN = "BEGIN ISOLATION LEVEL READ COMMITTED"
 
 #: The advisory lock key that runs migrations one at a time.
 _SCHEMA_LOCK = "tierflow.schema"
+#: How long a caller waits for one of the pool's connections. Under load a
+#: wait is milliseconds (a few threads share a few connections); when the
+#: database has gone away the pool cannot reconnect, and every call would
+#: otherwise queue for this long before it could answer degraded or 503.
+CONNECTION_WAIT_S = 5.0
 
 
 @functools.lru_cache(maxsize=1024)
@@ -174,7 +179,7 @@ class PostgresDatabase:
         url: str,
         migrations: Sequence[Sequence[str]],
         *,
-        timeout_s: float = 60.0,
+        timeout_s: float = CONNECTION_WAIT_S,
         pool_size: int = 4,
     ) -> None:
         self.location = redact_url(url)

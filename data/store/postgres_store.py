@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from tierflow.data.store.database_store import DatabaseStore
-from tierflow.data.store.postgres_database import PostgresDatabase
+from tierflow.data.store.postgres_database import CONNECTION_WAIT_S, PostgresDatabase
 from tierflow.data.store.schema import POSTGRES_MIGRATIONS
 
 
@@ -17,7 +17,8 @@ class PostgresStore(DatabaseStore):
         or ``postgresql://USER:PASSWORD@HOST:PORT/DB``. An empty database is
         migrated on first open.
     timeout_s
-        How long a call waits for a free connection before failing.
+        How long a call waits for a free connection before failing
+        (:data:`~tierflow.data.store.postgres_database.CONNECTION_WAIT_S`).
     pool_size
         Most connections the store opens at once.
 
@@ -29,7 +30,7 @@ class PostgresStore(DatabaseStore):
     """
 
     def __init__(
-        self, url: str, *, timeout_s: float = 60.0, pool_size: int = 4
+        self, url: str, *, timeout_s: float = CONNECTION_WAIT_S, pool_size: int = 4
     ) -> None:
         super().__init__(
             PostgresDatabase(
