@@ -297,3 +297,40 @@ def test_profiles_and_browsing_are_used_when_given(
         f"Error: {fewer}: field 'signup_date': missing column (the model learned "
         "from signup_date; score with the same inputs)\n"
     )
+
+
+def test_a_damaged_model_folder_is_a_clean_error(
+    transactions: Path, tmp_path: Path
+) -> None:
+    """A truncated model.joblib or a broken metadata.json is named with what is
+    wrong (they were an UnpicklingError and a JSONDecodeError traceback)."""
+    models = tmp_path / "models"
+    common = ["--transactions", str(transactions), "--as-of", "2023-06-30"]
+    train = ["train", *common, "--horizon-days", "60", "--no-backtest"]
+    trained = _run(*train, "--model-dir", str(models))
+    assert trained.exit_code == 0, trained.output
+    version = (models / "CURRENT").read_text().strip()
+    model, meta = models / version / "model.joblib", models / version / "metadata.json"
+    score = ["score", *common, "--model-dir", str(models)]
+    score += ["--out", str(tmp_path / "scores.csv")]
+
+    good_meta = meta.read_text()
+    meta.write_text('{"as_of": ')
+    broken = _run(*score)
+    assert broken.exit_code == 1
+    assert broken.output == (
+        f"Error: {meta}: not valid JSON (Expecting value at line 1 column 11)\n"
+    )
+    meta.write_text("[1, 2]")
+    assert _run(*score).output == f"Error: {meta}: not a JSON object (a list)\n"
+    meta.write_text(good_meta)
+
+    model.write_bytes(model.read_bytes()[:1000])
+    truncated = _run(*score)
+    assert truncated.exit_code == 1
+    assert truncated.output == (
+        f"Error: {model}: cannot load the model (UnpicklingError: pickle "
+        "exhausted before end of frame); the file is damaged or was written by "
+        "an incompatible version: train again\n"
+    )
+    assert not (tmp_path / "scores.csv").exists()
