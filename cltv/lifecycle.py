@@ -73,11 +73,32 @@ def backtest_days(horizon_days: int) -> int:
 
 
 def backtest(
-    data: CustomerData, as_of_day: int, config: CLTVConfig, window_days: int
+    data: CustomerData,
+    as_of_day: int,
+    config: CLTVConfig,
+    window_days: int,
+    *,
+    hint: str = "",
 ) -> dict[str, dict[str, float]]:
     """Metrics of ``config`` and the baselines, trained as of ``as_of_day −
-    window_days`` and scored on the ``window_days`` up to ``as_of_day``."""
-    evaluation, _ = evaluate_model(data, as_of_day - window_days, window_days, config)
+    window_days`` and scored on the ``window_days`` up to ``as_of_day``.
+
+    An error names the backtest's own as-of date as such (the user gave only
+    ``as_of_day``), followed by ``hint``.
+    """
+    start = as_of_day - window_days
+    try:
+        evaluation, _ = evaluate_model(data, start, window_days, config)
+    except InputError as exc:
+        given = str(day_to_date(as_of_day).date())
+        raise InputError(
+            f"{exc.reason} (the backtest trains as of the as-of date {given} "
+            f"minus its {window_days}-day window){hint}",
+            file=exc.file,
+            row=exc.row,
+            field="backtest_as_of" if exc.field == "as_of" else exc.field,
+            value=exc.value,
+        ) from exc
     return evaluation.metrics
 
 
@@ -138,7 +159,13 @@ def _fit_and_write(
     if with_backtest:
         window = backtest_days(recipe.horizon_days)
         training["backtest_window_days"] = window
-        training["backtest"] = backtest(data, recipe.as_of_day, recipe.config, window)
+        training["backtest"] = backtest(
+            data,
+            recipe.as_of_day,
+            recipe.config,
+            window,
+            hint="; train with --no-backtest to skip it",
+        )
     meta = _metadata(model, recipe, version, data.transactions.source, training)
     registry.write(model, version, meta)
     return TrainResult(version, True, meta)

@@ -334,3 +334,26 @@ def test_a_damaged_model_folder_is_a_clean_error(
         "an incompatible version: train again\n"
     )
     assert not (tmp_path / "scores.csv").exists()
+
+
+def test_a_backtest_on_too_short_a_history_says_it_is_the_backtest(
+    transactions: Path, tmp_path: Path
+) -> None:
+    """The error named the backtest's as-of date as if the user had given it;
+    it says whose date it is and how to train without it (which works)."""
+    models = tmp_path / "models"
+    args = ["train", "--transactions", str(transactions), "--as-of", "2022-04-15"]
+    args += ["--horizon-days", "90", "--model-dir", str(models)]
+    failed = _run(*args)
+    assert failed.exit_code == 1
+    assert failed.stderr.splitlines()[-1] == (
+        "Error: field 'backtest_as_of': value '2022-01-15': history too short to "
+        "train: need at least 60 days between the first purchase and the as-of "
+        "date, have 14 (the backtest trains as of the as-of date 2022-04-15 minus "
+        "its 90-day window); train with --no-backtest to skip it"
+    )
+    assert "Traceback" not in failed.output
+    assert not (models / "CURRENT").exists()
+    skipped = _run(*args, "--no-backtest")
+    assert skipped.exit_code == 0, skipped.output
+    assert skipped.stdout.startswith("wrote model")
