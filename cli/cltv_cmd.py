@@ -385,9 +385,9 @@ def evaluate_command(
     """
     data = _load(transactions, fmt, profiles, browsing, skip_bad_rows)
     config = _config(seed, platinum_share, gold_share)
-    if tune:
-        config = _tune(data, day_number(as_of), holdout_days, config)
     with progress_stage("cltv evaluate"):
+        if tune:
+            config = _tune(data, day_number(as_of), holdout_days, config)
         evaluation, _ = evaluate_model(data, day_number(as_of), holdout_days, config)
     if out is not None:
         write_evaluation(evaluation, out)
