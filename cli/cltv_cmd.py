@@ -254,11 +254,13 @@ def train_command(
         )
     if as_json:
         record = {"version": result.version, "created": result.created}
+        record |= {"added_backtest": result.added_backtest}
         record |= {"model_dir": str(model_dir), "as_of": str(as_of)}
         click.echo(json.dumps(record))
         return
     state = "wrote" if result.created else "already had"
-    click.echo(f"{state} model {model_dir / result.version} (current)")
+    added = "; ran and stored its backtest" if result.added_backtest else ""
+    click.echo(f"{state} model {model_dir / result.version} (current){added}")
     backtest = result.metadata.get("training_metrics", {}).get("backtest")
     if backtest:
         for name, m in backtest.items():

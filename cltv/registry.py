@@ -70,18 +70,21 @@ class Recipe:
     as_of_day: int
     horizon_days: int
     config: CLTVConfig
-    profiles: bool = False
-    browsing: bool = False
+    #: Content hashes of the optional tables (None: not given).
+    profiles: str | None = None
+    browsing: str | None = None
 
     def digest(self) -> str:
+        """Hash of the recipe; a table's content is in it (two profile tables
+        once gave one version), an absent table is ``False`` as before."""
         payload = json.dumps(
             {
                 "fingerprint": self.fingerprint,
                 "as_of": self.as_of_day,
                 "horizon": self.horizon_days,
                 "config": self.config.as_dict(),
-                "profiles": self.profiles,
-                "browsing": self.browsing,
+                "profiles": self.profiles or False,
+                "browsing": self.browsing or False,
                 "tierflow": library_versions()["tierflow"],
             },
             sort_keys=True,
@@ -215,6 +218,12 @@ class ModelRegistry:
         os.rename(tmp, final)
         _fsync_dir(self.root)
         return final
+
+    def write_metadata(self, version: str, metadata: dict[str, Any]) -> None:
+        """Replace ``version``'s metadata atomically (call inside :meth:`locked`;
+        the model itself is immutable)."""
+        path = self._version_dir(version) / METADATA_FILE
+        _atomic_write(path, json.dumps(metadata, indent=2) + "\n")
 
     def set_current(self, version: str) -> None:
         """Make ``version`` the champion (atomic replace of ``CURRENT``)."""
