@@ -129,6 +129,13 @@ def _config(seed: int, platinum: float, gold: float) -> CLTVConfig:
     return CLTVConfig(random_state=seed, platinum_share=platinum, gold_share=gold)
 
 
+_seed_option = option(
+    "--seed",
+    type=SEED_RANGE,
+    default=0,
+    show_default=True,
+    help="Random seed of the model.",
+)
 _segment_options = [
     option(
         "--platinum-share",
@@ -144,13 +151,7 @@ _segment_options = [
         show_default=True,
         help="Next share labelled gold (the rest are silver).",
     ),
-    option(
-        "--seed",
-        type=SEED_RANGE,
-        default=0,
-        show_default=True,
-        help="Random seed of the model.",
-    ),
+    _seed_option,
 ]
 
 
@@ -253,11 +254,13 @@ def train_command(
         )
     if as_json:
         record = {"version": result.version, "created": result.created}
+        record |= {"added_backtest": result.added_backtest}
         record |= {"model_dir": str(model_dir), "as_of": str(as_of)}
         click.echo(json.dumps(record))
         return
     state = "wrote" if result.created else "already had"
-    click.echo(f"{state} model {model_dir / result.version} (current)")
+    added = "; ran and stored its backtest" if result.added_backtest else ""
+    click.echo(f"{state} model {model_dir / result.version} (current){added}")
     backtest = result.metadata.get("training_metrics", {}).get("backtest")
     if backtest:
         for name, m in backtest.items():
@@ -357,7 +360,7 @@ def score_command(
     default=None,
     help="Also write predictions.csv, gains.png and metrics.json here.",
 )
-@_segments
+@_seed_option
 @option(
     "--tune",
     is_flag=True,
@@ -373,8 +376,6 @@ def evaluate_command(
     holdout_days: int,
     as_json: bool,
     out: Path | None,
-    platinum_share: float,
-    gold_share: float,
     seed: int,
     tune: bool,
 ) -> None:
@@ -384,10 +385,10 @@ def evaluate_command(
     and with our calibration (fitted the same way on the same windows).
     """
     data = _load(transactions, fmt, profiles, browsing, skip_bad_rows)
-    config = _config(seed, platinum_share, gold_share)
-    if tune:
-        config = _tune(data, day_number(as_of), holdout_days, config)
+    config = CLTVConfig(random_state=seed)  # it labels no segments: no shares
     with progress_stage("cltv evaluate"):
+        if tune:
+            config = _tune(data, day_number(as_of), holdout_days, config)
         evaluation, _ = evaluate_model(data, day_number(as_of), holdout_days, config)
     if out is not None:
         write_evaluation(evaluation, out)

@@ -35,6 +35,7 @@ from tierflow.cltv.baselines import BASELINES, calibrated_name, naive_run_rate
 from tierflow.cltv.features import CustomerData, CustomerHistory, window_spend
 from tierflow.cltv.model import MODEL_NAME, RAW_NAME, CLTVConfig, CLTVModel
 from tierflow.data.errors import InputError
+from tierflow.data.output_folder import StagedOutput
 from tierflow.data.transactions import day_to_date
 
 FloatArray = NDArray[np.float64]
@@ -53,10 +54,13 @@ METRICS = (
 GAINS_SHARE = 0.30
 #: The baseline rows: raw, then calibrated like our model.
 BASELINE_ROWS = (*BASELINES, *(calibrated_name(n) for n in BASELINES))
+#: What :func:`write_evaluation` writes (and owns) in its folder.
+EVALUATION_FILES = ("predictions.csv", "gains.png", "metrics.json")
 
 __all__ = [
     "BASELINES",
     "BASELINE_ROWS",
+    "EVALUATION_FILES",
     "METRICS",
     "MODEL_NAME",
     "RAW_NAME",
@@ -329,10 +333,18 @@ def write_gains_chart(evaluation: Evaluation, path: Path) -> None:
 def write_evaluation(evaluation: Evaluation, out_dir: Path) -> list[Path]:
     """``predictions.csv`` (``customer_id,predicted_spend``, then actual, the
     baselines raw and calibrated, ``cltv_raw``), ``gains.png`` and
-    ``metrics.json`` into ``out_dir``."""
+    ``metrics.json`` into ``out_dir``, all three or none: they are staged
+    beside it and moved in at the end (:class:`StagedOutput`), so a failure
+    leaves the folder as it was, never old and new files mixed."""
+    target = StagedOutput(Path(out_dir), EVALUATION_FILES)
+    with target.open() as staging:
+        _write_evaluation_files(evaluation, staging.path)
+    return [Path(out_dir) / name for name in EVALUATION_FILES]
+
+
+def _write_evaluation_files(evaluation: Evaluation, out_dir: Path) -> None:
     import json
 
-    out_dir.mkdir(parents=True, exist_ok=True)
     frame = evaluation.predictions
     table = pd.DataFrame(
         {
@@ -346,10 +358,7 @@ def write_evaluation(evaluation: Evaluation, out_dir: Path) -> list[Path]:
             },
         }
     )
-    csv_path = out_dir / "predictions.csv"
-    table.to_csv(csv_path, index=False, float_format="%.4f")
-    png_path = out_dir / "gains.png"
-    write_gains_chart(evaluation, png_path)
-    json_path = out_dir / "metrics.json"
-    json_path.write_text(json.dumps(evaluation.to_json(), indent=2) + "\n")
-    return [csv_path, png_path, json_path]
+    predictions, gains, metrics = (out_dir / name for name in EVALUATION_FILES)
+    table.to_csv(predictions, index=False, float_format="%.4f")
+    write_gains_chart(evaluation, gains)
+    metrics.write_text(json.dumps(evaluation.to_json(), indent=2) + "\n")

@@ -73,11 +73,32 @@ def backtest_days(horizon_days: int) -> int:
 
 
 def backtest(
-    data: CustomerData, as_of_day: int, config: CLTVConfig, window_days: int
+    data: CustomerData,
+    as_of_day: int,
+    config: CLTVConfig,
+    window_days: int,
+    *,
+    hint: str = "",
 ) -> dict[str, dict[str, float]]:
     """Metrics of ``config`` and the baselines, trained as of ``as_of_day −
-    window_days`` and scored on the ``window_days`` up to ``as_of_day``."""
-    evaluation, _ = evaluate_model(data, as_of_day - window_days, window_days, config)
+    window_days`` and scored on the ``window_days`` up to ``as_of_day``.
+
+    An error names the backtest's own as-of date as such (the user gave only
+    ``as_of_day``), followed by ``hint``.
+    """
+    start = as_of_day - window_days
+    try:
+        evaluation, _ = evaluate_model(data, start, window_days, config)
+    except InputError as exc:
+        given = str(day_to_date(as_of_day).date())
+        raise InputError(
+            f"{exc.reason} (the backtest trains as of the as-of date {given} "
+            f"minus its {window_days}-day window){hint}",
+            file=exc.file,
+            row=exc.row,
+            field="backtest_as_of" if exc.field == "as_of" else exc.field,
+            value=exc.value,
+        ) from exc
     return evaluation.metrics
 
 
@@ -94,8 +115,10 @@ def _metadata(
         "data": {
             "fingerprint": recipe.fingerprint,
             "source": source,
-            "profiles": recipe.profiles,
-            "browsing": recipe.browsing,
+            "profiles": recipe.profiles is not None,
+            "browsing": recipe.browsing is not None,
+            "profiles_fingerprint": recipe.profiles,
+            "browsing_fingerprint": recipe.browsing,
         },
         **model.describe(),
         "training_metrics": training_metrics,
@@ -105,9 +128,13 @@ def _metadata(
 
 @dataclass(frozen=True, slots=True)
 class TrainResult:
+    """``created``: a new version was written; ``added_backtest``: an
+    existing one stored without a backtest got it now."""
+
     version: str
     created: bool
     metadata: dict[str, Any]
+    added_backtest: bool = False
 
 
 def _recipe(
@@ -118,8 +145,8 @@ def _recipe(
         as_of_day=as_of_day,
         horizon_days=horizon_days,
         config=config,
-        profiles=data.profiles is not None,
-        browsing=data.browsing is not None,
+        profiles=None if data.profiles is None else data.profiles.fingerprint(),
+        browsing=None if data.browsing is None else data.browsing.fingerprint(),
     )
 
 
@@ -132,16 +159,35 @@ def _fit_and_write(
 ) -> TrainResult:
     version = recipe.version()
     if version in registry.versions():
-        return TrainResult(version, False, registry.metadata(version))
+        meta = registry.metadata(version)
+        training = meta.get("training_metrics") or {}
+        if not with_backtest or "backtest" in training:
+            return TrainResult(version, False, meta)
+        # stored without one (--no-backtest, retrain): the backtest asked for
+        # now is run and stored with it, as a first train would have
+        meta["training_metrics"] = {**training, **_training_backtest(data, recipe)}
+        registry.write_metadata(version, meta)
+        return TrainResult(version, False, meta, added_backtest=True)
     model = CLTVModel(recipe.config).fit(data, recipe.as_of_day, recipe.horizon_days)
-    training: dict[str, Any] = {"n_training_rows": model.n_training_rows_}
+    training = {"n_training_rows": model.n_training_rows_}
     if with_backtest:
-        window = backtest_days(recipe.horizon_days)
-        training["backtest_window_days"] = window
-        training["backtest"] = backtest(data, recipe.as_of_day, recipe.config, window)
+        training |= _training_backtest(data, recipe)
     meta = _metadata(model, recipe, version, data.transactions.source, training)
     registry.write(model, version, meta)
     return TrainResult(version, True, meta)
+
+
+def _training_backtest(data: CustomerData, recipe: Recipe) -> dict[str, Any]:
+    """The training metrics of :func:`train_model`'s backtest."""
+    window = backtest_days(recipe.horizon_days)
+    metrics = backtest(
+        data,
+        recipe.as_of_day,
+        recipe.config,
+        window,
+        hint="; train with --no-backtest to skip it",
+    )
+    return {"backtest_window_days": window, "backtest": metrics}
 
 
 def train_model(

@@ -190,6 +190,7 @@ class CLTVModel:
     level_: Level | None = None
     uses_profiles_: bool = False
     uses_browsing_: bool = False
+    data_fingerprint_: str | None = None
 
     @property
     def features_(self) -> list[str]:
@@ -240,6 +241,7 @@ class CLTVModel:
             [w.frame for w in windows], cfg.feature_set, cfg.plan == "to_as_of"
         )
         self.as_of_day_ = self.btyd_ = self.level_ = None  # from an earlier fit
+        self.data_fingerprint_ = data.fingerprint()
         self.regressor_ = self._fit_regressor(windows)
         self.shapes_, self.blend_ = self._fit_calibration(data, as_of_day, horizon_days)
         self.n_training_rows_ = sum(len(w.target) for w in windows)
@@ -321,14 +323,22 @@ class CLTVModel:
         return shapes, fit_blend(windows, shapes)
 
     def _raw_forecasts(
-        self, data: CustomerData, day: int, horizon: int, *, calibrating: bool = False
+        self,
+        data: CustomerData,
+        day: int,
+        horizon: int,
+        *,
+        calibrating: bool = False,
+        reuse_btyd: bool = False,
     ) -> tuple[FeatureSet, dict[str, FloatArray]]:
         """Features as of ``day`` and every forecaster's raw forecast for the
         next ``horizon`` days. ``calibrating``: ours out of fold, on the fixed
-        sample of customers :func:`_shape_rows` (the baselines too)."""
+        sample of customers :func:`_shape_rows` (the baselines too).
+        ``reuse_btyd``: the stored BTYD fit instead of one on ``data`` (only
+        right for the training data as of the training day)."""
         if self.regressor_ is None:
             raise InputError("the CLTV model is not fitted; call fit() first")
-        reuse = self.btyd_ if day == self.as_of_day_ else None
+        reuse = self.btyd_ if reuse_btyd else None
         feats = build_features(data, day, self._feature_window(horizon), btyd=reuse)
         raw = baseline_forecasts(feats.history, feats.btyd, horizon)
         frame, codes = feats.frame, feats.history.codes
@@ -418,33 +428,36 @@ class CLTVModel:
         day = fit_day if as_of_day is None else as_of_day
         horizon = fit_horizon if horizon_days is None else horizon_days
         self._check_inputs(data)
-        feats, raw = self._raw_forecasts(data, day, horizon)
+        training = day == fit_day and self._fitted_on(data)
+        feats, raw = self._raw_forecasts(data, day, horizon, reuse_btyd=training)
+        stored = self.level_ if training and horizon == fit_horizon else None
         return Forecasts(
             history=feats.history,
             horizon_days=horizon,
             raw=raw,
             shapes=self.shapes_,
-            level=self._level(data, day, horizon, raw),
+            level=stored or self._level(data, day, horizon, raw),
             p_active=feats.btyd.p_any(feats.history, horizon),
             blend=self._blend(),
         )
 
+    def _fitted_on(self, data: CustomerData) -> bool:
+        """Whether ``data`` is the data the model was fitted on: the stored
+        BTYD fit and level describe that data alone (another customer base at
+        the training as-of once got the training base's total)."""
+        fitted = getattr(self, "data_fingerprint_", None)  # None: stored before
+        return fitted is not None and fitted == data.fingerprint()
+
     def _level(
         self, data: CustomerData, day: int, horizon: int, raw: dict[str, FloatArray]
     ) -> Level:
-        btyd_total = float(raw["bgnbd_gg"].sum())
-        stored = self.level_
-        if stored is not None and (day, horizon) == (
-            self.as_of_day_,
-            self.horizon_days_,
-        ):
-            return stored
+        """The level of ``data`` as of ``day`` for ``horizon``."""
         return fit_level(
             self.config.level,
             data.transactions,
             day,
             horizon,
-            btyd_total=btyd_total,
+            btyd_total=float(raw["bgnbd_gg"].sum()),
             learned_total=float(raw[MODEL_NAME].sum()),
         )
 
@@ -457,8 +470,9 @@ class CLTVModel:
         """Predicted spend over the horizon, P(active) and segment per customer.
 
         Scores every customer who purchased on or before ``as_of_day`` (default:
-        the training as-of). The BTYD fit is reused on the training as-of and
-        refitted on the history up to any other day.
+        the training as-of). The BTYD fit and the level are reused for the
+        training data on the training as-of (and horizon) and refitted on the
+        history up to the day for any other day or data.
         """
         forecasts = self.forecast(data, as_of_day, horizon_days)
         predicted = forecasts.published()

@@ -70,18 +70,21 @@ class Recipe:
     as_of_day: int
     horizon_days: int
     config: CLTVConfig
-    profiles: bool = False
-    browsing: bool = False
+    #: Content hashes of the optional tables (None: not given).
+    profiles: str | None = None
+    browsing: str | None = None
 
     def digest(self) -> str:
+        """Hash of the recipe; a table's content is in it (two profile tables
+        once gave one version), an absent table is ``False`` as before."""
         payload = json.dumps(
             {
                 "fingerprint": self.fingerprint,
                 "as_of": self.as_of_day,
                 "horizon": self.horizon_days,
                 "config": self.config.as_dict(),
-                "profiles": self.profiles,
-                "browsing": self.browsing,
+                "profiles": self.profiles or False,
+                "browsing": self.browsing or False,
                 "tierflow": library_versions()["tierflow"],
             },
             sort_keys=True,
@@ -131,9 +134,9 @@ class ModelRegistry:
         return name or None
 
     def metadata(self, version: str) -> dict[str, Any]:
-        path = self._version_dir(version) / METADATA_FILE
-        data: dict[str, Any] = json.loads(path.read_text())
-        return data
+        """``metadata.json`` of ``version`` (a damaged file is an
+        :class:`InputError` naming it, not a traceback)."""
+        return _read_json(self._version_dir(version) / METADATA_FILE)
 
     def load(self, version: str | None = None) -> StoredModel:
         """Load ``version`` (default: the champion)."""
@@ -144,12 +147,20 @@ class ModelRegistry:
                 file=str(self.root),
             )
         directory = self._version_dir(name)
-        model = joblib.load(directory / MODEL_FILE)
+        metadata = self.metadata(name)
+        try:
+            model = joblib.load(directory / MODEL_FILE)
+        except Exception as exc:  # unpickling a damaged file raises anything
+            raise InputError(
+                f"cannot load the model ({type(exc).__name__}: {exc}); the file "
+                "is damaged or was written by an incompatible version: train again",
+                file=str(directory / MODEL_FILE),
+            ) from exc
         if not isinstance(model, CLTVModel):
             raise InputError(
                 "not a CLTV model", file=str(directory / MODEL_FILE), value=name
             )
-        return StoredModel(name, model, self.metadata(name))
+        return StoredModel(name, model, metadata)
 
     def _version_dir(self, version: str) -> Path:
         directory = self.root / version
@@ -208,6 +219,12 @@ class ModelRegistry:
         _fsync_dir(self.root)
         return final
 
+    def write_metadata(self, version: str, metadata: dict[str, Any]) -> None:
+        """Replace ``version``'s metadata atomically (call inside :meth:`locked`;
+        the model itself is immutable)."""
+        path = self._version_dir(version) / METADATA_FILE
+        _atomic_write(path, json.dumps(metadata, indent=2) + "\n")
+
     def set_current(self, version: str) -> None:
         """Make ``version`` the champion (atomic replace of ``CURRENT``)."""
         self._version_dir(version)
@@ -228,11 +245,27 @@ class ModelRegistry:
         path = self.root / RETRAIN_FILE
         if not path.is_file():
             return None
-        data: dict[str, Any] = json.loads(path.read_text())
-        return data
+        return _read_json(path)
 
     def write_retrain_state(self, state: dict[str, Any]) -> None:
         _atomic_write(self.root / RETRAIN_FILE, json.dumps(state, indent=2) + "\n")
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    """A JSON object from ``path``; what is wrong with it as an
+    :class:`InputError` naming the file (damaged by hand or by a disk)."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise InputError(
+            f"not valid JSON ({exc.msg} at line {exc.lineno} column {exc.colno})",
+            file=str(path),
+        ) from exc
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(f"cannot read ({exc})", file=str(path)) from exc
+    if not isinstance(data, dict):
+        raise InputError(f"not a JSON object (a {type(data).__name__})", file=str(path))
+    return data
 
 
 def _write_text(path: Path, text: str) -> None:

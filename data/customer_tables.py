@@ -3,6 +3,7 @@ per-day browsing aggregates, validated like the log (:mod:`.row_checks`)."""
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -52,6 +53,20 @@ class CustomerProfiles:
         names = ("signup_date",) if self.signup_day is not None else ()
         return (*names, *(name for name, _ in self.categoricals))
 
+    def fingerprint(self) -> str:
+        """SHA-256 of the content (ids, signup days, each column by name),
+        independent of row order: part of a model's identity."""
+        order = np.argsort(self.customer_ids.astype(str), kind="stable")
+        digest = hashlib.sha256()
+        digest.update("\n".join(map(str, self.customer_ids[order])).encode())
+        if self.signup_day is not None:
+            digest.update(b"signup_date")
+            digest.update(np.ascontiguousarray(self.signup_day[order]).tobytes())
+        for name, values in self.categoricals:
+            digest.update(f"\n{name}\n".encode())
+            digest.update("\n".join(map(str, values[order])).encode())
+        return digest.hexdigest()
+
 
 def read_profiles(
     path: str | Path, *, fmt: TransactionFormat = "auto", skip_bad_rows: bool = False
@@ -99,6 +114,16 @@ class BrowsingLog:
 
     def __post_init__(self) -> None:
         freeze_arrays(self)
+
+    def fingerprint(self) -> str:
+        """SHA-256 of the content (ids, days, counts), independent of row
+        order: part of a model's identity."""
+        order = np.lexsort((self.day, self.customer_ids.astype(str)))
+        digest = hashlib.sha256()
+        digest.update("\n".join(map(str, self.customer_ids[order])).encode())
+        for array in (self.day, self.sessions, self.product_views, self.cart_adds):
+            digest.update(np.ascontiguousarray(array[order]).tobytes())
+        return digest.hexdigest()
 
 
 def read_browsing(

@@ -297,3 +297,107 @@ def test_profiles_and_browsing_are_used_when_given(
         f"Error: {fewer}: field 'signup_date': missing column (the model learned "
         "from signup_date; score with the same inputs)\n"
     )
+
+
+def test_a_damaged_model_folder_is_a_clean_error(
+    transactions: Path, tmp_path: Path
+) -> None:
+    """A truncated model.joblib or a broken metadata.json is named with what is
+    wrong (they were an UnpicklingError and a JSONDecodeError traceback)."""
+    models = tmp_path / "models"
+    common = ["--transactions", str(transactions), "--as-of", "2023-06-30"]
+    train = ["train", *common, "--horizon-days", "60", "--no-backtest"]
+    trained = _run(*train, "--model-dir", str(models))
+    assert trained.exit_code == 0, trained.output
+    version = (models / "CURRENT").read_text().strip()
+    model, meta = models / version / "model.joblib", models / version / "metadata.json"
+    score = ["score", *common, "--model-dir", str(models)]
+    score += ["--out", str(tmp_path / "scores.csv")]
+
+    good_meta = meta.read_text()
+    meta.write_text('{"as_of": ')
+    broken = _run(*score)
+    assert broken.exit_code == 1
+    assert broken.output == (
+        f"Error: {meta}: not valid JSON (Expecting value at line 1 column 11)\n"
+    )
+    meta.write_text("[1, 2]")
+    assert _run(*score).output == f"Error: {meta}: not a JSON object (a list)\n"
+    meta.write_text(good_meta)
+
+    model.write_bytes(model.read_bytes()[:1000])
+    truncated = _run(*score)
+    assert truncated.exit_code == 1
+    assert truncated.output == (
+        f"Error: {model}: cannot load the model (UnpicklingError: pickle "
+        "exhausted before end of frame); the file is damaged or was written by "
+        "an incompatible version: train again\n"
+    )
+    assert not (tmp_path / "scores.csv").exists()
+
+
+def test_a_backtest_on_too_short_a_history_says_it_is_the_backtest(
+    transactions: Path, tmp_path: Path
+) -> None:
+    """The error named the backtest's as-of date as if the user had given it;
+    it says whose date it is and how to train without it (which works)."""
+    models = tmp_path / "models"
+    args = ["train", "--transactions", str(transactions), "--as-of", "2022-04-15"]
+    args += ["--horizon-days", "90", "--model-dir", str(models)]
+    failed = _run(*args)
+    assert failed.exit_code == 1
+    assert failed.stderr.splitlines()[-1] == (
+        "Error: field 'backtest_as_of': value '2022-01-15': history too short to "
+        "train: need at least 60 days between the first purchase and the as-of "
+        "date, have 14 (the backtest trains as of the as-of date 2022-04-15 minus "
+        "its 90-day window); train with --no-backtest to skip it"
+    )
+    assert "Traceback" not in failed.output
+    assert not (models / "CURRENT").exists()
+    skipped = _run(*args, "--no-backtest")
+    assert skipped.exit_code == 0, skipped.output
+    assert skipped.stdout.startswith("wrote model")
+
+
+@pytest.mark.parametrize("command", ["train", "evaluate"])
+def test_tuning_runs_inside_the_progress_stage(
+    command: str,
+    transactions: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """``--tune`` cross-validates inside the stage, so its heartbeat covers it
+    (``evaluate --tune`` was silent for the whole CV: 16 s on 300 customers)."""
+    from tierflow.cli import cltv_cmd
+    from tierflow.cltv.model import CLTVConfig
+
+    def fake_tuned_config(*args: object) -> tuple[str, CLTVConfig]:
+        base = args[-1]
+        assert isinstance(base, CLTVConfig)
+        return "fake", base
+
+    monkeypatch.setattr(cltv_cmd, "tuned_config", fake_tuned_config)
+    args = [command, "--transactions", str(transactions), "--as-of", "2023-06-30"]
+    if command == "train":
+        args += ["--horizon-days", "60", "--no-backtest"]
+        args += ["--model-dir", str(tmp_path / "models")]
+    else:
+        args += ["--holdout-days", "60"]
+    result = _run(*args, "--tune")
+    assert result.exit_code == 0, result.output
+    lines = result.stderr.splitlines()
+    started = next(i for i, s in enumerate(lines) if f"cltv {command}: started" in s)
+    chose = next(i for i, s in enumerate(lines) if "CV chose configuration 'fake'" in s)
+    assert started < chose
+
+
+def test_evaluate_takes_no_segment_shares(transactions: Path) -> None:
+    """evaluate labels no segments, so it takes no shares (they changed
+    nothing in its outputs; --help said they labelled platinum and gold)."""
+    help_text = _run("evaluate", "--help").output
+    assert "--platinum-share" not in help_text and "--gold-share" not in help_text
+    assert "--seed" in help_text
+    args = ["evaluate", "--transactions", str(transactions), "--as-of", "2023-06-30"]
+    shares = _run(*args, "--holdout-days", "60", "--platinum-share", "0.2")
+    assert shares.exit_code == 2
+    assert "Error: No such option '--platinum-share'." in shares.output

@@ -14,18 +14,22 @@ from click.testing import CliRunner
 from scipy.stats import spearmanr
 
 from tierflow.cli.main import cli
+from tierflow.cltv import evaluate as evaluate_module
 from tierflow.cltv.evaluate import (
     BASELINE_ROWS,
+    EVALUATION_FILES,
     METRICS,
     best_of,
     evaluate_model,
     gains_area,
     holdout_metrics,
     top_share_capture,
+    write_evaluation,
 )
-from tierflow.cltv.features import load_customer_data
+from tierflow.cltv.features import CustomerData, load_customer_data
 from tierflow.cltv.model import CLTVConfig
-from tierflow.data.transactions import day_number
+from tierflow.data.synthetic_transactions import generate_transactions
+from tierflow.data.transactions import TransactionLog, day_number
 
 # predictions with a tie straddling the 40 % cut; actual total 20
 PRED = np.array([4.0, 3.0, 3.0, 1.0, 0.0])
@@ -251,3 +255,38 @@ def test_cli_evaluate_text_table_and_bad_date(cdnow_dir: Path) -> None:
         "field 'as_of': value '1998-06-30': no transactions after the as-of date "
         "to evaluate against"
     )
+
+
+def test_write_evaluation_leaves_the_folder_as_it_was_on_failure(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """All three files or none: a failure between them left predictions.csv
+    new and metrics.json old in the folder; a directory where gains.png goes
+    (the QA repro) no longer stops a run half-way."""
+    frame = generate_transactions(400, seed=2)
+    log = TransactionLog.from_columns(
+        frame["customer_id"], frame["order_date"], frame["amount"]
+    )
+    config = CLTVConfig(n_estimators=1, max_iter=15, min_samples_leaf=20, n_cutoffs=3)
+    first, _ = evaluate_model(CustomerData(log), day_number("2023-06-30"), 60, config)
+    second, _ = evaluate_model(CustomerData(log), day_number("2023-09-30"), 60, config)
+    out = tmp_path / "ev"
+    assert write_evaluation(first, out) == [out / name for name in EVALUATION_FILES]
+    before = {name: (out / name).read_bytes() for name in EVALUATION_FILES}
+
+    def failing_chart(evaluation: object, path: Path) -> None:
+        raise OSError(f"{path}: disk full")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(evaluate_module, "write_gains_chart", failing_chart)
+        with pytest.raises(OSError, match="disk full"):
+            write_evaluation(second, out)
+    assert {name: (out / name).read_bytes() for name in EVALUATION_FILES} == before
+
+    (out / "gains.png").unlink()
+    (out / "gains.png").mkdir()
+    write_evaluation(second, out)
+    assert (out / "gains.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert json.loads((out / "metrics.json").read_text()) == second.to_json()
+    # the failed run's staging folder beside it is cleared by the next run
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ev"]

@@ -10,6 +10,7 @@ import textwrap
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -18,7 +19,8 @@ from tierflow.cltv import lifecycle
 from tierflow.cltv.features import CustomerData
 from tierflow.cltv.lifecycle import compare, retrain, train_model
 from tierflow.cltv.model import CLTVConfig
-from tierflow.cltv.registry import TMP_PREFIX, ModelRegistry
+from tierflow.cltv.registry import TMP_PREFIX, ModelRegistry, Recipe
+from tierflow.data.customer_tables import CustomerProfiles
 from tierflow.data.synthetic_transactions import generate_transactions
 from tierflow.data.transactions import TransactionLog, day_number
 
@@ -211,3 +213,74 @@ def test_process_killed_mid_write_keeps_the_champion(
     result = retrain(data, AS_OF + 1, registry, horizon_days=HORIZON, config=FAST)
     assert result.promoted
     assert not list(registry.root.glob(f"{TMP_PREFIX}*"))
+
+
+def _profiles(data: CustomerData, seed: int) -> CustomerProfiles:
+    """A region for each customer of ``data``, drawn with ``seed``."""
+    ids = data.transactions.customer_ids
+    regions = np.random.default_rng(seed).choice(["north", "south"], size=len(ids))
+    return CustomerProfiles(np.asarray(ids, dtype=object), None, (("region", regions),))
+
+
+def test_the_optional_tables_content_is_part_of_the_version(
+    data: CustomerData, tmp_path: Path
+) -> None:
+    """Two profile tables gave one version id ('already had model', and the
+    daily job's 'already done'); now each table's content is in the recipe,
+    and a log without the tables keeps its version id."""
+    registry = ModelRegistry(tmp_path / "models")
+    table = _profiles(data, 2)
+    first = CustomerData(data.transactions, _profiles(data, 1))
+    second = CustomerData(data.transactions, table)
+    a = train_model(first, AS_OF, HORIZON, registry, FAST, with_backtest=False)
+    b = train_model(second, AS_OF, HORIZON, registry, FAST, with_backtest=False)
+    assert a.created and b.created and a.version != b.version
+    assert b.metadata["data"]["profiles"] is True
+    assert b.metadata["data"]["profiles_fingerprint"] == table.fingerprint()
+    again = train_model(second, AS_OF, HORIZON, registry, FAST, with_backtest=False)
+    assert (again.version, again.created) == (b.version, False)
+    # the same table in another row order is the same table
+    shuffled = _profiles(data, 2)
+    order = np.arange(len(shuffled.customer_ids))[::-1]
+    reordered = CustomerProfiles(
+        shuffled.customer_ids[order],
+        None,
+        (("region", shuffled.categoricals[0][1][order]),),
+    )
+    assert reordered.fingerprint() == table.fingerprint()
+    plain = Recipe(data.fingerprint(), AS_OF, HORIZON, FAST)
+    assert (
+        plain.digest()
+        == Recipe(data.fingerprint(), AS_OF, HORIZON, FAST, None, None).digest()
+    )
+    assert plain.version() == "20230630-" + plain.digest()
+
+
+def test_a_plain_train_adds_the_backtest_a_no_backtest_train_left_out(
+    data: CustomerData, tmp_path: Path
+) -> None:
+    """After --no-backtest, a plain train of the same recipe said 'already
+    had model' and stored no backtest; it now runs it and stores it with the
+    existing version (the model itself is not refitted)."""
+    registry = ModelRegistry(tmp_path / "models")
+    bare = train_model(data, AS_OF, HORIZON, registry, FAST, with_backtest=False)
+    assert "backtest" not in bare.metadata["training_metrics"]
+    model_file = tmp_path / "models" / bare.version / "model.joblib"
+    model_bytes = model_file.read_bytes()
+    full = train_model(data, AS_OF, HORIZON, registry, FAST)
+    assert (full.version, full.created, full.added_backtest) == (
+        bare.version,
+        False,
+        True,
+    )
+    stored = registry.metadata(bare.version)["training_metrics"]
+    assert stored["backtest_window_days"] == HORIZON
+    assert {"cltv", "bgnbd_gg", "naive_run_rate"} <= set(stored["backtest"])
+    assert (
+        stored["n_training_rows"]
+        == bare.metadata["training_metrics"]["n_training_rows"]
+    )
+    assert model_file.read_bytes() == model_bytes
+    third = train_model(data, AS_OF, HORIZON, registry, FAST)
+    assert (third.created, third.added_backtest) == (False, False)
+    assert third.metadata["training_metrics"] == stored
