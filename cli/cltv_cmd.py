@@ -129,13 +129,6 @@ def _config(seed: int, platinum: float, gold: float) -> CLTVConfig:
     return CLTVConfig(random_state=seed, platinum_share=platinum, gold_share=gold)
 
 
-_seed_option = option(
-    "--seed",
-    type=SEED_RANGE,
-    default=0,
-    show_default=True,
-    help="Random seed of the model.",
-)
 _segment_options = [
     option(
         "--platinum-share",
@@ -151,7 +144,13 @@ _segment_options = [
         show_default=True,
         help="Next share labelled gold (the rest are silver).",
     ),
-    _seed_option,
+    option(
+        "--seed",
+        type=SEED_RANGE,
+        default=0,
+        show_default=True,
+        help="Random seed of the model.",
+    ),
 ]
 
 
@@ -360,7 +359,7 @@ def score_command(
     default=None,
     help="Also write predictions.csv, gains.png and metrics.json here.",
 )
-@_seed_option
+@_segments
 @option(
     "--tune",
     is_flag=True,
@@ -376,6 +375,8 @@ def evaluate_command(
     holdout_days: int,
     as_json: bool,
     out: Path | None,
+    platinum_share: float,
+    gold_share: float,
     seed: int,
     tune: bool,
 ) -> None:
@@ -385,7 +386,7 @@ def evaluate_command(
     and with our calibration (fitted the same way on the same windows).
     """
     data = _load(transactions, fmt, profiles, browsing, skip_bad_rows)
-    config = CLTVConfig(random_state=seed)  # it labels no segments: no shares
+    config = _config(seed, platinum_share, gold_share)
     with progress_stage("cltv evaluate"):
         if tune:
             config = _tune(data, day_number(as_of), holdout_days, config)

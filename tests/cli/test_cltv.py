@@ -389,15 +389,3 @@ def test_tuning_runs_inside_the_progress_stage(
     started = next(i for i, s in enumerate(lines) if f"cltv {command}: started" in s)
     chose = next(i for i, s in enumerate(lines) if "CV chose configuration 'fake'" in s)
     assert started < chose
-
-
-def test_evaluate_takes_no_segment_shares(transactions: Path) -> None:
-    """evaluate labels no segments, so it takes no shares (they changed
-    nothing in its outputs; --help said they labelled platinum and gold)."""
-    help_text = _run("evaluate", "--help").output
-    assert "--platinum-share" not in help_text and "--gold-share" not in help_text
-    assert "--seed" in help_text
-    args = ["evaluate", "--transactions", str(transactions), "--as-of", "2023-06-30"]
-    shares = _run(*args, "--holdout-days", "60", "--platinum-share", "0.2")
-    assert shares.exit_code == 2
-    assert "Error: No such option '--platinum-share'." in shares.output
