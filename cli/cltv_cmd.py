@@ -135,7 +135,8 @@ _segment_options = [
         type=FiniteFloatRange(0.0, 1.0),
         default=0.10,
         show_default=True,
-        help="Top share of customers by predicted spend labelled platinum.",
+        help="Top share of customers by predicted spend labelled platinum "
+        "(evaluate: the segment column of predictions.csv).",
     ),
     option(
         "--gold-share",
@@ -392,7 +393,9 @@ def evaluate_command(
             config = _tune(data, day_number(as_of), holdout_days, config)
         evaluation, _ = evaluate_model(data, day_number(as_of), holdout_days, config)
     if out is not None:
-        write_evaluation(evaluation, out)
+        write_evaluation(
+            evaluation, out, platinum_share=platinum_share, gold_share=gold_share
+        )
     if as_json:
         click.echo(json.dumps(evaluation.to_json()))
     else:

@@ -33,7 +33,13 @@ from scipy.stats import spearmanr
 
 from tierflow.cltv.baselines import BASELINES, calibrated_name, naive_run_rate
 from tierflow.cltv.features import CustomerData, CustomerHistory, window_spend
-from tierflow.cltv.model import MODEL_NAME, RAW_NAME, CLTVConfig, CLTVModel
+from tierflow.cltv.model import (
+    MODEL_NAME,
+    RAW_NAME,
+    CLTVConfig,
+    CLTVModel,
+    assign_segments,
+)
 from tierflow.data.errors import InputError
 from tierflow.data.output_folder import StagedOutput
 from tierflow.data.transactions import day_to_date
@@ -330,19 +336,29 @@ def write_gains_chart(evaluation: Evaluation, path: Path) -> None:
     plt.close(fig)
 
 
-def write_evaluation(evaluation: Evaluation, out_dir: Path) -> list[Path]:
+def write_evaluation(
+    evaluation: Evaluation,
+    out_dir: Path,
+    *,
+    platinum_share: float = 0.10,
+    gold_share: float = 0.30,
+) -> list[Path]:
     """``predictions.csv`` (``customer_id,predicted_spend``, then actual, the
-    baselines raw and calibrated, ``cltv_raw``), ``gains.png`` and
-    ``metrics.json`` into ``out_dir``, all three or none: they are staged
+    baselines raw and calibrated, ``cltv_raw``, and last the ``segment`` our
+    forecast puts each customer in: the top ``platinum_share`` platinum, the
+    next ``gold_share`` gold, as ``cltv score`` labels them), ``gains.png``
+    and ``metrics.json`` into ``out_dir``, all three or none: they are staged
     beside it and moved in at the end (:class:`StagedOutput`), so a failure
     leaves the folder as it was, never old and new files mixed."""
     target = StagedOutput(Path(out_dir), EVALUATION_FILES)
     with target.open() as staging:
-        _write_evaluation_files(evaluation, staging.path)
+        _write_evaluation_files(evaluation, staging.path, (platinum_share, gold_share))
     return [Path(out_dir) / name for name in EVALUATION_FILES]
 
 
-def _write_evaluation_files(evaluation: Evaluation, out_dir: Path) -> None:
+def _write_evaluation_files(
+    evaluation: Evaluation, out_dir: Path, shares: tuple[float, float]
+) -> None:
     import json
 
     frame = evaluation.predictions
@@ -356,6 +372,7 @@ def _write_evaluation_files(evaluation: Evaluation, out_dir: Path) -> None:
                 for name in (*BASELINE_ROWS, RAW_NAME)
                 if name in frame
             },
+            "segment": assign_segments(frame[MODEL_NAME].to_numpy(float), *shares),
         }
     )
     predictions, gains, metrics = (out_dir / name for name in EVALUATION_FILES)

@@ -111,6 +111,10 @@ def test_cli_evaluate_cdnow_sample(cdnow_dir: Path, tmp_path: Path) -> None:
             "--json",
             "--out",
             str(out),
+            "--platinum-share",
+            "0.05",
+            "--gold-share",
+            "0.15",
         ],
     )
     assert result.exit_code == 0, result.output
@@ -130,8 +134,18 @@ def test_cli_evaluate_cdnow_sample(cdnow_dir: Path, tmp_path: Path) -> None:
         "actual_spend",
         *BASELINE_ROWS,
         "cltv_raw",
+        "segment",
     ]
     assert len(predictions) == 2357 and predictions["customer_id"].is_unique
+    # the shares label our forecast's tiers: fewer than 5 % predict more than
+    # a platinum customer, fewer than 20 % more than a gold one
+    spend = predictions["predicted_spend"].to_numpy()
+    above = (spend[None, :] > spend[:, None]).sum(axis=1) / len(spend)
+    expected = np.where(
+        above < 0.05, "platinum", np.where(above < 0.2, "gold", "silver")
+    )
+    assert (predictions["segment"].to_numpy() == expected).all()
+    assert 0 < (expected == "platinum").sum() < (expected == "gold").sum()
     assert record["calibration"]["blend"] == {"cltv": 1.0}  # the default
     _assert_published_is_the_blend(record, predictions)
     actual = predictions["actual_spend"]
