@@ -22,6 +22,12 @@ from tierflow.service.state import State, require_key
 _WRITE_ERRORS: dict[int | str, dict[str, Any]] = {
     s: {"model": ErrorResponse} for s in (400, 401, 403, 413, 422, 500)
 }
+_WRITE_ERRORS[503] = {
+    "model": ErrorResponse,
+    "description": "The server runs without its state store (it could not be "
+    "opened): an event it cannot log would reach no other replica and be lost "
+    "at a restart. Nothing is applied; retry.",
+}
 _WRITE_ERRORS[409] = {
     "model": ErrorResponse,
     "description": "An `event_id` already used with other content (earlier in "
@@ -55,6 +61,12 @@ def post_events(body: CapacityEventsRequest, state: State) -> JSONResponse:
     """All or none: a bad event applies nothing and is named by its
     index. A repeated ``event_id`` is ignored (counted in
     ``duplicates``). Open checkout pages update within a second."""
+    if state.router.store is None:
+        raise ApiError(
+            503,
+            "no state store: the events cannot be logged, so they would reach "
+            "no other replica and be lost at a restart; nothing applied",
+        )
     records = [e.model_dump(exclude_none=True) for e in body.events]
     try:
         result = state.router.apply_capacity_events(records)

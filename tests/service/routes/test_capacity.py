@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
+from tests.conftest import TINY_NETWORK
 from tests.service.helpers import OUTAGE
 from tests.service_fixtures import API_KEY
+from tierflow.data.network import load_network
+from tierflow.orchestration.checkout.router import OnlineRouter
+from tierflow.service.app import create_app
+from tierflow.service.server import serve_in_thread
 
 
 def test_capacity_map(live: Any) -> None:
@@ -131,3 +138,26 @@ def test_a_backlog_on_a_tiny_capacity_reads_capped_not_a_500(live: Any) -> None:
     nodes = {n["node_id"]: n for n in cap.json()["nodes"]}
     assert (nodes["ST-CHI"]["utilization"], nodes["ST-CHI"]["score"]) == (1e6, 0.0)
     assert (nodes["WH-EAST"]["utilization"], nodes["WH-EAST"]["score"]) == (1.0, 0.0)
+
+
+def test_events_are_refused_without_a_store(tmp_path: Path) -> None:
+    """A server whose store could not be opened cannot log an event: applied
+    in its memory alone, it would reach no other replica and be lost at a
+    restart (it answered 200 applied)."""
+    state = f"postgresql://tierflow@/tierflow?host={tmp_path / 'no-server'}"
+    router = OnlineRouter.open(load_network(TINY_NETWORK), state)
+    assert router.store is None
+    with serve_in_thread(create_app(router, api_key=API_KEY)) as server:
+        r = httpx.post(
+            f"{server.url}/v1/capacity/events",
+            json={"events": [OUTAGE]},
+            headers={"X-API-Key": API_KEY},
+            timeout=30,
+        )
+    assert r.status_code == 503
+    assert r.json()["error"] == "unavailable"
+    assert r.json()["message"] == (
+        "no state store: the events cannot be logged, so they would reach no "
+        "other replica and be lost at a restart; nothing applied"
+    )
+    assert not router.monitor.outage.any()
