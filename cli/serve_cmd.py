@@ -181,10 +181,6 @@ def serve_command(
     whose path is printed (the key never is).
     """
     key, source = load_api_key(api_key_file)
-    if port == 0:  # a free port now, so that the banner's links are the real ones
-        from tierflow.service.server import free_port
-
-        port = free_port(host)
     settings = _Settings(
         network_dir,
         state_path,
@@ -198,7 +194,14 @@ def serve_command(
         access_log,
         _demand(network_dir, history_path),
     )
+    from tierflow.service.workers import bind
+
+    # the port is bound before anything is printed: one taken is an error
+    # naming it, and port 0 is the free port the banner's links show
+    sock = bind(host, port)
+    port = int(sock.getsockname()[1])
     with contextlib.ExitStack() as stack:
+        stack.callback(sock.close)
         if metrics and workers > 1:
             stack.enter_context(_shared_metrics())
         if source == GENERATED:
@@ -213,8 +216,11 @@ def serve_command(
             from tierflow.service.server import log_settings
             from tierflow.service.workers import serve_workers
 
-            serve_workers(settings.build, host, port, workers, cpus, **log_settings())
+            serve_workers(
+                settings.build, host, port, workers, cpus, sock=sock, **log_settings()
+            )
         else:
+            sock.close()  # uvicorn binds it again at once (and says so)
             _serve_one(app, close, host, port)
     click.echo("tierflow serve: stopped")
 

@@ -23,6 +23,7 @@ from typing import Any
 
 from fastapi import FastAPI
 
+from tierflow.data.errors import TierflowError
 from tierflow.service.cpus import pin_process, worker_cpu
 from tierflow.service.server import ServiceServer, server_config, tune_gc
 
@@ -38,12 +39,20 @@ AppFactory = Callable[[], tuple[FastAPI, Callable[[], None]]]
 
 
 def bind(host: str, port: int) -> socket.socket:
-    """A listening TCP socket on ``host:port``, shared by the workers."""
+    """A listening TCP socket on ``host:port`` (0: a free port), shared by the
+    workers; :class:`TierflowError` naming the address when it cannot be
+    had (in use, not this host's, no permission)."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((host, port))
-    sock.listen(2048)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+        sock.listen(2048)
+    except OSError as exc:
+        sock.close()
+        where = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+        why = (exc.strerror or str(exc)).lower()
+        raise TierflowError(f"cannot listen on {where}: {why}") from None
     sock.set_inheritable(True)
     return sock
 
@@ -54,13 +63,14 @@ def serve_workers(
     port: int,
     workers: int,
     cpus: Sequence[int] = (),
+    sock: socket.socket | None = None,
     **config_kw: Any,
 ) -> None:
     """Run ``workers`` processes serving ``build()``'s app on one port until
     SIGINT or SIGTERM, worker ``k`` on CPU :func:`~tierflow.service.cpus.worker_cpu`
-    of ``cpus`` (none: where the OS puts it; ``config_kw``: more uvicorn
-    settings, e.g. logging)."""
-    sock = bind(host, port)
+    of ``cpus`` (none: where the OS puts it; ``sock``: the port bound already
+    by :func:`bind`; ``config_kw``: more uvicorn settings, e.g. logging)."""
+    sock = bind(host, port) if sock is None else sock
     supervisor = _Supervisor(build, sock, host, port, tuple(cpus), config_kw)
     previous = {
         sig: signal.signal(sig, supervisor.stop)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -67,6 +68,27 @@ def test_a_state_that_cannot_be_a_store_is_refused(tmp_path: Path) -> None:
         f"Error: {table}: not a SQLite database (a tierflow state store is one)\n"
     )
     assert table.read_text() == "order_id,sku\nA,TEE\n"
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_a_port_in_use_is_one_error_line(tmp_path: Path, workers: str) -> None:
+    """A port taken by another program: exit 1 naming it, no banner claiming
+    to serve (one worker printed the banner, then uvicorn's error, exit 3;
+    two said "Error: : Address already in use")."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = CliRunner().invoke(
+            cli,
+            ["serve", "--network", str(TINY_NETWORK), "--port", str(port),
+             "--workers", workers, "--state", str(tmp_path / "state.db")],
+            env={API_KEY_ENV: "cli-test-key-0123456789"},
+        )  # fmt: skip
+    assert result.exit_code == 1
+    assert result.output == (
+        f"Error: cannot listen on 127.0.0.1:{port}: address already in use\n"
+    )
 
 
 def test_serve_runs_until_interrupted(tmp_path: Path) -> None:
