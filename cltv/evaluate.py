@@ -32,7 +32,12 @@ from numpy.typing import ArrayLike, NDArray
 from scipy.stats import spearmanr
 
 from tierflow.cltv.baselines import BASELINES, calibrated_name, naive_run_rate
-from tierflow.cltv.features import CustomerData, CustomerHistory, window_spend
+from tierflow.cltv.features import (
+    CustomerData,
+    CustomerHistory,
+    require_purchases,
+    window_spend,
+)
 from tierflow.cltv.model import MODEL_NAME, RAW_NAME, CLTVConfig, CLTVModel
 from tierflow.data.errors import InputError
 from tierflow.data.transactions import day_to_date
@@ -266,6 +271,7 @@ def evaluate_model(
     what happened later is not there to leak; it is read to score, only.
     """
     log = data.transactions
+    require_purchases(log, as_of_day)
     if as_of_day >= log.last_day:
         raise InputError(
             "no transactions after the as-of date to evaluate against",

@@ -56,6 +56,7 @@ from tierflow.cltv.features import (
     build_features,
     customer_history,
     fit_btyd,
+    require_purchases,
     window_spend,
 )
 from tierflow.cltv.level import Level, fit_level
@@ -211,6 +212,7 @@ class CLTVModel:
             raise InputError("must be >= 1", field="horizon_days", value=horizon_days)
         cfg = self.config
         log = data.transactions
+        require_purchases(log, as_of_day)
         windows = stack_windows(
             data,
             training_windows(cfg, as_of_day, log.first_day),

@@ -297,3 +297,37 @@ def test_profiles_and_browsing_are_used_when_given(
         f"Error: {fewer}: field 'signup_date': missing column (the model learned "
         "from signup_date; score with the same inputs)\n"
     )
+
+
+def test_as_of_before_the_data_is_one_clear_error(
+    transactions: Path, tmp_path: Path
+) -> None:
+    """train, score and evaluate as of a day before the first purchase: the
+    same error naming the file and the first purchase (no numpy traceback)."""
+    tx = pd.read_csv(transactions, dtype={"customer_id": str})
+    first = tx.loc[tx["amount"] >= 0, "order_date"].min()
+    models = tmp_path / "models"
+    common = ["--transactions", str(transactions)]
+    trained = _run(
+        "train", *common, "--as-of", "2023-06-30", "--horizon-days", "90",
+        "--model-dir", str(models), "--no-backtest",
+    )  # fmt: skip
+    assert trained.exit_code == 0, trained.output
+    early = [*common, "--as-of", "2000-01-01"]
+    runs = {
+        "train": _run(
+            "train", *early, "--horizon-days", "90", "--model-dir", str(models)
+        ),
+        "score": _run(
+            "score", *early, "--model-dir", str(models),
+            "--out", str(tmp_path / "s.csv"),
+        ),
+        "evaluate": _run("evaluate", *early, "--holdout-days", "90"),
+    }  # fmt: skip
+    for name, result in runs.items():
+        assert result.exit_code == 1, (name, result.output)
+        assert result.output.endswith(
+            f"Error: {transactions}: field 'as_of': value '2000-01-01': no purchase "
+            f"on or before the as-of date (the first purchase is on {first})\n"
+        ), (name, result.output)
+    assert not (tmp_path / "s.csv").exists()
