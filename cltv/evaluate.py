@@ -279,6 +279,17 @@ def evaluate_model(
             field="as_of",
             value=str(day_to_date(as_of_day).date()),
         )
+    end = as_of_day + holdout_days
+    if not ((log.day > as_of_day) & (log.day <= end)).any():
+        # every metric would be 0/0: NaN in the table, null in metrics.json
+        raise InputError(
+            "no transactions in the holdout "
+            f"({day_to_date(as_of_day + 1).date()} to {day_to_date(end).date()}) "
+            "to evaluate against",
+            file=log.source or None,
+            field="as_of",
+            value=str(day_to_date(as_of_day).date()),
+        )
     known = data.until(as_of_day)
     if model is None:
         model = CLTVModel(config or CLTVConfig()).fit(known, as_of_day, holdout_days)

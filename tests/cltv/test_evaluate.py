@@ -251,3 +251,21 @@ def test_cli_evaluate_text_table_and_bad_date(cdnow_dir: Path) -> None:
         "field 'as_of': value '1998-06-30': no transactions after the as-of date "
         "to evaluate against"
     )
+
+
+def test_cli_evaluate_empty_holdout_window_is_an_error(cdnow_dir: Path) -> None:
+    """The sample has no row on 1998-04-13 (rows follow): a one-day holdout
+    there scored nothing and printed NaN metrics (null in metrics.json)."""
+    path = cdnow_dir / "CDNOW_sample.txt"
+    result = CliRunner().invoke(
+        cli,
+        [
+            "cltv", "evaluate", "--transactions", str(path), "--format", "cdnow",
+            "--as-of", "1998-04-12", "--holdout-days", "1",
+        ],
+    )  # fmt: skip
+    assert result.exit_code == 1
+    assert result.output.endswith(
+        f"Error: {path}: field 'as_of': value '1998-04-12': no transactions in "
+        "the holdout (1998-04-13 to 1998-04-13) to evaluate against\n"
+    ), result.output
