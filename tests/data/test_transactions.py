@@ -136,6 +136,24 @@ BAD_FILES = [
         r"^orders\.csv: row 2: expected 3 fields, found 4$",
     ),
     ("orders.csv", "", r"^orders\.csv: file is empty$"),
+    (  # an incomplete date is not the first of its month or year
+        "orders.csv",
+        HEADER + "c1,2024-01-01,5\nc2,1997-02,5\n",
+        r"^orders\.csv: row 3: field 'order_date': value '1997-02': "
+        r"not a date \(expected YYYY-MM-DD\)$",
+    ),
+    (
+        "orders.csv",
+        HEADER + "c1,1997,5\n",
+        r"^orders\.csv: row 2: field 'order_date': value '1997': "
+        r"not a date \(expected YYYY-MM-DD\)$",
+    ),
+    (
+        "cdnow.txt",
+        " 00001 19970101 1 11.77\n 00002 1997011 1 12.00\n",
+        r"^cdnow\.txt: row 2: field 'date': value '1997011': "
+        r"not a date \(expected YYYYMMDD\)$",
+    ),
     (
         "cdnow.txt",
         "customer_id date number_of_cds dollar_value\n 00001 19970101 1 11.77\n"
@@ -257,3 +275,40 @@ def test_returns_and_skipped_duplicates(tmp_path: Path) -> None:
     )
     assert (log.n_rows, report.n_bad, dict(report.by_field)) == (3, 2, {"order_id": 2})
     assert log.amount.sum() == 0.0
+
+
+def test_dates_keep_the_calendar_day_as_written(tmp_path: Path) -> None:
+    """A time and a UTC offset are dropped, not applied: 21:00 at -05:00 on
+    Sept 30 is a Sept 30 purchase (in UTC it is Oct 1, inside a holdout
+    starting then). Offsets may differ from row to row."""
+    path = _write(
+        tmp_path,
+        "tz.csv",
+        HEADER + "a,1997-09-30T21:00:00-05:00,500\n"
+        "b,1997-09-30T23:30:00+09:00,5\n"
+        "c,1997-09-30 01:00,1\n"
+        "d,1997-09-30T00:30:00Z,2\n"
+        "e,1997-09-30,3\n",
+    )
+    log, _ = read_transactions(path)
+    assert [str(day_to_date(d).date()) for d in log.day] == ["1997-09-30"] * 5
+    frame = pd.DataFrame(
+        {
+            "customer_id": ["a", "b"],
+            "order_date": pd.to_datetime(
+                ["1997-09-30T21:00:00-05:00", "1997-09-30T23:59:00-05:00"]
+            ),
+            "amount": [1.0, 2.0],
+        }
+    )
+    frame.to_parquet(tmp_path / "tz.parquet")
+    log, _ = read_transactions(tmp_path / "tz.parquet")
+    assert [str(day_to_date(d).date()) for d in log.day] == ["1997-09-30"] * 2
+    # a bad time of day is still a bad date, though it is dropped
+    bad = _write(tmp_path, "bad.csv", HEADER + "a,1997-09-30T25:00,1\n")
+    with pytest.raises(InputError) as info:
+        read_transactions(bad)
+    assert str(info.value) == (
+        f"{bad}: row 2: field 'order_date': value '1997-09-30T25:00': "
+        "not a date (expected YYYY-MM-DD)"
+    )
