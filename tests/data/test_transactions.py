@@ -128,12 +128,14 @@ BAD_FILES = [
     (
         "orders.csv",
         HEADER + "c1,2024-01-02,1\nc2,2024-01-02,1,5\n",
-        r"^orders\.csv: row 3: expected 3 fields, found 4$",
+        r"^orders\.csv: row 3: value 'c2,2024-01-02,1,5': "
+        r"expected 3 fields, found 4 \(extra: '5'\)$",
     ),
     (
         "orders.csv",
         HEADER + "c1,2024-01-02,1,5\n",
-        r"^orders\.csv: row 2: expected 3 fields, found 4$",
+        r"^orders\.csv: row 2: value 'c1,2024-01-02,1,5': "
+        r"expected 3 fields, found 4 \(extra: '5'\)$",
     ),
     ("orders.csv", "", r"^orders\.csv: file is empty$"),
     (  # an incomplete date is not the first of its month or year
@@ -164,7 +166,8 @@ BAD_FILES = [
     (
         "cdnow.txt",
         " 00001 19970101 1 11.77\n 00002 19970102 1\n",
-        r"^cdnow\.txt: row 2: expected 4 fields, found 3$",
+        r"^cdnow\.txt: row 2: value '00002 19970102 1': "
+        r"expected 4 fields, found 3$",
     ),
     (
         "cdnow.txt",
@@ -311,4 +314,24 @@ def test_dates_keep_the_calendar_day_as_written(tmp_path: Path) -> None:
     assert str(info.value) == (
         f"{bad}: row 2: field 'order_date': value '1997-09-30T25:00': "
         "not a date (expected YYYY-MM-DD)"
+    )
+
+
+def test_cdnow_non_utf8_names_the_field_and_quotes_the_cell(tmp_path: Path) -> None:
+    """The byte alone (b'\\xe9') is hard to find in a file: the word it sits
+    in and its column are quoted, for either CDNOW layout."""
+    path = tmp_path / "cdnow.txt"
+    path.write_bytes(b" 00001 19970101 1 11.77\n Jos\xe9 19970102 1 2.00\n")
+    with pytest.raises(InputError) as info:
+        read_transactions(path, fmt="cdnow")
+    assert str(info.value) == (
+        f"{path}: row 2: field 'customer_id': value b'Jos\\xe9': "
+        "not UTF-8 text (invalid continuation byte)"
+    )
+    path.write_bytes(b" 00001 0001 19970101 1 11.77\n 00002 0001 19970102 1 2.\xe9\n")
+    with pytest.raises(InputError) as info:
+        read_transactions(path, fmt="cdnow")
+    assert str(info.value) == (
+        f"{path}: row 2: field 'dollar_value': value b'2.\\xe9': "
+        "not UTF-8 text (invalid continuation byte)"
     )
