@@ -507,15 +507,17 @@ def require_purchases(log: TransactionLog, as_of_day: int) -> None:
         Naming the log's file and the as-of date, and the first purchase day.
     """
     bought = log.day[log.amount >= 0]
-    if bought.size and int(bought.min()) <= as_of_day:
+    if not bought.size:
+        raise InputError(
+            "no purchase in the log: every amount is negative (returns only)",
+            file=log.source or None,
+            field="amount",
+        )
+    if int(bought.min()) <= as_of_day:
         return
-    first = (
-        f"the first purchase is on {day_to_date(int(bought.min())).date()}"
-        if bought.size
-        else "the log has no purchase (every amount is negative)"
-    )
+    first = day_to_date(int(bought.min())).date()
     raise InputError(
-        f"no purchase on or before the as-of date ({first})",
+        f"no purchase on or before the as-of date (the first purchase is on {first})",
         file=log.source or None,
         field="as_of",
         value=str(day_to_date(as_of_day).date()),

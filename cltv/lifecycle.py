@@ -76,8 +76,27 @@ def backtest(
     data: CustomerData, as_of_day: int, config: CLTVConfig, window_days: int
 ) -> dict[str, dict[str, float]]:
     """Metrics of ``config`` and the baselines, trained as of ``as_of_day −
-    window_days`` and scored on the ``window_days`` up to ``as_of_day``."""
-    evaluation, _ = evaluate_model(data, as_of_day - window_days, window_days, config)
+    window_days`` and scored on the ``window_days`` up to ``as_of_day``.
+
+    Raises
+    ------
+    InputError
+        When it cannot run, saying it is the backtest: its own errors name
+        its earlier as-of date, which the user never typed.
+    """
+    try:
+        evaluation, _ = evaluate_model(
+            data, as_of_day - window_days, window_days, config
+        )
+    except InputError as exc:
+        start = day_to_date(as_of_day - window_days).date()
+        raise InputError(
+            f"cannot backtest on the {window_days} days before the as-of date "
+            f"(trained as of {start}): {exc.reason}",
+            file=exc.file,
+            field="as_of",
+            value=str(day_to_date(as_of_day).date()),
+        ) from None
     return evaluation.metrics
 
 

@@ -334,3 +334,85 @@ def test_as_of_before_the_data_is_one_clear_error(
             f"on or before the as-of date (the first purchase is on {first})\n"
         ), (name, result.output)
     assert not (tmp_path / "s.csv").exists()
+
+
+def _nothing_to_learn(tmp_path: Path, transactions: Path, case: str) -> Path:
+    """The synthetic log (without order ids, which zero amounts would repeat)
+    with every amount zero, every amount negative, or the rows of one
+    customer who also buys in the 90 days after 2023-06-30."""
+    tx = pd.read_csv(transactions, dtype={"customer_id": str})
+    tx = tx.drop(columns="order_id", errors="ignore")
+    if case == "zero":
+        tx["amount"] = 0.0
+    elif case == "negative":
+        tx["amount"] = -tx["amount"].abs() - 1.0
+    else:
+        later = tx["order_date"].between("2023-07-01", "2023-09-28")
+        tx = tx.loc[tx["customer_id"] == tx.loc[later, "customer_id"].iloc[0]]
+    path = tmp_path / f"{case}.csv"
+    tx.to_csv(path, index=False)
+    return path
+
+
+@pytest.mark.parametrize(
+    ("case", "message"),
+    [
+        (
+            "zero",
+            "field 'as_of': value '2023-06-30': no customer has a positive purchase "
+            "on or before the as-of date (every amount is zero or negative): "
+            "nothing to learn spend from",
+        ),
+        (
+            "negative",
+            "field 'amount': no purchase in the log: every amount is negative "
+            "(returns only)",
+        ),
+        (
+            "one",
+            "field 'as_of': value '2023-06-30': only one customer ({id!r}) "
+            "purchased on or before the as-of date: the model learns from "
+            "differences between customers",
+        ),
+    ],
+)
+def test_nothing_to_learn_says_why(
+    transactions: Path, tmp_path: Path, case: str, message: str
+) -> None:
+    """Each case said 'too little history before the as-of date' (no file)."""
+    path = _nothing_to_learn(tmp_path, transactions, case)
+    first_id = pd.read_csv(path, dtype={"customer_id": str})["customer_id"].iloc[0]
+    common = ["--transactions", str(path), "--as-of", "2023-06-30"]
+    models = tmp_path / "models"
+    for result in (
+        _run("train", *common, "--horizon-days", "90", "--model-dir", str(models)),
+        _run("evaluate", *common, "--holdout-days", "90"),
+    ):
+        assert result.exit_code == 1, result.output
+        assert result.output.endswith(
+            f"Error: {path}: {message.format(id=first_id)}\n"
+        ), result.output
+    assert not [p for p in models.iterdir() if p.is_dir()]  # no version written
+
+
+def test_short_history_names_the_file(cdnow_dir: Path, tmp_path: Path) -> None:
+    """'history too short' named no file; the backtest's errors named an
+    as-of date the user never typed (the window's start)."""
+    path = cdnow_dir / "CDNOW_sample.txt"
+    common = ["--transactions", str(path), "--format", "cdnow"]
+    models = ["--horizon-days", "90", "--model-dir", str(tmp_path / "m")]
+    short = _run("train", *common, "--as-of", "1997-02-15", *models)
+    assert short.exit_code == 1
+    assert short.output.endswith(
+        f"Error: {path}: field 'as_of': value '1997-02-15': history too short to "
+        "train: need at least 60 days between the first purchase and the as-of "
+        "date, have 45\n"
+    ), short.output
+    backtest = _run("train", *common, "--as-of", "1997-03-15", *models)
+    assert backtest.exit_code == 1
+    assert backtest.output.endswith(
+        f"Error: {path}: field 'as_of': value '1997-03-15': cannot backtest on the "
+        "90 days before the as-of date (trained as of 1996-12-15): no purchase on "
+        "or before the as-of date (the first purchase is on 1997-01-01)\n"
+    ), backtest.output
+    assert not [p for p in (tmp_path / "m").iterdir() if p.is_dir()]
