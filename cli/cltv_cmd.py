@@ -122,6 +122,8 @@ def _load(
     for report in reports:
         if report.n_bad:
             _log.warning("%s", report.summary())
+        for note in report.notes:
+            _log.warning("%s", note)
     return data
 
 

@@ -31,6 +31,8 @@ class ReadReport:
     n_bad: int = 0
     by_field: tuple[tuple[str, int], ...] = ()
     examples: tuple[str, ...] = ()
+    #: What was kept but deserves a look (one line each, for stderr).
+    notes: tuple[str, ...] = ()
 
     def summary(self) -> str:
         """One line for the CLI, e.g. ``x.csv: skipped 2 of 10 rows (amount: 2)``."""

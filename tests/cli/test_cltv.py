@@ -416,3 +416,18 @@ def test_short_history_names_the_file(cdnow_dir: Path, tmp_path: Path) -> None:
         "or before the as-of date (the first purchase is on 1997-01-01)\n"
     ), backtest.output
     assert not [p for p in (tmp_path / "m").iterdir() if p.is_dir()]
+
+
+def test_exact_duplicate_rows_are_a_warning(tmp_path: Path) -> None:
+    path = tmp_path / "tx.csv"
+    path.write_text("customer_id,order_date,amount\nc1,2024-01-01,5\nc1,2024-01-01,5\n")
+    result = _run(
+        "evaluate", "--transactions", str(path), "--as-of", "2024-01-05",
+        "--holdout-days", "30",
+    )  # fmt: skip
+    assert result.exit_code == 1  # nothing after the as-of date
+    warning = (
+        f"WARNING tierflow.cli.cltv: {path}: 1 row repeats an earlier row exactly "
+        "(first: row 3, same as row 2); kept, each as a purchase of its own\n"
+    )
+    assert warning in result.stderr, result.stderr

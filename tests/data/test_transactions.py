@@ -335,3 +335,22 @@ def test_cdnow_non_utf8_names_the_field_and_quotes_the_cell(tmp_path: Path) -> N
         f"{path}: row 2: field 'dollar_value': value b'2.\\xe9': "
         "not UTF-8 text (invalid continuation byte)"
     )
+
+
+def test_exact_duplicate_rows_are_kept_with_a_note(tmp_path: Path) -> None:
+    """A second identical row may be a second identical purchase: kept, but
+    noted (a file appended twice would otherwise double the spend silently)."""
+    path = _write(
+        tmp_path,
+        "o.csv",
+        HEADER + "a,2024-01-01,5\nb,2024-01-01,5\na,2024-01-01,5\n"
+        "a,2024-01-01,5\nb,2024-01-02,5\n",
+    )
+    log, report = read_transactions(path)
+    assert log.n_rows == 5 and float(log.amount.sum()) == 25.0
+    assert report.notes == (
+        f"{path}: 2 rows repeat an earlier row exactly (first: row 4, same as "
+        "row 2); kept, each as a purchase of its own",
+    )
+    _, clean = read_transactions(_write(tmp_path, "c.csv", HEADER + "a,2024-01-01,5\n"))
+    assert clean.notes == ()
