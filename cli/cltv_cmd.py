@@ -24,6 +24,7 @@ from tierflow.cltv.lifecycle import (
     ScoreSink,
     retrain,
     score_model,
+    stale_log_note,
     train_model,
     write_scores_csv,
 )
@@ -125,6 +126,12 @@ def _load(
         for note in report.notes:
             _log.warning("%s", note)
     return data
+
+
+def _warn_if_stale(data: CustomerData, as_of: datetime.date) -> None:
+    note = stale_log_note(data, day_number(as_of))
+    if note:
+        _log.warning("%s", note)
 
 
 def _config(seed: int, platinum: float, gold: float) -> CLTVConfig:
@@ -241,6 +248,7 @@ def train_command(
 ) -> None:
     """Train a model as of a date and write it as the current version."""
     data = _load(transactions, fmt, profiles, browsing, skip_bad_rows)
+    _warn_if_stale(data, as_of)
     config = _config(seed, platinum_share, gold_share)
     with progress_stage("cltv train"):
         if tune:
@@ -316,6 +324,7 @@ def score_command(
 ) -> None:
     """Write customer_id,predicted_spend,p_active,segment for every customer."""
     data = _load(transactions, fmt, profiles, browsing, skip_bad_rows)
+    _warn_if_stale(data, as_of)
     # a minute for a million customers: lines then, none for a small log
     with progress_stage("cltv score", only_if_slow=True):
         used, scores = score_model(
@@ -485,6 +494,7 @@ def retrain_command(
 ) -> None:
     """The daily job: train a challenger, promote it if not worse, publish scores."""
     data = _load(transactions, fmt, profiles, browsing, skip_bad_rows)
+    _warn_if_stale(data, as_of)
     registry = ModelRegistry(model_dir)
     sinks: list[ScoreSink] = []
     state_sink = open_state_sink(state)

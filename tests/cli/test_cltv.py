@@ -431,3 +431,34 @@ def test_exact_duplicate_rows_are_a_warning(tmp_path: Path) -> None:
         "(first: row 3, same as row 2); kept, each as a purchase of its own\n"
     )
     assert warning in result.stderr, result.stderr
+
+
+def test_score_and_train_note_a_log_that_ends_long_before(
+    transactions: Path, tmp_path: Path
+) -> None:
+    """Scoring a year after the data ended published scores silently."""
+    last = pd.read_csv(transactions)["order_date"].max()
+    as_of = str(datetime.date.fromisoformat(last) + datetime.timedelta(days=365))
+    models = tmp_path / "models"
+    common = ["--transactions", str(transactions)]
+    trained = _run(
+        "train", *common, "--as-of", "2023-06-30", "--horizon-days", "90",
+        "--model-dir", str(models), "--no-backtest",
+    )  # fmt: skip
+    assert trained.exit_code == 0, trained.output
+    assert "the log ends" not in trained.stderr
+    note = (
+        f"WARNING tierflow.cli.cltv: {transactions}: the log ends on {last}, 365 "
+        f"days before the as-of date {as_of}: every customer looks inactive since\n"
+    )
+    scored = _run(
+        "score", *common, "--as-of", as_of, "--model-dir", str(models),
+        "--out", str(tmp_path / "s.csv"),
+    )  # fmt: skip
+    assert scored.exit_code == 0, scored.output
+    assert note in scored.stderr, scored.stderr
+    late = _run(
+        "train", *common, "--as-of", as_of, "--horizon-days", "90",
+        "--model-dir", str(models), "--no-backtest",
+    )  # fmt: skip
+    assert note in late.stderr, late.stderr
