@@ -418,19 +418,30 @@ def test_short_history_names_the_file(cdnow_dir: Path, tmp_path: Path) -> None:
     assert not [p for p in (tmp_path / "m").iterdir() if p.is_dir()]
 
 
-def test_exact_duplicate_rows_are_a_warning(tmp_path: Path) -> None:
+def test_exact_duplicate_rows_are_a_warning(transactions: Path, tmp_path: Path) -> None:
+    """Kept, and noted on stderr once the run has succeeded (a failing run
+    prints its one Error: line alone)."""
     path = tmp_path / "tx.csv"
-    path.write_text("customer_id,order_date,amount\nc1,2024-01-01,5\nc1,2024-01-01,5\n")
-    result = _run(
-        "evaluate", "--transactions", str(path), "--as-of", "2024-01-05",
-        "--holdout-days", "30",
+    tx = pd.read_csv(transactions, dtype=str).drop(columns="order_id")
+    tx = pd.concat([tx.iloc[:2], tx.iloc[1:]])  # file row 3 again as row 4
+    tx.to_csv(path, index=False)
+    repeats = int(tx.duplicated().sum())  # the generator's order lines repeat too
+    assert repeats > 1
+    common = ["--transactions", str(path), "--as-of", "2023-06-30"]
+    trained = _run(
+        "train", *common, "--horizon-days", "90", "--model-dir",
+        str(tmp_path / "m"), "--no-backtest",
     )  # fmt: skip
-    assert result.exit_code == 1  # nothing after the as-of date
-    warning = (
-        f"WARNING tierflow.cli.cltv: {path}: 1 row repeats an earlier row exactly "
-        "(first: row 3, same as row 2); kept, each as a purchase of its own\n"
+    assert trained.exit_code == 0, trained.output
+    assert trained.stderr.endswith(
+        f"WARNING tierflow.cli.cltv: {path}: {repeats} rows repeat an earlier row "
+        "exactly (first: row 4, same as row 3); kept, each as a purchase of its own\n"
+    ), trained.stderr
+    failed = _run(
+        "evaluate", *common[:2], "--as-of", "2030-01-01", "--holdout-days", "9"
     )
-    assert warning in result.stderr, result.stderr
+    assert failed.exit_code == 1
+    assert "WARNING" not in failed.output, failed.output
 
 
 def test_score_and_train_note_a_log_that_ends_long_before(
@@ -457,8 +468,15 @@ def test_score_and_train_note_a_log_that_ends_long_before(
     )  # fmt: skip
     assert scored.exit_code == 0, scored.output
     assert note in scored.stderr, scored.stderr
+    assert (tmp_path / "s.csv").exists()
+    # train says so too, once it has trained (20 days: still windows to learn)
+    later = str(datetime.date.fromisoformat(last) + datetime.timedelta(days=20))
     late = _run(
-        "train", *common, "--as-of", as_of, "--horizon-days", "90",
+        "train", *common, "--as-of", later, "--horizon-days", "90",
         "--model-dir", str(models), "--no-backtest",
     )  # fmt: skip
-    assert note in late.stderr, late.stderr
+    assert late.exit_code == 0, late.output
+    assert late.stderr.endswith(
+        f"WARNING tierflow.cli.cltv: {transactions}: the log ends on {last}, 20 "
+        f"days before the as-of date {later}: every customer looks inactive since\n"
+    ), late.stderr
