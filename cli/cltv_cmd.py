@@ -24,6 +24,7 @@ from tierflow.cltv.lifecycle import (
     ScoreSink,
     retrain,
     score_model,
+    stale_log_note,
     train_model,
     write_scores_csv,
 )
@@ -111,7 +112,9 @@ def _load(
     profiles: Path | None,
     browsing: Path | None,
     skip_bad_rows: bool,
-) -> CustomerData:
+) -> tuple[CustomerData, list[str]]:
+    """The data, and the readers' notes for :func:`_warn`; skipped rows are
+    reported at once."""
     data, reports = load_customer_data(
         transactions,
         fmt=fmt,  # type: ignore[arg-type]
@@ -122,7 +125,17 @@ def _load(
     for report in reports:
         if report.n_bad:
             _log.warning("%s", report.summary())
-    return data
+    return data, [note for report in reports for note in report.notes]
+
+
+def _warn(notes: list[str], data: CustomerData, as_of: datetime.date | None) -> None:
+    """The readers' ``notes`` (rows repeated exactly) and, given the as-of
+    date, a log that ends well before it; called once the command has
+    succeeded, so that a failing run prints its one ``Error:`` line alone."""
+    stale = None if as_of is None else stale_log_note(data, day_number(as_of))
+    for note in [*notes, stale]:
+        if note:
+            _log.warning("%s", note)
 
 
 def _config(seed: int, platinum: float, gold: float) -> CLTVConfig:
@@ -239,7 +252,7 @@ def train_command(
     as_json: bool,
 ) -> None:
     """Train a model as of a date and write it as the current version."""
-    data = _load(transactions, fmt, profiles, browsing, skip_bad_rows)
+    data, notes = _load(transactions, fmt, profiles, browsing, skip_bad_rows)
     config = _config(seed, platinum_share, gold_share)
     with progress_stage("cltv train"):
         if tune:
@@ -252,6 +265,7 @@ def train_command(
             config,
             with_backtest=not no_backtest,
         )
+    _warn(notes, data, as_of)
     if as_json:
         record = {"version": result.version, "created": result.created}
         record |= {"added_backtest": result.added_backtest}
@@ -316,7 +330,7 @@ def score_command(
     as_json: bool,
 ) -> None:
     """Write customer_id,predicted_spend,p_active,segment for every customer."""
-    data = _load(transactions, fmt, profiles, browsing, skip_bad_rows)
+    data, notes = _load(transactions, fmt, profiles, browsing, skip_bad_rows)
     # a minute for a million customers: lines then, none for a small log
     with progress_stage("cltv score", only_if_slow=True):
         used, scores = score_model(
@@ -327,6 +341,7 @@ def score_command(
             horizon_days=horizon_days,
         )
     write_scores_csv(scores.frame, out)
+    _warn(notes, data, as_of)
     counts = scores.frame["segment"].value_counts()
     if as_json:
         segments = {k: int(counts.get(k, 0)) for k in ("platinum", "gold", "silver")}
@@ -386,12 +401,13 @@ def evaluate_command(
     Next to our model: BG/NBD + Gamma-Gamma and the naive repeat run rate, raw
     and with our calibration (fitted the same way on the same windows).
     """
-    data = _load(transactions, fmt, profiles, browsing, skip_bad_rows)
+    data, notes = _load(transactions, fmt, profiles, browsing, skip_bad_rows)
     config = _config(seed, platinum_share, gold_share)
     with progress_stage("cltv evaluate"):
         if tune:
             config = _tune(data, day_number(as_of), holdout_days, config)
         evaluation, _ = evaluate_model(data, day_number(as_of), holdout_days, config)
+    _warn(notes, data, None)  # a log ending before the holdout is in the table
     if out is not None:
         write_evaluation(
             evaluation, out, platinum_share=platinum_share, gold_share=gold_share
@@ -487,7 +503,7 @@ def retrain_command(
     as_json: bool,
 ) -> None:
     """The daily job: train a challenger, promote it if not worse, publish scores."""
-    data = _load(transactions, fmt, profiles, browsing, skip_bad_rows)
+    data, notes = _load(transactions, fmt, profiles, browsing, skip_bad_rows)
     registry = ModelRegistry(model_dir)
     sinks: list[ScoreSink] = []
     state_sink = open_state_sink(state)
@@ -511,6 +527,7 @@ def retrain_command(
     finally:
         if state_sink is not None:
             state_sink.close()
+    _warn(notes, data, as_of)
     if as_json:
         click.echo(json.dumps(result.to_json()))
         return

@@ -144,12 +144,13 @@ class CLTVConfig:
 
 
 def training_windows(
-    config: CLTVConfig, as_of_day: int, first_day: int
+    config: CLTVConfig, as_of_day: int, first_day: int, *, file: str | None = None
 ) -> list[tuple[int, int]]:
     """The ``(cutoff_day, window_days)`` pairs to train on, latest first.
 
     Every window ends on or before ``as_of_day``; cut-offs earlier than
-    ``first_day + min_history_days`` are dropped. Raises when none is left.
+    ``first_day + min_history_days`` are dropped. Raises when none is left
+    (naming ``file``, the log's, when given).
     """
     earliest = first_day + config.min_history_days
     windows: list[tuple[int, int]] = []
@@ -167,6 +168,7 @@ def training_windows(
         raise InputError(
             f"history too short to train: need at least {need} days between the "
             f"first purchase and the as-of date, have {as_of_day - first_day}",
+            file=file,
             field="as_of",
             value=str(day_to_date(as_of_day).date()),
         )

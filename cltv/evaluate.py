@@ -32,7 +32,12 @@ from numpy.typing import ArrayLike, NDArray
 from scipy.stats import spearmanr
 
 from tierflow.cltv.baselines import BASELINES, calibrated_name, naive_run_rate
-from tierflow.cltv.features import CustomerData, CustomerHistory, window_spend
+from tierflow.cltv.features import (
+    CustomerData,
+    CustomerHistory,
+    require_purchases,
+    window_spend,
+)
 from tierflow.cltv.model import (
     MODEL_NAME,
     RAW_NAME,
@@ -276,9 +281,21 @@ def evaluate_model(
     what happened later is not there to leak; it is read to score, only.
     """
     log = data.transactions
+    require_purchases(log, as_of_day)
     if as_of_day >= log.last_day:
         raise InputError(
             "no transactions after the as-of date to evaluate against",
+            file=log.source or None,
+            field="as_of",
+            value=str(day_to_date(as_of_day).date()),
+        )
+    end = as_of_day + holdout_days
+    if not ((log.day > as_of_day) & (log.day <= end)).any():
+        # every metric would be 0/0: NaN in the table, null in metrics.json
+        raise InputError(
+            "no transactions in the holdout "
+            f"({day_to_date(as_of_day + 1).date()} to {day_to_date(end).date()}) "
+            "to evaluate against",
             file=log.source or None,
             field="as_of",
             value=str(day_to_date(as_of_day).date()),

@@ -173,12 +173,13 @@ class _Purchases:
         p = days.purchase
         customer = days.customer[p]
         starts = _group_starts(customer)
+        ends = np.r_[starts[1:], len(customer)] if len(starts) else starts
         return cls(
             customer=customer,
             day=days.day[p],
             value=days.value[p],
             starts=starts,
-            last=np.r_[starts[1:], len(customer)] - 1,
+            last=ends - 1,
             codes=customer[starts],
             n=np.diff(np.r_[starts, len(customer)]).astype(np.float64),
         )
@@ -495,6 +496,34 @@ class FeatureSet:
     frame: pd.DataFrame
 
 
+def require_purchases(log: TransactionLog, as_of_day: int) -> None:
+    """Raise unless some customer purchased on or before ``as_of_day``: an
+    as-of date before the data has no one to score or train on, and the
+    arithmetic on an empty population fails with a numpy error instead.
+
+    Raises
+    ------
+    InputError
+        Naming the log's file and the as-of date, and the first purchase day.
+    """
+    bought = log.day[log.amount >= 0]
+    if not bought.size:
+        raise InputError(
+            "no purchase in the log: every amount is negative (returns only)",
+            file=log.source or None,
+            field="amount",
+        )
+    if int(bought.min()) <= as_of_day:
+        return
+    first = day_to_date(int(bought.min())).date()
+    raise InputError(
+        f"no purchase on or before the as-of date (the first purchase is on {first})",
+        file=log.source or None,
+        field="as_of",
+        value=str(day_to_date(as_of_day).date()),
+    )
+
+
 def build_features(
     data: CustomerData,
     as_of_day: int,
@@ -507,13 +536,8 @@ def build_features(
     ``btyd`` reuses a fit made on the same history (refitted when ``None``).
     Profile categoricals are returned as strings; the model encodes them.
     """
+    require_purchases(data.transactions, as_of_day)
     history = customer_history(data.transactions, as_of_day)
-    if history.n_customers == 0:
-        raise InputError(
-            "no customer purchased on or before the as-of date",
-            file=data.transactions.source or None,
-            value=str(day_to_date(as_of_day).date()),
-        )
     fit = btyd if btyd is not None else fit_btyd(history)
     posterior = btyd_features(history, fit, window_days)
     if not np.isfinite(posterior["btyd_expected_spend"].to_numpy()).all():

@@ -30,6 +30,27 @@ SCORE_COLUMNS = ("customer_id", "predicted_spend", "p_active", "segment")
 RANKING_METRICS = ("spearman", "top10_capture", "top20_capture")
 #: Longest backtest window: most recent behaviour, enough buyers to rank.
 MAX_BACKTEST_DAYS = 90
+#: A log that ends more days than this before the as-of date gets a note: a
+#: daily job's log lags a day or two, a week without one row is a stale file.
+STALE_LOG_DAYS = 7
+
+
+def stale_log_note(data: CustomerData, as_of_day: int) -> str | None:
+    """A note when the transactions end well before ``as_of_day``: the model
+    then reads the gap as every customer being inactive, and publishes
+    scores that look normal; ``None`` otherwise."""
+    log = data.transactions
+    if log.n_rows == 0:
+        return None
+    gap = as_of_day - log.last_day
+    if gap <= STALE_LOG_DAYS:
+        return None
+    where = f"{log.source}: " if log.source else ""
+    return (
+        f"{where}the log ends on {day_to_date(log.last_day).date()}, {gap} days "
+        f"before the as-of date {day_to_date(as_of_day).date()}: every customer "
+        "looks inactive since"
+    )
 
 
 class ScoreSink(Protocol):

@@ -56,6 +56,7 @@ from tierflow.cltv.features import (
     build_features,
     customer_history,
     fit_btyd,
+    require_purchases,
     window_spend,
 )
 from tierflow.cltv.level import Level, fit_level
@@ -70,7 +71,7 @@ from tierflow.cltv.training import (
 )
 from tierflow.data.customer_tables import PROFILE_COLUMNS
 from tierflow.data.errors import InputError
-from tierflow.data.transactions import day_to_date
+from tierflow.data.transactions import TransactionLog, day_to_date
 
 FloatArray = NDArray[np.float64]
 
@@ -212,9 +213,10 @@ class CLTVModel:
             raise InputError("must be >= 1", field="horizon_days", value=horizon_days)
         cfg = self.config
         log = data.transactions
+        _require_learnable(log, as_of_day)
         windows = stack_windows(
             data,
-            training_windows(cfg, as_of_day, log.first_day),
+            training_windows(cfg, as_of_day, log.first_day, file=log.source or None),
             max_customers=cfg.max_customers_per_cutoff,
             rng=np.random.default_rng(cfg.random_state),
         )
@@ -222,6 +224,7 @@ class CLTVModel:
             raise InputError(
                 "too little history before the as-of date to fit BG/NBD + "
                 "Gamma-Gamma at any training cut-off",
+                file=log.source or None,
                 field="as_of",
                 value=str(day_to_date(as_of_day).date()),
             )
@@ -230,6 +233,7 @@ class CLTVModel:
                 "no purchases in any training window (the transactions end on "
                 f"{day_to_date(int(log.day.max())).date()}): nothing to learn "
                 "spend from",
+                file=log.source or None,
                 field="as_of",
                 value=str(day_to_date(as_of_day).date()),
             )
@@ -526,6 +530,40 @@ class CLTVModel:
                 k: v for k, v in regressor.get_params().items() if _jsonable(v)
             },
         }
+
+
+def _require_learnable(log: TransactionLog, as_of_day: int) -> None:
+    """Raise, naming the real cause, when the history up to ``as_of_day``
+    holds nothing to learn from; each case otherwise ends in the same
+    'too little history' after every cut-off has failed to fit.
+
+    Raises
+    ------
+    InputError
+        No purchase by then (:func:`require_purchases`), no positive amount,
+        or a single customer.
+    """
+    require_purchases(log, as_of_day)
+    known = log.day <= as_of_day
+    as_of = str(day_to_date(as_of_day).date())
+    if not (known & (log.amount > 0)).any():
+        raise InputError(
+            "no customer has a positive purchase on or before the as-of date "
+            "(every amount is zero or negative): nothing to learn spend from",
+            file=log.source or None,
+            field="as_of",
+            value=as_of,
+        )
+    buyers = np.unique(log.customer[known & (log.amount >= 0)])
+    if len(buyers) == 1:
+        raise InputError(
+            f"only one customer ({log.customer_ids[buyers[0]]!r}) purchased on or "
+            "before the as-of date: the model learns from differences between "
+            "customers",
+            file=log.source or None,
+            field="as_of",
+            value=as_of,
+        )
 
 
 def _shape_rows(n: int) -> NDArray[np.int64]:

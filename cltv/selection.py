@@ -98,6 +98,7 @@ def select_config(
     if not results:
         raise InputError(
             "history too short for time-based cross-validation",
+            file=data.transactions.source or None,
             field="as_of",
             value=str(day_to_date(as_of_day).date()),
         )

@@ -98,6 +98,13 @@ def _require(file: str, columns: Sequence[str], names: Sequence[str]) -> None:
             )
 
 
+#: CDNOW's columns (as the errors name them), by the number on a line.
+CDNOW_COLUMNS = {
+    4: ("customer_id", "date", "number_of_cds", "dollar_value"),
+    5: ("customer_id", "sample_id", "date", "number_of_cds", "dollar_value"),
+}
+
+
 def read_cdnow(path: Path) -> tuple[pd.DataFrame, NDArray[np.int64]]:
     """CDNOW text: ``id date cds dollars`` (+ header) or the 5-column sample.
 
@@ -106,7 +113,7 @@ def read_cdnow(path: Path) -> tuple[pd.DataFrame, NDArray[np.int64]]:
     """
     file = str(path)
     with _read_errors(file):
-        text = read_utf8(path, file)
+        text = read_utf8(path, file, word_columns=CDNOW_COLUMNS)
     tokens = [line.split() for line in text.split("\n")]
     numbered = [(i + 1, t) for i, t in enumerate(tokens) if t]
     if not numbered:
@@ -124,8 +131,11 @@ def read_cdnow(path: Path) -> tuple[pd.DataFrame, NDArray[np.int64]]:
         )
     for lineno, parts in numbered:
         if len(parts) != ncols:
-            raise InputError(
-                f"expected {ncols} fields, found {len(parts)}", file=file, row=lineno
+            raise InputError(  # the missing or extra column is unknown
+                f"expected {ncols} fields, found {len(parts)}",
+                file=file,
+                row=lineno,
+                value=" ".join(parts),
             )
     rows = np.array([lineno for lineno, _ in numbered], dtype=np.int64)
     matrix = [parts for _, parts in numbered]

@@ -31,6 +31,8 @@ class ReadReport:
     n_bad: int = 0
     by_field: tuple[tuple[str, int], ...] = ()
     examples: tuple[str, ...] = ()
+    #: What was kept but deserves a look (one line each, for stderr).
+    notes: tuple[str, ...] = ()
 
     def summary(self) -> str:
         """One line for the CLI, e.g. ``x.csv: skipped 2 of 10 rows (amount: 2)``."""
@@ -191,6 +193,15 @@ def check_repeats(
         )
 
 
+#: A whole ISO date, optionally followed by a time of day and a UTC offset.
+_ISO_DATE = (
+    r"\d{4}-\d{2}-\d{2}"
+    r"(?:[T ]\d{2}:\d{2}(?::\d{2}(?:[.,]\d+)?)?\s*(?:Z|[+-]\d{2}(?::?\d{2})?)?)?"
+)
+#: CDNOW's dates: exactly eight digits.
+_CDNOW_DATE = r"\d{8}"
+
+
 def check_dates(
     checks: RowChecks,
     values: pd.Series,
@@ -200,19 +211,34 @@ def check_dates(
     cdnow: bool = False,
     window: TimeWindow = DATA_WINDOW,
 ) -> NDArray[np.datetime64]:
-    """Parse ISO dates (a time of day is accepted and dropped), or CDNOW's
-    ``YYYYMMDD``; a date outside ``window`` is an error."""
+    """Parse ISO dates, or CDNOW's ``YYYYMMDD``; a date outside ``window`` is
+    an error.
+
+    The date is the calendar date as written: a time of day and a UTC offset
+    are checked, then dropped (``1997-09-30T21:00-05:00`` is 1997-09-30, the
+    day the customer bought; moved to UTC it would leak into the next day).
+    An incomplete date (``1997-02``, ``1997``) is an error, not the 1st.
+    """
     blank = blank_cells(values)
     expected = "YYYYMMDD" if cdnow else "YYYY-MM-DD"
     if values.dtype.kind == "M":
         parsed = values
+        if getattr(parsed.dt, "tz", None) is not None:  # the local wall time
+            parsed = parsed.dt.tz_localize(None)
     else:
         text = values.astype("str").str.strip()
-        parsed = pd.to_datetime(  # utc: naive and aware cells may mix
-            text, format="%Y%m%d" if cdnow else "ISO8601", errors="coerce", utc=True
+        whole = text.str.fullmatch(_CDNOW_DATE if cdnow else _ISO_DATE)
+        text = text.where(whole.fillna(False).astype(bool))
+        day = text.str[:8] if cdnow else text.str[:10]
+        parsed = pd.to_datetime(
+            day, format="%Y%m%d" if cdnow else "%Y-%m-%d", errors="coerce"
         )
-    if getattr(parsed.dt, "tz", None) is not None:
-        parsed = parsed.dt.tz_convert(None)
+        timed = np.asarray(text.str.len() > 10, dtype=bool)
+        if timed.any():  # the time and offset must be valid, if dropped
+            when = pd.to_datetime(
+                text[timed], format="ISO8601", errors="coerce", utc=True
+            )
+            parsed[timed & np.asarray(when.reindex(text.index).isna())] = pd.NaT
     out: NDArray[np.datetime64] = parsed.to_numpy(dtype="datetime64[D]")
     unparsed = np.asarray(parsed.isna(), dtype=bool)
     message = f"not a date (expected {expected})"

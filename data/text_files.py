@@ -21,50 +21,96 @@ _BOM = b"\xef\xbb\xbf"
 BOM_TEXT = _BOM.decode("utf-8")
 
 
-def read_utf8(path: Path, file: str, *, csv_columns: bool = False) -> str:
+#: Column names of whitespace-separated text, by the number of words on a line.
+WordColumns = dict[int, tuple[str, ...]]
+
+
+def read_utf8(
+    path: Path,
+    file: str,
+    *,
+    csv_columns: bool = False,
+    word_columns: WordColumns | None = None,
+) -> str:
     """The text of ``path``; a byte that is not UTF-8 raises an error naming
-    the file line and, with ``csv_columns``, the column it sits in."""
-    return decode_utf8(path.read_bytes(), file, csv_columns=csv_columns)
+    the file line and, with ``csv_columns`` (or ``word_columns``, for text
+    in whitespace-separated columns), the column and the cell it sits in."""
+    return decode_utf8(
+        path.read_bytes(), file, csv_columns=csv_columns, word_columns=word_columns
+    )
 
 
-def decode_utf8(data: bytes, file: str, *, csv_columns: bool = False) -> str:
+def decode_utf8(
+    data: bytes,
+    file: str,
+    *,
+    csv_columns: bool = False,
+    word_columns: WordColumns | None = None,
+) -> str:
     """``data`` as text, a leading byte-order mark dropped; a byte that is not
     UTF-8 raises an error naming the file line (for a file or a whole stream)."""
     start = len(_BOM) if data.startswith(_BOM) else 0
     try:
         return data[start:].decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise _decode_error(data, start, exc, file, csv_columns) from None
+        raise _decode_error(data, start, exc, file, csv_columns, word_columns) from None
 
 
 def _decode_error(
-    data: bytes, start: int, exc: UnicodeDecodeError, file: str, csv_columns: bool
+    data: bytes,
+    start: int,
+    exc: UnicodeDecodeError,
+    file: str,
+    csv_columns: bool,
+    word_columns: WordColumns | None,
 ) -> InputError:
+    """The error at the first bad byte: its line, and with the columns known,
+    the column's name and the whole cell (the byte alone is hard to find)."""
     at = start + exc.start
     line = data.count(b"\n", 0, at) + 1
     begin = data.rfind(b"\n", 0, at) + 1
-    field = None
+    end = data.find(b"\n", at)
+    row = data[begin : len(data) if end < 0 else end].rstrip(b"\r")
+    field, value = None, data[at : start + exc.end]
     if csv_columns and line > 1:
-        before = data[begin:at].decode("utf-8", errors="replace")
         header = data[start : data.find(b"\n", start)].decode("utf-8", "replace")
-        field = _column_at(header, before)
+        field, cell = _csv_cell(header, row, at - begin)
+        value = value if cell is None else cell
+    elif word_columns is not None:
+        field, value = _word_cell(word_columns, row, at - begin)
     return InputError(
         f"not UTF-8 text ({exc.reason})",
         file=file,
         row=line,
         field=field,
-        value=data[at : start + exc.end],
+        value=value,
     )
 
 
-def _column_at(header: str, before: str) -> str | None:
-    """The header name of the CSV field that ``before`` (a line's start) ends in."""
+def _csv_cell(header: str, row: bytes, at: int) -> tuple[str | None, bytes | None]:
+    """The header name and the bytes of the CSV cell of ``row`` holding byte
+    ``at`` (``None`` for what is not known)."""
+    text = row.decode("utf-8", "surrogateescape")
+    before = row[:at].decode("utf-8", "surrogateescape")
     try:
         names = next(csv.reader([header.rstrip("\r")]), [])
         index = max(len(next(csv.reader([before]), [])), 1) - 1
+        cells = next(csv.reader([text]), [])
     except csv.Error:
-        return None
-    return names[index].strip() if index < len(names) else None
+        return None, None
+    name = names[index].strip() if index < len(names) else None
+    cell = cells[index] if index < len(cells) else None
+    return name, None if cell is None else cell.encode("utf-8", "surrogateescape")
+
+
+def _word_cell(columns: WordColumns, row: bytes, at: int) -> tuple[str | None, bytes]:
+    """The column name (by the line's number of words) and the word of
+    ``row`` holding byte ``at``."""
+    words = row.split()
+    index = len(row[:at].split()) - (0 if row[:at][-1:].isspace() else 1)
+    index = max(index, 0)
+    names = columns.get(len(words), ())
+    return (names[index] if index < len(names) else None), words[index]
 
 
 def read_csv_records(
@@ -115,7 +161,9 @@ def _parse_error(
     found = re.search(r"Expected (\d+) fields in line (\d+), saw (\d+)", str(exc))
     if found:
         want, line, saw = (int(g) for g in found.groups())
-        return InputError(f"expected {want} fields, found {saw}", file=file, row=line)
+        lines = text.split("\n")
+        raw = lines[line - 1].rstrip("\r") if line <= len(lines) else None
+        return too_many_fields(file, line, want, saw, raw, skip_initial_space)
     found = re.search(r"EOF inside string starting at row (\d+)", str(exc))
     if found:  # pandas counts records from 0 (the header)
         line = int(found.group(1)) + 1
@@ -125,13 +173,43 @@ def _parse_error(
         width = len(next(reader))
         for record in reader:
             if len(record) > width:
-                message = f"expected {width} fields, found {len(record)}"
-                return InputError(message, file=file, row=reader.line_num)
+                row = reader.line_num
+                lines = text.split("\n")
+                raw = lines[row - 1].rstrip("\r") if row <= len(lines) else None
+                return too_many_fields(
+                    file, row, width, len(record), raw, skip_initial_space
+                )
     except csv.Error as err:
         message = f"not readable as CSV ({err})"
         return InputError(message, file=file, row=reader.line_num)
     first = str(exc).strip().splitlines()[0] if str(exc).strip() else "parse error"
     return InputError(f"not readable as CSV ({first})", file=file)
+
+
+def too_many_fields(
+    file: str,
+    row: int,
+    want: int,
+    saw: int,
+    record: str | None,
+    skip_initial_space: bool = True,
+) -> InputError:
+    """A record with more fields than the header, quoting the record's line
+    and the values past the last column (the header names none of them)."""
+    extra = ""
+    if record is not None:
+        try:
+            cells = next(csv.reader([record], skipinitialspace=skip_initial_space))
+        except (csv.Error, StopIteration):
+            cells = []
+        if len(cells) > want:
+            extra = f" (extra: {', '.join(map(repr, cells[want:]))})"
+    return InputError(
+        f"expected {want} fields, found {saw}{extra}",
+        file=file,
+        row=row,
+        value=record,
+    )
 
 
 def _check_header(text: str, file: str, skip_initial_space: bool) -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -255,6 +255,28 @@ def _check_returns(
     checks.add("order_date", message, early, values)
 
 
+def _duplicate_note(
+    frame: pd.DataFrame, keep: NDArray[np.bool_], checks: RowChecks
+) -> str | None:
+    """A warning when kept rows repeat an earlier one cell for cell: valid
+    (one customer may buy the same thing twice in a day), but a file
+    appended twice doubles the spend silently; ``None`` when none does."""
+    kept = frame.loc[keep]
+    repeat = np.asarray(kept.duplicated(keep="first"), dtype=bool)
+    if not repeat.any():
+        return None
+    rows = checks.rows[keep]
+    at = int(np.argmax(repeat))
+    same = kept.iloc[: at + 1].eq(kept.iloc[at]).all(axis=1).to_numpy()
+    label = "record" if checks.record_label else "row"
+    n = int(repeat.sum())
+    return (
+        f"{checks.file}: {n} {'row repeats' if n == 1 else 'rows repeat'} an "
+        f"earlier row exactly (first: {label} {rows[at]}, same as {label} "
+        f"{rows[int(np.argmax(same))]}); kept, each as a purchase of its own"
+    )
+
+
 def read_transactions(
     path: str | Path,
     *,
@@ -290,6 +312,9 @@ def read_transactions(
     checks = RowChecks(file, rows, record_label=is_parquet)
     columns = (_check_cdnow if fmt == "cdnow" else _check_table)(checks, frame)
     keep, report = checks.resolve(skip_bad_rows)
+    note = _duplicate_note(frame, keep, checks)
+    if note:
+        report = replace(report, notes=(*report.notes, note))
     del checks, frame  # the raw text columns are no longer needed
     if not keep.any():
         raise InputError("no valid transactions", file=file)

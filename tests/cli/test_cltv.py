@@ -202,7 +202,10 @@ def test_bad_rows_fail_or_are_skipped(tmp_path: Path) -> None:
     ]
     failed = _run(*common)
     assert failed.exit_code == 1
-    assert failed.output == f"Error: {path}: row 3: expected 3 fields, found 4\n"
+    assert failed.output == (
+        f"Error: {path}: row 3: value 'c2,2024-01-09,5,00': "
+        "expected 3 fields, found 4 (extra: '00')\n"
+    )
     path.write_text(
         "customer_id,order_date,amount\nc1,2024-01-01,5\nc2,2024-01-09,5$\n"
     )
@@ -347,7 +350,8 @@ def test_a_backtest_on_too_short_a_history_says_it_is_the_backtest(
     failed = _run(*args)
     assert failed.exit_code == 1
     assert failed.stderr.splitlines()[-1] == (
-        "Error: field 'backtest_as_of': value '2022-01-15': history too short to "
+        f"Error: {transactions}: field 'backtest_as_of': value '2022-01-15': "
+        "history too short to "
         "train: need at least 60 days between the first purchase and the as-of "
         "date, have 14 (the backtest trains as of the as-of date 2022-04-15 minus "
         "its 90-day window); train with --no-backtest to skip it"
@@ -389,3 +393,184 @@ def test_tuning_runs_inside_the_progress_stage(
     started = next(i for i, s in enumerate(lines) if f"cltv {command}: started" in s)
     chose = next(i for i, s in enumerate(lines) if "CV chose configuration 'fake'" in s)
     assert started < chose
+
+
+def test_as_of_before_the_data_is_one_clear_error(
+    transactions: Path, tmp_path: Path
+) -> None:
+    """train, score and evaluate as of a day before the first purchase: the
+    same error naming the file and the first purchase (no numpy traceback)."""
+    tx = pd.read_csv(transactions, dtype={"customer_id": str})
+    first = tx.loc[tx["amount"] >= 0, "order_date"].min()
+    models = tmp_path / "models"
+    common = ["--transactions", str(transactions)]
+    trained = _run(
+        "train", *common, "--as-of", "2023-06-30", "--horizon-days", "90",
+        "--model-dir", str(models), "--no-backtest",
+    )  # fmt: skip
+    assert trained.exit_code == 0, trained.output
+    early = [*common, "--as-of", "2000-01-01"]
+    runs = {
+        "train": _run(
+            "train", *early, "--horizon-days", "90", "--model-dir", str(models)
+        ),
+        "score": _run(
+            "score", *early, "--model-dir", str(models),
+            "--out", str(tmp_path / "s.csv"),
+        ),
+        "evaluate": _run("evaluate", *early, "--holdout-days", "90"),
+    }  # fmt: skip
+    for name, result in runs.items():
+        assert result.exit_code == 1, (name, result.output)
+        assert result.output.endswith(
+            f"Error: {transactions}: field 'as_of': value '2000-01-01': no purchase "
+            f"on or before the as-of date (the first purchase is on {first})\n"
+        ), (name, result.output)
+    assert not (tmp_path / "s.csv").exists()
+
+
+def _nothing_to_learn(tmp_path: Path, transactions: Path, case: str) -> Path:
+    """The synthetic log (without order ids, which zero amounts would repeat)
+    with every amount zero, every amount negative, or the rows of one
+    customer who also buys in the 90 days after 2023-06-30."""
+    tx = pd.read_csv(transactions, dtype={"customer_id": str})
+    tx = tx.drop(columns="order_id", errors="ignore")
+    if case == "zero":
+        tx["amount"] = 0.0
+    elif case == "negative":
+        tx["amount"] = -tx["amount"].abs() - 1.0
+    else:
+        later = tx["order_date"].between("2023-07-01", "2023-09-28")
+        tx = tx.loc[tx["customer_id"] == tx.loc[later, "customer_id"].iloc[0]]
+    path = tmp_path / f"{case}.csv"
+    tx.to_csv(path, index=False)
+    return path
+
+
+@pytest.mark.parametrize(
+    ("case", "message"),
+    [
+        (
+            "zero",
+            "field 'as_of': value '2023-06-30': no customer has a positive purchase "
+            "on or before the as-of date (every amount is zero or negative): "
+            "nothing to learn spend from",
+        ),
+        (
+            "negative",
+            "field 'amount': no purchase in the log: every amount is negative "
+            "(returns only)",
+        ),
+        (
+            "one",
+            "field 'as_of': value '2023-06-30': only one customer ({id!r}) "
+            "purchased on or before the as-of date: the model learns from "
+            "differences between customers",
+        ),
+    ],
+)
+def test_nothing_to_learn_says_why(
+    transactions: Path, tmp_path: Path, case: str, message: str
+) -> None:
+    """Each case said 'too little history before the as-of date' (no file)."""
+    path = _nothing_to_learn(tmp_path, transactions, case)
+    first_id = pd.read_csv(path, dtype={"customer_id": str})["customer_id"].iloc[0]
+    common = ["--transactions", str(path), "--as-of", "2023-06-30"]
+    models = tmp_path / "models"
+    for result in (
+        _run("train", *common, "--horizon-days", "90", "--model-dir", str(models)),
+        _run("evaluate", *common, "--holdout-days", "90"),
+    ):
+        assert result.exit_code == 1, result.output
+        assert result.output.endswith(
+            f"Error: {path}: {message.format(id=first_id)}\n"
+        ), result.output
+    assert not [p for p in models.iterdir() if p.is_dir()]  # no version written
+
+
+def test_short_history_names_the_file(cdnow_dir: Path, tmp_path: Path) -> None:
+    """'history too short' named no file; the backtest's errors named an
+    as-of date the user never typed (the window's start)."""
+    path = cdnow_dir / "CDNOW_sample.txt"
+    common = ["--transactions", str(path), "--format", "cdnow"]
+    models = ["--horizon-days", "90", "--model-dir", str(tmp_path / "m")]
+    short = _run("train", *common, "--as-of", "1997-02-15", *models)
+    assert short.exit_code == 1
+    assert short.output.endswith(
+        f"Error: {path}: field 'as_of': value '1997-02-15': history too short to "
+        "train: need at least 60 days between the first purchase and the as-of "
+        "date, have 45\n"
+    ), short.output
+    backtest = _run("train", *common, "--as-of", "1997-03-15", *models)
+    assert backtest.exit_code == 1
+    assert backtest.output.endswith(
+        f"Error: {path}: field 'backtest_as_of': value '1996-12-15': no purchase "
+        "on or before the as-of date (the first purchase is on 1997-01-01) (the "
+        "backtest trains as of the as-of date 1997-03-15 minus its 90-day "
+        "window); train with --no-backtest to skip it\n"
+    ), backtest.output
+    assert not [p for p in (tmp_path / "m").iterdir() if p.is_dir()]
+
+
+def test_exact_duplicate_rows_are_a_warning(transactions: Path, tmp_path: Path) -> None:
+    """Kept, and noted on stderr once the run has succeeded (a failing run
+    prints its one Error: line alone)."""
+    path = tmp_path / "tx.csv"
+    tx = pd.read_csv(transactions, dtype=str).drop(columns="order_id")
+    tx = pd.concat([tx.iloc[:2], tx.iloc[1:]])  # file row 3 again as row 4
+    tx.to_csv(path, index=False)
+    repeats = int(tx.duplicated().sum())  # the generator's order lines repeat too
+    assert repeats > 1
+    common = ["--transactions", str(path), "--as-of", "2023-06-30"]
+    trained = _run(
+        "train", *common, "--horizon-days", "90", "--model-dir",
+        str(tmp_path / "m"), "--no-backtest",
+    )  # fmt: skip
+    assert trained.exit_code == 0, trained.output
+    assert trained.stderr.endswith(
+        f"WARNING tierflow.cli.cltv: {path}: {repeats} rows repeat an earlier row "
+        "exactly (first: row 4, same as row 3); kept, each as a purchase of its own\n"
+    ), trained.stderr
+    failed = _run(
+        "evaluate", *common[:2], "--as-of", "2030-01-01", "--holdout-days", "9"
+    )
+    assert failed.exit_code == 1
+    assert "WARNING" not in failed.output, failed.output
+
+
+def test_score_and_train_note_a_log_that_ends_long_before(
+    transactions: Path, tmp_path: Path
+) -> None:
+    """Scoring a year after the data ended published scores silently."""
+    last = pd.read_csv(transactions)["order_date"].max()
+    as_of = str(datetime.date.fromisoformat(last) + datetime.timedelta(days=365))
+    models = tmp_path / "models"
+    common = ["--transactions", str(transactions)]
+    trained = _run(
+        "train", *common, "--as-of", "2023-06-30", "--horizon-days", "90",
+        "--model-dir", str(models), "--no-backtest",
+    )  # fmt: skip
+    assert trained.exit_code == 0, trained.output
+    assert "the log ends" not in trained.stderr
+    note = (
+        f"WARNING tierflow.cli.cltv: {transactions}: the log ends on {last}, 365 "
+        f"days before the as-of date {as_of}: every customer looks inactive since\n"
+    )
+    scored = _run(
+        "score", *common, "--as-of", as_of, "--model-dir", str(models),
+        "--out", str(tmp_path / "s.csv"),
+    )  # fmt: skip
+    assert scored.exit_code == 0, scored.output
+    assert note in scored.stderr, scored.stderr
+    assert (tmp_path / "s.csv").exists()
+    # train says so too, once it has trained (20 days: still windows to learn)
+    later = str(datetime.date.fromisoformat(last) + datetime.timedelta(days=20))
+    late = _run(
+        "train", *common, "--as-of", later, "--horizon-days", "90",
+        "--model-dir", str(models), "--no-backtest",
+    )  # fmt: skip
+    assert late.exit_code == 0, late.output
+    assert late.stderr.endswith(
+        f"WARNING tierflow.cli.cltv: {transactions}: the log ends on {last}, 20 "
+        f"days before the as-of date {later}: every customer looks inactive since\n"
+    ), late.stderr

@@ -304,3 +304,21 @@ def test_write_evaluation_leaves_the_folder_as_it_was_on_failure(
     assert json.loads((out / "metrics.json").read_text()) == second.to_json()
     # the failed run's staging folder beside it is cleared by the next run
     assert sorted(p.name for p in tmp_path.iterdir()) == ["ev"]
+
+
+def test_cli_evaluate_empty_holdout_window_is_an_error(cdnow_dir: Path) -> None:
+    """The sample has no row on 1998-04-13 (rows follow): a one-day holdout
+    there scored nothing and printed NaN metrics (null in metrics.json)."""
+    path = cdnow_dir / "CDNOW_sample.txt"
+    result = CliRunner().invoke(
+        cli,
+        [
+            "cltv", "evaluate", "--transactions", str(path), "--format", "cdnow",
+            "--as-of", "1998-04-12", "--holdout-days", "1",
+        ],
+    )  # fmt: skip
+    assert result.exit_code == 1
+    assert result.output.endswith(
+        f"Error: {path}: field 'as_of': value '1998-04-12': no transactions in "
+        "the holdout (1998-04-13 to 1998-04-13) to evaluate against\n"
+    ), result.output

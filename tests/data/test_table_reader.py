@@ -48,8 +48,14 @@ BAD_TABLES = [
     ("id,count\n\n\na,1\n\nb,x\n", r"^t\.csv: row 6: field 'count': value 'x': not a number$"),
     ('id,count\n"a\nb",1\nc,x\n', r"^t\.csv: row 4: field 'count': value 'x': not a number$"),
     ("id,count,count\na,1,2\n", r"^t\.csv: row 1: field 'count': column named twice$"),
-    ("id,count\na,1\nb,2,3\n", r"^t\.csv: row 3: expected 2 fields, found 3$"),
-    ("id,count\na,1,3\n", r"^t\.csv: row 2: expected 2 fields, found 3$"),
+    (
+        "id,count\na,1\nb,2,3\n",
+        r"^t\.csv: row 3: value 'b,2,3': expected 2 fields, found 3 \(extra: '3'\)$",
+    ),
+    (
+        "id,count\na,1,3\n",
+        r"^t\.csv: row 2: value 'a,1,3': expected 2 fields, found 3 \(extra: '3'\)$",
+    ),
     ('id,count\na,1\nb,"2\n', r"^t\.csv: row 3: quoted field never closed$"),
     ("\nid,count\na,1\n", r"^t\.csv: row 1: blank first line \(expected the header\)$"),
     ("", r"^t\.csv: file is empty$"),
@@ -70,12 +76,14 @@ def test_non_utf8_names_file_row_and_column(tmp_path: Path) -> None:
     text = b"id,count,x\na,1,2\nb\xe9,2,3\nc,3,\xff\n"
     with pytest.raises(
         InputError,
-        match=r"^t\.csv: row 3: field 'id': value b'\\xe9': not UTF-8 text "
+        match=r"^t\.csv: row 3: field 'id': value b'b\\xe9': not UTF-8 text "
         r"\(invalid continuation byte\)$",
     ):
         read_table(_table(tmp_path, text), "t", COLUMNS)
     text = b"id,count,x\na,1,2\nc,3,\xff\n"
-    with pytest.raises(InputError, match=r"^t\.csv: row 3: field 'x': value b'\\xff'"):
+    with pytest.raises(
+        InputError, match=r"^t\.csv: row 3: field 'x': value b'\\xff': "
+    ):
         read_table(_table(tmp_path, text), "t", COLUMNS)
 
 

@@ -128,14 +128,34 @@ BAD_FILES = [
     (
         "orders.csv",
         HEADER + "c1,2024-01-02,1\nc2,2024-01-02,1,5\n",
-        r"^orders\.csv: row 3: expected 3 fields, found 4$",
+        r"^orders\.csv: row 3: value 'c2,2024-01-02,1,5': "
+        r"expected 3 fields, found 4 \(extra: '5'\)$",
     ),
     (
         "orders.csv",
         HEADER + "c1,2024-01-02,1,5\n",
-        r"^orders\.csv: row 2: expected 3 fields, found 4$",
+        r"^orders\.csv: row 2: value 'c1,2024-01-02,1,5': "
+        r"expected 3 fields, found 4 \(extra: '5'\)$",
     ),
     ("orders.csv", "", r"^orders\.csv: file is empty$"),
+    (  # an incomplete date is not the first of its month or year
+        "orders.csv",
+        HEADER + "c1,2024-01-01,5\nc2,1997-02,5\n",
+        r"^orders\.csv: row 3: field 'order_date': value '1997-02': "
+        r"not a date \(expected YYYY-MM-DD\)$",
+    ),
+    (
+        "orders.csv",
+        HEADER + "c1,1997,5\n",
+        r"^orders\.csv: row 2: field 'order_date': value '1997': "
+        r"not a date \(expected YYYY-MM-DD\)$",
+    ),
+    (
+        "cdnow.txt",
+        " 00001 19970101 1 11.77\n 00002 1997011 1 12.00\n",
+        r"^cdnow\.txt: row 2: field 'date': value '1997011': "
+        r"not a date \(expected YYYYMMDD\)$",
+    ),
     (
         "cdnow.txt",
         "customer_id date number_of_cds dollar_value\n 00001 19970101 1 11.77\n"
@@ -146,7 +166,8 @@ BAD_FILES = [
     (
         "cdnow.txt",
         " 00001 19970101 1 11.77\n 00002 19970102 1\n",
-        r"^cdnow\.txt: row 2: expected 4 fields, found 3$",
+        r"^cdnow\.txt: row 2: value '00002 19970102 1': "
+        r"expected 4 fields, found 3$",
     ),
     (
         "cdnow.txt",
@@ -257,3 +278,79 @@ def test_returns_and_skipped_duplicates(tmp_path: Path) -> None:
     )
     assert (log.n_rows, report.n_bad, dict(report.by_field)) == (3, 2, {"order_id": 2})
     assert log.amount.sum() == 0.0
+
+
+def test_dates_keep_the_calendar_day_as_written(tmp_path: Path) -> None:
+    """A time and a UTC offset are dropped, not applied: 21:00 at -05:00 on
+    Sept 30 is a Sept 30 purchase (in UTC it is Oct 1, inside a holdout
+    starting then). Offsets may differ from row to row."""
+    path = _write(
+        tmp_path,
+        "tz.csv",
+        HEADER + "a,1997-09-30T21:00:00-05:00,500\n"
+        "b,1997-09-30T23:30:00+09:00,5\n"
+        "c,1997-09-30 01:00,1\n"
+        "d,1997-09-30T00:30:00Z,2\n"
+        "e,1997-09-30,3\n",
+    )
+    log, _ = read_transactions(path)
+    assert [str(day_to_date(d).date()) for d in log.day] == ["1997-09-30"] * 5
+    frame = pd.DataFrame(
+        {
+            "customer_id": ["a", "b"],
+            "order_date": pd.to_datetime(
+                ["1997-09-30T21:00:00-05:00", "1997-09-30T23:59:00-05:00"]
+            ),
+            "amount": [1.0, 2.0],
+        }
+    )
+    frame.to_parquet(tmp_path / "tz.parquet")
+    log, _ = read_transactions(tmp_path / "tz.parquet")
+    assert [str(day_to_date(d).date()) for d in log.day] == ["1997-09-30"] * 2
+    # a bad time of day is still a bad date, though it is dropped
+    bad = _write(tmp_path, "bad.csv", HEADER + "a,1997-09-30T25:00,1\n")
+    with pytest.raises(InputError) as info:
+        read_transactions(bad)
+    assert str(info.value) == (
+        f"{bad}: row 2: field 'order_date': value '1997-09-30T25:00': "
+        "not a date (expected YYYY-MM-DD)"
+    )
+
+
+def test_cdnow_non_utf8_names_the_field_and_quotes_the_cell(tmp_path: Path) -> None:
+    """The byte alone (b'\\xe9') is hard to find in a file: the word it sits
+    in and its column are quoted, for either CDNOW layout."""
+    path = tmp_path / "cdnow.txt"
+    path.write_bytes(b" 00001 19970101 1 11.77\n Jos\xe9 19970102 1 2.00\n")
+    with pytest.raises(InputError) as info:
+        read_transactions(path, fmt="cdnow")
+    assert str(info.value) == (
+        f"{path}: row 2: field 'customer_id': value b'Jos\\xe9': "
+        "not UTF-8 text (invalid continuation byte)"
+    )
+    path.write_bytes(b" 00001 0001 19970101 1 11.77\n 00002 0001 19970102 1 2.\xe9\n")
+    with pytest.raises(InputError) as info:
+        read_transactions(path, fmt="cdnow")
+    assert str(info.value) == (
+        f"{path}: row 2: field 'dollar_value': value b'2.\\xe9': "
+        "not UTF-8 text (invalid continuation byte)"
+    )
+
+
+def test_exact_duplicate_rows_are_kept_with_a_note(tmp_path: Path) -> None:
+    """A second identical row may be a second identical purchase: kept, but
+    noted (a file appended twice would otherwise double the spend silently)."""
+    path = _write(
+        tmp_path,
+        "o.csv",
+        HEADER + "a,2024-01-01,5\nb,2024-01-01,5\na,2024-01-01,5\n"
+        "a,2024-01-01,5\nb,2024-01-02,5\n",
+    )
+    log, report = read_transactions(path)
+    assert log.n_rows == 5 and float(log.amount.sum()) == 25.0
+    assert report.notes == (
+        f"{path}: 2 rows repeat an earlier row exactly (first: row 4, same as "
+        "row 2); kept, each as a purchase of its own",
+    )
+    _, clean = read_transactions(_write(tmp_path, "c.csv", HEADER + "a,2024-01-01,5\n"))
+    assert clean.notes == ()
