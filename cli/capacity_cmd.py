@@ -76,7 +76,7 @@ def capacity() -> None:
     "--follow",
     is_flag=True,
     help="Apply the events as the lines arrive, until the stream ends (a bad "
-    "line is reported on stderr and skipped).",
+    "line is reported on stderr and skipped; the exit code is then 1).",
 )
 @json_option(
     "Print applied, duplicates and last_seq (with --follow also bad and "
@@ -148,12 +148,14 @@ def _follow(
             "applied": totals.applied, "duplicates": totals.duplicates,
             "last_seq": mon.last_seq, "bad": totals.bad, "batches": totals.batches,
         }))  # fmt: skip
-        return
-    click.echo(
-        f"{totals.applied} events applied, {totals.duplicates} duplicates ignored, "
-        f"{totals.bad} bad lines skipped, in {totals.batches} batches "
-        f"(log at seq {mon.last_seq})"
-    )
+    else:
+        click.echo(
+            f"{totals.applied} events applied, {totals.duplicates} duplicates "
+            f"ignored, {totals.bad} bad lines skipped, in {totals.batches} batches "
+            f"(log at seq {mon.last_seq})"
+        )
+    if totals.bad:  # the feed went on, but a supervisor must see the bad lines
+        raise click.exceptions.Exit(1)
 
 
 @capacity.command(
