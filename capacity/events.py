@@ -124,6 +124,16 @@ def _event_ts(
     return ts
 
 
+def _present(obj: dict[str, Any], key: str, fail: Callable[..., InputError]) -> Any:
+    """The field's value; a field left out (or null, which shows no value) is
+    reported as missing, not as a bad value the sender never wrote."""
+    if key not in obj:
+        raise fail("missing", field=key)
+    if obj[key] is None:
+        raise fail("missing (null)", field=key)
+    return obj[key]
+
+
 def parse_event(
     obj: Any,
     network: Network,
@@ -146,19 +156,22 @@ def parse_event(
     if not isinstance(obj, dict):
         raise fail("not a JSON object")
     event_id = _event_id(obj.get("event_id"), fail)
-    ts = _event_ts(obj.get("ts"), window, fail)
-    node_id = obj.get("node_id")
+    ts = _event_ts(_present(obj, "ts", fail), window, fail)
+    node_id = _present(obj, "node_id", fail)
     node = network.node_index.get(node_id) if isinstance(node_id, str) else None
     if node is None:
         raise fail("unknown node", field="node_id", value=node_id)
-    kind = obj.get("type")
+    kind = _present(obj, "type", fail)
     if not isinstance(kind, str) or kind not in EVENT_TYPES:
         message = f"unknown event type (one of {list(EVENT_TYPES)})"
         raise fail(message, field="type", value=kind)
-    value = _event_value(kind, obj.get("value"), fail)
+    value = _event_value(kind, _present(obj, "value", fail), fail)
     service = -1
     if kind == "congestion":
-        name = obj.get("service")
+        if obj.get("service") is None:
+            message = f"missing (a congestion event names its service, one of {list(SERVICES)})"
+            raise fail(message, field="service")
+        name = obj["service"]
         if not isinstance(name, str) or name not in SERVICES:
             message = f"unknown service (one of {list(SERVICES)})"
             raise fail(message, field="service", value=name)

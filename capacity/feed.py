@@ -8,17 +8,23 @@ applies each event at once and a busy one is not a transaction per line.
 Event ids make it idempotent: a feed replayed from its start applies
 nothing twice. A bad line (not UTF-8, not JSON, not a valid event, or an
 event id already used with other content) is reported with its line number
-and skipped; the feed goes on.
+and skipped; the feed goes on. An error of ``apply`` (the store lost) ends
+the feed: the reader is told to stop, and a pipe is read with ``os.read``
+(:func:`pipe_lines`), so a reader still waiting for a line at exit holds no
+lock of Python's stdin object (a daemon thread in ``sys.stdin.buffer``'s
+read aborted the interpreter's shutdown: "could not acquire lock").
 """
 
 from __future__ import annotations
 
 import json
+import os
 import queue
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from typing import IO
 
 from tierflow.capacity.events import CapacityEvent, parse_event
 from tierflow.capacity.monitor import IngestResult
@@ -30,7 +36,16 @@ from tierflow.data.text_files import BOM_TEXT
 BATCH = 200
 #: How long a batch waits for more lines after its first one.
 LINGER_S = 0.05
+#: How often a reader waiting on a full inbox looks whether the feed ended.
+_POLL_S = 0.1
+#: Bytes asked of a pipe per read.
+_CHUNK = 1 << 16
 _END = None
+#: What the reader hands over: a numbered line, the end, or why reading failed.
+_Item = tuple[int, str | bytes] | None | OSError | ValueError
+#: How a batch ends the feed: None (it goes on), True (the lines ended) or
+#: why reading failed.
+_End = bool | OSError | ValueError | None
 
 
 @dataclass
@@ -54,6 +69,7 @@ def follow_events(
     on_bad: Callable[[InputError], None] = lambda exc: None,
     batch: int = BATCH,
     linger_s: float = LINGER_S,
+    totals: FeedTotals | None = None,
 ) -> FeedTotals:
     """Apply the feed's events as they arrive, until it ends.
 
@@ -62,21 +78,58 @@ def follow_events(
     ``on_bad`` (an ``InputError`` naming ``file``, the line number and the
     field) and is skipped. ``lines`` may be bytes (decoded here, so that a
     line that is not UTF-8 is one bad line, not the end of the feed).
+    ``totals`` is counted in place, so a caller still has what was applied
+    when ``apply`` raises (any other error than ``InputError`` ends the feed).
     """
-    inbox: queue.Queue[tuple[int, str | bytes] | None] = queue.Queue(maxsize=10 * batch)
+    inbox: queue.Queue[_Item] = queue.Queue(maxsize=10 * batch)
+    stop = threading.Event()
     reader = threading.Thread(
-        target=_read, args=(lines, inbox), name="tierflow-feed", daemon=True
+        target=_read, args=(lines, inbox, stop), name="tierflow-feed", daemon=True
     )
     reader.start()
-    totals = FeedTotals()
-    ended = False
-    while not ended:
-        events, ended = _next_batch(
-            inbox, network, file, totals, on_bad, batch, linger_s
-        )
-        if events:
-            _apply(events, apply, totals, on_bad)
+    totals = FeedTotals() if totals is None else totals
+    end: _End = None
+    try:
+        while end is None:
+            events, end = _next_batch(
+                inbox, network, file, totals, on_bad, batch, linger_s
+            )
+            if events:
+                _apply(events, apply, totals, on_bad)
+        if not isinstance(end, bool):
+            raise end  # after the lines read before it were applied
+    finally:
+        stop.set()  # a reader between lines stops; one waiting on a pipe is left
+        reader.join(timeout=2 * _POLL_S)
     return totals
+
+
+def pipe_lines(stream: IO[bytes]) -> Iterable[bytes]:
+    """The lines of ``stream`` (stdin), read from its file descriptor with
+    ``os.read`` when it has one.
+
+    A thread blocked in ``os.read`` holds none of the stream object's locks,
+    so the process can exit while the feed is quiet (a thread inside the
+    buffered reader's read made the interpreter abort at exit). Streams
+    without a descriptor (tests) are read as they are.
+    """
+    try:
+        fd = stream.fileno()
+    except (OSError, ValueError, AttributeError):  # io.UnsupportedOperation too
+        return stream
+    return _fd_lines(fd)
+
+
+def _fd_lines(fd: int) -> Iterator[bytes]:
+    """Lines (with their newline) as they arrive on ``fd``; the last one may
+    lack it."""
+    pending = b""
+    while chunk := os.read(fd, _CHUNK):
+        pending += chunk
+        *complete, pending = pending.split(b"\n")
+        yield from (line + b"\n" for line in complete)
+    if pending:
+        yield pending
 
 
 def _apply(
@@ -105,29 +158,48 @@ def _apply(
 
 
 def _read(
-    lines: Iterable[str | bytes], inbox: queue.Queue[tuple[int, str | bytes] | None]
+    lines: Iterable[str | bytes], inbox: queue.Queue[_Item], stop: threading.Event
 ) -> None:
+    """Hand the numbered lines over until they end, reading fails or the
+    feed is stopped; the end (or the failure) is always the last item."""
+    last: _Item = _END
     try:
         for row, line in enumerate(lines, start=1):
-            inbox.put((row, line))
-    finally:
-        inbox.put(_END)
+            if not _put(inbox, (row, line), stop):
+                return
+    except (OSError, ValueError) as exc:  # a broken pipe, a file closed under it
+        last = exc
+    _put(inbox, last, stop)
+
+
+def _put(inbox: queue.Queue[_Item], item: _Item, stop: threading.Event) -> bool:
+    """Put ``item`` once there is room; False when the feed was stopped first."""
+    while not stop.is_set():
+        try:
+            inbox.put(item, timeout=_POLL_S)
+        except queue.Full:
+            continue
+        return True
+    return False
 
 
 def _next_batch(
-    inbox: queue.Queue[tuple[int, str | bytes] | None],
+    inbox: queue.Queue[_Item],
     network: Network,
     file: str,
     totals: FeedTotals,
     on_bad: Callable[[InputError], None],
     batch: int,
     linger_s: float,
-) -> tuple[list[CapacityEvent], bool]:
-    """The next batch of valid events, and whether the feed ended."""
+) -> tuple[list[CapacityEvent], _End]:
+    """The next batch of valid events, and whether the feed ended (see
+    ``_End``)."""
     events: list[CapacityEvent] = []
     item = inbox.get()  # wait as long as the feed is quiet
     deadline = time.monotonic() + linger_s
     while item is not _END:
+        if isinstance(item, OSError | ValueError):
+            return events, item
         row, line = item
         totals.lines += 1
         try:
@@ -140,11 +212,11 @@ def _next_batch(
                 events.append(event)
         left = deadline - time.monotonic()
         if len(events) >= batch or left <= 0:
-            return events, False
+            return events, None
         try:
             item = inbox.get(timeout=left)
         except queue.Empty:
-            return events, False
+            return events, None
     return events, True
 
 

@@ -5,6 +5,7 @@ snapshots make a restart exact (``docs/data.md``)."""
 from __future__ import annotations
 
 import datetime as dt
+import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -112,6 +113,9 @@ class CapacityMonitor:
         self._stamp_lane = np.full((n, s), -np.inf)
         self.last_seq = 0
         self.last_ts = -np.inf
+        #: The newest sign of life of the feed: each event's ``ts`` capped at
+        #: its receipt, so an event dated ahead cannot keep the map fresh.
+        self.heard_ts = -np.inf
         self.n_applied = 0
         self._since_snapshot = 0
         self._seen: dict[str, CapacityEvent] = {}  # dedup without a store
@@ -158,7 +162,7 @@ class CapacityMonitor:
                 # as consumed so it is not retried forever.
                 self.last_seq = ev.seq
                 continue
-            self._apply(parsed)
+            self._apply(parsed, ev.received_at)
             self.last_seq = ev.seq
             count += 1
         self._since_snapshot += count
@@ -173,6 +177,7 @@ class CapacityMonitor:
         1-based position in ``events``) and nothing is logged or applied.
         """
         self.check_event_ids(events)
+        received = time.time()  # as the log stamps ``received_at``
         if self.store is None:
             applied = dups = 0
             for ev in events:
@@ -180,7 +185,7 @@ class CapacityMonitor:
                     dups += 1
                     continue
                 self._seen[ev.event_id] = ev
-                self._apply(ev)
+                self._apply(ev, received)
                 applied += 1
             return IngestResult(applied, dups, self.last_seq)
         seqs = self.store.append_events([ev.record(self.network) for ev in events])
@@ -188,7 +193,7 @@ class CapacityMonitor:
         contiguous = all(s == self.last_seq + 1 + i for i, (s, _) in enumerate(new))
         if contiguous:
             for _s, ev in new:
-                self._apply(ev)
+                self._apply(ev, received)
             if new:
                 self.last_seq = new[-1][0]
             self._since_snapshot += len(new)
@@ -242,11 +247,15 @@ class CapacityMonitor:
             event = parse_event(event, self.network)
         return self.ingest([event])
 
-    def _apply(self, ev: CapacityEvent) -> None:
+    def _apply(self, ev: CapacityEvent, received: float | None = None) -> None:
+        """Apply one event received at ``received`` (epoch seconds; None:
+        taken as its ``ts``)."""
         self._cached = None
         i, kind, v = ev.node, ev.type, ev.value
         self.n_applied += 1
         self.last_ts = max(self.last_ts, ev.ts)
+        heard = ev.ts if received is None else min(ev.ts, received)
+        self.heard_ts = max(self.heard_ts, heard)
         if kind == "backlog_delta":
             if ev.ts >= self._stamp[i, _BACKLOG]:
                 self.backlog[i] = max(0.0, self.backlog[i] + v)
@@ -416,6 +425,7 @@ class CapacityMonitor:
         return {
             "nodes": nodes,
             "last_ts": None if np.isinf(self.last_ts) else self.last_ts,
+            "heard_ts": None if np.isinf(self.heard_ts) else self.heard_ts,
             "n_applied": self.n_applied,
         }
 
@@ -433,6 +443,8 @@ class CapacityMonitor:
             self._stamp[i] = [-np.inf if v is None else v for v in s["stamp"]]
             self._stamp_lane[i] = [-np.inf if v is None else v for v in s["stamp_lane"]]
         self.last_ts = -np.inf if state["last_ts"] is None else float(state["last_ts"])
+        heard = state.get("heard_ts", state["last_ts"])  # older snapshots: last_ts
+        self.heard_ts = -np.inf if heard is None else float(heard)
         self.n_applied = int(state["n_applied"])
 
     def snapshot(self) -> None:
@@ -466,6 +478,14 @@ class CapacityMonitor:
         if np.isinf(self.last_ts):
             return None
         return dt.datetime.fromtimestamp(self.last_ts, dt.UTC)
+
+    def heard_at(self) -> dt.datetime | None:
+        """The newest event's time capped at its receipt (``heard_ts``): what
+        staleness is measured from, so an event dated a month ahead does not
+        keep a dead feed's map fresh for a month."""
+        if np.isinf(self.heard_ts):
+            return None
+        return dt.datetime.fromtimestamp(self.heard_ts, dt.UTC)
 
     def congestion_by_service(self, node: int) -> dict[str, float]:
         """Lane delay factors of one node, by service name."""

@@ -8,7 +8,7 @@ import json
 import sys
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 import pandas as pd
@@ -41,7 +41,15 @@ from tierflow.data.limits import EVENT_WINDOW
 from tierflow.data.network import Network
 from tierflow.data.orders import read_history
 from tierflow.data.rates import SERVICES, service_index
-from tierflow.data.store import open_store
+from tierflow.data.store import (
+    StoreUnavailable,
+    default_state_location,
+    describe_location,
+    open_store,
+)
+
+if TYPE_CHECKING:
+    from tierflow.capacity.feed import FeedTotals
 
 
 @click.group(
@@ -76,7 +84,7 @@ def capacity() -> None:
     "--follow",
     is_flag=True,
     help="Apply the events as the lines arrive, until the stream ends (a bad "
-    "line is reported on stderr and skipped).",
+    "line is reported on stderr and skipped; the exit code is then 1).",
 )
 @json_option(
     "Print applied, duplicates and last_seq (with --follow also bad and "
@@ -121,15 +129,18 @@ def ingest_command(
 def _follow(
     net: Network, state_path: Path | None, events_path: Path, *, as_json: bool
 ) -> None:
-    """``ingest --follow``: the feed's events, batch by batch, until it ends."""
-    from tierflow.capacity.feed import follow_events
+    """``ingest --follow``: the feed's events, batch by batch, until it ends
+    (or the store is lost: then what was applied so far, and the error)."""
+    from tierflow.capacity.feed import FeedTotals, follow_events, pipe_lines
 
     def bad(exc: InputError) -> None:
         click.echo(f"skipped: {exc}", err=True)
 
+    totals = FeedTotals()
+    lost: StoreUnavailable | None = None
     with contextlib.ExitStack() as stack:
         if str(events_path) == "-":  # bytes: a line that is not UTF-8 is skipped
-            lines: Iterable[bytes] = sys.stdin.buffer
+            lines: Iterable[bytes] = pipe_lines(sys.stdin.buffer)
             name = "<stdin>"
         else:
             lines = stack.enter_context(events_path.open("rb"))
@@ -141,18 +152,32 @@ def _follow(
             mon.check_event_ids(events, file=name)
             return mon.ingest(events)
 
-        totals = follow_events(lines, net, apply, file=name, on_bad=bad)
-        mon.snapshot()
+        try:
+            follow_events(lines, net, apply, file=name, on_bad=bad, totals=totals)
+            mon.snapshot()
+        except StoreUnavailable as exc:
+            lost = exc
+    _print_totals(totals, mon.last_seq, as_json=as_json)
+    if lost is not None:
+        where = describe_location(state_path or default_state_location())
+        why = "; ".join(part.strip() for part in str(lost).splitlines() if part.strip())
+        raise StoreUnavailable(f"state store {where} failed, feed stopped: {why}")
+    if totals.bad:  # the feed went on, but a supervisor must see the bad lines
+        raise click.exceptions.Exit(1)
+
+
+def _print_totals(totals: FeedTotals, last_seq: int, *, as_json: bool) -> None:
+    """The feed's summary line (or JSON object) on stdout."""
     if as_json:
         click.echo(json.dumps({
             "applied": totals.applied, "duplicates": totals.duplicates,
-            "last_seq": mon.last_seq, "bad": totals.bad, "batches": totals.batches,
+            "last_seq": last_seq, "bad": totals.bad, "batches": totals.batches,
         }))  # fmt: skip
         return
     click.echo(
-        f"{totals.applied} events applied, {totals.duplicates} duplicates ignored, "
-        f"{totals.bad} bad lines skipped, in {totals.batches} batches "
-        f"(log at seq {mon.last_seq})"
+        f"{totals.applied} events applied, {totals.duplicates} duplicates "
+        f"ignored, {totals.bad} bad lines skipped, in {totals.batches} batches "
+        f"(log at seq {last_seq})"
     )
 
 

@@ -35,6 +35,9 @@ class StoredEvent:
     node_id: str
     type: str
     payload: dict[str, Any]
+    #: When the log received it (epoch seconds; None where not read): a
+    #: future-dated event counts as news of the feed only up to this.
+    received_at: float | None = None
 
 
 def log_events(
@@ -81,15 +84,15 @@ def events_after_at_commit(conn: Transaction, seq: int) -> Cursor:
 def stored_events(rows: Cursor) -> list[StoredEvent]:
     """The events of a read of :data:`_EVENTS_AFTER`."""
     return [
-        StoredEvent(int(s), str(e), str(t), str(n), str(k), json.loads(p))
-        for s, e, t, n, k, p in rows.fetchall()
+        StoredEvent(int(s), str(e), str(t), str(n), str(k), json.loads(p), float(r))
+        for s, e, t, n, k, p, r in rows.fetchall()
     ]
 
 
 #: The logged events after a ``seq``, in sequence order.
 _EVENTS_AFTER = (
-    "SELECT seq, event_id, ts, node_id, type, payload FROM capacity_events "
-    "WHERE seq > ? ORDER BY seq"
+    "SELECT seq, event_id, ts, node_id, type, payload, received_at "
+    "FROM capacity_events WHERE seq > ? ORDER BY seq"
 )
 
 #: One event into the log (a repeated ``event_id`` is left as it was);

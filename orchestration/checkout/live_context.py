@@ -127,6 +127,8 @@ class LiveContext:
         self._room: Room | None = None
         self._room_key: tuple[int, int, int] | None = None
         self._capacity_read = -math.inf
+        #: When :meth:`staleness` first found no event at all (None: not yet).
+        self._unheard_since: dt.datetime | None = None
 
     def read(self, req: CheckoutRequest, watch: Stopwatch) -> Context:
         """The context of one request (laps ``capacity``, ``stock``, ``cltv``
@@ -173,17 +175,42 @@ class LiveContext:
         return self._room
 
     def staleness(self, now: dt.datetime) -> str:
-        """Why the capacity map is stale at ``now`` ("" when it is not, when
-        no age is set, or when no event was ever applied)."""
+        """Why the capacity map is stale at ``now`` ("" when it is not, or
+        when no age is set).
+
+        Measured from the newest event's time capped at its receipt
+        (``CapacityMonitor.heard_at``): an event dated ahead does not keep a
+        dead feed fresh. A map that never heard an event is stale once the
+        age has passed since this process first checked (its start, near
+        enough): no feed at all is no fresher than a dead one.
+        """
         limit = self.capacity_max_age_s
-        as_of = self.monitor.as_of()
-        if limit is None or as_of is None:
+        if limit is None:
             return ""
-        age = (now - as_of).total_seconds()
+        heard = self.monitor.heard_at()
+        if heard is None:
+            if self._unheard_since is None:
+                self._unheard_since = now
+            age = (now - self._unheard_since).total_seconds()
+            if age <= limit:
+                return ""
+            return (
+                f"capacity map is stale: no capacity event in the "
+                f"{_age_text(age)} since the server started, over the "
+                f"{_age_text(limit)} allowed"
+            )
+        age = (now - heard).total_seconds()
         if age <= limit:
             return ""
+        as_of = self.monitor.as_of()
+        if as_of is not None and as_of > heard:  # dated ahead of its receipt
+            return (
+                f"capacity map is stale: its newest event ({as_of.isoformat()}) "
+                f"was received {_age_text(age)} ago ({heard.isoformat()}), over "
+                f"the {_age_text(limit)} allowed"
+            )
         return (
-            f"capacity map is stale: its newest event ({as_of.isoformat()}) is "
+            f"capacity map is stale: its newest event ({heard.isoformat()}) is "
             f"{_age_text(age)} old, over the {_age_text(limit)} allowed"
         )
 

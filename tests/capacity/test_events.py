@@ -55,6 +55,51 @@ def test_bad_event_lines(tiny_network: Network, line: str, message: str) -> None
         parse_event_lines([line], tiny_network, file="ev.jsonl")
 
 
+SERVICE_NAMES = "['next_day', 'two_day', 'ground', 'economy']"
+MISSING = [
+    ("ts", "ev.jsonl: row 1: field 'ts': missing"),
+    ("node_id", "ev.jsonl: row 1: field 'node_id': missing"),
+    ("type", "ev.jsonl: row 1: field 'type': missing"),
+    ("value", "ev.jsonl: row 1: field 'value': missing"),
+    ("event_id", "ev.jsonl: row 1: field 'event_id': missing or empty event id"),
+]
+
+
+@pytest.mark.parametrize(("left_out", "message"), MISSING)
+def test_a_missing_field_is_called_missing(
+    tiny_network: Network, left_out: str, message: str
+) -> None:
+    """It was reported as a bad value (no ``ts``: "not an ISO 8601 instant",
+    no ``node_id``: "unknown node"), which sends the sender looking for a
+    value it never wrote."""
+    event = {k: v for k, v in _event().items() if k != left_out}
+    with pytest.raises(InputError) as info:
+        parse_event_lines([json.dumps(event)], tiny_network, file="ev.jsonl")
+    assert str(info.value) == message
+    with pytest.raises(InputError) as null:
+        parse_event_lines([_line(**{left_out: None})], tiny_network, file="ev.jsonl")
+    assert str(null.value) == (
+        message if left_out == "event_id" else f"{message} (null)"
+    )
+
+
+def test_a_congestion_event_without_a_service_says_so(tiny_network: Network) -> None:
+    line = _line(type="congestion", value=2)
+    with pytest.raises(InputError) as info:
+        parse_event_lines([line], tiny_network, file="ev.jsonl")
+    assert str(info.value) == (
+        "ev.jsonl: row 1: field 'service': missing (a congestion event names its "
+        f"service, one of {SERVICE_NAMES})"
+    )
+    with pytest.raises(InputError) as bad:
+        parse_event_lines([_line(type="congestion", value=2, service="teleport")],
+                          tiny_network, file="ev.jsonl")  # fmt: skip
+    assert str(bad.value) == (
+        "ev.jsonl: row 1: field 'service': value 'teleport': unknown service "
+        f"(one of {SERVICE_NAMES})"
+    )
+
+
 def test_huge_integers_from_a_caller_never_overflow(tiny_network: Network) -> None:
     with pytest.raises(InputError, match=r"value <int of 16610 bits>: must be in"):
         parse_event(_event(value=10**5000), tiny_network)

@@ -5,17 +5,23 @@ line by its number, and never applies an event id twice."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import threading
+from collections.abc import Sequence
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import TINY_NETWORK
-from tierflow.capacity.feed import follow_events
-from tierflow.capacity.monitor import CapacityMonitor
+from tierflow.capacity.events import CapacityEvent
+from tierflow.capacity.feed import FeedTotals, follow_events, pipe_lines
+from tierflow.capacity.monitor import CapacityMonitor, IngestResult
 from tierflow.data.errors import InputError
 from tierflow.data.network import Network
-from tierflow.data.store import open_store
+from tierflow.data.store import StoreUnavailable, describe_location, open_store
+from tierflow.data.store.local_postgres import LocalPostgres, memory_folder
 
 
 def _line(n: int, value: float) -> str:
@@ -25,7 +31,7 @@ def _line(n: int, value: float) -> str:
     }) + "\n"  # fmt: skip
 
 
-def _seq(state: Path) -> int:
+def _seq(state: Path | str) -> int:
     with open_store(state) as store:
         return store.last_event_seq()
 
@@ -58,7 +64,7 @@ def test_a_piped_feed_is_applied_as_it_arrives(tmp_path: Path) -> None:
     proc.stdin.write(_line(1, 80))  # a repeat: ignored
     proc.stdin.write(_line(2, 10))  # f2's id with another value: refused
     out, err = proc.communicate(timeout=60)
-    assert proc.returncode == 0, err
+    assert proc.returncode == 1, err  # lines were skipped
     assert err.splitlines() == [
         "skipped: <stdin>: row 2: not JSON (Expecting value)",
         "skipped: <stdin>: row 5: field 'event_id': value 'f2': event id already "
@@ -85,3 +91,95 @@ def test_follow_batches_and_reports(tiny_network: Network) -> None:
     assert str(bad[2]).startswith("row 6: field 'event_id'")
     assert "different content" in str(bad[2])
     assert mon.staffing[tiny_network.node_idx("ST-CHI")] == 0.5
+
+
+def _wait_for_seq(state: Path | str, seq: int) -> None:
+    """Wait (at most 30 s) until the store's log reaches ``seq``."""
+    tick = threading.Event()
+    for _ in range(600):
+        if _seq(state) == seq:
+            return
+        tick.wait(0.05)
+    assert _seq(state) == seq
+
+
+def test_a_store_lost_mid_feed_ends_it_cleanly(postgres_server: LocalPostgres) -> None:
+    """The feed's PostgreSQL server stops while the feed is open (stdin still
+    open, the reader waiting for a line): exit 1, the store's error on one
+    line, the summary of what was applied. It was a fatal error at exit
+    (SIGABRT, "could not acquire lock for <_io.BufferedReader name='<stdin>'>",
+    a daemon thread inside stdin's read) and no summary. A server of its own
+    (the session's ``postgres_server`` is only there to skip or fail alike)."""
+    with LocalPostgres(parent=memory_folder()) as server:
+        url = server.create_database("feed")
+        command = [
+            str(Path(sys.executable).with_name("tierflow")), "capacity", "ingest",
+            "--network", str(TINY_NETWORK), "--state", url, "--events", "-",
+            "--follow",
+        ]  # fmt: skip
+        with subprocess.Popen(
+            command,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        ) as proc:
+            assert proc.stdin is not None and proc.stdout and proc.stderr
+            try:
+                proc.stdin.write(_line(1, 80))
+                proc.stdin.flush()
+                _wait_for_seq(url, 1)
+                server.stop()
+                proc.stdin.write(_line(2, 70))  # its batch finds the server gone
+                proc.stdin.flush()
+                code = proc.wait(timeout=60)  # stdin is open: the feed goes on
+            finally:
+                proc.kill()
+            out, err = proc.stdout.read(), proc.stderr.read()
+    assert code == 1, err
+    assert "Fatal Python error" not in err
+    errors = [line for line in err.splitlines() if line.startswith("Error: ")]
+    assert len(errors) == 1, err
+    where = f"Error: state store {describe_location(url)} failed, feed stopped: "
+    assert errors[0].startswith(where), err
+    assert len(errors[0]) > len(where) and errors[0] == err.splitlines()[-1]
+    assert out == (
+        "1 events applied, 0 duplicates ignored, 0 bad lines skipped, in 1 "
+        "batches (log at seq 1)\n"
+    )
+
+
+def test_a_failing_apply_ends_the_feed_with_its_totals(tiny_network: Network) -> None:
+    """Not an ``InputError``: the feed stops at once, the error goes to the
+    caller, and the caller's totals hold what was applied before."""
+    mon = CapacityMonitor(tiny_network)
+    calls: list[int] = []
+
+    def apply(events: Sequence[CapacityEvent]) -> IngestResult:
+        calls.append(len(events))
+        if len(calls) == 2:
+            raise StoreUnavailable("gone")
+        return mon.ingest(events)
+
+    lines = [_line(n, 50 + n) for n in range(1, 8)]
+    totals = FeedTotals()
+    with pytest.raises(StoreUnavailable, match=r"^gone$"):
+        follow_events(lines, tiny_network, apply, batch=2, totals=totals)
+    assert calls == [2, 2]
+    assert (totals.applied, totals.batches, totals.last_seq) == (2, 1, 0)
+
+
+def test_pipe_lines_reads_the_descriptor() -> None:
+    """Lines split across reads come out whole; a last line without its
+    newline is kept."""
+    read_end, write_end = os.pipe()
+    os.write(write_end, b'{"a": 1}\n{"b"')
+    os.write(write_end, b": 2}\n\ntail")
+    os.close(write_end)
+    with os.fdopen(read_end, "rb") as stream:
+        assert list(pipe_lines(stream)) == [
+            b'{"a": 1}\n',
+            b'{"b": 2}\n',
+            b"\n",
+            b"tail",
+        ]

@@ -54,7 +54,7 @@ BAD_EVENTS = [
     ('{"event_id": "a", "ts": "2026-01-05T10:00:00Z", "node_id": "WH-EAST", "type": "staffing", "value": 400}',
      r"^ev\.jsonl: row 2: field 'value': value 400: must be in \[0, 300\]$"),
     ('{"event_id": "a", "ts": "2026-01-05T10:00:00Z", "node_id": "WH-EAST", "type": "congestion", "value": 2}',
-     r"^ev\.jsonl: row 2: field 'service': unknown service"),
+     r"^ev\.jsonl: row 2: field 'service': missing \(a congestion event names its service"),
     ('{"event_id": "a", "ts": "2026-01-05T10:00:00Z", "node_id": "WH-EAST", "type": "outage", "value": "yes"}',
      r"^ev\.jsonl: row 2: field 'value': value 'yes': must be true or false$"),
     ('{"event_id": "a", "ts": "2026-01-05T10:00:00", "node_id": "WH-EAST", "type": "backlog", "value": 1}',

@@ -105,3 +105,38 @@ def test_a_forecast_instant_outside_the_event_window_is_refused(
     inside = CliRunner().invoke(cli, [*args, "--at", "2026-05-23T01:00:00Z"])
     assert inside.exit_code == 0, inside.output
     assert inside.stdout.endswith("stored as forecast events\n")
+
+
+@pytest.mark.parametrize("as_json", [False, True])
+def test_follow_exits_1_when_a_line_was_skipped(tmp_path: Path, as_json: bool) -> None:
+    """The feed goes on past a bad line, but the exit code says there was one
+    (it was 0 even when every line was bad): a supervisor can tell a feed of
+    garbage from a good one."""
+    good = [_event(0), _event(1)]
+    missing_ts = (
+        '{"event_id": "m1", "node_id": "WH-EAST", "type": "backlog", "value": 5}'
+    )
+    args = ["capacity", "ingest", "--network", str(TINY_NETWORK), "--events", "-"]
+    args += ["--follow", "--state", str(tmp_path / "s.db")]
+    args += ["--json"] if as_json else []
+    feed = "\n".join([good[0], missing_ts, "not json", good[1]]) + "\n"
+    result = CliRunner().invoke(cli, args, input=feed)
+    assert result.exit_code == 1
+    assert result.stderr == (
+        "skipped: <stdin>: row 2: field 'ts': missing\n"
+        "skipped: <stdin>: row 3: not JSON (Expecting value)\n"
+    )
+    if as_json:
+        summary = json.loads(result.stdout)
+        batches = summary.pop("batches")  # 1 or 2: how the 50 ms linger fell
+        assert summary == {"applied": 2, "duplicates": 0, "last_seq": 2, "bad": 2}
+    else:
+        batches = int(result.stdout.split(" in ")[1].split()[0])
+        assert result.stdout == (
+            "2 events applied, 0 duplicates ignored, 2 bad lines skipped, "
+            f"in {batches} batches (log at seq 2)\n"
+        )
+    assert batches in (1, 2)
+    clean = CliRunner().invoke(cli, args, input="\n".join(good) + "\n")
+    assert clean.exit_code == 0, clean.output
+    assert clean.stderr == ""

@@ -90,6 +90,47 @@ def test_bad_events_apply_nothing_and_are_named(
     assert not router.monitor.outage.any()
 
 
+@pytest.mark.parametrize(
+    ("event", "message"),
+    [
+        (
+            {"type": "congestion", "value": 2},
+            "field 'events[1].service': missing (a congestion event names its "
+            "service, one of ['next_day', 'two_day', 'ground', 'economy'])",
+        ),
+        (
+            {"type": "congestion", "value": 2, "service": None},
+            "field 'events[1].service': missing (a congestion event names its "
+            "service, one of ['next_day', 'two_day', 'ground', 'economy'])",
+        ),
+        ({"ts": None}, "field 'events[1].ts': Input should be a valid string"),
+        ("ts", "field 'events[1].ts': Field required"),
+        ("node_id", "field 'events[1].node_id': Field required"),
+        ("value", "field 'events[1].value': Field required"),
+    ],
+)
+def test_a_missing_field_is_called_missing(
+    live: Any, event: dict[str, Any] | str, message: str
+) -> None:
+    """As ``capacity ingest`` says it (a congestion event without its service
+    was an "unknown service")."""
+    client, router, _ = live
+    good = {**OUTAGE, "node_id": "WH-WEST"}
+    bad = {**OUTAGE, "event_id": "ops-2"}
+    if isinstance(event, str):
+        del bad[event]
+    else:
+        bad |= event
+    r = client.post(
+        "/v1/capacity/events",
+        json={"events": [good, bad]},
+        headers={"X-API-Key": API_KEY},
+    )
+    assert r.status_code == 422, r.text
+    assert r.json()["message"] == message
+    assert not router.monitor.outage.any()
+
+
 def test_a_closed_node_reads_closed_not_overbooked(live: Any) -> None:
     """ST-CHI (capacity 100) with a backlog of 238 is overbooked: utilization
     above 1, free capacity negative. Closed, it takes nothing: score 0,

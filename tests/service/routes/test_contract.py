@@ -5,11 +5,13 @@ and a stale capacity map flagged. Each test runs on both store backends."""
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 
 from tests.service.helpers import post_options
 from tests.service_fixtures import API_KEY, TEE_TO_CHICAGO, live_server
@@ -150,3 +152,53 @@ def test_a_stale_capacity_map_is_flagged_everywhere(
         ]
         answer = post_options(client, "C5", **TEE_TO_CHICAGO)
         assert answer["degraded"] is True and cap["notes"][0] in answer["notes"]
+
+
+def test_a_future_dated_event_does_not_keep_a_dead_feed_fresh(
+    tmp_path: Path, state_location: Path | str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An event dated 30 days ahead (inside the event window) made the map
+    "fresh" for 30 days (``degraded: false``, whatever the feed did). Its
+    time counts only up to its receipt; and a map that never heard an event
+    is stale once the age has passed too (it was never flagged)."""
+    start = dt.datetime.now(dt.UTC).replace(microsecond=0)
+    monkeypatch.setenv("TIERFLOW_NOW", start.isoformat())
+    clock = [start]
+    kw = {"state": state_location, "capacity_max_age_s": 3600.0}
+    with (
+        live_server(tmp_path, router_kw=kw, clock=lambda: clock[0]) as (server, _),
+        httpx.Client(base_url=server.url, timeout=10) as client,
+    ):
+        assert client.get("/v1/capacity").json()["degraded"] is False
+        clock[0] = start + dt.timedelta(hours=2)
+        empty = client.get("/v1/capacity").json()
+        assert (empty["as_of"], empty["degraded"]) == (None, True)
+        assert empty["notes"] == [
+            "capacity map is stale: no capacity event in the 2.0 h since the "
+            "server started, over the 60 min allowed"
+        ]
+        clock[0] = dt.datetime.now(dt.UTC)  # the feed is back
+        ahead = start + dt.timedelta(days=30)
+        event = {
+            "event_id": "ahead", "ts": ahead.isoformat(), "node_id": "WH-WEST",
+            "type": "staffing", "value": 90,
+        }  # fmt: skip
+        r = client.post(
+            "/v1/capacity/events",
+            json={"events": [event]},
+            headers={"X-API-Key": API_KEY},
+        )
+        assert r.status_code == 200, r.text
+        assert client.get("/v1/capacity").json()["degraded"] is False  # just heard
+        clock[0] = dt.datetime.now(dt.UTC) + dt.timedelta(hours=2)
+        cap = client.get("/v1/capacity").json()
+        assert cap["as_of"] is not None and cap["as_of"].startswith(
+            ahead.date().isoformat()
+        )
+        assert cap["degraded"] is True
+        assert len(cap["notes"]) == 1
+        assert cap["notes"][0].startswith(
+            f"capacity map is stale: its newest event ({ahead.isoformat()}) was "
+            "received 2.0 h ago ("
+        )
+        assert cap["notes"][0].endswith("), over the 60 min allowed")
