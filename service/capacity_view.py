@@ -102,13 +102,16 @@ def capacity_payload(
         for i in range(net.n_nodes)
     ]
     stale = router.capacity_staleness(now or dt.datetime.now(dt.UTC))
+    # without its store the map is nominal and hears no event from elsewhere:
+    # degraded, as every checkout answer of that router says
+    notes = [*router.unavailable_store, *([stale] if stale else [])]
     return {
         "as_of": None if as_of is None else as_of.isoformat(),
         "version": version,
         "overflow_threshold": router.policy.overflow_score_threshold,
         "nodes": nodes,
-        "degraded": bool(stale),
-        "notes": [stale] if stale else [],
+        "degraded": bool(notes),
+        "notes": notes,
         "demand_forecast": demand,
     }
 

@@ -195,6 +195,11 @@ def test_events_are_refused_without_a_store(tmp_path: Path) -> None:
             headers={"X-API-Key": API_KEY},
             timeout=30,
         )
+        # and the map says it is nominal, from no store, as the answers do
+        cap = httpx.get(f"{server.url}/v1/capacity", timeout=30).json()
+    assert cap["degraded"] is True
+    assert cap["notes"] == list(router.unavailable_store)
+    assert cap["notes"][0].startswith("state store unavailable (")
     assert r.status_code == 503
     assert r.json()["error"] == "unavailable"
     assert r.json()["message"] == (
