@@ -249,7 +249,8 @@ def run_allocate(request: AllocateRequest) -> dict[str, Any]:
         run_id,
         params,
         journal=request.out_dir / "allocations.partial.csv",
-        stats=request.out_dir / "batches.jsonl",
+        stats=request.out_dir / "batches.partial.jsonl",
+        final_stats=request.out_dir / "batches.jsonl",
     )
     resumed = sink.resumed_batches
     if resumed:

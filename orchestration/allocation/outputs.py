@@ -95,8 +95,14 @@ class StoreSink:
 
     ``resumed_batches`` tells how many batches a previous attempt committed.
     ``journal`` gets each batch's rows after its commit (``allocations.partial.csv``);
-    ``stats`` (``batches.jsonl``) each batch's figures before it, so that a
-    resumed run still counts the batches an earlier process committed.
+    ``stats`` (``batches.partial.jsonl``) each batch's figures before it, so
+    that a resumed run still counts the batches an earlier process committed;
+    ``final_stats`` (``batches.jsonl``, the last finished run's, which
+    :func:`write_outputs` replaces at the end) is read when ``stats`` has none
+    of this run's lines (a finished run run again). The partial files are
+    the run in progress: an interrupted run leaves the folder's finished
+    outputs (``allocations.csv``, ``summary.json``, ``batches.jsonl``) as
+    they were, all of one run.
     """
 
     def __init__(
@@ -107,6 +113,7 @@ class StoreSink:
         *,
         journal: Path | None = None,
         stats: Path | None = None,
+        final_stats: Path | None = None,
     ) -> None:
         self.store = store
         self.run_id = run_id
@@ -114,6 +121,7 @@ class StoreSink:
         self.resumed_batches = 0 if last is None else last + 1
         self.journal = journal
         self.stats = stats
+        self.final_stats = final_stats
         if not self.resumed_batches:
             for path in (journal, stats):
                 if path is not None and path.exists():
@@ -123,15 +131,19 @@ class StoreSink:
         return self.store.allocations(self.run_id)
 
     def committed_stats(self) -> list[BatchStat]:
-        """This run's batch figures from ``stats`` (a torn last line is skipped)."""
-        if self.stats is None or not self.stats.exists():
-            return []
-        out = []
-        for line in self.stats.read_text(encoding="utf-8").splitlines():
-            stat = _stat_of(line, self.run_id)
-            if stat is not None:
-                out.append(stat)
-        return out
+        """This run's batch figures from ``stats``, else from ``final_stats``
+        (a torn last line is skipped)."""
+        for path in (self.stats, self.final_stats):
+            if path is None or not path.exists():
+                continue
+            out = []
+            for line in path.read_text(encoding="utf-8").splitlines():
+                stat = _stat_of(line, self.run_id)
+                if stat is not None:
+                    out.append(stat)
+            if out:
+                return out
+        return []
 
     def write_batch(
         self,
@@ -213,7 +225,8 @@ def write_outputs(
     outcome: AllocationOutcome, summary: dict[str, Any], out: Path
 ) -> None:
     """``allocations.csv`` (final decisions), ``summary.json`` and
-    ``batches.jsonl`` (each batch's figures, once), atomically."""
+    ``batches.jsonl`` (each batch's figures, once), atomically; the run's
+    partial journals go."""
     rows = outcome.rows.reindex(columns=ALLOCATION_FIELDS)
     rows = rows.sort_values(["batch", "order_id", "sku"], kind="stable")
     _atomic_text(out / "allocations.csv", rows.to_csv(index=False))
@@ -222,6 +235,5 @@ def write_outputs(
     _atomic_text(
         out / "batches.jsonl", "".join(_stat_line(s, run_id) for s in outcome.stats)
     )
-    journal = out / "allocations.partial.csv"
-    if journal.exists():
-        journal.unlink()
+    for partial in ("allocations.partial.csv", "batches.partial.jsonl"):
+        (out / partial).unlink(missing_ok=True)

@@ -323,6 +323,56 @@ def test_sigkill_mid_run_then_resume_loses_and_repeats_nothing(tmp_path: Path) -
     )
 
 
+def test_another_run_killed_mid_way_leaves_the_finished_outputs_whole(
+    tmp_path: Path,
+) -> None:
+    """A new run in a folder holding a finished one, killed mid-way: the
+    finished run's allocations.csv, summary.json and batches.jsonl are as they
+    were, all of that run (its batches.jsonl was overwritten as the new run
+    started, so the folder mixed two runs); the new run's progress is in the
+    partial journals, and re-running it resumes and replaces all three."""
+    args = ["allocate", "--network", str(TINY), "--engine", "greedy"]
+    args += ["--no-bid-prices", "--batch-size", "4"]
+    out = tmp_path / "out"
+    first_orders = _write_orders(tmp_path / "first.csv", 400, seed=2)
+    done = CliRunner().invoke(
+        cli, [*args, "--orders", str(first_orders), "--out", str(out)]
+    )
+    assert done.exit_code == 0, done.output
+    finished = ("allocations.csv", "summary.json", "batches.jsonl")
+    before = {name: (out / name).read_bytes() for name in finished}
+    first_batches = _committed(out / "state.db")
+
+    second_orders = _write_orders(tmp_path / "second.csv", 400, seed=3)
+    command = [*args, "--orders", str(second_orders), "--out", str(out)]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tierflow.cli.main", *command],
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 120
+    while _committed(out / "state.db") < first_batches + 5:
+        assert proc.poll() is None, "the run finished before it could be killed"
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert {name: (out / name).read_bytes() for name in finished} == before
+    assert (out / "batches.partial.jsonl").exists()
+    assert (out / "allocations.partial.csv").exists()
+
+    resumed = CliRunner().invoke(cli, [*command, "--json"])
+    assert resumed.exit_code == 0, resumed.output
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["run_id"] != json.loads(before["summary.json"])["run_id"]
+    lines = (out / "batches.jsonl").read_text().splitlines()
+    assert {json.loads(line)["run_id"] for line in lines} == {summary["run_id"]}
+    assert [json.loads(line)["batch"] for line in lines] == list(range(100))
+    assert not (out / "batches.partial.jsonl").exists()
+    assert not (out / "allocations.partial.csv").exists()
+
+
 def test_a_finished_run_rerun_prints_the_same_summary(tmp_path: Path) -> None:
     orders = _write_orders(tmp_path / "orders.csv", 60)
     out = tmp_path / "out"
