@@ -190,6 +190,27 @@ def _check_lines(frame: pd.DataFrame, path: Path) -> None:
         if differs.any():
             message = "differs from the order's first line"
             _raise_at(path, raw, differs, earlier, column, message)
+    if "promised_date" in frame.columns:
+        _check_promises(frame, path)
+
+
+def _check_promises(frame: pd.DataFrame, path: Path) -> None:
+    """A delivery promised before the order was placed is a typo, and the
+    allocation would bill it as days of lateness. The promise is a date where
+    the customer is, ``created_at`` an instant: a date more than a day before
+    the instant's UTC date is before it wherever the customer is."""
+    promised = pd.to_datetime(frame["promised_date"]).to_numpy(dtype="datetime64[D]")
+    created = frame["created_at"].dt.tz_convert("UTC").dt.tz_localize(None)
+    placed = created.to_numpy(dtype="datetime64[D]")
+    early = ~np.isnat(promised) & (promised < placed - np.timedelta64(1, "D"))
+    if early.any():
+        raise first_error(
+            path,
+            frame.attrs["raw"],
+            early,
+            "promised_date",
+            "before the order was placed (its created_at)",
+        )
 
 
 def _same(a: pd.Series, b: pd.Series) -> NDArray[np.bool_]:

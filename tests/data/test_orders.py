@@ -231,3 +231,27 @@ def test_generator_checks_the_customer_table(tmp_path: Path) -> None:
         r"unknown home_zip3 \(not in destinations\)$",
     ):
         generate_orders(load_network(folder), n_orders=10)
+
+
+def test_a_promise_before_the_order_was_placed_is_refused(
+    tmp_path: Path, tiny_network: Network
+) -> None:
+    """A promised date before the order existed is a typo the allocation would
+    bill as years of lateness; a promise on the day before the UTC date (the
+    customer's evening west of UTC) is not refused."""
+    path = tmp_path / "orders.csv"
+    lines = GOOD.splitlines()
+    dates = ["promised_date", "2026-01-06", "2026-01-06", "2026-01-04"]
+    path.write_text("".join(f"{a},{b}\n" for a, b in zip(lines, dates, strict=True)))
+    orders = read_orders(path, tiny_network)
+    assert orders.promised_date is not None
+    assert orders.promised_date.astype(str).tolist() == ["2026-01-06", "2026-01-04"]
+    frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+    frame.loc[2, "promised_date"] = "2020-01-01"
+    frame.to_csv(path, index=False)
+    with pytest.raises(InputError) as caught:
+        read_orders(path, tiny_network)
+    assert str(caught.value) == (
+        "orders.csv: row 4: field 'promised_date': value '2020-01-01': before "
+        "the order was placed (its created_at)"
+    )
