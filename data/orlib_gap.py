@@ -130,12 +130,31 @@ class _Tokens:
 def parse_orlib_gap(
     text: str, *, file: str = "<text>", stem: str | None = None
 ) -> list[GapData]:
-    """Parse OR-Library GAP text (single- or multi-problem) into instances."""
+    """Parse OR-Library GAP text (single- or multi-problem) into instances.
+
+    Tokens are free-form (rows wrap anywhere), so the layout only hints at the
+    kind: a first line of one number reads as a multi-problem file (its count
+    of problems), else as one problem (``m n``). When the text does not parse
+    that way but does the other way (a multi-problem file written on one
+    line), the other reading is taken; when neither does, the first reading's
+    error is raised.
+    """
     tokens = _Tokens(text, file)
     if not tokens.values:
         raise InputError("file is empty", file=file)
     stem = stem or Path(file).stem
     multi = tokens.first_line_count == 1
+    try:
+        return _parse_problems(tokens, stem, multi=multi)
+    except InputError as first_error:
+        try:
+            return _parse_problems(_Tokens(text, file), stem, multi=not multi)
+        except InputError:
+            raise first_error from None
+
+
+def _parse_problems(tokens: _Tokens, stem: str, *, multi: bool) -> list[GapData]:
+    """Every problem of ``tokens``, read as one problem or as several."""
     count = tokens.take_count("the number of problems", None) if multi else 1
     instances = []
     for p in range(1, count + 1):

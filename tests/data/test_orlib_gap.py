@@ -59,6 +59,20 @@ def test_single_problem_files_have_no_count_line() -> None:
     assert [(d.name, d.n_jobs, d.n_agents) for d in data] == [("c05100", 100, 5)]
 
 
+def test_the_layout_does_not_decide_the_kind(tmp_path: Path) -> None:
+    """Rows wrap freely: a multi-problem file written on one line (its first
+    line no longer a lone count) reads as the same problems; it was taken
+    for one problem and refused ('726 tokens left over')."""
+    text = (GAP_DIR / "gap1.txt").read_text()
+    flat = tmp_path / "gap1.txt"
+    flat.write_text(" ".join(text.split()) + "\n")
+    as_shipped, one_line = read_orlib_gap(GAP_DIR / "gap1.txt"), read_orlib_gap(flat)
+    assert [d.name for d in one_line] == [d.name for d in as_shipped]
+    for a, b in zip(as_shipped, one_line, strict=True):
+        assert (a.cost == b.cost).all() and (a.weight == b.weight).all()
+        assert (a.capacity == b.capacity).all()
+
+
 BAD_FILES = [
     (
         "truncated.txt",
