@@ -99,6 +99,25 @@ class Orders(ReadOnlyArrays):
         """Number of orders."""
         return len(self.order_ids)
 
+    def more_than_a_day(self) -> str:
+        """Why these orders are not one day's ("" when they are): the
+        allocation plans one day's capacity, so orders spread over more than
+        24 hours would share it. Names the first and last UTC instants and
+        the first order placed over 24 hours after the first."""
+        if self.n_orders < 2:
+            return ""
+        times = self.created_at.astype("datetime64[s]")
+        first, last = times.min(), times.max()
+        if last - first <= np.timedelta64(86_400, "s"):
+            return ""
+        late = int(np.flatnonzero(times > first + np.timedelta64(86_400, "s"))[0])
+        return (
+            f"the orders span more than a day ({first}Z .. {last}Z, UTC; order "
+            f"{self.order_ids[late]!r} is over 24 h after the first): the "
+            "allocation plans one day's capacity for all of them; allocate "
+            "each day's orders on their own"
+        )
+
     @property
     def n_lines(self) -> int:
         """Number of order lines."""

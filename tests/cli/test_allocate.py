@@ -532,3 +532,25 @@ def test_allocate_stores_bid_prices_for_checkout(tmp_path: Path) -> None:
     assert set(prices) == {"WH-EAST", "WH-WEST", "ST-CHI"}
     assert all(v >= 0 for v in prices.values())
     assert max(prices.values()) > 0  # 5 % capacity: something is scarce
+
+
+def test_orders_over_more_than_a_day_are_said(tmp_path: Path) -> None:
+    """The allocation plans one day's capacity: orders over several days
+    (``generate orders --days 2``) would share it, so allocate says so on
+    stderr, naming the span and the first later order; a day's orders pass
+    without a word."""
+    orders = _write_orders(tmp_path / "orders.csv", 60)
+    one_day = _allocate(orders, tmp_path / "a", "--engine", "greedy")
+    assert one_day.exit_code == 0, one_day.output
+    assert "more than a day" not in one_day.stderr
+    text = orders.read_text().splitlines()
+    text[-1] = text[-1].replace("2026-01-05T", "2026-01-07T")
+    orders.write_text("\n".join(text) + "\n")
+    two_days = _allocate(orders, tmp_path / "b", "--engine", "greedy")
+    assert two_days.exit_code == 0, two_days.output
+    assert (
+        "orders.csv: the orders span more than a day (2026-01-05T11:00:00Z .. "
+        "2026-01-08T03:23:00Z, UTC; order 'O00059' is over 24 h after the "
+        "first): the allocation plans one day's capacity for all of them; "
+        "allocate each day's orders on their own"
+    ) in two_days.stderr
