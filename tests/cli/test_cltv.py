@@ -404,11 +404,7 @@ def test_as_of_before_the_data_is_one_clear_error(
     first = tx.loc[tx["amount"] >= 0, "order_date"].min()
     models = tmp_path / "models"
     common = ["--transactions", str(transactions)]
-    trained = _run(
-        "train", *common, "--as-of", "2023-06-30", "--horizon-days", "90",
-        "--model-dir", str(models), "--no-backtest",
-    )  # fmt: skip
-    assert trained.exit_code == 0, trained.output
+    _train_without_backtest(common, models)
     early = [*common, "--as-of", "2000-01-01"]
     runs = {
         "train": _run(
@@ -546,11 +542,7 @@ def test_score_and_train_note_a_log_that_ends_long_before(
     as_of = str(datetime.date.fromisoformat(last) + datetime.timedelta(days=365))
     models = tmp_path / "models"
     common = ["--transactions", str(transactions)]
-    trained = _run(
-        "train", *common, "--as-of", "2023-06-30", "--horizon-days", "90",
-        "--model-dir", str(models), "--no-backtest",
-    )  # fmt: skip
-    assert trained.exit_code == 0, trained.output
+    trained = _train_without_backtest(common, models)
     assert "the log ends" not in trained.stderr
     note = (
         f"WARNING tierflow.cli.cltv: {transactions}: the log ends on {last}, 365 "
@@ -574,3 +566,13 @@ def test_score_and_train_note_a_log_that_ends_long_before(
         f"WARNING tierflow.cli.cltv: {transactions}: the log ends on {last}, 20 "
         f"days before the as-of date {later}: every customer looks inactive since\n"
     ), late.stderr
+
+
+def _train_without_backtest(common: list[str], models: Path) -> Result:
+    """A model as of 2023-06-30 for 90 days into ``models`` (no backtest)."""
+    trained = _run(
+        "train", *common, "--as-of", "2023-06-30", "--horizon-days", "90",
+        "--model-dir", str(models), "--no-backtest",
+    )  # fmt: skip
+    assert trained.exit_code == 0, trained.output
+    return trained
