@@ -134,16 +134,7 @@ def test_a_stale_capacity_map_is_flagged_everywhere(
         httpx.Client(base_url=server.url, timeout=10) as client,
     ):
         assert client.get("/v1/capacity").json()["degraded"] is False  # no events
-        event = {
-            "event_id": "old", "ts": "2026-01-05T13:00:00Z", "node_id": "WH-WEST",
-            "type": "staffing", "value": 90,
-        }  # fmt: skip
-        r = client.post(
-            "/v1/capacity/events",
-            json={"events": [event]},
-            headers={"X-API-Key": API_KEY},
-        )
-        assert r.status_code == 200
+        _staffing_event(client, "old", "2026-01-05T13:00:00Z")
         cap = client.get("/v1/capacity").json()
         assert cap["degraded"] is True
         assert cap["notes"] == [
@@ -179,16 +170,7 @@ def test_a_future_dated_event_does_not_keep_a_dead_feed_fresh(
         ]
         clock[0] = dt.datetime.now(dt.UTC)  # the feed is back
         ahead = start + dt.timedelta(days=30)
-        event = {
-            "event_id": "ahead", "ts": ahead.isoformat(), "node_id": "WH-WEST",
-            "type": "staffing", "value": 90,
-        }  # fmt: skip
-        r = client.post(
-            "/v1/capacity/events",
-            json={"events": [event]},
-            headers={"X-API-Key": API_KEY},
-        )
-        assert r.status_code == 200, r.text
+        _staffing_event(client, "ahead", ahead.isoformat())
         assert client.get("/v1/capacity").json()["degraded"] is False  # just heard
         clock[0] = dt.datetime.now(dt.UTC) + dt.timedelta(hours=2)
         cap = client.get("/v1/capacity").json()
@@ -202,3 +184,13 @@ def test_a_future_dated_event_does_not_keep_a_dead_feed_fresh(
             "received 2.0 h ago ("
         )
         assert cap["notes"][0].endswith("), over the 60 min allowed")
+
+
+def _staffing_event(client: httpx.Client, event_id: str, ts: str) -> None:
+    """One staffing event at WH-WEST, applied (the operator's key)."""
+    event = {"event_id": event_id, "ts": ts, "node_id": "WH-WEST",
+             "type": "staffing", "value": 90}  # fmt: skip
+    r = client.post(
+        "/v1/capacity/events", json={"events": [event]}, headers={"X-API-Key": API_KEY}
+    )
+    assert r.status_code == 200, r.text
