@@ -94,10 +94,17 @@ def _cost_parts(
         "handling": np.where(allocated, item_hand[li] * share, 0.0),
         "penalty": np.where(
             allocated,
-            (item_cost[li] - item_ship[li] - item_hand[li]) * share,
+            _no_residue((item_cost[li] - item_ship[li] - item_hand[li]) * share),
             defer_pen[li] * share,
         ),
     }
+
+
+def _no_residue(values: NDArray[np.float64]) -> NDArray[np.float64]:
+    """A difference of costs that is zero up to floating-point residue
+    (1e-15, even -1e-15, in allocations.csv) as exactly 0: a line without
+    lateness or extra shipments has no penalty."""
+    return np.where(np.abs(values) < 1e-9, 0.0, values)
 
 
 def _service_and_dates(

@@ -123,6 +123,9 @@ def test_allocate_writes_the_contract(tmp_path: Path) -> None:
     assert len(placed) > 0
     parts = placed[["shipping", "handling", "penalty"]].sum(axis=1)
     assert np.allclose(parts, placed["cost"], atol=0.01)
+    # no floating-point residue passed off as a penalty (1e-15, even -1e-15)
+    penalty = placed["penalty"].abs()
+    assert ((penalty == 0) | (penalty > 1e-6)).all(), placed["penalty"].tolist()
     assert json.loads((out / "summary.json").read_text())["n_orders"] == 60
     net = load_network(TINY)
     problems = check_allocation_rows(
