@@ -5,6 +5,15 @@ from __future__ import annotations
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+#: Marks the scope of a ``GET`` run for a ``HEAD``: a handler that would
+#: hold something for the body's sake (a stream's subscription) need not.
+HEAD_KEY = "tierflow.head"
+
+
+def is_head(scope: Scope) -> bool:
+    """Whether this ``GET`` answers a ``HEAD`` (its body is dropped)."""
+    return bool(scope.get(HEAD_KEY))
+
 
 class HeadAsGet:
     """Answers ``HEAD`` by running ``GET`` and sending only its head.
@@ -21,7 +30,7 @@ class HeadAsGet:
             await self.app(scope, receive, send)
             return
         head = _HeadOnly(receive, send)
-        inner = {**scope, "method": "GET"}
+        inner = {**scope, "method": "GET", HEAD_KEY: True}
         try:
             await self.app(inner, head.receive, head.send)
         finally:  # the route GET matched, for the request's log line and metrics

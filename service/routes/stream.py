@@ -5,10 +5,11 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.sse import EventSourceResponse, ServerSentEvent
 
 from tierflow.service.errors import ApiError
+from tierflow.service.head import is_head
 from tierflow.service.schemas import ErrorResponse
 from tierflow.service.state import State
 
@@ -45,11 +46,13 @@ _StreamTarget = Annotated[str | None, Depends(_stream_target)]
     summary="Server-sent events: capacity changes, a checkout's new options",
 )
 async def get_stream(
-    request_id: _StreamTarget, state: State
+    request: Request, request_id: _StreamTarget, state: State
 ) -> AsyncIterator[ServerSentEvent]:
     """Events ``capacity`` (every stream, first on connect), ``options``
     (with ``?request_id=``: what moved and the new option set) and
     ``closed`` (the checkout is over; the stream ends)."""
+    if is_head(request.scope):  # the head only: no subscriber left behind
+        return
     hub = state.hub
     sub = await hub.subscribe(request_id)
     try:

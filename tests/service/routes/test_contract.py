@@ -96,6 +96,14 @@ def test_head_wherever_get_exists(live: Any) -> None:
         assert head.headers["content-type"] == got.headers["content-type"]
     assert client.head("/v1/options").status_code == 405
     assert client.head("/nowhere").status_code == 404
+    # the stream's head holds no subscriber (each HEAD left one behind)
+    before = client.get("/healthz").json()["subscribers"]
+    for _ in range(5):
+        head = client.head("/v1/stream")
+        assert head.status_code == 200
+        assert head.headers["content-type"].startswith("text/event-stream")
+    assert client.get("/healthz").json()["subscribers"] == before
+    assert client.head("/v1/stream", params={"request_id": "nope"}).status_code == 404
 
 
 def test_the_openapi_document_states_the_contract(live: Any) -> None:
