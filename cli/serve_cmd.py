@@ -225,6 +225,14 @@ def serve_command(
     click.echo("tierflow serve: stopped")
 
 
+#: How long a request waits for the store's write lock (SQLite; another
+#: process's transaction, a ``sqlite3`` shell's) or a pooled connection
+#: (PostgreSQL) before it fails with 503: on SQLite a call runs on the event
+#: loop, so a wait holds every request back (``/healthz`` too), and the
+#: stores' own default (60 s, for batch jobs) would stall the server a minute.
+STORE_WAIT_S = 5.0
+
+
 def _demand(network_dir: Path | None, history: Path | None) -> DemandForecast:
     """The rest-of-day forecast's model: learned from ``--history`` (read and
     checked before anything starts), else today's orders only."""
@@ -357,6 +365,7 @@ class _Settings:
             capacity_max_age_s=self.capacity_max_age_s,
             policy=self.policy,
             demand=self.demand,
+            store_wait_s=STORE_WAIT_S,
         )
         try:
             app = create_app(

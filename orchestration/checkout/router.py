@@ -165,6 +165,7 @@ class OnlineRouter:
         profile: bool = False,
         capacity_max_age_s: float | None = None,
         demand: DemandForecast | None = None,
+        store_wait_s: float | None = None,
     ) -> OnlineRouter:
         """A router on a network folder (None: the embedded sample) and a store.
 
@@ -203,6 +204,10 @@ class OnlineRouter:
             Feed each node's rest-of-day forecast from this demand forecast
             and today's confirmed orders (:attr:`demand`, refreshed by the
             caller, e.g. the service's capacity follower); None: off.
+        store_wait_s
+            How long a call waits for the store's write lock (SQLite) or for
+            a pooled connection (PostgreSQL) before it fails (None: the
+            store's default); for a ``state`` given by location.
         """
         timing: dict[str, Any] = {
             "reservation_ttl_s": reservation_ttl_s,
@@ -214,7 +219,7 @@ class OnlineRouter:
         }
         _check_settings(**timing)  # before the store is opened (or created)
         net = network if isinstance(network, Network) else _load(network)
-        store, monitor, notes = _open_state(net, state)
+        store, monitor, notes = _open_state(net, state, store_wait_s)
         return cls(
             net, store, monitor, policy=policy, bid_prices=bid_prices,
             profile=profile, notes=notes, demand=demand, **timing,
@@ -489,7 +494,9 @@ def _load(folder: Path | str | None) -> Network:
 
 
 def _open_state(
-    network: Network, state: StateStore | Path | str | None
+    network: Network,
+    state: StateStore | Path | str | None,
+    wait_s: float | None = None,
 ) -> tuple[StateStore | None, CapacityMonitor, list[str]]:
     """The store (seeded with the network's inventory) and its capacity
     monitor; without a store when it cannot be opened, and why.
@@ -500,8 +507,9 @@ def _open_state(
     """
     store: StateStore | None = None
     try:
+        waits = {} if wait_s is None else {"timeout_s": wait_s}
         store = (
-            open_store(state)
+            open_store(state, **waits)
             if state is None or isinstance(state, Path | str)
             else state
         )

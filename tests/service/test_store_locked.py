@@ -1,0 +1,45 @@
+"""Another process holds the SQLite store's write lock (a ``sqlite3`` shell,
+a long batch commit): a ``tierflow serve`` request waits at most
+``STORE_WAIT_S`` for it, then answers 503, instead of holding every request
+(``/healthz`` too: SQLite calls run on the event loop) for the store's
+default minute."""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from pathlib import Path
+
+import httpx
+
+from tests.service.replicas import serve_process, stock_up
+from tierflow.cli.serve_cmd import STORE_WAIT_S
+
+_CART = {"customer_id": "C5", "dest": "606", "items": [{"sku": "TEE", "quantity": 1}]}
+
+
+def test_a_locked_store_is_a_503_within_the_wait(tmp_path: Path) -> None:
+    state = tmp_path / "state.db"
+    stock_up(state, 10)
+    with (
+        serve_process(state, tmp_path / "serve.log") as (url, _),
+        httpx.Client(base_url=url, timeout=120) as client,
+    ):
+        rid = client.post("/v1/options", json=_CART).json()["request_id"]
+        other = sqlite3.connect(state, isolation_level=None)
+        other.execute("BEGIN EXCLUSIVE")
+        try:
+            t = time.monotonic()
+            held = client.post(
+                f"/v1/checkouts/{rid}/select", json={"option_id": "gold"}
+            )
+            took = time.monotonic() - t
+        finally:
+            other.execute("ROLLBACK")
+            other.close()
+        assert held.status_code == 503, held.text
+        assert held.json()["status"] == "unavailable"
+        assert STORE_WAIT_S - 1 < took < 2 * STORE_WAIT_S, took
+        # the lock gone, the same select holds
+        again = client.post(f"/v1/checkouts/{rid}/select", json={"option_id": "gold"})
+        assert (again.status_code, again.json()["status"]) == (200, "held")
