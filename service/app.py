@@ -170,6 +170,8 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     """The live hub and the capacity follower run while the app serves."""
     hub: LiveHub = app.state.service.hub
     follower: CapacityFollower = app.state.follower
+    service = app.state.service
+    service.router.serving_from(service.clock())
     await hub.start()
     follower.start()
     try:

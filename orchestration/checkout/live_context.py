@@ -174,6 +174,13 @@ class LiveContext:
             self._room_key = key
         return self._room
 
+    def serving_from(self, now: dt.datetime) -> None:
+        """The process serves from ``now``: a map that never hears an event
+        is stale once the age has passed since then (not since the first
+        answer, which may come much later)."""
+        if self._unheard_since is None:
+            self._unheard_since = now
+
     def staleness(self, now: dt.datetime) -> str:
         """Why the capacity map is stale at ``now`` ("" when it is not, or
         when no age is set).
@@ -181,8 +188,9 @@ class LiveContext:
         Measured from the newest event's time capped at its receipt
         (``CapacityMonitor.heard_at``): an event dated ahead does not keep a
         dead feed fresh. A map that never heard an event is stale once the
-        age has passed since this process first checked (its start, near
-        enough): no feed at all is no fresher than a dead one.
+        age has passed since the process started serving
+        (:meth:`serving_from`; else since its first check): no feed at all is
+        no fresher than a dead one.
         """
         limit = self.capacity_max_age_s
         if limit is None:

@@ -342,6 +342,11 @@ class OnlineRouter:
         note every answer repeats."""
         return self._live.open_notes
 
+    def serving_from(self, now: dt.datetime) -> None:
+        """A server starts answering at ``now``: a capacity map that hears no
+        event at all is flagged stale ``capacity_max_age_s`` after it."""
+        self._live.serving_from(now)
+
     def capacity_staleness(self, now: dt.datetime) -> str:
         """Why the capacity map is stale at ``now`` ("" when it is not; see
         ``capacity_max_age_s``)."""

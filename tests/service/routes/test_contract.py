@@ -153,6 +153,28 @@ def test_a_stale_capacity_map_is_flagged_everywhere(
         assert answer["degraded"] is True and cap["notes"][0] in answer["notes"]
 
 
+def test_a_map_that_never_heard_an_event_is_stale_from_the_start(
+    tmp_path: Path, state_location: Path | str
+) -> None:
+    """The age of a map without events counts from the server's start, not
+    from its first answer (an idle server's first answer, two hours in, said
+    fresh and then "3 s since the server started")."""
+    start = dt.datetime(2026, 1, 5, 15, 0, tzinfo=dt.UTC)
+    clock = [start]
+    kw = {"state": state_location, "capacity_max_age_s": 3600.0}
+    with (
+        live_server(tmp_path, router_kw=kw, clock=lambda: clock[0]) as (server, _),
+        httpx.Client(base_url=server.url, timeout=10) as client,
+    ):
+        clock[0] = start + dt.timedelta(hours=2)  # nobody asked until now
+        first = client.get("/v1/capacity").json()
+        assert first["degraded"] is True
+        assert first["notes"] == [
+            "capacity map is stale: no capacity event in the 2.0 h since the "
+            "server started, over the 60 min allowed"
+        ]
+
+
 def test_a_future_dated_event_does_not_keep_a_dead_feed_fresh(
     tmp_path: Path, state_location: Path | str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
