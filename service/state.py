@@ -117,8 +117,10 @@ async def require_key(
 ) -> None:
     """Operator writes: the API key, compared in constant time."""
     given = x_api_key
-    if given is None and authorization and authorization.startswith("Bearer "):
-        given = authorization[len("Bearer ") :]
+    if given is None and authorization:
+        scheme, _, token = authorization.strip().partition(" ")
+        if scheme.lower() == "bearer":  # schemes are case-insensitive (RFC 9110)
+            given = token
     if not given:
         raise ApiError(
             401,

@@ -57,6 +57,13 @@ def test_write_endpoints_refuse_requests_without_the_key(live: Any) -> None:
         "/v1/capacity/events", json=body, headers={"Authorization": f"Bearer {API_KEY}"}
     )
     assert r.json()["duplicates"] == 1  # the same event id is never applied twice
+    for scheme in ("bearer", "BEARER"):  # auth schemes are case-insensitive
+        r = client.post(
+            "/v1/capacity/events",
+            json=body,
+            headers={"Authorization": f"{scheme} {API_KEY}"},
+        )
+        assert (r.status_code, r.json()["duplicates"]) == (200, 1)
     assert client.get("/v1/capacity").json()["nodes"][2]["outage"] is True
 
 
