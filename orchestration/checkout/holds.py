@@ -78,7 +78,7 @@ class Holds:
             else:
                 with contextlib.suppress(QuoteChanged):
                     return self._hold(request_id, kept, option, now, kept.revision)
-        quote = self.quotes.get(request_id)
+        quote = self.quotes.get(request_id, customer_id)
         option = _chosen(quote, option_id, customer_id)
         return self._hold(request_id, quote, option, now, None)
 

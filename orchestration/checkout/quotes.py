@@ -24,7 +24,7 @@ from typing import Any
 import pydantic_core
 
 from tierflow.data.errors import InputError
-from tierflow.data.store import QuoteStore, StoredQuote
+from tierflow.data.store import QuoteStore, StoredQuote, check_customer
 from tierflow.data.vocabulary import HoldStatus, Tier
 from tierflow.formulations.tiers import Pricing
 from tierflow.orchestration.checkout.fallback import STORE_ERRORS
@@ -142,8 +142,11 @@ class QuoteBook:
                     self.store.prune_quotes(now=now, grace_s=self.keep_s)
         self._cache(answer.request_id, quote, now)
 
-    def get(self, request_id: str) -> Quote:
-        """The open option set (``InputError`` when unknown, expired or closed)."""
+    def get(self, request_id: str, customer_id: str | None = None) -> Quote:
+        """The open option set (``InputError`` when unknown, expired or
+        closed). A caller naming another customer than the quote's is refused
+        first (``CustomerMismatch``): it learns nothing of the checkout's
+        state."""
         quote = self.lookup(request_id)
         if quote is None:
             raise InputError(
@@ -152,6 +155,7 @@ class QuoteBook:
                 field="request_id",
                 value=request_id,
             )
+        check_customer(customer_id, quote.request.customer_id)
         if quote.closed is not None:
             raise InputError(
                 f"checkout already {quote.closed}", field="request_id", value=request_id

@@ -79,6 +79,15 @@ def test_a_caller_naming_another_customer_is_refused(live: Any) -> None:
     done = _post(client, rid, "confirm", headers={"X-Customer-Id": "C5"})
     assert done.json()["status"] == "confirmed"
     assert _post(client, rid, "confirm").json() == done.json()  # no id: no check
+    # another customer learns nothing of the finished checkout (select said
+    # 409 "checkout already confirmed" where confirm said 403)
+    for action, kw in (
+        ("select", {"json": {"option_id": "gold"}}),
+        ("confirm", {}),
+        ("cancel", {}),
+    ):
+        r = _post(client, rid, action, headers={"X-Customer-Id": "C6"}, **kw)
+        assert (r.status_code, r.json()["error"]) == (403, "forbidden"), action
 
 
 def test_request_ids_are_unguessable(live: Any) -> None:
