@@ -171,8 +171,20 @@ async def _on_http_error(request: Request, exc: Exception) -> JSONResponse:
         exc.status_code,
         message,
         "body" if exc.status_code == 400 else None,  # only body parsing says 400
-        headers=getattr(exc, "headers", None),
+        headers=_with_head(getattr(exc, "headers", None)),
     )
+
+
+def _with_head(headers: dict[str, str] | None) -> dict[str, str] | None:
+    """A 405's ``Allow`` lists ``HEAD`` wherever it lists ``GET``: ``HEAD``
+    is answered there (``service/head.py``), though the route declares GET."""
+    allow = (headers or {}).get("Allow")
+    if allow is None:
+        return headers
+    methods = [m.strip() for m in allow.split(",") if m.strip()]
+    if "GET" in methods and "HEAD" not in methods:
+        methods.insert(methods.index("GET") + 1, "HEAD")
+    return {**(headers or {}), "Allow": ", ".join(methods)}
 
 
 async def _on_unexpected(request: Request, exc: Exception) -> JSONResponse:

@@ -105,6 +105,12 @@ def test_head_wherever_get_exists(live: Any) -> None:
         assert head.headers["content-type"] == got.headers["content-type"]
     assert client.head("/v1/options").status_code == 405
     assert client.head("/nowhere").status_code == 404
+    # a 405's Allow lists HEAD wherever GET is (it said "GET" alone)
+    for path in ("/healthz", "/v1/capacity", "/v1/stream", "/"):
+        refused = client.delete(path)
+        assert refused.status_code == 405, path
+        assert refused.headers["allow"] == "GET, HEAD", path
+    assert client.get("/v1/options").headers["allow"] == "POST"
     # the stream's head holds no subscriber (each HEAD left one behind)
     before = client.get("/healthz").json()["subscribers"]
     for _ in range(5):
