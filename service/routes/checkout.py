@@ -77,6 +77,16 @@ CustomerHeader = Annotated[
 router = APIRouter(tags=["checkout"], responses=_ERRORS, route_class=LeanRoute)
 
 
+def _outcome_or_error(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """Statuses whose body is the call's outcome (``CheckoutOut``: status
+    ``rejected``, ``unavailable``) or, for the other reasons, the error
+    shape: the document says both."""
+    return {
+        s: {"model": CheckoutOut | ErrorResponse, "description": _WHEN[s]}
+        for s in statuses
+    }
+
+
 def _checkout_response(result: CheckoutResult) -> JSONResponse:
     """200 for a standing hold or a finished checkout; 409 when the stock was
     taken (select again after new options); 503 when the store is down."""
@@ -194,6 +204,7 @@ async def post_options(body: OptionsRequest, state: State) -> JSONResponse:
 @router.post(
     "/v1/checkouts/{request_id}/select",
     response_model=CheckoutOut,
+    responses=_outcome_or_error(409, 503),
     summary="Hold the chosen option's stock",
 )
 @lean(_lean_select)
@@ -211,6 +222,7 @@ async def post_select(
 @router.post(
     "/v1/checkouts/{request_id}/confirm",
     response_model=CheckoutOut,
+    responses=_outcome_or_error(503),
     summary="Turn the held option into an order",
 )
 @lean(_lean_ending(_confirm))
@@ -225,6 +237,7 @@ async def post_confirm(
 @router.post(
     "/v1/checkouts/{request_id}/cancel",
     response_model=CheckoutOut,
+    responses=_outcome_or_error(503),
     summary="Release the hold",
 )
 @lean(_lean_ending(_cancel))
