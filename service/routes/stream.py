@@ -10,10 +10,10 @@ from fastapi.sse import EventSourceResponse, ServerSentEvent
 
 from tierflow.service.errors import ApiError
 from tierflow.service.head import is_head
-from tierflow.service.schemas import ErrorResponse
 from tierflow.service.state import State
 
 router = APIRouter(tags=["live"])
+_ERROR_SCHEMA = {"$ref": "#/components/schemas/ErrorResponse"}
 
 
 async def _stream_target(
@@ -42,7 +42,17 @@ _StreamTarget = Annotated[str | None, Depends(_stream_target)]
 @router.get(
     "/v1/stream",
     response_class=EventSourceResponse,
-    responses={404: {"model": ErrorResponse}},
+    # the errors are JSON, not events (the route's media type is the stream's)
+    responses={
+        404: {
+            "description": "The checkout is unknown or over.",
+            "content": {"application/json": {"schema": _ERROR_SCHEMA}},
+        },
+        422: {
+            "description": "A malformed request_id.",
+            "content": {"application/json": {"schema": _ERROR_SCHEMA}},
+        },
+    },
     summary="Server-sent events: capacity changes, a checkout's new options",
 )
 async def get_stream(

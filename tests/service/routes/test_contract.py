@@ -156,6 +156,19 @@ def test_the_openapi_document_states_the_contract(live: Any) -> None:
     assert "customer_id" in select
     capacity = doc["components"]["schemas"]["CapacityOut"]["properties"]
     assert {"degraded", "notes"} <= set(capacity)
+    # the stream's errors are JSON in the error shape, as answered (the
+    # document said an event stream for 404, FastAPI's {detail} for 422)
+    stream = doc["paths"]["/v1/stream"]["get"]["responses"]
+    for status in ("404", "422"):
+        assert stream[status]["content"] == {"application/json": {"schema": error}}
+    r = client.get("/v1/stream", params={"request_id": ""})
+    assert r.status_code == 422 and set(r.json()) == {
+        "error",
+        "message",
+        "field",
+        "errors",
+    }
+    assert r.headers["content-type"] == "application/json"
 
 
 def test_a_stale_capacity_map_is_flagged_everywhere(
