@@ -10,13 +10,14 @@ import datetime as dt
 import functools
 import hmac
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
-from fastapi import Depends, Header, Request
+from fastapi import Depends, Header, Request, Response
+from fastapi.routing import APIRoute
 
 from tierflow.orchestration.checkout.router import OnlineRouter
 from tierflow.service.allocation_view import latest_allocation
@@ -115,7 +116,17 @@ async def require_key(
     x_api_key: Annotated[str | None, Header()] = None,
     authorization: Annotated[str | None, Header()] = None,
 ) -> None:
-    """Operator writes: the API key, compared in constant time."""
+    """Operator writes: the API key, compared in constant time (a FastAPI
+    dependency: it declares the headers in the OpenAPI document; the
+    :class:`KeyFirstRoute` checks the same before the body is read)."""
+    check_key(state, x_api_key, authorization)
+
+
+def check_key(
+    state: ServiceState, x_api_key: str | None, authorization: str | None
+) -> None:
+    """The API key of ``X-API-Key`` or ``Authorization: Bearer``: 401 when
+    missing, 403 when wrong."""
     given = x_api_key
     if given is None and authorization:
         scheme, _, token = authorization.strip().partition(" ")
@@ -130,3 +141,23 @@ async def require_key(
         )
     if not hmac.compare_digest(given.strip().encode(), state.api_key):
         raise ApiError(403, "wrong API key", field="X-API-Key")
+
+
+class KeyFirstRoute(APIRoute):
+    """An operator route that checks the API key before FastAPI reads and
+    validates the body: a caller without the key learns nothing of what the
+    body should be (it got 422 for a malformed body, 401 only for a
+    well-formed one)."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        full = super().get_route_handler()
+
+        async def handler(request: Request) -> Response:
+            check_key(
+                request.app.state.service,
+                request.headers.get("x-api-key"),
+                request.headers.get("authorization"),
+            )
+            return await full(request)
+
+        return handler

@@ -17,7 +17,7 @@ from tierflow.service.schemas import (
     ErrorResponse,
     IngestOut,
 )
-from tierflow.service.state import State, require_key
+from tierflow.service.state import KeyFirstRoute, State, require_key
 
 _WRITE_ERRORS: dict[int | str, dict[str, Any]] = {
     s: {"model": ErrorResponse} for s in (400, 401, 403, 413, 422, 500)
@@ -50,13 +50,6 @@ def get_capacity(state: State) -> JSONResponse:
     return JSONResponse(capacity_payload(state.router, state.clock()))
 
 
-@router.post(
-    "/v1/capacity/events",
-    response_model=IngestOut,
-    responses=_WRITE_ERRORS,
-    summary="Apply capacity events (operators, feeds; needs the API key)",
-    dependencies=[Depends(require_key)],
-)
 def post_events(body: CapacityEventsRequest, state: State) -> JSONResponse:
     """All or none: a bad event applies nothing and is named by its
     index. A repeated ``event_id`` is ignored (counted in
@@ -83,3 +76,16 @@ def post_events(body: CapacityEventsRequest, state: State) -> JSONResponse:
             "last_seq": result.last_seq,
         }
     )
+
+
+# an operator write: the key is checked before the body is read (KeyFirstRoute)
+router.add_api_route(
+    "/v1/capacity/events",
+    post_events,
+    methods=["POST"],
+    response_model=IngestOut,
+    responses=_WRITE_ERRORS,
+    summary="Apply capacity events (operators, feeds; needs the API key)",
+    dependencies=[Depends(require_key)],
+    route_class_override=KeyFirstRoute,
+)

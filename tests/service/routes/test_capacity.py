@@ -47,6 +47,20 @@ def test_write_endpoints_refuse_requests_without_the_key(live: Any) -> None:
         r = client.post(path, json=body, headers={"Authorization": "Bearer nope"})
         assert r.status_code == 403
     assert not router.monitor.outage.any()  # nothing refused was applied
+    # the key is checked before the body: a caller without it learns nothing
+    # of what the body should be (a malformed body got 422 without a key)
+    for body_text in ("{bad", "[1, 2]", '{"events": "x"}'):
+        kw: dict[str, Any] = {
+            "content": body_text,
+            "headers": {"Content-Type": "application/json"},
+        }
+        r = client.post("/v1/capacity/events", **kw)
+        assert (r.status_code, r.json()["error"]) == (401, "unauthorized"), body_text
+        kw["headers"]["X-API-Key"] = "wrong-key-0123456789"
+        r = client.post("/v1/capacity/events", **kw)
+        assert (r.status_code, r.json()["error"]) == (403, "forbidden"), body_text
+        kw["headers"]["X-API-Key"] = API_KEY
+        assert client.post("/v1/capacity/events", **kw).status_code == 422, body_text
     r = client.post("/v1/capacity/events", json=body, headers={"X-API-Key": API_KEY})
     assert r.status_code == 200 and r.json() == {
         "applied": 1,
