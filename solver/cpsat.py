@@ -282,6 +282,11 @@ def solve_model(
     sat.random_seed = int(params.seed)
     sat.relative_gap_limit = float(params.relative_gap)
     sat.log_search_progress = False
+    # CP-SAT's own SIGINT handler would end the search as if on the time
+    # limit (the caller going on with the result) and leave SIGINT at the
+    # OS default after the solve (a later Ctrl-C killing the process with
+    # no cleanup): Python's KeyboardInterrupt comes when the solve returns
+    sat.catch_sigint_signal = False
     code = solver.solve(cp.model)
     return _cp_result(
         cp,

@@ -9,11 +9,15 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pulp
 import pytest
 
+from tests.conftest import ROOT
 from tests.instances import KNOWN, KnownInstance, fractional_lp, infeasible
 from tests.solver.suites import (
     CONSTRUCTIVE,
@@ -251,3 +255,32 @@ def test_exact_engines_find_the_enumerated_optimum_where_cbc_preprocessing_fails
     result = solve(problem, name, time_limit_s=5.0, seed=0)
     assert result.status is Status.OPTIMAL
     assert verify(problem, result) == pytest.approx(optimum)
+
+
+def test_a_cpsat_solve_leaves_ctrl_c_to_python(tmp_path: Path) -> None:
+    """CP-SAT's own SIGINT handler ended a search as if on its time limit
+    (the run went on with the result) and left SIGINT at the OS default
+    after the solve, so a later Ctrl-C killed the process with no cleanup:
+    after a solve, SIGINT is still Python's KeyboardInterrupt."""
+    script = (
+        "import os, signal, time\n"
+        "from tests.instances import KNOWN\n"
+        "from tierflow.solver import solve\n"
+        "solve(KNOWN[0].problem, engine='cpsat-plain')\n"
+        "try:\n"
+        "    os.kill(os.getpid(), signal.SIGINT)\n"
+        "    time.sleep(5)\n"
+        "except KeyboardInterrupt:\n"
+        "    print('KeyboardInterrupt')\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert (done.returncode, done.stdout.strip()) == (0, "KeyboardInterrupt"), (
+        done.returncode,
+        done.stderr[-500:],
+    )
