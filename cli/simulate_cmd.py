@@ -45,6 +45,7 @@ from tierflow.orchestration.simulation.day import (
     published_scores,
     simulate,
 )
+from tierflow.orchestration.simulation.forecast import check_scalable
 from tierflow.orchestration.simulation.report import REPORT_FILES, write_report
 
 _log = logging.getLogger("tierflow.cli.simulate")
@@ -161,6 +162,7 @@ def simulate_command(as_json: bool, resume: bool, **options: Any) -> None:
     """
     request = SimulateRequest(**options)
     net = open_network(request.network_dir)
+    check_scalable(net)
     policy = tier_policy()
     settings = request.settings()
     target = StagedOutput(request.out, OUTPUT_NAMES)
@@ -301,12 +303,18 @@ def _savings_line(v: dict[str, Any]) -> str:
     return f"  {v['policy']}: " + "; ".join(parts) if parts else ""
 
 
+def _pct(value: float | None) -> str:
+    """A percentage, or "n/a" where there was nothing to count (no
+    Platinum order, no checkout that chose)."""
+    return "n/a" if value is None else f"{value:.1f} %"
+
+
 def _screen(s: dict[str, Any], out: Path) -> str:
     lines = [
         f"tierflow simulate — {s['day']}",
         f"  checkouts {s['checkouts']:,}: {s['confirmed']:,} confirmed, "
         f"{s['abandoned']} left, {s['cancelled']} cancelled; recommended taken "
-        f"{s['recommended_taken_pct']:.1f} %",
+        f"{_pct(s['recommended_taken_pct'])}",
         "  tiers     " + ", ".join(f"{k} {v}" for k, v in s["tier_mix"].items()),
         f"  Platinum offered {s['platinum_offered']}; overflow offered "
         f"{s['overflow_offered']}, taken {s['overflow_taken']}; outage at "
@@ -320,7 +328,7 @@ def _screen(s: dict[str, Any], out: Path) -> str:
             f"  {name:<22} cost {p['total_cost']:>12,.2f}  "
             f"{'' if gap is None else f'+{gap:.2f} %':>9}  deferred {p['n_deferred']:>4}"
             f"  rerouted {p['rerouted']:>3}  Platinum on time "
-            f"{100 * (p['platinum_on_time_rate'] or 0):.1f} %"
+            f"{_pct(None if (r := p['platinum_on_time_rate']) is None else 100 * r)}"
         )
     lines.append(f"  report: {out / 'report.html'}")
     return "\n".join(line for line in lines if line)

@@ -56,8 +56,9 @@ class BatchPlan:
     @classmethod
     def of(cls, orders: Orders, settings: AllocationSettings) -> BatchPlan:
         """Time windows (or batches of ``batch_size``), or the whole day."""
-        if settings.hindsight:
-            windows = [np.argsort(orders.created_at, kind="stable").astype(np.intp)]
+        if settings.hindsight:  # one batch, none for a day without orders
+            order = np.argsort(orders.created_at, kind="stable").astype(np.intp)
+            windows = [order] if order.size else []
         else:
             windows = batch_windows(
                 orders.created_at,

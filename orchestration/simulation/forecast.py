@@ -8,16 +8,32 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import NDArray
 
+from tierflow.data.errors import InputError
 from tierflow.data.network import Network
 
 #: Weight, in days of demand, of the capacity-share prior in the forecast.
 PRIOR_WEIGHT = 0.25
 
 
+def check_scalable(network: Network) -> None:
+    """A simulated day scales the nodes' capacities to its work: a network
+    whose every node has capacity 0 cannot be (``network validate`` only
+    warns of it), so it is refused, naming the column, before a run starts."""
+    if not float(network.capacity.sum()) > 0:
+        raise InputError(
+            "every node has capacity 0: the simulated day scales the nodes' "
+            "capacities to its work, so at least one node needs some",
+            file="nodes.csv",
+            field="capacity_units_per_day",
+        )
+
+
 def scaled_capacity(
     network: Network, workload: float, utilization: float
 ) -> NDArray[np.float64]:
-    """Node capacities scaled so ``workload`` is ``utilization`` of the total."""
+    """Node capacities scaled so ``workload`` is ``utilization`` of the total
+    (a network without any capacity cannot be scaled: :func:`check_scalable`)."""
+    check_scalable(network)
     scale = workload / (utilization * float(network.capacity.sum()))
     return np.asarray(network.capacity * scale, dtype=np.float64)
 

@@ -106,7 +106,7 @@ def _cost_plot(ax: Any, result: SimulationResult, summary: dict[str, Any]) -> No
         _legend_above(ax, 1)
     labels = [_policy_name(n).replace(": ", ":\n").replace(" (", "\n(") for n in names]
     ax.set_xticks(range(len(names)), labels, fontsize=9)
-    ax.set_ylim(0, top * 1.28)
+    ax.set_ylim(0, (top if top > 0 else 1.0) * 1.28)  # a day without orders: $0
     ax.set_xlabel("allocation policy")
     ax.set_ylabel("cost of the day's orders ($)")
     ax.yaxis.set_major_formatter(lambda v, _pos: f"${v:,.0f}")

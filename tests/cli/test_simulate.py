@@ -278,3 +278,48 @@ def test_resume_refuses_another_job_and_a_fresh_run_discards_it(
     fresh = _simulate(scores, out)
     assert "starting fresh: the unfinished run" in fresh.stderr
     assert not (tmp_path / ".sim.partial").exists()
+
+
+def _network_copy(sample_dir: Path, folder: Path) -> Path:
+    shutil.copytree(sample_dir, folder)
+    return folder
+
+
+def test_networks_validate_only_warns_about(
+    scores: Path, sample_dir: Path, tmp_path: Path
+) -> None:
+    """Two networks ``network validate`` passes with a warning crashed the
+    day with a traceback. No capacity anywhere cannot be scaled to the day's
+    work: refused by name before anything is written. No stock anywhere is
+    a day where nothing is confirmed: it runs, and the screen says n/a where
+    there was nothing to count ("Platinum on time 0.0 %" before)."""
+    no_capacity = _network_copy(sample_dir, tmp_path / "no-capacity")
+    nodes = pd.read_csv(no_capacity / "nodes.csv")
+    nodes["capacity_units_per_day"] = 0
+    nodes.to_csv(no_capacity / "nodes.csv", index=False)
+    out = tmp_path / "runs" / "a"
+    args = ["simulate", "--checkouts", "20", "--engine", "greedy"]
+    args += ["--cltv-scores", str(scores)]
+    refused = CliRunner().invoke(
+        cli, [*args, "--network", str(no_capacity), "--out", str(out)]
+    )
+    assert refused.exit_code == 1
+    assert refused.output.endswith(
+        "Error: nodes.csv: field 'capacity_units_per_day': every node has "
+        "capacity 0: the simulated day scales the nodes' capacities to its "
+        "work, so at least one node needs some\n"
+    ), refused.output
+    assert not (tmp_path / "runs").exists()
+
+    no_stock = _network_copy(sample_dir, tmp_path / "no-stock")
+    (no_stock / "inventory.csv").write_text(
+        (no_stock / "inventory.csv").read_text().splitlines()[0] + "\n"
+    )
+    ran = CliRunner().invoke(
+        cli, [*args, "--network", str(no_stock), "--out", str(out)]
+    )
+    assert ran.exit_code == 0, ran.output
+    summary = json.loads((out / "summary.json").read_text())
+    assert (summary["checkouts"], summary["confirmed"]) == (20, 0)
+    assert "recommended taken n/a" in ran.stdout
+    assert "Platinum on time n/a" in ran.stdout and "0.0 %" not in ran.stdout
