@@ -105,11 +105,28 @@ def _error(
     return click.ClickException(": ".join([*parts, message]))
 
 
-def _plain(value: Any) -> Any:
-    """A TOML value as click parses it (dates as ISO text)."""
+def _given(param: click.Parameter, value: Any, path: Path, key: str) -> Any:
+    """A TOML value as the command line would give it: text (a list of texts
+    for a repeatable option), so the option's own type checks it exactly as
+    it checks the flag. A number was passed as is, and ``orders = 5.9`` wrote
+    5 orders, ``json = [1]`` ended in a traceback."""
+    if isinstance(value, list):
+        if not (param.multiple or param.nargs != 1):
+            raise _error(path, "must be one value, not a list", key, value)
+        return [_text(v, path, key) for v in value]
+    return _text(value, path, key)
+
+
+def _text(value: Any, path: Path, key: str) -> str:
+    """One TOML scalar as command-line text (dates in ISO form)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
     if isinstance(value, dt.date | dt.time):
         return value.isoformat()
-    return value
+    if isinstance(value, int | float | str):
+        return str(value)
+    kind = "a table" if isinstance(value, dict) else "a list"
+    raise _error(path, f"must be one value, not {kind}", key, value)
 
 
 def _options(command: click.Command) -> dict[str, click.Parameter]:
@@ -135,9 +152,9 @@ def _defaults(
                 raise _error(path, f"must be a table of `{key}` options", where)
             out[key] = _defaults(subcommands[key], value, path, f"{where}.")
         elif key.replace("-", "_") in options:
-            name = options[key.replace("-", "_")].name
-            assert name is not None
-            out[name] = _plain(value)
+            param = options[key.replace("-", "_")]
+            assert param.name is not None
+            out[param.name] = _given(param, value, path, where)
         else:
             known = sorted([*options, *subcommands])
             raise _error(path, f"unknown key; choose from {', '.join(known)}", where)

@@ -75,8 +75,13 @@ class TierRule:
     keeps_date: bool = False
 
     def __post_init__(self) -> None:
-        for name in self.services:
-            service_index(name)
+        for i, name in enumerate(self.services):
+            try:
+                service_index(name)
+            except InputError as exc:  # named as the rule's field, by position
+                raise InputError(
+                    exc.reason, field="services", index=i, value=name
+                ) from None
         if not self.services:
             raise InputError("needs at least one service", field="services")
         if isinstance(self.promise_days, bool) or not isinstance(

@@ -78,8 +78,23 @@ BAD_FILES = [
         "key 'tiers.platinum_percentile': value 2.0",
     ),
     ("[tiers.price_markup]\ngold = -1\n", "key 'tiers.price_markup.gold': value -1.0"),
-    ("[tiers.rules.gold]\nservices = ['warp']\n", "key 'tiers.rules.gold.service'"),
+    (
+        "[tiers.rules.gold]\nservices = ['ground', 'warp']\n",
+        "key 'tiers.rules.gold.services.1': value 'warp': ",
+    ),
     ("[tiers\n", "not valid TOML: "),
+    # a value is checked as the flag checks it: a list, a table, a fraction
+    # or a boolean for a count ended in a traceback or was cut to an integer
+    (
+        "[generate.gap]\nseed = [5]\n",
+        "key 'generate.gap.seed': value [5]: must be one value, not a list",
+    ),
+    (
+        "[generate.gap]\nout = {a = 1}\n",
+        "key 'generate.gap.out': value {'a': 1}: must be one value, not a table",
+    ),
+    ("[generate.gap]\nseed = 2.5\n", "key 'generate.gap.seed': value '2.5': "),
+    ("[generate.gap]\nseed = true\n", "key 'generate.gap.seed': value 'true': "),
 ]
 
 
@@ -132,8 +147,10 @@ def test_the_example_file_is_complete_and_loads() -> None:
     example = ROOT / "docs" / "tierflow.example.toml"
     defaults, settings = read_settings(example, cli)
     assert settings.policy == TierPolicy()
-    assert defaults["simulate"]["checkouts"] == 3000
-    assert defaults["capacity"]["show"]["as_json"] is False
+    # given as the command line gives them, for the options' own checks
+    assert defaults["simulate"]["checkouts"] == "3000"
+    assert defaults["capacity"]["show"]["as_json"] == "false"
+    assert defaults["bench"]["allocation"]["forecasts"] == ["history", "perfect"]
     text = example.read_text()
     for path, command in _commands(cli):
         if path:
