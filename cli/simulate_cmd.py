@@ -6,6 +6,7 @@ import dataclasses
 import datetime as dt
 import json
 import logging
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -52,9 +53,13 @@ _log = logging.getLogger("tierflow.cli.simulate")
 
 
 def _outage(value: str) -> dt.time | None:
+    """``HH:MM`` as documented (New York time), or none: an offset
+    (``13:00+09:00``) was taken and ignored, and ``1300`` passed too."""
     if value.lower() == "none":
         return None
     try:
+        if not re.fullmatch(r"\d\d:\d\d", value):
+            raise ValueError(value)
         return dt.time.fromisoformat(value)
     except ValueError:
         raise click.BadParameter(
@@ -318,7 +323,7 @@ def _screen(s: dict[str, Any], out: Path) -> str:
         "  tiers     " + ", ".join(f"{k} {v}" for k, v in s["tier_mix"].items()),
         f"  Platinum offered {s['platinum_offered']}; overflow offered "
         f"{s['overflow_offered']}, taken {s['overflow_taken']}; outage at "
-        f"{s['outage_node']}",
+        f"{s['outage_node'] or 'none'}",
         f"  hindsight bound {s['lp_bound']:,.2f}" if s["lp_bound"] else "",
         _savings_line(s["savings"]),
     ]

@@ -323,3 +323,20 @@ def test_networks_validate_only_warns_about(
     assert (summary["checkouts"], summary["confirmed"]) == (20, 0)
     assert "recommended taken n/a" in ran.stdout
     assert "Platinum on time n/a" in ran.stdout and "0.0 %" not in ran.stdout
+
+
+@pytest.mark.parametrize(
+    "given", ["1300", "13:00:00", "13:00Z", "13:00+09:00", "25:00"]
+)
+def test_the_outage_is_hh_mm(given: str, tmp_path: Path) -> None:
+    """``--outage`` takes HH:MM, New York time, as documented: an offset was
+    taken and ignored (13:00+09:00 went down at 13:00 New York), and 1300
+    passed too."""
+    result = CliRunner().invoke(
+        cli, ["simulate", "--outage", given, "--out", str(tmp_path / "out")]
+    )
+    assert result.exit_code == 2
+    assert (
+        "Invalid value for --outage: HH:MM (New York time) or 'none'" in result.output
+    )
+    assert not (tmp_path / "out").exists()
