@@ -36,6 +36,8 @@ SPIKE_MINUTES = 60
 #: purchase history ends.
 DEFAULT_START = dt.date(2026, 1, 5)
 
+#: The most a promotion multiplies an hour's demand by.
+MAX_SPIKE_FACTOR = 100.0
 _SPIKE = re.compile(r"^([01]\d|2[0-3]):([0-5]\d),([0-9]*\.?[0-9]+)$")
 
 
@@ -50,13 +52,16 @@ class Spike:
     def parse(cls, text: str) -> Spike:
         """Parse ``HH:MM,factor`` (e.g. ``12:00,4``)."""
         match = _SPIKE.match(text.strip())
-        if not match or float(match.group(3)) <= 0:
+        if not match:
+            raise InputError("expected HH:MM,factor", field="--spike", value=text)
+        factor = float(match.group(3))
+        if not 0 < factor <= MAX_SPIKE_FACTOR:  # 1e400 was inf: every order at 23:59
             raise InputError(
-                "expected HH:MM,factor with factor > 0", field="--spike", value=text
+                f"the factor must be in (0, {MAX_SPIKE_FACTOR:g}]",
+                field="--spike",
+                value=text,
             )
-        return cls(
-            int(match.group(1)) * 60 + int(match.group(2)), float(match.group(3))
-        )
+        return cls(int(match.group(1)) * 60 + int(match.group(2)), factor)
 
 
 def _minute_intensity() -> NDArray[np.float64]:
