@@ -159,7 +159,11 @@ def _bound(x: float) -> str:
 @dataclass(frozen=True, slots=True)
 class TimeWindow:
     """Instants from ``past`` before now to ``future`` after now, inclusive;
-    each is whole calendar years or days."""
+    each is whole calendar years or days, and the window runs from the start
+    of its first UTC day to the end of its last, so that the dates its
+    message prints are exactly what it takes (an instant on its first day
+    but before the clock's time of day was refused, while the generator
+    that checks days made it)."""
 
     past_years: int = 0
     past_days: int = 0
@@ -173,7 +177,9 @@ class TimeWindow:
         hi = _years_later(centre, self.future_years) + dt.timedelta(
             days=self.future_days
         )
-        return lo, hi
+        first = lo.replace(hour=0, minute=0, second=0, microsecond=0)
+        last = hi.replace(hour=23, minute=59, second=59, microsecond=999_999)
+        return first, last
 
     def describe(self, at: dt.datetime | None = None) -> str:
         """``outside the allowed window 2021-06-01 .. 2026-06-08 (...)``."""

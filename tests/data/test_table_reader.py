@@ -15,8 +15,9 @@ from click.testing import CliRunner
 from tests.conftest import TINY_NETWORK
 from tierflow.cli.main import cli
 from tierflow.data.errors import InputError
-from tierflow.data.limits import now
+from tierflow.data.limits import DATA_WINDOW, now
 from tierflow.data.network import load_network
+from tierflow.data.orders import read_orders
 from tierflow.data.table_reader import Column, read_table
 
 HUGE = "99999999999999999999999"
@@ -133,3 +134,34 @@ def test_now_comes_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None
         now()
     monkeypatch.delenv("TIERFLOW_NOW")
     assert now().year >= 2026
+
+
+def test_a_time_window_takes_whole_days(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The window runs from the start of its first UTC day to the end of its
+    last, as its message prints them: orders generated on the window's first
+    day (the generator checks days) were refused by the reader when placed
+    before the clock's time of day."""
+    monkeypatch.setenv("TIERFLOW_NOW", "2026-12-01T12:28:00+00:00")
+    lo, hi = DATA_WINDOW.bounds()
+    assert (lo.isoformat(), hi.isoformat()) == (
+        "1976-12-01T00:00:00+00:00",
+        "2028-12-01T23:59:59.999999+00:00",
+    )
+    assert DATA_WINDOW.describe().startswith(
+        "outside the allowed window 1976-12-01 .. 2028-12-01"
+    )
+    out = tmp_path / "old.csv"
+    made = CliRunner().invoke(
+        cli,
+        ["generate", "orders", "--orders", "5", "--start", "1976-12-01",
+         "--seed", "1", "--out", str(out)],
+    )  # fmt: skip
+    assert made.exit_code == 0, made.output
+    assert read_orders(out).n_orders == 5
+    before = CliRunner().invoke(
+        cli, ["generate", "orders", "--orders", "5", "--start", "1976-11-30",
+              "--out", str(tmp_path / "older.csv")],
+    )  # fmt: skip
+    assert before.exit_code == 1 and "outside the allowed window" in before.output
