@@ -6,6 +6,7 @@ import datetime as dt
 import json
 import os
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -18,6 +19,7 @@ from tierflow.cli.options import (
     out_file_option,
     seed_option,
 )
+from tierflow.data.errors import InputError
 from tierflow.data.order_generator import DEFAULT_START, Spike, generate_orders
 from tierflow.data.orders import write_orders
 from tierflow.data.orlib_gap import format_orlib_gap, generate_chu_beasley
@@ -32,6 +34,24 @@ from tierflow.data.orlib_gap import format_orlib_gap, generate_chu_beasley
 )
 def generate() -> None:
     """Generate seeded synthetic data."""
+
+
+class _SpikeType(click.ParamType[Spike]):
+    """``HH:MM,FACTOR`` checked where the value is read, so a bad one from
+    the settings file or ``TIERFLOW_GENERATE_ORDERS_SPIKE`` is named as such
+    (it was reported as the flag)."""
+
+    name = "spike"
+
+    def convert(
+        self, value: Any, param: click.Parameter | None, ctx: click.Context | None
+    ) -> Spike:
+        if isinstance(value, Spike):
+            return value
+        try:
+            return Spike.parse(str(value))
+        except InputError as exc:
+            self.fail(f"{value!r}: {exc.reason}", param, ctx)
 
 
 @generate.command(
@@ -67,6 +87,7 @@ def generate() -> None:
 )
 @option(
     "--spike",
+    type=_SpikeType(),
     default=None,
     metavar="HH:MM,FACTOR",
     help="Daily promotion spike: FACTOR x demand for the hour from HH:MM "
@@ -80,15 +101,14 @@ def orders_command(
     days: int,
     seed: int,
     start: dt.datetime,
-    spike: str | None,
+    spike: Spike | None,
     out: Path,
     as_json: bool,
 ) -> None:
     """Generate orders (one row per line) for the network."""
-    parsed = Spike.parse(spike) if spike is not None else None
     net = open_network(network_dir)
     frame = generate_orders(
-        net, n_orders=n_orders, days=days, seed=seed, start=start.date(), spike=parsed
+        net, n_orders=n_orders, days=days, seed=seed, start=start.date(), spike=spike
     )
     write_orders(frame, out)
     if as_json:

@@ -151,9 +151,20 @@ def test_cli_generate_orders(tmp_path: Path, sample_dir: Path) -> None:
     assert result.exit_code == 0, result.output
     assert pd.read_csv(out, dtype=str)["order_id"].nunique() == 200
     result = CliRunner().invoke(cli, [*args, "--spike", "7pm,2", "--out", str(out)])
+    assert result.exit_code == 2  # a bad flag value, as for every option
+    assert result.output.endswith(
+        "Error: Invalid value for '--spike': '7pm,2': expected HH:MM,factor\n"
+    )
+    # from the settings file, it is named there (it was reported as the flag)
+    settings = tmp_path / "tierflow.toml"
+    settings.write_text('[generate.orders]\nspike = "nope"\n')
+    result = CliRunner().invoke(
+        cli, ["--config", str(settings), *args, "--out", str(out)]
+    )
     assert result.exit_code == 1
     assert result.output == (
-        "Error: field '--spike': value '7pm,2': expected HH:MM,factor\n"
+        f"Error: {settings}: key 'generate.orders.spike': value 'nope': 'nope': "
+        "expected HH:MM,factor\n"
     )
 
 
