@@ -135,9 +135,9 @@ def orders_command(
 )
 @option(
     "--agents",
-    type=click.IntRange(1, 10_000),
+    type=click.IntRange(2, 10_000),
     required=True,
-    help="Agents (m, the nodes).",
+    help="Agents (m, the nodes; one could never take every job).",
 )
 @option(
     "--jobs",

@@ -242,9 +242,11 @@ def generate_chu_beasley(
     All values are integers, as in the published instances.
     """
     kind = kind.upper()
-    if n_agents < 1 or n_jobs < 1:
+    if n_agents < 2 or n_jobs < 1:  # one agent gets 80 % of the whole demand
         raise InputError(
-            "needs at least one agent and one job",
+            "needs at least two agents and one job (the recipes give each "
+            "agent 80 % of its share of the demand: one agent could never "
+            "take every job)",
             field="size",
             value=(n_agents, n_jobs),
         )

@@ -131,6 +131,12 @@ def test_the_generator_refuses_what_no_reader_would_take() -> None:
     assert str(caught.value) == (
         "field 'size': value (10000, 1000000): agents x jobs must be at most 50,000,000"
     )
+    # one agent gets 80 % of the whole demand: never a feasible instance
+    with pytest.raises(InputError) as caught:
+        generate_chu_beasley("E", 1, 5, seed=0)
+    assert str(caught.value).startswith(
+        "field 'size': value (1, 5): needs at least two agents and one job"
+    )
 
 
 @pytest.mark.parametrize("kind", ["C", "D", "E"])
