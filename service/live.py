@@ -93,6 +93,7 @@ class LiveHub:
         self._wake: asyncio.Event | None = None
         self._task: asyncio.Task[None] | None = None
         self._seen = map_version(router)
+        self._stale = False  # the map's staleness at the last update
         self._seq = 0
         self.closed = False
 
@@ -199,13 +200,16 @@ class LiveHub:
         return len(events)
 
     def _changes(self, watched: list[str]) -> list[tuple[str | None, LiveEvent]]:
-        """In a worker thread: pull others' events; if the map moved, the map
-        and the watched checkouts' requotes."""
+        """In a worker thread: pull others' events; if the map moved, or went
+        stale (or fresh again) with the clock alone, the map and the watched
+        checkouts' requotes (an open ``/ops`` kept saying fresh while the
+        feed had died: going stale changes no event)."""
         self.router.refresh()
         version = map_version(self.router)
-        if version == self._seen:
+        stale = bool(self.router.capacity_staleness(self.clock()))
+        if version == self._seen and stale == self._stale:
             return []
-        self._seen = version
+        self._seen, self._stale = version, stale
         out: list[tuple[str | None, LiveEvent]] = [
             (None, self._event("capacity", capacity_payload(self.router, self.clock())))
         ]

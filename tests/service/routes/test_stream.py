@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from pathlib import Path
 from typing import Any
@@ -75,3 +76,24 @@ def test_server_shutdown_ends_open_streams_cleanly(tmp_path: Path) -> None:
     listener.wait_ended()
     assert listener.error is None  # the stream ended, it was not cut off
     assert not server.thread.is_alive()
+
+
+def test_a_map_going_stale_is_pushed(tmp_path: Path) -> None:
+    """The map going stale with the clock alone (no event: a feed that died)
+    reaches open streams, so an open /ops says so (it kept saying fresh
+    until reloaded: going stale changes no event)."""
+    start = dt.datetime(2026, 1, 5, 15, 0, tzinfo=dt.UTC)
+    clock = [start]
+    kw = {"capacity_max_age_s": 3600.0}
+    with live_server(tmp_path, router_kw=kw, clock=lambda: clock[0]) as (server, _):
+        ops = Listener(f"{server.url}/v1/stream")
+        first = ops.wait_for(lambda e: e["event"] == "capacity")
+        assert first["data"]["degraded"] is False
+        clock[0] = start + dt.timedelta(hours=2)
+        stale = ops.wait_for(
+            lambda e: e["event"] == "capacity" and e["data"]["degraded"]
+        )
+        assert stale["data"]["notes"] == [
+            "capacity map is stale: no capacity event in the 2.0 h since the "
+            "server started, over the 60 min allowed"
+        ]
