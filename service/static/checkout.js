@@ -30,9 +30,17 @@
     $("error").hidden = !message;
   }
 
+  // What the shopper reads: the API's words where they are about the cart,
+  // plain words for the store being unreachable or busy and for a ZIP
   function errorText(res) {
     const b = res.body || {};
-    return b.message || `request failed (${res.status})`;
+    if (res.status === 0) return "The store could not be reached: check your connection and try again.";
+    if (res.status === 503) return "The store is busy right now: please try again in a moment.";
+    if (b.field === "dest") return "Please enter a US ZIP code (5 digits, or ZIP+4).";
+    const text = b.message || `request failed (${res.status})`;
+    if (b.field !== "request_id") return text;
+    const why = text.replace(/^field 'request_id': value '[^']*': /, "");
+    return why.charAt(0).toUpperCase() + why.slice(1).replace(/([^.])$/, "$1.");
   }
 
   // ----------------------------------------------------------------- inputs
@@ -311,7 +319,18 @@
       }
       document.body.dataset.revision = String(state.answer.revision);
     });
-    es.addEventListener("closed", () => closeStream());
+    es.addEventListener("closed", (ev) => {
+      closeStream();
+      const data = JSON.parse(ev.data);
+      if (!state.answer || data.request_id !== state.answer.request_id || state.done) return;
+      // confirmed, cancelled or expired elsewhere (another tab, the API):
+      // no order can be placed from here, and nothing is left to cancel
+      state.done = true;
+      render(state.answer, []);
+      $("confirm").disabled = true;
+      showError("This checkout is no longer open (it was completed or closed elsewhere). Show the delivery options again to start a new one.");
+      document.body.dataset.closed = "1";
+    });
   }
 
   async function getOptions() {
@@ -365,7 +384,12 @@
     state.busy = false;
     if (!done.ok) {
       $("confirm").disabled = false;
-      return showError(errorText(done) + (done.status === 409 ? " Please show the delivery options again." : ""));
+      let text = errorText(done);
+      if (!/[.!?]$/.test(text)) text += ".";
+      if (done.status === 409 && !/options again/i.test(text)) {
+        text += " Please show the delivery options again.";
+      }
+      return showError(text);
     }
     state.done = true;
     closeStream();

@@ -283,6 +283,16 @@
   async function inject(ev) {
     ev.preventDefault();
     const result = $("inject-result");
+    result.className = "";
+    result.textContent = "Sending…";
+    result.dataset.status = "";
+    const needs = !$("event-value").disabled;
+    if (needs && $("event-value").value.trim() === "") {
+      result.className = "fail";
+      result.textContent = "Refused: enter a value for this event.";
+      result.dataset.status = "0";
+      return;
+    }
     const key = $("api-key").value.trim();
     sessionStorage.setItem("tierflow-api-key", key);
     const event = eventFromForm();
@@ -303,6 +313,10 @@
     const kind = $("event-kind").value;
     const needs = kind === "staffing" || kind === "backlog";
     $("event-value-field").hidden = !needs;
+    // a hidden value must not block an outage or a reopen (the browser
+    // refused to submit a form with a hidden invalid field, silently); a
+    // shown one must be given (inject says so: empty was sent as 0)
+    $("event-value").disabled = !needs;
     if (kind === "staffing" && !$("event-value").value) $("event-value").value = "60";
   }
 

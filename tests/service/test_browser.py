@@ -400,3 +400,53 @@ def test_ops_shows_the_rest_of_day_forecast_as_orders_flow_in(
             ".textContent.includes('after 5 so far')"
         )
     assert errors == []
+
+
+def test_a_checkout_closed_elsewhere_cannot_be_ordered_from_the_page(
+    browser: Any, site: tuple[RunningServer, OnlineRouter]
+) -> None:
+    """The checkout confirmed elsewhere (another tab, the API): the page says
+    it is no longer open and disables Place order (it stayed enabled, and
+    the click showed "field 'request_id': value '…': checkout already
+    confirmed Please show the delivery options again")."""
+    server, _ = site
+    errors: list[str] = []
+    page = _page(browser, server.url + "/", errors)
+    _ask(page, page.eval_on_selector("#customer option", "o => o.value"))
+    page.wait_for_selector("#live-status[data-state='live']")
+    rid = page.evaluate("document.body.dataset.requestId")
+    tier = _tiers(page)[0]
+    with httpx.Client(base_url=server.url, timeout=10) as client:
+        held = client.post(f"/v1/checkouts/{rid}/select", json={"option_id": tier})
+        assert held.status_code == 200, held.text
+        assert client.post(f"/v1/checkouts/{rid}/confirm").status_code == 200
+    page.wait_for_selector("body[data-closed='1']")
+    assert page.locator("#confirm").is_disabled()
+    shown = page.locator("#error").inner_text()
+    assert "no longer open" in shown and rid not in shown and "field" not in shown
+    assert errors == []
+
+
+def test_the_ops_event_form_sends_what_it_shows(
+    browser: Any, site: tuple[RunningServer, OnlineRouter]
+) -> None:
+    """A hidden invalid Value no longer blocks an outage (the browser refused
+    the form silently, the old "Applied" line still shown), and an empty
+    Value is refused on the page (it was sent as 0)."""
+    server, router = site
+    errors: list[str] = []
+    ops = _page(browser, server.url + "/ops", errors)
+    ops.fill("#api-key", API_KEY)
+    ops.select_option("#event-node", "ST-CHI")
+    ops.select_option("#event-kind", "backlog")
+    ops.fill("#event-value", "")
+    ops.click("#inject")
+    ops.wait_for_selector("#inject-result[data-status='0']")
+    assert "enter a value" in ops.locator("#inject-result").inner_text()
+    assert router.monitor.table()["backlog"].sum() == 0
+    ops.fill("#event-value", "-50")  # invalid, then hidden by the outage kind
+    ops.select_option("#event-kind", "outage")
+    ops.click("#inject")
+    ops.wait_for_selector("#inject-result[data-status='200']")
+    ops.wait_for_selector("#map [data-node-id='ST-CHI'][data-outage='true']")
+    assert errors == []
