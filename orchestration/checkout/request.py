@@ -147,7 +147,8 @@ class RequestValidator:
                 raise InputError(
                     "must be an integer >= 1", field="quantity", index=i, value=qty
                 )
-            if qty > MAX_LINE_QUANTITY:  # per line, as orders.csv
+            if qty > MAX_LINE_QUANTITY:  # per line, as orders.csv (lines of
+                # one SKU add up past it: the HTTP schema's merged line)
                 raise InputError(
                     f"more than {MAX_LINE_QUANTITY:,} units on one line",
                     field="quantity",
@@ -155,14 +156,6 @@ class RequestValidator:
                     value=qty,
                 )
             merged[sku] = merged.get(sku, 0) + int(qty)
-            if merged[sku] > MAX_LINE_QUANTITY:  # the lines of a SKU add up
-                raise InputError(
-                    f"the lines of {sku} add up to {merged[sku]:,} units, more "
-                    f"than {MAX_LINE_QUANTITY:,}",
-                    field="quantity",
-                    index=i,
-                    value=qty,
-                )
         if not merged:
             raise InputError("no items", field="items")
         return merged
