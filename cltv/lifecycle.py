@@ -296,6 +296,7 @@ class _Plan:
     recipe: Recipe
     champion: str | None
     champion_config: CLTVConfig | None
+    champion_as_of: str | None = None
 
     @property
     def challenger(self) -> str:
@@ -316,7 +317,10 @@ def _plan(
     horizon = horizon_days or (meta["horizon_days"] if meta else 365)
     cfg = config or champ_cfg or CLTVConfig()
     date = str(day_to_date(as_of_day).date())
-    return _Plan(date, _recipe(data, as_of_day, horizon, cfg), before, champ_cfg)
+    champ_as_of = str(meta["as_of"]) if meta and meta.get("as_of") else None
+    return _Plan(
+        date, _recipe(data, as_of_day, horizon, cfg), before, champ_cfg, champ_as_of
+    )
 
 
 def _already_done(
@@ -353,6 +357,14 @@ def _decide(
         return True, "no champion yet", {}
     if plan.champion == plan.challenger:
         return False, "challenger is the champion", {}
+    if plan.champion_as_of is not None and plan.date < plan.champion_as_of:
+        # re-running an older day (a backfill) rolled CURRENT back to it
+        return (
+            False,
+            f"as of {plan.date}, before the champion's {plan.champion_as_of}: "
+            "an older day does not replace a newer champion",
+            {},
+        )
     recipe = plan.recipe
     window = backtest_days(recipe.horizon_days)
     chall = backtest(data, recipe.as_of_day, recipe.config, window)

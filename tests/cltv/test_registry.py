@@ -284,3 +284,21 @@ def test_a_plain_train_adds_the_backtest_a_no_backtest_train_left_out(
     third = train_model(data, AS_OF, HORIZON, registry, FAST)
     assert (third.created, third.added_backtest) == (False, False)
     assert third.metadata["training_metrics"] == stored
+
+
+def test_an_older_day_does_not_replace_a_newer_champion(
+    data: CustomerData, tmp_path: Path
+) -> None:
+    """Re-running an older day (a backfill) rolled CURRENT back to it, since
+    the same recipe on other data is never worse: it is kept, not promoted."""
+    registry = ModelRegistry(tmp_path / "models")
+    newer = retrain(data, AS_OF + 2, registry, horizon_days=HORIZON, config=FAST)
+    assert newer.promoted
+    older = retrain(data, AS_OF, registry, horizon_days=HORIZON, config=FAST)
+    assert not older.promoted
+    assert older.reason == (
+        "as of 2023-06-30, before the champion's 2023-07-02: an older day does "
+        "not replace a newer champion"
+    )
+    assert registry.current() == newer.champion
+    assert older.challenger in registry.versions()  # kept for inspection
