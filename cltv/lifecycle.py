@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import datetime
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -421,7 +421,13 @@ def retrain(
         plan = _plan(data, as_of_day, registry, horizon_days, config)
         done = _already_done(plan, registry, sink)
         if done is not None:
-            return done
+            if sink is None:
+                return done
+            # the same day again, maybe to another sink (a store added or
+            # rebuilt): the champion's scores go there too (an upsert), not
+            # nowhere as before
+            again = _publish(data, registry, as_of_day, done.champion, sink)
+            return replace(done, published_rows=again)
         _fit_and_write(registry, data, plan.recipe, with_backtest=False)
         promoted, reason, metrics = _decide(data, plan, tolerance)
         if promoted:

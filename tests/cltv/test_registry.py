@@ -93,6 +93,16 @@ def test_retrain_promotes_first_is_idempotent_and_prunes(
     )
     assert again.noop and not again.promoted
     assert _snapshot(registry.root) == before  # nothing changed on disk
+    # the same day to another sink (a store added or rebuilt) publishes
+    # there too: it was a no-op that left the new sink empty
+    other = tmp_path / "other.csv"
+    elsewhere = retrain(
+        data, AS_OF, registry, horizon_days=HORIZON, config=FAST,
+        sink=lifecycle.CsvScoreSink(other), keep=2,
+    )  # fmt: skip
+    assert elsewhere.noop and elsewhere.published_rows == first.published_rows
+    pd.testing.assert_frame_equal(pd.read_csv(other), scores)
+    assert _snapshot(registry.root) == before
 
     # the next days: a new challenger each day, same recipe -> not worse
     versions = []
