@@ -430,9 +430,17 @@ def retrain(
             return replace(done, published_rows=again)
         _fit_and_write(registry, data, plan.recipe, with_backtest=False)
         promoted, reason, metrics = _decide(data, plan, tolerance)
+        champion = (
+            plan.challenger if promoted else (registry.current() or plan.challenger)
+        )
+        # published before it is made current: a sink that fails (a locked
+        # store) leaves CURRENT and the published scores as they were, not a
+        # new champion whose scores never went out
+        published = None
+        if sink is not None:
+            published = _publish(data, registry, as_of_day, champion, sink)
         if promoted:
             registry.set_current(plan.challenger)
-        champion = registry.current() or plan.challenger
         pruned = tuple(registry.prune(keep))
         state: dict[str, Any] = {
             "as_of": plan.date,
@@ -442,14 +450,9 @@ def retrain(
             "reason": reason,
             "metrics": metrics,
             "completed": True,
-            "published_rows": None,
+            "published_rows": published,
         }
         registry.write_retrain_state(state)
-        published = None
-        if sink is not None:
-            published = _publish(data, registry, as_of_day, champion, sink)
-            state["published_rows"] = published
-            registry.write_retrain_state(state)
     return RetrainResult(
         plan.date,
         plan.challenger,

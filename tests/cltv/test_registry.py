@@ -21,6 +21,7 @@ from tierflow.cltv.lifecycle import compare, retrain, train_model
 from tierflow.cltv.model import CLTVConfig
 from tierflow.cltv.registry import TMP_PREFIX, ModelRegistry, Recipe
 from tierflow.data.customer_tables import CustomerProfiles
+from tierflow.data.store import StoreUnavailable
 from tierflow.data.synthetic_transactions import generate_transactions
 from tierflow.data.transactions import TransactionLog, day_number
 
@@ -312,3 +313,28 @@ def test_an_older_day_does_not_replace_a_newer_champion(
     )
     assert registry.current() == newer.champion
     assert older.challenger in registry.versions()  # kept for inspection
+
+
+def test_a_sink_that_fails_leaves_the_champion_and_its_scores(
+    data: CustomerData, tmp_path: Path
+) -> None:
+    """The scores go out before the challenger is made current: a store that
+    cannot be written (locked, gone) leaves CURRENT and what was published as
+    they were (the new champion was current with yesterday's scores out)."""
+    registry = ModelRegistry(tmp_path / "models")
+    first = retrain(data, AS_OF, registry, horizon_days=HORIZON, config=FAST)
+    before = registry.read_retrain_state()
+
+    class LockedStore:
+        def put_cltv_scores(
+            self, scores: Any, *, as_of: Any, model_version: str
+        ) -> int:
+            raise StoreUnavailable("database is locked")
+
+    with pytest.raises(StoreUnavailable):
+        retrain(
+            data, AS_OF + 1, registry, horizon_days=HORIZON, config=FAST,
+            sink=LockedStore(),
+        )  # fmt: skip
+    assert registry.current() == first.champion
+    assert registry.read_retrain_state() == before
