@@ -282,7 +282,8 @@ def forecast_command(
     "png_path",
     type=OutputPath(dir_okay=False, path_type=Path),
     default=None,
-    help="Also draw the nodes on a US map coloured by score.",
+    callback=lambda _ctx, _param, value: _png_name(value),
+    help="Also draw the nodes on a US map coloured by score (a .png file).",
 )
 @option(
     "--workload",
@@ -381,3 +382,13 @@ def _map_text(mon: CapacityMonitor, table: pd.DataFrame) -> str:
             f"{row.max_congestion:>5.2f}"
         )
     return "\n".join(lines)
+
+
+def _png_name(path: Path | None) -> Path | None:
+    """The map's file must be a .png (another extension reached matplotlib,
+    which refused it with a traceback after the work was done)."""
+    if path is not None and path.suffix.lower() != ".png":
+        raise click.BadParameter(
+            f"{path}: the map is drawn as PNG: name a .png file", param_hint="--png"
+        )
+    return path

@@ -140,3 +140,20 @@ def test_follow_exits_1_when_a_line_was_skipped(tmp_path: Path, as_json: bool) -
     clean = CliRunner().invoke(cli, args, input="\n".join(good) + "\n")
     assert clean.exit_code == 0, clean.output
     assert clean.stderr == ""
+
+
+def test_the_map_must_be_a_png(tmp_path: Path) -> None:
+    """Another extension reached matplotlib, which refused it with a
+    traceback after the work was done (and before the JSON was printed)."""
+    result = CliRunner().invoke(
+        cli,
+        ["capacity", "show", "--state", str(tmp_path / "s.db"),
+         "--png", str(tmp_path / "map.txt")],
+    )  # fmt: skip
+    assert result.exit_code == 2
+    assert "Traceback" not in result.output
+    assert result.output.endswith(
+        f"Error: Invalid value for --png: {tmp_path / 'map.txt'}: the map is drawn "
+        "as PNG: name a .png file\n"
+    )
+    assert not (tmp_path / "s.db").exists()
