@@ -19,6 +19,7 @@ from tierflow.capacity.events import (
     read_event_file,
 )
 from tierflow.capacity.forecast import (
+    NodeHourHistory,
     SmoothedProfileForecaster,
     holdout_errors,
     node_hour_volume,
@@ -39,7 +40,7 @@ from tierflow.cli.param_types import FiniteFloatRange, OutputPath
 from tierflow.data.errors import InputError
 from tierflow.data.limits import EVENT_WINDOW
 from tierflow.data.network import Network
-from tierflow.data.orders import read_history
+from tierflow.data.orders import Orders, read_history
 from tierflow.data.rates import SERVICES, service_index
 from tierflow.data.store import (
     StoreUnavailable,
@@ -219,9 +220,7 @@ def forecast_command(
 ) -> None:
     """Fit per node-hour forecasts, check them on a holdout, store rest-of-day volume."""
     net = open_network(network_dir)
-    orders = read_history(orders_path, net)
-    history = node_hour_volume(orders, net)
-    report = holdout_errors(history, holdout_hours)
+    orders, history, report = _history(orders_path, net, holdout_hours)
     model = SmoothedProfileForecaster().fit(history)
     if at_text is None:
         last = orders.created_at.max().astype("datetime64[s]").astype(dt.datetime)
@@ -392,3 +391,18 @@ def _png_name(path: Path | None) -> Path | None:
             f"{path}: the map is drawn as PNG: name a .png file", param_hint="--png"
         )
     return path
+
+
+def _history(
+    orders_path: Path, net: Network, holdout_hours: int
+) -> tuple[Orders, NodeHourHistory, dict[str, Any]]:
+    """The orders, their node-hour volume and its holdout errors; what the
+    orders cannot give (less than a day of them) is said of their file."""
+    orders = read_history(orders_path, net)
+    try:
+        history = node_hour_volume(orders, net)
+        return orders, history, holdout_errors(history, holdout_hours)
+    except InputError as exc:
+        if exc.file is not None or exc.field not in ("orders", "history"):
+            raise
+        raise InputError(exc.reason, file=orders_path.name) from None

@@ -105,6 +105,15 @@ def test_a_forecast_instant_outside_the_event_window_is_refused(
     inside = CliRunner().invoke(cli, [*args, "--at", "2026-05-23T01:00:00Z"])
     assert inside.exit_code == 0, inside.output
     assert inside.stdout.endswith("stored as forecast events\n")
+    # too few orders to learn from is said of their file (it named none)
+    tiny = tmp_path / "tiny.csv"
+    tiny.write_text("".join(history.read_text().splitlines(keepends=True)[:5]))
+    short = CliRunner().invoke(
+        cli, ["capacity", "forecast", "--network", str(TINY_NETWORK),
+              "--orders", str(tiny), "--state", str(tmp_path / "t.db")],
+    )  # fmt: skip
+    assert short.exit_code == 1
+    assert short.output == "Error: tiny.csv: less than one whole UTC day of orders\n"
 
 
 @pytest.mark.parametrize("as_json", [False, True])
