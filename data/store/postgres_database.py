@@ -55,7 +55,10 @@ def _reachable() -> Iterator[None]:
     except psycopg.errors.TransactionRollback as exc:
         raise store_error("postgres", StoreConflict(str(exc))) from exc
     except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
-        raise store_error("postgres", StoreUnavailable(str(exc).strip())) from exc
+        # libpq's message spans lines (a hint on the second): one line
+        raise store_error(
+            "postgres", StoreUnavailable(" ".join(str(exc).split()))
+        ) from exc
 
 
 class PostgresTransaction:
@@ -183,9 +186,12 @@ class PostgresDatabase:
         pool_size: int = 4,
     ) -> None:
         self.location = redact_url(url)
-        with _reachable():
-            with psycopg.connect(url, autocommit=True) as conn:
+        try:
+            with _reachable(), psycopg.connect(url, autocommit=True) as conn:
                 _migrate(conn, migrations, self.location)
+        except StoreUnavailable as exc:  # which store, its password masked
+            raise StoreUnavailable(f"{self.location}: {exc}") from exc
+        with _reachable():
             self._pool = ConnectionPool(
                 url,
                 min_size=1,

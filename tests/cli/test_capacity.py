@@ -166,3 +166,16 @@ def test_the_map_must_be_a_png(tmp_path: Path) -> None:
         "as PNG: name a .png file\n"
     )
     assert not (tmp_path / "s.db").exists()
+
+
+def test_an_unreachable_postgresql_store_is_one_line_naming_it(tmp_path: Path) -> None:
+    """libpq's message spans two lines and named no store: one line now,
+    the store's location first, its password masked."""
+    state = f"postgresql://ops:s3cret@/tierflow?host={tmp_path / 'no-server'}"
+    result = CliRunner().invoke(cli, ["capacity", "show", "--state", state])
+    assert result.exit_code == 1
+    assert result.output.count("\n") == 1, result.output
+    assert result.output.startswith(
+        f"Error: postgresql://ops@/tierflow?host={tmp_path / 'no-server'}: "
+    ), result.output
+    assert "s3cret" not in result.output
