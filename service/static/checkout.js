@@ -227,7 +227,12 @@
   function render(answer, changes) {
     const moved = {};
     for (const c of changes || []) moved[c.option_id] = c;
+    // the cards are rebuilt: a focused option keeps the focus (arrow keys
+    // then go on through the options; the focus fell to the page's body)
+    const focused = document.activeElement && $("options").contains(document.activeElement)
+      ? document.activeElement.id : null;
     $("options").replaceChildren(...answer.options.map((o) => card(o, answer, moved[o.option_id])));
+    if (focused && document.getElementById(focused)) document.getElementById(focused).focus();
     showSelection(answer);
     showMissing(answer);
     showAnswerDetails(answer);

@@ -450,3 +450,25 @@ def test_the_ops_event_form_sends_what_it_shows(
     ops.wait_for_selector("#inject-result[data-status='200']")
     ops.wait_for_selector("#map [data-node-id='ST-CHI'][data-outage='true']")
     assert errors == []
+
+
+def test_arrow_keys_go_through_every_option(
+    browser: Any, site: tuple[RunningServer, OnlineRouter]
+) -> None:
+    """Picking an option rebuilds the cards: the focus stays on the option,
+    so arrow keys go on through them (the focus fell to the page's body, and
+    the second arrow did nothing)."""
+    server, _ = site
+    errors: list[str] = []
+    page = _page(browser, server.url + "/", errors)
+    _ask(page, page.eval_on_selector("#customer option", "o => o.value"))
+    tiers = _tiers(page)
+    assert len(tiers) >= 2, tiers
+    page.focus(f"#option-{tiers[0]}")
+    page.keyboard.press("Space")
+    for k in (1, 2, 3):  # round the group, wrapping at its end
+        tier = tiers[k % len(tiers)]
+        page.keyboard.press("ArrowDown")
+        page.wait_for_function("t => document.body.dataset.selected === t", arg=tier)
+        assert page.evaluate("document.activeElement.id") == f"option-{tier}"
+    assert errors == []
