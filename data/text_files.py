@@ -161,9 +161,7 @@ def _parse_error(
     found = re.search(r"Expected (\d+) fields in line (\d+), saw (\d+)", str(exc))
     if found:
         want, line, saw = (int(g) for g in found.groups())
-        lines = text.split("\n")
-        raw = lines[line - 1].rstrip("\r") if line <= len(lines) else None
-        return too_many_fields(file, line, want, saw, raw, skip_initial_space)
+        return too_many_fields(file, line, want, saw, text, skip_initial_space)
     found = re.search(r"EOF inside string starting at row (\d+)", str(exc))
     if found:  # pandas counts records from 0 (the header)
         line = int(found.group(1)) + 1
@@ -173,11 +171,8 @@ def _parse_error(
         width = len(next(reader))
         for record in reader:
             if len(record) > width:
-                row = reader.line_num
-                lines = text.split("\n")
-                raw = lines[row - 1].rstrip("\r") if row <= len(lines) else None
                 return too_many_fields(
-                    file, row, width, len(record), raw, skip_initial_space
+                    file, reader.line_num, width, len(record), text, skip_initial_space
                 )
     except csv.Error as err:
         message = f"not readable as CSV ({err})"
@@ -191,11 +186,14 @@ def too_many_fields(
     row: int,
     want: int,
     saw: int,
-    record: str | None,
+    text: str,
     skip_initial_space: bool = True,
 ) -> InputError:
-    """A record with more fields than the header, quoting the record's line
-    and the values past the last column (the header names none of them)."""
+    """A record (line ``row`` of ``text``) with more fields than the header,
+    quoting the line and the values past the last column (the header names
+    none of them)."""
+    lines = text.split("\n")
+    record = lines[row - 1].rstrip("\r") if row <= len(lines) else None
     extra = ""
     if record is not None:
         try:
