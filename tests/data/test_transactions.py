@@ -8,6 +8,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from tierflow.data.errors import InputError
 from tierflow.data.transactions import (
@@ -354,3 +356,56 @@ def test_exact_duplicate_rows_are_kept_with_a_note(tmp_path: Path) -> None:
     )
     _, clean = read_transactions(_write(tmp_path, "c.csv", HEADER + "a,2024-01-01,5\n"))
     assert clean.notes == ()
+
+
+_CELLS = {
+    "customer_id": ("a", "b"),
+    "order_date": ("2024-01-01", "2024-01-02", "2024-01-01 10:00"),
+    "amount": ("5", "5.0", "7", "0", "-0"),
+    "quantity": ("", "1", "2"),
+}
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    cells=st.lists(
+        st.tuples(*(st.integers(0, len(v) - 1) for v in _CELLS.values())),
+        min_size=1,
+        max_size=14,
+    ),
+    with_quantity=st.booleans(),
+    with_order_ids=st.booleans(),
+)
+def test_the_repeat_note_matches_a_cell_by_cell_comparison(
+    tmp_path_factory: pytest.TempPathFactory,
+    cells: list[tuple[int, ...]],
+    with_quantity: bool,
+    with_order_ids: bool,
+) -> None:
+    """The note finds repeats on numbers first, then compares cells: it must
+    say what comparing every row's cells would (count, first repeat, its
+    original), whatever the values' spellings (5 / 5.0, 0 / -0, blank
+    quantity); unique order ids make every row a purchase of its own."""
+    columns = [c for c in _CELLS if with_quantity or c != "quantity"]
+    columns += ["order_id"] if with_order_ids else []
+    lines = []
+    for i, row in enumerate(cells):
+        values = [_CELLS[c][k] for c, k in zip(_CELLS, row, strict=True)]
+        line = [v for c, v in zip(_CELLS, values, strict=True) if c in columns]
+        lines.append(",".join([*line, f"o{i}"] if with_order_ids else line))
+    path = tmp_path_factory.mktemp("repeat") / "r.csv"
+    path.write_text(",".join(columns) + "\n" + "\n".join(lines) + "\n")
+    _, report = read_transactions(path)
+    frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+    repeat = frame.duplicated(keep="first").to_numpy()
+    if not repeat.any():
+        assert report.notes == ()
+        return
+    at = int(np.argmax(repeat))
+    same = int(np.argmax(frame.eq(frame.iloc[at]).all(axis=1).to_numpy()))
+    n = int(repeat.sum())
+    assert report.notes == (
+        f"{path}: {n} {'row repeats' if n == 1 else 'rows repeat'} an earlier row "
+        f"exactly (first: row {at + 2}, same as row {same + 2}); kept, each as a "
+        "purchase of its own",
+    )
