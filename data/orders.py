@@ -218,9 +218,8 @@ def _check_promises(frame: pd.DataFrame, path: Path) -> None:
     allocation would bill it as days of lateness. The promise is a date where
     the customer is, ``created_at`` an instant: a date more than a day before
     the instant's UTC date is before it wherever the customer is."""
-    promised = pd.to_datetime(frame["promised_date"]).to_numpy(dtype="datetime64[D]")
-    created = frame["created_at"].dt.tz_convert("UTC").dt.tz_localize(None)
-    placed = created.to_numpy(dtype="datetime64[D]")
+    promised = _promised_days(frame)
+    placed = _created_utc(frame).to_numpy(dtype="datetime64[D]")
     early = ~np.isnat(promised) & (promised < placed - np.timedelta64(1, "D"))
     if early.any():
         raise first_error(
@@ -289,7 +288,7 @@ def _grouped_by_order(
     perm = np.argsort(order_of_line, kind="stable")
     head = np.unique(order_of_line, return_index=True)[1]
     tier_codes = frame["tier"].map({t: i for i, t in enumerate(TIERS)}).fillna(-1)
-    created = frame["created_at"].dt.tz_convert("UTC").dt.tz_localize(None)
+    created = _created_utc(frame)
     counts = np.bincount(order_of_line, minlength=len(uniques))
     return Orders(
         order_ids=tuple(str(v) for v in uniques),
@@ -313,8 +312,20 @@ def _promised(
     """Per order, the checkout's promised date (``None`` without the column)."""
     if "promised_date" not in frame.columns or frame["promised_date"].isna().all():
         return None
-    dates = pd.to_datetime(frame["promised_date"]).to_numpy(dtype="datetime64[D]")
-    return np.asarray(dates[head], dtype="datetime64[D]")
+    return np.asarray(_promised_days(frame)[head], dtype="datetime64[D]")
+
+
+def _promised_days(frame: pd.DataFrame) -> NDArray[np.datetime64]:
+    """Per line, its promised date as a day (NaT where blank)."""
+    days: NDArray[np.datetime64] = pd.to_datetime(frame["promised_date"]).to_numpy(
+        dtype="datetime64[D]"
+    )
+    return days
+
+
+def _created_utc(frame: pd.DataFrame) -> pd.Series:
+    """Per line, ``created_at`` as a naive UTC instant."""
+    return frame["created_at"].dt.tz_convert("UTC").dt.tz_localize(None)
 
 
 def write_orders(frame: pd.DataFrame, path: Path | str) -> Path:
