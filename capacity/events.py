@@ -35,6 +35,12 @@ EventType = Literal[
     "forecast",
 ]
 EVENT_TYPES: tuple[str, ...] = get_args(EventType)
+#: The keys of an event record (the HTTP schema forbids any other as well):
+#: another key is an error, as a typo ("servce") would otherwise apply the
+#: event without the change it meant.
+EVENT_KEYS: tuple[str, ...] = ("event_id", "ts", "node_id", "type", "value", "service")
+#: Longest key an unknown-key message quotes in full.
+_MAX_KEY_SHOWN = 64
 #: The range of each numeric event type's value (the HTTP schema says the same).
 EVENT_BOUNDS: dict[str, tuple[float, float]] = {
     "nominal_capacity": (0.0, MAX_UNITS),
@@ -141,11 +147,15 @@ def parse_event(
     file: str | None = None,
     row: int | None = None,
     window: TimeWindow | None = EVENT_WINDOW,
+    known_keys_only: bool = True,
 ) -> CapacityEvent:
     """Validate one decoded event object (see ``docs/data.md``).
 
     ``window`` bounds ``ts`` around now (``None``: any instant, for events
-    already validated when they were logged).
+    already validated when they were logged). A key not in
+    :data:`EVENT_KEYS` is an error unless ``known_keys_only`` is False (for
+    events already logged: another writer or an older version may have
+    logged a key this one does not know, and the log is replayed whole).
 
     Raises
     ------
@@ -155,6 +165,8 @@ def parse_event(
     fail = partial(InputError, file=file, row=row)
     if not isinstance(obj, dict):
         raise fail("not a JSON object")
+    if known_keys_only:
+        _known_keys(obj, fail)
     event_id = _event_id(obj.get("event_id"), fail)
     ts = _event_ts(_present(obj, "ts", fail), window, fail)
     node_id = _present(obj, "node_id", fail)
@@ -177,6 +189,17 @@ def parse_event(
             raise fail(message, field="service", value=name)
         service = SERVICES.index(name)
     return CapacityEvent(event_id, ts, int(node), kind, value, service, row)
+
+
+def _known_keys(obj: dict[Any, Any], fail: Callable[..., InputError]) -> None:
+    """Every key is one of :data:`EVENT_KEYS`; the first other one is named."""
+    for key in obj:
+        if key not in EVENT_KEYS:
+            name = str(key)
+            if len(name) > _MAX_KEY_SHOWN:
+                name = name[:_MAX_KEY_SHOWN] + "..."
+            message = f"unknown field (an event has {', '.join(EVENT_KEYS)})"
+            raise fail(message, field=name)
 
 
 def _event_value(kind: str, raw: Any, fail: Callable[..., InputError]) -> float:

@@ -233,11 +233,15 @@ class CapacityMonitor:
 
     def _stored(self, ev: StoredEvent) -> CapacityEvent | None:
         """A logged event as parsed now (None: its node left the network).
-        It was validated when logged, so its time is not held to the window."""
+        It was validated when logged, so its time is not held to the window,
+        and a key this version does not know is left aside (never a reason
+        to drop a logged event)."""
         obj = {"event_id": ev.event_id, "ts": ev.ts, "node_id": ev.node_id}
         obj |= {"type": ev.type, **ev.payload}
         try:
-            return parse_event(obj, self.network, row=ev.seq, window=None)
+            return parse_event(
+                obj, self.network, row=ev.seq, window=None, known_keys_only=False
+            )
         except InputError:
             return None
 

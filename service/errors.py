@@ -8,6 +8,7 @@ when each is sent: ``docs/service.md``.
 from __future__ import annotations
 
 import logging
+import sys
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
@@ -140,17 +141,27 @@ def _loggable(value: Any) -> str:
 
 async def _on_validation(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
-    errors = [_validation_item(err) for err in exc.errors()]
+    kind = request.headers.get("content-type")
+    errors = [_validation_item(err, kind) for err in exc.errors()]
     first = errors[0] if errors else {"field": "body", "message": "invalid"}
     message = f"field '{first['field']}': {first['message']}"
     return error_response(422, message, first["field"], errors)
 
 
-def _validation_item(err: dict[str, Any]) -> dict[str, Any]:
+def _validation_item(err: dict[str, Any], content_type: str | None) -> dict[str, Any]:
     path = field_path(err.get("loc", ()))
     if err.get("type") == "json_invalid":
         path = "body"
-    return {"field": path, "message": str(err.get("msg", "")), "type": err.get("type")}
+    message = str(err.get("msg", ""))
+    if path == "body" and isinstance(err.get("input"), bytes):
+        # FastAPI reads a body as JSON only under a JSON content type: the
+        # body was left as bytes, and pydantic's "should be a valid
+        # dictionary" would send the caller looking in the body
+        got = (
+            f"Content-Type {content_type[:80]!r}" if content_type else "no Content-Type"
+        )
+        message = f"not read as JSON ({got}; send application/json)"
+    return {"field": path, "message": message, "type": err.get("type")}
 
 
 async def _on_input_error(request: Request, exc: Exception) -> JSONResponse:
@@ -166,6 +177,8 @@ async def _on_api_error(request: Request, exc: Exception) -> JSONResponse:
 
 async def _on_http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
+    if exc.status_code == 400 and (why := _not_json(exc.__cause__)) is not None:
+        return _json_invalid(why)
     message = exc.detail if isinstance(exc.detail, str) else str(exc.detail)
     return error_response(
         exc.status_code,
@@ -173,6 +186,28 @@ async def _on_http_error(request: Request, exc: Exception) -> JSONResponse:
         "body" if exc.status_code == 400 else None,  # only body parsing says 400
         headers=_with_head(getattr(exc, "headers", None)),
     )
+
+
+def _not_json(cause: BaseException | None) -> str | None:
+    """Why a UTF-8 body is no JSON, when FastAPI's parse failed other than
+    by a syntax error (which it reports as 422 itself): nesting too deep (a
+    ``RecursionError``), a number too long to convert; None for a body that
+    is not UTF-8 (the 400 of ``docs/service.md``) or another cause."""
+    if isinstance(cause, RecursionError):
+        return "nested too deep"
+    if isinstance(cause, UnicodeDecodeError) or not isinstance(cause, ValueError):
+        return None
+    if "integer string conversion" in str(cause):
+        return f"a number of more than {sys.get_int_max_str_digits()} digits"
+    return str(cause).splitlines()[0][:80] if str(cause) else type(cause).__name__
+
+
+def _json_invalid(why: str) -> JSONResponse:
+    """422 for a body that is UTF-8 but not JSON, as FastAPI answers a
+    syntax error (``json_invalid`` at ``body``)."""
+    message = f"JSON decode error ({why})"
+    item = {"field": "body", "message": message, "type": "json_invalid"}
+    return error_response(422, f"field 'body': {message}", "body", [item])
 
 
 def _with_head(headers: dict[str, str] | None) -> dict[str, str] | None:

@@ -52,6 +52,14 @@ LATENCY_BUCKETS = (
 #: The ``route`` label of a request no route matched (never the raw path:
 #: a scanner's paths would each make a series).
 UNMATCHED = "unmatched"
+#: The ``method`` label's values: the methods of HTTP's own specifications
+#: (RFC 9110 and PATCH); any other token a client sends (an HTTP parser such
+#: as h11 passes every one through) is :data:`OTHER_METHOD`, so a scanner's
+#: made-up methods cannot make a series each.
+METHODS = frozenset(
+    ("GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "CONNECT", "TRACE")
+)
+OTHER_METHOD = "other"
 #: ``tierflow_holds``'s ``state`` values.
 HOLD_STATES = ("active", "expired")
 #: Steps of the overflow incentive (``tierflow_overflow_total``).
@@ -162,6 +170,13 @@ def _make() -> Instruments:
     for stage in OVERFLOW_STAGES:
         made.overflow.labels(stage)
     return made
+
+
+def method_label(method: str) -> str:
+    """The ``method`` label of a request's method: itself when it is one of
+    :data:`METHODS` (methods are case-sensitive: ``get`` is not ``GET``),
+    else :data:`OTHER_METHOD`."""
+    return method if method in METHODS else OTHER_METHOD
 
 
 def _count_store_error(backend: str, error: StoreUnavailable) -> None:

@@ -20,7 +20,7 @@ from starlette.routing import Mount
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from tierflow.data.logging_setup import REQUEST_ID
-from tierflow.service.metrics import UNMATCHED, Metrics
+from tierflow.service.metrics import UNMATCHED, Metrics, method_label
 
 #: The access log's logger (one INFO line per request).
 ACCESS_LOGGER = "tierflow.access"
@@ -91,9 +91,8 @@ class RequestObserver:
             self._done(scope, answer, seconds)
 
     def _done(self, scope: Scope, answer: _Answer, seconds: float) -> None:
-        method = scope["method"]
-        route = route_template(scope)
-        if self.metrics.enabled:
+        if self.metrics.enabled:  # labels from bounded sets only
+            method, route = method_label(scope["method"]), route_template(scope)
             timed = None if answer.stream else seconds
             self.metrics.request(method, route, answer.status, timed)
         if self.log_access:

@@ -105,6 +105,55 @@ def test_huge_integers_from_a_caller_never_overflow(tiny_network: Network) -> No
         parse_event(_event(value=10**5000), tiny_network)
 
 
+KEYS = "event_id, ts, node_id, type, value, service"
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"servce": "ground"}, "servce"),  # a typo of an optional key
+        ({"type": "nominal_capacity", "capcity": 500}, "capcity"),
+        ({"note": "from the ops channel"}, "note"),
+        ({"x" * 300: 1}, "x" * 64 + "..."),  # a long key is cut, as a value is
+    ],
+)
+def test_an_unknown_key_is_an_error_naming_it(
+    tiny_network: Network, change: dict[str, Any], field: str
+) -> None:
+    """As over HTTP (the schema forbids other keys): a typo once applied the
+    event without the change it meant, and said nothing."""
+    with pytest.raises(InputError) as info:
+        parse_event_lines(["", _line(**change)], tiny_network, file="ev.jsonl")
+    assert str(info.value) == (
+        f"ev.jsonl: row 2: field '{field}': unknown field (an event has {KEYS})"
+    )
+    with pytest.raises(InputError, match=f"^row 1: field '{field}': unknown field"):
+        events_for(tiny_network, [_event(**change)])
+
+
+def test_service_stays_allowed_on_any_event_type(tiny_network: Network) -> None:
+    """``service`` is one of the contract's keys: ignored but for congestion
+    (as over HTTP)."""
+    event = parse_event(_event(service="ground"), tiny_network)
+    assert (event.type, event.service) == ("backlog", -1)
+
+
+def test_a_logged_event_with_a_key_unknown_here_is_still_replayed(
+    tmp_path: Path, tiny_network: Network
+) -> None:
+    """What the log holds is never dropped: another writer (or version) may
+    have logged a key this one does not know; only new input is held to
+    the contract's keys."""
+    with SqliteStore(tmp_path / "s.db") as store:
+        store.append_events([_event(event_id="old", value=42, note="by hand")])
+    with SqliteStore(tmp_path / "s.db") as store:
+        mon = CapacityMonitor.open(tiny_network, store)
+        assert mon.last_seq == 1 and mon.backlog[0] == 42.0
+        # and a retry of it (the contract's keys only) is a duplicate
+        again = events_for(tiny_network, [_event(event_id="old", value=42)])
+        assert mon.ingest(again).duplicates == 1
+
+
 def test_stored_events_are_not_held_to_the_window(tiny_network: Network) -> None:
     old = _event(ts="2001-01-01T00:00:00Z")  # outside the window
     with pytest.raises(InputError, match="outside the allowed window"):

@@ -179,3 +179,38 @@ def test_an_unreachable_postgresql_store_is_one_line_naming_it(tmp_path: Path) -
         f"Error: postgresql://ops@/tierflow?host={tmp_path / 'no-server'}: "
     ), result.output
     assert "s3cret" not in result.output
+
+
+@pytest.mark.parametrize("how", ["file", "stdin", "stdin --follow"])
+def test_an_unknown_key_is_refused_on_every_path(tmp_path: Path, how: str) -> None:
+    """A typo of a key ("servce") was ignored and the event applied without
+    it. Now it is a bad line, named with its key: a file or stdin applies
+    nothing (exit 1); a followed feed skips it, applies the rest and exits
+    1, as for any bad line."""
+    typo = json.loads(_event(1)) | {"servce": "ground"}
+    lines = [_event(0), json.dumps(typo), _event(2)]
+    data = "\n".join(lines) + "\n"
+    events = tmp_path / "ev.jsonl"
+    events.write_text(data)
+    state = tmp_path / "s.db"
+    args = ["capacity", "ingest", "--network", str(TINY_NETWORK)]
+    args += ["--state", str(state), "--json"]
+    given = {
+        "file": (["--events", str(events)], None),
+        "stdin": (["--events", "-"], data),
+        "stdin --follow": (["--events", "-", "--follow"], data),
+    }[how]
+    result = CliRunner().invoke(cli, [*args, *given[0]], input=given[1])
+    assert result.exit_code == 1
+    where = "ev.jsonl" if how == "file" else "<stdin>"
+    message = (
+        f"{where}: row 2: field 'servce': unknown field "
+        "(an event has event_id, ts, node_id, type, value, service)"
+    )
+    if how != "stdin --follow":
+        assert result.output == f"Error: {message}\n"
+        assert not state.exists()  # nothing was applied
+        return
+    assert result.stderr == f"skipped: {message}\n"
+    summary = json.loads(result.stdout)
+    assert (summary["applied"], summary["bad"], summary["last_seq"]) == (2, 1, 2)

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
-from tests.conftest import TINY_NETWORK
+from tests.conftest import ROOT, TINY_NETWORK
+from tests.service_fixtures import tiny_router
 from tierflow.cli.main import cli
 
 OPTION_FIELDS = {
@@ -104,6 +109,68 @@ def test_options_bad_input_exit_1(
     assert code == 1
     assert out.startswith(message) and len(out.strip().splitlines()) == 1
     assert "Traceback" not in out
+
+
+def _checkout_day(state: Path) -> None:
+    """A store with CLTV scores and a day of confirmed checkouts (the day
+    forecast, the upgrade allowance's period and the capacity log read it)."""
+    with tiny_router(state.parent, state=state) as router:
+        start = dt.datetime(2026, 1, 5, 13, 0, tzinfo=dt.UTC)
+        for k in range(12):
+            now = start + dt.timedelta(minutes=40 * k)
+            dest = ("10001", "60601", "90012")[k % 3]
+            answer = router.generate_fulfillment_options(
+                f"C{k % 11}", [("TEE", 1)], dest, now=now
+            )
+            router.select(answer.request_id, answer.options[0].option_id, now=now)
+            router.confirm(answer.request_id, now=now)
+
+
+@pytest.mark.slow  # 8 processes, 2 s each
+@pytest.mark.parametrize(
+    "now",
+    [
+        # New York's 17:30, before its warehouse's 18:00 cutoff: ships today;
+        # a machine clock in UTC (22:30) is past it
+        "2026-01-05T22:30:00Z",
+        # the UTC date is the 6th, New York's the 5th (after its cutoff)
+        "2026-01-05T23:30:00-05:00",
+    ],
+)
+def test_options_do_not_depend_on_the_machine_time_zone(
+    tmp_path: Path, now: str
+) -> None:
+    """``--now`` is an instant: cutoffs and ship days are reckoned in each
+    node's and destination's own zone, never the machine's (``TZ``). The
+    same checkout on the same store answers the same (but for the random
+    request id) in a process under ``TZ=UTC`` and one under
+    ``TZ=America/New_York``."""
+    answers = {}
+    for tz in ("UTC", "America/New_York"):
+        state = tmp_path / tz.replace("/", "_") / "s.db"
+        state.parent.mkdir()
+        _checkout_day(state)
+        out: dict[str, str] = {}
+        for as_json in (True, False):
+            proc = subprocess.run(
+                [sys.executable, "-m", "tierflow.cli.main", "options",
+                 "--network", str(TINY_NETWORK), "--state", str(state),
+                 "--customer", "C9", "--items", "TEE:1,MUG:1", "--dest", "10001",
+                 "--now", now, *(["--json"] if as_json else [])],
+                env={**os.environ, "TZ": tz, "PYTHONPATH": str(ROOT)},
+                capture_output=True, text=True, timeout=120, check=False,
+            )  # fmt: skip
+            assert proc.returncode == 0, proc.stderr
+            if as_json:
+                rid = json.loads(proc.stdout)["request_id"]
+            else:  # "request RID  dest 100  at ..."
+                rid = proc.stdout.split()[1]
+            out["json" if as_json else "text"] = proc.stdout.replace(rid, "RID")
+        answers[tz] = out
+    assert answers["America/New_York"] == answers["UTC"]
+    data = json.loads(answers["UTC"]["json"])
+    instant = dt.datetime.fromisoformat(now.replace("Z", "+00:00"))
+    assert data["created_at"] == instant.astimezone(dt.UTC).isoformat()
 
 
 def test_bench_online_small(tmp_path: Path) -> None:

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from tests.service_fixtures import TEE_TO_CHICAGO
+from tests.service_fixtures import API_KEY, TEE_TO_CHICAGO
 
 
 @pytest.mark.parametrize(
@@ -68,6 +68,62 @@ def test_malformed_bodies(live: Any, content: bytes, status: int, error: str) ->
         error,
         "body",
     )
+
+
+_NOT_JSON = "not read as JSON ({}; send application/json)"
+_DEEP = b'{"items": ' + b"[" * 5000 + b"]" * 5000 + b"}"
+_LONG_NUMBER = b'{"items": [{"sku": "TEE", "quantity": ' + b"9" * 5000 + b"}]}"
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["/v1/options", "/v1/checkouts/abc/select", "/v1/capacity/events"],
+)
+@pytest.mark.parametrize(
+    ("content", "content_type", "status", "message"),
+    [
+        # UTF-8 but no JSON: 422 as a syntax error is (they were 400
+        # "There was an error parsing the body", a status documented only
+        # for a body that is not UTF-8)
+        (_DEEP, "application/json", 422, "JSON decode error (nested too deep)"),
+        (b"[" * 60_000, "application/json", 422, "JSON decode error (nested too deep)"),
+        (_LONG_NUMBER, "application/json", 422,
+         "JSON decode error (a number of more than 4300 digits)"),
+        (b"{not json", "application/json", 422, "JSON decode error"),
+        # a JSON object under another content type is not read as JSON
+        (b"{}", "text/plain", 422, _NOT_JSON.format("Content-Type 'text/plain'")),
+        (b"{}", None, 422, _NOT_JSON.format("no Content-Type")),
+        (b"{}", "application/x-www-form-urlencoded", 422,
+         _NOT_JSON.format("Content-Type 'application/x-www-form-urlencoded'")),
+        # not UTF-8: the one documented 400
+        (b'{"items": "\xff"}', "application/json", 400,
+         "There was an error parsing the body"),
+    ],
+)  # fmt: skip
+def test_every_malformed_body_gets_the_documented_status_and_shape(
+    live: Any,
+    path: str,
+    content: bytes,
+    content_type: str | None,
+    status: int,
+    message: str,
+) -> None:
+    """docs/service.md, "Errors": 400 only for a body that is not UTF-8, 422
+    for any other malformed body; one JSON shape naming ``body``."""
+    client, _, _ = live
+    headers = {"X-API-Key": API_KEY}
+    if content_type is not None:
+        headers["Content-Type"] = content_type
+    r = client.post(path, content=content, headers=headers)
+    assert r.status_code == status, r.text
+    code = {400: "bad_request", 422: "invalid_request"}[status]
+    assert r.json() == {
+        "error": code,
+        "message": message if status == 400 else f"field 'body': {message}",
+        "field": "body",
+        "errors": [r.json()["errors"][0] | {"field": "body", "message": message}],
+    }
+    assert len(r.json()["errors"]) == 1 and r.json()["errors"][0]["type"]
 
 
 def test_unexpected_errors_are_json_500s_without_a_trace(

@@ -9,6 +9,8 @@ several processes added up) is tested in ``tests/cli/test_serve.py``.
 
 from __future__ import annotations
 
+import random
+import string
 import threading
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -25,7 +27,12 @@ from tierflow.data.store import StoreUnavailable, on_store_error
 from tierflow.data.vocabulary import Tier
 from tierflow.orchestration.checkout.router import OnlineRouter
 from tierflow.service.app import create_app
-from tierflow.service.metrics import instruments
+from tierflow.service.metrics import (
+    METHODS,
+    OTHER_METHOD,
+    UNMATCHED,
+    instruments,
+)
 from tierflow.service.server import serve_in_thread
 
 Scrape = dict[tuple[str, frozenset[tuple[str, str]]], float]
@@ -290,6 +297,52 @@ def test_metrics_off(tmp_path: Path) -> None:
             assert _sample(counter, "tierflow_option_sets_total") == start
             paths = client.get("/openapi.json").json()["paths"]
             assert "/metrics" not in paths and "/v1/options" in paths
+
+
+@pytest.mark.parametrize("http", ["h11", "httptools"])
+def test_request_labels_stay_bounded_whatever_clients_send(
+    tmp_path: Path, http: str
+) -> None:
+    """Random paths and methods make no series of their own: ``route`` is a
+    route template or ``unmatched``, ``method`` one of ``METHODS`` or
+    ``other``. h11 hands any token to the app as the method (httptools
+    refuses most with its own 400, before the app), so each made-up method
+    once made a new series: a scanner could grow the scrape without bound."""
+    rng = random.Random(7)
+    token = string.ascii_letters + string.digits + "!#$%&'*+-.^_`|~"
+    # the routes the requests below can reach (and the scrape's own)
+    reached = {UNMATCHED, "/healthz", "/v1/checkouts/{request_id}/select", "/metrics"}
+    with (
+        tiny_router(tmp_path) as router,
+        serve_in_thread(create_app(router, api_key=API_KEY), http=http) as server,
+        httpx.Client(base_url=server.url, timeout=10) as client,
+    ):
+        before = _series(client)  # the counters are the process's
+        methods = ["get", "Post", "PROPFIND", "MKCOL", "PURGE", "SEARCH"]
+        methods += ["".join(rng.choices(token, k=8)) for _ in range(40)]
+        for k, method in enumerate(methods):
+            path = "/" + "".join(rng.choices(string.ascii_lowercase, k=12))
+            for target in (path, f"/v1/checkouts{path}/select", "/healthz"):
+                client.request(method, target)
+            client.request(rng.choice(sorted(METHODS)), f"{path}/{k}")
+        after = _series(client)
+    new = after - before
+    assert {method for method, _ in after} <= METHODS | {OTHER_METHOD}
+    assert {route for _, route in new} <= reached
+    assert (OTHER_METHOD, UNMATCHED) in after
+    # at most every allowed method on each route reached
+    assert len(new) <= len(METHODS | {OTHER_METHOD}) * len(reached)
+
+
+def _series(client: httpx.Client) -> set[tuple[str, str]]:
+    """The ``(method, route)`` label pairs of the request metrics."""
+    return {
+        (s.labels["method"], s.labels["route"])
+        for family in text_string_to_metric_families(client.get("/metrics").text)
+        if family.name
+        in ("tierflow_http_requests", "tierflow_http_request_duration_seconds")
+        for s in family.samples
+    }
 
 
 def _sample(collector: Any, name: str, **labels: str) -> float:

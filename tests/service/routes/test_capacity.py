@@ -93,6 +93,7 @@ def test_write_endpoints_refuse_requests_without_the_key(live: Any) -> None:
             "events[1].service",
         ),
         ({"type": "meteor"}, "events[1].type"),
+        ({"servce": "ground"}, "events[1].servce"),  # as `capacity ingest`
     ],
 )
 def test_bad_events_apply_nothing_and_are_named(
