@@ -19,6 +19,7 @@ import pandas as pd
 
 from tierflow.cltv.evaluate import evaluate_model
 from tierflow.cltv.features import CustomerData
+from tierflow.cltv.history import summarize_history
 from tierflow.cltv.model import CLTVConfig, CLTVModel, Scores
 from tierflow.cltv.registry import ModelRegistry, Recipe, library_versions
 from tierflow.data.errors import InputError
@@ -127,19 +128,23 @@ def _metadata(
     model: CLTVModel,
     recipe: Recipe,
     version: str,
-    source: str,
+    data: CustomerData,
     training_metrics: dict[str, Any],
 ) -> dict[str, Any]:
+    """``metadata.json``; ``data.history`` is what the history guard of a
+    later retrain compares the day's data with."""
+    history = summarize_history(data.transactions, recipe.as_of_day)
     return {
         "version": version,
         "created_at": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         "data": {
             "fingerprint": recipe.fingerprint,
-            "source": source,
+            "source": data.transactions.source,
             "profiles": recipe.profiles is not None,
             "browsing": recipe.browsing is not None,
             "profiles_fingerprint": recipe.profiles,
             "browsing_fingerprint": recipe.browsing,
+            "history": history.to_json(),
         },
         **model.describe(),
         "training_metrics": training_metrics,
@@ -193,7 +198,7 @@ def _fit_and_write(
     training = {"n_training_rows": model.n_training_rows_}
     if with_backtest:
         training |= _training_backtest(data, recipe)
-    meta = _metadata(model, recipe, version, data.transactions.source, training)
+    meta = _metadata(model, recipe, version, data, training)
     registry.write(model, version, meta)
     return TrainResult(version, True, meta)
 
