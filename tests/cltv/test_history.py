@@ -110,7 +110,7 @@ def trained(
         config=FAST,
         sink=CsvScoreSink(root / "scores.csv"),
     )
-    assert first.promoted
+    assert first.promoted and first.history is None  # no champion to guard yet
     return root, first.champion
 
 
@@ -134,6 +134,196 @@ def test_the_champion_records_its_history(feed: pd.DataFrame, shop: Shop) -> Non
     # week 0 is 2023-06-24..30, week 1 the seven days before, and so on
     ages = (pd.Timestamp(AS_OF) - pd.to_datetime(day["order_date"])).dt.days
     assert stored["weekly_rows"] == (ages // 7).value_counts().sort_index().tolist()
+
+
+def test_a_clean_next_day_is_promoted(feed: pd.DataFrame, shop: Shop) -> None:
+    result = shop.retrain(_day(feed, NEXT))
+    assert result.promoted and not result.refused, result.reason
+    assert result.reason.startswith("challenger not worse than champion")
+    assert shop.registry.current() == result.challenger
+    check = result.to_json()["history_check"]
+    assert check["status"] == "passed" and check["as_of"] == AS_OF
+    assert check["champion"] == check["today"] == _figures(feed)
+    assert check["lost"] == {"rows": 0, "customers": 0, "spend": 0.0}
+    assert check["weeks"] == []
+    # the new champion records its own history, to be guarded tomorrow
+    stored = shop.registry.metadata(result.champion)["data"]["history"]
+    assert stored["as_of"] == NEXT
+    assert stored["rows"] == _figures(feed, NEXT)["rows"]
+
+
+def _segment(frame: pd.DataFrame) -> pd.DataFrame:
+    """One customer segment's rows missing (ids ending in 3: a tenth)."""
+    return frame.loc[~frame["customer_id"].str.endswith("3")]
+
+
+def _last_week(frame: pd.DataFrame) -> pd.DataFrame:
+    """The last seven days of rows missing."""
+    return frame.loc[frame["order_date"] < "2023-06-25"]
+
+
+def _half(frame: pd.DataFrame) -> pd.DataFrame:
+    """The file cut in half (it is written in date order)."""
+    return frame.iloc[: len(frame) // 2]
+
+
+def _busiest_day(frame: pd.DataFrame) -> pd.DataFrame:
+    """The busiest day's rows missing (2023-02-18, 25 rows: 0.6 % in total)."""
+    return frame.loc[frame["order_date"] != pd.Timestamp("2023-02-18")]
+
+
+HEAD = (
+    "history up to the champion's as-of date 2023-06-30 was lost beyond "
+    "tolerance (1 % in total, 10 % in a week), champion's -> today's: "
+)
+TAIL = "; the challenger was not trained, the champion and its published scores stay"
+TRUNCATED = {
+    "segment": (
+        _segment,
+        "rows 3923 -> 3592 (-8.44 %), customers 700 -> 630 (-10.00 %), spend "
+        "76075.59 -> 69547.74 (-8.58 %); 27 weeks lost beyond 10 % of their "
+        "rows: to 2023-03-10 91 -> 81, to 2023-02-10 57 -> 48, to 2023-02-03 "
+        "66 -> 58 and 24 more",
+    ),
+    "last week": (
+        _last_week,
+        "rows 3923 -> 3872 (-1.30 %), customers 700 -> 700 (+0.00 %), spend "
+        "76075.59 -> 75219.49 (-1.13 %); 1 week lost beyond 10 % of its rows: "
+        "to 2023-06-30 69 -> 18",
+    ),
+    "half the file": (
+        _half,
+        "rows 3923 -> 1964 (-49.94 %), customers 700 -> 446 (-36.29 %), spend "
+        "76075.59 -> 39436.41 (-48.16 %); 29 weeks lost beyond 10 % of their "
+        "rows: to 2023-06-30 69 -> 0, to 2023-06-23 80 -> 0, to 2023-06-16 91 "
+        "-> 0 and 26 more",
+    ),
+    # under 1 % in total: only the week shows it
+    "a day": (
+        _busiest_day,
+        "rows 3923 -> 3898 (-0.64 %), customers 700 -> 700 (+0.00 %), spend "
+        "76075.59 -> 75612.30 (-0.61 %); 1 week lost beyond 10 % of its rows: "
+        "to 2023-02-24 83 -> 58",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(TRUNCATED))
+def test_a_truncated_feed_is_refused(feed: pd.DataFrame, shop: Shop, case: str) -> None:
+    cut, figures = TRUNCATED[case]
+    broken = cut(_day(feed, NEXT))
+    before = _snapshot(shop.registry.root)
+    published = shop.scores.read_bytes()
+    result = shop.retrain(broken)
+    assert result.refused and not result.promoted
+    assert result.reason == HEAD + figures + TAIL
+    assert result.champion == result.champion_before == shop.champion
+    # nothing trained, promoted, pruned, recorded or published
+    assert _snapshot(shop.registry.root) == before
+    assert shop.registry.current() == shop.champion
+    assert shop.scores.read_bytes() == published
+    assert result.published_rows is None and result.pruned == ()
+    check = result.to_json()["history_check"]
+    assert check["status"] == "refused"
+    assert check["champion"] == _figures(feed)
+    assert check["today"] == _figures(broken)
+    lost = {k: round(_figures(feed)[k] - _figures(broken)[k], 2) for k in check["lost"]}
+    assert check["lost"] == lost
+
+
+def test_a_small_correction_passes(feed: pd.DataFrame, shop: Shop) -> None:
+    """Orders cancelled (one of a one-order customer), an amount fixed, a
+    return dated back and a late row: the history moved, by less than the
+    tolerance, and the day goes on."""
+    day = _day(feed, NEXT)
+    cancelled = day.index[[100, 1500, 3000]]
+    corrected = day.drop(cancelled)
+    fixed = corrected.index[2000]
+    corrected.loc[fixed, "amount"] = round(corrected.loc[fixed, "amount"] / 2, 2)
+    late = pd.DataFrame(
+        {
+            "customer_id": ["C0000012", "C0000012"],
+            "order_date": pd.to_datetime(["2023-05-02", "2023-06-29"]),
+            "amount": [-20.0, 35.5],  # a return dated back, a late purchase
+        }
+    )
+    corrected = pd.concat([corrected, late], ignore_index=True)
+    result = shop.retrain(corrected)
+    assert result.promoted and not result.refused, result.reason
+    assert shop.registry.current() == result.challenger
+    check = result.to_json()["history_check"]
+    assert check["status"] == "passed"
+    assert check["today"] == _figures(corrected)
+    assert check["lost"]["rows"] == 1  # three cancelled, two added
+    assert check["lost"]["customers"] == 1  # a one-order customer's cancelled
+    assert check["lost"]["spend"] == round(
+        _figures(feed)["spend"] - _figures(corrected)["spend"], 2
+    )
+    assert 0 < check["lost_share"]["spend"] < 0.01
+
+
+def test_the_override_promotes_and_reports_the_loss(
+    feed: pd.DataFrame, shop: Shop
+) -> None:
+    published = shop.scores.read_bytes()
+    result = shop.retrain(_last_week(_day(feed, NEXT)), accept_history_loss=True)
+    assert result.promoted and not result.refused, result.reason
+    assert shop.registry.current() == result.challenger
+    assert shop.scores.read_bytes() != published  # today's scores went out
+    assert result.history is not None and result.history.note == (
+        "going on as asked: "
+        + HEAD
+        + "rows 3923 -> 3872 (-1.30 %), customers 700 -> 700 (+0.00 %), spend "
+        "76075.59 -> 75219.49 (-1.13 %); 1 week lost beyond 10 % of its rows: "
+        "to 2023-06-30 69 -> 18"
+    )
+    check = result.to_json()["history_check"]
+    assert check["status"] == "accepted"
+    assert check["lost"]["rows"] == 51
+
+
+def test_a_looser_tolerance_lets_a_small_loss_through(
+    feed: pd.DataFrame, shop: Shop
+) -> None:
+    """The last week is 1.3 % of the rows and all of one week's."""
+    cut = _last_week(_day(feed, NEXT))
+    result = shop.retrain(cut, max_history_loss=1.0)
+    assert result.promoted, result.reason
+    check = result.to_json()["history_check"]
+    assert check["status"] == "passed"
+    assert (check["max_history_loss"], check["max_week_loss"]) == (1.0, 1.0)
+    assert check["lost"]["rows"] == _figures(feed)["rows"] - _figures(cut)["rows"]
+
+
+def test_a_champion_saved_before_the_guard_is_not_checked(
+    feed: pd.DataFrame, shop: Shop
+) -> None:
+    """A note, not an error; the model promoted then records its history, so
+    the next day is guarded again."""
+    meta = shop.registry.metadata(shop.champion)
+    del meta["data"]["history"]
+    shop.registry.write_metadata(shop.champion, meta)
+    result = shop.retrain(_day(feed, NEXT))
+    assert result.promoted, result.reason
+    check = result.to_json()["history_check"]
+    assert check["status"] == "skipped"
+    assert check["note"] == (
+        f"the champion {shop.champion} was saved without a history summary "
+        "(before the history guard): history not checked; the next model "
+        "promoted records one"
+    )
+    assert check["champion"] is None and check["lost"] is None
+    later = retrain(
+        _data(_half(_day(feed, "2023-07-02"))),
+        day_number("2023-07-02"),
+        shop.registry,
+        horizon_days=HORIZON,
+        config=FAST,
+    )
+    assert later.refused
+    assert later.reason.startswith(
+        "history up to the champion's as-of date 2023-07-01 was lost"
+    )
 
 
 @pytest.mark.parametrize(
