@@ -20,7 +20,9 @@ from tierflow.cli.progress import progress_stage
 from tierflow.cli.state_location import STATE_LOCATION
 from tierflow.cltv.evaluate import evaluate_model, write_evaluation
 from tierflow.cltv.features import CustomerData, load_customer_data
+from tierflow.cltv.history import DEFAULT_MAX_HISTORY_LOSS, GuardStatus
 from tierflow.cltv.lifecycle import (
+    RetrainResult,
     ScoreSink,
     retrain,
     score_model,
@@ -486,6 +488,22 @@ def evaluate_command(
     default=None,
     help="Also publish the champion's scores to this CSV.",
 )
+@option(
+    "--max-history-loss",
+    type=FiniteFloatRange(0.0, 1.0),
+    default=DEFAULT_MAX_HISTORY_LOSS,
+    show_default=True,
+    help="Refuse the day (nothing trained, promoted or published; exit 1) when "
+    "its data lacks more than this share of the rows, customers or spend the "
+    "champion had up to its as-of date, or a week more than max(this, 0.10) of "
+    "its rows. 0: any loss refuses; 1: none does.",
+)
+@option(
+    "--accept-history-loss",
+    is_flag=True,
+    help="Go on although history was lost beyond --max-history-loss (a "
+    "deliberate correction of the history); the loss is reported.",
+)
 @option("--json", "as_json", is_flag=True, help="Print the decision as JSON.")
 def retrain_command(
     transactions: Path,
@@ -500,9 +518,15 @@ def retrain_command(
     keep: int,
     state: Path | None,
     scores_out: Path | None,
+    max_history_loss: float,
+    accept_history_loss: bool,
     as_json: bool,
 ) -> None:
-    """The daily job: train a challenger, promote it if not worse, publish scores."""
+    """The daily job: train a challenger, promote it if not worse, publish scores.
+
+    A day whose data lost part of the champion's history is refused: the
+    decision is printed as usual, then an error line, exit 1.
+    """
     data, notes = _load(transactions, fmt, profiles, browsing, skip_bad_rows)
     registry = ModelRegistry(model_dir)
     sinks: list[ScoreSink] = []
@@ -523,19 +547,41 @@ def retrain_command(
                 tolerance=tolerance,
                 keep=keep,
                 sink=_FanOut(sinks) if sinks else None,
+                max_history_loss=max_history_loss,
+                accept_history_loss=accept_history_loss,
             )
     finally:
         if state_sink is not None:
             state_sink.close()
+    guard = result.history
+    if guard is not None and guard.note:
+        notes = [*notes, f"history check {guard.status}: {guard.note}"]
     _warn(notes, data, as_of)
     if as_json:
         click.echo(json.dumps(result.to_json()))
-        return
+    else:
+        _print_retrain(result)
+    if result.refused:
+        # after the report: a supervisor (cron, CI) must see the day refused
+        raise click.ClickException(
+            "the day's data lost part of the champion's history: nothing "
+            "trained, promoted or published (--accept-history-loss goes on)"
+        )
+
+
+def _print_retrain(result: RetrainResult) -> None:
+    """The decision as text (``--json`` prints :meth:`RetrainResult.to_json`)."""
     verb = "promoted" if result.promoted else "kept"
     click.echo(
         f"{result.as_of}: {verb} {result.champion} "
         f"(challenger {result.challenger}): {result.reason}"
     )
+    guard = result.history
+    if guard is not None and guard.status is GuardStatus.PASSED and guard.check:
+        click.echo(
+            f"history up to {guard.check.champion.as_of} kept (champion's "
+            f"-> today's): {guard.check.figures()}"
+        )
     if result.pruned:
         click.echo(f"pruned {', '.join(result.pruned)}")
     if result.published_rows is not None:

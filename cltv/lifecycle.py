@@ -1,10 +1,12 @@
 """Train, score and the daily champion/challenger retrain, over a model registry.
 
 The daily job (:func:`retrain`) is idempotent per recipe (data, as-of date,
-horizon, config), backtests both recipes on the latest complete window and
-promotes the challenger unless it is worse beyond a tolerance (the steps are
-in ``docs/cltv.md``). Scores leave through the :class:`ScoreSink` protocol,
-which the state store implements; :class:`CsvScoreSink` writes a file.
+horizon, config), refuses a day whose data lost part of the champion's
+history (:mod:`tierflow.cltv.history`), backtests both recipes on the latest
+complete window and promotes the challenger unless it is worse beyond a
+tolerance (the steps are in ``docs/cltv.md``). Scores leave through the
+:class:`ScoreSink` protocol, which the state store implements;
+:class:`CsvScoreSink` writes a file.
 """
 
 from __future__ import annotations
@@ -19,10 +21,23 @@ import pandas as pd
 
 from tierflow.cltv.evaluate import evaluate_model
 from tierflow.cltv.features import CustomerData
+from tierflow.cltv.history import (
+    DEFAULT_MAX_HISTORY_LOSS,
+    GuardStatus,
+    HistoryGuard,
+    HistorySummary,
+    compare_history,
+    summarize_history,
+)
 from tierflow.cltv.model import CLTVConfig, CLTVModel, Scores
-from tierflow.cltv.registry import ModelRegistry, Recipe, library_versions
+from tierflow.cltv.registry import (
+    METADATA_FILE,
+    ModelRegistry,
+    Recipe,
+    library_versions,
+)
 from tierflow.data.errors import InputError
-from tierflow.data.transactions import day_to_date
+from tierflow.data.transactions import day_number, day_to_date
 
 #: Columns handed to a :class:`ScoreSink`, in this order.
 SCORE_COLUMNS = ("customer_id", "predicted_spend", "p_active", "segment")
@@ -127,19 +142,23 @@ def _metadata(
     model: CLTVModel,
     recipe: Recipe,
     version: str,
-    source: str,
+    data: CustomerData,
     training_metrics: dict[str, Any],
 ) -> dict[str, Any]:
+    """``metadata.json``; ``data.history`` is what the history guard of a
+    later retrain compares the day's data with."""
+    history = summarize_history(data.transactions, recipe.as_of_day)
     return {
         "version": version,
         "created_at": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         "data": {
             "fingerprint": recipe.fingerprint,
-            "source": source,
+            "source": data.transactions.source,
             "profiles": recipe.profiles is not None,
             "browsing": recipe.browsing is not None,
             "profiles_fingerprint": recipe.profiles,
             "browsing_fingerprint": recipe.browsing,
+            "history": history.to_json(),
         },
         **model.describe(),
         "training_metrics": training_metrics,
@@ -193,7 +212,7 @@ def _fit_and_write(
     training = {"n_training_rows": model.n_training_rows_}
     if with_backtest:
         training |= _training_backtest(data, recipe)
-    meta = _metadata(model, recipe, version, data.transactions.source, training)
+    meta = _metadata(model, recipe, version, data, training)
     registry.write(model, version, meta)
     return TrainResult(version, True, meta)
 
@@ -256,6 +275,14 @@ class RetrainResult:
     metrics: dict[str, dict[str, float]] = field(default_factory=dict)
     pruned: tuple[str, ...] = ()
     published_rows: int | None = None
+    #: The history guard's verdict (``None``: nothing to compare with, i.e.
+    #: no champion, an older day than the champion's, or a no-op).
+    history: HistoryGuard | None = None
+
+    @property
+    def refused(self) -> bool:
+        """The day's data lost history: nothing was trained or published."""
+        return self.history is not None and self.history.status is GuardStatus.REFUSED
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -269,6 +296,7 @@ class RetrainResult:
             "metrics": self.metrics,
             "pruned": list(self.pruned),
             "published_rows": self.published_rows,
+            "history_check": None if self.history is None else self.history.to_json(),
         }
 
 
@@ -297,6 +325,8 @@ class _Plan:
     champion: str | None
     champion_config: CLTVConfig | None
     champion_as_of: str | None = None
+    #: The champion's ``data.history`` (None: saved before the guard).
+    champion_history: HistorySummary | None = None
 
     @property
     def challenger(self) -> str:
@@ -318,8 +348,19 @@ def _plan(
     cfg = config or champ_cfg or CLTVConfig()
     date = str(day_to_date(as_of_day).date())
     champ_as_of = str(meta["as_of"]) if meta and meta.get("as_of") else None
+    history = None
+    if before is not None and meta is not None:
+        stored = (meta.get("data") or {}).get("history")
+        if stored is not None:
+            path = registry.root / before / METADATA_FILE
+            history = HistorySummary.from_json(stored, file=str(path))
     return _Plan(
-        date, _recipe(data, as_of_day, horizon, cfg), before, champ_cfg, champ_as_of
+        date,
+        _recipe(data, as_of_day, horizon, cfg),
+        before,
+        champ_cfg,
+        champ_as_of,
+        history,
     )
 
 
@@ -346,6 +387,40 @@ def _already_done(
         noop=True,
         metrics=state.get("metrics", {}),
     )
+
+
+def _guard(
+    data: CustomerData, plan: _Plan, max_loss: float, accept: bool
+) -> HistoryGuard | None:
+    """The day's data against the champion's history summary: the history up
+    to the champion's as-of date only grows, so a loss is a broken feed.
+
+    ``None`` when there is nothing to guard: no champion, or an older day
+    than the champion's (never promoted, see :func:`_decide`).
+    """
+    if plan.champion is None:
+        return None
+    if plan.champion_as_of is not None and plan.date < plan.champion_as_of:
+        return None
+    if plan.champion_history is None:
+        return HistoryGuard(
+            GuardStatus.SKIPPED,
+            note=(
+                f"the champion {plan.champion} was saved without a history "
+                "summary (before the history guard): history not checked; "
+                "the next model promoted records one"
+            ),
+        )
+    stored = plan.champion_history
+    today = summarize_history(data.transactions, day_number(stored.as_of))
+    check = compare_history(stored, today, max_loss)
+    if not check.exceeded:
+        return HistoryGuard(GuardStatus.PASSED, check)
+    if accept:
+        return HistoryGuard(
+            GuardStatus.ACCEPTED, check, note="going on as asked: " + check.message()
+        )
+    return HistoryGuard(GuardStatus.REFUSED, check)
 
 
 def _decide(
@@ -407,16 +482,37 @@ def retrain(
     tolerance: float = 0.02,
     keep: int = 5,
     sink: ScoreSink | None = None,
+    max_history_loss: float = DEFAULT_MAX_HISTORY_LOSS,
+    accept_history_loss: bool = False,
 ) -> RetrainResult:
-    """The daily job: challenger vs champion, promotion, pruning, publishing.
+    """The daily job: history guard, challenger vs champion, promotion,
+    pruning, publishing.
 
     ``horizon_days`` and ``config`` default to the champion's (or 365 days and
     the default config for the first model).
+
+    Parameters
+    ----------
+    max_history_loss
+        Share of the champion's history (rows, customers or gross spend up to
+        its as-of date; a week: at least
+        :data:`~tierflow.cltv.history.WEEK_LOSS_SHARE`) the day's data may
+        lack. Beyond it the run is refused: nothing is trained, promoted,
+        pruned or published, and the result says why (``refused``). Both
+        recipes are backtested on the same data, so the tolerance of the
+        backtest cannot see a broken feed.
+    accept_history_loss
+        Go on even so (a deliberate correction of the history); the loss is
+        reported with status ``accepted``.
     """
     if keep < 1:
         raise InputError("must be >= 1", field="keep", value=keep)
     if tolerance < 0:
         raise InputError("must be >= 0", field="tolerance", value=tolerance)
+    if not 0 <= max_history_loss <= 1:
+        raise InputError(
+            "must be in [0, 1]", field="max_history_loss", value=max_history_loss
+        )
     with registry.locked():
         plan = _plan(data, as_of_day, registry, horizon_days, config)
         done = _already_done(plan, registry, sink)
@@ -428,6 +524,22 @@ def retrain(
             # nowhere as before
             again = _publish(data, registry, as_of_day, done.champion, sink)
             return replace(done, published_rows=again)
+        guard = _guard(data, plan, max_history_loss, accept_history_loss)
+        if guard is not None and guard.status is GuardStatus.REFUSED:
+            # before anything is fitted or written: CURRENT, the versions,
+            # RETRAIN.json and the published scores stay as they were
+            assert guard.check is not None
+            return RetrainResult(
+                plan.date,
+                plan.challenger,
+                plan.champion,
+                plan.champion or plan.challenger,
+                False,
+                guard.check.message()
+                + "; the challenger was not trained, the champion and its "
+                "published scores stay",
+                history=guard,
+            )
         _fit_and_write(registry, data, plan.recipe, with_backtest=False)
         promoted, reason, metrics = _decide(data, plan, tolerance)
         champion = (
@@ -451,6 +563,7 @@ def retrain(
             "metrics": metrics,
             "completed": True,
             "published_rows": published,
+            "history_check": None if guard is None else guard.to_json(),
         }
         registry.write_retrain_state(state)
     return RetrainResult(
@@ -463,4 +576,5 @@ def retrain(
         metrics=metrics,
         pruned=pruned,
         published_rows=published,
+        history=guard,
     )

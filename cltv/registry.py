@@ -3,7 +3,8 @@
 Layout of a model directory ``DIR``::
 
     DIR/<version>/model.joblib     the fitted CLTVModel
-    DIR/<version>/metadata.json    as-of, data fingerprint, features, metrics, versions
+    DIR/<version>/metadata.json    as-of, data fingerprint and history summary,
+                                   features, metrics, versions
     DIR/CURRENT                    the champion's version (one line)
     DIR/RETRAIN.json               what the last ``retrain`` decided (idempotence)
     DIR/.lock                      held while writing (fcntl, one writer at a time)

@@ -142,6 +142,9 @@ def test_retrain_rejects_a_worse_challenger(
     assert registry.current() == champion.version
     assert result.challenger in registry.versions()  # kept for inspection
     assert result.metrics["challenger"]["top10_capture"] == 0.40
+    # the same data: the history guard passed, a rejection is not a refusal
+    assert result.history is not None and result.history.status == "passed"
+    assert not result.refused
 
 
 def test_failure_mid_write_keeps_the_champion(
@@ -313,6 +316,7 @@ def test_an_older_day_does_not_replace_a_newer_champion(
     )
     assert registry.current() == newer.champion
     assert older.challenger in registry.versions()  # kept for inspection
+    assert older.history is None  # never promoted: the guard has nothing to do
 
 
 def test_a_sink_that_fails_leaves_the_champion_and_its_scores(

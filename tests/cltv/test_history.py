@@ -1,0 +1,381 @@
+"""The history guard of the daily retrain: a truncated feed is refused.
+
+The champion is trained as of 2023-06-30 on the rows of that day's feed; the
+next day's feed (rows to 2023-07-01) comes clean, corrected, or broken in
+the ways real feeds break. Both recipes are backtested on the same day's
+data, so only the guard tells a broken feed from a clean one.
+"""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from tierflow.cltv.features import CustomerData
+from tierflow.cltv.history import (
+    HistorySummary,
+    compare_history,
+    summarize_history,
+)
+from tierflow.cltv.lifecycle import CsvScoreSink, RetrainResult, retrain
+from tierflow.cltv.model import CLTVConfig
+from tierflow.cltv.registry import ModelRegistry
+from tierflow.data.errors import InputError
+from tierflow.data.synthetic_transactions import generate_transactions
+from tierflow.data.transactions import TransactionLog, day_number
+
+#: Small and quick; the guard does not depend on model quality.
+FAST = CLTVConfig(n_estimators=1, max_iter=15, min_samples_leaf=20, n_cutoffs=3)
+AS_OF = "2023-06-30"
+NEXT = "2023-07-01"
+HORIZON = 60
+
+
+@pytest.fixture(scope="module")
+def feed() -> pd.DataFrame:
+    """Every row the shop will ever have (feeds are cut from it by date)."""
+    return generate_transactions(700, seed=11)
+
+
+def _day(feed: pd.DataFrame, date: str) -> pd.DataFrame:
+    """The feed as it lands on ``date``: every row on or before it."""
+    return feed.loc[feed["order_date"] <= date]
+
+
+def _data(frame: pd.DataFrame) -> CustomerData:
+    log = TransactionLog.from_columns(
+        frame["customer_id"], frame["order_date"], frame["amount"], source="tx.csv"
+    )
+    return CustomerData(log)
+
+
+def _figures(frame: pd.DataFrame, as_of: str = AS_OF) -> dict[str, float]:
+    """Rows, customers and gross spend on or before ``as_of``, by pandas."""
+    history = frame.loc[frame["order_date"] <= as_of]
+    return {
+        "rows": len(history),
+        "customers": history["customer_id"].nunique(),
+        "spend": round(float(history["amount"].clip(lower=0).sum()), 2),
+    }
+
+
+def _snapshot(root: Path) -> dict[str, bytes]:
+    """Every file under ``root`` with its content."""
+    return {
+        str(p.relative_to(root)): p.read_bytes()
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
+    }
+
+
+@dataclass(frozen=True)
+class Shop:
+    """A registry whose champion was trained as of :data:`AS_OF`, and the
+    CSV its scores were published to."""
+
+    registry: ModelRegistry
+    scores: Path
+    champion: str
+
+    def retrain(self, frame: pd.DataFrame, **options: Any) -> RetrainResult:
+        """The daily job for :data:`NEXT` on ``frame``."""
+        return retrain(
+            _data(frame),
+            day_number(NEXT),
+            self.registry,
+            horizon_days=HORIZON,
+            config=FAST,
+            sink=CsvScoreSink(self.scores),
+            **options,
+        )
+
+
+@pytest.fixture(scope="module")
+def trained(
+    feed: pd.DataFrame, tmp_path_factory: pytest.TempPathFactory
+) -> tuple[Path, str]:
+    """The first day's run, done once: the champion and its published scores."""
+    root = tmp_path_factory.mktemp("shop")
+    first = retrain(
+        _data(_day(feed, AS_OF)),
+        day_number(AS_OF),
+        ModelRegistry(root / "models"),
+        horizon_days=HORIZON,
+        config=FAST,
+        sink=CsvScoreSink(root / "scores.csv"),
+    )
+    assert first.promoted and first.history is None  # no champion to guard yet
+    return root, first.champion
+
+
+@pytest.fixture
+def shop(trained: tuple[Path, str], tmp_path: Path) -> Shop:
+    """A copy of the first day's shop for one test."""
+    root, champion = trained
+    shutil.copytree(root, tmp_path / "shop")
+    return Shop(
+        ModelRegistry(tmp_path / "shop" / "models"),
+        tmp_path / "shop" / "scores.csv",
+        champion,
+    )
+
+
+def test_the_champion_records_its_history(feed: pd.DataFrame, shop: Shop) -> None:
+    stored = shop.registry.metadata(shop.champion)["data"]["history"]
+    day = _day(feed, AS_OF)
+    assert {k: stored[k] for k in ("rows", "customers", "spend")} == _figures(day)
+    assert stored["as_of"] == AS_OF
+    # week 0 is 2023-06-24..30, week 1 the seven days before, and so on
+    ages = (pd.Timestamp(AS_OF) - pd.to_datetime(day["order_date"])).dt.days
+    assert stored["weekly_rows"] == (ages // 7).value_counts().sort_index().tolist()
+
+
+def test_a_clean_next_day_is_promoted(feed: pd.DataFrame, shop: Shop) -> None:
+    result = shop.retrain(_day(feed, NEXT))
+    assert result.promoted and not result.refused, result.reason
+    assert result.reason.startswith("challenger not worse than champion")
+    assert shop.registry.current() == result.challenger
+    check = result.to_json()["history_check"]
+    assert check["status"] == "passed" and check["as_of"] == AS_OF
+    assert check["champion"] == check["today"] == _figures(feed)
+    assert check["lost"] == {"rows": 0, "customers": 0, "spend": 0.0}
+    assert check["weeks"] == []
+    # the new champion records its own history, to be guarded tomorrow
+    stored = shop.registry.metadata(result.champion)["data"]["history"]
+    assert stored["as_of"] == NEXT
+    assert stored["rows"] == _figures(feed, NEXT)["rows"]
+
+
+def _segment(frame: pd.DataFrame) -> pd.DataFrame:
+    """One customer segment's rows missing (ids ending in 3: a tenth)."""
+    return frame.loc[~frame["customer_id"].str.endswith("3")]
+
+
+def _last_week(frame: pd.DataFrame) -> pd.DataFrame:
+    """The last seven days of rows missing."""
+    return frame.loc[frame["order_date"] < "2023-06-25"]
+
+
+def _half(frame: pd.DataFrame) -> pd.DataFrame:
+    """The file cut in half (it is written in date order)."""
+    return frame.iloc[: len(frame) // 2]
+
+
+def _busiest_day(frame: pd.DataFrame) -> pd.DataFrame:
+    """The busiest day's rows missing (2023-02-18, 25 rows: 0.6 % in total)."""
+    return frame.loc[frame["order_date"] != pd.Timestamp("2023-02-18")]
+
+
+HEAD = (
+    "history up to the champion's as-of date 2023-06-30 was lost beyond "
+    "tolerance (1 % in total, 10 % in a week), champion's -> today's: "
+)
+TAIL = "; the challenger was not trained, the champion and its published scores stay"
+TRUNCATED = {
+    "segment": (
+        _segment,
+        "rows 3923 -> 3592 (-8.44 %), customers 700 -> 630 (-10.00 %), spend "
+        "76075.59 -> 69547.74 (-8.58 %); 27 weeks lost beyond 10 % of their "
+        "rows: to 2023-03-10 91 -> 81, to 2023-02-10 57 -> 48, to 2023-02-03 "
+        "66 -> 58 and 24 more",
+    ),
+    "last week": (
+        _last_week,
+        "rows 3923 -> 3872 (-1.30 %), customers 700 -> 700 (+0.00 %), spend "
+        "76075.59 -> 75219.49 (-1.13 %); 1 week lost beyond 10 % of its rows: "
+        "to 2023-06-30 69 -> 18",
+    ),
+    "half the file": (
+        _half,
+        "rows 3923 -> 1964 (-49.94 %), customers 700 -> 446 (-36.29 %), spend "
+        "76075.59 -> 39436.41 (-48.16 %); 29 weeks lost beyond 10 % of their "
+        "rows: to 2023-06-30 69 -> 0, to 2023-06-23 80 -> 0, to 2023-06-16 91 "
+        "-> 0 and 26 more",
+    ),
+    # under 1 % in total: only the week shows it
+    "a day": (
+        _busiest_day,
+        "rows 3923 -> 3898 (-0.64 %), customers 700 -> 700 (+0.00 %), spend "
+        "76075.59 -> 75612.30 (-0.61 %); 1 week lost beyond 10 % of its rows: "
+        "to 2023-02-24 83 -> 58",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(TRUNCATED))
+def test_a_truncated_feed_is_refused(feed: pd.DataFrame, shop: Shop, case: str) -> None:
+    cut, figures = TRUNCATED[case]
+    broken = cut(_day(feed, NEXT))
+    before = _snapshot(shop.registry.root)
+    published = shop.scores.read_bytes()
+    result = shop.retrain(broken)
+    assert result.refused and not result.promoted
+    assert result.reason == HEAD + figures + TAIL
+    assert result.champion == result.champion_before == shop.champion
+    # nothing trained, promoted, pruned, recorded or published
+    assert _snapshot(shop.registry.root) == before
+    assert shop.registry.current() == shop.champion
+    assert shop.scores.read_bytes() == published
+    assert result.published_rows is None and result.pruned == ()
+    check = result.to_json()["history_check"]
+    assert check["status"] == "refused"
+    assert check["champion"] == _figures(feed)
+    assert check["today"] == _figures(broken)
+    lost = {k: round(_figures(feed)[k] - _figures(broken)[k], 2) for k in check["lost"]}
+    assert check["lost"] == lost
+
+
+def test_a_small_correction_passes(feed: pd.DataFrame, shop: Shop) -> None:
+    """Orders cancelled (one of a one-order customer), an amount fixed, a
+    return dated back and a late row: the history moved, by less than the
+    tolerance, and the day goes on."""
+    day = _day(feed, NEXT)
+    cancelled = day.index[[100, 1500, 3000]]
+    corrected = day.drop(cancelled)
+    fixed = corrected.index[2000]
+    corrected.loc[fixed, "amount"] = round(corrected.loc[fixed, "amount"] / 2, 2)
+    late = pd.DataFrame(
+        {
+            "customer_id": ["C0000012", "C0000012"],
+            "order_date": pd.to_datetime(["2023-05-02", "2023-06-29"]),
+            "amount": [-20.0, 35.5],  # a return dated back, a late purchase
+        }
+    )
+    corrected = pd.concat([corrected, late], ignore_index=True)
+    result = shop.retrain(corrected)
+    assert result.promoted and not result.refused, result.reason
+    assert shop.registry.current() == result.challenger
+    check = result.to_json()["history_check"]
+    assert check["status"] == "passed"
+    assert check["today"] == _figures(corrected)
+    assert check["lost"]["rows"] == 1  # three cancelled, two added
+    assert check["lost"]["customers"] == 1  # a one-order customer's cancelled
+    assert check["lost"]["spend"] == round(
+        _figures(feed)["spend"] - _figures(corrected)["spend"], 2
+    )
+    assert 0 < check["lost_share"]["spend"] < 0.01
+
+
+def test_the_override_promotes_and_reports_the_loss(
+    feed: pd.DataFrame, shop: Shop
+) -> None:
+    published = shop.scores.read_bytes()
+    result = shop.retrain(_last_week(_day(feed, NEXT)), accept_history_loss=True)
+    assert result.promoted and not result.refused, result.reason
+    assert shop.registry.current() == result.challenger
+    assert shop.scores.read_bytes() != published  # today's scores went out
+    assert result.history is not None and result.history.note == (
+        "going on as asked: "
+        + HEAD
+        + "rows 3923 -> 3872 (-1.30 %), customers 700 -> 700 (+0.00 %), spend "
+        "76075.59 -> 75219.49 (-1.13 %); 1 week lost beyond 10 % of its rows: "
+        "to 2023-06-30 69 -> 18"
+    )
+    check = result.to_json()["history_check"]
+    assert check["status"] == "accepted"
+    assert check["lost"]["rows"] == 51
+
+
+def test_a_looser_tolerance_lets_a_small_loss_through(
+    feed: pd.DataFrame, shop: Shop
+) -> None:
+    """The last week is 1.3 % of the rows and all of one week's."""
+    cut = _last_week(_day(feed, NEXT))
+    result = shop.retrain(cut, max_history_loss=1.0)
+    assert result.promoted, result.reason
+    check = result.to_json()["history_check"]
+    assert check["status"] == "passed"
+    assert (check["max_history_loss"], check["max_week_loss"]) == (1.0, 1.0)
+    assert check["lost"]["rows"] == _figures(feed)["rows"] - _figures(cut)["rows"]
+
+
+def test_a_champion_saved_before_the_guard_is_not_checked(
+    feed: pd.DataFrame, shop: Shop
+) -> None:
+    """A note, not an error; the model promoted then records its history, so
+    the next day is guarded again."""
+    meta = shop.registry.metadata(shop.champion)
+    del meta["data"]["history"]
+    shop.registry.write_metadata(shop.champion, meta)
+    result = shop.retrain(_day(feed, NEXT))
+    assert result.promoted, result.reason
+    check = result.to_json()["history_check"]
+    assert check["status"] == "skipped"
+    assert check["note"] == (
+        f"the champion {shop.champion} was saved without a history summary "
+        "(before the history guard): history not checked; the next model "
+        "promoted records one"
+    )
+    assert check["champion"] is None and check["lost"] is None
+    later = retrain(
+        _data(_half(_day(feed, "2023-07-02"))),
+        day_number("2023-07-02"),
+        shop.registry,
+        horizon_days=HORIZON,
+        config=FAST,
+    )
+    assert later.refused
+    assert later.reason.startswith(
+        "history up to the champion's as-of date 2023-07-01 was lost"
+    )
+
+
+@pytest.mark.parametrize(
+    ("max_loss", "exceeded"), [(0.0, True), (0.001, True), (0.0015, False)]
+)
+def test_the_tolerance_is_a_share_of_the_history(
+    feed: pd.DataFrame, max_loss: float, exceeded: bool
+) -> None:
+    """Three rows of 3,923 lost (0.08 %), one customer of 700 (0.14 %) and
+    0.12 % of the spend: the largest share counts; 0 refuses any loss."""
+    day = _day(feed, AS_OF)
+    as_of = day_number(AS_OF)
+    champion = summarize_history(_data(day).transactions, as_of)
+    fewer = day.drop(day.index[[100, 1500, 3000]])
+    today = summarize_history(_data(fewer).transactions, as_of)
+    check = compare_history(champion, today, max_loss)
+    assert check.exceeded is exceeded
+    assert check.lost()["rows"] == 3 and check.weeks == ()
+
+
+def test_a_sparse_week_is_measured_on_the_usual_weeks_scale() -> None:
+    """One row of a quiet week (1 of 5) is a correction; half a usual week
+    (25 of 50) is a loss."""
+    usual = (50,) * 9
+    champion = HistorySummary("2023-06-30", 455, 100, 1000.0, (*usual, 5))
+    quiet = HistorySummary("2023-06-30", 454, 100, 990.0, (*usual, 4))
+    assert compare_history(champion, quiet, 0.01).weeks == ()
+    busy = HistorySummary("2023-06-30", 430, 100, 950.0, (25, *usual[1:], 5))
+    (week,) = compare_history(champion, busy, 0.2).weeks  # totals pass at 20 %
+    assert (week.week_to, week.champion_rows, week.today_rows) == ("2023-06-30", 50, 25)
+
+
+@pytest.mark.parametrize(
+    ("stored", "why"),
+    [
+        ([1, 2], "not a JSON object"),
+        ({"as_of": "2023-06-30", "rows": 3}, "not a history summary (KeyError"),
+        (
+            {"as_of": "2023-06-30", "rows": -1, "customers": 1, "spend": 1.0,
+             "weekly_rows": [1]},
+            "not a history summary (ValueError: -1 is not a count)",
+        ),
+        (
+            {"as_of": "2023-06-30", "rows": 1, "customers": 1, "spend": np.nan,
+             "weekly_rows": [1]},
+            "value nan: spend must be finite and >= 0",
+        ),
+    ],
+)  # fmt: skip
+def test_a_damaged_summary_names_the_file(stored: Any, why: str) -> None:
+    with pytest.raises(InputError) as caught:
+        HistorySummary.from_json(stored, file="models/v/metadata.json")
+    assert str(caught.value).startswith(
+        f"models/v/metadata.json: field 'data.history': {why}"
+    ), caught.value
