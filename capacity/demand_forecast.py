@@ -19,14 +19,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 from numpy.typing import NDArray
 
 from tierflow.capacity.forecast import NodeHourHistory, SmoothedProfileForecaster
 from tierflow.data.delivery_calendar import zone_info
 from tierflow.data.errors import InputError
 from tierflow.data.network import Network
-from tierflow.data.orders import Orders, read_history
+from tierflow.data.orders import Orders, local_times, read_history
 
 FloatArray = NDArray[np.float64]
 
@@ -58,14 +57,7 @@ def local_dates(
     """The calendar date at destination ``dest`` (network indices) of each
     UTC instant ``created_at``: orders given as arrays rather than
     :class:`Orders` (e.g. read from the state store)."""
-    out = np.empty(created_at.size, dtype="datetime64[D]")
-    created = pd.DatetimeIndex(created_at).tz_localize("UTC")
-    zone = network.dest_tz[dest]
-    for z in np.unique(zone):
-        members = np.flatnonzero(zone == z)
-        local = created[members].tz_convert(network.dest_timezones[int(z)])
-        out[members] = local.tz_localize(None).to_numpy("datetime64[D]")
-    return out
+    return local_times(created_at, dest, network).astype("datetime64[D]")
 
 
 def day_offsets(orders: Orders, network: Network) -> NDArray[np.int64]:

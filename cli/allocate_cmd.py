@@ -226,7 +226,7 @@ def run_allocate(request: AllocateRequest) -> dict[str, Any]:
     """
     net = open_network(request.network_dir)
     orders = read_orders(request.orders_path, net)
-    spread = orders.more_than_a_day()
+    spread = orders.more_than_a_day(net)
     if spread:
         _log.warning("%s: %s", request.orders_path.name, spread)
     forecast = _forecast(request.history_path, net)

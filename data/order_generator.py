@@ -188,20 +188,35 @@ def _order_times(
     order_tz = network.dest_tz[dest]
     for g in np.unique(order_tz):
         members = np.flatnonzero(order_tz == g)
-        offsets, spike_shift = _utc_offsets(network.dest_timezones[int(g)], start, days)
+        timezone = network.dest_timezones[int(g)]
+        _, spike_shift = _utc_offsets(timezone, start, days)
         weights = _minute_weights(per_minute, start, days, spike, spike_shift)
         cdf = np.cumsum(weights)
         cell = np.searchsorted(cdf, rng.random(members.size) * cdf[-1], side="right")
         cell = np.minimum(cell, n_cells - 1)
         local_s = cell * 60 + rng.integers(0, 60, size=members.size)
-        day_of = cell // 1440
-        utc[members] = (
-            day0
-            + local_s.astype("timedelta64[s]")
-            - (offsets[day_of] * 60).astype("timedelta64[s]")
-        )
-        offset_min[members] = offsets[day_of]
+        local = day0 + local_s.astype("timedelta64[s]")
+        utc[members], offset_min[members] = _on_the_clock(local, timezone)
     return _OrderTimes(utc, offset_min)
+
+
+def _on_the_clock(
+    local: NDArray[np.datetime64], timezone: str
+) -> tuple[NDArray[np.datetime64], NDArray[np.int64]]:
+    """The UTC instants of wall-clock times in ``timezone`` and the zone's
+    offset at each (minutes east of UTC), so a stamp is the shopper's clock
+    also on the days it changes (the day's noon offset put the hours before
+    the change an hour off). A time the clocks skip (02:30 when they go
+    forward) is read an hour later; one they repeat, as the first."""
+    aware = pd.DatetimeIndex(local).tz_localize(
+        timezone,
+        ambiguous=np.ones(local.size, dtype=bool),
+        nonexistent=pd.Timedelta(hours=1),
+    )
+    utc = aware.tz_convert("UTC").tz_localize(None).to_numpy("datetime64[s]")
+    wall = aware.tz_localize(None).to_numpy("datetime64[s]")
+    offset = (wall - utc) // np.timedelta64(60, "s")
+    return utc, offset.astype(np.int64)
 
 
 def _utc_offsets(

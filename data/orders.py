@@ -99,23 +99,31 @@ class Orders(ReadOnlyArrays):
         """Number of orders."""
         return len(self.order_ids)
 
-    def more_than_a_day(self) -> str:
+    def more_than_a_day(self, network: Network | None = None) -> str:
         """Why these orders are not one day's ("" when they are): the
         allocation plans one day's capacity, so orders spread over more than
-        24 hours would share it. Names the first and last UTC instants and
-        the first order placed over 24 hours after the first."""
+        24 hours would share it. Given the network the orders were read
+        with, the 24 hours are the shoppers': each order's local time at its
+        destination (:func:`local_times`), since one day's orders from New
+        York to Hawaii span some 29 hours of UTC; without it, UTC. Names the
+        first and last times and the first order placed over 24 hours after
+        the first."""
         if self.n_orders < 2:
             return ""
         times = self.created_at.astype("datetime64[s]")
+        clock, mark = "UTC", "Z"
+        if network is not None and bool(np.all(self.dest >= 0)):
+            times = local_times(times, self.dest, network)
+            clock, mark = "local time at each destination", ""
         first, last = times.min(), times.max()
         if last - first <= np.timedelta64(86_400, "s"):
             return ""
         late = int(np.flatnonzero(times > first + np.timedelta64(86_400, "s"))[0])
         return (
-            f"the orders span more than a day ({first}Z .. {last}Z, UTC; order "
-            f"{self.order_ids[late]!r} is over 24 h after the first): the "
-            "allocation plans one day's capacity for all of them; allocate "
-            "each day's orders on their own"
+            f"the orders span more than a day ({first}{mark} .. {last}{mark}, "
+            f"{clock}; order {self.order_ids[late]!r} is over 24 h after the "
+            "first): the allocation plans one day's capacity for all of them; "
+            "allocate each day's orders on their own"
         )
 
     @property
@@ -153,6 +161,22 @@ class Orders(ReadOnlyArrays):
         text = np.datetime_as_string(self.promised_date, unit="D").astype(object)
         text[np.isnat(self.promised_date)] = ""
         return {"promised_date": text[self.line_order]}
+
+
+def local_times(
+    created_at: NDArray[np.datetime64], dest: NDArray[np.intp], network: Network
+) -> NDArray[np.datetime64]:
+    """The wall-clock time at destination ``dest`` (network indices) of each
+    UTC instant ``created_at``, as naive ``datetime64[s]`` (one conversion
+    per time zone, not per order)."""
+    out = np.empty(created_at.size, dtype="datetime64[s]")
+    created = pd.DatetimeIndex(created_at).tz_localize("UTC")
+    zone = network.dest_tz[dest]
+    for z in np.unique(zone):
+        members = np.flatnonzero(zone == z)
+        local = created[members].tz_convert(network.dest_timezones[int(z)])
+        out[members] = local.tz_localize(None).to_numpy("datetime64[s]")
+    return out
 
 
 def read_orders(path: Path | str, network: Network | None = None) -> Orders:

@@ -541,19 +541,34 @@ def test_orders_over_more_than_a_day_are_said(tmp_path: Path) -> None:
     """The allocation plans one day's capacity: orders over several days
     (``generate orders --days 2``) would share it, so allocate says so on
     stderr, naming the span and the first later order; a day's orders pass
-    without a word."""
+    without a word, also when the day runs from New York's midnight to Los
+    Angeles' (more than 24 hours of UTC: the hours are the shoppers')."""
     orders = _write_orders(tmp_path / "orders.csv", 60)
     one_day = _allocate(orders, tmp_path / "a", "--engine", "greedy")
     assert one_day.exit_code == 0, one_day.output
     assert "more than a day" not in one_day.stderr
     text = orders.read_text().splitlines()
+    across = tmp_path / "across.csv"
+    across.write_text(
+        "\n".join(
+            [
+                text[0],
+                "E1,2026-01-05T00:10:00-05:00,C1,100,gold,TEE,1",
+                "E2,2026-01-05T23:50:00-08:00,C2,900,gold,TEE,1",
+            ]
+        )
+        + "\n"
+    )
+    coasts = _allocate(across, tmp_path / "c", "--engine", "greedy")
+    assert coasts.exit_code == 0, coasts.output
+    assert "more than a day" not in coasts.stderr
     text[-1] = text[-1].replace("2026-01-05T", "2026-01-07T")
     orders.write_text("\n".join(text) + "\n")
     two_days = _allocate(orders, tmp_path / "b", "--engine", "greedy")
     assert two_days.exit_code == 0, two_days.output
     assert (
-        "orders.csv: the orders span more than a day (2026-01-05T11:00:00Z .. "
-        "2026-01-08T03:23:00Z, UTC; order 'O00059' is over 24 h after the "
-        "first): the allocation plans one day's capacity for all of them; "
-        "allocate each day's orders on their own"
+        "orders.csv: the orders span more than a day (2026-01-05T03:33:00 .. "
+        "2026-01-07T22:23:00, local time at each destination; order 'O00059' is "
+        "over 24 h after the first): the allocation plans one day's capacity for "
+        "all of them; allocate each day's orders on their own"
     ) in two_days.stderr

@@ -77,6 +77,32 @@ def test_generated_file_reads_back(tmp_path: Path, sample_network: Network) -> N
     assert pd.Timestamp(orders.created_at[0]) == first.tz_localize(None)
 
 
+@pytest.mark.parametrize("start", [dt.date(2026, 3, 8), dt.date(2026, 11, 1)])
+def test_a_day_the_clocks_change_stays_on_the_shoppers_day(
+    sample_network: Network, start: dt.date
+) -> None:
+    """Every stamp is the destination's own clock at its instant, on the day
+    asked for: with the offset of the day's noon, the orders before 02:00 on
+    the day the clocks go forward were an hour early (``00:01-06:00`` in
+    Denver is 23:01 the evening before) and those on the day they go back an
+    hour late."""
+    frame = generate_orders(sample_network, n_orders=3000, days=1, seed=4, start=start)
+    orders = frame.drop_duplicates("order_id")
+    assert (orders["created_at"].str[:10] == start.isoformat()).all()
+    instants = pd.to_datetime(orders["created_at"], utc=True)
+    zone_of = {
+        z: sample_network.dest_timezones[int(t)]
+        for z, t in zip(sample_network.dest_zip3, sample_network.dest_tz, strict=True)
+    }
+    zones = orders["dest"].map(zone_of)
+    for zone in zones.unique():
+        mine = (zones == zone).to_numpy()
+        clock = instants[mine].dt.tz_convert(zone).dt.strftime("%Y-%m-%dT%H:%M:%S")
+        assert (clock == orders["created_at"][mine].str[:19]).all(), zone
+    early = orders["created_at"].str[11:13].astype(int) < 2
+    assert early.sum() > 10  # the hours that moved are in the sample
+
+
 def test_intraday_and_weekly_seasonality(week: pd.DataFrame) -> None:
     hours = np.bincount(_local_hours(week), minlength=24)
     assert hours[20] > 8 * hours[4]  # evening peak vs the small hours
