@@ -396,3 +396,27 @@ def test_a_version_folder_left_without_its_model_is_removed_by_the_next_writer(
     retrain(data, AS_OF + 1, registry, horizon_days=HORIZON, config=FAST)
     assert not orphan.exists()
     assert (notes / "why.txt").read_text() == "kept\n"
+
+
+def test_scores_csv_stopped_half_way_leaves_no_temporary_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Its temporary file sits beside the user's CSV, where no later run
+    looks: a write stopped half-way (Ctrl-C, a full disk) removes it."""
+    path = tmp_path / "scores.csv"
+    path.write_text("customer_id,predicted_spend,p_active,segment\nC1,1,0.5,gold\n")
+    before = path.read_bytes()
+    scores = pd.DataFrame(
+        {"customer_id": ["C2"], "predicted_spend": [2.0], "p_active": [0.5],
+         "segment": ["silver"]}
+    )  # fmt: skip
+
+    def half(self: pd.DataFrame, target: Path, *args: Any, **kwargs: Any) -> None:
+        Path(target).write_text("customer_id,pre")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(pd.DataFrame, "to_csv", half)
+    with pytest.raises(KeyboardInterrupt):
+        lifecycle.write_scores_csv(scores, path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["scores.csv"]
+    assert path.read_bytes() == before
