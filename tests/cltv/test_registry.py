@@ -349,6 +349,37 @@ def test_a_sink_that_fails_leaves_the_champion_and_its_scores(
     assert registry.read_retrain_state() == before
 
 
+def test_a_retrain_stopped_after_writing_its_challenger_is_finished_next_time(
+    data: CustomerData, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ctrl-C once the challenger is written (during the backtests): it stays,
+    whole and not current, with CURRENT and RETRAIN.json as they were; the
+    next run on the same day and data uses it as written (not fitted again,
+    not "already done"), decides, promotes and records the day."""
+    registry = ModelRegistry(tmp_path / "models")
+    first = retrain(data, AS_OF, registry, horizon_days=HORIZON, config=FAST)
+    before = registry.current(), registry.read_retrain_state()
+
+    def stopped(*args: Any, **kwargs: Any) -> Any:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(lifecycle, "_decide", stopped)
+    with pytest.raises(KeyboardInterrupt):
+        retrain(data, AS_OF + 1, registry, horizon_days=HORIZON, config=FAST)
+    monkeypatch.undo()
+    assert (registry.current(), registry.read_retrain_state()) == before
+    (left,) = set(registry.versions()) - {first.champion}
+    written = _snapshot(registry.root / left)
+
+    result = retrain(data, AS_OF + 1, registry, horizon_days=HORIZON, config=FAST)
+    assert (result.challenger, result.noop, result.promoted) == (left, False, True)
+    assert result.champion_before == first.champion
+    assert registry.current() == left
+    assert _snapshot(registry.root / left) == written  # used as it was
+    again = retrain(data, AS_OF + 1, registry, horizon_days=HORIZON, config=FAST)
+    assert again.noop and again.reason.startswith("already done")
+
+
 def test_a_prune_cut_short_leaves_no_version_folder_without_its_model(
     data: CustomerData, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
