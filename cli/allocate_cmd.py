@@ -29,12 +29,11 @@ from tierflow.cli.options import (
 )
 from tierflow.cli.param_types import FiniteFloatRange
 from tierflow.cli.progress import progress_bar
-from tierflow.cli.state_location import STATE_LOCATION
+from tierflow.cli.state_location import STATE_LOCATION, open_state
 from tierflow.data.errors import InputError
 from tierflow.data.extras import require
 from tierflow.data.network import Network
 from tierflow.data.orders import read_orders
-from tierflow.data.store import open_store
 from tierflow.data.store.location import describe_location
 from tierflow.orchestration.allocation.batch_plan import BatchPlan
 from tierflow.orchestration.allocation.day_allocator import (
@@ -222,7 +221,10 @@ def run_allocate(request: AllocateRequest) -> dict[str, Any]:
     """Allocate the day, write the outputs; returns ``summary.json``'s content.
 
     Every input is read and checked before the output folder and the state
-    store are created: a bad input writes nothing.
+    store are created: a bad input writes nothing. The output folder is
+    made once the store has taken the run, so a store that stays locked by
+    another process (:func:`~tierflow.cli.state_location.open_state`) leaves
+    no folder behind either; the store is closed however the run ends.
     """
     net = open_network(request.network_dir)
     orders = read_orders(request.orders_path, net)
@@ -241,43 +243,43 @@ def run_allocate(request: AllocateRequest) -> dict[str, Any]:
         cltv_path=request.cltv_path, capacity_scale=request.capacity_scale,
         history_path=request.history_path,
     )  # fmt: skip
-    request.out_dir.mkdir(parents=True, exist_ok=True)
     location = request.state_path or request.out_dir / "state.db"
-    store = open_store(location)
-    spend, note = given or load_predicted_spend(orders, None, store)
-    if note:
-        _log.warning("%s", note)
-    sink = StoreSink(
-        store,
-        run_id,
-        params,
-        journal=request.out_dir / "allocations.partial.csv",
-        stats=request.out_dir / "batches.partial.jsonl",
-        final_stats=request.out_dir / "batches.jsonl",
-    )
-    resumed = sink.resumed_batches
-    if resumed:
-        _log_resume(resumed, len(BatchPlan.of(orders, settings)), location, run_id)
-    with progress_bar("allocate", 1) as bar:
+    with open_state(location) as store:
+        spend, note = given or load_predicted_spend(orders, None, store)
+        if note:
+            _log.warning("%s", note)
+        sink = StoreSink(
+            store,
+            run_id,
+            params,
+            journal=request.out_dir / "allocations.partial.csv",
+            stats=request.out_dir / "batches.partial.jsonl",
+            final_stats=request.out_dir / "batches.jsonl",
+        )
+        request.out_dir.mkdir(parents=True, exist_ok=True)
+        resumed = sink.resumed_batches
+        if resumed:
+            total = len(BatchPlan.of(orders, settings))
+            _log_resume(resumed, total, location, run_id)
+        with progress_bar("allocate", 1) as bar:
 
-        def step(done: int, total: int) -> None:
-            bar.length = total
-            bar.update(done - bar.pos)
+            def step(done: int, total: int) -> None:
+                bar.length = total
+                bar.update(done - bar.pos)
 
-        allocator = DayAllocator(
-            net, orders, settings=settings, policy=tier_policy(),
-            predicted_spend=spend, events=events,
-            capacity=net.capacity * request.capacity_scale, sink=sink,
-            on_batch=step, publish_bid_prices=sink.publisher(net.node_ids),
-            forecast=forecast,
-        )  # fmt: skip
-        outcome = _run(allocator, request)
-    sink.finish()
-    summary = outcome.summary()
-    summary["run_id"] = run_id
-    summary["resumed_batches"] = resumed
-    write_outputs(outcome, summary, request.out_dir)
-    store.close()
+            allocator = DayAllocator(
+                net, orders, settings=settings, policy=tier_policy(),
+                predicted_spend=spend, events=events,
+                capacity=net.capacity * request.capacity_scale, sink=sink,
+                on_batch=step, publish_bid_prices=sink.publisher(net.node_ids),
+                forecast=forecast,
+            )  # fmt: skip
+            outcome = _run(allocator, request)
+        sink.finish()
+        summary = outcome.summary()
+        summary["run_id"] = run_id
+        summary["resumed_batches"] = resumed
+        write_outputs(outcome, summary, request.out_dir)
     _warn_repricing(outcome)
     return summary
 

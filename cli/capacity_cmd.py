@@ -37,6 +37,7 @@ from tierflow.cli.options import (
     state_option,
 )
 from tierflow.cli.param_types import FiniteFloatRange, OutputPath
+from tierflow.cli.state_location import open_state
 from tierflow.data.errors import InputError
 from tierflow.data.limits import EVENT_WINDOW
 from tierflow.data.network import Network
@@ -46,7 +47,6 @@ from tierflow.data.store import (
     StoreUnavailable,
     default_state_location,
     describe_location,
-    open_store,
 )
 
 if TYPE_CHECKING:
@@ -112,7 +112,7 @@ def ingest_command(
         events = read_event_bytes(sys.stdin.buffer.read(), net, file=source)
     else:
         events = read_event_file(events_path, net)
-    with open_store(state_path) as store:
+    with open_state(state_path) as store:
         mon = CapacityMonitor.open(net, store)
         mon.check_event_ids(events, file=source)
         result = mon.ingest(events)
@@ -146,7 +146,7 @@ def _follow(
         else:
             lines = stack.enter_context(events_path.open("rb"))
             name = events_path.name
-        store = stack.enter_context(open_store(state_path))
+        store = stack.enter_context(open_state(state_path))
         mon = CapacityMonitor.open(net, store)
 
         def apply(events: Sequence[CapacityEvent]) -> IngestResult:
@@ -249,7 +249,7 @@ def forecast_command(
             )
             for i, (node, v) in enumerate(zip(net.node_ids, rest, strict=True))
         ]
-        with open_store(state_path) as store:
+        with open_state(state_path) as store:
             mon = CapacityMonitor.open(net, store)
             mon.ingest(events)
             mon.snapshot()
@@ -307,7 +307,7 @@ def show_command(
 ) -> None:
     """Capacity score per node, with the inputs behind it."""
     net = open_network(network_dir)
-    with open_store(state_path) as store:
+    with open_state(state_path) as store:
         mon = CapacityMonitor.open(net, store)
     profile = OrderProfile(
         workload,

@@ -17,7 +17,7 @@ import click
 from tierflow.cli.options import SEED_RANGE, examples, option
 from tierflow.cli.param_types import FiniteFloatRange, OutputPath
 from tierflow.cli.progress import progress_stage
-from tierflow.cli.state_location import STATE_LOCATION
+from tierflow.cli.state_location import STATE_LOCATION, open_state
 from tierflow.cltv.evaluate import evaluate_model, write_evaluation
 from tierflow.cltv.features import CustomerData, load_customer_data
 from tierflow.cltv.history import DEFAULT_MAX_HISTORY_LOSS, GuardStatus
@@ -33,7 +33,7 @@ from tierflow.cltv.lifecycle import (
 from tierflow.cltv.model import CLTVConfig
 from tierflow.cltv.registry import ModelRegistry
 from tierflow.cltv.selection import tuned_config
-from tierflow.data.store import StateStore, open_store
+from tierflow.data.store import StateStore
 from tierflow.data.transactions import day_number
 
 FORMATS = ("auto", "csv", "parquet", "cdnow")
@@ -186,7 +186,7 @@ def _tune(
 
 def open_state_sink(path: Path | None) -> StateStore | None:
     """The state store behind ``--state DB`` (a :class:`~tierflow.cltv.lifecycle.ScoreSink`)."""
-    return None if path is None else open_store(path)
+    return None if path is None else open_state(path)
 
 
 @click.group(

@@ -1,7 +1,9 @@
 """The ``tierflow`` command: a click group that only parses, calls and prints.
 
 Errors raised on purpose (:class:`tierflow.data.errors.TierflowError`) become one-line
-messages with exit code 1, never a traceback; usage errors exit 2 (click).
+messages with exit code 1, never a traceback; usage errors exit 2 (click);
+Ctrl-C is one line and exit 130 (:mod:`tierflow.cli.entry`, the console
+script, which imports this module only once it handles Ctrl-C itself).
 Every option also reads ``TIERFLOW_*`` and ``tierflow.toml`` (:mod:`tierflow.cli.config`).
 ``--log-level`` and ``--log-format`` are taken before the command's name and
 by every command itself (:func:`tierflow.cli.options.add_log_options`).
@@ -15,17 +17,35 @@ from typing import Any
 import click
 
 from tierflow.cli.config import CONFIG_ENV, CONFIG_FILE, ENV_PREFIX, load_settings
+from tierflow.cli.entry import Interrupted
+from tierflow.cli.entry import main as entry_main
 from tierflow.cli.options import add_log_options, examples, option, set_logging
 from tierflow.data.errors import TierflowError
 from tierflow.data.logging_setup import LOG_FORMATS, LOG_LEVELS
 
 
 class TierflowGroup(click.Group):
-    """A group that turns tierflow errors into clean ``ClickException``s."""
+    """A group that turns tierflow errors into clean ``ClickException``s, and
+    Ctrl-C into :class:`~tierflow.cli.entry.Interrupted`, which click lets
+    through to the console script (its own "Aborted!" exits 1)."""
+
+    def make_context(
+        self,
+        info_name: str | None,
+        args: list[str],
+        parent: click.Context | None = None,
+        **extra: Any,
+    ) -> click.Context:
+        try:
+            return super().make_context(info_name, args, parent, **extra)
+        except KeyboardInterrupt:
+            raise Interrupted from None
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
+        except KeyboardInterrupt:
+            raise Interrupted from None
         except TierflowError as exc:
             raise click.ClickException(str(exc)) from None
         except OSError as exc:
@@ -115,9 +135,15 @@ def _register() -> None:
 _register()
 
 
-def main() -> None:
-    """Console-script entry point."""
+def run() -> None:
+    """The commands, as ``tierflow`` (:func:`tierflow.cli.entry.main` calls it)."""
     cli(prog_name="tierflow")
+
+
+def main() -> None:
+    """``python -m tierflow.cli.main``: as the console script, once imported
+    (Ctrl-C during these imports is Python's own)."""
+    entry_main(run)
 
 
 if __name__ == "__main__":  # pragma: no cover

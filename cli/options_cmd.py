@@ -16,6 +16,7 @@ from tierflow.cli.options import (
     option,
     state_option,
 )
+from tierflow.cli.state_location import store_wait_s
 from tierflow.data.errors import InputError
 from tierflow.formulations.tiers import SATISFACTION_KEYS
 from tierflow.orchestration.checkout.router import OnlineRouter, OptionSet, parse_items
@@ -137,7 +138,9 @@ def options_command(
     items = parse_items(items_text)
     now = parse_now(now_text)
     preferences = parse_preferences(prefer_text)
-    with OnlineRouter.open(network_dir, state_path, policy=tier_policy()) as router:
+    with OnlineRouter.open(
+        network_dir, state_path, policy=tier_policy(), store_wait_s=store_wait_s()
+    ) as router:
         answer = router.generate_fulfillment_options(
             customer_id, items, dest, preferences=preferences, now=now
         )

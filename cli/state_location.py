@@ -1,13 +1,27 @@
-"""``--state``: a SQLite file, or a PostgreSQL URL passed through as given."""
+"""``--state``: a SQLite file, or a PostgreSQL URL passed through as given;
+and how long a command waits for a store another process holds."""
 
 from __future__ import annotations
 
+import math
+import os
 from pathlib import Path
 from typing import Any
 
 import click
 
-from tierflow.data.store import is_postgres_url
+from tierflow.data.errors import InputError
+from tierflow.data.store import StateStore, is_postgres_url, open_store
+
+#: Seconds a command waits for a store another process holds: SQLite's write
+#: lock (a ``sqlite3`` shell, another batch job's commit), PostgreSQL's pooled
+#: connection. Unset: the store's own default, 60 s on SQLite (a batch job
+#: should wait out another's commit) and 5 s on PostgreSQL. ``tierflow
+#: serve`` keeps its own 5 s (:data:`tierflow.cli.serve_cmd.STORE_WAIT_S`).
+STORE_WAIT_ENV = "TIERFLOW_STORE_WAIT_S"
+#: The longest wait it may ask for: a day (SQLite keeps it in milliseconds in
+#: a C ``int``; a longer one is a typo).
+MAX_STORE_WAIT_S = 86_400.0
 
 
 class StateLocation(click.Path):
@@ -23,3 +37,40 @@ class StateLocation(click.Path):
 
 #: The ``--state`` type of every command (metavar ``FILE``, as before).
 STATE_LOCATION = StateLocation(dir_okay=False, path_type=Path)
+
+
+def store_wait_s() -> float | None:
+    """``$TIERFLOW_STORE_WAIT_S`` in seconds, or None when unset (the store's
+    default); the one place it is read, so every command waits alike.
+
+    Raises
+    ------
+    InputError
+        Not a number of seconds from 0 to :data:`MAX_STORE_WAIT_S` (``nan``
+        would make SQLite's ``busy_timeout`` fail on its own, ``inf`` wait
+        forever).
+    """
+    text = os.environ.get(STORE_WAIT_ENV, "").strip()
+    if not text:
+        return None
+    try:
+        wait = float(text)
+    except ValueError:
+        wait = math.nan
+    if not 0.0 <= wait <= MAX_STORE_WAIT_S:  # NaN fails it too
+        raise InputError(
+            f"not a number of seconds from 0 to {MAX_STORE_WAIT_S:g}",
+            field=STORE_WAIT_ENV,
+            value=text,
+        )
+    return wait
+
+
+def open_state(location: Path | str | None) -> StateStore:
+    """The state store at ``location`` (None: the default), waiting
+    :func:`store_wait_s` for a lock or a connection another process holds;
+    a wait that runs out names the store and the wait."""
+    wait = store_wait_s()
+    if wait is None:
+        return open_store(location)
+    return open_store(location, timeout_s=wait)

@@ -95,12 +95,20 @@ class CsvScoreSink:
 
 
 def write_scores_csv(scores: pd.DataFrame, path: Path) -> None:
-    """``customer_id,predicted_spend,p_active,segment``, written atomically."""
+    """``customer_id,predicted_spend,p_active,segment``, written atomically.
+
+    A write stopped half-way (Ctrl-C, a full disk) removes its temporary
+    file: it sits beside the user's file, where no later run would.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    scores.loc[:, list(SCORE_COLUMNS)].to_csv(tmp, index=False, float_format="%.6f")
-    os.replace(tmp, path)
+    try:
+        scores.loc[:, list(SCORE_COLUMNS)].to_csv(tmp, index=False, float_format="%.6f")
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 def backtest_days(horizon_days: int) -> int:

@@ -12,7 +12,10 @@ Layout of a model directory ``DIR``::
 A version is written into ``DIR/.tmp-<version>-<pid>`` and renamed into
 place, and ``CURRENT`` is replaced with :func:`os.replace`; both are atomic on
 one file system, so a crash at any point leaves the previous champion current
-and readable. Leftover ``.tmp-*`` directories are removed by the next writer.
+and readable. A pruned version is renamed out of sight (``.tmp-pruned-*``)
+before it is deleted. Leftover ``.tmp-*`` entries, and a version folder
+without both its files (a delete cut short by an older tierflow, which
+deleted in place), are removed by the next writer.
 
 ``model.joblib`` is a pickle: load only model directories you trust.
 """
@@ -25,6 +28,7 @@ import hashlib
 import json
 import os
 import platform
+import re
 import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -44,6 +48,8 @@ CURRENT_FILE = "CURRENT"
 RETRAIN_FILE = "RETRAIN.json"
 LOCK_FILE = ".lock"
 TMP_PREFIX = ".tmp-"
+#: A version folder's name (:meth:`Recipe.version`): as-of date, recipe hash.
+VERSION_NAME = re.compile(r"\d{8}-[0-9a-f]{10}")
 #: Libraries whose versions are recorded with every model.
 LIBRARIES = ("tierflow", "numpy", "pandas", "scipy", "scikit-learn", "joblib")
 
@@ -188,17 +194,29 @@ class ModelRegistry:
         with open(self.root / LOCK_FILE, "a+") as handle:
             fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
             try:
-                self._remove_stale_tmp()
+                self._remove_leftovers()
                 yield
             finally:
                 fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
 
-    def _remove_stale_tmp(self) -> None:
+    def _remove_leftovers(self) -> None:
+        """What a writer stopped mid-way left (under the lock: no writer is
+        at work): temporary files and folders, and version folders without
+        both their files, which :meth:`versions` never lists, so nothing
+        else would ever remove them."""
         for path in self.root.glob(f"{TMP_PREFIX}*"):
             if path.is_dir():
                 shutil.rmtree(path, ignore_errors=True)
             else:
                 path.unlink(missing_ok=True)
+        complete = set(self.versions())
+        for path in self.root.iterdir():
+            if (
+                path.is_dir()
+                and VERSION_NAME.fullmatch(path.name)
+                and path.name not in complete
+            ):
+                shutil.rmtree(path, ignore_errors=True)
 
     def write(self, model: CLTVModel, version: str, metadata: dict[str, Any]) -> Path:
         """Write ``version`` atomically (call inside :meth:`locked`).
@@ -232,14 +250,21 @@ class ModelRegistry:
         _atomic_write(self.root / CURRENT_FILE, version + "\n")
 
     def prune(self, keep: int) -> list[str]:
-        """Delete all but the ``keep`` newest versions; never the champion."""
+        """Delete all but the ``keep`` newest versions; never the champion
+        (call inside :meth:`locked`)."""
         if keep < 1:
             raise InputError("must be >= 1", field="keep", value=keep)
         current = self.current()
         versions = self.versions()
         doomed = [v for v in versions[: max(0, len(versions) - keep)] if v != current]
         for name in doomed:
-            shutil.rmtree(self.root / name)
+            # out of sight in one rename, then deleted: a delete cut short
+            # (Ctrl-C, a kill) leaves a temporary folder the next writer
+            # removes, not a version folder without its model, which no
+            # later prune would see
+            trash = self.root / f"{TMP_PREFIX}pruned-{name}-{os.getpid()}"
+            os.rename(self.root / name, trash)
+            shutil.rmtree(trash)
         return doomed
 
     def read_retrain_state(self) -> dict[str, Any] | None:

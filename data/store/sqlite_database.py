@@ -19,7 +19,11 @@ import pandas as pd
 from tierflow.data.errors import InputError, TierflowError
 from tierflow.data.output_folder import file_in_the_way
 from tierflow.data.store.database import Rows, Statement, StoreUnavailable, store_error
-from tierflow.data.store.sqlite_writer_lock import WRITER_SUFFIX, WriterLock
+from tierflow.data.store.sqlite_writer_lock import (
+    WRITER_SUFFIX,
+    WriterLock,
+    locked_error,
+)
 
 #: How often a waiter re-reads the capacity log (SQLite has no notices).
 POLL_S = 0.05
@@ -86,10 +90,21 @@ class SqliteTransaction:
 
 class _Reachable:
     """SQLite's errors as :class:`StoreUnavailable`, except constraint
-    violations (a plain context manager: a generator-based one costs each
-    statement a few microseconds more)."""
+    violations; a write that waited out ``busy_timeout`` for another
+    process's lock (``SQLITE_BUSY``) as :func:`locked_error`, naming the file
+    and the wait (a plain context manager: a generator-based one costs each
+    statement a few microseconds more).
 
-    __slots__ = ()
+    Only plain ``SQLITE_BUSY`` is a wait that ran out: a write refused at
+    once (``SQLITE_BUSY_SNAPSHOT``, a stale read transaction) stays SQLite's
+    own words.
+    """
+
+    __slots__ = ("_database", "_wait_s")
+
+    def __init__(self, database: Path, wait_s: float) -> None:
+        self._database = database
+        self._wait_s = wait_s
 
     def __enter__(self) -> None:
         return None
@@ -103,10 +118,10 @@ class _Reachable:
         if isinstance(exc, sqlite3.Error) and not isinstance(
             exc, sqlite3.IntegrityError
         ):
+            if getattr(exc, "sqlite_errorcode", None) == sqlite3.SQLITE_BUSY:
+                raise locked_error(self._database, self._wait_s) from exc
             raise store_error("sqlite", StoreUnavailable(str(exc))) from exc
 
-
-_reachable = _Reachable()
 
 #: What SQLite says of a file that is not one of its databases.
 _NOT_A_DATABASE = "file is not a database"
@@ -148,7 +163,8 @@ class SqliteDatabase:
         Statements of each schema version; version ``i + 1`` applies
         ``migrations[i]``.
     timeout_s
-        How long a writer waits for the write lock before failing.
+        How long a writer waits for the write lock before failing with a
+        :class:`StoreUnavailable` that names the file and the wait.
     synchronous
         ``NORMAL`` (crash-safe) or ``FULL`` (also power-loss-safe).
     """
@@ -173,7 +189,8 @@ class SqliteDatabase:
         # One connection per store object; the lock keeps threads (a web
         # server's workers) from interleaving statements of two transactions.
         self._lock = threading.RLock()
-        with _reachable:
+        self._reachable = _Reachable(path, timeout_s)
+        with self._reachable:
             self._conn = sqlite3.connect(
                 self.path,
                 timeout=timeout_s,
@@ -216,13 +233,13 @@ class SqliteDatabase:
         without waiting); a read inside another thread's transaction would
         see its uncommitted rows.
         """
-        with self._lock, _reachable:
+        with self._lock, self._reachable:
             cur = self._conn.execute(sql, parameters)
             return Rows(cur.fetchall(), cur.rowcount)
 
     def read_many(self, statements: Sequence[Statement], /) -> list[Rows]:
         """Several reads, one after the other under the connection's lock."""
-        with self._lock, _reachable:
+        with self._lock, self._reachable:
             out = []
             for sql, parameters in statements:
                 cur = self._conn.execute(sql, parameters)
@@ -231,25 +248,25 @@ class SqliteDatabase:
 
     def executemany(self, sql: str, parameters: Iterable[Sequence[Any]], /) -> Rows:
         """Run one statement per parameter row (in autocommit mode)."""
-        with self._lock, self._writer, _reachable:
+        with self._lock, self._writer, self._reachable:
             cur = self._conn.executemany(sql, parameters)
             return Rows([], cur.rowcount)
 
     def frame(self, sql: str, params: Sequence[Any] | None = None) -> pd.DataFrame:
         """A query's rows as a data frame (pandas' own SQLite reader)."""
-        with self._lock, _reachable:
+        with self._lock, self._reachable:
             return pd.read_sql_query(sql, self._conn, params=params)
 
     def write(self, sql: str, parameters: Sequence[Any] = (), /) -> int:
         """One write statement in its own (implicit) transaction, never inside
         another thread's open transaction on this connection."""
-        with self._lock, self._writer, _reachable:
+        with self._lock, self._writer, self._reachable:
             return int(self._conn.execute(sql, parameters).rowcount)
 
     @contextlib.contextmanager
     def tx(self) -> Iterator[SqliteTransaction]:
         """One write transaction: everything in it lands, or nothing does."""
-        with self._lock, self._writer, _reachable:
+        with self._lock, self._writer, self._reachable:
             self._conn.execute("BEGIN IMMEDIATE")
             try:
                 yield SqliteTransaction(self._conn)
@@ -286,7 +303,7 @@ class SqliteDatabase:
         times a second, so the WAL rarely gets that far (the automatic
         checkpoint stays as the backstop; figures in ``docs/service.md``).
         """
-        with self._lock, _reachable:
+        with self._lock, self._reachable:
             self._conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
         return True
 

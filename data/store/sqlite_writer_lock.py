@@ -30,6 +30,24 @@ RETRY_S = 0.0001
 #: The lock file's name: the database's and this.
 WRITER_SUFFIX = "-writer"
 
+
+def locked_error(database: Path | str, waited_s: float) -> StoreUnavailable:
+    """The error of a write that gave up waiting for the store's write lock.
+
+    SQLite says only "database is locked": a batch job that waited a minute
+    for a ``sqlite3`` shell or another job said that much, without naming
+    the file or the wait. Both ways a wait ends (this module's turn, SQLite's
+    ``busy_timeout``) raise this one message, told to the listeners.
+    """
+    return store_error(
+        "sqlite",
+        StoreUnavailable(
+            f"{database}: locked by another process; gave up after waiting "
+            f"{waited_s:g} s for its write lock"
+        ),
+    )
+
+
 _held = threading.local()
 
 
@@ -43,10 +61,11 @@ class WriterLock:
         The SQLite file; the lock is ``<database>-writer`` beside it.
     timeout_s
         How long a writer waits for its turn before failing, as SQLite's
-        ``busy_timeout`` would (``StoreUnavailable``: "database is locked").
+        ``busy_timeout`` would (:func:`locked_error`, naming ``database``).
     """
 
     def __init__(self, database: Path, timeout_s: float) -> None:
+        self.database = database
         self.path = f"{database}{WRITER_SUFFIX}"
         self.timeout_s = float(timeout_s)
         try:
@@ -80,7 +99,7 @@ class WriterLock:
             now = time.monotonic()
             deadline = deadline or now + self.timeout_s
             if now >= deadline:
-                raise store_error("sqlite", StoreUnavailable("database is locked"))
+                raise locked_error(self.database, self.timeout_s)
             time.sleep(RETRY_S)
         paths.add(self.path)
 

@@ -19,7 +19,16 @@ from tierflow.cltv import lifecycle
 from tierflow.cltv.features import CustomerData
 from tierflow.cltv.lifecycle import compare, retrain, train_model
 from tierflow.cltv.model import CLTVConfig
-from tierflow.cltv.registry import TMP_PREFIX, ModelRegistry, Recipe
+from tierflow.cltv.registry import (
+    CURRENT_FILE,
+    LOCK_FILE,
+    METADATA_FILE,
+    MODEL_FILE,
+    RETRAIN_FILE,
+    TMP_PREFIX,
+    ModelRegistry,
+    Recipe,
+)
 from tierflow.data.customer_tables import CustomerProfiles
 from tierflow.data.store import StoreUnavailable
 from tierflow.data.synthetic_transactions import generate_transactions
@@ -342,3 +351,107 @@ def test_a_sink_that_fails_leaves_the_champion_and_its_scores(
         )  # fmt: skip
     assert registry.current() == first.champion
     assert registry.read_retrain_state() == before
+
+
+def test_a_retrain_stopped_after_writing_its_challenger_is_finished_next_time(
+    data: CustomerData, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ctrl-C once the challenger is written (during the backtests): it stays,
+    whole and not current, with CURRENT and RETRAIN.json as they were; the
+    next run on the same day and data uses it as written (not fitted again,
+    not "already done"), decides, promotes and records the day."""
+    registry = ModelRegistry(tmp_path / "models")
+    first = retrain(data, AS_OF, registry, horizon_days=HORIZON, config=FAST)
+    before = registry.current(), registry.read_retrain_state()
+
+    def stopped(*args: Any, **kwargs: Any) -> Any:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(lifecycle, "_decide", stopped)
+    with pytest.raises(KeyboardInterrupt):
+        retrain(data, AS_OF + 1, registry, horizon_days=HORIZON, config=FAST)
+    monkeypatch.undo()
+    assert (registry.current(), registry.read_retrain_state()) == before
+    (left,) = set(registry.versions()) - {first.champion}
+    written = _snapshot(registry.root / left)
+
+    result = retrain(data, AS_OF + 1, registry, horizon_days=HORIZON, config=FAST)
+    assert (result.challenger, result.noop, result.promoted) == (left, False, True)
+    assert result.champion_before == first.champion
+    assert registry.current() == left
+    assert _snapshot(registry.root / left) == written  # used as it was
+    again = retrain(data, AS_OF + 1, registry, horizon_days=HORIZON, config=FAST)
+    assert again.noop and again.reason.startswith("already done")
+
+
+def test_a_prune_cut_short_leaves_no_version_folder_without_its_model(
+    data: CustomerData, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ctrl-C (or a kill) while a pruned version was deleted in place left its
+    folder with metadata.json only: not a version (:meth:`versions`), so no
+    later prune saw it, and it stayed for good. Now it is renamed out of
+    sight first, and the next writer removes what is left of it."""
+    registry = ModelRegistry(tmp_path / "models")
+    for day in range(3):
+        retrain(data, AS_OF + day, registry, horizon_days=HORIZON, config=FAST)
+    oldest = registry.versions()[0]
+
+    def cut_short(path: Path, *args: Any, **kwargs: Any) -> None:
+        (Path(path) / MODEL_FILE).unlink()  # the model goes, then Ctrl-C
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("tierflow.cltv.registry.shutil.rmtree", cut_short)
+    with pytest.raises(KeyboardInterrupt), registry.locked():
+        registry.prune(2)
+    monkeypatch.undo()
+    assert not (registry.root / oldest).exists()
+    assert len(registry.versions()) == 2 and registry.current() is not None
+
+    # the next writer removes what is left of it
+    retrain(data, AS_OF + 3, registry, horizon_days=HORIZON, config=FAST)
+    names = sorted(p.name for p in registry.root.iterdir())
+    assert names == sorted(
+        [LOCK_FILE, CURRENT_FILE, RETRAIN_FILE, *registry.versions()]
+    )
+
+
+def test_a_version_folder_left_without_its_model_is_removed_by_the_next_writer(
+    data: CustomerData, tmp_path: Path
+) -> None:
+    """One an older tierflow's prune left (see above); a folder of another
+    name is the user's and stays."""
+    registry = ModelRegistry(tmp_path / "models")
+    retrain(data, AS_OF, registry, horizon_days=HORIZON, config=FAST)
+    orphan = registry.root / "20230101-0123456789"
+    orphan.mkdir()
+    (orphan / METADATA_FILE).write_text("{}\n")
+    notes = registry.root / "notes"
+    notes.mkdir()
+    (notes / "why.txt").write_text("kept\n")
+    retrain(data, AS_OF + 1, registry, horizon_days=HORIZON, config=FAST)
+    assert not orphan.exists()
+    assert (notes / "why.txt").read_text() == "kept\n"
+
+
+def test_scores_csv_stopped_half_way_leaves_no_temporary_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Its temporary file sits beside the user's CSV, where no later run
+    looks: a write stopped half-way (Ctrl-C, a full disk) removes it."""
+    path = tmp_path / "scores.csv"
+    path.write_text("customer_id,predicted_spend,p_active,segment\nC1,1,0.5,gold\n")
+    before = path.read_bytes()
+    scores = pd.DataFrame(
+        {"customer_id": ["C2"], "predicted_spend": [2.0], "p_active": [0.5],
+         "segment": ["silver"]}
+    )  # fmt: skip
+
+    def half(self: pd.DataFrame, target: Path, *args: Any, **kwargs: Any) -> None:
+        Path(target).write_text("customer_id,pre")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(pd.DataFrame, "to_csv", half)
+    with pytest.raises(KeyboardInterrupt):
+        lifecycle.write_scores_csv(scores, path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["scores.csv"]
+    assert path.read_bytes() == before

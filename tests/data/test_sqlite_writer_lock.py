@@ -5,16 +5,13 @@ comes fails after the timeout like SQLite's ``busy_timeout``."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
-import textwrap
 import threading
 import time
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT
+from tests.locked_store import HOLDERS, locked_by_another_process
 from tierflow.data.store import StoreUnavailable
 from tierflow.data.store.sqlite_database import SqliteDatabase
 
@@ -64,29 +61,29 @@ def test_a_second_connection_of_the_writing_thread_fails_at_once(
     second.close()
 
 
-def test_a_turn_that_never_comes_times_out(tmp_path: Path) -> None:
-    """Another process holds the turn; this writer gives up after its timeout."""
+@pytest.mark.parametrize("holder", HOLDERS)
+def test_a_turn_that_never_comes_times_out_naming_the_file_and_the_wait(
+    tmp_path: Path, holder: str
+) -> None:
+    """Another process holds the lock: this writer gives up after its
+    timeout, both when tierflow's turn never comes (another tierflow writer)
+    and when SQLite's ``busy_timeout`` runs out (a ``sqlite3`` shell, which
+    takes no turn). SQLite's own words were "database is locked": no file,
+    no wait."""
     path = tmp_path / "s.db"
     _db(path).close()
-    script = textwrap.dedent(f"""
-        import time
-        from pathlib import Path
-        from tierflow.data.store.sqlite_database import SqliteDatabase
-        db = SqliteDatabase(Path({str(path)!r}), {_SCHEMA!r})
-        with db.tx() as conn:
-            conn.execute("INSERT INTO t (who) VALUES ('holder')")
-            print("holding", flush=True)
-            time.sleep(3)
-        """)
-    with subprocess.Popen(
-        [sys.executable, "-c", script], cwd=ROOT, stdout=subprocess.PIPE, text=True
-    ) as holder:
-        assert holder.stdout is not None
-        assert holder.stdout.readline().strip() == "holding"
+    with locked_by_another_process(path, holder):
         waiter = _db(path, timeout_s=0.3)
         start = time.monotonic()
-        with pytest.raises(StoreUnavailable, match="database is locked"):
+        with pytest.raises(StoreUnavailable) as caught:
             waiter.write("INSERT INTO t (who) VALUES ('waiter')")
         assert 0.3 <= time.monotonic() - start < 2.0
         waiter.close()
-    assert holder.returncode == 0
+    assert str(caught.value) == (
+        f"{path}: locked by another process; gave up after waiting 0.3 s for "
+        "its write lock"
+    )
+    again = _db(path, timeout_s=0.3)  # the lock gone, the write goes
+    again.write("INSERT INTO t (who) VALUES ('waiter')")
+    assert again.execute("SELECT who FROM t").fetchall() == [("waiter",)]
+    again.close()
