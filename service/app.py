@@ -9,6 +9,9 @@
 from __future__ import annotations
 
 import datetime as dt
+import logging
+import math
+import time
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
@@ -21,7 +24,12 @@ from starlette.types import ASGIApp
 from tierflow.data.errors import InputError
 from tierflow.data.limits import now as limits_now
 from tierflow.data.network import Network
-from tierflow.data.store import is_postgres_url
+from tierflow.data.store import (
+    StoreConflict,
+    StoreUnavailable,
+    is_postgres_url,
+    on_store_error,
+)
 from tierflow.orchestration.checkout.router import OnlineRouter
 from tierflow.service.body_limit import BodySizeLimit
 from tierflow.service.errors import install_error_handlers
@@ -35,10 +43,31 @@ from tierflow.service.observe import RequestObserver
 from tierflow.service.routes import checkout, include_routes
 from tierflow.service.state import OFFLOAD_THREADS, PageReader, ServiceState
 
+log = logging.getLogger("tierflow.service")
+
 #: Minimum API key length: a short key is guessable.
 MIN_API_KEY_LENGTH = 16
 #: Default request-body limit (a 50-line cart is about 3 kB).
 DEFAULT_MAX_BODY_BYTES = 64 * 1024
+#: One warning per distinct store error in this many seconds (a locked
+#: store fails every request; the access log has each of them).
+STORE_ERROR_LOG_EVERY_S = 10.0
+_store_errors_logged: dict[str, float] = {}
+
+
+def _log_store_error(backend: str, error: StoreUnavailable) -> None:
+    """The operator's copy of a store failure, location included: an answer
+    to a caller says only the reason (``public_reason``). Lost lock
+    conflicts are retried and not logged."""
+    if isinstance(error, StoreConflict):
+        return
+    text, now = str(error), time.monotonic()
+    if now - _store_errors_logged.get(text, -math.inf) < STORE_ERROR_LOG_EVERY_S:
+        return
+    if len(_store_errors_logged) > 100:
+        _store_errors_logged.clear()
+    _store_errors_logged[text] = now
+    log.warning("state store (%s): %s", backend, text)
 
 
 def create_app(
@@ -75,6 +104,7 @@ def create_app(
         Log one line per request (logger ``tierflow.access``, INFO).
     """
     secret = _checked_key(api_key)
+    on_store_error(_log_store_error)
     if max_body_bytes < 1024:
         raise InputError(
             "must be >= 1024", field="max_body_bytes", value=max_body_bytes

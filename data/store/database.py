@@ -29,7 +29,15 @@ class StoreUnavailable(TierflowError):
 
     Both backends raise it instead of their driver's errors, so callers that
     degrade when the store is away (the checkout) catch one exception.
+    ``reason`` is the message without ``location`` (the store's file or
+    masked URL): an HTTP answer says the reason, the operator's log and
+    the CLI the whole message.
     """
+
+    def __init__(self, reason: str, *, location: str | None = None) -> None:
+        super().__init__(f"{location}: {reason}" if location else reason)
+        self.reason = reason
+        self.location = location
 
 
 class StoreConflict(StoreUnavailable):

@@ -42,8 +42,9 @@ def locked_error(database: Path | str, waited_s: float) -> StoreUnavailable:
     return store_error(
         "sqlite",
         StoreUnavailable(
-            f"{database}: locked by another process; gave up after waiting "
-            f"{waited_s:g} s for its write lock"
+            "locked by another process; gave up after waiting "
+            f"{waited_s:g} s for its write lock",
+            location=str(database),
         ),
     )
 

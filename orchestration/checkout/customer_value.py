@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 from tierflow.data.store import CltvScore, ScoreStore
 from tierflow.formulations.tiers import TierPolicy
-from tierflow.orchestration.checkout.fallback import STORE_ERRORS, Notes
+from tierflow.orchestration.checkout.fallback import STORE_ERRORS, Notes, public_reason
 from tierflow.orchestration.checkout.results import CustomerValue
 
 #: Customers whose last read score is kept for a store outage.
@@ -113,7 +113,9 @@ class CustomerValues:
                 self._version = version
             self._read = now
         except STORE_ERRORS as exc:
-            notes.add(f"CLTV threshold could not be read ({exc}): last known")
+            notes.add(
+                f"CLTV threshold could not be read ({public_reason(exc)}): last known"
+            )
             # whether the scores changed is unknown: read them (or fall back
             # on the last known, said in the notes) until a version is read
             self._version = None
@@ -134,7 +136,7 @@ class CustomerValues:
         try:
             score = read() if read is not None else store.cltv_score(customer_id)
         except STORE_ERRORS as exc:
-            notes.add(f"CLTV score could not be read ({exc})")
+            notes.add(f"CLTV score could not be read ({public_reason(exc)})")
             known = self._known.get(customer_id)
             if known is None:
                 return None

@@ -15,6 +15,17 @@ from tierflow.data.store import StoreUnavailable
 STORE_ERRORS = (StoreUnavailable, OSError)
 
 
+def public_reason(error: BaseException) -> str:
+    """What an answer to a caller may say of a store failure: the reason
+    without the store's location (a file path or a database host is the
+    operator's business; the server's log has the whole message)."""
+    if isinstance(error, StoreUnavailable):
+        return error.reason
+    if isinstance(error, OSError):
+        return error.strerror or type(error).__name__
+    return str(error)
+
+
 @dataclass(slots=True)
 class Notes:
     """What fell back while answering, and why."""

@@ -27,7 +27,7 @@ from tierflow.data.store import (
 )
 from tierflow.data.vocabulary import HoldStatus, Tier
 from tierflow.formulations.online_pricing import day_to_date
-from tierflow.orchestration.checkout.fallback import STORE_ERRORS
+from tierflow.orchestration.checkout.fallback import STORE_ERRORS, public_reason
 from tierflow.orchestration.checkout.planner import Plan
 from tierflow.orchestration.checkout.quotes import OfferedOption, Quote, QuoteBook
 from tierflow.orchestration.checkout.request import CheckoutRequest, checkout_instant
@@ -119,7 +119,7 @@ class Holds:
                 upgrade=upgrade,
             )
         except STORE_ERRORS as exc:
-            return _unavailable(request_id, option.option_id, str(exc))
+            return _unavailable(request_id, option.option_id, public_reason(exc))
         return _result(state, option.nodes)
 
     def confirm(
@@ -147,7 +147,7 @@ class Holds:
                 self._no_checkout(request_id, customer_id)
                 raise
         except STORE_ERRORS as exc:
-            return _unavailable(request_id, None, str(exc)), None
+            return _unavailable(request_id, None, public_reason(exc)), None
         self.quotes.close(request_id, HoldStatus.CONFIRMED, stored=True)
         return _result(state, state.nodes), state.capacity_events
 
@@ -165,7 +165,7 @@ class Holds:
             except UnknownCheckout:
                 state = None
             except STORE_ERRORS as exc:
-                return _unavailable(request_id, None, str(exc))
+                return _unavailable(request_id, None, public_reason(exc))
         if state is None:  # never selected: only the option set is closed
             quote = self.quotes.lookup(request_id)
             if quote is None:

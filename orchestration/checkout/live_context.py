@@ -32,7 +32,7 @@ from tierflow.data.store import (
 )
 from tierflow.orchestration.bid_prices import BidPrices
 from tierflow.orchestration.checkout.customer_value import CustomerValues
-from tierflow.orchestration.checkout.fallback import STORE_ERRORS, Notes
+from tierflow.orchestration.checkout.fallback import STORE_ERRORS, Notes, public_reason
 from tierflow.orchestration.checkout.request import CheckoutRequest
 from tierflow.orchestration.checkout.results import CustomerValue
 from tierflow.orchestration.checkout.timing import Stopwatch
@@ -257,7 +257,8 @@ class LiveContext:
             logged = self.monitor.logged_since()
         except STORE_ERRORS as exc:
             notes.add(
-                f"capacity events could not be read ({exc}): last known capacity map"
+                f"capacity events could not be read ({public_reason(exc)}): "
+                "last known capacity map"
             )
             return None
         self._capacity_read = now
@@ -289,7 +290,10 @@ class LiveContext:
             self._known_stock[:, req.sku_idx] = stock
             return stock
         if facts.error is not None:
-            notes.add(f"stock could not be read ({facts.error}): last known stock")
+            notes.add(
+                f"stock could not be read ({public_reason(facts.error)}): "
+                "last known stock"
+            )
         return np.asarray(self._known_stock[:, req.sku_idx])
 
     def _stock_table(

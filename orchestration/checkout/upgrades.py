@@ -10,7 +10,7 @@ from typing import Protocol
 from tierflow.data.store import UpgradeNote, UpgradeStore
 from tierflow.formulations.tiers import Pricing, TierPolicy
 from tierflow.orchestration.checkout.customer_value import NEW_SEGMENT
-from tierflow.orchestration.checkout.fallback import STORE_ERRORS, Notes
+from tierflow.orchestration.checkout.fallback import STORE_ERRORS, Notes, public_reason
 from tierflow.orchestration.checkout.results import CustomerValue
 
 _DAY_S = 86_400.0
@@ -57,7 +57,9 @@ class UpgradeAllowances:
             try:
                 spent = self.store.upgrade_spent(customer.customer_id, since=since)
             except STORE_ERRORS as exc:
-                notes.add(f"upgrade allowance could not be read ({exc}): no upgrades")
+                notes.add(
+                    f"upgrade allowance could not be read ({public_reason(exc)}): no upgrades"
+                )
                 return customer
         left = max(0.0, allowance - spent)
         return dataclasses.replace(customer, upgrade_allowance=left)

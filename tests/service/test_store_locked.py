@@ -22,7 +22,7 @@ def test_a_locked_store_is_a_503_within_the_wait(tmp_path: Path) -> None:
     state = tmp_path / "state.db"
     stock_up(state, 10)
     with (
-        serve_process(state, tmp_path / "serve.log") as (url, _),
+        serve_process(state, log_file := tmp_path / "serve.log") as (url, _),
         httpx.Client(base_url=url, timeout=120) as client,
     ):
         rid = client.post("/v1/options", json=_CART).json()["request_id"]
@@ -39,6 +39,10 @@ def test_a_locked_store_is_a_503_within_the_wait(tmp_path: Path) -> None:
             other.close()
         assert held.status_code == 503, held.text
         assert held.json()["status"] == "unavailable"
+        # the caller gets the reason, the operator's log the file too
+        assert "locked by another process" in held.text
+        assert str(state) not in held.text
+        assert f"{state}: locked by another process" in log_file.read_text()
         assert STORE_WAIT_S - 1 < took < 2 * STORE_WAIT_S, took
         # the lock gone, the same select holds
         again = client.post(f"/v1/checkouts/{rid}/select", json={"option_id": "gold"})
