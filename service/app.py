@@ -28,6 +28,7 @@ from tierflow.data.store import (
     StoreConflict,
     StoreUnavailable,
     is_postgres_url,
+    off_store_error,
     on_store_error,
 )
 from tierflow.orchestration.checkout.router import OnlineRouter
@@ -104,7 +105,6 @@ def create_app(
         Log one line per request (logger ``tierflow.access``, INFO).
     """
     secret = _checked_key(api_key)
-    on_store_error(_log_store_error)
     if max_body_bytes < 1024:
         raise InputError(
             "must be >= 1024", field="max_body_bytes", value=max_body_bytes
@@ -202,11 +202,17 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     follower: CapacityFollower = app.state.follower
     service = app.state.service
     service.router.serving_from(service.clock())
+
+    def log_store_error(backend: str, error: StoreUnavailable) -> None:
+        _log_store_error(backend, error)  # this app's own, taken off when it stops
+
+    on_store_error(log_store_error)
     await hub.start()
     follower.start()
     try:
         yield
     finally:
+        off_store_error(log_store_error)
         follower.stop()
         await hub.stop()
         app.state.service.metrics.close()

@@ -31,6 +31,7 @@ from tierflow.data.store.database import (
     StoreConflict,
     StoreUnavailable,
     default_state_path,
+    off_store_error,
     on_store_error,
 )
 from tierflow.data.store.location import (
@@ -113,6 +114,7 @@ __all__ = [
     "default_state_path",
     "describe_location",
     "is_postgres_url",
+    "off_store_error",
     "on_store_error",
     "open_store",
 ]

@@ -9,6 +9,7 @@ transaction, concurrency and crash-safety design.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import math
 import os
@@ -55,6 +56,12 @@ def on_store_error(listener: StoreErrorListener) -> None:
     process (the service counts them on ``/metrics``); added once."""
     if listener not in _error_listeners:
         _error_listeners.append(listener)
+
+
+def off_store_error(listener: StoreErrorListener) -> None:
+    """Stop telling ``listener`` (a server that stops takes its own off)."""
+    with contextlib.suppress(ValueError):
+        _error_listeners.remove(listener)
 
 
 def store_error(backend: str, error: StoreUnavailable) -> StoreUnavailable:
