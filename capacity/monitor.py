@@ -451,12 +451,30 @@ class CapacityMonitor:
         self.heard_ts = -np.inf if heard is None else float(heard)
         self.n_applied = int(state["n_applied"])
 
+    @property
+    def unsnapshotted(self) -> int:
+        """Events applied since the last snapshot (or since the state was
+        built or opened): what a restart would replay after that snapshot."""
+        return self._since_snapshot
+
+    def snapshot_state(self) -> tuple[int, dict[str, Any]]:
+        """``(last_seq, state)``: what :meth:`snapshot` persists, for a
+        caller that saves it on a connection of its own (then
+        :meth:`snapshot_saved`)."""
+        return self.last_seq, self.state()
+
+    def snapshot_saved(self, counted: int) -> None:
+        """A snapshot taken when :attr:`unsnapshotted` was ``counted`` is
+        saved (the events applied since still count)."""
+        self._since_snapshot = max(0, self._since_snapshot - counted)
+
     def snapshot(self) -> None:
         """Persist the state with the last applied sequence number."""
         if self.store is None:
             raise InputError("no state store attached", field="store")
-        self.store.save_capacity_snapshot(self.last_seq, self.state())
-        self._since_snapshot = 0
+        counted = self._since_snapshot
+        self.store.save_capacity_snapshot(*self.snapshot_state())
+        self.snapshot_saved(counted)
 
     # ------------------------------------------------------------ report
     def table(self, profile: OrderProfile | None = None) -> pd.DataFrame:

@@ -6,10 +6,11 @@ any replica (HTTP, CLI, a feed) reaches every replica's map and streams
 within a second (a burst within :data:`PULL_EVERY_S` is one pull). On the
 same thread it re-estimates the router's rest-of-day forecast from the
 orders the store records (at most every :data:`DEMAND_MIN_S` after new
-events, at least every :data:`DEMAND_MAX_S`), never per request. Every
-:data:`CHECKPOINT_S` it also checkpoints the store's write-ahead log
-(SQLite), which the requests' commits would otherwise do on the event
-loop."""
+events, at least every :data:`DEMAND_MAX_S`), never per request, and saves
+a snapshot of the capacity map every :data:`SNAPSHOT_EVERY` events, so a
+restart replays only the log after it. Every :data:`CHECKPOINT_S` it also
+checkpoints the store's write-ahead log (SQLite), which the requests'
+commits would otherwise do on the event loop."""
 
 from __future__ import annotations
 
@@ -44,6 +45,13 @@ PULL_EVERY_S = 0.05
 DEMAND_MIN_S = 5.0
 #: ... and at least this often without (the day moves on).
 DEMAND_MAX_S = 30.0
+#: The follower saves a snapshot of the capacity map (on its own connection)
+#: once this many events were applied since the last one: a process starts
+#: from the newest snapshot and replays only the log after it. The router
+#: takes none itself, and every confirm logs its work, so a server that
+#: never saved one replayed the whole log at each start (1,000,000 events:
+#: 16 s and 880 MB more at its peak, per worker).
+SNAPSHOT_EVERY = 5000
 #: How often the follower folds the store's write-ahead log into the
 #: database (SQLite; :meth:`~tierflow.data.store.StateStore.checkpoint`),
 #: so that the requests' commits seldom have to.
@@ -141,8 +149,28 @@ class CapacityFollower:
                 self._demand_dirty = True
             if self._refresh_demand(store) or moved:
                 self.on_change()
+            self._snapshot(store)
             if moved:
                 self._stop.wait(PULL_EVERY_S)
+
+    def _snapshot(self, store: StateStore) -> None:
+        """Save the capacity map's snapshot when :data:`SNAPSHOT_EVERY`
+        events were applied since the last one: taken under the router's
+        lock (the map and the ``seq`` it includes agree), written on the
+        follower's connection outside it."""
+        monitor = self.router.monitor
+        if monitor.unsnapshotted < SNAPSHOT_EVERY:
+            return
+        with self.router.lock:
+            counted = monitor.unsnapshotted
+            seq, state = monitor.snapshot_state()
+        try:
+            store.save_capacity_snapshot(seq, state)
+        except STORE_ERRORS as exc:
+            log.warning("capacity snapshot not saved: %s", exc)
+            return
+        with self.router.lock:
+            monitor.snapshot_saved(counted)
 
     def _refresh_demand(self, store: StateStore) -> bool:
         """Re-estimate the forecast when due; whether the map changed."""

@@ -160,7 +160,11 @@ class LiveHub:
         answer predates the map) its requote."""
         sub = Subscriber(request_id)
         self._subs.add(sub)
-        first = await anyio.to_thread.run_sync(self._initial, request_id)
+        try:
+            first = await anyio.to_thread.run_sync(self._initial, request_id)
+        except BaseException:  # no subscriber left behind (a failed requote)
+            self._subs.discard(sub)
+            raise
         for ev in first:
             self._put(sub, ev)
         return sub

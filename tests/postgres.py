@@ -116,6 +116,7 @@ UNDO_MIGRATION: dict[int, tuple[str, ...]] = {
     ),
     6: ("DROP TABLE quotes",),
     7: ("DROP TABLE table_versions",),
+    8: ("DROP INDEX checkouts_by_expiry",),
 }
 
 

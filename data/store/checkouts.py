@@ -36,6 +36,7 @@ from tierflow.data.store.database import (
     StorePart,
     Transaction,
     clock,
+    marks,
     retried,
 )
 from tierflow.data.store.ledger import (
@@ -50,7 +51,7 @@ from tierflow.data.store.upgrades import (
     charge_upgrade_later,
     note_selection_later,
 )
-from tierflow.data.vocabulary import HoldStatus
+from tierflow.data.vocabulary import HoldStatus, ReservationStatus
 
 #: What a checkout keeps per order line: ``orders.csv``'s columns plus where
 #: the checkout promised to ship from, how, and when it is due.
@@ -391,6 +392,79 @@ class Checkouts(StorePart):
         ).fetchall()
         return {(str(tier), str(state)): int(n) for tier, state, n in rows}
 
+    @retried
+    def prune_checkouts(
+        self, *, now: float | None = None, grace_s: float = 0.0, limit: int = 500
+    ) -> int:
+        """Delete what checkouts that ended more than ``grace_s`` ago left;
+        returns how many checkouts went (at most ``limit`` per call: call
+        again while it returns ``limit``).
+
+        A checkout has ended when its hold's expiry (``expires_at``) and its
+        last change are past and its quote is gone (deleted by
+        ``prune_quotes``, or never stored): its ``checkouts`` row, the
+        reservations of every hold it took (``<request_id>#<attempt>.<k>``;
+        ``k`` counts shipments, never more than the cart's lines) with their
+        lines, and an upgrade note never charged go in one transaction. The
+        order (``online_orders``), its work in the capacity log and a charged
+        upgrade stay. A lapsed hold no write has swept yet is expired first
+        (its stock comes back, as the sweep gives it back).
+        """
+        cutoff = clock(now) - grace_s
+        with self._db.tx() as conn:
+            rows = conn.execute(
+                "SELECT c.request_id, c.attempt, c.order_lines FROM checkouts c "
+                "WHERE c.expires_at < ? AND c.updated_at < ? AND NOT EXISTS "
+                "(SELECT 1 FROM quotes q WHERE q.request_id = c.request_id) LIMIT ?",
+                (cutoff, cutoff, int(limit)),
+            ).fetchall()
+            holds = {
+                str(rid): [
+                    f"{rid}#{a}.{k}"
+                    for a in range(1, int(attempt) + 1)
+                    for k in range(max(1, len(json.loads(lines))))
+                ]
+                for rid, attempt, lines in rows
+            }
+            ledger = Ledger(conn, clock(now))
+            reservations = [h for ids in holds.values() for h in ids]
+            for chunk in _chunks(reservations):
+                # a lapsed hold no write swept yet: expired here (claimed as
+                # the sweep claims it, so its stock comes back once)
+                claimed = conn.execute(
+                    "UPDATE reservations SET status = ?, updated_at = ? "
+                    f"WHERE request_id IN ({marks(len(chunk))}) AND status = ? "
+                    "RETURNING request_id, node_id",
+                    (
+                        ReservationStatus.EXPIRED,
+                        ledger.now,
+                        *chunk,
+                        ReservationStatus.ACTIVE,
+                    ),
+                ).fetchall()
+                for rid, node in sorted(claimed):
+                    ledger.give_back(str(rid), str(node), consume=False)
+                conn.later(
+                    "DELETE FROM reservation_lines WHERE request_id IN "
+                    f"({marks(len(chunk))})",
+                    chunk,
+                )
+                conn.later(
+                    f"DELETE FROM reservations WHERE request_id IN ({marks(len(chunk))})",
+                    chunk,
+                )
+            for chunk in _chunks(list(holds)):
+                conn.later(
+                    "DELETE FROM upgrades WHERE confirmed_at IS NULL AND request_id "
+                    f"IN ({marks(len(chunk))})",
+                    chunk,
+                )
+                conn.later(
+                    f"DELETE FROM checkouts WHERE request_id IN ({marks(len(chunk))})",
+                    chunk,
+                )
+        return len(holds)
+
     def online_orders(self, *, since: float | None = None) -> pd.DataFrame:
         """Confirmed checkout orders (:data:`ONLINE_ORDER_COLUMNS`), oldest first.
 
@@ -404,6 +478,12 @@ class Checkouts(StorePart):
             "WHERE confirmed_at > ? ORDER BY confirmed_at, order_id, sku",
             (-math.inf if since is None else float(since),),
         )
+
+
+def _chunks(values: Sequence[str], size: int = 500) -> Iterable[Sequence[str]]:
+    """``values`` in slices of at most ``size`` (the parameters of one ``IN``)."""
+    for start in range(0, len(values), size):
+        yield values[start : start + size]
 
 
 def _wanted_holds(holds: Sequence[tuple[str, Iterable[tuple[str, int]]]]) -> list[Hold]:

@@ -170,6 +170,14 @@ class CheckoutStore(Protocol):
         cancelled)."""
         ...
 
+    def prune_checkouts(
+        self, *, now: float | None = None, grace_s: float = 0.0, limit: int = 500
+    ) -> int:
+        """Delete the rows and holds of checkouts that ended (their hold
+        expired and their quote gone) more than ``grace_s`` ago, at most
+        ``limit``; returns how many."""
+        ...
+
     def online_orders(self, *, since: float | None = None) -> pd.DataFrame:
         """Confirmed checkout orders, oldest first."""
         ...

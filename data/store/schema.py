@@ -246,6 +246,9 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         )""",
         "INSERT INTO table_versions (name, version) VALUES ('cltv_scores', 0)",
     ),
+    # 8: checkouts by the end of their hold: what a finished checkout left
+    # (its row, its holds) is deleted a day after (``prune_checkouts``).
+    ("CREATE INDEX checkouts_by_expiry ON checkouts (expires_at)",),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 

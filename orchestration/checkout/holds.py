@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import time
 from typing import Any
 
 from tierflow.data.errors import InputError
@@ -29,12 +30,22 @@ from tierflow.data.vocabulary import HoldStatus, Tier
 from tierflow.formulations.online_pricing import day_to_date
 from tierflow.orchestration.checkout.fallback import STORE_ERRORS, public_reason
 from tierflow.orchestration.checkout.planner import Plan
-from tierflow.orchestration.checkout.quotes import OfferedOption, Quote, QuoteBook
+from tierflow.orchestration.checkout.quotes import (
+    KEEP_S,
+    PRUNE_EVERY_S,
+    OfferedOption,
+    Quote,
+    QuoteBook,
+)
 from tierflow.orchestration.checkout.request import CheckoutRequest, checkout_instant
 from tierflow.orchestration.checkout.results import CheckoutResult, Shortfall
 from tierflow.orchestration.checkout.upgrades import UpgradeAllowances
 
 _NO_STORE = "no state store"
+#: Checkouts a prune deletes at most (one transaction); a full batch is
+#: followed by another at the next select, so a backlog (a store that ran
+#: before checkouts were pruned) goes a batch per select, not in one stall.
+PRUNE_BATCH = 500
 
 
 class Holds:
@@ -53,6 +64,7 @@ class Holds:
         self.quotes = quotes
         self.ttl_s = float(ttl_s)
         self.upgrades = upgrades
+        self._next_prune = 0.0
 
     def select(
         self,
@@ -69,6 +81,7 @@ class Holds:
         closed since, or one that refuses the call here, is read again and
         judged as the store has it.
         """
+        self._prune()
         kept = self.quotes.kept(request_id)
         if kept is not None and self.store is not None:
             try:
@@ -81,6 +94,26 @@ class Holds:
         quote = self.quotes.get(request_id, customer_id)
         option = _chosen(quote, option_id, customer_id)
         return self._hold(request_id, quote, option, now, None)
+
+    def _prune(self) -> None:
+        """At most every :data:`~.quotes.PRUNE_EVERY_S`, delete what checkouts
+        that ended more than :data:`~.quotes.KEEP_S` ago left in the store
+        (their rows and holds; ``prune_checkouts``), as the quotes are: the
+        tables hold about a day of checkouts however long the servers run.
+        Wall-clock time, as the quotes' (a checkout goes only once its quote
+        has gone)."""
+        now = time.time()
+        if self.store is None or now < self._next_prune:
+            return
+        self._next_prune = now + PRUNE_EVERY_S
+        try:
+            pruned = self.store.prune_checkouts(
+                now=now, grace_s=KEEP_S, limit=PRUNE_BATCH
+            )
+        except STORE_ERRORS:
+            return  # the next one will
+        if pruned >= PRUNE_BATCH:  # more to go: at the next select
+            self._next_prune = now
 
     def _hold(
         self,

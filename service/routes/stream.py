@@ -10,6 +10,7 @@ from fastapi.sse import EventSourceResponse, ServerSentEvent
 
 from tierflow.service.errors import ApiError
 from tierflow.service.head import is_head
+from tierflow.service.live import Subscriber
 from tierflow.service.state import State
 
 router = APIRouter(tags=["live"])
@@ -39,6 +40,31 @@ async def _stream_target(
 _StreamTarget = Annotated[str | None, Depends(_stream_target)]
 
 
+async def _subscription(
+    request: Request, request_id: _StreamTarget, state: State
+) -> AsyncIterator[Subscriber | None]:
+    """The stream's subscriber (None for a ``HEAD``: none left behind),
+    unsubscribed as the request ends, however it ends (FastAPI's exit
+    stack). Not in the stream's generator: when the client goes away while
+    the generator waits at a ``yield``, FastAPI stops pulling from it and
+    never closes it, so its ``finally`` ran only once a full garbage
+    collection found it (seldom in a server: ``tune_gc``), and until then
+    the hub kept sending to the subscriber, requoting its checkout and
+    counting it in ``/healthz``."""
+    if is_head(request.scope):
+        yield None
+        return
+    hub = state.hub
+    sub = await hub.subscribe(request_id)
+    try:
+        yield sub
+    finally:
+        hub.unsubscribe(sub)
+
+
+_Subscription = Annotated[Subscriber | None, Depends(_subscription)]
+
+
 @router.get(
     "/v1/stream",
     response_class=EventSourceResponse,
@@ -55,21 +81,14 @@ _StreamTarget = Annotated[str | None, Depends(_stream_target)]
     },
     summary="Server-sent events: capacity changes, a checkout's new options",
 )
-async def get_stream(
-    request: Request, request_id: _StreamTarget, state: State
-) -> AsyncIterator[ServerSentEvent]:
+async def get_stream(sub: _Subscription) -> AsyncIterator[ServerSentEvent]:
     """Events ``capacity`` (every stream, first on connect), ``options``
     (with ``?request_id=``: what moved and the new option set) and
     ``closed`` (the checkout is over; the stream ends)."""
-    if is_head(request.scope):  # the head only: no subscriber left behind
+    if sub is None:  # the head only
         return
-    hub = state.hub
-    sub = await hub.subscribe(request_id)
-    try:
-        while True:
-            ev = await sub.queue.get()
-            if ev is None:
-                return
-            yield ServerSentEvent(event=ev.event, data=ev.data, id=str(ev.id))
-    finally:
-        hub.unsubscribe(sub)
+    while True:
+        ev = await sub.queue.get()
+        if ev is None:
+            return
+        yield ServerSentEvent(event=ev.event, data=ev.data, id=str(ev.id))

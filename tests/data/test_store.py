@@ -19,9 +19,15 @@ import pandas as pd
 import pytest
 
 from tests.conftest import ROOT
-from tests.postgres import downgrade_store, set_schema_version
+from tests.postgres import downgrade_store, run_sql, set_schema_version
 from tierflow.data.errors import InputError, TierflowError
-from tierflow.data.store import SCHEMA_VERSION, SqliteStore, StateStore, open_store
+from tierflow.data.store import (
+    SCHEMA_VERSION,
+    SqliteStore,
+    StateStore,
+    is_postgres_url,
+    open_store,
+)
 
 
 def _stock(store: StateStore, **on_hand: int) -> None:
@@ -326,8 +332,23 @@ def test_migration_7_adds_table_versions_to_a_version_6_store(
     open_store(state_location).close()
     downgrade_store(state_location, 6)
     with open_store(state_location) as s:
-        assert s.schema_version() == SCHEMA_VERSION == 7
+        assert s.schema_version() == SCHEMA_VERSION
         assert s.cltv_version() == 0
+
+
+def test_migration_8_indexes_checkouts_by_expiry_on_a_version_7_store(
+    state_location: Path | str,
+) -> None:
+    open_store(state_location).close()
+    downgrade_store(state_location, 7)
+    with open_store(state_location) as s:
+        assert s.schema_version() == SCHEMA_VERSION == 8
+        assert s.prune_checkouts() == 0
+    if is_postgres_url(state_location):
+        query = "SELECT indexname FROM pg_indexes WHERE tablename = 'checkouts'"
+    else:
+        query = "SELECT name FROM sqlite_master WHERE tbl_name = 'checkouts'"
+    assert ("checkouts_by_expiry",) in run_sql(state_location, query)
 
 
 def _alloc(orders: list[str], status: str = "allocated") -> pd.DataFrame:

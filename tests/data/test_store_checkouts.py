@@ -10,7 +10,7 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from tests.postgres import downgrade_store
+from tests.postgres import downgrade_store, run_sql
 from tierflow.data.errors import InputError
 from tierflow.data.network import Network
 from tierflow.data.orders import read_orders, write_orders
@@ -21,6 +21,7 @@ from tierflow.data.store import (
     QuoteChanged,
     StateStore,
     UnknownCheckout,
+    UpgradeNote,
     open_store,
 )
 from tierflow.data.vocabulary import HoldStatus
@@ -354,3 +355,73 @@ def test_bid_prices_round_trip_and_validation(store: StateStore) -> None:
     with pytest.raises(InputError, match=r"field 'as_of'"):
         store.put_bid_prices({"N1": 1.0}, as_of=dt.datetime(2026, 1, 5), source="x")
     assert store.latest_bid_prices() == {"N1": 0.25}  # nothing bad was written
+
+
+def _checkouts_of_every_ending(store: StateStore) -> None:
+    """A live hold, one that outlives the grace; holds lapsed, noted (an
+    upgrade never confirmed), confirmed, cancelled, swapped (attempt 1's two
+    holds released) and confirmed, charged (an upgrade confirmed) and one
+    whose quote is kept: 13 reservations."""
+    two = [("N1", [("MUG", 1)]), ("N2", [("TEE", 1)])]
+    one = [("N1", [("TEE", 1)])]
+    note = UpgradeNote("platinum", "C1", 5.0, 900.0)
+
+    def hold(
+        rid: str, plan: Any, t: float, ttl: float = 60, option: str = "gold", **kw: Any
+    ) -> None:
+        lines = [_lines(rid, "N1", "MUG", 1), _lines(rid, "N2", "TEE", 1)]
+        assert store.hold_checkout(
+            rid, option, plan, ttl, order_lines=lines, now=t, **kw
+        ).ok
+
+    hold("live", one, 950)  # first: the holds after it sweep nothing
+    hold("long", one, 50, ttl=10_000)
+    hold("lapsed", two, 0)
+    hold("noted", one, 0, upgrade=note)
+    hold("confirmed", two, 0)
+    store.confirm_checkout("confirmed", now=1)
+    hold("cancelled", one, 0)
+    store.cancel_checkout("cancelled", now=1)
+    hold("swapped", two, 0)
+    hold("swapped", one, 1)
+    store.confirm_checkout("swapped", now=2)
+    hold("charged", one, 0, option="platinum", upgrade=note)
+    store.confirm_checkout("charged", now=1)
+    hold("quoted", one, 0)
+    store.put_quote("quoted", "C1", 1, "{}", ttl_s=1800, now=0)
+
+
+def test_prune_checkouts_deletes_what_ended_checkouts_left(
+    store: StateStore, state_location: Path | str
+) -> None:
+    """A checkout's row, the reservations of every hold it took (each
+    attempt's, every shipment's) with their lines and an upgrade note never
+    charged go once its hold expired and its quote is gone, a grace after;
+    the orders, a charged upgrade, a live hold and a checkout whose quote is
+    still kept stay. A lapsed hold no write swept yet gives its stock back
+    as it goes."""
+    _checkouts_of_every_ending(store)
+
+    def left(table: str) -> list[str]:
+        rows = run_sql(state_location, f"SELECT request_id FROM {table}")
+        return sorted(str(r[0]) for r in rows)
+
+    assert len(left("reservations")) == 13
+    assert store.prune_checkouts(now=80, grace_s=100) == 0  # in the grace
+    assert store.prune_checkouts(now=1000, grace_s=100, limit=2) == 2
+    assert store.prune_checkouts(now=1000, grace_s=100) == 4
+    assert store.prune_checkouts(now=1000, grace_s=100) == 0
+    assert left("checkouts") == ["live", "long", "quoted"]
+    assert store.check_consistency() == []  # lapsed holds' stock given back
+    assert store.prune_quotes(now=1900) == 1
+    assert store.prune_checkouts(now=1000, grace_s=100) == 1  # quoted
+    assert left("checkouts") == ["live", "long"]
+    assert left("reservations") == ["live#1.0", "long#1.0"]
+    assert left("reservation_lines") == ["live#1.0", "long#1.0"]
+    assert left("upgrades") == ["charged"]
+    orders = store.online_orders()["order_id"].tolist()
+    assert sorted(orders) == sorted(2 * ["charged", "confirmed", "swapped"])
+    with pytest.raises(UnknownCheckout):
+        store.confirm_checkout("confirmed", now=1001)
+    assert _avail(store, 1000)[("N1", "TEE")] == 10 - 2 - 2  # orders; live, long
+    assert store.check_consistency() == []

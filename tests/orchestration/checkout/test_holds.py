@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import datetime as dt
+import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.orchestration.checkout.helpers import available
-from tests.postgres import NewState
+from tests.postgres import NewState, run_sql
 from tests.service_fixtures import MONDAY_10, tiny_router
 from tierflow.data.errors import InputError
+from tierflow.orchestration.checkout import holds
 from tierflow.orchestration.checkout.router import OnlineRouter
 
 
@@ -191,3 +193,39 @@ def test_rejected_when_the_stock_is_gone(
         assert lost.shortfall == (("WH-EAST", "SOFA", 2, 0),)
         c = r.generate_fulfillment_options("C7", [("SOFA", 1)], "100", now=MONDAY_10)
         assert c.options == () and "out of stock" in c.missing["gold"]
+
+
+def test_a_router_deletes_what_ended_checkouts_left(
+    tmp_path: Path, state_location: Path | str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Nothing else deletes checkouts: a select now and then deletes what
+    checkouts whose hold expired and whose quote is gone left, a grace
+    after (here none, at every select), as the quotes are; their orders
+    stay."""
+    monkeypatch.setattr(holds, "KEEP_S", 0.0, raising=False)
+    monkeypatch.setattr(holds, "PRUNE_EVERY_S", 0.0, raising=False)
+    with tiny_router(
+        tmp_path, state=state_location, reservation_ttl_s=0.2, quote_ttl_s=0.3
+    ) as r:
+        store = r.store
+        assert store is not None
+
+        def held() -> str:
+            answer = r.generate_fulfillment_options("C5", [("TEE", 1)], "606")
+            assert answer.recommended is not None
+            assert r.select(answer.request_id, answer.recommended).ok
+            return answer.request_id
+
+        abandoned, confirmed, cancelled = held(), held(), held()
+        assert r.confirm(confirmed).status == "confirmed"
+        assert r.cancel(cancelled).status == "cancelled"
+        time.sleep(0.4)  # every hold and quote expired
+        assert store.prune_quotes() == 3
+        kept = held()  # this select prunes
+        rows = run_sql(state_location, "SELECT request_id FROM checkouts")
+        assert [str(row[0]) for row in rows] == [kept]
+        rows = run_sql(state_location, "SELECT request_id FROM reservations")
+        assert [str(row[0]).split("#")[0] for row in rows] == [kept]
+        assert store.online_orders()["order_id"].unique().tolist() == [confirmed]
+        assert store.checkout_state(abandoned) is None
+        assert store.check_consistency() == []

@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
 from tests.orchestration.checkout.helpers import available, event, event_on, ids
@@ -300,3 +301,42 @@ def test_a_burst_of_events_is_one_pull(
     finally:
         follower.stop()
     assert len(pulls) == 2  # the first event, then the other four at once
+
+
+def test_the_follower_snapshots_the_map_so_a_restart_replays_little(
+    router: OnlineRouter, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The router takes no snapshot, and every confirm logs its work: the
+    follower saves one every ``SNAPSHOT_EVERY`` events it or the router
+    applied, so a process opening the store replays only the log after it
+    and has the same map (a server that never saved one replayed the whole
+    log at every start)."""
+    monkeypatch.setattr(feed, "SNAPSHOT_EVERY", 5, raising=False)
+    store = router.store
+    assert store is not None
+    node = router.network.node_ids[0]
+    follower = CapacityFollower(router, lambda: None)
+    follower.start()
+    try:
+        with store.reopen() as other:
+            for k in range(12):  # another process's events, pulled in
+                other.append_events([{"event_id": f"snap-{k}", "type": "backlog_delta",
+                    "ts": "2026-01-05T10:00:00Z", "node_id": node, "value": 1.0}])  # fmt: skip
+            answer = router.generate_fulfillment_options("C5", [("TEE", 1)], "606")
+            assert answer.recommended is not None
+            router.select(answer.request_id, answer.recommended)
+            assert router.confirm(answer.request_id).status == "confirmed"
+            last = other.last_event_seq()
+            deadline = time.monotonic() + 10
+            snap = other.latest_capacity_snapshot()
+            while (snap is None or snap[0] < last - 5) and time.monotonic() < deadline:
+                time.sleep(0.02)
+                snap = other.latest_capacity_snapshot()
+            assert snap is not None and snap[0] > last - 5
+            assert router.monitor.unsnapshotted < 5
+            replayed = CapacityMonitor.open(router.network, other)
+            assert replayed.last_seq == router.monitor.last_seq == last
+            assert replayed.n_applied == router.monitor.n_applied
+            assert np.array_equal(replayed.backlog, router.monitor.backlog)
+    finally:
+        follower.stop()

@@ -3,9 +3,15 @@
 from __future__ import annotations
 
 import datetime as dt
+import gc
 import json
+import socket
+import struct
+import time
 from pathlib import Path
 from typing import Any
+
+import httpx
 
 from tests.service.helpers import OUTAGE, Listener, by_id, post_options
 from tests.service_fixtures import API_KEY, TEE_TO_CHICAGO, live_server
@@ -97,3 +103,29 @@ def test_a_map_going_stale_is_pushed(tmp_path: Path) -> None:
             "capacity map is stale: no capacity event in the 2.0 h since the "
             "server started, over the 60 min allowed"
         ]
+
+
+def test_streams_whose_client_went_away_leave_no_subscriber(tmp_path: Path) -> None:
+    """Clients that reset the connection as soon as they asked for a stream
+    (a tab closed, a proxy giving up) leave no subscriber behind. Each one
+    stayed in the hub until a full garbage collection, which a serving
+    process runs seldom (``tune_gc``; the collector is off here): counted in
+    ``/healthz``, sent every map (up to 64 queued), its checkout requoted at
+    every change."""
+    with live_server(tmp_path) as (server, _), httpx.Client(base_url=server.url) as c:
+        port = int(server.url.rsplit(":", 1)[1])
+        gc.disable()
+        try:
+            for _ in range(40):
+                with socket.create_connection(("127.0.0.1", port)) as s:
+                    s.sendall(b"GET /v1/stream HTTP/1.1\r\nHost: t\r\n\r\n")
+                    s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
+                                 struct.pack("ii", 1, 0))  # fmt: skip
+            deadline = time.monotonic() + 10
+            while c.get("/healthz").json()["subscribers"] and (
+                time.monotonic() < deadline
+            ):
+                time.sleep(0.1)
+            assert c.get("/healthz").json()["subscribers"] == 0
+        finally:
+            gc.enable()
