@@ -80,8 +80,23 @@ class Holds:
         PostgreSQL a round trip less). One another replica requoted or
         closed since, or one that refuses the call here, is read again and
         judged as the store has it.
+
+        After the hold, a due prune of ended checkouts (:meth:`_prune`); not
+        after a store that just failed, which would make the caller wait
+        for it twice.
         """
-        self._prune()
+        result = self._select(request_id, option_id, now, customer_id)
+        if result.status is not HoldStatus.UNAVAILABLE:
+            self._prune()
+        return result
+
+    def _select(
+        self,
+        request_id: str,
+        option_id: str,
+        now: dt.datetime | None,
+        customer_id: str | None,
+    ) -> CheckoutResult:
         kept = self.quotes.kept(request_id)
         if kept is not None and self.store is not None:
             try:
