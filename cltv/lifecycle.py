@@ -385,15 +385,25 @@ def _already_done(
         or plan.challenger not in registry.versions()
     ):
         return None
+    return _champion_stays(
+        plan,
+        "already done for this as-of date, data and config",
+        noop=True,
+        metrics=state.get("metrics", {}),
+    )
+
+
+def _champion_stays(plan: _Plan, reason: str, **done: Any) -> RetrainResult:
+    """A run that promoted nothing: the champion (or the first model, on a
+    re-run of its own day) stays; ``done``: the result's other fields."""
     return RetrainResult(
         plan.date,
         plan.challenger,
         plan.champion,
         plan.champion or plan.challenger,
         False,
-        "already done for this as-of date, data and config",
-        noop=True,
-        metrics=state.get("metrics", {}),
+        reason,
+        **done,
     )
 
 
@@ -537,12 +547,8 @@ def retrain(
             # before anything is fitted or written: CURRENT, the versions,
             # RETRAIN.json and the published scores stay as they were
             assert guard.check is not None
-            return RetrainResult(
-                plan.date,
-                plan.challenger,
-                plan.champion,
-                plan.champion or plan.challenger,
-                False,
+            return _champion_stays(
+                plan,
                 guard.check.message()
                 + "; the challenger was not trained, the champion and its "
                 "published scores stay",
