@@ -51,7 +51,7 @@ from tierflow.data.store.upgrades import (
     charge_upgrade_later,
     note_selection_later,
 )
-from tierflow.data.vocabulary import HoldStatus, ReservationStatus
+from tierflow.data.vocabulary import HoldStatus
 
 #: What a checkout keeps per order line: ``orders.csv``'s columns plus where
 #: the checkout promised to ship from, how, and when it is due.
@@ -429,21 +429,7 @@ class Checkouts(StorePart):
             ledger = Ledger(conn, clock(now))
             reservations = [h for ids in holds.values() for h in ids]
             for chunk in _chunks(reservations):
-                # a lapsed hold no write swept yet: expired here (claimed as
-                # the sweep claims it, so its stock comes back once)
-                claimed = conn.execute(
-                    "UPDATE reservations SET status = ?, updated_at = ? "
-                    f"WHERE request_id IN ({marks(len(chunk))}) AND status = ? "
-                    "RETURNING request_id, node_id",
-                    (
-                        ReservationStatus.EXPIRED,
-                        ledger.now,
-                        *chunk,
-                        ReservationStatus.ACTIVE,
-                    ),
-                ).fetchall()
-                for rid, node in sorted(claimed):
-                    ledger.give_back(str(rid), str(node), consume=False)
+                ledger.expire_active(chunk)  # a lapsed hold no write swept yet
                 conn.later(
                     "DELETE FROM reservation_lines WHERE request_id IN "
                     f"({marks(len(chunk))})",

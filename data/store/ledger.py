@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Sequence
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -240,14 +240,27 @@ class Ledger:
         worker expired, released or committed first is not claimed again, so
         its stock comes back once.
         """
+        return self._expire_where("expires_at <= ?", (self.now,))
+
+    def expire_active(self, request_ids: Sequence[str]) -> int:
+        """Expire those of ``request_ids`` still active, whatever their TTL
+        (a finished checkout's holds, before they are deleted), claimed as
+        :meth:`expire_stale` claims them: their stock returns once."""
+        return self._expire_where(
+            f"request_id IN ({marks(len(request_ids))})", tuple(request_ids)
+        )
+
+    def _expire_where(self, condition: str, parameters: Sequence[Any]) -> int:
+        """Expire the active reservations matching ``condition`` by one
+        conditional ``UPDATE`` and give their stock back."""
         claimed = self.conn.execute(
             "UPDATE reservations SET status = ?, updated_at = ? "
-            "WHERE status = ? AND expires_at <= ? RETURNING request_id, node_id",
+            f"WHERE status = ? AND {condition} RETURNING request_id, node_id",
             (
                 ReservationStatus.EXPIRED,
                 self.now,
                 ReservationStatus.ACTIVE,
-                self.now,
+                *parameters,
             ),
         ).fetchall()
         for request_id, node_id in sorted(claimed):
