@@ -21,6 +21,7 @@
     picked: false, // the shopper picked `chosen` (else: it is the recommendation)
     stream: null,
     busy: false,
+    placing: false, // this page's select and confirm are under way
     done: false,
     open: new Set(), // option ids whose details are open
   };
@@ -328,6 +329,9 @@
       closeStream();
       const data = JSON.parse(ev.data);
       if (!state.answer || data.request_id !== state.answer.request_id || state.done) return;
+      // this page's own order being placed: its confirm closes the checkout,
+      // and the event may come before the confirm's answer, which tells
+      if (state.placing) return;
       // confirmed, cancelled or expired elsewhere (another tab, the API):
       // no order can be placed from here, and nothing is left to cancel
       state.done = true;
@@ -379,6 +383,7 @@
   async function placeOrder() {
     if (!state.answer || !state.chosen || state.busy) return;
     state.busy = true;
+    state.placing = true;
     showError("");
     $("confirm").disabled = true;
     const id = state.answer.request_id;
@@ -387,6 +392,7 @@
     let done = held;
     if (held.ok) done = await api("POST", `/v1/checkouts/${id}/confirm`);
     state.busy = false;
+    state.placing = false;
     if (!done.ok) {
       $("confirm").disabled = false;
       let text = errorText(done);

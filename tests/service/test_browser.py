@@ -472,3 +472,31 @@ def test_arrow_keys_go_through_every_option(
         page.wait_for_function("t => document.body.dataset.selected === t", arg=tier)
         assert page.evaluate("document.activeElement.id") == f"option-{tier}"
     assert errors == []
+
+
+def test_placing_an_order_shows_only_the_confirmation(
+    browser: Any, site: tuple[RunningServer, OnlineRouter]
+) -> None:
+    """The confirm's own ``closed`` event may reach the page before the
+    confirm's answer: the page showed "Thank you, your order is placed"
+    under "This checkout is no longer open (it was completed or closed
+    elsewhere)". The confirm's answer is held back here until the event is
+    in."""
+    server, _ = site
+    errors: list[str] = []
+    page = _page(browser, server.url + "/", errors)
+    _ask(page, "C4")
+    page.wait_for_selector("#live-status[data-state='live']")
+
+    def late(route: Any) -> None:
+        answer = route.fetch()
+        time.sleep(0.5)  # the stream's `closed` is sent as the confirm commits
+        route.fulfill(response=answer)
+
+    page.route("**/confirm", late)
+    page.click("#confirm")
+    page.wait_for_selector("#confirmation:not([hidden])")
+    assert page.locator("#live-status").get_attribute("data-state") == "off"
+    assert page.locator("#error").is_hidden(), page.locator("#error").inner_text()
+    assert page.evaluate("document.body.dataset.closed") is None
+    assert errors == []
