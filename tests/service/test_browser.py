@@ -500,3 +500,57 @@ def test_placing_an_order_shows_only_the_confirmation(
     assert page.locator("#error").is_hidden(), page.locator("#error").inner_text()
     assert page.evaluate("document.body.dataset.closed") is None
     assert errors == []
+
+
+@pytest.mark.parametrize(
+    ("items", "dest", "shown"),
+    [
+        ("TEE:0", "60601", "Item 1 (TEE): the quantity must be at least 1."),
+        ("TEE:", "60601", "Item 1 (TEE): the quantity must be a whole number, as in TEE:2."),
+        ("TEE:1.5", "60601", "Item 1 (TEE): the quantity must be a whole number, as in TEE:2."),
+        ("TEE:1e3", "60601", "Item 1 (TEE): the quantity must be a whole number, as in TEE:2."),
+        ("TEE:99999", "60601", "Item 1 (TEE): that is more than one order can take."),
+        ("TEE:1, HAT:2", "60601", "Item 2 (HAT): we have no such product. Enter items as SKU:QTY, separated by commas."),
+        (" , ", "60601", "Your cart is empty: enter at least one item as SKU:QTY, for example HOM-0575:2."),
+        ("TEE:1", "00601", "Sorry, we don't deliver to ZIP code 00601."),
+        ("TEE:1", "6060", "Please enter a US ZIP code (5 digits, or ZIP+4)."),
+    ],
+)  # fmt: skip
+def test_a_cart_or_zip_the_api_refuses_is_explained_in_shopper_words(
+    browser: Any, site: tuple[RunningServer, OnlineRouter], items: str, dest: str,
+    shown: str,
+) -> None:  # fmt: skip
+    """The page showed the API's field paths and validator words ("field
+    'items[0].quantity': Input should be greater than or equal to 1"), took
+    "1e3" for 1,000, and told a shopper whose ZIP code is real but outside
+    the network (00601, Puerto Rico) to enter a US ZIP code."""
+    server, _ = site
+    errors: list[str] = []
+    page = _page(browser, server.url + "/", errors)
+    page.fill("#items", items)
+    page.fill("#zip", dest)
+    page.click("#get-options")
+    page.wait_for_selector("#error:not([hidden])")
+    assert page.locator("#error").inner_text() == shown
+    assert page.locator("#options .option-card").count() == 0
+    assert errors == []
+
+
+def test_a_server_error_is_not_shown_as_it_came(
+    browser: Any, site: tuple[RunningServer, OnlineRouter]
+) -> None:
+    """A failing server or proxy (a 502 page of HTML) read "unexpected
+    response (502)"."""
+    server, _ = site
+    errors: list[str] = []
+    page = _page(browser, server.url + "/", errors)
+    page.route(
+        "**/v1/options",
+        lambda route: route.fulfill(status=502, body="<h1>Bad gateway</h1>"),
+    )
+    page.click("#get-options")
+    page.wait_for_selector("#error:not([hidden])")
+    assert page.locator("#error").inner_text() == (
+        "Something went wrong on our side: please try again in a moment."
+    )
+    assert errors == []
