@@ -554,3 +554,30 @@ def test_a_server_error_is_not_shown_as_it_came(
         "Something went wrong on our side: please try again in a moment."
     )
     assert errors == []
+
+
+def test_a_sold_out_cart_says_so_in_plain_words(
+    browser: Any, site: tuple[RunningServer, OnlineRouter]
+) -> None:
+    """Another shopper holds the only two sofas first: Place order said
+    "stock was taken since the options were made: ask for options again."."""
+    server, _ = site
+    errors: list[str] = []
+    page = _page(browser, server.url + "/", errors)
+    page.fill("#items", "SOFA:2")
+    _ask(page, "C4")
+    cart = {"customer_id": "C5", "items": [{"sku": "SOFA", "quantity": 2}]}
+    with httpx.Client(base_url=server.url, timeout=10) as client:
+        other = client.post("/v1/options", json={**cart, "dest": "60601"}).json()
+        held = client.post(
+            f"/v1/checkouts/{other['request_id']}/select",
+            json={"option_id": other["recommended"]},
+        )
+        assert held.status_code == 200, held.text
+    page.click("#confirm")
+    page.wait_for_selector("#error:not([hidden])")
+    assert page.locator("#error").inner_text() == (
+        "Sorry, part of your order sold out in the meantime. "
+        "Please show the delivery options again."
+    )
+    assert errors == []
