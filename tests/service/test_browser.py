@@ -581,3 +581,31 @@ def test_a_sold_out_cart_says_so_in_plain_words(
         "Please show the delivery options again."
     )
     assert errors == []
+
+
+@pytest.mark.parametrize(
+    ("zone", "shown"),
+    [
+        ("America/Los_Angeles", "Capacity as of 1/5/2026, 7:00:00 AM PST."),
+        ("Europe/Berlin", "Capacity as of 1/5/2026, 4:00:00 PM GMT+1."),
+    ],
+)
+def test_ops_times_say_their_time_zone(
+    browser: Any, site: tuple[RunningServer, OnlineRouter], zone: str, shown: str
+) -> None:
+    """/ops writes instants in the operator's zone and says which: "Capacity
+    as of 1/5/2026, 7:00:00 AM" left a team across zones (and the UTC
+    instants of the degraded note) to guess."""
+    server, _ = site
+    post_events(server.url, OUTAGE)  # ts 2026-01-05T15:00:00Z
+    context = browser.new_context(timezone_id=zone)
+    try:
+        errors: list[str] = []
+        ops = context.new_page()
+        ops.on("pageerror", lambda exc: errors.append(str(exc)))
+        ops.goto(server.url + "/ops")
+        ops.wait_for_selector("body[data-ready='1']")
+        assert ops.locator("#capacity-asof").inner_text().startswith(shown)
+        assert errors == []
+    finally:
+        context.close()
