@@ -324,6 +324,7 @@
     closeStream();
     const es = new EventSource(`/v1/stream?request_id=${encodeURIComponent(requestId)}`);
     state.stream = es;
+    delete document.body.dataset.streamEnded;
     const status = $("live-status");
     es.onopen = () => {
       status.dataset.state = "live";
@@ -331,6 +332,13 @@
     };
     es.onerror = () => {
       if (state.stream !== es) return;
+      if (es.readyState === EventSource.CLOSED) {
+        // refused for good (a 404: the checkout is over): the browser does
+        // not retry, and "reconnecting…" stayed for ever
+        closeStream();
+        document.body.dataset.streamEnded = "1";
+        return;
+      }
       status.dataset.state = "reconnecting";
       status.textContent = "reconnecting…";
     };

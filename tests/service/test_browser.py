@@ -609,3 +609,24 @@ def test_ops_times_say_their_time_zone(
         assert errors == []
     finally:
         context.close()
+
+
+def test_a_stream_refused_for_good_does_not_say_reconnecting(
+    browser: Any, site: tuple[RunningServer, OnlineRouter]
+) -> None:
+    """A stream answered 404 (its checkout over, a quote gone while the
+    laptop slept) is not retried by the browser: the page said
+    "reconnecting…" for ever."""
+    server, _ = site
+    errors: list[str] = []
+    page = _page(browser, server.url + "/", errors)
+    page.route(
+        "**/v1/stream*",
+        lambda route: route.fulfill(
+            status=404, content_type="application/json", body='{"error": "not_found"}'
+        ),
+    )
+    _ask(page, "C4")
+    page.wait_for_selector("body[data-stream-ended='1']")
+    assert page.locator("#live-status").inner_text() == "live updates off"
+    assert errors == []
