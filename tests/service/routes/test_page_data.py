@@ -148,7 +148,7 @@ def test_the_allocation_answer_names_no_server_path(tmp_path: Path) -> None:
     (out / "summary.json").write_text(json.dumps({"run_id": "r1", "n_orders": 1}))
     missing = tmp_path / "nothing-here"
     missing.mkdir()
-    answers = []
+    answers: list[dict[str, Any]] = []
     for folder in (out, missing, None):
         with live_server(tmp_path / str(len(answers)), allocation_dir=folder) as (
             server,
