@@ -111,6 +111,13 @@ def _run_summary(raw: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _folder(allocation_dir: Path) -> str:
+    """The allocation folder by its name: the answer needs no key, and the
+    server's paths (its files, its store's location) are not the page's to
+    show; the server's banner and log have them."""
+    return f"allocation folder {allocation_dir.name!r}"
+
+
 def latest_allocation(
     allocation_dir: Path | None, store: StateStore | None
 ) -> dict[str, Any]:
@@ -127,12 +134,12 @@ def latest_allocation(
             )
             return _clean_dict(
                 {
-                    "source": str(allocation_dir),
+                    "source": _folder(allocation_dir),
                     "run_id": summary.get("run_id"),
                     "summary": summary,
                     **_breakdown(rows),
-                    "note": f"from {summary_path.name} and {rows_path.name} in "
-                    f"{allocation_dir}",
+                    "note": f"from {summary_path.name} and {rows_path.name} of "
+                    f"the {_folder(allocation_dir)}",
                 }
             )
     if store is not None:
@@ -141,7 +148,7 @@ def latest_allocation(
             rows = store.allocations(run.run_id)
             return _clean_dict(
                 {
-                    "source": f"state store {store.location}",
+                    "source": "state store",
                     "run_id": run.run_id,
                     "summary": _row_summary(rows),
                     **_breakdown(rows),
@@ -150,7 +157,7 @@ def latest_allocation(
                 }
             )
     where = (
-        f"no summary.json in {allocation_dir}"
+        f"no summary.json in the {_folder(allocation_dir)}"
         if allocation_dir is not None
         else "no allocation run in the state store"
     )

@@ -34,6 +34,10 @@ log = logging.getLogger("tierflow.service")
 MAX_REMEMBERED = 20_000
 #: Events queued per subscriber before a slow one is dropped.
 QUEUE_SIZE = 64
+#: Checkout-clock seconds after which the watched checkouts are answered
+#: again though the map did not move: dates follow the clock (a node's
+#: cutoff passes, the day turns), and a watched option set stays open.
+REQUOTE_EVERY_S = 60.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +74,10 @@ class LiveHub:
     min_interval_s
         Least time between two updates: a busy store (every confirmed
         checkout is a capacity event) is published a few times a second.
+    requote_every_s
+        Seconds of ``clock`` after which the watched checkouts are answered
+        again with the map unchanged; only those whose options moved (or
+        that ended) are sent.
     """
 
     def __init__(
@@ -79,11 +87,14 @@ class LiveHub:
         *,
         poll_s: float = 1.0,
         min_interval_s: float = 0.25,
+        requote_every_s: float = REQUOTE_EVERY_S,
     ) -> None:
         self.router = router
         self.clock = clock
         self.poll_s = float(poll_s)
         self.min_interval_s = float(min_interval_s)
+        self.requote_every_s = float(requote_every_s)
+        self._requoted_at: dt.datetime | None = None  # the clock, last requotes
         self._subs: set[Subscriber] = set()
         self._answers: OrderedDict[str, tuple[OptionSet, tuple[int, ...]]] = (
             OrderedDict()
@@ -210,15 +221,41 @@ class LiveHub:
         feed had died: going stale changes no event)."""
         self.router.refresh()
         version = map_version(self.router)
-        stale = bool(self.router.capacity_staleness(self.clock()))
+        now = self.clock()
+        stale = bool(self.router.capacity_staleness(now))
         if version == self._seen and stale == self._stale:
-            return []
+            return self._timed_requotes(watched, now)
         self._seen, self._stale = version, stale
+        self._requoted_at = now
         out: list[tuple[str | None, LiveEvent]] = [
-            (None, self._event("capacity", capacity_payload(self.router, self.clock())))
+            (None, self._event("capacity", capacity_payload(self.router, now)))
         ]
         for request_id in watched:
             out += [(request_id, ev) for ev in self._requote(request_id)]
+        return out
+
+    def _timed_requotes(
+        self, watched: list[str], now: dt.datetime
+    ) -> list[tuple[str | None, LiveEvent]]:
+        """The map did not move, the clock did: every ``requote_every_s``
+        the watched checkouts are answered again (a node's cutoff passed, the
+        day turned: an open page kept the old dates until the map changed,
+        and its order was placed on them); sent are the answers that moved
+        and the checkouts that ended."""
+        if self._requoted_at is None:
+            self._requoted_at = now
+        if not watched or now - self._requoted_at < dt.timedelta(
+            seconds=self.requote_every_s
+        ):
+            return []
+        self._requoted_at = now
+        out: list[tuple[str | None, LiveEvent]] = []
+        for request_id in watched:
+            out += [
+                (request_id, ev)
+                for ev in self._requote(request_id)
+                if ev.event != "options" or ev.data["changes"]
+            ]
         return out
 
     def _requote(self, request_id: str) -> list[LiveEvent]:

@@ -21,6 +21,7 @@
     picked: false, // the shopper picked `chosen` (else: it is the recommendation)
     stream: null,
     busy: false,
+    placing: false, // this page's select and confirm are under way
     done: false,
     open: new Set(), // option ids whose details are open
   };
@@ -30,15 +31,39 @@
     $("error").hidden = !message;
   }
 
-  // What the shopper reads: the API's words where they are about the cart,
-  // plain words for the store being unreachable or busy and for a ZIP
-  function errorText(res) {
+  // What the shopper reads: the cart's lines and the ZIP code in plain
+  // words (the API's field paths and validator wording were shown as they
+  // came: "field 'items[0].quantity': Input should be greater than or equal
+  // to 1"), the store being unreachable, busy or failing, else the API's words
+  function errorText(res, sent) {
     const b = res.body || {};
     if (res.status === 0) return "The store could not be reached: check your connection and try again.";
     if (res.status === 503) return "The store is busy right now: please try again in a moment.";
-    if (b.field === "dest") return "Please enter a US ZIP code (5 digits, or ZIP+4).";
+    if (res.status >= 500) return "Something went wrong on our side: please try again in a moment.";
+    if (b.field === "dest") {
+      const zip = (sent && sent.dest) || "";
+      return /^\d{3}(\d{2}(-\d{4})?)?$/.test(zip)
+        ? `Sorry, we don't deliver to ZIP code ${zip}.`
+        : "Please enter a US ZIP code (5 digits, or ZIP+4).";
+    }
+    if (b.field === "items") return "Your cart is empty: enter at least one item as SKU:QTY, for example HOM-0575:2.";
+    const line = /^items\[(\d+)\]\.(sku|quantity)$/.exec(b.field || "");
+    if (line) {
+      const i = Number(line[1]);
+      const item = (sent && sent.items && sent.items[i]) || {};
+      const name = `Item ${i + 1}${item.sku ? ` (${item.sku})` : ""}`;
+      if (line[2] === "sku") {
+        return `${name}: we have no such product. Enter items as SKU:QTY, separated by commas.`;
+      }
+      const type = ((b.errors || [])[0] || {}).type;
+      if (type === "greater_than_equal") return `${name}: the quantity must be at least 1.`;
+      if (type === "less_than_equal") return `${name}: that is more than one order can take.`;
+      return `${name}: the quantity must be a whole number, as in ${item.sku || "SKU"}:2.`;
+    }
+    if (b.status === "rejected") return "Sorry, part of your order sold out in the meantime.";
     const text = b.message || `request failed (${res.status})`;
     if (b.field !== "request_id") return text;
+    if (/: options expired/.test(text)) return "These delivery options have expired.";
     const why = text.replace(/^field 'request_id': value '[^']*': /, "");
     return why.charAt(0).toUpperCase() + why.slice(1).replace(/([^.])$/, "$1.");
   }
@@ -49,8 +74,9 @@
     for (const token of text.split(",").map((t) => t.trim()).filter(Boolean)) {
       const at = token.lastIndexOf(":");
       const sku = at < 0 ? token : token.slice(0, at).trim();
-      const qty = at < 0 ? 1 : Number(token.slice(at + 1));
-      items.push({ sku, quantity: Number.isInteger(qty) ? qty : NaN });
+      const digits = at < 0 ? "1" : token.slice(at + 1).trim();
+      // whole numbers as written: Number() also took "1e3", "0x10" and ""
+      items.push({ sku, quantity: /^\d+$/.test(digits) ? Number(digits) : null });
     }
     return items;
   }
@@ -298,6 +324,7 @@
     closeStream();
     const es = new EventSource(`/v1/stream?request_id=${encodeURIComponent(requestId)}`);
     state.stream = es;
+    delete document.body.dataset.streamEnded;
     const status = $("live-status");
     es.onopen = () => {
       status.dataset.state = "live";
@@ -305,6 +332,13 @@
     };
     es.onerror = () => {
       if (state.stream !== es) return;
+      if (es.readyState === EventSource.CLOSED) {
+        // refused for good (a 404: the checkout is over): the browser does
+        // not retry, and "reconnecting…" stayed for ever
+        closeStream();
+        document.body.dataset.streamEnded = "1";
+        return;
+      }
       status.dataset.state = "reconnecting";
       status.textContent = "reconnecting…";
     };
@@ -328,6 +362,9 @@
       closeStream();
       const data = JSON.parse(ev.data);
       if (!state.answer || data.request_id !== state.answer.request_id || state.done) return;
+      // this page's own order being placed: its confirm closes the checkout,
+      // and the event may come before the confirm's answer, which tells
+      if (state.placing) return;
       // confirmed, cancelled or expired elsewhere (another tab, the API):
       // no order can be placed from here, and nothing is left to cancel
       state.done = true;
@@ -363,7 +400,7 @@
       $("answer-details").hidden = true;
       $("confirm").disabled = true;
       $("confirm").textContent = "Place order";
-      return showError(errorText(res));
+      return showError(errorText(res, body));
     }
     state.answer = res.body;
     state.chosen = res.body.recommended;
@@ -379,6 +416,7 @@
   async function placeOrder() {
     if (!state.answer || !state.chosen || state.busy) return;
     state.busy = true;
+    state.placing = true;
     showError("");
     $("confirm").disabled = true;
     const id = state.answer.request_id;
@@ -387,6 +425,7 @@
     let done = held;
     if (held.ok) done = await api("POST", `/v1/checkouts/${id}/confirm`);
     state.busy = false;
+    state.placing = false;
     if (!done.ok) {
       $("confirm").disabled = false;
       let text = errorText(done);

@@ -67,6 +67,9 @@ const tf = (() => {
     });
   }
 
+  // An instant in the reader's time zone, which it names: "1/5/2026, 7:00:00 AM PST".
+  const instant = (iso) => new Date(iso).toLocaleString("en-US", { timeZoneName: "short" });
+
   const pct = (v) => (v === null || v === undefined ? "–" : (100 * v).toFixed(0) + "%");
   const num = (v, digits) =>
     Number(v).toLocaleString("en-US", { maximumFractionDigits: digits ?? 0 });
@@ -118,5 +121,5 @@ const tf = (() => {
     return chart;
   }
 
-  return { el, svg, api, money, day, pct, num, title, scoreColor, barChart };
+  return { el, svg, api, money, day, instant, pct, num, title, scoreColor, barChart };
 })();

@@ -4,7 +4,7 @@
 "use strict";
 
 (() => {
-  const { el, svg, api, money, pct, num, title, scoreColor, barChart } = tf;
+  const { el, svg, api, money, instant, pct, num, title, scoreColor, barChart } = tf;
   const $ = (id) => document.getElementById(id);
   const K = Math.cos((38 * Math.PI) / 180); // equirectangular, true at 38°N
   const view = { lon0: -125, lon1: -66.5, lat0: 24.3, lat1: 49.5 };
@@ -231,7 +231,7 @@
     table.nodes = cap.nodes;
     table.threshold = cap.overflow_threshold;
     drawRows();
-    const as = cap.as_of ? new Date(cap.as_of).toLocaleString("en-US") : "no events yet";
+    const as = cap.as_of ? instant(cap.as_of) : "no events yet";
     $("capacity-asof").textContent =
       `Capacity as of ${as}. Overflow (ship later, discounted) is offered when every node ` +
       `that could serve an order scores below ${cap.overflow_threshold}.` +
@@ -247,7 +247,7 @@
       box.textContent = "Rest-of-day forecast: none (set by forecast events).";
       return;
     }
-    const when = new Date(fc.as_of).toLocaleString("en-US");
+    const when = instant(fc.as_of);
     const pace = fc.multiplier === null ? "" : ` The day runs at ${fc.multiplier.toFixed(2)}× its usual profile.`;
     box.textContent =
       `Rest-of-day forecast (${fc.source}, as of ${when}): ` +

@@ -472,3 +472,161 @@ def test_arrow_keys_go_through_every_option(
         page.wait_for_function("t => document.body.dataset.selected === t", arg=tier)
         assert page.evaluate("document.activeElement.id") == f"option-{tier}"
     assert errors == []
+
+
+def test_placing_an_order_shows_only_the_confirmation(
+    browser: Any, site: tuple[RunningServer, OnlineRouter]
+) -> None:
+    """The confirm's own ``closed`` event may reach the page before the
+    confirm's answer: the page showed "Thank you, your order is placed"
+    under "This checkout is no longer open (it was completed or closed
+    elsewhere)". The confirm's answer is held back here until the event is
+    in."""
+    server, _ = site
+    errors: list[str] = []
+    page = _page(browser, server.url + "/", errors)
+    _ask(page, "C4")
+    page.wait_for_selector("#live-status[data-state='live']")
+
+    def late(route: Any) -> None:
+        answer = route.fetch()
+        time.sleep(0.5)  # the stream's `closed` is sent as the confirm commits
+        route.fulfill(response=answer)
+
+    page.route("**/confirm", late)
+    page.click("#confirm")
+    page.wait_for_selector("#confirmation:not([hidden])")
+    assert page.locator("#live-status").get_attribute("data-state") == "off"
+    assert page.locator("#error").is_hidden(), page.locator("#error").inner_text()
+    assert page.evaluate("document.body.dataset.closed") is None
+    assert errors == []
+
+
+@pytest.mark.parametrize(
+    ("items", "dest", "shown"),
+    [
+        ("TEE:0", "60601", "Item 1 (TEE): the quantity must be at least 1."),
+        ("TEE:", "60601", "Item 1 (TEE): the quantity must be a whole number, as in TEE:2."),
+        ("TEE:1.5", "60601", "Item 1 (TEE): the quantity must be a whole number, as in TEE:2."),
+        ("TEE:1e3", "60601", "Item 1 (TEE): the quantity must be a whole number, as in TEE:2."),
+        ("TEE:99999", "60601", "Item 1 (TEE): that is more than one order can take."),
+        ("TEE:1, HAT:2", "60601", "Item 2 (HAT): we have no such product. Enter items as SKU:QTY, separated by commas."),
+        (" , ", "60601", "Your cart is empty: enter at least one item as SKU:QTY, for example HOM-0575:2."),
+        ("TEE:1", "00601", "Sorry, we don't deliver to ZIP code 00601."),
+        ("TEE:1", "6060", "Please enter a US ZIP code (5 digits, or ZIP+4)."),
+    ],
+)  # fmt: skip
+def test_a_cart_or_zip_the_api_refuses_is_explained_in_shopper_words(
+    browser: Any, site: tuple[RunningServer, OnlineRouter], items: str, dest: str,
+    shown: str,
+) -> None:  # fmt: skip
+    """The page showed the API's field paths and validator words ("field
+    'items[0].quantity': Input should be greater than or equal to 1"), took
+    "1e3" for 1,000, and told a shopper whose ZIP code is real but outside
+    the network (00601, Puerto Rico) to enter a US ZIP code."""
+    server, _ = site
+    errors: list[str] = []
+    page = _page(browser, server.url + "/", errors)
+    page.fill("#items", items)
+    page.fill("#zip", dest)
+    page.click("#get-options")
+    page.wait_for_selector("#error:not([hidden])")
+    assert page.locator("#error").inner_text() == shown
+    assert page.locator("#options .option-card").count() == 0
+    assert errors == []
+
+
+def test_a_server_error_is_not_shown_as_it_came(
+    browser: Any, site: tuple[RunningServer, OnlineRouter]
+) -> None:
+    """A failing server or proxy (a 502 page of HTML) read "unexpected
+    response (502)"."""
+    server, _ = site
+    errors: list[str] = []
+    page = _page(browser, server.url + "/", errors)
+    page.route(
+        "**/v1/options",
+        lambda route: route.fulfill(status=502, body="<h1>Bad gateway</h1>"),
+    )
+    page.click("#get-options")
+    page.wait_for_selector("#error:not([hidden])")
+    assert page.locator("#error").inner_text() == (
+        "Something went wrong on our side: please try again in a moment."
+    )
+    assert errors == []
+
+
+def test_a_sold_out_cart_says_so_in_plain_words(
+    browser: Any, site: tuple[RunningServer, OnlineRouter]
+) -> None:
+    """Another shopper holds the only two sofas first: Place order said
+    "stock was taken since the options were made: ask for options again."."""
+    server, _ = site
+    errors: list[str] = []
+    page = _page(browser, server.url + "/", errors)
+    page.fill("#items", "SOFA:2")
+    _ask(page, "C4")
+    cart = {"customer_id": "C5", "items": [{"sku": "SOFA", "quantity": 2}]}
+    with httpx.Client(base_url=server.url, timeout=10) as client:
+        other = client.post("/v1/options", json={**cart, "dest": "60601"}).json()
+        held = client.post(
+            f"/v1/checkouts/{other['request_id']}/select",
+            json={"option_id": other["recommended"]},
+        )
+        assert held.status_code == 200, held.text
+    page.click("#confirm")
+    page.wait_for_selector("#error:not([hidden])")
+    assert page.locator("#error").inner_text() == (
+        "Sorry, part of your order sold out in the meantime. "
+        "Please show the delivery options again."
+    )
+    assert errors == []
+
+
+@pytest.mark.parametrize(
+    ("zone", "shown"),
+    [
+        ("America/Los_Angeles", "Capacity as of 1/5/2026, 7:00:00 AM PST."),
+        ("Europe/Berlin", "Capacity as of 1/5/2026, 4:00:00 PM GMT+1."),
+    ],
+)
+def test_ops_times_say_their_time_zone(
+    browser: Any, site: tuple[RunningServer, OnlineRouter], zone: str, shown: str
+) -> None:
+    """/ops writes instants in the operator's zone and says which: "Capacity
+    as of 1/5/2026, 7:00:00 AM" left a team across zones (and the UTC
+    instants of the degraded note) to guess."""
+    server, _ = site
+    post_events(server.url, OUTAGE)  # ts 2026-01-05T15:00:00Z
+    context = browser.new_context(timezone_id=zone)
+    try:
+        errors: list[str] = []
+        ops = context.new_page()
+        ops.on("pageerror", lambda exc: errors.append(str(exc)))
+        ops.goto(server.url + "/ops")
+        ops.wait_for_selector("body[data-ready='1']")
+        assert ops.locator("#capacity-asof").inner_text().startswith(shown)
+        assert errors == []
+    finally:
+        context.close()
+
+
+def test_a_stream_refused_for_good_does_not_say_reconnecting(
+    browser: Any, site: tuple[RunningServer, OnlineRouter]
+) -> None:
+    """A stream answered 404 (its checkout over, a quote gone while the
+    laptop slept) is not retried by the browser: the page said
+    "reconnecting…" for ever."""
+    server, _ = site
+    errors: list[str] = []
+    page = _page(browser, server.url + "/", errors)
+    page.route(
+        "**/v1/stream*",
+        lambda route: route.fulfill(
+            status=404, content_type="application/json", body='{"error": "not_found"}'
+        ),
+    )
+    _ask(page, "C4")
+    page.wait_for_selector("body[data-stream-ended='1']")
+    assert page.locator("#live-status").inner_text() == "live updates off"
+    assert errors == []

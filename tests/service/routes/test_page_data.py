@@ -137,3 +137,32 @@ def test_latest_allocation_from_a_simulate_folder(tmp_path: Path) -> None:
     )
     assert s["tier_mix"] == {"gold": 2, "silver": 1} and s["gap_to_bound_pct"] == 1.25
     assert a["by_node"] == []  # no allocations.csv in this folder
+
+
+def test_the_allocation_answer_names_no_server_path(tmp_path: Path) -> None:
+    """``GET /v1/allocation`` needs no key, and said where the server's files
+    are: "from summary.json and allocations.csv in /srv/…/sim", the store's
+    path or database URL as its ``source``. It names the folder only."""
+    out = tmp_path / "sim"
+    out.mkdir()
+    (out / "summary.json").write_text(json.dumps({"run_id": "r1", "n_orders": 1}))
+    missing = tmp_path / "nothing-here"
+    missing.mkdir()
+    answers: list[dict[str, Any]] = []
+    for folder in (out, missing, None):
+        with live_server(tmp_path / str(len(answers)), allocation_dir=folder) as (
+            server,
+            router,
+        ):
+            answers.append(httpx.get(f"{server.url}/v1/allocation").json())
+            assert router.store is not None
+            store_at = router.store.location
+    shown = json.dumps(answers)
+    assert str(tmp_path) not in shown and store_at not in shown, shown
+    assert answers[0]["note"] == (
+        "from summary.json and allocations.csv of the allocation folder 'sim'"
+    )
+    assert answers[0]["source"] == "allocation folder 'sim'"
+    assert answers[1]["note"].startswith(
+        "no summary.json in the allocation folder 'nothing-here': "
+    )

@@ -105,6 +105,34 @@ def test_a_map_going_stale_is_pushed(tmp_path: Path) -> None:
         ]
 
 
+def test_an_open_checkout_is_answered_again_as_time_passes(tmp_path: Path) -> None:
+    """No capacity event, only the clock: Gold from ST-CHI arrives Tue 01-06
+    when asked at 15:50 ET (14:50 in Chicago, before its 15:00 cutoff);
+    past the cutoff the watching page gets Wed 01-07. It kept showing 01-06
+    until the map changed, and the order was placed for 01-06."""
+    et = dt.timezone(dt.timedelta(hours=-5))
+    clock = [dt.datetime(2026, 1, 5, 15, 50, tzinfo=et)]
+    with (
+        live_server(tmp_path, clock=lambda: clock[0]) as (server, _),
+        httpx.Client(base_url=server.url, timeout=10) as client,
+    ):
+        answer = post_options(client, "C4", **TEE_TO_CHICAGO)
+        assert by_id(answer)["gold"]["delivery_date"] == "2026-01-06"
+        rid = answer["request_id"]
+        mine = Listener(f"{server.url}/v1/stream?request_id={rid}")
+        mine.wait_for(lambda e: e["event"] == "capacity")
+        clock[0] += dt.timedelta(seconds=90)  # answered again, unchanged: not sent
+        time.sleep(0.5)
+        assert [e["event"] for e in mine.events] == ["capacity"]
+        clock[0] = dt.datetime(2026, 1, 5, 16, 10, tzinfo=et)
+        update = mine.wait_for(lambda e: e["event"] == "options")
+        gold = next(c for c in update["data"]["changes"] if c["option_id"] == "gold")
+        assert gold["fields"]["delivery_date"] == ["2026-01-06", "2026-01-07"]
+        assert [e["event"] for e in mine.events] == ["capacity", "options"]
+        held = client.post(f"/v1/checkouts/{rid}/select", json={"option_id": "gold"})
+        assert held.status_code == 200, held.text
+
+
 def test_streams_whose_client_went_away_leave_no_subscriber(tmp_path: Path) -> None:
     """Clients that reset the connection as soon as they asked for a stream
     (a tab closed, a proxy giving up) leave no subscriber behind. Each one
