@@ -109,10 +109,19 @@ class QuoteBook:
         self._lock = threading.Lock()
 
     def remember(
-        self, req: CheckoutRequest, answer: OptionSet, plans: Mapping[Tier, Plan]
+        self,
+        req: CheckoutRequest,
+        answer: OptionSet,
+        plans: Mapping[Tier, Plan],
+        *,
+        expires_at: float | None = None,
     ) -> None:
         """Keep (or replace, for a requote) an answer in the store and the cache.
 
+        ``expires_at``: a requote passes its first answer's expiry, which the
+        store keeps too, so every replica refuses the checkout at the same
+        instant (a requoting replica had renewed it for itself alone); None,
+        a new answer open for ``ttl_s``.
         A store that cannot be written leaves the quote in this process only.
         At most every ``prune_every_s`` it also deletes the stored quotes
         expired more than ``keep_s`` ago, so the table holds about a day of
@@ -125,7 +134,7 @@ class QuoteBook:
             answer.customer,
             {o.option_id: _offered(o) for o in answer.options},
             dict(plans),
-            now + self.ttl_s,
+            now + self.ttl_s if expires_at is None else expires_at,
         )
         if self.store is not None:
             with contextlib.suppress(*STORE_ERRORS):  # this process still has it

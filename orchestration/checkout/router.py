@@ -295,15 +295,23 @@ class OnlineRouter:
         """Answer an open request again with the current capacity, stock and prices.
 
         Same ``request_id`` and option ids, ``revision`` + 1 (a held option
-        keeps its hold). Any router on the store can requote any open
-        request. ``InputError`` for an unknown, expired or finished request.
+        keeps its hold, the option set its first answer's expiry). Any router
+        on the store can requote any open request. ``InputError`` for an
+        unknown, expired or finished request.
         """
         watch = self._timer.start()
         old = self._quotes.get(_request_id(request_id))
-        return self._answer(old.request.at(now), request_id, old.revision + 1, watch)
+        return self._answer(
+            old.request.at(now), request_id, old.revision + 1, watch, old.expires_at
+        )
 
     def _answer(
-        self, req: CheckoutRequest, request_id: str, revision: int, watch: Stopwatch
+        self,
+        req: CheckoutRequest,
+        request_id: str,
+        revision: int,
+        watch: Stopwatch,
+        expires_at: float | None = None,
     ) -> OptionSet:
         """Read the live context (the capacity map under the lock, the store
         without it), plan every tier and build the answer (under the lock),
@@ -313,7 +321,7 @@ class OnlineRouter:
             plans = self._planner.plan(req, ctx, watch)
             answer = self._options.build(req, ctx, plans, request_id, revision)
             watch.lap("build")
-        self._quotes.remember(req, answer, plans.by_tier)
+        self._quotes.remember(req, answer, plans.by_tier, expires_at=expires_at)
         watch.lap("remember")
         return answer
 

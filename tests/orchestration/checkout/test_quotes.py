@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import TINY_NETWORK
-from tests.service_fixtures import MONDAY_10
+from tests.service_fixtures import MONDAY_10, tiny_router
 from tierflow.data.errors import InputError
 from tierflow.data.network import load_network
 from tierflow.data.store import open_store
@@ -132,3 +132,23 @@ def test_quotes_long_expired_are_deleted_as_new_ones_come(
         time.sleep(0.1)
         kept.remember(_REQ, _answer("newer"), {})
         assert store.get_quote("new") is not None  # expired, but kept a day
+
+
+def test_a_requote_keeps_the_first_expiry_on_every_replica(
+    tmp_path: Path, state_location: Path | str
+) -> None:
+    """The store keeps a requoted checkout's first expiry; the requoting
+    replica had renewed it in its own cache, so past that instant a select
+    was refused on the other replica ('options expired') and held here."""
+    with (
+        tiny_router(tmp_path, state=state_location, quote_ttl_s=0.6) as a,
+        tiny_router(tmp_path, state=state_location, quote_ttl_s=0.6) as b,
+    ):
+        answer = a.generate_fulfillment_options("C5", [("TEE", 1)], "606")
+        gold = next(o.option_id for o in answer.options if o.tier is Tier.GOLD)
+        time.sleep(0.3)
+        assert b.requote(answer.request_id).revision == 2
+        time.sleep(0.45)  # past the first answer's expiry, not the requote's
+        for router in (a, b):
+            with pytest.raises(InputError, match=r"options expired"):
+                router.select(answer.request_id, gold)
