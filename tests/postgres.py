@@ -117,6 +117,10 @@ UNDO_MIGRATION: dict[int, tuple[str, ...]] = {
     6: ("DROP TABLE quotes",),
     7: ("DROP TABLE table_versions",),
     8: ("DROP INDEX checkouts_by_expiry",),
+    9: (
+        "DROP INDEX reservations_by_checkout",
+        "ALTER TABLE reservations DROP COLUMN checkout_id",
+    ),
 }
 
 

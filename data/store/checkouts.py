@@ -231,7 +231,13 @@ class Checkouts(StorePart):
                         return replay
                 attempt = 1 if prior is None else prior.attempt + 1
                 ids = tuple(f"{request_id}#{attempt}.{k}" for k in range(len(wanted)))
-                expires = ledger.take(ids, wanted, ttl_s, sweep=self._sweeps.due(t))
+                expires = ledger.take(
+                    ids,
+                    wanted,
+                    ttl_s,
+                    sweep=self._sweeps.due(t),
+                    checkout_id=request_id,
+                )
                 held = CheckoutRow(
                     option_id, _HELD, attempt, ids, _lines_json(order_lines), expires
                 )
@@ -403,31 +409,35 @@ class Checkouts(StorePart):
         A checkout has ended when its hold's expiry (``expires_at``) and its
         last change are past and its quote is gone (deleted by
         ``prune_quotes``, or never stored): its ``checkouts`` row, the
-        reservations of every hold it took (``<request_id>#<attempt>.<k>``;
-        ``k`` counts shipments, never more than the cart's lines) with their
-        lines, and an upgrade note never charged go in one transaction. The
-        order (``online_orders``), its work in the capacity log and a charged
-        upgrade stay. A lapsed hold no write has swept yet is expired first
-        (its stock comes back, as the sweep gives it back).
+        reservations of every hold it took (found by their stored
+        ``checkout_id``, however many there were and however they are named)
+        with their lines, and an upgrade note never charged go in one
+        transaction. The order (``online_orders``), its work in the capacity
+        log and a charged upgrade stay. A lapsed hold no write has swept yet
+        is expired first (its stock comes back, as the sweep gives it back).
         """
         cutoff = clock(now) - grace_s
         with self._db.tx() as conn:
-            rows = conn.execute(
-                "SELECT c.request_id, c.attempt, c.order_lines FROM checkouts c "
-                "WHERE c.expires_at < ? AND c.updated_at < ? AND NOT EXISTS "
-                "(SELECT 1 FROM quotes q WHERE q.request_id = c.request_id) LIMIT ?",
-                (cutoff, cutoff, int(limit)),
-            ).fetchall()
-            holds = {
-                str(rid): [
-                    f"{rid}#{a}.{k}"
-                    for a in range(1, int(attempt) + 1)
-                    for k in range(max(1, len(json.loads(lines))))
-                ]
-                for rid, attempt, lines in rows
-            }
+            ended = [
+                str(rid)
+                for (rid,) in conn.execute(
+                    "SELECT c.request_id FROM checkouts c "
+                    "WHERE c.expires_at < ? AND c.updated_at < ? AND NOT EXISTS "
+                    "(SELECT 1 FROM quotes q WHERE q.request_id = c.request_id) "
+                    "LIMIT ?",
+                    (cutoff, cutoff, int(limit)),
+                ).fetchall()
+            ]
+            reservations = [
+                str(rid)
+                for chunk in _chunks(ended)
+                for (rid,) in conn.execute(
+                    "SELECT request_id FROM reservations WHERE checkout_id IN "
+                    f"({marks(len(chunk))})",
+                    chunk,
+                ).fetchall()
+            ]
             ledger = Ledger(conn, clock(now))
-            reservations = [h for ids in holds.values() for h in ids]
             for chunk in _chunks(reservations):
                 ledger.expire_active(chunk)  # a lapsed hold no write swept yet
                 conn.later(
@@ -439,7 +449,7 @@ class Checkouts(StorePart):
                     f"DELETE FROM reservations WHERE request_id IN ({marks(len(chunk))})",
                     chunk,
                 )
-            for chunk in _chunks(list(holds)):
+            for chunk in _chunks(ended):
                 conn.later(
                     "DELETE FROM upgrades WHERE confirmed_at IS NULL AND request_id "
                     f"IN ({marks(len(chunk))})",
@@ -449,7 +459,7 @@ class Checkouts(StorePart):
                     f"DELETE FROM checkouts WHERE request_id IN ({marks(len(chunk))})",
                     chunk,
                 )
-        return len(holds)
+        return len(ended)
 
     def online_orders(self, *, since: float | None = None) -> pd.DataFrame:
         """Confirmed checkout orders (:data:`ONLINE_ORDER_COLUMNS`), oldest first.

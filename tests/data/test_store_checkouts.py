@@ -334,6 +334,83 @@ def test_hold_counts(store: StateStore) -> None:
     assert store.hold_counts(now=200)[("gold", "expired")] == 2
 
 
+def test_prune_checkouts_finds_holds_however_their_reservations_are_named(
+    store: StateStore, state_location: Path | str
+) -> None:
+    """A hold of more shipments than the cart has lines, and one of its
+    reservations renamed behind the store's back: the prune finds every
+    reservation of the ended checkout by what is stored, gives the lapsed
+    (unswept) holds' stock back and leaves the live checkout's alone."""
+    order = [_lines("wide", "N1", "TEE", 1)]
+    three = [("N1", [("TEE", 1)]), ("N1", [("MUG", 1)]), ("N2", [("TEE", 1)])]
+    assert store.hold_checkout("wide", "gold", three, 60, order_lines=order, now=0).ok
+    columns = "node_id, status, created_at, expires_at, updated_at, checkout_id"
+    run_sql(
+        state_location,
+        f"INSERT INTO reservations (request_id, {columns}) "
+        f"SELECT 'held:wide/2', {columns} FROM reservations "
+        "WHERE request_id = 'wide#1.2'",
+        "UPDATE reservation_lines SET request_id = 'held:wide/2' "
+        "WHERE request_id = 'wide#1.2'",
+        "DELETE FROM reservations WHERE request_id = 'wide#1.2'",
+    )
+    one = [_lines("live", "N1", "TEE", 1)]
+    assert store.hold_checkout(
+        "live", "gold", [("N1", [("TEE", 1)])], 5000, order_lines=one, now=0
+    ).ok
+
+    def left(table: str) -> list[str]:
+        rows = run_sql(state_location, f"SELECT request_id FROM {table}")
+        return sorted(str(r[0]) for r in rows)
+
+    assert left("reservations") == ["held:wide/2", "live#1.0", "wide#1.0", "wide#1.1"]
+    assert store.prune_checkouts(now=1000, grace_s=100) == 1
+    assert left("checkouts") == ["live"]
+    assert left("reservations") == ["live#1.0"]
+    assert left("reservation_lines") == ["live#1.0"]
+    assert _avail(store, 1000) == {
+        ("N1", "TEE"): 10 - 1,
+        ("N1", "MUG"): 3,
+        ("N2", "TEE"): 4,
+    }
+    assert store.check_consistency() == []
+
+
+def test_migration_9_links_the_holds_before_it_to_their_checkouts(
+    store: StateStore, state_location: Path | str
+) -> None:
+    """Reservations of holds taken before migration 9 get their checkout
+    from their ids (a checkout id with its own ``#`` and digits included),
+    a plain reservation none; the prune then deletes them."""
+    for rid, attempts in (("a", 2), ("a#7", 1)):
+        for t in range(attempts):  # a second select swaps the hold
+            plan = [("N1", [("TEE", 1)]), ("N2", [("TEE", 1)])][: 2 - t]
+            lines = [_lines(rid, "N1", "TEE", 1)]
+            assert store.hold_checkout(
+                rid, "gold", plan, 60, order_lines=lines, now=t
+            ).ok
+    assert store.reserve("a#spare", [("MUG", 1)], "N1", 60, now=0).ok  # plain
+    store.close()
+    downgrade_store(state_location, 8)
+    with open_store(state_location) as s:
+        assert s.schema_version() == SCHEMA_VERSION
+        rows = run_sql(
+            state_location, "SELECT request_id, checkout_id FROM reservations"
+        )
+        assert sorted(rows, key=lambda r: str(r[0])) == [
+            ("a#1.0", "a"),
+            ("a#1.1", "a"),
+            ("a#2.0", "a"),
+            ("a#7#1.0", "a#7"),
+            ("a#7#1.1", "a#7"),
+            ("a#spare", None),
+        ]
+        assert s.prune_checkouts(now=1000, grace_s=100) == 2
+        left = run_sql(state_location, "SELECT request_id FROM reservations")
+        assert left == [("a#spare",)]
+        assert s.check_consistency() == []
+
+
 def test_bid_prices_round_trip_and_validation(store: StateStore) -> None:
     assert store.latest_bid_prices() is None and store.latest_bid_price_run() is None
     when = dt.datetime(2026, 1, 5, 12, tzinfo=dt.UTC)
