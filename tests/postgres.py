@@ -121,6 +121,7 @@ UNDO_MIGRATION: dict[int, tuple[str, ...]] = {
         "DROP INDEX reservations_by_checkout",
         "ALTER TABLE reservations DROP COLUMN checkout_id",
     ),
+    10: ("DROP TABLE hold_tally", "DROP INDEX checkouts_live"),
 }
 
 

@@ -39,6 +39,13 @@ from tierflow.data.store.database import (
     marks,
     retried,
 )
+from tierflow.data.store.hold_tally import (
+    LAPSED,
+    TALLY_STATE,
+    hold_counts,
+    move_tally_later,
+    tally_mismatches,
+)
 from tierflow.data.store.ledger import (
     Hold,
     Ledger,
@@ -242,6 +249,12 @@ class Checkouts(StorePart):
                     option_id, _HELD, attempt, ids, _lines_json(order_lines), expires
                 )
                 _write_checkout(ledger, request_id, held)
+                moves = {(option_id, _HELD.value): 1}
+                if prior is not None:  # the row held another option, or this
+                    moves[prior.option_id, _HELD.value] = (
+                        moves.get((prior.option_id, _HELD.value), 0) - 1
+                    )
+                move_tally_later(conn, moves)
         except StockShortfall as short:
             return CheckoutState(
                 request_id,
@@ -312,6 +325,7 @@ class Checkouts(StorePart):
                 [(*(r[c] for c in CHECKOUT_LINE_COLUMNS), t) for r in lines],
             )
             _set_checkout_status(ledger, request_id, _CONFIRMED)
+            move_tally_later(conn, _ended(row.option_id, _CONFIRMED.value))
             _close_quote(conn, request_id, _CONFIRMED, t)
             # a noted upgrade of the confirmed option is charged with the order
             charge_upgrade_later(conn, request_id, row.option_id, t)
@@ -367,6 +381,8 @@ class Checkouts(StorePart):
             ledger.expire_stale()
             ledger.release(row.reservation_ids)
             _set_checkout_status(ledger, request_id, _CANCELLED)
+            ending = LAPSED if row.expires_at <= t else _CANCELLED.value
+            move_tally_later(conn, _ended(row.option_id, ending))
             _close_quote(conn, request_id, _CANCELLED, t)
         return row._replace(updated_at=t).cancelled_state(request_id, replayed=False)
 
@@ -386,17 +402,14 @@ class Checkouts(StorePart):
     def hold_counts(self, *, now: float | None = None) -> dict[tuple[str, str], int]:
         """Checkouts by ``(option_id, state)``: ``active`` (a hold on stock
         now), ``expired`` (a hold that lapsed unconfirmed, cancelled or not),
-        ``confirmed`` and ``cancelled`` (in time). For ``/metrics``: one scan
-        of the checkouts, whichever process reads it."""
-        rows = self._db.execute(
-            "SELECT option_id, CASE "
-            "WHEN status = ? AND expires_at > ? THEN 'active' "
-            "WHEN status = ? OR (status = ? AND expires_at <= updated_at) "
-            "THEN 'expired' ELSE status END AS state, COUNT(*) "
-            "FROM checkouts GROUP BY option_id, state",
-            (_HELD.value, clock(now), _HELD.value, _CANCELLED.value),
-        ).fetchall()
-        return {(str(tier), str(state)): int(n) for tier, state, n in rows}
+        ``confirmed`` and ``cancelled`` (in time). For ``/metrics``: the
+        tally kept as checkouts change plus the live holds (``hold_tally.py``),
+        so its cost does not grow with the day's checkouts."""
+        return hold_counts(self._db, clock(now))
+
+    def _tally_mismatches(self) -> list[str]:
+        """Where the hold tally differs from a count of the checkouts."""
+        return tally_mismatches(self._db)
 
     @retried
     def prune_checkouts(
@@ -418,16 +431,18 @@ class Checkouts(StorePart):
         """
         cutoff = clock(now) - grace_s
         with self._db.tx() as conn:
-            ended = [
-                str(rid)
-                for (rid,) in conn.execute(
-                    "SELECT c.request_id FROM checkouts c "
-                    "WHERE c.expires_at < ? AND c.updated_at < ? AND NOT EXISTS "
-                    "(SELECT 1 FROM quotes q WHERE q.request_id = c.request_id) "
-                    "LIMIT ?",
-                    (cutoff, cutoff, int(limit)),
-                ).fetchall()
-            ]
+            rows = conn.execute(
+                f"SELECT c.request_id, c.option_id, {TALLY_STATE} FROM checkouts c "
+                "WHERE c.expires_at < ? AND c.updated_at < ? AND NOT EXISTS "
+                "(SELECT 1 FROM quotes q WHERE q.request_id = c.request_id) LIMIT ?",
+                (cutoff, cutoff, int(limit)),
+            ).fetchall()
+            ended = [str(rid) for rid, _, _ in rows]
+            gone: dict[tuple[str, str], int] = {}
+            for _, option, state in rows:
+                gone[str(option), str(state)] = (
+                    gone.get((str(option), str(state)), 0) - 1
+                )
             reservations = [
                 str(rid)
                 for chunk in _chunks(ended)
@@ -459,6 +474,7 @@ class Checkouts(StorePart):
                     f"DELETE FROM checkouts WHERE request_id IN ({marks(len(chunk))})",
                     chunk,
                 )
+            move_tally_later(conn, gone)
         return len(ended)
 
     def online_orders(self, *, since: float | None = None) -> pd.DataFrame:
@@ -474,6 +490,11 @@ class Checkouts(StorePart):
             "WHERE confirmed_at > ? ORDER BY confirmed_at, order_id, sku",
             (-math.inf if since is None else float(since),),
         )
+
+
+def _ended(option_id: str, ending: str) -> dict[tuple[str, str], int]:
+    """The tally's moves of a hold of ``option_id`` that ended in ``ending``."""
+    return {(option_id, _HELD.value): -1, (option_id, ending): 1}
 
 
 def _chunks(values: Sequence[str], size: int = 500) -> Iterable[Sequence[str]]:

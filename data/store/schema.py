@@ -38,6 +38,7 @@ _DECIDED_OR_REROUTED = _one_of(
 )
 _CHECKOUT_STATES = _one_of(HoldStatus.HELD, HoldStatus.CONFIRMED, HoldStatus.CANCELLED)
 _CLOSED = _one_of(HoldStatus.CONFIRMED, HoldStatus.CANCELLED)
+_TALLY_STATES = f"{_CHECKOUT_STATES}, 'lapsed'"
 _ALLOCATED = AllocationStatus.ALLOCATED.value
 #: A hold's reservation id without its ``<attempt>.<k>`` (``<request_id>#``),
 #: and the checkout id before that ``#`` (``rtrim``, ``substr`` and
@@ -265,6 +266,24 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
             WHERE {_HOLD_ID} LIKE '%#' AND EXISTS (SELECT 1 FROM checkouts c
                 WHERE c.request_id = {_CHECKOUT_OF_HOLD})""",
         "CREATE INDEX reservations_by_checkout ON reservations (checkout_id)",
+    ),
+    # 10: checkouts counted by option and ending as they change
+    # (``hold_tally.py``), and the live holds by expiry: ``/metrics`` reads
+    # those, not every checkout of the day.
+    (
+        f"""CREATE TABLE hold_tally (
+            option_id TEXT NOT NULL,
+            state TEXT NOT NULL CHECK (state IN ({_TALLY_STATES})),
+            n INTEGER NOT NULL,
+            PRIMARY KEY (option_id, state)
+        )""",
+        f"""INSERT INTO hold_tally (option_id, state, n)
+            SELECT option_id, state, COUNT(*) FROM (SELECT c.option_id,
+                CASE WHEN c.status = '{HoldStatus.CANCELLED.value}'
+                    AND c.expires_at <= c.updated_at THEN 'lapsed'
+                    ELSE c.status END AS state FROM checkouts c) x
+            GROUP BY option_id, state""",
+        "CREATE INDEX checkouts_live ON checkouts (status, expires_at, option_id)",
     ),
 )
 SCHEMA_VERSION = len(MIGRATIONS)

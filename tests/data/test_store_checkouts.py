@@ -22,6 +22,7 @@ from tierflow.data.store import (
     StateStore,
     UnknownCheckout,
     UpgradeNote,
+    is_postgres_url,
     open_store,
 )
 from tierflow.data.vocabulary import HoldStatus
@@ -409,6 +410,70 @@ def test_migration_9_links_the_holds_before_it_to_their_checkouts(
         left = run_sql(state_location, "SELECT request_id FROM reservations")
         assert left == [("a#spare",)]
         assert s.check_consistency() == []
+
+
+#: The checkouts by option and state as a scan of the table counts them (what
+#: ``hold_counts`` read before the tally): the oracle of the tally.
+_SCANNED_COUNTS = """SELECT option_id, CASE
+    WHEN status = 'held' AND expires_at > {now} THEN 'active'
+    WHEN status = 'held' OR (status = 'cancelled' AND expires_at <= updated_at)
+    THEN 'expired' ELSE status END AS state, COUNT(*)
+    FROM checkouts GROUP BY option_id, state"""
+
+
+def _scanned(location: Path | str, now: float) -> dict[tuple[str, str], int]:
+    rows = run_sql(location, _SCANNED_COUNTS.format(now=now))
+    return {(str(o), str(s)): int(str(n)) for o, s, n in rows}
+
+
+def test_hold_counts_follow_every_change_of_the_checkouts(
+    store: StateStore, state_location: Path | str
+) -> None:
+    """Holds, swaps between options, a lapsed hold selected again, confirms,
+    cancels in time and after the lapse, prunes, and a version 9 store
+    counted as migration 10 upgrades it: at every step the counts are what
+    a scan of the checkouts says."""
+    _checkouts_of_every_ending(store)
+    one = [("N1", [("TEE", 1)])]
+    for rid, option, t in (("hop", "gold", 0), ("hop", "silver", 1), ("hop", "overflow", 2),
+                           ("late", "gold", 0), ("late", "silver", 70)):  # fmt: skip
+        lines = [_lines(rid, "N1", "TEE", 1)]
+        assert store.hold_checkout(rid, option, one, 60, order_lines=lines, now=t).ok
+    store.cancel_checkout("late", now=200)  # after its second hold lapsed
+    steps = [0.5, 30, 61, 200, 5000]
+    for now in steps:
+        assert store.hold_counts(now=now) == _scanned(state_location, now), now
+    assert store.hold_counts(now=200)[("silver", "expired")] == 1
+    assert store.prune_checkouts(now=1000, grace_s=100, limit=3) == 3
+    assert store.hold_counts(now=1000) == _scanned(state_location, 1000)
+    assert store.check_consistency() == []
+    store.close()
+    downgrade_store(state_location, 9)
+    with open_store(state_location) as s:
+        for now in steps:
+            assert s.hold_counts(now=now) == _scanned(state_location, now), now
+        assert s.prune_checkouts(now=1000, grace_s=100) > 0
+        assert s.hold_counts(now=1000) == _scanned(state_location, 1000)
+        assert s.check_consistency() == []
+
+
+def test_hold_counts_read_no_scan_of_the_checkouts(
+    store: StateStore, state_location: Path | str
+) -> None:
+    """``/metrics`` reads the tally and the live holds through
+    ``checkouts_live``: its cost does not grow with the day's checkouts."""
+    from tierflow.data.store.hold_tally import HOLD_COUNTS_SQL
+
+    sql = HOLD_COUNTS_SQL.replace("?", "'held'", 1).replace("?", "0")
+    if is_postgres_url(state_location):  # a tiny table: make a scan the dearest
+        plan = run_sql(state_location, "SET enable_seqscan = off", f"EXPLAIN {sql}")
+        text = "\n".join(str(r[0]) for r in plan)
+        assert "checkouts_live" in text and "Seq Scan on checkouts" not in text, text
+    else:
+        plan = run_sql(state_location, f"EXPLAIN QUERY PLAN {sql}")
+        details = [str(r[-1]) for r in plan]
+        assert any("checkouts_live" in d for d in details), details
+        assert not any(d.startswith("SCAN checkouts") for d in details), details
 
 
 def test_bid_prices_round_trip_and_validation(store: StateStore) -> None:
