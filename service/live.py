@@ -13,6 +13,7 @@ import contextlib
 import datetime as dt
 import logging
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -30,7 +31,8 @@ from tierflow.service.capacity_view import capacity_payload, map_version
 
 log = logging.getLogger("tierflow.service")
 
-#: Answers kept to diff the next requote against (oldest dropped first).
+#: Answers kept to diff the next requote against (oldest dropped first; an
+#: answer whose quote expired goes sooner, see :meth:`LiveHub.remember`).
 MAX_REMEMBERED = 20_000
 #: Events queued per subscriber before a slow one is dropped.
 QUEUE_SIZE = 64
@@ -78,6 +80,9 @@ class LiveHub:
         Seconds of ``clock`` after which the watched checkouts are answered
         again with the map unchanged; only those whose options moved (or
         that ended) are sent.
+    timer
+        Seconds on a steady clock, for when a remembered answer's quote
+        expires (the router's ``quote_ttl_s`` after it was remembered).
     """
 
     def __init__(
@@ -88,6 +93,7 @@ class LiveHub:
         poll_s: float = 1.0,
         min_interval_s: float = 0.25,
         requote_every_s: float = REQUOTE_EVERY_S,
+        timer: Callable[[], float] = time.monotonic,
     ) -> None:
         self.router = router
         self.clock = clock
@@ -96,7 +102,9 @@ class LiveHub:
         self.requote_every_s = float(requote_every_s)
         self._requoted_at: dt.datetime | None = None  # the clock, last requotes
         self._subs: set[Subscriber] = set()
-        self._answers: OrderedDict[str, tuple[OptionSet, tuple[int, ...]]] = (
+        self.timer = timer
+        #: request id → (answer, capacity version, when its quote expires)
+        self._answers: OrderedDict[str, tuple[OptionSet, tuple[int, ...], float]] = (
             OrderedDict()
         )
         self._lock = threading.Lock()  # _answers, shared with worker threads
@@ -139,12 +147,36 @@ class LiveHub:
 
     # ------------------------------------------------------------ inputs
     def remember(self, answer: OptionSet, version: tuple[int, ...]) -> None:
-        """Keep an answer (made on capacity ``version``) to diff requotes against."""
+        """Keep an answer (made on capacity ``version``) to diff requotes against.
+
+        It is kept until its quote expires (the router's ``quote_ttl_s``
+        from now: a requote remembers it again, as the quote book does) or
+        :data:`MAX_REMEMBERED` newer answers push it out. The answers are in
+        the order they were remembered, so with one TTL the oldest expires
+        first: each call drops expired answers from that end, and stops at
+        the first live one (a few per call, never a scan).
+        """
+        now = self.timer()
+        expires = now + self.router.quote_ttl_s
         with self._lock:
-            self._answers[answer.request_id] = (answer, version)
-            self._answers.move_to_end(answer.request_id)
-            while len(self._answers) > MAX_REMEMBERED:
-                self._answers.popitem(last=False)
+            answers = self._answers
+            answers[answer.request_id] = (answer, version, expires)
+            answers.move_to_end(answer.request_id)
+            while answers and (
+                len(answers) > MAX_REMEMBERED or next(iter(answers.values()))[2] < now
+            ):
+                answers.popitem(last=False)
+
+    @property
+    def n_remembered(self) -> int:
+        """Answers kept to diff requotes against."""
+        with self._lock:
+            return len(self._answers)
+
+    def __contains__(self, request_id: object) -> bool:
+        """Whether the hub keeps an answer of ``request_id``."""
+        with self._lock:
+            return request_id in self._answers
 
     def forget(self, request_id: str) -> None:
         """Drop a finished checkout; its watchers get ``closed``."""

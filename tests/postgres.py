@@ -117,6 +117,11 @@ UNDO_MIGRATION: dict[int, tuple[str, ...]] = {
     6: ("DROP TABLE quotes",),
     7: ("DROP TABLE table_versions",),
     8: ("DROP INDEX checkouts_by_expiry",),
+    9: (
+        "DROP INDEX reservations_by_checkout",
+        "ALTER TABLE reservations DROP COLUMN checkout_id",
+    ),
+    10: ("DROP TABLE hold_tally", "DROP INDEX checkouts_live"),
 }
 
 

@@ -39,6 +39,13 @@ from tierflow.data.store.database import (
     marks,
     retried,
 )
+from tierflow.data.store.hold_tally import (
+    LAPSED,
+    TALLY_STATE,
+    hold_counts,
+    move_tally_later,
+    tally_mismatches,
+)
 from tierflow.data.store.ledger import (
     Hold,
     Ledger,
@@ -231,11 +238,23 @@ class Checkouts(StorePart):
                         return replay
                 attempt = 1 if prior is None else prior.attempt + 1
                 ids = tuple(f"{request_id}#{attempt}.{k}" for k in range(len(wanted)))
-                expires = ledger.take(ids, wanted, ttl_s, sweep=self._sweeps.due(t))
+                expires = ledger.take(
+                    ids,
+                    wanted,
+                    ttl_s,
+                    sweep=self._sweeps.due(t),
+                    checkout_id=request_id,
+                )
                 held = CheckoutRow(
                     option_id, _HELD, attempt, ids, _lines_json(order_lines), expires
                 )
                 _write_checkout(ledger, request_id, held)
+                moves = {(option_id, _HELD.value): 1}
+                if prior is not None:  # the row held another option, or this
+                    moves[prior.option_id, _HELD.value] = (
+                        moves.get((prior.option_id, _HELD.value), 0) - 1
+                    )
+                move_tally_later(conn, moves)
         except StockShortfall as short:
             return CheckoutState(
                 request_id,
@@ -306,6 +325,7 @@ class Checkouts(StorePart):
                 [(*(r[c] for c in CHECKOUT_LINE_COLUMNS), t) for r in lines],
             )
             _set_checkout_status(ledger, request_id, _CONFIRMED)
+            move_tally_later(conn, _ended(row.option_id, _CONFIRMED.value))
             _close_quote(conn, request_id, _CONFIRMED, t)
             # a noted upgrade of the confirmed option is charged with the order
             charge_upgrade_later(conn, request_id, row.option_id, t)
@@ -361,6 +381,8 @@ class Checkouts(StorePart):
             ledger.expire_stale()
             ledger.release(row.reservation_ids)
             _set_checkout_status(ledger, request_id, _CANCELLED)
+            ending = LAPSED if row.expires_at <= t else _CANCELLED.value
+            move_tally_later(conn, _ended(row.option_id, ending))
             _close_quote(conn, request_id, _CANCELLED, t)
         return row._replace(updated_at=t).cancelled_state(request_id, replayed=False)
 
@@ -380,17 +402,14 @@ class Checkouts(StorePart):
     def hold_counts(self, *, now: float | None = None) -> dict[tuple[str, str], int]:
         """Checkouts by ``(option_id, state)``: ``active`` (a hold on stock
         now), ``expired`` (a hold that lapsed unconfirmed, cancelled or not),
-        ``confirmed`` and ``cancelled`` (in time). For ``/metrics``: one scan
-        of the checkouts, whichever process reads it."""
-        rows = self._db.execute(
-            "SELECT option_id, CASE "
-            "WHEN status = ? AND expires_at > ? THEN 'active' "
-            "WHEN status = ? OR (status = ? AND expires_at <= updated_at) "
-            "THEN 'expired' ELSE status END AS state, COUNT(*) "
-            "FROM checkouts GROUP BY option_id, state",
-            (_HELD.value, clock(now), _HELD.value, _CANCELLED.value),
-        ).fetchall()
-        return {(str(tier), str(state)): int(n) for tier, state, n in rows}
+        ``confirmed`` and ``cancelled`` (in time). For ``/metrics``: the
+        tally kept as checkouts change plus the live holds (``hold_tally.py``),
+        so its cost does not grow with the day's checkouts."""
+        return hold_counts(self._db, clock(now))
+
+    def _tally_mismatches(self) -> list[str]:
+        """Where the hold tally differs from a count of the checkouts."""
+        return tally_mismatches(self._db)
 
     @retried
     def prune_checkouts(
@@ -403,31 +422,37 @@ class Checkouts(StorePart):
         A checkout has ended when its hold's expiry (``expires_at``) and its
         last change are past and its quote is gone (deleted by
         ``prune_quotes``, or never stored): its ``checkouts`` row, the
-        reservations of every hold it took (``<request_id>#<attempt>.<k>``;
-        ``k`` counts shipments, never more than the cart's lines) with their
-        lines, and an upgrade note never charged go in one transaction. The
-        order (``online_orders``), its work in the capacity log and a charged
-        upgrade stay. A lapsed hold no write has swept yet is expired first
-        (its stock comes back, as the sweep gives it back).
+        reservations of every hold it took (found by their stored
+        ``checkout_id``, however many there were and however they are named)
+        with their lines, and an upgrade note never charged go in one
+        transaction. The order (``online_orders``), its work in the capacity
+        log and a charged upgrade stay. A lapsed hold no write has swept yet
+        is expired first (its stock comes back, as the sweep gives it back).
         """
         cutoff = clock(now) - grace_s
         with self._db.tx() as conn:
             rows = conn.execute(
-                "SELECT c.request_id, c.attempt, c.order_lines FROM checkouts c "
+                f"SELECT c.request_id, c.option_id, {TALLY_STATE} FROM checkouts c "
                 "WHERE c.expires_at < ? AND c.updated_at < ? AND NOT EXISTS "
                 "(SELECT 1 FROM quotes q WHERE q.request_id = c.request_id) LIMIT ?",
                 (cutoff, cutoff, int(limit)),
             ).fetchall()
-            holds = {
-                str(rid): [
-                    f"{rid}#{a}.{k}"
-                    for a in range(1, int(attempt) + 1)
-                    for k in range(max(1, len(json.loads(lines))))
-                ]
-                for rid, attempt, lines in rows
-            }
+            ended = [str(rid) for rid, _, _ in rows]
+            gone: dict[tuple[str, str], int] = {}
+            for _, option, state in rows:
+                gone[str(option), str(state)] = (
+                    gone.get((str(option), str(state)), 0) - 1
+                )
+            reservations = [
+                str(rid)
+                for chunk in _chunks(ended)
+                for (rid,) in conn.execute(
+                    "SELECT request_id FROM reservations WHERE checkout_id IN "
+                    f"({marks(len(chunk))})",
+                    chunk,
+                ).fetchall()
+            ]
             ledger = Ledger(conn, clock(now))
-            reservations = [h for ids in holds.values() for h in ids]
             for chunk in _chunks(reservations):
                 ledger.expire_active(chunk)  # a lapsed hold no write swept yet
                 conn.later(
@@ -439,7 +464,7 @@ class Checkouts(StorePart):
                     f"DELETE FROM reservations WHERE request_id IN ({marks(len(chunk))})",
                     chunk,
                 )
-            for chunk in _chunks(list(holds)):
+            for chunk in _chunks(ended):
                 conn.later(
                     "DELETE FROM upgrades WHERE confirmed_at IS NULL AND request_id "
                     f"IN ({marks(len(chunk))})",
@@ -449,7 +474,8 @@ class Checkouts(StorePart):
                     f"DELETE FROM checkouts WHERE request_id IN ({marks(len(chunk))})",
                     chunk,
                 )
-        return len(holds)
+            move_tally_later(conn, gone)
+        return len(ended)
 
     def online_orders(self, *, since: float | None = None) -> pd.DataFrame:
         """Confirmed checkout orders (:data:`ONLINE_ORDER_COLUMNS`), oldest first.
@@ -464,6 +490,11 @@ class Checkouts(StorePart):
             "WHERE confirmed_at > ? ORDER BY confirmed_at, order_id, sku",
             (-math.inf if since is None else float(since),),
         )
+
+
+def _ended(option_id: str, ending: str) -> dict[tuple[str, str], int]:
+    """The tally's moves of a hold of ``option_id`` that ended in ``ending``."""
+    return {(option_id, _HELD.value): -1, (option_id, ending): 1}
 
 
 def _chunks(values: Sequence[str], size: int = 500) -> Iterable[Sequence[str]]:

@@ -67,10 +67,12 @@ class DatabaseStore(
 
         The engine's own integrity check (SQLite's ``integrity_check``);
         ``reserved`` equals the live reservation lines per (node, sku); every
-        allocation batch holds exactly its marker's ``n_rows``.
+        allocation batch holds exactly its marker's ``n_rows``; the hold
+        tally is what a count of the checkouts says.
         """
         return [
             *self._db.integrity_problems(),
             *self._reserved_mismatches(),
             *self._batch_mismatches(),
+            *self._tally_mismatches(),
         ]

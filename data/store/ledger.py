@@ -114,8 +114,13 @@ class Ledger:
         ttl_s: float,
         *,
         sweep: bool = True,
+        checkout_id: str | None = None,
     ) -> float:
         """Hold every line of every hold (``ids[k]`` for ``holds[k]``), or raise.
+
+        ``checkout_id``: the checkout the reservations hold stock for, stored
+        with them so that whatever deletes the checkout finds them by it
+        (never by how their ids are made); None for a plain reservation.
 
         Stock held by reservations past their TTL counts: they are swept
         first when ``sweep`` (the caller's :data:`~.database.SWEEP_EVERY_S`
@@ -137,7 +142,7 @@ class Ledger:
         expires = self.now + ttl_s
         self.conn.later_many(
             "INSERT INTO reservations (request_id, node_id, status, created_at, "
-            "expires_at, updated_at) VALUES (?, ?, ?, ?, ?, ?)",
+            "expires_at, updated_at, checkout_id) VALUES (?, ?, ?, ?, ?, ?, ?)",
             [
                 (
                     rid,
@@ -146,6 +151,7 @@ class Ledger:
                     self.now,
                     expires,
                     self.now,
+                    checkout_id,
                 )
                 for rid, hold in zip(ids, holds, strict=True)
             ],

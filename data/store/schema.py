@@ -38,7 +38,13 @@ _DECIDED_OR_REROUTED = _one_of(
 )
 _CHECKOUT_STATES = _one_of(HoldStatus.HELD, HoldStatus.CONFIRMED, HoldStatus.CANCELLED)
 _CLOSED = _one_of(HoldStatus.CONFIRMED, HoldStatus.CANCELLED)
+_TALLY_STATES = f"{_CHECKOUT_STATES}, 'lapsed'"
 _ALLOCATED = AllocationStatus.ALLOCATED.value
+#: A hold's reservation id without its ``<attempt>.<k>`` (``<request_id>#``),
+#: and the checkout id before that ``#`` (``rtrim``, ``substr`` and
+#: ``length`` mean the same on both backends).
+_HOLD_ID = "rtrim(reservations.request_id, '0123456789.')"
+_CHECKOUT_OF_HOLD = f"substr({_HOLD_ID}, 1, length({_HOLD_ID}) - 1)"
 
 #: Statements of each schema migration; version ``i + 1`` applies ``MIGRATIONS[i]``.
 MIGRATIONS: tuple[tuple[str, ...], ...] = (
@@ -249,6 +255,36 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
     # 8: checkouts by the end of their hold: what a finished checkout left
     # (its row, its holds) is deleted a day after (``prune_checkouts``).
     ("CREATE INDEX checkouts_by_expiry ON checkouts (expires_at)",),
+    # 9: the checkout each hold's reservation belongs to, as stored: the
+    # prune finds a checkout's reservations by it, not by rebuilding their
+    # ids. Holds taken before it are read back from their ids
+    # (``<request_id>#<attempt>.<k>``: the checkout's id is what precedes the
+    # last ``#``), for a checkout that exists; a plain reservation keeps NULL.
+    (
+        "ALTER TABLE reservations ADD COLUMN checkout_id TEXT",
+        f"""UPDATE reservations SET checkout_id = {_CHECKOUT_OF_HOLD}
+            WHERE {_HOLD_ID} LIKE '%#' AND EXISTS (SELECT 1 FROM checkouts c
+                WHERE c.request_id = {_CHECKOUT_OF_HOLD})""",
+        "CREATE INDEX reservations_by_checkout ON reservations (checkout_id)",
+    ),
+    # 10: checkouts counted by option and ending as they change
+    # (``hold_tally.py``), and the live holds by expiry: ``/metrics`` reads
+    # those, not every checkout of the day.
+    (
+        f"""CREATE TABLE hold_tally (
+            option_id TEXT NOT NULL,
+            state TEXT NOT NULL CHECK (state IN ({_TALLY_STATES})),
+            n INTEGER NOT NULL,
+            PRIMARY KEY (option_id, state)
+        )""",
+        f"""INSERT INTO hold_tally (option_id, state, n)
+            SELECT option_id, state, COUNT(*) FROM (SELECT c.option_id,
+                CASE WHEN c.status = '{HoldStatus.CANCELLED.value}'
+                    AND c.expires_at <= c.updated_at THEN 'lapsed'
+                    ELSE c.status END AS state FROM checkouts c) x
+            GROUP BY option_id, state""",
+        "CREATE INDEX checkouts_live ON checkouts (status, expires_at, option_id)",
+    ),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 

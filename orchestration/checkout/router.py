@@ -247,6 +247,11 @@ class OnlineRouter:
         return self._timer.timings
 
     @property
+    def quote_ttl_s(self) -> float:
+        """How long an answer's option set stays open (seconds)."""
+        return self._quotes.ttl_s
+
+    @property
     def lock(self) -> threading.RLock:
         """Held while the capacity map or its rest-of-day forecast changes
         (and while an answer is planned): hold it to read them together."""

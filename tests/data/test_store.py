@@ -342,7 +342,7 @@ def test_migration_8_indexes_checkouts_by_expiry_on_a_version_7_store(
     open_store(state_location).close()
     downgrade_store(state_location, 7)
     with open_store(state_location) as s:
-        assert s.schema_version() == SCHEMA_VERSION == 8
+        assert s.schema_version() == SCHEMA_VERSION
         assert s.prune_checkouts() == 0
     if is_postgres_url(state_location):
         query = "SELECT indexname FROM pg_indexes WHERE tablename = 'checkouts'"

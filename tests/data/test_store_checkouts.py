@@ -22,6 +22,7 @@ from tierflow.data.store import (
     StateStore,
     UnknownCheckout,
     UpgradeNote,
+    is_postgres_url,
     open_store,
 )
 from tierflow.data.vocabulary import HoldStatus
@@ -332,6 +333,147 @@ def test_hold_counts(store: StateStore) -> None:
         ("overflow", "confirmed"): 1,
     }
     assert store.hold_counts(now=200)[("gold", "expired")] == 2
+
+
+def test_prune_checkouts_finds_holds_however_their_reservations_are_named(
+    store: StateStore, state_location: Path | str
+) -> None:
+    """A hold of more shipments than the cart has lines, and one of its
+    reservations renamed behind the store's back: the prune finds every
+    reservation of the ended checkout by what is stored, gives the lapsed
+    (unswept) holds' stock back and leaves the live checkout's alone."""
+    order = [_lines("wide", "N1", "TEE", 1)]
+    three = [("N1", [("TEE", 1)]), ("N1", [("MUG", 1)]), ("N2", [("TEE", 1)])]
+    assert store.hold_checkout("wide", "gold", three, 60, order_lines=order, now=0).ok
+    columns = "node_id, status, created_at, expires_at, updated_at, checkout_id"
+    run_sql(
+        state_location,
+        f"INSERT INTO reservations (request_id, {columns}) "
+        f"SELECT 'held:wide/2', {columns} FROM reservations "
+        "WHERE request_id = 'wide#1.2'",
+        "UPDATE reservation_lines SET request_id = 'held:wide/2' "
+        "WHERE request_id = 'wide#1.2'",
+        "DELETE FROM reservations WHERE request_id = 'wide#1.2'",
+    )
+    one = [_lines("live", "N1", "TEE", 1)]
+    assert store.hold_checkout(
+        "live", "gold", [("N1", [("TEE", 1)])], 5000, order_lines=one, now=0
+    ).ok
+
+    def left(table: str) -> list[str]:
+        rows = run_sql(state_location, f"SELECT request_id FROM {table}")
+        return sorted(str(r[0]) for r in rows)
+
+    assert left("reservations") == ["held:wide/2", "live#1.0", "wide#1.0", "wide#1.1"]
+    assert store.prune_checkouts(now=1000, grace_s=100) == 1
+    assert left("checkouts") == ["live"]
+    assert left("reservations") == ["live#1.0"]
+    assert left("reservation_lines") == ["live#1.0"]
+    assert _avail(store, 1000) == {
+        ("N1", "TEE"): 10 - 1,
+        ("N1", "MUG"): 3,
+        ("N2", "TEE"): 4,
+    }
+    assert store.check_consistency() == []
+
+
+def test_migration_9_links_the_holds_before_it_to_their_checkouts(
+    store: StateStore, state_location: Path | str
+) -> None:
+    """Reservations of holds taken before migration 9 get their checkout
+    from their ids (a checkout id with its own ``#`` and digits included),
+    a plain reservation none; the prune then deletes them."""
+    for rid, attempts in (("a", 2), ("a#7", 1)):
+        for t in range(attempts):  # a second select swaps the hold
+            plan = [("N1", [("TEE", 1)]), ("N2", [("TEE", 1)])][: 2 - t]
+            lines = [_lines(rid, "N1", "TEE", 1)]
+            assert store.hold_checkout(
+                rid, "gold", plan, 60, order_lines=lines, now=t
+            ).ok
+    assert store.reserve("a#spare", [("MUG", 1)], "N1", 60, now=0).ok  # plain
+    store.close()
+    downgrade_store(state_location, 8)
+    with open_store(state_location) as s:
+        assert s.schema_version() == SCHEMA_VERSION
+        rows = run_sql(
+            state_location, "SELECT request_id, checkout_id FROM reservations"
+        )
+        assert sorted(rows, key=lambda r: str(r[0])) == [
+            ("a#1.0", "a"),
+            ("a#1.1", "a"),
+            ("a#2.0", "a"),
+            ("a#7#1.0", "a#7"),
+            ("a#7#1.1", "a#7"),
+            ("a#spare", None),
+        ]
+        assert s.prune_checkouts(now=1000, grace_s=100) == 2
+        left = run_sql(state_location, "SELECT request_id FROM reservations")
+        assert left == [("a#spare",)]
+        assert s.check_consistency() == []
+
+
+#: The checkouts by option and state as a scan of the table counts them (what
+#: ``hold_counts`` read before the tally): the oracle of the tally.
+_SCANNED_COUNTS = """SELECT option_id, CASE
+    WHEN status = 'held' AND expires_at > {now} THEN 'active'
+    WHEN status = 'held' OR (status = 'cancelled' AND expires_at <= updated_at)
+    THEN 'expired' ELSE status END AS state, COUNT(*)
+    FROM checkouts GROUP BY option_id, state"""
+
+
+def _scanned(location: Path | str, now: float) -> dict[tuple[str, str], int]:
+    rows = run_sql(location, _SCANNED_COUNTS.format(now=now))
+    return {(str(o), str(s)): int(str(n)) for o, s, n in rows}
+
+
+def test_hold_counts_follow_every_change_of_the_checkouts(
+    store: StateStore, state_location: Path | str
+) -> None:
+    """Holds, swaps between options, a lapsed hold selected again, confirms,
+    cancels in time and after the lapse, prunes, and a version 9 store
+    counted as migration 10 upgrades it: at every step the counts are what
+    a scan of the checkouts says."""
+    _checkouts_of_every_ending(store)
+    one = [("N1", [("TEE", 1)])]
+    for rid, option, t in (("hop", "gold", 0), ("hop", "silver", 1), ("hop", "overflow", 2),
+                           ("late", "gold", 0), ("late", "silver", 70)):  # fmt: skip
+        lines = [_lines(rid, "N1", "TEE", 1)]
+        assert store.hold_checkout(rid, option, one, 60, order_lines=lines, now=t).ok
+    store.cancel_checkout("late", now=200)  # after its second hold lapsed
+    steps = [0.5, 30, 61, 200, 5000]
+    for now in steps:
+        assert store.hold_counts(now=now) == _scanned(state_location, now), now
+    assert store.hold_counts(now=200)[("silver", "expired")] == 1
+    assert store.prune_checkouts(now=1000, grace_s=100, limit=3) == 3
+    assert store.hold_counts(now=1000) == _scanned(state_location, 1000)
+    assert store.check_consistency() == []
+    store.close()
+    downgrade_store(state_location, 9)
+    with open_store(state_location) as s:
+        for now in steps:
+            assert s.hold_counts(now=now) == _scanned(state_location, now), now
+        assert s.prune_checkouts(now=1000, grace_s=100) > 0
+        assert s.hold_counts(now=1000) == _scanned(state_location, 1000)
+        assert s.check_consistency() == []
+
+
+def test_hold_counts_read_no_scan_of_the_checkouts(
+    store: StateStore, state_location: Path | str
+) -> None:
+    """``/metrics`` reads the tally and the live holds through
+    ``checkouts_live``: its cost does not grow with the day's checkouts."""
+    from tierflow.data.store.hold_tally import HOLD_COUNTS_SQL
+
+    sql = HOLD_COUNTS_SQL.replace("?", "'held'", 1).replace("?", "0")
+    if is_postgres_url(state_location):  # a tiny table: make a scan the dearest
+        plan = run_sql(state_location, "SET enable_seqscan = off", f"EXPLAIN {sql}")
+        text = "\n".join(str(r[0]) for r in plan)
+        assert "checkouts_live" in text and "Seq Scan on checkouts" not in text, text
+    else:
+        plan = run_sql(state_location, f"EXPLAIN QUERY PLAN {sql}")
+        details = [str(r[-1]) for r in plan]
+        assert any("checkouts_live" in d for d in details), details
+        assert not any(d.startswith("SCAN checkouts") for d in details), details
 
 
 def test_bid_prices_round_trip_and_validation(store: StateStore) -> None:

@@ -1,0 +1,88 @@
+"""Checkouts counted by option and ending, kept as they change, so that
+``/metrics`` reads a few rows instead of scanning a day of checkouts.
+
+``hold_tally`` (migration 10) has one row per ``(option_id, state)``:
+``held`` (a hold, live or lapsed), ``confirmed``, ``cancelled`` (in time)
+and ``lapsed`` (cancelled after its hold lapsed). Every transaction that
+inserts, changes or deletes a ``checkouts`` row moves the tally in the
+same transaction, so the tally is always what a scan of ``checkouts``
+would count. Whether a hold is live depends on the clock, not on a write:
+:func:`hold_counts` counts live holds from the ``checkouts_live`` index
+(only the holds whose expiry is still ahead: a TTL's worth) and takes the
+lapsed ones as the rest of ``held``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from tierflow.data.store.database import Connection, Transaction
+from tierflow.data.vocabulary import HoldStatus
+
+#: The tally's state of a checkout cancelled after its hold had lapsed.
+LAPSED = "lapsed"
+
+_HELD = HoldStatus.HELD.value
+_CANCELLED = HoldStatus.CANCELLED.value
+
+#: The tally state of a ``checkouts`` row (``c``), as SQL: its status, or
+#: :data:`LAPSED` for a cancel at or after its expiry.
+TALLY_STATE = (
+    f"CASE WHEN c.status = '{_CANCELLED}' AND c.expires_at <= c.updated_at "
+    f"THEN '{LAPSED}' ELSE c.status END"
+)
+
+#: What :func:`hold_counts` reads (parameters: ``held``, now): the tally and
+#: the live holds, from ``checkouts_live`` (never a scan of ``checkouts``).
+HOLD_COUNTS_SQL = (
+    "SELECT option_id, state, n FROM hold_tally UNION ALL "
+    "SELECT option_id, 'active', COUNT(*) FROM checkouts "
+    "WHERE status = ? AND expires_at > ? GROUP BY option_id"
+)
+
+#: Changes of the tally: ``(option_id, state)`` → how many rows came (+) or
+#: went (-).
+Moves = Mapping[tuple[str, str], int]
+
+
+def move_tally_later(conn: Transaction, moves: Moves) -> None:
+    """Queue the tally's changes in the caller's transaction (rows in key
+    order, so two transactions lock them in one order)."""
+    rows = [(opt, state, n) for (opt, state), n in sorted(moves.items()) if n]
+    if rows:
+        conn.later_many(
+            "INSERT INTO hold_tally (option_id, state, n) VALUES (?, ?, ?) "
+            "ON CONFLICT (option_id, state) DO UPDATE SET n = hold_tally.n + excluded.n",
+            rows,
+        )
+
+
+def hold_counts(conn: Connection, now: float) -> dict[tuple[str, str], int]:
+    """Checkouts by ``(option_id, state)`` at ``now``: ``active``, ``expired``
+    (a lapsed hold, or cancelled after it lapsed), ``confirmed``,
+    ``cancelled``; one statement (one snapshot) of at most a few rows per
+    option plus the live holds."""
+    rows = conn.execute(HOLD_COUNTS_SQL, (_HELD, now)).fetchall()
+    tally: dict[tuple[str, str], int] = {}
+    for option, state, n in rows:
+        tally[str(option), str(state)] = int(n)
+    out: dict[tuple[str, str], int] = {}
+    for (option, state), n in tally.items():
+        if state == "active":
+            out[option, "active"] = n
+        elif state in (_HELD, LAPSED):
+            live = tally.get((option, "active"), 0) if state == _HELD else 0
+            out[option, "expired"] = out.get((option, "expired"), 0) + n - live
+        else:
+            out[option, state] = n
+    return {key: n for key, n in out.items() if n}
+
+
+def tally_mismatches(conn: Connection) -> list[str]:
+    """``(option_id, state)`` whose tally differs from a count of the rows."""
+    rows = conn.execute(
+        f"SELECT option_id, state, SUM(n) FROM (SELECT c.option_id, {TALLY_STATE} "
+        "AS state, 1 AS n FROM checkouts c UNION ALL SELECT option_id, state, -n "
+        "FROM hold_tally) x GROUP BY option_id, state HAVING SUM(n) != 0"
+    ).fetchall()
+    return [f"hold tally {o}/{s}: off by {-int(n)}" for o, s, n in rows]
