@@ -254,7 +254,7 @@ class Checkouts(StorePart):
                     moves[prior.option_id, _HELD.value] = (
                         moves.get((prior.option_id, _HELD.value), 0) - 1
                     )
-                move_tally_later(conn, moves)
+                move_tally_later(conn, moves, request_id)
         except StockShortfall as short:
             return CheckoutState(
                 request_id,
@@ -325,7 +325,7 @@ class Checkouts(StorePart):
                 [(*(r[c] for c in CHECKOUT_LINE_COLUMNS), t) for r in lines],
             )
             _set_checkout_status(ledger, request_id, _CONFIRMED)
-            move_tally_later(conn, _ended(row.option_id, _CONFIRMED.value))
+            move_tally_later(conn, _ended(row.option_id, _CONFIRMED.value), request_id)
             _close_quote(conn, request_id, _CONFIRMED, t)
             # a noted upgrade of the confirmed option is charged with the order
             charge_upgrade_later(conn, request_id, row.option_id, t)
@@ -382,7 +382,7 @@ class Checkouts(StorePart):
             ledger.release(row.reservation_ids)
             _set_checkout_status(ledger, request_id, _CANCELLED)
             ending = LAPSED if row.expires_at <= t else _CANCELLED.value
-            move_tally_later(conn, _ended(row.option_id, ending))
+            move_tally_later(conn, _ended(row.option_id, ending), request_id)
             _close_quote(conn, request_id, _CANCELLED, t)
         return row._replace(updated_at=t).cancelled_state(request_id, replayed=False)
 
@@ -474,7 +474,7 @@ class Checkouts(StorePart):
                     f"DELETE FROM checkouts WHERE request_id IN ({marks(len(chunk))})",
                     chunk,
                 )
-            move_tally_later(conn, gone)
+            move_tally_later(conn, gone, ended[0] if ended else "")
         return len(ended)
 
     def online_orders(self, *, since: float | None = None) -> pd.DataFrame:

@@ -1,9 +1,14 @@
 """Checkouts counted by option and ending, kept as they change, so that
 ``/metrics`` reads a few rows instead of scanning a day of checkouts.
 
-``hold_tally`` (migration 10) has one row per ``(option_id, state)``:
+``hold_tally`` (migration 10) has rows per ``(option_id, state)``:
 ``held`` (a hold, live or lapsed), ``confirmed``, ``cancelled`` (in time)
-and ``lapsed`` (cancelled after its hold lapsed). Every transaction that
+and ``lapsed`` (cancelled after its hold lapsed), each split in
+:data:`SHARDS` rows (``shard``, from the checkout's id) that are summed on
+reading: a transaction keeps a tally row it moved locked until its commit,
+and with one row per state every hold of the fleet would wait, on
+PostgreSQL, for the one before it to commit (its WAL flush included, at
+``synchronous_commit = on``). Every transaction that
 inserts, changes or deletes a ``checkouts`` row moves the tally in the
 same transaction, so the tally is always what a scan of ``checkouts``
 would count. Whether a hold is live depends on the clock, not on a write:
@@ -14,6 +19,7 @@ lapsed ones as the rest of ``held``.
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import Mapping
 
 from tierflow.data.store.database import Connection, Transaction
@@ -21,6 +27,9 @@ from tierflow.data.vocabulary import HoldStatus
 
 #: The tally's state of a checkout cancelled after its hold had lapsed.
 LAPSED = "lapsed"
+#: Rows each ``(option_id, state)`` is split in: two checkouts' transactions
+#: wait on each other's tally row once in this many, not always.
+SHARDS = 16
 
 _HELD = HoldStatus.HELD.value
 _CANCELLED = HoldStatus.CANCELLED.value
@@ -35,7 +44,8 @@ TALLY_STATE = (
 #: What :func:`hold_counts` reads (parameters: ``held``, now): the tally and
 #: the live holds, from ``checkouts_live`` (never a scan of ``checkouts``).
 HOLD_COUNTS_SQL = (
-    "SELECT option_id, state, n FROM hold_tally UNION ALL "
+    "SELECT option_id, state, SUM(n) FROM hold_tally GROUP BY option_id, state "
+    "UNION ALL "
     "SELECT option_id, 'active', COUNT(*) FROM checkouts "
     "WHERE status = ? AND expires_at > ? GROUP BY option_id"
 )
@@ -45,14 +55,23 @@ HOLD_COUNTS_SQL = (
 Moves = Mapping[tuple[str, str], int]
 
 
-def move_tally_later(conn: Transaction, moves: Moves) -> None:
-    """Queue the tally's changes in the caller's transaction (rows in key
-    order, so two transactions lock them in one order)."""
-    rows = [(opt, state, n) for (opt, state), n in sorted(moves.items()) if n]
+def tally_shard(key: str) -> int:
+    """The tally shard of a checkout id (stable across processes)."""
+    return zlib.crc32(key.encode()) % SHARDS
+
+
+def move_tally_later(conn: Transaction, moves: Moves, key: str) -> None:
+    """Queue the tally's changes in the caller's transaction, on the shard of
+    ``key`` (the checkout's id: its moves may land on any shard, the sums
+    are what counts), rows in key order so two transactions lock them in
+    one order."""
+    shard = tally_shard(key)
+    rows = [(opt, state, shard, n) for (opt, state), n in sorted(moves.items()) if n]
     if rows:
         conn.later_many(
-            "INSERT INTO hold_tally (option_id, state, n) VALUES (?, ?, ?) "
-            "ON CONFLICT (option_id, state) DO UPDATE SET n = hold_tally.n + excluded.n",
+            "INSERT INTO hold_tally (option_id, state, shard, n) VALUES (?, ?, ?, ?) "
+            "ON CONFLICT (option_id, state, shard) "
+            "DO UPDATE SET n = hold_tally.n + excluded.n",
             rows,
         )
 

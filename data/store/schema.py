@@ -274,8 +274,9 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         f"""CREATE TABLE hold_tally (
             option_id TEXT NOT NULL,
             state TEXT NOT NULL CHECK (state IN ({_TALLY_STATES})),
+            shard INTEGER NOT NULL DEFAULT 0,
             n INTEGER NOT NULL,
-            PRIMARY KEY (option_id, state)
+            PRIMARY KEY (option_id, state, shard)
         )""",
         f"""INSERT INTO hold_tally (option_id, state, n)
             SELECT option_id, state, COUNT(*) FROM (SELECT c.option_id,

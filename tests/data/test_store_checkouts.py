@@ -476,6 +476,43 @@ def test_hold_counts_read_no_scan_of_the_checkouts(
         assert not any(d.startswith("SCAN checkouts") for d in details), details
 
 
+def test_holds_of_other_checkouts_do_not_wait_on_an_open_tally_row(
+    store: StateStore, state_location: Path | str
+) -> None:
+    """A transaction keeps the tally rows it moved locked until it commits
+    (on PostgreSQL; SQLite has one writer anyway): with one row per state,
+    every hold of the fleet waited for the hold before it to commit, WAL
+    flush included. Here a transaction is left open on one checkout's tally
+    row, and checkouts on the other shards hold and confirm at once."""
+    if not is_postgres_url(state_location):
+        pytest.skip("SQLite writes one transaction at a time")
+    import psycopg
+
+    from tierflow.data.store.hold_tally import tally_shard
+
+    others = [f"c{k}" for k in range(40) if tally_shard(f"c{k}") != tally_shard("open")]
+    assert len(others) >= 3  # one row per state: every checkout would wait
+    one = [("N1", [("TEE", 1)])]
+    url = str(state_location)
+    impatient = f"{url}{'&' if '?' in url else '?'}options=-c%20lock_timeout%3D2000"
+    with psycopg.connect(url) as conn:  # a checkout's transaction, left open
+        conn.execute(
+            "INSERT INTO hold_tally (option_id, state, shard, n) VALUES "
+            "('gold', 'held', %s, 1) ON CONFLICT (option_id, state, shard) "
+            "DO UPDATE SET n = hold_tally.n + excluded.n",
+            (tally_shard("open"),),
+        )
+        with open_store(impatient) as other:  # waits 2 s on a lock, then fails
+            for rid in others[:3]:
+                lines = [_lines(rid, "N1", "TEE", 1)]
+                assert other.hold_checkout(
+                    rid, "gold", one, 60, order_lines=lines, now=3.0
+                ).ok
+                assert other.confirm_checkout(rid, now=4.0).ok
+        conn.rollback()
+    assert store.check_consistency() == []
+
+
 def test_bid_prices_round_trip_and_validation(store: StateStore) -> None:
     assert store.latest_bid_prices() is None and store.latest_bid_price_run() is None
     when = dt.datetime(2026, 1, 5, 12, tzinfo=dt.UTC)
