@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import re
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
@@ -14,7 +15,7 @@ import pandas as pd
 import psycopg
 from psycopg_pool import ConnectionPool
 
-from tierflow.data.errors import TierflowError
+from tierflow.data.errors import InputError, TierflowError
 from tierflow.data.store.database import (
     Rows,
     Statement,
@@ -59,6 +60,27 @@ def _reachable() -> Iterator[None]:
         raise store_error(
             "postgres", StoreUnavailable(" ".join(str(exc).split()))
         ) from exc
+
+
+def _check_url(url: str, location: str) -> None:
+    """Refuse a URL libpq cannot parse, naming what is wrong without its password.
+
+    Raises
+    ------
+    InputError
+        An unknown parameter, a bad value or bad percent-encoding. A quoted
+        token of libpq's message that the redacted URL does not show (a
+        password) is masked.
+    """
+    try:  # as psycopg.connect reads it
+        psycopg.conninfo.timeout_from_conninfo(psycopg.conninfo.conninfo_to_dict(url))
+    except psycopg.ProgrammingError as exc:
+        reason = re.sub(
+            r'"([^"]*)"|\'([^\']*)\'',
+            lambda m: m[0] if (m[1] or m[2] or "") in location else '"***"',
+            " ".join(str(exc).split()),
+        )
+        raise InputError(f"not a URL libpq accepts: {reason}", file=location) from None
 
 
 class PostgresTransaction:
@@ -186,6 +208,7 @@ class PostgresDatabase:
         pool_size: int = 4,
     ) -> None:
         self.location = redact_url(url)
+        _check_url(url, self.location)
         try:
             with _reachable(), psycopg.connect(url, autocommit=True) as conn:
                 _migrate(conn, migrations, self.location)
