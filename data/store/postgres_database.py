@@ -37,6 +37,14 @@ _SCHEMA_LOCK = "tierflow.schema"
 #: otherwise queue for this long before it could answer degraded or 503.
 CONNECTION_WAIT_S = 5.0
 
+#: What a privilege error means for tierflow's role.
+_PRIVILEGES = (
+    "tierflow's role needs SELECT, INSERT, UPDATE and DELETE on its tables "
+    "(and CREATE on the schema to migrate it)"
+)
+#: What a read-only transaction means (a standby, default_transaction_read_only).
+_READ_ONLY = "tierflow needs a writable primary, not a standby or a read-only role"
+
 
 @functools.lru_cache(maxsize=1024)
 def pg_sql(sql: str) -> str:
@@ -55,11 +63,21 @@ def _reachable() -> Iterator[None]:
         raise
     except psycopg.errors.TransactionRollback as exc:
         raise store_error("postgres", StoreConflict(str(exc))) from exc
+    except psycopg.errors.InsufficientPrivilege as exc:
+        raise store_error("postgres", _refused(exc, _PRIVILEGES)) from exc
+    except psycopg.errors.ReadOnlySqlTransaction as exc:
+        raise store_error("postgres", _refused(exc, _READ_ONLY)) from exc
     except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
         # libpq's message spans lines (a hint on the second): one line
         raise store_error(
             "postgres", StoreUnavailable(" ".join(str(exc).split()))
         ) from exc
+
+
+def _refused(exc: psycopg.Error, why: str) -> StoreUnavailable:
+    """The server refused a statement for a reason of its setup, said in one line."""
+    first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    return StoreUnavailable(f"{first} ({why})")
 
 
 def _check_url(url: str, location: str) -> None:
@@ -324,23 +342,38 @@ def _migrate(
 ) -> None:
     """Bring the database to the newest version, one migrating process at a time."""
     newest = len(migrations)
-    if _version(conn) == newest:
+    found = _version(conn)
+    if found == newest:
         return
-    with conn.transaction():
-        conn.execute(
-            "SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (_SCHEMA_LOCK,)
-        )
-        conn.execute(
-            "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)"
-        )
-        version = _version(conn)  # re-read under the lock
-        if version > newest:
-            raise TierflowError(
-                f"{where}: schema version {version} is newer than this "
-                f"tierflow's ({newest}); upgrade tierflow"
+    _refuse_newer(found, newest, where)  # before a write a role may not make
+    try:
+        with conn.transaction():
+            conn.execute(
+                "SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))",
+                (_SCHEMA_LOCK,),
             )
-        for target in range(version + 1, newest + 1):
-            for statement in migrations[target - 1]:
-                conn.execute(statement)
-        conn.execute("DELETE FROM schema_version")
-        conn.execute("INSERT INTO schema_version (version) VALUES (%s)", (newest,))
+            conn.execute(
+                "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)"
+            )
+            version = _version(conn)  # re-read under the lock
+            _refuse_newer(version, newest, where)
+            for target in range(version + 1, newest + 1):
+                for statement in migrations[target - 1]:
+                    conn.execute(statement)
+            conn.execute("DELETE FROM schema_version")
+            conn.execute("INSERT INTO schema_version (version) VALUES (%s)", (newest,))
+    except psycopg.errors.InsufficientPrivilege as exc:
+        raise StoreUnavailable(
+            f"schema version {found} must be migrated to {newest}, which "
+            f"this role may not do ({str(exc).splitlines()[0]}): open the store "
+            "once as a role that may create tables (the database's owner)"
+        ) from exc
+
+
+def _refuse_newer(version: int, newest: int, where: str) -> None:
+    """Refuse a database migrated by a newer tierflow."""
+    if version > newest:
+        raise TierflowError(
+            f"{where}: schema version {version} is newer than this "
+            f"tierflow's ({newest}); upgrade tierflow"
+        )

@@ -5,15 +5,37 @@ one line instead of a traceback or a long wait (docs/store.md,
 from __future__ import annotations
 
 import itertools
+import os
 
 import pytest
 
-from tierflow.data.errors import InputError
-from tierflow.data.store import open_store
-from tierflow.data.store.local_postgres import LocalPostgres
+from tests.postgres import downgrade_store, run_sql, set_schema_version
+from tierflow.data.errors import InputError, TierflowError
+from tierflow.data.store import StoreUnavailable, open_store
+from tierflow.data.store.local_postgres import USER, LocalPostgres
+from tierflow.data.store.schema import SCHEMA_VERSION
 
 _EVENT = {"ts": "2026-01-05T10:00:00Z", "node_id": "N1", "type": "outage"}
 _names = itertools.count()
+
+
+def _name(kind: str) -> str:
+    return f"{kind}_{os.getpid()}_{next(_names)}"
+
+
+@pytest.fixture
+def database(postgres_server: LocalPostgres) -> str:
+    """A migrated database of the session's server."""
+    url = postgres_server.create_database(_name("ops"))
+    open_store(url).close()
+    return url
+
+
+def _as_role(url: str, *grants: str) -> str:
+    """``url`` for a new login role given ``grants`` (``{}``: the role)."""
+    role = _name("role")
+    run_sql(url, f"CREATE ROLE {role} LOGIN", *(g.format(role) for g in grants))
+    return url.replace(f"://{USER}@", f"://{role}@", 1)
 
 
 @pytest.mark.parametrize(
@@ -42,3 +64,51 @@ def test_a_bad_url_never_shows_its_password(postgres_server: LocalPostgres) -> N
         with pytest.raises(InputError, match="invalid percent-encoded token") as raised:
             open_store(url)
         assert "s3" not in str(raised.value), raised.value
+
+
+def test_a_role_without_privileges_is_told_so(
+    postgres_server: LocalPostgres, database: str
+) -> None:
+    reader = _as_role(database, "GRANT SELECT ON ALL TABLES IN SCHEMA public TO {}")
+    with open_store(reader) as store:
+        assert store.last_event_seq() == 0
+        with pytest.raises(
+            StoreUnavailable,
+            match=r"^permission denied for table capacity_events \(tierflow's role needs",
+        ):
+            store.append_events([{**_EVENT, "event_id": "e1"}])
+    nobody = _as_role(database)
+    with pytest.raises(
+        StoreUnavailable, match=r": permission denied for table schema_version \("
+    ):
+        open_store(nobody)
+
+
+def test_a_read_only_database_is_told_so(
+    postgres_server: LocalPostgres, database: str
+) -> None:
+    """A standby, or a role whose transactions are read-only by default."""
+    reader = _as_role(
+        database,
+        "ALTER ROLE {} SET default_transaction_read_only = on",
+        "GRANT ALL ON ALL TABLES IN SCHEMA public TO {}",
+    )
+    store = open_store(reader)
+    with store, pytest.raises(StoreUnavailable, match=r"needs a writable primary"):
+        store.append_events([{**_EVENT, "event_id": "e1"}])
+
+
+def test_a_role_that_may_not_migrate_is_told_how(
+    postgres_server: LocalPostgres, database: str
+) -> None:
+    reader = _as_role(database, "GRANT SELECT ON ALL TABLES IN SCHEMA public TO {}")
+    downgrade_store(database, SCHEMA_VERSION - 1)
+    with pytest.raises(
+        StoreUnavailable,
+        match=rf": schema version {SCHEMA_VERSION - 1} must be migrated to "
+        rf"{SCHEMA_VERSION}, which this role may not do \(permission denied",
+    ):
+        open_store(reader)
+    set_schema_version(database, SCHEMA_VERSION + 1)
+    with pytest.raises(TierflowError, match=r"is newer than this tierflow's"):
+        open_store(reader)
