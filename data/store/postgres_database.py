@@ -13,7 +13,7 @@ from typing import Any
 
 import pandas as pd
 import psycopg
-from psycopg_pool import ConnectionPool
+from psycopg_pool import ConnectionPool, PoolTimeout
 
 from tierflow.data.errors import InputError, TierflowError
 from tierflow.data.store.database import (
@@ -36,6 +36,12 @@ _SCHEMA_LOCK = "tierflow.schema"
 #: database has gone away the pool cannot reconnect, and every call would
 #: otherwise queue for this long before it could answer degraded or 503.
 CONNECTION_WAIT_S = 5.0
+#: How long a caller waits for a connection once a wait of the full
+#: :data:`CONNECTION_WAIT_S` ran out and no call got one since: the database
+#: is away, and every read of an answer (a checkout's options make four)
+#: would otherwise wait the full time in turn. Long enough for a connection
+#: the pool opens meanwhile (the database back) to be handed over.
+UNREACHABLE_WAIT_S = 0.2
 
 #: What a privilege error means for tierflow's role.
 _PRIVILEGES = (
@@ -243,25 +249,49 @@ class PostgresDatabase:
                 name=self.location,
                 open=True,
             )
+        self._timeout_s = timeout_s
+        #: Why the last wait for a connection ran out, while no call got one since.
+        self._unreachable: str | None = None
         self._notices = Notices(url)
+
+    @contextlib.contextmanager
+    def _connection(self) -> Iterator[psycopg.Connection[Any]]:
+        """One of the pool's connections, for the block.
+
+        Once a wait for one ran out (the database away), the next calls wait
+        only :data:`UNREACHABLE_WAIT_S` and fail with the first one's reason,
+        until a call gets a connection again.
+        """
+        down = self._unreachable
+        try:
+            with self._pool.connection(
+                timeout=self._timeout_s if down is None else UNREACHABLE_WAIT_S
+            ) as conn:
+                self._unreachable = None
+                yield conn
+        except PoolTimeout as exc:
+            if down is None:
+                self._unreachable = " ".join(str(exc).split())
+                raise
+            raise PoolTimeout(f"{down} (still no connection)") from exc
 
     def execute(self, sql: str, parameters: Sequence[Any] = (), /) -> Rows:
         """Run one statement in its own transaction (a read)."""
-        with _reachable(), self._pool.connection() as conn:
+        with _reachable(), self._connection() as conn:
             cur = conn.execute(pg_sql(sql), parameters)
             rows = cur.fetchall() if cur.description is not None else []
             return Rows(rows, cur.rowcount)
 
     def read_many(self, statements: Sequence[Statement], /) -> list[Rows]:
         """Several reads in one round trip: one pipeline on one connection."""
-        with _reachable(), self._pool.connection() as conn:
+        with _reachable(), self._connection() as conn:
             with conn.pipeline():  # the results are read as the block ends
                 cursors = [conn.execute(pg_sql(sql), p) for sql, p in statements]
             return [Rows(c.fetchall(), c.rowcount) for c in cursors]
 
     def write(self, sql: str, parameters: Sequence[Any] = (), /) -> int:
         """One write statement in autocommit: one round trip, no ``BEGIN``."""
-        with _reachable(), self._pool.connection() as conn:
+        with _reachable(), self._connection() as conn:
             return int(conn.execute(pg_sql(sql), parameters).rowcount)
 
     def executemany(self, sql: str, parameters: Iterable[Sequence[Any]], /) -> Rows:
@@ -271,7 +301,7 @@ class PostgresDatabase:
 
     def frame(self, sql: str, params: Sequence[Any] | None = None) -> pd.DataFrame:
         """A query's rows as a data frame (built as pandas' SQL reader does)."""
-        with _reachable(), self._pool.connection() as conn:
+        with _reachable(), self._connection() as conn:
             cur = conn.execute(pg_sql(sql), params or ())
             columns = [c.name for c in cur.description or ()]
             return pd.DataFrame.from_records(
@@ -287,7 +317,7 @@ class PostgresDatabase:
         ``COMMIT``: a transaction waits on one round trip per statement whose
         answer it reads before the end, and one to commit.
         """
-        with _reachable(), self._pool.connection() as conn:
+        with _reachable(), self._connection() as conn:
             # an error rolls back as the pool's connection block ends
             tx = PostgresTransaction(conn)
             tx.later(_BEGIN)
@@ -302,7 +332,7 @@ class PostgresDatabase:
 
     def schema_version(self) -> int:
         """The version in the ``schema_version`` table."""
-        with _reachable(), self._pool.connection() as conn:
+        with _reachable(), self._connection() as conn:
             return _version(conn)
 
     def integrity_problems(self) -> list[str]:

@@ -6,13 +6,16 @@ from __future__ import annotations
 
 import itertools
 import os
+import time
+from collections.abc import Iterator
 
 import pytest
 
 from tests.postgres import downgrade_store, run_sql, set_schema_version
 from tierflow.data.errors import InputError, TierflowError
 from tierflow.data.store import StoreUnavailable, open_store
-from tierflow.data.store.local_postgres import USER, LocalPostgres
+from tierflow.data.store.local_postgres import USER, LocalPostgres, memory_folder
+from tierflow.data.store.postgres_database import UNREACHABLE_WAIT_S
 from tierflow.data.store.schema import SCHEMA_VERSION
 
 _EVENT = {"ts": "2026-01-05T10:00:00Z", "node_id": "N1", "type": "outage"}
@@ -112,3 +115,43 @@ def test_a_role_that_may_not_migrate_is_told_how(
     set_schema_version(database, SCHEMA_VERSION + 1)
     with pytest.raises(TierflowError, match=r"is newer than this tierflow's"):
         open_store(reader)
+
+
+@pytest.fixture
+def own_server() -> Iterator[LocalPostgres]:
+    """A server of the test's own, to stop and start again."""
+    if os.environ.get("TIERFLOW_TEST_POSTGRES") == "0":
+        pytest.skip("PostgreSQL store tests switched off (TIERFLOW_TEST_POSTGRES=0)")
+    server = LocalPostgres(parent=memory_folder()).start()
+    yield server
+    server.stop()
+
+
+def test_a_database_gone_away_fails_each_call_at_once_after_one_wait(
+    own_server: LocalPostgres,
+) -> None:
+    """A checkout's options read the store four times: a wait each was
+    four times the connection wait before the answer (degraded)."""
+    url = own_server.create_database("gone")
+    with open_store(url, timeout_s=1.0) as store:
+        store.append_events([{**_EVENT, "event_id": "e1"}])
+        own_server.halt()
+        t = time.monotonic()
+        for _ in range(6):  # the first may meet its connection's end instead
+            with pytest.raises(StoreUnavailable):
+                store.last_event_seq()
+        took = time.monotonic() - t
+        assert took < 1.0 + 5 * UNREACHABLE_WAIT_S + 1.0, took  # 5 waits: 5 s
+        with pytest.raises(StoreUnavailable, match=r"after 1\.00 sec \(still no conn"):
+            store.last_event_seq()
+        own_server.resume()
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                assert store.last_event_seq() == 1
+                break
+            except StoreUnavailable:
+                assert time.monotonic() < deadline, "the store never came back"
+                time.sleep(0.1)
+        store.append_events([{**_EVENT, "event_id": "e2"}])
+        assert store.last_event_seq() == 2
