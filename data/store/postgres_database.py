@@ -48,6 +48,11 @@ _PRIVILEGES = (
     "tierflow's role needs SELECT, INSERT, UPDATE and DELETE on its tables "
     "(and CREATE on the schema to migrate it)"
 )
+#: How every connection talks: tierflow's text is Python's, any Unicode.
+_CONNECT: dict[str, Any] = {"autocommit": True, "client_encoding": "UTF8"}
+#: How to make a database that can hold it.
+_UTF8 = "CREATE DATABASE … ENCODING 'UTF8' TEMPLATE template0"
+
 #: What a read-only transaction means (a standby, default_transaction_read_only).
 _READ_ONLY = "tierflow needs a writable primary, not a standby or a read-only role"
 
@@ -73,6 +78,12 @@ def _reachable() -> Iterator[None]:
         raise store_error("postgres", _refused(exc, _PRIVILEGES)) from exc
     except psycopg.errors.ReadOnlySqlTransaction as exc:
         raise store_error("postgres", _refused(exc, _READ_ONLY)) from exc
+    except (
+        psycopg.errors.UntranslatableCharacter,
+        psycopg.errors.CharacterNotInRepertoire,
+    ) as exc:  # the input's text, which a database not in UTF8 cannot hold
+        first = str(exc).splitlines()[0]
+        raise InputError(f"{first} (a store needs a UTF8 database: {_UTF8})") from exc
     except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
         # libpq's message spans lines (a hint on the second): one line
         raise store_error(
@@ -234,7 +245,7 @@ class PostgresDatabase:
         self.location = redact_url(url)
         _check_url(url, self.location)
         try:
-            with _reachable(), psycopg.connect(url, autocommit=True) as conn:
+            with _reachable(), psycopg.connect(url, **_CONNECT) as conn:
                 _migrate(conn, migrations, self.location)
         except StoreUnavailable as exc:  # which store, its password masked
             raise StoreUnavailable(f"{self.location}: {exc}") from exc
@@ -243,7 +254,7 @@ class PostgresDatabase:
                 url,
                 min_size=1,
                 max_size=max(1, pool_size),
-                kwargs={"autocommit": True},
+                kwargs=_CONNECT,
                 timeout=timeout_s,
                 num_workers=2,
                 name=self.location,
@@ -376,6 +387,8 @@ def _migrate(
     if found == newest:
         return
     _refuse_newer(found, newest, where)  # before a write a role may not make
+    if found == 0:
+        _refuse_encoding(conn, where)
     try:
         with conn.transaction():
             conn.execute(
@@ -406,4 +419,16 @@ def _refuse_newer(version: int, newest: int, where: str) -> None:
         raise TierflowError(
             f"{where}: schema version {version} is newer than this "
             f"tierflow's ({newest}); upgrade tierflow"
+        )
+
+
+def _refuse_encoding(conn: psycopg.Connection[Any], where: str) -> None:
+    """Refuse to create a store in a database that cannot hold any text (a
+    store made before keeps working: only text its encoding lacks fails)."""
+    row = conn.execute("SHOW server_encoding").fetchone()
+    encoding = "" if row is None else str(row[0])
+    if encoding.upper() != "UTF8":
+        raise TierflowError(
+            f"{where}: the database's encoding is {encoding}, which cannot hold "
+            f"every customer's, SKU's or event's text; create it in UTF8: {_UTF8}"
         )

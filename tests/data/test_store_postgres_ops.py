@@ -16,7 +16,7 @@ from tierflow.data.errors import InputError, TierflowError
 from tierflow.data.store import StoreUnavailable, open_store
 from tierflow.data.store.local_postgres import USER, LocalPostgres, memory_folder
 from tierflow.data.store.postgres_database import UNREACHABLE_WAIT_S
-from tierflow.data.store.schema import SCHEMA_VERSION
+from tierflow.data.store.schema import POSTGRES_MIGRATIONS, SCHEMA_VERSION
 
 _EVENT = {"ts": "2026-01-05T10:00:00Z", "node_id": "N1", "type": "outage"}
 _names = itertools.count()
@@ -155,3 +155,42 @@ def test_a_database_gone_away_fails_each_call_at_once_after_one_wait(
                 time.sleep(0.1)
         store.append_events([{**_EVENT, "event_id": "e2"}])
         assert store.last_event_seq() == 2
+
+
+def test_a_new_store_needs_a_utf8_database(postgres_server: LocalPostgres) -> None:
+    name = _name("latin1")
+    run_sql(
+        postgres_server.url("postgres"),
+        f"CREATE DATABASE {name} ENCODING 'LATIN1' TEMPLATE template0 LOCALE 'C'",
+    )
+    with pytest.raises(
+        TierflowError, match=r": the database's encoding is LATIN1, which cannot hold"
+    ):
+        open_store(postgres_server.url(name))
+
+
+def test_a_store_in_latin1_refuses_only_what_it_cannot_hold(
+    postgres_server: LocalPostgres,
+) -> None:
+    """A store made in a LATIN1 database (before it was refused) keeps the
+    text LATIN1 has; other text is the input's error, not a traceback."""
+    name = _name("latin1")
+    run_sql(
+        postgres_server.url("postgres"),
+        f"CREATE DATABASE {name} ENCODING 'LATIN1' TEMPLATE template0 LOCALE 'C'",
+    )
+    url = postgres_server.url(name)
+    run_sql(
+        url,
+        "CREATE TABLE schema_version (version INTEGER NOT NULL)",
+        *(statement for m in POSTGRES_MIGRATIONS for statement in m),
+        f"INSERT INTO schema_version (version) VALUES ({SCHEMA_VERSION})",
+    )
+    with open_store(url) as store:
+        store.append_events([{**_EVENT, "event_id": "café"}])
+        assert run_sql(url, "SELECT event_id FROM capacity_events") == [("café",)]
+        with pytest.raises(
+            InputError, match=r'has no equivalent in encoding "LATIN1" \(a store needs'
+        ):
+            store.append_events([{**_EVENT, "event_id": "caf\u00e9-\u26a0"}])
+        assert store.last_event_seq() == 1
