@@ -8,6 +8,8 @@ from __future__ import annotations
 import contextlib
 import functools
 import re
+import select
+import time
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
@@ -267,24 +269,44 @@ class PostgresDatabase:
 
     @contextlib.contextmanager
     def _connection(self) -> Iterator[psycopg.Connection[Any]]:
-        """One of the pool's connections, for the block.
+        """One of the pool's connections that the server still holds, for the block.
 
         Once a wait for one ran out (the database away), the next calls wait
         only :data:`UNREACHABLE_WAIT_S` and fail with the first one's reason,
         until a call gets a connection again.
         """
         down = self._unreachable
+        wait = self._timeout_s if down is None else UNREACHABLE_WAIT_S
         try:
-            with self._pool.connection(
-                timeout=self._timeout_s if down is None else UNREACHABLE_WAIT_S
-            ) as conn:
-                self._unreachable = None
-                yield conn
+            conn = self._live_connection(wait)
         except PoolTimeout as exc:
             if down is None:
                 self._unreachable = " ".join(str(exc).split())
                 raise
             raise PoolTimeout(f"{down} (still no connection)") from exc
+        self._unreachable = None
+        try:
+            yield conn
+        finally:  # the pool rolls back what the block left open
+            self._pool.putconn(conn)
+
+    def _live_connection(self, wait: float) -> psycopg.Connection[Any]:
+        """A pooled connection the server has not ended, within ``wait`` seconds.
+
+        The server ends idle sessions (``idle_session_timeout``, a restart,
+        a proxy's idle limit) while they sit in the pool; handed out, such a
+        connection failed the call though the database was there.
+        """
+        deadline = time.monotonic() + wait
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise PoolTimeout(f"couldn't get a connection after {wait:.2f} sec")
+            conn = self._pool.getconn(timeout=left)
+            if _alive(conn):
+                return conn
+            conn.close()
+            self._pool.putconn(conn)  # closed: the pool opens another
 
     def execute(self, sql: str, parameters: Sequence[Any] = (), /) -> Rows:
         """Run one statement in its own transaction (a read)."""
@@ -367,6 +389,23 @@ class PostgresDatabase:
         """Stop listening and close every connection."""
         self._notices.close()
         self._pool.close()
+
+
+def _alive(conn: psycopg.Connection[Any]) -> bool:
+    """Whether the server still holds idle ``conn``, without a round trip.
+
+    An idle connection has nothing to read: anything on its socket is what
+    the server sent as it ended the session (a FATAL, then the close), or
+    seldom a notice, which costs only a new connection.
+    """
+    if conn.closed:
+        return False
+    try:
+        poll = select.poll()
+        poll.register(conn.pgconn.socket, select.POLLIN)
+        return not poll.poll(0)
+    except (OSError, psycopg.Error):
+        return False
 
 
 def _version(conn: psycopg.Connection[Any]) -> int:

@@ -194,3 +194,28 @@ def test_a_store_in_latin1_refuses_only_what_it_cannot_hold(
         ):
             store.append_events([{**_EVENT, "event_id": "caf\u00e9-\u26a0"}])
         assert store.last_event_seq() == 1
+
+
+def test_connections_the_server_ended_are_not_handed_out(database: str) -> None:
+    """``idle_session_timeout`` (or a proxy's idle limit) ends the pool's idle
+    connections; a call after it gets a new one instead of failing."""
+    url = _as_role(
+        database,
+        "ALTER ROLE {} SET idle_session_timeout = '200ms'",
+        "GRANT SELECT ON ALL TABLES IN SCHEMA public TO {}",
+    )
+    with open_store(url) as store:
+        for _ in range(3):
+            assert store.last_event_seq() == 0
+            time.sleep(0.6)
+
+
+def test_a_restarted_database_is_used_at_once(own_server: LocalPostgres) -> None:
+    url = own_server.create_database("restarted")
+    with open_store(url) as store:
+        store.append_events([{**_EVENT, "event_id": "e1"}])
+        own_server.halt()
+        own_server.resume()
+        assert store.last_event_seq() == 1
+        store.append_events([{**_EVENT, "event_id": "e2"}])
+        assert store.last_event_seq() == 2
