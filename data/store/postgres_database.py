@@ -66,7 +66,7 @@ def pg_sql(sql: str) -> str:
 
 
 @contextlib.contextmanager
-def _reachable() -> Iterator[None]:
+def _reachable(location: str | None = None) -> Iterator[None]:
     """psycopg's errors as the store's: constraint violations pass through,
     lost lock conflicts are :class:`StoreConflict`, a server or pool that
     cannot be reached is :class:`StoreUnavailable`."""
@@ -75,28 +75,33 @@ def _reachable() -> Iterator[None]:
     except psycopg.IntegrityError:
         raise
     except psycopg.errors.TransactionRollback as exc:
-        raise store_error("postgres", StoreConflict(str(exc))) from exc
+        raise store_error(
+            "postgres", StoreConflict(str(exc), location=location)
+        ) from exc
     except psycopg.errors.InsufficientPrivilege as exc:
-        raise store_error("postgres", _refused(exc, _PRIVILEGES)) from exc
+        raise store_error("postgres", _refused(exc, _PRIVILEGES, location)) from exc
     except psycopg.errors.ReadOnlySqlTransaction as exc:
-        raise store_error("postgres", _refused(exc, _READ_ONLY)) from exc
+        raise store_error("postgres", _refused(exc, _READ_ONLY, location)) from exc
     except (
         psycopg.errors.UntranslatableCharacter,
         psycopg.errors.CharacterNotInRepertoire,
     ) as exc:  # the input's text, which a database not in UTF8 cannot hold
         first = str(exc).splitlines()[0]
-        raise InputError(f"{first} (a store needs a UTF8 database: {_UTF8})") from exc
+        raise InputError(
+            f"{first} (a store needs a UTF8 database: {_UTF8})", file=location
+        ) from exc
     except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
         # libpq's message spans lines (a hint on the second): one line
         raise store_error(
-            "postgres", StoreUnavailable(" ".join(str(exc).split()))
+            "postgres",
+            StoreUnavailable(" ".join(str(exc).split()), location=location),
         ) from exc
 
 
-def _refused(exc: psycopg.Error, why: str) -> StoreUnavailable:
+def _refused(exc: psycopg.Error, why: str, location: str | None) -> StoreUnavailable:
     """The server refused a statement for a reason of its setup, said in one line."""
     first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-    return StoreUnavailable(f"{first} ({why})")
+    return StoreUnavailable(f"{first} ({why})", location=location)
 
 
 def _check_url(url: str, location: str) -> None:
@@ -246,12 +251,9 @@ class PostgresDatabase:
     ) -> None:
         self.location = redact_url(url)
         _check_url(url, self.location)
-        try:
-            with _reachable(), psycopg.connect(url, **_CONNECT) as conn:
-                _migrate(conn, migrations, self.location)
-        except StoreUnavailable as exc:  # which store, its password masked
-            raise StoreUnavailable(f"{self.location}: {exc}") from exc
-        with _reachable():
+        with _reachable(self.location), psycopg.connect(url, **_CONNECT) as conn:
+            _migrate(conn, migrations, self.location)
+        with _reachable(self.location):
             self._pool = ConnectionPool(
                 url,
                 min_size=1,
@@ -310,21 +312,21 @@ class PostgresDatabase:
 
     def execute(self, sql: str, parameters: Sequence[Any] = (), /) -> Rows:
         """Run one statement in its own transaction (a read)."""
-        with _reachable(), self._connection() as conn:
+        with _reachable(self.location), self._connection() as conn:
             cur = conn.execute(pg_sql(sql), parameters)
             rows = cur.fetchall() if cur.description is not None else []
             return Rows(rows, cur.rowcount)
 
     def read_many(self, statements: Sequence[Statement], /) -> list[Rows]:
         """Several reads in one round trip: one pipeline on one connection."""
-        with _reachable(), self._connection() as conn:
+        with _reachable(self.location), self._connection() as conn:
             with conn.pipeline():  # the results are read as the block ends
                 cursors = [conn.execute(pg_sql(sql), p) for sql, p in statements]
             return [Rows(c.fetchall(), c.rowcount) for c in cursors]
 
     def write(self, sql: str, parameters: Sequence[Any] = (), /) -> int:
         """One write statement in autocommit: one round trip, no ``BEGIN``."""
-        with _reachable(), self._connection() as conn:
+        with _reachable(self.location), self._connection() as conn:
             return int(conn.execute(pg_sql(sql), parameters).rowcount)
 
     def executemany(self, sql: str, parameters: Iterable[Sequence[Any]], /) -> Rows:
@@ -334,7 +336,7 @@ class PostgresDatabase:
 
     def frame(self, sql: str, params: Sequence[Any] | None = None) -> pd.DataFrame:
         """A query's rows as a data frame (built as pandas' SQL reader does)."""
-        with _reachable(), self._connection() as conn:
+        with _reachable(self.location), self._connection() as conn:
             cur = conn.execute(pg_sql(sql), params or ())
             columns = [c.name for c in cur.description or ()]
             return pd.DataFrame.from_records(
@@ -350,7 +352,7 @@ class PostgresDatabase:
         ``COMMIT``: a transaction waits on one round trip per statement whose
         answer it reads before the end, and one to commit.
         """
-        with _reachable(), self._connection() as conn:
+        with _reachable(self.location), self._connection() as conn:
             # an error rolls back as the pool's connection block ends
             tx = PostgresTransaction(conn)
             tx.later(_BEGIN)
@@ -365,7 +367,7 @@ class PostgresDatabase:
 
     def schema_version(self) -> int:
         """The version in the ``schema_version`` table."""
-        with _reachable(), self._connection() as conn:
+        with _reachable(self.location), self._connection() as conn:
             return _version(conn)
 
     def integrity_problems(self) -> list[str]:
@@ -448,7 +450,8 @@ def _migrate(
         raise StoreUnavailable(
             f"schema version {found} must be migrated to {newest}, which "
             f"this role may not do ({str(exc).splitlines()[0]}): open the store "
-            "once as a role that may create tables (the database's owner)"
+            "once as a role that may create tables (the database's owner)",
+            location=where,
         ) from exc
 
 
