@@ -288,8 +288,9 @@ class PostgresDatabase:
             raise PoolTimeout(f"{down} (still no connection)") from exc
         self._unreachable = None
         try:
-            yield conn
-        finally:  # the pool rolls back what the block left open
+            with conn:  # an error rolls back (as the pool's own block does)
+                yield conn
+        finally:
             self._pool.putconn(conn)
 
     def _live_connection(self, wait: float) -> psycopg.Connection[Any]:
