@@ -94,6 +94,11 @@ class CapacityFollower:
         """Start following (nothing to follow without a store)."""
         if self.router.store is None or self._thread is not None:
             return
+        try:  # its own connection: the waits never hold the router's
+            self._store = self.router.store.reopen()
+        except STORE_ERRORS as exc:  # the thread tries again
+            self.store_unreachable = True
+            log.warning("capacity events not followed yet: %s", exc)
         self._stop.clear()
         self._thread = threading.Thread(
             target=self._follow, name="tierflow-capacity-follower", daemon=True
@@ -111,19 +116,17 @@ class CapacityFollower:
             self._store = None
 
     def _open(self) -> StateStore | None:
-        """The follower's own store (the waits never hold the router's
-        connections), tried again every :data:`RETRY_S` until it opens: a
-        server that started while the database was away or out of
-        connections follows the log once it can, and ``/healthz`` says
-        degraded meanwhile. None once stopped."""
+        """The follower's own store, opened again every :data:`RETRY_S` if
+        :meth:`start` could not: a server that started while the database
+        was away or out of connections follows the log once it can, and
+        ``/healthz`` says degraded meanwhile. None once stopped."""
         while self._store is None and self.router.store is not None:
+            if self._stop.wait(RETRY_S):
+                return None
             try:
                 self._store = self.router.store.reopen()
             except STORE_ERRORS as exc:
-                self.store_unreachable = True
                 log.warning("capacity events not followed yet: %s", exc)
-                if self._stop.wait(RETRY_S):
-                    return None
         return self._store
 
     def _follow(self) -> None:
