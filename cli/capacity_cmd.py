@@ -161,7 +161,9 @@ def _follow(
     _print_totals(totals, mon.last_seq, as_json=as_json)
     if lost is not None:
         where = describe_location(state_path or default_state_location())
-        why = "; ".join(part.strip() for part in str(lost).splitlines() if part.strip())
+        why = "; ".join(
+            part.strip() for part in lost.reason.splitlines() if part.strip()
+        )
         raise StoreUnavailable(f"state store {where} failed, feed stopped: {why}")
     if totals.bad:  # the feed went on, but a supervisor must see the bad lines
         raise click.exceptions.Exit(1)

@@ -96,12 +96,12 @@ class CapacityFollower:
             return
         try:  # its own connection: the waits never hold the router's
             self._store = self.router.store.reopen()
-        except STORE_ERRORS as exc:
-            log.warning("capacity events not followed: %s", exc)
-            return
+        except STORE_ERRORS as exc:  # the thread tries again
+            self.store_unreachable = True
+            log.warning("capacity events not followed yet: %s", exc)
         self._stop.clear()
         self._thread = threading.Thread(
-            target=self._run, name="tierflow-capacity-follower", daemon=True
+            target=self._follow, name="tierflow-capacity-follower", daemon=True
         )
         self._thread.start()
 
@@ -115,9 +115,27 @@ class CapacityFollower:
             self._store.close()
             self._store = None
 
-    def _run(self) -> None:
-        store = self._store
-        assert store is not None
+    def _open(self) -> StateStore | None:
+        """The follower's own store, opened again every :data:`RETRY_S` if
+        :meth:`start` could not: a server that started while the database
+        was away or out of connections follows the log once it can, and
+        ``/healthz`` says degraded meanwhile. None once stopped."""
+        while self._store is None and self.router.store is not None:
+            if self._stop.wait(RETRY_S):
+                return None
+            try:
+                self._store = self.router.store.reopen()
+            except STORE_ERRORS as exc:
+                log.warning("capacity events not followed yet: %s", exc)
+        return self._store
+
+    def _follow(self) -> None:
+        """The thread: open the follower's store, then follow the log."""
+        store = self._open()
+        if store is not None:
+            self._run(store)
+
+    def _run(self, store: StateStore) -> None:
         seen = self.router.monitor.last_seq
         checkpoint_at: float | None = time.monotonic()  # None: not needed
         while not self._stop.is_set():

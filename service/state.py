@@ -9,6 +9,7 @@ import contextvars
 import datetime as dt
 import functools
 import hmac
+import logging
 import threading
 from collections.abc import Callable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
@@ -19,6 +20,8 @@ from typing import Annotated, Any, TypeVar
 from fastapi import Depends, Header, Request, Response
 from fastapi.routing import APIRoute
 
+from tierflow.data.store import StateStore
+from tierflow.orchestration.checkout.fallback import STORE_ERRORS
 from tierflow.orchestration.checkout.router import OnlineRouter
 from tierflow.service.allocation_view import latest_allocation
 from tierflow.service.errors import ApiError
@@ -27,6 +30,8 @@ from tierflow.service.metrics import Metrics
 from tierflow.service.samples import sample_carts, sample_customers, sample_destinations
 
 _R = TypeVar("_R")
+
+log = logging.getLogger("tierflow.service")
 
 #: Threads a server's checkout calls run in on a networked store. Few: each
 #: waits on a pooled connection (4) most of the time, and more threads only
@@ -44,16 +49,28 @@ class PageReader:
     def __init__(self, router: OnlineRouter, allocation_dir: Path | None) -> None:
         self._router = router
         self._allocation_dir = allocation_dir
-        store = router.store
-        self._store = store.reopen() if store is not None else None
+        self._store: StateStore | None = None
         self._lock = threading.Lock()
+        with self._lock:
+            self._reader()
+
+    def _reader(self) -> StateStore | None:
+        """The pages' store, opened now if it could not be before (the
+        database away, or out of connections): the pages read without it
+        meanwhile instead of the server failing to start. Under the lock."""
+        if self._store is None and self._router.store is not None:
+            try:
+                self._store = self._router.store.reopen()
+            except STORE_ERRORS as exc:
+                log.warning("pages read without the store: %s", exc)
+        return self._store
 
     def samples(self) -> dict[str, Any]:
         """Customers, carts and destinations for the checkout page."""
         router = self._router
         with self._lock:
             customers, note = sample_customers(
-                self._store, router.policy, router.network
+                self._reader(), router.policy, router.network
             )
         return {
             "customers": customers,
@@ -65,7 +82,7 @@ class PageReader:
     def allocation(self) -> dict[str, Any]:
         """The latest allocation run, summarized."""
         with self._lock:
-            return latest_allocation(self._allocation_dir, self._store)
+            return latest_allocation(self._allocation_dir, self._reader())
 
     def close(self) -> None:
         """Close the pages' store connection."""

@@ -88,6 +88,7 @@ class LocalPostgres:
         self.options = tuple(options)
         self.parent = parent
         self.folder: Path | None = None
+        self._running = False
         self._owner = _server_owner()
 
     @property
@@ -111,13 +112,26 @@ class LocalPostgres:
         data = self.folder / "data"
         self._run("initdb", "-D", str(data), "-A", "trust", "-U", USER, "-N",
                   "-E", "UTF8", "--locale=C")  # fmt: skip
+        self.resume()
+        return self
+
+    def halt(self) -> None:
+        """Stop the server (its sessions end), keeping its files for :meth:`resume`."""
+        self._run("pg_ctl", "-D", str(self.socket_dir / "data"), "-m", "fast",
+                  "-w", "stop")  # fmt: skip
+        self._running = False
+
+    def resume(self) -> None:
+        """Start the server on its files (after :meth:`start`'s ``initdb`` or a
+        :meth:`halt`)."""
+        folder = self.socket_dir
         flags = [
-            "-k", str(self.folder), "-c", "listen_addresses=", "-c",
+            "-k", str(folder), "-c", "listen_addresses=", "-c",
             "max_connections=300", *self.options,
         ]  # fmt: skip
-        self._run("pg_ctl", "-D", str(data), "-o", shlex.join(flags),
-                  "-l", str(self.folder / "server.log"), "-w", "start")  # fmt: skip
-        return self
+        self._run("pg_ctl", "-D", str(folder / "data"), "-o", shlex.join(flags),
+                  "-l", str(folder / "server.log"), "-w", "start")  # fmt: skip
+        self._running = True
 
     @property
     def pid(self) -> int:
@@ -147,8 +161,10 @@ class LocalPostgres:
         if self.folder is None:
             return
         try:
-            self._run("pg_ctl", "-D", str(self.folder / "data"), "-m", "immediate",
-                      "-w", "stop")  # fmt: skip
+            if self._running:
+                self._run("pg_ctl", "-D", str(self.folder / "data"), "-m",
+                          "immediate", "-w", "stop")  # fmt: skip
+                self._running = False
         finally:
             shutil.rmtree(self.folder, ignore_errors=True)
             self.folder = None

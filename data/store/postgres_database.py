@@ -7,14 +7,17 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import re
+import select
+import time
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 import pandas as pd
 import psycopg
-from psycopg_pool import ConnectionPool
+from psycopg_pool import ConnectionPool, PoolTimeout
 
-from tierflow.data.errors import TierflowError
+from tierflow.data.errors import InputError, TierflowError
 from tierflow.data.store.database import (
     Rows,
     Statement,
@@ -35,6 +38,25 @@ _SCHEMA_LOCK = "tierflow.schema"
 #: database has gone away the pool cannot reconnect, and every call would
 #: otherwise queue for this long before it could answer degraded or 503.
 CONNECTION_WAIT_S = 5.0
+#: How long a caller waits for a connection once a wait of the full
+#: :data:`CONNECTION_WAIT_S` ran out and no call got one since: the database
+#: is away, and every read of an answer (a checkout's options make four)
+#: would otherwise wait the full time in turn. Long enough for a connection
+#: the pool opens meanwhile (the database back) to be handed over.
+UNREACHABLE_WAIT_S = 0.2
+
+#: What a privilege error means for tierflow's role.
+_PRIVILEGES = (
+    "tierflow's role needs SELECT, INSERT, UPDATE and DELETE on its tables "
+    "(and CREATE on the schema to migrate it)"
+)
+#: How every connection talks: tierflow's text is Python's, any Unicode.
+_CONNECT: dict[str, Any] = {"autocommit": True, "client_encoding": "UTF8"}
+#: How to make a database that can hold it.
+_UTF8 = "CREATE DATABASE … ENCODING 'UTF8' TEMPLATE template0"
+
+#: What a read-only transaction means (a standby, default_transaction_read_only).
+_READ_ONLY = "tierflow needs a writable primary, not a standby or a read-only role"
 
 
 @functools.lru_cache(maxsize=1024)
@@ -44,7 +66,7 @@ def pg_sql(sql: str) -> str:
 
 
 @contextlib.contextmanager
-def _reachable() -> Iterator[None]:
+def _reachable(location: str | None = None) -> Iterator[None]:
     """psycopg's errors as the store's: constraint violations pass through,
     lost lock conflicts are :class:`StoreConflict`, a server or pool that
     cannot be reached is :class:`StoreUnavailable`."""
@@ -53,12 +75,54 @@ def _reachable() -> Iterator[None]:
     except psycopg.IntegrityError:
         raise
     except psycopg.errors.TransactionRollback as exc:
-        raise store_error("postgres", StoreConflict(str(exc))) from exc
+        raise store_error(
+            "postgres", StoreConflict(str(exc), location=location)
+        ) from exc
+    except psycopg.errors.InsufficientPrivilege as exc:
+        raise store_error("postgres", _refused(exc, _PRIVILEGES, location)) from exc
+    except psycopg.errors.ReadOnlySqlTransaction as exc:
+        raise store_error("postgres", _refused(exc, _READ_ONLY, location)) from exc
+    except (
+        psycopg.errors.UntranslatableCharacter,
+        psycopg.errors.CharacterNotInRepertoire,
+    ) as exc:  # the input's text, which a database not in UTF8 cannot hold
+        first = str(exc).splitlines()[0]
+        raise InputError(
+            f"{first} (a store needs a UTF8 database: {_UTF8})", file=location
+        ) from exc
     except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
         # libpq's message spans lines (a hint on the second): one line
         raise store_error(
-            "postgres", StoreUnavailable(" ".join(str(exc).split()))
+            "postgres",
+            StoreUnavailable(" ".join(str(exc).split()), location=location),
         ) from exc
+
+
+def _refused(exc: psycopg.Error, why: str, location: str | None) -> StoreUnavailable:
+    """The server refused a statement for a reason of its setup, said in one line."""
+    first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    return StoreUnavailable(f"{first} ({why})", location=location)
+
+
+def _check_url(url: str, location: str) -> None:
+    """Refuse a URL libpq cannot parse, naming what is wrong without its password.
+
+    Raises
+    ------
+    InputError
+        An unknown parameter, a bad value or bad percent-encoding. A quoted
+        token of libpq's message that the redacted URL does not show (a
+        password) is masked.
+    """
+    try:  # as psycopg.connect reads it
+        psycopg.conninfo.timeout_from_conninfo(psycopg.conninfo.conninfo_to_dict(url))
+    except psycopg.ProgrammingError as exc:
+        reason = re.sub(
+            r'"([^"]*)"|\'([^\']*)\'',
+            lambda m: m[0] if (m[1] or m[2] or "") in location else '"***"',
+            " ".join(str(exc).split()),
+        )
+        raise InputError(f"not a URL libpq accepts: {reason}", file=location) from None
 
 
 class PostgresTransaction:
@@ -186,41 +250,84 @@ class PostgresDatabase:
         pool_size: int = 4,
     ) -> None:
         self.location = redact_url(url)
-        try:
-            with _reachable(), psycopg.connect(url, autocommit=True) as conn:
-                _migrate(conn, migrations, self.location)
-        except StoreUnavailable as exc:  # which store, its password masked
-            raise StoreUnavailable(f"{self.location}: {exc}") from exc
-        with _reachable():
+        _check_url(url, self.location)
+        with _reachable(self.location), psycopg.connect(url, **_CONNECT) as conn:
+            _migrate(conn, migrations, self.location)
+        with _reachable(self.location):
             self._pool = ConnectionPool(
                 url,
                 min_size=1,
                 max_size=max(1, pool_size),
-                kwargs={"autocommit": True},
+                kwargs=_CONNECT,
                 timeout=timeout_s,
                 num_workers=2,
                 name=self.location,
                 open=True,
             )
+        self._timeout_s = timeout_s
+        #: Why the last wait for a connection ran out, while no call got one since.
+        self._unreachable: str | None = None
         self._notices = Notices(url)
+
+    @contextlib.contextmanager
+    def _connection(self) -> Iterator[psycopg.Connection[Any]]:
+        """One of the pool's connections that the server still holds, for the block.
+
+        Once a wait for one ran out (the database away), the next calls wait
+        only :data:`UNREACHABLE_WAIT_S` and fail with the first one's reason,
+        until a call gets a connection again.
+        """
+        down = self._unreachable
+        wait = self._timeout_s if down is None else UNREACHABLE_WAIT_S
+        try:
+            conn = self._live_connection(wait)
+        except PoolTimeout as exc:
+            if down is None:
+                self._unreachable = " ".join(str(exc).split())
+                raise
+            raise PoolTimeout(f"{down} (still no connection)") from exc
+        self._unreachable = None
+        try:
+            with conn:  # an error rolls back (as the pool's own block does)
+                yield conn
+        finally:
+            self._pool.putconn(conn)
+
+    def _live_connection(self, wait: float) -> psycopg.Connection[Any]:
+        """A pooled connection the server has not ended, within ``wait`` seconds.
+
+        The server ends idle sessions (``idle_session_timeout``, a restart,
+        a proxy's idle limit) while they sit in the pool; handed out, such a
+        connection failed the call though the database was there.
+        """
+        deadline = time.monotonic() + wait
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise PoolTimeout(f"couldn't get a connection after {wait:.2f} sec")
+            conn = self._pool.getconn(timeout=left)
+            if _alive(conn):
+                return conn
+            conn.close()
+            self._pool.putconn(conn)  # closed: the pool opens another
 
     def execute(self, sql: str, parameters: Sequence[Any] = (), /) -> Rows:
         """Run one statement in its own transaction (a read)."""
-        with _reachable(), self._pool.connection() as conn:
+        with _reachable(self.location), self._connection() as conn:
             cur = conn.execute(pg_sql(sql), parameters)
             rows = cur.fetchall() if cur.description is not None else []
             return Rows(rows, cur.rowcount)
 
     def read_many(self, statements: Sequence[Statement], /) -> list[Rows]:
         """Several reads in one round trip: one pipeline on one connection."""
-        with _reachable(), self._pool.connection() as conn:
+        with _reachable(self.location), self._connection() as conn:
             with conn.pipeline():  # the results are read as the block ends
                 cursors = [conn.execute(pg_sql(sql), p) for sql, p in statements]
             return [Rows(c.fetchall(), c.rowcount) for c in cursors]
 
     def write(self, sql: str, parameters: Sequence[Any] = (), /) -> int:
         """One write statement in autocommit: one round trip, no ``BEGIN``."""
-        with _reachable(), self._pool.connection() as conn:
+        with _reachable(self.location), self._connection() as conn:
             return int(conn.execute(pg_sql(sql), parameters).rowcount)
 
     def executemany(self, sql: str, parameters: Iterable[Sequence[Any]], /) -> Rows:
@@ -230,7 +337,7 @@ class PostgresDatabase:
 
     def frame(self, sql: str, params: Sequence[Any] | None = None) -> pd.DataFrame:
         """A query's rows as a data frame (built as pandas' SQL reader does)."""
-        with _reachable(), self._pool.connection() as conn:
+        with _reachable(self.location), self._connection() as conn:
             cur = conn.execute(pg_sql(sql), params or ())
             columns = [c.name for c in cur.description or ()]
             return pd.DataFrame.from_records(
@@ -246,7 +353,7 @@ class PostgresDatabase:
         ``COMMIT``: a transaction waits on one round trip per statement whose
         answer it reads before the end, and one to commit.
         """
-        with _reachable(), self._pool.connection() as conn:
+        with _reachable(self.location), self._connection() as conn:
             # an error rolls back as the pool's connection block ends
             tx = PostgresTransaction(conn)
             tx.later(_BEGIN)
@@ -261,7 +368,7 @@ class PostgresDatabase:
 
     def schema_version(self) -> int:
         """The version in the ``schema_version`` table."""
-        with _reachable(), self._pool.connection() as conn:
+        with _reachable(self.location), self._connection() as conn:
             return _version(conn)
 
     def integrity_problems(self) -> list[str]:
@@ -287,6 +394,23 @@ class PostgresDatabase:
         self._pool.close()
 
 
+def _alive(conn: psycopg.Connection[Any]) -> bool:
+    """Whether the server still holds idle ``conn``, without a round trip.
+
+    An idle connection has nothing to read: anything on its socket is what
+    the server sent as it ended the session (a FATAL, then the close), or
+    seldom a notice, which costs only a new connection.
+    """
+    if conn.closed:
+        return False
+    try:
+        poll = select.poll()
+        poll.register(conn.pgconn.socket, select.POLLIN)
+        return not poll.poll(0)
+    except (OSError, psycopg.Error):
+        return False
+
+
 def _version(conn: psycopg.Connection[Any]) -> int:
     """The applied schema version (0 for an empty database)."""
     exists = conn.execute("SELECT to_regclass('schema_version')").fetchone()
@@ -301,23 +425,53 @@ def _migrate(
 ) -> None:
     """Bring the database to the newest version, one migrating process at a time."""
     newest = len(migrations)
-    if _version(conn) == newest:
+    found = _version(conn)
+    if found == newest:
         return
-    with conn.transaction():
-        conn.execute(
-            "SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (_SCHEMA_LOCK,)
-        )
-        conn.execute(
-            "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)"
-        )
-        version = _version(conn)  # re-read under the lock
-        if version > newest:
-            raise TierflowError(
-                f"{where}: schema version {version} is newer than this "
-                f"tierflow's ({newest}); upgrade tierflow"
+    _refuse_newer(found, newest, where)  # before a write a role may not make
+    if found == 0:
+        _refuse_encoding(conn, where)
+    try:
+        with conn.transaction():
+            conn.execute(
+                "SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))",
+                (_SCHEMA_LOCK,),
             )
-        for target in range(version + 1, newest + 1):
-            for statement in migrations[target - 1]:
-                conn.execute(statement)
-        conn.execute("DELETE FROM schema_version")
-        conn.execute("INSERT INTO schema_version (version) VALUES (%s)", (newest,))
+            conn.execute(
+                "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)"
+            )
+            version = _version(conn)  # re-read under the lock
+            _refuse_newer(version, newest, where)
+            for target in range(version + 1, newest + 1):
+                for statement in migrations[target - 1]:
+                    conn.execute(statement)
+            conn.execute("DELETE FROM schema_version")
+            conn.execute("INSERT INTO schema_version (version) VALUES (%s)", (newest,))
+    except psycopg.errors.InsufficientPrivilege as exc:
+        raise StoreUnavailable(
+            f"schema version {found} must be migrated to {newest}, which "
+            f"this role may not do ({str(exc).splitlines()[0]}): open the store "
+            "once as a role that may create tables (the database's owner)",
+            location=where,
+        ) from exc
+
+
+def _refuse_newer(version: int, newest: int, where: str) -> None:
+    """Refuse a database migrated by a newer tierflow."""
+    if version > newest:
+        raise TierflowError(
+            f"{where}: schema version {version} is newer than this "
+            f"tierflow's ({newest}); upgrade tierflow"
+        )
+
+
+def _refuse_encoding(conn: psycopg.Connection[Any], where: str) -> None:
+    """Refuse to create a store in a database that cannot hold any text (a
+    store made before keeps working: only text its encoding lacks fails)."""
+    row = conn.execute("SHOW server_encoding").fetchone()
+    encoding = "" if row is None else str(row[0])
+    if encoding.upper() != "UTF8":
+        raise TierflowError(
+            f"{where}: the database's encoding is {encoding}, which cannot hold "
+            f"every customer's, SKU's or event's text; create it in UTF8: {_UTF8}"
+        )

@@ -14,8 +14,11 @@ import httpx
 import pytest
 
 from tests.service.replicas import serve_process, stock_up
+from tests.service_fixtures import API_KEY, MONDAY_10, tiny_router
 from tierflow.data.store.local_postgres import LocalPostgres, memory_folder
 from tierflow.data.store.postgres_database import CONNECTION_WAIT_S
+from tierflow.service.app import create_app
+from tierflow.service.server import serve_in_thread
 
 _CART = {"customer_id": "C5", "dest": "606", "items": [{"sku": "TEE", "quantity": 1}]}
 
@@ -59,3 +62,37 @@ def test_a_database_gone_away_is_answered_fast_and_said(tmp_path: Path) -> None:
             assert time.monotonic() - t < 3 * CONNECTION_WAIT_S + 5
     finally:
         pg.stop()
+
+
+def test_a_server_starts_while_its_database_goes_away(tmp_path: Path) -> None:
+    """The router opened its store, then the database went away (or ran
+    out of connections) before the pages' and the follower's own stores
+    were opened: the server starts degraded instead of failing, and reads
+    the store once it is back."""
+    if os.environ.get("TIERFLOW_TEST_POSTGRES") == "0":
+        pytest.skip("PostgreSQL store tests switched off (TIERFLOW_TEST_POSTGRES=0)")
+    pg = LocalPostgres(parent=memory_folder()).start()
+    router = tiny_router(tmp_path, state=pg.create_database("starting"))
+    try:
+        pg.halt()
+        app = create_app(router, api_key=API_KEY, clock=lambda: MONDAY_10, poll_s=0.1)
+        with (
+            serve_in_thread(app) as server,
+            httpx.Client(base_url=server.url, timeout=60) as client,
+        ):
+            assert client.get("/v1/samples").status_code == 200
+            _wait_for_health(client, "degraded")
+            pg.resume()
+            _wait_for_health(client, "ok")
+            samples = client.get("/v1/samples").json()
+            assert {c["customer_id"] for c in samples["customers"]} & {"C9", "C10"}
+    finally:
+        router.close()
+        pg.stop()
+
+
+def _wait_for_health(client: httpx.Client, status: str) -> None:
+    deadline = time.monotonic() + 30
+    while client.get("/healthz").json()["status"] != status:
+        assert time.monotonic() < deadline, f"/healthz never said {status}"
+        time.sleep(0.2)

@@ -1,0 +1,225 @@
+"""What an operator meets running the store on PostgreSQL, each said in
+one line instead of a traceback or a long wait (docs/store.md,
+"Operating PostgreSQL")."""
+
+from __future__ import annotations
+
+import itertools
+import os
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from tests.postgres import downgrade_store, run_sql, set_schema_version
+from tierflow.data.errors import InputError, TierflowError
+from tierflow.data.store import StoreUnavailable, open_store
+from tierflow.data.store.local_postgres import USER, LocalPostgres, memory_folder
+from tierflow.data.store.postgres_database import UNREACHABLE_WAIT_S
+from tierflow.data.store.schema import POSTGRES_MIGRATIONS, SCHEMA_VERSION
+
+_EVENT = {"ts": "2026-01-05T10:00:00Z", "node_id": "N1", "type": "outage"}
+_names = itertools.count()
+
+
+def _name(kind: str) -> str:
+    return f"{kind}_{os.getpid()}_{next(_names)}"
+
+
+@pytest.fixture
+def database(postgres_server: LocalPostgres) -> str:
+    """A migrated database of the session's server."""
+    url = postgres_server.create_database(_name("ops"))
+    open_store(url).close()
+    return url
+
+
+def _as_role(url: str, *grants: str) -> str:
+    """``url`` for a new login role given ``grants`` (``{}``: the role)."""
+    role = _name("role")
+    run_sql(url, f"CREATE ROLE {role} LOGIN", *(g.format(role) for g in grants))
+    return url.replace(f"://{USER}@", f"://{role}@", 1)
+
+
+@pytest.mark.parametrize(
+    ("query", "said"),
+    [
+        ("&bogus=1", r'not a URL libpq accepts: invalid URI query parameter: "bogus"$'),
+        ("&connect_timeout=soon", r"bad value for connect_timeout: 'soon'$"),
+    ],
+)  # fmt: skip
+def test_a_url_libpq_rejects_is_named(
+    postgres_server: LocalPostgres, query: str, said: str
+) -> None:
+    url = postgres_server.url("postgres") + query
+    with pytest.raises(InputError, match=said) as raised:
+        open_store(url)
+    assert str(raised.value).startswith(url)
+
+
+def test_a_bad_url_never_shows_its_password(postgres_server: LocalPostgres) -> None:
+    """libpq quotes the token it cannot decode: here the password."""
+    host = postgres_server.socket_dir
+    for url in (
+        f"postgresql://tierflow:s3%zzcret@/postgres?host={host}",
+        f"postgresql://tierflow@/postgres?host={host}&password=s3%zzcret",
+    ):
+        with pytest.raises(InputError, match="invalid percent-encoded token") as raised:
+            open_store(url)
+        assert "s3" not in str(raised.value), raised.value
+
+
+def test_a_role_without_privileges_is_told_so(
+    postgres_server: LocalPostgres, database: str
+) -> None:
+    reader = _as_role(database, "GRANT SELECT ON ALL TABLES IN SCHEMA public TO {}")
+    with open_store(reader) as store:
+        assert store.last_event_seq() == 0
+        with pytest.raises(StoreUnavailable) as refused:
+            store.append_events([{**_EVENT, "event_id": "e1"}])
+    assert refused.value.location == store.location  # the reason without it
+    assert refused.value.reason.startswith(
+        "permission denied for table capacity_events (tierflow's role needs"
+    )
+    nobody = _as_role(database)
+    with pytest.raises(
+        StoreUnavailable, match=r": permission denied for table schema_version \("
+    ):
+        open_store(nobody)
+
+
+def test_a_read_only_database_is_told_so(
+    postgres_server: LocalPostgres, database: str
+) -> None:
+    """A standby, or a role whose transactions are read-only by default."""
+    reader = _as_role(
+        database,
+        "ALTER ROLE {} SET default_transaction_read_only = on",
+        "GRANT ALL ON ALL TABLES IN SCHEMA public TO {}",
+    )
+    store = open_store(reader)
+    with store, pytest.raises(StoreUnavailable, match=r"needs a writable primary"):
+        store.append_events([{**_EVENT, "event_id": "e1"}])
+
+
+def test_a_role_that_may_not_migrate_is_told_how(
+    postgres_server: LocalPostgres, database: str
+) -> None:
+    reader = _as_role(database, "GRANT SELECT ON ALL TABLES IN SCHEMA public TO {}")
+    downgrade_store(database, SCHEMA_VERSION - 1)
+    with pytest.raises(
+        StoreUnavailable,
+        match=rf": schema version {SCHEMA_VERSION - 1} must be migrated to "
+        rf"{SCHEMA_VERSION}, which this role may not do \(permission denied",
+    ):
+        open_store(reader)
+    set_schema_version(database, SCHEMA_VERSION + 1)
+    with pytest.raises(TierflowError, match=r"is newer than this tierflow's"):
+        open_store(reader)
+
+
+@pytest.fixture
+def own_server() -> Iterator[LocalPostgres]:
+    """A server of the test's own, to stop and start again."""
+    if os.environ.get("TIERFLOW_TEST_POSTGRES") == "0":
+        pytest.skip("PostgreSQL store tests switched off (TIERFLOW_TEST_POSTGRES=0)")
+    server = LocalPostgres(parent=memory_folder()).start()
+    yield server
+    server.stop()
+
+
+def test_a_database_gone_away_fails_each_call_at_once_after_one_wait(
+    own_server: LocalPostgres,
+) -> None:
+    """A checkout's options read the store four times: a wait each was
+    four times the connection wait before the answer (degraded)."""
+    url = own_server.create_database("gone")
+    with open_store(url, timeout_s=1.0) as store:
+        store.append_events([{**_EVENT, "event_id": "e1"}])
+        own_server.halt()
+        t = time.monotonic()
+        for _ in range(6):  # the first may meet its connection's end instead
+            with pytest.raises(StoreUnavailable):
+                store.last_event_seq()
+        took = time.monotonic() - t
+        assert took < 1.0 + 5 * UNREACHABLE_WAIT_S + 1.0, took  # 5 waits: 5 s
+        with pytest.raises(
+            StoreUnavailable, match=r"after 1\.00 sec \(still no conn"
+        ) as gone:
+            store.last_event_seq()
+        assert str(gone.value) == f"{store.location}: {gone.value.reason}"
+        own_server.resume()
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                assert store.last_event_seq() == 1
+                break
+            except StoreUnavailable:
+                assert time.monotonic() < deadline, "the store never came back"
+                time.sleep(0.1)
+        store.append_events([{**_EVENT, "event_id": "e2"}])
+        assert store.last_event_seq() == 2
+
+
+def test_a_new_store_needs_a_utf8_database(postgres_server: LocalPostgres) -> None:
+    name = _name("latin1")
+    run_sql(
+        postgres_server.url("postgres"),
+        f"CREATE DATABASE {name} ENCODING 'LATIN1' TEMPLATE template0 LOCALE 'C'",
+    )
+    with pytest.raises(
+        TierflowError, match=r": the database's encoding is LATIN1, which cannot hold"
+    ):
+        open_store(postgres_server.url(name))
+
+
+def test_a_store_in_latin1_refuses_only_what_it_cannot_hold(
+    postgres_server: LocalPostgres,
+) -> None:
+    """A store made in a LATIN1 database (before it was refused) keeps the
+    text LATIN1 has; other text is the input's error, not a traceback."""
+    name = _name("latin1")
+    run_sql(
+        postgres_server.url("postgres"),
+        f"CREATE DATABASE {name} ENCODING 'LATIN1' TEMPLATE template0 LOCALE 'C'",
+    )
+    url = postgres_server.url(name)
+    run_sql(
+        url,
+        "CREATE TABLE schema_version (version INTEGER NOT NULL)",
+        *(statement for m in POSTGRES_MIGRATIONS for statement in m),
+        f"INSERT INTO schema_version (version) VALUES ({SCHEMA_VERSION})",
+    )
+    with open_store(url) as store:
+        store.append_events([{**_EVENT, "event_id": "café"}])
+        assert run_sql(url, "SELECT event_id FROM capacity_events") == [("café",)]
+        with pytest.raises(
+            InputError, match=r'has no equivalent in encoding "LATIN1" \(a store needs'
+        ):
+            store.append_events([{**_EVENT, "event_id": "caf\u00e9-\u26a0"}])
+        assert store.last_event_seq() == 1
+
+
+def test_connections_the_server_ended_are_not_handed_out(database: str) -> None:
+    """``idle_session_timeout`` (or a proxy's idle limit) ends the pool's idle
+    connections; a call after it gets a new one instead of failing."""
+    url = _as_role(
+        database,
+        "ALTER ROLE {} SET idle_session_timeout = '200ms'",
+        "GRANT SELECT ON ALL TABLES IN SCHEMA public TO {}",
+    )
+    with open_store(url) as store:
+        for _ in range(3):
+            assert store.last_event_seq() == 0
+            time.sleep(0.6)
+
+
+def test_a_restarted_database_is_used_at_once(own_server: LocalPostgres) -> None:
+    url = own_server.create_database("restarted")
+    with open_store(url) as store:
+        store.append_events([{**_EVENT, "event_id": "e1"}])
+        own_server.halt()
+        own_server.resume()
+        assert store.last_event_seq() == 1
+        store.append_events([{**_EVENT, "event_id": "e2"}])
+        assert store.last_event_seq() == 2
