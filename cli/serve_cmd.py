@@ -253,7 +253,7 @@ def _print_banner(
     if router.store is not None:
         where = router.store.location
     else:  # why, on one line (the URL's password masked)
-        why = " ".join(" ".join(router.unavailable_store).split())
+        why = " ".join(router.store_error.split())
         where = f"none (degraded: {redact(why)})"
     base = f"http://{host}:{port}"
     click.echo(f"tierflow serve: state store {where}")

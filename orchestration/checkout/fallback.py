@@ -7,20 +7,26 @@ fell back, which the answer reports as ``degraded`` and ``notes``.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 from tierflow.data.store import StoreUnavailable
 
 #: Store failures that degrade an answer instead of failing it.
 STORE_ERRORS = (StoreUnavailable, OSError)
+#: Where libpq says it tried to connect (a socket's path, a host, its
+#: address and port), in its connection errors.
+_LIBPQ_WHERE = re.compile(
+    r'connection to server (?:on socket "[^"]*"|at "[^"]*"(?: \([^)]*\))?, port \d+)'
+)
 
 
 def public_reason(error: BaseException) -> str:
     """What an answer to a caller may say of a store failure: the reason
     without the store's location (a file path or a database host is the
     operator's business; the server's log has the whole message)."""
-    if isinstance(error, StoreUnavailable):
-        return error.reason
+    if isinstance(error, StoreUnavailable):  # libpq names its socket or host
+        return _LIBPQ_WHERE.sub("connection to the database server", error.reason)
     if isinstance(error, OSError):
         return error.strerror or type(error).__name__
     return str(error)

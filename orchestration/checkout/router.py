@@ -41,7 +41,7 @@ from tierflow.orchestration.bid_prices import (
 )
 from tierflow.orchestration.checkout.customer_value import CustomerValues
 from tierflow.orchestration.checkout.day_forecast import DayForecaster, LiveDemand
-from tierflow.orchestration.checkout.fallback import STORE_ERRORS
+from tierflow.orchestration.checkout.fallback import STORE_ERRORS, public_reason
 from tierflow.orchestration.checkout.holds import Holds
 from tierflow.orchestration.checkout.live_context import LiveContext
 from tierflow.orchestration.checkout.options import OptionBuilder
@@ -101,6 +101,7 @@ class OnlineRouter:
         notes: Sequence[str] = (),
         capacity_max_age_s: float | None = None,
         demand: DemandForecast | None = None,
+        store_error: str = "",
     ) -> None:
         _check_settings(
             reservation_ttl_s=reservation_ttl_s,
@@ -112,6 +113,9 @@ class OnlineRouter:
         )
         self.network = network
         self.store = store
+        #: Why the store could not be opened, whole (its location too): for
+        #: the operator (``serve``'s banner); answers say :attr:`unavailable_store`.
+        self.store_error = store_error
         self.monitor = monitor
         self.policy = policy or TierPolicy()
         if bid_prices is None:
@@ -219,10 +223,12 @@ class OnlineRouter:
         }
         _check_settings(**timing)  # before the store is opened (or created)
         net = network if isinstance(network, Network) else _load(network)
-        store, monitor, notes = _open_state(net, state, store_wait_s)
+        store, monitor, failure = _open_state(net, state, store_wait_s)
+        notes = [] if failure is None else [_unavailable_note(public_reason(failure))]
         return cls(
             net, store, monitor, policy=policy, bid_prices=bid_prices,
             profile=profile, notes=notes, demand=demand, **timing,
+            store_error="" if failure is None else _unavailable_note(str(failure)),
         )  # fmt: skip
 
     def close(self) -> None:
@@ -352,7 +358,7 @@ class OnlineRouter:
     @property
     def unavailable_store(self) -> tuple[str, ...]:
         """Why the router runs without a store (empty when it has one): the
-        note every answer repeats."""
+        note every answer repeats, without the store's location."""
         return self._live.open_notes
 
     def serving_from(self, now: dt.datetime) -> None:
@@ -515,9 +521,9 @@ def _open_state(
     network: Network,
     state: StateStore | Path | str | None,
     wait_s: float | None = None,
-) -> tuple[StateStore | None, CapacityMonitor, list[str]]:
+) -> tuple[StateStore | None, CapacityMonitor, Exception | None]:
     """The store (seeded with the network's inventory) and its capacity
-    monitor; without a store when it cannot be opened, and why.
+    monitor; without a store when it cannot be opened, and the error.
 
     A location that cannot be a store at all (a folder, a CSV file, a path
     under a file: :class:`InputError`) is refused, not served degraded: that
@@ -532,7 +538,7 @@ def _open_state(
             else state
         )
         store.seed_network_inventory(network)
-        return store, CapacityMonitor.open(network, store, snapshot_every=0), []
+        return store, CapacityMonitor.open(network, store, snapshot_every=0), None
     except InputError:
         if store is not None and store is not state:
             store.close()
@@ -540,11 +546,15 @@ def _open_state(
     except (*STORE_ERRORS, TierflowError) as exc:
         if store is not None and store is not state:
             store.close()
-        note = (
-            f"state store unavailable ({exc}): stock from the network's "
-            "inventory, nominal capacity, no CLTV scores, no reservations"
-        )
-        return None, CapacityMonitor(network), [note]
+        return None, CapacityMonitor(network), exc
+
+
+def _unavailable_note(why: str) -> str:
+    """What a router without its store says, and what it answers from."""
+    return (
+        f"state store unavailable ({why}): stock from the network's "
+        "inventory, nominal capacity, no CLTV scores, no reservations"
+    )
 
 
 def _default_bid_prices(

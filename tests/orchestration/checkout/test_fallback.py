@@ -50,6 +50,9 @@ def test_unopenable_store_still_answers(tmp_path: Path) -> None:
     assert answer.degraded and answer.options
     assert answer.notes[0].startswith("state store unavailable (")
     assert r.select(answer.request_id, "gold").status == "unavailable"
+    # where the store is, is the operator's (serve's banner), not the caller's
+    assert "adir" not in " ".join(answer.notes), answer.notes
+    assert str(tmp_path / "adir") in r.store_error, r.store_error
 
 
 @pytest.mark.parametrize("where", ["a folder", "a CSV file"])
