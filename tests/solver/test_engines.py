@@ -167,6 +167,23 @@ def test_constructive_engines_report_items_they_cannot_place(name: str) -> None:
     ]
 
 
+def test_a_problem_without_an_eligible_pair_has_no_solution(engine: str) -> None:
+    # every pair masked: the greedy start's blend measures took the median of
+    # no costs (numpy's "Mean of empty slice", an error under -Werror), and
+    # HiGHS called the model without columns empty (an ERROR from "highs")
+    problem = AssignmentProblem(
+        cost=np.ones((2, 2)),
+        weight=np.ones((2, 2)),
+        capacity=[5.0, 5.0],
+        eligible=np.zeros((2, 2), dtype=bool),
+    )
+    result = solve(problem, engine, time_limit_s=1.0, fallback=False)
+    if engine in EXACT:
+        assert result.status is Status.INFEASIBLE, result.message
+    else:
+        assert result.status in (Status.INFEASIBLE, Status.NO_SOLUTION)
+
+
 @pytest.mark.parametrize("name", FALLBACK)
 def test_defer_reasons_name_the_choice(name: str) -> None:
     known = KNOWN[1]
