@@ -64,7 +64,7 @@ def test_cbc_map_covers_every_pulp_solution_status() -> None:
 
 def test_cbc_proven_infeasibility_is_read_from_pulps_status() -> None:
     # "Integer infeasible" comes with sol_status LpSolutionNoSolutionFound
-    assert cbc.PULP_STATUS_INFEASIBLE == pulp.LpStatusInfeasible
+    assert pulp.LpStatusInfeasible == cbc.PULP_STATUS_INFEASIBLE
     stopped = pulp.LpSolutionNoSolutionFound
     assert cbc.cbc_status(pulp.LpStatusInfeasible, stopped) == (
         Status.INFEASIBLE,
