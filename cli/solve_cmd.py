@@ -104,7 +104,7 @@ def _fmt(value: float | None, digits: int = 2) -> str:
 )
 @option(
     "--instance",
-    type=click.IntRange(max=1_000_000),
+    type=click.IntRange(1, 1_000_000),
     default=None,
     help="Only the K-th problem of the file (1-based).",
 )

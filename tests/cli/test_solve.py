@@ -114,6 +114,13 @@ def test_instance_out_of_range() -> None:
     assert "field '--instance': value 9: the file holds 5 problem(s)" in out
 
 
+def test_instance_counts_from_one() -> None:
+    for k in ("0", "-3"):
+        code, out = _run("solve", str(GAP_DIR / "gap1.txt"), "--instance", k)
+        assert code == 2, out
+        assert f"Invalid value for '--instance': {k} is not in the range" in out
+
+
 def test_unknown_engine_is_a_usage_error() -> None:
     code, out = _run("solve", str(GAP_DIR / "gap1.txt"), "--engine", "gurobi")
     assert code == 2
