@@ -205,3 +205,13 @@ def test_absurd_values_and_bytes_are_located(tmp_path: Path) -> None:
         InputError, match=r"g\.txt: row 3: value b'\\xff': not UTF-8 text"
     ):
         read_orlib_gap(path)
+
+
+def test_a_zero_profit_is_reported_as_zero_not_minus_zero(tmp_path: Path) -> None:
+    # the negated cost of a zero profit is -0.0, printed "-0.00" by `solve`
+    path = tmp_path / "zero.txt"
+    path.write_text("1\n2 3\n0 0 0\n0 0 0\n1 1 1\n2 2 2\n5 5\n")
+    (inst,) = load_gap_file(path, maximize=True)
+    result = solve(inst.problem, "highs", time_limit_s=5.0)
+    assert str(inst.reported(result.objective)) == "0.0"
+    assert str(inst.reported(result.bound)) == "0.0"
