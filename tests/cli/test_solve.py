@@ -16,6 +16,7 @@ CONTRACT = {
     "name",
     "engine",
     "status",
+    "limit",
     "objective",
     "bound",
     "gap",
@@ -112,6 +113,21 @@ def test_instance_out_of_range() -> None:
     code, out = _run("solve", str(GAP_DIR / "gap1.txt"), "--instance", "9")
     assert code == 1
     assert "field '--instance': value 9: the file holds 5 problem(s)" in out
+
+
+def test_json_says_which_limit_stopped_it_and_whose_fallback_it_is() -> None:
+    code, out = _run(
+        "solve", str(GAP_DIR / "c10200.txt"), "--engine", "highs",
+        "--time-limit", "0", "--json",
+    )  # fmt: skip
+    assert code == 0, out
+    record = json.loads(out)
+    assert (record["engine"], record["fallback_from"]) == ("greedy", "highs")
+    assert (record["status"], record["limit"]) == ("feasible", "time")
+    code, out = _run("solve", str(GAP_DIR / "gap1.txt"), "--instance", "1", "--json")
+    record = json.loads(out)
+    assert (record["status"], record["limit"]) == ("optimal", "none")
+    assert "fallback_from" not in record
 
 
 def test_instance_counts_from_one() -> None:
