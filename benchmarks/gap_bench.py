@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from tierflow.data.errors import VerificationError
+from tierflow.data.errors import InputError, VerificationError
 from tierflow.data.orlib_gap import BestKnown
 from tierflow.formulations.gap import GapInstance
 from tierflow.solver import solve, verify
@@ -54,6 +54,33 @@ def _pct(value: float | None, ref: float | None, maximize: bool) -> float | None
     return 100.0 * worse / abs(ref)
 
 
+#: Relative slack of the LP bound against a best-known value (HiGHS's
+#: tolerances; GAP values are integers far above it).
+_LP_BOUND_RTOL = 1e-6
+
+
+def _check_best_known(
+    inst: GapInstance, lp: float | None, bk: BestKnown | None
+) -> None:
+    """A best-known value no solution can reach (better than the LP bound)
+    is a wrong table row or the wrong instance: every % above it would be
+    measured from a value that does not exist."""
+    if bk is None or lp is None:
+        return
+    slack = _LP_BOUND_RTOL * max(1.0, abs(lp))
+    beyond = bk.value > lp + slack if inst.maximize else bk.value < lp - slack
+    if beyond:
+        side = "above" if inst.maximize else "below"
+        raise InputError(
+            f"{side} the LP bound {lp:.10g} of {inst.name} ({inst.direction}): "
+            "no solution reaches it",
+            file=bk.file or None,
+            row=bk.row,
+            field="best_known",
+            value=bk.value,
+        )
+
+
 def run_gap_bench(
     instances: Sequence[GapInstance],
     engines: Sequence[str],
@@ -66,9 +93,11 @@ def run_gap_bench(
 ) -> list[GapRun]:
     """Run every engine on every instance ``repeat`` times; verify every solution."""
     best_known = best_known or {}
+    lps = [inst.reported(lp_bound(inst.problem)) for inst in instances]
+    for inst, lp in zip(instances, lps, strict=True):
+        _check_best_known(inst, lp, best_known.get((inst.name, inst.direction)))
     runs: list[GapRun] = []
-    for inst in instances:
-        lp = inst.reported(lp_bound(inst.problem))
+    for inst, lp in zip(instances, lps, strict=True):
         bk = best_known.get((inst.name, inst.direction))
         for engine in engines:
             for r in range(repeat):

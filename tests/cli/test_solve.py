@@ -172,6 +172,27 @@ def test_bench_gap_writes_results_summary_and_plot(tmp_path: Path) -> None:
     assert (out_dir / "gap_vs_time.png").stat().st_size > 10_000
 
 
+def test_bench_gap_refuses_a_best_known_no_solution_reaches(tmp_path: Path) -> None:
+    # gap1-1's LP bound (max) is 343.59: a best known of 400 made greedy's
+    # optimal 336 read "16 % above best"
+    table = tmp_path / "bk.csv"
+    table.write_text(
+        "instance,direction,best_known,proven_optimal\ngap1-1,max,400,true\n"
+    )
+    out_dir = tmp_path / "bench"
+    code, out = _run(
+        "bench", "gap", str(GAP_DIR / "gap1.txt"), "--maximize",
+        "--engines", "greedy", "--time-limit", "0.2", "--repeat", "1",
+        "--best-known", str(table), "--out", str(out_dir),
+    )  # fmt: skip
+    assert code == 1, out
+    assert out.strip().splitlines()[-1] == (
+        f"Error: {table}: row 2: field 'best_known': value 400.0: above the LP "
+        "bound 343.5872093 of gap1-1 (max): no solution reaches it"
+    )
+    assert not out_dir.exists()
+
+
 def test_bench_gap_rejects_unknown_engine(tmp_path: Path) -> None:
     code, out = _run("bench", "gap", "--engines", "cpsat,nope", "--out", str(tmp_path))
     assert code == 2
