@@ -44,6 +44,8 @@ class GapRun:
     pct_above_lp: float | None
     runtime_s: float
     per_item_us: float
+    #: Why ``verify`` refused the engine's solution ("" when it did not).
+    error: str = ""
 
 
 def _pct(value: float | None, ref: float | None, maximize: bool) -> float | None:
@@ -104,13 +106,13 @@ def run_gap_bench(
                 result = solve(
                     inst.problem, engine, time_limit_s=time_limit_s, seed=seed + r
                 )
-                feasible = False
+                feasible, error = False, ""
                 if result.has_solution:
                     try:
                         verify(inst.problem, result)
                         feasible = True
-                    except VerificationError:
-                        feasible = False
+                    except VerificationError as exc:
+                        error = str(exc)
                 objective = inst.reported(result.objective) if feasible else None
                 run = GapRun(
                     instance=inst.name,
@@ -133,11 +135,25 @@ def run_gap_bench(
                     pct_above_lp=_pct(objective, lp, inst.maximize),
                     runtime_s=result.runtime_s,
                     per_item_us=1e6 * result.runtime_s / max(inst.problem.n_items, 1),
+                    error=error,
                 )
                 runs.append(run)
                 if on_run is not None:
                     on_run(run)
     return runs
+
+
+def verification_failures(runs: Sequence[GapRun]) -> VerificationError | None:
+    """One error for every solution ``verify`` refused (``None`` when none):
+    an engine bug, which the results would otherwise show as "not solved"."""
+    failed = [r for r in runs if r.error]
+    if not failed:
+        return None
+    first = failed[0]
+    return VerificationError(
+        f"{len(failed)} of {len(runs)} solutions failed verify, e.g. "
+        f"{first.instance} {first.engine} seed {first.seed}: {first.error}"
+    )
 
 
 def _median(values: Sequence[float | None]) -> float | None:

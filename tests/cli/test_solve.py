@@ -6,11 +6,17 @@ import csv
 import json
 from pathlib import Path
 
+import numpy as np
+import pytest
 from click.testing import CliRunner
 
 from tests.conftest import DATA_DIR, GAP_DIR
 from tests.instances import defer_and_stock
 from tierflow.cli.main import cli
+from tierflow.formulations.problem import AssignmentProblem
+from tierflow.solver import SolveParams, Status
+from tierflow.solver.engine import BundledEngine, Capabilities, Hint
+from tierflow.solver.result import SolveResult
 
 CONTRACT = {
     "name",
@@ -191,6 +197,53 @@ def test_bench_gap_refuses_a_best_known_no_solution_reaches(tmp_path: Path) -> N
         "bound 343.5872093 of gap1-1 (max): no solution reaches it"
     )
     assert not out_dir.exists()
+
+
+class _Liar(BundledEngine):
+    """Reports every problem solved at an objective of 0 with job 1 on agent 1."""
+
+    name = "liar"
+    capabilities = Capabilities()
+
+    def solve(
+        self, problem: AssignmentProblem, params: SolveParams, warm_start: Hint = None
+    ) -> SolveResult:
+        return SolveResult(
+            engine=self.name,
+            status=Status.OPTIMAL,
+            objective=0.0,
+            bound=0.0,
+            runtime_s=0.0,
+            assignment=np.zeros(problem.n_items, dtype=np.int64),
+        )
+
+
+def test_bench_gap_fails_a_solution_verify_refuses(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # a refused solution was a row with feasible False and exit 0: an engine
+    # bug read as "not solved"
+    from tierflow.solver import registry
+
+    monkeypatch.setitem(registry._ENGINES, "liar", _Liar())
+    out_dir = tmp_path / "bench"
+    code, out = _run(
+        "bench", "gap", str(GAP_DIR / "gap1.txt"), "--engines", "liar,greedy",
+        "--time-limit", "0.2", "--repeat", "1", "--out", str(out_dir),
+    )  # fmt: skip
+    assert code == 1, out
+    assert (
+        out.strip()
+        .splitlines()[-1]
+        .startswith(
+            "Error: 5 of 10 solutions failed verify, e.g. gap1-1 liar seed 0: liar: capacity agent 0"
+        )
+    )
+    with (out_dir / "results.csv").open() as fh:
+        rows = list(csv.DictReader(fh))
+    liar = [r for r in rows if r["engine"] == "liar"]
+    assert all(r["error"].startswith("liar: capacity agent 0") for r in liar)
+    assert all(r["error"] == "" for r in rows if r["engine"] == "greedy")
 
 
 def test_bench_gap_rejects_unknown_engine(tmp_path: Path) -> None:
