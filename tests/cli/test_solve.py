@@ -16,7 +16,7 @@ from tierflow.cli.main import cli
 from tierflow.formulations.problem import AssignmentProblem
 from tierflow.solver import SolveParams, Status
 from tierflow.solver.engine import BundledEngine, Capabilities, Hint
-from tierflow.solver.result import SolveResult
+from tierflow.solver.result import Limit, SolveResult, no_solution
 
 CONTRACT = {
     "name",
@@ -121,10 +121,30 @@ def test_instance_out_of_range() -> None:
     assert "field '--instance': value 9: the file holds 5 problem(s)" in out
 
 
-def test_json_says_which_limit_stopped_it_and_whose_fallback_it_is() -> None:
+class _Stuck(BundledEngine):
+    """Stands in for ``highs``, finding nothing before its time limit (as HiGHS
+    on c10200 in 0.01 s, most of the time)."""
+
+    name = "highs"
+    capabilities = Capabilities()
+
+    def solve(
+        self, problem: AssignmentProblem, params: SolveParams, warm_start: Hint = None
+    ) -> SolveResult:
+        return no_solution(
+            self.name, problem.n_items, Status.NO_SOLUTION, 0.0, limit=Limit.TIME
+        )
+
+
+def test_json_says_which_limit_stopped_it_and_whose_fallback_it_is(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from tierflow.solver import registry
+
+    monkeypatch.setitem(registry._ENGINES, "highs", _Stuck())
     code, out = _run(
-        "solve", str(GAP_DIR / "c10200.txt"), "--engine", "highs",
-        "--time-limit", "0", "--json",
+        "solve", str(GAP_DIR / "gap1.txt"), "--instance", "1", "--engine", "highs",
+        "--json",
     )  # fmt: skip
     assert code == 0, out
     record = json.loads(out)

@@ -168,7 +168,7 @@ def test_cpsat_does_not_solve_its_lp_again(monkeypatch: pytest.MonkeyPatch) -> N
     # 1600 x 80 instance
     solve_module = importlib.import_module("tierflow.solver.solve")
     calls: list[float] = []
-    real = solve_module.lp_bound
+    real: Callable[..., float | None] = solve_module.lp_bound
 
     def lp_bound(problem: AssignmentProblem, *, time_limit_s: float) -> float | None:
         calls.append(time_limit_s)
