@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from tierflow.data.errors import VerificationError
+from tierflow.data.errors import InputError, VerificationError
 from tierflow.data.orlib_gap import BestKnown
 from tierflow.formulations.gap import GapInstance
 from tierflow.solver import solve, verify
@@ -44,6 +44,8 @@ class GapRun:
     pct_above_lp: float | None
     runtime_s: float
     per_item_us: float
+    #: Why ``verify`` refused the engine's solution ("" when it did not).
+    error: str = ""
 
 
 def _pct(value: float | None, ref: float | None, maximize: bool) -> float | None:
@@ -52,6 +54,33 @@ def _pct(value: float | None, ref: float | None, maximize: bool) -> float | None
         return None
     worse = (ref - value) if maximize else (value - ref)
     return 100.0 * worse / abs(ref)
+
+
+#: Relative slack of the LP bound against a best-known value (HiGHS's
+#: tolerances; GAP values are integers far above it).
+_LP_BOUND_RTOL = 1e-6
+
+
+def _check_best_known(
+    inst: GapInstance, lp: float | None, bk: BestKnown | None
+) -> None:
+    """A best-known value no solution can reach (better than the LP bound)
+    is a wrong table row or the wrong instance: every % above it would be
+    measured from a value that does not exist."""
+    if bk is None or lp is None:
+        return
+    slack = _LP_BOUND_RTOL * max(1.0, abs(lp))
+    beyond = bk.value > lp + slack if inst.maximize else bk.value < lp - slack
+    if beyond:
+        side = "above" if inst.maximize else "below"
+        raise InputError(
+            f"{side} the LP bound {lp:.10g} of {inst.name} ({inst.direction}): "
+            "no solution reaches it",
+            file=bk.file or None,
+            row=bk.row,
+            field="best_known",
+            value=bk.value,
+        )
 
 
 def run_gap_bench(
@@ -66,22 +95,24 @@ def run_gap_bench(
 ) -> list[GapRun]:
     """Run every engine on every instance ``repeat`` times; verify every solution."""
     best_known = best_known or {}
+    lps = [inst.reported(lp_bound(inst.problem)) for inst in instances]
+    for inst, lp in zip(instances, lps, strict=True):
+        _check_best_known(inst, lp, best_known.get((inst.name, inst.direction)))
     runs: list[GapRun] = []
-    for inst in instances:
-        lp = inst.reported(lp_bound(inst.problem))
+    for inst, lp in zip(instances, lps, strict=True):
         bk = best_known.get((inst.name, inst.direction))
         for engine in engines:
             for r in range(repeat):
                 result = solve(
                     inst.problem, engine, time_limit_s=time_limit_s, seed=seed + r
                 )
-                feasible = False
+                feasible, error = False, ""
                 if result.has_solution:
                     try:
                         verify(inst.problem, result)
                         feasible = True
-                    except VerificationError:
-                        feasible = False
+                    except VerificationError as exc:
+                        error = str(exc)
                 objective = inst.reported(result.objective) if feasible else None
                 run = GapRun(
                     instance=inst.name,
@@ -104,11 +135,25 @@ def run_gap_bench(
                     pct_above_lp=_pct(objective, lp, inst.maximize),
                     runtime_s=result.runtime_s,
                     per_item_us=1e6 * result.runtime_s / max(inst.problem.n_items, 1),
+                    error=error,
                 )
                 runs.append(run)
                 if on_run is not None:
                     on_run(run)
     return runs
+
+
+def verification_failures(runs: Sequence[GapRun]) -> VerificationError | None:
+    """One error for every solution ``verify`` refused (``None`` when none):
+    an engine bug, which the results would otherwise show as "not solved"."""
+    failed = [r for r in runs if r.error]
+    if not failed:
+        return None
+    first = failed[0]
+    return VerificationError(
+        f"{len(failed)} of {len(runs)} solutions failed verify, e.g. "
+        f"{first.instance} {first.engine} seed {first.seed}: {first.error}"
+    )
 
 
 def _median(values: Sequence[float | None]) -> float | None:

@@ -14,7 +14,13 @@ from tierflow.benchmarks.allocation_bench import (
 )
 from tierflow.benchmarks.allocation_days import RunConfig
 from tierflow.benchmarks.allocation_days_report import run_and_report
-from tierflow.benchmarks.gap_bench import GAP_DATA, GapRun, run_gap_bench, write_reports
+from tierflow.benchmarks.gap_bench import (
+    GAP_DATA,
+    GapRun,
+    run_gap_bench,
+    verification_failures,
+    write_reports,
+)
 from tierflow.cli.network_cmd import open_network
 from tierflow.cli.options import (
     engines_option,
@@ -131,11 +137,15 @@ def bench_gap(
     if as_json:
         rows = [dataclasses.asdict(run) for run in runs]
         click.echo(json.dumps({"runs": rows, "out": str(out)}, default=str))
-        return
-    click.echo(summary)
-    click.echo(
-        f"wrote {out / 'results.csv'}, {out / 'summary.md'}, {out / 'gap_vs_time.png'}"
-    )
+    else:
+        click.echo(summary)
+        click.echo(
+            f"wrote {out / 'results.csv'}, {out / 'summary.md'}, "
+            f"{out / 'gap_vs_time.png'}"
+        )
+    failures = verification_failures(runs)
+    if failures is not None:
+        raise failures
 
 
 @bench.command(

@@ -72,3 +72,7 @@ def _stopped() -> None:
     sys.stderr.write(f"{start}{INTERRUPTED_MESSAGE}\n")
     sys.stderr.flush()
     raise SystemExit(INTERRUPTED_EXIT)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

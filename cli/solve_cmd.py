@@ -64,6 +64,7 @@ def result_record(inst: GapInstance, result: SolveResult) -> dict[str, Any]:
         "name": inst.name,
         "engine": result.engine,
         "status": result.status.value,
+        "limit": result.limit.value,
         "objective": objective,
         "bound": bound,
         "gap": result.gap,
@@ -73,6 +74,8 @@ def result_record(inst: GapInstance, result: SolveResult) -> dict[str, Any]:
         "feasible": feasible,
         "assignment": result.assignment.tolist(),
     }
+    if result.fallback_from:
+        record["fallback_from"] = result.fallback_from
     if error:
         record["error"] = error
     if result.message:
@@ -104,7 +107,7 @@ def _fmt(value: float | None, digits: int = 2) -> str:
 )
 @option(
     "--instance",
-    type=click.IntRange(max=1_000_000),
+    type=click.IntRange(1, 1_000_000),
     default=None,
     help="Only the K-th problem of the file (1-based).",
 )
@@ -135,7 +138,7 @@ def solve_command(
     failures = []
     if not as_json:
         click.echo(
-            f"{'name':<12} {'engine':<7} {'status':<12} {'objective':>12} "
+            f"{'name':<12} {'engine':<11} {'status':<12} {'objective':>12} "
             f"{'bound':>12} {'gap %':>8} {'time s':>8} feasible"
         )
     for inst in instances:
@@ -150,7 +153,7 @@ def solve_command(
         else:
             gap = None if record["gap"] is None else 100 * record["gap"]
             click.echo(
-                f"{inst.name:<12} {record['engine']:<7} {record['status']:<12} "
+                f"{inst.name:<12} {record['engine']:<11} {record['status']:<12} "
                 f"{_fmt(record['objective']):>12} {_fmt(record['bound']):>12} "
                 f"{_fmt(gap, 3):>8} {record['runtime_s']:>8.3f} {record['feasible']}"
             )

@@ -5,6 +5,7 @@ E. The file format: ``docs/data.md``."""
 from __future__ import annotations
 
 import csv
+import io
 import os
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -285,39 +286,65 @@ class BestKnown:
     direction: str
     value: float
     proven: bool
+    #: Where the value was read (for errors about it).
+    file: str = ""
+    row: int | None = None
 
 
 def read_best_known(path: str | os.PathLike[str]) -> dict[tuple[str, str], BestKnown]:
-    """``best_known.csv`` (instance, direction, best_known, proven_optimal, ...)."""
+    """``best_known.csv`` (instance, direction, best_known, proven_optimal, ...).
+
+    Raises
+    ------
+    InputError
+        Naming the file, row, field and value: a byte that is not UTF-8, a
+        missing instance name, a direction other than min/max, a best-known
+        value that is not a finite number, a ``proven_optimal`` other than
+        true/false/empty, or an instance listed twice for one direction.
+    """
+    file = str(path)
+    try:
+        text = read_utf8(Path(path), file, csv_columns=True)
+    except OSError as exc:
+        raise InputError(f"cannot read file ({exc})", file=file) from None
+    reader = csv.DictReader(io.StringIO(text, newline=""))
+    need = {"instance", "direction", "best_known"}
+    if reader.fieldnames is None or not need <= set(reader.fieldnames):
+        raise InputError(f"header must contain {sorted(need)}", file=file, row=1)
     out: dict[tuple[str, str], BestKnown] = {}
-    with open(path, newline="", encoding="utf-8") as fh:
-        reader = csv.DictReader(fh)
-        need = {"instance", "direction", "best_known"}
-        if reader.fieldnames is None or not need <= set(reader.fieldnames):
-            raise InputError(
-                f"header must contain {sorted(need)}", file=str(path), row=1
+    first_row: dict[tuple[str, str], int] = {}
+    for rowno, row in enumerate(reader, start=2):
+        fail = partial(InputError, file=file, row=rowno)
+        name = (row["instance"] or "").strip()
+        if not name:
+            raise fail("missing value", field="instance", value=row["instance"] or "")
+        direction = (row["direction"] or "").strip().lower()
+        if direction not in ("min", "max"):
+            raise fail(
+                "must be 'min' or 'max'", field="direction", value=row["direction"]
             )
-        for rowno, row in enumerate(reader, start=2):
-            direction = (row["direction"] or "").strip().lower()
-            if direction not in ("min", "max"):
-                raise InputError(
-                    "must be 'min' or 'max'",
-                    file=str(path),
-                    row=rowno,
-                    field="direction",
-                    value=row["direction"],
-                )
-            try:
-                value = float(row["best_known"])
-            except (TypeError, ValueError):
-                raise InputError(
-                    "not a number",
-                    file=str(path),
-                    row=rowno,
-                    field="best_known",
-                    value=row["best_known"],
-                ) from None
-            proven = (row.get("proven_optimal") or "").strip().lower() == "true"
-            name = row["instance"].strip()
-            out[(name, direction)] = BestKnown(name, direction, value, proven)
+        try:
+            value = float(row["best_known"])
+        except (TypeError, ValueError):
+            raise fail(
+                "not a number", field="best_known", value=row["best_known"]
+            ) from None
+        if not np.isfinite(value):
+            raise fail("not finite", field="best_known", value=row["best_known"])
+        proven = (row.get("proven_optimal") or "").strip().lower()
+        if proven not in ("true", "false", ""):
+            raise fail(
+                "must be 'true', 'false' or empty",
+                field="proven_optimal",
+                value=row["proven_optimal"],
+            )
+        key = (name, direction)
+        if key in first_row:
+            raise fail(
+                f"listed twice for {direction} (first at row {first_row[key]})",
+                field="instance",
+                value=name,
+            )
+        first_row[key] = rowno
+        out[key] = BestKnown(name, direction, value, proven == "true", file, rowno)
     return out

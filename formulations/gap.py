@@ -29,7 +29,8 @@ class GapInstance:
         """An internal (minimization) value in the file's own direction."""
         if value is None:
             return None
-        return -value if self.maximize else value
+        # + 0.0: a zero profit is 0.0, not the -0.0 of its negated cost
+        return (-value if self.maximize else value) + 0.0
 
 
 def gap_instance(data: GapData, *, maximize: bool = False) -> GapInstance:

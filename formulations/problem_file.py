@@ -60,7 +60,17 @@ def _load(path: str | os.PathLike[str], file: str) -> dict[str, NDArray[Any]]:
         raise InputError(f"cannot read npz ({exc})", file=file) from None
 
 
+#: How a file that ``np.load`` reads as arrays starts: a zip archive (an
+#: ``.npz``) or one ``.npy`` array. Anything else it would unpickle, which is
+#: refused, with advice about ``allow_pickle`` that does not fit a text file.
+_ARRAY_MAGIC = (b"PK\x03\x04", b"PK\x05\x06", b"\x93NUMPY")
+
+
 def _members(handle: IO[bytes], file: str) -> dict[str, NDArray[Any]]:
+    start = handle.read(len(_ARRAY_MAGIC[-1]))
+    handle.seek(0)
+    if not start.startswith(_ARRAY_MAGIC):
+        raise InputError("not an .npz archive of arrays", file=file)
     loaded = np.load(handle, allow_pickle=False)
     if not isinstance(loaded, np.lib.npyio.NpzFile):
         raise InputError("not an .npz archive of arrays", file=file)

@@ -48,6 +48,19 @@ STATUS_MAP: dict[int, tuple[Status, Limit]] = {
     -1: (Status.INFEASIBLE, Limit.NONE),  # LpSolutionInfeasible
     -2: (Status.ERROR, Limit.NONE),  # LpSolutionUnbounded
 }
+#: PuLP's ``LpStatusInfeasible``: CBC proved that no solution exists. PuLP
+#: gives it for "Infeasible" and for "Integer infeasible" (the LP is feasible,
+#: branch and bound found no integer point), but only the first has a
+#: ``sol_status`` of its own: the second comes with
+#: ``LpSolutionNoSolutionFound``, the status of a run stopped on time.
+PULP_STATUS_INFEASIBLE = -1
+
+
+def cbc_status(status: int, sol_status: int) -> tuple[Status, Limit]:
+    """Our status of a CBC run from PuLP's ``status`` and ``sol_status``."""
+    if status == PULP_STATUS_INFEASIBLE:
+        return Status.INFEASIBLE, Limit.NONE
+    return STATUS_MAP.get(sol_status, (Status.ERROR, Limit.NONE))
 
 
 def _pulp() -> Any:
@@ -188,7 +201,7 @@ class CbcEngine(BundledEngine):
                 var.setInitialValue(round(val))
         found = _BOUND_RE.findall(_run_cbc(lp, params, warm_start is not None))
         runtime = time.perf_counter() - start
-        status, limit = STATUS_MAP.get(lp.sol_status, (Status.ERROR, Limit.NONE))
+        status, limit = cbc_status(lp.status, lp.sol_status)
         bound = float(found[-1]) if found else None
         pulp = _pulp()
         message = (

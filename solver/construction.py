@@ -45,7 +45,9 @@ def desirability_of(problem: AssignmentProblem, measure: str) -> NDArray[np.floa
         return problem.cost * problem.weight / cap[None, :]
     if measure.startswith("blend:"):
         mu = float(measure.split(":", 1)[1])
-        scale = float(np.median(np.abs(problem.cost[problem.eligible]))) or 1.0
+        costs = np.abs(problem.cost[problem.eligible])
+        # no eligible pair: nothing to scale (and numpy warns on an empty median)
+        scale = (float(np.median(costs)) if costs.size else 0.0) or 1.0
         share = cap / max(problem.n_items / max(problem.n_agents, 1), 1.0)
         return problem.cost / scale + mu * problem.weight / share[None, :]
     raise ValueError(f"unknown desirability measure {measure!r}")

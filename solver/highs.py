@@ -12,7 +12,12 @@ from numpy.typing import NDArray
 
 from tierflow.formulations.problem import AssignmentProblem
 from tierflow.solver.engine import EXACT_ENGINE, BundledEngine, Hint
-from tierflow.solver.highs_model import new_highs, pass_model, run_highs
+from tierflow.solver.highs_model import (
+    model_status,
+    new_highs,
+    pass_model,
+    run_highs,
+)
 from tierflow.solver.matrix import MatrixModel, build_matrix
 from tierflow.solver.params import SolveParams
 from tierflow.solver.result import (
@@ -150,7 +155,7 @@ class HighsEngine(BundledEngine):
         reports for its solution when its columns cost more
         (:func:`stale_columns`; None when they do not, or without one)."""
         h, model = _run_mip(problem, params, warm_start)
-        native = h.getModelStatus()
+        native = model_status(h, model)
         info = h.getInfo()
         with_sol, without_sol, limit = STATUS_MAP.get(
             native, (Status.ERROR, Status.ERROR, Limit.OTHER)

@@ -71,6 +71,21 @@ def run_highs(h: Any) -> None:
     h.run()
 
 
+def model_status(h: Any, model: MatrixModel) -> Any:
+    """HiGHS's model status of ``model`` after a run, with one correction: a
+    model without columns is ``kModelEmpty`` to HiGHS whatever its rows say,
+    yet a row that needs a nonzero activity (an item that must be assigned
+    and has no eligible agent) makes it infeasible."""
+    native = h.getModelStatus()
+    if (
+        native == highspy.HighsModelStatus.kModelEmpty
+        and model.n_cols == 0
+        and ((model.row_lower > 0).any() or (model.row_upper < 0).any())
+    ):
+        return highspy.HighsModelStatus.kInfeasible
+    return native
+
+
 def highs_lp(
     c: NDArray[np.float64],
     matrix: Any,

@@ -17,7 +17,12 @@ from numpy.typing import NDArray
 from tierflow.formulations.problem import AssignmentProblem
 from tierflow.solver.engine import BundledEngine, Capabilities, Hint
 from tierflow.solver.greedy import greedy_assign
-from tierflow.solver.highs_model import new_highs, pass_model, run_highs
+from tierflow.solver.highs_model import (
+    model_status,
+    new_highs,
+    pass_model,
+    run_highs,
+)
 from tierflow.solver.matrix import MatrixModel, build_matrix
 from tierflow.solver.params import SolveParams
 from tierflow.solver.result import (
@@ -109,7 +114,7 @@ def lp_relaxation(
         h.setOptionValue("run_crossover", "on")
     pass_model(h, model, integer=False)
     run_highs(h)
-    status = LP_STATUS_MAP.get(h.getModelStatus(), Status.ERROR)
+    status = LP_STATUS_MAP.get(model_status(h, model), Status.ERROR)
     bid = np.zeros(problem.n_agents)
     stock_dual = np.zeros((problem.n_agents, problem.n_resources))
     item_dual = np.zeros(problem.n_items)

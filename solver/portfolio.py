@@ -301,7 +301,9 @@ class PortfolioEngine(BundledEngine):
     most of their time (large micro-batches).
     """
 
-    capabilities = EXACT_ENGINE
+    #: Its bound holds its own LP relaxation's (phase 1): ``solve()`` need not
+    #: solve the same LP again after an unproven result.
+    capabilities = dataclasses.replace(EXACT_ENGINE, bound_is_lp=True)
 
     def __init__(
         self, name: str = "cpsat", *, shares: PortfolioShares | None = None

@@ -85,7 +85,8 @@ def solve(
     left = max(params.time_limit_s - (time.perf_counter() - start), 0.01)
     result = _run(eng, problem, params.replace(time_limit_s=left), warm_start, start)
     if caps.proves_bound and not caps.bound_is_lp and _unproven(result):
-        result = result.with_bound(lp_bound(problem, time_limit_s=max(left, 1.0)))
+        bound = lp_bound(problem, time_limit_s=_time_left(params, start))
+        result = result.with_bound(bound)
     if fallback and not caps.fallback and _rescue(result):
         result = _fall_back(eng.name, result, problem, params, warm_start, start)
     return dataclasses.replace(result, runtime_s=time.perf_counter() - start)
@@ -160,6 +161,15 @@ def _run(
             time.perf_counter() - start,
             message=f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=3)}",
         )
+
+
+def _time_left(params: SolveParams, start: float) -> float:
+    """Seconds for the LP bound after the engine: what is left of the call's
+    limit, and at least the warm start's share of it when the engine spent it
+    all (as the fallback gets), so the call ends within that share of it."""
+    used = time.perf_counter() - start
+    share = WARM_START_SHARE * params.time_limit_s
+    return max(params.time_limit_s - used, share, 0.01)
 
 
 def _unproven(result: SolveResult) -> bool:

@@ -7,6 +7,7 @@ the raw arrays, so an engine bug cannot hide behind its own bookkeeping.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -124,11 +125,14 @@ def verify(problem: AssignmentProblem, result: SolveResult) -> float:
     objective = recompute_objective(problem, result.assignment)
     reported = result.objective
     assert reported is not None  # has_solution guarantees it
-    if abs(objective - reported) > OBJECTIVE_RTOL * max(1.0, abs(objective)):
+    # "not <=": a NaN claim fails it (every comparison with NaN is false)
+    if not abs(objective - reported) <= OBJECTIVE_RTOL * max(1.0, abs(objective)):
         raise VerificationError(
             f"{result.engine}: reported objective {reported!r} but the assignment "
             f"costs {objective!r}"
         )
+    if result.bound is not None and math.isnan(result.bound):
+        raise VerificationError(f"{result.engine}: bound nan is not a number")
     if result.bound is not None and result.bound > objective + OBJECTIVE_RTOL * max(
         1.0, abs(objective)
     ):

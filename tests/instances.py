@@ -113,4 +113,20 @@ def infeasible() -> KnownInstance:
     )
 
 
+def integer_infeasible() -> KnownInstance:
+    """Three items of weight 2 and two nodes of capacity 3: the LP is feasible
+    (each node takes one and a half items), no integer assignment is."""
+    return KnownInstance(
+        problem=AssignmentProblem(
+            cost=[[1.0, 4.0], [2.0, 5.0], [3.0, 6.0]],
+            weight=np.full((3, 2), 2.0),
+            capacity=[3.0, 3.0],
+            name="integer_infeasible",
+        ),
+        optimum=None,
+        assignment=None,
+        lp_bound=10.5,
+    )
+
+
 KNOWN = [fractional_lp(), defer_and_stock(), masked_fractional_costs()]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from collections.abc import Iterator
 
 import click
@@ -71,3 +73,18 @@ def test_every_command_with_a_result_has_json_and_the_log_options(
     flags = {o for p in command.params for o in p.opts}
     assert {"--log-level", "--log-format"} <= flags, path
     assert ("--json" in flags) is (path not in NO_RESULT), path
+
+
+@pytest.mark.parametrize("module", ["tierflow.cli.main", "tierflow.cli.entry"])
+def test_python_m_runs_the_commands(module: str) -> None:
+    # `python -m tierflow.cli.entry` (the console script's module) ran nothing
+    # and exited 0
+    done = subprocess.run(
+        [sys.executable, "-m", module, "solve", "--help"],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("Usage: tierflow solve")

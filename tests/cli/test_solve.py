@@ -6,16 +6,23 @@ import csv
 import json
 from pathlib import Path
 
+import numpy as np
+import pytest
 from click.testing import CliRunner
 
 from tests.conftest import DATA_DIR, GAP_DIR
 from tests.instances import defer_and_stock
 from tierflow.cli.main import cli
+from tierflow.formulations.problem import AssignmentProblem
+from tierflow.solver import SolveParams, Status
+from tierflow.solver.engine import BundledEngine, Capabilities, Hint
+from tierflow.solver.result import Limit, SolveResult, no_solution
 
 CONTRACT = {
     "name",
     "engine",
     "status",
+    "limit",
     "objective",
     "bound",
     "gap",
@@ -114,6 +121,48 @@ def test_instance_out_of_range() -> None:
     assert "field '--instance': value 9: the file holds 5 problem(s)" in out
 
 
+class _Stuck(BundledEngine):
+    """Stands in for ``highs``, finding nothing before its time limit (as HiGHS
+    on c10200 in 0.01 s, most of the time)."""
+
+    name = "highs"
+    capabilities = Capabilities()
+
+    def solve(
+        self, problem: AssignmentProblem, params: SolveParams, warm_start: Hint = None
+    ) -> SolveResult:
+        return no_solution(
+            self.name, problem.n_items, Status.NO_SOLUTION, 0.0, limit=Limit.TIME
+        )
+
+
+def test_json_says_which_limit_stopped_it_and_whose_fallback_it_is(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from tierflow.solver import registry
+
+    monkeypatch.setitem(registry._ENGINES, "highs", _Stuck())
+    code, out = _run(
+        "solve", str(GAP_DIR / "gap1.txt"), "--instance", "1", "--engine", "highs",
+        "--json",
+    )  # fmt: skip
+    assert code == 0, out
+    record = json.loads(out)
+    assert (record["engine"], record["fallback_from"]) == ("greedy", "highs")
+    assert (record["status"], record["limit"]) == ("feasible", "time")
+    code, out = _run("solve", str(GAP_DIR / "gap1.txt"), "--instance", "1", "--json")
+    record = json.loads(out)
+    assert (record["status"], record["limit"]) == ("optimal", "none")
+    assert "fallback_from" not in record
+
+
+def test_instance_counts_from_one() -> None:
+    for k in ("0", "-3"):
+        code, out = _run("solve", str(GAP_DIR / "gap1.txt"), "--instance", k)
+        assert code == 2, out
+        assert f"Invalid value for '--instance': {k} is not in the range" in out
+
+
 def test_unknown_engine_is_a_usage_error() -> None:
     code, out = _run("solve", str(GAP_DIR / "gap1.txt"), "--engine", "gurobi")
     assert code == 2
@@ -147,6 +196,74 @@ def test_bench_gap_writes_results_summary_and_plot(tmp_path: Path) -> None:
     summary = (out_dir / "summary.md").read_text()
     assert "| cpsat | 5/5 | 0.000 | 0.000 |" in summary
     assert (out_dir / "gap_vs_time.png").stat().st_size > 10_000
+
+
+def test_bench_gap_refuses_a_best_known_no_solution_reaches(tmp_path: Path) -> None:
+    # gap1-1's LP bound (max) is 343.59: a best known of 400 made greedy's
+    # optimal 336 read "16 % above best"
+    table = tmp_path / "bk.csv"
+    table.write_text(
+        "instance,direction,best_known,proven_optimal\ngap1-1,max,400,true\n"
+    )
+    out_dir = tmp_path / "bench"
+    code, out = _run(
+        "bench", "gap", str(GAP_DIR / "gap1.txt"), "--maximize",
+        "--engines", "greedy", "--time-limit", "0.2", "--repeat", "1",
+        "--best-known", str(table), "--out", str(out_dir),
+    )  # fmt: skip
+    assert code == 1, out
+    assert out.strip().splitlines()[-1] == (
+        f"Error: {table}: row 2: field 'best_known': value 400.0: above the LP "
+        "bound 343.5872093 of gap1-1 (max): no solution reaches it"
+    )
+    assert not out_dir.exists()
+
+
+class _Liar(BundledEngine):
+    """Reports every problem solved at an objective of 0 with job 1 on agent 1."""
+
+    name = "liar"
+    capabilities = Capabilities()
+
+    def solve(
+        self, problem: AssignmentProblem, params: SolveParams, warm_start: Hint = None
+    ) -> SolveResult:
+        return SolveResult(
+            engine=self.name,
+            status=Status.OPTIMAL,
+            objective=0.0,
+            bound=0.0,
+            runtime_s=0.0,
+            assignment=np.zeros(problem.n_items, dtype=np.int64),
+        )
+
+
+def test_bench_gap_fails_a_solution_verify_refuses(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # a refused solution was a row with feasible False and exit 0: an engine
+    # bug read as "not solved"
+    from tierflow.solver import registry
+
+    monkeypatch.setitem(registry._ENGINES, "liar", _Liar())
+    out_dir = tmp_path / "bench"
+    code, out = _run(
+        "bench", "gap", str(GAP_DIR / "gap1.txt"), "--engines", "liar,greedy",
+        "--time-limit", "0.2", "--repeat", "1", "--out", str(out_dir),
+    )  # fmt: skip
+    assert code == 1, out
+    assert (
+        out.strip()
+        .splitlines()[-1]
+        .startswith(
+            "Error: 5 of 10 solutions failed verify, e.g. gap1-1 liar seed 0: liar: capacity agent 0"
+        )
+    )
+    with (out_dir / "results.csv").open() as fh:
+        rows = list(csv.DictReader(fh))
+    liar = [r for r in rows if r["engine"] == "liar"]
+    assert all(r["error"].startswith("liar: capacity agent 0") for r in liar)
+    assert all(r["error"] == "" for r in rows if r["engine"] == "greedy")
 
 
 def test_bench_gap_rejects_unknown_engine(tmp_path: Path) -> None:

@@ -189,6 +189,35 @@ def test_best_known_table_errors(tmp_path: Path) -> None:
         read_best_known(path)
 
 
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        # a second value of one instance silently replaced the first
+        (
+            "instance,direction,best_known\ng1,max,3\ng1,max,4\n",
+            r"row 3: field 'instance': value 'g1': listed twice for max "
+            r"\(first at row 2\)$",
+        ),
+        ("instance,direction,best_known\ng1,max,nan\n", "row 2: field 'best_known': value 'nan': not finite$"),
+        (
+            "instance,direction,best_known,proven_optimal\ng1,max,3,yes\n",
+            r"row 2: field 'proven_optimal': value 'yes': must be 'true', "
+            r"'false' or empty$",
+        ),
+        ("instance,direction,best_known\n,max,3\n", "row 2: field 'instance': value '': missing value$"),
+        # not UTF-8: a UnicodeDecodeError traceback from `bench gap`
+        (b"instance,direction,best_known\n\xff,max,3\n", "row 2: .*not UTF-8"),
+    ],
+)  # fmt: skip
+def test_best_known_table_rows_are_checked(
+    tmp_path: Path, text: str | bytes, message: str
+) -> None:
+    path = tmp_path / "bk.csv"
+    path.write_bytes(text if isinstance(text, bytes) else text.encode())
+    with pytest.raises(InputError, match=r"bk\.csv: " + message):
+        read_best_known(path)
+
+
 def test_absurd_values_and_bytes_are_located(tmp_path: Path) -> None:
     path = tmp_path / "g.txt"
     path.write_text(
@@ -205,3 +234,13 @@ def test_absurd_values_and_bytes_are_located(tmp_path: Path) -> None:
         InputError, match=r"g\.txt: row 3: value b'\\xff': not UTF-8 text"
     ):
         read_orlib_gap(path)
+
+
+def test_a_zero_profit_is_reported_as_zero_not_minus_zero(tmp_path: Path) -> None:
+    # the negated cost of a zero profit is -0.0, printed "-0.00" by `solve`
+    path = tmp_path / "zero.txt"
+    path.write_text("1\n2 3\n0 0 0\n0 0 0\n1 1 1\n2 2 2\n5 5\n")
+    (inst,) = load_gap_file(path, maximize=True)
+    result = solve(inst.problem, "highs", time_limit_s=5.0)
+    assert str(inst.reported(result.objective)) == "0.0"
+    assert str(inst.reported(result.bound)) == "0.0"

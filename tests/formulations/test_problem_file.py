@@ -79,6 +79,11 @@ def test_not_an_npz(tmp_path: Path) -> None:
     path.with_suffix(".npy").rename(path)
     with pytest.raises(InputError, match=r"/p\.npz: not an \.npz archive of arrays$"):
         AssignmentProblem.load_npz(path)
+    # a text file (an OR-Library instance read with --format npz): not
+    # numpy's advice to unpickle it
+    path.write_text("1\n2 3\n1 2 3\n")
+    with pytest.raises(InputError, match=r"/p\.npz: not an \.npz archive of arrays$"):
+        AssignmentProblem.load_npz(path)
     np.savez(path, **_arrays())
     path.write_bytes(path.read_bytes()[:-40])
     with pytest.raises(InputError, match=r"/p\.npz: cannot read npz"):

@@ -18,7 +18,13 @@ import pulp
 import pytest
 
 from tests.conftest import ROOT
-from tests.instances import KNOWN, KnownInstance, fractional_lp, infeasible
+from tests.instances import (
+    KNOWN,
+    KnownInstance,
+    fractional_lp,
+    infeasible,
+    integer_infeasible,
+)
 from tests.solver.suites import (
     CONSTRUCTIVE,
     ENGINES,
@@ -137,10 +143,16 @@ def test_dual_signs_agree_between_highs_and_cbc() -> None:
     np.testing.assert_allclose(pi[:n], relax.item_dual, atol=1e-9)
 
 
+@pytest.mark.parametrize(
+    "known", [infeasible(), integer_infeasible()], ids=lambda k: k.problem.name
+)
 @pytest.mark.parametrize("name", EXACT)
-def test_exact_engines_prove_infeasibility(name: str) -> None:
-    result = solve(infeasible().problem, name, time_limit_s=5.0)
-    assert result.status is Status.INFEASIBLE
+def test_exact_engines_prove_infeasibility(name: str, known: KnownInstance) -> None:
+    # the second is infeasible only in integers: CBC says "Integer infeasible",
+    # which PuLP reports as status Infeasible with "No Solution Found"
+    result = solve(known.problem, name, time_limit_s=5.0)
+    assert result.status is Status.INFEASIBLE, result.message
+    assert result.fallback_from is None
     assert not result.has_solution
     with pytest.raises(ValueError, match="no feasible solution"):
         result.objective_value()
@@ -153,6 +165,23 @@ def test_constructive_engines_report_items_they_cannot_place(name: str) -> None:
     assert list(result.unassigned_reason.values()) == [
         "capacity of every eligible node taken by other items"
     ]
+
+
+def test_a_problem_without_an_eligible_pair_has_no_solution(engine: str) -> None:
+    # every pair masked: the greedy start's blend measures took the median of
+    # no costs (numpy's "Mean of empty slice", an error under -Werror), and
+    # HiGHS called the model without columns empty (an ERROR from "highs")
+    problem = AssignmentProblem(
+        cost=np.ones((2, 2)),
+        weight=np.ones((2, 2)),
+        capacity=[5.0, 5.0],
+        eligible=np.zeros((2, 2), dtype=bool),
+    )
+    result = solve(problem, engine, time_limit_s=1.0, fallback=False)
+    if engine in EXACT:
+        assert result.status is Status.INFEASIBLE, result.message
+    else:
+        assert result.status in (Status.INFEASIBLE, Status.NO_SOLUTION)
 
 
 @pytest.mark.parametrize("name", FALLBACK)

@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
+import importlib
+import time
 from collections.abc import Callable
 
 import numpy as np
 import pytest
 from numpy.typing import NDArray
 
+from tests.conftest import GAP_DIR
 from tests.instances import fractional_lp, infeasible
 from tests.solver.suites import FALLBACK
 from tierflow.data.errors import InputError
+from tierflow.formulations.gap import load_gap_file
 from tierflow.formulations.problem import AssignmentProblem
 from tierflow.solver import SolveParams, Status, fallback_engine, solve, verify
 from tierflow.solver.engine import BundledEngine, Capabilities, Hint
+from tierflow.solver.lp import lp_relaxation
 from tierflow.solver.result import Limit, SolveResult, no_solution
 
 
@@ -123,6 +128,60 @@ def test_lp_bound_is_added_only_where_it_can_help(
     known = fractional_lp()
     result = solve(known.problem, "probe", time_limit_s=1.0)
     assert result.bound == (pytest.approx(known.lp_bound) if tightened else None)
+
+
+def test_the_lp_bound_gets_what_is_left_of_the_time_limit(
+    register_probe: Register, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # it was given the time left before the engine ran (at least 1 s): an
+    # engine that used its budget was followed by an LP of as long again
+    # (a 2 s solve of a 1600 x 80 instance took 3 s with cpsat, 7.6 s with cbc)
+    # the module, which the package's ``solve`` function shadows
+    solve_module = importlib.import_module("tierflow.solver.solve")
+
+    class _Busy(_Probe):
+        def solve(
+            self,
+            problem: AssignmentProblem,
+            params: SolveParams,
+            warm_start: Hint = None,
+        ) -> SolveResult:
+            time.sleep(params.time_limit_s)
+            return super().solve(problem, params, warm_start)
+
+    given: list[float] = []
+
+    def lp_bound(problem: AssignmentProblem, *, time_limit_s: float) -> float:
+        given.append(time_limit_s)
+        return 0.0
+
+    monkeypatch.setattr(solve_module, "lp_bound", lp_bound)
+    register_probe(_Busy(Capabilities(proves_bound=True)))
+    solve(fractional_lp().problem, "probe", time_limit_s=0.5)
+    # the budget is spent: the bound may run over it by the warm start's share
+    assert given == [pytest.approx(0.5 * solve_module.WARM_START_SHARE)]
+
+
+def test_cpsat_does_not_solve_its_lp_again(monkeypatch: pytest.MonkeyPatch) -> None:
+    # the portfolio's bound holds its own LP's (its first phase): solve() gave
+    # an unproven result the same LP again, 1.2 s past a 2 s limit on a
+    # 1600 x 80 instance
+    solve_module = importlib.import_module("tierflow.solver.solve")
+    calls: list[float] = []
+    real: Callable[..., float | None] = solve_module.lp_bound
+
+    def lp_bound(problem: AssignmentProblem, *, time_limit_s: float) -> float | None:
+        calls.append(time_limit_s)
+        return real(problem, time_limit_s=time_limit_s)
+
+    monkeypatch.setattr(solve_module, "lp_bound", lp_bound)
+    (inst,) = load_gap_file(GAP_DIR / "c10200.txt")
+    result = solve(inst.problem, "cpsat", time_limit_s=0.5, seed=0)
+    assert result.status is Status.FEASIBLE  # not proven in 0.5 s
+    assert calls == []
+    lp = lp_relaxation(inst.problem).objective
+    assert lp is not None and result.bound is not None
+    assert result.bound >= lp - 1e-6
 
 
 def test_keywords_override_params(register_probe: Register) -> None:

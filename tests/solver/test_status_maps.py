@@ -60,3 +60,17 @@ def test_cbc_map_covers_every_pulp_solution_status() -> None:
     _ours(cbc.STATUS_MAP.values())
     # PuLP says "Optimal" for a time-limited incumbent; its sol_status does not
     assert cbc.STATUS_MAP[pulp.LpSolutionIntegerFeasible][0] is Status.FEASIBLE
+
+
+def test_cbc_proven_infeasibility_is_read_from_pulps_status() -> None:
+    # "Integer infeasible" comes with sol_status LpSolutionNoSolutionFound
+    assert pulp.LpStatusInfeasible == cbc.PULP_STATUS_INFEASIBLE
+    stopped = pulp.LpSolutionNoSolutionFound
+    assert cbc.cbc_status(pulp.LpStatusInfeasible, stopped) == (
+        Status.INFEASIBLE,
+        Limit.NONE,
+    )
+    assert cbc.cbc_status(pulp.LpStatusNotSolved, stopped) == (
+        Status.NO_SOLUTION,
+        Limit.TIME,
+    )

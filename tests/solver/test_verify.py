@@ -42,6 +42,14 @@ def test_accepts_the_known_optimum() -> None:
             r"test: reported objective 6.5 but the assignment costs 7.0",
         ),
         ([0, 1, 1], 7.0, 7.5, r"test: bound 7.5 exceeds the objective 7.0"),
+        # NaN compares false with everything: both claims passed the checks
+        (
+            [0, 1, 1],
+            float("nan"),
+            None,
+            r"test: reported objective nan but the assignment costs 7.0",
+        ),
+        ([0, 1, 1], 7.0, float("nan"), r"test: bound nan is not a number"),
     ],
 )
 def test_violations_are_named(
