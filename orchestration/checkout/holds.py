@@ -15,6 +15,9 @@ import datetime as dt
 import time
 from typing import Any
 
+import numpy as np
+
+from tierflow.data.delivery_calendar import zone_info
 from tierflow.data.errors import InputError
 from tierflow.data.network import Network
 from tierflow.data.rates import SERVICES
@@ -101,13 +104,16 @@ class Holds:
         if kept is not None and self.store is not None:
             try:
                 option = _chosen(kept, option_id, customer_id)
+                self._check_ship_days(request_id, kept, option, now)
             except InputError:
-                pass  # judged again on the stored option set
+                pass  # judged again on the stored option set (requoted since?)
             else:
                 with contextlib.suppress(QuoteChanged):
                     return self._hold(request_id, kept, option, now, kept.revision)
         quote = self.quotes.get(request_id, customer_id)
         option = _chosen(quote, option_id, customer_id)
+        if self.store is not None:
+            self._check_ship_days(request_id, quote, option, now)
         return self._hold(request_id, quote, option, now, None)
 
     def _prune(self) -> None:
@@ -169,6 +175,45 @@ class Holds:
         except STORE_ERRORS as exc:
             return _unavailable(request_id, option.option_id, public_reason(exc))
         return _result(state, option.nodes)
+
+    def _check_ship_days(
+        self,
+        request_id: str,
+        quote: Quote,
+        option: OfferedOption,
+        now: dt.datetime | None,
+    ) -> None:
+        """Refuse an option whose plan no longer holds at ``now``: a node's
+        cutoff passed since it was offered, so its shipment would leave a
+        day later and its delivery date was a promise the node can no longer
+        keep. The option set is still open: a requote gives the new dates
+        (an open checkout page gets them within a minute, by the live hub).
+        Judged at the checkout's own instant: the quote's, moved on by the
+        time from its answer to ``now`` (the hold's instant, on the wall
+        clock as its TTL is), so a checkout quoted on a service's or a
+        simulation's clock is judged on it; a quote stored before its answer
+        time was recorded is not judged."""
+        wall = _timestamp(now)
+        at = quote.instant(time.time() if wall is None else wall)
+        if at is None:
+            return
+        net = self.network
+        for ship in quote.plans[option.tier]:
+            local = at.astimezone(zone_info(net.timezones[net.node_tz[ship.node]]))
+            day = net.calendar.ship_dates(
+                np.array([local.date()], dtype="datetime64[D]"),
+                np.array([local.hour * 3600 + local.minute * 60 + local.second]),
+                net.cutoff_minutes[ship.node : ship.node + 1],
+            )[0]
+            if int(day.astype(np.int64)) > ship.ship:
+                raise InputError(
+                    f"options expired: option {option.option_id!r} ships from "
+                    f"{net.node_ids[ship.node]} on {day_to_date(ship.ship)}, whose "
+                    f"cutoff has passed (it would ship on {day}): requote for the "
+                    "new dates",
+                    field="request_id",
+                    value=request_id,
+                )
 
     def confirm(
         self,

@@ -62,7 +62,11 @@ class Quote:
     """One open option set: the request, the offer and each tier's plan.
 
     ``expires_at`` is epoch seconds; ``closed`` says how the checkout ended
-    (None while it is open).
+    (None while it is open); ``answered_at`` is when this revision was
+    answered (epoch seconds; None for one stored before it was recorded):
+    with the request's instant, it places the wall clock's ``now`` in the
+    checkout's own clock (a service's, a simulation's), where its dates
+    are judged.
     """
 
     request: CheckoutRequest
@@ -72,6 +76,15 @@ class Quote:
     plans: Mapping[Tier, Plan]
     expires_at: float
     closed: HoldStatus | None = None
+    answered_at: float | None = None
+
+    def instant(self, now: float) -> dt.datetime | None:
+        """The checkout's instant at wall time ``now``: the request's, moved
+        on by the seconds since this revision was answered (None when that
+        is not known)."""
+        if self.answered_at is None:
+            return None
+        return self.request.now + dt.timedelta(seconds=max(0.0, now - self.answered_at))
 
     def option(self, option_id: str) -> OfferedOption:
         """The offered option with this id (``InputError`` when there is none)."""
@@ -135,6 +148,7 @@ class QuoteBook:
             {o.option_id: _offered(o) for o in answer.options},
             dict(plans),
             now + self.ttl_s if expires_at is None else expires_at,
+            answered_at=now,
         )
         if self.store is not None:
             with contextlib.suppress(*STORE_ERRORS):  # this process still has it
@@ -280,6 +294,7 @@ def encode_quote(quote: Quote) -> str:
             "preferences": dict(req.preferences),
             "now": req.now.isoformat(),
         },
+        "answered_at": quote.answered_at,
         "customer": dict(
             zip(_CUSTOMER_FIELDS, _CUSTOMER_VALUES(quote.customer), strict=True)
         ),
@@ -327,6 +342,7 @@ def decode_quote(stored: StoredQuote, requests: RequestValidator) -> Quote:
         plans,
         stored.expires_at,
         stored.closed,
+        body.get("answered_at"),
     )
 
 

@@ -229,3 +229,40 @@ def test_a_router_deletes_what_ended_checkouts_left(
         assert store.online_orders()["order_id"].unique().tolist() == [confirmed]
         assert store.checkout_state(abandoned) is None
         assert store.check_consistency() == []
+
+
+def test_an_option_whose_cutoff_passed_is_not_held(
+    tmp_path: Path, state_location: Path | str
+) -> None:
+    """Gold from ST-CHI (cutoff 15:00 Chicago) quoted at 14:50 there ships
+    today; selected twenty minutes later it would ship tomorrow, so its date
+    is a promise the node cannot keep: refused as expired (on the replica
+    that quoted it and on another, which reads the quote from the store),
+    held again once requoted. Before, the stale plan was held and confirmed."""
+    chicago = dt.timezone(dt.timedelta(hours=-6))
+    asked = dt.datetime(2026, 1, 5, 14, 50, tzinfo=chicago)
+    with (
+        tiny_router(tmp_path, state=state_location) as a,
+        tiny_router(tmp_path, state=state_location) as b,
+    ):
+        answer = a.generate_fulfillment_options("C4", [("TEE", 1)], "606", now=asked)
+        gold = next(o for o in answer.options if o.option_id == "gold")
+        assert gold.nodes == ("ST-CHI",)
+        assert gold.delivery_date == dt.date(2026, 1, 6)
+        later = dt.datetime.now(dt.UTC) + dt.timedelta(minutes=20)
+        for router in (a, b):
+            with pytest.raises(
+                InputError,
+                match=r"^field 'request_id': value '[^']+': options expired: option "
+                r"'gold' ships from ST-CHI on 2026-01-05, whose cutoff has passed "
+                r"\(it would ship on 2026-01-06\): requote for the new dates$",
+            ):
+                router.select(answer.request_id, "gold", now=later)
+        again = b.requote(answer.request_id, now=asked + dt.timedelta(minutes=20))
+        moved = next(o for o in again.options if o.option_id == "gold")
+        assert moved.delivery_date > gold.delivery_date
+        assert a.select(answer.request_id, "gold", now=later).status == "held"
+        # within the cutoff the option is held as offered
+        first = a.generate_fulfillment_options("C4", [("TEE", 1)], "606", now=asked)
+        soon = dt.datetime.now(dt.UTC) + dt.timedelta(minutes=5)
+        assert b.select(first.request_id, "gold", now=soon).status == "held"
