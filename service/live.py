@@ -38,7 +38,8 @@ MAX_REMEMBERED = 20_000
 QUEUE_SIZE = 64
 #: Checkout-clock seconds after which the watched checkouts are answered
 #: again though the map did not move: dates follow the clock (a node's
-#: cutoff passes, the day turns), and a watched option set stays open.
+#: cutoff passes, the day turns). A requote keeps the option set's first
+#: expiry, so a watched page's options still expire.
 REQUOTE_EVERY_S = 60.0
 
 
