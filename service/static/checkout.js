@@ -375,9 +375,24 @@
     });
   }
 
+  // While a call is out the page says so and takes no order: Place order
+  // clicked while slow options loaded did nothing, with nothing shown
+  function loading(on) {
+    const ask = $("get-options");
+    ask.disabled = on;
+    ask.textContent = on ? "Finding delivery options…" : "Show delivery options";
+    if (on) {
+      $("confirm").disabled = true;
+      $("options").setAttribute("aria-busy", "true");
+    } else {
+      $("options").removeAttribute("aria-busy");
+    }
+  }
+
   async function getOptions() {
     if (state.busy) return;
     state.busy = true;
+    loading(true);
     showError("");
     $("confirmation").hidden = true;
     $("updates").replaceChildren();
@@ -391,6 +406,7 @@
     };
     const res = await api("POST", "/v1/options", body);
     state.busy = false;
+    loading(false);
     if (previous) api("POST", `/v1/checkouts/${previous}/cancel`); // drop the old quote
     if (!res.ok) {
       state.answer = null;
@@ -418,7 +434,9 @@
     state.busy = true;
     state.placing = true;
     showError("");
+    const label = $("confirm").textContent;
     $("confirm").disabled = true;
+    $("confirm").textContent = "Placing your order…";
     const id = state.answer.request_id;
     const option = optionById(state.answer, state.chosen);
     const held = await api("POST", `/v1/checkouts/${id}/select`, { option_id: state.chosen });
@@ -428,6 +446,7 @@
     state.placing = false;
     if (!done.ok) {
       $("confirm").disabled = false;
+      $("confirm").textContent = label;
       let text = errorText(done);
       if (!/[.!?]$/.test(text)) text += ".";
       if (done.status === 409 && !/options again/i.test(text)) {

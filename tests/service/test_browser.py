@@ -502,6 +502,33 @@ def test_placing_an_order_shows_only_the_confirmation(
     assert errors == []
 
 
+def test_the_page_says_it_is_loading_and_takes_no_order_meanwhile(
+    browser: Any, site: tuple[RunningServer, OnlineRouter]
+) -> None:
+    """While options are on their way the button says so, Place order is
+    off and the options are marked busy; before, both buttons stayed as
+    they were and Place order clicked meanwhile did nothing."""
+    server, _ = site
+    errors: list[str] = []
+    page = _page(browser, server.url + "/", errors)
+    _ask(page, "C4")  # an answer on the page, Place order on
+    assert page.locator("#confirm").is_enabled()
+    pending: list[Any] = []
+    page.route("**/v1/options", lambda route: pending.append(route))  # held here
+    page.click("#get-options")
+    page.wait_for_function("document.getElementById('get-options').disabled")
+    assert page.locator("#get-options").inner_text() == "Finding delivery options…"
+    assert page.locator("#confirm").is_disabled()
+    assert page.locator("#options").get_attribute("aria-busy") == "true"
+    route = pending[0]
+    route.fulfill(response=route.fetch())
+    page.wait_for_function("!document.getElementById('get-options').disabled")
+    assert page.locator("#get-options").inner_text() == "Show delivery options"
+    assert page.locator("#confirm").is_enabled()
+    assert page.locator("#options").get_attribute("aria-busy") is None
+    assert errors == []
+
+
 @pytest.mark.parametrize(
     ("items", "dest", "shown"),
     [
