@@ -415,6 +415,14 @@
       resize = setTimeout(() => table.nodes.length && placeLabels(table.nodes), 150);
     });
     $("event-form").addEventListener("submit", inject);
+    // a value the browser's own check blocks never reaches inject: the line
+    // of the last event sent ("Applied: …") stayed, as if this one had been
+    $("event-form").addEventListener("invalid", (ev) => {
+      const result = $("inject-result");
+      result.className = "fail";
+      result.textContent = `Not sent: ${ev.target.validationMessage}`;
+      result.dataset.status = "invalid";
+    }, true);
     $("event-kind").addEventListener("change", syncValueField);
     syncValueField();
     const [outline, cap, alloc] = await Promise.all([

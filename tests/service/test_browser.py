@@ -449,6 +449,13 @@ def test_the_ops_event_form_sends_what_it_shows(
     ops.click("#inject")
     ops.wait_for_selector("#inject-result[data-status='200']")
     ops.wait_for_selector("#map [data-node-id='ST-CHI'][data-outage='true']")
+    # a value the browser blocks is said so: the last "Applied" line stayed
+    ops.select_option("#event-kind", "staffing")
+    ops.fill("#event-value", "-5")
+    ops.click("#inject")
+    ops.wait_for_selector("#inject-result[data-status='invalid']")
+    text = ops.locator("#inject-result").inner_text()
+    assert text.startswith("Not sent: ") and "Applied" not in text, text
     assert errors == []
 
 
