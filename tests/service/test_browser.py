@@ -327,6 +327,9 @@ def test_ops_lists_every_node_filtered_and_sorted(
     )
     ops.click("#nodes th[data-sort='node_id']")
     assert rows() == ["WH-WEST", "WH-EAST", "ST-CHI"]
+    # the sort is aria-sort's to say: the arrow drawn is not in the name
+    # (a screen reader read "Node ▼")
+    assert ops.get_by_role("columnheader", name="Node", exact=True).count() == 1
     ops.select_option("#kind-filter", "warehouse")
     assert rows() == ["WH-WEST", "WH-EAST"]
     ops.fill("#node-filter", "west")
