@@ -15,7 +15,14 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from tierflow.data.store.database import Cursor, StorePart, Transaction, clock
+from tierflow.data.store.database import (
+    Cursor,
+    StorePart,
+    Transaction,
+    chunks,
+    clock,
+    marks,
+)
 
 #: The channel a commit that logged capacity events notifies (payload: last seq).
 CAPACITY_CHANNEL = "tierflow_capacity_events"
@@ -156,11 +163,10 @@ class CapacityLog(StorePart):
         the same content from one with different content)."""
         out: dict[str, StoredEvent] = {}
         ids = list(dict.fromkeys(str(e) for e in event_ids))
-        for start in range(0, len(ids), 500):
-            chunk = ids[start : start + 500]
+        for chunk in chunks(ids):
             rows = self._db.execute(
                 "SELECT seq, event_id, ts, node_id, type, payload FROM capacity_events "
-                f"WHERE event_id IN ({', '.join(['?'] * len(chunk))})",
+                f"WHERE event_id IN ({marks(len(chunk))})",
                 tuple(chunk),
             ).fetchall()
             for s, e, t, n, k, p in rows:

@@ -35,6 +35,7 @@ from tierflow.data.store.database import (
     Connection,
     StorePart,
     Transaction,
+    chunks,
     clock,
     marks,
     retried,
@@ -445,7 +446,7 @@ class Checkouts(StorePart):
                 )
             reservations = [
                 str(rid)
-                for chunk in _chunks(ended)
+                for chunk in chunks(ended)
                 for (rid,) in conn.execute(
                     "SELECT request_id FROM reservations WHERE checkout_id IN "
                     f"({marks(len(chunk))})",
@@ -453,7 +454,7 @@ class Checkouts(StorePart):
                 ).fetchall()
             ]
             ledger = Ledger(conn, clock(now))
-            for chunk in _chunks(reservations):
+            for chunk in chunks(reservations):
                 ledger.expire_active(chunk)  # a lapsed hold no write swept yet
                 conn.later(
                     "DELETE FROM reservation_lines WHERE request_id IN "
@@ -464,7 +465,7 @@ class Checkouts(StorePart):
                     f"DELETE FROM reservations WHERE request_id IN ({marks(len(chunk))})",
                     chunk,
                 )
-            for chunk in _chunks(ended):
+            for chunk in chunks(ended):
                 conn.later(
                     "DELETE FROM upgrades WHERE confirmed_at IS NULL AND request_id "
                     f"IN ({marks(len(chunk))})",
@@ -495,12 +496,6 @@ class Checkouts(StorePart):
 def _ended(option_id: str, ending: str) -> dict[tuple[str, str], int]:
     """The tally's moves of a hold of ``option_id`` that ended in ``ending``."""
     return {(option_id, _HELD.value): -1, (option_id, ending): 1}
-
-
-def _chunks(values: Sequence[str], size: int = 500) -> Iterable[Sequence[str]]:
-    """``values`` in slices of at most ``size`` (the parameters of one ``IN``)."""
-    for start in range(0, len(values), size):
-        yield values[start : start + size]
 
 
 def _wanted_holds(holds: Sequence[tuple[str, Iterable[tuple[str, int]]]]) -> list[Hold]:
