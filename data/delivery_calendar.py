@@ -202,12 +202,23 @@ class DeliveryCalendar:
         service: int | None = None,
     ) -> tuple[dt.date, dt.date]:
         """Scalar convenience: (ship date, delivery date) of one order at one node."""
+        ship = self._ship_date(order_time, timezone, cutoff_minutes)
+        deliver = self.delivery_dates(ship, transit_days, service)
+        return _to_date(ship[0]), _to_date(deliver[0])
+
+    def ship_date(
+        self, order_time: dt.datetime, timezone: str, cutoff_minutes: int
+    ) -> dt.date:
+        """Scalar convenience: the ship date of one order at one node."""
+        return _to_date(self._ship_date(order_time, timezone, cutoff_minutes)[0])
+
+    def _ship_date(
+        self, order_time: dt.datetime, timezone: str, cutoff_minutes: int
+    ) -> DateArray:
         dates, secs = self.local_clock(
             order_time, (timezone,), np.zeros(1, dtype=np.intp)
         )
-        ship = self.ship_dates(dates, secs, cutoff_minutes)
-        deliver = self.delivery_dates(ship, transit_days, service)
-        return _to_date(ship[0]), _to_date(deliver[0])
+        return self.ship_dates(dates, secs, cutoff_minutes)
 
 
 def _to_date(value: np.datetime64) -> dt.date:

@@ -15,9 +15,6 @@ import datetime as dt
 import time
 from typing import Any
 
-import numpy as np
-
-from tierflow.data.delivery_calendar import zone_info
 from tierflow.data.errors import InputError
 from tierflow.data.network import Network
 from tierflow.data.rates import SERVICES
@@ -199,18 +196,17 @@ class Holds:
             return
         net = self.network
         for ship in quote.plans[option.tier]:
-            local = at.astimezone(zone_info(net.timezones[net.node_tz[ship.node]]))
-            day = net.calendar.ship_dates(
-                np.array([local.date()], dtype="datetime64[D]"),
-                np.array([local.hour * 3600 + local.minute * 60 + local.second]),
-                net.cutoff_minutes[ship.node : ship.node + 1],
-            )[0]
-            if int(day.astype(np.int64)) > ship.ship:
+            planned = day_to_date(ship.ship)
+            day = net.calendar.ship_date(
+                at,
+                net.timezones[net.node_tz[ship.node]],
+                int(net.cutoff_minutes[ship.node]),
+            )
+            if day > planned:
                 raise InputError(
                     f"options expired: option {option.option_id!r} ships from "
-                    f"{net.node_ids[ship.node]} on {day_to_date(ship.ship)}, whose "
-                    f"cutoff has passed (it would ship on {day}): requote for the "
-                    "new dates",
+                    f"{net.node_ids[ship.node]} on {planned}, whose cutoff has "
+                    f"passed (it would ship on {day}): requote for the new dates",
                     field="request_id",
                     value=request_id,
                 )
