@@ -61,12 +61,16 @@ def parse_preferences(text: str | None) -> dict[str, float] | None:
 def render(answer: OptionSet) -> str:
     """The option set as a short text report."""
     c = answer.customer
-    thr = "unknown" if c.platinum_threshold is None else f"${c.platinum_threshold:,.2f}"
+    thr = (
+        "Platinum threshold unknown"
+        if c.platinum_threshold is None
+        else f"Platinum from ${c.platinum_threshold:,.2f}"
+    )
     lines = [
         f"request {answer.request_id}  dest {answer.dest}  "
         f"at {answer.created_at.isoformat()}",
         f"customer {c.customer_id}: predicted spend ${c.predicted_spend:,.2f} "
-        f"({c.segment}; {c.source}); Platinum from {thr}",
+        f"({c.segment}; {c.source}); {thr}",
         "",
         f"{'#':>2}  {'tier':<9}{'label':<24}{'nodes':<18}{'service':<10}"
         f"{'ships':<12}{'delivers':<12}{'price':>9}{'cost':>9}{'score':>7}",

@@ -30,6 +30,17 @@ UNFILLABLE_REASON = "no node holds the quantity ordered"
 STOCK_TAKEN_REASON = (
     "deferred: the stock at every node offering the tier's service is taken"
 )
+#: The engines' reasons in the day's words: a batch's capacity is the room
+#: each node has left today, not its capacity (an order bigger than that
+#: room read as one no node could ever take).
+_DAY_WORDS = {
+    "larger than the capacity of every eligible node": (
+        "larger than the room left today at every eligible node"
+    ),
+    "capacity of every eligible node taken by other items": (
+        "the room left today at every eligible node taken by other orders"
+    ),
+}
 
 
 def all_deferred(problem: AssignmentProblem) -> SolveResult:
@@ -129,6 +140,11 @@ def _service_and_dates(
     }
 
 
+def _day_words(reason: str) -> str:
+    """An engine's reason for a line it placed nowhere, in the day's words."""
+    return _DAY_WORDS.get(reason, reason)
+
+
 def _line_reasons(
     compiled: CompiledBatch,
     result: SolveResult,
@@ -139,7 +155,7 @@ def _line_reasons(
     a = result.assignment
     reason = np.array(
         [
-            reasons.get(int(i), result.unassigned_reason.get(int(i), ""))
+            reasons.get(int(i), _day_words(result.unassigned_reason.get(int(i), "")))
             if a[i] < 0 or int(i) in reasons
             else ""
             for i in lines.item

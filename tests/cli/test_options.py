@@ -75,6 +75,8 @@ def test_options_text(tmp_path: Path) -> None:
     assert code == 0, out
     lines = out.splitlines()
     assert lines[0].startswith("request ") and "dest 100" in lines[0]
+    assert lines[1].startswith("customer C1: predicted spend $0.00 (new; ")
+    assert lines[1].endswith("; Platinum threshold unknown")  # not "from unknown"
     assert " 1  silver" in out  # cost-minded: the cheapest first
     assert "platinum: not offered: no CLTV scores stored" in out
 

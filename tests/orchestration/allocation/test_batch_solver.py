@@ -113,3 +113,38 @@ def test_waiting_and_unfillable_rows(
     assert gone["order_id"].tolist() == ["A", "B"]
     assert set(gone["status"]) == {AllocationStatus.UNFILLABLE}
     assert gone["cost"].sum() == 0.0
+
+
+def test_a_line_without_room_says_room_left_today(
+    tiny_network: Network, make_orders: MakeOrders
+) -> None:
+    """A batch's capacity is the room each node has left today: a line the
+    engine could place nowhere says so in the day's words, not the engine's
+    ("the capacity of every eligible node")."""
+    orders = make_orders(ROWS[:3])
+    compiler = BatchCompiler(
+        tiny_network,
+        orders,
+        TierPolicy(),
+        np.zeros(orders.n_orders),
+        tiny_network.inventory,
+    )
+    stages = compiler.compile(
+        np.arange(orders.n_orders, dtype=np.intp),
+        capacity=np.full(tiny_network.n_nodes, 1.0),
+        stock=tiny_network.inventory.astype(np.int64),
+    )
+    joint = stages.solvable()
+    assert joint is not None
+    solution = BatchSolver(
+        tiny_network, orders, AllocationSettings(engine="greedy")
+    ).solve(joint)
+    frame = BatchRows(tiny_network, orders).solved(joint, solution.result, 1, {})
+    assert solution.result.unassigned_reason == {
+        1: "larger than the capacity of every eligible node"
+    }
+    by_order = frame.set_index("order_id")
+    assert by_order.loc["B", "status"] == AllocationStatus.DEFERRED
+    assert by_order.loc["B", "reason"] == (
+        "larger than the room left today at every eligible node"
+    )
