@@ -40,6 +40,9 @@ _DAY_WORDS = {
     "capacity of every eligible node taken by other items": (
         "the room left today at every eligible node taken by other orders"
     ),
+    "stock at eligible nodes taken by other items": (
+        "the stock at every eligible node taken by other orders"
+    ),
 }
 
 
@@ -141,8 +144,11 @@ def _service_and_dates(
 
 
 def _day_words(reason: str) -> str:
-    """An engine's reason for a line it placed nowhere, in the day's words."""
-    return _DAY_WORDS.get(reason, reason)
+    """An engine's reason for a line it placed nowhere, in the day's words
+    (``deferred: …`` as the allocator's own reasons for waiting lines)."""
+    if not reason:
+        return ""
+    return f"deferred: {_DAY_WORDS.get(reason, reason)}"
 
 
 def _line_reasons(

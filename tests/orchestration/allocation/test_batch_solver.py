@@ -146,5 +146,5 @@ def test_a_line_without_room_says_room_left_today(
     by_order = frame.set_index("order_id")
     assert by_order.loc["B", "status"] == AllocationStatus.DEFERRED
     assert by_order.loc["B", "reason"] == (
-        "larger than the room left today at every eligible node"
+        "deferred: larger than the room left today at every eligible node"
     )
