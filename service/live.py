@@ -41,6 +41,16 @@ QUEUE_SIZE = 64
 #: cutoff passes, the day turns). A requote keeps the option set's first
 #: expiry, so a watched page's options still expire.
 REQUOTE_EVERY_S = 60.0
+#: Seconds of one update that may go to answering watched checkouts again;
+#: the rest wait for the next update (oldest first). Every confirm moves the
+#: map, so with the map moving at every update each open checkout page cost
+#: a full answer four times a second (0.5 ms each on SQLite): 200 open pages
+#: took 40 % of a worker's CPU and about 500 the whole of it, while almost
+#: none of those answers changed. With this budget the hub takes at most
+#: about a sixth of a worker however many pages are open; up to ~100 pages
+#: (SQLite) are all answered again within the update, more are answered in
+#: turn over the next ones.
+REQUOTE_BUDGET_S = 0.05
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +94,10 @@ class LiveHub:
     timer
         Seconds on a steady clock, for when a remembered answer's quote
         expires (the router's ``quote_ttl_s`` after it was remembered).
+    requote_budget_s
+        Seconds of :data:`timer` one update may spend answering watched
+        checkouts again (at least one is answered); the others stay due, in
+        the order they fell due, for the next updates, which follow at once.
     """
 
     def __init__(
@@ -95,6 +109,7 @@ class LiveHub:
         min_interval_s: float = 0.25,
         requote_every_s: float = REQUOTE_EVERY_S,
         timer: Callable[[], float] = time.monotonic,
+        requote_budget_s: float = REQUOTE_BUDGET_S,
     ) -> None:
         self.router = router
         self.clock = clock
@@ -104,6 +119,10 @@ class LiveHub:
         self._requoted_at: dt.datetime | None = None  # the clock, last requotes
         self._subs: set[Subscriber] = set()
         self.timer = timer
+        self.requote_budget_s = float(requote_budget_s)
+        #: Watched checkouts due to be answered again, in the order they fell
+        #: due (a request id is due once however often the map moves).
+        self._due: OrderedDict[str, None] = OrderedDict()
         #: request id → (answer, capacity version, when its quote expires)
         self._answers: OrderedDict[str, tuple[OptionSet, tuple[int, ...], float]] = (
             OrderedDict()
@@ -169,6 +188,11 @@ class LiveHub:
                 answers.popitem(last=False)
 
     @property
+    def n_due(self) -> int:
+        """Watched checkouts due to be answered again."""
+        return len(self._due)
+
+    @property
     def n_remembered(self) -> int:
         """Answers kept to diff requotes against."""
         with self._lock:
@@ -230,8 +254,9 @@ class LiveHub:
     async def _run(self) -> None:
         assert self._wake is not None
         while not self.closed:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=self.poll_s)
+            if not self._due:  # answers due: the next update at once
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), timeout=self.poll_s)
             self._wake.clear()
             try:
                 await self.update()
@@ -249,41 +274,61 @@ class LiveHub:
 
     def _changes(self, watched: list[str]) -> list[tuple[str | None, LiveEvent]]:
         """In a worker thread: pull others' events; if the map moved, or went
-        stale (or fresh again) with the clock alone, the map and the watched
-        checkouts' requotes (an open ``/ops`` kept saying fresh while the
-        feed had died: going stale changes no event)."""
+        stale (or fresh again) with the clock alone, the map is sent and the
+        watched checkouts fall due to be answered again (an open ``/ops``
+        kept saying fresh while the feed had died: going stale changes no
+        event); then the due ones are answered, as many as the budget
+        allows (:meth:`_due_requotes`)."""
         self.router.refresh()
         version = map_version(self.router)
         now = self.clock()
         stale = bool(self.router.capacity_staleness(now))
-        if version == self._seen and stale == self._stale:
-            return self._timed_requotes(watched, now)
-        self._seen, self._stale = version, stale
-        self._requoted_at = now
-        out: list[tuple[str | None, LiveEvent]] = [
-            (None, self._event("capacity", capacity_payload(self.router, now)))
-        ]
-        for request_id in watched:
-            out += [(request_id, ev) for ev in self._requote(request_id)]
-        return out
+        out: list[tuple[str | None, LiveEvent]] = []
+        if version != self._seen or stale != self._stale:
+            self._seen, self._stale = version, stale
+            self._requoted_at = now
+            out.append(
+                (None, self._event("capacity", capacity_payload(self.router, now)))
+            )
+            self._fall_due(watched)
+        else:
+            self._timed_requotes(watched, now)
+        return out + self._due_requotes(watched)
 
-    def _timed_requotes(
-        self, watched: list[str], now: dt.datetime
-    ) -> list[tuple[str | None, LiveEvent]]:
+    def _timed_requotes(self, watched: list[str], now: dt.datetime) -> None:
         """The map did not move, the clock did: every ``requote_every_s``
-        the watched checkouts are answered again (a node's cutoff passed, the
-        day turned: an open page kept the old dates until the map changed,
-        and its order was placed on them); sent are the answers that moved
-        and the checkouts that ended."""
+        the watched checkouts fall due to be answered again (a node's cutoff
+        passed, the day turned: an open page kept the old dates until the
+        map changed, and its order was placed on them)."""
         if self._requoted_at is None:
             self._requoted_at = now
         if not watched or now - self._requoted_at < dt.timedelta(
             seconds=self.requote_every_s
         ):
-            return []
+            return
         self._requoted_at = now
-        out: list[tuple[str | None, LiveEvent]] = []
+        self._fall_due(watched)
+
+    def _fall_due(self, watched: list[str]) -> None:
+        """Each watched checkout not due yet falls due (last in line)."""
+        due = self._due
         for request_id in watched:
+            due.setdefault(request_id, None)
+
+    def _due_requotes(self, watched: list[str]) -> list[tuple[str, LiveEvent]]:
+        """Answer the due checkouts again, oldest first, until
+        ``requote_budget_s`` is spent (one at least); sent are the answers
+        that moved and the checkouts that ended. A checkout nobody watches
+        any more is no longer due."""
+        due, open_ = self._due, set(watched)
+        out: list[tuple[str, LiveEvent]] = []
+        until = self.timer() + self.requote_budget_s
+        answered = 0
+        while due and (answered == 0 or self.timer() < until):
+            request_id, _ = due.popitem(last=False)
+            if request_id not in open_:
+                continue
+            answered += 1
             out += [
                 (request_id, ev)
                 for ev in self._requote(request_id)

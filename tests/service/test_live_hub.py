@@ -3,11 +3,22 @@ their quote expires, not only when newer answers push them out."""
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
+from tests.service.helpers import OUTAGE
 from tests.service_fixtures import MONDAY_10, tiny_router
 from tierflow.service.capacity_view import map_version
-from tierflow.service.live import MAX_REMEMBERED, LiveHub
+from tierflow.service.live import MAX_REMEMBERED, LiveEvent, LiveHub, Subscriber
+
+#: A checkout's work confirmed at a node none of the tests' carts ship from.
+WORK_ELSEWHERE = {
+    "event_id": "checkout:x:WH-WEST",
+    "ts": "2026-01-05T14:30:00Z",
+    "node_id": "WH-WEST",
+    "type": "backlog_delta",
+    "value": 1,
+}
 
 
 def test_an_answer_whose_quote_expired_is_dropped_before_the_count_limit(
@@ -42,3 +53,76 @@ def test_an_answer_whose_quote_expired_is_dropped_before_the_count_limit(
         assert requoted in hub and at_60 in hub and newest in hub
     finally:
         router.close()
+
+
+def _drain(sub: Subscriber) -> list[LiveEvent]:
+    """The events queued for ``sub``."""
+    events = [sub.queue.get_nowait() for _ in range(sub.queue.qsize())]
+    return [ev for ev in events if ev is not None]
+
+
+async def _updates_until_none_due(hub: LiveHub) -> list[int]:
+    """Update until no checkout is due; how many were due after each."""
+    due = []
+    while True:
+        await hub.update()
+        due.append(hub.n_due)
+        if not hub.n_due:
+            return due
+
+
+def test_watched_checkouts_are_answered_again_within_the_budget_in_turn(
+    tmp_path: Path,
+) -> None:
+    """Five open pages and an outage that moves each one's Gold: with no
+    budget to spare an update answers one page (every confirm moves the map,
+    and answering every open page at every update starved the checkout
+    calls), the others stay due and the next updates follow at once, oldest
+    first, until every page has its new dates. A confirm's work elsewhere
+    then moves the map and none of the answers: only the map is sent."""
+    router = tiny_router(tmp_path)
+    hub = LiveHub(router, lambda: MONDAY_10, requote_budget_s=0.0)
+    made = [
+        router.generate_fulfillment_options(f"C{i}", [("TEE", 1)], "606", now=MONDAY_10)
+        for i in range(5)
+    ]
+    for m in made:  # as the options route does
+        hub.remember(m, map_version(router))
+
+    async def run() -> tuple[list[int], list[list[list[LiveEvent]]], list[int]]:
+        try:  # updates called here, not by the hub's task
+            subs = [await hub.subscribe(m.request_id) for m in made]
+            assert [[ev.event for ev in _drain(sub)] for sub in subs] == [
+                ["capacity"]
+            ] * 5
+            await hub.update()  # nothing moved: nothing due, nothing sent
+            assert hub.n_due == 0 and all(sub.queue.empty() for sub in subs)
+            router.apply_capacity_events([{**OUTAGE, "ts": "2026-01-05T14:00:00Z"}])
+            due: list[int] = []
+            sent: list[list[list[LiveEvent]]] = []
+            while not due or due[-1]:
+                await hub.update()
+                due.append(hub.n_due)
+                sent.append([_drain(sub) for sub in subs])
+            router.apply_capacity_events([WORK_ELSEWHERE])
+            after = await _updates_until_none_due(hub)
+            assert [[ev.event for ev in _drain(sub)] for sub in subs] == [
+                ["capacity"]
+            ] * 5
+            return due, sent, after
+        finally:
+            hub.close()
+
+    try:
+        due, sent, after = asyncio.run(run())
+    finally:
+        router.close()
+    assert due == after == [4, 3, 2, 1, 0]
+    order = sorted(range(5), key=lambda k: made[k].request_id)  # the streams'
+    for update, k in enumerate(order):  # one page an update, in turn
+        options = [
+            [ev for ev in events if ev.event == "options"] for events in sent[update]
+        ]
+        assert [len(o) for o in options] == [int(j == k) for j in range(5)]
+        (moved,) = options[k]
+        assert moved.data["changes"][0]["option_id"] == "gold"
