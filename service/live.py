@@ -28,6 +28,7 @@ from tierflow.orchestration.checkout.router import (
     option_changes,
 )
 from tierflow.service.capacity_view import capacity_payload, map_version
+from tierflow.service.wire_response import wire_json
 
 log = logging.getLogger("tierflow.service")
 
@@ -55,11 +56,20 @@ REQUOTE_BUDGET_S = 0.05
 
 @dataclass(frozen=True, slots=True)
 class LiveEvent:
-    """One server-sent event."""
+    """One server-sent event.
+
+    ``wire`` is ``data`` as JSON, written once for every stream that sends
+    it (None: ``data`` holds a value that is not JSON, left to the stream's
+    own encoder). Each stream used to encode the whole map itself through
+    FastAPI's ``jsonable_encoder``: 1.5 ms a stream for the sample network's
+    17 KB map, on the event loop, so 200 open pages cost 0.3 s of the loop
+    at each change of the map.
+    """
 
     event: str
     data: dict[str, Any]
     id: int = 0
+    wire: str | None = None
 
 
 @dataclass(eq=False)
@@ -364,9 +374,11 @@ class LiveHub:
 
     # ----------------------------------------------------------- plumbing
     def _event(self, name: str, data: dict[str, Any]) -> LiveEvent:
+        body = wire_json(data)
+        wire = None if body is None else body.decode()
         with self._lock:
             self._seq += 1
-            return LiveEvent(name, data, self._seq)
+            return LiveEvent(name, data, self._seq, wire)
 
     def _publish(self, target: str | None, ev: LiveEvent) -> None:
         for sub in list(self._subs):

@@ -22,12 +22,22 @@ from fastapi.responses import JSONResponse
 _NOT_JSON = (b"NaN", b"Infinity")
 
 
+def wire_json(content: Any) -> bytes | None:
+    """``content`` (plain JSON values) as compact JSON by pydantic-core; None
+    when it holds a NaN or an infinity (not JSON: the caller's slower path
+    decides what to do with them)."""
+    body = pydantic_core.to_json(content)
+    if any(token in body for token in _NOT_JSON):
+        return None
+    return body
+
+
 class WireResponse(JSONResponse):
     """A ``JSONResponse`` of a checkout answer's ``to_dict()``, rendered by
     pydantic-core (the same bytes, sooner)."""
 
     def render(self, content: Any) -> bytes:
-        body = pydantic_core.to_json(content)
-        if any(token in body for token in _NOT_JSON):  # refused as before
+        body = wire_json(content)
+        if body is None:  # refused as before
             return super().render(content)
         return body

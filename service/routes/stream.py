@@ -91,4 +91,7 @@ async def get_stream(sub: _Subscription) -> AsyncIterator[ServerSentEvent]:
         ev = await sub.queue.get()
         if ev is None:
             return
-        yield ServerSentEvent(event=ev.event, data=ev.data, id=str(ev.id))
+        if ev.wire is not None:  # written once for every stream
+            yield ServerSentEvent(event=ev.event, raw_data=ev.wire, id=str(ev.id))
+        else:
+            yield ServerSentEvent(event=ev.event, data=ev.data, id=str(ev.id))

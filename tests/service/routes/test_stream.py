@@ -8,6 +8,7 @@ import json
 import socket
 import struct
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -157,3 +158,27 @@ def test_streams_whose_client_went_away_leave_no_subscriber(tmp_path: Path) -> N
             assert c.get("/healthz").json()["subscribers"] == 0
         finally:
             gc.enable()
+
+
+def test_every_stream_reads_the_event_written_once(live: Any) -> None:
+    """An event is written as JSON once for all the streams that send it (each
+    stream encoded the whole map itself, 1.5 ms a stream on the event loop):
+    two streams read the map as ``GET /v1/capacity`` gives it, and a value
+    that is not JSON (NaN) still goes out as FastAPI writes it, ``null``."""
+    client, _, server = live
+    streams = [Listener(f"{server.url}/v1/stream") for _ in range(2)]
+    firsts = [s.wait_for(lambda e: e["event"] == "capacity") for s in streams]
+    assert firsts[0]["data"] == firsts[1]["data"] == client.get("/v1/capacity").json()
+    hub = server.server.config.app.state.service.hub
+    assert hub._loop is not None
+    for data in ({"probe": 1, "x": 0.5}, {"probe": 2, "x": float("nan")}):
+        event = hub._event("capacity", data)
+        assert (event.wire is None) == (data["probe"] == 2)
+        hub._loop.call_soon_threadsafe(hub._publish, None, event)
+
+    def probe(k: int) -> Callable[[dict[str, Any]], bool]:
+        return lambda e: e["data"].get("probe") == k
+
+    for stream in streams:
+        got = [stream.wait_for(probe(k))["data"] for k in (1, 2)]
+        assert got == [{"probe": 1, "x": 0.5}, {"probe": 2, "x": None}]
