@@ -74,9 +74,11 @@ class LiveEvent:
 
 @dataclass(eq=False)
 class Subscriber:
-    """One open stream."""
+    """One open stream: the checkout it follows (None: none), and whether it
+    sends the capacity map's events."""
 
     request_id: str | None
+    capacity: bool = True
     queue: asyncio.Queue[LiveEvent | None] = field(
         default_factory=lambda: asyncio.Queue(QUEUE_SIZE)
     )
@@ -233,13 +235,15 @@ class LiveHub:
             self._loop.call_soon_threadsafe(self._wake.set)
 
     # -------------------------------------------------------- subscribing
-    async def subscribe(self, request_id: str | None) -> Subscriber:
-        """A new stream: first the current map, then (for a checkout whose
-        answer predates the map) its requote."""
-        sub = Subscriber(request_id)
+    async def subscribe(
+        self, request_id: str | None, *, capacity: bool = True
+    ) -> Subscriber:
+        """A new stream: first the current map (with ``capacity``), then (for
+        a checkout whose answer predates the map) its requote."""
+        sub = Subscriber(request_id, capacity)
         self._subs.add(sub)
         try:
-            first = await anyio.to_thread.run_sync(self._initial, request_id)
+            first = await anyio.to_thread.run_sync(self._initial, request_id, capacity)
         except BaseException:  # no subscriber left behind (a failed requote)
             self._subs.discard(sub)
             raise
@@ -251,8 +255,12 @@ class LiveHub:
         """Forget a stream (its client went away)."""
         self._subs.discard(sub)
 
-    def _initial(self, request_id: str | None) -> list[LiveEvent]:
-        out = [self._event("capacity", capacity_payload(self.router, self.clock()))]
+    def _initial(self, request_id: str | None, capacity: bool) -> list[LiveEvent]:
+        out = (
+            [self._event("capacity", capacity_payload(self.router, self.clock()))]
+            if capacity
+            else []
+        )
         if request_id is not None:
             with self._lock:
                 known = self._answers.get(request_id)
@@ -382,6 +390,8 @@ class LiveHub:
 
     def _publish(self, target: str | None, ev: LiveEvent) -> None:
         for sub in list(self._subs):
+            if ev.event == "capacity" and not sub.capacity:
+                continue
             if target is None or sub.request_id == target:
                 self._put(sub, ev)
                 if ev.event == "closed":

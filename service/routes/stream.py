@@ -41,7 +41,20 @@ _StreamTarget = Annotated[str | None, Depends(_stream_target)]
 
 
 async def _subscription(
-    request: Request, request_id: _StreamTarget, state: State
+    request: Request,
+    request_id: _StreamTarget,
+    state: State,
+    capacity: Annotated[
+        bool,
+        Query(
+            description=(
+                "Whether the stream sends the capacity map's events (false: "
+                "only the checkout's options and closed events; the checkout "
+                "page, which shows no map, does not download it at every "
+                "change)"
+            ),
+        ),
+    ] = True,
 ) -> AsyncIterator[Subscriber | None]:
     """The stream's subscriber (None for a ``HEAD``: none left behind),
     unsubscribed as the request ends, however it ends (FastAPI's exit
@@ -55,7 +68,7 @@ async def _subscription(
         yield None
         return
     hub = state.hub
-    sub = await hub.subscribe(request_id)
+    sub = await hub.subscribe(request_id, capacity=capacity)
     try:
         yield sub
     finally:

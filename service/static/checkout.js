@@ -322,7 +322,10 @@
 
   function openStream(requestId) {
     closeStream();
-    const es = new EventSource(`/v1/stream?request_id=${encodeURIComponent(requestId)}`);
+    // the page shows no map: its stream sends only this checkout's events
+    const es = new EventSource(
+      `/v1/stream?request_id=${encodeURIComponent(requestId)}&capacity=false`,
+    );
     state.stream = es;
     delete document.body.dataset.streamEnded;
     const status = $("live-status");

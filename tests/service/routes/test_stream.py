@@ -182,3 +182,28 @@ def test_every_stream_reads_the_event_written_once(live: Any) -> None:
     for stream in streams:
         got = [stream.wait_for(probe(k))["data"] for k in (1, 2)]
         assert got == [{"probe": 1, "x": 0.5}, {"probe": 2, "x": None}]
+
+
+def test_a_checkout_stream_without_the_map(live: Any) -> None:
+    """``capacity=false``: the checkout page shows no map, and each of its
+    streams downloaded the whole map (17 KB on the sample network) at every
+    change of it; such a stream gets only its checkout's events."""
+    client, _, server = live
+    rid = post_options(client, "C5", **TEE_TO_CHICAGO)["request_id"]
+    lean = Listener(f"{server.url}/v1/stream?request_id={rid}&capacity=false")
+    full = Listener(f"{server.url}/v1/stream?request_id={rid}")
+    full.wait_for(lambda e: e["event"] == "capacity")
+    r = client.post(
+        "/v1/capacity/events", json={"events": [OUTAGE]}, headers={"X-API-Key": API_KEY}
+    )
+    assert r.status_code == 200
+    for stream in (lean, full):
+        update = stream.wait_for(lambda e: e["event"] == "options")
+        assert (update["data"]["request_id"], update["data"]["revision"]) == (rid, 2)
+    full.wait_for(lambda e: e["event"] == "capacity" and e["data"]["version"] != [0, 0])
+    client.post(f"/v1/checkouts/{rid}/cancel")
+    for stream in (lean, full):
+        stream.wait_for(lambda e: e["event"] == "closed")
+        stream.wait_ended()
+    assert [e["event"] for e in lean.events] == ["options", "closed"]
+    assert [e["event"] for e in full.events].count("capacity") >= 2
