@@ -33,6 +33,7 @@ from tierflow.benchmarks.fleet_clients import (
     one_client_latency,
     replica_client,
     run_fast,
+    with_open_pages,
 )
 from tierflow.benchmarks.online_bench import (
     SCARCE_UNITS,
@@ -201,6 +202,36 @@ def throughput(
     }
 
 
+def open_pages(
+    url: str,
+    carts: list[Cart],
+    pages: int,
+    clients: int,
+    seconds: float,
+    cpu: Callable[[], tuple[float, float]],
+    without: dict[str, Any],
+) -> dict[str, Any]:
+    """The checkout load again with ``pages`` checkout pages open, each
+    following its checkout's stream (every confirm moves the capacity map,
+    so the live hub answers the watched checkouts again); against
+    ``without``, the same server's load without pages."""
+    c1 = cpu()
+    load, wall, events = run_fast(
+        with_open_pages(url, carts, pages, clients, seconds, 1)
+    )
+    c2 = cpu()
+    requests = sum(len(v) for k, v in load.latency_ms.items() if k != "healthz")
+    rate = requests / wall
+    return {
+        "pages": pages,
+        "checkout_requests_per_s": rate,
+        "ratio_to_no_pages": rate / without["checkout_requests_per_s"],
+        "server_cpu_us_per_request": (c2[0] - c1[0]) / max(requests, 1) * 1e6,
+        "page_events_per_s": events / wall,
+        "server_errors": load.server_errors,
+    }
+
+
 def replicas(
     network_dir: Path,
     network: Network,
@@ -343,6 +374,11 @@ def _backend(
             out[f"workers_{workers}"] = throughput(
                 url, carts, args.clients, args.duration, args.baseline, cpu
             )
+            if workers == 1 and args.pages:
+                out["open_pages"] = open_pages(
+                    url, carts, args.pages, args.clients, args.duration, cpu,
+                    out["workers_1"],
+                )  # fmt: skip
     w1, w2 = out["workers_1"], out["workers_2"]
     out["scaling_2_workers"] = (
         w2["checkout_requests_per_s"] / w1["checkout_requests_per_s"]
@@ -437,6 +473,22 @@ def summary(r: dict[str, Any]) -> str:
                 f"{w['postgres_cpu_us_per_request']:.0f} | {w['server_cores']:.2f} | "
                 f"{scale[0]} | {scale[1]} |"
             )
+    if "open_pages" in r["sqlite"]:
+        lines += [
+            "", "One worker again with checkout pages open, each following its "
+            "checkout's stream (`capacity=false`, as the page opens it): every "
+            "confirm moves the map, so the live hub answers the watched "
+            "checkouts again (within its budget):", "",
+            "| backend | pages open | checkout req/s | of the load without pages | "
+            "checkout µs/req | events to the pages /s |", "|---|---:|---:|---:|---:|---:|",
+        ]  # fmt: skip
+        for b in ("sqlite", "postgres"):
+            o = r[b]["open_pages"]
+            lines.append(
+                f"| {b} | {o['pages']} | {o['checkout_requests_per_s']:.0f} | "
+                f"{o['ratio_to_no_pages']:.2f} | {o['server_cpu_us_per_request']:.0f} | "
+                f"{o['page_events_per_s']:.1f} |"
+            )
     rep = r["replicas"]
     lines += ["", "Two replicas on one PostgreSQL: " + ", ".join(
         f"{k} {v}" for k, v in rep.items() if k != "statuses"
@@ -453,6 +505,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--duration", type=float, default=20.0)
     parser.add_argument("--baseline", type=float, default=10.0)
     parser.add_argument("--latency", type=int, default=1200, help="1-client requests")
+    parser.add_argument(
+        "--pages", type=int, default=200, help="open checkout pages (0: no such run)"
+    )
     parser.add_argument("--processes", type=int, default=8)
     parser.add_argument("--checkouts", type=int, default=1000, help="per process")
     parser.add_argument(

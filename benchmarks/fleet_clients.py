@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 import httpx
 import numpy as np
 
-from tierflow.benchmarks.service_load import RawClient
+from tierflow.benchmarks.service_load import RawClient, Tally, run_phase
 
 _T = TypeVar("_T")
 Cart = tuple[str, list[tuple[str, int]], str]
@@ -36,6 +36,44 @@ def body(cart: Cart) -> dict[str, Any]:
         "items": [{"sku": s, "quantity": q} for s, q in items],
         "dest": dest,
     }
+
+
+async def with_open_pages(
+    url: str, carts: list[Cart], pages: int, clients: int, seconds: float, seed: int
+) -> tuple[Tally, float, int]:
+    """The checkout load of ``clients`` with ``pages`` checkout pages open
+    meanwhile: each a checkout answered before the load whose stream (as the
+    page opens it, ``capacity=false``) is read throughout; the load's tally,
+    its seconds and the events the pages got during it. The pages' carts are
+    the last ``pages`` of ``carts``, the load's the others."""
+    got = 0
+    size = pages + 10
+    limits = httpx.Limits(max_connections=size, max_keepalive_connections=size)
+    timeout = httpx.Timeout(30)  # the streams: a keep-alive ping every 15 s
+
+    async def page(client: httpx.AsyncClient, request_id: str) -> None:
+        nonlocal got
+        query = {"request_id": request_id, "capacity": "false"}
+        async with client.stream("GET", "/v1/stream", params=query) as r:
+            async for line in r.aiter_lines():
+                got += line.startswith("event:")
+
+    async with httpx.AsyncClient(base_url=url, timeout=timeout, limits=limits) as c:
+        ids = []
+        for cart in carts[-pages:]:
+            r = await c.post("/v1/options", json=body(cart))
+            r.raise_for_status()
+            ids.append(r.json()["request_id"])
+        tasks = [asyncio.create_task(page(c, rid)) for rid in ids]
+        try:
+            await asyncio.sleep(1.0)  # every page's stream open
+            before = got
+            tally, wall = await run_phase(url, clients, seconds, carts[:-pages], seed)
+            return tally, wall, got - before
+        finally:
+            for t in tasks:
+                t.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
 
 
 async def one_client_latency(
