@@ -18,6 +18,7 @@ import psycopg
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from tierflow.data.errors import InputError, TierflowError
+from tierflow.data.store import pool_log
 from tierflow.data.store.database import (
     Rows,
     Statement,
@@ -253,6 +254,7 @@ class PostgresDatabase:
         _check_url(url, self.location)
         with _reachable(self.location), psycopg.connect(url, **_CONNECT) as conn:
             _migrate(conn, migrations, self.location)
+        pool_log.install()
         with _reachable(self.location):
             self._pool = ConnectionPool(
                 url,
@@ -279,19 +281,20 @@ class PostgresDatabase:
         """
         down = self._unreachable
         wait = self._timeout_s if down is None else UNREACHABLE_WAIT_S
-        try:
-            conn = self._live_connection(wait)
-        except PoolTimeout as exc:
-            if down is None:
-                self._unreachable = " ".join(str(exc).split())
-                raise
-            raise PoolTimeout(f"{down} (still no connection)") from exc
-        self._unreachable = None
-        try:
-            with conn:  # an error rolls back (as the pool's own block does)
-                yield conn
-        finally:
-            self._pool.putconn(conn)
+        with pool_log.using(self.location):  # what the pool logs meanwhile
+            try:
+                conn = self._live_connection(wait)
+            except PoolTimeout as exc:
+                if down is None:
+                    self._unreachable = " ".join(str(exc).split())
+                    raise
+                raise PoolTimeout(f"{down} (still no connection)") from exc
+            self._unreachable = None
+            try:
+                with conn:  # an error rolls back (as the pool's own block does)
+                    yield conn
+            finally:
+                self._pool.putconn(conn)
 
     def _live_connection(self, wait: float) -> psycopg.Connection[Any]:
         """A pooled connection the server has not ended, within ``wait`` seconds.
