@@ -24,6 +24,7 @@ from tierflow.data.store.database import (
     Statement,
     StoreConflict,
     StoreUnavailable,
+    refuse_newer_schema,
     store_error,
 )
 from tierflow.data.store.location import redact_url
@@ -431,7 +432,7 @@ def _migrate(
     found = _version(conn)
     if found == newest:
         return
-    _refuse_newer(found, newest, where)  # before a write a role may not make
+    refuse_newer_schema(found, newest, where)  # before a write a role may not make
     if found == 0:
         _refuse_encoding(conn, where)
     try:
@@ -444,7 +445,7 @@ def _migrate(
                 "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)"
             )
             version = _version(conn)  # re-read under the lock
-            _refuse_newer(version, newest, where)
+            refuse_newer_schema(version, newest, where)
             for target in range(version + 1, newest + 1):
                 for statement in migrations[target - 1]:
                     conn.execute(statement)
@@ -457,15 +458,6 @@ def _migrate(
             "once as a role that may create tables (the database's owner)",
             location=where,
         ) from exc
-
-
-def _refuse_newer(version: int, newest: int, where: str) -> None:
-    """Refuse a database migrated by a newer tierflow."""
-    if version > newest:
-        raise TierflowError(
-            f"{where}: schema version {version} is newer than this "
-            f"tierflow's ({newest}); upgrade tierflow"
-        )
 
 
 def _refuse_encoding(conn: psycopg.Connection[Any], where: str) -> None:
