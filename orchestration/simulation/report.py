@@ -101,8 +101,8 @@ def _figures(plots: dict[str, bytes]) -> str:
             continue
         data = base64.b64encode(plots[name]).decode()
         parts.append(
-            f'<figure id="plot-{name}"><img alt="{_e(title)}" '
-            f'src="data:image/png;base64,{data}"><figcaption><strong>'
+            f'<figure id="plot-{name}"><div class="plot"><img alt="{_e(title)}" '
+            f'src="data:image/png;base64,{data}"></div><figcaption><strong>'
             f"{_e(title)}.</strong> {_e(caption)}</figcaption></figure>"
         )
     return "\n".join(parts)

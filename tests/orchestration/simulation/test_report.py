@@ -222,6 +222,88 @@ def _no_overlaps(fig: Any, ax: Any, name: str) -> None:
         assert legend.get_window_extent(renderer).y0 >= ax.bbox.y1 - 1, name
 
 
+#: What the browser measures on the report: the plots, headings, tables,
+#: the page's width, its smallest text, its links and its words.
+_LOOK = """() => {
+  const doc = document.documentElement;
+  const texts = [...document.body.querySelectorAll("*")].filter(
+    (e) => [...e.childNodes].some((n) => n.nodeType === 3 && n.textContent.trim()));
+  return {
+    plots: [...document.images].map((i) => ({
+      alt: i.alt, embedded: i.src.startsWith("data:image/png;base64,"),
+      loaded: i.complete && i.naturalWidth > 0, natural: i.naturalWidth,
+      shown: i.getBoundingClientRect().width})),
+    headings: [...document.querySelectorAll("h1, h2, h3, h4, h5, h6")].map(
+      (h) => [Number(h.tagName[1]), h.textContent]),
+    tables: [...document.querySelectorAll("table")].map((t) => ({
+      heads: t.tHead ? [...t.tHead.rows[0].cells].filter((c) => c.tagName === "TH").length : 0,
+      columns: Math.max(...[...t.rows].map((r) => r.cells.length))})),
+    overflow: doc.scrollWidth - doc.clientWidth,
+    smallest: Math.min(...texts.map((e) => parseFloat(getComputedStyle(e).fontSize))),
+    links: [...document.links].map((a) => a.href),
+    text: document.body.innerText,
+  };
+}"""
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize("width", [390, 1280])
+def test_the_report_reads_in_a_browser(browser: Any, day: Any, width: int) -> None:
+    """``report.html`` opened from disk in Chromium, on a phone and a
+    laptop, with the network off: on a 390 px phone the plots were shrunk
+    to the screen (their labels about 5 px high)."""
+    _, _, _, out = day
+    context = browser.new_context(viewport={"width": width, "height": 900})
+    try:
+        page = context.new_page()
+        errors: list[str] = []
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        page.on(
+            "console",
+            lambda m: errors.append(m.text) if m.type == "error" else None,
+        )
+        fetched: list[str] = []  # the page needs nothing beside itself
+
+        def offline(route: Any) -> None:
+            if route.request.url.startswith("file:"):
+                route.continue_()
+            else:
+                fetched.append(route.request.url)
+                route.abort()
+
+        context.route("**/*", offline)
+        page.goto((out / "report.html").as_uri())
+        look = page.evaluate(_LOOK)
+    finally:
+        context.close()
+    assert (errors, fetched) == ([], [])
+    assert [p["alt"] for p in look["plots"]] == [
+        "What the day's orders cost to ship",
+        "Promises kept per tier",
+        "Capacity over the day",
+        "The overflow incentive, hour by hour",
+    ]
+    for plot in look["plots"]:
+        assert plot["embedded"] and plot["loaded"], plot
+        # labels at three quarters of their drawn size at least
+        assert plot["shown"] >= 0.75 * plot["natural"], plot
+    levels = [level for level, _ in look["headings"]]
+    assert levels.count(1) == 1 and levels[0] == 1
+    assert all(b <= a + 1 for a, b in itertools.pairwise(levels)), look["headings"]
+    assert [h for level, h in look["headings"] if level == 2] == [
+        "The day in four answers", "Promises kept, per tier",
+        "What the overflow incentive did", "Plots", "Allocation policies",
+        "Checkouts", "Platinum upgrades", "CLTV model (the daily job before the day)",
+    ]  # fmt: skip
+    tables = look["tables"]
+    assert tables and all(t["heads"] == t["columns"] for t in tables), tables
+    assert look["overflow"] == 0  # the page itself never scrolls sideways
+    assert look["smallest"] >= 12
+    assert look["links"] == []  # nothing to follow: the files beside it are named
+    said = re.findall(r"\b(?:NaN|nan|None|inf|Infinity|undefined|null)\b", look["text"])
+    assert said == []
+
+
 def test_the_daily_jobs_table_facts(tmp_path: Path) -> None:
     """The simulation's CLTV step reports the model version, the segment
     sizes it published and a backtest: of the first model only when asked
