@@ -4,6 +4,8 @@ the CLTV job as tables; ``summary.json`` keeps every field tools parse."""
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 import datetime as dt
 import itertools
 import re
@@ -201,6 +203,35 @@ def test_plots_read_new_york_time_with_labelled_axes_and_no_overlaps(
         ticks = [t.get_text() for t in capacity.get_xticklabels()]
         assert ticks[0] == f"{first.hour // 3 * 3:02d}:00"  # local, not UTC
         assert all(re.fullmatch(r"\d\d:00(\n\+1 day)?", t) for t in ticks)
+    finally:
+        for fig in figures.values():
+            plt.close(fig)
+
+
+def test_plots_count_whole_checkouts_and_say_a_tier_had_no_orders(
+    day: Any,
+) -> None:
+    """A quiet day's overflow plot counted 0.2, 0.4 … checkouts in the hour,
+    and a tier without orders was an empty group, read as 0 % kept."""
+    import matplotlib.pyplot as plt
+
+    result, summary, _, _ = day
+    few = result.checkouts.copy()  # one overflow offer, taken, all day
+    few[["overflow_offered", "overflow_taken"]] = False
+    few.loc[few.index[0], ["overflow_offered", "overflow_taken"]] = True
+    quiet = copy.deepcopy(summary)
+    for policy in quiet["policies"].values():
+        policy["service_level_by_tier"]["platinum"] = None
+    figures = draw_plots(dataclasses.replace(result, checkouts=few), quiet)
+    try:
+        for fig in figures.values():
+            fig.canvas.draw()
+        counts = figures["overflow"].axes[0].get_yticks()
+        assert len(counts) >= 2 and all(float(c).is_integer() for c in counts), counts
+        service = figures["service"].axes[0]
+        said = [(t.get_text(), round(t.get_position()[0])) for t in service.texts]
+        assert said == [("no orders", 0)]  # Platinum, the first group
+        _no_overlaps(figures["service"], service, "service")
     finally:
         for fig in figures.values():
             plt.close(fig)
