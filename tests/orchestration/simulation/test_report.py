@@ -24,7 +24,13 @@ from tierflow.orchestration.simulation.day import (
     published_scores,
     simulate,
 )
-from tierflow.orchestration.simulation.report import _cltv, write_report
+from tierflow.orchestration.simulation.report import (
+    _cards,
+    _checkouts,
+    _cltv,
+    _upgrades,
+    write_report,
+)
 from tierflow.orchestration.simulation.report_plots import draw_plots
 
 #: The fields of summary.json before the report was rewritten (other tools
@@ -104,6 +110,27 @@ def test_the_report_opens_with_the_four_answers(day: Any) -> None:
     assert o["discounts"] == pytest.approx(moved["discount"].sum())
     assert o["work_moved"] == pytest.approx(moved["work"].sum())
     assert f"{o['orders_moved']:,} orders moved" in _card(page, "card-overflow")
+
+
+def test_a_count_of_one_reads_in_the_singular(day: Any) -> None:
+    """A quiet day said "Platinum was offered 1 times" and "1 upgrades were
+    confirmed, for 1 customers"."""
+    _, summary, _, _ = day
+    one = copy.deepcopy(summary)
+    one["platinum_offered"] = 1
+    one["overflow"]["orders_moved"] = 1
+    one["upgrades"].update(
+        offered_as_upgrade=1, offered_priced=1, confirmed=1, customers=1
+    )
+    text = " ".join(
+        re.sub(r"<[^>]+>", " ", _checkouts(one) + _upgrades(one) + _cards(one)).split()
+    )
+    assert "Platinum was offered 1 time. Outage" in text
+    assert "offered 1 time as an upgrade" in text
+    assert "and 1 time priced" in text
+    assert "1 upgrade was confirmed, for 1 customer with" in text
+    assert "1 order moved" in text
+    assert not re.search(r"\b1 (?:times|upgrades|customers|orders)\b", text), text
 
 
 def test_the_overflow_work_shipped_on_the_day_is_what_the_allocation_did(
