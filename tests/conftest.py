@@ -6,8 +6,9 @@ from pathlib import Path
 
 import pytest
 
-#: Both store backends (``state_location``, ``new_state``): ``tests/postgres.py``.
-pytest_plugins = ["tests.postgres"]
+#: Both store backends (``state_location``, ``new_state``): ``tests/postgres.py``;
+#: the headless Chromium (``browser``): ``tests/browser.py``.
+pytest_plugins = ["tests.postgres", "tests.browser"]
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA_DIR = Path(__file__).resolve().parent / "data"

@@ -28,6 +28,7 @@ from tierflow.data.store.checkouts import (
     check_customer,
 )
 from tierflow.data.store.database import (
+    SchemaTooNew,
     StoreConflict,
     StoreUnavailable,
     default_state_path,
@@ -98,6 +99,7 @@ __all__ = [
     "QuoteChanged",
     "QuoteStore",
     "ReserveResult",
+    "SchemaTooNew",
     "ScoreStore",
     "SqliteStore",
     "StateStore",

@@ -41,6 +41,28 @@ class StoreUnavailable(TierflowError):
         self.location = location
 
 
+class SchemaTooNew(TierflowError):
+    """The store's schema is newer than this tierflow's: a newer release
+    migrated it. Not a :class:`StoreUnavailable`: a database that is down
+    comes back, this one never fits until tierflow is upgraded, so a server
+    refuses to start on it instead of serving degraded."""
+
+
+def refuse_newer_schema(version: int, newest: int, where: str) -> None:
+    """Refuse a store migrated by a newer tierflow (both backends).
+
+    Raises
+    ------
+    SchemaTooNew
+        ``version`` is above ``newest``, this code's schema version.
+    """
+    if version > newest:
+        raise SchemaTooNew(
+            f"{where}: schema version {version} is newer than this "
+            f"tierflow's ({newest}); upgrade tierflow"
+        )
+
+
 class StoreConflict(StoreUnavailable):
     """A write transaction lost a lock conflict (a PostgreSQL deadlock) and
     was rolled back; running it again normally succeeds (:func:`retried`)."""

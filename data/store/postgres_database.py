@@ -18,11 +18,13 @@ import psycopg
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from tierflow.data.errors import InputError, TierflowError
+from tierflow.data.store import pool_log
 from tierflow.data.store.database import (
     Rows,
     Statement,
     StoreConflict,
     StoreUnavailable,
+    refuse_newer_schema,
     store_error,
 )
 from tierflow.data.store.location import redact_url
@@ -253,6 +255,7 @@ class PostgresDatabase:
         _check_url(url, self.location)
         with _reachable(self.location), psycopg.connect(url, **_CONNECT) as conn:
             _migrate(conn, migrations, self.location)
+        pool_log.install()
         with _reachable(self.location):
             self._pool = ConnectionPool(
                 url,
@@ -279,19 +282,20 @@ class PostgresDatabase:
         """
         down = self._unreachable
         wait = self._timeout_s if down is None else UNREACHABLE_WAIT_S
-        try:
-            conn = self._live_connection(wait)
-        except PoolTimeout as exc:
-            if down is None:
-                self._unreachable = " ".join(str(exc).split())
-                raise
-            raise PoolTimeout(f"{down} (still no connection)") from exc
-        self._unreachable = None
-        try:
-            with conn:  # an error rolls back (as the pool's own block does)
-                yield conn
-        finally:
-            self._pool.putconn(conn)
+        with pool_log.using(self.location):  # what the pool logs meanwhile
+            try:
+                conn = self._live_connection(wait)
+            except PoolTimeout as exc:
+                if down is None:
+                    self._unreachable = " ".join(str(exc).split())
+                    raise
+                raise PoolTimeout(f"{down} (still no connection)") from exc
+            self._unreachable = None
+            try:
+                with conn:  # an error rolls back (as the pool's own block does)
+                    yield conn
+            finally:
+                self._pool.putconn(conn)
 
     def _live_connection(self, wait: float) -> psycopg.Connection[Any]:
         """A pooled connection the server has not ended, within ``wait`` seconds.
@@ -428,7 +432,7 @@ def _migrate(
     found = _version(conn)
     if found == newest:
         return
-    _refuse_newer(found, newest, where)  # before a write a role may not make
+    refuse_newer_schema(found, newest, where)  # before a write a role may not make
     if found == 0:
         _refuse_encoding(conn, where)
     try:
@@ -441,7 +445,7 @@ def _migrate(
                 "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)"
             )
             version = _version(conn)  # re-read under the lock
-            _refuse_newer(version, newest, where)
+            refuse_newer_schema(version, newest, where)
             for target in range(version + 1, newest + 1):
                 for statement in migrations[target - 1]:
                     conn.execute(statement)
@@ -454,15 +458,6 @@ def _migrate(
             "once as a role that may create tables (the database's owner)",
             location=where,
         ) from exc
-
-
-def _refuse_newer(version: int, newest: int, where: str) -> None:
-    """Refuse a database migrated by a newer tierflow."""
-    if version > newest:
-        raise TierflowError(
-            f"{where}: schema version {version} is newer than this "
-            f"tierflow's ({newest}); upgrade tierflow"
-        )
 
 
 def _refuse_encoding(conn: psycopg.Connection[Any], where: str) -> None:

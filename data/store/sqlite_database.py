@@ -18,7 +18,13 @@ import pandas as pd
 
 from tierflow.data.errors import InputError, TierflowError
 from tierflow.data.output_folder import file_in_the_way
-from tierflow.data.store.database import Rows, Statement, StoreUnavailable, store_error
+from tierflow.data.store.database import (
+    Rows,
+    Statement,
+    StoreUnavailable,
+    refuse_newer_schema,
+    store_error,
+)
 from tierflow.data.store.sqlite_writer_lock import (
     WRITER_SUFFIX,
     WriterLock,
@@ -321,11 +327,7 @@ class SqliteDatabase:
             return
         with self.tx() as conn:
             version = self.schema_version()  # re-read under the write lock
-            if version > newest:
-                raise TierflowError(
-                    f"{self.path}: schema version {version} is newer than this "
-                    f"tierflow's ({newest}); upgrade tierflow"
-                )
+            refuse_newer_schema(version, newest, str(self.path))
             for target in range(version + 1, newest + 1):
                 for statement in migrations[target - 1]:
                     conn.execute(statement)

@@ -30,7 +30,7 @@ from tierflow.data.errors import InputError, TierflowError
 from tierflow.data.limits import MAX_ID_LENGTH, require_number
 from tierflow.data.network import Network, load_network
 from tierflow.data.sample_network import sample_network_dir
-from tierflow.data.store import StateStore, open_store
+from tierflow.data.store import SchemaTooNew, StateStore, open_store
 from tierflow.data.vocabulary import HoldStatus
 from tierflow.formulations.online_pricing import OrderPricer
 from tierflow.formulations.tiers import TierPolicy
@@ -184,7 +184,9 @@ class OnlineRouter:
             (``$TIERFLOW_STATE`` or the user data folder). A store
             without inventory is seeded from the network's ``inventory``.
             If it cannot be opened, the router still answers (degraded,
-            without reservations) and says so in every answer.
+            without reservations) and says so in every answer; one that
+            cannot be a store (``InputError``) or whose schema is newer
+            than this code's (``SchemaTooNew``) is refused.
         policy
             Tier policy (default :class:`~tierflow.formulations.tiers.TierPolicy`).
         bid_prices
@@ -527,7 +529,9 @@ def _open_state(
 
     A location that cannot be a store at all (a folder, a CSV file, a path
     under a file: :class:`InputError`) is refused, not served degraded: that
-    is a wrong argument, where a database that is down is an outage.
+    is a wrong argument, where a database that is down is an outage. So is a
+    store whose schema is newer than this code's (:class:`SchemaTooNew`):
+    waiting never makes it fit, upgrading tierflow does.
     """
     store: StateStore | None = None
     try:
@@ -539,7 +543,7 @@ def _open_state(
         )
         store.seed_network_inventory(network)
         return store, CapacityMonitor.open(network, store, snapshot_every=0), None
-    except InputError:
+    except (InputError, SchemaTooNew):
         if store is not None and store is not state:
             store.close()
         raise

@@ -69,6 +69,11 @@ def _pct(v: float | None, digits: int = 1) -> str:
     return _f(v, digits, " %")
 
 
+def _count(n: int, noun: str) -> str:
+    """``1 order``, ``2 orders``: a count with its noun."""
+    return f"{n:,} {noun}{'' if n == 1 else 's'}"
+
+
 def _e(text: Any) -> str:
     return html.escape(str(text))
 
@@ -101,8 +106,8 @@ def _figures(plots: dict[str, bytes]) -> str:
             continue
         data = base64.b64encode(plots[name]).decode()
         parts.append(
-            f'<figure id="plot-{name}"><img alt="{_e(title)}" '
-            f'src="data:image/png;base64,{data}"><figcaption><strong>'
+            f'<figure id="plot-{name}"><div class="plot"><img alt="{_e(title)}" '
+            f'src="data:image/png;base64,{data}"></div><figcaption><strong>'
             f"{_e(title)}.</strong> {_e(caption)}</figcaption></figure>"
         )
     return "\n".join(parts)
@@ -172,7 +177,7 @@ def _cards(summary: dict[str, Any]) -> str:
     cards.append(
         _card(
             "Overflow incentive",
-            f"{o['orders_moved']:,} orders moved",
+            f"{_count(o['orders_moved'], 'order')} moved",
             f"{_f(o['work_moved'], 0)} units of today's work moved to later days "
             f"({_pct(o['work_moved_pct'])} of the day's), for "
             f"{_money(o['discounts'], 2)} in discounts; the allocation still "
@@ -282,7 +287,7 @@ def _checkouts(s: dict[str, Any]) -> str:
     return f"""<p>{s["checkouts"]:,} checkouts, {s["confirmed"]:,} confirmed
 ({s["abandoned"]} abandoned, {s["cancelled"]} cancelled); the recommended
 option was taken in {_pct(s["recommended_taken_pct"])} of confirmed checkouts;
-Platinum was offered {s["platinum_offered"]:,} times. Outage:
+Platinum was offered {_count(s["platinum_offered"], "time")}. Outage:
 {_e(s["outage_node"] or "none")}.</p>"""
 
 
@@ -299,11 +304,13 @@ def _tier_mix(summary: dict[str, Any]) -> str:
 def _upgrades(s: dict[str, Any]) -> str:
     """The day's Platinum upgrades in one paragraph."""
     u = s["upgrades"]
-    return f"""<p>Platinum was offered {u["offered_as_upgrade"]} times as an
-upgrade at the Gold price (+ premium) and {u["offered_priced"]} times priced
-(the customer's upgrade allowance spent, or no Gold offer to upgrade from).
-{u["confirmed"]} upgrades were confirmed, for {u["customers"]} customers with a
-predicted spend of {_money(u["customers_predicted_spend"], 2)} (mean
+    were = "was" if u["confirmed"] == 1 else "were"
+    return f"""<p>Platinum was offered {_count(u["offered_as_upgrade"], "time")} as
+an upgrade at the Gold price (+ premium) and {_count(u["offered_priced"], "time")}
+priced (the customer's upgrade allowance spent, or no Gold offer to upgrade
+from). {_count(u["confirmed"], "upgrade")} {were} confirmed, for
+{_count(u["customers"], "customer")} with a predicted spend of
+{_money(u["customers_predicted_spend"], 2)} (mean
 {_money(u["customers_predicted_spend_mean"], 2)}); their extra cost over Gold,
 the day's upgrade spend, is {_money(u["spend"], 2)} =
 {_pct(u["share_of_fulfilment_cost_pct"], 2)} of the day's fulfilment cost

@@ -126,9 +126,12 @@ def _service_plot(ax: Any, result: SimulationResult, summary: dict[str, Any]) ->
             label=_policy_name(name),
             color=colors.get(name, _BLUE),
         )
-    ax.set_xticks(
-        np.arange(len(TIERS)) + width * (len(pol) - 1) / 2, [t.title() for t in TIERS]
-    )
+    centers = np.arange(len(TIERS)) + width * (len(pol) - 1) / 2
+    ax.set_xticks(centers, [t.title() for t in TIERS])
+    for center, tier in zip(centers, TIERS, strict=True):
+        if all(p["service_level_by_tier"].get(tier) is None for p in pol.values()):
+            # an empty group read as 0 % kept
+            ax.text(center, 2, "no orders", ha="center", va="bottom", fontsize=9)
     ax.set_xlabel("tier chosen at checkout")
     ax.set_ylabel("delivered by the promise (%)")
     ax.set_ylim(0, 105)
@@ -170,6 +173,8 @@ def _capacity_plot(ax: Any, result: SimulationResult, summary: dict[str, Any]) -
 
 def _overflow_plot(ax: Any, result: SimulationResult, summary: dict[str, Any]) -> None:
     """Overflow options offered and taken, per New York hour."""
+    from matplotlib.ticker import MaxNLocator
+
     c = result.checkouts
     day = result.settings.day
     hour = np.floor(_hours(c["at"], day)).astype(int)
@@ -179,6 +184,7 @@ def _overflow_plot(ax: Any, result: SimulationResult, summary: dict[str, Any]) -
     ax.bar(span + 0.3, offered.to_numpy(), 0.4, label="offered", color=_GREY)
     ax.bar(span + 0.7, taken.to_numpy(), 0.4, label="taken", color=_GREEN)
     _hour_axis(ax, pd.Series(np.append(span, span[-1] + 1)), day, 2)
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True))  # no 0.2 checkouts
     ax.set_ylabel("checkouts in the hour")
     _legend_above(ax, 2)
 

@@ -12,7 +12,7 @@
 "use strict";
 
 (() => {
-  const { el, api, money, day, title } = tf;
+  const { el, api, money, day, instant, withInstants, title } = tf;
   const $ = (id) => document.getElementById(id);
   const state = {
     samples: null,
@@ -240,10 +240,10 @@
         (c.platinum_threshold === null ? "" : `, Platinum threshold ${money(c.platinum_threshold)}`) +
         (c.platinum_eligible ? " (eligible)" : " (not eligible)")],
       ...Object.entries(answer.missing).map(([tier, why]) => [`${title(tier)} missing`, why]),
-      ["Bid prices", answer.bid_prices],
-      ["Capacity as of", answer.capacity_as_of || "no events"],
+      ["Bid prices", withInstants(answer.bid_prices)],
+      ["Capacity as of", answer.capacity_as_of ? instant(answer.capacity_as_of) : "no events"],
     ];
-    if (answer.degraded) rows.push(["Degraded", answer.notes.join(" ")]);
+    if (answer.degraded) rows.push(["Degraded", withInstants(answer.notes.join(" "))]);
     $("answer-info").replaceChildren(
       el("dl", {}, ...rows.flatMap(([k, v]) => [el("dt", { text: k }), el("dd", { text: v })])),
     );

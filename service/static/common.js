@@ -70,6 +70,12 @@ const tf = (() => {
   // An instant in the reader's time zone, which it names: "1/5/2026, 7:00:00 AM PST".
   const instant = (iso) => new Date(iso).toLocaleString("en-US", { timeZoneName: "short" });
 
+  // A server's text with its ISO instants written by instant(): a degraded
+  // note's "newest event (2026-01-05T13:00:00+00:00)" read in UTC beside
+  // the page's own instants in the reader's zone.
+  const ISO_INSTANT = /\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:\d{2})/g;
+  const withInstants = (text) => text.replace(ISO_INSTANT, (iso) => instant(iso));
+
   const pct = (v) => (v === null || v === undefined ? "–" : (100 * v).toFixed(0) + "%");
   const num = (v, digits) =>
     Number(v).toLocaleString("en-US", { maximumFractionDigits: digits ?? 0 });
@@ -121,5 +127,5 @@ const tf = (() => {
     return chart;
   }
 
-  return { el, svg, api, money, day, instant, pct, num, title, scoreColor, barChart };
+  return { el, svg, api, money, day, instant, withInstants, pct, num, title, scoreColor, barChart };
 })();

@@ -4,7 +4,7 @@
 "use strict";
 
 (() => {
-  const { el, svg, api, money, instant, pct, num, title, scoreColor, barChart } = tf;
+  const { el, svg, api, money, instant, withInstants, pct, num, title, scoreColor, barChart } = tf;
   const $ = (id) => document.getElementById(id);
   const K = Math.cos((38 * Math.PI) / 180); // equirectangular, true at 38°N
   const view = { lon0: -125, lon1: -66.5, lat0: 24.3, lat1: 49.5 };
@@ -235,7 +235,7 @@
     $("capacity-asof").textContent =
       `Capacity as of ${as}. Overflow (ship later, discounted) is offered when every node ` +
       `that could serve an order scores below ${cap.overflow_threshold}.` +
-      (cap.degraded ? ` Degraded: ${(cap.notes || []).join(" ")}` : "");
+      (cap.degraded ? ` Degraded: ${withInstants((cap.notes || []).join(" "))}` : "");
     $("capacity-asof").classList.toggle("degraded", Boolean(cap.degraded));
     document.body.dataset.capacityDegraded = cap.degraded ? "true" : "false";
     drawForecast(cap.demand_forecast);

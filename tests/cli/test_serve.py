@@ -18,8 +18,10 @@ import pytest
 from click.testing import CliRunner
 
 from tests.conftest import TINY_NETWORK
+from tests.postgres import set_schema_version
 from tierflow.cli.main import cli
 from tierflow.cli.serve_cmd import API_KEY_ENV, load_api_key
+from tierflow.data.store import SCHEMA_VERSION, describe_location, open_store
 from tierflow.service.server import free_port
 
 
@@ -68,6 +70,38 @@ def test_a_state_that_cannot_be_a_store_is_refused(tmp_path: Path) -> None:
         f"Error: {table}: not a SQLite database (a tierflow state store is one)\n"
     )
     assert table.read_text() == "order_id,sku\nA,TEE\n"
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_a_store_of_a_newer_tierflow_is_refused(
+    state_location: Path | str, workers: str
+) -> None:
+    """A schema newer than this code's never fits, however long the server
+    waits: exit 1 with the one line, no server (it started degraded, as for
+    a database that is down, and said "upgrade tierflow" in every answer)."""
+    open_store(state_location).close()
+    set_schema_version(state_location, SCHEMA_VERSION + 1)
+    command = [
+        str(Path(sys.executable).with_name("tierflow")), "serve", "--port", "0",
+        "--network", str(TINY_NETWORK), "--state", str(state_location),
+        "--workers", workers,
+    ]  # fmt: skip
+    env = {**os.environ, API_KEY_ENV: "cli-test-key-0123456789"}
+    proc = subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
+    )
+    try:
+        stdout, stderr = proc.communicate(timeout=60)
+    except subprocess.TimeoutExpired:  # it serves: stopped, with its workers
+        proc.send_signal(signal.SIGINT)
+        proc.communicate(timeout=30)
+        raise
+    assert (proc.returncode, stdout) == (1, "")
+    assert stderr == (
+        f"Error: {describe_location(state_location)}: schema version "
+        f"{SCHEMA_VERSION + 1} is newer than this tierflow's ({SCHEMA_VERSION}); "
+        "upgrade tierflow\n"
+    )
 
 
 @pytest.mark.parametrize("workers", ["1", "2"])

@@ -4,8 +4,11 @@ one line instead of a traceback or a long wait (docs/store.md,
 
 from __future__ import annotations
 
+import io
 import itertools
+import logging
 import os
+import re
 import time
 from collections.abc import Iterator
 
@@ -13,6 +16,7 @@ import pytest
 
 from tests.postgres import downgrade_store, run_sql, set_schema_version
 from tierflow.data.errors import InputError, TierflowError
+from tierflow.data.logging_setup import TextFormatter
 from tierflow.data.store import StoreUnavailable, open_store
 from tierflow.data.store.local_postgres import USER, LocalPostgres, memory_folder
 from tierflow.data.store.postgres_database import UNREACHABLE_WAIT_S
@@ -159,6 +163,66 @@ def test_a_database_gone_away_fails_each_call_at_once_after_one_wait(
                 time.sleep(0.1)
         store.append_events([{**_EVENT, "event_id": "e2"}])
         assert store.last_event_seq() == 2
+
+
+@pytest.fixture
+def pool_log() -> Iterator[io.StringIO]:
+    """What the connection pool logs, as ``tierflow serve`` writes it (text)."""
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(TextFormatter())
+    logger = logging.getLogger("psycopg.pool")
+    level = logger.level
+    logger.addHandler(handler)
+    logger.setLevel(logging.WARNING)
+    yield stream
+    logger.removeHandler(handler)
+    logger.setLevel(level)
+
+
+def test_the_pools_warnings_are_one_line_each_naming_the_store(
+    own_server: LocalPostgres, pool_log: io.StringIO
+) -> None:
+    """libpq's hint came on a line of its own ("\tIs the server running
+    locally ..."), a line without time, level or logger, and a connection
+    the server dropped was named "<psycopg.Connection [BAD] at 0x...>"."""
+    url = own_server.create_database("logged").replace(
+        f"://{USER}@", f"://{USER}:hunter2@", 1
+    )
+    with open_store(url, timeout_s=1.0) as store:
+        store.append_events([{**_EVENT, "event_id": "e1"}])
+        own_server.halt()
+        for _ in range(2):  # the first may meet its connection's end instead
+            with pytest.raises(StoreUnavailable):
+                store.last_event_seq()
+        own_server.resume()
+    lines = pool_log.getvalue().splitlines()
+    assert any("error connecting" in line for line in lines), lines
+    line = re.compile(
+        r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d WARNING psycopg\.pool: .*"
+        + re.escape(store.location)
+        + r".*\S"
+    )
+    for text in lines:
+        assert line.fullmatch(text), text
+    assert "hunter2" not in pool_log.getvalue()
+
+
+def test_a_pool_record_in_a_callers_thread_names_the_store(
+    pool_log: io.StringIO,
+) -> None:
+    """A connection handed back broken is logged in the caller's thread."""
+    from tierflow.data.store import pool_log as records
+
+    records.install()
+    with records.using("postgresql://ops@db/tierflow"):
+        logging.getLogger("psycopg.pool").warning(
+            "discarding closed connection: %s", "<psycopg.Connection [BAD] at 0x1>"
+        )
+    assert pool_log.getvalue().endswith(
+        "WARNING psycopg.pool: postgresql://ops@db/tierflow: discarding closed "
+        "connection: <psycopg.Connection [BAD] at 0x1>\n"
+    )
 
 
 def test_a_new_store_needs_a_utf8_database(postgres_server: LocalPostgres) -> None:

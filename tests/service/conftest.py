@@ -1,19 +1,16 @@
 """The ``live`` fixture: a client of the app served on loopback (tiny network,
-pinned clock; see ``tests/service_fixtures.py``), once per store backend; and
-``browser``, the headless Chromium of the browser tests."""
+pinned clock; see ``tests/service_fixtures.py``), once per store backend
+(``browser``, the headless Chromium, is in ``tests/browser.py``)."""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
 
 from tests.service_fixtures import live_server
-from tierflow.benchmarks.service_screenshots import CHROMIUM_ARGS
 from tierflow.orchestration.checkout.router import OnlineRouter
 from tierflow.service.server import RunningServer
 
@@ -28,25 +25,3 @@ def live(
         httpx.Client(base_url=server.url, timeout=10) as client,
     ):
         yield client, router, server
-
-
-#: The Chromium the browser tests drive (Debian's, installed by ``make test``).
-CHROMIUM = os.environ.get("TIERFLOW_CHROMIUM", "/usr/bin/chromium")
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    """A headless Chromium (Playwright), one per test module."""
-    if not Path(CHROMIUM).exists():
-        pytest.skip(
-            f"no Chromium at {CHROMIUM}: `make test` installs Debian's chromium "
-            "(as root), or set TIERFLOW_CHROMIUM"
-        )
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(
-            executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
-        )
-        yield b
-        b.close()

@@ -648,6 +648,54 @@ def test_ops_times_say_their_time_zone(
         context.close()
 
 
+def test_a_stale_maps_note_says_its_instants_in_the_readers_zone(
+    browser: Any, tmp_path: Path
+) -> None:
+    """The degraded note's instants read like the page's own ("1/5/2026,
+    5:00:00 AM PST"), on /ops and in the checkout answer's details: the note
+    said "(2026-01-05T13:00:00+00:00)" beside "Capacity as of 1/5/2026,
+    5:00:00 AM PST", and the checkout's "Capacity as of" was the raw ISO text."""
+    old = {"event_id": "old", "ts": "2026-01-05T13:00:00Z", "node_id": "WH-WEST",
+           "type": "staffing", "value": 90}  # fmt: skip
+    note = (
+        "capacity map is stale: its newest event (1/5/2026, 5:00:00 AM PST) "
+        "is 2.0 h old, over the 60 min allowed"
+    )
+    kw = {"capacity_max_age_s": 3600.0}  # the pinned clock is 15:00 UTC
+    with live_server(tmp_path, router_kw=kw) as (server, _):
+        post_events(server.url, old)
+        context = browser.new_context(
+            timezone_id="America/Los_Angeles", viewport={"width": 1280, "height": 900}
+        )
+        context.set_default_timeout(15_000)
+        try:
+            errors: list[str] = []
+            ops = _zoned_page(context, server.url + "/ops", errors)
+            shown = ops.locator("#capacity-asof").inner_text()
+            assert shown.startswith("Capacity as of 1/5/2026, 5:00:00 AM PST.")
+            assert shown.endswith(f"Degraded: {note}")
+            page = _zoned_page(context, server.url + "/", errors)
+            _ask(page, "C4")
+            page.click("#answer-details summary")
+            info = page.locator("#answer-info")
+            assert info.locator("dt:text-is('Capacity as of') + dd").inner_text() == (
+                "1/5/2026, 5:00:00 AM PST"
+            )
+            assert info.locator("dt:text-is('Degraded') + dd").inner_text() == note
+            assert errors == []
+        finally:
+            context.close()
+
+
+def _zoned_page(context: Any, url: str, errors: list[str]) -> Any:
+    """A page of a context (its own time zone), loaded and ready."""
+    page = context.new_page()
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.goto(url)
+    page.wait_for_selector("body[data-ready='1']")
+    return page
+
+
 def test_a_stream_refused_for_good_does_not_say_reconnecting(
     browser: Any, site: tuple[RunningServer, OnlineRouter]
 ) -> None:

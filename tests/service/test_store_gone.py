@@ -1,7 +1,8 @@
 """The PostgreSQL server stops under a running ``tierflow serve``: calls are
 answered within the pool's connection wait (degraded options, 503 for a
 select) instead of queueing for a minute each, ``/healthz`` says
-``degraded``, and SIGTERM still stops the server."""
+``degraded``, the pool's warnings are one log line each, and SIGTERM still
+stops the server."""
 
 from __future__ import annotations
 
@@ -60,6 +61,12 @@ def test_a_database_gone_away_is_answered_fast_and_said(tmp_path: Path) -> None:
             proc.send_signal(signal.SIGTERM)
             proc.wait(30)
             assert time.monotonic() - t < 3 * CONNECTION_WAIT_S + 5
+        # the pool's warnings: one line each, naming the store (libpq's
+        # hint came on a line of its own, "\tIs the server running ...")
+        log = (tmp_path / "serve.log").read_text().splitlines()
+        pool = [line for line in log if " WARNING psycopg.pool" in line]
+        assert pool and all(state in line for line in pool), pool
+        assert [line for line in log if line.startswith("\t")] == []
     finally:
         pg.stop()
 

@@ -4,6 +4,8 @@ the CLTV job as tables; ``summary.json`` keeps every field tools parse."""
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 import datetime as dt
 import itertools
 import re
@@ -22,7 +24,13 @@ from tierflow.orchestration.simulation.day import (
     published_scores,
     simulate,
 )
-from tierflow.orchestration.simulation.report import _cltv, write_report
+from tierflow.orchestration.simulation.report import (
+    _cards,
+    _checkouts,
+    _cltv,
+    _upgrades,
+    write_report,
+)
 from tierflow.orchestration.simulation.report_plots import draw_plots
 
 #: The fields of summary.json before the report was rewritten (other tools
@@ -102,6 +110,27 @@ def test_the_report_opens_with_the_four_answers(day: Any) -> None:
     assert o["discounts"] == pytest.approx(moved["discount"].sum())
     assert o["work_moved"] == pytest.approx(moved["work"].sum())
     assert f"{o['orders_moved']:,} orders moved" in _card(page, "card-overflow")
+
+
+def test_a_count_of_one_reads_in_the_singular(day: Any) -> None:
+    """A quiet day said "Platinum was offered 1 times" and "1 upgrades were
+    confirmed, for 1 customers"."""
+    _, summary, _, _ = day
+    one = copy.deepcopy(summary)
+    one["platinum_offered"] = 1
+    one["overflow"]["orders_moved"] = 1
+    one["upgrades"].update(
+        offered_as_upgrade=1, offered_priced=1, confirmed=1, customers=1
+    )
+    text = " ".join(
+        re.sub(r"<[^>]+>", " ", _checkouts(one) + _upgrades(one) + _cards(one)).split()
+    )
+    assert "Platinum was offered 1 time. Outage" in text
+    assert "offered 1 time as an upgrade" in text
+    assert "and 1 time priced" in text
+    assert "1 upgrade was confirmed, for 1 customer with" in text
+    assert "1 order moved" in text
+    assert not re.search(r"\b1 (?:times|upgrades|customers|orders)\b", text), text
 
 
 def test_the_overflow_work_shipped_on_the_day_is_what_the_allocation_did(
@@ -206,6 +235,35 @@ def test_plots_read_new_york_time_with_labelled_axes_and_no_overlaps(
             plt.close(fig)
 
 
+def test_plots_count_whole_checkouts_and_say_a_tier_had_no_orders(
+    day: Any,
+) -> None:
+    """A quiet day's overflow plot counted 0.2, 0.4 … checkouts in the hour,
+    and a tier without orders was an empty group, read as 0 % kept."""
+    import matplotlib.pyplot as plt
+
+    result, summary, _, _ = day
+    few = result.checkouts.copy()  # one overflow offer, taken, all day
+    few[["overflow_offered", "overflow_taken"]] = False
+    few.loc[few.index[0], ["overflow_offered", "overflow_taken"]] = True
+    quiet = copy.deepcopy(summary)
+    for policy in quiet["policies"].values():
+        policy["service_level_by_tier"]["platinum"] = None
+    figures = draw_plots(dataclasses.replace(result, checkouts=few), quiet)
+    try:
+        for fig in figures.values():
+            fig.canvas.draw()
+        counts = figures["overflow"].axes[0].get_yticks()
+        assert len(counts) >= 2 and all(float(c).is_integer() for c in counts), counts
+        service = figures["service"].axes[0]
+        said = [(t.get_text(), round(t.get_position()[0])) for t in service.texts]
+        assert said == [("no orders", 0)]  # Platinum, the first group
+        _no_overlaps(figures["service"], service, "service")
+    finally:
+        for fig in figures.values():
+            plt.close(fig)
+
+
 def _no_overlaps(fig: Any, ax: Any, name: str) -> None:
     """Tick labels, texts and the legend: no two overlap, and the legend
     stays off the data area."""
@@ -220,6 +278,88 @@ def _no_overlaps(fig: Any, ax: Any, name: str) -> None:
     legend = ax.get_legend()
     if legend is not None:
         assert legend.get_window_extent(renderer).y0 >= ax.bbox.y1 - 1, name
+
+
+#: What the browser measures on the report: the plots, headings, tables,
+#: the page's width, its smallest text, its links and its words.
+_LOOK = """() => {
+  const doc = document.documentElement;
+  const texts = [...document.body.querySelectorAll("*")].filter(
+    (e) => [...e.childNodes].some((n) => n.nodeType === 3 && n.textContent.trim()));
+  return {
+    plots: [...document.images].map((i) => ({
+      alt: i.alt, embedded: i.src.startsWith("data:image/png;base64,"),
+      loaded: i.complete && i.naturalWidth > 0, natural: i.naturalWidth,
+      shown: i.getBoundingClientRect().width})),
+    headings: [...document.querySelectorAll("h1, h2, h3, h4, h5, h6")].map(
+      (h) => [Number(h.tagName[1]), h.textContent]),
+    tables: [...document.querySelectorAll("table")].map((t) => ({
+      heads: t.tHead ? [...t.tHead.rows[0].cells].filter((c) => c.tagName === "TH").length : 0,
+      columns: Math.max(...[...t.rows].map((r) => r.cells.length))})),
+    overflow: doc.scrollWidth - doc.clientWidth,
+    smallest: Math.min(...texts.map((e) => parseFloat(getComputedStyle(e).fontSize))),
+    links: [...document.links].map((a) => a.href),
+    text: document.body.innerText,
+  };
+}"""
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize("width", [390, 1280])
+def test_the_report_reads_in_a_browser(browser: Any, day: Any, width: int) -> None:
+    """``report.html`` opened from disk in Chromium, on a phone and a
+    laptop, with the network off: on a 390 px phone the plots were shrunk
+    to the screen (their labels about 5 px high)."""
+    _, _, _, out = day
+    context = browser.new_context(viewport={"width": width, "height": 900})
+    try:
+        page = context.new_page()
+        errors: list[str] = []
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        page.on(
+            "console",
+            lambda m: errors.append(m.text) if m.type == "error" else None,
+        )
+        fetched: list[str] = []  # the page needs nothing beside itself
+
+        def offline(route: Any) -> None:
+            if route.request.url.startswith("file:"):
+                route.continue_()
+            else:
+                fetched.append(route.request.url)
+                route.abort()
+
+        context.route("**/*", offline)
+        page.goto((out / "report.html").as_uri())
+        look = page.evaluate(_LOOK)
+    finally:
+        context.close()
+    assert (errors, fetched) == ([], [])
+    assert [p["alt"] for p in look["plots"]] == [
+        "What the day's orders cost to ship",
+        "Promises kept per tier",
+        "Capacity over the day",
+        "The overflow incentive, hour by hour",
+    ]
+    for plot in look["plots"]:
+        assert plot["embedded"] and plot["loaded"], plot
+        # labels at three quarters of their drawn size at least
+        assert plot["shown"] >= 0.75 * plot["natural"], plot
+    levels = [level for level, _ in look["headings"]]
+    assert levels.count(1) == 1 and levels[0] == 1
+    assert all(b <= a + 1 for a, b in itertools.pairwise(levels)), look["headings"]
+    assert [h for level, h in look["headings"] if level == 2] == [
+        "The day in four answers", "Promises kept, per tier",
+        "What the overflow incentive did", "Plots", "Allocation policies",
+        "Checkouts", "Platinum upgrades", "CLTV model (the daily job before the day)",
+    ]  # fmt: skip
+    tables = look["tables"]
+    assert tables and all(t["heads"] == t["columns"] for t in tables), tables
+    assert look["overflow"] == 0  # the page itself never scrolls sideways
+    assert look["smallest"] >= 12
+    assert look["links"] == []  # nothing to follow: the files beside it are named
+    said = re.findall(r"\b(?:NaN|nan|None|inf|Infinity|undefined|null)\b", look["text"])
+    assert said == []
 
 
 def test_the_daily_jobs_table_facts(tmp_path: Path) -> None:

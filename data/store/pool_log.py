@@ -1,0 +1,65 @@
+"""psycopg-pool's log records as one line each, naming the store.
+
+The pool logs libpq's errors as they come, and libpq puts its hint on a
+line of its own (``... failed: No such file or directory`` then
+``\tIs the server running locally ...``): the second line of a text log
+has no time, level or logger, and a line-based collector files it as a
+record of its own. Records about one connection name it by its
+representation (``discarding closed connection: <psycopg.Connection [BAD]
+at 0x7f...>``), which does not say which store it belonged to.
+:class:`PoolRecords` rewrites each record of the ``psycopg.pool`` logger
+into one line that names the store by its location without a password
+(:func:`~tierflow.data.store.location.redact_url`, the pool's name).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import re
+import threading
+from collections.abc import Iterator
+from contextvars import ContextVar
+
+#: The logger psycopg-pool writes to.
+POOL_LOGGER = "psycopg.pool"
+#: The store (its redacted location) whose pool the current call is using:
+#: the pool logs a returned connection's troubles in the caller's thread.
+_STORE: ContextVar[str | None] = ContextVar("tierflow_pool_store", default=None)
+#: The pool's own threads are named after it (``<name>-worker-0``,
+#: ``<name>-scheduler``).
+_POOL_THREAD = re.compile(r"(.+)-(?:worker-\d+|scheduler)")
+_installed = threading.Lock()
+
+
+class PoolRecords(logging.Filter):
+    """Rewrites a ``psycopg.pool`` record into one line naming its store."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        text = " ".join(record.getMessage().split())
+        store = _STORE.get()
+        if store is None:
+            thread = _POOL_THREAD.fullmatch(record.threadName or "")
+            store = None if thread is None else thread[1]
+        if store is not None and store not in text:
+            text = f"{store}: {text}"
+        record.msg, record.args = text, None
+        return True
+
+
+def install() -> None:
+    """Put :class:`PoolRecords` on the pool's logger (once)."""
+    logger = logging.getLogger(POOL_LOGGER)
+    with _installed:
+        if not any(isinstance(f, PoolRecords) for f in logger.filters):
+            logger.addFilter(PoolRecords())
+
+
+@contextlib.contextmanager
+def using(store: str) -> Iterator[None]:
+    """The pool records written in this block are about ``store``."""
+    token = _STORE.set(store)
+    try:
+        yield
+    finally:
+        _STORE.reset(token)

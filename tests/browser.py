@@ -1,0 +1,34 @@
+"""``browser``: the headless Chromium of the browser tests (the service's
+pages, the simulation's report), for any test that takes it."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+#: The Chromium the browser tests drive (Debian's, installed by ``make test``).
+CHROMIUM = os.environ.get("TIERFLOW_CHROMIUM", "/usr/bin/chromium")
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    """A headless Chromium (Playwright), one per test module."""
+    if not Path(CHROMIUM).exists():
+        pytest.skip(
+            f"no Chromium at {CHROMIUM}: `make test` installs Debian's chromium "
+            "(as root), or set TIERFLOW_CHROMIUM"
+        )
+    from playwright.sync_api import sync_playwright
+
+    from tierflow.benchmarks.service_screenshots import CHROMIUM_ARGS
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(
+            executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
+        )
+        yield b
+        b.close()
