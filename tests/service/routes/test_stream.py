@@ -193,6 +193,10 @@ def test_a_checkout_stream_without_the_map(live: Any) -> None:
     lean = Listener(f"{server.url}/v1/stream?request_id={rid}&capacity=false")
     full = Listener(f"{server.url}/v1/stream?request_id={rid}")
     full.wait_for(lambda e: e["event"] == "capacity")
+    hub = server.server.config.app.state.service.hub
+    deadline = time.monotonic() + 10  # the lean one has no first event to wait for
+    while hub.n_subscribers < 2 and time.monotonic() < deadline:
+        time.sleep(0.01)
     r = client.post(
         "/v1/capacity/events", json={"events": [OUTAGE]}, headers={"X-API-Key": API_KEY}
     )
