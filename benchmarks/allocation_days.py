@@ -37,6 +37,8 @@ FIRST_DAY = dt.date(2026, 2, 2)
 HISTORY_DAYS = 14
 #: Share of days with an unannounced spike, and its range.
 SPIKE_SHARE = 0.5
+#: Seeds each day uses: the policies', its history's and its orders'.
+SEEDS_PER_DAY = 3
 #: Policies, in report order, with what each is.
 POLICIES = {
     "nearest": "nearest node with stock and room (the OMS default)",
@@ -49,13 +51,30 @@ POLICIES = {
 
 @dataclass(frozen=True, slots=True)
 class DaySpec:
-    """One generated day: its date, volume against the history, and spike."""
+    """One generated day: its date, volume against the history, and spike.
+
+    ``seed`` is the policies' (the bid prices' demand sample); the history
+    and the orders are generated with the next two. Days are
+    :data:`SEEDS_PER_DAY` seeds apart, so no two days share a stream (a
+    stride of 1 generated day ``i``'s orders with day ``i + 1``'s history
+    seed: the same shoppers, weighted alike).
+    """
 
     index: int
     date: dt.date
     volume_factor: float
     spike: Spike | None
     seed: int
+
+    @property
+    def history_seed(self) -> int:
+        """The seed of the day's 14-day history."""
+        return self.seed + 1
+
+    @property
+    def orders_seed(self) -> int:
+        """The seed of the day's orders."""
+        return self.seed + 2
 
     @classmethod
     def draw(cls, index: int, seed: int) -> DaySpec:
@@ -66,7 +85,11 @@ class DaySpec:
             hour, factor = int(rng.integers(9, 22)), float(rng.uniform(1.8, 3.0))
             spike = Spike.parse(f"{hour:02d}:00,{factor:.2f}")
         return cls(
-            index, date, float(rng.uniform(0.7, 1.4)), spike, seed * 1000 + index
+            index,
+            date,
+            float(rng.uniform(0.7, 1.4)),
+            spike,
+            seed * 1000 + SEEDS_PER_DAY * index,
         )
 
 
@@ -93,14 +116,14 @@ def make_day(
         network,
         n_orders=round(per_day * history_scale * HISTORY_DAYS),
         days=HISTORY_DAYS,
-        seed=spec.seed + 1,
+        seed=spec.history_seed,
         start=spec.date - dt.timedelta(days=HISTORY_DAYS),
     )
     today = generate_orders(
         network,
         n_orders=max(round(per_day * spec.volume_factor), 1),
         days=1,
-        seed=spec.seed + 2,
+        seed=spec.orders_seed,
         start=spec.date,
         spike=spec.spike,
     )

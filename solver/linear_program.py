@@ -64,7 +64,9 @@ def lower_bound(
     The LP relaxation is solved first; when ``lp`` has integer columns and
     ``mip_time_s > 0``, HiGHS's branch and bound then raises the bound for up
     to ``mip_time_s`` more — its dual bound is proven whether or not it
-    finishes.
+    finishes. Only the dual bound: a search that ends "optimal" stops once
+    its incumbent is within ``mip_rel_gap`` (1e-4) of it, so the incumbent's
+    value may be above the optimum, and above a policy's cost.
     """
     relaxed = solve_linear_program(lp, threads=threads)
     if relaxed.objective is None or lp.integer is None or mip_time_s <= 0:
@@ -76,9 +78,7 @@ def lower_bound(
         ints.size, ints, np.full(ints.size, highspy.HighsVarType.kInteger)
     )
     run_highs(h)
-    info = h.getInfo()
-    optimal = h.getModelStatus() == highspy.HighsModelStatus.kOptimal
-    proven = info.objective_function_value if optimal else info.mip_dual_bound
+    proven = h.getInfo().mip_dual_bound
     if not np.isfinite(proven):
         return relaxed.objective
     return max(relaxed.objective, float(proven))

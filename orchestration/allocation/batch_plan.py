@@ -24,10 +24,32 @@ def batch_windows(
     if size is not None:
         return [order[i : i + size] for i in range(0, order.size, size)]
     t = created_at[order].astype("datetime64[s]").astype(np.int64)
-    width = max(int(minutes * 60), 1)
+    width = _width_s(minutes)
     window = (t - t[0]) // width
     cuts = np.flatnonzero(np.diff(window)) + 1
     return list(np.split(order, cuts))
+
+
+def _width_s(minutes: float) -> int:
+    """A time window's width in whole seconds (at least one)."""
+    return max(int(minutes * 60), 1)
+
+
+def window_ends(
+    created_at: NDArray[np.datetime64], windows: list[NDArray[np.intp]], minutes: float
+) -> list[np.datetime64]:
+    """When each time window of :func:`batch_windows` ends: the first instant
+    its batch is known to be complete (an order could still join it until
+    then), so the earliest it can be decided."""
+    if not windows:
+        return []
+    first = created_at.min().astype("datetime64[s]")
+    width = np.timedelta64(_width_s(minutes), "s")
+    return [
+        first
+        + ((created_at[w].min().astype("datetime64[s]") - first) // width + 1) * width
+        for w in windows
+    ]
 
 
 def epoch_seconds(at: np.datetime64) -> float:
@@ -44,7 +66,10 @@ class BatchPlan:
     windows
         Order indices of each batch, in time order.
     times
-        When each batch closes: the creation time of its latest order.
+        When each batch closes: the end of its time window (an order may join
+        it until then, so it is not decided earlier); for batches of
+        ``batch_size`` orders and for hindsight, the creation time of its
+        latest order.
     hindsight
         One batch holding the whole day, decided with hindsight (no clock).
     """
@@ -65,7 +90,13 @@ class BatchPlan:
                 minutes=settings.batch_minutes,
                 size=settings.batch_size,
             )
-        times = [orders.created_at[w].max().astype("datetime64[s]") for w in windows]
+        if settings.hindsight or settings.batch_size is not None:
+            # a batch of N orders is complete when its last one arrives
+            times = [
+                orders.created_at[w].max().astype("datetime64[s]") for w in windows
+            ]
+        else:
+            times = window_ends(orders.created_at, windows, settings.batch_minutes)
         return cls(tuple(windows), tuple(times), settings.hindsight)
 
     def __len__(self) -> int:

@@ -25,6 +25,7 @@ from tierflow.orchestration.checkout.results import (
 )
 from tierflow.orchestration.checkout.router import OnlineRouter
 from tierflow.orchestration.simulation.forecast import (
+    day_prior,
     rest_of_day_forecast,
 )
 from tierflow.orchestration.simulation.settings import SimulationSettings, new_york
@@ -325,10 +326,10 @@ def run_checkouts(
     _open_day(network, router, capacity, settings.day)
     desk = CheckoutDesk(network, router, ChoiceModel(settings, settings.seed))
     first = pd.Timestamp(carts["created_at"].min()).to_pydatetime()
-    # each node's expected share of the day
-    ticks = ForecastTicks(
-        network, router, capacity * settings.utilization, settings.day, first, demand
-    )
+    # each node's expected work of the day, from the history (not the
+    # capacities: they are scaled from the day's own carts)
+    prior = day_prior(network, capacity, demand, settings.utilization)
+    ticks = ForecastTicks(network, router, prior, settings.day, first, demand)
     outage = Outage(
         network,
         None

@@ -8,6 +8,7 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import NDArray
 
+from tierflow.capacity.demand_forecast import DemandForecast, local_order_dates
 from tierflow.data.errors import InputError
 from tierflow.data.network import Network
 
@@ -36,6 +37,31 @@ def scaled_capacity(
     check_scalable(network)
     scale = workload / (utilization * float(network.capacity.sum()))
     return np.asarray(network.capacity * scale, dtype=np.float64)
+
+
+def day_prior(
+    network: Network,
+    capacity: NDArray[np.float64],
+    demand: DemandForecast,
+    utilization: float,
+) -> NDArray[np.float64]:
+    """Each node's work the day is expected to bring, as known before it:
+    the history's mean work per day (``demand``'s past orders over their
+    local dates), spread by capacity share.
+
+    Not ``capacity × utilization``: the simulated day's capacities are
+    scaled from its own carts' workload (:func:`scaled_capacity`), so that
+    product is the day's realized total, which the monitor cannot know in
+    the morning. Without a history (``demand`` has no past orders) the plan's
+    utilization of the capacity is all there is.
+    """
+    pool = demand.pool
+    if pool is None or pool.orders.n_orders == 0:
+        return np.asarray(capacity * utilization, dtype=np.float64)
+    days = np.unique(local_order_dates(pool.orders, network)).size
+    per_day = float(pool.orders.workload(network).sum()) / max(days, 1)
+    share = capacity / max(float(capacity.sum()), 1e-12)
+    return np.asarray(share * per_day, dtype=np.float64)
 
 
 def rest_of_day_forecast(

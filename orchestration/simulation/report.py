@@ -279,7 +279,22 @@ def _policies(summary: dict[str, Any]) -> str:
         "rerouted",
         "solve time",
     ]
-    return _table(head, rows)
+    return _table(head, rows, caption=_hindsight_caveat(summary))
+
+
+def _hindsight_caveat(summary: dict[str, Any]) -> str:
+    """What the hindsight plan's cost is not, on a day with an outage: it
+    plans the day as known in the morning, the outage node up all day (the
+    bound is told of the outage; the plan is not held to it)."""
+    node = summary.get("outage_node")
+    if not node or "hindsight" not in summary["policies"]:
+        return ""
+    return (
+        f"The hindsight plan knows every order in advance but is not held to "
+        f"the outage: it may still ship from {node} after it went down, so its "
+        "cost is a reference, not an allocation this day allowed. The bound "
+        "is computed with the outage in mind."
+    )
 
 
 def _checkouts(s: dict[str, Any]) -> str:

@@ -86,3 +86,30 @@ def test_decisions_do_not_change_when_later_orders_do(
 
     pd.testing.assert_frame_equal(decided(before), decided(after))
     assert (before["status"] == "deferred").any() or before["node_id"].nunique() > 1
+
+
+def test_a_batch_is_decided_when_its_window_ends_not_at_its_last_order(
+    tmp_path: Path, tiny_network: Network
+) -> None:
+    """A (17:50 New York, Gold, next to WH-EAST whose cutoff is 18:00) opens a
+    15-minute window. Whether another order comes by 18:05 is known only
+    then, so A's batch cannot be decided earlier: A misses the cutoff
+    whether or not B (18:03) comes. Decided at its last order's time, A
+    alone made the cutoff and A with B did not: A's shipment depended on an
+    order placed after it was decided."""
+    a = "A,2026-01-05T17:50:00-05:00,C1,100,gold,TEE,1"
+    b = "B,2026-01-05T18:03:00-05:00,C2,900,gold,TEE,1"
+    header = "order_id,created_at,customer_id,dest,tier,sku,quantity\n"
+    settings = AllocationSettings(engine="greedy", use_bid_prices=False)
+
+    def run(rows: list[str], name: str) -> pd.Series:
+        path = tmp_path / name
+        path.write_text(header + "\n".join(rows) + "\n")
+        orders = read_orders(path, tiny_network)
+        out = DayAllocator(tiny_network, orders, settings=settings).run().rows
+        return out.set_index("order_id").loc["A"]
+
+    alone, with_b = run([a], "a.csv"), run([a, b], "ab.csv")
+    for field in ("node_id", "service", "ship_date", "released_at", "cost"):
+        assert alone[field] == with_b[field], field
+    assert str(alone["released_at"]).startswith("2026-01-05T23:05")

@@ -94,7 +94,12 @@ def test_plan_of_a_day_and_of_hindsight(make_orders: MakeOrders) -> None:
     )
     plan = BatchPlan.of(orders, AllocationSettings(batch_minutes=30))
     assert [w.tolist() for w in plan.windows] == [[1, 0], [2]]
-    assert plan.times[0] == np.datetime64("2026-01-05T15:20:00")
+    # the 10:00-10:30 window closes at 10:30, not at A (10:20): an order
+    # could still join it until then
+    assert plan.times[0] == np.datetime64("2026-01-05T15:30:00")
+    assert plan.times[1] == np.datetime64("2026-01-05T16:00:00")
+    sized = BatchPlan.of(orders, AllocationSettings(batch_size=2))
+    assert sized.times[0] == np.datetime64("2026-01-05T15:20:00")
     assert plan.decided_at(1) == plan.times[1]
     assert plan.seconds(1) == float(plan.times[1].astype(np.int64))
     whole = BatchPlan.of(orders, AllocationSettings(hindsight=True))

@@ -3,16 +3,26 @@
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
+from types import SimpleNamespace
 from typing import Any, cast
 
 import numpy as np
+import pandas as pd
 
 from tierflow.capacity.demand_forecast import DemandForecast
 from tierflow.capacity.monitor import CapacityMonitor
 from tierflow.data.network import Network
+from tierflow.data.order_generator import generate_orders
+from tierflow.data.orders import read_orders, write_orders
 from tierflow.orchestration.checkout.router import OnlineRouter
-from tierflow.orchestration.simulation.checkouts import ForecastTicks, Outage
-from tierflow.orchestration.simulation.settings import new_york
+from tierflow.orchestration.simulation.checkouts import (
+    ForecastTicks,
+    Outage,
+    run_checkouts,
+)
+from tierflow.orchestration.simulation.forecast import scaled_capacity
+from tierflow.orchestration.simulation.settings import SimulationSettings, new_york
 
 DAY = dt.date(2026, 1, 19)
 
@@ -26,6 +36,11 @@ class _Router:
 
     def apply_capacity_events(self, events: list[dict[str, Any]]) -> None:
         self.events.extend(events)
+
+    def generate_fulfillment_options(self, *_args: Any, **_kw: Any) -> Any:
+        """No option: every customer leaves (only the clockwork runs)."""
+        customer = SimpleNamespace(segment="", predicted_spend=0.0)
+        return SimpleNamespace(options=[], customer=customer, request_id="r")
 
 
 def test_ticks_every_half_hour_up_to_now(tiny_network: Network) -> None:
@@ -70,3 +85,46 @@ def test_the_busiest_node_goes_down_once(tiny_network: Network) -> None:
     never = Outage(tiny_network, None)
     never.check(at, committed, router)
     assert never.node is None and never.event is None
+
+
+def test_the_monitor_prior_is_the_history_not_the_day_total(
+    tmp_path: Path, tiny_network: Network
+) -> None:
+    """The day's capacities are scaled from its own carts' workload, so
+    capacity x utilization is the day's realized total: the monitor's prior
+    came from it and knew, at the first tick, how busy the day would be.
+    Two days alike at 09:00 and one twice as heavy later must show the
+    monitor the same forecast then, the history's mean day."""
+    past = generate_orders(
+        tiny_network, n_orders=14 * 50, days=14, seed=3, start=DAY - dt.timedelta(14)
+    )
+    history = read_orders(write_orders(past, tmp_path / "h.csv"), tiny_network)
+    demand = DemandForecast.from_history(history, tiny_network)
+    settings = SimulationSettings(day=DAY, checkouts=2, outage_at=None)
+
+    def cart(oid: str, at: dt.time, qty: int) -> dict[str, Any]:
+        return {
+            "order_id": oid,
+            "created_at": pd.Timestamp(new_york(DAY, at)),
+            "customer_id": "C1",
+            "dest": "100",
+            "sku": "TEE",
+            "quantity": qty,
+        }
+
+    def first_forecast(carts: pd.DataFrame, workload: float) -> list[float]:
+        fake = _Router(tiny_network)
+        capacity = scaled_capacity(tiny_network, workload, settings.utilization)
+        run_checkouts(
+            tiny_network, cast(OnlineRouter, fake), carts, capacity, settings, demand
+        )
+        return [
+            e["value"] for e in fake.events if e["event_id"].startswith("sim-fc-0-")
+        ]
+
+    light = pd.DataFrame([cart("A", dt.time(9), 1), cart("B", dt.time(20), 1)])
+    heavy = pd.DataFrame([cart("A", dt.time(9), 1), cart("B", dt.time(20), 9)])
+    seen = first_forecast(light, 2.0)
+    assert seen == first_forecast(heavy, 10.0)
+    per_day = float(history.workload(tiny_network).sum()) / 14
+    assert sum(seen) > 0.5 * per_day  # the morning expects most of a day

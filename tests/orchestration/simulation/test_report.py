@@ -400,3 +400,16 @@ def test_the_daily_jobs_table_facts(tmp_path: Path) -> None:
     assert set(first["backtest"]["models"]["cltv"]) >= {"mae", "spearman"}
     assert later["backtest"]["models"] == later["metrics"]
     assert set(later["metrics"]) == {"challenger", "champion", "bgnbd_gg"}
+
+
+def test_the_hindsight_plan_is_not_said_to_have_lived_through_the_outage(
+    day: Any,
+) -> None:
+    """The hindsight plan does not apply the outage (it may ship from the
+    node after it went down): the policies' table says so, naming it."""
+    _, summary, page, _ = day
+    assert summary["outage_node"]
+    caption = page[page.index("<caption>The hindsight plan") :]
+    caption = caption[: caption.index("</caption>")]
+    assert "not held to the outage" in caption
+    assert summary["outage_node"] in caption
