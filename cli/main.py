@@ -52,9 +52,10 @@ class TierflowGroup(click.Group):
         except OSError as exc:
             if exc.errno == errno.EPIPE:
                 raise  # the reader went (`| head`): click ends quietly, exit 1
-            raise click.ClickException(
-                f"{exc.filename or ''}: {exc.strerror}"
-            ) from None
+            why = exc.strerror or str(exc)
+            # a write to standard output names no file ('> /dev/full')
+            where = f"{exc.filename}: " if exc.filename else ""
+            raise click.ClickException(f"{where}{why}") from None
 
 
 @click.group(
