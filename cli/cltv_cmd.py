@@ -279,9 +279,10 @@ def train_command(
     click.echo(f"{state} model {model_dir / result.version} (current){added}")
     backtest = result.metadata.get("training_metrics", {}).get("backtest")
     if backtest:
+        width = max(len(name) for name in backtest)
         for name, m in backtest.items():
             click.echo(
-                f"  backtest {name:<15} spearman {m['spearman']:.4f}  "
+                f"  backtest {name:<{width}}  spearman {m['spearman']:.4f}  "
                 f"top10 {100 * m['top10_capture']:.1f}%  mae {m['mae']:.2f}  "
                 f"bias {m['bias_pct']:+.1f}%"
             )

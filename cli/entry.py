@@ -75,4 +75,10 @@ def _stopped() -> None:
 
 
 if __name__ == "__main__":  # pragma: no cover
-    main()
+    # ``python -m tierflow.cli.entry``: this file runs as ``__main__``, a copy
+    # of the module; the commands raise ``tierflow.cli.entry.Interrupted``,
+    # which this copy's ``main`` would not catch (a traceback, exit 1), so
+    # the module's own ``main`` runs (it imports only the standard library)
+    from tierflow.cli.entry import main as _main
+
+    _main()

@@ -11,6 +11,7 @@ by every command itself (:func:`tierflow.cli.options.add_log_options`).
 
 from __future__ import annotations
 
+import errno
 from pathlib import Path
 from typing import Any
 
@@ -49,9 +50,12 @@ class TierflowGroup(click.Group):
         except TierflowError as exc:
             raise click.ClickException(str(exc)) from None
         except OSError as exc:
-            raise click.ClickException(
-                f"{exc.filename or ''}: {exc.strerror}"
-            ) from None
+            if exc.errno == errno.EPIPE:
+                raise  # the reader went (`| head`): click ends quietly, exit 1
+            why = exc.strerror or str(exc)
+            # a write to standard output names no file ('> /dev/full')
+            where = f"{exc.filename}: " if exc.filename else ""
+            raise click.ClickException(f"{where}{why}") from None
 
 
 @click.group(

@@ -58,6 +58,29 @@ def parse_preferences(text: str | None) -> dict[str, float] | None:
     return out
 
 
+_OPTION_HEADER = (
+    "#", "tier", "label", "nodes", "service", "ships", "delivers", "price", "cost",
+    "score",
+)  # fmt: skip
+#: Columns aligned right (the rank and the figures); the others left.
+_RIGHT = {0, 7, 8, 9}
+
+
+def _table(rows: list[tuple[str, ...]]) -> list[str]:
+    """``rows`` as lines of columns as wide as their widest cell, two spaces
+    apart (a label from ``[tiers.rules]``, or a split order's nodes, may be
+    of any length: fixed widths ran it into the next column)."""
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    widths[0] = max(widths[0], 2)  # the rank, as wide as it always was
+    return [
+        "  ".join(
+            cell.rjust(w) if i in _RIGHT else cell.ljust(w)
+            for i, (cell, w) in enumerate(zip(row, widths, strict=True))
+        ).rstrip()
+        for row in rows
+    ]
+
+
 def render(answer: OptionSet) -> str:
     """The option set as a short text report."""
     c = answer.customer
@@ -72,17 +95,18 @@ def render(answer: OptionSet) -> str:
         f"customer {c.customer_id}: predicted spend ${c.predicted_spend:,.2f} "
         f"({c.segment}; {c.source}); {thr}",
         "",
-        f"{'#':>2}  {'tier':<9}{'label':<24}{'nodes':<18}{'service':<10}"
-        f"{'ships':<12}{'delivers':<12}{'price':>9}{'cost':>9}{'score':>7}",
     ]
+    rows: list[tuple[str, ...]] = [_OPTION_HEADER]
     for rank, o in enumerate(answer.options, start=1):
         delivers = o.delivery_date.isoformat() + ("*" if o.guaranteed else "")
-        lines.append(
-            f"{rank:>2}  {o.tier:<9}{o.label:<24}{','.join(o.nodes):<18}"
-            f"{o.service:<10}{o.ship_date.isoformat():<12}{delivers:<12}"
-            f"{'$' + format(o.price, ',.2f'):>9}{'$' + format(o.cost, ',.2f'):>9}"
-            f"{o.satisfaction_score:>7.3f}"
-        )
+        rows.append(
+            (
+                str(rank), o.tier, o.label, ",".join(o.nodes), o.service,
+                o.ship_date.isoformat(), delivers, "$" + format(o.price, ",.2f"),
+                "$" + format(o.cost, ",.2f"), format(o.satisfaction_score, ".3f"),
+            )
+        )  # fmt: skip
+    lines.extend(_table(rows))
     if any(o.guaranteed for o in answer.options):
         lines.append("    * guaranteed delivery date")
     if not answer.options:

@@ -40,4 +40,16 @@ class OutputPath(click.Path):
         above = file_in_the_way(Path(os.fsdecode(path)))
         if above is not None:
             self.fail(f"{str(above)!r} is a file, not a folder.", param, ctx)
+        target = Path(os.fsdecode(path))
+        if not self.dir_okay and (
+            target.is_symlink() or (target.exists() and not target.is_file())
+        ):
+            # outputs are written beside the path and renamed over it: a link
+            # (/dev/stdout), a device or a pipe would be replaced by a plain file
+            self.fail(
+                f"{str(target)!r} is not a regular file but a link, device or "
+                "pipe (outputs are written to a new file and renamed over it).",
+                param,
+                ctx,
+            )
         return path

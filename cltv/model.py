@@ -396,6 +396,7 @@ class CLTVModel:
                 "the model was trained "
                 + ("with" if used_quantity else "without")
                 + " a quantity column in the transactions; score with the same inputs",
+                file=data.transactions.source or None,
                 field="quantity",
             )
 

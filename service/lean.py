@@ -20,7 +20,6 @@ router with the body it read, and is answered as always.
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Awaitable, Callable, Coroutine, Iterable
 from typing import Any, TypeVar
@@ -30,6 +29,8 @@ from fastapi.routing import APIRoute
 from pydantic import BaseModel
 from starlette.routing import BaseRoute, Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from tierflow.service.utf8_json import Utf8JsonRoute, loads_utf8
 
 #: Answers a well-formed request, or None to let FastAPI run the endpoint.
 LeanHandler = Callable[[Request], Awaitable[Response | None]]
@@ -53,8 +54,9 @@ def lean(handler: LeanHandler) -> Callable[[_F], _F]:
     return mark
 
 
-class LeanRoute(APIRoute):
-    """An ``APIRoute`` whose endpoint's lean handler (if any) answers first."""
+class LeanRoute(Utf8JsonRoute):
+    """An ``APIRoute`` whose endpoint's lean handler (if any) answers first
+    (a JSON body read as UTF-8 only, :class:`Utf8JsonRoute`)."""
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         full = super().get_route_handler()
@@ -181,7 +183,7 @@ async def json_body(request: Request, model: type[_M]) -> _M | None:
     except Exception as exc:
         raise BodyUnread(exc) from exc
     try:
-        data = json.loads(raw) if raw else None
+        data = loads_utf8(raw) if raw else None
     except Exception:  # FastAPI parses it again and answers as always
         return None
     if data is None:

@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, Header, Request, Response
-from fastapi.routing import APIRoute
 
 from tierflow.data.store import StateStore
 from tierflow.orchestration.checkout.fallback import STORE_ERRORS
@@ -28,6 +27,7 @@ from tierflow.service.errors import ApiError
 from tierflow.service.live import LiveHub
 from tierflow.service.metrics import Metrics
 from tierflow.service.samples import sample_carts, sample_customers, sample_destinations
+from tierflow.service.utf8_json import Utf8JsonRoute
 
 _R = TypeVar("_R")
 
@@ -160,7 +160,7 @@ def check_key(
         raise ApiError(403, "wrong API key", field="X-API-Key")
 
 
-class KeyFirstRoute(APIRoute):
+class KeyFirstRoute(Utf8JsonRoute):
     """An operator route that checks the API key before FastAPI reads and
     validates the body: a caller without the key learns nothing of what the
     body should be (it got 422 for a malformed body, 401 only for a

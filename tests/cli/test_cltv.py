@@ -70,6 +70,10 @@ def test_train_then_score(transactions: Path, tmp_path: Path) -> None:
     assert trained.exit_code == 0, trained.output
     version = (models / "CURRENT").read_text().strip()
     assert trained.stdout.startswith(f"wrote model {models / version} (current)")
+    # one column per figure, however long the model's name
+    # ('bgnbd_gg_calibrated spearman' ran one past the others)
+    rows = [line for line in trained.stdout.splitlines() if "  backtest " in line]
+    assert len(rows) >= 5 and len({row.index(" spearman ") for row in rows}) == 1
     meta = json.loads((models / version / "metadata.json").read_text())
     assert meta["as_of"] == "2023-06-30" and meta["horizon_days"] == 90
     assert len(meta["data"]["fingerprint"]) == 64

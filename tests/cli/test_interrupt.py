@@ -25,6 +25,7 @@ import subprocess
 import sys
 import time
 import tomllib
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -58,6 +59,19 @@ def _console_script(*args: str) -> subprocess.Popen[str]:
     code = f"import sys; from {module} import {func}; sys.exit({func}())"
     return subprocess.Popen(
         [sys.executable, "-c", code, *args],
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def _as_module(*args: str) -> subprocess.Popen[str]:
+    """``python -m tierflow.cli.entry ARGS``: the console script's module run
+    as ``__main__``, as from a checkout without installing the script."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "tierflow.cli.entry", *args],
         cwd=ROOT,
         env={**os.environ, "PYTHONPATH": str(ROOT)},
         stdout=subprocess.PIPE,
@@ -100,10 +114,17 @@ def test_ctrl_c_while_importing_is_one_line_and_130() -> None:
     assert proc.returncode == INTERRUPTED_EXIT
 
 
-def test_ctrl_c_while_a_command_runs_is_the_same_line_and_130(tmp_path: Path) -> None:
+@pytest.mark.parametrize("launch", [_console_script, _as_module])
+def test_ctrl_c_while_a_command_runs_is_the_same_line_and_130(
+    tmp_path: Path, launch: Callable[..., subprocess.Popen[str]]
+) -> None:
+    """Also run as ``python -m tierflow.cli.entry``: the module is then
+    ``__main__``, a copy of ``tierflow.cli.entry`` whose ``Interrupted`` the
+    commands do not raise (they raised the package module's, which nothing
+    caught: a traceback, exit 1)."""
     orders = _write_orders(tmp_path / "orders.csv", 400, seed=2)
     out_dir = tmp_path / "out"
-    proc = _console_script(
+    proc = launch(
         "allocate", "--network", str(TINY_NETWORK), "--orders", str(orders),
         "--engine", "cpsat", "--batch-size", "1", "--time-limit", "1",
         "--out", str(out_dir),

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import stat
 from collections.abc import Iterator
+from pathlib import Path
 
 import click
 import pytest
@@ -67,3 +70,32 @@ def test_every_integer_option_has_a_ceiling() -> None:
         and not (isinstance(param.type, click.IntRange) and param.type.max is not None)
     ]
     assert open_top == []
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["generate", "orders", "--orders", "3", "--out"],
+        ["generate", "gap", "--type", "c", "--agents", "2", "--jobs", "3", "--out"],
+    ],
+)
+def test_an_output_file_that_is_no_regular_file_is_refused(
+    tmp_path: Path, args: list[str]
+) -> None:
+    """Outputs are written to a new file and renamed over the path: ``--out``
+    a pipe (or a device, ``/dev/stdout``) replaced it with a plain file, and
+    the command said it had written there."""
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    result = CliRunner().invoke(cli, [*args, str(fifo)])
+    assert result.exit_code == 2, result.output
+    assert "is not a regular file" in result.output
+    assert stat.S_ISFIFO(fifo.stat().st_mode)
+    # a link (/dev/stdout is one) would be replaced, not written through
+    target = tmp_path / "target.txt"
+    target.write_text("kept\n")
+    link = tmp_path / "link"
+    link.symlink_to(target)
+    result = CliRunner().invoke(cli, [*args, str(link)])
+    assert result.exit_code == 2 and "is not a regular file" in result.output
+    assert link.is_symlink() and target.read_text() == "kept\n"

@@ -192,3 +192,25 @@ def test_bench_online_small(tmp_path: Path) -> None:
     assert data["targets"]["no_oversell"] is True
     assert (out / "summary.md").read_text().startswith("# Online checkout benchmark")
     assert (out / "latency.csv").is_file()
+
+
+def test_options_text_columns_fit_a_long_label(tmp_path: Path) -> None:
+    """A tier label set in ``[tiers.rules]`` may be longer than the column's
+    default width: it ran into the nodes column ('…(2–3 days)WH-EAST')."""
+    label = "Standard shipping (2–3 business days)"
+    config = tmp_path / "tierflow.toml"
+    config.write_text(f'[tiers.rules.gold]\nlabel = "{label}"\n', encoding="utf-8")
+    result = CliRunner().invoke(
+        cli,
+        ["--config", str(config), "options", "--network", str(TINY_NETWORK),
+         "--state", str(tmp_path / "s.db"), "--customer", "C1", "--items", "TEE:1",
+         "--dest", "100", "--now", "2026-01-05T15:00:00Z"],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    header = next(line for line in lines if line.lstrip().startswith("#"))
+    gold = next(line for line in lines if f"{label}  " in line)
+    # every column starts where its header does
+    for name in ("nodes", "service", "ships", "delivers"):
+        start = header.index(name)
+        assert gold[start - 2 : start] == "  " and gold[start] != " ", (header, gold)

@@ -80,9 +80,9 @@ def test_cltv_score_without_the_quantity_it_was_trained_with(tmp_path: Path) -> 
         "tierflow cltv score", result, tmp_path, {p.name for p in tmp_path.iterdir()}
     )
     assert result.output == (
-        "Error: field 'quantity': the model was trained with a quantity column in "
-        "the transactions; score with the same inputs\n"
-    )
+        f"Error: {path}: field 'quantity': the model was trained with a quantity "
+        "column in the transactions; score with the same inputs\n"
+    )  # the file it is missing from is named, as for every other bad input
 
 
 @fuzz(short=10, long=500)

@@ -3,6 +3,7 @@ loopback server on the tiny network)."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -150,3 +151,49 @@ def test_unknown_paths_and_methods(live: Any) -> None:
     assert r.status_code == 404 and r.json()["error"] == "not_found"
     r = client.delete("/v1/options")
     assert r.status_code == 405 and r.json()["error"] == "method_not_allowed"
+
+
+@pytest.mark.parametrize(
+    ("encoding", "status", "error"),
+    [
+        ("utf-16", 400, "bad_request"),  # a byte order mark: not UTF-8
+        ("utf-32", 400, "bad_request"),
+        # no byte order mark: ASCII with NUL bytes, UTF-8 that is no JSON
+        ("utf-16-le", 422, "invalid_request"),
+    ],
+)
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        ("/v1/options", {"customer_id": "C1", **TEE_TO_CHICAGO}),
+        ("/v1/checkouts/abc/select", {"option_id": "gold"}),
+        ("/v1/capacity/events", {"events": []}),
+    ],
+)
+def test_json_in_another_unicode_encoding_is_refused_as_a_malformed_body(
+    live: Any, path: str, body: dict[str, Any], encoding: str, status: int, error: str
+) -> None:
+    """docs/service.md, "Errors": JSON on the wire is UTF-8 (RFC 8259); a
+    body that is not UTF-8 is 400, one that is UTF-8 but no JSON 422.
+    ``json.loads`` of the bytes guessed UTF-16 and UTF-32 and answered such
+    a body as a valid request."""
+    client, _, _ = live
+    content = json.dumps(body).encode(encoding)
+    headers = {"Content-Type": "application/json", "X-API-Key": API_KEY}
+    r = client.post(path, content=content, headers=headers)
+    assert (r.status_code, r.json()["error"], r.json()["field"]) == (
+        status,
+        error,
+        "body",
+    ), r.text
+
+
+def test_utf8_with_a_byte_order_mark_is_still_read(live: Any) -> None:
+    client, _, _ = live
+    content = (
+        b"\xef\xbb\xbf" + json.dumps({"customer_id": "C1", **TEE_TO_CHICAGO}).encode()
+    )
+    r = client.post(
+        "/v1/options", content=content, headers={"Content-Type": "application/json"}
+    )
+    assert r.status_code == 200, r.text
