@@ -69,7 +69,8 @@ def load_api_key(key_file: Path | None) -> tuple[str, str]:
 @click.command(
     "serve",
     epilog=examples(
-        "tierflow serve --state out/simulate/state.db --allocation-dir out/simulate",
+        "tierflow serve --state out/simulate/state.db --allocation-dir out/simulate "
+        "--capacity-max-age 0",
         "TIERFLOW_API_KEY=$(cat key.txt) tierflow serve --host 0.0.0.0 --port 8080",
     ),
 )
