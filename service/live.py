@@ -347,14 +347,13 @@ class LiveHub:
             if request_id not in open_:
                 continue
             answered += 1
-            out += [
-                (request_id, ev)
-                for ev in self._requote(request_id)
-                if ev.event != "options" or ev.data["changes"]
-            ]
+            out += [(request_id, ev) for ev in self._requote(request_id, moved=True)]
         return out
 
-    def _requote(self, request_id: str) -> list[LiveEvent]:
+    def _requote(self, request_id: str, *, moved: bool = False) -> list[LiveEvent]:
+        """The checkout answered again: its ``options`` event (with ``moved``,
+        none when no option moved: not built, its option set not encoded),
+        or ``closed`` when it ended."""
         version = map_version(self.router)
         try:
             after = self.router.requote(request_id, now=self.clock())
@@ -368,6 +367,8 @@ class LiveHub:
             known = self._answers.get(request_id)
         changes = [] if known is None else option_changes(known[0], after)
         self.remember(after, version)
+        if moved and not changes:
+            return []
         return [
             self._event(
                 "options",
