@@ -17,6 +17,11 @@ from tierflow.formulations.problem import AssignmentProblem
 #: Slack on capacity and stock comparisons.
 TOL = 1e-9
 INF = np.inf
+#: Why an item has no node left (:meth:`PartialAssignment.no_option_reason`),
+#: in the problem's words: its capacities are whatever its caller gave it.
+TOO_LARGE_REASON = "larger than the capacity of every eligible node"
+ROOM_TAKEN_REASON = "capacity of every eligible node taken by other items"
+STOCK_TAKEN_REASON = "stock at eligible nodes taken by other items"
 
 
 @dataclass(slots=True)
@@ -147,10 +152,10 @@ class PartialAssignment:
             if not (elig & stock.ok_for_item(i, problem.stock)).any():  # type: ignore[arg-type]
                 return "no eligible node holds the stock"
             if not (elig & stock.ok_for_item(i, self.stock_left)).any():
-                return "stock at eligible nodes taken by other items"
+                return STOCK_TAKEN_REASON
         if not (elig & (problem.weight[i] <= problem.capacity + TOL)).any():
-            return "larger than the capacity of every eligible node"
-        return "capacity of every eligible node taken by other items"
+            return TOO_LARGE_REASON
+        return ROOM_TAKEN_REASON
 
 
 def item_costs(problem: AssignmentProblem, a: NDArray[np.int64]) -> NDArray[np.float64]:

@@ -17,6 +17,7 @@ from tierflow.formulations.batch_compiler import deferral_delivery
 from tierflow.formulations.fulfillment import CompiledBatch
 from tierflow.formulations.problem import AssignmentProblem
 from tierflow.orchestration.allocation.ledger import Placement
+from tierflow.solver import partial_assignment
 from tierflow.solver.result import SolveResult, Status
 
 #: The ``split`` column per :attr:`CompiledBatch.split_kind`.
@@ -34,13 +35,13 @@ STOCK_TAKEN_REASON = (
 #: each node has left today, not its capacity (an order bigger than that
 #: room read as one no node could ever take).
 _DAY_WORDS = {
-    "larger than the capacity of every eligible node": (
+    partial_assignment.TOO_LARGE_REASON: (
         "larger than the room left today at every eligible node"
     ),
-    "capacity of every eligible node taken by other items": (
+    partial_assignment.ROOM_TAKEN_REASON: (
         "the room left today at every eligible node taken by other orders"
     ),
-    "stock at eligible nodes taken by other items": (
+    partial_assignment.STOCK_TAKEN_REASON: (
         "the stock at every eligible node taken by other orders"
     ),
 }
