@@ -304,12 +304,16 @@ class PostgresDatabase:
         a proxy's idle limit) while they sit in the pool; handed out, such a
         connection failed the call though the database was there.
         """
+        gave_up = f"couldn't get a connection after {wait:.2f} sec"
         deadline = time.monotonic() + wait
         while True:
             left = deadline - time.monotonic()
             if left <= 0:
-                raise PoolTimeout(f"couldn't get a connection after {wait:.2f} sec")
-            conn = self._pool.getconn(timeout=left)
+                raise PoolTimeout(gave_up)
+            try:
+                conn = self._pool.getconn(timeout=left)
+            except PoolTimeout as exc:  # the pool's says what was left, not the wait
+                raise PoolTimeout(gave_up) from exc
             if _alive(conn):
                 return conn
             conn.close()
