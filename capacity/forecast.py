@@ -38,8 +38,9 @@ class NodeHourHistory:
         """History without the last ``holdout_hours``, and those hours."""
         if not 0 < holdout_hours < self.n_hours:
             raise InputError(
-                f"must be in (0, {self.n_hours})",
-                field="holdout_hours",
+                f"must be 1 to {self.n_hours - 1} (the history covers "
+                f"{self.n_hours} hours)",
+                field="--holdout-hours",
                 value=holdout_hours,
             )
         cut = self.n_hours - holdout_hours

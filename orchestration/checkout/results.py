@@ -231,11 +231,14 @@ def parse_items(text: str) -> list[tuple[str, int]]:
     if not any(tokens):
         raise InputError("no items (expected SKU:QTY[,SKU:QTY...])", field="items")
     for i, token in enumerate(tokens):
+        if not token:
+            raise InputError(
+                "an empty item (a comma too many?): expected SKU:QTY",
+                field="items", index=i, value=token,
+            )
         sku, sep, qty = token.rpartition(":")
         if not sep or not sku.strip():
-            raise InputError(
-                "expected SKU:QTY", field="items", index=i, value=token or text
-            )
+            raise InputError("expected SKU:QTY", field="items", index=i, value=token)
         try:
             quantity = int(qty.strip())
         except ValueError:

@@ -114,6 +114,14 @@ def test_a_forecast_instant_outside_the_event_window_is_refused(
     )  # fmt: skip
     assert short.exit_code == 1
     assert short.output == "Error: tiny.csv: less than one whole UTC day of orders\n"
+    # a holdout as long as the history is named by its flag (it said
+    # 'holdout_hours', a name the command line does not have)
+    whole = CliRunner().invoke(cli, [*args, "--holdout-hours", "60", "--no-ingest"])
+    assert whole.exit_code == 1
+    assert whole.output == (
+        "Error: field '--holdout-hours': value 60: must be 1 to 54 (the history "
+        "covers 55 hours)\n"
+    )
 
 
 @pytest.mark.parametrize("as_json", [False, True])

@@ -92,6 +92,12 @@ def test_options_text(tmp_path: Path) -> None:
          "Error: field 'dest': value '10-01': not a US ZIP code"),
         (("--items", "TEE", "--dest", "100"),
          "Error: field 'items': index 0: value 'TEE': expected SKU:QTY"),
+        (("--items", "TEE:1,,SOCK:2", "--dest", "100"),
+         "Error: field 'items': index 1: value '': an empty item (a comma too many?):"
+         " expected SKU:QTY"),
+        (("--items", "TEE:1,", "--dest", "100"),
+         "Error: field 'items': index 1: value '': an empty item (a comma too many?):"
+         " expected SKU:QTY"),
         (("--items", "TEE:two", "--dest", "100"),
          "Error: field 'quantity': index 0: value 'two': not an integer"),
         (("--items", "TEE:1", "--dest", "100", "--now", "2026-01-05T10:00"),
