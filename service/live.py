@@ -238,8 +238,12 @@ class LiveHub:
     async def subscribe(
         self, request_id: str | None, *, capacity: bool = True
     ) -> Subscriber:
-        """A new stream: first the current map (with ``capacity``), then (for
-        a checkout whose answer predates the map) its requote."""
+        """A new stream: first the current map (with ``capacity``), then for
+        a checkout whose answer predates the map its requote, or for one
+        answered again since its first answer that last answer (with no
+        changes: what the stream's page had is not known; a second page of
+        the checkout, opened after the first page's stream had it
+        re-answered, kept the first answer until the next move)."""
         sub = Subscriber(request_id, capacity)
         self._subs.add(sub)
         try:
@@ -266,6 +270,8 @@ class LiveHub:
                 known = self._answers.get(request_id)
             if known is None or known[1] != map_version(self.router):
                 out += self._requote(request_id)
+            elif known[0].revision > 1:  # answered again before this stream came
+                out.append(self._options_event(known[0], []))
         return out
 
     # ------------------------------------------------------------ updates
@@ -369,17 +375,21 @@ class LiveHub:
         self.remember(after, version)
         if moved and not changes:
             return []
-        return [
-            self._event(
-                "options",
-                {
-                    "request_id": request_id,
-                    "revision": after.revision,
-                    "changes": changes,
-                    "option_set": after.to_dict(),
-                },
-            )
-        ]
+        return [self._options_event(after, changes)]
+
+    def _options_event(
+        self, answer: OptionSet, changes: list[dict[str, Any]]
+    ) -> LiveEvent:
+        """The ``options`` event of ``answer``, ``changes`` from the last one."""
+        return self._event(
+            "options",
+            {
+                "request_id": answer.request_id,
+                "revision": answer.revision,
+                "changes": changes,
+                "option_set": answer.to_dict(),
+            },
+        )
 
     # ----------------------------------------------------------- plumbing
     def _event(self, name: str, data: dict[str, Any]) -> LiveEvent:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from tests.service.helpers import OUTAGE
 from tests.service_fixtures import MONDAY_10, tiny_router
+from tierflow.orchestration.checkout.router import OptionSet
 from tierflow.service.capacity_view import map_version
 from tierflow.service.live import MAX_REMEMBERED, LiveEvent, LiveHub, Subscriber
 
@@ -126,3 +127,48 @@ def test_watched_checkouts_are_answered_again_within_the_budget_in_turn(
         assert [len(o) for o in options] == [int(j == k) for j in range(5)]
         (moved,) = options[k]
         assert moved.data["changes"][0]["option_id"] == "gold"
+
+
+def test_a_late_second_stream_of_a_checkout_gets_its_last_answer(
+    tmp_path: Path,
+) -> None:
+    """A checkout open in two tabs: the first tab's stream had it answered
+    again after an outage (revision 2); the second tab, opened after that
+    with the first answer, got the map and nothing else, its dates old until
+    the next move. Now it gets the last answer (no changes listed: what it
+    had is not known); a stream of a checkout never answered again gets none."""
+    router = tiny_router(tmp_path)
+    hub = LiveHub(router, lambda: MONDAY_10)
+
+    def answer(customer: str) -> OptionSet:
+        made = router.generate_fulfillment_options(
+            customer, [("TEE", 1)], "606", now=MONDAY_10
+        )
+        hub.remember(made, map_version(router))  # as the options route does
+        return made
+
+    first = answer("C1")
+
+    async def run() -> tuple[list[LiveEvent], list[LiveEvent], list[LiveEvent]]:
+        try:
+            tab_1 = await hub.subscribe(first.request_id, capacity=False)
+            assert _drain(tab_1) == []
+            router.apply_capacity_events([{**OUTAGE, "ts": "2026-01-05T14:00:00Z"}])
+            await _updates_until_none_due(hub)
+            tab_2 = await hub.subscribe(first.request_id, capacity=False)
+            never = await hub.subscribe(answer("C2").request_id, capacity=False)
+            await hub.update()  # nothing moved since: nothing more
+            return _drain(tab_1), _drain(tab_2), _drain(never)
+        finally:
+            hub.close()
+
+    try:
+        moved, late, never = asyncio.run(run())
+    finally:
+        router.close()
+    assert [(ev.event, ev.data["revision"]) for ev in moved] == [("options", 2)]
+    assert moved[0].data["changes"][0]["option_id"] == "gold"
+    assert [(ev.event, ev.data["revision"]) for ev in late] == [("options", 2)]
+    assert late[0].data["changes"] == []
+    assert late[0].data["option_set"] == moved[0].data["option_set"]
+    assert never == []
