@@ -80,12 +80,20 @@ def capacity_event(
     }
 
 
+#: Second word of the choice model's seed, ``[seed, CHOICE_STREAM]``: a
+#: stream of its own. Seeded with the day's seed alone, its draws were the
+#: cart generator's (``default_rng(seed)``) in the same order: the k-th
+#: shopper's leave-or-stay drew the very number the k-th customer's home
+#: was drawn from.
+CHOICE_STREAM = 0x43484F49  # "CHOI"
+
+
 class ChoiceModel:
     """The documented choice model (``docs/simulation.md``), seeded."""
 
     def __init__(self, settings: SimulationSettings, seed: int) -> None:
         self.s = settings
-        self.rng = np.random.default_rng(seed)
+        self.rng = np.random.default_rng([seed, CHOICE_STREAM])
 
     def choose(self, options: OptionSet) -> tuple[str | None, bool]:
         """(option id or None to leave, whether the recommendation was overridden)."""

@@ -17,6 +17,7 @@ from tierflow.data.order_generator import generate_orders
 from tierflow.data.orders import read_orders, write_orders
 from tierflow.orchestration.checkout.router import OnlineRouter
 from tierflow.orchestration.simulation.checkouts import (
+    ChoiceModel,
     ForecastTicks,
     Outage,
     run_checkouts,
@@ -128,3 +129,16 @@ def test_the_monitor_prior_is_the_history_not_the_day_total(
     assert seen == first_forecast(heavy, 10.0)
     per_day = float(history.workload(tiny_network).sum()) / 14
     assert sum(seen) > 0.5 * per_day  # the morning expects most of a day
+
+
+def test_the_choice_model_draws_a_stream_apart_from_the_carts() -> None:
+    """Seeded with the day's seed alone it drew the cart generator's numbers
+    in the same order (the k-th shopper's leave-or-stay was the k-th
+    customer's home draw): same seed, now unrelated draws."""
+    settings = SimulationSettings(day=DAY, checkouts=2, outage_at=None)
+    for seed in (0, 7):
+        choices = ChoiceModel(settings, seed).rng.random(2_000)
+        carts = np.random.default_rng(seed).random(2_000)
+        assert abs(np.corrcoef(choices, carts)[0, 1]) < 0.1
+        again = ChoiceModel(settings, seed).rng.random(2_000)
+        assert np.array_equal(choices, again)  # still a pure function of the seed
