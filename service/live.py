@@ -241,9 +241,10 @@ class LiveHub:
         """A new stream: first the current map (with ``capacity``), then for
         a checkout whose answer predates the map its requote, or for one
         answered again since its first answer that last answer (with no
-        changes: what the stream's page had is not known; a second page of
-        the checkout, opened after the first page's stream had it
-        re-answered, kept the first answer until the next move)."""
+        changes: what the stream's page had is not known). A page whose
+        stream reconnected after a re-answer went out while it was away,
+        or a second page of the checkout opened after it, kept its old
+        answer until the next move."""
         sub = Subscriber(request_id, capacity)
         self._subs.add(sub)
         try:
