@@ -4,13 +4,17 @@ their quote expires, not only when newer answers push them out."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import TypeVar
 
 from tests.service.helpers import OUTAGE
 from tests.service_fixtures import MONDAY_10, tiny_router
-from tierflow.orchestration.checkout.router import OptionSet
+from tierflow.orchestration.checkout.router import OnlineRouter, OptionSet
 from tierflow.service.capacity_view import map_version
 from tierflow.service.live import MAX_REMEMBERED, LiveEvent, LiveHub, Subscriber
+
+T = TypeVar("T")
 
 #: A checkout's work confirmed at a node none of the tests' carts ship from.
 WORK_ELSEWHERE = {
@@ -72,6 +76,24 @@ async def _updates_until_none_due(hub: LiveHub) -> list[int]:
             return due
 
 
+def _run_closed(
+    router: OnlineRouter, hub: LiveHub, steps: Callable[[], Awaitable[T]]
+) -> T:
+    """Run ``steps`` on an event loop (updates called there, not by the
+    hub's task), then close the hub and the router whatever happened."""
+
+    async def guarded() -> T:
+        try:
+            return await steps()
+        finally:
+            hub.close()
+
+    try:
+        return asyncio.run(guarded())
+    finally:
+        router.close()
+
+
 def test_watched_checkouts_are_answered_again_within_the_budget_in_turn(
     tmp_path: Path,
 ) -> None:
@@ -91,33 +113,23 @@ def test_watched_checkouts_are_answered_again_within_the_budget_in_turn(
         hub.remember(m, map_version(router))
 
     async def run() -> tuple[list[int], list[list[list[LiveEvent]]], list[int]]:
-        try:  # updates called here, not by the hub's task
-            subs = [await hub.subscribe(m.request_id) for m in made]
-            assert [[ev.event for ev in _drain(sub)] for sub in subs] == [
-                ["capacity"]
-            ] * 5
-            await hub.update()  # nothing moved: nothing due, nothing sent
-            assert hub.n_due == 0 and all(sub.queue.empty() for sub in subs)
-            router.apply_capacity_events([{**OUTAGE, "ts": "2026-01-05T14:00:00Z"}])
-            due: list[int] = []
-            sent: list[list[list[LiveEvent]]] = []
-            while not due or due[-1]:
-                await hub.update()
-                due.append(hub.n_due)
-                sent.append([_drain(sub) for sub in subs])
-            router.apply_capacity_events([WORK_ELSEWHERE])
-            after = await _updates_until_none_due(hub)
-            assert [[ev.event for ev in _drain(sub)] for sub in subs] == [
-                ["capacity"]
-            ] * 5
-            return due, sent, after
-        finally:
-            hub.close()
+        subs = [await hub.subscribe(m.request_id) for m in made]
+        assert [[ev.event for ev in _drain(sub)] for sub in subs] == [["capacity"]] * 5
+        await hub.update()  # nothing moved: nothing due, nothing sent
+        assert hub.n_due == 0 and all(sub.queue.empty() for sub in subs)
+        router.apply_capacity_events([{**OUTAGE, "ts": "2026-01-05T14:00:00Z"}])
+        due: list[int] = []
+        sent: list[list[list[LiveEvent]]] = []
+        while not due or due[-1]:
+            await hub.update()
+            due.append(hub.n_due)
+            sent.append([_drain(sub) for sub in subs])
+        router.apply_capacity_events([WORK_ELSEWHERE])
+        after = await _updates_until_none_due(hub)
+        assert [[ev.event for ev in _drain(sub)] for sub in subs] == [["capacity"]] * 5
+        return due, sent, after
 
-    try:
-        due, sent, after = asyncio.run(run())
-    finally:
-        router.close()
+    due, sent, after = _run_closed(router, hub, run)
     assert due == after == [4, 3, 2, 1, 0]
     order = sorted(range(5), key=lambda k: made[k].request_id)  # the streams'
     for update, k in enumerate(order):  # one page an update, in turn
@@ -150,22 +162,16 @@ def test_a_late_second_stream_of_a_checkout_gets_its_last_answer(
     first = answer("C1")
 
     async def run() -> tuple[list[LiveEvent], list[LiveEvent], list[LiveEvent]]:
-        try:
-            tab_1 = await hub.subscribe(first.request_id, capacity=False)
-            assert _drain(tab_1) == []
-            router.apply_capacity_events([{**OUTAGE, "ts": "2026-01-05T14:00:00Z"}])
-            await _updates_until_none_due(hub)
-            tab_2 = await hub.subscribe(first.request_id, capacity=False)
-            never = await hub.subscribe(answer("C2").request_id, capacity=False)
-            await hub.update()  # nothing moved since: nothing more
-            return _drain(tab_1), _drain(tab_2), _drain(never)
-        finally:
-            hub.close()
+        tab_1 = await hub.subscribe(first.request_id, capacity=False)
+        assert _drain(tab_1) == []
+        router.apply_capacity_events([{**OUTAGE, "ts": "2026-01-05T14:00:00Z"}])
+        await _updates_until_none_due(hub)
+        tab_2 = await hub.subscribe(first.request_id, capacity=False)
+        never = await hub.subscribe(answer("C2").request_id, capacity=False)
+        await hub.update()  # nothing moved since: nothing more
+        return _drain(tab_1), _drain(tab_2), _drain(never)
 
-    try:
-        moved, late, never = asyncio.run(run())
-    finally:
-        router.close()
+    moved, late, never = _run_closed(router, hub, run)
     assert [(ev.event, ev.data["revision"]) for ev in moved] == [("options", 2)]
     assert moved[0].data["changes"][0]["option_id"] == "gold"
     assert [(ev.event, ev.data["revision"]) for ev in late] == [("options", 2)]
