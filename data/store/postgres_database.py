@@ -312,7 +312,7 @@ class PostgresDatabase:
                 raise PoolTimeout(gave_up)
             try:
                 conn = self._pool.getconn(timeout=left)
-            except PoolTimeout as exc:  # the pool's says what was left, not the wait
+            except PoolTimeout as exc:  # the pool's message names what was left
                 raise PoolTimeout(gave_up) from exc
             if _alive(conn):
                 return conn
