@@ -234,7 +234,9 @@ def parse_items(text: str) -> list[tuple[str, int]]:
         if not token:
             raise InputError(
                 "an empty item (a comma too many?): expected SKU:QTY",
-                field="items", index=i, value=token,
+                field="items",
+                index=i,
+                value=token,
             )
         sku, sep, qty = token.rpartition(":")
         if not sep or not sku.strip():
