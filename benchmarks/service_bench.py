@@ -220,7 +220,7 @@ def _baseline_figures(base: Tally, wall: float) -> dict[str, Any]:
 
 
 def _load_figures(tally: Tally, wall: float, base_rate: float) -> dict[str, Any]:
-    requests = sum(len(v) for k, v in tally.latency_ms.items() if k != "healthz")
+    requests = tally.checkout_requests
     rate = requests / wall
     return {
         "wall_s": wall,

@@ -96,6 +96,11 @@ class Tally:
         self.statuses[f"{endpoint} {status}"] += 1
 
     @property
+    def checkout_requests(self) -> int:
+        """Requests of the checkout endpoints (every one but ``/healthz``)."""
+        return sum(len(v) for k, v in self.latency_ms.items() if k != "healthz")
+
+    @property
     def server_errors(self) -> int:
         return sum(n for k, n in self.statuses.items() if k.split()[-1].startswith("5"))
 
