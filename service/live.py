@@ -359,8 +359,8 @@ class LiveHub:
 
     def _requote(self, request_id: str, *, moved: bool = False) -> list[LiveEvent]:
         """The checkout answered again: its ``options`` event (with ``moved``,
-        none when no option moved: not built, its option set not encoded),
-        or ``closed`` when it ended."""
+        none when no option moved from the answer the hub keeps: not built,
+        its option set not encoded), or ``closed`` when it ended."""
         version = map_version(self.router)
         try:
             after = self.router.requote(request_id, now=self.clock())
@@ -374,8 +374,12 @@ class LiveHub:
             known = self._answers.get(request_id)
         changes = [] if known is None else option_changes(known[0], after)
         self.remember(after, version)
-        if moved and not changes:
+        if moved and known is not None and not changes:
             return []
+        # an answer the hub no longer keeps (pushed out by newer ones: on a
+        # busy replica a page open for a minute) is sent whole, no changes
+        # listed: what the page has is not known, and withholding it left
+        # the page on its old dates at every re-answer while it stayed open
         return [self._options_event(after, changes)]
 
     def _options_event(

@@ -8,9 +8,12 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TypeVar
 
+import pytest
+
 from tests.service.helpers import OUTAGE
 from tests.service_fixtures import MONDAY_10, tiny_router
 from tierflow.orchestration.checkout.router import OnlineRouter, OptionSet
+from tierflow.service import live
 from tierflow.service.capacity_view import map_version
 from tierflow.service.live import MAX_REMEMBERED, LiveEvent, LiveHub, Subscriber
 
@@ -178,3 +181,51 @@ def test_a_late_second_stream_of_a_checkout_gets_its_last_answer(
     assert late[0].data["changes"] == []
     assert late[0].data["option_set"] == moved[0].data["option_set"]
     assert never == []
+
+
+def test_a_watched_checkout_whose_answer_was_pushed_out_still_gets_its_new_dates(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A page open while newer answers pushed its checkout's out of the hub
+    (20,000 of them: a busy replica's minute): at the outage the hub had no
+    answer to diff against and sent nothing, at every later re-answer too
+    while the page stayed open. Now it sends the new answer whole (no changes
+    listed); the next re-answer that moves nothing sends nothing."""
+    monkeypatch.setattr(live, "MAX_REMEMBERED", 2)
+    router = tiny_router(tmp_path)
+    hub = LiveHub(router, lambda: MONDAY_10)
+
+    def answer(customer: str) -> OptionSet:
+        made = router.generate_fulfillment_options(
+            customer, [("TEE", 1)], "606", now=MONDAY_10
+        )
+        hub.remember(made, map_version(router))  # as the options route does
+        return made
+
+    watched = answer("C1")
+
+    async def run() -> tuple[bool, list[LiveEvent], list[LiveEvent]]:
+        page = await hub.subscribe(watched.request_id, capacity=False)
+        assert _drain(page) == []
+        for k in range(2):  # other shoppers' answers push the page's out
+            answer(f"C{k + 2}")
+        pushed_out = watched.request_id not in hub
+        router.apply_capacity_events([{**OUTAGE, "ts": "2026-01-05T14:00:00Z"}])
+        await _updates_until_none_due(hub)
+        at_outage = _drain(page)
+        router.apply_capacity_events([WORK_ELSEWHERE])
+        await _updates_until_none_due(hub)
+        return pushed_out, at_outage, _drain(page)
+
+    pushed_out, at_outage, after = _run_closed(router, hub, run)
+    assert pushed_out
+    assert [(ev.event, ev.data["revision"]) for ev in at_outage] == [("options", 2)]
+    assert at_outage[0].data["changes"] == []
+    gold = next(
+        o
+        for o in at_outage[0].data["option_set"]["options"]
+        if o["option_id"] == "gold"
+    )
+    before = next(o for o in watched.to_dict()["options"] if o["option_id"] == "gold")
+    assert gold != before  # the outage's new dates, which the page had not had
+    assert after == []
