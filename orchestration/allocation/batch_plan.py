@@ -18,38 +18,29 @@ def batch_windows(
     size: int | None,
 ) -> list[NDArray[np.intp]]:
     """Order indices of each micro-batch, in time order (deterministic)."""
+    if size is not None:
+        order = np.argsort(created_at, kind="stable")
+        return [order[i : i + size] for i in range(0, order.size, size)]
+    return time_windows(created_at, minutes)[0]
+
+
+def time_windows(
+    created_at: NDArray[np.datetime64], minutes: float
+) -> tuple[list[NDArray[np.intp]], list[np.datetime64]]:
+    """Order indices of each time window of ``minutes`` from the day's first
+    order, in time order, and when each ends: the first instant its batch is
+    known to be complete (an order could still join it until then), so the
+    earliest it can be decided."""
     order = np.argsort(created_at, kind="stable")
     if order.size == 0:
-        return []
-    if size is not None:
-        return [order[i : i + size] for i in range(0, order.size, size)]
-    t = created_at[order].astype("datetime64[s]").astype(np.int64)
-    width = _width_s(minutes)
-    window = (t - t[0]) // width
+        return [], []
+    t = created_at[order].astype("datetime64[s]")
+    width = max(int(minutes * 60), 1)  # whole seconds, at least one
+    window = (t - t[0]).astype(np.int64) // width
     cuts = np.flatnonzero(np.diff(window)) + 1
-    return list(np.split(order, cuts))
-
-
-def _width_s(minutes: float) -> int:
-    """A time window's width in whole seconds (at least one)."""
-    return max(int(minutes * 60), 1)
-
-
-def window_ends(
-    created_at: NDArray[np.datetime64], windows: list[NDArray[np.intp]], minutes: float
-) -> list[np.datetime64]:
-    """When each time window of :func:`batch_windows` ends: the first instant
-    its batch is known to be complete (an order could still join it until
-    then), so the earliest it can be decided."""
-    if not windows:
-        return []
-    first = created_at.min().astype("datetime64[s]")
-    width = np.timedelta64(_width_s(minutes), "s")
-    return [
-        first
-        + ((created_at[w].min().astype("datetime64[s]") - first) // width + 1) * width
-        for w in windows
-    ]
+    starts = np.concatenate(([0], cuts))
+    ends = t[0] + (window[starts] + 1) * np.timedelta64(width, "s")
+    return list(np.split(order, cuts)), list(ends)
 
 
 def epoch_seconds(at: np.datetime64) -> float:
@@ -81,6 +72,9 @@ class BatchPlan:
     @classmethod
     def of(cls, orders: Orders, settings: AllocationSettings) -> BatchPlan:
         """Time windows (or batches of ``batch_size``), or the whole day."""
+        if not settings.hindsight and settings.batch_size is None:
+            windows, times = time_windows(orders.created_at, settings.batch_minutes)
+            return cls(tuple(windows), tuple(times))
         if settings.hindsight:  # one batch, none for a day without orders
             order = np.argsort(orders.created_at, kind="stable").astype(np.intp)
             windows = [order] if order.size else []
@@ -90,13 +84,9 @@ class BatchPlan:
                 minutes=settings.batch_minutes,
                 size=settings.batch_size,
             )
-        if settings.hindsight or settings.batch_size is not None:
-            # a batch of N orders is complete when its last one arrives
-            times = [
-                orders.created_at[w].max().astype("datetime64[s]") for w in windows
-            ]
-        else:
-            times = window_ends(orders.created_at, windows, settings.batch_minutes)
+        # a batch of N orders (or the whole day) is complete when its last
+        # order arrives
+        times = [orders.created_at[w].max().astype("datetime64[s]") for w in windows]
         return cls(tuple(windows), tuple(times), settings.hindsight)
 
     def __len__(self) -> int:
