@@ -13,16 +13,17 @@ import datetime as dt
 import os
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 from click.core import ParameterSource
 
 from tierflow.data.errors import InputError
-from tierflow.formulations.tier_settings import policy_from_settings
-from tierflow.formulations.tiers import TierPolicy
+
+if TYPE_CHECKING:
+    from tierflow.formulations.tiers import TierPolicy
 
 #: Prefix of every option's environment variable (``TIERFLOW_SIMULATE_CHECKOUTS``).
 ENV_PREFIX = "TIERFLOW"
@@ -40,7 +41,17 @@ class Settings:
     """What the settings file gave: where it is, and the tier policy."""
 
     path: Path | None = None
-    policy: TierPolicy = field(default_factory=TierPolicy)
+    #: None: the default policy (the tier modules imported only when asked)
+    given_policy: TierPolicy | None = None
+
+    @property
+    def policy(self) -> TierPolicy:
+        """The file's tier policy, else the default."""
+        if self.given_policy is not None:
+            return self.given_policy
+        from tierflow.formulations.tiers import TierPolicy
+
+        return TierPolicy()
 
 
 def setting_name(param: click.Parameter) -> str:
@@ -139,18 +150,26 @@ def _options(command: click.Command) -> dict[str, click.Parameter]:
 
 
 def _defaults(
-    command: click.Command, table: Mapping[str, Any], path: Path, prefix: str
+    ctx: click.Context,
+    command: click.Command,
+    table: Mapping[str, Any],
+    path: Path,
+    prefix: str,
 ) -> dict[str, Any]:
-    """``table`` as click's ``default_map`` of ``command`` (keys: parameter names)."""
+    """``table`` as click's ``default_map`` of ``command`` (keys: parameter
+    names); the commands it sets are loaded (the others stay unimported)."""
     options = _options(command)
-    subcommands = command.commands if isinstance(command, click.Group) else {}
+    group = command if isinstance(command, click.Group) else None
+    subcommands = [] if group is None else group.list_commands(ctx)
     out: dict[str, Any] = {}
     for key, value in table.items():
         where = f"{prefix}{key}"
-        if key in subcommands:
+        if group is not None and key in subcommands:
             if not isinstance(value, dict):
                 raise _error(path, f"must be a table of `{key}` options", where)
-            out[key] = _defaults(subcommands[key], value, path, f"{where}.")
+            sub = group.get_command(ctx, key)
+            assert sub is not None
+            out[key] = _defaults(ctx, sub, value, path, f"{where}.")
         elif key.replace("-", "_") in options:
             param = options[key.replace("-", "_")]
             assert param.name is not None
@@ -164,6 +183,8 @@ def _defaults(
 def _policy(table: Any, path: Path) -> TierPolicy:
     if not isinstance(table, dict):
         raise _error(path, "must be a table of tier policy settings", TIERS_TABLE)
+    from tierflow.formulations.tier_settings import policy_from_settings
+
     try:
         return policy_from_settings(table)
     except InputError as exc:
@@ -173,10 +194,8 @@ def _policy(table: Any, path: Path) -> TierPolicy:
         raise _error(path, exc.reason, key, exc.value) from None
 
 
-def read_settings(
-    path: Path, command: click.Command
-) -> tuple[dict[str, Any], Settings]:
-    """The file as ``command``'s default map, and its settings; a bad file
+def read_settings(path: Path, ctx: click.Context) -> tuple[dict[str, Any], Settings]:
+    """The file as the default map of ``ctx``'s command, and its settings; a bad file
     raises a :class:`click.ClickException` naming file, key and value."""
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
@@ -184,8 +203,8 @@ def read_settings(
         raise click.ClickException(f"{path}: {exc.strerror}") from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise click.ClickException(f"{path}: not valid TOML: {exc}") from None
-    policy = _policy(data.pop(TIERS_TABLE, {}), path)
-    return _defaults(command, data, path, ""), Settings(path, policy)
+    policy = _policy(data.pop(TIERS_TABLE), path) if TIERS_TABLE in data else None
+    return _defaults(ctx, ctx.command, data, path, ""), Settings(path, policy)
 
 
 def load_settings(ctx: click.Context, _param: click.Parameter, value: Any) -> None:
@@ -195,6 +214,6 @@ def load_settings(ctx: click.Context, _param: click.Parameter, value: Any) -> No
     if not value and not path.is_file():
         ctx.meta[_META_KEY] = Settings()
         return
-    defaults, settings = read_settings(path, ctx.command)
+    defaults, settings = read_settings(path, ctx)
     ctx.default_map = {**(ctx.default_map or {}), **defaults}
     ctx.meta[_META_KEY] = settings

@@ -1,7 +1,8 @@
 """The ``tierflow`` console script: Ctrl-C at any moment is one line, exit 130.
 
-The commands' modules take seconds to import (pandas, OR-Tools, scikit-learn);
-a Ctrl-C meanwhile raised ``KeyboardInterrupt`` inside an import, before any
+A command's modules take a second or two to import (pandas, OR-Tools,
+scikit-learn; :mod:`tierflow.cli.main` imports only the one that runs); a
+Ctrl-C meanwhile raised ``KeyboardInterrupt`` inside an import, before any
 handler of ours existed, and printed a traceback. So this module imports
 nothing but the standard library before it takes SIGINT, and the commands
 (:mod:`tierflow.cli.main`) only after. A Ctrl-C once click runs is carried
@@ -54,7 +55,7 @@ def main(commands: Callable[[], None] | None = None) -> None:
 
 
 def _commands() -> None:
-    """Every command's modules (seconds of imports), then click."""
+    """The commands (the one that runs is imported by click), then click."""
     from tierflow.cli.main import run
 
     run()

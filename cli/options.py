@@ -18,14 +18,10 @@ from click.core import ParameterSource
 
 from tierflow.cli.config import ConfigOption
 from tierflow.cli.param_types import FiniteFloatRange, OutputPath
-from tierflow.cli.state_location import STATE_LOCATION
 from tierflow.data.errors import SolverError
 from tierflow.data.extras import MissingExtraError
 from tierflow.data.limits import MAX_SEED, MAX_TIME_LIMIT_S
 from tierflow.data.logging_setup import LOG_FORMATS, LOG_LEVELS, configure_logging
-from tierflow.data.store import default_state_location, describe_location
-from tierflow.solver.engine import Availability
-from tierflow.solver.registry import engine_names, get_engine
 
 F = TypeVar("F", bound=Callable[..., Any])
 _log = logging.getLogger("tierflow.cli")
@@ -81,14 +77,15 @@ def _log_params() -> list[click.Parameter]:
     ]
 
 
-def add_log_options(group: click.Group) -> None:
-    """Give every command under ``group`` its own ``--log-level`` and
-    ``--log-format``, so they work after the command's name too."""
-    for command in group.commands.values():
-        if isinstance(command, click.Group):
-            add_log_options(command)
-        elif not any(p.name == "log_level" for p in command.params):
-            command.params.extend(_log_params())
+def add_log_options(command: click.Command) -> None:
+    """Give ``command`` (every command under it, for a group) its own
+    ``--log-level`` and ``--log-format``, so they work after the command's
+    name too."""
+    if isinstance(command, click.Group):
+        for sub in command.commands.values():
+            add_log_options(sub)
+    elif not any(p.name == "log_level" for p in command.params):
+        command.params.extend(_log_params())
 
 
 def examples(*lines: str) -> str:
@@ -109,6 +106,9 @@ def network_option(func: F) -> F:
 
 def state_option(func: F) -> F:
     """``--state DB`` (default ``$TIERFLOW_STATE`` or the user data folder)."""
+    from tierflow.cli.state_location import STATE_LOCATION
+    from tierflow.data.store import default_state_location, describe_location
+
     return option(
         "--state",
         "state_path",
@@ -187,6 +187,9 @@ def history_option(learns: str) -> Callable[[F], F]:
 def require_engine(name: str) -> None:
     """Nothing if engine ``name`` can run here; else the one-line error (a
     missing optional dependency names the extra that installs it)."""
+    from tierflow.solver.engine import Availability
+    from tierflow.solver.registry import get_engine
+
     engine = get_engine(name)
     state = engine.available()
     if state:
@@ -206,6 +209,8 @@ def engine_option(
     choices: Sequence[str] | None = None, help: str | None = None
 ) -> Callable[[F], F]:
     """``--engine NAME`` (default ``cpsat``; choices: the registry's engines)."""
+    from tierflow.solver.registry import engine_names
+
     return option(
         "--engine",
         type=click.Choice(list(choices) if choices is not None else engine_names()),
@@ -227,6 +232,8 @@ def parse_engines(value: str) -> list[str]:
     An engine that cannot run here stops the command when asked for, and is
     left out (with a warning) when it is only in the default list.
     """
+    from tierflow.solver.registry import engine_names
+
     names = [v.strip() for v in value.split(",") if v.strip()]
     valid = engine_names()
     for name in names:

@@ -145,7 +145,7 @@ def test_the_example_file_is_complete_and_loads() -> None:
     """``docs/tierflow.example.toml`` names every option of every command and
     loads as it is, to the default tier policy."""
     example = ROOT / "docs" / "tierflow.example.toml"
-    defaults, settings = read_settings(example, cli)
+    defaults, settings = read_settings(example, click.Context(cli))
     assert settings.policy == TierPolicy()
     # given as the command line gives them, for the options' own checks
     assert defaults["simulate"]["checkouts"] == "3000"

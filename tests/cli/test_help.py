@@ -11,7 +11,8 @@ import pytest
 from click.testing import CliRunner
 
 from tierflow.cli.config import ConfigOption
-from tierflow.cli.main import cli
+from tierflow.cli.main import COMMANDS as TOP_COMMANDS
+from tierflow.cli.main import cli, subcommands
 
 
 def _commands(
@@ -19,7 +20,7 @@ def _commands(
 ) -> Iterator[tuple[tuple[str, ...], click.Command]]:
     yield path, command
     if isinstance(command, click.Group):
-        for name, sub in sorted(command.commands.items()):
+        for name, sub in subcommands(command):
             yield from _commands(sub, (*path, name))
 
 
@@ -88,3 +89,46 @@ def test_python_m_runs_the_commands(module: str) -> None:
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith("Usage: tierflow solve")
+
+
+def test_the_list_of_commands_says_what_each_command_says_of_itself() -> None:
+    """``tierflow --help`` lists the commands from ``COMMANDS`` without
+    importing them: each line there is the command's own short help."""
+    listed = {name: text for name, (_, _, text) in TOP_COMMANDS.items()}
+    own = {name: sub.get_short_help_str(1000) for name, sub in subcommands(cli)}
+    assert listed == own
+
+
+def test_the_top_help_and_a_command_import_no_other_command() -> None:
+    """``tierflow --help`` imported every command's modules (pandas,
+    OR-Tools, scikit-learn: 3 s); now none, and ``tierflow capacity --help``
+    only its own (and what it uses), none of the others'."""
+    probe = (
+        "import sys\n"
+        "from tierflow.cli.main import cli\n"
+        "try:\n"
+        "    cli(sys.argv[1:], prog_name='tierflow')\n"
+        "except SystemExit as exc:\n"
+        "    assert exc.code == 0, exc.code\n"
+        "print(sorted(m for m in sys.modules if m.startswith('tierflow.cli.')"
+        " and m.endswith('_cmd')), 'pandas' in sys.modules, file=sys.stderr)\n"
+    )
+    loaded = []
+    for args in (["--help"], ["capacity", "--help"]):
+        done = subprocess.run(
+            [sys.executable, "-c", probe, *args],
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=120,
+        )
+        assert done.returncode == 0, done.stderr
+        assert "Commands:" in done.stdout
+        loaded.append(done.stderr.strip().splitlines()[-1])
+    assert loaded[0] == "[] False"
+    modules = loaded[1].rsplit(" ", 1)[0]
+    assert "tierflow.cli.capacity_cmd" in modules
+    assert not any(
+        f"tierflow.cli.{name}_cmd" in modules
+        for name in ("cltv", "simulate", "allocate", "serve", "bench")
+    )

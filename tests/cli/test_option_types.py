@@ -11,7 +11,7 @@ import click
 import pytest
 from click.testing import CliRunner
 
-from tierflow.cli.main import cli
+from tierflow.cli.main import cli, subcommands
 from tierflow.cli.param_types import FiniteFloatRange
 
 
@@ -20,7 +20,7 @@ def _options() -> Iterator[tuple[tuple[str, ...], click.Option]]:
         command: click.Command, path: tuple[str, ...]
     ) -> Iterator[tuple[tuple[str, ...], click.Option]]:
         if isinstance(command, click.Group):
-            for name, sub in command.commands.items():
+            for name, sub in subcommands(command):
                 yield from walk(sub, (*path, name))
         for param in command.params:
             if isinstance(param, click.Option):

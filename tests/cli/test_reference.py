@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import click
 
 from tests.conftest import ROOT
-from tierflow.cli.main import cli
+from tierflow.cli.main import cli, subcommands
 
 #: Options every command shares, documented once under "Logs and progress".
 _SHARED = {"--help", "--log-level", "--log-format"}
@@ -18,7 +18,7 @@ def _commands(
     command: click.Command, path: tuple[str, ...] = ()
 ) -> Iterator[tuple[tuple[str, ...], click.Command]]:
     if isinstance(command, click.Group):
-        for name, sub in command.commands.items():
+        for name, sub in subcommands(command):
             yield from _commands(sub, (*path, name))
     else:
         yield path, command
