@@ -12,6 +12,7 @@ import click
 
 from tierflow.data.errors import InputError
 from tierflow.data.store import StateStore, is_postgres_url, open_store
+from tierflow.data.store.location import location_problem, shown_location
 
 #: Seconds a command waits for a store another process holds: SQLite's write
 #: lock (a ``sqlite3`` shell, another batch job's commit), PostgreSQL's pooled
@@ -32,6 +33,9 @@ class StateLocation(click.Path):
     ) -> Any:
         if is_postgres_url(value):
             return value
+        problem = location_problem(value)
+        if problem is not None:
+            self.fail(f"{shown_location(value)!r}: {problem}", param, ctx)
         return super().convert(value, param, ctx)
 
 

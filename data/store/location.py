@@ -6,10 +6,12 @@ either."""
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from tierflow.data.errors import InputError
 from tierflow.data.extras import require
 from tierflow.data.store.database import default_state_path
 from tierflow.data.store.protocols import StateStore
@@ -18,9 +20,31 @@ from tierflow.data.store.protocols import StateStore
 POSTGRES_SCHEMES = ("postgresql://", "postgres://")
 
 
+#: ``scheme:/``: a URL, never meant as a file name (``./name:/x`` is one).
+_URL_LIKE = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:/")
+
+
 def is_postgres_url(location: object) -> bool:
     """Whether ``location`` is a PostgreSQL URL (else it is a SQLite path)."""
     return isinstance(location, str) and location.startswith(POSTGRES_SCHEMES)
+
+
+def location_problem(location: object) -> str | None:
+    """Why ``location`` is no store location (None: it is one). A URL that
+    is not PostgreSQL's (``postgresql:/db``, one slash; ``mysql://``;
+    ``POSTGRESQL://``) was taken for a SQLite path: a replica ran on a
+    private file named like the URL, in folders made for it, and said so
+    only in the path it printed."""
+    if (
+        isinstance(location, str)
+        and not is_postgres_url(location)
+        and _URL_LIKE.match(location)
+    ):
+        return (
+            "not a PostgreSQL URL (postgresql://... or postgres://...) nor a "
+            "SQLite file (for a file of that name, start it with ./)"
+        )
+    return None
 
 
 def redact_url(url: str) -> str:
@@ -38,11 +62,22 @@ def redact_url(url: str) -> str:
     )
 
 
+def shown_location(text: str) -> str:
+    """A location as an error may show it: as given, but for the password of
+    a ``scheme://`` URL (its scheme as written)."""
+    if "://" not in text:
+        return text
+    redacted = redact_url(text)
+    return text[: text.index("://")] + redacted[redacted.index("://") :]
+
+
 def default_state_location() -> Path | str:
     """``$TIERFLOW_STATE`` as given when it is a URL, else
     :func:`~tierflow.data.store.default_state_path`."""
     env = os.environ.get("TIERFLOW_STATE", "")
-    return env if is_postgres_url(env) else default_state_path()
+    if is_postgres_url(env) or location_problem(env):  # a URL stays one
+        return env
+    return default_state_path()
 
 
 def describe_location(location: Path | str) -> str:
@@ -65,10 +100,16 @@ def open_store(location: Path | str | None = None, **kwargs: Any) -> StateStore:
 
     Raises
     ------
+    InputError
+        ``location`` is a URL but not PostgreSQL's.
     StoreUnavailable
         The database cannot be opened or reached.
     """
     where = default_state_location() if location is None else location
+    problem = location_problem(where)
+    if problem is not None:
+        field = "TIERFLOW_STATE" if location is None else "state"
+        raise InputError(problem, field=field, value=shown_location(str(where)))
     if is_postgres_url(where):
         # imported here: the SQLite path (``make demo``) never loads psycopg
         require("psycopg_pool", feature="PostgreSQL store", extra="postgres")

@@ -189,6 +189,28 @@ def test_an_unreachable_postgresql_store_is_one_line_naming_it(tmp_path: Path) -
     assert "s3cret" not in result.output
 
 
+def test_a_state_url_with_one_slash_is_a_usage_error_not_a_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``postgresql:/tierflow`` (one slash) applied the events to a SQLite
+    file ``./postgresql:/tierflow``, exit 0."""
+    monkeypatch.chdir(tmp_path)
+    event = '{"event_id": "e1", "ts": "2026-01-05T10:00:00Z", "node_id": "WH-EAST", "type": "outage"}'
+    result = CliRunner().invoke(
+        cli,
+        ["capacity", "ingest", "--network", str(TINY_NETWORK), "--events", "-",
+         "--state", "postgresql:/tierflow?host=/tmp"],
+        input=event + "\n",
+    )  # fmt: skip
+    assert result.exit_code == 2
+    assert result.output.splitlines()[-1] == (
+        "Error: Invalid value for '--state': 'postgresql:/tierflow?host=/tmp': not a "
+        "PostgreSQL URL (postgresql://... or postgres://...) nor a SQLite file (for a "
+        "file of that name, start it with ./)"
+    )
+    assert list(tmp_path.iterdir()) == []
+
+
 @pytest.mark.parametrize("how", ["file", "stdin", "stdin --follow"])
 def test_an_unknown_key_is_refused_on_every_path(tmp_path: Path, how: str) -> None:
     """A typo of a key ("servce") was ignored and the event applied without

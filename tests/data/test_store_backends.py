@@ -224,3 +224,34 @@ def test_a_read_leaves_nothing_open_under_a_write(state_location: Path | str) ->
         b.append_events([{**_EVENT, "event_id": "other"}])  # another commit
         assert a.append_events([{**_EVENT, "event_id": "mine"}])[0] is not None
         assert [tuple(r) for r in rows.fetchall()] == [(s,) for s in seqs[1:]]
+
+
+@pytest.mark.parametrize(
+    ("location", "shown"),
+    [
+        ("postgresql:/db?host=/tmp/x", "postgresql:/db?host=/tmp/x"),  # one slash
+        ("POSTGRESQL://tf@/db", "POSTGRESQL://tf@/db"),
+        ("mysql://tf:s3cr@t@db.example/db", "mysql://tf@db.example/db"),
+    ],
+)  # fmt: skip
+def test_a_url_that_is_not_postgresql_is_refused_not_taken_for_a_file(
+    location: str, shown: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """It was a SQLite file named like the URL, in folders made for it: a
+    replica with a typo in its URL ran on a store of its own."""
+    monkeypatch.chdir(tmp_path)
+    why = (
+        f"value {shown!r}: not a PostgreSQL URL (postgresql://... or "
+        "postgres://...) nor a SQLite file (for a file of that name, start it "
+        "with ./)"
+    )
+    with pytest.raises(InputError) as caught:
+        open_store(location)
+    assert str(caught.value) == f"field 'state': {why}"
+    monkeypatch.setenv("TIERFLOW_STATE", location)
+    with pytest.raises(InputError) as caught:
+        open_store()
+    assert str(caught.value) == f"field 'TIERFLOW_STATE': {why}"
+    assert list(tmp_path.iterdir()) == []
+    with open_store("./" + location.split(":", 1)[0] + ":/x.db") as store:
+        assert isinstance(store, SqliteStore)  # a file so named, on purpose
