@@ -21,10 +21,11 @@ from tierflow.capacity.monitor import CapacityMonitor
 from tierflow.data.errors import InputError
 from tierflow.data.network import Network
 from tierflow.data.rates import billed_weight_kg, service_index
-from tierflow.data.store import BidPriceStore, StoreUnavailable
+from tierflow.data.store import BidPriceStore
 from tierflow.data.vocabulary import Tier
 from tierflow.formulations.problem import AssignmentProblem
 from tierflow.formulations.tiers import TierPolicy
+from tierflow.orchestration.checkout.fallback import STORE_ERRORS, public_reason
 from tierflow.solver.lp import lp_relaxation
 from tierflow.solver.result import Status
 
@@ -397,8 +398,9 @@ class StoreBidPrices:
     def _read(self) -> None:
         try:
             run = self.store.latest_bid_price_run()
-        except (StoreUnavailable, OSError) as exc:
-            self._problem = f"store unavailable ({exc})"
+        except STORE_ERRORS as exc:
+            # said in every answer's notes: the reason, not where the store is
+            self._problem = f"store unavailable ({public_reason(exc)})"
             return
         self._problem = ""
         if run is None:

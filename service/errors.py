@@ -19,7 +19,8 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from tierflow.data.errors import InputError
-from tierflow.data.store import CustomerMismatch
+from tierflow.data.store import CustomerMismatch, StoreUnavailable
+from tierflow.orchestration.checkout.fallback import public_reason
 
 log = logging.getLogger("tierflow.service")
 
@@ -222,6 +223,23 @@ def _with_head(headers: dict[str, str] | None) -> dict[str, str] | None:
     return {**(headers or {}), "Allow": ", ".join(methods)}
 
 
+async def _on_store_unavailable(request: Request, exc: Exception) -> JSONResponse:
+    """503 for a call that needs the state store while it is away (the
+    checkout calls answer without it, or say ``unavailable`` themselves):
+    capacity events, samples, the allocation view answered 500 with a
+    traceback in the log. The reason, not the store's location."""
+    assert isinstance(exc, StoreUnavailable)
+    log.warning(
+        "%s %s: state store unavailable: %s",
+        request.method,
+        _loggable(request.url.path),
+        exc,
+    )
+    return error_response(
+        503, f"state store unavailable ({public_reason(exc)}); retry shortly"
+    )
+
+
 async def _on_unexpected(request: Request, exc: Exception) -> JSONResponse:
     incident = uuid.uuid4().hex[:12]
     log.error(
@@ -243,6 +261,7 @@ _HANDLERS: dict[
     InputError: _on_input_error,
     ApiError: _on_api_error,
     StarletteHTTPException: _on_http_error,
+    StoreUnavailable: _on_store_unavailable,
     Exception: _on_unexpected,
 }
 

@@ -30,6 +30,7 @@ def test_a_database_gone_away_is_answered_fast_and_said(tmp_path: Path) -> None:
     pg = LocalPostgres(parent=memory_folder()).start()
     try:
         state = pg.create_database("gone")
+        socket_dir = str(pg.socket_dir)
         stock_up(state, 10)
         with serve_process(state, tmp_path / "serve.log", "--no-pin-cpus") as (
             url,
@@ -45,6 +46,11 @@ def test_a_database_gone_away_is_answered_fast_and_said(tmp_path: Path) -> None:
                 took = time.monotonic() - t
                 assert answer.status_code == 200 and answer.json()["degraded"]
                 assert took < 3 * CONNECTION_WAIT_S, took
+                # the notes say why, never where (the bid prices' note named
+                # the store's URL with its socket folder)
+                notes = " ".join(answer.json()["notes"])
+                assert "reliable bid prices" in notes, notes
+                assert socket_dir not in notes and "postgresql:" not in notes
                 rid = answer.json()["request_id"]
                 t = time.monotonic()
                 held = client.post(
@@ -57,6 +63,20 @@ def test_a_database_gone_away_is_answered_fast_and_said(tmp_path: Path) -> None:
                     assert time.monotonic() < deadline, "healthz still says ok"
                     time.sleep(0.2)
                 assert client.get("/healthz").json()["store"] is False
+                # calls that need the store answer 503, not 500 (a traceback)
+                event = {"event_id": "gone-1", "ts": "2026-01-05T14:00:00Z",
+                         "node_id": "WH-EAST", "type": "staffing", "value": 80}  # fmt: skip
+                posted = client.post(
+                    "/v1/capacity/events",
+                    json={"events": [event]},
+                    headers={"X-API-Key": API_KEY},
+                )
+                for refused in (posted, client.get("/v1/allocation")):
+                    assert refused.status_code == 503, refused.text
+                    body = refused.json()
+                    assert body["error"] == "unavailable"
+                    assert body["message"].startswith("state store unavailable (")
+                    assert socket_dir not in body["message"]
             t = time.monotonic()
             proc.send_signal(signal.SIGTERM)
             proc.wait(30)
