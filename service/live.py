@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import datetime as dt
 import logging
+import math
 import threading
 import time
 from collections import OrderedDict
@@ -129,6 +130,7 @@ class LiveHub:
         self.min_interval_s = float(min_interval_s)
         self.requote_every_s = float(requote_every_s)
         self._requoted_at: dt.datetime | None = None  # the clock, last requotes
+        self._closed_read = -math.inf  # the timer, last read of ended checkouts
         self._subs: set[Subscriber] = set()
         self.timer = timer
         self.requote_budget_s = float(requote_budget_s)
@@ -305,6 +307,9 @@ class LiveHub:
         event); then the due ones are answered, as many as the budget
         allows (:meth:`_due_requotes`)."""
         self.router.refresh()
+        ended = self._closed_elsewhere(watched)
+        if ended:
+            watched = [rid for rid in watched if rid not in {r for r, _ in ended}]
         version = map_version(self.router)
         now = self.clock()
         stale = bool(self.router.capacity_staleness(now))
@@ -318,7 +323,30 @@ class LiveHub:
             self._fall_due(watched)
         else:
             self._timed_requotes(watched, now)
-        return out + self._due_requotes(watched)
+        return ended + out + self._due_requotes(watched)
+
+    def _closed_elsewhere(
+        self, watched: list[str]
+    ) -> list[tuple[str | None, LiveEvent]]:
+        """``closed`` for the watched checkouts another process confirmed or
+        cancelled (read at most every ``poll_s``, one read for all). A confirm
+        moves the map, so its re-answer said it; a cancel elsewhere moves
+        nothing, and its pages kept live options until the minute's
+        re-answer (or the next move)."""
+        now = self.timer()
+        if not watched or now - self._closed_read < self.poll_s:
+            return []
+        self._closed_read = now
+        ended = self.router.closed_checkouts(watched)
+        out: list[tuple[str | None, LiveEvent]] = []
+        for request_id in sorted(ended):
+            with self._lock:
+                self._answers.pop(request_id, None)
+            self._due.pop(request_id, None)
+            reason = f"checkout already {ended[request_id].value}"
+            data = {"request_id": request_id, "reason": reason}
+            out.append((request_id, self._event("closed", data)))
+        return out
 
     def _timed_requotes(self, watched: list[str], now: dt.datetime) -> None:
         """The map did not move, the clock did: every ``requote_every_s``

@@ -204,6 +204,10 @@ class QuoteStore(Protocol):
         """The stored quote, or None."""
         ...
 
+    def closed_quotes(self, request_ids: Sequence[str]) -> dict[str, HoldStatus]:
+        """How each of ``request_ids`` ended, for those that did."""
+        ...
+
     def close_quote(
         self, request_id: str, ending: HoldStatus, *, now: float | None = None
     ) -> None:

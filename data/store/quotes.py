@@ -8,6 +8,7 @@ how it ended (``closed``: ``confirmed`` or ``cancelled``).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from tierflow.data.errors import InputError
@@ -15,6 +16,8 @@ from tierflow.data.store.database import StorePart, clock
 from tierflow.data.vocabulary import HoldStatus
 
 _ENDINGS = (HoldStatus.CONFIRMED, HoldStatus.CANCELLED)
+#: Request ids asked in one read (SQLite allows 32,766 parameters).
+_IDS_PER_READ = 500
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,6 +83,22 @@ class Quotes(StorePart):
             float(row[4]),
             closed,
         )
+
+    def closed_quotes(self, request_ids: Sequence[str]) -> dict[str, HoldStatus]:
+        """How each of ``request_ids`` ended, for those that did (by any
+        process): a live page's stream learns of a checkout closed by
+        another replica in one read for every page, not a requote each."""
+        ids = list(dict.fromkeys(request_ids))
+        out: dict[str, HoldStatus] = {}
+        for start in range(0, len(ids), _IDS_PER_READ):
+            part = ids[start : start + _IDS_PER_READ]
+            rows = self._db.execute(
+                "SELECT request_id, closed FROM quotes WHERE closed IS NOT NULL "
+                f"AND request_id IN ({', '.join('?' * len(part))})",
+                part,
+            ).fetchall()
+            out.update((str(rid), HoldStatus(closed)) for rid, closed in rows)
+        return out
 
     def close_quote(
         self, request_id: str, ending: HoldStatus, *, now: float | None = None

@@ -387,6 +387,16 @@ class OnlineRouter:
         """Ids of the option sets cached in this process (oldest first)."""
         return self._quotes.ids()
 
+    def closed_checkouts(self, request_ids: Sequence[str]) -> dict[str, HoldStatus]:
+        """How each of ``request_ids`` ended, for those that did, by any
+        process (one store read; {} without a readable store)."""
+        if self.store is None or not request_ids:
+            return {}
+        try:
+            return self.store.closed_quotes(request_ids)
+        except STORE_ERRORS:
+            return {}
+
     def is_open(self, request_id: str) -> bool:
         """Whether a request's options are open (known to the store or this
         process, not expired, its checkout not over)."""

@@ -229,3 +229,51 @@ def test_a_watched_checkout_whose_answer_was_pushed_out_still_gets_its_new_dates
     before = next(o for o in watched.to_dict()["options"] if o["option_id"] == "gold")
     assert gold != before  # the outage's new dates, which the page had not had
     assert after == []
+
+
+def test_a_checkout_cancelled_by_another_process_closes_its_streams_here(
+    tmp_path: Path,
+) -> None:
+    """A page's stream on this process, the cancel on another (a load
+    balancer sends them anywhere): a cancel moves no capacity, so the page
+    kept live options for a cancelled checkout until the minute's
+    re-answer. Now the next update reads which watched checkouts ended
+    elsewhere (one read for all) and closes their streams; an open
+    checkout's stream gets nothing."""
+    router = tiny_router(tmp_path)
+    hub = LiveHub(router, lambda: MONDAY_10)
+
+    def answer(customer: str) -> OptionSet:
+        made = router.generate_fulfillment_options(
+            customer, [("TEE", 1)], "606", now=MONDAY_10
+        )
+        hub.remember(made, map_version(router))  # as the options route does
+        return made
+
+    cancelled, still_open = answer("C1"), answer("C2")
+    assert router.select(cancelled.request_id, "gold").status == "held"
+    store = router.store
+    assert store is not None
+
+    async def run() -> tuple[list[LiveEvent | None], list[LiveEvent]]:
+        page = await hub.subscribe(cancelled.request_id, capacity=False)
+        other_page = await hub.subscribe(still_open.request_id, capacity=False)
+        with store.reopen() as elsewhere:  # another process's connection
+            elsewhere.cancel_checkout(cancelled.request_id)
+        await hub.update()
+        events = [page.queue.get_nowait() for _ in range(page.queue.qsize())]
+        return events, _drain(other_page)
+
+    events, other = _run_closed(router, hub, run)
+    assert [(ev.event, ev.data) for ev in events if ev is not None] == [
+        (
+            "closed",
+            {
+                "request_id": cancelled.request_id,
+                "reason": "checkout already cancelled",
+            },
+        )
+    ]
+    assert events[-1] is None  # the stream ends
+    assert other == []
+    assert cancelled.request_id not in hub
