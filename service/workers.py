@@ -16,6 +16,7 @@ import logging
 import os
 import signal
 import socket
+import threading
 import time
 from collections.abc import Callable, Sequence
 from types import FrameType
@@ -33,6 +34,8 @@ log = logging.getLogger("tierflow.service")
 RESTART_S = 1.0
 #: How long the parent waits for the workers to stop before killing them.
 STOP_S = 15.0
+#: How often a worker looks whether its supervisor is still there.
+PARENT_POLL_S = 0.5
 
 #: Builds one worker's app in the worker, and what to close after it stops.
 AppFactory = Callable[[], tuple[FastAPI, Callable[[], None]]]
@@ -111,9 +114,10 @@ class _Supervisor:
     def spawn(self, slot: int) -> None:
         """Fork one worker for ``slot``."""
         self.started[slot] = time.monotonic()
+        parent = os.getpid()
         pid = os.fork()
         if pid == 0:  # the worker
-            os._exit(self._worker(slot))
+            os._exit(self._worker(slot, parent))
         self.children[pid] = slot
 
     def stop(self, signum: int, frame: FrameType | None) -> None:
@@ -150,16 +154,19 @@ class _Supervisor:
             if not self.stopping:
                 self.spawn(slot)
 
-    def _worker(self, slot: int) -> int:
+    def _worker(self, slot: int, parent: int) -> int:
         """A worker's life: its own process group (the parent forwards the
         signals once), its CPU, its own app and store, uvicorn on the shared
-        socket."""
+        socket; it stops when ``parent`` is gone (:func:`_stop_with_parent`)."""
         code = 1
         try:
             os.setpgid(0, 0)
             pin_process(worker_cpu(slot, self.cpus))
             for sig in (signal.SIGINT, signal.SIGTERM):
                 signal.signal(sig, signal.SIG_DFL)
+            # after the parent's handlers are gone (a SIGTERM from the watch
+            # would run the supervisor's copy: stopping the other workers)
+            _stop_with_parent(parent, slot)
             app, close = self.build()
             try:
                 config = server_config(app, self.host, self.port, **self.config_kw)
@@ -174,3 +181,21 @@ class _Supervisor:
         except BaseException:  # report, and let the parent start it again
             log.exception("worker failed")
         return code
+
+
+def _stop_with_parent(parent: int, slot: int) -> None:
+    """Stop this worker, as SIGTERM does, once the supervisor ``parent`` is
+    gone. Killed with SIGKILL (the OOM killer, ``systemctl kill -s KILL``),
+    it forwarded nothing: its workers, each in a process group of its own,
+    kept the port, so the restarted service could not listen on it
+    ("address already in use") and the old workers answered meanwhile."""
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(PARENT_POLL_S)
+        log.warning(
+            "worker %d: its supervisor (pid %d) is gone; stopping", slot, parent
+        )
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    threading.Thread(target=watch, name="tierflow-parent-watch", daemon=True).start()

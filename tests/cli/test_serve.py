@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -346,6 +347,33 @@ def test_serve_with_workers(tmp_path: Path) -> None:
     assert output.endswith("tierflow serve: stopped\n")
 
 
+def test_workers_stop_when_their_supervisor_is_killed(tmp_path: Path) -> None:
+    """SIGKILL to ``serve --workers 2`` (the OOM killer, ``systemctl kill -s
+    KILL``) forwarded nothing: the workers, each in a process group of its
+    own, went on serving and kept the port, and the restarted service could
+    not listen on it. Now they stop on their own and a new one starts."""
+    proc, base, log = _two_workers(tmp_path, {})
+    try:
+        _wait_up(base, log)
+        workers = _children(proc.pid)
+        assert len(workers) == 2
+        proc.kill()
+        proc.wait(30)
+        _wait_for(lambda: not any(Path(f"/proc/{pid}").exists() for pid in workers))
+    finally:
+        for pid in _children(proc.pid):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+    assert f"its supervisor (pid {proc.pid}) is gone; stopping" in log.read_text()
+    port = int(base.rsplit(":", 1)[1])
+    again, base_again, log_again = _two_workers(tmp_path / "again", {}, port=port)
+    try:
+        _wait_up(base_again, log_again)
+    finally:
+        again.send_signal(signal.SIGINT)
+        assert again.wait(30) == 0, log_again.read_text()
+
+
 def _cpus(pid: int) -> set[int]:
     return os.sched_getaffinity(pid)
 
@@ -373,11 +401,13 @@ def _start(base: str, *, select: bool) -> tuple[str, str]:
 
 
 def _two_workers(
-    tmp_path: Path, env: dict[str, str], *extra: str
+    tmp_path: Path, env: dict[str, str], *extra: str, port: int | None = None
 ) -> tuple[subprocess.Popen[bytes], str, Path]:
     """``tierflow serve --workers 2 *extra`` on the tiny network (``env``
-    added to the environment): the process, its base URL and its log."""
-    port = free_port()
+    added to the environment; on ``port``, else a free one): the process,
+    its base URL and its log."""
+    port = free_port() if port is None else port
+    tmp_path.mkdir(parents=True, exist_ok=True)
     command = [
         str(Path(sys.executable).with_name("tierflow")), "serve", "--port", str(port),
         "--network", str(TINY_NETWORK), "--state", str(tmp_path / "state.db"),
