@@ -289,7 +289,11 @@ class PostgresDatabase:
                 if down is None:
                     self._unreachable = " ".join(str(exc).split())
                     raise
-                raise PoolTimeout(f"{down} (still no connection)") from exc
+                # the first wait's reason, and this call's own short wait: a
+                # 503 in 0.2 s said only "after 5.00 sec"
+                raise PoolTimeout(
+                    f"{down}; still none after another {wait:.2f} sec"
+                ) from exc
             self._unreachable = None
             try:
                 with conn:  # an error rolls back (as the pool's own block does)
