@@ -104,7 +104,11 @@ def capacity_payload(
     stale = router.capacity_staleness(now or dt.datetime.now(dt.UTC))
     # without its store the map is nominal and hears no event from elsewhere:
     # degraded, as every checkout answer of that router says
+    # a store that went away: the map hears nothing from elsewhere either
+    # (/ops said healthy while every answer said degraded)
+    unread = router.capacity_unread
     notes = [*router.unavailable_store, *([stale] if stale else [])]
+    notes += [unread] if unread else []
     return {
         "as_of": None if as_of is None else as_of.isoformat(),
         "version": version,

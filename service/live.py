@@ -301,7 +301,8 @@ class LiveHub:
 
     def _changes(self, watched: list[str]) -> list[tuple[str | None, LiveEvent]]:
         """In a worker thread: pull others' events; if the map moved, or went
-        stale (or fresh again) with the clock alone, the map is sent and the
+        stale (or fresh again) with the clock alone, or its log became
+        unreadable (or readable again), the map is sent and the
         watched checkouts fall due to be answered again (an open ``/ops``
         kept saying fresh while the feed had died: going stale changes no
         event); then the due ones are answered, as many as the budget
@@ -312,7 +313,7 @@ class LiveHub:
             watched = [rid for rid in watched if rid not in {r for r, _ in ended}]
         version = map_version(self.router)
         now = self.clock()
-        stale = bool(self.router.capacity_staleness(now))
+        stale = bool(self.router.capacity_staleness(now) or self.router.capacity_unread)
         out: list[tuple[str | None, LiveEvent]] = []
         if version != self._seen or stale != self._stale:
             self._seen, self._stale = version, stale

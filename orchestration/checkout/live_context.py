@@ -127,6 +127,9 @@ class LiveContext:
         self._room: Room | None = None
         self._room_key: tuple[int, int, int] | None = None
         self._capacity_read = -math.inf
+        #: Why the last read of the capacity log failed ("": it did not): the
+        #: map may lack what other processes logged since.
+        self.unread_note = ""
         #: When :meth:`staleness` first found no event at all (None: not yet).
         self._unheard_since: dt.datetime | None = None
 
@@ -231,8 +234,10 @@ class LiveContext:
             return False
         try:
             logged = self.monitor.logged_since()
-        except STORE_ERRORS:
+        except STORE_ERRORS as exc:
+            self.unread_note = _unread_note(exc)
             return False
+        self.unread_note = ""
         return self.apply_pulled(logged)
 
     def apply_pulled(self, logged: Sequence[StoredEvent]) -> bool:
@@ -256,11 +261,10 @@ class LiveContext:
         try:
             logged = self.monitor.logged_since()
         except STORE_ERRORS as exc:
-            notes.add(
-                f"capacity events could not be read ({public_reason(exc)}): "
-                "last known capacity map"
-            )
+            self.unread_note = _unread_note(exc)
+            notes.add(self.unread_note)
             return None
+        self.unread_note = ""
         self._capacity_read = now
         return logged
 
@@ -310,6 +314,14 @@ class LiveContext:
             if at is not None and available > 0:
                 flat[at * width + col[sku]] = available
         return np.array(flat, dtype=np.int64).reshape(-1, width)
+
+
+def _unread_note(exc: BaseException) -> str:
+    """What an answer says when the capacity log cannot be read."""
+    return (
+        f"capacity events could not be read ({public_reason(exc)}): "
+        "last known capacity map"
+    )
 
 
 def _age_text(seconds: float) -> str:

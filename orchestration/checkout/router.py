@@ -368,6 +368,12 @@ class OnlineRouter:
         event at all is flagged stale ``capacity_max_age_s`` after it."""
         self._live.serving_from(now)
 
+    @property
+    def capacity_unread(self) -> str:
+        """Why the last read of the capacity event log failed ("" when it
+        did not): other processes' events may be missing from the map."""
+        return self._live.unread_note
+
     def capacity_staleness(self, now: dt.datetime) -> str:
         """Why the capacity map is stale at ``now`` ("" when it is not; see
         ``capacity_max_age_s``)."""

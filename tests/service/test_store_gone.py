@@ -63,6 +63,14 @@ def test_a_database_gone_away_is_answered_fast_and_said(tmp_path: Path) -> None:
                     assert time.monotonic() < deadline, "healthz still says ok"
                     time.sleep(0.2)
                 assert client.get("/healthz").json()["store"] is False
+                # the map (and /ops) says it as every answer does: it said
+                # healthy, notes [], while the store was away
+                capacity = client.get("/v1/capacity").json()
+                assert capacity["degraded"], capacity["notes"]
+                assert capacity["notes"][-1].startswith(
+                    "capacity events could not be read ("
+                ), capacity["notes"]
+                assert socket_dir not in " ".join(capacity["notes"])
                 # calls that need the store answer 503, not 500 (a traceback)
                 event = {"event_id": "gone-1", "ts": "2026-01-05T14:00:00Z",
                          "node_id": "WH-EAST", "type": "staffing", "value": 80}  # fmt: skip
