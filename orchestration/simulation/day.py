@@ -48,14 +48,10 @@ from tierflow.orchestration.simulation.forecast import (
     rest_of_day_forecast,
     scaled_capacity,
 )
-from tierflow.orchestration.simulation.settings import (
-    NEW_YORK_OFFSET_H,
-    SimulationSettings,
-)
+from tierflow.orchestration.simulation.settings import SimulationSettings
 
 __all__ = [
     "DAY_FILES",
-    "NEW_YORK_OFFSET_H",
     "PRIOR_WEIGHT",
     "CheckoutRecord",
     "SimulationResult",

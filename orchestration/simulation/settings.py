@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from zoneinfo import ZoneInfo
 
 from tierflow.data.errors import InputError
 from tierflow.data.limits import (
@@ -12,16 +13,18 @@ from tierflow.data.limits import (
     MAX_TIME_LIMIT_S,
     require_number,
 )
-from tierflow.data.order_generator import Spike
+from tierflow.data.order_generator import SPIKE_TZ, Spike
 from tierflow.solver.registry import engine_names
 
-#: New York noon is the reference for the outage time (events are instants).
-NEW_YORK_OFFSET_H = 5
+#: The zone of the simulation's clock times (the outage's ``13:00``), as the
+#: order generator's spike.
+NEW_YORK = ZoneInfo(SPIKE_TZ)
 
 
 def new_york(day: dt.date, at: dt.time) -> dt.datetime:
-    """``at`` on ``day``, New York (standard) time, as a UTC instant."""
-    return dt.datetime.combine(day, at, dt.UTC) + dt.timedelta(hours=NEW_YORK_OFFSET_H)
+    """``at`` on ``day``, New York time (daylight saving time included: a
+    fixed UTC-5 put a March outage at 14:00 EDT), as a UTC instant."""
+    return dt.datetime.combine(day, at, NEW_YORK).astimezone(dt.UTC)
 
 
 @dataclass(frozen=True, slots=True)

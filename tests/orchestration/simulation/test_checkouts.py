@@ -142,3 +142,17 @@ def test_the_choice_model_draws_a_stream_apart_from_the_carts() -> None:
         assert abs(np.corrcoef(choices, carts)[0, 1]) < 0.1
         again = ChoiceModel(settings, seed).rng.random(2_000)
         assert np.array_equal(choices, again)  # still a pure function of the seed
+
+
+def test_new_york_times_follow_daylight_saving_time() -> None:
+    """The outage's ``13:00`` is New York's on every day: a fixed UTC-5 put
+    it at 14:00 EDT from March to November."""
+    assert new_york(dt.date(2026, 1, 19), dt.time(13)) == dt.datetime(
+        2026, 1, 19, 18, tzinfo=dt.UTC
+    )
+    assert new_york(dt.date(2026, 3, 10), dt.time(13)) == dt.datetime(
+        2026, 3, 10, 17, tzinfo=dt.UTC
+    )
+    assert new_york(dt.date(2026, 11, 2), dt.time(13)) == dt.datetime(
+        2026, 11, 2, 18, tzinfo=dt.UTC
+    )
