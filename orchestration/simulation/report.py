@@ -166,11 +166,19 @@ def _cards(summary: dict[str, Any]) -> str:
         ]
         total = sum(p["orders"] for p in main["promises_by_tier"].values())
         done = sum(p["kept"] for p in main["promises_by_tier"].values())
+        waiting = sum(p.get("waiting", 0) for p in main["promises_by_tier"].values())
+        expected = (
+            f" {waiting:,} of them {'waits' if waiting == 1 else 'wait'} a day, "
+            "counted as kept since the next day's shipment still arrives by then."
+            if waiting
+            else ""
+        )
         cards.append(
             _card(
                 "Promises kept",
                 _pct(None if not total else 100.0 * done / total),
-                f"orders delivered in full by the promised date: {', '.join(kept)}.",
+                f"orders delivered in full by the promised date: {', '.join(kept)}."
+                + expected,
                 ident="card-promises",
             )
         )
