@@ -18,7 +18,7 @@ from tierflow.formulations.fulfillment import CompiledBatch
 from tierflow.formulations.problem import AssignmentProblem
 from tierflow.orchestration.allocation.ledger import Placement
 from tierflow.solver import partial_assignment
-from tierflow.solver.result import SolveResult, Status
+from tierflow.solver.result import DEFERRED_BY_OPTIMIZER, SolveResult, Status
 
 #: The ``split`` column per :attr:`CompiledBatch.split_kind`.
 _SPLIT_NAMES = np.array(["", "stock", "room"], dtype=object)
@@ -26,6 +26,11 @@ _SPLIT_NAMES = np.array(["", "stock", "room"], dtype=object)
 SPLIT_REASON = "split: no single node holds every line"
 LATE_REASON = "late: no node with the stock and room could deliver by the promised date"
 SPLIT_FOR_ROOM_REASON = "split: no single node had the room for the whole order"
+#: A whole order the optimizer left waiting though a node had the room for
+#: it, whose lines then shipped alone (each dearer by an extra shipment).
+SPLIT_CHEAPER_REASON = (
+    "split: shipping these lines today was cheaper than the whole order waiting"
+)
 NO_ROOM_REASON = "deferred: no node has the room for the order or its lines"
 UNFILLABLE_REASON = "no node holds the quantity ordered"
 STOCK_TAKEN_REASON = (
@@ -43,6 +48,10 @@ _DAY_WORDS = {
     ),
     partial_assignment.STOCK_TAKEN_REASON: (
         "the stock at every eligible node taken by other orders"
+    ),
+    DEFERRED_BY_OPTIMIZER: (
+        "the optimizer found the day cheaper with it waiting (its own cost, "
+        "or the room it leaves to other orders)"
     ),
 }
 
@@ -146,9 +155,11 @@ def _service_and_dates(
 
 def _day_words(reason: str) -> str:
     """An engine's reason for a line it placed nowhere, in the day's words
-    (``deferred: …`` as the allocator's own reasons for waiting lines)."""
+    (``deferred: …`` as the allocator's own reasons for waiting lines; a
+    reason that says it already is not prefixed twice)."""
     if not reason:
         return ""
+    reason = reason.removeprefix("deferred: ")
     return f"deferred: {_DAY_WORDS.get(reason, reason)}"
 
 

@@ -30,6 +30,7 @@ from tierflow.formulations.hindsight_relaxation import DayInputs
 from tierflow.formulations.tiers import TierPolicy
 from tierflow.orchestration.allocation.allocation_rows import (
     NO_ROOM_REASON,
+    SPLIT_CHEAPER_REASON,
     SPLIT_FOR_ROOM_REASON,
     STOCK_TAKEN_REASON,
     UNFILLABLE_REASON,
@@ -138,10 +139,33 @@ UNRECORDED = "unrecorded"
 
 @dataclass(frozen=True, slots=True, eq=False)
 class _Unplaced:
-    """Whole orders a batch left waiting, with what waiting costs each."""
+    """Whole orders a batch left waiting, with what waiting costs each, and
+    whether a node had the room and stock left for the whole order (the
+    optimizer chose to wait: its lines, if they ship, ship for cost)."""
 
     orders: NDArray[np.intp]
     defer_cost: NDArray[np.float64]
+    fits_whole: NDArray[np.bool_]
+
+
+def _fits_whole(
+    joint: CompiledBatch, assignment: NDArray[np.int64], held: NDArray[np.intp]
+) -> NDArray[np.bool_]:
+    """Per held item: whether an eligible node has the room (and the stock)
+    left for it after the solve's placements."""
+    p = joint.problem
+    placed = np.flatnonzero(assignment >= 0)
+    at = assignment[placed]
+    load = np.bincount(at, weights=p.weight[placed, at], minlength=p.n_agents)
+    room = p.capacity - load
+    fits = p.eligible[held] & (p.weight[held] <= room[None, :] + 1e-9)
+    if p.use is not None and p.stock is not None:
+        left = p.stock.astype(np.float64).copy()
+        np.subtract.at(left, at, p.use[placed])
+        for r, item in enumerate(held.tolist()):
+            need = p.use[item]
+            fits[r] &= (need[None, :] <= left + 1e-9).all(axis=1)
+    return np.asarray(fits.any(axis=1), dtype=bool)
 
 
 def _online_release(
@@ -377,7 +401,11 @@ class DayAllocator:
             return joint, result, None
         keep = np.flatnonzero(~np.isin(np.arange(a.size), held))
         assert joint.problem.defer_cost is not None
-        unplaced = _Unplaced(joint.item_order[held], joint.problem.defer_cost[held])
+        unplaced = _Unplaced(
+            joint.item_order[held],
+            joint.problem.defer_cost[held],
+            _fits_whole(joint, a, held),
+        )
         return subset_batch(joint, keep), subset_result(result, keep), unplaced
 
     def _split_for_room(
@@ -400,7 +428,16 @@ class DayAllocator:
             part = subset_batch(lines, np.flatnonzero(has))
             result = self.solver.solve(part).result
             placed = np.flatnonzero(result.assignment >= 0).tolist()
-            reasons = dict.fromkeys(placed, SPLIT_FOR_ROOM_REASON)
+            for_cost = set(unplaced.orders[unplaced.fits_whole].tolist())
+            single = self.orders.line_start[1:] - self.orders.line_start[:-1] == 1
+            reasons = {}
+            for k in placed:
+                order = int(part.item_order[k])
+                if single[order]:  # a one-line order is no split
+                    continue
+                reasons[k] = (
+                    SPLIT_CHEAPER_REASON if order in for_cost else SPLIT_FOR_ROOM_REASON
+                )
             frames.append(self.rows.solved(part, result, batch, reasons))
             self._take(part, result.assignment, batch, now, pulled)
         return frames

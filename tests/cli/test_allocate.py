@@ -572,3 +572,44 @@ def test_orders_over_more_than_a_day_are_said(tmp_path: Path) -> None:
         "over 24 h after the first): the allocation plans one day's capacity for "
         "all of them; allocate each day's orders on their own"
     ) in two_days.stderr
+
+
+def test_an_order_left_waiting_for_cost_is_not_said_split_for_room(
+    tmp_path: Path,
+) -> None:
+    """One 9-line Gold order alone on the sample network (four warehouses
+    hold every line, nothing else is shipped): the optimizer leaves it
+    waiting, as waiting is cheaper than shipping it whole ($180 against
+    $337.80), and then ships six of its lines alone. Those said "no single
+    node had the room for the whole order", the waiting ones "deferred:
+    deferred by the optimizer"; the nearest node ships it whole."""
+    made = CliRunner().invoke(
+        cli,
+        ["generate", "orders", "--orders", "1500", "--days", "1", "--seed", "5",
+         "--out", str(tmp_path / "day.csv")],
+    )  # fmt: skip
+    assert made.exit_code == 0, made.output
+    day = pd.read_csv(tmp_path / "day.csv", dtype=str)
+    one = day[day["order_id"] == "O20260105-5-000547"]
+    assert len(one) == 9 and set(one["tier"]) == {"gold"}
+    one.to_csv(tmp_path / "one.csv", index=False)
+    for engine in ("cpsat", "nearest"):
+        result = CliRunner().invoke(
+            cli,
+            ["allocate", "--orders", str(tmp_path / "one.csv"), "--engine", engine,
+             "--out", str(tmp_path / engine)],
+        )  # fmt: skip
+        assert result.exit_code == 0, result.output
+    nearest = pd.read_csv(tmp_path / "nearest" / "allocations.csv", dtype=str)
+    assert set(nearest["status"]) == {"allocated"} and nearest["node_id"].nunique() == 1
+    rows = pd.read_csv(tmp_path / "cpsat" / "allocations.csv", dtype=str)
+    reasons = rows.groupby("status")["reason"].agg(set).to_dict()
+    assert reasons == {
+        "allocated": {
+            "split: shipping these lines today was cheaper than the whole order waiting"
+        },
+        "deferred": {
+            "deferred: the optimizer found the day cheaper with it waiting (its own "
+            "cost, or the room it leaves to other orders)"
+        },
+    }
