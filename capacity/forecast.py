@@ -34,12 +34,26 @@ class NodeHourHistory:
         """Number of hours covered."""
         return int(self.volume.shape[1])
 
-    def split(self, holdout_hours: int) -> tuple[NodeHourHistory, FloatArray]:
-        """History without the last ``holdout_hours``, and those hours."""
-        if not 0 < holdout_hours < self.n_hours:
+    def split(
+        self, holdout_hours: int, *, train_hours: int = 24
+    ) -> tuple[NodeHourHistory, FloatArray]:
+        """History without the last ``holdout_hours``, and those hours; at
+        least ``train_hours`` are left to fit on (the models need a day: a
+        holdout the range allowed then failed with "needs at least one day
+        of history")."""
+        most = self.n_hours - train_hours
+        if most < 1:
             raise InputError(
-                f"must be 1 to {self.n_hours - 1} (the history covers "
-                f"{self.n_hours} hours)",
+                f"needs at least {train_hours + 1} hours of orders from the first "
+                f"UTC midnight it covers whole (a day to fit on, an hour to score); "
+                f"it has {self.n_hours}",
+                field="history",
+            )
+        if not 0 < holdout_hours <= most:
+            raise InputError(
+                f"must be 1 to {most} (the history covers {self.n_hours} hours "
+                f"from its first whole UTC day; the models fit on {train_hours} "
+                "at least)",
                 field="--holdout-hours",
                 value=holdout_hours,
             )

@@ -116,12 +116,40 @@ def test_a_forecast_instant_outside_the_event_window_is_refused(
     assert short.output == "Error: tiny.csv: less than one whole UTC day of orders\n"
     # a holdout as long as the history is named by its flag (it said
     # 'holdout_hours', a name the command line does not have)
-    whole = CliRunner().invoke(cli, [*args, "--holdout-hours", "60", "--no-ingest"])
-    assert whole.exit_code == 1
-    assert whole.output == (
-        "Error: field '--holdout-hours': value 60: must be 1 to 54 (the history "
-        "covers 55 hours)\n"
-    )
+    # 'holdout_hours', a name the command line does not have); the range it
+    # gives leaves the models their day to fit on (40 was in it, then failed
+    # with "needs at least one day of history")
+    for hours in ("60", "32"):
+        whole = CliRunner().invoke(
+            cli, [*args, "--holdout-hours", hours, "--no-ingest"]
+        )
+        assert whole.exit_code == 1
+        assert whole.output == (
+            f"Error: field '--holdout-hours': value {hours}: must be 1 to 31 (the "
+            "history covers 55 hours from its first whole UTC day; the models fit "
+            "on 24 at least)\n"
+        )
+    last = CliRunner().invoke(cli, [*args, "--holdout-hours", "31", "--no-ingest"])
+    assert last.exit_code == 0, last.output
+    # a day of orders from New York's midnight covers no whole UTC day and a bit
+    one_day = tmp_path / "one_day.csv"
+    made = CliRunner().invoke(
+        cli,
+        ["generate", "orders", "--network", str(TINY_NETWORK), "--orders", "300",
+         "--days", "1", "--start", "2026-05-20", "--out", str(one_day)],
+    )  # fmt: skip
+    assert made.exit_code == 0, made.output
+    for holdout in ([], ["--holdout-hours", "5"]):
+        short = CliRunner().invoke(
+            cli,
+            ["capacity", "forecast", "--network", str(TINY_NETWORK), "--orders",
+             str(one_day), "--state", str(tmp_path / "o.db"), *holdout],
+        )  # fmt: skip
+        assert short.exit_code == 1
+        assert short.output.startswith(
+            "Error: one_day.csv: needs at least 25 hours of orders from the first "
+            "UTC midnight it covers whole (a day to fit on, an hour to score); it has "
+        ), short.output
 
 
 @pytest.mark.parametrize("as_json", [False, True])
