@@ -6,6 +6,7 @@ Available = on hand − reserved + stock held by reservations past their TTL
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from typing import Any
 
@@ -27,6 +28,8 @@ from tierflow.data.store.database import (
 from tierflow.data.vocabulary import ReservationStatus
 
 _ACTIVE = ReservationStatus.ACTIVE
+
+log = logging.getLogger("tierflow.store")
 
 
 class Inventory(StorePart):
@@ -75,10 +78,16 @@ class Inventory(StorePart):
         return self.upsert_inventory(frame[frame["on_hand"] > 0])
 
     def seed_network_inventory(self, network: Network) -> int:
-        """Load a network's ``on_hand`` once: only when the inventory table is empty.
+        """Load a network's ``on_hand`` once per node: the stock of the nodes
+        the store holds no row of (all of them in a fresh store); a node's
+        stock already there is live state and stays as it is.
 
-        The check and the insert are one transaction, so routers opening a
-        fresh store concurrently seed it exactly once. Returns rows written.
+        Seeding only an empty table left a store used first with another
+        network (one node of it) answering "out of stock" for every other
+        node of this one, silently. The check and the insert are one
+        transaction, so routers opening a fresh store concurrently seed it
+        exactly once. Returns rows written; the store's nodes this network
+        does not have are logged (another network's store?).
         """
         ni, si = np.nonzero(np.asarray(network.inventory) > 0)
         rows = [
@@ -92,10 +101,27 @@ class Inventory(StorePart):
         ]
         with self._db.tx() as conn:
             conn.lock("inventory_seed")
-            if conn.execute("SELECT 1 FROM inventory LIMIT 1").fetchone():
-                return 0
-            conn.executemany(
-                "INSERT INTO inventory (node_id, sku, on_hand) VALUES (?, ?, ?)", rows
+            held = {
+                str(r[0])
+                for r in conn.execute(
+                    "SELECT DISTINCT node_id FROM inventory"
+                ).fetchall()
+            }
+            rows = [r for r in rows if r[0] not in held]
+            if rows:
+                conn.executemany(
+                    "INSERT INTO inventory (node_id, sku, on_hand) VALUES (?, ?, ?)",
+                    rows,
+                )
+        others = sorted(held - set(network.node_ids))
+        if others:
+            shown = ", ".join(others[:5]) + (", ..." if len(others) > 5 else "")
+            log.warning(
+                "%s: the state store holds stock of %d node(s) the network does "
+                "not have (%s): a store of another network?",
+                self._db.location,
+                len(others),
+                shown,
             )
         return len(rows)
 

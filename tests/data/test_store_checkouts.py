@@ -12,8 +12,9 @@ import pytest
 
 from tests.postgres import downgrade_store, run_sql
 from tierflow.data.errors import InputError
-from tierflow.data.network import Network
+from tierflow.data.network import Network, load_network
 from tierflow.data.orders import read_orders, write_orders
+from tierflow.data.sample_network import sample_network_dir
 from tierflow.data.store import (
     ONLINE_ORDER_COLUMNS,
     SCHEMA_VERSION,
@@ -78,6 +79,37 @@ def test_seed_inventory_only_once(
         assert s.seed_network_inventory(tiny_network) == 0  # never overwrites
         frame = s.inventory_frame().set_index(["node_id", "sku"])
         assert frame.loc[("WH-EAST", "TEE"), "on_hand"] == 95
+
+
+def test_a_store_of_another_network_gets_this_ones_nodes_and_says_so(
+    state_location: Path | str,
+    tiny_network: Network,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A store used first with another network (one node) answered "out of
+    stock" for every other node of this one, silently: only an empty table
+    was seeded. Now the nodes the store holds no row of are seeded, the
+    stock already there stays, and the other network's nodes are logged."""
+    sample = load_network(sample_network_dir())
+    with open_store(state_location) as s:
+        assert s.seed_network_inventory(tiny_network) == 6
+        s.reserve("r", [("TEE", 5)], "WH-EAST", ttl_s=60)
+        s.commit("r")
+        new_nodes = [
+            i for i, n in enumerate(sample.node_ids) if n not in tiny_network.node_index
+        ]
+        written = s.seed_network_inventory(sample)  # a node both have stays
+        assert written == int((sample.inventory[new_nodes] > 0).sum()) > 0
+        assert s.seed_network_inventory(tiny_network) == 0
+        frame = s.inventory_frame().set_index(["node_id", "sku"])
+        assert frame.loc[("WH-EAST", "TEE"), "on_hand"] == 95
+        assert len(frame) == 6 + written
+    # the sample's seeding named the tiny network's nodes, and this the sample's
+    record = [r for r in caplog.records if r.name == "tierflow.store"][-1]
+    assert record.getMessage().startswith(
+        f"{s.location}: the state store holds stock of {len(new_nodes)} node(s) "
+        "the network does not have ("
+    )
 
 
 def test_available_by_sku_counts_stale_holds_as_free(store: StateStore) -> None:
