@@ -111,10 +111,36 @@ class DemandForecast:
     total: float | None = None
 
     @classmethod
-    def from_history_file(cls, path: Path, network: Network) -> DemandForecast:
+    def from_history_file(
+        cls, path: Path, network: Network, *, before: np.datetime64 | None = None
+    ) -> DemandForecast:
         """:meth:`from_history` of an orders file (``--history``); what is
-        wrong with it as a whole (no order, no whole day) names the file."""
+        wrong with it as a whole (no order, no whole day) names the file.
+
+        ``before``: the first instant of the day being decided; a history
+        order at or after it is refused (the day's own orders, or later
+        ones, in its forecast would be foresight; the file was taken as
+        given).
+        """
         orders = read_history(path, network)
+        if before is not None and orders.n_orders:
+            late = np.flatnonzero(orders.created_at >= before)
+            if late.size:
+                first = int(late[np.argmin(orders.created_at[late])])
+                raise InputError(
+                    f"{late.size} order(s) at or after the first order to allocate "
+                    f"({np.datetime_as_string(before, unit='s', timezone='UTC')}): "
+                    "a history holds earlier days' orders (a forecast that sees "
+                    "the day it decides knows its future), this one is "
+                    f"{orders.order_ids[first]!r}",
+                    file=path.name,
+                    field="created_at",
+                    value=str(
+                        np.datetime_as_string(
+                            orders.created_at[first], unit="s", timezone="UTC"
+                        )
+                    ),
+                )
         try:
             return cls.from_history(orders, network)
         except InputError as exc:

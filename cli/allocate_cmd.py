@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import click
+import numpy as np
 
 from tierflow.capacity.demand_forecast import DemandForecast
 from tierflow.capacity.events import CapacityEvent, read_event_file
@@ -231,7 +232,8 @@ def run_allocate(request: AllocateRequest) -> dict[str, Any]:
     spread = orders.more_than_a_day(net)
     if spread:
         _log.warning("%s: %s", request.orders_path.name, spread)
-    forecast = _forecast(request.history_path, net)
+    first = orders.created_at.min() if orders.n_orders else None
+    forecast = _forecast(request.history_path, net, before=first)
     events = _read_events(request.events_path, net)
     given = (
         None if request.cltv_path is None
@@ -307,11 +309,14 @@ def _warn_repricing(outcome: AllocationOutcome) -> None:
         )
 
 
-def _forecast(path: Path | None, net: Network) -> DemandForecast | None:
-    """The demand forecast learned from ``--history`` (``None`` without one)."""
+def _forecast(
+    path: Path | None, net: Network, *, before: np.datetime64 | None
+) -> DemandForecast | None:
+    """The demand forecast learned from ``--history`` (``None`` without one),
+    of orders before ``before`` only."""
     if path is None:
         return None
-    return DemandForecast.from_history_file(path, net)
+    return DemandForecast.from_history_file(path, net, before=before)
 
 
 def _read_events(path: Path | None, net: Network) -> list[CapacityEvent]:

@@ -613,3 +613,21 @@ def test_an_order_left_waiting_for_cost_is_not_said_split_for_room(
             "cost, or the room it leaves to other orders)"
         },
     }
+
+
+def test_a_history_holding_the_day_itself_is_refused(tmp_path: Path) -> None:
+    """``--history`` is earlier days' orders: one holding the day allocated
+    (or later days) was taken as given, and the forecast of the rest of the
+    day then knew the day's own orders."""
+    orders = _write_orders(tmp_path / "orders.csv", 60)
+    result = _allocate(
+        orders, tmp_path / "out", "--engine", "greedy", "--history", str(orders)
+    )
+    assert result.exit_code == 1
+    assert result.output == (
+        "Error: orders.csv: field 'created_at': value '2026-01-05T11:00:00Z': 60 "
+        "order(s) at or after the first order to allocate (2026-01-05T11:00:00Z): a "
+        "history holds earlier days' orders (a forecast that sees the day it "
+        "decides knows its future), this one is 'O00000'\n"
+    )
+    assert not (tmp_path / "out").exists()
