@@ -41,17 +41,7 @@ def test_a_database_gone_away_is_answered_fast_and_said(tmp_path: Path) -> None:
                 assert not first["degraded"]
                 assert client.get("/healthz").json()["status"] == "ok"
                 pg.stop()
-                t = time.monotonic()
-                answer = client.post("/v1/options", json=_CART)
-                took = time.monotonic() - t
-                assert answer.status_code == 200 and answer.json()["degraded"]
-                assert took < 3 * CONNECTION_WAIT_S, took
-                # the notes say why, never where (the bid prices' note named
-                # the store's URL with its socket folder)
-                notes = " ".join(answer.json()["notes"])
-                assert "reliable bid prices" in notes, notes
-                assert socket_dir not in notes and "postgresql:" not in notes
-                rid = answer.json()["request_id"]
+                rid = _answered_degraded(client, socket_dir)
                 t = time.monotonic()
                 held = client.post(
                     f"/v1/checkouts/{rid}/select", json={"option_id": "gold"}
@@ -63,28 +53,7 @@ def test_a_database_gone_away_is_answered_fast_and_said(tmp_path: Path) -> None:
                     assert time.monotonic() < deadline, "healthz still says ok"
                     time.sleep(0.2)
                 assert client.get("/healthz").json()["store"] is False
-                # the map (and /ops) says it as every answer does: it said
-                # healthy, notes [], while the store was away
-                capacity = client.get("/v1/capacity").json()
-                assert capacity["degraded"], capacity["notes"]
-                assert capacity["notes"][-1].startswith(
-                    "capacity events could not be read ("
-                ), capacity["notes"]
-                assert socket_dir not in " ".join(capacity["notes"])
-                # calls that need the store answer 503, not 500 (a traceback)
-                event = {"event_id": "gone-1", "ts": "2026-01-05T14:00:00Z",
-                         "node_id": "WH-EAST", "type": "staffing", "value": 80}  # fmt: skip
-                posted = client.post(
-                    "/v1/capacity/events",
-                    json={"events": [event]},
-                    headers={"X-API-Key": API_KEY},
-                )
-                for refused in (posted, client.get("/v1/allocation")):
-                    assert refused.status_code == 503, refused.text
-                    body = refused.json()
-                    assert body["error"] == "unavailable"
-                    assert body["message"].startswith("state store unavailable (")
-                    assert socket_dir not in body["message"]
+                _said_while_away(client, socket_dir)
             t = time.monotonic()
             proc.send_signal(signal.SIGTERM)
             proc.wait(30)
@@ -97,6 +66,48 @@ def test_a_database_gone_away_is_answered_fast_and_said(tmp_path: Path) -> None:
         assert [line for line in log if line.startswith("\t")] == []
     finally:
         pg.stop()
+
+
+def _answered_degraded(client: httpx.Client, socket_dir: str) -> str:
+    """Options with the database away: degraded, within the connection
+    wait, saying why and never where (the bid prices' note named the
+    store's URL with its socket folder); the answer's request id."""
+    t = time.monotonic()
+    answer = client.post("/v1/options", json=_CART)
+    took = time.monotonic() - t
+    assert answer.status_code == 200 and answer.json()["degraded"]
+    assert took < 3 * CONNECTION_WAIT_S, took
+    notes = " ".join(answer.json()["notes"])
+    assert "reliable bid prices" in notes, notes
+    assert socket_dir not in notes and "postgresql:" not in notes
+    return str(answer.json()["request_id"])
+
+
+def _said_while_away(client: httpx.Client, socket_dir: str) -> None:
+    """What the server says with its database away, beyond the checkout:
+    the map is degraded, calls that need the store are 503, never where."""
+    # the map (and /ops) says it as every answer does: it said
+    # healthy, notes [], while the store was away
+    capacity = client.get("/v1/capacity").json()
+    assert capacity["degraded"], capacity["notes"]
+    assert capacity["notes"][-1].startswith("capacity events could not be read ("), (
+        capacity["notes"]
+    )
+    assert socket_dir not in " ".join(capacity["notes"])
+    # calls that need the store answer 503, not 500 (a traceback)
+    event = {"event_id": "gone-1", "ts": "2026-01-05T14:00:00Z",
+             "node_id": "WH-EAST", "type": "staffing", "value": 80}  # fmt: skip
+    posted = client.post(
+        "/v1/capacity/events",
+        json={"events": [event]},
+        headers={"X-API-Key": API_KEY},
+    )
+    for refused in (posted, client.get("/v1/allocation")):
+        assert refused.status_code == 503, refused.text
+        body = refused.json()
+        assert body["error"] == "unavailable"
+        assert body["message"].startswith("state store unavailable (")
+        assert socket_dir not in body["message"]
 
 
 def test_a_server_starts_while_its_database_goes_away(tmp_path: Path) -> None:
