@@ -80,18 +80,23 @@ def test_stdin_that_is_not_utf8_is_located(tmp_path: Path) -> None:
     assert not (tmp_path / "s.db").exists()
 
 
+def _generated_orders(out: Path, *, days: int) -> Path:
+    """300 orders on the tiny network over ``days`` days from 2026-05-20."""
+    made = CliRunner().invoke(
+        cli,
+        ["generate", "orders", "--network", str(TINY_NETWORK), "--orders", "300",
+         "--days", str(days), "--start", "2026-05-20", "--out", str(out)],
+    )  # fmt: skip
+    assert made.exit_code == 0, made.output
+    return out
+
+
 def test_a_forecast_instant_outside_the_event_window_is_refused(
     tmp_path: Path,
 ) -> None:
     """Its forecast is stored as capacity events, which hold the event log's
     window (a 9999 forecast used to be stored, pinning the map's "as of")."""
-    history = tmp_path / "history.csv"
-    made = CliRunner().invoke(
-        cli,
-        ["generate", "orders", "--network", str(TINY_NETWORK), "--orders", "300",
-         "--days", "3", "--start", "2026-05-20", "--out", str(history)],
-    )  # fmt: skip
-    assert made.exit_code == 0, made.output
+    history = _generated_orders(tmp_path / "history.csv", days=3)
     state = tmp_path / "s.db"
     args = ["capacity", "forecast", "--network", str(TINY_NETWORK)]
     args += ["--orders", str(history), "--state", str(state)]
@@ -132,13 +137,7 @@ def test_a_forecast_instant_outside_the_event_window_is_refused(
     last = CliRunner().invoke(cli, [*args, "--holdout-hours", "31", "--no-ingest"])
     assert last.exit_code == 0, last.output
     # a day of orders from New York's midnight covers no whole UTC day and a bit
-    one_day = tmp_path / "one_day.csv"
-    made = CliRunner().invoke(
-        cli,
-        ["generate", "orders", "--network", str(TINY_NETWORK), "--orders", "300",
-         "--days", "1", "--start", "2026-05-20", "--out", str(one_day)],
-    )  # fmt: skip
-    assert made.exit_code == 0, made.output
+    one_day = _generated_orders(tmp_path / "one_day.csv", days=1)
     for holdout in ([], ["--holdout-hours", "5"]):
         short = CliRunner().invoke(
             cli,

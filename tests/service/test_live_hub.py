@@ -41,11 +41,7 @@ def test_an_answer_whose_quote_expired_is_dropped_before_the_count_limit(
     version = map_version(router)
 
     def answer(customer: str) -> str:
-        made = router.generate_fulfillment_options(
-            customer, [("TEE", 1)], "606", now=MONDAY_10
-        )
-        hub.remember(made, version)
-        return made.request_id
+        return _answer(router, hub, customer).request_id
 
     try:
         old, requoted, lapsing = answer("C5"), answer("C6"), answer("C7")
@@ -61,6 +57,16 @@ def test_an_answer_whose_quote_expired_is_dropped_before_the_count_limit(
         assert requoted in hub and at_60 in hub and newest in hub
     finally:
         router.close()
+
+
+def _answer(router: OnlineRouter, hub: LiveHub, customer: str) -> OptionSet:
+    """A checkout's options on the tiny network, kept by the hub as the
+    options route keeps them."""
+    made = router.generate_fulfillment_options(
+        customer, [("TEE", 1)], "606", now=MONDAY_10
+    )
+    hub.remember(made, map_version(router))
+    return made
 
 
 def _drain(sub: Subscriber) -> list[LiveEvent]:
@@ -155,14 +161,7 @@ def test_a_late_second_stream_of_a_checkout_gets_its_last_answer(
     router = tiny_router(tmp_path)
     hub = LiveHub(router, lambda: MONDAY_10)
 
-    def answer(customer: str) -> OptionSet:
-        made = router.generate_fulfillment_options(
-            customer, [("TEE", 1)], "606", now=MONDAY_10
-        )
-        hub.remember(made, map_version(router))  # as the options route does
-        return made
-
-    first = answer("C1")
+    first = _answer(router, hub, "C1")
 
     async def run() -> tuple[list[LiveEvent], list[LiveEvent], list[LiveEvent]]:
         tab_1 = await hub.subscribe(first.request_id, capacity=False)
@@ -170,7 +169,9 @@ def test_a_late_second_stream_of_a_checkout_gets_its_last_answer(
         router.apply_capacity_events([{**OUTAGE, "ts": "2026-01-05T14:00:00Z"}])
         await _updates_until_none_due(hub)
         tab_2 = await hub.subscribe(first.request_id, capacity=False)
-        never = await hub.subscribe(answer("C2").request_id, capacity=False)
+        never = await hub.subscribe(
+            _answer(router, hub, "C2").request_id, capacity=False
+        )
         await hub.update()  # nothing moved since: nothing more
         return _drain(tab_1), _drain(tab_2), _drain(never)
 
@@ -195,20 +196,13 @@ def test_a_watched_checkout_whose_answer_was_pushed_out_still_gets_its_new_dates
     router = tiny_router(tmp_path)
     hub = LiveHub(router, lambda: MONDAY_10)
 
-    def answer(customer: str) -> OptionSet:
-        made = router.generate_fulfillment_options(
-            customer, [("TEE", 1)], "606", now=MONDAY_10
-        )
-        hub.remember(made, map_version(router))  # as the options route does
-        return made
-
-    watched = answer("C1")
+    watched = _answer(router, hub, "C1")
 
     async def run() -> tuple[bool, list[LiveEvent], list[LiveEvent]]:
         page = await hub.subscribe(watched.request_id, capacity=False)
         assert _drain(page) == []
         for k in range(2):  # other shoppers' answers push the page's out
-            answer(f"C{k + 2}")
+            _answer(router, hub, f"C{k + 2}")
         pushed_out = watched.request_id not in hub
         router.apply_capacity_events([{**OUTAGE, "ts": "2026-01-05T14:00:00Z"}])
         await _updates_until_none_due(hub)
@@ -243,14 +237,7 @@ def test_a_checkout_cancelled_by_another_process_closes_its_streams_here(
     router = tiny_router(tmp_path)
     hub = LiveHub(router, lambda: MONDAY_10)
 
-    def answer(customer: str) -> OptionSet:
-        made = router.generate_fulfillment_options(
-            customer, [("TEE", 1)], "606", now=MONDAY_10
-        )
-        hub.remember(made, map_version(router))  # as the options route does
-        return made
-
-    cancelled, still_open = answer("C1"), answer("C2")
+    cancelled, still_open = _answer(router, hub, "C1"), _answer(router, hub, "C2")
     assert router.select(cancelled.request_id, "gold").status == "held"
     store = router.store
     assert store is not None
