@@ -102,10 +102,9 @@ def capacity_payload(
         for i in range(net.n_nodes)
     ]
     stale = router.capacity_staleness(now or dt.datetime.now(dt.UTC))
-    # without its store the map is nominal and hears no event from elsewhere:
-    # degraded, as every checkout answer of that router says
-    # a store that went away: the map hears nothing from elsewhere either
-    # (/ops said healthy while every answer said degraded)
+    # without its store, or with its event log unreadable, the map hears no
+    # event from elsewhere: degraded, as every checkout answer of that router
+    # says (/ops said healthy while the answers said degraded)
     unread = router.capacity_unread
     notes = [*router.unavailable_store, *([stale] if stale else [])]
     notes += [unread] if unread else []

@@ -310,7 +310,8 @@ class LiveHub:
         self.router.refresh()
         ended = self._closed_elsewhere(watched)
         if ended:
-            watched = [rid for rid in watched if rid not in {r for r, _ in ended}]
+            gone = {rid for rid, _ in ended}
+            watched = [rid for rid in watched if rid not in gone]
         version = map_version(self.router)
         now = self.clock()
         stale = bool(self.router.capacity_staleness(now) or self.router.capacity_unread)

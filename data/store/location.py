@@ -75,9 +75,8 @@ def default_state_location() -> Path | str:
     """``$TIERFLOW_STATE`` as given when it is a URL, else
     :func:`~tierflow.data.store.default_state_path`."""
     env = os.environ.get("TIERFLOW_STATE", "")
-    if is_postgres_url(env) or location_problem(env):  # a URL stays one
-        return env
-    return default_state_path()
+    # any URL stays as given: open_store refuses one that is not PostgreSQL's
+    return env if _URL_LIKE.match(env) else default_state_path()
 
 
 def describe_location(location: Path | str) -> str:

@@ -56,6 +56,7 @@ from tierflow.orchestration.allocation.outcome import AllocationOutcome, BatchSt
 from tierflow.orchestration.allocation.repricing import reprice_allocation
 from tierflow.orchestration.allocation.resume import restore
 from tierflow.orchestration.allocation.settings import AllocationSettings
+from tierflow.solver.partial_assignment import ItemResources, PartialAssignment
 from tierflow.solver.result import SolveResult, Status, subset_result
 
 __all__ = [
@@ -154,18 +155,9 @@ def _fits_whole(
     """Per held item: whether an eligible node has the room (and the stock)
     left for it after the solve's placements."""
     p = joint.problem
-    placed = np.flatnonzero(assignment >= 0)
-    at = assignment[placed]
-    load = np.bincount(at, weights=p.weight[placed, at], minlength=p.n_agents)
-    room = p.capacity - load
-    fits = p.eligible[held] & (p.weight[held] <= room[None, :] + 1e-9)
-    if p.use is not None and p.stock is not None:
-        left = p.stock.astype(np.float64).copy()
-        np.subtract.at(left, at, p.use[placed])
-        for r, item in enumerate(held.tolist()):
-            need = p.use[item]
-            fits[r] &= (need[None, :] <= left + 1e-9).all(axis=1)
-    return np.asarray(fits.any(axis=1), dtype=bool)
+    left = PartialAssignment.of(p, assignment)
+    stock = ItemResources.of(p)
+    return np.array([left.options(p, stock, int(i)).any() for i in held], dtype=bool)
 
 
 def _online_release(

@@ -232,13 +232,8 @@ class LiveContext:
         events applied under it."""
         if self.store is None:
             return False
-        try:
-            logged = self.monitor.logged_since()
-        except STORE_ERRORS as exc:
-            self.unread_note = _unread_note(exc)
-            return False
-        self.unread_note = ""
-        return self.apply_pulled(logged)
+        logged = self._read_log()
+        return False if logged is None else self.apply_pulled(logged)
 
     def apply_pulled(self, logged: Sequence[StoredEvent]) -> bool:
         """Apply the log's events read after the map's last one (by
@@ -258,14 +253,25 @@ class LiveContext:
         now = time.monotonic()
         if now - self._capacity_read < self.capacity_refresh_s:
             return None
+        logged = self._read_log()
+        if logged is None:
+            notes.add(self.unread_note)
+            return None
+        self._capacity_read = now
+        return logged
+
+    def _read_log(self) -> list[StoredEvent] | None:
+        """The log after the map's last event (None when it cannot be read:
+        :attr:`unread_note` says why, and is cleared by the next read)."""
         try:
             logged = self.monitor.logged_since()
         except STORE_ERRORS as exc:
-            self.unread_note = _unread_note(exc)
-            notes.add(self.unread_note)
+            self.unread_note = (
+                f"capacity events could not be read ({public_reason(exc)}): "
+                "last known capacity map"
+            )
             return None
         self.unread_note = ""
-        self._capacity_read = now
         return logged
 
     def _facts(self, req: CheckoutRequest) -> _Facts:
@@ -314,14 +320,6 @@ class LiveContext:
             if at is not None and available > 0:
                 flat[at * width + col[sku]] = available
         return np.array(flat, dtype=np.int64).reshape(-1, width)
-
-
-def _unread_note(exc: BaseException) -> str:
-    """What an answer says when the capacity log cannot be read."""
-    return (
-        f"capacity events could not be read ({public_reason(exc)}): "
-        "last known capacity map"
-    )
 
 
 def _age_text(seconds: float) -> str:
