@@ -67,11 +67,12 @@ def new_state(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> N
 
         return sqlite_file
     server: LocalPostgres = request.getfixturevalue("postgres_server")
+    return lambda: new_database(server)
 
-    def database() -> str:
-        return server.create_database(f"test_{os.getpid()}_{next(_databases)}")
 
-    return database
+def new_database(server: LocalPostgres) -> str:
+    """A new empty database on the test session's server; its URL."""
+    return server.create_database(f"test_{os.getpid()}_{next(_databases)}")
 
 
 @pytest.fixture

@@ -37,9 +37,9 @@ from tests.service_fixtures import API_KEY, TEE_TO_CHICAGO
     ],
 )
 def test_bad_requests_get_4xx_json_naming_the_field(
-    live: Any, body: dict[str, Any], status: int, field: str
+    shared_live: Any, body: dict[str, Any], status: int, field: str
 ) -> None:
-    client, _, _ = live
+    client, _, _ = shared_live
     request = {"customer_id": "C1", **TEE_TO_CHICAGO, **body}
     r = client.post("/v1/options", json=request)
     assert r.status_code == status, r.text
@@ -59,8 +59,10 @@ def test_bad_requests_get_4xx_json_naming_the_field(
         (b"\xff\xfe{", 400, "bad_request"),  # not UTF-8
     ],
 )
-def test_malformed_bodies(live: Any, content: bytes, status: int, error: str) -> None:
-    client, _, _ = live
+def test_malformed_bodies(
+    shared_live: Any, content: bytes, status: int, error: str
+) -> None:
+    client, _, _ = shared_live
     r = client.post(
         "/v1/options", content=content, headers={"Content-Type": "application/json"}
     )
@@ -102,7 +104,7 @@ _LONG_NUMBER = b'{"items": [{"sku": "TEE", "quantity": ' + b"9" * 5000 + b"}]}"
     ],
 )  # fmt: skip
 def test_every_malformed_body_gets_the_documented_status_and_shape(
-    live: Any,
+    shared_live: Any,
     path: str,
     content: bytes,
     content_type: str | None,
@@ -111,7 +113,7 @@ def test_every_malformed_body_gets_the_documented_status_and_shape(
 ) -> None:
     """docs/service.md, "Errors": 400 only for a body that is not UTF-8, 422
     for any other malformed body; one JSON shape naming ``body``."""
-    client, _, _ = live
+    client, _, _ = shared_live
     headers = {"X-API-Key": API_KEY}
     if content_type is not None:
         headers["Content-Type"] = content_type
@@ -130,6 +132,7 @@ def test_every_malformed_body_gets_the_documented_status_and_shape(
 def test_unexpected_errors_are_json_500s_without_a_trace(
     live: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """On a server of its own: after a 500 uvicorn closes the connection."""
     client, router, _ = live
 
     def broken(*args: Any, **kw: Any) -> Any:
@@ -145,8 +148,8 @@ def test_unexpected_errors_are_json_500s_without_a_trace(
     assert "Traceback" not in r.text and "File " not in r.text
 
 
-def test_unknown_paths_and_methods(live: Any) -> None:
-    client, _, _ = live
+def test_unknown_paths_and_methods(shared_live: Any) -> None:
+    client, _, _ = shared_live
     r = client.get("/v1/nothing")
     assert r.status_code == 404 and r.json()["error"] == "not_found"
     r = client.delete("/v1/options")
@@ -171,13 +174,18 @@ def test_unknown_paths_and_methods(live: Any) -> None:
     ],
 )
 def test_json_in_another_unicode_encoding_is_refused_as_a_malformed_body(
-    live: Any, path: str, body: dict[str, Any], encoding: str, status: int, error: str
+    shared_live: Any,
+    path: str,
+    body: dict[str, Any],
+    encoding: str,
+    status: int,
+    error: str,
 ) -> None:
     """docs/service.md, "Errors": JSON on the wire is UTF-8 (RFC 8259); a
     body that is not UTF-8 is 400, one that is UTF-8 but no JSON 422.
     ``json.loads`` of the bytes guessed UTF-16 and UTF-32 and answered such
     a body as a valid request."""
-    client, _, _ = live
+    client, _, _ = shared_live
     content = json.dumps(body).encode(encoding)
     headers = {"Content-Type": "application/json", "X-API-Key": API_KEY}
     r = client.post(path, content=content, headers=headers)
@@ -188,8 +196,8 @@ def test_json_in_another_unicode_encoding_is_refused_as_a_malformed_body(
     ), r.text
 
 
-def test_utf8_with_a_byte_order_mark_is_still_read(live: Any) -> None:
-    client, _, _ = live
+def test_utf8_with_a_byte_order_mark_is_still_read(shared_live: Any) -> None:
+    client, _, _ = shared_live
     content = (
         b"\xef\xbb\xbf" + json.dumps({"customer_id": "C1", **TEE_TO_CHICAGO}).encode()
     )

@@ -97,9 +97,9 @@ def test_write_endpoints_refuse_requests_without_the_key(live: Any) -> None:
     ],
 )
 def test_bad_events_apply_nothing_and_are_named(
-    live: Any, event: dict[str, Any], field: str
+    shared_live: Any, event: dict[str, Any], field: str
 ) -> None:
-    client, router, _ = live
+    client, router, _ = shared_live
     good = {**OUTAGE, "node_id": "WH-WEST"}
     bad = {**OUTAGE, "event_id": "ops-2", **event}
     r = client.post(
@@ -132,11 +132,11 @@ def test_bad_events_apply_nothing_and_are_named(
     ],
 )
 def test_a_missing_field_is_called_missing(
-    live: Any, event: dict[str, Any] | str, message: str
+    shared_live: Any, event: dict[str, Any] | str, message: str
 ) -> None:
     """As ``capacity ingest`` says it (a congestion event without its service
     was an "unknown service")."""
-    client, router, _ = live
+    client, router, _ = shared_live
     good = {**OUTAGE, "node_id": "WH-WEST"}
     bad = {**OUTAGE, "event_id": "ops-2"}
     if isinstance(event, str):
