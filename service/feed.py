@@ -148,7 +148,7 @@ class CapacityFollower:
                             time.monotonic() + CHECKPOINT_S if needed else None
                         )
                     wait = min(wait, CHECKPOINT_S)
-                last = store.wait_for_events(seen, wait)
+                last = store.wait_for_events(seen, wait, self._stop)
             except STORE_ERRORS as exc:
                 self.store_unreachable = True
                 log.warning("capacity event log unreadable: %s", exc)

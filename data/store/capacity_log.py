@@ -10,6 +10,7 @@ event up to its ``last_seq``. A commit that logs events notifies
 from __future__ import annotations
 
 import json
+import threading
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -138,21 +139,26 @@ class CapacityLog(StorePart):
         with self._db.tx() as conn:
             return log_events(conn, events)
 
-    def wait_for_events(self, after_seq: int, timeout_s: float) -> int:
-        """Wait until the log holds an event after ``after_seq``, at most ``timeout_s``.
+    def wait_for_events(
+        self, after_seq: int, timeout_s: float, stop: threading.Event | None = None
+    ) -> int:
+        """Wait until the log holds an event after ``after_seq``, at most
+        ``timeout_s`` and no longer than ``stop`` stays unset.
 
         Returns :meth:`last_event_seq` (still ``<= after_seq`` on a timeout).
         PostgreSQL wakes the waiter with ``LISTEN``; SQLite polls the log.
-        Events appended by any process or replica count.
+        Events appended by any process or replica count. ``stop``: a
+        stopping server's follower returns at once, not after its wait.
         """
         deadline = time.monotonic() + max(0.0, timeout_s)
         self._db.listen(CAPACITY_CHANNEL)  # before the read: no notice is missed
         while True:
             last = self.last_event_seq()
             left = deadline - time.monotonic()
-            if last > after_seq or left <= 0:
+            if last > after_seq or left <= 0 or (stop is not None and stop.is_set()):
                 return last
-            self._db.wait_notice(CAPACITY_CHANNEL, after_seq, min(left, _RECHECK_S))
+            wait = min(left, _RECHECK_S)
+            self._db.wait_notice(CAPACITY_CHANNEL, after_seq, wait, stop)
 
     def events_after(self, seq: int) -> list[StoredEvent]:
         """Logged events after ``seq``, in sequence order."""

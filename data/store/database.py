@@ -14,6 +14,7 @@ import functools
 import math
 import os
 import random
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager
@@ -252,9 +253,16 @@ class Database(Connection, Protocol):
         """Start receiving ``channel``'s notices (before reading what they cover)."""
         ...
 
-    def wait_notice(self, channel: str, after: int, timeout_s: float) -> None:
+    def wait_notice(
+        self,
+        channel: str,
+        after: int,
+        timeout_s: float,
+        stop: threading.Event | None = None,
+    ) -> None:
         """Return once a notice on ``channel`` carries more than ``after``, or
-        after at most ``timeout_s`` (it may return early: read, then wait again)."""
+        after at most ``timeout_s``, or soon after ``stop`` is set (it may
+        return early: read, then wait again)."""
         ...
 
     def checkpoint(self) -> bool:

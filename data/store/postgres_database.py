@@ -9,6 +9,7 @@ import contextlib
 import functools
 import re
 import select
+import threading
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
@@ -391,10 +392,16 @@ class PostgresDatabase:
         """``LISTEN`` to ``channel`` on this object's notice connection."""
         self._notices.listen(channel)
 
-    def wait_notice(self, channel: str, after: int, timeout_s: float) -> None:
-        """Return once a notice on ``channel`` carried more than ``after``, or
-        after ``timeout_s``."""
-        self._notices.wait(channel, after, timeout_s)
+    def wait_notice(
+        self,
+        channel: str,
+        after: int,
+        timeout_s: float,
+        stop: threading.Event | None = None,
+    ) -> None:
+        """Return once a notice on ``channel`` carried more than ``after``,
+        after ``timeout_s``, or soon after ``stop`` is set."""
+        self._notices.wait(channel, after, timeout_s, stop)
 
     def checkpoint(self) -> bool:
         """Nothing to do: PostgreSQL's own checkpointer process does it."""

@@ -20,6 +20,8 @@ from psycopg import sql
 #: How long the reader waits for notices before it looks for new channels
 #: or a close.
 _TICK_S = 0.2
+#: How soon a waiter sees its ``stop`` set (a server stopping waits this long).
+_STOP_S = 0.02
 #: Wait before opening a lost notice connection again.
 _RECONNECT_S = 0.5
 #: How long :meth:`Notices.listen` waits for the ``LISTEN`` to be in place.
@@ -60,23 +62,30 @@ class Notices:
                 lambda: channel in self._listening or self._closed, _READY_S
             )
 
-    def wait(self, channel: str, after: int, timeout_s: float) -> None:
-        """Block until a notice on ``channel`` carried more than ``after``, or
-        ``timeout_s`` passed."""
+    def wait(
+        self,
+        channel: str,
+        after: int,
+        timeout_s: float,
+        stop: threading.Event | None = None,
+    ) -> None:
+        """Block until a notice on ``channel`` carried more than ``after``,
+        ``timeout_s`` passed or ``stop`` is set (seen within :data:`_STOP_S`)."""
+        deadline = time.monotonic() + max(0.0, timeout_s)
         with self._cond:
-            self._cond.wait_for(
-                lambda: self._latest.get(channel, 0) > after or self._closed,
-                max(0.0, timeout_s),
-            )
+            while not (self._latest.get(channel, 0) > after or self._closed):
+                left = deadline - time.monotonic()
+                if left <= 0 or (stop is not None and stop.is_set()):
+                    return
+                self._cond.wait(left if stop is None else min(left, _STOP_S))
 
     def close(self) -> None:
-        """Stop the reader (it closes its connection)."""
+        """Stop the reader: it closes its connection at its next tick (within
+        :data:`_TICK_S`), unwaited: a stopping server's replicas and
+        followers each paid the tick."""
         with self._cond:
             self._closed = True
             self._cond.notify_all()
-            thread = self._thread
-        if thread is not None:
-            thread.join(timeout=5 * _TICK_S)
 
     def _run(self) -> None:
         while not self._closed:

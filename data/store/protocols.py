@@ -9,6 +9,7 @@ a backend class: :class:`StateStore` is all of them, which
 from __future__ import annotations
 
 import datetime as dt
+import threading
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Protocol, Self, runtime_checkable
 
@@ -239,9 +240,11 @@ class CapacityEventLog(Protocol):
         """Highest logged sequence number (0 when empty)."""
         ...
 
-    def wait_for_events(self, after_seq: int, timeout_s: float) -> int:
-        """Wait (at most ``timeout_s``) for an event after ``after_seq``;
-        returns the last sequence number."""
+    def wait_for_events(
+        self, after_seq: int, timeout_s: float, stop: threading.Event | None = None
+    ) -> int:
+        """Wait (at most ``timeout_s``, until ``stop`` is set) for an event
+        after ``after_seq``; returns the last sequence number."""
         ...
 
     def save_capacity_snapshot(self, last_seq: int, state: Mapping[str, Any]) -> None:

@@ -293,9 +293,20 @@ class SqliteDatabase:
     def listen(self, channel: str) -> None:
         """Nothing to do: SQLite has no notices, waiters poll."""
 
-    def wait_notice(self, channel: str, after: int, timeout_s: float) -> None:
-        """Sleep one poll interval (at most ``timeout_s``); the caller re-reads."""
-        time.sleep(max(0.0, min(timeout_s, POLL_S)))
+    def wait_notice(
+        self,
+        channel: str,
+        after: int,
+        timeout_s: float,
+        stop: threading.Event | None = None,
+    ) -> None:
+        """Sleep one poll interval (at most ``timeout_s``, less once ``stop``
+        is set); the caller re-reads."""
+        pause = max(0.0, min(timeout_s, POLL_S))
+        if stop is None:
+            time.sleep(pause)
+        else:
+            stop.wait(pause)
 
     def checkpoint(self) -> bool:
         """A PASSIVE checkpoint of the WAL on this connection: it copies what

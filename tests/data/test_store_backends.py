@@ -129,6 +129,22 @@ def test_waiting_for_events_across_connections(state_location: Path | str) -> No
         assert waiter.wait_for_events(seq - 1, timeout_s=10) == seq  # at once
 
 
+def test_a_wait_for_events_ends_when_its_stop_is_set(
+    state_location: Path | str,
+) -> None:
+    """A stopping server's follower returns from its wait at once (it waited
+    out its 0.5 s, which every PostgreSQL test's server paid at its stop)."""
+    with open_store(state_location) as waiter:
+        stop = threading.Event()
+        threading.Timer(0.2, stop.set).start()
+        start = time.monotonic()
+        assert waiter.wait_for_events(0, timeout_s=30, stop=stop) == 0
+        assert 0.15 < time.monotonic() - start < 10.0  # the stop, not the 30 s
+        start = time.monotonic()  # set already: no wait at all
+        assert waiter.wait_for_events(0, timeout_s=30, stop=stop) == 0
+        assert time.monotonic() - start < 10.0
+
+
 _APPENDER = textwrap.dedent(
     """
     import sys, time
