@@ -102,7 +102,14 @@ class CapacityMonitor:
         self.network = network
         self.store = store
         self.snapshot_every = snapshot_every
-        n, s = network.n_nodes, len(SERVICES)
+        #: How many times :meth:`set_forecast` changed the forecast.
+        self.forecast_revision = 0
+        self._reset()
+
+    def _reset(self) -> None:
+        """The nominal state: no event applied."""
+        n, s = self.network.n_nodes, len(SERVICES)
+        network = self.network
         self.nominal = network.capacity.astype(np.float64).copy()
         self.staffing = np.ones(n)
         self.backlog = np.zeros(n)
@@ -120,8 +127,6 @@ class CapacityMonitor:
         self._since_snapshot = 0
         self._seen: dict[str, CapacityEvent] = {}  # dedup without a store
         self._cached: tuple[NDArray[np.float64], ...] | None = None
-        #: How many times :meth:`set_forecast` changed the forecast.
-        self.forecast_revision = 0
 
     # ------------------------------------------------------------ restore
     @classmethod
@@ -129,13 +134,24 @@ class CapacityMonitor:
         cls, network: Network, store: CapacityEventLog, *, snapshot_every: int = 5000
     ) -> CapacityMonitor:
         """Rebuild from the store: last snapshot, then the logged events after it."""
-        mon = cls(network, store, snapshot_every=snapshot_every)
-        snap = store.latest_capacity_snapshot()
-        if snap is not None:
-            mon._load_state(snap[1])
-            mon.last_seq = snap[0]
-        mon.refresh()
+        mon = cls(network, snapshot_every=snapshot_every)
+        mon.attach(store)
         return mon
+
+    def attach(self, store: CapacityEventLog) -> None:
+        """Follow ``store``'s log from now on, the state rebuilt from its last
+        snapshot and the events after it (a server that started while its
+        database was away gets it back). What was applied without a store is
+        dropped: nothing logged it. The store is read first: if it fails,
+        this monitor is left as it was."""
+        snap = store.latest_capacity_snapshot()
+        events = store.events_after(0 if snap is None else snap[0])
+        self.store = store
+        self._reset()
+        if snap is not None:
+            self._load_state(snap[1])
+            self.last_seq = snap[0]
+        self.apply_logged(events)
 
     def refresh(self) -> int:
         """Apply events other writers logged since ours; returns how many."""

@@ -116,7 +116,7 @@ def create_app(
     app = _new_app(observed, access_log, router.network)
     offload = (
         ThreadPoolExecutor(OFFLOAD_THREADS, thread_name_prefix="tierflow-store")
-        if router.store is not None and is_postgres_url(router.store.location)
+        if is_postgres_url(router.location)  # also while it cannot be opened yet
         else None
     )
     app.state.service = ServiceState(

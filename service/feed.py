@@ -91,11 +91,14 @@ class CapacityFollower:
         self.store_unreachable = False
 
     def start(self) -> None:
-        """Start following (nothing to follow without a store)."""
-        if self.router.store is None or self._thread is not None:
+        """Start following (nothing to follow without a store, unless the
+        router may yet open it: the thread then waits for it first)."""
+        router = self.router
+        if self._thread is not None or not (router.store or router.reconnectable):
             return
         try:  # its own connection: the waits never hold the router's
-            self._store = self.router.store.reopen()
+            if router.store is not None:
+                self._store = router.store.reopen()
         except STORE_ERRORS as exc:  # the thread tries again
             self.store_unreachable = True
             log.warning("capacity events not followed yet: %s", exc)
@@ -130,10 +133,27 @@ class CapacityFollower:
         return self._store
 
     def _follow(self) -> None:
-        """The thread: open the follower's store, then follow the log."""
+        """The thread: the router's store, then the follower's, then follow
+        the log."""
+        if not self._reconnect():
+            return
         store = self._open()
         if store is not None:
             self._run(store)
+
+    def _reconnect(self) -> bool:
+        """Open the router's store every :data:`RETRY_S` while it answers
+        without it (it started while the database was away or refused it),
+        then tell the hub (the map, stock and scores now come from the
+        store); False once stopped."""
+        if self.router.store is not None:
+            return True
+        while not self.router.reconnect():
+            if self._stop.wait(RETRY_S):
+                return False
+        log.warning("state store open: answers no longer degraded by its absence")
+        self.on_change()
+        return True
 
     def _run(self, store: StateStore) -> None:
         seen = self.router.monitor.last_seq

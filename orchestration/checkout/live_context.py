@@ -177,6 +177,16 @@ class LiveContext:
             self._room_key = key
         return self._room
 
+    def attach(self, store: CheckoutReadStore, bid_prices: BidPrices) -> None:
+        """Read from ``store`` from now on (opened after the router started,
+        its monitor attached to it already): the notes of its absence go,
+        and the capacity map and stock are read afresh. Under the lock."""
+        self.store, self.bid_prices = store, bid_prices
+        self.open_notes = ()
+        self.unread_note = ""
+        self._room = self._room_key = None
+        self._capacity_read = -math.inf
+
     def serving_from(self, now: dt.datetime) -> None:
         """The process serves from ``now``: a map that never hears an event
         is stale once the age has passed since then (not since the first

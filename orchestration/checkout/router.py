@@ -17,9 +17,10 @@ tier means and how it is decided is in ``docs/checkout.md``.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import secrets
 import threading
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Self
 
@@ -30,7 +31,12 @@ from tierflow.data.errors import InputError, TierflowError
 from tierflow.data.limits import MAX_ID_LENGTH, require_number
 from tierflow.data.network import Network, load_network
 from tierflow.data.sample_network import sample_network_dir
-from tierflow.data.store import SchemaTooNew, StateStore, open_store
+from tierflow.data.store import (
+    SchemaTooNew,
+    StateStore,
+    default_state_location,
+    open_store,
+)
 from tierflow.data.vocabulary import HoldStatus
 from tierflow.formulations.online_pricing import OrderPricer
 from tierflow.formulations.tiers import TierPolicy
@@ -113,11 +119,15 @@ class OnlineRouter:
         )
         self.network = network
         self.store = store
+        #: Where the store lives (a SQLite path or a PostgreSQL URL), also
+        #: while it cannot be opened; None for a router without one.
+        self.location: str | None = None if store is None else store.location
         #: Why the store could not be opened, whole (its location too): for
         #: the operator (``serve``'s banner); answers say :attr:`unavailable_store`.
         self.store_error = store_error
         self.monitor = monitor
         self.policy = policy or TierPolicy()
+        self._default_bid_prices = bid_prices is None
         if bid_prices is None:
             bid_prices = _default_bid_prices(network, store, monitor, self.policy)
         self.bid_prices = bid_prices
@@ -126,6 +136,11 @@ class OnlineRouter:
         self._requests = RequestValidator(network)
         customers = CustomerValues(store, self.policy, cltv_refresh_s)
         allowances = UpgradeAllowances(store, self.policy)
+        self._customers, self._allowances = customers, allowances
+        #: Where the store is to be opened again (:meth:`reconnect`): set by
+        #: :meth:`open` when it could not open the store it was given by location.
+        self._reopen: Callable[[], tuple[StateStore | None, Exception | None]] | None
+        self._reopen = None
         self._live = LiveContext(
             network,
             store,
@@ -225,13 +240,66 @@ class OnlineRouter:
         }
         _check_settings(**timing)  # before the store is opened (or created)
         net = network if isinstance(network, Network) else _load(network)
-        store, monitor, failure = _open_state(net, state, store_wait_s)
+        monitor = CapacityMonitor(net, snapshot_every=0)
+        store, failure = _open_state(net, state, monitor, store_wait_s)
         notes = [] if failure is None else [_unavailable_note(public_reason(failure))]
-        return cls(
+        router = cls(
             net, store, monitor, policy=policy, bid_prices=bid_prices,
             profile=profile, notes=notes, demand=demand, **timing,
             store_error="" if failure is None else _unavailable_note(str(failure)),
         )  # fmt: skip
+        if store is None:  # (given by location: a store object is never None)
+            where = default_state_location() if state is None else state
+            router._reopen = functools.partial(
+                _open_state, net, where, None, store_wait_s
+            )
+            router.location = str(where)
+        return router
+
+    @property
+    def reconnectable(self) -> bool:
+        """Whether the router answers without the store it was given by
+        location, and :meth:`reconnect` may yet open it."""
+        return self.store is None and self._reopen is not None
+
+    def reconnect(self) -> bool:
+        """Open the store that :meth:`open` could not (the database away, out
+        of connections); whether the router has its store now.
+
+        A server that started during an outage answers degraded meanwhile;
+        once the store opens, the router answers from it as if it had
+        started with it: the capacity map rebuilt from the event log, CLTV
+        scores, stock, reservations, the allocator's bid prices. Option sets
+        answered meanwhile stay open in this process. False at once for a
+        router given a store object, or built from parts.
+        """
+        if self.store is not None:
+            return True
+        if self._reopen is None:
+            return False
+        try:
+            store, failure = self._reopen()
+        except TierflowError as exc:  # a schema newer than this code's, say
+            store, failure = None, exc
+        if store is None:
+            self.store_error = _unavailable_note(str(failure))
+            return False
+        with self._lock:
+            try:
+                self.monitor.attach(store)
+            except STORE_ERRORS as exc:
+                store.close()
+                self.store_error = _unavailable_note(str(exc))
+                return False
+            if self._default_bid_prices:
+                self.bid_prices = _default_bid_prices(
+                    self.network, store, self.monitor, self.policy
+                )
+            for part in (self._customers, self._allowances, self._quotes, self._holds):
+                part.store = store
+            self._live.attach(store, self.bid_prices)
+            self.store, self.store_error = store, ""
+        return True
 
     def close(self) -> None:
         """Close the store connection."""
@@ -538,10 +606,12 @@ def _load(folder: Path | str | None) -> Network:
 def _open_state(
     network: Network,
     state: StateStore | Path | str | None,
+    monitor: CapacityMonitor | None,
     wait_s: float | None = None,
-) -> tuple[StateStore | None, CapacityMonitor, Exception | None]:
-    """The store (seeded with the network's inventory) and its capacity
-    monitor; without a store when it cannot be opened, and the error.
+) -> tuple[StateStore | None, Exception | None]:
+    """The store, seeded with the network's inventory, with ``monitor``
+    (if any) attached to its event log; None when it cannot be opened, and
+    the error (``monitor`` is then left as it was).
 
     A location that cannot be a store at all (a folder, a CSV file, a path
     under a file: :class:`InputError`) is refused, not served degraded: that
@@ -558,7 +628,9 @@ def _open_state(
             else state
         )
         store.seed_network_inventory(network)
-        return store, CapacityMonitor.open(network, store, snapshot_every=0), None
+        if monitor is not None:  # (a reconnect attaches under the router's lock)
+            monitor.attach(store)
+        return store, None
     except (InputError, SchemaTooNew):
         if store is not None and store is not state:
             store.close()
@@ -566,7 +638,7 @@ def _open_state(
     except (*STORE_ERRORS, TierflowError) as exc:
         if store is not None and store is not state:
             store.close()
-        return None, CapacityMonitor(network), exc
+        return None, exc
 
 
 def _unavailable_note(why: str) -> str:

@@ -1,0 +1,113 @@
+"""A replica started while its store could not be opened (the database not
+there yet, the SQLite file locked by another process) answers degraded, then
+from the store once it opens, without a restart: reservations, orders, the
+capacity log and ``/healthz`` as if it had started with it."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.conftest import TINY_NETWORK
+from tests.postgres import NewState
+from tests.service.helpers import OUTAGE
+from tests.service_fixtures import API_KEY, MONDAY_10, TEE_TO_CHICAGO
+from tierflow.data.network import load_network
+from tierflow.data.store import open_store
+from tierflow.data.store.local_postgres import LocalPostgres
+from tierflow.orchestration.checkout.router import OnlineRouter
+from tierflow.service.app import create_app
+from tierflow.service.server import serve_in_thread
+
+_OUTAGE = {**OUTAGE, "event_id": "late-1"}
+
+
+@contextmanager
+def _unavailable(
+    backend: str, new_state: NewState, request: pytest.FixtureRequest
+) -> Iterator[tuple[Path | str, Callable[[], object]]]:
+    """A store location that cannot be opened yet, and what opens it."""
+    if backend == "sqlite":
+        state = new_state()
+        open_store(state).close()
+        other = sqlite3.connect(state, isolation_level=None)
+        other.execute("BEGIN EXCLUSIVE")  # the seeding's write waits, then fails
+        try:
+            yield state, lambda: other.execute("ROLLBACK")
+        finally:
+            other.close()
+        return
+    server: LocalPostgres = request.getfixturevalue("postgres_server")
+    name = f"test_late_{os.getpid()}_{time.monotonic_ns()}"  # not created yet
+    yield server.url(name), lambda: server.create_database(name)
+
+
+def _until(check: Callable[[], bool], what: str, seconds: float = 30.0) -> None:
+    deadline = time.monotonic() + seconds
+    while not check():
+        assert time.monotonic() < deadline, what
+        time.sleep(0.05)
+
+
+def test_a_store_that_opens_later_is_served_without_a_restart(
+    backend: str, new_state: NewState, request: pytest.FixtureRequest
+) -> None:
+    with _unavailable(backend, new_state, request) as (state, make_available):
+        router = OnlineRouter.open(
+            load_network(TINY_NETWORK), state, store_wait_s=0.3,
+            capacity_refresh_s=0.0, cltv_refresh_s=0.0,
+        )  # fmt: skip
+        app = create_app(router, api_key=API_KEY, clock=lambda: MONDAY_10, poll_s=0.1)
+        try:
+            with (
+                serve_in_thread(app) as server,
+                httpx.Client(base_url=server.url, timeout=30) as client,
+            ):
+                _degraded_then_served(client, router, make_available)
+        finally:
+            router.close()
+
+
+def _degraded_then_served(
+    client: httpx.Client, router: OnlineRouter, make_available: Callable[[], object]
+) -> None:
+    key = {"X-API-Key": API_KEY}
+    assert client.get("/healthz").json()["status"] == "degraded"
+    body = {"customer_id": "C1", **TEE_TO_CHICAGO}
+    early = client.post("/v1/options", json=body).json()
+    assert early["degraded"] is True
+    assert any("state store unavailable" in n for n in early["notes"]), early
+    events = client.post("/v1/capacity/events", json={"events": [_OUTAGE]}, headers=key)
+    assert events.status_code == 503, events.text  # nowhere to log it yet
+
+    make_available()
+    _until(
+        lambda: client.get("/healthz").json()["status"] == "ok",
+        "the server never opened its store",
+    )
+    assert router.store is not None and router.unavailable_store == ()
+    answer: dict[str, Any] = client.post("/v1/options", json=body).json()
+    assert answer["degraded"] is False, answer
+    assert not any("state store" in n for n in answer["notes"]), answer
+    rid = answer["request_id"]
+    option = answer["options"][0]["option_id"]
+    held = client.post(f"/v1/checkouts/{rid}/select", json={"option_id": option})
+    assert held.json()["status"] == "held", held.text
+    done = client.post(f"/v1/checkouts/{rid}/confirm", json={})
+    assert done.json()["status"] == "confirmed", done.text
+    orders = router.store.online_orders()
+    assert (set(orders["customer_id"]), len(orders)) == ({"C1"}, 1), orders
+    # the capacity log is the store's: an event is logged, applied and shown
+    events = client.post("/v1/capacity/events", json={"events": [_OUTAGE]}, headers=key)
+    assert (events.status_code, events.json()["applied"]) == (200, 1), events.text
+    nodes = {n["node_id"]: n for n in client.get("/v1/capacity").json()["nodes"]}
+    assert nodes["ST-CHI"]["outage"] is True
+    assert router.store.last_event_seq() == router.monitor.last_seq > 0
