@@ -203,10 +203,17 @@ def serve_command(
     port = int(sock.getsockname()[1])
     with contextlib.ExitStack() as stack:
         stack.callback(sock.close)
-        if metrics and workers > 1:
-            stack.enter_context(_shared_metrics())
+        made: list[Path] = []  # this run's folders: removed as it ends
+        if (
+            metrics
+            and workers > 1
+            and (shared := stack.enter_context(_shared_metrics()))
+        ):
+            made.append(shared)
         if source == GENERATED:
-            source = f"{source}, in {stack.enter_context(_key_file(key))}"
+            key_path = stack.enter_context(_key_file(key))
+            made.append(key_path.parent)
+            source = f"{source}, in {key_path}"
         app, close = settings.build()
         cpus = worker_cpus(pin_cpus, threaded=app.state.service.offload is not None)
         if workers == 1:
@@ -218,8 +225,9 @@ def serve_command(
             from tierflow.service.workers import serve_workers
 
             serve_workers(
-                settings.build, host, port, workers, cpus, sock=sock, **log_settings()
-            )
+                settings.build, host, port, workers, cpus, sock=sock,
+                leftovers=made, **log_settings(),
+            )  # fmt: skip
         else:
             sock.close()  # uvicorn binds it again at once (and says so)
             _serve_one(app, close, host, port)
@@ -291,19 +299,19 @@ def _key_file(key: str) -> Iterator[Path]:
 
 
 @contextlib.contextmanager
-def _shared_metrics() -> Iterator[None]:
+def _shared_metrics() -> Iterator[Path | None]:
     """Every worker's counts in one folder (prometheus-client's multiprocess
-    mode): a new one for the run unless ``$PROMETHEUS_MULTIPROC_DIR`` names
-    one; set before any app is built, so the workers inherit it."""
+    mode): a new one for the run (yielded) unless ``$PROMETHEUS_MULTIPROC_DIR``
+    names one (None); set before any app is built, so the workers inherit it."""
     from tierflow.service.metrics import MULTIPROC_ENV
 
     if os.environ.get(MULTIPROC_ENV):
-        yield
+        yield None
         return
     folder = tempfile.mkdtemp(prefix="tierflow-metrics-")
     os.environ[MULTIPROC_ENV] = folder
     try:
-        yield
+        yield Path(folder)
     finally:
         os.environ.pop(MULTIPROC_ENV, None)
         shutil.rmtree(folder, ignore_errors=True)

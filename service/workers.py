@@ -14,11 +14,13 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import shutil
 import signal
 import socket
 import threading
 import time
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from types import FrameType
 from typing import Any
 
@@ -67,14 +69,18 @@ def serve_workers(
     workers: int,
     cpus: Sequence[int] = (),
     sock: socket.socket | None = None,
+    leftovers: Sequence[Path] = (),
     **config_kw: Any,
 ) -> None:
     """Run ``workers`` processes serving ``build()``'s app on one port until
     SIGINT or SIGTERM, worker ``k`` on CPU :func:`~tierflow.service.cpus.worker_cpu`
     of ``cpus`` (none: where the OS puts it; ``sock``: the port bound already
-    by :func:`bind`; ``config_kw``: more uvicorn settings, e.g. logging)."""
+    by :func:`bind`; ``config_kw``: more uvicorn settings, e.g. logging;
+    ``leftovers``: the run's own folders, which the workers remove if the
+    supervisor is killed before it could)."""
     sock = bind(host, port) if sock is None else sock
     supervisor = _Supervisor(build, sock, host, port, tuple(cpus), config_kw)
+    supervisor.leftovers = tuple(leftovers)
     previous = {
         sig: signal.signal(sig, supervisor.stop)
         for sig in (signal.SIGINT, signal.SIGTERM)
@@ -110,6 +116,7 @@ class _Supervisor:
         self.children: dict[int, int] = {}  # pid -> slot
         self.started: dict[int, float] = {}  # slot -> last start
         self.stopping = False
+        self.leftovers: tuple[Path, ...] = ()
 
     def spawn(self, slot: int) -> None:
         """Fork one worker for ``slot``."""
@@ -166,7 +173,7 @@ class _Supervisor:
                 signal.signal(sig, signal.SIG_DFL)
             # after the parent's handlers are gone (a SIGTERM from the watch
             # would run the supervisor's copy: stopping the other workers)
-            _stop_with_parent(parent, slot)
+            _stop_with_parent(parent, slot, self.leftovers)
             app, close = self.build()
             try:
                 config = server_config(app, self.host, self.port, **self.config_kw)
@@ -183,12 +190,14 @@ class _Supervisor:
         return code
 
 
-def _stop_with_parent(parent: int, slot: int) -> None:
+def _stop_with_parent(parent: int, slot: int, leftovers: Sequence[Path]) -> None:
     """Stop this worker, as SIGTERM does, once the supervisor ``parent`` is
     gone. Killed with SIGKILL (the OOM killer, ``systemctl kill -s KILL``),
     it forwarded nothing: its workers, each in a process group of its own,
     kept the port, so the restarted service could not listen on it
-    ("address already in use") and the old workers answered meanwhile."""
+    ("address already in use") and the old workers answered meanwhile. The
+    run's ``leftovers`` (the metrics folder, the generated key's) are
+    removed too: the supervisor removes them only when it stops itself."""
 
     def watch() -> None:
         while os.getppid() == parent:
@@ -196,6 +205,8 @@ def _stop_with_parent(parent: int, slot: int) -> None:
         log.warning(
             "worker %d: its supervisor (pid %d) is gone; stopping", slot, parent
         )
+        for folder in leftovers:
+            shutil.rmtree(folder, ignore_errors=True)
         os.kill(os.getpid(), signal.SIGTERM)
 
     threading.Thread(target=watch, name="tierflow-parent-watch", daemon=True).start()

@@ -351,12 +351,19 @@ def test_workers_stop_when_their_supervisor_is_killed(tmp_path: Path) -> None:
     """SIGKILL to ``serve --workers 2`` (the OOM killer, ``systemctl kill -s
     KILL``) forwarded nothing: the workers, each in a process group of its
     own, went on serving and kept the port, and the restarted service could
-    not listen on it. Now they stop on their own and a new one starts."""
-    proc, base, log = _two_workers(tmp_path, {})
+    not listen on it. Now they stop on their own and a new one starts, and
+    the run's folders (the workers' metrics, the generated API key's) are
+    not left behind."""
+    temp = tmp_path / "tmp"
+    temp.mkdir()
+    env = {"TMPDIR": str(temp), API_KEY_ENV: ""}  # a key generated into a file
+    proc, base, log = _two_workers(tmp_path, env)
     try:
         _wait_up(base, log)
         workers = _children(proc.pid)
         assert len(workers) == 2
+        made = sorted(p.name.rsplit("-", 1)[0] for p in temp.iterdir())
+        assert made == ["tierflow-metrics", "tierflow-serve"], made
         proc.kill()
         proc.wait(30)
         _wait_for(lambda: not any(Path(f"/proc/{pid}").exists() for pid in workers))
@@ -365,6 +372,7 @@ def test_workers_stop_when_their_supervisor_is_killed(tmp_path: Path) -> None:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
     assert f"its supervisor (pid {proc.pid}) is gone; stopping" in log.read_text()
+    assert list(temp.iterdir()) == []
     port = int(base.rsplit(":", 1)[1])
     again, base_again, log_again = _two_workers(tmp_path / "again", {}, port=port)
     try:
