@@ -27,10 +27,15 @@ from tierflow.cli.main import cli
 
 #: A generous time limit per batch: the greedy engine's local search then
 #: stops at its local optimum, not at the clock, so a busy machine still
-#: repeats the day exactly (the runs compare byte for byte).
+#: repeats the day exactly (the runs compare byte for byte). 60 checkouts
+#: are a whole day all the same (every tier, overflow taken, an upgrade,
+#: deferred orders, the outage: ``first_run`` checks) in about half the
+#: time of 120: a run's time is mostly its bid-price LPs (each over a fixed
+#: 1000-order sample, about every fourth batch), and a smaller day has fewer
+#: batches.
 DAY = [
     "--checkouts",
-    "120",
+    "60",
     "--engine",
     "greedy",
     "--time-limit",
@@ -86,6 +91,12 @@ def first_run(
     """A first run's folder, a copy of it, and what it printed."""
     out = tmp_path_factory.mktemp("first") / "sim"
     printed = _simulate(scores, out).stdout
+    # the reruns below compare a day with all its parts
+    summary = json.loads((out / "summary.json").read_text())
+    assert set(summary["tier_mix"]) == {"platinum", "gold", "silver", "overflow"}
+    assert summary["overflow_taken"] > 1 and summary["upgrades"]["confirmed"] > 0
+    assert summary["outage_node"] is not None
+    assert sum(p["n_deferred"] for p in summary["policies"].values()) > 0
     kept = out.with_name("kept")
     shutil.copytree(out, kept)
     return out, kept, printed
@@ -244,17 +255,27 @@ def _run_until(args: list[str], marker: Path) -> None:
     proc.wait()
 
 
+@pytest.fixture(scope="module")
+def killed(scores: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The unfinished folder of a run of ``DAY`` killed during the checkouts
+    (once its CLTV step is done): each test resumes or discards a copy of it
+    beside its own ``sim`` (``--resume`` takes a folder of the same job
+    wherever it is: the job is the settings and the inputs' digests)."""
+    out = tmp_path_factory.mktemp("killed") / "sim"
+    partial = out.with_name(".sim.partial")
+    _run_until(_args(scores, out), partial / ".checkpoints" / "cltv.pkl")
+    assert not out.exists()
+    return partial
+
+
 def test_a_killed_run_resumes_to_the_same_day(
-    scores: Path, first_run: tuple[Path, Path, str], tmp_path: Path
+    scores: Path, first_run: tuple[Path, Path, str], killed: Path, tmp_path: Path
 ) -> None:
     first, kept, printed = first_run
     out = tmp_path / "sim"
     # killed during the checkouts (they change the store: resume starts them
     # again from the store as the CLTV step left it)
-    _run_until(
-        _args(scores, out), tmp_path / ".sim.partial" / ".checkpoints" / "cltv.pkl"
-    )
-    assert not out.exists()
+    shutil.copytree(killed, tmp_path / ".sim.partial")
     resumed = _simulate(scores, out, "--resume")
     assert f"resuming {out}: done before: cltv" in resumed.stderr
     assert resumed.stdout == printed.replace(str(first), str(out))
@@ -263,12 +284,10 @@ def test_a_killed_run_resumes_to_the_same_day(
 
 
 def test_resume_refuses_another_job_and_a_fresh_run_discards_it(
-    scores: Path, tmp_path: Path
+    scores: Path, killed: Path, tmp_path: Path
 ) -> None:
     out = tmp_path / "sim"
-    _run_until(
-        _args(scores, out), tmp_path / ".sim.partial" / ".checkpoints" / "cltv.pkl"
-    )
+    shutil.copytree(killed, tmp_path / ".sim.partial")
     other = CliRunner().invoke(cli, [*_args(scores, out, "--resume"), "--seed", "3"])
     assert other.exit_code == 1
     assert "field '--resume': the unfinished run there was started with other" in (
