@@ -1,4 +1,5 @@
-"""`tierflow simulate` end to end on the sample network (small day, given scores)."""
+"""`tierflow simulate` end to end on the sample network (small day, given
+scores: ``small_day`` in ``conftest.py``, the run the report's tests read too)."""
 
 from __future__ import annotations
 
@@ -9,10 +10,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
-from click.testing import CliRunner
 
+from tests.orchestration.simulation.conftest import CHECKOUTS, SmallDay
 from tierflow.capacity.demand_forecast import DemandForecast
-from tierflow.cli.main import cli
 from tierflow.cli.simulate_cmd import _screen
 from tierflow.data.network import Network
 from tierflow.data.order_generator import generate_orders
@@ -20,58 +20,23 @@ from tierflow.data.orders import read_orders, write_orders
 from tierflow.orchestration.simulation.day import rest_of_day_forecast
 
 
-def _scores(sample_dir: Path, path: Path) -> Path:
-    """Scores from each customer's historic spend (a stand-in CLTV model)."""
-    history = pd.read_csv(sample_dir / "transactions.csv")
-    spend = history.groupby("customer_id")["amount"].sum().clip(lower=0)
-    rank = spend.rank(pct=True)
-    segment = np.where(rank >= 0.9, "platinum", np.where(rank >= 0.6, "gold", "silver"))
-    pd.DataFrame(
-        {
-            "customer_id": spend.index,
-            "predicted_spend": spend.to_numpy(),
-            "p_active": 0.5,
-            "segment": segment,
-        }
-    ).to_csv(path, index=False)
-    return path
-
-
-def test_simulate_a_small_day(sample_dir: Path, tmp_path: Path) -> None:
-    scores = _scores(sample_dir, tmp_path / "scores.csv")
-    out = tmp_path / "sim"
-    result = CliRunner().invoke(
-        cli,
-        [
-            "simulate",
-            "--checkouts",
-            "160",
-            "--cltv-scores",
-            str(scores),
-            "--hindsight-time-limit",
-            "5",
-            "--time-limit",
-            "1",
-            "--outage",
-            "09:00",
-            "--out",
-            str(out),
-            "--json",
-        ],
-    )
+def test_simulate_a_small_day(small_day: SmallDay) -> None:
+    result, out = small_day.invoked, small_day.out
     assert result.exit_code == 0, result.output
     printed = json.loads(result.stdout)
     assert printed.pop("report") == str(out / "report.html")
     summary = json.loads((out / "summary.json").read_text())
     assert printed == summary
     assert _screen(summary, out).startswith("tierflow simulate — 2026-01-19\n")
-    assert summary["checkouts"] == 160
-    assert summary["confirmed"] + summary["abandoned"] + summary["cancelled"] <= 160
-    assert summary["confirmed"] > 120
+    assert summary["checkouts"] == CHECKOUTS
+    assert (
+        summary["confirmed"] + summary["abandoned"] + summary["cancelled"] <= CHECKOUTS
+    )
+    assert summary["confirmed"] > 0.75 * CHECKOUTS
     assert summary["outage_node"] is not None
     _check_policies(summary, out)
     checkouts = pd.read_csv(out / "checkouts.csv")
-    assert len(checkouts) == 160
+    assert len(checkouts) == CHECKOUTS
     offered_platinum = checkouts["offered"].fillna("").str.contains("platinum")
     assert set(checkouts.loc[offered_platinum, "segment"]) <= {"platinum"}
     confirmed = checkouts[checkouts["status"] == "confirmed"]

@@ -9,27 +9,20 @@ import dataclasses
 import datetime as dt
 import itertools
 import re
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 import pytest
 
-from tests.orchestration.simulation.test_day import _scores
+from tests.orchestration.simulation.conftest import SmallDay
 from tierflow.data.network import load_network
-from tierflow.orchestration.simulation.day import (
-    SimulationResult,
-    SimulationSettings,
-    published_scores,
-    simulate,
-)
+from tierflow.orchestration.simulation.day import SimulationResult
 from tierflow.orchestration.simulation.report import (
     _cards,
     _checkouts,
     _cltv,
     _upgrades,
-    write_report,
 )
 from tierflow.orchestration.simulation.report_plots import draw_plots
 
@@ -47,28 +40,12 @@ OLD_POLICY_FIELDS = {
 
 
 @pytest.fixture(scope="module")
-def day(
-    sample_dir: Path, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[tuple[SimulationResult, dict[str, Any], str, Path]]:
-    """A small day (160 checkouts, given scores, outage at 09:00) and its
+def day(small_day: SmallDay) -> tuple[SimulationResult, dict[str, Any], str, Path]:
+    """A small day (``small_day``: given scores, outage at 09:00) and its
     report: the result, summary.json, report.html, the folder."""
-    out = tmp_path_factory.mktemp("report")
-    scores = _scores(sample_dir, out / "scores.csv")
-    settings = SimulationSettings(
-        checkouts=160,
-        time_limit_s=1.0,
-        hindsight_time_limit_s=5.0,
-        outage_at=dt.time(9, 0),
-    )
-    result = simulate(
-        load_network(sample_dir),
-        out / "state.db",
-        out,
-        settings,
-        publish_cltv=published_scores(scores),
-    )
-    summary = write_report(result, out)
-    yield result, summary, (out / "report.html").read_text(encoding="utf-8"), out
+    out = small_day.out
+    page = (out / "report.html").read_text(encoding="utf-8")
+    return small_day.result, small_day.summary, page, out
 
 
 def test_summary_json_keeps_its_fields(day: Any) -> None:

@@ -1,0 +1,102 @@
+"""One small simulated day for the end-to-end test (``test_day.py``) and the
+report's tests (``test_report.py``): the same ``tierflow simulate`` run
+serves both, instead of one run each."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+from click.testing import CliRunner, Result
+
+from tierflow.cli import simulate_cmd
+from tierflow.cli.main import cli
+from tierflow.orchestration.simulation.day import SimulationResult
+from tierflow.orchestration.simulation.report import write_report
+
+#: Checkouts of the small day: every tier, overflow orders moved (more than
+#: one: the report's plural forms), an upgrade, the outage (:func:`small_day`
+#: checks), in less than half the time of 160.
+CHECKOUTS = 60
+
+
+def _scores(sample_dir: Path, path: Path) -> Path:
+    """Scores from each customer's historic spend (a stand-in CLTV model)."""
+    history = pd.read_csv(sample_dir / "transactions.csv")
+    spend = history.groupby("customer_id")["amount"].sum().clip(lower=0)
+    rank = spend.rank(pct=True)
+    segment = np.where(rank >= 0.9, "platinum", np.where(rank >= 0.6, "gold", "silver"))
+    pd.DataFrame(
+        {
+            "customer_id": spend.index,
+            "predicted_spend": spend.to_numpy(),
+            "p_active": 0.5,
+            "segment": segment,
+        }
+    ).to_csv(path, index=False)
+    return path
+
+
+@dataclass(frozen=True)
+class SmallDay:
+    """The run as the command line saw it (``invoked``: exit code, stdout),
+    its folder, and what its report was written from: the
+    :class:`SimulationResult` and the summary ``write_report`` returned."""
+
+    invoked: Result
+    out: Path
+    result: SimulationResult
+    summary: dict[str, Any]
+
+
+@pytest.fixture(scope="session")
+def small_day(sample_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> SmallDay:
+    """``tierflow simulate --json`` of a small day on the sample network
+    (:data:`CHECKOUTS`, given scores, outage at 09:00, CP-SAT with 1 s
+    batches, a 5 s hindsight solve). The command's ``write_report`` is
+    wrapped (the same function, then a note of what it was called with) to
+    keep the result."""
+    folder = tmp_path_factory.mktemp("small-day")
+    scores = _scores(sample_dir, folder / "scores.csv")
+    out = folder / "sim"
+    written: list[tuple[SimulationResult, dict[str, Any]]] = []
+
+    def kept(result: SimulationResult, path: Path) -> dict[str, Any]:
+        summary = write_report(result, path)
+        written.append((result, summary))
+        return summary
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(simulate_cmd, "write_report", kept)
+        invoked = CliRunner().invoke(
+            cli,
+            [
+                "simulate",
+                "--checkouts",
+                str(CHECKOUTS),
+                "--cltv-scores",
+                str(scores),
+                "--hindsight-time-limit",
+                "5",
+                "--time-limit",
+                "1",
+                "--outage",
+                "09:00",
+                "--out",
+                str(out),
+                "--json",
+            ],
+        )
+    assert invoked.exit_code == 0, invoked.output
+    ((result, summary),) = written
+    # what the tests read is on the day: every tier, overflow orders moved
+    # and shipped on the day, an upgrade, the outage
+    assert set(summary["tier_mix"]) == {"platinum", "gold", "silver", "overflow"}
+    assert summary["overflow"]["orders_moved"] > 1
+    assert summary["overflow"]["work_shipped_on_the_day"] > 0
+    assert summary["upgrades"]["confirmed"] > 0 and summary["outage_node"]
+    return SmallDay(invoked, out, result, summary)
