@@ -236,17 +236,17 @@ def test_a_lost_store_counts_errors_and_degraded_answers(
     assert r.status_code == 503 and r.json()["status"] == "unavailable"
     n = len(raised) - n0
     after = scrape(client)
+    # the live hub's poll may raise more meanwhile (it reads the closed store)
+    n_after = len(raised) - n0
     assert n >= 2 and set(raised[n0:]) == {"sqlite"}  # reads, then the hold
-    assert (
-        moved(
-            before,
-            after,
-            "tierflow_store_errors_total",
-            backend="sqlite",
-            kind="unavailable",
-        )
-        == n
+    counted = moved(
+        before,
+        after,
+        "tierflow_store_errors_total",
+        backend="sqlite",
+        kind="unavailable",
     )
+    assert n <= counted <= n_after, (n, counted, n_after)
     assert moved(before, after, "tierflow_degraded_answers_total") == 1
     assert (
         moved(
