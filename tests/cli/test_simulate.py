@@ -17,12 +17,12 @@ import time
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 import pytest
 from click.testing import CliRunner, Result
 
 from tests.conftest import ROOT
+from tests.spend_scores import write_spend_scores
 from tierflow.cli.main import cli
 
 #: A generous time limit per batch: the greedy engine's local search then
@@ -58,20 +58,7 @@ SAME_BYTES = (
 @pytest.fixture(scope="module")
 def scores(sample_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Scores from each customer's historic spend (a stand-in CLTV model)."""
-    history = pd.read_csv(sample_dir / "transactions.csv")
-    spend = history.groupby("customer_id")["amount"].sum().clip(lower=0)
-    rank = spend.rank(pct=True)
-    segment = np.where(rank >= 0.9, "platinum", np.where(rank >= 0.6, "gold", "silver"))
-    path = tmp_path_factory.mktemp("scores") / "scores.csv"
-    pd.DataFrame(
-        {
-            "customer_id": spend.index,
-            "predicted_spend": spend.to_numpy(),
-            "p_active": 0.5,
-            "segment": segment,
-        }
-    ).to_csv(path, index=False)
-    return path
+    return write_spend_scores(sample_dir, tmp_path_factory.mktemp("scores") / "s.csv")
 
 
 def _args(scores: Path, out: Path, *extra: str) -> list[str]:

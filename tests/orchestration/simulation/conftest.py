@@ -8,11 +8,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-import pandas as pd
 import pytest
 from click.testing import CliRunner, Result
 
+from tests.spend_scores import write_spend_scores
 from tierflow.cli import simulate_cmd
 from tierflow.cli.main import cli
 from tierflow.orchestration.simulation.day import SimulationResult
@@ -22,23 +21,6 @@ from tierflow.orchestration.simulation.report import write_report
 #: one: the report's plural forms), an upgrade, the outage (:func:`small_day`
 #: checks), in less than half the time of 160.
 CHECKOUTS = 60
-
-
-def _scores(sample_dir: Path, path: Path) -> Path:
-    """Scores from each customer's historic spend (a stand-in CLTV model)."""
-    history = pd.read_csv(sample_dir / "transactions.csv")
-    spend = history.groupby("customer_id")["amount"].sum().clip(lower=0)
-    rank = spend.rank(pct=True)
-    segment = np.where(rank >= 0.9, "platinum", np.where(rank >= 0.6, "gold", "silver"))
-    pd.DataFrame(
-        {
-            "customer_id": spend.index,
-            "predicted_spend": spend.to_numpy(),
-            "p_active": 0.5,
-            "segment": segment,
-        }
-    ).to_csv(path, index=False)
-    return path
 
 
 @dataclass(frozen=True)
@@ -61,7 +43,7 @@ def small_day(sample_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Sma
     wrapped (the same function, then a note of what it was called with) to
     keep the result."""
     folder = tmp_path_factory.mktemp("small-day")
-    scores = _scores(sample_dir, folder / "scores.csv")
+    scores = write_spend_scores(sample_dir, folder / "scores.csv")
     out = folder / "sim"
     written: list[tuple[SimulationResult, dict[str, Any]]] = []
 
