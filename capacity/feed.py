@@ -91,11 +91,16 @@ def follow_events(
     end: _End = None
     try:
         while end is None:
+            bad: list[InputError] = []  # the batch's, reported in line order
             events, end = _next_batch(
-                inbox, network, file, totals, on_bad, batch, linger_s
+                inbox, network, file, totals, bad.append, batch, linger_s
             )
-            if events:
-                _apply(events, apply, totals, on_bad)
+            try:
+                if events:
+                    _apply(events, apply, totals, bad.append, file)
+            finally:  # a line refused at the apply came before later bad ones
+                for exc in sorted(bad, key=lambda e: e.row or 0):
+                    on_bad(exc)
         if not isinstance(end, bool):
             raise end  # after the lines read before it were applied
     finally:
@@ -137,24 +142,35 @@ def _apply(
     apply: Callable[[Sequence[CapacityEvent]], IngestResult],
     totals: FeedTotals,
     on_bad: Callable[[InputError], None],
+    file: str,
 ) -> None:
     """One batch in one transaction; when ``apply`` refuses it (an event id
     used before with other content), each event alone, the refused ones
-    reported and skipped."""
+    reported (in ``file``) and skipped."""
     try:
         result = apply(events)
     except InputError as exc:
         if len(events) == 1:
             totals.bad += 1
-            on_bad(exc)
+            on_bad(_in_file(exc, file))
             return
         for event in events:
-            _apply([event], apply, totals, on_bad)
+            _apply([event], apply, totals, on_bad, file)
         return
     totals.applied += result.applied
     totals.duplicates += result.duplicates
     totals.last_seq = result.last_seq
     totals.batches += 1
+
+
+def _in_file(exc: InputError, file: str) -> InputError:
+    """``exc`` naming ``file`` too (``apply`` knows the line, not the file)."""
+    if exc.file is not None:
+        return exc
+    return type(exc)(
+        exc.reason, file=file, problem=exc.problem, row=exc.row,
+        position=exc.position, field=exc.field, index=exc.index, value=exc.value,
+    )  # fmt: skip
 
 
 def _read(

@@ -88,9 +88,28 @@ def test_follow_batches_and_reports(tiny_network: Network) -> None:
     assert [e.row for e in bad] == [3, 4, 6]
     assert str(bad[0]).startswith("<stdin>: row 3: field 'ts'")
     assert str(bad[1]).startswith("<stdin>: row 4: not UTF-8 text")
-    assert str(bad[2]).startswith("row 6: field 'event_id'")
+    assert str(bad[2]).startswith("<stdin>: row 6: field 'event_id'")
     assert "different content" in str(bad[2])
     assert mon.staffing[tiny_network.node_idx("ST-CHI")] == 0.5
+
+
+def test_a_line_refused_at_the_apply_is_reported_before_later_bad_lines(
+    tiny_network: Network,
+) -> None:
+    """An event id reused with other content is found when its batch is
+    applied, after the batch's later lines were parsed: it was reported after
+    a later line's error (row 3, then row 2), and without the file's name."""
+    mon = CapacityMonitor(tiny_network)
+    bad: list[InputError] = []
+    lines = [_line(1, 80), _line(1, 60), "not json\n", _line(2, 70)]
+    totals = follow_events(
+        lines, tiny_network, mon.ingest, file="feed.jsonl", on_bad=bad.append,
+        batch=10, linger_s=5.0,
+    )  # fmt: skip
+    assert (totals.applied, totals.bad, totals.batches) == (2, 2, 2)
+    assert [e.row for e in bad] == [2, 3]
+    assert str(bad[0]).startswith("feed.jsonl: row 2: field 'event_id'")
+    assert str(bad[1]).startswith("feed.jsonl: row 3: not JSON")
 
 
 def _wait_for_seq(state: Path | str, seq: int) -> None:
