@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import secrets
 import shutil
@@ -225,8 +226,8 @@ def serve_command(
             from tierflow.service.workers import serve_workers
 
             serve_workers(
-                settings.build, host, port, workers, cpus, sock=sock,
-                leftovers=made, **log_settings(),
+                functools.partial(settings.build, worker=True), host, port,
+                workers, cpus, sock=sock, leftovers=made, **log_settings(),
             )  # fmt: skip
         else:
             sock.close()  # uvicorn binds it again at once (and says so)
@@ -362,8 +363,10 @@ class _Settings:
     access_log: bool
     demand: DemandForecast | None = None
 
-    def build(self) -> tuple[FastAPI, Callable[[], None]]:
-        """A router on the store and the app over it, and how to close them."""
+    def build(self, worker: bool = False) -> tuple[FastAPI, Callable[[], None]]:
+        """A router on the store and the app over it, and how to close them
+        (``worker``: a store of a newer schema is served degraded, not refused:
+        the supervisor would start a refusing worker again and again)."""
         from tierflow.orchestration.checkout.router import OnlineRouter
         from tierflow.service.app import create_app
 
@@ -375,6 +378,7 @@ class _Settings:
             policy=self.policy,
             demand=self.demand,
             store_wait_s=STORE_WAIT_S,
+            serve_newer_schema=worker,
         )
         try:
             app = create_app(

@@ -21,11 +21,17 @@ import threading
 import time
 from collections.abc import Callable
 
+from tierflow.data.errors import TierflowError
 from tierflow.data.store import StateStore
 from tierflow.orchestration.checkout.fallback import STORE_ERRORS
 from tierflow.orchestration.checkout.router import OnlineRouter
 
 log = logging.getLogger("tierflow.service")
+
+#: Why the follower's own connection may not open: the store away, or its
+#: schema upgraded meanwhile by a newer tierflow (``SchemaTooNew``), which
+#: ended the thread unseen.
+_OPEN_ERRORS = (*STORE_ERRORS, TierflowError)
 
 #: Longest single wait on the log (also how long stopping may take).
 WAIT_S = 0.5
@@ -99,7 +105,7 @@ class CapacityFollower:
         try:  # its own connection: the waits never hold the router's
             if router.store is not None:
                 self._store = router.store.reopen()
-        except STORE_ERRORS as exc:  # the thread tries again
+        except _OPEN_ERRORS as exc:  # the thread tries again
             self.store_unreachable = True
             log.warning("capacity events not followed yet: %s", exc)
         self._stop.clear()
@@ -128,7 +134,7 @@ class CapacityFollower:
                 return None
             try:
                 self._store = self.router.store.reopen()
-            except STORE_ERRORS as exc:
+            except _OPEN_ERRORS as exc:
                 log.warning("capacity events not followed yet: %s", exc)
         return self._store
 
@@ -148,7 +154,11 @@ class CapacityFollower:
         store); False once stopped."""
         if self.router.store is not None:
             return True
+        said = self.router.store_error
         while not self.router.reconnect():
+            if self.router.store_error != said:  # a new reason: once each
+                said = self.router.store_error
+                log.warning("still without the store: %s", said)
             if self._stop.wait(RETRY_S):
                 return False
         log.warning("state store open: answers no longer degraded by its absence")

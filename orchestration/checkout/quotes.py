@@ -165,6 +165,34 @@ class QuoteBook:
                     self.store.prune_quotes(now=now, grace_s=self.keep_s)
         self._cache(answer.request_id, quote, now)
 
+    def save_open(self) -> int:
+        """Write the open option sets this process keeps only in memory (it
+        answered them without a store) to the store, so that any worker or
+        replica takes them; how many. Each keeps its expiry."""
+        store = self.store
+        if store is None:
+            return 0
+        now = time.time()
+        with self._lock:
+            kept = [
+                (rid, q)
+                for rid, q in self._quotes.items()
+                if q.closed is None and q.expires_at > now
+            ]
+        saved = 0
+        for rid, quote in kept:
+            with contextlib.suppress(*STORE_ERRORS):  # this process still has it
+                store.put_quote(
+                    rid,
+                    quote.request.customer_id,
+                    quote.revision,
+                    encode_quote(quote),
+                    ttl_s=quote.expires_at - now,
+                    now=now,
+                )
+                saved += 1
+        return saved
+
     def get(self, request_id: str, customer_id: str | None = None) -> Quote:
         """The open option set (``InputError`` when unknown, expired or
         closed). A caller naming another customer than the quote's is refused

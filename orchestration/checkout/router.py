@@ -185,6 +185,7 @@ class OnlineRouter:
         capacity_max_age_s: float | None = None,
         demand: DemandForecast | None = None,
         store_wait_s: float | None = None,
+        serve_newer_schema: bool = False,
     ) -> OnlineRouter:
         """A router on a network folder (None: the embedded sample) and a store.
 
@@ -229,6 +230,11 @@ class OnlineRouter:
             How long a call waits for the store's write lock (SQLite) or for
             a pooled connection (PostgreSQL) before it fails (None: the
             store's default); for a ``state`` given by location.
+        serve_newer_schema
+            Answer degraded from a store whose schema is newer than this
+            code's, saying so, instead of refusing it: for a server's worker,
+            which a refusal would only have its supervisor start again and
+            again (the supervisor itself refuses such a store at its start).
         """
         timing: dict[str, Any] = {
             "reservation_ttl_s": reservation_ttl_s,
@@ -241,7 +247,9 @@ class OnlineRouter:
         _check_settings(**timing)  # before the store is opened (or created)
         net = network if isinstance(network, Network) else _load(network)
         monitor = CapacityMonitor(net, snapshot_every=0)
-        store, failure = _open_state(net, state, monitor, store_wait_s)
+        store, failure = _open_state(
+            net, state, monitor, store_wait_s, refuse_newer=not serve_newer_schema
+        )
         notes = [] if failure is None else [_unavailable_note(public_reason(failure))]
         router = cls(
             net, store, monitor, policy=policy, bid_prices=bid_prices,
@@ -251,7 +259,7 @@ class OnlineRouter:
         if store is None:  # (given by location: a store object is never None)
             where = default_state_location() if state is None else state
             router._reopen = functools.partial(
-                _open_state, net, where, None, store_wait_s
+                _open_state, net, where, None, store_wait_s, refuse_newer=False
             )
             router.location = str(where)
         return router
@@ -279,17 +287,17 @@ class OnlineRouter:
             return False
         try:
             store, failure = self._reopen()
-        except TierflowError as exc:  # a schema newer than this code's, say
+        except TierflowError as exc:  # a location that cannot be a store
             store, failure = None, exc
         if store is None:
-            self.store_error = _unavailable_note(str(failure))
+            self._still_unavailable(failure)
             return False
         with self._lock:
             try:
                 self.monitor.attach(store)
             except STORE_ERRORS as exc:
                 store.close()
-                self.store_error = _unavailable_note(str(exc))
+                self._still_unavailable(exc)
                 return False
             if self._default_bid_prices:
                 self.bid_prices = _default_bid_prices(
@@ -299,7 +307,15 @@ class OnlineRouter:
                 part.store = store
             self._live.attach(store, self.bid_prices)
             self.store, self.store_error = store, ""
+        self._quotes.save_open()  # answered meanwhile: for every worker now
         return True
+
+    def _still_unavailable(self, failure: Exception | None) -> None:
+        """The reason of the last failed open, in every answer from now on
+        (a database back with a newer schema is no longer "does not exist")."""
+        reason = failure if failure is not None else TierflowError("unknown")
+        self.store_error = _unavailable_note(str(reason))
+        self._live.open_notes = (_unavailable_note(public_reason(reason)),)
 
     def close(self) -> None:
         """Close the store connection."""
@@ -608,6 +624,8 @@ def _open_state(
     state: StateStore | Path | str | None,
     monitor: CapacityMonitor | None,
     wait_s: float | None = None,
+    *,
+    refuse_newer: bool = True,
 ) -> tuple[StateStore | None, Exception | None]:
     """The store, seeded with the network's inventory, with ``monitor``
     (if any) attached to its event log; None when it cannot be opened, and
@@ -631,9 +649,11 @@ def _open_state(
         if monitor is not None:  # (a reconnect attaches under the router's lock)
             monitor.attach(store)
         return store, None
-    except (InputError, SchemaTooNew):
+    except (InputError, SchemaTooNew) as exc:
         if store is not None and store is not state:
             store.close()
+        if isinstance(exc, SchemaTooNew) and not refuse_newer:
+            return None, exc
         raise
     except (*STORE_ERRORS, TierflowError) as exc:
         if store is not None and store is not state:

@@ -17,11 +17,11 @@ import httpx
 import pytest
 
 from tests.conftest import TINY_NETWORK
-from tests.postgres import NewState
+from tests.postgres import NewState, run_sql, set_schema_version
 from tests.service.helpers import OUTAGE
 from tests.service_fixtures import API_KEY, MONDAY_10, TEE_TO_CHICAGO
 from tierflow.data.network import load_network
-from tierflow.data.store import open_store
+from tierflow.data.store import SchemaTooNew, open_store
 from tierflow.data.store.local_postgres import LocalPostgres
 from tierflow.orchestration.checkout.router import OnlineRouter
 from tierflow.service.app import create_app
@@ -94,6 +94,11 @@ def _degraded_then_served(
         "the server never opened its store",
     )
     assert router.store is not None and router.unavailable_store == ()
+    # the checkout answered meanwhile is in the store: any worker takes it
+    with OnlineRouter.open(router.network, router.location) as other:
+        chosen = early["options"][0]["option_id"]
+        taken = other.select(early["request_id"], chosen, now=MONDAY_10)
+        assert taken.status == "held", taken
     answer: dict[str, Any] = client.post("/v1/options", json=body).json()
     assert answer["degraded"] is False, answer
     assert not any("state store" in n for n in answer["notes"]), answer
@@ -111,3 +116,56 @@ def _degraded_then_served(
     nodes = {n["node_id"]: n for n in client.get("/v1/capacity").json()["nodes"]}
     assert nodes["ST-CHI"]["outage"] is True
     assert router.store.last_event_seq() == router.monitor.last_seq > 0
+
+
+def test_a_store_back_with_a_newer_schema_is_said_and_not_served(
+    postgres_server: LocalPostgres, tmp_path: Path
+) -> None:
+    """The answers said the reason of the first failed open ("does not
+    exist") while the database was back with a schema newer than the
+    code's. Now they say the schema (PostgreSQL: a database renamed into
+    place, so the server never sees it half made)."""
+    name = f"test_late_{os.getpid()}_{time.monotonic_ns()}"
+    router = OnlineRouter.open(
+        load_network(TINY_NETWORK), postgres_server.url(name), store_wait_s=0.3,
+        capacity_refresh_s=0.0,
+    )  # fmt: skip
+    app = create_app(router, api_key=API_KEY, clock=lambda: MONDAY_10, poll_s=0.1)
+    body = {"customer_id": "C1", **TEE_TO_CHICAGO}
+    try:
+        with (
+            serve_in_thread(app) as server,
+            httpx.Client(base_url=server.url, timeout=30) as client,
+        ):
+            first = client.post("/v1/options", json=body).json()["notes"]
+            assert any("does not exist" in n for n in first), first
+            ready = postgres_server.create_database(name + "_ready")
+            open_store(ready).close()
+            run_sql(ready, "UPDATE schema_version SET version = 99")
+            rename = f"ALTER DATABASE {name}_ready RENAME TO {name}"
+            run_sql(postgres_server.url("postgres"), rename)
+
+            def said() -> bool:
+                notes = client.post("/v1/options", json=body).json()["notes"]
+                return any("newer than this tierflow's" in n for n in notes)
+
+            _until(said, "the answers never said the newer schema")
+            assert client.get("/healthz").json()["status"] == "degraded"
+    finally:
+        router.close()
+
+
+def test_a_worker_serves_a_newer_schema_degraded(state_location: Path | str) -> None:
+    """A worker that found a newer schema at its start exited, and its
+    supervisor started it again and again (the supervisor itself refuses
+    such a store at its start, as before)."""
+    network = load_network(TINY_NETWORK)
+    open_store(state_location).close()
+    set_schema_version(state_location, 99)
+    with pytest.raises(SchemaTooNew):
+        OnlineRouter.open(network, state_location)
+    with OnlineRouter.open(network, state_location, serve_newer_schema=True) as worker:
+        assert worker.store is None and worker.reconnectable
+        assert "newer than this tierflow's" in worker.unavailable_store[0]
+        assert worker.reconnect() is False  # tried again: still said
+        assert "newer than this tierflow's" in worker.unavailable_store[0]
