@@ -70,7 +70,8 @@ def test_a_bad_url_never_shows_its_password(postgres_server: LocalPostgres) -> N
     ):
         with pytest.raises(InputError, match="invalid percent-encoded token") as raised:
             open_store(url)
-        assert "s3" not in str(raised.value), raised.value
+        # (the server's random socket folder may hold "s3" itself)
+        assert "s3" not in str(raised.value).replace(str(host), ""), raised.value
 
 
 def test_a_role_without_privileges_is_told_so(
