@@ -79,8 +79,9 @@ def serve_workers(
     ``leftovers``: the run's own folders, which the workers remove if the
     supervisor is killed before it could)."""
     sock = bind(host, port) if sock is None else sock
-    supervisor = _Supervisor(build, sock, host, port, tuple(cpus), config_kw)
-    supervisor.leftovers = tuple(leftovers)
+    supervisor = _Supervisor(
+        build, sock, host, port, tuple(cpus), config_kw, tuple(leftovers)
+    )
     previous = {
         sig: signal.signal(sig, supervisor.stop)
         for sig in (signal.SIGINT, signal.SIGTERM)
@@ -106,6 +107,7 @@ class _Supervisor:
         port: int,
         cpus: tuple[int, ...],
         config_kw: dict[str, Any],
+        leftovers: tuple[Path, ...] = (),
     ) -> None:
         self.build = build
         self.cpus = cpus
@@ -116,7 +118,7 @@ class _Supervisor:
         self.children: dict[int, int] = {}  # pid -> slot
         self.started: dict[int, float] = {}  # slot -> last start
         self.stopping = False
-        self.leftovers: tuple[Path, ...] = ()
+        self.leftovers = leftovers
 
     def spawn(self, slot: int) -> None:
         """Fork one worker for ``slot``."""

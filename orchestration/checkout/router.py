@@ -107,7 +107,6 @@ class OnlineRouter:
         notes: Sequence[str] = (),
         capacity_max_age_s: float | None = None,
         demand: DemandForecast | None = None,
-        store_error: str = "",
     ) -> None:
         _check_settings(
             reservation_ttl_s=reservation_ttl_s,
@@ -124,7 +123,7 @@ class OnlineRouter:
         self.location: str | None = None if store is None else store.location
         #: Why the store could not be opened, whole (its location too): for
         #: the operator (``serve``'s banner); answers say :attr:`unavailable_store`.
-        self.store_error = store_error
+        self.store_error = ""
         self.monitor = monitor
         self.policy = policy or TierPolicy()
         self._default_bid_prices = bid_prices is None
@@ -250,13 +249,13 @@ class OnlineRouter:
         store, failure = _open_state(
             net, state, monitor, store_wait_s, refuse_newer=not serve_newer_schema
         )
-        notes = [] if failure is None else [_unavailable_note(public_reason(failure))]
         router = cls(
             net, store, monitor, policy=policy, bid_prices=bid_prices,
-            profile=profile, notes=notes, demand=demand, **timing,
-            store_error="" if failure is None else _unavailable_note(str(failure)),
+            profile=profile, demand=demand, **timing,
         )  # fmt: skip
         if store is None:  # (given by location: a store object is never None)
+            assert failure is not None
+            router._still_unavailable(failure)
             where = default_state_location() if state is None else state
             router._reopen = functools.partial(
                 _open_state, net, where, None, store_wait_s, refuse_newer=False
@@ -278,8 +277,9 @@ class OnlineRouter:
         once the store opens, the router answers from it as if it had
         started with it: the capacity map rebuilt from the event log, CLTV
         scores, stock, reservations, the allocator's bid prices. Option sets
-        answered meanwhile stay open in this process. False at once for a
-        router given a store object, or built from parts.
+        answered meanwhile are written to the store then, so that any
+        worker or replica takes them. False at once for a router given a
+        store object, or built from parts.
         """
         if self.store is not None:
             return True
@@ -290,6 +290,7 @@ class OnlineRouter:
         except TierflowError as exc:  # a location that cannot be a store
             store, failure = None, exc
         if store is None:
+            assert failure is not None
             self._still_unavailable(failure)
             return False
         with self._lock:
@@ -310,12 +311,12 @@ class OnlineRouter:
         self._quotes.save_open()  # answered meanwhile: for every worker now
         return True
 
-    def _still_unavailable(self, failure: Exception | None) -> None:
-        """The reason of the last failed open, in every answer from now on
-        (a database back with a newer schema is no longer "does not exist")."""
-        reason = failure if failure is not None else TierflowError("unknown")
-        self.store_error = _unavailable_note(str(reason))
-        self._live.open_notes = (_unavailable_note(public_reason(reason)),)
+    def _still_unavailable(self, failure: Exception) -> None:
+        """Why the store could not be opened, last: whole for the operator
+        (:attr:`store_error`), without its location in every answer (a
+        database back with a newer schema is no longer "does not exist")."""
+        self.store_error = _unavailable_note(str(failure))
+        self._live.open_notes = (_unavailable_note(public_reason(failure)),)
 
     def close(self) -> None:
         """Close the store connection."""
