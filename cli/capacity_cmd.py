@@ -37,7 +37,7 @@ from tierflow.cli.options import (
     state_option,
 )
 from tierflow.cli.param_types import FiniteFloatRange, OutputPath
-from tierflow.cli.state_location import open_state
+from tierflow.cli.state_location import open_existing_state, open_state
 from tierflow.data.errors import InputError
 from tierflow.data.limits import EVENT_WINDOW
 from tierflow.data.network import Network
@@ -309,8 +309,12 @@ def show_command(
 ) -> None:
     """Capacity score per node, with the inputs behind it."""
     net = open_network(network_dir)
-    with open_state(state_path) as store:
-        mon = CapacityMonitor.open(net, store)
+    store = open_existing_state(state_path)
+    if store is None:  # the default store, not made yet: nominal capacity
+        mon = CapacityMonitor(net)
+    else:
+        with store:
+            mon = CapacityMonitor.open(net, store)
     profile = OrderProfile(
         workload,
         -1 if service is None else service_index(service),

@@ -12,7 +12,11 @@ import click
 
 from tierflow.data.errors import InputError
 from tierflow.data.store import StateStore, is_postgres_url, open_store
-from tierflow.data.store.location import location_problem, shown_location
+from tierflow.data.store.location import (
+    default_state_location,
+    location_problem,
+    shown_location,
+)
 
 #: Seconds a command waits for a store another process holds: SQLite's write
 #: lock (a ``sqlite3`` shell, another batch job's commit), PostgreSQL's pooled
@@ -78,3 +82,21 @@ def open_state(location: Path | str | None) -> StateStore:
     if wait is None:
         return open_store(location)
     return open_store(location, timeout_s=wait)
+
+
+def open_existing_state(location: Path | str | None) -> StateStore | None:
+    """The state store at ``location`` for a command that only reads it:
+    never made for the read. A SQLite file given that does not exist is an
+    error, given as ``location`` or as ``$TIERFLOW_STATE`` (a typo made a
+    fresh, empty store that the command then showed); the default store not
+    made yet is None (nothing logged yet). A PostgreSQL database is opened
+    as :func:`open_state` opens it (a missing one is the server's error)."""
+    where = default_state_location() if location is None else location
+    if is_postgres_url(where) or location_problem(where) or Path(where).exists():
+        return open_state(location)
+    if location is not None or os.environ.get("TIERFLOW_STATE"):
+        raise click.ClickException(
+            f"{where}: no state store there (tierflow capacity ingest, "
+            "capacity forecast or serve makes one)"
+        )
+    return None

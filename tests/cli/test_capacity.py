@@ -203,6 +203,34 @@ def test_the_map_must_be_a_png(tmp_path: Path) -> None:
     assert not (tmp_path / "s.db").exists()
 
 
+def test_show_never_makes_a_store(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``capacity show --state typo.db`` made an empty store of that name
+    and showed its nominal map, exit 0. A store given (``--state`` or
+    ``$TIERFLOW_STATE``) that does not exist is refused; the default store
+    not made yet shows the nominal map; neither makes a file."""
+    monkeypatch.delenv("TIERFLOW_STATE", raising=False)
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    typo = tmp_path / "typo.db"
+    show = ["capacity", "show", "--network", str(TINY_NETWORK), "--json"]
+    given = CliRunner().invoke(cli, [*show, "--state", str(typo)])
+    assert given.exit_code == 1
+    assert given.output == (
+        f"Error: {typo}: no state store there (tierflow capacity ingest, "
+        "capacity forecast or serve makes one)\n"
+    )
+    monkeypatch.setenv("TIERFLOW_STATE", str(typo))
+    from_env = CliRunner().invoke(cli, show)
+    assert (from_env.exit_code, from_env.output) == (1, given.output)
+    monkeypatch.delenv("TIERFLOW_STATE")
+    default = CliRunner().invoke(cli, show)
+    assert default.exit_code == 0, default.output
+    shown = json.loads(default.output)
+    assert shown["nodes"] and all(n["score"] == 1.0 for n in shown["nodes"])
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_an_unreachable_postgresql_store_is_one_line_naming_it(tmp_path: Path) -> None:
     """libpq's message spans two lines and named no store: one line now,
     the store's location first, its password masked."""
