@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import math
-import time
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
@@ -23,6 +21,7 @@ from starlette.types import ASGIApp
 
 from tierflow.data.errors import InputError
 from tierflow.data.limits import now as limits_now
+from tierflow.data.log_repeats import RepeatedLines
 from tierflow.data.network import Network
 from tierflow.data.store import (
     StoreConflict,
@@ -53,7 +52,7 @@ DEFAULT_MAX_BODY_BYTES = 64 * 1024
 #: One warning per distinct store error in this many seconds (a locked
 #: store fails every request; the access log has each of them).
 STORE_ERROR_LOG_EVERY_S = 10.0
-_store_errors_logged: dict[str, float] = {}
+_store_errors_said = RepeatedLines(STORE_ERROR_LOG_EVERY_S)
 
 
 def _log_store_error(backend: str, error: StoreUnavailable) -> None:
@@ -62,13 +61,9 @@ def _log_store_error(backend: str, error: StoreUnavailable) -> None:
     conflicts are retried and not logged."""
     if isinstance(error, StoreConflict):
         return
-    text, now = str(error), time.monotonic()
-    if now - _store_errors_logged.get(text, -math.inf) < STORE_ERROR_LOG_EVERY_S:
-        return
-    if len(_store_errors_logged) > 100:
-        _store_errors_logged.clear()
-    _store_errors_logged[text] = now
-    log.warning("state store (%s): %s", backend, text)
+    line = _store_errors_said.admit(f"state store ({backend}): {error}")
+    if line is not None:
+        log.warning("%s", line)
 
 
 def create_app(

@@ -19,6 +19,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from tierflow.data.errors import InputError
+from tierflow.data.log_repeats import RepeatedLines
 from tierflow.data.store import CustomerMismatch, StoreUnavailable
 from tierflow.orchestration.checkout.fallback import public_reason
 
@@ -223,18 +224,24 @@ def _with_head(headers: dict[str, str] | None) -> dict[str, str] | None:
     return {**(headers or {}), "Allow": ", ".join(methods)}
 
 
+#: A route's calls refused alike while the store is away: said once in this
+#: many seconds (with how many more), not once each.
+UNAVAILABLE_LOG_EVERY_S = 10.0
+_unavailable_said = RepeatedLines(UNAVAILABLE_LOG_EVERY_S)
+
+
 async def _on_store_unavailable(request: Request, exc: Exception) -> JSONResponse:
     """503 for a call that needs the state store while it is away (the
     checkout calls answer without it, or say ``unavailable`` themselves):
     capacity events, samples, the allocation view answered 500 with a
     traceback in the log. The reason, not the store's location."""
     assert isinstance(exc, StoreUnavailable)
-    log.warning(
-        "%s %s: state store unavailable: %s",
-        request.method,
-        _loggable(request.url.path),
-        exc,
+    line = _unavailable_said.admit(
+        f"{request.method} {_loggable(request.url.path)}: "
+        f"state store unavailable: {exc}"
     )
+    if line is not None:  # each call has its access line; this, once a while
+        log.warning("%s", line)
     return error_response(
         503, f"state store unavailable ({public_reason(exc)}); retry shortly"
     )

@@ -22,6 +22,7 @@ import time
 from collections.abc import Callable
 
 from tierflow.data.errors import TierflowError
+from tierflow.data.log_repeats import RepeatedLines
 from tierflow.data.store import StateStore
 from tierflow.orchestration.checkout.fallback import STORE_ERRORS
 from tierflow.orchestration.checkout.router import OnlineRouter
@@ -37,6 +38,9 @@ _OPEN_ERRORS = (*STORE_ERRORS, TierflowError)
 WAIT_S = 0.5
 #: Pause after a failed read of the log before trying again.
 RETRY_S = 1.0
+#: The same warning again within this many seconds is dropped (counted in
+#: the next): a store away for an hour fails every retry alike.
+REPEAT_EVERY_S = 60.0
 #: Least time between two pulls of new events: under a stream of confirms
 #: (each logs its work) a pull per confirm woke the follower, read the log
 #: and took the router's lock hundreds of times a second in every worker;
@@ -95,6 +99,13 @@ class CapacityFollower:
         #: Whether the follower's last read of the store failed (it reads the
         #: log at least every :data:`WAIT_S`): ``/healthz`` says so.
         self.store_unreachable = False
+        self._said = RepeatedLines(REPEAT_EVERY_S)
+
+    def _warn(self, what: str, exc: BaseException) -> None:
+        """``what: exc``, unless said within :data:`REPEAT_EVERY_S`."""
+        line = self._said.admit(f"{what}: {exc}")
+        if line is not None:
+            log.warning("%s", line)
 
     def start(self) -> None:
         """Start following (nothing to follow without a store, unless the
@@ -107,7 +118,7 @@ class CapacityFollower:
                 self._store = router.store.reopen()
         except _OPEN_ERRORS as exc:  # the thread tries again
             self.store_unreachable = True
-            log.warning("capacity events not followed yet: %s", exc)
+            self._warn("capacity events not followed yet", exc)
         self._stop.clear()
         self._thread = threading.Thread(
             target=self._follow, name="tierflow-capacity-follower", daemon=True
@@ -135,7 +146,7 @@ class CapacityFollower:
             try:
                 self._store = self.router.store.reopen()
             except _OPEN_ERRORS as exc:
-                log.warning("capacity events not followed yet: %s", exc)
+                self._warn("capacity events not followed yet", exc)
         return self._store
 
     def _follow(self) -> None:
@@ -181,10 +192,10 @@ class CapacityFollower:
                 last = store.wait_for_events(seen, wait, self._stop)
             except STORE_ERRORS as exc:
                 self.store_unreachable = True
-                log.warning("capacity event log unreadable: %s", exc)
+                self._warn("capacity event log unreadable", exc)
                 self._stop.wait(RETRY_S)
                 continue
-            self.store_unreachable = False
+            self._read_again()
             moved = False
             if last > seen:
                 if self.router.monitor.last_seq < last:  # else pulled already
@@ -201,6 +212,14 @@ class CapacityFollower:
             if moved:
                 self._stop.wait(PULL_EVERY_S)
 
+    def _read_again(self) -> None:
+        """The log was read: if it was not before, say so, and say its next
+        failure at once (not as a repeat of the last outage's)."""
+        if self.store_unreachable:
+            self.store_unreachable = False
+            self._said.clear()
+            log.info("capacity event log read again")
+
     def _snapshot(self, store: StateStore) -> None:
         """Save the capacity map's snapshot when :data:`SNAPSHOT_EVERY`
         events were applied since the last one: taken under the router's
@@ -215,7 +234,7 @@ class CapacityFollower:
         try:
             store.save_capacity_snapshot(seq, state)
         except STORE_ERRORS as exc:
-            log.warning("capacity snapshot not saved: %s", exc)
+            self._warn("capacity snapshot not saved", exc)
             return
         with self.router.lock:
             monitor.snapshot_saved(counted)
@@ -232,7 +251,7 @@ class CapacityFollower:
         try:
             changed = demand.refresh(store, self.clock())
         except STORE_ERRORS as exc:
-            log.warning("rest-of-day forecast not refreshed: %s", exc)
+            self._warn("rest-of-day forecast not refreshed", exc)
             return False
         self._demand_dirty = False
         return changed

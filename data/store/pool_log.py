@@ -9,7 +9,10 @@ representation (``discarding closed connection: <psycopg.Connection [BAD]
 at 0x7f...>``), which does not say which store it belonged to.
 :class:`PoolRecords` rewrites each record of the ``psycopg.pool`` logger
 into one line that names the store by its location without a password
-(:func:`~tierflow.data.store.location.redact_url`, the pool's name).
+(:func:`~tierflow.data.store.location.redact_url`, the pool's name), and
+says a line that repeats (every pool's every reconnection attempt while the
+database is away) once a minute with how often it came
+(:class:`~tierflow.data.log_repeats.RepeatedLines`).
 """
 
 from __future__ import annotations
@@ -21,6 +24,8 @@ import threading
 from collections.abc import Iterator
 from contextvars import ContextVar
 
+from tierflow.data.log_repeats import RepeatedLines
+
 #: The logger psycopg-pool writes to.
 POOL_LOGGER = "psycopg.pool"
 #: The store (its redacted location) whose pool the current call is using:
@@ -30,10 +35,17 @@ _STORE: ContextVar[str | None] = ContextVar("tierflow_pool_store", default=None)
 #: ``<name>-scheduler``).
 _POOL_THREAD = re.compile(r"(.+)-(?:worker-\d+|scheduler)")
 _installed = threading.Lock()
+#: The same pool line again within this many seconds is dropped (counted).
+REPEAT_EVERY_S = 60.0
 
 
 class PoolRecords(logging.Filter):
-    """Rewrites a ``psycopg.pool`` record into one line naming its store."""
+    """Rewrites a ``psycopg.pool`` record into one line naming its store,
+    or drops it when the same line was said within :data:`REPEAT_EVERY_S`."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.repeats = RepeatedLines(REPEAT_EVERY_S)
 
     def filter(self, record: logging.LogRecord) -> bool:
         text = " ".join(record.getMessage().split())
@@ -43,7 +55,10 @@ class PoolRecords(logging.Filter):
             store = None if thread is None else thread[1]
         if store is not None and store not in text:
             text = f"{store}: {text}"
-        record.msg, record.args = text, None
+        said = self.repeats.admit(text)
+        if said is None:
+            return False
+        record.msg, record.args = said, None
         return True
 
 

@@ -2,7 +2,7 @@
 answered within the pool's connection wait (degraded options, 503 for a
 select) instead of queueing for a minute each, ``/healthz`` says
 ``degraded``, the pool's warnings are one log line each, and SIGTERM still
-stops the server."""
+stops the server; a failure that repeats is said once a minute."""
 
 from __future__ import annotations
 
@@ -64,6 +64,16 @@ def test_a_database_gone_away_is_answered_fast_and_said(tmp_path: Path) -> None:
         pool = [line for line in log if " WARNING psycopg.pool" in line]
         assert pool and all(state in line for line in pool), pool
         assert [line for line in log if line.startswith("\t")] == []
+        # said once each while it lasted (each pool's every reconnection
+        # attempt and each read of the event log came as a line of its own:
+        # 35 pool lines in ten seconds away)
+        repeated = [
+            line.split(" ", 2)[2]  # without the time
+            for line in log
+            if " WARNING psycopg.pool" in line
+            or "capacity event log unreadable" in line
+        ]
+        assert len(repeated) == len(set(repeated)), repeated
     finally:
         pg.stop()
 

@@ -1,0 +1,77 @@
+"""A log line that repeats, said once a while with how often it came.
+
+While a database is away, every retry fails the same way: the connection
+pool logs each attempt of each pool (a dozen lines a second at first), the
+capacity follower each read of the event log, the service each call that
+needed the store. :class:`RepeatedLines` lets the first of a kind through,
+drops the same line again within ``every_s`` seconds, and gives the next
+one after that with the count it stood for, so the log still says how long
+and how often without filling with copies.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+from collections.abc import Callable
+
+#: Object addresses (``<psycopg.Connection [BAD] at 0x7f3a...>``): the same
+#: failure of another connection is the same line.
+_ADDRESS = re.compile(r"\b0x[0-9a-fA-F]+\b")
+
+
+class RepeatedLines:
+    """Which log lines to say, and how (see the module docstring).
+
+    Parameters
+    ----------
+    every_s
+        The same line again within this many seconds of its last saying is
+        dropped (and counted).
+    kept
+        Distinct lines remembered; past it the oldest are forgotten (and
+        said again when they come back).
+    clock
+        Seconds, monotonic (tests give their own).
+    """
+
+    def __init__(
+        self,
+        every_s: float,
+        *,
+        kept: int = 100,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.every_s = every_s
+        self._kept = kept
+        self._clock = clock
+        #: line (addresses masked) -> (when last said, dropped since)
+        self._said: dict[str, tuple[float, int]] = {}
+        self._lock = threading.Lock()
+
+    def admit(self, line: str) -> str | None:
+        """``line`` to log now (with how many like it were dropped since it
+        was last said, if any), or None to drop it."""
+        key = _ADDRESS.sub("0x…", line)
+        now = self._clock()
+        with self._lock:
+            last = self._said.get(key)
+            if last is not None and now - last[0] < self.every_s:
+                self._said[key] = (last[0], last[1] + 1)
+                return None
+            self._said.pop(key, None)
+            if len(self._said) >= self._kept:  # the oldest said go first
+                del self._said[next(iter(self._said))]
+            self._said[key] = (now, 0)
+        if last is None or last[1] == 0:
+            return line
+        return f"{line} ({last[1]} more like it in the last {now - last[0]:.0f} s)"
+
+    def clear(self) -> bool:
+        """Forget every line (what they were about has ended: the next is
+        said at once); whether there were any."""
+        with self._lock:
+            had = bool(self._said)
+            self._said.clear()
+            return had

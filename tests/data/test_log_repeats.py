@@ -1,0 +1,45 @@
+"""RepeatedLines: the first of a kind said, its copies within the window
+dropped and counted in the next one said."""
+
+from __future__ import annotations
+
+from tierflow.data.log_repeats import RepeatedLines
+
+
+class _Clock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_a_repeated_line_is_said_once_a_window_with_its_count() -> None:
+    clock = _Clock()
+    lines = RepeatedLines(60.0, clock=clock)
+    assert lines.admit("db away") == "db away"
+    clock.now += 1
+    assert lines.admit("db away") is None
+    assert lines.admit("other") == "other"  # another line is its own
+    clock.now += 58.5
+    assert lines.admit("db away") is None  # 59.5 s after it was said
+    clock.now += 1
+    assert lines.admit("db away") == "db away (2 more like it in the last 60 s)"
+    clock.now += 61
+    assert lines.admit("db away") == "db away"  # none dropped meanwhile
+
+
+def test_the_same_failure_of_another_connection_is_a_repeat() -> None:
+    lines = RepeatedLines(60.0, clock=_Clock())
+    assert lines.admit("closing <psycopg.Connection [BAD] at 0x7f3a10>") is not None
+    assert lines.admit("closing <psycopg.Connection [BAD] at 0x7f3b2c>") is None
+
+
+def test_clear_says_the_next_at_once_and_few_lines_are_kept() -> None:
+    clock = _Clock()
+    lines = RepeatedLines(60.0, kept=2, clock=clock)
+    assert lines.admit("a") == "a" and lines.admit("a") is None
+    assert lines.clear() is True and lines.clear() is False
+    assert lines.admit("a") == "a"
+    assert lines.admit("b") == "b" and lines.admit("c") == "c"  # "a" forgotten
+    assert lines.admit("a") == "a" and lines.admit("c") is None
