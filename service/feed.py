@@ -165,7 +165,8 @@ class CapacityFollower:
         store); False once stopped."""
         if self.router.store is not None:
             return True
-        said = self.router.store_error
+        said = self.router.store_error  # the banner's reason, in the log too
+        log.warning("%s", said)
         while not self.router.reconnect():
             if self.router.store_error != said:  # a new reason: once each
                 said = self.router.store_error

@@ -58,8 +58,12 @@ def _until(check: Callable[[], bool], what: str, seconds: float = 30.0) -> None:
 
 
 def test_a_store_that_opens_later_is_served_without_a_restart(
-    backend: str, new_state: NewState, request: pytest.FixtureRequest
+    backend: str,
+    new_state: NewState,
+    request: pytest.FixtureRequest,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
+    caplog.set_level("WARNING", logger="tierflow.service")
     with _unavailable(backend, new_state, request) as (state, make_available):
         router = OnlineRouter.open(
             load_network(TINY_NETWORK), state, store_wait_s=0.3,
@@ -74,6 +78,11 @@ def test_a_store_that_opens_later_is_served_without_a_restart(
                 _degraded_then_served(client, router, make_available)
         finally:
             router.close()
+    # the log says why it started without its store (the banner did alone)
+    said = [r.getMessage() for r in caplog.records if r.name == "tierflow.service"]
+    assert said[0].startswith(f"state store unavailable ({router.location}: "), said
+    assert said[0].endswith("no CLTV scores, no reservations"), said
+    assert "state store open: answers no longer degraded by its absence" in said
 
 
 def _degraded_then_served(
