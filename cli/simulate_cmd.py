@@ -42,7 +42,6 @@ from tierflow.orchestration.simulation.day import (
     DAY_FILES,
     CltvStep,
     SimulationSettings,
-    daily_cltv_job,
     published_scores,
     simulate,
 )
@@ -269,6 +268,9 @@ def _cltv_step(
             f"{net.source}: no transactions.csv to train the CLTV model on "
             "(or give --cltv-scores)"
         )
+    # imported here: the model's stack loads only when a day trains it
+    from tierflow.orchestration.simulation.cltv_job import daily_cltv_job
+
     return daily_cltv_job(
         history,
         profiles if profiles.exists() else None,

@@ -61,6 +61,7 @@ from tierflow.cltv.features import (
 )
 from tierflow.cltv.level import Level, fit_level
 from tierflow.cltv.regressor import CLTVRegressor
+from tierflow.cltv.segments import SEGMENTS, assign_segments
 from tierflow.cltv.training import (
     COMPACT_FEATURES,
     OFFSET_FEATURE,
@@ -95,32 +96,10 @@ __all__ = [
     "training_windows",
 ]
 
-#: Segment names, best first.
-SEGMENTS = ("platinum", "gold", "silver")
 #: Our model's name among the forecasters.
 MODEL_NAME = "cltv"
 #: The regressor's forecast before shape and level.
 RAW_NAME = "cltv_raw"
-
-
-def assign_segments(
-    predicted: FloatArray, platinum_share: float = 0.10, gold_share: float = 0.30
-) -> NDArray[np.object_]:
-    """Platinum/gold/silver by predicted-spend rank (ties share a segment).
-
-    A customer is platinum when fewer than ``platinum_share`` of all customers
-    predict strictly more, gold when fewer than ``platinum_share + gold_share``
-    do, silver otherwise.
-    """
-    n = len(predicted)
-    out = np.full(n, SEGMENTS[2], dtype=object)
-    if n == 0:
-        return out
-    higher = n - np.searchsorted(np.sort(predicted), predicted, side="right")
-    share = higher / n
-    out[share < platinum_share + gold_share] = SEGMENTS[1]
-    out[share < platinum_share] = SEGMENTS[0]
-    return out
 
 
 @dataclass(frozen=True, slots=True)

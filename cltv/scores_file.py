@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from tierflow.cltv.model import SEGMENTS
+from tierflow.cltv.segments import SEGMENTS
 from tierflow.data.table_reader import Column, read_table
 
 

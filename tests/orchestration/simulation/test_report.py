@@ -346,7 +346,7 @@ def test_the_daily_jobs_table_facts(tmp_path: Path) -> None:
     from tests.cltv.test_registry import FAST
     from tierflow.data.store import SqliteStore
     from tierflow.data.synthetic_transactions import generate_transactions
-    from tierflow.orchestration.simulation.day import daily_cltv_job
+    from tierflow.orchestration.simulation.cltv_job import daily_cltv_job
 
     frame = generate_transactions(700, seed=11)
     history = tmp_path / "transactions.csv"
