@@ -11,6 +11,7 @@ import pytest
 
 from tierflow.data.orlib_gap import generate_chu_beasley
 from tierflow.formulations.gap import gap_instance
+from tierflow.formulations.problem import AssignmentProblem
 from tierflow.solver.greedy import greedy_assign
 from tierflow.solver.highs_model import new_highs, pass_model
 from tierflow.solver.lns import agent_lns
@@ -37,6 +38,7 @@ def test_large_lp_uses_interior_point_and_matches_simplex() -> None:
     model = build_matrix(problem)
     assert model.n_cols >= IPM_MIN_COLUMNS
     relax = lp_relaxation(problem, model=model)
+    assert relax.method == "ipm"  # a tight GAP: every capacity overloaded
     h = new_highs()
     h.setOptionValue("solver", "simplex")
     pass_model(h, model, integer=False)
@@ -52,6 +54,36 @@ def test_large_lp_uses_interior_point_and_matches_simplex() -> None:
     )
     assert fractional_items.size <= problem.n_agents
     assert (relax.bid_price >= 0).all() and relax.bid_price.max() > 0
+
+
+def test_a_large_lp_where_few_capacities_bind_is_solved_by_simplex() -> None:
+    """A bid-price-like LP (orders that may stay out, loose capacity at most
+    nodes) of more than IPM_MIN_COLUMNS columns: dual simplex, the optimum
+    interior point finds, and optimal duals (strong duality; the duals of
+    such an LP need not be unique, so they are not compared): a bid price on
+    each short node and none where capacity is loose."""
+    rng = np.random.default_rng(4)
+    k, m = 800, 40
+    cost = rng.uniform(5, 30, (k, m))
+    weight = np.repeat(rng.choice([1.0, 2.0, 3.0], size=(k, 1)), m, axis=1)
+    load = np.bincount(cost.argmin(axis=1), weights=weight[:, 0], minlength=m)
+    capacity = load * np.where(np.arange(m) < 8, 0.5, 2.0)  # 8 of 40 short
+    problem = AssignmentProblem(
+        cost=cost, weight=weight, capacity=capacity, defer_cost=np.full(k, 60.0)
+    )
+    model = build_matrix(problem)
+    assert model.n_cols >= IPM_MIN_COLUMNS
+    relax = lp_relaxation(problem, model=model)
+    assert relax.method == "simplex"
+    h = new_highs()
+    h.setOptionValue("solver", "ipm")
+    h.setOptionValue("run_crossover", "on")
+    pass_model(h, model, integer=False)
+    h.run()
+    assert relax.objective == pytest.approx(h.getInfo().objective_function_value)
+    dual_objective = relax.item_dual.sum() - relax.bid_price @ capacity
+    assert dual_objective == pytest.approx(relax.objective, rel=1e-9)
+    assert relax.bid_price[:8].min() > 0 and relax.bid_price[8:].max() == 0
 
 
 @pytest.mark.slow
