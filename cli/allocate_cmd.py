@@ -45,6 +45,7 @@ from tierflow.orchestration.allocation.day_allocator import (
 )
 from tierflow.orchestration.allocation.outputs import (
     StoreSink,
+    check_output_folder,
     load_predicted_spend,
     run_identity,
     write_outputs,
@@ -227,6 +228,7 @@ def run_allocate(request: AllocateRequest) -> dict[str, Any]:
     another process (:func:`~tierflow.cli.state_location.open_state`) leaves
     no folder behind either; the store is closed however the run ends.
     """
+    check_output_folder(request.out_dir)
     net = open_network(request.network_dir)
     orders = read_orders(request.orders_path, net)
     spread = orders.more_than_a_day(net)

@@ -3,6 +3,7 @@ state-store sink (crash-safe, resumable) and the result files."""
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime as dt
 import hashlib
@@ -18,6 +19,7 @@ from numpy.typing import NDArray
 
 from tierflow.cltv.scores_file import read_cltv_scores
 from tierflow.data.allocation_rows import ALLOCATION_FIELDS
+from tierflow.data.errors import InputError
 from tierflow.data.file_digest import file_digest
 from tierflow.data.network import Network
 from tierflow.data.orders import Orders
@@ -212,28 +214,58 @@ def _append_line(path: Path, line: str) -> None:
         os.fsync(fh.fileno())
 
 
-def _atomic_text(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", encoding="utf-8", newline="") as fh:
-        fh.write(text)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
+#: The finished run's outputs, replaced together by :func:`write_outputs`.
+OUTPUT_FILES = ("allocations.csv", "summary.json", "batches.jsonl")
+
+
+def check_output_folder(out: Path) -> None:
+    """Refuse a folder where an output's name is taken by something that is
+    not a file (a folder, say): found before the run, not after its work.
+
+    Raises
+    ------
+    InputError
+        Naming the path in the way.
+    """
+    for name in OUTPUT_FILES:
+        path = out / name
+        if path.exists() and not path.is_file():
+            raise InputError(
+                f"is in the way of the run's {name} (not a file): move it away",
+                file=str(path),
+            )
 
 
 def write_outputs(
     outcome: AllocationOutcome, summary: dict[str, Any], out: Path
 ) -> None:
     """``allocations.csv`` (final decisions), ``summary.json`` and
-    ``batches.jsonl`` (each batch's figures, once), atomically; the run's
-    partial journals go."""
+    ``batches.jsonl`` (each batch's figures, once), all three or none: each
+    is written whole beside its place first, then the three are moved in
+    (a failure while writing left the folder with one run's allocations and
+    another's batches); the run's partial journals go."""
+    check_output_folder(out)
     rows = outcome.rows.reindex(columns=ALLOCATION_FIELDS)
     rows = rows.sort_values(["batch", "order_id", "sku"], kind="stable")
-    _atomic_text(out / "allocations.csv", rows.to_csv(index=False))
-    _atomic_text(out / "summary.json", json.dumps(summary, indent=2) + "\n")
     run_id = str(summary.get("run_id", ""))
-    _atomic_text(
-        out / "batches.jsonl", "".join(_stat_line(s, run_id) for s in outcome.stats)
+    texts = (
+        rows.to_csv(index=False),
+        json.dumps(summary, indent=2) + "\n",
+        "".join(_stat_line(s, run_id) for s in outcome.stats),
     )
+    staged = [out / f"{name}.tmp" for name in OUTPUT_FILES]
+    try:
+        for tmp, text in zip(staged, texts, strict=True):
+            with open(tmp, "w", encoding="utf-8", newline="") as fh:
+                fh.write(text)
+                fh.flush()
+                os.fsync(fh.fileno())
+    except BaseException:
+        for tmp in staged:
+            with contextlib.suppress(OSError):
+                tmp.unlink(missing_ok=True)
+        raise
+    for tmp, name in zip(staged, OUTPUT_FILES, strict=True):
+        os.replace(tmp, out / name)
     for partial in ("allocations.partial.csv", "batches.partial.jsonl"):
         (out / partial).unlink(missing_ok=True)

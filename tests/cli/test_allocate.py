@@ -25,6 +25,7 @@ from tierflow.orchestration.allocation.day_allocator import (
     AllocationSettings,
     DayAllocator,
 )
+from tierflow.orchestration.allocation.outputs import OUTPUT_FILES
 from tierflow.solver.verify import check_allocation_rows
 
 TINY = DATA_DIR / "tiny_network"
@@ -374,6 +375,37 @@ def test_another_run_killed_mid_way_leaves_the_finished_outputs_whole(
     assert [json.loads(line)["batch"] for line in lines] == list(range(100))
     assert not (out / "batches.partial.jsonl").exists()
     assert not (out / "allocations.partial.csv").exists()
+
+
+def test_outputs_are_replaced_all_three_or_none(tmp_path: Path) -> None:
+    """A failure while the outputs were written left the folder with the new
+    run's allocations.csv beside the old run's batches.jsonl and no
+    summary.json. Now a failed write changes none of them; a folder in the
+    way of one is refused before the run, naming it."""
+    out = tmp_path / "out"
+    assert _allocate(_write_orders(tmp_path / "a.csv", 40), out).exit_code == 0
+    finished = {name: (out / name).read_bytes() for name in OUTPUT_FILES}
+    other = _write_orders(tmp_path / "b.csv", 12, seed=1)
+    (out / "batches.jsonl.tmp").mkdir()  # the last output cannot be written
+    failed = _allocate(other, out)
+    assert failed.exit_code == 1
+    assert failed.output.endswith(
+        f"Error: {out / 'batches.jsonl.tmp'}: Is a directory\n"
+    )
+    assert {name: (out / name).read_bytes() for name in OUTPUT_FILES} == finished
+    assert not (out / "allocations.csv.tmp").exists()
+    assert not (out / "summary.json.tmp").exists()
+    (out / "batches.jsonl.tmp").rmdir()
+    (out / "summary.json").unlink()
+    (out / "summary.json").mkdir()
+    before = _tree(out)
+    refused = _allocate(other, out)
+    assert refused.exit_code == 1
+    assert refused.output == (
+        f"Error: {out / 'summary.json'}: is in the way of the run's summary.json "
+        "(not a file): move it away\n"
+    )
+    assert _tree(out) == before  # refused before the run: nothing written
 
 
 def test_a_finished_run_rerun_prints_the_same_summary(tmp_path: Path) -> None:
