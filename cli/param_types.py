@@ -36,6 +36,10 @@ class OutputPath(click.Path):
     def convert(
         self, value: Any, param: click.Parameter | None, ctx: click.Context | None
     ) -> Any:
+        if isinstance(value, str | bytes) and not os.fsdecode(value).strip():
+            # an empty path is the current folder to pathlib: its files were
+            # replaced there, or refused as "'.' is not a regular file"
+            self.fail("an empty path names no file or folder.", param, ctx)
         path = super().convert(value, param, ctx)
         above = file_in_the_way(Path(os.fsdecode(path)))
         if above is not None:

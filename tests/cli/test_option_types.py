@@ -12,7 +12,7 @@ import pytest
 from click.testing import CliRunner
 
 from tierflow.cli.main import cli, subcommands
-from tierflow.cli.param_types import FiniteFloatRange
+from tierflow.cli.param_types import FiniteFloatRange, OutputPath
 
 
 def _options() -> Iterator[tuple[tuple[str, ...], click.Option]]:
@@ -99,3 +99,26 @@ def test_an_output_file_that_is_no_regular_file_is_refused(
     result = CliRunner().invoke(cli, [*args, str(link)])
     assert result.exit_code == 2 and "is not a regular file" in result.output
     assert link.is_symlink() and target.read_text() == "kept\n"
+
+
+OUT_PATHS = [
+    (path, param.opts[0])
+    for path, param in _options()
+    if isinstance(param.type, OutputPath)
+]
+
+
+@pytest.mark.parametrize(("path", "flag"), OUT_PATHS)
+def test_an_empty_output_path_is_a_usage_error(
+    path: tuple[str, ...], flag: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``allocate --out ''`` wrote its outputs and a state store into the
+    current folder (an empty path is "." to pathlib), exit 0; a file output
+    said "'.' is not a regular file but a link, device or pipe"."""
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(cli, [*path, flag, ""])
+    assert result.exit_code == 2, result.output
+    assert result.output.endswith(
+        f"Error: Invalid value for '{flag}': an empty path names no file or folder.\n"
+    ), result.output
+    assert list(tmp_path.iterdir()) == []
