@@ -236,6 +236,11 @@ def parse_engines(value: str) -> list[str]:
 
     names = [v.strip() for v in value.split(",") if v.strip()]
     valid = engine_names()
+    if not names:  # ran nothing and wrote an empty table, exit 0
+        raise click.BadParameter(
+            f"no engine given; choose from {', '.join(valid)}",
+            param_hint="--engines",
+        )
     for name in names:
         if name not in valid:
             raise click.BadParameter(

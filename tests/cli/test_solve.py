@@ -272,6 +272,18 @@ def test_bench_gap_rejects_unknown_engine(tmp_path: Path) -> None:
     assert "unknown engine 'nope'" in out
 
 
+@pytest.mark.parametrize("engines", ["", " , "])
+def test_bench_gap_refuses_no_engine(tmp_path: Path, engines: str) -> None:
+    """``--engines ''`` ran nothing, wrote a header-only results.csv and an
+    empty table with matplotlib's warning, exit 0."""
+    code, out = _run("bench", "gap", "--engines", engines, "--out", str(tmp_path / "b"))
+    assert code == 2
+    assert (
+        "Error: Invalid value for --engines: no engine given; choose from cpsat" in out
+    )
+    assert not (tmp_path / "b").exists()
+
+
 def test_generate_gap_writes_a_readable_instance(tmp_path: Path) -> None:
     out = tmp_path / "d05020.txt"
     code, text = _run(
