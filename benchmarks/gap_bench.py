@@ -156,6 +156,36 @@ def verification_failures(runs: Sequence[GapRun]) -> VerificationError | None:
     )
 
 
+def beaten_proofs(
+    runs: Sequence[GapRun], best_known: dict[tuple[str, str], BestKnown]
+) -> InputError | None:
+    """The error for a best-known value given as a proven optimum that a
+    checked solution beats (``None`` when none does): a wrong table row or
+    the wrong instance, whose every "% above best" was measured from a value
+    that is not the optimum (the runs' reports are written first)."""
+    for run in runs:
+        bk = best_known.get((run.instance, run.direction))
+        if bk is None or not bk.proven or run.objective is None:
+            continue
+        slack = _LP_BOUND_RTOL * max(1.0, abs(bk.value))
+        maximize = run.direction == "max"
+        better = (
+            run.objective > bk.value + slack
+            if maximize
+            else run.objective < bk.value - slack
+        )
+        if better:
+            return InputError(
+                f"given as proven optimal, but {run.engine}'s checked solution "
+                f"of {run.instance} ({run.direction}) is {run.objective:.10g}",
+                file=bk.file or None,
+                row=bk.row,
+                field="best_known",
+                value=bk.value,
+            )
+    return None
+
+
 def _median(values: Sequence[float | None]) -> float | None:
     vals = [v for v in values if v is not None]
     return statistics.median(vals) if vals else None

@@ -17,6 +17,7 @@ from tierflow.benchmarks.allocation_days_report import run_and_report
 from tierflow.benchmarks.gap_bench import (
     GAP_DATA,
     GapRun,
+    beaten_proofs,
     run_gap_bench,
     verification_failures,
     write_reports,
@@ -143,7 +144,7 @@ def bench_gap(
             f"wrote {out / 'results.csv'}, {out / 'summary.md'}, "
             f"{out / 'gap_vs_time.png'}"
         )
-    failures = verification_failures(runs)
+    failures = verification_failures(runs) or beaten_proofs(runs, table or {})
     if failures is not None:
         raise failures
 

@@ -219,6 +219,36 @@ def test_bench_gap_refuses_a_best_known_no_solution_reaches(tmp_path: Path) -> N
     assert not out_dir.exists()
 
 
+def test_bench_gap_says_a_proven_best_known_a_solution_beats(tmp_path: Path) -> None:
+    """A "proven optimal" value that a checked solution beats (gap1-1's
+    optimum is 336) is a wrong row: the run exited 0 reporting -1.8 % above
+    best. Its reports are written, then the row is named, exit 1."""
+    table = tmp_path / "bk.csv"
+    table.write_text(
+        "instance,direction,best_known,proven_optimal\ngap1-1,max,330,true\n"
+    )
+    out_dir = tmp_path / "bench"
+    code, out = _run(
+        "bench", "gap", str(GAP_DIR / "gap1.txt"), "--maximize",
+        "--engines", "cpsat", "--time-limit", "1", "--repeat", "1",
+        "--best-known", str(table), "--out", str(out_dir),
+    )  # fmt: skip
+    assert code == 1, out
+    assert out.strip().splitlines()[-1] == (
+        f"Error: {table}: row 2: field 'best_known': value 330.0: given as proven "
+        "optimal, but cpsat's checked solution of gap1-1 (max) is 336"
+    )
+    assert (out_dir / "results.csv").exists()
+    table.write_text(  # not proven: a better solution is news, not an error
+        "instance,direction,best_known,proven_optimal\ngap1-1,max,330,false\n"
+    )
+    assert _run(
+        "bench", "gap", str(GAP_DIR / "gap1.txt"), "--maximize",
+        "--engines", "cpsat", "--time-limit", "1", "--repeat", "1",
+        "--best-known", str(table), "--out", str(out_dir),
+    )[0] == 0  # fmt: skip
+
+
 class _Liar(BundledEngine):
     """Reports every problem solved at an objective of 0 with job 1 on agent 1."""
 
