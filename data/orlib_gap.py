@@ -58,6 +58,8 @@ class _Tokens:
             self.values.extend(parts)
             self.lines.extend([lineno] * len(parts))
         self.pos = 0
+        #: The token a reading failed at (its error's), -1 before any.
+        self.failed_at = -1
 
     def where(self, k: int) -> str:
         if k < len(self.values):
@@ -68,6 +70,7 @@ class _Tokens:
         end = self.pos + count
         if end > len(self.values):
             have = len(self.values) - self.pos
+            self.failed_at = len(self.values)
             raise InputError(
                 f"unexpected end of file while reading {what}: expected {count} "
                 f"values, found {have}",
@@ -119,6 +122,7 @@ class _Tokens:
 
     def error_at(self, k: int, message: str, problem: int | None) -> InputError:
         """The error at token ``k``, quoting it."""
+        self.failed_at = k
         return InputError(
             message,
             file=self.file,
@@ -137,8 +141,10 @@ def parse_orlib_gap(
     kind: a first line of one number reads as a multi-problem file (its count
     of problems), else as one problem (``m n``). When the text does not parse
     that way but does the other way (a multi-problem file written on one
-    line), the other reading is taken; when neither does, the first reading's
-    error is raised.
+    line), the other reading is taken; when neither does, the error of the
+    reading that got further is raised (the first's on a tie): a broken
+    multi-problem file written on one line was blamed on a token of its
+    first problem, read as a single problem with tokens left over.
     """
     tokens = _Tokens(text, file)
     if not tokens.values:
@@ -148,10 +154,12 @@ def parse_orlib_gap(
     try:
         return _parse_problems(tokens, stem, multi=multi)
     except InputError as first_error:
+        other = _Tokens(text, file)
         try:
-            return _parse_problems(_Tokens(text, file), stem, multi=not multi)
-        except InputError:
-            raise first_error from None
+            return _parse_problems(other, stem, multi=not multi)
+        except InputError as other_error:
+            further = other.failed_at > tokens.failed_at
+            raise (other_error if further else first_error) from None
 
 
 def _parse_problems(tokens: _Tokens, stem: str, *, multi: bool) -> list[GapData]:

@@ -73,6 +73,28 @@ def test_the_layout_does_not_decide_the_kind(tmp_path: Path) -> None:
         assert (a.capacity == b.capacity).all()
 
 
+@pytest.mark.parametrize(
+    ("name", "message"),
+    [
+        ("missing_problem.txt", r"problem 2: token 18 \(end of file\): unexpected "
+         r"end of file while reading the number of agents m"),
+        ("truncated.txt", r"problem 1: token 16 \(end of file\): unexpected end of "
+         r"file while reading the capacities \(2 agents\)"),
+    ],
+)  # fmt: skip
+def test_a_broken_file_on_one_line_is_located_as_on_many(
+    name: str, message: str, tmp_path: Path
+) -> None:
+    """Written on one line, a multi-problem file one problem short was
+    refused at a token of its first problem ("value '24': 84 tokens left
+    over after 1 problem(s)"): the reading as one problem was blamed,
+    though the reading as several got further."""
+    flat = tmp_path / name
+    flat.write_text(" ".join((DATA_DIR / "gap_bad" / name).read_text().split()))
+    with pytest.raises(InputError, match=message):
+        read_orlib_gap(flat)
+
+
 BAD_FILES = [
     (
         "truncated.txt",
