@@ -81,6 +81,8 @@ class _Tokens:
         out = np.empty(count)
         for offset, tok in enumerate(self.values[self.pos : end]):
             try:
+                if "_" in tok:  # Python's float() reads "1_0" as 10
+                    raise ValueError(tok)
                 out[offset] = float(tok)
             except ValueError:
                 raise self.error_at(

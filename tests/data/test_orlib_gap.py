@@ -251,6 +251,13 @@ def test_absurd_values_and_bytes_are_located(tmp_path: Path) -> None:
         r"beyond \+-1e\+09 \(in the resource matrix \(2 agents x 3 jobs\)\)$",
     ):
         read_orlib_gap(path)
+    path.write_text(" 2 3\n 1 2 3\n 4 5 6\n 1 1_0 1\n 2 2 2\n 5 5\n")
+    with pytest.raises(  # Python's float() alone took "1_0" for 10
+        InputError,
+        match=r"^.*g\.txt: token 10 \(line 4\): value '1_0': not a number "
+        r"\(in the resource matrix \(2 agents x 3 jobs\)\)$",
+    ):
+        read_orlib_gap(path)
     path.write_bytes(b" 2 3\n 1 2 3\n 4 5 \xff\n")
     with pytest.raises(
         InputError, match=r"g\.txt: row 3: value b'\\xff': not UTF-8 text"
