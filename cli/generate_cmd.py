@@ -107,9 +107,18 @@ def orders_command(
 ) -> None:
     """Generate orders (one row per line) for the network."""
     net = open_network(network_dir)
-    frame = generate_orders(
-        net, n_orders=n_orders, days=days, seed=seed, start=start.date(), spike=spike
-    )
+    try:
+        frame = generate_orders(
+            net, n_orders=n_orders, days=days, seed=seed, start=start.date(),
+            spike=spike,
+        )  # fmt: skip
+    except InputError as exc:
+        if exc.field not in ("--orders", "--days", "--start"):
+            raise
+        # an option's value, refused with the others': a usage error (exit 2)
+        raise click.BadParameter(
+            f"{exc.value}: {exc.reason}", param_hint=exc.field
+        ) from None
     write_orders(frame, out)
     if as_json:
         record = {"orders": n_orders, "lines": len(frame), "days": days}

@@ -126,7 +126,10 @@ def generate_orders(
         raise InputError("must be >= 1", field="--days", value=days)
     # what orders.csv accepts, so that what is written can be read
     last = start + dt.timedelta(days=days - 1)
-    DATA_WINDOW.require_days(start, last, field="--start")
+    DATA_WINDOW.require_days(start, start, field="--start")
+    DATA_WINDOW.require_days(  # the start fits, the days run past the window
+        start, last, field="--days", value=f"{days} (through {last})"
+    )
     rng = np.random.default_rng(seed)
     customer, dest = _shoppers(network, rng, n_orders, seed, customers_dir)
     when = _order_times(network, rng, dest, days=days, start=start, spike=spike)

@@ -337,3 +337,23 @@ def test_generate_gap_writes_a_readable_instance(tmp_path: Path) -> None:
     assert record["name"] == "d05020"
     assert (record["n_items"], record["n_agents"]) == (20, 5)
     assert record["feasible"] is True
+
+
+@pytest.mark.parametrize(
+    ("args", "said"),
+    [
+        (["--start", "2029-01-01"], "Invalid value for --start: 2029-01-01: outside"),
+        (["--start", "2026-01-01", "--days", "3660"],
+         "Invalid value for --days: 3660 (through 2036-01-08): outside"),
+    ],
+)  # fmt: skip
+def test_generate_orders_outside_the_window_is_a_usage_error(
+    tmp_path: Path, args: list[str], said: str
+) -> None:
+    """A start or a day count that runs past what orders.csv accepts was
+    exit 1, and --start was blamed for a --days too long."""
+    out = tmp_path / "o.csv"
+    code, text = _run("generate", "orders", "--orders", "5", *args, "--out", str(out))
+    assert code == 2, text
+    assert f"Error: {said} the allowed window" in text
+    assert not out.exists()

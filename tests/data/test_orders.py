@@ -39,14 +39,18 @@ def test_generator_is_deterministic(sample_network: Network) -> None:
 
 
 @pytest.mark.parametrize(
-    ("start", "days", "shown"),
-    [("9999-12-31", 1, "9999-12-31"), ("2028-05-20", 20, "2028-05-20 .. 2028-06-08")],
+    ("start", "days", "field", "shown"),
+    [
+        ("9999-12-31", 1, "--start", "9999-12-31"),
+        ("2028-05-20", 20, "--days", "20 (through 2028-06-08)"),
+    ],
 )
 def test_the_generator_refuses_days_the_reader_would(
-    sample_network: Network, start: str, days: int, shown: str
+    sample_network: Network, start: str, days: int, field: str, shown: str
 ) -> None:
     """What it writes must read back: orders.csv takes 2 years ahead of now
-    at most (TIERFLOW_NOW is 2026-06-01 in the tests)."""
+    at most (TIERFLOW_NOW is 2026-06-01 in the tests). The option to blame
+    is --days when the start is in the window (--start was blamed)."""
     with pytest.raises(InputError) as caught:
         generate_orders(
             sample_network,
@@ -55,7 +59,7 @@ def test_the_generator_refuses_days_the_reader_would(
             start=dt.date.fromisoformat(start),
         )
     assert str(caught.value) == (
-        f"field '--start': value '{shown}': outside the allowed window "
+        f"field '{field}': value '{shown}': outside the allowed window "
         "1976-06-01 .. 2028-06-01 (50 years before to 2 years after now)"
     )
 
