@@ -164,4 +164,4 @@ def test_a_time_window_takes_whole_days(
         cli, ["generate", "orders", "--orders", "5", "--start", "1976-11-30",
               "--out", str(tmp_path / "older.csv")],
     )  # fmt: skip
-    assert before.exit_code == 1 and "outside the allowed window" in before.output
+    assert before.exit_code == 2 and "outside the allowed window" in before.output
