@@ -185,13 +185,15 @@ class Holds:
         day later and its delivery date was a promise the node can no longer
         keep. The option set is still open: a requote gives the new dates
         (an open checkout page gets them within a minute, by the live hub).
-        Judged at the checkout's own instant: the quote's, moved on by the
-        time from its answer to ``now`` (the hold's instant, on the wall
-        clock as its TTL is), so a checkout quoted on a service's or a
-        simulation's clock is judged on it; a quote stored before its answer
-        time was recorded is not judged."""
-        wall = _timestamp(now)
-        at = quote.instant(time.time() if wall is None else wall)
+        Judged at the checkout's own instant: ``now`` when the caller gives
+        it (on the clock it gave the options: a simulated day's, a batch
+        job's), else the quote's moved on by the wall-clock time since its
+        answer (a service's select takes no instant; its options may have
+        been asked on a pinned clock). A select given a simulated instant
+        was judged as if that instant were wall-clock time: on a day after
+        today every option read as days late. A quote stored before its
+        answer time was recorded is not judged without ``now``."""
+        at = quote.instant(time.time()) if now is None else checkout_instant(now)
         if at is None:
             return
         net = self.network

@@ -159,12 +159,12 @@ def test_unknown_and_expired_ids(tmp_path: Path, new_state: NewState) -> None:
             InputError, match=r"^field 'request_id': value 'x': unknown"
         ):
             r.select("x", "gold")
-        t0 = dt.datetime.now(dt.UTC)
+        t0 = MONDAY_10 + dt.timedelta(minutes=1)  # on the options' clock
         assert r.select(answer.request_id, "gold", now=t0).status == "held"
-        assert available(r, "WH-EAST", "MUG") == 0
+        assert r.store is not None
+        assert r.store.available("WH-EAST", ["MUG"], now=t0.timestamp())["MUG"] == 0
         later = t0 + dt.timedelta(seconds=61)
         # the hold lapsed: its stock is free again, another checkout can take it
-        assert r.store is not None
         assert r.store.available("WH-EAST", ["MUG"], now=later.timestamp())["MUG"] == 20
         with pytest.raises(
             InputError, match=r"hold expired at .*; select an option again"
@@ -231,6 +231,26 @@ def test_a_router_deletes_what_ended_checkouts_left(
         assert store.check_consistency() == []
 
 
+@pytest.mark.parametrize("days_ahead", [9, -300])
+def test_a_checkout_on_its_own_clock_is_judged_on_it(
+    tmp_path: Path, days_ahead: int
+) -> None:
+    """Options and select given instants of a day other than today (a
+    simulated day, a batch job's): the select is judged at its own instant.
+    On a day after today every option was refused as shipping days late
+    (the hold's instant read as wall-clock time since the answer), so
+    ``tierflow simulate --day`` failed on any day after today."""
+    day = dt.datetime.now(dt.UTC).date() + dt.timedelta(days=days_ahead)
+    asked = dt.datetime.combine(day, dt.time(10), dt.timezone(dt.timedelta(hours=-5)))
+    with tiny_router(tmp_path) as r:
+        answer = r.generate_fulfillment_options("C4", [("TEE", 1)], "606", now=asked)
+        chosen = answer.options[0].option_id
+        held = r.select(answer.request_id, chosen, now=asked + dt.timedelta(minutes=2))
+        assert held.status == "held", held
+        done = r.confirm(answer.request_id, now=asked + dt.timedelta(minutes=3))
+        assert done.status == "confirmed", done
+
+
 def test_an_option_whose_cutoff_passed_is_not_held(
     tmp_path: Path, state_location: Path | str
 ) -> None:
@@ -249,7 +269,7 @@ def test_an_option_whose_cutoff_passed_is_not_held(
         gold = next(o for o in answer.options if o.option_id == "gold")
         assert gold.nodes == ("ST-CHI",)
         assert gold.delivery_date == dt.date(2026, 1, 6)
-        later = dt.datetime.now(dt.UTC) + dt.timedelta(minutes=20)
+        later = asked + dt.timedelta(minutes=20)  # on the options' clock
         for router in (a, b):
             with pytest.raises(
                 InputError,
@@ -264,5 +284,5 @@ def test_an_option_whose_cutoff_passed_is_not_held(
         assert a.select(answer.request_id, "gold", now=later).status == "held"
         # within the cutoff the option is held as offered
         first = a.generate_fulfillment_options("C4", [("TEE", 1)], "606", now=asked)
-        soon = dt.datetime.now(dt.UTC) + dt.timedelta(minutes=5)
+        soon = asked + dt.timedelta(minutes=5)
         assert b.select(first.request_id, "gold", now=soon).status == "held"
