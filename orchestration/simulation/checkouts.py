@@ -169,21 +169,31 @@ class ForecastTicks:
 
 
 class Outage:
-    """The busiest node (by confirmed work) goes down at ``at``."""
+    """The busiest node (by confirmed work; before any, by the day's expected
+    work ``prior``) goes down at ``at``."""
 
-    def __init__(self, network: Network, at: dt.datetime | None) -> None:
+    def __init__(
+        self, network: Network, at: dt.datetime | None, prior: NDArray[np.float64]
+    ) -> None:
         self.network = network
         self.at = at
+        self.prior = prior
         self.node: str | None = None
         self.event: CapacityEvent | None = None
+
+    def due(self, now: dt.datetime) -> bool:
+        """Whether the node goes down before ``now`` (and has not yet)."""
+        return self.at is not None and self.node is None and now >= self.at
 
     def check(
         self, now: dt.datetime, committed: NDArray[np.float64], router: OnlineRouter
     ) -> None:
-        """Take the busiest node down once ``now`` passes the outage time."""
-        if self.at is None or self.node is not None or now < self.at:
+        """Take the busiest node down once ``now`` passes the outage time (an
+        outage before the first confirmation took the network's first node:
+        every node's work was 0)."""
+        if self.at is None or not self.due(now):
             return
-        busiest = int(np.argmax(committed))
+        busiest = int(np.argmax(committed if committed.any() else self.prior))
         self.node = self.network.node_ids[busiest]
         router.apply_capacity_events(
             [capacity_event("sim-outage", self.at, self.node, "outage", True)]
@@ -343,12 +353,16 @@ def run_checkouts(
         None
         if settings.outage_at is None
         else new_york(settings.day, settings.outage_at),
+        prior,
     )
     records: list[CheckoutRecord] = []
     for k, (_order_id, lines) in enumerate(carts.groupby("order_id", sort=False)):
         now = pd.Timestamp(lines["created_at"].iloc[0]).to_pydatetime()
+        if outage.due(now):  # the samples before it went down, then the outage
+            assert outage.at is not None
+            ticks.catch_up(outage.at, desk.committed)
+            outage.check(now, desk.committed, router)
         ticks.catch_up(now, desk.committed)
-        outage.check(now, desk.committed, router)
         items = list(
             zip(lines["sku"].astype(str), lines["quantity"].astype(int), strict=True)
         )

@@ -73,7 +73,7 @@ def test_the_busiest_node_goes_down_once(tiny_network: Network) -> None:
     fake = _Router(tiny_network)
     router = cast(OnlineRouter, fake)
     at = new_york(DAY, dt.time(13))
-    outage = Outage(tiny_network, at)
+    outage = Outage(tiny_network, at, np.array([1.0, 1.0, 8.0]))
     committed = np.array([5.0, 9.0, 1.0])
     outage.check(at - dt.timedelta(seconds=1), committed, router)
     assert outage.node is None and fake.events == []
@@ -83,9 +83,21 @@ def test_the_busiest_node_goes_down_once(tiny_network: Network) -> None:
     assert outage.event.node == tiny_network.node_idx("WH-WEST")
     outage.check(at + dt.timedelta(hours=1), np.array([9.0, 0.0, 0.0]), router)
     assert [e["node_id"] for e in fake.events] == ["WH-WEST"]
-    never = Outage(tiny_network, None)
+    never = Outage(tiny_network, None, np.ones(3))
     never.check(at, committed, router)
     assert never.node is None and never.event is None
+
+
+def test_an_outage_before_any_work_takes_the_busiest_expected_node(
+    tiny_network: Network,
+) -> None:
+    """Before the first confirmation every node's work was 0 and the
+    network's first node went down, whatever the day expected of it."""
+    fake = _Router(tiny_network)
+    at = new_york(DAY, dt.time(1, 30))
+    outage = Outage(tiny_network, at, np.array([1.0, 2.0, 8.0]))
+    outage.check(at, np.zeros(3), cast(OnlineRouter, fake))
+    assert outage.node == tiny_network.node_ids[2]
 
 
 def test_the_monitor_prior_is_the_history_not_the_day_total(
