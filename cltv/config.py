@@ -165,9 +165,14 @@ def training_windows(
             windows.append((cutoff, width))
     if not windows:
         need = config.min_history_days + config.window_days
+        have = (
+            f"have {as_of_day - first_day}"
+            if as_of_day >= first_day  # else "have -2587" said it backwards
+            else f"the first purchase is on {day_to_date(first_day).date()}, after it"
+        )
         raise InputError(
             f"history too short to train: need at least {need} days between the "
-            f"first purchase and the as-of date, have {as_of_day - first_day}",
+            f"first purchase and the as-of date, {have}",
             file=file,
             field="as_of",
             value=str(day_to_date(as_of_day).date()),

@@ -54,8 +54,8 @@ class SimulationSettings:
         EVENT_WINDOW.require_days(
             self.day,
             self.day + dt.timedelta(days=1),
-            field="--day",
-            value=self.day.isoformat(),
+            field="--day",  # the window's last day itself is refused: say why
+            value=f"{self.day} (its events run into {self.day + dt.timedelta(days=1)})",
         )
         require_number(self.checkouts, "--checkouts", 1, 1_000_000, integer=True)
         require_number(self.seed, "--seed", 0, MAX_SEED, integer=True)

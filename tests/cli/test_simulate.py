@@ -202,7 +202,8 @@ def test_bad_inputs_write_nothing(
         # the event log's window, a year ahead at most
         args = ["--day", "2027-06-01"]
         message = (
-            "Error: field '--day': value '2027-06-01': outside the allowed window "
+            "Error: field '--day': value '2027-06-01 (its events run into "
+            "2027-06-02)': outside the allowed window "
             "2016-06-01 .. 2027-06-01 (10 years before to 1 year after now)"
         )
     else:

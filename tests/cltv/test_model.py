@@ -47,6 +47,13 @@ def test_training_windows_end_by_the_as_of_date() -> None:
         r"have 45",
     ):
         training_windows(CLTVConfig(), day_number("1997-02-15"), first)
+    with pytest.raises(  # an as-of before the history said "have -2587"
+        InputError,
+        match=r"value '1996-06-01': history too short to train: need at least 60 "
+        r"days between the first purchase and the as-of date, the first purchase "
+        r"is on 1997-01-01, after it$",
+    ):
+        training_windows(CLTVConfig(), day_number("1996-06-01"), first)
 
 
 def test_segments_by_rank_with_ties() -> None:
