@@ -255,7 +255,7 @@ def parse_event_lines(
     1-based line numbers. Nothing is applied when any line is bad, and an
     event id repeated with different content is an error naming both rows."""
     events = [
-        parse_event(_decode(text, file, row), network, file=file, row=row)
+        parse_event(decode_line(text, file, row), network, file=file, row=row)
         for row, text in _numbered(lines, file)
     ]
     check_repeated_ids(events, file=file)
@@ -280,13 +280,15 @@ def _numbered(lines: Iterable[str], file: str) -> Iterator[tuple[int, str]]:
             yield row, line.strip()
 
 
-def _decode(text: str, file: str, row: int) -> Any:
-    """One JSON value; any failure (syntax, a 5000-digit number, nesting too
-    deep) is an error at ``row``."""
+def decode_line(text: str, file: str, row: int) -> Any:
+    """One line's JSON value; any failure (syntax, a 5000-digit number,
+    nesting too deep) is an error at ``row`` (a syntax error with its column:
+    "Unterminated string starting at" said not where)."""
     try:
         return json.loads(text)
     except json.JSONDecodeError as exc:
-        raise InputError(f"not JSON ({exc.msg})", file=file, row=row) from None
+        message = f"not JSON ({exc.msg}: column {exc.colno})"
+        raise InputError(message, file=file, row=row) from None
     except (ValueError, RecursionError) as exc:
         message = f"not JSON ({str(exc).splitlines()[0][:80]})"
         raise InputError(message, file=file, row=row) from None

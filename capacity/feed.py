@@ -17,7 +17,6 @@ read aborted the interpreter's shutdown: "could not acquire lock").
 
 from __future__ import annotations
 
-import json
 import os
 import queue
 import threading
@@ -26,7 +25,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import IO
 
-from tierflow.capacity.events import CapacityEvent, parse_event
+from tierflow.capacity.events import CapacityEvent, decode_line, parse_event
 from tierflow.capacity.monitor import IngestResult
 from tierflow.data.errors import InputError
 from tierflow.data.network import Network
@@ -251,11 +250,4 @@ def _parse(
     text = line.strip()
     if not text:
         return None
-    try:
-        obj = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise InputError(f"not JSON ({exc.msg})", file=file, row=row) from None
-    except (ValueError, RecursionError) as exc:  # a 5000-digit number, nesting
-        message = f"not JSON ({str(exc).splitlines()[0][:80]})"
-        raise InputError(message, file=file, row=row) from None
-    return parse_event(obj, network, file=file, row=row)
+    return parse_event(decode_line(text, file, row), network, file=file, row=row)

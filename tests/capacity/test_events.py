@@ -46,6 +46,8 @@ BAD = [
     (_line(node_id=["WH-EAST"]), r"field 'node_id': value \['WH-EAST'\]: unknown node$"),
     (_line(type=["backlog"]), r"field 'type': value \['backlog'\]: unknown event type"),
     ("[" * 100_000, r"^ev\.jsonl: row 1: not JSON"),
+    # a line cut short: where (the message alone said not where)
+    ('{"event_id": "s2", "type": "backl', r"^ev\.jsonl: row 1: not JSON \(Unterminated string starting at: column 28\)$"),
 ]  # fmt: skip
 
 

@@ -66,7 +66,7 @@ def test_a_piped_feed_is_applied_as_it_arrives(tmp_path: Path) -> None:
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 1, err  # lines were skipped
     assert err.splitlines() == [
-        "skipped: <stdin>: row 2: not JSON (Expecting value)",
+        "skipped: <stdin>: row 2: not JSON (Expecting value: column 1)",
         "skipped: <stdin>: row 5: field 'event_id': value 'f2': event id already "
         "used by the logged event seq 2 with different content",
     ]

@@ -168,7 +168,7 @@ def test_follow_exits_1_when_a_line_was_skipped(tmp_path: Path, as_json: bool) -
     assert result.exit_code == 1
     assert result.stderr == (
         "skipped: <stdin>: row 2: field 'ts': missing\n"
-        "skipped: <stdin>: row 3: not JSON (Expecting value)\n"
+        "skipped: <stdin>: row 3: not JSON (Expecting value: column 1)\n"
     )
     if as_json:
         summary = json.loads(result.stdout)
