@@ -15,7 +15,11 @@ from typing import Any
 import click
 
 from tierflow.cli.options import SEED_RANGE, examples, option
-from tierflow.cli.param_types import FiniteFloatRange, OutputPath
+from tierflow.cli.param_types import (
+    FiniteFloatRange,
+    OutputPath,
+    refuse_input_as_output,
+)
 from tierflow.cli.progress import progress_stage
 from tierflow.cli.state_location import STATE_LOCATION, open_state
 from tierflow.cltv.evaluate import evaluate_model, write_evaluation
@@ -333,6 +337,9 @@ def score_command(
     as_json: bool,
 ) -> None:
     """Write customer_id,predicted_spend,p_active,segment for every customer."""
+    refuse_input_as_output(
+        out, "--out", transactions=transactions, profiles=profiles, browsing=browsing
+    )
     data, notes = _load(transactions, fmt, profiles, browsing, skip_bad_rows)
     # a minute for a million customers: lines then, none for a small log
     with progress_stage("cltv score", only_if_slow=True):
@@ -528,6 +535,10 @@ def retrain_command(
     A day whose data lost part of the champion's history is refused: the
     decision is printed as usual, then an error line, exit 1.
     """
+    for out, flag in ((scores_out, "--scores-out"), (state, "--state")):
+        refuse_input_as_output(
+            out, flag, transactions=transactions, profiles=profiles, browsing=browsing
+        )
     data, notes = _load(transactions, fmt, profiles, browsing, skip_bad_rows)
     registry = ModelRegistry(model_dir)
     sinks: list[ScoreSink] = []

@@ -57,3 +57,21 @@ class OutputPath(click.Path):
                 ctx,
             )
         return path
+
+
+def refuse_input_as_output(
+    out: Path | str | None, flag: str, **inputs: Path | None
+) -> None:
+    """A usage error when ``out`` (``flag``'s path) is one of the command's
+    input files (``--transactions`` given as ``--out`` replaced the
+    purchase log by its scores, exit 0). ``inputs``: option name (without
+    ``--``) to path, None when not given; a URL ``out`` is no file."""
+    if not isinstance(out, Path) or not out.exists():
+        return
+    for name, path in inputs.items():
+        if path is not None and path.exists() and os.path.samefile(out, path):
+            raise click.BadParameter(
+                f"{str(out)!r} is the --{name} file: an output never replaces "
+                "an input.",
+                param_hint=f"'{flag}'",
+            )

@@ -190,6 +190,33 @@ def test_retrain_refuses_an_output_under_a_file_before_it_writes(
     assert sorted(p.name for p in tmp_path.iterdir()) == ["tx.csv"]
 
 
+@pytest.mark.parametrize(
+    "command", [["score", "--out"], ["retrain", "--scores-out"], ["retrain", "--state"]]
+)
+def test_an_output_that_is_an_input_is_refused(
+    transactions: Path, tmp_path: Path, command: list[str]
+) -> None:
+    """``cltv score --out`` naming its ``--transactions`` file replaced the
+    purchase log by the scores, exit 0."""
+    log = tmp_path / "log.csv"
+    log.write_bytes(transactions.read_bytes())
+    name, flag = command
+    models = tmp_path / "models"
+    models.mkdir()
+    result = CliRunner().invoke(
+        cli,
+        ["cltv", name, "--transactions", str(log), "--as-of", "2023-06-30",
+         "--model-dir", str(models), flag, str(log)],
+    )  # fmt: skip
+    assert result.exit_code == 2, result.output
+    assert result.output.endswith(
+        f"Error: Invalid value for '{flag}': '{log}' is the --transactions file: "
+        "an output never replaces an input.\n"
+    )
+    assert log.read_bytes() == transactions.read_bytes()
+    assert list(models.iterdir()) == []
+
+
 def test_bad_rows_fail_or_are_skipped(tmp_path: Path) -> None:
     path = tmp_path / "orders.csv"
     path.write_text(
