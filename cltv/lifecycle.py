@@ -340,6 +340,12 @@ class _Plan:
     def challenger(self) -> str:
         return self.recipe.version()
 
+    @property
+    def backfill(self) -> bool:
+        """Whether the day is older than the champion's (a re-run of a past
+        day): it neither promotes nor publishes."""
+        return self.champion_as_of is not None and self.date < self.champion_as_of
+
 
 def _plan(
     data: CustomerData,
@@ -450,12 +456,13 @@ def _decide(
         return True, "no champion yet", {}
     if plan.champion == plan.challenger:
         return False, "challenger is the champion", {}
-    if plan.champion_as_of is not None and plan.date < plan.champion_as_of:
+    if plan.backfill:
         # re-running an older day (a backfill) rolled CURRENT back to it
         return (
             False,
             f"as of {plan.date}, before the champion's {plan.champion_as_of}: "
-            "an older day does not replace a newer champion",
+            "an older day does not replace a newer champion (nor its "
+            "published scores)",
             {},
         )
     recipe = plan.recipe
@@ -563,7 +570,9 @@ def retrain(
         # store) leaves CURRENT and the published scores as they were, not a
         # new champion whose scores never went out
         published = None
-        if sink is not None:
+        if sink is not None and not plan.backfill:
+            # a backfill published the champion's scores as of its older day,
+            # over the newer ones (and without the customers since)
             published = _publish(data, registry, as_of_day, champion, sink)
         if promoted:
             registry.set_current(plan.challenger)

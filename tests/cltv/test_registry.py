@@ -313,16 +313,32 @@ def test_an_older_day_does_not_replace_a_newer_champion(
     data: CustomerData, tmp_path: Path
 ) -> None:
     """Re-running an older day (a backfill) rolled CURRENT back to it, since
-    the same recipe on other data is never worse: it is kept, not promoted."""
+    the same recipe on other data is never worse: it is kept, not promoted.
+    Nor does it publish: it wrote the champion's scores as of the older day
+    over the newer ones (and without the customers who came since)."""
     registry = ModelRegistry(tmp_path / "models")
-    newer = retrain(data, AS_OF + 2, registry, horizon_days=HORIZON, config=FAST)
-    assert newer.promoted
-    older = retrain(data, AS_OF, registry, horizon_days=HORIZON, config=FAST)
+    published: list[str] = []
+
+    class Sink:
+        def put_cltv_scores(
+            self, scores: Any, *, as_of: Any, model_version: str
+        ) -> int:
+            published.append(str(as_of))
+            return len(scores)
+
+    newer = retrain(
+        data, AS_OF + 2, registry, horizon_days=HORIZON, config=FAST, sink=Sink()
+    )
+    assert newer.promoted and published == ["2023-07-02"]
+    older = retrain(
+        data, AS_OF, registry, horizon_days=HORIZON, config=FAST, sink=Sink()
+    )
     assert not older.promoted
     assert older.reason == (
         "as of 2023-06-30, before the champion's 2023-07-02: an older day does "
-        "not replace a newer champion"
+        "not replace a newer champion (nor its published scores)"
     )
+    assert older.published_rows is None and published == ["2023-07-02"]
     assert registry.current() == newer.champion
     assert older.challenger in registry.versions()  # kept for inspection
     assert older.history is None  # never promoted: the guard has nothing to do
