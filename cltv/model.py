@@ -225,7 +225,7 @@ class CLTVModel:
         )
         self.as_of_day_ = self.btyd_ = self.level_ = None  # from an earlier fit
         self.data_fingerprint_ = data.fingerprint()
-        self.regressor_ = self._fit_regressor(windows)
+        self.regressor_ = self._fit_regressor(windows, log.source or None)
         self.shapes_, self.blend_ = self._fit_calibration(data, as_of_day, horizon_days)
         self.n_training_rows_ = sum(len(w.target) for w in windows)
         self.as_of_day_ = as_of_day
@@ -250,7 +250,9 @@ class CLTVModel:
             learned_total=float("nan"),
         )
 
-    def _fit_regressor(self, windows: list[TrainingWindow]) -> CLTVRegressor:
+    def _fit_regressor(
+        self, windows: list[TrainingWindow], source: str | None
+    ) -> CLTVRegressor:
         cfg, encoder = self.config, self._encoder()
         X = np.vstack([encoder.design(w.frame, w.width, w.offset) for w in windows])
         y = np.concatenate([w.target for w in windows])
@@ -270,7 +272,10 @@ class CLTVModel:
             n_folds=cfg.n_folds,
             random_state=cfg.random_state,
         )
-        return regressor.fit(X, y, groups=customers)
+        with np.errstate(over="ignore", invalid="ignore"):  # refused below, once
+            regressor.fit(X, y, groups=customers)
+        _require_finite_fit(regressor, X, y, source=source)
+        return regressor
 
     def _fit_calibration(
         self, data: CustomerData, as_of_day: int, horizon_days: int
@@ -459,7 +464,15 @@ class CLTVModel:
         history up to the day for any other day or data.
         """
         forecasts = self.forecast(data, as_of_day, horizon_days)
-        predicted = forecasts.published()
+        with np.errstate(invalid="ignore", over="ignore"):
+            predicted = forecasts.published()
+        if not np.isfinite(predicted).all():  # a model fitted before the check
+            raise InputError(
+                "the model's forecasts are not finite (fitted on spend too "
+                "uneven to learn from: train it again)",
+                file=data.transactions.source or None,
+                field="amount",
+            )
         frame = pd.DataFrame(
             {
                 "customer_id": forecasts.history.customer_ids,
@@ -544,6 +557,38 @@ def _require_learnable(log: TransactionLog, as_of_day: int) -> None:
             field="as_of",
             value=as_of,
         )
+
+
+#: Rows checked for a diverged fit: those of the largest targets (where a
+#: boosting step overshoots) and as many drawn at random.
+_DIVERGENCE_ROWS = 1000
+
+
+def _require_finite_fit(
+    regressor: CLTVRegressor, X: FloatArray, y: FloatArray, *, source: str | None
+) -> None:
+    """Refuse a fit whose forecasts are not finite: a few purchases many
+    orders of magnitude above the rest (1e8 among tens of dollars) make the
+    Poisson boosting's steps overshoot until ``exp`` overflows, and every
+    customer was then scored 0 or NaN and called platinum, exit 0."""
+    n = len(y)
+    k = min(n, _DIVERGENCE_ROWS)
+    rows = np.union1d(
+        np.argsort(y)[-k:], np.random.default_rng(0).choice(n, size=k, replace=False)
+    )
+    with np.errstate(over="ignore", invalid="ignore"):
+        forecasts = regressor.predict(X[rows])
+    if np.isfinite(forecasts).all():
+        return
+    positive = y[y > 0]
+    raise InputError(
+        "the model cannot learn from spend this uneven: its forecasts overflow "
+        f"(the largest window's spend is {float(positive.max()):.6g}, "
+        f"{float(positive.max() / np.median(positive)):.3g} times the median "
+        "of those that spent); check the largest amounts",
+        file=source,
+        field="amount",
+    )
 
 
 def _shape_rows(n: int) -> NDArray[np.int64]:

@@ -217,6 +217,37 @@ def test_an_output_that_is_an_input_is_refused(
     assert list(models.iterdir()) == []
 
 
+def test_spend_too_uneven_to_learn_is_one_clear_error(
+    cdnow_dir: Path, tmp_path: Path
+) -> None:
+    """Two CDNOW customers' purchases at 1e8 (under the 1e9 limit) among tens
+    of dollars made the Poisson boosting overflow: every customer scored 0 or
+    NaN and called platinum, exit 0."""
+    lines = (cdnow_dir / "CDNOW_sample.txt").read_text().splitlines()
+    rows = [line.split() for line in lines if line.strip()]
+    uneven = tmp_path / "uneven.csv"
+    uneven.write_text(
+        "customer_id,order_date,amount\n"
+        + "".join(
+            f"{r[0]},{r[2][:4]}-{r[2][4:6]}-{r[2][6:]},"
+            f"{1e8 if r[0] in ('00004', '00021') else r[4]}\n"
+            for r in rows
+        )
+    )
+    models = tmp_path / "models"
+    result = _run(
+        "train", "--transactions", str(uneven), "--as-of", "1997-09-30",
+        "--horizon-days", "90", "--model-dir", str(models), "--no-backtest",
+    )  # fmt: skip
+    assert result.exit_code == 1, result.output
+    assert result.output.splitlines()[-1].startswith(
+        f"Error: {uneven}: field 'amount': the model cannot learn from spend this "
+        "uneven: its forecasts overflow (the largest window's spend is "
+    ), result.output
+    assert "RuntimeWarning" not in result.output
+    assert not models.exists() or not any(models.glob("*/model.joblib"))
+
+
 def test_bad_rows_fail_or_are_skipped(tmp_path: Path) -> None:
     path = tmp_path / "orders.csv"
     path.write_text(
