@@ -46,6 +46,9 @@ BAD = [
     (_line(node_id=["WH-EAST"]), r"field 'node_id': value \['WH-EAST'\]: unknown node$"),
     (_line(type=["backlog"]), r"field 'type': value \['backlog'\]: unknown event type"),
     ("[" * 100_000, r"^ev\.jsonl: row 1: not JSON"),
+    # a key twice: json kept the last value without a word
+    ('{"event_id": "d", "ts": "2026-05-20T10:00:00Z", "node_id": "WH-EAST", "type": "staffing", "value": 80, "value": 290}',
+     r"^ev\.jsonl: row 1: field 'value': key given twice in one event \(which one was meant\?\)$"),
     # a line cut short: where (the message alone said not where)
     ('{"event_id": "s2", "type": "backl', r"^ev\.jsonl: row 1: not JSON \(Unterminated string starting at: column 28\)$"),
 ]  # fmt: skip
