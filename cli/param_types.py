@@ -40,6 +40,16 @@ class OutputPath(click.Path):
             # an empty path is the current folder to pathlib: its files were
             # replaced there, or refused as "'.' is not a regular file"
             self.fail("an empty path names no file or folder.", param, ctx)
+        if not self.dir_okay and isinstance(value, str | bytes):
+            text = os.fsdecode(value)
+            if text.endswith(("/", os.sep)):  # pathlib drops the slash
+                self.fail(f"{text!r} names a folder; give a file name.", param, ctx)
+            if text == "-" and not self.allow_dash:  # not standard output
+                self.fail(
+                    "'-' (standard output) is not taken here; give a file name.",
+                    param,
+                    ctx,
+                )
         path = super().convert(value, param, ctx)
         above = file_in_the_way(Path(os.fsdecode(path)))
         if above is not None:

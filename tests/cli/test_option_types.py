@@ -122,3 +122,35 @@ def test_an_empty_output_path_is_a_usage_error(
         f"Error: Invalid value for '{flag}': an empty path names no file or folder.\n"
     ), result.output
     assert list(tmp_path.iterdir()) == []
+
+
+FILE_OUTPUTS = [
+    (path, param.opts[0])
+    for path, param in _options()
+    if isinstance(param.type, OutputPath) and not param.type.dir_okay
+]
+
+
+@pytest.mark.parametrize(("path", "flag"), FILE_OUTPUTS)
+@pytest.mark.parametrize(
+    ("given", "said"),
+    [
+        ("scores/", "'scores/' names a folder; give a file name."),
+        ("-", "'-' (standard output) is not taken here; give a file name."),
+    ],
+)
+def test_a_file_output_given_as_a_folder_or_a_dash_is_refused(
+    path: tuple[str, ...],
+    flag: str,
+    given: str,
+    said: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """``--out scores/`` wrote a file named ``scores``, ``--out -`` one named
+    ``-`` (pathlib drops the slash; no command writes to standard output)."""
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(cli, [*path, flag, given])
+    assert result.exit_code == 2, result.output
+    assert result.output.endswith(f"Error: Invalid value for '{flag}': {said}\n")
+    assert list(tmp_path.iterdir()) == []
