@@ -538,7 +538,20 @@ def build_features(
     """
     require_purchases(data.transactions, as_of_day)
     history = customer_history(data.transactions, as_of_day)
-    fit = btyd if btyd is not None else fit_btyd(history)
+    try:
+        fit = btyd if btyd is not None else fit_btyd(history)
+    except InputError as exc:
+        if exc.file is not None:
+            raise
+        # named no file, field or day ("Gamma-Gamma needs repeat customers
+        # with positive spend, found 0" from `cltv score` on a small log)
+        raise InputError(
+            f"{exc.reason} (BG/NBD + Gamma-Gamma are fitted on the history up "
+            "to this day, of the customers given)",
+            file=data.transactions.source or None,
+            field="as_of",
+            value=str(day_to_date(as_of_day).date()),
+        ) from None
     posterior = btyd_features(history, fit, window_days)
     if not np.isfinite(posterior["btyd_expected_spend"].to_numpy()).all():
         # a, b -> 0 on a few weeks of history: eq. 10's hypergeometric term

@@ -248,6 +248,37 @@ def test_spend_too_uneven_to_learn_is_one_clear_error(
     assert not models.exists() or not any(models.glob("*/model.joblib"))
 
 
+def test_scoring_a_log_too_small_to_fit_btyd_names_it(
+    transactions: Path, tmp_path: Path
+) -> None:
+    """Scoring refits BG/NBD + Gamma-Gamma on the log scored: on two
+    customers it said "Gamma-Gamma needs repeat customers with positive
+    spend, found 2", naming no file, field or day."""
+    models = tmp_path / "models"
+    common = ["--as-of", "2023-06-30", "--model-dir", str(models)]
+    trained = _run(
+        "train", "--transactions", str(transactions), *common,
+        "--horizon-days", "60", "--no-backtest",
+    )  # fmt: skip
+    assert trained.exit_code == 0, trained.output
+    tx = pd.read_csv(transactions, dtype={"customer_id": str})
+    small = tmp_path / "small.csv"
+    tx[tx["customer_id"].isin(tx["customer_id"].unique()[:2])].to_csv(
+        small, index=False
+    )
+    result = _run(
+        "score", "--transactions", str(small), *common, "--out", str(tmp_path / "s.csv")
+    )
+    assert result.exit_code == 1, result.output
+    assert result.output.splitlines()[-1].startswith(
+        f"Error: {small}: field 'as_of': value '2023-06-30': "
+    ), result.output
+    assert result.output.rstrip().endswith(
+        "(BG/NBD + Gamma-Gamma are fitted on the history up to this day, of the "
+        "customers given)"
+    ), result.output
+
+
 def test_bad_rows_fail_or_are_skipped(tmp_path: Path) -> None:
     path = tmp_path / "orders.csv"
     path.write_text(
