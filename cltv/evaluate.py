@@ -258,6 +258,18 @@ def evaluate_forecasts(
     ``data`` shows in the ``holdout_days`` after ``as_of_day``."""
     log = data.transactions
     actual = window_spend(log, history, holdout_days)
+    if not (actual > 0).any():
+        # captures 0/0 and a bias against nothing: a table of NaN, exit 0
+        raise InputError(
+            "no spend in the holdout "
+            f"({day_to_date(as_of_day + 1).date()} to "
+            f"{day_to_date(as_of_day + holdout_days).date()}) by the customers "
+            "known on the as-of date (only new customers or returns) to "
+            "evaluate against",
+            file=log.source or None,
+            field="as_of",
+            value=str(day_to_date(as_of_day).date()),
+        )
     metrics = {name: holdout_metrics(pred, actual) for name, pred in forecasts.items()}
     frame = pd.DataFrame({"customer_id": history.customer_ids, "actual_spend": actual})
     for name, pred in forecasts.items():

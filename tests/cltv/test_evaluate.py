@@ -322,3 +322,32 @@ def test_cli_evaluate_empty_holdout_window_is_an_error(cdnow_dir: Path) -> None:
         f"Error: {path}: field 'as_of': value '1998-04-12': no transactions in "
         "the holdout (1998-04-13 to 1998-04-13) to evaluate against\n"
     ), result.output
+
+
+def test_cli_evaluate_a_holdout_without_spend_by_known_customers_is_an_error(
+    cdnow_dir: Path, tmp_path: Path
+) -> None:
+    """The holdout's only purchase is a new customer's: every capture was
+    0/0 and the table printed NaN metrics, exit 0."""
+    rows = [
+        line.split()
+        for line in (cdnow_dir / "CDNOW_sample.txt").read_text().splitlines()
+        if line.strip() and line.split()[2] <= "19970930"
+    ]
+    path = tmp_path / "tx.csv"
+    path.write_text(
+        "customer_id,order_date,amount\n"
+        + "".join(f"{r[0]},{r[2][:4]}-{r[2][4:6]}-{r[2][6:]},{r[4]}\n" for r in rows)
+        + "NEW1,1997-10-05,20.00\n"
+    )
+    result = CliRunner().invoke(
+        cli,
+        ["cltv", "evaluate", "--transactions", str(path), "--as-of", "1997-09-30",
+         "--holdout-days", "30"],
+    )  # fmt: skip
+    assert result.exit_code == 1, result.output
+    assert result.output.endswith(
+        f"Error: {path}: field 'as_of': value '1997-09-30': no spend in the "
+        "holdout (1997-10-01 to 1997-10-30) by the customers known on the as-of "
+        "date (only new customers or returns) to evaluate against\n"
+    ), result.output
