@@ -54,6 +54,8 @@ class FeedTotals:
     lines: int = 0
     applied: int = 0
     duplicates: int = 0
+    #: Of the applied, older than what was known of their kind (no change).
+    stale: int = 0
     bad: int = 0
     batches: int = 0
     last_seq: int = 0
@@ -157,6 +159,7 @@ def _apply(
             _apply([event], apply, totals, on_bad, file)
         return
     totals.applied += result.applied
+    totals.stale += result.stale
     totals.duplicates += result.duplicates
     totals.last_seq = result.last_seq
     totals.batches += 1

@@ -66,11 +66,14 @@ class OrderProfile:
 
 @dataclass(frozen=True, slots=True)
 class IngestResult:
-    """How many events were new (applied) and how many were repeats."""
+    """How many events were new (applied) and how many were repeats;
+    ``stale``: how many of the applied changed nothing, older than what was
+    known of the same kind (docs/data.md)."""
 
     applied: int
     duplicates: int
     last_seq: int
+    stale: int = 0
 
 
 class CapacityMonitor:
@@ -124,6 +127,8 @@ class CapacityMonitor:
         #: its receipt, so an event dated ahead cannot keep the map fresh.
         self.heard_ts = -np.inf
         self.n_applied = 0
+        #: ``seq`` of the logged events the last :meth:`apply_logged` found stale.
+        self.stale_seqs: list[int] = []
         self._since_snapshot = 0
         self._seen: dict[str, CapacityEvent] = {}  # dedup without a store
         self._cached: tuple[NDArray[np.float64], ...] | None = None
@@ -167,8 +172,10 @@ class CapacityMonitor:
 
     def apply_logged(self, events: Sequence[StoredEvent]) -> int:
         """Apply logged events in sequence order, skipping those applied
-        since they were read (by another thread); returns how many."""
+        since they were read (by another thread); returns how many (the
+        ``seq`` of those that were stale: :attr:`stale_seqs`)."""
         count = 0
+        self.stale_seqs = []
         for ev in events:
             if ev.seq <= self.last_seq:
                 continue
@@ -178,7 +185,8 @@ class CapacityMonitor:
                 # as consumed so it is not retried forever.
                 self.last_seq = ev.seq
                 continue
-            self._apply(parsed, ev.received_at)
+            if not self._apply(parsed, ev.received_at):
+                self.stale_seqs.append(ev.seq)
             self.last_seq = ev.seq
             count += 1
         self._since_snapshot += count
@@ -195,29 +203,32 @@ class CapacityMonitor:
         self.check_event_ids(events)
         received = time.time()  # as the log stamps ``received_at``
         if self.store is None:
-            applied = dups = 0
+            applied = dups = stale = 0
             for ev in events:
                 if ev.event_id in self._seen:
                     dups += 1
                     continue
                 self._seen[ev.event_id] = ev
-                self._apply(ev, received)
+                stale += not self._apply(ev, received)
                 applied += 1
-            return IngestResult(applied, dups, self.last_seq)
+            return IngestResult(applied, dups, self.last_seq, stale)
         seqs = self.store.append_events([ev.record(self.network) for ev in events])
         new = [(s, ev) for s, ev in zip(seqs, events, strict=True) if s is not None]
         contiguous = all(s == self.last_seq + 1 + i for i, (s, _) in enumerate(new))
+        stale = 0
         if contiguous:
             for _s, ev in new:
-                self._apply(ev, received)
+                stale += not self._apply(ev, received)
             if new:
                 self.last_seq = new[-1][0]
             self._since_snapshot += len(new)
         else:  # another writer logged events in between: replay the log in order
             self.refresh()
+            ours = {s for s, _ in new}
+            stale = sum(seq in ours for seq in self.stale_seqs)
         if self.snapshot_every and self._since_snapshot >= self.snapshot_every:
             self.snapshot()
-        return IngestResult(len(new), len(events) - len(new), self.last_seq)
+        return IngestResult(len(new), len(events) - len(new), self.last_seq, stale)
 
     def check_event_ids(
         self, events: Sequence[CapacityEvent], *, file: str | None = None
@@ -267,9 +278,10 @@ class CapacityMonitor:
             event = parse_event(event, self.network)
         return self.ingest([event])
 
-    def _apply(self, ev: CapacityEvent, received: float | None = None) -> None:
+    def _apply(self, ev: CapacityEvent, received: float | None = None) -> bool:
         """Apply one event received at ``received`` (epoch seconds; None:
-        taken as its ``ts``)."""
+        taken as its ``ts``); False when it was stale (older than what is
+        known of its kind) and changed nothing."""
         self._cached = None
         i, kind, v = ev.node, ev.type, ev.value
         self.n_applied += 1
@@ -277,17 +289,19 @@ class CapacityMonitor:
         heard = ev.ts if received is None else min(ev.ts, received)
         self.heard_ts = max(self.heard_ts, heard)
         if kind == "backlog_delta":
-            if ev.ts >= self._stamp[i, _BACKLOG]:
-                self.backlog[i] = max(0.0, self.backlog[i] + v)
-            return
+            if ev.ts < self._stamp[i, _BACKLOG]:
+                return False  # counted in the newer absolute backlog
+            self.backlog[i] = max(0.0, self.backlog[i] + v)
+            return True
         if kind == "congestion":
-            if ev.ts >= self._stamp_lane[i, ev.service]:
-                self._stamp_lane[i, ev.service] = ev.ts
-                self.congestion[i, ev.service] = v
-            return
+            if ev.ts < self._stamp_lane[i, ev.service]:
+                return False
+            self._stamp_lane[i, ev.service] = ev.ts
+            self.congestion[i, ev.service] = v
+            return True
         f = _SET_FIELDS.index(kind)
         if ev.ts < self._stamp[i, f]:
-            return  # stale: a newer value of the same kind is already applied
+            return False  # stale: a newer value of the same kind is already applied
         self._stamp[i, f] = ev.ts
         if kind == "nominal_capacity":
             self.nominal[i] = v
@@ -299,6 +313,7 @@ class CapacityMonitor:
             self.outage[i] = v > 0
         else:
             self.forecast[i] = v
+        return True
 
     def set_forecast(self, work: NDArray[np.float64]) -> bool:
         """Set every node's rest-of-day forecast at once (the service's own

@@ -119,12 +119,20 @@ def ingest_command(
         mon.snapshot()
     if as_json:
         record = {"applied": result.applied, "duplicates": result.duplicates}
-        click.echo(json.dumps({**record, "last_seq": result.last_seq}))
+        record |= {"last_seq": result.last_seq, "stale": result.stale}
+        click.echo(json.dumps(record))
         return
     click.echo(
-        f"{result.applied} events applied, {result.duplicates} duplicates ignored "
-        f"(log at seq {result.last_seq})"
+        f"{result.applied} events applied{_stale(result.stale)}, "
+        f"{result.duplicates} duplicates ignored (log at seq {result.last_seq})"
     )
+
+
+def _stale(n: int) -> str:
+    """What the summary says of the applied events that changed nothing."""
+    if not n:
+        return ""
+    return f" ({n} older than what was known of their kind: changed nothing)"
 
 
 def _follow(
@@ -175,10 +183,12 @@ def _print_totals(totals: FeedTotals, last_seq: int, *, as_json: bool) -> None:
         click.echo(json.dumps({
             "applied": totals.applied, "duplicates": totals.duplicates,
             "last_seq": last_seq, "bad": totals.bad, "batches": totals.batches,
+            "stale": totals.stale,
         }))  # fmt: skip
         return
     click.echo(
-        f"{totals.applied} events applied, {totals.duplicates} duplicates "
+        f"{totals.applied} events applied{_stale(totals.stale)}, "
+        f"{totals.duplicates} duplicates "
         f"ignored, {totals.bad} bad lines skipped, in {totals.batches} batches "
         f"(log at seq {last_seq})"
     )
@@ -253,8 +263,10 @@ def forecast_command(
         ]
         with open_state(state_path) as store:
             mon = CapacityMonitor.open(net, store)
-            mon.ingest(events)
+            stored = mon.ingest(events)
             mon.snapshot()
+        # a node's forecast older than one it has changes nothing: said
+        report["stale"] = stored.stale
     if as_json:
         click.echo(json.dumps(report))
         return
@@ -265,7 +277,16 @@ def forecast_command(
     click.echo(f"  MAE ratio (smoothing / naive) {report['ratio_mae']:.3f}")
     click.echo(f"rest-of-day forecast at {stamp}: {rest.sum():,.0f} weighted units")
     if not no_ingest:
-        click.echo("stored as forecast events")
+        stale = report["stale"]
+        click.echo(
+            "stored as forecast events"
+            + (
+                f"; {stale} of the {net.n_nodes} nodes have a newer forecast, "
+                f"which stays (the forecast is at {stamp}: see --at)"
+                if stale
+                else ""
+            )
+        )
 
 
 @capacity.command(

@@ -310,6 +310,11 @@ class IngestOut(BaseModel):
     applied: int
     duplicates: int
     last_seq: int
+    stale: int = Field(
+        default=0,
+        description="Of the applied, those older than what was known of their "
+        "kind at their node: logged, but they changed nothing",
+    )
 
 
 class SampleCustomerOut(BaseModel):

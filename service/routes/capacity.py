@@ -74,6 +74,7 @@ def post_events(body: CapacityEventsRequest, state: State) -> JSONResponse:
             "applied": result.applied,
             "duplicates": result.duplicates,
             "last_seq": result.last_seq,
+            "stale": result.stale,
         }
     )
 

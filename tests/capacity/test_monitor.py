@@ -188,7 +188,7 @@ def test_simple_vs_complex_order(tiny_network: Network) -> None:
 def test_event_semantics(tiny_network: Network) -> None:
     mon = CapacityMonitor(tiny_network)
     ts = "2026-01-05T12:00:00Z"
-    mon.ingest(
+    result = mon.ingest(
         events_for(
             tiny_network,
             [
@@ -205,6 +205,8 @@ def test_event_semantics(tiny_network: Network) -> None:
             ],
         )
     )
+    # the two stale ones are counted so (they were counted applied alone)
+    assert (result.applied, result.duplicates, result.stale) == (7, 1, 2)
     i = tiny_network.node_idx("WH-EAST")
     assert mon.backlog[i] == 200.0  # 100 + 50, floored at 0, + 200 once
     assert mon.staffing[i] == 0.5

@@ -29,7 +29,12 @@ def test_ingest_json(tmp_path: Path) -> None:
     assert text.stdout == "2 events applied, 1 duplicates ignored (log at seq 2)\n"
     again = CliRunner().invoke(cli, [*args, "--json"])
     assert again.exit_code == 0, again.output
-    assert json.loads(again.stdout) == {"applied": 0, "duplicates": 3, "last_seq": 2}
+    assert json.loads(again.stdout) == {
+        "applied": 0,
+        "duplicates": 3,
+        "last_seq": 2,
+        "stale": 0,
+    }
 
 
 _BOM = b"\xef\xbb\xbf"
@@ -173,7 +178,13 @@ def test_follow_exits_1_when_a_line_was_skipped(tmp_path: Path, as_json: bool) -
     if as_json:
         summary = json.loads(result.stdout)
         batches = summary.pop("batches")  # 1 or 2: how the 50 ms linger fell
-        assert summary == {"applied": 2, "duplicates": 0, "last_seq": 2, "bad": 2}
+        assert summary == {
+            "applied": 2,
+            "duplicates": 0,
+            "last_seq": 2,
+            "bad": 2,
+            "stale": 0,
+        }
     else:
         batches = int(result.stdout.split(" in ")[1].split()[0])
         assert result.stdout == (
@@ -299,3 +310,46 @@ def test_an_unknown_key_is_refused_on_every_path(tmp_path: Path, how: str) -> No
     assert result.stderr == f"skipped: {message}\n"
     summary = json.loads(result.stdout)
     assert (summary["applied"], summary["bad"], summary["last_seq"]) == (2, 1, 2)
+
+
+def test_an_event_older_than_what_is_known_is_said_stale(tmp_path: Path) -> None:
+    """An event older than the node's value of its kind is logged and
+    changes nothing, as documented: it was counted "1 events applied" with
+    nothing to say it changed nothing."""
+    state = tmp_path / "s.db"
+    newer, older = tmp_path / "newer.jsonl", tmp_path / "older.jsonl"
+    newer.write_text(
+        '{"event_id": "a", "ts": "2026-01-05T15:00:00Z", "node_id": "WH-EAST", '
+        '"type": "staffing", "value": 50}\n'
+    )
+    older.write_text(
+        '{"event_id": "b", "ts": "2026-01-05T14:00:00Z", "node_id": "WH-EAST", '
+        '"type": "staffing", "value": 90}\n'
+    )
+    ingest = [
+        "capacity",
+        "ingest",
+        "--network",
+        str(TINY_NETWORK),
+        "--state",
+        str(state),
+    ]
+    first = CliRunner().invoke(cli, [*ingest, "--events", str(newer)])
+    assert first.output == "1 events applied, 0 duplicates ignored (log at seq 1)\n"
+    second = CliRunner().invoke(cli, [*ingest, "--events", str(older), "--json"])
+    assert json.loads(second.output) == {
+        "applied": 1, "duplicates": 0, "last_seq": 2, "stale": 1
+    }  # fmt: skip
+    shown = CliRunner().invoke(
+        cli, ["capacity", "show", "--network", str(TINY_NETWORK), "--state", str(state),
+              "--json"],
+    )  # fmt: skip
+    nodes = {n["node_id"]: n for n in json.loads(shown.output)["nodes"]}
+    assert nodes["WH-EAST"]["staffing_pct"] == 50.0
+    third = tmp_path / "third.jsonl"
+    third.write_text(older.read_text().replace('"b"', '"c"'))
+    said = CliRunner().invoke(cli, [*ingest, "--events", str(third)])
+    assert said.output == (
+        "1 events applied (1 older than what was known of their kind: changed "
+        "nothing), 0 duplicates ignored (log at seq 3)\n"
+    )

@@ -66,6 +66,7 @@ def test_write_endpoints_refuse_requests_without_the_key(live: Any) -> None:
         "applied": 1,
         "duplicates": 0,
         "last_seq": 1,
+        "stale": 0,
     }
     r = client.post(
         "/v1/capacity/events", json=body, headers={"Authorization": f"Bearer {API_KEY}"}
