@@ -381,20 +381,27 @@ class CapacityMonitor:
 
         Equals :func:`tierflow.capacity.score.capacity_scores` on the monitor's arrays.
         """
-        effective, claims, inv = self._terms()
+        _, _, inv = self._terms()
+        with np.errstate(over="ignore", invalid="ignore"):  # +-inf clips to 0 or 1
+            out: NDArray[np.float64] = np.clip(self.free(profile) * inv, 0.0, 1.0)
+        return out
+
+    def free(self, profile: OrderProfile | None = None) -> NDArray[np.float64]:
+        """Units each node has left for an order of ``profile`` (its lane's
+        congestion applied, its workload taken): the score's numerator, and
+        what ``capacity show`` lists beside it (it listed the node's room
+        alone, whatever the order's lane and workload). Negative where the
+        node is overcommitted."""
+        effective, claims, _ = self._terms()
         if profile is None:
-            free = effective - claims
-        elif profile.service >= 0:
-            free = (
+            return np.asarray(effective - claims)
+        if profile.service >= 0:
+            return np.asarray(
                 effective / self.congestion[:, profile.service]
                 - claims
                 - profile.workload
             )
-        else:
-            free = effective - claims - profile.workload
-        with np.errstate(over="ignore", invalid="ignore"):  # +-inf clips to 0 or 1
-            out: NDArray[np.float64] = np.clip(free * inv, 0.0, 1.0)
-        return out
+        return np.asarray(effective - claims - profile.workload)
 
     def capacity_score(
         self, node: str | int, profile: OrderProfile | None = None
@@ -520,7 +527,7 @@ class CapacityMonitor:
                 "staffing_pct": self.staffing * 100.0,
                 "backlog": self.backlog,
                 "forecast_rest_of_day": self.forecast,
-                "free_capacity": self.room(forecast=True),
+                "free_capacity": self.free(profile),
                 "outage": self.outage,
                 "max_congestion": self.congestion.max(axis=1),
             }

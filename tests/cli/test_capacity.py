@@ -353,3 +353,30 @@ def test_an_event_older_than_what_is_known_is_said_stale(tmp_path: Path) -> None
         "1 events applied (1 older than what was known of their kind: changed "
         "nothing), 0 duplicates ignored (log at seq 3)\n"
     )
+
+
+def test_show_lists_the_free_room_its_scores_are_made_of(tmp_path: Path) -> None:
+    """With --service and --workload the score took the lane's congestion and
+    the order's workload, while the free column beside it listed the node's
+    room alone (17000 against a score of 0.44 of 17000)."""
+    state = tmp_path / "s.db"
+    events = tmp_path / "cong.jsonl"
+    events.write_text(
+        '{"event_id": "c1", "ts": "2026-01-05T14:00:00Z", "node_id": "WH-EAST", '
+        '"type": "congestion", "value": 2, "service": "ground"}\n'
+    )
+    net = ["--network", str(TINY_NETWORK), "--state", str(state)]
+    assert CliRunner().invoke(
+        cli, ["capacity", "ingest", *net, "--events", str(events)]
+    ).exit_code == 0  # fmt: skip
+    shown = CliRunner().invoke(
+        cli, ["capacity", "show", *net, "--json", "--service", "ground",
+              "--workload", "100"],
+    )  # fmt: skip
+    nodes = {n["node_id"]: n for n in json.loads(shown.output)["nodes"]}
+    east = nodes["WH-EAST"]
+    assert east["free_capacity"] == east["nominal_capacity"] / 2 - 100
+    for node in nodes.values():
+        assert node["score"] == pytest.approx(
+            node["free_capacity"] / node["nominal_capacity"]
+        )
