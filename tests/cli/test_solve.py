@@ -198,19 +198,25 @@ def test_bench_gap_writes_results_summary_and_plot(tmp_path: Path) -> None:
     assert (out_dir / "gap_vs_time.png").stat().st_size > 10_000
 
 
+def _bench_gap1(
+    table: Path, best_known: str, engine: str, out_dir: Path
+) -> tuple[int, str]:
+    """``bench gap`` of gap1.txt (max) with gap1-1's best known ``value,proven``."""
+    table.write_text(
+        f"instance,direction,best_known,proven_optimal\ngap1-1,max,{best_known}\n"
+    )
+    return _run(
+        "bench", "gap", str(GAP_DIR / "gap1.txt"), "--maximize",
+        "--engines", engine, "--time-limit", "1", "--repeat", "1",
+        "--best-known", str(table), "--out", str(out_dir),
+    )  # fmt: skip
+
+
 def test_bench_gap_refuses_a_best_known_no_solution_reaches(tmp_path: Path) -> None:
     # gap1-1's LP bound (max) is 343.59: a best known of 400 made greedy's
     # optimal 336 read "16 % above best"
-    table = tmp_path / "bk.csv"
-    table.write_text(
-        "instance,direction,best_known,proven_optimal\ngap1-1,max,400,true\n"
-    )
-    out_dir = tmp_path / "bench"
-    code, out = _run(
-        "bench", "gap", str(GAP_DIR / "gap1.txt"), "--maximize",
-        "--engines", "greedy", "--time-limit", "0.2", "--repeat", "1",
-        "--best-known", str(table), "--out", str(out_dir),
-    )  # fmt: skip
+    table, out_dir = tmp_path / "bk.csv", tmp_path / "bench"
+    code, out = _bench_gap1(table, "400,true", "greedy", out_dir)
     assert code == 1, out
     assert out.strip().splitlines()[-1] == (
         f"Error: {table}: row 2: field 'best_known': value 400.0: above the LP "
@@ -223,30 +229,16 @@ def test_bench_gap_says_a_proven_best_known_a_solution_beats(tmp_path: Path) -> 
     """A "proven optimal" value that a checked solution beats (gap1-1's
     optimum is 336) is a wrong row: the run exited 0 reporting -1.8 % above
     best. Its reports are written, then the row is named, exit 1."""
-    table = tmp_path / "bk.csv"
-    table.write_text(
-        "instance,direction,best_known,proven_optimal\ngap1-1,max,330,true\n"
-    )
-    out_dir = tmp_path / "bench"
-    code, out = _run(
-        "bench", "gap", str(GAP_DIR / "gap1.txt"), "--maximize",
-        "--engines", "cpsat", "--time-limit", "1", "--repeat", "1",
-        "--best-known", str(table), "--out", str(out_dir),
-    )  # fmt: skip
+    table, out_dir = tmp_path / "bk.csv", tmp_path / "bench"
+    code, out = _bench_gap1(table, "330,true", "cpsat", out_dir)
     assert code == 1, out
     assert out.strip().splitlines()[-1] == (
         f"Error: {table}: row 2: field 'best_known': value 330.0: given as proven "
         "optimal, but cpsat's checked solution of gap1-1 (max) is 336"
     )
     assert (out_dir / "results.csv").exists()
-    table.write_text(  # not proven: a better solution is news, not an error
-        "instance,direction,best_known,proven_optimal\ngap1-1,max,330,false\n"
-    )
-    assert _run(
-        "bench", "gap", str(GAP_DIR / "gap1.txt"), "--maximize",
-        "--engines", "cpsat", "--time-limit", "1", "--repeat", "1",
-        "--best-known", str(table), "--out", str(out_dir),
-    )[0] == 0  # fmt: skip
+    # not proven: a better solution is news, not an error
+    assert _bench_gap1(table, "330,false", "cpsat", out_dir)[0] == 0
 
 
 class _Liar(BundledEngine):
