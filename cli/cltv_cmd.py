@@ -145,6 +145,14 @@ def _warn(notes: list[str], data: CustomerData, as_of: datetime.date | None) -> 
 
 
 def _config(seed: int, platinum: float, gold: float) -> CLTVConfig:
+    """The recipe of the options; shares that sum past 1 are a usage error
+    (each option alone is in range: it was exit 1, as for a bad file)."""
+    if platinum + gold > 1:
+        raise click.BadParameter(
+            f"--platinum-share {platinum:g} and --gold-share {gold:g} sum to "
+            f"{platinum + gold:g}: the segments' shares must sum to <= 1",
+            param_hint="'--gold-share'",
+        )
     return CLTVConfig(random_state=seed, platinum_share=platinum, gold_share=gold)
 
 
@@ -258,8 +266,8 @@ def train_command(
     as_json: bool,
 ) -> None:
     """Train a model as of a date and write it as the current version."""
+    config = _config(seed, platinum_share, gold_share)  # before the data is read
     data, notes = _load(transactions, fmt, profiles, browsing, skip_bad_rows)
-    config = _config(seed, platinum_share, gold_share)
     with progress_stage("cltv train"):
         if tune:
             config = _tune(data, day_number(as_of), horizon_days, config)
@@ -411,8 +419,8 @@ def evaluate_command(
     Next to our model: BG/NBD + Gamma-Gamma and the naive repeat run rate, raw
     and with our calibration (fitted the same way on the same windows).
     """
+    config = _config(seed, platinum_share, gold_share)  # before the data is read
     data, notes = _load(transactions, fmt, profiles, browsing, skip_bad_rows)
-    config = _config(seed, platinum_share, gold_share)
     with progress_stage("cltv evaluate"):
         if tune:
             config = _tune(data, day_number(as_of), holdout_days, config)

@@ -534,7 +534,7 @@ def _require_learnable(log: TransactionLog, as_of_day: int) -> None:
     ------
     InputError
         No purchase by then (:func:`require_purchases`), no positive amount,
-        or a single customer.
+        a single customer, or no customer who bought on two days.
     """
     require_purchases(log, as_of_day)
     known = log.day <= as_of_day
@@ -553,6 +553,21 @@ def _require_learnable(log: TransactionLog, as_of_day: int) -> None:
             f"only one customer ({log.customer_ids[buyers[0]]!r}) purchased on or "
             "before the as-of date: the model learns from differences between "
             "customers",
+            file=log.source or None,
+            field="as_of",
+            value=as_of,
+        )
+    paid = known & (log.amount > 0)
+    first, span = int(log.day.min()), int(log.day.max() - log.day.min()) + 1
+    days = np.unique(  # (customer, day) pairs of purchases, one number each
+        log.customer[paid].astype(np.int64) * span + (log.day[paid] - first)
+    )
+    if np.bincount(days // span).max() < 2:
+        # said "too little history ... at any training cut-off", the log a year long
+        raise InputError(
+            "no customer bought on two days on or before the as-of date: "
+            "BG/NBD + Gamma-Gamma, which the model builds on, learn from "
+            "repeat purchases",
             file=log.source or None,
             field="as_of",
             value=as_of,

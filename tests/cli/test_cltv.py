@@ -279,6 +279,28 @@ def test_scoring_a_log_too_small_to_fit_btyd_names_it(
     ), result.output
 
 
+@pytest.mark.parametrize("command", ["train", "evaluate"])
+def test_segment_shares_past_one_are_a_usage_error(
+    transactions: Path, tmp_path: Path, command: str
+) -> None:
+    """Each share alone is in range, together they sum past 1: exit 1 after
+    reading the log, as for a bad file; a usage error now, before it."""
+    extra = (
+        ["--horizon-days", "90", "--model-dir", str(tmp_path / "m")]
+        if command == "train"
+        else ["--holdout-days", "90"]
+    )
+    result = _run(
+        command, "--transactions", str(transactions), "--as-of", "2023-06-30",
+        "--platinum-share", "0.8", "--gold-share", "0.5", *extra,
+    )  # fmt: skip
+    assert result.exit_code == 2, result.output
+    assert result.output.endswith(
+        "Error: Invalid value for '--gold-share': --platinum-share 0.8 and "
+        "--gold-share 0.5 sum to 1.3: the segments' shares must sum to <= 1\n"
+    )
+
+
 def test_bad_rows_fail_or_are_skipped(tmp_path: Path) -> None:
     path = tmp_path / "orders.csv"
     path.write_text(
@@ -520,14 +542,19 @@ def test_as_of_before_the_data_is_one_clear_error(
 
 def _nothing_to_learn(tmp_path: Path, transactions: Path, case: str) -> Path:
     """The synthetic log (without order ids, which zero amounts would repeat)
-    with every amount zero, every amount negative, or the rows of one
-    customer who also buys in the 90 days after 2023-06-30."""
+    with every amount zero, every amount negative, each customer's first
+    purchase alone, or the rows of one customer who also buys in the 90 days
+    after 2023-06-30."""
     tx = pd.read_csv(transactions, dtype={"customer_id": str})
     tx = tx.drop(columns="order_id", errors="ignore")
     if case == "zero":
         tx["amount"] = 0.0
     elif case == "negative":
         tx["amount"] = -tx["amount"].abs() - 1.0
+    elif case == "once":  # by the as-of date, each customer's first purchase alone
+        known = tx["order_date"] <= "2023-06-30"
+        firsts = tx[known].sort_values("order_date").drop_duplicates("customer_id")
+        tx = pd.concat([firsts, tx[~known]])
     else:
         later = tx["order_date"].between("2023-07-01", "2023-09-28")
         tx = tx.loc[tx["customer_id"] == tx.loc[later, "customer_id"].iloc[0]]
@@ -549,6 +576,12 @@ def _nothing_to_learn(tmp_path: Path, transactions: Path, case: str) -> Path:
             "negative",
             "field 'amount': no purchase in the log: every amount is negative "
             "(returns only)",
+        ),
+        (
+            "once",  # said 'too little history', the log two years long
+            "field 'as_of': value '2023-06-30': no customer bought on two days on "
+            "or before the as-of date: BG/NBD + Gamma-Gamma, which the model "
+            "builds on, learn from repeat purchases",
         ),
         (
             "one",
