@@ -78,13 +78,14 @@ class Inventory(StorePart):
         return self.upsert_inventory(frame[frame["on_hand"] > 0])
 
     def seed_network_inventory(self, network: Network) -> int:
-        """Load a network's ``on_hand`` once per node: the stock of the nodes
-        the store holds no row of (all of them in a fresh store); a node's
-        stock already there is live state and stays as it is.
+        """Load a network's ``on_hand`` once per stock position (node, SKU):
+        the positions the store holds no row of (all of them in a fresh
+        store); a position already there is live state and stays as it is.
 
         Seeding only an empty table left a store used first with another
         network (one node of it) answering "out of stock" for every other
-        node of this one, silently. The check and the insert are one
+        node of this one, silently; seeding per node did the same for a SKU
+        added to a node the store knew. The check and the insert are one
         transaction, so routers opening a fresh store concurrently seed it
         exactly once. Returns rows written; the store's nodes this network
         does not have are logged (another network's store?).
@@ -101,18 +102,26 @@ class Inventory(StorePart):
         ]
         with self._db.tx() as conn:
             conn.lock("inventory_seed")
-            held = {
-                str(r[0])
-                for r in conn.execute(
-                    "SELECT DISTINCT node_id FROM inventory"
+            positions = {
+                (str(node), str(sku))
+                for node, sku in conn.execute(
+                    "SELECT node_id, sku FROM inventory"
                 ).fetchall()
             }
-            rows = [r for r in rows if r[0] not in held]
+            rows = [r for r in rows if (r[0], r[1]) not in positions]
             if rows:
                 conn.executemany(
                     "INSERT INTO inventory (node_id, sku, on_hand) VALUES (?, ?, ?)",
                     rows,
                 )
+        held = {node for node, _ in positions}
+        if rows and positions:
+            log.info(
+                "%s: %d stock position(s) new in the network seeded (a SKU or "
+                "node the store had no row of)",
+                self._db.location,
+                len(rows),
+            )
         others = sorted(held - set(network.node_ids))
         if others:
             shown = ", ".join(others[:5]) + (", ..." if len(others) > 5 else "")

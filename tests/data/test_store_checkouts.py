@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import datetime as dt
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pytest
 
+from tests.conftest import TINY_NETWORK
 from tests.postgres import downgrade_store, run_sql
 from tierflow.data.errors import InputError
 from tierflow.data.network import Network, load_network
@@ -98,8 +101,16 @@ def test_a_store_of_another_network_gets_this_ones_nodes_and_says_so(
         new_nodes = [
             i for i, n in enumerate(sample.node_ids) if n not in tiny_network.node_index
         ]
-        written = s.seed_network_inventory(sample)  # a node both have stays
-        assert written == int((sample.inventory[new_nodes] > 0).sum()) > 0
+        tiny_positions = {
+            (tiny_network.node_ids[i], tiny_network.sku_ids[k])
+            for i, k in zip(*np.nonzero(tiny_network.inventory > 0), strict=True)
+        }
+        new_positions = {
+            (sample.node_ids[i], sample.sku_ids[k])
+            for i, k in zip(*np.nonzero(sample.inventory > 0), strict=True)
+        } - tiny_positions
+        written = s.seed_network_inventory(sample)  # a position both have stays
+        assert written == len(new_positions) > 0
         assert s.seed_network_inventory(tiny_network) == 0
         frame = s.inventory_frame().set_index(["node_id", "sku"])
         assert frame.loc[("WH-EAST", "TEE"), "on_hand"] == 95
@@ -110,6 +121,38 @@ def test_a_store_of_another_network_gets_this_ones_nodes_and_says_so(
         f"{s.location}: the state store holds stock of {len(new_nodes)} node(s) "
         "the network does not have ("
     )
+
+
+def test_a_sku_new_at_a_node_the_store_knows_is_seeded(
+    state_location: Path | str, tiny_network: Network, tmp_path: Path
+) -> None:
+    """Seeding was per node: a SKU added to a node the store already held
+    stock of stayed "out of stock" there, silently. Now each (node, SKU)
+    position the store has no row of is seeded; a position it has keeps its
+    live stock."""
+    with open_store(state_location) as s:
+        assert s.seed_network_inventory(tiny_network) == 6
+        s.reserve("r", [("TEE", 5)], "WH-EAST", ttl_s=60)
+        s.commit("r")
+        grown = tmp_path / "grown"
+        shutil.copytree(TINY_NETWORK, grown)
+        inventory = pd.read_csv(grown / "inventory.csv", dtype=str)
+        stocked = set(zip(inventory["node_id"], inventory["sku"], strict=True))
+        node, sku = next(
+            (n, k)
+            for n in tiny_network.node_ids
+            for k in tiny_network.sku_ids
+            if (n, k) not in stocked
+        )
+        extra = dict.fromkeys(inventory.columns, "")
+        extra.update({"node_id": node, "sku": sku, "on_hand": "7"})
+        pd.concat([inventory, pd.DataFrame([extra])]).to_csv(
+            grown / "inventory.csv", index=False
+        )
+        assert s.seed_network_inventory(load_network(grown)) == 1
+        frame = s.inventory_frame().set_index(["node_id", "sku"])
+        assert frame.loc[(node, sku), "on_hand"] == 7
+        assert frame.loc[("WH-EAST", "TEE"), "on_hand"] == 95
 
 
 def test_available_by_sku_counts_stale_holds_as_free(store: StateStore) -> None:
