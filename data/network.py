@@ -431,6 +431,8 @@ def load_network(
         raise InputError("no destinations", file=dpath.name if dpath else None)
     if len(nodes) == 0:
         raise InputError("no nodes", file=npath.name)
+    if len(skus) == 0:  # validated, then every order generated crashed
+        raise InputError("no SKUs", file=spath.name)
     weights = (
         complexity if complexity is not None else ComplexityWeights.from_folder(folder)
     )

@@ -185,6 +185,14 @@ BAD_INPUT: list[tuple[str, Mutation, str]] = [
         _edit("destinations.csv", 4, "zip3", "90"),
         r"^destinations\.csv: row 4: field 'zip3': value '90': must match",
     ),
+    (  # validated with a warning, then generate orders and simulate crashed
+        "no SKUs",
+        lambda folder: (
+            _drop_rows("skus.csv", lambda f: f["sku"] != "")(folder),
+            _drop_rows("inventory.csv", lambda f: f["sku"] != "")(folder),
+        ),
+        r"^skus\.csv: no SKUs$",
+    ),
 ]
 
 
