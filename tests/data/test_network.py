@@ -54,6 +54,12 @@ def _write(name: str, text: str) -> Mutation:
     return mutate
 
 
+def _no_skus(folder: Path) -> None:
+    """Every SKU gone, and every inventory row with it (only the headers)."""
+    _drop_rows("skus.csv", lambda f: f["sku"] != "")(folder)
+    _drop_rows("inventory.csv", lambda f: f["sku"] != "")(folder)
+
+
 def _remove(file: str) -> Mutation:
     return lambda folder: (folder / file).unlink()
 
@@ -187,10 +193,7 @@ BAD_INPUT: list[tuple[str, Mutation, str]] = [
     ),
     (  # validated with a warning, then generate orders and simulate crashed
         "no SKUs",
-        lambda folder: (
-            _drop_rows("skus.csv", lambda f: f["sku"] != "")(folder),
-            _drop_rows("inventory.csv", lambda f: f["sku"] != "")(folder),
-        ),
+        _no_skus,
         r"^skus\.csv: no SKUs$",
     ),
 ]
