@@ -5,6 +5,7 @@ CLTV, checkouts, live capacity, allocation by three policies (see
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -76,6 +77,9 @@ HISTORY_DAYS = 14
 
 #: Publishes the CLTV scores the checkout uses, as of the eve of the day.
 CltvStep = Callable[[ScoreStore, dt.date], dict[str, Any]]
+
+
+log = logging.getLogger("tierflow.simulate")
 
 
 @dataclass(slots=True)
@@ -251,6 +255,7 @@ def simulate(
     cltv = _cltv(steps, store_path, publish_cltv, settings)
     note("carts", None)
     carts, capacity = _carts(network, settings, out)
+    _say_unscored_shoppers(store_path, carts)
     demand = _history_forecast(network, settings, out)
     note("checkouts", settings.checkouts)
     policy = policy or TierPolicy()
@@ -468,6 +473,24 @@ class _DayOrders:
             events=events,
             forecast=None if settings.hindsight else self.demand,
         ).run()
+
+
+def _say_unscored_shoppers(store_path: Path, carts: pd.DataFrame) -> None:
+    """Warn when none of the day's shoppers has a published CLTV score: a
+    network without customers.csv makes its shoppers up, so scores given
+    with --cltv-scores matched none of them and every shopper was new
+    (no Platinum offered), without a word."""
+    shoppers = sorted(set(carts["customer_id"].astype(str)))
+    with SqliteStore(store_path) as store:
+        published = store.latest_cltv_as_of() is not None
+        scored = store.cltv_scores(shoppers) if published else None
+    if scored is not None and scored.empty:
+        log.warning(
+            "none of the day's %d shoppers has a published CLTV score: every "
+            "one is a new customer to the checkout (the network's customers.csv "
+            "names the shoppers; the scores must be theirs)",
+            len(shoppers),
+        )
 
 
 def _spend(store_path: Path, customers: tuple[str, ...]) -> NDArray[np.float64]:

@@ -3,6 +3,7 @@ scores: ``small_day`` in ``conftest.py``, the run the report's tests read too)."
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,11 @@ from tierflow.cli.simulate_cmd import _screen
 from tierflow.data.network import Network
 from tierflow.data.order_generator import generate_orders
 from tierflow.data.orders import read_orders, write_orders
-from tierflow.orchestration.simulation.day import rest_of_day_forecast
+from tierflow.data.store import SqliteStore
+from tierflow.orchestration.simulation.day import (
+    _say_unscored_shoppers,
+    rest_of_day_forecast,
+)
 
 
 def test_simulate_a_small_day(small_day: SmallDay) -> None:
@@ -96,8 +101,6 @@ def test_the_day_share_comes_from_the_history(
 ) -> None:
     """Two weeks generated with the generator's intraday profile: the
     forecast learns it (hours 0-11 New York hold 4.49 of its 16.71)."""
-    import datetime as dt
-
     day = dt.date(2026, 1, 19)
     past = generate_orders(
         tiny_network, n_orders=14 * 400, days=14, seed=2, start=day - dt.timedelta(14)
@@ -146,3 +149,34 @@ def test_confirmed_orders_reach_the_allocator_in_an_order_their_ids_do_not_set()
     assert a[content].equals(b[content])
     assert list(a["customer_id"]) == ["C1", "C2", "C2", "C0"]
     assert list(a["sku"][1:3]) == ["MUG", "TEE"]
+
+
+def test_scores_that_match_no_shopper_are_said(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A network without customers.csv makes its shoppers up: scores given
+    with --cltv-scores matched none of them, every shopper was new and no
+    Platinum was offered, without a word."""
+    state = tmp_path / "state.db"
+    carts = pd.DataFrame({"customer_id": ["G11-1", "G11-2", "G11-1"]})
+    scores = pd.DataFrame(
+        {
+            "customer_id": ["W1", "W2"],
+            "predicted_spend": [10.0, 200.0],
+            "p_active": [0.5, 0.9],
+            "segment": ["silver", "platinum"],
+        }
+    )
+    with SqliteStore(state) as store:
+        store.put_cltv_scores(scores, as_of=dt.date(2026, 1, 18), model_version="v")
+    with caplog.at_level("WARNING", logger="tierflow.simulate"):
+        _say_unscored_shoppers(state, carts)
+        said = [r.getMessage() for r in caplog.records]
+        assert said == [
+            "none of the day's 2 shoppers has a published CLTV score: every one "
+            "is a new customer to the checkout (the network's customers.csv "
+            "names the shoppers; the scores must be theirs)"
+        ]
+        caplog.clear()
+        _say_unscored_shoppers(state, pd.DataFrame({"customer_id": ["W2"]}))
+        assert caplog.records == []
