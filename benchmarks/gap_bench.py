@@ -61,6 +61,13 @@ def _pct(value: float | None, ref: float | None, maximize: bool) -> float | None
 _LP_BOUND_RTOL = 1e-6
 
 
+def _better(value: float, than: float, maximize: bool) -> bool:
+    """Whether ``value`` is better than ``than`` beyond :data:`_LP_BOUND_RTOL`
+    of it (higher when maximizing)."""
+    slack = _LP_BOUND_RTOL * max(1.0, abs(than))
+    return value > than + slack if maximize else value < than - slack
+
+
 def _check_best_known(
     inst: GapInstance, lp: float | None, bk: BestKnown | None
 ) -> None:
@@ -69,9 +76,7 @@ def _check_best_known(
     measured from a value that does not exist."""
     if bk is None or lp is None:
         return
-    slack = _LP_BOUND_RTOL * max(1.0, abs(lp))
-    beyond = bk.value > lp + slack if inst.maximize else bk.value < lp - slack
-    if beyond:
+    if _better(bk.value, lp, inst.maximize):
         side = "above" if inst.maximize else "below"
         raise InputError(
             f"{side} the LP bound {lp:.10g} of {inst.name} ({inst.direction}): "
@@ -167,14 +172,7 @@ def beaten_proofs(
         bk = best_known.get((run.instance, run.direction))
         if bk is None or not bk.proven or run.objective is None:
             continue
-        slack = _LP_BOUND_RTOL * max(1.0, abs(bk.value))
-        maximize = run.direction == "max"
-        better = (
-            run.objective > bk.value + slack
-            if maximize
-            else run.objective < bk.value - slack
-        )
-        if better:
+        if _better(run.objective, bk.value, run.direction == "max"):
             return InputError(
                 f"given as proven optimal, but {run.engine}'s checked solution "
                 f"of {run.instance} ({run.direction}) is {run.objective:.10g}",

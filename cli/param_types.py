@@ -36,12 +36,12 @@ class OutputPath(click.Path):
     def convert(
         self, value: Any, param: click.Parameter | None, ctx: click.Context | None
     ) -> Any:
-        if isinstance(value, str | bytes) and not os.fsdecode(value).strip():
+        text = os.fsdecode(value) if isinstance(value, str | bytes) else None
+        if text is not None and not text.strip():
             # an empty path is the current folder to pathlib: its files were
             # replaced there, or refused as "'.' is not a regular file"
             self.fail("an empty path names no file or folder.", param, ctx)
-        if not self.dir_okay and isinstance(value, str | bytes):
-            text = os.fsdecode(value)
+        if text is not None and not self.dir_okay:
             if text.endswith(("/", os.sep)):  # pathlib drops the slash
                 self.fail(f"{text!r} names a folder; give a file name.", param, ctx)
             if text == "-" and not self.allow_dash:  # not standard output

@@ -558,11 +558,8 @@ def _require_learnable(log: TransactionLog, as_of_day: int) -> None:
             value=as_of,
         )
     paid = known & (log.amount > 0)
-    first, span = int(log.day.min()), int(log.day.max() - log.day.min()) + 1
-    days = np.unique(  # (customer, day) pairs of purchases, one number each
-        log.customer[paid].astype(np.int64) * span + (log.day[paid] - first)
-    )
-    if np.bincount(days // span).max() < 2:
+    customer, day = log.customer[paid], log.day[paid]  # sorted by both
+    if not np.any((customer[1:] == customer[:-1]) & (day[1:] != day[:-1])):
         # said "too little history ... at any training cut-off", the log a year long
         raise InputError(
             "no customer bought on two days on or before the as-of date: "
@@ -589,7 +586,8 @@ def _require_finite_fit(
     n = len(y)
     k = min(n, _DIVERGENCE_ROWS)
     rows = np.union1d(
-        np.argsort(y)[-k:], np.random.default_rng(0).choice(n, size=k, replace=False)
+        np.argpartition(y, n - k)[n - k :],
+        np.random.default_rng(0).choice(n, size=k, replace=False),
     )
     with np.errstate(over="ignore", invalid="ignore"):
         forecasts = regressor.predict(X[rows])

@@ -109,16 +109,11 @@ def _most_capacities_bind(problem: AssignmentProblem) -> bool:
         return False
     cost = np.where(problem.eligible, problem.cost, np.inf)
     best = np.argmin(cost, axis=1)
-    items = np.arange(problem.n_items)
-    cheapest = cost[items, best]
+    cheapest = cost[np.arange(problem.n_items), best]
     placed = np.isfinite(cheapest)
     if problem.defer_cost is not None:
         placed &= cheapest < problem.defer_cost
-    load = np.bincount(
-        best[placed],
-        weights=problem.weight[items[placed], best[placed]],
-        minlength=problem.n_agents,
-    )
+    load = problem.load(np.where(placed, best, -1))
     overloaded = np.count_nonzero(load > problem.capacity)
     return bool(overloaded > IPM_MIN_OVERLOADED * problem.n_agents)
 
