@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
+from tierflow.capacity.backlog_changes import BacklogChanges
 from tierflow.capacity.events import (
     EVENT_TYPES,
     CapacityEvent,
@@ -121,6 +122,7 @@ class CapacityMonitor:
         self.congestion = np.ones((n, s))
         self._stamp = np.full((n, len(_SET_FIELDS)), -np.inf)
         self._stamp_lane = np.full((n, s), -np.inf)
+        self._changes = BacklogChanges(n)
         self.last_seq = 0
         self.last_ts = -np.inf
         #: The newest sign of life of the feed: each event's ``ts`` capped at
@@ -292,7 +294,10 @@ class CapacityMonitor:
             if ev.ts < self._stamp[i, _BACKLOG]:
                 return False  # counted in the newer absolute backlog
             self.backlog[i] = max(0.0, self.backlog[i] + v)
+            self._changes.add(i, ev.ts, v, self.heard_ts)
             return True
+        if kind == "backlog":
+            return self._apply_backlog(i, ev.ts, v)
         if kind == "congestion":
             if ev.ts < self._stamp_lane[i, ev.service]:
                 return False
@@ -307,12 +312,23 @@ class CapacityMonitor:
             self.nominal[i] = v
         elif kind == "staffing":
             self.staffing[i] = v / 100.0
-        elif kind == "backlog":
-            self.backlog[i] = v
         elif kind == "outage":
             self.outage[i] = v > 0
         else:
             self.forecast[i] = v
+        return True
+
+    def _apply_backlog(self, i: int, ts: float, value: float) -> bool:
+        """An absolute backlog as of ``ts``, with the deltas dated at or
+        after ``ts`` already applied kept on top (a late absolute does not
+        undo them); False when stale."""
+        if ts < self._stamp[i, _BACKLOG]:
+            return False
+        backlog = self._changes.rebase(i, ts, value, self.heard_ts)
+        if backlog is None:
+            return False  # later changes were dropped: it cannot be rebased
+        self._stamp[i, _BACKLOG] = ts
+        self.backlog[i] = backlog
         return True
 
     def set_forecast(self, work: NDArray[np.float64]) -> bool:
@@ -463,6 +479,7 @@ class CapacityMonitor:
                 "stamp_lane": [
                     None if np.isinf(v) else float(v) for v in self._stamp_lane[i]
                 ],
+                "backlog_changes": self._changes.node_state(i),
             }
         return {
             "nodes": nodes,
@@ -472,6 +489,7 @@ class CapacityMonitor:
         }
 
     def _load_state(self, state: dict[str, Any]) -> None:
+        self.last_ts = -np.inf if state["last_ts"] is None else float(state["last_ts"])
         for node_id, s in state["nodes"].items():
             i = self.network.node_index.get(node_id)
             if i is None:
@@ -484,7 +502,7 @@ class CapacityMonitor:
             self.congestion[i] = s["congestion"]
             self._stamp[i] = [-np.inf if v is None else v for v in s["stamp"]]
             self._stamp_lane[i] = [-np.inf if v is None else v for v in s["stamp_lane"]]
-        self.last_ts = -np.inf if state["last_ts"] is None else float(state["last_ts"])
+            self._changes.load_node(i, s.get("backlog_changes"), self.last_ts)
         heard = state.get("heard_ts", state["last_ts"])  # older snapshots: last_ts
         self.heard_ts = -np.inf if heard is None else float(heard)
         self.n_applied = int(state["n_applied"])

@@ -1,0 +1,153 @@
+"""A late absolute backlog is rebased on the deltas dated after it."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Any
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from tierflow.capacity.backlog_changes import BACKLOG_CHANGES_KEPT_S
+from tierflow.capacity.monitor import CapacityMonitor, events_for
+from tierflow.data.network import Network
+from tierflow.data.store import SqliteStore
+
+T0 = dt.datetime(2026, 1, 5, 14, tzinfo=dt.UTC)
+
+
+def _ev(
+    eid: str, minutes: float, kind: str, value: float, node: str = "WH-EAST"
+) -> dict[str, Any]:
+    ts = (T0 + dt.timedelta(minutes=minutes)).isoformat()
+    return {"event_id": eid, "ts": ts, "node_id": node, "type": kind, "value": value}
+
+
+def _backlog(mon: CapacityMonitor, node: str = "WH-EAST") -> float:
+    return float(mon.backlog[mon.network.node_idx(node)])
+
+
+def test_late_absolute_keeps_the_later_deltas(tiny_network: Network) -> None:
+    mon = CapacityMonitor(tiny_network)
+    events = [
+        _ev("d0", -60, "backlog_delta", 40),  # 13:00, before the absolute
+        _ev("d1", 30, "backlog_delta", 500),  # 14:30
+        _ev("b", 0, "backlog", 100),  # 14:00, delivered last
+    ]
+    result = mon.ingest(events_for(tiny_network, events))
+    assert _backlog(mon) == 600.0  # 100 as of 14:00, + 500 at 14:30
+    assert result.stale == 0
+    # a delta dated before the absolute is counted in it (stale), one after adds
+    late = mon.ingest(
+        events_for(
+            tiny_network,
+            [_ev("d2", -10, "backlog_delta", 7), _ev("d3", 5, "backlog_delta", 3)],
+        )
+    )
+    assert (_backlog(mon), late.stale) == (603.0, 1)
+    # a newer absolute replaces everything dated before it
+    mon.ingest(events_for(tiny_network, [_ev("b2", 40, "backlog", 20)]))
+    assert _backlog(mon) == 20.0
+    # and an absolute older than the newest absolute is stale, as before
+    assert (
+        mon.ingest(events_for(tiny_network, [_ev("b3", 35, "backlog", 1)])).stale == 1
+    )
+    assert _backlog(mon) == 20.0
+
+
+def test_rebased_deltas_are_floored_in_time_order(tiny_network: Network) -> None:
+    mon = CapacityMonitor(tiny_network)
+    mon.ingest(
+        events_for(
+            tiny_network,
+            [
+                _ev("d1", 20, "backlog_delta", 5),
+                _ev("d2", 10, "backlog_delta", -50),
+                _ev("b", 0, "backlog", 30),
+            ],
+        )
+    )
+    # as delivered in time order: 30, then -50 -> 0, then +5
+    assert _backlog(mon) == 5.0
+
+
+def test_an_absolute_older_than_a_dropped_change_is_stale(
+    tiny_network: Network,
+) -> None:
+    mon = CapacityMonitor(tiny_network)
+    kept_min = BACKLOG_CHANGES_KEPT_S / 60
+    mon.ingest(events_for(tiny_network, [_ev("d1", 0, "backlog_delta", 70)]))
+    # the feed's clock moves past the window; the node's next delta drops d1
+    mon.ingest(events_for(tiny_network, [_ev("d2", kept_min + 60, "backlog_delta", 1)]))
+    stale = mon.ingest(events_for(tiny_network, [_ev("b1", -5, "backlog", 9)]))
+    assert (_backlog(mon), stale.stale) == (71.0, 1)
+    # one dated after the dropped change is rebased on the kept one
+    mon.ingest(events_for(tiny_network, [_ev("b2", 1, "backlog", 9)]))
+    assert _backlog(mon) == 10.0
+    # a node without changes takes an absolute however late
+    mon.ingest(
+        events_for(tiny_network, [_ev("b3", -600, "backlog", 4, node="WH-WEST")])
+    )
+    assert _backlog(mon, "WH-WEST") == 4.0
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(st.tuples(st.booleans(), st.integers(-100, 100)), min_size=1, max_size=12),
+    st.randoms(use_true_random=False),
+)
+def test_any_arrival_order_gives_the_time_order_backlog(
+    tiny_network: Network, changes: list[tuple[bool, int]], rng: Any
+) -> None:
+    """Absolutes (the first one dated first) large enough that no delta
+    dated after one floors the backlog at 0: every arrival order gives the
+    backlog of the newest absolute plus the deltas dated after it."""
+    events = [_ev("first", -1, "backlog", 5_000)] + [
+        _ev(f"e{k}", k, "backlog" if absolute else "backlog_delta",
+            1_000 + abs(v) if absolute else v)
+        for k, (absolute, v) in enumerate(changes)
+    ]  # fmt: skip
+    in_time = CapacityMonitor(tiny_network)
+    in_time.ingest(events_for(tiny_network, events))
+    shuffled = list(events)
+    rng.shuffle(shuffled)
+    mon = CapacityMonitor(tiny_network)
+    for ev in shuffled:  # one at a time, as a feed delivers them
+        mon.ingest(events_for(tiny_network, [ev]))
+    assert _backlog(mon) == _backlog(in_time)
+
+
+def test_a_restart_keeps_the_changes(tmp_path: Path, tiny_network: Network) -> None:
+    path = tmp_path / "state.db"
+    first = [_ev("d1", 30, "backlog_delta", 500), _ev("d2", 45, "backlog_delta", 8)]
+    with SqliteStore(path) as store:
+        mon = CapacityMonitor.open(tiny_network, store)
+        mon.ingest(events_for(tiny_network, first))
+        mon.snapshot()
+    with SqliteStore(path) as store:
+        back = CapacityMonitor.open(tiny_network, store)
+        assert back.unsnapshotted == 0  # rebuilt from the snapshot alone
+        back.ingest(events_for(tiny_network, [_ev("b", 0, "backlog", 100)]))
+        assert _backlog(back) == 608.0
+
+
+def test_a_snapshot_without_changes_refuses_older_absolutes(
+    tmp_path: Path, tiny_network: Network
+) -> None:
+    """A snapshot taken before the changes were kept: no delta it counted
+    can be rebased on, so an absolute older than its newest event is stale."""
+    path = tmp_path / "state.db"
+    with SqliteStore(path) as store:
+        mon = CapacityMonitor.open(tiny_network, store)
+        mon.ingest(events_for(tiny_network, [_ev("d1", 30, "backlog_delta", 500)]))
+        seq, state = mon.snapshot_state()
+        for node in state["nodes"].values():
+            del node["backlog_changes"]
+        store.save_capacity_snapshot(seq, state)
+    with SqliteStore(path) as store:
+        back = CapacityMonitor.open(tiny_network, store)
+        late = back.ingest(events_for(tiny_network, [_ev("b", 0, "backlog", 100)]))
+        assert (_backlog(back), late.stale) == (500.0, 1)
+        back.ingest(events_for(tiny_network, [_ev("b2", 31, "backlog", 100)]))
+        assert _backlog(back) == 100.0
