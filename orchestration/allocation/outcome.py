@@ -130,14 +130,12 @@ class AllocationOutcome:
             }
         else:
             parts = dict.fromkeys(COST_PARTS, float("nan"))
-        allocated = rows[rows["status"] == AllocationStatus.ALLOCATED]
-        nodes_per_order = allocated.groupby("order_id")["node_id"].nunique()
         return {
             "total_cost": float(cost.sum()),
             "shipping_cost": parts["shipping"],
             "handling_cost": parts["handling"],
             "penalty_cost": parts["penalty"],
-            "split_orders": int((nodes_per_order > 1).sum()),
+            "split_orders": _split_orders(rows),
         }
 
     def _service_levels(self) -> dict[str, Any]:
@@ -180,6 +178,19 @@ def _order_status(statuses: set[str]) -> str:
     if AllocationStatus.DEFERRED in statuses:
         return AllocationStatus.DEFERRED
     return AllocationStatus.ALLOCATED
+
+
+def _split_orders(rows: pd.DataFrame) -> int:
+    """Orders that ship as separate lines: a line the allocator marked split
+    (``split`` stock or room, whether the other lines ship now, wait or
+    share its node), or lines allocated at several nodes."""
+    allocated = rows[rows["status"] == AllocationStatus.ALLOCATED]
+    by_node = allocated.groupby("order_id")["node_id"].nunique()
+    split = set(by_node.index[by_node > 1])
+    if "split" in rows.columns:
+        marked = rows["split"].fillna("").astype(str) != ""
+        split |= set(rows.loc[marked, "order_id"])
+    return len(split)
 
 
 def _waiting(rows: pd.DataFrame) -> pd.Series:

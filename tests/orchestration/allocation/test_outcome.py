@@ -69,6 +69,13 @@ def test_summary_counts_costs_and_service_levels() -> None:
     assert (s["n_batches"], s["fallback_batches"]) == (2, 1)
     assert s["batch_solve_p95_s"] == np.percentile([0.5, 1.5], 95)
     assert s["bid_prices"] and not s["hindsight"] and s["engine"] == "greedy"
+    # a line marked split counts its order, though nothing else of it shipped
+    rows = _outcome(AllocationSettings(engine="greedy"), parts=True).rows
+    rows["split"] = ["", "", "", "stock", "", ""]
+    marked = dataclasses.replace(
+        _outcome(AllocationSettings(engine="greedy"), parts=True), rows=rows
+    )
+    assert marked.summary()["split_orders"] == 2
     assert list(s)[:5] == [
         "n_orders",
         "n_allocated",
