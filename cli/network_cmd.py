@@ -52,7 +52,7 @@ def network() -> None:
 @click.argument(
     "directory",
     required=False,
-    type=click.Path(file_okay=False, path_type=Path),
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
 )
 @json_option("Print the summary as JSON.")
 def validate_command(directory: Path | None, as_json: bool) -> None:

@@ -98,7 +98,7 @@ def network_option(func: F) -> F:
     return option(
         "--network",
         "network_dir",
-        type=click.Path(file_okay=False, path_type=Path),
+        type=click.Path(exists=True, file_okay=False, path_type=Path),
         default=None,
         help="Network folder (default: the embedded US sample).",
     )(func)

@@ -154,3 +154,27 @@ def test_a_file_output_given_as_a_folder_or_a_dash_is_refused(
     assert result.exit_code == 2, result.output
     assert result.output.endswith(f"Error: Invalid value for '{flag}': {said}\n")
     assert list(tmp_path.iterdir()) == []
+
+
+NETWORK_COMMANDS = [path for path, param in _options() if param.name == "network_dir"]
+
+
+@pytest.mark.parametrize("path", NETWORK_COMMANDS, ids=" ".join)
+def test_a_missing_network_folder_is_a_usage_error(
+    path: tuple[str, ...], tmp_path: Path
+) -> None:
+    """Exit 2 naming the option, as every other missing input path (it was
+    exit 1, "not a network folder", after the command had started)."""
+    missing = tmp_path / "no-such-network"
+    result = CliRunner().invoke(cli, [*path, "--network", str(missing)])
+    assert result.exit_code == 2, result.output
+    assert f"Invalid value for '--network': Directory '{missing}' does not exist" in (
+        result.output
+    )
+
+
+def test_network_validate_refuses_a_missing_folder(tmp_path: Path) -> None:
+    missing = tmp_path / "no-such-network"
+    result = CliRunner().invoke(cli, ["network", "validate", str(missing)])
+    assert result.exit_code == 2, result.output
+    assert f"Directory '{missing}' does not exist" in result.output
