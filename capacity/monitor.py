@@ -5,6 +5,7 @@ snapshots make a restart exact (``docs/data.md``)."""
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -29,6 +30,8 @@ from tierflow.data.limits import MAX_UNITS, require_array
 from tierflow.data.network import NODE_KINDS, Network
 from tierflow.data.rates import SERVICES, service_index
 from tierflow.data.store import CapacityEventLog, StoredEvent
+
+log = logging.getLogger("tierflow.capacity")
 
 #: Columns of the per-node "last applied" timestamps (set events).
 _SET_FIELDS = ("nominal_capacity", "staffing", "backlog", "outage", "forecast")
@@ -155,10 +158,15 @@ class CapacityMonitor:
         events = store.events_after(0 if snap is None else snap[0])
         self.store = store
         self._reset()
+        named = {ev.node_id for ev in events}
         if snap is not None:
+            named.update(snap[1]["nodes"])
             self._load_state(snap[1])
             self.last_seq = snap[0]
         self.apply_logged(events)
+        foreign = named - set(self.network.node_index)
+        if foreign:
+            _warn_foreign_nodes(foreign)
 
     def refresh(self) -> int:
         """Apply events other writers logged since ours; returns how many."""
@@ -568,6 +576,20 @@ class CapacityMonitor:
     def congestion_by_service(self, node: int) -> dict[str, float]:
         """Lane delay factors of one node, by service name."""
         return {s: float(self.congestion[node, k]) for k, s in enumerate(SERVICES)}
+
+
+def _warn_foreign_nodes(names: set[str]) -> None:
+    """The store's capacity state names nodes the network does not have:
+    their events change nothing here, which a store of another network
+    shown with this one would otherwise hide."""
+    ordered = sorted(names)
+    shown = ", ".join(ordered[:5]) + (", ..." if len(ordered) > 5 else "")
+    log.warning(
+        "the state store's capacity map names %d node(s) the network does not "
+        "have (%s): left out (a node removed, or a store of another network?)",
+        len(ordered),
+        shown,
+    )
 
 
 def events_for(

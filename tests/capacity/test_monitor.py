@@ -351,3 +351,27 @@ def test_events_read_twice_are_applied_once(
         np.testing.assert_allclose(reader.staffing, reference.staffing)
         assert reader.n_applied == reference.n_applied
         assert reader.last_seq == writer.last_seq
+
+
+def test_another_networks_store_is_named(
+    tmp_path: Path, tiny_network: Network, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Opened with a network that lacks some of its nodes, the map leaves
+    them out and says so (it said nothing: a store of another network looked
+    like an idle one)."""
+    from tierflow.data.network import load_network
+    from tierflow.data.sample_network import sample_network_dir
+
+    path = tmp_path / "state.db"
+    with SqliteStore(path) as store:
+        CapacityMonitor.open(tiny_network, store).ingest(
+            events_for(tiny_network, [_ev(1, "WH-EAST", "backlog_delta", 5)])
+        )
+    with SqliteStore(path) as store, caplog.at_level("WARNING", "tierflow.capacity"):
+        CapacityMonitor.open(tiny_network, store)
+        assert caplog.messages == []
+        CapacityMonitor.open(load_network(sample_network_dir()), store)
+    assert caplog.messages == [
+        "the state store's capacity map names 1 node(s) the network does not "
+        "have (WH-EAST): left out (a node removed, or a store of another network?)"
+    ]
