@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, Literal, get_args
 
 from tierflow.data.errors import InputError
+from tierflow.data.json_objects import RepeatedKey, loads_unique
 from tierflow.data.limits import (
     EVENT_WINDOW,
     MAX_CONGESTION,
@@ -285,37 +286,20 @@ def decode_line(text: str, file: str, row: int) -> Any:
     nesting too deep) is an error at ``row`` (a syntax error with its column:
     "Unterminated string starting at" said not where)."""
     try:
-        return json.loads(text, object_pairs_hook=_unique_keys)
+        return loads_unique(text)
     except json.JSONDecodeError as exc:
         message = f"not JSON ({exc.msg}: column {exc.colno})"
         raise InputError(message, file=file, row=row) from None
-    except _RepeatedKey as exc:
+    except RepeatedKey as exc:
         raise InputError(
             "key given twice in one event (which one was meant?)",
             file=file,
             row=row,
-            field=str(exc),
+            field=exc.key,
         ) from None
     except (ValueError, RecursionError) as exc:
         message = f"not JSON ({str(exc).splitlines()[0][:80]})"
         raise InputError(message, file=file, row=row) from None
-
-
-class _RepeatedKey(ValueError):
-    """A JSON object with a key twice (the key is the message)."""
-
-
-def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    """A JSON object's dict, refusing a repeated key (``json`` keeps the
-    last: ``"value": 80, "value": 290`` applied 290 without a word)."""
-    out = dict(pairs)
-    if len(out) != len(pairs):
-        seen: set[str] = set()
-        for key, _ in pairs:
-            if key in seen:
-                raise _RepeatedKey(key)
-            seen.add(key)
-    return out
 
 
 def read_event_file(path: Path, network: Network) -> list[CapacityEvent]:

@@ -22,11 +22,19 @@ from typing import Any
 from fastapi import Request, Response
 from fastapi.routing import APIRoute
 
+from tierflow.data.json_objects import loads_unique
+
 
 def loads_utf8(body: bytes) -> Any:
     """``body`` parsed as JSON text in UTF-8 (``UnicodeDecodeError`` if it is
     not UTF-8, ``json.JSONDecodeError`` if it is no JSON)."""
     return json.loads(body.decode("utf-8-sig"))
+
+
+def loads_utf8_unique(body: bytes) -> Any:
+    """:func:`loads_utf8` refusing an object with a key twice
+    (:class:`~tierflow.data.json_objects.RepeatedKey`, a ``ValueError``)."""
+    return loads_unique(body.decode("utf-8-sig"))
 
 
 class Utf8JsonRequest(Request):
@@ -38,8 +46,22 @@ class Utf8JsonRequest(Request):
         return self._json
 
 
+class UniqueKeysJsonRequest(Request):
+    """A ``Request`` whose ``json()`` reads the body as UTF-8 only and
+    refuses an object with a key twice (which FastAPI answers through
+    ``service/errors.py`` as a body that is no JSON: 422, naming the key)."""
+
+    async def json(self) -> Any:
+        if not hasattr(self, "_json"):
+            self._json = loads_utf8_unique(await self.body())
+        return self._json
+
+
 class Utf8JsonRoute(APIRoute):
     """An ``APIRoute`` whose endpoint reads a JSON body as UTF-8 only."""
+
+    #: The class its requests are given (they add no state of their own).
+    request_class: type[Request] = Utf8JsonRequest
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         full = super().get_route_handler()
@@ -47,7 +69,7 @@ class Utf8JsonRoute(APIRoute):
         async def handler(request: Request) -> Response:
             # the same request (its body may have been read already), with
             # the stricter json(); Utf8JsonRequest adds no state of its own
-            request.__class__ = Utf8JsonRequest
+            request.__class__ = self.request_class
             return await full(request)
 
         return handler

@@ -205,3 +205,26 @@ def test_utf8_with_a_byte_order_mark_is_still_read(shared_live: Any) -> None:
         "/v1/options", content=content, headers={"Content-Type": "application/json"}
     )
     assert r.status_code == 200, r.text
+
+
+def test_an_operator_body_with_a_key_twice_is_refused(shared_live: Any) -> None:
+    """JSON keeps the last of a repeated key: ``"value": 80, "value": 290``
+    was applied as 290 without a word, where a JSON-lines feed refuses it."""
+    client, router, _ = shared_live
+    seq = router.monitor.last_seq
+    body = (
+        b'{"events": [{"event_id": "twice-1", "ts": "2026-01-05T10:00:00Z", '
+        b'"node_id": "WH-EAST", "type": "staffing", "value": 80, "value": 290}]}'
+    )
+    r = client.post(
+        "/v1/capacity/events",
+        content=body,
+        headers={"X-API-Key": API_KEY, "Content-Type": "application/json"},
+    )
+    message = "JSON decode error (key 'value' given twice in one object)"
+    assert (r.status_code, r.json()["message"], r.json()["field"]) == (
+        422,
+        f"field 'body': {message}",
+        "body",
+    )
+    assert router.monitor.last_seq == seq  # nothing logged
