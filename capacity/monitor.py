@@ -121,6 +121,9 @@ class CapacityMonitor:
         self.staffing = np.ones(n)
         self.backlog = np.zeros(n)
         self.forecast = np.zeros(n)
+        #: The forecast as the logged ``forecast`` events leave it (what a
+        #: snapshot keeps: :meth:`set_forecast`'s are the caller's own).
+        self._logged_forecast = np.zeros(n)
         self.outage = np.zeros(n, dtype=bool)
         self.congestion = np.ones((n, s))
         self._stamp = np.full((n, len(_SET_FIELDS)), -np.inf)
@@ -323,7 +326,7 @@ class CapacityMonitor:
         elif kind == "outage":
             self.outage[i] = v > 0
         else:
-            self.forecast[i] = v
+            self.forecast[i] = self._logged_forecast[i] = v
         return True
 
     def _apply_backlog(self, i: int, ts: float, value: float) -> bool:
@@ -343,7 +346,9 @@ class CapacityMonitor:
         """Set every node's rest-of-day forecast at once (the service's own
         demand forecast, refreshed from the orders flowing in; a later
         ``forecast`` event still overrides a node's until the next call).
-        Returns whether it changed."""
+        Returns whether it changed. It is not part of :meth:`state`: a
+        snapshot keeps the logged ``forecast`` events' values, which a
+        restart or another reader of the store rebuilds from the log."""
         # >= 0: a negative forecast freed capacity that is not there
         values = require_array(work, "forecast", self.forecast.shape, 0, MAX_UNITS)
         if np.array_equal(values, self.forecast):
@@ -473,14 +478,16 @@ class CapacityMonitor:
 
     # --------------------------------------------------------- snapshots
     def state(self) -> dict[str, Any]:
-        """JSON-able state, keyed by node id (survives node reordering)."""
+        """JSON-able state, keyed by node id (survives node reordering):
+        what the logged events made of the map (the forecast as the
+        ``forecast`` events leave it, not :meth:`set_forecast`'s)."""
         nodes = {}
         for i, node_id in enumerate(self.network.node_ids):
             nodes[node_id] = {
                 "nominal": float(self.nominal[i]),
                 "staffing": float(self.staffing[i]),
                 "backlog": float(self.backlog[i]),
-                "forecast": float(self.forecast[i]),
+                "forecast": float(self._logged_forecast[i]),
                 "outage": bool(self.outage[i]),
                 "congestion": self.congestion[i].tolist(),
                 "stamp": [None if np.isinf(v) else float(v) for v in self._stamp[i]],
@@ -505,7 +512,7 @@ class CapacityMonitor:
             self.nominal[i] = s["nominal"]
             self.staffing[i] = s["staffing"]
             self.backlog[i] = s["backlog"]
-            self.forecast[i] = s["forecast"]
+            self.forecast[i] = self._logged_forecast[i] = s["forecast"]
             self.outage[i] = s["outage"]
             self.congestion[i] = s["congestion"]
             self._stamp[i] = [-np.inf if v is None else v for v in s["stamp"]]

@@ -375,3 +375,24 @@ def test_another_networks_store_is_named(
         "the state store's capacity map names 1 node(s) the network does not "
         "have (WH-EAST): left out (a node removed, or a store of another network?)"
     ]
+
+
+def test_a_snapshot_keeps_the_logged_forecast(
+    tmp_path: Path, tiny_network: Network
+) -> None:
+    """A server sets its own forecast (``set_forecast``) over the logged
+    ``forecast`` events; its snapshots wrote that one, so the store's map
+    lost the logged events for every later reader."""
+    path = tmp_path / "state.db"
+    i = tiny_network.node_idx("WH-EAST")
+    with SqliteStore(path) as store:
+        served = CapacityMonitor.open(tiny_network, store)
+        served.ingest(events_for(tiny_network, [_ev(1, "WH-EAST", "forecast", 300)]))
+        served.set_forecast(np.full(tiny_network.n_nodes, 7.0))
+        assert served.forecast[i] == 7.0
+        served.snapshot()
+    with SqliteStore(path) as store:
+        back = CapacityMonitor.open(tiny_network, store)
+        assert back.unsnapshotted == 0  # from the snapshot alone
+        assert back.forecast[i] == 300.0
+        assert back.forecast[tiny_network.node_idx("WH-WEST")] == 0.0
