@@ -51,8 +51,8 @@ EVENT_BOUNDS: dict[str, tuple[float, float]] = {
     "congestion": (1.0, MAX_CONGESTION),
     "forecast": (0.0, MAX_UNITS),
 }
-#: Integer event ids beyond this are refused (their text would be huge).
-_MAX_INT_ID = 2**63
+#: Integer event ids are below this in size (they fit a signed 64-bit integer).
+MAX_INT_EVENT_ID = 2**63
 
 
 class EventIdConflict(InputError):
@@ -107,10 +107,14 @@ def _timestamp(text: Any) -> float | None:
 
 def _event_id(raw: Any, fail: Callable[..., InputError]) -> str:
     """The id as text: a non-empty string or an integer, not absurdly long."""
-    if isinstance(raw, bool) or not isinstance(raw, str | int) or raw == "":
+    if raw is None or raw == "":
         raise fail("missing or empty event id", field="event_id", value=raw)
-    if isinstance(raw, int) and abs(raw) >= _MAX_INT_ID:
-        message = f"integer ids must be below {_MAX_INT_ID} in size"
+    if isinstance(raw, float) and raw.is_integer() and abs(raw) < MAX_INT_EVENT_ID:
+        raw = int(raw)  # 42.0 is the integer 42, as JSON Schema reads it
+    if isinstance(raw, bool) or not isinstance(raw, str | int):
+        raise fail("must be a string or an integer", field="event_id", value=raw)
+    if isinstance(raw, int) and abs(raw) >= MAX_INT_EVENT_ID:
+        message = f"integer ids must be below {MAX_INT_EVENT_ID} in size"
         raise fail(message, field="event_id", value=raw)
     text = str(raw)
     if len(text) > MAX_ID_LENGTH:

@@ -12,10 +12,17 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, create_model
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    WithJsonSchema,
+    create_model,
+)
 
 from tierflow.capacity.events import EventType
-from tierflow.data.limits import MAX_LINE_QUANTITY
+from tierflow.data.limits import MAX_ID_LENGTH, MAX_LINE_QUANTITY
 from tierflow.formulations.satisfaction import MAX_PREFERENCE
 from tierflow.orchestration.checkout.results import (
     CartLine,
@@ -33,14 +40,37 @@ MAX_ITEMS = 50
 MAX_QUANTITY = MAX_LINE_QUANTITY
 MAX_EVENTS = 500
 
+#: An event's id, time and value as the OpenAPI document shows them (the
+#: parser checks them: :class:`CapacityEventIn`).
+_EVENT_ID_SCHEMA: dict[str, Any] = {
+    "anyOf": [
+        {"type": "string", "minLength": 1, "maxLength": MAX_ID_LENGTH},
+        # the parser takes |id| < MAX_INT_EVENT_ID; the document shows the
+        # integers every JSON reader keeps exactly (a bound of 2**63 - 1 is
+        # read as the float 2**63 by validators)
+        {"type": "integer", "minimum": 1 - 2**53, "maximum": 2**53 - 1},
+    ],
+    "description": "the caller's unique id (idempotency key)",
+}
+_VALUE_SCHEMA: dict[str, Any] = {"anyOf": [{"type": "boolean"}, {"type": "number"}]}
+
 #: Customer and event ids: letters, digits and ``_.:-``.
 ID_PATTERN = r"^[A-Za-z0-9_.:-]+$"
-#: An event time as the HTTP API takes it: RFC 3339 (seconds, an optional
+#: An event time as the HTTP API documents it: RFC 3339 (seconds, an optional
 #: fraction, ``Z`` or an offset); the served document also bounds its date.
 TS_PATTERN = (
     r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,6})?"
     r"(Z|[+-][0-9]{2}:[0-9]{2})$"
 )
+#: The served document shows RFC 3339; the parser also takes other ISO 8601
+#: instants with an offset, as ``tierflow capacity ingest`` does.
+_TS_SCHEMA: dict[str, Any] = {
+    "type": "string",
+    "minLength": 1,
+    "maxLength": 64,
+    "pattern": TS_PATTERN,
+    "description": "RFC 3339 date-time with offset",
+}
 _Id = Annotated[str, Field(min_length=1, max_length=64, pattern=ID_PATTERN)]
 _Weight = Annotated[float, Field(ge=0.0, le=MAX_PREFERENCE, allow_inf_nan=False)]
 
@@ -118,24 +148,20 @@ class CapacityEventIn(BaseModel):
     Values are checked by :func:`tierflow.capacity.events.parse_event` (types and
     ranges per event type, the time window); ``outage`` takes ``true``/``false``.
     The served document spells those rules out per event type
-    (:mod:`tierflow.service.network_schema`).
+    (:mod:`tierflow.service.network_schema`). ``event_id``, ``ts`` and
+    ``value`` are left to that parser here, so that a feed that
+    ``tierflow capacity ingest`` takes is taken over HTTP too (an integer id,
+    an instant without seconds), and refused with the same words at the
+    field itself (``events[0].value``, where a type union named its members).
     """
 
     model_config = ConfigDict(extra="forbid", strict=True)
 
-    event_id: Annotated[str, Field(min_length=1, max_length=128)]
-    ts: Annotated[
-        str,
-        Field(
-            min_length=1,
-            max_length=64,
-            pattern=TS_PATTERN,
-            description="RFC 3339 date-time with offset",
-        ),
-    ]
+    event_id: Annotated[Any, WithJsonSchema(_EVENT_ID_SCHEMA)]
+    ts: Annotated[Any, WithJsonSchema(_TS_SCHEMA)]
     node_id: Annotated[str, Field(min_length=1, max_length=64)]
     type: EventType
-    value: bool | float
+    value: Annotated[Any, WithJsonSchema(_VALUE_SCHEMA)]
     service: Annotated[str, Field(max_length=32)] | None = None
 
 

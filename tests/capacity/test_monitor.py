@@ -62,6 +62,8 @@ BAD_EVENTS = [
     ('{"ts": "2026-01-05T10:00:00Z", "node_id": "WH-EAST", "type": "backlog", "value": 1}',
      r"^ev\.jsonl: row 2: field 'event_id': missing or empty event id$"),
     ("{not json", r"^ev\.jsonl: row 2: not JSON"),
+    ('{"event_id": 1.5, "ts": "2026-01-05T10:00:00Z", "node_id": "WH-EAST", "type": "backlog", "value": 1}',
+     r"^ev\.jsonl: row 2: field 'event_id': value 1\.5: must be a string or an integer$"),
 ]  # fmt: skip
 
 GOOD_LINE = json.dumps(_ev(0, "WH-EAST", "backlog", 10))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -126,7 +127,7 @@ def test_bad_events_apply_nothing_and_are_named(
             "field 'events[1].service': missing (a congestion event names its "
             "service, one of ['next_day', 'two_day', 'ground', 'economy'])",
         ),
-        ({"ts": None}, "field 'events[1].ts': Input should be a valid string"),
+        ({"ts": None}, "field 'events[1].ts': missing"),
         ("ts", "field 'events[1].ts': Field required"),
         ("node_id", "field 'events[1].node_id': Field required"),
         ("value", "field 'events[1].value': Field required"),
@@ -229,4 +230,54 @@ def test_events_are_refused_without_a_store(tmp_path: Path) -> None:
         "no state store: the events cannot be logged, so they would reach no "
         "other replica and be lost at a restart; nothing applied"
     )
+    assert not router.monitor.outage.any()
+
+
+def test_a_feed_capacity_ingest_takes_is_taken(shared_live: Any) -> None:
+    """The JSON-lines contract of ``capacity ingest``: integer ids, ids up to
+    200 characters, ISO 8601 instants without seconds or with a compact
+    offset (the HTTP schema refused all four, stricter than the feed)."""
+    client, router, _ = shared_live
+    seq = router.monitor.last_seq
+    base = {"node_id": "WH-WEST", "type": "staffing", "value": 90}
+    events = [
+        {**base, "event_id": 4242, "ts": "2026-01-05T10:00:00Z"},
+        {**base, "event_id": "L" * 200, "ts": "2026-01-05T10:01:00Z"},
+        {**base, "event_id": "short-ts", "ts": "2026-01-05T10:02Z"},
+        {**base, "event_id": "compact", "ts": "2026-01-05T15:33:00+0530"},
+    ]
+    r = client.post(
+        "/v1/capacity/events", json={"events": events}, headers={"X-API-Key": API_KEY}
+    )
+    assert r.status_code == 200, r.text
+    assert r.json()["applied"] == 4 and router.monitor.last_seq == seq + 4
+
+
+@pytest.mark.parametrize(
+    ("event", "message"),
+    [
+        ({"value": "85"}, r"field 'events\[1\]\.value': value '85': not a number"),
+        ({"event_id": 1.5}, r"field 'events\[1\]\.event_id': value 1\.5: must be a "
+         "string or an integer"),
+        ({"event_id": "L" * 201}, r"field 'events\[1\]\.event_id': value 'L+…: "
+         "longer than 200 characters"),
+        ({"ts": "yesterday"}, r"field 'events\[1\]\.ts': value 'yesterday': not an "
+         "ISO 8601 instant with offset.*"),
+    ],
+)  # fmt: skip
+def test_a_bad_value_gets_the_feeds_words(
+    shared_live: Any, event: dict[str, Any], message: str
+) -> None:
+    """At the field itself, as ``capacity ingest`` says it (a string value
+    was "events[1].value.bool: Input should be a valid boolean")."""
+    client, router, _ = shared_live
+    good = {**OUTAGE, "node_id": "WH-WEST"}
+    bad = {**OUTAGE, "event_id": "ops-2", "type": "staffing", "value": 80, **event}
+    r = client.post(
+        "/v1/capacity/events",
+        json={"events": [good, bad]},
+        headers={"X-API-Key": API_KEY},
+    )
+    assert r.status_code == 422, r.text
+    assert re.fullmatch(message, r.json()["message"]), r.json()["message"]
     assert not router.monitor.outage.any()
