@@ -218,7 +218,10 @@ def _cp_result(
     status, limit = STATUS_MAP.get(code, (Status.ERROR, Limit.NONE))
     message = f"CP-SAT {solver.status_name(code)}; cost scale {scale.cost_scale:g}"
     bound: float | None = None
-    if status in (Status.OPTIMAL, Status.FEASIBLE, Status.NO_SOLUTION):
+    # without a solution CP-SAT's bound is its response's default 0 when the
+    # search never got to one (UNKNOWN): no proof, and above the optimum of
+    # a problem with negative costs (or maximised), so it is not reported
+    if status in (Status.OPTIMAL, Status.FEASIBLE):
         raw = solver.best_objective_bound
         if math.isfinite(raw):
             bound = raw / scale.cost_scale - scale.cost_error

@@ -10,9 +10,11 @@ from collections.abc import Iterable
 from typing import Any
 
 import highspy
+import numpy as np
 import pulp
 from ortools.sat.python import cp_model
 
+from tierflow.formulations.problem import AssignmentProblem
 from tierflow.solver import cbc, cpsat, highs, lp
 from tierflow.solver.result import Limit, Status
 
@@ -74,3 +76,24 @@ def test_cbc_proven_infeasibility_is_read_from_pulps_status() -> None:
         Status.NO_SOLUTION,
         Limit.TIME,
     )
+
+
+def test_cpsat_without_a_solution_reports_no_bound() -> None:
+    """CP-SAT stopped before any solution (UNKNOWN) answers a bound of 0, its
+    response's default: with negative costs that is above the optimum, and
+    through the fallback it was reported as a proven bound with gap 0."""
+    problem = AssignmentProblem(
+        cost=-np.arange(1.0, 41.0).reshape(20, 2),
+        weight=np.ones((20, 2)),
+        capacity=[10.0, 10.0],
+    )
+    cp = cpsat.build_model(problem, None)
+    solver = cp_model.CpSolver()
+    solver.parameters.max_time_in_seconds = 0.0
+    code = solver.solve(cp.model)
+    assert code == cp_model.UNKNOWN and solver.best_objective_bound == 0.0
+    result = cpsat._cp_result(
+        cp, solver, code, problem, engine="cpsat-plain", runtime_s=0.0,
+        relative_gap=0.0,
+    )  # fmt: skip
+    assert result.status is Status.NO_SOLUTION and result.bound is None
