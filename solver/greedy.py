@@ -217,5 +217,10 @@ class GreedyEngine(BundledEngine):
             seed=params.seed,
         )
         return heuristic_result(
-            self.name, problem, assignment, reasons, time.perf_counter() - start
+            self.name,
+            problem,
+            assignment,
+            reasons,
+            time.perf_counter() - start,
+            time_limit_s=params.time_limit_s,
         )

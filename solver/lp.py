@@ -238,6 +238,9 @@ class LpEngine(BundledEngine):
             )
         else:
             result = self._rounded(problem, relax, assignment, reasons, runtime)
+            if result.status is Status.FEASIBLE and runtime >= params.time_limit_s:
+                # the rounding's improvement ran to the deadline
+                result = dataclasses.replace(result, limit=Limit.TIME)
         return dataclasses.replace(
             result, bid_price=relax.bid_price, stock_dual=relax.stock_dual
         )

@@ -233,12 +233,17 @@ def heuristic_result(
     assignment: NDArray[np.int64],
     reasons: Mapping[int, str],
     runtime_s: float,
+    *,
+    time_limit_s: float | None = None,
 ) -> SolveResult:
     """A constructed assignment without a bound: ``FEASIBLE`` when complete.
 
     An item left unassigned in a problem without a defer option means no
     solution was found (``NO_SOLUTION``, the placed items kept for the record).
+    A search that ran to ``time_limit_s`` was stopped by it (``limit`` TIME:
+    its improvement or restarts were cut short).
     """
+    timed_out = time_limit_s is not None and runtime_s >= time_limit_s
     if not problem.can_defer and (assignment < 0).any():
         return SolveResult(
             engine=engine,
@@ -248,11 +253,17 @@ def heuristic_result(
             runtime_s=runtime_s,
             assignment=assignment,
             unassigned_reason=reasons,
-            limit=Limit.OTHER,
+            limit=Limit.TIME if timed_out else Limit.OTHER,
             message=f"{int((assignment < 0).sum())} items could not be placed",
         )
     return solution_result(
-        engine, problem, assignment, Status.FEASIBLE, runtime_s, reasons=reasons
+        engine,
+        problem,
+        assignment,
+        Status.FEASIBLE,
+        runtime_s,
+        limit=Limit.TIME if timed_out else Limit.NONE,
+        reasons=reasons,
     )
 
 

@@ -40,7 +40,7 @@ from tierflow.solver.engine import BundledEngine, Capabilities, Hint
 from tierflow.solver.lp import lp_relaxation
 from tierflow.solver.matrix import build_matrix
 from tierflow.solver.params import SolveParams
-from tierflow.solver.result import SolveResult
+from tierflow.solver.result import Limit, SolveResult
 
 
 @pytest.fixture(params=ENGINES)
@@ -313,3 +313,18 @@ def test_a_cpsat_solve_leaves_ctrl_c_to_python(tmp_path: Path) -> None:
         done.returncode,
         done.stderr[-500:],
     )
+
+
+@pytest.mark.parametrize(("name", "limit_s"), [("greedy", 0.05), ("lp", 1.0)])
+def test_a_search_the_deadline_stopped_says_so(name: str, limit_s: float) -> None:
+    """``limit`` is ``time`` when the time limit cut the search short (it
+    said ``none`` while the objective still depended on the limit), and
+    ``none`` when the search ended on its own well inside it."""
+    from tierflow.data.orlib_gap import generate_chu_beasley
+    from tierflow.formulations.gap import gap_instance
+
+    big = gap_instance(generate_chu_beasley("E", 40, 1600, seed=3))
+    cut = solve(big.problem, name, time_limit_s=limit_s, fallback=False)
+    assert cut.has_solution and cut.limit is Limit.TIME, cut.message
+    small = solve(KNOWN[0].problem, name, time_limit_s=30.0, fallback=False)
+    assert small.limit is Limit.NONE and small.runtime_s < 30.0
