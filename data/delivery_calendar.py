@@ -189,6 +189,23 @@ class DeliveryCalendar:
         counts promise days (the promised date of an order's local date)."""
         return self.service_days(service).offset(ship_date, transit_days)
 
+    def promised_dates(self, local_date: Any, promise_days: Any) -> DateArray:
+        """The date ``promise_days`` promise-calendar days after an order's
+        local date: counted from the order's date itself, so an order on a
+        Sunday or a holiday is promised, for one day, the next promise day
+        (not the one after it, which rolling the date forward first gave:
+        "next-day" that took two). ``0`` days: the first promise day on or
+        after the order's date."""
+        days = np.asarray(promise_days, dtype=np.int64)
+        closed = ~self.promise_days.is_open(local_date)
+        after: DateArray = np.busday_offset(
+            local_date,
+            days,
+            roll="backward",
+            busdaycal=_busdaycalendar(self.promise_days),
+        )
+        return np.where(closed & (days > 0), after, self.delivery_dates(local_date, days))
+
     def days_late(self, promised: Any, delivery: Any) -> NDArray[np.int64]:
         """Promise-calendar days from ``promised`` to ``delivery`` (0 when on time)."""
         return np.maximum(self.promise_days.count(promised, delivery), 0)

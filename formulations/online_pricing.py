@@ -419,7 +419,13 @@ class OrderPricer:
         zi, tables = self._zidx[dest], clock.tables
         idx = clock.ship_pos + self._transit[:, zi]  # (S, n) into service_days
         pos = tables.service_rank.take(idx)  # (S, n) promise positions
-        p_promise = p_today + self._promise  # (T,)
+        # promise days count from the order's date itself: on a day off the
+        # promise calendar (a Sunday, a holiday), from the last promise day
+        # before it, so one day is the next promise day (as
+        # DeliveryCalendar.promised_dates); 0 days, the first on or after it
+        closed = int(tables.delivery_days[p_today] != today)
+        p_base = p_today - closed
+        p_promise = np.maximum(p_base + self._promise, p_today)  # (T,)
         late = np.maximum(pos - p_promise[:, None, None], 0)  # (T, S, n)
         allowed = np.where(
             self._ok_relaxed if relaxed else self._ok, late * self._late_rate, np.inf
@@ -435,7 +441,7 @@ class OrderPricer:
             allowed=allowed,
             late=late,
             delivery=tables.service_days.take(idx),
-            days=pos - p_today,
+            days=pos - p_base,
         )
         for arr in (found.promised, allowed, late, found.delivery, found.days):
             arr.setflags(write=False)  # every quote to there reads them

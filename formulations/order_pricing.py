@@ -117,7 +117,7 @@ def promised_dates(
     dates, _ = local_clock(created, network.dest_timezones)
     local_date = dates[np.arange(idx.size), tz]
     days = policy.table("promise_days")[policy.tier_index(orders.tier[idx])]
-    by_tier = network.calendar.delivery_dates(local_date, days.astype(np.int64))
+    by_tier = network.calendar.promised_dates(local_date, days.astype(np.int64))
     explicit = checkout_promised(orders, idx)
     return np.where(np.isnat(explicit), by_tier, explicit)
 

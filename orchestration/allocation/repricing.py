@@ -365,7 +365,7 @@ def _promised_dates(
         stamps = created[at].tz_convert(network.dest_timezones[int(z)])
         local[at] = stamps.tz_localize(None).to_numpy("datetime64[D]")
     days = policy.table("promise_days")[policy.tier_index(orders.tier)]
-    by_tier = network.calendar.delivery_dates(local, days.astype(np.int64))
+    by_tier = network.calendar.promised_dates(local, days.astype(np.int64))
     if orders.promised_date is None:
         return np.asarray(by_tier, dtype="datetime64[D]")
     return np.where(np.isnat(orders.promised_date), by_tier, orders.promised_date)

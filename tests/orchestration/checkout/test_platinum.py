@@ -65,8 +65,11 @@ def test_no_scores_no_platinum(tmp_path: Path, state_location: Path | str) -> No
         (dt.datetime(2026, 1, 10, 9, 0, tzinfo=ET), True, "2026-01-10", "2026-01-12"),
         # Saturday 19:00 ET ships Monday, arrives Tuesday, promise was Monday
         (dt.datetime(2026, 1, 10, 19, 0, tzinfo=ET), False, "2026-01-12", None),
-        # Sunday: ships Monday, promise counts from Monday -> Tuesday
-        (dt.datetime(2026, 1, 11, 10, 0, tzinfo=ET), True, "2026-01-12", "2026-01-13"),
+        # Sunday: the next day is Monday, and nothing ships before Monday ->
+        # refused, as on Saturday night (counting the promise from Monday
+        # offered "next-day" on Tuesday, for the same delivery Saturday
+        # night was refused)
+        (dt.datetime(2026, 1, 11, 10, 0, tzinfo=ET), False, "2026-01-12", None),
     ],
 )
 def test_platinum_respects_cutoff_and_weekends(
@@ -125,14 +128,15 @@ def late_west(tmp_path: Path) -> Iterator[OnlineRouter]:
         yield r
 
 
-def test_platinum_falls_back_to_any_node_that_keeps_the_guarantee(
+def test_platinum_on_a_sunday_needs_a_node_that_delivers_monday(
     late_west: OnlineRouter,
 ) -> None:
-    """Sunday 00:30 ET (Saturday 21:30 PT): WH-WEST, before its cutoff, ships
-    Saturday and delivers Monday; WH-EAST ships Monday and delivers Tuesday,
-    the promised day. With WH-WEST out of room, WH-EAST keeps the guarantee
-    (the Dec 24 21:30 ET case of issue 12)."""
-    when = dt.datetime(2026, 1, 11, 0, 30, tzinfo=ET)
+    """Sunday 00:30 ET (Saturday 21:30 PT): the promise is Monday. WH-WEST,
+    before its Saturday cutoff, ships Saturday and delivers Monday. With
+    WH-WEST out of room, WH-EAST ships Monday and delivers Tuesday: not
+    next-day for a Sunday order (it was offered, the promise counted from
+    Monday), so Platinum is refused, naming the node that could."""
+    when = dt.datetime(2026, 1, 11, 0, 30, tzinfo=ET)  # Saturday 21:30 PT
     answer = late_west.generate_fulfillment_options(
         "C10", [("TEE", 1)], "100", now=when
     )
@@ -142,8 +146,11 @@ def test_platinum_falls_back_to_any_node_that_keeps_the_guarantee(
     answer = late_west.generate_fulfillment_options(
         "C10", [("TEE", 1)], "100", now=when
     )
-    plat = answer.option("platinum")
-    assert (plat.nodes, plat.delivery_date) == (("WH-EAST",), dt.date(2026, 1, 13))
+    assert "platinum" not in ids(answer)
+    assert answer.missing["platinum"] == (
+        "every node holding the items that can guarantee delivery by 2026-01-12 "
+        "(WH-WEST) lacks physical room today"
+    )
 
 
 def test_platinum_refused_names_the_nodes_out_of_room(late_west: OnlineRouter) -> None:
@@ -209,8 +216,9 @@ def test_platinum_and_ordering_properties(
     d = net.dest_idx(dest)
     _, deliver = net.ship_and_delivery_dates(when, "next_day", d)
     local = when.astimezone(zone_info(net.dest_timezones[net.dest_tz[d]])).date()
+    # one promise day after the order's own date (from a Sunday: Monday)
     promise = np.busday_offset(
-        np.datetime64(local, "D"), 1, roll="forward", weekmask="1111110"
+        np.datetime64(local, "D"), 1, roll="backward", weekmask="1111110"
     )
     skus = net.sku_idx([s for s, _ in cart])
     can = ~np.isnat(deliver) & (deliver <= promise)
