@@ -236,7 +236,13 @@ class ForecastBidPrices:
     ample_score
         Skip the LP (zero prices) while every node scores at least this.
     min_interval_s
-        Recompute at most this often (when the capacity state changed).
+        Recompute at most this often (when the capacity state changed),
+        unless a node's score moved by ``moved_score`` or more since the
+        last estimate: then at once (an operator's event that fills the
+        network must not be priced as ample for half a minute).
+    moved_score
+        See ``min_interval_s``; a confirmed order moves its node's score by
+        its workload over the node's capacity, far less.
     time_limit_s
         HiGHS time limit.
     """
@@ -249,6 +255,7 @@ class ForecastBidPrices:
         *,
         ample_score: float = 0.25,
         min_interval_s: float = 30.0,
+        moved_score: float = 0.05,
         time_limit_s: float = 2.0,
     ) -> None:
         self.network = network
@@ -256,7 +263,10 @@ class ForecastBidPrices:
         self.policy = policy or TierPolicy()
         self.ample_score = ample_score
         self.min_interval_s = min_interval_s
+        self.moved_score = moved_score
         self.time_limit_s = time_limit_s
+        #: The score map the current prices were estimated on.
+        self._scores: FloatArray | None = None
         self._prices = np.zeros(network.n_nodes)
         self._source = "zero bid prices: not estimated yet"
         self._failed = False
@@ -324,8 +334,14 @@ class ForecastBidPrices:
         """
         key = self.monitor.state_key
         now = time.monotonic()
-        if key == self._key or (
-            self._key is not None and now - self._at < self.min_interval_s
+        if key == self._key:
+            return self._prices
+        scores = self.monitor.score_map()
+        if (
+            self._key is not None
+            and now - self._at < self.min_interval_s
+            and self._scores is not None
+            and float(np.abs(scores - self._scores).max(initial=0.0)) < self.moved_score
         ):
             return self._prices
         try:
@@ -338,7 +354,7 @@ class ForecastBidPrices:
             )
         est.prices.setflags(write=False)
         self._prices, self._source, self._failed = est.prices, est.source, est.failed
-        self._key, self._at = key, now
+        self._key, self._at, self._scores = key, now, scores
         return est.prices
 
     @property
