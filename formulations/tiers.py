@@ -238,7 +238,8 @@ class TierPolicy:
         Cost of each extra shipment when an order is split across nodes.
     platinum_percentile
         Customers at or above this CLTV percentile may be offered Platinum.
-    overflow_score_threshold, overflow_discount_cap, overflow_delay_days,
+    overflow_score_threshold, overflow_discount_cap, overflow_min_discount,
+    overflow_delay_days,
     price_markup, satisfaction_weights, price_scale, eco_scale_kg_mi,
     eco_min_saving, cltv_speed_tilt, new_customer_percentile
         Online tiering settings (``docs/checkout.md``, "Tier policy").
@@ -257,6 +258,7 @@ class TierPolicy:
     platinum_percentile: float = 0.90
     overflow_score_threshold: float = 0.15
     overflow_discount_cap: float = 15.0
+    overflow_min_discount: float = 1.0
     overflow_delay_days: int = 1
     price_markup: Mapping[str, float] = field(default_factory=_default_markup)
     satisfaction_weights: Mapping[str, float] = field(default_factory=_default_weights)
@@ -299,6 +301,7 @@ class TierPolicy:
         ranges = (
             ("overflow_score_threshold", 0.0, 1.0),
             ("overflow_discount_cap", 0.0, float("inf")),
+            ("overflow_min_discount", 0.0, float("inf")),
             ("overflow_delay_days", 1, 30),
             ("price_scale", 1e-9, float("inf")),
             ("eco_scale_kg_mi", 1e-9, float("inf")),

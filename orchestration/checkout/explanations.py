@@ -71,12 +71,14 @@ class Explainer:
         return f"{'; '.join(parts)} — {_HOW[tier]}{split}; bid prices: {bid_source}"
 
     @staticmethod
-    def discount(discount: float, cap: float, freed: float, where: str) -> str:
+    def discount(
+        discount: float, cap: float, freed: float, where: str, least: float = 0.0
+    ) -> str:
         """How an overflow discount was bounded (appended to the explanation)."""
-        return (
-            f"; discount ${discount:.2f} = min(cap ${cap:.2f}, value of the "
-            f"capacity freed today at {where} ${freed:.2f}, price)"
-        )
+        value = f"value of the capacity freed today at {where} ${freed:.2f}"
+        if least > freed:
+            value = f"max({value}, least ${least:.2f})"
+        return f"; discount ${discount:.2f} = min(cap ${cap:.2f}, {value}, price)"
 
     @staticmethod
     def upgrade(quote: UpgradeQuote, left: float | None, policy: TierPolicy) -> str:

@@ -173,7 +173,11 @@ class OptionBuilder:
 
     def _money(self, ctx: Context, tier: Tier, plans: Mapping[Tier, Plan]) -> _Money:
         """Cost (+ split costs), undiscounted price, and the overflow discount:
-        at most the cap, the value of the capacity it frees today, the price."""
+        the value of the capacity it frees today, at least the policy's least
+        discount (the tier is planned only when capacity is short, and a
+        discount of $0 hid it as dominated by Silver while the day's
+        forecast still fitted: zero bid prices), at most the cap and the
+        price."""
         policy = self.policy
         ships = plans[tier]
         shipping = sum(s.shipping for s in ships)
@@ -188,9 +192,9 @@ class OptionBuilder:
         today = plans.get(Tier.GOLD) or plans.get(Tier.SILVER) or ships
         freed = sum(float(ctx.bid[s.node]) * s.workload for s in today)
         where = ", ".join(self.network.node_ids[s.node] for s in today)
-        cap = policy.overflow_discount_cap
-        discount = _money_floor(min(cap, freed, base_price))
-        why = self.explainer.discount(discount, cap, freed, where)
+        cap, least = policy.overflow_discount_cap, policy.overflow_min_discount
+        discount = _money_floor(min(cap, max(freed, least), base_price))
+        why = self.explainer.discount(discount, cap, freed, where, least)
         return _Money(cost, base_price, discount, 0.0, why)
 
     def _shipments(self, req: CheckoutRequest, ships: Plan) -> tuple[Shipment, ...]:

@@ -34,6 +34,8 @@ from tierflow.cli.main import cli
 #: 1000-order sample, about every fourth batch), and a smaller day has fewer
 #: batches.
 DAY = [
+    "--seed",
+    "7",  # a day with every part (an upgrade confirmed is the rarest)
     "--checkouts",
     "60",
     "--engine",

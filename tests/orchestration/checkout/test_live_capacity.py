@@ -52,9 +52,12 @@ def test_overflow_exactly_when_capacity_is_short(
     assert over.ship_date > MONDAY_10.date()  # ships later
     today = answer.option("gold") if "gold" in ids(answer) else over
     freed = 2.0 * float(bid.current()[net.node_idx(today.nodes[0])])
-    bound = min(r.policy.overflow_discount_cap, freed)
+    least = r.policy.overflow_min_discount
+    bound = min(r.policy.overflow_discount_cap, max(freed, least))
     assert 0 < over.discount <= bound
-    assert over.discount == pytest.approx(min(bound, over.price + over.discount))
+    assert over.discount == pytest.approx(
+        min(bound, over.price + over.discount), abs=0.01
+    )
     assert over.label == f"Ship later, save ${over.discount:.2f}"
     if free == 0.0:  # no room anywhere today: overflow still answers
         assert ids(answer) == ["overflow"]
@@ -62,12 +65,28 @@ def test_overflow_exactly_when_capacity_is_short(
 
 
 @pytest.mark.parametrize(
-    ("cap", "bid", "expected"), [(1.0, 5.0, 1.0), (50.0, 0.3, 0.6)]
+    ("cap", "bid", "least", "expected"),
+    [
+        (1.0, 5.0, 1.0, 1.0),  # the cap
+        (50.0, 0.3, 0.25, 0.6),  # the value freed: bid price x 2 units
+        (50.0, 0.0, 1.0, 1.0),  # the least discount: zero bid prices
+    ],
 )
 def test_overflow_discount_bound(
-    tmp_path: Path, state_location: Path | str, cap: float, bid: float, expected: float
+    tmp_path: Path,
+    state_location: Path | str,
+    cap: float,
+    bid: float,
+    least: float,
+    expected: float,
 ) -> None:
-    policy = TierPolicy().with_changes(overflow_discount_cap=cap)
+    """min(cap, max(bid price x the order's 2 units, the least discount),
+    price): with zero bid prices (the day's forecast still fits) a network
+    short by the capacity map still offers overflow a discount; it was $0,
+    and overflow hidden as dominated by Silver (a later date, same price)."""
+    policy = TierPolicy().with_changes(
+        overflow_discount_cap=cap, overflow_min_discount=least
+    )
     with tiny_router(
         tmp_path,
         state=state_location,
@@ -79,7 +98,9 @@ def test_overflow_discount_bound(
         answer = r.generate_fulfillment_options(
             "C5", [("TEE", 2)], "606", now=MONDAY_10
         )
-    assert answer.option("overflow").discount == expected  # min(cap, bid × 2 units)
+    over = answer.option("overflow")
+    assert over.discount == expected
+    assert ("least $" in over.explanation) is (least > 2 * bid)
 
 
 def test_eta_and_price_follow_capacity(router: OnlineRouter) -> None:
