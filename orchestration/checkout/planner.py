@@ -272,9 +272,7 @@ class Planner:
             rank = rank + ctx.bid * order.work
         picks, left = greedy_cover(order.have & usable[:, None], rank)
         if left:
-            skus = [req.skus[i] for i in left]
-            why = f"no node with room and {tier}'s services holds {skus}"
-            return (), no_service(self._label(tier), why)
+            return (), self._split_refusal(order, tier, q, left)
         release = (
             req.ts + self.policy.overflow_delay_days * 86_400 if t == _OVER else None
         )
@@ -284,6 +282,45 @@ class Planner:
             qs = self.pricer.quote(req.ts, req.dest, kg, units, release=release)
             ships.append(PlannedShipment.from_quote(qs, t, j, lines, kg, work))
         return tuple(ships), None
+
+    def _split_refusal(
+        self, order: _Order, tier: Tier, q: TierQuote, left: list[int]
+    ) -> WhyNot:
+        """Why the lines ``left`` of a split order have no node: none holding
+        them offers the tier (for Platinum: can make the promised date, its
+        cutoffs and timezones), or every one that does lacks room; said as
+        the one-node plan says it (a Platinum refused after the cutoff was
+        "no node with room and platinum's services holds", to the shopper
+        "isn't available for these items to this address")."""
+        t, label = TIERS.index(tier), self._label(tier)
+        skus = [order.req.skus[i] for i in left]
+        serving = (q.service[t] >= 0)[:, None] & order.have[:, left]
+        none_serve = [s for s, k in zip(skus, serving.T, strict=True) if not k.any()]
+        promised = day_to_date(int(q.promised[t]))
+        if none_serve and tier is Tier.PLATINUM:
+            why = (
+                f"no node holding {none_serve} can guarantee delivery by "
+                f"{promised.isoformat()} (next-day cutoffs and timezones)"
+            )
+            return no_guarantee(label, promised, why)
+        if none_serve:
+            return no_service(
+                label, f"no node holding {none_serve} offers {tier}'s services"
+            )
+        nodes = ", ".join(
+            self.network.node_ids[j] for j in np.flatnonzero(serving.any(axis=1))
+        )
+        if tier is Tier.PLATINUM:
+            why = (
+                f"every node holding {skus} that can guarantee delivery by "
+                f"{promised.isoformat()} ({nodes}) lacks physical room today"
+            )
+        else:
+            why = (
+                f"every node that could ship {skus} ({nodes}) lacks room after "
+                "the forecast today"
+            )
+        return fully_booked(label, why)
 
     def _plan_overflow(self, order: _Order, plans: Plans) -> None:
         """Tier 4, when every node that could serve the order is short."""

@@ -236,3 +236,24 @@ def test_platinum_and_ordering_properties(
         if single.any():  # one node can: the fastest such node ships it all
             assert len(plat.shipments) == 1
             assert np.datetime64(plat.delivery_date, "D") == deliver[single].min()
+
+
+def test_a_split_cart_names_the_constraint(router: OnlineRouter) -> None:
+    """MUG (only WH-EAST) and SPRAY (only WH-WEST) to Chicago at Monday
+    19:00 ET: WH-EAST is past its cutoff, so MUG cannot make Tuesday. The
+    split plan said "no node with room and platinum's services holds
+    ['MUG']", and to the shopper "isn't available ... to this address"."""
+    when = dt.datetime(2026, 1, 5, 19, 0, tzinfo=ET)
+    cart = [("MUG", 1), ("SPRAY", 1)]
+    answer = router.generate_fulfillment_options("C10", cart, "606", now=when)
+    assert "platinum" not in ids(answer)
+    assert answer.missing["platinum"] == (
+        "no node holding ['MUG'] can guarantee delivery by 2026-01-06 "
+        "(next-day cutoffs and timezones)"
+    )
+    assert "cutoff has passed" in answer.unavailable["platinum"]
+    # before the cutoff both ship next-day, from their nodes
+    early = router.generate_fulfillment_options(
+        "C10", cart, "606", now=when - dt.timedelta(hours=2)
+    )
+    assert set(early.option("platinum").nodes) == {"WH-EAST", "WH-WEST"}
