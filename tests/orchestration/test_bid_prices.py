@@ -67,16 +67,23 @@ def test_estimate_prices_binding_nodes_only(tiny_network: Network) -> None:
 
 def test_a_map_that_moved_is_priced_at_once(tiny_network: Network) -> None:
     """Inside the 30 s between estimates, a change of a node's score by 5
-    points or more is priced at once (a network filled by an operator's
-    events read "capacity ample" for up to 30 s); a small one waits."""
+    points or more is priced within a second (a network filled by an
+    operator's events read "capacity ample" for up to 30 s); a small one
+    waits, and the map is looked at no more than once a second."""
     mon = CapacityMonitor(tiny_network)
-    bids = ForecastBidPrices(tiny_network, mon, min_interval_s=30.0)
+    clock = [100.0]
+    bids = ForecastBidPrices(
+        tiny_network, mon, min_interval_s=30.0, clock=lambda: clock[0]
+    )
     ample = bids.current()
     assert bids.source.startswith("zero bid prices: capacity ample")
+    clock[0] += 1.0
     _set(mon, "backlog", {"WH-EAST": 5.0})  # 0.5 % of its capacity: waits
     assert bids.current() is ample
     _set(mon, "backlog", {"WH-EAST": 900.0, "WH-WEST": 720.0, "ST-CHI": 90.0})
     _set(mon, "forecast", {"WH-EAST": 2000.0, "WH-WEST": 2000.0, "ST-CHI": 200.0})
+    assert bids.current() is ample  # looked at 0 s ago
+    clock[0] += 1.0
     assert bids.current().max() > 0.0, bids.source
     assert bids.source.startswith("estimated bid prices: LP duals")
 
