@@ -204,7 +204,9 @@ class DeliveryCalendar:
             roll="backward",
             busdaycal=_busdaycalendar(self.promise_days),
         )
-        return np.where(closed & (days > 0), after, self.delivery_dates(local_date, days))
+        return np.where(
+            closed & (days > 0), after, self.delivery_dates(local_date, days)
+        )
 
     def days_late(self, promised: Any, delivery: Any) -> NDArray[np.int64]:
         """Promise-calendar days from ``promised`` to ``delivery`` (0 when on time)."""
