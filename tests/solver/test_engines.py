@@ -325,6 +325,8 @@ def test_a_search_the_deadline_stopped_says_so(name: str, limit_s: float) -> Non
 
     big = gap_instance(generate_chu_beasley("E", 40, 1600, seed=3))
     cut = solve(big.problem, name, time_limit_s=limit_s, fallback=False)
-    assert cut.has_solution and cut.limit is Limit.TIME, cut.message
+    # (on a loaded machine the construction or the LP itself may be what
+    # the deadline cut: no solution, the limit the same)
+    assert cut.limit is Limit.TIME, cut.message
     small = solve(KNOWN[0].problem, name, time_limit_s=30.0, fallback=False)
     assert small.limit is Limit.NONE and small.runtime_s < 30.0
