@@ -53,7 +53,8 @@ class BacklogChanges:
         self._drop_old(node, heard)
         if ts <= self._floor[node]:
             return None
-        later = sorted(d for d in self._deltas[node] if d[0] >= ts)
+        # by time alone: deltas of one instant keep the order they came in
+        later = sorted((d for d in self._deltas[node] if d[0] >= ts), key=_ts)
         backlog = value
         for _, change in later:
             backlog = max(0.0, backlog + change)
@@ -89,3 +90,7 @@ class BacklogChanges:
         )
         floor = state["floor"]
         self._floor[node] = -np.inf if floor is None else float(floor)
+
+
+def _ts(delta: tuple[float, float]) -> float:
+    return delta[0]

@@ -214,8 +214,8 @@ class CapacityMonitor:
         1-based position in ``events``) and nothing is logged or applied.
         """
         self.check_event_ids(events)
-        received = time.time()  # as the log stamps ``received_at``
         if self.store is None:
+            received = time.time()
             applied = dups = stale = 0
             for ev in events:
                 if ev.event_id in self._seen:
@@ -226,19 +226,15 @@ class CapacityMonitor:
                 applied += 1
             return IngestResult(applied, dups, self.last_seq, stale)
         seqs = self.store.append_events([ev.record(self.network) for ev in events])
-        new = [(s, ev) for s, ev in zip(seqs, events, strict=True) if s is not None]
-        contiguous = all(s == self.last_seq + 1 + i for i, (s, _) in enumerate(new))
-        stale = 0
-        if contiguous:
-            for _s, ev in new:
-                stale += not self._apply(ev, received)
-            if new:
-                self.last_seq = new[-1][0]
-            self._since_snapshot += len(new)
-        else:  # another writer logged events in between: replay the log in order
-            self.refresh()
-            ours = {s for s, _ in new}
-            stale = sum(seq in ours for seq in self.stale_seqs)
+        new = {s for s in seqs if s is not None}
+        # applied as logged, with the receipt the log stamped (in the write
+        # transaction, after any wait for the lock): the feed's clock, which
+        # caps a future-dated event and ages the backlog changes, must be the
+        # one every replica and restart replays, or a late absolute backlog
+        # is rebased here and found stale there; and events other writers
+        # logged in between come in their order
+        self.refresh()
+        stale = sum(seq in new for seq in self.stale_seqs)
         if self.snapshot_every and self._since_snapshot >= self.snapshot_every:
             self.snapshot()
         return IngestResult(len(new), len(events) - len(new), self.last_seq, stale)

@@ -151,3 +151,42 @@ def test_a_snapshot_without_changes_refuses_older_absolutes(
         assert (_backlog(back), late.stale) == (500.0, 1)
         back.ingest(events_for(tiny_network, [_ev("b2", 31, "backlog", 100)]))
         assert _backlog(back) == 100.0
+
+
+def test_deltas_of_one_instant_keep_their_order(tiny_network: Network) -> None:
+    """+500 then -300 at 14:30, then the absolute 100 at 14:00: 100, +500,
+    -300 is 300 (rebased smallest value first, -300 floored at 0 before the
+    +500, it was 500)."""
+    mon = CapacityMonitor(tiny_network)
+    events = [
+        _ev("d1", 30, "backlog_delta", 500),
+        _ev("d2", 30, "backlog_delta", -300),
+        _ev("b", 0, "backlog", 100),
+    ]
+    mon.ingest(events_for(tiny_network, events))
+    assert _backlog(mon) == 300.0
+
+
+def test_the_live_map_is_the_replayed_map(
+    tmp_path: Path, tiny_network: Network
+) -> None:
+    """The feed's clock (an event's time capped at its receipt) is the
+    receipt the log stamped, live as on replay: it was the ingesting
+    process's own clock read before the write (and its lock wait), so an
+    event dated ahead moved the clock differently there, and a late
+    absolute backlog was rebased live and stale on every other replica."""
+    path = tmp_path / "state.db"
+    ahead = dt.datetime.now(dt.UTC) + dt.timedelta(minutes=5)
+    event = {
+        "event_id": "ahead",
+        "ts": ahead.isoformat(),
+        "node_id": "WH-EAST",
+        "type": "backlog_delta",
+        "value": 1,
+    }
+    with SqliteStore(path) as store:
+        live = CapacityMonitor.open(tiny_network, store)
+        live.ingest(events_for(tiny_network, [event]))
+        replayed = CapacityMonitor.open(tiny_network, store)
+        assert live.heard_ts == replayed.heard_ts
+        assert live.state() == replayed.state()
