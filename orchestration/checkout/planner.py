@@ -264,13 +264,18 @@ class Planner:
             usable = usable & (
                 room[np.maximum(q.service[t], 0), self._nn] >= order.work
             )
-        else:
-            open_nodes = usable & ~self.monitor.outage
-            usable = open_nodes if open_nodes.any() else usable
+        cover = order.have & usable[:, None]
+        if not use_room:
+            # each line from an open node that holds it, else (every holder
+            # closed: it ships later) from a closed one, as a one-node
+            # overflow plan falls back; closing one node anywhere dropped
+            # every closed holder, and a line only it held had no node
+            open_cover = cover & ~self.monitor.outage[:, None]
+            cover = np.where(open_cover.any(axis=0)[None, :], open_cover, cover)
         rank = np.where(usable, q.shipping[t] + q.handling + q.penalty[t], np.inf)
         if tier is not Tier.PLATINUM and use_room:
             rank = rank + ctx.bid * order.work
-        picks, left = greedy_cover(order.have & usable[:, None], rank)
+        picks, left = greedy_cover(cover, rank)
         if left:
             return (), self._split_refusal(order, tier, q, left)
         release = (

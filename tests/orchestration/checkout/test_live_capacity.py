@@ -361,3 +361,27 @@ def test_the_follower_snapshots_the_map_so_a_restart_replays_little(
             assert np.array_equal(replayed.backlog, router.monitor.backlog)
     finally:
         follower.stop()
+
+
+def test_a_split_overflow_ships_a_closed_nodes_line_later(
+    tmp_path: Path, state_location: Path | str
+) -> None:
+    """MUG (only WH-EAST) and SPRAY (only WH-WEST, closed), every node short:
+    overflow ships later, SPRAY from WH-WEST, as a one-node overflow plan
+    falls back on a closed node. Closing any node dropped every closed
+    holder from the split plan, and the cart got no option at all."""
+    bid = FixedBidPrices([0.0, 0.0, 0.0])
+    with tiny_router(tmp_path, state=state_location, bid_prices=bid) as r:
+        net = r.network
+        for i, node in enumerate(net.node_ids):
+            event(r, node, "backlog", float(net.capacity[i] * 0.95), i)
+        event(r, "WH-WEST", "outage", True, 10)
+        answer = r.generate_fulfillment_options(
+            "C5", [("MUG", 1), ("SPRAY", 1)], "606", now=MONDAY_10
+        )
+    over = answer.option("overflow")
+    assert {s.node_id: s.lines[0].sku for s in over.shipments} == {
+        "WH-EAST": "MUG",
+        "WH-WEST": "SPRAY",
+    }
+    assert over.ship_date > MONDAY_10.date() and over.discount >= 1.0
