@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -159,3 +160,8 @@ def test_the_example_file_is_complete_and_loads() -> None:
             if isinstance(param, click.Option) and not param.is_eager:
                 key = setting_name(param)
                 assert f"\n{key} = " in text or f"\n# {key} = " in text, (path, key)
+    # and every setting of the tier policy
+    tiers = text[text.index("\n[tiers]\n") : text.index("\n[tiers.")]
+    for field in dataclasses.fields(TierPolicy):
+        if field.name not in ("rules", "price_markup", "satisfaction_weights"):
+            assert f"\n{field.name} = " in tiers, field.name
