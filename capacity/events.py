@@ -51,8 +51,10 @@ EVENT_BOUNDS: dict[str, tuple[float, float]] = {
     "congestion": (1.0, MAX_CONGESTION),
     "forecast": (0.0, MAX_UNITS),
 }
-#: Integer event ids are below this in size (they fit a signed 64-bit integer).
-MAX_INT_EVENT_ID = 2**63
+#: Integer event ids are below this in size: the integers every JSON reader
+#: keeps exactly (RFC 7493, I-JSON); a bigger one may reach a replica or a
+#: feed's own tools as another id.
+MAX_INT_EVENT_ID = 2**53
 
 
 class EventIdConflict(InputError):

@@ -10,7 +10,7 @@ schema; handlers return ``to_dict()`` as it is.
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 from pydantic import (
     BaseModel,
@@ -21,7 +21,7 @@ from pydantic import (
     create_model,
 )
 
-from tierflow.capacity.events import EventType
+from tierflow.capacity.events import MAX_INT_EVENT_ID, EventType
 from tierflow.data.limits import MAX_ID_LENGTH, MAX_LINE_QUANTITY
 from tierflow.formulations.satisfaction import MAX_PREFERENCE
 from tierflow.orchestration.checkout.results import (
@@ -45,14 +45,22 @@ MAX_EVENTS = 500
 _EVENT_ID_SCHEMA: dict[str, Any] = {
     "anyOf": [
         {"type": "string", "minLength": 1, "maxLength": MAX_ID_LENGTH},
-        # the parser takes |id| < MAX_INT_EVENT_ID; the document shows the
-        # integers every JSON reader keeps exactly (a bound of 2**63 - 1 is
-        # read as the float 2**63 by validators)
-        {"type": "integer", "minimum": 1 - 2**53, "maximum": 2**53 - 1},
+        {
+            "type": "integer",
+            "minimum": 1 - MAX_INT_EVENT_ID,
+            "maximum": MAX_INT_EVENT_ID - 1,
+        },
     ],
     "description": "the caller's unique id (idempotency key)",
 }
 _VALUE_SCHEMA: dict[str, Any] = {"anyOf": [{"type": "boolean"}, {"type": "number"}]}
+_NODE_ID_SCHEMA: dict[str, Any] = {"type": "string", "minLength": 1, "maxLength": 64}
+_TYPE_SCHEMA: dict[str, Any] = {"type": "string", "enum": list(get_args(EventType))}
+#: Any value: only a congestion event reads it (the served document names
+#: the services there), the others ignore it, as ``capacity ingest`` does.
+_SERVICE_SCHEMA: dict[str, Any] = {
+    "description": "the lane of a congestion event (ignored on the others)"
+}
 
 #: Customer and event ids: letters, digits and ``_.:-``.
 ID_PATTERN = r"^[A-Za-z0-9_.:-]+$"
@@ -148,21 +156,23 @@ class CapacityEventIn(BaseModel):
     Values are checked by :func:`tierflow.capacity.events.parse_event` (types and
     ranges per event type, the time window); ``outage`` takes ``true``/``false``.
     The served document spells those rules out per event type
-    (:mod:`tierflow.service.network_schema`). ``event_id``, ``ts`` and
-    ``value`` are left to that parser here, so that a feed that
-    ``tierflow capacity ingest`` takes is taken over HTTP too (an integer id,
-    an instant without seconds), and refused with the same words at the
-    field itself (``events[0].value``, where a type union named its members).
+    (:mod:`tierflow.service.network_schema`). The fields' values are left
+    to that parser here (this model refuses a missing field and a key
+    that is not one of the six), so that a feed that ``tierflow capacity
+    ingest`` takes is taken over HTTP too (an integer id, an instant without
+    seconds, any ``service`` on an event that ignores it), and refused with
+    the same words at the field itself (``events[0].value``, where a type
+    union named its members, and ``missing (null)`` for a null).
     """
 
     model_config = ConfigDict(extra="forbid", strict=True)
 
     event_id: Annotated[Any, WithJsonSchema(_EVENT_ID_SCHEMA)]
     ts: Annotated[Any, WithJsonSchema(_TS_SCHEMA)]
-    node_id: Annotated[str, Field(min_length=1, max_length=64)]
-    type: EventType
+    node_id: Annotated[Any, WithJsonSchema(_NODE_ID_SCHEMA)]
+    type: Annotated[Any, WithJsonSchema(_TYPE_SCHEMA)]
     value: Annotated[Any, WithJsonSchema(_VALUE_SCHEMA)]
-    service: Annotated[str, Field(max_length=32)] | None = None
+    service: Annotated[Any, WithJsonSchema(_SERVICE_SCHEMA)] = None
 
 
 class CapacityEventsRequest(BaseModel):

@@ -60,7 +60,8 @@ def post_events(body: CapacityEventsRequest, state: State) -> JSONResponse:
             "no state store: the events cannot be logged, so they would reach "
             "no other replica and be lost at a restart; nothing applied",
         )
-    records = [e.model_dump(exclude_none=True) for e in body.events]
+    # a null is given to the parser as such: it says "missing (null)"
+    records = [e.model_dump(exclude_unset=True) for e in body.events]
     try:
         result = state.router.apply_capacity_events(records)
     except InputError as exc:

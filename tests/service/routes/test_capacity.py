@@ -127,7 +127,7 @@ def test_bad_events_apply_nothing_and_are_named(
             "field 'events[1].service': missing (a congestion event names its "
             "service, one of ['next_day', 'two_day', 'ground', 'economy'])",
         ),
-        ({"ts": None}, "field 'events[1].ts': missing"),
+        ({"ts": None}, "field 'events[1].ts': missing (null)"),
         ("ts", "field 'events[1].ts': Field required"),
         ("node_id", "field 'events[1].node_id': Field required"),
         ("value", "field 'events[1].value': Field required"),
@@ -246,6 +246,8 @@ def test_a_feed_capacity_ingest_takes_is_taken(shared_live: Any) -> None:
         {**base, "event_id": "short-ts", "ts": "2026-01-05T10:02Z"},
         {**base, "event_id": "compact", "ts": "2026-01-05T15:33:00+0530"},
     ]
+    # a service on an event that ignores it is ignored, whatever it is
+    events[0]["service"] = 3
     r = client.post(
         "/v1/capacity/events", json={"events": events}, headers={"X-API-Key": API_KEY}
     )
@@ -261,6 +263,10 @@ def test_a_feed_capacity_ingest_takes_is_taken(shared_live: Any) -> None:
          "string or an integer"),
         ({"event_id": "L" * 201}, r"field 'events\[1\]\.event_id': value 'L+…: "
          "longer than 200 characters"),
+        ({"type": "staffng"}, r"field 'events\[1\]\.type': value 'staffng': unknown "
+         r"event type \(one of .*\)"),
+        ({"node_id": 5}, r"field 'events\[1\]\.node_id': value 5: unknown node"),
+        ({"value": None}, r"field 'events\[1\]\.value': missing \(null\)"),
         ({"ts": "yesterday"}, r"field 'events\[1\]\.ts': value 'yesterday': not an "
          "ISO 8601 instant with offset.*"),
     ],
