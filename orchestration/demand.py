@@ -73,7 +73,7 @@ class DemandOutlook:
         self.spend = spend
         self.forecast = forecast
         self._local_date = local_order_dates(orders, network)
-        self._rng = np.random.default_rng(seed)
+        self._seed = seed
 
     def moment(self, now: np.datetime64, seen: NDArray[np.intp]) -> Moment:
         """Today's date (the latest local date among the orders seen), how far
@@ -91,10 +91,16 @@ class DemandOutlook:
         *,
         capacity: NDArray[np.float64],
         stock: NDArray[np.int64],
+        draw: int = 0,
     ) -> DemandSample | None:
-        """The demand to come after ``now`` (``None``: nothing to forecast)."""
+        """The demand to come after ``now`` (``None``: nothing to forecast).
+
+        ``draw`` keys the sample's random numbers (the batch it is drawn
+        for): a run resumed after batch ``b`` draws what an uninterrupted
+        one does, where a running stream started over at the resume."""
         if seen.size == 0:
             return None
+        rng = np.random.default_rng([self._seed, draw])
         at = self.moment(now, seen)
         rest = self.forecast.remaining(at.day, at.offset_s, at.observed)
         pool = self.forecast.pool
@@ -104,9 +110,10 @@ class DemandOutlook:
         parts = []
         n_today = self._n_today(today.size)
         if n_today:
-            parts.append(self._today(today, n_today, now, capacity, stock))
+            parts.append(self._today(rng, today, n_today, now, capacity, stock))
         if pool is not None and n_today < SAMPLE_SIZE:
-            history = self._history(at, SAMPLE_SIZE - n_today, seen, capacity, stock)
+            k = SAMPLE_SIZE - n_today
+            history = self._history(rng, at, k, seen, capacity, stock)
             if history is not None:
                 parts.append(history)
         return _stack(parts, rest) if parts else None
@@ -118,13 +125,14 @@ class DemandOutlook:
 
     def _today(
         self,
+        rng: np.random.Generator,
         today: NDArray[np.intp],
         k: int,
         now: np.datetime64,
         capacity: NDArray[np.float64],
         stock: NDArray[np.int64],
     ) -> CompiledBatch:
-        pick = np.sort(self._rng.choice(today, size=k, replace=False))
+        pick = np.sort(rng.choice(today, size=k, replace=False))
         release = np.full(k, now.astype("datetime64[s]"))
         return compile_orders(
             self.network,
@@ -139,6 +147,7 @@ class DemandOutlook:
 
     def _history(
         self,
+        rng: np.random.Generator,
         at: Moment,
         k: int,
         seen: NDArray[np.intp],
@@ -150,7 +159,7 @@ class DemandOutlook:
         later = pool.after(at.offset_s)
         if later.size == 0:
             return None
-        pick = np.sort(self._rng.choice(later, size=min(k, later.size), replace=False))
+        pick = np.sort(rng.choice(later, size=min(k, later.size), replace=False))
         start = business_day_start(at.day)
         release = start + pool.offset_s[pick].astype("timedelta64[s]")
         typical = float(np.median(self.spend[seen])) if seen.size else 0.0

@@ -5,7 +5,7 @@ See ``docs/allocation.md`` (bid prices) and :mod:`tierflow.orchestration.bid_pri
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import numpy as np
 from numpy.typing import NDArray
@@ -75,6 +75,8 @@ class BatchBidPrices:
         self._total_at_refresh: float | None = None
         #: When the prices were computed (one entry per refresh).
         self.refreshed_at: list[np.datetime64] = []
+        #: Whether the prices in force were restored for a resumed run.
+        self._restored = False
         self.forecast = day_forecast(forecast, settings)
         self.outlook = DemandOutlook(
             network, orders, policy, spend, self.forecast, seed=settings.seed
@@ -102,13 +104,15 @@ class BatchBidPrices:
         current: NDArray[np.intp],
     ) -> bool:
         """Refresh every ``bid_refresh`` batches, after a capacity event, at
-        the first batch of a run (or of a resumed run), and when the forecast
-        of the day's total has moved by more than ``bid_shift`` since the last
+        the first batch of a run (or of a resumed run that could not
+        :meth:`restore` the prices in force), and when the forecast of the
+        day's total has moved by more than ``bid_shift`` since the last
         refresh (:meth:`expected_total`)."""
         if not self.enabled:
             return False
         every = max(self.settings.bid_refresh, 1)
-        if batch % every == 0 or capacity_fell or batch == first:
+        fresh = batch == first and not self._restored
+        if batch % every == 0 or capacity_fell or fresh:
             return True
         total = self.expected_total(now, current)
         last = self._total_at_refresh
@@ -140,10 +144,28 @@ class BatchBidPrices:
         """The orders of ``window`` have arrived (their mix is the forecast's)."""
         self.seen[window] = True
 
-    def refresh(self, now: np.datetime64, current: NDArray[np.intp]) -> None:
+    @property
+    def total_at_refresh(self) -> float | None:
+        """The forecast day total the current prices were computed for."""
+        return self._total_at_refresh
+
+    def restore(self, prices: Sequence[float], total: float | None) -> None:
+        """The prices in force when a resumed run starts, and the day's
+        total they were computed for, as the batch that computed them
+        journalled them (:class:`~tierflow.orchestration.allocation.outcome.BatchStat`):
+        a refresh forced at the resumed batch gave prices an uninterrupted
+        run never had, and every batch after it could differ."""
+        self.prices = np.asarray(prices, dtype=np.float64)
+        self._total_at_refresh = total
+        self._restored = True
+
+    def refresh(
+        self, now: np.datetime64, current: NDArray[np.intp], batch: int = 0
+    ) -> None:
         """Duals of the LP over the demand still to come after this batch
         (:class:`~tierflow.orchestration.demand.DemandOutlook`: the forecast's
-        remaining volume, the history's mix blended with today's so far)."""
+        remaining volume, the history's mix blended with today's so far),
+        its sample drawn with ``batch``'s own random numbers."""
         pool = self._pool(current)
         self._total_at_refresh = self._total(now, pool)
         self.refreshed_at.append(now)
@@ -152,6 +174,7 @@ class BatchBidPrices:
             pool,
             capacity=self.ledger.remaining(),
             stock=self.ledger.stock,
+            draw=batch,
         )
         if demand is None:
             self.prices = np.zeros(self.network.n_nodes)

@@ -307,6 +307,14 @@ class DayAllocator:
         for b in range(first):
             self.bids.mark_seen(plan.windows[b])
         self._restore_stats(plan, first)
+        # the prices the last committed batch used: those of the last batch
+        # that refreshed them, unless a batch after it left no figures (it
+        # may have refreshed them): then they are computed again
+        for stat in reversed(self.stats[:first]):
+            if stat.bid_prices:
+                self.bids.restore(stat.bid_prices, stat.bid_total)
+            if stat.bid_prices or stat.status == UNRECORDED:
+                break
         return first
 
     def _restore_stats(self, plan: BatchPlan, first: int) -> None:
@@ -336,10 +344,14 @@ class DayAllocator:
         idx = window
         if pulled:
             idx = np.concatenate([window, np.array(sorted(pulled), dtype=np.intp)])
-        if self.bids.due(b, first, bool(hit), plan.times[b], window):
-            self.bids.refresh(plan.times[b], window)
+        refreshed = self.bids.due(b, first, bool(hit), plan.times[b], window)
+        if refreshed:
+            self.bids.refresh(plan.times[b], window, batch=b)
         rerouted = self.rerouted
         rows, delta, stat = self._run_batch(b, idx, plan.decided_at(b), pulled)
+        if refreshed:
+            stat.bid_prices = tuple(map(float, self.bids.prices))
+            stat.bid_total = self.bids.total_at_refresh
         self.reroute_delta += delta
         self.bids.mark_seen(window)
         supersede = [self.orders.order_ids[i] for i in pulled]

@@ -24,6 +24,9 @@ class BatchStat:
     ``rerouted``, ``pulled_back`` (order ids) and ``reroute_cost_delta`` are
     the batch's share of the run's totals, so that a resumed run adds up the
     batches an earlier process committed (``docs/allocation.md``, resume).
+    ``bid_prices`` and ``bid_total`` are set on a batch that refreshed the
+    bid prices (per node, and the forecast day total they were computed
+    for), so that a resumed run starts with the prices in force.
     """
 
     batch: int
@@ -35,6 +38,8 @@ class BatchStat:
     rerouted: int = 0
     pulled_back: tuple[str, ...] = ()
     reroute_cost_delta: float = 0.0
+    bid_prices: tuple[float, ...] = ()
+    bid_total: float | None = None
 
 
 @dataclass(slots=True)

@@ -202,6 +202,7 @@ def _stat_of(line: str, run_id: str) -> BatchStat | None:
         return None
     try:
         record["pulled_back"] = tuple(record.get("pulled_back", ()))
+        record["bid_prices"] = tuple(map(float, record.get("bid_prices", ())))
         return BatchStat(**record)
     except TypeError:
         return None
