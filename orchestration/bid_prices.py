@@ -126,8 +126,13 @@ def sample_demand(
 class BidPrices(Protocol):
     """A source of per-node bid prices."""
 
-    def current(self) -> FloatArray:
-        """``(n_nodes,)`` bid prices now ($ per capacity unit, >= 0)."""
+    def current(self, now: float | None = None) -> FloatArray:
+        """``(n_nodes,)`` bid prices at ``now`` ($ per capacity unit, >= 0).
+
+        ``now``: the asking request's instant (epoch seconds), so that how
+        often the prices are estimated follows the request's clock: a
+        simulated day's, where the wall clock made two runs of one day
+        differ; None: the source's own clock."""
         ...
 
     @property
@@ -160,7 +165,7 @@ class FixedBidPrices:
         self._prices = arr
         self._source = source
 
-    def current(self) -> FloatArray:
+    def current(self, now: float | None = None) -> FloatArray:
         """The given prices."""
         return self._prices
 
@@ -246,7 +251,8 @@ class ForecastBidPrices:
     time_limit_s
         HiGHS time limit.
     clock
-        Seconds of a monotonic clock (tests pass their own).
+        Epoch seconds when :meth:`current` is not given the request's
+        instant (the wall clock; tests pass their own).
     """
 
     def __init__(
@@ -259,7 +265,7 @@ class ForecastBidPrices:
         min_interval_s: float = 30.0,
         moved_score: float = 0.05,
         time_limit_s: float = 2.0,
-        clock: Callable[[], float] = time.monotonic,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self.network = network
         self.monitor = monitor
@@ -332,14 +338,14 @@ class ForecastBidPrices:
             name="bid-price estimate",
         )
 
-    def current(self) -> FloatArray:
+    def current(self, now: float | None = None) -> FloatArray:
         """Prices for the monitor's state (recomputed when it changed).
 
         Never raises: when the LP cannot be solved, zero prices (plain greedy)
         with the reason in :attr:`source`.
         """
         key = self.monitor.state_key
-        now = self.clock()
+        now = self.clock() if now is None else now
         if key == self._key:
             return self._prices
         if self._key is not None and now - self._at < self.min_interval_s:
@@ -442,9 +448,9 @@ class StoreBidPrices:
         stamp = run.as_of.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%MZ")
         self._stored = (prices, f"{run.source}, as of {stamp}", run.as_of.timestamp())
 
-    def current(self) -> FloatArray:
+    def current(self, now: float | None = None) -> FloatArray:
         """Stored prices if fresh, else the fallback's (see the class docstring)."""
-        now = self.clock()
+        now = self.clock() if now is None else now
         if now - self._read_at >= self.refresh_s:
             self._read()
             self._read_at = now
@@ -460,7 +466,7 @@ class StoreBidPrices:
             why = f"stored bid prices are {age / 3600:.1f} h old"
         else:
             why = self._problem or "no bid prices stored yet"
-        prices = self.fallback.current()
+        prices = self.fallback.current(now)
         self._used_fallback = True
         self._source = f"{self.fallback.source} ({why})"
         return prices

@@ -160,7 +160,7 @@ class LiveContext:
             customer = self.allowances.with_allowance(customer, req.ts, notes)
         watch.lap("cltv")
         with self.lock:
-            bid = self.bid_prices.current()
+            bid = self.bid_prices.current(float(req.ts))
             source = self.bid_prices.source
             if self.bid_prices.degraded:
                 notes.add(f"greedy without reliable bid prices: {source}")

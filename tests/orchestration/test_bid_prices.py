@@ -138,3 +138,22 @@ def test_cheapest_feasible_node() -> None:
     assert cheapest_feasible_node(cost, eligible, 2.0, np.zeros(4)) == -1
     assert cheapest_feasible_node(cost, ~eligible, 9.5, room) == -1
     assert cheapest_feasible_node(cost, ~eligible, 9.0, room) == 3
+
+
+def test_the_requests_instant_is_the_clock(tiny_network: Network) -> None:
+    """Given the request's instant, the estimate's timing follows it, not
+    the wall clock (a simulated day's checkouts run hours of its clock in
+    seconds: on the wall clock two runs of one day priced differently)."""
+    mon = CapacityMonitor(tiny_network)
+
+    def wall() -> float:
+        raise AssertionError("the wall clock was read")
+
+    bids = ForecastBidPrices(tiny_network, mon, min_interval_s=30.0, clock=wall)
+    ample = bids.current(1_000.0)
+    _set(mon, "backlog", {"WH-EAST": 5.0})
+    assert bids.current(1_000.2) is ample  # looked: a small move
+    _set(mon, "backlog", {"WH-EAST": 900.0, "WH-WEST": 720.0, "ST-CHI": 90.0})
+    _set(mon, "forecast", {"WH-EAST": 2000.0, "WH-WEST": 2000.0, "ST-CHI": 200.0})
+    assert bids.current(1_000.7) is ample  # half a second of the request's clock
+    assert bids.current(1_001.5).max() > 0.0, bids.source
