@@ -449,11 +449,15 @@ class StoreBidPrices:
         self._stored = (prices, f"{run.source}, as of {stamp}", run.as_of.timestamp())
 
     def current(self, now: float | None = None) -> FloatArray:
-        """Stored prices if fresh, else the fallback's (see the class docstring)."""
-        now = self.clock() if now is None else now
-        if now - self._read_at >= self.refresh_s:
+        """Stored prices if fresh, else the fallback's (see the class docstring).
+        The store is read again on the wall clock (an I/O cadence: after a
+        wait for a store gone away, at once); the prices' age and the
+        fallback's estimate go by ``now``, the request's instant."""
+        wall = self.clock()
+        now = wall if now is None else now
+        if wall - self._read_at >= self.refresh_s:
             self._read()
-            self._read_at = now
+            self._read_at = wall
         if self._stored is not None:
             prices, what, as_of = self._stored
             age = now - as_of
