@@ -182,9 +182,21 @@ class Planner:
         else:
             plans.refuse(tier, why or self._no_plan(tier))
 
-    def _no_plan(self, tier: Tier) -> WhyNot:
-        why = f"no node holding the items offers {tier}'s services"
+    def _no_plan(self, tier: Tier, holding: str = "the items") -> WhyNot:
+        why = f"no node holding {holding} offers {tier}'s services"
         return no_service(self._label(tier), why)
+
+    def _unserved(self, tier: Tier, q: TierQuote, holding: str) -> WhyNot:
+        """No node holding ``holding`` offers the tier; for Platinum, none
+        can make the promised date (its cutoffs and timezones)."""
+        if tier is not Tier.PLATINUM:
+            return self._no_plan(tier, holding)
+        promised = day_to_date(int(q.promised[TIERS.index(tier)]))
+        why = (
+            f"no node holding {holding} can guarantee delivery by "
+            f"{promised.isoformat()} (next-day cutoffs and timezones)"
+        )
+        return no_guarantee(self._label(tier), promised, why)
 
     def _label(self, tier: Tier) -> str:
         """The tier's benefit label: its name on the checkout page."""
@@ -213,15 +225,7 @@ class Planner:
         platinum = tier is Tier.PLATINUM
         label = self._label(tier)
         if not eligible.any():
-            if platinum:
-                promised = day_to_date(int(q.promised[t]))
-                why = (
-                    f"no node holding the items can guarantee delivery by "
-                    f"{promised.isoformat()} (next-day cutoffs and timezones)"
-                )
-                return (), no_guarantee(label, promised, why)
-            why = f"no node holding the items offers {tier}'s services"
-            return (), no_service(label, why)
+            return (), self._unserved(tier, q, "the items")
         room = ctx.room.hard if platinum else ctx.room.soft
         residual = room[np.maximum(svc, 0), self._nn]
         cost = np.where(eligible, q.shipping[t] + q.handling + q.penalty[t], np.inf)
@@ -243,13 +247,15 @@ class Planner:
         shipment = PlannedShipment.from_quote(q, t, j, lines, order.kg, order.work)
         return (shipment,), None
 
-    def _no_platinum_room(self, q: TierQuote, eligible: NDArray[np.bool_]) -> WhyNot:
+    def _no_platinum_room(
+        self, q: TierQuote, eligible: NDArray[np.bool_], holding: str = "the items"
+    ) -> WhyNot:
         """Why no node can take a Platinum order it could deliver in time."""
         promised = day_to_date(int(q.promised[TIERS.index(Tier.PLATINUM)]))
         nodes = ", ".join(self.network.node_ids[j] for j in np.flatnonzero(eligible))
         return fully_booked(
             self._label(Tier.PLATINUM),
-            f"every node holding the items that can guarantee delivery by "
+            f"every node holding {holding} that can guarantee delivery by "
             f"{promised.isoformat()} ({nodes}) lacks physical room today",
         )
 
@@ -297,35 +303,18 @@ class Planner:
         the one-node plan says it (a Platinum refused after the cutoff was
         "no node with room and platinum's services holds", to the shopper
         "isn't available for these items to this address")."""
-        t, label = TIERS.index(tier), self._label(tier)
         skus = [order.req.skus[i] for i in left]
-        serving = (q.service[t] >= 0)[:, None] & order.have[:, left]
+        serving = (q.service[TIERS.index(tier)] >= 0)[:, None] & order.have[:, left]
         none_serve = [s for s, k in zip(skus, serving.T, strict=True) if not k.any()]
-        promised = day_to_date(int(q.promised[t]))
-        if none_serve and tier is Tier.PLATINUM:
-            why = (
-                f"no node holding {none_serve} can guarantee delivery by "
-                f"{promised.isoformat()} (next-day cutoffs and timezones)"
-            )
-            return no_guarantee(label, promised, why)
         if none_serve:
-            return no_service(
-                label, f"no node holding {none_serve} offers {tier}'s services"
-            )
+            return self._unserved(tier, q, str(none_serve))
+        if tier is Tier.PLATINUM:
+            return self._no_platinum_room(q, serving.any(axis=1), str(skus))
         nodes = ", ".join(
             self.network.node_ids[j] for j in np.flatnonzero(serving.any(axis=1))
         )
-        if tier is Tier.PLATINUM:
-            why = (
-                f"every node holding {skus} that can guarantee delivery by "
-                f"{promised.isoformat()} ({nodes}) lacks physical room today"
-            )
-        else:
-            why = (
-                f"every node that could ship {skus} ({nodes}) lacks room after "
-                "the forecast today"
-            )
-        return fully_booked(label, why)
+        why = f"every node that could ship {skus} ({nodes}) lacks room after the forecast today"
+        return fully_booked(self._label(tier), why)
 
     def _plan_overflow(self, order: _Order, plans: Plans) -> None:
         """Tier 4, when every node that could serve the order is short."""
