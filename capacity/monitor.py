@@ -25,7 +25,7 @@ from tierflow.capacity.events import (
     parse_event,
 )
 from tierflow.capacity.score import capacity_scores
-from tierflow.data.errors import InputError
+from tierflow.data.errors import InputError, listed
 from tierflow.data.limits import MAX_UNITS, require_array
 from tierflow.data.network import NODE_KINDS, Network
 from tierflow.data.rates import SERVICES, service_index
@@ -585,13 +585,11 @@ def _warn_foreign_nodes(names: set[str]) -> None:
     """The store's capacity state names nodes the network does not have:
     their events change nothing here, which a store of another network
     shown with this one would otherwise hide."""
-    ordered = sorted(names)
-    shown = ", ".join(ordered[:5]) + (", ..." if len(ordered) > 5 else "")
     log.warning(
         "the state store's capacity map names %d node(s) the network does not "
         "have (%s): left out (a node removed, or a store of another network?)",
-        len(ordered),
-        shown,
+        len(names),
+        listed(sorted(names)),
     )
 
 

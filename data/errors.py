@@ -7,6 +7,7 @@ so the CLI can print it as one line and exit 1 without a traceback.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 
@@ -69,6 +70,13 @@ _MAX_SHOWN = 120
 #: Line breaks (as ``str.splitlines`` knows them) escaped: a message is one line
 #: even when a file name or a header cell holds one.
 _ONE_LINE = {ord(c): repr(c)[1:-1] for c in "\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"}
+
+
+def listed(names: Iterable[str], limit: int = 5) -> str:
+    """The first ``limit`` of ``names`` in their order, ", "-joined, with
+    ", ..." when there are more (a message names a few, never hundreds)."""
+    items = list(names)
+    return ", ".join(items[:limit]) + (", ..." if len(items) > limit else "")
 
 
 def _shown(value: Any) -> str:

@@ -292,12 +292,13 @@ class ForecastBidPrices:
 
     def estimate(self) -> tuple[FloatArray, str]:
         """Compute the prices from the monitor's current state."""
-        est = self._estimate()
+        est = self._estimate(self.monitor.score_map())
         return est.prices, est.source
 
-    def _estimate(self) -> _Estimate:
+    def _estimate(self, scores: FloatArray) -> _Estimate:
+        """The prices of the monitor's state, whose score map is ``scores``."""
         n = self.network.n_nodes
-        if (self.monitor.score_map() >= self.ample_score).all():
+        if (scores >= self.ample_score).all():
             return _Estimate(
                 np.zeros(n),
                 f"zero bid prices: capacity ample (every node keeps >= "
@@ -362,7 +363,7 @@ class ForecastBidPrices:
         else:
             scores = self.monitor.score_map()
         try:
-            est = self._estimate()
+            est = self._estimate(scores)
         except Exception as exc:  # a checkout must get an answer
             est = _Estimate(
                 np.zeros(self.network.n_nodes),

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
-from tierflow.data.errors import InputError
+from tierflow.data.errors import InputError, listed
 from tierflow.data.network import Network
 from tierflow.data.store.database import (
     Connection,
@@ -124,13 +124,12 @@ class Inventory(StorePart):
             )
         others = sorted(held - set(network.node_ids))
         if others:
-            shown = ", ".join(others[:5]) + (", ..." if len(others) > 5 else "")
             log.warning(
                 "%s: the state store holds stock of %d node(s) the network does "
                 "not have (%s): a store of another network?",
                 self._db.location,
                 len(others),
-                shown,
+                listed(others),
             )
         return len(rows)
 
