@@ -40,8 +40,8 @@ MAX_ITEMS = 50
 MAX_QUANTITY = MAX_LINE_QUANTITY
 MAX_EVENTS = 500
 
-#: An event's id, time and value as the OpenAPI document shows them (the
-#: parser checks them: :class:`CapacityEventIn`).
+#: An event's fields as the OpenAPI document shows them (the feed's parser
+#: checks them: :class:`CapacityEventIn`).
 _EVENT_ID_SCHEMA: dict[str, Any] = {
     "anyOf": [
         {"type": "string", "minLength": 1, "maxLength": MAX_ID_LENGTH},
@@ -62,7 +62,7 @@ _SERVICE_SCHEMA: dict[str, Any] = {
     "description": "the lane of a congestion event (ignored on the others)"
 }
 
-#: Customer and event ids: letters, digits and ``_.:-``.
+#: Customer ids (and the checkout's path ids): letters, digits and ``_.:-``.
 ID_PATTERN = r"^[A-Za-z0-9_.:-]+$"
 #: An event time as the HTTP API documents it: RFC 3339 (seconds, an optional
 #: fraction, ``Z`` or an offset); the served document also bounds its date.

@@ -42,19 +42,21 @@ class Utf8JsonRequest(Request):
 
     async def json(self) -> Any:
         if not hasattr(self, "_json"):
-            self._json = loads_utf8(await self.body())
+            self._json = self.parse(await self.body())
         return self._json
 
+    def parse(self, body: bytes) -> Any:
+        """The body's bytes as a JSON value."""
+        return loads_utf8(body)
 
-class UniqueKeysJsonRequest(Request):
-    """A ``Request`` whose ``json()`` reads the body as UTF-8 only and
-    refuses an object with a key twice (which FastAPI answers through
-    ``service/errors.py`` as a body that is no JSON: 422, naming the key)."""
 
-    async def json(self) -> Any:
-        if not hasattr(self, "_json"):
-            self._json = loads_utf8_unique(await self.body())
-        return self._json
+class UniqueKeysJsonRequest(Utf8JsonRequest):
+    """A :class:`Utf8JsonRequest` whose ``json()`` also refuses an object
+    with a key twice (which FastAPI answers through ``service/errors.py`` as
+    a body that is no JSON: 422, naming the key)."""
+
+    def parse(self, body: bytes) -> Any:
+        return loads_utf8_unique(body)
 
 
 class Utf8JsonRoute(APIRoute):
