@@ -19,6 +19,7 @@ the feed's clock of that moment, so every replica replaying the same log
 from __future__ import annotations
 
 from collections import deque
+from operator import itemgetter
 from typing import Any
 
 import numpy as np
@@ -54,7 +55,7 @@ class BacklogChanges:
         if ts <= self._floor[node]:
             return None
         # by time alone: deltas of one instant keep the order they came in
-        later = sorted((d for d in self._deltas[node] if d[0] >= ts), key=_ts)
+        later = sorted((d for d in self._deltas[node] if d[0] >= ts), key=itemgetter(0))
         backlog = value
         for _, change in later:
             backlog = max(0.0, backlog + change)
@@ -90,7 +91,3 @@ class BacklogChanges:
         )
         floor = state["floor"]
         self._floor[node] = -np.inf if floor is None else float(floor)
-
-
-def _ts(delta: tuple[float, float]) -> float:
-    return delta[0]
