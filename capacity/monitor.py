@@ -135,8 +135,6 @@ class CapacityMonitor:
         #: its receipt, so an event dated ahead cannot keep the map fresh.
         self.heard_ts = -np.inf
         self.n_applied = 0
-        #: ``seq`` of the logged events the last :meth:`apply_logged` found stale.
-        self.stale_seqs: list[int] = []
         self._since_snapshot = 0
         self._seen: dict[str, CapacityEvent] = {}  # dedup without a store
         self._cached: tuple[NDArray[np.float64], ...] | None = None
@@ -185,10 +183,14 @@ class CapacityMonitor:
 
     def apply_logged(self, events: Sequence[StoredEvent]) -> int:
         """Apply logged events in sequence order, skipping those applied
-        since they were read (by another thread); returns how many (the
-        ``seq`` of those that were stale: :attr:`stale_seqs`)."""
+        since they were read (by another thread); returns how many."""
+        return self._apply_logged(events)[0]
+
+    def _apply_logged(self, events: Sequence[StoredEvent]) -> tuple[int, list[int]]:
+        """:meth:`apply_logged`'s count, and the ``seq`` of the events it
+        found stale (older than what the map knew)."""
         count = 0
-        self.stale_seqs = []
+        stale: list[int] = []
         for ev in events:
             if ev.seq <= self.last_seq:
                 continue
@@ -199,11 +201,11 @@ class CapacityMonitor:
                 self.last_seq = ev.seq
                 continue
             if not self._apply(parsed, ev.received_at):
-                self.stale_seqs.append(ev.seq)
+                stale.append(ev.seq)
             self.last_seq = ev.seq
             count += 1
         self._since_snapshot += count
-        return count
+        return count, stale
 
     # ------------------------------------------------------------- events
     def ingest(self, events: Sequence[CapacityEvent]) -> IngestResult:
@@ -233,8 +235,8 @@ class CapacityMonitor:
         # one every replica and restart replays, or a late absolute backlog
         # is rebased here and found stale there; and events other writers
         # logged in between come in their order
-        self.refresh()
-        stale = sum(seq in new for seq in self.stale_seqs)
+        _, stale_seqs = self._apply_logged(self.logged_since())
+        stale = sum(seq in new for seq in stale_seqs)
         if self.snapshot_every and self._since_snapshot >= self.snapshot_every:
             self.snapshot()
         return IngestResult(len(new), len(events) - len(new), self.last_seq, stale)

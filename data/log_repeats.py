@@ -68,10 +68,8 @@ class RepeatedLines:
             return line
         return f"{line} ({last[1]} more like it in the last {now - last[0]:.0f} s)"
 
-    def clear(self) -> bool:
+    def clear(self) -> None:
         """Forget every line (what they were about has ended: the next is
-        said at once); whether there were any."""
+        said at once)."""
         with self._lock:
-            had = bool(self._said)
             self._said.clear()
-            return had
