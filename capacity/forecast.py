@@ -273,7 +273,9 @@ def rest_of_day(
     at64 = np.datetime64(at_utc.replace(tzinfo=None), "s")
     offset_s = (at64 - model.end_.astype("datetime64[s]")).astype(np.int64)
     if offset_s < -86400:
-        raise InputError("before the end of the history", field="--at", value=str(at))
+        end = np.datetime_as_string(model.end_.astype("datetime64[s]"))
+        message = f"more than a day before the end of the fitted history ({end}Z)"
+        raise InputError(message, field="--at", value=at.isoformat())
     first = int(offset_s // 3600)
     fraction = 1.0 - (offset_s % 3600) / 3600.0
     horizon = 48

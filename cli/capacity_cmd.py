@@ -209,8 +209,9 @@ def _print_totals(totals: FeedTotals, last_seq: int, *, as_json: bool) -> None:
     "--at",
     "at_text",
     default=None,
-    help="Instant to forecast the rest of the day from (ISO 8601; default: "
-    "the last order's time).",
+    help="Instant to forecast the rest of the day from (ISO 8601 with an "
+    "offset, at most a day before the end of the fitted history; default: the "
+    "last order's time).",
 )
 @option(
     "--holdout-hours",

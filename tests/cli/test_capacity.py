@@ -112,6 +112,14 @@ def test_a_forecast_instant_outside_the_event_window_is_refused(
         "window 2016-06-01 .. 2027-06-01 (10 years before to 1 year after now)\n"
     )
     assert not state.exists()
+    # an instant the forecasts cannot start from says the rule and the bound
+    # (it said "before the end of the history" of an instant a day inside it)
+    early = CliRunner().invoke(cli, [*args, "--at", "2026-05-21T01:00:00Z"])
+    assert early.exit_code == 1
+    assert early.output == (
+        "Error: field '--at': value '2026-05-21T01:00:00+00:00': more than a day "
+        "before the end of the fitted history (2026-05-23T00:00:00Z)\n"
+    )
     inside = CliRunner().invoke(cli, [*args, "--at", "2026-05-23T01:00:00Z"])
     assert inside.exit_code == 0, inside.output
     assert inside.stdout.endswith("stored as forecast events\n")
