@@ -75,7 +75,13 @@ ONLINE_ORDER_COLUMNS = (*CHECKOUT_LINE_COLUMNS, "confirmed_at")
 
 
 class UnknownCheckout(InputError):
-    """No option was ever selected for this request id: it has no checkout."""
+    """No option was ever selected for this request id: it has no checkout.
+
+    ``quote_cancelled``: :meth:`Checkouts.cancel_checkout` closed the
+    request's open option set as cancelled, under the checkout's lock (so no
+    select can hold from it after)."""
+
+    quote_cancelled: bool = False
 
 
 class CustomerMismatch(InputError):
@@ -357,7 +363,13 @@ class Checkouts(StorePart):
         Raises
         ------
         UnknownCheckout
-            No option was selected for ``request_id``.
+            No option was selected for ``request_id``: its option set, if
+            stored and open, is closed as cancelled in the same transaction
+            and lock a select takes (``quote_cancelled``), so a select on
+            another replica either came first (and is cancelled here) or
+            finds the option set closed. Closing it in a later step let a
+            select and confirm in between place an order this cancel had
+            answered ``cancelled``.
         CustomerMismatch
             ``customer_id`` is given and is not the checkout's (checked as
             :meth:`confirm_checkout` does).
@@ -367,25 +379,13 @@ class Checkouts(StorePart):
         t = clock(now)
         with self._db.tx() as conn:
             conn.lock(f"checkout:{request_id}")
-            row = _known_checkout(conn, request_id)
-            if customer_id is not None:
-                _check_customer(customer_id, json.loads(row.order_lines))
-            if row.status == _CANCELLED:
-                return row.cancelled_state(request_id, replayed=True)
-            if row.status == _CONFIRMED:
-                raise InputError(
-                    "checkout already confirmed, cannot cancel",
-                    field="request_id",
-                    value=request_id,
-                )
-            ledger = Ledger(conn, t)
-            ledger.expire_stale()
-            ledger.release(row.reservation_ids)
-            _set_checkout_status(ledger, request_id, _CANCELLED)
-            ending = LAPSED if row.expires_at <= t else _CANCELLED.value
-            move_tally_later(conn, _ended(row.option_id, ending), request_id)
-            _close_quote(conn, request_id, _CANCELLED, t)
-        return row._replace(updated_at=t).cancelled_state(request_id, replayed=False)
+            row = _read_checkout(conn, request_id)
+            if row is not None:
+                return _cancel_held(conn, request_id, row, customer_id, t)
+            closed = _cancel_open_quote(conn, request_id, customer_id, t)
+        unknown = _unknown_checkout(request_id)
+        unknown.quote_cancelled = closed
+        raise unknown
 
     def checkout_state(
         self, request_id: str, *, now: float | None = None
@@ -598,12 +598,62 @@ def work_events(
 def _known_checkout(conn: Connection, request_id: str) -> CheckoutRow:
     row = _read_checkout(conn, request_id)
     if row is None:
-        raise UnknownCheckout(
-            "unknown checkout (no option selected for it)",
+        raise _unknown_checkout(request_id)
+    return row
+
+
+def _unknown_checkout(request_id: str) -> UnknownCheckout:
+    return UnknownCheckout(
+        "unknown checkout (no option selected for it)",
+        field="request_id",
+        value=request_id,
+    )
+
+
+def _cancel_held(
+    conn: Transaction,
+    request_id: str,
+    row: CheckoutRow,
+    customer_id: str | None,
+    t: float,
+) -> CheckoutState:
+    """:meth:`Checkouts.cancel_checkout` of a checkout that has a row."""
+    if customer_id is not None:
+        _check_customer(customer_id, json.loads(row.order_lines))
+    if row.status == _CANCELLED:
+        return row.cancelled_state(request_id, replayed=True)
+    if row.status == _CONFIRMED:
+        raise InputError(
+            "checkout already confirmed, cannot cancel",
             field="request_id",
             value=request_id,
         )
-    return row
+    ledger = Ledger(conn, t)
+    ledger.expire_stale()
+    ledger.release(row.reservation_ids)
+    _set_checkout_status(ledger, request_id, _CANCELLED)
+    ending = LAPSED if row.expires_at <= t else _CANCELLED.value
+    move_tally_later(conn, _ended(row.option_id, ending), request_id)
+    _close_quote(conn, request_id, _CANCELLED, t)
+    return row._replace(updated_at=t).cancelled_state(request_id, replayed=False)
+
+
+def _cancel_open_quote(
+    conn: Transaction, request_id: str, customer_id: str | None, t: float
+) -> bool:
+    """Close a never-selected request's stored option set as cancelled
+    when it is open (its customer checked first); whether it was."""
+    row = conn.execute(
+        "SELECT customer_id, closed FROM quotes WHERE request_id = ?", (request_id,)
+    ).fetchone()
+    if row is None or row[1] is not None:
+        return False
+    check_customer(customer_id, str(row[0]))
+    conn.execute(
+        "UPDATE quotes SET closed = ?, updated_at = ? WHERE request_id = ?",
+        (_CANCELLED.value, t, request_id),
+    )
+    return True
 
 
 def check_customer(given: str | None, actual: str) -> None:

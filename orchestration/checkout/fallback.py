@@ -21,6 +21,14 @@ _LIBPQ_WHERE = re.compile(
 )
 
 
+def unavailable(error: BaseException) -> StoreUnavailable:
+    """A store failure of :data:`STORE_ERRORS` as a ``StoreUnavailable``
+    (what the service answers 503 to)."""
+    if isinstance(error, StoreUnavailable):
+        return error
+    return StoreUnavailable(public_reason(error))
+
+
 def public_reason(error: BaseException) -> str:
     """What an answer to a caller may say of a store failure: the reason
     without the store's location (a file path or a database host is the

@@ -42,6 +42,9 @@ from tierflow.orchestration.checkout.results import CheckoutResult, Shortfall
 from tierflow.orchestration.checkout.upgrades import UpgradeAllowances
 
 _NO_STORE = "no state store"
+#: Reads of an option set a select holds from while other servers requote or
+#: close it in between (each read after a change the store refused).
+_READ_AGAIN = 5
 #: Checkouts a prune deletes at most (one transaction); a full batch is
 #: followed by another at the next select, so a backlog (a store that ran
 #: before checkouts were pruned) goes a batch per select, not in one stall.
@@ -107,11 +110,26 @@ class Holds:
             else:
                 with contextlib.suppress(QuoteChanged):
                     return self._hold(request_id, kept, option, now, kept.revision)
-        quote = self.quotes.get(request_id, customer_id)
-        option = _chosen(quote, option_id, customer_id)
-        if self.store is not None:
-            self._check_ship_days(request_id, quote, option, now)
-        return self._hold(request_id, quote, option, now, None)
+        # held from the revision read, which the store checks again under the
+        # checkout's lock: held from no revision, a cancel or requote on
+        # another replica between the read and the hold went unseen (a
+        # cancelled checkout was then held and confirmed)
+        for _ in range(_READ_AGAIN):
+            try:
+                quote = self.quotes.get(request_id, customer_id)
+            except STORE_ERRORS as exc:  # another replica's, perhaps: not unknown
+                return _unavailable(request_id, option_id, public_reason(exc))
+            option = _chosen(quote, option_id, customer_id)
+            if self.store is not None:
+                self._check_ship_days(request_id, quote, option, now)
+            with contextlib.suppress(QuoteChanged):
+                return self._hold(request_id, quote, option, now, quote.revision)
+        raise InputError(
+            "the option set kept changing (requoted on another server): "
+            "select again",
+            field="request_id",
+            value=request_id,
+        )
 
     def _prune(self) -> None:
         """At most every :data:`~.quotes.PRUNE_EVERY_S`, delete what checkouts
@@ -253,12 +271,18 @@ class Holds:
                 state = self.store.cancel_checkout(
                     request_id, now=t, customer_id=customer_id
                 )
-            except UnknownCheckout:
+            except UnknownCheckout as unselected:
+                if unselected.quote_cancelled:  # closed under the checkout's lock
+                    self.quotes.close(request_id, HoldStatus.CANCELLED, stored=True)
+                    return CheckoutResult(request_id, None, HoldStatus.CANCELLED)
                 state = None
             except STORE_ERRORS as exc:
                 return _unavailable(request_id, None, public_reason(exc))
         if state is None:  # never selected: only the option set is closed
-            quote = self.quotes.lookup(request_id)
+            try:
+                quote = self.quotes.lookup(request_id)
+            except STORE_ERRORS as exc:
+                return _unavailable(request_id, None, public_reason(exc))
             if quote is None:
                 raise InputError(
                     "unknown request id", field="request_id", value=request_id

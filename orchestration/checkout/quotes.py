@@ -27,7 +27,7 @@ from tierflow.data.errors import InputError
 from tierflow.data.store import QuoteStore, StoredQuote, check_customer
 from tierflow.data.vocabulary import HoldStatus, Tier
 from tierflow.formulations.tiers import Pricing
-from tierflow.orchestration.checkout.fallback import STORE_ERRORS
+from tierflow.orchestration.checkout.fallback import STORE_ERRORS, unavailable
 from tierflow.orchestration.checkout.planner import Plan, PlannedShipment
 from tierflow.orchestration.checkout.request import CheckoutRequest, RequestValidator
 from tierflow.orchestration.checkout.results import CustomerValue, OptionSet
@@ -233,7 +233,10 @@ class QuoteBook:
         """The quote as last stored (open, closed or expired), or None.
 
         The store is read every time (another replica may have requoted or
-        closed it); its decoded form is cached per revision.
+        closed it); its decoded form is cached per revision. A store that
+        cannot be read leaves this process's copy; without one, its error
+        is raised (``StoreUnavailable``): the checkout may well be another
+        replica's, and "unknown request id" told its shopper to start over.
         """
         with self._lock:
             cached = self._quotes.get(request_id)
@@ -241,7 +244,9 @@ class QuoteBook:
             return cached
         try:
             stored = self.store.get_quote(request_id)
-        except STORE_ERRORS:
+        except STORE_ERRORS as exc:
+            if cached is None:
+                raise unavailable(exc) from exc
             return cached
         if stored is None:
             return cached

@@ -52,8 +52,9 @@ _WHEN: dict[int, str] = {
     413: "The body is over the limit.",
     422: "A malformed body or a bad value (`field` names it).",
     500: "A bug: the answer carries an incident id.",
-    503: "The state store cannot be written now (retry); for select, confirm "
-    "and cancel the body is the outcome, status `unavailable`.",
+    503: "The state store cannot be written now, or read for a checkout this "
+    "server never saw (retry); for select, confirm and cancel the body is the "
+    "outcome, status `unavailable`.",
 }
 _ERRORS: dict[int | str, dict[str, Any]] = {
     s: {"model": ErrorResponse, "description": why} for s, why in _WHEN.items()

@@ -91,6 +91,11 @@ _Subscription = Annotated[Subscriber | None, Depends(_subscription)]
             "description": "A malformed request_id.",
             "content": {"application/json": {"schema": _ERROR_SCHEMA}},
         },
+        503: {
+            "description": "The state store cannot be read to find the "
+            "checkout (retry).",
+            "content": {"application/json": {"schema": _ERROR_SCHEMA}},
+        },
     },
     summary="Server-sent events: capacity changes, a checkout's new options",
 )

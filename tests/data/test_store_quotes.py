@@ -14,7 +14,14 @@ import pytest
 
 from tests.postgres import downgrade_store
 from tierflow.data.errors import InputError
-from tierflow.data.store import SCHEMA_VERSION, StateStore, open_store
+from tierflow.data.store import (
+    SCHEMA_VERSION,
+    CustomerMismatch,
+    QuoteChanged,
+    StateStore,
+    UnknownCheckout,
+    open_store,
+)
 from tierflow.data.vocabulary import HoldStatus
 
 
@@ -122,6 +129,38 @@ def test_a_repeated_cancel_answers_as_the_first(
     assert (first.status, first.nodes) == (status, ("N1",))
     assert second == dataclasses.replace(first, replayed=True)
     assert store.checkout_state("r") == second
+
+
+def test_a_cancel_before_any_select_closes_the_option_set_under_its_lock(
+    store: StateStore, state_location: Path
+) -> None:
+    """A never-selected checkout's cancel closes its stored option set in
+    the transaction and lock a select takes: another replica's select after
+    it finds the set closed and holds nothing. The set was closed in a later
+    step, so a select and confirm in between placed an order the cancel had
+    answered ``cancelled`` (a QA race on two PostgreSQL replicas: 5 of 20)."""
+    store.put_quote("r", "C1", 1, "{}", ttl_s=60, now=1000.0)
+    with pytest.raises(CustomerMismatch):
+        store.cancel_checkout("r", now=1001.0, customer_id="C2")
+    stored = store.get_quote("r")
+    assert stored is not None and stored.closed is None  # refused: unchanged
+    with pytest.raises(UnknownCheckout) as first:
+        store.cancel_checkout("r", now=1001.0, customer_id="C1")
+    assert first.value.quote_cancelled
+    with open_store(state_location) as other, pytest.raises(QuoteChanged):
+        other.hold_checkout(
+            "r", "gold", [("N1", [("TEE", 1)])], 60,
+            order_lines=[_line("N1", 1, 1.0)], now=1002.0, quote_revision=1,
+        )  # fmt: skip
+    assert store.inventory_frame()["reserved"].sum() == 0
+    stored = store.get_quote("r")
+    assert stored is not None and stored.closed is HoldStatus.CANCELLED
+    with pytest.raises(UnknownCheckout) as again:  # closed already: not by this one
+        store.cancel_checkout("r", now=1003.0)
+    assert not again.value.quote_cancelled
+    with pytest.raises(UnknownCheckout) as unknown:  # no option set stored
+        store.cancel_checkout("zz", now=1003.0)
+    assert not unknown.value.quote_cancelled
 
 
 def test_migration_6_adds_quotes_to_a_version_5_store(

@@ -12,6 +12,7 @@ from tests.conftest import TINY_NETWORK
 from tests.orchestration.checkout.helpers import event, ids
 from tests.service_fixtures import MONDAY_10, tiny_router
 from tierflow.data.errors import InputError
+from tierflow.data.store import StoreUnavailable
 from tierflow.data.network import load_network
 from tierflow.orchestration import bid_prices as bid_module
 from tierflow.orchestration.checkout.router import OnlineRouter
@@ -39,6 +40,40 @@ def test_store_failure_falls_back_and_says_so(
         assert answer.customer.platinum_eligible  # last known threshold and score
         held = r.select(answer.request_id, "gold")
         assert (held.ok, held.status) == (False, "unavailable")
+
+
+def test_another_replicas_checkout_is_unavailable_not_unknown_while_the_store_is_away(
+    tmp_path: Path, state_location: Path | str
+) -> None:
+    """A replica that never saw a checkout and cannot read the store does
+    not know it is unknown: it answers ``unavailable`` (HTTP 503, retry),
+    as confirm always did. Select and the stream answered "unknown request
+    id" (404), which tells an integrator to drop a live checkout."""
+    with (
+        tiny_router(tmp_path, state=state_location) as a,
+        tiny_router(tmp_path, state=state_location, scores=False) as b,
+    ):
+        answer = a.generate_fulfillment_options(
+            "C10", [("MUG", 1)], "606", now=MONDAY_10
+        )
+        rid = answer.request_id
+        assert b.store is not None
+        b.store.close()  # b's database goes away
+        for call in (
+            lambda: b.select(rid, "gold"),
+            lambda: b.cancel(rid),
+            lambda: b.confirm(rid),
+        ):
+            result = call()
+            assert result.status == "unavailable", result
+        with pytest.raises(StoreUnavailable):
+            b.is_open(rid)  # the stream's check: 503
+        with pytest.raises(StoreUnavailable):
+            b.requote(rid, now=MONDAY_10)
+        unknown = "never-made"
+        with pytest.raises(StoreUnavailable):  # unknown or not, it cannot tell
+            b.is_open(unknown)
+        assert a.select(rid, "gold").status == "held"  # the checkout was live
 
 
 def test_unopenable_store_still_answers(tmp_path: Path) -> None:

@@ -3,7 +3,8 @@ backends: what a load balancer's retry or a double click sends.
 
 Each round makes an option set on one replica and fires calls on the same
 checkout from the others at once (three confirms; a confirm and a cancel;
-two selects; a requote and a select; a select and a confirm). Every race
+two selects; a requote and a select; a select and a confirm; a cancel
+while another selects and confirms). Every race
 must end as one caller alone would have: the confirms all answer
 ``confirmed`` and only one of them made the order; a confirm and a cancel
 never both win. After every round the store is consistent, each node's
@@ -41,7 +42,14 @@ from tierflow.orchestration.checkout.router import OnlineRouter
 ROUNDS = 60
 _CARTS = ([("SOFA", 1)], [("TEE", 3)], [("TEE", 1)], [("TEE", 2), ("MUG", 1)])
 _CUSTOMERS = ("C10", "C9", "C1")
-_RACES = ("confirms", "confirm_cancel", "selects", "requote_select", "select_confirm")
+_RACES = (
+    "confirms",
+    "confirm_cancel",
+    "selects",
+    "requote_select",
+    "select_confirm",
+    "cancel_unselected",
+)
 
 
 @pytest.fixture
@@ -112,7 +120,7 @@ def _run(
     """One race on checkout ``rid`` (option set made on the first router),
     checked as it ends."""
     a, b, c = routers
-    if race not in ("selects", "requote_select"):
+    if race not in ("selects", "requote_select", "cancel_unselected"):
         a.select(rid, one)
     if race == "confirms":
         got = _race([lambda: a.confirm(rid), lambda: b.confirm(rid),
@@ -134,8 +142,22 @@ def _run(
             assert a.confirm(rid).status == HoldStatus.CONFIRMED
     elif race == "requote_select":
         _race([lambda: b.requote(rid, now=MONDAY_10), lambda: c.select(rid, one)])
+    elif race == "cancel_unselected":  # a cancel while another selects, confirms
+        got = _race([lambda: c.cancel(rid), lambda: _select_confirm(b, rid, one)])
+        cancelled = getattr(got[0], "status", None) == HoldStatus.CANCELLED
+        confirmed = getattr(got[1], "status", None) == HoldStatus.CONFIRMED
+        assert not (cancelled and confirmed), got  # never answered both
+        ordered = rid in set(a.store.online_orders()["order_id"]) if a.store else False
+        assert ordered == confirmed, got
     else:
         _race([lambda: b.select(rid, two), lambda: c.confirm(rid)])
+
+
+def _select_confirm(router: OnlineRouter, rid: str, option: str) -> Any:
+    """Select ``option``, then confirm it when held: the confirm's answer,
+    else the select's."""
+    held = router.select(rid, option)
+    return router.confirm(rid) if held.status == HoldStatus.HELD else held
 
 
 def _check(
