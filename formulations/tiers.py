@@ -102,6 +102,17 @@ class TierRule:
                 raise InputError(
                     "must be a finite number >= 0", field=name, value=value
                 )
+        if self.saving_label is not None:  # formatted only when capacity is short
+            try:
+                self.saving_label.format(discount=1.25)
+            except (KeyError, IndexError, ValueError, AttributeError, TypeError) as exc:
+                raise InputError(
+                    "must be a format string whose only field is {discount} "
+                    f"(dollars, e.g. 'save ${{discount:.2f}}'); formatting it "
+                    f"fails: {type(exc).__name__}: {exc}",
+                    field="saving_label",
+                    value=self.saving_label,
+                ) from None
 
     @property
     def service_ids(self) -> tuple[int, ...]:

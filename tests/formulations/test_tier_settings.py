@@ -48,6 +48,13 @@ BAD: list[tuple[dict[str, Any], str]] = [
     ({"rules": {"gold": {"services": "ground"}}}, "field 'rules.gold.services': must be a list"),
     ({"rules": {"bronze": {}}}, "field 'rules.bronze': unknown setting"),
     ({"default_tier": "bronze"}, "field 'default_tier': value 'bronze': unknown tier"),
+    # formatted only when capacity is short: checked when read (it passed,
+    # then every checkout offering overflow failed with a KeyError)
+    ({"rules": {"overflow": {"saving_label": "Save {amount}"}}}, r"^field 'rules.overflow.saving_label': value 'Save \{amount\}': must be a format string whose only field is \{discount\} .*KeyError: 'amount'$"),
+    ({"rules": {"overflow": {"saving_label": "Save {discount"}}}, "saving_label': value 'Save {discount': must be a format string"),
+    ({"rules": {"overflow": {"saving_label": "Save {0}"}}}, "IndexError"),
+    ({"rules": {"overflow": {"saving_label": "Save {discount:q}"}}}, "Unknown format code 'q'"),
+    ({"rules": {"overflow": {"saving_label": "Save {discount[0]}"}}}, "TypeError"),
 ]  # fmt: skip
 
 
