@@ -223,13 +223,16 @@ def _check_lines(frame: pd.DataFrame, path: Path) -> None:
     if dup.any():
         earlier = _first_of_group(frame, ["order_id", "sku"])
         _raise_at(path, raw, dup, earlier, "sku", "SKU listed twice in the same order")
-    first = frame.groupby("order_id", sort=False).transform("first")
     earlier = _first_of_group(frame, ["order_id"])
     columns = ["created_at", "customer_id", "dest", "tier"]
     if "promised_date" in frame.columns:
         columns.append("promised_date")
     for column in columns:
-        differs = ~_same(frame[column], first[column])
+        # the first line's cell, empty or not (groupby's "first" skips empty
+        # cells: an order whose first promise was blank was compared with its
+        # second line's, and the error named the first line against itself)
+        first = frame[column].iloc[earlier].set_axis(frame.index)
+        differs = ~_same(frame[column], first)
         if differs.any():
             message = "differs from the order's first line"
             _raise_at(path, raw, differs, earlier, column, message)

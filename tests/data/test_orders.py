@@ -257,6 +257,26 @@ def test_orders_bad_input(
         read_orders(path, tiny_network)
 
 
+def test_a_blank_first_promise_is_the_one_later_lines_differ_from(
+    tmp_path: Path, tiny_network: Network
+) -> None:
+    """The later line is named, with its value, against the first line's
+    blank cell (the first non-blank cell was taken as the first line's: the
+    error named row 2 against itself, value '')."""
+    path = tmp_path / "orders.csv"
+    path.write_text(
+        "order_id,created_at,customer_id,dest,tier,sku,quantity,promised_date\n"
+        "A1,2026-01-05T10:00:00-05:00,C1,100,gold,TEE,1,\n"
+        "A1,2026-01-05T10:00:00-05:00,C1,100,gold,MUG,1,2026-01-09\n"
+    )
+    with pytest.raises(InputError) as caught:
+        read_orders(path, tiny_network)
+    assert str(caught.value) == (
+        "orders.csv: row 3: field 'promised_date': value '2026-01-09': differs "
+        "from the order's first line (row 2)"
+    )
+
+
 def test_generator_without_customer_table(tiny_network: Network) -> None:
     frame = generate_orders(tiny_network, n_orders=400, days=1, seed=2)
     assert frame["customer_id"].str.startswith("G2-").all()
