@@ -62,7 +62,8 @@ def _outage(value: str) -> dt.time | None:
         return dt.time.fromisoformat(value)
     except ValueError:
         raise click.BadParameter(
-            "HH:MM (New York time) or 'none'", param_hint="--outage"
+            f"{value!r}: expected HH:MM (New York time) or 'none'",
+            param_hint="'--outage'",
         ) from None
 
 

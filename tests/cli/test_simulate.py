@@ -345,7 +345,8 @@ def test_the_outage_is_hh_mm(given: str, tmp_path: Path) -> None:
         cli, ["simulate", "--outage", given, "--out", str(tmp_path / "out")]
     )
     assert result.exit_code == 2
-    assert (
-        "Invalid value for --outage: HH:MM (New York time) or 'none'" in result.output
+    assert result.output.endswith(  # the value named, as every bad value is
+        f"Error: Invalid value for '--outage': '{given}': expected HH:MM (New "
+        "York time) or 'none'\n"
     )
     assert not (tmp_path / "out").exists()
