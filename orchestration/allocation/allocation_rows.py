@@ -149,7 +149,10 @@ def _service_and_dates(
         "delivery_date": np.where(allocated, deliver, ""),
         "expected_delivery": np.where(expected == "NaT", "", expected),
         "released_at": released,
-        "split": _SPLIT_NAMES[compiled.split_kind[li]],
+        # a shipment's mark: a waiting line ships nothing yet (every deferred
+        # line of an order tried as split lines read "room", and counted it
+        # in split_orders though nothing of it shipped)
+        "split": np.where(allocated, _SPLIT_NAMES[compiled.split_kind[li]], ""),
     }
 
 

@@ -186,15 +186,16 @@ def _order_status(statuses: set[str]) -> str:
 
 
 def _split_orders(rows: pd.DataFrame) -> int:
-    """Orders that ship as separate lines: a line the allocator marked split
-    (``split`` stock or room, whether the other lines ship now, wait or
-    share its node), or lines allocated at several nodes."""
+    """Orders that ship as separate lines: an allocated line the allocator
+    marked split (``split`` stock or room, whether the other lines ship now,
+    wait or share its node; a waiting line carries no mark), or lines
+    allocated at several nodes."""
     allocated = rows[rows["status"] == AllocationStatus.ALLOCATED]
     by_node = allocated.groupby("order_id")["node_id"].nunique()
     split = set(by_node.index[by_node > 1])
     if "split" in rows.columns:
-        marked = rows["split"].fillna("").astype(str) != ""
-        split |= set(rows.loc[marked, "order_id"])
+        marked = allocated["split"].fillna("").astype(str) != ""
+        split |= set(allocated.loc[marked, "order_id"])
     return len(split)
 
 

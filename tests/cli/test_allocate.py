@@ -645,6 +645,10 @@ def test_an_order_left_waiting_for_cost_is_not_said_split_for_room(
             "cost, or the room it leaves to other orders)"
         },
     }
+    # only what ships carries a shipment's split mark (every waiting line
+    # read "room", and an order that shipped nothing counted as split)
+    marks = rows.fillna("").groupby("status")["split"].agg(set).to_dict()
+    assert marks == {"allocated": {"room"}, "deferred": {""}}
 
 
 def test_a_history_holding_the_day_itself_is_refused(tmp_path: Path) -> None:

@@ -69,13 +69,14 @@ def test_summary_counts_costs_and_service_levels() -> None:
     assert (s["n_batches"], s["fallback_batches"]) == (2, 1)
     assert s["batch_solve_p95_s"] == np.percentile([0.5, 1.5], 95)
     assert s["bid_prices"] and not s["hindsight"] and s["engine"] == "greedy"
-    # a line marked split counts its order, though nothing else of it shipped
+    # an allocated line marked split counts its order, though nothing else
+    # of it shipped; a waiting line's mark does not (nothing of it ships)
     rows = _outcome(AllocationSettings(engine="greedy"), parts=True).rows
-    rows["split"] = ["", "", "", "stock", "", ""]
+    rows["split"] = ["", "", "room", "stock", "", "room"]
     marked = dataclasses.replace(
         _outcome(AllocationSettings(engine="greedy"), parts=True), rows=rows
     )
-    assert marked.summary()["split_orders"] == 2
+    assert marked.summary()["split_orders"] == 2  # A (two nodes) and B
     assert list(s)[:5] == [
         "n_orders",
         "n_allocated",
