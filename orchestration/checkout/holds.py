@@ -125,8 +125,7 @@ class Holds:
             with contextlib.suppress(QuoteChanged):
                 return self._hold(request_id, quote, option, now, quote.revision)
         raise InputError(
-            "the option set kept changing (requoted on another server): "
-            "select again",
+            "the option set kept changing (requoted on another server): select again",
             field="request_id",
             value=request_id,
         )

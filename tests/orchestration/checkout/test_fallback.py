@@ -12,8 +12,8 @@ from tests.conftest import TINY_NETWORK
 from tests.orchestration.checkout.helpers import event, ids
 from tests.service_fixtures import MONDAY_10, tiny_router
 from tierflow.data.errors import InputError
-from tierflow.data.store import StoreUnavailable
 from tierflow.data.network import load_network
+from tierflow.data.store import StoreUnavailable
 from tierflow.orchestration import bid_prices as bid_module
 from tierflow.orchestration.checkout.router import OnlineRouter
 
