@@ -59,13 +59,8 @@ def test_another_replicas_checkout_is_unavailable_not_unknown_while_the_store_is
         rid = answer.request_id
         assert b.store is not None
         b.store.close()  # b's database goes away
-        for call in (
-            lambda: b.select(rid, "gold"),
-            lambda: b.cancel(rid),
-            lambda: b.confirm(rid),
-        ):
-            result = call()
-            assert result.status == "unavailable", result
+        results = [b.select(rid, "gold"), b.cancel(rid), b.confirm(rid)]
+        assert [r.status for r in results] == ["unavailable"] * 3, results
         with pytest.raises(StoreUnavailable):
             b.is_open(rid)  # the stream's check: 503
         with pytest.raises(StoreUnavailable):
