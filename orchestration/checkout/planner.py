@@ -241,8 +241,7 @@ class Planner:
         if j < 0:
             if platinum:
                 return (), self._no_platinum_room(q, eligible)
-            why = "every node that could ship it lacks room after the forecast today"
-            return (), fully_booked(label, why)
+            return (), fully_booked(label, self._no_room(eligible, "it"))
         lines = order.req.all_lines
         shipment = PlannedShipment.from_quote(q, t, j, lines, order.kg, order.work)
         return (shipment,), None
@@ -310,23 +309,50 @@ class Planner:
             return self._unserved(tier, q, str(none_serve))
         if tier is Tier.PLATINUM:
             return self._no_platinum_room(q, serving.any(axis=1), str(skus))
-        nodes = ", ".join(
-            self.network.node_ids[j] for j in np.flatnonzero(serving.any(axis=1))
+        return fully_booked(
+            self._label(tier), self._no_room(serving.any(axis=1), str(skus), named=True)
         )
-        why = f"every node that could ship {skus} ({nodes}) lacks room after the forecast today"
-        return fully_booked(self._label(tier), why)
+
+    def _no_room(
+        self, nodes: NDArray[np.bool_], what: str, *, named: bool = False
+    ) -> str:
+        """Why none of ``nodes`` (which could ship ``what``) takes it today:
+        no room after the forecast, or closed (an outage: it said "lacks
+        room" of a closed node)."""
+        closed = self.monitor.outage[nodes]
+        cause = (
+            "is closed (outage)"
+            if closed.all()
+            else "lacks room after the forecast today or is closed (outage)"
+            if closed.any()
+            else "lacks room after the forecast today"
+        )
+        if not named:
+            return f"every node that could ship {what} {cause}"
+        names = ", ".join(self.network.node_ids[j] for j in np.flatnonzero(nodes))
+        return f"every node that could ship {what} ({names}) {cause}"
 
     def _plan_overflow(self, order: _Order, plans: Plans) -> None:
-        """Tier 4, when every node that could serve the order is short."""
+        """Tier 4, when every node that could serve the order is short: every
+        node holding it all, or for an order that must split, every node
+        holding one of its lines (the line that cannot ship today holds the
+        whole order back: a split cart whose one line only a closed or full
+        node held was offered nothing)."""
         req, have_all = order.req, order.have_all
-        serving = have_all if have_all.any() else order.have.any(axis=1)
         scores = self.monitor.score_map(OrderProfile(order.work))
-        best = float(scores[serving].max())
+        if have_all.any():
+            best = float(scores[have_all].max())
+            of = ""
+        else:  # per line, its holders' best; the order waits for its worst line
+            held = np.where(order.have, scores[:, None], -np.inf)
+            best = float(held.max(axis=0).min())
+            of = " for every line"
         thr = self.policy.overflow_score_threshold
         label = self._label(Tier.OVERFLOW)
         if best >= thr:
             short = (
-                f"capacity is not short: best capacity score {best:.2f} >= {thr:.2f}"
+                f"capacity is not short: best capacity score{of} {best:.2f} "
+                f">= {thr:.2f}"
             )
             plans.refuse(Tier.OVERFLOW, not_busy(label, short))
             return

@@ -389,3 +389,32 @@ def test_a_split_overflow_ships_a_closed_nodes_line_later(
         "WH-WEST": "SPRAY",
     }
     assert over.ship_date > MONDAY_10.date() and over.discount >= 1.0
+
+
+def test_a_split_cart_held_back_by_one_closed_line_is_offered_overflow(
+    tmp_path: Path, state_location: Path | str
+) -> None:
+    """MUG (only WH-EAST, open and idle) and SPRAY (only WH-WEST, closed):
+    no tier can ship SPRAY today, so the cart waits for it: overflow is
+    offered, and the refusals say the node is closed. WH-EAST's free room
+    vetoed overflow ("capacity is not short: best capacity score 1.00"),
+    the cart got no option at all, and Gold said WH-WEST "lacks room"."""
+    bid = FixedBidPrices([0.0, 0.0, 0.0])
+    with tiny_router(tmp_path, state=state_location, bid_prices=bid) as r:
+        event(r, "WH-WEST", "outage", True, 10)
+        split = r.generate_fulfillment_options(
+            "C5", [("MUG", 1), ("SPRAY", 1)], "606", now=MONDAY_10
+        )
+        mug = r.generate_fulfillment_options("C5", [("MUG", 1)], "606", now=MONDAY_10)
+    over = split.option("overflow")
+    assert {s.node_id: s.lines[0].sku for s in over.shipments} == {
+        "WH-EAST": "MUG",
+        "WH-WEST": "SPRAY",
+    }
+    assert split.missing["gold"] == (
+        "every node that could ship ['SPRAY'] (WH-WEST) is closed (outage)"
+    )
+    # a cart every line of which can ship today is not held back
+    assert "overflow" not in ids(mug) and mug.missing["overflow"].startswith(
+        "capacity is not short: best capacity score 1.00 >= "
+    )
