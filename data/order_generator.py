@@ -83,6 +83,12 @@ def _load_customers(
         [Column("customer_id"), Column("home_zip3", pattern=r"\d{3}")],
         unique=[("customer_id",)],
     )
+    if frame.empty:  # orders drawn from nobody
+        raise InputError(
+            "no customers (a header only): give some, or remove the file to "
+            "generate customers",
+            file=path.name,
+        )
     check_reference(frame, path, "home_zip3", network.dest_zip3, "destinations")
     home = frame["home_zip3"].map(network.dest_index)
     return frame["customer_id"].to_numpy(dtype=object), home.to_numpy(dtype=np.intp)

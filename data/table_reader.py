@@ -76,11 +76,17 @@ class Column:
 
 
 def table_path(folder: Path, name: str) -> Path | None:
-    """``folder/name.csv`` or ``folder/name.parquet``, whichever exists."""
+    """``folder/name.csv`` or ``folder/name.parquet``, whichever exists.
+
+    Anything else of that name (a folder) is refused: it was taken as no
+    file, so an optional table (holidays, zones, customers) was dropped
+    without a word and a required one said "missing"."""
     for ext in (".csv", ".parquet"):
         path = folder / f"{name}{ext}"
         if path.is_file():
             return path
+        if path.exists():
+            raise InputError("not a file (a folder?)", file=str(path))
     return None
 
 

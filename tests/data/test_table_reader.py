@@ -165,3 +165,38 @@ def test_a_time_window_takes_whole_days(
               "--out", str(tmp_path / "older.csv")],
     )  # fmt: skip
     assert before.exit_code == 2 and "outside the allowed window" in before.output
+
+
+@pytest.mark.parametrize("table", ["holidays", "skus"])
+def test_a_folder_where_a_table_file_goes_is_refused(
+    tmp_path: Path, table: str
+) -> None:
+    """An optional table (the calendar's holidays) given as a folder was
+    dropped without a word, the network validated "OK"; a required one
+    (skus) was said to be missing."""
+    folder = tmp_path / "net"
+    shutil.copytree(TINY_NETWORK, folder)
+    (folder / f"{table}.csv").unlink(missing_ok=True)
+    (folder / f"{table}.csv").mkdir()
+    with pytest.raises(InputError) as caught:
+        load_network(folder)
+    assert str(caught.value) == f"{folder / table}.csv: not a file (a folder?)"
+
+
+def test_a_customer_table_with_a_header_only_is_named(tmp_path: Path) -> None:
+    """Orders drawn from no customers crashed in numpy (a traceback from
+    ``generate orders`` and ``simulate``)."""
+    folder = tmp_path / "net"
+    shutil.copytree(TINY_NETWORK, folder)
+    (folder / "customers.csv").write_text("customer_id,home_zip3\n")
+    result = CliRunner().invoke(
+        cli,
+        ["generate", "orders", "--network", str(folder), "--orders", "5",
+         "--out", str(tmp_path / "o.csv")],
+    )  # fmt: skip
+    assert result.exit_code == 1
+    assert result.output == (
+        "Error: customers.csv: no customers (a header only): give some, or "
+        "remove the file to generate customers\n"
+    )
+    assert not (tmp_path / "o.csv").exists()
