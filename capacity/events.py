@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import partial
@@ -51,6 +52,18 @@ EVENT_BOUNDS: dict[str, tuple[float, float]] = {
     "congestion": (1.0, MAX_CONGESTION),
     "forecast": (0.0, MAX_UNITS),
 }
+#: An event ``ts``'s time of day, after its date: ``T`` (or a space),
+#: ``HH:MM``, optional seconds and fraction, then ``Z`` or an offset
+#: (``±HH:MM``, ``±HHMM``, ``±HH``): ISO 8601's extended calendar form. The
+#: served HTTP document writes the same pattern after its window's dates, so
+#: what it allows is what the parser takes (ISO week dates and the basic
+#: form, which Python's reader also takes, passed the parser and not it).
+EVENT_TIME_OF_DAY = (
+    r"[T ]([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.,][0-9]{1,9})?)?"
+    r"(Z|[+-]([01][0-9]|2[0-3])(:?[0-5][0-9])?)"
+)
+#: A whole event ``ts`` (any date: the event window bounds it after).
+EVENT_TS = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}" + EVENT_TIME_OF_DAY)
 #: Integer event ids are below this in size: the integers every JSON reader
 #: keeps exactly (RFC 7493, I-JSON); a bigger one may reach a replica or a
 #: feed's own tools as another id.
@@ -96,7 +109,7 @@ class CapacityEvent:
 
 
 def _timestamp(text: Any) -> float | None:
-    if not isinstance(text, str) or len(text) > 64:
+    if not isinstance(text, str) or len(text) > 64 or not EVENT_TS.fullmatch(text):
         return None
     try:
         when = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
@@ -108,7 +121,9 @@ def _timestamp(text: Any) -> float | None:
 
 
 def _event_id(raw: Any, fail: Callable[..., InputError]) -> str:
-    """The id as text: a non-empty string or an integer, not absurdly long."""
+    """The id as text: a non-empty string (the spaces around it removed, as
+    every id's) or an integer, not absurdly long."""
+    raw = _stripped(raw)
     if raw is None or raw == "":
         raise fail("missing or empty event id", field="event_id", value=raw)
     if isinstance(raw, float) and raw.is_integer() and abs(raw) < MAX_INT_EVENT_ID:
@@ -129,9 +144,14 @@ def _event_ts(
     raw: Any, window: TimeWindow | None, fail: Callable[..., InputError]
 ) -> float:
     """Seconds since the epoch of an ISO 8601 instant, inside ``window``."""
+    raw = _stripped(raw)
     ts = _timestamp(raw)
     if ts is None:
-        raise fail("not an ISO 8601 instant with offset", field="ts", value=raw)
+        message = (
+            "not an ISO 8601 instant with offset (YYYY-MM-DDTHH:MM[:SS[.f]] "
+            "and Z or ±HH:MM)"
+        )
+        raise fail(message, field="ts", value=raw)
     if window is not None and not window.contains(ts):
         raise fail(window.describe(), field="ts", value=raw)
     return ts
@@ -176,11 +196,13 @@ def parse_event(
         _known_keys(obj, fail)
     event_id = _event_id(obj.get("event_id"), fail)
     ts = _event_ts(_present(obj, "ts", fail), window, fail)
-    node_id = _present(obj, "node_id", fail)
+    # text is read with the spaces around it removed, as every table's
+    # cells (docs/data.md): " d-1 " was a second event, " WH-ABE" unknown
+    node_id = _stripped(_present(obj, "node_id", fail))
     node = network.node_index.get(node_id) if isinstance(node_id, str) else None
     if node is None:
         raise fail("unknown node", field="node_id", value=node_id)
-    kind = _present(obj, "type", fail)
+    kind = _stripped(_present(obj, "type", fail))
     if not isinstance(kind, str) or kind not in EVENT_TYPES:
         message = f"unknown event type (one of {list(EVENT_TYPES)})"
         raise fail(message, field="type", value=kind)
@@ -190,12 +212,17 @@ def parse_event(
         if obj.get("service") is None:
             message = f"missing (a congestion event names its service, one of {list(SERVICES)})"
             raise fail(message, field="service")
-        name = obj["service"]
+        name = _stripped(obj["service"])
         if not isinstance(name, str) or name not in SERVICES:
             message = f"unknown service (one of {list(SERVICES)})"
             raise fail(message, field="service", value=name)
         service = SERVICES.index(name)
     return CapacityEvent(event_id, ts, int(node), kind, value, service, row)
+
+
+def _stripped(value: Any) -> Any:
+    """A string without the spaces around it; anything else as it is."""
+    return value.strip() if isinstance(value, str) else value
 
 
 def _known_keys(obj: dict[Any, Any], fail: Callable[..., InputError]) -> None:

@@ -12,7 +12,7 @@ writes each of those rules into the document:
   characters above :data:`MAX_ENUM` ids: then an unknown id is schema-valid and
   a 422, the trade-off ``tests/service/test_network_schema.py`` shows);
 - ``dest`` as a pattern of the network's ZIP3 prefixes;
-- an event ``ts`` as an RFC 3339 date-time whose date is inside the event
+- an event ``ts`` in the parser's form (``EVENT_TS``) whose date is inside the event
   window with 2 days' margin each side (a pattern cannot compare instants; the
   margin keeps every UTC offset inside the window);
 - one ``oneOf`` branch per event type (``value``'s type and range, ``service``
@@ -32,7 +32,7 @@ from collections import defaultdict
 from collections.abc import Iterable
 from typing import Any
 
-from tierflow.capacity.events import EVENT_BOUNDS, EVENT_TYPES
+from tierflow.capacity.events import EVENT_BOUNDS, EVENT_TIME_OF_DAY, EVENT_TYPES
 from tierflow.data.limits import EVENT_WINDOW, now
 from tierflow.data.network import Network
 from tierflow.data.rates import SERVICES
@@ -41,11 +41,6 @@ from tierflow.data.rates import SERVICES
 MAX_ENUM = 5_000
 #: Days left out at each end of the event window, so any offset stays inside.
 TS_MARGIN_DAYS = 2
-#: The time of day of an event ``ts``: seconds, an optional fraction, an offset.
-_TIME = (
-    r"T([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\.[0-9]{1,6})?"
-    r"(Z|[+-]([01][0-9]|2[0-3]):[0-5][0-9])"
-)
 
 
 def narrow(
@@ -118,12 +113,15 @@ def ts_window(at: dt.datetime | None = None) -> tuple[dt.date, dt.date]:
 
 
 def ts_schema(at: dt.datetime | None = None) -> dict[str, Any]:
-    """An RFC 3339 date-time (seconds, offset) dated inside the event window."""
+    """An event instant (:data:`~tierflow.capacity.events.EVENT_TS`'s form)
+    dated inside the event window."""
     first, last = ts_window(at)
     return {
         "type": "string",
-        "pattern": f"^({date_pattern(first, last)}){_TIME}$",
-        "description": "RFC 3339 date-time with offset (2026-01-05T14:00:00Z), "
+        "pattern": f"^({date_pattern(first, last)}){EVENT_TIME_OF_DAY}$",
+        "description": "ISO 8601 date-time with offset (2026-01-05T14:00:00Z; "
+        "seconds and their fraction optional, `T` or a space, `Z`, `+hh:mm`, "
+        "`+hhmm` or `+hh`), "
         f"dated {first} .. {last}: the event window "
         f"({EVENT_WINDOW.describe(at).removeprefix('outside the allowed window ')}) "
         f"less {TS_MARGIN_DAYS} days each side.",

@@ -21,7 +21,7 @@ from pydantic import (
     create_model,
 )
 
-from tierflow.capacity.events import MAX_INT_EVENT_ID, EventType
+from tierflow.capacity.events import EVENT_TS, MAX_INT_EVENT_ID, EventType
 from tierflow.data.limits import MAX_ID_LENGTH, MAX_LINE_QUANTITY
 from tierflow.formulations.satisfaction import MAX_PREFERENCE
 from tierflow.orchestration.checkout.results import (
@@ -64,20 +64,15 @@ _SERVICE_SCHEMA: dict[str, Any] = {
 
 #: Customer ids (and the checkout's path ids): letters, digits and ``_.:-``.
 ID_PATTERN = r"^[A-Za-z0-9_.:-]+$"
-#: An event time as the HTTP API documents it: RFC 3339 (seconds, an optional
-#: fraction, ``Z`` or an offset); the served document also bounds its date.
-TS_PATTERN = (
-    r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,6})?"
-    r"(Z|[+-][0-9]{2}:[0-9]{2})$"
-)
-#: The served document shows RFC 3339; the parser also takes other ISO 8601
-#: instants with an offset, as ``tierflow capacity ingest`` does.
+#: An event time as the parser takes it (``capacity.events.EVENT_TS``); the
+#: served document also bounds its date.
+TS_PATTERN = f"^{EVENT_TS.pattern}$"
 _TS_SCHEMA: dict[str, Any] = {
     "type": "string",
     "minLength": 1,
     "maxLength": 64,
     "pattern": TS_PATTERN,
-    "description": "RFC 3339 date-time with offset",
+    "description": "ISO 8601 date-time with offset",
 }
 _Id = Annotated[str, Field(min_length=1, max_length=64, pattern=ID_PATTERN)]
 _Weight = Annotated[float, Field(ge=0.0, le=MAX_PREFERENCE, allow_inf_nan=False)]
