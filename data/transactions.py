@@ -184,7 +184,7 @@ def _sorted_log(
     del dates
     amt = np.asarray(amount, dtype=np.float64)
     qty = None if quantity is None else np.asarray(quantity, dtype=np.float64)
-    order = np.lexsort((day, codes))
+    order = _row_order(codes, day, amt, qty)
     log = TransactionLog(
         customer_ids=np.asarray(uniques, dtype=object),
         customer=np.ascontiguousarray(codes[order], dtype=np.int64),
@@ -194,6 +194,33 @@ def _sorted_log(
         source=source,
     )
     return log, order
+
+
+def _row_order(
+    codes: NDArray[np.intp],
+    day: NDArray[np.int64],
+    amount: NDArray[np.float64],
+    quantity: NDArray[np.float64] | None,
+) -> NDArray[np.intp]:
+    """Rows by customer and day, and within one customer's day by amount
+    (then quantity): the log's order is its content's, not the file's. Rows
+    of one customer-day kept their file order, so a file exported in
+    another order had another fingerprint (a retrain promoted a "new" model
+    of the same data) and summed its days in another order (forecasts moved
+    by up to 10). Only the rows of days with several are sorted again."""
+    order = np.lexsort((day, codes))
+    same = (np.diff(codes[order]) == 0) & (np.diff(day[order]) == 0)
+    if not same.any():
+        return order
+    tied = np.zeros(len(order), dtype=bool)
+    tied[:-1] |= same
+    tied[1:] |= same
+    rows = order[tied]  # whole customer-days, in (customer, day) order
+    keys = [amount[rows], day[rows], codes[rows]]
+    if quantity is not None:
+        keys.insert(0, quantity[rows])
+    order[tied] = rows[np.lexsort(keys)]
+    return order
 
 
 #: TransactionLog.fingerprint's answers, dropped with their logs.

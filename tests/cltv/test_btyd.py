@@ -8,10 +8,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tierflow.cltv.btyd import BetaGeoFit, fit_bgnbd, fit_gamma_gamma
-from tierflow.cltv.features import customer_history, fit_btyd
+from tierflow.cltv.btyd import LOG_PARAM_BOUND, BetaGeoFit, fit_bgnbd, fit_gamma_gamma
+from tierflow.cltv.features import YEAR_DAYS, customer_history, fit_btyd
 from tierflow.data.errors import InputError
-from tierflow.data.transactions import day_number, read_transactions
+from tierflow.data.synthetic_transactions import generate_transactions
+from tierflow.data.transactions import TransactionLog, day_number, read_transactions
 
 
 @pytest.fixture(scope="module")
@@ -74,3 +75,27 @@ def test_invalid_rfm_is_rejected() -> None:
         fit_bgnbd([0], [1.0], [3.0])
     with pytest.raises(InputError, match="Gamma-Gamma needs repeat customers"):
         fit_gamma_gamma(np.zeros(5), np.zeros(5))
+
+
+def test_a_gamma_gamma_fit_stays_where_its_likelihood_is_computable() -> None:
+    """68 repeat customers of a generated history, as of a year before
+    2023-06-30 (the seasonal level's window): the likelihood's supremum is
+    at p -> infinity, and the unbounded fit walked to p = 8.7e303, v =
+    5.7e-124, where lgamma's rounding made up a log-likelihood of 6e290; it
+    forecast 1e182 a customer and the level scaled every forecast to ~0."""
+    frame = generate_transactions(700, seed=11)
+    log = TransactionLog.from_columns(
+        frame["customer_id"], frame["order_date"], frame["amount"]
+    )
+    history = customer_history(log, day_number("2023-06-30") - YEAR_DAYS)
+    fit = fit_btyd(history)
+    gg = fit.gamma_gamma
+    assert gg.n_customers == 68 and gg.converged
+    bound = np.exp(LOG_PARAM_BOUND)
+    assert all(1 / bound <= v <= bound for v in (gg.p, gg.q, gg.v))
+    assert gg.log_likelihood < 0
+    value = gg.expected_value(history.x, history.repeat_mean)
+    repeat = history.x > 0
+    # each repeat customer's value near their own mean (no spread to pool)
+    ratio = value[repeat] / history.repeat_mean[repeat]
+    assert ratio.min() > 0.5 and ratio.max() < 2.0

@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 from tierflow.data.errors import InputError
 from tierflow.data.transactions import (
     TransactionFormat,
+    TransactionLog,
     day_number,
     day_to_date,
     read_transactions,
@@ -409,3 +410,31 @@ def test_the_repeat_note_matches_a_cell_by_cell_comparison(
         f"exactly (first: row {at + 2}, same as row {same + 2}); kept, each as a "
         "purchase of its own",
     )
+
+
+def test_a_log_is_the_same_whatever_the_order_of_its_rows(cdnow_dir: Path) -> None:
+    """The same rows in another order are the same log: rows and
+    fingerprint. Rows of one customer-day kept their file order, so an
+    export without a stable ORDER BY was another model version (a retrain
+    promoted it) and summed its days in another order (forecasts moved)."""
+    log = read_transactions(cdnow_dir / "CDNOW_sample.txt", fmt="cdnow")[0]
+    frame = pd.DataFrame(
+        {
+            "customer_id": np.asarray(log.customer_ids)[log.customer],
+            "order_date": [day_to_date(int(d)) for d in log.day],
+            "amount": log.amount,
+        }
+    )
+    size = frame.groupby(["customer_id", "order_date"])["amount"].transform("size")
+    assert (size > 1).sum() > 100  # the case: customer-days of several rows
+    first = TransactionLog.from_columns(
+        frame["customer_id"], frame["order_date"], frame["amount"]
+    )
+    for seed in (0, 1):
+        shuffled = frame.sample(frac=1.0, random_state=seed)
+        again = TransactionLog.from_columns(
+            shuffled["customer_id"], shuffled["order_date"], shuffled["amount"]
+        )
+        assert again.fingerprint() == first.fingerprint()
+        for name in ("customer", "day", "amount"):
+            np.testing.assert_array_equal(getattr(again, name), getattr(first, name))
