@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from tierflow.benchmarks.allocation_bench import UTILIZATION, platinum_on_time
-from tierflow.capacity.demand_forecast import DemandForecast
+from tierflow.capacity.demand_forecast import DemandForecast, business_day_start
 from tierflow.data.network import Network
 from tierflow.data.order_generator import Spike, generate_orders
 from tierflow.data.orders import Orders, read_orders, write_orders
@@ -278,17 +278,25 @@ def run_sweep(
             workdir / f"forecast-{scale:g}x",
             history_scale=scale * spec.volume_factor,
         )
-        forecast = DemandForecast.from_history(data.history, network)
+        forecast = _history_forecast(data, network)
         outcome = _allocate(network, truth, capacity, base, forecast)
         rows.append(judge.row("default", outcome, scale))
     return rows
+
+
+def _history_forecast(data: BenchDayData, network: Network) -> DemandForecast:
+    """The forecast from the day's history as it stood when the day began
+    (the day before's evening in the West runs past New York's midnight:
+    those orders had not arrived), as ``allocate --history`` takes it."""
+    start = business_day_start(data.spec.date)
+    return DemandForecast.from_history(data.history, network, before=start)
 
 
 def _plans(
     network: Network, data: BenchDayData, config: RunConfig
 ) -> dict[str, tuple[AllocationSettings, DemandForecast | None]]:
     base = _base_settings(config, data.spec)
-    history = DemandForecast.from_history(data.history, network)
+    history = _history_forecast(data, network)
     plans: dict[str, tuple[AllocationSettings, DemandForecast | None]] = {
         "hindsight plan": (
             dataclasses.replace(

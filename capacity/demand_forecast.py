@@ -112,26 +112,36 @@ class DemandForecast:
 
     @classmethod
     def from_history_file(
-        cls, path: Path, network: Network, *, before: np.datetime64 | None = None
-    ) -> DemandForecast:
-        """:meth:`from_history` of an orders file (``--history``); what is
-        wrong with it as a whole (no order, no whole day) names the file.
+        cls,
+        path: Path,
+        network: Network,
+        *,
+        day: dt.date | None = None,
+        before: np.datetime64 | None = None,
+    ) -> tuple[DemandForecast, int]:
+        """:meth:`from_history` of an orders file (``--history``), and how
+        many of its orders it left out as not arrived yet; what is wrong
+        with it as a whole (no order, no whole day) names the file.
 
-        ``before``: the first instant of the day being decided; a history
-        order at or after it is refused (the day's own orders, or later
-        ones, in its forecast would be foresight; the file was taken as
-        given).
+        ``day``: the business day being decided; a history order of it or
+        of a later day (its date at its destination) is refused (the day's
+        own orders in its forecast would be foresight; the file was taken as
+        given). ``before``: the first instant decided; earlier days' orders
+        placed at or after it are left out, as not arrived yet (the day
+        before's evening in the West runs past New York's midnight: such a
+        history was refused whole, also ``simulate``'s own).
         """
         orders = read_history(path, network)
-        if before is not None and orders.n_orders:
-            late = np.flatnonzero(orders.created_at >= before)
+        if day is not None and orders.n_orders:
+            dates = local_order_dates(orders, network)
+            late = np.flatnonzero(dates >= np.datetime64(day, "D"))
             if late.size:
                 first = int(late[np.argmin(orders.created_at[late])])
                 raise InputError(
-                    f"{late.size} order(s) at or after the first order to allocate "
-                    f"({np.datetime_as_string(before, unit='s', timezone='UTC')}): "
-                    "a history holds earlier days' orders (a forecast that sees "
-                    "the day it decides knows its future), this one is "
+                    f"{late.size} order(s) of the day to allocate ({day}, the "
+                    "date at each destination) or later: a history holds "
+                    "earlier days' orders (a forecast that sees the day it "
+                    f"decides knows its future), this one is "
                     f"{orders.order_ids[first]!r}",
                     file=path.name,
                     field="created_at",
@@ -142,13 +152,20 @@ class DemandForecast:
                     ),
                 )
         try:
-            return cls.from_history(orders, network)
+            forecast = cls.from_history(orders, network, before=before)
         except InputError as exc:
             raise InputError(exc.reason, file=path.name, field=exc.field) from None
+        assert forecast.pool is not None
+        return forecast, orders.n_orders - forecast.pool.orders.n_orders
 
     @classmethod
-    def from_history(cls, history: Orders, network: Network) -> DemandForecast:
-        """Fit the volume model and keep the mix of ``history`` (past days)."""
+    def from_history(
+        cls, history: Orders, network: Network, *, before: np.datetime64 | None = None
+    ) -> DemandForecast:
+        """Fit the volume model and keep the mix of ``history`` (past days),
+        of its orders placed before ``before`` only (what had arrived)."""
+        if before is not None:
+            history = history.take(history.created_at < before)
         if history.n_orders == 0:
             raise InputError("no orders", field="history")
         hourly = _hourly_counts(history)

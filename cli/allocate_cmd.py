@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import logging
 from dataclasses import dataclass
@@ -11,7 +12,7 @@ from typing import Any
 import click
 import numpy as np
 
-from tierflow.capacity.demand_forecast import DemandForecast
+from tierflow.capacity.demand_forecast import DemandForecast, local_order_dates
 from tierflow.capacity.events import CapacityEvent, read_event_file
 from tierflow.cli.config import tier_policy
 from tierflow.cli.network_cmd import open_network
@@ -34,7 +35,7 @@ from tierflow.cli.state_location import STATE_LOCATION, open_state
 from tierflow.data.errors import InputError
 from tierflow.data.extras import require
 from tierflow.data.network import Network
-from tierflow.data.orders import read_orders
+from tierflow.data.orders import Orders, read_orders
 from tierflow.data.store.location import describe_location
 from tierflow.orchestration.allocation.batch_plan import BatchPlan
 from tierflow.orchestration.allocation.day_allocator import (
@@ -234,8 +235,7 @@ def run_allocate(request: AllocateRequest) -> dict[str, Any]:
     spread = orders.more_than_a_day(net)
     if spread:
         _log.warning("%s: %s", request.orders_path.name, spread)
-    first = orders.created_at.min() if orders.n_orders else None
-    forecast = _forecast(request.history_path, net, before=first)
+    forecast = _forecast(request.history_path, net, orders)
     events = _read_events(request.events_path, net)
     given = (
         None if request.cltv_path is None
@@ -311,14 +311,27 @@ def _warn_repricing(outcome: AllocationOutcome) -> None:
         )
 
 
-def _forecast(
-    path: Path | None, net: Network, *, before: np.datetime64 | None
-) -> DemandForecast | None:
-    """The demand forecast learned from ``--history`` (``None`` without one),
-    of orders before ``before`` only."""
+def _forecast(path: Path | None, net: Network, orders: Orders) -> DemandForecast | None:
+    """The demand forecast learned from ``--history`` (``None`` without one):
+    earlier days' orders, those that had arrived by the first of ``orders``."""
     if path is None:
         return None
-    return DemandForecast.from_history_file(path, net, before=before)
+    if not orders.n_orders:
+        return DemandForecast.from_history_file(path, net)[0]
+    first = orders.created_at.min()
+    day = local_order_dates(orders, net).min().astype(dt.date)
+    forecast, left_out = DemandForecast.from_history_file(
+        path, net, day=day, before=first
+    )
+    if left_out:  # the usual case for a history of whole earlier days
+        _log.info(
+            "%s: %d order(s) of the day before, placed after the first order "
+            "to allocate (%s), left out of the forecast: not arrived yet",
+            path.name,
+            left_out,
+            np.datetime_as_string(first, unit="s", timezone="UTC"),
+        )
+    return forecast
 
 
 def _read_events(path: Path | None, net: Network) -> list[CapacityEvent]:

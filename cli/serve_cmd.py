@@ -252,7 +252,7 @@ def _demand(network_dir: Path | None, history: Path | None) -> DemandForecast:
         return DemandForecast.intraday()
     from tierflow.cli.network_cmd import open_network
 
-    return DemandForecast.from_history_file(history, open_network(network_dir))
+    return DemandForecast.from_history_file(history, open_network(network_dir))[0]
 
 
 def _print_banner(

@@ -137,6 +137,30 @@ class Orders(ReadOnlyArrays):
         out = np.bincount(self.line_order, weights=units, minlength=self.n_orders)
         return out.astype(np.float64)
 
+    def take(self, keep: NDArray[np.bool_]) -> Orders:
+        """The orders where ``keep`` (one flag per order) holds, with their
+        lines, in the same order."""
+        kept = np.flatnonzero(keep)
+        new_index = np.cumsum(keep, dtype=np.intp) - 1
+        on_line = keep[self.line_order]
+        counts = np.diff(self.line_start)[kept]
+        line_sku_id = np.asarray(self.line_sku_id, dtype=object)[on_line]
+        promised = self.promised_date
+        return Orders(
+            order_ids=tuple(np.asarray(self.order_ids, dtype=object)[kept]),
+            customer_ids=tuple(np.asarray(self.customer_ids, dtype=object)[kept]),
+            dest_zip3=tuple(np.asarray(self.dest_zip3, dtype=object)[kept]),
+            created_at=self.created_at[kept],
+            tier=self.tier[kept],
+            dest=self.dest[kept],
+            line_start=np.concatenate([[0], np.cumsum(counts)]).astype(np.intp),
+            line_order=new_index[self.line_order[on_line]],
+            line_sku_id=tuple(line_sku_id),
+            line_sku=self.line_sku[on_line],
+            line_qty=self.line_qty[on_line],
+            promised_date=None if promised is None else promised[kept],
+        )
+
     def to_frame(self) -> pd.DataFrame:
         """The ``orders.csv`` table (UTC timestamps)."""
         o = self.line_order

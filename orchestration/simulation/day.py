@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
-from tierflow.capacity.demand_forecast import DemandForecast
+from tierflow.capacity.demand_forecast import DemandForecast, business_day_start
 from tierflow.capacity.events import CapacityEvent
 from tierflow.cltv.scores_file import read_cltv_scores
 from tierflow.cltv.segments import SEGMENTS
@@ -383,7 +383,10 @@ def _history_forecast(
         start=settings.day - dt.timedelta(days=HISTORY_DAYS),
     )
     orders = read_orders(write_orders(history, out / "history.csv"), network)
-    return DemandForecast.from_history(orders, network)
+    # what had arrived when the day began (the day before's evening in the
+    # West runs past New York's midnight), as ``allocate --history`` takes it
+    start = business_day_start(settings.day)
+    return DemandForecast.from_history(orders, network, before=start)
 
 
 def _confirmed_orders(store_path: Path, network: Network, out: Path) -> Orders:

@@ -662,8 +662,43 @@ def test_a_history_holding_the_day_itself_is_refused(tmp_path: Path) -> None:
     assert result.exit_code == 1
     assert result.output == (
         "Error: orders.csv: field 'created_at': value '2026-01-05T11:00:00Z': 60 "
-        "order(s) at or after the first order to allocate (2026-01-05T11:00:00Z): a "
-        "history holds earlier days' orders (a forecast that sees the day it "
-        "decides knows its future), this one is 'O00000'\n"
+        "order(s) of the day to allocate (2026-01-05, the date at each "
+        "destination) or later: a history holds earlier days' orders (a forecast "
+        "that sees the day it decides knows its future), this one is 'O00000'\n"
     )
     assert not (tmp_path / "out").exists()
+
+
+def test_a_history_of_the_days_before_is_taken_up_to_the_first_order(
+    tmp_path: Path,
+) -> None:
+    """The day before's evening in the West runs past New York's midnight,
+    after the day's first order: such a history (``simulate``'s own too) was
+    refused whole. Its orders of the day before are taken, those placed
+    after the first order to allocate left out (not arrived yet), and said."""
+    args = ["generate", "orders", "--orders"]
+    made = [
+        CliRunner().invoke(cli, [*args, "300", "--start", "2026-01-19", "--out",
+                                 str(tmp_path / "day.csv")]),
+        CliRunner().invoke(cli, [*args, "2000", "--days", "7", "--seed", "4",
+                                 "--start", "2026-01-12",
+                                 "--out", str(tmp_path / "past.csv")]),
+    ]  # fmt: skip
+    assert all(m.exit_code == 0 for m in made), made
+    past = pd.read_csv(tmp_path / "past.csv", dtype=str)
+    day = pd.read_csv(tmp_path / "day.csv", dtype=str)
+    first = pd.to_datetime(day["created_at"], utc=True, format="ISO8601").min()
+    placed = pd.to_datetime(past["created_at"], utc=True, format="ISO8601")
+    after = past.loc[placed >= first, "order_id"].nunique()
+    assert after > 0  # the case: evening orders of Jan 18 in the West
+    result = CliRunner().invoke(
+        cli,
+        ["allocate", "--orders", str(tmp_path / "day.csv"), "--engine", "greedy",
+         "--history", str(tmp_path / "past.csv"), "--out", str(tmp_path / "out")],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    stamp = first.strftime("%Y-%m-%dT%H:%M:%SZ")
+    assert (
+        f"past.csv: {after} order(s) of the day before, placed after the first "
+        f"order to allocate ({stamp}), left out of the forecast: not arrived yet"
+    ) in result.stderr
