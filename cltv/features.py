@@ -524,6 +524,29 @@ def require_purchases(log: TransactionLog, as_of_day: int) -> None:
     )
 
 
+def check_finite_forecasts(
+    spend: NDArray[np.float64], fit: BtydFit, log: TransactionLog, as_of_day: int
+) -> None:
+    """Refuse a BTYD fit whose forecasts are not finite or negative: a, b ->
+    0 (a few weeks of history, or purchases with no sign of dropout), where
+    eq. 10's hypergeometric term diverges or loses its sign for one-repeat
+    customers; nothing downstream can use them (a fit held at the bounds of
+    its parameters forecast -1,710 for a customer). Training checks
+    the fit at its as-of date as scoring does (it made a model current that
+    ``score`` then refused at the same date)."""
+    if np.isfinite(spend).all() and (spend >= 0).all():
+        return
+    raise InputError(
+        "the BG/NBD fit on the history up to this day is degenerate "
+        f"(a = {fit.bgnbd.a:.2g}, b = {fit.bgnbd.b:.2g}): its forecasts are "
+        "not finite or negative; the model does not fit this history (too "
+        "short, or no sign of customers dropping out)",
+        file=log.source or None,
+        field="as_of",
+        value=str(day_to_date(as_of_day).date()),
+    )
+
+
 def build_features(
     data: CustomerData,
     as_of_day: int,
@@ -553,17 +576,9 @@ def build_features(
             value=str(day_to_date(as_of_day).date()),
         ) from None
     posterior = btyd_features(history, fit, window_days)
-    if not np.isfinite(posterior["btyd_expected_spend"].to_numpy()).all():
-        # a, b -> 0 on a few weeks of history: eq. 10's hypergeometric term
-        # diverges for one-repeat customers, and nothing downstream can use it
-        raise InputError(
-            "the BG/NBD fit on the history up to this day is degenerate "
-            f"(a = {fit.bgnbd.a:.2g}, b = {fit.bgnbd.b:.2g}): its forecasts are "
-            "not finite; too little history",
-            file=data.transactions.source or None,
-            field="as_of",
-            value=str(day_to_date(as_of_day).date()),
-        )
+    check_finite_forecasts(
+        posterior["btyd_expected_spend"].to_numpy(), fit, data.transactions, as_of_day
+    )
     parts = [
         history.frame,
         posterior,

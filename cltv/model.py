@@ -54,6 +54,7 @@ from tierflow.cltv.features import (
     CustomerHistory,
     FeatureSet,
     build_features,
+    check_finite_forecasts,
     customer_history,
     fit_btyd,
     require_purchases,
@@ -239,6 +240,8 @@ class CLTVModel:
         log = data.transactions
         history = customer_history(log, as_of_day)
         self.btyd_ = fit_btyd(history)
+        spend = self.btyd_.expected_spend(history, horizon_days)
+        check_finite_forecasts(spend, self.btyd_, log, as_of_day)
         if self.config.level == "learned":
             return self.forecast(data).level
         return fit_level(
@@ -246,7 +249,7 @@ class CLTVModel:
             log,
             as_of_day,
             horizon_days,
-            btyd_total=float(self.btyd_.expected_spend(history, horizon_days).sum()),
+            btyd_total=float(spend.sum()),
             learned_total=float("nan"),
         )
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime
 import json
+import random
 from pathlib import Path
 
 import numpy as np
@@ -220,9 +221,11 @@ def test_an_output_that_is_an_input_is_refused(
 def test_spend_too_uneven_to_learn_is_one_clear_error(
     cdnow_dir: Path, tmp_path: Path
 ) -> None:
-    """Two CDNOW customers' purchases at 1e8 (under the 1e9 limit) among tens
-    of dollars made the Poisson boosting overflow: every customer scored 0 or
-    NaN and called platinum, exit 0."""
+    """Two CDNOW customers' purchases at 9e8 (under the 1e9 limit) among tens
+    of dollars make the Poisson boosting overflow: every customer scored 0 or
+    NaN and called platinum, exit 0. (At 1e8 it overflowed or not by the
+    order rows of one customer-day were summed in, before the log sorted
+    them by amount.)"""
     lines = (cdnow_dir / "CDNOW_sample.txt").read_text().splitlines()
     rows = [line.split() for line in lines if line.strip()]
     uneven = tmp_path / "uneven.csv"
@@ -230,7 +233,7 @@ def test_spend_too_uneven_to_learn_is_one_clear_error(
         "customer_id,order_date,amount\n"
         + "".join(
             f"{r[0]},{r[2][:4]}-{r[2][4:6]}-{r[2][6:]},"
-            f"{1e8 if r[0] in ('00004', '00021') else r[4]}\n"
+            f"{9e8 if r[0] in ('00004', '00021') else r[4]}\n"
             for r in rows
         )
     )
@@ -245,6 +248,41 @@ def test_spend_too_uneven_to_learn_is_one_clear_error(
         "uneven: its forecasts overflow (the largest window's spend is "
     ), result.output
     assert "RuntimeWarning" not in result.output
+    assert not models.exists() or not any(models.glob("*/model.joblib"))
+
+
+def test_train_refuses_an_as_of_its_model_could_not_score(tmp_path: Path) -> None:
+    """400 customers buying 1-8 times at uniform dates through 2025 and
+    2026: BG/NBD fits them with a and b at ~0, and its forecasts there are
+    not finite or negative. Training skipped such cut-offs and wrote a
+    current model that ``cltv score`` then refused at the same date (or,
+    the fit held at its bounds, scored -1,710 for a customer)."""
+    rng = random.Random(1)
+    rows = [
+        (f"C{c:05d}", datetime.date(2025, 1, 1) + datetime.timedelta(
+            days=rng.randint(0, 500)), round(rng.lognormvariate(3, 1), 2))
+        for c in range(400)
+        for _ in range(rng.randint(1, 8))
+    ]  # fmt: skip
+    log = tmp_path / "tx.csv"
+    pd.DataFrame(rows, columns=["customer_id", "order_date", "amount"]).to_csv(
+        log, index=False
+    )
+    models = tmp_path / "models"
+    result = _run(
+        "train", "--transactions", str(log), "--as-of", "2025-12-31",
+        "--horizon-days", "90", "--model-dir", str(models), "--no-backtest",
+    )  # fmt: skip
+    assert result.exit_code == 1, result.output
+    last = result.output.splitlines()[-1]
+    assert last.startswith(
+        f"Error: {log}: field 'as_of': value '2025-12-31': the BG/NBD fit on the "
+        "history up to this day is degenerate (a = "
+    ), last
+    assert last.endswith(
+        "its forecasts are not finite or negative; the model does not fit this "
+        "history (too short, or no sign of customers dropping out)"
+    ), last
     assert not models.exists() or not any(models.glob("*/model.joblib"))
 
 
