@@ -294,9 +294,16 @@ class CLTVRegressor(RegressorMixin, BaseEstimator):  # type: ignore[misc]
         )
         if np.dot(weight[rows], target[rows]) <= 0.0:
             rows = train  # Poisson needs some positive target mass
-        return self._member(seed).fit(
-            features[rows], target[rows], sample_weight=weight[rows]
-        )
+        X, w = features[rows], weight[rows]
+        # a feature with no weighted value in these rows (a sparse browsing
+        # table: one customer of thousands) is a constant here, which never
+        # splits; scikit-learn's binning fails on it ("window shape cannot
+        # be larger than input array shape": it handles one value, not none)
+        valued = (~np.isnan(X) & (w[:, None] != 0)).any(axis=0)
+        if not valued.all():
+            X = X.copy()
+            X[:, ~valued] = 0.0
+        return self._member(seed).fit(X, target[rows], sample_weight=w)
 
     def predict(self, X: Any) -> FloatArray:
         """Geometric mean of the members' forecasts (times the offset, if any)."""

@@ -125,3 +125,19 @@ def test_cross_fitting_gives_out_of_fold_forecasts_by_group() -> None:
         CLTVRegressor(n_folds=0).fit(X, y)
     with pytest.raises(ValueError, match="groups has 3 labels for 1000 rows"):
         CLTVRegressor(n_folds=2).fit(X, y, groups=[1, 2, 3])
+
+
+@pytest.mark.parametrize("given", [1, 2])
+def test_a_feature_almost_never_given_does_not_break_the_fit(given: int) -> None:
+    """A browsing table of one or two customers among thousands: in a
+    member's subsample the feature may have no value at all, and
+    scikit-learn's binning failed on it ("window shape cannot be larger than
+    input array shape"), a traceback from ``cltv train --browsing``."""
+    rng = np.random.default_rng(0)
+    X = rng.random((2000, 3))
+    X[:, 1] = np.nan
+    X[:given, 1] = [3.0, 1.0][:given]
+    y = rng.poisson(2.0 * X[:, 0])
+    model = CLTVRegressor(n_estimators=3, subsample=0.5, max_iter=10, random_state=0)
+    forecasts = model.fit(X, y).predict(X)
+    assert np.isfinite(forecasts).all() and (forecasts > 0).all()
