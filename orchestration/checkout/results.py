@@ -12,6 +12,7 @@ fields define the wire format (:mod:`tierflow.orchestration.checkout.wire`):
 from __future__ import annotations
 
 import datetime as dt
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Annotated, Any, NamedTuple
@@ -241,14 +242,25 @@ def parse_items(text: str) -> list[tuple[str, int]]:
         sku, sep, qty = token.rpartition(":")
         if not sep or not sku.strip():
             raise InputError("expected SKU:QTY", field="items", index=i, value=token)
-        try:
-            quantity = int(qty.strip())
-        except ValueError:
-            raise InputError(
-                "not an integer", field="quantity", index=i, value=qty.strip()
-            ) from None
-        out.append((sku.strip(), quantity))
+        out.append((sku.strip(), _whole(qty.strip(), i)))
     return out
+
+
+def _whole(text: str, index: int) -> int:
+    """A quantity written as any number whose value is whole (``3``,
+    ``3.0``, ``1e3``), as ``orders.csv`` and ``POST /v1/options`` take it
+    (``1.0`` was refused here alone)."""
+    try:
+        return int(text)
+    except ValueError:
+        pass
+    try:
+        number = float(text)
+    except ValueError:
+        number = math.nan
+    if not math.isfinite(number) or not number.is_integer():
+        raise InputError("not an integer", field="quantity", index=index, value=text)
+    return int(number)
 
 
 #: Option fields whose change a checkout page shows live.

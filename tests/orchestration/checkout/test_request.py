@@ -74,6 +74,11 @@ def test_parse_items() -> None:
         parse_items("TEE:2,MUG")
     with pytest.raises(InputError, match=r"^field 'quantity': index 0: value 'x'"):
         parse_items("TEE:x")
+    # a whole number however written, as orders.csv and the HTTP API take it
+    assert parse_items("TEE:1.0,MUG:1e1") == [("TEE", 1), ("MUG", 10)]
+    for bad in ("1.5", "1e400", "nan"):
+        with pytest.raises(InputError, match=rf"value '{bad}': not an integer$"):
+            parse_items(f"TEE:{bad}")
 
 
 def test_validator_merges_the_cart() -> None:
