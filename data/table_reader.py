@@ -220,7 +220,12 @@ def _to_timezone(cells: _Cells) -> Any:
 def _to_datetime(cells: _Cells) -> Any:
     text, empty = cells.text, cells.empty
     if cells.column.kind == "datetime":
-        has_tz = text.str.contains(r"(?:Z|[+-]\d\d:?\d\d)$", regex=True)
+        # an offset after the time: Z, ±HH:MM, ±HHMM or ±HH (``-06`` was
+        # parsed, then called "no timezone offset")
+        has_tz = text.str.contains(
+            r"[T ]\d\d(?::?\d\d){0,2}(?:[.,]\d+)?(?:Z|[+-]\d\d(?::?\d\d)?)$",
+            regex=True,
+        )
         parsed = pd.to_datetime(
             text.where(~empty, None), utc=True, format="ISO8601", errors="coerce"
         )

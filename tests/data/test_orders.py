@@ -209,6 +209,9 @@ BAD_ORDERS = [
     ("naive time", (2, "created_at", "2026-01-05T10:00:00"),
      r"^orders\.csv: row 2: field 'created_at': value '2026-01-05T10:00:00': "
      r"no timezone offset"),
+    ("date without a time", (2, "created_at", "2026-01-05"),
+     r"^orders\.csv: row 2: field 'created_at': value '2026-01-05': "
+     r"no timezone offset"),
     ("not a date", (4, "created_at", "2026-13-01T10:00:00Z"),
      r"^orders\.csv: row 4: field 'created_at': value '2026-13-01T10:00:00Z': "
      r"not an ISO 8601 date-time$"),
@@ -255,6 +258,20 @@ def test_orders_bad_input(
     frame.to_csv(path, index=False)
     with pytest.raises(InputError, match=message):
         read_orders(path, tiny_network)
+
+
+@pytest.mark.parametrize("offset", ["-05", "-0500", "-05:00"])
+def test_an_offset_of_hours_alone_is_an_offset(
+    tmp_path: Path, tiny_network: Network, offset: str
+) -> None:
+    """``-05`` was parsed as an offset, then the cell was refused with "no
+    timezone offset"; capacity events and ``--now`` take it."""
+    path = tmp_path / "orders.csv"
+    path.write_text(
+        GOOD.replace("2026-01-05T10:00:00-05:00", f"2026-01-05T10:00:00{offset}")
+    )
+    orders = read_orders(path, tiny_network)
+    assert str(orders.created_at[0]) == "2026-01-05T15:00:00.000000000"
 
 
 def test_a_blank_first_promise_is_the_one_later_lines_differ_from(
