@@ -64,7 +64,7 @@ def _read_csv(
     path: Path, columns: Sequence[str], wanted: Sequence[str]
 ) -> tuple[pd.DataFrame, NDArray[np.int64]]:
     frame, rows = read_csv_records(path, str(path), skip_initial_space=False)
-    _require(str(path), columns, list(frame.columns))
+    _require(str(path), columns, list(frame.columns), row=1)
     frame = frame.loc[:, [c for c in frame.columns if c in wanted]]
     blank_line = np.ones(len(frame), dtype=bool)
     for col in frame.columns:
@@ -88,12 +88,17 @@ def _first_line(exc: BaseException) -> str:
     return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
 
 
-def _require(file: str, columns: Sequence[str], names: Sequence[str]) -> None:
+def _require(
+    file: str, columns: Sequence[str], names: Sequence[str], *, row: int | None = None
+) -> None:
+    """Every column of ``columns`` is among ``names``; ``row``: the header's
+    line, named as every table reader names it (a Parquet file has none)."""
     for col in columns:
         if col not in names:
             raise InputError(
                 f"missing column (have: {', '.join(map(str, names)) or 'none'})",
                 file=file,
+                row=row,
                 field=col,
             )
 

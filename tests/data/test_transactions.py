@@ -125,7 +125,7 @@ BAD_FILES = [
     (
         "orders.csv",
         "customer_id,order_date\nc1,2024-01-02\n",
-        r"^orders\.csv: field 'amount': missing column "
+        r"^orders\.csv: row 1: field 'amount': missing column "
         r"\(have: customer_id, order_date\)$",
     ),
     (
