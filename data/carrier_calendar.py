@@ -231,9 +231,13 @@ def calendar_summary(
     offered: Sequence[bool] | NDArray[np.bool_],
     today: dt.date,
     days: int = 365,
+    *,
+    table: str = "holidays.csv",
 ) -> dict[str, Any]:
     """Ship days, each offered service's delivery days, and the closed days of
-    the ``days`` from ``today`` (as ``tierflow network validate`` prints)."""
+    the ``days`` from ``today`` (as ``tierflow network validate`` prints);
+    a closed day that is no carrier holiday is named after ``table``, the
+    network's holidays file (a ``holidays.parquet`` was called the CSV)."""
     names = [s for i, s in enumerate(SERVICES) if offered[i]]
     per = {s: calendar.service_days(SERVICES.index(s)) for s in names}
     end = today + dt.timedelta(days=days)
@@ -243,7 +247,7 @@ def calendar_summary(
     for day in dates:
         shut = [s for s, op in per.items() if _closes(op, day)]
         if shut:
-            name = known.get(day, "holidays.csv")
+            name = known.get(day, table)
             closed.append({"date": day.isoformat(), "name": name, "services": shut})
     return {
         "ship_days": weekdays_label(calendar.ship_weekmask),

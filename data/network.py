@@ -308,10 +308,18 @@ class Network(ReadOnlyArrays):
                 np.average(self.zone.min(axis=0), weights=self.dest_weight)
             ),
             "calendar": calendar_summary(
-                self.calendar, self.rates.offered, today or dt.date.today()
+                self.calendar,
+                self.rates.offered,
+                today or dt.date.today(),
+                table=self._holidays_table(),
             ),
             "zone_chart": self._zone_chart_summary(),
         }
+
+    def _holidays_table(self) -> str:
+        """The file name of the network's holidays table (CSV or Parquet)."""
+        found = None if self.source is None else table_path(self.source, "holidays")
+        return "holidays.csv" if found is None else found.name
 
     def _zone_chart_summary(self) -> dict[str, Any] | None:
         chart = self.zone_chart

@@ -9,6 +9,7 @@ import shutil
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from tests.conftest import DATA_DIR, TINY_NETWORK
@@ -162,6 +163,18 @@ def test_calendar_summary_lists_the_coming_year(
     assert "2027-01-01" not in closed
     assert closed["2027-07-05"][0] == "Independence Day (observed)"
     assert max(closed) < "2027-11-01"
+
+
+def test_a_parquet_holidays_table_is_named_as_it_is(tmp_path: Path) -> None:
+    """The closed days of a ``holidays.parquet`` were listed as from
+    ``holidays.csv``, a file the network does not have."""
+    folder = calendar_network(tmp_path)
+    holidays = pd.read_csv(folder / "holidays.csv", dtype=str)
+    holidays.to_parquet(folder / "holidays.parquet")
+    (folder / "holidays.csv").unlink()
+    summary = load_network(folder).summary(today=D(2026, 11, 1))["calendar"]
+    closed = {c["date"]: c["name"] for c in summary["closed_days"]}
+    assert closed["2026-11-27"] == "holidays.parquet"
 
 
 def test_a_calendar_without_a_folder_is_the_carrier_default() -> None:
