@@ -78,7 +78,7 @@ def capacity() -> None:
     "--events",
     "events_path",
     required=True,
-    type=click.Path(dir_okay=False, allow_dash=True, path_type=Path),
+    type=click.Path(exists=True, dir_okay=False, allow_dash=True, path_type=Path),
     help="JSON-lines file of events ('-' for stdin).",
 )
 @option(

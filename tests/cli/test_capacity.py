@@ -388,3 +388,19 @@ def test_show_lists_the_free_room_its_scores_are_made_of(tmp_path: Path) -> None
         assert node["score"] == pytest.approx(
             node["free_capacity"] / node["nominal_capacity"]
         )
+
+
+def test_a_missing_events_file_is_a_usage_error(tmp_path: Path) -> None:
+    """As every other missing input file (exit 2); it was exit 1 and said by
+    the OS."""
+    result = CliRunner().invoke(
+        cli,
+        ["capacity", "ingest", "--events", str(tmp_path / "none.jsonl"),
+         "--state", str(tmp_path / "s.db")],
+    )  # fmt: skip
+    assert result.exit_code == 2
+    assert result.output.endswith(
+        f"Error: Invalid value for '--events': File '{tmp_path / 'none.jsonl'}' "
+        "does not exist.\n"
+    )
+    assert not (tmp_path / "s.db").exists()
