@@ -51,11 +51,14 @@ class SimulationSettings:
     def __post_init__(self) -> None:
         # the day's capacity events (the outage, the half-hourly forecast)
         # must be accepted by the event log, through the evening in UTC
+        EVENT_WINDOW.require_days(self.day, self.day, field="--day")
+        # the window's last day itself is refused too: said why (only then)
+        next_day = self.day + dt.timedelta(days=1)
         EVENT_WINDOW.require_days(
             self.day,
-            self.day + dt.timedelta(days=1),
-            field="--day",  # the window's last day itself is refused: say why
-            value=f"{self.day} (its events run into {self.day + dt.timedelta(days=1)})",
+            next_day,
+            field="--day",
+            value=f"{self.day} (its events run into {next_day})",
         )
         require_number(self.checkouts, "--checkouts", 1, 1_000_000, integer=True)
         require_number(self.seed, "--seed", 0, MAX_SEED, integer=True)

@@ -25,7 +25,8 @@ from tierflow.orchestration.simulation.settings import SimulationSettings
         ({"cancel_p": 2}, r"^field 'cancel_p': value 2: must be a number in \[0, 1\]$"),
         # TIERFLOW_NOW is 2026-06-01: the day's capacity events must fit the
         # event log's window, a year ahead at most
-        ({"day": dt.date(2999, 1, 1)}, r"^field '--day': value '2999-01-01 \(its events run into 2999-01-02\)': outside the allowed window 2016-06-01 \.\. 2027-06-01"),
+        ({"day": dt.date(2999, 1, 1)}, r"^field '--day': value '2999-01-01': outside the allowed window 2016-06-01 \.\. 2027-06-01"),
+        ({"day": dt.date(2027, 6, 1)}, r"^field '--day': value '2027-06-01 \(its events run into 2027-06-02\)': outside the allowed window 2016-06-01 \.\. 2027-06-01"),
     ],
 )  # fmt: skip
 def test_bad_settings_name_the_option(changes: dict[str, Any], message: str) -> None:
