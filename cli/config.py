@@ -80,6 +80,20 @@ class ConfigOption(click.Option):
         name = f"{ctx.auto_envvar_prefix}_{setting_name(self).upper()}"
         return os.environ.get(name) or None
 
+    def get_help_extra(self, ctx: click.Context) -> Any:
+        """click's, with the settings file's value shown as the default also
+        for an option that shows none of its own (``--help`` shows the
+        effective default, the file's included: ``--batch-size`` and
+        ``--history`` set in the file showed nothing)."""
+        shown = self.show_default
+        given = None if self.name is None else ctx.lookup_default(self.name, call=False)
+        if not shown and given is not None:
+            self.show_default = True
+        try:
+            return super().get_help_extra(ctx)
+        finally:
+            self.show_default = shown
+
     def process_value(self, ctx: click.Context, value: Any) -> Any:
         try:
             return super().process_value(ctx, value)

@@ -42,6 +42,23 @@ def test_precedence_cli_over_env_over_file_over_default(
     assert _seed(_run([*GAP, *out, "--seed", "3"], env)) == "3"  # command line
 
 
+def test_help_shows_the_files_value_as_the_default(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Also for an option with no default of its own (``--batch-size`` and
+    ``--history`` set in the file showed nothing; those with a default
+    showed the file's)."""
+    monkeypatch.chdir(tmp_path)
+    bare = " ".join(_run(["allocate", "--help"]).output.split())
+    assert "windows. [1<=x<=1000000]" in bare
+    Path("tierflow.toml").write_text(
+        '[allocate]\nbatch_size = 500\nhistory = "past.csv"\n'
+    )
+    shown = " ".join(_run(["allocate", "--help"]).output.split())
+    assert "windows. [default: 500; 1<=x<=1000000]" in shown
+    assert "arrive). [default: past.csv]" in shown
+
+
 def test_config_option_and_variable_name_the_file(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
