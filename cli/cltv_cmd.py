@@ -38,7 +38,7 @@ from tierflow.cltv.model import CLTVConfig
 from tierflow.cltv.registry import ModelRegistry
 from tierflow.cltv.selection import tuned_config
 from tierflow.data.store import StateStore
-from tierflow.data.transactions import day_number
+from tierflow.data.transactions import day_number, day_to_date
 
 FORMATS = ("auto", "csv", "parquet", "cdnow")
 #: A forecast horizon or holdout: up to ten years (CLTV horizons are one to five).
@@ -359,6 +359,13 @@ def score_command(
             horizon_days=horizon_days,
         )
     write_scores_csv(scores.frame, out)
+    trained = scores.trained_as_of_day
+    if trained is not None and scores.as_of_day < trained:
+        notes.append(
+            f"scored as of {as_of} with {used}, trained as of "
+            f"{day_to_date(trained).date()}: its training windows saw the days "
+            "it forecasts (a backtest trains as of its own date or earlier)"
+        )
     _warn(notes, data, as_of)
     counts = scores.frame["segment"].value_counts()
     if as_json:

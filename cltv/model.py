@@ -111,6 +111,9 @@ class Scores:
     horizon_days: int
     frame: pd.DataFrame  # customer_id, predicted_spend, p_active, segment
     baseline: FloatArray  # the BTYD spend forecast for the horizon
+    #: The model's own as-of date: scores as of an earlier day come from
+    #: training windows that saw the days they forecast.
+    trained_as_of_day: int | None = None
 
     @property
     def predicted(self) -> FloatArray:
@@ -491,6 +494,7 @@ class CLTVModel:
             forecasts.horizon_days,
             frame,
             forecasts.raw["bgnbd_gg"],
+            trained_as_of_day=self._fitted()[1],
         )
 
     def _feature_window(self, horizon: int) -> int:

@@ -104,6 +104,18 @@ def test_train_then_score(transactions: Path, tmp_path: Path) -> None:
     ]
     _assert_scores(scores, transactions)
     _assert_score_json([*common, "--model-dir", str(models)], out, scores, version)
+    assert "trained as of" not in scored.stderr
+    # scores as of an earlier day come from windows that saw the days they
+    # forecast: said (a backtest by train + an earlier score leaked silently)
+    early = _run(
+        "score", "--transactions", str(transactions), "--as-of", "2023-03-31",
+        "--model-dir", str(models), "--out", str(tmp_path / "early.csv"),
+    )  # fmt: skip
+    assert early.exit_code == 0, early.output
+    assert (
+        f"scored as of 2023-03-31 with {version}, trained as of 2023-06-30: its "
+        "training windows saw the days it forecasts"
+    ) in early.stderr
 
     missing = _run(
         "score",
