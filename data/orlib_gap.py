@@ -143,10 +143,14 @@ def parse_orlib_gap(
     kind: a first line of one number reads as a multi-problem file (its count
     of problems), else as one problem (``m n``). When the text does not parse
     that way but does the other way (a multi-problem file written on one
-    line), the other reading is taken; when neither does, the error of the
-    reading that got further is raised (the first's on a tie): a broken
-    multi-problem file written on one line was blamed on a token of its
-    first problem, read as a single problem with tokens left over.
+    line), the other reading is taken. When neither does, the first
+    reading's error is raised where the first line said which it is (one
+    number, or the two of ``m n``): a bad token of a one-problem file was
+    blamed on the end of the file, read as a count of problems that ran past
+    it. Where it did not (the file on one line), the error of the reading
+    that got further is (the first's on a tie): a broken multi-problem file
+    written on one line was blamed on a token of its first problem, read as
+    a single problem with tokens left over.
     """
     tokens = _Tokens(text, file)
     if not tokens.values:
@@ -160,8 +164,9 @@ def parse_orlib_gap(
         try:
             return _parse_problems(other, stem, multi=not multi)
         except InputError as other_error:
+            said = tokens.first_line_count in (1, 2)
             further = other.failed_at > tokens.failed_at
-            raise (other_error if further else first_error) from None
+            raise (other_error if further and not said else first_error) from None
 
 
 def _parse_problems(tokens: _Tokens, stem: str, *, multi: bool) -> list[GapData]:

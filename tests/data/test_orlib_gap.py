@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -93,6 +94,26 @@ def test_a_broken_file_on_one_line_is_located_as_on_many(
     flat.write_text(" ".join((DATA_DIR / "gap_bad" / name).read_text().split()))
     with pytest.raises(InputError, match=message):
         read_orlib_gap(flat)
+
+
+@pytest.mark.parametrize(
+    ("bad", "message"),
+    [
+        ("abc", "token 6 (line 3): value 'abc': not a number (in the cost matrix"),
+        ("nan", "token 6 (line 3): value 'nan': not finite (in the cost matrix"),
+    ],
+)
+def test_a_bad_token_of_one_problem_is_named_where_it_is(
+    tmp_path: Path, bad: str, message: str
+) -> None:
+    """The first line "2 3" says one problem: its bad token is the error.
+    It was blamed on the end of the file ("end of file ... 3 agents x 9
+    jobs"), from the reading as a count of 2 problems, which got further
+    (to the end of the file) before it failed."""
+    one = tmp_path / "one.txt"
+    one.write_text(f" 2 3\n 9 2 3\n {bad} 5 6\n 1 1 1\n 1 1 1\n 5 5\n")
+    with pytest.raises(InputError, match=re.escape(message)):
+        read_orlib_gap(one)
 
 
 BAD_FILES = [
