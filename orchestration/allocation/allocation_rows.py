@@ -13,7 +13,7 @@ from tierflow.data.network import Network
 from tierflow.data.orders import Orders
 from tierflow.data.rates import SERVICES
 from tierflow.data.vocabulary import AllocationStatus
-from tierflow.formulations.batch_compiler import deferral_delivery
+from tierflow.formulations.batch_compiler import SPLIT_STOCK, deferral_delivery
 from tierflow.formulations.fulfillment import CompiledBatch
 from tierflow.formulations.problem import AssignmentProblem
 from tierflow.orchestration.allocation.ledger import Placement
@@ -149,10 +149,15 @@ def _service_and_dates(
         "delivery_date": np.where(allocated, deliver, ""),
         "expected_delivery": np.where(expected == "NaT", "", expected),
         "released_at": released,
-        # a shipment's mark: a waiting line ships nothing yet (every deferred
-        # line of an order tried as split lines read "room", and counted it
-        # in split_orders though nothing of it shipped)
-        "split": np.where(allocated, _SPLIT_NAMES[compiled.split_kind[li]], ""),
+        # "room" is a shipment's mark: a waiting line ships nothing yet (every
+        # deferred line of an order tried as split lines read "room"); "stock"
+        # stays on a waiting line too: no node holds its order whole, so it
+        # will ship alone, and waits priced as a line of its own (repricing)
+        "split": np.where(
+            allocated | (compiled.split_kind[li] == SPLIT_STOCK),
+            _SPLIT_NAMES[compiled.split_kind[li]],
+            "",
+        ),
     }
 
 

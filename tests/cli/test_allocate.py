@@ -130,7 +130,7 @@ def test_allocate_writes_the_contract(tmp_path: Path) -> None:
     assert json.loads((out / "summary.json").read_text())["n_orders"] == 60
     net = load_network(TINY)
     problems = check_allocation_rows(
-        rows.fillna(""),
+        rows.astype(object).fillna(""),
         node_ids=net.node_ids,
         sku_ids=net.sku_ids,
         capacity=net.capacity,
@@ -645,8 +645,8 @@ def test_an_order_left_waiting_for_cost_is_not_said_split_for_room(
             "cost, or the room it leaves to other orders)"
         },
     }
-    # only what ships carries a shipment's split mark (every waiting line
-    # read "room", and an order that shipped nothing counted as split)
+    # only what ships carries the "room" mark (every waiting line read
+    # "room", and an order that shipped nothing counted as split)
     marks = rows.fillna("").groupby("status")["split"].agg(set).to_dict()
     assert marks == {"allocated": {"room"}, "deferred": {""}}
 
