@@ -11,6 +11,12 @@ and an absolute backlog dated at or before a dropped change is stale (it
 cannot be rebased exactly, so it changes nothing, as any event older than
 what is known of its kind).
 
+A late delta is placed the same way: the node's backlog is its base (the
+newest absolute, with the dropped deltas folded in) and the kept deltas
+applied on it in time order, each floored at 0 as a delta is when applied.
+Added at the end as it came, a late one moved the floor: 10, then +500 at
+13:00 and -50 at 12:30 in that order gave 460, in time order 500.
+
 Dropping happens only when an event of the node's backlog is applied, with
 the feed's clock of that moment, so every replica replaying the same log
 (and a restart from a snapshot) keeps the same changes.
@@ -18,7 +24,9 @@ the feed's clock of that moment, so every replica replaying the same log
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections import deque
+from collections.abc import Iterable
 from operator import itemgetter
 from typing import Any
 
@@ -31,19 +39,34 @@ BACKLOG_CHANGES_KEPT_S = 6 * 3600.0
 
 class BacklogChanges:
     """Per node: the ``(ts, value)`` deltas applied since its newest absolute
-    backlog (and kept), and the newest ``ts`` of those dropped (``floor``)."""
+    backlog (and kept), in time order; the backlog they apply on (``base``:
+    that absolute with the dropped deltas folded in); and the newest ``ts``
+    of those dropped (``floor``)."""
 
     def __init__(self, n_nodes: int) -> None:
         self._deltas: list[deque[tuple[float, float]]] = [
             deque() for _ in range(n_nodes)
         ]
+        self._base = np.zeros(n_nodes)
         self._floor = np.full(n_nodes, -np.inf)
 
-    def add(self, node: int, ts: float, value: float, heard: float) -> None:
-        """A delta dated ``ts`` was applied to the node's backlog; ``heard``
-        is the feed's clock (the newest event time, capped at its receipt)."""
+    def add(
+        self, node: int, ts: float, value: float, heard: float, backlog: float
+    ) -> float:
+        """The node's backlog (now ``backlog``) after a delta dated ``ts``;
+        ``heard`` is the feed's clock (the newest event time, capped at its
+        receipt). One dated before a kept delta is placed in time order;
+        one dated before a dropped delta is counted in the base."""
         self._drop_old(node, heard)
-        self._deltas[node].append((ts, value))
+        kept = self._deltas[node]
+        if not kept or ts >= kept[-1][0]:
+            kept.append((ts, value))
+            return max(0.0, backlog + value)
+        if ts <= self._floor[node]:
+            self._base[node] = max(0.0, self._base[node] + value)
+        else:
+            kept.insert(bisect_right(kept, ts, key=itemgetter(0)), (ts, value))
+        return _applied(float(self._base[node]), kept)
 
     def rebase(self, node: int, ts: float, value: float, heard: float) -> float | None:
         """The backlog of an absolute ``value`` as of ``ts`` with the kept
@@ -54,19 +77,18 @@ class BacklogChanges:
         self._drop_old(node, heard)
         if ts <= self._floor[node]:
             return None
-        # by time alone: deltas of one instant keep the order they came in
-        later = sorted((d for d in self._deltas[node] if d[0] >= ts), key=itemgetter(0))
-        backlog = value
-        for _, change in later:
-            backlog = max(0.0, backlog + change)
-        self._deltas[node] = deque(later)
-        return backlog
+        later = deque(d for d in self._deltas[node] if d[0] >= ts)
+        self._deltas[node] = later
+        self._base[node] = value
+        return _applied(value, later)
 
     def _drop_old(self, node: int, heard: float) -> None:
         kept = self._deltas[node]
         cutoff = heard - BACKLOG_CHANGES_KEPT_S
         while kept and kept[0][0] < cutoff:
-            self._floor[node] = max(self._floor[node], kept.popleft()[0])
+            ts, value = kept.popleft()
+            self._floor[node] = max(self._floor[node], ts)
+            self._base[node] = max(0.0, self._base[node] + value)
 
     def node_state(self, node: int) -> dict[str, Any]:
         """JSON-able state of one node (for the monitor's snapshot)."""
@@ -76,18 +98,36 @@ class BacklogChanges:
             "ts": [t for t, _ in kept],
             "value": [v for _, v in kept],
             "floor": None if np.isinf(floor) else float(floor),
+            "base": float(self._base[node]),
         }
 
-    def load_node(self, node: int, state: dict[str, Any] | None, known: float) -> None:
+    def load_node(
+        self, node: int, state: dict[str, Any] | None, known: float, backlog: float
+    ) -> None:
         """Restore one node from :meth:`node_state`; without one (a snapshot
-        taken before the changes were kept), no delta applied up to
-        ``known`` (the snapshot's newest event time) can be rebased on."""
-        if state is None:
+        taken before the changes were kept), or without its base (before
+        late deltas were placed), no delta applied up to ``known`` (the
+        snapshot's newest event time) can be rebased on, and the node's
+        ``backlog`` is the base of the deltas to come."""
+        if state is None or state.get("base") is None:
             self._deltas[node] = deque()
             self._floor[node] = known
+            self._base[node] = backlog
             return
         self._deltas[node] = deque(
-            zip(map(float, state["ts"]), map(float, state["value"]), strict=True)
+            sorted(
+                zip(map(float, state["ts"]), map(float, state["value"]), strict=True),
+                key=itemgetter(0),
+            )
         )
         floor = state["floor"]
         self._floor[node] = -np.inf if floor is None else float(floor)
+        self._base[node] = float(state["base"])
+
+
+def _applied(base: float, deltas: Iterable[tuple[float, float]]) -> float:
+    """``base`` with ``deltas`` applied in their order, floored at 0 each."""
+    backlog = base
+    for _, change in deltas:
+        backlog = max(0.0, backlog + change)
+    return backlog

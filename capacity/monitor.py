@@ -302,8 +302,9 @@ class CapacityMonitor:
         if kind == "backlog_delta":
             if ev.ts < self._stamp[i, _BACKLOG]:
                 return False  # counted in the newer absolute backlog
-            self.backlog[i] = max(0.0, self.backlog[i] + v)
-            self._changes.add(i, ev.ts, v, self.heard_ts)
+            self.backlog[i] = self._changes.add(
+                i, ev.ts, v, self.heard_ts, float(self.backlog[i])
+            )
             return True
         if kind == "backlog":
             return self._apply_backlog(i, ev.ts, v)
@@ -515,7 +516,9 @@ class CapacityMonitor:
             self.congestion[i] = s["congestion"]
             self._stamp[i] = [-np.inf if v is None else v for v in s["stamp"]]
             self._stamp_lane[i] = [-np.inf if v is None else v for v in s["stamp_lane"]]
-            self._changes.load_node(i, s.get("backlog_changes"), self.last_ts)
+            self._changes.load_node(
+                i, s.get("backlog_changes"), self.last_ts, float(self.backlog[i])
+            )
         heard = state.get("heard_ts", state["last_ts"])  # older snapshots: last_ts
         self.heard_ts = -np.inf if heard is None else float(heard)
         self.n_applied = int(state["n_applied"])

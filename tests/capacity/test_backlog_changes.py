@@ -118,6 +118,59 @@ def test_any_arrival_order_gives_the_time_order_backlog(
     assert _backlog(mon) == _backlog(in_time)
 
 
+@settings(max_examples=100, deadline=None)
+@given(
+    st.lists(st.tuples(st.booleans(), st.integers(-100, 100)), min_size=1, max_size=12),
+    st.randoms(use_true_random=False),
+)
+def test_any_arrival_order_floors_as_time_order_does(
+    tiny_network: Network, changes: list[tuple[bool, int]], rng: Any
+) -> None:
+    """Small values, so deltas floor the backlog at 0: a late delta is
+    placed in time order too. Added at the end as it came, it moved the
+    floor (10, then +500 at 13:00 and -50 at 12:30 gave 460, in time order
+    500)."""
+    events = [
+        _ev(f"e{k}", k, "backlog" if absolute else "backlog_delta",
+            abs(v) if absolute else v)
+        for k, (absolute, v) in enumerate(changes)
+    ]  # fmt: skip
+    in_time = CapacityMonitor(tiny_network)
+    in_time.ingest(events_for(tiny_network, events))
+    shuffled = list(events)
+    rng.shuffle(shuffled)
+    mon = CapacityMonitor(tiny_network)
+    for ev in shuffled:
+        mon.ingest(events_for(tiny_network, [ev]))
+    assert _backlog(mon) == _backlog(in_time)
+
+
+def test_a_late_delta_is_placed_in_time_order(
+    tmp_path: Path, tiny_network: Network
+) -> None:
+    """The QA case, and across a restart from a snapshot (the base the
+    deltas apply on is in it)."""
+    base, up, down = (
+        _ev("b", 0, "backlog", 10),
+        _ev("up", 60, "backlog_delta", 500),
+        _ev("down", 30, "backlog_delta", -50),
+    )
+    mon = CapacityMonitor(tiny_network)
+    for ev in (base, up, down):
+        mon.ingest(events_for(tiny_network, [ev]))
+    assert _backlog(mon) == 500.0  # 10 - 50 floored at 0, then + 500
+    path = tmp_path / "state.db"
+    with SqliteStore(path) as store:
+        first = CapacityMonitor.open(tiny_network, store)
+        first.ingest(events_for(tiny_network, [base, up]))
+        first.snapshot()
+    with SqliteStore(path) as store:
+        back = CapacityMonitor.open(tiny_network, store)
+        assert back.unsnapshotted == 0
+        back.ingest(events_for(tiny_network, [down]))
+        assert _backlog(back) == 500.0
+
+
 def test_a_restart_keeps_the_changes(tmp_path: Path, tiny_network: Network) -> None:
     path = tmp_path / "state.db"
     first = [_ev("d1", 30, "backlog_delta", 500), _ev("d2", 45, "backlog_delta", 8)]
