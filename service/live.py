@@ -23,6 +23,7 @@ from typing import Any
 import anyio.to_thread
 
 from tierflow.data.errors import InputError
+from tierflow.orchestration.checkout.fallback import STORE_ERRORS
 from tierflow.orchestration.checkout.router import (
     OnlineRouter,
     OptionSet,
@@ -394,6 +395,8 @@ class LiveHub:
         version = map_version(self.router)
         try:
             after = self.router.requote(request_id, now=self.clock())
+        except STORE_ERRORS:  # not read now (another replica's): not closed
+            return []
         except InputError as exc:
             with self._lock:
                 self._answers.pop(request_id, None)

@@ -264,3 +264,27 @@ def test_a_checkout_cancelled_by_another_process_closes_its_streams_here(
     assert events[-1] is None  # the stream ends
     assert other == []
     assert cancelled.request_id not in hub
+
+
+def test_a_checkout_unread_while_the_store_is_away_is_not_closed(
+    tmp_path: Path, state_location: Path | str
+) -> None:
+    """A replica answering a watched checkout again while its store cannot
+    be read, its quote not in this process: nothing is sent, the page keeps
+    its options. It sent "closed" ("unknown request id"): a live checkout's
+    page was told it was over during the outage."""
+    with (
+        tiny_router(tmp_path, state=state_location) as here,
+        tiny_router(tmp_path, state=state_location, scores=False) as there,
+    ):
+        made = here.generate_fulfillment_options(
+            "C1", [("TEE", 1)], "606", now=MONDAY_10
+        )
+        hub = LiveHub(there, lambda: MONDAY_10)
+        try:
+            assert there.store is not None
+            there.store.close()  # the store goes away for this replica
+            assert hub._requote(made.request_id) == []
+            assert made.request_id not in hub
+        finally:
+            hub.close()
