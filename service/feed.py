@@ -220,6 +220,9 @@ class CapacityFollower:
             self.store_unreachable = False
             self._said.clear()
             log.info("capacity event log read again")
+            # the option sets answered meanwhile, for every replica at once
+            # (else only at this process's next answer written)
+            self.router.save_unsaved()
 
     def _snapshot(self, store: StateStore) -> None:
         """Save the capacity map's snapshot when :data:`SNAPSHOT_EVERY`

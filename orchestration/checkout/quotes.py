@@ -119,6 +119,8 @@ class QuoteBook:
         self._next_prune = 0.0
         self._requests = requests
         self._quotes: OrderedDict[str, Quote] = OrderedDict()
+        #: ids of the option sets the store could not be given (yet)
+        self._unsaved: set[str] = set()
         self._lock = threading.Lock()
 
     def remember(
@@ -150,47 +152,65 @@ class QuoteBook:
             now + self.ttl_s if expires_at is None else expires_at,
             answered_at=now,
         )
-        if self.store is not None:
-            with contextlib.suppress(*STORE_ERRORS):  # this process still has it
-                self.store.put_quote(
-                    answer.request_id,
-                    req.customer_id,
-                    answer.revision,
-                    encode_quote(quote),
-                    ttl_s=self.ttl_s,
-                    now=now,
-                )
-                if now >= self._next_prune:
-                    self._next_prune = now + self.prune_every_s
-                    self.store.prune_quotes(now=now, grace_s=self.keep_s)
         self._cache(answer.request_id, quote, now)
+        if self.store is None:
+            return
+        try:
+            self.store.put_quote(
+                answer.request_id,
+                req.customer_id,
+                answer.revision,
+                encode_quote(quote),
+                ttl_s=self.ttl_s,
+                now=now,
+            )
+        except STORE_ERRORS:  # this process still has it: written once it can be
+            with self._lock:
+                self._unsaved.add(answer.request_id)
+            return
+        self.save_unsaved()
+        if now >= self._next_prune:
+            self._next_prune = now + self.prune_every_s
+            with contextlib.suppress(*STORE_ERRORS):
+                self.store.prune_quotes(now=now, grace_s=self.keep_s)
 
     def save_open(self) -> int:
         """Write the open option sets this process keeps only in memory (it
         answered them without a store) to the store, so that any worker or
         replica takes them; how many. Each keeps its expiry."""
-        store = self.store
-        if store is None:
-            return 0
-        now = time.time()
         with self._lock:
-            kept = [
-                (rid, q)
-                for rid, q in self._quotes.items()
-                if q.closed is None and q.expires_at > now
-            ]
+            self._unsaved.update(self._quotes)
+        return self.save_unsaved()
+
+    def save_unsaved(self) -> int:
+        """Write the open option sets answered while the store could not be
+        written, once it can be (the next answer written, or the capacity
+        follower reading the log again); how many. Each keeps its expiry.
+        Kept in this process only, another replica answered their select
+        404 "unknown request id" after the outage had ended."""
+        store = self.store
+        with self._lock:
+            if store is None or not self._unsaved:
+                return 0
+            pending = [(rid, self._quotes.get(rid)) for rid in self._unsaved]
+        now = time.time()
         saved = 0
-        for rid, quote in kept:
-            with contextlib.suppress(*STORE_ERRORS):  # this process still has it
-                store.put_quote(
-                    rid,
-                    quote.request.customer_id,
-                    quote.revision,
-                    encode_quote(quote),
-                    ttl_s=quote.expires_at - now,
-                    now=now,
-                )
+        for rid, quote in pending:
+            if quote is not None and quote.closed is None and quote.expires_at > now:
+                try:
+                    store.put_quote(
+                        rid,
+                        quote.request.customer_id,
+                        quote.revision,
+                        encode_quote(quote),
+                        ttl_s=quote.expires_at - now,
+                        now=now,
+                    )
+                except STORE_ERRORS:  # still away: the next write tries again
+                    return saved
                 saved += 1
+            with self._lock:
+                self._unsaved.discard(rid)
         return saved
 
     def get(self, request_id: str, customer_id: str | None = None) -> Quote:

@@ -474,6 +474,11 @@ class OnlineRouter:
         return self._live.pull_capacity()  # reads the log outside the lock
 
     # ------------------------------------------------------ quotes and holds
+    def save_unsaved(self) -> int:
+        """Write the option sets answered while the store could not be
+        written, now (for every replica); how many."""
+        return self._quotes.save_unsaved()
+
     def open_requests(self) -> list[str]:
         """Ids of the option sets cached in this process (oldest first)."""
         return self._quotes.ids()

@@ -117,3 +117,46 @@ def test_lp_failure_means_plain_greedy(
     assert answer.options and answer.degraded
     assert answer.bid_prices.startswith("zero bid prices: the estimate failed")
     assert any(n.startswith("greedy without reliable bid prices") for n in answer.notes)
+
+
+def test_options_answered_while_the_store_failed_reach_it_when_it_is_back(
+    tmp_path: Path, state_location: Path | str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An option set answered while its write failed was kept in that
+    process only, for good: after the outage another replica answered its
+    select "unknown request id" (a server that started without its store
+    wrote them when it opened it; one that lost it mid-run never did). It is
+    written at the next answer written, or when the follower reads the log
+    again (``save_unsaved``)."""
+    with (
+        tiny_router(tmp_path, state=state_location) as a,
+        tiny_router(tmp_path, state=state_location, scores=False) as b,
+    ):
+        assert a.store is not None
+        store_type = type(a.store)
+
+        def down(*_: object, **__: object) -> None:
+            raise StoreUnavailable("the database is away")
+
+        with monkeypatch.context() as outage:  # the store refuses writes
+            outage.setattr(a.store, "put_quote", down)
+            first = a.generate_fulfillment_options(
+                "C10", [("MUG", 1)], "606", now=MONDAY_10
+            )
+            second = a.generate_fulfillment_options(
+                "C10", [("TEE", 1)], "606", now=MONDAY_10
+            )
+        assert "put_quote" not in vars(a.store) and type(a.store) is store_type
+        with pytest.raises(InputError, match="unknown request id"):
+            b.select(first.request_id, "gold")  # not written yet
+        assert a.save_unsaved() == 2 and a.save_unsaved() == 0
+        assert b.select(first.request_id, "gold").status == "held"
+        assert b.select(second.request_id, "gold").status == "held"
+        # written with the next answer that reaches the store, too
+        with monkeypatch.context() as outage:
+            outage.setattr(a.store, "put_quote", down)
+            third = a.generate_fulfillment_options(
+                "C10", [("MUG", 1)], "606", now=MONDAY_10
+            )
+        a.generate_fulfillment_options("C10", [("TEE", 1)], "606", now=MONDAY_10)
+        assert b.select(third.request_id, "gold").status == "held"
