@@ -47,7 +47,7 @@ from tierflow.cltv.model import (
 )
 from tierflow.data.errors import InputError
 from tierflow.data.output_folder import StagedOutput
-from tierflow.data.transactions import day_to_date
+from tierflow.data.transactions import as_of_error, day_to_date
 
 FloatArray = NDArray[np.float64]
 
@@ -260,15 +260,14 @@ def evaluate_forecasts(
     actual = window_spend(log, history, holdout_days)
     if not (actual > 0).any():
         # captures 0/0 and a bias against nothing: a table of NaN, exit 0
-        raise InputError(
+        raise as_of_error(
             "no spend in the holdout "
             f"({day_to_date(as_of_day + 1).date()} to "
             f"{day_to_date(as_of_day + holdout_days).date()}) by the customers "
             "known on the as-of date (only new customers or returns) to "
             "evaluate against",
-            file=log.source or None,
-            field="as_of",
-            value=str(day_to_date(as_of_day).date()),
+            log,
+            as_of_day,
         )
     metrics = {name: holdout_metrics(pred, actual) for name, pred in forecasts.items()}
     frame = pd.DataFrame({"customer_id": history.customer_ids, "actual_spend": actual})
@@ -295,22 +294,20 @@ def evaluate_model(
     log = data.transactions
     require_purchases(log, as_of_day)
     if as_of_day >= log.last_day:
-        raise InputError(
+        raise as_of_error(
             "no transactions after the as-of date to evaluate against",
-            file=log.source or None,
-            field="as_of",
-            value=str(day_to_date(as_of_day).date()),
+            log,
+            as_of_day,
         )
     end = as_of_day + holdout_days
     if not ((log.day > as_of_day) & (log.day <= end)).any():
         # every metric would be 0/0: NaN in the table, null in metrics.json
-        raise InputError(
+        raise as_of_error(
             "no transactions in the holdout "
             f"({day_to_date(as_of_day + 1).date()} to {day_to_date(end).date()}) "
             "to evaluate against",
-            file=log.source or None,
-            field="as_of",
-            value=str(day_to_date(as_of_day).date()),
+            log,
+            as_of_day,
         )
     known = data.until(as_of_day)
     if model is None:

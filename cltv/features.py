@@ -28,6 +28,7 @@ from tierflow.data.transactions import (
     ReadReport,
     TransactionFormat,
     TransactionLog,
+    as_of_error,
     day_to_date,
     read_browsing,
     read_profiles,
@@ -516,11 +517,10 @@ def require_purchases(log: TransactionLog, as_of_day: int) -> None:
     if int(bought.min()) <= as_of_day:
         return
     first = day_to_date(int(bought.min())).date()
-    raise InputError(
+    raise as_of_error(
         f"no purchase on or before the as-of date (the first purchase is on {first})",
-        file=log.source or None,
-        field="as_of",
-        value=str(day_to_date(as_of_day).date()),
+        log,
+        as_of_day,
     )
 
 
@@ -536,14 +536,13 @@ def check_finite_forecasts(
     ``score`` then refused at the same date)."""
     if np.isfinite(spend).all() and (spend >= 0).all():
         return
-    raise InputError(
+    raise as_of_error(
         "the BG/NBD fit on the history up to this day is degenerate "
         f"(a = {fit.bgnbd.a:.2g}, b = {fit.bgnbd.b:.2g}): its forecasts are "
         "not finite or negative; the model does not fit this history (too "
         "short, or no sign of customers dropping out)",
-        file=log.source or None,
-        field="as_of",
-        value=str(day_to_date(as_of_day).date()),
+        log,
+        as_of_day,
     )
 
 
@@ -568,12 +567,11 @@ def build_features(
             raise
         # named no file, field or day ("Gamma-Gamma needs repeat customers
         # with positive spend, found 0" from `cltv score` on a small log)
-        raise InputError(
+        raise as_of_error(
             f"{exc.reason} (BG/NBD + Gamma-Gamma are fitted on the history up "
             "to this day, of the customers given)",
-            file=data.transactions.source or None,
-            field="as_of",
-            value=str(day_to_date(as_of_day).date()),
+            data.transactions,
+            as_of_day,
         ) from None
     posterior = btyd_features(history, fit, window_days)
     check_finite_forecasts(

@@ -73,7 +73,7 @@ from tierflow.cltv.training import (
 )
 from tierflow.data.customer_tables import PROFILE_COLUMNS
 from tierflow.data.errors import InputError
-from tierflow.data.transactions import TransactionLog, day_to_date
+from tierflow.data.transactions import TransactionLog, as_of_error, day_to_date
 
 FloatArray = NDArray[np.float64]
 
@@ -204,21 +204,19 @@ class CLTVModel:
             rng=np.random.default_rng(cfg.random_state),
         )
         if not windows:
-            raise InputError(
+            raise as_of_error(
                 "too little history before the as-of date to fit BG/NBD + "
                 "Gamma-Gamma at any training cut-off",
-                file=log.source or None,
-                field="as_of",
-                value=str(day_to_date(as_of_day).date()),
+                log,
+                as_of_day,
             )
         if not any(float(np.sum(w.target)) > 0 for w in windows):
-            raise InputError(
+            raise as_of_error(
                 "no purchases in any training window (the transactions end on "
                 f"{day_to_date(int(log.day.max())).date()}): nothing to learn "
                 "spend from",
-                file=log.source or None,
-                field="as_of",
-                value=str(day_to_date(as_of_day).date()),
+                log,
+                as_of_day,
             )
         self.windows_ = [(w.cutoff, w.width) for w in windows]
         self.uses_profiles_ = data.profiles is not None
@@ -545,36 +543,32 @@ def _require_learnable(log: TransactionLog, as_of_day: int) -> None:
     """
     require_purchases(log, as_of_day)
     known = log.day <= as_of_day
-    as_of = str(day_to_date(as_of_day).date())
     if not (known & (log.amount > 0)).any():
-        raise InputError(
+        raise as_of_error(
             "no customer has a positive purchase on or before the as-of date "
             "(every amount is zero or negative): nothing to learn spend from",
-            file=log.source or None,
-            field="as_of",
-            value=as_of,
+            log,
+            as_of_day,
         )
     buyers = np.unique(log.customer[known & (log.amount >= 0)])
     if len(buyers) == 1:
-        raise InputError(
+        raise as_of_error(
             f"only one customer ({log.customer_ids[buyers[0]]!r}) purchased on or "
             "before the as-of date: the model learns from differences between "
             "customers",
-            file=log.source or None,
-            field="as_of",
-            value=as_of,
+            log,
+            as_of_day,
         )
     paid = known & (log.amount > 0)
     customer, day = log.customer[paid], log.day[paid]  # sorted by both
     if not np.any((customer[1:] == customer[:-1]) & (day[1:] != day[:-1])):
         # said "too little history ... at any training cut-off", the log a year long
-        raise InputError(
+        raise as_of_error(
             "no customer bought on two days on or before the as-of date: "
             "BG/NBD + Gamma-Gamma, which the model builds on, learn from "
             "repeat purchases",
-            file=log.source or None,
-            field="as_of",
-            value=as_of,
+            log,
+            as_of_day,
         )
 
 

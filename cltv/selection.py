@@ -23,7 +23,7 @@ from tierflow.cltv.evaluate import BASELINE_ROWS, MODEL_NAME, best_row, evaluate
 from tierflow.cltv.features import CustomerData
 from tierflow.cltv.model import CLTVConfig
 from tierflow.data.errors import InputError
-from tierflow.data.transactions import day_to_date
+from tierflow.data.transactions import as_of_error, day_to_date
 
 #: The ranking metrics scored (tiers are cut at the top 10 % and 30 %).
 SCORED = ("top10_capture", "top20_capture", "gains_area_30")
@@ -96,11 +96,10 @@ def select_config(
             score = fold_score(ours, rival)
             results.append(FoldResult(name, date, holdout, score, ours, rival))
     if not results:
-        raise InputError(
+        raise as_of_error(
             "history too short for time-based cross-validation",
-            file=data.transactions.source or None,
-            field="as_of",
-            value=str(day_to_date(as_of_day).date()),
+            data.transactions,
+            as_of_day,
         )
     means = {
         name: float(np.mean([r.score for r in results if r.candidate == name]))

@@ -223,6 +223,17 @@ def _row_order(
     return order
 
 
+def as_of_error(message: str, log: TransactionLog, as_of_day: int) -> InputError:
+    """What is wrong at an as-of date, named as every CLTV command names it:
+    the log's file, the field ``as_of`` and the date."""
+    return InputError(
+        message,
+        file=log.source or None,
+        field="as_of",
+        value=str(day_to_date(as_of_day).date()),
+    )
+
+
 #: TransactionLog.fingerprint's answers, dropped with their logs.
 _FINGERPRINTS: weakref.WeakKeyDictionary[TransactionLog, str] = (
     weakref.WeakKeyDictionary()
