@@ -13,6 +13,7 @@ sorted by customer and day), so a million customers take seconds.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,7 +21,13 @@ import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
-from tierflow.cltv.btyd import BetaGeoFit, GammaGammaFit, fit_bgnbd, fit_gamma_gamma
+from tierflow.cltv.btyd import (
+    LOG_PARAM_BOUND,
+    BetaGeoFit,
+    GammaGammaFit,
+    fit_bgnbd,
+    fit_gamma_gamma,
+)
 from tierflow.data.errors import InputError
 from tierflow.data.transactions import (
     BrowsingLog,
@@ -524,25 +531,52 @@ def require_purchases(log: TransactionLog, as_of_day: int) -> None:
     )
 
 
+class DegenerateFit(InputError):
+    """A BTYD fit whose forecasts nothing downstream can use (see
+    :func:`check_finite_forecasts`)."""
+
+
 def check_finite_forecasts(
     spend: NDArray[np.float64], fit: BtydFit, log: TransactionLog, as_of_day: int
 ) -> None:
-    """Refuse a BTYD fit whose forecasts are not finite or negative: a, b ->
-    0 (a few weeks of history, or purchases with no sign of dropout), where
-    eq. 10's hypergeometric term diverges or loses its sign for one-repeat
-    customers; nothing downstream can use them (a fit held at the bounds of
-    its parameters forecast -1,710 for a customer). Training checks
-    the fit at its as-of date as scoring does (it made a model current that
-    ``score`` then refused at the same date)."""
-    if np.isfinite(spend).all() and (spend >= 0).all():
+    """Refuse a BTYD fit whose forecasts cannot be used: not finite or
+    negative, or a BG/NBD fit at the bounds of its parameters. a, b -> 0 (a
+    few weeks of history, or purchases at a steady rate with no sign of
+    dropout) makes eq. 10's hypergeometric term diverge or lose its
+    precision: held at the bounds, a fit forecast $21.8 M a customer for 30
+    days where $107 was right, or -1,710. A Gamma-Gamma q <= 1 (spend too
+    heavy-tailed for a mean value to exist) makes a one-time buyer's value
+    negative. Training checks the fit at its as-of date as scoring does (it
+    made a model current that ``score`` then refused at the same date).
+
+    Raises
+    ------
+    DegenerateFit
+        Naming the model at fault, the log and the day.
+    """
+    bg, gg = fit.bgnbd, fit.gamma_gamma
+    edge = LOG_PARAM_BOUND - 1e-6
+    bounded = any(abs(math.log(v)) >= edge for v in (bg.r, bg.alpha, bg.a, bg.b))
+    if np.isfinite(spend).all() and (spend >= 0).all() and not bounded:
         return
-    raise as_of_error(
-        "the BG/NBD fit on the history up to this day is degenerate "
-        f"(a = {fit.bgnbd.a:.2g}, b = {fit.bgnbd.b:.2g}): its forecasts are "
-        "not finite or negative; the model does not fit this history (too "
-        "short, or no sign of customers dropping out)",
-        log,
-        as_of_day,
+    if gg.q <= 1.0:
+        why = (
+            "the Gamma-Gamma fit on the history up to this day is degenerate "
+            f"(q = {gg.q:.2g} <= 1: spend too heavy-tailed for a customer's "
+            "mean value to exist): its forecasts are negative; check the "
+            "largest amounts"
+        )
+    else:
+        edge_note = " at the bounds of what it can compute" if bounded else ""
+        why = (
+            "the BG/NBD fit on the history up to this day is degenerate "
+            f"(a = {bg.a:.2g}, b = {bg.b:.2g}){edge_note}: its forecasts are "
+            "not finite, negative or meaningless; the model does not fit this "
+            "history (too short, or no sign of customers dropping out)"
+        )
+    error = as_of_error(why, log, as_of_day)
+    raise DegenerateFit(
+        error.reason, file=error.file, field=error.field, value=error.value
     )
 
 

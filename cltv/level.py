@@ -17,6 +17,7 @@ from typing import Literal
 
 from tierflow.cltv.features import (
     YEAR_DAYS,
+    check_finite_forecasts,
     customer_history,
     fit_btyd,
     window_spend,
@@ -89,9 +90,11 @@ def seasonal_windows(
         history = customer_history(log, cutoff)
         try:
             fit = fit_btyd(history)
-        except InputError:
+            spend = fit.expected_spend(history, horizon_days)
+            check_finite_forecasts(spend, fit, log, cutoff)
+        except InputError:  # no fit, or one whose forecasts mean nothing
             continue
-        forecast = float(fit.expected_spend(history, horizon_days).sum())
+        forecast = float(spend.sum())
         actual = float(window_spend(log, history, horizon_days).sum())
         if forecast > 0 and actual > 0:
             found.append(PastWindow(cutoff, forecast, actual))

@@ -22,6 +22,7 @@ from tierflow.cltv.features import (
     QUANTITY_FEATURES,
     SEASONAL_FEATURES,
     CustomerData,
+    DegenerateFit,
     build_features,
     window_spend,
 )
@@ -78,9 +79,13 @@ def stack_windows(
     """One :class:`TrainingWindow` per ``(cutoff, width)`` with enough history
     to fit BTYD, each on at most ``max_customers`` random customers."""
     out: list[TrainingWindow] = []
+    degenerate: DegenerateFit | None = None
     for cutoff, width in windows:
         try:
             feats = build_features(data, cutoff, width)
+        except DegenerateFit as exc:
+            degenerate = exc  # said if no cut-off is left (not "too little history")
+            continue
         except InputError:
             continue  # too little history at this cut-off to fit BTYD
         rows = np.arange(feats.history.n_customers)
@@ -97,6 +102,12 @@ def stack_windows(
             )
         )
         del feats  # keep only the sampled rows of each window
+    if not out and degenerate is not None:
+        raise DegenerateFit(
+            f"at every training cut-off (as of {degenerate.value}, for one), "
+            f"{degenerate.reason}",
+            file=degenerate.file,
+        )
     return out
 
 

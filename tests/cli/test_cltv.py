@@ -292,10 +292,42 @@ def test_train_refuses_an_as_of_its_model_could_not_score(tmp_path: Path) -> Non
         "history up to this day is degenerate (a = "
     ), last
     assert last.endswith(
-        "its forecasts are not finite or negative; the model does not fit this "
-        "history (too short, or no sign of customers dropping out)"
+        "its forecasts are not finite, negative or meaningless; the model does "
+        "not fit this history (too short, or no sign of customers dropping out)"
     ), last
     assert not models.exists() or not any(models.glob("*/model.joblib"))
+
+
+def test_a_fit_at_its_bounds_is_refused_not_published(tmp_path: Path) -> None:
+    """300 customers buying $25 every 7 days: BG/NBD's a and b run to the
+    bounds of its parameters, where its forecasts lose their precision but
+    stay finite: the daily job published $21.8 M a customer for 30 days
+    (about $107 is right). Every training cut-off is such a fit: said as
+    that, not as "too little history"."""
+    rows = [
+        (
+            f"c{c}",
+            (datetime.date(2024, 1, 1) + datetime.timedelta(days=d)).isoformat(),
+            25.0,
+        )
+        for c in range(300)
+        for d in range(0, 120, 7)
+    ]
+    log = tmp_path / "steady.csv"
+    pd.DataFrame(rows, columns=["customer_id", "order_date", "amount"]).to_csv(
+        log, index=False
+    )
+    out = tmp_path / "scores.csv"
+    result = _run(
+        "retrain", "--transactions", str(log), "--model-dir", str(tmp_path / "m"),
+        "--as-of", "2024-04-05", "--horizon-days", "30", "--scores-out", str(out),
+    )  # fmt: skip
+    assert result.exit_code == 1, result.output
+    last = result.output.splitlines()[-1]
+    assert last.startswith(f"Error: {log}: at every training cut-off (as of "), last
+    assert "the BG/NBD fit on the history up to this day is degenerate" in last
+    assert "at the bounds of what it can compute" in last
+    assert not out.exists()
 
 
 def test_scoring_a_log_too_small_to_fit_btyd_names_it(
