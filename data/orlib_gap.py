@@ -147,10 +147,12 @@ def parse_orlib_gap(
     reading's error is raised where the first line said which it is (one
     number, or the two of ``m n``): a bad token of a one-problem file was
     blamed on the end of the file, read as a count of problems that ran past
-    it. Where it did not (the file on one line), the error of the reading
-    that got further is (the first's on a tie): a broken multi-problem file
-    written on one line was blamed on a token of its first problem, read as
-    a single problem with tokens left over.
+    it. Where it did not (the file on one line), a bad value is raised over
+    a count that does not fit (the end of the file, tokens left over),
+    whichever reading met it; else the error of the reading that got
+    further (the first's on a tie): a broken multi-problem file written on
+    one line was blamed on a token of its first problem, read as a single
+    problem with tokens left over.
     """
     tokens = _Tokens(text, file)
     if not tokens.values:
@@ -164,9 +166,28 @@ def parse_orlib_gap(
         try:
             return _parse_problems(other, stem, multi=not multi)
         except InputError as other_error:
-            said = tokens.first_line_count in (1, 2)
-            further = other.failed_at > tokens.failed_at
-            raise (other_error if further and not said else first_error) from None
+            raise _blamed(tokens, first_error, other, other_error) from None
+
+
+def _blamed(
+    tokens: _Tokens, first: InputError, other: _Tokens, other_error: InputError
+) -> InputError:
+    """Which reading's error to raise when neither parses (see
+    :func:`parse_orlib_gap`): the first's where the first line says the
+    kind; a bad value over a count that does not fit (the end of the file
+    reached, tokens left over: what a wrong reading of the counts gives);
+    else the one that got further."""
+    if tokens.first_line_count in (1, 2):
+        return first
+    structural = [_is_structural(e) for e in (first, other_error)]
+    if structural[0] != structural[1]:
+        return other_error if structural[0] else first
+    return other_error if other.failed_at > tokens.failed_at else first
+
+
+def _is_structural(error: InputError) -> bool:
+    """An error of the counts (end of file, tokens left over), not of a value."""
+    return "end of file" in error.reason or "left over" in error.reason
 
 
 def _parse_problems(tokens: _Tokens, stem: str, *, multi: bool) -> list[GapData]:

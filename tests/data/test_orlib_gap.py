@@ -114,6 +114,13 @@ def test_a_bad_token_of_one_problem_is_named_where_it_is(
     one.write_text(f" 2 3\n 9 2 3\n {bad} 5 6\n 1 1 1\n 1 1 1\n 5 5\n")
     with pytest.raises(InputError, match=re.escape(message)):
         read_orlib_gap(one)
+    # written on one line, the layout says nothing: the bad value still wins
+    # over the other reading's end of file
+    flat = tmp_path / "flat.txt"
+    flat.write_text(" ".join(one.read_text().split()))
+    on_one_line = message.replace("token 6 (line 3)", "token 6 (line 1)")
+    with pytest.raises(InputError, match=re.escape(on_one_line)):
+        read_orlib_gap(flat)
 
 
 BAD_FILES = [
