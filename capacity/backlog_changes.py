@@ -13,7 +13,8 @@ what is known of its kind).
 
 A late delta is placed the same way: the node's backlog is its base (the
 newest absolute, with the dropped deltas folded in) and the kept deltas
-applied on it in time order, each floored at 0 as a delta is when applied.
+applied on it in time order, floored at 0 after each instant (the deltas of
+one instant are one change, their sum, whatever order they came in).
 Added at the end as it came, a late one moved the floor: 10, then +500 at
 13:00 and -50 at 12:30 in that order gave 460, in time order 500.
 
@@ -27,6 +28,7 @@ from __future__ import annotations
 from bisect import bisect_right
 from collections import deque
 from collections.abc import Iterable
+from itertools import groupby
 from operator import itemgetter
 from typing import Any
 
@@ -59,7 +61,7 @@ class BacklogChanges:
         one dated before a dropped delta is counted in the base."""
         self._drop_old(node, heard)
         kept = self._deltas[node]
-        if not kept or ts >= kept[-1][0]:
+        if not kept or ts > kept[-1][0]:
             kept.append((ts, value))
             return max(0.0, backlog + value)
         if ts <= self._floor[node]:
@@ -70,8 +72,8 @@ class BacklogChanges:
 
     def rebase(self, node: int, ts: float, value: float, heard: float) -> float | None:
         """The backlog of an absolute ``value`` as of ``ts`` with the kept
-        deltas dated at or after ``ts`` applied on it in time order (each
-        floored at 0, as a delta is when applied); None when a dropped
+        deltas dated at or after ``ts`` applied on it in time order
+        (floored at 0 after each instant); None when a dropped
         delta was dated at or after ``ts`` (it cannot be rebased exactly).
         The deltas before ``ts`` are then counted in it and forgotten."""
         self._drop_old(node, heard)
@@ -85,10 +87,12 @@ class BacklogChanges:
     def _drop_old(self, node: int, heard: float) -> None:
         kept = self._deltas[node]
         cutoff = heard - BACKLOG_CHANGES_KEPT_S
+        dropped: list[tuple[float, float]] = []
         while kept and kept[0][0] < cutoff:
-            ts, value = kept.popleft()
-            self._floor[node] = max(self._floor[node], ts)
-            self._base[node] = max(0.0, self._base[node] + value)
+            dropped.append(kept.popleft())
+        if dropped:
+            self._floor[node] = max(self._floor[node], dropped[-1][0])
+            self._base[node] = _applied(float(self._base[node]), dropped)
 
     def node_state(self, node: int) -> dict[str, Any]:
         """JSON-able state of one node (for the monitor's snapshot)."""
@@ -126,8 +130,11 @@ class BacklogChanges:
 
 
 def _applied(base: float, deltas: Iterable[tuple[float, float]]) -> float:
-    """``base`` with ``deltas`` applied in their order, floored at 0 each."""
+    """``base`` with ``deltas`` (in time order) applied, floored at 0 after
+    each instant: the deltas of one instant count as one change, their sum,
+    so the order they came in does not matter (+500 and -600 at 11:00 on 10
+    gave 0 or 500 by their arrival)."""
     backlog = base
-    for _, change in deltas:
-        backlog = max(0.0, backlog + change)
+    for _, group in groupby(deltas, key=itemgetter(0)):
+        backlog = max(0.0, backlog + sum(change for _, change in group))
     return backlog

@@ -6,6 +6,7 @@ import datetime as dt
 from pathlib import Path
 from typing import Any
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -206,10 +207,28 @@ def test_a_snapshot_without_changes_refuses_older_absolutes(
         assert _backlog(back) == 100.0
 
 
+@pytest.mark.parametrize("order", [(0, 1, 2), (0, 2, 1), (1, 2, 0), (2, 1, 0)])
+def test_deltas_of_one_instant_are_one_change(
+    tiny_network: Network, order: tuple[int, ...]
+) -> None:
+    """10, then +500 and -600 at 11:00: their sum moves the backlog, 10 -
+    100 floored at 0, whatever order they came in (by their arrival it was
+    0 or 500)."""
+    events = [
+        _ev("a", -240, "backlog", 10),
+        _ev("b", -180, "backlog_delta", 500),
+        _ev("c", -180, "backlog_delta", -600),
+    ]
+    mon = CapacityMonitor(tiny_network)
+    for k in order:
+        mon.ingest(events_for(tiny_network, [events[k]]))
+    assert _backlog(mon) == 0.0
+
+
 def test_deltas_of_one_instant_keep_their_order(tiny_network: Network) -> None:
     """+500 then -300 at 14:30, then the absolute 100 at 14:00: 100, +500,
     -300 is 300 (rebased smallest value first, -300 floored at 0 before the
-    +500, it was 500)."""
+    +500, it was 500; they are one change now, their sum)."""
     mon = CapacityMonitor(tiny_network)
     events = [
         _ev("d1", 30, "backlog_delta", 500),
