@@ -118,11 +118,8 @@ class BacklogChanges:
             self._floor[node] = known
             self._base[node] = backlog
             return
-        self._deltas[node] = deque(
-            sorted(
-                zip(map(float, state["ts"]), map(float, state["value"]), strict=True),
-                key=itemgetter(0),
-            )
+        self._deltas[node] = deque(  # in time order, as kept
+            zip(map(float, state["ts"]), map(float, state["value"]), strict=True)
         )
         floor = state["floor"]
         self._floor[node] = -np.inf if floor is None else float(floor)

@@ -533,10 +533,10 @@ def require_purchases(log: TransactionLog, as_of_day: int) -> None:
 
 class DegenerateFit(InputError):
     """A BTYD fit whose forecasts nothing downstream can use (see
-    :func:`check_finite_forecasts`)."""
+    :func:`check_btyd_forecasts`)."""
 
 
-def check_finite_forecasts(
+def check_btyd_forecasts(
     spend: NDArray[np.float64], fit: BtydFit, log: TransactionLog, as_of_day: int
 ) -> None:
     """Refuse a BTYD fit whose forecasts cannot be used: not finite or
@@ -574,10 +574,7 @@ def check_finite_forecasts(
             "not finite, negative or meaningless; the model does not fit this "
             "history (too short, or no sign of customers dropping out)"
         )
-    error = as_of_error(why, log, as_of_day)
-    raise DegenerateFit(
-        error.reason, file=error.file, field=error.field, value=error.value
-    )
+    raise as_of_error(why, log, as_of_day, kind=DegenerateFit)
 
 
 def build_features(
@@ -608,7 +605,7 @@ def build_features(
             as_of_day,
         ) from None
     posterior = btyd_features(history, fit, window_days)
-    check_finite_forecasts(
+    check_btyd_forecasts(
         posterior["btyd_expected_spend"].to_numpy(), fit, data.transactions, as_of_day
     )
     parts = [

@@ -17,7 +17,7 @@ from typing import Literal
 
 from tierflow.cltv.features import (
     YEAR_DAYS,
-    check_finite_forecasts,
+    check_btyd_forecasts,
     customer_history,
     fit_btyd,
     window_spend,
@@ -91,7 +91,7 @@ def seasonal_windows(
         try:
             fit = fit_btyd(history)
             spend = fit.expected_spend(history, horizon_days)
-            check_finite_forecasts(spend, fit, log, cutoff)
+            check_btyd_forecasts(spend, fit, log, cutoff)
         except InputError:  # no fit, or one whose forecasts mean nothing
             continue
         forecast = float(spend.sum())

@@ -54,7 +54,7 @@ from tierflow.cltv.features import (
     CustomerHistory,
     FeatureSet,
     build_features,
-    check_finite_forecasts,
+    check_btyd_forecasts,
     customer_history,
     fit_btyd,
     require_purchases,
@@ -242,7 +242,7 @@ class CLTVModel:
         history = customer_history(log, as_of_day)
         self.btyd_ = fit_btyd(history)
         spend = self.btyd_.expected_spend(history, horizon_days)
-        check_finite_forecasts(spend, self.btyd_, log, as_of_day)
+        check_btyd_forecasts(spend, self.btyd_, log, as_of_day)
         if self.config.level == "learned":
             return self.forecast(data).level
         return fit_level(

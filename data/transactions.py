@@ -223,10 +223,17 @@ def _row_order(
     return order
 
 
-def as_of_error(message: str, log: TransactionLog, as_of_day: int) -> InputError:
+def as_of_error(
+    message: str,
+    log: TransactionLog,
+    as_of_day: int,
+    *,
+    kind: type[InputError] = InputError,
+) -> InputError:
     """What is wrong at an as-of date, named as every CLTV command names it:
-    the log's file, the field ``as_of`` and the date."""
-    return InputError(
+    the log's file, the field ``as_of`` and the date (an ``InputError``, or
+    the subclass ``kind``)."""
+    return kind(
         message,
         file=log.source or None,
         field="as_of",

@@ -649,10 +649,7 @@ def _cancel_open_quote(
     if row is None or row[1] is not None:
         return False
     check_customer(customer_id, str(row[0]))
-    conn.execute(
-        "UPDATE quotes SET closed = ?, updated_at = ? WHERE request_id = ?",
-        (_CANCELLED.value, t, request_id),
-    )
+    _close_quote(conn, request_id, _CANCELLED, t)
     return True
 
 
