@@ -149,7 +149,7 @@ def _event_ts(
     if ts is None:
         message = (
             "not an ISO 8601 instant with offset (YYYY-MM-DDTHH:MM[:SS[.f]] "
-            "and Z or ±HH:MM)"
+            "and Z, ±HH:MM, ±HHMM or ±HH)"
         )
         raise fail(message, field="ts", value=raw)
     if window is not None and not window.contains(ts):

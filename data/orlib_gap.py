@@ -60,6 +60,9 @@ class _Tokens:
         self.pos = 0
         #: The token a reading failed at (its error's), -1 before any.
         self.failed_at = -1
+        #: Whether that failure was of the counts (the end of the file
+        #: reached, or tokens left over), not of a value.
+        self.counts_failed = False
 
     def where(self, k: int) -> str:
         if k < len(self.values):
@@ -71,6 +74,7 @@ class _Tokens:
         if end > len(self.values):
             have = len(self.values) - self.pos
             self.failed_at = len(self.values)
+            self.counts_failed = True
             raise InputError(
                 f"unexpected end of file while reading {what}: expected {count} "
                 f"values, found {have}",
@@ -179,15 +183,9 @@ def _blamed(
     else the one that got further."""
     if tokens.first_line_count in (1, 2):
         return first
-    structural = [_is_structural(e) for e in (first, other_error)]
-    if structural[0] != structural[1]:
-        return other_error if structural[0] else first
+    if tokens.counts_failed != other.counts_failed:
+        return other_error if tokens.counts_failed else first
     return other_error if other.failed_at > tokens.failed_at else first
-
-
-def _is_structural(error: InputError) -> bool:
-    """An error of the counts (end of file, tokens left over), not of a value."""
-    return "end of file" in error.reason or "left over" in error.reason
 
 
 def _parse_problems(tokens: _Tokens, stem: str, *, multi: bool) -> list[GapData]:
@@ -217,6 +215,7 @@ def _parse_problems(tokens: _Tokens, stem: str, *, multi: bool) -> list[GapData]
             )
         )
     if tokens.pos != len(tokens.values):
+        tokens.counts_failed = True
         raise tokens.error_at(
             tokens.pos,
             f"{len(tokens.values) - tokens.pos} tokens left over after "

@@ -109,14 +109,7 @@ def test_any_arrival_order_gives_the_time_order_backlog(
             1_000 + abs(v) if absolute else v)
         for k, (absolute, v) in enumerate(changes)
     ]  # fmt: skip
-    in_time = CapacityMonitor(tiny_network)
-    in_time.ingest(events_for(tiny_network, events))
-    shuffled = list(events)
-    rng.shuffle(shuffled)
-    mon = CapacityMonitor(tiny_network)
-    for ev in shuffled:  # one at a time, as a feed delivers them
-        mon.ingest(events_for(tiny_network, [ev]))
-    assert _backlog(mon) == _backlog(in_time)
+    _assert_any_arrival_order_gives_the_time_order(tiny_network, events, rng)
 
 
 @settings(max_examples=100, deadline=None)
@@ -136,13 +129,21 @@ def test_any_arrival_order_floors_as_time_order_does(
             abs(v) if absolute else v)
         for k, (absolute, v) in enumerate(changes)
     ]  # fmt: skip
-    in_time = CapacityMonitor(tiny_network)
-    in_time.ingest(events_for(tiny_network, events))
+    _assert_any_arrival_order_gives_the_time_order(tiny_network, events, rng)
+
+
+def _assert_any_arrival_order_gives_the_time_order(
+    network: Network, events: list[dict[str, Any]], rng: Any
+) -> None:
+    """The backlog of ``events`` delivered one at a time in a shuffled
+    order (as a feed delivers them) is the one of their time order."""
+    in_time = CapacityMonitor(network)
+    in_time.ingest(events_for(network, events))
     shuffled = list(events)
     rng.shuffle(shuffled)
-    mon = CapacityMonitor(tiny_network)
+    mon = CapacityMonitor(network)
     for ev in shuffled:
-        mon.ingest(events_for(tiny_network, [ev]))
+        mon.ingest(events_for(network, [ev]))
     assert _backlog(mon) == _backlog(in_time)
 
 

@@ -257,8 +257,8 @@ def test_the_parser_takes_the_instants_the_served_pattern_allows(
     except InputError as exc:
         assert not allowed, exc
         assert str(exc).endswith(
-            "not an ISO 8601 instant with offset (YYYY-MM-DDTHH:MM[:SS[.f]] and Z "
-            "or ±HH:MM)"
+            "not an ISO 8601 instant with offset (YYYY-MM-DDTHH:MM[:SS[.f]] and Z, "
+            "±HH:MM, ±HHMM or ±HH)"
         )
     else:
         assert allowed
