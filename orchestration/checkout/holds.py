@@ -15,6 +15,7 @@ import datetime as dt
 import time
 from typing import Any
 
+from tierflow.capacity.monitor import CapacityMonitor
 from tierflow.data.errors import InputError
 from tierflow.data.network import Network
 from tierflow.data.rates import SERVICES
@@ -61,12 +62,16 @@ class Holds:
         quotes: QuoteBook,
         ttl_s: float,
         upgrades: UpgradeAllowances | None = None,
+        monitor: CapacityMonitor | None = None,
     ) -> None:
         self.network = network
         self.store = store
         self.quotes = quotes
         self.ttl_s = float(ttl_s)
         self.upgrades = upgrades
+        #: The live capacity map: a node closed since an option was offered
+        #: (an outage) refuses its select.
+        self.monitor = monitor
         self._next_prune = 0.0
 
     def select(
@@ -104,7 +109,7 @@ class Holds:
         if kept is not None and self.store is not None:
             try:
                 option = _chosen(kept, option_id, customer_id)
-                self._check_ship_days(request_id, kept, option, now)
+                self._check_plan(request_id, kept, option, now)
             except InputError:
                 pass  # judged again on the stored option set (requoted since?)
             else:
@@ -121,7 +126,7 @@ class Holds:
                 return _unavailable(request_id, option_id, public_reason(exc))
             option = _chosen(quote, option_id, customer_id)
             if self.store is not None:
-                self._check_ship_days(request_id, quote, option, now)
+                self._check_plan(request_id, quote, option, now)
             with contextlib.suppress(QuoteChanged):
                 return self._hold(request_id, quote, option, now, quote.revision)
         raise InputError(
@@ -190,17 +195,17 @@ class Holds:
             return _unavailable(request_id, option.option_id, public_reason(exc))
         return _result(state, option.nodes)
 
-    def _check_ship_days(
+    def _check_plan(
         self,
         request_id: str,
         quote: Quote,
         option: OfferedOption,
         now: dt.datetime | None,
     ) -> None:
-        """Refuse an option whose plan no longer holds at ``now``: a node's
-        cutoff passed since it was offered, so its shipment would leave a
-        day later and its delivery date was a promise the node can no longer
-        keep. The option set is still open: a requote gives the new dates
+        """Refuse an option whose plan no longer holds at ``now``: a node it
+        ships from closed (an outage on the live map) or passed its cutoff
+        since it was offered, so its shipment cannot leave as planned and
+        its delivery date was a promise the node can no longer keep. The option set is still open: a requote gives the new dates
         (an open checkout page gets them within a minute, by the live hub).
         Judged at the checkout's own instant: ``now`` when the caller gives
         it (on the clock it gave the options: a simulated day's, a batch
@@ -209,7 +214,9 @@ class Holds:
         been asked on a pinned clock). A select given a simulated instant
         was judged as if that instant were wall-clock time: on a day after
         today every option read as days late. A quote stored before its
-        answer time was recorded is not judged without ``now``."""
+        answer time was recorded is not judged without ``now``; a closed
+        node is, always."""
+        self._check_open(request_id, quote, option)
         at = quote.instant(time.time()) if now is None else checkout_instant(now)
         if at is None:
             return
@@ -226,6 +233,26 @@ class Holds:
                     f"options expired: option {option.option_id!r} ships from "
                     f"{net.node_ids[ship.node]} on {planned}, whose cutoff has "
                     f"passed (it would ship on {day}): requote for the new dates",
+                    field="request_id",
+                    value=request_id,
+                )
+
+    def _check_open(
+        self, request_id: str, quote: Quote, option: OfferedOption
+    ) -> None:
+        """Refuse an option that ships from a node now closed (an outage):
+        held, its order went to a node that cannot ship it on the date
+        promised (a checkout answered before the outage and selected after
+        it was held and confirmed there)."""
+        if self.monitor is None:
+            return
+        closed = self.monitor.outage
+        for ship in quote.plans[option.tier]:
+            if closed[ship.node]:
+                raise InputError(
+                    f"options expired: option {option.option_id!r} ships from "
+                    f"{self.network.node_ids[ship.node]}, closed since it was "
+                    "offered (outage): requote for the new options",
                     field="request_id",
                     value=request_id,
                 )

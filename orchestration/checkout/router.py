@@ -158,7 +158,9 @@ class OnlineRouter:
         self._quotes = QuoteBook(
             quote_ttl_s, max_open_quotes, store=store, requests=self._requests
         )
-        self._holds = Holds(network, store, self._quotes, reservation_ttl_s, allowances)
+        self._holds = Holds(
+            network, store, self._quotes, reservation_ttl_s, allowances, monitor
+        )
         #: The rest-of-day forecast from today's orders (``None``: off; the
         #: forecast term is then what ``forecast`` events set).
         self.demand = (

@@ -143,6 +143,31 @@ def test_eta_and_price_follow_capacity(router: OnlineRouter) -> None:
     assert available(router, "WH-EAST", "TEE") == 99
 
 
+def test_an_option_from_a_node_closed_since_is_not_held(router: OnlineRouter) -> None:
+    """Gold from ST-CHI, offered before an outage there and selected after
+    it: refused as expired (HTTP 409), as a passed cutoff is; held from the
+    requote's plan. It was held and confirmed at the closed node."""
+    first = router.generate_fulfillment_options(
+        "C5", [("TEE", 1)], "606", now=MONDAY_10
+    )
+    assert first.option("gold").nodes == ("ST-CHI",)
+    assert router.store is not None
+    with router.store.reopen() as other_store:
+        event_on(CapacityMonitor.open(router.network, other_store), "ST-CHI",
+                 "outage", True)  # fmt: skip
+    assert router.refresh()
+    with pytest.raises(
+        InputError,
+        match=r"^field 'request_id': value '[^']+': options expired: option 'gold' "
+        r"ships from ST-CHI, closed since it was offered \(outage\): requote for "
+        r"the new options$",
+    ):
+        router.select(first.request_id, "gold")
+    assert available(router, "ST-CHI", "TEE") == 5
+    router.requote(first.request_id, now=MONDAY_10)
+    assert router.select(first.request_id, "gold").nodes == ("WH-EAST",)
+
+
 def test_bad_capacity_event_applies_nothing(router: OnlineRouter) -> None:
     good = {"event_id": "a", "ts": "2026-01-05T10:00:00Z", "node_id": "ST-CHI",
             "type": "outage", "value": True}  # fmt: skip
