@@ -163,7 +163,24 @@ def _validation_item(err: dict[str, Any], content_type: str | None) -> dict[str,
             f"Content-Type {content_type[:80]!r}" if content_type else "no Content-Type"
         )
         message = f"not read as JSON ({got}; send application/json)"
+    elif (value := _scalar_input(err)) is not None:
+        message = f"value {value}: {message}"
     return {"field": path, "message": message, "type": err.get("type")}
+
+
+def _scalar_input(err: dict[str, Any]) -> str | None:
+    """The value a validation error refused, as the router's errors name it
+    (``value 'ABCDE'``), when it is one (a string, number or boolean; not a
+    missing field, an object or a list)."""
+    if err.get("type") == "missing" or "input" not in err:
+        return None
+    value = err["input"]
+    if not isinstance(value, str | int | float | bool):
+        return None
+    try:
+        return _loggable(value)
+    except ValueError:  # an int too long for str() (over 4,300 digits)
+        return None
 
 
 async def _on_input_error(request: Request, exc: Exception) -> JSONResponse:

@@ -32,7 +32,10 @@ async def _stream_target(
     """The checkout a stream follows: it must be open (on any replica)."""
     if request_id is not None and not state.router.is_open(request_id):
         raise ApiError(
-            404, "unknown request id (or its checkout is over)", field="request_id"
+            404,
+            f"field 'request_id': value {request_id!r}: unknown request id (or "
+            "its checkout is over)",
+            field="request_id",
         )
     return request_id
 

@@ -50,6 +50,31 @@ def test_bad_requests_get_4xx_json_naming_the_field(
     assert "Traceback" not in r.text
 
 
+def test_every_refused_value_is_named(shared_live: Any) -> None:
+    """Each problem names the value refused, as the router's errors do
+    (``value 'HAT'``); a missing field and a list have none to name. They
+    gave the validator's words alone (a 12-digit quantity: "Input should be
+    less than or equal to 10000")."""
+    client, _, _ = shared_live
+    body = {"customer_id": "", "items": [{"sku": "TEE", "quantity": 10**12}],
+            "dest": "ABCDE", "preferences": [1]}  # fmt: skip
+    r = client.post("/v1/options", json=body)
+    assert r.status_code == 422, r.text
+    got = {e["field"]: e["message"] for e in r.json()["errors"]}
+    assert got == {
+        "customer_id": "value '': String should have at least 1 character",
+        "items[0].quantity": "value 1000000000000: Input should be less than or "
+        "equal to 10000",
+        "dest": "value 'ABCDE': String should match pattern "
+        "'^[0-9]{3}([0-9]{2}(-[0-9]{4})?)?$'",
+        "preferences": "Input should be a valid dictionary or object to extract "
+        "fields from",
+    }
+    assert r.json()["message"] == f"field 'customer_id': {got['customer_id']}"
+    missing = client.post("/v1/options", json={"items": body["items"]}).json()
+    assert missing["errors"][0]["message"] == "Field required"
+
+
 @pytest.mark.parametrize(
     ("content", "status", "error"),
     [

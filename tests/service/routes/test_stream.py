@@ -74,6 +74,10 @@ def test_stream_of_an_unknown_checkout_is_404(live: Any) -> None:
     client, _, _ = live
     r = client.get("/v1/stream", params={"request_id": "0123abcd"})
     assert (r.status_code, r.json()["field"]) == (404, "request_id")
+    assert r.json()["message"] == (
+        "field 'request_id': value '0123abcd': unknown request id (or its "
+        "checkout is over)"
+    )
 
 
 def test_server_shutdown_ends_open_streams_cleanly(tmp_path: Path) -> None:
