@@ -46,7 +46,12 @@
         ? `Sorry, we don't deliver to ZIP code ${zip}.`
         : "Please enter a US ZIP code (5 digits, or ZIP+4).";
     }
-    if (b.field === "items") return "Your cart is empty: enter at least one item as SKU:QTY, for example HOM-0575:2.";
+    if (b.field === "items") {
+      // a cart over the line limit was told it was empty
+      const max = /at most (\d+) item/.exec(b.message || "");
+      if (max) return `Your cart has more lines than one order takes (at most ${max[1]}): place the rest as another order.`;
+      return "Your cart is empty: enter at least one item as SKU:QTY, for example HOM-0575:2.";
+    }
     const line = /^items\[(\d+)\]\.(sku|quantity)$/.exec(b.field || "");
     if (line) {
       const i = Number(line[1]);
