@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI
+from starlette.routing import BaseRoute
 from starlette.types import ASGIApp
 
 from tierflow.data.errors import InputError
@@ -124,7 +125,7 @@ def create_app(
     install_error_handlers(app)
     app.add_middleware(BodySizeLimit, max_bytes=max_body_bytes)
     app.add_middleware(HeadAsGet)
-    include_routes(app, with_metrics=metrics)
+    app.served_routes.extend(include_routes(app, with_metrics=metrics))
     # the checkout calls' lean path first, where the router sits: inside the
     # error handling, before FastAPI's route matching (service/lean.py)
     app.router.middleware_stack = LeanDispatch(
@@ -158,6 +159,8 @@ class _ObservedApp(FastAPI):
     ) -> None:
         super().__init__(**kw)
         self._observe = (metrics, access_log)
+        #: Every route served (:func:`~tierflow.service.routes.include_routes`).
+        self.served_routes: list[BaseRoute] = []
         self._network = network
         self._narrowed: tuple[dt.date, dict[str, Any]] | None = None
 
@@ -173,7 +176,10 @@ class _ObservedApp(FastAPI):
     def build_middleware_stack(self) -> ASGIApp:
         metrics, access_log = self._observe
         return RequestObserver(
-            super().build_middleware_stack(), metrics=metrics, log_access=access_log
+            super().build_middleware_stack(),
+            metrics=metrics,
+            log_access=access_log,
+            routes=self.served_routes,
         )
 
 

@@ -4,7 +4,8 @@ OpenAPI document."""
 
 from __future__ import annotations
 
-from fastapi import FastAPI
+from fastapi import APIRouter, FastAPI
+from starlette.routing import BaseRoute, Mount, Route
 
 from tierflow.service.routes import (
     capacity,
@@ -18,14 +19,22 @@ from tierflow.service.routes import (
 )
 
 
-def include_routes(app: FastAPI, *, with_metrics: bool = True) -> None:
+def include_routes(app: FastAPI, *, with_metrics: bool = True) -> list[BaseRoute]:
     """Every router (``/metrics`` unless ``with_metrics`` is off), then the
-    static files the pages and ``/docs`` load."""
-    for module in (checkout, capacity, stream, page_data, health):
-        app.include_router(module.router)
+    static files the pages and ``/docs`` load. Returns every route served,
+    one by one: FastAPI keeps an included router's routes behind one entry
+    of the app's, which names no path (the request metrics match a request
+    answered before routing against these)."""
+    routers: list[APIRouter] = [
+        checkout.router, capacity.router, stream.router, page_data.router,
+        health.router,
+    ]  # fmt: skip
     if with_metrics:
-        app.include_router(metrics.router)
-    app.include_router(pages.router)
-    app.include_router(docs.router)
+        routers.append(metrics.router)
+    routers += [pages.router, docs.router]
+    for router in routers:
+        app.include_router(router)
     pages.mount_static(app)
     docs.mount_assets(app)
+    own = [r for r in app.router.routes if isinstance(r, Route | Mount)]
+    return [*own, *(route for router in routers for route in router.routes)]

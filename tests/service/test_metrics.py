@@ -334,6 +334,43 @@ def test_request_labels_stay_bounded_whatever_clients_send(
     assert len(new) <= len(METHODS | {OTHER_METHOD}) * len(reached)
 
 
+def test_requests_answered_outside_the_api_routes_name_their_route(
+    tmp_path: Path,
+) -> None:
+    """A body over the limit (413, answered before routing), the OpenAPI
+    document and a static file are counted under their routes: they were
+    ``unmatched``, as a scanner's paths are."""
+    with (
+        tiny_router(tmp_path) as router,
+        serve_in_thread(create_app(router, api_key=API_KEY)) as server,
+        httpx.Client(base_url=server.url, timeout=10) as client,
+    ):
+        before = scrape(client)
+        big = client.post("/v1/options", content=b"{" + b" " * 2_000_000 + b"}",
+                          headers={"content-type": "application/json"})  # fmt: skip
+        assert big.status_code == 413
+        assert client.get("/openapi.json").status_code == 200
+        assert client.get("/static/app.css").status_code == 200
+        assert client.get("/no-such-page").status_code == 404
+        after = scrape(client)
+    counted = {
+        (method, route, status): moved(
+            before, after, "tierflow_http_requests_total",
+            method=method, route=route, status=status,
+        )
+        for method, route, status in [
+            ("POST", "/v1/options", "413"), ("GET", "/openapi.json", "200"),
+            ("GET", "/static/{path}", "200"), ("GET", UNMATCHED, "404"),
+            ("POST", UNMATCHED, "413"), ("GET", UNMATCHED, "200"),
+        ]
+    }  # fmt: skip
+    assert counted == {
+        ("POST", "/v1/options", "413"): 1, ("GET", "/openapi.json", "200"): 1,
+        ("GET", "/static/{path}", "200"): 1, ("GET", UNMATCHED, "404"): 1,
+        ("POST", UNMATCHED, "413"): 0, ("GET", UNMATCHED, "200"): 0,
+    }  # fmt: skip
+
+
 def _series(client: httpx.Client) -> set[tuple[str, str]]:
     """The ``(method, route)`` label pairs of the request metrics."""
     return {
