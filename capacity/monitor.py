@@ -9,6 +9,7 @@ import logging
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -215,8 +216,8 @@ class CapacityMonitor:
         duplicate); with different content it is an ``EventIdConflict`` (row: the
         1-based position in ``events``) and nothing is logged or applied.
         """
-        self.check_event_ids(events)
         if self.store is None:
+            self.check_event_ids(events)
             received = time.time()
             applied = dups = stale = 0
             for ev in events:
@@ -227,7 +228,14 @@ class CapacityMonitor:
                 stale += not self._apply(ev, received)
                 applied += 1
             return IngestResult(applied, dups, self.last_seq, stale)
-        seqs = self.store.append_events([ev.record(self.network) for ev in events])
+        check_repeated_ids(events)
+        records = [ev.record(self.network) for ev in events]
+        # judged under the log's lock: judged before it, two writers logging
+        # one id with two contents at once both passed (the second counted
+        # as a duplicate, its content dropped)
+        seqs = self.store.append_events(
+            records, check=partial(self._check_against_logged, events, None)
+        )
         new = {s for s in seqs if s is not None}
         # applied as logged, with the receipt the log stamped (in the write
         # transaction, after any wait for the lock): the feed's clock, which
@@ -248,26 +256,27 @@ class CapacityMonitor:
         before) with new content: ``EventIdConflict`` naming ``file`` and the row
         (:func:`~tierflow.capacity.events.event_row`)."""
         check_repeated_ids(events, file=file)
-        earlier: dict[str, tuple[CapacityEvent | None, str]]
-        if self.store is None:
-            known = {e.event_id for e in events if e.event_id in self._seen}
-            earlier = {k: (self._seen[k], "an applied event") for k in known}
-        else:
+        if self.store is not None:
             logged = self.store.logged_events(sorted({e.event_id for e in events}))
-            earlier = {
-                k: (self._stored(ev), f"the logged event seq {ev.seq}")
-                for k, ev in logged.items()
-            }
-        for k, ev in enumerate(events):
-            before, what = earlier.get(ev.event_id, (ev, ""))
-            if before != ev:
-                raise EventIdConflict(
-                    f"event id already used by {what} with different content",
-                    file=file,
-                    row=event_row(events, k),
-                    field="event_id",
-                    value=ev.event_id,
-                )
+            self._check_against_logged(events, file, logged)
+            return
+        known = {e.event_id for e in events if e.event_id in self._seen}
+        _check_against(
+            events, file, {k: (self._seen[k], "an applied event") for k in known}
+        )
+
+    def _check_against_logged(
+        self,
+        events: Sequence[CapacityEvent],
+        file: str | None,
+        logged: dict[str, StoredEvent],
+    ) -> None:
+        """:meth:`check_event_ids` against the ``logged`` events of their ids."""
+        earlier = {
+            k: (self._stored(ev), f"the logged event seq {ev.seq}")
+            for k, ev in logged.items()
+        }
+        _check_against(events, file, earlier)
 
     def _stored(self, ev: StoredEvent) -> CapacityEvent | None:
         """A logged event as parsed now (None: its node left the network).
@@ -612,3 +621,22 @@ __all__ = [
     "OrderProfile",
     "events_for",
 ]
+
+
+def _check_against(
+    events: Sequence[CapacityEvent],
+    file: str | None,
+    earlier: dict[str, tuple[CapacityEvent | None, str]],
+) -> None:
+    """An ``EventIdConflict`` for the first event whose id is among
+    ``earlier`` (the event and what it was) with other content."""
+    for k, ev in enumerate(events):
+        before, what = earlier.get(ev.event_id, (ev, ""))
+        if before != ev:
+            raise EventIdConflict(
+                f"event id already used by {what} with different content",
+                file=file,
+                row=event_row(events, k),
+                field="event_id",
+                value=ev.event_id,
+            )

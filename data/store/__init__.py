@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 from tierflow.data.allocation_rows import ALLOCATION_COLUMNS, ALLOCATION_EXTRA_COLUMNS
 from tierflow.data.store.allocations import AllocationRun
 from tierflow.data.store.bid_prices import BidPriceRun
-from tierflow.data.store.capacity_log import CAPACITY_CHANNEL, StoredEvent
+from tierflow.data.store.capacity_log import CAPACITY_CHANNEL, LoggedCheck, StoredEvent
 from tierflow.data.store.checkout_reads import CheckoutFacts
 from tierflow.data.store.checkouts import (
     CHECKOUT_LINE_COLUMNS,
@@ -95,6 +95,7 @@ __all__ = [
     "CheckoutStore",
     "CltvScore",
     "CustomerMismatch",
+    "LoggedCheck",
     "PostgresStore",
     "QuoteChanged",
     "QuoteStore",

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,6 +27,9 @@ from tierflow.data.store.database import (
 
 #: The channel a commit that logged capacity events notifies (payload: last seq).
 CAPACITY_CHANNEL = "tierflow_capacity_events"
+#: Judges events about to be logged against the logged events of their ids
+#: (by id), under the log's lock: raises to log none of them.
+LoggedCheck = Callable[[dict[str, "StoredEvent"]], None]
 #: Longest wait between two reads of the log (a lost notice costs at most this).
 _RECHECK_S = 1.0
 _KEEP_SNAPSHOTS = 20
@@ -49,13 +52,17 @@ class StoredEvent:
 
 
 def log_events(
-    conn: Transaction, events: Sequence[Mapping[str, Any]]
+    conn: Transaction,
+    events: Sequence[Mapping[str, Any]],
+    check: LoggedCheck | None = None,
 ) -> list[int | None]:
     """Log events inside an open write transaction (see
     :meth:`CapacityLog.append_events`); the commit notifies the listeners."""
     received = clock()
     out: list[int | None] = []
     conn.lock("capacity_events")
+    if check is not None:  # under the lock: no other writer logs one between
+        check(_logged(conn, [str(ev["event_id"]) for ev in events]))
     for ev in events:
         row = conn.execute(
             f"{_INSERT_EVENT} RETURNING seq", _event_row(ev, received)
@@ -87,6 +94,24 @@ def events_after_at_commit(conn: Transaction, seq: int) -> Cursor:
     ``seq`` is committed, no other writer's can follow before the commit);
     :func:`stored_events` reads it."""
     return conn.read_at_commit(_EVENTS_AFTER, (seq,))
+
+
+def _logged(db: Any, event_ids: Sequence[str]) -> dict[str, StoredEvent]:
+    """The logged events among ``event_ids``, by id, read by ``db`` (the
+    store's database, or an open transaction)."""
+    out: dict[str, StoredEvent] = {}
+    ids = list(dict.fromkeys(str(e) for e in event_ids))
+    for chunk in chunks(ids):
+        rows = db.execute(
+            "SELECT seq, event_id, ts, node_id, type, payload FROM capacity_events "
+            f"WHERE event_id IN ({marks(len(chunk))})",
+            tuple(chunk),
+        ).fetchall()
+        for s, e, t, n, k, p in rows:
+            out[str(e)] = StoredEvent(
+                int(s), str(e), str(t), str(n), str(k), json.loads(p)
+            )
+    return out
 
 
 def stored_events(rows: Cursor) -> list[StoredEvent]:
@@ -123,12 +148,18 @@ def _event_row(ev: Mapping[str, Any], received: float) -> tuple[Any, ...]:
 class CapacityLog(StorePart):
     """Capacity events in arrival order, and snapshots of the monitor state."""
 
-    def append_events(self, events: Sequence[Mapping[str, Any]]) -> list[int | None]:
+    def append_events(
+        self, events: Sequence[Mapping[str, Any]], check: LoggedCheck | None = None
+    ) -> list[int | None]:
         """Log events (``event_id, ts, node_id, type`` + payload) in one transaction.
 
         The appends of all workers are serialized (a lock on the log), so
         sequence numbers become visible in order and a reader that has seen
-        ``seq`` never misses a smaller one later.
+        ``seq`` never misses a smaller one later. ``check`` is given the
+        logged events of their ids under that lock and may refuse them all
+        (an id reused with other content): judged before the transaction,
+        two writers logging one id with two contents at once both passed,
+        and the second was counted a duplicate.
 
         Returns
         -------
@@ -137,7 +168,7 @@ class CapacityLog(StorePart):
             already logged (the duplicate is ignored).
         """
         with self._db.tx() as conn:
-            return log_events(conn, events)
+            return log_events(conn, events, check)
 
     def wait_for_events(
         self, after_seq: int, timeout_s: float, stop: threading.Event | None = None
@@ -167,19 +198,7 @@ class CapacityLog(StorePart):
     def logged_events(self, event_ids: Sequence[str]) -> dict[str, StoredEvent]:
         """The logged events among ``event_ids``, by id (to tell a repeat with
         the same content from one with different content)."""
-        out: dict[str, StoredEvent] = {}
-        ids = list(dict.fromkeys(str(e) for e in event_ids))
-        for chunk in chunks(ids):
-            rows = self._db.execute(
-                "SELECT seq, event_id, ts, node_id, type, payload FROM capacity_events "
-                f"WHERE event_id IN ({marks(len(chunk))})",
-                tuple(chunk),
-            ).fetchall()
-            for s, e, t, n, k, p in rows:
-                out[str(e)] = StoredEvent(
-                    int(s), str(e), str(t), str(n), str(k), json.loads(p)
-                )
-        return out
+        return _logged(self._db, event_ids)
 
     def last_event_seq(self) -> int:
         """Highest logged sequence number (0 when empty)."""

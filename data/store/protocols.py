@@ -20,7 +20,7 @@ from numpy.typing import NDArray
 from tierflow.data.network import Network
 from tierflow.data.store.allocations import AllocationRun
 from tierflow.data.store.bid_prices import BidPriceRun
-from tierflow.data.store.capacity_log import StoredEvent
+from tierflow.data.store.capacity_log import LoggedCheck, StoredEvent
 from tierflow.data.store.checkout_reads import CheckoutFacts
 from tierflow.data.store.checkouts import CheckoutState
 from tierflow.data.store.quotes import StoredQuote
@@ -224,8 +224,12 @@ class QuoteStore(Protocol):
 class CapacityEventLog(Protocol):
     """The capacity event log and the monitor's snapshots."""
 
-    def append_events(self, events: Sequence[Mapping[str, Any]]) -> list[int | None]:
-        """Log capacity events; the new ones get a sequence number."""
+    def append_events(
+        self, events: Sequence[Mapping[str, Any]], check: LoggedCheck | None = None
+    ) -> list[int | None]:
+        """Log capacity events; the new ones get a sequence number. ``check``
+        judges them against the logged events of their ids, under the log's
+        lock, and may refuse them all."""
         ...
 
     def events_after(self, seq: int) -> list[StoredEvent]:
