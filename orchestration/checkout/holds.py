@@ -237,9 +237,7 @@ class Holds:
                     value=request_id,
                 )
 
-    def _check_open(
-        self, request_id: str, quote: Quote, option: OfferedOption
-    ) -> None:
+    def _check_open(self, request_id: str, quote: Quote, option: OfferedOption) -> None:
         """Refuse an option that ships from a node now closed (an outage):
         held, its order went to a node that cannot ship it on the date
         promised (a checkout answered before the outage and selected after
