@@ -197,6 +197,11 @@ class CapacityFollower:
                 self._stop.wait(RETRY_S)
                 continue
             self._read_again()
+            # the option sets answered while the store could not be written,
+            # for every replica: tried at each read of the log until written
+            # (once, when the log was read again, met a router's store still
+            # reconnecting, and a quiet replica never wrote them)
+            self.router.save_unsaved()
             moved = False
             if last > seen:
                 if self.router.monitor.last_seq < last:  # else pulled already
@@ -220,9 +225,6 @@ class CapacityFollower:
             self.store_unreachable = False
             self._said.clear()
             log.info("capacity event log read again")
-            # the option sets answered meanwhile, for every replica at once
-            # (else only at this process's next answer written)
-            self.router.save_unsaved()
 
     def _snapshot(self, store: StateStore) -> None:
         """Save the capacity map's snapshot when :data:`SNAPSHOT_EVERY`

@@ -18,7 +18,7 @@ from tests.service_fixtures import MONDAY_10, tiny_router
 from tierflow.capacity.monitor import CapacityMonitor
 from tierflow.capacity.score import capacity_scores
 from tierflow.data.errors import InputError
-from tierflow.data.store import StateStore, StoredEvent
+from tierflow.data.store import StateStore, StoredEvent, StoreUnavailable
 from tierflow.formulations.tiers import TierPolicy
 from tierflow.orchestration.bid_prices import FixedBidPrices
 from tierflow.orchestration.checkout.router import OnlineRouter, option_changes
@@ -310,6 +310,39 @@ def test_the_follower_does_not_pull_what_a_confirm_pulled(
     finally:
         gate.set()
         follower.stop()
+
+
+def test_the_follower_writes_options_answered_while_the_store_failed(
+    router: OnlineRouter, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Option sets whose write failed reach the store from a quiet replica
+    (no other answer written) within a read of the log or two, whatever
+    the log's own reads did: the follower wrote them once, when the log
+    was read again after failing, and a router's store still reconnecting
+    then kept them in this process for good (QA: another replica's select
+    said "unknown request id" 20 s after the outage)."""
+    store = router.store
+    assert store is not None
+
+    def down(*_: object, **__: object) -> None:
+        raise StoreUnavailable("the database is away")
+
+    with monkeypatch.context() as outage:
+        outage.setattr(store, "put_quote", down)
+        answer = router.generate_fulfillment_options("C5", [("TEE", 1)], "606")
+    with tiny_router(tmp_path, state=store.location, scores=False) as other:
+        with pytest.raises(InputError, match="unknown request id"):
+            other.select(answer.request_id, "gold")
+        follower = CapacityFollower(router, lambda: None)
+        follower.start()
+        try:
+            deadline = time.monotonic() + 10
+            while store.get_quote(answer.request_id) is None:
+                assert time.monotonic() < deadline, "never written"
+                time.sleep(0.05)
+        finally:
+            follower.stop()
+        assert other.select(answer.request_id, "gold").status == "held"
 
 
 def test_a_burst_of_events_is_one_pull(
