@@ -60,8 +60,9 @@ class _Tokens:
         self.pos = 0
         #: The token a reading failed at (its error's), -1 before any.
         self.failed_at = -1
-        #: Whether that failure was of the counts (the end of the file
-        #: reached, or tokens left over), not of a value.
+        #: Whether that failure was of the counts (a count that is not a
+        #: positive integer, the end of the file reached, tokens left over),
+        #: not of a value.
         self.counts_failed = False
 
     def where(self, k: int) -> str:
@@ -106,6 +107,10 @@ class _Tokens:
         k = self.pos
         value = self.take(1, what, problem)[0]
         if value != int(value) or value < 1:
+            # a count that is no count is what a wrong reading of the
+            # counts meets, as the end of the file is (a cost of 1.5 read as
+            # a number of jobs was blamed over the right reading's end of file)
+            self.counts_failed = True
             raise self.error_at(k, f"{what} must be a positive integer", problem)
         return int(value)
 

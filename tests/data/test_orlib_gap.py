@@ -123,6 +123,28 @@ def test_a_bad_token_of_one_problem_is_named_where_it_is(
         read_orlib_gap(flat)
 
 
+def test_a_cost_read_as_a_count_does_not_hide_the_end_of_the_file(
+    tmp_path: Path,
+) -> None:
+    """One problem on one line, its last capacity missing: the reading as a
+    count of problems (2) reads the cost 1.5 as the number of jobs, a count
+    that is no count, as a wrong reading of the counts meets; the error is
+    the one-problem reading's end of file. It was the cost ("value '1.5':
+    the number of jobs n must be a positive integer", QA)."""
+    flat = tmp_path / "t.txt"
+    flat.write_text("2 3 1.5 2 3 4 5 6 1 1 1 1 1 1 5\n")
+    with pytest.raises(
+        InputError,
+        match=re.escape(
+            "t.txt: token 16 (end of file): unexpected end of file while "
+            "reading the capacities (2 agents): expected 2 values, found 1"
+        ),
+    ):
+        read_orlib_gap(flat)
+    flat.write_text("2 3 1.5 2 3 4 5 6 1 1 1 1 1 1 5 5\n")
+    assert read_orlib_gap(flat)[0].n_jobs == 3
+
+
 BAD_FILES = [
     (
         "truncated.txt",
