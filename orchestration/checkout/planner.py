@@ -249,13 +249,16 @@ class Planner:
     def _no_platinum_room(
         self, q: TierQuote, eligible: NDArray[np.bool_], holding: str = "the items"
     ) -> WhyNot:
-        """Why no node can take a Platinum order it could deliver in time."""
+        """Why no node can take a Platinum order it could deliver in time:
+        no physical room, or closed (an outage: it said "lacks physical
+        room" of a closed node, as Gold did)."""
         promised = day_to_date(int(q.promised[TIERS.index(Tier.PLATINUM)]))
         nodes = ", ".join(self.network.node_ids[j] for j in np.flatnonzero(eligible))
+        cause = self._short_because(eligible, "lacks physical room today")
         return fully_booked(
             self._label(Tier.PLATINUM),
             f"every node holding {holding} that can guarantee delivery by "
-            f"{promised.isoformat()} ({nodes}) lacks physical room today",
+            f"{promised.isoformat()} ({nodes}) {cause}",
         )
 
     def _plan_split(
@@ -319,18 +322,19 @@ class Planner:
         """Why none of ``nodes`` (which could ship ``what``) takes it today:
         no room after the forecast, or closed (an outage: it said "lacks
         room" of a closed node)."""
-        closed = self.monitor.outage[nodes]
-        cause = (
-            "is closed (outage)"
-            if closed.all()
-            else "lacks room after the forecast today or is closed (outage)"
-            if closed.any()
-            else "lacks room after the forecast today"
-        )
+        cause = self._short_because(nodes, "lacks room after the forecast today")
         if not named:
             return f"every node that could ship {what} {cause}"
         names = ", ".join(self.network.node_ids[j] for j in np.flatnonzero(nodes))
         return f"every node that could ship {what} ({names}) {cause}"
+
+    def _short_because(self, nodes: NDArray[np.bool_], lacks: str) -> str:
+        """What keeps ``nodes`` from an order: ``lacks`` (room), their
+        outage, or either."""
+        closed = self.monitor.outage[nodes]
+        if closed.all():
+            return "is closed (outage)"
+        return f"{lacks} or is closed (outage)" if closed.any() else lacks
 
     def _plan_overflow(self, order: _Order, plans: Plans) -> None:
         """Tier 4, when every node that could serve the order is short: every

@@ -149,12 +149,13 @@ def test_platinum_on_a_sunday_needs_a_node_that_delivers_monday(
     assert "platinum" not in ids(answer)
     assert answer.missing["platinum"] == (
         "every node holding the items that can guarantee delivery by 2026-01-12 "
-        "(WH-WEST) lacks physical room today"
+        "(WH-WEST) is closed (outage)"
     )
 
 
 def test_platinum_refused_names_the_nodes_out_of_room(late_west: OnlineRouter) -> None:
-    """Monday 21:30 ET: only WH-WEST (18:30 PT) can still make Tuesday."""
+    """Monday 21:30 ET: only WH-WEST (18:30 PT) can still make Tuesday; it
+    is closed, which the refusal says (it said "lacks physical room", QA)."""
     when = dt.datetime(2026, 1, 5, 21, 30, tzinfo=ET)
     event(late_west, "WH-WEST", "outage", True, 1)
     answer = late_west.generate_fulfillment_options(
@@ -163,7 +164,7 @@ def test_platinum_refused_names_the_nodes_out_of_room(late_west: OnlineRouter) -
     assert "platinum" not in ids(answer)
     assert answer.missing["platinum"] == (
         "every node holding the items that can guarantee delivery by 2026-01-06 "
-        "(WH-WEST) lacks physical room today"
+        "(WH-WEST) is closed (outage)"
     )
 
 
