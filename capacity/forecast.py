@@ -286,7 +286,10 @@ def rest_of_day(
         midnight = dt.datetime.combine(
             local.date() + dt.timedelta(days=1), dt.time(), local.tzinfo
         )
-        hours = max(0.0, (midnight - local).total_seconds() / 3600.0)
+        # elapsed time, in UTC: two datetimes of one zone subtract as wall
+        # clock, 23 h on a spring-forward day's 22 (and 25 h in autumn)
+        to_midnight = midnight.astimezone(dt.UTC) - at_utc
+        hours = max(0.0, to_midnight.total_seconds() / 3600.0)
         k = int(np.ceil(hours - fraction)) if hours > fraction else 0
         rows = network.node_tz == t
         head = fc[rows, 0] * min(fraction, hours)

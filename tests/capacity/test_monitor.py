@@ -19,6 +19,7 @@ from tierflow.capacity.forecast import (
     SmoothedProfileForecaster,
     holdout_errors,
     node_hour_volume,
+    rest_of_day,
 )
 from tierflow.capacity.monitor import CapacityMonitor, OrderProfile, events_for
 from tierflow.capacity.score import capacity_scores
@@ -292,6 +293,35 @@ def test_exp_smoothing_beats_seasonal_naive(
     assert naive.period_ == 168
     # the forecast's daily total tracks the recent actual daily total
     assert abs(fc.sum() / history.volume[:, -24:].sum() - 1) < 0.25
+
+
+@pytest.mark.parametrize(
+    ("day", "offset", "hours"), [("2026-03-08", -5, 22), ("2026-11-01", -4, 24)]
+)
+def test_the_rest_of_the_day_counts_the_hours_a_clock_change_leaves(
+    tmp_path: Path, sample_network: Network, day: str, offset: int, hours: int
+) -> None:
+    """At 01:00 in New York on the days clocks change (EST in spring, the
+    first 01:00, EDT, in autumn), the day has 22 hours left in spring and
+    24 in autumn: the forecast sums that many of the model's hours. It
+    counted the wall clock's 23 (QA: 5 % over in spring)."""
+    frame = generate_orders(sample_network, n_orders=6_000, days=14, seed=3,
+                            start=dt.date.fromisoformat(day) - dt.timedelta(days=13))  # fmt: skip
+    orders = read_orders(write_orders(frame, tmp_path / "o.csv"), sample_network)
+    model = SmoothedProfileForecaster().fit(node_hour_volume(orders, sample_network))
+    at = dt.datetime.fromisoformat(f"{day}T01:00:00").replace(
+        tzinfo=dt.timezone(dt.timedelta(hours=offset))
+    )
+    first = int((np.datetime64(at.astimezone(dt.UTC).replace(tzinfo=None), "h")
+                 - model.end_.astype("datetime64[h]")).astype(np.int64))  # fmt: skip
+    hourly = model.predict(48, offset_hours=first)
+    eastern = sample_network.node_tz == sample_network.timezones.index(
+        "America/New_York"
+    )
+    np.testing.assert_allclose(
+        rest_of_day(model, sample_network, at)[eastern],
+        hourly[eastern, :hours].sum(axis=1),
+    )
 
 
 def test_cli_show_json_and_png(tmp_path: Path) -> None:
