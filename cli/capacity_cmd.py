@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import hashlib
 import json
 import sys
 from collections.abc import Iterable, Sequence
@@ -258,7 +259,11 @@ def forecast_command(
     if not no_ingest:
         events = [
             CapacityEvent(
-                f"forecast:{node}:{stamp}", at.timestamp(), i, "forecast", float(v)
+                forecast_event_id(node, stamp, float(v)),
+                at.timestamp(),
+                i,
+                "forecast",
+                float(v),
             )
             for i, (node, v) in enumerate(zip(net.node_ids, rest, strict=True))
         ]
@@ -268,6 +273,7 @@ def forecast_command(
             mon.snapshot()
         # a node's forecast older than one it has changes nothing: said
         report["stale"] = stored.stale
+        report["already_stored"] = stored.duplicates
     if as_json:
         click.echo(json.dumps(report))
         return
@@ -280,7 +286,11 @@ def forecast_command(
     if not no_ingest:
         stale = report["stale"]
         click.echo(
-            "stored as forecast events"
+            (
+                "already stored (the same forecast at the same instant)"
+                if report["already_stored"] == net.n_nodes
+                else "stored as forecast events"
+            )
             + (
                 f"; {stale} of the {net.n_nodes} nodes have a newer forecast, "
                 f"which stays (the forecast is at {stamp}: see --at)"
@@ -434,3 +444,13 @@ def _history(
         if exc.file is not None or exc.field not in ("orders", "history"):
             raise
         raise InputError(exc.reason, file=orders_path.name) from None
+
+
+def forecast_event_id(node: str, stamp: str, value: float) -> str:
+    """A stored forecast's event id: the node, the instant and a digest of
+    the value, so the same forecast stored again is a duplicate and one
+    from a corrected history is a new event at the same instant (the later
+    stands). Without the value, storing a corrected history's forecast was
+    refused as an id reused with other content."""
+    digest = hashlib.sha256(repr(value).encode()).hexdigest()[:12]
+    return f"forecast:{node}:{stamp}:{digest}"

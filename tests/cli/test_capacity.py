@@ -123,6 +123,21 @@ def test_a_forecast_instant_outside_the_event_window_is_refused(
     inside = CliRunner().invoke(cli, [*args, "--at", "2026-05-23T01:00:00Z"])
     assert inside.exit_code == 0, inside.output
     assert inside.stdout.endswith("stored as forecast events\n")
+    # the same forecast again is a duplicate, said; one from a corrected
+    # history at the same instant is stored (it was refused: "event id
+    # already used by the logged event seq 4 with different content", QA)
+    again = CliRunner().invoke(cli, [*args, "--at", "2026-05-23T01:00:00Z"])
+    assert again.exit_code == 0, again.output
+    assert again.stdout.endswith(
+        "already stored (the same forecast at the same instant)\n"
+    )
+    lines = history.read_text().splitlines(keepends=True)
+    corrected = tmp_path / "corrected.csv"
+    corrected.write_text("".join(lines[:1] + lines[1::2]))
+    fixed = [str(corrected) if a == str(history) else a for a in args]
+    moved = CliRunner().invoke(cli, [*fixed, "--at", "2026-05-23T01:00:00Z", "--json"])
+    assert moved.exit_code == 0, moved.output
+    assert json.loads(moved.stdout)["already_stored"] == 0
     # too few orders to learn from is said of their file (it named none)
     tiny = tmp_path / "tiny.csv"
     tiny.write_text("".join(history.read_text().splitlines(keepends=True)[:5]))
