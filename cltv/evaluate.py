@@ -258,13 +258,20 @@ def evaluate_forecasts(
     ``data`` shows in the ``holdout_days`` after ``as_of_day``."""
     log = data.transactions
     actual = window_spend(log, history, holdout_days)
-    if not (actual > 0).any():
-        # captures 0/0 and a bias against nothing: a table of NaN, exit 0
+    if actual.sum() <= 0:
+        # captures of a total of nothing (or less) and a bias against it: a
+        # table of NaN, exit 0 (also where a purchase was outweighed by
+        # returns: a net spend of -690 read as a bias of -8,644 %)
+        net = (
+            ""
+            if not actual.any()
+            else f", returns outweigh purchases: net {actual.sum():.2f}"
+        )
         raise as_of_error(
             "no spend in the holdout "
             f"({day_to_date(as_of_day + 1).date()} to "
             f"{day_to_date(as_of_day + holdout_days).date()}) by the customers "
-            "known on the as-of date (only new customers or returns) to "
+            f"known on the as-of date (only new customers or returns{net}) to "
             "evaluate against",
             log,
             as_of_day,

@@ -359,3 +359,21 @@ def test_cli_evaluate_a_holdout_without_spend_by_known_customers_is_an_error(
         "holdout (1997-10-01 to 1997-10-30) by the customers known on the as-of "
         "date (only new customers or returns) to evaluate against\n"
     ), result.output
+    # a purchase outweighed by returns: a table of NaN captures and a bias
+    # of -8,644 % against the net -690, exit 0 (QA)
+    known = rows[0][0], rows[1][0], rows[2][0]
+    path.write_text(
+        path.read_text()
+        + f"{known[0]},1997-10-05,10\n{known[1]},1997-10-06,-400\n"
+        + f"{known[2]},1997-10-07,-300\n"
+    )
+    result = CliRunner().invoke(
+        cli,
+        ["cltv", "evaluate", "--transactions", str(path), "--as-of", "1997-09-30",
+         "--holdout-days", "30"],
+    )  # fmt: skip
+    assert result.exit_code == 1, result.output
+    assert result.output.endswith(
+        "date (only new customers or returns, returns outweigh purchases: net "
+        "-690.00) to evaluate against\n"
+    ), result.output
