@@ -249,15 +249,19 @@ def parse_items(text: str) -> list[tuple[str, int]]:
 def _whole(text: str, index: int) -> int:
     """A quantity written as any number whose value is whole (``3``,
     ``3.0``, ``1e3``), as ``orders.csv`` and ``POST /v1/options`` take it
-    (``1.0`` was refused here alone)."""
-    try:
-        return int(text)
-    except ValueError:
-        pass
-    try:
-        number = float(text)
-    except ValueError:
+    (``1.0`` was refused here alone). Python's ``1_0`` (10) is not a
+    number there, nor here."""
+    if "_" in text:
         number = math.nan
+    else:
+        try:
+            return int(text)
+        except ValueError:
+            pass
+        try:
+            number = float(text)
+        except ValueError:
+            number = math.nan
     if not math.isfinite(number) or not number.is_integer():
         raise InputError("not an integer", field="quantity", index=index, value=text)
     return int(number)
