@@ -238,7 +238,19 @@ def _to_datetime(cells: _Cells) -> Any:
         what = "a date YYYY-MM-DD"
     cells.reject(parsed.isna().to_numpy() & ~empty, f"not {what}")
     bad = ~has_tz.to_numpy(dtype=bool) & ~empty
-    cells.reject(bad, "no timezone offset (add Z or +HH:MM)")
+    # an offset written otherwise (``-5``, ``+05:3``, a space before it) is
+    # malformed, not missing: it was called "no timezone offset"
+    if bad.any():
+        tried = text.str.contains(
+            r"[T ]\d\d(?::?\d\d){0,2}(?:[.,]\d+)?\s*[-+Zz][\d:]*$", regex=True
+        ).to_numpy(dtype=bool)
+        cells.reject(
+            bad,
+            "a malformed timezone offset (write Z, +HH:MM, +HHMM or +HH right "
+            "after the time)"
+            if tried[int(np.argmax(bad))]
+            else "no timezone offset (add Z or +HH:MM)",
+        )
     window = cells.column.window or ANY_DATE_WINDOW
     lo, hi = (pd.Timestamp(t) for t in window.bounds())
     if cells.column.kind == "date":  # naive dates: compare whole days

@@ -212,6 +212,13 @@ BAD_ORDERS = [
     ("date without a time", (2, "created_at", "2026-01-05"),
      r"^orders\.csv: row 2: field 'created_at': value '2026-01-05': "
      r"no timezone offset"),
+    ("an offset of one digit", (2, "created_at", "2026-01-05T10:00:00-5"),
+     r"^orders\.csv: row 2: field 'created_at': value '2026-01-05T10:00:00-5': "
+     r"a malformed timezone offset \(write Z, \+HH:MM, \+HHMM or \+HH right "
+     r"after the time\)$"),
+    ("a space before the offset", (2, "created_at", "2026-01-05T10:00:00 -05:00"),
+     r"^orders\.csv: row 2: field 'created_at': value '2026-01-05T10:00:00 -05:00': "
+     r"a malformed timezone offset"),
     ("not a date", (4, "created_at", "2026-13-01T10:00:00Z"),
      r"^orders\.csv: row 4: field 'created_at': value '2026-13-01T10:00:00Z': "
      r"not an ISO 8601 date-time$"),
