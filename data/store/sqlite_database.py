@@ -129,6 +129,15 @@ class _Reachable:
             raise store_error("sqlite", StoreUnavailable(str(exc))) from exc
 
 
+def _identity(path: Path) -> tuple[int, int] | None:
+    """The file at ``path`` (device, inode), None when there is none."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_dev, st.st_ino
+
+
 #: What SQLite says of a file that is not one of its databases.
 _NOT_A_DATABASE = "file is not a database"
 
@@ -203,6 +212,8 @@ class SqliteDatabase:
                 isolation_level=None,
                 check_same_thread=False,
             )
+            #: The file opened (device, inode): a write checks the path is it.
+            self._file = _identity(self.path)
             self._conn.execute(f"PRAGMA busy_timeout = {int(timeout_s * 1000)}")
             try:
                 mode = self._conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
@@ -275,11 +286,23 @@ class SqliteDatabase:
         with self._lock, self._writer, self._reachable:
             self._conn.execute("BEGIN IMMEDIATE")
             try:
+                self._check_file()
                 yield SqliteTransaction(self._conn)
             except BaseException:
                 self._conn.execute("ROLLBACK")
                 raise
             self._conn.execute("COMMIT")
+
+    def _check_file(self) -> None:
+        """Refuse to write once the path is no longer the file opened (it was
+        deleted or replaced): the connection kept writing to the unlinked
+        file, and a feed reported events applied that were stored nowhere."""
+        if _identity(self.path) != self._file:
+            gone = StoreUnavailable(
+                f"the database file {self.path} is gone (deleted or replaced "
+                "since it was opened)"
+            )
+            raise store_error("sqlite", gone)
 
     def schema_version(self) -> int:
         """The database's schema version (``PRAGMA user_version``)."""

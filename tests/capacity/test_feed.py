@@ -122,6 +122,46 @@ def _wait_for_seq(state: Path | str, seq: int) -> None:
     assert _seq(state) == seq
 
 
+def test_a_sqlite_file_deleted_mid_feed_ends_it(tmp_path: Path) -> None:
+    """The feed's SQLite file is deleted while the feed is open: its next
+    batch is refused (exit 1, the store's error on one line), as for a
+    PostgreSQL server gone. The connection wrote on to the unlinked file:
+    the feed reported every later event applied, stored nowhere (QA)."""
+    state = tmp_path / "state.db"
+    command = [
+        str(Path(sys.executable).with_name("tierflow")), "capacity", "ingest",
+        "--network", str(TINY_NETWORK), "--state", str(state), "--events", "-",
+        "--follow",
+    ]  # fmt: skip
+    with subprocess.Popen(
+        command,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    ) as proc:
+        assert proc.stdin is not None and proc.stdout and proc.stderr
+        try:
+            proc.stdin.write(_line(1, 80))
+            proc.stdin.flush()
+            _wait_for_seq(state, 1)
+            for gone in tmp_path.glob("state.db*"):
+                gone.unlink()
+            proc.stdin.write(_line(2, 70))
+            proc.stdin.flush()
+            code = proc.wait(timeout=60)
+        finally:
+            proc.kill()
+        out, err = proc.stdout.read(), proc.stderr.read()
+    assert code == 1, err
+    assert err.splitlines()[-1] == (
+        f"Error: state store {describe_location(str(state))} failed, feed stopped: "
+        f"the database file {state} is gone (deleted or replaced since it was "
+        "opened)"
+    ), err
+    assert out.startswith("1 events applied, 0 duplicates ignored"), out
+
+
 def test_a_store_lost_mid_feed_ends_it_cleanly(postgres_server: LocalPostgres) -> None:
     """The feed's PostgreSQL server stops while the feed is open (stdin still
     open, the reader waiting for a line): exit 1, the store's error on one
