@@ -241,8 +241,11 @@ class Holds:
         """Refuse an option that ships from a node now closed (an outage):
         held, its order went to a node that cannot ship it on the date
         promised (a checkout answered before the outage and selected after
-        it was held and confirmed there)."""
-        if self.monitor is None:
+        it was held and confirmed there). Not the overflow option: it ships
+        days later, and is offered from a closed node when every holder is
+        closed (refused, the day simulation's checkout failed and ended its
+        day)."""
+        if self.monitor is None or option.tier == Tier.OVERFLOW:
             return
         closed = self.monitor.outage
         for ship in quote.plans[option.tier]:

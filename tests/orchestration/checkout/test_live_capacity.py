@@ -464,6 +464,10 @@ def test_a_split_cart_held_back_by_one_closed_line_is_offered_overflow(
             "C5", [("MUG", 1), ("SPRAY", 1)], "606", now=MONDAY_10
         )
         mug = r.generate_fulfillment_options("C5", [("MUG", 1)], "606", now=MONDAY_10)
+        # it ships later, from the closed node too: held (a select refused
+        # it as from a node closed since, and the day simulation failed)
+        held = r.select(split.request_id, "overflow", now=MONDAY_10)
+        assert held.status == "held" and set(held.nodes) == {"WH-EAST", "WH-WEST"}
     over = split.option("overflow")
     assert {s.node_id: s.lines[0].sku for s in over.shipments} == {
         "WH-EAST": "MUG",
