@@ -28,6 +28,7 @@ from tierflow.cltv.history import DEFAULT_MAX_HISTORY_LOSS, GuardStatus
 from tierflow.cltv.lifecycle import (
     RetrainResult,
     ScoreSink,
+    ScoreSinks,
     retrain,
     score_model,
     stale_log_note,
@@ -573,7 +574,7 @@ def retrain_command(
                 horizon_days=horizon_days,
                 tolerance=tolerance,
                 keep=keep,
-                sink=_FanOut(sinks) if sinks else None,
+                sink=ScoreSinks(sinks) if sinks else None,
                 max_history_loss=max_history_loss,
                 accept_history_loss=accept_history_loss,
             )
@@ -613,19 +614,3 @@ def _print_retrain(result: RetrainResult) -> None:
         click.echo(f"pruned {', '.join(result.pruned)}")
     if result.published_rows is not None:
         click.echo(f"published {result.published_rows} scores")
-
-
-class _FanOut:
-    """Publish to several sinks; returns the row count of the first."""
-
-    def __init__(self, sinks: list[ScoreSink]) -> None:
-        self.sinks = sinks
-
-    def put_cltv_scores(
-        self, scores: Any, *, as_of: datetime.date, model_version: str
-    ) -> int:
-        counts = [
-            s.put_cltv_scores(scores, as_of=as_of, model_version=model_version)
-            for s in self.sinks
-        ]
-        return counts[0]

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol
@@ -94,21 +95,72 @@ class CsvScoreSink:
         return len(scores)
 
 
+class ScoreSinks:
+    """Publish to several sinks, all or none as far as a file can be: each
+    CSV is written to its temporary file first, then the other sinks (the
+    state store) are written, then the files are renamed into place. A CSV
+    that could not be written (a read-only folder) was found after the state
+    store already held scores of a model that never became current.
+
+    Returns the row count of the first sink."""
+
+    def __init__(self, sinks: Sequence[ScoreSink]) -> None:
+        self.sinks = list(sinks)
+
+    def put_cltv_scores(
+        self, scores: pd.DataFrame, *, as_of: datetime.date, model_version: str
+    ) -> int:
+        files = [s for s in self.sinks if isinstance(s, CsvScoreSink)]
+        staged: list[tuple[Path, Path]] = []
+        try:
+            for sink in files:
+                staged.append((_staged_scores(scores, sink.path), sink.path))
+            counts = [
+                len(scores)
+                if isinstance(s, CsvScoreSink)
+                else s.put_cltv_scores(scores, as_of=as_of, model_version=model_version)
+                for s in self.sinks
+            ]
+            for tmp, path in staged:
+                os.replace(tmp, path)
+        finally:
+            for tmp, _ in staged:
+                tmp.unlink(missing_ok=True)
+        return counts[0]
+
+
 def write_scores_csv(scores: pd.DataFrame, path: Path) -> None:
-    """``customer_id,predicted_spend,p_active,segment``, written atomically.
+    """``customer_id,predicted_spend,p_active,segment``, written atomically
+    and at full precision (as ``predictions.csv``: six decimals made ties
+    the state store's copy of the same scores does not have).
 
     A write stopped half-way (Ctrl-C, a full disk) removes its temporary
     file: it sits beside the user's file, where no later run would.
     """
+    tmp = _staged_scores(scores, path)
+    try:
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _staged_scores(scores: pd.DataFrame, path: Path) -> Path:
+    """The scores written to a temporary file beside ``path`` (removed when
+    the write fails); a failure names ``path``, not the temporary file."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     try:
-        scores.loc[:, list(SCORE_COLUMNS)].to_csv(tmp, index=False, float_format="%.6f")
-        os.replace(tmp, path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        scores.loc[:, list(SCORE_COLUMNS)].to_csv(tmp, index=False)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise InputError(
+            f"cannot be written ({exc.strerror or exc})", file=str(path)
+        ) from None
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+    return tmp
 
 
 def backtest_days(horizon_days: int) -> int:
