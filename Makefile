@@ -198,7 +198,7 @@ bench-service: $(DEV_STAMP)
 ## pinned to CPU 0, the load generator to CPU 1); writes
 ## $(OUT)/bench-fleet/{results.json,summary.md}
 .PHONY: bench-fleet
-bench-fleet: $(STAMP) postgres
+bench-fleet: $(DEV_STAMP) postgres
 	$(BIN)/python -m tierflow.benchmarks.fleet_bench --out $(OUT)/bench-fleet
 
 ## docs-screenshot: docs/docs-offline.png, /docs in Chromium with every request

@@ -40,7 +40,7 @@ from tierflow.cli.options import (
 from tierflow.cli.param_types import FiniteFloatRange, OutputPath
 from tierflow.cli.state_location import open_existing_state, open_state
 from tierflow.data.errors import InputError
-from tierflow.data.limits import EVENT_WINDOW
+from tierflow.data.limits import EVENT_WINDOW, MAX_UNITS
 from tierflow.data.network import Network
 from tierflow.data.orders import Orders, read_history
 from tierflow.data.rates import SERVICES, service_index
@@ -320,7 +320,7 @@ def forecast_command(
 )
 @option(
     "--workload",
-    type=FiniteFloatRange(min=0.0),
+    type=FiniteFloatRange(0.0, MAX_UNITS),
     default=0.0,
     show_default=True,
     help="Score for an order of this many weighted units.",

@@ -487,7 +487,7 @@ def evaluate_command(
 )
 @option(
     "--tolerance",
-    type=FiniteFloatRange(min=0.0),
+    type=FiniteFloatRange(0.0, 1.0),
     default=0.02,
     show_default=True,
     help="Promote unless worse by more than this (ranking metrics absolute, MAE "

@@ -158,6 +158,30 @@ def test_bad_orders_exit_1_and_write_nothing(tmp_path: Path) -> None:
     assert not out.exists()
 
 
+def test_hindsight_with_events_is_refused_before_anything_is_written(
+    tmp_path: Path,
+) -> None:
+    """A hindsight plan has no batch boundary to apply events at: the events
+    were dropped without a word, and the plan used a node after its outage
+    (QA). Refused as a usage error; so is a capacity scale past its range
+    (1e6 passed the flag and failed as node 0's capacity)."""
+    orders = tmp_path / "orders.csv"
+    orders.write_text(_HEADER + _ROW + "1\n")
+    events = tmp_path / "ev.jsonl"
+    events.write_text("")
+    out = tmp_path / "out"
+    result = _allocate(orders, out, "--hindsight", "--events", str(events))
+    assert result.exit_code == 2, result.output
+    assert result.output.endswith(
+        "Error: --events are applied at batch boundaries; --hindsight plans the "
+        "whole day as one problem, with none: give one or the other\n"
+    )
+    scaled = _allocate(orders, out, "--capacity-scale", "1e6")
+    assert scaled.exit_code == 2, scaled.output
+    assert "Invalid value for '--capacity-scale'" in scaled.output
+    assert not out.exists()
+
+
 def _tree(folder: Path) -> dict[str, bytes]:
     return {
         str(p.relative_to(folder)): p.read_bytes()
