@@ -159,7 +159,11 @@
 
   function statusText(n) {
     const s = status(n);
-    if (s === "overbooked") return `overbooked by ${num(-n.free_capacity)}`;
+    if (s === "overbooked") {
+      // under one unit, a whole number read "overbooked by 0"
+      const over = -n.free_capacity;
+      return `overbooked by ${over < 1 ? "under 1" : num(over)}`;
+    }
     if (s === "busy") return "busy (overflow offered)";
     return s;
   }
