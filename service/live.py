@@ -218,19 +218,21 @@ class LiveHub:
         with self._lock:
             return request_id in self._answers
 
-    def forget(self, request_id: str) -> None:
-        """Drop a finished checkout; its watchers get ``closed``."""
+    def forget(self, request_id: str, outcome: str) -> None:
+        """Drop a checkout finished here (``outcome``: confirmed or
+        cancelled); its watchers get ``closed`` in the words a watcher on
+        another process gets (``checkout already confirmed``: this process
+        said "checkout finished", another the outcome)."""
         with self._lock:
             self._answers.pop(request_id, None)
         loop = self._loop
         if loop is None or self.closed:
             return
+        reason = f"checkout already {outcome}"
         if _running_loop() is loop:  # a route: no need to wake the loop up
-            loop.call_soon(self._close_watchers, request_id, "checkout finished")
+            loop.call_soon(self._close_watchers, request_id, reason)
         else:
-            loop.call_soon_threadsafe(
-                self._close_watchers, request_id, "checkout finished"
-            )
+            loop.call_soon_threadsafe(self._close_watchers, request_id, reason)
 
     def notify(self) -> None:
         """The capacity map may have changed: update now (thread-safe)."""

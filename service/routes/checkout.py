@@ -143,7 +143,7 @@ async def _confirm(
 ) -> JSONResponse:
     result = await state.call(state.router.confirm, request_id, customer_id=customer)
     if result.status == "confirmed":
-        state.hub.forget(request_id)
+        state.hub.forget(request_id, "confirmed")
     state.metrics.checkout("confirm", result)
     return _checkout_response(result)
 
@@ -153,7 +153,7 @@ async def _cancel(
 ) -> JSONResponse:
     result = await state.call(state.router.cancel, request_id, customer_id=customer)
     if result.ok:
-        state.hub.forget(request_id)
+        state.hub.forget(request_id, "cancelled")
     state.metrics.checkout("cancel", result)
     return _checkout_response(result)
 
