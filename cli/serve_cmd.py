@@ -8,6 +8,7 @@ import os
 import secrets
 import shutil
 import signal
+import socket
 import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -230,8 +231,9 @@ def serve_command(
                 workers, cpus, sock=sock, leftovers=made, **log_settings(),
             )  # fmt: skip
         else:
-            sock.close()  # uvicorn binds it again at once (and says so)
-            _serve_one(app, close, host, port)
+            # served on the socket bound above: closed and bound again by
+            # uvicorn, a request that reached the port meanwhile was reset
+            _serve_one(app, close, host, port, sock)
     click.echo("tierflow serve: stopped")
 
 
@@ -318,8 +320,15 @@ def _shared_metrics() -> Iterator[Path | None]:
         shutil.rmtree(folder, ignore_errors=True)
 
 
-def _serve_one(app: FastAPI, close: Callable[[], None], host: str, port: int) -> None:
-    """One process: uvicorn in the foreground."""
+def _serve_one(
+    app: FastAPI,
+    close: Callable[[], None],
+    host: str,
+    port: int,
+    sock: socket.socket,
+) -> None:
+    """One process: uvicorn in the foreground, on ``sock`` (bound and
+    listening: a request that comes while the app starts waits for it)."""
     from tierflow.service.server import (
         ServiceServer,
         log_settings,
@@ -333,10 +342,11 @@ def _serve_one(app: FastAPI, close: Callable[[], None], host: str, port: int) ->
     # becomes SIGINT's KeyboardInterrupt, a clean stop here
     previous = signal.signal(signal.SIGTERM, _interrupt)
     try:
-        server = ServiceServer(server_config(app, host, port, **log_settings()), app)
+        config = server_config(app, host, port, **log_settings())
+        server = ServiceServer(config, app, announce=True)
         tune_gc()
         with contextlib.suppress(KeyboardInterrupt):
-            server.run()
+            server.run(sockets=[sock])
     finally:
         signal.signal(signal.SIGTERM, previous)
         close()

@@ -27,9 +27,25 @@ from tierflow.data.errors import TierflowError
 class ServiceServer(uvicorn.Server):
     """A uvicorn server that ends the app's event streams before shutting down."""
 
-    def __init__(self, config: uvicorn.Config, app: FastAPI) -> None:
+    def __init__(
+        self, config: uvicorn.Config, app: FastAPI, *, announce: bool = False
+    ) -> None:
         super().__init__(config)
         self._app = app
+        self._announce = announce
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        """uvicorn's startup; on sockets given (bound before the app was
+        built, so a request that comes meanwhile waits) with ``announce``,
+        the line uvicorn writes for a socket it binds itself, which it
+        leaves to the process that bound them."""
+        await super().startup(sockets)
+        if self._announce and sockets and self.started:
+            host, port = sockets[0].getsockname()[:2]
+            where = f"[{host}]" if ":" in host else host
+            logging.getLogger("uvicorn.error").info(
+                "Uvicorn running on http://%s:%d (Press CTRL+C to quit)", where, port
+            )
 
     async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
         """Close the live hub (ends the SSE streams), then uvicorn's shutdown."""

@@ -175,6 +175,41 @@ def test_serve_runs_until_interrupted(tmp_path: Path) -> None:
     _check_access_lines(records, made)
 
 
+def test_a_request_sent_while_the_server_starts_waits_for_it(tmp_path: Path) -> None:
+    """The port is taken first; a request that reaches it while the app is
+    still being built is answered once it is up. One worker closed the
+    socket and let uvicorn bind it again: such a request was reset (QA)."""
+    port = free_port()
+    env = {**os.environ, API_KEY_ENV: "cli-test-key-0123456789"}
+    command = [
+        str(Path(sys.executable).with_name("tierflow")), "serve", "--port", str(port),
+        "--network", str(TINY_NETWORK), "--state", str(tmp_path / "state.db"),
+    ]  # fmt: skip
+    proc = subprocess.Popen(
+        command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    try:
+        conn = None
+        for _ in range(600):  # the first connection the port takes
+            try:
+                conn = socket.create_connection(("127.0.0.1", port), timeout=60)
+                break
+            except ConnectionRefusedError:
+                threading.Event().wait(0.02)
+        assert conn is not None, "the port never took a connection"
+        with conn:
+            conn.sendall(
+                b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+            )
+            answer = b""
+            while chunk := conn.recv(65536):
+                answer += chunk
+        assert answer.startswith(b"HTTP/1.1 200 "), answer[:200]
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.wait(30)
+
+
 def _health_and_writes(base: str, key: str) -> str:
     """/healthz, a write refused, one done (with the caller's request id),
     /healthz again; the request id sent back by the last."""
