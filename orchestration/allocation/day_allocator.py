@@ -558,6 +558,9 @@ class DayAllocator:
             utilization_trace=self.ledger.trace,
             n_orders=o.n_orders,
             tiers=tiers,
-            forecast=self.bids.forecast.source,
+            # no bid prices, no forecast used (it said "intraday")
+            forecast=self.bids.forecast.source
+            if self.settings.use_bid_prices
+            else "none",
             repriced=repriced,
         )

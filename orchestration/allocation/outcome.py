@@ -62,7 +62,8 @@ class AllocationOutcome:
     n_orders: int = 0
     tiers: dict[str, str] = field(default_factory=dict)
     #: Where the bid prices' demand forecast came from: ``history``,
-    #: ``intraday`` or ``override`` (``--expected-orders``).
+    #: ``intraday`` or ``override`` (``--expected-orders``); ``none``
+    #: without bid prices.
     forecast: str = "intraday"
     #: The rows re-priced from the network's tables (:mod:`.repricing`).
     repriced: Repricing | None = None

@@ -306,6 +306,7 @@ def test_sigkill_mid_run_then_resume_loses_and_repeats_nothing(tmp_path: Path) -
     assert result.exit_code == 0, result.output
     whole = json.loads(result.stdout.strip().splitlines()[-1])
     assert whole["n_batches"] == 100 and whole["rerouted"] > 0
+    assert whole["forecast"] == "none"  # no bid prices: none used (QA)
 
     crashed = tmp_path / "crashed"
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
