@@ -9,7 +9,7 @@ import os
 import subprocess
 import sys
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import pytest
@@ -122,12 +122,12 @@ def _wait_for_seq(state: Path | str, seq: int) -> None:
     assert _seq(state) == seq
 
 
-def test_a_sqlite_file_deleted_mid_feed_ends_it(tmp_path: Path) -> None:
-    """The feed's SQLite file is deleted while the feed is open: its next
-    batch is refused (exit 1, the store's error on one line), as for a
-    PostgreSQL server gone. The connection wrote on to the unlinked file:
-    the feed reported every later event applied, stored nowhere (QA)."""
-    state = tmp_path / "state.db"
+def _feed_losing_its_store(
+    state: Path | str, lose: Callable[[], None]
+) -> tuple[int, str, str]:
+    """``capacity ingest --follow`` on ``state``: one event applied, then the
+    store lost (``lose``) while the feed is open (stdin still open, the reader
+    waiting for a line), then a second event; its exit code, stdout, stderr."""
     command = [
         str(Path(sys.executable).with_name("tierflow")), "capacity", "ingest",
         "--network", str(TINY_NETWORK), "--state", str(state), "--events", "-",
@@ -145,14 +145,27 @@ def test_a_sqlite_file_deleted_mid_feed_ends_it(tmp_path: Path) -> None:
             proc.stdin.write(_line(1, 80))
             proc.stdin.flush()
             _wait_for_seq(state, 1)
-            for gone in tmp_path.glob("state.db*"):
-                gone.unlink()
-            proc.stdin.write(_line(2, 70))
+            lose()
+            proc.stdin.write(_line(2, 70))  # its batch finds the store gone
             proc.stdin.flush()
-            code = proc.wait(timeout=60)
+            code = proc.wait(timeout=60)  # stdin is open: the feed goes on
         finally:
             proc.kill()
-        out, err = proc.stdout.read(), proc.stderr.read()
+        return code, proc.stdout.read(), proc.stderr.read()
+
+
+def test_a_sqlite_file_deleted_mid_feed_ends_it(tmp_path: Path) -> None:
+    """The feed's SQLite file is deleted while the feed is open: its next
+    batch is refused (exit 1, the store's error on one line), as for a
+    PostgreSQL server gone. The connection wrote on to the unlinked file:
+    the feed reported every later event applied, stored nowhere (QA)."""
+    state = tmp_path / "state.db"
+
+    def delete() -> None:
+        for gone in tmp_path.glob("state.db*"):
+            gone.unlink()
+
+    code, out, err = _feed_losing_its_store(state, delete)
     assert code == 1, err
     assert err.splitlines()[-1] == (
         f"Error: state store {describe_location(str(state))} failed, feed stopped: "
@@ -163,38 +176,15 @@ def test_a_sqlite_file_deleted_mid_feed_ends_it(tmp_path: Path) -> None:
 
 
 def test_a_store_lost_mid_feed_ends_it_cleanly(postgres_server: LocalPostgres) -> None:
-    """The feed's PostgreSQL server stops while the feed is open (stdin still
-    open, the reader waiting for a line): exit 1, the store's error on one
-    line, the summary of what was applied. It was a fatal error at exit
-    (SIGABRT, "could not acquire lock for <_io.BufferedReader name='<stdin>'>",
-    a daemon thread inside stdin's read) and no summary. A server of its own
-    (the session's ``postgres_server`` is only there to skip or fail alike)."""
+    """The feed's PostgreSQL server stops while the feed is open: exit 1,
+    the store's error on one line, the summary of what was applied. It was
+    a fatal error at exit (SIGABRT, "could not acquire lock for
+    <_io.BufferedReader name='<stdin>'>", a daemon thread inside stdin's
+    read) and no summary. A server of its own (the session's
+    ``postgres_server`` is only there to skip or fail alike)."""
     with LocalPostgres(parent=memory_folder()) as server:
         url = server.create_database("feed")
-        command = [
-            str(Path(sys.executable).with_name("tierflow")), "capacity", "ingest",
-            "--network", str(TINY_NETWORK), "--state", url, "--events", "-",
-            "--follow",
-        ]  # fmt: skip
-        with subprocess.Popen(
-            command,
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        ) as proc:
-            assert proc.stdin is not None and proc.stdout and proc.stderr
-            try:
-                proc.stdin.write(_line(1, 80))
-                proc.stdin.flush()
-                _wait_for_seq(url, 1)
-                server.stop()
-                proc.stdin.write(_line(2, 70))  # its batch finds the server gone
-                proc.stdin.flush()
-                code = proc.wait(timeout=60)  # stdin is open: the feed goes on
-            finally:
-                proc.kill()
-            out, err = proc.stdout.read(), proc.stderr.read()
+        code, out, err = _feed_losing_its_store(url, server.stop)
     assert code == 1, err
     assert "Fatal Python error" not in err
     errors = [line for line in err.splitlines() if line.startswith("Error: ")]

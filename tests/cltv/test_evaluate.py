@@ -348,11 +348,9 @@ def test_cli_evaluate_a_holdout_without_spend_by_known_customers_is_an_error(
         + "".join(f"{r[0]},{r[2][:4]}-{r[2][4:6]}-{r[2][6:]},{r[4]}\n" for r in rows)
         + "NEW1,1997-10-05,20.00\n"
     )
-    result = CliRunner().invoke(
-        cli,
-        ["cltv", "evaluate", "--transactions", str(path), "--as-of", "1997-09-30",
-         "--holdout-days", "30"],
-    )  # fmt: skip
+    evaluate = ["cltv", "evaluate", "--transactions", str(path),
+                "--as-of", "1997-09-30", "--holdout-days", "30"]  # fmt: skip
+    result = CliRunner().invoke(cli, evaluate)
     assert result.exit_code == 1, result.output
     assert result.output.endswith(
         f"Error: {path}: field 'as_of': value '1997-09-30': no spend in the "
@@ -367,11 +365,7 @@ def test_cli_evaluate_a_holdout_without_spend_by_known_customers_is_an_error(
         + f"{known[0]},1997-10-05,10\n{known[1]},1997-10-06,-400\n"
         + f"{known[2]},1997-10-07,-300\n"
     )
-    result = CliRunner().invoke(
-        cli,
-        ["cltv", "evaluate", "--transactions", str(path), "--as-of", "1997-09-30",
-         "--holdout-days", "30"],
-    )  # fmt: skip
+    result = CliRunner().invoke(cli, evaluate)
     assert result.exit_code == 1, result.output
     assert result.output.endswith(
         "date (only new customers or returns, returns outweigh purchases: net "
