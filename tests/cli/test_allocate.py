@@ -216,7 +216,7 @@ _SCORES = "customer_id,predicted_spend,p_active,segment\nC1,10,0.5,gold\n"
         ("option", "--batch-minutes inf", "Invalid value for '--batch-minutes': inf is not in the range 0.0<x<=1440.0."),
         ("option", "--capacity-scale nan", "Invalid value for '--capacity-scale': 'nan' is not a finite number."),
         ("option", "--release-minutes -inf", "Invalid value for '--release-minutes': -inf is not in the range 0.0<=x<=10080.0."),
-        ("option", "--capacity-scale inf", "Invalid value for '--capacity-scale': 'inf' is not a finite number."),
+        ("option", "--capacity-scale inf", "Invalid value for '--capacity-scale': inf is not in the range 0.0<=x<=1000.0."),
         ("env", "TIERFLOW_ALLOCATE_TIME_LIMIT=nan", "'nan' is not a finite number."),
     ],
 )  # fmt: skip
