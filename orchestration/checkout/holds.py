@@ -205,8 +205,9 @@ class Holds:
         """Refuse an option whose plan no longer holds at ``now``: a node it
         ships from closed (an outage on the live map) or passed its cutoff
         since it was offered, so its shipment cannot leave as planned and
-        its delivery date was a promise the node can no longer keep. The option set is still open: a requote gives the new dates
-        (an open checkout page gets them within a minute, by the live hub).
+        its delivery date was a promise the node can no longer keep. The
+        option set is still open: a requote gives the new dates (an open
+        checkout page gets them within a minute, by the live hub).
         Judged at the checkout's own instant: ``now`` when the caller gives
         it (on the clock it gave the options: a simulated day's, a batch
         job's), else the quote's moved on by the wall-clock time since its
