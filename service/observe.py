@@ -33,28 +33,33 @@ _HEADER = REQUEST_ID_HEADER.lower().encode()
 access_log = logging.getLogger(ACCESS_LOGGER)
 
 
-def route_template(
-    scope: Scope, asked: Scope | None = None, routes: Sequence[BaseRoute] = ()
-) -> str:
+def route_template(scope: Scope, routes: Sequence[BaseRoute] = ()) -> str:
     """The matched route's path template (``/v1/checkouts/{request_id}/select``),
     ``/static/{path}`` under a mount, else :data:`UNMATCHED`. A request
     answered before routing (a body over the limit: 413) or by a route that
     does not note itself in the scope (Starlette's own: ``/openapi.json``,
-    the static files) is matched here against ``routes`` (the app's), by
-    the path it ``asked`` (the scope's as it came in: routing rewrites it
-    under a mount): they were all counted as ``unmatched``."""
+    the static files) is matched here against ``routes`` (the app's): they
+    were all counted as ``unmatched``."""
     route = scope.get("route")
-    if route is None and asked is not None:
-        route = _route_of(routes, asked)
+    if route is None and routes:
+        route = _route_of(routes, scope)
     path = getattr(route, "path", None)
     if not isinstance(path, str):
         return UNMATCHED
     return f"{path}/{{path}}" if isinstance(route, Mount) else path
 
 
-def _route_of(routes: Sequence[BaseRoute], asked: Scope) -> BaseRoute | None:
-    """The first of ``routes`` that takes ``asked``'s path (whatever its
-    method), if any."""
+def _route_of(routes: Sequence[BaseRoute], scope: Scope) -> BaseRoute | None:
+    """The first of ``routes`` that takes ``scope``'s path (whatever its
+    method), if any. Matched on the path as it was asked: a mount that
+    took the request moved its prefix into ``root_path`` and kept the one
+    before in ``app_root_path``."""
+    asked = {
+        "type": "http",
+        "path": scope["path"],
+        "method": scope["method"],
+        "root_path": scope.get("app_root_path", scope.get("root_path", "")),
+    }
     for route in routes:
         match, _ = route.matches(asked)
         if match is not Match.NONE:
@@ -95,8 +100,6 @@ class RequestObserver:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        asked = {"type": "http", "path": scope["path"], "method": scope["method"],
-                 "root_path": scope.get("root_path", "")}  # fmt: skip
         rid = request_id(scope)
         # the request's own task: the id stays on what is logged after this
         # layer too (uvicorn's error line), and never reaches another request
@@ -119,14 +122,12 @@ class RequestObserver:
             await self.app(scope, receive, send_with_id)
         finally:
             seconds = time.perf_counter() - start
-            self._done(scope, asked, answer, seconds)
+            self._done(scope, answer, seconds)
 
-    def _done(
-        self, scope: Scope, asked: Scope, answer: _Answer, seconds: float
-    ) -> None:
+    def _done(self, scope: Scope, answer: _Answer, seconds: float) -> None:
         if self.metrics.enabled:  # labels from bounded sets only
             method = method_label(scope["method"])
-            route = route_template(scope, asked, self.routes)
+            route = route_template(scope, self.routes)
             timed = None if answer.stream else seconds
             self.metrics.request(method, route, answer.status, timed)
         if self.log_access:
