@@ -217,15 +217,16 @@ def _to_timezone(cells: _Cells) -> Any:
     return text.to_numpy(dtype=object)
 
 
+#: A date-time's time of day, after its ``T`` (or space): what an offset follows.
+_TIME = r"[T ]\d\d(?::?\d\d){0,2}(?:[.,]\d+)?"
+
+
 def _to_datetime(cells: _Cells) -> Any:
     text, empty = cells.text, cells.empty
     if cells.column.kind == "datetime":
         # an offset after the time: Z, ±HH:MM, ±HHMM or ±HH (``-06`` was
         # parsed, then called "no timezone offset")
-        has_tz = text.str.contains(
-            r"[T ]\d\d(?::?\d\d){0,2}(?:[.,]\d+)?(?:Z|[+-]\d\d(?::?\d\d)?)$",
-            regex=True,
-        )
+        has_tz = text.str.contains(_TIME + r"(?:Z|[+-]\d\d(?::?\d\d)?)$", regex=True)
         parsed = pd.to_datetime(
             text.where(~empty, None), utc=True, format="ISO8601", errors="coerce"
         )
@@ -241,14 +242,12 @@ def _to_datetime(cells: _Cells) -> Any:
     # an offset written otherwise (``-5``, ``+05:3``, a space before it) is
     # malformed, not missing: it was called "no timezone offset"
     if bad.any():
-        tried = text.str.contains(
-            r"[T ]\d\d(?::?\d\d){0,2}(?:[.,]\d+)?\s*[-+Zz][\d:]*$", regex=True
-        ).to_numpy(dtype=bool)
+        first = str(text.iloc[int(np.argmax(bad))])
         cells.reject(
             bad,
             "a malformed timezone offset (write Z, +HH:MM, +HHMM or +HH right "
             "after the time)"
-            if tried[int(np.argmax(bad))]
+            if re.search(_TIME + r"\s*[-+Zz][\d:]*$", first)
             else "no timezone offset (add Z or +HH:MM)",
         )
     window = cells.column.window or ANY_DATE_WINDOW
