@@ -479,18 +479,28 @@ class Checkouts(StorePart):
         return len(ended)
 
     def online_orders(self, *, since: float | None = None) -> pd.DataFrame:
-        """Confirmed checkout orders (:data:`ONLINE_ORDER_COLUMNS`), oldest first.
+        """Confirmed checkout orders (:data:`ONLINE_ORDER_COLUMNS` and
+        ``promised_date``), oldest first.
 
-        The first seven columns are ``orders.csv``'s, so
+        The first seven columns and ``promised_date`` are ``orders.csv``'s, so
         ``data.orders.write_orders(store.online_orders(), path)`` is an orders
-        file the allocator reads; ``since`` (epoch seconds) keeps orders
-        confirmed after it (the next batch's).
+        file the allocator reads, keeping the date shown at checkout as the
+        promise; ``since`` (epoch seconds) keeps orders confirmed after it
+        (the next batch's).
         """
-        return self._db.frame(
+        frame = self._db.frame(
             f"SELECT {', '.join(ONLINE_ORDER_COLUMNS)} FROM online_orders "
             "WHERE confirmed_at > ? ORDER BY confirmed_at, order_id, sku",
             (-math.inf if since is None else float(since),),
         )
+        # the date the customer was shown (the option's: its last shipment's)
+        # under orders.csv's name, so an export keeps the promise for the
+        # allocator; an order's lines are confirmed at once, so ``since``
+        # never splits one
+        frame["promised_date"] = frame.groupby("order_id")["delivery_date"].transform(
+            "max"
+        )
+        return frame
 
 
 def _ended(option_id: str, ending: str) -> dict[tuple[str, str], int]:

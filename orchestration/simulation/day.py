@@ -21,7 +21,7 @@ from tierflow.cltv.scores_file import read_cltv_scores
 from tierflow.cltv.segments import SEGMENTS
 from tierflow.data.network import Network
 from tierflow.data.order_generator import Spike, generate_orders
-from tierflow.data.orders import Orders, read_orders, write_orders
+from tierflow.data.orders import ORDER_COLUMNS, Orders, read_orders, write_orders
 from tierflow.data.store import ScoreStore, SqliteStore
 from tierflow.data.vocabulary import TIERS, AllocationStatus, HoldStatus, Tier
 from tierflow.formulations.tiers import Pricing, TierPolicy
@@ -395,12 +395,9 @@ def _confirmed_orders(store_path: Path, network: Network, out: Path) -> Orders:
     does not depend on their ids (see :func:`_by_content`)."""
     with SqliteStore(store_path) as store:
         confirmed = _by_content(store.online_orders())
-    # the order's promise is its last line's date (lines held at several
-    # nodes may arrive on different days; the checkout showed the last)
-    promised = confirmed.groupby("order_id", sort=False)["delivery_date"].transform(
-        "max"
-    )
-    frame = confirmed.iloc[:, :7].assign(promised_date=promised)
+    # with the promise shown at checkout (the store's promised_date: its last
+    # shipment's date, as lines held at several nodes may arrive apart)
+    frame = confirmed[[*ORDER_COLUMNS, "promised_date"]]
     return read_orders(write_orders(frame, out / "orders.csv"), network)
 
 

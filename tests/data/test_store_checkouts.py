@@ -69,7 +69,8 @@ def test_migration_3_upgrades_a_version_2_store(state_location: Path | str) -> N
     with open_store(state_location) as s:
         assert s.schema_version() == SCHEMA_VERSION
         assert s.latest_bid_prices() is None
-        assert s.online_orders().columns.tolist() == list(ONLINE_ORDER_COLUMNS)
+        columns = [*ONLINE_ORDER_COLUMNS, "promised_date"]
+        assert s.online_orders().columns.tolist() == columns
 
 
 def test_seed_inventory_only_once(
@@ -194,7 +195,8 @@ def test_checkout_facts_are_the_stock_and_score_reads_together(
 
 def test_hold_confirm_and_orders(store: StateStore, tmp_path: Path) -> None:
     holds = [("N1", [("TEE", 2), ("MUG", 1)]), ("N2", [("TEE", 1)])]
-    order = [_lines("q1", "N1", "MUG", 1), _lines("q1", "N2", "TEE", 1)]
+    later = {**_lines("q1", "N2", "TEE", 1), "delivery_date": "2026-01-08"}
+    order = [_lines("q1", "N1", "MUG", 1), later]
     held = store.hold_checkout("q1", "gold", holds, 60, order_lines=order, now=0)
     assert (held.status, held.expires_at, held.reservation_ids) == (
         "held",
@@ -221,6 +223,9 @@ def test_hold_confirm_and_orders(store: StateStore, tmp_path: Path) -> None:
     path = write_orders(orders, tmp_path / "orders.csv")
     back = read_orders(path)
     assert back.order_ids == ("q1",) and back.line_sku_id == ("MUG", "TEE")
+    # the date shown at checkout (its last shipment's) is the order's promise
+    assert back.promised_date is not None
+    assert back.promised_date.tolist() == [dt.date(2026, 1, 8)]
     with pytest.raises(InputError, match=r"field 'request_id': value 'q1': checkout"):
         store.hold_checkout("q1", "silver", holds, 60, order_lines=order, now=4)
     with pytest.raises(InputError, match=r"confirmed, cannot cancel"):
