@@ -413,6 +413,18 @@ class CapacityMonitor:
         out: NDArray[np.float64] = room - self.forecast if forecast else room
         return out
 
+    def utilization(self) -> NDArray[np.float64]:
+        """Share of each node's workable capacity today (nominal x staffing x
+        open) its backlog and rest-of-day forecast claim: 1 is full (score
+        0), above 1 overbooked, and never below 0 (extra staff is more room,
+        not negative use); 1 where the node can work nothing (closed, no
+        staff)."""
+        effective, claims, _ = self._terms()
+        workable = effective > 0
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            share = claims / np.where(workable, effective, 1.0)
+        return np.asarray(np.where(workable, share, 1.0), dtype=np.float64)
+
     def score_map(self, profile: OrderProfile | None = None) -> NDArray[np.float64]:
         """Score of every node, one array expression (no order: ``workload=0``).
 

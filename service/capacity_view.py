@@ -63,17 +63,16 @@ def capacity_payload(
     mon = router.monitor
     with router.lock:
         table = mon.table()
+        util = mon.utilization()
         as_of = mon.as_of()
         version = list(capacity_version(router))
         demand = demand_payload(router)
     nominal = table["nominal_capacity"].to_numpy(dtype=np.float64)
     free = table["free_capacity"].to_numpy(dtype=np.float64)
     closed = table["outage"].to_numpy(dtype=bool)
-    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        util = np.where(nominal > 0, 1.0 - free / np.where(nominal > 0, nominal, 1), 1)
     # a backlog on a tiny capacity (1e9 units on 1e-300) would overflow to
     # inf, which is no JSON number: past MAX_UTILIZATION the figure is capped
-    util = np.clip(util, -MAX_UTILIZATION, MAX_UTILIZATION)
+    util = np.clip(util, 0.0, MAX_UTILIZATION)
     # a closed node takes nothing: no room, fully unavailable, score 0 (not
     # the backlog's overshoot, e.g. "utilization 138 %, free -247")
     util = np.where(closed, 1.0, util)

@@ -276,9 +276,9 @@ class NodeCapacityOut(BaseModel):
     lon: float
     score: float
     utilization: float = Field(
-        description="(nominal - free) / nominal: share of the day's nominal "
-        "capacity taken by backlog, forecast or lost staff (above 1: "
-        "overbooked); 1 for a closed node"
+        description="(backlog + forecast) / (nominal x staffing): share of "
+        "the capacity staffed today that is committed (1: full, score 0; "
+        "above 1: overbooked); 1 for a closed or unstaffed node"
     )
     nominal_capacity: float
     staffing_pct: float

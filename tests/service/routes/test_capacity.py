@@ -183,6 +183,33 @@ def test_a_closed_node_reads_closed_not_overbooked(live: Any) -> None:
     assert chi() == {**over, "outage": False}
 
 
+@pytest.mark.parametrize("staffing", [200.0, 80.0])
+def test_utilization_is_the_committed_share_of_the_staffed_capacity(
+    live: Any, staffing: float
+) -> None:
+    """ST-CHI (capacity 100) staffed at 200 % with a backlog of 50 is a
+    quarter used, not -50 % (it was 1 - free / nominal, negative whenever
+    extra staff outweighs the work); at 80 % staff the same work is 62.5 % of
+    what it can do today, not 70 % (lost staff counted as work)."""
+    client, _, _ = live
+    at = {"ts": OUTAGE["ts"], "node_id": "ST-CHI"}
+    events = [
+        {**at, "event_id": "s", "type": "staffing", "value": staffing},
+        {**at, "event_id": "b", "type": "backlog", "value": 50},
+    ]
+    r = client.post(
+        "/v1/capacity/events", json={"events": events}, headers={"X-API-Key": API_KEY}
+    )
+    assert r.status_code == 200, r.text
+    chi = next(
+        n
+        for n in client.get("/v1/capacity").json()["nodes"]
+        if n["node_id"] == "ST-CHI"
+    )
+    claims = 50 + chi["forecast_rest_of_day"]
+    assert chi["utilization"] == round(claims / staffing, 4) >= 0.25
+
+
 def test_a_backlog_on_a_tiny_capacity_reads_capped_not_a_500(live: Any) -> None:
     """Valid but absurd: 1e9 units of backlog on a capacity of 1e-300 (and a
     subnormal capacity with no staff) overflow the ratios; the map caps them."""
