@@ -37,7 +37,7 @@ from tierflow.cli.options import (
     orders_file_option,
     state_option,
 )
-from tierflow.cli.param_types import FiniteFloatRange, OutputPath
+from tierflow.cli.param_types import FiniteFloatRange, Instant, OutputPath
 from tierflow.cli.state_location import open_existing_state, open_state
 from tierflow.data.errors import InputError
 from tierflow.data.limits import EVENT_WINDOW, MAX_UNITS
@@ -208,7 +208,8 @@ def _print_totals(totals: FeedTotals, last_seq: int, *, as_json: bool) -> None:
 @orders_file_option("Order history (orders.csv).")
 @option(
     "--at",
-    "at_text",
+    "at",
+    type=Instant(EVENT_WINDOW),  # stored as capacity events
     default=None,
     help="Instant to forecast the rest of the day from (ISO 8601 with an "
     "offset, at most a day before the end of the fitted history; default: the "
@@ -227,7 +228,7 @@ def forecast_command(
     network_dir: Path | None,
     state_path: Path | None,
     orders_path: Path,
-    at_text: str | None,
+    at: dt.datetime | None,
     holdout_hours: int,
     no_ingest: bool,
     as_json: bool,
@@ -236,20 +237,9 @@ def forecast_command(
     net = open_network(network_dir)
     orders, history, report = _history(orders_path, net, holdout_hours)
     model = SmoothedProfileForecaster().fit(history)
-    if at_text is None:
+    if at is None:
         last = orders.created_at.max().astype("datetime64[s]").astype(dt.datetime)
         at = last.replace(tzinfo=dt.UTC)
-    else:
-        try:
-            at = dt.datetime.fromisoformat(at_text.replace("Z", "+00:00"))
-        except ValueError:
-            raise InputError(
-                "not an ISO 8601 instant", field="--at", value=at_text
-            ) from None
-        if at.tzinfo is None:
-            raise InputError("no timezone offset", field="--at", value=at_text)
-        if not EVENT_WINDOW.contains(at.timestamp()):  # stored as capacity events
-            raise InputError(EVENT_WINDOW.describe(), field="--at", value=at_text)
     rest = rest_of_day(model, net, at)
     stamp = at.astimezone(dt.UTC).isoformat()
     report["at"] = stamp

@@ -18,21 +18,14 @@ from tierflow.cli.options import (
 )
 from tierflow.cli.state_location import store_wait_s
 from tierflow.data.errors import InputError
+from tierflow.data.limits import parse_instant
 from tierflow.formulations.tiers import SATISFACTION_KEYS
 from tierflow.orchestration.checkout.router import OnlineRouter, OptionSet, parse_items
 
 
 def parse_now(text: str | None) -> dt.datetime | None:
     """``--now``: an ISO 8601 instant with offset (``Z`` allowed), or None."""
-    if text is None:
-        return None
-    try:
-        when = dt.datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
-    except ValueError:
-        raise InputError("not an ISO 8601 instant", field="now", value=text) from None
-    if when.tzinfo is None:
-        raise InputError("no timezone offset (naive time)", field="now", value=text)
-    return when
+    return None if text is None else parse_instant(text, "now")
 
 
 def parse_preferences(text: str | None) -> dict[str, float] | None:

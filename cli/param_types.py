@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 import os
 from pathlib import Path
@@ -9,6 +10,8 @@ from typing import Any
 
 import click
 
+from tierflow.data.errors import InputError
+from tierflow.data.limits import TimeWindow, parse_instant
 from tierflow.data.output_folder import file_in_the_way
 
 
@@ -25,6 +28,28 @@ class FiniteFloatRange(click.FloatRange):
         if not math.isfinite(number):
             self.fail(f"{value!r} is not a finite number.", param, ctx)
         return number
+
+
+class Instant(click.ParamType[dt.datetime]):
+    """An ISO 8601 instant with an offset (``Z`` allowed), optionally inside
+    a time window: a bad one is a usage error (exit 2), as any bad flag
+    value (``--at`` without an offset exited 1)."""
+
+    name = "ISO8601"
+
+    def __init__(self, window: TimeWindow | None = None) -> None:
+        self.window = window
+
+    def convert(
+        self, value: Any, param: click.Parameter | None, ctx: click.Context | None
+    ) -> dt.datetime:
+        if isinstance(value, dt.datetime):
+            return value
+        text = str(value)
+        try:
+            return parse_instant(text, "instant", window=self.window)
+        except InputError as exc:
+            self.fail(f"{text!r}: {exc.reason}.", param, ctx)
 
 
 class OutputPath(click.Path):

@@ -79,6 +79,29 @@ def now() -> dt.datetime:
     return when.astimezone(dt.UTC)
 
 
+def parse_instant(
+    text: str, field: str, *, window: TimeWindow | None = None
+) -> dt.datetime:
+    """``text`` as an ISO 8601 instant with an offset (``Z`` allowed), within
+    ``window`` (default: :data:`INSTANT_YEARS`), else an ``InputError`` naming
+    ``field`` and the text as given: a flag's instant (``--now``, ``--at``)
+    is read once, here."""
+    try:
+        when = dt.datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise InputError("not an ISO 8601 instant", field=field, value=text) from None
+    if when.tzinfo is None:
+        message = "no timezone offset (naive time; add Z or +HH:MM)"
+        raise InputError(message, field=field, value=text)
+    if window is not None:
+        if not window.contains(when.timestamp()):
+            raise InputError(window.describe(), field=field, value=text)
+    elif not within_instant_years(when):
+        first, last = INSTANT_YEARS
+        raise InputError(f"outside the years {first}-{last}", field=field, value=text)
+    return when
+
+
 def within_instant_years(when: dt.date) -> bool:
     """Whether ``when`` falls in :data:`INSTANT_YEARS`."""
     first, last = INSTANT_YEARS

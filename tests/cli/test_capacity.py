@@ -105,12 +105,18 @@ def test_a_forecast_instant_outside_the_event_window_is_refused(
     state = tmp_path / "s.db"
     args = ["capacity", "forecast", "--network", str(TINY_NETWORK)]
     args += ["--orders", str(history), "--state", str(state)]
-    result = CliRunner().invoke(cli, [*args, "--at", "9999-01-01T00:00:00Z"])
-    assert result.exit_code == 1
-    assert result.output == (
-        "Error: field '--at': value '9999-01-01T00:00:00Z': outside the allowed "
-        "window 2016-06-01 .. 2027-06-01 (10 years before to 1 year after now)\n"
-    )
+    # a bad flag value is a usage error, exit 2 (it exited 1)
+    for at, message in [
+        ("9999-01-01T00:00:00Z", "outside the allowed window 2016-06-01 .. "
+         "2027-06-01 (10 years before to 1 year after now)"),
+        ("2026-05-23T01:00", "no timezone offset (naive time; add Z or +HH:MM)"),
+        ("2026-05-23 1am", "not an ISO 8601 instant"),
+    ]:  # fmt: skip
+        result = CliRunner().invoke(cli, [*args, "--at", at])
+        assert result.exit_code == 2
+        assert result.output.endswith(
+            f"Error: Invalid value for '--at': '{at}': {message}.\n"
+        )
     assert not state.exists()
     # an instant the forecasts cannot start from says the rule and the bound
     # (it said "before the end of the history" of an instant a day inside it)
