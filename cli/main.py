@@ -43,6 +43,22 @@ class TierflowGroup(click.Group):
         except KeyboardInterrupt:
             raise Interrupted from None
 
+    def make_parser(self, ctx: click.Context) -> Any:
+        """click's parser, with ``--config`` read first: click processes the
+        eager options given on the line before those not given, so
+        ``tierflow --help`` was printed before the settings file was read
+        and showed the built-in defaults, not the file's."""
+        parser = super().make_parser(ctx)
+        config = next(p for p in self.get_params(ctx) if p.name == "config")
+        parse = parser.parse_args
+
+        def config_first(args: list[str]) -> Any:
+            opts, rest, order = parse(args)
+            return opts, rest, [config, *(p for p in order if p is not config)]
+
+        parser.parse_args = config_first  # type: ignore[method-assign]
+        return parser
+
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)

@@ -57,6 +57,11 @@ def test_help_shows_the_files_value_as_the_default(
     shown = " ".join(_run(["allocate", "--help"]).output.split())
     assert "windows. [default: 500; 1<=x<=1000000]" in shown
     assert "arrive). [default: past.csv]" in shown
+    # the root's own options too: `tierflow --help` was printed before the
+    # file was read (click takes the given --help before the absent --config)
+    Path("tierflow.toml").write_text('log_level = "debug"\n')
+    root = " ".join(_run(["--help"]).output.split())
+    assert "written (stderr). [default: debug]" in root
 
 
 def test_config_option_and_variable_name_the_file(
