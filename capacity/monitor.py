@@ -37,6 +37,7 @@ log = logging.getLogger("tierflow.capacity")
 #: Columns of the per-node "last applied" timestamps (set events).
 _SET_FIELDS = ("nominal_capacity", "staffing", "backlog", "outage", "forecast")
 _BACKLOG = _SET_FIELDS.index("backlog")
+_FORECAST = _SET_FIELDS.index("forecast")
 
 
 @dataclass(frozen=True, slots=True)
@@ -352,8 +353,9 @@ class CapacityMonitor:
 
     def set_forecast(self, work: NDArray[np.float64]) -> bool:
         """Set every node's rest-of-day forecast at once (the service's own
-        demand forecast, refreshed from the orders flowing in; a later
-        ``forecast`` event still overrides a node's until the next call).
+        demand forecast, refreshed from the orders flowing in, with the
+        explicit ``forecast`` events still standing kept:
+        :meth:`forecast_events`; a later event sets a node's at once).
         Returns whether it changed. It is not part of :meth:`state`: a
         snapshot keeps the logged ``forecast`` events' values, which a
         restart or another reader of the store rebuilds from the log."""
@@ -365,6 +367,13 @@ class CapacityMonitor:
         self._cached = None
         self.forecast_revision += 1
         return True
+
+    def forecast_events(self) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+        """Each node's forecast as the logged ``forecast`` events leave it,
+        and the ``ts`` of the event that set it (``-inf``: none): what a
+        caller of :meth:`set_forecast` keeps standing over its own (an
+        operator's explicit forecast is not undone by the next refresh)."""
+        return self._logged_forecast.copy(), self._stamp[:, _FORECAST].copy()
 
     @property
     def state_key(self) -> tuple[int, int, int]:

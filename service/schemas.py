@@ -331,7 +331,9 @@ class CapacityOut(BaseModel):
     demand_forecast: DemandForecastOut | None = Field(
         default=None,
         description="The service's rest-of-day forecast, refreshed from the "
-        "orders flowing in (null: none; `forecast` events set the nodes' term)",
+        "orders flowing in; the day's `forecast` events stand over it at their "
+        "nodes until the orders after them use them up (null: none; `forecast` "
+        "events alone set the nodes' term)",
     )
 
 

@@ -256,6 +256,14 @@ class LiveDemand:
     from the store on the caller's cadence (the service's capacity
     follower), never per request.
 
+    An explicit ``forecast`` event (an operator's, ``capacity forecast``'s)
+    of the business day stands over the refreshed estimate at its node, less
+    the work of the orders at that node created after its ``ts`` (they are
+    part of the work it forecast, now in the backlog: counted once), until a
+    later ``forecast`` event, or until those orders reach it (more came than
+    it said: the estimate, which counts them, takes over), or the next
+    business day (:func:`explicit_standing`).
+
     Parameters
     ----------
     forecaster
@@ -291,9 +299,36 @@ class LiveDemand:
         start = max(since, self._orders.read_to - READ_OVERLAP_S)
         self._orders.add(store.online_orders(since=start))
         outlook = self.forecaster.estimate_from(self._orders, now)
-        with self.lock:
+        with self.lock:  # the events' forecasts read with the map they set
             self.outlook = outlook
-            return self.monitor.set_forecast(outlook.work)
+            values, stamps = self.monitor.forecast_events()
+            work = explicit_standing(outlook, self._orders, values, stamps)
+            return self.monitor.set_forecast(work)
+
+
+def explicit_standing(
+    outlook: DayOutlook, orders: TodayOrders, values: FloatArray, stamps: FloatArray
+) -> FloatArray:
+    """``outlook``'s work per node, with the explicit forecasts (``values``
+    set by events of time ``stamps``, epoch seconds, ``-inf``: none) still
+    standing in its place: an event of ``outlook``'s business day, less the
+    work of the orders at its node created after it and by ``as_of``, while
+    that work is short of it (or nil: a forecast of 0 stands until an
+    order comes)."""
+    day_start = float(business_day_start(outlook.day).astype(np.int64))
+    today = stamps >= day_start
+    if not today.any():
+        return outlook.work
+    created = orders.created.astype(np.int64)[orders.line_order]
+    node = orders.line_node
+    now = float(np.datetime64(_naive(outlook.as_of), "s").astype(np.int64))
+    after = (node >= 0) & (created <= now)
+    after[after] = created[after] > stamps[node[after]]
+    used = np.bincount(
+        node[after], weights=orders.line_units[after], minlength=values.size
+    )
+    stands = today & ((used == 0) | (used < values))
+    return np.asarray(np.where(stands, values - used, outlook.work), dtype=np.float64)
 
 
 def _naive(now: dt.datetime) -> dt.datetime:

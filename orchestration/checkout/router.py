@@ -28,6 +28,7 @@ from tierflow.capacity.demand_forecast import DemandForecast
 from tierflow.capacity.events import CapacityEvent, parse_event
 from tierflow.capacity.monitor import CapacityMonitor, IngestResult
 from tierflow.data.errors import InputError, TierflowError
+from tierflow.data.extras import MissingExtraError
 from tierflow.data.limits import MAX_ID_LENGTH, require_number
 from tierflow.data.network import Network, load_network
 from tierflow.data.sample_network import sample_network_dir
@@ -202,8 +203,10 @@ class OnlineRouter:
             without inventory is seeded from the network's ``inventory``.
             If it cannot be opened, the router still answers (degraded,
             without reservations) and says so in every answer; one that
-            cannot be a store (``InputError``) or whose schema is newer
-            than this code's (``SchemaTooNew``) is refused.
+            cannot be a store (``InputError``), whose schema is newer
+            than this code's (``SchemaTooNew``) or a PostgreSQL URL
+            without the ``postgres`` extra (``MissingExtraError``) is
+            refused.
         policy
             Tier policy (default :class:`~tierflow.formulations.tiers.TierPolicy`).
         bid_prices
@@ -643,7 +646,9 @@ def _open_state(
     under a file: :class:`InputError`) is refused, not served degraded: that
     is a wrong argument, where a database that is down is an outage. So is a
     store whose schema is newer than this code's (:class:`SchemaTooNew`):
-    waiting never makes it fit, upgrading tierflow does.
+    waiting never makes it fit, upgrading tierflow does; and a PostgreSQL
+    URL without the ``postgres`` extra (:class:`MissingExtraError`):
+    installing it does.
     """
     store: StateStore | None = None
     try:
@@ -657,7 +662,7 @@ def _open_state(
         if monitor is not None:  # (a reconnect attaches under the router's lock)
             monitor.attach(store)
         return store, None
-    except (InputError, SchemaTooNew) as exc:
+    except (InputError, SchemaTooNew, MissingExtraError) as exc:
         if store is not None and store is not state:
             store.close()
         if isinstance(exc, SchemaTooNew) and not refuse_newer:

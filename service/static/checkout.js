@@ -460,7 +460,9 @@
       if (done.status === 409 && !/options again/i.test(text)) {
         text += " Please show the delivery options again.";
       }
-      return showError(text);
+      showError(text);
+      // the button was disabled meanwhile, and the focus fell to the body
+      return $("error").focus();
     }
     state.done = true;
     closeStream();
@@ -473,6 +475,9 @@
     );
     box.dataset.tier = option.tier;
     box.hidden = false;
+    // a live region, and the focus: Place order is disabled for good, and a
+    // screen reader said nothing with the focus fallen to the body
+    box.focus();
   }
 
   document.addEventListener("DOMContentLoaded", async () => {

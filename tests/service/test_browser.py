@@ -716,3 +716,56 @@ def test_a_stream_refused_for_good_does_not_say_reconnecting(
     page.wait_for_selector("body[data-stream-ended='1']")
     assert page.locator("#live-status").inner_text() == "live updates off"
     assert errors == []
+
+
+def _focused(page: Any) -> dict[str, str | None]:
+    """The focused element: its id and what it says to a screen reader
+    (``role``, ``aria-live``)."""
+    focused: dict[str, str | None] = page.evaluate(
+        """() => {
+        const f = document.activeElement;
+        return {id: f.id, role: f.getAttribute('role'),
+                live: f.getAttribute('aria-live')};
+    }"""
+    )
+    return focused
+
+
+def test_placing_an_order_moves_the_focus_to_the_spoken_confirmation(
+    browser: Any, site: tuple[RunningServer, OnlineRouter]
+) -> None:
+    """Place order pressed from the keyboard: the focus is on the
+    confirmation, a polite live region. The button is disabled meanwhile, so
+    the focus fell to the page's body and a screen reader said nothing."""
+    server, _ = site
+    errors: list[str] = []
+    page = _page(browser, server.url + "/", errors)
+    _ask(page, "C4")
+    page.focus("#confirm")
+    page.keyboard.press("Enter")
+    page.wait_for_selector("#confirmation:not([hidden])")
+    assert _focused(page) == {"id": "confirmation", "role": "status", "live": "polite"}
+    assert page.evaluate("document.activeElement.textContent").startswith(
+        "Thank you, your order is placed."
+    )
+    assert errors == []
+
+
+def test_an_error_placing_an_order_takes_the_focus_and_is_spoken(
+    browser: Any, site: tuple[RunningServer, OnlineRouter]
+) -> None:
+    """Place order answered with an error: the focus is on the error, an
+    alert (it fell to the page's body while the button was disabled)."""
+    server, _ = site
+    errors: list[str] = []
+    page = _page(browser, server.url + "/", errors)
+    _ask(page, "C4")
+    page.route("**/confirm", lambda route: route.fulfill(status=503, body="{}"))
+    page.focus("#confirm")
+    page.keyboard.press("Enter")
+    page.wait_for_selector("#error:not([hidden])")
+    assert _focused(page) == {"id": "error", "role": "alert", "live": None}
+    assert page.evaluate("document.activeElement.textContent") == (
+        "The store is busy right now: please try again in a moment."
+    )
+    assert errors == []

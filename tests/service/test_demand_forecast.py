@@ -110,3 +110,63 @@ def _raised(before: dict[str, Any], after: dict[str, Any]) -> None:
         assert abs(new[n]["score"] - (1 - claims / NOMINAL)) <= 2e-4
         by_backlog = old[n]["score"] - (new[n]["backlog"] - old[n]["backlog"]) / NOMINAL
         assert new[n]["score"] < by_backlog - 1e-3
+
+
+def _forecasts(url: str) -> dict[str, tuple[float, float]]:
+    """Each node's ``(forecast_rest_of_day, backlog)``."""
+    return {
+        n: (v["forecast_rest_of_day"], v["backlog"])
+        for n, v in _nodes(_capacity(url)).items()
+    }
+
+
+def test_an_explicit_forecast_stands_over_the_refresh_until_orders_use_it_up(
+    tmp_path: Path, state_location: Path | str
+) -> None:
+    """An operator's ``forecast`` events (09:30 New York, the clock 10:00)
+    stand over the service's own estimate after its refresh (the next
+    refresh overwrote them at once, so the CLI's map and the server's
+    disagreed): WH-EAST's 500 less the work of the order it ships after the
+    event (now in its backlog), WH-WEST's 0. A later event exhausted by the
+    orders after it gives the node back to the estimate."""
+    stock_up(state_location, 1000)
+    demand = flat_history(tmp_path, load_network(TINY_NETWORK))
+    kw = {"state": state_location, "demand": demand}
+    with (
+        live_server(tmp_path, router_kw=kw) as (server, router),
+        httpx.Client(base_url=server.url, timeout=30) as client,
+    ):
+        url = server.url
+        post_events(url, *(
+            {"event_id": f"cap-{n}", "ts": "2026-01-05T06:00:00Z", "node_id": n,
+             "type": "nominal_capacity", "value": NOMINAL}
+            for n in ("WH-EAST", "WH-WEST", "ST-CHI")
+        ))  # fmt: skip
+        _until(url, lambda f: f["observed_orders"] == 0)
+        post_events(url, *(
+            {"event_id": f"ops-{n}", "ts": "2026-01-05T14:30:00Z", "node_id": n,
+             "type": "forecast", "value": v}
+            for n, v in (("WH-EAST", 500.0), ("WH-WEST", 0.0))
+        ))  # fmt: skip
+        before = _forecasts(url)
+        assert before["WH-EAST"][0] == 500.0 and before["WH-WEST"][0] == 0.0
+        confirm_tee(client, "C1")  # created 10:00, shipped from WH-EAST
+        _until(url, lambda f: f["observed_orders"] == 1)  # refreshed since
+        after = _forecasts(url)
+        used = after["WH-EAST"][1] - before["WH-EAST"][1]
+        assert used > 0
+        assert after["WH-EAST"][0] == round(500.0 - used, 2)
+        assert after["WH-WEST"][0] == 0.0
+        assert router.demand is not None
+        own = router.demand.outlook
+        east = router.network.node_idx("WH-EAST")
+        assert own is not None and own.work[east] != 500.0 - used  # not its own
+        # a later forecast the orders after it exceed: the estimate's again
+        post_events(url, {"event_id": "ops-low", "ts": "2026-01-05T14:45:00Z",
+                          "node_id": "WH-EAST", "type": "forecast",
+                          "value": used / 2})  # fmt: skip
+        start = time.monotonic()
+        while _forecasts(url)["WH-EAST"][0] == round(used / 2, 2):
+            assert time.monotonic() - start < DEMAND_MIN_S + 2.0
+            time.sleep(0.05)
+        assert _forecasts(url)["WH-EAST"][0] == round(float(own.work[east]), 2)

@@ -16,7 +16,11 @@ from tierflow.capacity.demand_forecast import DemandForecast
 from tierflow.capacity.monitor import CapacityMonitor
 from tierflow.data.errors import InputError
 from tierflow.data.network import Network
-from tierflow.orchestration.checkout.day_forecast import DayForecaster, TodayOrders
+from tierflow.orchestration.checkout.day_forecast import (
+    DayForecaster,
+    TodayOrders,
+    explicit_standing,
+)
 
 NOW = DAY_START + dt.timedelta(hours=10)
 SHAPE = 1 / 0.25**2  # the prior's Gamma shape (PRIOR_CV = 0.25)
@@ -127,3 +131,31 @@ def test_overlapping_reads_count_each_line_once(
     assert (many.observed_orders, pieces.read_to) == (one.observed_orders, 49.0)
     np.testing.assert_allclose(many.work, one.work)
     assert many.expected_orders == one.expected_orders
+
+
+def test_an_explicit_forecast_stands_less_the_orders_after_it(
+    history_forecaster: DayForecaster,
+) -> None:
+    """Forecast events over the refreshed estimate: WH-EAST's (09:30) less the
+    two TEEs it shipped after it by now (not the one before, nor the one
+    after now), ST-CHI's 0 (no order since), not WH-WEST's of the day before
+    (a rest-of-day forecast is about its own day); used up, the estimate's."""
+    net = history_forecaster.network
+    event = DAY_START + dt.timedelta(hours=9, minutes=30)
+    times = [event - dt.timedelta(minutes=5), event + dt.timedelta(minutes=5),
+             NOW, NOW + dt.timedelta(minutes=1)]  # fmt: skip
+    orders = TodayOrders(net).add(confirmed_lines(times))
+    outlook = history_forecaster.estimate_from(orders, NOW)
+    tee = float(net.sku_complexity[net.sku_idx(["TEE"])[0]])
+    east, west, chi = (net.node_idx(n) for n in ("WH-EAST", "WH-WEST", "ST-CHI"))
+    stamps = np.full(net.n_nodes, event.timestamp())
+    stamps[west] = (event - dt.timedelta(days=1)).timestamp()
+    values = np.zeros(net.n_nodes)
+    values[east], values[west] = 10.0, 7.0
+    work = explicit_standing(outlook, orders, values, stamps)
+    assert work[east] == 10.0 - 2 * tee
+    assert work[chi] == 0.0 < outlook.work[chi]
+    assert work[west] == outlook.work[west] != 7.0
+    values[east] = 2 * tee
+    work = explicit_standing(outlook, orders, values, stamps)
+    assert work[east] == outlook.work[east] != 0.0
