@@ -52,6 +52,10 @@ def capacity_scores(
         workload=workload,
     )
     nom = np.asarray(nominal, dtype=np.float64)
+    # a subnormal capacity counts as the smallest normal one, as the
+    # monitor's cached 1 / nominal does (its map and this scored a node of
+    # 5e-324 apart: 1 here, ~2e-16 there)
+    tiny = np.finfo(np.float64).tiny
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        ratio = np.where(nom > 0, free / np.where(nom > 0, nom, 1.0), 0.0)
+        ratio = np.where(nom > 0, free / np.maximum(nom, tiny), 0.0)
     return np.asarray(np.clip(ratio, 0.0, 1.0), dtype=np.float64)

@@ -177,6 +177,17 @@ def test_vectorized_map_matches_scalar(sample_network: Network) -> None:
     np.testing.assert_allclose(mat[0], mon.score_map())
 
 
+def test_a_subnormal_capacity_scores_alike_in_the_map_and_alone(
+    tiny_network: Network,
+) -> None:
+    """The map's cached 1 / nominal caps a subnormal capacity at the smallest
+    normal one; the scalar formula divided by it (1.0 against ~2e-16)."""
+    mon = CapacityMonitor(tiny_network)
+    mon.apply(_ev(1, "ST-CHI", "nominal_capacity", 5e-324))
+    i = tiny_network.node_idx("ST-CHI")
+    assert mon.capacity_score("ST-CHI") == mon.score_map()[i] < 1e-15
+
+
 def test_simple_vs_complex_order(tiny_network: Network) -> None:
     mon = CapacityMonitor(tiny_network)
     mon.apply(_ev(1, "ST-CHI", "backlog", 60))
