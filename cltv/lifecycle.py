@@ -11,6 +11,7 @@ tolerance (the steps are in ``docs/cltv.md``). Scores leave through the
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import os
 from collections.abc import Sequence
@@ -614,20 +615,30 @@ def retrain(
                 history=guard,
             )
         _fit_and_write(registry, data, plan.recipe, with_backtest=False)
-        promoted, reason, metrics = _decide(data, plan, tolerance)
-        champion = (
-            plan.challenger if promoted else (registry.current() or plan.challenger)
-        )
-        # published before it is made current: a sink that fails (a locked
-        # store) leaves CURRENT and the published scores as they were, not a
-        # new champion whose scores never went out
-        published = None
-        if sink is not None and not plan.backfill:
-            # a backfill published the champion's scores as of its older day,
-            # over the newer ones (and without the customers since)
-            published = _publish(data, registry, as_of_day, champion, sink)
-        if promoted:
-            registry.set_current(plan.challenger)
+        try:
+            promoted, reason, metrics = _decide(data, plan, tolerance)
+            champion = (
+                plan.challenger if promoted else (registry.current() or plan.challenger)
+            )
+            # published before it is made current: a sink that fails (a
+            # locked store) leaves CURRENT and the published scores as they
+            # were, not a new champion whose scores never went out
+            published = None
+            if sink is not None and not plan.backfill:
+                # a backfill published the champion's scores as of its older
+                # day, over the newer ones (and without the customers since)
+                published = _publish(data, registry, as_of_day, champion, sink)
+            if promoted:
+                registry.set_current(plan.challenger)
+        except Exception:
+            # a failed day (a backtest that cannot run, a locked store) keeps
+            # its challenger for the next run, as a stopped one does, but
+            # prunes as a completed one would: every failing day added a
+            # version for good. A prune that fails too is left to the next
+            # run; the day's own error is the one to report.
+            with contextlib.suppress(OSError):
+                registry.prune(keep)
+            raise
         pruned = tuple(registry.prune(keep))
         state: dict[str, Any] = {
             "as_of": plan.date,

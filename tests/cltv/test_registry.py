@@ -30,6 +30,7 @@ from tierflow.cltv.registry import (
     Recipe,
 )
 from tierflow.data.customer_tables import CustomerProfiles
+from tierflow.data.errors import InputError
 from tierflow.data.store import StoreUnavailable
 from tierflow.data.synthetic_transactions import generate_transactions
 from tierflow.data.transactions import TransactionLog, day_number
@@ -154,6 +155,31 @@ def test_retrain_rejects_a_worse_challenger(
     # the same data: the history guard passed, a rejection is not a refusal
     assert result.history is not None and result.history.status == "passed"
     assert not result.refused
+
+
+def test_a_failing_retrain_keeps_no_more_versions_than_keep(
+    data: CustomerData, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A day that failed after writing its challenger (a backtest that cannot
+    run, a locked store) pruned nothing, so every failing day added a version
+    for good. Now it prunes as a completed day does; its own challenger, the
+    newest, stays for the next run to use."""
+    registry = ModelRegistry(tmp_path / "models")
+    champion = retrain(data, AS_OF, registry, horizon_days=HORIZON, config=FAST)
+
+    def no_holdout(*args: Any, **kwargs: Any) -> dict[str, dict[str, float]]:
+        raise InputError("no transactions in the holdout", file="syn.csv")
+
+    monkeypatch.setattr(lifecycle, "backtest", no_holdout)
+    for day in (1, 2, 3):
+        with pytest.raises(InputError, match="no transactions in the holdout"):
+            retrain(
+                data, AS_OF + day, registry, horizon_days=HORIZON, config=FAST, keep=2
+            )
+        assert registry.current() == champion.champion
+        assert registry.versions()[0] == champion.champion
+        (failed,) = registry.versions()[1:]
+        assert failed.startswith(f"202307{day:02d}-")
 
 
 def test_failure_mid_write_keeps_the_champion(
