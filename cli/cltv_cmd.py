@@ -584,6 +584,8 @@ def retrain_command(
     guard = result.history
     if guard is not None and guard.note:
         notes = [*notes, f"history check {guard.status}: {guard.note}"]
+    if result.backtest_skipped is not None:
+        notes = [*notes, result.backtest_skipped.message()]
     _warn(notes, data, as_of)
     if as_json:
         click.echo(json.dumps(result.to_json()))

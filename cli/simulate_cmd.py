@@ -30,6 +30,7 @@ from tierflow.cli.options import (
 from tierflow.cli.param_types import FiniteFloatRange
 from tierflow.cli.progress import progress_bar
 from tierflow.data.network import Network
+from tierflow.data.order_generator import check_customers
 from tierflow.data.output_folder import StagedOutput, Staging
 from tierflow.data.store.sqlite_database import FILE_SUFFIXES
 from tierflow.formulations.tiers import TierPolicy
@@ -168,6 +169,8 @@ def simulate_command(as_json: bool, resume: bool, **options: Any) -> None:
     request = SimulateRequest(**options)
     net = open_network(request.network_dir)
     check_scalable(net)
+    # the carts' shoppers, read long after the CLTV step has trained
+    check_customers(net)
     policy = tier_policy()
     settings = request.settings()
     target = StagedOutput(request.out, OUTPUT_NAMES)

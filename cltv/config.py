@@ -142,6 +142,13 @@ class CLTVConfig:
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
 
+    @property
+    def min_training_days(self) -> int:
+        """Days from the first purchase to the as-of date that training needs:
+        ``min_history_days`` before the latest cut-off, then its
+        ``window_days`` target window (:func:`training_windows`)."""
+        return self.min_history_days + self.window_days
+
 
 def training_windows(
     config: CLTVConfig, as_of_day: int, first_day: int, *, file: str | None = None
@@ -164,7 +171,7 @@ def training_windows(
         if cutoff >= earliest:
             windows.append((cutoff, width))
     if not windows:
-        need = config.min_history_days + config.window_days
+        need = config.min_training_days
         have = (
             f"have {as_of_day - first_day}"
             if as_of_day >= first_day  # else "have -2587" said it backwards

@@ -11,6 +11,7 @@ tolerance (the steps are in ``docs/cltv.md``). Scores leave through the
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import os
 from collections.abc import Sequence
@@ -166,6 +167,61 @@ def _staged_scores(scores: pd.DataFrame, path: Path) -> Path:
 def backtest_days(horizon_days: int) -> int:
     """The backtest window: the horizon, at most :data:`MAX_BACKTEST_DAYS`."""
     return max(1, min(horizon_days, MAX_BACKTEST_DAYS))
+
+
+@dataclass(frozen=True, slots=True)
+class BacktestSkipped:
+    """Why a retrain ran no backtest: the history is shorter than its window
+    plus the training of the refit before the window, so every day of a
+    young history failed on it (and the champion was never replaced).
+
+    Days count from the first purchase to the as-of date; ``runs_from`` is
+    the first as-of date with history enough.
+    """
+
+    window_days: int
+    needed_days: int
+    history_days: int
+    first_purchase: str
+    runs_from: str
+
+    def message(self) -> str:
+        trains = self.needed_days - self.window_days
+        return (
+            f"backtest not run: history too short for it ({self.history_days} "
+            f"days from the first purchase on {self.first_purchase} to the "
+            f"as-of date; it needs {self.needed_days}: its {self.window_days}-day "
+            f"window and the {trains} days a model trains on before it; it runs "
+            f"from the as-of date {self.runs_from})"
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "window_days": self.window_days,
+            "needed_days": self.needed_days,
+            "history_days": self.history_days,
+            "first_purchase": self.first_purchase,
+            "runs_from": self.runs_from,
+        }
+
+
+def backtest_shortfall(
+    data: CustomerData, as_of_day: int, configs: Sequence[CLTVConfig], window_days: int
+) -> BacktestSkipped | None:
+    """A :class:`BacktestSkipped` when the history up to ``as_of_day`` cannot
+    hold a backtest of every config in ``configs`` (each refitted as of
+    ``as_of_day − window_days``); ``None`` when it can."""
+    first = data.transactions.first_day
+    needed = window_days + max(c.min_training_days for c in configs)
+    if as_of_day - first >= needed:
+        return None
+    return BacktestSkipped(
+        window_days,
+        needed,
+        as_of_day - first,
+        str(day_to_date(first).date()),
+        str(day_to_date(first + needed).date()),
+    )
 
 
 def backtest(
@@ -338,6 +394,8 @@ class RetrainResult:
     #: The history guard's verdict (``None``: nothing to compare with, i.e.
     #: no champion, an older day than the champion's, or a no-op).
     history: HistoryGuard | None = None
+    #: Why the backtest did not run (``None``: it ran, or none was due).
+    backtest_skipped: BacktestSkipped | None = None
 
     @property
     def refused(self) -> bool:
@@ -357,7 +415,12 @@ class RetrainResult:
             "pruned": list(self.pruned),
             "published_rows": self.published_rows,
             "history_check": None if self.history is None else self.history.to_json(),
+            "backtest_skipped": _skipped_json(self.backtest_skipped),
         }
+
+
+def _skipped_json(skipped: BacktestSkipped | None) -> dict[str, Any] | None:
+    return None if skipped is None else skipped.to_json()
 
 
 def compare(
@@ -501,13 +564,19 @@ def _guard(
 
 def _decide(
     data: CustomerData, plan: _Plan, tolerance: float
-) -> tuple[bool, str, dict[str, dict[str, float]]]:
-    """``(promote, reason, metrics)``: both recipes backtested on the latest
-    complete window, each refitted before it on the same data."""
+) -> tuple[bool, str, dict[str, dict[str, float]], BacktestSkipped | None]:
+    """``(promote, reason, metrics, skipped)``: both recipes backtested on the
+    latest complete window, each refitted before it on the same data.
+
+    A history too short for the backtest (``skipped``) promotes a challenger
+    of the champion's config (the backtest would compare the config with
+    itself, and promote) and keeps the champion against another config,
+    which only the backtest can judge.
+    """
     if plan.champion is None or plan.champion_config is None:
-        return True, "no champion yet", {}
+        return True, "no champion yet", {}, None
     if plan.champion == plan.challenger:
-        return False, "challenger is the champion", {}
+        return False, "challenger is the champion", {}, None
     if plan.backfill:
         # re-running an older day (a backfill) rolled CURRENT back to it
         return (
@@ -516,9 +585,28 @@ def _decide(
             "an older day does not replace a newer champion (nor its "
             "published scores)",
             {},
+            None,
         )
     recipe = plan.recipe
     window = backtest_days(recipe.horizon_days)
+    configs = (recipe.config, plan.champion_config)
+    skipped = backtest_shortfall(data, recipe.as_of_day, configs, window)
+    if skipped is not None:
+        if plan.champion_config == recipe.config:
+            return (
+                True,
+                skipped.message() + "; the challenger has the champion's config, "
+                "which the backtest would compare with itself: promoted",
+                {},
+                skipped,
+            )
+        return (
+            False,
+            skipped.message() + "; the challenger's config differs from the "
+            "champion's and is not promoted untested: the champion stays",
+            {},
+            skipped,
+        )
     chall = backtest(data, recipe.as_of_day, recipe.config, window)
     champ = (
         chall
@@ -531,7 +619,7 @@ def _decide(
         "bgnbd_gg": chall["bgnbd_gg"],
     }
     promoted, reason = compare(champ["cltv"], chall["cltv"], tolerance)
-    return promoted, reason, metrics
+    return promoted, reason, metrics, None
 
 
 def _publish(
@@ -566,7 +654,8 @@ def retrain(
     pruning, publishing.
 
     ``horizon_days`` and ``config`` default to the champion's (or 365 days and
-    the default config for the first model).
+    the default config for the first model). A history too short for the
+    backtest does not fail the day (:func:`_decide`; ``backtest_skipped``).
 
     Parameters
     ----------
@@ -614,20 +703,30 @@ def retrain(
                 history=guard,
             )
         _fit_and_write(registry, data, plan.recipe, with_backtest=False)
-        promoted, reason, metrics = _decide(data, plan, tolerance)
-        champion = (
-            plan.challenger if promoted else (registry.current() or plan.challenger)
-        )
-        # published before it is made current: a sink that fails (a locked
-        # store) leaves CURRENT and the published scores as they were, not a
-        # new champion whose scores never went out
-        published = None
-        if sink is not None and not plan.backfill:
-            # a backfill published the champion's scores as of its older day,
-            # over the newer ones (and without the customers since)
-            published = _publish(data, registry, as_of_day, champion, sink)
-        if promoted:
-            registry.set_current(plan.challenger)
+        try:
+            promoted, reason, metrics, skipped = _decide(data, plan, tolerance)
+            champion = (
+                plan.challenger if promoted else (registry.current() or plan.challenger)
+            )
+            # published before it is made current: a sink that fails (a
+            # locked store) leaves CURRENT and the published scores as they
+            # were, not a new champion whose scores never went out
+            published = None
+            if sink is not None and not plan.backfill:
+                # a backfill published the champion's scores as of its older
+                # day, over the newer ones (and without the customers since)
+                published = _publish(data, registry, as_of_day, champion, sink)
+            if promoted:
+                registry.set_current(plan.challenger)
+        except Exception:
+            # a failed day (a backtest that cannot run, a locked store) keeps
+            # its challenger for the next run, as a stopped one does, but
+            # prunes as a completed one would: every failing day added a
+            # version for good. A prune that fails too is left to the next
+            # run; the day's own error is the one to report.
+            with contextlib.suppress(OSError):
+                registry.prune(keep)
+            raise
         pruned = tuple(registry.prune(keep))
         state: dict[str, Any] = {
             "as_of": plan.date,
@@ -639,6 +738,7 @@ def retrain(
             "completed": True,
             "published_rows": published,
             "history_check": None if guard is None else guard.to_json(),
+            "backtest_skipped": _skipped_json(skipped),
         }
         registry.write_retrain_state(state)
     return RetrainResult(
@@ -652,4 +752,5 @@ def retrain(
         pruned=pruned,
         published_rows=published,
         history=guard,
+        backtest_skipped=skipped,
     )

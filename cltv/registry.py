@@ -250,13 +250,20 @@ class ModelRegistry:
         _atomic_write(self.root / CURRENT_FILE, version + "\n")
 
     def prune(self, keep: int) -> list[str]:
-        """Delete all but the ``keep`` newest versions; never the champion
-        (call inside :meth:`locked`)."""
+        """Delete all but ``keep`` versions: the champion, never deleted, and
+        the newest others (call inside :meth:`locked`).
+
+        The champion counts among the ``keep``: kept beside the ``keep``
+        newest, a champion older than them (a challenger rejected, a day
+        that failed) left one version more than asked.
+        """
         if keep < 1:
             raise InputError("must be >= 1", field="keep", value=keep)
         current = self.current()
         versions = self.versions()
-        doomed = [v for v in versions[: max(0, len(versions) - keep)] if v != current]
+        others = [v for v in versions if v != current]
+        room = keep - (len(versions) - len(others))
+        doomed = others[: max(0, len(others) - room)]
         for name in doomed:
             # out of sight in one rename, then deleted: a delete cut short
             # (Ctrl-C, a kill) leaves a temporary folder the next writer

@@ -94,6 +94,14 @@ def _load_customers(
     return frame["customer_id"].to_numpy(dtype=object), home.to_numpy(dtype=np.intp)
 
 
+def check_customers(network: Network, customers_dir: Path | None = None) -> None:
+    """Read and check the ``customers.csv`` :func:`generate_orders` draws its
+    shoppers from (as it reads it), for a job to call before its slow part:
+    ``tierflow simulate`` trains the CLTV model before it generates carts,
+    so a header-only table was refused only after the training."""
+    _load_customers(customers_dir or network.source, network)
+
+
 def generate_orders(
     network: Network,
     *,

@@ -175,6 +175,48 @@ def test_retrain_publishes_to_csv_and_state_store(
     assert second["noop"] is True and second["champion"] == record["champion"]
 
 
+def test_retrain_on_a_young_history_goes_on_without_its_backtest(
+    transactions: Path, tmp_path: Path
+) -> None:
+    """The backtest needs its 90-day window and 60 days of training before
+    it (150 days from the first purchase): on a younger history every retrain
+    after the first failed on it, each leaving a version beyond --keep. Now
+    the day's challenger is promoted, with the reason on stdout, a warning on
+    stderr and the figures in --json."""
+    young = tmp_path / "young.csv"
+    tx = pd.read_csv(transactions, dtype=str)
+    tx.loc[tx["order_date"] <= "2022-04-30"].to_csv(young, index=False)
+    models = tmp_path / "models"
+    common = ["retrain", "--transactions", str(young), "--model-dir", str(models)]
+    first = _run(*common, "--as-of", "2022-04-20", "--keep", "2")
+    assert first.exit_code == 0, first.output
+    for day, days in (("2022-04-21", 110), ("2022-04-22", 111), ("2022-04-23", 112)):
+        result = _run(*common, "--as-of", day, "--keep", "2", "--json")
+        assert result.exit_code == 0, result.output
+        record = json.loads(result.stdout)
+        why = (
+            f"backtest not run: history too short for it ({days} days from the "
+            "first purchase on 2022-01-01 to the as-of date; it needs 150: its "
+            "90-day window and the 60 days a model trains on before it; it runs "
+            "from the as-of date 2022-05-31)"
+        )
+        assert record["promoted"] is True
+        assert record["reason"] == why + (
+            "; the challenger has the champion's config, which the backtest "
+            "would compare with itself: promoted"
+        )
+        assert record["backtest_skipped"] == {
+            "window_days": 90,
+            "needed_days": 150,
+            "history_days": days,
+            "first_purchase": "2022-01-01",
+            "runs_from": "2022-05-31",
+        }
+        assert result.stderr.endswith(f"WARNING tierflow.cli.cltv: {why}\n")
+        versions = [p.name for p in models.iterdir() if p.is_dir()]
+        assert len(versions) == 2 and record["champion"] in versions
+
+
 def test_retrain_whose_csv_cannot_be_written_publishes_nowhere(
     transactions: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

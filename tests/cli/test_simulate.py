@@ -334,6 +334,29 @@ def test_networks_validate_only_warns_about(
     assert "Platinum on time n/a" in ran.stdout and "0.0 %" not in ran.stdout
 
 
+def test_a_header_only_customers_table_is_refused_before_training(
+    sample_dir: Path, tmp_path: Path
+) -> None:
+    """The carts' shoppers come from customers.csv, read when the carts are
+    generated: a table with no rows was refused there, after the CLTV model
+    had trained (half a minute on the sample). It is read with the network
+    now: the one error line, no progress of any step, nothing written."""
+    network = _network_copy(sample_dir, tmp_path / "no-customers")
+    path = network / "customers.csv"
+    path.write_text(path.read_text().splitlines()[0] + "\n")
+    out = tmp_path / "runs" / "sim"
+    args = ["simulate", "--checkouts", "20", "--engine", "greedy"]
+    result = CliRunner().invoke(
+        cli, [*args, "--network", str(network), "--out", str(out)]
+    )
+    assert result.exit_code == 1
+    assert result.output == (
+        "Error: customers.csv: no customers (a header only): give some, or "
+        "remove the file to generate customers\n"
+    )
+    assert not (tmp_path / "runs").exists()
+
+
 @pytest.mark.parametrize(
     "given", ["1300", "13:00:00", "13:00Z", "13:00+09:00", "25:00"]
 )

@@ -30,6 +30,7 @@ from tierflow.cltv.registry import (
     Recipe,
 )
 from tierflow.data.customer_tables import CustomerProfiles
+from tierflow.data.errors import InputError
 from tierflow.data.store import StoreUnavailable
 from tierflow.data.synthetic_transactions import generate_transactions
 from tierflow.data.transactions import TransactionLog, day_number
@@ -154,6 +155,104 @@ def test_retrain_rejects_a_worse_challenger(
     # the same data: the history guard passed, a rejection is not a refusal
     assert result.history is not None and result.history.status == "passed"
     assert not result.refused
+
+
+def _young_reason(days: int, verdict: str) -> str:
+    """The reason of a retrain whose history (from 2022-01-01) is too short
+    for the backtest of :data:`HORIZON` days with :data:`FAST`."""
+    return (
+        f"backtest not run: history too short for it ({days} days from the "
+        "first purchase on 2022-01-01 to the as-of date; it needs 120: its "
+        "60-day window and the 60 days a model trains on before it; it runs "
+        f"from the as-of date 2022-05-01); {verdict}"
+    )
+
+
+def test_a_young_history_retrains_every_day_until_the_backtest_can_run(
+    data: CustomerData, tmp_path: Path
+) -> None:
+    """The backtest refits as of the as-of date minus its window, so it needs
+    that window plus the days a model trains on: every retrain after the
+    first on a younger history failed on it, for good (and each left its
+    challenger beyond ``keep``). Now the day's challenger of the champion's
+    config is promoted, as the backtest would have it (the config against
+    itself), with the reason; from the first day with history enough, the
+    backtest runs."""
+    first = data.transactions.first_day
+    young = data.until(first + 130)
+    registry = ModelRegistry(tmp_path / "models")
+    retrain(young, first + 100, registry, horizon_days=HORIZON, config=FAST, keep=2)
+    for days in (101, 102, 103):
+        result = retrain(
+            young, first + days, registry, horizon_days=HORIZON, config=FAST, keep=2
+        )
+        assert result.promoted and registry.current() == result.challenger
+        assert result.reason == _young_reason(
+            days,
+            "the challenger has the champion's config, which the backtest "
+            "would compare with itself: promoted",
+        )
+        skipped = {
+            "window_days": 60,
+            "needed_days": 120,
+            "history_days": days,
+            "first_purchase": "2022-01-01",
+            "runs_from": "2022-05-01",
+        }
+        assert result.to_json()["backtest_skipped"] == skipped
+        state = registry.read_retrain_state()
+        assert state is not None and state["backtest_skipped"] == skipped
+        assert result.metrics == {} and len(registry.versions()) == 2
+    tested = retrain(
+        young, first + 120, registry, horizon_days=HORIZON, config=FAST, keep=2
+    )
+    assert tested.backtest_skipped is None and tested.promoted
+    assert set(tested.metrics) == {"challenger", "champion", "bgnbd_gg"}
+
+
+def test_a_young_history_keeps_the_champion_against_another_config(
+    data: CustomerData, tmp_path: Path
+) -> None:
+    """Another config than the champion's is judged by the backtest alone:
+    without it, it is not promoted, and the day still succeeds."""
+    first = data.transactions.first_day
+    young = data.until(first + 130)
+    registry = ModelRegistry(tmp_path / "models")
+    champion = retrain(young, first + 100, registry, horizon_days=HORIZON, config=FAST)
+    other = CLTVConfig(n_estimators=1, max_iter=5, min_samples_leaf=20, n_cutoffs=3)
+    result = retrain(young, first + 101, registry, horizon_days=HORIZON, config=other)
+    assert not result.promoted
+    assert result.reason == _young_reason(
+        101,
+        "the challenger's config differs from the champion's and is not "
+        "promoted untested: the champion stays",
+    )
+    assert registry.current() == champion.champion == result.champion
+
+
+def test_a_failing_retrain_keeps_no_more_versions_than_keep(
+    data: CustomerData, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A day that failed after writing its challenger (a backtest that cannot
+    run, a locked store) pruned nothing, so every failing day added a version
+    for good. Now it prunes as a completed day does; its own challenger, the
+    newest, stays for the next run to use."""
+    registry = ModelRegistry(tmp_path / "models")
+    champion = retrain(data, AS_OF, registry, horizon_days=HORIZON, config=FAST)
+
+    def no_holdout(*args: Any, **kwargs: Any) -> dict[str, dict[str, float]]:
+        raise InputError("no transactions in the holdout", file="syn.csv")
+
+    monkeypatch.setattr(lifecycle, "backtest", no_holdout)
+    for day in (1, 2, 3):
+        with pytest.raises(InputError, match="no transactions in the holdout"):
+            retrain(
+                data, AS_OF + day, registry, horizon_days=HORIZON, config=FAST, keep=2
+            )
+        assert registry.current() == champion.champion
+        assert registry.versions()[0] == champion.champion
+        (failed,) = registry.versions()[1:]
+        assert failed.startswith(f"202307{day:02d}-")
 
 
 def test_failure_mid_write_keeps_the_champion(
