@@ -15,6 +15,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from tierflow.data.errors import InputError
+from tierflow.data.extras import MissingExtraError
 from tierflow.formulations.problem import AssignmentProblem
 from tierflow.solver.engine import Engine
 from tierflow.solver.greedy import greedy_assign
@@ -150,9 +151,20 @@ def _run(
     warm_start: NDArray[np.int64] | None,
     start: float,
 ) -> SolveResult:
-    """The engine's own solve; an exception becomes an ``ERROR`` result."""
+    """The engine's own solve; an exception becomes an ``ERROR`` result (an
+    engine whose extra is missing says which one installs it: a traceback
+    told the user nothing they could act on)."""
     try:
         return eng.solve(problem, params, warm_start=warm_start)
+    except MissingExtraError as exc:
+        return no_solution(
+            eng.name,
+            problem.n_items,
+            Status.ERROR,
+            time.perf_counter() - start,
+            message=f"the {eng.name} engine is not installed "
+            f"(pip install 'tierflow[{exc.extra}]' installs it)",
+        )
     except Exception as exc:  # an engine must never take the caller down
         return no_solution(
             eng.name,

@@ -17,7 +17,7 @@ import pytest
 
 from tests.cli.test_allocate import _write_orders
 from tests.cli.test_reference import _commands
-from tests.conftest import GAP_DIR, TINY_NETWORK
+from tests.conftest import GAP_DIR, ROOT, TINY_NETWORK
 from tests.demand_history import write_history
 from tierflow.cli.main import cli
 from tierflow.data.synthetic_transactions import (
@@ -81,6 +81,28 @@ def test_registry_reports_cbc_not_available() -> None:
     done = _without("pulp", code, code=_PYTHON)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "cpsat,highs,greedy,lp,cpsat-plain"
+
+
+def test_solve_with_cbc_missing_falls_back_and_says_why_in_one_line() -> None:
+    """The fallback's message named the engine, then carried a traceback of
+    the missing import; it says what to install and what answered instead."""
+    code = (
+        "from tests.instances import fractional_lp\n"
+        "from tierflow.solver import solve\n"
+        "r = solve(fractional_lp().problem, 'cbc', time_limit_s=1.0)\n"
+        "print(repr((r.engine, r.fallback_from, r.message)))\n"
+        "r = solve(fractional_lp().problem, 'cbc', fallback=False)\n"
+        "print(repr((r.status.name, r.message)))\n"
+    )
+    done = _without("pulp", code, code=_PYTHON, cwd=ROOT)
+    assert done.returncode == 0, done.stderr
+    missing = (
+        "the cbc engine is not installed (pip install 'tierflow[cbc]' installs it)"
+    )
+    assert done.stdout.splitlines() == [
+        repr(("greedy", "cbc", f"fallback to greedy after cbc: ERROR {missing}")),
+        repr(("ERROR", missing)),
+    ]
 
 
 def test_bench_gap_leaves_cbc_out_of_its_default_engines(tmp_path: Path) -> None:
