@@ -22,6 +22,8 @@ INF = np.inf
 TOO_LARGE_REASON = "larger than the capacity of every eligible node"
 ROOM_TAKEN_REASON = "capacity of every eligible node taken by other items"
 STOCK_TAKEN_REASON = "stock at eligible nodes taken by other items"
+NO_ELIGIBLE_REASON = "no eligible node"
+NO_STOCK_REASON = "no eligible node holds the stock"
 
 
 @dataclass(slots=True)
@@ -147,15 +149,57 @@ class PartialAssignment:
         """Why item ``i`` has no node it may go to now."""
         elig = problem.eligible[i]
         if not elig.any():
-            return "no eligible node"
+            return NO_ELIGIBLE_REASON
         if stock is not None and self.stock_left is not None:
             if not (elig & stock.ok_for_item(i, problem.stock)).any():  # type: ignore[arg-type]
-                return "no eligible node holds the stock"
+                return NO_STOCK_REASON
             if not (elig & stock.ok_for_item(i, self.stock_left)).any():
                 return STOCK_TAKEN_REASON
         if not (elig & (problem.weight[i] <= problem.capacity + TOL)).any():
             return TOO_LARGE_REASON
         return ROOM_TAKEN_REASON
+
+
+def no_option_reasons(
+    problem: AssignmentProblem,
+    assignment: NDArray[np.int64],
+    items: NDArray[np.intp],
+) -> NDArray[np.str_]:
+    """Why each of ``items`` has no node it could go to beside what
+    ``assignment`` places, in :meth:`PartialAssignment.no_option_reason`'s
+    words; ``""`` where a node still has the room and stock for it.
+
+    An exact engine's solution says only which items it left out; this tells
+    the ones nothing could take from the ones it chose to leave, for all of
+    them at once (greedy asks the same question item by item as it builds).
+    """
+    n, m = problem.n_items, problem.n_agents
+    elig = problem.eligible[items]
+    weight = problem.weight[items]
+    room = weight <= (problem.capacity - problem.load(assignment)) + TOL
+    held = left = np.ones((items.size, m), dtype=bool)
+    resources = ItemResources.of(problem)
+    if resources is not None and problem.stock is not None:
+        stock_left = problem.stock - problem.resource_load(assignment)
+        held = resources.ok_matrix(problem.stock, n)[items]
+        left = resources.ok_matrix(stock_left, n)[items]
+    return np.select(
+        [
+            ~elig.any(axis=1),
+            ~(elig & held).any(axis=1),
+            ~(elig & left).any(axis=1),
+            ~(elig & (weight <= problem.capacity + TOL)).any(axis=1),
+            ~(elig & room & left).any(axis=1),
+        ],
+        [
+            NO_ELIGIBLE_REASON,
+            NO_STOCK_REASON,
+            STOCK_TAKEN_REASON,
+            TOO_LARGE_REASON,
+            ROOM_TAKEN_REASON,
+        ],
+        default="",
+    )
 
 
 def item_costs(problem: AssignmentProblem, a: NDArray[np.int64]) -> NDArray[np.float64]:

@@ -18,8 +18,11 @@ import numpy as np
 from numpy.typing import NDArray
 
 from tierflow.formulations.problem import AssignmentProblem
+from tierflow.solver.partial_assignment import no_option_reasons
 
-#: Why an exact engine left an item unassigned: deferring it was optimal.
+#: Why an exact engine left an item unassigned that a node still had the
+#: room and stock for: deferring it was optimal (an item nothing could take
+#: gets the greedy engine's reason instead, :func:`solution_result`).
 DEFERRED_BY_OPTIMIZER = "deferred by the optimizer"
 
 
@@ -207,13 +210,17 @@ def solution_result(
 ) -> SolveResult:
     """A result carrying ``assignment``, its objective recomputed from ``problem``.
 
-    Unassigned items are :data:`DEFERRED_BY_OPTIMIZER` unless ``reasons`` says
-    otherwise.
+    Unless ``reasons`` says otherwise, an unassigned item that no node had
+    the room or stock left for says so in the greedy engine's words
+    (:func:`~tierflow.solver.partial_assignment.no_option_reasons`; every
+    deferral read as the optimizer's choice), the others are
+    :data:`DEFERRED_BY_OPTIMIZER`.
     """
     if reasons is None:
-        reasons = dict.fromkeys(
-            map(int, np.flatnonzero(assignment < 0)), DEFERRED_BY_OPTIMIZER
-        )
+        out = np.flatnonzero(assignment < 0)
+        why = no_option_reasons(problem, assignment, out)
+        why = np.where(why == "", DEFERRED_BY_OPTIMIZER, why)
+        reasons = dict(zip(out.tolist(), why.tolist(), strict=True))
     return SolveResult(
         engine=engine,
         status=status,

@@ -192,6 +192,44 @@ def test_defer_reasons_name_the_choice(name: str) -> None:
     assert "deferred" in result.unassigned_reason[1]
 
 
+def _nowhere_and_by_choice() -> AssignmentProblem:
+    """One node (room 4, one unit of SKU 0) and six items; the optimum places
+    items 2 and 5 (saving 49 + 29 of their defer costs) and leaves 1 room.
+
+    Item 0 is larger than the node, item 4 needs two units of the one, item 6
+    the unit item 5 took, item 3 more room than is left: nothing could take
+    them. Item 1 fits in what is left, but costs 10 there against 2 waiting.
+    """
+    return AssignmentProblem(
+        cost=[[1.0], [10.0], [1.0], [1.0], [1.0], [1.0], [1.0]],
+        weight=[[5.0], [1.0], [2.0], [3.0], [0.5], [1.0], [0.5]],
+        capacity=[4.0],
+        use=[[0.0], [0.0], [0.0], [0.0], [2.0], [1.0], [1.0]],
+        stock=[[1.0]],
+        defer_cost=[100.0, 2.0, 50.0, 40.0, 10.0, 30.0, 20.0],
+    )
+
+
+@pytest.mark.parametrize("name", EXACT)
+def test_exact_engines_defer_by_choice_only_what_a_node_could_take(name: str) -> None:
+    """Every item an exact engine left out read "deferred by the optimizer",
+    even one no node had the room or stock for; those say why, as greedy's do."""
+    result = solve(_nowhere_and_by_choice(), name, time_limit_s=5.0)
+    assert result.status is Status.OPTIMAL and result.fallback_from is None
+    assert result.assignment.tolist() == [-1, -1, 0, -1, -1, 0, -1]
+    assert dict(result.unassigned_reason) == {
+        0: "larger than the capacity of every eligible node",
+        1: "deferred by the optimizer",
+        3: "capacity of every eligible node taken by other items",
+        4: "no eligible node holds the stock",
+        6: "stock at eligible nodes taken by other items",
+    }
+    greedy = solve(_nowhere_and_by_choice(), "greedy", time_limit_s=5.0)
+    assert greedy.assignment.tolist() == result.assignment.tolist()
+    nowhere = {k: v for k, v in result.unassigned_reason.items() if k != 1}
+    assert nowhere == {k: v for k, v in greedy.unassigned_reason.items() if k != 1}
+
+
 def test_empty_problem_is_trivially_optimal(engine: str) -> None:
     empty = AssignmentProblem(
         cost=np.zeros((0, 2)), weight=np.zeros((0, 2)), capacity=[1.0, 1.0]
