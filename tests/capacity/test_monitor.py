@@ -22,10 +22,11 @@ from tierflow.capacity.forecast import (
     rest_of_day,
 )
 from tierflow.capacity.monitor import CapacityMonitor, OrderProfile, events_for
+from tierflow.capacity.plot import capacity_map
 from tierflow.capacity.score import capacity_scores
 from tierflow.cli.main import cli
 from tierflow.data.errors import InputError
-from tierflow.data.network import Network
+from tierflow.data.network import NODE_KINDS, Network
 from tierflow.data.order_generator import generate_orders
 from tierflow.data.orders import read_orders, write_orders
 from tierflow.data.store import SqliteStore
@@ -370,6 +371,39 @@ def test_cli_show_json_and_png(tmp_path: Path) -> None:
         cli, ["capacity", "show", *base, "--workload", "40", "--service", "ground"]
     )
     assert result.exit_code == 0 and "ST-CHI" in result.output
+
+
+def test_map_labels_do_not_overlap(sample_network: Network) -> None:
+    """The Northeast's hubs (Allentown, Newark, Harrisburg: a degree or two
+    apart) had their labels drawn on top of each other. Each label's box as
+    drawn (the text's extent with the figure's renderer) overlaps no other,
+    and stays inside the map."""
+    import matplotlib.pyplot as plt
+
+    fig = capacity_map(sample_network, np.linspace(0.0, 1.0, sample_network.n_nodes))
+    try:
+        ax = fig.axes[0]
+        renderer = fig.canvas.get_renderer()  # type: ignore[attr-defined]
+        names = [t.get_text().split()[0] for t in ax.texts]
+        hubs = [
+            node
+            for node, kind in zip(
+                sample_network.node_ids, sample_network.node_kind, strict=True
+            )
+            if NODE_KINDS[kind] != "store"
+        ]
+        assert names == hubs and {"WH-ABE", "WH-EWR", "3PL-MDT"} <= set(names)
+        boxes = np.array([t.get_window_extent(renderer).extents for t in ax.texts])
+        lo = np.maximum(boxes[:, None, :2], boxes[None, :, :2])
+        hi = np.minimum(boxes[:, None, 2:], boxes[None, :, 2:])
+        overlap = (hi > lo).all(axis=2)
+        np.fill_diagonal(overlap, False)
+        pairs = np.argwhere(np.triu(overlap))
+        assert [(names[i], names[j]) for i, j in pairs.tolist()] == []
+        frame = ax.get_window_extent(renderer).extents
+        assert (boxes[:, :2] >= frame[:2]).all() and (boxes[:, 2:] <= frame[2:]).all()
+    finally:
+        plt.close(fig)
 
 
 def test_events_read_twice_are_applied_once(
