@@ -123,6 +123,7 @@ UNDO_MIGRATION: dict[int, tuple[str, ...]] = {
         "ALTER TABLE reservations DROP COLUMN checkout_id",
     ),
     10: ("DROP TABLE hold_tally", "DROP INDEX checkouts_live"),
+    11: ("ALTER TABLE allocation_batches DROP COLUMN stats",),
 }
 
 

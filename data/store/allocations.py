@@ -95,6 +95,7 @@ class Allocations(StorePart):
         *,
         consume_inventory: bool = False,
         supersede: Sequence[str] = (),
+        stats: str | None = None,
     ) -> bool:
         """Write one batch's allocations and its marker in one transaction.
 
@@ -111,6 +112,10 @@ class Allocations(StorePart):
         supersede
             Orders whose earlier allocated lines this batch replaces (a
             reroute): they become ``rerouted`` in the same transaction.
+        stats
+            The batch's figures (a JSON text the caller reads back with
+            :meth:`allocation_batch_stats`), kept on its marker: a resumed
+            run counts what the batches before it did from the store alone.
 
         Returns
         -------
@@ -129,7 +134,7 @@ class Allocations(StorePart):
         lines = allocation_rows(rows)
         try:
             with self._db.tx() as conn:
-                if not _add_batch_marker(conn, run_id, int(batch), len(lines)):
+                if not _add_batch_marker(conn, run_id, int(batch), len(lines), stats):
                     return False
                 _reroute(conn, run_id, supersede)
                 conn.executemany(
@@ -147,6 +152,16 @@ class Allocations(StorePart):
                 value=batch,
             ) from None
         return True
+
+    def allocation_batch_stats(self, run_id: str) -> dict[int, str]:
+        """The figures committed with each batch of a run (batches committed
+        without any are left out), by batch number."""
+        rows = self._db.execute(
+            "SELECT batch, stats FROM allocation_batches "
+            "WHERE run_id = ? AND stats IS NOT NULL ORDER BY batch",
+            (run_id,),
+        ).fetchall()
+        return {int(r[0]): str(r[1]) for r in rows}
 
     def finish_allocation_run(self, run_id: str) -> None:
         """Mark a run finished."""
@@ -209,9 +224,11 @@ class Allocations(StorePart):
         return [f"batch {r}/{b}: {c} rows, marker says {n}" for r, b, n, c in bad]
 
 
-def _add_batch_marker(conn: Transaction, run_id: str, batch: int, n_rows: int) -> bool:
-    """Record batch ``(run_id, batch)`` under the run's lock; False when it is
-    already committed."""
+def _add_batch_marker(
+    conn: Transaction, run_id: str, batch: int, n_rows: int, stats: str | None
+) -> bool:
+    """Record batch ``(run_id, batch)`` with its figures under the run's
+    lock; False when it is already committed."""
     conn.lock(f"allocation_run:{run_id}")
     done = conn.execute(
         "SELECT 1 FROM allocation_batches WHERE run_id = ? AND batch = ?",
@@ -220,9 +237,9 @@ def _add_batch_marker(conn: Transaction, run_id: str, batch: int, n_rows: int) -
     if done:
         return False
     conn.execute(
-        "INSERT INTO allocation_batches (run_id, batch, n_rows, committed_at) "
-        "VALUES (?, ?, ?, ?)",
-        (run_id, batch, n_rows, clock()),
+        "INSERT INTO allocation_batches (run_id, batch, n_rows, committed_at, "
+        "stats) VALUES (?, ?, ?, ?, ?)",
+        (run_id, batch, n_rows, clock(), stats),
     )
     return True
 

@@ -317,8 +317,14 @@ class AllocationStore(Protocol):
         *,
         consume_inventory: bool = False,
         supersede: Sequence[str] = (),
+        stats: str | None = None,
     ) -> bool:
-        """One batch's allocations in one transaction (False if already there)."""
+        """One batch's allocations and figures in one transaction (False if
+        already there)."""
+        ...
+
+    def allocation_batch_stats(self, run_id: str) -> dict[int, str]:
+        """The figures committed with each batch of a run, by batch."""
         ...
 
     def finish_allocation_run(self, run_id: str) -> None:

@@ -286,6 +286,12 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
             GROUP BY option_id, state""",
         "CREATE INDEX checkouts_live ON checkouts (status, expires_at, option_id)",
     ),
+    # 11: each allocation batch's figures (JSON: its reroutes, solve time,
+    # status, ...) committed with the batch, so that a run resumed from the
+    # store counts the batches before it wherever its output folder is (they
+    # were only journalled to the folder, and a resume in another one counted
+    # none of their reroutes); NULL for batches committed before it.
+    ("ALTER TABLE allocation_batches ADD COLUMN stats TEXT",),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 

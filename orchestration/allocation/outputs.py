@@ -96,15 +96,19 @@ class StoreSink:
     """Commits each batch to the state store in one transaction and journals it.
 
     ``resumed_batches`` tells how many batches a previous attempt committed.
+    Each batch's figures are committed with it, so that a resumed run counts
+    the batches an earlier process committed from the store alone, in
+    whatever folder it runs (they were only journalled to the folder: a run
+    resumed in another one counted none of their reroutes).
     ``journal`` gets each batch's rows after its commit (``allocations.partial.csv``);
-    ``stats`` (``batches.partial.jsonl``) each batch's figures before it, so
-    that a resumed run still counts the batches an earlier process committed;
+    ``stats`` (``batches.partial.jsonl``) each batch's figures before it;
     ``final_stats`` (``batches.jsonl``, the last finished run's, which
     :func:`write_outputs` replaces at the end) is read when ``stats`` has none
-    of this run's lines (a finished run run again). The partial files are
-    the run in progress: an interrupted run leaves the folder's finished
-    outputs (``allocations.csv``, ``summary.json``, ``batches.jsonl``) as
-    they were, all of one run.
+    of this run's lines (a finished run run again). Those files give the
+    figures of batches the store has none of (committed before it kept
+    them). The partial files are the run in progress: an interrupted run
+    leaves the folder's finished outputs (``allocations.csv``,
+    ``summary.json``, ``batches.jsonl``) as they were, all of one run.
     """
 
     def __init__(
@@ -133,8 +137,18 @@ class StoreSink:
         return self.store.allocations(self.run_id)
 
     def committed_stats(self) -> list[BatchStat]:
-        """This run's batch figures from ``stats``, else from ``final_stats``
+        """This run's batch figures: those committed with each batch, and
+        for a batch without, its line in ``stats``, else in ``final_stats``
         (a torn last line is skipped)."""
+        stored = {
+            batch: stat
+            for batch, text in self.store.allocation_batch_stats(self.run_id).items()
+            if (stat := _stat_of(text, self.run_id)) is not None
+        }
+        return [*self._journalled_stats(), *stored.values()]
+
+    def _journalled_stats(self) -> list[BatchStat]:
+        """This run's lines of ``stats``, else of ``final_stats``."""
         for path in (self.stats, self.final_stats):
             if path is None or not path.exists():
                 continue
@@ -154,9 +168,16 @@ class StoreSink:
         supersede: Sequence[str],
         stat: BatchStat | None = None,
     ) -> None:
-        if stat is not None and self.stats is not None:
-            _append_line(self.stats, _stat_line(stat, self.run_id))
-        self.store.write_allocation_batch(self.run_id, batch, rows, supersede=supersede)
+        line = None if stat is None else _stat_line(stat, self.run_id)
+        if line is not None and self.stats is not None:
+            _append_line(self.stats, line)
+        self.store.write_allocation_batch(
+            self.run_id,
+            batch,
+            rows,
+            supersede=supersede,
+            stats=None if line is None else line.rstrip("\n"),
+        )
         if self.journal is not None:
             header = not self.journal.exists()
             with open(self.journal, "a", encoding="utf-8", newline="") as fh:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import sqlite3
 import subprocess
@@ -350,6 +351,57 @@ def test_sigkill_mid_run_then_resume_loses_and_repeats_nothing(tmp_path: Path) -
         a[["order_id", "sku", "node_id", "status", "batch"]].reset_index(drop=True),
         b[["order_id", "sku", "node_id", "status", "batch"]].reset_index(drop=True),
     )
+
+
+def test_a_run_resumed_in_another_folder_counts_the_reroutes_before_the_kill(
+    tmp_path: Path,
+) -> None:
+    """Killed after the outage's reroutes, its folder gone with the machine
+    that ran it, resumed from the same --state into a new folder: the
+    summary counted none of the reroutes (6, 9 pulled back, +26.30) the
+    batches before the kill made, their figures being only journalled to the
+    lost folder. They are committed with each batch now: every count is the
+    uninterrupted run's."""
+    orders = _write_orders(tmp_path / "orders.csv", 400, seed=2)
+    events = tmp_path / "events.jsonl"
+    events.write_text(OUTAGE)
+    args = ["allocate", "--network", str(TINY), "--orders", str(orders)]
+    args += ["--engine", "greedy", "--no-bid-prices", "--batch-size", "4"]
+    args += ["--events", str(events)]
+    result = CliRunner().invoke(cli, [*args, "--out", str(tmp_path / "clean")])
+    assert result.exit_code == 0, result.output
+    whole = json.loads((tmp_path / "clean" / "summary.json").read_text())
+    assert (whole["rerouted"], whole["pulled_back"]) == (6, 9)
+
+    state = tmp_path / "state.db"
+    args += ["--state", str(state)]
+    lost = tmp_path / "lost"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tierflow.cli.main", *args, "--out", str(lost)],
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 120
+    while _committed(state) < 8 and time.monotonic() < deadline:
+        assert proc.poll() is None, "the run finished before it could be killed"
+        time.sleep(0.01)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert 8 <= _committed(state) < 100  # the outage is batch 3's
+    shutil.rmtree(lost)
+
+    again = tmp_path / "again"
+    result = CliRunner().invoke(cli, [*args, "--out", str(again)])
+    assert result.exit_code == 0, result.output
+    resumed = json.loads((again / "summary.json").read_text())
+    assert resumed["resumed_batches"] >= 8
+    skip = (*TIMINGS, "resumed_batches")
+    assert {k: v for k, v in resumed.items() if k not in skip} == {
+        k: v for k, v in whole.items() if k not in skip
+    }
+    lines = (again / "batches.jsonl").read_text().splitlines()
+    assert sum(json.loads(line)["rerouted"] for line in lines) == 6
 
 
 def test_another_run_killed_mid_way_leaves_the_finished_outputs_whole(

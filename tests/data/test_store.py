@@ -378,8 +378,16 @@ def test_allocation_batches(store: StateStore) -> None:
     with pytest.raises(InputError, match=r"different parameters"):
         store.start_allocation_run("day1", {"engine": "greedy"})
     # a deferred line may be decided again later; an allocated one may not
-    assert store.write_allocation_batch("day1", 1, _alloc(["C"], "deferred"))
+    assert store.write_allocation_batch(
+        "day1", 1, _alloc(["C"], "deferred"), stats='{"batch": 1}'
+    )
+    assert not store.write_allocation_batch(
+        "day1", 1, _alloc(["C"], "deferred"), stats='{"batch": 1, "again": 1}'
+    )
     assert store.write_allocation_batch("day1", 2, _alloc(["C"]))
+    # a batch's figures are kept with it (none given: none kept)
+    assert store.allocation_batch_stats("day1") == {1: '{"batch": 1}'}
+    assert store.allocation_batch_stats("day2") == {}
     with pytest.raises(InputError, match=r"already allocated"):
         store.write_allocation_batch("day1", 3, _alloc(["A"]))
     with pytest.raises(InputError, match=r"not enough unreserved stock"):
