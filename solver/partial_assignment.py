@@ -173,6 +173,8 @@ def no_option_reasons(
     the ones nothing could take from the ones it chose to leave, for all of
     them at once (greedy asks the same question item by item as it builds).
     """
+    if items.size == 0:  # the usual batch: nothing left out, nothing to build
+        return np.array([], dtype=np.str_)
     n, m = problem.n_items, problem.n_agents
     elig = problem.eligible[items]
     weight = problem.weight[items]
