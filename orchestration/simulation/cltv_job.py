@@ -8,6 +8,7 @@ lifecycle), which a day run on ready-made scores (``--cltv-scores``,
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -15,13 +16,20 @@ import pandas as pd
 
 from tierflow.cltv.config import CLTVConfig, training_windows
 from tierflow.cltv.features import load_customer_data
-from tierflow.cltv.lifecycle import backtest, backtest_days, retrain
+from tierflow.cltv.lifecycle import (
+    backtest,
+    backtest_days,
+    backtest_shortfall,
+    retrain,
+)
 from tierflow.cltv.registry import ModelRegistry
 from tierflow.data.errors import InputError
 from tierflow.data.store import ScoreStore
 from tierflow.data.transactions import day_number
 from tierflow.formulations.tiers import TierPolicy
 from tierflow.orchestration.simulation.day import CltvStep, segment_sizes
+
+_log = logging.getLogger("tierflow.simulate")
 
 
 class _PublishedScores:
@@ -100,14 +108,22 @@ def daily_cltv_job(
         meta = registry.metadata(result.champion)
         window = backtest_days(int(meta["horizon_days"]))
         tested = None
+        skipped = result.backtest_skipped
         if result.metrics:
             tested = {"window_days": window, "models": result.metrics}
-        elif backtest_first_model:
+        elif backtest_first_model and skipped is None:
             recipe = CLTVConfig(**meta["config"])
-            models = backtest(data, day, recipe, window)
-            tested = {"window_days": window, "models": models}
+            # a young history cannot hold the first model's backtest either:
+            # said as retrain says it, not a failed day
+            skipped = backtest_shortfall(data, day, [recipe], window)
+            if skipped is None:
+                models = backtest(data, day, recipe, window)
+                tested = {"window_days": window, "models": models}
+        if skipped is not None:
+            _log.warning("cltv: %s", skipped.message())
         return {
             **result.to_json(),
+            "backtest_skipped": None if skipped is None else skipped.to_json(),
             "platinum_threshold": threshold,
             "model_version": result.champion,
             "horizon_days": meta["horizon_days"],

@@ -377,6 +377,27 @@ def test_the_daily_jobs_table_facts(tmp_path: Path) -> None:
     assert set(first["backtest"]["models"]["cltv"]) >= {"mae", "spearman"}
     assert later["backtest"]["models"] == later["metrics"]
     assert set(later["metrics"]) == {"challenger", "champion", "bgnbd_gg"}
+    assert first["backtest_skipped"] is None
+    # a young history (90 days) holds no backtest of the first model: said,
+    # not a failed day (it raised "history too short to train")
+    young = daily_cltv_job(
+        history,
+        None,
+        tmp_path / "c",
+        horizon_days=60,
+        config=FAST,
+        backtest_first_model=True,
+    )
+    with SqliteStore(tmp_path / "young.db") as store:
+        early = young(store, dt.date(2022, 4, 1))
+    assert early["backtest"] is None
+    assert early["backtest_skipped"] == {
+        "window_days": 60,
+        "needed_days": 120,
+        "history_days": 90,
+        "first_purchase": "2022-01-01",
+        "runs_from": "2022-05-01",
+    }
 
 
 def test_the_hindsight_plan_is_not_said_to_have_lived_through_the_outage(
