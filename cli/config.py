@@ -34,6 +34,10 @@ CONFIG_ENV = "TIERFLOW_CONFIG"
 #: The file's table of tier policy settings (not a command).
 TIERS_TABLE = "tiers"
 _META_KEY = "tierflow.settings"
+#: ``ctx.meta`` key set when the root's ``--help`` is asked for: the settings
+#: file is then read for the defaults it shows, and one that cannot be read
+#: does not keep the help from showing.
+HELP_ASKED = "tierflow.help_asked"
 
 
 @dataclass(frozen=True, slots=True)
@@ -228,6 +232,14 @@ def load_settings(ctx: click.Context, _param: click.Parameter, value: Any) -> No
     if not value and not path.is_file():
         ctx.meta[_META_KEY] = Settings()
         return
-    defaults, settings = read_settings(path, ctx)
+    try:
+        defaults, settings = read_settings(path, ctx)
+    except click.ClickException:
+        if not ctx.meta.get(HELP_ASKED):
+            raise
+        # the help (which says how to give another file) shows the built-in
+        # defaults; the command that runs says what is wrong with the file
+        ctx.meta[_META_KEY] = Settings()
+        return
     ctx.default_map = {**(ctx.default_map or {}), **defaults}
     ctx.meta[_META_KEY] = settings

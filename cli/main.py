@@ -18,7 +18,13 @@ from typing import Any
 
 import click
 
-from tierflow.cli.config import CONFIG_ENV, CONFIG_FILE, ENV_PREFIX, load_settings
+from tierflow.cli.config import (
+    CONFIG_ENV,
+    CONFIG_FILE,
+    ENV_PREFIX,
+    HELP_ASKED,
+    load_settings,
+)
 from tierflow.cli.entry import Interrupted
 from tierflow.cli.entry import main as entry_main
 from tierflow.cli.options import add_log_options, examples, option, set_logging
@@ -44,16 +50,22 @@ class TierflowGroup(click.Group):
             raise Interrupted from None
 
     def make_parser(self, ctx: click.Context) -> Any:
-        """click's parser, with ``--config`` read first: click processes the
-        eager options given on the line before those not given, so
-        ``tierflow --help`` was printed before the settings file was read
-        and showed the built-in defaults, not the file's."""
+        """click's parser, with ``--config`` read before ``--help``: click
+        processes the eager options given on the line before those not
+        given, so ``tierflow --help`` was printed before the settings file
+        was read and showed the built-in defaults, not the file's. A file
+        that cannot be read does not keep the help from showing
+        (:data:`~tierflow.cli.config.HELP_ASKED`)."""
         parser = super().make_parser(ctx)
         config = next(p for p in self.get_params(ctx) if p.name == "config")
+        help_option = self.get_help_option(ctx)
         parse = parser.parse_args
 
         def config_first(args: list[str]) -> Any:
             opts, rest, order = parse(args)
+            if help_option not in order:
+                return opts, rest, order
+            ctx.meta[HELP_ASKED] = True
             return opts, rest, [config, *(p for p in order if p is not config)]
 
         parser.parse_args = config_first  # type: ignore[method-assign]

@@ -62,6 +62,19 @@ def test_help_shows_the_files_value_as_the_default(
     Path("tierflow.toml").write_text('log_level = "debug"\n')
     root = " ".join(_run(["--help"]).output.split())
     assert "written (stderr). [default: debug]" in root
+    # a file that cannot be read keeps neither the help (which says how to
+    # give another) nor the version from showing; a command says what is wrong
+    Path("tierflow.toml").write_text("log_level = \n")
+    for args in (["--help"], ["--version"]):
+        shown = _run(args)
+        assert shown.exit_code == 0, shown.output
+        assert "Error" not in shown.output
+    assert "written (stderr). [default: info]" in " ".join(
+        _run(["--help"]).output.split()
+    )
+    failed = _run(["generate", "gap", "--agents", "2", "--jobs", "4"])
+    assert failed.exit_code == 1
+    assert failed.output.startswith("Error: tierflow.toml: not valid TOML")
 
 
 def test_config_option_and_variable_name_the_file(
