@@ -30,7 +30,7 @@ from tierflow.data.errors import InputError, listed
 from tierflow.data.limits import MAX_UNITS, require_array
 from tierflow.data.network import NODE_KINDS, Network
 from tierflow.data.rates import SERVICES, service_index
-from tierflow.data.store import CapacityEventLog, StoredEvent
+from tierflow.data.store import ORDER_WORK, CapacityEventLog, StoredEvent
 
 log = logging.getLogger("tierflow.capacity")
 
@@ -113,6 +113,9 @@ class CapacityMonitor:
         self.snapshot_every = snapshot_every
         #: How many times :meth:`set_forecast` changed the forecast.
         self.forecast_revision = 0
+        #: Whether a caller refreshes the forecast (:meth:`set_forecast`):
+        #: a server's, which keeps the explicit ``forecast`` events standing.
+        self._refreshed = False
         self._reset()
 
     def _reset(self) -> None:
@@ -126,6 +129,10 @@ class CapacityMonitor:
         #: The forecast as the logged ``forecast`` events leave it (what a
         #: snapshot keeps: :meth:`set_forecast`'s are the caller's own).
         self._logged_forecast = np.zeros(n)
+        #: Nodes whose forecast is an explicit event's, standing over the
+        #: caller's refresh (:meth:`set_forecast`): an order's work there
+        #: comes off it at once.
+        self._standing = np.zeros(n, dtype=bool)
         self.outage = np.zeros(n, dtype=bool)
         self.congestion = np.ones((n, s))
         self._stamp = np.full((n, len(_SET_FIELDS)), -np.inf)
@@ -310,12 +317,7 @@ class CapacityMonitor:
         heard = ev.ts if received is None else min(ev.ts, received)
         self.heard_ts = max(self.heard_ts, heard)
         if kind == "backlog_delta":
-            if ev.ts < self._stamp[i, _BACKLOG]:
-                return False  # counted in the newer absolute backlog
-            self.backlog[i] = self._changes.add(
-                i, ev.ts, v, self.heard_ts, float(self.backlog[i])
-            )
-            return True
+            return self._apply_delta(ev)
         if kind == "backlog":
             return self._apply_backlog(i, ev.ts, v)
         if kind == "congestion":
@@ -336,6 +338,24 @@ class CapacityMonitor:
             self.outage[i] = v > 0
         else:
             self.forecast[i] = self._logged_forecast[i] = v
+            self._standing[i] = self._refreshed
+        return True
+
+    def _apply_delta(self, ev: CapacityEvent) -> bool:
+        """A change of backlog; False when stale (counted in a newer
+        absolute backlog)."""
+        i, v = ev.node, ev.value
+        if ev.ts < self._stamp[i, _BACKLOG]:
+            return False
+        self.backlog[i] = self._changes.add(
+            i, ev.ts, v, self.heard_ts, float(self.backlog[i])
+        )
+        if self._standing[i] and v > 0 and ev.event_id.startswith(ORDER_WORK):
+            # an order's work where an explicit forecast stands: part of the
+            # work it forecast, now in the backlog; the caller's next refresh
+            # takes it off alike, and until then it counted twice
+            self.forecast[i] = max(float(self.forecast[i]) - v, 0.0)
+            self.forecast_revision += 1
         return True
 
     def _apply_backlog(self, i: int, ts: float, value: float) -> bool:
@@ -351,16 +371,26 @@ class CapacityMonitor:
         self.backlog[i] = backlog
         return True
 
-    def set_forecast(self, work: NDArray[np.float64]) -> bool:
+    def set_forecast(
+        self, work: NDArray[np.float64], standing: NDArray[np.bool_] | None = None
+    ) -> bool:
         """Set every node's rest-of-day forecast at once (the service's own
         demand forecast, refreshed from the orders flowing in, with the
         explicit ``forecast`` events still standing kept:
         :meth:`forecast_events`; a later event sets a node's at once).
-        Returns whether it changed. It is not part of :meth:`state`: a
-        snapshot keeps the logged ``forecast`` events' values, which a
+        ``standing``: the nodes whose ``work`` is such an event's (an
+        order's work event there takes its work off at once, until the next
+        call). Returns whether it changed. It is not part of :meth:`state`:
+        a snapshot keeps the logged ``forecast`` events' values, which a
         restart or another reader of the store rebuilds from the log."""
         # >= 0: a negative forecast freed capacity that is not there
         values = require_array(work, "forecast", self.forecast.shape, 0, MAX_UNITS)
+        self._refreshed = True
+        self._standing = (
+            np.zeros_like(self._standing)
+            if standing is None
+            else np.asarray(standing, dtype=bool).copy()
+        )
         if np.array_equal(values, self.forecast):
             return False
         self.forecast = values.copy()

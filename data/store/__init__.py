@@ -21,6 +21,7 @@ from tierflow.data.store.checkout_reads import CheckoutFacts
 from tierflow.data.store.checkouts import (
     CHECKOUT_LINE_COLUMNS,
     ONLINE_ORDER_COLUMNS,
+    ORDER_WORK,
     CheckoutState,
     CustomerMismatch,
     QuoteChanged,
@@ -81,6 +82,7 @@ __all__ = [
     "CLTV_COLUMNS",
     "MIGRATIONS",
     "ONLINE_ORDER_COLUMNS",
+    "ORDER_WORK",
     "POSTGRES_MIGRATIONS",
     "SCHEMA_VERSION",
     "UPGRADE_COLUMNS",

@@ -70,6 +70,9 @@ CHECKOUT_LINE_COLUMNS = (
     "ship_date",
     "delivery_date",
 )
+#: Event id prefix of a confirmed checkout's work on a node's backlog
+#: (``checkout:<request_id>:<node_id>``, a ``backlog_delta``).
+ORDER_WORK = "checkout:"
 #: Columns of ``online_orders``: a checkout line and when it was confirmed.
 ONLINE_ORDER_COLUMNS = (*CHECKOUT_LINE_COLUMNS, "confirmed_at")
 
@@ -594,7 +597,7 @@ def work_events(
     ts = dt.datetime.fromtimestamp(t, dt.UTC).isoformat()
     return [
         {
-            "event_id": f"checkout:{request_id}:{node}",
+            "event_id": f"{ORDER_WORK}{request_id}:{node}",
             "ts": ts,
             "node_id": node,
             "type": "backlog_delta",

@@ -302,23 +302,23 @@ class LiveDemand:
         with self.lock:  # the events' forecasts read with the map they set
             self.outlook = outlook
             values, stamps = self.monitor.forecast_events()
-            work = explicit_standing(outlook, self._orders, values, stamps)
-            return self.monitor.set_forecast(work)
+            work, stands = explicit_standing(outlook, self._orders, values, stamps)
+            return self.monitor.set_forecast(work, stands)
 
 
 def explicit_standing(
     outlook: DayOutlook, orders: TodayOrders, values: FloatArray, stamps: FloatArray
-) -> FloatArray:
+) -> tuple[FloatArray, NDArray[np.bool_]]:
     """``outlook``'s work per node, with the explicit forecasts (``values``
     set by events of time ``stamps``, epoch seconds, ``-inf``: none) still
     standing in its place: an event of ``outlook``'s business day, less the
     work of the orders at its node created after it and by ``as_of``, while
     that work is short of it (or nil: a forecast of 0 stands until an
-    order comes)."""
+    order comes); and the nodes where one stands."""
     day_start = float(business_day_start(outlook.day).astype(np.int64))
     today = stamps >= day_start
     if not today.any():
-        return outlook.work
+        return outlook.work, today
     created = orders.created.astype(np.int64)[orders.line_order]
     node = orders.line_node
     now = float(np.datetime64(_naive(outlook.as_of), "s").astype(np.int64))
@@ -328,7 +328,8 @@ def explicit_standing(
         node[after], weights=orders.line_units[after], minlength=values.size
     )
     stands = today & ((used == 0) | (used < values))
-    return np.asarray(np.where(stands, values - used, outlook.work), dtype=np.float64)
+    work = np.where(stands, values - used, outlook.work)
+    return np.asarray(work, dtype=np.float64), stands
 
 
 def _naive(now: dt.datetime) -> dt.datetime:

@@ -66,9 +66,9 @@ def test_help_shows_the_files_value_as_the_default(
     # give another) nor the version from showing; a command says what is wrong
     Path("tierflow.toml").write_text("log_level = \n")
     for args in (["--help"], ["--version"]):
-        shown = _run(args)
-        assert shown.exit_code == 0, shown.output
-        assert "Error" not in shown.output
+        answer = _run(args)
+        assert answer.exit_code == 0, answer.output
+        assert "Error" not in answer.output
     assert "written (stderr). [default: info]" in " ".join(
         _run(["--help"]).output.split()
     )

@@ -152,10 +152,11 @@ def test_an_explicit_forecast_stands_less_the_orders_after_it(
     stamps[west] = (event - dt.timedelta(days=1)).timestamp()
     values = np.zeros(net.n_nodes)
     values[east], values[west] = 10.0, 7.0
-    work = explicit_standing(outlook, orders, values, stamps)
+    work, stands = explicit_standing(outlook, orders, values, stamps)
+    assert stands.tolist() == [n in (east, chi) for n in range(stands.size)]
     assert work[east] == 10.0 - 2 * tee
     assert work[chi] == 0.0 < outlook.work[chi]
     assert work[west] == outlook.work[west] != 7.0
     values[east] = 2 * tee
-    work = explicit_standing(outlook, orders, values, stamps)
+    work, _ = explicit_standing(outlook, orders, values, stamps)
     assert work[east] == outlook.work[east] != 0.0
