@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from tierflow.data.errors import SolverError
-from tierflow.data.extras import has_module, require
+from tierflow.data.extras import MissingExtraError, has_module, require
 from tierflow.formulations.problem import AssignmentProblem
 from tierflow.solver.engine import EXACT_ENGINE, Availability, BundledEngine, Hint
 from tierflow.solver.matrix import MatrixModel, build_matrix
@@ -182,7 +182,13 @@ class CbcEngine(BundledEngine):
     extra = EXTRA
 
     def available(self) -> Availability:
-        path = cbc_binary()
+        try:
+            path = cbc_binary()
+        except MissingExtraError:
+            # PuLP is on disk but does not import (a broken install): the
+            # engine is not installed as far as a run goes; asking which
+            # engines exist must not raise
+            return Availability.NOT_INSTALLED
         if path is None:
             return Availability.NOT_INSTALLED
         return (

@@ -83,9 +83,14 @@ def test_registry_reports_cbc_not_available() -> None:
     assert done.stdout.strip() == "cpsat,highs,greedy,lp,cpsat-plain"
 
 
-def test_solve_with_cbc_missing_falls_back_and_says_why_in_one_line() -> None:
+@pytest.mark.parametrize("install", ["missing", "broken"])
+def test_solve_with_cbc_missing_falls_back_and_says_why_in_one_line(
+    tmp_path: Path, install: str
+) -> None:
     """The fallback's message named the engine, then carried a traceback of
-    the missing import; it says what to install and what answered instead."""
+    the missing import; it says what to install and what answered instead.
+    So for a PuLP on disk that does not import (``broken``): asking which
+    engines could answer raised the import's error out of ``solve``."""
     code = (
         "from tests.instances import fractional_lp\n"
         "from tierflow.solver import solve\n"
@@ -94,7 +99,19 @@ def test_solve_with_cbc_missing_falls_back_and_says_why_in_one_line() -> None:
         "r = solve(fractional_lp().problem, 'cbc', fallback=False)\n"
         "print(repr((r.status.name, r.message)))\n"
     )
-    done = _without("pulp", code, code=_PYTHON, cwd=ROOT)
+    if install == "missing":
+        done = _without("pulp", code, code=_PYTHON, cwd=ROOT)
+    else:
+        (tmp_path / "pulp").mkdir()
+        (tmp_path / "pulp" / "__init__.py").write_text('raise ImportError("broken")')
+        done = subprocess.run(
+            [sys.executable, "-c", code],
+            capture_output=True,
+            text=True,
+            cwd=ROOT,
+            env={**os.environ, "PYTHONPATH": f"{tmp_path}{os.pathsep}{ROOT}"},
+            timeout=300,
+        )
     assert done.returncode == 0, done.stderr
     missing = (
         "the cbc engine is not installed (pip install 'tierflow[cbc]' installs it)"
