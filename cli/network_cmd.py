@@ -58,7 +58,12 @@ def network() -> None:
 def validate_command(directory: Path | None, as_json: bool) -> None:
     """Validate a network folder (default: the sample) and print a summary."""
     net = open_network(directory)
-    summary = net.summary() | {"warnings": list(net.warnings)}
+    # the shoppers `simulate` and `generate orders` draw (customers.csv,
+    # optional) are the folder's too: a header-only one passed as "OK"
+    from tierflow.data.order_generator import check_customers  # this command's
+
+    customers = check_customers(net)
+    summary = net.summary() | {"warnings": list(net.warnings), "customers": customers}
     if as_json:
         click.echo(json.dumps(summary))
         return
@@ -84,6 +89,8 @@ def validate_command(directory: Path | None, as_json: bool) -> None:
         f"  destinations  {summary['destinations']} ZIP prefixes, "
         f"population {summary['population']:,.0f}"
     )
+    if customers is not None:
+        click.echo(f"  customers     {customers:,} (customers.csv)")
     click.echo(f"  services      {', '.join(summary['services'])}")
     click.echo(
         "  mean zone to nearest node (population-weighted) "

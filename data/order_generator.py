@@ -94,12 +94,15 @@ def _load_customers(
     return frame["customer_id"].to_numpy(dtype=object), home.to_numpy(dtype=np.intp)
 
 
-def check_customers(network: Network, customers_dir: Path | None = None) -> None:
+def check_customers(network: Network, customers_dir: Path | None = None) -> int | None:
     """Read and check the ``customers.csv`` :func:`generate_orders` draws its
-    shoppers from (as it reads it), for a job to call before its slow part:
-    ``tierflow simulate`` trains the CLTV model before it generates carts,
-    so a header-only table was refused only after the training."""
-    _load_customers(customers_dir or network.source, network)
+    shoppers from (as it reads it), for a job to call before its slow part
+    (``tierflow simulate`` trains the CLTV model before it generates carts,
+    so a header-only table was refused only after the training) and for
+    ``tierflow network validate``; how many customers it holds, None
+    without one."""
+    loaded = _load_customers(customers_dir or network.source, network)
+    return None if loaded is None else len(loaded[0])
 
 
 def generate_orders(

@@ -350,11 +350,18 @@ def test_a_header_only_customers_table_is_refused_before_training(
         cli, [*args, "--network", str(network), "--out", str(out)]
     )
     assert result.exit_code == 1
-    assert result.output == (
+    refused = (
         "Error: customers.csv: no customers (a header only): give some, or "
         "remove the file to generate customers\n"
     )
+    assert result.output == refused
     assert not (tmp_path / "runs").exists()
+    # and `network validate` says so of the folder (it said "OK")
+    checked = CliRunner().invoke(cli, ["network", "validate", str(network)])
+    assert (checked.exit_code, checked.output) == (1, refused)
+    path.unlink()
+    checked = CliRunner().invoke(cli, ["network", "validate", str(network), "--json"])
+    assert checked.exit_code == 0 and json.loads(checked.stdout)["customers"] is None
 
 
 @pytest.mark.parametrize(
