@@ -40,6 +40,7 @@ from tierflow.data.store.location import describe_location
 from tierflow.orchestration.allocation.batch_plan import BatchPlan
 from tierflow.orchestration.allocation.day_allocator import (
     NEAREST,
+    UNRECORDED,
     AllocationOutcome,
     AllocationSettings,
     DayAllocator,
@@ -297,6 +298,7 @@ def run_allocate(request: AllocateRequest) -> dict[str, Any]:
         summary["resumed_batches"] = resumed
         write_outputs(outcome, summary, request.out_dir)
     _warn_repricing(outcome)
+    _warn_unrecorded(outcome)
     return summary
 
 
@@ -310,6 +312,22 @@ def _log_resume(resumed: int, total: int, location: Path | str, run_id: str) -> 
         run_id[:12],
         extra={"run_id": run_id, "resumed_batches": resumed, "batches": total},
     )
+
+
+def _warn_unrecorded(outcome: AllocationOutcome) -> None:
+    """One stderr line when resumed batches left no figures (committed by a
+    tierflow that kept them only in the folder, and the folder is not this
+    one): summary.json's reroute figures miss theirs, said, not silent."""
+    lost = sum(stat.status == UNRECORDED for stat in outcome.stats)
+    if lost:
+        _log.warning(
+            "%d resumed batch(es) left no figures (committed before the store "
+            "kept them, journalled in another --out): summary.json's rerouted, "
+            "pulled_back and reroute_cost_delta leave theirs out; batches.jsonl "
+            "marks them %s",
+            lost,
+            UNRECORDED,
+        )
 
 
 def _warn_repricing(outcome: AllocationOutcome) -> None:

@@ -12,6 +12,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -295,7 +296,9 @@ OUTAGE = (
 TIMINGS = ("runtime_s", "batch_solve_p95_s")
 
 
-def test_sigkill_mid_run_then_resume_loses_and_repeats_nothing(tmp_path: Path) -> None:
+def _outage_day(tmp_path: Path) -> tuple[list[str], dict[str, Any]]:
+    """``allocate``'s arguments for 400 orders in 100 greedy batches with
+    :data:`OUTAGE`, and the summary of the uninterrupted run (in ``clean``)."""
     orders = _write_orders(tmp_path / "orders.csv", 400, seed=2)
     events = tmp_path / "events.jsonl"
     events.write_text(OUTAGE)
@@ -305,24 +308,34 @@ def test_sigkill_mid_run_then_resume_loses_and_repeats_nothing(tmp_path: Path) -
     clean = tmp_path / "clean"
     result = CliRunner().invoke(cli, [*args, "--out", str(clean), "--json"])
     assert result.exit_code == 0, result.output
-    whole = json.loads(result.stdout.strip().splitlines()[-1])
-    assert whole["n_batches"] == 100 and whole["rerouted"] > 0
-    assert whole["forecast"] == "none"  # no bid prices: none used (QA)
+    whole: dict[str, Any] = json.loads(result.stdout.strip().splitlines()[-1])
+    assert (whole["n_batches"], whole["rerouted"], whole["pulled_back"]) == (100, 6, 9)
+    return args, whole
 
-    crashed = tmp_path / "crashed"
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+
+def _kill_once_committed(args: list[str], state: Path, batches: int) -> None:
+    """Run ``tierflow *args`` in a process and SIGKILL it once ``state``
+    holds ``batches`` committed batches."""
     proc = subprocess.Popen(
-        [sys.executable, "-m", "tierflow.cli.main", *args, "--out", str(crashed)],
-        env=env,
+        [sys.executable, "-m", "tierflow.cli.main", *args],
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
     deadline = time.monotonic() + 120
-    while _committed(crashed / "state.db") < 5 and time.monotonic() < deadline:
+    while _committed(state) < batches and time.monotonic() < deadline:
         assert proc.poll() is None, "the run finished before it could be killed"
         time.sleep(0.01)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
+
+
+def test_sigkill_mid_run_then_resume_loses_and_repeats_nothing(tmp_path: Path) -> None:
+    args, whole = _outage_day(tmp_path)
+    assert whole["forecast"] == "none"  # no bid prices: none used (QA)
+    clean = tmp_path / "clean"
+    crashed = tmp_path / "crashed"
+    _kill_once_committed([*args, "--out", str(crashed)], crashed / "state.db", 5)
     killed_at = _committed(crashed / "state.db")
     assert 5 <= killed_at < 100
     assert not (crashed / "allocations.csv").exists()
@@ -362,34 +375,23 @@ def test_a_run_resumed_in_another_folder_counts_the_reroutes_before_the_kill(
     batches before the kill made, their figures being only journalled to the
     lost folder. They are committed with each batch now: every count is the
     uninterrupted run's."""
-    orders = _write_orders(tmp_path / "orders.csv", 400, seed=2)
-    events = tmp_path / "events.jsonl"
-    events.write_text(OUTAGE)
-    args = ["allocate", "--network", str(TINY), "--orders", str(orders)]
-    args += ["--engine", "greedy", "--no-bid-prices", "--batch-size", "4"]
-    args += ["--events", str(events)]
-    result = CliRunner().invoke(cli, [*args, "--out", str(tmp_path / "clean")])
-    assert result.exit_code == 0, result.output
-    whole = json.loads((tmp_path / "clean" / "summary.json").read_text())
-    assert (whole["rerouted"], whole["pulled_back"]) == (6, 9)
-
+    base, whole = _outage_day(tmp_path)
     state = tmp_path / "state.db"
-    args += ["--state", str(state)]
+    args = [*base, "--state", str(state)]
     lost = tmp_path / "lost"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "tierflow.cli.main", *args, "--out", str(lost)],
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    deadline = time.monotonic() + 120
-    while _committed(state) < 8 and time.monotonic() < deadline:
-        assert proc.poll() is None, "the run finished before it could be killed"
-        time.sleep(0.01)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
+    _kill_once_committed([*args, "--out", str(lost)], state, 8)
     assert 8 <= _committed(state) < 100  # the outage is batch 3's
     shutil.rmtree(lost)
+    # a store whose batches kept no figures (committed by the code before
+    # they were kept in the store): the summary cannot count them, and says so
+    old = tmp_path / "old.db"
+    with sqlite3.connect(state) as src, sqlite3.connect(old) as dst:
+        src.backup(dst)
+        dst.execute("UPDATE allocation_batches SET stats = NULL")
+    lossy = [*base, "--state", str(old), "--out", str(tmp_path / "lossy")]
+    result = CliRunner().invoke(cli, lossy)
+    assert result.exit_code == 0, result.output
+    assert "resumed batch(es) left no figures" in result.stderr
 
     again = tmp_path / "again"
     result = CliRunner().invoke(cli, [*args, "--out", str(again)])
@@ -402,6 +404,7 @@ def test_a_run_resumed_in_another_folder_counts_the_reroutes_before_the_kill(
     }
     lines = (again / "batches.jsonl").read_text().splitlines()
     assert sum(json.loads(line)["rerouted"] for line in lines) == 6
+    assert "left no figures" not in result.stderr
 
 
 def test_another_run_killed_mid_way_leaves_the_finished_outputs_whole(
