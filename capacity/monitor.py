@@ -467,7 +467,10 @@ class CapacityMonitor:
     def score_map(self, profile: OrderProfile | None = None) -> NDArray[np.float64]:
         """Score of every node, one array expression (no order: ``workload=0``).
 
-        Equals :func:`tierflow.capacity.score.capacity_scores` on the monitor's arrays.
+        Equals :func:`tierflow.capacity.score.capacity_scores` on the
+        monitor's arrays up to floating-point rounding (a multiplication by
+        the cached ``1 / nominal`` for its division: a last-digit difference
+        on some nodes, tested with ``assert_allclose``).
         """
         _, _, inv = self._terms()
         with np.errstate(over="ignore", invalid="ignore"):  # +-inf clips to 0 or 1
