@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 from numpy.typing import NDArray
 
-from tierflow.data.geography import us_zip_points
+from tierflow.data.geography import map_extent, us_zip_points
 from tierflow.data.network import NODE_KINDS, Network
 
 if TYPE_CHECKING:
@@ -23,8 +23,6 @@ _MARKERS = {"warehouse": "s", "store": "o", "3pl": "^"}
 #: Marker area per node kind (points², matplotlib's ``s``).
 _MARKER_AREA = {"warehouse": 150.0, "store": 60.0, "3pl": 150.0}
 #: Contiguous US bounding box (lon, lat).
-_LON = (-125.0, -66.5)
-_LAT = (24.3, 49.5)
 #: Where a label starts: up and right of its node (points).
 _LABEL_OFFSET = (8.0, 5.0)
 #: Space kept between labels, and around node markers (pixels).
@@ -71,14 +69,15 @@ def capacity_map(
     import matplotlib.pyplot as plt
 
     lat, lon = us_zip_points()
-    inside = (lon > _LON[0]) & (lon < _LON[1]) & (lat > _LAT[0]) & (lat < _LAT[1])
+    (x0, x1), (y0, y1) = map_extent(network.node_lon, network.node_lat)
+    inside = (lon > x0) & (lon < x1) & (lat > y0) & (lat < y1)
     fig, ax = plt.subplots(figsize=(12, 7), dpi=110)
     ax.scatter(lon[inside], lat[inside], s=1.2, c="#aeb6c2", linewidths=0, zorder=1)
     art, labels = _draw_nodes(ax, network, scores, plt.get_cmap("RdYlGn"))
     if art is not None:
         fig.colorbar(art, ax=ax, shrink=0.75, label="capacity score (free / nominal)")
-    ax.set_xlim(*_LON)
-    ax.set_ylim(*_LAT)
+    ax.set_xlim(x0, x1)
+    ax.set_ylim(y0, y1)
     ax.set_aspect(1.0 / np.cos(np.radians(38.0)))
     ax.set_xlabel("longitude")
     ax.set_ylabel("latitude")

@@ -133,6 +133,28 @@ def _zip_frame() -> pd.DataFrame:
     return frame
 
 
+#: Longitudes and latitudes of the contiguous US: what a map of a network
+#: shows at least (the PNG of ``capacity show`` and the ops page's map).
+CONTIGUOUS_US = ((-125.0, -66.5), (24.3, 49.5))
+#: Degrees a map keeps around a node outside :data:`CONTIGUOUS_US`.
+MAP_MARGIN_DEG = 2.0
+
+
+def map_extent(
+    lon: NDArray[np.float64], lat: NDArray[np.float64]
+) -> tuple[tuple[float, float], tuple[float, float]]:
+    """``((lon0, lon1), (lat0, lat1))``: the contiguous US widened to every
+    point of ``lon``/``lat`` (a network's nodes: one in Honolulu or Anchorage
+    was off both maps, its label in the page's margin)."""
+    (x0, x1), (y0, y1) = CONTIGUOUS_US
+    if lon.size:
+        x0 = min(x0, float(lon.min()) - MAP_MARGIN_DEG)
+        x1 = max(x1, float(lon.max()) + MAP_MARGIN_DEG)
+        y0 = min(y0, float(lat.min()) - MAP_MARGIN_DEG)
+        y1 = max(y1, float(lat.max()) + MAP_MARGIN_DEG)
+    return (x0, x1), (y0, y1)
+
+
 @lru_cache(maxsize=1)
 def us_zip_points() -> tuple[NDArray[np.float64], NDArray[np.float64]]:
     """Latitude and longitude of every US ZIP (for drawing a map outline)."""

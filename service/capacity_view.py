@@ -15,15 +15,14 @@ from typing import Any
 
 import numpy as np
 
-from tierflow.data.network import NODE_KINDS
+from tierflow.data.geography import map_extent
+from tierflow.data.network import NODE_KINDS, Network
 from tierflow.orchestration.checkout.router import OnlineRouter
 
 #: The largest utilization reported (a million times the nominal capacity);
 #: beyond, the figure says only "hopelessly overbooked".
 MAX_UTILIZATION = 1e6
 #: Contiguous US bounding box (lon, lat), as :mod:`tierflow.capacity.plot` draws it.
-LON_RANGE = (-125.0, -66.5)
-LAT_RANGE = (24.3, 49.5)
 CELL_DEG = 0.5
 
 
@@ -118,27 +117,32 @@ def capacity_payload(
     }
 
 
-@lru_cache(maxsize=1)
-def us_outline_cells() -> dict[str, Any]:
-    """Occupied 0.5° cells of the contiguous US: ``{"cell", "lon", "lat",
-    "bounds"}`` with cell centres as flat lists (about 3,000 cells)."""
+def map_outline(network: Network) -> dict[str, Any]:
+    """The ops page's map of ``network``: the contiguous US widened to every
+    node (:func:`~tierflow.data.geography.map_extent`)."""
+    return us_outline_cells(*map_extent(network.node_lon, network.node_lat))
+
+
+@lru_cache(maxsize=4)
+def us_outline_cells(
+    lon_range: tuple[float, float], lat_range: tuple[float, float]
+) -> dict[str, Any]:
+    """Occupied 0.5° cells within the ranges: ``{"cell", "lon", "lat",
+    "bounds"}`` with cell centres as flat lists (about 3,000 cells for the
+    contiguous US)."""
     from tierflow.data.geography import us_zip_points
 
     lat, lon = us_zip_points()
-    inside = (
-        (lon > LON_RANGE[0])
-        & (lon < LON_RANGE[1])
-        & (lat > LAT_RANGE[0])
-        & (lat < LAT_RANGE[1])
-    )
-    ix = np.floor((lon[inside] - LON_RANGE[0]) / CELL_DEG).astype(np.int64)
-    iy = np.floor((lat[inside] - LAT_RANGE[0]) / CELL_DEG).astype(np.int64)
+    (x0, x1), (y0, y1) = lon_range, lat_range
+    inside = (lon > x0) & (lon < x1) & (lat > y0) & (lat < y1)
+    ix = np.floor((lon[inside] - x0) / CELL_DEG).astype(np.int64)
+    iy = np.floor((lat[inside] - y0) / CELL_DEG).astype(np.int64)
     cells = np.unique(np.stack([ix, iy], axis=1), axis=0)
     return {
         "cell": CELL_DEG,
-        "lon": np.round(LON_RANGE[0] + (cells[:, 0] + 0.5) * CELL_DEG, 3).tolist(),
-        "lat": np.round(LAT_RANGE[0] + (cells[:, 1] + 0.5) * CELL_DEG, 3).tolist(),
-        "bounds": {"lon": list(LON_RANGE), "lat": list(LAT_RANGE)},
+        "lon": np.round(x0 + (cells[:, 0] + 0.5) * CELL_DEG, 3).tolist(),
+        "lat": np.round(y0 + (cells[:, 1] + 0.5) * CELL_DEG, 3).tolist(),
+        "bounds": {"lon": list(lon_range), "lat": list(lat_range)},
         "attribution": "Map dots: US ZIP centroids (zipcodes; contains GeoNames data, "
         "CC BY 4.0)",
     }

@@ -6,7 +6,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
-from tierflow.service.capacity_view import us_outline_cells
+from tierflow.service.capacity_view import map_outline
 from tierflow.service.schemas import AllocationOut, SamplesOut
 from tierflow.service.state import State
 
@@ -34,6 +34,7 @@ def get_allocation(state: State) -> JSONResponse:
 
 
 @router.get("/v1/map", summary="The US outline (dot grid)")
-def get_map() -> JSONResponse:
-    """0.5° cells holding a US ZIP centroid: the ops page's map background."""
-    return JSONResponse(us_outline_cells())
+def get_map(state: State) -> JSONResponse:
+    """0.5° cells holding a US ZIP centroid: the ops page's map background,
+    widened to every node of the served network."""
+    return JSONResponse(map_outline(state.router.network))

@@ -373,6 +373,27 @@ def test_cli_show_json_and_png(tmp_path: Path) -> None:
     assert result.exit_code == 0 and "ST-CHI" in result.output
 
 
+def test_the_map_shows_nodes_off_the_contiguous_us(tiny_network: Network) -> None:
+    """A node in Honolulu and one in Anchorage were off the map (its limits
+    were the contiguous US'), the latter's label in the page's margin: the
+    map widens to every node."""
+    import dataclasses
+
+    import matplotlib.pyplot as plt
+
+    lat, lon = tiny_network.node_lat.copy(), tiny_network.node_lon.copy()
+    lat[:2], lon[:2] = (21.31, 61.22), (-157.86, -149.90)
+    net = dataclasses.replace(tiny_network, node_lat=lat, node_lon=lon)
+    fig = capacity_map(net, np.linspace(0.0, 1.0, net.n_nodes))
+    try:
+        ax = fig.axes[0]
+        (x0, x1), (y0, y1) = ax.get_xlim(), ax.get_ylim()
+        assert (x0 < lon).all() and (lon < x1).all()
+        assert (y0 < lat).all() and (lat < y1).all()
+    finally:
+        plt.close(fig)
+
+
 def test_map_labels_do_not_overlap(sample_network: Network) -> None:
     """The Northeast's hubs (Allentown, Newark, Harrisburg: a degree or two
     apart) had their labels drawn on top of each other. Each label's box as

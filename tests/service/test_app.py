@@ -45,3 +45,26 @@ def test_health_pages_and_docs(live: Any) -> None:
     # the first call reads every US ZIP centroid: seconds on a busy machine
     outline = client.get("/v1/map", timeout=60).json()
     assert len(outline["lon"]) == len(outline["lat"]) > 1000
+
+
+def test_the_ops_map_widens_to_every_node() -> None:
+    """A node in Honolulu or Anchorage was off the ops page's map (its
+    outline was the contiguous US's): the outline's bounds take every node,
+    with ZIP dots of Hawaii and Alaska inside them."""
+    import dataclasses
+
+    from tests.conftest import TINY_NETWORK
+    from tierflow.data.network import load_network
+    from tierflow.service.capacity_view import map_outline
+
+    net = load_network(TINY_NETWORK)
+    usual = map_outline(net)
+    assert usual["bounds"] == {"lon": [-125.0, -66.5], "lat": [24.3, 49.5]}
+    lat, lon = net.node_lat.copy(), net.node_lon.copy()
+    lat[:2], lon[:2] = (21.31, 61.22), (-157.86, -149.9)
+    outline = map_outline(dataclasses.replace(net, node_lat=lat, node_lon=lon))
+    assert outline["bounds"] == {"lon": [-159.86, -66.5], "lat": [19.31, 63.22]}
+    dots = list(zip(outline["lon"], outline["lat"], strict=True))
+    assert any(x < -150 and y < 23 for x, y in dots)  # Oahu
+    assert any(x < -145 and y > 60 for x, y in dots)  # Anchorage
+    assert len(dots) > len(usual["lon"])
