@@ -80,14 +80,22 @@ def table_path(folder: Path, name: str) -> Path | None:
 
     Anything else of that name (a folder) is refused: it was taken as no
     file, so an optional table (holidays, zones, customers) was dropped
-    without a word and a required one said "missing"."""
+    without a word and a required one said "missing". So are both at once:
+    the CSV was read without a word, and a stale one beside a new Parquet
+    export won."""
+    found = []
     for ext in (".csv", ".parquet"):
         path = folder / f"{name}{ext}"
         if path.is_file():
-            return path
-        if path.exists():
+            found.append(path)
+        elif path.exists():
             raise InputError("not a file (a folder?)", file=str(path))
-    return None
+    if len(found) > 1:
+        raise InputError(
+            f"both {found[0].name} and {found[1].name} are here: keep the one to read",
+            file=str(folder),
+        )
+    return found[0] if found else None
 
 
 def _raw_frame(path: Path) -> pd.DataFrame:

@@ -9,6 +9,7 @@ import shutil
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 from click.testing import CliRunner
 
@@ -181,6 +182,22 @@ def test_a_folder_where_a_table_file_goes_is_refused(
     with pytest.raises(InputError) as caught:
         load_network(folder)
     assert str(caught.value) == f"{folder / table}.csv: not a file (a folder?)"
+
+
+def test_a_table_as_both_csv_and_parquet_is_refused(tmp_path: Path) -> None:
+    """The CSV was read without a word: a stale inventory.csv beside a new
+    inventory.parquet export won."""
+    folder = tmp_path / "net"
+    shutil.copytree(TINY_NETWORK, folder)
+    pd.read_csv(folder / "inventory.csv").to_parquet(folder / "inventory.parquet")
+    with pytest.raises(InputError) as caught:
+        load_network(folder)
+    assert str(caught.value) == (
+        f"{folder}: both inventory.csv and inventory.parquet are here: keep the "
+        "one to read"
+    )
+    (folder / "inventory.csv").unlink()
+    assert load_network(folder).n_nodes == load_network(TINY_NETWORK).n_nodes
 
 
 def test_a_customer_table_with_a_header_only_is_named(tmp_path: Path) -> None:
