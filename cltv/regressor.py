@@ -258,6 +258,10 @@ class CLTVRegressor(RegressorMixin, BaseEstimator):  # type: ignore[misc]
         features = _apply_edges(features, self.bin_edges_)
         target = np.maximum(np.asarray(y, dtype=np.float64), 0.0) / offset
         weight = weight * offset
+        # the largest rate any training row showed: a forecast's rate never
+        # goes past it (:meth:`_forecast`)
+        top = float(target.max()) if target.size else 0.0
+        self.log_rate_max_ = float(np.log(top)) if top > 0 else 0.0
         rng = check_random_state(self.random_state)
         fold = self._folds(X.shape[0], groups, rng)
         members: list[HistGradientBoostingRegressor] = []
@@ -314,7 +318,18 @@ class CLTVRegressor(RegressorMixin, BaseEstimator):  # type: ignore[misc]
         features = _apply_edges(self._features(X), self.bin_edges_)
         with threadpool_limits(limits=self._threads(X.shape[0]), user_api="openmp"):
             logs = _bag_log_mean(self.estimators_, features)
-        return np.asarray(np.exp(logs) * self._offset(X))
+        return self._forecast(logs, X)
+
+    def _forecast(self, logs: FloatArray, X: FloatArray) -> FloatArray:
+        """``exp(logs)`` times the offset, the rate capped at the largest a
+        training row showed: the Poisson boosting's steps can overshoot far
+        past every target where the offsets are near the floor (a log with
+        six months of no purchases: the BG/NBD baseline near 0 for most
+        customers), and forecasts ran to 1e116 (a model stored before the
+        cap has none)."""
+        cap = getattr(self, "log_rate_max_", np.inf)
+        with np.errstate(over="ignore"):
+            return np.asarray(np.exp(np.minimum(logs, cap)) * self._offset(X))
 
     def predict_out_of_fold(self, X: Any, groups: Any) -> FloatArray:
         """Each row's forecast by the members that never saw its group: the
@@ -347,7 +362,7 @@ class CLTVRegressor(RegressorMixin, BaseEstimator):  # type: ignore[misc]
                         else self.estimators_[k * size : (k + 1) * size]
                     )
                     logs[rows] = _bag_log_mean(bag, features[rows])
-        return np.asarray(np.exp(logs) * self._offset(X))
+        return self._forecast(logs, X)
 
 
 def _bag_log_mean(

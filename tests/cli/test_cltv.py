@@ -866,3 +866,27 @@ def _train_without_backtest(common: list[str], models: Path) -> Result:
     )  # fmt: skip
     assert trained.exit_code == 0, trained.output
     return trained
+
+
+def test_a_log_with_months_of_no_purchases_forecasts_no_overflow(
+    tmp_path: Path,
+) -> None:
+    """Six months with no purchase put the BG/NBD baseline (the model's
+    offset) near 0 for most customers, and the Poisson boosting's rates ran
+    past every training target: the model's raw forecasts reached 1e173
+    (cltv_raw in predictions.csv). The rate is capped at the largest a
+    training row showed."""
+    log = generate_transactions(2000, seed=3)
+    day = pd.to_datetime(log["order_date"])
+    log = log[(day < "2024-01-01") | (day >= "2024-07-01")]
+    tx = tmp_path / "gap.csv"
+    log.to_csv(tx, index=False)
+    out = tmp_path / "eval"
+    result = CliRunner().invoke(
+        cli,
+        ["cltv", "evaluate", "--transactions", str(tx), "--as-of", "2024-09-30",
+         "--holdout-days", "90", "--out", str(out)],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    raw = pd.read_csv(out / "predictions.csv")["cltv_raw"]
+    assert np.isfinite(raw).all() and raw.max() < 1e6
