@@ -90,6 +90,21 @@ def test_engine_on_known_instances(engine: str, known: KnownInstance) -> None:
         assert result.bound <= known.optimum + 1e-9
 
 
+def test_a_bound_never_exceeds_the_objective_among_huge_costs(engine: str) -> None:
+    """HiGHS proved a bound of 0.0060120 on an optimum of 0.006 among costs
+    of 1e11 (its tolerances scale with the largest cost), and ``verify``
+    refused ``solve``'s own result: floating-point noise of the costs'
+    scale is no bound past the objective."""
+    problem = AssignmentProblem(
+        cost=np.array([[1e11, 0.001], [0.002, 1e11], [0.003, 0.004]]),
+        weight=np.ones((3, 2)),
+        capacity=np.array([5.0, 5.0]),
+    )
+    result = solve(problem, engine, time_limit_s=5.0)
+    assert verify(problem, result) == pytest.approx(0.006, abs=1e-12)
+    assert result.bound is None or result.bound <= result.objective
+
+
 @pytest.mark.parametrize("name", EXACT)
 def test_exact_engines_return_the_known_assignment(name: str) -> None:
     known = fractional_lp()
