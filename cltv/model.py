@@ -575,6 +575,11 @@ def _require_learnable(log: TransactionLog, as_of_day: int) -> None:
 #: Rows checked for a diverged fit: those of the largest targets (where a
 #: boosting step overshoots) and as many drawn at random.
 _DIVERGENCE_ROWS = 1000
+#: How far (natural log) past the largest training rate a training row's
+#: fitted rate may go before the fit counts as diverged (a factor of 1,000).
+_OVERSHOOT = float(np.log(1000.0))
+#: The largest log whose exp is a finite double.
+_LOG_FLOAT_MAX = float(np.log(np.finfo(np.float64).max))
 
 
 def _require_finite_fit(
@@ -591,17 +596,32 @@ def _require_finite_fit(
         np.random.default_rng(0).choice(n, size=k, replace=False),
     )
     with np.errstate(over="ignore", invalid="ignore"):
-        forecasts = regressor.predict(X[rows])
-    if np.isfinite(forecasts).all():
+        logs = regressor.predict_log_rate(X[rows])
+    # the forecasts are capped at the largest training rate: a fit whose
+    # steps overshot far past it (or to inf) is refused, not served capped
+    top = getattr(regressor, "log_rate_max_", np.inf) + _OVERSHOOT
+    if np.isfinite(logs).all() and (logs <= top).all():
         return
     positive = y[y > 0]
+    if not (logs < _LOG_FLOAT_MAX).all():
+        raise InputError(
+            "the model cannot learn from spend this uneven: its forecasts overflow "
+            f"(the largest window's spend is {float(positive.max()):.6g}, "
+            f"{float(positive.max() / np.median(positive)):.3g} times the median "
+            "of those that spent); check the largest amounts",
+            file=source,
+            field="amount",
+        )
+    # finite, yet far past every training window's rate: seen on a log with
+    # months of no purchases, where BG/NBD (which the model corrects)
+    # forecasts near 0 for most customers; its raw forecasts reached 1e173
+    factor = float(np.exp(np.max(logs) - (top - _OVERSHOOT)))
     raise InputError(
-        "the model cannot learn from spend this uneven: its forecasts overflow "
-        f"(the largest window's spend is {float(positive.max()):.6g}, "
-        f"{float(positive.max() / np.median(positive)):.3g} times the median "
-        "of those that spent); check the largest amounts",
+        "the model cannot learn from this log: its fitted corrections of "
+        f"BG/NBD overshoot the largest a training window showed {factor:.3g} "
+        "times (months with no purchase put BG/NBD's forecasts near 0 for most "
+        "customers); check the log for gaps",
         file=source,
-        field="amount",
     )
 
 

@@ -311,6 +311,15 @@ class CLTVRegressor(RegressorMixin, BaseEstimator):  # type: ignore[misc]
 
     def predict(self, X: Any) -> FloatArray:
         """Geometric mean of the members' forecasts (times the offset, if any)."""
+        X, logs = self._log_rates(X)
+        return self._forecast(logs, X)
+
+    def predict_log_rate(self, X: Any) -> FloatArray:
+        """The members' mean log rate (the correction before the offset), not
+        capped: how far a fit overshoots :attr:`log_rate_max_`."""
+        return self._log_rates(X)[1]
+
+    def _log_rates(self, X: Any) -> tuple[FloatArray, FloatArray]:
         check_is_fitted(self)
         X = validate_data(
             self, X, dtype=np.float64, ensure_all_finite="allow-nan", reset=False
@@ -318,7 +327,7 @@ class CLTVRegressor(RegressorMixin, BaseEstimator):  # type: ignore[misc]
         features = _apply_edges(self._features(X), self.bin_edges_)
         with threadpool_limits(limits=self._threads(X.shape[0]), user_api="openmp"):
             logs = _bag_log_mean(self.estimators_, features)
-        return self._forecast(logs, X)
+        return X, logs
 
     def _forecast(self, logs: FloatArray, X: FloatArray) -> FloatArray:
         """``exp(logs)`` times the offset, the rate capped at the largest a

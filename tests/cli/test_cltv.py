@@ -868,14 +868,14 @@ def _train_without_backtest(common: list[str], models: Path) -> Result:
     return trained
 
 
-def test_a_log_with_months_of_no_purchases_forecasts_no_overflow(
+def test_a_log_with_months_of_no_purchases_is_refused_not_scored_absurdly(
     tmp_path: Path,
 ) -> None:
     """Six months with no purchase put the BG/NBD baseline (the model's
     offset) near 0 for most customers, and the Poisson boosting's rates ran
     past every training target: the model's raw forecasts reached 1e173
-    (cltv_raw in predictions.csv). The rate is capped at the largest a
-    training row showed."""
+    (cltv_raw in predictions.csv) and long-dead customers were published
+    platinum, exit 0. Such a fit is refused, saying why."""
     log = generate_transactions(2000, seed=3)
     day = pd.to_datetime(log["order_date"])
     log = log[(day < "2024-01-01") | (day >= "2024-07-01")]
@@ -887,6 +887,14 @@ def test_a_log_with_months_of_no_purchases_forecasts_no_overflow(
         ["cltv", "evaluate", "--transactions", str(tx), "--as-of", "2024-09-30",
          "--holdout-days", "90", "--out", str(out)],
     )  # fmt: skip
-    assert result.exit_code == 0, result.output
-    raw = pd.read_csv(out / "predictions.csv")["cltv_raw"]
-    assert np.isfinite(raw).all() and raw.max() < 1e6
+    assert result.exit_code == 1, result.output
+    error = result.output.splitlines()[-1]
+    assert error.startswith(
+        f"Error: {tx}: the model cannot learn from this log: its fitted "
+        "corrections of BG/NBD overshoot the largest a training window showed "
+    ), error
+    assert error.endswith(
+        " times (months with no purchase put BG/NBD's forecasts near 0 for most "
+        "customers); check the log for gaps"
+    )
+    assert not out.exists()

@@ -102,6 +102,7 @@ def test_a_bound_never_exceeds_the_objective_among_huge_costs(engine: str) -> No
     )
     result = solve(problem, engine, time_limit_s=5.0)
     assert verify(problem, result) == pytest.approx(0.006, abs=1e-12)
+    assert result.objective is not None
     assert result.bound is None or result.bound <= result.objective
 
 
