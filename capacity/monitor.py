@@ -613,13 +613,19 @@ class CapacityMonitor:
 
     # ------------------------------------------------------------ report
     def table(self, profile: OrderProfile | None = None) -> pd.DataFrame:
-        """Score per node with the inputs behind it (``capacity show``)."""
+        """Score per node with the inputs behind it (``capacity show``); for
+        a profile of one service, 0 at a node that does not offer it (it
+        cannot take such an order: a store without next-day scored 0.96 for
+        next-day orders)."""
         net = self.network
+        score = self.score_map(profile)
+        if profile is not None and profile.service >= 0:
+            score = np.where(net.offers(profile.service), score, 0.0)
         return pd.DataFrame(
             {
                 "node_id": net.node_ids,
                 "kind": [NODE_KINDS[k] for k in net.node_kind],
-                "score": self.score_map(profile),
+                "score": score,
                 "nominal_capacity": self.nominal,
                 "staffing_pct": self.staffing * 100.0,
                 "backlog": self.backlog,

@@ -409,6 +409,14 @@ def test_show_lists_the_free_room_its_scores_are_made_of(tmp_path: Path) -> None
         assert node["score"] == pytest.approx(
             node["free_capacity"] / node["nominal_capacity"]
         )
+    # a node without the service scores 0 for it (ST-CHI offers no next-day:
+    # it scored 0.96 for next-day orders)
+    shown = CliRunner().invoke(
+        cli, ["capacity", "show", *net, "--json", "--service", "next_day",
+              "--workload", "4"],
+    )  # fmt: skip
+    scores = {n["node_id"]: n["score"] for n in json.loads(shown.output)["nodes"]}
+    assert scores["ST-CHI"] == 0.0 < min(scores["WH-EAST"], scores["WH-WEST"])
 
 
 def test_a_missing_events_file_is_a_usage_error(tmp_path: Path) -> None:
