@@ -85,18 +85,22 @@ class ConfigOption(click.Option):
         return os.environ.get(name) or None
 
     def get_help_extra(self, ctx: click.Context) -> Any:
-        """click's, with the settings file's value shown as the default also
-        for an option that shows none of its own (``--help`` shows the
-        effective default, the file's included: ``--batch-size`` and
-        ``--history`` set in the file showed nothing)."""
-        shown = self.show_default
+        """click's, with the effective default shown (command line >
+        environment > file > default), also for an option that shows none
+        of its own: ``--batch-size`` and ``--history`` set in the file
+        showed nothing, and a ``TIERFLOW_*`` variable that overrides the
+        file's value showed the file's."""
+        shown, saved = self.show_default, ctx.default_map
+        env = self.resolve_envvar_value(ctx) if self.name is not None else None
+        if env is not None and self.name is not None:
+            ctx.default_map = {**(saved or {}), self.name: env}
         given = None if self.name is None else ctx.lookup_default(self.name, call=False)
         if not shown and given is not None:
             self.show_default = True
         try:
             return super().get_help_extra(ctx)
         finally:
-            self.show_default = shown
+            self.show_default, ctx.default_map = shown, saved
 
     def process_value(self, ctx: click.Context, value: Any) -> Any:
         try:

@@ -62,6 +62,13 @@ def test_help_shows_the_files_value_as_the_default(
     Path("tierflow.toml").write_text('log_level = "debug"\n')
     root = " ".join(_run(["--help"]).output.split())
     assert "written (stderr). [default: debug]" in root
+    # a variable overrides the file, in the help as in a run (it showed the
+    # file's value)
+    env = {"TIERFLOW_LOG_LEVEL": "error", "TIERFLOW_ALLOCATE_BATCH_SIZE": "77"}
+    root = " ".join(_run(["--help"], env).output.split())
+    assert "written (stderr). [default: error]" in root
+    shown = " ".join(_run(["allocate", "--help"], env).output.split())
+    assert "windows. [default: 77; 1<=x<=1000000]" in shown
     # a file that cannot be read keeps neither the help (which says how to
     # give another) nor the version from showing; a command says what is wrong
     Path("tierflow.toml").write_text("log_level = \n")
