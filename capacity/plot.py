@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 from numpy.typing import NDArray
 
-from tierflow.data.geography import map_extent, us_zip_points
+from tierflow.data.geography import map_extent, zip_points_within
 from tierflow.data.network import NODE_KINDS, Network
 
 if TYPE_CHECKING:
@@ -68,11 +68,10 @@ def capacity_map(
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    lat, lon = us_zip_points()
-    (x0, x1), (y0, y1) = map_extent(network.node_lon, network.node_lat)
-    inside = (lon > x0) & (lon < x1) & (lat > y0) & (lat < y1)
+    (x0, x1), (y0, y1) = extent = map_extent(network.node_lon, network.node_lat)
+    lat, lon = zip_points_within(*extent)
     fig, ax = plt.subplots(figsize=(12, 7), dpi=110)
-    ax.scatter(lon[inside], lat[inside], s=1.2, c="#aeb6c2", linewidths=0, zorder=1)
+    ax.scatter(lon, lat, s=1.2, c="#aeb6c2", linewidths=0, zorder=1)
     art, labels = _draw_nodes(ax, network, scores, plt.get_cmap("RdYlGn"))
     if art is not None:
         fig.colorbar(art, ax=ax, shrink=0.75, label="capacity score (free / nominal)")

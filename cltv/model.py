@@ -602,8 +602,8 @@ def _require_finite_fit(
     top = getattr(regressor, "log_rate_max_", np.inf) + _OVERSHOOT
     if np.isfinite(logs).all() and (logs <= top).all():
         return
-    positive = y[y > 0]
     if not (logs < _LOG_FLOAT_MAX).all():
+        positive = y[y > 0]
         raise InputError(
             "the model cannot learn from spend this uneven: its forecasts overflow "
             f"(the largest window's spend is {float(positive.max()):.6g}, "

@@ -155,6 +155,17 @@ def map_extent(
     return (x0, x1), (y0, y1)
 
 
+def zip_points_within(
+    lon_range: tuple[float, float], lat_range: tuple[float, float]
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """Latitude and longitude of the US ZIPs strictly inside the ranges (a
+    map's dots: the PNG's and the ops page's, :func:`map_extent`'s ranges)."""
+    lat, lon = us_zip_points()
+    (x0, x1), (y0, y1) = lon_range, lat_range
+    inside = (lon > x0) & (lon < x1) & (lat > y0) & (lat < y1)
+    return lat[inside], lon[inside]
+
+
 @lru_cache(maxsize=1)
 def us_zip_points() -> tuple[NDArray[np.float64], NDArray[np.float64]]:
     """Latitude and longitude of every US ZIP (for drawing a map outline)."""

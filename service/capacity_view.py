@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from tierflow.data.geography import map_extent
+from tierflow.data.geography import map_extent, zip_points_within
 from tierflow.data.network import NODE_KINDS, Network
 from tierflow.orchestration.checkout.router import OnlineRouter
 
@@ -72,9 +72,9 @@ def capacity_payload(
     # a backlog on a tiny capacity (1e9 units on 1e-300) would overflow to
     # inf, which is no JSON number: past MAX_UTILIZATION the figure is capped
     util = np.clip(util, 0.0, MAX_UTILIZATION)
-    # a closed node takes nothing: no room, fully unavailable, score 0 (not
-    # the backlog's overshoot, e.g. "utilization 138 %, free -247")
-    util = np.where(closed, 1.0, util)
+    # a closed node takes nothing: no room, score 0 (not the backlog's
+    # overshoot, e.g. "free -247"); its utilization is 1 already (nothing
+    # workable: CapacityMonitor.utilization)
     free = np.where(closed, 0.0, free)
     score = np.where(closed, 0.0, table["score"].to_numpy(dtype=np.float64))
     nodes = [
@@ -130,13 +130,10 @@ def us_outline_cells(
     """Occupied 0.5° cells within the ranges: ``{"cell", "lon", "lat",
     "bounds"}`` with cell centres as flat lists (about 3,000 cells for the
     contiguous US)."""
-    from tierflow.data.geography import us_zip_points
-
-    lat, lon = us_zip_points()
-    (x0, x1), (y0, y1) = lon_range, lat_range
-    inside = (lon > x0) & (lon < x1) & (lat > y0) & (lat < y1)
-    ix = np.floor((lon[inside] - x0) / CELL_DEG).astype(np.int64)
-    iy = np.floor((lat[inside] - y0) / CELL_DEG).astype(np.int64)
+    lat, lon = zip_points_within(lon_range, lat_range)
+    x0, y0 = lon_range[0], lat_range[0]
+    ix = np.floor((lon - x0) / CELL_DEG).astype(np.int64)
+    iy = np.floor((lat - y0) / CELL_DEG).astype(np.int64)
     cells = np.unique(np.stack([ix, iy], axis=1), axis=0)
     return {
         "cell": CELL_DEG,
