@@ -15,7 +15,7 @@ import contextlib
 import datetime
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -196,13 +196,7 @@ class BacktestSkipped:
         )
 
     def to_json(self) -> dict[str, Any]:
-        return {
-            "window_days": self.window_days,
-            "needed_days": self.needed_days,
-            "history_days": self.history_days,
-            "first_purchase": self.first_purchase,
-            "runs_from": self.runs_from,
-        }
+        return asdict(self)
 
 
 def backtest_shortfall(
