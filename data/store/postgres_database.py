@@ -68,6 +68,18 @@ def pg_sql(sql: str) -> str:
     return sql.replace("%", "%%").replace("?", "%s")
 
 
+#: What the server rolled back for a conflict with another transaction, so
+#: that running it again normally succeeds: SQLSTATE 40000, 40001 and 40P01.
+#: psycopg derives the last two from ``OperationalError``, not from
+#: ``TransactionRollback``: catching that class alone let a deadlock through
+#: as an unavailable store (a 503), never retried.
+_ROLLED_BACK = (
+    psycopg.errors.TransactionRollback,
+    psycopg.errors.SerializationFailure,
+    psycopg.errors.DeadlockDetected,
+)
+
+
 @contextlib.contextmanager
 def _reachable(location: str | None = None) -> Iterator[None]:
     """psycopg's errors as the store's: constraint violations pass through,
@@ -77,7 +89,7 @@ def _reachable(location: str | None = None) -> Iterator[None]:
         yield
     except psycopg.IntegrityError:
         raise
-    except psycopg.errors.TransactionRollback as exc:
+    except _ROLLED_BACK as exc:
         raise store_error(
             "postgres", StoreConflict(str(exc), location=location)
         ) from exc

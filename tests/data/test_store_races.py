@@ -11,6 +11,7 @@ logged once.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
@@ -162,3 +163,49 @@ def test_a_fresh_store_is_seeded_once(
         got = _race(fresh, lambda s: s.seed_network_inventory(tiny_network))
         assert sorted(map(str, got)) == ["0"] * (WORKERS - 1) + ["6"]
         assert len(fresh[0].inventory_frame()) == 6
+
+
+def test_swaps_that_deadlock_are_retried(
+    backend: str, state_location: Path | str, stores: list[StateStore]
+) -> None:
+    """Two checkouts swapping each other's SKU lock the two stock rows in
+    opposite orders (the old hold given back, then the new one taken):
+    PostgreSQL aborts one with ``deadlock_detected``, which the store runs
+    again. Another session holds both rows until both swaps wait on them,
+    so the deadlock happens every time. It reached the caller as an
+    unavailable store (a 503 under ``make bench-fleet``): psycopg's
+    DeadlockDetected is not a TransactionRollback."""
+    if backend != "postgres":
+        pytest.skip("SQLite runs one writer at a time: no deadlock")
+    import psycopg
+
+    for rid, sku in (("c1", "MUG"), ("c2", "TEE")):
+        stores[0].hold_checkout(
+            rid, "a", [("N1", [(sku, 1)])], 60, order_lines=_order(rid)
+        )
+    swaps = {"c1": "TEE", "c2": "MUG"}
+    with psycopg.connect(str(state_location)) as outside:
+        outside.execute("SELECT 1 FROM inventory WHERE node_id = 'N1' FOR UPDATE")
+        with ThreadPoolExecutor(2) as pool:
+            futures = [
+                pool.submit(
+                    store.hold_checkout, rid, "b", [("N1", [(sku, 1)])], 60,
+                    order_lines=_order(rid),
+                )
+                for store, (rid, sku) in zip(stores[:2], swaps.items(), strict=False)
+            ]  # fmt: skip
+            for _ in range(500):  # both swaps wait on the rows
+                waiting = outside.execute(
+                    "SELECT count(*) FROM pg_stat_activity "
+                    "WHERE wait_event_type = 'Lock' AND pid <> pg_backend_pid()"
+                ).fetchone()
+                if waiting is not None and waiting[0] >= 2:
+                    break
+                time.sleep(0.01)
+            else:
+                pytest.fail("the swaps never waited on the stock rows")
+            outside.commit()
+            states = [f.result() for f in futures]
+    assert [s.status for s in states] == ["held", "held"]
+    assert _reserved(stores[0]) == {"MUG": 1, "TEE": 1}
+    assert stores[0].check_consistency() == []
