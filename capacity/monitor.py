@@ -621,6 +621,9 @@ class CapacityMonitor:
         score = self.score_map(profile)
         if profile is not None and profile.service >= 0:
             score = np.where(net.offers(profile.service), score, 0.0)
+        # a closed node takes nothing: no room (not the backlog's overshoot,
+        # "free -247", which `capacity show` listed while the API said 0)
+        free = np.where(self.outage, 0.0, self.free(profile))
         return pd.DataFrame(
             {
                 "node_id": net.node_ids,
@@ -630,7 +633,7 @@ class CapacityMonitor:
                 "staffing_pct": self.staffing * 100.0,
                 "backlog": self.backlog,
                 "forecast_rest_of_day": self.forecast,
-                "free_capacity": self.free(profile),
+                "free_capacity": free,
                 "outage": self.outage,
                 "max_congestion": self.congestion.max(axis=1),
             }

@@ -72,10 +72,8 @@ def capacity_payload(
     # a backlog on a tiny capacity (1e9 units on 1e-300) would overflow to
     # inf, which is no JSON number: past MAX_UTILIZATION the figure is capped
     util = np.clip(util, 0.0, MAX_UTILIZATION)
-    # a closed node takes nothing: no room, score 0 (not the backlog's
-    # overshoot, e.g. "free -247"); its utilization is 1 already (nothing
-    # workable: CapacityMonitor.utilization)
-    free = np.where(closed, 0.0, free)
+    # a closed node scores 0 (its free room is 0 in the table already); its
+    # utilization is 1 (nothing workable: CapacityMonitor.utilization)
     score = np.where(closed, 0.0, table["score"].to_numpy(dtype=np.float64))
     nodes = [
         {

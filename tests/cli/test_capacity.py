@@ -433,3 +433,31 @@ def test_a_missing_events_file_is_a_usage_error(tmp_path: Path) -> None:
         "does not exist.\n"
     )
     assert not (tmp_path / "s.db").exists()
+
+
+def test_show_gives_a_closed_node_no_free_room(tmp_path: Path) -> None:
+    """A closed node with a backlog listed its overshoot ("free -300") in
+    `capacity show`, while GET /v1/capacity said 0; an open overbooked node
+    still shows how far over it is."""
+    state = tmp_path / "s.db"
+    events = tmp_path / "e.jsonl"
+    events.write_text(
+        '{"event_id": "o1", "ts": "2026-01-05T14:00:00Z", "node_id": "WH-EAST", '
+        '"type": "outage", "value": true}\n'
+        '{"event_id": "b1", "ts": "2026-01-05T14:00:00Z", "node_id": "WH-EAST", '
+        '"type": "backlog", "value": 300}\n'
+        '{"event_id": "b2", "ts": "2026-01-05T14:00:00Z", "node_id": "WH-WEST", '
+        '"type": "backlog", "value": 1000000}\n'
+    )
+    net = ["--network", str(TINY_NETWORK), "--state", str(state)]
+    assert CliRunner().invoke(
+        cli, ["capacity", "ingest", *net, "--events", str(events)]
+    ).exit_code == 0  # fmt: skip
+    shown = CliRunner().invoke(cli, ["capacity", "show", *net, "--json"])
+    nodes = {n["node_id"]: n for n in json.loads(shown.output)["nodes"]}
+    assert nodes["WH-EAST"]["free_capacity"] == 0.0
+    assert nodes["WH-EAST"]["score"] == 0.0 and nodes["WH-EAST"]["outage"]
+    assert nodes["WH-WEST"]["free_capacity"] < 0.0
+    text = CliRunner().invoke(cli, ["capacity", "show", *net]).output
+    east = next(line for line in text.splitlines() if line.startswith("WH-EAST"))
+    assert east.split()[7] == "0", east
