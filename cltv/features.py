@@ -564,7 +564,7 @@ def check_btyd_forecasts(
             "the Gamma-Gamma fit on the history up to this day is degenerate "
             f"(q = {gg.q:.2g} <= 1: spend too heavy-tailed for a customer's "
             "mean value to exist): its forecasts are negative; check the "
-            "largest amounts"
+            f"largest amounts ({_largest_amount(log, as_of_day)})"
         )
     else:
         edge_note = " at the bounds of what it can compute" if bounded else ""
@@ -575,6 +575,18 @@ def check_btyd_forecasts(
             "history (too short, or no sign of customers dropping out)"
         )
     raise as_of_error(why, log, as_of_day, kind=DegenerateFit)
+
+
+def _largest_amount(log: TransactionLog, as_of_day: int) -> str:
+    """The log's largest amount before ``as_of_day``, its customer and date
+    (where a check of the largest amounts starts)."""
+    amounts = np.where(log.day < as_of_day, log.amount, -np.inf)
+    k = int(np.argmax(amounts))
+    return (
+        f"the largest, field 'amount' = {log.amount[k]:,.2f}, is customer "
+        f"{log.customer_ids[log.customer[k]]}'s on "
+        f"{day_to_date(int(log.day[k])).date()}"
+    )
 
 
 def build_features(

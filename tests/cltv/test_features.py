@@ -244,5 +244,16 @@ def test_a_degenerate_btyd_fit_is_a_one_line_error() -> None:
         BetaGeoFit(0.19, 4.2, 0.8, 2.4, 0.0, 3, True),
         GammaGammaFit(7.6, 2.5, 8.2, 0.0, 2, True),
     )
+    # spend too heavy-tailed (q <= 1): the message names the largest amount
+    # before the day, where the check starts (it said "check the largest
+    # amounts" and named none)
+    heavy = BtydFit(sane.bgnbd, GammaGammaFit(7.2e6, 0.67, 2.9e-6, 0.0, 2, True))
+    with pytest.raises(InputError) as err:
+        build_features(data, AS_OF, 30, btyd=heavy)
+    assert "(q = 0.67 <= 1: " in str(err.value)
+    assert str(err.value).endswith(
+        "check the largest amounts (the largest, field 'amount' = 40.00, is "
+        "customer a's on 2024-02-10)"
+    )
     feats = build_features(data, AS_OF, 30, btyd=sane)
     assert np.isfinite(feats.frame["btyd_expected_spend"].to_numpy()).all()
