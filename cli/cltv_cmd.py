@@ -602,9 +602,10 @@ def retrain_command(
 def _print_retrain(result: RetrainResult) -> None:
     """The decision as text (``--json`` prints :meth:`RetrainResult.to_json`)."""
     verb = "promoted" if result.promoted else "kept"
+    untrained = "" if result.challenger_trained else ", not trained"
     click.echo(
         f"{result.as_of}: {verb} {result.champion} "
-        f"(challenger {result.challenger}): {result.reason}"
+        f"(challenger {result.challenger}{untrained}): {result.reason}"
     )
     guard = result.history
     if guard is not None and guard.status is GuardStatus.PASSED and guard.check:

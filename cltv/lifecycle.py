@@ -396,10 +396,17 @@ class RetrainResult:
         """The day's data lost history: nothing was trained or published."""
         return self.history is not None and self.history.status is GuardStatus.REFUSED
 
+    @property
+    def challenger_trained(self) -> bool:
+        """Whether :attr:`challenger` names a model in the registry: a refused
+        day names the version its challenger would have been, never trained."""
+        return not self.refused
+
     def to_json(self) -> dict[str, Any]:
         return {
             "as_of": self.as_of,
             "challenger": self.challenger,
+            "challenger_trained": self.challenger_trained,
             "champion_before": self.champion_before,
             "champion": self.champion,
             "promoted": self.promoted,

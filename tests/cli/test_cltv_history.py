@@ -104,6 +104,8 @@ def test_a_truncated_feed_is_refused_then_accepted_on_purpose(
     ]
     assert (tmp_path / "models" / "CURRENT").read_text().strip() == champion
     assert record["challenger"] not in {p.name for p in (tmp_path / "models").iterdir()}
+    assert record["challenger_trained"] is False  # it named a model never made
+    assert json.loads(first.stdout)["challenger_trained"] is True
     after = _published(tmp_path)
     assert after[:3] == before[:3]
     pd.testing.assert_frame_equal(after[3], before[3])
@@ -112,7 +114,8 @@ def test_a_truncated_feed_is_refused_then_accepted_on_purpose(
     text = _retrain(feeds["last week missing"], DAYS[1], tmp_path)
     assert text.exit_code == 1 and text.stderr.endswith(ERROR)
     assert text.stdout.startswith(
-        f"2023-07-01: kept {champion} (challenger {record['challenger']}): " + REFUSED
+        f"2023-07-01: kept {champion} (challenger {record['challenger']}, not "
+        "trained): " + REFUSED
     )
 
     accepted = _retrain(
