@@ -3,12 +3,40 @@
 ``json.loads`` keeps the last of a repeated key: ``"value": 80, "value":
 290`` applied 290 without a word. Where a caller's intent matters (capacity
 events, operator writes), a key given twice is refused instead.
+
+A number too large for a float (``1e400``) reads as infinity, as
+``json.loads`` reads it, but keeps how it was written for the messages that
+name it (they said "value inf" of a ``1e400`` the caller never wrote).
 """
 
 from __future__ import annotations
 
 import json
-from typing import Any
+import math
+from typing import Any, Self
+
+
+class WrittenNumber(float):
+    """A JSON number a float cannot hold (infinite), shown as written."""
+
+    written: str
+
+    def __new__(cls, text: str) -> Self:
+        number = super().__new__(cls, text)
+        number.written = text
+        return number
+
+    def __repr__(self) -> str:
+        return self.written
+
+    __str__ = __repr__
+
+
+def json_number(text: str) -> float:
+    """A JSON number's float (``parse_float``): a :class:`WrittenNumber`
+    where it overflows."""
+    value = float(text)
+    return value if math.isfinite(value) else WrittenNumber(text)
 
 
 class RepeatedKey(ValueError):
@@ -33,4 +61,4 @@ def unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 
 def loads_unique(text: str) -> Any:
     """``json.loads`` of ``text`` with :func:`unique_keys`."""
-    return json.loads(text, object_pairs_hook=unique_keys)
+    return json.loads(text, object_pairs_hook=unique_keys, parse_float=json_number)

@@ -461,3 +461,21 @@ def test_show_gives_a_closed_node_no_free_room(tmp_path: Path) -> None:
     text = CliRunner().invoke(cli, ["capacity", "show", *net]).output
     east = next(line for line in text.splitlines() if line.startswith("WH-EAST"))
     assert east.split()[7] == "0", east
+
+
+def test_a_number_no_float_holds_is_named_as_written(tmp_path: Path) -> None:
+    """``1e400`` reads as infinity: the message said "value inf"."""
+    events = tmp_path / "e.jsonl"
+    events.write_text(
+        '{"event_id": "x1", "ts": "2026-01-05T14:00:00Z", "node_id": "WH-EAST", '
+        '"type": "backlog", "value": -1e400}\n'
+    )
+    said = CliRunner().invoke(
+        cli,
+        ["capacity", "ingest", "--network", str(TINY_NETWORK),
+         "--state", str(tmp_path / "s.db"), "--events", str(events)],
+    )  # fmt: skip
+    assert said.exit_code == 1
+    assert said.output == (
+        "Error: e.jsonl: row 1: field 'value': value -1e400: must be in [0, 1e+09]\n"
+    )

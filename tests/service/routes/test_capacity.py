@@ -314,3 +314,23 @@ def test_a_bad_value_gets_the_feeds_words(
     assert r.status_code == 422, r.text
     assert re.fullmatch(message, r.json()["message"]), r.json()["message"]
     assert not router.monitor.outage.any()
+
+
+def test_a_number_no_float_holds_is_named_as_written(shared_live: Any) -> None:
+    """``1e400`` reads as infinity: the refusal said "value inf", a value
+    the caller never sent."""
+    client, router, _ = shared_live
+    body = (
+        '{"events": [{"event_id": "big-1", "ts": "2026-01-05T14:00:00Z", '
+        '"node_id": "WH-WEST", "type": "backlog", "value": 1e400}]}'
+    )
+    r = client.post(
+        "/v1/capacity/events",
+        content=body,
+        headers={"X-API-Key": API_KEY, "Content-Type": "application/json"},
+    )
+    assert r.status_code == 422, r.text
+    assert r.json()["message"] == (
+        "field 'events[0].value': value 1e400: must be in [0, 1e+09]"
+    )
+    assert router.monitor.backlog.max() < 1e9
