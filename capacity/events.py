@@ -331,7 +331,11 @@ def decode_line(text: str, file: str, row: int) -> Any:
             field=exc.key,
         ) from None
     except (ValueError, RecursionError) as exc:
-        message = f"not JSON ({str(exc).splitlines()[0][:80]})"
+        # the reason's first clause, whole: "Exceeds the limit (4300 digits)
+        # for integer string conversion: value has 5001 digits" was cut at
+        # 80 characters ("5001 di"), before Python's advice on its settings
+        reason = str(exc).splitlines()[0].split(";")[0] if str(exc) else ""
+        message = f"not JSON ({reason or type(exc).__name__})"
         raise InputError(message, file=file, row=row) from None
 
 

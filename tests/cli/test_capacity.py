@@ -479,3 +479,23 @@ def test_a_number_no_float_holds_is_named_as_written(tmp_path: Path) -> None:
     assert said.output == (
         "Error: e.jsonl: row 1: field 'value': value -1e400: must be in [0, 1e+09]\n"
     )
+
+
+def test_a_number_of_5001_digits_is_said_whole(tmp_path: Path) -> None:
+    """Python refuses to read an integer of over 4300 digits; the reason was
+    cut at 80 characters, mid-word ("value has 5001 di")."""
+    events = tmp_path / "e.jsonl"
+    events.write_text(
+        '{"event_id": "x1", "ts": "2026-01-05T14:00:00Z", "node_id": "WH-EAST", '
+        f'"type": "backlog", "value": {"9" * 5001}}}\n'
+    )
+    said = CliRunner().invoke(
+        cli,
+        ["capacity", "ingest", "--network", str(TINY_NETWORK),
+         "--state", str(tmp_path / "s.db"), "--events", str(events)],
+    )  # fmt: skip
+    assert said.exit_code == 1
+    assert said.output == (
+        "Error: e.jsonl: row 1: not JSON (Exceeds the limit (4300 digits) for "
+        "integer string conversion: value has 5001 digits)\n"
+    )
