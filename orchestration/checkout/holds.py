@@ -108,7 +108,7 @@ class Holds:
         kept = self.quotes.kept(request_id)
         if kept is not None and self.store is not None:
             try:
-                option = _chosen(kept, option_id, customer_id)
+                option = _chosen(request_id, kept, option_id, customer_id)
                 self._check_plan(request_id, kept, option, now)
             except InputError:
                 pass  # judged again on the stored option set (requoted since?)
@@ -124,7 +124,7 @@ class Holds:
                 quote = self.quotes.get(request_id, customer_id)
             except STORE_ERRORS as exc:  # another replica's, perhaps: not unknown
                 return _unavailable(request_id, option_id, public_reason(exc))
-            option = _chosen(quote, option_id, customer_id)
+            option = _chosen(request_id, quote, option_id, customer_id)
             if self.store is not None:
                 self._check_plan(request_id, quote, option, now)
             with contextlib.suppress(QuoteChanged):
@@ -373,9 +373,30 @@ class Holds:
         ]
 
 
-def _chosen(quote: Quote, option_id: str, customer_id: str | None) -> OfferedOption:
-    """The option chosen, for the caller's customer."""
+#: Every option id some revision of an option set can offer (a tier's).
+_OPTION_IDS = frozenset(t.value for t in Tier)
+
+
+def _chosen(
+    request_id: str, quote: Quote, option_id: str, customer_id: str | None
+) -> OfferedOption:
+    """The option chosen, for the caller's customer.
+
+    An option a requoted set no longer offers is a conflict (409, as an
+    option whose node closed since: the caller's options are out of date),
+    not a bad value: the live hub requotes an open checkout page's options
+    when the map moves, and a shopper's click on the option shown a moment
+    before answered 422 "not an option of this request"."""
     check_customer(customer_id, quote.request.customer_id)
+    dropped = option_id in _OPTION_IDS and option_id not in quote.options
+    if dropped and quote.revision > 1:
+        raise InputError(
+            f"options expired: option {option_id!r} is no longer offered "
+            f"(the options were requoted since: now {list(quote.options)}): "
+            "select one of the new options",
+            field="request_id",
+            value=request_id,
+        )
     return quote.option(option_id)
 
 

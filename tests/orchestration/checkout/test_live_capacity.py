@@ -480,3 +480,32 @@ def test_a_split_cart_held_back_by_one_closed_line_is_offered_overflow(
     assert "overflow" not in ids(mug) and mug.missing["overflow"].startswith(
         "capacity is not short: best capacity score 1.00 >= "
     )
+
+
+def test_an_option_a_requote_dropped_is_a_conflict(router: OnlineRouter) -> None:
+    """Every node holding the cart closes and the checkout is requoted (as
+    the live hub requotes an open page): its gold is no longer offered. A
+    select of it is out of date (409, as a closed node's), not a bad value:
+    it answered 422 "not an option of this request". An id no revision
+    could offer stays a bad value."""
+    first = router.generate_fulfillment_options(
+        "C5", [("TEE", 1)], "606", now=MONDAY_10
+    )
+    assert "gold" in ids(first)
+    assert router.store is not None
+    with router.store.reopen() as other_store:
+        monitor = CapacityMonitor.open(router.network, other_store)
+        for node in router.network.node_ids:
+            event_on(monitor, node, "outage", True)
+    assert router.refresh()
+    again = router.requote(first.request_id, now=MONDAY_10)
+    assert again.revision == 2 and "gold" not in ids(again)
+    with pytest.raises(
+        InputError,
+        match=r"^field 'request_id': value '[^']+': options expired: option 'gold' "
+        r"is no longer offered \(the options were requoted since: now \[.*\]\): "
+        r"select one of the new options$",
+    ):
+        router.select(first.request_id, "gold", now=MONDAY_10)
+    with pytest.raises(InputError, match=r"^field 'option_id': value 'diamond'"):
+        router.select(first.request_id, "diamond", now=MONDAY_10)
