@@ -284,7 +284,10 @@ class OrderPricer:
         """``(n_services, n_zones)`` carrier cost of one shipment of ``billed_kg``.
 
         The same arithmetic as :meth:`tierflow.data.rates.RateCard.price`, for one
-        weight and every (service, zone) at once.
+        weight and every (service, zone) at once; a service the rate card
+        does not price costs ``inf`` (the card's ``nan``: added to the tier's
+        mask, it made every price ``nan``, and a network without economy
+        was offered nothing at checkout).
         """
         table = self._prices.get(billed_kg)
         if table is None:
@@ -297,6 +300,7 @@ class OrderPricer:
             )
             cost = np.take_along_axis(rates.cost, k[..., None], axis=-1)[..., 0]
             table = np.asarray(cost * parcels, dtype=np.float64)
+            table[np.isnan(table)] = np.inf
             if len(self._prices) >= 4096:
                 self._prices.clear()
             self._prices[billed_kg] = table

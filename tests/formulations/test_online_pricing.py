@@ -223,3 +223,30 @@ def test_release_later_ships_later_but_keeps_the_promise(tiny_network: Network) 
     assert day_to_date(int(later.ship[east])) == dt.date(2026, 1, 6)
     np.testing.assert_array_equal(today.promised, later.promised)
     assert today.today == later.today == date_to_day(dt.date(2026, 1, 5))
+
+
+@pytest.mark.parametrize("dropped", ["economy", "next_day", "two_day"])
+def test_agrees_on_a_network_without_a_service(tmp_path: Path, dropped: str) -> None:
+    """A rate card that does not price a service (nodes offering only the
+    others): its cost is ``nan`` in the card, and the online pricer's masked
+    prices all became ``nan``: every tier was infeasible at every node, and
+    checkout offered nothing on a network without economy."""
+    folder = tmp_path / "net"
+    shutil.copytree(TINY_NETWORK, folder)
+    rates = pd.read_csv(folder / "rates.csv")
+    rates[rates["service"] != dropped].to_csv(folder / "rates.csv", index=False)
+    nodes = pd.read_csv(folder / "nodes.csv")
+    nodes["services"] = [
+        ";".join(s for s in offered.split(";") if s != dropped)
+        for offered in nodes["services"]
+    ]
+    nodes.to_csv(folder / "nodes.csv", index=False)
+    network = load_network(folder)
+    orders = _random_orders(network, 600, 5, tmp_path)
+    assert _check_agreement(network, orders) == 600
+    pricer = OrderPricer(network, POLICY)
+    gold = TIERS.index("gold")
+    quote = pricer.quote(
+        int(pd.Timestamp("2026-01-05T15:00Z").value // 10**9), 0, 1.0, 1.0
+    )
+    assert (quote.service[gold] >= 0).any()  # some node ships Gold
