@@ -11,7 +11,7 @@ from pathlib import Path
 
 import click
 
-from tierflow.cli.options import examples, json_option, out_folder_option
+from tierflow.cli.options import examples, json_option, option, out_folder_option
 from tierflow.cli.options import network_option as network_option
 from tierflow.data.network import Network, load_network
 from tierflow.data.sample_network import (
@@ -116,10 +116,16 @@ def validate_command(directory: Path | None, as_json: bool) -> None:
 
 @network.command("sample", epilog=examples("tierflow network sample --out sample/"))
 @out_folder_option(help="Folder to write the sample network into.")
+@option(
+    "--force",
+    is_flag=True,
+    help="Replace the network tables a folder already holds (refused without "
+    "it; tables the sample lacks, such as holidays.csv, are removed too).",
+)
 @json_option("Print the folder and its files as JSON.")
-def sample_command(out: Path, as_json: bool) -> None:
+def sample_command(out: Path, force: bool, as_json: bool) -> None:
     """Write the embedded US sample network (CSV files) to a folder."""
-    folder = write_sample(out)
+    folder = write_sample(out, replace=force)
     if as_json:
         click.echo(json.dumps({"out": str(folder), "files": list(SAMPLE_FILES)}))
         return

@@ -265,18 +265,53 @@ def sample_tables(seed: int = SAMPLE_SEED) -> dict[str, pd.DataFrame]:
     }
 
 
-def write_sample(out: Path | str, *, seed: int = SAMPLE_SEED) -> Path:
+#: Every table a network folder may hold (``table_path``'s names, CSV or
+#: Parquet): a folder holding one is somebody's network.
+NETWORK_TABLES = (
+    "nodes", "skus", "inventory", "rates", "transit", "destinations",
+    "customers", "transactions", "holidays", "services", "zones", "complexity",
+)  # fmt: skip
+
+
+def network_files_in(folder: Path) -> list[str]:
+    """The network tables already in ``folder`` (sorted names; [] for a
+    folder that does not exist)."""
+    if not folder.is_dir():
+        return []
+    return sorted(
+        p.name
+        for p in folder.iterdir()
+        if p.suffix.lower() in (".csv", ".parquet") and p.stem in NETWORK_TABLES
+    )
+
+
+def write_sample(
+    out: Path | str, *, seed: int = SAMPLE_SEED, replace: bool = False
+) -> Path:
     """Write the sample network's files into ``out`` (created if needed).
 
     Each file is written to a temporary name and renamed into place, so a
-    reader never sees a half-written table.
+    reader never sees a half-written table. A folder that already holds a
+    network's tables is refused unless ``replace``: its own tables were
+    replaced without a word (and the ones the sample lacks, a calendar, were
+    kept: a hybrid of the two networks).
     """
     out = Path(out)
+    found = network_files_in(out)
+    if found and not replace:
+        raise InputError(
+            f"already holds a network ({', '.join(found)}): write the sample "
+            "into another folder, or replace them with --force",
+            file=str(out),
+        )
     out.mkdir(parents=True, exist_ok=True)
     tables = sample_tables(seed)
     for name, frame in tables.items():
         _atomic_write(out / name, frame.to_csv(index=False, lineterminator="\n"))
     _atomic_write(out / "README.md", _SOURCES)
+    for name in found:  # replaced: the old network's other tables go too
+        if name not in tables:
+            (out / name).unlink(missing_ok=True)
     return out
 
 

@@ -317,6 +317,34 @@ def test_sample_cli_writes_the_same_files(tmp_path: Path, sample_dir: Path) -> N
     assert '"nodes": 52' in result.output
 
 
+def test_sample_cli_refuses_a_folder_holding_a_network(tmp_path: Path) -> None:
+    """An operator's network folder was overwritten by the sample's tables
+    without a word, its holidays.csv kept beside them (a hybrid network)."""
+    own = tmp_path / "net"
+    own.mkdir()
+    (own / "nodes.csv").write_text("node_id\nMINE\n")
+    (own / "holidays.csv").write_text("date,name\n2026-12-25,Christmas\n")
+    (own / "notes.txt").write_text("mine")
+    result = CliRunner().invoke(cli, ["network", "sample", "--out", str(own)])
+    assert result.exit_code == 1
+    assert result.output == (
+        f"Error: {own}: already holds a network (holidays.csv, nodes.csv): "
+        "write the sample into another folder, or replace them with --force\n"
+    )
+    assert sorted(p.name for p in own.iterdir()) == [
+        "holidays.csv", "nodes.csv", "notes.txt"
+    ]  # fmt: skip
+    assert (own / "nodes.csv").read_text() == "node_id\nMINE\n"
+    forced = CliRunner().invoke(
+        cli, ["network", "sample", "--out", str(own), "--force"]
+    )
+    assert forced.exit_code == 0, forced.output
+    assert not (own / "holidays.csv").exists()  # not a hybrid of the two
+    assert (own / "notes.txt").read_text() == "mine"  # not a table: kept
+    again = CliRunner().invoke(cli, ["network", "validate", str(own), "--json"])
+    assert again.exit_code == 0 and '"nodes": 52' in again.output
+
+
 def test_cdnow_like_history(sample_dir: Path) -> None:
     tx = pd.read_csv(sample_dir / "transactions.csv")
     customers = pd.read_csv(sample_dir / "customers.csv")
