@@ -24,6 +24,7 @@ from tierflow.data.table_reader import (
     file_line,
     first_error,
     read_table,
+    unicode_twin,
 )
 from tierflow.data.vocabulary import TIERS
 
@@ -325,7 +326,9 @@ def _network_positions(
         pos = frame[column].map(index)
         unknown = pos.isna().to_numpy()
         if unknown.any():
-            raise first_error(path, frame.attrs["raw"], unknown, column, message)
+            value = str(frame[column].iloc[int(np.flatnonzero(unknown)[0])])
+            hint = unicode_twin(value, index, "the network")
+            raise first_error(path, frame.attrs["raw"], unknown, column, message + hint)
         found.append(pos.to_numpy(dtype=np.intp))
     return found[0], found[1]
 

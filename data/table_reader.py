@@ -6,6 +6,7 @@ header = 1), column and value. Limits every column inherits: ``docs/data.md``.""
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -386,8 +387,30 @@ def check_reference(
         At the first row whose value is unknown, naming the file it should
         have come from.
     """
-    bad = ~frame[column].isin(list(known)).to_numpy()
+    known = list(known)
+    bad = ~frame[column].isin(known).to_numpy()
     if bad.any():
+        value = str(frame[column].iloc[int(np.flatnonzero(bad)[0])])
         raise first_error(
-            path, frame, bad, column, f"unknown {column} (not in {known_file})"
+            path,
+            frame,
+            bad,
+            column,
+            f"unknown {column} (not in {known_file})"
+            + unicode_twin(value, known, known_file),
         )
+
+
+def unicode_twin(value: str, known: Iterable[str], where: str) -> str:
+    """A hint when ``value`` is one of ``known`` written in other Unicode
+    code points (``É`` as one character or as ``E`` and an accent): the two
+    look the same, and "unknown sku 'CAFÉ-001'" beside a skus file that
+    visibly holds it read as a contradiction. "" when it is not."""
+    nfc = unicodedata.normalize("NFC", value)
+    for k in known:
+        if k != value and unicodedata.normalize("NFC", k) == nfc:
+            return (
+                f"; {where} has {k!r}, the same text in other Unicode code "
+                "points: write both alike (NFC)"
+            )
+    return ""

@@ -411,3 +411,39 @@ def test_skus_and_nodes_without_stock_warn(tmp_path: Path) -> None:
         "inventory: 1 of 4 SKUs (SPRAY) have no stock at any node",
         "inventory: 1 of 3 nodes (ST-CHI) hold no stock",
     )
+
+
+def test_an_id_in_other_unicode_code_points_is_told_so(tmp_path: Path) -> None:
+    """'CAFÉ' with É as one character (NFC) in skus.csv and as E plus an
+    accent (NFD) in inventory.csv: "unknown sku 'CAFÉ'" beside a file that
+    visibly holds it read as a contradiction. Orders say the same."""
+    import unicodedata
+
+    from tierflow.data.orders import read_orders
+
+    nfc, nfd = (unicodedata.normalize(form, "CAFÉ") for form in ("NFC", "NFD"))
+    folder = tmp_path / "net"
+    shutil.copytree(TINY_NETWORK, folder)
+    for name, form in (("skus.csv", nfc), ("inventory.csv", nfd)):
+        path = folder / name
+        path.write_text(path.read_text().replace("TEE", form))
+    with pytest.raises(InputError) as err:
+        load_network(folder)
+    assert str(err.value).endswith(
+        f"value {nfd!r}: unknown sku (not in skus.csv); skus.csv has {nfc!r}, the "
+        "same text in other Unicode code points: write both alike (NFC)"
+    )
+    inventory = folder / "inventory.csv"
+    inventory.write_text(inventory.read_text().replace(nfd, nfc))
+    net = load_network(folder)
+    orders = tmp_path / "orders.csv"
+    orders.write_text(
+        "order_id,created_at,customer_id,dest,tier,sku,quantity\n"
+        f"A1,2026-01-05T10:00:00Z,C1,100,gold,{nfd},1\n"
+    )
+    with pytest.raises(InputError) as err:
+        read_orders(orders, net)
+    assert str(err.value).endswith(
+        f"unknown SKU (not in the network's skus file); the network has {nfc!r}, "
+        "the same text in other Unicode code points: write both alike (NFC)"
+    )
