@@ -25,6 +25,7 @@ from tierflow.cli.state_location import STATE_LOCATION, open_state
 from tierflow.cltv.evaluate import evaluate_model, write_evaluation
 from tierflow.cltv.features import CustomerData, load_customer_data
 from tierflow.cltv.history import DEFAULT_MAX_HISTORY_LOSS, GuardStatus
+from tierflow.cltv.level import LEVELS, LevelChoice
 from tierflow.cltv.lifecycle import (
     RetrainResult,
     ScoreSink,
@@ -145,7 +146,9 @@ def _warn(notes: list[str], data: CustomerData, as_of: datetime.date | None) -> 
             _log.warning("%s", note)
 
 
-def _config(seed: int, platinum: float, gold: float) -> CLTVConfig:
+def _config(
+    seed: int, platinum: float, gold: float, level: LevelChoice = "seasonal"
+) -> CLTVConfig:
     """The recipe of the options; shares that sum past 1 are a usage error
     (each option alone is in range: it was exit 1, as for a bad file)."""
     if platinum + gold > 1:
@@ -154,7 +157,9 @@ def _config(seed: int, platinum: float, gold: float) -> CLTVConfig:
             f"{platinum + gold:g}: the segments' shares must sum to <= 1",
             param_hint="'--gold-share'",
         )
-    return CLTVConfig(random_state=seed, platinum_share=platinum, gold_share=gold)
+    return CLTVConfig(
+        random_state=seed, platinum_share=platinum, gold_share=gold, level=level
+    )
 
 
 _segment_options = [
@@ -179,6 +184,16 @@ _segment_options = [
         default=0,
         show_default=True,
         help="Random seed of the model.",
+    ),
+    option(
+        "--level",
+        type=click.Choice(LEVELS),
+        default="seasonal",
+        show_default=True,
+        help="The published total: BTYD's, corrected by its miss in the same "
+        "window a year earlier where the history holds it (seasonal), BTYD's "
+        "alone (baseline; where the history a year earlier was too young to "
+        "measure a season, docs/cltv.md) or our regressor's own (learned).",
     ),
 ]
 
@@ -262,12 +277,13 @@ def train_command(
     platinum_share: float,
     gold_share: float,
     seed: int,
+    level: LevelChoice,
     tune: bool,
     no_backtest: bool,
     as_json: bool,
 ) -> None:
     """Train a model as of a date and write it as the current version."""
-    config = _config(seed, platinum_share, gold_share)  # before the data is read
+    config = _config(seed, platinum_share, gold_share, level)  # before the data
     data, notes = _load(transactions, fmt, profiles, browsing, skip_bad_rows)
     with progress_stage("cltv train"):
         if tune:
@@ -420,6 +436,7 @@ def evaluate_command(
     platinum_share: float,
     gold_share: float,
     seed: int,
+    level: LevelChoice,
     tune: bool,
 ) -> None:
     """Train as of a date, forecast the holdout, compare with what happened.
@@ -427,7 +444,7 @@ def evaluate_command(
     Next to our model: BG/NBD + Gamma-Gamma and the naive repeat run rate, raw
     and with our calibration (fitted the same way on the same windows).
     """
-    config = _config(seed, platinum_share, gold_share)  # before the data is read
+    config = _config(seed, platinum_share, gold_share, level)  # before the data
     data, notes = _load(transactions, fmt, profiles, browsing, skip_bad_rows)
     with progress_stage("cltv evaluate"):
         if tune:
@@ -446,11 +463,11 @@ def evaluate_command(
             + ("" if evaluation.complete else " (log ends before the holdout does)")
         )
         click.echo(evaluation.table())
-        level = (evaluation.calibration or {}).get("level")
-        if isinstance(level, dict):
+        made = (evaluation.calibration or {}).get("level")
+        if isinstance(made, dict):
             click.echo(
-                f"level (every calibrated row): {level['source']}, "
-                f"x{level['ratio']:.3f} on the BTYD total"
+                f"level (every calibrated row): {made['source']}, "
+                f"x{made['ratio']:.3f} on the BTYD total"
             )
         if out is not None:
             click.echo(f"wrote predictions.csv, gains.png, metrics.json to {out}")

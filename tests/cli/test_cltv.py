@@ -898,3 +898,30 @@ def test_a_log_with_months_of_no_purchases_is_refused_not_scored_absurdly(
         "customers); check the log for gaps"
     )
     assert not out.exists()
+
+
+def test_level_is_chosen_on_the_command_line(
+    transactions: Path, tmp_path: Path
+) -> None:
+    """`--level baseline` publishes BTYD's total (a history too young a year
+    earlier measures no season: docs/cltv.md); only CLTVConfig took it."""
+    common = ["--transactions", str(transactions), "--as-of", "2023-06-30"]
+    out = tmp_path / "eval"
+    result = _run(
+        "evaluate", *common, "--holdout-days", "90", "--level", "baseline",
+        "--out", str(out), "--json",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    level = json.loads(result.stdout)["calibration"]["level"]
+    assert (level["source"], level["ratio"]) == ("btyd", 1.0)
+    models = tmp_path / "models"
+    trained = _run(
+        "train", *common, "--horizon-days", "90", "--model-dir", str(models),
+        "--level", "baseline", "--no-backtest", "--json",
+    )  # fmt: skip
+    assert trained.exit_code == 0, trained.output
+    version = json.loads(trained.stdout)["version"]
+    meta = json.loads((models / version / "metadata.json").read_text())
+    assert meta["config"]["level"] == "baseline"
+    bad = _run("evaluate", *common, "--holdout-days", "90", "--level", "median")
+    assert bad.exit_code == 2 and "'median' is not one of" in bad.output
