@@ -4,7 +4,7 @@ capacity score (matplotlib only, offline)."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal, get_args
 
 import numpy as np
 from numpy.typing import NDArray
@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from matplotlib.collections import PathCollection
     from matplotlib.colors import Colormap
     from matplotlib.figure import Figure
+    from matplotlib.legend import Legend
     from matplotlib.text import Text
 
 _MARKERS = {"warehouse": "s", "store": "o", "3pl": "^"}
@@ -35,6 +36,20 @@ _RINGS = np.arange(8.0, 160.0, 6.0)
 #: marker (a store's circle at 110 dpi: some 120 pixels; a label's own
 #: leader then stays short, yet no label sits on a node it could avoid).
 _MARKER_WEIGHT = 1.0
+#: Where the legend may go inside the map (matplotlib's ``loc``).
+_LegendSpot = Literal[
+    "lower left",
+    "upper left",
+    "lower right",
+    "upper right",
+    "center left",
+    "center right",
+    "lower center",
+    "upper center",
+]
+#: The spots in order of preference: the first whose box hides no node
+#: marker (it sat in the lower left whatever was there, on top of Honolulu).
+_LEGEND_SPOTS: tuple[_LegendSpot, ...] = get_args(_LegendSpot)
 
 
 def plot_capacity_map(
@@ -81,7 +96,7 @@ def capacity_map(
     ax.set_xlabel("longitude")
     ax.set_ylabel("latitude")
     ax.set_title(title)
-    ax.legend(loc="lower left", markerscale=0.8, frameon=True)
+    ax.legend(markerscale=0.8, frameon=True)  # placed by _place_legend
     fig.text(
         0.01,
         0.01,
@@ -89,8 +104,50 @@ def capacity_map(
         fontsize=7,
     )
     fig.tight_layout()
-    _place_labels(fig, ax, network, labels)
+    legend = _place_legend(fig, ax, network)
+    _place_labels(fig, ax, network, labels, legend)
     return fig
+
+
+def _marker_boxes(
+    fig: Figure, ax: Axes, network: Network
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """Each node's position and its marker's square (``x0, y0, x1, y1``), in
+    pixels of the figure as laid out (a marker's area in points² is its
+    width squared)."""
+    every = ax.transData.transform(
+        np.column_stack([network.node_lon, network.node_lat])
+    )
+    kinds = [NODE_KINDS[k] for k in network.node_kind]
+    half = np.sqrt([_MARKER_AREA[k] for k in kinds]) * fig.dpi / 72.0 / 2
+    boxes = np.column_stack([every - half[:, None], every + half[:, None]])
+    return np.asarray(every, dtype=np.float64), boxes
+
+
+def _place_legend(fig: Figure, ax: Axes, network: Network) -> Legend | None:
+    """Put the legend in the first of :data:`_LEGEND_SPOTS` where it hides no
+    node marker; if every one hides some, in the figure's lower right corner,
+    outside the map.
+
+    matplotlib's ``loc="best"`` would weigh the thousands of ZIP dots as
+    much as the nodes; the boxes here are the legend's own extent with the
+    figure's renderer, as for the labels.
+    """
+    legend = ax.get_legend()
+    if legend is None:
+        return None
+    renderer = fig.canvas.get_renderer()  # type: ignore[attr-defined]
+    _, markers = _marker_boxes(fig, ax, network)
+    for loc in _LEGEND_SPOTS:
+        legend.set_loc(loc)
+        box = np.array([legend.get_window_extent(renderer).extents])
+        if not _overlap_area(box, markers, _LABEL_PAD).any():
+            return legend
+    handles, names = ax.get_legend_handles_labels()
+    legend.remove()
+    return fig.legend(
+        handles, names, loc="lower right", ncol=len(names), markerscale=0.8
+    )
 
 
 def _draw_nodes(
@@ -138,10 +195,15 @@ def _draw_nodes(
 
 
 def _place_labels(
-    fig: Figure, ax: Axes, network: Network, labels: dict[int, Text]
+    fig: Figure,
+    ax: Axes,
+    network: Network,
+    labels: dict[int, Text],
+    legend: Legend | None = None,
 ) -> None:
-    """Move labels off each other and off the node markers; a label that
-    left its place beside its node is joined to it by a leader line.
+    """Move labels off each other, off the node markers and off the legend;
+    a label that left its place beside its node is joined to it by a leader
+    line.
 
     The boxes are the texts' own extents in pixels (the figure's renderer,
     once the layout is final), whatever the network's coordinates;
@@ -151,21 +213,24 @@ def _place_labels(
         return
     nodes = list(labels)
     renderer = fig.canvas.get_renderer()  # type: ignore[attr-defined]
-    to_px = fig.dpi / 72.0
-    every = ax.transData.transform(
-        np.column_stack([network.node_lon, network.node_lat])
-    )
+    every, markers = _marker_boxes(fig, ax, network)
     anchor = every[nodes]
     extents = [labels[i].get_window_extent(renderer) for i in nodes]
     size = np.array([[e.width, e.height] for e in extents])
-    # each marker's square: a marker's area in points² is its width squared
-    kinds = [NODE_KINDS[k] for k in network.node_kind]
-    half = np.sqrt([_MARKER_AREA[k] for k in kinds]) * to_px / 2
-    markers = np.column_stack([every - half[:, None], every + half[:, None]])
     frame = ax.get_window_extent(renderer)
-    start = anchor + np.asarray(_LABEL_OFFSET) * to_px
+    start = anchor + np.asarray(_LABEL_OFFSET) * fig.dpi / 72.0
+    taken = (
+        np.empty((0, 4))
+        if legend is None
+        else np.array([legend.get_window_extent(renderer).extents])
+    )
     corner = _free_spots(
-        anchor, start, size, markers, np.array([frame.x0, frame.y0, frame.x1, frame.y1])
+        anchor,
+        start,
+        size,
+        markers,
+        np.array([frame.x0, frame.y0, frame.x1, frame.y1]),
+        taken,
     )
     to_data = ax.transData.inverted()
     at = to_data.transform(corner)
@@ -190,13 +255,15 @@ def _free_spots(
     size: NDArray[np.float64],
     markers: NDArray[np.float64],
     frame: NDArray[np.float64],
+    taken: NDArray[np.float64] | None = None,
 ) -> NDArray[np.float64]:
     """Lower-left corners for labels of ``size`` (pixels), one label at a
     time: its place beside its node (``start``), or a spot on the rings
     around the node (:data:`_DIRECTIONS` ways, :data:`_RINGS` out).
 
     A label goes inside ``frame`` (``x0, y0, x1, y1``) and off the labels
-    placed before it (else where it overlaps them least); among such spots,
+    placed before it and the boxes ``taken`` (the legend's), else where it
+    overlaps them least; among such spots,
     the nearest to ``start``, a marker it hides (rows ``x0, y0, x1, y1``)
     counting as :data:`_MARKER_WEIGHT` pixels further per pixel² hidden.
     Repulsion (overlapping boxes pushed apart) swung between a label and
@@ -209,7 +276,7 @@ def _free_spots(
     # a box on the side of the node the direction points to (centred on an axis)
     side = np.where(way > 0.3, 0.0, np.where(way < -0.3, 1.0, 0.5))
     distance = np.repeat(_RINGS, way.shape[0])
-    placed = np.empty((0, 4))
+    placed = np.empty((0, 4)) if taken is None else np.asarray(taken, np.float64)
     out = start.copy()
     for k in range(n):
         spots = np.vstack(

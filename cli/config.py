@@ -218,9 +218,12 @@ def _policy(table: Any, path: Path) -> TierPolicy:
 
 def read_settings(path: Path, ctx: click.Context) -> tuple[dict[str, Any], Settings]:
     """The file as the default map of ``ctx``'s command, and its settings; a bad file
-    raises a :class:`click.ClickException` naming file, key and value."""
+    raises a :class:`click.ClickException` naming file, key and value. A
+    leading UTF-8 byte-order mark is skipped, as the CSV and JSONL readers do."""
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        # utf-8-sig: a leading byte-order mark (Windows Notepad writes one)
+        # is no TOML; it was "Invalid statement (at line 1, column 1)"
+        data = tomllib.loads(path.read_text(encoding="utf-8-sig"))
     except OSError as exc:
         raise click.ClickException(f"{path}: {exc.strerror}") from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:

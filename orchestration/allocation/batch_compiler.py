@@ -256,24 +256,48 @@ class BatchCompiler:
         *,
         capacity: NDArray[np.float64],
         stock: NDArray[np.int64],
+        stock_short: NDArray[np.bool_] | None = None,
         now: np.datetime64 | None = None,
         rerouted: Collection[int] = (),
         bid_price: NDArray[np.float64] | None = None,
         name: str = "batch",
     ) -> CompiledBatch:
-        """The lines of whole ``orders`` no node had the room for, as items.
+        """The lines of whole ``orders`` the solve left waiting, as items.
 
         A line waiting costs its share (by units) of its order's deferral
         ``defer_cost``, so splitting wins only where shipping the lines today
-        is cheaper than the whole order waiting.
+        is cheaper than the whole order waiting. Orders ``stock_short`` (no
+        eligible node holds every line in the stock now left: the batch's
+        other orders took it) are split for stock, as if no node had held
+        them whole when the batch was compiled: their lines are priced and
+        marked as such (``split_kind`` stock), not as split for room.
         """
         o = self.orders
-        lines = lines_of(o, orders)
-        per_line = np.repeat(defer_cost, np.diff(o.line_start)[orders])
-        stage = _Stage(capacity, stock, now, rerouted, bid_price, name)
-        return self._lines(
-            lines, stage, defer_total=per_line * unit_share(o, lines), tag="room"
+        short = (
+            np.zeros(orders.size, dtype=bool)
+            if stock_short is None
+            else np.asarray(stock_short, dtype=bool)
         )
+        stage = _Stage(capacity, stock, now, rerouted, bid_price, name)
+        parts = []
+        room = orders[~short]
+        if room.size:
+            lines = lines_of(o, room)
+            per_line = np.repeat(defer_cost[~short], np.diff(o.line_start)[room])
+            parts.append(
+                self._lines(
+                    lines,
+                    stage,
+                    defer_total=per_line * unit_share(o, lines),
+                    tag="room",
+                )
+            )
+        if short.any():
+            parts.append(self._lines(lines_of(o, orders[short]), stage))
+        joined = _join(parts)
+        if joined is None:
+            raise ValueError("split_for_room needs at least one order")
+        return joined
 
     def _lines(
         self,

@@ -25,6 +25,7 @@ from tierflow.data.limits import MAX_AMOUNT, MAX_UNITS, require_array
 from tierflow.data.network import Network
 from tierflow.data.orders import Orders
 from tierflow.data.vocabulary import TIERS, AllocationStatus
+from tierflow.formulations.batch_compiler import SPLIT_ROOM, SPLIT_STOCK
 from tierflow.formulations.fulfillment import CompiledBatch
 from tierflow.formulations.hindsight_relaxation import DayInputs
 from tierflow.formulations.tiers import TierPolicy
@@ -32,6 +33,7 @@ from tierflow.orchestration.allocation.allocation_rows import (
     NO_ROOM_REASON,
     SPLIT_CHEAPER_REASON,
     SPLIT_FOR_ROOM_REASON,
+    SPLIT_REASON,
     STOCK_TAKEN_REASON,
     UNFILLABLE_REASON,
     BatchRows,
@@ -141,23 +143,39 @@ UNRECORDED = "unrecorded"
 @dataclass(frozen=True, slots=True, eq=False)
 class _Unplaced:
     """Whole orders a batch left waiting, with what waiting costs each, and
-    whether a node had the room and stock left for the whole order (the
-    optimizer chose to wait: its lines, if they ship, ship for cost)."""
+    what was left for each after the solve's placements: whether a node had
+    the room and stock for the whole order (the optimizer chose to wait: its
+    lines, if they ship, ship for cost), and whether no eligible node held
+    every line (the batch's other orders took the stock: a split for stock,
+    not for room)."""
 
     orders: NDArray[np.intp]
     defer_cost: NDArray[np.float64]
     fits_whole: NDArray[np.bool_]
+    stock_short: NDArray[np.bool_]
 
 
-def _fits_whole(
+def _left_for(
     joint: CompiledBatch, assignment: NDArray[np.int64], held: NDArray[np.intp]
-) -> NDArray[np.bool_]:
-    """Per held item: whether an eligible node has the room (and the stock)
-    left for it after the solve's placements."""
+) -> tuple[NDArray[np.bool_], NDArray[np.bool_]]:
+    """Per held item, after the solve's placements: whether an eligible node
+    has the room and the stock left for it, and whether none holds its
+    lines' stock (judged against what is left now, not this morning)."""
     p = joint.problem
     left = PartialAssignment.of(p, assignment)
     stock = ItemResources.of(p)
-    return np.array([left.options(p, stock, int(i)).any() for i in held], dtype=bool)
+    fits = np.array([left.options(p, stock, int(i)).any() for i in held], dtype=bool)
+    if stock is None or left.stock_left is None:
+        return fits, np.zeros(held.size, dtype=bool)
+    stock_left = left.stock_left
+    short = np.array(
+        [
+            not (p.eligible[i] & stock.ok_for_item(int(i), stock_left)).any()
+            for i in held
+        ],
+        dtype=bool,
+    )
+    return fits, short
 
 
 def _online_release(
@@ -405,10 +423,9 @@ class DayAllocator:
             return joint, result, None
         keep = np.flatnonzero(~np.isin(np.arange(a.size), held))
         assert joint.problem.defer_cost is not None
+        fits, short = _left_for(joint, a, held)
         unplaced = _Unplaced(
-            joint.item_order[held],
-            joint.problem.defer_cost[held],
-            _fits_whole(joint, a, held),
+            joint.item_order[held], joint.problem.defer_cost[held], fits, short
         )
         return subset_batch(joint, keep), subset_result(result, keep), unplaced
 
@@ -419,15 +436,24 @@ class DayAllocator:
         now: np.datetime64 | None,
         pulled: dict[int, Placement],
     ) -> list[pd.DataFrame]:
-        """The held-back orders' lines, solved against what is left."""
+        """The held-back orders' lines, solved against what is left; an order
+        whose stock the batch took is split for stock (its reasons say so)."""
         lines = self.compiler.split_for_room(
-            unplaced.orders, unplaced.defer_cost, **self._left(batch, now, pulled)
+            unplaced.orders,
+            unplaced.defer_cost,
+            stock_short=unplaced.stock_short,
+            **self._left(batch, now, pulled),
         )
         has = np.asarray(lines.problem.eligible.any(axis=1), dtype=bool)
         frames = []
-        if (~has).any():
-            stuck = subset_batch(lines, np.flatnonzero(~has))
-            frames.append(self.rows.waiting(stuck, batch, NO_ROOM_REASON))
+        for kind, why in (
+            (SPLIT_STOCK, STOCK_TAKEN_REASON),
+            (SPLIT_ROOM, NO_ROOM_REASON),
+        ):
+            stuck = ~has & (lines.split_kind == kind)
+            if stuck.any():
+                part = subset_batch(lines, np.flatnonzero(stuck))
+                frames.append(self.rows.waiting(part, batch, why))
         if has.any():
             part = subset_batch(lines, np.flatnonzero(has))
             result = self.solver.solve(part).result
@@ -439,9 +465,12 @@ class DayAllocator:
                 order = int(part.item_order[k])
                 if single[order]:  # a one-line order is no split
                     continue
-                reasons[k] = (
-                    SPLIT_CHEAPER_REASON if order in for_cost else SPLIT_FOR_ROOM_REASON
-                )
+                if part.split_kind[k] == SPLIT_STOCK:
+                    reasons[k] = SPLIT_REASON
+                elif order in for_cost:
+                    reasons[k] = SPLIT_CHEAPER_REASON
+                else:
+                    reasons[k] = SPLIT_FOR_ROOM_REASON
             frames.append(self.rows.solved(part, result, batch, reasons))
             self._take(part, result.assignment, batch, now, pulled)
         return frames

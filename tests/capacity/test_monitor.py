@@ -394,6 +394,66 @@ def test_the_map_shows_nodes_off_the_contiguous_us(tiny_network: Network) -> Non
         plt.close(fig)
 
 
+def test_map_legend_hides_no_node(tiny_network: Network) -> None:
+    """The legend sat in the lower left whatever was there: on a network
+    with Honolulu it hid that node's marker. Nodes at Honolulu (lower left)
+    and Anchorage (upper left): the legend's box as drawn (its extent with
+    the figure's renderer) holds no node's marker position, nor meets its
+    marker's square, and no hub's label."""
+    import dataclasses
+
+    import matplotlib.pyplot as plt
+
+    lat, lon = tiny_network.node_lat.copy(), tiny_network.node_lon.copy()
+    lat[:2], lon[:2] = (21.31, 61.22), (-157.86, -149.90)
+    net = dataclasses.replace(tiny_network, node_lat=lat, node_lon=lon)
+    fig = capacity_map(net, np.linspace(0.0, 1.0, net.n_nodes))
+    try:
+        ax = fig.axes[0]
+        renderer = fig.canvas.get_renderer()  # type: ignore[attr-defined]
+        legend = ax.get_legend()
+        assert legend is not None
+        x0, y0, x1, y1 = legend.get_window_extent(renderer).extents
+        at = ax.transData.transform(np.column_stack([lon, lat]))
+        inside = (at[:, 0] >= x0) & (at[:, 0] <= x1)
+        inside &= (at[:, 1] >= y0) & (at[:, 1] <= y1)
+        assert [net.node_ids[i] for i in np.flatnonzero(inside)] == []
+        # the marker's square too (150 points² for a warehouse: ~13 pixels)
+        half = np.sqrt(150.0) * fig.dpi / 72.0 / 2
+        meets = (at[:, 0] + half > x0) & (at[:, 0] - half < x1)
+        meets &= (at[:, 1] + half > y0) & (at[:, 1] - half < y1)
+        assert [net.node_ids[i] for i in np.flatnonzero(meets)] == []
+        for text in ax.texts:
+            t0, u0, t1, u1 = text.get_window_extent(renderer).extents
+            assert t1 <= x0 or t0 >= x1 or u1 <= y0 or u0 >= y1, text.get_text()
+    finally:
+        plt.close(fig)
+
+
+def test_map_legend_leaves_the_map_when_every_spot_hides_a_node(
+    tiny_network: Network, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No spot inside the map to choose from (as when nodes sit in every
+    corner): the legend goes outside the map's frame, in the figure."""
+    import matplotlib.pyplot as plt
+
+    from tierflow.capacity import plot
+
+    monkeypatch.setattr(plot, "_LEGEND_SPOTS", ())
+    fig = capacity_map(tiny_network, np.linspace(0.0, 1.0, tiny_network.n_nodes))
+    try:
+        ax = fig.axes[0]
+        renderer = fig.canvas.get_renderer()  # type: ignore[attr-defined]
+        assert ax.get_legend() is None and len(fig.legends) == 1
+        x0, y0, x1, y1 = fig.legends[0].get_window_extent(renderer).extents
+        _, bottom, right, _ = ax.get_window_extent(renderer).extents
+        assert x0 >= right or y1 <= bottom
+        assert x0 >= 0 and y0 >= 0
+        assert x1 <= fig.bbox.width and y1 <= fig.bbox.height
+    finally:
+        plt.close(fig)
+
+
 def test_map_labels_do_not_overlap(sample_network: Network) -> None:
     """The Northeast's hubs (Allentown, Newark, Harrisburg: a degree or two
     apart) had their labels drawn on top of each other. Each label's box as

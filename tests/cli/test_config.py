@@ -96,6 +96,26 @@ def test_config_option_and_variable_name_the_file(
     assert _seed(_run(GAP, {"TIERFLOW_CONFIG": str(other)})) == "5"
 
 
+def test_a_file_with_a_byte_order_mark_is_read(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Windows Notepad starts a UTF-8 file with a BOM (and ends lines with
+    CRLF): it was "not valid TOML: Invalid statement (at line 1, column 1)"."""
+    monkeypatch.chdir(tmp_path)
+    Path("h.toml").write_bytes(b"\xef\xbb\xbf[generate.gap]\r\nseed = 7\r\n")
+    assert _seed(_run(["--config", "h.toml", *GAP, "--out", "g.txt"])) == "7"
+    # the same as ./tierflow.toml, and a BOM anywhere else is still an error
+    Path("tierflow.toml").write_bytes(b"\xef\xbb\xbf[generate.gap]\nseed = 8\n")
+    assert _seed(_run([*GAP, "--out", "g.txt"])) == "8"
+    Path("tierflow.toml").write_bytes(b"[generate.gap]\n\xef\xbb\xbfseed = 8\n")
+    failed = _run([*GAP, "--out", "g.txt"])
+    assert failed.exit_code == 1
+    assert failed.output == (
+        "Error: tierflow.toml: not valid TOML: "
+        "Invalid statement (at line 2, column 1)\n"
+    )
+
+
 def test_keys_are_the_long_flags(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

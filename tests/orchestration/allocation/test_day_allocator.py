@@ -124,6 +124,51 @@ def test_split_and_unfillable(tiny: Network, make_orders: MakeOrders) -> None:
     _check(tiny, orders, out.rows, tiny.capacity)
 
 
+@pytest.mark.parametrize("engine", ["cpsat", "highs", "greedy", NEAREST])
+def test_an_order_whose_stock_the_day_took_is_split_for_stock(
+    tiny: Network, make_orders: MakeOrders, engine: str
+) -> None:
+    """WH-EAST holds 2 MUG, the only ones. Batch 0 takes one; in batch 1 Z
+    (MUG + TEE) could still ship whole from WH-EAST, but B (gold, high CLTV)
+    takes the last MUG: Z splits because no node holds every line any more,
+    with room to spare everywhere. Its lines said "room" (judged by the
+    room left, not the stock), its waiting MUG "no node has the room"."""
+    orders = make_orders(
+        [
+            "A,2026-01-05T10:00:00-05:00,C1,100,gold,MUG,1",
+            "B,2026-01-05T11:00:00-05:00,C2,100,gold,MUG,1",
+            "Z,2026-01-05T11:00:00-05:00,C3,100,silver,MUG,1",
+            "Z,2026-01-05T11:00:00-05:00,C3,100,silver,TEE,1",
+        ],
+    )
+    stock = tiny.inventory.copy()
+    stock[tiny.node_index["WH-EAST"], tiny.sku_index["MUG"]] = 2
+    out = DayAllocator(
+        tiny,
+        orders,
+        settings=AllocationSettings(engine=engine),
+        stock=stock,
+        predicted_spend=np.array([0.0, 900.0, 0.0]),
+    ).run()
+    rows = out.rows.set_index(["order_id", "sku"])
+    assert list(rows["batch"]) == [0, 1, 1, 1]
+    assert rows.loc[("B", "MUG"), "node_id"] == "WH-EAST"
+    tee, mug = rows.loc[("Z", "TEE")], rows.loc[("Z", "MUG")]
+    assert tee["status"] == "allocated"
+    assert tee["reason"] == "split: no single node holds every line"
+    assert tee["split"] == "stock"
+    assert mug["status"] == "deferred"
+    assert mug["reason"] == (
+        "deferred: the stock at every node offering the tier's service is taken"
+    )
+    assert mug["split"] == "stock"
+    assert out.summary()["split_orders"] == 1
+    # the waiting line is priced as a line of its own, as its mark says
+    assert out.repriced is not None and out.repriced.problems == []
+    assert out.repriced.total == pytest.approx(out.summary()["total_cost"])
+    _check(tiny, orders, out.rows, tiny.capacity)
+
+
 def test_platinum_late_only_when_no_node_can_make_it(
     tiny: Network, make_orders: MakeOrders
 ) -> None:
