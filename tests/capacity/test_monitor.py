@@ -373,17 +373,24 @@ def test_cli_show_json_and_png(tmp_path: Path) -> None:
     assert result.exit_code == 0 and "ST-CHI" in result.output
 
 
+def _honolulu_and_anchorage(network: Network) -> Network:
+    """``network`` with its first two nodes moved to Honolulu and Anchorage
+    (off the contiguous US: the map's lower and upper left)."""
+    import dataclasses
+
+    lat, lon = network.node_lat.copy(), network.node_lon.copy()
+    lat[:2], lon[:2] = (21.31, 61.22), (-157.86, -149.90)
+    return dataclasses.replace(network, node_lat=lat, node_lon=lon)
+
+
 def test_the_map_shows_nodes_off_the_contiguous_us(tiny_network: Network) -> None:
     """A node in Honolulu and one in Anchorage were off the map (its limits
     were the contiguous US'), the latter's label in the page's margin: the
     map widens to every node."""
-    import dataclasses
-
     import matplotlib.pyplot as plt
 
-    lat, lon = tiny_network.node_lat.copy(), tiny_network.node_lon.copy()
-    lat[:2], lon[:2] = (21.31, 61.22), (-157.86, -149.90)
-    net = dataclasses.replace(tiny_network, node_lat=lat, node_lon=lon)
+    net = _honolulu_and_anchorage(tiny_network)
+    lat, lon = net.node_lat, net.node_lon
     fig = capacity_map(net, np.linspace(0.0, 1.0, net.n_nodes))
     try:
         ax = fig.axes[0]
@@ -400,13 +407,10 @@ def test_map_legend_hides_no_node(tiny_network: Network) -> None:
     and Anchorage (upper left): the legend's box as drawn (its extent with
     the figure's renderer) holds no node's marker position, nor meets its
     marker's square, and no hub's label."""
-    import dataclasses
-
     import matplotlib.pyplot as plt
 
-    lat, lon = tiny_network.node_lat.copy(), tiny_network.node_lon.copy()
-    lat[:2], lon[:2] = (21.31, 61.22), (-157.86, -149.90)
-    net = dataclasses.replace(tiny_network, node_lat=lat, node_lon=lon)
+    net = _honolulu_and_anchorage(tiny_network)
+    lat, lon = net.node_lat, net.node_lon
     fig = capacity_map(net, np.linspace(0.0, 1.0, net.n_nodes))
     try:
         ax = fig.axes[0]

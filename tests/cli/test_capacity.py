@@ -463,39 +463,35 @@ def test_show_gives_a_closed_node_no_free_room(tmp_path: Path) -> None:
     assert east.split()[7] == "0", east
 
 
-def test_a_number_no_float_holds_is_named_as_written(tmp_path: Path) -> None:
-    """``1e400`` reads as infinity: the message said "value inf"."""
+def _ingest_backlog(tmp_path: Path, value: str) -> tuple[int, str]:
+    """``capacity ingest`` of one backlog event whose value is ``value`` as
+    written in the JSON line; the exit code and output."""
     events = tmp_path / "e.jsonl"
     events.write_text(
         '{"event_id": "x1", "ts": "2026-01-05T14:00:00Z", "node_id": "WH-EAST", '
-        '"type": "backlog", "value": -1e400}\n'
+        f'"type": "backlog", "value": {value}}}\n'
     )
     said = CliRunner().invoke(
         cli,
         ["capacity", "ingest", "--network", str(TINY_NETWORK),
          "--state", str(tmp_path / "s.db"), "--events", str(events)],
     )  # fmt: skip
-    assert said.exit_code == 1
-    assert said.output == (
-        "Error: e.jsonl: row 1: field 'value': value -1e400: must be in [0, 1e+09]\n"
+    return said.exit_code, said.output
+
+
+def test_a_number_no_float_holds_is_named_as_written(tmp_path: Path) -> None:
+    """``1e400`` reads as infinity: the message said "value inf"."""
+    assert _ingest_backlog(tmp_path, "-1e400") == (
+        1,
+        "Error: e.jsonl: row 1: field 'value': value -1e400: must be in [0, 1e+09]\n",
     )
 
 
 def test_a_number_of_5001_digits_is_said_whole(tmp_path: Path) -> None:
     """Python refuses to read an integer of over 4300 digits; the reason was
     cut at 80 characters, mid-word ("value has 5001 di")."""
-    events = tmp_path / "e.jsonl"
-    events.write_text(
-        '{"event_id": "x1", "ts": "2026-01-05T14:00:00Z", "node_id": "WH-EAST", '
-        f'"type": "backlog", "value": {"9" * 5001}}}\n'
-    )
-    said = CliRunner().invoke(
-        cli,
-        ["capacity", "ingest", "--network", str(TINY_NETWORK),
-         "--state", str(tmp_path / "s.db"), "--events", str(events)],
-    )  # fmt: skip
-    assert said.exit_code == 1
-    assert said.output == (
+    assert _ingest_backlog(tmp_path, "9" * 5001) == (
+        1,
         "Error: e.jsonl: row 1: not JSON (Exceeds the limit (4300 digits) for "
-        "integer string conversion: value has 5001 digits)\n"
+        "integer string conversion: value has 5001 digits)\n",
     )
