@@ -19,7 +19,7 @@ from tierflow.data.errors import InputError, TierflowError
 from tierflow.data.logging_setup import TextFormatter
 from tierflow.data.store import StoreUnavailable, open_store
 from tierflow.data.store.local_postgres import USER, LocalPostgres, memory_folder
-from tierflow.data.store.postgres_database import UNREACHABLE_WAIT_S
+from tierflow.data.store.postgres_database import RECONNECT_S, UNREACHABLE_WAIT_S
 from tierflow.data.store.schema import POSTGRES_MIGRATIONS, SCHEMA_VERSION
 
 _EVENT = {"ts": "2026-01-05T10:00:00Z", "node_id": "N1", "type": "outage"}
@@ -165,6 +165,41 @@ def test_a_database_gone_away_fails_each_call_at_once_after_one_wait(
                 time.sleep(0.1)
         store.append_events([{**_EVENT, "event_id": "e2"}])
         assert store.last_event_seq() == 2
+
+
+def test_a_pool_reconnects_within_a_second_of_the_databases_return(
+    postgres_server: LocalPostgres, database: str
+) -> None:
+    """psycopg-pool retried a lost connection 1, 3, 7, 15 ... s after it
+    failed: three and a half seconds away, a store waited three more after
+    the database was back (a minute away, up to a minute more), answering
+    degraded and keeping its answers from the other replicas. It retries
+    for ``RECONNECT_S`` only, then whenever a call finds no connection."""
+    name = database.split("?", 1)[0].rsplit("/", 1)[1]
+    admin = postgres_server.url("postgres")
+    with open_store(database, timeout_s=0.5) as store:
+        store.append_events([{**_EVENT, "event_id": "e1"}])
+        run_sql(
+            admin,
+            f"ALTER DATABASE {name} ALLOW_CONNECTIONS false",
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            f"WHERE datname = '{name}'",
+        )
+        back_at = time.monotonic() + 3.5
+        while time.monotonic() < back_at:  # the calls of a server meanwhile
+            with pytest.raises(StoreUnavailable):
+                store.last_event_seq()
+            time.sleep(0.1)
+        run_sql(admin, f"ALTER DATABASE {name} ALLOW_CONNECTIONS true")
+        back = time.monotonic()
+        while True:
+            try:
+                assert store.last_event_seq() == 1
+                break
+            except StoreUnavailable:
+                assert time.monotonic() - back < 10, "the store never came back"
+                time.sleep(0.05)
+        assert time.monotonic() - back < RECONNECT_S, time.monotonic() - back
 
 
 @pytest.fixture
