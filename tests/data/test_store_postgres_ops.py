@@ -262,6 +262,78 @@ def test_a_pool_record_in_a_callers_thread_names_the_store(
     )
 
 
+@pytest.fixture
+def psycopg_log() -> Iterator[io.StringIO]:
+    """What psycopg itself logs (and its children, propagated), as
+    ``tierflow serve`` writes it (text)."""
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(TextFormatter())
+    logger = logging.getLogger("psycopg")
+    logger.addHandler(handler)
+    yield stream
+    logger.removeHandler(handler)
+
+
+def test_psycopgs_own_warnings_are_one_line_each_naming_the_store(
+    database: str, psycopg_log: io.StringIO
+) -> None:
+    """A connection lost inside a pipeline: psycopg logged the error it
+    ignored as it ended the pipeline raw, libpq's message over three lines
+    (two starting with a tab) and without the store; it is one line naming
+    the store."""
+    import psycopg
+
+    from tierflow.data.store import pool_log as records
+
+    records.install()
+    store = f"postgresql://ops@db/{_name('psycopg')}"  # its lines said here first
+    with (
+        records.using(store),
+        pytest.raises(psycopg.OperationalError),
+        psycopg.connect(database) as conn,
+        conn.pipeline(),
+    ):
+        conn.execute("SELECT pg_terminate_backend(pg_backend_pid())")
+        conn.execute("SELECT 1").fetchone()
+    text = psycopg_log.getvalue()
+    assert [line for line in text.splitlines() if store not in line] == [], text
+    assert re.fullmatch(
+        r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d WARNING psycopg: "
+        + re.escape(store)
+        + r": error ignored terminating <psycopg\.Pipeline \[BAD\] at 0x[0-9a-f]+>: "
+        r"(consuming input|flush request) failed: server closed the connection "
+        r"unexpectedly This probably means the server terminated abnormally "
+        r"before or while processing the request\.( no connection to the server)?\n",
+        text,
+    ), text
+
+
+def test_psycopgs_own_warnings_that_repeat_are_said_once_a_minute(
+    psycopg_log: io.StringIO,
+) -> None:
+    """Every connection of every pool lost alike (each a line of its own)."""
+    from tierflow.data.store import pool_log as records
+
+    records.install()
+    store = f"postgresql://ops@db/{_name('psycopg')}"
+    with records.using(store):
+        for address in ("0x7f51cc2b9e90", "0x7f51cc2b9f10"):
+            logging.getLogger("psycopg.transaction").warning(
+                "error ignored in rollback of %s: %s",
+                f"<psycopg.Connection [BAD] at {address}>",
+                "server closed the connection unexpectedly\n\tThis probably "
+                "means the server terminated abnormally\n\tbefore or while "
+                "processing the request.",
+            )
+    assert psycopg_log.getvalue().split(" ", 2)[2] == (
+        f"WARNING psycopg.transaction: {store}: error ignored in rollback of "
+        "<psycopg.Connection [BAD] at 0x7f51cc2b9e90>: server closed the "
+        "connection unexpectedly This probably means the server terminated "
+        "abnormally before or while processing the request.\n"
+    )
+
+
 def test_a_new_store_needs_a_utf8_database(postgres_server: LocalPostgres) -> None:
     name = _name("latin1")
     run_sql(
