@@ -11,6 +11,7 @@ from tierflow.data.store.bid_prices import BidPriceLog
 from tierflow.data.store.capacity_log import CapacityLog
 from tierflow.data.store.checkout_reads import CheckoutReads
 from tierflow.data.store.checkouts import Checkouts
+from tierflow.data.store.database import unreachable_ago
 from tierflow.data.store.quotes import Quotes
 from tierflow.data.store.reservations import Reservations
 from tierflow.data.store.scores import Scores
@@ -38,6 +39,11 @@ class DatabaseStore(
     def location(self) -> str:
         """Where the store lives: a file path, or a URL without its password."""
         return self._db.location
+
+    def unreachable_ago(self) -> float | None:
+        """Seconds since this process last found this store unreachable, on
+        any of its connections (None: never)."""
+        return unreachable_ago(self.location)
 
     @abc.abstractmethod
     def reopen(self) -> Self:

@@ -26,6 +26,7 @@ from tierflow.data.store.database import (
     StoreConflict,
     StoreUnavailable,
     refuse_newer_schema,
+    saw_unreachable,
     store_error,
 )
 from tierflow.data.store.location import redact_url
@@ -47,6 +48,15 @@ CONNECTION_WAIT_S = 5.0
 #: would otherwise wait the full time in turn. Long enough for a connection
 #: the pool opens meanwhile (the database back) to be handed over.
 UNREACHABLE_WAIT_S = 0.2
+#: How long the pool retries a connection that failed (psycopg-pool's
+#: ``reconnect_timeout``, 300 s by default) before it gives up on it; the
+#: next call that finds no connection has it try again at once. Its retries
+#: back off exponentially (1, 2, 4, 8 ... s), so after an outage of a minute
+#: a pool waited as long again for its next attempt while the database was
+#: back, answering degraded and keeping what it answered from the other
+#: replicas; with this, calls get a connection within about a second of the
+#: database's return.
+RECONNECT_S = 2.0
 
 #: What a privilege error means for tierflow's role.
 _PRIVILEGES = (
@@ -106,6 +116,8 @@ def _reachable(location: str | None = None) -> Iterator[None]:
             f"{first} (a store needs a UTF8 database: {_UTF8})", file=location
         ) from exc
     except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
+        if location is not None:  # for an unknown request id's answer meanwhile
+            saw_unreachable(location)
         # libpq's message spans lines (a hint on the second): one line
         raise store_error(
             "postgres",
@@ -276,6 +288,7 @@ class PostgresDatabase:
                 max_size=max(1, pool_size),
                 kwargs=_CONNECT,
                 timeout=timeout_s,
+                reconnect_timeout=RECONNECT_S,
                 num_workers=2,
                 name=self.location,
                 open=True,

@@ -21,7 +21,11 @@ import time
 from pathlib import Path
 from types import TracebackType
 
-from tierflow.data.store.database import StoreUnavailable, store_error
+from tierflow.data.store.database import (
+    StoreUnavailable,
+    saw_unreachable,
+    store_error,
+)
 
 #: How long a waiting writer sleeps between tries: short, since the
 #: transactions it waits for last about as long.
@@ -37,8 +41,11 @@ def locked_error(database: Path | str, waited_s: float) -> StoreUnavailable:
     SQLite says only "database is locked": a batch job that waited a minute
     for a ``sqlite3`` shell or another job said that much, without naming
     the file or the wait. Both ways a wait ends (this module's turn, SQLite's
-    ``busy_timeout``) raise this one message, told to the listeners.
+    ``busy_timeout``) raise this one message, told to the listeners. The
+    store counts as unreachable meanwhile (another worker's answers may not
+    be written yet: :func:`~tierflow.data.store.database.unreachable_ago`).
     """
+    saw_unreachable(str(database))
     return store_error(
         "sqlite",
         StoreUnavailable(

@@ -309,12 +309,10 @@ class Holds:
         if state is None:  # never selected: only the option set is closed
             try:
                 quote = self.quotes.lookup(request_id)
+                if quote is None:  # (another replica's, not written yet?)
+                    raise self.quotes.unknown(request_id, "unknown request id")
             except STORE_ERRORS as exc:
                 return _unavailable(request_id, None, public_reason(exc))
-            if quote is None:
-                raise InputError(
-                    "unknown request id", field="request_id", value=request_id
-                )
             check_customer(customer_id, quote.request.customer_id)
             if quote.closed is HoldStatus.CONFIRMED:  # (a store that lost the row)
                 raise InputError(
@@ -331,10 +329,11 @@ class Holds:
         return _result(state, state.nodes)
 
     def _no_checkout(self, request_id: str, customer_id: str | None) -> None:
-        """Confirming a request that holds nothing: why (always raises)."""
+        """Confirming a request that holds nothing: why (always raises;
+        ``StoreUnavailable`` for an id not found just after an outage)."""
         quote = self.quotes.lookup(request_id)
-        if quote is None:
-            raise InputError("unknown request id", field="request_id", value=request_id)
+        if quote is None:  # (another replica's, not written yet?)
+            raise self.quotes.unknown(request_id, "unknown request id")
         check_customer(customer_id, quote.request.customer_id)
         if quote.closed is HoldStatus.CANCELLED:
             raise InputError(

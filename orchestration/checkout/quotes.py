@@ -24,7 +24,12 @@ from typing import Any
 import pydantic_core
 
 from tierflow.data.errors import InputError
-from tierflow.data.store import QuoteStore, StoredQuote, check_customer
+from tierflow.data.store import (
+    QuoteStore,
+    StoredQuote,
+    StoreUnavailable,
+    check_customer,
+)
 from tierflow.data.vocabulary import HoldStatus, Tier
 from tierflow.formulations.tiers import Pricing
 from tierflow.orchestration.checkout.fallback import STORE_ERRORS, unavailable
@@ -44,6 +49,16 @@ _CUSTOMER_VALUES = operator.attrgetter(*_CUSTOMER_FIELDS)
 KEEP_S = 86_400.0
 #: How often a process deletes the quotes past that (one indexed DELETE).
 PRUNE_EVERY_S = 60.0
+#: How long after this process last found its store unreachable a request
+#: id the store does not have is answered "unavailable" (503, retry), not
+#: unknown (404): other replicas answered options during the same outage,
+#: kept them in memory, and write them once their own pool has reconnected
+#: (within the pool's ``RECONNECT_S``, 2 s, of the database's return) at
+#: their capacity follower's next read of the log (every ``WAIT_S``, 0.5 s;
+#: ``RETRY_S``, 1 s, after a failed one) or their next call on the store.
+#: Twice the sum of those, rounded up (``tests/service/test_store_gone.py``
+#: checks it still covers them).
+OUTAGE_SETTLE_S = 10.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,6 +137,9 @@ class QuoteBook:
         #: ids of the option sets the store could not be given (yet)
         self._unsaved: set[str] = set()
         self._lock = threading.Lock()
+        #: Held by the one thread writing the unsaved option sets: every
+        #: select after an outage reads a quote, and each wrote them all.
+        self._saving = threading.Lock()
 
     def remember(
         self,
@@ -184,10 +202,20 @@ class QuoteBook:
 
     def save_unsaved(self) -> int:
         """Write the open option sets answered while the store could not be
-        written, once it can be (the next answer written, or the capacity
-        follower reading the log again); how many. Each keeps its expiry.
-        Kept in this process only, another replica answered their select
-        404 "unknown request id" after the outage had ended."""
+        written, once it can be (the next answer written, the next quote
+        read, or the capacity follower reading the log again); how many.
+        Each keeps its expiry. Kept in this process only, another replica
+        answered their select 404 "unknown request id" after the outage had
+        ended (it answers 503 for :data:`OUTAGE_SETTLE_S` now, meanwhile).
+        0 at once while another thread writes them."""
+        if not self._saving.acquire(blocking=False):
+            return 0
+        try:
+            return self._save_unsaved()
+        finally:
+            self._saving.release()
+
+    def _save_unsaved(self) -> int:
         store = self.store
         with self._lock:
             if store is None or not self._unsaved:
@@ -220,11 +248,10 @@ class QuoteBook:
         state."""
         quote = self.lookup(request_id)
         if quote is None:
-            raise InputError(
+            raise self.unknown(
+                request_id,
                 "unknown request id (no options were generated for it, or they "
                 "were dropped)",
-                field="request_id",
-                value=request_id,
             )
         check_customer(customer_id, quote.request.customer_id)
         if quote.closed is not None:
@@ -238,6 +265,23 @@ class QuoteBook:
                 value=request_id,
             )
         return quote
+
+    def unknown(self, request_id: str, reason: str) -> InputError | StoreUnavailable:
+        """What to raise for a request id neither the store nor this process
+        has: ``reason`` (an ``InputError``, 404), or, within
+        :data:`OUTAGE_SETTLE_S` of this process finding the store unreachable,
+        ``StoreUnavailable`` (503, retry): another replica may hold the option
+        set still, answered during the outage and not written yet; the 404
+        told a shopper whose checkout worked a few seconds later to start over.
+        """
+        ago = None if self.store is None else self.store.unreachable_ago()
+        if ago is None or ago >= OUTAGE_SETTLE_S:
+            return InputError(reason, field="request_id", value=request_id)
+        return StoreUnavailable(
+            f"request id not found yet: the store was unreachable until "
+            f"{ago:.1f} s ago, and option sets other servers answered meanwhile "
+            "may still be on their way: retry"
+        )
 
     def kept(self, request_id: str) -> Quote | None:
         """The open, unexpired option set this process keeps, without a
@@ -268,6 +312,8 @@ class QuoteBook:
             if cached is None:
                 raise unavailable(exc) from exc
             return cached
+        if self._unsaved:  # the store is back: what it missed, for every replica
+            self.save_unsaved()
         if stored is None:
             return cached
         if cached is not None and cached.revision == stored.revision:

@@ -19,7 +19,7 @@ from tierflow.data.errors import InputError, TierflowError
 from tierflow.data.logging_setup import TextFormatter
 from tierflow.data.store import StoreUnavailable, open_store
 from tierflow.data.store.local_postgres import USER, LocalPostgres, memory_folder
-from tierflow.data.store.postgres_database import UNREACHABLE_WAIT_S
+from tierflow.data.store.postgres_database import RECONNECT_S, UNREACHABLE_WAIT_S
 from tierflow.data.store.schema import POSTGRES_MIGRATIONS, SCHEMA_VERSION
 
 _EVENT = {"ts": "2026-01-05T10:00:00Z", "node_id": "N1", "type": "outage"}
@@ -167,6 +167,41 @@ def test_a_database_gone_away_fails_each_call_at_once_after_one_wait(
         assert store.last_event_seq() == 2
 
 
+def test_a_pool_reconnects_within_a_second_of_the_databases_return(
+    postgres_server: LocalPostgres, database: str
+) -> None:
+    """psycopg-pool retried a lost connection 1, 3, 7, 15 ... s after it
+    failed: three and a half seconds away, a store waited three more after
+    the database was back (a minute away, up to a minute more), answering
+    degraded and keeping its answers from the other replicas. It retries
+    for ``RECONNECT_S`` only, then whenever a call finds no connection."""
+    name = database.split("?", 1)[0].rsplit("/", 1)[1]
+    admin = postgres_server.url("postgres")
+    with open_store(database, timeout_s=0.5) as store:
+        store.append_events([{**_EVENT, "event_id": "e1"}])
+        run_sql(
+            admin,
+            f"ALTER DATABASE {name} ALLOW_CONNECTIONS false",
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            f"WHERE datname = '{name}'",
+        )
+        back_at = time.monotonic() + 3.5
+        while time.monotonic() < back_at:  # the calls of a server meanwhile
+            with pytest.raises(StoreUnavailable):
+                store.last_event_seq()
+            time.sleep(0.1)
+        run_sql(admin, f"ALTER DATABASE {name} ALLOW_CONNECTIONS true")
+        back = time.monotonic()
+        while True:
+            try:
+                assert store.last_event_seq() == 1
+                break
+            except StoreUnavailable:
+                assert time.monotonic() - back < 10, "the store never came back"
+                time.sleep(0.05)
+        assert time.monotonic() - back < RECONNECT_S, time.monotonic() - back
+
+
 @pytest.fixture
 def pool_log() -> Iterator[io.StringIO]:
     """What the connection pool logs, as ``tierflow serve`` writes it (text)."""
@@ -224,6 +259,78 @@ def test_a_pool_record_in_a_callers_thread_names_the_store(
     assert pool_log.getvalue().endswith(
         "WARNING psycopg.pool: postgresql://ops@db/tierflow: discarding closed "
         "connection: <psycopg.Connection [BAD] at 0x1>\n"
+    )
+
+
+@pytest.fixture
+def psycopg_log() -> Iterator[io.StringIO]:
+    """What psycopg itself logs (and its children, propagated), as
+    ``tierflow serve`` writes it (text)."""
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(TextFormatter())
+    logger = logging.getLogger("psycopg")
+    logger.addHandler(handler)
+    yield stream
+    logger.removeHandler(handler)
+
+
+def test_psycopgs_own_warnings_are_one_line_each_naming_the_store(
+    database: str, psycopg_log: io.StringIO
+) -> None:
+    """A connection lost inside a pipeline: psycopg logged the error it
+    ignored as it ended the pipeline raw, libpq's message over three lines
+    (two starting with a tab) and without the store; it is one line naming
+    the store."""
+    import psycopg
+
+    from tierflow.data.store import pool_log as records
+
+    records.install()
+    store = f"postgresql://ops@db/{_name('psycopg')}"  # its lines said here first
+    with (
+        records.using(store),
+        pytest.raises(psycopg.OperationalError),
+        psycopg.connect(database) as conn,
+        conn.pipeline(),
+    ):
+        conn.execute("SELECT pg_terminate_backend(pg_backend_pid())")
+        conn.execute("SELECT 1").fetchone()
+    text = psycopg_log.getvalue()
+    assert [line for line in text.splitlines() if store not in line] == [], text
+    assert re.fullmatch(
+        r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d WARNING psycopg: "
+        + re.escape(store)
+        + r": error ignored terminating <psycopg\.Pipeline \[BAD\] at 0x[0-9a-f]+>: "
+        r"(consuming input|flush request) failed: server closed the connection "
+        r"unexpectedly This probably means the server terminated abnormally "
+        r"before or while processing the request\.( no connection to the server)?\n",
+        text,
+    ), text
+
+
+def test_psycopgs_own_warnings_that_repeat_are_said_once_a_minute(
+    psycopg_log: io.StringIO,
+) -> None:
+    """Every connection of every pool lost alike (each a line of its own)."""
+    from tierflow.data.store import pool_log as records
+
+    records.install()
+    store = f"postgresql://ops@db/{_name('psycopg')}"
+    with records.using(store):
+        for address in ("0x7f51cc2b9e90", "0x7f51cc2b9f10"):
+            logging.getLogger("psycopg.transaction").warning(
+                "error ignored in rollback of %s: %s",
+                f"<psycopg.Connection [BAD] at {address}>",
+                "server closed the connection unexpectedly\n\tThis probably "
+                "means the server terminated abnormally\n\tbefore or while "
+                "processing the request.",
+            )
+    assert psycopg_log.getvalue().split(" ", 2)[2] == (
+        f"WARNING psycopg.transaction: {store}: error ignored in rollback of "
+        "<psycopg.Connection [BAD] at 0x7f51cc2b9e90>: server closed the "
+        "connection unexpectedly This probably means the server terminated "
+        "abnormally before or while processing the request.\n"
     )
 
 

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import re
 import sqlite3
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -10,11 +14,19 @@ import pytest
 
 from tests.conftest import TINY_NETWORK
 from tests.orchestration.checkout.helpers import event, ids
-from tests.service_fixtures import MONDAY_10, tiny_router
+from tests.postgres import run_sql
+from tests.service_fixtures import MONDAY_10, put_scores, tiny_router
 from tierflow.data.errors import InputError
 from tierflow.data.network import load_network
-from tierflow.data.store import StoreUnavailable
+from tierflow.data.store import (
+    StateStore,
+    StoreUnavailable,
+    is_postgres_url,
+    open_store,
+)
+from tierflow.data.store.local_postgres import LocalPostgres
 from tierflow.orchestration import bid_prices as bid_module
+from tierflow.orchestration.checkout import quotes as quotes_module
 from tierflow.orchestration.checkout.router import OnlineRouter
 
 
@@ -160,3 +172,107 @@ def test_options_answered_while_the_store_failed_reach_it_when_it_is_back(
             )
         a.generate_fulfillment_options("C10", [("TEE", 1)], "606", now=MONDAY_10)
         assert b.select(third.request_id, "gold").status == "held"
+
+
+@contextmanager
+def _store_away(location: Path | str, request: pytest.FixtureRequest) -> Iterator[None]:
+    """The store cannot be written (SQLite: another process holds its write
+    lock) or reached at all (PostgreSQL: its database takes no connections
+    and its sessions are ended; the session's other databases go on)."""
+    if not is_postgres_url(location):
+        other = sqlite3.connect(location, isolation_level=None)
+        other.execute("BEGIN EXCLUSIVE")
+        try:
+            yield
+        finally:
+            other.execute("ROLLBACK")
+            other.close()
+        return
+    server: LocalPostgres = request.getfixturevalue("postgres_server")
+    name = str(location).split("?", 1)[0].rsplit("/", 1)[1]
+    run_sql(
+        server.url("postgres"),
+        f"ALTER DATABASE {name} ALLOW_CONNECTIONS false",
+        f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}'",
+    )
+    try:
+        yield
+    finally:
+        run_sql(server.url("postgres"), f"ALTER DATABASE {name} ALLOW_CONNECTIONS true")
+
+
+def _until_reachable(store: StateStore) -> None:
+    """Wait until a read of ``store`` succeeds (its pool has reconnected)."""
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            store.get_quote("probe")
+            return
+        except StoreUnavailable:
+            assert time.monotonic() < deadline, "the store never came back"
+            time.sleep(0.05)
+
+
+def test_another_replicas_checkout_answered_in_an_outage_is_unavailable_until_written(
+    tmp_path: Path,
+    state_location: Path | str,
+    request: pytest.FixtureRequest,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Replica ``a`` answered options while the store was away and keeps
+    them in memory until it writes them; ``b`` got its connection back
+    first and answered their select 404 "unknown request id" (a checkout
+    that worked a few seconds later). Within ``OUTAGE_SETTLE_S`` of finding
+    the store unreachable a replica answers such an id ``unavailable``
+    (503, retry): select, confirm, cancel, the stream and a requote alike;
+    ``a`` writes them at its next read of the store; after the window an id
+    nobody made is unknown again (404)."""
+    network = load_network(TINY_NETWORK)
+    with open_store(state_location) as seeded:
+        put_scores(seeded)
+    a, b = (
+        OnlineRouter.open(
+            network,
+            open_store(state_location, timeout_s=0.3),
+            capacity_refresh_s=0.0,
+            cltv_refresh_s=0.0,
+        )
+        for _ in range(2)
+    )
+    try:
+        assert a.store is not None and b.store is not None
+        with _store_away(state_location, request):
+            kept = a.generate_fulfillment_options(
+                "C10", [("MUG", 1)], "606", now=MONDAY_10
+            )
+        _until_reachable(b.store)  # b has its connection back
+        rid = kept.request_id
+        results = [b.select(rid, "gold"), b.confirm(rid), b.cancel(rid)]
+        assert [r.status for r in results] == ["unavailable"] * 3, results
+        said = (
+            r"request id not found yet: the store was unreachable until "
+            r"\d+\.\d s ago, and option sets other servers answered meanwhile "
+            r"may still be on their way: retry"
+        )
+        for result in results:
+            assert re.fullmatch(said, result.message), result.message
+        with pytest.raises(StoreUnavailable, match=f"^{said}$"):
+            b.is_open(rid)  # the stream's check: 503
+        with pytest.raises(StoreUnavailable, match=f"^{said}$"):
+            b.requote(rid, now=MONDAY_10)
+        _until_reachable(a.store)  # a has its connection back too
+        assert a.is_open(rid)  # its next read of the store writes what it kept
+        assert b.select(rid, "gold").status == "held"
+        monkeypatch.setattr(quotes_module, "OUTAGE_SETTLE_S", 0.0)  # the window over
+        with pytest.raises(InputError) as unknown:
+            b.select("never-made", "gold")
+        assert unknown.value.reason == (
+            "unknown request id (no options were generated for it, or they "
+            "were dropped)"
+        )
+        with pytest.raises(InputError) as unknown:
+            b.cancel("never-made")
+        assert unknown.value.reason == "unknown request id"
+    finally:
+        a.close()
+        b.close()
