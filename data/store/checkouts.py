@@ -702,7 +702,7 @@ def _reselect(
     ids = prior.reservation_ids
     if prior.option_id == option_id and ledger.holds_of(ids) == wanted:
         return prior.state(request_id, replayed=True)
-    ledger.release(ids)
+    ledger.release(ids, then_take=wanted)
     return None
 
 

@@ -284,13 +284,32 @@ class Ledger:
             [(q, q if consume else 0, node_id, s) for s, q in lines],
         )
 
-    def release(self, ids: Sequence[str]) -> None:
-        """Release the still active reservations among ``ids``."""
+    def release(self, ids: Sequence[str], *, then_take: Sequence[Hold] = ()) -> None:
+        """Release the still active reservations among ``ids``.
+
+        ``then_take``: the holds the transaction takes next (a swap to
+        another option). Every stock row of both is locked first, in one
+        ``(node, sku)`` order: the old hold given back, then the new one
+        taken, locked two rows in the order of the swap, and two checkouts
+        swapping each other's SKUs deadlocked (PostgreSQL aborts one after
+        its ``deadlock_timeout``, a second, and the store runs it again).
+        """
+        active = []
         for rid in ids:
             row = self.reservation(rid)
-            if row is None or row.status != ReservationStatus.ACTIVE:
-                continue
-            self.give_back(rid, row.node_id, consume=False)
+            if row is not None and row.status == ReservationStatus.ACTIVE:
+                active.append((rid, row.node_id, self.lines_of(rid)))
+        if active and then_take and self.conn.for_update:  # rows lock one by one
+            cells = {(node, line.sku) for _, node, lines in active for line in lines}
+            cells |= {(h.node_id, line.sku) for h in then_take for line in h.lines}
+            self.conn.later(
+                "SELECT 1 FROM inventory WHERE (node_id, sku) IN "
+                f"({', '.join(['(?, ?)'] * len(cells))}) ORDER BY node_id, sku"
+                f"{self.conn.for_update}",
+                [v for cell in sorted(cells) for v in cell],
+            )
+        for rid, node_id, lines in active:
+            self._give_back(node_id, lines, consume=False)
             self.set_status([rid], ReservationStatus.RELEASED)
 
     def commit_live(self, ids: Sequence[str]) -> bool:

@@ -165,47 +165,108 @@ def test_a_fresh_store_is_seeded_once(
         assert len(fresh[0].inventory_frame()) == 6
 
 
-def test_swaps_that_deadlock_are_retried(
+def test_swaps_crossing_each_others_skus_lock_in_one_order(
     backend: str, state_location: Path | str, stores: list[StateStore]
 ) -> None:
-    """Two checkouts swapping each other's SKU lock the two stock rows in
-    opposite orders (the old hold given back, then the new one taken):
-    PostgreSQL aborts one with ``deadlock_detected``, which the store runs
-    again. Another session holds both rows until both swaps wait on them,
-    so the deadlock happens every time. It reached the caller as an
-    unavailable store (a 503 under ``make bench-fleet``): psycopg's
-    DeadlockDetected is not a TransactionRollback."""
+    """Two checkouts swapping each other's SKU gave the old hold back, then
+    took the new one: two stock rows locked in opposite orders, a deadlock
+    PostgreSQL broke after its deadlock_timeout (the store ran the loser
+    again). A swap locks both holds' rows in one (node, sku) order first:
+    both are held, and no transaction lost a lock conflict. Another session
+    holds both rows until both swaps wait on them, so without the order the
+    deadlock happened every time."""
     if backend != "postgres":
         pytest.skip("SQLite runs one writer at a time: no deadlock")
     import psycopg
+
+    from tierflow.data.store import StoreUnavailable
+    from tierflow.data.store.database import off_store_error, on_store_error
 
     for rid, sku in (("c1", "MUG"), ("c2", "TEE")):
         stores[0].hold_checkout(
             rid, "a", [("N1", [(sku, 1)])], 60, order_lines=_order(rid)
         )
     swaps = {"c1": "TEE", "c2": "MUG"}
-    with psycopg.connect(str(state_location)) as outside:
-        outside.execute("SELECT 1 FROM inventory WHERE node_id = 'N1' FOR UPDATE")
-        with ThreadPoolExecutor(2) as pool:
-            futures = [
-                pool.submit(
-                    store.hold_checkout, rid, "b", [("N1", [(sku, 1)])], 60,
-                    order_lines=_order(rid),
-                )
-                for store, (rid, sku) in zip(stores[:2], swaps.items(), strict=False)
-            ]  # fmt: skip
-            for _ in range(500):  # both swaps wait on the rows
-                waiting = outside.execute(
-                    "SELECT count(*) FROM pg_stat_activity "
-                    "WHERE wait_event_type = 'Lock' AND pid <> pg_backend_pid()"
-                ).fetchone()
-                if waiting is not None and waiting[0] >= 2:
-                    break
-                time.sleep(0.01)
-            else:
-                pytest.fail("the swaps never waited on the stock rows")
-            outside.commit()
-            states = [f.result() for f in futures]
+    errors: list[StoreUnavailable] = []
+
+    def told(_backend: str, error: StoreUnavailable) -> None:
+        errors.append(error)
+
+    on_store_error(told)
+    try:
+        with psycopg.connect(str(state_location)) as outside:
+            outside.execute("SELECT 1 FROM inventory WHERE node_id = 'N1' FOR UPDATE")
+            with ThreadPoolExecutor(2) as pool:
+                futures = [
+                    pool.submit(
+                        store.hold_checkout, rid, "b", [("N1", [(sku, 1)])], 60,
+                        order_lines=_order(rid),
+                    )
+                    for store, (rid, sku) in zip(stores[:2], swaps.items(), strict=False)
+                ]  # fmt: skip
+                _wait_for_lock_waiters(outside, 2)
+                outside.commit()
+                states = [f.result() for f in futures]
+    finally:
+        off_store_error(told)
     assert [s.status for s in states] == ["held", "held"]
+    assert errors == []  # no deadlock to retry
     assert _reserved(stores[0]) == {"MUG": 1, "TEE": 1}
     assert stores[0].check_consistency() == []
+
+
+def _wait_for_lock_waiters(conn: Any, n: int) -> None:
+    """Until ``n`` other sessions wait on a lock (5 s at most)."""
+    for _ in range(500):
+        row = conn.execute(
+            "SELECT count(*) FROM pg_stat_activity "
+            "WHERE wait_event_type = 'Lock' AND pid <> pg_backend_pid()"
+        ).fetchone()
+        if row is not None and row[0] >= n:
+            return
+        time.sleep(0.01)
+    pytest.fail(f"{n} sessions never waited on a lock")
+
+
+def test_a_deadlock_is_a_conflict_the_store_retries(
+    backend: str, state_location: Path | str
+) -> None:
+    """Two transactions taking two rows in opposite orders: PostgreSQL
+    aborts one (deadlock_detected), which is a StoreConflict (``@retried``
+    runs it again). psycopg derives DeadlockDetected from OperationalError,
+    not TransactionRollback: it was an unavailable store, never retried (a
+    select answered 503 under make bench-fleet)."""
+    if backend != "postgres":
+        pytest.skip("SQLite runs one writer at a time: no deadlock")
+    import threading
+
+    from tierflow.data.store import StoreConflict
+    from tierflow.data.store.postgres_database import PostgresDatabase
+    from tierflow.data.store.schema import POSTGRES_MIGRATIONS
+
+    db = PostgresDatabase(str(state_location), POSTGRES_MIGRATIONS)
+    db.execute("INSERT INTO inventory (node_id, sku, on_hand, reserved) "
+               "VALUES ('N1', 'A', 5, 0), ('N1', 'B', 5, 0)")  # fmt: skip
+    both = threading.Barrier(2)
+
+    def cross(first: str, second: str) -> str:
+        try:
+            with db.tx() as tx:
+                for k, sku in enumerate((first, second)):
+                    tx.execute_each(
+                        "UPDATE inventory SET reserved = reserved + 1 "
+                        "WHERE node_id = 'N1' AND sku = ?",
+                        [(sku,)],
+                    )
+                    if k == 0:
+                        both.wait()
+        except StoreConflict:
+            return "conflict"
+        return "done"
+
+    try:
+        with ThreadPoolExecutor(2) as pool:
+            got = sorted(pool.map(cross, "AB", "BA"))
+    finally:
+        db.close()
+    assert got == ["conflict", "done"]
