@@ -37,6 +37,7 @@ from tierflow.data.store.database import (
     Transaction,
     chunks,
     clock,
+    later_rows,
     marks,
     retried,
 )
@@ -329,9 +330,9 @@ class Checkouts(StorePart):
                     field="request_id",
                     value=request_id,
                 )
-            conn.later_many(
-                f"INSERT INTO online_orders ({', '.join(ONLINE_ORDER_COLUMNS)}) "
-                f"VALUES ({', '.join('?' * len(ONLINE_ORDER_COLUMNS))})",
+            later_rows(
+                conn,
+                f"INSERT INTO online_orders ({', '.join(ONLINE_ORDER_COLUMNS)})",
                 [(*(r[c] for c in CHECKOUT_LINE_COLUMNS), t) for r in lines],
             )
             _set_checkout_status(ledger, request_id, _CONFIRMED)

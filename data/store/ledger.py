@@ -18,7 +18,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from tierflow.data.errors import InputError
-from tierflow.data.store.database import Transaction, marks
+from tierflow.data.store.database import Transaction, later_rows, marks
 from tierflow.data.vocabulary import ReservationStatus
 
 
@@ -140,9 +140,10 @@ class Ledger:
         if short:
             raise StockShortfall(tuple(short))
         expires = self.now + ttl_s
-        self.conn.later_many(
+        later_rows(
+            self.conn,
             "INSERT INTO reservations (request_id, node_id, status, created_at, "
-            "expires_at, updated_at, checkout_id) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            "expires_at, updated_at, checkout_id)",
             [
                 (
                     rid,
@@ -156,8 +157,9 @@ class Ledger:
                 for rid, hold in zip(ids, holds, strict=True)
             ],
         )
-        self.conn.later_many(
-            "INSERT INTO reservation_lines (request_id, sku, quantity) VALUES (?, ?, ?)",
+        later_rows(
+            self.conn,
+            "INSERT INTO reservation_lines (request_id, sku, quantity)",
             [
                 (rid, line.sku, line.quantity)
                 for rid, hold in zip(ids, holds, strict=True)
