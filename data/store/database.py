@@ -191,6 +191,12 @@ class Transaction(Connection, Protocol):
         trip."""
         ...
 
+    def execute_all(self, statements: Sequence[Statement], /) -> list[Rows]:
+        """Run several statements in order (after the queued ones), each
+        statement's rows fetched: PostgreSQL sends them in one round trip,
+        SQLite runs them one after the other."""
+        ...
+
     def later(self, sql: str, parameters: Sequence[Any] = ..., /) -> None:
         """A write whose result nobody reads: run before the transaction's
         next statement or its commit, in order. PostgreSQL sends the queued
