@@ -22,6 +22,7 @@ from tierflow.data.store.database import (
     Transaction,
     chunks,
     clock,
+    later_rows,
     marks,
 )
 
@@ -82,7 +83,12 @@ def log_events_later(conn: Transaction, events: Sequence[Mapping[str, Any]]) -> 
     client."""
     received = clock()
     conn.lock("capacity_events")
-    conn.later_many(_INSERT_EVENT, [_event_row(ev, received) for ev in events])
+    later_rows(  # in their order: the seqs go as they would one by one
+        conn,
+        _INSERT_COLUMNS,
+        [_event_row(ev, received) for ev in events],
+        _ON_LOGGED,
+    )
     if events:
         conn.notify_query(CAPACITY_CHANNEL, "SELECT MAX(seq) FROM capacity_events")
 
@@ -130,10 +136,11 @@ _EVENTS_AFTER = (
 
 #: One event into the log (a repeated ``event_id`` is left as it was);
 #: parameters from :func:`_event_row`.
-_INSERT_EVENT = (
-    "INSERT INTO capacity_events (event_id, ts, node_id, type, payload, "
-    "received_at) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (event_id) DO NOTHING"
+_INSERT_COLUMNS = (
+    "INSERT INTO capacity_events (event_id, ts, node_id, type, payload, received_at)"
 )
+_ON_LOGGED = " ON CONFLICT (event_id) DO NOTHING"
+_INSERT_EVENT = f"{_INSERT_COLUMNS} VALUES (?, ?, ?, ?, ?, ?){_ON_LOGGED}"
 
 
 def _event_row(ev: Mapping[str, Any], received: float) -> tuple[Any, ...]:

@@ -33,10 +33,12 @@ from tierflow.data.store.capacity_log import (
 )
 from tierflow.data.store.database import (
     Connection,
+    Cursor,
     StorePart,
     Transaction,
     chunks,
     clock,
+    later_rows,
     marks,
     retried,
 )
@@ -51,8 +53,10 @@ from tierflow.data.store.ledger import (
     Hold,
     Ledger,
     StockShortfall,
+    StoredHold,
     check_request,
     normalize_lines,
+    stored_holds,
 )
 from tierflow.data.store.upgrades import (
     UpgradeNote,
@@ -312,7 +316,12 @@ class Checkouts(StorePart):
         t = clock(now)
         with self._db.tx() as conn:
             conn.lock(f"checkout:{request_id}")
-            row = _known_checkout(conn, request_id)
+            ledger = Ledger(conn, t)
+            # the checkout's row and its live holds, locked, in one round trip
+            found, live = conn.execute_all(
+                [_checkout_read(request_id), ledger.live_of_checkout(request_id)]
+            )
+            row = _found_checkout(found, request_id)
             lines = json.loads(row.order_lines)
             _check_customer(customer_id, lines)
             if row.status == _CONFIRMED:
@@ -321,17 +330,18 @@ class Checkouts(StorePart):
                 raise InputError(
                     "checkout was cancelled", field="request_id", value=request_id
                 )
-            ledger = Ledger(conn, t)
-            if row.expires_at <= t or not ledger.commit_live(row.reservation_ids):
+            if row.expires_at <= t or not ledger.commit_live(
+                row.reservation_ids, live.fetchall()
+            ):
                 stamp = dt.datetime.fromtimestamp(row.expires_at, dt.UTC).isoformat()
                 raise InputError(
                     f"hold expired at {stamp}; select an option again",
                     field="request_id",
                     value=request_id,
                 )
-            conn.later_many(
-                f"INSERT INTO online_orders ({', '.join(ONLINE_ORDER_COLUMNS)}) "
-                f"VALUES ({', '.join('?' * len(ONLINE_ORDER_COLUMNS))})",
+            later_rows(
+                conn,
+                f"INSERT INTO online_orders ({', '.join(ONLINE_ORDER_COLUMNS)})",
                 [(*(r[c] for c in CHECKOUT_LINE_COLUMNS), t) for r in lines],
             )
             _set_checkout_status(ledger, request_id, _CONFIRMED)
@@ -382,9 +392,22 @@ class Checkouts(StorePart):
         t = clock(now)
         with self._db.tx() as conn:
             conn.lock(f"checkout:{request_id}")
-            row = _read_checkout(conn, request_id)
-            if row is not None:
-                return _cancel_held(conn, request_id, row, customer_id, t)
+            ledger = Ledger(conn, t)
+            # the row, the lapsed holds' sweep and then the checkout's holds
+            # (locked), in one round trip
+            found, claimed, held = conn.execute_all(
+                [
+                    _checkout_read(request_id),
+                    ledger.stale_claim(),
+                    ledger.stored_of_checkout(request_id),
+                ]
+            )
+            ledger.give_back_claimed(claimed.fetchall())  # whatever comes next
+            fetched = found.fetchone()
+            if fetched is not None:
+                row = _checkout_row(fetched)
+                stored = stored_holds(held.fetchall())
+                return _cancel_held(ledger, request_id, row, customer_id, stored)
             closed = _cancel_open_quote(conn, request_id, customer_id, t)
         unknown = _unknown_checkout(request_id)
         unknown.quote_cancelled = closed
@@ -545,12 +568,25 @@ _CHECKOUT_OF_QUOTE = (
 )
 
 
+def _checkout_read(request_id: str) -> tuple[str, tuple[str]]:
+    """The statement that reads a checkout's row."""
+    return f"SELECT {_CHECKOUT_FIELDS} FROM checkouts WHERE request_id = ?", (
+        request_id,
+    )
+
+
 def _read_checkout(conn: Connection, request_id: str) -> CheckoutRow | None:
-    row = conn.execute(
-        f"SELECT {_CHECKOUT_FIELDS} FROM checkouts WHERE request_id = ?",
-        (request_id,),
-    ).fetchone()
+    row = conn.execute(*_checkout_read(request_id)).fetchone()
     return None if row is None else _checkout_row(row)
+
+
+def _found_checkout(rows: Cursor, request_id: str) -> CheckoutRow:
+    """The checkout row a read of :func:`_checkout_read` found
+    (:class:`UnknownCheckout` when none)."""
+    row = rows.fetchone()
+    if row is None:
+        raise _unknown_checkout(request_id)
+    return _checkout_row(row)
 
 
 def _read_checkout_of_quote(
@@ -608,13 +644,6 @@ def work_events(
     ]
 
 
-def _known_checkout(conn: Connection, request_id: str) -> CheckoutRow:
-    row = _read_checkout(conn, request_id)
-    if row is None:
-        raise _unknown_checkout(request_id)
-    return row
-
-
 def _unknown_checkout(request_id: str) -> UnknownCheckout:
     return UnknownCheckout(
         "unknown checkout (no option selected for it)",
@@ -624,13 +653,15 @@ def _unknown_checkout(request_id: str) -> UnknownCheckout:
 
 
 def _cancel_held(
-    conn: Transaction,
+    ledger: Ledger,
     request_id: str,
     row: CheckoutRow,
     customer_id: str | None,
-    t: float,
+    stored: Mapping[str, StoredHold],
 ) -> CheckoutState:
-    """:meth:`Checkouts.cancel_checkout` of a checkout that has a row."""
+    """:meth:`Checkouts.cancel_checkout` of a checkout that has a row, in
+    the transaction that swept lapsed holds and read its ``stored`` holds."""
+    conn, t = ledger.conn, ledger.now
     if customer_id is not None:
         _check_customer(customer_id, json.loads(row.order_lines))
     if row.status == _CANCELLED:
@@ -641,9 +672,7 @@ def _cancel_held(
             field="request_id",
             value=request_id,
         )
-    ledger = Ledger(conn, t)
-    ledger.expire_stale()
-    ledger.release(row.reservation_ids)
+    ledger.release(row.reservation_ids, stored=stored)
     _set_checkout_status(ledger, request_id, _CANCELLED)
     ending = LAPSED if row.expires_at <= t else _CANCELLED.value
     move_tally_later(conn, _ended(row.option_id, ending), request_id)
@@ -700,9 +729,10 @@ def _reselect(
     if not live:
         return None
     ids = prior.reservation_ids
-    if prior.option_id == option_id and ledger.holds_of(ids) == wanted:
+    stored = ledger.stored(ids)  # read once, for the replay's test and the release
+    if prior.option_id == option_id and ledger.holds_of(ids, stored) == wanted:
         return prior.state(request_id, replayed=True)
-    ledger.release(ids, then_take=wanted)
+    ledger.release(ids, then_take=wanted, stored=stored)
     return None
 
 

@@ -191,6 +191,12 @@ class Transaction(Connection, Protocol):
         trip."""
         ...
 
+    def execute_all(self, statements: Sequence[Statement], /) -> list[Rows]:
+        """Run several statements in order (after the queued ones), each
+        statement's rows fetched: PostgreSQL sends them in one round trip,
+        SQLite runs them one after the other."""
+        ...
+
     def later(self, sql: str, parameters: Sequence[Any] = ..., /) -> None:
         """A write whose result nobody reads: run before the transaction's
         next statement or its commit, in order. PostgreSQL sends the queued
@@ -367,6 +373,37 @@ def clock(now: float | None = None) -> float:
 def marks(n: int) -> str:
     """``n`` parameter placeholders for an ``IN (...)`` list."""
     return ", ".join("?" * n)
+
+
+#: The most parameters one multi-row statement binds (:func:`later_rows`):
+#: SQLite before 3.32 allowed 999.
+ROW_PARAMETERS = 999
+
+
+def later_rows(
+    conn: Transaction,
+    insert: str,
+    rows: Sequence[Sequence[Any]],
+    conflict: str = "",
+) -> None:
+    """``insert`` (``INSERT INTO t (a, b)``, without ``VALUES``) of every
+    row, as one multi-row statement queued with :meth:`Transaction.later`
+    (one per :data:`ROW_PARAMETERS` parameters), ``conflict`` (an ``ON
+    CONFLICT ...`` clause, applied per row; the rows must not conflict with
+    each other) after it. The rows land in their order, as
+    :meth:`Transaction.later_many` would land them, but as one statement on
+    PostgreSQL instead of one per row: each is parsed, sent and answered."""
+    if not rows:
+        return
+    width = len(rows[0])
+    mark = f"({marks(width)})"
+    per = max(1, ROW_PARAMETERS // max(1, width))
+    for i in range(0, len(rows), per):
+        part = rows[i : i + per]
+        conn.later(
+            f"{insert} VALUES {', '.join([mark] * len(part))}{conflict}",
+            [v for row in part for v in row],
+        )
 
 
 def chunks(items: list[str], size: int = 500) -> Iterator[list[str]]:

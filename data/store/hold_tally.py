@@ -22,7 +22,7 @@ from __future__ import annotations
 import zlib
 from collections.abc import Mapping
 
-from tierflow.data.store.database import Connection, Transaction
+from tierflow.data.store.database import Connection, Transaction, later_rows
 from tierflow.data.vocabulary import HoldStatus
 
 #: The tally's state of a checkout cancelled after its hold had lapsed.
@@ -68,11 +68,12 @@ def move_tally_later(conn: Transaction, moves: Moves, key: str) -> None:
     shard = tally_shard(key)
     rows = [(opt, state, shard, n) for (opt, state), n in sorted(moves.items()) if n]
     if rows:
-        conn.later_many(
-            "INSERT INTO hold_tally (option_id, state, shard, n) VALUES (?, ?, ?, ?) "
-            "ON CONFLICT (option_id, state, shard) "
-            "DO UPDATE SET n = hold_tally.n + excluded.n",
+        later_rows(  # one statement; its keys differ (one shard, distinct moves)
+            conn,
+            "INSERT INTO hold_tally (option_id, state, shard, n)",
             rows,
+            " ON CONFLICT (option_id, state, shard) "
+            "DO UPDATE SET n = hold_tally.n + excluded.n",
         )
 
 

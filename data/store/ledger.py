@@ -12,13 +12,13 @@ reservation at once (PostgreSQL, READ COMMITTED) give it back once.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, NamedTuple
 
 import numpy as np
 
 from tierflow.data.errors import InputError
-from tierflow.data.store.database import Transaction, marks
+from tierflow.data.store.database import Transaction, chunks, later_rows, marks
 from tierflow.data.vocabulary import ReservationStatus
 
 
@@ -51,6 +51,13 @@ class ReservationRow(NamedTuple):
     node_id: str
     status: ReservationStatus
     expires_at: float
+
+
+class StoredHold(NamedTuple):
+    """A stored reservation and its lines, by SKU (:meth:`Ledger.stored`)."""
+
+    row: ReservationRow
+    lines: list[Line]
 
 
 class StockShortfall(Exception):
@@ -136,13 +143,28 @@ class Ledger:
         """
         if sweep:
             self.expire_stale()
-        short = self._take_lines(holds, swept=sweep)
+        return self.take_swept(ids, holds, ttl_s, swept=sweep, checkout_id=checkout_id)
+
+    def take_swept(
+        self,
+        ids: Sequence[str],
+        holds: Sequence[Hold],
+        ttl_s: float,
+        *,
+        swept: bool,
+        checkout_id: str | None = None,
+    ) -> float:
+        """:meth:`take` for a caller that swept lapsed holds itself (``swept``:
+        it did in this transaction, with :meth:`stale_claim` and
+        :meth:`give_back_claimed`), or not."""
+        short = self._take_lines(holds, swept=swept)
         if short:
             raise StockShortfall(tuple(short))
         expires = self.now + ttl_s
-        self.conn.later_many(
+        later_rows(
+            self.conn,
             "INSERT INTO reservations (request_id, node_id, status, created_at, "
-            "expires_at, updated_at, checkout_id) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            "expires_at, updated_at, checkout_id)",
             [
                 (
                     rid,
@@ -156,8 +178,9 @@ class Ledger:
                 for rid, hold in zip(ids, holds, strict=True)
             ],
         )
-        self.conn.later_many(
-            "INSERT INTO reservation_lines (request_id, sku, quantity) VALUES (?, ?, ?)",
+        later_rows(
+            self.conn,
+            "INSERT INTO reservation_lines (request_id, sku, quantity)",
             [
                 (rid, line.sku, line.quantity)
                 for rid, hold in zip(ids, holds, strict=True)
@@ -181,12 +204,19 @@ class Ledger:
         missed = self._take(cells)
         if missed and not swept and self.expire_stale():
             missed = self._take(missed)
+        free = self.conn.execute_all(  # one round trip for every short line
+            [
+                (
+                    "SELECT on_hand - reserved FROM inventory "
+                    "WHERE node_id = ? AND sku = ?",
+                    (node, sku),
+                )
+                for node, sku, _, _, _ in missed
+            ]
+        )
         short = {}
-        for node, sku, qty, k, j in missed:
-            row = self.conn.execute(
-                "SELECT on_hand - reserved FROM inventory WHERE node_id = ? AND sku = ?",
-                (node, sku),
-            ).fetchone()
+        for (node, sku, qty, k, j), rows in zip(missed, free, strict=True):
+            row = rows.fetchone()
             short[k, j] = Shortfall(node, sku, qty, int(row[0]) if row else 0)
         return [short[key] for key in sorted(short)]
 
@@ -223,12 +253,46 @@ class Ledger:
         ).fetchall()
         return tuple(Line(str(s), int(q)) for s, q in rows)
 
-    def holds_of(self, ids: Sequence[str]) -> list[Hold]:
-        """The holds stored under reservation ``ids``, in order."""
+    def stored(self, ids: Sequence[str]) -> dict[str, StoredHold]:
+        """The stored reservations among ``ids`` with their lines (by SKU),
+        read and locked until commit in one statement (a reservation and
+        then its lines, each, took two round trips per id)."""
+        if not ids:
+            return {}
+        return stored_holds(
+            self.conn.execute(
+                f"{_STORED} WHERE r.request_id IN ({marks(len(ids))}) "
+                f"ORDER BY r.request_id, l.sku{self.conn.for_update}",
+                tuple(ids),
+            ).fetchall()
+        )
+
+    def stored_of_checkout(self, checkout_id: str) -> tuple[str, tuple[Any, ...]]:
+        """The statement that reads what :meth:`stored` reads, for every
+        reservation of a checkout (:func:`stored_holds` makes them a
+        :meth:`stored`): it needs no reservation id, so it goes with the
+        read of the checkout's row."""
+        return (
+            f"{_STORED} WHERE r.checkout_id = ? "
+            f"ORDER BY r.request_id, l.sku{self.conn.for_update}",
+            (checkout_id,),
+        )
+
+    def holds_of(
+        self, ids: Sequence[str], stored: Mapping[str, StoredHold] | None = None
+    ) -> list[Hold]:
+        """The holds stored under reservation ``ids``, in order (``stored``:
+        what :meth:`stored` read of them already)."""
+        if stored is None:
+            stored = self.stored(ids)
         out = []
         for rid in ids:
-            row = self.reservation(rid)
-            out.append(Hold("" if row is None else row.node_id, self.lines_of(rid)))
+            held = stored.get(rid)
+            out.append(
+                Hold("", ())
+                if held is None
+                else Hold(held.row.node_id, tuple(held.lines))
+            )
         return out
 
     def settle(self, row: ReservationRow) -> ReservationStatus:
@@ -248,6 +312,13 @@ class Ledger:
         """
         return self._expire_where("expires_at <= ?", (self.now,))
 
+    def stale_claim(self) -> tuple[str, tuple[Any, ...]]:
+        """The statement :meth:`expire_stale` claims the lapsed holds with,
+        for a caller that sends it with others
+        (:meth:`~.database.Transaction.execute_all`); its rows go to
+        :meth:`give_back_claimed`."""
+        return self._claim("expires_at <= ?", (self.now,))
+
     def expire_active(self, request_ids: Sequence[str]) -> int:
         """Expire those of ``request_ids`` still active, whatever their TTL
         (a finished checkout's holds, before they are deleted), claimed as
@@ -256,10 +327,12 @@ class Ledger:
             f"request_id IN ({marks(len(request_ids))})", tuple(request_ids)
         )
 
-    def _expire_where(self, condition: str, parameters: Sequence[Any]) -> int:
-        """Expire the active reservations matching ``condition`` by one
-        conditional ``UPDATE`` and give their stock back."""
-        claimed = self.conn.execute(
+    def _claim(
+        self, condition: str, parameters: Sequence[Any]
+    ) -> tuple[str, tuple[Any, ...]]:
+        """The conditional ``UPDATE`` that expires the active reservations
+        matching ``condition`` and returns them (``request_id, node_id``)."""
+        return (
             "UPDATE reservations SET status = ?, updated_at = ? "
             f"WHERE status = ? AND {condition} RETURNING request_id, node_id",
             (
@@ -268,23 +341,67 @@ class Ledger:
                 ReservationStatus.ACTIVE,
                 *parameters,
             ),
-        ).fetchall()
-        for request_id, node_id in sorted(claimed):
-            self.give_back(str(request_id), str(node_id), consume=False)
-        return len(claimed)
+        )
+
+    def _expire_where(self, condition: str, parameters: Sequence[Any]) -> int:
+        """Expire the active reservations matching ``condition`` by one
+        conditional ``UPDATE`` and give their stock back."""
+        sql, values = self._claim(condition, parameters)
+        return self.give_back_claimed(self.conn.execute(sql, values).fetchall())
+
+    def give_back_claimed(self, claimed: Sequence[Sequence[Any]]) -> int:
+        """Give back the stock of the reservations a claim (:meth:`stale_claim`)
+        expired, ``(request_id, node_id)`` rows: their lines read in one
+        statement (one per reservation before), the stock rows updated in
+        ``(node, sku)`` order. How many there were."""
+        nodes = {str(rid): str(node) for rid, node in claimed}
+        cells: list[tuple[str, str, int]] = []
+        for chunk in chunks(sorted(nodes)):
+            rows = self.conn.execute(
+                "SELECT request_id, sku, quantity FROM reservation_lines "
+                f"WHERE request_id IN ({marks(len(chunk))})",
+                tuple(chunk),
+            ).fetchall()
+            cells += [(nodes[str(rid)], str(sku), int(q)) for rid, sku, q in rows]
+        self._give_back_cells(cells, consume=False)
+        return len(nodes)
 
     def give_back(self, request_id: str, node_id: str, *, consume: bool) -> None:
         """Drop a reservation's units from ``reserved`` (and ``on_hand`` if consumed)."""
         self._give_back(node_id, self.lines_of(request_id), consume=consume)
 
     def _give_back(self, node_id: str, lines: Iterable[Line], *, consume: bool) -> None:
-        self.conn.later_many(
-            "UPDATE inventory SET reserved = reserved - ?, on_hand = on_hand - ? "
-            "WHERE node_id = ? AND sku = ?",
-            [(q, q if consume else 0, node_id, s) for s, q in lines],
+        self._give_back_cells(
+            [(node_id, line.sku, line.quantity) for line in lines], consume=consume
         )
 
-    def release(self, ids: Sequence[str], *, then_take: Sequence[Hold] = ()) -> None:
+    def _give_back_cells(
+        self, cells: Iterable[tuple[str, str, int]], *, consume: bool
+    ) -> None:
+        """Give back units of ``(node, sku, quantity)`` cells: one update per
+        stock row, in ``(node, sku)`` order, as a take locks them (given back
+        in the order of the reservations, two rows of a multi-node hold were
+        locked in the hold's shipment order, against a take's order)."""
+        units: dict[tuple[str, str], int] = {}
+        for node, sku, qty in cells:
+            units[node, sku] = units.get((node, sku), 0) + qty
+        if units:
+            self.conn.later_many(
+                "UPDATE inventory SET reserved = reserved - ?, "
+                "on_hand = on_hand - ? WHERE node_id = ? AND sku = ?",
+                [
+                    (q, q if consume else 0, node, sku)
+                    for (node, sku), q in sorted(units.items())
+                ],
+            )
+
+    def release(
+        self,
+        ids: Sequence[str],
+        *,
+        then_take: Sequence[Hold] = (),
+        stored: Mapping[str, StoredHold] | None = None,
+    ) -> None:
         """Release the still active reservations among ``ids``.
 
         ``then_take``: the holds the transaction takes next (a swap to
@@ -294,11 +411,14 @@ class Ledger:
         swapping each other's SKUs deadlocked (PostgreSQL aborts one after
         its ``deadlock_timeout``, a second, and the store runs it again).
         """
-        active = []
-        for rid in ids:
-            row = self.reservation(rid)
-            if row is not None and row.status == ReservationStatus.ACTIVE:
-                active.append((rid, row.node_id, self.lines_of(rid)))
+        if stored is None:
+            stored = self.stored(ids)
+        active = [
+            (rid, held.row.node_id, held.lines)
+            for rid in ids
+            if (held := stored.get(rid)) is not None
+            and held.row.status == ReservationStatus.ACTIVE
+        ]
         if active and then_take and self.conn.for_update:  # rows lock one by one
             cells = {(node, line.sku) for _, node, lines in active for line in lines}
             cells |= {(h.node_id, line.sku) for h in then_take for line in h.lines}
@@ -308,32 +428,60 @@ class Ledger:
                 f"{self.conn.for_update}",
                 [v for cell in sorted(cells) for v in cell],
             )
-        for rid, node_id, lines in active:
-            self._give_back(node_id, lines, consume=False)
-            self.set_status([rid], ReservationStatus.RELEASED)
+        self._give_back_cells(
+            [
+                (node, line.sku, line.quantity)
+                for _, node, lines in active
+                for line in lines
+            ],
+            consume=False,
+        )
+        if active:
+            self.set_status([rid for rid, _, _ in active], ReservationStatus.RELEASED)
 
-    def commit_live(self, ids: Sequence[str]) -> bool:
+    def live_of_checkout(self, checkout_id: str) -> tuple[str, tuple[Any, ...]]:
+        """The statement that reads (and locks) a checkout's active,
+        unexpired reservations with their lines, for :meth:`commit_live`'s
+        ``rows``: it needs no reservation id, so it goes with the read of
+        the checkout's row (one round trip, not two)."""
+        return (
+            f"{_LIVE_LINES} WHERE r.checkout_id = ? AND r.status = ? AND "
+            f"r.expires_at > ? ORDER BY r.request_id, l.sku{self.conn.for_update}",
+            (checkout_id, ReservationStatus.ACTIVE, self.now),
+        )
+
+    def commit_live(
+        self, ids: Sequence[str], rows: Sequence[Sequence[Any]] | None = None
+    ) -> bool:
         """Ship every reservation of ``ids`` if all are active and unexpired.
 
         Returns False (nothing written) when one is not. The reservations
-        and their lines are read (and locked) in one statement.
+        and their lines are read (and locked) in one statement; ``rows``:
+        those read by :meth:`live_of_checkout` already (the ones of ``ids``
+        count; read again by id when they miss one).
         """
-        rows = self.conn.execute(
-            "SELECT r.request_id, r.node_id, l.sku, l.quantity FROM reservations r "
-            "JOIN reservation_lines l ON l.request_id = r.request_id "
-            f"WHERE r.request_id IN ({marks(len(ids))}) AND r.status = ? "
-            f"AND r.expires_at > ? ORDER BY r.request_id, l.sku{self.conn.for_update}",
-            (*ids, ReservationStatus.ACTIVE, self.now),
-        ).fetchall()
-        live: dict[str, tuple[str, list[Line]]] = {}
-        for rid, node, sku, qty in rows:
-            live.setdefault(str(rid), (str(node), []))[1].append(
-                Line(str(sku), int(qty))
+        wanted = set(ids)
+        live = _live_lines(rows or (), wanted)
+        if len(live) != len(wanted):
+            live = _live_lines(
+                self.conn.execute(
+                    f"{_LIVE_LINES} WHERE r.request_id IN ({marks(len(ids))}) "
+                    "AND r.status = ? AND r.expires_at > ? "
+                    f"ORDER BY r.request_id, l.sku{self.conn.for_update}",
+                    (*ids, ReservationStatus.ACTIVE, self.now),
+                ).fetchall(),
+                wanted,
             )
-        if len(live) != len(ids):
+        if len(live) != len(wanted):
             return False
-        for node, lines in live.values():
-            self._give_back(node, lines, consume=True)
+        self._give_back_cells(
+            [
+                (node, line.sku, line.quantity)
+                for node, lines in live.values()
+                for line in lines
+            ],
+            consume=True,
+        )
         self.set_status(ids, ReservationStatus.COMMITTED)
         return True
 
@@ -345,3 +493,44 @@ class Ledger:
             f"WHERE request_id IN ({marks(len(ids))}) AND status = ?",
             (status, self.now, *ids, ReservationStatus.ACTIVE),
         )
+
+
+#: A read of reservations with their lines (``request_id, node_id, sku,
+#: quantity``), before its ``WHERE``.
+_LIVE_LINES = (
+    "SELECT r.request_id, r.node_id, l.sku, l.quantity FROM reservations r "
+    "JOIN reservation_lines l ON l.request_id = r.request_id"
+)
+
+
+def _live_lines(
+    rows: Iterable[Sequence[Any]], ids: set[str]
+) -> dict[str, tuple[str, list[Line]]]:
+    """The node and lines of each reservation of ``ids`` among ``rows``."""
+    live: dict[str, tuple[str, list[Line]]] = {}
+    for rid, node, sku, qty in rows:
+        if str(rid) in ids:
+            live.setdefault(str(rid), (str(node), []))[1].append(
+                Line(str(sku), int(qty))
+            )
+    return live
+
+
+#: A read of reservations with their status, expiry and lines, before its
+#: ``WHERE`` (:func:`stored_holds` reads its rows).
+_STORED = (
+    "SELECT r.request_id, r.node_id, r.status, r.expires_at, l.sku, l.quantity "
+    "FROM reservations r JOIN reservation_lines l ON l.request_id = r.request_id"
+)
+
+
+def stored_holds(rows: Iterable[Sequence[Any]]) -> dict[str, StoredHold]:
+    """The reservations of a read of :data:`_STORED`, by id."""
+    out: dict[str, StoredHold] = {}
+    for rid, node, status, expires, sku, qty in rows:
+        held = out.get(str(rid))
+        if held is None:
+            row = ReservationRow(str(node), ReservationStatus(status), float(expires))
+            held = out[str(rid)] = StoredHold(row, [])
+        held.lines.append(Line(str(sku), int(qty)))
+    return out

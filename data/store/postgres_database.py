@@ -203,6 +203,19 @@ class PostgresTransaction:
             cursors = [self._conn.execute(query, row) for row in rows]
         return [cur.rowcount for cur in cursors]
 
+    def execute_all(self, statements: Sequence[Statement], /) -> list[Rows]:
+        """Run the statements in order (after the queued ones), all in one
+        round trip; each one's rows."""
+        if not statements:  # nothing to send: the queued writes wait
+            return []
+        with self._conn.pipeline():  # the results are read as the block ends
+            self.send_queued()
+            cursors = [self._conn.execute(pg_sql(sql), p) for sql, p in statements]
+        return [
+            Rows(cur.fetchall() if cur.description is not None else [], cur.rowcount)
+            for cur in cursors
+        ]
+
     def later(self, sql: str, parameters: Sequence[Any] = (), /) -> None:
         """Queue a write whose result nobody reads."""
         self._queued.append((pg_sql(sql), parameters, False))

@@ -71,6 +71,14 @@ class SqliteTransaction:
         """Run one statement per parameter row; the rows each changed."""
         return [self._conn.execute(sql, row).rowcount for row in rows]
 
+    def execute_all(self, statements: Sequence[Statement], /) -> list[Rows]:
+        """Run the statements one after the other; each one's rows."""
+        out = []
+        for sql, parameters in statements:
+            cur = self._conn.execute(sql, parameters)
+            out.append(Rows(cur.fetchall(), cur.rowcount))
+        return out
+
     def later(self, sql: str, parameters: Sequence[Any] = (), /) -> None:
         """Run a write now (nothing to save: no round trips)."""
         self._conn.execute(sql, parameters)

@@ -684,3 +684,42 @@ def test_prune_checkouts_deletes_what_ended_checkouts_left(
         store.confirm_checkout("confirmed", now=1001)
     assert _avail(store, 1000)[("N1", "TEE")] == 10 - 2 - 2  # orders; live, long
     assert store.check_consistency() == []
+
+
+def test_a_sweep_gives_back_every_lapsed_hold_once(store: StateStore) -> None:
+    """Lapsed holds of several lines, nodes and checkouts (two on one stock
+    row) come back whole from one sweep: their lines are read together and
+    the stock rows updated once each, in (node, sku) order."""
+    holds = {
+        "c1": [("N1", [("TEE", 2), ("MUG", 1)]), ("N2", [("TEE", 1)])],
+        "c2": [("N2", [("TEE", 2)]), ("N1", [("TEE", 3)])],
+    }
+    for rid, hold in holds.items():
+        lines = [_lines(rid, n, s, q) for n, skus in hold for s, q in skus]
+        assert store.hold_checkout(rid, "a", hold, 5, order_lines=lines, now=0).ok
+    assert _avail(store, 1) == {("N1", "TEE"): 5, ("N1", "MUG"): 2, ("N2", "TEE"): 1}
+    assert store.expire_stale(now=10) == 4  # two reservations each
+    assert store.expire_stale(now=11) == 0  # given back once
+    assert _avail(store, 11) == {("N1", "TEE"): 10, ("N1", "MUG"): 3, ("N2", "TEE"): 4}
+    frame = store.inventory_frame()
+    assert frame["reserved"].sum() == 0
+    assert store.check_consistency() == []
+
+
+def test_a_confirm_finds_holds_stored_without_their_checkout_id(
+    store: StateStore,
+) -> None:
+    """A confirm reads its checkout's live holds by ``checkout_id`` with the
+    checkout's row (one round trip); a hold whose reservations lack it (a
+    store's rows from before migration 9 that it could not attribute) is
+    read again by the row's reservation ids, and confirmed as before."""
+    hold = [("N1", [("MUG", 2)]), ("N2", [("TEE", 1)])]
+    lines = [_lines("c1", n, s, q) for n, skus in hold for s, q in skus]
+    assert store.hold_checkout("c1", "a", hold, 60, order_lines=lines, now=0).ok
+    store._db.write("UPDATE reservations SET checkout_id = NULL")  # type: ignore[attr-defined]
+    assert store.confirm_checkout("c1", now=1).status == "confirmed"
+    frame = store.inventory_frame().set_index(["node_id", "sku"])
+    assert frame.loc[("N1", "MUG"), "on_hand"] == 1
+    assert frame.loc[("N2", "TEE"), "on_hand"] == 3
+    assert frame["reserved"].sum() == 0
+    assert store.check_consistency() == []

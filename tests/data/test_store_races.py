@@ -270,3 +270,47 @@ def test_a_deadlock_is_a_conflict_the_store_retries(
     finally:
         db.close()
     assert got == ["conflict", "done"]
+
+
+def test_a_confirm_gives_stock_back_in_one_order(
+    backend: str, state_location: Path | str, stores: list[StateStore]
+) -> None:
+    """A confirm updates its stock rows in the (node, sku) order every hold
+    takes them in, whatever the order of its shipments: it gave them back
+    per reservation, so a hold shipping from N2 then N1 locked N2's row
+    first, against a concurrent hold's order (a deadlock PostgreSQL breaks
+    after its deadlock_timeout). With another session holding N1's row, the
+    confirm waits on it before it touches N2's (it held N2's row before)."""
+    if backend != "postgres":
+        pytest.skip("SQLite runs one writer at a time: no deadlock")
+    import psycopg
+
+    stores[0].upsert_inventory(
+        pd.DataFrame({"node_id": "N2", "sku": ["MUG"], "on_hand": [50]})
+    )
+    holds = [("N2", [("MUG", 1)]), ("N1", [("TEE", 1)])]
+    lines = [
+        {**_order("c1")[0], "sku": sku, "quantity": 1, "node_id": node}
+        for node, ((sku, _),) in holds
+    ]
+    held = stores[0].hold_checkout("c1", "a", holds, 60, order_lines=lines)
+    assert held.status == "held"
+    with psycopg.connect(str(state_location)) as outside:
+        outside.execute(
+            "SELECT 1 FROM inventory WHERE node_id = 'N1' AND sku = 'TEE' FOR UPDATE"
+        )
+        with ThreadPoolExecutor(1) as pool:
+            confirm = pool.submit(stores[1].confirm_checkout, "c1")
+            _wait_for_lock_waiters(outside, 1)
+            try:  # N2's row is free: the confirm has not locked it yet
+                outside.execute(
+                    "SELECT 1 FROM inventory WHERE node_id = 'N2' AND sku = 'MUG' "
+                    "FOR UPDATE NOWAIT"
+                )
+            finally:
+                outside.rollback()
+            assert confirm.result().status == "confirmed"
+    stock = stores[0].inventory_frame().set_index(["node_id", "sku"])
+    assert stock.loc[("N1", "TEE"), "on_hand"] == 49
+    assert stock.loc[("N2", "MUG"), "on_hand"] == 49
+    assert stores[0].check_consistency() == []
