@@ -49,6 +49,7 @@ from tierflow.cltv.config import (
     training_windows,
 )
 from tierflow.cltv.features import (
+    BTYD_FEATURES,
     BtydFit,
     CustomerData,
     CustomerHistory,
@@ -275,6 +276,13 @@ class CLTVModel:
             n_jobs=cfg.n_jobs,
             n_folds=cfg.n_folds,
             random_state=cfg.random_state,
+            # the rows' own data tell them apart, not the BTYD fits' outputs
+            # (nor the offset, a BTYD forecast): see CLTVRegressor
+            key_columns=[
+                i
+                for i, name in enumerate(encoder.features)
+                if name not in BTYD_FEATURES
+            ],
         )
         with np.errstate(over="ignore", invalid="ignore"):  # refused below, once
             regressor.fit(X, y, groups=customers)
