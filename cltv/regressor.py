@@ -23,6 +23,8 @@ from sklearn.utils.validation import (
 )
 from threadpoolctl import threadpool_limits
 
+from tierflow.cltv.sampling import mix, row_keys
+
 FloatArray = NDArray[np.float64]
 IntArray = NDArray[np.int64]
 
@@ -36,12 +38,6 @@ SMALL_DATA_ROWS = 100_000
 OFFSET_FLOOR_SHARE = 1e-4
 #: The absolute floor of a model fitted before :data:`OFFSET_FLOOR_SHARE`.
 LEGACY_OFFSET_FLOOR = 1e-3
-#: Odd 64-bit constants of the row keys' mixing (splitmix64's).
-_GOLDEN = 0x9E3779B97F4A7C15
-_MIX1 = np.uint64(0xBF58476D1CE4E5B9)
-_MIX2 = np.uint64(0x94D049BB133111EB)
-#: Steps per mean magnitude of a column in the row keys (:func:`_row_keys`).
-_GRID = float(2**24)
 #: Steps per mean magnitude of a feature before binning (:func:`_grid_steps`).
 _FEATURE_GRID = float(2**30)
 
@@ -71,39 +67,6 @@ def _quantile_edges(X: FloatArray, categorical: list[int]) -> list[FloatArray | 
             np.unique(np.percentile(column, cuts, method="averaged_inverted_cdf"))
         )
     return edges
-
-
-def _mix(key: NDArray[np.uint64]) -> NDArray[np.uint64]:
-    """splitmix64's finalizer, elementwise (uint64 arithmetic wraps)."""
-    key = (key ^ (key >> np.uint64(30))) * _MIX1
-    key = (key ^ (key >> np.uint64(27))) * _MIX2
-    return key ^ (key >> np.uint64(31))
-
-
-def _row_keys(columns: list[FloatArray]) -> NDArray[np.uint64]:
-    """A 64-bit key of each row, from the rank of its value in every column.
-
-    Rows equal in every column get one key, and the keys do not depend on the
-    rows' order, on their labels or on the unit of a column: each column is
-    taken relative to its mean magnitude on a grid of 2**-24, so an amount in
-    cents and its sum, rounded otherwise than in dollars, rank alike. What the
-    cross-fitting folds and the members' subsamples are drawn by: renaming
-    the customers, reordering the log or giving amounts in cents is not
-    another draw of the model.
-    """
-    n = len(columns[0]) if columns else 0
-    key = np.zeros(n, dtype=np.uint64)
-    for j, column in enumerate(columns):
-        finite = np.abs(column[np.isfinite(column)])
-        # fsum: exact, so the scale is the same whatever the rows' order
-        scale = math.fsum(finite) / len(finite) if len(finite) else 0.0
-        relative = column / scale if scale > 0.0 else column
-        grid = np.round(relative * _GRID)
-        # np.unique ranks NaN last, as one value, and -0.0 as 0.0
-        rank = np.unique(grid, return_inverse=True)[1].reshape(-1)
-        salt = np.uint64(_GOLDEN * (j + 1) % 2**64)  # one per column
-        key = _mix(key ^ (rank.astype(np.uint64) + salt))
-    return key
 
 
 def _grid_steps(X: FloatArray, categorical: list[int]) -> FloatArray:
@@ -187,7 +150,7 @@ class CLTVRegressor(RegressorMixin, BaseEstimator):  # type: ignore[misc]
         Seed of the fold assignment, the member seeds and subsamples.
     key_columns
         Columns of ``X`` whose values (with the target and the weight) tell
-        rows apart when folds and subsamples are drawn (:func:`_row_keys`);
+        rows apart when folds and subsamples are drawn (:func:`~tierflow.cltv.sampling.row_keys`);
         ``None``: every column. Leave out columns fitted on the data as a
         whole (a BTYD forecast): the fit's rounding moves them between two
         runs on the same data in other units, and the draw would move too.
@@ -341,7 +304,7 @@ class CLTVRegressor(RegressorMixin, BaseEstimator):  # type: ignore[misc]
         """The fold of each row: the groups' contents shuffled and dealt out
         round-robin.
 
-        A group is known by its rows' keys (:func:`_row_keys`), summed: groups
+        A group is known by its rows' keys (:func:`~tierflow.cltv.sampling.row_keys`), summed: groups
         with the same rows share a fold, and neither the groups' labels nor
         the rows' order changes which fold a group gets. Remembers each
         group's fold (``groups_``, ``group_folds_``).
@@ -356,7 +319,7 @@ class CLTVRegressor(RegressorMixin, BaseEstimator):  # type: ignore[misc]
             self.group_folds_ = np.zeros(len(self.groups_), dtype=np.int64)
         else:
             content = np.zeros(len(self.groups_), dtype=np.uint64)
-            np.add.at(content, codes, _mix(keys))  # wraps: a sum modulo 2**64
+            np.add.at(content, codes, mix(keys))  # wraps: a sum modulo 2**64
             distinct, which = np.unique(content, return_inverse=True)
             dealt = rng.permutation(len(distinct)) % k
             self.group_folds_ = np.asarray(dealt[which.reshape(-1)], dtype=np.int64)
@@ -405,7 +368,7 @@ class CLTVRegressor(RegressorMixin, BaseEstimator):  # type: ignore[misc]
         # the rows in an order of their contents: folds and subsamples drawn
         # by it are the same whatever the customers' ids or the log's order
         given = X if self.key_columns is None else X[:, list(self.key_columns)]
-        keys = _row_keys([*given.T, np.asarray(y, dtype=np.float64), given_weight])
+        keys = row_keys([*given.T, np.asarray(y, dtype=np.float64), given_weight])
         fold = self._folds(X.shape[0], groups, keys, rng)
         order = np.argsort(keys, kind="stable")
         members: list[HistGradientBoostingRegressor] = []

@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from tierflow.cltv import model as model_module
 from tierflow.cltv.features import CustomerData
 from tierflow.cltv.model import (
     CLTVConfig,
@@ -118,7 +119,9 @@ def test_the_level_is_the_scored_datas_at_the_training_as_of_and_horizon() -> No
     assert totals[1] < 0.1 * model.level_.total  # a seventh of the customers
 
 
-def test_renamed_customers_and_amounts_in_cents_forecast_the_same() -> None:
+def test_renamed_customers_and_amounts_in_cents_forecast_the_same(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     """Customer ids are not part of the model's seed and the currency unit
     is not part of the model: every customer renamed (in another order) and
     the log's rows shuffled forecast exactly what the original log
@@ -129,7 +132,16 @@ def test_renamed_customers_and_amounts_in_cents_forecast_the_same() -> None:
     and cents weighted the boosting otherwise (its raw total +1.5 %)."""
     frame = generate_transactions(900, seed=5)
     as_of, horizon = day_number("2023-06-30"), 60
-    config = CLTVConfig(n_estimators=2, max_iter=30, min_samples_leaf=20, n_cutoffs=3)
+    # the samples of customers taken above a size (training cut-offs,
+    # calibration windows) are drawn by content too
+    monkeypatch.setattr(model_module, "MAX_SHAPE_ROWS", 400)
+    config = CLTVConfig(
+        n_estimators=2,
+        max_iter=30,
+        min_samples_leaf=20,
+        n_cutoffs=3,
+        max_customers_per_cutoff=500,
+    )
 
     def forecast(rows: pd.DataFrame, ids: pd.Series, scale: float) -> pd.DataFrame:
         log = TransactionLog.from_columns(
