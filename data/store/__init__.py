@@ -29,6 +29,7 @@ from tierflow.data.store.checkouts import (
     check_customer,
 )
 from tierflow.data.store.database import (
+    SchemaMovedOn,
     SchemaTooNew,
     StoreConflict,
     StoreUnavailable,
@@ -102,6 +103,7 @@ __all__ = [
     "QuoteChanged",
     "QuoteStore",
     "ReserveResult",
+    "SchemaMovedOn",
     "SchemaTooNew",
     "ScoreStore",
     "SqliteStore",

@@ -64,6 +64,55 @@ def refuse_newer_schema(version: int, newest: int, where: str) -> None:
         )
 
 
+class SchemaMovedOn(StoreUnavailable):
+    """A write refused because another process (a newer tierflow) migrated
+    the store past this code's schema while it ran: the rows it would write
+    have the old shape (:func:`note_schema_version`)."""
+
+
+#: The stores this process found migrated past its own schema while it ran:
+#: location -> the refusal's reason.
+_schema_moved_on: dict[str, str] = {}
+
+
+def note_schema_version(location: str, found: int, own: int) -> str:
+    """Note the schema version a running process found its store at: above
+    ``own`` (this code's), every write of this process to that store is
+    refused from now on (:func:`refuse_writes_past_schema`), by whichever of
+    its store objects; at ``own`` or below again, writes go on. Returns the
+    refusal's reason ("" when the store is not ahead)."""
+    if found > own:
+        why = (
+            f"store schema {found} is newer than this tierflow's {own}: "
+            "upgrade tierflow"
+        )
+        _schema_moved_on[location] = why
+        return why
+    _schema_moved_on.pop(location, None)
+    return ""
+
+
+def schema_moved_on(location: str) -> str:
+    """Why writes to the store at ``location`` are refused ("" when they are
+    not): :func:`note_schema_version` found it newer than this code."""
+    return _schema_moved_on.get(location, "")
+
+
+def refuse_writes_past_schema(location: str) -> None:
+    """Refuse a write to a store migrated past this code's schema while the
+    process ran (both backends call it before every write).
+
+    Raises
+    ------
+    SchemaMovedOn
+        :func:`note_schema_version` found the store newer than this code.
+    """
+    if _schema_moved_on:  # (an empty dict: one test on the write path)
+        why = _schema_moved_on.get(location)
+        if why is not None:
+            raise SchemaMovedOn(why, location=location)
+
+
 class StoreConflict(StoreUnavailable):
     """A write transaction lost a lock conflict (a PostgreSQL deadlock) and
     was rolled back; running it again normally succeeds (:func:`retried`)."""

@@ -26,6 +26,7 @@ from tierflow.data.store.database import (
     StoreConflict,
     StoreUnavailable,
     refuse_newer_schema,
+    refuse_writes_past_schema,
     saw_unreachable,
     store_error,
 )
@@ -378,6 +379,7 @@ class PostgresDatabase:
 
     def write(self, sql: str, parameters: Sequence[Any] = (), /) -> int:
         """One write statement in autocommit: one round trip, no ``BEGIN``."""
+        refuse_writes_past_schema(self.location)
         with _reachable(self.location), self._connection() as conn:
             return int(conn.execute(pg_sql(sql), parameters).rowcount)
 
@@ -402,8 +404,10 @@ class PostgresDatabase:
         Its ``BEGIN`` goes with its first statement, and its queued writes
         (and a :meth:`~PostgresTransaction.read_at_commit`) with its
         ``COMMIT``: a transaction waits on one round trip per statement whose
-        answer it reads before the end, and one to commit.
+        answer it reads before the end, and one to commit. Refused once the
+        store was migrated past this code's schema.
         """
+        refuse_writes_past_schema(self.location)
         with _reachable(self.location), self._connection() as conn:
             # an error rolls back as the pool's connection block ends
             tx = PostgresTransaction(conn)

@@ -23,6 +23,7 @@ from tierflow.data.store.database import (
     Statement,
     StoreUnavailable,
     refuse_newer_schema,
+    refuse_writes_past_schema,
     store_error,
 )
 from tierflow.data.store.sqlite_writer_lock import (
@@ -273,6 +274,7 @@ class SqliteDatabase:
 
     def executemany(self, sql: str, parameters: Iterable[Sequence[Any]], /) -> Rows:
         """Run one statement per parameter row (in autocommit mode)."""
+        refuse_writes_past_schema(self.location)
         with self._lock, self._writer, self._reachable:
             cur = self._conn.executemany(sql, parameters)
             return Rows([], cur.rowcount)
@@ -285,12 +287,15 @@ class SqliteDatabase:
     def write(self, sql: str, parameters: Sequence[Any] = (), /) -> int:
         """One write statement in its own (implicit) transaction, never inside
         another thread's open transaction on this connection."""
+        refuse_writes_past_schema(self.location)
         with self._lock, self._writer, self._reachable:
             return int(self._conn.execute(sql, parameters).rowcount)
 
     @contextlib.contextmanager
     def tx(self) -> Iterator[SqliteTransaction]:
-        """One write transaction: everything in it lands, or nothing does."""
+        """One write transaction: everything in it lands, or nothing does
+        (refused once the store was migrated past this code's schema)."""
+        refuse_writes_past_schema(self.location)
         with self._lock, self._writer, self._reachable:
             self._conn.execute("BEGIN IMMEDIATE")
             try:

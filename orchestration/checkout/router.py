@@ -464,6 +464,17 @@ class OnlineRouter:
         did not): other processes' events may be missing from the map."""
         return self._live.unread_note
 
+    @property
+    def schema_note(self) -> str:
+        """Why this router's writes are refused ("": they are not): its store
+        was migrated past this code's schema while it ran."""
+        return self._live.schema_note
+
+    def schema_moved_on(self, why: str) -> None:
+        """The store's schema is newer than this code's (``why``; "": no
+        longer): every answer says so (the store refuses the writes)."""
+        self._live.schema_note = why
+
     def capacity_staleness(self, now: dt.datetime) -> str:
         """Why the capacity map is stale at ``now`` ("" when it is not; see
         ``capacity_max_age_s``)."""
