@@ -31,6 +31,7 @@ from tierflow.data.store.checkouts import (
 from tierflow.data.store.database import (
     SchemaMovedOn,
     SchemaTooNew,
+    StoreBroken,
     StoreConflict,
     StoreUnavailable,
     default_state_path,
@@ -109,6 +110,7 @@ __all__ = [
     "SqliteStore",
     "StateStore",
     "StockStore",
+    "StoreBroken",
     "StoreConflict",
     "StoreUnavailable",
     "StoredEvent",

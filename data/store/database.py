@@ -64,6 +64,27 @@ def refuse_newer_schema(version: int, newest: int, where: str) -> None:
         )
 
 
+class StoreBroken(StoreUnavailable):
+    """The store is there but can never be used as it is: a damaged database
+    file (SQLite's "database disk image is malformed"), a migration that
+    fails ("table quotes already exists"). Waiting never mends it, so a
+    server refuses to start on it, as on a newer schema, instead of serving
+    degraded and retrying every second; it names the store."""
+
+
+def migration_failed(
+    found: int, target: int, newest: int, exc: BaseException, location: str
+) -> StoreBroken:
+    """A migration the database refused (both backends): one line naming the
+    store, the versions and the database's words; nothing of it applied."""
+    first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    return StoreBroken(
+        f"cannot migrate the store from schema {found} to {newest}: "
+        f"migration {target} failed: {first}",
+        location=location,
+    )
+
+
 class SchemaMovedOn(StoreUnavailable):
     """A write refused because another process (a newer tierflow) migrated
     the store past this code's schema while it ran: the rows it would write

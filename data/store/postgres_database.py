@@ -25,6 +25,7 @@ from tierflow.data.store.database import (
     Statement,
     StoreConflict,
     StoreUnavailable,
+    migration_failed,
     refuse_newer_schema,
     refuse_writes_past_schema,
     saw_unreachable,
@@ -504,8 +505,7 @@ def _migrate(
             version = _version(conn)  # re-read under the lock
             refuse_newer_schema(version, newest, where)
             for target in range(version + 1, newest + 1):
-                for statement in migrations[target - 1]:
-                    conn.execute(statement)
+                _apply(conn, migrations, version, target, where)
             conn.execute("DELETE FROM schema_version")
             conn.execute("INSERT INTO schema_version (version) VALUES (%s)", (newest,))
     except psycopg.errors.InsufficientPrivilege as exc:
@@ -515,6 +515,32 @@ def _migrate(
             "once as a role that may create tables (the database's owner)",
             location=where,
         ) from exc
+
+
+def _apply(
+    conn: psycopg.Connection[Any],
+    migrations: Sequence[Sequence[str]],
+    found: int,
+    target: int,
+    where: str,
+) -> None:
+    """Run migration ``target``; one the database refuses for what it holds
+    ("relation "quotes" already exists": never mended by waiting) is a
+    :class:`StoreBroken` naming the store, not the driver's error (which
+    ended a command with a traceback). The server's being away and a role's
+    privileges stay what :func:`_reachable` makes of them."""
+    try:
+        for statement in migrations[target - 1]:
+            conn.execute(statement)
+    except psycopg.errors.InsufficientPrivilege:
+        raise
+    except (
+        psycopg.ProgrammingError,
+        psycopg.DataError,
+        psycopg.IntegrityError,
+        psycopg.NotSupportedError,
+    ) as exc:
+        raise migration_failed(found, target, len(migrations), exc, where) from exc
 
 
 def _refuse_encoding(conn: psycopg.Connection[Any], where: str) -> None:

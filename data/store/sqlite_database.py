@@ -21,7 +21,9 @@ from tierflow.data.output_folder import file_in_the_way
 from tierflow.data.store.database import (
     Rows,
     Statement,
+    StoreBroken,
     StoreUnavailable,
+    migration_failed,
     refuse_newer_schema,
     refuse_writes_past_schema,
     store_error,
@@ -135,7 +137,21 @@ class _Reachable:
         ):
             if getattr(exc, "sqlite_errorcode", None) == sqlite3.SQLITE_BUSY:
                 raise locked_error(self._database, self._wait_s) from exc
+            if _damaged(exc):  # never mended by waiting: named, not an outage
+                broken = StoreBroken(str(exc), location=str(self._database))
+                raise store_error("sqlite", broken) from exc
             raise store_error("sqlite", StoreUnavailable(str(exc))) from exc
+
+
+#: SQLite's primary result codes of a damaged file (``SQLITE_CORRUPT``:
+#: "database disk image is malformed"; ``SQLITE_NOTADB``).
+_DAMAGED = (sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB)
+
+
+def _damaged(exc: sqlite3.Error) -> bool:
+    """Whether SQLite found the database file damaged (extended codes too)."""
+    code = getattr(exc, "sqlite_errorcode", None)
+    return code is not None and code & 0xFF in _DAMAGED
 
 
 def _identity(path: Path) -> tuple[int, int] | None:
@@ -376,6 +392,13 @@ class SqliteDatabase:
             version = self.schema_version()  # re-read under the write lock
             refuse_newer_schema(version, newest, str(self.path))
             for target in range(version + 1, newest + 1):
-                for statement in migrations[target - 1]:
-                    conn.execute(statement)
+                try:
+                    for statement in migrations[target - 1]:
+                        conn.execute(statement)
+                except sqlite3.Error as exc:
+                    if _damaged(exc):
+                        raise
+                    raise migration_failed(
+                        version, target, newest, exc, self.location
+                    ) from exc
                 conn.execute(f"PRAGMA user_version = {target}")
