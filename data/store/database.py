@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import logging
 import math
 import os
 import random
@@ -70,6 +71,24 @@ class StoreBroken(StoreUnavailable):
     fails ("table quotes already exists"). Waiting never mends it, so a
     server refuses to start on it, as on a newer schema, instead of serving
     degraded and retrying every second; it names the store."""
+
+
+#: The store's own log (a migration's line).
+store_log = logging.getLogger("tierflow.store")
+
+
+def log_migration(location: str, found: int, newest: int, started: float) -> None:
+    """One line for a store an open migrated (not for a new one, which every
+    first run of a command makes): where, from which schema to which, and
+    how long its tables were locked (``started``: ``time.monotonic()``)."""
+    if 0 < found < newest:  # (0: a new store; newest: another process did it)
+        store_log.info(
+            "migrating store %s from schema %d to %d: done in %.2f s",
+            location,
+            found,
+            newest,
+            time.monotonic() - started,
+        )
 
 
 def migration_failed(

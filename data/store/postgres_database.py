@@ -25,6 +25,7 @@ from tierflow.data.store.database import (
     Statement,
     StoreConflict,
     StoreUnavailable,
+    log_migration,
     migration_failed,
     refuse_newer_schema,
     refuse_writes_past_schema,
@@ -493,6 +494,7 @@ def _migrate(
     refuse_newer_schema(found, newest, where)  # before a write a role may not make
     if found == 0:
         _refuse_encoding(conn, where)
+    started = time.monotonic()
     try:
         with conn.transaction():
             conn.execute(
@@ -508,6 +510,7 @@ def _migrate(
                 _apply(conn, migrations, version, target, where)
             conn.execute("DELETE FROM schema_version")
             conn.execute("INSERT INTO schema_version (version) VALUES (%s)", (newest,))
+        log_migration(where, version, newest, started)
     except psycopg.errors.InsufficientPrivilege as exc:
         raise StoreUnavailable(
             f"schema version {found} must be migrated to {newest}, which "

@@ -23,6 +23,7 @@ from tierflow.data.store.database import (
     Statement,
     StoreBroken,
     StoreUnavailable,
+    log_migration,
     migration_failed,
     refuse_newer_schema,
     refuse_writes_past_schema,
@@ -388,6 +389,7 @@ class SqliteDatabase:
         newest = len(migrations)
         if self.schema_version() == newest:
             return
+        started = time.monotonic()
         with self.tx() as conn:
             version = self.schema_version()  # re-read under the write lock
             refuse_newer_schema(version, newest, str(self.path))
@@ -402,3 +404,4 @@ class SqliteDatabase:
                         version, target, newest, exc, self.location
                     ) from exc
                 conn.execute(f"PRAGMA user_version = {target}")
+        log_migration(self.location, version, newest, started)
