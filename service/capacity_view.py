@@ -103,6 +103,7 @@ def capacity_payload(
     # says (/ops said healthy while the answers said degraded)
     unread = router.capacity_unread
     notes = [*router.unavailable_store, *([stale] if stale else [])]
+    notes += [router.schema_note] if router.schema_note else []
     notes += [unread] if unread else []
     return {
         "as_of": None if as_of is None else as_of.isoformat(),

@@ -20,7 +20,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from tierflow.data.errors import InputError
 from tierflow.data.log_repeats import RepeatedLines
-from tierflow.data.store import CustomerMismatch, StoreUnavailable
+from tierflow.data.store import CustomerMismatch, SchemaMovedOn, StoreUnavailable
 from tierflow.orchestration.checkout.fallback import public_reason
 
 log = logging.getLogger("tierflow.service")
@@ -259,9 +259,8 @@ async def _on_store_unavailable(request: Request, exc: Exception) -> JSONRespons
     )
     if line is not None:  # each call has its access line; this, once a while
         log.warning("%s", line)
-    return error_response(
-        503, f"state store unavailable ({public_reason(exc)}); retry shortly"
-    )
+    retry = "" if isinstance(exc, SchemaMovedOn) else "; retry shortly"  # it never fits
+    return error_response(503, f"state store unavailable ({public_reason(exc)}){retry}")
 
 
 async def _on_unexpected(request: Request, exc: Exception) -> JSONResponse:

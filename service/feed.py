@@ -66,6 +66,11 @@ SNAPSHOT_EVERY = 5000
 #: database (SQLite; :meth:`~tierflow.data.store.StateStore.checkpoint`),
 #: so that the requests' commits seldom have to.
 CHECKPOINT_S = 0.1
+#: How often the follower reads the store's schema version: once another
+#: process (a newer tierflow) has migrated the store past this code's
+#: schema, this process refuses to write to it (its rows would have the old
+#: shape) and says so (503 for writes, ``/healthz`` and answers degraded).
+SCHEMA_CHECK_S = 1.0
 
 
 class CapacityFollower:
@@ -99,6 +104,10 @@ class CapacityFollower:
         #: Whether the follower's last read of the store failed (it reads the
         #: log at least every :data:`WAIT_S`): ``/healthz`` says so.
         self.store_unreachable = False
+        #: Why this process refuses writes to its store ("": it does not):
+        #: the store's schema became newer than this code's while it ran.
+        self.schema_newer = ""
+        self._schema_at = -math.inf
         self._said = RepeatedLines(REPEAT_EVERY_S)
 
     def _warn(self, what: str, exc: BaseException) -> None:
@@ -182,6 +191,7 @@ class CapacityFollower:
         checkpoint_at: float | None = time.monotonic()  # None: not needed
         while not self._stop.is_set():
             try:
+                self._check_schema(store)
                 wait = WAIT_S
                 if checkpoint_at is not None:
                     if time.monotonic() >= checkpoint_at:
@@ -217,6 +227,23 @@ class CapacityFollower:
             self._snapshot(store)
             if moved:
                 self._stop.wait(PULL_EVERY_S)
+
+    def _check_schema(self, store: StateStore) -> None:
+        """Read the store's schema version (:data:`SCHEMA_CHECK_S`): a store
+        another process migrated past this code's schema gets no more writes
+        from this process, and the router's answers say why."""
+        if time.monotonic() < self._schema_at:
+            return
+        self._schema_at = time.monotonic() + SCHEMA_CHECK_S
+        why = store.follow_schema()
+        if why == self.schema_newer:
+            return
+        self.schema_newer = why
+        self.router.schema_moved_on(why)
+        if why:
+            log.error("%s: %s; writes refused", store.location, why)
+        else:
+            log.warning("%s: schema no newer than this tierflow's", store.location)
 
     def _read_again(self) -> None:
         """The log was read: if it was not before, say so, and say its next

@@ -29,7 +29,9 @@ from tierflow.data.store.checkouts import (
     check_customer,
 )
 from tierflow.data.store.database import (
+    SchemaMovedOn,
     SchemaTooNew,
+    StoreBroken,
     StoreConflict,
     StoreUnavailable,
     default_state_path,
@@ -102,11 +104,13 @@ __all__ = [
     "QuoteChanged",
     "QuoteStore",
     "ReserveResult",
+    "SchemaMovedOn",
     "SchemaTooNew",
     "ScoreStore",
     "SqliteStore",
     "StateStore",
     "StockStore",
+    "StoreBroken",
     "StoreConflict",
     "StoreUnavailable",
     "StoredEvent",

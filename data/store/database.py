@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import logging
 import math
 import os
 import random
@@ -62,6 +63,94 @@ def refuse_newer_schema(version: int, newest: int, where: str) -> None:
             f"{where}: schema version {version} is newer than this "
             f"tierflow's ({newest}); upgrade tierflow"
         )
+
+
+class StoreBroken(StoreUnavailable):
+    """The store is there but can never be used as it is: a damaged database
+    file (SQLite's "database disk image is malformed"), a migration that
+    fails ("table quotes already exists"). Waiting never mends it, so a
+    server refuses to start on it, as on a newer schema, instead of serving
+    degraded and retrying every second; it names the store."""
+
+
+#: The store's own log (a migration's line).
+store_log = logging.getLogger("tierflow.store")
+
+
+def log_migration(location: str, found: int, newest: int, started: float) -> None:
+    """One line for a store an open migrated (not for a new one, which every
+    first run of a command makes): where, from which schema to which, and
+    how long its tables were locked (``started``: ``time.monotonic()``)."""
+    if 0 < found < newest:  # (0: a new store; newest: another process did it)
+        store_log.info(
+            "migrating store %s from schema %d to %d: done in %.2f s",
+            location,
+            found,
+            newest,
+            time.monotonic() - started,
+        )
+
+
+def migration_failed(
+    found: int, target: int, newest: int, exc: BaseException, location: str
+) -> StoreBroken:
+    """A migration the database refused (both backends): one line naming the
+    store, the versions and the database's words; nothing of it applied."""
+    first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    return StoreBroken(
+        f"cannot migrate the store from schema {found} to {newest}: "
+        f"migration {target} failed: {first}",
+        location=location,
+    )
+
+
+class SchemaMovedOn(StoreUnavailable):
+    """A write refused because another process (a newer tierflow) migrated
+    the store past this code's schema while it ran: the rows it would write
+    have the old shape (:func:`note_schema_version`)."""
+
+
+#: The stores this process found migrated past its own schema while it ran:
+#: location -> the refusal's reason.
+_schema_moved_on: dict[str, str] = {}
+
+
+def note_schema_version(location: str, found: int, own: int) -> str:
+    """Note the schema version a running process found its store at: above
+    ``own`` (this code's), every write of this process to that store is
+    refused from now on (:func:`refuse_writes_past_schema`), by whichever of
+    its store objects; at ``own`` or below again, writes go on. Returns the
+    refusal's reason ("" when the store is not ahead)."""
+    if found > own:
+        why = (
+            f"store schema {found} is newer than this tierflow's {own}: "
+            "upgrade tierflow"
+        )
+        _schema_moved_on[location] = why
+        return why
+    _schema_moved_on.pop(location, None)
+    return ""
+
+
+def schema_moved_on(location: str) -> str:
+    """Why writes to the store at ``location`` are refused ("" when they are
+    not): :func:`note_schema_version` found it newer than this code."""
+    return _schema_moved_on.get(location, "")
+
+
+def refuse_writes_past_schema(location: str) -> None:
+    """Refuse a write to a store migrated past this code's schema while the
+    process ran (both backends call it before every write).
+
+    Raises
+    ------
+    SchemaMovedOn
+        :func:`note_schema_version` found the store newer than this code.
+    """
+    if _schema_moved_on:  # (an empty dict: one test on the write path)
+        why = _schema_moved_on.get(location)
+        if why is not None:
+            raise SchemaMovedOn(why, location=location)
 
 
 class StoreConflict(StoreUnavailable):

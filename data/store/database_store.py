@@ -11,9 +11,14 @@ from tierflow.data.store.bid_prices import BidPriceLog
 from tierflow.data.store.capacity_log import CapacityLog
 from tierflow.data.store.checkout_reads import CheckoutReads
 from tierflow.data.store.checkouts import Checkouts
-from tierflow.data.store.database import unreachable_ago
+from tierflow.data.store.database import (
+    note_schema_version,
+    schema_moved_on,
+    unreachable_ago,
+)
 from tierflow.data.store.quotes import Quotes
 from tierflow.data.store.reservations import Reservations
+from tierflow.data.store.schema import SCHEMA_VERSION
 from tierflow.data.store.scores import Scores
 from tierflow.data.store.stock import Inventory
 from tierflow.data.store.upgrades import Upgrades
@@ -44,6 +49,20 @@ class DatabaseStore(
         """Seconds since this process last found this store unreachable, on
         any of its connections (None: never)."""
         return unreachable_ago(self.location)
+
+    def follow_schema(self) -> str:
+        """Read the store's schema version now and note it for this process:
+        once another process (a newer tierflow) has migrated the store past
+        this code's schema, every write of this process to it, by any of its
+        store objects, is refused (:class:`SchemaMovedOn`, a
+        :class:`StoreUnavailable`: rows of the old shape would go in). Why
+        writes are refused ("" while the store is not ahead)."""
+        return note_schema_version(self.location, self.schema_version(), SCHEMA_VERSION)
+
+    def schema_moved_on(self) -> str:
+        """Why this process refuses writes to this store ("": it does not),
+        as the last :meth:`follow_schema` found."""
+        return schema_moved_on(self.location)
 
     @abc.abstractmethod
     def reopen(self) -> Self:

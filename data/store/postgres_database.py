@@ -25,7 +25,10 @@ from tierflow.data.store.database import (
     Statement,
     StoreConflict,
     StoreUnavailable,
+    log_migration,
+    migration_failed,
     refuse_newer_schema,
+    refuse_writes_past_schema,
     saw_unreachable,
     store_error,
 )
@@ -378,6 +381,7 @@ class PostgresDatabase:
 
     def write(self, sql: str, parameters: Sequence[Any] = (), /) -> int:
         """One write statement in autocommit: one round trip, no ``BEGIN``."""
+        refuse_writes_past_schema(self.location)
         with _reachable(self.location), self._connection() as conn:
             return int(conn.execute(pg_sql(sql), parameters).rowcount)
 
@@ -402,8 +406,10 @@ class PostgresDatabase:
         Its ``BEGIN`` goes with its first statement, and its queued writes
         (and a :meth:`~PostgresTransaction.read_at_commit`) with its
         ``COMMIT``: a transaction waits on one round trip per statement whose
-        answer it reads before the end, and one to commit.
+        answer it reads before the end, and one to commit. Refused once the
+        store was migrated past this code's schema.
         """
+        refuse_writes_past_schema(self.location)
         with _reachable(self.location), self._connection() as conn:
             # an error rolls back as the pool's connection block ends
             tx = PostgresTransaction(conn)
@@ -488,6 +494,7 @@ def _migrate(
     refuse_newer_schema(found, newest, where)  # before a write a role may not make
     if found == 0:
         _refuse_encoding(conn, where)
+    started = time.monotonic()
     try:
         with conn.transaction():
             conn.execute(
@@ -500,10 +507,10 @@ def _migrate(
             version = _version(conn)  # re-read under the lock
             refuse_newer_schema(version, newest, where)
             for target in range(version + 1, newest + 1):
-                for statement in migrations[target - 1]:
-                    conn.execute(statement)
+                _apply(conn, migrations, version, target, where)
             conn.execute("DELETE FROM schema_version")
             conn.execute("INSERT INTO schema_version (version) VALUES (%s)", (newest,))
+        log_migration(where, version, newest, started)
     except psycopg.errors.InsufficientPrivilege as exc:
         raise StoreUnavailable(
             f"schema version {found} must be migrated to {newest}, which "
@@ -511,6 +518,32 @@ def _migrate(
             "once as a role that may create tables (the database's owner)",
             location=where,
         ) from exc
+
+
+def _apply(
+    conn: psycopg.Connection[Any],
+    migrations: Sequence[Sequence[str]],
+    found: int,
+    target: int,
+    where: str,
+) -> None:
+    """Run migration ``target``; one the database refuses for what it holds
+    ("relation "quotes" already exists": never mended by waiting) is a
+    :class:`StoreBroken` naming the store, not the driver's error (which
+    ended a command with a traceback). The server's being away and a role's
+    privileges stay what :func:`_reachable` makes of them."""
+    try:
+        for statement in migrations[target - 1]:
+            conn.execute(statement)
+    except psycopg.errors.InsufficientPrivilege:
+        raise
+    except (
+        psycopg.ProgrammingError,
+        psycopg.DataError,
+        psycopg.IntegrityError,
+        psycopg.NotSupportedError,
+    ) as exc:
+        raise migration_failed(found, target, len(migrations), exc, where) from exc
 
 
 def _refuse_encoding(conn: psycopg.Connection[Any], where: str) -> None:

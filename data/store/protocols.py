@@ -430,6 +430,17 @@ class StateStore(
         """The applied schema version."""
         ...
 
+    def follow_schema(self) -> str:
+        """Read the store's schema version now; once another process has
+        migrated it past this code's, every write of this process to it is
+        refused (:class:`SchemaMovedOn`). Why ("" while it is not ahead)."""
+        ...
+
+    def schema_moved_on(self) -> str:
+        """Why this process refuses writes to the store, as the last
+        :meth:`follow_schema` of any of its store objects found ("": not)."""
+        ...
+
     def check_consistency(self) -> list[str]:
         """Invariants a crash must never break; what is violated."""
         ...

@@ -292,6 +292,30 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
     # were only journalled to the folder, and a resume in another one counted
     # none of their reroutes); NULL for batches committed before it.
     ("ALTER TABLE allocation_batches ADD COLUMN stats TEXT",),
+    # 12: ``hold_tally`` as migration 10 makes it since the tally got its
+    # ``shard`` (commit 351cf37 changed migration 10 in place after it was
+    # released): a store migrated to 10 before kept the table without
+    # ``shard`` and its old key, and every hold, swap, confirm and cancel
+    # failed on it. The table is rebuilt, whatever its shape, and filled from
+    # the checkouts as migration 10 fills it (the tally is always what a count
+    # of the checkouts says: the same sums on a store that was right, all in
+    # shard 0, which only spreads later moves' row locks).
+    (
+        "DROP TABLE hold_tally",
+        f"""CREATE TABLE hold_tally (
+            option_id TEXT NOT NULL,
+            state TEXT NOT NULL CHECK (state IN ({_TALLY_STATES})),
+            shard INTEGER NOT NULL DEFAULT 0,
+            n INTEGER NOT NULL,
+            PRIMARY KEY (option_id, state, shard)
+        )""",
+        f"""INSERT INTO hold_tally (option_id, state, n)
+            SELECT option_id, state, COUNT(*) FROM (SELECT c.option_id,
+                CASE WHEN c.status = '{HoldStatus.CANCELLED.value}'
+                    AND c.expires_at <= c.updated_at THEN 'lapsed'
+                    ELSE c.status END AS state FROM checkouts c) x
+            GROUP BY option_id, state""",
+    ),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 

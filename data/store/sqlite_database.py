@@ -21,8 +21,12 @@ from tierflow.data.output_folder import file_in_the_way
 from tierflow.data.store.database import (
     Rows,
     Statement,
+    StoreBroken,
     StoreUnavailable,
+    log_migration,
+    migration_failed,
     refuse_newer_schema,
+    refuse_writes_past_schema,
     store_error,
 )
 from tierflow.data.store.sqlite_writer_lock import (
@@ -134,7 +138,21 @@ class _Reachable:
         ):
             if getattr(exc, "sqlite_errorcode", None) == sqlite3.SQLITE_BUSY:
                 raise locked_error(self._database, self._wait_s) from exc
+            if _damaged(exc):  # never mended by waiting: named, not an outage
+                broken = StoreBroken(str(exc), location=str(self._database))
+                raise store_error("sqlite", broken) from exc
             raise store_error("sqlite", StoreUnavailable(str(exc))) from exc
+
+
+#: SQLite's primary result codes of a damaged file (``SQLITE_CORRUPT``:
+#: "database disk image is malformed"; ``SQLITE_NOTADB``).
+_DAMAGED = (sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB)
+
+
+def _damaged(exc: sqlite3.Error) -> bool:
+    """Whether SQLite found the database file damaged (extended codes too)."""
+    code = getattr(exc, "sqlite_errorcode", None)
+    return code is not None and code & 0xFF in _DAMAGED
 
 
 def _identity(path: Path) -> tuple[int, int] | None:
@@ -273,6 +291,7 @@ class SqliteDatabase:
 
     def executemany(self, sql: str, parameters: Iterable[Sequence[Any]], /) -> Rows:
         """Run one statement per parameter row (in autocommit mode)."""
+        refuse_writes_past_schema(self.location)
         with self._lock, self._writer, self._reachable:
             cur = self._conn.executemany(sql, parameters)
             return Rows([], cur.rowcount)
@@ -285,12 +304,15 @@ class SqliteDatabase:
     def write(self, sql: str, parameters: Sequence[Any] = (), /) -> int:
         """One write statement in its own (implicit) transaction, never inside
         another thread's open transaction on this connection."""
+        refuse_writes_past_schema(self.location)
         with self._lock, self._writer, self._reachable:
             return int(self._conn.execute(sql, parameters).rowcount)
 
     @contextlib.contextmanager
     def tx(self) -> Iterator[SqliteTransaction]:
-        """One write transaction: everything in it lands, or nothing does."""
+        """One write transaction: everything in it lands, or nothing does
+        (refused once the store was migrated past this code's schema)."""
+        refuse_writes_past_schema(self.location)
         with self._lock, self._writer, self._reachable:
             self._conn.execute("BEGIN IMMEDIATE")
             try:
@@ -367,10 +389,19 @@ class SqliteDatabase:
         newest = len(migrations)
         if self.schema_version() == newest:
             return
+        started = time.monotonic()
         with self.tx() as conn:
             version = self.schema_version()  # re-read under the write lock
             refuse_newer_schema(version, newest, str(self.path))
             for target in range(version + 1, newest + 1):
-                for statement in migrations[target - 1]:
-                    conn.execute(statement)
+                try:
+                    for statement in migrations[target - 1]:
+                        conn.execute(statement)
+                except sqlite3.Error as exc:
+                    if _damaged(exc):
+                        raise
+                    raise migration_failed(
+                        version, target, newest, exc, self.location
+                    ) from exc
                 conn.execute(f"PRAGMA user_version = {target}")
+        log_migration(self.location, version, newest, started)

@@ -122,6 +122,10 @@ class LiveContext:
         self.capacity_max_age_s = capacity_max_age_s
         #: Why the router runs without a store (repeated in every answer).
         self.open_notes = tuple(open_notes)
+        #: Why writes to the store are refused ("": they are not): another
+        #: process migrated it past this code's schema (repeated in every
+        #: answer).
+        self.schema_note = ""
         self._known_stock = network.inventory.copy()
         self._node_index = dict(network.node_index)
         self._room: Room | None = None
@@ -140,6 +144,8 @@ class LiveContext:
         if self.store is None:
             for note in self.open_notes or ("no state store",):
                 notes.add(note)
+        elif self.schema_note:
+            notes.add(self.schema_note)
         logged = self._capacity_logged(notes)  # a store read: not under the lock
         with self.lock:  # the capacity map
             if logged is not None:

@@ -35,6 +35,7 @@ from tierflow.data.sample_network import sample_network_dir
 from tierflow.data.store import (
     SchemaTooNew,
     StateStore,
+    StoreBroken,
     default_state_location,
     open_store,
 )
@@ -204,9 +205,10 @@ class OnlineRouter:
             If it cannot be opened, the router still answers (degraded,
             without reservations) and says so in every answer; one that
             cannot be a store (``InputError``), whose schema is newer
-            than this code's (``SchemaTooNew``) or a PostgreSQL URL
-            without the ``postgres`` extra (``MissingExtraError``) is
-            refused.
+            than this code's (``SchemaTooNew``), that can never open as
+            it is (``StoreBroken``: a damaged file, a failing migration) or
+            a PostgreSQL URL without the ``postgres`` extra
+            (``MissingExtraError``) is refused.
         policy
             Tier policy (default :class:`~tierflow.formulations.tiers.TierPolicy`).
         bid_prices
@@ -464,6 +466,17 @@ class OnlineRouter:
         did not): other processes' events may be missing from the map."""
         return self._live.unread_note
 
+    @property
+    def schema_note(self) -> str:
+        """Why this router's writes are refused ("": they are not): its store
+        was migrated past this code's schema while it ran."""
+        return self._live.schema_note
+
+    def schema_moved_on(self, why: str) -> None:
+        """The store's schema is newer than this code's (``why``; "": no
+        longer): every answer says so (the store refuses the writes)."""
+        self._live.schema_note = why
+
     def capacity_staleness(self, now: dt.datetime) -> str:
         """Why the capacity map is stale at ``now`` ("" when it is not; see
         ``capacity_max_age_s``)."""
@@ -648,7 +661,11 @@ def _open_state(
     store whose schema is newer than this code's (:class:`SchemaTooNew`):
     waiting never makes it fit, upgrading tierflow does; and a PostgreSQL
     URL without the ``postgres`` extra (:class:`MissingExtraError`):
-    installing it does.
+    installing it does; and a store that can never open as it is
+    (:class:`StoreBroken`: a damaged SQLite file, a migration that fails),
+    which it served degraded for ever, retrying every second. With
+    ``refuse_newer`` False (a worker, a reconnect) a newer schema and a
+    broken store are the failure instead, said in every answer.
     """
     store: StateStore | None = None
     try:
@@ -662,10 +679,10 @@ def _open_state(
         if monitor is not None:  # (a reconnect attaches under the router's lock)
             monitor.attach(store)
         return store, None
-    except (InputError, SchemaTooNew, MissingExtraError) as exc:
+    except (InputError, SchemaTooNew, StoreBroken, MissingExtraError) as exc:
         if store is not None and store is not state:
             store.close()
-        if isinstance(exc, SchemaTooNew) and not refuse_newer:
+        if isinstance(exc, SchemaTooNew | StoreBroken) and not refuse_newer:
             return None, exc
         raise
     except (*STORE_ERRORS, TierflowError) as exc:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import multiprocessing as mp
+import re
 import signal
 import sqlite3
 import subprocess
@@ -422,3 +423,24 @@ def test_takes_sweep_lapsed_holds_at_most_once_a_second(store: StateStore) -> No
     assert store.reserve("e", [("TEE", 8)], "N1", ttl_s=5, now=1.5).ok
     assert store.reservation_status("d") == "expired"
     assert store.check_consistency() == []
+
+
+def test_a_migration_says_where_from_which_schema_and_how_long(
+    state_location: Path | str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """One log line for an older store an open migrates (none for a new
+    one, nor for a store at the newest schema)."""
+    caplog.set_level("INFO", logger="tierflow.store")
+    open_store(state_location).close()
+    open_store(state_location).close()
+    assert [r for r in caplog.records if r.name == "tierflow.store"] == []
+    downgrade_store(state_location, 9)
+    with open_store(state_location) as s:
+        where = s.location
+    said = [r.getMessage() for r in caplog.records if r.name == "tierflow.store"]
+    assert len(said) == 1, said
+    assert re.fullmatch(
+        rf"migrating store {re.escape(where)} from schema 9 to {SCHEMA_VERSION}: "
+        r"done in \d+\.\d\d s",
+        said[0],
+    ), said

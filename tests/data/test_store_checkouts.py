@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 
 from tests.conftest import TINY_NETWORK
-from tests.postgres import downgrade_store, run_sql
+from tests.postgres import downgrade_store, run_sql, set_schema_version
 from tierflow.data.errors import InputError
 from tierflow.data.network import Network, load_network
 from tierflow.data.orders import read_orders, write_orders
@@ -534,6 +534,65 @@ def test_hold_counts_follow_every_change_of_the_checkouts(
             assert s.hold_counts(now=now) == _scanned(state_location, now), now
         assert s.prune_checkouts(now=1000, grace_s=100) > 0
         assert s.hold_counts(now=1000) == _scanned(state_location, 1000)
+        assert s.check_consistency() == []
+
+
+#: Migration 10 as released (before commit 351cf37 gave ``hold_tally`` its
+#: ``shard`` in place): what a store migrated to 10 by then holds. Data, not
+#: the code's migration: that one has changed.
+_RELEASED_MIGRATION_10 = (
+    """CREATE TABLE hold_tally (
+        option_id TEXT NOT NULL,
+        state TEXT NOT NULL
+            CHECK (state IN ('held', 'confirmed', 'cancelled', 'lapsed')),
+        n INTEGER NOT NULL,
+        PRIMARY KEY (option_id, state)
+    )""",
+    """INSERT INTO hold_tally (option_id, state, n)
+        SELECT option_id, state, COUNT(*) FROM (SELECT c.option_id,
+            CASE WHEN c.status = 'cancelled'
+                AND c.expires_at <= c.updated_at THEN 'lapsed'
+                ELSE c.status END AS state FROM checkouts c) x
+        GROUP BY option_id, state""",
+    "CREATE INDEX checkouts_live ON checkouts (status, expires_at, option_id)",
+)
+
+
+def test_migration_12_repairs_the_tally_of_a_store_migrated_to_10_before_its_shard(
+    store: StateStore, state_location: Path | str
+) -> None:
+    """A store migrated to version 10 before its ``hold_tally`` got ``shard``
+    (and was then opened by 11, which never touched it) works once opened:
+    every hold, confirm and cancel failed on it ("table hold_tally has no
+    column named shard", PostgreSQL's UndefinedColumn)."""
+    _checkouts_of_every_ending(store)
+    store.close()
+    downgrade_store(state_location, 9)
+    run_sql(state_location, *_RELEASED_MIGRATION_10)
+    set_schema_version(state_location, 10)
+    with open_store(state_location) as s:
+        assert s.schema_version() == SCHEMA_VERSION
+        assert s.check_consistency() == []
+        for now in (0.5, 61, 5000):
+            assert s.hold_counts(now=now) == _scanned(state_location, now), now
+        one = [("N1", [("TEE", 1)])]
+        for rid, option in (("a", "gold"), ("b", "gold"), ("c", "silver")):
+            lines = [_lines(rid, "N1", "TEE", 1)]
+            assert s.hold_checkout(rid, option, one, 60, order_lines=lines, now=10).ok
+        assert s.hold_checkout(  # a swap
+            "c", "gold", one, 60, order_lines=[_lines("c", "N1", "TEE", 1)], now=11
+        ).ok
+        assert s.confirm_checkout("a", now=12).status == HoldStatus.CONFIRMED
+        assert s.cancel_checkout("b", now=13).status == HoldStatus.CANCELLED
+        assert s.check_consistency() == []
+        assert s.hold_counts(now=14) == _scanned(state_location, 14)
+    # on a store that was right it changes no count
+    with open_store(state_location) as s:
+        before = s.hold_counts(now=14)
+    downgrade_store(state_location, 11)
+    with open_store(state_location) as s:
+        assert s.schema_version() == SCHEMA_VERSION
+        assert s.hold_counts(now=14) == before
         assert s.check_consistency() == []
 
 

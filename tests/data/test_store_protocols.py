@@ -93,6 +93,8 @@ def test_each_concern_is_part_of_state_store() -> None:
         "location",
         "reopen",
         "schema_version",
+        "follow_schema",
+        "schema_moved_on",
         "check_consistency",
         "checkpoint",
         "close",

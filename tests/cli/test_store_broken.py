@@ -1,0 +1,113 @@
+"""A store that can never open as it is (a damaged SQLite file, a migration
+the database refuses) stops every command taking ``--state`` at once: one
+line naming the store, exit 1. ``serve`` and ``options`` served it degraded
+for ever ("state store unavailable (database disk image is malformed)",
+retried every second), as if the database were down, and the batch commands
+said the error without the store."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+from contextlib import closing
+from pathlib import Path
+
+import pytest
+
+from tests.cli.test_extras import _STATE_COMMANDS, _state_commands
+from tests.postgres import set_schema_version
+from tierflow.cli.serve_cmd import API_KEY_ENV
+from tierflow.data.store import (
+    SCHEMA_VERSION,
+    StoreBroken,
+    describe_location,
+    is_postgres_url,
+    open_store,
+)
+
+
+def _tierflow(tmp: Path, command: str, state: Path | str) -> tuple[int, str, str]:
+    """Run ``command`` on ``state`` in a fresh process: exit code, out, err
+    (a server that serves is stopped, and fails the test)."""
+    args = _state_commands(tmp)[command]
+    tierflow = str(Path(sys.executable).with_name("tierflow"))
+    env = {**os.environ, API_KEY_ENV: "cli-test-key-0123456789"}
+    proc = subprocess.Popen(
+        [tierflow, *args, "--state", str(state)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    try:
+        stdout, stderr = proc.communicate(timeout=180)  # a busy machine
+    except subprocess.TimeoutExpired:  # it serves: stopped, with its workers
+        proc.send_signal(signal.SIGINT)
+        proc.communicate(timeout=30)
+        raise
+    return proc.returncode, stdout, stderr
+
+
+def _truncated(tmp: Path) -> Path:
+    """A store cut short, as ``head -c`` or a full disk leaves one."""
+    whole = tmp / "whole.db"
+    open_store(whole).close()
+    with closing(sqlite3.connect(whole)) as db:
+        db.executemany(
+            "INSERT INTO capacity_events (event_id, ts, node_id, type, payload, "
+            "received_at) VALUES (?, '2026-01-05T15:00:00Z', 'WH-EAST', 'note', ?, 0)",
+            [(f"e{i}", "x" * 300) for i in range(5000)],
+        )
+        db.commit()
+    cut = tmp / "cut.db"
+    data = whole.read_bytes()
+    cut.write_bytes(data[: len(data) // 2])
+    return cut
+
+
+@pytest.mark.parametrize("command", _STATE_COMMANDS)
+def test_a_truncated_store_is_refused_by_name(tmp_path: Path, command: str) -> None:
+    cut = _truncated(tmp_path)
+    code, out, err = _tierflow(tmp_path, command, cut)
+    assert (code, out) == (1, ""), err
+    assert err == f"Error: {cut}: database disk image is malformed\n"
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_truncated_store_is_refused_at_open(tmp_path: Path) -> None:
+    cut = _truncated(tmp_path)
+    with pytest.raises(StoreBroken) as refused:
+        open_store(cut)
+    assert str(refused.value) == f"{cut}: database disk image is malformed"
+
+
+def _already_there(backend: str) -> str:
+    """The database's words for migration 6's table, there already."""
+    if backend == "postgres":
+        return 'relation "quotes" already exists'
+    return "table quotes already exists"
+
+
+@pytest.mark.parametrize("command", _STATE_COMMANDS)
+def test_a_store_whose_migration_fails_is_refused_by_name(
+    tmp_path: Path, state_location: Path | str, backend: str, command: str
+) -> None:
+    """A store at version 5 that has migration 6's table already (a restore
+    gone wrong, a hand-made table): the migration fails, whatever waits."""
+    open_store(state_location).close()
+    set_schema_version(state_location, 5)
+    code, out, err = _tierflow(tmp_path, command, state_location)
+    assert (code, out) == (1, ""), err
+    assert err == (
+        f"Error: {describe_location(state_location)}: cannot migrate the store "
+        f"from schema 5 to {SCHEMA_VERSION}: migration 6 failed: "
+        f"{_already_there(backend)}\n"
+    )
+    assert not (tmp_path / "out").exists()
+    # nothing of it applied
+    if not is_postgres_url(state_location):
+        with closing(sqlite3.connect(state_location)) as db:
+            assert db.execute("PRAGMA user_version").fetchone() == (5,)
