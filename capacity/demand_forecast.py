@@ -2,8 +2,9 @@
 learned from past days only and corrected by today's arrivals.
 
 The volume model is :class:`~tierflow.capacity.forecast.SmoothedProfileForecaster`
-fitted to the history's orders per UTC hour (a level, weekday factors and an
-hour-of-day profile). During the day the expected total is updated from the
+fitted to the history's orders of each business day (:class:`BusinessDay`:
+the network's, from its first local midnight to its last) by hour since the
+day's start (a level, weekday factors and an hour-of-day profile). During the day the expected total is updated from the
 orders seen so far against the share of the day the profile says should have
 arrived (a Gamma–Poisson update: the day's multiplier has a prior of mean 1
 and a coefficient of variation of at least :data:`PRIOR_CV`), so an
