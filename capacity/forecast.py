@@ -281,7 +281,9 @@ def rest_of_day(
 ) -> FloatArray:
     """Predicted units per node from ``at`` to the node's local midnight.
 
-    The hour containing ``at`` counts pro rata; ``at`` must not precede the
+    The hour containing ``at`` counts pro rata, and so does the one the
+    node's midnight falls in (a zone half an hour off UTC ends its day in
+    the middle of a UTC hour); ``at`` must not precede the
     end of the fitted history by more than a day.
     """
     at_utc = at.astimezone(dt.UTC)
@@ -305,8 +307,12 @@ def rest_of_day(
         # clock, 23 h on a spring-forward day's 22 (and 25 h in autumn)
         to_midnight = midnight.astimezone(dt.UTC) - at_utc
         hours = max(0.0, to_midnight.total_seconds() / 3600.0)
-        k = int(np.ceil(hours - fraction)) if hours > fraction else 0
+        # after the hour holding ``at``: whole UTC hours, then the share of
+        # the one local midnight falls in (a half-hour zone's: half of it)
+        rest = max(0.0, hours - fraction)
+        whole = int(np.floor(rest))
         rows = network.node_tz == t
         head = fc[rows, 0] * min(fraction, hours)
-        out[rows] = head + fc[rows, 1 : 1 + k].sum(axis=1)
+        tail = fc[rows, 1 + whole] * (rest - whole) if rest > whole else 0.0
+        out[rows] = head + fc[rows, 1 : 1 + whole].sum(axis=1) + tail
     return out

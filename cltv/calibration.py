@@ -16,6 +16,8 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
+from tierflow.cltv.sampling import content_sample
+
 FloatArray = NDArray[np.float64]
 #: A training window as seen by a forecaster: its forecast (made at the
 #: window's cut-off) and what each customer then spent.
@@ -109,7 +111,7 @@ def _window_errors(
     forecast = np.maximum(np.asarray(window[0], dtype=np.float64), 0.0)
     actual = np.asarray(window[1], dtype=np.float64)
     if len(forecast) > MAX_SHAPE_ROWS:
-        rows = np.random.default_rng(0).choice(len(forecast), MAX_SHAPE_ROWS, False)
+        rows = content_sample((forecast, actual), MAX_SHAPE_ROWS)  # not by id
         forecast, actual = forecast[rows], actual[rows]
     total = float(actual.sum())
     if total <= 0.0 or forecast.sum() <= 0.0:

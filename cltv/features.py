@@ -28,6 +28,7 @@ from tierflow.cltv.btyd import (
     fit_bgnbd,
     fit_gamma_gamma,
 )
+from tierflow.cltv.sampling import content_sample
 from tierflow.data.errors import InputError
 from tierflow.data.transactions import (
     BrowsingLog,
@@ -360,9 +361,7 @@ def fit_btyd(
     x, t_x, T = history.x, history.t_x / BTYD_UNIT_DAYS, history.T / BTYD_UNIT_DAYS
     m = history.repeat_mean
     if max_customers is not None and history.n_customers > max_customers:
-        rows = np.random.default_rng(0).choice(
-            history.n_customers, max_customers, replace=False
-        )
+        rows = content_sample((x, t_x, T, m), max_customers)  # not by id
         x, t_x, T, m = x[rows], t_x[rows], T[rows], m[rows]
     bg = fit_bgnbd(x, t_x, T)
     gg = fit_gamma_gamma(x, m)

@@ -49,6 +49,7 @@ from tierflow.cltv.config import (
     training_windows,
 )
 from tierflow.cltv.features import (
+    BTYD_FEATURES,
     BtydFit,
     CustomerData,
     CustomerHistory,
@@ -62,6 +63,7 @@ from tierflow.cltv.features import (
 )
 from tierflow.cltv.level import Level, fit_level
 from tierflow.cltv.regressor import CLTVRegressor
+from tierflow.cltv.sampling import content_sample
 from tierflow.cltv.segments import SEGMENTS, assign_segments
 from tierflow.cltv.training import (
     COMPACT_FEATURES,
@@ -275,6 +277,13 @@ class CLTVModel:
             n_jobs=cfg.n_jobs,
             n_folds=cfg.n_folds,
             random_state=cfg.random_state,
+            # the rows' own data tell them apart, not the BTYD fits' outputs
+            # (nor the offset, a BTYD forecast): see CLTVRegressor
+            key_columns=[
+                i
+                for i, name in enumerate(encoder.features)
+                if name not in BTYD_FEATURES
+            ],
         )
         with np.errstate(over="ignore", invalid="ignore"):  # refused below, once
             regressor.fit(X, y, groups=customers)
@@ -306,7 +315,7 @@ class CLTVModel:
             except InputError:
                 continue  # too little history at this cut-off to fit BTYD
             actual = window_spend(log, feats.history, width)
-            windows.append((raw, actual[_shape_rows(len(actual))]))
+            windows.append((raw, actual[_shape_rows(feats, actual)]))
         shapes = {
             n: fit_shape([(raw[n], actual) for raw, actual in windows]) for n in names
         }
@@ -335,7 +344,8 @@ class CLTVModel:
         raw = baseline_forecasts(feats.history, feats.btyd, horizon)
         frame, codes = feats.frame, feats.history.codes
         if calibrating:
-            rows = _shape_rows(len(codes))
+            actual = window_spend(data.transactions, feats.history, horizon)
+            rows = _shape_rows(feats, actual)
             raw = {name: values[rows] for name, values in raw.items()}
             frame, codes = frame.iloc[rows], codes[rows]
         design = self._encoder().design(frame, horizon, raw["bgnbd_gg"])
@@ -625,12 +635,15 @@ def _require_finite_fit(
     )
 
 
-def _shape_rows(n: int) -> NDArray[np.int64]:
+def _shape_rows(feats: FeatureSet, actual: FloatArray) -> NDArray[np.int64]:
     """The customers a calibration window is fitted on: all, or a fixed-seed
-    sample of :data:`MAX_SHAPE_ROWS` (the same for every forecaster)."""
-    if n <= MAX_SHAPE_ROWS:
-        return np.arange(n)
-    return np.sort(np.random.default_rng(0).choice(n, MAX_SHAPE_ROWS, replace=False))
+    sample of :data:`MAX_SHAPE_ROWS` (the same for every forecaster), drawn
+    by the customers' histories and spend, not by their ids."""
+    history = feats.history
+    return content_sample(
+        (history.x, history.t_x, history.T, history.repeat_mean, actual),
+        MAX_SHAPE_ROWS,
+    )
 
 
 def _jsonable(value: object) -> bool:

@@ -8,6 +8,7 @@ by customer for out-of-fold forecasts. Why each: ``docs/cltv.md``.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -22,6 +23,8 @@ from sklearn.utils.validation import (
 )
 from threadpoolctl import threadpool_limits
 
+from tierflow.cltv.sampling import mix, row_keys
+
 FloatArray = NDArray[np.float64]
 IntArray = NDArray[np.int64]
 
@@ -29,8 +32,14 @@ IntArray = NDArray[np.int64]
 MAX_BINS = 255
 #: Below this many rows one OpenMP thread is faster than several.
 SMALL_DATA_ROWS = 100_000
-#: Smallest offset used: a baseline of 0 would give infinite weightless targets.
-OFFSET_FLOOR = 1e-3
+#: Smallest offset used, as a share of the training rows' mean offset: a
+#: baseline of 0 would give infinite weightless targets. (A model stored before
+#: the floor was relative has an absolute floor of 1e-3: ``offset_floor_``.)
+OFFSET_FLOOR_SHARE = 1e-4
+#: The absolute floor of a model fitted before :data:`OFFSET_FLOOR_SHARE`.
+LEGACY_OFFSET_FLOOR = 1e-3
+#: Steps per mean magnitude of a feature before binning (:func:`_grid_steps`).
+_FEATURE_GRID = float(2**30)
 
 
 def _quantile_edges(X: FloatArray, categorical: list[int]) -> list[FloatArray | None]:
@@ -58,6 +67,37 @@ def _quantile_edges(X: FloatArray, categorical: list[int]) -> list[FloatArray | 
             np.unique(np.percentile(column, cuts, method="averaged_inverted_cdf"))
         )
     return edges
+
+
+def _grid_steps(X: FloatArray, categorical: list[int]) -> FloatArray:
+    """Each feature's grid step: its mean magnitude over 2**30 (NaN: left
+    as it is, for a categorical or valueless feature).
+
+    Values a rounding apart (a sum of amounts in dollars against the same
+    sum in cents, divided back) fall on one grid point, so they are one
+    value to the binning: bins cut between near-duplicates that only
+    rounding made differ made another model of the same data in another
+    currency unit.
+    """
+    steps = np.full(X.shape[1], np.nan)
+    for j in range(X.shape[1]):
+        column = X[:, j]
+        finite = np.abs(column[np.isfinite(column)])
+        if j in categorical or not len(finite):
+            continue
+        scale = math.fsum(finite) / len(finite)  # exact: any row order
+        if scale > 0.0:
+            steps[j] = scale / _FEATURE_GRID
+    return steps
+
+
+def _on_grid(X: FloatArray, steps: FloatArray) -> FloatArray:
+    """``X`` with each feature rounded to its grid (:func:`_grid_steps`)."""
+    out = X.copy()
+    for j, step in enumerate(steps):
+        if np.isfinite(step):
+            out[:, j] = np.round(X[:, j] / step) * step
+    return out
 
 
 def _apply_edges(X: FloatArray, edges: list[FloatArray | None]) -> FloatArray:
@@ -108,6 +148,12 @@ class CLTVRegressor(RegressorMixin, BaseEstimator):  # type: ignore[misc]
         members that never saw it. 1: one bag on all rows.
     random_state
         Seed of the fold assignment, the member seeds and subsamples.
+    key_columns
+        Columns of ``X`` whose values (with the target and the weight) tell
+        rows apart when folds and subsamples are drawn (:func:`~tierflow.cltv.sampling.row_keys`);
+        ``None``: every column. Leave out columns fitted on the data as a
+        whole (a BTYD forecast): the fit's rounding moves them between two
+        runs on the same data in other units, and the draw would move too.
 
     Notes
     -----
@@ -130,6 +176,7 @@ class CLTVRegressor(RegressorMixin, BaseEstimator):  # type: ignore[misc]
         n_jobs: int | None = None,
         n_folds: int = 1,
         random_state: int | None = None,
+        key_columns: list[int] | None = None,
     ) -> None:
         self.n_estimators = n_estimators
         self.subsample = subsample
@@ -144,6 +191,7 @@ class CLTVRegressor(RegressorMixin, BaseEstimator):  # type: ignore[misc]
         self.n_jobs = n_jobs
         self.n_folds = n_folds
         self.random_state = random_state
+        self.key_columns = key_columns
 
     def __sklearn_tags__(self) -> Any:
         tags = super().__sklearn_tags__()
@@ -160,6 +208,12 @@ class CLTVRegressor(RegressorMixin, BaseEstimator):  # type: ignore[misc]
             raise ValueError(f"subsample must be in (0, 1], got {self.subsample!r}")
         if not isinstance(self.n_folds, int | np.integer) or self.n_folds < 1:
             raise ValueError(f"n_folds must be an int >= 1, got {self.n_folds!r}")
+        for column in self.key_columns or ():
+            if not 0 <= int(column) < n_features:
+                raise ValueError(
+                    f"key_columns {self.key_columns!r} holds {column!r}, not a "
+                    f"column index of X with {n_features} features"
+                )
         if self.offset_column is not None:
             if not 0 <= int(self.offset_column) < n_features:
                 raise ValueError(
@@ -186,13 +240,35 @@ class CLTVRegressor(RegressorMixin, BaseEstimator):  # type: ignore[misc]
             return X
         return np.delete(X, int(self.offset_column), axis=1)
 
+    def _binned(self, X: FloatArray) -> FloatArray:
+        """What the members see of ``X``: its features on the fit's grid
+        (none for a model stored before it), then binned."""
+        steps = getattr(self, "feature_steps_", None)
+        features = self._features(X)
+        if steps is not None:
+            features = _on_grid(features, steps)
+        return _apply_edges(features, self.bin_edges_)
+
+    def _offset_floor(self, X: FloatArray) -> float:
+        """The smallest offset a fit on ``X`` uses: a share of its mean (so
+        it is in the offset's own unit)."""
+        if self.offset_column is None:
+            return LEGACY_OFFSET_FLOOR
+        column = X[:, int(self.offset_column)]
+        # fsum: exact, so the floor is the same whatever the rows' order
+        mean = math.fsum(np.maximum(column, 0.0)) / max(len(column), 1)
+        if not np.isfinite(mean) or mean <= 0.0:
+            return LEGACY_OFFSET_FLOOR
+        return max(OFFSET_FLOOR_SHARE * mean, np.finfo(np.float64).tiny)
+
     def _offset(self, X: FloatArray) -> FloatArray:
         if self.offset_column is None:
             return np.ones(X.shape[0])
         column = X[:, int(self.offset_column)]
         if not np.isfinite(column).all():
             raise ValueError("offset column must be finite")
-        return np.maximum(column, OFFSET_FLOOR)
+        floor = getattr(self, "offset_floor_", LEGACY_OFFSET_FLOOR)
+        return np.maximum(column, floor)
 
     def fit(
         self,
@@ -218,20 +294,35 @@ class CLTVRegressor(RegressorMixin, BaseEstimator):  # type: ignore[misc]
             return max(1, int(self.n_jobs))
         return 1 if n_rows < SMALL_DATA_ROWS else None
 
-    def _folds(self, n_rows: int, groups: Any, rng: np.random.RandomState) -> IntArray:
-        """The fold of each row: groups shuffled and dealt out round-robin.
+    def _folds(
+        self,
+        n_rows: int,
+        groups: Any,
+        keys: NDArray[np.uint64],
+        rng: np.random.RandomState,
+    ) -> IntArray:
+        """The fold of each row: the groups' contents shuffled and dealt out
+        round-robin.
 
-        Remembers each group's fold (``groups_``, ``group_folds_``).
+        A group is known by its rows' keys (:func:`~tierflow.cltv.sampling.row_keys`), summed: groups
+        with the same rows share a fold, and neither the groups' labels nor
+        the rows' order changes which fold a group gets. Remembers each
+        group's fold (``groups_``, ``group_folds_``).
         """
         k = int(self.n_folds)
         labels = np.arange(n_rows) if groups is None else np.asarray(groups)
         if len(labels) != n_rows:
             raise ValueError(f"groups has {len(labels)} labels for {n_rows} rows")
         self.groups_, codes = np.unique(labels, return_inverse=True)
+        codes = codes.reshape(-1)
         if k == 1:
             self.group_folds_ = np.zeros(len(self.groups_), dtype=np.int64)
         else:
-            self.group_folds_ = rng.permutation(len(self.groups_)) % k
+            content = np.zeros(len(self.groups_), dtype=np.uint64)
+            np.add.at(content, codes, mix(keys))  # wraps: a sum modulo 2**64
+            distinct, which = np.unique(content, return_inverse=True)
+            dealt = rng.permutation(len(distinct)) % k
+            self.group_folds_ = np.asarray(dealt[which.reshape(-1)], dtype=np.int64)
         return np.asarray(self.group_folds_[codes], dtype=np.int64)
 
     def _member(self, seed: int) -> HistGradientBoostingRegressor:
@@ -251,24 +342,38 @@ class CLTVRegressor(RegressorMixin, BaseEstimator):  # type: ignore[misc]
     def _fit(
         self, X: FloatArray, y: FloatArray, sample_weight: Any, groups: Any
     ) -> CLTVRegressor:
-        weight = _check_sample_weight(sample_weight, X, dtype=np.float64)
+        given_weight = _check_sample_weight(sample_weight, X, dtype=np.float64)
+        weight = given_weight
+        self.offset_floor_ = self._offset_floor(X)
         offset = self._offset(X)
         features = self._features(X)
-        self.bin_edges_ = _quantile_edges(features, self._categorical() or [])
+        categorical = self._categorical() or []
+        self.feature_steps_ = _grid_steps(features, categorical)
+        features = _on_grid(features, self.feature_steps_)
+        self.bin_edges_ = _quantile_edges(features, categorical)
         features = _apply_edges(features, self.bin_edges_)
         target = np.maximum(np.asarray(y, dtype=np.float64), 0.0) / offset
         weight = weight * offset
+        # weights of mean 1: the boosting's thresholds on a leaf's hessian are
+        # absolute, so weights in the offset's currency unit (cents or
+        # dollars) would fit another model
+        total = math.fsum(weight)  # exact: the same whatever the rows' order
+        if total > 0.0:
+            weight = weight * (len(weight) / total)
         # the largest rate any training row showed: a forecast's rate never
         # goes past it (:meth:`_forecast`)
         top = float(target.max()) if target.size else 0.0
         self.log_rate_max_ = float(np.log(top)) if top > 0 else 0.0
         rng = check_random_state(self.random_state)
-        fold = self._folds(X.shape[0], groups, rng)
+        # the rows in an order of their contents: folds and subsamples drawn
+        # by it are the same whatever the customers' ids or the log's order
+        given = X if self.key_columns is None else X[:, list(self.key_columns)]
+        keys = row_keys([*given.T, np.asarray(y, dtype=np.float64), given_weight])
+        fold = self._folds(X.shape[0], groups, keys, rng)
+        order = np.argsort(keys, kind="stable")
         members: list[HistGradientBoostingRegressor] = []
         for k in range(int(self.n_folds)):
-            train = (
-                np.flatnonzero(fold != k) if self.n_folds > 1 else np.arange(len(fold))
-            )
+            train = order[fold[order] != k] if self.n_folds > 1 else order
             members.extend(
                 self._fit_member(features, target, weight, train, rng)
                 for _ in range(int(self.n_estimators))
@@ -324,7 +429,7 @@ class CLTVRegressor(RegressorMixin, BaseEstimator):  # type: ignore[misc]
         X = validate_data(
             self, X, dtype=np.float64, ensure_all_finite="allow-nan", reset=False
         )
-        features = _apply_edges(self._features(X), self.bin_edges_)
+        features = self._binned(X)
         with threadpool_limits(limits=self._threads(X.shape[0]), user_api="openmp"):
             logs = _bag_log_mean(self.estimators_, features)
         return X, logs
@@ -358,7 +463,7 @@ class CLTVRegressor(RegressorMixin, BaseEstimator):  # type: ignore[misc]
         pos = np.minimum(np.searchsorted(self.groups_, labels), len(self.groups_) - 1)
         seen = self.groups_[pos] == labels
         fold = np.where(seen, self.group_folds_[pos], -1)
-        features = _apply_edges(self._features(X), self.bin_edges_)
+        features = self._binned(X)
         logs = np.zeros(X.shape[0])
         size = int(self.n_estimators)
         with threadpool_limits(limits=self._threads(X.shape[0]), user_api="openmp"):

@@ -26,6 +26,7 @@ from tierflow.cltv.features import (
     build_features,
     window_spend,
 )
+from tierflow.cltv.sampling import content_sample
 from tierflow.data.errors import InputError
 from tierflow.data.transactions import PROFILE_CATEGORICALS
 
@@ -88,10 +89,10 @@ def stack_windows(
             continue
         except InputError:
             continue  # too little history at this cut-off to fit BTYD
+        target = window_spend(data.transactions, feats.history, width)
         rows = np.arange(feats.history.n_customers)
         if max_customers is not None and len(rows) > max_customers:
-            rows = np.sort(rng.choice(rows, max_customers, replace=False))
-        target = window_spend(data.transactions, feats.history, width)
+            rows = content_sample(_own_columns(feats.frame, target), max_customers, rng)
         out.append(
             TrainingWindow(
                 cutoff=cutoff,
@@ -175,3 +176,15 @@ class FeatureEncoder:
     ) -> FloatArray:
         """The regressor's input: the features, then the offset column."""
         return np.column_stack([self.matrix(frame, window_days), offset])
+
+
+def _own_columns(frame: pd.DataFrame, target: FloatArray) -> list[FloatArray]:
+    """A window's customers as :func:`~tierflow.cltv.sampling.content_sample`
+    tells them apart: their numeric features but the BTYD fit's outputs
+    (which its rounding moves in another currency unit), and the target."""
+    numeric = frame.drop(columns=[c for c in BTYD_FEATURES if c in frame.columns])
+    numeric = numeric.select_dtypes("number")
+    return [
+        *(np.asarray(numeric[c].to_numpy(), dtype=np.float64) for c in numeric.columns),
+        target,
+    ]

@@ -13,7 +13,6 @@ import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
-from tierflow.data.delivery_calendar import zone_info
 from tierflow.data.errors import InputError
 from tierflow.data.limits import DATA_WINDOW
 from tierflow.data.network import Network
@@ -199,79 +198,84 @@ def _order_times(
     start: dt.date,
     spike: Spike | None,
 ) -> _OrderTimes:
-    """Draw each order's local minute from its destination timezone's profile."""
+    """Draw each order's instant from its destination timezone's profile,
+    over the minutes that really pass in the local days (a day the clocks go
+    back has two 01:xx hours, each weighted as an 01:xx; one they go forward
+    has no 02:xx, and no other hour gets its orders)."""
     per_minute = _minute_intensity()
-    day0 = np.datetime64(start, "D")
-    n_cells = days * 1440
     utc = np.empty(dest.size, dtype="datetime64[s]")
     offset_min = np.empty(dest.size, dtype=np.int64)
     order_tz = network.dest_tz[dest]
     for g in np.unique(order_tz):
         members = np.flatnonzero(order_tz == g)
         timezone = network.dest_timezones[int(g)]
-        _, spike_shift = _utc_offsets(timezone, start, days)
-        weights = _minute_weights(per_minute, start, days, spike, spike_shift)
+        minutes = _local_minutes(timezone, start, days)
+        weights = _minute_weights(per_minute, minutes, start, spike)
         cdf = np.cumsum(weights)
         cell = np.searchsorted(cdf, rng.random(members.size) * cdf[-1], side="right")
-        cell = np.minimum(cell, n_cells - 1)
-        local_s = cell * 60 + rng.integers(0, 60, size=members.size)
-        local = day0 + local_s.astype("timedelta64[s]")
-        utc[members], offset_min[members] = _on_the_clock(local, timezone)
+        cell = np.minimum(cell, len(minutes.utc) - 1)
+        seconds = rng.integers(0, 60, size=members.size).astype("timedelta64[s]")
+        utc[members] = minutes.utc[cell] + seconds
+        offset_min[members] = minutes.offset_min[cell]
     return _OrderTimes(utc, offset_min)
 
 
-def _on_the_clock(
-    local: NDArray[np.datetime64], timezone: str
-) -> tuple[NDArray[np.datetime64], NDArray[np.int64]]:
-    """The UTC instants of wall-clock times in ``timezone`` and the zone's
-    offset at each (minutes east of UTC), so a stamp is the shopper's clock
-    also on the days it changes (the day's noon offset put the hours before
-    the change an hour off). A time the clocks skip (02:30 when they go
-    forward) is read an hour later; one they repeat, as the first."""
-    aware = pd.DatetimeIndex(local).tz_localize(
-        timezone,
-        ambiguous=np.ones(local.size, dtype=bool),
-        nonexistent=pd.Timedelta(hours=1),
+@dataclass(frozen=True, slots=True)
+class _LocalMinutes:
+    """Every minute that passes from the first local midnight of the
+    horizon to the one after its last day: its UTC start, the zone's offset
+    then (minutes east of UTC), the local day (0: ``start``) and minute of
+    that day on the clock (0 .. 1439)."""
+
+    utc: NDArray[np.datetime64]
+    offset_min: NDArray[np.int64]
+    day: NDArray[np.int64]
+    clock_minute: NDArray[np.int64]
+
+
+def _local_midnight(timezone: str, day: dt.date) -> pd.Timestamp:
+    """The instant a local day starts (its first minute, should the clocks
+    skip midnight)."""
+    return pd.Timestamp(day).tz_localize(
+        timezone, ambiguous=True, nonexistent="shift_forward"
     )
-    utc = aware.tz_convert("UTC").tz_localize(None).to_numpy("datetime64[s]")
-    wall = aware.tz_localize(None).to_numpy("datetime64[s]")
-    offset = (wall - utc) // np.timedelta64(60, "s")
-    return utc, offset.astype(np.int64)
 
 
-def _utc_offsets(
-    timezone: str, start: dt.date, days: int
-) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
-    """Per day: the zone's minutes east of UTC (at noon), and the minutes the
-    spike's reference clock runs ahead of it."""
-    tz = zone_info(timezone)
-    spike_tz = zone_info(SPIKE_TZ)
-    offsets = np.empty(days, dtype=np.int64)
-    spike_shift = np.empty(days, dtype=np.int64)
-    for d in range(days):
-        noon = dt.datetime.combine(start + dt.timedelta(days=d), dt.time(12), tz)
-        off = noon.utcoffset() or dt.timedelta(0)
-        offsets[d] = int(off.total_seconds() // 60)
-        ref = noon.astimezone(spike_tz).utcoffset() or dt.timedelta(0)
-        spike_shift[d] = int(ref.total_seconds() // 60) - offsets[d]
-    return offsets, spike_shift
+def _local_minutes(timezone: str, start: dt.date, days: int) -> _LocalMinutes:
+    """:class:`_LocalMinutes` of ``days`` local days from ``start``."""
+    first = _local_midnight(timezone, start)
+    end = _local_midnight(timezone, start + dt.timedelta(days=days))
+    utc = pd.date_range(first, end, freq="min", inclusive="left").tz_convert("UTC")
+    local = utc.tz_convert(timezone)
+    wall = local.tz_localize(None)
+    as_utc = utc.tz_localize(None).to_numpy("datetime64[s]")
+    offset = (wall.to_numpy("datetime64[s]") - as_utc) // np.timedelta64(60, "s")
+    day = (wall.normalize() - pd.Timestamp(start)).days.to_numpy()
+    clock = (wall.hour * 60 + wall.minute).to_numpy()
+    return _LocalMinutes(
+        as_utc,
+        offset.astype(np.int64),
+        day.astype(np.int64),
+        clock.astype(np.int64),
+    )
 
 
 def _minute_weights(
     per_minute: NDArray[np.float64],
+    minutes: _LocalMinutes,
     start: dt.date,
-    days: int,
     spike: Spike | None,
-    spike_shift: NDArray[np.int64],
 ) -> NDArray[np.float64]:
-    """Relative intensity of every local minute of the horizon."""
-    dow = (np.arange(days) + (start.weekday())) % 7
-    weights = (WEEKLY_PROFILE[dow][:, None] * per_minute[None, :]).ravel()
+    """Relative intensity of every minute of the horizon: its local day's
+    weekday weight times its clock minute's (times the spike's factor in
+    the spike's hour on the reference clock, :data:`SPIKE_TZ`)."""
+    dow = (minutes.day + start.weekday()) % 7
+    weights = WEEKLY_PROFILE[dow] * per_minute[minutes.clock_minute]
     if spike is not None:
-        # local minute m of day d is minute m + shift of the reference clock
-        ref_minute = np.arange(1440)[None, :] + spike_shift[:, None]
+        ref = pd.DatetimeIndex(minutes.utc).tz_localize("UTC").tz_convert(SPIKE_TZ)
+        ref_minute = (ref.hour * 60 + ref.minute).to_numpy()
         hit = (ref_minute - spike.minute) % 1440 < SPIKE_MINUTES
-        weights = weights * np.where(hit.ravel(), spike.factor, 1.0)
+        weights = weights * np.where(hit, spike.factor, 1.0)
     return np.asarray(weights, dtype=np.float64)
 
 

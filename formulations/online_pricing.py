@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from numpy.typing import NDArray
@@ -35,7 +35,10 @@ _BEFORE, _AFTER = 40, 800
 #: and services that operate on few weekdays).
 _MARGIN_BEFORE, _MARGIN_AFTER = 35, 300
 _PLATINUM_FALLBACK = ("next_day", "two_day")
-#: Clocks kept (the order's and an overflow release's, and the previous ones).
+#: Most ship days a quote's shipments may wait (``OrderPricer.quote``'s
+#: ``ship_delay``; the window's margin after a request holds far more).
+MAX_SHIP_DELAY = 60
+#: Clocks kept (the current one and the previous ones).
 _CLOCKS = 4
 #: Destinations' weight-free quote parts kept (about 6 kB each).
 _DESTINATIONS = 2048
@@ -74,6 +77,11 @@ class CalendarTables:
         First day of the window.
     ship_roll
         Per day: the first ship day on or after it.
+    ship_position
+        Per day: how many ship days precede it in the window (the index of
+        the first one on or after it in ``ship_days``).
+    ship_days
+        Every ship day of the window, ascending.
     position
         Per day: how many promise-calendar days precede it in the window
         (the index of the first one on or after it in ``delivery_days``).
@@ -95,6 +103,8 @@ class CalendarTables:
     service_position: IntArray
     service_days: IntArray
     service_rank: IntArray
+    ship_position: IntArray
+    ship_days: IntArray
 
     @classmethod
     def build(
@@ -118,7 +128,11 @@ class CalendarTables:
         ).reshape(n_services, width)
         rank = np.append(position, position[-1] + 1)[service_days - start]
         service_position = np.array([p for p, _ in per]).reshape(n_services, size)
-        arrays = (roll, position, delivery, service_position, service_days, rank)
+        ship_position, ship_days = _positions(calendar.ship_days, days, start)
+        arrays = (
+            roll, position, delivery, service_position, service_days, rank,
+            ship_position, ship_days,
+        )  # fmt: skip
         for arr in arrays:
             arr.setflags(write=False)
         return cls(start, *arrays)
@@ -128,6 +142,11 @@ class CalendarTables:
         """Flat index of each service's first day in ``service_days``."""
         n_services, width = self.service_days.shape
         return np.arange(0, n_services * width, width, dtype=np.int64)
+
+    def ship_days_after(self, ship: IntArray, n: int) -> IntArray:
+        """The ship day ``n`` ship days after each of the ship days ``ship``
+        (``busday_offset(ship, n)`` on the ship calendar)."""
+        return self.ship_days[self.ship_position[ship - self.start] + n]
 
     def covers(self, day: int) -> bool:
         """Whether a request on ``day`` fits inside the window with margins."""
@@ -239,8 +258,7 @@ class OrderPricer:
         self._node_tz = network.node_tz
         self._dest_tz = network.dest_tz
         self._offsets: dict[int, IntArray] = {}
-        #: The clocks in use, newest last (an overflow quote needs a second
-        #: one, at its release, besides the order's).
+        #: The clocks in use, newest last.
         self._clocks: list[_Clock] = []
         self._tables: CalendarTables | None = None
         self._prices: dict[float, FloatArray] = {}
@@ -352,7 +370,7 @@ class OrderPricer:
         billed_kg: float,
         units: float,
         *,
-        release: dt.datetime | int | None = None,
+        ship_delay: int = 0,
         relaxed: bool = False,
     ) -> TierQuote:
         """Price one shipment to destination ``dest`` for every tier at every node.
@@ -366,22 +384,22 @@ class OrderPricer:
             Destination index.
         billed_kg, units
             The shipment's billed weight and units (handling).
-        release
-            When the shipment is released to a node (default ``now``): a
-            later release ships later (the overflow tier).
+        ship_delay
+            Ship days (of the ship calendar) the shipment waits after the
+            ship day it would get at each node (its cutoff and timezone
+            respected): the overflow tier's ``overflow_delay_days``. Promises
+            still count from the order's date. Counted in ship days, never
+            in hours: a day added to the order's instant fell, on a Saturday
+            after the cutoff, a Sunday or a holiday, on the ship day the
+            order had anyway, and "ship later" shipped with Gold.
         relaxed
             Price with ``price_orders``' relaxed rule (a guaranteed tier may
             ship late, by its fallback services) instead of the strict one.
         """
         ts = now if isinstance(now, int) else epoch_seconds(now)
-        rts = (
-            None
-            if release is None
-            else release
-            if isinstance(release, int)
-            else epoch_seconds(release)
-        )
-        at = self._at_destination(ts, rts, dest, relaxed)
+        if not 0 <= ship_delay <= MAX_SHIP_DELAY:
+            raise ValueError(f"ship_delay {ship_delay} not in [0, {MAX_SHIP_DELAY}]")
+        at = self._at_destination(ts, int(ship_delay), dest, relaxed)
         price = self.price_table(billed_kg)[:, at.zone]  # (S, n)
         masked = at.allowed + price  # (T, S, n): inf where not allowed
         svc = masked.argmin(axis=1)  # (T, n): cheapest, ties to the faster
@@ -402,26 +420,23 @@ class OrderPricer:
         )
 
     def _at_destination(
-        self, ts: int, rts: int | None, dest: int, relaxed: bool
+        self, ts: int, delay: int, dest: int, relaxed: bool
     ) -> _AtDestination:
-        """What a quote to ``dest`` at ``ts`` (released at ``rts``) shares
-        with every other quote there until the clocks move on: all but the
-        weight's prices (kept per clock, destination and rule)."""
+        """What a quote to ``dest`` at ``ts`` (shipping ``delay`` ship days
+        later) shares with every other quote there until the clock moves
+        on: all but the weight's prices (kept per clock, delay, destination
+        and rule)."""
         clock = self._clock_at(ts)
         tz = self._dest_tz[dest]
         today = int(clock.dest_today[tz])
         p_today = int(clock.dest_pos[tz])
-        if rts is not None:
-            released = self._clock_at(rts)
-            if released.tables is not clock.tables:  # pragma: no cover
-                p_today = int(released.tables.position[today - released.tables.start])
-            clock = released
-        key = (clock.start, clock.until, today, p_today, dest, relaxed)
+        key = (clock.start, clock.until, delay, today, p_today, dest, relaxed)
         found = self._destinations.get(key)
         if found is not None:
             return found
+        ship, ship_pos = clock.shipping(delay)
         zi, tables = self._zidx[dest], clock.tables
-        idx = clock.ship_pos + self._transit[:, zi]  # (S, n) into service_days
+        idx = ship_pos + self._transit[:, zi]  # (S, n) into service_days
         pos = tables.service_rank.take(idx)  # (S, n) promise positions
         # promise days count from the order's date itself: on a day off the
         # promise calendar (a Sunday, a holiday), from the last promise day
@@ -441,7 +456,7 @@ class OrderPricer:
             today=today,
             zone=zi,
             promised=tables.delivery_days[p_promise],
-            ship=clock.ship,
+            ship=ship,
             allowed=allowed,
             late=late,
             delivery=tables.service_days.take(idx),
@@ -483,3 +498,22 @@ class _Clock:
     ship_pos: IntArray
     dest_today: IntArray
     dest_pos: IntArray
+    #: ``shipping(delay)`` per delay asked for (the overflow tier's)
+    delayed: dict[int, tuple[IntArray, IntArray]] = field(default_factory=dict)
+
+    def shipping(self, delay: int = 0) -> tuple[IntArray, IntArray]:
+        """Each node's ship day ``delay`` ship days after :attr:`ship`, and
+        its ``ship_pos``: the shipments of an order that waits ``delay``
+        ship days (the overflow tier; ``docs/checkout.md``)."""
+        if delay == 0:
+            return self.ship, self.ship_pos
+        found = self.delayed.get(delay)
+        if found is None:
+            tables = self.tables
+            ship = tables.ship_days_after(self.ship, delay)
+            pos = tables.service_position[:, ship - tables.start]
+            found = (ship, pos + tables.service_row[:, None])
+            for arr in found:
+                arr.setflags(write=False)
+            self.delayed[delay] = found
+        return found

@@ -367,6 +367,14 @@ class TierPolicy:
             and kg_mi <= (1.0 - self.eco_min_saving) * reference_kg_mi
         )
 
+    def ship_delay(self, tier: str) -> int:
+        """Ship days an order of ``tier`` waits after the ship day it would
+        otherwise get at its node (the node's cutoff, timezone and the ship
+        calendar's days off respected): ``overflow_delay_days`` for the
+        overflow tier, 0 for the others. Counted in ship days, so "ship
+        later" ships later on any day (``docs/checkout.md``)."""
+        return self.overflow_delay_days if tier == Tier.OVERFLOW else 0
+
     def upgrade_allowance(self, predicted_spend: float) -> float:
         """A customer's upgrade allowance per ``upgrade_period_days`` ($)."""
         return self.upgrade_allowance_share * max(float(predicted_spend), 0.0)

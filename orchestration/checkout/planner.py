@@ -153,7 +153,7 @@ class Planner:
                 plans.refuse(tier, out_of_stock(self._label(tier), why))
         else:
             kg, units, work = req.totals(req.all_lines)
-            q = self.pricer.quote(req.ts, req.dest, kg, units)
+            q = self._quote(req, kg, units)
             watch.lap("pricing")
             have_all: NDArray[np.bool_] = np.asarray(have.all(axis=1))
             order = _Order(req, ctx, q, have, have_all, kg, units, work)
@@ -163,6 +163,22 @@ class Planner:
             _drop_silver_like_gold(plans, self.policy)
         watch.lap("decide")
         return plans
+
+    def _quote(
+        self,
+        req: CheckoutRequest,
+        kg: float,
+        units: float,
+        tier: Tier | None = None,
+    ) -> TierQuote:
+        """``req``'s shipment of ``kg`` and ``units`` priced at every node for
+        every tier, shipping when ``tier`` ships (None: at once): the
+        overflow tier ``TierPolicy.ship_delay`` ship days after the ship day
+        the order would otherwise get at each node. (A day added to the
+        order's instant fell, on a Saturday night, a Sunday or a holiday,
+        on that very ship day: "ship later" shipped with Gold.)"""
+        delay = 0 if tier is None else self.policy.ship_delay(tier)
+        return self.pricer.quote(req.ts, req.dest, kg, units, ship_delay=delay)
 
     def _plan_tier(
         self, order: _Order, tier: Tier, plans: Plans, watch: Stopwatch
@@ -286,13 +302,10 @@ class Planner:
         picks, left = greedy_cover(cover, rank)
         if left:
             return (), self._split_refusal(order, tier, q, left)
-        release = (
-            req.ts + self.policy.overflow_delay_days * 86_400 if t == _OVER else None
-        )
         ships = []
         for j, lines in picks:
             kg, units, work = req.totals(lines)
-            qs = self.pricer.quote(req.ts, req.dest, kg, units, release=release)
+            qs = self._quote(req, kg, units, tier)
             ships.append(PlannedShipment.from_quote(qs, t, j, lines, kg, work))
         return tuple(ships), None
 
@@ -360,8 +373,7 @@ class Planner:
             )
             plans.refuse(Tier.OVERFLOW, not_busy(label, short))
             return
-        release = req.ts + self.policy.overflow_delay_days * 86_400
-        qo = self.pricer.quote(req.ts, req.dest, order.kg, order.units, release=release)
+        qo = self._quote(req, order.kg, order.units, Tier.OVERFLOW)
         plan: Plan = ()
         why: WhyNot | None = None
         if not have_all.any():

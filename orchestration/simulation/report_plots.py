@@ -41,29 +41,73 @@ def _local(at: pd.Series) -> pd.Series:
     return pd.to_datetime(at, utc=True, format="ISO8601").dt.tz_convert(LOCAL_TZ)
 
 
+def _midnight(day: dt.date) -> pd.Timestamp:
+    """New York's midnight starting ``day`` (an instant)."""
+    return pd.Timestamp(dt.datetime.combine(day, dt.time(0)), tz=LOCAL_TZ)
+
+
 def _hours(at: pd.Series, day: dt.date) -> pd.Series:
-    """Hours since New York midnight starting ``day`` (24 and up: the next
-    day, where the day's last checkouts in the west fall)."""
-    midnight = pd.Timestamp(dt.datetime.combine(day, dt.time(0)), tz=LOCAL_TZ)
-    return (_local(at) - midnight).dt.total_seconds() / 3600.0
+    """Where instants sit on an hour axis: hours elapsed since New York
+    midnight starting ``day`` (24 and up: the next day, where the day's last
+    checkouts in the west fall). Elapsed, not clock hours: a day with a
+    clock change has 23 or 25 of them, each once (the repeated 01:00 hour is
+    1 and 2); :func:`_hour_axis` labels them with the clock's time."""
+    return (_local(at) - _midnight(day)).dt.total_seconds() / 3600.0
+
+
+def _hour_ticks(
+    first: float, last: float, day: dt.date, step: int
+) -> tuple[list[int], list[str]]:
+    """Ticks at the New York clock hours divisible by ``step`` (00:00, 03:00,
+    ...) from the one at or before elapsed hour ``first`` to the one at or
+    after ``last``: each at its elapsed hour, labelled with its clock time
+    (``+1 day`` on the next day; a clock time the day has twice also gets
+    its zone: ``01:00 EDT``, ``01:00 EST``)."""
+    midnight = _midnight(day).tz_convert("UTC")
+    zone = zone_info(LOCAL_TZ)
+
+    def clock(e: int) -> dt.datetime | None:
+        local = (midnight + pd.Timedelta(hours=e)).to_pydatetime().astimezone(zone)
+        return local if local.minute == 0 and local.hour % step == 0 else None
+
+    lo, hi = int(np.floor(first)), int(np.ceil(last))
+    while clock(lo) is None and lo > first - 2 * step:
+        lo -= 1
+    while clock(hi) is None and hi < last + 2 * step:
+        hi += 1
+    times = {e: t for e in range(lo, hi + 1) if (t := clock(e)) is not None}
+    seen: dict[tuple[dt.date, int], int] = {}
+    for t in times.values():
+        seen[t.date(), t.hour] = seen.get((t.date(), t.hour), 0) + 1
+    labels = []
+    for t in times.values():
+        text = f"{t:%H:%M}"
+        if seen[t.date(), t.hour] > 1:
+            text += f" {t.tzname()}"
+        if t.date() > day:
+            text += "\n+1 day"
+        labels.append(text)
+    return list(times), labels
 
 
 def _hour_axis(ax: Any, hours: pd.Series, day: dt.date, step: int) -> None:
-    """Ticks every ``step`` hours as clock times (``+1 day`` on the next day)
-    and the axis label with the zone's name."""
-    first = int(np.floor(hours.min() / step) * step) if len(hours) else 0
-    last = int(np.ceil(hours.max() / step) * step) if len(hours) else 24
-    ticks = list(range(first, last + 1, step))
-    labels = [f"{t % 24:02d}:00" + ("\n+1 day" if t >= 24 else "") for t in ticks]
+    """Ticks every ``step`` hours of New York's clock as clock times, at
+    the elapsed hours ``hours`` are placed by (:func:`_hours`), and the axis
+    label with the zone's name."""
+    first, last = (hours.min(), hours.max()) if len(hours) else (0.0, 24.0)
+    ticks, labels = _hour_ticks(first, last, day, step)
     ax.set_xticks(ticks, labels, fontsize=8.5)
-    ax.set_xlim(first - step * 0.1, last + step * 0.1)
+    ax.set_xlim(ticks[0] - step * 0.1, ticks[-1] + step * 0.1)
     ax.set_xlabel(f"time of day, New York ({_tz_name(day)})")
 
 
 def _tz_name(day: dt.date) -> str:
-    """``EST`` or ``EDT``: New York's zone on ``day``."""
-    noon = dt.datetime.combine(day, dt.time(12), tzinfo=zone_info(LOCAL_TZ))
-    return noon.tzname() or LOCAL_TZ
+    """``EST`` or ``EDT``: New York's zone on ``day``; ``EDT → EST`` (or
+    ``EST → EDT``) on the day its clocks change."""
+    zone = zone_info(LOCAL_TZ)
+    start = dt.datetime.combine(day, dt.time(0), tzinfo=zone).tzname() or LOCAL_TZ
+    end = dt.datetime.combine(day, dt.time(23), tzinfo=zone).tzname() or LOCAL_TZ
+    return start if start == end else f"{start} → {end}"
 
 
 def _legend_above(ax: Any, ncol: int) -> None:

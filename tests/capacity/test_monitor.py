@@ -558,3 +558,39 @@ def test_a_snapshot_keeps_the_logged_forecast(
         assert back.unsnapshotted == 0  # from the snapshot alone
         assert back.forecast[i] == 300.0
         assert back.forecast[tiny_network.node_idx("WH-WEST")] == 0.0
+
+
+@pytest.mark.parametrize(
+    ("at", "adelaide", "kolkata"),
+    [
+        # 00:00Z: Adelaide (ACDT, +10:30) at 10:30 has 13.5 hours left: hour
+        # 0 whole (1), hours 1-12 (2 + ... + 13 = 90), half of hour 13 (7),
+        # where it counted 14 (1 + 2 + ... + 14 = 105); Kolkata (+05:30) at
+        # 05:30 has 18.5: 1, hours 1-17 (2 + ... + 18 = 170), half of 19
+        ("2026-12-03T10:30:00+10:30", 98.0, 180.5),
+        # 00:15Z: three quarters of hour 0 (0.75), then as above
+        ("2026-12-03T10:45:00+10:30", 97.75, 180.25),
+    ],
+)
+def test_the_rest_of_the_day_counts_a_half_hour_zones_last_hour_in_part(
+    at: str, adelaide: float, kolkata: float
+) -> None:
+    """A zone half an hour off UTC reaches midnight in the middle of a UTC
+    hour: that hour counts half (QA: Adelaide at 10:30 counted 14.0 hours
+    to midnight instead of 13.5). The model forecasts j + 1 units in the
+    j-th hour from ``at``'s UTC hour."""
+    from types import SimpleNamespace
+
+    model = SimpleNamespace(
+        end_=np.datetime64("2026-12-03T00:00", "h"),
+        predict=lambda horizon, offset_hours: np.tile(
+            np.arange(1.0, horizon + 1), (2, 1)
+        ),
+    )
+    network = SimpleNamespace(
+        n_nodes=2,
+        timezones=["Australia/Adelaide", "Asia/Kolkata"],
+        node_tz=np.array([0, 1]),
+    )
+    got = rest_of_day(model, network, dt.datetime.fromisoformat(at))  # type: ignore[arg-type]
+    assert got.tolist() == pytest.approx([adelaide, kolkata])

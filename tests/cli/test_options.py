@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
 import json
 import os
@@ -117,6 +118,60 @@ def test_options_bad_input_exit_1(
     assert code == 1
     assert out.startswith(message) and len(out.strip().splitlines()) == 1
     assert "Traceback" not in out
+
+
+@pytest.mark.parametrize(
+    ("now", "gold_ships", "overflow_ships"),
+    [
+        # Thursday before WH-EAST's 18:00 cutoff, and after it
+        ("2026-11-05T10:00:00-05:00", "2026-11-05", "2026-11-06"),
+        ("2026-11-05T19:00:00-05:00", "2026-11-06", "2026-11-07"),
+        # Saturday after the cutoff, Sunday: Gold Monday, overflow Tuesday
+        ("2026-11-07T20:30:00-05:00", "2026-11-09", "2026-11-10"),
+        ("2026-11-08T12:00:00-05:00", "2026-11-09", "2026-11-10"),
+        # Thanksgiving: Gold Friday, overflow Saturday
+        ("2026-11-26T10:00:00-05:00", "2026-11-27", "2026-11-28"),
+    ],
+)
+def test_options_ship_later_ships_later_on_any_day(
+    tmp_path: Path, now: str, gold_ships: str, overflow_ships: str
+) -> None:
+    """Every node 90 % backlogged: "Ship later" ships a ship day after Gold,
+    and arrives later, so Silver is not hidden as "dominated by overflow:
+    same date" (on a Saturday night, a Sunday and Thanksgiving it shipped
+    with Gold, at a discount, and hid Silver)."""
+    with (TINY_NETWORK / "nodes.csv").open(newline="") as f:
+        nodes = list(csv.DictReader(f))
+    events = tmp_path / "backlog90.jsonl"
+    events.write_text(
+        "".join(
+            json.dumps({"event_id": f"b{i}", "ts": "2026-11-05T12:00:00-05:00",
+                        "node_id": node["node_id"], "type": "backlog",
+                        "value": 0.9 * float(node["capacity_units_per_day"])})
+            + "\n"
+            for i, node in enumerate(nodes)
+        )
+    )  # fmt: skip
+    state = tmp_path / "s.db"
+    ingest = CliRunner().invoke(
+        cli,
+        ["capacity", "ingest", "--network", str(TINY_NETWORK),
+         "--events", str(events), "--state", str(state)],
+    )  # fmt: skip
+    assert ingest.exit_code == 0, ingest.output
+    code, out = _run(
+        tmp_path,
+        *("--customer", "C1", "--items", "TEE:1", "--dest", "10001"),
+        *("--now", now, "--json"),
+    )
+    assert code == 0, out
+    data = json.loads(out)
+    by_tier = {o["tier"]: o for o in data["options"]}
+    gold, over = by_tier["gold"], by_tier["overflow"]
+    assert gold["nodes"] == over["nodes"] == ["WH-EAST"]
+    assert (gold["ship_date"], over["ship_date"]) == (gold_ships, overflow_ships)
+    assert over["delivery_date"] > gold["delivery_date"] and over["discount"] >= 1
+    assert "dominated by overflow" not in data["missing"].get("silver", "")
 
 
 def _checkout_day(state: Path) -> None:

@@ -14,7 +14,7 @@ from sklearn.exceptions import NotFittedError
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from tests.conftest import ROOT
-from tierflow.cltv.regressor import CLTVRegressor, _apply_edges
+from tierflow.cltv.regressor import CLTVRegressor
 
 #: Checks that cannot pass, and why (nothing else is skipped).
 EXPECTED_FAILED = {
@@ -65,6 +65,65 @@ def test_negative_targets_are_clipped_and_fit_is_seeded() -> None:
     assert (a.predict(X) > 0).all()
 
 
+def _customers(seed: int, n_customers: int = 600) -> tuple[Any, Any, Any]:
+    """Rows of a CLTV-like design: a spend feature, a count, the baseline in
+    the last column (the offset), mostly zero spend; 4 rows a customer."""
+    rng = np.random.default_rng(seed)
+    groups = np.repeat(np.arange(n_customers) * 7 + 3, 4)
+    n = len(groups)
+    baseline = rng.gamma(0.6, 20.0, size=n)
+    spend = np.round(rng.gamma(1.5, 15.0, size=n) * (rng.random(n) < 0.5), 2)
+    count = rng.integers(0, 5, size=n).astype(float)
+    y = np.round(rng.poisson(baseline / 20.0) * rng.gamma(2.0, 10.0, size=n), 2)
+    return np.column_stack([spend, count, baseline]), y, groups
+
+
+def _fitted(X: Any, y: Any, groups: Any, seed: int) -> CLTVRegressor:
+    return CLTVRegressor(
+        n_estimators=2,
+        max_iter=60,
+        min_samples_leaf=20,
+        n_folds=2,
+        offset_column=2,
+        random_state=seed,
+    ).fit(X, y, groups=groups)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_renamed_customers_and_reordered_rows_fit_the_same_model(seed: int) -> None:
+    """The customers' ids and the rows' order are not part of the seed: folds
+    and subsamples are drawn by the rows' contents."""
+    X, y, groups = _customers(seed)
+    rng = np.random.default_rng(100 + seed)
+    labels = np.unique(groups)
+    renamed = dict(zip(labels, rng.permutation(labels) * 11 + 5, strict=True))
+    new_groups = np.array([renamed[g] for g in groups])
+    order = rng.permutation(len(y))
+    a = _fitted(X, y, groups, seed)
+    b = _fitted(X[order], y[order], new_groups[order], seed)
+    np.testing.assert_array_equal(a.predict(X), b.predict(X))
+    np.testing.assert_array_equal(
+        a.predict_out_of_fold(X, groups), b.predict_out_of_fold(X, new_groups)
+    )
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_amounts_in_cents_fit_the_same_model(seed: int) -> None:
+    """Spend, its features and the baseline in cents: every forecast is the
+    one in dollars, times 100 (the weights' unit is not the boosting's)."""
+    X, y, groups = _customers(seed)
+    cents = X.copy()
+    cents[:, [0, 2]] *= 100.0
+    a = _fitted(X, y, groups, seed)
+    b = _fitted(cents, y * 100.0, groups, seed)
+    np.testing.assert_allclose(b.predict(cents), 100.0 * a.predict(X), rtol=1e-9)
+    np.testing.assert_allclose(
+        b.predict_out_of_fold(cents, groups),
+        100.0 * a.predict_out_of_fold(X, groups),
+        rtol=1e-9,
+    )
+
+
 def test_errors() -> None:
     with pytest.raises(NotFittedError):
         CLTVRegressor().predict(np.zeros((2, 2)))
@@ -103,7 +162,7 @@ def test_cross_fitting_gives_out_of_fold_forecasts_by_group() -> None:
     assert oof.shape == (1000,) and (oof > 0).all()
     # a row's out-of-fold forecast comes from one bag only: the one fitted
     # on the other fold, which never saw its customer
-    binned = _apply_edges(X, model.bin_edges_)  # what the members see
+    binned = model._binned(X)  # what the members see: on the grid, binned
     bags = [
         np.exp(np.mean([np.log(m.predict(binned)) for m in bag], axis=0))
         for bag in (model.estimators_[:2], model.estimators_[2:])

@@ -349,3 +349,77 @@ def test_a_promise_before_the_order_was_placed_is_refused(
         "orders.csv: row 4: field 'promised_date': value '2020-01-01': before "
         "the order was placed (its created_at)"
     )
+
+
+def _ny_hours(frame: pd.DataFrame, network: Network) -> pd.Series:
+    """New York orders per clock hour and offset (``01 -05:00``)."""
+    orders = frame.drop_duplicates("order_id")
+    zone = {
+        z: network.dest_timezones[int(t)]
+        for z, t in zip(network.dest_zip3, network.dest_tz, strict=True)
+    }
+    ny = orders[orders["dest"].map(zone) == "America/New_York"]["created_at"]
+    return (ny.str[11:13] + " " + ny.str[19:]).value_counts()
+
+
+def test_the_local_minutes_are_those_that_pass() -> None:
+    """A 25-hour day (New York falls back on Sunday 2026-11-01) has two
+    01:xx hours, each weighted as an 01:xx; a 23-hour day (2026-03-08) has no
+    02:xx. Weights by hand: the hourly profile's piecewise-linear minutes
+    sum to 10.095 over 01:00-02:00 (0.22 - 0.002k for k < 30, then 0.16 -
+    0.001(k - 30)) and to 4.36 over 03:00-04:00; Sunday's weight is 1.12."""
+    from tierflow.data.order_generator import (
+        _local_minutes,
+        _minute_intensity,
+        _minute_weights,
+    )
+
+    ny = "America/New_York"
+    fall = _local_minutes(ny, dt.date(2026, 11, 1), 1)
+    assert len(fall.utc) == 1500
+    assert fall.utc[[0, 60, 120, 180]].astype(str).tolist() == [
+        "2026-11-01T04:00:00", "2026-11-01T05:00:00",
+        "2026-11-01T06:00:00", "2026-11-01T07:00:00",
+    ]  # fmt: skip
+    assert fall.clock_minute[[0, 60, 120, 180, 1499]].tolist() == [0, 60, 60, 120, 1439]
+    assert fall.offset_min[[119, 120]].tolist() == [-240, -300]
+    weights = _minute_weights(_minute_intensity(), fall, dt.date(2026, 11, 1), None)
+    assert weights[60:120].sum() == pytest.approx(10.095 * 1.12)
+    assert weights[120:180].sum() == pytest.approx(10.095 * 1.12)
+
+    spring = _local_minutes(ny, dt.date(2026, 3, 8), 1)
+    assert len(spring.utc) == 1380
+    assert spring.utc[[0, 120]].astype(str).tolist() == [
+        "2026-03-08T05:00:00",
+        "2026-03-08T07:00:00",
+    ]
+    assert spring.clock_minute[[119, 120]].tolist() == [119, 180]  # 01:59, 03:00
+    weights = _minute_weights(_minute_intensity(), spring, dt.date(2026, 3, 8), None)
+    assert weights[120:180].sum() == pytest.approx(4.36 * 1.12)  # 03:xx alone
+
+
+def test_orders_spread_over_the_hours_a_clock_change_day_has(
+    sample_network: Network,
+) -> None:
+    """QA's case: on 2026-11-01 the repeated hour 01:00-02:00 EST got no New
+    York orders (01:00 EDT got them all); on 2026-03-08 the skipped 02:xx
+    hour's orders piled into 03:00 EDT (84 against 36 at 04:00). The profile
+    expects the two 01:xx hours alike, and 03:xx at 4.36 / 3.895 = 1.12
+    times 04:xx (the old pile-up: (6.2475 + 4.36) / 3.895 = 2.72)."""
+    fall = _ny_hours(
+        generate_orders(
+            sample_network, n_orders=60_000, days=1, seed=3, start=dt.date(2026, 11, 1)
+        ),
+        sample_network,
+    )
+    est, edt = fall.get("01 -05:00", 0), fall.get("01 -04:00", 0)
+    assert est > 50 and 0.7 < est / edt < 1.4, (est, edt)
+    spring = _ny_hours(
+        generate_orders(
+            sample_network, n_orders=60_000, days=1, seed=3, start=dt.date(2026, 3, 8)
+        ),
+        sample_network,
+    )
+    assert not spring.index.str.startswith("02").any()
+    three, four = spring["03 -04:00"], spring["04 -04:00"]
+    assert 0.8 < three / four < 1.5, (three, four)

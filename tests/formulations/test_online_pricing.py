@@ -20,7 +20,7 @@ import pytest
 from tests.conftest import DATA_DIR, TINY_NETWORK
 from tierflow.data.delivery_calendar import DeliveryCalendar, OperatingDays
 from tierflow.data.network import Network, load_network
-from tierflow.data.orders import read_orders
+from tierflow.data.orders import Orders, read_orders
 from tierflow.data.vocabulary import TIERS
 from tierflow.formulations.online_pricing import (
     CalendarTables,
@@ -211,18 +211,97 @@ def test_service_tables_match_numpy_busday() -> None:
     assert cal.service_days(3) == cal.promise_days
 
 
-def test_release_later_ships_later_but_keeps_the_promise(tiny_network: Network) -> None:
-    """Overflow pricing: released a day later, promised from the order date."""
+ET = dt.timezone(dt.timedelta(hours=-5))  # New York in November and January
+
+
+@pytest.mark.parametrize(
+    ("now", "ships", "later"),
+    [
+        # a weekday before the 18:00 cutoff: today, then tomorrow
+        (dt.datetime(2026, 11, 5, 10, tzinfo=ET), "2026-11-05", "2026-11-06"),
+        # a weekday after it: tomorrow (Friday), then Saturday (a ship day)
+        (dt.datetime(2026, 11, 5, 19, tzinfo=ET), "2026-11-06", "2026-11-07"),
+        # a Saturday before the cutoff: today, then Monday (no Sunday shipping)
+        (dt.datetime(2026, 11, 7, 10, tzinfo=ET), "2026-11-07", "2026-11-09"),
+        # a Saturday after it, and a Sunday: Monday, then Tuesday (a day
+        # added to the instant rolled onto Monday too: "later" was Monday)
+        (dt.datetime(2026, 11, 7, 20, 30, tzinfo=ET), "2026-11-09", "2026-11-10"),
+        (dt.datetime(2026, 11, 8, 12, tzinfo=ET), "2026-11-09", "2026-11-10"),
+        # Thanksgiving (closed): Friday, then Saturday
+        (dt.datetime(2026, 11, 26, 10, tzinfo=ET), "2026-11-27", "2026-11-28"),
+        # the day before it: today, then Friday (the holiday skipped)
+        (dt.datetime(2026, 11, 25, 10, tzinfo=ET), "2026-11-25", "2026-11-27"),
+    ],
+)
+def test_a_ship_delay_ships_that_many_ship_days_later(
+    tiny_network: Network, now: dt.datetime, ships: str, later: str
+) -> None:
+    """The overflow tier's delay: one ship day after the ship day the order
+    gets anyway (WH-EAST, New York, cutoff 18:00, the carrier calendar),
+    promised from the order's date all the same."""
     pricer = OrderPricer(tiny_network, POLICY)
-    now = dt.datetime(2026, 1, 5, 10, tzinfo=dt.timezone(dt.timedelta(hours=-5)))
     dest = tiny_network.dest_idx("100")
-    today = pricer.quote(now, dest, 0.3, 1.0)
-    later = pricer.quote(now, dest, 0.3, 1.0, release=now + dt.timedelta(days=1))
     east = tiny_network.node_idx("WH-EAST")
-    assert day_to_date(int(today.ship[east])) == dt.date(2026, 1, 5)
-    assert day_to_date(int(later.ship[east])) == dt.date(2026, 1, 6)
-    np.testing.assert_array_equal(today.promised, later.promised)
-    assert today.today == later.today == date_to_day(dt.date(2026, 1, 5))
+    today = pricer.quote(now, dest, 0.3, 1.0)
+    delayed = pricer.quote(now, dest, 0.3, 1.0, ship_delay=1)
+    assert day_to_date(int(today.ship[east])) == dt.date.fromisoformat(ships)
+    assert day_to_date(int(delayed.ship[east])) == dt.date.fromisoformat(later)
+    assert (delayed.delivery > delayed.ship[None, :]).all()
+    np.testing.assert_array_equal(today.promised, delayed.promised)
+    assert today.today == delayed.today == date_to_day(now.date())
+    with pytest.raises(ValueError, match="ship_delay"):
+        pricer.quote(now, dest, 0.3, 1.0, ship_delay=-1)
+
+
+@pytest.mark.parametrize("delay", [1, 2, 5])
+def test_a_delayed_quote_is_price_orders_at_its_ship_day(
+    sample_network: Network, tmp_path: Path, delay: int
+) -> None:
+    """Every node's delayed ship day is ``delay`` ship days after its own
+    (``busday_offset`` on the ship calendar), and the shipment from there is
+    priced as ``price_orders`` prices the order released that morning
+    (service, delivery, shipping, penalty), promised from the order's date:
+    random instants in the holiday weeks, Saturday nights and Sundays among
+    them."""
+    net = sample_network
+    orders = _random_orders(net, 60, 5 + delay, tmp_path, HOLIDAY_WEEKS)
+    assert isinstance(orders, Orders)
+    pricer = OrderPricer(net, POLICY)
+    idx = np.arange(orders.n_orders)
+    units, _, kg = order_totals(net, orders, idx)
+    stamps = orders.created_at.astype("datetime64[s]").astype(np.int64)
+    quotes = []
+    for o in idx:
+        args = (int(stamps[o]), int(orders.dest[o]), float(kg[o]), float(units[o]))
+        now, delayed = pricer.quote(*args), pricer.quote(*args, ship_delay=delay)
+        expected = net.calendar.ship_days.offset(
+            now.ship.astype("datetime64[D]"), delay
+        )
+        np.testing.assert_array_equal(delayed.ship, expected.astype(np.int64))
+        assert (delayed.ship > now.ship).all()
+        np.testing.assert_array_equal(delayed.promised, now.promised)
+        quotes.append(delayed)
+    # price_orders, each (order, node) released at 09:00 local on the
+    # node's delayed ship day (before every cutoff of the sample)
+    n = net.n_nodes
+    rows = np.repeat(idx, n)
+    release = np.empty(rows.size, dtype="datetime64[s]")
+    for k, (o, j) in enumerate(zip(rows, np.tile(np.arange(n), idx.size), strict=True)):
+        day = day_to_date(int(quotes[o].ship[j]))
+        zone = net.timezones[net.node_tz[j]]
+        local = pd.Timestamp(f"{day}T09:00").tz_localize(zone).tz_convert("UTC")
+        release[k] = np.datetime64(local.tz_localize(None), "s")
+    ref = price_orders(net, orders, rows, POLICY, release=release)
+    for k, o in enumerate(rows):
+        j, t, q = k % n, int(orders.tier[o]), quotes[o]
+        assert int(ref.ship_date[k, j].astype(np.int64)) == int(q.ship[j])
+        assert int(ref.service[k, j]) == int(q.service[t, j]), (o, j)
+        if q.service[t, j] < 0:
+            continue
+        assert int(ref.delivery[k, j].astype(np.int64)) == int(q.delivery[t, j])
+        assert ref.shipping[k, j] == pytest.approx(q.shipping[t, j], abs=1e-9)
+        assert ref.penalty[k, j] == pytest.approx(q.penalty[t, j], abs=1e-9)
+        assert int(ref.promised[k].astype(np.int64)) == int(q.promised[t])
 
 
 @pytest.mark.parametrize("dropped", ["economy", "next_day", "two_day"])

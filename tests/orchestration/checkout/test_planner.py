@@ -43,11 +43,12 @@ def _plan(
     monitor: CapacityMonitor | None = None,
     bid: NDArray[np.float64] | None = None,
     stock: NDArray[np.int64] | None = None,
+    now: dt.datetime = MONDAY_10,
 ) -> Plans:
     """Plan a request with the network's inventory, zero bids, full room."""
     policy = TierPolicy()
     monitor = monitor or CapacityMonitor(net)
-    req = RequestValidator(net).parse("C", items, dest, None, MONDAY_10)
+    req = RequestValidator(net).parse("C", items, dest, None, now)
     spend = 100.0 if platinum else 0.0
     hard = monitor.room(lanes=True)
     ctx = Context(
@@ -131,21 +132,77 @@ def test_silver_like_gold_is_dropped(net: Network) -> None:
     assert plans.missing[Tier.SILVER] == "the cheapest plan is the same as Gold's"
 
 
-def test_overflow_when_every_node_is_short(net: Network) -> None:
+def _short(net: Network, ts: str = "2026-01-05T12:00:00Z") -> CapacityMonitor:
+    """Every node at 95 % of its capacity in backlog: overflow is offered."""
     monitor = CapacityMonitor(net)
     for i, node in enumerate(net.node_ids):
         monitor.apply(
             {
                 "event_id": f"b{i}",
-                "ts": "2026-01-05T12:00:00Z",
+                "ts": ts,
                 "node_id": node,
                 "type": "backlog",
                 "value": float(net.capacity[i]) * 0.95,
             }
         )
-    plans = _plan(net, [("TEE", 2)], "606", monitor=monitor)
+    return monitor
+
+
+def test_overflow_when_every_node_is_short(net: Network) -> None:
+    plans = _plan(net, [("TEE", 2)], "606", monitor=_short(net))
     (over,) = plans.by_tier[Tier.OVERFLOW]
     assert day_to_date(over.ship) > MONDAY_10.date()  # ships a day later
+
+
+ET = dt.timezone(dt.timedelta(hours=-5))  # New York in November
+
+
+@pytest.mark.parametrize(
+    ("now", "gold_ships", "overflow_ships"),
+    [
+        # Thursday before WH-EAST's 18:00 cutoff: today; overflow tomorrow
+        (dt.datetime(2026, 11, 5, 10, tzinfo=ET), "2026-11-05", "2026-11-06"),
+        # Thursday after it: Friday; overflow Saturday (a ship day)
+        (dt.datetime(2026, 11, 5, 19, tzinfo=ET), "2026-11-06", "2026-11-07"),
+        # Friday after it: Saturday; overflow Monday
+        (dt.datetime(2026, 11, 6, 19, tzinfo=ET), "2026-11-07", "2026-11-09"),
+        # Saturday after it, and Sunday: Monday; overflow Tuesday (it was
+        # Monday, with Gold: a day added to the instant rolled onto it)
+        (dt.datetime(2026, 11, 7, 20, 30, tzinfo=ET), "2026-11-09", "2026-11-10"),
+        (dt.datetime(2026, 11, 8, 12, tzinfo=ET), "2026-11-09", "2026-11-10"),
+        # Thanksgiving: Friday; overflow Saturday (it was Friday, with Gold)
+        (dt.datetime(2026, 11, 26, 10, tzinfo=ET), "2026-11-27", "2026-11-28"),
+        # the Wednesday before: today; overflow Friday (the holiday skipped)
+        (dt.datetime(2026, 11, 25, 10, tzinfo=ET), "2026-11-25", "2026-11-27"),
+    ],
+)
+@pytest.mark.parametrize("split", [False, True])
+def test_overflow_ships_a_ship_day_after_gold(
+    net: Network, now: dt.datetime, gold_ships: str, overflow_ships: str, split: bool
+) -> None:
+    """Overflow ships ``overflow_delay_days`` (1) ship days after the day the
+    order would ship anyway, from WH-EAST to New York, on any day: a
+    Saturday night, a Sunday and a holiday shipped it with Gold, and Silver
+    was hidden as "dominated by overflow". A cart WH-EAST alone holds, and
+    one that must split (its TEE from WH-EAST, its MUG from WH-WEST: each
+    shipment waits)."""
+    items = [("TEE", 1), ("MUG", 1)] if split else [("TEE", 1)]
+    stock = np.zeros((net.n_nodes, len(items)), dtype=np.int64)
+    stock[net.node_idx("WH-EAST"), 0] = 5
+    if split:
+        stock[net.node_idx("WH-WEST"), 1] = 5
+    plans = _plan(net, items, "100", monitor=_short(net), stock=stock, now=now)
+    gold, over = plans.by_tier[Tier.GOLD], plans.by_tier[Tier.OVERFLOW]
+    east = net.node_idx("WH-EAST")
+    (gold_east,) = [s for s in gold if s.node == east]
+    (over_east,) = [s for s in over if s.node == east]
+    assert day_to_date(gold_east.ship) == dt.date.fromisoformat(gold_ships)
+    assert day_to_date(over_east.ship) == dt.date.fromisoformat(overflow_ships)
+    for ship in over:  # every shipment a ship day after its node's own
+        at_once = [s for s in gold if s.node == ship.node]
+        if at_once:
+            assert ship.ship > at_once[0].ship
+    assert max(s.delivery for s in over) > max(s.delivery for s in gold)
 
 
 def test_greedy_cover() -> None:

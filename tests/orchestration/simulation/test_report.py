@@ -10,6 +10,7 @@ import datetime as dt
 import itertools
 import re
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pandas as pd
@@ -411,3 +412,74 @@ def test_the_hindsight_plan_is_not_said_to_have_lived_through_the_outage(
     caption = caption[: caption.index("</caption>")]
     assert "not held to the outage" in caption
     assert summary["outage_node"] in caption
+
+
+def _axis_ticks(ax: Any) -> list[tuple[float, str]]:
+    labels = [t.get_text() for t in ax.get_xticklabels()]
+    return list(zip(ax.get_xticks().tolist(), labels, strict=True))
+
+
+def test_the_hour_axes_show_the_clock_on_the_days_it_changes() -> None:
+    """On a 25-hour day (New York falls back on 2026-11-01) a checkout at
+    10:00 EST is 11 hours after midnight and sits at the tick "10:00", one at
+    23:30 EST between "23:00" and "00:00 +1 day" (the axis labelled 11:00 and
+    00:00 +1 day there: elapsed hours read as clock hours); on a 23-hour day
+    (2026-03-08) 15:00 EDT is 14 hours in, labelled "15:00" (not 14:00)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from tierflow.orchestration.simulation.report_plots import (
+        _hour_axis,
+        _hours,
+        _overflow_plot,
+    )
+
+    fall = dt.date(2026, 11, 1)
+    checkouts = pd.DataFrame(
+        {
+            "at": ["2026-11-01T15:00:00Z", "2026-11-02T04:30:00Z"],
+            "overflow_offered": [True, True],
+            "overflow_taken": [True, False],
+        }
+    )
+    assert _hours(checkouts["at"], fall).tolist() == [11.0, 24.5]
+    result = SimpleNamespace(checkouts=checkouts, settings=SimpleNamespace(day=fall))
+    fig, ax = plt.subplots()
+    try:
+        _overflow_plot(ax, result, {})  # type: ignore[arg-type]
+        assert _axis_ticks(ax) == [
+            (11.0, "10:00"), (13.0, "12:00"), (15.0, "14:00"), (17.0, "16:00"),
+            (19.0, "18:00"), (21.0, "20:00"), (23.0, "22:00"),
+            (25.0, "00:00\n+1 day"),
+        ]  # fmt: skip
+        assert ax.get_xlabel() == "time of day, New York (EDT → EST)"
+        # the bars of the hour 10:00-11:00 EST start at its tick
+        offered = ax.containers[0]
+        assert [round(b.get_x(), 6) for b in offered] == [
+            round(11 + 0.3 - 0.2 + k, 6) for k in range(14)
+        ]
+        heights = [b.get_height() for b in offered]
+        assert (heights[0], heights[13], sum(heights)) == (1, 1, 2)
+
+        ax.clear()  # every hour: the repeated one twice, by its zone
+        _hour_axis(ax, pd.Series([0.5, 3.5]), fall, 1)
+        assert _axis_ticks(ax) == [
+            (0.0, "00:00"), (1.0, "01:00 EDT"), (2.0, "01:00 EST"),
+            (3.0, "02:00"), (4.0, "03:00"),
+        ]  # fmt: skip
+
+        spring = dt.date(2026, 3, 8)
+        ax.clear()  # 01:30 EST and 15:00 EDT, ticks every 3 hours
+        at = pd.Series(["2026-03-08T06:30:00Z", "2026-03-08T19:00:00Z"])
+        hours = _hours(at, spring)
+        assert hours.tolist() == [1.5, 14.0]
+        _hour_axis(ax, hours, spring, 3)
+        assert _axis_ticks(ax) == [
+            (0.0, "00:00"), (2.0, "03:00"), (5.0, "06:00"), (8.0, "09:00"),
+            (11.0, "12:00"), (14.0, "15:00"),
+        ]  # fmt: skip
+        assert ax.get_xlabel() == "time of day, New York (EST → EDT)"
+    finally:
+        plt.close(fig)

@@ -1,0 +1,52 @@
+"""Samples of customers drawn by their contents, not by their ids."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from tierflow.cltv.features import customer_history, fit_btyd
+from tierflow.cltv.sampling import content_sample, row_keys
+from tierflow.data.synthetic_transactions import generate_transactions
+from tierflow.data.transactions import TransactionLog, day_number
+
+
+def test_a_sample_is_the_same_rows_whatever_their_order_and_unit() -> None:
+    rng = np.random.default_rng(0)
+    spend = np.round(rng.gamma(1.5, 20.0, size=1000), 2)
+    count = rng.integers(0, 6, size=1000).astype(float)
+    rows = content_sample((spend, count), 100)
+    assert len(rows) == 100 and (np.diff(rows) > 0).all()
+    order = rng.permutation(1000)
+    again = content_sample((spend[order], count[order]), 100)
+    assert sorted(zip(spend[order][again], count[order][again], strict=True)) == (
+        sorted(zip(spend[rows], count[rows], strict=True))
+    )
+    cents = content_sample((np.round(spend * 100.0), count), 100)
+    np.testing.assert_array_equal(cents, rows)
+    # no more rows than asked for: all of them, in order
+    np.testing.assert_array_equal(content_sample((spend[:50],), 100), np.arange(50))
+
+
+def test_row_keys_tell_rows_apart_by_content_alone() -> None:
+    a = np.array([1.0, 2.0, 2.0, np.nan, -0.0])
+    b = np.array([5.0, 7.0, 7.0, 1.0, 3.0])
+    keys = row_keys([a, b])
+    assert keys[1] == keys[2] and len(set(keys.tolist())) == 4
+    np.testing.assert_array_equal(
+        row_keys([a[::-1] * 100.0, b[::-1]]), keys[::-1]
+    )  # order and unit
+
+
+def test_the_btyd_fit_on_a_sample_of_customers_is_not_chosen_by_their_ids() -> None:
+    """Above its sample size the BTYD fit took a fixed-seed sample of the
+    customers by position, i.e. by id: renamed customers fitted otherwise."""
+    frame = generate_transactions(900, seed=5)
+    as_of = day_number("2023-06-30")
+
+    def fit(ids: object) -> tuple[float, ...]:
+        log = TransactionLog.from_columns(ids, frame["order_date"], frame["amount"])
+        btyd = fit_btyd(customer_history(log, as_of), max_customers=300)
+        return (*btyd.bgnbd.params().values(), *btyd.gamma_gamma.params().values())
+
+    renamed = "Z" + frame["customer_id"].str[::-1]
+    np.testing.assert_allclose(fit(renamed), fit(frame["customer_id"]), rtol=1e-12)
