@@ -286,9 +286,9 @@ def run_sweep(
 
 def _history_forecast(data: BenchDayData, network: Network) -> DemandForecast:
     """The forecast from the day's history as it stood when the day began
-    (the day before's evening in the West runs past New York's midnight:
+    (the day before's evening in the West runs past the next day's start:
     those orders had not arrived), as ``allocate --history`` takes it."""
-    start = business_day_start(data.spec.date)
+    start = business_day_start(data.spec.date, network)
     return DemandForecast.from_history(data.history, network, before=start)
 
 

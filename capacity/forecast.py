@@ -168,22 +168,33 @@ class SmoothedProfileForecaster:
         Smoothing of the weekday factors.
     gamma
         Smoothing of the hour-of-day profile (shares of a day's volume).
+    period
+        Hours per day of the history's rows: 24 (UTC days), or the length
+        of a business day whose hours overlap the next day's
+        (:class:`~tierflow.capacity.demand_forecast.BusinessDay`).
     """
 
     def __init__(
-        self, alpha: float = 0.2, delta: float = 0.1, gamma: float = 0.1
+        self,
+        alpha: float = 0.2,
+        delta: float = 0.1,
+        gamma: float = 0.1,
+        *,
+        period: int = 24,
     ) -> None:
         self.alpha = alpha
         self.delta = delta
         self.gamma = gamma
+        self.period = period
 
     def fit(self, history: NodeHourHistory) -> SmoothedProfileForecaster:
         """Run the smoothing recursions over the whole days of ``history``."""
-        days = history.n_hours // 24
+        p = self.period
+        days = history.n_hours // p
         if days < 1:
             raise InputError("needs at least one day of history", field="history")
         n = history.volume.shape[0]
-        y = history.volume[:, : days * 24].reshape(n, days, 24)
+        y = history.volume[:, : days * p].reshape(n, days, p)
         total = y.sum(axis=2)  # (n, days)
         # One pseudo-unit per day keeps the ratios finite at idle nodes.
         k = 1.0
@@ -193,7 +204,7 @@ class SmoothedProfileForecaster:
         weekday = np.ones((n, 7))
         if days >= 7:
             weekday[:, dow[:7]] = (total[:, :7] + k) / (level[:, None] + k)
-        profile = (y[:, :warm].sum(axis=1) + k / 24) / (
+        profile = (y[:, :warm].sum(axis=1) + k / p) / (
             total[:, :warm].sum(axis=1)[:, None] + k
         )
         a, dl, g = self.alpha, self.delta, self.gamma
@@ -204,12 +215,12 @@ class SmoothedProfileForecaster:
             ratio = (total[:, d] + k) / (new_level + k)
             weekday[:, w] = dl * ratio + (1 - dl) * weekday[:, w]
             level = new_level
-            share = (y[:, d] + k / 24) / (total[:, d][:, None] + k)
+            share = (y[:, d] + k / p) / (total[:, d][:, None] + k)
             profile = g * share + (1 - g) * profile
         profile /= profile.sum(axis=1, keepdims=True)
         self.level_, self.weekday_, self.profile_ = level, weekday, profile
         self.start_ = history.start
-        self.end_ = history.start + np.timedelta64(days * 24, "h")
+        self.end_ = history.start + np.timedelta64(days * p, "h")
         self.days_ = days
         return self
 
@@ -220,9 +231,13 @@ class SmoothedProfileForecaster:
         "the rest of today" when today is already in the history).
         """
         h = offset_hours + np.arange(horizon)
-        day = self.days_ + h // 24
+        day = self.days_ + h // self.period
         w = _dow(self.start_, day)
-        out = self.level_[:, None] * self.weekday_[:, w] * self.profile_[:, h % 24]
+        out = (
+            self.level_[:, None]
+            * self.weekday_[:, w]
+            * self.profile_[:, h % self.period]
+        )
         return np.asarray(out, dtype=np.float64)
 
 

@@ -16,11 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
-from tierflow.capacity.demand_forecast import (
-    DemandForecast,
-    business_day_start,
-    local_order_dates,
-)
+from tierflow.capacity.demand_forecast import DemandForecast, local_order_dates
 from tierflow.data.network import Network
 from tierflow.data.orders import Orders
 from tierflow.formulations.fulfillment import CompiledBatch, compile_orders
@@ -71,7 +67,7 @@ class DemandOutlook:
     ) -> None:
         self.network, self.orders, self.policy = network, orders, policy
         self.spend = spend
-        self.forecast = forecast
+        self.forecast = forecast.on(network)
         self._local_date = local_order_dates(orders, network)
         self._seed = seed
 
@@ -80,7 +76,7 @@ class DemandOutlook:
         into it ``now`` is, and how many of its orders have arrived."""
         dates = self._local_date[seen]
         day = dates.max()
-        start = business_day_start(day.astype(dt.date))
+        start = self.forecast.business_day.start(day.astype(dt.date))
         offset = float((now.astype("datetime64[s]") - start).astype(np.int64))
         return Moment(day.astype(dt.date), offset, int((dates == day).sum()))
 
@@ -160,7 +156,7 @@ class DemandOutlook:
         if later.size == 0:
             return None
         pick = np.sort(rng.choice(later, size=min(k, later.size), replace=False))
-        start = business_day_start(at.day)
+        start = self.forecast.business_day.start(at.day)
         release = start + pool.offset_s[pick].astype("timedelta64[s]")
         typical = float(np.median(self.spend[seen])) if seen.size else 0.0
         return compile_orders(

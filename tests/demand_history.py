@@ -1,8 +1,10 @@
 """A flat order history on the tiny network, and today's confirmed lines as
 the store records them (``online_orders``), for the rest-of-day forecast's
 tests: two orders an hour, every hour of the week before Monday 2026-01-05,
-so the profile expects 2 an hour over the 30-hour business day (60) and 20
-by 10:00 New York."""
+one to New York (100, at :10) and one to Chicago (606, at :30). A business
+day is every order of its date at its destination, from 00:00 New York to
+24:00 Los Angeles (27 hours): 24 to each zone, 48, of which 19 by 10:00 New
+York (10 in New York's first ten hours, 9 in Chicago's first nine)."""
 
 from __future__ import annotations
 

@@ -77,7 +77,7 @@ class BatchBidPrices:
         self.refreshed_at: list[np.datetime64] = []
         #: Whether the prices in force were restored for a resumed run.
         self._restored = False
-        self.forecast = day_forecast(forecast, settings)
+        self.forecast = day_forecast(forecast, settings).on(network)
         self.outlook = DemandOutlook(
             network, orders, policy, spend, self.forecast, seed=settings.seed
         )

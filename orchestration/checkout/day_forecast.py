@@ -26,9 +26,7 @@ import pandas as pd
 from numpy.typing import NDArray
 
 from tierflow.capacity.demand_forecast import (
-    BUSINESS_TZ,
     DemandForecast,
-    business_day_start,
     local_dates,
 )
 from tierflow.capacity.forecast import route_cheapest_ground
@@ -54,7 +52,8 @@ class DayOutlook:
     source
         ``history`` (``serve --history``) or ``intraday`` (today's orders only).
     day
-        The business day (the latest destination-local date among its orders).
+        The business day ``as_of`` is in (``BusinessDay``: the latest
+        local date among the network's zones).
     observed_orders
         Orders of ``day`` confirmed and created no later than ``as_of``.
     expected_orders
@@ -104,7 +103,8 @@ class DayForecaster:
 
     def __init__(self, network: Network, forecast: DemandForecast) -> None:
         self.network = network
-        self.forecast = forecast
+        self.forecast = forecast.on(network)
+        self.calendar = self.forecast.business_day
         pool = forecast.pool
         self._line_node: NDArray[np.intp] | None = None
         if pool is not None:
@@ -121,8 +121,8 @@ class DayForecaster:
     def since(self, now: dt.datetime) -> float:
         """Epoch seconds from which confirmed orders can belong to the
         business day of ``now`` (the day before, to be safe)."""
-        local = now.astimezone(zone_info(BUSINESS_TZ)).date()
-        start = business_day_start(local - dt.timedelta(days=1))
+        day = self.calendar.day_at(now)
+        start = self.calendar.start(day - dt.timedelta(days=1))
         return float(start.astype(np.int64))
 
     def estimate(self, lines: pd.DataFrame, now: dt.datetime) -> DayOutlook:
@@ -131,14 +131,19 @@ class DayForecaster:
 
     def estimate_from(self, orders: TodayOrders, now: dt.datetime) -> DayOutlook:
         """The outlook at ``now`` from the orders read so far (orders created
-        after ``now`` are not counted; unknown destinations are skipped)."""
+        after ``now`` are not counted; unknown destinations are skipped).
+
+        The day is the business day ``now`` is in, whether or not an order
+        of it has come yet; its orders are those of its date at their
+        destination, the hours into it counted from its start: the same
+        orders the profile expects by then."""
         seen = orders.created <= np.datetime64(_naive(now), "s")
         seen &= orders.dest >= 0
-        if seen.any():
-            day = orders.local_date[seen].max().astype(dt.date)
-        else:
-            day = now.astimezone(zone_info(BUSINESS_TZ)).date()
-        offset_s = (now - _utc(business_day_start(day))).total_seconds()
+        day = self.calendar.day_at(now)
+        if seen.any():  # an order's date at its destination (a zone not of
+            # the network's destinations cannot be later than the clock's)
+            day = max(day, orders.local_date[seen].max().astype(dt.date))
+        offset_s = (now - _utc(self.calendar.start(day))).total_seconds()
         today = seen & (orders.local_date == np.datetime64(day))
         observed = int(today.sum())
         rest = self.forecast.remaining(day, offset_s, observed)
@@ -261,8 +266,8 @@ class LiveDemand:
     the work of the orders at that node created after its ``ts`` (they are
     part of the work it forecast, now in the backlog: counted once), until a
     later ``forecast`` event, or until those orders reach it (more came than
-    it said: the estimate, which counts them, takes over), or the next
-    business day (:func:`explicit_standing`).
+    it said: the estimate, which counts them, takes over), or the node's
+    next local day (:func:`explicit_standing`).
 
     Parameters
     ----------
@@ -311,12 +316,13 @@ def explicit_standing(
 ) -> tuple[FloatArray, NDArray[np.bool_]]:
     """``outlook``'s work per node, with the explicit forecasts (``values``
     set by events of time ``stamps``, epoch seconds, ``-inf``: none) still
-    standing in its place: an event of ``outlook``'s business day, less the
-    work of the orders at its node created after it and by ``as_of``, while
-    that work is short of it (or nil: a forecast of 0 stands until an
-    order comes); and the nodes where one stands."""
-    day_start = float(business_day_start(outlook.day).astype(np.int64))
-    today = stamps >= day_start
+    standing in its place: an event of the node's own day (its local date
+    at ``as_of``: a rest-of-day forecast runs to the node's local midnight,
+    as ``tierflow capacity forecast`` computes it), less the work of the
+    orders at its node created after it and by ``as_of``, while that work
+    is short of it (or nil: a forecast of 0 stands until an order comes);
+    and the nodes where one stands."""
+    today = stamps >= node_day_starts(orders.network, outlook.as_of)
     if not today.any():
         return outlook.work, today
     created = orders.created.astype(np.int64)[orders.line_order]
@@ -330,6 +336,16 @@ def explicit_standing(
     stands = today & ((used == 0) | (used < values))
     work = np.where(stands, values - used, outlook.work)
     return np.asarray(work, dtype=np.float64), stands
+
+
+def node_day_starts(network: Network, now: dt.datetime) -> FloatArray:
+    """Epoch seconds of each node's local midnight starting its day at ``now``."""
+    starts = np.empty(len(network.timezones))
+    for z, name in enumerate(network.timezones):
+        local = now.astimezone(zone_info(name))
+        midnight = dt.datetime.combine(local.date(), dt.time(0), zone_info(name))
+        starts[z] = midnight.timestamp()
+    return np.asarray(starts[network.node_tz], dtype=np.float64)
 
 
 def _naive(now: dt.datetime) -> dt.datetime:

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
-from tierflow.capacity.demand_forecast import DemandForecast, business_day_start
+from tierflow.capacity.demand_forecast import DemandForecast
 from tierflow.capacity.events import CapacityEvent
 from tierflow.data.network import Network
 from tierflow.data.vocabulary import HoldStatus, Tier
@@ -131,9 +131,11 @@ class ForecastTicks:
         demand: DemandForecast,
     ) -> None:
         self.network = network
-        self.demand = demand
+        self.demand = demand.on(network)
         self.day_start = (
-            business_day_start(day).astype(dt.datetime).replace(tzinfo=dt.UTC)
+            self.demand.business_day.start(day)
+            .astype(dt.datetime)
+            .replace(tzinfo=dt.UTC)
         )
         self.router = router
         self.prior = prior

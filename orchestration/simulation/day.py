@@ -384,8 +384,8 @@ def _history_forecast(
     )
     orders = read_orders(write_orders(history, out / "history.csv"), network)
     # what had arrived when the day began (the day before's evening in the
-    # West runs past New York's midnight), as ``allocate --history`` takes it
-    start = business_day_start(settings.day)
+    # West runs past the next day's start), as ``allocate --history`` takes it
+    start = business_day_start(settings.day, network)
     return DemandForecast.from_history(orders, network, before=start)
 
 

@@ -566,7 +566,7 @@ def _option_sets(counter_file: Path) -> float:
         ),
         (
             ["H1,2026-01-01T10:00:00Z,C1,100,gold,TEE,1"],
-            "past.csv: field 'history': needs at least one whole UTC day of orders",
+            "past.csv: field 'history': needs at least one whole business day of orders",
         ),
     ],
 )  # fmt: skip

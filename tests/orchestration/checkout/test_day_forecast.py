@@ -1,12 +1,13 @@
 """The rest-of-day forecast from today's confirmed orders
 (``orchestration/checkout/day_forecast.py``), on the flat history of
-``tests/demand_history.py``: 60 orders expected over the business day, 20 of
-them by 10:00 New York (a third of the day)."""
+``tests/demand_history.py``: 48 orders expected over the business day, 19 of
+them by 10:00 New York (the profile's pseudo-count aside)."""
 
 from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import numpy as np
 import pytest
@@ -24,6 +25,9 @@ from tierflow.orchestration.checkout.day_forecast import (
 
 NOW = DAY_START + dt.timedelta(hours=10)
 SHAPE = 1 / 0.25**2  # the prior's Gamma shape (PRIOR_CV = 0.25)
+#: Orders of the day by NOW, and still to come after it, on the profile
+#: (its pseudo-count of one order a day spread over the 27 hours aside).
+BY_NOW, REST = 19.0, 29.0
 
 
 def _spread(n: int) -> list[dt.datetime]:
@@ -39,25 +43,26 @@ def history_forecaster(tmp_path: Path, tiny_network: Network) -> DayForecaster:
 def test_a_day_on_its_profile_expects_the_rest_of_the_profile(
     history_forecaster: DayForecaster,
 ) -> None:
-    """20 orders by 10:00 are what the profile expects: multiplier 1 and the
-    profile's other 40 to come."""
-    out = history_forecaster.estimate(confirmed_lines(_spread(20)), NOW)
-    assert (out.source, out.day, out.observed_orders) == ("history", DAY, 20)
-    assert out.multiplier == pytest.approx(1.0)
-    assert out.expected_orders == pytest.approx(40.0)
+    """19 orders by 10:00 are what the profile expects: multiplier 1 and the
+    profile's other 29 to come."""
+    out = history_forecaster.estimate(confirmed_lines(_spread(19)), NOW)
+    assert (out.source, out.day, out.observed_orders) == ("history", DAY, 19)
+    assert out.multiplier == pytest.approx(1.0, rel=2e-3)
+    assert out.expected_orders == pytest.approx(REST, rel=2e-3)
 
 
 def test_a_burst_raises_and_a_slow_day_lowers_the_rest_of_the_day(
     history_forecaster: DayForecaster,
 ) -> None:
-    """Three times the profile's orders (60 by 10:00) against a third of
-    them (7): the Gamma-Poisson multiplier and the volume to come follow."""
-    burst = history_forecaster.estimate(confirmed_lines(_spread(60)), NOW)
-    slow = history_forecaster.estimate(confirmed_lines(_spread(7)), NOW)
-    assert burst.multiplier == pytest.approx((SHAPE + 60) / (SHAPE + 20))
-    assert burst.expected_orders == pytest.approx(40.0 * (SHAPE + 60) / (SHAPE + 20))
-    assert slow.multiplier == pytest.approx((SHAPE + 7) / (SHAPE + 20))
-    assert slow.expected_orders < 40.0 < burst.expected_orders
+    """Three times the profile's orders (57 by 10:00) against a third of
+    them (6): the Gamma-Poisson multiplier and the volume to come follow."""
+    burst = history_forecaster.estimate(confirmed_lines(_spread(57)), NOW)
+    slow = history_forecaster.estimate(confirmed_lines(_spread(6)), NOW)
+    up = (SHAPE + 57) / (SHAPE + BY_NOW)
+    assert burst.multiplier == pytest.approx(up, rel=2e-3)
+    assert burst.expected_orders == pytest.approx(REST * up, rel=2e-3)
+    assert slow.multiplier == pytest.approx((SHAPE + 6) / (SHAPE + BY_NOW), rel=2e-3)
+    assert slow.expected_orders < REST < burst.expected_orders
     assert (burst.work > slow.work).any() and (burst.work >= slow.work).all()
     # today's orders all ship from WH-EAST: the burst's mix weighs more there
     east = history_forecaster.network.node_idx("WH-EAST")
@@ -78,16 +83,25 @@ def test_orders_created_after_now_are_not_counted(
 
 def test_without_history_the_run_rate_of_today(tiny_network: Network) -> None:
     """Intraday, as ``allocate`` without ``--history``: nothing before 20
-    orders, then the run rate over a flat 24-hour day; the work per order is
+    orders, then the run rate over each zone's flat local day (at 10:00 New
+    York: 10 of New York's 24 hours, 9 of Chicago's, 7 of Los Angeles',
+    weighted by the destinations' population; a flat 24 hours from New
+    York's midnight said 10 of 24 everywhere); the work per order is
     today's, at the nodes that shipped it."""
     f = DayForecaster(tiny_network, DemandForecast.intraday())
     few = f.estimate(confirmed_lines(_spread(10)), NOW)
     out = f.estimate(confirmed_lines(_spread(30), node="WH-WEST"), NOW)
     assert few.expected_orders == 0.0 and not few.work.any()
     assert (out.source, out.multiplier) == ("intraday", None)
-    assert out.expected_orders == pytest.approx(30 * 14 / 10)
+    zone = dict(zip(tiny_network.dest_timezones, range(9), strict=False))
+    weight = {z: tiny_network.dest_weight[tiny_network.dest_tz == i].sum()
+              for z, i in zone.items()}  # fmt: skip
+    share = (weight["America/New_York"] * 10 + weight["America/Chicago"] * 9
+             + weight["America/Los_Angeles"] * 7) / 24  # fmt: skip
+    assert out.expected_orders == pytest.approx(30 * (1 - share) / share)
     west = tiny_network.node_idx("WH-WEST")
-    assert out.work[west] == pytest.approx(42.0) and out.work.sum() == out.work[west]
+    assert out.work[west] == pytest.approx(out.expected_orders)
+    assert out.work.sum() == out.work[west]
 
 
 def test_no_orders_yet_forecasts_today_from_the_profile(
@@ -97,7 +111,7 @@ def test_no_orders_yet_forecasts_today_from_the_profile(
     shrunk by the hours that passed without an order."""
     out = history_forecaster.estimate(confirmed_lines([]), NOW)
     assert (out.day, out.observed_orders) == (DAY, 0)
-    assert out.multiplier == pytest.approx(SHAPE / (SHAPE + 20))
+    assert out.multiplier == pytest.approx(SHAPE / (SHAPE + BY_NOW), rel=2e-3)
     assert out.work.sum() == pytest.approx(out.expected_orders)  # one unit a TEE
 
 
@@ -160,3 +174,69 @@ def test_an_explicit_forecast_stands_less_the_orders_after_it(
     values[east] = 2 * tee
     work, _ = explicit_standing(outlook, orders, values, stamps)
     assert work[east] == outlook.work[east] != 0.0
+
+
+def test_an_explicit_forecast_stands_for_its_node_s_own_day(
+    history_forecaster: DayForecaster,
+) -> None:
+    """WH-WEST (Los Angeles) forecast at 20:00 its time stands after New
+    York's midnight, when an order of the next day has come (it was dropped
+    then: the day's start was New York's for every node), until Los Angeles'
+    own midnight: a rest-of-day forecast runs to the node's midnight."""
+    net = history_forecaster.network
+    west = net.node_idx("WH-WEST")
+    event = DAY_START - dt.timedelta(hours=1)  # 20:00 Los Angeles, the day before
+    orders = TodayOrders(net).add(
+        confirmed_lines([DAY_START + dt.timedelta(minutes=10)])
+    )
+    stamps = np.full(net.n_nodes, -np.inf)
+    stamps[west] = event.timestamp()
+    values = np.zeros(net.n_nodes)
+    values[west] = 500.0
+    for hours, stands_then in ((0.5, True), (2.9, True), (3.1, False)):
+        now = DAY_START + dt.timedelta(hours=hours)  # 21:30, 23:54, 00:06 LA
+        outlook = history_forecaster.estimate_from(orders, now)
+        assert (outlook.day, outlook.observed_orders) == (DAY, 1)
+        work, stands = explicit_standing(outlook, orders, values, stamps)
+        assert bool(stands[west]) is stands_then
+        assert work[west] == (500.0 if stands_then else outlook.work[west])
+
+
+def test_a_sydney_day_is_sydney_s(tmp_path: Path, tiny_network: Network) -> None:
+    """Every zone Australia/Sydney: a forecast posted Monday 10:00 Sydney is of
+    Monday and stands after an order elsewhere (it was filed under New
+    York's Sunday and dropped at the first order of Monday)."""
+    import csv
+    import shutil
+
+    from tierflow.data.network import load_network
+
+    folder = tmp_path / "net"
+    assert tiny_network.source is not None
+    shutil.copytree(tiny_network.source, folder)
+    for name in ("nodes.csv", "destinations.csv"):
+        with open(folder / name, newline="") as f:
+            rows = list(csv.DictReader(f))
+        for row in rows:
+            row["timezone"] = "Australia/Sydney"
+        with open(folder / name, "w", newline="") as f:
+            out = csv.DictWriter(f, fieldnames=list(rows[0]))
+            out.writeheader()
+            out.writerows(rows)
+    net = load_network(folder)
+    forecaster = DayForecaster(net, DemandForecast.intraday())
+    post = dt.datetime(2026, 12, 7, 10, 0, tzinfo=ZoneInfo("Australia/Sydney"))
+    west = net.node_idx("WH-WEST")
+    stamps = np.full(net.n_nodes, -np.inf)
+    stamps[west] = post.timestamp()
+    values = np.zeros(net.n_nodes)
+    values[west] = 5000.0
+    empty = TodayOrders(net)
+    first = forecaster.estimate_from(empty, post)
+    assert first.day == dt.date(2026, 12, 7)
+    at = (post + dt.timedelta(minutes=5)).astimezone(dt.UTC)  # as the store has it
+    orders = TodayOrders(net).add(confirmed_lines([at]))
+    later = forecaster.estimate_from(orders, post + dt.timedelta(minutes=6))
+    assert (later.day, later.observed_orders) == (dt.date(2026, 12, 7), 1)
+    work, stands = explicit_standing(later, orders, values, stamps)
+    assert stands[west] and work[west] == 5000.0
