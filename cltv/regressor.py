@@ -32,7 +32,7 @@ IntArray = NDArray[np.int64]
 MAX_BINS = 255
 #: Below this many rows one OpenMP thread is faster than several.
 SMALL_DATA_ROWS = 100_000
-#: Smallest offset used, as a share of the training rows' mean offset: a
+#: Smallest offset used, as a share of the training rows' median offset: a
 #: baseline of 0 would give infinite weightless targets. (A model stored before
 #: the floor was relative has an absolute floor of 1e-3: ``offset_floor_``.)
 OFFSET_FLOOR_SHARE = 1e-4
@@ -250,16 +250,17 @@ class CLTVRegressor(RegressorMixin, BaseEstimator):  # type: ignore[misc]
         return _apply_edges(features, self.bin_edges_)
 
     def _offset_floor(self, X: FloatArray) -> float:
-        """The smallest offset a fit on ``X`` uses: a share of its mean (so
-        it is in the offset's own unit)."""
+        """The smallest offset a fit on ``X`` uses: a share of its median
+        positive offset (so it is in the offset's own unit; the median, so a
+        few customers at $9e8 do not floor everyone else's)."""
         if self.offset_column is None:
             return LEGACY_OFFSET_FLOOR
         column = X[:, int(self.offset_column)]
-        # fsum: exact, so the floor is the same whatever the rows' order
-        mean = math.fsum(np.maximum(column, 0.0)) / max(len(column), 1)
-        if not np.isfinite(mean) or mean <= 0.0:
+        positive = column[column > 0.0]
+        typical = float(np.median(positive)) if positive.size else 0.0
+        if not np.isfinite(typical) or typical <= 0.0:
             return LEGACY_OFFSET_FLOOR
-        return max(OFFSET_FLOOR_SHARE * mean, np.finfo(np.float64).tiny)
+        return max(OFFSET_FLOOR_SHARE * typical, np.finfo(np.float64).tiny)
 
     def _offset(self, X: FloatArray) -> FloatArray:
         if self.offset_column is None:
@@ -323,6 +324,11 @@ class CLTVRegressor(RegressorMixin, BaseEstimator):  # type: ignore[misc]
             distinct, which = np.unique(content, return_inverse=True)
             dealt = rng.permutation(len(distinct)) % k
             self.group_folds_ = np.asarray(dealt[which.reshape(-1)], dtype=np.int64)
+            if len(distinct) < k:
+                # fewer different customers than folds (every customer alike):
+                # deal them out in turn, or a fold would train on no row;
+                # which of two alike customers goes where changes nothing
+                self.group_folds_ = np.arange(len(self.groups_), dtype=np.int64) % k
         return np.asarray(self.group_folds_[codes], dtype=np.int64)
 
     def _member(self, seed: int) -> HistGradientBoostingRegressor:
@@ -354,12 +360,16 @@ class CLTVRegressor(RegressorMixin, BaseEstimator):  # type: ignore[misc]
         features = _apply_edges(features, self.bin_edges_)
         target = np.maximum(np.asarray(y, dtype=np.float64), 0.0) / offset
         weight = weight * offset
-        # weights of mean 1: the boosting's thresholds on a leaf's hessian are
+        # weights of median 1: the boosting's thresholds on a leaf's hessian are
         # absolute, so weights in the offset's currency unit (cents or
         # dollars) would fit another model
-        total = math.fsum(weight)  # exact: the same whatever the rows' order
-        if total > 0.0:
-            weight = weight * (len(weight) / total)
+        # (the median, not the mean: two customers at $9e8 among tens of
+        # dollars made every other weight ~1e-7, below those thresholds, and
+        # the model forecast ~0 for all but them)
+        positive = weight[weight > 0.0]
+        unit = float(np.median(positive)) if positive.size else 0.0
+        if unit > 0.0:
+            weight = weight / unit
         # the largest rate any training row showed: a forecast's rate never
         # goes past it (:meth:`_forecast`)
         top = float(target.max()) if target.size else 0.0

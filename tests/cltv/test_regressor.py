@@ -200,3 +200,18 @@ def test_a_feature_almost_never_given_does_not_break_the_fit(given: int) -> None
     model = CLTVRegressor(n_estimators=3, subsample=0.5, max_iter=10, random_state=0)
     forecasts = model.fit(X, y).predict(X)
     assert np.isfinite(forecasts).all() and (forecasts > 0).all()
+
+
+def test_customers_all_alike_are_still_dealt_into_every_fold() -> None:
+    """Folds are dealt by the customers' contents; when every customer is
+    alike (300 buying $25 every week) one content went to one fold and the
+    other fold's members were fitted on no row (a scikit-learn traceback
+    from `cltv retrain`)."""
+    X = np.tile([[3.0, 25.0, 10.0]], (600, 1))
+    y = np.full(600, 25.0)
+    groups = np.repeat(np.arange(300), 2)
+    model = CLTVRegressor(
+        n_estimators=1, max_iter=5, n_folds=2, offset_column=2, random_state=0
+    ).fit(X, y, groups=groups)
+    assert sorted(np.bincount(model.group_folds_).tolist()) == [150, 150]
+    assert np.isfinite(model.predict_out_of_fold(X, groups)).all()
