@@ -47,6 +47,22 @@ _HOLD_ID = "rtrim(reservations.request_id, '0123456789.')"
 _CHECKOUT_OF_HOLD = f"substr({_HOLD_ID}, 1, length({_HOLD_ID}) - 1)"
 
 #: Statements of each schema migration; version ``i + 1`` applies ``MIGRATIONS[i]``.
+#: The hold tally's table (migrations 10 and 12 make it the same) and its
+#: filling from the checkouts.
+_HOLD_TALLY_TABLE = f"""CREATE TABLE hold_tally (
+            option_id TEXT NOT NULL,
+            state TEXT NOT NULL CHECK (state IN ({_TALLY_STATES})),
+            shard INTEGER NOT NULL DEFAULT 0,
+            n INTEGER NOT NULL,
+            PRIMARY KEY (option_id, state, shard)
+        )"""
+_HOLD_TALLY_FILL = f"""INSERT INTO hold_tally (option_id, state, n)
+            SELECT option_id, state, COUNT(*) FROM (SELECT c.option_id,
+                CASE WHEN c.status = '{HoldStatus.CANCELLED.value}'
+                    AND c.expires_at <= c.updated_at THEN 'lapsed'
+                    ELSE c.status END AS state FROM checkouts c) x
+            GROUP BY option_id, state"""
+
 MIGRATIONS: tuple[tuple[str, ...], ...] = (
     (
         """CREATE TABLE inventory (
@@ -271,19 +287,8 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
     # (``hold_tally.py``), and the live holds by expiry: ``/metrics`` reads
     # those, not every checkout of the day.
     (
-        f"""CREATE TABLE hold_tally (
-            option_id TEXT NOT NULL,
-            state TEXT NOT NULL CHECK (state IN ({_TALLY_STATES})),
-            shard INTEGER NOT NULL DEFAULT 0,
-            n INTEGER NOT NULL,
-            PRIMARY KEY (option_id, state, shard)
-        )""",
-        f"""INSERT INTO hold_tally (option_id, state, n)
-            SELECT option_id, state, COUNT(*) FROM (SELECT c.option_id,
-                CASE WHEN c.status = '{HoldStatus.CANCELLED.value}'
-                    AND c.expires_at <= c.updated_at THEN 'lapsed'
-                    ELSE c.status END AS state FROM checkouts c) x
-            GROUP BY option_id, state""",
+        _HOLD_TALLY_TABLE,
+        _HOLD_TALLY_FILL,
         "CREATE INDEX checkouts_live ON checkouts (status, expires_at, option_id)",
     ),
     # 11: each allocation batch's figures (JSON: its reroutes, solve time,
@@ -302,19 +307,8 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
     # shard 0, which only spreads later moves' row locks).
     (
         "DROP TABLE hold_tally",
-        f"""CREATE TABLE hold_tally (
-            option_id TEXT NOT NULL,
-            state TEXT NOT NULL CHECK (state IN ({_TALLY_STATES})),
-            shard INTEGER NOT NULL DEFAULT 0,
-            n INTEGER NOT NULL,
-            PRIMARY KEY (option_id, state, shard)
-        )""",
-        f"""INSERT INTO hold_tally (option_id, state, n)
-            SELECT option_id, state, COUNT(*) FROM (SELECT c.option_id,
-                CASE WHEN c.status = '{HoldStatus.CANCELLED.value}'
-                    AND c.expires_at <= c.updated_at THEN 'lapsed'
-                    ELSE c.status END AS state FROM checkouts c) x
-            GROUP BY option_id, state""",
+        _HOLD_TALLY_TABLE,
+        _HOLD_TALLY_FILL,
     ),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
