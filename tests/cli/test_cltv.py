@@ -897,14 +897,10 @@ def test_a_log_with_months_of_no_purchases_is_refused_not_scored_absurdly(
     )  # fmt: skip
     assert result.exit_code == 1, result.output
     error = result.output.splitlines()[-1]
-    assert error.startswith(
-        f"Error: {tx}: the model cannot learn from this log: its fitted "
-        "corrections of BG/NBD overshoot the largest a training window showed "
-    ), error
-    assert error.endswith(
-        " times (months with no purchase put BG/NBD's forecasts near 0 for most "
-        "customers); check the log for gaps"
-    )
+    # refused, not published: since the weights are relative to the median
+    # customer (2026-12-03) the fit overflows outright on this log
+    assert error.startswith(f"Error: {tx}: "), error
+    assert "the model cannot learn from" in error, error
     assert not out.exists()
 
 
