@@ -311,11 +311,10 @@ class CLTVModel:
             as_of_day, horizon_days, log.first_day, self.config.min_history_days
         ):
             try:
-                feats, raw = self._raw_forecasts(data, cutoff, width, calibrating=True)
+                _, raw, actual = self._calibration_forecasts(data, cutoff, width)
             except InputError:
                 continue  # too little history at this cut-off to fit BTYD
-            actual = window_spend(log, feats.history, width)
-            windows.append((raw, actual[_shape_rows(feats, actual)]))
+            windows.append((raw, actual))
         shapes = {
             n: fit_shape([(raw[n], actual) for raw, actual in windows]) for n in names
         }
@@ -324,36 +323,48 @@ class CLTVModel:
         return shapes, fit_blend(windows, shapes)
 
     def _raw_forecasts(
-        self,
-        data: CustomerData,
-        day: int,
-        horizon: int,
-        *,
-        calibrating: bool = False,
-        reuse_btyd: bool = False,
+        self, data: CustomerData, day: int, horizon: int, *, reuse_btyd: bool = False
     ) -> tuple[FeatureSet, dict[str, FloatArray]]:
         """Features as of ``day`` and every forecaster's raw forecast for the
-        next ``horizon`` days. ``calibrating``: ours out of fold, on the fixed
-        sample of customers :func:`_shape_rows` (the baselines too).
-        ``reuse_btyd``: the stored BTYD fit instead of one on ``data`` (only
-        right for the training data as of the training day)."""
+        next ``horizon`` days. ``reuse_btyd``: the stored BTYD fit instead of
+        one on ``data`` (only right for the training data as of the training
+        day)."""
+        feats, raw = self._baselines(data, day, horizon, reuse_btyd)
+        design = self._encoder().design(feats.frame, horizon, raw["bgnbd_gg"])
+        return feats, {MODEL_NAME: self._fitted_regressor().predict(design), **raw}
+
+    def _calibration_forecasts(
+        self, data: CustomerData, day: int, horizon: int
+    ) -> tuple[FeatureSet, dict[str, FloatArray], FloatArray]:
+        """A calibration window at ``day``: every forecaster's raw forecast
+        (ours out of fold) and the spend of the next ``horizon`` days, on the
+        fixed sample of customers :func:`_shape_rows`."""
+        feats, raw = self._baselines(data, day, horizon, False)
+        regressor = self._fitted_regressor()
+        actual = window_spend(data.transactions, feats.history, horizon)
+        rows = _shape_rows(feats, actual)
+        raw = {name: values[rows] for name, values in raw.items()}
+        frame, codes = feats.frame.iloc[rows], feats.history.codes[rows]
+        design = self._encoder().design(frame, horizon, raw["bgnbd_gg"])
+        if regressor.n_folds > 1:
+            ours = regressor.predict_out_of_fold(design, codes)
+        else:
+            ours = regressor.predict(design)
+        return feats, {MODEL_NAME: ours, **raw}, actual[rows]
+
+    def _fitted_regressor(self) -> CLTVRegressor:
         if self.regressor_ is None:
             raise InputError("the CLTV model is not fitted; call fit() first")
+        return self.regressor_
+
+    def _baselines(
+        self, data: CustomerData, day: int, horizon: int, reuse_btyd: bool
+    ) -> tuple[FeatureSet, dict[str, FloatArray]]:
+        """Features as of ``day`` and the baselines' raw forecasts."""
+        self._fitted_regressor()  # refused before any work
         reuse = self.btyd_ if reuse_btyd else None
         feats = build_features(data, day, self._feature_window(horizon), btyd=reuse)
-        raw = baseline_forecasts(feats.history, feats.btyd, horizon)
-        frame, codes = feats.frame, feats.history.codes
-        if calibrating:
-            actual = window_spend(data.transactions, feats.history, horizon)
-            rows = _shape_rows(feats, actual)
-            raw = {name: values[rows] for name, values in raw.items()}
-            frame, codes = frame.iloc[rows], codes[rows]
-        design = self._encoder().design(frame, horizon, raw["bgnbd_gg"])
-        if calibrating and self.regressor_.n_folds > 1:
-            ours = self.regressor_.predict_out_of_fold(design, codes)
-        else:
-            ours = self.regressor_.predict(design)
-        return feats, {MODEL_NAME: ours, **raw}
+        return feats, baseline_forecasts(feats.history, feats.btyd, horizon)
 
     # -- forecast / score ---------------------------------------------------
     def _blend(self) -> Blend:

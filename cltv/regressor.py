@@ -8,7 +8,6 @@ by customer for out-of-fold forecasts. Why each: ``docs/cltv.md``.
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import numpy as np
@@ -23,7 +22,7 @@ from sklearn.utils.validation import (
 )
 from threadpoolctl import threadpool_limits
 
-from tierflow.cltv.sampling import mix, row_keys
+from tierflow.cltv.sampling import mean_magnitude, mix, row_keys
 
 FloatArray = NDArray[np.float64]
 IntArray = NDArray[np.int64]
@@ -81,11 +80,9 @@ def _grid_steps(X: FloatArray, categorical: list[int]) -> FloatArray:
     """
     steps = np.full(X.shape[1], np.nan)
     for j in range(X.shape[1]):
-        column = X[:, j]
-        finite = np.abs(column[np.isfinite(column)])
-        if j in categorical or not len(finite):
+        if j in categorical:
             continue
-        scale = math.fsum(finite) / len(finite)  # exact: any row order
+        scale = mean_magnitude(X[:, j])
         if scale > 0.0:
             steps[j] = scale / _FEATURE_GRID
     return steps

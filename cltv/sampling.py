@@ -29,6 +29,13 @@ def mix(key: NDArray[np.uint64]) -> NDArray[np.uint64]:
     return key ^ (key >> np.uint64(31))
 
 
+def mean_magnitude(column: NDArray[np.float64]) -> float:
+    """Mean absolute value of the finite entries (0 when none): exact
+    (``math.fsum``), so the same whatever the rows' order."""
+    finite = np.abs(column[np.isfinite(column)])
+    return math.fsum(finite) / len(finite) if len(finite) else 0.0
+
+
 def row_keys(columns: Sequence[NDArray[np.float64]]) -> NDArray[np.uint64]:
     """A 64-bit key of each row, from the rank of its value in every column.
 
@@ -40,9 +47,7 @@ def row_keys(columns: Sequence[NDArray[np.float64]]) -> NDArray[np.uint64]:
     n = len(columns[0]) if columns else 0
     key = np.zeros(n, dtype=np.uint64)
     for j, column in enumerate(columns):
-        finite = np.abs(column[np.isfinite(column)])
-        # fsum: exact, so the scale is the same whatever the rows' order
-        scale = math.fsum(finite) / len(finite) if len(finite) else 0.0
+        scale = mean_magnitude(column)
         relative = column / scale if scale > 0.0 else column
         grid = np.round(relative * _GRID)
         # np.unique ranks NaN last, as one value, and -0.0 as 0.0
