@@ -17,6 +17,7 @@ from tierflow.data.errors import InputError
 from tierflow.data.json_objects import RepeatedKey, loads_unique
 from tierflow.data.limits import (
     EVENT_WINDOW,
+    LIVE_EVENT_LEAD,
     MAX_CONGESTION,
     MAX_ID_LENGTH,
     MAX_UNITS,
@@ -141,9 +142,13 @@ def _event_id(raw: Any, fail: Callable[..., InputError]) -> str:
 
 
 def _event_ts(
-    raw: Any, window: TimeWindow | None, fail: Callable[..., InputError]
+    raw: Any,
+    window: TimeWindow | None,
+    received: dt.datetime | None,
+    fail: Callable[..., InputError],
 ) -> float:
-    """Seconds since the epoch of an ISO 8601 instant, inside ``window``."""
+    """Seconds since the epoch of an ISO 8601 instant, inside ``window`` and
+    (a live event) at most :data:`LIVE_EVENT_LEAD` after ``received``."""
     raw = _stripped(raw)
     ts = _timestamp(raw)
     if ts is None:
@@ -154,7 +159,21 @@ def _event_ts(
         raise fail(message, field="ts", value=raw)
     if window is not None and not window.contains(ts):
         raise fail(window.describe(), field="ts", value=raw)
+    if received is not None and ts > (received + LIVE_EVENT_LEAD).timestamp():
+        raise fail(ahead_of_clock(received), field="ts", value=raw)
     return ts
+
+
+def ahead_of_clock(received: dt.datetime) -> str:
+    """Why a live event dated past ``received`` + :data:`LIVE_EVENT_LEAD` is refused."""
+    minutes = LIVE_EVENT_LEAD.total_seconds() / 60
+    clock = received.astimezone(dt.UTC).isoformat(timespec="seconds")
+    return (
+        f"more than {minutes:g} minutes ahead of the receiving clock ({clock}): "
+        "a live event says what has happened, and one dated ahead would stand "
+        "over every correction of its kind until then; send a change when it "
+        "happens (a day's planned events go to allocate --events)"
+    ).replace("+00:00", "Z")
 
 
 def _present(obj: dict[str, Any], key: str, fail: Callable[..., InputError]) -> Any:
@@ -174,12 +193,16 @@ def parse_event(
     file: str | None = None,
     row: int | None = None,
     window: TimeWindow | None = EVENT_WINDOW,
+    received: dt.datetime | None = None,
     known_keys_only: bool = True,
 ) -> CapacityEvent:
     """Validate one decoded event object (see ``docs/data.md``).
 
     ``window`` bounds ``ts`` around now (``None``: any instant, for events
-    already validated when they were logged). A key not in
+    already validated when they were logged). ``received``: the receiving
+    clock of a live event (the HTTP API, ``capacity ingest``, a followed
+    feed), which ``ts`` may pass by at most :data:`LIVE_EVENT_LEAD`; ``None``
+    for events scripted ahead (``allocate --events``, a simulated day). A key not in
     :data:`EVENT_KEYS` is an error unless ``known_keys_only`` is False (for
     events already logged: another writer or an older version may have
     logged a key this one does not know, and the log is replayed whole).
@@ -195,7 +218,7 @@ def parse_event(
     if known_keys_only:
         _known_keys(obj, fail)
     event_id = _event_id(obj.get("event_id"), fail)
-    ts = _event_ts(_present(obj, "ts", fail), window, fail)
+    ts = _event_ts(_present(obj, "ts", fail), window, received, fail)
     # text is read with the spaces around it removed, as every table's
     # cells (docs/data.md): " d-1 " was a second event, " WH-ABE" unknown
     node_id = _stripped(_present(obj, "node_id", fail))
@@ -283,13 +306,20 @@ def check_repeated_ids(
 
 
 def parse_event_lines(
-    lines: Iterable[str], network: Network, *, file: str = "<stdin>"
+    lines: Iterable[str],
+    network: Network,
+    *,
+    file: str = "<stdin>",
+    received: dt.datetime | None = None,
 ) -> list[CapacityEvent]:
     """Parse and validate every line first (blank lines skipped); rows are
     1-based line numbers. Nothing is applied when any line is bad, and an
-    event id repeated with different content is an error naming both rows."""
+    event id repeated with different content is an error naming both rows.
+    ``received``: live events' receiving clock (:func:`parse_event`)."""
     events = [
-        parse_event(decode_line(text, file, row), network, file=file, row=row)
+        parse_event(
+            decode_line(text, file, row), network, file=file, row=row, received=received
+        )
         for row, text in _numbered(lines, file)
     ]
     check_repeated_ids(events, file=file)
@@ -339,17 +369,25 @@ def decode_line(text: str, file: str, row: int) -> Any:
         raise InputError(message, file=file, row=row) from None
 
 
-def read_event_file(path: Path, network: Network) -> list[CapacityEvent]:
+def read_event_file(
+    path: Path, network: Network, *, received: dt.datetime | None = None
+) -> list[CapacityEvent]:
     """:func:`parse_event_lines` of a JSON-lines file (named by its file name);
     a byte that is not UTF-8 is an error at its line."""
-    return read_event_bytes(path.read_bytes(), network, file=path.name)
+    return read_event_bytes(
+        path.read_bytes(), network, file=path.name, received=received
+    )
 
 
 def read_event_bytes(
-    data: bytes, network: Network, *, file: str = "<stdin>"
+    data: bytes,
+    network: Network,
+    *,
+    file: str = "<stdin>",
+    received: dt.datetime | None = None,
 ) -> list[CapacityEvent]:
     """:func:`parse_event_lines` of a whole JSON-lines stream (stdin read to
     its end): a leading byte-order mark is dropped and a byte that is not
     UTF-8 is an error at its line, as in a file."""
     text = decode_utf8(data, file)
-    return parse_event_lines(text.split("\n"), network, file=file)
+    return parse_event_lines(text.split("\n"), network, file=file, received=received)

@@ -28,6 +28,7 @@ from typing import IO
 from tierflow.capacity.events import CapacityEvent, decode_line, parse_event
 from tierflow.capacity.monitor import IngestResult
 from tierflow.data.errors import InputError
+from tierflow.data.limits import now
 from tierflow.data.network import Network
 from tierflow.data.text_files import BOM_TEXT
 
@@ -253,4 +254,5 @@ def _parse(
     text = line.strip()
     if not text:
         return None
-    return parse_event(decode_line(text, file, row), network, file=file, row=row)
+    event = decode_line(text, file, row)
+    return parse_event(event, network, file=file, row=row, received=now())

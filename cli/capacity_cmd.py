@@ -40,7 +40,7 @@ from tierflow.cli.options import (
 from tierflow.cli.param_types import FiniteFloatRange, Instant, OutputPath
 from tierflow.cli.state_location import open_existing_state, open_state
 from tierflow.data.errors import InputError
-from tierflow.data.limits import EVENT_WINDOW, MAX_UNITS
+from tierflow.data.limits import EVENT_WINDOW, MAX_UNITS, now
 from tierflow.data.network import Network
 from tierflow.data.orders import Orders, read_history
 from tierflow.data.rates import SERVICES, service_index
@@ -109,10 +109,12 @@ def ingest_command(
         _follow(net, state_path, events_path, as_json=as_json)
         return
     source = "<stdin>" if str(events_path) == "-" else events_path.name
+    # live events: dated at most a few minutes past this clock
     if str(events_path) == "-":
-        events = read_event_bytes(sys.stdin.buffer.read(), net, file=source)
+        data = sys.stdin.buffer.read()
+        events = read_event_bytes(data, net, file=source, received=now())
     else:
-        events = read_event_file(events_path, net)
+        events = read_event_file(events_path, net, received=now())
     with open_state(state_path) as store:
         mon = CapacityMonitor.open(net, store)
         mon.check_event_ids(events, file=source)

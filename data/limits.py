@@ -253,6 +253,13 @@ def _span(years: int, days: int) -> str:
 #: or coming) all sit within 10 years back and 1 year ahead; beyond is a typo
 #: or a broken clock (2099, 1970).
 EVENT_WINDOW = TimeWindow(past_years=10, future_years=1)
+#: How far ahead of the receiving clock a *live* event (the HTTP API, ``capacity
+#: ingest``, a followed feed) may be dated: clocks drift by seconds. A live
+#: event says what has happened; one dated ahead would stand over every
+#: correction of its kind until its date (the map keeps a kind's newest
+#: value), so it is refused. A day's planned events go to ``allocate
+#: --events``, which applies them at their times.
+LIVE_EVENT_LEAD = dt.timedelta(minutes=5)
 #: Dates in orders, transaction logs, browsing and profiles: 50 years of history
 #: (CDNOW is from 1997), up to 2 years ahead (planned or generated days).
 DATA_WINDOW = TimeWindow(past_years=50, future_years=2)

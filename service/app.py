@@ -39,7 +39,7 @@ from tierflow.service.head import HeadAsGet
 from tierflow.service.lean import LeanDispatch
 from tierflow.service.live import LiveHub
 from tierflow.service.metrics import Metrics, ServiceMetrics
-from tierflow.service.network_schema import narrow
+from tierflow.service.network_schema import narrow, ts_window
 from tierflow.service.observe import RequestObserver
 from tierflow.service.routes import checkout, include_routes
 from tierflow.service.state import OFFLOAD_THREADS, PageReader, ServiceState
@@ -110,6 +110,7 @@ def create_app(
     follower = CapacityFollower(router, hub.notify, now)
     observed = ServiceMetrics(router) if metrics else Metrics()
     app = _new_app(observed, access_log, router.network)
+    app.clock = now
     offload = (
         ThreadPoolExecutor(OFFLOAD_THREADS, thread_name_prefix="tierflow-store")
         if is_postgres_url(router.location)  # also while it cannot be opened yet
@@ -162,15 +163,21 @@ class _ObservedApp(FastAPI):
         #: Every route served (:func:`~tierflow.service.routes.include_routes`).
         self.served_routes: list[BaseRoute] = []
         self._network = network
-        self._narrowed: tuple[dt.date, dict[str, Any]] | None = None
+        #: The server's clock, which a posted event may pass by a few minutes.
+        self.clock: Callable[[], dt.datetime] = _wall_clock
+        self._narrowed: tuple[tuple[dt.date, dt.date], dict[str, Any]] | None = None
 
     def openapi(self) -> dict[str, Any]:
         """FastAPI's document narrowed to the network's SKUs, prefixes, nodes
-        and event window (:func:`~tierflow.service.network_schema.narrow`),
-        made again when the day changes (the window moves with it)."""
-        day = limits_now().date()
-        if self._narrowed is None or self._narrowed[0] != day:
-            self._narrowed = (day, narrow(super().openapi(), self._network))
+        and event times (:func:`~tierflow.service.network_schema.narrow`),
+        made again when the dates an event may carry move."""
+        at, received = limits_now(), self.clock()
+        dates = ts_window(at, received)
+        if self._narrowed is None or self._narrowed[0] != dates:
+            document = narrow(
+                super().openapi(), self._network, at=at, received=received
+            )
+            self._narrowed = (dates, document)
         return self._narrowed[1]
 
     def build_middleware_stack(self) -> ASGIApp:

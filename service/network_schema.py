@@ -13,8 +13,11 @@ writes each of those rules into the document:
   a 422, the trade-off ``tests/service/test_network_schema.py`` shows);
 - ``dest`` as a pattern of the network's ZIP3 prefixes;
 - an event ``ts`` in the parser's form (``EVENT_TS``) whose date is inside the event
-  window with 2 days' margin each side (a pattern cannot compare instants; the
-  margin keeps every UTC offset inside the window);
+  window and no later than the server's clock plus
+  :data:`~tierflow.data.limits.LIVE_EVENT_LEAD`, with 2 days' margin each side
+  (a pattern cannot compare instants; the margin keeps every UTC offset
+  inside: so today's and yesterday's dates are left out of the pattern,
+  though the server takes their instants up to its clock's lead);
 - one ``oneOf`` branch per event type (``value``'s type and range, ``service``
   required for ``congestion``), and a ``not`` for all-zero preferences.
 
@@ -33,7 +36,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from tierflow.capacity.events import EVENT_BOUNDS, EVENT_TIME_OF_DAY, EVENT_TYPES
-from tierflow.data.limits import EVENT_WINDOW, now
+from tierflow.data.limits import EVENT_WINDOW, LIVE_EVENT_LEAD, now
 from tierflow.data.network import Network
 from tierflow.data.rates import SERVICES
 
@@ -48,12 +51,15 @@ def narrow(
     network: Network,
     *,
     at: dt.datetime | None = None,
+    received: dt.datetime | None = None,
     max_enum: int = MAX_ENUM,
 ) -> dict[str, Any]:
     """A copy of ``document`` (FastAPI's) with the network's rules written in.
 
     ``at`` is the instant the event window is measured from (default
-    :func:`~tierflow.data.limits.now`, as the router's check).
+    :func:`~tierflow.data.limits.now`, as the router's check); ``received``
+    the server's clock, which a posted event may pass by
+    :data:`~tierflow.data.limits.LIVE_EVENT_LEAD` at most (default ``at``).
     """
     out = copy.deepcopy(document)
     schemas = out["components"]["schemas"]
@@ -64,10 +70,10 @@ def narrow(
     request["examples"] = [_options_example(network)]
     schemas["Preferences"]["not"] = _all_zero_preferences()
     nodes = id_schema(list(network.node_ids), "node", max_enum)
-    ts = ts_schema(at)
+    ts = ts_schema(at, received)
     schemas["CapacityEventIn"] = event_schema(nodes, ts, schemas["CapacityEventIn"])
     schemas["CapacityEventsRequest"]["examples"] = [
-        {"events": [_event_example(network, at)]}
+        {"events": [_event_example(network, received or at)]}
     ]
     return out
 
@@ -105,26 +111,40 @@ def dest_schema(prefixes: Iterable[str]) -> dict[str, Any]:
     }
 
 
-def ts_window(at: dt.datetime | None = None) -> tuple[dt.date, dt.date]:
-    """First and last date an event ``ts`` may carry by the document."""
-    lo, hi = EVENT_WINDOW.bounds(now() if at is None else at)
+def ts_window(
+    at: dt.datetime | None = None, received: dt.datetime | None = None
+) -> tuple[dt.date, dt.date]:
+    """First and last date an event ``ts`` may carry by the document: every
+    instant of those dates, at any offset, is inside the event window around
+    ``at`` and at most :data:`~tierflow.data.limits.LIVE_EVENT_LEAD` past
+    ``received`` (both default :func:`~tierflow.data.limits.now`)."""
+    at = now() if at is None else at
+    received = at if received is None else received
+    lo, hi = EVENT_WINDOW.bounds(at)
     margin = dt.timedelta(days=TS_MARGIN_DAYS)
-    return lo.date() + margin, hi.date() - margin
+    # a date's last instant at any offset is under `margin` after its start
+    live = (received.astimezone(dt.UTC) + LIVE_EVENT_LEAD - margin).date()
+    return lo.date() + margin, min(hi.date() - margin, live)
 
 
-def ts_schema(at: dt.datetime | None = None) -> dict[str, Any]:
+def ts_schema(
+    at: dt.datetime | None = None, received: dt.datetime | None = None
+) -> dict[str, Any]:
     """An event instant (:data:`~tierflow.capacity.events.EVENT_TS`'s form)
-    dated inside the event window."""
-    first, last = ts_window(at)
+    dated inside the event window and not after the server's clock."""
+    first, last = ts_window(at, received)
+    window = EVENT_WINDOW.describe(at).removeprefix("outside the allowed window ")
+    lead = LIVE_EVENT_LEAD.total_seconds() / 60
     return {
         "type": "string",
         "pattern": f"^({date_pattern(first, last)}){EVENT_TIME_OF_DAY}$",
         "description": "ISO 8601 date-time with offset (2026-01-05T14:00:00Z; "
         "seconds and their fraction optional, `T` or a space, `Z`, `+hh:mm`, "
-        "`+hhmm` or `+hh`), "
-        f"dated {first} .. {last}: the event window "
-        f"({EVENT_WINDOW.describe(at).removeprefix('outside the allowed window ')}) "
-        f"less {TS_MARGIN_DAYS} days each side.",
+        "`+hhmm` or `+hh`). The server takes any instant in the event window "
+        f"({window}) up to {lead:g} minutes past its clock (`server_time` of "
+        "`GET /v1/capacity`): a live event says what has happened. This "
+        f"pattern, which sees dates, not instants, says {first} .. {last}: "
+        f"{TS_MARGIN_DAYS} days less each side, so that every offset is inside.",
     }
 
 

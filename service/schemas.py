@@ -328,6 +328,12 @@ class CapacityOut(BaseModel):
         "server's `--capacity-max-age` (the reason is in `notes`)"
     )
     notes: list[str]
+    server_time: str | None = Field(
+        default=None,
+        description="The server's clock when it answered (ISO 8601, UTC): "
+        "the clock a posted event's `ts` may pass by 5 minutes at most (the "
+        "ops page stamps its events with it); absent from the stream's updates",
+    )
     demand_forecast: DemandForecastOut | None = Field(
         default=None,
         description="The service's rest-of-day forecast, refreshed from the "

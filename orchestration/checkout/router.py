@@ -432,18 +432,23 @@ class OnlineRouter:
 
     # -------------------------------------------------------------- capacity
     def apply_capacity_events(
-        self, events: Sequence[CapacityEvent | Mapping[str, Any]]
+        self,
+        events: Sequence[CapacityEvent | Mapping[str, Any]],
+        *,
+        received: dt.datetime | None = None,
     ) -> IngestResult:
         """Validate, log and apply capacity events (operators, feeds) at once.
 
         Dicts follow the JSON-lines contract of :mod:`tierflow.capacity.events`; the
-        next answer (or :meth:`requote`) sees them. ``InputError`` names the
-        first bad event's field; nothing is applied then.
+        next answer (or :meth:`requote`) sees them. ``received``: the clock
+        of live events, which they may pass by a few minutes at most (a
+        simulated day's are scripted ahead). ``InputError`` names the first
+        bad event's field; nothing is applied then.
         """
         parsed = [
             e
             if isinstance(e, CapacityEvent)
-            else parse_event(dict(e), self.network, row=i)
+            else parse_event(dict(e), self.network, row=i, received=received)
             for i, e in enumerate(events, start=1)
         ]
         with self._lock:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 from fastapi import APIRouter, Depends
@@ -47,7 +48,11 @@ def get_capacity(state: State) -> JSONResponse:
     """Score = free / nominal capacity in [0, 1]; below
     ``overflow_threshold`` everywhere, checkouts get the overflow tier."""
     state.router.refresh()
-    return JSONResponse(capacity_payload(state.router, state.clock()))
+    now = state.clock()
+    payload = capacity_payload(state.router, now)
+    # the ops page stamps its events with this clock, not the browser's
+    payload["server_time"] = now.astimezone(dt.UTC).isoformat()
+    return JSONResponse(payload)
 
 
 def post_events(body: CapacityEventsRequest, state: State) -> JSONResponse:
@@ -63,7 +68,7 @@ def post_events(body: CapacityEventsRequest, state: State) -> JSONResponse:
     # a null is given to the parser as such: it says "missing (null)"
     records = [e.model_dump(exclude_unset=True) for e in body.events]
     try:
-        result = state.router.apply_capacity_events(records)
+        result = state.router.apply_capacity_events(records, received=state.clock())
     except InputError as exc:
         row = exc.row if isinstance(exc.row, int) else 1
         path = input_error_field(exc, prefix=f"events[{row - 1}].")

@@ -274,11 +274,23 @@
   }
 
   // ----------------------------------------------------------------- events
+  // The server's clock less this browser's (ms): events are stamped with the
+  // server's clock, which refuses one dated minutes ahead of it (a browser's
+  // clock may be off by more). Taken when the answer arrived, so a stamp errs
+  // early, never late.
+  let serverClockOffset = 0;
+
+  function learnServerClock(cap) {
+    const server = cap.server_time ? Date.parse(cap.server_time) : NaN;
+    if (Number.isFinite(server)) serverClockOffset = server - Date.now();
+  }
+
   function eventFromForm() {
     const kind = $("event-kind").value;
     const node = $("event-node").value;
     const id = `ops-${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 8)}`;
-    const base = { event_id: id, ts: new Date().toISOString(), node_id: node };
+    const ts = new Date(Date.now() + serverClockOffset).toISOString();
+    const base = { event_id: id, ts, node_id: node };
     if (kind === "outage") return { ...base, type: "outage", value: true };
     if (kind === "reopen") return { ...base, type: "outage", value: false };
     return { ...base, type: kind, value: Number($("event-value").value) };
@@ -435,7 +447,10 @@
       api("GET", "/v1/allocation"),
     ]);
     if (outline.ok) drawOutline(outline.body);
-    if (cap.ok) showCapacity(cap.body);
+    if (cap.ok) {
+      learnServerClock(cap.body);
+      showCapacity(cap.body);
+    }
     if (alloc.ok) showAllocation(alloc.body);
     openStream();
     document.body.dataset.ready = "1";

@@ -495,3 +495,44 @@ def test_a_number_of_5001_digits_is_said_whole(tmp_path: Path) -> None:
         "Error: e.jsonl: row 1: not JSON (Exceeds the limit (4300 digits) for "
         "integer string conversion: value has 5001 digits)\n",
     )
+
+
+@pytest.mark.parametrize("how", ["file", "stdin", "stdin --follow"])
+def test_a_live_event_dated_ahead_of_the_clock_is_refused(
+    tmp_path: Path, how: str
+) -> None:
+    """An event dated 2027-06-01 was applied at once and stood over every
+    correction of its kind until that date (a node keeps a kind's newest
+    value): the operator's "open again" at the clock's time was stale. Now a
+    live event may pass the clock (TIERFLOW_NOW, 2026-06-01) by 5 minutes at
+    most: a file or stdin applies nothing (exit 1), a feed skips the line."""
+    ahead = json.loads(_event(1)) | {"ts": "2026-06-01T00:05:01Z"}
+    edge = json.loads(_event(2)) | {"ts": "2026-06-01T00:05:00Z"}
+    data = "\n".join([_event(0), json.dumps(ahead), json.dumps(edge)]) + "\n"
+    events = tmp_path / "ev.jsonl"
+    events.write_text(data)
+    state = tmp_path / "s.db"
+    args = ["capacity", "ingest", "--network", str(TINY_NETWORK)]
+    args += ["--state", str(state), "--json"]
+    given = {
+        "file": (["--events", str(events)], None),
+        "stdin": (["--events", "-"], data),
+        "stdin --follow": (["--events", "-", "--follow"], data),
+    }[how]
+    result = CliRunner().invoke(cli, [*args, *given[0]], input=given[1])
+    assert result.exit_code == 1
+    where = "ev.jsonl" if how == "file" else "<stdin>"
+    message = (
+        f"{where}: row 2: field 'ts': value '2026-06-01T00:05:01Z': more than 5 "
+        "minutes ahead of the receiving clock (2026-06-01T00:00:00Z): a live event "
+        "says what has happened, and one dated ahead would stand over every "
+        "correction of its kind until then; send a change when it happens (a "
+        "day's planned events go to allocate --events)"
+    )
+    if how != "stdin --follow":
+        assert result.output == f"Error: {message}\n"
+        assert not state.exists()
+        return
+    assert result.stderr == f"skipped: {message}\n"
+    summary = json.loads(result.stdout)
+    assert (summary["applied"], summary["bad"], summary["last_seq"]) == (2, 1, 2)

@@ -157,6 +157,7 @@ def test_options_ship_later_ships_later_on_any_day(
         cli,
         ["capacity", "ingest", "--network", str(TINY_NETWORK),
          "--events", str(events), "--state", str(state)],
+        env={"TIERFLOW_NOW": "2026-11-05T12:00:00-05:00"},  # a live feed's clock
     )  # fmt: skip
     assert ingest.exit_code == 0, ingest.output
     code, out = _run(

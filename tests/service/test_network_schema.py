@@ -84,25 +84,41 @@ def test_the_date_pattern_holds_exactly_the_dates_of_its_range() -> None:
 
 
 @pytest.mark.parametrize("offset", ["+23:59", "-23:59", "Z"])
+@pytest.mark.parametrize("server", ["2026-06-01T00:00:00Z", "2026-06-01T23:56:00Z"])
 def test_every_time_the_document_allows_is_inside_the_event_window(
-    offset: str,
+    offset: str, server: str
 ) -> None:
     """The first and last allowed dates, at either end of the day and the
-    widest offsets, pass the router's window check; a day more does not match."""
+    widest offsets, pass the router's window check and the live check at the
+    server's clock (the last date is 2 days before the clock's lead's); a day
+    more does not match."""
     network = load_network(TINY_NETWORK)
-    pattern = re.compile(ts_schema()["pattern"])
-    first, last = ts_window()
-    lo, hi = EVENT_WINDOW.bounds()
-    assert (first - lo.date()).days == (hi.date() - last).days == TS_MARGIN_DAYS
+    received = dt.datetime.fromisoformat(server)
+    pattern = re.compile(ts_schema(received=received)["pattern"])
+    first, last = ts_window(received=received)
+    lo, _ = EVENT_WINDOW.bounds()
+    assert (first - lo.date()).days == TS_MARGIN_DAYS
+    lead_day = (received + dt.timedelta(minutes=5)).date()
+    assert (lead_day - last).days == TS_MARGIN_DAYS
     for day in (first, last):
         for clock in ("00:00:00", "23:59:59.999999"):
             ts = f"{day}T{clock}{offset}"
             assert pattern.match(ts), ts
             event = {**OUTAGE, "ts": ts, "node_id": "ST-CHI"}
-            assert parse_event(event, network).ts > 0
+            assert parse_event(event, network, received=received).ts > 0
     for day in (first - dt.timedelta(days=1), last + dt.timedelta(days=1)):
         assert not pattern.match(f"{day}T12:00:00{offset}")
     assert now() == dt.datetime(2026, 6, 1, tzinfo=dt.UTC)  # conftest's pinned now
+
+
+def test_a_server_clock_a_year_back_ends_the_document_a_year_back() -> None:
+    """The window is measured from now, the live lead from the server's clock:
+    the document's dates end at the earlier of the two."""
+    received = dt.datetime(2025, 3, 10, 12, tzinfo=dt.UTC)
+    assert ts_window(received=received)[1] == dt.date(2025, 3, 8)
+    _, hi = EVENT_WINDOW.bounds()
+    later = dt.datetime(2030, 1, 1, tzinfo=dt.UTC)
+    assert ts_window(received=later)[1] == hi.date() - dt.timedelta(days=2)
 
 
 def test_requests_valid_by_the_document_are_accepted(live: Any) -> None:

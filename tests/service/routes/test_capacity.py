@@ -334,3 +334,37 @@ def test_a_number_no_float_holds_is_named_as_written(shared_live: Any) -> None:
         "field 'events[0].value': value 1e400: must be in [0, 1e+09]"
     )
     assert router.monitor.backlog.max() < 1e9
+
+
+def test_an_event_dated_ahead_of_the_servers_clock_is_refused(live: Any) -> None:
+    """An operator's event dated 2027-06-01 was applied at once and stood
+    over every correction of its kind until then (the "open again" an
+    operator sent at the clock's time was stale). The server's clock (pinned
+    at 15:00 UTC, given as ``server_time``) may be passed by 5 minutes at
+    most, which the served document's dates keep inside."""
+    client, router, _ = live
+    cap = client.get("/v1/capacity").json()
+    assert cap["server_time"] == "2026-01-05T15:00:00+00:00"
+    key = {"X-API-Key": API_KEY}
+    ahead = {**OUTAGE, "ts": "2026-01-05T15:05:01Z"}
+    r = client.post("/v1/capacity/events", json={"events": [ahead]}, headers=key)
+    assert r.status_code == 422, r.text
+    assert r.json()["field"] == "events[0].ts"
+    assert r.json()["message"] == (
+        "field 'events[0].ts': value '2026-01-05T15:05:01Z': more than 5 minutes "
+        "ahead of the receiving clock (2026-01-05T15:00:00Z): a live event says "
+        "what has happened, and one dated ahead would stand over every "
+        "correction of its kind until then; send a change when it happens (a "
+        "day's planned events go to allocate --events)"
+    )
+    assert not router.monitor.outage.any() and router.store is not None
+    assert router.store.events_after(0) == []
+    edge = {**OUTAGE, "event_id": "ops-2", "ts": "2026-01-05T10:05:00-05:00"}
+    r = client.post("/v1/capacity/events", json={"events": [edge]}, headers=key)
+    assert r.status_code == 200, r.text
+    pattern = client.get("/openapi.json").json()["components"]["schemas"]
+    ts = pattern["CapacityEventIn"]["oneOf"][0]["properties"]["ts"]
+    assert ts["description"].endswith(
+        "says 2016-06-03 .. 2026-01-03: 2 days less each side, so that every "
+        "offset is inside."
+    )

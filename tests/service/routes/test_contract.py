@@ -221,13 +221,16 @@ def test_a_future_dated_event_does_not_keep_a_dead_feed_fresh(
     """An event dated 30 days ahead (inside the event window) made the map
     "fresh" for 30 days (``degraded: false``, whatever the feed did). Its
     time counts only up to its receipt; and a map that never heard an event
-    is stale once the age has passed too (it was never flagged)."""
+    is stale once the age has passed too (it was never flagged). (A live
+    event is dated 5 minutes ahead at most now; one logged through the
+    function-call API, which takes a simulated day's scripted events, or by
+    an older release still counts only up to its receipt.)"""
     start = dt.datetime.now(dt.UTC).replace(microsecond=0)
     monkeypatch.setenv("TIERFLOW_NOW", start.isoformat())
     clock = [start]
     kw = {"state": state_location, "capacity_max_age_s": 3600.0}
     with (
-        live_server(tmp_path, router_kw=kw, clock=lambda: clock[0]) as (server, _),
+        live_server(tmp_path, router_kw=kw, clock=lambda: clock[0]) as (server, router),
         httpx.Client(base_url=server.url, timeout=10) as client,
     ):
         assert client.get("/v1/capacity").json()["degraded"] is False
@@ -240,7 +243,9 @@ def test_a_future_dated_event_does_not_keep_a_dead_feed_fresh(
         ]
         clock[0] = dt.datetime.now(dt.UTC)  # the feed is back
         ahead = start + dt.timedelta(days=30)
-        _staffing_event(client, "ahead", ahead.isoformat())
+        event = {"event_id": "ahead", "ts": ahead.isoformat(), "node_id": "WH-WEST",
+                 "type": "staffing", "value": 90}  # fmt: skip
+        router.apply_capacity_events([event])
         assert client.get("/v1/capacity").json()["degraded"] is False  # just heard
         clock[0] = dt.datetime.now(dt.UTC) + dt.timedelta(hours=2)
         cap = client.get("/v1/capacity").json()
