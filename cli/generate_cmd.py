@@ -90,8 +90,9 @@ class _SpikeType(click.ParamType[Spike]):
     type=_SpikeType(),
     default=None,
     metavar="HH:MM,FACTOR",
-    help="Daily promotion spike: FACTOR x demand for the hour from HH:MM "
-    "(America/New_York).",
+    help="Daily promotion spike: FACTOR x demand for the hour from HH:MM on "
+    "the clock of the network's main time zone (its destinations' zone of "
+    "most demand: America/New_York for the sample).",
 )
 @out_file_option("orders.csv (or .parquet) to write.")
 @json_option("Print what was written as JSON.")

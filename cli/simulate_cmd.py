@@ -53,7 +53,7 @@ _log = logging.getLogger("tierflow.cli.simulate")
 
 
 def _outage(value: str) -> dt.time | None:
-    """``HH:MM`` as documented (New York time), or none: an offset
+    """``HH:MM`` as documented (the network's main zone), or none: an offset
     (``13:00+09:00``) was taken and ignored, and ``1300`` passed too."""
     if value.lower() == "none":
         return None
@@ -63,7 +63,7 @@ def _outage(value: str) -> dt.time | None:
         return dt.time.fromisoformat(value)
     except ValueError:
         raise click.BadParameter(
-            f"{value!r}: expected HH:MM (New York time) or 'none'",
+            f"{value!r}: expected HH:MM (the network's main time zone) or 'none'",
             param_hint="'--outage'",
         ) from None
 
@@ -135,7 +135,9 @@ class SimulateRequest:
     "--outage",
     default="13:00",
     show_default=True,
-    help="When the busiest node goes down (New York time), or 'none'.",
+    help="When the busiest node goes down, on the clock of the network's main "
+    "time zone (its destinations' zone of most demand: New York for the "
+    "sample), or 'none'.",
 )
 @engine_option()
 @time_limit_option(2.0, "Seconds per allocation batch.")

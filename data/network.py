@@ -187,6 +187,17 @@ class Network(ReadOnlyArrays):
 
     # ------------------------------------------------------------------ sizes
     @property
+    def main_timezone(self) -> str:
+        """The destinations' zone with the most demand (population): the
+        clock a network-wide time of day is read on (a promotion's hour, a
+        simulated outage, the simulation report's axes); New York for a US
+        network, Berlin for one mostly in Central Europe."""
+        demand = np.bincount(
+            self.dest_tz, weights=self.dest_weight, minlength=len(self.dest_timezones)
+        )
+        return self.dest_timezones[int(np.argmax(demand))]
+
+    @property
     def n_nodes(self) -> int:
         """Number of fulfillment nodes."""
         return len(self.node_ids)

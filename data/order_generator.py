@@ -29,7 +29,6 @@ HOURLY_PROFILE = np.array(
 WEEKLY_PROFILE = np.array([1.08, 1.03, 1.0, 0.98, 0.93, 0.86, 1.12])
 TIER_P = (0.06, 0.52, 0.34, 0.08)
 GIFT_SHARE = 0.08
-SPIKE_TZ = "America/New_York"
 SPIKE_MINUTES = 60
 #: First day of generated orders by default: the Monday after the sample's
 #: purchase history ends.
@@ -210,7 +209,9 @@ def _order_times(
         members = np.flatnonzero(order_tz == g)
         timezone = network.dest_timezones[int(g)]
         minutes = _local_minutes(timezone, start, days)
-        weights = _minute_weights(per_minute, minutes, start, spike)
+        weights = _minute_weights(
+            per_minute, minutes, start, spike, network.main_timezone
+        )
         cdf = np.cumsum(weights)
         cell = np.searchsorted(cdf, rng.random(members.size) * cdf[-1], side="right")
         cell = np.minimum(cell, len(minutes.utc) - 1)
@@ -265,14 +266,16 @@ def _minute_weights(
     minutes: _LocalMinutes,
     start: dt.date,
     spike: Spike | None,
+    spike_zone: str,
 ) -> NDArray[np.float64]:
     """Relative intensity of every minute of the horizon: its local day's
     weekday weight times its clock minute's (times the spike's factor in
-    the spike's hour on the reference clock, :data:`SPIKE_TZ`)."""
+    the spike's hour on ``spike_zone``'s clock, the network's main zone: one
+    promotion, at one instant everywhere)."""
     dow = (minutes.day + start.weekday()) % 7
     weights = WEEKLY_PROFILE[dow] * per_minute[minutes.clock_minute]
     if spike is not None:
-        ref = pd.DatetimeIndex(minutes.utc).tz_localize("UTC").tz_convert(SPIKE_TZ)
+        ref = pd.DatetimeIndex(minutes.utc).tz_localize("UTC").tz_convert(spike_zone)
         ref_minute = (ref.hour * 60 + ref.minute).to_numpy()
         hit = (ref_minute - spike.minute) % 1440 < SPIKE_MINUTES
         weights = weights * np.where(hit, spike.factor, 1.0)

@@ -28,7 +28,7 @@ from tierflow.orchestration.simulation.forecast import (
     day_prior,
     rest_of_day_forecast,
 )
-from tierflow.orchestration.simulation.settings import SimulationSettings, new_york
+from tierflow.orchestration.simulation.settings import SimulationSettings, local_instant
 
 #: A checkout whose customer left without choosing.
 ABANDONED = "abandoned"
@@ -354,7 +354,7 @@ def run_checkouts(
         network,
         None
         if settings.outage_at is None
-        else new_york(settings.day, settings.outage_at),
+        else local_instant(settings.day, settings.outage_at, network.main_timezone),
         prior,
     )
     records: list[CheckoutRecord] = []

@@ -69,9 +69,6 @@ DAY_FILES = (
     "allocations.csv",
 )
 
-#: The simulated day's clock: the report's times are New York local times.
-LOCAL_TZ = "America/New_York"
-
 #: Days of order history generated before the simulated day (the forecast's).
 HISTORY_DAYS = 14
 
@@ -91,6 +88,9 @@ class SimulationResult:
     checkouts: pd.DataFrame
     scores: pd.DataFrame
     outage_node: str | None
+    #: The simulated day's clock (the network's main zone): the outage's
+    #: and the spike's times, and the report's axes.
+    timezone: str
     policies: dict[str, AllocationOutcome] = field(default_factory=dict)
     lp_bound: float | None = None
     overflow_threshold: float | None = None
@@ -126,7 +126,7 @@ class SimulationResult:
             "savings": self._savings(),
             "overflow": self._overflow(),
             "overflow_threshold": self.overflow_threshold,
-            "timezone": LOCAL_TZ,
+            "timezone": self.timezone,
         }
 
     def _savings(self) -> dict[str, Any]:
@@ -272,7 +272,9 @@ def simulate(
     checkouts, scores, outage_node, outage_event = day
     checkouts.to_csv(out / "checkouts.csv", index=False)
     scores.to_csv(out / "capacity_scores.csv", index=False)
-    result = SimulationResult(settings, cltv, checkouts, scores, outage_node)
+    result = SimulationResult(
+        settings, cltv, checkouts, scores, outage_node, network.main_timezone
+    )
     result.overflow_threshold = policy.overflow_score_threshold
     orders = _confirmed_orders(store_path, network, out)
     spend = _spend(store_path, orders.customer_ids)

@@ -3,9 +3,9 @@
 The page is written for an operations manager: it opens with the four
 answers they ask for first (dollars saved against the nearest node and
 against the hindsight bound, promises kept per tier, what the overflow
-incentive moved and what it cost), then the plots (New York local time,
-labelled axes, legends outside the data), then the details: the policies
-side by side, the checkouts, the upgrades and the CLTV job as tables. The
+incentive moved and what it cost), then the plots (the local time of the
+network's main zone, labelled axes, legends outside the data), then the
+details: the policies side by side, the checkouts, the upgrades and the CLTV job as tables. The
 HTML skeleton is ``report_template.html`` beside this module.
 """
 
@@ -28,6 +28,7 @@ from tierflow.orchestration.simulation.report_plots import (
     _plots,
     _policy_name,
     _tz_name,
+    place_name,
 )
 
 #: The plots of the report (``NAME.png``), each written when it has data.
@@ -463,7 +464,10 @@ def _page(
         tier_mix=_tier_mix(summary),
         upgrades=_upgrades(summary),
         cltv=_cltv(summary),
-        tz_note=_e(f"New York local time ({_tz_name(day)})"),
+        tz_note=_e(
+            f"{place_name(result.timezone)} local time "
+            f"({_tz_name(day, result.timezone)})"
+        ),
     )
 
 

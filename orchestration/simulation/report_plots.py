@@ -1,4 +1,4 @@
-"""The simulation report's plots (New York local time, labelled axes,
+"""The simulation report's plots (the day's local time, labelled axes,
 legends above the data), drawn with matplotlib's Agg backend; the page that
 embeds them is :mod:`.report`."""
 
@@ -14,7 +14,7 @@ import pandas as pd
 
 from tierflow.data.delivery_calendar import zone_info
 from tierflow.data.vocabulary import TIERS
-from tierflow.orchestration.simulation.day import LOCAL_TZ, SimulationResult
+from tierflow.orchestration.simulation.day import SimulationResult
 
 _BLUE, _GREY, _RED, _GREEN = "#2f5f98", "#9aa3ad", "#c0392b", "#1f7a45"
 _FIGSIZE = (8.0, 3.7)
@@ -36,38 +36,43 @@ def _policy_name(name: str) -> str:
     return f"tierflow: {name}"
 
 
-def _local(at: pd.Series) -> pd.Series:
-    """ISO instants (UTC) as New York local times."""
-    return pd.to_datetime(at, utc=True, format="ISO8601").dt.tz_convert(LOCAL_TZ)
+def _local(at: pd.Series, zone: str) -> pd.Series:
+    """ISO instants (UTC) as ``zone``'s local times."""
+    return pd.to_datetime(at, utc=True, format="ISO8601").dt.tz_convert(zone)
 
 
-def _midnight(day: dt.date) -> pd.Timestamp:
-    """New York's midnight starting ``day`` (an instant)."""
-    return pd.Timestamp(dt.datetime.combine(day, dt.time(0)), tz=LOCAL_TZ)
+def _midnight(day: dt.date, zone: str) -> pd.Timestamp:
+    """``zone``'s midnight starting ``day`` (an instant)."""
+    return pd.Timestamp(dt.datetime.combine(day, dt.time(0)), tz=zone)
 
 
-def _hours(at: pd.Series, day: dt.date) -> pd.Series:
-    """Where instants sit on an hour axis: hours elapsed since New York
+def place_name(zone: str) -> str:
+    """``New York`` for ``America/New_York``: how the page names a zone."""
+    return zone.rsplit("/", 1)[-1].replace("_", " ")
+
+
+def _hours(at: pd.Series, day: dt.date, zone: str) -> pd.Series:
+    """Where instants sit on an hour axis: hours elapsed since ``zone``'s
     midnight starting ``day`` (24 and up: the next day, where the day's last
     checkouts in the west fall). Elapsed, not clock hours: a day with a
     clock change has 23 or 25 of them, each once (the repeated 01:00 hour is
     1 and 2); :func:`_hour_axis` labels them with the clock's time."""
-    return (_local(at) - _midnight(day)).dt.total_seconds() / 3600.0
+    return (_local(at, zone) - _midnight(day, zone)).dt.total_seconds() / 3600.0
 
 
 def _hour_ticks(
-    first: float, last: float, day: dt.date, step: int
+    first: float, last: float, day: dt.date, step: int, zone: str
 ) -> tuple[list[int], list[str]]:
-    """Ticks at the New York clock hours divisible by ``step`` (00:00, 03:00,
+    """Ticks at ``zone``'s clock hours divisible by ``step`` (00:00, 03:00,
     ...) from the one at or before elapsed hour ``first`` to the one at or
     after ``last``: each at its elapsed hour, labelled with its clock time
     (``+1 day`` on the next day; a clock time the day has twice also gets
     its zone: ``01:00 EDT``, ``01:00 EST``)."""
-    midnight = _midnight(day).tz_convert("UTC")
-    zone = zone_info(LOCAL_TZ)
+    midnight = _midnight(day, zone).tz_convert("UTC")
+    info = zone_info(zone)
 
     def clock(e: int) -> dt.datetime | None:
-        local = (midnight + pd.Timedelta(hours=e)).to_pydatetime().astimezone(zone)
+        local = (midnight + pd.Timedelta(hours=e)).to_pydatetime().astimezone(info)
         return local if local.minute == 0 and local.hour % step == 0 else None
 
     lo, hi = int(np.floor(first)), int(np.ceil(last))
@@ -90,23 +95,23 @@ def _hour_ticks(
     return list(times), labels
 
 
-def _hour_axis(ax: Any, hours: pd.Series, day: dt.date, step: int) -> None:
-    """Ticks every ``step`` hours of New York's clock as clock times, at
+def _hour_axis(ax: Any, hours: pd.Series, day: dt.date, step: int, zone: str) -> None:
+    """Ticks every ``step`` hours of ``zone``'s clock as clock times, at
     the elapsed hours ``hours`` are placed by (:func:`_hours`), and the axis
     label with the zone's name."""
     first, last = (hours.min(), hours.max()) if len(hours) else (0.0, 24.0)
-    ticks, labels = _hour_ticks(first, last, day, step)
+    ticks, labels = _hour_ticks(first, last, day, step, zone)
     ax.set_xticks(ticks, labels, fontsize=8.5)
     ax.set_xlim(ticks[0] - step * 0.1, ticks[-1] + step * 0.1)
-    ax.set_xlabel(f"time of day, New York ({_tz_name(day)})")
+    ax.set_xlabel(f"time of day, {place_name(zone)} ({_tz_name(day, zone)})")
 
 
-def _tz_name(day: dt.date) -> str:
-    """``EST`` or ``EDT``: New York's zone on ``day``; ``EDT → EST`` (or
-    ``EST → EDT``) on the day its clocks change."""
-    zone = zone_info(LOCAL_TZ)
-    start = dt.datetime.combine(day, dt.time(0), tzinfo=zone).tzname() or LOCAL_TZ
-    end = dt.datetime.combine(day, dt.time(23), tzinfo=zone).tzname() or LOCAL_TZ
+def _tz_name(day: dt.date, zone: str) -> str:
+    """``EST`` or ``EDT``: ``zone``'s abbreviation on ``day``; ``EDT → EST``
+    (or ``EST → EDT``) on the day its clocks change."""
+    info = zone_info(zone)
+    start = dt.datetime.combine(day, dt.time(0), tzinfo=info).tzname() or zone
+    end = dt.datetime.combine(day, dt.time(23), tzinfo=info).tzname() or zone
     return start if start == end else f"{start} → {end}"
 
 
@@ -183,10 +188,10 @@ def _service_plot(ax: Any, result: SimulationResult, summary: dict[str, Any]) ->
 
 
 def _capacity_plot(ax: Any, result: SimulationResult, summary: dict[str, Any]) -> None:
-    """The nodes' capacity scores over the day, New York time."""
+    """The nodes' capacity scores over the day, the day's local time."""
     day = result.settings.day
     scores = result.scores
-    at = _hours(scores["at"], day)
+    at = _hours(scores["at"], day, result.timezone)
     values = scores.drop(columns=["at"])
     ax.fill_between(
         at,
@@ -209,25 +214,25 @@ def _capacity_plot(ax: Any, result: SimulationResult, summary: dict[str, Any]) -
     threshold = summary.get("overflow_threshold")
     if threshold is not None:
         ax.axhline(threshold, color=_GREEN, lw=0.8, ls="--")
-    _hour_axis(ax, at, day, 3)
+    _hour_axis(ax, at, day, 3, result.timezone)
     ax.set_ylabel("capacity score (free / nominal)")
     ax.set_ylim(-0.02, 1.02)
     _legend_above(ax, 4)
 
 
 def _overflow_plot(ax: Any, result: SimulationResult, summary: dict[str, Any]) -> None:
-    """Overflow options offered and taken, per New York hour."""
+    """Overflow options offered and taken, per hour of the day's clock."""
     from matplotlib.ticker import MaxNLocator
 
     c = result.checkouts
     day = result.settings.day
-    hour = np.floor(_hours(c["at"], day)).astype(int)
+    hour = np.floor(_hours(c["at"], day, result.timezone)).astype(int)
     span = np.arange(int(hour.min()), int(hour.max()) + 1)
     offered = c.groupby(hour)["overflow_offered"].sum().reindex(span, fill_value=0)
     taken = c.groupby(hour)["overflow_taken"].sum().reindex(span, fill_value=0)
     ax.bar(span + 0.3, offered.to_numpy(), 0.4, label="offered", color=_GREY)
     ax.bar(span + 0.7, taken.to_numpy(), 0.4, label="taken", color=_GREEN)
-    _hour_axis(ax, pd.Series(np.append(span, span[-1] + 1)), day, 2)
+    _hour_axis(ax, pd.Series(np.append(span, span[-1] + 1)), day, 2, result.timezone)
     ax.yaxis.set_major_locator(MaxNLocator(integer=True))  # no 0.2 checkouts
     ax.set_ylabel("checkouts in the hour")
     _legend_above(ax, 2)

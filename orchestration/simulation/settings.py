@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from zoneinfo import ZoneInfo
 
+from tierflow.data.delivery_calendar import zone_info
 from tierflow.data.errors import InputError
 from tierflow.data.limits import (
     EVENT_WINDOW,
@@ -13,18 +13,15 @@ from tierflow.data.limits import (
     MAX_TIME_LIMIT_S,
     require_number,
 )
-from tierflow.data.order_generator import SPIKE_TZ, Spike
+from tierflow.data.order_generator import Spike
 from tierflow.solver.registry import engine_names
 
-#: The zone of the simulation's clock times (the outage's ``13:00``), as the
-#: order generator's spike.
-NEW_YORK = ZoneInfo(SPIKE_TZ)
 
-
-def new_york(day: dt.date, at: dt.time) -> dt.datetime:
-    """``at`` on ``day``, New York time (daylight saving time included: a
-    fixed UTC-5 put a March outage at 14:00 EDT), as a UTC instant."""
-    return dt.datetime.combine(day, at, NEW_YORK).astimezone(dt.UTC)
+def local_instant(day: dt.date, at: dt.time, zone: str) -> dt.datetime:
+    """``at`` on ``day`` on ``zone``'s clock (the simulation's: the network's
+    main zone, as the order generator's spike), as a UTC instant (daylight
+    saving time included: a fixed UTC-5 put a March outage at 14:00 EDT)."""
+    return dt.datetime.combine(day, at, zone_info(zone)).astimezone(dt.UTC)
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,7 +29,8 @@ class SimulationSettings:
     """What ``tierflow simulate`` runs (see ``docs/simulation.md``).
 
     ``abandon_p``, ``recommended_p`` and ``cancel_p`` are the choice model's
-    probabilities; ``outage_at`` is New York time (``None``: no outage).
+    probabilities; ``outage_at`` is on the clock of the network's main zone
+    (:attr:`~tierflow.data.network.Network.main_timezone`; ``None``: no outage).
     """
 
     day: dt.date = dt.date(2026, 1, 19)

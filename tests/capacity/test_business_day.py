@@ -9,15 +9,14 @@ still to come is about what came."""
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
-import shutil
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import numpy as np
 import pytest
 
+from tests.networks import network_in_zone
 from tierflow.capacity.demand_forecast import (
     BusinessDay,
     DemandForecast,
@@ -32,17 +31,7 @@ DAY = dt.date(2026, 12, 7)  # a Monday
 
 def _in_zone(sample_dir: Path, folder: Path, zone: str) -> Network:
     """The sample network with every node and destination in ``zone``."""
-    shutil.copytree(sample_dir, folder)
-    for name in ("nodes.csv", "destinations.csv"):
-        with open(folder / name, newline="") as f:
-            rows = list(csv.DictReader(f))
-        for row in rows:
-            row["timezone"] = zone
-        with open(folder / name, "w", newline="") as f:
-            out = csv.DictWriter(f, fieldnames=list(rows[0]))
-            out.writeheader()
-            out.writerows(rows)
-    return load_network(folder)
+    return load_network(network_in_zone(sample_dir, folder, zone))
 
 
 def _orders(net: Network, folder: Path, n: int, days: int, start: dt.date) -> Orders:

@@ -22,6 +22,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from tests.conftest import ROOT
+from tests.networks import network_in_zone
 from tests.spend_scores import write_spend_scores
 from tierflow.cli.main import cli
 
@@ -368,15 +369,35 @@ def test_a_header_only_customers_table_is_refused_before_training(
     "given", ["1300", "13:00:00", "13:00Z", "13:00+09:00", "25:00"]
 )
 def test_the_outage_is_hh_mm(given: str, tmp_path: Path) -> None:
-    """``--outage`` takes HH:MM, New York time, as documented: an offset was
-    taken and ignored (13:00+09:00 went down at 13:00 New York), and 1300
-    passed too."""
+    """``--outage`` takes HH:MM, on the network's main zone's clock, as
+    documented: an offset was taken and ignored (13:00+09:00 went down at
+    13:00 New York), and 1300 passed too."""
     result = CliRunner().invoke(
         cli, ["simulate", "--outage", given, "--out", str(tmp_path / "out")]
     )
     assert result.exit_code == 2
     assert result.output.endswith(  # the value named, as every bad value is
-        f"Error: Invalid value for '--outage': '{given}': expected HH:MM (New "
-        "York time) or 'none'\n"
+        f"Error: Invalid value for '--outage': '{given}': expected HH:MM (the "
+        "network's main time zone) or 'none'\n"
     )
     assert not (tmp_path / "out").exists()
+
+
+def test_a_berlin_network_s_day_runs_on_berlin_s_clock(
+    sample_dir: Path, scores: Path, tmp_path: Path
+) -> None:
+    """On a network in Europe/Berlin the outage's 13:00 and the report's
+    times were New York's (the node went down at 19:00 Berlin, the axes
+    read New York's clock); they are the network's main zone's now."""
+    net = network_in_zone(sample_dir, tmp_path / "net", "Europe/Berlin")
+    out = tmp_path / "sim"
+    result = CliRunner().invoke(cli, [*_args(scores, out), "--network", str(net)])
+    assert result.exit_code == 0, result.output
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["timezone"] == "Europe/Berlin"
+    with sqlite3.connect(f"file:{out / 'state.db'}?mode=ro", uri=True) as conn:
+        outage = conn.execute(
+            "SELECT ts, node_id FROM capacity_events WHERE type = 'outage'"
+        ).fetchall()
+    assert outage == [("2026-01-19T12:00:00+00:00", summary["outage_node"])]
+    assert "Times are Berlin local time (CET)." in (out / "report.html").read_text()

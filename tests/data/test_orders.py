@@ -10,9 +10,10 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner
 
+from tests.networks import network_in_zone
 from tierflow.cli.main import cli
 from tierflow.data.errors import InputError
-from tierflow.data.network import Network
+from tierflow.data.network import Network, load_network
 from tierflow.data.order_generator import Spike, generate_orders
 from tierflow.data.orders import ORDER_COLUMNS, read_orders, write_orders
 
@@ -143,19 +144,38 @@ def test_long_tailed_baskets_and_skus(week: pd.DataFrame) -> None:
     assert abs(tiers["gold"] - 0.52) < 0.03 and abs(tiers["platinum"] - 0.06) < 0.02
 
 
+def _noon_share(frame: pd.DataFrame, zone: str) -> float:
+    """The share of orders placed in the 12:00 hour of ``zone``'s clock."""
+    t = pd.to_datetime(frame.drop_duplicates("order_id")["created_at"], utc=True)
+    return float((t.dt.tz_convert(zone).dt.hour == 12).mean())
+
+
 def test_promotion_spike(sample_network: Network) -> None:
+    assert sample_network.main_timezone == "America/New_York"
     base = generate_orders(sample_network, n_orders=20_000, days=1, seed=3)
     spiked = generate_orders(
         sample_network, n_orders=20_000, days=1, seed=3, spike=Spike.parse("12:00,4")
     )
-
-    def noon_et(frame: pd.DataFrame) -> float:
-        t = pd.to_datetime(frame.drop_duplicates("order_id")["created_at"], utc=True)
-        et = t.dt.tz_convert("America/New_York")
-        return float((et.dt.hour == 12).mean())
-
-    ratio = noon_et(spiked) / noon_et(base)
+    ratio = _noon_share(spiked, "America/New_York") / _noon_share(
+        base, "America/New_York"
+    )
     assert 2.5 < ratio < 4.5  # fixed N: the spike hour grows, the rest shrinks
+
+
+def test_a_berlin_network_s_spike_is_at_berlin_s_hour(
+    sample_dir: Path, tmp_path: Path
+) -> None:
+    """The spike's HH:MM is on the network's main zone's clock: on a network
+    in Europe/Berlin the 12:00 promotion came at 18:00 Berlin (New York's
+    noon), and Berlin's noon hour was not busier at all."""
+    net = load_network(network_in_zone(sample_dir, tmp_path / "net", "Europe/Berlin"))
+    assert net.main_timezone == "Europe/Berlin"
+    base = generate_orders(net, n_orders=20_000, days=1, seed=3)
+    spiked = generate_orders(
+        net, n_orders=20_000, days=1, seed=3, spike=Spike.parse("12:00,4")
+    )
+    ratio = _noon_share(spiked, "Europe/Berlin") / _noon_share(base, "Europe/Berlin")
+    assert 2.5 < ratio < 4.5
 
 
 def test_spike_parse_errors() -> None:
@@ -383,7 +403,7 @@ def test_the_local_minutes_are_those_that_pass() -> None:
     ]  # fmt: skip
     assert fall.clock_minute[[0, 60, 120, 180, 1499]].tolist() == [0, 60, 60, 120, 1439]
     assert fall.offset_min[[119, 120]].tolist() == [-240, -300]
-    weights = _minute_weights(_minute_intensity(), fall, dt.date(2026, 11, 1), None)
+    weights = _minute_weights(_minute_intensity(), fall, dt.date(2026, 11, 1), None, ny)
     assert weights[60:120].sum() == pytest.approx(10.095 * 1.12)
     assert weights[120:180].sum() == pytest.approx(10.095 * 1.12)
 
@@ -394,7 +414,9 @@ def test_the_local_minutes_are_those_that_pass() -> None:
         "2026-03-08T07:00:00",
     ]
     assert spring.clock_minute[[119, 120]].tolist() == [119, 180]  # 01:59, 03:00
-    weights = _minute_weights(_minute_intensity(), spring, dt.date(2026, 3, 8), None)
+    weights = _minute_weights(
+        _minute_intensity(), spring, dt.date(2026, 3, 8), None, ny
+    )
     assert weights[120:180].sum() == pytest.approx(4.36 * 1.12)  # 03:xx alone
 
 

@@ -23,9 +23,11 @@ from tierflow.orchestration.simulation.checkouts import (
     run_checkouts,
 )
 from tierflow.orchestration.simulation.forecast import scaled_capacity
-from tierflow.orchestration.simulation.settings import SimulationSettings, new_york
+from tierflow.orchestration.simulation.settings import SimulationSettings, local_instant
 
 DAY = dt.date(2026, 1, 19)
+#: The tiny network's main zone (its destinations are mostly New York's).
+NEW_YORK = "America/New_York"
 
 
 class _Router:
@@ -46,7 +48,7 @@ class _Router:
 
 def test_ticks_every_half_hour_up_to_now(tiny_network: Network) -> None:
     fake = _Router(tiny_network)
-    first = new_york(DAY, dt.time(9, 10))
+    first = local_instant(DAY, dt.time(9, 10), NEW_YORK)
     prior = np.array([100.0, 80.0, 10.0])
     demand = DemandForecast.intraday()
     ticks = ForecastTicks(
@@ -54,7 +56,7 @@ def test_ticks_every_half_hour_up_to_now(tiny_network: Network) -> None:
     )
     ticks.catch_up(first - dt.timedelta(minutes=1), np.zeros(3))
     assert ticks.scores == [] and fake.events == []
-    ticks.catch_up(new_york(DAY, dt.time(10, 10)), np.zeros(3))
+    ticks.catch_up(local_instant(DAY, dt.time(10, 10), NEW_YORK), np.zeros(3))
     assert [s["at"] for s in ticks.scores] == [
         first.isoformat(),
         (first + dt.timedelta(minutes=30)).isoformat(),
@@ -72,7 +74,7 @@ def test_ticks_every_half_hour_up_to_now(tiny_network: Network) -> None:
 def test_the_busiest_node_goes_down_once(tiny_network: Network) -> None:
     fake = _Router(tiny_network)
     router = cast(OnlineRouter, fake)
-    at = new_york(DAY, dt.time(13))
+    at = local_instant(DAY, dt.time(13), NEW_YORK)
     outage = Outage(tiny_network, at, np.array([1.0, 1.0, 8.0]))
     committed = np.array([5.0, 9.0, 1.0])
     outage.check(at - dt.timedelta(seconds=1), committed, router)
@@ -94,7 +96,7 @@ def test_an_outage_before_any_work_takes_the_busiest_expected_node(
     """Before the first confirmation every node's work was 0 and the
     network's first node went down, whatever the day expected of it."""
     fake = _Router(tiny_network)
-    at = new_york(DAY, dt.time(1, 30))
+    at = local_instant(DAY, dt.time(1, 30), NEW_YORK)
     outage = Outage(tiny_network, at, np.array([1.0, 2.0, 8.0]))
     outage.check(at, np.zeros(3), cast(OnlineRouter, fake))
     assert outage.node == tiny_network.node_ids[2]
@@ -118,7 +120,7 @@ def test_the_monitor_prior_is_the_history_not_the_day_total(
     def cart(oid: str, at: dt.time, qty: int) -> dict[str, Any]:
         return {
             "order_id": oid,
-            "created_at": pd.Timestamp(new_york(DAY, at)),
+            "created_at": pd.Timestamp(local_instant(DAY, at, NEW_YORK)),
             "customer_id": "C1",
             "dest": "100",
             "sku": "TEE",
@@ -157,14 +159,14 @@ def test_the_choice_model_draws_a_stream_apart_from_the_carts() -> None:
 
 
 def test_new_york_times_follow_daylight_saving_time() -> None:
-    """The outage's ``13:00`` is New York's on every day: a fixed UTC-5 put
-    it at 14:00 EDT from March to November."""
-    assert new_york(dt.date(2026, 1, 19), dt.time(13)) == dt.datetime(
+    """The outage's ``13:00`` is New York's on every day of a US network: a
+    fixed UTC-5 put it at 14:00 EDT from March to November."""
+    assert local_instant(dt.date(2026, 1, 19), dt.time(13), NEW_YORK) == dt.datetime(
         2026, 1, 19, 18, tzinfo=dt.UTC
     )
-    assert new_york(dt.date(2026, 3, 10), dt.time(13)) == dt.datetime(
+    assert local_instant(dt.date(2026, 3, 10), dt.time(13), NEW_YORK) == dt.datetime(
         2026, 3, 10, 17, tzinfo=dt.UTC
     )
-    assert new_york(dt.date(2026, 11, 2), dt.time(13)) == dt.datetime(
+    assert local_instant(dt.date(2026, 11, 2), dt.time(13), NEW_YORK) == dt.datetime(
         2026, 11, 2, 18, tzinfo=dt.UTC
     )

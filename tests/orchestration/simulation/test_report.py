@@ -27,6 +27,9 @@ from tierflow.orchestration.simulation.report import (
 )
 from tierflow.orchestration.simulation.report_plots import draw_plots
 
+#: The zone of the report tests' days (a US network's main zone).
+NY = "America/New_York"
+
 #: The fields of summary.json before the report was rewritten (other tools
 #: parse them): every one must stay.
 OLD_FIELDS = {
@@ -444,8 +447,10 @@ def test_the_hour_axes_show_the_clock_on_the_days_it_changes() -> None:
             "overflow_taken": [True, False],
         }
     )
-    assert _hours(checkouts["at"], fall).tolist() == [11.0, 24.5]
-    result = SimpleNamespace(checkouts=checkouts, settings=SimpleNamespace(day=fall))
+    assert _hours(checkouts["at"], fall, NY).tolist() == [11.0, 24.5]
+    result = SimpleNamespace(
+        checkouts=checkouts, settings=SimpleNamespace(day=fall), timezone=NY
+    )
     fig, ax = plt.subplots()
     try:
         _overflow_plot(ax, result, {})  # type: ignore[arg-type]
@@ -464,7 +469,7 @@ def test_the_hour_axes_show_the_clock_on_the_days_it_changes() -> None:
         assert (heights[0], heights[13], sum(heights)) == (1, 1, 2)
 
         ax.clear()  # every hour: the repeated one twice, by its zone
-        _hour_axis(ax, pd.Series([0.5, 3.5]), fall, 1)
+        _hour_axis(ax, pd.Series([0.5, 3.5]), fall, 1, NY)
         assert _axis_ticks(ax) == [
             (0.0, "00:00"), (1.0, "01:00 EDT"), (2.0, "01:00 EST"),
             (3.0, "02:00"), (4.0, "03:00"),
@@ -473,9 +478,9 @@ def test_the_hour_axes_show_the_clock_on_the_days_it_changes() -> None:
         spring = dt.date(2026, 3, 8)
         ax.clear()  # 01:30 EST and 15:00 EDT, ticks every 3 hours
         at = pd.Series(["2026-03-08T06:30:00Z", "2026-03-08T19:00:00Z"])
-        hours = _hours(at, spring)
+        hours = _hours(at, spring, NY)
         assert hours.tolist() == [1.5, 14.0]
-        _hour_axis(ax, hours, spring, 3)
+        _hour_axis(ax, hours, spring, 3, NY)
         assert _axis_ticks(ax) == [
             (0.0, "00:00"), (2.0, "03:00"), (5.0, "06:00"), (8.0, "09:00"),
             (11.0, "12:00"), (14.0, "15:00"),
