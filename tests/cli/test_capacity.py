@@ -313,7 +313,19 @@ def test_an_unknown_key_is_refused_on_every_path(tmp_path: Path, how: str) -> No
     nothing (exit 1); a followed feed skips it, applies the rest and exits
     1, as for any bad line."""
     typo = json.loads(_event(1)) | {"servce": "ground"}
-    lines = [_event(0), json.dumps(typo), _event(2)]
+    _second_line_refused(
+        tmp_path,
+        how,
+        [_event(0), json.dumps(typo), _event(2)],
+        "row 2: field 'servce': unknown field "
+        "(an event has event_id, ts, node_id, type, value, service)",
+    )
+
+
+def _second_line_refused(tmp_path: Path, how: str, lines: list[str], said: str) -> None:
+    """Ingest ``lines`` (the second one bad) ``how``: from a file or stdin
+    nothing is applied (exit 1, ``said`` after the source's name); a
+    followed feed skips the line, applies the others and exits 1."""
     data = "\n".join(lines) + "\n"
     events = tmp_path / "ev.jsonl"
     events.write_text(data)
@@ -328,10 +340,7 @@ def test_an_unknown_key_is_refused_on_every_path(tmp_path: Path, how: str) -> No
     result = CliRunner().invoke(cli, [*args, *given[0]], input=given[1])
     assert result.exit_code == 1
     where = "ev.jsonl" if how == "file" else "<stdin>"
-    message = (
-        f"{where}: row 2: field 'servce': unknown field "
-        "(an event has event_id, ts, node_id, type, value, service)"
-    )
+    message = f"{where}: {said}"
     if how != "stdin --follow":
         assert result.output == f"Error: {message}\n"
         assert not state.exists()  # nothing was applied
@@ -508,31 +517,13 @@ def test_a_live_event_dated_ahead_of_the_clock_is_refused(
     most: a file or stdin applies nothing (exit 1), a feed skips the line."""
     ahead = json.loads(_event(1)) | {"ts": "2026-06-01T00:05:01Z"}
     edge = json.loads(_event(2)) | {"ts": "2026-06-01T00:05:00Z"}
-    data = "\n".join([_event(0), json.dumps(ahead), json.dumps(edge)]) + "\n"
-    events = tmp_path / "ev.jsonl"
-    events.write_text(data)
-    state = tmp_path / "s.db"
-    args = ["capacity", "ingest", "--network", str(TINY_NETWORK)]
-    args += ["--state", str(state), "--json"]
-    given = {
-        "file": (["--events", str(events)], None),
-        "stdin": (["--events", "-"], data),
-        "stdin --follow": (["--events", "-", "--follow"], data),
-    }[how]
-    result = CliRunner().invoke(cli, [*args, *given[0]], input=given[1])
-    assert result.exit_code == 1
-    where = "ev.jsonl" if how == "file" else "<stdin>"
-    message = (
-        f"{where}: row 2: field 'ts': value '2026-06-01T00:05:01Z': more than 5 "
-        "minutes ahead of the receiving clock (2026-06-01T00:00:00Z): a live event "
-        "says what has happened, and one dated ahead would stand over every "
+    _second_line_refused(
+        tmp_path,
+        how,
+        [_event(0), json.dumps(ahead), json.dumps(edge)],
+        "row 2: field 'ts': value '2026-06-01T00:05:01Z': more than 5 minutes "
+        "ahead of the receiving clock (2026-06-01T00:00:00Z): a live event says "
+        "what has happened, and one dated ahead would stand over every "
         "correction of its kind until then; send a change when it happens (a "
-        "day's planned events go to allocate --events)"
+        "day's planned events go to allocate --events)",
     )
-    if how != "stdin --follow":
-        assert result.output == f"Error: {message}\n"
-        assert not state.exists()
-        return
-    assert result.stderr == f"skipped: {message}\n"
-    summary = json.loads(result.stdout)
-    assert (summary["applied"], summary["bad"], summary["last_seq"]) == (2, 1, 2)
