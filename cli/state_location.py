@@ -77,11 +77,16 @@ def store_wait_s() -> float | None:
 def open_state(location: Path | str | None) -> StateStore:
     """The state store at ``location`` (None: the default), waiting
     :func:`store_wait_s` for a lock or a connection another process holds;
-    a wait that runs out names the store and the wait."""
+    a wait that runs out names the store and the wait. A command reads the
+    store's schema version before each of its writes: once a newer tierflow
+    has migrated the store, its next write is refused by name (an
+    allocation's batches are minutes apart, a feed runs for days)."""
     wait = store_wait_s()
-    if wait is None:
-        return open_store(location)
-    return open_store(location, timeout_s=wait)
+    store = (
+        open_store(location) if wait is None else open_store(location, timeout_s=wait)
+    )
+    store.watch_schema_at_each_write()
+    return store
 
 
 def open_existing_state(location: Path | str | None) -> StateStore | None:

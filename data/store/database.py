@@ -138,15 +138,33 @@ def schema_moved_on(location: str) -> str:
     return _schema_moved_on.get(location, "")
 
 
-def refuse_writes_past_schema(location: str) -> None:
+#: The stores whose schema version this process reads before each of its
+#: writes (:func:`watch_schema_at_each_write`): location -> this code's version.
+_watched_at_each_write: dict[str, int] = {}
+
+
+def watch_schema_at_each_write(location: str, own: int) -> None:
+    """Read the schema version of the store at ``location`` before each
+    write of this process to it (a command's: an allocation's batches, a
+    feed's, a publish after a long training): a newer tierflow that migrated
+    it since is seen at the next write, not never. A server follows it once
+    a second instead, off its requests' path."""
+    _watched_at_each_write[location] = own
+
+
+def refuse_writes_past_schema(location: str, version: Callable[[], int]) -> None:
     """Refuse a write to a store migrated past this code's schema while the
-    process ran (both backends call it before every write).
+    process ran (both backends call it before every write, with their
+    ``version`` reader, read first for a watched store).
 
     Raises
     ------
     SchemaMovedOn
         :func:`note_schema_version` found the store newer than this code.
     """
+    own = _watched_at_each_write.get(location)
+    if own is not None:
+        note_schema_version(location, version(), own)
     if _schema_moved_on:  # (an empty dict: one test on the write path)
         why = _schema_moved_on.get(location)
         if why is not None:

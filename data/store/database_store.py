@@ -15,6 +15,7 @@ from tierflow.data.store.database import (
     note_schema_version,
     schema_moved_on,
     unreachable_ago,
+    watch_schema_at_each_write,
 )
 from tierflow.data.store.quotes import Quotes
 from tierflow.data.store.reservations import Reservations
@@ -63,6 +64,12 @@ class DatabaseStore(
         """Why this process refuses writes to this store ("": it does not),
         as the last :meth:`follow_schema` found."""
         return schema_moved_on(self.location)
+
+    def watch_schema_at_each_write(self) -> None:
+        """From now on this process reads the store's schema version before
+        each of its writes to it (:meth:`follow_schema` at every write; a
+        command's store, whose writes may be minutes apart)."""
+        watch_schema_at_each_write(self.location, SCHEMA_VERSION)
 
     @abc.abstractmethod
     def reopen(self) -> Self:

@@ -381,7 +381,7 @@ class PostgresDatabase:
 
     def write(self, sql: str, parameters: Sequence[Any] = (), /) -> int:
         """One write statement in autocommit: one round trip, no ``BEGIN``."""
-        refuse_writes_past_schema(self.location)
+        refuse_writes_past_schema(self.location, self.schema_version)
         with _reachable(self.location), self._connection() as conn:
             return int(conn.execute(pg_sql(sql), parameters).rowcount)
 
@@ -409,7 +409,7 @@ class PostgresDatabase:
         answer it reads before the end, and one to commit. Refused once the
         store was migrated past this code's schema.
         """
-        refuse_writes_past_schema(self.location)
+        refuse_writes_past_schema(self.location, self.schema_version)
         with _reachable(self.location), self._connection() as conn:
             # an error rolls back as the pool's connection block ends
             tx = PostgresTransaction(conn)

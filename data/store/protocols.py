@@ -441,6 +441,11 @@ class StateStore(
         :meth:`follow_schema` of any of its store objects found ("": not)."""
         ...
 
+    def watch_schema_at_each_write(self) -> None:
+        """Read the schema version before each write of this process to the
+        store from now on (a command's store; a server follows it instead)."""
+        ...
+
     def check_consistency(self) -> list[str]:
         """Invariants a crash must never break; what is violated."""
         ...

@@ -291,7 +291,7 @@ class SqliteDatabase:
 
     def executemany(self, sql: str, parameters: Iterable[Sequence[Any]], /) -> Rows:
         """Run one statement per parameter row (in autocommit mode)."""
-        refuse_writes_past_schema(self.location)
+        refuse_writes_past_schema(self.location, self.schema_version)
         with self._lock, self._writer, self._reachable:
             cur = self._conn.executemany(sql, parameters)
             return Rows([], cur.rowcount)
@@ -304,7 +304,7 @@ class SqliteDatabase:
     def write(self, sql: str, parameters: Sequence[Any] = (), /) -> int:
         """One write statement in its own (implicit) transaction, never inside
         another thread's open transaction on this connection."""
-        refuse_writes_past_schema(self.location)
+        refuse_writes_past_schema(self.location, self.schema_version)
         with self._lock, self._writer, self._reachable:
             return int(self._conn.execute(sql, parameters).rowcount)
 
@@ -312,7 +312,7 @@ class SqliteDatabase:
     def tx(self) -> Iterator[SqliteTransaction]:
         """One write transaction: everything in it lands, or nothing does
         (refused once the store was migrated past this code's schema)."""
-        refuse_writes_past_schema(self.location)
+        refuse_writes_past_schema(self.location, self.schema_version)
         with self._lock, self._writer, self._reachable:
             self._conn.execute("BEGIN IMMEDIATE")
             try:

@@ -20,9 +20,11 @@ import pytest
 from click.testing import CliRunner, Result
 
 from tests.conftest import DATA_DIR, ROOT
+from tests.postgres import set_schema_version
 from tierflow.cli.main import cli
 from tierflow.data.network import load_network
 from tierflow.data.orders import read_orders
+from tierflow.data.store import SCHEMA_VERSION
 from tierflow.orchestration.allocation.day_allocator import (
     AllocationSettings,
     DayAllocator,
@@ -782,3 +784,37 @@ def test_a_history_of_the_days_before_is_taken_up_to_the_first_order(
         f"past.csv: {after} order(s) of the day before, placed after the first "
         f"order to allocate ({stamp}), left out of the forecast: not arrived yet"
     ) in result.stderr
+
+
+def test_a_run_stops_writing_once_its_store_is_migrated_past_its_schema(
+    tmp_path: Path,
+) -> None:
+    """A newer tierflow migrating the store during a long allocation: the run
+    kept writing batches of the old shape to the end (only servers followed
+    the schema's version). It now reads the version before each write: the
+    next batch is refused by name, exit 1, nothing written after."""
+    args, _ = _outage_day(tmp_path)
+    out = tmp_path / "run"
+    state = out / "state.db"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tierflow.cli.main", *args, "--out", str(out)],
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 120
+    while _committed(state) < 5 and time.monotonic() < deadline:
+        assert proc.poll() is None, "the run finished before the migration"
+        time.sleep(0.01)
+    set_schema_version(state, SCHEMA_VERSION + 1)  # a newer tierflow's
+    at_bump = _committed(state)
+    _, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 1, stderr
+    newer = (
+        f"store schema {SCHEMA_VERSION + 1} is newer than this tierflow's "
+        f"{SCHEMA_VERSION}: upgrade tierflow"
+    )
+    assert newer in stderr and "Traceback" not in stderr, stderr
+    assert at_bump <= _committed(state) <= at_bump + 1 < 100  # one in flight
+    assert not (out / "allocations.csv").exists()

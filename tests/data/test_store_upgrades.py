@@ -8,11 +8,13 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from tests.postgres import downgrade_store
+from tests.postgres import downgrade_store, set_schema_version
+from tierflow.cli.state_location import open_state
 from tierflow.data.errors import InputError
 from tierflow.data.store import (
     SCHEMA_VERSION,
     UPGRADE_COLUMNS,
+    SchemaMovedOn,
     SqliteStore,
     UpgradeNote,
     open_store,
@@ -148,3 +150,18 @@ def test_the_confirm_transaction_charges_the_noted_upgrade(
         assert s.confirm_checkout("gold", now=10).status == "confirmed"
         assert s.upgrade_spent("C1", since=0) == 12.5
         assert s.confirmed_upgrades()["request_id"].tolist() == ["ok"]
+
+
+def test_a_command_s_store_reads_the_schema_version_before_each_write(
+    state_location: Path | str,
+) -> None:
+    """A command's store (``open_state``) sees a newer tierflow's migration
+    at its next write, on both backends, and writes again once the version
+    is back (a server's follows it once a second instead)."""
+    with open_state(state_location) as store:
+        assert store.start_allocation_run("r1", {"n": 1}) is None
+        set_schema_version(state_location, SCHEMA_VERSION + 1)
+        with pytest.raises(SchemaMovedOn, match=f"store schema {SCHEMA_VERSION + 1}"):
+            store.start_allocation_run("r2", {"n": 2})
+        set_schema_version(state_location, SCHEMA_VERSION)
+        assert store.start_allocation_run("r2", {"n": 2}) is None
