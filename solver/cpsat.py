@@ -1,8 +1,13 @@
 """``cpsat-plain``: one OR-Tools CP-SAT solve of the full model.
 
 Costs and weights are scaled to integers (the objective is recomputed from
-the float costs; the bound is corrected by the rounding error). The portfolio
-registered as ``cpsat`` and the agent LNS call :func:`solve_model` too.
+the float costs; the bound is corrected by the rounding error). Weights (and
+SKU uses) that no power of ten up to 10^6 makes whole are rounded up, and
+capacities (stock) down: that model is stricter than the problem, so its
+solutions are feasible but its proofs are not the problem's (an
+"infeasible" is no solution found, an "optimal" a feasible solution, and
+its bound is dropped). The portfolio registered as ``cpsat`` and the agent
+LNS call :func:`solve_model` too.
 """
 
 from __future__ import annotations
@@ -51,6 +56,13 @@ class IntegerScale:
     weight_scale: float
     #: Worst absolute rounding error of the objective, in cost units.
     cost_error: float
+    #: The scale of the SKU uses and stock (their own: a use of 0.5 against
+    #: weights of 1 was rounded up to 1).
+    stock_scale: float = 1.0
+    #: Whether the scaled weights and uses are whole: then the integer rows
+    #: (capacity and stock rounded down) take exactly the assignments the
+    #: problem takes; otherwise fewer, and CP-SAT's proofs are not the problem's.
+    rows_exact: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,14 +77,23 @@ class IntegerData:
 
 
 def _decimal_scale(
-    values: NDArray[np.float64], total_items: int
+    values: NDArray[np.float64],
+    total_items: int,
+    bounds: NDArray[np.float64] | None = None,
 ) -> tuple[float, float]:
-    """Smallest power of ten (<= 1e6) making ``values`` integral; error per item."""
+    """Smallest power of ten (<= 1e6) making ``values`` integral; error per
+    item. ``bounds`` (the right-hand sides of rows whose coefficients are
+    ``values``) need not become whole, but must stay within integer range."""
     values = values[np.isfinite(values)]
+    # a row sums up to total_items values; its bound is one number
     biggest = float(np.abs(values).max()) if values.size else 0.0
+    biggest *= max(total_items, 1)
+    if bounds is not None and bounds.size:
+        finite = bounds[np.isfinite(bounds)]
+        biggest = max(biggest, float(np.abs(finite).max(initial=0.0)))
     for digits in range(7):
         scale = 10.0**digits
-        if biggest * scale * max(total_items, 1) >= _MAX_EXACT:
+        if biggest * scale >= _MAX_EXACT:
             scale = 10.0 ** max(digits - 1, 0)
             break
         scaled = values * scale
@@ -93,12 +114,24 @@ def integer_data(problem: AssignmentProblem) -> IntegerData:
     if problem.defer_cost is not None:
         all_costs = np.concatenate([elig_costs, problem.defer_cost])
     cost_scale, per_item_err = _decimal_scale(all_costs, problem.n_items)
-    w_scale, _ = _decimal_scale(
-        np.concatenate([problem.weight[problem.eligible], problem.capacity]),
-        problem.n_items,
+    # whole weights make capacity's rounding down exact: a sum of whole
+    # numbers is at most c exactly when it is at most floor(c)
+    w_scale, w_err = _decimal_scale(
+        problem.weight[problem.eligible], problem.n_items, problem.capacity
     )
+    s_scale, s_err = 1.0, 0.0
+    if problem.use is not None and problem.stock is not None:
+        s_scale, s_err = _decimal_scale(
+            problem.use[problem.use > 0], problem.n_items, problem.stock.ravel()
+        )
     return IntegerData(
-        scale=IntegerScale(cost_scale, w_scale, per_item_err * problem.n_items),
+        scale=IntegerScale(
+            cost_scale,
+            w_scale,
+            per_item_err * problem.n_items,
+            stock_scale=s_scale,
+            rows_exact=w_err == 0.0 and s_err == 0.0,
+        ),
         cost=np.round(problem.cost * cost_scale).astype(np.int64),
         weight=np.ceil(problem.weight * w_scale - 1e-9).astype(np.int64),
         capacity=np.floor(problem.capacity * w_scale + 1e-9).astype(np.int64),
@@ -159,12 +192,12 @@ def _add_resource_rows(cp: _CpModel, problem: AssignmentProblem) -> None:
     ):
         cols = cols_of[j]
         sel = cols[problem.use[pi[cols], k] > 0]
-        need = np.ceil(problem.use[pi[sel], k] * data.scale.weight_scale - 1e-9)
+        need = np.ceil(problem.use[pi[sel], k] * data.scale.stock_scale - 1e-9)
         model.add(
             cp_model.LinearExpr.weighted_sum(
                 [x[c] for c in sel], need.astype(np.int64).tolist()
             )
-            <= math.floor(problem.stock[j, k] * data.scale.weight_scale + 1e-9)
+            <= math.floor(problem.stock[j, k] * data.scale.stock_scale + 1e-9)
         )
 
 
@@ -218,10 +251,19 @@ def _cp_result(
     status, limit = STATUS_MAP.get(code, (Status.ERROR, Limit.NONE))
     message = f"CP-SAT {solver.status_name(code)}; cost scale {scale.cost_scale:g}"
     bound: float | None = None
+    if not scale.rows_exact and status in (Status.OPTIMAL, Status.INFEASIBLE):
+        # proven for the stricter rounded rows only: a rounded-up third
+        # made a feasible problem "infeasible", and its optimum no bound
+        message += "; weights rounded up (not whole at scale 1e6): no proof"
+        status, limit = (
+            (Status.FEASIBLE, Limit.OTHER)
+            if status is Status.OPTIMAL
+            else (Status.NO_SOLUTION, Limit.OTHER)
+        )
     # without a solution CP-SAT's bound is its response's default 0 when the
     # search never got to one (UNKNOWN): no proof, and above the optimum of
     # a problem with negative costs (or maximised), so it is not reported
-    if status in (Status.OPTIMAL, Status.FEASIBLE):
+    if scale.rows_exact and status in (Status.OPTIMAL, Status.FEASIBLE):
         raw = solver.best_objective_bound
         if math.isfinite(raw):
             bound = raw / scale.cost_scale - scale.cost_error

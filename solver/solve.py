@@ -86,7 +86,13 @@ def solve(
         warm_start = _greedy_start(problem, params)
     left = max(params.time_limit_s - (time.perf_counter() - start), 0.01)
     result = _run(eng, problem, params.replace(time_limit_s=left), warm_start, start)
-    if caps.proves_bound and not caps.bound_is_lp and _unproven(result):
+    if (
+        caps.proves_bound
+        and _unproven(result)
+        and (not caps.bound_is_lp or result.bound is None)
+    ):
+        # an engine whose bound holds the LP's may still end without one
+        # (the portfolio's LP phase cut off by its share of the time)
         bound = lp_bound(problem, time_limit_s=_time_left(params, start))
         result = result.with_bound(bound)
     if fallback and not caps.fallback and _rescue(result):

@@ -384,3 +384,43 @@ def test_a_search_the_deadline_stopped_says_so(name: str, limit_s: float) -> Non
     assert cut.limit is Limit.TIME, cut.message
     small = solve(KNOWN[0].problem, name, time_limit_s=30.0, fallback=False)
     assert small.limit is Limit.NONE and small.runtime_s < 30.0
+
+
+@pytest.mark.parametrize("name", EXACT)
+def test_half_units_of_stock_are_counted_as_halves(name: str) -> None:
+    """Two items using half a unit each fit one unit of stock. CP-SAT scaled
+    the SKU uses with the weights' scale (1 here, whole weights), so 0.5
+    became 1 and ``cpsat-plain`` called the second-best assignment (21)
+    optimal (QA)."""
+    problem = AssignmentProblem(
+        cost=[[1.0, 10.0]] * 3,
+        weight=np.ones((3, 2)),
+        capacity=[10.0, 10.0],
+        use=[[0.5]] * 3,
+        stock=[[1.0], [5.0]],
+    )
+    result = solve(problem, name, time_limit_s=5.0, seed=0)
+    assert result.status is Status.OPTIMAL
+    assert verify(problem, result) == 12.0
+
+
+@pytest.mark.parametrize("name", ["cpsat", "cpsat-plain"])
+def test_thirds_rounded_up_are_no_proof(name: str) -> None:
+    """Three items of weight 1/3 fill a capacity of 1 exactly; CP-SAT's
+    integers round each up (333,334 millionths) and the capacity down, so
+    its model holds two. It called the problem infeasible (``cpsat`` ended
+    its run on that) and, with a dear second node, 22 optimal where 13 is.
+    Now its proofs of the rounded model are not reported as the problem's."""
+    alone = AssignmentProblem(
+        cost=[[1.0]] * 3, weight=np.full((3, 1), 1 / 3), capacity=[1.0]
+    )
+    result = solve(alone, name, time_limit_s=5.0, seed=0)
+    assert result.status is not Status.INFEASIBLE and result.has_solution
+    assert verify(alone, result) == 3.0
+    dear = AssignmentProblem(
+        cost=[[1.0, 10.0]] * 4, weight=np.full((4, 2), 1 / 3), capacity=[1.0, 5.0]
+    )
+    result = solve(dear, name, time_limit_s=5.0, seed=0)
+    value = verify(dear, result)
+    assert result.status is not Status.OPTIMAL or value == 13.0
+    assert result.bound is not None and result.bound <= 13.0

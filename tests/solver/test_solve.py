@@ -25,10 +25,16 @@ from tierflow.solver.result import Limit, SolveResult, no_solution
 class _Probe(BundledEngine):
     """A fake engine recording what ``solve()`` hands it."""
 
-    def __init__(self, capabilities: Capabilities, answer: str = "feasible") -> None:
+    def __init__(
+        self,
+        capabilities: Capabilities,
+        answer: str = "feasible",
+        bound: float | None = None,
+    ) -> None:
         self.name = "probe"
         self.capabilities = capabilities
         self.answer = answer
+        self.bound = bound
         self.seen: list[tuple[SolveParams, NDArray[np.int64] | None]] = []
 
     def solve(
@@ -44,7 +50,7 @@ class _Probe(BundledEngine):
             engine=self.name,
             status=Status.FEASIBLE,
             objective=problem.objective(assignment),
-            bound=None,
+            bound=self.bound,
             runtime_s=0.0,
             assignment=assignment,
             limit=Limit.TIME,
@@ -112,22 +118,29 @@ def test_greedy_warm_start_only_when_wanted(
 
 
 @pytest.mark.parametrize(
-    ("caps", "tightened"),
+    ("caps", "own", "expected"),
     [
-        (Capabilities(proves_bound=True), True),
-        (Capabilities(proves_bound=True, bound_is_lp=True), False),
-        (Capabilities(), False),
+        (Capabilities(proves_bound=True), None, "lp"),
+        # the portfolio's LP phase, cut off by its share of the time, left
+        # none: the result had no bound at all (QA)
+        (Capabilities(proves_bound=True, bound_is_lp=True), None, "lp"),
+        (Capabilities(proves_bound=True, bound_is_lp=True), 1.0, 1.0),
+        (Capabilities(), None, None),
     ],
 )
 def test_lp_bound_is_added_only_where_it_can_help(
     register_probe: Register,
     caps: Capabilities,
-    tightened: bool,
+    own: float | None,
+    expected: str | float | None,
 ) -> None:
-    register_probe(_Probe(caps))
+    register_probe(_Probe(caps, bound=own))
     known = fractional_lp()
     result = solve(known.problem, "probe", time_limit_s=1.0)
-    assert result.bound == (pytest.approx(known.lp_bound) if tightened else None)
+    if expected == "lp":
+        assert result.bound == pytest.approx(known.lp_bound)
+    else:
+        assert result.bound == expected
 
 
 def test_the_lp_bound_gets_what_is_left_of_the_time_limit(
