@@ -16,6 +16,7 @@ import pandas as pd
 
 from tierflow.capacity.events import (
     CapacityEvent,
+    ahead_of_clock,
     read_event_bytes,
     read_event_file,
 )
@@ -40,7 +41,7 @@ from tierflow.cli.options import (
 from tierflow.cli.param_types import FiniteFloatRange, Instant, OutputPath
 from tierflow.cli.state_location import open_existing_state, open_state
 from tierflow.data.errors import InputError
-from tierflow.data.limits import EVENT_WINDOW, MAX_UNITS, now
+from tierflow.data.limits import EVENT_WINDOW, LIVE_EVENT_LEAD, MAX_UNITS, now
 from tierflow.data.network import Network
 from tierflow.data.orders import Orders, read_history
 from tierflow.data.rates import SERVICES, service_index
@@ -238,10 +239,15 @@ def forecast_command(
     """Fit per node-hour forecasts, check them on a holdout, store rest-of-day volume."""
     net = open_network(network_dir)
     orders, history, report = _history(orders_path, net, holdout_hours)
-    model = SmoothedProfileForecaster().fit(history)
     if at is None:
         last = orders.created_at.max().astype("datetime64[s]").astype(dt.datetime)
         at = last.replace(tzinfo=dt.UTC)
+    clock = now()
+    if not no_ingest and at > clock + LIVE_EVENT_LEAD:
+        # stored, it would stand over every forecast of its nodes until then
+        why = ahead_of_clock(clock) + "; --no-ingest shows it without storing it"
+        raise InputError(why, field="--at", value=at.isoformat())
+    model = SmoothedProfileForecaster().fit(history)
     rest = rest_of_day(model, net, at)
     stamp = at.astimezone(dt.UTC).isoformat()
     report["at"] = stamp

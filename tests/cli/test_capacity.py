@@ -506,6 +506,35 @@ def test_a_number_of_5001_digits_is_said_whole(tmp_path: Path) -> None:
     )
 
 
+def test_a_forecast_dated_ahead_of_the_clock_is_shown_not_stored(
+    tmp_path: Path,
+) -> None:
+    """``capacity forecast --at`` an instant ahead of the clock (TIERFLOW_NOW,
+    2026-06-01) stored forecast events that stood over its nodes' every
+    forecast until then, as any live event dated ahead: refused unless
+    ``--no-ingest``, which only shows it."""
+    history = _generated_orders(tmp_path / "history.csv", days=3)
+    state = tmp_path / "s.db"
+    args = ["capacity", "forecast", "--network", str(TINY_NETWORK)]
+    args += ["--orders", str(history), "--state", str(state)]
+    ahead = ["--at", "2026-06-01T00:05:01Z"]
+    later = CliRunner().invoke(cli, [*args, *ahead])
+    assert later.exit_code == 1
+    assert later.output == (
+        "Error: field '--at': value '2026-06-01T00:05:01+00:00': more than 5 "
+        "minutes ahead of the receiving clock (2026-06-01T00:00:00Z): a live event "
+        "says what has happened, and one dated ahead would stand over every "
+        "correction of its kind until then; send a change when it happens (a "
+        "day's planned events go to allocate --events); --no-ingest shows it "
+        "without storing it\n"
+    )
+    assert not state.exists()
+    shown = CliRunner().invoke(cli, [*args, *ahead, "--no-ingest"])
+    assert shown.exit_code == 0, shown.output
+    edge = CliRunner().invoke(cli, [*args, "--at", "2026-06-01T00:05:00Z"])
+    assert edge.exit_code == 0, edge.output
+
+
 @pytest.mark.parametrize("how", ["file", "stdin", "stdin --follow"])
 def test_a_live_event_dated_ahead_of_the_clock_is_refused(
     tmp_path: Path, how: str
