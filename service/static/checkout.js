@@ -37,6 +37,7 @@
   // to 1"), the store being unreachable, busy or failing, else the API's words
   function errorText(res, sent) {
     const b = res.body || {};
+    if (res.status === 0 && b.error === "timeout") return "The store is not responding: please try again.";
     if (res.status === 0) return "The store could not be reached: check your connection and try again.";
     if (res.status === 503) return "The store is busy right now: please try again in a moment.";
     if (res.status >= 500) return "Something went wrong on our side: please try again in a moment.";

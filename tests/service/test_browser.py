@@ -769,3 +769,49 @@ def test_an_error_placing_an_order_takes_the_focus_and_is_spoken(
         "The store is busy right now: please try again in a moment."
     )
     assert errors == []
+
+
+def test_a_hung_server_is_given_up_on_and_the_buttons_come_back(
+    browser: Any, site: tuple[RunningServer, OnlineRouter]
+) -> None:
+    """A server that never answers (held here; QA stopped it with SIGSTOP):
+    ``api()`` set no timeout, so "Finding delivery options…" and "Placing
+    your order…" stayed on screen for ever. Past the page's 15 s (its clock
+    run forward) the call is given up on, the shopper is told, and both
+    buttons are back."""
+    server, _ = site
+    errors: list[str] = []
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    page.set_default_timeout(15_000)
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.clock.install()
+    page.goto(server.url + "/")
+    page.wait_for_selector("body[data-ready='1']")
+    held: list[Any] = []
+    page.route("**/v1/options", lambda route: held.append(route))  # never answered
+    page.click("#get-options")
+    page.wait_for_function("document.getElementById('get-options').disabled")
+    page.clock.run_for(14_000)
+    assert page.locator("#get-options").inner_text() == "Finding delivery options…"
+    page.clock.run_for(2_000)
+    page.wait_for_selector("#error:not([hidden])")
+    assert page.locator("#error").inner_text() == (
+        "The store is not responding: please try again."
+    )
+    assert page.locator("#get-options").is_enabled()
+    assert page.locator("#get-options").inner_text() == "Show delivery options"
+    page.unroute("**/v1/options")
+    _ask(page, "C4")
+    page.route("**/confirm", lambda route: held.append(route))  # never answered
+    page.click("#confirm")
+    page.wait_for_function(
+        "document.getElementById('confirm').textContent === 'Placing your order…'"
+    )
+    page.clock.run_for(16_000)
+    page.wait_for_selector("#error:not([hidden])")
+    assert page.locator("#error").inner_text() == (
+        "The store is not responding: please try again."
+    )
+    assert page.locator("#confirm").is_enabled()
+    assert page.locator("#confirm").inner_text() == "Place order · $10.00"
+    assert errors == []
