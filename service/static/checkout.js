@@ -304,6 +304,35 @@
     $("live-status").textContent = "live updates off";
   }
 
+  // What moved from the answer shown (`before`) to `answer`, as the stream's
+  // `changes` list it (`option_changes`): one entry per option added,
+  // removed, or changed in a watched field (`fields`: name -> [old, new]).
+  // The page derives it from the two answers rather than reading the
+  // event's: a server that no longer has the earlier answer (restarted,
+  // or it was pushed out) sends `changes: []`, and the page changed prices
+  // and dropped options without a word; and the server's list is against
+  // its last answer, which a page whose stream was away never showed.
+  const WATCHED = ["nodes", "service", "delivery_date", "price", "discount", "label"];
+  function optionChanges(before, answer) {
+    const was = new Map((before ? before.options : []).map((o) => [o.option_id, o]));
+    const now = new Map(answer.options.map((o) => [o.option_id, o]));
+    const out = [];
+    for (const id of new Set([...was.keys(), ...now.keys()])) {
+      const a = was.get(id);
+      const b = now.get(id);
+      if (a && !b) out.push({ option_id: id, change: "removed", reason: (answer.missing || {})[id] || "" });
+      else if (!a && b) out.push({ option_id: id, change: "added", option: b });
+      else {
+        const fields = {};
+        for (const f of WATCHED) {
+          if (JSON.stringify(a[f]) !== JSON.stringify(b[f])) fields[f] = [a[f], b[f]];
+        }
+        if (Object.keys(fields).length) out.push({ option_id: id, change: "changed", fields });
+      }
+    }
+    return out;
+  }
+
   // The changes in the shopper's words (no node ids).
   function summarize(changes, before, answer) {
     const lines = [];
@@ -357,10 +386,11 @@
       if (data.revision <= state.answer.revision) return;
       const before = state.answer;
       state.answer = data.option_set;
+      const changes = optionChanges(before, state.answer);
       const moved = reselect(before, state.answer);
-      render(state.answer, data.changes);
+      render(state.answer, changes);
       const time = new Date().toLocaleTimeString("en-US", { hour: "numeric", minute: "2-digit" });
-      const lines = summarize(data.changes, before, state.answer);
+      const lines = summarize(changes, before, state.answer);
       if (moved) lines.push(moved);
       for (const line of lines) {
         $("updates").prepend(el("li", { text: `Updated ${time}: ${line.replace(/\.$/, "")}.` }));

@@ -27,10 +27,11 @@ import pytest
 
 from tests.service.helpers import OUTAGE, confirm_tee
 from tests.service.replicas import post_events, replicas
-from tests.service_fixtures import API_KEY, live_server
+from tests.service_fixtures import API_KEY, MONDAY_10, live_server, tiny_router
 from tierflow.data.store.local_postgres import LocalPostgres
 from tierflow.orchestration.checkout.router import OnlineRouter
-from tierflow.service.server import RunningServer
+from tierflow.service.app import create_app
+from tierflow.service.server import RunningServer, free_port, serve_in_thread
 
 pytestmark = pytest.mark.browser
 
@@ -814,4 +815,44 @@ def test_a_hung_server_is_given_up_on_and_the_buttons_come_back(
     )
     assert page.locator("#confirm").is_enabled()
     assert page.locator("#confirm").inner_text() == "Place order · $10.00"
+    assert errors == []
+
+
+def test_what_changed_while_the_server_was_down_is_announced(
+    browser: Any, tmp_path: Path
+) -> None:
+    """ST-CHI closes while the server is down (logged to the store, as
+    ``tierflow capacity ingest`` does). The restarted server no longer has
+    the page's answer: its ``options`` event lists no changes, and the page
+    showed Gold's new date and price and a new option without a word. The
+    page works out what moved from the answer it showed and says it as it
+    says a live change."""
+    port = free_port()
+    errors: list[str] = []
+
+    def serve(router: OnlineRouter) -> Any:
+        app = create_app(router, api_key=API_KEY, clock=lambda: MONDAY_10, poll_s=0.1)
+        return serve_in_thread(app, port=port)
+
+    with tiny_router(tmp_path) as first, serve(first) as server:
+        page = _page(browser, server.url + "/", errors)
+        _ask(page, "C4")
+        page.wait_for_selector("#live-status[data-state='live']")
+        assert _tiers(page) == ["gold"]
+    page.wait_for_selector("#live-status[data-state='reconnecting']")
+    with tiny_router(tmp_path, scores=False) as ingest:
+        ingest.apply_capacity_events([OUTAGE], received=MONDAY_10)
+    with tiny_router(tmp_path, scores=False) as second, serve(second):
+        _revision(page, 2)
+        gold = page.locator(".option-card[data-tier='gold']")
+        assert gold.locator(".price").text_content() == "$13.00"
+        assert "changed" in (gold.locator(".price").get_attribute("class") or "")
+        updates = page.eval_on_selector_all(
+            "#updates li", "ls => ls.map(l => l.textContent)"
+        )
+        assert sorted(u.split(": ", 1)[1] for u in updates) == [
+            "Lowest price is now available (Arrives Sat, Jan 10, $11.00).",
+            "Standard shipping now arrives Thu, Jan 8 (was Tue, Jan 6) and costs "
+            "$13.00 (was $10.00).",
+        ]
     assert errors == []
