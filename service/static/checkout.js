@@ -404,12 +404,20 @@
       // this page's own order being placed: its confirm closes the checkout,
       // and the event may come before the confirm's answer, which tells
       if (state.placing) return;
-      // confirmed, cancelled or expired elsewhere (another tab, the API):
-      // no order can be placed from here, and nothing is left to cancel
+      // confirmed or cancelled elsewhere (another tab, the API), or its
+      // options expired: no order can be placed from here, and nothing is
+      // left to cancel. The event's `why` says which (an expiry was told
+      // "completed or closed elsewhere"); a server without it, its reason
+      const expired = data.why ? data.why === "expired" : /^options expired/.test(data.reason || "");
       state.done = true;
       render(state.answer, []);
       $("confirm").disabled = true;
-      showError("This checkout is no longer open (it was completed or closed elsewhere). Show the delivery options again to start a new one.");
+      showError(
+        expired
+          ? "These delivery options have expired: show the delivery options again."
+          : "This checkout is no longer open (it was completed or closed elsewhere). Show the delivery options again to start a new one.",
+      );
+      document.body.dataset.closedWhy = data.why || "";
       document.body.dataset.closed = "1";
     });
   }

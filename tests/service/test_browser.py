@@ -856,3 +856,25 @@ def test_what_changed_while_the_server_was_down_is_announced(
             "$13.00 (was $10.00).",
         ]
     assert errors == []
+
+
+def test_a_checkout_whose_options_expired_is_told_so(
+    browser: Any, tmp_path: Path
+) -> None:
+    """The page is left open past the options' expiry (2 s here, 30 min by
+    default); the next re-answer finds them expired and the stream's
+    ``closed`` event says why (``why: "expired"``): the page said "This
+    checkout is no longer open (it was completed or closed elsewhere)"."""
+    errors: list[str] = []
+    with live_server(tmp_path, router_kw={"quote_ttl_s": 2.0}) as (server, _):
+        page = _page(browser, server.url + "/", errors)
+        _ask(page, "C4")
+        page.wait_for_selector("#live-status[data-state='live']")
+        time.sleep(2.5)  # the options expire
+        post_events(server.url, OUTAGE)  # the map moves: the checkout is re-answered
+        page.wait_for_selector("body[data-closed='1']")
+        assert page.locator("#error").inner_text() == (
+            "These delivery options have expired: show the delivery options again."
+        )
+        assert page.locator("#confirm").is_disabled()
+    assert errors == []
