@@ -16,6 +16,7 @@
   const $ = (id) => document.getElementById(id);
   const state = {
     samples: null,
+    samplesError: null, // the samples' load failed: what the error box says
     answer: null,
     chosen: null, // the selected option id
     picked: false, // the shopper picked `chosen` (else: it is the recommendation)
@@ -25,6 +26,11 @@
     done: false,
     open: new Set(), // option ids whose details are open
   };
+
+  // The API's longest customer id (`_Id` in service/schemas.py).
+  const MAX_ID_CHARS = 64;
+  // Seconds between the tries of loading the samples (then it gives up).
+  const SAMPLES_RETRY_S = [1, 2, 4, 8];
 
   function showError(message) {
     $("error").textContent = message;
@@ -41,6 +47,15 @@
     if (res.status === 0) return "The store could not be reached: check your connection and try again.";
     if (res.status === 503) return "The store is busy right now: please try again in a moment.";
     if (res.status >= 500) return "Something went wrong on our side: please try again in a moment.";
+    if (res.status === 429) return "Too many requests right now: please wait a moment and try again.";
+    if (res.status === 413) return "Your order is too large to send: remove some items and try again.";
+    if (b.field === "customer_id") {
+      // the validator's words and the id itself were shown (a 5,000-character
+      // one whole, the pattern as a regex)
+      const id = (sent && sent.customer_id) || "";
+      if (!id.trim()) return "Choose a customer.";
+      return `That customer id is not valid: letters, digits and _.:- only, up to ${MAX_ID_CHARS} characters.`;
+    }
     if (b.field === "dest") {
       const zip = (sent && sent.dest) || "";
       return /^\d{3}(\d{2}(-\d{4})?)?$/.test(zip)
@@ -67,6 +82,10 @@
       return `${name}: the quantity must be a whole number, as in ${item.sku || "SKU"}:2.`;
     }
     if (b.status === "rejected") return "Sorry, part of your order sold out in the meantime.";
+    if (res.status === 404 && b.field === "request_id") {
+      return "This checkout is no longer known to the store: please show the delivery options again.";
+    }
+    if (res.status === 404) return "The store could not find what this page asked for: please reload the page.";
     const text = b.message || `request failed (${res.status})`;
     if (b.field !== "request_id") return text;
     if (/: options expired/.test(text)) return "These delivery options have expired.";
@@ -89,6 +108,7 @@
   const itemsText = (items) => items.map((i) => `${i.sku}:${i.quantity}`).join(", ");
 
   function showCustomer() {
+    if (!state.samples) return;
     const c = state.samples.customers.find((x) => x.customer_id === $("customer").value);
     const info = $("customer-info");
     info.replaceChildren();
@@ -101,9 +121,27 @@
     );
   }
 
-  async function loadSamples() {
+  // The samples are tried again a few times, further apart each time, the
+  // error shown meanwhile: one failed load left the customer and cart
+  // lists empty for good, and "Show delivery options" then showed the
+  // API's "field 'customer_id': value '': String should have at least 1
+  // character".
+  async function loadSamples(attempt = 0) {
     const res = await api("GET", "/v1/samples");
-    if (!res.ok) return showError(errorText(res));
+    if (!res.ok) {
+      const wait = SAMPLES_RETRY_S[attempt];
+      const why = errorText(res).replace(/[.:].*$/, "").toLowerCase();
+      state.samplesError = wait === undefined
+        ? `The sample customers and carts could not be loaded (${why}): please reload the page.`
+        : `The sample customers and carts could not be loaded (${why}): trying again in ${wait} s.`;
+      showError(state.samplesError);
+      document.body.dataset.samples = wait === undefined ? "failed" : "retrying";
+      if (wait !== undefined) setTimeout(() => loadSamples(attempt + 1), wait * 1000);
+      return;
+    }
+    if (state.samplesError && $("error").textContent === state.samplesError) showError("");
+    state.samplesError = null;
+    document.body.dataset.samples = "loaded";
     state.samples = res.body;
     const s = res.body;
     $("customer").replaceChildren(
@@ -522,7 +560,7 @@
   document.addEventListener("DOMContentLoaded", async () => {
     $("customer").addEventListener("change", showCustomer);
     $("cart-preset").addEventListener("change", () => {
-      const cart = state.samples.carts[Number($("cart-preset").value)];
+      const cart = state.samples && state.samples.carts[Number($("cart-preset").value)];
       if (cart) $("items").value = itemsText(cart.items);
     });
     $("get-options").addEventListener("click", getOptions);

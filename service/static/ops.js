@@ -320,9 +320,21 @@
         (res.body.duplicates ? " (duplicate, ignored)" : "") + ` (log seq ${res.body.last_seq}).`;
     } else {
       result.className = "fail";
-      result.textContent = `Refused (${res.status}): ${res.body.message}`;
+      result.textContent = injectFailure(res);
     }
     result.dataset.status = String(res.status);
+  }
+
+  // An event not applied, in words: no answer is not a refusal (a server
+  // down read "Refused (0): network error: TypeError: Failed to fetch").
+  function injectFailure(res) {
+    const b = res.body || {};
+    if (res.status === 0 && b.error === "timeout") {
+      return `No answer: the server did not respond within ${tf.API_TIMEOUT_MS / 1000} s; ` +
+        "check the map before sending the event again.";
+    }
+    if (res.status === 0) return "Not sent: the server could not be reached.";
+    return `Refused (${res.status}): ${b.message}`;
   }
 
   function syncValueField() {

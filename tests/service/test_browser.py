@@ -878,3 +878,99 @@ def test_a_checkout_whose_options_expired_is_told_so(
         )
         assert page.locator("#confirm").is_disabled()
     assert errors == []
+
+
+def test_the_samples_are_loaded_again_after_a_failure(
+    browser: Any, site: tuple[RunningServer, OnlineRouter]
+) -> None:
+    """``GET /v1/samples`` fails twice, then works: the page says so while it
+    tries again and then fills its lists. It tried once, left the customer
+    and cart lists empty, and "Show delivery options" then showed
+    "field 'customer_id': value '': String should have at least 1
+    character"."""
+    server, _ = site
+    errors: list[str] = []
+    failures = [2]
+
+    def flaky(route: Any) -> None:
+        if failures[0] > 0:
+            failures[0] -= 1
+            route.fulfill(status=500, content_type="application/json", body="{}")
+        else:
+            route.continue_()
+
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    page.set_default_timeout(15_000)
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.route("**/v1/samples", flaky)
+    page.goto(server.url + "/")
+    page.wait_for_selector("body[data-samples='retrying']")
+    assert page.locator("#error").inner_text() == (
+        "The sample customers and carts could not be loaded (something went "
+        "wrong on our side): trying again in 1 s."
+    )
+    page.wait_for_selector("body[data-samples='loaded']")
+    assert page.locator("#error").is_hidden()
+    values = page.eval_on_selector_all("#customer option", "os => os.map(o => o.value)")
+    assert values == ["C9", "C4", "NEW-CUSTOMER"]
+    assert page.locator("#cart-preset option").count() > 0
+    assert errors == []
+
+
+@pytest.mark.parametrize(
+    ("customer", "items", "answer", "shown"),
+    [
+        ("", "TEE:1", None, "Choose a customer."),
+        ("x" * 5000, "TEE:1", None, "That customer id is not valid: letters, digits and _.:- only, up to 64 characters."),
+        ("Ünïcödé-客户", "TEE:1", None, "That customer id is not valid: letters, digits and _.:- only, up to 64 characters."),
+        ("C4", "TEE:1," + "X" * 70_000, None, "Your order is too large to send: remove some items and try again."),
+        ("C4", "TEE:1", 404, "The store could not find what this page asked for: please reload the page."),
+        ("C4", "TEE:1", 429, "Too many requests right now: please wait a moment and try again."),
+    ],
+)  # fmt: skip
+def test_a_customer_id_or_an_answer_the_shopper_cannot_act_on_is_worded(
+    browser: Any, site: tuple[RunningServer, OnlineRouter], customer: str,
+    items: str, answer: int | None, shown: str,
+) -> None:  # fmt: skip
+    """A missing or invalid customer id showed the validator's words, the
+    id echoed whole and the pattern as a regex; a body over the size limit
+    (413), a 404 or a 429 (a proxy's) showed the API's or the proxy's text."""
+    server, _ = site
+    errors: list[str] = []
+    page = _page(browser, server.url + "/", errors)
+    page.evaluate(
+        """(c) => { const s = document.getElementById('customer');
+        s.append(new Option('qa', c)); s.value = c; }""",
+        customer,
+    )
+    if answer is not None:
+        page.route(
+            "**/v1/options",
+            lambda route: route.fulfill(
+                status=answer, content_type="text/plain", body="slow down"
+            ),
+        )
+    page.fill("#items", items)
+    page.fill("#zip", "60601")
+    page.click("#get-options")
+    page.wait_for_selector("#error:not([hidden])")
+    assert page.locator("#error").inner_text() == shown
+    assert errors == []
+
+
+def test_ops_says_an_event_was_not_sent_when_the_server_is_down(
+    browser: Any, tmp_path: Path
+) -> None:
+    """The server stops with /ops open: Apply event read "Refused (0):
+    network error: TypeError: Failed to fetch"."""
+    errors: list[str] = []
+    with live_server(tmp_path) as (server, _):
+        ops = _page(browser, server.url + "/ops", errors)
+    ops.fill("#api-key", API_KEY)
+    ops.select_option("#event-kind", "outage")
+    ops.click("#inject")
+    ops.wait_for_selector("#inject-result[data-status='0']")
+    assert ops.locator("#inject-result").inner_text() == (
+        "Not sent: the server could not be reached."
+    )
+    assert errors == []
