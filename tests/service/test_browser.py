@@ -16,6 +16,7 @@ store, within a second. Every wait is on DOM state, never a sleep.
 from __future__ import annotations
 
 import itertools
+import json
 import os
 import time
 from collections.abc import Iterator
@@ -973,4 +974,43 @@ def test_ops_says_an_event_was_not_sent_when_the_server_is_down(
     assert ops.locator("#inject-result").inner_text() == (
         "Not sent: the server could not be reached."
     )
+    assert errors == []
+
+
+def test_ops_says_its_load_failed_and_tries_again(
+    browser: Any, site: tuple[RunningServer, OnlineRouter]
+) -> None:
+    """/v1/capacity and the stream answer 503 as /ops loads: the page was
+    blank, with no word, for good (the browser does not retry a refused
+    stream). The capacity line says what failed; the load and the stream
+    are tried again, and the page fills once the server answers."""
+    server, _ = site
+    errors: list[str] = []
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    page.set_default_timeout(15_000)
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    unavailable = json.dumps(
+        {"error": "unavailable", "message": "state store unavailable"}
+    )
+    for url in ("**/v1/capacity", "**/v1/stream*"):
+        page.route(
+            url,
+            lambda route: route.fulfill(
+                status=503, content_type="application/json", body=unavailable
+            ),
+        )
+    page.goto(server.url + "/ops")
+    page.wait_for_selector("body[data-ready='1']")
+    assert page.locator("#capacity-asof").inner_text() == (
+        "Capacity could not be loaded (503: state store unavailable): trying "
+        "again in 2 s."
+    )
+    page.wait_for_selector("#live-status[data-state='off']")
+    assert page.locator("#nodes tbody tr").count() == 0
+    page.unroute("**/v1/capacity")
+    page.unroute("**/v1/stream*")
+    page.wait_for_function("document.querySelectorAll('#nodes tbody tr').length === 3")
+    assert page.locator("#capacity-asof").inner_text().startswith("Capacity as of ")
+    assert page.locator("#map [data-node-id]").count() == 3
+    page.wait_for_selector("#live-status[data-state='live']", timeout=20_000)
     assert errors == []
