@@ -29,6 +29,8 @@
 
   // The API's longest customer id (`_Id` in service/schemas.py).
   const MAX_ID_CHARS = 64;
+  // The input an API error's field is about (`items[2].sku`: the items).
+  const FIELD_INPUTS = { dest: "zip", items: "items", customer_id: "customer" };
   // Seconds between the tries of loading the samples (then it gives up).
   const SAMPLES_RETRY_S = [1, 2, 4, 8];
 
@@ -493,6 +495,10 @@
     state.busy = false;
     loading(false);
     if (previous) api("POST", `/v1/checkouts/${previous}/cancel`); // drop the old quote
+    for (const id of Object.values(FIELD_INPUTS)) $(id).removeAttribute("aria-invalid");
+    // the button was disabled meanwhile and the focus fell to the page's
+    // body: it goes to the error (its field marked invalid), else to the
+    // options' heading
     if (!res.ok) {
       state.answer = null;
       $("options").replaceChildren();
@@ -501,13 +507,17 @@
       $("answer-details").hidden = true;
       $("confirm").disabled = true;
       $("confirm").textContent = "Place order";
-      return showError(errorText(res, body));
+      const field = ((res.body && res.body.field) || "").replace(/\[.*$/, "");
+      if (FIELD_INPUTS[field]) $(FIELD_INPUTS[field]).setAttribute("aria-invalid", "true");
+      showError(errorText(res, body));
+      return $("error").focus();
     }
     state.answer = res.body;
     state.chosen = res.body.recommended;
     state.picked = false;
     state.open.clear();
     render(state.answer, []);
+    $("options-heading").focus();
     document.body.dataset.requestId = state.answer.request_id;
     document.body.dataset.revision = String(state.answer.revision);
     openStream(state.answer.request_id);
@@ -563,7 +573,11 @@
       const cart = state.samples && state.samples.carts[Number($("cart-preset").value)];
       if (cart) $("items").value = itemsText(cart.items);
     });
-    $("get-options").addEventListener("click", getOptions);
+    // a form: Enter in the ZIP or items field asks for options too
+    $("order-form").addEventListener("submit", (ev) => {
+      ev.preventDefault();
+      getOptions();
+    });
     $("confirm").addEventListener("click", placeOrder);
     await loadSamples();
     document.body.dataset.ready = "1";

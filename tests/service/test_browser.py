@@ -1014,3 +1014,38 @@ def test_ops_says_its_load_failed_and_tries_again(
     assert page.locator("#map [data-node-id]").count() == 3
     page.wait_for_selector("#live-status[data-state='live']", timeout=20_000)
     assert errors == []
+
+
+def test_enter_asks_for_options_and_the_focus_goes_to_the_answer(
+    browser: Any, site: tuple[RunningServer, OnlineRouter]
+) -> None:
+    """Enter in the ZIP or items field asks for options (it did nothing);
+    the focus then goes to the options' heading, or to the error with the
+    ZIP field marked invalid when the ZIP is wrong: the button is disabled
+    while the options load, and the focus fell to the page's body."""
+    server, _ = site
+    errors: list[str] = []
+    page = _page(browser, server.url + "/", errors)
+    page.fill("#zip", "60601")
+    page.focus("#zip")
+    page.keyboard.press("Enter")
+    page.wait_for_selector("body[data-request-id]")
+    assert _focused(page)["id"] == "options-heading"
+    page.fill("#zip", "ABC")
+    page.keyboard.press("Enter")
+    page.wait_for_selector("#error:not([hidden])")
+    assert _focused(page) == {"id": "error", "role": "alert", "live": None}
+    assert page.get_attribute("#zip", "aria-invalid") == "true"
+    first = page.evaluate("document.body.dataset.requestId")
+    page.fill("#zip", "60601")
+    page.focus("#items")
+    page.keyboard.press("Enter")
+    page.wait_for_function(
+        "prev => document.body.dataset.requestId !== prev && "
+        "!document.getElementById('get-options').disabled",
+        arg=first,
+    )
+    assert _focused(page)["id"] == "options-heading"
+    assert page.get_attribute("#zip", "aria-invalid") is None
+    assert page.locator("#error").is_hidden()
+    assert errors == []
