@@ -263,6 +263,7 @@
 
   function showCapacity(cap) {
     shown.capacity = cap;
+    watchDegraded(cap);
     drawNodes(cap);
     drawTable(cap);
     document.body.dataset.capacityVersion = cap.version.join(".");
@@ -460,6 +461,33 @@
     if (!shown.outline || !shown.clock || !shown.allocation) {
       setTimeout(() => load(attempt + 1), wait * 1000);
     }
+  }
+
+  // While the map is degraded its note ages with the clock ("capacity map
+  // is stale: its newest event … is 5 s old"), which sends no event: the
+  // page kept the note's first age. It reads the map again every few
+  // seconds until the map is fine; an answer older than the map shown (a
+  // stream event came meanwhile) is dropped.
+  const DEGRADED_POLL_S = 5;
+  let degradedPoll = null;
+  const older = (a, b) => {
+    for (let i = 0; i < Math.max(a.length, b.length); i++) {
+      if ((a[i] ?? 0) !== (b[i] ?? 0)) return (a[i] ?? 0) < (b[i] ?? 0);
+    }
+    return false;
+  };
+
+  function watchDegraded(cap) {
+    if (!cap.degraded || degradedPoll !== null) return;
+    degradedPoll = setTimeout(async () => {
+      const res = await api("GET", "/v1/capacity");
+      degradedPoll = null;
+      if (!res.ok || older(res.body.version, shown.capacity.version)) {
+        watchDegraded(shown.capacity);
+      } else {
+        showCapacity(res.body);
+      }
+    }, DEGRADED_POLL_S * 1000);
   }
 
   // ------------------------------------------------------------------- live

@@ -15,6 +15,7 @@ store, within a second. Every wait is on DOM state, never a sleep.
 
 from __future__ import annotations
 
+import datetime as dt
 import itertools
 import json
 import os
@@ -1048,4 +1049,31 @@ def test_enter_asks_for_options_and_the_focus_goes_to_the_answer(
     assert _focused(page)["id"] == "options-heading"
     assert page.get_attribute("#zip", "aria-invalid") is None
     assert page.locator("#error").is_hidden()
+    assert errors == []
+
+
+def test_an_open_ops_page_says_how_old_a_stale_map_is_now(
+    browser: Any, tmp_path: Path
+) -> None:
+    """The map is stale (its newest event 2 h old, 1 h allowed) and ages
+    with /ops open: the note kept its first age ("is 2.0 h old" an hour
+    later), since getting older sends no event. The page reads the map
+    again while it is degraded."""
+    old = {"event_id": "old", "ts": "2026-01-05T13:00:00Z", "node_id": "WH-WEST",
+           "type": "staffing", "value": 90}  # fmt: skip
+    later = [dt.timedelta(0)]
+    kw = {"capacity_max_age_s": 3600.0}
+    errors: list[str] = []
+    with live_server(tmp_path, router_kw=kw, clock=lambda: MONDAY_10 + later[0]) as (
+        server,
+        _,
+    ):
+        post_events(server.url, old)
+        ops = _page(browser, server.url + "/ops", errors)
+        assert "is 2.0 h old" in ops.locator("#capacity-asof").inner_text()
+        later[0] = dt.timedelta(hours=1)
+        ops.wait_for_function(
+            "document.getElementById('capacity-asof').textContent"
+            ".includes('is 3.0 h old')"
+        )
     assert errors == []
