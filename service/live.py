@@ -228,11 +228,11 @@ class LiveHub:
         loop = self._loop
         if loop is None or self.closed:
             return
-        reason = f"checkout already {outcome}"
+        data = closed_data(request_id, f"checkout already {outcome}")
         if _running_loop() is loop:  # a route: no need to wake the loop up
-            loop.call_soon(self._close_watchers, request_id, reason)
+            loop.call_soon(self._close_watchers, request_id, data)
         else:
-            loop.call_soon_threadsafe(self._close_watchers, request_id, reason)
+            loop.call_soon_threadsafe(self._close_watchers, request_id, data)
 
     def notify(self) -> None:
         """The capacity map may have changed: update now (thread-safe)."""
@@ -348,8 +348,9 @@ class LiveHub:
             with self._lock:
                 self._answers.pop(request_id, None)
             self._due.pop(request_id, None)
-            reason = f"checkout already {ended[request_id].value}"
-            data = {"request_id": request_id, "reason": reason}
+            data = closed_data(
+                request_id, f"checkout already {ended[request_id].value}"
+            )
             out.append((request_id, self._event("closed", data)))
         return out
 
@@ -402,9 +403,7 @@ class LiveHub:
         except InputError as exc:
             with self._lock:
                 self._answers.pop(request_id, None)
-            return [
-                self._event("closed", {"request_id": request_id, "reason": exc.reason})
-            ]
+            return [self._event("closed", closed_data(request_id, exc.reason))]
         with self._lock:
             known = self._answers.get(request_id)
         changes = [] if known is None else option_changes(known[0], after)
@@ -449,11 +448,8 @@ class LiveHub:
                     self._put(sub, None)
                     self._subs.discard(sub)
 
-    def _close_watchers(self, request_id: str, reason: str) -> None:
-        self._publish(
-            request_id,
-            self._event("closed", {"request_id": request_id, "reason": reason}),
-        )
+    def _close_watchers(self, request_id: str, data: dict[str, Any]) -> None:
+        self._publish(request_id, self._event("closed", data))
 
     def _put(self, sub: Subscriber, ev: LiveEvent | None) -> None:
         try:
@@ -463,6 +459,22 @@ class LiveHub:
             while not sub.queue.empty():
                 sub.queue.get_nowait()
             sub.queue.put_nowait(None)
+
+
+def closed_data(request_id: str, reason: str) -> dict[str, Any]:
+    """The ``closed`` event's data: the ``reason`` in the router's words and
+    ``why``, what a page tells its reader: ``expired`` (the options' quote
+    expired, or the hold lapsed), ``confirmed``, ``cancelled`` (or ended
+    otherwise), ``unknown`` (the checkout is not known). A page read the
+    reason's words or said "completed or closed elsewhere" for an expiry."""
+    if reason.startswith("options expired"):
+        why = "expired"
+    elif reason.startswith("checkout already "):
+        ending = reason.removeprefix("checkout already ").split(",")[0].strip()
+        why = ending if ending in ("confirmed", "expired") else "cancelled"
+    else:
+        why = "unknown"
+    return {"request_id": request_id, "reason": reason, "why": why}
 
 
 def _running_loop() -> asyncio.AbstractEventLoop | None:

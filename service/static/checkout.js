@@ -16,6 +16,7 @@
   const $ = (id) => document.getElementById(id);
   const state = {
     samples: null,
+    samplesError: null, // the samples' load failed: what the error box says
     answer: null,
     chosen: null, // the selected option id
     picked: false, // the shopper picked `chosen` (else: it is the recommendation)
@@ -25,6 +26,13 @@
     done: false,
     open: new Set(), // option ids whose details are open
   };
+
+  // The API's longest customer id (`_Id` in service/schemas.py).
+  const MAX_ID_CHARS = 64;
+  // The input an API error's field is about (`items[2].sku`: the items).
+  const FIELD_INPUTS = { dest: "zip", items: "items", customer_id: "customer" };
+  // Seconds between the tries of loading the samples (then it gives up).
+  const SAMPLES_RETRY_S = [1, 2, 4, 8];
 
   function showError(message) {
     $("error").textContent = message;
@@ -37,9 +45,19 @@
   // to 1"), the store being unreachable, busy or failing, else the API's words
   function errorText(res, sent) {
     const b = res.body || {};
+    if (res.status === 0 && b.error === "timeout") return "The store is not responding: please try again.";
     if (res.status === 0) return "The store could not be reached: check your connection and try again.";
     if (res.status === 503) return "The store is busy right now: please try again in a moment.";
     if (res.status >= 500) return "Something went wrong on our side: please try again in a moment.";
+    if (res.status === 429) return "Too many requests right now: please wait a moment and try again.";
+    if (res.status === 413) return "Your order is too large to send: remove some items and try again.";
+    if (b.field === "customer_id") {
+      // the validator's words and the id itself were shown (a 5,000-character
+      // one whole, the pattern as a regex)
+      const id = (sent && sent.customer_id) || "";
+      if (!id.trim()) return "Choose a customer.";
+      return `That customer id is not valid: letters, digits and _.:- only, up to ${MAX_ID_CHARS} characters.`;
+    }
     if (b.field === "dest") {
       const zip = (sent && sent.dest) || "";
       return /^\d{3}(\d{2}(-\d{4})?)?$/.test(zip)
@@ -66,6 +84,10 @@
       return `${name}: the quantity must be a whole number, as in ${item.sku || "SKU"}:2.`;
     }
     if (b.status === "rejected") return "Sorry, part of your order sold out in the meantime.";
+    if (res.status === 404 && b.field === "request_id") {
+      return "This checkout is no longer known to the store: please show the delivery options again.";
+    }
+    if (res.status === 404) return "The store could not find what this page asked for: please reload the page.";
     const text = b.message || `request failed (${res.status})`;
     if (b.field !== "request_id") return text;
     if (/: options expired/.test(text)) return "These delivery options have expired.";
@@ -88,6 +110,7 @@
   const itemsText = (items) => items.map((i) => `${i.sku}:${i.quantity}`).join(", ");
 
   function showCustomer() {
+    if (!state.samples) return;
     const c = state.samples.customers.find((x) => x.customer_id === $("customer").value);
     const info = $("customer-info");
     info.replaceChildren();
@@ -100,9 +123,27 @@
     );
   }
 
-  async function loadSamples() {
+  // The samples are tried again a few times, further apart each time, the
+  // error shown meanwhile: one failed load left the customer and cart
+  // lists empty for good, and "Show delivery options" then showed the
+  // API's "field 'customer_id': value '': String should have at least 1
+  // character".
+  async function loadSamples(attempt = 0) {
     const res = await api("GET", "/v1/samples");
-    if (!res.ok) return showError(errorText(res));
+    if (!res.ok) {
+      const wait = SAMPLES_RETRY_S[attempt];
+      const why = errorText(res).replace(/[.:].*$/, "").toLowerCase();
+      state.samplesError = wait === undefined
+        ? `The sample customers and carts could not be loaded (${why}): please reload the page.`
+        : `The sample customers and carts could not be loaded (${why}): trying again in ${wait} s.`;
+      showError(state.samplesError);
+      document.body.dataset.samples = wait === undefined ? "failed" : "retrying";
+      if (wait !== undefined) setTimeout(() => loadSamples(attempt + 1), wait * 1000);
+      return;
+    }
+    if (state.samplesError && $("error").textContent === state.samplesError) showError("");
+    state.samplesError = null;
+    document.body.dataset.samples = "loaded";
     state.samples = res.body;
     const s = res.body;
     $("customer").replaceChildren(
@@ -303,6 +344,35 @@
     $("live-status").textContent = "live updates off";
   }
 
+  // What moved from the answer shown (`before`) to `answer`, as the stream's
+  // `changes` list it (`option_changes`): one entry per option added,
+  // removed, or changed in a watched field (`fields`: name -> [old, new]).
+  // The page derives it from the two answers rather than reading the
+  // event's: a server that no longer has the earlier answer (restarted,
+  // or it was pushed out) sends `changes: []`, and the page changed prices
+  // and dropped options without a word; and the server's list is against
+  // its last answer, which a page whose stream was away never showed.
+  const WATCHED = ["nodes", "service", "delivery_date", "price", "discount", "label"];
+  function optionChanges(before, answer) {
+    const was = new Map((before ? before.options : []).map((o) => [o.option_id, o]));
+    const now = new Map(answer.options.map((o) => [o.option_id, o]));
+    const out = [];
+    for (const id of new Set([...was.keys(), ...now.keys()])) {
+      const a = was.get(id);
+      const b = now.get(id);
+      if (a && !b) out.push({ option_id: id, change: "removed", reason: (answer.missing || {})[id] || "" });
+      else if (!a && b) out.push({ option_id: id, change: "added", option: b });
+      else {
+        const fields = {};
+        for (const f of WATCHED) {
+          if (JSON.stringify(a[f]) !== JSON.stringify(b[f])) fields[f] = [a[f], b[f]];
+        }
+        if (Object.keys(fields).length) out.push({ option_id: id, change: "changed", fields });
+      }
+    }
+    return out;
+  }
+
   // The changes in the shopper's words (no node ids).
   function summarize(changes, before, answer) {
     const lines = [];
@@ -356,10 +426,11 @@
       if (data.revision <= state.answer.revision) return;
       const before = state.answer;
       state.answer = data.option_set;
+      const changes = optionChanges(before, state.answer);
       const moved = reselect(before, state.answer);
-      render(state.answer, data.changes);
+      render(state.answer, changes);
       const time = new Date().toLocaleTimeString("en-US", { hour: "numeric", minute: "2-digit" });
-      const lines = summarize(data.changes, before, state.answer);
+      const lines = summarize(changes, before, state.answer);
       if (moved) lines.push(moved);
       for (const line of lines) {
         $("updates").prepend(el("li", { text: `Updated ${time}: ${line.replace(/\.$/, "")}.` }));
@@ -373,12 +444,20 @@
       // this page's own order being placed: its confirm closes the checkout,
       // and the event may come before the confirm's answer, which tells
       if (state.placing) return;
-      // confirmed, cancelled or expired elsewhere (another tab, the API):
-      // no order can be placed from here, and nothing is left to cancel
+      // confirmed or cancelled elsewhere (another tab, the API), or its
+      // options expired: no order can be placed from here, and nothing is
+      // left to cancel. The event's `why` says which (an expiry was told
+      // "completed or closed elsewhere"); a server without it, its reason
+      const expired = data.why ? data.why === "expired" : /^options expired/.test(data.reason || "");
       state.done = true;
       render(state.answer, []);
       $("confirm").disabled = true;
-      showError("This checkout is no longer open (it was completed or closed elsewhere). Show the delivery options again to start a new one.");
+      showError(
+        expired
+          ? "These delivery options have expired: show the delivery options again."
+          : "This checkout is no longer open (it was completed or closed elsewhere). Show the delivery options again to start a new one.",
+      );
+      document.body.dataset.closedWhy = data.why || "";
       document.body.dataset.closed = "1";
     });
   }
@@ -416,6 +495,10 @@
     state.busy = false;
     loading(false);
     if (previous) api("POST", `/v1/checkouts/${previous}/cancel`); // drop the old quote
+    for (const id of Object.values(FIELD_INPUTS)) $(id).removeAttribute("aria-invalid");
+    // the button was disabled meanwhile and the focus fell to the page's
+    // body: it goes to the error (its field marked invalid), else to the
+    // options' heading
     if (!res.ok) {
       state.answer = null;
       $("options").replaceChildren();
@@ -424,13 +507,17 @@
       $("answer-details").hidden = true;
       $("confirm").disabled = true;
       $("confirm").textContent = "Place order";
-      return showError(errorText(res, body));
+      const field = ((res.body && res.body.field) || "").replace(/\[.*$/, "");
+      if (FIELD_INPUTS[field]) $(FIELD_INPUTS[field]).setAttribute("aria-invalid", "true");
+      showError(errorText(res, body));
+      return $("error").focus();
     }
     state.answer = res.body;
     state.chosen = res.body.recommended;
     state.picked = false;
     state.open.clear();
     render(state.answer, []);
+    $("options-heading").focus();
     document.body.dataset.requestId = state.answer.request_id;
     document.body.dataset.revision = String(state.answer.revision);
     openStream(state.answer.request_id);
@@ -483,10 +570,14 @@
   document.addEventListener("DOMContentLoaded", async () => {
     $("customer").addEventListener("change", showCustomer);
     $("cart-preset").addEventListener("change", () => {
-      const cart = state.samples.carts[Number($("cart-preset").value)];
+      const cart = state.samples && state.samples.carts[Number($("cart-preset").value)];
       if (cart) $("items").value = itemsText(cart.items);
     });
-    $("get-options").addEventListener("click", getOptions);
+    // a form: Enter in the ZIP or items field asks for options too
+    $("order-form").addEventListener("submit", (ev) => {
+      ev.preventDefault();
+      getOptions();
+    });
     $("confirm").addEventListener("click", placeOrder);
     await loadSamples();
     document.body.dataset.ready = "1";

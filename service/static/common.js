@@ -32,26 +32,50 @@ const tf = (() => {
     return node;
   }
 
+  // How long a call may take before the page gives up on it: a hung server
+  // left "Finding delivery options…" or "Placing your order…" for ever.
+  const API_TIMEOUT_MS = 15000;
+
   // JSON request; resolves {ok, status, body}; never throws on HTTP errors.
+  // No answer at all is status 0, its body's `error` saying which: "network"
+  // (the server could not be reached) or "timeout" (no answer within
+  // API_TIMEOUT_MS; the call is aborted).
   async function api(method, url, body, headers) {
-    const init = { method, headers: { Accept: "application/json", ...(headers || {}) } };
+    const abort = new AbortController();
+    const timer = setTimeout(() => abort.abort(), API_TIMEOUT_MS);
+    const init = {
+      method,
+      headers: { Accept: "application/json", ...(headers || {}) },
+      signal: abort.signal,
+    };
     if (body !== undefined) {
       init.headers["Content-Type"] = "application/json";
       init.body = JSON.stringify(body);
     }
-    let resp;
     try {
-      resp = await fetch(url, init);
-    } catch (err) {
-      return { ok: false, status: 0, body: { message: "network error: " + err } };
+      let resp;
+      try {
+        resp = await fetch(url, init);
+      } catch (err) {
+        if (abort.signal.aborted) return timedOut();
+        return { ok: false, status: 0, body: { error: "network", message: "network error: " + err } };
+      }
+      let data = null;
+      try {
+        data = await resp.json(); // the body too may never come
+      } catch (err) {
+        if (abort.signal.aborted) return timedOut();
+        data = { message: "unexpected response (" + resp.status + ")" };
+      }
+      return { ok: resp.ok, status: resp.status, body: data };
+    } finally {
+      clearTimeout(timer);
     }
-    let data = null;
-    try {
-      data = await resp.json();
-    } catch (err) {
-      data = { message: "unexpected response (" + resp.status + ")" };
-    }
-    return { ok: resp.ok, status: resp.status, body: data };
+  }
+
+  function timedOut() {
+    const message = `no answer within ${API_TIMEOUT_MS / 1000} s`;
+    return { ok: false, status: 0, body: { error: "timeout", message } };
   }
 
   const money = (v) =>
@@ -127,5 +151,5 @@ const tf = (() => {
     return chart;
   }
 
-  return { el, svg, api, money, day, instant, withInstants, pct, num, title, scoreColor, barChart };
+  return { el, svg, api, API_TIMEOUT_MS, money, day, instant, withInstants, pct, num, title, scoreColor, barChart };
 })();

@@ -262,6 +262,8 @@
   }
 
   function showCapacity(cap) {
+    shown.capacity = cap;
+    watchDegraded(cap);
     drawNodes(cap);
     drawTable(cap);
     document.body.dataset.capacityVersion = cap.version.join(".");
@@ -320,9 +322,21 @@
         (res.body.duplicates ? " (duplicate, ignored)" : "") + ` (log seq ${res.body.last_seq}).`;
     } else {
       result.className = "fail";
-      result.textContent = `Refused (${res.status}): ${res.body.message}`;
+      result.textContent = injectFailure(res);
     }
     result.dataset.status = String(res.status);
+  }
+
+  // An event not applied, in words: no answer is not a refusal (a server
+  // down read "Refused (0): network error: TypeError: Failed to fetch").
+  function injectFailure(res) {
+    const b = res.body || {};
+    if (res.status === 0 && b.error === "timeout") {
+      return `No answer: the server did not respond within ${tf.API_TIMEOUT_MS / 1000} s; ` +
+        "check the map before sending the event again.";
+    }
+    if (res.status === 0) return "Not sent: the server could not be reached.";
+    return `Refused (${res.status}): ${b.message}`;
   }
 
   function syncValueField() {
@@ -397,15 +411,105 @@
     $("alloc-plots").replaceChildren(...plots);
   }
 
+  // ------------------------------------------------------------------- load
+  // What the page has loaded; a part that failed is asked for again, after
+  // 2, 4, 8, 15 s, then every 30 s, its error said meanwhile (the page was
+  // left blank, with no word, when /v1/capacity and the stream failed).
+  const shown = { outline: false, capacity: null, clock: false, allocation: false };
+  const RETRY_S = [2, 4, 8, 15, 30];
+  const retryIn = (attempt) => RETRY_S[Math.min(attempt, RETRY_S.length - 1)];
+
+  function failure(res) {
+    const b = res.body || {};
+    if (res.status === 0 && b.error === "timeout") return "the server did not answer in time";
+    if (res.status === 0) return "the server could not be reached";
+    return `${res.status}: ${b.message || b.error || "error"}`;
+  }
+
+  async function load(attempt = 0) {
+    const [outline, cap, alloc] = await Promise.all([
+      shown.outline ? null : api("GET", "/v1/map"),
+      shown.clock ? null : api("GET", "/v1/capacity"),
+      shown.allocation ? null : api("GET", "/v1/allocation"),
+    ]);
+    const wait = retryIn(attempt);
+    if (outline && outline.ok) {
+      drawOutline(outline.body);
+      shown.outline = true;
+      if (shown.capacity) showCapacity(shown.capacity); // the stream's came first
+    }
+    if (cap && cap.ok) {
+      learnServerClock(cap.body);
+      shown.clock = true;
+      showCapacity(cap.body);
+    }
+    // the capacity line says what failed (a map the stream sent will do)
+    const failed = outline && !outline.ok ? ["The map", outline]
+      : cap && !cap.ok && !shown.capacity ? ["Capacity", cap] : null;
+    if (failed) {
+      $("capacity-asof").textContent =
+        `${failed[0]} could not be loaded (${failure(failed[1])}): trying again in ${wait} s.`;
+      $("capacity-asof").classList.add("degraded");
+    }
+    if (alloc && alloc.ok) {
+      showAllocation(alloc.body);
+      shown.allocation = true;
+    } else if (alloc) {
+      $("alloc-note").textContent =
+        `The latest allocation could not be loaded (${failure(alloc)}): trying again in ${wait} s.`;
+    }
+    if (!shown.outline || !shown.clock || !shown.allocation) {
+      setTimeout(() => load(attempt + 1), wait * 1000);
+    }
+  }
+
+  // While the map is degraded its note ages with the clock ("capacity map
+  // is stale: its newest event … is 5 s old"), which sends no event: the
+  // page kept the note's first age. It reads the map again every few
+  // seconds until the map is fine; an answer older than the map shown (a
+  // stream event came meanwhile) is dropped.
+  const DEGRADED_POLL_S = 5;
+  let degradedPoll = null;
+  const older = (a, b) => {
+    for (let i = 0; i < Math.max(a.length, b.length); i++) {
+      if ((a[i] ?? 0) !== (b[i] ?? 0)) return (a[i] ?? 0) < (b[i] ?? 0);
+    }
+    return false;
+  };
+
+  function watchDegraded(cap) {
+    if (!cap.degraded || degradedPoll !== null) return;
+    degradedPoll = setTimeout(async () => {
+      const res = await api("GET", "/v1/capacity");
+      degradedPoll = null;
+      if (!res.ok || older(res.body.version, shown.capacity.version)) {
+        watchDegraded(shown.capacity);
+      } else {
+        showCapacity(res.body);
+      }
+    }, DEGRADED_POLL_S * 1000);
+  }
+
   // ------------------------------------------------------------------- live
-  function openStream() {
+  // A stream refused (a 503: the browser does not retry an answer that is
+  // not a stream) is opened again after a while; a dropped one the browser
+  // reconnects itself.
+  function openStream(attempt = 0) {
     const es = new EventSource("/v1/stream");
     const status = $("live-status");
     es.onopen = () => {
+      attempt = 0;
       status.dataset.state = "live";
       status.textContent = "live updates on";
     };
     es.onerror = () => {
+      if (es.readyState === EventSource.CLOSED) {
+        const wait = retryIn(attempt);
+        status.dataset.state = "off";
+        status.textContent = `live updates off: trying again in ${wait} s`;
+        setTimeout(() => openStream(attempt + 1), wait * 1000);
+        return;
+      }
       status.dataset.state = "reconnecting";
       status.textContent = "reconnecting…";
     };
@@ -441,17 +545,7 @@
     }, true);
     $("event-kind").addEventListener("change", syncValueField);
     syncValueField();
-    const [outline, cap, alloc] = await Promise.all([
-      api("GET", "/v1/map"),
-      api("GET", "/v1/capacity"),
-      api("GET", "/v1/allocation"),
-    ]);
-    if (outline.ok) drawOutline(outline.body);
-    if (cap.ok) {
-      learnServerClock(cap.body);
-      showCapacity(cap.body);
-    }
-    if (alloc.ok) showAllocation(alloc.body);
+    await load();
     openStream();
     document.body.dataset.ready = "1";
   });

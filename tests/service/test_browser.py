@@ -15,8 +15,11 @@ store, within a second. Every wait is on DOM state, never a sleep.
 
 from __future__ import annotations
 
+import datetime as dt
 import itertools
+import json
 import os
+import re
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -27,10 +30,11 @@ import pytest
 
 from tests.service.helpers import OUTAGE, confirm_tee
 from tests.service.replicas import post_events, replicas
-from tests.service_fixtures import API_KEY, live_server
+from tests.service_fixtures import API_KEY, MONDAY_10, live_server, tiny_router
 from tierflow.data.store.local_postgres import LocalPostgres
 from tierflow.orchestration.checkout.router import OnlineRouter
-from tierflow.service.server import RunningServer
+from tierflow.service.app import create_app
+from tierflow.service.server import RunningServer, free_port, serve_in_thread
 
 pytestmark = pytest.mark.browser
 
@@ -768,4 +772,313 @@ def test_an_error_placing_an_order_takes_the_focus_and_is_spoken(
     assert page.evaluate("document.activeElement.textContent") == (
         "The store is busy right now: please try again in a moment."
     )
+    assert errors == []
+
+
+def test_a_hung_server_is_given_up_on_and_the_buttons_come_back(
+    browser: Any, site: tuple[RunningServer, OnlineRouter]
+) -> None:
+    """A server that never answers (held here; QA stopped it with SIGSTOP):
+    ``api()`` set no timeout, so "Finding delivery options…" and "Placing
+    your order…" stayed on screen for ever. Past the page's 15 s (its clock
+    run forward) the call is given up on, the shopper is told, and both
+    buttons are back."""
+    server, _ = site
+    errors: list[str] = []
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    page.set_default_timeout(15_000)
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.clock.install()
+    page.goto(server.url + "/")
+    page.wait_for_selector("body[data-ready='1']")
+    held: list[Any] = []
+    page.route("**/v1/options", lambda route: held.append(route))  # never answered
+    page.click("#get-options")
+    page.wait_for_function("document.getElementById('get-options').disabled")
+    page.clock.run_for(14_000)
+    assert page.locator("#get-options").inner_text() == "Finding delivery options…"
+    page.clock.run_for(2_000)
+    page.wait_for_selector("#error:not([hidden])")
+    assert page.locator("#error").inner_text() == (
+        "The store is not responding: please try again."
+    )
+    assert page.locator("#get-options").is_enabled()
+    assert page.locator("#get-options").inner_text() == "Show delivery options"
+    page.unroute("**/v1/options")
+    _ask(page, "C4")
+    page.route("**/confirm", lambda route: held.append(route))  # never answered
+    page.click("#confirm")
+    page.wait_for_function(
+        "document.getElementById('confirm').textContent === 'Placing your order…'"
+    )
+    page.clock.run_for(16_000)
+    page.wait_for_selector("#error:not([hidden])")
+    assert page.locator("#error").inner_text() == (
+        "The store is not responding: please try again."
+    )
+    assert page.locator("#confirm").is_enabled()
+    assert page.locator("#confirm").inner_text() == "Place order · $10.00"
+    assert errors == []
+
+
+def test_what_changed_while_the_server_was_down_is_announced(
+    browser: Any, tmp_path: Path
+) -> None:
+    """ST-CHI closes while the server is down (logged to the store, as
+    ``tierflow capacity ingest`` does). The restarted server no longer has
+    the page's answer: its ``options`` event lists no changes, and the page
+    showed Gold's new date and price and a new option without a word. The
+    page works out what moved from the answer it showed and says it as it
+    says a live change."""
+    port = free_port()
+    errors: list[str] = []
+
+    def serve(router: OnlineRouter) -> Any:
+        app = create_app(router, api_key=API_KEY, clock=lambda: MONDAY_10, poll_s=0.1)
+        return serve_in_thread(app, port=port)
+
+    with tiny_router(tmp_path) as first, serve(first) as server:
+        page = _page(browser, server.url + "/", errors)
+        _ask(page, "C4")
+        page.wait_for_selector("#live-status[data-state='live']")
+        assert _tiers(page) == ["gold"]
+    page.wait_for_selector("#live-status[data-state='reconnecting']")
+    with tiny_router(tmp_path, scores=False) as ingest:
+        ingest.apply_capacity_events([OUTAGE], received=MONDAY_10)
+    with tiny_router(tmp_path, scores=False) as second, serve(second):
+        _revision(page, 2)
+        gold = page.locator(".option-card[data-tier='gold']")
+        assert gold.locator(".price").text_content() == "$13.00"
+        assert "changed" in (gold.locator(".price").get_attribute("class") or "")
+        updates = page.eval_on_selector_all(
+            "#updates li", "ls => ls.map(l => l.textContent)"
+        )
+        assert sorted(u.split(": ", 1)[1] for u in updates) == [
+            "Lowest price is now available (Arrives Sat, Jan 10, $11.00).",
+            "Standard shipping now arrives Thu, Jan 8 (was Tue, Jan 6) and costs "
+            "$13.00 (was $10.00).",
+        ]
+    assert errors == []
+
+
+def test_a_checkout_whose_options_expired_is_told_so(
+    browser: Any, tmp_path: Path
+) -> None:
+    """The page is left open past the options' expiry (2 s here, 30 min by
+    default); the next re-answer finds them expired and the stream's
+    ``closed`` event says why (``why: "expired"``): the page said "This
+    checkout is no longer open (it was completed or closed elsewhere)"."""
+    errors: list[str] = []
+    with live_server(tmp_path, router_kw={"quote_ttl_s": 2.0}) as (server, _):
+        page = _page(browser, server.url + "/", errors)
+        _ask(page, "C4")
+        page.wait_for_selector("#live-status[data-state='live']")
+        time.sleep(2.5)  # the options expire
+        post_events(server.url, OUTAGE)  # the map moves: the checkout is re-answered
+        page.wait_for_selector("body[data-closed='1']")
+        assert page.locator("#error").inner_text() == (
+            "These delivery options have expired: show the delivery options again."
+        )
+        assert page.locator("#confirm").is_disabled()
+    assert errors == []
+
+
+def test_the_samples_are_loaded_again_after_a_failure(
+    browser: Any, site: tuple[RunningServer, OnlineRouter]
+) -> None:
+    """``GET /v1/samples`` fails twice, then works: the page says so while it
+    tries again and then fills its lists. It tried once, left the customer
+    and cart lists empty, and "Show delivery options" then showed
+    "field 'customer_id': value '': String should have at least 1
+    character"."""
+    server, _ = site
+    errors: list[str] = []
+    failures = [2]
+
+    def flaky(route: Any) -> None:
+        if failures[0] > 0:
+            failures[0] -= 1
+            route.fulfill(status=500, content_type="application/json", body="{}")
+        else:
+            route.continue_()
+
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    page.set_default_timeout(15_000)
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.route("**/v1/samples", flaky)
+    page.goto(server.url + "/")
+    page.wait_for_selector("body[data-samples='retrying']")
+    shown = page.locator("#error").inner_text()  # 1 s, or 2 s at the next try
+    assert re.fullmatch(
+        r"The sample customers and carts could not be loaded \(something went "
+        r"wrong on our side\): trying again in [12] s\.",
+        shown,
+    ), shown
+    page.wait_for_selector("body[data-samples='loaded']")
+    assert page.locator("#error").is_hidden()
+    values = page.eval_on_selector_all("#customer option", "os => os.map(o => o.value)")
+    assert values == ["C9", "C4", "NEW-CUSTOMER"]
+    assert page.locator("#cart-preset option").count() > 0
+    assert errors == []
+
+
+@pytest.mark.parametrize(
+    ("customer", "items", "answer", "shown"),
+    [
+        ("", "TEE:1", None, "Choose a customer."),
+        ("x" * 5000, "TEE:1", None, "That customer id is not valid: letters, digits and _.:- only, up to 64 characters."),
+        ("Ünïcödé-客户", "TEE:1", None, "That customer id is not valid: letters, digits and _.:- only, up to 64 characters."),
+        ("C4", "TEE:1," + "X" * 70_000, None, "Your order is too large to send: remove some items and try again."),
+        ("C4", "TEE:1", 404, "The store could not find what this page asked for: please reload the page."),
+        ("C4", "TEE:1", 429, "Too many requests right now: please wait a moment and try again."),
+    ],
+)  # fmt: skip
+def test_a_customer_id_or_an_answer_the_shopper_cannot_act_on_is_worded(
+    browser: Any, site: tuple[RunningServer, OnlineRouter], customer: str,
+    items: str, answer: int | None, shown: str,
+) -> None:  # fmt: skip
+    """A missing or invalid customer id showed the validator's words, the
+    id echoed whole and the pattern as a regex; a body over the size limit
+    (413), a 404 or a 429 (a proxy's) showed the API's or the proxy's text."""
+    server, _ = site
+    errors: list[str] = []
+    page = _page(browser, server.url + "/", errors)
+    page.evaluate(
+        """(c) => { const s = document.getElementById('customer');
+        s.append(new Option('qa', c)); s.value = c; }""",
+        customer,
+    )
+    if answer is not None:
+        page.route(
+            "**/v1/options",
+            lambda route: route.fulfill(
+                status=answer, content_type="text/plain", body="slow down"
+            ),
+        )
+    page.fill("#items", items)
+    page.fill("#zip", "60601")
+    page.click("#get-options")
+    page.wait_for_selector("#error:not([hidden])")
+    assert page.locator("#error").inner_text() == shown
+    assert errors == []
+
+
+def test_ops_says_an_event_was_not_sent_when_the_server_is_down(
+    browser: Any, tmp_path: Path
+) -> None:
+    """The server stops with /ops open: Apply event read "Refused (0):
+    network error: TypeError: Failed to fetch"."""
+    errors: list[str] = []
+    with live_server(tmp_path) as (server, _):
+        ops = _page(browser, server.url + "/ops", errors)
+    ops.fill("#api-key", API_KEY)
+    ops.select_option("#event-kind", "outage")
+    ops.click("#inject")
+    ops.wait_for_selector("#inject-result[data-status='0']")
+    assert ops.locator("#inject-result").inner_text() == (
+        "Not sent: the server could not be reached."
+    )
+    assert errors == []
+
+
+def test_ops_says_its_load_failed_and_tries_again(
+    browser: Any, site: tuple[RunningServer, OnlineRouter]
+) -> None:
+    """/v1/capacity and the stream answer 503 as /ops loads: the page was
+    blank, with no word, for good (the browser does not retry a refused
+    stream). The capacity line says what failed; the load and the stream
+    are tried again, and the page fills once the server answers."""
+    server, _ = site
+    errors: list[str] = []
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    page.set_default_timeout(15_000)
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    unavailable = json.dumps(
+        {"error": "unavailable", "message": "state store unavailable"}
+    )
+    for url in ("**/v1/capacity", "**/v1/stream*"):
+        page.route(
+            url,
+            lambda route: route.fulfill(
+                status=503, content_type="application/json", body=unavailable
+            ),
+        )
+    page.goto(server.url + "/ops")
+    page.wait_for_selector("body[data-ready='1']")
+    shown = page.locator("#capacity-asof").inner_text()  # 2 s, or 4 s next
+    assert re.fullmatch(
+        r"Capacity could not be loaded \(503: state store unavailable\): "
+        r"trying again in [24] s\.",
+        shown,
+    ), shown
+    page.wait_for_selector("#live-status[data-state='off']")
+    assert page.locator("#nodes tbody tr").count() == 0
+    page.unroute("**/v1/capacity")
+    page.unroute("**/v1/stream*")
+    page.wait_for_function("document.querySelectorAll('#nodes tbody tr').length === 3")
+    assert page.locator("#capacity-asof").inner_text().startswith("Capacity as of ")
+    assert page.locator("#map [data-node-id]").count() == 3
+    page.wait_for_selector("#live-status[data-state='live']", timeout=20_000)
+    assert errors == []
+
+
+def test_enter_asks_for_options_and_the_focus_goes_to_the_answer(
+    browser: Any, site: tuple[RunningServer, OnlineRouter]
+) -> None:
+    """Enter in the ZIP or items field asks for options (it did nothing);
+    the focus then goes to the options' heading, or to the error with the
+    ZIP field marked invalid when the ZIP is wrong: the button is disabled
+    while the options load, and the focus fell to the page's body."""
+    server, _ = site
+    errors: list[str] = []
+    page = _page(browser, server.url + "/", errors)
+    page.fill("#zip", "60601")
+    page.focus("#zip")
+    page.keyboard.press("Enter")
+    page.wait_for_selector("body[data-request-id]")
+    assert _focused(page)["id"] == "options-heading"
+    page.fill("#zip", "ABC")
+    page.keyboard.press("Enter")
+    page.wait_for_selector("#error:not([hidden])")
+    assert _focused(page) == {"id": "error", "role": "alert", "live": None}
+    assert page.get_attribute("#zip", "aria-invalid") == "true"
+    first = page.evaluate("document.body.dataset.requestId")
+    page.fill("#zip", "60601")
+    page.focus("#items")
+    page.keyboard.press("Enter")
+    page.wait_for_function(
+        "prev => document.body.dataset.requestId !== prev && "
+        "!document.getElementById('get-options').disabled",
+        arg=first,
+    )
+    assert _focused(page)["id"] == "options-heading"
+    assert page.get_attribute("#zip", "aria-invalid") is None
+    assert page.locator("#error").is_hidden()
+    assert errors == []
+
+
+def test_an_open_ops_page_says_how_old_a_stale_map_is_now(
+    browser: Any, tmp_path: Path
+) -> None:
+    """The map is stale (its newest event 2 h old, 1 h allowed) and ages
+    with /ops open: the note kept its first age ("is 2.0 h old" an hour
+    later), since getting older sends no event. The page reads the map
+    again while it is degraded."""
+    old = {"event_id": "old", "ts": "2026-01-05T13:00:00Z", "node_id": "WH-WEST",
+           "type": "staffing", "value": 90}  # fmt: skip
+    later = [dt.timedelta(0)]
+    kw = {"capacity_max_age_s": 3600.0}
+    errors: list[str] = []
+    with live_server(tmp_path, router_kw=kw, clock=lambda: MONDAY_10 + later[0]) as (
+        server,
+        _,
+    ):
+        post_events(server.url, old)
+        ops = _page(browser, server.url + "/ops", errors)
+        assert "is 2.0 h old" in ops.locator("#capacity-asof").inner_text()
+        later[0] = dt.timedelta(hours=1)
+        ops.wait_for_function(
+            "document.getElementById('capacity-asof').textContent"
+            ".includes('is 3.0 h old')"
+        )
     assert errors == []

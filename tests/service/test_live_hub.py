@@ -15,7 +15,13 @@ from tests.service_fixtures import MONDAY_10, tiny_router
 from tierflow.orchestration.checkout.router import OnlineRouter, OptionSet
 from tierflow.service import live
 from tierflow.service.capacity_view import map_version
-from tierflow.service.live import MAX_REMEMBERED, LiveEvent, LiveHub, Subscriber
+from tierflow.service.live import (
+    MAX_REMEMBERED,
+    LiveEvent,
+    LiveHub,
+    Subscriber,
+    closed_data,
+)
 
 T = TypeVar("T")
 
@@ -258,6 +264,7 @@ def test_a_checkout_cancelled_by_another_process_closes_its_streams_here(
             {
                 "request_id": cancelled.request_id,
                 "reason": "checkout already cancelled",
+                "why": "cancelled",
             },
         )
     ]
@@ -288,3 +295,25 @@ def test_a_checkout_unread_while_the_store_is_away_is_not_closed(
             assert made.request_id not in hub
         finally:
             hub.close()
+
+
+@pytest.mark.parametrize(
+    ("reason", "why"),
+    [
+        ("options expired (older than 1800 s): generate them again", "expired"),
+        ("checkout already confirmed", "confirmed"),
+        ("checkout already cancelled", "cancelled"),
+        ("checkout already confirmed, cannot cancel", "confirmed"),
+        ("checkout already expired", "expired"),
+        ("unknown request id (no options were generated for it, or they were "
+         "dropped)", "unknown"),
+    ],
+)  # fmt: skip
+def test_a_closed_event_says_why_in_one_word(reason: str, why: str) -> None:
+    """``closed`` carries ``why`` beside the router's words: a page told an
+    expired checkout it was "completed or closed elsewhere"."""
+    assert closed_data("r1", reason) == {
+        "request_id": "r1",
+        "reason": reason,
+        "why": why,
+    }

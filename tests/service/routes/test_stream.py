@@ -54,7 +54,11 @@ def test_stream_pushes_capacity_and_the_checkouts_new_options(live: Any) -> None
     end = mine.wait_for(lambda e: e["event"] == "closed")
     # in the words a page on another process gets (it said "checkout
     # finished" here, "checkout already confirmed" there; QA)
-    assert end["data"] == {"request_id": rid, "reason": "checkout already confirmed"}
+    assert end["data"] == {
+        "request_id": rid,
+        "reason": "checkout already confirmed",
+        "why": "confirmed",
+    }
     mine.wait_ended()
     assert mine.error is None
 
