@@ -15,6 +15,7 @@ from click.testing import CliRunner
 
 from tests.conftest import ROOT, TINY_NETWORK
 from tests.service_fixtures import tiny_router
+from tests.ship_days import WH_EAST_SHIP_DAYS
 from tierflow.cli.main import cli
 
 OPTION_FIELDS = {
@@ -120,21 +121,9 @@ def test_options_bad_input_exit_1(
     assert "Traceback" not in out
 
 
-@pytest.mark.parametrize(
-    ("now", "gold_ships", "overflow_ships"),
-    [
-        # Thursday before WH-EAST's 18:00 cutoff, and after it
-        ("2026-11-05T10:00:00-05:00", "2026-11-05", "2026-11-06"),
-        ("2026-11-05T19:00:00-05:00", "2026-11-06", "2026-11-07"),
-        # Saturday after the cutoff, Sunday: Gold Monday, overflow Tuesday
-        ("2026-11-07T20:30:00-05:00", "2026-11-09", "2026-11-10"),
-        ("2026-11-08T12:00:00-05:00", "2026-11-09", "2026-11-10"),
-        # Thanksgiving: Gold Friday, overflow Saturday
-        ("2026-11-26T10:00:00-05:00", "2026-11-27", "2026-11-28"),
-    ],
-)
+@pytest.mark.parametrize(("now", "gold_ships", "overflow_ships"), WH_EAST_SHIP_DAYS)
 def test_options_ship_later_ships_later_on_any_day(
-    tmp_path: Path, now: str, gold_ships: str, overflow_ships: str
+    tmp_path: Path, now: dt.datetime, gold_ships: str, overflow_ships: str
 ) -> None:
     """Every node 90 % backlogged: "Ship later" ships a ship day after Gold,
     and arrives later, so Silver is not hidden as "dominated by overflow:
@@ -163,7 +152,7 @@ def test_options_ship_later_ships_later_on_any_day(
     code, out = _run(
         tmp_path,
         *("--customer", "C1", "--items", "TEE:1", "--dest", "10001"),
-        *("--now", now, "--json"),
+        *("--now", now.isoformat(), "--json"),
     )
     assert code == 0, out
     data = json.loads(out)

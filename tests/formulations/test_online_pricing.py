@@ -18,6 +18,7 @@ import pandas as pd
 import pytest
 
 from tests.conftest import DATA_DIR, TINY_NETWORK
+from tests.ship_days import WH_EAST_SHIP_DAYS
 from tierflow.data.delivery_calendar import DeliveryCalendar, OperatingDays
 from tierflow.data.network import Network, load_network
 from tierflow.data.orders import Orders, read_orders
@@ -211,28 +212,7 @@ def test_service_tables_match_numpy_busday() -> None:
     assert cal.service_days(3) == cal.promise_days
 
 
-ET = dt.timezone(dt.timedelta(hours=-5))  # New York in November and January
-
-
-@pytest.mark.parametrize(
-    ("now", "ships", "later"),
-    [
-        # a weekday before the 18:00 cutoff: today, then tomorrow
-        (dt.datetime(2026, 11, 5, 10, tzinfo=ET), "2026-11-05", "2026-11-06"),
-        # a weekday after it: tomorrow (Friday), then Saturday (a ship day)
-        (dt.datetime(2026, 11, 5, 19, tzinfo=ET), "2026-11-06", "2026-11-07"),
-        # a Saturday before the cutoff: today, then Monday (no Sunday shipping)
-        (dt.datetime(2026, 11, 7, 10, tzinfo=ET), "2026-11-07", "2026-11-09"),
-        # a Saturday after it, and a Sunday: Monday, then Tuesday (a day
-        # added to the instant rolled onto Monday too: "later" was Monday)
-        (dt.datetime(2026, 11, 7, 20, 30, tzinfo=ET), "2026-11-09", "2026-11-10"),
-        (dt.datetime(2026, 11, 8, 12, tzinfo=ET), "2026-11-09", "2026-11-10"),
-        # Thanksgiving (closed): Friday, then Saturday
-        (dt.datetime(2026, 11, 26, 10, tzinfo=ET), "2026-11-27", "2026-11-28"),
-        # the day before it: today, then Friday (the holiday skipped)
-        (dt.datetime(2026, 11, 25, 10, tzinfo=ET), "2026-11-25", "2026-11-27"),
-    ],
-)
+@pytest.mark.parametrize(("now", "ships", "later"), WH_EAST_SHIP_DAYS)
 def test_a_ship_delay_ships_that_many_ship_days_later(
     tiny_network: Network, now: dt.datetime, ships: str, later: str
 ) -> None:

@@ -11,6 +11,7 @@ from numpy.typing import NDArray
 
 from tests.conftest import TINY_NETWORK
 from tests.service_fixtures import MONDAY_10
+from tests.ship_days import WH_EAST_SHIP_DAYS
 from tierflow.capacity.monitor import CapacityMonitor
 from tierflow.data.network import Network, load_network
 from tierflow.data.vocabulary import Tier
@@ -154,28 +155,7 @@ def test_overflow_when_every_node_is_short(net: Network) -> None:
     assert day_to_date(over.ship) > MONDAY_10.date()  # ships a day later
 
 
-ET = dt.timezone(dt.timedelta(hours=-5))  # New York in November
-
-
-@pytest.mark.parametrize(
-    ("now", "gold_ships", "overflow_ships"),
-    [
-        # Thursday before WH-EAST's 18:00 cutoff: today; overflow tomorrow
-        (dt.datetime(2026, 11, 5, 10, tzinfo=ET), "2026-11-05", "2026-11-06"),
-        # Thursday after it: Friday; overflow Saturday (a ship day)
-        (dt.datetime(2026, 11, 5, 19, tzinfo=ET), "2026-11-06", "2026-11-07"),
-        # Friday after it: Saturday; overflow Monday
-        (dt.datetime(2026, 11, 6, 19, tzinfo=ET), "2026-11-07", "2026-11-09"),
-        # Saturday after it, and Sunday: Monday; overflow Tuesday (it was
-        # Monday, with Gold: a day added to the instant rolled onto it)
-        (dt.datetime(2026, 11, 7, 20, 30, tzinfo=ET), "2026-11-09", "2026-11-10"),
-        (dt.datetime(2026, 11, 8, 12, tzinfo=ET), "2026-11-09", "2026-11-10"),
-        # Thanksgiving: Friday; overflow Saturday (it was Friday, with Gold)
-        (dt.datetime(2026, 11, 26, 10, tzinfo=ET), "2026-11-27", "2026-11-28"),
-        # the Wednesday before: today; overflow Friday (the holiday skipped)
-        (dt.datetime(2026, 11, 25, 10, tzinfo=ET), "2026-11-25", "2026-11-27"),
-    ],
-)
+@pytest.mark.parametrize(("now", "gold_ships", "overflow_ships"), WH_EAST_SHIP_DAYS)
 @pytest.mark.parametrize("split", [False, True])
 def test_overflow_ships_a_ship_day_after_gold(
     net: Network, now: dt.datetime, gold_ships: str, overflow_ships: str, split: bool
