@@ -47,10 +47,17 @@ def site(tmp_path: Path) -> Iterator[tuple[RunningServer, OnlineRouter]]:
         yield running
 
 
-def _page(browser: Any, url: str, errors: list[str]) -> Any:
+def _new_page(browser: Any, errors: list[str]) -> Any:
+    """A desktop-sized page whose script errors go to ``errors``, not loaded
+    yet (a test may route its calls or install a clock first)."""
     page = browser.new_page(viewport={"width": 1280, "height": 900})
     page.set_default_timeout(15_000)
     page.on("pageerror", lambda exc: errors.append(str(exc)))
+    return page
+
+
+def _page(browser: Any, url: str, errors: list[str]) -> Any:
+    page = _new_page(browser, errors)
     page.goto(url)
     page.wait_for_selector("body[data-ready='1']")
     return page
@@ -785,9 +792,7 @@ def test_a_hung_server_is_given_up_on_and_the_buttons_come_back(
     buttons are back."""
     server, _ = site
     errors: list[str] = []
-    page = browser.new_page(viewport={"width": 1280, "height": 900})
-    page.set_default_timeout(15_000)
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page = _new_page(browser, errors)
     page.clock.install()
     page.goto(server.url + "/")
     page.wait_for_selector("body[data-ready='1']")
@@ -902,9 +907,7 @@ def test_the_samples_are_loaded_again_after_a_failure(
         else:
             route.continue_()
 
-    page = browser.new_page(viewport={"width": 1280, "height": 900})
-    page.set_default_timeout(15_000)
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page = _new_page(browser, errors)
     page.route("**/v1/samples", flaky)
     page.goto(server.url + "/")
     page.wait_for_selector("body[data-samples='retrying']")
@@ -990,9 +993,7 @@ def test_ops_says_its_load_failed_and_tries_again(
     are tried again, and the page fills once the server answers."""
     server, _ = site
     errors: list[str] = []
-    page = browser.new_page(viewport={"width": 1280, "height": 900})
-    page.set_default_timeout(15_000)
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page = _new_page(browser, errors)
     unavailable = json.dumps(
         {"error": "unavailable", "message": "state store unavailable"}
     )
