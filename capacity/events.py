@@ -167,13 +167,13 @@ def _event_ts(
 def ahead_of_clock(received: dt.datetime) -> str:
     """Why a live event dated past ``received`` + :data:`LIVE_EVENT_LEAD` is refused."""
     minutes = LIVE_EVENT_LEAD.total_seconds() / 60
-    clock = received.astimezone(dt.UTC).isoformat(timespec="seconds")
+    clock = f"{received.astimezone(dt.UTC):%Y-%m-%dT%H:%M:%SZ}"
     return (
         f"more than {minutes:g} minutes ahead of the receiving clock ({clock}): "
         "a live event says what has happened, and one dated ahead would stand "
         "over every correction of its kind until then; send a change when it "
         "happens (a day's planned events go to allocate --events)"
-    ).replace("+00:00", "Z")
+    )
 
 
 def _present(obj: dict[str, Any], key: str, fail: Callable[..., InputError]) -> Any:
