@@ -65,6 +65,26 @@ EVENT_TIME_OF_DAY = (
 )
 #: A whole event ``ts`` (any date: the event window bounds it after).
 EVENT_TS = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}" + EVENT_TIME_OF_DAY)
+
+
+def _kept_by_strip() -> str:
+    """A regular expression of one character ``str.strip()`` keeps (no
+    anchors: an unanchored JSON Schema ``pattern`` of a string that is not
+    blank), in ``\\uXXXX`` escapes, which Python and ECMA-262 read alike."""
+    spaces = [c for c in range(0x10000) if chr(c).isspace()]
+    runs: list[tuple[int, int]] = []
+    for c in spaces:
+        if runs and runs[-1][1] == c - 1:
+            runs[-1] = (runs[-1][0], c)
+        else:
+            runs.append((c, c))
+    parts = (f"\\u{a:04x}" if a == b else f"\\u{a:04x}-\\u{b:04x}" for a, b in runs)
+    return f"[^{''.join(parts)}]"
+
+
+#: One character an id keeps once the spaces around it are removed
+#: (``str.strip()``): an event id must have one (the document's pattern).
+NOT_BLANK = _kept_by_strip()
 #: Integer event ids are below this in size: the integers every JSON reader
 #: keeps exactly (RFC 7493, I-JSON); a bigger one may reach a replica or a
 #: feed's own tools as another id.

@@ -12,18 +12,21 @@ writes each of those rules into the document:
   characters above :data:`MAX_ENUM` ids: then an unknown id is schema-valid and
   a 422, the trade-off ``tests/service/test_network_schema.py`` shows);
 - ``dest`` as a pattern of the network's ZIP3 prefixes;
-- an event ``ts`` in the parser's form (``EVENT_TS``) whose date is inside the event
-  window and no later than the server's clock plus
-  :data:`~tierflow.data.limits.LIVE_EVENT_LEAD`, with 2 days' margin each side
-  (a pattern cannot compare instants; the margin keeps every UTC offset
-  inside: so today's and yesterday's dates are left out of the pattern,
-  though the server takes their instants up to its clock's lead);
+- an event ``ts`` in the parser's form (``EVENT_TS``) whose date is inside the
+  event window, with 2 days' margin at its start (a pattern cannot compare
+  instants; the margin keeps every UTC offset inside), and no later than the
+  local date of the server's clock at the widest offset: every instant up to
+  the clock matches, at any offset, so a live feed's events are valid by the
+  document. The pattern sees dates, not instants: an instant later that day
+  is schema-valid and refused, 422 on ``ts``, more than
+  :data:`~tierflow.data.limits.LIVE_EVENT_LEAD` ahead of the server's clock
+  (a rule of the clock, like the event id's below of the server's state);
 - one ``oneOf`` branch per event type (``value``'s type and range, ``service``
   required for ``congestion``), and a ``not`` for all-zero preferences.
 
-The one rule left out is the event id's: an id already used with other
-content is refused with 409 (``conflict``, a clash with the server's state,
-documented on the operation), not 422.
+Two rules are left out: the live lead above, and the event id's: an id
+already used with other content is refused with 409 (``conflict``, a clash
+with the server's state, documented on the operation), not 422.
 """
 
 from __future__ import annotations
@@ -114,17 +117,22 @@ def dest_schema(prefixes: Iterable[str]) -> dict[str, Any]:
 def ts_window(
     at: dt.datetime | None = None, received: dt.datetime | None = None
 ) -> tuple[dt.date, dt.date]:
-    """First and last date an event ``ts`` may carry by the document: every
-    instant of those dates, at any offset, is inside the event window around
-    ``at`` and at most :data:`~tierflow.data.limits.LIVE_EVENT_LEAD` past
-    ``received`` (both default :func:`~tierflow.data.limits.now`)."""
+    """First and last date an event ``ts`` may carry by the document.
+
+    Every instant of the first date, at any offset, is inside the event window
+    around ``at``; the last is the local date of ``received`` (plus
+    :data:`~tierflow.data.limits.LIVE_EVENT_LEAD`) at the widest offset, so
+    every instant the server takes, written at any offset, matches (a client
+    that validates its requests against the document can send what has just
+    happened). Both default :func:`~tierflow.data.limits.now`.
+    """
     at = now() if at is None else at
     received = at if received is None else received
     lo, hi = EVENT_WINDOW.bounds(at)
     margin = dt.timedelta(days=TS_MARGIN_DAYS)
-    # a date's last instant at any offset is under `margin` after its start
-    live = (received.astimezone(dt.UTC) + LIVE_EVENT_LEAD - margin).date()
-    return lo.date() + margin, min(hi.date() - margin, live)
+    # a UTC offset moves an instant's local date by at most one day
+    live = (received.astimezone(dt.UTC) + LIVE_EVENT_LEAD).date()
+    return lo.date() + margin, min(hi.date() - margin, live + dt.timedelta(days=1))
 
 
 def ts_schema(
@@ -142,9 +150,11 @@ def ts_schema(
         "seconds and their fraction optional, `T` or a space, `Z`, `+hh:mm`, "
         "`+hhmm` or `+hh`). The server takes any instant in the event window "
         f"({window}) up to {lead:g} minutes past its clock (`server_time` of "
-        "`GET /v1/capacity`): a live event says what has happened. This "
-        f"pattern, which sees dates, not instants, says {first} .. {last}: "
-        f"{TS_MARGIN_DAYS} days less each side, so that every offset is inside.",
+        "`GET /v1/capacity`): a live event says what has happened, and a later "
+        "one is refused (422). This pattern, which sees dates, not instants, "
+        f"says {first} .. {last}: {TS_MARGIN_DAYS} days less at the start, so "
+        "that every offset is inside, and to the clock's local date at the "
+        "widest offset, so that every instant up to the clock matches.",
     }
 
 

@@ -21,7 +21,12 @@ from pydantic import (
     create_model,
 )
 
-from tierflow.capacity.events import EVENT_TS, MAX_INT_EVENT_ID, EventType
+from tierflow.capacity.events import (
+    EVENT_TS,
+    MAX_INT_EVENT_ID,
+    NOT_BLANK,
+    EventType,
+)
 from tierflow.data.limits import MAX_ID_LENGTH, MAX_LINE_QUANTITY
 from tierflow.formulations.satisfaction import MAX_PREFERENCE
 from tierflow.orchestration.checkout.results import (
@@ -44,7 +49,13 @@ MAX_EVENTS = 500
 #: checks them: :class:`CapacityEventIn`).
 _EVENT_ID_SCHEMA: dict[str, Any] = {
     "anyOf": [
-        {"type": "string", "minLength": 1, "maxLength": MAX_ID_LENGTH},
+        # not blank: the spaces around an id are removed before it is read
+        {
+            "type": "string",
+            "minLength": 1,
+            "maxLength": MAX_ID_LENGTH,
+            "pattern": NOT_BLANK,
+        },
         {
             "type": "integer",
             "minimum": 1 - MAX_INT_EVENT_ID,

@@ -8,6 +8,7 @@ longer passes."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,7 @@ from tests.service_fixtures import API_KEY, live_server
 from tierflow.benchmarks.service_fuzz import (
     CASES,
     OPERATIONS,
+    check_refusal,
     fuzz_operation,
     load_schema,
     warm_up,
@@ -49,3 +51,32 @@ def test_no_server_errors_and_documented_responses(
         schema, url, method, path, mode, max_examples=MAX_EXAMPLES, api_key=API_KEY
     )
     assert stats.requests >= 1 and stats.server_errors == 0
+
+
+AHEAD = {
+    "field": "events[0].ts",
+    "message": "field 'events[0].ts': value '2026-06-01T23:00:00Z': more than 5 "
+    "minutes ahead of the receiving clock (2026-06-01T12:00:00Z): ...",
+}
+EVENTS = ("POST", "/v1/capacity/events")
+
+
+def test_a_valid_request_may_be_refused_only_by_the_rules_the_document_cannot_say() -> (
+    None
+):
+    """The document's event dates run to the clock's date at the widest offset
+    (so today's events are valid by it): a schema-valid event later that day
+    is a 422 on its ``ts``, allowed; any other 422 of valid data fails, as a
+    409 other than a reused event id does; invalid data may get either."""
+    check_refusal(*EVENTS, "positive", 422, lambda: AHEAD)
+    check_refusal(*EVENTS, "negative", 422, lambda: {"field": "events[0].value"})
+    check_refusal(*EVENTS, "positive", 409, lambda: {"field": "events[0].event_id"})
+    refused = [
+        (EVENTS, 422, {**AHEAD, "field": "events[0].value"}),
+        (EVENTS, 422, {**AHEAD, "message": "field 'events[0].ts': value 'x': bad"}),
+        (("POST", "/v1/options"), 422, AHEAD),
+        (EVENTS, 409, {"field": "events[0].ts"}),
+    ]
+    for (method, path), status, body in refused:
+        with pytest.raises(AssertionError):
+            check_refusal(method, path, "positive", status, partial(dict, body))

@@ -85,37 +85,62 @@ def test_the_date_pattern_holds_exactly_the_dates_of_its_range() -> None:
 
 @pytest.mark.parametrize("offset", ["+23:59", "-23:59", "Z"])
 @pytest.mark.parametrize("server", ["2026-06-01T00:00:00Z", "2026-06-01T23:56:00Z"])
-def test_every_time_the_document_allows_is_inside_the_event_window(
+def test_every_time_the_document_allows_is_taken_up_to_the_servers_clock(
     offset: str, server: str
 ) -> None:
-    """The first and last allowed dates, at either end of the day and the
-    widest offsets, pass the router's window check and the live check at the
-    server's clock (the last date is 2 days before the clock's lead's); a day
-    more does not match."""
+    """The first allowed date, at either end of the day and the widest
+    offsets, passes the router's window check; on the last (the clock's date
+    at +23:59) every instant up to the clock's lead is taken and a later one
+    is refused by name, the rule the pattern cannot say; a day more at either
+    end does not match."""
     network = load_network(TINY_NETWORK)
     received = dt.datetime.fromisoformat(server)
     pattern = re.compile(ts_schema(received=received)["pattern"])
     first, last = ts_window(received=received)
     lo, _ = EVENT_WINDOW.bounds()
     assert (first - lo.date()).days == TS_MARGIN_DAYS
-    lead_day = (received + dt.timedelta(minutes=5)).date()
-    assert (lead_day - last).days == TS_MARGIN_DAYS
+    assert last == (received + dt.timedelta(minutes=5)).date() + dt.timedelta(1)
+    lead = received + dt.timedelta(minutes=5)
     for day in (first, last):
         for clock in ("00:00:00", "23:59:59.999999"):
             ts = f"{day}T{clock}{offset}"
             assert pattern.match(ts), ts
             event = {**OUTAGE, "ts": ts, "node_id": "ST-CHI"}
-            assert parse_event(event, network, received=received).ts > 0
+            if dt.datetime.fromisoformat(ts) <= lead:
+                assert parse_event(event, network, received=received).ts > 0
+                continue
+            with pytest.raises(InputError, match="ahead of the receiving clock"):
+                parse_event(event, network, received=received)
     for day in (first - dt.timedelta(days=1), last + dt.timedelta(days=1)):
         assert not pattern.match(f"{day}T12:00:00{offset}")
     assert now() == dt.datetime(2026, 6, 1, tzinfo=dt.UTC)  # conftest's pinned now
+
+
+@pytest.mark.parametrize("server", ["2026-06-01T00:03:00Z", "2026-06-01T23:56:00Z"])
+def test_what_has_just_happened_matches_the_document_at_every_offset(
+    server: str,
+) -> None:
+    """A live feed's events, dated at the server's clock (or up to its lead)
+    and written at any offset, are valid by the document: the pattern ended
+    two days before the clock, and a client validating its requests against
+    it could not send today's events."""
+    network = load_network(TINY_NETWORK)
+    received = dt.datetime.fromisoformat(server)
+    pattern = re.compile(ts_schema(received=received)["pattern"])
+    for minutes in range(-23 * 60 - 59, 23 * 60 + 60, 17):
+        zone = dt.timezone(dt.timedelta(minutes=minutes))
+        for at in (received, received + dt.timedelta(minutes=5)):
+            ts = at.astimezone(zone).isoformat()
+            assert pattern.match(ts), ts
+            event = {**OUTAGE, "ts": ts, "node_id": "ST-CHI"}
+            assert parse_event(event, network, received=received).ts > 0
 
 
 def test_a_server_clock_a_year_back_ends_the_document_a_year_back() -> None:
     """The window is measured from now, the live lead from the server's clock:
     the document's dates end at the earlier of the two."""
     received = dt.datetime(2025, 3, 10, 12, tzinfo=dt.UTC)
-    assert ts_window(received=received)[1] == dt.date(2025, 3, 8)
+    assert ts_window(received=received)[1] == dt.date(2025, 3, 11)
     _, hi = EVENT_WINDOW.bounds()
     later = dt.datetime(2030, 1, 1, tzinfo=dt.UTC)
     assert ts_window(received=later)[1] == hi.date() - dt.timedelta(days=2)
@@ -169,6 +194,29 @@ def test_a_reused_event_id_is_a_409_and_applies_nothing(live: Any) -> None:
     doc = client.get("/openapi.json").json()
     answers = doc["paths"]["/v1/capacity/events"]["post"]["responses"]
     assert "idempotency" in answers["409"]["description"]
+
+
+def test_a_blank_event_id_is_invalid_by_the_document_as_by_the_server(
+    live: Any,
+) -> None:
+    """The spaces around an id are removed before it is read, so an id of
+    spaces only (any the parser strips: U+001C, U+3000) is refused: the
+    document's ``minLength`` let them through as valid (the fuzzer's
+    ``" "`` was a 422 of schema-valid data); its pattern now asks for one
+    character that stays, and an id with spaces around it still passes."""
+    client, _, _ = live
+    doc = _schemas(client)["CapacityEventIn"]["oneOf"][0]
+    text = doc["properties"]["event_id"]["anyOf"][0]
+    pattern = re.compile(text["pattern"])
+    for blank in (" ", "\t\n", "\u001c", "\u3000\u00a0"):
+        assert len(blank) >= text["minLength"] and not pattern.search(blank)
+        event = {**OUTAGE, "event_id": blank}
+        r = client.post("/v1/capacity/events", json={"events": [event]}, headers=KEY)
+        assert (r.status_code, r.json()["field"]) == (422, "events[0].event_id")
+    assert pattern.search(" ops-7\u3000")
+    event = {**OUTAGE, "event_id": " ops-7\u3000"}
+    r = client.post("/v1/capacity/events", json={"events": [event]}, headers=KEY)
+    assert r.status_code == 200, r.text
 
 
 @pytest.mark.parametrize("value", ["70", [70], None])

@@ -341,7 +341,8 @@ def test_an_event_dated_ahead_of_the_servers_clock_is_refused(live: Any) -> None
     over every correction of its kind until then (the "open again" an
     operator sent at the clock's time was stale). The server's clock (pinned
     at 15:00 UTC, given as ``server_time``) may be passed by 5 minutes at
-    most, which the served document's dates keep inside."""
+    most; the served document's dates run to the clock's date at the widest
+    offset (a pattern sees dates) and its description says the rule."""
     client, router, _ = live
     cap = client.get("/v1/capacity").json()
     assert cap["server_time"] == "2026-01-05T15:00:00+00:00"
@@ -365,6 +366,7 @@ def test_an_event_dated_ahead_of_the_servers_clock_is_refused(live: Any) -> None
     pattern = client.get("/openapi.json").json()["components"]["schemas"]
     ts = pattern["CapacityEventIn"]["oneOf"][0]["properties"]["ts"]
     assert ts["description"].endswith(
-        "says 2016-06-03 .. 2026-01-03: 2 days less each side, so that every "
-        "offset is inside."
+        "says 2016-06-03 .. 2026-01-06: 2 days less at the start, so that "
+        "every offset is inside, and to the clock's local date at the widest "
+        "offset, so that every instant up to the clock matches."
     )
