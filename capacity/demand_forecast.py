@@ -45,6 +45,32 @@ def _midnight(zone: str, day: dt.date) -> int:
     return int(dt.datetime.combine(day, dt.time(0), zone_info(zone)).timestamp())
 
 
+#: Longest a business day's clock may need looking at for a change of
+#: offset (a day from 00:00 at UTC+14 to 24:00 at UTC-12 is 50 hours).
+_DAY_SPAN_S = 50 * 3600
+
+
+@functools.lru_cache(maxsize=8192)
+def _clock_change(zone: str, start: int) -> tuple[float, float]:
+    """When ``zone``'s clocks change within the day from epoch second
+    ``start``, in seconds after it, and by how many seconds (``inf, 0``:
+    they do not). One change a day at most, as every zone has."""
+    tz = zone_info(zone)
+
+    def offset(t: int) -> float:
+        shift = dt.datetime.fromtimestamp(t, tz).utcoffset()
+        return 0.0 if shift is None else shift.total_seconds()
+
+    first, last = offset(start), offset(start + _DAY_SPAN_S)
+    if first == last:
+        return float("inf"), 0.0
+    lo, hi = 0, _DAY_SPAN_S  # the offset is `first` at lo, not at hi
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        lo, hi = (mid, hi) if offset(start + mid) == first else (lo, mid)
+    return float(hi), last - first
+
+
 @dataclass(frozen=True, slots=True, eq=False)
 class BusinessDay:
     """A network's business day.
@@ -103,6 +129,49 @@ class BusinessDay:
         """Length of ``day`` in hours (24 in one zone, DST days aside)."""
         return float((self.end(day) - self.start(day)).astype(np.int64)) / 3600.0
 
+    def _change(self, day: dt.date) -> tuple[float, float]:
+        """(seconds into ``day``, shift) of its clock's change, if any."""
+        midnights = self._midnights(day)
+        first = int(np.argmin(midnights))
+        return _clock_change(self.zones[first], int(midnights[first]))
+
+    def clock(self, day: dt.date, elapsed_s: float) -> float:
+        """Seconds on ``day``'s clock ``elapsed_s`` after its start.
+
+        The day's clock is the wall clock of the zone that starts it (its
+        first midnight): what the profile of a day's orders is learned and
+        read on, as shoppers order by their wall clocks. The two differ on
+        the day that zone's clocks change: after 02:00 in spring an hour
+        more has struck than has passed (10:00 is 9 hours in), in autumn an
+        hour less; read as hours elapsed, that day's profile was an hour off
+        (a rest-of-day forecast 25-60 % high on a spring day, as low in
+        autumn, measured on generated days)."""
+        at, shift = self._change(day)
+        return elapsed_s + shift if elapsed_s >= at else elapsed_s
+
+    def clocks(
+        self, dates: NDArray[np.datetime64], elapsed_s: NDArray[np.int64]
+    ) -> NDArray[np.int64]:
+        """:meth:`clock` of orders of several days (``dates``: each order's
+        business day, ``elapsed_s`` since its start)."""
+        out = np.asarray(elapsed_s, dtype=np.int64).copy()
+        for day in np.unique(dates):
+            members = dates == day
+            at, shift = self._change(day.astype(dt.date))
+            out[members & (out >= at)] += int(shift)
+        return out
+
+    def elapsed(self, day: dt.date, clock_s: NDArray[np.int64]) -> NDArray[np.int64]:
+        """Seconds after ``day``'s start when its clock shows ``clock_s``
+        (:meth:`clock`'s inverse; a time the clocks skip maps to the
+        change, one they repeat to its first pass)."""
+        at, shift = self._change(day)
+        clock = np.asarray(clock_s, dtype=np.int64)
+        if not np.isfinite(at):
+            return clock.copy()
+        later = np.maximum(clock - int(shift), int(at))
+        return np.asarray(np.where(clock >= at, later, clock), dtype=np.int64)
+
     def longest(self, first: dt.date, days: int = 366) -> int:
         """Whole hours of the longest business day from ``first`` on (a
         year: every daylight-saving change), the profile's length."""
@@ -160,15 +229,16 @@ def day_offsets(orders: Orders, network: Network) -> NDArray[np.int64]:
 
 @dataclass(frozen=True, slots=True, eq=False)
 class OrderPool:
-    """Past orders standing for the mix of orders to come, with the second of
-    their business day each arrived at."""
+    """Past orders standing for the mix of orders to come, with the second
+    of their business day's clock (:meth:`BusinessDay.clock`) each arrived
+    at."""
 
     orders: Orders
-    offset_s: NDArray[np.int64]
+    clock_s: NDArray[np.int64]
 
-    def after(self, offset_s: float) -> NDArray[np.intp]:
-        """Orders that arrived later in their day than ``offset_s``."""
-        return np.asarray(np.flatnonzero(self.offset_s >= offset_s), dtype=np.intp)
+    def after(self, clock_s: float) -> NDArray[np.intp]:
+        """Orders that arrived later on their day's clock than ``clock_s``."""
+        return np.asarray(np.flatnonzero(self.clock_s >= clock_s), dtype=np.intp)
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -267,13 +337,14 @@ class DemandForecast:
         calendar = BusinessDay.of(network)
         offsets = day_offsets(history, network)
         dates = local_order_dates(history, network)
-        first, counts = _business_day_counts(dates, offsets, calendar, before)
+        clock = calendar.clocks(dates, offsets)
+        first, counts = _business_day_counts(dates, offsets, clock, calendar, before)
         hours = counts.shape[1]
         series = NodeHourHistory(np.datetime64(first, "h"), counts.reshape(1, -1))
         volume = SmoothedProfileForecaster(period=hours).fit(series)
         daily = counts.sum(axis=1)
         spread = float(np.std(daily) / max(np.mean(daily), 1.0))
-        pool = OrderPool(history, offsets)
+        pool = OrderPool(history, clock)
         return cls("history", volume, pool, max(PRIOR_CV, spread), None, calendar)
 
     @classmethod
@@ -310,11 +381,13 @@ class DemandForecast:
         return np.asarray(per_hour[0], dtype=np.float64)
 
     def share_before(self, day: dt.date, offset_s: float) -> float:
-        """Share of ``day``'s orders expected before ``offset_s`` into it."""
+        """Share of ``day``'s orders expected before ``offset_s`` into it
+        (seconds elapsed; the profile is read at the day's clock then)."""
         per_hour = self.expected(day)
         if self.volume is None or per_hour.sum() <= 0:  # no history: flat
             return self.business_day.flat_share(day, offset_s)
-        hours = min(max(offset_s / 3600.0, 0.0), float(per_hour.size))
+        clock = self.business_day.clock(day, offset_s)
+        hours = min(max(clock / 3600.0, 0.0), float(per_hour.size))
         cumulative = np.concatenate([[0.0], np.cumsum(per_hour)]) / per_hour.sum()
         return float(np.interp(hours, np.arange(per_hour.size + 1), cumulative))
 
@@ -352,12 +425,14 @@ WHOLE_DAY_MISSING = 0.02
 def _business_day_counts(
     dates: NDArray[np.datetime64],
     offsets: NDArray[np.int64],
+    clock: NDArray[np.int64],
     calendar: BusinessDay,
     before: np.datetime64 | None,
 ) -> tuple[dt.date, FloatArray]:
-    """Orders per hour since their business day's start, one row per day from
-    the history's first whole day to its last (as many columns as the
-    longest business day has hours). The first date is cut off when the
+    """Orders per hour of their business day's clock (``clock``; ``offsets``:
+    seconds elapsed since the day's start), one row per day from the
+    history's first whole day to its last (as many columns as the longest
+    business day has hours). The first date is cut off when the
     history starts in it (its first order more than
     :data:`WHOLE_DAY_MISSING` of the day in), the last when the history (up
     to ``before``, else its last order) ends that far before its end."""
@@ -380,7 +455,7 @@ def _business_day_counts(
     hours = calendar.longest(first)
     n_days = (last - first).days + 1
     row = (dates - np.datetime64(first, "D")).astype(np.int64)
-    col = np.clip(offsets // 3600, 0, hours - 1)
+    col = np.clip(clock // 3600, 0, hours - 1)
     keep = (row >= 0) & (row < n_days)
     cell = row[keep] * hours + col[keep]
     counts = np.bincount(cell, minlength=n_days * hours).astype(np.float64)

@@ -152,12 +152,13 @@ class DemandOutlook:
     ) -> CompiledBatch | None:
         pool = self.forecast.pool
         assert pool is not None
-        later = pool.after(at.offset_s)
+        calendar = self.forecast.business_day
+        later = pool.after(calendar.clock(at.day, at.offset_s))
         if later.size == 0:
             return None
         pick = np.sort(rng.choice(later, size=min(k, later.size), replace=False))
-        start = self.forecast.business_day.start(at.day)
-        release = start + pool.offset_s[pick].astype("timedelta64[s]")
+        elapsed = calendar.elapsed(at.day, pool.clock_s[pick])
+        release = calendar.start(at.day) + elapsed.astype("timedelta64[s]")
         typical = float(np.median(self.spend[seen])) if seen.size else 0.0
         return compile_orders(
             self.network,

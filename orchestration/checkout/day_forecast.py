@@ -111,7 +111,7 @@ class DayForecaster:
             orders = pool.orders
             self._line_node = route_cheapest_ground(orders, network)
             self._line_units = network.sku_complexity[orders.line_sku] * orders.line_qty
-            self._line_offset = pool.offset_s[orders.line_order]
+            self._line_clock = pool.clock_s[orders.line_order]
 
     @property
     def source(self) -> str:
@@ -152,7 +152,8 @@ class DayForecaster:
         mine = orders.work_per_order(today)
         if self._line_node is not None:
             w = today_share(observed, history=True)
-            mine = w * mine + (1.0 - w) * self._history_per_order(offset_s)
+            clock = self.calendar.clock(day, offset_s)
+            mine = w * mine + (1.0 - w) * self._history_per_order(clock)
         return DayOutlook(
             source=self.source,
             as_of=now,
@@ -163,12 +164,13 @@ class DayForecaster:
             work=np.asarray(rest * mine, dtype=np.float64),
         )
 
-    def _history_per_order(self, offset_s: float) -> FloatArray:
-        """Work per order by node of the history's orders later in their day."""
+    def _history_per_order(self, clock_s: float) -> FloatArray:
+        """Work per order by node of the history's orders later on their
+        day's clock than ``clock_s``."""
         pool = self.forecast.pool
         assert pool is not None and self._line_node is not None
-        later = self._line_offset >= offset_s
-        n_later = int((pool.offset_s >= offset_s).sum())
+        later = self._line_clock >= clock_s
+        n_later = pool.after(clock_s).size
         work = np.bincount(
             self._line_node[later],
             weights=self._line_units[later],

@@ -25,6 +25,8 @@ from tierflow.capacity.demand_forecast import (
 from tierflow.data.network import Network, load_network
 from tierflow.data.order_generator import generate_orders
 from tierflow.data.orders import Orders, read_orders, write_orders
+from tierflow.formulations.tiers import TierPolicy
+from tierflow.orchestration.demand import DemandOutlook
 
 DAY = dt.date(2026, 12, 7)  # a Monday
 
@@ -40,23 +42,30 @@ def _orders(net: Network, folder: Path, n: int, days: int, start: dt.date) -> Or
 
 
 def _outlook(
-    net: Network, folder: Path, zone: str, hours: tuple[int, ...]
+    net: Network,
+    folder: Path,
+    zone: str,
+    hours: tuple[int, ...],
+    *,
+    on: dt.date = DAY,
+    per_day: int = 1000,
 ) -> list[tuple[float, float, int]]:
     """(multiplier, forecast still to come, actually still to come) at each
-    local hour of ``zone`` on DAY."""
-    history = _orders(net, folder, 7000, 7, DAY - dt.timedelta(days=7))
-    day = _orders(net, folder, 1000, 1, DAY)
-    forecast = DemandForecast.from_history(history, net)
-    start = business_day_start(DAY, net)
+    local hour of ``zone`` on ``on``, after a week of ``per_day`` orders a
+    day and ``per_day`` that day."""
+    week = _orders(net, folder, 7 * per_day, 7, on - dt.timedelta(days=7))
+    day = _orders(net, folder, per_day, 1, on)
+    forecast = DemandForecast.from_history(week, net)
+    start = business_day_start(on, net)
     out = []
     for h in hours:
-        at = dt.datetime.combine(DAY, dt.time(h), ZoneInfo(zone))
+        at = dt.datetime.combine(on, dt.time(h), ZoneInfo(zone))
         at64 = np.datetime64(at.astimezone(dt.UTC).replace(tzinfo=None), "s")
         offset = float((at64 - start).astype(np.int64))
         seen = int((day.created_at < at64).sum())
-        multiplier = forecast.multiplier(DAY, offset, seen)
+        multiplier = forecast.multiplier(on, offset, seen)
         assert multiplier is not None
-        rest = forecast.remaining(DAY, offset, seen)
+        rest = forecast.remaining(on, offset, seen)
         out.append((multiplier, rest, day.n_orders - seen))
     return out
 
@@ -117,3 +126,85 @@ def test_without_history_each_zone_s_day_is_flat(
     assert forecast.remaining(DAY, offset, seen) == pytest.approx(came, rel=0.5)
     assert forecast.share_before(DAY, 0.0) == 0.0
     assert forecast.share_before(DAY, 30 * 3600.0) == 1.0
+
+
+SPRING, AUTUMN = dt.date(2026, 3, 29), dt.date(2026, 10, 25)  # Berlin's changes
+
+
+def test_the_day_s_clock_is_its_first_zone_s_wall_clock(
+    sample_dir: Path, tmp_path: Path
+) -> None:
+    """In Berlin the clocks go 02:00 -> 03:00 on 2026-03-29 (9 hours in,
+    10:00 has struck) and 03:00 -> 02:00 on 2026-10-25 (02:30 strikes twice:
+    its first pass is the one read back); other days the two agree."""
+    calendar = BusinessDay.of(_in_zone(sample_dir, tmp_path / "net", "Europe/Berlin"))
+    hour = 3600
+    assert calendar.clock(SPRING, 1.5 * hour) == 1.5 * hour
+    assert calendar.clock(SPRING, 9.0 * hour) == 10.0 * hour
+    back = calendar.elapsed(SPRING, np.array([1, 2.5, 10, 24]) * hour)
+    assert back.tolist() == [1 * hour, 2 * hour, 9 * hour, 23 * hour]
+    assert calendar.clock(AUTUMN, 2.5 * hour) == 2.5 * hour
+    assert calendar.clock(AUTUMN, 3.5 * hour) == 2.5 * hour
+    assert calendar.clock(AUTUMN, 10.0 * hour) == 9.0 * hour
+    back = calendar.elapsed(AUTUMN, np.array([2.5, 9, 24]) * hour)
+    assert back.tolist() == [2.5 * hour, 10 * hour, 25 * hour]
+    assert calendar.clock(DAY, 9.0 * hour) == 9.0 * hour
+    assert calendar.elapsed(DAY, np.array([9 * hour])).tolist() == [9 * hour]
+    dates = np.array([SPRING, AUTUMN, DAY], dtype="datetime64[D]")
+    elapsed = np.array([9, 10, 9], dtype=np.int64) * hour
+    assert calendar.clocks(dates, elapsed).tolist() == [10 * hour, 9 * hour, 9 * hour]
+
+
+@pytest.mark.parametrize("day", [SPRING, AUTUMN])
+def test_a_day_the_clocks_change_is_forecast_as_any_other(
+    sample_dir: Path, tmp_path: Path, day: dt.date
+) -> None:
+    """Shoppers order by their wall clocks: the profile is read at the day's
+    clock. Read at the hours elapsed, Berlin's spring day was forecast 25-60 %
+    high from 09:00 on (an hour more of the profile had arrived than the
+    hours said) and its autumn day 20-50 % low."""
+    net = _in_zone(sample_dir, tmp_path / "net", "Europe/Berlin")
+    rows = _outlook(net, tmp_path, "Europe/Berlin", (9, 15, 21), on=day, per_day=3000)
+    for _, rest, came in rows:  # a Sunday of 3,000 orders after a week of 21,000
+        assert rest == pytest.approx(came, rel=0.15)
+
+
+def test_the_orders_to_come_are_drawn_at_their_wall_clock_time(
+    sample_dir: Path, tmp_path: Path
+) -> None:
+    """The sample of the orders to come on Berlin's spring day holds the
+    history's orders later on the clock than now (09:00), each released at
+    its own wall-clock time (they came an hour late: the history's 08:xx
+    orders at 09:xx)."""
+    net = _in_zone(sample_dir, tmp_path / "net", "Europe/Berlin")
+    week = _orders(net, tmp_path, 7000, 7, SPRING - dt.timedelta(days=7))
+    day = _orders(net, tmp_path, 1000, 1, SPRING)
+    forecast = DemandForecast.from_history(week, net)
+    outlook = DemandOutlook(net, day, TierPolicy(), np.ones(day.n_orders), forecast)
+    at = dt.datetime.combine(SPRING, dt.time(9), ZoneInfo("Europe/Berlin"))
+    now = np.datetime64(at.astimezone(dt.UTC).replace(tzinfo=None), "s")
+    seen = np.flatnonzero(day.created_at < now)
+    moment = outlook.moment(now, seen)
+    batch = outlook._history(
+        np.random.default_rng(0),
+        moment,
+        500,
+        seen,
+        np.full(net.n_nodes, 1e9),
+        np.full((net.n_nodes, net.n_skus), 10**6, dtype=np.int64),
+    )
+    assert batch is not None
+    released = _berlin_clock(batch.options.release)
+    placed = _berlin_clock(week.created_at[batch.options.orders])
+    assert released.min() >= 9 * 3600
+    assert (released == placed).all()
+
+
+def _berlin_clock(instants: np.ndarray) -> np.ndarray:
+    """Seconds since local midnight of each UTC instant, in Berlin."""
+    zone = ZoneInfo("Europe/Berlin")
+    out = []
+    for t in instants.astype("datetime64[s]").astype(dt.datetime):
+        local = t.replace(tzinfo=dt.UTC).astimezone(zone)
+        out.append(local.hour * 3600 + local.minute * 60 + local.second)
+    return np.array(out)
