@@ -26,6 +26,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import click
+
 from tierflow.cli.simulate_cmd import simulate_command
 from tierflow.formulations.tiers import TierPolicy
 from tierflow.orchestration.checkout.router import OnlineRouter
@@ -154,7 +156,23 @@ def main(argv: list[str] | None = None) -> None:
     known, _ = parser.parse_known_args(args)
     answers: list[_Answer] = []
     _record(answers)
-    simulate_command.main(args=args, standalone_mode=False)
+    if {"-h", "--help"} & set(args):
+        print(
+            "python -m tierflow.benchmarks.checkout_offers [SIMULATE OPTIONS]: "
+            "a simulated day's offers counted, written to OUT/offers.json. "
+            "Its options are tierflow simulate's:\n"
+        )
+    try:
+        code = simulate_command.main(
+            args=args, prog_name="checkout_offers", standalone_mode=False
+        )
+    except click.ClickException as exc:  # a bad option or input: no traceback
+        exc.show()
+        sys.exit(exc.exit_code)
+    except click.Abort:
+        sys.exit(130)
+    if isinstance(code, int):  # --help, or a command that ended early
+        sys.exit(code)
     premium = float(getattr(TierPolicy(), "platinum_premium", 0.0))
     counts = count(answers, premium)
     text = json.dumps(counts, indent=2)
