@@ -26,6 +26,7 @@ from tierflow.data.network import Network, load_network
 from tierflow.data.order_generator import generate_orders
 from tierflow.data.orders import Orders, read_orders, write_orders
 from tierflow.formulations.tiers import TierPolicy
+from tierflow.orchestration.checkout.day_forecast import DayForecaster, TodayOrders
 from tierflow.orchestration.demand import DemandOutlook
 
 DAY = dt.date(2026, 12, 7)  # a Monday
@@ -198,6 +199,28 @@ def test_the_orders_to_come_are_drawn_at_their_wall_clock_time(
     placed = _berlin_clock(week.created_at[batch.options.orders])
     assert released.min() >= 9 * 3600
     assert (released == placed).all()
+
+
+def test_the_service_s_mix_to_come_is_read_on_the_day_s_clock(
+    sample_dir: Path, tmp_path: Path
+) -> None:
+    """The work per order still to come that a server's outlook puts on
+    each node at 09:00 Berlin, no order of the day seen yet, is the
+    history's orders after 09:00 on the clock on the spring day as on the
+    Sunday before (it took the orders after 08:00 on the spring day)."""
+    net = _in_zone(sample_dir, tmp_path / "net", "Europe/Berlin")
+    week = _orders(net, tmp_path, 7000, 7, SPRING - dt.timedelta(days=14))
+    forecaster = DayForecaster(net, DemandForecast.from_history(week, net))
+
+    def per_order(day: dt.date) -> np.ndarray:
+        at = dt.datetime.combine(day, dt.time(9), ZoneInfo("Europe/Berlin"))
+        outlook = forecaster.estimate_from(TodayOrders(net), at)
+        assert outlook.day == day and outlook.expected_orders > 0
+        return np.asarray(outlook.work / outlook.expected_orders)
+
+    normal = per_order(SPRING - dt.timedelta(days=7))
+    assert normal.sum() > 0
+    np.testing.assert_allclose(per_order(SPRING), normal, rtol=1e-12)
 
 
 def _berlin_clock(instants: np.ndarray) -> np.ndarray:
