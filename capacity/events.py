@@ -143,7 +143,11 @@ def _timestamp(text: Any) -> float | None:
 
 def _event_id(raw: Any, fail: Callable[..., InputError]) -> str:
     """The id as text: a non-empty string (the spaces around it removed, as
-    every id's) or an integer, not absurdly long."""
+    every id's) or an integer, not absurdly long (a string counted with its
+    spaces, as the served document's ``maxLength`` counts it)."""
+    if isinstance(raw, str) and len(raw) > MAX_ID_LENGTH:
+        message = f"longer than {MAX_ID_LENGTH} characters"
+        raise fail(message, field="event_id", value=raw)
     raw = _stripped(raw)
     if raw is None or raw == "":
         raise fail("missing or empty event id", field="event_id", value=raw)

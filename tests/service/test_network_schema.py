@@ -217,6 +217,13 @@ def test_a_blank_event_id_is_invalid_by_the_document_as_by_the_server(
     event = {**OUTAGE, "event_id": " ops-7\u3000"}
     r = client.post("/v1/capacity/events", json={"events": [event]}, headers=KEY)
     assert r.status_code == 200, r.text
+    # maxLength counts the spaces too: 200 characters with them pass, 201 not
+    for padded, status in ((" " + "a" * 198 + " ", 200), (" " + "b" * 199 + " ", 422)):
+        event = {**OUTAGE, "event_id": padded, "value": status == 422}
+        r = client.post("/v1/capacity/events", json={"events": [event]}, headers=KEY)
+        assert r.status_code == status, r.text
+        assert (len(padded) <= text["maxLength"]) == (status == 200)
+        assert status == 200 or r.json()["field"] == "events[0].event_id"
 
 
 @pytest.mark.parametrize("value", ["70", [70], None])
