@@ -255,10 +255,12 @@ def _reroute(conn: Connection, run_id: str, orders: Sequence[str]) -> None:
 
 
 def _consume_stock(conn: Connection, lines: Sequence[AllocationRow]) -> None:
-    """Take allocated quantities out of ``on_hand`` (unreserved stock only)."""
-    for line in lines:
-        if line.status != _ALLOCATED:
-            continue
+    """Take allocated quantities out of ``on_hand`` (unreserved stock only),
+    the stock rows in the ``(node, sku)`` order every hold locks them in
+    (in the batch's order, a batch and a concurrent hold could each wait on
+    a row the other had: a deadlock PostgreSQL breaks after a second)."""
+    allocated = [line for line in lines if line.status == _ALLOCATED]
+    for line in sorted(allocated, key=lambda line: (line.node_id, line.sku)):
         cur = conn.execute(
             "UPDATE inventory SET on_hand = on_hand - ? WHERE node_id = ? "
             "AND sku = ? AND on_hand - reserved >= ?",

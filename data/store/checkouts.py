@@ -57,6 +57,7 @@ from tierflow.data.store.ledger import (
     check_request,
     normalize_lines,
     stored_holds,
+    taking,
 )
 from tierflow.data.store.upgrades import (
     UpgradeNote,
@@ -237,7 +238,8 @@ class Checkouts(StorePart):
         if upgrade is not None:
             upgrade.check(request_id)
         t = clock(now)
-        try:
+
+        def hold() -> CheckoutState:
             with self._db.tx() as conn:
                 conn.lock(f"checkout:{request_id}")
                 ledger = Ledger(conn, t)
@@ -252,13 +254,7 @@ class Checkouts(StorePart):
                         return replay
                 attempt = 1 if prior is None else prior.attempt + 1
                 ids = tuple(f"{request_id}#{attempt}.{k}" for k in range(len(wanted)))
-                expires = ledger.take(
-                    ids,
-                    wanted,
-                    ttl_s,
-                    sweep=self._sweeps.due(t),
-                    checkout_id=request_id,
-                )
+                expires = ledger.take(ids, wanted, ttl_s, checkout_id=request_id)
                 held = CheckoutRow(
                     option_id, _HELD, attempt, ids, _lines_json(order_lines), expires
                 )
@@ -269,6 +265,10 @@ class Checkouts(StorePart):
                         moves.get((prior.option_id, _HELD.value), 0) - 1
                     )
                 move_tally_later(conn, moves, request_id)
+            return held.state(request_id, lines=order_lines)
+
+        try:
+            return taking(self._db, self._sweeps, t, hold)
         except StockShortfall as short:
             return CheckoutState(
                 request_id,
@@ -277,7 +277,6 @@ class Checkouts(StorePart):
                 None,
                 shortfall=short.shortfall,
             )
-        return held.state(request_id, lines=order_lines)
 
     @retried
     def confirm_checkout(
@@ -393,16 +392,10 @@ class Checkouts(StorePart):
         with self._db.tx() as conn:
             conn.lock(f"checkout:{request_id}")
             ledger = Ledger(conn, t)
-            # the row, the lapsed holds' sweep and then the checkout's holds
-            # (locked), in one round trip
-            found, claimed, held = conn.execute_all(
-                [
-                    _checkout_read(request_id),
-                    ledger.stale_claim(),
-                    ledger.stored_of_checkout(request_id),
-                ]
+            # the row and the checkout's holds (locked), in one round trip
+            found, held = conn.execute_all(
+                [_checkout_read(request_id), ledger.stored_of_checkout(request_id)]
             )
-            ledger.give_back_claimed(claimed.fetchall())  # whatever comes next
             fetched = found.fetchone()
             if fetched is not None:
                 row = _checkout_row(fetched)
@@ -479,9 +472,9 @@ class Checkouts(StorePart):
                     chunk,
                 ).fetchall()
             ]
-            ledger = Ledger(conn, clock(now))
+            # a lapsed hold no write swept yet: its stock back, in one run
+            Ledger(conn, clock(now)).expire_active(reservations)
             for chunk in chunks(reservations):
-                ledger.expire_active(chunk)  # a lapsed hold no write swept yet
                 conn.later(
                     "DELETE FROM reservation_lines WHERE request_id IN "
                     f"({marks(len(chunk))})",

@@ -410,10 +410,11 @@ class Database(Connection, Protocol):
         ...
 
 
-#: A hold or reservation sweeps the holds past their TTL before it takes
-#: stock at most this often per store object (in transaction time; one that
-#: falls short sweeps at once). Reads count lapsed holds as free already:
-#: the sweep keeps their number, and the reads' extra query for them, small.
+#: A hold or reservation sweeps the holds past their TTL (in a transaction
+#: of its own, before its own) at most this often per store object (in
+#: transaction time; one that falls short sweeps at once, then takes again).
+#: Reads count lapsed holds as free already: the sweep keeps their number,
+#: and the reads' extra query for them, small.
 SWEEP_EVERY_S = 1.0
 
 
@@ -440,7 +441,7 @@ class StorePart:
 
     def __init__(self, db: Database) -> None:
         self._db = db
-        #: When a take last swept lapsed holds (:class:`~.ledger.Ledger`).
+        #: When a take last swept lapsed holds (:func:`~.ledger.taking`).
         self._sweeps = Cadence(SWEEP_EVERY_S)
 
 

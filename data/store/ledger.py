@@ -12,13 +12,20 @@ reservation at once (PostgreSQL, READ COMMITTED) give it back once.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping, Sequence
-from typing import Any, NamedTuple
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any, NamedTuple, TypeVar
 
 import numpy as np
 
 from tierflow.data.errors import InputError
-from tierflow.data.store.database import Transaction, chunks, later_rows, marks
+from tierflow.data.store.database import (
+    Cadence,
+    Database,
+    Transaction,
+    chunks,
+    later_rows,
+    marks,
+)
 from tierflow.data.vocabulary import ReservationStatus
 
 
@@ -120,7 +127,6 @@ class Ledger:
         holds: Sequence[Hold],
         ttl_s: float,
         *,
-        sweep: bool = True,
         checkout_id: str | None = None,
     ) -> float:
         """Hold every line of every hold (``ids[k]`` for ``holds[k]``), or raise.
@@ -128,12 +134,8 @@ class Ledger:
         ``checkout_id``: the checkout the reservations hold stock for, stored
         with them so that whatever deletes the checkout finds them by it
         (never by how their ids are made); None for a plain reservation.
-
-        Stock held by reservations past their TTL counts: they are swept
-        first when ``sweep`` (the caller's :data:`~.database.SWEEP_EVERY_S`
-        cadence), and whenever a line does not fit, after which the lines
-        that did not fit are tried again. Returns the new reservations'
-        expiry.
+        Holds past their TTL are swept before, in a transaction of their own
+        (:func:`taking`). Returns the new reservations' expiry.
 
         Raises
         ------
@@ -141,23 +143,7 @@ class Ledger:
             Some line did not fit (every short line is listed); the caller's
             transaction rolls back.
         """
-        if sweep:
-            self.expire_stale()
-        return self.take_swept(ids, holds, ttl_s, swept=sweep, checkout_id=checkout_id)
-
-    def take_swept(
-        self,
-        ids: Sequence[str],
-        holds: Sequence[Hold],
-        ttl_s: float,
-        *,
-        swept: bool,
-        checkout_id: str | None = None,
-    ) -> float:
-        """:meth:`take` for a caller that swept lapsed holds itself (``swept``:
-        it did in this transaction, with :meth:`stale_claim` and
-        :meth:`give_back_claimed`), or not."""
-        short = self._take_lines(holds, swept=swept)
+        short = self._take_lines(holds)
         if short:
             raise StockShortfall(tuple(short))
         expires = self.now + ttl_s
@@ -189,7 +175,7 @@ class Ledger:
         )
         return expires
 
-    def _take_lines(self, holds: Sequence[Hold], *, swept: bool) -> list[Shortfall]:
+    def _take_lines(self, holds: Sequence[Hold]) -> list[Shortfall]:
         """Take each line with a conditional update; the lines that did not fit.
 
         Rows are taken in ``(node, sku)`` order, so concurrent takes lock
@@ -202,8 +188,6 @@ class Ledger:
             for j, line in enumerate(hold.lines)
         )
         missed = self._take(cells)
-        if missed and not swept and self.expire_stale():
-            missed = self._take(missed)
         free = self.conn.execute_all(  # one round trip for every short line
             [
                 (
@@ -312,20 +296,21 @@ class Ledger:
         """
         return self._expire_where("expires_at <= ?", (self.now,))
 
-    def stale_claim(self) -> tuple[str, tuple[Any, ...]]:
-        """The statement :meth:`expire_stale` claims the lapsed holds with,
-        for a caller that sends it with others
-        (:meth:`~.database.Transaction.execute_all`); its rows go to
-        :meth:`give_back_claimed`."""
-        return self._claim("expires_at <= ?", (self.now,))
-
     def expire_active(self, request_ids: Sequence[str]) -> int:
         """Expire those of ``request_ids`` still active, whatever their TTL
         (a finished checkout's holds, before they are deleted), claimed as
-        :meth:`expire_stale` claims them: their stock returns once."""
-        return self._expire_where(
-            f"request_id IN ({marks(len(request_ids))})", tuple(request_ids)
-        )
+        :meth:`expire_stale` claims them: their stock returns once, in one
+        ``(node, sku)`` run however many they are (claimed a chunk at a time
+        and given back per chunk, two chunks' runs could cross a concurrent
+        transaction's order)."""
+        claimed = [
+            row
+            for chunk in chunks(list(request_ids))
+            for row in self.conn.execute(
+                *self._claim(f"request_id IN ({marks(len(chunk))})", tuple(chunk))
+            ).fetchall()
+        ]
+        return self.give_back_claimed(claimed)
 
     def _claim(
         self, condition: str, parameters: Sequence[Any]
@@ -350,7 +335,7 @@ class Ledger:
         return self.give_back_claimed(self.conn.execute(sql, values).fetchall())
 
     def give_back_claimed(self, claimed: Sequence[Sequence[Any]]) -> int:
-        """Give back the stock of the reservations a claim (:meth:`stale_claim`)
+        """Give back the stock of the reservations a claim (:meth:`_claim`)
         expired, ``(request_id, node_id)`` rows: their lines read in one
         statement (one per reservation before), the stock rows updated in
         ``(node, sku)`` order. How many there were."""
@@ -534,3 +519,48 @@ def stored_holds(rows: Iterable[Sequence[Any]]) -> dict[str, StoredHold]:
             held = out[str(rid)] = StoredHold(row, [])
         held.lines.append(Line(str(sku), int(qty)))
     return out
+
+
+_R = TypeVar("_R")
+
+
+def taking(db: Database, sweeps: Cadence, now: float, take: Callable[[], _R]) -> _R:
+    """``take()``, a transaction that takes stock, with the holds past their
+    TTL swept in a transaction of their own (:func:`sweep_lapsed`): before
+    it when ``sweeps`` is due, and after it when it fell short and had not
+    swept (then it runs again if the sweep gave any stock back).
+
+    Swept inside the taking transaction, the lapsed holds' stock rows were
+    a second ``(node, sku)`` run besides the take's, locked before it (or,
+    after a short take, after the rows it took), and the two runs could
+    cross a concurrent transaction's order: a deadlock PostgreSQL broke
+    after its ``deadlock_timeout``, a second.
+
+    Raises
+    ------
+    StockShortfall
+        ``take()`` fell short with no lapsed hold left to give stock back.
+    """
+    swept = sweeps.due(now)
+    if swept:
+        sweep_lapsed(db, now)
+    try:
+        return take()
+    except StockShortfall:
+        if swept or not sweep_lapsed(db, now):
+            raise
+    return take()
+
+
+def sweep_lapsed(db: Database, now: float) -> int:
+    """Expire every active reservation past its TTL at ``now`` and give its
+    stock back, in one transaction; how many there were. A read first: with
+    none lapsed (most of the time) no write transaction is opened."""
+    lapsed = db.execute(
+        "SELECT 1 FROM reservations WHERE status = ? AND expires_at <= ? LIMIT 1",
+        (ReservationStatus.ACTIVE, now),
+    ).fetchone()
+    if lapsed is None:
+        return 0
+    with db.tx() as conn:
+        return Ledger(conn, now).expire_stale()

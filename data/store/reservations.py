@@ -20,6 +20,8 @@ from tierflow.data.store.ledger import (
     StockShortfall,
     check_request,
     normalize_lines,
+    sweep_lapsed,
+    taking,
 )
 from tierflow.data.vocabulary import ReservationStatus
 
@@ -85,19 +87,19 @@ class Reservations(StorePart):
         check_request(request_id, ttl_s)
         wanted = normalize_lines(lines)
         t = clock(now)
-        try:
+
+        def reserve() -> ReserveResult:
             with self._db.tx() as conn:
                 conn.lock(f"reservation:{request_id}")
                 ledger = Ledger(conn, t)
                 known = _replay(ledger, request_id, wanted, node_id)
                 if known is not None:
                     return known
-                expires = ledger.take(
-                    [request_id],
-                    [Hold(node_id, wanted)],
-                    ttl_s,
-                    sweep=self._sweeps.due(t),
-                )
+                expires = ledger.take([request_id], [Hold(node_id, wanted)], ttl_s)
+            return ReserveResult(request_id, node_id, True, _ACTIVE, expires)
+
+        try:
+            return taking(self._db, self._sweeps, t, reserve)
         except StockShortfall as short:
             return ReserveResult(
                 request_id,
@@ -109,7 +111,6 @@ class Reservations(StorePart):
                     (s.sku, s.requested, s.available) for s in short.shortfall
                 ),
             )
-        return ReserveResult(request_id, node_id, True, _ACTIVE, expires)
 
     def commit(self, request_id: str, *, now: float | None = None) -> ReserveResult:
         """Ship an active reservation: its units leave ``on_hand``.
@@ -129,8 +130,7 @@ class Reservations(StorePart):
     @retried
     def expire_stale(self, *, now: float | None = None) -> int:
         """Expire every active reservation past its TTL; returns the count."""
-        with self._db.tx() as conn:
-            return Ledger(conn, clock(now)).expire_stale()
+        return sweep_lapsed(self._db, clock(now))
 
     def reservation_status(self, request_id: str) -> str | None:
         """Stored status of a request id, or None when unknown."""

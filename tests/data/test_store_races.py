@@ -23,7 +23,7 @@ import pytest
 
 from tierflow.data.errors import InputError
 from tierflow.data.network import Network
-from tierflow.data.store import StateStore, open_store
+from tierflow.data.store import CheckoutState, StateStore, open_store
 
 T = TypeVar("T")
 WORKERS = 4
@@ -226,6 +226,201 @@ def _wait_for_lock_waiters(conn: Any, n: int) -> None:
             return
         time.sleep(0.01)
     pytest.fail(f"{n} sessions never waited on a lock")
+
+
+def _hold(
+    store: StateStore,
+    rid: str,
+    holds: list[tuple[str, list[tuple[str, int]]]],
+    ttl_s: float,
+    now: float,
+) -> CheckoutState:
+    """``store.hold_checkout`` of ``holds``, an order line per held line."""
+    lines = [
+        {**_order(rid)[0], "sku": sku, "quantity": qty, "node_id": node}
+        for node, skus in holds
+        for sku, qty in skus
+    ]
+    return store.hold_checkout(rid, "a", holds, ttl_s, order_lines=lines, now=now)
+
+
+def _reserved_at(store: StateStore) -> dict[tuple[str, str], int]:
+    """Units reserved by (node, sku)."""
+    frame = store.inventory_frame().set_index(["node_id", "sku"])
+    return {(str(n), str(s)): int(v) for (n, s), v in frame["reserved"].items()}
+
+
+def _status(store: StateStore, rid: str, now: float) -> str:
+    state = store.checkout_state(rid, now=now)
+    assert state is not None
+    return str(state.status)
+
+
+def _waits_on(
+    state_location: Path | str,
+    locked: tuple[str, str],
+    free: list[tuple[str, str]],
+    write: Callable[[], T],
+) -> T:
+    """Run ``write`` while another session holds the stock row ``locked``:
+    once it waits on that row, every row of ``free`` must be unlocked (the
+    write has not taken it before the row it waits on); its result."""
+    import psycopg
+
+    with psycopg.connect(str(state_location)) as outside:
+        outside.execute(
+            "SELECT 1 FROM inventory WHERE node_id = %s AND sku = %s FOR UPDATE",
+            locked,
+        )
+        with ThreadPoolExecutor(1) as pool:
+            written = pool.submit(write)
+            _wait_for_lock_waiters(outside, 1)
+            try:
+                for node, sku in free:
+                    outside.execute(
+                        "SELECT 1 FROM inventory WHERE node_id = %s AND sku = %s "
+                        "FOR UPDATE NOWAIT",
+                        (node, sku),
+                    )
+            finally:
+                outside.rollback()
+            return written.result()
+
+
+_Holds = list[tuple[str, list[tuple[str, int]]]]
+
+
+@pytest.mark.parametrize(
+    ("n2_tee", "lapsed", "warm_at", "new", "now", "free", "reserved"),
+    [
+        pytest.param(
+            50, [("N2", [("TEE", 1)])], None, [("N1", [("MUG", 1)])], 10,
+            [("N2", "TEE")], {("N1", "MUG"): 1, ("N1", "TEE"): 0, ("N2", "TEE"): 0},
+            id="sweep-due",
+        ),
+        pytest.param(
+            5, [("N1", [("MUG", 1)]), ("N2", [("TEE", 5)])], 4.9,
+            [("N1", [("TEE", 1)]), ("N2", [("TEE", 1)])], 5.5,
+            [("N1", "TEE"), ("N2", "TEE")],
+            {("N1", "MUG"): 0, ("N1", "TEE"): 2, ("N2", "TEE"): 1},
+            id="short-take",
+        ),
+    ],
+)  # fmt: skip
+def test_a_hold_sweeps_lapsed_holds_in_a_transaction_of_their_own(
+    backend: str,
+    state_location: Path | str,
+    stores: list[StateStore],
+    n2_tee: int,
+    lapsed: _Holds,
+    warm_at: float | None,
+    new: _Holds,
+    now: float,
+    free: list[tuple[str, str]],
+    reserved: dict[tuple[str, str], int],
+) -> None:
+    """A hold swept lapsed holds inside its own transaction, and their rows
+    were a second (node, sku) run: with the sweep due, the lapsed hold's
+    N2/TEE was locked before the take's N1/MUG; after a take that fell
+    short (N2/TEE all held by the lapsed hold; ``warm_at``: this store's
+    sweep ran a moment before, so it was not due), N1/MUG was given back
+    after the N1/TEE the take had locked. Either crosses the order every
+    take locks in (a deadlock PostgreSQL breaks after its deadlock_timeout).
+    The sweep now commits on its own first (a short take rolls back, then
+    runs again): while it waits on N1/MUG, the later rows are free."""
+    if backend != "postgres":
+        pytest.skip("SQLite runs one writer at a time: no deadlock")
+    stores[0].upsert_inventory(
+        pd.DataFrame({"node_id": "N2", "sku": ["TEE"], "on_hand": [n2_tee]})
+    )
+    assert _hold(stores[0], "old", lapsed, 5, now=0).ok
+    if warm_at is not None:
+        assert _hold(stores[1], "warm", [("N1", [("TEE", 1)])], 60, now=warm_at).ok
+    state = _waits_on(
+        state_location,
+        ("N1", "MUG"),
+        free,
+        lambda: _hold(stores[1], "c1", new, 60, now=now),
+    )
+    assert state.status == "held"
+    assert _status(stores[0], "old", now=now) == "expired"
+    assert _reserved_at(stores[0]) == reserved
+    assert stores[0].check_consistency() == []
+
+
+def test_an_allocation_batch_takes_stock_in_one_order(
+    backend: str, state_location: Path | str, stores: list[StateStore]
+) -> None:
+    """A batch that consumes stock took it line by line in the batch's
+    order: N2/TEE, then N1/MUG, against the (node, sku) order of every hold
+    (a batch and a concurrent hold could each wait on the other's row). It
+    now takes the rows in that order: waiting on N1/MUG, it has not taken
+    N2/TEE."""
+    if backend != "postgres":
+        pytest.skip("SQLite runs one writer at a time: no deadlock")
+    stores[0].upsert_inventory(
+        pd.DataFrame({"node_id": "N2", "sku": ["TEE"], "on_hand": [50]})
+    )
+    rows = pd.DataFrame(
+        {"order_id": ["A", "B"], "sku": ["TEE", "MUG"], "quantity": 1,
+         "node_id": ["N2", "N1"], "service": "ground", "ship_date": "2026-01-05",
+         "promised_date": "2026-01-08", "cost": 9.5, "status": "allocated",
+         "reason": ""}
+    )  # fmt: skip
+    assert stores[0].start_allocation_run("day1", {"engine": "cpsat"}) is None
+    wrote = _waits_on(
+        state_location,
+        ("N1", "MUG"),
+        [("N2", "TEE")],
+        lambda: stores[1].write_allocation_batch(
+            "day1", 0, rows, consume_inventory=True
+        ),
+    )
+    assert wrote is True
+    stock = stores[0].inventory_frame().set_index(["node_id", "sku"])["on_hand"]
+    assert stock.to_dict() == {("N1", "MUG"): 49, ("N1", "TEE"): 50, ("N2", "TEE"): 49}
+    assert stores[0].check_consistency() == []
+
+
+def test_a_prune_gives_lapsed_stock_back_in_one_order(
+    backend: str,
+    state_location: Path | str,
+    stores: list[StateStore],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A prune gave the stock of unswept lapsed holds back a chunk of
+    reservations at a time, each chunk's rows in (node, sku) order: two
+    chunks were two runs (here chunks of one: N2/TEE's, then N1/MUG's).
+    It now gives every chunk's stock back in one run: waiting on N1/MUG,
+    it has not taken N2/TEE."""
+    if backend != "postgres":
+        pytest.skip("SQLite runs one writer at a time: no deadlock")
+    from tierflow.data.store import checkouts, database, ledger
+
+    stores[0].upsert_inventory(
+        pd.DataFrame({"node_id": "N2", "sku": ["TEE"], "on_hand": [50]})
+    )
+    assert _hold(stores[0], "c1", [("N2", [("TEE", 1)])], 5, now=0).ok
+    assert _hold(stores[0], "c2", [("N1", [("MUG", 1)])], 5, now=0).ok
+
+    def by_one(items: list[str], size: int = 1) -> Iterator[list[str]]:
+        return database.chunks(items, 1)
+
+    monkeypatch.setattr(checkouts, "chunks", by_one)
+    monkeypatch.setattr(ledger, "chunks", by_one)
+    pruned = _waits_on(
+        state_location,
+        ("N1", "MUG"),
+        [("N2", "TEE")],
+        lambda: stores[1].prune_checkouts(now=10),
+    )
+    assert pruned == 2
+    assert _reserved_at(stores[0]) == {
+        ("N1", "MUG"): 0,
+        ("N1", "TEE"): 0,
+        ("N2", "TEE"): 0,
+    }
+    assert stores[0].check_consistency() == []
 
 
 def test_a_deadlock_is_a_conflict_the_store_retries(
