@@ -228,12 +228,15 @@ def _wait_for_lock_waiters(conn: Any, n: int) -> None:
     pytest.fail(f"{n} sessions never waited on a lock")
 
 
+_Holds = list[tuple[str, list[tuple[str, int]]]]
+
+
 def _hold(
     store: StateStore,
     rid: str,
-    holds: list[tuple[str, list[tuple[str, int]]]],
+    holds: _Holds,
     ttl_s: float,
-    now: float,
+    now: float | None = None,
 ) -> CheckoutState:
     """``store.hold_checkout`` of ``holds``, an order line per held line."""
     lines = [
@@ -285,9 +288,6 @@ def _waits_on(
             finally:
                 outside.rollback()
             return written.result()
-
-
-_Holds = list[tuple[str, list[tuple[str, int]]]]
 
 
 @pytest.mark.parametrize(
@@ -478,33 +478,18 @@ def test_a_confirm_gives_stock_back_in_one_order(
     confirm waits on it before it touches N2's (it held N2's row before)."""
     if backend != "postgres":
         pytest.skip("SQLite runs one writer at a time: no deadlock")
-    import psycopg
-
     stores[0].upsert_inventory(
         pd.DataFrame({"node_id": "N2", "sku": ["MUG"], "on_hand": [50]})
     )
-    holds = [("N2", [("MUG", 1)]), ("N1", [("TEE", 1)])]
-    lines = [
-        {**_order("c1")[0], "sku": sku, "quantity": 1, "node_id": node}
-        for node, ((sku, _),) in holds
-    ]
-    held = stores[0].hold_checkout("c1", "a", holds, 60, order_lines=lines)
+    held = _hold(stores[0], "c1", [("N2", [("MUG", 1)]), ("N1", [("TEE", 1)])], 60)
     assert held.status == "held"
-    with psycopg.connect(str(state_location)) as outside:
-        outside.execute(
-            "SELECT 1 FROM inventory WHERE node_id = 'N1' AND sku = 'TEE' FOR UPDATE"
-        )
-        with ThreadPoolExecutor(1) as pool:
-            confirm = pool.submit(stores[1].confirm_checkout, "c1")
-            _wait_for_lock_waiters(outside, 1)
-            try:  # N2's row is free: the confirm has not locked it yet
-                outside.execute(
-                    "SELECT 1 FROM inventory WHERE node_id = 'N2' AND sku = 'MUG' "
-                    "FOR UPDATE NOWAIT"
-                )
-            finally:
-                outside.rollback()
-            assert confirm.result().status == "confirmed"
+    confirmed = _waits_on(  # N2's row is free: the confirm has not locked it yet
+        state_location,
+        ("N1", "TEE"),
+        [("N2", "MUG")],
+        lambda: stores[1].confirm_checkout("c1"),
+    )
+    assert confirmed.status == "confirmed"
     stock = stores[0].inventory_frame().set_index(["node_id", "sku"])
     assert stock.loc[("N1", "TEE"), "on_hand"] == 49
     assert stock.loc[("N2", "MUG"), "on_hand"] == 49
