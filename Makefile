@@ -13,7 +13,7 @@ DEV_LOCK := requirements-dev.lock
 STAMP := $(VENV)/.installed
 DEV_STAMP := $(VENV)/.installed-dev
 
-.PHONY: demo-gap demo-allocate install demo test fuzz lint typecheck unit bench bench-gap clean demo-network bench-network bench-allocation bench-online bench-cltv bench-cltv-quick bench-cltv-cv lock
+.PHONY: demo-gap demo-allocate install demo test test-slow fuzz lint typecheck unit bench bench-gap clean demo-network bench-network bench-allocation bench-online bench-cltv bench-cltv-quick bench-cltv-cv lock
 
 ## the runtime set from the lock, then tierflow itself without resolving again
 $(STAMP): pyproject.toml $(LOCK)
@@ -83,8 +83,14 @@ lint: $(DEV_STAMP)
 typecheck: $(DEV_STAMP)
 	$(BIN)/mypy
 
+## unit: every test but the long ones (`@pytest.mark.slow`: `make test-slow`)
 unit: $(DEV_STAMP) postgres $(if $(filter 0,$(BROWSER_TESTS)),,browser)
-	TIERFLOW_CHROMIUM=$(CHROMIUM) $(BIN)/pytest -q -n auto $(if $(filter 0,$(BROWSER_TESTS)),-m "not browser")
+	TIERFLOW_CHROMIUM=$(CHROMIUM) $(BIN)/pytest -q -n auto \
+	  -m "not slow$(if $(filter 0,$(BROWSER_TESTS)), and not browser)"
+
+## test-slow: the long tests, opt-in (stress at full size, wheels, timing runs)
+test-slow: $(DEV_STAMP) postgres
+	TIERFLOW_CHROMIUM=$(CHROMIUM) $(BIN)/pytest -q -n auto -m slow
 
 ## bench: opt-in long benchmarks (protocol and targets: docs/benchmarks.md)
 bench: bench-gap bench-network bench-allocation bench-online bench-cltv bench-service bench-fleet

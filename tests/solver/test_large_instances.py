@@ -1,6 +1,6 @@
 """Sizes beyond the OR-Library files: the greedy stays complete, the LP path
 switches to interior point + crossover without changing the bound or duals'
-meaning. Each takes seconds: marked ``slow`` (``make test`` still runs them)."""
+meaning. Each takes seconds: marked ``slow`` (``make test-slow`` runs them)."""
 
 from __future__ import annotations
 
