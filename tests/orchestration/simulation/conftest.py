@@ -42,7 +42,7 @@ class SmallDay:
 def small_day(sample_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> SmallDay:
     """``tierflow simulate --json`` of a small day on the sample network
     (:data:`CHECKOUTS`, given scores, outage at 09:00, CP-SAT with 1 s
-    batches, a 5 s hindsight solve). The command's ``write_report`` is
+    batches, a 2 s hindsight solve). The command's ``write_report`` is
     wrapped (the same function, then a note of what it was called with) to
     keep the result."""
     folder = tmp_path_factory.mktemp("small-day")
@@ -68,7 +68,7 @@ def small_day(sample_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Sma
                 "--cltv-scores",
                 str(scores),
                 "--hindsight-time-limit",
-                "5",
+                "2",
                 "--time-limit",
                 "1",
                 "--outage",
