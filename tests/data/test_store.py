@@ -9,7 +9,6 @@ import signal
 import sqlite3
 import subprocess
 import sys
-import textwrap
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,7 +18,6 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tests.conftest import ROOT
 from tests.postgres import downgrade_store, run_sql, set_schema_version
 from tierflow.data.errors import InputError, TierflowError
 from tierflow.data.store import (
@@ -194,13 +192,26 @@ def _contend(location: str, worker: int, n: int, barrier: Any, queue: Any) -> No
     queue.put(ok)
 
 
-def test_no_oversell_under_8_processes(state_location: Path | str) -> None:
+@pytest.mark.parametrize(
+    "attempts",
+    # 100 units and 1,200 takes: the 8 race for the stock from the barrier on
+    [150, pytest.param(500, marks=pytest.mark.slow)],
+)
+def test_no_oversell_under_8_processes(
+    state_location: Path | str, attempts: int
+) -> None:
     with open_store(state_location) as s:
         _stock(s, HOT=100)
-    ctx = mp.get_context("spawn")
+    # a fork server that imported this module (numpy, pandas, tierflow)
+    # once: 8 interpreters spawned each importing them anew took most of
+    # the test; each process still opens its own store (``_contend``)
+    ctx = mp.get_context("forkserver")
+    ctx.set_forkserver_preload([__name__])
     barrier, queue = ctx.Barrier(8), ctx.Queue()
     procs = [
-        ctx.Process(target=_contend, args=(str(state_location), w, 500, barrier, queue))
+        ctx.Process(
+            target=_contend, args=(str(state_location), w, attempts, barrier, queue)
+        )
         for w in range(8)
     ]
     for p in procs:
@@ -217,58 +228,57 @@ def test_no_oversell_under_8_processes(state_location: Path | str) -> None:
         assert s.check_consistency() == []
 
 
-_CRASHER = textwrap.dedent(
-    """
-    import sys
-    import pandas as pd
-    from tierflow.data.store import open_store
+#: Lines of each batch the crasher writes: a batch takes 0.1-0.3 s to write
+#: (a kill lands in one whatever its size: the loop does little else).
+_BATCH_ROWS = 5_000
 
-    store = open_store(sys.argv[1])
+
+def _crash(location: str, wrote: Any) -> None:
+    """Write allocation batches, taking and committing stock between them,
+    until killed; ``wrote`` is set once a batch is in."""
+    store = open_store(location)
     start = store.start_allocation_run("run", {"engine": "greedy"})
     batch = 0 if start is None else start + 1
-    rows = 20_000
+    rows = _BATCH_ROWS
     while True:
         frame = pd.DataFrame({
             "order_id": [f"O{batch}-{i}" for i in range(rows)], "sku": "TEE",
             "quantity": 1, "node_id": "N1", "service": "ground",
             "ship_date": "2026-01-05", "promised_date": "2026-01-08", "cost": 9.5,
             "status": "allocated", "reason": "",
-        })
+        })  # fmt: skip
         store.write_allocation_batch("run", batch, frame)
         r = store.reserve(f"q{batch}", [("TEE", 1)], "N1", ttl_s=3600)
         if r.ok and batch % 2:
             store.commit(f"q{batch}")
-        print("batch", batch, flush=True)
+        wrote.set()
         batch += 1
-    """
-)
 
 
 def test_sigkill_mid_batch_leaves_store_consistent(state_location: Path | str) -> None:
     with open_store(state_location) as s:
         _stock(s, TEE=1_000_000)
     rng = np.random.default_rng(0)
+    # forked from a server that imported this module once (a fresh
+    # interpreter per attempt spent 0.6 s of its 1-2 s importing pandas)
+    ctx = mp.get_context("forkserver")
+    ctx.set_forkserver_preload([__name__])
     for attempt in range(3):
-        proc = subprocess.Popen(
-            [sys.executable, "-c", _CRASHER, str(state_location)],
-            cwd=ROOT,
-            stdout=subprocess.PIPE,
-            text=True,
-        )
-        assert proc.stdout is not None
-        assert proc.stdout.readline().startswith("batch")  # it is writing
+        wrote = ctx.Event()
+        proc = ctx.Process(target=_crash, args=(str(state_location), wrote))
+        proc.start()
+        assert wrote.wait(timeout=60)  # it is writing
         time.sleep(float(rng.uniform(0.05, 0.4)))
-        proc.send_signal(signal.SIGKILL)
-        proc.wait(timeout=30)
-        proc.stdout.close()
-        assert proc.returncode == -signal.SIGKILL
+        proc.kill()  # SIGKILL
+        proc.join(timeout=30)
+        assert proc.exitcode == -signal.SIGKILL
         with open_store(state_location) as s:  # reopening works
             assert s.check_consistency() == [], attempt
             last = s.last_committed_batch("run")
             assert last is not None
             done = s.allocations("run")
             assert sorted(done["batch"].unique().tolist()) == list(range(last + 1))
-            assert len(done) == 20_000 * (last + 1)  # whole batches only
+            assert len(done) == _BATCH_ROWS * (last + 1)  # whole batches only
 
 
 def test_cltv_scores(store: StateStore) -> None:

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 
 from tests.conftest import TINY_NETWORK
 from tests.demand_history import flat_history
@@ -19,10 +20,16 @@ from tests.service.helpers import confirm_tee
 from tests.service.replicas import post_events, stock_up
 from tests.service_fixtures import MONDAY_10, live_server
 from tierflow.data.network import load_network
+from tierflow.service import feed
 from tierflow.service.feed import DEMAND_MIN_S
 
 #: Nominal capacity of every node: room enough that no score is clipped.
 NOMINAL = 2000.0
+#: The refresh cadence (``feed.DEMAND_MIN_S``, 5 s) the in-process servers
+#: run at where waiting for the next refresh is all a test does: each wait
+#: for one took up to 5 s, 20 of the module's 46 s. What a refresh does
+#: does not depend on how often it runs.
+QUICK_S = 0.5
 
 
 def _capacity(url: str) -> dict[str, Any]:
@@ -48,12 +55,14 @@ def _nodes(cap: dict[str, Any]) -> dict[str, dict[str, Any]]:
 
 
 def test_a_burst_of_confirms_raises_the_forecast_on_every_replica(
-    tmp_path: Path, state_location: Path | str
+    tmp_path: Path, state_location: Path | str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """60 checkouts confirmed on A at 10:00 (three times the profile): A and
     B forecast more orders to come and lower the scores of the nodes the
-    orders go to, within the refresh cadence; C, whose clock reads 08:00,
-    counts none of them (they are in its future), only its own."""
+    orders go to, within the refresh cadence (:data:`QUICK_S` here); C,
+    whose clock reads 08:00, counts none of them (they are in its future),
+    only its own."""
+    monkeypatch.setattr(feed, "DEMAND_MIN_S", QUICK_S)
     stock_up(state_location, 100_000)
     demand = flat_history(tmp_path, load_network(TINY_NETWORK))
     kw = {"state": state_location, "demand": demand}
@@ -81,7 +90,7 @@ def test_a_burst_of_confirms_raises_the_forecast_on_every_replica(
         confirmed = time.monotonic()
         for url in (a, b):
             after = _until(url, lambda f: f["observed_orders"] == 60)
-            assert time.monotonic() - confirmed < DEMAND_MIN_S + 2.0
+            assert time.monotonic() - confirmed < QUICK_S + 2.0
             _raised(before, after)
         c_client = stack.enter_context(httpx.Client(base_url=c, timeout=30))
         confirm_tee(c_client, "C1")  # stamped 08:00: C's only order of the day
@@ -121,14 +130,16 @@ def _forecasts(url: str) -> dict[str, tuple[float, float]]:
 
 
 def test_an_explicit_forecast_stands_over_the_refresh_until_orders_use_it_up(
-    tmp_path: Path, state_location: Path | str
+    tmp_path: Path, state_location: Path | str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """An operator's ``forecast`` events (09:30 New York, the clock 10:00)
     stand over the service's own estimate after its refresh (the next
     refresh overwrote them at once, so the CLI's map and the server's
     disagreed): WH-EAST's 500 less the work of the order it ships after the
     event (now in its backlog; taken off at the confirm), WH-WEST's 0. A later event exhausted by the
-    orders after it gives the node back to the estimate."""
+    orders after it gives the node back to the estimate. The refresh runs at
+    its own cadence (5 s) until the confirm's work is seen taken off at once
+    (no refresh can have done it), then every :data:`QUICK_S`."""
     stock_up(state_location, 1000)
     demand = flat_history(tmp_path, load_network(TINY_NETWORK))
     kw = {"state": state_location, "demand": demand}
@@ -156,6 +167,7 @@ def test_an_explicit_forecast_stands_over_the_refresh_until_orders_use_it_up(
         moved = _forecasts(url)
         used = moved["WH-EAST"][1] - before["WH-EAST"][1]
         assert used > 0 and moved["WH-EAST"][0] == round(500.0 - used, 2)
+        monkeypatch.setattr(feed, "DEMAND_MIN_S", QUICK_S)
         _until(url, lambda f: f["observed_orders"] == 1)  # refreshed since
         after = _forecasts(url)
         used = after["WH-EAST"][1] - before["WH-EAST"][1]
