@@ -47,6 +47,17 @@ def site(tmp_path: Path) -> Iterator[tuple[RunningServer, OnlineRouter]]:
         yield running
 
 
+@pytest.fixture(scope="module")
+def refusing_site(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[tuple[RunningServer, OnlineRouter]]:
+    """One server for the tests whose asks are all refused (by the page, the
+    API or a routed answer): nothing they do changes it, so they share it
+    instead of starting one each."""
+    with live_server(tmp_path_factory.mktemp("refusing")) as running:
+        yield running
+
+
 def _new_page(browser: Any, errors: list[str]) -> Any:
     """A desktop-sized page whose script errors go to ``errors``, not loaded
     yet (a test may route its calls or install a clock first)."""
@@ -566,14 +577,14 @@ def test_the_page_says_it_is_loading_and_takes_no_order_meanwhile(
     ],
 )  # fmt: skip
 def test_a_cart_or_zip_the_api_refuses_is_explained_in_shopper_words(
-    browser: Any, site: tuple[RunningServer, OnlineRouter], items: str, dest: str,
+    browser: Any, refusing_site: tuple[RunningServer, OnlineRouter], items: str, dest: str,
     shown: str,
 ) -> None:  # fmt: skip
     """The page showed the API's field paths and validator words ("field
     'items[0].quantity': Input should be greater than or equal to 1"), took
     "1e3" for 1,000, and told a shopper whose ZIP code is real but outside
     the network (00601, Puerto Rico) to enter a US ZIP code."""
-    server, _ = site
+    server, _ = refusing_site
     errors: list[str] = []
     page = _page(browser, server.url + "/", errors)
     page.fill("#items", items)
@@ -586,11 +597,11 @@ def test_a_cart_or_zip_the_api_refuses_is_explained_in_shopper_words(
 
 
 def test_a_server_error_is_not_shown_as_it_came(
-    browser: Any, site: tuple[RunningServer, OnlineRouter]
+    browser: Any, refusing_site: tuple[RunningServer, OnlineRouter]
 ) -> None:
     """A failing server or proxy (a 502 page of HTML) read "unexpected
     response (502)"."""
-    server, _ = site
+    server, _ = refusing_site
     errors: list[str] = []
     page = _page(browser, server.url + "/", errors)
     page.route(
@@ -937,13 +948,13 @@ def test_the_samples_are_loaded_again_after_a_failure(
     ],
 )  # fmt: skip
 def test_a_customer_id_or_an_answer_the_shopper_cannot_act_on_is_worded(
-    browser: Any, site: tuple[RunningServer, OnlineRouter], customer: str,
+    browser: Any, refusing_site: tuple[RunningServer, OnlineRouter], customer: str,
     items: str, answer: int | None, shown: str,
 ) -> None:  # fmt: skip
     """A missing or invalid customer id showed the validator's words, the
     id echoed whole and the pattern as a regex; a body over the size limit
     (413), a 404 or a 429 (a proxy's) showed the API's or the proxy's text."""
-    server, _ = site
+    server, _ = refusing_site
     errors: list[str] = []
     page = _page(browser, server.url + "/", errors)
     page.evaluate(
