@@ -6,6 +6,7 @@ import datetime
 import errno
 import json
 import random
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -14,12 +15,17 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner, Result
 
+from tests.cltv.test_registry import FAST
 from tierflow.cli.main import cli
+from tierflow.cltv.features import load_customer_data
+from tierflow.cltv.lifecycle import train_model
+from tierflow.cltv.registry import ModelRegistry
 from tierflow.data.store import SqliteStore
 from tierflow.data.synthetic_transactions import (
     generate_transactions,
     write_transactions,
 )
+from tierflow.data.transactions import day_number
 
 
 @pytest.fixture(scope="module")
@@ -27,6 +33,24 @@ def transactions(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("cltv") / "tx.csv"
     write_transactions(generate_transactions(700, seed=5), path)
     return path
+
+
+@pytest.fixture(scope="module")
+def trained_90(
+    transactions: Path, tmp_path_factory: pytest.TempPathFactory
+) -> tuple[Path, Result]:
+    """A model as of 2023-06-30 for 90 days (no backtest) and its ``train``
+    run, trained once for the tests that score with it, damage it or train
+    next to it: each takes a copy (:func:`_copy_of`)."""
+    models = tmp_path_factory.mktemp("trained") / "models"
+    return models, _train_without_backtest(
+        ["--transactions", str(transactions)], models
+    )
+
+
+def _copy_of(trained: tuple[Path, Result], folder: Path) -> Path:
+    """``folder/models``: a copy of the model folder of ``trained``."""
+    return Path(shutil.copytree(trained[0], folder / "models"))
 
 
 def _run(*args: str) -> Result:
@@ -188,8 +212,15 @@ def test_retrain_on_a_young_history_goes_on_without_its_backtest(
     tx.loc[tx["order_date"] <= "2022-04-30"].to_csv(young, index=False)
     models = tmp_path / "models"
     common = ["retrain", "--transactions", str(young), "--model-dir", str(models)]
-    first = _run(*common, "--as-of", "2022-04-20", "--keep", "2")
-    assert first.exit_code == 0, first.output
+    # the first model, of a small config (the next retrains train theirs
+    # with the champion's; the command has no option for the model's size)
+    # and the horizon a first retrain takes, 365 days: a 90-day backtest
+    data, _ = load_customer_data(young)
+    first = train_model(
+        data, day_number("2022-04-20"), 365, ModelRegistry(models), FAST,
+        with_backtest=False,
+    )  # fmt: skip
+    assert first.created
     for day, days in (("2022-04-21", 110), ("2022-04-22", 111), ("2022-04-23", 112)):
         result = _run(*common, "--as-of", day, "--keep", "2", "--json")
         assert result.exit_code == 0, result.output
@@ -421,18 +452,13 @@ def test_a_fit_at_its_bounds_is_refused_not_published(tmp_path: Path) -> None:
 
 
 def test_scoring_a_log_too_small_to_fit_btyd_names_it(
-    transactions: Path, tmp_path: Path
+    transactions: Path, trained_90: tuple[Path, Result], tmp_path: Path
 ) -> None:
     """Scoring refits BG/NBD + Gamma-Gamma on the log scored: on two
     customers it said "Gamma-Gamma needs repeat customers with positive
     spend, found 2", naming no file, field or day."""
-    models = tmp_path / "models"
+    models = _copy_of(trained_90, tmp_path)  # trained on ``transactions``
     common = ["--as-of", "2023-06-30", "--model-dir", str(models)]
-    trained = _run(
-        "train", "--transactions", str(transactions), *common,
-        "--horizon-days", "60", "--no-backtest",
-    )  # fmt: skip
-    assert trained.exit_code == 0, trained.output
     tx = pd.read_csv(transactions, dtype={"customer_id": str})
     small = tmp_path / "small.csv"
     tx[tx["customer_id"].isin(tx["customer_id"].unique()[:2])].to_csv(
@@ -590,15 +616,12 @@ def test_profiles_and_browsing_are_used_when_given(
 
 
 def test_a_damaged_model_folder_is_a_clean_error(
-    transactions: Path, tmp_path: Path
+    transactions: Path, trained_90: tuple[Path, Result], tmp_path: Path
 ) -> None:
     """A truncated model.joblib or a broken metadata.json is named with what is
     wrong (they were an UnpicklingError and a JSONDecodeError traceback)."""
-    models = tmp_path / "models"
+    models = _copy_of(trained_90, tmp_path)  # damaged below
     common = ["--transactions", str(transactions), "--as-of", "2023-06-30"]
-    train = ["train", *common, "--horizon-days", "60", "--no-backtest"]
-    trained = _run(*train, "--model-dir", str(models))
-    assert trained.exit_code == 0, trained.output
     version = (models / "CURRENT").read_text().strip()
     model, meta = models / version / "model.joblib", models / version / "metadata.json"
     score = ["score", *common, "--model-dir", str(models)]
@@ -631,13 +654,19 @@ def test_a_backtest_on_too_short_a_history_says_it_is_the_backtest(
 ) -> None:
     """The error named the backtest's as-of date as if the user had given it;
     it says whose date it is and how to train without it (which works)."""
+    # half the customers (the first purchase still on 2022-01-01): a model
+    # of a young history is slow to fit, and its size is not what is checked
+    log = tmp_path / "tx.csv"
+    tx = pd.read_csv(transactions, dtype=str)
+    half = sorted(set(tx["customer_id"]))[: tx["customer_id"].nunique() // 2]
+    tx.loc[tx["customer_id"].isin(half)].to_csv(log, index=False)
     models = tmp_path / "models"
-    args = ["train", "--transactions", str(transactions), "--as-of", "2022-04-15"]
+    args = ["train", "--transactions", str(log), "--as-of", "2022-04-15"]
     args += ["--horizon-days", "90", "--model-dir", str(models)]
     failed = _run(*args)
     assert failed.exit_code == 1
     assert failed.stderr.splitlines()[-1] == (
-        f"Error: {transactions}: field 'backtest_as_of': value '2022-01-15': "
+        f"Error: {log}: field 'backtest_as_of': value '2022-01-15': "
         "history too short to "
         "train: need at least 60 days between the first purchase and the as-of "
         "date, have 14 (the backtest trains as of the as-of date 2022-04-15 minus "
@@ -665,7 +694,13 @@ def test_tuning_runs_inside_the_progress_stage(
     def fake_tuned_config(*args: object) -> tuple[str, CLTVConfig]:
         base = args[-1]
         assert isinstance(base, CLTVConfig)
-        return "fake", base
+        # a small candidate, as the CV would pick one, with the base's seed
+        # and shares: the stage's log is checked, not the model
+        return "fake", FAST.with_params(
+            random_state=base.random_state,
+            platinum_share=base.platinum_share,
+            gold_share=base.gold_share,
+        )
 
     monkeypatch.setattr(cltv_cmd, "tuned_config", fake_tuned_config)
     args = [command, "--transactions", str(transactions), "--as-of", "2023-06-30"]
@@ -683,15 +718,14 @@ def test_tuning_runs_inside_the_progress_stage(
 
 
 def test_as_of_before_the_data_is_one_clear_error(
-    transactions: Path, tmp_path: Path
+    transactions: Path, trained_90: tuple[Path, Result], tmp_path: Path
 ) -> None:
     """train, score and evaluate as of a day before the first purchase: the
     same error naming the file and the first purchase (no numpy traceback)."""
     tx = pd.read_csv(transactions, dtype={"customer_id": str})
     first = tx.loc[tx["amount"] >= 0, "order_date"].min()
-    models = tmp_path / "models"
+    models = _copy_of(trained_90, tmp_path)  # a model to score with
     common = ["--transactions", str(transactions)]
-    _train_without_backtest(common, models)
     early = [*common, "--as-of", "2000-01-01"]
     runs = {
         "train": _run(
@@ -833,14 +867,14 @@ def test_exact_duplicate_rows_are_a_warning(transactions: Path, tmp_path: Path) 
 
 
 def test_score_and_train_note_a_log_that_ends_long_before(
-    transactions: Path, tmp_path: Path
+    transactions: Path, trained_90: tuple[Path, Result], tmp_path: Path
 ) -> None:
     """Scoring a year after the data ended published scores silently."""
     last = pd.read_csv(transactions)["order_date"].max()
     as_of = str(datetime.date.fromisoformat(last) + datetime.timedelta(days=365))
-    models = tmp_path / "models"
+    models = _copy_of(trained_90, tmp_path)  # a later train writes into it
     common = ["--transactions", str(transactions)]
-    trained = _train_without_backtest(common, models)
+    trained = trained_90[1]  # ``_train_without_backtest``'s run
     assert "the log ends" not in trained.stderr
     note = (
         f"WARNING tierflow.cli.cltv: {transactions}: the log ends on {last}, 365 "
@@ -910,10 +944,9 @@ def test_level_is_chosen_on_the_command_line(
     """`--level baseline` publishes BTYD's total (a history too young a year
     earlier measures no season: docs/cltv.md); only CLTVConfig took it."""
     common = ["--transactions", str(transactions), "--as-of", "2023-06-30"]
-    out = tmp_path / "eval"
     result = _run(
         "evaluate", *common, "--holdout-days", "90", "--level", "baseline",
-        "--out", str(out), "--json",
+        "--json",
     )  # fmt: skip
     assert result.exit_code == 0, result.output
     level = json.loads(result.stdout)["calibration"]["level"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+import json
 import os
 import subprocess
 import sys
@@ -35,8 +36,17 @@ from tierflow.data.store import StoreUnavailable
 from tierflow.data.synthetic_transactions import generate_transactions
 from tierflow.data.transactions import TransactionLog, day_number
 
-#: Small and quick; the registry logic does not depend on model quality.
-FAST = CLTVConfig(n_estimators=1, max_iter=15, min_samples_leaf=20, n_cutoffs=3)
+#: Small and quick; the registry logic does not depend on model quality:
+#: one short boosting, three cut-offs, and neither the calibration windows
+#: nor the seasonal level (each refits BG/NBD + Gamma-Gamma several times).
+FAST = CLTVConfig(
+    n_estimators=1,
+    max_iter=15,
+    min_samples_leaf=20,
+    n_cutoffs=3,
+    calibration="mean",
+    level="baseline",
+)
 AS_OF = day_number("2023-06-30")
 HORIZON = 60
 
@@ -115,9 +125,10 @@ def test_retrain_promotes_first_is_idempotent_and_prunes(
     pd.testing.assert_frame_equal(pd.read_csv(other), scores)
     assert _snapshot(registry.root) == before
 
-    # the next days: a new challenger each day, same recipe -> not worse
+    # the next days: a new challenger each day, same recipe -> not worse;
+    # the second of them makes three versions, one more than keep=2
     versions = []
-    for day in (1, 2, 3):
+    for day in (1, 2):
         result = retrain(
             data, AS_OF + day, registry, horizon_days=HORIZON, config=FAST, keep=2
         )
@@ -127,7 +138,7 @@ def test_retrain_promotes_first_is_idempotent_and_prunes(
     assert registry.current() == versions[-1]
     assert registry.versions() == sorted(versions[-2:])  # keep=2
     meta = registry.metadata(versions[-1])
-    assert meta["as_of"] == "2023-07-03"
+    assert meta["as_of"] == "2023-07-02"
     assert meta["data"]["fingerprint"] == data.fingerprint()
     assert meta["features"] and meta["library_versions"]["scikit-learn"]
 
@@ -182,7 +193,7 @@ def test_a_young_history_retrains_every_day_until_the_backtest_can_run(
     young = data.until(first + 130)
     registry = ModelRegistry(tmp_path / "models")
     retrain(young, first + 100, registry, horizon_days=HORIZON, config=FAST, keep=2)
-    for days in (101, 102, 103):
+    for days in (101, 102):  # the second day prunes: three versions, keep=2
         result = retrain(
             young, first + days, registry, horizon_days=HORIZON, config=FAST, keep=2
         )
@@ -244,7 +255,7 @@ def test_a_failing_retrain_keeps_no_more_versions_than_keep(
         raise InputError("no transactions in the holdout", file="syn.csv")
 
     monkeypatch.setattr(lifecycle, "backtest", no_holdout)
-    for day in (1, 2, 3):
+    for day in (1, 2):  # the second failing day prunes the first's challenger
         with pytest.raises(InputError, match="no transactions in the holdout"):
             retrain(
                 data, AS_OF + day, registry, horizon_days=HORIZON, config=FAST, keep=2
@@ -279,7 +290,7 @@ def test_failure_mid_write_keeps_the_champion(
 
 KILL_SCRIPT = textwrap.dedent(
     """
-    import os, signal, sys
+    import json, os, signal, sys
     from tierflow.cltv import registry as reg
     from tierflow.cltv.features import CustomerData
     from tierflow.cltv.lifecycle import retrain
@@ -295,7 +306,7 @@ KILL_SCRIPT = textwrap.dedent(
     def die(*args, **kwargs):  # the model files are written, the rename is next
         os.kill(os.getpid(), signal.SIGKILL)
     reg.os.rename = die
-    config = CLTVConfig(n_estimators=1, max_iter=15, min_samples_leaf=20, n_cutoffs=3)
+    config = CLTVConfig(**json.loads(sys.argv[4]))  # the test's FAST
     retrain(CustomerData(log), as_of, reg.ModelRegistry(root), horizon_days=horizon,
             config=config)
     """
@@ -317,6 +328,7 @@ def test_process_killed_mid_write_keeps_the_champion(
             str(registry.root),
             str(AS_OF + 1),
             str(HORIZON),
+            json.dumps(FAST.as_dict()),
         ],
         env=env,
         capture_output=True,
@@ -507,8 +519,8 @@ def test_a_prune_cut_short_leaves_no_version_folder_without_its_model(
     later prune saw it, and it stayed for good. Now it is renamed out of
     sight first, and the next writer removes what is left of it."""
     registry = ModelRegistry(tmp_path / "models")
-    for day in range(3):
-        retrain(data, AS_OF + day, registry, horizon_days=HORIZON, config=FAST)
+    for day in range(3):  # three versions, the last current
+        train_model(data, AS_OF + day, HORIZON, registry, FAST, with_backtest=False)
     oldest = registry.versions()[0]
 
     def cut_short(path: Path, *args: Any, **kwargs: Any) -> None:
