@@ -83,14 +83,19 @@ lint: $(DEV_STAMP)
 typecheck: $(DEV_STAMP)
 	$(BIN)/mypy
 
+## pytest-xdist runs one worker per core: one BLAS / OpenMP thread each
+## (numpy's OpenBLAS and scikit-learn's OpenMP start one per core in every
+## worker and its subprocesses, which then fight over the cores)
+TEST_ENV = TIERFLOW_CHROMIUM=$(CHROMIUM) OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1
+
 ## unit: every test but the long ones (`@pytest.mark.slow`: `make test-slow`)
 unit: $(DEV_STAMP) postgres $(if $(filter 0,$(BROWSER_TESTS)),,browser)
-	TIERFLOW_CHROMIUM=$(CHROMIUM) $(BIN)/pytest -q -n auto \
+	$(TEST_ENV) $(BIN)/pytest -q -n auto \
 	  -m "not slow$(if $(filter 0,$(BROWSER_TESTS)), and not browser)"
 
 ## test-slow: the long tests, opt-in (stress at full size, wheels, timing runs)
 test-slow: $(DEV_STAMP) postgres
-	TIERFLOW_CHROMIUM=$(CHROMIUM) $(BIN)/pytest -q -n auto -m slow
+	$(TEST_ENV) $(BIN)/pytest -q -n auto -m slow
 
 ## bench: opt-in long benchmarks (protocol and targets: docs/benchmarks.md)
 bench: bench-gap bench-network bench-allocation bench-online bench-cltv bench-service bench-fleet
