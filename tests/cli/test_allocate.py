@@ -201,6 +201,17 @@ _ROW = "A,2026-01-05T10:00:00-05:00,C1,100,gold,TEE,"
 _SCORES = "customer_id,predicted_spend,p_active,segment\nC1,10,0.5,gold\n"
 
 
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A finished greedy run of ``_write_orders(..., 30)``, made once: each
+    test takes a copy of its own."""
+    folder = tmp_path_factory.mktemp("finished")
+    out = folder / "existing"
+    good = _write_orders(folder / "good.csv", 30)
+    assert _allocate(good, out, "--engine", "greedy").exit_code == 0
+    return out
+
+
 @pytest.mark.parametrize(
     ("bad", "given", "message"),
     [
@@ -225,11 +236,16 @@ _SCORES = "customer_id,predicted_spend,p_active,segment\nC1,10,0.5,gold\n"
     ],
 )  # fmt: skip
 def test_bad_inputs_leave_a_fresh_folder_empty_and_an_old_one_as_it_was(
-    bad: str, given: str, message: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    bad: str,
+    given: str,
+    message: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    finished_run: Path,
 ) -> None:
     good = _write_orders(tmp_path / "good.csv", 30)
     existing = tmp_path / "existing"
-    assert _allocate(good, existing, "--engine", "greedy").exit_code == 0
+    shutil.copytree(finished_run, existing)  # a finished run, of ``good``
     before = _tree(existing)
     orders, options, code = good, [], 1
     if bad == "quantity":
@@ -315,6 +331,17 @@ def _outage_day(tmp_path: Path) -> tuple[list[str], dict[str, Any]]:
     return args, whole
 
 
+@pytest.fixture(scope="module")
+def outage_day(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> tuple[list[str], dict[str, Any], Path]:
+    """:func:`_outage_day` once for the module (its orders, events and
+    ``clean`` run are only read): the arguments, the summary, the folder."""
+    folder = tmp_path_factory.mktemp("outage-day")
+    args, whole = _outage_day(folder)
+    return args, whole, folder
+
+
 def _kill_once_committed(args: list[str], state: Path, batches: int) -> None:
     """Run ``tierflow *args`` in a process and SIGKILL it once ``state``
     holds ``batches`` committed batches."""
@@ -332,10 +359,12 @@ def _kill_once_committed(args: list[str], state: Path, batches: int) -> None:
     proc.wait()
 
 
-def test_sigkill_mid_run_then_resume_loses_and_repeats_nothing(tmp_path: Path) -> None:
-    args, whole = _outage_day(tmp_path)
+def test_sigkill_mid_run_then_resume_loses_and_repeats_nothing(
+    tmp_path: Path, outage_day: tuple[list[str], dict[str, Any], Path]
+) -> None:
+    args, whole, day = outage_day
     assert whole["forecast"] == "none"  # no bid prices: none used (QA)
-    clean = tmp_path / "clean"
+    clean = day / "clean"
     crashed = tmp_path / "crashed"
     _kill_once_committed([*args, "--out", str(crashed)], crashed / "state.db", 5)
     killed_at = _committed(crashed / "state.db")
@@ -369,7 +398,7 @@ def test_sigkill_mid_run_then_resume_loses_and_repeats_nothing(tmp_path: Path) -
 
 
 def test_a_run_resumed_in_another_folder_counts_the_reroutes_before_the_kill(
-    tmp_path: Path,
+    tmp_path: Path, outage_day: tuple[list[str], dict[str, Any], Path]
 ) -> None:
     """Killed after the outage's reroutes, its folder gone with the machine
     that ran it, resumed from the same --state into a new folder: the
@@ -377,7 +406,7 @@ def test_a_run_resumed_in_another_folder_counts_the_reroutes_before_the_kill(
     batches before the kill made, their figures being only journalled to the
     lost folder. They are committed with each batch now: every count is the
     uninterrupted run's."""
-    base, whole = _outage_day(tmp_path)
+    base, whole, _ = outage_day
     state = tmp_path / "state.db"
     args = [*base, "--state", str(state)]
     lost = tmp_path / "lost"
@@ -420,7 +449,7 @@ def test_another_run_killed_mid_way_leaves_the_finished_outputs_whole(
     args = ["allocate", "--network", str(TINY), "--engine", "greedy"]
     args += ["--no-bid-prices", "--batch-size", "4"]
     out = tmp_path / "out"
-    first_orders = _write_orders(tmp_path / "first.csv", 400, seed=2)
+    first_orders = _write_orders(tmp_path / "first.csv", 40, seed=2)
     done = CliRunner().invoke(
         cli, [*args, "--orders", str(first_orders), "--out", str(out)]
     )
@@ -760,7 +789,7 @@ def test_a_history_of_the_days_before_is_taken_up_to_the_first_order(
     after the first order to allocate left out (not arrived yet), and said."""
     args = ["generate", "orders", "--orders"]
     made = [
-        CliRunner().invoke(cli, [*args, "300", "--start", "2026-01-19", "--out",
+        CliRunner().invoke(cli, [*args, "20", "--start", "2026-01-19", "--out",
                                  str(tmp_path / "day.csv")]),
         CliRunner().invoke(cli, [*args, "2000", "--days", "7", "--seed", "4",
                                  "--start", "2026-01-12",
@@ -787,13 +816,13 @@ def test_a_history_of_the_days_before_is_taken_up_to_the_first_order(
 
 
 def test_a_run_stops_writing_once_its_store_is_migrated_past_its_schema(
-    tmp_path: Path,
+    tmp_path: Path, outage_day: tuple[list[str], dict[str, Any], Path]
 ) -> None:
     """A newer tierflow migrating the store during a long allocation: the run
     kept writing batches of the old shape to the end (only servers followed
     the schema's version). It now reads the version before each write: the
     next batch is refused by name, exit 1, nothing written after."""
-    args, _ = _outage_day(tmp_path)
+    args, _, _ = outage_day
     out = tmp_path / "run"
     state = out / "state.db"
     proc = subprocess.Popen(

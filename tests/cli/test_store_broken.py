@@ -12,13 +12,16 @@ import signal
 import sqlite3
 import subprocess
 import sys
+import threading
 from contextlib import closing
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
 from tests.cli.test_extras import _STATE_COMMANDS, _state_commands
 from tests.postgres import set_schema_version
+from tierflow.cli.main import cli
 from tierflow.cli.serve_cmd import API_KEY_ENV
 from tierflow.data.store import (
     SCHEMA_VERSION,
@@ -28,11 +31,31 @@ from tierflow.data.store import (
     open_store,
 )
 
+#: ``options`` would retry the store for ever if it were not refused: run in
+#: a process of its own, stopped at a timeout. ``serve`` runs in process, a
+#: Ctrl-C at the timeout stopping a server that serves; the batch commands end
+#: either way. In process: the same exit code, out and err, without a new
+#: interpreter's imports.
+_IN_A_PROCESS = {"options"}
+
 
 def _tierflow(tmp: Path, command: str, state: Path | str) -> tuple[int, str, str]:
-    """Run ``command`` on ``state`` in a fresh process: exit code, out, err
-    (a server that serves is stopped, and fails the test)."""
+    """Run ``command`` on ``state``: exit code, out, err (a server that
+    serves is stopped, and fails the test)."""
     args = _state_commands(tmp)[command]
+    if command not in _IN_A_PROCESS:
+        watchdog = threading.Timer(180, os.kill, (os.getpid(), signal.SIGINT))
+        watchdog.start()
+        try:
+            result = CliRunner().invoke(
+                cli,
+                [*args, "--state", str(state)],
+                prog_name="tierflow",
+                env={API_KEY_ENV: "cli-test-key-0123456789"},
+            )
+        finally:
+            watchdog.cancel()
+        return result.exit_code, result.stdout, result.stderr
     tierflow = str(Path(sys.executable).with_name("tierflow"))
     env = {**os.environ, API_KEY_ENV: "cli-test-key-0123456789"}
     proc = subprocess.Popen(
