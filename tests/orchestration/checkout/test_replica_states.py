@@ -20,10 +20,12 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import shutil
+import tempfile
 import time
 from collections import defaultdict
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -45,10 +47,8 @@ from tests.orchestration.checkout.helpers import (
     upgrade_charge,
 )
 from tests.postgres import NewState
-from tests.service_fixtures import MONDAY_10, put_scores
+from tests.service_fixtures import MONDAY_10, tiny_router
 from tierflow.data.errors import InputError
-from tierflow.data.network import Network
-from tierflow.data.store import open_store
 from tierflow.data.vocabulary import HoldStatus
 from tierflow.formulations.tiers import TierPolicy
 from tierflow.orchestration.checkout.results import OptionSet
@@ -71,28 +71,15 @@ _REPLICAS = st.sampled_from((0, 1))
 _HOLD_TTL_S = 900.0
 
 
-def _replica(
-    network: Network, state: Path | str, *, scores: bool, **kw: Any
-) -> OnlineRouter:
-    """A router on its own connection to ``state`` (``tiny_router``'s, on a
-    network loaded once: reading the tiny network's tables again for each
-    router was a third of the test's time; a ``Network`` is immutable)."""
-    store = open_store(state)
-    if scores:
-        put_scores(store)
-    return OnlineRouter.open(
-        network, store, capacity_refresh_s=0.0, cltv_refresh_s=0.0, **kw
-    )
-
-
 class TwoReplicas(RuleBasedStateMachine):
     """Two routers on one fresh store; the model keeps what each checkout
     holds and what each node's capacity map must carry."""
 
     requests = Bundle("requests")
 
-    def __init__(self, new_state: NewState, network: Network) -> None:
+    def __init__(self, new_state: NewState) -> None:
         super().__init__()
+        self.folder = Path(tempfile.mkdtemp(prefix="replicas-"))
         state = new_state()
         policy = TierPolicy().with_changes(upgrade_allowance_share=0.2)
         kw: dict[str, Any] = {"policy": policy, "reservation_ttl_s": _HOLD_TTL_S}
@@ -102,8 +89,8 @@ class TwoReplicas(RuleBasedStateMachine):
         #: passes, so every outcome is the same on a slow machine.
         self.clock = time.time()
         self.replicas: list[OnlineRouter] = [
-            _replica(network, state, scores=True, **kw),
-            _replica(network, state, scores=False, **kw),
+            tiny_router(self.folder, state=state, **kw),
+            tiny_router(self.folder, state=state, scores=False, **kw),
         ]
         store = self.replicas[0].store
         assert store is not None
@@ -126,6 +113,7 @@ class TwoReplicas(RuleBasedStateMachine):
     def teardown(self) -> None:
         for router in self.replicas:
             router.close()
+        shutil.rmtree(self.folder, ignore_errors=True)
 
     @rule(
         target=requests,
@@ -286,13 +274,11 @@ class TwoReplicas(RuleBasedStateMachine):
 
 
 def test_two_replicas_keep_stock_orders_allowances_and_capacity(
-    new_state: NewState, tiny_network: object
+    new_state: NewState,
 ) -> None:
-    network = cast("Network", tiny_network)
-
     class OnFreshStores(TwoReplicas):
         def __init__(self) -> None:
-            super().__init__(new_state, network)
+            super().__init__(new_state)
 
     run_state_machine_as_test(
         OnFreshStores,
