@@ -18,6 +18,7 @@ import httpx
 import pytest
 from click.testing import CliRunner
 
+from tests.cli.in_process import invoke_stopped_after
 from tests.conftest import TINY_NETWORK
 from tests.postgres import set_schema_version
 from tierflow.cli.main import cli
@@ -86,16 +87,7 @@ def test_a_store_of_a_newer_tierflow_is_refused(
         "serve", "--port", "0", "--network", str(TINY_NETWORK),
         "--state", str(state_location), "--workers", workers,
     ]  # fmt: skip
-    # in process; should it serve after all, a Ctrl-C at 60 s stops it (with
-    # its workers), and the exit code and output fail the test
-    watchdog = threading.Timer(60, os.kill, (os.getpid(), signal.SIGINT))
-    watchdog.start()
-    try:
-        result = CliRunner().invoke(
-            cli, command, env={API_KEY_ENV: "cli-test-key-0123456789"}
-        )
-    finally:
-        watchdog.cancel()
+    result = invoke_stopped_after(command, 60)
     stdout, stderr = result.stdout, result.stderr
     assert (result.exit_code, stdout) == (1, ""), stderr
     assert stderr == (

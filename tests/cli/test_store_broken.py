@@ -12,16 +12,14 @@ import signal
 import sqlite3
 import subprocess
 import sys
-import threading
 from contextlib import closing
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 
+from tests.cli.in_process import TEST_API_KEY, invoke_stopped_after
 from tests.cli.test_extras import _STATE_COMMANDS, _state_commands
 from tests.postgres import set_schema_version
-from tierflow.cli.main import cli
 from tierflow.cli.serve_cmd import API_KEY_ENV
 from tierflow.data.store import (
     SCHEMA_VERSION,
@@ -44,20 +42,10 @@ def _tierflow(tmp: Path, command: str, state: Path | str) -> tuple[int, str, str
     serves is stopped, and fails the test)."""
     args = _state_commands(tmp)[command]
     if command not in _IN_A_PROCESS:
-        watchdog = threading.Timer(180, os.kill, (os.getpid(), signal.SIGINT))
-        watchdog.start()
-        try:
-            result = CliRunner().invoke(
-                cli,
-                [*args, "--state", str(state)],
-                prog_name="tierflow",
-                env={API_KEY_ENV: "cli-test-key-0123456789"},
-            )
-        finally:
-            watchdog.cancel()
+        result = invoke_stopped_after([*args, "--state", str(state)], 180)
         return result.exit_code, result.stdout, result.stderr
     tierflow = str(Path(sys.executable).with_name("tierflow"))
-    env = {**os.environ, API_KEY_ENV: "cli-test-key-0123456789"}
+    env = {**os.environ, API_KEY_ENV: TEST_API_KEY}
     proc = subprocess.Popen(
         [tierflow, *args, "--state", str(state)],
         stdout=subprocess.PIPE,
