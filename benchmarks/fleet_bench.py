@@ -57,6 +57,10 @@ from tierflow.service.server import free_port
 #: PostgreSQL with the durability of SQLite's WAL at ``synchronous=NORMAL``.
 PG_OPTIONS = ("-c", "synchronous_commit=off", "-c", "max_connections=200")
 API_KEY = secrets.token_urlsafe(24)
+#: Carts per turn of the latency part: that many requests, then the same
+#: carts in process (turns of one cart put the in-process call on the
+#: server's CPU between every two requests; ``docs/benchmarks.md``).
+LATENCY_TURN = 50
 
 
 # --------------------------------------------------------------- fixtures
@@ -132,34 +136,45 @@ def latency(
     server_cpus: str | None,
 ) -> dict[str, Any]:
     """One client's ``POST /v1/options`` p50 over HTTP, and the same call in
-    process (a router on the same store, on the server's CPUs), alternately
-    on the same carts in the same run."""
+    process (a router on the same store, on the server's CPUs), taking turns
+    on the same carts in the same run: in turns of ``LATENCY_TURN`` carts
+    (the figures), then of one cart (``per_call_turns``: each request after
+    an in-process call on the server's CPU, for comparison)."""
     port = int(url.rsplit(":", 1)[1])
     client_cpus = os.sched_getaffinity(0)
     server = None if server_cpus is None else {int(c) for c in server_cpus.split(",")}
     with OnlineRouter.open(network, state) as router:
 
-        def in_process(cart: Cart) -> float:
-            """Milliseconds of the call, where the server's own call runs."""
+        def in_process(turn: list[Cart]) -> list[float]:
+            """Milliseconds of each call, where the server's own calls run."""
             if server is not None:
                 os.sched_setaffinity(0, server)
             try:
-                t = time.perf_counter()
-                router.generate_fulfillment_options(*cart)
-                return (time.perf_counter() - t) * 1e3
+                out = []
+                for cart in turn:
+                    t = time.perf_counter()
+                    router.generate_fulfillment_options(*cart)
+                    out.append((time.perf_counter() - t) * 1e3)
+                return out
             finally:
                 if server is not None:
                     os.sched_setaffinity(0, client_cpus)
 
-        http, inproc = run_fast(one_client_latency(port, carts, warm, in_process))
-    p50, inp50 = statistics.median(http), statistics.median(inproc)
-    return {
-        "requests": len(http),
-        "http_p50_ms": p50,
-        "http_p90_ms": float(np.percentile(http, 90)),
-        "in_process_p50_ms": inp50,
-        "ratio": p50 / inp50,
-    }
+        figures = {}
+        for name, turn in (("turns", LATENCY_TURN), ("per_call_turns", 1)):
+            http, inproc = run_fast(
+                one_client_latency(port, carts, warm, in_process, block=turn)
+            )
+            p50, inp50 = statistics.median(http), statistics.median(inproc)
+            figures[name] = {
+                "turn": turn,
+                "requests": len(http),
+                "http_p50_ms": p50,
+                "http_p90_ms": float(np.percentile(http, 90)),
+                "in_process_p50_ms": inp50,
+                "ratio": p50 / inp50,
+            }
+    return {**figures["turns"], "per_call_turns": figures["per_call_turns"]}
 
 
 def throughput(
@@ -433,6 +448,19 @@ def summary(r: dict[str, Any]) -> str:
             f"{w1['checkout_requests_per_s']:.0f} | {w1['ratio_to_healthz']:.2f} | "
             f"{w2['checkout_requests_per_s']:.0f} | {r[b]['scaling_2_workers']:.2f} |"
         )
+    lines += ["", f"Options latency in turns of {r['sqlite']['latency']['turn']} "
+              "carts (the table), and in turns of one cart (each request right "
+              "after an in-process call on the server's CPU):", "",
+              "| backend | turn | options p50 HTTP ms | p90 | in-process ms | ratio |",
+              "|---|---:|---:|---:|---:|---:|"]  # fmt: skip
+    for b in ("sqlite", "postgres"):
+        lat = r[b]["latency"]
+        for f in (lat, lat["per_call_turns"]):
+            lines.append(
+                f"| {b} | {f['turn']} | {f['http_p50_ms']:.2f} | "
+                f"{f['http_p90_ms']:.2f} | {f['in_process_p50_ms']:.2f} | "
+                f"{f['ratio']:.2f} |"
+            )
     lines += [
         "", "With the load generator on the second worker's CPU, that CPU is not "
         "the server's alone; `/healthz` shows how much of it the server gets:", "",

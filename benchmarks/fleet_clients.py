@@ -77,27 +77,38 @@ async def with_open_pages(
 
 
 async def one_client_latency(
-    port: int, carts: list[Cart], warm: int, in_process: Callable[[Cart], float]
+    port: int,
+    carts: list[Cart],
+    warm: int,
+    in_process: Callable[[list[Cart]], list[float]],
+    *,
+    block: int = 1,
 ) -> tuple[list[float], list[float]]:
     """Milliseconds of each ``POST /v1/options`` (one client, one keep-alive
-    connection, one request at a time) and of ``in_process(cart)`` right
-    after it on the same cart, after ``warm`` of each.
+    connection, one request at a time) and of the same carts in process
+    (``in_process(carts)``: each one's milliseconds), in turns of ``block``
+    carts: ``block`` requests, then those carts in process, and so on; the
+    first ``warm`` of each not counted.
 
-    Alternating the two keeps their ratio fair on a shared machine: both
-    see the same moments of load from other work.
+    Taking turns keeps their ratio fair on a shared machine: both see the
+    same moments of load from other work. Turns of one cart (``block=1``)
+    run the in-process call on the server's CPU between every two requests,
+    so each request finds that CPU's caches full of the other's data: both
+    figures are then those of a server that shares its CPU call by call.
     """
     client = RawClient(port)
     http, local = [], []
-    for k, cart in enumerate(carts):
-        t = time.perf_counter()
-        status, data = await client.request("POST", "/v1/options", body(cart))
-        ms = (time.perf_counter() - t) * 1e3
-        if status != 200:
-            raise RuntimeError(f"options answered {status}: {data[:200]!r}")
-        local_ms = in_process(cart)
-        if k >= warm:
-            http.append(ms)
-            local.append(local_ms)
+    for start in range(0, len(carts), block):
+        turn = carts[start : start + block]
+        for k, cart in enumerate(turn, start=start):
+            t = time.perf_counter()
+            status, data = await client.request("POST", "/v1/options", body(cart))
+            ms = (time.perf_counter() - t) * 1e3
+            if status != 200:
+                raise RuntimeError(f"options answered {status}: {data[:200]!r}")
+            if k >= warm:
+                http.append(ms)
+        local += in_process(turn)[max(warm - start, 0) :]
     await client.close()
     return http, local
 
