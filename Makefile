@@ -60,8 +60,14 @@ demo-network: $(STAMP)
 	$(BIN)/tierflow capacity forecast --orders $(DEMO_NET)/history.csv --state $(DEMO_NET)/state.db
 	$(BIN)/tierflow capacity show --state $(DEMO_NET)/state.db --png $(DEMO_NET)/capacity.png
 
-## test: ruff, mypy and the whole pytest suite (with a short fuzz pass)
-test: lint typecheck unit
+## test: ruff, mypy and the whole pytest suite (with a short fuzz pass). Once
+## the set-up and ruff are done, mypy runs beside pytest at a low priority: it
+## takes the CPU time pytest's workers leave idle (about a third: servers
+## starting, waits) instead of adding its own (45 s without a cache, as in
+## CI) before them. Their output interleaves; either failing fails the whole.
+test: $(DEV_STAMP) postgres $(if $(filter 0,$(BROWSER_TESTS)),,browser)
+	$(MAKE) --no-print-directory lint
+	$(MAKE) --no-print-directory -j2 typecheck unit TYPECHECK_NICE="nice -n 15"
 
 ## fuzz: the long fuzz run, thousands of corrupted inputs per reader and CLI
 ## command; prints the counts of docs/fuzzing.md (FUZZ_EXAMPLES=N to resize);
@@ -80,8 +86,9 @@ lint: $(DEV_STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
+TYPECHECK_NICE ?=
 typecheck: $(DEV_STAMP)
-	$(BIN)/mypy
+	$(TYPECHECK_NICE) $(BIN)/mypy
 
 ## pytest-xdist runs one worker per core: one BLAS / OpenMP thread each
 ## (numpy's OpenBLAS and scikit-learn's OpenMP start one per core in every
