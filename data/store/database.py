@@ -201,26 +201,6 @@ def store_error(backend: str, error: StoreUnavailable) -> StoreUnavailable:
     return error
 
 
-#: When this process last found each store unreachable (its location ->
-#: ``time.monotonic()``), whichever of its store objects found it (a server's
-#: router, capacity follower and pages each have their own connections).
-_unreachable_at: dict[str, float] = {}
-
-
-def saw_unreachable(location: str) -> None:
-    """Note that a call on the store at ``location`` could not reach it (a
-    database away, a write lock held past the wait), now."""
-    _unreachable_at[location] = time.monotonic()
-
-
-def unreachable_ago(location: str) -> float | None:
-    """Seconds since this process last found the store at ``location``
-    unreachable (None: never). Until other processes have written what they
-    answered while it was away, "not in the store" may mean "not there yet"."""
-    at = _unreachable_at.get(location)
-    return None if at is None else time.monotonic() - at
-
-
 class Cursor(Protocol):
     """The part of a DB-API cursor the store reads."""
 

@@ -14,7 +14,6 @@ from tierflow.data.store.checkouts import Checkouts
 from tierflow.data.store.database import (
     note_schema_version,
     schema_moved_on,
-    unreachable_ago,
     watch_schema_at_each_write,
 )
 from tierflow.data.store.quotes import Quotes
@@ -45,11 +44,6 @@ class DatabaseStore(
     def location(self) -> str:
         """Where the store lives: a file path, or a URL without its password."""
         return self._db.location
-
-    def unreachable_ago(self) -> float | None:
-        """Seconds since this process last found this store unreachable, on
-        any of its connections (None: never)."""
-        return unreachable_ago(self.location)
 
     def follow_schema(self) -> str:
         """Read the store's schema version now and note it for this process:

@@ -29,7 +29,6 @@ from tierflow.data.store.database import (
     migration_failed,
     refuse_newer_schema,
     refuse_writes_past_schema,
-    saw_unreachable,
     store_error,
 )
 from tierflow.data.store.location import redact_url
@@ -119,8 +118,6 @@ def _reachable(location: str | None = None) -> Iterator[None]:
             f"{first} (a store needs a UTF8 database: {_UTF8})", file=location
         ) from exc
     except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
-        if location is not None:  # for an unknown request id's answer meanwhile
-            saw_unreachable(location)
         # libpq's message spans lines (a hint on the second): one line
         raise store_error(
             "postgres",

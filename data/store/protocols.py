@@ -205,12 +205,6 @@ class QuoteStore(Protocol):
         """The stored quote, or None."""
         ...
 
-    def unreachable_ago(self) -> float | None:
-        """Seconds since this process last found the store unreachable
-        (None: never): a quote not found may be another process's, answered
-        meanwhile and not written yet."""
-        ...
-
     def closed_quotes(self, request_ids: Sequence[str]) -> dict[str, HoldStatus]:
         """How each of ``request_ids`` ended, for those that did."""
         ...

@@ -23,7 +23,6 @@ from types import TracebackType
 
 from tierflow.data.store.database import (
     StoreUnavailable,
-    saw_unreachable,
     store_error,
 )
 
@@ -41,11 +40,8 @@ def locked_error(database: Path | str, waited_s: float) -> StoreUnavailable:
     SQLite says only "database is locked": a batch job that waited a minute
     for a ``sqlite3`` shell or another job said that much, without naming
     the file or the wait. Both ways a wait ends (this module's turn, SQLite's
-    ``busy_timeout``) raise this one message, told to the listeners. The
-    store counts as unreachable meanwhile (another worker's answers may not
-    be written yet: :func:`~tierflow.data.store.database.unreachable_ago`).
+    ``busy_timeout``) raise this one message, told to the listeners.
     """
-    saw_unreachable(str(database))
     return store_error(
         "sqlite",
         StoreUnavailable(

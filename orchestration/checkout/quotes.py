@@ -13,6 +13,7 @@ import contextlib
 import dataclasses
 import datetime as dt
 import json
+import math
 import operator
 import threading
 import time
@@ -49,16 +50,34 @@ _CUSTOMER_VALUES = operator.attrgetter(*_CUSTOMER_FIELDS)
 KEEP_S = 86_400.0
 #: How often a process deletes the quotes past that (one indexed DELETE).
 PRUNE_EVERY_S = 60.0
-#: How long after this process last found its store unreachable a request
-#: id the store does not have is answered "unavailable" (503, retry), not
-#: unknown (404): other replicas answered options during the same outage,
-#: kept them in memory, and write them once their own pool has reconnected
-#: (within the pool's ``RECONNECT_S``, 2 s, of the database's return) at
-#: their capacity follower's next read of the log (every ``WAIT_S``, 0.5 s;
-#: ``RETRY_S``, 1 s, after a failed one) or their next call on the store.
-#: Twice the sum of those, rounded up (``tests/service/test_store_gone.py``
-#: checks it still covers them).
-OUTAGE_SETTLE_S = 10.0
+#: The characters of a request id (:func:`secrets.token_urlsafe` of 16
+#: bytes, ``router.new_request_id``).
+REQUEST_ID_CHARS = 22
+#: What joins a request id to the expiry it carries (epoch seconds) when its
+#: option set was answered without the store (none, or it could not be
+#: written): ``<22 characters>_<expiry>``, in the alphabet of every id
+#: (``[A-Za-z0-9_-]``). Every replica that cannot find such an id answers it
+#: "unavailable" (503, retry) until then: the replica that answered keeps it
+#: in memory and writes it once it can, however long its pool takes to
+#: reconnect. Any other id the store lacks is unknown (404) at once.
+KEPT_MARK = "_"
+#: How far past a replica's own quote TTL a marked id's expiry may lie and
+#: still be believed (clocks of other hosts): beyond it, a made-up id.
+KEPT_CLOCK_SLACK_S = 60.0
+
+
+def kept_id(request_id: str, expires_at: float) -> str:
+    """``request_id`` marked as answered without the store, open until
+    ``expires_at``."""
+    return f"{request_id}{KEPT_MARK}{math.ceil(expires_at)}"
+
+
+def kept_until(request_id: str) -> float | None:
+    """The expiry a marked request id carries (None: not a marked id)."""
+    token, _, until = request_id.rpartition(KEPT_MARK)
+    if len(token) != REQUEST_ID_CHARS or not until.isdecimal() or len(until) > 12:
+        return None
+    return float(until)
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,17 +167,21 @@ class QuoteBook:
         plans: Mapping[Tier, Plan],
         *,
         expires_at: float | None = None,
-    ) -> None:
-        """Keep (or replace, for a requote) an answer in the store and the cache.
+    ) -> str:
+        """Keep (or replace, for a requote) an answer in the store and the
+        cache; the request id it is kept under.
 
         ``expires_at``: a requote passes its first answer's expiry, which the
         store keeps too, so every replica refuses the checkout at the same
         instant (a requoting replica had renewed it for itself alone); None,
         a new answer open for ``ttl_s``.
-        A store that cannot be written leaves the quote in this process only.
-        At most every ``prune_every_s`` it also deletes the stored quotes
-        expired more than ``keep_s`` ago, so the table holds about a day of
-        checkouts however long the servers run.
+        A store that cannot be written (or none) leaves the quote in this
+        process only, written once it can be; a new answer is then kept
+        under its id marked with its expiry (:func:`kept_id`), so that
+        every other replica answers "retry" for it meanwhile, not
+        "unknown". At most every ``prune_every_s`` it also deletes the
+        stored quotes expired more than ``keep_s`` ago, so the table holds
+        about a day of checkouts however long the servers run.
         """
         now = time.time()
         quote = Quote(
@@ -170,24 +193,36 @@ class QuoteBook:
             now + self.ttl_s if expires_at is None else expires_at,
             answered_at=now,
         )
-        self._cache(answer.request_id, quote, now)
-        if self.store is None:
-            return
-        try:
-            self.store.put_quote(
-                answer.request_id,
-                req.customer_id,
-                answer.revision,
-                encode_quote(quote),
-                ttl_s=self.ttl_s,
-                now=now,
-            )
-        except STORE_ERRORS:  # this process still has it: written once it can be
+        rid = answer.request_id
+        if self.store is not None:
+            try:
+                self.store.put_quote(
+                    rid,
+                    req.customer_id,
+                    answer.revision,
+                    encode_quote(quote),
+                    ttl_s=self.ttl_s,
+                    now=now,
+                )
+            except STORE_ERRORS:  # this process still has it: written once it can be
+                pass
+            else:
+                self._cache(rid, quote, now)
+                self.save_unsaved()
+                self._prune(now)
+                return rid
+        if answer.revision == 1 and expires_at is None:  # its id says where it is
+            rid = kept_id(rid, quote.expires_at)
+        self._cache(rid, quote, now)
+        if self.store is not None:
             with self._lock:
-                self._unsaved.add(answer.request_id)
-            return
-        self.save_unsaved()
-        if now >= self._next_prune:
+                self._unsaved.add(rid)
+        return rid
+
+    def _prune(self, now: float) -> None:
+        """Delete the stored quotes long expired, at most every
+        ``prune_every_s``."""
+        if self.store is not None and now >= self._next_prune:
             self._next_prune = now + self.prune_every_s
             with contextlib.suppress(*STORE_ERRORS):
                 self.store.prune_quotes(now=now, grace_s=self.keep_s)
@@ -204,10 +239,9 @@ class QuoteBook:
         """Write the open option sets answered while the store could not be
         written, once it can be (the next answer written, the next quote
         read, or the capacity follower reading the log again); how many.
-        Each keeps its expiry. Kept in this process only, another replica
-        answered their select 404 "unknown request id" after the outage had
-        ended (it answers 503 for :data:`OUTAGE_SETTLE_S` now, meanwhile).
-        0 at once while another thread writes them."""
+        Each keeps its expiry (and its marked id: :func:`kept_id`; other
+        replicas answer it 503, retry, meanwhile). 0 at once while another
+        thread writes them."""
         if not self._saving.acquire(blocking=False):
             return 0
         try:
@@ -268,19 +302,19 @@ class QuoteBook:
 
     def unknown(self, request_id: str, reason: str) -> InputError | StoreUnavailable:
         """What to raise for a request id neither the store nor this process
-        has: ``reason`` (an ``InputError``, 404), or, within
-        :data:`OUTAGE_SETTLE_S` of this process finding the store unreachable,
-        ``StoreUnavailable`` (503, retry): another replica may hold the option
-        set still, answered during the outage and not written yet; the 404
-        told a shopper whose checkout worked a few seconds later to start over.
-        """
-        ago = None if self.store is None else self.store.unreachable_ago()
-        if ago is None or ago >= OUTAGE_SETTLE_S:
+        has: ``reason`` (an ``InputError``, 404), or, for an id marked as
+        answered without the store (:func:`kept_id`) and not yet expired,
+        ``StoreUnavailable`` (503, retry): the replica that answered it keeps
+        it and writes it once it can; a 404 told a shopper whose checkout
+        worked seconds later to start over. A marked expiry further ahead
+        than this book's TTL allows is a made-up id (404)."""
+        until = kept_until(request_id)
+        now = time.time()
+        if until is None or not now < until <= now + self.ttl_s + KEPT_CLOCK_SLACK_S:
             return InputError(reason, field="request_id", value=request_id)
         return StoreUnavailable(
-            f"request id not found yet: the store was unreachable until "
-            f"{ago:.1f} s ago, and option sets other servers answered meanwhile "
-            "may still be on their way: retry"
+            "request id not found yet: another server answered it while the "
+            "store could not be written and keeps it until it can: retry"
         )
 
     def kept(self, request_id: str) -> Quote | None:

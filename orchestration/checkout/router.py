@@ -16,6 +16,7 @@ tier means and how it is decided is in ``docs/checkout.md``.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import functools
 import secrets
@@ -420,14 +421,17 @@ class OnlineRouter:
     ) -> OptionSet:
         """Read the live context (the capacity map under the lock, the store
         without it), plan every tier and build the answer (under the lock),
-        then remember it (in the store, outside the lock)."""
+        then remember it (in the store, outside the lock; an answer the
+        store could not take carries its marked id, ``quotes.kept_id``)."""
         ctx = self._live.read(req, watch)
         with self._lock:
             plans = self._planner.plan(req, ctx, watch)
             answer = self._options.build(req, ctx, plans, request_id, revision)
             watch.lap("build")
-        self._quotes.remember(req, answer, plans.by_tier, expires_at=expires_at)
+        kept = self._quotes.remember(req, answer, plans.by_tier, expires_at=expires_at)
         watch.lap("remember")
+        if kept != answer.request_id:  # answered without the store: marked
+            answer = dataclasses.replace(answer, request_id=kept)
         return answer
 
     # -------------------------------------------------------------- capacity
@@ -640,7 +644,8 @@ def _request_id(value: object) -> str:
 
 
 def new_request_id() -> str:
-    """An unguessable request id: 128 random bits, URL-safe (22 characters)."""
+    """An unguessable request id: 128 random bits, URL-safe
+    (``REQUEST_ID_CHARS``, 22 characters)."""
     return secrets.token_urlsafe(16)
 
 

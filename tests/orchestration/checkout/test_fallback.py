@@ -26,7 +26,6 @@ from tierflow.data.store import (
 )
 from tierflow.data.store.local_postgres import LocalPostgres
 from tierflow.orchestration import bid_prices as bid_module
-from tierflow.orchestration.checkout import quotes as quotes_module
 from tierflow.orchestration.checkout.router import OnlineRouter
 
 
@@ -139,7 +138,8 @@ def test_options_answered_while_the_store_failed_reach_it_when_it_is_back(
     select "unknown request id" (a server that started without its store
     wrote them when it opened it; one that lost it mid-run never did). It is
     written at the next answer written, or when the follower reads the log
-    again (``save_unsaved``)."""
+    again (``save_unsaved``); meanwhile another replica answers it
+    "unavailable" (retry)."""
     with (
         tiny_router(tmp_path, state=state_location) as a,
         tiny_router(tmp_path, state=state_location, scores=False) as b,
@@ -159,8 +159,8 @@ def test_options_answered_while_the_store_failed_reach_it_when_it_is_back(
                 "C10", [("TEE", 1)], "606", now=MONDAY_10
             )
         assert "put_quote" not in vars(a.store) and type(a.store) is store_type
-        with pytest.raises(InputError, match="unknown request id"):
-            b.select(first.request_id, "gold")  # not written yet
+        # not written yet: another replica says "retry" (its id says so)
+        assert b.select(first.request_id, "gold").status == "unavailable"
         assert a.save_unsaved() == 2 and a.save_unsaved() == 0
         assert b.select(first.request_id, "gold").status == "held"
         assert b.select(second.request_id, "gold").status == "held"
@@ -217,16 +217,17 @@ def test_another_replicas_checkout_answered_in_an_outage_is_unavailable_until_wr
     tmp_path: Path,
     state_location: Path | str,
     request: pytest.FixtureRequest,
-    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """Replica ``a`` answered options while the store was away and keeps
     them in memory until it writes them; ``b`` got its connection back
     first and answered their select 404 "unknown request id" (a checkout
-    that worked a few seconds later). Within ``OUTAGE_SETTLE_S`` of finding
-    the store unreachable a replica answers such an id ``unavailable``
-    (503, retry): select, confirm, cancel, the stream and a requote alike;
-    ``a`` writes them at its next read of the store; after the window an id
-    nobody made is unknown again (404)."""
+    that worked a few seconds later). The id of an option set the store
+    did not take carries its expiry (``<token>_<epoch s>``): every replica
+    answers it ``unavailable`` (503, retry) until ``a`` has written it,
+    however long ``a`` takes: select, confirm, cancel, the stream and a
+    requote alike. An id nobody made is unknown (404) at once, outage or
+    not (it was 503 for 10 s after one), and so is a marked id past its
+    expiry or with one further ahead than a quote lives."""
     network = load_network(TINY_NETWORK)
     with open_store(state_location) as seeded:
         put_scores(seeded)
@@ -247,23 +248,22 @@ def test_another_replicas_checkout_answered_in_an_outage_is_unavailable_until_wr
             )
         _until_reachable(b.store)  # b has its connection back
         rid = kept.request_id
+        token, until = rid[:22], rid[23:]
+        assert re.fullmatch(r"[A-Za-z0-9_-]{22}_[0-9]+", rid), rid
+        assert 0 < int(until) - time.time() <= 1800 + 1  # the default quote TTL
         results = [b.select(rid, "gold"), b.confirm(rid), b.cancel(rid)]
         assert [r.status for r in results] == ["unavailable"] * 3, results
         said = (
-            r"request id not found yet: the store was unreachable until "
-            r"\d+\.\d s ago, and option sets other servers answered meanwhile "
-            r"may still be on their way: retry"
+            "request id not found yet: another server answered it while the "
+            "store could not be written and keeps it until it can: retry"
         )
         for result in results:
-            assert re.fullmatch(said, result.message), result.message
+            assert result.message == said, result.message
         with pytest.raises(StoreUnavailable, match=f"^{said}$"):
             b.is_open(rid)  # the stream's check: 503
         with pytest.raises(StoreUnavailable, match=f"^{said}$"):
             b.requote(rid, now=MONDAY_10)
-        _until_reachable(a.store)  # a has its connection back too
-        assert a.is_open(rid)  # its next read of the store writes what it kept
-        assert b.select(rid, "gold").status == "held"
-        monkeypatch.setattr(quotes_module, "OUTAGE_SETTLE_S", 0.0)  # the window over
+        # right after the outage, an id nobody made is unknown: no window
         with pytest.raises(InputError) as unknown:
             b.select("never-made", "gold")
         assert unknown.value.reason == (
@@ -273,6 +273,19 @@ def test_another_replicas_checkout_answered_in_an_outage_is_unavailable_until_wr
         with pytest.raises(InputError) as unknown:
             b.cancel("never-made")
         assert unknown.value.reason == "unknown request id"
+        now = int(time.time())
+        for made_up in (
+            f"{token}_{now - 1}",  # expired
+            f"{token}_{now + 1800 + 3600}",  # lives longer than a quote
+            f"{token}_12e9",
+            f"{token[1:]}_{now + 60}",  # not an id's 22 characters
+        ):
+            with pytest.raises(InputError):
+                b.select(made_up, "gold")
+        _until_reachable(a.store)  # a has its connection back too
+        assert a.is_open(rid)  # its next read of the store writes what it kept
+        assert b.select(rid, "gold").status == "held"
+        assert b.confirm(rid).status == "confirmed"
     finally:
         a.close()
         b.close()

@@ -3,6 +3,7 @@ and cached (at most ``max_open``, oldest first)."""
 
 from __future__ import annotations
 
+import re
 import time
 from pathlib import Path
 
@@ -52,41 +53,44 @@ def _answer(request_id: str, revision: int = 1) -> OptionSet:
 
 
 def test_remember_get_close() -> None:
-    book = QuoteBook(60.0, 10)
-    book.remember(_REQ, _answer("a"), {Tier.GOLD: (_SHIP,)})
-    book.remember(_REQ, _answer("b"), {})
-    assert book.ids() == ["a", "b"] and "a" in book
-    quote = book.get("a")
+    book = QuoteBook(60.0, 10)  # no store: each new answer's id is marked
+    a = book.remember(_REQ, _answer("a"), {Tier.GOLD: (_SHIP,)})
+    b = book.remember(_REQ, _answer("b"), {})
+    assert re.fullmatch(r"a_[0-9]+", a) and re.fullmatch(r"b_[0-9]+", b)
+    assert book.ids() == [a, b] and a in book and "a" not in book
+    quote = book.get(a)
     assert quote.option("gold").nodes == ("ST-CHI",)
     assert quote.plans[Tier.GOLD] == (_SHIP,)
     with pytest.raises(InputError, match=r"field 'option_id'.*one of \['gold'\]"):
         quote.option("platinum")
-    book.remember(_REQ, _answer("a", 2), {})  # a requote moves it to the end
-    assert book.ids() == ["b", "a"] and book.get("a").revision == 2
-    book.close("b", HoldStatus.CANCELLED)
-    with pytest.raises(InputError, match=r"^field 'request_id': value 'b': checkout "):
-        book.get("b")
+    # a requote keeps its id and moves it to the end
+    assert book.remember(_REQ, _answer(a, 2), {}) == a
+    assert book.ids() == [b, a] and book.get(a).revision == 2
+    book.close(b, HoldStatus.CANCELLED)
+    with pytest.raises(
+        InputError, match=rf"^field 'request_id': value '{b}': checkout "
+    ):
+        book.get(b)
     with pytest.raises(InputError, match=r"^field 'request_id': value 'x': unknown"):
         book.get("x")
 
 
 def test_oldest_dropped_beyond_the_cap() -> None:
     book = QuoteBook(60.0, 2)
-    for request_id in "abc":
-        book.remember(_REQ, _answer(request_id), {})
-    assert book.ids() == ["b", "c"]
+    kept = [book.remember(_REQ, _answer(request_id), {}) for request_id in "abc"]
+    assert book.ids() == kept[1:]
 
 
 def test_expired_quotes() -> None:
     book = QuoteBook(1e-6, 10)
-    book.remember(_REQ, _answer("a"), {})
+    a = book.remember(_REQ, _answer("a"), {})
     time.sleep(1e-3)
     with pytest.raises(InputError, match=r"options expired .*generate them again"):
-        book.get("a")
+        book.get(a)
     book.remember(_REQ, _answer("b"), {})
     time.sleep(1e-3)
-    book.remember(_REQ, _answer("c"), {})  # drops the expired ones first
-    assert book.ids() == ["c"]
+    c = book.remember(_REQ, _answer("c"), {})  # drops the expired ones first
+    assert book.ids() == [c]
 
 
 def test_another_book_on_the_store_reads_and_closes_it(
