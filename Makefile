@@ -62,7 +62,7 @@ demo-network: $(STAMP)
 
 ## test: ruff, mypy and the whole pytest suite (with a short fuzz pass). Once
 ## the set-up and ruff are done, mypy runs beside pytest at a low priority: it
-## takes the CPU time pytest's workers leave idle (about a third: servers
+## takes the CPU time pytest's workers leave idle (over a quarter: servers
 ## starting, waits) instead of adding its own (45 s without a cache, as in
 ## CI) before them. Their output interleaves; either failing fails the whole.
 test: $(DEV_STAMP) postgres $(if $(filter 0,$(BROWSER_TESTS)),,browser)

@@ -15,6 +15,7 @@ import datetime as dt
 import json
 import math
 import operator
+import secrets
 import threading
 import time
 from collections import OrderedDict
@@ -50,9 +51,10 @@ _CUSTOMER_VALUES = operator.attrgetter(*_CUSTOMER_FIELDS)
 KEEP_S = 86_400.0
 #: How often a process deletes the quotes past that (one indexed DELETE).
 PRUNE_EVERY_S = 60.0
-#: The characters of a request id (:func:`secrets.token_urlsafe` of 16
-#: bytes, ``router.new_request_id``).
-REQUEST_ID_CHARS = 22
+#: Random bytes of a request id (128 bits: unguessable).
+REQUEST_ID_BYTES = 16
+#: The characters of a request id: URL-safe base64 of its bytes, unpadded.
+REQUEST_ID_CHARS = -(-4 * REQUEST_ID_BYTES // 3)
 #: What joins a request id to the expiry it carries (epoch seconds) when its
 #: option set was answered without the store (none, or it could not be
 #: written): ``<22 characters>_<expiry>``, in the alphabet of every id
@@ -64,6 +66,12 @@ KEPT_MARK = "_"
 #: How far past a replica's own quote TTL a marked id's expiry may lie and
 #: still be believed (clocks of other hosts): beyond it, a made-up id.
 KEPT_CLOCK_SLACK_S = 60.0
+
+
+def new_request_id() -> str:
+    """An unguessable request id: ``REQUEST_ID_BYTES`` random bytes, URL-safe
+    (``REQUEST_ID_CHARS``, 22 characters)."""
+    return secrets.token_urlsafe(REQUEST_ID_BYTES)
 
 
 def kept_id(request_id: str, expires_at: float) -> str:

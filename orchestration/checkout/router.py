@@ -19,7 +19,6 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import functools
-import secrets
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
@@ -55,7 +54,7 @@ from tierflow.orchestration.checkout.holds import Holds
 from tierflow.orchestration.checkout.live_context import LiveContext
 from tierflow.orchestration.checkout.options import OptionBuilder
 from tierflow.orchestration.checkout.planner import Planner
-from tierflow.orchestration.checkout.quotes import QuoteBook
+from tierflow.orchestration.checkout.quotes import QuoteBook, new_request_id
 from tierflow.orchestration.checkout.request import CheckoutRequest, RequestValidator
 from tierflow.orchestration.checkout.results import (
     WATCHED_FIELDS,
@@ -641,12 +640,6 @@ def _request_id(value: object) -> str:
             value=value,
         )
     return value
-
-
-def new_request_id() -> str:
-    """An unguessable request id: 128 random bits, URL-safe
-    (``REQUEST_ID_CHARS``, 22 characters)."""
-    return secrets.token_urlsafe(16)
 
 
 def _load(folder: Path | str | None) -> Network:
