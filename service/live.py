@@ -112,6 +112,9 @@ class LiveHub:
         Seconds of :data:`timer` one update may spend answering watched
         checkouts again (at least one is answered); the others stay due, in
         the order they fell due, for the next updates, which follow at once.
+        A checkout the store could not answer again (an error of the store)
+        stays due, first in line, and is tried again ``poll_s`` later (or at
+        the next wake-up).
     """
 
     def __init__(
@@ -138,6 +141,9 @@ class LiveHub:
         #: Watched checkouts due to be answered again, in the order they fell
         #: due (a request id is due once however often the map moves).
         self._due: OrderedDict[str, None] = OrderedDict()
+        #: The timer from which the due checkouts are tried again after the
+        #: store failed one (till then the loop waits as when none is due).
+        self._retry_at = -math.inf
         #: request id → (answer, capacity version, when its quote expires)
         self._answers: OrderedDict[str, tuple[OptionSet, tuple[int, ...], float]] = (
             OrderedDict()
@@ -275,7 +281,7 @@ class LiveHub:
             with self._lock:
                 known = self._answers.get(request_id)
             if known is None or known[1] != map_version(self.router):
-                out += self._requote(request_id)
+                out += self._requote(request_id) or []
             elif known[0].revision > 1:  # answered again before this stream came
                 out.append(self._options_event(known[0], []))
         return out
@@ -284,7 +290,8 @@ class LiveHub:
     async def _run(self) -> None:
         assert self._wake is not None
         while not self.closed:
-            if not self._due:  # answers due: the next update at once
+            # answers due: the next update at once (unless the store just failed one)
+            if not self._due or self.timer() < self._retry_at:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), timeout=self.poll_s)
             self._wake.clear()
@@ -378,7 +385,10 @@ class LiveHub:
         """Answer the due checkouts again, oldest first, until
         ``requote_budget_s`` is spent (one at least); sent are the answers
         that moved and the checkouts that ended. A checkout nobody watches
-        any more is no longer due."""
+        any more is no longer due. One the store could not answer stays due,
+        first in line, and ends the turn: it is tried again ``poll_s`` later
+        (it was dropped, and its page kept the old dates until the map moved
+        again or a minute passed)."""
         due, open_ = self._due, set(watched)
         out: list[tuple[str, LiveEvent]] = []
         until = self.timer() + self.requote_budget_s
@@ -388,18 +398,27 @@ class LiveHub:
             if request_id not in open_:
                 continue
             answered += 1
-            out += [(request_id, ev) for ev in self._requote(request_id, moved=True)]
+            events = self._requote(request_id, moved=True)
+            if events is None:
+                due[request_id] = None
+                due.move_to_end(request_id, last=False)
+                self._retry_at = self.timer() + self.poll_s
+                break
+            out += [(request_id, ev) for ev in events]
         return out
 
-    def _requote(self, request_id: str, *, moved: bool = False) -> list[LiveEvent]:
+    def _requote(
+        self, request_id: str, *, moved: bool = False
+    ) -> list[LiveEvent] | None:
         """The checkout answered again: its ``options`` event (with ``moved``,
         none when no option moved from the answer the hub keeps: not built,
-        its option set not encoded), or ``closed`` when it ended."""
+        its option set not encoded), or ``closed`` when it ended; None when
+        the store could not answer it (nothing to send: it is not closed)."""
         version = map_version(self.router)
         try:
             after = self.router.requote(request_id, now=self.clock())
         except STORE_ERRORS:  # not read now (another replica's): not closed
-            return []
+            return None
         except InputError as exc:
             with self._lock:
                 self._answers.pop(request_id, None)

@@ -4,6 +4,9 @@ their quote expires, not only when newer answers push them out."""
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
+import itertools
+import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TypeVar
@@ -12,6 +15,7 @@ import pytest
 
 from tests.service.helpers import OUTAGE
 from tests.service_fixtures import MONDAY_10, tiny_router
+from tierflow.data.store import StoreUnavailable
 from tierflow.orchestration.checkout.router import OnlineRouter, OptionSet
 from tierflow.service import live
 from tierflow.service.capacity_view import map_version
@@ -231,6 +235,46 @@ def test_a_watched_checkout_whose_answer_was_pushed_out_still_gets_its_new_dates
     assert after == []
 
 
+def test_a_watched_checkout_the_store_failed_is_answered_again_a_poll_later(
+    tmp_path: Path, state_location: Path | str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The hub's own loop: the map moves and the store fails the watched
+    checkout's requote twice (a database restarting). The checkout stays due
+    and is tried again ``poll_s`` later each time, not at every turn of the
+    loop, and its page gets the new dates at the third try. It was dropped
+    at the first failure: the page kept the old dates until the map moved
+    again or a minute passed."""
+    router = tiny_router(tmp_path, state=state_location)
+    hub = LiveHub(router, lambda: MONDAY_10, poll_s=0.2, min_interval_s=0.0)
+    watched = _answer(router, hub, "C1")
+    tries: list[float] = []
+    requote = router.requote
+
+    def restarting(request_id: str, *, now: dt.datetime | None = None) -> OptionSet:
+        tries.append(time.monotonic())
+        if len(tries) <= 2:
+            raise StoreUnavailable("the database system is starting up")
+        return requote(request_id, now=now)
+
+    monkeypatch.setattr(router, "requote", restarting)
+
+    async def run() -> list[LiveEvent]:
+        page = await hub.subscribe(watched.request_id, capacity=False)
+        await hub.start()
+        router.apply_capacity_events([{**OUTAGE, "ts": "2026-01-05T14:00:00Z"}])
+        hub.notify()
+        got = await asyncio.wait_for(page.queue.get(), timeout=10)
+        await hub.stop()
+        return [got] if got is not None else []
+
+    events = _run_closed(router, hub, run)
+    assert [(ev.event, ev.data["revision"]) for ev in events] == [("options", 2)]
+    assert events[0].data["changes"][0]["option_id"] == "gold"
+    assert len(tries) == 3
+    assert all(b - a >= 0.2 for a, b in itertools.pairwise(tries))
+    assert hub.n_due == 0
+
+
 def test_a_checkout_cancelled_by_another_process_closes_its_streams_here(
     tmp_path: Path,
 ) -> None:
@@ -291,7 +335,7 @@ def test_a_checkout_unread_while_the_store_is_away_is_not_closed(
         try:
             assert there.store is not None
             there.store.close()  # the store goes away for this replica
-            assert hub._requote(made.request_id) == []
+            assert hub._requote(made.request_id) is None
             assert made.request_id not in hub
         finally:
             hub.close()
