@@ -252,7 +252,8 @@ class LiveHub:
         """A new stream: first the current map (with ``capacity``), then for
         a checkout whose answer predates the map its requote, or for one
         answered again since its first answer that last answer (with no
-        changes: what the stream's page had is not known). A page whose
+        changes: what the stream's page had is not known); a requote the
+        store failed leaves the checkout due, for the next updates. A page whose
         stream reconnected after a re-answer went out while it was away,
         or a second page of the checkout opened after it, kept its old
         answer until the next move."""
@@ -281,7 +282,10 @@ class LiveHub:
             with self._lock:
                 known = self._answers.get(request_id)
             if known is None or known[1] != map_version(self.router):
-                out += self._requote(request_id) or []
+                requoted = self._requote(request_id)
+                if requoted is None:  # the store failed it: the updates try again
+                    self._due.setdefault(request_id, None)  # (one C call: atomic)
+                out += requoted or []
             elif known[0].revision > 1:  # answered again before this stream came
                 out.append(self._options_event(known[0], []))
         return out

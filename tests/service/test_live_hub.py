@@ -275,6 +275,40 @@ def test_a_watched_checkout_the_store_failed_is_answered_again_a_poll_later(
     assert hub.n_due == 0
 
 
+def test_a_stream_opened_while_the_store_failed_its_requote_gets_it_next_update(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A page's stream opens after the map moved, and the store fails the
+    requote that would bring the page the new dates: the checkout falls due
+    and the next update answers it (the page waited for the next move of
+    the map or the minute's re-answer)."""
+    router = tiny_router(tmp_path)
+    hub = LiveHub(router, lambda: MONDAY_10)
+    watched = _answer(router, hub, "C1")
+    router.apply_capacity_events([{**OUTAGE, "ts": "2026-01-05T14:00:00Z"}])
+    failures = [StoreUnavailable("the database system is starting up")]
+    requote = router.requote
+
+    def restarting(request_id: str, *, now: dt.datetime | None = None) -> OptionSet:
+        if failures:
+            raise failures.pop()
+        return requote(request_id, now=now)
+
+    monkeypatch.setattr(router, "requote", restarting)
+
+    async def run() -> tuple[list[LiveEvent], int, list[LiveEvent]]:
+        await hub.update()  # the hub has seen the move, nobody watched then
+        page = await hub.subscribe(watched.request_id, capacity=False)
+        first, due = _drain(page), hub.n_due
+        await hub.update()  # the map has not moved since
+        return first, due, _drain(page)
+
+    first, due, then = _run_closed(router, hub, run)
+    assert (first, due) == ([], 1)
+    assert [(ev.event, ev.data["revision"]) for ev in then] == [("options", 2)]
+    assert hub.n_due == 0
+
+
 def test_a_checkout_cancelled_by_another_process_closes_its_streams_here(
     tmp_path: Path,
 ) -> None:
