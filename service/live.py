@@ -392,7 +392,9 @@ class LiveHub:
         any more is no longer due. One the store could not answer stays due,
         first in line, and ends the turn: it is tried again ``poll_s`` later
         (it was dropped, and its page kept the old dates until the map moved
-        again or a minute passed)."""
+        again or a minute passed). One that fails otherwise (a defect) is
+        logged and dropped; the others are answered and the map is sent (the
+        whole update failed: no stream had the map or any re-answer)."""
         due, open_ = self._due, set(watched)
         out: list[tuple[str, LiveEvent]] = []
         until = self.timer() + self.requote_budget_s
@@ -402,7 +404,11 @@ class LiveHub:
             if request_id not in open_:
                 continue
             answered += 1
-            events = self._requote(request_id, moved=True)
+            try:
+                events = self._requote(request_id, moved=True)
+            except Exception:  # a defect of one checkout's answer: not the others'
+                log.exception("live requote of %s failed", request_id)
+                continue
             if events is None:
                 due[request_id] = None
                 due.move_to_end(request_id, last=False)

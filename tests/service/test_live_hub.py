@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import itertools
+import logging
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -307,6 +308,43 @@ def test_a_stream_opened_while_the_store_failed_its_requote_gets_it_next_update(
     assert (first, due) == ([], 1)
     assert [(ev.event, ev.data["revision"]) for ev in then] == [("options", 2)]
     assert hub.n_due == 0
+
+
+def test_one_checkout_whose_requote_fails_keeps_nothing_from_the_other_streams(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A defect in one watched checkout's requote (not the store's: an
+    error nobody expected) failed the whole update: no stream got the new
+    map, nor any other checkout its new dates. Now that one is logged and
+    dropped; the map and the others' answers go out."""
+    router = tiny_router(tmp_path)
+    hub = LiveHub(router, lambda: MONDAY_10)
+    broken, fine = _answer(router, hub, "C1"), _answer(router, hub, "C2")
+    requote = router.requote
+
+    def defective(request_id: str, *, now: dt.datetime | None = None) -> OptionSet:
+        if request_id == broken.request_id:
+            raise RuntimeError("a defect")
+        return requote(request_id, now=now)
+
+    monkeypatch.setattr(router, "requote", defective)
+
+    async def run() -> list[list[LiveEvent]]:
+        pages = [await hub.subscribe(m.request_id) for m in (broken, fine)]
+        for page in pages:
+            assert [ev.event for ev in _drain(page)] == ["capacity"]
+        router.apply_capacity_events([{**OUTAGE, "ts": "2026-01-05T14:00:00Z"}])
+        await _updates_until_none_due(hub)
+        return [_drain(page) for page in pages]
+
+    with caplog.at_level(logging.ERROR, logger="tierflow.service"):
+        at_broken, at_fine = _run_closed(router, hub, run)
+    assert [ev.event for ev in at_broken] == ["capacity"]
+    assert [(ev.event, ev.data.get("revision")) for ev in at_fine] == [
+        ("capacity", None),
+        ("options", 2),
+    ]
+    assert f"live requote of {broken.request_id} failed" in caplog.text
 
 
 def test_a_checkout_cancelled_by_another_process_closes_its_streams_here(
