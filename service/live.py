@@ -394,7 +394,8 @@ class LiveHub:
         (it was dropped, and its page kept the old dates until the map moved
         again or a minute passed). One that fails otherwise (a defect) is
         logged and dropped; the others are answered and the map is sent (the
-        whole update failed: no stream had the map or any re-answer)."""
+        whole update failed: the map and the re-answers before it were lost
+        until the map's next move)."""
         due, open_ = self._due, set(watched)
         out: list[tuple[str, LiveEvent]] = []
         until = self.timer() + self.requote_budget_s

@@ -213,8 +213,21 @@ def test_a_checkout_stream_without_the_map(live: Any) -> None:
         "/v1/capacity/events", json={"events": [OUTAGE]}, headers={"X-API-Key": API_KEY}
     )
     assert r.status_code == 200
+
+    def hub_state() -> str:
+        """What the hub had, for a failure's message: this test failed once
+        in CI (the lean stream got no event in 10 s) without saying more."""
+        return (
+            f"hub: {hub.n_subscribers} subscribers, {hub.n_due} due, answer "
+            f"kept {rid in hub}; lean {[e['event'] for e in lean.events]}, "
+            f"full {[e['event'] for e in full.events]}"
+        )
+
     for stream in (lean, full):
-        update = stream.wait_for(lambda e: e["event"] == "options")
+        try:
+            update = stream.wait_for(lambda e: e["event"] == "options")
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}; {hub_state()}") from exc
         assert (update["data"]["request_id"], update["data"]["revision"]) == (rid, 2)
     full.wait_for(lambda e: e["event"] == "capacity" and e["data"]["version"] != [0, 0])
     client.post(f"/v1/checkouts/{rid}/cancel")
