@@ -96,6 +96,32 @@ async def _updates_until_none_due(hub: LiveHub) -> list[int]:
             return due
 
 
+#: What a store restarting says.
+STARTING = StoreUnavailable("the database system is starting up")
+
+
+def _failing_requotes(
+    router: OnlineRouter,
+    monkeypatch: pytest.MonkeyPatch,
+    error: Exception,
+    when: Callable[[str, int], bool],
+) -> list[float]:
+    """``router.requote`` raises ``error`` on the tries ``when(request_id,
+    k)`` picks (``k`` counts the tries from 1) and answers on the others;
+    the steady clock's instant of every try, filled as they come."""
+    tries: list[float] = []
+    requote = router.requote
+
+    def failing(request_id: str, *, now: dt.datetime | None = None) -> OptionSet:
+        tries.append(time.monotonic())
+        if when(request_id, len(tries)):
+            raise error.with_traceback(None)
+        return requote(request_id, now=now)
+
+    monkeypatch.setattr(router, "requote", failing)
+    return tries
+
+
 def _run_closed(
     router: OnlineRouter, hub: LiveHub, steps: Callable[[], Awaitable[T]]
 ) -> T:
@@ -248,16 +274,7 @@ def test_a_watched_checkout_the_store_failed_is_answered_again_a_poll_later(
     router = tiny_router(tmp_path, state=state_location)
     hub = LiveHub(router, lambda: MONDAY_10, poll_s=0.2, min_interval_s=0.0)
     watched = _answer(router, hub, "C1")
-    tries: list[float] = []
-    requote = router.requote
-
-    def restarting(request_id: str, *, now: dt.datetime | None = None) -> OptionSet:
-        tries.append(time.monotonic())
-        if len(tries) <= 2:
-            raise StoreUnavailable("the database system is starting up")
-        return requote(request_id, now=now)
-
-    monkeypatch.setattr(router, "requote", restarting)
+    tries = _failing_requotes(router, monkeypatch, STARTING, lambda _, k: k <= 2)
 
     async def run() -> list[LiveEvent]:
         page = await hub.subscribe(watched.request_id, capacity=False)
@@ -287,15 +304,7 @@ def test_a_stream_opened_while_the_store_failed_its_requote_gets_it_next_update(
     hub = LiveHub(router, lambda: MONDAY_10)
     watched = _answer(router, hub, "C1")
     router.apply_capacity_events([{**OUTAGE, "ts": "2026-01-05T14:00:00Z"}])
-    failures = [StoreUnavailable("the database system is starting up")]
-    requote = router.requote
-
-    def restarting(request_id: str, *, now: dt.datetime | None = None) -> OptionSet:
-        if failures:
-            raise failures.pop()
-        return requote(request_id, now=now)
-
-    monkeypatch.setattr(router, "requote", restarting)
+    _failing_requotes(router, monkeypatch, STARTING, lambda _, k: k == 1)
 
     async def run() -> tuple[list[LiveEvent], int, list[LiveEvent]]:
         await hub.update()  # the hub has seen the move, nobody watched then
@@ -320,14 +329,8 @@ def test_one_checkout_whose_requote_fails_keeps_nothing_from_the_other_streams(
     router = tiny_router(tmp_path)
     hub = LiveHub(router, lambda: MONDAY_10)
     broken, fine = _answer(router, hub, "C1"), _answer(router, hub, "C2")
-    requote = router.requote
-
-    def defective(request_id: str, *, now: dt.datetime | None = None) -> OptionSet:
-        if request_id == broken.request_id:
-            raise RuntimeError("a defect")
-        return requote(request_id, now=now)
-
-    monkeypatch.setattr(router, "requote", defective)
+    defect = RuntimeError("a defect")
+    _failing_requotes(router, monkeypatch, defect, lambda r, _: r == broken.request_id)
 
     async def run() -> list[list[LiveEvent]]:
         pages = [await hub.subscribe(m.request_id) for m in (broken, fine)]
