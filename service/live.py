@@ -331,11 +331,12 @@ class LiveHub:
         stale = bool(self.router.capacity_staleness(now) or self.router.capacity_unread)
         out: list[tuple[str | None, LiveEvent]] = []
         if version != self._seen or stale != self._stale:
+            # the map's event first: one that failed left the move marked
+            # seen, and the map unsent until it moved again
+            moved = self._event("capacity", capacity_payload(self.router, now))
             self._seen, self._stale = version, stale
             self._requoted_at = now
-            out.append(
-                (None, self._event("capacity", capacity_payload(self.router, now)))
-            )
+            out.append((None, moved))
             self._fall_due(watched)
         else:
             self._timed_requotes(watched, now)

@@ -10,7 +10,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import pytest
 
@@ -18,7 +18,7 @@ from tests.service.helpers import OUTAGE
 from tests.service_fixtures import MONDAY_10, tiny_router
 from tierflow.data.store import StoreUnavailable
 from tierflow.orchestration.checkout.router import OnlineRouter, OptionSet
-from tierflow.service import live
+from tierflow.service import capacity_view, live
 from tierflow.service.capacity_view import map_version
 from tierflow.service.live import (
     MAX_REMEMBERED,
@@ -348,6 +348,37 @@ def test_one_checkout_whose_requote_fails_keeps_nothing_from_the_other_streams(
         ("options", 2),
     ]
     assert f"live requote of {broken.request_id} failed" in caplog.text
+
+
+def test_a_map_whose_event_failed_is_sent_at_the_next_update(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The map moved and writing its event failed (an error nobody
+    expected): the update failed, but the move was already marked seen, so
+    no stream got the map until it moved again. Now the next update sends it."""
+    router = tiny_router(tmp_path)
+    hub = LiveHub(router, lambda: MONDAY_10)
+    payload = capacity_view.capacity_payload
+    failures = [RuntimeError("a defect")]
+
+    def failing_once(*args: Any, **kw: Any) -> dict[str, Any]:
+        if failures:
+            raise failures.pop()
+        return payload(*args, **kw)
+
+    async def run() -> list[LiveEvent]:
+        ops = await hub.subscribe(None)
+        _drain(ops)
+        monkeypatch.setattr(live, "capacity_payload", failing_once)
+        router.apply_capacity_events([{**OUTAGE, "ts": "2026-01-05T14:00:00Z"}])
+        with pytest.raises(RuntimeError, match="a defect"):
+            await hub.update()
+        await hub.update()
+        return _drain(ops)
+
+    sent = _run_closed(router, hub, run)
+    assert [ev.event for ev in sent] == ["capacity"]
+    assert sent[0].data["version"] == payload(router, MONDAY_10)["version"] != [0, 0]
 
 
 def test_a_checkout_cancelled_by_another_process_closes_its_streams_here(
