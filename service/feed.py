@@ -187,46 +187,63 @@ class CapacityFollower:
         return True
 
     def _run(self, store: StateStore) -> None:
+        """Follow until stopped. An error nobody expected in one turn (a
+        defect) is logged with its traceback (once per
+        :data:`REPEAT_EVERY_S`) and the follower goes on :data:`RETRY_S`
+        later: it ended the thread, and the replica followed no other
+        process's events again while saying nothing was wrong."""
         seen = self.router.monitor.last_seq
         checkpoint_at: float | None = time.monotonic()  # None: not needed
         while not self._stop.is_set():
             try:
-                self._check_schema(store)
-                wait = WAIT_S
-                if checkpoint_at is not None:
-                    if time.monotonic() >= checkpoint_at:
-                        needed = store.checkpoint()
-                        checkpoint_at = (
-                            time.monotonic() + CHECKPOINT_S if needed else None
-                        )
-                    wait = min(wait, CHECKPOINT_S)
-                last = store.wait_for_events(seen, wait, self._stop)
-            except STORE_ERRORS as exc:
-                self.store_unreachable = True
-                self._warn("capacity event log unreadable", exc)
+                seen, checkpoint_at = self._turn(store, seen, checkpoint_at)
+            except Exception as exc:
+                line = self._said.admit(f"capacity follower failed: {exc!r}")
+                if line is not None:
+                    log.error("%s", line, exc_info=exc)
                 self._stop.wait(RETRY_S)
-                continue
-            self._read_again()
-            # the option sets answered while the store could not be written,
-            # for every replica: tried at each read of the log until written
-            # (once, when the log was read again, met a router's store still
-            # reconnecting, and a quiet replica never wrote them)
-            self.router.save_unsaved()
-            moved = False
-            if last > seen:
-                if self.router.monitor.last_seq < last:  # else pulled already
-                    self.router.refresh()  # (a confirm here pulls its own)
-                now = self.router.monitor.last_seq
-                if now < last:  # the router could not read the log: later
-                    self._stop.wait(RETRY_S)
-                moved = now > seen  # pulled here, or already by the router
-                seen = max(seen, now)
-                self._demand_dirty = True
-            if self._refresh_demand(store) or moved:
-                self.on_change()
-            self._snapshot(store)
-            if moved:
-                self._stop.wait(PULL_EVERY_S)
+
+    def _turn(
+        self, store: StateStore, seen: int, checkpoint_at: float | None
+    ) -> tuple[int, float | None]:
+        """One wait for the log and what follows it; the log's last ``seq``
+        pulled in and when the next checkpoint is due."""
+        try:
+            self._check_schema(store)
+            wait = WAIT_S
+            if checkpoint_at is not None:
+                if time.monotonic() >= checkpoint_at:
+                    needed = store.checkpoint()
+                    checkpoint_at = time.monotonic() + CHECKPOINT_S if needed else None
+                wait = min(wait, CHECKPOINT_S)
+            last = store.wait_for_events(seen, wait, self._stop)
+        except STORE_ERRORS as exc:
+            self.store_unreachable = True
+            self._warn("capacity event log unreadable", exc)
+            self._stop.wait(RETRY_S)
+            return seen, checkpoint_at
+        self._read_again()
+        # the option sets answered while the store could not be written,
+        # for every replica: tried at each read of the log until written
+        # (once, when the log was read again, met a router's store still
+        # reconnecting, and a quiet replica never wrote them)
+        self.router.save_unsaved()
+        moved = False
+        if last > seen:
+            if self.router.monitor.last_seq < last:  # else pulled already
+                self.router.refresh()  # (a confirm here pulls its own)
+            now = self.router.monitor.last_seq
+            if now < last:  # the router could not read the log: later
+                self._stop.wait(RETRY_S)
+            moved = now > seen  # pulled here, or already by the router
+            seen = max(seen, now)
+            self._demand_dirty = True
+        if self._refresh_demand(store) or moved:
+            self.on_change()
+        self._snapshot(store)
+        if moved:
+            self._stop.wait(PULL_EVERY_S)
+        return seen, checkpoint_at
 
     def _check_schema(self, store: StateStore) -> None:
         """Read the store's schema version (:data:`SCHEMA_CHECK_S`): a store

@@ -5,6 +5,7 @@ short, its discount bound, live capacity events, stored bid prices.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import threading
 import time
 from pathlib import Path
@@ -343,6 +344,50 @@ def test_the_follower_writes_options_answered_while_the_store_failed(
         finally:
             follower.stop()
         assert other.select(answer.request_id, "gold").status == "held"
+
+
+def test_a_follower_goes_on_after_an_error_nobody_expected(
+    router: OnlineRouter,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A defect in one turn of the follower (here writing the unsaved option
+    sets) ended its thread: the replica followed no other process's events
+    again and said nothing. Now the error is logged with its traceback and
+    the next turn, a second later, pulls the events logged meanwhile."""
+    failures = [RuntimeError("a defect")]
+    save_unsaved = router.save_unsaved
+
+    def failing_once() -> int:
+        if failures:
+            raise failures.pop()
+        return save_unsaved()
+
+    monkeypatch.setattr(router, "save_unsaved", failing_once)
+    store = router.store
+    assert store is not None
+    follower = CapacityFollower(router, lambda: None)
+    with caplog.at_level(logging.ERROR, logger="tierflow.service"):
+        follower.start()
+        try:
+            deadline = time.monotonic() + 10
+            while failures and time.monotonic() < deadline:
+                time.sleep(0.02)
+            seq = router.monitor.last_seq
+            with store.reopen() as other:  # another process logs an event
+                other.append_events(
+                    [{"event_id": "elsewhere", "ts": "2026-01-05T10:00:00Z",
+                      "node_id": router.network.node_ids[0], "type": "staffing",
+                      "value": 50}]
+                )  # fmt: skip
+            while router.monitor.last_seq == seq and time.monotonic() < deadline:
+                time.sleep(0.02)
+        finally:
+            follower.stop()
+    assert router.monitor.last_seq > seq
+    (record,) = [r for r in caplog.records if "capacity follower failed" in r.message]
+    assert record.message == "capacity follower failed: RuntimeError('a defect')"
+    assert record.exc_info is not None
 
 
 def test_a_burst_of_events_is_one_pull(
