@@ -247,6 +247,24 @@ def _counted_pulls(router: OnlineRouter) -> list[int]:
     return pulls
 
 
+def _logged_elsewhere(router: OnlineRouter, store: StateStore) -> None:
+    """Another process logs a staffing event of the router's first node."""
+    with store.reopen() as other:
+        other.append_events(
+            [{"event_id": "elsewhere", "ts": "2026-01-05T10:00:00Z",
+              "node_id": router.network.node_ids[0], "type": "staffing",
+              "value": 50}]
+        )  # fmt: skip
+
+
+def _pulled_after(router: OnlineRouter, seq: int, deadline: float) -> bool:
+    """Whether the router's map pulled in an event after ``seq`` by
+    ``deadline`` (the steady clock)."""
+    while router.monitor.last_seq == seq and time.monotonic() < deadline:
+        time.sleep(0.02)
+    return router.monitor.last_seq > seq
+
+
 def _gated_follower_reads(
     store: StateStore, monkeypatch: pytest.MonkeyPatch
 ) -> threading.Event:
@@ -298,16 +316,8 @@ def test_the_follower_does_not_pull_what_a_confirm_pulled(
         assert changed.wait(10)  # the follower saw the order's work ...
         assert pulls == []  # ... and did not read the log again for it
         seq = router.monitor.last_seq
-        with store.reopen() as other:  # another process logs an event
-            other.append_events(
-                [{"event_id": "elsewhere", "ts": "2026-01-05T10:00:00Z",
-                  "node_id": router.network.node_ids[0], "type": "staffing",
-                  "value": 50}]
-            )  # fmt: skip
-        deadline = time.monotonic() + 10
-        while router.monitor.last_seq == seq and time.monotonic() < deadline:
-            time.sleep(0.02)
-        assert router.monitor.last_seq > seq and len(pulls) == 1
+        _logged_elsewhere(router, store)
+        assert _pulled_after(router, seq, time.monotonic() + 10) and len(pulls) == 1
     finally:
         gate.set()
         follower.stop()
@@ -374,17 +384,11 @@ def test_a_follower_goes_on_after_an_error_nobody_expected(
             while failures and time.monotonic() < deadline:
                 time.sleep(0.02)
             seq = router.monitor.last_seq
-            with store.reopen() as other:  # another process logs an event
-                other.append_events(
-                    [{"event_id": "elsewhere", "ts": "2026-01-05T10:00:00Z",
-                      "node_id": router.network.node_ids[0], "type": "staffing",
-                      "value": 50}]
-                )  # fmt: skip
-            while router.monitor.last_seq == seq and time.monotonic() < deadline:
-                time.sleep(0.02)
+            _logged_elsewhere(router, store)
+            pulled = _pulled_after(router, seq, deadline)
         finally:
             follower.stop()
-    assert router.monitor.last_seq > seq
+    assert pulled
     (record,) = [r for r in caplog.records if "capacity follower failed" in r.message]
     assert record.message == "capacity follower failed: RuntimeError('a defect')"
     assert record.exc_info is not None
