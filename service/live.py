@@ -113,8 +113,8 @@ class LiveHub:
         checkouts again (at least one is answered); the others stay due, in
         the order they fell due, for the next updates, which follow at once.
         A checkout the store could not answer again (an error of the store)
-        stays due, first in line, and is tried again ``poll_s`` later (or at
-        the next wake-up).
+        is tried again ``poll_s`` later, first in line then; the others go on
+        meanwhile.
     """
 
     def __init__(
@@ -141,8 +141,9 @@ class LiveHub:
         #: Watched checkouts due to be answered again, in the order they fell
         #: due (a request id is due once however often the map moves).
         self._due: OrderedDict[str, None] = OrderedDict()
-        #: The timer from which the due checkouts are tried again after the
-        #: store failed one (till then the loop waits as when none is due).
+        #: Watched checkouts the store failed to answer again, due again
+        #: (first in line) from ``_retry_at`` on the timer.
+        self._retry: dict[str, None] = {}
         self._retry_at = -math.inf
         #: request id → (answer, capacity version, when its quote expires)
         self._answers: OrderedDict[str, tuple[OptionSet, tuple[int, ...], float]] = (
@@ -210,8 +211,9 @@ class LiveHub:
 
     @property
     def n_due(self) -> int:
-        """Watched checkouts due to be answered again."""
-        return len(self._due)
+        """Watched checkouts due to be answered again (now, or once the
+        store failed them, ``poll_s`` later)."""
+        return len(self._due) + len(self._retry)
 
     @property
     def n_remembered(self) -> int:
@@ -294,8 +296,7 @@ class LiveHub:
     async def _run(self) -> None:
         assert self._wake is not None
         while not self.closed:
-            # answers due: the next update at once (unless the store just failed one)
-            if not self._due or self.timer() < self._retry_at:
+            if not self._due:  # answers due: the next update at once
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), timeout=self.poll_s)
             self._wake.clear()
@@ -390,15 +391,21 @@ class LiveHub:
         """Answer the due checkouts again, oldest first, until
         ``requote_budget_s`` is spent (one at least); sent are the answers
         that moved and the checkouts that ended. A checkout nobody watches
-        any more is no longer due. One the store could not answer stays due,
-        first in line, and ends the turn: it is tried again ``poll_s`` later
-        (it was dropped, and its page kept the old dates until the map moved
+        any more is no longer due. One the store could not answer is due
+        again ``poll_s`` later, first in line then, and the others go on (it
+        was dropped, and its page kept the old dates until the map moved
         again or a minute passed). One that fails otherwise (a defect) is
         logged and dropped; the others are answered and the map is sent (the
         whole update failed: the map and the re-answers before it were lost
         until the map's next move)."""
         due, open_ = self._due, set(watched)
+        if self._retry and self.timer() >= self._retry_at:  # first in line
+            for request_id in reversed(self._retry):
+                due[request_id] = None
+                due.move_to_end(request_id, last=False)
+            self._retry = {}
         out: list[tuple[str, LiveEvent]] = []
+        failed: list[str] = []
         until = self.timer() + self.requote_budget_s
         answered = 0
         while due and (answered == 0 or self.timer() < until):
@@ -411,12 +418,13 @@ class LiveHub:
             except Exception:  # a defect of one checkout's answer: not the others'
                 log.exception("live requote of %s failed", request_id)
                 continue
-            if events is None:
-                due[request_id] = None
-                due.move_to_end(request_id, last=False)
-                self._retry_at = self.timer() + self.poll_s
-                break
+            if events is None:  # the store failed it: again in poll_s
+                failed.append(request_id)
+                continue
             out += [(request_id, ev) for ev in events]
+        if failed:
+            self._retry.update(dict.fromkeys(failed))
+            self._retry_at = self.timer() + self.poll_s
         return out
 
     def _requote(

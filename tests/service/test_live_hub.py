@@ -293,6 +293,34 @@ def test_a_watched_checkout_the_store_failed_is_answered_again_a_poll_later(
     assert hub.n_due == 0
 
 
+def test_a_checkout_the_store_fails_keeps_no_other_waiting(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two watched checkouts, the store failing the first in line (another
+    replica's, its copy not here, while this replica's store is away): the
+    second, whose copy this process keeps, gets its new dates in the same
+    update; the first stays due for a poll later."""
+    router = tiny_router(tmp_path)
+    hub = LiveHub(router, lambda: MONDAY_10)
+    made = [_answer(router, hub, f"C{k}") for k in (1, 2)]
+    first, second = sorted(made, key=lambda m: m.request_id)  # the streams' order
+    failing = first.request_id
+    _failing_requotes(router, monkeypatch, STARTING, lambda r, _: r == failing)
+
+    async def run() -> list[list[LiveEvent]]:
+        pages = [
+            await hub.subscribe(m.request_id, capacity=False) for m in (first, second)
+        ]
+        router.apply_capacity_events([{**OUTAGE, "ts": "2026-01-05T14:00:00Z"}])
+        await hub.update()
+        return [_drain(page) for page in pages]
+
+    at_first, at_second = _run_closed(router, hub, run)
+    assert at_first == []
+    assert [(ev.event, ev.data["revision"]) for ev in at_second] == [("options", 2)]
+    assert hub.n_due == 1
+
+
 def test_a_stream_opened_while_the_store_failed_its_requote_gets_it_next_update(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
