@@ -23,6 +23,7 @@ from typing import Any
 import anyio.to_thread
 
 from tierflow.data.errors import InputError
+from tierflow.data.log_repeats import RepeatedLines
 from tierflow.orchestration.checkout.fallback import STORE_ERRORS
 from tierflow.orchestration.checkout.router import (
     OnlineRouter,
@@ -54,6 +55,10 @@ REQUOTE_EVERY_S = 60.0
 #: (SQLite) are all answered again within the update, more are answered in
 #: turn over the next ones.
 REQUOTE_BUDGET_S = 0.05
+#: The same failure of an update or a requote is logged (with its
+#: traceback) at most once in this many seconds, with how often it came: a
+#: defect that fails every update logged four tracebacks a second.
+REPEAT_EVERY_S = 60.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,6 +161,7 @@ class LiveHub:
         self._seen = map_version(router)
         self._stale = False  # the map's staleness at the last update
         self._seq = 0
+        self._said = RepeatedLines(REPEAT_EVERY_S)
         self.closed = False
 
     # ---------------------------------------------------------- lifecycle
@@ -302,8 +308,8 @@ class LiveHub:
             self._wake.clear()
             try:
                 await self.update()
-            except Exception:  # keep streaming whatever one update did
-                log.exception("live update failed")
+            except Exception as exc:  # keep streaming whatever one update did
+                self._failed("live update failed", exc)
             await asyncio.sleep(self.min_interval_s)
 
     async def update(self) -> int:
@@ -415,8 +421,10 @@ class LiveHub:
             answered += 1
             try:
                 events = self._requote(request_id, moved=True)
-            except Exception:  # a defect of one checkout's answer: not the others'
-                log.exception("live requote of %s failed", request_id)
+            except (
+                Exception
+            ) as exc:  # a defect of one checkout's answer: not the others'
+                self._failed(f"live requote of {request_id} failed", exc)
                 continue
             if events is None:  # the store failed it: again in poll_s
                 failed.append(request_id)
@@ -426,6 +434,13 @@ class LiveHub:
             self._retry.update(dict.fromkeys(failed))
             self._retry_at = self.timer() + self.poll_s
         return out
+
+    def _failed(self, what: str, exc: Exception) -> None:
+        """Log ``what`` and ``exc`` with its traceback, unless the same was
+        said within :data:`REPEAT_EVERY_S`."""
+        line = self._said.admit(f"{what}: {exc!r}")
+        if line is not None:
+            log.error("%s", line, exc_info=exc)
 
     def _requote(
         self, request_id: str, *, moved: bool = False

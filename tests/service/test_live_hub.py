@@ -409,6 +409,36 @@ def test_a_map_whose_event_failed_is_sent_at_the_next_update(
     assert sent[0].data["version"] == payload(router, MONDAY_10)["version"] != [0, 0]
 
 
+def test_an_update_failing_again_and_again_is_logged_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A defect that fails every update (here the map's event, with the map
+    moved): the hub's loop goes on, and the failure is logged once with its
+    traceback, not at every turn of the loop (four tracebacks a second)."""
+    router = tiny_router(tmp_path)
+    hub = LiveHub(router, lambda: MONDAY_10, poll_s=0.02, min_interval_s=0.0)
+    tries: list[float] = []
+
+    def failing(*args: Any, **kw: Any) -> dict[str, Any]:
+        tries.append(time.monotonic())
+        raise RuntimeError("a defect")
+
+    async def run() -> None:
+        await hub.start()
+        monkeypatch.setattr(live, "capacity_payload", failing)
+        router.apply_capacity_events([{**OUTAGE, "ts": "2026-01-05T14:00:00Z"}])
+        hub.notify()
+        while len(tries) < 5:
+            await asyncio.sleep(0.01)
+        await hub.stop()
+
+    with caplog.at_level(logging.ERROR, logger="tierflow.service"):
+        _run_closed(router, hub, run)
+    said = [r for r in caplog.records if r.message.startswith("live update failed")]
+    assert [r.message for r in said] == ["live update failed: RuntimeError('a defect')"]
+    assert said[0].exc_info is not None
+
+
 def test_a_checkout_cancelled_by_another_process_closes_its_streams_here(
     tmp_path: Path,
 ) -> None:
