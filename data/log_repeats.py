@@ -11,6 +11,7 @@ and how often without filling with copies.
 
 from __future__ import annotations
 
+import logging
 import re
 import threading
 import time
@@ -67,6 +68,20 @@ class RepeatedLines:
         if last is None or last[1] == 0:
             return line
         return f"{line} ({last[1]} more like it in the last {now - last[0]:.0f} s)"
+
+    def say(
+        self,
+        logger: logging.Logger,
+        level: int,
+        line: str,
+        *,
+        exc_info: BaseException | None = None,
+    ) -> None:
+        """Log ``line`` (with ``exc_info``'s traceback) at ``level`` when
+        :meth:`admit` lets it through, in the form it gives."""
+        said = self.admit(line)
+        if said is not None:
+            logger.log(level, "%s", said, exc_info=exc_info)
 
     def clear(self) -> None:
         """Forget every line (what they were about has ended: the next is

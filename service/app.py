@@ -62,9 +62,7 @@ def _log_store_error(backend: str, error: StoreUnavailable) -> None:
     conflicts are retried and not logged."""
     if isinstance(error, StoreConflict):
         return
-    line = _store_errors_said.admit(f"state store ({backend}): {error}")
-    if line is not None:
-        log.warning("%s", line)
+    _store_errors_said.say(log, logging.WARNING, f"state store ({backend}): {error}")
 
 
 def create_app(

@@ -253,12 +253,12 @@ async def _on_store_unavailable(request: Request, exc: Exception) -> JSONRespons
     capacity events, samples, the allocation view answered 500 with a
     traceback in the log. The reason, not the store's location."""
     assert isinstance(exc, StoreUnavailable)
-    line = _unavailable_said.admit(
+    _unavailable_said.say(  # each call has its access line; this, once a while
+        log,
+        logging.WARNING,
         f"{request.method} {_loggable(request.url.path)}: "
-        f"state store unavailable: {exc}"
+        f"state store unavailable: {exc}",
     )
-    if line is not None:  # each call has its access line; this, once a while
-        log.warning("%s", line)
     retry = "" if isinstance(exc, SchemaMovedOn) else "; retry shortly"  # it never fits
     return error_response(503, f"state store unavailable ({public_reason(exc)}){retry}")
 

@@ -112,9 +112,7 @@ class CapacityFollower:
 
     def _warn(self, what: str, exc: BaseException) -> None:
         """``what: exc``, unless said within :data:`REPEAT_EVERY_S`."""
-        line = self._said.admit(f"{what}: {exc}")
-        if line is not None:
-            log.warning("%s", line)
+        self._said.say(log, logging.WARNING, f"{what}: {exc}")
 
     def start(self) -> None:
         """Start following (nothing to follow without a store, unless the
@@ -198,9 +196,8 @@ class CapacityFollower:
             try:
                 seen, checkpoint_at = self._turn(store, seen, checkpoint_at)
             except Exception as exc:
-                line = self._said.admit(f"capacity follower failed: {exc!r}")
-                if line is not None:
-                    log.error("%s", line, exc_info=exc)
+                line = f"capacity follower failed: {exc!r}"
+                self._said.say(log, logging.ERROR, line, exc_info=exc)
                 self._stop.wait(RETRY_S)
 
     def _turn(

@@ -421,9 +421,8 @@ class LiveHub:
             answered += 1
             try:
                 events = self._requote(request_id, moved=True)
-            except (
-                Exception
-            ) as exc:  # a defect of one checkout's answer: not the others'
+            except Exception as exc:
+                # a defect of one checkout's answer: not the others'
                 self._failed(f"live requote of {request_id} failed", exc)
                 continue
             if events is None:  # the store failed it: again in poll_s
@@ -438,9 +437,7 @@ class LiveHub:
     def _failed(self, what: str, exc: Exception) -> None:
         """Log ``what`` and ``exc`` with its traceback, unless the same was
         said within :data:`REPEAT_EVERY_S`."""
-        line = self._said.admit(f"{what}: {exc!r}")
-        if line is not None:
-            log.error("%s", line, exc_info=exc)
+        self._said.say(log, logging.ERROR, f"{what}: {exc!r}", exc_info=exc)
 
     def _requote(
         self, request_id: str, *, moved: bool = False

@@ -3,6 +3,10 @@ dropped and counted in the next one said."""
 
 from __future__ import annotations
 
+import logging
+
+import pytest
+
 from tierflow.data.log_repeats import RepeatedLines
 
 
@@ -43,3 +47,23 @@ def test_clear_says_the_next_at_once_and_few_lines_are_kept() -> None:
     assert lines.admit("a") == "a"
     assert lines.admit("b") == "b" and lines.admit("c") == "c"  # "a" forgotten
     assert lines.admit("a") == "a" and lines.admit("c") is None
+
+
+def test_say_logs_what_admit_lets_through_with_its_traceback(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    clock = _Clock()
+    lines = RepeatedLines(60.0, clock=clock)
+    logger = logging.getLogger("tierflow.test.repeats")
+    error = RuntimeError("a defect")
+    with caplog.at_level(logging.WARNING, logger=logger.name):
+        lines.say(logger, logging.ERROR, "failed", exc_info=error)
+        lines.say(logger, logging.ERROR, "failed", exc_info=error)
+        clock.now += 61.0
+        lines.say(logger, logging.WARNING, "failed")
+    said = [(r.levelno, r.getMessage(), r.exc_info) for r in caplog.records]
+    assert said[0][:2] == (logging.ERROR, "failed")
+    assert said[0][2] is not None and said[0][2][1] is error
+    assert said[1:] == [
+        (logging.WARNING, "failed (1 more like it in the last 61 s)", None)
+    ]
