@@ -141,7 +141,8 @@ class _Reachable:
             if _damaged(exc):  # never mended by waiting: named, not an outage
                 broken = StoreBroken(str(exc), location=str(self._database))
                 raise store_error("sqlite", broken) from exc
-            raise store_error("sqlite", StoreUnavailable(str(exc))) from exc
+            unavailable = StoreUnavailable(str(exc), location=str(self._database))
+            raise store_error("sqlite", unavailable) from exc
 
 
 #: SQLite's primary result codes of a damaged file (``SQLITE_CORRUPT``:
@@ -188,9 +189,33 @@ def _check_database_path(path: Path) -> None:
             raise InputError(
                 f"cannot be created: {folder} is a file, not a folder", file=str(path)
             )
+        above = next((p for p in path.parents if p.exists()), None)
+        if above is not None:
+            _check_folder_writable(path, above, "created")
         return
     if not os.access(path, os.R_OK):
         raise InputError("cannot be read: Permission denied", file=str(path))
+    _check_folder_writable(path, path.parent, "opened")
+
+
+def _check_folder_writable(path: Path, folder: Path, verb: str) -> None:
+    """Refuse, naming it, a store whose folder (the nearest existing one for
+    a store to be made) this process cannot write: SQLite makes the -wal and
+    -shm files beside the database and tierflow the -writer lock, so it can
+    neither open nor make a store there, and said only "unable to open
+    database file" (a read-only mount, another user's folder)."""
+    if os.access(folder, os.W_OK | os.X_OK):
+        return
+    try:
+        read_only = bool(os.statvfs(folder).f_flag & os.ST_RDONLY)
+    except OSError:
+        read_only = False
+    why = "on a read-only file system" if read_only else "not writable by this user"
+    raise InputError(
+        f"cannot be {verb}: its folder {folder} is {why} (a store writes its "
+        "-wal, -shm and -writer files beside the database)",
+        file=str(path),
+    )
 
 
 class SqliteDatabase:

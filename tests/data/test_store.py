@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import multiprocessing as mp
+import os
 import re
 import signal
 import sqlite3
@@ -74,6 +75,49 @@ def test_what_cannot_be_a_store_is_refused_by_name(tmp_path: Path, given: str) -
     assert str(caught.value) == f"{path}: {message}"
     assert table.read_text() == "order_id,sku\nA,TEE\n"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["orders.csv"]
+
+
+def test_a_store_in_a_folder_it_cannot_write_is_refused_by_name(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A store writes its -wal, -shm and -writer files beside the database:
+    in a folder it may not write (a read-only mount, another user's folder)
+    SQLite said only "unable to open database file", naming nothing, for a
+    store there or one to be made there, and ``serve`` started degraded on
+    it, retrying every second. (Root writes any folder: its refusal is
+    simulated.)"""
+    folder = tmp_path / "ro"
+    folder.mkdir()
+    with SqliteStore(folder / "old.db"):
+        pass
+    real_access = os.access
+
+    def access(path: Any, mode: int, **kwargs: Any) -> bool:
+        if Path(path) == folder and mode & os.W_OK:
+            return False
+        return real_access(path, mode, **kwargs)
+
+    monkeypatch.setattr(os, "access", access)
+    for name, verb in [("old.db", "opened"), ("new.db", "created")]:
+        with pytest.raises(InputError) as caught:
+            SqliteStore(folder / name)
+        assert str(caught.value) == (
+            f"{folder / name}: cannot be {verb}: its folder {folder} is not "
+            "writable by this user (a store writes its -wal, -shm and -writer "
+            "files beside the database)"
+        )
+    assert not (folder / "new.db").exists()
+
+
+def test_what_sqlite_cannot_open_is_named(tmp_path: Path) -> None:
+    """SQLite's own failure to open a file (here a link to a folder that is
+    not there) names the store, as every PostgreSQL error does: the CLI said
+    ``Error: unable to open database file``."""
+    link = tmp_path / "state.db"
+    link.symlink_to(tmp_path / "gone" / "state.db")
+    with pytest.raises(TierflowError) as caught:
+        SqliteStore(link)
+    assert str(caught.value) == f"{link}: unable to open database file"
 
 
 def _event(event_id: str) -> dict[str, Any]:
