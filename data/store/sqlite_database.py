@@ -351,11 +351,13 @@ class SqliteDatabase:
     def _check_file(self) -> None:
         """Refuse to write once the path is no longer the file opened (it was
         deleted or replaced): the connection kept writing to the unlinked
-        file, and a feed reported events applied that were stored nowhere."""
+        file, and a feed reported events applied that were stored nowhere.
+        The path is the error's ``location``, not its reason: an HTTP answer
+        gives the reason, and where the store is is the operator's."""
         if _identity(self.path) != self._file:
             gone = StoreUnavailable(
-                f"the database file {self.path} is gone (deleted or replaced "
-                "since it was opened)"
+                "the database file is gone (deleted or replaced since it was opened)",
+                location=str(self.path),
             )
             raise store_error("sqlite", gone)
 

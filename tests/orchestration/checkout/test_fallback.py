@@ -82,6 +82,31 @@ def test_another_replicas_checkout_is_unavailable_not_unknown_while_the_store_is
         assert a.select(rid, "gold").status == "held"  # the checkout was live
 
 
+def test_a_deleted_store_file_is_said_without_its_path(tmp_path: Path) -> None:
+    """The SQLite file deleted under a live router: a select is
+    ``unavailable`` and says why without the server's path (an HTTP 503's
+    message said ``the database file /srv/.../state.db is gone``; where the
+    store is, is the operator's: the error's ``location``)."""
+    state = tmp_path / "state.db"
+    with tiny_router(tmp_path, state=state) as r:
+        answer = r.generate_fulfillment_options(
+            "C10", [("MUG", 1)], "606", now=MONDAY_10
+        )
+        for gone in tmp_path.glob("state.db*"):
+            gone.unlink()
+        held = r.select(answer.request_id, "gold")
+        assert (held.ok, held.status) == (False, "unavailable")
+        assert held.message == (
+            "the database file is gone (deleted or replaced since it was opened)"
+        )
+        assert r.store is not None
+        logged: dict[str, Any] = {"event_id": "e1", "ts": "2026-01-05T10:00:00+00:00"}
+        logged |= {"node_id": "N1", "type": "backlog", "value": 1.0}
+        with pytest.raises(StoreUnavailable) as caught:
+            r.store.append_events([logged])
+        assert str(caught.value) == f"{state}: {held.message}"  # the operator's
+
+
 def test_unopenable_store_still_answers(tmp_path: Path) -> None:
     """A database that is down is an outage: the router answers, degraded."""
     (tmp_path / "adir").mkdir()
