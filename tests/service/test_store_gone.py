@@ -16,7 +16,7 @@ import httpx
 import pytest
 
 from tests.service.replicas import serve_process, stock_up
-from tests.service_fixtures import API_KEY, MONDAY_10, tiny_router
+from tests.service_fixtures import API_KEY, MONDAY_10, live_server, tiny_router
 from tierflow.data.store.local_postgres import LocalPostgres, memory_folder
 from tierflow.data.store.postgres_database import (
     CONNECTION_WAIT_S,
@@ -170,3 +170,27 @@ def _wait_for_health(client: httpx.Client, status: str) -> None:
     while client.get("/healthz").json()["status"] != status:
         assert time.monotonic() < deadline, f"/healthz never said {status}"
         time.sleep(0.2)
+
+
+def test_a_sqlite_file_deleted_under_a_server_is_said_on_healthz(
+    tmp_path: Path,
+) -> None:
+    """The server's SQLite file is deleted (a clean-up of old files, a
+    backup restored with ``mv``): every select is 503, and ``/healthz`` says
+    ``degraded`` within a second. It said ``ok`` for as long as the server
+    ran: its capacity follower read on from the unlinked file, where no
+    other process's events ever came."""
+    with (
+        live_server(tmp_path) as (server, _router),
+        httpx.Client(base_url=server.url, timeout=60) as client,
+    ):
+        rid = client.post("/v1/options", json=_CART).json()["request_id"]
+        _wait_for_health(client, "ok")
+        for gone in tmp_path.glob("state.db*"):
+            gone.unlink()
+        held = client.post(f"/v1/checkouts/{rid}/select", json={"option_id": "gold"})
+        assert held.status_code == 503, held.text
+        t = time.monotonic()
+        _wait_for_health(client, "degraded")
+        assert time.monotonic() - t < 2
+        assert client.get("/healthz").json()["store"] is False
