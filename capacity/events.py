@@ -85,6 +85,15 @@ def _kept_by_strip() -> str:
 #: One character an id keeps once the spaces around it are removed
 #: (``str.strip()``): an event id must have one (the document's pattern).
 NOT_BLANK = _kept_by_strip()
+#: A character of an event id no store can hold: NUL (PostgreSQL's text
+#: has none) and a lone surrogate (JSON's ``\ud800`` escape; not UTF-8). The
+#: store's insert failed with a traceback (HTTP 500) and ended a followed
+#: feed; the served document's pattern leaves NUL out too.
+UNSTORABLE = re.compile(r"[\x00\ud800-\udfff]")
+#: The served document's pattern of a text event id: one character that
+#: stays after ``str.strip()`` (:data:`NOT_BLANK`) and no NUL (a lone
+#: surrogate is no Unicode text a JSON Schema validator produces).
+EVENT_ID_TEXT = f"^[^\\u0000]*[^\\u0000{NOT_BLANK[2:-1]}][^\\u0000]*$"
 #: Integer event ids are below this in size: the integers every JSON reader
 #: keeps exactly (RFC 7493, I-JSON); a bigger one may reach a replica or a
 #: feed's own tools as another id.
@@ -158,7 +167,15 @@ def _event_id(raw: Any, fail: Callable[..., InputError]) -> str:
     if isinstance(raw, int) and abs(raw) >= MAX_INT_EVENT_ID:
         message = f"integer ids must be below {MAX_INT_EVENT_ID} in size"
         raise fail(message, field="event_id", value=raw)
+    if isinstance(raw, str) and (bad := UNSTORABLE.search(raw)) is not None:
+        raise fail(_unstorable(bad.group()), field="event_id", value=raw)
     return str(raw)  # at most MAX_ID_LENGTH: a string checked above, an int < 2**53
+
+
+def _unstorable(char: str) -> str:
+    """Why an id with ``char`` (one of :data:`UNSTORABLE`) is refused."""
+    what = "NUL" if char == "\x00" else "a lone surrogate"
+    return f"has a character no store can hold (U+{ord(char):04X}, {what})"
 
 
 def _event_ts(

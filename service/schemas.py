@@ -22,9 +22,9 @@ from pydantic import (
 )
 
 from tierflow.capacity.events import (
+    EVENT_ID_TEXT,
     EVENT_TS,
     MAX_INT_EVENT_ID,
-    NOT_BLANK,
     EventType,
 )
 from tierflow.data.limits import MAX_ID_LENGTH, MAX_LINE_QUANTITY
@@ -49,12 +49,13 @@ MAX_EVENTS = 500
 #: checks them: :class:`CapacityEventIn`).
 _EVENT_ID_SCHEMA: dict[str, Any] = {
     "anyOf": [
-        # not blank: the spaces around an id are removed before it is read
+        # not blank: the spaces around an id are removed before it is read;
+        # no NUL, which no store holds
         {
             "type": "string",
             "minLength": 1,
             "maxLength": MAX_ID_LENGTH,
-            "pattern": NOT_BLANK,
+            "pattern": EVENT_ID_TEXT,
         },
         {
             "type": "integer",

@@ -45,6 +45,13 @@ BAD = [
     (_line(type="congestion", value=1000, service="ground"), r"field 'value': value 1000: must be in \[1, 100\]$"),
     (_line(event_id="x" * 300), r"field 'event_id': value 'xxx.*\.\.\.: longer than 200 characters$"),
     (_line(event_id=2**64), r"field 'event_id': value 18446744073709551616: integer ids must be below"),
+    # PostgreSQL's text holds no NUL, and no store's a lone surrogate: both
+    # were a traceback (HTTP 500) at the store, on every backend for the
+    # surrogate, and ended a --follow feed
+    ('{"event_id": "a\\u0000b", "ts": "2026-05-20T10:00:00Z", "node_id": "WH-EAST", "type": "backlog", "value": 1}',
+     r"^ev\.jsonl: row 1: field 'event_id': value 'a\\x00b': has a character no store can hold \(U\+0000, NUL\)$"),
+    ('{"event_id": "a\\ud800b", "ts": "2026-05-20T10:00:00Z", "node_id": "WH-EAST", "type": "backlog", "value": 1}',
+     r"^ev\.jsonl: row 1: field 'event_id': value 'a\\ud800b': has a character no store can hold \(U\+D800, a lone surrogate\)$"),
     (_line(node_id=["WH-EAST"]), r"field 'node_id': value \['WH-EAST'\]: unknown node$"),
     (_line(type=["backlog"]), r"field 'type': value \['backlog'\]: unknown event type"),
     ("[" * 100_000, r"^ev\.jsonl: row 1: not JSON"),

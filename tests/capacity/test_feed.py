@@ -231,3 +231,30 @@ def test_pipe_lines_reads_the_descriptor() -> None:
             b"\n",
             b"tail",
         ]
+
+
+def test_an_event_id_no_store_can_hold_is_skipped_and_the_feed_goes_on(
+    tmp_path: Path,
+) -> None:
+    """A lone surrogate (JSON's ``\\ud800``) in an id ended the feed with a
+    traceback at the store's insert (a NUL did on PostgreSQL): it is a bad
+    line like any other, reported by its number and skipped."""
+    from click.testing import CliRunner
+
+    from tierflow.cli.main import cli
+
+    state = tmp_path / "state.db"
+    bad = _line(2, 70).replace('"f2"', '"f\\ud8002"')
+    result = CliRunner().invoke(
+        cli,
+        ["capacity", "ingest", "--network", str(TINY_NETWORK), "--state",
+         str(state), "--events", "-", "--follow"],
+        input=_line(1, 80) + bad + _line(3, 60),
+    )  # fmt: skip
+    assert result.exit_code == 1, result.output
+    assert result.stderr == (
+        "skipped: <stdin>: row 2: field 'event_id': value 'f\\ud8002': has a "
+        "character no store can hold (U+D800, a lone surrogate)\n"
+    )
+    assert result.stdout.startswith("2 events applied, 0 duplicates ignored, 1 bad")
+    assert _seq(state) == 2

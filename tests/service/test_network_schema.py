@@ -6,6 +6,7 @@ answered as documented (409 for a reused event id)."""
 from __future__ import annotations
 
 import datetime as dt
+import json
 import re
 from typing import Any
 
@@ -224,6 +225,33 @@ def test_a_blank_event_id_is_invalid_by_the_document_as_by_the_server(
         assert r.status_code == status, r.text
         assert (len(padded) <= text["maxLength"]) == (status == 200)
         assert status == 200 or r.json()["field"] == "events[0].event_id"
+
+
+def test_an_event_id_no_store_can_hold_is_a_422(live: Any) -> None:
+    """A NUL (PostgreSQL's text has none) or a lone surrogate (JSON's
+    ``\\ud800``; not UTF-8) in an event id was a 500 at the store's insert;
+    a 422 at the id now, and the document's pattern leaves NUL out (a
+    document-valid id is taken)."""
+    client, router, _ = live
+    doc = _schemas(client)["CapacityEventIn"]["oneOf"][0]
+    pattern = re.compile(doc["properties"]["event_id"]["anyOf"][0]["pattern"])
+    assert not pattern.search("ops\x00-8") and pattern.search(" ops-8 ")
+    for event_id, why in (
+        ("ops\x00-8", "U+0000, NUL"),
+        ("ops\ud800-8", "U+D800, a lone surrogate"),
+    ):
+        body = json.dumps({"events": [{**OUTAGE, "event_id": event_id}]})
+        r = client.post(
+            "/v1/capacity/events",
+            content=body,
+            headers={**KEY, "Content-Type": "application/json"},
+        )
+        assert r.status_code == 422, r.text
+        assert r.json()["field"] == "events[0].event_id"
+        assert r.json()["message"].endswith(
+            f": has a character no store can hold ({why})"
+        ), r.text
+    assert router.monitor.outage.sum() == 0
 
 
 @pytest.mark.parametrize("value", ["70", [70], None])
