@@ -141,8 +141,11 @@ class CapacityMonitor:
         self.last_seq = 0
         self.last_ts = -np.inf
         #: The newest sign of life of the feed: each event's ``ts`` capped at
-        #: its receipt, so an event dated ahead cannot keep the map fresh.
+        #: its receipt, so an event dated ahead cannot keep the map fresh. A
+        #: checkout's own work (:data:`ORDER_WORK`) is no news of the feed.
         self.heard_ts = -np.inf
+        #: The newest feed event's ``ts`` (not capped; no checkout's work).
+        self.feed_ts = -np.inf
         self.n_applied = 0
         self._since_snapshot = 0
         self._seen: dict[str, CapacityEvent] = {}  # dedup without a store
@@ -314,8 +317,10 @@ class CapacityMonitor:
         i, kind, v = ev.node, ev.type, ev.value
         self.n_applied += 1
         self.last_ts = max(self.last_ts, ev.ts)
-        heard = ev.ts if received is None else min(ev.ts, received)
-        self.heard_ts = max(self.heard_ts, heard)
+        if not ev.event_id.startswith(ORDER_WORK):  # the feed's, not an order's
+            heard = ev.ts if received is None else min(ev.ts, received)
+            self.heard_ts = max(self.heard_ts, heard)
+            self.feed_ts = max(self.feed_ts, ev.ts)
         if kind == "backlog_delta":
             return self._apply_delta(ev)
         if kind == "backlog":
@@ -562,6 +567,7 @@ class CapacityMonitor:
             "nodes": nodes,
             "last_ts": None if np.isinf(self.last_ts) else self.last_ts,
             "heard_ts": None if np.isinf(self.heard_ts) else self.heard_ts,
+            "feed_ts": None if np.isinf(self.feed_ts) else self.feed_ts,
             "n_applied": self.n_applied,
         }
 
@@ -584,6 +590,8 @@ class CapacityMonitor:
             )
         heard = state.get("heard_ts", state["last_ts"])  # older snapshots: last_ts
         self.heard_ts = -np.inf if heard is None else float(heard)
+        feed = state.get("feed_ts", state["last_ts"])  # older snapshots: last_ts
+        self.feed_ts = -np.inf if feed is None else float(feed)
         self.n_applied = int(state["n_applied"])
 
     @property
@@ -646,12 +654,20 @@ class CapacityMonitor:
         return dt.datetime.fromtimestamp(self.last_ts, dt.UTC)
 
     def heard_at(self) -> dt.datetime | None:
-        """The newest event's time capped at its receipt (``heard_ts``): what
-        staleness is measured from, so an event dated a month ahead does not
-        keep a dead feed's map fresh for a month."""
+        """The newest feed event's time capped at its receipt (``heard_ts``):
+        what staleness is measured from, so an event dated a month ahead does
+        not keep a dead feed's map fresh for a month, nor do the orders a
+        server confirms (their work events) keep it fresh at all."""
         if np.isinf(self.heard_ts):
             return None
         return dt.datetime.fromtimestamp(self.heard_ts, dt.UTC)
+
+    def feed_as_of(self) -> dt.datetime | None:
+        """Timestamp of the newest applied event of the feed (no checkout's
+        work): what a stale map's note names."""
+        if np.isinf(self.feed_ts):
+            return None
+        return dt.datetime.fromtimestamp(self.feed_ts, dt.UTC)
 
     def congestion_by_service(self, node: int) -> dict[str, float]:
         """Lane delay factors of one node, by service name."""

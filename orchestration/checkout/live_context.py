@@ -206,7 +206,8 @@ class LiveContext:
 
         Measured from the newest event's time capped at its receipt
         (``CapacityMonitor.heard_at``): an event dated ahead does not keep a
-        dead feed fresh. A map that never heard an event is stale once the
+        dead feed fresh, nor does a confirmed checkout's work, which the
+        server logs itself. A map that never heard an event is stale once the
         age has passed since the process started serving
         (:meth:`serving_from`; else since its first check): no feed at all is
         no fresher than a dead one.
@@ -229,7 +230,7 @@ class LiveContext:
         age = (now - heard).total_seconds()
         if age <= limit:
             return ""
-        as_of = self.monitor.as_of()
+        as_of = self.monitor.feed_as_of()
         if as_of is not None and as_of > heard:  # dated ahead of its receipt
             return (
                 f"capacity map is stale: its newest event ({as_of.isoformat()}) "

@@ -193,6 +193,34 @@ def test_a_stale_capacity_map_is_flagged_everywhere(
         assert answer["degraded"] is True and cap["notes"][0] in answer["notes"]
 
 
+def test_a_checkouts_own_work_does_not_keep_a_dead_feed_fresh(
+    tmp_path: Path, state_location: Path | str
+) -> None:
+    """A confirmed checkout logs its work on its nodes (``backlog_delta``,
+    ``checkout:…``): the server's own news, not the feed's. It counted as a
+    sign of life, so a server taking orders never flagged a capacity feed
+    that had died (its staffing, outages and shipped work unheard for
+    hours). The map stays stale; ``as_of`` still says the newest event."""
+    kw = {"state": state_location, "capacity_max_age_s": 3600.0}
+    with (
+        live_server(tmp_path, router_kw=kw) as (server, _),
+        httpx.Client(base_url=server.url, timeout=10) as client,
+    ):
+        _staffing_event(client, "old", "2026-01-05T13:00:00Z")
+        answer = post_options(client, "C5", **TEE_TO_CHICAGO)
+        rid, option = answer["request_id"], answer["options"][0]["option_id"]
+        path = f"/v1/checkouts/{rid}"
+        assert client.post(f"{path}/select", json={"option_id": option}).is_success
+        assert client.post(f"{path}/confirm").json()["status"] == "confirmed"
+        cap = client.get("/v1/capacity").json()
+        assert cap["as_of"] > "2026-01-05T13:00:00+00:00"  # the order's work
+        assert cap["degraded"] is True
+        assert cap["notes"] == [
+            "capacity map is stale: its newest event (2026-01-05T13:00:00+00:00) "
+            "is 2.0 h old, over the 60 min allowed"
+        ]
+
+
 def test_a_map_that_never_heard_an_event_is_stale_from_the_start(
     tmp_path: Path, state_location: Path | str
 ) -> None:
