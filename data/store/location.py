@@ -34,7 +34,11 @@ def location_problem(location: object) -> str | None:
     is not PostgreSQL's (``postgresql:/db``, one slash; ``mysql://``;
     ``POSTGRESQL://``) was taken for a SQLite path: a replica ran on a
     private file named like the URL, in folders made for it, and said so
-    only in the path it printed."""
+    only in the path it printed. So was a blank one (``--state "$STATE"``
+    with the variable unset: the working folder, "is a folder"; spaces: a
+    store file named by them)."""
+    if isinstance(location, str | Path) and not str(location).strip():
+        return "empty (a SQLite file or a postgresql:// URL)"
     if (
         isinstance(location, str)
         and not is_postgres_url(location)

@@ -306,6 +306,34 @@ def test_a_state_url_with_one_slash_is_a_usage_error_not_a_file(
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.parametrize("given", ["", "  "])
+def test_a_blank_state_is_refused_not_a_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, given: str
+) -> None:
+    """``--state "$STATE"`` with the variable unset said ``Error: .: is a
+    folder``, naming a location nobody gave; ``"  "`` (as ``--state`` or
+    ``$TIERFLOW_STATE``) made a store file named by two spaces in the
+    working folder, a replica on a store of its own."""
+    monkeypatch.chdir(tmp_path)
+    event = '{"event_id": "e1", "ts": "2026-01-05T10:00:00Z", "node_id": "WH-EAST", "type": "outage", "value": true}'
+    command = ["capacity", "ingest", "--network", str(TINY_NETWORK), "--events", "-"]
+    result = CliRunner().invoke(cli, [*command, "--state", given], input=event)
+    assert result.exit_code == 2
+    assert result.output.splitlines()[-1] == (
+        f"Error: Invalid value for '--state': {given!r}: empty (a SQLite file "
+        "or a postgresql:// URL)"
+    )
+    if given:  # an empty variable is an unset one
+        monkeypatch.setenv("TIERFLOW_STATE", given)
+        result = CliRunner().invoke(cli, command, input=event)
+        assert result.exit_code == 1
+        assert result.output == (
+            f"Error: field 'TIERFLOW_STATE': value {given!r}: empty (a SQLite "
+            "file or a postgresql:// URL)\n"
+        )
+    assert list(tmp_path.iterdir()) == []
+
+
 @pytest.mark.parametrize("how", ["file", "stdin", "stdin --follow"])
 def test_an_unknown_key_is_refused_on_every_path(tmp_path: Path, how: str) -> None:
     """A typo of a key ("servce") was ignored and the event applied without
