@@ -59,6 +59,12 @@ _WHEN: dict[int, str] = {
 _ERRORS: dict[int | str, dict[str, Any]] = {
     s: {"model": ErrorResponse, "description": why} for s, why in _WHEN.items()
 }
+#: An options call's: it has no checkout yet to find, check the customer of
+#: or be in another state (no 403, 404, 409), and it answers degraded
+#: rather than fail when the store is away (no 503).
+_OPTIONS_ERRORS: dict[int | str, dict[str, Any]] = {
+    s: _ERRORS[s] for s in (400, 413, 422, 500)
+}
 RequestId = Annotated[
     str,
     PathParam(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$"),
@@ -75,14 +81,14 @@ CustomerHeader = Annotated[
     ),
 ]
 
-router = APIRouter(tags=["checkout"], responses=_ERRORS, route_class=LeanRoute)
+router = APIRouter(tags=["checkout"], route_class=LeanRoute)
 
 
 def _outcome_or_error(*statuses: int) -> dict[int | str, dict[str, Any]]:
-    """Statuses whose body is the call's outcome (``CheckoutOut``: status
-    ``rejected``, ``unavailable``) or, for the other reasons, the error
-    shape: the document says both."""
-    return {
+    """A checkout call's error statuses, with those whose body is the call's
+    outcome (``CheckoutOut``: status ``rejected``, ``unavailable``) or, for
+    the other reasons, the error shape: the document says both."""
+    return _ERRORS | {
         s: {"model": CheckoutOut | ErrorResponse, "description": _WHEN[s]}
         for s in statuses
     }
@@ -192,6 +198,7 @@ def _lean_ending(
 @router.post(
     "/v1/options",
     response_model=OptionSetOut,
+    responses=_OPTIONS_ERRORS,
     summary="Tiered fulfillment options for a cart",
 )
 @lean(_lean_options)

@@ -152,6 +152,12 @@ def test_the_openapi_document_states_the_contract(live: Any) -> None:
             ]["description"]
         )
     )
+    # an options call has no checkout yet: no customer to check, no request
+    # id to find, no state to be in (it listed the checkout calls' 403, 404
+    # and 409, "the customer id given is not the checkout's")
+    options = doc["paths"]["/v1/options"]["post"]["responses"]
+    assert sorted(options) == ["200", "400", "413", "422", "500"]
+    assert options["422"]["content"]["application/json"]["schema"] == error
     select = doc["components"]["schemas"]["SelectRequest"]["properties"]
     assert "customer_id" in select
     capacity = doc["components"]["schemas"]["CapacityOut"]["properties"]
