@@ -158,6 +158,12 @@ def test_the_openapi_document_states_the_contract(live: Any) -> None:
     options = doc["paths"]["/v1/options"]["post"]["responses"]
     assert sorted(options) == ["200", "400", "413", "422", "500"]
     assert options["422"]["content"]["application/json"]["schema"] == error
+    # the pages' reads need the store, and answer 503 while it is away
+    # (test_store_gone.py): the document listed 200 alone
+    for path in ("/v1/samples", "/v1/allocation"):
+        unavailable = doc["paths"][path]["get"]["responses"]["503"]
+        assert unavailable["content"]["application/json"]["schema"] == error
+        assert "retry" in unavailable["description"]
     select = doc["components"]["schemas"]["SelectRequest"]["properties"]
     assert "customer_id" in select
     capacity = doc["components"]["schemas"]["CapacityOut"]["properties"]
