@@ -484,6 +484,45 @@ def test_the_ops_event_form_sends_what_it_shows(
     assert errors == []
 
 
+def test_an_ops_event_that_changed_nothing_is_not_said_applied(
+    browser: Any, site: tuple[RunningServer, OnlineRouter]
+) -> None:
+    """A feed's staffing event stamped a few minutes ahead of the server's
+    clock (which it may be, by 5) stands over an operator's of now: the API
+    says it was ``stale``, and the page read "Applied: ST-CHI staffing 60"
+    while the map kept the feed's 50 %."""
+    server, router = site
+    router.apply_capacity_events(
+        [
+            {
+                "event_id": "feed-1",
+                "ts": "2026-01-05T15:03:00Z",  # MONDAY_10 + 3 minutes
+                "node_id": "ST-CHI",
+                "type": "staffing",
+                "value": 50,
+            }
+        ],
+        received=MONDAY_10,
+    )
+    errors: list[str] = []
+    ops = _page(browser, server.url + "/ops", errors)
+    ops.fill("#api-key", API_KEY)
+    ops.select_option("#event-node", "ST-CHI")
+    ops.select_option("#event-kind", "staffing")
+    ops.fill("#event-value", "60")
+    ops.click("#inject")
+    ops.wait_for_selector("#inject-result[data-status='200']")
+    seq = router.monitor.last_seq
+    assert ops.locator("#inject-result").inner_text() == (
+        "Logged, but it changed nothing: ST-CHI has a later staffing event "
+        f"(log seq {seq})."
+    )
+    assert ops.locator("#inject-result").get_attribute("class") == "fail"
+    table = router.monitor.table().set_index("node_id")
+    assert table.loc["ST-CHI", "staffing_pct"] == 50.0
+    assert errors == []
+
+
 def test_arrow_keys_go_through_every_option(
     browser: Any, site: tuple[RunningServer, OnlineRouter]
 ) -> None:
