@@ -31,6 +31,8 @@
   const MAX_ID_CHARS = 64;
   // The input an API error's field is about (`items[2].sku`: the items).
   const FIELD_INPUTS = { dest: "zip", items: "items", customer_id: "customer" };
+  // What the error box says of an answer with no option to offer.
+  const NO_OPTIONS = "Sorry, no delivery option can be offered for this cart.";
   // Seconds between the tries of loading the samples (then it gives up).
   const SAMPLES_RETRY_S = [1, 2, 4, 8];
 
@@ -308,7 +310,10 @@
     showSelection(answer);
     showMissing(answer);
     showAnswerDetails(answer);
-    if (!answer.options.length) showError("Sorry, no delivery option can be offered for this cart.");
+    // options a live update brought back (stock freed, a node reopened)
+    // take the "none" line away: it stayed above them and an enabled button
+    if (!answer.options.length) showError(NO_OPTIONS);
+    else if ($("error").textContent === NO_OPTIONS) showError("");
     $("confirm").disabled = state.done || !answer.options.length;
     $("options-intro").textContent = answer.options.length
       ? "Choose how your order ships. Prices include delivery."

@@ -682,6 +682,41 @@ def test_a_sold_out_cart_says_so_in_plain_words(
     assert errors == []
 
 
+def test_options_that_come_back_clear_the_sorry_none_line(
+    browser: Any, site: tuple[RunningServer, OnlineRouter]
+) -> None:
+    """Another shopper holds the only two sofas, so the page has no option
+    to offer; the hold is cancelled and the next live update brings the
+    options back: the page showed them with "Place order" enabled under
+    "Sorry, no delivery option can be offered for this cart." still."""
+    server, _ = site
+    errors: list[str] = []
+    cart = {"customer_id": "C5", "items": [{"sku": "SOFA", "quantity": 2}]}
+    with httpx.Client(base_url=server.url, timeout=10) as client:
+        other = client.post("/v1/options", json={**cart, "dest": "60601"}).json()
+        held = client.post(
+            f"/v1/checkouts/{other['request_id']}/select",
+            json={"option_id": other["recommended"]},
+        )
+        assert held.status_code == 200, held.text
+        page = _page(browser, server.url + "/", errors)
+        page.fill("#items", "SOFA:2")
+        _ask(page, "C4")
+        page.wait_for_selector("#live-status[data-state='live']")
+        assert _tiers(page) == []
+        assert page.locator("#error").inner_text() == (
+            "Sorry, no delivery option can be offered for this cart."
+        )
+        cancelled = client.post(f"/v1/checkouts/{other['request_id']}/cancel")
+        assert cancelled.status_code == 200, cancelled.text
+    post_events(server.url, OUTAGE)  # the map moves: the checkout is re-answered
+    page.wait_for_function("document.body.dataset.revision === '2'")
+    assert _tiers(page) != []
+    assert page.locator("#error").is_hidden()
+    assert page.locator("#confirm").is_enabled()
+    assert errors == []
+
+
 @pytest.mark.parametrize(
     ("zone", "shown"),
     [
