@@ -302,11 +302,15 @@
     const moved = {};
     for (const c of changes || []) moved[c.option_id] = c;
     // the cards are rebuilt: a focused option keeps the focus (arrow keys
-    // then go on through the options; the focus fell to the page's body)
-    const focused = document.activeElement && $("options").contains(document.activeElement)
-      ? document.activeElement.id : null;
+    // then go on through the options; the focus fell to the page's body),
+    // and so does a focused "Details" (a live update sent it to the body,
+    // and the next Tab started again from the first option)
+    const active = document.activeElement;
+    const within = active && $("options").contains(active) ? active.closest(".option-card") : null;
+    const focused = within && { id: within.dataset.optionId, details: active.tagName === "SUMMARY" };
     $("options").replaceChildren(...answer.options.map((o) => card(o, answer, moved[o.option_id])));
-    if (focused && document.getElementById(focused)) document.getElementById(focused).focus();
+    const again = focused && document.getElementById(`option-${focused.id}`);
+    if (again) (focused.details ? again.closest(".option-card").querySelector("summary") : again).focus();
     showSelection(answer);
     showMissing(answer);
     showAnswerDetails(answer);

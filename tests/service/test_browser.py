@@ -545,6 +545,31 @@ def test_arrow_keys_go_through_every_option(
     assert errors == []
 
 
+def test_a_focused_details_keeps_the_focus_across_a_live_update(
+    browser: Any, site: tuple[RunningServer, OnlineRouter]
+) -> None:
+    """A keyboard user on an option's "Details" when a live update rebuilt
+    the cards: the focus fell to the page's body (only a focused radio
+    kept it), and the next Tab started again from the first option."""
+    server, _ = site
+    errors: list[str] = []
+    page = _page(browser, server.url + "/", errors)
+    _ask(page, "C9")
+    page.wait_for_selector("#live-status[data-state='live']")
+    assert "gold" in _tiers(page)
+    page.focus("[data-option-id='gold'] summary")
+    page.keyboard.press("Enter")  # opens it
+    post_events(server.url, OUTAGE)  # Gold moves to WH-EAST: the cards rebuilt
+    page.wait_for_function("document.body.dataset.revision === '2'")
+    focused = page.evaluate(
+        "[document.activeElement.tagName, "
+        "document.activeElement.closest('[data-option-id]')?.dataset.optionId]"
+    )
+    assert focused == ["SUMMARY", "gold"]
+    assert page.locator("[data-option-id='gold'] details").get_attribute("open") == ""
+    assert errors == []
+
+
 def test_placing_an_order_shows_only_the_confirmation(
     browser: Any, site: tuple[RunningServer, OnlineRouter]
 ) -> None:
