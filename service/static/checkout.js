@@ -304,13 +304,15 @@
     // the cards are rebuilt: a focused option keeps the focus (arrow keys
     // then go on through the options; the focus fell to the page's body),
     // and so does a focused "Details" (a live update sent it to the body,
-    // and the next Tab started again from the first option)
+    // and the next Tab started again from the first option); a focused
+    // option the update dropped hands it to the option now selected
     const active = document.activeElement;
     const within = active && $("options").contains(active) ? active.closest(".option-card") : null;
     const focused = within && { id: within.dataset.optionId, details: active.tagName === "SUMMARY" };
     $("options").replaceChildren(...answer.options.map((o) => card(o, answer, moved[o.option_id])));
     const again = focused && document.getElementById(`option-${focused.id}`);
     if (again) (focused.details ? again.closest(".option-card").querySelector("summary") : again).focus();
+    else if (focused) (document.getElementById(`option-${state.chosen}`) || $("options-heading")).focus();
     showSelection(answer);
     showMissing(answer);
     showAnswerDetails(answer);

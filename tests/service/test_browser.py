@@ -570,6 +570,30 @@ def test_a_focused_details_keeps_the_focus_across_a_live_update(
     assert errors == []
 
 
+def test_a_focused_option_a_live_update_drops_hands_the_focus_on(
+    browser: Any, site: tuple[RunningServer, OnlineRouter]
+) -> None:
+    """ST-CHI closed, C4 sees Gold and Silver; a keyboard user picks Silver,
+    ST-CHI reopens and Silver is dominated (dropped): the focus fell to the
+    page's body. It goes to the option now selected (Gold)."""
+    server, _ = site
+    errors: list[str] = []
+    post_events(server.url, OUTAGE)
+    page = _page(browser, server.url + "/", errors)
+    _ask(page, "C4")
+    page.wait_for_selector("#live-status[data-state='live']")
+    assert _tiers(page) == ["gold", "silver"]
+    page.focus("#option-silver")
+    page.keyboard.press("Space")
+    page.wait_for_function("document.body.dataset.selected === 'silver'")
+    post_events(server.url, {**OUTAGE, "event_id": "ops-2", "value": False})
+    page.wait_for_function("document.body.dataset.revision === '2'")
+    assert _tiers(page) == ["gold"]
+    assert page.evaluate("document.body.dataset.selected") == "gold"
+    assert page.evaluate("document.activeElement.id") == "option-gold"
+    assert errors == []
+
+
 def test_placing_an_order_shows_only_the_confirmation(
     browser: Any, site: tuple[RunningServer, OnlineRouter]
 ) -> None:
