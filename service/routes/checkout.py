@@ -59,6 +59,15 @@ _WHEN: dict[int, str] = {
 _ERRORS: dict[int | str, dict[str, Any]] = {
     s: {"model": ErrorResponse, "description": why} for s, why in _WHEN.items()
 }
+#: A requote's: no body to read (one over the limit is refused all the same),
+#: no customer to check (as the stream's).
+_REQUOTE_ERRORS: dict[int | str, dict[str, Any]] = {
+    s: _ERRORS[s] for s in (404, 409, 413, 422, 500)
+}
+_REQUOTE_ERRORS[503] = {
+    "model": ErrorResponse,
+    "description": "The state store cannot be read now (retry).",
+}
 #: An options call's: it has no checkout yet to find, check the customer of
 #: or be in another state (no 403, 404, 409), and it answers degraded
 #: rather than fail when the store is away (no 503).
@@ -164,6 +173,13 @@ async def _cancel(
     return _checkout_response(result)
 
 
+async def _requote(state: ServiceState, request_id: str) -> JSONResponse:
+    version = map_version(state.router)
+    answer = await state.call(state.router.requote, request_id, now=state.clock())
+    state.hub.answered_again(answer, version)
+    return WireResponse(answer.to_dict())
+
+
 async def _lean_options(request: Request) -> JSONResponse | None:
     body = await json_body(request, OptionsRequest)
     if body is None:
@@ -255,3 +271,18 @@ async def post_cancel(
     """Idempotent (a repeat answers as the first); 409 for a confirmed
     checkout."""
     return await _cancel(state, request_id, x_customer_id)
+
+
+@router.post(
+    "/v1/checkouts/{request_id}/requote",
+    response_model=OptionSetOut,
+    responses=_REQUOTE_ERRORS,
+    summary="Answer an open checkout again with today's dates and prices",
+)
+async def post_requote(request_id: RequestId, state: State) -> JSONResponse:
+    """Same ``request_id`` and option ids, ``revision`` + 1, on the capacity,
+    stock and clock of now: after a select refused 409 "options expired …:
+    requote", select from this answer. A held option keeps its hold; the
+    checkout's streams get the new answer. 409 when the checkout is
+    finished or its options expired."""
+    return await _requote(state, request_id)
