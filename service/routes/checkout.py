@@ -93,11 +93,15 @@ CustomerHeader = Annotated[
 router = APIRouter(tags=["checkout"], route_class=LeanRoute)
 
 
-def _outcome_or_error(*statuses: int) -> dict[int | str, dict[str, Any]]:
+def _outcome_or_error(
+    *statuses: int, body: bool = True
+) -> dict[int | str, dict[str, Any]]:
     """A checkout call's error statuses, with those whose body is the call's
     outcome (``CheckoutOut``: status ``rejected``, ``unavailable``) or, for
-    the other reasons, the error shape: the document says both."""
-    return _ERRORS | {
+    the other reasons, the error shape: the document says both. Without a
+    ``body`` to read (confirm, cancel) no 400: a body is never parsed."""
+    errors = _ERRORS if body else {s: e for s, e in _ERRORS.items() if s != 400}
+    return errors | {
         s: {"model": CheckoutOut | ErrorResponse, "description": _WHEN[s]}
         for s in statuses
     }
@@ -246,7 +250,7 @@ async def post_select(
 @router.post(
     "/v1/checkouts/{request_id}/confirm",
     response_model=CheckoutOut,
-    responses=_outcome_or_error(503),
+    responses=_outcome_or_error(503, body=False),
     summary="Turn the held option into an order",
 )
 @lean(_lean_ending(_confirm))
@@ -261,7 +265,7 @@ async def post_confirm(
 @router.post(
     "/v1/checkouts/{request_id}/cancel",
     response_model=CheckoutOut,
-    responses=_outcome_or_error(503),
+    responses=_outcome_or_error(503, body=False),
     summary="Release the hold",
 )
 @lean(_lean_ending(_cancel))
