@@ -39,6 +39,7 @@ OPERATIONS: tuple[tuple[str, str, bool], ...] = (
     ("POST", "/v1/checkouts/{request_id}/select", True),
     ("POST", "/v1/checkouts/{request_id}/confirm", True),
     ("POST", "/v1/checkouts/{request_id}/cancel", True),
+    ("POST", "/v1/checkouts/{request_id}/requote", True),
     ("GET", "/v1/capacity", False),
     ("GET", "/v1/samples", False),
     ("GET", "/v1/allocation", False),

@@ -480,6 +480,10 @@ class CapacityMonitor:
         _, _, inv = self._terms()
         with np.errstate(over="ignore", invalid="ignore"):  # +-inf clips to 0 or 1
             out: NDArray[np.float64] = np.clip(self.free(profile) * inv, 0.0, 1.0)
+        # + 0.0: a node of no capacity with work left is -free x 0 = -0.0,
+        # which the clip keeps (the API said "score": -0.0, capacity show
+        # -0.000); the formula scores it 0
+        out += 0.0
         return out
 
     def free(self, profile: OrderProfile | None = None) -> NDArray[np.float64]:

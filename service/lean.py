@@ -30,7 +30,11 @@ from pydantic import BaseModel
 from starlette.routing import BaseRoute, Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from tierflow.service.utf8_json import Utf8JsonRoute, loads_utf8
+from tierflow.service.utf8_json import (
+    UniqueKeysJsonRequest,
+    Utf8JsonRoute,
+    loads_utf8_unique,
+)
 
 #: Answers a well-formed request, or None to let FastAPI run the endpoint.
 LeanHandler = Callable[[Request], Awaitable[Response | None]]
@@ -56,7 +60,11 @@ def lean(handler: LeanHandler) -> Callable[[_F], _F]:
 
 class LeanRoute(Utf8JsonRoute):
     """An ``APIRoute`` whose endpoint's lean handler (if any) answers first
-    (a JSON body read as UTF-8 only, :class:`Utf8JsonRoute`)."""
+    (a JSON body read as UTF-8 only, :class:`Utf8JsonRoute`, an object with
+    a key twice refused: a cart line's ``"quantity": 1, "quantity": 9999``
+    was read as 9999 units without a word)."""
+
+    request_class = UniqueKeysJsonRequest
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         full = super().get_route_handler()
@@ -174,7 +182,8 @@ class BodyUnread(Exception):
 
 async def json_body(request: Request, model: type[_M]) -> _M | None:
     """The body as ``model`` when it is ``application/json`` and valid (the
-    same parse and validation FastAPI runs); None for anything else."""
+    same parse, a key twice refused, and validation FastAPI runs); None for
+    anything else."""
     kind = request.headers.get("content-type", "")
     if kind.partition(";")[0].strip().lower() != "application/json":
         return None
@@ -183,7 +192,7 @@ async def json_body(request: Request, model: type[_M]) -> _M | None:
     except Exception as exc:
         raise BodyUnread(exc) from exc
     try:
-        data = loads_utf8(raw) if raw else None
+        data = loads_utf8_unique(raw) if raw else None
     except Exception:  # FastAPI parses it again and answers as always
         return None
     if data is None:

@@ -467,6 +467,18 @@ class LiveHub:
         # the page on its old dates at every re-answer while it stayed open
         return [self._options_event(after, changes)]
 
+    def answered_again(self, answer: OptionSet, version: tuple[int, ...]) -> None:
+        """A checkout requoted outside the hub (``POST …/requote``, made on
+        capacity ``version``): its watchers get the new answer as at a live
+        re-answer, and the hub keeps it to diff the next one against. On the
+        event loop. Unsent, an open page kept its old dates while a select
+        held the new ones."""
+        with self._lock:
+            known = self._answers.get(answer.request_id)
+        changes = [] if known is None else option_changes(known[0], answer)
+        self.remember(answer, version)
+        self._publish(answer.request_id, self._options_event(answer, changes))
+
     def _options_event(
         self, answer: OptionSet, changes: list[dict[str, Any]]
     ) -> LiveEvent:

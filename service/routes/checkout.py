@@ -59,6 +59,21 @@ _WHEN: dict[int, str] = {
 _ERRORS: dict[int | str, dict[str, Any]] = {
     s: {"model": ErrorResponse, "description": why} for s, why in _WHEN.items()
 }
+#: A requote's: no body to read (one over the limit is refused all the same),
+#: no customer to check (as the stream's).
+_REQUOTE_ERRORS: dict[int | str, dict[str, Any]] = {
+    s: _ERRORS[s] for s in (404, 409, 413, 422, 500)
+}
+_REQUOTE_ERRORS[503] = {
+    "model": ErrorResponse,
+    "description": "The state store cannot be read now (retry).",
+}
+#: An options call's: it has no checkout yet to find, check the customer of
+#: or be in another state (no 403, 404, 409), and it answers degraded
+#: rather than fail when the store is away (no 503).
+_OPTIONS_ERRORS: dict[int | str, dict[str, Any]] = {
+    s: _ERRORS[s] for s in (400, 413, 422, 500)
+}
 RequestId = Annotated[
     str,
     PathParam(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$"),
@@ -75,14 +90,18 @@ CustomerHeader = Annotated[
     ),
 ]
 
-router = APIRouter(tags=["checkout"], responses=_ERRORS, route_class=LeanRoute)
+router = APIRouter(tags=["checkout"], route_class=LeanRoute)
 
 
-def _outcome_or_error(*statuses: int) -> dict[int | str, dict[str, Any]]:
-    """Statuses whose body is the call's outcome (``CheckoutOut``: status
-    ``rejected``, ``unavailable``) or, for the other reasons, the error
-    shape: the document says both."""
-    return {
+def _outcome_or_error(
+    *statuses: int, body: bool = True
+) -> dict[int | str, dict[str, Any]]:
+    """A checkout call's error statuses, with those whose body is the call's
+    outcome (``CheckoutOut``: status ``rejected``, ``unavailable``) or, for
+    the other reasons, the error shape: the document says both. Without a
+    ``body`` to read (confirm, cancel) no 400: a body is never parsed."""
+    errors = _ERRORS if body else {s: e for s, e in _ERRORS.items() if s != 400}
+    return errors | {
         s: {"model": CheckoutOut | ErrorResponse, "description": _WHEN[s]}
         for s in statuses
     }
@@ -158,6 +177,13 @@ async def _cancel(
     return _checkout_response(result)
 
 
+async def _requote(state: ServiceState, request_id: str) -> JSONResponse:
+    version = map_version(state.router)
+    answer = await state.call(state.router.requote, request_id, now=state.clock())
+    state.hub.answered_again(answer, version)
+    return WireResponse(answer.to_dict())
+
+
 async def _lean_options(request: Request) -> JSONResponse | None:
     body = await json_body(request, OptionsRequest)
     if body is None:
@@ -192,6 +218,7 @@ def _lean_ending(
 @router.post(
     "/v1/options",
     response_model=OptionSetOut,
+    responses=_OPTIONS_ERRORS,
     summary="Tiered fulfillment options for a cart",
 )
 @lean(_lean_options)
@@ -223,7 +250,7 @@ async def post_select(
 @router.post(
     "/v1/checkouts/{request_id}/confirm",
     response_model=CheckoutOut,
-    responses=_outcome_or_error(503),
+    responses=_outcome_or_error(503, body=False),
     summary="Turn the held option into an order",
 )
 @lean(_lean_ending(_confirm))
@@ -238,7 +265,7 @@ async def post_confirm(
 @router.post(
     "/v1/checkouts/{request_id}/cancel",
     response_model=CheckoutOut,
-    responses=_outcome_or_error(503),
+    responses=_outcome_or_error(503, body=False),
     summary="Release the hold",
 )
 @lean(_lean_ending(_cancel))
@@ -248,3 +275,18 @@ async def post_cancel(
     """Idempotent (a repeat answers as the first); 409 for a confirmed
     checkout."""
     return await _cancel(state, request_id, x_customer_id)
+
+
+@router.post(
+    "/v1/checkouts/{request_id}/requote",
+    response_model=OptionSetOut,
+    responses=_REQUOTE_ERRORS,
+    summary="Answer an open checkout again with today's dates and prices",
+)
+async def post_requote(request_id: RequestId, state: State) -> JSONResponse:
+    """Same ``request_id`` and option ids, ``revision`` + 1, on the capacity,
+    stock and clock of now: after a select refused 409 "options expired …:
+    requote", select from this answer. A held option keeps its hold; the
+    checkout's streams get the new answer. 409 when the checkout is
+    finished or its options expired."""
+    return await _requote(state, request_id)

@@ -31,6 +31,8 @@
   const MAX_ID_CHARS = 64;
   // The input an API error's field is about (`items[2].sku`: the items).
   const FIELD_INPUTS = { dest: "zip", items: "items", customer_id: "customer" };
+  // What the error box says of an answer with no option to offer.
+  const NO_OPTIONS = "Sorry, no delivery option can be offered for this cart.";
   // Seconds between the tries of loading the samples (then it gives up).
   const SAMPLES_RETRY_S = [1, 2, 4, 8];
 
@@ -300,15 +302,24 @@
     const moved = {};
     for (const c of changes || []) moved[c.option_id] = c;
     // the cards are rebuilt: a focused option keeps the focus (arrow keys
-    // then go on through the options; the focus fell to the page's body)
-    const focused = document.activeElement && $("options").contains(document.activeElement)
-      ? document.activeElement.id : null;
+    // then go on through the options; the focus fell to the page's body),
+    // and so does a focused "Details" (a live update sent it to the body,
+    // and the next Tab started again from the first option); a focused
+    // option the update dropped hands it to the option now selected
+    const active = document.activeElement;
+    const within = active && $("options").contains(active) ? active.closest(".option-card") : null;
+    const focused = within && { id: within.dataset.optionId, details: active.tagName === "SUMMARY" };
     $("options").replaceChildren(...answer.options.map((o) => card(o, answer, moved[o.option_id])));
-    if (focused && document.getElementById(focused)) document.getElementById(focused).focus();
+    const again = focused && document.getElementById(`option-${focused.id}`);
+    if (again) (focused.details ? again.closest(".option-card").querySelector("summary") : again).focus();
+    else if (focused) (document.getElementById(`option-${state.chosen}`) || $("options-heading")).focus();
     showSelection(answer);
     showMissing(answer);
     showAnswerDetails(answer);
-    if (!answer.options.length) showError("Sorry, no delivery option can be offered for this cart.");
+    // options a live update brought back (stock freed, a node reopened)
+    // take the "none" line away: it stayed above them and an enabled button
+    if (!answer.options.length) showError(NO_OPTIONS);
+    else if ($("error").textContent === NO_OPTIONS) showError("");
     $("confirm").disabled = state.done || !answer.options.length;
     $("options-intro").textContent = answer.options.length
       ? "Choose how your order ships. Prices include delivery."

@@ -315,7 +315,15 @@
     sessionStorage.setItem("tierflow-api-key", key);
     const event = eventFromForm();
     const res = await api("POST", "/v1/capacity/events", { events: [event] }, key ? { "X-API-Key": key } : {});
-    if (res.ok) {
+    if (res.ok && res.body.stale) {
+      // logged, but the node had a later event of its kind (a feed's, stamped
+      // ahead within the server's 5 minutes): the map kept that one's value,
+      // and the page said "Applied"
+      result.className = "fail";
+      result.textContent =
+        `Logged, but it changed nothing: ${event.node_id} has a later ${event.type} event` +
+        ` (log seq ${res.body.last_seq}).`;
+    } else if (res.ok) {
       result.className = "ok";
       result.textContent =
         `Applied: ${event.node_id} ${event.type} ${event.value}` +

@@ -484,6 +484,45 @@ def test_the_ops_event_form_sends_what_it_shows(
     assert errors == []
 
 
+def test_an_ops_event_that_changed_nothing_is_not_said_applied(
+    browser: Any, site: tuple[RunningServer, OnlineRouter]
+) -> None:
+    """A feed's staffing event stamped a few minutes ahead of the server's
+    clock (which it may be, by 5) stands over an operator's of now: the API
+    says it was ``stale``, and the page read "Applied: ST-CHI staffing 60"
+    while the map kept the feed's 50 %."""
+    server, router = site
+    router.apply_capacity_events(
+        [
+            {
+                "event_id": "feed-1",
+                "ts": "2026-01-05T15:03:00Z",  # MONDAY_10 + 3 minutes
+                "node_id": "ST-CHI",
+                "type": "staffing",
+                "value": 50,
+            }
+        ],
+        received=MONDAY_10,
+    )
+    errors: list[str] = []
+    ops = _page(browser, server.url + "/ops", errors)
+    ops.fill("#api-key", API_KEY)
+    ops.select_option("#event-node", "ST-CHI")
+    ops.select_option("#event-kind", "staffing")
+    ops.fill("#event-value", "60")
+    ops.click("#inject")
+    ops.wait_for_selector("#inject-result[data-status='200']")
+    seq = router.monitor.last_seq
+    assert ops.locator("#inject-result").inner_text() == (
+        "Logged, but it changed nothing: ST-CHI has a later staffing event "
+        f"(log seq {seq})."
+    )
+    assert ops.locator("#inject-result").get_attribute("class") == "fail"
+    table = router.monitor.table().set_index("node_id")
+    assert table.loc["ST-CHI", "staffing_pct"] == 50.0
+    assert errors == []
+
+
 def test_arrow_keys_go_through_every_option(
     browser: Any, site: tuple[RunningServer, OnlineRouter]
 ) -> None:
@@ -503,6 +542,55 @@ def test_arrow_keys_go_through_every_option(
         page.keyboard.press("ArrowDown")
         page.wait_for_function("t => document.body.dataset.selected === t", arg=tier)
         assert page.evaluate("document.activeElement.id") == f"option-{tier}"
+    assert errors == []
+
+
+def test_a_focused_details_keeps_the_focus_across_a_live_update(
+    browser: Any, site: tuple[RunningServer, OnlineRouter]
+) -> None:
+    """A keyboard user on an option's "Details" when a live update rebuilt
+    the cards: the focus fell to the page's body (only a focused radio
+    kept it), and the next Tab started again from the first option."""
+    server, _ = site
+    errors: list[str] = []
+    page = _page(browser, server.url + "/", errors)
+    _ask(page, "C9")
+    page.wait_for_selector("#live-status[data-state='live']")
+    assert "gold" in _tiers(page)
+    page.focus("[data-option-id='gold'] summary")
+    page.keyboard.press("Enter")  # opens it
+    post_events(server.url, OUTAGE)  # Gold moves to WH-EAST: the cards rebuilt
+    page.wait_for_function("document.body.dataset.revision === '2'")
+    focused = page.evaluate(
+        "[document.activeElement.tagName, "
+        "document.activeElement.closest('[data-option-id]')?.dataset.optionId]"
+    )
+    assert focused == ["SUMMARY", "gold"]
+    assert page.locator("[data-option-id='gold'] details").get_attribute("open") == ""
+    assert errors == []
+
+
+def test_a_focused_option_a_live_update_drops_hands_the_focus_on(
+    browser: Any, site: tuple[RunningServer, OnlineRouter]
+) -> None:
+    """ST-CHI closed, C4 sees Gold and Silver; a keyboard user picks Silver,
+    ST-CHI reopens and Silver is dominated (dropped): the focus fell to the
+    page's body. It goes to the option now selected (Gold)."""
+    server, _ = site
+    errors: list[str] = []
+    post_events(server.url, OUTAGE)
+    page = _page(browser, server.url + "/", errors)
+    _ask(page, "C4")
+    page.wait_for_selector("#live-status[data-state='live']")
+    assert _tiers(page) == ["gold", "silver"]
+    page.focus("#option-silver")
+    page.keyboard.press("Space")
+    page.wait_for_function("document.body.dataset.selected === 'silver'")
+    post_events(server.url, {**OUTAGE, "event_id": "ops-2", "value": False})
+    page.wait_for_function("document.body.dataset.revision === '2'")
+    assert _tiers(page) == ["gold"]
+    assert page.evaluate("document.body.dataset.selected") == "gold"
+    assert page.evaluate("document.activeElement.id") == "option-gold"
     assert errors == []
 
 
@@ -640,6 +728,41 @@ def test_a_sold_out_cart_says_so_in_plain_words(
         "Sorry, part of your order sold out in the meantime. "
         "Please show the delivery options again."
     )
+    assert errors == []
+
+
+def test_options_that_come_back_clear_the_sorry_none_line(
+    browser: Any, site: tuple[RunningServer, OnlineRouter]
+) -> None:
+    """Another shopper holds the only two sofas, so the page has no option
+    to offer; the hold is cancelled and the next live update brings the
+    options back: the page showed them with "Place order" enabled under
+    "Sorry, no delivery option can be offered for this cart." still."""
+    server, _ = site
+    errors: list[str] = []
+    cart = {"customer_id": "C5", "items": [{"sku": "SOFA", "quantity": 2}]}
+    with httpx.Client(base_url=server.url, timeout=10) as client:
+        other = client.post("/v1/options", json={**cart, "dest": "60601"}).json()
+        held = client.post(
+            f"/v1/checkouts/{other['request_id']}/select",
+            json={"option_id": other["recommended"]},
+        )
+        assert held.status_code == 200, held.text
+        page = _page(browser, server.url + "/", errors)
+        page.fill("#items", "SOFA:2")
+        _ask(page, "C4")
+        page.wait_for_selector("#live-status[data-state='live']")
+        assert _tiers(page) == []
+        assert page.locator("#error").inner_text() == (
+            "Sorry, no delivery option can be offered for this cart."
+        )
+        cancelled = client.post(f"/v1/checkouts/{other['request_id']}/cancel")
+        assert cancelled.status_code == 200, cancelled.text
+    post_events(server.url, OUTAGE)  # the map moves: the checkout is re-answered
+    page.wait_for_function("document.body.dataset.revision === '2'")
+    assert _tiers(page) != []
+    assert page.locator("#error").is_hidden()
+    assert page.locator("#confirm").is_enabled()
     assert errors == []
 
 

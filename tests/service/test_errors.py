@@ -253,3 +253,41 @@ def test_an_operator_body_with_a_key_twice_is_refused(shared_live: Any) -> None:
         "body",
     )
     assert router.monitor.last_seq == seq  # nothing logged
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "key"),
+    [
+        (
+            "/v1/options",
+            b'{"customer_id": "C1", "items": [{"sku": "TEE", "quantity": 1, '
+            b'"quantity": 9999}], "dest": "60601"}',
+            "quantity",
+        ),
+        (
+            "/v1/options",
+            b'{"customer_id": "C1", "items": [{"sku": "TEE", "quantity": 1}], '
+            b'"dest": "60601", "dest": "10001"}',
+            "dest",
+        ),
+        (
+            "/v1/checkouts/abc/select",
+            b'{"option_id": "gold", "option_id": "platinum"}',
+            "option_id",
+        ),
+    ],
+)
+def test_a_checkout_body_with_a_key_twice_is_refused(
+    shared_live: Any, path: str, body: bytes, key: str
+) -> None:
+    """A cart line's ``"quantity": 1, "quantity": 9999`` was answered (and
+    could be ordered) as 9999 units without a word, and a select naming two
+    options held the last: a checkout's body is read as an operator's is."""
+    client, _, _ = shared_live
+    r = client.post(path, content=body, headers={"Content-Type": "application/json"})
+    message = f"JSON decode error (key {key!r} given twice in one object)"
+    assert (r.status_code, r.json()["message"], r.json()["field"]) == (
+        422,
+        f"field 'body': {message}",
+        "body",
+    ), r.text

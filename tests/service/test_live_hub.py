@@ -221,6 +221,33 @@ def test_a_late_second_stream_of_a_checkout_gets_its_last_answer(
     assert never == []
 
 
+def test_a_checkout_requoted_over_http_reaches_its_stream(tmp_path: Path) -> None:
+    """``POST …/requote`` answers a checkout again outside the hub: its open
+    page gets that answer (what moved listed), and the hub's own re-answer
+    after it, with nothing more moved, sends nothing."""
+    router = tiny_router(tmp_path)
+    hub = LiveHub(router, lambda: MONDAY_10)
+    first = _answer(router, hub, "C1")
+
+    async def run() -> tuple[list[LiveEvent], list[LiveEvent]]:
+        tab = await hub.subscribe(first.request_id, capacity=False)
+        router.apply_capacity_events([{**OUTAGE, "ts": "2026-01-05T14:00:00Z"}])
+        version = map_version(router)
+        hub.answered_again(router.requote(first.request_id, now=MONDAY_10), version)
+        requoted = _drain(tab)
+        await _updates_until_none_due(hub)
+        return requoted, _drain(tab)
+
+    requoted, after = _run_closed(router, hub, run)
+    assert [(ev.event, ev.data["revision"]) for ev in requoted] == [("options", 2)]
+    changed = requoted[0].data["changes"][0]
+    assert (changed["option_id"], changed["fields"]["nodes"]) == (
+        "gold",
+        [["ST-CHI"], ["WH-EAST"]],
+    )
+    assert after == []
+
+
 def test_a_watched_checkout_whose_answer_was_pushed_out_still_gets_its_new_dates(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import math
 import re
 from pathlib import Path
 from typing import Any
@@ -230,6 +232,28 @@ def test_a_backlog_on_a_tiny_capacity_reads_capped_not_a_500(live: Any) -> None:
     nodes = {n["node_id"]: n for n in cap.json()["nodes"]}
     assert (nodes["ST-CHI"]["utilization"], nodes["ST-CHI"]["score"]) == (1e6, 0.0)
     assert (nodes["WH-EAST"]["utilization"], nodes["WH-EAST"]["score"]) == (1.0, 0.0)
+
+
+def test_a_node_of_no_capacity_scores_zero_not_minus_zero(live: Any) -> None:
+    """A node whose capacity is set to 0 with work left (taken out of
+    service) scored -0.0: its free room times the map's 0 for 1 / 0, kept by
+    the clip. The API said ``"score":-0.0``, ``capacity show`` -0.000 and the
+    metric -0.0, of a score in [0, 1]."""
+    client, _, _ = live
+    at = {"ts": OUTAGE["ts"], "node_id": "ST-CHI"}
+    events = [
+        {**at, "event_id": "n0", "type": "nominal_capacity", "value": 0},
+        {**at, "event_id": "b", "type": "backlog", "value": 15},
+    ]
+    r = client.post(
+        "/v1/capacity/events", json={"events": events}, headers={"X-API-Key": API_KEY}
+    )
+    assert r.status_code == 200, r.text
+    text = client.get("/v1/capacity").text
+    chi = next(n for n in json.loads(text)["nodes"] if n["node_id"] == "ST-CHI")
+    assert (chi["score"], math.copysign(1.0, chi["score"])) == (0.0, 1.0)
+    assert '"score":-0.0' not in text
+    assert 'tierflow_capacity_score{node="ST-CHI"} 0.0' in client.get("/metrics").text
 
 
 def test_events_are_refused_without_a_store(tmp_path: Path) -> None:

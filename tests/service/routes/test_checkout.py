@@ -9,8 +9,10 @@ from typing import Any
 
 import httpx
 
-from tests.service.helpers import by_id, post_options
-from tests.service_fixtures import TEE_TO_CHICAGO, live_server
+from tests.service.helpers import OUTAGE, by_id, post_options
+from tests.service_fixtures import API_KEY, TEE_TO_CHICAGO, live_server
+
+_KEY = {"X-API-Key": API_KEY}
 
 
 def test_options_follow_the_customers_cltv(live: Any) -> None:
@@ -156,3 +158,39 @@ def test_concurrent_selects_of_the_last_units_never_oversell(
         assert inv.loc[("WH-EAST", "SOFA")].tolist() == [0, 0]  # on hand, reserved
         assert (router.store.inventory_frame()["on_hand"] >= 0).all()
         assert router.store.check_consistency() == []
+
+
+def test_a_checkout_refused_for_old_dates_is_requoted_over_http(live: Any) -> None:
+    """A select refused 409 "options expired: … closed since it was offered
+    (outage): requote for the new options" left an HTTP caller no requote
+    to call (only an open stream got one, from the live hub): ``POST
+    …/requote`` answers the checkout again, same request id, revision + 1."""
+    client, _, _ = live
+    first = post_options(client, "C9", **TEE_TO_CHICAGO)
+    rid = first["request_id"]
+    assert by_id(first)["gold"]["nodes"] == ["ST-CHI"]
+    events = {"events": [OUTAGE]}
+    posted = client.post("/v1/capacity/events", json=events, headers=_KEY)
+    assert posted.status_code == 200, posted.text
+    refused = client.post(f"/v1/checkouts/{rid}/select", json={"option_id": "gold"})
+    assert refused.status_code == 409 and "requote" in refused.json()["message"]
+    again = client.post(f"/v1/checkouts/{rid}/requote")
+    assert again.status_code == 200, again.text
+    answer = again.json()
+    assert (answer["request_id"], answer["revision"]) == (rid, 2)
+    gold = by_id(answer)["gold"]
+    assert (gold["nodes"], gold["delivery_date"], gold["price"]) == (
+        ["WH-EAST"],
+        "2026-01-08",
+        13.0,
+    )
+    held = client.post(f"/v1/checkouts/{rid}/select", json={"option_id": "gold"})
+    assert (held.status_code, held.json()["nodes"]) == (200, ["WH-EAST"])
+    assert client.post(f"/v1/checkouts/{rid}/confirm").status_code == 200
+    done = client.post(f"/v1/checkouts/{rid}/requote")
+    assert (done.status_code, done.json()["message"]) == (
+        409,
+        f"field 'request_id': value '{rid}': checkout already confirmed",
+    )
+    unknown = client.post("/v1/checkouts/nobody-asked/requote")
+    assert (unknown.status_code, unknown.json()["error"]) == (404, "not_found")

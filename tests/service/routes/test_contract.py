@@ -152,6 +152,31 @@ def test_the_openapi_document_states_the_contract(live: Any) -> None:
             ]["description"]
         )
     )
+    # an options call has no checkout yet: no customer to check, no request
+    # id to find, no state to be in (it listed the checkout calls' 403, 404
+    # and 409, "the customer id given is not the checkout's")
+    options = doc["paths"]["/v1/options"]["post"]["responses"]
+    assert sorted(options) == ["200", "400", "413", "422", "500"]
+    assert options["422"]["content"]["application/json"]["schema"] == error
+    # confirm and cancel read no body: one that is not UTF-8 is no 400
+    # there (the document said "The body is not UTF-8." for both)
+    paths = doc["paths"]
+    assert "400" in paths["/v1/checkouts/{request_id}/select"]["post"]["responses"]
+    for action in ("confirm", "cancel"):
+        path = f"/v1/checkouts/{{request_id}}/{action}"
+        assert "400" not in paths[path]["post"]["responses"], action
+        r = client.post(
+            path.format(request_id="nobody-asked"),
+            content=b"\xff\xfe{",
+            headers={"Content-Type": "application/json"},
+        )
+        assert r.status_code == 404, r.text
+    # the pages' reads need the store, and answer 503 while it is away
+    # (test_store_gone.py): the document listed 200 alone
+    for path in ("/v1/samples", "/v1/allocation"):
+        unavailable = doc["paths"][path]["get"]["responses"]["503"]
+        assert unavailable["content"]["application/json"]["schema"] == error
+        assert "retry" in unavailable["description"]
     select = doc["components"]["schemas"]["SelectRequest"]["properties"]
     assert "customer_id" in select
     capacity = doc["components"]["schemas"]["CapacityOut"]["properties"]
