@@ -291,26 +291,7 @@ class DemandForecast:
         before's evening in the West runs past the next day's start: such a
         history was refused whole, also ``simulate``'s own).
         """
-        orders = read_history(path, network)
-        if day is not None and orders.n_orders:
-            dates = local_order_dates(orders, network)
-            late = np.flatnonzero(dates >= np.datetime64(day, "D"))
-            if late.size:
-                first = int(late[np.argmin(orders.created_at[late])])
-                raise InputError(
-                    f"{late.size} order(s) of the day to allocate ({day}, the "
-                    "date at each destination) or later: a history holds "
-                    "earlier days' orders (a forecast that sees the day it "
-                    f"decides knows its future), this one is "
-                    f"{orders.order_ids[first]!r}",
-                    file=path.name,
-                    field="created_at",
-                    value=str(
-                        np.datetime_as_string(
-                            orders.created_at[first], unit="s", timezone="UTC"
-                        )
-                    ),
-                )
+        orders = read_history(path, network, day=day)
         try:
             forecast = cls.from_history(orders, network, before=before)
         except InputError as exc:

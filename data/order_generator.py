@@ -275,11 +275,36 @@ def _minute_weights(
     dow = (minutes.day + start.weekday()) % 7
     weights = WEEKLY_PROFILE[dow] * per_minute[minutes.clock_minute]
     if spike is not None:
-        ref = pd.DatetimeIndex(minutes.utc).tz_localize("UTC").tz_convert(spike_zone)
-        ref_minute = (ref.hour * 60 + ref.minute).to_numpy()
-        hit = (ref_minute - spike.minute) % 1440 < SPIKE_MINUTES
+        starts = _spike_starts(spike, spike_zone, minutes.utc)
+        last = np.searchsorted(starts, minutes.utc, side="right") - 1
+        since = minutes.utc - starts[np.maximum(last, 0)]
+        hit = (last >= 0) & (since < np.timedelta64(SPIKE_MINUTES * 60, "s"))
         weights = weights * np.where(hit, spike.factor, 1.0)
     return np.asarray(weights, dtype=np.float64)
+
+
+def _spike_starts(
+    spike: Spike, zone: str, utc: NDArray[np.datetime64]
+) -> NDArray[np.datetime64]:
+    """The instant each day's spike starts (UTC ``datetime64[s]``, sorted),
+    for every day of ``zone`` that ``utc`` touches: the first time its clock
+    reads the spike's HH:MM, or the first minute after a skipped one. Every
+    spike lasts :data:`SPIKE_MINUTES` of elapsed time (matching clock minutes
+    made it 90 minutes on a day the clocks go back, 30 on one they go
+    forward)."""
+    ends = pd.DatetimeIndex(utc[[0, -1]]).tz_localize("UTC").tz_convert(zone)
+    first = ends[0].date() - dt.timedelta(days=1)
+    n_days = (ends[1].date() - first).days + 1
+    clock = pd.date_range(first, periods=n_days, freq="D") + pd.Timedelta(
+        minutes=spike.minute
+    )
+    local = clock.tz_localize(
+        zone, ambiguous=np.ones(n_days, dtype=bool), nonexistent="shift_forward"
+    )
+    starts: NDArray[np.datetime64] = (
+        local.tz_convert("UTC").tz_localize(None).to_numpy("datetime64[s]")
+    )
+    return starts
 
 
 def _baskets(network: Network, rng: np.random.Generator, n_orders: int) -> pd.DataFrame:

@@ -5,6 +5,7 @@ in ``docs/data.md``."""
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import tempfile
 from dataclasses import dataclass
@@ -220,19 +221,62 @@ def read_orders(path: Path | str, network: Network | None = None) -> Orders:
     InputError
         The first problem, naming file, row, column and value.
     """
-    frame, path = read_table(Path(path), "orders", _READ_COLUMNS)
+    return _read_orders(Path(path), network)
+
+
+def _read_orders(
+    path: Path, network: Network | None, before: dt.date | None = None
+) -> Orders:
+    """:func:`read_orders`, and with ``before`` :func:`read_history`'s check."""
+    frame, path = read_table(path, "orders", _READ_COLUMNS)
     frame["dest"] = frame["dest"].str[:3]
     _check_lines(frame, path)
     line_sku, line_dest = _network_positions(frame, path, network)
+    if before is not None and network is not None:
+        _check_days_before(frame, path, line_dest, network, before)
     return _grouped_by_order(frame, line_sku, line_dest)
 
 
-def read_history(path: Path | str, network: Network | None = None) -> Orders:
+def _check_days_before(
+    frame: pd.DataFrame,
+    path: Path,
+    line_dest: NDArray[np.intp],
+    network: Network,
+    day: dt.date,
+) -> None:
+    """Every line is of a day before ``day`` at its destination (see
+    :func:`read_history`); the first line that is not is named."""
+    created = _created_utc(frame).to_numpy(dtype="datetime64[s]")
+    dates = local_times(created, line_dest, network).astype("datetime64[D]")
+    late = dates >= np.datetime64(day, "D")
+    if late.any():
+        n_orders = frame.loc[late, "order_id"].nunique()
+        first = frame["order_id"].iloc[int(np.flatnonzero(late)[0])]
+        raise first_error(
+            path,
+            frame.attrs["raw"],
+            late,
+            "created_at",
+            f"{n_orders} order(s) of the day to allocate ({day}, the date at "
+            "each destination) or later: a history holds earlier days' orders "
+            "(a forecast that sees the day it decides knows its future), this "
+            f"one is {first!r}",
+        )
+
+
+def read_history(
+    path: Path | str, network: Network | None = None, *, day: dt.date | None = None
+) -> Orders:
     """:func:`read_orders` of past days' orders (``--history``, ``capacity
     forecast --orders``): a forecast learns from them, so a file with no
     order (a header alone) is an error naming it; a day to allocate may be
-    empty."""
-    orders = read_orders(path, network)
+    empty.
+
+    ``day`` (with ``network``): the business day being decided; an order
+    of it or of a later day (its date at its destination) is an error
+    naming its row and ``created_at`` as written (the day's own orders in
+    its forecast would be foresight; the file was taken as given)."""
+    orders = _read_orders(Path(path), network, day)
     if orders.n_orders == 0:
         raise InputError(
             "no orders to learn from (only a header)", file=Path(path).name

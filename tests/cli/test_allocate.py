@@ -765,19 +765,38 @@ def test_an_order_left_waiting_for_cost_is_not_said_split_for_room(
 def test_a_history_holding_the_day_itself_is_refused(tmp_path: Path) -> None:
     """``--history`` is earlier days' orders: one holding the day allocated
     (or later days) was taken as given, and the forecast of the rest of the
-    day then knew the day's own orders."""
+    day then knew the day's own orders. The error names the row and the
+    value as written (QA: it gave no row, and the instant in UTC, which the
+    file does not hold)."""
     orders = _write_orders(tmp_path / "orders.csv", 60)
     result = _allocate(
         orders, tmp_path / "out", "--engine", "greedy", "--history", str(orders)
     )
     assert result.exit_code == 1
     assert result.output == (
-        "Error: orders.csv: field 'created_at': value '2026-01-05T11:00:00Z': 60 "
+        "Error: orders.csv: row 2: field 'created_at': value "
+        "'2026-01-05T06:00:00-05:00': 60 "
         "order(s) of the day to allocate (2026-01-05, the date at each "
         "destination) or later: a history holds earlier days' orders (a forecast "
         "that sees the day it decides knows its future), this one is 'O00000'\n"
     )
     assert not (tmp_path / "out").exists()
+    # the evening before in Los Angeles is the day before (06:30 UTC on the
+    # day); New York's first minutes of the day, row 4, are the day
+    past = tmp_path / "past.csv"
+    past.write_text(
+        "order_id,created_at,customer_id,dest,tier,sku,quantity\n"
+        "H1,2026-01-04T12:00:00-05:00,C1,100,gold,TEE,1\n"
+        "H2,2026-01-04T22:30:00-08:00,C2,900,gold,TEE,1\n"
+        "H3,2026-01-05T00:10:00-05:00,C3,100,gold,TEE,1\n"
+    )
+    result = _allocate(orders, tmp_path / "out", "--history", str(past))
+    assert result.exit_code == 1
+    assert result.output.startswith(
+        "Error: past.csv: row 4: field 'created_at': value "
+        "'2026-01-05T00:10:00-05:00': 1 order(s) of the day to allocate "
+    ), result.output
+    assert result.output.endswith("this one is 'H3'\n")
 
 
 def test_a_history_of_the_days_before_is_taken_up_to_the_first_order(

@@ -420,6 +420,34 @@ def test_the_local_minutes_are_those_that_pass() -> None:
     assert weights[120:180].sum() == pytest.approx(4.36 * 1.12)  # 03:xx alone
 
 
+def test_a_spike_lasts_an_hour_on_a_clock_change_day() -> None:
+    """QA's case: the spike hit every minute whose clock read HH:MM ..
+    HH:MM+59, so on 2026-11-01 (New York reads 01:30-01:59 twice) a 01:30
+    promotion lasted 90 minutes, and on 2026-03-08 (no 02:xx) a 02:30 one
+    30 minutes (03:00-03:29). It is the hour from the first instant the
+    clock reads HH:MM (the first 01:30; 03:00 EDT where 02:30 is skipped)."""
+    from tierflow.data.order_generator import (
+        Spike,
+        _local_minutes,
+        _minute_intensity,
+        _minute_weights,
+    )
+
+    ny = "America/New_York"
+    for day, spike, first in (
+        (dt.date(2026, 11, 1), Spike(90, 5.0), "2026-11-01T05:30:00"),  # 01:30 EDT
+        (dt.date(2026, 3, 8), Spike(150, 5.0), "2026-03-08T07:00:00"),  # 03:00 EDT
+    ):
+        minutes = _local_minutes(ny, day, 1)
+        plain = _minute_weights(_minute_intensity(), minutes, day, None, ny)
+        spiked = _minute_weights(_minute_intensity(), minutes, day, spike, ny)
+        hit = np.flatnonzero(~np.isclose(spiked, plain))
+        assert hit.size == 60, (day, hit.size)
+        assert str(minutes.utc[hit[0]]) == first
+        assert np.all(np.diff(hit) == 1)
+        assert np.allclose(spiked[hit], 5.0 * plain[hit])
+
+
 def test_orders_spread_over_the_hours_a_clock_change_day_has(
     sample_network: Network,
 ) -> None:
