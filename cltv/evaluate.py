@@ -160,7 +160,8 @@ def holdout_metrics(predicted: ArrayLike, actual: ArrayLike) -> dict[str, float]
         "bias_pct": float(100.0 * (pred.sum() - total) / total)
         if total
         else float("nan"),
-        "n_customers": float(len(act)),
+        # a count: an int in every JSON it reaches (the backtest's too)
+        "n_customers": len(act),
         "gains_area_30": gains_area(pred, act, GAINS_SHARE),
     }
 

@@ -93,6 +93,14 @@ def test_holdout_metrics_definitions() -> None:
     assert m["gains_area_30"] == pytest.approx(gains_area(PRED, ACTUAL, 0.3))
 
 
+def test_holdout_metrics_count_customers_as_an_integer() -> None:
+    # the backtest's metrics go to `cltv retrain --json`, RETRAIN.json and
+    # metadata.json as they are: they said "n_customers": 23570.0 there
+    # while `cltv evaluate --json` and metrics.json say 23570
+    m = holdout_metrics(PRED, ACTUAL)
+    assert json.dumps(m["n_customers"]) == "5"
+
+
 def test_cli_evaluate_cdnow_sample(cdnow_dir: Path, tmp_path: Path) -> None:
     out = tmp_path / "eval"
     result = CliRunner().invoke(
