@@ -111,6 +111,27 @@ def test_a_solution_still_stale_without_the_start_is_not_proven(
     assert verify(problem, result) == pytest.approx(OPTIMUM)
 
 
+def test_a_solution_over_capacity_in_small_units_is_not_taken() -> None:
+    """HiGHS's absolute feasibility tolerance (1e-6) let three items of 1e-7
+    fill a capacity of 1e-7, and it called that "Optimal" at 3.0 (the
+    optimum is 201: one item there, two at the dear agent). The engine's
+    answer is no solution, HiGHS's bound kept; ``solve()`` falls back."""
+    problem = AssignmentProblem(
+        cost=[[1.0, 100.0]] * 3, weight=[[1e-7, 1.0]] * 3, capacity=[1e-7, 10.0]
+    )
+    own = highs.HighsEngine().solve(problem, SolveParams(time_limit_s=5.0))
+    assert own.status is Status.NO_SOLUTION
+    assert own.message == (
+        "HiGHS Optimal; its solution breaks capacity agent 0 (load 3e-07 > "
+        "1e-07) violated by 2e-07: not taken"
+    )
+    assert own.bound is not None and own.bound <= 201.0
+    result = solve(problem, "highs", time_limit_s=5.0)
+    assert result.fallback_from == "highs"
+    assert verify(problem, result) == 201.0
+    assert result.status is Status.FEASIBLE
+
+
 @pytest.mark.slow
 def test_every_optimum_highs_claims_meets_its_bound() -> None:
     """3,000 seeded instances (about 0.1 % of them set the trap): every
