@@ -159,7 +159,8 @@ def lp_relaxation(
         if problem.n_items == 0:
             objective = 0.0
         if sol.dual_valid:
-            dual = np.asarray(sol.row_dual, dtype=np.float64)
+            # duals of rows scaled in the matrix, back in the problem's units
+            dual = np.asarray(sol.row_dual, dtype=np.float64) / model.row_scale
             n = problem.n_items
             n_cap = model.capacity_agent.size
             item_dual = dual[:n].copy()

@@ -424,3 +424,38 @@ def test_thirds_rounded_up_are_no_proof(name: str) -> None:
     value = verify(dear, result)
     assert result.status is not Status.OPTIMAL or value == 13.0
     assert result.bound is not None and result.bound <= 13.0
+
+
+def test_rows_in_small_units_keep_their_answers(engine: str) -> None:
+    """One node of capacity 2e-7, items of 3e-7 and 2e-7 that may wait (at 7
+    and 0): the optimum 7 leaves both waiting. HiGHS called the LP of these
+    rows infeasible (its tolerances are absolute), and ``cpsat`` and ``lp``
+    reported the problem ``INFEASIBLE``. Capacity and stock rows whose
+    values are all below 1 are now scaled to 1 in the matrix."""
+    problem = AssignmentProblem(
+        cost=[[-2.0], [2.0]],
+        weight=[[3e-7], [2e-7]],
+        capacity=[2e-7],
+        defer_cost=[7.0, 0.0],
+    )
+    result = solve(problem, engine, time_limit_s=5.0, seed=0)
+    assert result.status is not Status.INFEASIBLE
+    value = verify(problem, result)
+    assert value == 7.0 if engine in EXACT else value >= 7.0
+    assert result.bound is None or result.bound <= 7.0
+
+
+def test_bid_prices_of_rows_in_small_units_are_in_the_problems_units() -> None:
+    """The LP of :func:`~tests.instances.fractional_lp` with every weight and
+    capacity times 1e-7: its capacity rows are scaled to 1 for HiGHS, and
+    their duals are scaled back (a bid price per unit: 1e7 times as high)."""
+    known = fractional_lp()
+    base = lp_relaxation(known.problem)
+    small = known.problem.replace(
+        weight=known.problem.weight * 1e-7, capacity=known.problem.capacity * 1e-7
+    )
+    relax = lp_relaxation(small)
+    assert relax.status is Status.OPTIMAL
+    assert relax.objective == pytest.approx(base.objective)
+    np.testing.assert_allclose(relax.bid_price * 1e-7, base.bid_price, atol=1e-9)
+    np.testing.assert_allclose(relax.item_dual, base.item_dual, atol=1e-9)
