@@ -31,7 +31,7 @@ class MatrixModel:
     capacity_agent: NDArray[np.int64]
     stock_agent: NDArray[np.int64]
     stock_resource: NDArray[np.int64]
-    #: What each row was divided by (:func:`_small_rows_scale`; 1 for most):
+    #: What each row was divided by (:func:`_row_scale`; 1 for most):
     #: a row's dual in the problem's units is its dual here over this.
     row_scale: NDArray[np.float64]
 
@@ -102,17 +102,27 @@ class _Rows:
         )
 
 
-def _small_rows_scale(
+#: A row with a coefficient above this is divided by its largest one.
+LARGE_COEFFICIENT = 1e6
+
+
+def _row_scale(
     rows: NDArray[np.int64], values: NDArray[np.float64], upper: NDArray[np.float64]
 ) -> NDArray[np.float64]:
     """Per row of a block (``rows`` numbered from 0), what to divide it by:
-    its largest value (right-hand side included) where that is below 1, else
+    its largest value (right-hand side included) where that is below 1; its
+    largest coefficient where that is above :data:`LARGE_COEFFICIENT`; else
     1. HiGHS's and CBC's feasibility tolerances are absolute (1e-6), so a
     capacity of 2e-7 against items of 3e-7 and 2e-7 was called infeasible
-    (its LP) or overfilled; rows in whole units are left as they are."""
-    largest = upper.copy()
-    np.maximum.at(largest, rows, values)
-    return np.where((largest > 0) & (largest < 1.0), largest, 1.0)
+    (its LP) or overfilled, and CBC called a GAP with weights in billions
+    infeasible; rows in the units of GAP files and allocation batches are
+    left as they are."""
+    coefficient = np.zeros(upper.size)
+    np.maximum.at(coefficient, rows, values)
+    largest = np.maximum(coefficient, upper)
+    small = (largest > 0) & (largest < 1.0)
+    large = coefficient > LARGE_COEFFICIENT
+    return np.where(small, largest, np.where(large, coefficient, 1.0))
 
 
 def _capacity_rows(
@@ -129,7 +139,7 @@ def _capacity_rows(
     keep = row_of_agent[pair_agent] >= 0
     rows, values = row_of_agent[pair_agent[keep]], pair_w[keep]
     upper = problem.capacity[capacity_agent]
-    scale = _small_rows_scale(rows - out.n_rows, values, upper)
+    scale = _row_scale(rows - out.n_rows, values, upper)
     out.add(
         (rows, np.flatnonzero(keep), values / scale[rows - out.n_rows]),
         np.full(capacity_agent.size, -np.inf),
@@ -162,7 +172,7 @@ def _stock_rows(
     r = row_id[jj, kk]
     sel = r >= 0
     upper = problem.stock[stock_agent, stock_resource]
-    scale = _small_rows_scale(r[sel] - out.n_rows, uval[sel], upper)
+    scale = _row_scale(r[sel] - out.n_rows, uval[sel], upper)
     out.add(
         (r[sel], pi[sel].astype(np.int64), uval[sel] / scale[r[sel] - out.n_rows]),
         np.full(stock_agent.size, -np.inf),

@@ -60,7 +60,7 @@ def test_a_solution_over_capacity_in_small_units_is_not_taken(
     )
     assert solve(problem, "cbc", time_limit_s=5.0).status is Status.INFEASIBLE
     monkeypatch.setattr(
-        matrix, "_small_rows_scale", lambda rows, values, upper: np.ones(upper.size)
+        matrix, "_row_scale", lambda rows, values, upper: np.ones(upper.size)
     )
     own = CbcEngine().solve(problem, SolveParams(time_limit_s=5.0))
     assert own.status is Status.NO_SOLUTION

@@ -459,3 +459,38 @@ def test_bid_prices_of_rows_in_small_units_are_in_the_problems_units() -> None:
     assert relax.objective == pytest.approx(base.objective)
     np.testing.assert_allclose(relax.bid_price * 1e-7, base.bid_price, atol=1e-9)
     np.testing.assert_allclose(relax.item_dual, base.item_dual, atol=1e-9)
+
+
+def test_rows_in_billions_keep_their_answers(engine: str) -> None:
+    """A GAP whose weights and capacities are in billions (bytes of memory,
+    say): CBC called it infeasible (the optimum is 8e8), and with SKU uses
+    in billions it called 4.005 optimal where 1.004 is. Rows whose
+    coefficients exceed 1e6 are now divided by their largest."""
+    weights = AssignmentProblem(
+        cost=[[0.0, 3.0], [np.inf, 2.0], [3.0, 1.0], [0.0, 1.0], [4.0, 2.0]],
+        weight=[[2.0, 2.0], [3.0, 2.0], [2.0, 0.0], [3.0, 1.0], [0.0, 2.0]],
+        capacity=[3.0, 3.0],
+    )
+    weights = weights.replace(
+        cost=np.where(weights.eligible, weights.cost * 1e8, np.inf),
+        weight=weights.weight * 1e9,
+        capacity=weights.capacity * 1e9,
+    )
+    stock = AssignmentProblem(
+        cost=np.array([[0, 1, 2], [1, 3, 4], [0, 4, 3], [1, 1, 2], [3, 2, np.inf]])
+        * 1e-3,
+        weight=[[1, 0, 0], [2, 1, 1], [1, 2, 1], [3, 2, 0], [3, 0, 3]],
+        capacity=[3.0, 5.0, 5.0],
+        use=np.array([[0], [2], [2], [2], [1]]) * 1e9,
+        stock=np.array([[3], [2], [3]]) * 1e9,
+        defer_cost=[2.0, 1.0, 5.0, 3.0, 4.0],
+    )
+    for problem, optimum in ((weights, 8e8), (stock, 1.004)):
+        result = solve(problem, engine, time_limit_s=5.0, seed=0)
+        assert result.status is not Status.INFEASIBLE
+        value = verify(problem, result)
+        if engine in EXACT:
+            assert value == pytest.approx(optimum, rel=1e-9)
+        else:
+            assert value >= optimum - 1e-9 * optimum
+        assert result.bound is None or result.bound <= optimum * (1 + 1e-9)

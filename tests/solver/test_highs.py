@@ -125,7 +125,7 @@ def test_a_solution_over_capacity_in_small_units_is_not_taken(
     scaled = solve(problem, "highs", time_limit_s=5.0)
     assert scaled.status is Status.OPTIMAL and verify(problem, scaled) == 201.0
     monkeypatch.setattr(
-        matrix, "_small_rows_scale", lambda rows, values, upper: np.ones(upper.size)
+        matrix, "_row_scale", lambda rows, values, upper: np.ones(upper.size)
     )
     own = highs.HighsEngine().solve(problem, SolveParams(time_limit_s=5.0))
     assert own.status is Status.NO_SOLUTION
