@@ -222,7 +222,11 @@ class LpEngine(BundledEngine):
                 relax.status,
                 time.perf_counter() - start,
                 limit=limit,
-                message="LP relaxation not solved",
+                message=(
+                    "LP relaxation infeasible"
+                    if relax.status is Status.INFEASIBLE
+                    else "LP relaxation not solved"
+                ),
             )
         left = max(params.time_limit_s - (time.perf_counter() - start), 0.05)
         assignment, reasons = round_relaxation(problem, relax, time_limit_s=left)

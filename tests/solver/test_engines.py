@@ -494,3 +494,11 @@ def test_rows_in_billions_keep_their_answers(engine: str) -> None:
         else:
             assert value >= optimum - 1e-9 * optimum
         assert result.bound is None or result.bound <= optimum * (1 + 1e-9)
+
+
+def test_the_lp_engine_says_its_relaxation_is_infeasible() -> None:
+    """An LP proven infeasible was reported as "LP relaxation not solved"
+    beside the status ``infeasible`` (``tierflow solve --engine lp``)."""
+    result = solve(infeasible().problem, "lp", time_limit_s=5.0)
+    assert result.status is Status.INFEASIBLE
+    assert result.message == "LP relaxation infeasible"
