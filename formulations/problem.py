@@ -44,8 +44,22 @@ def _first_bad(mask: NDArray[np.bool_]) -> tuple[int, ...] | int:
     return int(idx[0]) if mask.ndim == 1 else tuple(int(v) for v in idx)
 
 
+def _as_array(name: str, value: Any, *, copy: bool) -> NDArray[Any]:
+    """``value`` as an array; ragged rows are an ``InputError`` naming
+    ``name`` (numpy's "inhomogeneous shape" error named no field)."""
+    try:
+        return np.array(value, copy=True) if copy else np.asarray(value)
+    except ValueError as exc:
+        if "inhomogeneous" not in str(exc):
+            raise
+        raise InputError(
+            "not an array (its rows differ in length)", field=name
+        ) from None
+
+
 def _as_float(name: str, value: Any, ndim: int) -> FloatArray:
-    if np.iscomplexobj(value):  # the cast would drop the imaginary part
+    # the cast would drop the imaginary part
+    if np.iscomplexobj(_as_array(name, value, copy=False)):
         raise InputError("not real numbers (complex)", field=name)
     try:
         arr = np.array(value, dtype=np.float64, copy=True)
@@ -208,7 +222,7 @@ class AssignmentProblem:
             # +inf marks a forbidden pair; NaN is never meaningful and is caught later
             mask: BoolArray = ~np.isposinf(cost)
             return mask
-        eligible = np.array(self.eligible, copy=True)
+        eligible = _as_array("eligible", self.eligible, copy=True)
         if eligible.dtype != np.bool_:
             raise InputError(
                 f"dtype must be bool, got {eligible.dtype}", field="eligible"

@@ -27,6 +27,7 @@ from tierflow.solver.result import (
     no_solution,
     solution_result,
 )
+from tierflow.solver.verify import check_assignment
 
 _M = highspy.HighsModelStatus
 
@@ -186,6 +187,19 @@ class HighsEngine(BundledEngine):
             limit=limit if with_sol is not Status.OPTIMAL else Limit.NONE,
             message=message,
         )
+        broken = check_assignment(problem, result.assignment)
+        if broken:
+            # HiGHS's feasibility tolerance is absolute (1e-6): rows in small
+            # units (a capacity of 1e-7) may be overfilled within it
+            return no_solution(
+                self.name,
+                problem.n_items,
+                Status.NO_SOLUTION,
+                runtime,
+                bound=bound,
+                limit=Limit.OTHER,
+                message=f"{message}; its solution breaks {broken[0]}: not taken",
+            ), None
         reported = float(info.objective_function_value)
         recomputed = result.objective
         assert recomputed is not None  # a result with a solution

@@ -159,7 +159,8 @@ def lp_relaxation(
         if problem.n_items == 0:
             objective = 0.0
         if sol.dual_valid:
-            dual = np.asarray(sol.row_dual, dtype=np.float64)
+            # duals of rows scaled in the matrix, back in the problem's units
+            dual = np.asarray(sol.row_dual, dtype=np.float64) / model.row_scale
             n = problem.n_items
             n_cap = model.capacity_agent.size
             item_dual = dual[:n].copy()
@@ -221,7 +222,11 @@ class LpEngine(BundledEngine):
                 relax.status,
                 time.perf_counter() - start,
                 limit=limit,
-                message="LP relaxation not solved",
+                message=(
+                    "LP relaxation infeasible"
+                    if relax.status is Status.INFEASIBLE
+                    else "LP relaxation not solved"
+                ),
             )
         left = max(params.time_limit_s - (time.perf_counter() - start), 0.05)
         assignment, reasons = round_relaxation(problem, relax, time_limit_s=left)

@@ -31,6 +31,9 @@ class MatrixModel:
     capacity_agent: NDArray[np.int64]
     stock_agent: NDArray[np.int64]
     stock_resource: NDArray[np.int64]
+    #: What each row was divided by (:func:`_row_scale`; 1 for most):
+    #: a row's dual in the problem's units is its dual here over this.
+    row_scale: NDArray[np.float64]
 
     @property
     def n_cols(self) -> int:
@@ -68,6 +71,7 @@ class _Rows:
     vals: list[NDArray[np.float64]] = field(default_factory=list)
     lower: list[NDArray[np.float64]] = field(default_factory=list)
     upper: list[NDArray[np.float64]] = field(default_factory=list)
+    scale: list[NDArray[np.float64]] = field(default_factory=list)
     n_rows: int = 0
 
     def add(
@@ -75,14 +79,17 @@ class _Rows:
         entries: tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.float64]],
         lower: NDArray[np.float64],
         upper: NDArray[np.float64],
+        scale: NDArray[np.float64] | None = None,
     ) -> None:
-        """Append a block: ``(row, col, value)`` entries and its row bounds."""
+        """Append a block: ``(row, col, value)`` entries, its row bounds and
+        what its rows were divided by (default 1)."""
         row, col, val = entries
         self.rows.append(row)
         self.cols.append(col)
         self.vals.append(val)
         self.lower.append(lower)
         self.upper.append(upper)
+        self.scale.append(np.ones(lower.size) if scale is None else scale)
         self.n_rows += lower.size
 
     def matrix(self, n_cols: int) -> sp.csr_matrix:
@@ -93,6 +100,29 @@ class _Rows:
             ),
             shape=(self.n_rows, n_cols),
         )
+
+
+#: A row with a coefficient above this is divided by its largest one.
+LARGE_COEFFICIENT = 1e6
+
+
+def _row_scale(
+    rows: NDArray[np.int64], values: NDArray[np.float64], upper: NDArray[np.float64]
+) -> NDArray[np.float64]:
+    """Per row of a block (``rows`` numbered from 0), what to divide it by:
+    its largest value (right-hand side included) where that is below 1; its
+    largest coefficient where that is above :data:`LARGE_COEFFICIENT`; else
+    1. HiGHS's and CBC's feasibility tolerances are absolute (1e-6), so a
+    capacity of 2e-7 against items of 3e-7 and 2e-7 was called infeasible
+    (its LP) or overfilled, and CBC called a GAP with weights in billions
+    infeasible; rows in the units of GAP files and allocation batches are
+    left as they are."""
+    coefficient = np.zeros(upper.size)
+    np.maximum.at(coefficient, rows, values)
+    largest = np.maximum(coefficient, upper)
+    small = (largest > 0) & (largest < 1.0)
+    large = coefficient > LARGE_COEFFICIENT
+    return np.where(small, largest, np.where(large, coefficient, 1.0))
 
 
 def _capacity_rows(
@@ -107,10 +137,14 @@ def _capacity_rows(
     row_of_agent = np.full(problem.n_agents, -1, dtype=np.int64)
     row_of_agent[capacity_agent] = out.n_rows + np.arange(capacity_agent.size)
     keep = row_of_agent[pair_agent] >= 0
+    rows, values = row_of_agent[pair_agent[keep]], pair_w[keep]
+    upper = problem.capacity[capacity_agent]
+    scale = _row_scale(rows - out.n_rows, values, upper)
     out.add(
-        (row_of_agent[pair_agent[keep]], np.flatnonzero(keep), pair_w[keep]),
+        (rows, np.flatnonzero(keep), values / scale[rows - out.n_rows]),
         np.full(capacity_agent.size, -np.inf),
-        problem.capacity[capacity_agent],
+        upper / scale,
+        scale,
     )
     return capacity_agent
 
@@ -137,10 +171,13 @@ def _stock_rows(
     row_id[stock_agent, stock_resource] = out.n_rows + np.arange(stock_agent.size)
     r = row_id[jj, kk]
     sel = r >= 0
+    upper = problem.stock[stock_agent, stock_resource]
+    scale = _row_scale(r[sel] - out.n_rows, uval[sel], upper)
     out.add(
-        (r[sel], pi[sel].astype(np.int64), uval[sel]),
+        (r[sel], pi[sel].astype(np.int64), uval[sel] / scale[r[sel] - out.n_rows]),
         np.full(stock_agent.size, -np.inf),
-        problem.stock[stock_agent, stock_resource],
+        upper / scale,
+        scale,
     )
     return stock_agent, stock_resource
 
@@ -188,4 +225,5 @@ def build_matrix(problem: AssignmentProblem) -> MatrixModel:
         capacity_agent=capacity_agent,
         stock_agent=stock_agent,
         stock_resource=stock_resource,
+        row_scale=np.concatenate(out.scale),
     )

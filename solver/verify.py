@@ -20,7 +20,8 @@ from tierflow.data.errors import VerificationError
 from tierflow.formulations.problem import AssignmentProblem
 from tierflow.solver.result import SolveResult
 
-#: Absolute slack allowed on a capacity or stock row, relative to max(1, rhs).
+#: Slack allowed on a capacity or stock row, relative to its scale
+#: (:func:`_row_scale`: max(1, rhs) for rows in whole units).
 FEASIBILITY_TOL = 1e-6
 #: Relative tolerance between the reported and the recomputed objective.
 OBJECTIVE_RTOL = 1e-6
@@ -36,6 +37,19 @@ class Violation:
 
     def __str__(self) -> str:
         return f"{self.kind} {self.where} violated by {self.amount:.6g}"
+
+
+def _row_scale(
+    rhs: NDArray[np.float64], coefficients: NDArray[np.float64]
+) -> NDArray[np.float64]:
+    """Each row's scale, ``max(rhs, min(1, largest coefficient))``: max(1,
+    rhs) unless the row's right-hand side and every coefficient are below 1,
+    then its own units (a slack of 1e-6 let a capacity of 1e-7 take three
+    items of 1e-7). ``coefficients`` has one row per row of ``rhs`` (its last
+    axis the items)."""
+    largest = coefficients.max(axis=-1, initial=0.0)
+    scale: NDArray[np.float64] = np.maximum(rhs, np.minimum(1.0, largest))
+    return scale
 
 
 def check_assignment(
@@ -63,7 +77,8 @@ def check_assignment(
     load = np.zeros(problem.n_agents)
     np.add.at(load, cols, problem.weight[rows, cols])
     excess = load - problem.capacity
-    tol = FEASIBILITY_TOL * np.maximum(1.0, problem.capacity)
+    weights = np.where(problem.eligible, problem.weight, 0.0).T
+    tol = FEASIBILITY_TOL * _row_scale(problem.capacity, weights)
     for j in np.flatnonzero(excess > tol):
         out.append(
             Violation(
@@ -76,7 +91,8 @@ def check_assignment(
         used = np.zeros_like(problem.stock)
         np.add.at(used, cols, problem.use[rows])
         over = used - problem.stock
-        tol2 = FEASIBILITY_TOL * np.maximum(1.0, problem.stock)
+        uses = np.broadcast_to(problem.use.max(axis=0, initial=0.0), used.shape)
+        tol2 = FEASIBILITY_TOL * _row_scale(problem.stock, uses[..., None])
         for j, k in zip(*np.nonzero(over > tol2), strict=True):
             out.append(
                 Violation(

@@ -129,6 +129,31 @@ BAD = [
         None,
         r"^field 'cost': not real numbers \(complex\)$",
     ),
+    # ragged rows: numpy's "inhomogeneous shape" ValueError named no field
+    (
+        "cost",
+        [[1.0, 2.0], [3.0], [5.0, 6.0]],
+        None,
+        r"^field 'cost': not an array \(its rows differ in length\)$",
+    ),
+    (
+        "capacity",
+        [4.0, [4.0]],
+        None,
+        r"^field 'capacity': not an array \(its rows differ in length\)$",
+    ),
+    (
+        "eligible",
+        [[True, True], [True], [True, False]],
+        None,
+        r"^field 'eligible': not an array \(its rows differ in length\)$",
+    ),
+    (
+        "use",
+        [[1.0], [0.0, 1.0], [1.0]],
+        [[1.0], [1.0]],
+        r"^field 'use': not an array \(its rows differ in length\)$",
+    ),
 ]
 
 

@@ -424,3 +424,81 @@ def test_thirds_rounded_up_are_no_proof(name: str) -> None:
     value = verify(dear, result)
     assert result.status is not Status.OPTIMAL or value == 13.0
     assert result.bound is not None and result.bound <= 13.0
+
+
+def test_rows_in_small_units_keep_their_answers(engine: str) -> None:
+    """One node of capacity 2e-7, items of 3e-7 and 2e-7 that may wait (at 7
+    and 0): the optimum 7 leaves both waiting. HiGHS called the LP of these
+    rows infeasible (its tolerances are absolute), and ``cpsat`` and ``lp``
+    reported the problem ``INFEASIBLE``. Capacity and stock rows whose
+    values are all below 1 are now scaled to 1 in the matrix."""
+    problem = AssignmentProblem(
+        cost=[[-2.0], [2.0]],
+        weight=[[3e-7], [2e-7]],
+        capacity=[2e-7],
+        defer_cost=[7.0, 0.0],
+    )
+    result = solve(problem, engine, time_limit_s=5.0, seed=0)
+    assert result.status is not Status.INFEASIBLE
+    value = verify(problem, result)
+    assert value == 7.0 if engine in EXACT else value >= 7.0
+    assert result.bound is None or result.bound <= 7.0
+
+
+def test_bid_prices_of_rows_in_small_units_are_in_the_problems_units() -> None:
+    """The LP of :func:`~tests.instances.fractional_lp` with every weight and
+    capacity times 1e-7: its capacity rows are scaled to 1 for HiGHS, and
+    their duals are scaled back (a bid price per unit: 1e7 times as high)."""
+    known = fractional_lp()
+    base = lp_relaxation(known.problem)
+    small = known.problem.replace(
+        weight=known.problem.weight * 1e-7, capacity=known.problem.capacity * 1e-7
+    )
+    relax = lp_relaxation(small)
+    assert relax.status is Status.OPTIMAL
+    assert relax.objective == pytest.approx(base.objective)
+    np.testing.assert_allclose(relax.bid_price * 1e-7, base.bid_price, atol=1e-9)
+    np.testing.assert_allclose(relax.item_dual, base.item_dual, atol=1e-9)
+
+
+def test_rows_in_billions_keep_their_answers(engine: str) -> None:
+    """A GAP whose weights and capacities are in billions (bytes of memory,
+    say): CBC called it infeasible (the optimum is 8e8), and with SKU uses
+    in billions it called 4.005 optimal where 1.004 is. Rows whose
+    coefficients exceed 1e6 are now divided by their largest."""
+    weights = AssignmentProblem(
+        cost=[[0.0, 3.0], [np.inf, 2.0], [3.0, 1.0], [0.0, 1.0], [4.0, 2.0]],
+        weight=[[2.0, 2.0], [3.0, 2.0], [2.0, 0.0], [3.0, 1.0], [0.0, 2.0]],
+        capacity=[3.0, 3.0],
+    )
+    weights = weights.replace(
+        cost=np.where(weights.eligible, weights.cost * 1e8, np.inf),
+        weight=weights.weight * 1e9,
+        capacity=weights.capacity * 1e9,
+    )
+    stock = AssignmentProblem(
+        cost=np.array([[0, 1, 2], [1, 3, 4], [0, 4, 3], [1, 1, 2], [3, 2, np.inf]])
+        * 1e-3,
+        weight=[[1, 0, 0], [2, 1, 1], [1, 2, 1], [3, 2, 0], [3, 0, 3]],
+        capacity=[3.0, 5.0, 5.0],
+        use=np.array([[0], [2], [2], [2], [1]]) * 1e9,
+        stock=np.array([[3], [2], [3]]) * 1e9,
+        defer_cost=[2.0, 1.0, 5.0, 3.0, 4.0],
+    )
+    for problem, optimum in ((weights, 8e8), (stock, 1.004)):
+        result = solve(problem, engine, time_limit_s=5.0, seed=0)
+        assert result.status is not Status.INFEASIBLE
+        value = verify(problem, result)
+        if engine in EXACT:
+            assert value == pytest.approx(optimum, rel=1e-9)
+        else:
+            assert value >= optimum - 1e-9 * optimum
+        assert result.bound is None or result.bound <= optimum * (1 + 1e-9)
+
+
+def test_the_lp_engine_says_its_relaxation_is_infeasible() -> None:
+    """An LP proven infeasible was reported as "LP relaxation not solved"
+    beside the status ``infeasible`` (``tierflow solve --engine lp``)."""
+    result = solve(infeasible().problem, "lp", time_limit_s=5.0)
+    assert result.status is Status.INFEASIBLE
+    assert result.message == "LP relaxation infeasible"

@@ -13,7 +13,7 @@ import pytest
 
 from tests.solver.planted import planted_problem
 from tierflow.formulations.problem import AssignmentProblem
-from tierflow.solver import Status, highs, solve, verify
+from tierflow.solver import Status, highs, matrix, solve, verify
 from tierflow.solver.highs import _run_mip, stale_columns
 from tierflow.solver.params import SolveParams
 
@@ -109,6 +109,35 @@ def test_a_solution_still_stale_without_the_start_is_not_proven(
     assert result.status is Status.FEASIBLE
     assert "not taken as proven" in result.message
     assert verify(problem, result) == pytest.approx(OPTIMUM)
+
+
+def test_a_solution_over_capacity_in_small_units_is_not_taken(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """HiGHS's absolute feasibility tolerance (1e-6) let three items of 1e-7
+    fill a capacity of 1e-7, and it called that "Optimal" at 3.0 (the
+    optimum is 201: one item there, two at the dear agent). The engine's
+    answer is no solution, HiGHS's bound kept; ``solve()`` falls back. (The
+    matrix now scales such rows to 1, and HiGHS proves 201: unscaled here.)"""
+    problem = AssignmentProblem(
+        cost=[[1.0, 100.0]] * 3, weight=[[1e-7, 1.0]] * 3, capacity=[1e-7, 10.0]
+    )
+    scaled = solve(problem, "highs", time_limit_s=5.0)
+    assert scaled.status is Status.OPTIMAL and verify(problem, scaled) == 201.0
+    monkeypatch.setattr(
+        matrix, "_row_scale", lambda rows, values, upper: np.ones(upper.size)
+    )
+    own = highs.HighsEngine().solve(problem, SolveParams(time_limit_s=5.0))
+    assert own.status is Status.NO_SOLUTION
+    assert own.message == (
+        "HiGHS Optimal; its solution breaks capacity agent 0 (load 3e-07 > "
+        "1e-07) violated by 2e-07: not taken"
+    )
+    assert own.bound is not None and own.bound <= 201.0
+    result = solve(problem, "highs", time_limit_s=5.0)
+    assert result.fallback_from == "highs"
+    assert verify(problem, result) == 201.0
+    assert result.status is Status.FEASIBLE
 
 
 @pytest.mark.slow

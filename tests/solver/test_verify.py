@@ -89,3 +89,38 @@ def test_no_solution_cannot_be_verified() -> None:
     )
     with pytest.raises(VerificationError, match="no solution to verify"):
         verify(fractional_lp().problem, result)
+
+
+def test_rows_in_small_units_are_held_to_their_own_scale() -> None:
+    """A capacity of 1e-7 taking three items of 1e-7 (HiGHS's "optimal"
+    answer of 3.0 where the optimum is 201) passed: the slack was 1e-6
+    whatever the row's units. Rows whose capacity (stock) and weights (uses)
+    are all below 1 are held to 1e-6 of their own scale."""
+    from tierflow.formulations.problem import AssignmentProblem
+
+    small = AssignmentProblem(
+        cost=[[1.0, 100.0]] * 3,
+        weight=[[1e-7, 1.0]] * 3,
+        capacity=[1e-7, 10.0],
+    )
+    with pytest.raises(
+        VerificationError,
+        match=r"^test: capacity agent 0 \(load 3e-07 > 1e-07\) violated by 2e-07$",
+    ):
+        verify(small, _result([0, 0, 0], 3.0))
+    assert verify(small, _result([0, 1, 1], 201.0)) == 201.0
+    stock = AssignmentProblem(
+        cost=[[1.0, 100.0]] * 2,
+        weight=[[1.0, 1.0]] * 2,
+        capacity=[10.0, 10.0],
+        use=[[0.5e-6], [0.5e-6]],
+        stock=[[0.5e-6], [1.0]],
+    )
+    with pytest.raises(
+        VerificationError,
+        match=r"^test: stock agent 0 resource 0 \(used 1e-06 > 5e-07\) violated by 5e-07$",
+    ):
+        verify(stock, _result([0, 0], 2.0))
+    # the slack of a row in whole units is as before: 1e-6 of max(1, capacity)
+    whole = AssignmentProblem(cost=[[1.0]], weight=[[1.0 + 5e-7]], capacity=[1.0])
+    assert verify(whole, _result([0], 1.0)) == 1.0
