@@ -31,7 +31,7 @@ from tierflow.solver.result import (
     no_solution,
     solution_result,
 )
-from tierflow.solver.verify import check_assignment
+from tierflow.solver.verify import refuse_broken
 
 if TYPE_CHECKING:
     import pulp
@@ -227,19 +227,11 @@ class CbcEngine(BundledEngine):
             )
         x = np.array([v.varValue or 0.0 for v in xs], dtype=np.float64)
         assignment = model.assignment_from(x, problem.n_items)
-        broken = check_assignment(problem, assignment)
-        if broken:
-            # CBC's feasibility tolerance is absolute: rows in small units (a
-            # capacity of 0 and items of 1e-8) may be overfilled within it
-            return no_solution(
-                self.name,
-                problem.n_items,
-                Status.NO_SOLUTION,
-                runtime,
-                bound=bound,
-                limit=Limit.OTHER,
-                message=f"{message}; its solution breaks {broken[0]}: not taken",
-            )
+        refused = refuse_broken(
+            self.name, problem, assignment, runtime, bound=bound, message=message
+        )
+        if refused is not None:
+            return refused
         if status is Status.OPTIMAL:
             objective = problem.objective(assignment)
             bound = objective if bound is None else min(bound, objective)

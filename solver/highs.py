@@ -27,7 +27,7 @@ from tierflow.solver.result import (
     no_solution,
     solution_result,
 )
-from tierflow.solver.verify import check_assignment
+from tierflow.solver.verify import refuse_broken
 
 _M = highspy.HighsModelStatus
 
@@ -187,19 +187,11 @@ class HighsEngine(BundledEngine):
             limit=limit if with_sol is not Status.OPTIMAL else Limit.NONE,
             message=message,
         )
-        broken = check_assignment(problem, result.assignment)
-        if broken:
-            # HiGHS's feasibility tolerance is absolute (1e-6): rows in small
-            # units (a capacity of 1e-7) may be overfilled within it
-            return no_solution(
-                self.name,
-                problem.n_items,
-                Status.NO_SOLUTION,
-                runtime,
-                bound=bound,
-                limit=Limit.OTHER,
-                message=f"{message}; its solution breaks {broken[0]}: not taken",
-            ), None
+        refused = refuse_broken(
+            self.name, problem, result.assignment, runtime, bound=bound, message=message
+        )
+        if refused is not None:
+            return refused, None
         reported = float(info.objective_function_value)
         recomputed = result.objective
         assert recomputed is not None  # a result with a solution

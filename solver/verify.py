@@ -18,7 +18,7 @@ from numpy.typing import NDArray
 
 from tierflow.data.errors import VerificationError
 from tierflow.formulations.problem import AssignmentProblem
-from tierflow.solver.result import SolveResult
+from tierflow.solver.result import Limit, SolveResult, Status, no_solution
 
 #: Slack allowed on a capacity or stock row, relative to its scale
 #: (:func:`_row_scale`: max(1, rhs) for rows in whole units).
@@ -50,6 +50,35 @@ def _row_scale(
     largest = coefficients.max(axis=-1, initial=0.0)
     scale: NDArray[np.float64] = np.maximum(rhs, np.minimum(1.0, largest))
     return scale
+
+
+def refuse_broken(
+    engine: str,
+    problem: AssignmentProblem,
+    assignment: NDArray[np.integer[Any]],
+    runtime_s: float,
+    *,
+    bound: float | None,
+    message: str,
+) -> SolveResult | None:
+    """A result without a solution when a MIP solver's ``assignment`` breaks
+    a row of ``problem``, else None. HiGHS's and CBC's feasibility
+    tolerances are absolute (1e-6): a row in small units (a capacity of
+    1e-7, items of 1e-8 in a capacity of 0) may be overfilled within them
+    and the solution called optimal; the bound stands, the solution is not
+    taken (``solve()`` falls back)."""
+    broken = check_assignment(problem, assignment)
+    if not broken:
+        return None
+    return no_solution(
+        engine,
+        problem.n_items,
+        Status.NO_SOLUTION,
+        runtime_s,
+        bound=bound,
+        limit=Limit.OTHER,
+        message=f"{message}; its solution breaks {broken[0]}: not taken",
+    )
 
 
 def check_assignment(

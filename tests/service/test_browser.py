@@ -74,6 +74,15 @@ def _page(browser: Any, url: str, errors: list[str]) -> Any:
     return page
 
 
+def _fill_ops_event(ops: Any, node: str, kind: str, value: str) -> None:
+    """Fill /ops's event form with the right key: ``node``'s ``kind`` event
+    of ``value`` (as typed; "" leaves the field empty)."""
+    ops.fill("#api-key", API_KEY)
+    ops.select_option("#event-node", node)
+    ops.select_option("#event-kind", kind)
+    ops.fill("#event-value", value)
+
+
 def _tiers(page: Any) -> list[str]:
     tiers: list[str] = page.eval_on_selector_all(
         "#options .option-card", "cards => cards.map(c => c.dataset.tier)"
@@ -461,10 +470,7 @@ def test_the_ops_event_form_sends_what_it_shows(
     server, router = site
     errors: list[str] = []
     ops = _page(browser, server.url + "/ops", errors)
-    ops.fill("#api-key", API_KEY)
-    ops.select_option("#event-node", "ST-CHI")
-    ops.select_option("#event-kind", "backlog")
-    ops.fill("#event-value", "")
+    _fill_ops_event(ops, "ST-CHI", "backlog", "")
     ops.click("#inject")
     ops.wait_for_selector("#inject-result[data-status='0']")
     assert "enter a value" in ops.locator("#inject-result").inner_text()
@@ -506,10 +512,7 @@ def test_an_ops_event_that_changed_nothing_is_not_said_applied(
     )
     errors: list[str] = []
     ops = _page(browser, server.url + "/ops", errors)
-    ops.fill("#api-key", API_KEY)
-    ops.select_option("#event-node", "ST-CHI")
-    ops.select_option("#event-kind", "staffing")
-    ops.fill("#event-value", "60")
+    _fill_ops_event(ops, "ST-CHI", "staffing", "60")
     ops.click("#inject")
     ops.wait_for_selector("#inject-result[data-status='200']")
     seq = router.monitor.last_seq
