@@ -707,6 +707,19 @@ def test_a_server_error_is_not_shown_as_it_came(
     assert errors == []
 
 
+def _another_shopper_holds_the_sofas(client: httpx.Client) -> str:
+    """Customer C5 holds both SOFAs (the network's only two) through the API;
+    the checkout's request id."""
+    cart = {"customer_id": "C5", "items": [{"sku": "SOFA", "quantity": 2}]}
+    other = client.post("/v1/options", json={**cart, "dest": "60601"}).json()
+    held = client.post(
+        f"/v1/checkouts/{other['request_id']}/select",
+        json={"option_id": other["recommended"]},
+    )
+    assert held.status_code == 200, held.text
+    return str(other["request_id"])
+
+
 def test_a_sold_out_cart_says_so_in_plain_words(
     browser: Any, site: tuple[RunningServer, OnlineRouter]
 ) -> None:
@@ -717,14 +730,8 @@ def test_a_sold_out_cart_says_so_in_plain_words(
     page = _page(browser, server.url + "/", errors)
     page.fill("#items", "SOFA:2")
     _ask(page, "C4")
-    cart = {"customer_id": "C5", "items": [{"sku": "SOFA", "quantity": 2}]}
     with httpx.Client(base_url=server.url, timeout=10) as client:
-        other = client.post("/v1/options", json={**cart, "dest": "60601"}).json()
-        held = client.post(
-            f"/v1/checkouts/{other['request_id']}/select",
-            json={"option_id": other["recommended"]},
-        )
-        assert held.status_code == 200, held.text
+        _another_shopper_holds_the_sofas(client)
     page.click("#confirm")
     page.wait_for_selector("#error:not([hidden])")
     assert page.locator("#error").inner_text() == (
@@ -743,14 +750,8 @@ def test_options_that_come_back_clear_the_sorry_none_line(
     "Sorry, no delivery option can be offered for this cart." still."""
     server, _ = site
     errors: list[str] = []
-    cart = {"customer_id": "C5", "items": [{"sku": "SOFA", "quantity": 2}]}
     with httpx.Client(base_url=server.url, timeout=10) as client:
-        other = client.post("/v1/options", json={**cart, "dest": "60601"}).json()
-        held = client.post(
-            f"/v1/checkouts/{other['request_id']}/select",
-            json={"option_id": other["recommended"]},
-        )
-        assert held.status_code == 200, held.text
+        other = _another_shopper_holds_the_sofas(client)
         page = _page(browser, server.url + "/", errors)
         page.fill("#items", "SOFA:2")
         _ask(page, "C4")
@@ -759,7 +760,7 @@ def test_options_that_come_back_clear_the_sorry_none_line(
         assert page.locator("#error").inner_text() == (
             "Sorry, no delivery option can be offered for this cart."
         )
-        cancelled = client.post(f"/v1/checkouts/{other['request_id']}/cancel")
+        cancelled = client.post(f"/v1/checkouts/{other}/cancel")
         assert cancelled.status_code == 200, cancelled.text
     post_events(server.url, OUTAGE)  # the map moves: the checkout is re-answered
     page.wait_for_function("document.body.dataset.revision === '2'")
