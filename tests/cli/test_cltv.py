@@ -615,6 +615,46 @@ def test_profiles_and_browsing_are_used_when_given(
     )
 
 
+def test_tables_the_model_was_not_trained_with_are_named(
+    transactions: Path, trained_90: tuple[Path, Result], tmp_path: Path
+) -> None:
+    """A profile or browsing table given to a model trained without one is
+    refused naming that file (the error named no file at all); a model
+    trained with them and scored without names the transactions scored."""
+    models = trained_90[0]  # read only
+    common = _profiles_and_browsing(transactions, tmp_path)
+    out = str(tmp_path / "scores.csv")
+    for table in ("profiles", "browsing"):
+        path = str(tmp_path / f"{table}.csv")
+        given = _run(
+            "score", "--transactions", str(transactions), "--as-of", "2023-06-30",
+            f"--{table}", path, "--model-dir", str(models), "--out", out,
+        )  # fmt: skip
+        assert given.exit_code == 1
+        name = "a profile table" if table == "profiles" else "a browsing table"
+        assert given.output == (
+            f"Error: {path}: field '{table}': the model was trained without "
+            f"{name}; score with the same inputs\n"
+        )
+    assert not (tmp_path / "scores.csv").exists()
+    with_tables = tmp_path / "with"
+    trained = _run(
+        "train", *common, "--horizon-days", "90", "--model-dir", str(with_tables),
+        "--no-backtest",
+    )  # fmt: skip
+    assert trained.exit_code == 0, trained.output
+    browsing = common[common.index("--browsing") :]
+    without = _run(
+        "score", "--transactions", str(transactions), "--as-of", "2023-06-30",
+        *browsing, "--model-dir", str(with_tables), "--out", out,
+    )  # fmt: skip
+    assert without.exit_code == 1
+    assert without.output == (
+        f"Error: {transactions}: field 'profiles': the model was trained with "
+        "a profile table; score with the same inputs\n"
+    )
+
+
 def test_a_damaged_model_folder_is_a_clean_error(
     transactions: Path, trained_90: tuple[Path, Result], tmp_path: Path
 ) -> None:
