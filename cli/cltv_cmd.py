@@ -22,7 +22,11 @@ from tierflow.cli.param_types import (
 )
 from tierflow.cli.progress import progress_stage
 from tierflow.cli.state_location import STATE_LOCATION, open_state
-from tierflow.cltv.evaluate import evaluate_model, write_evaluation
+from tierflow.cltv.evaluate import (
+    EVALUATION_FILES,
+    evaluate_model,
+    write_evaluation,
+)
 from tierflow.cltv.features import CustomerData, load_customer_data
 from tierflow.cltv.history import DEFAULT_MAX_HISTORY_LOSS, GuardStatus
 from tierflow.cltv.level import LEVELS, LevelChoice
@@ -445,6 +449,15 @@ def evaluate_command(
     and with our calibration (fitted the same way on the same windows).
     """
     config = _config(seed, platinum_share, gold_share, level)  # before the data
+    # a log named predictions.csv in --out was replaced by the predictions
+    for written in [] if out is None else [out / n for n in EVALUATION_FILES]:
+        refuse_input_as_output(
+            written,
+            "--out",
+            transactions=transactions,
+            profiles=profiles,
+            browsing=browsing,
+        )
     data, notes = _load(transactions, fmt, profiles, browsing, skip_bad_rows)
     with progress_stage("cltv evaluate"):
         if tune:

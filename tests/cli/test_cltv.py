@@ -340,6 +340,28 @@ def test_an_output_that_is_an_input_is_refused(
     assert list(models.iterdir()) == []
 
 
+@pytest.mark.parametrize("name", ["predictions.csv", "metrics.json"])
+def test_evaluate_out_that_holds_an_input_is_refused(
+    transactions: Path, tmp_path: Path, name: str
+) -> None:
+    """``cltv evaluate --out DIR`` whose predictions.csv (or metrics.json)
+    was the --transactions file replaced the purchase log by the
+    predictions, exit 0."""
+    log = tmp_path / name
+    log.write_bytes(transactions.read_bytes())
+    result = _run(
+        "evaluate", "--transactions", str(log), "--as-of", "2023-06-30",
+        "--holdout-days", "90", "--out", str(tmp_path),
+    )  # fmt: skip
+    assert result.exit_code == 2, result.output
+    assert result.output.endswith(
+        f"Error: Invalid value for '--out': '{log}' is the --transactions file: "
+        "an output never replaces an input.\n"
+    )
+    assert log.read_bytes() == transactions.read_bytes()
+    assert [p.name for p in tmp_path.iterdir()] == [name]
+
+
 def test_spend_far_more_uneven_than_the_rest_is_learned_not_overflowed(
     cdnow_dir: Path, tmp_path: Path
 ) -> None:
