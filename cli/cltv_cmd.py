@@ -38,6 +38,7 @@ from tierflow.cltv.lifecycle import (
     score_model,
     stale_log_note,
     train_model,
+    unit_note,
     write_scores_csv,
 )
 from tierflow.cltv.model import CLTVConfig
@@ -380,6 +381,9 @@ def score_command(
             horizon_days=horizon_days,
         )
     write_scores_csv(scores.frame, out)
+    unit = unit_note(data, day_number(as_of), ModelRegistry(model_dir), used)
+    if unit:
+        notes.append(unit)
     trained = scores.trained_as_of_day
     if trained is not None and scores.as_of_day < trained:
         notes.append(

@@ -637,6 +637,44 @@ def test_profiles_and_browsing_are_used_when_given(
     )
 
 
+def test_a_log_in_another_currency_unit_than_the_model_is_said(
+    transactions: Path, trained_90: tuple[Path, Result], tmp_path: Path
+) -> None:
+    """A log in cents scored with a model trained in dollars: its spend
+    features fall where the model never saw them, and customers moved by
+    factors of 1e-8 to 1e4 against the dollar forecasts x 100 (42 of 800
+    changed tier in QA), exit 0 and no word. Scored, and said on stderr."""
+    models = trained_90[0]  # read only
+    cents = tmp_path / "cents.csv"
+    log = pd.read_csv(transactions, dtype={"customer_id": str})
+    log["amount"] = (log["amount"] * 100).round(0)
+    log.to_csv(cents, index=False)
+    out = str(tmp_path / "scores.csv")
+    common = ["--as-of", "2023-06-30", "--model-dir", str(models), "--out", out]
+    scored = _run("score", "--transactions", str(cents), *common)
+    assert scored.exit_code == 0, scored.output
+    version = (models / "CURRENT").read_text().strip()
+    meta = json.loads((models / version / "metadata.json").read_text())
+    trained = meta["data"]["history"]["spend"] / meta["data"]["history"]["rows"]
+    today = (
+        log.loc[
+            (log["order_date"] <= "2023-06-30") & (log["amount"] > 0), "amount"
+        ].sum()
+        / (log["order_date"] <= "2023-06-30").sum()
+    )
+    ratio = today / trained
+    assert 99 < ratio < 101
+    assert (
+        f"{cents}: amounts average {today:.4g} a row up to 2023-06-30, "
+        f"{ratio:.3g} times the {trained:.4g} of the log {version} was trained "
+        "on: another currency unit? The model's spend features are in its "
+        "training log's unit; score a log in that unit"
+    ) in scored.stderr
+    same = _run("score", "--transactions", str(transactions), *common)
+    assert same.exit_code == 0, same.output
+    assert "currency unit" not in same.stderr
+
+
 def test_tables_the_model_was_not_trained_with_are_named(
     transactions: Path, trained_90: tuple[Path, Result], tmp_path: Path
 ) -> None:
