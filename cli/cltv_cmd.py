@@ -22,7 +22,11 @@ from tierflow.cli.param_types import (
 )
 from tierflow.cli.progress import progress_stage
 from tierflow.cli.state_location import STATE_LOCATION, open_state
-from tierflow.cltv.evaluate import evaluate_model, write_evaluation
+from tierflow.cltv.evaluate import (
+    EVALUATION_FILES,
+    evaluate_model,
+    write_evaluation,
+)
 from tierflow.cltv.features import CustomerData, load_customer_data
 from tierflow.cltv.history import DEFAULT_MAX_HISTORY_LOSS, GuardStatus
 from tierflow.cltv.level import LEVELS, LevelChoice
@@ -34,6 +38,7 @@ from tierflow.cltv.lifecycle import (
     score_model,
     stale_log_note,
     train_model,
+    unit_note,
     write_scores_csv,
 )
 from tierflow.cltv.model import CLTVConfig
@@ -376,6 +381,9 @@ def score_command(
             horizon_days=horizon_days,
         )
     write_scores_csv(scores.frame, out)
+    unit = unit_note(data, day_number(as_of), ModelRegistry(model_dir), used)
+    if unit:
+        notes.append(unit)
     trained = scores.trained_as_of_day
     if trained is not None and scores.as_of_day < trained:
         notes.append(
@@ -445,6 +453,15 @@ def evaluate_command(
     and with our calibration (fitted the same way on the same windows).
     """
     config = _config(seed, platinum_share, gold_share, level)  # before the data
+    # a log named predictions.csv in --out was replaced by the predictions
+    for written in [] if out is None else [out / n for n in EVALUATION_FILES]:
+        refuse_input_as_output(
+            written,
+            "--out",
+            transactions=transactions,
+            profiles=profiles,
+            browsing=browsing,
+        )
     data, notes = _load(transactions, fmt, profiles, browsing, skip_bad_rows)
     with progress_stage("cltv evaluate"):
         if tune:

@@ -651,4 +651,25 @@ def load_customer_data(
     if browsing is not None:
         browsing_log, rep = read_browsing(browsing, skip_bad_rows=skip_bad_rows)
         reports.append(rep)
+    for table in (profile_table, browsing_log):
+        if table is not None:
+            _require_common_customers(log, table.customer_ids, table.source)
     return CustomerData(log, profile_table, browsing_log), reports
+
+
+def _require_common_customers(
+    log: TransactionLog, ids: NDArray[np.object_], source: str
+) -> None:
+    """Raise unless a table's ``ids`` name one customer of ``log`` at least:
+    with the ids' leading zeros lost (a spreadsheet's doing) no row matched,
+    every profile or browsing feature was missing, and train and score went
+    on without a word."""
+    if len(ids) == 0 or np.isin(ids, log.customer_ids).any():
+        return
+    raise InputError(
+        f"no id is one of the {log.n_customers} customers of {log.source} "
+        f"(here {ids[0]!r}, there {log.customer_ids[0]!r}): write the ids "
+        "alike, leading zeros included",
+        file=source or None,
+        field="customer_id",
+    )

@@ -50,6 +50,10 @@ MAX_BACKTEST_DAYS = 90
 #: A log that ends more days than this before the as-of date gets a note: a
 #: daily job's log lags a day or two, a week without one row is a stale file.
 STALE_LOG_DAYS = 7
+#: A scored log whose amounts average more than this many times those of the
+#: model's training log (or less than its inverse) gets a note: another unit
+#: is a factor of 100 or 1,000; another week or customer base is not 20.
+UNIT_NOTE_RATIO = 20.0
 
 
 def stale_log_note(data: CustomerData, as_of_day: int) -> str | None:
@@ -67,6 +71,41 @@ def stale_log_note(data: CustomerData, as_of_day: int) -> str | None:
         f"{where}the log ends on {day_to_date(log.last_day).date()}, {gap} days "
         f"before the as-of date {day_to_date(as_of_day).date()}: every customer "
         "looks inactive since"
+    )
+
+
+def unit_note(
+    data: CustomerData, as_of_day: int, registry: ModelRegistry, version: str
+) -> str | None:
+    """A note when the amounts of ``data`` up to ``as_of_day`` average more
+    than :data:`UNIT_NOTE_RATIO` times (or less than its inverse) those the
+    model ``version`` was trained on: a log in cents scored with a model
+    trained in dollars put the spend features where the model never saw
+    them, and forecasts moved by factors of 1e-8 to 1e4 against the dollar
+    ones (42 of 800 customers changed tier) without a word. ``None``
+    otherwise, or for a model saved without a history summary."""
+    stored = (registry.metadata(version).get("data") or {}).get("history")
+    if not isinstance(stored, dict):
+        return None
+    try:
+        trained = HistorySummary.from_json(stored)
+    except InputError:  # the history guard names a damaged one; a note does not
+        return None
+    today = summarize_history(data.transactions, as_of_day)
+    if not (trained.rows and today.rows and trained.spend and today.spend):
+        return None
+    before, now = trained.spend / trained.rows, today.spend / today.rows
+    ratio = now / before
+    if 1 / UNIT_NOTE_RATIO <= ratio <= UNIT_NOTE_RATIO:
+        return None
+    log = data.transactions
+    where = f"{log.source}: " if log.source else ""
+    return (
+        f"{where}amounts average {now:.4g} a row up to "
+        f"{day_to_date(as_of_day).date()}, {ratio:.3g} times the {before:.4g} "
+        f"of the log {version} was trained on: another currency unit? The "
+        "model's spend features are in its training log's unit; score a log "
+        "in that unit"
     )
 
 

@@ -386,16 +386,21 @@ class CLTVModel:
         return self.regressor_, self.as_of_day_, self.horizon_days_
 
     def _check_inputs(self, data: CustomerData) -> None:
+        """The tables given are the ones the model was trained with; a
+        mismatch names the table given, or the transactions scored without
+        it (it named no file)."""
         for name, used, given in (
-            ("profiles", self.uses_profiles_, data.profiles is not None),
-            ("browsing", self.uses_browsing_, data.browsing is not None),
+            ("profiles", self.uses_profiles_, data.profiles),
+            ("browsing", self.uses_browsing_, data.browsing),
         ):
-            if used != given:
+            if used != (given is not None):
                 table = "a profile table" if name == "profiles" else "a browsing table"
+                file = data.transactions.source if given is None else given.source
                 raise InputError(
                     "the model was trained "
                     + ("with" if used else "without")
                     + f" {table}; score with the same inputs",
+                    file=file or None,
                     field=name,
                 )
         self._check_profile_columns(data)

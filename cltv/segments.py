@@ -7,6 +7,9 @@ load the model's scikit-learn and SciPy stack for three names.
 
 from __future__ import annotations
 
+import math
+from fractions import Fraction
+
 import numpy as np
 from numpy.typing import NDArray
 
@@ -30,7 +33,18 @@ def assign_segments(
     if n == 0:
         return out
     higher = n - np.searchsorted(np.sort(predicted), predicted, side="right")
-    share = higher / n
-    out[share < platinum_share + gold_share] = SEGMENTS[1]
-    out[share < platinum_share] = SEGMENTS[0]
+    platinum = _shares_of(n, platinum_share)
+    # an integer count of customers above: higher < x iff higher < ceil(x)
+    out[higher < math.ceil(platinum + _shares_of(n, gold_share))] = SEGMENTS[1]
+    out[higher < math.ceil(platinum)] = SEGMENTS[0]
     return out
+
+
+def _shares_of(n: int, share: float) -> Fraction:
+    """``share`` of ``n`` customers, exactly as the share is written: in
+    binary floating point 0.2 + 0.1 is 0.30000000000000004, and the gold
+    cut of ``--platinum-share 0.2 --gold-share 0.1`` took one customer in
+    ten too many (81 gold of 800)."""
+    if not math.isfinite(share):
+        raise ValueError(f"segment share must be finite, not {share!r}")
+    return Fraction(str(float(share))) * n

@@ -124,9 +124,11 @@ def read_cdnow(path: Path) -> tuple[pd.DataFrame, NDArray[np.int64]]:
     if not numbered:
         raise InputError("file is empty", file=file)
     first = numbered[0][1]
-    ncols = len(first)
     if not first[0].isdigit():
         numbered = numbered[1:]  # a header line
+    # counted on the first row, not the header: a column name with a space
+    # in it made every row "expected 6 fields, found 4"
+    ncols = len(numbered[0][1] if numbered else first)
     if ncols not in (4, 5):
         raise InputError(
             "expected 4 columns (id date cds dollars) or 5 (master_id sample_id "

@@ -340,6 +340,28 @@ def test_an_output_that_is_an_input_is_refused(
     assert list(models.iterdir()) == []
 
 
+@pytest.mark.parametrize("name", ["predictions.csv", "metrics.json"])
+def test_evaluate_out_that_holds_an_input_is_refused(
+    transactions: Path, tmp_path: Path, name: str
+) -> None:
+    """``cltv evaluate --out DIR`` whose predictions.csv (or metrics.json)
+    was the --transactions file replaced the purchase log by the
+    predictions, exit 0."""
+    log = tmp_path / name
+    log.write_bytes(transactions.read_bytes())
+    result = _run(
+        "evaluate", "--transactions", str(log), "--as-of", "2023-06-30",
+        "--holdout-days", "90", "--out", str(tmp_path),
+    )  # fmt: skip
+    assert result.exit_code == 2, result.output
+    assert result.output.endswith(
+        f"Error: Invalid value for '--out': '{log}' is the --transactions file: "
+        "an output never replaces an input.\n"
+    )
+    assert log.read_bytes() == transactions.read_bytes()
+    assert [p.name for p in tmp_path.iterdir()] == [name]
+
+
 def test_spend_far_more_uneven_than_the_rest_is_learned_not_overflowed(
     cdnow_dir: Path, tmp_path: Path
 ) -> None:
@@ -612,6 +634,84 @@ def test_profiles_and_browsing_are_used_when_given(
     assert short.output == (
         f"Error: {fewer}: field 'signup_date': missing column (the model learned "
         "from signup_date; score with the same inputs)\n"
+    )
+
+
+def test_a_log_in_another_currency_unit_than_the_model_is_said(
+    transactions: Path, trained_90: tuple[Path, Result], tmp_path: Path
+) -> None:
+    """A log in cents scored with a model trained in dollars: its spend
+    features fall where the model never saw them, and customers moved by
+    factors of 1e-8 to 1e4 against the dollar forecasts x 100 (42 of 800
+    changed tier in QA), exit 0 and no word. Scored, and said on stderr."""
+    models = trained_90[0]  # read only
+    cents = tmp_path / "cents.csv"
+    log = pd.read_csv(transactions, dtype={"customer_id": str})
+    log["amount"] = (log["amount"] * 100).round(0)
+    log.to_csv(cents, index=False)
+    out = str(tmp_path / "scores.csv")
+    common = ["--as-of", "2023-06-30", "--model-dir", str(models), "--out", out]
+    scored = _run("score", "--transactions", str(cents), *common)
+    assert scored.exit_code == 0, scored.output
+    version = (models / "CURRENT").read_text().strip()
+    meta = json.loads((models / version / "metadata.json").read_text())
+    trained = meta["data"]["history"]["spend"] / meta["data"]["history"]["rows"]
+    today = (
+        log.loc[
+            (log["order_date"] <= "2023-06-30") & (log["amount"] > 0), "amount"
+        ].sum()
+        / (log["order_date"] <= "2023-06-30").sum()
+    )
+    ratio = today / trained
+    assert 99 < ratio < 101
+    assert (
+        f"{cents}: amounts average {today:.4g} a row up to 2023-06-30, "
+        f"{ratio:.3g} times the {trained:.4g} of the log {version} was trained "
+        "on: another currency unit? The model's spend features are in its "
+        "training log's unit; score a log in that unit"
+    ) in scored.stderr
+    same = _run("score", "--transactions", str(transactions), *common)
+    assert same.exit_code == 0, same.output
+    assert "currency unit" not in same.stderr
+
+
+def test_tables_the_model_was_not_trained_with_are_named(
+    transactions: Path, trained_90: tuple[Path, Result], tmp_path: Path
+) -> None:
+    """A profile or browsing table given to a model trained without one is
+    refused naming that file (the error named no file at all); a model
+    trained with them and scored without names the transactions scored."""
+    models = trained_90[0]  # read only
+    common = _profiles_and_browsing(transactions, tmp_path)
+    out = str(tmp_path / "scores.csv")
+    for table in ("profiles", "browsing"):
+        path = str(tmp_path / f"{table}.csv")
+        given = _run(
+            "score", "--transactions", str(transactions), "--as-of", "2023-06-30",
+            f"--{table}", path, "--model-dir", str(models), "--out", out,
+        )  # fmt: skip
+        assert given.exit_code == 1
+        name = "a profile table" if table == "profiles" else "a browsing table"
+        assert given.output == (
+            f"Error: {path}: field '{table}': the model was trained without "
+            f"{name}; score with the same inputs\n"
+        )
+    assert not (tmp_path / "scores.csv").exists()
+    with_tables = tmp_path / "with"
+    trained = _run(
+        "train", *common, "--horizon-days", "90", "--model-dir", str(with_tables),
+        "--no-backtest",
+    )  # fmt: skip
+    assert trained.exit_code == 0, trained.output
+    browsing = common[common.index("--browsing") :]
+    without = _run(
+        "score", "--transactions", str(transactions), "--as-of", "2023-06-30",
+        *browsing, "--model-dir", str(with_tables), "--out", out,
+    )  # fmt: skip
+    assert without.exit_code == 1
+    assert without.output == (
+        f"Error: {transactions}: field 'profiles': the model was trained with "
+        "a profile table; score with the same inputs\n"
     )
 
 

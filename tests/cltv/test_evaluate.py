@@ -91,14 +91,9 @@ def test_holdout_metrics_definitions() -> None:
     assert m["bias_pct"] == pytest.approx(100 * (11 - 20) / 20)
     assert m["n_customers"] == 5
     assert m["gains_area_30"] == pytest.approx(gains_area(PRED, ACTUAL, 0.3))
-
-
-def test_holdout_metrics_count_customers_as_an_integer() -> None:
-    # the backtest's metrics go to `cltv retrain --json`, RETRAIN.json and
-    # metadata.json as they are: they said "n_customers": 23570.0 there
-    # while `cltv evaluate --json` and metrics.json say 23570
-    m = holdout_metrics(PRED, ACTUAL)
-    assert json.dumps(m["n_customers"]) == "5"
+    # a count, as metrics.json has it: the backtest metrics of train's
+    # metadata.json and of retrain --json / RETRAIN.json said 800.0
+    assert '"n_customers": 5,' in json.dumps(m)
 
 
 def test_cli_evaluate_cdnow_sample(cdnow_dir: Path, tmp_path: Path) -> None:

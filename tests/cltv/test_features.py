@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -16,6 +17,7 @@ from tierflow.cltv.features import (
     CustomerData,
     build_features,
     customer_history,
+    load_customer_data,
     seasonal_features,
     window_spend,
 )
@@ -257,3 +259,39 @@ def test_a_degenerate_btyd_fit_is_a_one_line_error() -> None:
     )
     feats = build_features(data, AS_OF, 30, btyd=sane)
     assert np.isfinite(feats.frame["btyd_expected_spend"].to_numpy()).all()
+
+
+@pytest.mark.parametrize("table", ["profiles", "browsing"])
+def test_a_table_naming_none_of_the_customers_is_refused(
+    tmp_path: Path, table: str
+) -> None:
+    """Customer ids with their leading zeros lost (a spreadsheet's doing) in
+    the profile or browsing table: no row matched a customer, every
+    profile feature was missing, and train and score went on without a
+    word. Refused, naming the table and both ids."""
+    tx = tmp_path / "tx.csv"
+    tx.write_text(
+        "customer_id,order_date,amount\n000017,2024-01-02,10\n000042,2024-01-05,12\n"
+    )
+    other = tmp_path / f"{table}.csv"
+    other.write_text(
+        "customer_id,signup_date,region\n17,2023-05-01,north\n42,2023-06-01,south\n"
+        if table == "profiles"
+        else "customer_id,date,sessions,product_views,cart_adds\n17,2024-01-02,1,3,0\n"
+    )
+    given = {"profiles": other} if table == "profiles" else {"browsing": other}
+    with pytest.raises(InputError) as info:
+        load_customer_data(
+            tx, profiles=given.get("profiles"), browsing=given.get("browsing")
+        )
+    assert str(info.value) == (
+        f"{other}: field 'customer_id': no id is one of the 2 customers of "
+        f"{tx} (here '17', there '000017'): write the ids alike, leading "
+        "zeros included"
+    )
+    # one customer in common is enough: a table may cover some customers
+    other.write_text(other.read_text().replace("\n17,", "\n000017,"))
+    data, _ = load_customer_data(
+        tx, profiles=given.get("profiles"), browsing=given.get("browsing")
+    )
+    assert getattr(data, table) is not None

@@ -67,6 +67,19 @@ def test_segments_by_rank_with_ties() -> None:
     assert list(assign_segments(np.zeros(0))) == []
 
 
+@pytest.mark.parametrize(("platinum", "gold"), [(0.2, 0.1), (0.1, 0.2)])
+def test_segments_cut_at_the_shares_as_written(platinum: float, gold: float) -> None:
+    # 0.2 + 0.1 is 0.30000000000000004 in binary floating point: the gold
+    # cut took one customer in ten too many (81 gold of 800 with 0.2 / 0.1)
+    for n in (10, 100, 800):
+        segments = list(assign_segments(np.arange(float(n), 0.0, -1.0), platinum, gold))
+        assert segments.count("platinum") == round(platinum * n)
+        assert segments.count("gold") == round(gold * n)
+        assert segments.count("silver") == n - round((platinum + gold) * n)
+    # a share between two customers still takes the one it reaches into
+    assert list(assign_segments(np.arange(7.0, 0.0, -1.0), 0.2, 0.1)).count("gold") == 1
+
+
 @pytest.mark.parametrize(
     ("changes", "message"),
     [

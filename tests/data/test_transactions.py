@@ -69,6 +69,31 @@ def test_cdnow_sample_five_columns_uses_master_id(cdnow_dir: Path) -> None:
     assert day_number("1997-01-01") == log.first_day
 
 
+@pytest.mark.parametrize(
+    "header", ["customer id  order date  cds  dollars", "id date dollars"]
+)
+def test_cdnow_columns_are_counted_on_the_data_not_the_header(
+    tmp_path: Path, header: str
+) -> None:
+    """A header line of another word count than the rows (a column name
+    with a space in it) set the expected count: every row was refused,
+    'row 2: ... expected 6 fields, found 4', the header being the odd one."""
+    path = tmp_path / "cdnow.txt"
+    path.write_text(
+        f"{header}\n 00001 19970101  1   11.77\n 00002 19970112  2  12.00\n"
+    )
+    log, _ = read_transactions(path, fmt="cdnow")
+    assert list(log.customer_ids) == ["00001", "00002"]
+    np.testing.assert_allclose(log.amount, [11.77, 12.0])
+    path.write_text(f"{header}\n 00001 19970101 11.77\n")
+    with pytest.raises(InputError) as info:
+        read_transactions(path, fmt="cdnow")
+    assert str(info.value) == (
+        f"{path}: row 2: expected 4 columns (id date cds dollars) or 5 "
+        "(master_id sample_id date cds dollars), found 3"
+    )
+
+
 def test_parquet_typed_columns(tmp_path: Path) -> None:
     frame = pd.DataFrame(
         {
