@@ -226,6 +226,16 @@ class ErrorResponse(BaseModel):
     errors: list[ErrorItem]
 
 
+#: The OpenAPI entry of a read that needs the state store: ``service/errors.py``
+#: answers it 503 (the error shape) while the store is away.
+STORE_AWAY: dict[int | str, dict[str, Any]] = {
+    503: {
+        "model": ErrorResponse,
+        "description": "The state store cannot be read now; retry shortly.",
+    }
+}
+
+
 # The checkout's response models are generated from its result types, whose
 # fields define the wire format once (to_dict() and these schemas alike).
 class CartLineOut(BaseModel):

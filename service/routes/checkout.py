@@ -29,6 +29,7 @@ from tierflow.service.lean import (
 )
 from tierflow.service.schemas import (
     ID_PATTERN,
+    STORE_AWAY,
     CheckoutOut,
     ErrorResponse,
     OptionSetOut,
@@ -62,11 +63,8 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
 #: A requote's: no body to read (one over the limit is refused all the same),
 #: no customer to check (as the stream's).
 _REQUOTE_ERRORS: dict[int | str, dict[str, Any]] = {
-    s: _ERRORS[s] for s in (404, 409, 413, 422, 500)
-}
-_REQUOTE_ERRORS[503] = {
-    "model": ErrorResponse,
-    "description": "The state store cannot be read now (retry).",
+    **{s: _ERRORS[s] for s in (404, 409, 413, 422, 500)},
+    **STORE_AWAY,
 }
 #: An options call's: it has no checkout yet to find, check the customer of
 #: or be in another state (no 403, 404, 409), and it answers degraded

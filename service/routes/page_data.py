@@ -3,30 +3,20 @@ allocation run, the US outline."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
 from tierflow.service.capacity_view import map_outline
-from tierflow.service.schemas import AllocationOut, ErrorResponse, SamplesOut
+from tierflow.service.schemas import STORE_AWAY, AllocationOut, SamplesOut
 from tierflow.service.state import State
 
 router = APIRouter(tags=["pages"])
-#: The reads that need the state store (``service/errors.py`` answers them
-#: 503 while it is away).
-_STORE_AWAY: dict[int | str, dict[str, Any]] = {
-    503: {
-        "model": ErrorResponse,
-        "description": "The state store cannot be read now; retry shortly.",
-    }
-}
 
 
 @router.get(
     "/v1/samples",
     response_model=SamplesOut,
-    responses=_STORE_AWAY,
+    responses=STORE_AWAY,
     summary="Sample customers, carts and destinations",
 )
 def get_samples(state: State) -> JSONResponse:
@@ -37,7 +27,7 @@ def get_samples(state: State) -> JSONResponse:
 @router.get(
     "/v1/allocation",
     response_model=AllocationOut,
-    responses=_STORE_AWAY,
+    responses=STORE_AWAY,
     summary="The latest allocation run, summarized",
 )
 def get_allocation(state: State) -> JSONResponse:
