@@ -371,17 +371,14 @@ def score_command(
         out, "--out", transactions=transactions, profiles=profiles, browsing=browsing
     )
     data, notes = _load(transactions, fmt, profiles, browsing, skip_bad_rows)
+    registry, as_of_day = ModelRegistry(model_dir), day_number(as_of)
     # a minute for a million customers: lines then, none for a small log
     with progress_stage("cltv score", only_if_slow=True):
         used, scores = score_model(
-            data,
-            ModelRegistry(model_dir),
-            day_number(as_of),
-            version=version,
-            horizon_days=horizon_days,
+            data, registry, as_of_day, version=version, horizon_days=horizon_days
         )
     write_scores_csv(scores.frame, out)
-    unit = unit_note(data, day_number(as_of), ModelRegistry(model_dir), used)
+    unit = unit_note(data, as_of_day, registry, used)
     if unit:
         notes.append(unit)
     trained = scores.trained_as_of_day
