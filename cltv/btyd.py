@@ -19,6 +19,7 @@ cost as much as their distinct histories.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -354,9 +355,50 @@ def fit_gamma_gamma(
         raise InputError(
             f"Gamma-Gamma needs repeat customers with positive spend, found {use.sum()}"
         )
-    (ux, um), w = _collapse(xs[use], ms[use])
+    exponent = _decade(ms[use])
+    (ux, um), w = _collapse(xs[use], _on_value_grid(_times_ten_to(ms[use], -exponent)))
     start = np.log(np.asarray(init, dtype=float))
     theta, fun, ok = _maximize(_gg_nll, start, (ux, um, w, penalizer))
     p, q, v = (float(val) for val in np.exp(theta))
-    ll = -fun * float(w.sum())
+    # the fit's v and log-likelihood back in the amounts' own unit
+    total = float(w.sum())
+    ll = -fun * total - total * exponent * math.log(10.0)
+    v = float(_times_ten_to(np.array([v]), exponent)[0])
     return GammaGammaFit(p, q, v, ll, int(use.sum()), ok)
+
+
+def _decade(mean_value: FloatArray) -> int:
+    """The power of ten that brings the median mean value into [10, 100).
+
+    The Gamma-Gamma fit runs on the amounts divided by it, so amounts in
+    cents, in dollars or in thousands are one fit from one start (its v
+    scaled back): from ``init`` in each unit, L-BFGS-B took other paths
+    along the likelihood's flat ridge and stopped 1e-7 apart, which the
+    model's content-keyed draws turned into another model of the same data
+    on some CPUs. Spend typical of a currency unit (tens) is fitted as is.
+    """
+    median = float(np.median(mean_value))
+    return math.floor(math.log10(median)) - 1 if median > 0.0 else 0
+
+
+#: The grid the Gamma-Gamma fit's mean values are put on, in units of the
+#: median's decade (2**-20 of ~10-100: ~1e-8 of a typical mean value).
+_VALUE_GRID = float(2**20)
+
+
+def _on_value_grid(values: FloatArray) -> FloatArray:
+    """``values`` rounded to :data:`_VALUE_GRID` (a power of two: exact), a
+    value the grid would make 0 kept as it is. The same spend in cents and
+    in dollars, whose means differ in their last bits once divided by their
+    decade, is then one input to the fit, bit for bit: the optimizer's stop
+    moved 1e-7 with those bits."""
+    rounded = np.round(values * _VALUE_GRID) / _VALUE_GRID
+    return np.asarray(np.where(rounded > 0.0, rounded, values), dtype=np.float64)
+
+
+def _times_ten_to(values: FloatArray, exponent: int) -> FloatArray:
+    """``values * 10**exponent`` in one correctly rounded operation (a
+    negative power of ten is not a float: divide by its inverse)."""
+    if exponent >= 0:
+        return np.asarray(values * float(10**exponent), dtype=np.float64)
+    return np.asarray(values / float(10**-exponent), dtype=np.float64)

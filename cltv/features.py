@@ -539,7 +539,8 @@ def check_btyd_forecasts(
     spend: NDArray[np.float64], fit: BtydFit, log: TransactionLog, as_of_day: int
 ) -> None:
     """Refuse a BTYD fit whose forecasts cannot be used: not finite or
-    negative, or a BG/NBD fit at the bounds of its parameters. a, b -> 0 (a
+    negative, or a BG/NBD fit at the bounds of its parameters (r or alpha at
+    either, a or b at the lower one). a, b -> 0 (a
     few weeks of history, or purchases at a steady rate with no sign of
     dropout) makes eq. 10's hypergeometric term diverge or lose its
     precision: held at the bounds, a fit forecast $21.8 M a customer for 30
@@ -555,7 +556,14 @@ def check_btyd_forecasts(
     """
     bg, gg = fit.bgnbd, fit.gamma_gamma
     edge = LOG_PARAM_BOUND - 1e-6
-    bounded = any(abs(math.log(v)) >= edge for v in (bg.r, bg.alpha, bg.a, bg.b))
+    # a and b at their upper bound are the limit of one dropout probability
+    # a / (a + b) every customer shares (the Beta mixing collapsed to a
+    # point), which eq. 10 computes to its precision: where the likelihood
+    # is that flat, an optimizer stops anywhere along the ridge, on one CPU
+    # at a = 2e6, on another at the bound, with forecasts 3 % apart
+    bounded = any(abs(math.log(v)) >= edge for v in (bg.r, bg.alpha)) or any(
+        math.log(v) <= -edge for v in (bg.a, bg.b)
+    )
     if np.isfinite(spend).all() and (spend >= 0).all() and not bounded:
         return
     if gg.q <= 1.0:

@@ -99,3 +99,30 @@ def test_a_gamma_gamma_fit_stays_where_its_likelihood_is_computable() -> None:
     # each repeat customer's value near their own mean (no spread to pool)
     ratio = value[repeat] / history.repeat_mean[repeat]
     assert ratio.min() > 0.5 and ratio.max() < 2.0
+
+
+@pytest.mark.parametrize("seed", [5, 11])
+def test_a_gamma_gamma_fit_in_cents_is_the_fit_in_dollars(seed: int) -> None:
+    """Mean values in cents are fitted as those in dollars divided by their
+    decade and put on one grid, so the fit is the same bit for bit (v times
+    100, the log-likelihood less n log 100): from one start in each unit,
+    L-BFGS-B stopped 1e-7 apart, and on AVX-512 CPUs that moved the
+    boosting's near-tied splits (0.7 % of a model's forecasts in cents
+    agreed with dollars')."""
+    frame = generate_transactions(900, seed=seed)
+    history = customer_history(
+        TransactionLog.from_columns(
+            frame["customer_id"], frame["order_date"], frame["amount"]
+        ),
+        day_number("2023-06-30"),
+    )
+    dollars = fit_gamma_gamma(history.x, history.repeat_mean)
+    cents = fit_gamma_gamma(history.x, history.repeat_mean * 100.0)
+    assert (cents.p, cents.q) == (dollars.p, dollars.q)
+    assert cents.v == pytest.approx(dollars.v * 100.0, rel=1e-15)
+    n = dollars.n_customers
+    assert cents.log_likelihood == pytest.approx(
+        dollars.log_likelihood - n * np.log(100.0), rel=1e-12
+    )
+    thousands = fit_gamma_gamma(history.x, history.repeat_mean / 1000.0)
+    assert (thousands.p, thousands.q) == (dollars.p, dollars.q)

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tierflow.cltv.btyd import BetaGeoFit, GammaGammaFit
+from tierflow.cltv.btyd import LOG_PARAM_BOUND, BetaGeoFit, GammaGammaFit
 from tierflow.cltv.features import (
     BASE_FEATURES,
     BTYD_FEATURES,
@@ -259,6 +259,31 @@ def test_a_degenerate_btyd_fit_is_a_one_line_error() -> None:
     )
     feats = build_features(data, AS_OF, 30, btyd=sane)
     assert np.isfinite(feats.frame["btyd_expected_spend"].to_numpy()).all()
+
+
+def test_a_bgnbd_fit_with_a_and_b_at_their_upper_bound_is_used() -> None:
+    """a, b -> infinity at a fixed a / (a + b) is one dropout probability
+    every customer shares, a limit eq. 10 computes: a young history's fit
+    (2022-04-22, 150 customers) stopped at a = 2e6 on one CPU and at the
+    bound (b = 7.2e10) on another, with forecasts 3 % apart, and the second
+    was refused as degenerate, ending a daily retrain. The lower bound of a
+    or b, and either bound of r or alpha, are still refused."""
+    data = CustomerData(_log([*ROWS, ("d", "2024-01-05", 12.0)]))
+    gg = GammaGammaFit(7.6, 2.5, 8.2, 0.0, 2, True)
+    top = math.exp(LOG_PARAM_BOUND)
+    ridge = BtydFit(BetaGeoFit(0.09, 0.73, 1.35e10, top, 0.0, 4, True), gg)
+    # the same dropout probability, spread 10,000 times as wide
+    moderate = BtydFit(BetaGeoFit(0.09, 0.73, 1.35e6, top / 1e4, 0.0, 4, True), gg)
+    at_bound = build_features(data, AS_OF, 30, btyd=ridge).frame
+    inside = build_features(data, AS_OF, 30, btyd=moderate).frame
+    spend = "btyd_expected_spend"
+    np.testing.assert_allclose(at_bound[spend], inside[spend], rtol=1e-4)
+    for fit in (
+        BetaGeoFit(0.09, 0.73, 1 / top, 1.11e7, 0.0, 4, True),
+        BetaGeoFit(0.09, 1 / top, 1.35e6, 7.2e6, 0.0, 4, True),
+    ):
+        with pytest.raises(InputError, match="at the bounds of what it can compute"):
+            build_features(data, AS_OF, 30, btyd=BtydFit(fit, gg))
 
 
 @pytest.mark.parametrize("table", ["profiles", "browsing"])
