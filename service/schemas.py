@@ -136,7 +136,19 @@ class OptionsRequest(_Strict):
     )
 
     customer_id: _Id
-    items: Annotated[list[Item], Field(min_length=1, max_length=MAX_ITEMS)]
+    items: Annotated[
+        list[Item],
+        Field(
+            min_length=1,
+            max_length=MAX_ITEMS,
+            description=(
+                "The cart's lines. Lines of one SKU are added up into one "
+                f"order line, which holds at most {MAX_QUANTITY:,} units (as "
+                "`orders.csv` does): a cart whose lines of one SKU add up to "
+                "more is refused (422, at the line that passed it)"
+            ),
+        ),
+    ]
     dest: Annotated[
         str,
         Field(
@@ -240,10 +252,11 @@ STORE_AWAY: dict[int | str, dict[str, Any]] = {
 # fields define the wire format once (to_dict() and these schemas alike).
 class CartLineOut(BaseModel):
     """One line of the answered cart: a request's lines with one SKU merged,
-    so up to ``MAX_ITEMS * MAX_QUANTITY`` units."""
+    which may add up to ``MAX_QUANTITY`` units (more is refused: the order's
+    line and ``orders.csv`` hold no more)."""
 
     sku: str
-    quantity: Annotated[int, Field(ge=1, le=MAX_ITEMS * MAX_QUANTITY)]
+    quantity: Annotated[int, Field(ge=1, le=MAX_QUANTITY)]
 
 
 #: The response model of each result type.
