@@ -2,6 +2,7 @@
 
 The median customer of each CLTV segment plus a never-scored one, the most
 widely stocked SKUs, the most populous ZIP prefixes (``docs/service.md``).
+Only customer ids a request takes are offered (``schemas.ID_PATTERN``).
 """
 
 from __future__ import annotations
@@ -15,13 +16,17 @@ import numpy as np
 from tierflow.data.network import Network
 from tierflow.data.store import ScoreStore
 from tierflow.formulations.tiers import TierPolicy
+from tierflow.service.schemas import ID_CHARS, MAX_REQUEST_ID_LENGTH, takes_customer_id
 
 #: The id of the sample customer no score exists for (gets the prior).
 NEW_CUSTOMER_ID = "NEW-CUSTOMER"
 
 
 def _network_customer_ids(network: Network, n: int) -> list[str]:
-    """The first ``n`` ids of the network folder's ``customers.csv`` (if any)."""
+    """The first ``n`` ids of the network folder's ``customers.csv`` (if any)
+    that a request's ``customer_id`` takes (the table may hold others: a
+    sample whose id the API refuses was a picker entry that could not be
+    posted)."""
     if network.source is None:
         return []
     path = Path(network.source) / "customers.csv"
@@ -31,7 +36,7 @@ def _network_customer_ids(network: Network, n: int) -> list[str]:
     with path.open(encoding="utf-8", newline="") as fh:
         for row in csv.DictReader(fh):
             cid = (row.get("customer_id") or "").strip()
-            if cid:
+            if cid and takes_customer_id(cid):
                 out.append(cid)
             if len(out) >= n:
                 break
@@ -42,7 +47,13 @@ def sample_customers(
     store: ScoreStore | None, policy: TierPolicy, network: Network
 ) -> tuple[list[dict[str, Any]], str]:
     """Sample customers (``SampleCustomerOut``) and a note on where they come from."""
-    examples = [] if store is None else store.cltv_segment_examples()
+    examples = (
+        []
+        if store is None
+        else store.cltv_segment_examples(  # ids a request takes, as for the CSV
+            id_chars=ID_CHARS, max_id_length=MAX_REQUEST_ID_LENGTH
+        )
+    )
     prior = (
         None
         if store is None

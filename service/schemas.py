@@ -10,6 +10,7 @@ schema; handlers return ``to_dict()`` as it is.
 
 from __future__ import annotations
 
+import string
 from typing import Annotated, Any, Literal, get_args
 
 from pydantic import (
@@ -17,6 +18,8 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    TypeAdapter,
+    ValidationError,
     WithJsonSchema,
     create_model,
 )
@@ -76,6 +79,10 @@ _SERVICE_SCHEMA: dict[str, Any] = {
 
 #: Customer ids (and the checkout's path ids): letters, digits and ``_.:-``.
 ID_PATTERN = r"^[A-Za-z0-9_.:-]+$"
+#: The characters of :data:`ID_PATTERN`, spelled out (for a store's filter).
+ID_CHARS = string.ascii_letters + string.digits + "_.:-"
+#: The longest customer id a request takes.
+MAX_REQUEST_ID_LENGTH = 64
 #: An event time as the parser takes it (``capacity.events.EVENT_TS``); the
 #: served document also bounds its date.
 TS_PATTERN = f"^{EVENT_TS.pattern}$"
@@ -86,8 +93,21 @@ _TS_SCHEMA: dict[str, Any] = {
     "pattern": TS_PATTERN,
     "description": "ISO 8601 date-time with offset",
 }
-_Id = Annotated[str, Field(min_length=1, max_length=64, pattern=ID_PATTERN)]
+_Id = Annotated[
+    str, Field(min_length=1, max_length=MAX_REQUEST_ID_LENGTH, pattern=ID_PATTERN)
+]
 _Weight = Annotated[float, Field(ge=0.0, le=MAX_PREFERENCE, allow_inf_nan=False)]
+_ID_ADAPTER: TypeAdapter[str] = TypeAdapter(_Id)
+
+
+def takes_customer_id(text: str) -> bool:
+    """Whether a request's ``customer_id`` takes ``text`` as it is (the
+    checkout page's samples offer no other)."""
+    try:
+        _ID_ADAPTER.validate_python(text)
+    except ValidationError:
+        return False
+    return True
 
 
 def _integral(value: Any) -> Any:
@@ -136,7 +156,19 @@ class OptionsRequest(_Strict):
     )
 
     customer_id: _Id
-    items: Annotated[list[Item], Field(min_length=1, max_length=MAX_ITEMS)]
+    items: Annotated[
+        list[Item],
+        Field(
+            min_length=1,
+            max_length=MAX_ITEMS,
+            description=(
+                "The cart's lines. Lines of one SKU are added up into one "
+                f"order line, which holds at most {MAX_QUANTITY:,} units (as "
+                "`orders.csv` does): a cart whose lines of one SKU add up to "
+                "more is refused (422, at the line that passed it)"
+            ),
+        ),
+    ]
     dest: Annotated[
         str,
         Field(
@@ -240,10 +272,11 @@ STORE_AWAY: dict[int | str, dict[str, Any]] = {
 # fields define the wire format once (to_dict() and these schemas alike).
 class CartLineOut(BaseModel):
     """One line of the answered cart: a request's lines with one SKU merged,
-    so up to ``MAX_ITEMS * MAX_QUANTITY`` units."""
+    which may add up to ``MAX_QUANTITY`` units (more is refused: the order's
+    line and ``orders.csv`` hold no more)."""
 
     sku: str
-    quantity: Annotated[int, Field(ge=1, le=MAX_ITEMS * MAX_QUANTITY)]
+    quantity: Annotated[int, Field(ge=1, le=MAX_QUANTITY)]
 
 
 #: The response model of each result type.

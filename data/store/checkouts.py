@@ -318,9 +318,9 @@ class Checkouts(StorePart):
             ledger = Ledger(conn, t)
             # the checkout's row and its live holds, locked, in one round trip
             found, live = conn.execute_all(
-                [_checkout_read(request_id), ledger.live_of_checkout(request_id)]
+                [_confirm_read(request_id), ledger.live_of_checkout(request_id)]
             )
-            row = _found_checkout(found, request_id)
+            row, upgrade_noted = _found_checkout(found, request_id)
             lines = json.loads(row.order_lines)
             _check_customer(customer_id, lines)
             if row.status == _CONFIRMED:
@@ -347,7 +347,9 @@ class Checkouts(StorePart):
             move_tally_later(conn, _ended(row.option_id, _CONFIRMED.value), request_id)
             _close_quote(conn, request_id, _CONFIRMED, t)
             # a noted upgrade of the confirmed option is charged with the order
-            charge_upgrade_later(conn, request_id, row.option_id, t)
+            # (the read above saw whether one is: no statement for nothing)
+            if upgrade_noted:
+                charge_upgrade_later(conn, request_id, row.option_id, t)
             # last: the log's lock serializes every writer's events until commit
             log_events_later(conn, work_events(request_id, lines, t))
             logged = (
@@ -568,18 +570,33 @@ def _checkout_read(request_id: str) -> tuple[str, tuple[str]]:
     )
 
 
+def _confirm_read(request_id: str) -> tuple[str, tuple[str]]:
+    """:func:`_checkout_read` and, after the row's fields, whether an
+    upgrade of its option is noted and not yet charged (the confirm's
+    charge is sent only then; it ran on every confirm, changing nothing on
+    most). Read under the checkout's lock, which every hold's note is
+    written under too."""
+    return (
+        f"SELECT {_CHECKOUT_FIELDS}, EXISTS (SELECT 1 FROM upgrades u "
+        "WHERE u.request_id = checkouts.request_id "
+        "AND u.option_id = checkouts.option_id AND u.confirmed_at IS NULL) "
+        "FROM checkouts WHERE request_id = ?",
+        (request_id,),
+    )
+
+
 def _read_checkout(conn: Connection, request_id: str) -> CheckoutRow | None:
     row = conn.execute(*_checkout_read(request_id)).fetchone()
     return None if row is None else _checkout_row(row)
 
 
-def _found_checkout(rows: Cursor, request_id: str) -> CheckoutRow:
-    """The checkout row a read of :func:`_checkout_read` found
-    (:class:`UnknownCheckout` when none)."""
+def _found_checkout(rows: Cursor, request_id: str) -> tuple[CheckoutRow, bool]:
+    """The checkout row a read of :func:`_confirm_read` found, and whether
+    an upgrade of its option is noted (:class:`UnknownCheckout` when none)."""
     row = rows.fetchone()
     if row is None:
         raise _unknown_checkout(request_id)
-    return _checkout_row(row)
+    return _checkout_row(row), bool(row[-1])
 
 
 def _read_checkout_of_quote(

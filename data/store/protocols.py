@@ -290,8 +290,11 @@ class ScoreStore(Protocol):
         """Latest day's ``predicted_spend`` at a percentile."""
         ...
 
-    def cltv_segment_examples(self) -> list[CltvScore]:
-        """One median customer per segment of the latest day."""
+    def cltv_segment_examples(
+        self, *, id_chars: str | None = None, max_id_length: int | None = None
+    ) -> list[CltvScore]:
+        """One median customer per segment of the latest day (of the ids
+        made of ``id_chars``, at most ``max_id_length`` long)."""
         ...
 
 

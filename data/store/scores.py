@@ -168,22 +168,38 @@ class Scores(StorePart):
         ).fetchone()
         return float(row[0])
 
-    def cltv_segment_examples(self) -> list[CltvScore]:
+    def cltv_segment_examples(
+        self, *, id_chars: str | None = None, max_id_length: int | None = None
+    ) -> list[CltvScore]:
         """One customer per segment of the latest scores: the segment's median.
 
         The customer at rank ``ceil(n / 2)`` by ``predicted_spend`` (ties by
         id) within each segment, highest spend first — sample customers
         that span the segments (the checkout page's picker). Empty when no
         scores are stored.
+
+        ``id_chars`` and ``max_id_length``: only customers whose ids are
+        made of those characters and at most that long count (the ids a
+        caller can send on, e.g. the HTTP API's pattern), the median taken
+        among them; a segment with none has no example.
         """
+        where = f"as_of = {_LATEST_DAY}"
+        params: list[str | int] = []
+        if id_chars is not None:  # rtrim(x, set) is '' when x is all of set
+            where += " AND rtrim(customer_id, ?) = ''"
+            params.append(id_chars)
+        if max_id_length is not None:
+            where += " AND length(customer_id) <= ?"
+            params.append(int(max_id_length))
         rows = self._db.execute(
             f"""SELECT {_SCORE_FIELDS}
                FROM (SELECT *, ROW_NUMBER() OVER (PARTITION BY segment
                               ORDER BY predicted_spend, customer_id) AS rank,
                             COUNT(*) OVER (PARTITION BY segment) AS n
-                     FROM cltv_scores WHERE as_of = {_LATEST_DAY}) AS ranked
+                     FROM cltv_scores WHERE {where}) AS ranked
                WHERE rank = (n + 1) / 2
-               ORDER BY predicted_spend DESC, customer_id"""
+               ORDER BY predicted_spend DESC, customer_id""",
+            params,
         ).fetchall()
         return [CltvScore.from_row(r) for r in rows]
 

@@ -129,6 +129,7 @@ class RequestValidator:
                 "expected a list of (sku, quantity)", field="items", value=items
             )
         merged: dict[str, int] = {}
+        over: dict[str, int] = {}  # SKU -> the line its lines passed the cap at
         index = self.network.sku_index
         for i, item in enumerate(items):
             try:
@@ -147,8 +148,7 @@ class RequestValidator:
                 raise InputError(
                     "must be an integer >= 1", field="quantity", index=i, value=qty
                 )
-            if qty > MAX_LINE_QUANTITY:  # per line, as orders.csv (lines of
-                # one SKU add up past it: the HTTP schema's merged line)
+            if qty > MAX_LINE_QUANTITY:  # per line, as orders.csv
                 raise InputError(
                     f"more than {MAX_LINE_QUANTITY:,} units on one line",
                     field="quantity",
@@ -156,8 +156,12 @@ class RequestValidator:
                     value=qty,
                 )
             merged[sku] = merged.get(sku, 0) + int(qty)
+            if merged[sku] > MAX_LINE_QUANTITY and sku not in over:
+                over[sku] = i
         if not merged:
             raise InputError("no items", field="items")
+        if over:
+            _refuse_merged_line(merged, over)
         return merged
 
     @staticmethod
@@ -170,6 +174,22 @@ class RequestValidator:
                 value=dest,
             )
         return text
+
+
+def _refuse_merged_line(merged: Mapping[str, int], over: Mapping[str, int]) -> None:
+    """The ``InputError`` of the first line at which a SKU's lines added up
+    past :data:`MAX_LINE_QUANTITY`: the order keeps one line per SKU, and
+    ``orders.csv`` (the confirmed order's export, which ``tierflow allocate``
+    reads) takes at most that many units on a line and no SKU twice in an
+    order, so such a cart could be confirmed but never allocated."""
+    sku, i = min(over.items(), key=lambda item: item[1])
+    raise InputError(
+        f"lines of SKU {sku!r} add up to {merged[sku]:,} units, more than "
+        f"{MAX_LINE_QUANTITY:,} on one order line",
+        field="quantity",
+        index=i,
+        value=merged[sku],
+    )
 
 
 def checkout_instant(now: dt.datetime | None) -> dt.datetime:

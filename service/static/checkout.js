@@ -80,6 +80,10 @@
       if (line[2] === "sku") {
         return `${name}: we have no such product. Enter items as SKU:QTY, separated by commas.`;
       }
+      // each line fits, but the lines of one SKU are one order line
+      if (/ add up to /.test(b.message || "")) {
+        return `${name}: together with the other ${item.sku || "such"} lines, that is more than one order can take.`;
+      }
       const type = ((b.errors || [])[0] || {}).type;
       if (type === "greater_than_equal") return `${name}: the quantity must be at least 1.`;
       if (type === "less_than_equal") return `${name}: that is more than one order can take.`;

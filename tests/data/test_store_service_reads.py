@@ -51,6 +51,35 @@ def test_one_median_customer_per_segment(state_location: Path | str) -> None:
     assert {s.model_version for s in got} == {"new"}
 
 
+def test_the_median_of_the_ids_a_caller_can_send(state_location: Path | str) -> None:
+    """With ``id_chars`` and ``max_id_length`` only ids made of those
+    characters and no longer count, the median taken among them (the
+    checkout page's samples offer only ids the HTTP API takes)."""
+    ids = ["g 1", "g2", "g3", "G-4", "s/1", "s:2", "x" * 9, "s%3", "p 1"]
+    spend = [25.0, 40.0, 30.0, 20.0, 9.0, 8.0, 7.0, 6.0, 99.0]
+    with open_store(state_location) as store:
+        store.put_cltv_scores(
+            pd.DataFrame(
+                {
+                    "customer_id": ids,
+                    "predicted_spend": spend,
+                    "p_active": 0.5,
+                    "segment": ["gold"] * 4 + ["silver"] * 4 + ["platinum"],
+                }
+            ),
+            as_of=dt.date(2026, 1, 4),
+            model_version="m",
+        )
+        every = store.cltv_segment_examples()
+        sendable = store.cltv_segment_examples(
+            id_chars="".join(sorted(set("g234Gsx:-"))), max_id_length=8
+        )
+    # gold 20, 25, 30, 40: rank 2 is "g 1"; silver 6, 7, 8, 9: "x" * 9
+    assert [s.customer_id for s in every] == ["p 1", "g 1", "x" * 9]
+    # gold: 20 (G-4), 30 (g3), 40 (g2) -> g3; silver: 8 (s:2) alone; no platinum
+    assert [s.customer_id for s in sendable] == ["g3", "s:2"]
+
+
 def test_latest_allocation_run(state_location: Path | str) -> None:
     with open_store(state_location) as store:
         assert store.latest_allocation_run() is None

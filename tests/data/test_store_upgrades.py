@@ -165,3 +165,48 @@ def test_a_command_s_store_reads_the_schema_version_before_each_write(
             store.start_allocation_run("r2", {"n": 2})
         set_schema_version(state_location, SCHEMA_VERSION)
         assert store.start_allocation_run("r2", {"n": 2}) is None
+
+
+def test_a_confirm_without_a_noted_upgrade_sends_no_charge(
+    state_location: Path | str,
+) -> None:
+    """The confirm's read of its checkout says whether an upgrade of the
+    confirmed option is noted: only then is the charge sent (it was sent on
+    every confirm, one statement wasted on each). Counted on SQLite by its
+    trace of the statements run (PostgreSQL's client offers no such trace
+    and pg_stat_statements is not installed); the charges, on both. A note
+    made by ``note_upgrade`` after the hold is charged as before."""
+    line = {"order_id": "", "created_at": "2026-01-05T15:00:00Z",
+            "customer_id": "C1", "dest": "100", "tier": "gold", "sku": "TEE",
+            "quantity": 1, "node_id": "N1", "service": "ground",
+            "ship_date": "2026-01-05", "delivery_date": "2026-01-08"}  # fmt: skip
+    sent: list[str] = []
+    with open_store(state_location) as s:
+        s.upsert_inventory(
+            pd.DataFrame([("N1", "TEE", 9)], columns=["node_id", "sku", "on_hand"])
+        )
+        for rid, option, upgrade in (
+            ("plain", "gold", None),
+            ("noted", "platinum", UpgradeNote("platinum", "C1", 12.5, 900.0)),
+            ("other", "gold", None),
+            ("late", "gold", None),
+        ):
+            assert s.hold_checkout(
+                rid, option, [("N1", [("TEE", 1)])], 60,
+                order_lines=[{**line, "order_id": rid}], now=0, upgrade=upgrade,
+            ).ok  # fmt: skip
+        s.note_upgrade("other", "platinum", "C1", 3.0, predicted_spend=900, now=1)
+        s.note_upgrade("late", "gold", "C1", 2.0, predicted_spend=900, now=1)
+        traced = isinstance(s, SqliteStore)
+        if traced:
+            s._db._conn.set_trace_callback(sent.append)  # type: ignore[attr-defined]
+        charges = []
+        for rid in ("plain", "noted", "other", "late"):
+            assert s.confirm_checkout(rid, now=10).status == "confirmed"
+            charges.append(sum(q.startswith("UPDATE upgrades") for q in sent))
+            sent.clear()
+        if traced:
+            s._db._conn.set_trace_callback(None)  # type: ignore[attr-defined]
+            assert charges == [0, 1, 0, 1]
+        assert sorted(s.confirmed_upgrades()["request_id"]) == ["late", "noted"]
+        assert s.upgrade_spent("C1", since=0) == 14.5

@@ -660,6 +660,7 @@ def test_the_page_says_it_is_loading_and_takes_no_order_meanwhile(
         ("TEE:1.5", "60601", "Item 1 (TEE): the quantity must be a whole number, as in TEE:2."),
         ("TEE:1e3", "60601", "Item 1 (TEE): the quantity must be a whole number, as in TEE:2."),
         ("TEE:99999", "60601", "Item 1 (TEE): that is more than one order can take."),
+        ("TEE:6000, MUG:1, TEE:5000", "60601", "Item 3 (TEE): together with the other TEE lines, that is more than one order can take."),
         ("TEE:1, HAT:2", "60601", "Item 2 (HAT): we have no such product. Enter items as SKU:QTY, separated by commas."),
         (" , ", "60601", "Your cart is empty: enter at least one item as SKU:QTY, for example HOM-0575:2."),
         (", ".join(["TEE:1"] * 51), "60601", "Your cart has more lines than one order takes (at most 50): place the rest as another order."),

@@ -75,6 +75,36 @@ def test_every_refused_value_is_named(shared_live: Any) -> None:
     assert missing["errors"][0]["message"] == "Field required"
 
 
+def test_lines_of_one_sku_past_one_order_line_are_refused(shared_live: Any) -> None:
+    """Each line is within the schema's 10,000, but the order keeps one line
+    per SKU: 6,000 + 5,000 was confirmed as a line of 11,000 that its export
+    (``orders.csv``) could not hold and ``tierflow allocate`` refused."""
+    client, _, _ = shared_live
+    items = [{"sku": "TEE", "quantity": 6000}, {"sku": "MUG", "quantity": 1},
+             {"sku": "TEE", "quantity": 5000}]  # fmt: skip
+    r = client.post("/v1/options", json={**TEE_TO_CHICAGO, "customer_id": "C1",
+                                         "items": items})  # fmt: skip
+    message = (
+        "field 'items[2].quantity': value 11000: lines of SKU 'TEE' add up to "
+        "11,000 units, more than 10,000 on one order line"
+    )
+    assert (r.status_code, r.json()) == (
+        422,
+        {
+            "error": "invalid_request",
+            "message": message,
+            "field": "items[2].quantity",
+            "errors": [
+                {
+                    "field": "items[2].quantity",
+                    "message": message,
+                    "type": "invalid_request",
+                }
+            ],
+        },
+    )
+
+
 @pytest.mark.parametrize(
     ("content", "status", "error"),
     [

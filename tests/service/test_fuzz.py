@@ -59,6 +59,12 @@ AHEAD = {
     "minutes ahead of the receiving clock (2026-06-01T12:00:00Z): ...",
 }
 EVENTS = ("POST", "/v1/capacity/events")
+OPTIONS = ("POST", "/v1/options")
+MERGED = {
+    "field": "items[2].quantity",
+    "message": "field 'items[2].quantity': value 11000: lines of SKU 'TEE' add "
+    "up to 11,000 units, more than 10,000 on one order line",
+}
 
 
 def test_a_valid_request_may_be_refused_only_by_the_rules_the_document_cannot_say() -> (
@@ -66,15 +72,21 @@ def test_a_valid_request_may_be_refused_only_by_the_rules_the_document_cannot_sa
 ):
     """The document's event dates run to the clock's date at the widest offset
     (so today's events are valid by it): a schema-valid event later that day
-    is a 422 on its ``ts``, allowed; any other 422 of valid data fails, as a
-    409 other than a reused event id does; invalid data may get either."""
+    is a 422 on its ``ts``, allowed; so is a cart whose lines of one SKU add
+    up past one order line (a sum JSON Schema cannot state); any other 422
+    of valid data fails, as a 409 other than a reused event id does;
+    invalid data may get either."""
     check_refusal(*EVENTS, "positive", 422, lambda: AHEAD)
+    check_refusal(*OPTIONS, "positive", 422, lambda: MERGED)
     check_refusal(*EVENTS, "negative", 422, lambda: {"field": "events[0].value"})
     check_refusal(*EVENTS, "positive", 409, lambda: {"field": "events[0].event_id"})
     refused = [
         (EVENTS, 422, {**AHEAD, "field": "events[0].value"}),
         (EVENTS, 422, {**AHEAD, "message": "field 'events[0].ts': value 'x': bad"}),
-        (("POST", "/v1/options"), 422, AHEAD),
+        (OPTIONS, 422, AHEAD),
+        (EVENTS, 422, MERGED),
+        (OPTIONS, 422, {**MERGED, "field": "items[2].sku"}),
+        (OPTIONS, 422, {**MERGED, "message": "field 'items[2].quantity': bad"}),
         (EVENTS, 409, {"field": "events[0].ts"}),
     ]
     for (method, path), status, body in refused:

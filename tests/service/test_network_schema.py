@@ -148,17 +148,27 @@ def test_a_server_clock_a_year_back_ends_the_document_a_year_back() -> None:
 
 
 def test_requests_valid_by_the_document_are_accepted(live: Any) -> None:
-    """3.0 is an integer to JSON Schema; repeated lines of one SKU add up past
-    the per-line cap, and the answer's merged line says so."""
+    """3.0 is an integer to JSON Schema; repeated lines of one SKU add up to
+    one line of at most the per-line cap (an order line, as ``orders.csv``
+    holds it), as the document's ``items`` says and the answer's merged
+    line's ``maximum`` states (it was 50 × 10,000, and a merged 10,003 was
+    answered and could be confirmed)."""
     client, _, _ = live
     body = {
         "customer_id": "C1",
-        "items": [{"sku": "TEE", "quantity": 3.0}, {"sku": "TEE", "quantity": 10000}],
+        "items": [{"sku": "TEE", "quantity": 3.0}, {"sku": "TEE", "quantity": 9997}],
         "dest": "60601",
     }
     r = client.post("/v1/options", json=body)
     assert r.status_code == 200, r.text
-    assert r.json()["items"] == [{"sku": "TEE", "quantity": 10003}]
+    assert r.json()["items"] == [{"sku": "TEE", "quantity": 10000}]
+    over = [{"sku": "TEE", "quantity": 3}, {"sku": "TEE", "quantity": 9998}]
+    r = client.post("/v1/options", json={**body, "items": over})
+    assert (r.status_code, r.json()["field"]) == (422, "items[1].quantity")
+    schemas = _schemas(client)
+    assert schemas["CartLineOut"]["properties"]["quantity"]["maximum"] == 10000
+    items = schemas["OptionsRequest"]["properties"]["items"]["description"]
+    assert "one order line, which holds at most 10,000 units" in items
     for quantity in (2.5, "3", True):
         bad = {**body, "items": [{"sku": "TEE", "quantity": quantity}]}
         r = client.post("/v1/options", json=bad)

@@ -7,12 +7,14 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import pytest
 
 from tests.orchestration.checkout.helpers import available
 from tests.postgres import NewState, run_sql
-from tests.service_fixtures import MONDAY_10, tiny_router
+from tests.service_fixtures import MONDAY_10, tiny_network, tiny_router
 from tierflow.data.errors import InputError
+from tierflow.data.orders import ORDER_COLUMNS, read_orders, write_orders
 from tierflow.orchestration.checkout import holds
 from tierflow.orchestration.checkout.router import OnlineRouter
 
@@ -46,6 +48,33 @@ def test_select_confirm_writes_the_order(router: OnlineRouter) -> None:
     with pytest.raises(InputError, match=r"field 'request_id'.*already confirmed"):
         router.select(answer.request_id, "gold")  # the checkout is over
     assert router.store.check_consistency() == []
+
+
+def test_lines_of_one_sku_up_to_one_order_line_are_confirmed_and_export(
+    router: OnlineRouter, tmp_path: Path
+) -> None:
+    """Two lines of 5,000 TEE are one line of 10,000, the most an order line
+    holds: confirmed, and the export of ``online_orders`` (``orders.csv``,
+    what ``tierflow allocate`` reads) reads back as that line. (6,000 +
+    5,000 is refused at the request: ``test_request.py``.)"""
+    assert router.store is not None
+    router.store.upsert_inventory(
+        pd.DataFrame(
+            [("WH-EAST", "TEE", 10_000)], columns=["node_id", "sku", "on_hand"]
+        )
+    )
+    answer = router.generate_fulfillment_options(
+        "C10", [("TEE", 5000), ("TEE", 5000)], "606", now=MONDAY_10
+    )
+    option = answer.options[0].option_id
+    assert router.select(answer.request_id, option).status == "held"
+    assert router.confirm(answer.request_id).status == "confirmed"
+    orders = router.store.online_orders()
+    assert orders[["sku", "quantity"]].values.tolist() == [["TEE", 10_000]]
+    path = write_orders(orders[[*ORDER_COLUMNS, "promised_date"]], tmp_path / "o.csv")
+    exported = read_orders(path, tiny_network())
+    assert exported.order_ids == (answer.request_id,)
+    assert (exported.line_sku_id, exported.line_qty.tolist()) == (("TEE",), [10_000])
 
 
 def test_override_swap_and_cancel(router: OnlineRouter) -> None:

@@ -2,16 +2,25 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
+import re
+import shutil
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pandas as pd
 
+from tests.conftest import TINY_NETWORK
 from tests.service.helpers import by_id, post_options
-from tests.service_fixtures import TEE_TO_CHICAGO, live_server
-from tierflow.data.store import SqliteStore
+from tests.service_fixtures import API_KEY, MONDAY_10, TEE_TO_CHICAGO, live_server
+from tierflow.data.network import load_network
+from tierflow.data.store import SqliteStore, open_store
+from tierflow.orchestration.checkout.router import OnlineRouter
+from tierflow.service.app import create_app
+from tierflow.service.schemas import ID_CHARS, ID_PATTERN
+from tierflow.service.server import serve_in_thread
 
 
 def test_samples_span_the_cltv_segments(live: Any) -> None:
@@ -37,6 +46,79 @@ def test_samples_without_scores_use_the_prior(tmp_path: Path) -> None:
         samples = httpx.get(f"{server.url}/v1/samples").json()
     assert {c["segment"] for c in samples["customers"]} == {"new"}
     assert samples["note"].startswith("no CLTV scores in the state store")
+
+
+def test_samples_offer_only_customer_ids_a_request_takes(
+    tmp_path: Path, state_location: Path | str
+) -> None:
+    """A network's ``customers.csv`` and the CLTV scores may hold ids the
+    API's pattern refuses (a space, a slash, a non-ASCII letter, 65
+    characters): the picker offered them and the page's first request with
+    one was a 422. Now the first acceptable ids are offered, and a segment's
+    example is the median of its acceptable ids; every sample posts."""
+    net = tmp_path / "net"
+    shutil.copytree(TINY_NETWORK, net)
+    bad = ["C 1", "C/2", "Ä3", "x" * 65]
+    rows = [*bad, "C-5", "C.6", "C:7", "C8"]
+    (net / "customers.csv").write_text(
+        "customer_id,home_zip3\n" + "".join(f"{c},606\n" for c in rows),
+        encoding="utf-8",
+    )
+    with (
+        OnlineRouter.open(
+            load_network(net),
+            open_store(state_location),
+            capacity_refresh_s=0.0,
+            cltv_refresh_s=0.0,
+        ) as router,
+        serve_in_thread(
+            create_app(router, api_key=API_KEY, clock=lambda: MONDAY_10)
+        ) as server,
+        httpx.Client(base_url=server.url, timeout=10) as client,
+    ):
+        unscored = client.get("/v1/samples").json()
+        assert [c["customer_id"] for c in unscored["customers"]] == [
+            "C-5",
+            "C.6",
+            "C:7",
+        ]
+        assert router.store is not None
+        router.store.put_cltv_scores(
+            pd.DataFrame(
+                {
+                    "customer_id": ["P 1", "P2", "S/1", "S2", "S3", "S 4", "S5"],
+                    "predicted_spend": [80.0, 90.0, 30.0, 20.0, 10.0, 25.0, 40.0],
+                    "p_active": 0.5,
+                    "segment": ["platinum"] * 2 + ["silver"] * 5,
+                }
+            ),
+            as_of=dt.date(2026, 1, 4),
+            model_version="test",
+        )
+        scored = client.get("/v1/samples").json()
+        # the medians were "P 1" (of 80, 90) and "S 4" (of 10, 20, 25, 30, 40);
+        # of the acceptable ids: P2 (90) and S2 (of S3 10, S2 20, S5 40)
+        assert [c["customer_id"] for c in scored["customers"]] == [
+            "P2",
+            "S2",
+            "NEW-CUSTOMER",
+        ]
+        cart = {
+            "items": unscored["carts"][0]["items"],
+            "dest": unscored["destinations"][0]["zip"],
+        }
+        for sample in unscored["customers"] + scored["customers"]:
+            post_options(client, sample["customer_id"], **cart)
+        for customer in bad:
+            r = client.post("/v1/options", json={"customer_id": customer, **cart})
+            assert (r.status_code, r.json()["field"]) == (422, "customer_id")
+
+
+def test_the_id_characters_are_the_pattern_s() -> None:
+    """The store's filter of sample ids spells out the pattern's characters."""
+    for code in range(0x300):
+        c = chr(code)
+        assert (c in ID_CHARS) == bool(re.fullmatch(ID_PATTERN, c)), repr(c)
 
 
 def test_latest_allocation_from_a_folder_and_from_the_store(tmp_path: Path) -> None:
