@@ -239,9 +239,15 @@ BAD_ORDERS = [
     ("a space before the offset", (2, "created_at", "2026-01-05T10:00:00 -05:00"),
      r"^orders\.csv: row 2: field 'created_at': value '2026-01-05T10:00:00 -05:00': "
      r"a malformed timezone offset"),
-    ("not a date", (4, "created_at", "2026-13-01T10:00:00Z"),
-     r"^orders\.csv: row 4: field 'created_at': value '2026-13-01T10:00:00Z': "
+    ("not a date", (4, "created_at", "2026-01-05 at 10:00Z"),
+     r"^orders\.csv: row 4: field 'created_at': value '2026-01-05 at 10:00Z': "
      r"not an ISO 8601 date-time$"),
+    ("no month 13", (4, "created_at", "2026-13-01T10:00:00Z"),
+     r"^orders\.csv: row 4: field 'created_at': value '2026-13-01T10:00:00Z': "
+     r"no such day: month 13 out of range \(1-12\)$"),
+    ("no February 29th", (3, "created_at", "2026-02-29T10:00:00Z"),
+     r"^orders\.csv: row 3: field 'created_at': value '2026-02-29T10:00:00Z': "
+     r"no such day: 2026 is not a leap year$"),
     ("zero quantity", (3, "quantity", "0"),
      r"^orders\.csv: row 3: field 'quantity': value '0': must be >= 1$"),
     ("bad tier", (4, "tier", "bronze"),
