@@ -500,6 +500,38 @@ def test_show_gives_a_closed_node_no_free_room(tmp_path: Path) -> None:
     assert east.split()[7] == "0", east
 
 
+def test_show_prints_no_room_as_0_not_minus_0(tmp_path: Path) -> None:
+    """Free room a hair below zero, a capacity of 0.3 minus a backlog of
+    0.1 + 0.2 (-5.6e-17) or an overshoot of 0.4 units, was listed "-0" and
+    said -0.0 in the JSON."""
+    events = tmp_path / "e.jsonl"
+    events.write_text(
+        '{"event_id": "n1", "ts": "2026-01-05T14:00:00Z", "node_id": "ST-CHI", '
+        '"type": "nominal_capacity", "value": 0.3}\n'
+        '{"event_id": "b1", "ts": "2026-01-05T14:00:00Z", "node_id": "ST-CHI", '
+        '"type": "backlog", "value": 0.1}\n'
+        '{"event_id": "b2", "ts": "2026-01-05T14:01:00Z", "node_id": "ST-CHI", '
+        '"type": "backlog_delta", "value": 0.2}\n'
+        '{"event_id": "b3", "ts": "2026-01-05T14:00:00Z", "node_id": "WH-WEST", '
+        '"type": "backlog", "value": 800.4}\n'
+    )
+    net = ["--network", str(TINY_NETWORK), "--state", str(tmp_path / "s.db")]
+    assert CliRunner().invoke(
+        cli, ["capacity", "ingest", *net, "--events", str(events)]
+    ).exit_code == 0  # fmt: skip
+    text = CliRunner().invoke(cli, ["capacity", "show", *net]).output
+    assert text.splitlines()[3:] == [
+        "WH-WEST   warehouse  0.000      800   100.0      800         0         0"
+        "       1.00",
+        "ST-CHI    store      0.000        0   100.0        0         0         0"
+        "       1.00",
+    ]
+    shown = CliRunner().invoke(cli, ["capacity", "show", *net, "--json"]).output
+    free = {n["node_id"]: n["free_capacity"] for n in json.loads(shown)["nodes"]}
+    assert free == {"WH-EAST": 1000.0, "WH-WEST": -0.4, "ST-CHI": 0.0}
+    assert '"free_capacity": 0.0,' in shown and "-0.0" not in shown
+
+
 def _ingest_backlog(tmp_path: Path, value: str) -> tuple[int, str]:
     """``capacity ingest`` of one backlog event whose value is ``value`` as
     written in the JSON line; the exit code and output."""
