@@ -353,6 +353,31 @@ def test_generator_checks_the_customer_table(tmp_path: Path) -> None:
         generate_orders(load_network(folder), n_orders=10)
 
 
+def test_shoppers_read_once_draw_the_same_orders(tmp_path: Path) -> None:
+    """``simulate`` reads customers.csv once and passes it on (it was read
+    for its check, the carts and the history): the orders are those the
+    generator draws reading the file itself, and the file is not read again."""
+    import shutil
+
+    from tests.conftest import TINY_NETWORK
+    from tierflow.data.order_generator import read_shoppers
+
+    folder = tmp_path / "net"
+    shutil.copytree(TINY_NETWORK, folder)
+    (folder / "customers.csv").write_text(
+        "customer_id,home_zip3\nC1,100\nC2,606\nC3,900\n"
+    )
+    net = load_network(folder)
+    shoppers = read_shoppers(net)
+    assert shoppers.count == 3
+    read_by_itself = generate_orders(net, n_orders=200, seed=5)
+    (folder / "customers.csv").unlink()  # read once: not needed again
+    given = generate_orders(net, n_orders=200, seed=5, shoppers=shoppers)
+    pd.testing.assert_frame_equal(given, read_by_itself)
+    assert set(given["customer_id"]) == {"C1", "C2", "C3"}
+    assert read_shoppers(net).count is None
+
+
 def test_a_promise_before_the_order_was_placed_is_refused(
     tmp_path: Path, tiny_network: Network
 ) -> None:
