@@ -111,6 +111,7 @@ def test_a_forecast_instant_outside_the_event_window_is_refused(
          "2027-06-01 (10 years before to 1 year after now)"),
         ("2026-05-23T01:00", "no timezone offset (naive time; add Z or +HH:MM)"),
         ("2026-05-23 1am", "not an ISO 8601 instant"),
+        ("2026-02-29T01:00Z", "no such day: 2026 is not a leap year"),
     ]:  # fmt: skip
         result = CliRunner().invoke(cli, [*args, "--at", at])
         assert result.exit_code == 2
