@@ -13,6 +13,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any, Literal, get_args
 
+from tierflow.data.day_numbers import no_such_day
 from tierflow.data.errors import InputError
 from tierflow.data.json_objects import RepeatedKey, loads_unique
 from tierflow.data.limits import (
@@ -189,7 +190,7 @@ def _event_ts(
     raw = _stripped(raw)
     ts = _timestamp(raw)
     if ts is None:
-        message = (
+        message = (isinstance(raw, str) and no_such_day(raw)) or (
             "not an ISO 8601 instant with offset (YYYY-MM-DDTHH:MM[:SS[.f]] "
             "and Z, ±HH:MM, ±HHMM or ±HH)"
         )

@@ -385,7 +385,7 @@ def _map_json(
             "staffing_pct": round(float(row.staffing_pct), 3),
             "backlog": float(row.backlog),
             "forecast_rest_of_day": float(row.forecast_rest_of_day),
-            "free_capacity": round(float(row.free_capacity), 3),
+            "free_capacity": _rounded(row.free_capacity, 3),
             "outage": bool(row.outage),
             "congestion": mon.congestion_by_service(i),
         }
@@ -413,10 +413,17 @@ def _map_text(mon: CapacityMonitor, table: pd.DataFrame) -> str:
         lines.append(
             f"{row.node_id:<9} {row.kind:<9} {row.score:>6.3f} {row.nominal_capacity:>8.0f} "
             f"{row.staffing_pct:>7.1f} {row.backlog:>8.0f} {row.forecast_rest_of_day:>9.0f} "
-            f"{row.free_capacity:>9.0f} {'yes' if row.outage else '':>4} "
+            f"{_rounded(row.free_capacity, 0):>9.0f} {'yes' if row.outage else '':>4} "
             f"{row.max_congestion:>5.2f}"
         )
     return "\n".join(lines)
+
+
+def _rounded(value: float, digits: int) -> float:
+    """``value`` to ``digits`` decimals, a zero always 0: free room a hair
+    below zero (capacity minus a load summed in floats, 0.3 - (0.1 + 0.2),
+    or an overshoot under half a unit) was shown as "-0" and "-0.0"."""
+    return round(float(value), digits) + 0.0
 
 
 def _png_name(path: Path | None) -> Path | None:

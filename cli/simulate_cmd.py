@@ -30,7 +30,7 @@ from tierflow.cli.options import (
 from tierflow.cli.param_types import FiniteFloatRange
 from tierflow.cli.progress import progress_bar
 from tierflow.data.network import Network
-from tierflow.data.order_generator import check_customers
+from tierflow.data.order_generator import read_shoppers
 from tierflow.data.output_folder import StagedOutput, Staging
 from tierflow.data.store.sqlite_database import FILE_SUFFIXES
 from tierflow.formulations.tiers import TierPolicy
@@ -171,8 +171,8 @@ def simulate_command(as_json: bool, resume: bool, **options: Any) -> None:
     request = SimulateRequest(**options)
     net = open_network(request.network_dir)
     check_scalable(net)
-    # the carts' shoppers, read long after the CLTV step has trained
-    check_customers(net)
+    # the carts' shoppers, checked before the CLTV step trains and read once
+    shoppers = read_shoppers(net)
     policy = tier_policy()
     settings = request.settings()
     target = StagedOutput(request.out, OUTPUT_NAMES)
@@ -200,6 +200,7 @@ def simulate_command(as_json: bool, resume: bool, **options: Any) -> None:
                 on_step=_StepReporter(bar, request.checkouts),
                 policy=policy,
                 checkpoints=steps,
+                shoppers=shoppers,
             )
         summary = write_report(result, work.path)
     if as_json:

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from tierflow.data.day_numbers import no_such_day
 from tierflow.data.errors import InputError
 
 #: Units held or handled: on-hand stock, node capacity, backlog, forecast.
@@ -89,7 +90,8 @@ def parse_instant(
     try:
         when = dt.datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
     except ValueError:
-        raise InputError("not an ISO 8601 instant", field=field, value=text) from None
+        message = no_such_day(text) or "not an ISO 8601 instant"
+        raise InputError(message, field=field, value=text) from None
     if when.tzinfo is None:
         message = "no timezone offset (naive time; add Z or +HH:MM)"
         raise InputError(message, field=field, value=text)

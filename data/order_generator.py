@@ -92,15 +92,36 @@ def _load_customers(
     return frame["customer_id"].to_numpy(dtype=object), home.to_numpy(dtype=np.intp)
 
 
-def check_customers(network: Network, customers_dir: Path | None = None) -> int | None:
+@dataclass(frozen=True, slots=True, eq=False)
+class Shoppers:
+    """The ``customers.csv`` :func:`generate_orders` draws its shoppers from,
+    read once for a job that generates orders more than once (``tierflow
+    simulate``: its check, the day's carts and the history before the day
+    each read the file again)."""
+
+    #: Each customer's id and home destination; None: the network has no
+    #: such table (the generator makes its shoppers up).
+    loaded: tuple[NDArray[np.object_], NDArray[np.intp]] | None
+
+    @property
+    def count(self) -> int | None:
+        """How many customers the table holds, None without one."""
+        return None if self.loaded is None else len(self.loaded[0])
+
+
+def read_shoppers(network: Network, customers_dir: Path | None = None) -> Shoppers:
     """Read and check the ``customers.csv`` :func:`generate_orders` draws its
     shoppers from (as it reads it), for a job to call before its slow part
     (``tierflow simulate`` trains the CLTV model before it generates carts,
-    so a header-only table was refused only after the training) and for
-    ``tierflow network validate``; how many customers it holds, None
-    without one."""
-    loaded = _load_customers(customers_dir or network.source, network)
-    return None if loaded is None else len(loaded[0])
+    so a header-only table was refused only after the training) and then
+    give to :func:`generate_orders`."""
+    return Shoppers(_load_customers(customers_dir or network.source, network))
+
+
+def check_customers(network: Network, customers_dir: Path | None = None) -> int | None:
+    """:func:`read_shoppers`'s count (``tierflow network validate``): how
+    many customers it holds, None without one."""
+    return read_shoppers(network, customers_dir).count
 
 
 def generate_orders(
@@ -112,6 +133,7 @@ def generate_orders(
     start: dt.date = DEFAULT_START,
     spike: Spike | None = None,
     customers_dir: Path | None = None,
+    shoppers: Shoppers | None = None,
 ) -> pd.DataFrame:
     """Generate ``n_orders`` orders over ``days`` days (see ``docs/data.md``).
 
@@ -128,6 +150,9 @@ def generate_orders(
     customers_dir
         Folder holding ``customers.csv`` (``customer_id, home_zip3``); default
         the network's own folder.
+    shoppers
+        That table as :func:`read_shoppers` read it (then the file is not
+        read again).
 
     Returns
     -------
@@ -146,7 +171,9 @@ def generate_orders(
         start, last, field="--days", value=f"{days} (through {last})"
     )
     rng = np.random.default_rng(seed)
-    customer, dest = _shoppers(network, rng, n_orders, seed, customers_dir)
+    if shoppers is None:
+        shoppers = read_shoppers(network, customers_dir)
+    customer, dest = _shoppers(network, rng, n_orders, seed, shoppers)
     when = _order_times(network, rng, dest, days=days, start=start, spike=spike)
     lines = _baskets(network, rng, n_orders)
     tier = rng.choice(len(TIERS), size=n_orders, p=TIER_P)
@@ -159,11 +186,11 @@ def _shoppers(
     rng: np.random.Generator,
     n_orders: int,
     seed: int,
-    customers_dir: Path | None,
+    shoppers: Shoppers,
 ) -> tuple[NDArray[np.object_], NDArray[np.intp]]:
     """Who places each order (heavy-tailed activity) and where it goes (home,
     or a gift to a prefix drawn by population)."""
-    loaded = _load_customers(customers_dir or network.source, network)
+    loaded = shoppers.loaded
     if loaded is None:
         pool = max(1000, n_orders // 2)
         cust_ids = np.array([f"G{seed}-{i:07d}" for i in range(pool)], dtype=object)

@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
+from tierflow.data.day_numbers import no_such_day
 from tierflow.data.errors import InputError
 from tierflow.data.limits import DATA_WINDOW, MAX_ID_LENGTH, TimeWindow
 
@@ -221,12 +222,14 @@ def check_dates(
     """
     blank = blank_cells(values)
     expected = "YYYYMMDD" if cdnow else "YYYY-MM-DD"
+    stripped = None
     if values.dtype.kind == "M":
         parsed = values
         if getattr(parsed.dt, "tz", None) is not None:  # the local wall time
             parsed = parsed.dt.tz_localize(None)
     else:
         text = values.astype("str").str.strip()
+        stripped = text
         whole = text.str.fullmatch(_CDNOW_DATE if cdnow else _ISO_DATE)
         text = text.where(whole.fillna(False).astype(bool))
         day = text.str[:8] if cdnow else text.str[:10]
@@ -241,11 +244,32 @@ def check_dates(
             parsed[timed & np.asarray(when.reindex(text.index).isna())] = pd.NaT
     out: NDArray[np.datetime64] = parsed.to_numpy(dtype="datetime64[D]")
     unparsed = np.asarray(parsed.isna(), dtype=bool)
-    message = f"not a date (expected {expected})"
+    general = f"not a date (expected {expected})"
+    message: Message = general
+    if stripped is not None:  # text, not dates already
+        message = _day_reasons(stripped, unparsed & ~blank, general, cdnow)
     _check_parsed(checks, values, name, blank, unparsed, message, required=required)
     lo, hi = (np.datetime64(t.date(), "D") for t in window.bounds())
     outside = ~unparsed & ((out < lo) | (out > hi))
     checks.add(name, window.describe(), outside, values)
+    return out
+
+
+def _day_reasons(
+    text: pd.Series, bad: NDArray[np.bool_], general: str, compact: bool
+) -> Message:
+    """Per row, why a ``bad`` date names no day of the calendar
+    (:func:`no_such_day`), else ``general``; ``general`` alone when no bad
+    date is such a day."""
+    if not bad.any():
+        return general
+    cells = text[bad]
+    why = {v: no_such_day(v, compact=compact) for v in cells.unique()}
+    reasons = cells.map(why)
+    if reasons.isna().all():
+        return general
+    out = np.full(len(text), general, dtype=object)
+    out[bad] = reasons.fillna(general).to_numpy(dtype=object)
     return out
 
 
@@ -286,7 +310,7 @@ def _check_parsed(
     name: str,
     blank: NDArray[np.bool_],
     unparsed: NDArray[np.bool_],
-    message: str,
+    message: Message,
     *,
     required: bool,
 ) -> None:

@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
+from tierflow.data.day_numbers import no_such_day
 from tierflow.data.delivery_calendar import is_timezone
 from tierflow.data.errors import InputError
 from tierflow.data.limits import (
@@ -246,7 +247,10 @@ def _to_datetime(cells: _Cells) -> Any:
             text.where(~empty, None), format="%Y-%m-%d", errors="coerce"
         )
         what = "a date YYYY-MM-DD"
-    cells.reject(parsed.isna().to_numpy() & ~empty, f"not {what}")
+    unparsed = parsed.isna().to_numpy() & ~empty
+    if unparsed.any():  # the first is the error: say why, if it names no day
+        first = str(text.iloc[int(np.argmax(unparsed))])
+        cells.reject(unparsed, no_such_day(first) or f"not {what}")
     bad = ~has_tz.to_numpy(dtype=bool) & ~empty
     # an offset written otherwise (``-5``, ``+05:3``, a space before it) is
     # malformed, not missing: it was called "no timezone offset"

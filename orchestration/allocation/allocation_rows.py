@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
+from tierflow.data.errors import listed
 from tierflow.data.network import Network
 from tierflow.data.orders import Orders
 from tierflow.data.rates import SERVICES
@@ -18,6 +19,7 @@ from tierflow.formulations.fulfillment import CompiledBatch
 from tierflow.formulations.problem import AssignmentProblem
 from tierflow.orchestration.allocation.ledger import Placement
 from tierflow.solver import partial_assignment
+from tierflow.solver.partial_assignment import ItemResources
 from tierflow.solver.result import DEFERRED_BY_OPTIMIZER, SolveResult, Status
 
 #: The ``split`` column per :attr:`CompiledBatch.split_kind`.
@@ -35,6 +37,24 @@ NO_ROOM_REASON = "deferred: no node has the room for the order or its lines"
 UNFILLABLE_REASON = "no node holds the quantity ordered"
 STOCK_TAKEN_REASON = (
     "deferred: the stock at every node offering the tier's service is taken"
+)
+#: Why no node could take an item, per node offering the tier's service, in
+#: the order a node is named by the first that holds (:meth:`BatchRows.mixed`).
+_NODE_CAUSES = (
+    "{} closed (outage)",
+    "{} out of stock",
+    "no room left today at {}",
+    "stock at {} taken by other orders",
+)
+#: The engines' reasons for an item no node could take (not a choice to wait).
+_NO_NODE = frozenset(
+    {
+        partial_assignment.TOO_LARGE_REASON,
+        partial_assignment.ROOM_TAKEN_REASON,
+        partial_assignment.STOCK_TAKEN_REASON,
+        partial_assignment.NO_ELIGIBLE_REASON,
+        partial_assignment.NO_STOCK_REASON,
+    }
 )
 #: The engines' reasons in the day's words: a batch's capacity is the room
 #: each node has left today, not its capacity (an order bigger than that
@@ -248,6 +268,61 @@ class BatchRows:
                 "penalty": parts["penalty"],
             }
         )
+
+    def mixed(
+        self,
+        compiled: CompiledBatch,
+        result: SolveResult,
+        closed: NDArray[np.bool_],
+    ) -> dict[int, str]:
+        """Per item no node could take, with a closed node among those
+        offering the tier's service and another cause at another: each cause
+        with its nodes, e.g. ``deferred: WH-EAST closed (outage); ST-CHI,
+        WH-WEST out of stock`` (the engine's reason named one: the closed
+        node's room, "larger than the room left today at every eligible
+        node"). A node is named once, by the first cause of
+        :data:`_NODE_CAUSES` that holds; one cause alone keeps its reason."""
+        a = result.assignment
+        items = np.array(
+            sorted(
+                i
+                for i, why in result.unassigned_reason.items()
+                if a[i] < 0 and why in _NO_NODE
+            ),
+            dtype=np.intp,
+        )
+        if items.size == 0 or not closed.any():
+            return {}
+        problem, options = compiled.problem, compiled.options
+        offers = (options.service >= 0) | (options.relaxed_service >= 0)
+        offers = offers[items]
+        shut = offers & closed[None, :]
+        if not shut.any():
+            return {}
+        held = left = np.ones_like(offers)
+        resources = ItemResources.of(problem)
+        if resources is not None and problem.stock is not None:
+            n = problem.n_items
+            held = resources.ok_matrix(problem.stock, n)[items]
+            stock_left = problem.stock - problem.resource_load(a)
+            left = resources.ok_matrix(stock_left, n)[items]
+        room_left = problem.capacity - problem.load(a)
+        room = problem.weight[items] <= room_left[None, :] + partial_assignment.TOL
+        out_of_stock = offers & ~shut & ~held
+        no_room = offers & ~shut & held & ~room
+        taken = offers & ~shut & held & room & ~left
+        reasons = {}
+        for k, item in enumerate(items.tolist()):
+            causes = [
+                cause.format(listed(self._node_ids[np.flatnonzero(at[k])]))
+                for cause, at in zip(
+                    _NODE_CAUSES, (shut, out_of_stock, no_room, taken), strict=True
+                )
+                if at[k].any()
+            ]
+            if shut[k].any() and len(causes) > 1:
+                reasons[item] = "deferred: " + "; ".join(causes)
+        return reasons
 
     def waiting(self, compiled: CompiledBatch, batch: int, reason: str) -> pd.DataFrame:
         """Rows of items that all wait, for ``reason``."""

@@ -406,6 +406,7 @@ class DayAllocator:
             solution = self.solver.solve(joint)
             joint, result, unplaced = self._hold_back_unplaced(joint, solution.result)
             reasons = self.rows.reasons(joint, result.assignment, pulled)
+            reasons |= self.rows.mixed(joint, result, self.monitor.outage)
             frames.append(self.rows.solved(joint, result, batch, reasons))
             delta = self._take(joint, result.assignment, batch, now, pulled)
             if unplaced is not None:
@@ -471,6 +472,7 @@ class DayAllocator:
                     reasons[k] = SPLIT_CHEAPER_REASON
                 else:
                     reasons[k] = SPLIT_FOR_ROOM_REASON
+            reasons |= self.rows.mixed(part, result, self.monitor.outage)
             frames.append(self.rows.solved(part, result, batch, reasons))
             self._take(part, result.assignment, batch, now, pulled)
         return frames

@@ -20,7 +20,12 @@ from tierflow.capacity.events import CapacityEvent
 from tierflow.cltv.scores_file import read_cltv_scores
 from tierflow.cltv.segments import SEGMENTS
 from tierflow.data.network import Network
-from tierflow.data.order_generator import Spike, generate_orders
+from tierflow.data.order_generator import (
+    Shoppers,
+    Spike,
+    generate_orders,
+    read_shoppers,
+)
 from tierflow.data.orders import ORDER_COLUMNS, Orders, read_orders, write_orders
 from tierflow.data.store import ScoreStore, SqliteStore
 from tierflow.data.vocabulary import TIERS, AllocationStatus, HoldStatus, Tier
@@ -240,9 +245,12 @@ def simulate(
     on_step: Callable[[str, int | None], None] | None = None,
     policy: TierPolicy | None = None,
     checkpoints: Checkpoints | None = None,
+    shoppers: Shoppers | None = None,
 ) -> SimulationResult:
     """Run the whole day (see ``docs/simulation.md``); files go to ``out``
-    (``policy``: the tier policy, default :class:`TierPolicy`).
+    (``policy``: the tier policy, default :class:`TierPolicy`; ``shoppers``:
+    the network's customers as the caller read them, else read here, once
+    for the carts and the history).
 
     ``checkpoints`` keeps each finished step (CLTV, checkouts, each
     allocation policy) so that an interrupted run resumes after the last
@@ -254,9 +262,11 @@ def simulate(
     note("cltv", None)
     cltv = _cltv(steps, store_path, publish_cltv, settings)
     note("carts", None)
-    carts, capacity = _carts(network, settings, out)
+    if shoppers is None:
+        shoppers = read_shoppers(network)
+    carts, capacity = _carts(network, settings, out, shoppers)
     _say_unscored_shoppers(store_path, carts)
-    demand = _history_forecast(network, settings, out)
+    demand = _history_forecast(network, settings, out, shoppers)
     note("checkouts", settings.checkouts)
     policy = policy or TierPolicy()
     day = steps.load(_CHECKOUTS)
@@ -340,7 +350,7 @@ def _cltv(
 
 
 def _carts(
-    network: Network, settings: SimulationSettings, out: Path
+    network: Network, settings: SimulationSettings, out: Path, shoppers: Shoppers
 ) -> tuple[pd.DataFrame, NDArray[np.float64]]:
     """The day's carts in time order (also ``carts.csv``), and the node
     capacities that put their workload at the settings' utilization."""
@@ -352,6 +362,7 @@ def _carts(
         seed=settings.seed,
         start=settings.day,
         spike=spike,
+        shoppers=shoppers,
     )
     carts["created_at"] = pd.to_datetime(
         carts["created_at"], utc=True, format="ISO8601"
@@ -371,7 +382,7 @@ def _carts(
 
 
 def _history_forecast(
-    network: Network, settings: SimulationSettings, out: Path
+    network: Network, settings: SimulationSettings, out: Path, shoppers: Shoppers
 ) -> DemandForecast:
     """The demand forecast from the :data:`HISTORY_DAYS` days before the day
     (generated at the day's volume, ``history.csv``): the same forecast the
@@ -383,6 +394,7 @@ def _history_forecast(
         days=HISTORY_DAYS,
         seed=settings.seed + 1,
         start=settings.day - dt.timedelta(days=HISTORY_DAYS),
+        shoppers=shoppers,
     )
     orders = read_orders(write_orders(history, out / "history.csv"), network)
     # what had arrived when the day began (the day before's evening in the

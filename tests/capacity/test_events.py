@@ -271,6 +271,22 @@ def test_the_parser_takes_the_instants_the_served_pattern_allows(
         assert allowed
 
 
+@pytest.mark.parametrize(
+    ("ts", "why"),
+    [
+        ("2026-02-29T10:00:00Z", "no such day: 2026 is not a leap year"),
+        ("2026-04-31T10:00Z", "no such day: day 31 out of range for month 4 (1-30)"),
+    ],
+)
+def test_an_instant_on_a_day_the_calendar_has_not_says_why(
+    tiny_network: Network, ts: str, why: str
+) -> None:
+    """It read "not an ISO 8601 instant with offset (...)", a format it has."""
+    with pytest.raises(InputError) as info:
+        parse_event(_event(ts=ts), tiny_network)
+    assert str(info.value) == f"field 'ts': value '{ts}': {why}"
+
+
 def test_repeated_id_against_the_log(tmp_path: Path, tiny_network: Network) -> None:
     with SqliteStore(tmp_path / "s.db") as store:
         mon = CapacityMonitor.open(tiny_network, store)

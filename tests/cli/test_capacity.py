@@ -111,6 +111,7 @@ def test_a_forecast_instant_outside_the_event_window_is_refused(
          "2027-06-01 (10 years before to 1 year after now)"),
         ("2026-05-23T01:00", "no timezone offset (naive time; add Z or +HH:MM)"),
         ("2026-05-23 1am", "not an ISO 8601 instant"),
+        ("2026-02-29T01:00Z", "no such day: 2026 is not a leap year"),
     ]:  # fmt: skip
         result = CliRunner().invoke(cli, [*args, "--at", at])
         assert result.exit_code == 2
@@ -498,6 +499,38 @@ def test_show_gives_a_closed_node_no_free_room(tmp_path: Path) -> None:
     text = CliRunner().invoke(cli, ["capacity", "show", *net]).output
     east = next(line for line in text.splitlines() if line.startswith("WH-EAST"))
     assert east.split()[7] == "0", east
+
+
+def test_show_prints_no_room_as_0_not_minus_0(tmp_path: Path) -> None:
+    """Free room a hair below zero, a capacity of 0.3 minus a backlog of
+    0.1 + 0.2 (-5.6e-17) or an overshoot of 0.4 units, was listed "-0" and
+    said -0.0 in the JSON."""
+    events = tmp_path / "e.jsonl"
+    events.write_text(
+        '{"event_id": "n1", "ts": "2026-01-05T14:00:00Z", "node_id": "ST-CHI", '
+        '"type": "nominal_capacity", "value": 0.3}\n'
+        '{"event_id": "b1", "ts": "2026-01-05T14:00:00Z", "node_id": "ST-CHI", '
+        '"type": "backlog", "value": 0.1}\n'
+        '{"event_id": "b2", "ts": "2026-01-05T14:01:00Z", "node_id": "ST-CHI", '
+        '"type": "backlog_delta", "value": 0.2}\n'
+        '{"event_id": "b3", "ts": "2026-01-05T14:00:00Z", "node_id": "WH-WEST", '
+        '"type": "backlog", "value": 800.4}\n'
+    )
+    net = ["--network", str(TINY_NETWORK), "--state", str(tmp_path / "s.db")]
+    assert CliRunner().invoke(
+        cli, ["capacity", "ingest", *net, "--events", str(events)]
+    ).exit_code == 0  # fmt: skip
+    text = CliRunner().invoke(cli, ["capacity", "show", *net]).output
+    assert text.splitlines()[3:] == [
+        "WH-WEST   warehouse  0.000      800   100.0      800         0         0"
+        "       1.00",
+        "ST-CHI    store      0.000        0   100.0        0         0         0"
+        "       1.00",
+    ]
+    shown = CliRunner().invoke(cli, ["capacity", "show", *net, "--json"]).output
+    free = {n["node_id"]: n["free_capacity"] for n in json.loads(shown)["nodes"]}
+    assert free == {"WH-EAST": 1000.0, "WH-WEST": -0.4, "ST-CHI": 0.0}
+    assert '"free_capacity": 0.0,' in shown and "-0.0" not in shown
 
 
 def _ingest_backlog(tmp_path: Path, value: str) -> tuple[int, str]:

@@ -25,6 +25,7 @@ from tests.conftest import ROOT
 from tests.networks import network_in_zone
 from tests.spend_scores import write_spend_scores
 from tierflow.cli.main import cli
+from tierflow.data import text_files
 
 #: A generous time limit per batch: the greedy engine's local search then
 #: stops at its local optimum, not at the clock, so a busy machine still
@@ -80,7 +81,15 @@ def first_run(
 ) -> tuple[Path, Path, str]:
     """A first run's folder, a copy of it, and what it printed."""
     out = tmp_path_factory.mktemp("first") / "sim"
-    printed = _simulate(scores, out).stdout
+    with pytest.MonkeyPatch.context() as patch:  # which files the run reads
+        read = text_files.read_utf8
+
+        def reading(path: Path, *args: Any, **kwargs: Any) -> str:
+            _READS.append(Path(path).name)
+            return read(path, *args, **kwargs)
+
+        patch.setattr(text_files, "read_utf8", reading)
+        printed = _simulate(scores, out).stdout
     # the reruns below compare a day with all its parts
     summary = json.loads((out / "summary.json").read_text())
     assert set(summary["tier_mix"]) == {"platinum", "gold", "silver", "overflow"}
@@ -90,6 +99,16 @@ def first_run(
     kept = out.with_name("kept")
     shutil.copytree(out, kept)
     return out, kept, printed
+
+
+#: The text files ``first_run`` read, one name per read.
+_READS: list[str] = []
+
+
+def test_a_run_reads_the_customers_once(first_run: tuple[Path, Path, str]) -> None:
+    """customers.csv was read three times (checked before the CLTV step,
+    then again for the carts and for the history before the day)."""
+    assert _READS.count("customers.csv") == 1
 
 
 #: The solve times of ``summary.json``'s policies (the only figures that vary).

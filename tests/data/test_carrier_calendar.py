@@ -185,9 +185,28 @@ def test_a_calendar_without_a_folder_is_the_carrier_default() -> None:
 BAD_ROWS: list[tuple[str, dict[str, str], str]] = [
     (
         "bad date",
+        {"holidays": "date,service,action\n2026/11/30,*,closed\n"},
+        r"^holidays\.csv: row 2: field 'date': value '2026/11/30': "
+        r"not a date YYYY-MM-DD$",
+    ),
+    (  # a day the calendar has not says why: it read "not a date"
+        "no February 29th",
+        {"holidays": "date,service,action\n2026-02-28,*,closed\n"
+         "2026-02-29,*,closed\n"},
+        r"^holidays\.csv: row 3: field 'date': value '2026-02-29': "
+        r"no such day: 2026 is not a leap year$",
+    ),
+    (
+        "no 31st of November",
         {"holidays": "date,service,action\n2026-11-31,*,closed\n"},
         r"^holidays\.csv: row 2: field 'date': value '2026-11-31': "
-        r"not a date YYYY-MM-DD$",
+        r"no such day: day 31 out of range for month 11 \(1-30\)$",
+    ),
+    (
+        "no month 13",
+        {"holidays": "date,service,action\n2026-13-01,*,closed\n"},
+        r"^holidays\.csv: row 2: field 'date': value '2026-13-01': "
+        r"no such day: month 13 out of range \(1-12\)$",
     ),
     (
         "unknown service",

@@ -239,9 +239,15 @@ BAD_ORDERS = [
     ("a space before the offset", (2, "created_at", "2026-01-05T10:00:00 -05:00"),
      r"^orders\.csv: row 2: field 'created_at': value '2026-01-05T10:00:00 -05:00': "
      r"a malformed timezone offset"),
-    ("not a date", (4, "created_at", "2026-13-01T10:00:00Z"),
-     r"^orders\.csv: row 4: field 'created_at': value '2026-13-01T10:00:00Z': "
+    ("not a date", (4, "created_at", "2026-01-05 at 10:00Z"),
+     r"^orders\.csv: row 4: field 'created_at': value '2026-01-05 at 10:00Z': "
      r"not an ISO 8601 date-time$"),
+    ("no month 13", (4, "created_at", "2026-13-01T10:00:00Z"),
+     r"^orders\.csv: row 4: field 'created_at': value '2026-13-01T10:00:00Z': "
+     r"no such day: month 13 out of range \(1-12\)$"),
+    ("no February 29th", (3, "created_at", "2026-02-29T10:00:00Z"),
+     r"^orders\.csv: row 3: field 'created_at': value '2026-02-29T10:00:00Z': "
+     r"no such day: 2026 is not a leap year$"),
     ("zero quantity", (3, "quantity", "0"),
      r"^orders\.csv: row 3: field 'quantity': value '0': must be >= 1$"),
     ("bad tier", (4, "tier", "bronze"),
@@ -345,6 +351,31 @@ def test_generator_checks_the_customer_table(tmp_path: Path) -> None:
         r"unknown home_zip3 \(not in destinations\)$",
     ):
         generate_orders(load_network(folder), n_orders=10)
+
+
+def test_shoppers_read_once_draw_the_same_orders(tmp_path: Path) -> None:
+    """``simulate`` reads customers.csv once and passes it on (it was read
+    for its check, the carts and the history): the orders are those the
+    generator draws reading the file itself, and the file is not read again."""
+    import shutil
+
+    from tests.conftest import TINY_NETWORK
+    from tierflow.data.order_generator import read_shoppers
+
+    folder = tmp_path / "net"
+    shutil.copytree(TINY_NETWORK, folder)
+    (folder / "customers.csv").write_text(
+        "customer_id,home_zip3\nC1,100\nC2,606\nC3,900\n"
+    )
+    net = load_network(folder)
+    shoppers = read_shoppers(net)
+    assert shoppers.count == 3
+    read_by_itself = generate_orders(net, n_orders=200, seed=5)
+    (folder / "customers.csv").unlink()  # read once: not needed again
+    given = generate_orders(net, n_orders=200, seed=5, shoppers=shoppers)
+    pd.testing.assert_frame_equal(given, read_by_itself)
+    assert set(given["customer_id"]) == {"C1", "C2", "C3"}
+    assert read_shoppers(net).count is None
 
 
 def test_a_promise_before_the_order_was_placed_is_refused(

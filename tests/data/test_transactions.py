@@ -115,6 +115,24 @@ BAD_FILES = [
         "orders.csv",
         HEADER + "c1,2024-01-01,5\nc2,2024-13-01,5\n",
         r"^orders\.csv: row 3: field 'order_date': value '2024-13-01': "
+        r"no such day: month 13 out of range \(1-12\)$",
+    ),
+    (  # a day the calendar has not says why: it read "not a date"
+        "orders.csv",
+        HEADER + "c1,2024-02-29,5\nc2,2023-02-29,5\n",
+        r"^orders\.csv: row 3: field 'order_date': value '2023-02-29': "
+        r"no such day: 2023 is not a leap year$",
+    ),
+    (
+        "orders.csv",
+        HEADER + "c1,2024-04-31T09:00-05:00,5\n",
+        r"^orders\.csv: row 2: field 'order_date': value '2024-04-31T09:00-05:00': "
+        r"no such day: day 31 out of range for month 4 \(1-30\)$",
+    ),
+    (
+        "orders.csv",
+        HEADER + "c1,2024/01/02,5\n",
+        r"^orders\.csv: row 2: field 'order_date': value '2024/01/02': "
         r"not a date \(expected YYYY-MM-DD\)$",
     ),
     (
@@ -189,7 +207,13 @@ BAD_FILES = [
         "customer_id date number_of_cds dollar_value\n 00001 19970101 1 11.77\n"
         " 00002 19971301 1 12.00\n",
         r"^cdnow\.txt: row 3: field 'date': value '19971301': "
-        r"not a date \(expected YYYYMMDD\)$",
+        r"no such day: month 13 out of range \(1-12\)$",
+    ),
+    (
+        "cdnow.txt",
+        " 00001 19970101 1 11.77\n 00002 19970229 1 12.00\n",
+        r"^cdnow\.txt: row 2: field 'date': value '19970229': "
+        r"no such day: 1997 is not a leap year$",
     ),
     (
         "cdnow.txt",
@@ -249,6 +273,21 @@ def test_skip_bad_rows_counts_and_reports(tmp_path: Path) -> None:
     assert dict(report.by_field) == {"amount": 2, "customer_id": 1, "order_date": 1}
     assert report.summary().startswith(f"{path}: skipped 3 of 4 bad rows")
     assert report.examples[0].endswith("row 3: field 'amount': value 'x': not a number")
+
+
+def test_skipped_dates_say_each_why(tmp_path: Path) -> None:
+    """Each skipped date keeps its own reason: a day the calendar has not
+    says which, text that is no date says the format."""
+    rows = "c1,2024-01-01,1\nc2,2023-02-29,1\nc3,nope,1\nc4,2024-06-31,1\n"
+    path = _write(tmp_path, "o.csv", HEADER + rows)
+    _, report = read_transactions(path, skip_bad_rows=True)
+    assert [e.split(": ", 1)[1] for e in report.examples] == [
+        "row 3: field 'order_date': value '2023-02-29': "
+        "no such day: 2023 is not a leap year",
+        "row 4: field 'order_date': value 'nope': not a date (expected YYYY-MM-DD)",
+        "row 5: field 'order_date': value '2024-06-31': "
+        "no such day: day 31 out of range for month 6 (1-30)",
+    ]
 
 
 def test_all_rows_bad_is_an_error(tmp_path: Path) -> None:

@@ -309,3 +309,75 @@ def test_a_checkout_promise_is_kept_like_a_guarantee(
     assert plain["delivery_date"] > "2026-01-06"
     assert kept["promised_date"] == "2026-01-06"
     assert kept["status"] == "allocated" and kept["delivery_date"] <= "2026-01-06"
+
+
+def _outages(net: Network, *nodes: str) -> list[CapacityEvent]:
+    """``nodes`` closed at 10:00 ET on the orders' day."""
+    at = dt.datetime(2026, 1, 5, 15, 0, tzinfo=dt.UTC).timestamp()
+    return [
+        CapacityEvent(f"o{k}", at, net.node_idx(node), "outage", 1.0)
+        for k, node in enumerate(nodes)
+    ]
+
+
+#: SOFA only at WH-EAST; MUG at WH-EAST and none at ST-CHI (0) or WH-WEST.
+_EAST_ONLY = [
+    "A,2026-01-05T10:30:00-05:00,C1,100,gold,SOFA,1",
+    "B,2026-01-05T10:31:00-05:00,C2,606,gold,MUG,1",
+]
+
+
+@pytest.mark.parametrize("engine", ["greedy", "cpsat", "highs", NEAREST])
+def test_a_deferral_names_a_closed_node_and_the_others_out_of_stock(
+    tiny: Network, make_orders: MakeOrders, engine: str
+) -> None:
+    """The one node with the stock is closed, the others offering the
+    service have none: the reason said only "larger than the room left today
+    at every eligible node" (the closed node's room), not the stock."""
+    orders = make_orders(_EAST_ONLY)
+    out = DayAllocator(
+        tiny,
+        orders,
+        settings=AllocationSettings(engine=engine),
+        events=_outages(tiny, "WH-EAST"),
+    ).run()
+    rows = out.rows.set_index("order_id")
+    assert rows["status"].tolist() == ["deferred", "deferred"]
+    assert (
+        rows["reason"].tolist()
+        == ["deferred: WH-EAST closed (outage); WH-WEST, ST-CHI out of stock"] * 2
+    )
+
+
+@pytest.mark.parametrize("engine", ["greedy", "cpsat"])
+def test_a_deferral_of_one_cause_keeps_its_reason(
+    tiny: Network, make_orders: MakeOrders, engine: str
+) -> None:
+    """Every node closed (no stock missing), or no room but no node closed:
+    the reasons other tools read stay as they were."""
+    settings = AllocationSettings(engine=engine)
+    room = "deferred: larger than the room left today at every eligible node"
+    orders = make_orders(["T,2026-01-05T10:30:00-05:00,C1,606,gold,TEE,1"])
+    every = _outages(tiny, "WH-EAST", "WH-WEST", "ST-CHI")
+    out = DayAllocator(tiny, orders, settings=settings, events=every).run()
+    assert out.rows["reason"].tolist() == [room]
+    orders = make_orders(_EAST_ONLY)
+    no_room = np.array([0.0, 800.0, 100.0])
+    out = DayAllocator(tiny, orders, settings=settings, capacity=no_room).run()
+    assert out.rows["reason"].tolist() == [room, room]
+
+
+def test_a_deferral_names_a_closed_node_and_the_others_without_room(
+    tiny: Network, make_orders: MakeOrders
+) -> None:
+    """WH-EAST closed, the other two with TEE but no room left: both named."""
+    orders = make_orders(["T,2026-01-05T10:30:00-05:00,C1,606,gold,TEE,1"])
+    out = DayAllocator(
+        tiny,
+        orders,
+        capacity=np.array([1000.0, 0.0, 0.0]),
+        events=_outages(tiny, "WH-EAST"),
+    ).run()
+    assert out.rows["reason"].tolist() == [
+        "deferred: WH-EAST closed (outage); no room left today at WH-WEST, ST-CHI"
+    ]
