@@ -84,6 +84,8 @@ def as_of_day(as_of: datetime.date) -> int:
     stale-log warning. Checked before the data is read."""
     DATA_WINDOW.require_days(as_of, as_of, field="--as-of")
     return day_number(as_of)
+
+
 _path = click.Path(exists=True, dir_okay=False, path_type=Path)
 
 
@@ -593,8 +595,9 @@ def retrain_command(
 ) -> None:
     """The daily job: train a challenger, promote it if not worse, publish scores.
 
-    A day whose data lost part of the champion's history is refused: the
-    decision is printed as usual, then an error line, exit 1.
+    A day whose data lost part of the champion's history, or whose amounts
+    are in another unit than the champion's, is refused: the decision is
+    printed as usual, then an error line, exit 1.
     """
     for out, flag in ((scores_out, "--scores-out"), (state, "--state")):
         refuse_input_as_output(
@@ -639,6 +642,14 @@ def retrain_command(
         _print_retrain(result)
     if result.refused:
         # after the report: a supervisor (cron, CI) must see the day refused
+        assert result.history is not None
+        if result.history.unit is not None:
+            raise click.ClickException(
+                "the day's amounts are in another unit than the champion's "
+                f"(x{result.history.unit.ratio:.3g} a row): nothing trained, "
+                "promoted or published (to switch units, train a model on the "
+                "new log with tierflow cltv train)"
+            )
         raise click.ClickException(
             "the day's data lost part of the champion's history: nothing "
             "trained, promoted or published (--accept-history-loss goes on)"
