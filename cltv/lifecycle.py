@@ -481,6 +481,18 @@ class _Plan:
     champion_as_of: str | None = None
     #: The champion's ``data.history`` (None: saved before the guard).
     champion_history: HistorySummary | None = None
+    #: What the last retrain recorded (``RETRAIN.json``; None: never ran).
+    last_run: dict[str, Any] | None = None
+
+    @property
+    def adopted(self) -> bool:
+        """Whether the champion was made current since the last completed
+        retrain by something else (``cltv train``, a deliberate promotion,
+        or a hand edit of ``CURRENT``): that run left another one."""
+        last = self.last_run
+        return self.champion is not None and (
+            last is None or last.get("champion") != self.champion
+        )
 
     @property
     def challenger(self) -> str:
@@ -521,20 +533,27 @@ def _plan(
         champ_cfg,
         champ_as_of,
         history,
+        registry.read_retrain_state(),
     )
 
 
 def _already_done(
     plan: _Plan, registry: ModelRegistry, sink: ScoreSink | None
 ) -> RetrainResult | None:
-    """The no-op result when the last run completed this very recipe."""
-    state = registry.read_retrain_state()
+    """The no-op result when the last run completed this very recipe and
+    its champion is still current. A model of the day's recipe that a
+    ``cltv train`` made current since (the run kept the champion, or pruned
+    its challenger and the train wrote it again) was taken for the run's
+    own, "already done", while the scores published were the champion's
+    the run had kept: the day is run again against it (:func:`_decide`)."""
+    state = plan.last_run
     if (
         state is None
         or state.get("challenger") != plan.challenger
         or not state.get("completed")
         or (sink is not None and state.get("published_rows") is None)
         or plan.challenger not in registry.versions()
+        or plan.adopted
     ):
         return None
     return _champion_stays(
@@ -632,6 +651,15 @@ def _decide(
     if plan.champion is None or plan.champion_config is None:
         return True, "no champion yet", {}, None
     if plan.champion == plan.challenger:
+        if plan.adopted:
+            return (
+                False,
+                "challenger is the champion, made current outside a completed "
+                "retrain (by tierflow cltv train, or a retrain stopped before "
+                "it recorded the day): it stays",
+                {},
+                None,
+            )
         return False, "challenger is the champion", {}, None
     if plan.backfill:
         # re-running an older day (a backfill) rolled CURRENT back to it
