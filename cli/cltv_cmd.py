@@ -44,6 +44,7 @@ from tierflow.cltv.lifecycle import (
 from tierflow.cltv.model import CLTVConfig
 from tierflow.cltv.registry import ModelRegistry
 from tierflow.cltv.selection import tuned_config
+from tierflow.data.limits import DATA_WINDOW
 from tierflow.data.store import StateStore
 from tierflow.data.transactions import day_number, day_to_date
 
@@ -73,6 +74,18 @@ class AsOfDate(click.ParamType[datetime.date]):
 
 
 AS_OF = AsOfDate()
+
+
+def as_of_day(as_of: datetime.date) -> int:
+    """``--as-of`` as a day number, held to the window the data's own dates
+    are (:data:`~tierflow.data.limits.DATA_WINDOW`), else an ``InputError``
+    naming the flag and the day: ``score --as-of 9999-12-31`` published
+    scores of every customer inactive for 8,000 years with only the
+    stale-log warning. Checked before the data is read."""
+    DATA_WINDOW.require_days(as_of, as_of, field="--as-of")
+    return day_number(as_of)
+
+
 _path = click.Path(exists=True, dir_okay=False, path_type=Path)
 
 
@@ -289,13 +302,14 @@ def train_command(
 ) -> None:
     """Train a model as of a date and write it as the current version."""
     config = _config(seed, platinum_share, gold_share, level)  # before the data
+    day = as_of_day(as_of)
     data, notes = _load(transactions, fmt, profiles, browsing, skip_bad_rows)
     with progress_stage("cltv train"):
         if tune:
-            config = _tune(data, day_number(as_of), horizon_days, config)
+            config = _tune(data, day, horizon_days, config)
         result = train_model(
             data,
-            day_number(as_of),
+            day,
             horizon_days,
             ModelRegistry(model_dir),
             config,
@@ -370,15 +384,16 @@ def score_command(
     refuse_input_as_output(
         out, "--out", transactions=transactions, profiles=profiles, browsing=browsing
     )
+    day = as_of_day(as_of)
     data, notes = _load(transactions, fmt, profiles, browsing, skip_bad_rows)
-    registry, as_of_day = ModelRegistry(model_dir), day_number(as_of)
+    registry = ModelRegistry(model_dir)
     # a minute for a million customers: lines then, none for a small log
     with progress_stage("cltv score", only_if_slow=True):
         used, scores = score_model(
-            data, registry, as_of_day, version=version, horizon_days=horizon_days
+            data, registry, day, version=version, horizon_days=horizon_days
         )
     write_scores_csv(scores.frame, out)
-    unit = unit_note(data, as_of_day, registry, used)
+    unit = unit_note(data, day, registry, used)
     if unit:
         notes.append(unit)
     trained = scores.trained_as_of_day
@@ -459,11 +474,12 @@ def evaluate_command(
             profiles=profiles,
             browsing=browsing,
         )
+    day = as_of_day(as_of)
     data, notes = _load(transactions, fmt, profiles, browsing, skip_bad_rows)
     with progress_stage("cltv evaluate"):
         if tune:
-            config = _tune(data, day_number(as_of), holdout_days, config)
-        evaluation, _ = evaluate_model(data, day_number(as_of), holdout_days, config)
+            config = _tune(data, day, holdout_days, config)
+        evaluation, _ = evaluate_model(data, day, holdout_days, config)
     _warn(notes, data, None)  # a log ending before the holdout is in the table
     if out is not None:
         write_evaluation(
@@ -579,13 +595,15 @@ def retrain_command(
 ) -> None:
     """The daily job: train a challenger, promote it if not worse, publish scores.
 
-    A day whose data lost part of the champion's history is refused: the
-    decision is printed as usual, then an error line, exit 1.
+    A day whose data lost part of the champion's history, or whose amounts
+    are in another unit than the champion's, is refused: the decision is
+    printed as usual, then an error line, exit 1.
     """
     for out, flag in ((scores_out, "--scores-out"), (state, "--state")):
         refuse_input_as_output(
             out, flag, transactions=transactions, profiles=profiles, browsing=browsing
         )
+    day = as_of_day(as_of)
     data, notes = _load(transactions, fmt, profiles, browsing, skip_bad_rows)
     registry = ModelRegistry(model_dir)
     sinks: list[ScoreSink] = []
@@ -600,7 +618,7 @@ def retrain_command(
         with progress_stage("cltv retrain"):
             result = retrain(
                 data,
-                day_number(as_of),
+                day,
                 registry,
                 horizon_days=horizon_days,
                 tolerance=tolerance,
@@ -624,6 +642,14 @@ def retrain_command(
         _print_retrain(result)
     if result.refused:
         # after the report: a supervisor (cron, CI) must see the day refused
+        assert result.history is not None
+        if result.history.unit is not None:
+            raise click.ClickException(
+                "the day's amounts are in another unit than the champion's "
+                f"(x{result.history.unit.ratio:.3g} a row): nothing trained, "
+                "promoted or published (to switch units, train a model on the "
+                "new log with tierflow cltv train)"
+            )
         raise click.ClickException(
             "the day's data lost part of the champion's history: nothing "
             "trained, promoted or published (--accept-history-loss goes on)"

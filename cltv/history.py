@@ -18,6 +18,7 @@ registry").
 from __future__ import annotations
 
 import enum
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -38,6 +39,16 @@ DEFAULT_MAX_HISTORY_LOSS = 0.01
 WEEK_LOSS_SHARE = 0.10
 #: Weeks named in the message (the most recent); the JSON lists every one.
 WEEKS_SHOWN = 3
+#: A log whose amounts average more than this many times those of a model's
+#: training log (or less than its inverse) is taken to be in another unit:
+#: another unit is a factor of 100 or 1,000; another week or customer base
+#: is not 20. ``cltv score`` notes it, ``cltv retrain`` refuses the day.
+UNIT_NOTE_RATIO = 20.0
+#: Spend is summed in whole multiples of this (a hundred-millionth of the
+#: log's unit): exact and independent of the row order, and fine enough for
+#: a log in thousands (0.004) or in bitcoin (0.00012); whole cents summed a
+#: log in thousands to 0, and the guard then saw none of its spend.
+SPEND_QUANTUM = 10**8
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,9 +118,10 @@ def _count(value: Any) -> int:
 def summarize_history(log: TransactionLog, as_of_day: int) -> HistorySummary:
     """The :class:`HistorySummary` of ``log`` on or before ``as_of_day``.
 
-    Spend is summed in whole cents, so the figure does not depend on the row
-    order or on rows after ``as_of_day`` (a loss of 0 is exactly 0). One pass
-    over the log: 10 M rows take well under a second.
+    Spend is summed exactly in whole :data:`SPEND_QUANTUM` ths of the unit, so
+    the figure does not depend on the row order or on rows after
+    ``as_of_day`` (a loss of 0 is exactly 0), and a log of cents has its
+    exact total. One pass over the log: 10 M rows take well under a second.
     """
     keep = log.day <= as_of_day
     customer = log.customer[keep]
@@ -117,15 +129,71 @@ def summarize_history(log: TransactionLog, as_of_day: int) -> HistorySummary:
     rows = int(customer.size)
     # rows are sorted by customer: a customer starts where the code changes
     customers = 0 if rows == 0 else 1 + int(np.count_nonzero(np.diff(customer)))
-    cents = float(np.rint(amount[amount > 0] * 100.0).sum())
     weeks = np.bincount((as_of_day - log.day[keep]) // 7, minlength=0)
     return HistorySummary(
         as_of=str(day_to_date(as_of_day).date()),
         rows=rows,
         customers=customers,
-        spend=cents / 100.0,
+        spend=_exact_sum(amount[amount > 0]),
         weekly_rows=tuple(int(n) for n in weeks),
     )
+
+
+def _exact_sum(amount: np.ndarray) -> float:
+    """The sum of ``amount`` (each at most the readers' 1e9) in quanta of
+    ``1 / SPEND_QUANTUM``, added as integers (each quantum count split in
+    two halves that cannot overflow int64) and divided once: the nearest
+    float to the exact total of the rounded amounts."""
+    quanta = np.rint(amount * float(SPEND_QUANTUM)).astype(np.int64)
+    high = int((quanta >> 32).sum())
+    low = int((quanta & 0xFFFFFFFF).sum())
+    return ((high << 32) + low) / SPEND_QUANTUM
+
+
+@dataclass(frozen=True, slots=True)
+class UnitChange:
+    """Gross spend a row of a model's training log (``trained``) and of the
+    day's log up to ``as_of`` (``today``), :data:`UNIT_NOTE_RATIO` or more
+    apart: two currency units (a log switched to cents: x100)."""
+
+    trained: float
+    today: float
+    as_of: str
+
+    @property
+    def ratio(self) -> float:
+        return self.today / self.trained
+
+    def describe(self, model: str) -> str:
+        """``amounts average ... of the log <model> was trained on: another
+        currency unit?``"""
+        return (
+            f"amounts average {self.today:.4g} a row up to {self.as_of}, "
+            f"{self.ratio:.3g} times the {self.trained:.4g} of the log {model} "
+            "was trained on: another currency unit?"
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "as_of": self.as_of,
+            "trained_mean": self.trained,
+            "today_mean": self.today,
+            "ratio": self.ratio,
+        }
+
+
+def unit_change(trained: HistorySummary, today: HistorySummary) -> UnitChange | None:
+    """A :class:`UnitChange` when ``today``'s amounts average more than
+    :data:`UNIT_NOTE_RATIO` times ``trained``'s a row, or less than its
+    inverse; ``None`` otherwise, or when either has no spend to average."""
+    if not (trained.rows and today.rows and trained.spend and today.spend):
+        return None
+    change = UnitChange(
+        trained.spend / trained.rows, today.spend / today.rows, today.as_of
+    )
+    if 1 / UNIT_NOTE_RATIO <= change.ratio <= UNIT_NOTE_RATIO:
+        return None
+    return change
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,7 +232,9 @@ class HistoryCheck:
         return {
             "rows": max(0, self.champion.rows - self.today.rows),
             "customers": max(0, self.champion.customers - self.today.customers),
-            "spend": max(0.0, round(self.champion.spend - self.today.spend, 2)),
+            # rounded past the float noise of a difference, not to cents: a
+            # log in thousands (0.004 a row) lost its whole history to it
+            "spend": max(0.0, round(self.champion.spend - self.today.spend, 8)),
         }
 
     def lost_share(self) -> dict[str, float]:
@@ -186,7 +256,8 @@ class HistoryCheck:
         """``rows A -> B (±x %), customers ..., spend ...``: champion's, today's."""
         before, after = self._totals(self.champion), self._totals(self.today)
         parts = []
-        for name, fmt in (("rows", "d"), ("customers", "d"), ("spend", ".2f")):
+        money = _money_format(before["spend"], after["spend"])
+        for name, fmt in (("rows", "d"), ("customers", "d"), ("spend", money)):
             a, b = before[name], after[name]
             change = f"{100.0 * (b - a) / a:+.2f} %" if a else "n/a"
             parts.append(f"{name} {a:{fmt}} -> {b:{fmt}} ({change})")
@@ -234,6 +305,15 @@ class HistoryCheck:
             "customers": summary.customers,
             "spend": summary.spend,
         }
+
+
+def _money_format(*amounts: float) -> str:
+    """Two decimals, or as many more as show four digits of the smallest
+    amount that is not 0 (spend 0.0123 of a log in thousands read 0.01)."""
+    shown = [abs(a) for a in amounts if a]
+    if not shown:
+        return ".2f"
+    return f".{max(2, 3 - math.floor(math.log10(min(shown))))}f"
 
 
 def _percent(share: float) -> str:
@@ -308,16 +388,25 @@ class HistoryGuard:
     status: GuardStatus
     check: HistoryCheck | None = None
     note: str | None = None
+    #: The day's amounts in another unit than the champion's: refused
+    #: whatever the history check says (``None``: the same unit).
+    unit: UnitChange | None = None
 
     def to_json(self) -> dict[str, Any]:
-        """``status``, ``note`` and :meth:`HistoryCheck.to_json`'s keys (null
-        when skipped), the same keys whatever the status."""
+        """``status``, ``note``, :meth:`HistoryCheck.to_json`'s keys (null
+        when skipped) and ``unit_change``, the same keys whatever the status."""
         figures = (
             self.check.to_json()
             if self.check is not None
             else dict.fromkeys(_CHECK_KEYS)
         )
-        return {"status": str(self.status), "note": self.note, **figures}
+        unit = None if self.unit is None else self.unit.to_json()
+        return {
+            "status": str(self.status),
+            "note": self.note,
+            **figures,
+            "unit_change": unit,
+        }
 
 
 #: The keys of :meth:`HistoryCheck.to_json`.

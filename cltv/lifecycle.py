@@ -30,7 +30,9 @@ from tierflow.cltv.history import (
     HistorySummary,
     compare_history,
     summarize_history,
+    unit_change,
 )
+from tierflow.cltv.history import UNIT_NOTE_RATIO as UNIT_NOTE_RATIO
 from tierflow.cltv.model import CLTVConfig, CLTVModel, Scores
 from tierflow.cltv.registry import (
     METADATA_FILE,
@@ -50,10 +52,6 @@ MAX_BACKTEST_DAYS = 90
 #: A log that ends more days than this before the as-of date gets a note: a
 #: daily job's log lags a day or two, a week without one row is a stale file.
 STALE_LOG_DAYS = 7
-#: A scored log whose amounts average more than this many times those of the
-#: model's training log (or less than its inverse) gets a note: another unit
-#: is a factor of 100 or 1,000; another week or customer base is not 20.
-UNIT_NOTE_RATIO = 20.0
 
 
 def stale_log_note(data: CustomerData, as_of_day: int) -> str | None:
@@ -91,21 +89,14 @@ def unit_note(
         trained = HistorySummary.from_json(stored)
     except InputError:  # the history guard names a damaged one; a note does not
         return None
-    today = summarize_history(data.transactions, as_of_day)
-    if not (trained.rows and today.rows and trained.spend and today.spend):
-        return None
-    before, now = trained.spend / trained.rows, today.spend / today.rows
-    ratio = now / before
-    if 1 / UNIT_NOTE_RATIO <= ratio <= UNIT_NOTE_RATIO:
+    change = unit_change(trained, summarize_history(data.transactions, as_of_day))
+    if change is None:
         return None
     log = data.transactions
     where = f"{log.source}: " if log.source else ""
     return (
-        f"{where}amounts average {now:.4g} a row up to "
-        f"{day_to_date(as_of_day).date()}, {ratio:.3g} times the {before:.4g} "
-        f"of the log {version} was trained on: another currency unit? The "
-        "model's spend features are in its training log's unit; score a log "
-        "in that unit"
+        f"{where}{change.describe(version)} The model's spend features are in "
+        "its training log's unit; score a log in that unit"
     )
 
 
@@ -490,6 +481,18 @@ class _Plan:
     champion_as_of: str | None = None
     #: The champion's ``data.history`` (None: saved before the guard).
     champion_history: HistorySummary | None = None
+    #: What the last retrain recorded (``RETRAIN.json``; None: never ran).
+    last_run: dict[str, Any] | None = None
+
+    @property
+    def adopted(self) -> bool:
+        """Whether the champion was made current since the last completed
+        retrain by something else (``cltv train``, a deliberate promotion,
+        or a hand edit of ``CURRENT``): that run left another one."""
+        last = self.last_run
+        return self.champion is not None and (
+            last is None or last.get("champion") != self.champion
+        )
 
     @property
     def challenger(self) -> str:
@@ -530,20 +533,27 @@ def _plan(
         champ_cfg,
         champ_as_of,
         history,
+        registry.read_retrain_state(),
     )
 
 
 def _already_done(
     plan: _Plan, registry: ModelRegistry, sink: ScoreSink | None
 ) -> RetrainResult | None:
-    """The no-op result when the last run completed this very recipe."""
-    state = registry.read_retrain_state()
+    """The no-op result when the last run completed this very recipe and
+    its champion is still current. A model of the day's recipe that a
+    ``cltv train`` made current since (the run kept the champion, or pruned
+    its challenger and the train wrote it again) was taken for the run's
+    own, "already done", while the scores published were the champion's
+    the run had kept: the day is run again against it (:func:`_decide`)."""
+    state = plan.last_run
     if (
         state is None
         or state.get("challenger") != plan.challenger
         or not state.get("completed")
         or (sink is not None and state.get("published_rows") is None)
         or plan.challenger not in registry.versions()
+        or plan.adopted
     ):
         return None
     return _champion_stays(
@@ -572,7 +582,12 @@ def _guard(
     data: CustomerData, plan: _Plan, max_loss: float, accept: bool
 ) -> HistoryGuard | None:
     """The day's data against the champion's history summary: the history up
-    to the champion's as-of date only grows, so a loss is a broken feed.
+    to the champion's as-of date only grows, so a loss is a broken feed; and
+    its amounts must be in the champion's unit (:func:`unit_change`, the
+    test of :func:`unit_note`): a log switched to cents summed to 100 times
+    the spend, a gain, and its challenger was promoted to publish forecasts
+    in cents. ``accept`` lets a loss through, never a unit change (a switch
+    of unit is made on purpose by ``cltv train``, a deliberate promotion).
 
     ``None`` when there is nothing to guard: no champion, or an older day
     than the champion's (never promoted, see :func:`_decide`).
@@ -593,6 +608,10 @@ def _guard(
     stored = plan.champion_history
     today = summarize_history(data.transactions, day_number(stored.as_of))
     check = compare_history(stored, today, max_loss)
+    log = summarize_history(data.transactions, plan.recipe.as_of_day)
+    unit = unit_change(stored, log)
+    if unit is not None:
+        return HistoryGuard(GuardStatus.REFUSED, check, unit=unit)
     if not check.exceeded:
         return HistoryGuard(GuardStatus.PASSED, check)
     if accept:
@@ -600,6 +619,22 @@ def _guard(
             GuardStatus.ACCEPTED, check, note="going on as asked: " + check.message()
         )
     return HistoryGuard(GuardStatus.REFUSED, check)
+
+
+def _refused(plan: _Plan, guard: HistoryGuard) -> str:
+    """The reason of a day :func:`_guard` refused: the unit, else the loss."""
+    assert guard.check is not None
+    why = guard.check.message()
+    if guard.unit is not None:
+        why = (
+            guard.unit.describe(f"the champion {plan.champion}")
+            + " A challenger trained on it would forecast and publish spend "
+            "in its unit"
+        )
+    return (
+        why + "; the challenger was not trained, the champion and its "
+        "published scores stay"
+    )
 
 
 def _decide(
@@ -616,6 +651,15 @@ def _decide(
     if plan.champion is None or plan.champion_config is None:
         return True, "no champion yet", {}, None
     if plan.champion == plan.challenger:
+        if plan.adopted:
+            return (
+                False,
+                "challenger is the champion, made current outside a completed "
+                "retrain (by tierflow cltv train, or a retrain stopped before "
+                "it recorded the day): it stays",
+                {},
+                None,
+            )
         return False, "challenger is the champion", {}, None
     if plan.backfill:
         # re-running an older day (a backfill) rolled CURRENT back to it
@@ -734,14 +778,7 @@ def retrain(
         if guard is not None and guard.status is GuardStatus.REFUSED:
             # before anything is fitted or written: CURRENT, the versions,
             # RETRAIN.json and the published scores stay as they were
-            assert guard.check is not None
-            return _champion_stays(
-                plan,
-                guard.check.message()
-                + "; the challenger was not trained, the champion and its "
-                "published scores stay",
-                history=guard,
-            )
+            return _champion_stays(plan, _refused(plan, guard), history=guard)
         _fit_and_write(registry, data, plan.recipe, with_backtest=False)
         try:
             promoted, reason, metrics, skipped = _decide(data, plan, tolerance)

@@ -1072,3 +1072,60 @@ def test_level_is_chosen_on_the_command_line(
     assert meta["config"]["level"] == "baseline"
     bad = _run("evaluate", *common, "--holdout-days", "90", "--level", "median")
     assert bad.exit_code == 2 and "'median' is not one of" in bad.output
+
+
+@pytest.mark.parametrize("day", ["9999-12-31", "2028-06-02", "1976-05-31"])
+def test_an_as_of_outside_the_data_window_is_refused(
+    transactions: Path, trained_90: tuple[Path, Result], tmp_path: Path, day: str
+) -> None:
+    """``score --as-of 9999-12-31`` scored every customer as inactive for
+    8,000 years with only the stale-log warning, exit 0; every date the
+    product reads is held to the data window (50 years back, 2 years ahead
+    of now: 2026-06-01 in the tests). Each command that takes an as-of day
+    refuses one outside it, before the data is read, and writes nothing."""
+    models = _copy_of(trained_90, tmp_path)
+    before = sorted(p.name for p in models.iterdir())
+    common = ["--transactions", str(transactions), "--as-of", day]
+    out = tmp_path / "out"
+    runs = {
+        "train": _run(
+            "train", *common, "--horizon-days", "90", "--model-dir", str(models)
+        ),
+        "score": _run(
+            "score", *common, "--model-dir", str(models), "--out", str(out)
+        ),
+        "evaluate": _run("evaluate", *common, "--holdout-days", "90"),
+        "retrain": _run(
+            "retrain", *common, "--model-dir", str(models),
+            "--scores-out", str(out),
+        ),
+    }  # fmt: skip
+    for name, result in runs.items():
+        assert result.exit_code == 1, (name, result.output)
+        assert result.output == (
+            f"Error: field '--as-of': value '{day}': outside the allowed window "
+            "1976-06-01 .. 2028-06-01 (50 years before to 2 years after now)\n"
+        ), (name, result.output)
+    assert not out.exists()
+    assert sorted(p.name for p in models.iterdir()) == before
+
+
+def test_an_as_of_on_the_window_edge_is_scored_with_the_stale_note(
+    transactions: Path, trained_90: tuple[Path, Result], tmp_path: Path
+) -> None:
+    """The last day of the window is taken; the log's end long before it is
+    still the warning it was."""
+    last = pd.read_csv(transactions)["order_date"].max()
+    out = tmp_path / "s.csv"
+    scored = _run(
+        "score", "--transactions", str(transactions), "--as-of", "2028-06-01",
+        "--model-dir", str(trained_90[0]), "--out", str(out),
+    )  # fmt: skip
+    assert scored.exit_code == 0, scored.output
+    gap = (datetime.date(2028, 6, 1) - datetime.date.fromisoformat(last)).days
+    assert (
+        f"WARNING tierflow.cli.cltv: {transactions}: the log ends on {last}, "
+        f"{gap} days before the as-of date 2028-06-01: every customer looks "
+        "inactive since\n"
+    ) in scored.stderr
+    assert out.exists()

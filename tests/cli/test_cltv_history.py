@@ -190,3 +190,44 @@ def test_the_tolerance_is_a_share(feeds: dict[str, Path], tmp_path: Path) -> Non
     assert bad.exit_code == 2
     assert "Invalid value for '--max-history-loss'" in bad.output
     assert not (tmp_path / "models").exists()
+
+
+def test_a_feed_switched_to_cents_is_refused(
+    feeds: dict[str, Path], tmp_path: Path
+) -> None:
+    """The day's file in cents (every amount x 100) counted as a gain of
+    history and its challenger was promoted, publishing forecasts in cents.
+    Refused as a loss is, naming both averages, exit 1, nothing published;
+    --accept-history-loss does not let it through."""
+    _small_champion(feeds[DAYS[0]], tmp_path)
+    first = _retrain(feeds[DAYS[0]], DAYS[0], tmp_path, "--json")
+    assert first.exit_code == 0, first.output
+    champion = json.loads(first.stdout)["champion"]
+    before = _published(tmp_path)
+    cents = tmp_path / "tx-cents.csv"
+    log = pd.read_csv(feeds[DAYS[1]], dtype={"customer_id": str})
+    log["amount"] = (log["amount"] * 100).round(0)
+    log.to_csv(cents, index=False)
+    for extra in ((), ("--accept-history-loss",)):
+        refused = _retrain(cents, DAYS[1], tmp_path, *extra)
+        assert refused.exit_code == 1, refused.output
+        assert refused.stdout.startswith(f"2023-07-01: kept {champion} (challenger "), (
+            refused.stdout
+        )
+        assert (
+            ", not trained): amounts average 2203 a row up to 2023-07-01, 100 "
+            "times the 22.04 of the log the champion "
+            f"{champion} was trained on: another currency unit? A challenger "
+            "trained on it would forecast and publish spend in its unit; the "
+            "challenger was not trained, the champion and its published scores "
+            "stay\n"
+        ) in refused.stdout
+        assert refused.stderr.endswith(
+            "Error: the day's amounts are in another unit than the champion's "
+            "(x100 a row): nothing trained, promoted or published (to switch "
+            "units, train a model on the new log with tierflow cltv train)\n"
+        ), refused.stderr
+        assert (tmp_path / "models" / "CURRENT").read_text().strip() == champion
+        after = _published(tmp_path)
+        assert after[:3] == before[:3]
+        pd.testing.assert_frame_equal(after[3], before[3])

@@ -379,3 +379,83 @@ def test_a_damaged_summary_names_the_file(stored: Any, why: str) -> None:
     assert str(caught.value).startswith(
         f"models/v/metadata.json: field 'data.history': {why}"
     ), caught.value
+
+
+@pytest.mark.parametrize(
+    ("factor", "accept"), [(100.0, False), (100.0, True), (0.001, False)]
+)
+def test_a_log_in_another_unit_is_refused(
+    feed: pd.DataFrame, shop: Shop, factor: float, accept: bool
+) -> None:
+    """The day's log switched to cents (every amount x 100): the history
+    guard compared spend, which only grew, and the challenger trained in
+    cents was promoted and published forecasts in cents. Refused as a loss
+    is, naming both averages (the test of ``cltv score``'s unit note); a
+    deliberate correction of the history (``accept_history_loss``) does not
+    let it through. In thousands (x 0.001) it is the unit that is named, not
+    the spend lost."""
+    day = _day(feed, NEXT).copy()
+    day["amount"] = (day["amount"] * factor).round(5)
+    before = _snapshot(shop.registry.root)
+    published = shop.scores.read_bytes()
+    result = shop.retrain(day, accept_history_loss=accept)
+    assert result.refused and not result.promoted
+    trained = _figures(feed)["spend"] / _figures(feed)["rows"]
+    now = day["amount"].clip(lower=0).sum() / len(day)
+    ratio = now / trained
+    assert 0.99 * factor < ratio < 1.01 * factor
+    assert result.reason == (
+        f"amounts average {now:.4g} a row up to {NEXT}, {ratio:.3g} times the "
+        f"{trained:.4g} of the log the champion {shop.champion} was trained "
+        "on: another currency unit? A challenger trained on it would forecast "
+        "and publish spend in its unit" + TAIL
+    )
+    assert result.champion == shop.champion
+    assert _snapshot(shop.registry.root) == before
+    assert shop.scores.read_bytes() == published
+    assert result.published_rows is None
+    check = result.to_json()["history_check"]
+    assert check["status"] == "refused"
+    assert check["unit_change"] == {
+        "as_of": NEXT,
+        "trained_mean": pytest.approx(trained, rel=1e-12),
+        "today_mean": pytest.approx(now, rel=1e-12),
+        "ratio": pytest.approx(ratio, rel=1e-12),
+    }
+
+
+def test_a_clean_day_has_no_unit_change(feed: pd.DataFrame, shop: Shop) -> None:
+    result = shop.retrain(_day(feed, NEXT))
+    assert result.promoted, result.reason
+    assert result.to_json()["history_check"]["unit_change"] is None
+
+
+def test_a_log_of_small_amounts_keeps_its_spend(feed: pd.DataFrame) -> None:
+    """A log in thousands (an order of 4 is 0.004): spend was summed in
+    whole cents, so the history held 0 spend, and a tenth of the rows'
+    amounts halved lost none of it. Summed exactly now: the loss is seen."""
+    day = _day(feed, AS_OF).copy()
+    day["amount"] = (day["amount"] / 5000).round(7)
+    as_of = day_number(AS_OF)
+    champion = summarize_history(_data(day).transactions, as_of)
+    total = float(day["amount"].clip(lower=0).sum())
+    assert champion.spend == pytest.approx(total, rel=1e-12)
+    halved = day.copy()
+    rows = halved.index[::10]
+    halved.loc[rows, "amount"] = (halved.loc[rows, "amount"] / 2).round(7)
+    today = summarize_history(_data(halved).transactions, as_of)
+    check = compare_history(champion, today, 0.01)
+    lost = total - float(halved["amount"].clip(lower=0).sum())
+    assert check.lost()["spend"] == pytest.approx(lost, rel=1e-9)
+    assert check.exceeded and check.lost()["rows"] == 0
+    share = 100 * (today.spend - champion.spend) / champion.spend
+    assert check.figures() == (
+        f"rows 3923 -> 3923 (+0.00 %), customers 700 -> 700 (+0.00 %), spend "
+        f"{champion.spend:.2f} -> {today.spend:.2f} ({share:+.2f} %)"
+    )
+    # four digits of the smaller total under 1, not 0.01 -> 0.01
+    small = [HistorySummary(AS_OF, 3, 2, spend, (3,)) for spend in (0.0123, 0.0061)]
+    assert compare_history(small[0], small[1], 0.01).figures() == (
+        "rows 3 -> 3 (+0.00 %), customers 2 -> 2 (+0.00 %), spend 0.012300 -> "
+        "0.006100 (-50.41 %)"
+    )

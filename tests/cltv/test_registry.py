@@ -582,3 +582,56 @@ def test_scores_csv_stopped_half_way_leaves_no_temporary_file(
         lifecycle.write_scores_csv(scores, path)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["scores.csv"]
     assert path.read_bytes() == before
+
+
+def test_a_model_a_train_made_current_is_not_the_retrains_own(
+    data: CustomerData, tmp_path: Path
+) -> None:
+    """The day's retrain kept the champion and pruned its challenger
+    (``keep=1``); a ``cltv train`` of the same recipe then wrote that model
+    again and made it current. The retrain run again reported "already
+    done" against the trained model, its old decision (the champion kept,
+    its scores published) standing beside a CURRENT that said otherwise.
+    Now the day is run against the new champion, which stays (a train is a
+    deliberate promotion) and whose scores are published; that run is then
+    the day's, and a rerun is "already done"."""
+    first = data.transactions.first_day
+    young = data.until(first + 130)  # the backtest cannot run: no fit needed
+    registry = ModelRegistry(tmp_path / "models")
+    sink = lifecycle.CsvScoreSink(tmp_path / "scores.csv")
+    champion = retrain(young, first + 100, registry, horizon_days=HORIZON, config=FAST)
+    other = CLTVConfig(n_estimators=1, max_iter=5, min_samples_leaf=20, n_cutoffs=3)
+    day = first + 101
+    kept = retrain(
+        young, day, registry, horizon_days=HORIZON, config=other, sink=sink, keep=1
+    )
+    assert not kept.promoted and kept.pruned == (kept.challenger,)
+    assert registry.current() == champion.champion
+    trained = train_model(young, day, HORIZON, registry, other, with_backtest=False)
+    assert trained.created and trained.version == kept.challenger
+    assert registry.current() == trained.version
+
+    rerun = retrain(
+        young, day, registry, horizon_days=HORIZON, config=other, sink=sink, keep=1
+    )
+    assert not rerun.noop and not rerun.promoted
+    assert rerun.champion_before == rerun.champion == trained.version
+    assert rerun.reason == (
+        "challenger is the champion, made current outside a completed retrain "
+        "(by tierflow cltv train, or a retrain stopped before it recorded the "
+        "day): it stays"
+    )
+    published = pd.read_csv(tmp_path / "scores.csv", dtype={"customer_id": str})
+    _, scores = lifecycle.score_model(young, registry, day, version=trained.version)
+    assert rerun.published_rows == len(published) == len(scores.frame)
+    np.testing.assert_allclose(
+        published["predicted_spend"], scores.frame["predicted_spend"], rtol=1e-12
+    )
+    state = registry.read_retrain_state()
+    assert state is not None and state["champion"] == trained.version
+
+    again = retrain(
+        young, day, registry, horizon_days=HORIZON, config=other, sink=sink, keep=1
+    )
+    assert again.noop and again.reason.startswith("already done")
+    assert again.champion == trained.version
