@@ -13,7 +13,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any, Literal, get_args
 
-from tierflow.data.day_numbers import no_such_day
+from tierflow.data.calendar_days import no_such_day
 from tierflow.data.errors import InputError
 from tierflow.data.json_objects import RepeatedKey, loads_unique
 from tierflow.data.limits import (

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from tierflow.data.day_numbers import no_such_day
+from tierflow.data.calendar_days import no_such_day
 from tierflow.data.errors import InputError
 
 #: Units held or handled: on-hand stock, node capacity, backlog, forecast.

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
-from tierflow.data.day_numbers import no_such_day
+from tierflow.data.calendar_days import no_such_day
 from tierflow.data.errors import InputError
 from tierflow.data.limits import DATA_WINDOW, MAX_ID_LENGTH, TimeWindow
 
