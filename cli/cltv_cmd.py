@@ -44,6 +44,7 @@ from tierflow.cltv.lifecycle import (
 from tierflow.cltv.model import CLTVConfig
 from tierflow.cltv.registry import ModelRegistry
 from tierflow.cltv.selection import tuned_config
+from tierflow.data.calendar_days import no_such_day
 from tierflow.data.limits import DATA_WINDOW
 from tierflow.data.store import StateStore
 from tierflow.data.transactions import day_number, day_to_date
@@ -70,7 +71,11 @@ class AsOfDate(click.ParamType[datetime.date]):
         try:
             return datetime.date.fromisoformat(text)
         except ValueError:
-            self.fail(f"{value!r} is not a date (YYYY-MM-DD or 'today')", param, ctx)
+            missing = no_such_day(text)  # 2026-02-29: say why, not "not a date"
+            why = (
+                f": {missing}" if missing else " is not a date (YYYY-MM-DD or 'today')"
+            )
+            self.fail(f"{value!r}{why}", param, ctx)
 
 
 AS_OF = AsOfDate()

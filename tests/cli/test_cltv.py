@@ -1129,3 +1129,27 @@ def test_an_as_of_on_the_window_edge_is_scored_with_the_stale_note(
         "inactive since\n"
     ) in scored.stderr
     assert out.exists()
+
+
+@pytest.mark.parametrize(
+    ("day", "why"),
+    [
+        ("2026-02-29", ": no such day: 2026 is not a leap year"),
+        ("2025-04-31", ": no such day: day 31 out of range for month 4 (1-30)"),
+        ("2025-4-x", " is not a date (YYYY-MM-DD or 'today')"),
+    ],
+)
+def test_an_as_of_the_calendar_has_not_says_why(
+    transactions: Path, tmp_path: Path, day: str, why: str
+) -> None:
+    """``--as-of 2026-02-29`` read "is not a date (YYYY-MM-DD ...)", a format
+    it has; it says why, as every other date the product reads does."""
+    result = _run(
+        "evaluate", "--transactions", str(transactions), "--as-of", day,
+        "--holdout-days", "90", "--out", str(tmp_path / "out"),
+    )  # fmt: skip
+    assert result.exit_code == 2, result.output
+    assert result.output.endswith(
+        f"Error: Invalid value for '--as-of': '{day}'{why}\n"
+    ), result.output
+    assert not (tmp_path / "out").exists()
