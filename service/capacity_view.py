@@ -91,7 +91,8 @@ def capacity_payload(
             "forecast_rest_of_day": round(
                 float(table["forecast_rest_of_day"].iat[i]), 2
             ),
-            "free_capacity": round(float(free[i]), 2),
+            # + 0.0: room a hair below zero (0.3 - (0.1 + 0.2)) rounds to -0.0
+            "free_capacity": round(float(free[i]), 2) + 0.0,
             "outage": bool(closed[i]),
             "max_congestion": round(float(table["max_congestion"].iat[i]), 3),
         }

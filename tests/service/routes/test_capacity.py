@@ -256,6 +256,28 @@ def test_a_node_of_no_capacity_scores_zero_not_minus_zero(live: Any) -> None:
     assert 'tierflow_capacity_score{node="ST-CHI"} 0.0' in client.get("/metrics").text
 
 
+def test_no_free_room_reads_zero_not_minus_zero(live: Any) -> None:
+    """Free room a hair below zero (a capacity of 0.3 less a backlog of 0.1
+    + 0.2: -5.6e-17) read ``"free_capacity":-0.0``; ``capacity show`` was
+    mended to say 0 and the API's map rounds on its own."""
+    client, _, _ = live
+    at = {"ts": OUTAGE["ts"], "node_id": "ST-CHI"}
+    events = [
+        {**at, "event_id": "n3", "type": "nominal_capacity", "value": 0.3},
+        {**at, "event_id": "b1", "type": "backlog", "value": 0.1},
+        {**at, "event_id": "b2", "type": "backlog_delta", "value": 0.2},
+    ]
+    r = client.post(
+        "/v1/capacity/events", json={"events": events}, headers={"X-API-Key": API_KEY}
+    )
+    assert r.status_code == 200, r.text
+    text = client.get("/v1/capacity").text
+    chi = next(n for n in json.loads(text)["nodes"] if n["node_id"] == "ST-CHI")
+    free = chi["free_capacity"]
+    assert (free, math.copysign(1.0, free)) == (0.0, 1.0)
+    assert "-0.0" not in text
+
+
 def test_events_are_refused_without_a_store(tmp_path: Path) -> None:
     """A server whose store could not be opened cannot log an event: applied
     in its memory alone, it would reach no other replica and be lost at a
