@@ -19,6 +19,7 @@ from tierflow.cli.options import (
     out_file_option,
     seed_option,
 )
+from tierflow.cli.param_types import Day
 from tierflow.data.errors import InputError
 from tierflow.data.order_generator import DEFAULT_START, Spike, generate_orders
 from tierflow.data.orders import write_orders
@@ -80,7 +81,7 @@ class _SpikeType(click.ParamType[Spike]):
 @seed_option(0)
 @option(
     "--start",
-    type=click.DateTime(formats=["%Y-%m-%d"]),
+    type=Day(),
     default=DEFAULT_START.isoformat(),
     show_default=True,
     help="First local day of the orders.",

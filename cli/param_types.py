@@ -10,6 +10,7 @@ from typing import Any
 
 import click
 
+from tierflow.data.calendar_days import no_such_day
 from tierflow.data.errors import InputError
 from tierflow.data.limits import TimeWindow, parse_instant
 from tierflow.data.output_folder import file_in_the_way
@@ -50,6 +51,25 @@ class Instant(click.ParamType[dt.datetime]):
             return parse_instant(text, "instant", window=self.window)
         except InputError as exc:
             self.fail(f"{text!r}: {exc.reason}.", param, ctx)
+
+
+class Day(click.DateTime):
+    """A ``YYYY-MM-DD`` day (``--start``, ``--day``): click's ``DateTime``,
+    saying why a day the calendar has not is refused (``2026-02-29``: "no
+    such day: 2026 is not a leap year"), as every other date reader does;
+    it read "does not match the format '%Y-%m-%d'", a format it has."""
+
+    def __init__(self) -> None:
+        super().__init__(formats=["%Y-%m-%d"])
+
+    def convert(
+        self, value: Any, param: click.Parameter | None, ctx: click.Context | None
+    ) -> Any:
+        if isinstance(value, str):
+            missing = no_such_day(value)
+            if missing is not None:
+                self.fail(f"{value!r}: {missing}.", param, ctx)
+        return super().convert(value, param, ctx)
 
 
 class OutputPath(click.Path):

@@ -27,7 +27,7 @@ from tierflow.cli.options import (
     seed_option,
     time_limit_option,
 )
-from tierflow.cli.param_types import FiniteFloatRange
+from tierflow.cli.param_types import Day, FiniteFloatRange
 from tierflow.cli.progress import progress_bar
 from tierflow.data.network import Network
 from tierflow.data.order_generator import read_shoppers
@@ -118,7 +118,7 @@ class SimulateRequest:
 )
 @option(
     "--day",
-    type=click.DateTime(formats=["%Y-%m-%d"]),
+    type=Day(),
     default="2026-01-19",
     show_default=True,
     help="The simulated (local) day.",

@@ -178,3 +178,38 @@ def test_network_validate_refuses_a_missing_folder(tmp_path: Path) -> None:
     result = CliRunner().invoke(cli, ["network", "validate", str(missing)])
     assert result.exit_code == 2, result.output
     assert f"Directory '{missing}' does not exist" in result.output
+
+
+DAYS = [
+    (path, param.opts[0])
+    for path, param in _options()
+    if isinstance(param.type, click.DateTime)
+]
+
+
+@pytest.mark.parametrize(
+    ("value", "reason"),
+    [
+        ("2026-02-29", "'2026-02-29': no such day: 2026 is not a leap year."),
+        (
+            "2026-04-31",
+            "'2026-04-31': no such day: day 31 out of range for month 4 (1-30).",
+        ),
+        ("2026-13-01", "'2026-13-01': no such day: month 13 out of range (1-12)."),
+        ("tomorrow", "'tomorrow' does not match the format '%Y-%m-%d'."),
+    ],
+)
+@pytest.mark.parametrize(("path", "flag"), DAYS, ids=lambda v: str(v))
+def test_a_day_option_says_why_a_day_is_refused(
+    path: tuple[str, ...], flag: str, value: str, reason: str
+) -> None:
+    """``generate orders --start`` and ``simulate --day`` said "does not
+    match the format '%Y-%m-%d'" of 2026-02-29, a format it has; every
+    other date reader names the missing day since this session."""
+    assert [(p, f) for p, f in DAYS] == [
+        (("generate", "orders"), "--start"),
+        (("simulate",), "--day"),
+    ]
+    result = CliRunner().invoke(cli, [*path, flag, value])
+    assert result.exit_code == 2, result.output
+    assert f"Error: Invalid value for '{flag}': {reason}" in result.output
