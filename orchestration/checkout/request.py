@@ -129,7 +129,8 @@ class RequestValidator:
                 "expected a list of (sku, quantity)", field="items", value=items
             )
         merged: dict[str, int] = {}
-        over: dict[str, int] = {}  # SKU -> the line its lines passed the cap at
+        # SKU -> (index, quantity) of the line its lines passed the cap at
+        over: dict[str, tuple[int, int]] = {}
         index = self.network.sku_index
         for i, item in enumerate(items):
             try:
@@ -157,7 +158,7 @@ class RequestValidator:
                 )
             merged[sku] = merged.get(sku, 0) + int(qty)
             if merged[sku] > MAX_LINE_QUANTITY and sku not in over:
-                over[sku] = i
+                over[sku] = (i, int(qty))
         if not merged:
             raise InputError("no items", field="items")
         if over:
@@ -176,19 +177,23 @@ class RequestValidator:
         return text
 
 
-def _refuse_merged_line(merged: Mapping[str, int], over: Mapping[str, int]) -> None:
+def _refuse_merged_line(
+    merged: Mapping[str, int], over: Mapping[str, tuple[int, int]]
+) -> None:
     """The ``InputError`` of the first line at which a SKU's lines added up
     past :data:`MAX_LINE_QUANTITY`: the order keeps one line per SKU, and
     ``orders.csv`` (the confirmed order's export, which ``tierflow allocate``
     reads) takes at most that many units on a line and no SKU twice in an
-    order, so such a cart could be confirmed but never allocated."""
-    sku, i = min(over.items(), key=lambda item: item[1])
+    order, so such a cart could be confirmed but never allocated. The value
+    is that line's quantity as sent (the sum is in the words): ``value
+    11000`` at a line of 5,000 named a quantity the request never held."""
+    sku, (i, qty) = min(over.items(), key=lambda item: item[1][0])
     raise InputError(
         f"lines of SKU {sku!r} add up to {merged[sku]:,} units, more than "
         f"{MAX_LINE_QUANTITY:,} on one order line",
         field="quantity",
         index=i,
-        value=merged[sku],
+        value=qty,
     )
 
 

@@ -85,7 +85,7 @@ def test_lines_of_one_sku_past_one_order_line_are_refused(shared_live: Any) -> N
     r = client.post("/v1/options", json={**TEE_TO_CHICAGO, "customer_id": "C1",
                                          "items": items})  # fmt: skip
     message = (
-        "field 'items[2].quantity': value 11000: lines of SKU 'TEE' add up to "
+        "field 'items[2].quantity': value 5000: lines of SKU 'TEE' add up to "
         "11,000 units, more than 10,000 on one order line"
     )
     assert (r.status_code, r.json()) == (

@@ -62,7 +62,7 @@ EVENTS = ("POST", "/v1/capacity/events")
 OPTIONS = ("POST", "/v1/options")
 MERGED = {
     "field": "items[2].quantity",
-    "message": "field 'items[2].quantity': value 11000: lines of SKU 'TEE' add "
+    "message": "field 'items[2].quantity': value 5000: lines of SKU 'TEE' add "
     "up to 11,000 units, more than 10,000 on one order line",
 }
 
