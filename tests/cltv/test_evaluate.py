@@ -259,7 +259,10 @@ def test_cli_evaluate_text_table_and_bad_date(cdnow_dir: Path) -> None:
         ],
     )
     assert bad.exit_code == 2
-    assert "'1997-02-30' is not a date (YYYY-MM-DD or 'today')" in bad.output
+    assert (
+        "Error: Invalid value for '--as-of': '1997-02-30': no such day: day 30 "
+        "out of range for month 2 (1-28)\n" in bad.output
+    )
     late = runner.invoke(
         cli,
         [
