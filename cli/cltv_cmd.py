@@ -24,6 +24,7 @@ from tierflow.cli.progress import progress_stage
 from tierflow.cli.state_location import STATE_LOCATION, open_state
 from tierflow.cltv.evaluate import (
     EVALUATION_FILES,
+    error_format,
     evaluate_model,
     write_evaluation,
 )
@@ -333,10 +334,12 @@ def train_command(
     backtest = result.metadata.get("training_metrics", {}).get("backtest")
     if backtest:
         width = max(len(name) for name in backtest)
+        # the log's unit: a log in 0.0001 read "mae 0.00" in every row
+        money = error_format(*(m["mae"] for m in backtest.values()))
         for name, m in backtest.items():
             click.echo(
                 f"  backtest {name:<{width}}  spearman {m['spearman']:.4f}  "
-                f"top10 {100 * m['top10_capture']:.1f}%  mae {m['mae']:.2f}  "
+                f"top10 {100 * m['top10_capture']:.1f}%  mae {m['mae']:{money}}  "
                 f"bias {m['bias_pct']:+.1f}%"
             )
 

@@ -38,6 +38,7 @@ from tierflow.cltv.features import (
     require_purchases,
     window_spend,
 )
+from tierflow.cltv.history import money_format
 from tierflow.cltv.model import (
     MODEL_NAME,
     RAW_NAME,
@@ -227,18 +228,36 @@ class Evaluation:
         return out
 
     def table(self) -> str:
-        """A fixed-width text table, one row per model."""
-        head = f"{'model':<26}{'mae':>9}{'rmse':>9}{'spearman':>10}"
+        """A fixed-width text table, one row per model. MAE and RMSE are in
+        the log's unit: shown with as many decimals as its amounts need
+        (:func:`money_format`) and as wide (a log in 0.0001 read 0.00 in
+        every row; one in 1e8 pushed the columns out of line)."""
+        errors = [m[k] for m in self.metrics.values() for k in ("mae", "rmse")]
+        money = error_format(*errors)
+        w = max([9, *(len(f"{e:{money}}") + 1 for e in errors)])
+        head = f"{'model':<26}{'mae':>{w}}{'rmse':>{w}}{'spearman':>10}"
         head += f"{'top10':>8}{'top20':>8}{'bias%':>8}{'n':>9}{'gains30':>9}"
         lines = [head]
         for name, m in self.metrics.items():
             lines.append(
-                f"{name:<26}{m['mae']:>9.2f}{m['rmse']:>9.2f}{m['spearman']:>10.4f}"
+                f"{name:<26}{m['mae']:>{w}{money}}{m['rmse']:>{w}{money}}"
+                f"{m['spearman']:>10.4f}"
                 f"{100 * m['top10_capture']:>7.1f}%{100 * m['top20_capture']:>7.1f}%"
                 f"{m['bias_pct']:>+8.1f}{int(m['n_customers']):>9d}"
                 f"{100 * m['gains_area_30']:>8.1f}%"
             )
         return "\n".join(lines)
+
+
+def error_format(*errors: float, decimals: int = 2) -> str:
+    """The format spec of errors in the log's unit (MAE, RMSE) shown side
+    by side: ``decimals`` decimals, or more where the smallest that is not 0
+    is below 0.1 (:func:`money_format`: four digits of it), as for a log
+    whose amounts are in 0.0001 of a unit, which read 0.00 in every row."""
+    shown = [abs(e) for e in errors if e and math.isfinite(e)]
+    if not shown or min(shown) >= 0.1:
+        return f".{decimals}f"
+    return money_format(*shown)
 
 
 def _json_number(key: str, value: float) -> float | int | None:

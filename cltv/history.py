@@ -256,7 +256,7 @@ class HistoryCheck:
         """``rows A -> B (±x %), customers ..., spend ...``: champion's, today's."""
         before, after = self._totals(self.champion), self._totals(self.today)
         parts = []
-        money = _money_format(before["spend"], after["spend"])
+        money = money_format(before["spend"], after["spend"])
         for name, fmt in (("rows", "d"), ("customers", "d"), ("spend", money)):
             a, b = before[name], after[name]
             change = f"{100.0 * (b - a) / a:+.2f} %" if a else "n/a"
@@ -307,9 +307,10 @@ class HistoryCheck:
         }
 
 
-def _money_format(*amounts: float) -> str:
+def money_format(*amounts: float) -> str:
     """Two decimals, or as many more as show four digits of the smallest
-    amount that is not 0 (spend 0.0123 of a log in thousands read 0.01)."""
+    amount that is not 0 (spend 0.0123 of a log in thousands read 0.01):
+    the format spec (``".2f"``) of amounts shown side by side."""
     shown = [abs(a) for a in amounts if a]
     if not shown:
         return ".2f"

@@ -21,7 +21,7 @@ from typing import Any, Protocol
 
 import pandas as pd
 
-from tierflow.cltv.evaluate import evaluate_model
+from tierflow.cltv.evaluate import error_format, evaluate_model
 from tierflow.cltv.features import CustomerData
 from tierflow.cltv.history import (
     DEFAULT_MAX_HISTORY_LOSS,
@@ -464,7 +464,9 @@ def compare(
         if challenger[name] < champion[name] - tolerance:
             worse.append(f"{name} {challenger[name]:.4f} < {champion[name]:.4f}")
     if challenger["mae"] > champion["mae"] * (1.0 + tolerance):
-        worse.append(f"mae {challenger['mae']:.3f} > {champion['mae']:.3f}")
+        # in the log's unit: "mae 0.000 > 0.000" of a log in 0.0001
+        money = error_format(challenger["mae"], champion["mae"], decimals=3)
+        worse.append(f"mae {challenger['mae']:{money}} > {champion['mae']:{money}}")
     if worse:
         return False, "challenger worse beyond tolerance: " + "; ".join(worse)
     return True, f"challenger not worse than champion within tolerance {tolerance}"

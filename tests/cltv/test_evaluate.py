@@ -19,7 +19,9 @@ from tierflow.cltv.evaluate import (
     BASELINE_ROWS,
     EVALUATION_FILES,
     METRICS,
+    Evaluation,
     best_of,
+    error_format,
     evaluate_model,
     gains_area,
     holdout_metrics,
@@ -381,3 +383,53 @@ def test_cli_evaluate_a_holdout_without_spend_by_known_customers_is_an_error(
         "date (only new customers or returns, returns outweigh purchases: net "
         "-690.00) to evaluate against\n"
     ), result.output
+
+
+def _table_of(mae: float, rmse: float) -> list[str]:
+    row = {"mae": mae, "rmse": rmse, "spearman": 0.4, "top10_capture": 0.7,
+           "top20_capture": 0.8, "bias_pct": -1.0, "n_customers": 3000,
+           "gains_area_30": 0.73}  # fmt: skip
+    metrics = {"cltv": row, "bgnbd_gg": {**row, "mae": 2 * mae}}
+    return Evaluation(0, 90, metrics, pd.DataFrame(), True).table().splitlines()
+
+
+@pytest.mark.parametrize(
+    ("mae", "rmse", "table"),
+    [
+        (7.54, 28.76, [
+            "model                           mae     rmse  spearman   top10   top20   bias%        n  gains30",
+            "cltv                           7.54    28.76    0.4000   70.0%   80.0%    -1.0     3000    73.0%",
+            "bgnbd_gg                      15.08    28.76    0.4000   70.0%   80.0%    -1.0     3000    73.0%",
+        ]),
+        # a log in 0.0001 of a unit: "0.00" in every row
+        (0.0007544, 0.0028762, [
+            "model                            mae      rmse  spearman   top10   top20   bias%        n  gains30",
+            "cltv                       0.0007544 0.0028762    0.4000   70.0%   80.0%    -1.0     3000    73.0%",
+            "bgnbd_gg                   0.0015088 0.0028762    0.4000   70.0%   80.0%    -1.0     3000    73.0%",
+        ]),
+        # a log in 1e8: the columns were pushed out of line
+        (19661864.41, 60248454.01, [
+            "model                              mae        rmse  spearman   top10   top20   bias%        n  gains30",
+            "cltv                       19661864.41 60248454.01    0.4000   70.0%   80.0%    -1.0     3000    73.0%",
+            "bgnbd_gg                   39323728.82 60248454.01    0.4000   70.0%   80.0%    -1.0     3000    73.0%",
+        ]),
+    ],
+)  # fmt: skip
+def test_the_table_shows_errors_in_the_log_s_unit(
+    mae: float, rmse: float, table: list[str]
+) -> None:
+    """MAE and RMSE are in the log's unit: with as many decimals and as wide
+    as its amounts need (odd units read 0.00, or broke the columns)."""
+    assert _table_of(mae, rmse) == table
+
+
+@pytest.mark.parametrize(
+    ("errors", "spec"),
+    [((7.59, 10.14), ".2f"), ((0.0007917, 0.01), ".7f"), ((0.0, 0.0), ".2f"),
+     ((27365317.75, float("nan")), ".2f")],
+)  # fmt: skip
+def test_error_format_shows_four_digits_of_small_errors(
+    errors: tuple[float, ...], spec: str
+) -> None:
+    """``cltv train``'s backtest lines read "mae 0.00" for a log in 0.0001."""
+    assert error_format(*errors) == spec

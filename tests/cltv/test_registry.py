@@ -88,6 +88,25 @@ def test_compare_tolerance(change: dict[str, float], promote: bool) -> None:
     assert decision is promote, reason
 
 
+@pytest.mark.parametrize(
+    ("scale", "words"),
+    [
+        (1.0, "mae 30.700 > 30.000"),
+        (1e-5, "mae 0.0003070 > 0.0003000"),  # read "mae 0.000 > 0.000"
+    ],
+)
+def test_compare_names_the_mae_of_a_log_in_small_units(
+    scale: float, words: str
+) -> None:
+    """MAE is in the log's unit: a log in 0.0001 read "mae 0.000 > 0.000"."""
+    champion = {**METRICS, "mae": 30.0 * scale}
+    decision, reason = compare(champion, {**champion, "mae": 30.7 * scale}, 0.02)
+    assert (decision, reason) == (
+        False,
+        f"challenger worse beyond tolerance: {words}",
+    )
+
+
 def test_retrain_promotes_first_is_idempotent_and_prunes(
     data: CustomerData, tmp_path: Path
 ) -> None:
