@@ -11,16 +11,24 @@ import re
 #: CDNOW's ``YYYYMMDD`` alone.
 _ISO_DAY = re.compile(r"(\d{4})-(\d{1,2})-(\d{1,2})(?:[T ]|$)")
 _COMPACT_DAY = re.compile(r"(\d{4})(\d{2})(\d{2})$")
+#: ISO 8601's basic form of an instant's day (``20260105T1500Z``), which
+#: Python's and pandas' instant readers take as they take the extended one.
+_BASIC_DAY = re.compile(r"(\d{4})(\d{2})(\d{2})(?:T|$)")
 
 
-def no_such_day(text: str, *, compact: bool = False) -> str | None:
+def no_such_day(text: str, *, compact: bool = False, basic: bool = False) -> str | None:
     """Why ``text``, written as a date, names no day of the calendar, e.g.
     ``2026-02-29``: "no such day: 2026 is not a leap year"; None when it is
     not written as a date or names a real day. ``compact``: ``YYYYMMDD``.
+    ``basic``: an instant, whose day may also be in ISO 8601's basic form
+    (``20260229T10:00Z``, which read "not an ISO 8601 instant" where
+    ``20260228T10:00Z`` is taken).
 
     Every date reader says this instead of a bare "not a date", which left
     the writer of ``2026-02-29`` or ``2026-04-31`` looking for a typo."""
     match = (_COMPACT_DAY if compact else _ISO_DAY).match(text.strip())
+    if match is None and basic:
+        match = _BASIC_DAY.match(text.strip())
     if match is None:
         return None
     year, month, day = (int(part) for part in match.groups())

@@ -75,7 +75,11 @@ def now() -> dt.datetime:
         when = None
     if when is None or when.tzinfo is None or not within_instant_years(when):
         first, last = INSTANT_YEARS
-        message = f"not an ISO 8601 instant with offset in {first}-{last}"
+        # 2026-02-29T10:00Z: why (it read "not an ISO 8601 instant", as
+        # the flags' instants did)
+        message = no_such_day(text, basic=True) or (
+            f"not an ISO 8601 instant with offset in {first}-{last}"
+        )
         raise InputError(message, field=NOW_VARIABLE, value=text)
     return when.astimezone(dt.UTC)
 
@@ -90,7 +94,7 @@ def parse_instant(
     try:
         when = dt.datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
     except ValueError:
-        message = no_such_day(text) or "not an ISO 8601 instant"
+        message = no_such_day(text, basic=True) or "not an ISO 8601 instant"
         raise InputError(message, field=field, value=text) from None
     if when.tzinfo is None:
         message = "no timezone offset (naive time; add Z or +HH:MM)"

@@ -250,7 +250,9 @@ def _to_datetime(cells: _Cells) -> Any:
     unparsed = parsed.isna().to_numpy() & ~empty
     if unparsed.any():  # the first is the error: say why, if it names no day
         first = str(text.iloc[int(np.argmax(unparsed))])
-        cells.reject(unparsed, no_such_day(first) or f"not {what}")
+        instant = cells.column.kind == "datetime"  # 20260229T10:00Z too
+        why = no_such_day(first, basic=instant)
+        cells.reject(unparsed, why or f"not {what}")
     bad = ~has_tz.to_numpy(dtype=bool) & ~empty
     # an offset written otherwise (``-5``, ``+05:3``, a space before it) is
     # malformed, not missing: it was called "no timezone offset"

@@ -108,6 +108,9 @@ def test_options_text(tmp_path: Path) -> None:
          "Error: field 'quantity': index 0: value 99999999999999999999999: more than 10,000 units on one line"),
         (("--items", "TEE:6000,TEE:5000", "--dest", "100"),
          "Error: field 'quantity': index 1: value 5000: lines of SKU 'TEE' add up to 11,000 units, more than 10,000 on one order line"),
+        # ISO 8601's basic form is taken (20260228T150000Z): its day, named
+        (("--items", "TEE:1", "--dest", "100", "--now", "20260229T150000Z"),
+         "Error: field 'now': value '20260229T150000Z': no such day: 2026 is not a leap year"),
         (("--items", "TEE:1", "--dest", "100", "--now", "9999-12-31T23:00:00Z"),
          "Error: field 'now': value '9999-12-31T23:00:00Z': outside the years 1900-2200"),
         (("--items", "TEE:1", "--dest", "100", "--prefer", "fast=1"),

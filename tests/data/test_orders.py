@@ -248,6 +248,9 @@ BAD_ORDERS = [
     ("no February 29th", (3, "created_at", "2026-02-29T10:00:00Z"),
      r"^orders\.csv: row 3: field 'created_at': value '2026-02-29T10:00:00Z': "
      r"no such day: 2026 is not a leap year$"),
+    ("no February 29th, basic form", (3, "created_at", "20260229T100000Z"),
+     r"^orders\.csv: row 3: field 'created_at': value '20260229T100000Z': "
+     r"no such day: 2026 is not a leap year$"),
     ("zero quantity", (3, "quantity", "0"),
      r"^orders\.csv: row 3: field 'quantity': value '0': must be >= 1$"),
     ("bad tier", (4, "tier", "bronze"),

@@ -137,6 +137,26 @@ def test_now_comes_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None
     assert now().year >= 2026
 
 
+@pytest.mark.parametrize(
+    ("value", "reason"),
+    [
+        ("2026-02-29T10:00Z", "no such day: 2026 is not a leap year"),
+        ("2026-04-31T10:00Z", "no such day: day 31 out of range for month 4 (1-30)"),
+        ("yesterday", "not an ISO 8601 instant with offset in 1900-2200"),
+        ("2026-02-28T10:00", "not an ISO 8601 instant with offset in 1900-2200"),
+    ],
+)
+def test_tierflow_now_names_a_day_the_calendar_has_not(
+    monkeypatch: pytest.MonkeyPatch, value: str, reason: str
+) -> None:
+    """``TIERFLOW_NOW=2026-02-29T10:00Z`` read "not an ISO 8601 instant",
+    a format it has, where every other instant reader says why."""
+    monkeypatch.setenv("TIERFLOW_NOW", value)
+    with pytest.raises(InputError) as caught:
+        now()
+    assert str(caught.value) == f"field 'TIERFLOW_NOW': value {value!r}: {reason}"
+
+
 def test_a_time_window_takes_whole_days(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
