@@ -44,11 +44,6 @@ WEEKS_SHOWN = 3
 #: another unit is a factor of 100 or 1,000; another week or customer base
 #: is not 20. ``cltv score`` notes it, ``cltv retrain`` refuses the day.
 UNIT_NOTE_RATIO = 20.0
-#: Spend is summed in whole multiples of this (a hundred-millionth of the
-#: log's unit): exact and independent of the row order, and fine enough for
-#: a log in thousands (0.004) or in bitcoin (0.00012); whole cents summed a
-#: log in thousands to 0, and the guard then saw none of its spend.
-SPEND_QUANTUM = 10**8
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,10 +113,10 @@ def _count(value: Any) -> int:
 def summarize_history(log: TransactionLog, as_of_day: int) -> HistorySummary:
     """The :class:`HistorySummary` of ``log`` on or before ``as_of_day``.
 
-    Spend is summed exactly in whole :data:`SPEND_QUANTUM` ths of the unit, so
-    the figure does not depend on the row order or on rows after
-    ``as_of_day`` (a loss of 0 is exactly 0), and a log of cents has its
-    exact total. One pass over the log: 10 M rows take well under a second.
+    Spend is summed exactly (:func:`_exact_sum`), so the figure does not
+    depend on the row order or on rows after ``as_of_day`` (a loss of 0 is
+    exactly 0), whatever the unit. One pass over the log: 10 M rows take
+    well under a second.
     """
     keep = log.day <= as_of_day
     customer = log.customer[keep]
@@ -140,14 +135,13 @@ def summarize_history(log: TransactionLog, as_of_day: int) -> HistorySummary:
 
 
 def _exact_sum(amount: np.ndarray) -> float:
-    """The sum of ``amount`` (each at most the readers' 1e9) in quanta of
-    ``1 / SPEND_QUANTUM``, added as integers (each quantum count split in
-    two halves that cannot overflow int64) and divided once: the nearest
-    float to the exact total of the rounded amounts."""
-    quanta = np.rint(amount * float(SPEND_QUANTUM)).astype(np.int64)
-    high = int((quanta >> 32).sum())
-    low = int((quanta & 0xFFFFFFFF).sum())
-    return ((high << 32) + low) / SPEND_QUANTUM
+    """The nearest float to the exact total of ``amount`` (``math.fsum``):
+    independent of the row order, in any unit. Summed in whole 1e-8 of the
+    unit, a log whose amounts are below that (1e-9 an order) held no spend:
+    a switch to it read as a history loss of all spend (which
+    ``--accept-history-loss`` would publish), not as another unit; summed
+    in whole cents, a log in thousands (0.004) did."""
+    return math.fsum(amount.tolist())
 
 
 @dataclass(frozen=True, slots=True)

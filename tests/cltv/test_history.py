@@ -382,7 +382,8 @@ def test_a_damaged_summary_names_the_file(stored: Any, why: str) -> None:
 
 
 @pytest.mark.parametrize(
-    ("factor", "accept"), [(100.0, False), (100.0, True), (0.001, False)]
+    ("factor", "accept"),
+    [(100.0, False), (100.0, True), (0.001, False), (1e-10, False), (1e-10, True)],
 )
 def test_a_log_in_another_unit_is_refused(
     feed: pd.DataFrame, shop: Shop, factor: float, accept: bool
@@ -393,9 +394,11 @@ def test_a_log_in_another_unit_is_refused(
     is, naming both averages (the test of ``cltv score``'s unit note); a
     deliberate correction of the history (``accept_history_loss``) does not
     let it through. In thousands (x 0.001) it is the unit that is named, not
-    the spend lost."""
+    the spend lost; so below 1e-8 of the unit (x 1e-10), whose spend was
+    summed to 0 and refused as a loss of all of it, which
+    ``accept_history_loss`` let through to publish forecasts in the new unit."""
     day = _day(feed, NEXT).copy()
-    day["amount"] = (day["amount"] * factor).round(5)
+    day["amount"] = (day["amount"] * factor).round(5 if factor >= 1e-3 else 20)
     before = _snapshot(shop.registry.root)
     published = shop.scores.read_bytes()
     result = shop.retrain(day, accept_history_loss=accept)
