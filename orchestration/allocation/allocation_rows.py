@@ -281,7 +281,9 @@ class BatchRows:
         WH-WEST out of stock`` (the engine's reason named one: the closed
         node's room, "larger than the room left today at every eligible
         node"). A node is named once, by the first cause of
-        :data:`_NODE_CAUSES` that holds; one cause alone keeps its reason."""
+        :data:`_NODE_CAUSES` that holds; every such node closed reads
+        ``deferred: WH-EAST, WH-WEST closed (outage)``; any other cause
+        alone keeps the engine's reason."""
         a = result.assignment
         items = np.array(
             sorted(
@@ -320,7 +322,9 @@ class BatchRows:
                 )
                 if at[k].any()
             ]
-            if shut[k].any() and len(causes) > 1:
+            # every node offering it closed: that, not the closed nodes' room
+            every_closed = bool((shut[k] == offers[k]).all())
+            if shut[k].any() and (len(causes) > 1 or every_closed):
                 reasons[item] = "deferred: " + "; ".join(causes)
         return reasons
 

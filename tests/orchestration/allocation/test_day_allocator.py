@@ -353,14 +353,18 @@ def test_a_deferral_names_a_closed_node_and_the_others_out_of_stock(
 def test_a_deferral_of_one_cause_keeps_its_reason(
     tiny: Network, make_orders: MakeOrders, engine: str
 ) -> None:
-    """Every node closed (no stock missing), or no room but no node closed:
-    the reasons other tools read stay as they were."""
+    """No room but no node closed: the engine's reason stays as it was.
+    Every node closed (no stock missing) read "larger than the room left
+    today at every eligible node" (the closed nodes' room of 0): it says
+    they are closed."""
     settings = AllocationSettings(engine=engine)
     room = "deferred: larger than the room left today at every eligible node"
     orders = make_orders(["T,2026-01-05T10:30:00-05:00,C1,606,gold,TEE,1"])
     every = _outages(tiny, "WH-EAST", "WH-WEST", "ST-CHI")
     out = DayAllocator(tiny, orders, settings=settings, events=every).run()
-    assert out.rows["reason"].tolist() == [room]
+    assert out.rows["reason"].tolist() == [
+        "deferred: WH-EAST, WH-WEST, ST-CHI closed (outage)"
+    ]
     orders = make_orders(_EAST_ONLY)
     no_room = np.array([0.0, 800.0, 100.0])
     out = DayAllocator(tiny, orders, settings=settings, capacity=no_room).run()
