@@ -38,7 +38,7 @@ from tierflow.cltv.features import (
     require_purchases,
     window_spend,
 )
-from tierflow.cltv.history import money_format
+from tierflow.cltv.history import error_format
 from tierflow.cltv.model import (
     MODEL_NAME,
     RAW_NAME,
@@ -247,17 +247,6 @@ class Evaluation:
                 f"{100 * m['gains_area_30']:>8.1f}%"
             )
         return "\n".join(lines)
-
-
-def error_format(*errors: float, decimals: int = 2) -> str:
-    """The format spec of errors in the log's unit (MAE, RMSE) shown side
-    by side: ``decimals`` decimals, or more where the smallest that is not 0
-    is below 0.1 (:func:`money_format`: four digits of it), as for a log
-    whose amounts are in 0.0001 of a unit, which read 0.00 in every row."""
-    shown = [abs(e) for e in errors if e and math.isfinite(e)]
-    if not shown or min(shown) >= 0.1:
-        return f".{decimals}f"
-    return money_format(*shown)
 
 
 def _json_number(key: str, value: float) -> float | int | None:

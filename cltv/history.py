@@ -311,6 +311,17 @@ def money_format(*amounts: float) -> str:
     return f".{max(2, 3 - math.floor(math.log10(min(shown))))}f"
 
 
+def error_format(*errors: float, decimals: int = 2) -> str:
+    """The format spec of errors in the log's unit (MAE, RMSE) shown side
+    by side: ``decimals`` decimals, or more where the smallest that is not 0
+    is below 0.1 (:func:`money_format`: four digits of it), as for a log
+    whose amounts are in 0.0001 of a unit, which read 0.00 in every row."""
+    shown = [abs(e) for e in errors if e and math.isfinite(e)]
+    if not shown or min(shown) >= 0.1:
+        return f".{decimals}f"
+    return money_format(*shown)
+
+
 def _percent(share: float) -> str:
     return f"{100.0 * share:g} %"
 

@@ -20,6 +20,7 @@ from pathlib import Path
 from string import Template
 from typing import Any
 
+from tierflow.cltv.history import error_format
 from tierflow.data.vocabulary import TIERS
 from tierflow.orchestration.simulation.day import SimulationResult
 from tierflow.orchestration.simulation.report_plots import (
@@ -39,8 +40,8 @@ REPORT_FILES = ("report.html", "summary.json", *(f"{name}.png" for name in PLOTS
 _TEMPLATE = "report_template.html"
 #: The metrics of a CLTV backtest the report shows, with their headings.
 _CLTV_METRICS = (
-    ("mae", "MAE ($)", "{:,.2f}"),
-    ("rmse", "RMSE ($)", "{:,.2f}"),
+    ("mae", "MAE ($)", "error"),
+    ("rmse", "RMSE ($)", "error"),
     ("spearman", "Spearman", "{:.3f}"),
     ("top10_capture", "top 10 % capture", "share"),
     ("top20_capture", "top 20 % capture", "share"),
@@ -365,11 +366,15 @@ def _cltv_facts(c: dict[str, Any]) -> str:
     )
 
 
-def _metric(value: Any, form: str) -> str:
+def _metric(value: Any, form: str, error: str = ",.2f") -> str:
+    """``value`` as ``form`` says: a share, an error in the log's unit (in
+    ``error``, the spec every model's errors share), or a format string."""
     if value is None:
         return "–"
     if form == "share":
         return _pct(100 * float(value))
+    if form == "error":
+        return f"{float(value):{error}}"
     return form.format(float(value))
 
 
@@ -386,10 +391,18 @@ def _cltv_backtest(c: dict[str, Any]) -> str:
         )
         return f"<p class='note' id='cltv-no-backtest'>No backtest: {why}.</p>"
     head = ["model", *(h for _k, h, _d in _CLTV_METRICS)]
+    # errors in the log's unit: a history in 0.0001 of a unit read 0.00
+    errors = [
+        float(m[k])
+        for m in tested["models"].values()
+        for k in ("mae", "rmse")
+        if m.get(k) is not None
+    ]
+    error = "," + error_format(*errors)
     rows = [
         [
             _CLTV_MODELS.get(name, name),
-            *(_metric(m.get(k), d) for k, _h, d in _CLTV_METRICS),
+            *(_metric(m.get(k), d, error) for k, _h, d in _CLTV_METRICS),
         ]
         for name, m in tested["models"].items()
     ]

@@ -191,6 +191,29 @@ def test_a_backtest_is_a_table_of_metrics() -> None:
     assert "trained 90 days before the as-of date" in html
 
 
+def test_a_backtest_in_small_units_shows_its_errors() -> None:
+    """A purchase history in 0.0001 of a unit: MAE and RMSE read 0.00 in
+    every row; they show four digits of the smallest, as ``cltv evaluate``
+    does (:func:`~tierflow.cltv.history.error_format`)."""
+    metrics = {
+        "mae": 0.001027, "rmse": 0.003737, "spearman": 0.3989,
+        "top10_capture": 0.6474, "top20_capture": 0.8131, "bias_pct": 13.5,
+        "n_customers": 43542.0, "gains_area_30": 0.68,
+    }  # fmt: skip
+    cltv = {
+        "as_of": "2026-01-18", "champion": "v1", "promoted": True,
+        "reason": "no champion yet", "published_rows": 50000,
+        "platinum_threshold": 0.006708, "model_version": "v1",
+        "horizon_days": 365, "segments": {},
+        "backtest": {"window_days": 90, "models": {"cltv": metrics}},
+    }  # fmt: skip
+    html = _cltv({"cltv": cltv})
+    row = re.search(r"<tr><td class=\"text\">CLTV model</td>(.*?)</tr>", html)
+    assert row is not None
+    cells = re.findall(r"<td>(.*?)</td>", row.group(1))
+    assert cells[:2] == ["0.001027", "0.003737"]
+
+
 def test_plots_read_new_york_time_with_labelled_axes_and_no_overlaps(
     day: Any,
 ) -> None:
