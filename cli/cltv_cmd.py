@@ -24,12 +24,11 @@ from tierflow.cli.progress import progress_stage
 from tierflow.cli.state_location import STATE_LOCATION, open_state
 from tierflow.cltv.evaluate import (
     EVALUATION_FILES,
-    error_format,
     evaluate_model,
     write_evaluation,
 )
 from tierflow.cltv.features import CustomerData, load_customer_data
-from tierflow.cltv.history import DEFAULT_MAX_HISTORY_LOSS, GuardStatus
+from tierflow.cltv.history import DEFAULT_MAX_HISTORY_LOSS, GuardStatus, error_format
 from tierflow.cltv.level import LEVELS, LevelChoice
 from tierflow.cltv.lifecycle import (
     RetrainResult,

@@ -21,7 +21,7 @@ from typing import Any, Protocol
 
 import pandas as pd
 
-from tierflow.cltv.evaluate import error_format, evaluate_model
+from tierflow.cltv.evaluate import evaluate_model
 from tierflow.cltv.features import CustomerData
 from tierflow.cltv.history import (
     DEFAULT_MAX_HISTORY_LOSS,
@@ -29,6 +29,7 @@ from tierflow.cltv.history import (
     HistoryGuard,
     HistorySummary,
     compare_history,
+    error_format,
     summarize_history,
     unit_change,
 )

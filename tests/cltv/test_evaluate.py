@@ -21,7 +21,6 @@ from tierflow.cltv.evaluate import (
     METRICS,
     Evaluation,
     best_of,
-    error_format,
     evaluate_model,
     gains_area,
     holdout_metrics,
@@ -29,6 +28,7 @@ from tierflow.cltv.evaluate import (
     write_evaluation,
 )
 from tierflow.cltv.features import CustomerData, load_customer_data
+from tierflow.cltv.history import error_format
 from tierflow.cltv.model import CLTVConfig
 from tierflow.data.synthetic_transactions import generate_transactions
 from tierflow.data.transactions import TransactionLog, day_number
