@@ -240,17 +240,9 @@ def test_a_node_of_no_capacity_scores_zero_not_minus_zero(live: Any) -> None:
     the clip. The API said ``"score":-0.0``, ``capacity show`` -0.000 and the
     metric -0.0, of a score in [0, 1]."""
     client, _, _ = live
-    at = {"ts": OUTAGE["ts"], "node_id": "ST-CHI"}
-    events = [
-        {**at, "event_id": "n0", "type": "nominal_capacity", "value": 0},
-        {**at, "event_id": "b", "type": "backlog", "value": 15},
-    ]
-    r = client.post(
-        "/v1/capacity/events", json={"events": events}, headers={"X-API-Key": API_KEY}
+    chi, text = _chicago_after(
+        client, [("n0", "nominal_capacity", 0), ("b", "backlog", 15)]
     )
-    assert r.status_code == 200, r.text
-    text = client.get("/v1/capacity").text
-    chi = next(n for n in json.loads(text)["nodes"] if n["node_id"] == "ST-CHI")
     assert (chi["score"], math.copysign(1.0, chi["score"])) == (0.0, 1.0)
     assert '"score":-0.0' not in text
     assert 'tierflow_capacity_score{node="ST-CHI"} 0.0' in client.get("/metrics").text
@@ -261,21 +253,34 @@ def test_no_free_room_reads_zero_not_minus_zero(live: Any) -> None:
     + 0.2: -5.6e-17) read ``"free_capacity":-0.0``; ``capacity show`` was
     mended to say 0 and the API's map rounds on its own."""
     client, _, _ = live
+    chi, text = _chicago_after(
+        client,
+        [
+            ("n3", "nominal_capacity", 0.3),
+            ("b1", "backlog", 0.1),
+            ("b2", "backlog_delta", 0.2),
+        ],
+    )
+    free = chi["free_capacity"]
+    assert (free, math.copysign(1.0, free)) == (0.0, 1.0)
+    assert "-0.0" not in text
+
+
+def _chicago_after(
+    client: Any, events: list[tuple[str, str, float]]
+) -> tuple[dict[str, Any], str]:
+    """ST-CHI's entry in ``GET /v1/capacity`` and the whole answer's text,
+    after ``(event_id, type, value)`` events posted for it at the outage's
+    time."""
     at = {"ts": OUTAGE["ts"], "node_id": "ST-CHI"}
-    events = [
-        {**at, "event_id": "n3", "type": "nominal_capacity", "value": 0.3},
-        {**at, "event_id": "b1", "type": "backlog", "value": 0.1},
-        {**at, "event_id": "b2", "type": "backlog_delta", "value": 0.2},
-    ]
+    body = [{**at, "event_id": e, "type": kind, "value": v} for e, kind, v in events]
     r = client.post(
-        "/v1/capacity/events", json={"events": events}, headers={"X-API-Key": API_KEY}
+        "/v1/capacity/events", json={"events": body}, headers={"X-API-Key": API_KEY}
     )
     assert r.status_code == 200, r.text
     text = client.get("/v1/capacity").text
     chi = next(n for n in json.loads(text)["nodes"] if n["node_id"] == "ST-CHI")
-    free = chi["free_capacity"]
-    assert (free, math.copysign(1.0, free)) == (0.0, 1.0)
-    assert "-0.0" not in text
+    return chi, text
 
 
 def test_events_are_refused_without_a_store(tmp_path: Path) -> None:
