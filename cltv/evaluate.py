@@ -230,7 +230,7 @@ class Evaluation:
     def table(self) -> str:
         """A fixed-width text table, one row per model. MAE and RMSE are in
         the log's unit: shown with as many decimals as its amounts need
-        (:func:`money_format`) and as wide (a log in 0.0001 read 0.00 in
+        (:func:`~tierflow.cltv.history.error_format`) and as wide (a log in 0.0001 read 0.00 in
         every row; one in 1e8 pushed the columns out of line)."""
         errors = [m[k] for m in self.metrics.values() for k in ("mae", "rmse")]
         money = error_format(*errors)

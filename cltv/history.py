@@ -113,10 +113,14 @@ def _count(value: Any) -> int:
 def summarize_history(log: TransactionLog, as_of_day: int) -> HistorySummary:
     """The :class:`HistorySummary` of ``log`` on or before ``as_of_day``.
 
-    Spend is summed exactly (:func:`_exact_sum`), so the figure does not
-    depend on the row order or on rows after ``as_of_day`` (a loss of 0 is
-    exactly 0), whatever the unit. One pass over the log: 10 M rows take
-    well under a second.
+    Spend is summed exactly (``math.fsum``), so the figure does not depend
+    on the row order or on rows after ``as_of_day`` (a loss of 0 is exactly
+    0), whatever the unit: summed in whole 1e-8 of the unit, a log whose
+    amounts are below that (1e-9 an order) held no spend, and a switch to it
+    read as a history loss of all spend (which ``--accept-history-loss``
+    would publish), not as another unit; summed in whole cents, a log in
+    thousands (0.004) did. One pass over the log: 10 M rows take about
+    half a second.
     """
     keep = log.day <= as_of_day
     customer = log.customer[keep]
@@ -129,19 +133,9 @@ def summarize_history(log: TransactionLog, as_of_day: int) -> HistorySummary:
         as_of=str(day_to_date(as_of_day).date()),
         rows=rows,
         customers=customers,
-        spend=_exact_sum(amount[amount > 0]),
+        spend=math.fsum(amount[amount > 0]),
         weekly_rows=tuple(int(n) for n in weeks),
     )
-
-
-def _exact_sum(amount: np.ndarray) -> float:
-    """The nearest float to the exact total of ``amount`` (``math.fsum``):
-    independent of the row order, in any unit. Summed in whole 1e-8 of the
-    unit, a log whose amounts are below that (1e-9 an order) held no spend:
-    a switch to it read as a history loss of all spend (which
-    ``--accept-history-loss`` would publish), not as another unit; summed
-    in whole cents, a log in thousands (0.004) did."""
-    return math.fsum(amount.tolist())
 
 
 @dataclass(frozen=True, slots=True)

@@ -33,7 +33,6 @@ from tierflow.cltv.history import (
     summarize_history,
     unit_change,
 )
-from tierflow.cltv.history import UNIT_NOTE_RATIO as UNIT_NOTE_RATIO
 from tierflow.cltv.model import CLTVConfig, CLTVModel, Scores
 from tierflow.cltv.registry import (
     METADATA_FILE,
@@ -77,7 +76,7 @@ def unit_note(
     data: CustomerData, as_of_day: int, registry: ModelRegistry, version: str
 ) -> str | None:
     """A note when the amounts of ``data`` up to ``as_of_day`` average more
-    than :data:`UNIT_NOTE_RATIO` times (or less than its inverse) those the
+    than :data:`~tierflow.cltv.history.UNIT_NOTE_RATIO` times (or less than its inverse) those the
     model ``version`` was trained on: a log in cents scored with a model
     trained in dollars put the spend features where the model never saw
     them, and forecasts moved by factors of 1e-8 to 1e4 against the dollar
