@@ -75,13 +75,15 @@ def stale_log_note(data: CustomerData, as_of_day: int) -> str | None:
 def unit_note(
     data: CustomerData, as_of_day: int, registry: ModelRegistry, version: str
 ) -> str | None:
-    """A note when the amounts of ``data`` up to ``as_of_day`` average more
-    than :data:`~tierflow.cltv.history.UNIT_NOTE_RATIO` times (or less than its inverse) those the
-    model ``version`` was trained on: a log in cents scored with a model
-    trained in dollars put the spend features where the model never saw
-    them, and forecasts moved by factors of 1e-8 to 1e4 against the dollar
-    ones (42 of 800 customers changed tier) without a word. ``None``
-    otherwise, or for a model saved without a history summary."""
+    """A note when the amounts of ``data`` up to ``as_of_day``, or of its
+    newest rows (:func:`~tierflow.cltv.history.unit_change`), average more
+    than :data:`~tierflow.cltv.history.UNIT_NOTE_RATIO` times (or less than
+    its inverse) those the model ``version`` was trained on: a log in cents
+    scored with a model trained in dollars put the spend features where the
+    model never saw them, and forecasts moved by factors of 1e-8 to 1e4
+    against the dollar ones (42 of 800 customers changed tier) without a
+    word. ``None`` otherwise, or for a model saved without a history
+    summary."""
     stored = (registry.metadata(version).get("data") or {}).get("history")
     if not isinstance(stored, dict):
         return None
@@ -89,7 +91,7 @@ def unit_note(
         trained = HistorySummary.from_json(stored)
     except InputError:  # the history guard names a damaged one; a note does not
         return None
-    change = unit_change(trained, summarize_history(data.transactions, as_of_day))
+    change = unit_change(trained, data.transactions, as_of_day)
     if change is None:
         return None
     log = data.transactions
@@ -610,8 +612,7 @@ def _guard(
     stored = plan.champion_history
     today = summarize_history(data.transactions, day_number(stored.as_of))
     check = compare_history(stored, today, max_loss)
-    log = summarize_history(data.transactions, plan.recipe.as_of_day)
-    unit = unit_change(stored, log)
+    unit = unit_change(stored, data.transactions, plan.recipe.as_of_day)
     if unit is not None:
         return HistoryGuard(GuardStatus.REFUSED, check, unit=unit)
     if not check.exceeded:

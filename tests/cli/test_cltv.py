@@ -685,6 +685,45 @@ def test_a_log_in_another_currency_unit_than_the_model_is_said(
     assert "currency unit" not in same.stderr
 
 
+def test_a_log_whose_newest_day_switched_to_cents_is_said(
+    transactions: Path, trained_90: tuple[Path, Result], tmp_path: Path
+) -> None:
+    """Scored as of 2023-07-31 with the model trained as of 2023-06-30, the
+    feed switched to cents on that day (120 orders): the log's average moved
+    under 5-fold and the note said nothing; its newest rows are judged too
+    (the retrain's guard's test) and named."""
+    models = trained_90[0]  # read only
+    log = pd.read_csv(transactions, dtype={"customer_id": str})
+    log = log.loc[log["order_date"] <= "2023-07-31"]
+    busy = log.loc[log["order_date"] <= "2023-06-30"].tail(120)
+    busy = busy.assign(order_date="2023-07-31", order_id=busy["order_id"] + "-b")
+    log = pd.concat([log, busy], ignore_index=True)
+    last = log["order_date"] == "2023-07-31"
+    log.loc[last, "amount"] = (log.loc[last, "amount"] * 100).round(0)
+    cents = tmp_path / "cents.csv"
+    log.to_csv(cents, index=False)
+    out = str(tmp_path / "scores.csv")
+    common = ["--as-of", "2023-07-31", "--model-dir", str(models), "--out", out]
+    scored = _run("score", "--transactions", str(cents), *common)
+    assert scored.exit_code == 0, scored.output
+    version = (models / "CURRENT").read_text().strip()
+    history = json.loads((models / version / "metadata.json").read_text())["data"][
+        "history"
+    ]
+    trained = history["spend"] / history["rows"]
+    newest = log.loc[last]
+    today = newest["amount"].clip(lower=0).sum() / len(newest)
+    whole = log["amount"].clip(lower=0).sum() / len(log)
+    assert whole / trained < 5
+    assert (
+        f"{cents}: amounts average {today:.4g} a row on 2023-07-31 "
+        f"({len(newest)} rows, the newest; {whole:.4g} over the whole log), "
+        f"{today / trained:.3g} times the {trained:.4g} of the log {version} "
+        "was trained on: another currency unit? The model's spend features are "
+        "in its training log's unit; score a log in that unit"
+    ) in scored.stderr
+
+
 def test_tables_the_model_was_not_trained_with_are_named(
     transactions: Path, trained_90: tuple[Path, Result], tmp_path: Path
 ) -> None:
