@@ -203,21 +203,35 @@ def backtest_days(horizon_days: int) -> int:
 
 @dataclass(frozen=True, slots=True)
 class BacktestSkipped:
-    """Why a retrain ran no backtest: the history is shorter than its window
-    plus the training of the refit before the window, so every day of a
-    young history failed on it (and the champion was never replaced).
+    """Why a retrain ran no backtest, which then failed every such day:
 
-    Days count from the first purchase to the as-of date; ``runs_from`` is
-    the first as-of date with history enough.
+    - ``cause="history"``: the history is shorter than its window plus the
+      training of the refit before the window (every day of a young history
+      failed, and the champion was never replaced). Days count from the
+      first purchase to the as-of date; ``runs_from`` is the first as-of date
+      with history enough.
+    - ``cause="empty_window"``: the window (``window_from`` to ``window_to``)
+      has no transaction to score the refits on: a quiet day of a one-day
+      horizon, or a log a day or two late (``runs_from`` is ``None``: from
+      the next day with a transaction in its window). A log that ends more
+      than :data:`STALE_LOG_DAYS` before the as-of date still fails it.
     """
 
     window_days: int
     needed_days: int
     history_days: int
     first_purchase: str
-    runs_from: str
+    runs_from: str | None
+    cause: str
+    window_from: str
+    window_to: str
 
     def message(self) -> str:
+        if self.cause == "empty_window":
+            return (
+                f"backtest not run: no transactions in its {self.window_days}-day "
+                f"window ({self.window_from} to {self.window_to}) to score it on"
+            )
         trains = self.needed_days - self.window_days
         return (
             f"backtest not run: history too short for it ({self.history_days} "
@@ -236,18 +250,22 @@ def backtest_shortfall(
 ) -> BacktestSkipped | None:
     """A :class:`BacktestSkipped` when the history up to ``as_of_day`` cannot
     hold a backtest of every config in ``configs`` (each refitted as of
-    ``as_of_day − window_days``); ``None`` when it can."""
-    first = data.transactions.first_day
+    ``as_of_day − window_days`` and scored on the window after it), or the
+    window holds no transaction; ``None`` when it can run."""
+    log = data.transactions
+    first = log.first_day
     needed = window_days + max(c.min_training_days for c in configs)
-    if as_of_day - first >= needed:
-        return None
-    return BacktestSkipped(
-        window_days,
-        needed,
-        as_of_day - first,
-        str(day_to_date(first).date()),
-        str(day_to_date(first + needed).date()),
-    )
+    start = as_of_day - window_days
+    window = (str(day_to_date(start + 1).date()), str(day_to_date(as_of_day).date()))
+    history = (window_days, needed, as_of_day - first, str(day_to_date(first).date()))
+    if as_of_day - first < needed:
+        runs_from = str(day_to_date(first + needed).date())
+        return BacktestSkipped(*history, runs_from, "history", *window)
+    stale = as_of_day - log.last_day > STALE_LOG_DAYS
+    if not stale and not ((log.day > start) & (log.day <= as_of_day)).any():
+        # a log weeks behind is a broken feed: its backtest fails the day
+        return BacktestSkipped(*history, None, "empty_window", *window)
+    return None
 
 
 def backtest(

@@ -25,7 +25,7 @@ from tierflow.data.synthetic_transactions import (
     generate_transactions,
     write_transactions,
 )
-from tierflow.data.transactions import day_number
+from tierflow.data.transactions import day_number, day_to_date
 
 
 @pytest.fixture(scope="module")
@@ -242,6 +242,9 @@ def test_retrain_on_a_young_history_goes_on_without_its_backtest(
             "history_days": days,
             "first_purchase": "2022-01-01",
             "runs_from": "2022-05-31",
+            "cause": "history",
+            "window_from": str(day_to_date(day_number(day) - 89).date()),
+            "window_to": day,
         }
         assert result.stderr.endswith(f"WARNING tierflow.cli.cltv: {why}\n")
         versions = [p.name for p in models.iterdir() if p.is_dir()]
