@@ -19,6 +19,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol
 
+import numpy as np
 import pandas as pd
 
 from tierflow.cltv.evaluate import evaluate_model
@@ -41,7 +42,7 @@ from tierflow.cltv.registry import (
     library_versions,
 )
 from tierflow.data.errors import InputError
-from tierflow.data.transactions import day_number, day_to_date
+from tierflow.data.transactions import TransactionLog, day_number, day_to_date
 
 #: Columns handed to a :class:`ScoreSink`, in this order.
 SCORE_COLUMNS = ("customer_id", "predicted_spend", "p_active", "segment")
@@ -211,10 +212,11 @@ class BacktestSkipped:
       first purchase to the as-of date; ``runs_from`` is the first as-of date
       with history enough.
     - ``cause="empty_window"``: the window (``window_from`` to ``window_to``)
-      has no transaction to score the refits on: a quiet day of a one-day
-      horizon, or a log a day or two late (``runs_from`` is ``None``: from
-      the next day with a transaction in its window). A log that ends more
-      than :data:`STALE_LOG_DAYS` before the as-of date still fails it.
+      has no spend by the customers known before it to score the refits on:
+      a quiet day of a one-day horizon, a day of new customers or returns
+      only, or a log a day or two late (``runs_from`` is ``None``: from the
+      next day with spend in its window). A log that ends more than
+      :data:`STALE_LOG_DAYS` before the as-of date still fails it.
     """
 
     window_days: int
@@ -229,8 +231,11 @@ class BacktestSkipped:
     def message(self) -> str:
         if self.cause == "empty_window":
             return (
-                f"backtest not run: no transactions in its {self.window_days}-day "
-                f"window ({self.window_from} to {self.window_to}) to score it on"
+                f"backtest not run: no spend to score it on in its "
+                f"{self.window_days}-day window ({self.window_from} to "
+                f"{self.window_to}) by the customers known before it (no "
+                "transactions, only new customers', or more returns than "
+                "purchases)"
             )
         trains = self.needed_days - self.window_days
         return (
@@ -251,7 +256,7 @@ def backtest_shortfall(
     """A :class:`BacktestSkipped` when the history up to ``as_of_day`` cannot
     hold a backtest of every config in ``configs`` (each refitted as of
     ``as_of_day − window_days`` and scored on the window after it), or the
-    window holds no transaction; ``None`` when it can run."""
+    window holds no spend to score; ``None`` when it can run."""
     log = data.transactions
     first = log.first_day
     needed = window_days + max(c.min_training_days for c in configs)
@@ -262,10 +267,24 @@ def backtest_shortfall(
         runs_from = str(day_to_date(first + needed).date())
         return BacktestSkipped(*history, runs_from, "history", *window)
     stale = as_of_day - log.last_day > STALE_LOG_DAYS
-    if not stale and not ((log.day > start) & (log.day <= as_of_day)).any():
+    if not stale and _window_spend(log, start, as_of_day) <= 0:
         # a log weeks behind is a broken feed: its backtest fails the day
         return BacktestSkipped(*history, None, "empty_window", *window)
     return None
+
+
+def _window_spend(log: TransactionLog, start: int, end: int) -> float:
+    """Net spend in ``(start, end]`` of the customers who purchased on or
+    before ``start``: what a backtest trained as of ``start`` is scored on
+    (:func:`~tierflow.cltv.evaluate.evaluate_forecasts` refuses 0 or less),
+    summed as it sums it."""
+    known = np.zeros(log.n_customers, dtype=bool)
+    known[log.customer[(log.day <= start) & (log.amount >= 0)]] = True
+    inside = (log.day > start) & (log.day <= end)
+    totals = np.bincount(
+        log.customer[inside], weights=log.amount[inside], minlength=log.n_customers
+    )
+    return float(totals[known].sum())
 
 
 def backtest(

@@ -263,13 +263,14 @@ def test_a_young_history_keeps_the_champion_against_another_config(
     assert registry.current() == champion.champion == result.champion
 
 
-def test_a_backtest_window_without_transactions_does_not_fail_the_day(
+def test_a_backtest_window_without_spend_does_not_fail_the_day(
     data: CustomerData, tmp_path: Path
 ) -> None:
     """With --horizon-days 1 the backtest's window is the as-of date alone:
     a day without a transaction (a quiet Sunday of a small shop) failed the
-    daily job ("no transactions in the holdout"), publishing nothing, and a
-    log a day late failed every day. The backtest cannot judge the day, so
+    daily job ("no transactions in the holdout"), publishing nothing, as did
+    a day of returns only ("no spend in the holdout"), and a log a day late
+    failed every day. The backtest cannot judge the day, so
     it is skipped as for a young history: the champion's config promoted (the
     backtest compares it with itself), another config not."""
     days = set(data.transactions.day.tolist())
@@ -280,10 +281,14 @@ def test_a_backtest_window_without_transactions_does_not_fail_the_day(
     scores = tmp_path / "scores.csv"
     result = retrain(log, quiet, registry, config=FAST, sink=CsvScoreSink(scores))
     date = str(day_to_date(quiet).date())
-    assert result.reason == (
-        f"backtest not run: no transactions in its 1-day window ({date} to "
-        f"{date}) to score it on; the challenger has the champion's config, "
-        "which the backtest would compare with itself: promoted"
+    why = (
+        f"backtest not run: no spend to score it on in its 1-day window ({date} "
+        f"to {date}) by the customers known before it (no transactions, only "
+        "new customers', or more returns than purchases)"
+    )
+    assert result.reason == why + (
+        "; the challenger has the champion's config, which the backtest would "
+        "compare with itself: promoted"
     )
     assert result.promoted and registry.current() == result.challenger
     assert result.published_rows == len(pd.read_csv(scores)) > 0
@@ -302,10 +307,20 @@ def test_a_backtest_window_without_transactions_does_not_fail_the_day(
     other = CLTVConfig(n_estimators=1, max_iter=5, min_samples_leaf=20, n_cutoffs=3)
     kept = retrain(log, quiet, registry, config=other)
     assert not kept.promoted and kept.champion == result.champion
-    assert kept.reason.endswith(
-        "to score it on; the challenger's config differs from the champion's "
-        "and is not promoted untested: the champion stays"
+    assert kept.reason == why + (
+        "; the challenger's config differs from the champion's and is not "
+        "promoted untested: the champion stays"
     )
+    # a day of returns only: a net spend below 0 (it failed the day too)
+    tx = data.transactions
+    refund = TransactionLog.from_columns(
+        [*tx.customer_ids[tx.customer], tx.customer_ids[0]],
+        [*(day_to_date(d) for d in tx.day), day_to_date(quiet)],
+        [*tx.amount, -50.0],
+        source="syn.csv",
+    )
+    returned = retrain(CustomerData(refund).until(quiet), quiet, registry, config=FAST)
+    assert returned.promoted and returned.reason.startswith(why)
     # a log weeks behind the as-of date is a broken feed, not a quiet day
     late = quiet + 10
     with pytest.raises(InputError) as caught:
@@ -316,7 +331,7 @@ def test_a_backtest_window_without_transactions_does_not_fail_the_day(
         f"backtest trains as of the as-of date {day_to_date(late).date()} minus "
         "its 1-day window)"
     )
-    assert registry.current() == result.champion
+    assert registry.current() == returned.champion
 
 
 def test_a_failing_retrain_keeps_no_more_versions_than_keep(
