@@ -19,6 +19,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol
 
+import numpy as np
 import pandas as pd
 
 from tierflow.cltv.evaluate import evaluate_model
@@ -41,7 +42,7 @@ from tierflow.cltv.registry import (
     library_versions,
 )
 from tierflow.data.errors import InputError
-from tierflow.data.transactions import day_number, day_to_date
+from tierflow.data.transactions import TransactionLog, day_number, day_to_date
 
 #: Columns handed to a :class:`ScoreSink`, in this order.
 SCORE_COLUMNS = ("customer_id", "predicted_spend", "p_active", "segment")
@@ -75,13 +76,15 @@ def stale_log_note(data: CustomerData, as_of_day: int) -> str | None:
 def unit_note(
     data: CustomerData, as_of_day: int, registry: ModelRegistry, version: str
 ) -> str | None:
-    """A note when the amounts of ``data`` up to ``as_of_day`` average more
-    than :data:`~tierflow.cltv.history.UNIT_NOTE_RATIO` times (or less than its inverse) those the
-    model ``version`` was trained on: a log in cents scored with a model
-    trained in dollars put the spend features where the model never saw
-    them, and forecasts moved by factors of 1e-8 to 1e4 against the dollar
-    ones (42 of 800 customers changed tier) without a word. ``None``
-    otherwise, or for a model saved without a history summary."""
+    """A note when the amounts of ``data`` up to ``as_of_day``, or of its
+    newest rows (:func:`~tierflow.cltv.history.unit_change`), average more
+    than :data:`~tierflow.cltv.history.UNIT_NOTE_RATIO` times (or less than
+    its inverse) those the model ``version`` was trained on: a log in cents
+    scored with a model trained in dollars put the spend features where the
+    model never saw them, and forecasts moved by factors of 1e-8 to 1e4
+    against the dollar ones (42 of 800 customers changed tier) without a
+    word. ``None`` otherwise, or for a model saved without a history
+    summary."""
     stored = (registry.metadata(version).get("data") or {}).get("history")
     if not isinstance(stored, dict):
         return None
@@ -89,7 +92,7 @@ def unit_note(
         trained = HistorySummary.from_json(stored)
     except InputError:  # the history guard names a damaged one; a note does not
         return None
-    change = unit_change(trained, summarize_history(data.transactions, as_of_day))
+    change = unit_change(trained, data.transactions, as_of_day)
     if change is None:
         return None
     log = data.transactions
@@ -201,21 +204,39 @@ def backtest_days(horizon_days: int) -> int:
 
 @dataclass(frozen=True, slots=True)
 class BacktestSkipped:
-    """Why a retrain ran no backtest: the history is shorter than its window
-    plus the training of the refit before the window, so every day of a
-    young history failed on it (and the champion was never replaced).
+    """Why a retrain ran no backtest, which then failed every such day:
 
-    Days count from the first purchase to the as-of date; ``runs_from`` is
-    the first as-of date with history enough.
+    - ``cause="history"``: the history is shorter than its window plus the
+      training of the refit before the window (every day of a young history
+      failed, and the champion was never replaced). Days count from the
+      first purchase to the as-of date; ``runs_from`` is the first as-of date
+      with history enough.
+    - ``cause="empty_window"``: the window (``window_from`` to ``window_to``)
+      has no spend by the customers known before it to score the refits on:
+      a quiet day of a one-day horizon, a day of new customers or returns
+      only, or a log a day or two late (``runs_from`` is ``None``: from the
+      next day with spend in its window). A log that ends more than
+      :data:`STALE_LOG_DAYS` before the as-of date still fails it.
     """
 
     window_days: int
     needed_days: int
     history_days: int
     first_purchase: str
-    runs_from: str
+    runs_from: str | None
+    cause: str
+    window_from: str
+    window_to: str
 
     def message(self) -> str:
+        if self.cause == "empty_window":
+            return (
+                f"backtest not run: no spend to score it on in its "
+                f"{self.window_days}-day window ({self.window_from} to "
+                f"{self.window_to}) by the customers known before it (no "
+                "transactions, only new customers', or more returns than "
+                "purchases)"
+            )
         trains = self.needed_days - self.window_days
         return (
             f"backtest not run: history too short for it ({self.history_days} "
@@ -234,18 +255,36 @@ def backtest_shortfall(
 ) -> BacktestSkipped | None:
     """A :class:`BacktestSkipped` when the history up to ``as_of_day`` cannot
     hold a backtest of every config in ``configs`` (each refitted as of
-    ``as_of_day − window_days``); ``None`` when it can."""
-    first = data.transactions.first_day
+    ``as_of_day − window_days`` and scored on the window after it), or the
+    window holds no spend to score; ``None`` when it can run."""
+    log = data.transactions
+    first = log.first_day
     needed = window_days + max(c.min_training_days for c in configs)
-    if as_of_day - first >= needed:
-        return None
-    return BacktestSkipped(
-        window_days,
-        needed,
-        as_of_day - first,
-        str(day_to_date(first).date()),
-        str(day_to_date(first + needed).date()),
+    start = as_of_day - window_days
+    window = (str(day_to_date(start + 1).date()), str(day_to_date(as_of_day).date()))
+    history = (window_days, needed, as_of_day - first, str(day_to_date(first).date()))
+    if as_of_day - first < needed:
+        runs_from = str(day_to_date(first + needed).date())
+        return BacktestSkipped(*history, runs_from, "history", *window)
+    stale = as_of_day - log.last_day > STALE_LOG_DAYS
+    if not stale and _window_spend(log, start, as_of_day) <= 0:
+        # a log weeks behind is a broken feed: its backtest fails the day
+        return BacktestSkipped(*history, None, "empty_window", *window)
+    return None
+
+
+def _window_spend(log: TransactionLog, start: int, end: int) -> float:
+    """Net spend in ``(start, end]`` of the customers who purchased on or
+    before ``start``: what a backtest trained as of ``start`` is scored on
+    (:func:`~tierflow.cltv.evaluate.evaluate_forecasts` refuses 0 or less),
+    summed as it sums it."""
+    known = np.zeros(log.n_customers, dtype=bool)
+    known[log.customer[(log.day <= start) & (log.amount >= 0)]] = True
+    inside = (log.day > start) & (log.day <= end)
+    totals = np.bincount(
+        log.customer[inside], weights=log.amount[inside], minlength=log.n_customers
     )
+    return float(totals[known].sum())
 
 
 def backtest(
@@ -610,8 +649,7 @@ def _guard(
     stored = plan.champion_history
     today = summarize_history(data.transactions, day_number(stored.as_of))
     check = compare_history(stored, today, max_loss)
-    log = summarize_history(data.transactions, plan.recipe.as_of_day)
-    unit = unit_change(stored, log)
+    unit = unit_change(stored, data.transactions, plan.recipe.as_of_day)
     if unit is not None:
         return HistoryGuard(GuardStatus.REFUSED, check, unit=unit)
     if not check.exceeded:

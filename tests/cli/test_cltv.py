@@ -25,7 +25,7 @@ from tierflow.data.synthetic_transactions import (
     generate_transactions,
     write_transactions,
 )
-from tierflow.data.transactions import day_number
+from tierflow.data.transactions import day_number, day_to_date
 
 
 @pytest.fixture(scope="module")
@@ -242,6 +242,9 @@ def test_retrain_on_a_young_history_goes_on_without_its_backtest(
             "history_days": days,
             "first_purchase": "2022-01-01",
             "runs_from": "2022-05-31",
+            "cause": "history",
+            "window_from": str(day_to_date(day_number(day) - 89).date()),
+            "window_to": day,
         }
         assert result.stderr.endswith(f"WARNING tierflow.cli.cltv: {why}\n")
         versions = [p.name for p in models.iterdir() if p.is_dir()]
@@ -683,6 +686,45 @@ def test_a_log_in_another_currency_unit_than_the_model_is_said(
     same = _run("score", "--transactions", str(transactions), *common)
     assert same.exit_code == 0, same.output
     assert "currency unit" not in same.stderr
+
+
+def test_a_log_whose_newest_day_switched_to_cents_is_said(
+    transactions: Path, trained_90: tuple[Path, Result], tmp_path: Path
+) -> None:
+    """Scored as of 2023-07-31 with the model trained as of 2023-06-30, the
+    feed switched to cents on that day (120 orders): the log's average moved
+    under 5-fold and the note said nothing; its newest rows are judged too
+    (the retrain's guard's test) and named."""
+    models = trained_90[0]  # read only
+    log = pd.read_csv(transactions, dtype={"customer_id": str})
+    log = log.loc[log["order_date"] <= "2023-07-31"]
+    busy = log.loc[log["order_date"] <= "2023-06-30"].tail(120)
+    busy = busy.assign(order_date="2023-07-31", order_id=busy["order_id"] + "-b")
+    log = pd.concat([log, busy], ignore_index=True)
+    last = log["order_date"] == "2023-07-31"
+    log.loc[last, "amount"] = (log.loc[last, "amount"] * 100).round(0)
+    cents = tmp_path / "cents.csv"
+    log.to_csv(cents, index=False)
+    out = str(tmp_path / "scores.csv")
+    common = ["--as-of", "2023-07-31", "--model-dir", str(models), "--out", out]
+    scored = _run("score", "--transactions", str(cents), *common)
+    assert scored.exit_code == 0, scored.output
+    version = (models / "CURRENT").read_text().strip()
+    history = json.loads((models / version / "metadata.json").read_text())["data"][
+        "history"
+    ]
+    trained = history["spend"] / history["rows"]
+    newest = log.loc[last]
+    today = newest["amount"].clip(lower=0).sum() / len(newest)
+    whole = log["amount"].clip(lower=0).sum() / len(log)
+    assert whole / trained < 5
+    assert (
+        f"{cents}: amounts average {today:.4g} a row on 2023-07-31 "
+        f"({len(newest)} rows, the newest; {whole:.4g} over the whole log), "
+        f"{today / trained:.3g} times the {trained:.4g} of the log {version} "
+        "was trained on: another currency unit? The model's spend features are "
+        "in its training log's unit; score a log in that unit"
+    ) in scored.stderr
 
 
 def test_tables_the_model_was_not_trained_with_are_named(

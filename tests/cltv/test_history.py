@@ -19,9 +19,11 @@ import pytest
 
 from tierflow.cltv.features import CustomerData
 from tierflow.cltv.history import (
+    UNIT_MIN_ROWS,
     HistorySummary,
     compare_history,
     summarize_history,
+    unit_change,
 )
 from tierflow.cltv.lifecycle import CsvScoreSink, RetrainResult, retrain
 from tierflow.cltv.model import CLTVConfig
@@ -424,7 +426,108 @@ def test_a_log_in_another_unit_is_refused(
         "trained_mean": pytest.approx(trained, rel=1e-12),
         "today_mean": pytest.approx(now, rel=1e-12),
         "ratio": pytest.approx(ratio, rel=1e-12),
+        "since": None,  # the whole log
+        "rows": len(day),
+        "log_mean": pytest.approx(now, rel=1e-12),
     }
+
+
+def _gross_mean(frame: pd.DataFrame) -> float:
+    """Gross spend a row (returns count as rows, not as spend)."""
+    return float(frame["amount"].clip(lower=0).sum()) / len(frame)
+
+
+def _busy_next_day(feed: pd.DataFrame, factor: float) -> pd.DataFrame:
+    """The feed of :data:`NEXT` with 150 more orders on that day (the last
+    150 of the champion's history again), that day's amounts x ``factor``."""
+    day = _day(feed, NEXT)
+    more = _day(feed, AS_OF).tail(150).assign(order_date=pd.Timestamp(NEXT))
+    day = pd.concat([day, more], ignore_index=True)
+    on_next = day["order_date"] == NEXT
+    day.loc[on_next, "amount"] = (day.loc[on_next, "amount"] * factor).round(2)
+    return day
+
+
+def test_a_feed_switched_to_cents_yesterday_is_refused(
+    feed: pd.DataFrame, shop: Shop
+) -> None:
+    """Two years in dollars and one busy day (156 rows) in cents: the log's
+    average moved under 5-fold, within the 20 of the whole-log test, and the
+    challenger trained on the mixed log was promoted and published. The
+    newest rows alone are judged too: refused naming their day and both
+    averages."""
+    day = _busy_next_day(feed, 100.0)
+    before = _snapshot(shop.registry.root)
+    published = shop.scores.read_bytes()
+    result = shop.retrain(day)
+    trained = _gross_mean(_day(feed, AS_OF))
+    newest = day.loc[day["order_date"] == NEXT]
+    now, whole = _gross_mean(newest), _gross_mean(day)
+    assert whole / trained < 5  # what the whole-log test saw
+    ratio = now / trained
+    assert ratio > 20  # 100 times that day's own orders in dollars
+    assert result.refused and not result.promoted
+    assert result.reason == (
+        f"amounts average {now:.4g} a row on {NEXT} ({len(newest)} rows, the "
+        f"newest; {whole:.4g} over the whole log), {ratio:.3g} times the "
+        f"{trained:.4g} of the log the champion {shop.champion} was trained "
+        "on: another currency unit? A challenger trained on it would forecast "
+        "and publish spend in its unit" + TAIL
+    )
+    assert _snapshot(shop.registry.root) == before
+    assert shop.scores.read_bytes() == published
+    assert result.to_json()["history_check"]["unit_change"] == {
+        "as_of": NEXT,
+        "trained_mean": pytest.approx(trained, rel=1e-12),
+        "today_mean": pytest.approx(now, rel=1e-12),
+        "ratio": pytest.approx(ratio, rel=1e-12),
+        "since": NEXT,
+        "rows": 156,
+        "log_mean": pytest.approx(whole, rel=1e-12),
+    }
+
+
+def test_one_big_order_among_few_new_rows_is_not_a_unit_change(
+    feed: pd.DataFrame, shop: Shop
+) -> None:
+    """One genuine order 1,500 times the average among the 7 rows of the day
+    after the champion's: those rows alone average over 200 times the
+    champion's, but a period of the newest rows is judged only with
+    :data:`UNIT_MIN_ROWS` rows, where one order moves the average 16-fold."""
+    trained = _gross_mean(_day(feed, AS_OF))
+    day = _day(feed, NEXT)
+    big = day.tail(1).assign(amount=round(1500 * trained, 2))
+    day = pd.concat([day, big], ignore_index=True)
+    new = day.loc[day["order_date"] == NEXT]
+    assert len(new) < UNIT_MIN_ROWS and _gross_mean(new) / trained > 200
+    result = shop.retrain(day)
+    assert not result.refused, result.reason
+    check = result.to_json()["history_check"]
+    assert check["status"] == "passed"
+    assert check["unit_change"] is None
+
+
+def test_the_newest_rows_are_judged_apart_from_older_new_ones(
+    feed: pd.DataFrame,
+) -> None:
+    """A model trained as of 2023-03-31 (a champion kept since, or a model
+    that scores daily), the feed switched to cents on its last, busy day:
+    the rows after the model's as-of date (16 weeks in dollars, a day in
+    cents) average under 20 times the model's; the newest day is judged on
+    its own."""
+    log = _day(feed, "2023-07-20")
+    last = log["order_date"] == "2023-07-20"
+    busy = pd.concat([log.loc[last]] * -(-UNIT_MIN_ROWS // last.sum()))
+    busy["amount"] *= 100
+    log = pd.concat([log.loc[~last], busy], ignore_index=True)
+    trained = summarize_history(_data(feed).transactions, day_number("2023-03-31"))
+    usual = trained.spend / trained.rows
+    assert _gross_mean(log.loc[log["order_date"] > "2023-03-31"]) / usual < 20
+    change = unit_change(trained, _data(log).transactions, day_number("2023-07-20"))
+    assert change is not None
+    assert (change.since, change.rows) == ("2023-07-20", len(busy))
+    assert change.today == pytest.approx(_gross_mean(busy), rel=1e-12)
+    assert change.ratio > 20
 
 
 def test_a_clean_day_has_no_unit_change(feed: pd.DataFrame, shop: Shop) -> None:

@@ -18,7 +18,7 @@ import pytest
 from tests.conftest import ROOT
 from tierflow.cltv import lifecycle
 from tierflow.cltv.features import CustomerData
-from tierflow.cltv.lifecycle import compare, retrain, train_model
+from tierflow.cltv.lifecycle import CsvScoreSink, compare, retrain, train_model
 from tierflow.cltv.model import CLTVConfig
 from tierflow.cltv.registry import (
     CURRENT_FILE,
@@ -34,7 +34,7 @@ from tierflow.data.customer_tables import CustomerProfiles
 from tierflow.data.errors import InputError
 from tierflow.data.store import StoreUnavailable
 from tierflow.data.synthetic_transactions import generate_transactions
-from tierflow.data.transactions import TransactionLog, day_number
+from tierflow.data.transactions import TransactionLog, day_number, day_to_date
 
 #: Small and quick; the registry logic does not depend on model quality:
 #: one short boosting, three cut-offs, and neither the calibration windows
@@ -228,6 +228,9 @@ def test_a_young_history_retrains_every_day_until_the_backtest_can_run(
             "history_days": days,
             "first_purchase": "2022-01-01",
             "runs_from": "2022-05-01",
+            "cause": "history",
+            "window_from": str(day_to_date(first + days - 59).date()),
+            "window_to": str(day_to_date(first + days).date()),
         }
         assert result.to_json()["backtest_skipped"] == skipped
         state = registry.read_retrain_state()
@@ -258,6 +261,77 @@ def test_a_young_history_keeps_the_champion_against_another_config(
         "promoted untested: the champion stays",
     )
     assert registry.current() == champion.champion == result.champion
+
+
+def test_a_backtest_window_without_spend_does_not_fail_the_day(
+    data: CustomerData, tmp_path: Path
+) -> None:
+    """With --horizon-days 1 the backtest's window is the as-of date alone:
+    a day without a transaction (a quiet Sunday of a small shop) failed the
+    daily job ("no transactions in the holdout"), publishing nothing, as did
+    a day of returns only ("no spend in the holdout"), and a log a day late
+    failed every day. The backtest cannot judge the day, so
+    it is skipped as for a young history: the champion's config promoted (the
+    backtest compares it with itself), another config not."""
+    days = set(data.transactions.day.tolist())
+    quiet = next(d for d in range(AS_OF, AS_OF + 90) if d not in days)
+    log = data.until(quiet)
+    registry = ModelRegistry(tmp_path / "models")
+    retrain(log, quiet - 1, registry, horizon_days=1, config=FAST)
+    scores = tmp_path / "scores.csv"
+    result = retrain(log, quiet, registry, config=FAST, sink=CsvScoreSink(scores))
+    date = str(day_to_date(quiet).date())
+    why = (
+        f"backtest not run: no spend to score it on in its 1-day window ({date} "
+        f"to {date}) by the customers known before it (no transactions, only "
+        "new customers', or more returns than purchases)"
+    )
+    assert result.reason == why + (
+        "; the challenger has the champion's config, which the backtest would "
+        "compare with itself: promoted"
+    )
+    assert result.promoted and registry.current() == result.challenger
+    assert result.published_rows == len(pd.read_csv(scores)) > 0
+    first = str(day_to_date(data.transactions.first_day).date())
+    skipped = {
+        "window_days": 1,
+        "needed_days": 61,
+        "history_days": quiet - data.transactions.first_day,
+        "first_purchase": first,
+        "runs_from": None,
+        "cause": "empty_window",
+        "window_from": date,
+        "window_to": date,
+    }
+    assert result.to_json()["backtest_skipped"] == skipped
+    other = CLTVConfig(n_estimators=1, max_iter=5, min_samples_leaf=20, n_cutoffs=3)
+    kept = retrain(log, quiet, registry, config=other)
+    assert not kept.promoted and kept.champion == result.champion
+    assert kept.reason == why + (
+        "; the challenger's config differs from the champion's and is not "
+        "promoted untested: the champion stays"
+    )
+    # a day of returns only: a net spend below 0 (it failed the day too)
+    tx = data.transactions
+    refund = TransactionLog.from_columns(
+        [*tx.customer_ids[tx.customer], tx.customer_ids[0]],
+        [*(day_to_date(d) for d in tx.day), day_to_date(quiet)],
+        [*tx.amount, -50.0],
+        source="syn.csv",
+    )
+    returned = retrain(CustomerData(refund).until(quiet), quiet, registry, config=FAST)
+    assert returned.promoted and returned.reason.startswith(why)
+    # a log weeks behind the as-of date is a broken feed, not a quiet day
+    late = quiet + 10
+    with pytest.raises(InputError) as caught:
+        retrain(log, late, registry, config=FAST)
+    assert str(caught.value) == (
+        f"syn.csv: field 'backtest_as_of': value '{day_to_date(late - 1).date()}'"
+        ": no transactions after the as-of date to evaluate against (the "
+        f"backtest trains as of the as-of date {day_to_date(late).date()} minus "
+        "its 1-day window)"
+    )
+    assert registry.current() == returned.champion
 
 
 def test_a_failing_retrain_keeps_no_more_versions_than_keep(

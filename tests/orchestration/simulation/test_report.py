@@ -424,6 +424,9 @@ def test_the_daily_jobs_table_facts(tmp_path: Path) -> None:
         "history_days": 90,
         "first_purchase": "2022-01-01",
         "runs_from": "2022-05-01",
+        "cause": "history",
+        "window_from": "2022-02-01",
+        "window_to": "2022-04-01",
     }
 
 
