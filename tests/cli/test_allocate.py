@@ -654,6 +654,42 @@ def test_bench_allocation_over_days_reports_distributions(tmp_path: Path) -> Non
     assert "## Forecast-error sweep" in (out / "summary.md").read_text()
 
 
+def _names(folder: Path) -> list[str]:
+    """Every path under ``folder``, relative, sorted."""
+    return sorted(str(p.relative_to(folder)) for p in folder.rglob("*"))
+
+
+def test_bench_allocation_replaces_every_file_of_an_earlier_run(
+    tmp_path: Path,
+) -> None:
+    """An ``--out`` that held another bench's results kept the files this run
+    does not write beside the new ones: a one-day run left a two-day run's
+    ``days/day01/`` (results.csv has day 0 only), a single-day run its
+    ``gap_by_day.png`` and ``days/``. The bench now works beside ``--out``
+    and replaces every name it owns, so the folder is one run's."""
+    out = tmp_path / "bench"
+    common = ["bench", "allocation", "--network", str(TINY), "--orders", "30"]
+    common += ["--seed", "1", "--utilization", "tight", "--engines", "greedy"]
+    common += ["--time-limit", "1", "--hindsight-time-limit", "1"]
+    common += ["--out", str(out)]
+    (out / "days").mkdir(parents=True)
+    (out / "notes.txt").write_text("mine\n")  # not the bench's: left alone
+    for days in ("2", "1"):
+        result = CliRunner().invoke(cli, [*common, "--days", days])
+        assert result.exit_code == 0, result.output
+    assert _names(out) == [
+        "days", "days/day00", "days/day00/history.csv", "days/day00/orders.csv",
+        "gap_by_day.png", "notes.txt", "results.csv", "summary.json", "summary.md",
+    ]  # fmt: skip
+    result = CliRunner().invoke(cli, common)
+    assert result.exit_code == 0, result.output
+    assert _names(out) == [
+        "cost_gap.png", "notes.txt", "orders.csv", "results.csv", "summary.json",
+        "summary.md", "utilization.png",
+    ]  # fmt: skip
+    assert _names(tmp_path) == ["bench", *(f"bench/{n}" for n in _names(out))]
+
+
 def test_bench_allocation_refuses_a_bad_sweep_scale(tmp_path: Path) -> None:
     args = ["bench", "allocation", "--network", str(TINY), "--days", "1"]
     args += ["--forecast-sweep", "0.5,-1", "--out", str(tmp_path)]
