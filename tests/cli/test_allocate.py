@@ -186,6 +186,33 @@ def test_hindsight_with_events_is_refused_before_anything_is_written(
     assert not out.exists()
 
 
+def test_batch_minutes_and_batch_size_together_are_refused(tmp_path: Path) -> None:
+    """``--batch-minutes 30 --batch-size 5`` ran 12 batches of 5 orders: the
+    size replaced the windows without a word (the synopsis offers one or the
+    other). Both on the command line are a usage error; a window from the
+    settings file or the environment still gives way to a --batch-size."""
+    orders = _write_orders(tmp_path / "orders.csv", 60)
+    out = tmp_path / "out"
+    both = ["--batch-minutes", "30", "--batch-size", "5"]
+    result = _allocate(orders, out, "--engine", "greedy", *both)
+    assert result.exit_code == 2, result.output
+    assert result.output.endswith(
+        "Error: --batch-minutes and --batch-size are two ways to cut the day "
+        "into batches: give one\n"
+    )
+    assert not out.exists()
+    runner = CliRunner(env={"TIERFLOW_ALLOCATE_BATCH_MINUTES": "30"})
+    by_size = runner.invoke(
+        cli,
+        [
+            "allocate", "--network", str(TINY), "--orders", str(orders),
+            "--engine", "greedy", "--batch-size", "5", "--out", str(out), "--json",
+        ],
+    )  # fmt: skip
+    assert by_size.exit_code == 0, by_size.output
+    assert json.loads(by_size.stdout)["n_batches"] == 12
+
+
 def _tree(folder: Path) -> dict[str, bytes]:
     return {
         str(p.relative_to(folder)): p.read_bytes()
