@@ -11,6 +11,7 @@ from typing import Any
 
 import click
 import numpy as np
+from click.core import ParameterSource
 
 from tierflow.capacity.demand_forecast import DemandForecast, local_order_dates
 from tierflow.capacity.events import CapacityEvent, read_event_file
@@ -215,6 +216,17 @@ class AllocateRequest:
 def allocate_command(as_json: bool, **options: Any) -> None:
     """Allocate ORDERS to nodes; write OUT/allocations.csv and OUT/summary.json."""
     request = AllocateRequest(**options)
+    source = click.get_current_context().get_parameter_source
+    if (
+        source("batch_minutes") is ParameterSource.COMMANDLINE
+        and source("batch_size") is ParameterSource.COMMANDLINE
+    ):
+        # the size replaced the windows without a word (QA); a window from
+        # the settings file or the environment still gives way to a size
+        raise click.UsageError(
+            "--batch-minutes and --batch-size are two ways to cut the day "
+            "into batches: give one"
+        )
     if request.hindsight and request.events_path is not None:
         # the events were dropped without a word: the plan used a node
         # after its outage (QA)

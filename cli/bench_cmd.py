@@ -41,7 +41,24 @@ from tierflow.cli.progress import progress_bar, progress_stage
 from tierflow.data.errors import InputError
 from tierflow.data.network import Network
 from tierflow.data.orlib_gap import BestKnown, read_best_known
+from tierflow.data.output_folder import StagedOutput
 from tierflow.formulations.gap import GapInstance, load_gap_file
+
+#: Every name ``bench allocation`` writes in OUT, one day or ``--days``: a
+#: run replaces them all, so the folder never mixes two runs' files (a
+#: one-day run kept a two-day run's ``days/day01/``, a single day its
+#: ``gap_by_day.png``).
+ALLOCATION_BENCH_NAMES = (
+    "results.csv",
+    "summary.md",
+    "summary.json",
+    "orders.csv",
+    "cost_gap.png",
+    "utilization.png",
+    "gap_by_day.png",
+    "days",
+    "sweep",
+)
 
 #: gap1..gap12 files hold profit-maximization problems in OR-Library's gapinfo,
 #: but their published min values are the project's reference too; the bench
@@ -238,14 +255,17 @@ def bench_allocation(
             hindsight_time_limit, forecasts, sweep, out, as_json,
         )  # fmt: skip
         return
-    out.mkdir(parents=True, exist_ok=True)
     steps = [
         "hindsight",
         "nearest",
         *[f"{e}{b}" for e in names for b in ("", "+bid")],
         "outage",
     ]
-    with progress_bar("bench allocation", len(steps), show_item=True) as bar:
+    staged = StagedOutput(out, ALLOCATION_BENCH_NAMES)
+    with (
+        staged.open() as work,
+        progress_bar("bench allocation", len(steps), show_item=True) as bar,
+    ):
         runs, extra = run_allocation_bench(
             net,
             n_orders=n_orders or 5000,
@@ -254,10 +274,10 @@ def bench_allocation(
             engines=names,
             time_limit_s=time_limit,
             hindsight_time_limit_s=hindsight_time_limit,
-            workdir=out,
+            workdir=work.path,
             on_step=lambda name: bar.update(1, name),
         )
-    summary = write_allocation_reports(runs, extra, out)
+        summary = write_allocation_reports(runs, extra, work.path)
     if as_json:
         rows = [dataclasses.asdict(run) for run in runs]
         click.echo(json.dumps({**extra, "runs": rows, "out": str(out)}, default=str))
@@ -294,7 +314,11 @@ def _bench_days(
     scales = parse_scales(sweep)
     n_steps = n_days * len(utilizations) * (3 + len(set(forecasts)))
     n_steps += 2 + len(scales) if scales else 0
-    with progress_bar("bench allocation", n_steps, show_item=True) as bar:
+    staged = StagedOutput(out, ALLOCATION_BENCH_NAMES)
+    with (
+        staged.open() as work,
+        progress_bar("bench allocation", n_steps, show_item=True) as bar,
+    ):
         text = run_and_report(
             net,
             n_days=n_days,
@@ -303,7 +327,7 @@ def _bench_days(
             config=config,
             utilizations=utilizations,
             sweep_scales=scales,
-            out=out,
+            out=work.path,
             on_step=lambda name: bar.update(1, name),
         )
     if as_json:

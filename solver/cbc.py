@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import signal
 import tempfile
 import time
 from pathlib import Path
@@ -154,9 +155,16 @@ def _pulp_model(model: MatrixModel) -> tuple[pulp.LpProblem, list[pulp.LpVariabl
 
 
 def _run_cbc(lp: pulp.LpProblem, params: SolveParams, warm_start: bool) -> str:
-    """Solve ``lp`` with CBC; its log (where the best bound is)."""
-    fd, log_path = tempfile.mkstemp(prefix="tierflow-cbc-", suffix=".log")
-    os.close(fd)
+    """Solve ``lp`` with CBC; its log (where the best bound is).
+
+    PuLP's files (the model, the MIP start, the solution) go in a folder of
+    this run's, removed whatever happens. A Ctrl-C (``KeyboardInterrupt``)
+    or any other exception while CBC runs stops CBC: PuLP waits for its
+    child without a handler, so a Ctrl-C sent to tierflow alone left CBC
+    running to its time limit, and every interrupted run left its files.
+    """
+    work = tempfile.mkdtemp(prefix="tierflow-cbc-")
+    log_path = os.path.join(work, "cbc.log")
     try:
         cmd = cbc_command(
             msg=False,
@@ -167,11 +175,33 @@ def _run_cbc(lp: pulp.LpProblem, params: SolveParams, warm_start: bool) -> str:
             gapRel=float(params.relative_gap),
             options=[f"randomSeed {int(params.seed) + 1}", *SAFE_OPTIONS],
         )
-        lp.solve(cmd)
+        cmd.tmpDir = work
+        try:
+            lp.solve(cmd)
+        except BaseException:
+            _stop_cbc_of(work)
+            raise
         with open(log_path, encoding="utf-8", errors="replace") as fh:
             return fh.read()
     finally:
-        os.unlink(log_path)
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def _stop_cbc_of(work: str) -> None:
+    """Kill this process's children whose command line names ``work`` (the
+    CBC that PuLP started on the files there; Linux's ``/proc``, nothing
+    elsewhere)."""
+    me = str(os.getpid())
+    marker = os.fsencode(work)
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            parent = stat.read_bytes().rsplit(b")", 1)[1].split()[1]
+            if parent.decode() != me:
+                continue
+            if marker in (stat.parent / "cmdline").read_bytes():
+                os.kill(int(stat.parent.name), signal.SIGKILL)
+        except (OSError, IndexError, ValueError):
+            continue  # gone meanwhile, or not ours to stop
 
 
 class CbcEngine(BundledEngine):

@@ -186,6 +186,33 @@ def test_hindsight_with_events_is_refused_before_anything_is_written(
     assert not out.exists()
 
 
+def test_batch_minutes_and_batch_size_together_are_refused(tmp_path: Path) -> None:
+    """``--batch-minutes 30 --batch-size 5`` ran 12 batches of 5 orders: the
+    size replaced the windows without a word (the synopsis offers one or the
+    other). Both on the command line are a usage error; a window from the
+    settings file or the environment still gives way to a --batch-size."""
+    orders = _write_orders(tmp_path / "orders.csv", 60)
+    out = tmp_path / "out"
+    both = ["--batch-minutes", "30", "--batch-size", "5"]
+    result = _allocate(orders, out, "--engine", "greedy", *both)
+    assert result.exit_code == 2, result.output
+    assert result.output.endswith(
+        "Error: --batch-minutes and --batch-size are two ways to cut the day "
+        "into batches: give one\n"
+    )
+    assert not out.exists()
+    runner = CliRunner(env={"TIERFLOW_ALLOCATE_BATCH_MINUTES": "30"})
+    by_size = runner.invoke(
+        cli,
+        [
+            "allocate", "--network", str(TINY), "--orders", str(orders),
+            "--engine", "greedy", "--batch-size", "5", "--out", str(out), "--json",
+        ],
+    )  # fmt: skip
+    assert by_size.exit_code == 0, by_size.output
+    assert json.loads(by_size.stdout)["n_batches"] == 12
+
+
 def _tree(folder: Path) -> dict[str, bytes]:
     return {
         str(p.relative_to(folder)): p.read_bytes()
@@ -652,6 +679,42 @@ def test_bench_allocation_over_days_reports_distributions(tmp_path: Path) -> Non
     assert tight["gap_median_pct"] == pytest.approx(gaps["gap_pct"].median())
     assert summary["targets"]["repriced_equals_reported_every_run"]["met"]
     assert "## Forecast-error sweep" in (out / "summary.md").read_text()
+
+
+def _names(folder: Path) -> list[str]:
+    """Every path under ``folder``, relative, sorted."""
+    return sorted(str(p.relative_to(folder)) for p in folder.rglob("*"))
+
+
+def test_bench_allocation_replaces_every_file_of_an_earlier_run(
+    tmp_path: Path,
+) -> None:
+    """An ``--out`` that held another bench's results kept the files this run
+    does not write beside the new ones: a one-day run left a two-day run's
+    ``days/day01/`` (results.csv has day 0 only), a single-day run its
+    ``gap_by_day.png`` and ``days/``. The bench now works beside ``--out``
+    and replaces every name it owns, so the folder is one run's."""
+    out = tmp_path / "bench"
+    common = ["bench", "allocation", "--network", str(TINY), "--orders", "30"]
+    common += ["--seed", "1", "--utilization", "tight", "--engines", "greedy"]
+    common += ["--time-limit", "1", "--hindsight-time-limit", "1"]
+    common += ["--out", str(out)]
+    (out / "days").mkdir(parents=True)
+    (out / "notes.txt").write_text("mine\n")  # not the bench's: left alone
+    for days in ("2", "1"):
+        result = CliRunner().invoke(cli, [*common, "--days", days])
+        assert result.exit_code == 0, result.output
+    assert _names(out) == [
+        "days", "days/day00", "days/day00/history.csv", "days/day00/orders.csv",
+        "gap_by_day.png", "notes.txt", "results.csv", "summary.json", "summary.md",
+    ]  # fmt: skip
+    result = CliRunner().invoke(cli, common)
+    assert result.exit_code == 0, result.output
+    assert _names(out) == [
+        "cost_gap.png", "notes.txt", "orders.csv", "results.csv", "summary.json",
+        "summary.md", "utilization.png",
+    ]  # fmt: skip
+    assert _names(tmp_path) == ["bench", *(f"bench/{n}" for n in _names(out))]
 
 
 def test_bench_allocation_refuses_a_bad_sweep_scale(tmp_path: Path) -> None:

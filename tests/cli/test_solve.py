@@ -349,3 +349,26 @@ def test_generate_orders_outside_the_window_is_a_usage_error(
     assert code == 2, text
     assert f"Error: {said} the allowed window" in text
     assert not out.exists()
+
+
+def test_bench_gap_of_problems_no_engine_solves_plots_without_a_warning(
+    tmp_path: Path,
+) -> None:
+    """Every run infeasible: the plot had no point and matplotlib warned on
+    stderr ("UserWarning: No artists with labels found to put in legend",
+    with the source line), which ``filterwarnings = error`` makes an error
+    here. The plot now says there is nothing to show."""
+    infeasible = tmp_path / "infeasible.txt"
+    infeasible.write_text("1\n2 2\n1 1\n1 1\n5 5\n5 5\n4 4\n")
+    out_dir = tmp_path / "out"
+    result = CliRunner().invoke(
+        cli,
+        [
+            "bench", "gap", str(infeasible), "--engines", "greedy,lp",
+            "--time-limit", "1", "--out", str(out_dir),
+        ],
+    )  # fmt: skip
+    assert result.exception is None, repr(result.exception)
+    assert result.exit_code == 0
+    assert "| greedy | 0/1 | - | - | - | 0/1 |" in result.output
+    assert (out_dir / "gap_vs_time.png").stat().st_size > 10_000

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import os
 import stat
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
+from tests.conftest import ROOT
 from tierflow.solver.cbc import _executable_copy, cbc_binary
 
 
@@ -71,3 +74,66 @@ def test_a_solution_over_capacity_in_small_units_is_not_taken(
     result = solve(problem, "cbc", time_limit_s=5.0)
     assert result.fallback_from == "cbc"
     assert not result.has_solution
+
+
+_CTRL_C_IN_CBC = """
+import os, signal, threading, time
+from pathlib import Path
+from tierflow.data.orlib_gap import generate_chu_beasley
+from tierflow.formulations.gap import gap_instance
+from tierflow.solver import solve
+
+def cbc_children(live=False):
+    found = []
+    for stat in Path('/proc').glob('[0-9]*/stat'):
+        try:
+            text = stat.read_text()
+        except OSError:
+            continue
+        name, rest = text.split('(', 1)[1].rsplit(')', 1)
+        state, ppid = rest.split()[:2]
+        if name == 'cbc' and ppid == str(os.getpid()):
+            if not (live and state == 'Z'):
+                found.append(int(stat.parent.name))
+    return found
+
+def ctrl_c():
+    while not cbc_children():
+        time.sleep(0.02)
+    time.sleep(0.5)
+    os.kill(os.getpid(), signal.SIGINT)
+
+threading.Thread(target=ctrl_c, daemon=True).start()
+problem = gap_instance(generate_chu_beasley('D', 20, 400, seed=1)).problem
+try:
+    solve(problem, 'cbc', time_limit_s=60.0, fallback=False)
+    print('returned')
+except KeyboardInterrupt:
+    time.sleep(0.5)
+    left = sorted(os.listdir(os.environ['TMPDIR']))
+    print('KeyboardInterrupt', len(cbc_children(live=True)), left)
+"""
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc")
+def test_ctrl_c_during_a_cbc_solve_stops_cbc_and_leaves_no_files(
+    tmp_path: Path,
+) -> None:
+    """A Ctrl-C sent to tierflow alone (``kill -INT``, a supervisor) ended
+    it, exit 130, while PuLP's CBC child ran on for the rest of its time
+    limit (100 % of a core, 1.2 GB on 480,000 columns) and left its model
+    files in the temporary folder (160 MB there, never removed; a Ctrl-C
+    at a terminal, which CBC gets too, left them as well). CBC is now
+    stopped with the run and its files go with it."""
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    done = subprocess.run(
+        [sys.executable, "-c", _CTRL_C_IN_CBC],
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT), "TMPDIR": str(scratch)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr[-500:]
+    assert done.stdout.strip() == "KeyboardInterrupt 0 []"
