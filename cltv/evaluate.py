@@ -7,7 +7,8 @@ before the as-of date counts, zeros included):
 * ``spearman``: rank correlation (average ranks for ties);
 * ``top10_capture``, ``top20_capture``: share (0..1) of the total actual
   holdout spend held by the top 10 % / 20 % of customers by prediction; a
-  group of tied predictions straddling the cut counts pro rata;
+  group of tied predictions straddling the cut counts pro rata; net spend,
+  so over 1 where the others' holdout returns outweigh their purchases;
 * ``bias_pct``: ``(Σ predicted − Σ actual) / Σ actual`` in percent;
 * ``n_customers``;
 * ``gains_area_30``: the mean of the cumulative gains curve over the top 30 %
