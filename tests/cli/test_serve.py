@@ -57,6 +57,76 @@ def test_short_keys_are_refused(
     )
 
 
+@pytest.mark.parametrize(
+    ("content", "why"),
+    [
+        (b"\xff\xfe0123456789abcdef0123", "not UTF-8 text (invalid start byte at byte 1)"),
+        (
+            "caf\u00e9-0123456789abcdef\n".encode(),
+            "API key must be printable ASCII without spaces (an HTTP header "
+            "carries it): character 4 is not ASCII",
+        ),
+        (
+            b"0123456789\nabcdef0123456789\n",
+            "API key must be printable ASCII without spaces (an HTTP header "
+            "carries it): character 11 is a line break or control character",
+        ),
+        (
+            b"0123456789 abcdef0123456789",
+            "API key must be printable ASCII without spaces (an HTTP header "
+            "carries it): character 11 is a space",
+        ),
+    ],
+)
+def test_a_key_no_header_can_carry_is_refused(
+    tmp_path: Path, content: bytes, why: str
+) -> None:
+    """A key file that is not UTF-8 was a traceback; a key with a non-ASCII
+    letter or a line break inside started a server that answered every
+    operator write 403 "wrong API key" (a header cannot carry it as
+    written). The message names the file and the character's place, never
+    the key."""
+    key_file = tmp_path / "key"
+    key_file.write_bytes(content)
+    key_file.chmod(0o600)
+    result = CliRunner().invoke(cli, ["serve", "--api-key-file", str(key_file)])
+    assert (result.exit_code, result.output) == (1, f"Error: {key_file}: {why}\n")
+
+
+def test_a_key_in_the_environment_no_header_can_carry_is_refused(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv(API_KEY_ENV, "0123456789abcdef\u00e90123")
+    result = CliRunner().invoke(cli, ["serve"])
+    assert (result.exit_code, result.output) == (
+        1,
+        f"Error: field '{API_KEY_ENV}': API key must be printable ASCII without "
+        "spaces (an HTTP header carries it): character 17 is not ASCII\n",
+    )
+
+
+def test_a_key_file_others_can_read_is_warned_about(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Only its owner should read the key (as the generated key's file):
+    a key file readable by its group or by anyone is served, with a warning
+    naming the file and its mode."""
+    key_file = tmp_path / "key"
+    key_file.write_text("from-the-file-0123456789\n")
+    key_file.chmod(0o644)
+    with caplog.at_level("WARNING", logger="tierflow"):
+        assert load_api_key(key_file)[0] == "from-the-file-0123456789"
+    assert [r.getMessage() for r in caplog.records] == [
+        f"{key_file}: the API key file is open to other users (mode 0644): "
+        "chmod 600 it"
+    ]
+    caplog.clear()
+    key_file.chmod(0o600)
+    with caplog.at_level("WARNING", logger="tierflow"):
+        load_api_key(key_file)
+    assert caplog.records == []
+
+
 def test_a_state_that_cannot_be_a_store_is_refused(tmp_path: Path) -> None:
     """A CSV given as ``--state`` is a wrong argument, not an outage: exit 1
     naming it, no server (a database that is down is served degraded)."""
