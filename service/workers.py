@@ -28,6 +28,7 @@ from fastapi import FastAPI
 
 from tierflow.data.errors import TierflowError
 from tierflow.service.cpus import pin_process, worker_cpu
+from tierflow.service.metrics import count_worker_restart
 from tierflow.service.server import ServiceServer, server_config, tune_gc
 
 log = logging.getLogger("tierflow.service")
@@ -157,8 +158,9 @@ class _Supervisor:
             if slot is None or self.stopping:
                 continue
             log.warning(
-                "worker %d (pid %d) ended (%d); starting it again", slot, pid, status
+                "worker %d (pid %d) %s; starting it again", slot, pid, ended(status)
             )
+            count_worker_restart()
             time.sleep(max(0.0, self.started[slot] + RESTART_S - time.monotonic()))
             if not self.stopping:
                 self.spawn(slot)
@@ -190,6 +192,21 @@ class _Supervisor:
         except BaseException:  # report, and let the parent start it again
             log.exception("worker failed")
         return code
+
+
+def ended(status: int) -> str:
+    """How a process ended, from its ``waitpid`` status (the raw status read
+    "ended (256)" for an exit code of 1)."""
+    if os.WIFSIGNALED(status):
+        number = os.WTERMSIG(status)
+        try:
+            name = f" ({signal.Signals(number).name})"
+        except ValueError:
+            name = ""
+        return f"was killed by signal {number}{name}"
+    if os.WIFEXITED(status):
+        return f"exited with code {os.WEXITSTATUS(status)}"
+    return f"ended (status {status})"
 
 
 def _stop_with_parent(parent: int, slot: int, leftovers: Sequence[Path]) -> None:

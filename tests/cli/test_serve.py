@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -25,6 +26,8 @@ from tierflow.cli.main import cli
 from tierflow.cli.serve_cmd import API_KEY_ENV, load_api_key
 from tierflow.data.store import SCHEMA_VERSION, describe_location, open_store
 from tierflow.service.server import free_port
+from tierflow.service.workers import ended
+
 
 
 def test_api_key_sources(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -427,6 +430,10 @@ def test_serve_with_workers(tmp_path: Path) -> None:
         )
         _wait_up(base, log)
         assert sorted(map(_cpus, _children(proc.pid)), key=min) == _one_each()
+        # the supervisor's count, whichever worker answers the scrape
+        for _ in range(4):
+            scrape = httpx.get(f"{base}/metrics", timeout=10).text
+            assert "\ntierflow_worker_restarts_total 2.0\n" in scrape, scrape
         for rid, option in started:  # only new workers are left to answer
             held = httpx.post(
                 f"{base}/v1/checkouts/{rid}/select", json={"option_id": option}
@@ -441,7 +448,24 @@ def test_serve_with_workers(tmp_path: Path) -> None:
     assert code == 0, output
     cpus = ", ".join(str(min(c)) for c in _one_each())
     assert f"  workers        2, on CPU {cpus}\n" in output
+    # how each ended, in words (it read "ended (9)", and "ended (256)" for
+    # an exit code of 1: the raw wait status)
+    for worker in workers:
+        assert re.search(
+            rf"WARNING tierflow.service: worker [01] \(pid {worker}\) was killed "
+            r"by signal 9 \(SIGKILL\); starting it again\n",
+            output,
+        ), output
     assert output.endswith("tierflow serve: stopped\n")
+
+
+def test_how_a_worker_ended_is_said_in_words() -> None:
+    """The supervisor's warning names the signal or the exit code, not the
+    raw ``waitpid`` status."""
+    assert ended(9) == "was killed by signal 9 (SIGKILL)"
+    assert ended(1 << 8) == "exited with code 1"
+    assert ended(0) == "exited with code 0"
+    assert ended(15) == "was killed by signal 15 (SIGTERM)"
 
 
 def test_workers_stop_when_their_supervisor_is_killed(tmp_path: Path) -> None:
