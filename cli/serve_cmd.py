@@ -92,8 +92,7 @@ def _warn_if_shared(key_file: Path) -> None:
     mode = key_file.stat().st_mode & 0o777
     if mode & 0o077:
         _log.warning(
-            "%s: the API key file is open to other users (mode %04o): "
-            "chmod 600 it",
+            "%s: the API key file is open to other users (mode %04o): chmod 600 it",
             key_file,
             mode,
         )

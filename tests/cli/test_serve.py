@@ -29,7 +29,6 @@ from tierflow.service.server import free_port
 from tierflow.service.workers import ended
 
 
-
 def test_api_key_sources(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     key_file = tmp_path / "key"
     key_file.write_text("  from-the-file-0123456789\n")
@@ -63,7 +62,10 @@ def test_short_keys_are_refused(
 @pytest.mark.parametrize(
     ("content", "why"),
     [
-        (b"\xff\xfe0123456789abcdef0123", "not UTF-8 text (invalid start byte at byte 1)"),
+        (
+            b"\xff\xfe0123456789abcdef0123",
+            "not UTF-8 text (invalid start byte at byte 1)",
+        ),
         (
             "caf\u00e9-0123456789abcdef\n".encode(),
             "API key must be printable ASCII without spaces (an HTTP header "
@@ -120,8 +122,7 @@ def test_a_key_file_others_can_read_is_warned_about(
     with caplog.at_level("WARNING", logger="tierflow"):
         assert load_api_key(key_file)[0] == "from-the-file-0123456789"
     assert [r.getMessage() for r in caplog.records] == [
-        f"{key_file}: the API key file is open to other users (mode 0644): "
-        "chmod 600 it"
+        f"{key_file}: the API key file is open to other users (mode 0644): chmod 600 it"
     ]
     caplog.clear()
     key_file.chmod(0o600)
