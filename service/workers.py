@@ -133,6 +133,13 @@ class _Supervisor:
     def stop(self, signum: int, frame: FrameType | None) -> None:
         """Stop every worker (each finishes its requests, ends its streams)."""
         self.stopping = True
+        # no new connection from now on, for any worker: a worker stops
+        # accepting as it drains, but the port stayed open here until the
+        # last one ended, and the connections made meanwhile, queued for
+        # nobody, were reset then (a client told to reconnect by the
+        # drain's ``Connection: close`` sent its request into one)
+        with contextlib.suppress(OSError):
+            self.sock.shutdown(socket.SHUT_RD)
         for pid in list(self.children):
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGINT)
