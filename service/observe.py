@@ -107,8 +107,19 @@ class RequestObserver:
         header = (_HEADER, rid.encode())
         answer = _Answer()
 
+        async def receive_noting_a_cut() -> Message:
+            message = await receive()
+            if message["type"] == "http.request":
+                answer.body_whole = not message.get("more_body", False)
+            elif not answer.body_whole and answer.status == NO_ANSWER:
+                answer.status = CLIENT_CLOSED  # http.disconnect
+            return message
+
         async def send_with_id(message: Message) -> None:
             if message["type"] == "http.response.start":
+                if answer.status == CLIENT_CLOSED:  # an answer to nobody
+                    await send(message)
+                    return
                 answer.status = message["status"]
                 headers = list(message.get("headers", ()))
                 answer.stream = (b"content-type", b"text/event-stream") in [
@@ -119,7 +130,7 @@ class RequestObserver:
 
         start = time.perf_counter()
         try:
-            await self.app(scope, receive, send_with_id)
+            await self.app(scope, receive_noting_a_cut, send_with_id)
         finally:
             seconds = time.perf_counter() - start
             self._done(scope, answer, seconds)
@@ -134,15 +145,27 @@ class RequestObserver:
             write_access_line(scope, answer.status, seconds)
 
 
-class _Answer:
-    """What the app sent back: the status (500 when it sent nothing) and
-    whether it is an event stream."""
+#: The status of a request whose app sent nothing (a 500 then).
+NO_ANSWER = 500
+#: The status of a request whose client closed the connection before its
+#: body had come (nginx's "client closed request"): whatever the app made of
+#: the body cut short (FastAPI: 400 "error parsing the body") reached nobody,
+#: and nothing was wrong with the request.
+CLIENT_CLOSED = 499
 
-    __slots__ = ("status", "stream")
+
+class _Answer:
+    """What the app sent back: the status (:data:`NO_ANSWER` when it sent
+    nothing, :data:`CLIENT_CLOSED` when the client went before its body came
+    and before an answer started), whether it is an event stream, and
+    whether the request's body has come whole."""
+
+    __slots__ = ("body_whole", "status", "stream")
 
     def __init__(self) -> None:
-        self.status = 500
+        self.status = NO_ANSWER
         self.stream = False
+        self.body_whole = False
 
 
 def write_access_line(scope: Scope, status: int, seconds: float) -> None:

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import json
 import logging
+import socket
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -116,3 +118,52 @@ def test_text_lines_name_the_request(
     assert lines[0].endswith(
         ' "GET /healthz HTTP/1.1" 200 ' + lines[0].split()[-2] + " ms"
     )
+
+
+def test_a_client_gone_before_its_body_came_is_499_not_400(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], log_setup: None
+) -> None:
+    """A client that closes its connection half-way through the body (a
+    phone losing its network) was logged and counted as the server's 400
+    "bad request", though nothing was wrong with the request and no answer
+    reached anyone: it is 499 (nginx's "client closed request"); nothing
+    ran, so no hold was taken. A body sent whole stays what it was."""
+    configure_logging("info", "json")
+    with (
+        live_server(tmp_path) as (server, _),
+        httpx.Client(base_url=server.url, timeout=10) as client,
+    ):
+        answer = client.post(
+            "/v1/options", json={"customer_id": "C4", **TEE_TO_CHICAGO}
+        )
+        rid = answer.json()["request_id"]
+        path = f"/v1/checkouts/{rid}/select"
+        body = json.dumps({"option_id": answer.json()["options"][0]["option_id"]})
+        host, port = server.url.removeprefix("http://").split(":")
+        for route, head in [
+            (path, f"POST {path} HTTP/1.1\r\nHost: x\r\n"),
+            ("/v1/options", "POST /v1/options HTTP/1.1\r\nHost: x\r\n"),
+        ]:
+            with socket.create_connection((host, int(port))) as raw:
+                raw.sendall(
+                    f"{head}X-Request-ID: cut-{len(route)}\r\n"
+                    "Content-Type: application/json\r\n"
+                    f"Content-Length: {len(body)}\r\n\r\n{body[:5]}".encode()
+                )
+                time.sleep(0.2)
+        time.sleep(0.5)
+        scrape = client.get("/metrics").text
+        holds = client.get("/metrics").text
+    records = _records(capsys.readouterr().err)
+    cut = [x for x in records if str(x.get("request_id", "")).startswith("cut-")]
+    assert [(x["path"], x["status"]) for x in cut] == [
+        (path, 499),
+        ("/v1/options", 499),
+    ]
+    assert (
+        'tierflow_http_requests_total{method="POST",route='
+        '"/v1/checkouts/{request_id}/select",status="499"} 1.0'
+    ) in scrape
+    assert 'status="400"' not in scrape
+    active = [x for x in holds.splitlines() if x.startswith('tierflow_holds{state="a')]
+    assert len(active) == 4 and all(x.endswith("} 0.0") for x in active), active
