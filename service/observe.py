@@ -22,6 +22,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from tierflow.data.logging_setup import REQUEST_ID
 from tierflow.service.metrics import UNMATCHED, Metrics, method_label
+from tierflow.service.request_limits import TIMED_OUT
 
 #: The access log's logger (one INFO line per request).
 ACCESS_LOGGER = "tierflow.access"
@@ -111,13 +112,17 @@ class RequestObserver:
             message = await receive()
             if message["type"] == "http.request":
                 answer.body_whole = not message.get("more_body", False)
-            elif not answer.body_whole and answer.status == NO_ANSWER:
-                answer.status = CLIENT_CLOSED  # http.disconnect
+            elif not answer.body_whole and not answer.started:  # http.disconnect
+                answer.cut = True
+                answer.status = (
+                    REQUEST_TIMEOUT if scope.get(TIMED_OUT) else CLIENT_CLOSED
+                )
             return message
 
         async def send_with_id(message: Message) -> None:
             if message["type"] == "http.response.start":
-                if answer.status == CLIENT_CLOSED:  # an answer to nobody
+                answer.started = True
+                if answer.cut:  # an answer to nobody
                     await send(message)
                     return
                 answer.status = message["status"]
@@ -152,20 +157,26 @@ NO_ANSWER = 500
 #: the body cut short (FastAPI: 400 "error parsing the body") reached nobody,
 #: and nothing was wrong with the request.
 CLIENT_CLOSED = 499
+#: The status of a request whose body stopped coming for
+#: :data:`~tierflow.service.request_limits.READ_IDLE_S` (the server answered
+#: 408 and closed the connection).
+REQUEST_TIMEOUT = 408
 
 
 class _Answer:
     """What the app sent back: the status (:data:`NO_ANSWER` when it sent
-    nothing, :data:`CLIENT_CLOSED` when the client went before its body came
-    and before an answer started), whether it is an event stream, and
-    whether the request's body has come whole."""
+    nothing, :data:`CLIENT_CLOSED` or :data:`REQUEST_TIMEOUT` when the
+    connection went before the body came and before an answer started),
+    whether it is an event stream, and whether the body has come whole."""
 
-    __slots__ = ("body_whole", "status", "stream")
+    __slots__ = ("body_whole", "cut", "started", "status", "stream")
 
     def __init__(self) -> None:
         self.status = NO_ANSWER
         self.stream = False
         self.body_whole = False
+        self.started = False  # the app's answer has started
+        self.cut = False  # the connection went before the body came
 
 
 def write_access_line(scope: Scope, status: int, seconds: float) -> None:

@@ -24,7 +24,7 @@ from fastapi import FastAPI
 from starlette.types import Message, Receive, Scope, Send
 
 from tierflow.data.errors import TierflowError
-from tierflow.service.head_limit import HeadLimitedProtocol
+from tierflow.service.request_limits import BoundedRequestProtocol
 
 #: How long a stopping server goes on answering the requests its open
 #: connections send (each answer closing its connection) before uvicorn
@@ -130,7 +130,7 @@ def server_config(
         app,
         host=host,
         port=port,
-        http=kw.pop("http", HeadLimitedProtocol),
+        http=kw.pop("http", BoundedRequestProtocol),
         access_log=access_log,
         log_level=kw.pop("log_level", "info"),
         timeout_graceful_shutdown=kw.pop("timeout_graceful_shutdown", 5),

@@ -5,12 +5,17 @@ from __future__ import annotations
 import contextlib
 import json
 import socket
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
+import pytest
 
-from tests.service_fixtures import TEE_TO_CHICAGO, live_server
+from tests.service.helpers import Listener
+from tests.service_fixtures import API_KEY, MONDAY_10, TEE_TO_CHICAGO, live_server
+from tierflow.data.logging_setup import configure_logging
+from tierflow.service import request_limits
 
 
 def test_request_bodies_are_size_limited(tmp_path: Path) -> None:
@@ -81,3 +86,66 @@ def test_a_request_head_without_end_is_refused_at_64_kib(tmp_path: Path) -> None
                 assert padded.json()["field"] == "pad", padded.text
             body.pop("pad")
             assert client.post("/v1/options", json=body).status_code == 200
+
+
+def test_a_request_that_stops_coming_is_closed_with_408(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A connection that sends nothing, or a head or a body that stops
+    coming (a client gone without a word), was kept open for good with its
+    task waiting: ``READ_IDLE_S`` (30 s; 0.5 here) without a byte closes it
+    with 408, and the access line says 408 (not 499, not FastAPI's 400). A
+    slow but steady body, a slow answer and an event stream are not cut."""
+    monkeypatch.setattr(request_limits, "READ_IDLE_S", 0.5)
+    configure_logging("info", "json")
+    body = json.dumps({"customer_id": "C1", **TEE_TO_CHICAGO}).encode()
+    head = (
+        "POST /v1/options HTTP/1.1\r\nHost: x\r\nX-Request-ID: {}\r\n"
+        f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+    )
+    with live_server(tmp_path) as (server, _):
+        started = time.monotonic()
+        assert _raw(server.url, b"") == b""  # nothing sent: closed, no answer
+        assert time.monotonic() - started < 5
+        stalled = [
+            b"GET /healthz HTTP/1.1\r\nHost:",
+            head.format("stalled").encode() + body[:9],
+        ]
+        for sent in stalled:
+            answer = _raw(server.url, sent)
+            assert answer.startswith(b"HTTP/1.1 408 Request Timeout\r\n"), answer
+            assert answer.endswith(
+                b"\r\n\r\nno byte of the request for 0.5 s before it came whole"
+            )
+        host, port = server.url.removeprefix("http://").split(":")
+        with socket.create_connection((host, int(port))) as raw:  # steady
+            raw.sendall(head.format("steady").encode())
+            for k in range(0, len(body), 20):
+                time.sleep(0.2)
+                raw.sendall(body[k : k + 20])
+            assert raw.recv(100).startswith(b"HTTP/1.1 200 OK\r\n")
+        listener = Listener(f"{server.url}/v1/stream")
+        listener.wait_for(lambda e: e["event"] == "capacity")
+        time.sleep(1.5)  # three times the read timeout: the stream goes on
+        event = {"event_id": "late", "ts": MONDAY_10.isoformat(),
+                 "node_id": "ST-CHI", "type": "staffing", "value": 60}  # fmt: skip
+        posted = httpx.post(
+            f"{server.url}/v1/capacity/events",
+            json={"events": [event]},
+            headers={"X-API-Key": API_KEY},
+        )
+        assert posted.status_code == 200, posted.text
+        listener.wait_for(
+            lambda e: e["event"] == "capacity" and e["data"]["version"][0] == 1
+        )
+    records = [
+        json.loads(x) for x in capsys.readouterr().err.splitlines() if x.startswith("{")
+    ]
+    access = {
+        x["request_id"]: x["status"]
+        for x in records
+        if x["logger"] == "tierflow.access" and x["request_id"] in {"stalled", "steady"}
+    }
+    assert access == {"stalled": 408, "steady": 200}
