@@ -91,7 +91,7 @@ class ServiceServer(uvicorn.Server):
         loop = asyncio.get_running_loop()
         deadline = loop.time() + DRAIN_S
         seen, quiet_since = state.total_requests, loop.time()
-        while state.connections and loop.time() < deadline:
+        while state.connections and loop.time() < deadline and not self.force_exit:
             await asyncio.sleep(0.02)
             if state.tasks or state.total_requests != seen:
                 seen, quiet_since = state.total_requests, loop.time()
