@@ -167,3 +167,32 @@ def test_a_client_gone_before_its_body_came_is_499_not_400(
     assert 'status="400"' not in scrape
     active = [x for x in holds.splitlines() if x.startswith('tierflow_holds{state="a')]
     assert len(active) == 4 and all(x.endswith("} 0.0") for x in active), active
+
+
+def test_secrets_in_a_query_are_masked_in_the_access_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], log_setup: None
+) -> None:
+    """The API key travels in a header, which the access line never writes;
+    a client that put it in the query instead (``?api_key=…``, a monitor's
+    ``?token=…``) had it written in clear in every line. A query parameter
+    named like the secret fields the logs mask (``*api_key``, ``*password``,
+    ``*secret``, ``*token``, any case) is written ``***``."""
+    configure_logging("info", "json")
+    with (
+        live_server(tmp_path) as (server, _),
+        httpx.Client(base_url=server.url, timeout=10) as client,
+    ):
+        for query in [
+            f"api_key={API_KEY}&x=1",
+            "access_token=abc%20def&API_KEY=k&password",
+            "tokens=kept&keys=kept",
+        ]:
+            client.get(f"/healthz?{query}", headers={"X-Request-ID": "q"})
+    err = capsys.readouterr().err
+    paths = [x["path"] for x in _records(err) if x.get("request_id") == "q"]
+    assert paths == [
+        "/healthz?api_key=***&x=1",
+        "/healthz?access_token=***&API_KEY=***&password",
+        "/healthz?tokens=kept&keys=kept",
+    ]
+    assert API_KEY not in err and "abc" not in err
