@@ -31,7 +31,7 @@ from tierflow.service.request_limits import BoundedRequestProtocol
 #: closes what is left ...
 DRAIN_S = 2.0
 #: ... or less: once no request has been in flight or come for this long.
-QUIET_S = 0.1
+QUIET_S = 0.5
 
 
 class ServiceServer(uvicorn.Server):

@@ -151,8 +151,10 @@ def test_a_client_gone_before_its_body_came_is_499_not_400(
                     f"Content-Length: {len(body)}\r\n\r\n{body[:5]}".encode()
                 )
                 time.sleep(0.2)
-        time.sleep(0.5)
-        scrape = client.get("/metrics").text
+        deadline = time.monotonic() + 20  # both counted (a busy machine)
+        while (scrape := client.get("/metrics").text).count('status="499"') < 2:
+            assert time.monotonic() < deadline, scrape
+            time.sleep(0.1)
         holds = client.get("/metrics").text
     records = _records(capsys.readouterr().err)
     cut = [x for x in records if str(x.get("request_id", "")).startswith("cut-")]
