@@ -11,12 +11,14 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
+import signal
 import socket
 import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from types import FrameType
 from typing import Any
 
 import uvicorn
@@ -62,6 +64,27 @@ class ServiceServer(uvicorn.Server):
             logging.getLogger("uvicorn.error").info(
                 "Uvicorn running on http://%s:%d (Press CTRL+C to quit)", where, port
             )
+
+    @contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        """uvicorn's SIGINT and SIGTERM, and SIGHUP as SIGINT: a closed
+        terminal or ssh session, or a logrotate's ``kill -HUP``, ended the
+        server at once (Python's default: exit 129, the requests under way
+        dropped, the generated key's file left behind)."""
+        if threading.current_thread() is not threading.main_thread():
+            with super().capture_signals():
+                yield
+            return
+
+        def hang_up(signum: int, frame: FrameType | None) -> None:
+            self.handle_exit(signal.SIGINT, frame)
+
+        previous = signal.signal(signal.SIGHUP, hang_up)
+        try:
+            with super().capture_signals():
+                yield
+        finally:
+            signal.signal(signal.SIGHUP, previous)
 
     async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
         """Close the live hub (ends the SSE streams), drain the connections,

@@ -63,6 +63,12 @@ def bind(host: str, port: int) -> socket.socket:
     return sock
 
 
+#: What stops the supervisor and its workers: SIGHUP too (a closed terminal
+#: or ssh session, a logrotate's ``kill -HUP``), which ended the supervisor
+#: at once before (its workers followed within half a second).
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
 def serve_workers(
     build: AppFactory,
     host: str,
@@ -83,10 +89,7 @@ def serve_workers(
     supervisor = _Supervisor(
         build, sock, host, port, tuple(cpus), config_kw, tuple(leftovers)
     )
-    previous = {
-        sig: signal.signal(sig, supervisor.stop)
-        for sig in (signal.SIGINT, signal.SIGTERM)
-    }
+    previous = {sig: signal.signal(sig, supervisor.stop) for sig in STOP_SIGNALS}
     try:
         for slot in range(workers):
             supervisor.spawn(slot)
@@ -180,7 +183,7 @@ class _Supervisor:
         try:
             os.setpgid(0, 0)
             pin_process(worker_cpu(slot, self.cpus))
-            for sig in (signal.SIGINT, signal.SIGTERM):
+            for sig in STOP_SIGNALS:
                 signal.signal(sig, signal.SIG_DFL)
             # after the parent's handlers are gone (a SIGTERM from the watch
             # would run the supervisor's copy: stopping the other workers)

@@ -241,6 +241,34 @@ def test_serve_runs_until_interrupted(tmp_path: Path) -> None:
     _check_access_lines(records, made)
 
 
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_a_hangup_stops_the_server_cleanly(tmp_path: Path, workers: str) -> None:
+    """SIGHUP (the terminal or ssh session it ran in closed, a logrotate's
+    ``kill -HUP``) stops the server as SIGTERM does: exit 0, "stopped", the
+    generated key's folder removed. Python's default ended it at once (exit
+    129): the requests under way dropped, the key's file left behind."""
+    # no key given: one is generated; the banner read while it runs
+    env = {API_KEY_ENV: "", "PYTHONUNBUFFERED": "1"}
+    # the last --workers given is the one taken
+    proc, base, log = _two_workers(tmp_path, env, "--workers", workers)
+    try:
+        _wait_up(base, log)
+        folder = Path(
+            re.search(r"generated for this run, in (\S+)/api-key", log.read_text())[1]
+        )
+        assert folder.is_dir()
+        proc.send_signal(signal.SIGHUP)
+        code = proc.wait(30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)
+    output = log.read_text()
+    assert (code, output.endswith("tierflow serve: stopped\n")) == (0, True), output
+    assert not folder.exists()
+    assert "starting it again" not in output
+
+
 def test_a_request_sent_while_the_server_starts_waits_for_it(tmp_path: Path) -> None:
     """The port is taken first; a request that reaches it while the app is
     still being built is answered once it is up. One worker closed the
