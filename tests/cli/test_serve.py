@@ -253,9 +253,9 @@ def test_a_hangup_stops_the_server_cleanly(tmp_path: Path, workers: str) -> None
     proc, base, log = _two_workers(tmp_path, env, "--workers", workers)
     try:
         _wait_up(base, log)
-        folder = Path(
-            re.search(r"generated for this run, in (\S+)/api-key", log.read_text())[1]
-        )
+        found = re.search(r"generated for this run, in (\S+)/api-key", log.read_text())
+        assert found is not None, log.read_text()
+        folder = Path(found[1])
         assert folder.is_dir()
         proc.send_signal(signal.SIGHUP)
         code = proc.wait(30)
