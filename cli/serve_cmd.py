@@ -100,21 +100,18 @@ def _warn_if_shared(key_file: Path) -> None:
 
 def _unsendable(key: str) -> str | None:
     """Why an HTTP header cannot carry ``key`` as it is written (its place,
-    never the key): a client's header is ASCII, so a key with a non-ASCII
-    letter, a space or a line break inside matched no request ever."""
+    never the key): a header is ASCII text on one line, so a key with a
+    non-ASCII letter or a line break inside matched no request ever (spaces
+    and tabs inside are a header's own characters, and kept)."""
     for at, char in enumerate(key, start=1):
-        if "!" <= char <= "~":
+        if " " <= char <= "~" or char == "\t":
             continue
         what = (
-            "a space"
-            if char == " "
-            else "not ASCII"
-            if not char.isascii()
-            else "a line break or control character"
+            "not ASCII" if not char.isascii() else "a line break or control character"
         )
         return (
-            "API key must be printable ASCII without spaces (an HTTP header "
-            f"carries it): character {at} is {what}"
+            "API key must be printable ASCII (an HTTP header carries it): "
+            f"character {at} is {what}"
         )
     return None
 
