@@ -33,9 +33,11 @@ class BoundedRequestProtocol(HttpToolsProtocol):
 
     - A head over :data:`MAX_HEAD_BYTES` is answered 431 and its connection
       closed. The bytes counted are those received while a head is awaited
-      or under way, one read at a time: a read that ends a request and starts
-      the next one's head counts whole towards the new head, and a head that
-      arrives complete in one read is not counted (its memory is the read's).
+      or under way, one read at a time. A read in which a request ended is
+      not counted (a request whole in one read, its body included, was
+      counted towards the next head: a 70 KB body was 431), nor a head that
+      arrives complete in one read: at most a read's worth more (its memory
+      is the read's).
     - A request that has not come whole goes :data:`READ_IDLE_S` without a
       byte: it is answered 408 (unless its answer has started, a 413 say,
       or nothing of it came: a connection that never sent a byte is closed
@@ -48,6 +50,7 @@ class BoundedRequestProtocol(HttpToolsProtocol):
     """
 
     _awaiting_head = True
+    _ended = False  # a request ended in the read being parsed
     _head_bytes = 0
     _incomplete = True
     _idle: asyncio.TimerHandle | None = None
@@ -62,13 +65,14 @@ class BoundedRequestProtocol(HttpToolsProtocol):
 
     def data_received(self, data: bytes) -> None:
         counting = self._awaiting_head
+        self._ended = False
         super().data_received(data)
         if self.transport.is_closing():
             self._disarm()
             return
         if self._incomplete:
             self._arm()
-        if not (counting and self._awaiting_head):
+        if not (counting and self._awaiting_head) or self._ended:
             return
         self._head_bytes += len(data)
         if self._head_bytes > MAX_HEAD_BYTES:
@@ -86,6 +90,7 @@ class BoundedRequestProtocol(HttpToolsProtocol):
 
     def on_message_complete(self) -> None:
         self._awaiting_head = True
+        self._ended = True
         self._incomplete = False
         self._disarm()
         super().on_message_complete()
