@@ -71,7 +71,8 @@ class ServiceServer(uvicorn.Server):
         terminal or ssh session, or a logrotate's ``kill -HUP``, ended the
         server at once (Python's default: exit 129, the requests under way
         dropped, the generated key's file left behind)."""
-        if threading.current_thread() is not threading.main_thread():
+        hangup = getattr(signal, "SIGHUP", None)  # POSIX only
+        if hangup is None or threading.current_thread() is not threading.main_thread():
             with super().capture_signals():
                 yield
             return
@@ -79,12 +80,12 @@ class ServiceServer(uvicorn.Server):
         def hang_up(signum: int, frame: FrameType | None) -> None:
             self.handle_exit(signal.SIGINT, frame)
 
-        previous = signal.signal(signal.SIGHUP, hang_up)
+        previous = signal.signal(hangup, hang_up)
         try:
             with super().capture_signals():
                 yield
         finally:
-            signal.signal(signal.SIGHUP, previous)
+            signal.signal(hangup, previous)
 
     async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
         """Close the live hub (ends the SSE streams), drain the connections,
