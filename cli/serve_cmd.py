@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import logging
 import os
 import secrets
 import shutil
@@ -39,6 +40,8 @@ if TYPE_CHECKING:
     from tierflow.capacity.demand_forecast import DemandForecast
     from tierflow.formulations.tiers import TierPolicy
 
+_log = logging.getLogger("tierflow.service")
+
 #: Environment variable holding the API key for operator writes.
 API_KEY_ENV = "TIERFLOW_API_KEY"
 #: Where a key made by ``tierflow serve`` itself comes from.
@@ -51,12 +54,15 @@ def load_api_key(key_file: Path | None) -> tuple[str, str]:
     from tierflow.service.app import MIN_API_KEY_LENGTH
 
     if key_file is not None:
-        text = key_file.read_text(encoding="utf-8").strip()
+        text = _key_text(key_file)
         if len(text) < MIN_API_KEY_LENGTH:
             raise InputError(
                 f"API key must be at least {MIN_API_KEY_LENGTH} characters",
                 file=str(key_file),
             )
+        if why := _unsendable(text):
+            raise InputError(why, file=str(key_file))
+        _warn_if_shared(key_file)
         return text, f"from {key_file}"
     env = os.environ.get(API_KEY_ENV, "").strip()
     if env:
@@ -64,8 +70,50 @@ def load_api_key(key_file: Path | None) -> tuple[str, str]:
             raise InputError(
                 f"must be at least {MIN_API_KEY_LENGTH} characters", field=API_KEY_ENV
             )
+        if why := _unsendable(env):
+            raise InputError(why, field=API_KEY_ENV)
         return env, f"from ${API_KEY_ENV}"
     return secrets.token_urlsafe(24), GENERATED
+
+
+def _key_text(key_file: Path) -> str:
+    """The key file's text, stripped."""
+    data = key_file.read_bytes()
+    try:
+        return data.decode("utf-8").strip()
+    except UnicodeDecodeError as exc:  # the bytes are the secret: not echoed
+        why = f"not UTF-8 text ({exc.reason} at byte {exc.start + 1})"
+        raise InputError(why, file=str(key_file)) from None
+
+
+def _warn_if_shared(key_file: Path) -> None:
+    """A warning when users other than its owner may read the key file (the
+    generated key's file is the owner's alone)."""
+    mode = key_file.stat().st_mode & 0o777
+    if mode & 0o077:
+        _log.warning(
+            "%s: the API key file is open to other users (mode %04o): chmod 600 it",
+            key_file,
+            mode,
+        )
+
+
+def _unsendable(key: str) -> str | None:
+    """Why an HTTP header cannot carry ``key`` as it is written (its place,
+    never the key): a header is ASCII text on one line, so a key with a
+    non-ASCII letter or a line break inside matched no request ever (spaces
+    and tabs inside are a header's own characters, and kept)."""
+    for at, char in enumerate(key, start=1):
+        if " " <= char <= "~" or char == "\t":
+            continue
+        what = (
+            "not ASCII" if not char.isascii() else "a line break or control character"
+        )
+        return (
+            "API key must be printable ASCII (an HTTP header carries it): "
+            f"character {at} is {what}"
+        )
+    return None
 
 
 @click.command(

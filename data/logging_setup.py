@@ -27,11 +27,14 @@ SECRET_SUFFIXES = ("api_key", "password", "secret", "token")
 #: carries it as ``request_id``.
 REQUEST_ID: ContextVar[str | None] = ContextVar("tierflow_request_id", default=None)
 _URL_PASSWORD = re.compile(r"(\w+://[^:/@\s]+:)[^@\s]+@")
-#: Attributes every LogRecord has; the rest of a record's fields are extras.
+#: Attributes every LogRecord has; the rest of a record's fields are extras
+#: (but ``color_message``: uvicorn's template with terminal colour codes, for
+#: its own console handler, which a JSON line has no use for).
 _RECORD_FIELDS = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {
     "message",
     "asctime",
     "taskName",
+    "color_message",
 }
 
 

@@ -79,11 +79,13 @@ class Instruments:
     checkouts: Counter
     degraded: Counter
     store_errors: Counter
+    worker_restarts: Counter
 
     def collectors(self) -> tuple[Collector, ...]:
         return (
             self.latency, self.requests, self.option_sets, self.offered,
             self.overflow, self.checkouts, self.degraded, self.store_errors,
+            self.worker_restarts,
         )  # fmt: skip
 
 
@@ -164,6 +166,12 @@ def _make() -> Instruments:
             ["backend", "kind"],
             registry=None,
         ),
+        worker_restarts=Counter(
+            "tierflow_worker_restarts",
+            "Workers the supervisor started again after they died (serve "
+            "--workers N; a signal, a crash, the OOM killer).",
+            registry=None,
+        ),
     )
     for tier in Tier:  # every series from the start, at 0
         made.offered.labels(tier.value)
@@ -177,6 +185,13 @@ def method_label(method: str) -> str:
     :data:`METHODS` (methods are case-sensitive: ``get`` is not ``GET``),
     else :data:`OTHER_METHOD`."""
     return method if method in METHODS else OTHER_METHOD
+
+
+def count_worker_restart() -> None:
+    """A worker started again (the supervisor's count): kept only where every
+    worker's scrape adds it up, prometheus-client's multiprocess folder."""
+    if multiprocess_dir() is not None:
+        instruments().worker_restarts.inc()
 
 
 def _count_store_error(backend: str, error: StoreUnavailable) -> None:

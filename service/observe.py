@@ -20,8 +20,9 @@ from collections.abc import Sequence
 from starlette.routing import BaseRoute, Match, Mount
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from tierflow.data.logging_setup import REQUEST_ID
+from tierflow.data.logging_setup import REQUEST_ID, SECRET_SUFFIXES
 from tierflow.service.metrics import UNMATCHED, Metrics, method_label
+from tierflow.service.request_limits import TIMED_OUT
 
 #: The access log's logger (one INFO line per request).
 ACCESS_LOGGER = "tierflow.access"
@@ -31,6 +32,11 @@ _SANE_ID = re.compile(r"[A-Za-z0-9._:@/+=-]{1,128}")
 _HEADER = REQUEST_ID_HEADER.lower().encode()
 
 access_log = logging.getLogger(ACCESS_LOGGER)
+#: A query parameter named like the secret fields the logs mask
+#: (:data:`~tierflow.data.logging_setup.SECRET_SUFFIXES`), and its value.
+_SUFFIXES = "|".join(SECRET_SUFFIXES)
+_SECRET_NAME = re.compile(rf"(?:{_SUFFIXES})=", re.IGNORECASE)
+_SECRET_VALUE = re.compile(rf"([?&][^&=#]*(?:{_SUFFIXES})=)[^&#]*", re.IGNORECASE)
 
 
 def route_template(scope: Scope, routes: Sequence[BaseRoute] = ()) -> str:
@@ -107,8 +113,23 @@ class RequestObserver:
         header = (_HEADER, rid.encode())
         answer = _Answer()
 
+        async def receive_noting_a_cut() -> Message:
+            message = await receive()
+            if message["type"] == "http.request":
+                answer.body_whole = not message.get("more_body", False)
+            elif not answer.body_whole and not answer.started:  # http.disconnect
+                answer.cut = True
+                answer.status = (
+                    REQUEST_TIMEOUT if scope.get(TIMED_OUT) else CLIENT_CLOSED
+                )
+            return message
+
         async def send_with_id(message: Message) -> None:
             if message["type"] == "http.response.start":
+                answer.started = True
+                if answer.cut:  # an answer to nobody
+                    await send(message)
+                    return
                 answer.status = message["status"]
                 headers = list(message.get("headers", ()))
                 answer.stream = (b"content-type", b"text/event-stream") in [
@@ -119,7 +140,7 @@ class RequestObserver:
 
         start = time.perf_counter()
         try:
-            await self.app(scope, receive, send_with_id)
+            await self.app(scope, receive_noting_a_cut, send_with_id)
         finally:
             seconds = time.perf_counter() - start
             self._done(scope, answer, seconds)
@@ -134,15 +155,33 @@ class RequestObserver:
             write_access_line(scope, answer.status, seconds)
 
 
-class _Answer:
-    """What the app sent back: the status (500 when it sent nothing) and
-    whether it is an event stream."""
+#: The status of a request whose app sent nothing (a 500 then).
+NO_ANSWER = 500
+#: The status of a request whose client closed the connection before its
+#: body had come (nginx's "client closed request"): whatever the app made of
+#: the body cut short (FastAPI: 400 "error parsing the body") reached nobody,
+#: and nothing was wrong with the request.
+CLIENT_CLOSED = 499
+#: The status of a request whose body stopped coming for
+#: :data:`~tierflow.service.request_limits.READ_IDLE_S` (the server answered
+#: 408 and closed the connection).
+REQUEST_TIMEOUT = 408
 
-    __slots__ = ("status", "stream")
+
+class _Answer:
+    """What the app sent back: the status (:data:`NO_ANSWER` when it sent
+    nothing, :data:`CLIENT_CLOSED` or :data:`REQUEST_TIMEOUT` when the
+    connection went before the body came and before an answer started),
+    whether it is an event stream, and whether the body has come whole."""
+
+    __slots__ = ("body_whole", "cut", "started", "status", "stream")
 
     def __init__(self) -> None:
-        self.status = 500
+        self.status = NO_ANSWER
         self.stream = False
+        self.body_whole = False
+        self.started = False  # the app's answer has started
+        self.cut = False  # the connection went before the body came
 
 
 def write_access_line(scope: Scope, status: int, seconds: float) -> None:
@@ -155,6 +194,8 @@ def write_access_line(scope: Scope, status: int, seconds: float) -> None:
     query = scope.get("query_string", b"")
     if query and "?" not in path:
         path = f"{path}?{query.decode('latin-1')}"
+    if "?" in path and _SECRET_NAME.search(path):
+        path = _SECRET_VALUE.sub(r"\1***", path)
     ms = round(seconds * 1e3, 2)
     access_log.info(
         '%s "%s %s HTTP/%s" %d %.1f ms',

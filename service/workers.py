@@ -28,6 +28,7 @@ from fastapi import FastAPI
 
 from tierflow.data.errors import TierflowError
 from tierflow.service.cpus import pin_process, worker_cpu
+from tierflow.service.metrics import count_worker_restart
 from tierflow.service.server import ServiceServer, server_config, tune_gc
 
 log = logging.getLogger("tierflow.service")
@@ -62,6 +63,12 @@ def bind(host: str, port: int) -> socket.socket:
     return sock
 
 
+#: What stops the supervisor and its workers: SIGHUP too (a closed terminal
+#: or ssh session, a logrotate's ``kill -HUP``), which ended the supervisor
+#: at once before (its workers followed within half a second).
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
 def serve_workers(
     build: AppFactory,
     host: str,
@@ -82,10 +89,7 @@ def serve_workers(
     supervisor = _Supervisor(
         build, sock, host, port, tuple(cpus), config_kw, tuple(leftovers)
     )
-    previous = {
-        sig: signal.signal(sig, supervisor.stop)
-        for sig in (signal.SIGINT, signal.SIGTERM)
-    }
+    previous = {sig: signal.signal(sig, supervisor.stop) for sig in STOP_SIGNALS}
     try:
         for slot in range(workers):
             supervisor.spawn(slot)
@@ -132,6 +136,13 @@ class _Supervisor:
     def stop(self, signum: int, frame: FrameType | None) -> None:
         """Stop every worker (each finishes its requests, ends its streams)."""
         self.stopping = True
+        # no new connection from now on, for any worker: a worker stops
+        # accepting as it drains, but the port stayed open here until the
+        # last one ended, and the connections made meanwhile, queued for
+        # nobody, were reset then (a client told to reconnect by the
+        # drain's ``Connection: close`` sent its request into one)
+        with contextlib.suppress(OSError):
+            self.sock.shutdown(socket.SHUT_RD)
         for pid in list(self.children):
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGINT)
@@ -157,8 +168,9 @@ class _Supervisor:
             if slot is None or self.stopping:
                 continue
             log.warning(
-                "worker %d (pid %d) ended (%d); starting it again", slot, pid, status
+                "worker %d (pid %d) %s; starting it again", slot, pid, ended(status)
             )
+            count_worker_restart()
             time.sleep(max(0.0, self.started[slot] + RESTART_S - time.monotonic()))
             if not self.stopping:
                 self.spawn(slot)
@@ -171,7 +183,7 @@ class _Supervisor:
         try:
             os.setpgid(0, 0)
             pin_process(worker_cpu(slot, self.cpus))
-            for sig in (signal.SIGINT, signal.SIGTERM):
+            for sig in STOP_SIGNALS:
                 signal.signal(sig, signal.SIG_DFL)
             # after the parent's handlers are gone (a SIGTERM from the watch
             # would run the supervisor's copy: stopping the other workers)
@@ -190,6 +202,21 @@ class _Supervisor:
         except BaseException:  # report, and let the parent start it again
             log.exception("worker failed")
         return code
+
+
+def ended(status: int) -> str:
+    """How a process ended, from its ``waitpid`` status (the raw status read
+    "ended (256)" for an exit code of 1)."""
+    if os.WIFSIGNALED(status):
+        number = os.WTERMSIG(status)
+        try:
+            name = f" ({signal.Signals(number).name})"
+        except ValueError:
+            name = ""
+        return f"was killed by signal {number}{name}"
+    if os.WIFEXITED(status):
+        return f"exited with code {os.WEXITSTATUS(status)}"
+    return f"ended (status {status})"
 
 
 def _stop_with_parent(parent: int, slot: int, leftovers: Sequence[Path]) -> None:

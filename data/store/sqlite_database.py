@@ -169,6 +169,29 @@ def _identity(path: Path) -> tuple[int, int] | None:
 _NOT_A_DATABASE = "file is not a database"
 
 
+#: The tables of another program's database named in its refusal, at most.
+_FOREIGN_NAMED = 5
+
+
+def _foreign_tables(conn: sqlite3.Connection) -> list[str]:
+    """The tables of a database that is not a tierflow store though it holds
+    tables (another program's: a tierflow store has its schema version from
+    the transaction that made its first table), at most :data:`_FOREIGN_NAMED`
+    of them; none for an empty file or a store. Read before anything is
+    written: a ``--state`` naming another program's file was switched to WAL
+    and given tierflow's tables beside its own."""
+    rows = conn.execute(  # one statement, one snapshot: a store being made
+        # by another process has its tables and its version in one commit
+        "SELECT v.user_version, m.name FROM pragma_user_version AS v "
+        "LEFT JOIN sqlite_master AS m ON m.type = 'table' "
+        "AND m.name NOT LIKE 'sqlite!_%' ESCAPE '!' ORDER BY m.name"
+    ).fetchall()
+    if rows[0][0] != 0:
+        return []
+    names = [str(name) for _, name in rows if name is not None]
+    return names if len(names) <= _FOREIGN_NAMED else [*names[:_FOREIGN_NAMED], "..."]
+
+
 def _check_database_path(path: Path) -> None:
     """Refuse, naming the path, what cannot be a database file: a folder, a
     path under a file, a file this user cannot read; SQLite itself would only
@@ -267,7 +290,8 @@ class SqliteDatabase:
             self._file = _identity(self.path)
             self._conn.execute(f"PRAGMA busy_timeout = {int(timeout_s * 1000)}")
             try:
-                mode = self._conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+                foreign = _foreign_tables(self._conn)
+                mode = "" if foreign else self._journal_mode_wal()
             except sqlite3.DatabaseError as exc:
                 if _NOT_A_DATABASE not in str(exc):
                     raise
@@ -276,6 +300,13 @@ class SqliteDatabase:
                     "not a SQLite database (a tierflow state store is one)",
                     file=str(self.path),
                 ) from None
+            if foreign:
+                self._conn.close()
+                raise InputError(
+                    "not a tierflow state store: it holds another program's "
+                    f"tables ({', '.join(foreign)}) and no tierflow schema version",
+                    file=str(self.path),
+                )
             if str(mode).lower() != "wal":
                 raise TierflowError(f"{self.path}: cannot enable WAL mode (got {mode})")
             self._conn.execute(f"PRAGMA synchronous = {synchronous}")
@@ -284,6 +315,9 @@ class SqliteDatabase:
             #: Writers of this file, in every process, take turns on it first.
             self._writer = WriterLock(self.path, timeout_s)
             self._migrate(migrations)
+
+    def _journal_mode_wal(self) -> str:
+        return str(self._conn.execute("PRAGMA journal_mode = WAL").fetchone()[0])
 
     @property
     def location(self) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -25,6 +26,7 @@ from tierflow.cli.main import cli
 from tierflow.cli.serve_cmd import API_KEY_ENV, load_api_key
 from tierflow.data.store import SCHEMA_VERSION, describe_location, open_store
 from tierflow.service.server import free_port
+from tierflow.service.workers import ended
 
 
 def test_api_key_sources(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -32,6 +34,9 @@ def test_api_key_sources(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Non
     key_file.write_text("  from-the-file-0123456789\n")
     monkeypatch.setenv(API_KEY_ENV, "from-the-environment-0123")
     assert load_api_key(key_file) == ("from-the-file-0123456789", f"from {key_file}")
+    key_file.write_text("a key with\tspaces 0123\n")  # a header carries them
+    assert load_api_key(key_file)[0] == "a key with\tspaces 0123"
+    key_file.write_text("  from-the-file-0123456789\n")
     assert load_api_key(None) == ("from-the-environment-0123", f"from ${API_KEY_ENV}")
     monkeypatch.delenv(API_KEY_ENV)
     key, source = load_api_key(None)
@@ -55,6 +60,73 @@ def test_short_keys_are_refused(
     assert result.output == (
         f"Error: field '{API_KEY_ENV}': must be at least 16 characters\n"
     )
+
+
+@pytest.mark.parametrize(
+    ("content", "why"),
+    [
+        (
+            b"\xff\xfe0123456789abcdef0123",
+            "not UTF-8 text (invalid start byte at byte 1)",
+        ),
+        (
+            "caf\u00e9-0123456789abcdef\n".encode(),
+            "API key must be printable ASCII (an HTTP header carries it): "
+            "character 4 is not ASCII",
+        ),
+        (
+            b"0123456789\nabcdef0123456789\n",
+            "API key must be printable ASCII (an HTTP header carries it): "
+            "character 11 is a line break or control character",
+        ),
+    ],
+)
+def test_a_key_no_header_can_carry_is_refused(
+    tmp_path: Path, content: bytes, why: str
+) -> None:
+    """A key file that is not UTF-8 was a traceback; a key with a non-ASCII
+    letter or a line break inside started a server that answered every
+    operator write 403 "wrong API key" (a header cannot carry it as
+    written). The message names the file and the character's place, never
+    the key."""
+    key_file = tmp_path / "key"
+    key_file.write_bytes(content)
+    key_file.chmod(0o600)
+    result = CliRunner().invoke(cli, ["serve", "--api-key-file", str(key_file)])
+    assert (result.exit_code, result.output) == (1, f"Error: {key_file}: {why}\n")
+
+
+def test_a_key_in_the_environment_no_header_can_carry_is_refused(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv(API_KEY_ENV, "0123456789abcdef\u00e90123")
+    result = CliRunner().invoke(cli, ["serve"])
+    assert (result.exit_code, result.output) == (
+        1,
+        f"Error: field '{API_KEY_ENV}': API key must be printable ASCII (an HTTP "
+        "header carries it): character 17 is not ASCII\n",
+    )
+
+
+def test_a_key_file_others_can_read_is_warned_about(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Only its owner should read the key (as the generated key's file):
+    a key file readable by its group or by anyone is served, with a warning
+    naming the file and its mode."""
+    key_file = tmp_path / "key"
+    key_file.write_text("from-the-file-0123456789\n")
+    key_file.chmod(0o644)
+    with caplog.at_level("WARNING", logger="tierflow"):
+        assert load_api_key(key_file)[0] == "from-the-file-0123456789"
+    assert [r.getMessage() for r in caplog.records] == [
+        f"{key_file}: the API key file is open to other users (mode 0644): chmod 600 it"
+    ]
+    caplog.clear()
+    key_file.chmod(0o600)
+    with caplog.at_level("WARNING", logger="tierflow"):
+        load_api_key(key_file)
+    assert caplog.records == []
 
 
 def test_a_state_that_cannot_be_a_store_is_refused(tmp_path: Path) -> None:
@@ -165,6 +237,34 @@ def test_serve_runs_until_interrupted(tmp_path: Path) -> None:
     running = [r for r in records if r["message"].startswith("Uvicorn running on")]
     assert running and running[0]["logger"] == "uvicorn.error", output
     _check_access_lines(records, made)
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_a_hangup_stops_the_server_cleanly(tmp_path: Path, workers: str) -> None:
+    """SIGHUP (the terminal or ssh session it ran in closed, a logrotate's
+    ``kill -HUP``) stops the server as SIGTERM does: exit 0, "stopped", the
+    generated key's folder removed. Python's default ended it at once (exit
+    129): the requests under way dropped, the key's file left behind."""
+    # no key given: one is generated; the banner read while it runs
+    env = {API_KEY_ENV: "", "PYTHONUNBUFFERED": "1"}
+    # the last --workers given is the one taken
+    proc, base, log = _two_workers(tmp_path, env, "--workers", workers)
+    try:
+        _wait_up(base, log)
+        found = re.search(r"generated for this run, in (\S+)/api-key", log.read_text())
+        assert found is not None, log.read_text()
+        folder = Path(found[1])
+        assert folder.is_dir()
+        proc.send_signal(signal.SIGHUP)
+        code = proc.wait(30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)
+    output = log.read_text()
+    assert (code, output.endswith("tierflow serve: stopped\n")) == (0, True), output
+    assert not folder.exists()
+    assert "starting it again" not in output
 
 
 def test_a_request_sent_while_the_server_starts_waits_for_it(tmp_path: Path) -> None:
@@ -357,6 +457,10 @@ def test_serve_with_workers(tmp_path: Path) -> None:
         )
         _wait_up(base, log)
         assert sorted(map(_cpus, _children(proc.pid)), key=min) == _one_each()
+        # the supervisor's count, whichever worker answers the scrape
+        for _ in range(4):
+            scrape = httpx.get(f"{base}/metrics", timeout=10).text
+            assert "\ntierflow_worker_restarts_total 2.0\n" in scrape, scrape
         for rid, option in started:  # only new workers are left to answer
             held = httpx.post(
                 f"{base}/v1/checkouts/{rid}/select", json={"option_id": option}
@@ -371,7 +475,86 @@ def test_serve_with_workers(tmp_path: Path) -> None:
     assert code == 0, output
     cpus = ", ".join(str(min(c)) for c in _one_each())
     assert f"  workers        2, on CPU {cpus}\n" in output
+    # how each ended, in words (it read "ended (9)", and "ended (256)" for
+    # an exit code of 1: the raw wait status)
+    for worker in workers:
+        assert re.search(
+            rf"WARNING tierflow.service: worker [01] \(pid {worker}\) was killed "
+            r"by signal 9 \(SIGKILL\); starting it again\n",
+            output,
+        ), output
     assert output.endswith("tierflow serve: stopped\n")
+
+
+def test_how_a_worker_ended_is_said_in_words() -> None:
+    """The supervisor's warning names the signal or the exit code, not the
+    raw ``waitpid`` status."""
+    assert ended(9) == "was killed by signal 9 (SIGKILL)"
+    assert ended(1 << 8) == "exited with code 1"
+    assert ended(0) == "exited with code 0"
+    assert ended(15) == "was killed by signal 15 (SIGTERM)"
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_a_stop_under_load_answers_every_request_sent(
+    tmp_path: Path, workers: str
+) -> None:
+    """SIGTERM while 16 clients keep their connections busy: every request a
+    client sent is answered (then its connection is closed, and the next
+    connection is refused), never reset. uvicorn closed every connection
+    that was between answers at once, a request already sent on it but not
+    read yet included: QA's 30 clients got 30 resets at each stop (none of
+    those requests ran; nothing was half-written)."""
+    if workers == "1":
+        port = free_port()
+        command = [
+            str(Path(sys.executable).with_name("tierflow")), "serve", "--port",
+            str(port), "--network", str(TINY_NETWORK),
+            "--state", str(tmp_path / "state.db"),
+        ]  # fmt: skip
+        log = tmp_path / "serve.log"
+        with open(log, "w") as out:
+            proc = subprocess.Popen(
+                command,
+                env={**os.environ, API_KEY_ENV: "cli-test-key-0123456789"},
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
+        base = f"http://127.0.0.1:{port}"
+    else:
+        proc, base, log = _two_workers(tmp_path, {})
+    body = {"customer_id": "C1", "items": [{"sku": "TEE", "quantity": 1}],
+            "dest": "10001"}  # fmt: skip
+    answered: list[int] = []
+    failed: list[str] = []
+
+    def client() -> None:
+        with httpx.Client(base_url=base, timeout=30) as http:
+            while True:
+                try:
+                    answered.append(http.post("/v1/options", json=body).status_code)
+                except httpx.ConnectError:
+                    return  # the server stopped listening: done
+                except httpx.TransportError as exc:
+                    failed.append(repr(exc))
+                    return
+
+    try:
+        _wait_up(base, log)
+        clients = [threading.Thread(target=client) for _ in range(16)]
+        for thread in clients:
+            thread.start()
+        _wait_for(lambda: len(answered) > 200, 60)
+        proc.send_signal(signal.SIGTERM)
+        code = proc.wait(30)
+        for thread in clients:
+            thread.join(30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)
+    assert (code, failed) == (0, []), log.read_text()[-3000:]
+    assert set(answered) == {200}
 
 
 def test_workers_stop_when_their_supervisor_is_killed(tmp_path: Path) -> None:

@@ -65,6 +65,29 @@ def test_json_lines_parse_and_hide_secrets(
     assert "hunter2" not in "".join(lines) and "s3cret" not in "".join(lines)
 
 
+def test_json_lines_leave_out_uvicorns_terminal_colours(
+    restore_logging: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """uvicorn gives its records a ``color_message`` (the template with
+    terminal colour codes, for its own console handler): every server start
+    and stop wrote it into the JSON log, escape codes and an unformatted
+    ``%d`` (``"color_message": "Started server process [\\u001b[36m%d..."``)."""
+    configure_logging("info", "json")
+    logging.getLogger("uvicorn.error").setLevel(logging.INFO)  # as serve sets it
+    logging.getLogger("uvicorn.error").info(
+        "Started server process [%d]",
+        4242,
+        extra={"color_message": "Started server process [\x1b[36m%d\x1b[0m]"},
+    )
+    record = json.loads(capsys.readouterr().err)
+    del record["ts"]
+    assert record == {
+        "level": "info",
+        "logger": "uvicorn.error",
+        "message": "Started server process [4242]",
+    }
+
+
 def test_text_lines_and_levels(
     restore_logging: None, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -77,6 +77,37 @@ def test_what_cannot_be_a_store_is_refused_by_name(tmp_path: Path, given: str) -
     assert sorted(p.name for p in tmp_path.iterdir()) == ["orders.csv"]
 
 
+def test_another_applications_sqlite_database_is_refused_untouched(
+    tmp_path: Path,
+) -> None:
+    """A ``--state`` pointing at another program's SQLite file (a typo, a
+    shared data folder) was taken for a new store: tierflow switched it to
+    WAL and created its twenty tables beside the other program's. A file
+    with tables and no tierflow schema version is refused, byte for byte
+    as it was, no file made beside it."""
+    other = tmp_path / "grafana.db"
+    conn = sqlite3.connect(other)
+    conn.executescript(
+        "CREATE TABLE users (id INTEGER PRIMARY KEY, login TEXT);"
+        "CREATE TABLE dashboard (id INTEGER PRIMARY KEY);"
+        "INSERT INTO users VALUES (1, 'admin');"
+    )
+    conn.close()
+    before = other.read_bytes()
+    with pytest.raises(InputError) as caught:
+        SqliteStore(other)
+    assert str(caught.value) == (
+        f"{other}: not a tierflow state store: it holds another program's "
+        "tables (dashboard, users) and no tierflow schema version"
+    )
+    assert other.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["grafana.db"]
+    empty = tmp_path / "empty.db"  # an empty file is a new store, as before
+    empty.touch()
+    with SqliteStore(empty) as store:
+        assert store.schema_version() == SCHEMA_VERSION
+
+
 def test_a_store_in_a_folder_it_cannot_write_is_refused_by_name(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

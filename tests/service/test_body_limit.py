@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import logging
+import socket
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
+import pytest
 
-from tests.service_fixtures import TEE_TO_CHICAGO, live_server
+from tests.service.helpers import Listener
+from tests.service_fixtures import API_KEY, MONDAY_10, TEE_TO_CHICAGO, live_server
+from tierflow.service import request_limits
 
 
 def test_request_bodies_are_size_limited(tmp_path: Path) -> None:
@@ -31,3 +38,121 @@ def test_request_bodies_are_size_limited(tmp_path: Path) -> None:
         assert r.status_code == 413 and r.json()["field"] == "body"
         ok = client.post("/v1/options", json={"customer_id": "C1", **TEE_TO_CHICAGO})
         assert ok.status_code == 200
+
+
+def _raw(url: str, head: bytes, *, wait_s: float = 10.0) -> bytes:
+    """What the server answers ``head`` on a new connection, until it closes
+    it or ``wait_s`` passes (b"" for nothing at all)."""
+    host, port = url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port))) as raw:
+        raw.settimeout(wait_s)
+        with contextlib.suppress(OSError):  # refused half-way: answer read below
+            raw.sendall(head)
+        got = b""
+        with contextlib.suppress(TimeoutError, ConnectionResetError):
+            while chunk := raw.recv(65536):
+                got += chunk
+                if b"\r\n\r\n" in got and b"close" in got.lower():
+                    break
+        return got
+
+
+def test_a_request_head_without_end_is_refused_at_64_kib(tmp_path: Path) -> None:
+    """A header that never ends was kept whole in memory, however long: one
+    client grew a server by 240 MB with a 133 MB header (uvicorn's httptools
+    parser has no limit). A head over 64 KiB (``MAX_HEAD_BYTES``) is 431,
+    the connection closed; a head under it is served as before."""
+    with live_server(tmp_path) as (server, _):
+        big = b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 200_000
+        answer = _raw(server.url, big)
+        assert answer.startswith(b"HTTP/1.1 431 Request Header Fields Too Large\r\n")
+        assert answer.endswith(
+            b"\r\n\r\nrequest head over 65536 bytes (the request line and headers)"
+        )
+        fits = b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 60_000
+        assert _raw(server.url, fits + b"\r\nConnection: close\r\n\r\n").startswith(
+            b"HTTP/1.1 200 OK\r\n"
+        )
+        # a URL that never ends too
+        assert _raw(server.url, b"GET /healthz?" + b"q" * 200_000).startswith(
+            b"HTTP/1.1 431 "
+        )
+        # and a body is a body (its own limit, 413), never counted as a head:
+        # two of 60 KB on one connection reach the app (an extra field: 422),
+        # one of 70 KB whole in one read is 413 (it was 431: the read that
+        # ended the request was counted towards the next one's head)
+        body = {"customer_id": "C1", **TEE_TO_CHICAGO, "pad": "x" * 60_000}
+        with httpx.Client(base_url=server.url) as client:
+            for _ in range(2):
+                padded = client.post("/v1/options", json=body)
+                assert padded.json()["field"] == "pad", padded.text
+            body["pad"] = "x" * 70_000
+            padded = client.post("/v1/options", json=body)
+            assert padded.json()["error"] == "body_too_large", padded.text
+        with httpx.Client(base_url=server.url) as client:
+            body.pop("pad")
+            assert client.post("/v1/options", json=body).status_code == 200
+
+
+def test_a_request_that_stops_coming_is_closed_with_408(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A connection that sends nothing, or a head or a body that stops
+    coming (a client gone without a word), was kept open for good with its
+    task waiting: ``READ_IDLE_S`` (30 s; 1 here) without a byte closes it
+    with 408, and the access line says 408 (not 499, not FastAPI's 400). A
+    slow but steady body, a slow answer and an event stream are not cut."""
+    monkeypatch.setattr(request_limits, "READ_IDLE_S", 1.0)
+    caplog.set_level(logging.INFO, logger="tierflow.access")
+    body = json.dumps({"customer_id": "C1", **TEE_TO_CHICAGO}).encode()
+    head = (
+        "POST /v1/options HTTP/1.1\r\nHost: x\r\nX-Request-ID: {}\r\n"
+        f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+    )
+    with live_server(tmp_path) as (server, _):
+        started = time.monotonic()
+        assert _raw(server.url, b"") == b""  # nothing sent: closed, no answer
+        assert time.monotonic() - started < 5
+        stalled = [
+            b"GET /healthz HTTP/1.1\r\nHost:",
+            head.format("stalled").encode() + body[:9],
+        ]
+        for sent in stalled:
+            answer = _raw(server.url, sent)
+            assert answer.startswith(b"HTTP/1.1 408 Request Timeout\r\n"), answer
+            assert answer.endswith(
+                b"\r\n\r\nno byte of the request for 1 s before it came whole"
+            )
+        host, port = server.url.removeprefix("http://").split(":")
+        with socket.create_connection((host, int(port))) as raw:  # steady
+            raw.sendall(head.format("steady").encode())
+            for k in range(0, len(body), 20):
+                time.sleep(0.2)
+                raw.sendall(body[k : k + 20])
+            assert raw.recv(100).startswith(b"HTTP/1.1 200 OK\r\n")
+        listener = Listener(f"{server.url}/v1/stream")
+        listener.wait_for(lambda e: e["event"] == "capacity")
+        time.sleep(2.5)  # over twice the read timeout: the stream goes on
+        event = {"event_id": "late", "ts": MONDAY_10.isoformat(),
+                 "node_id": "ST-CHI", "type": "staffing", "value": 60}  # fmt: skip
+        posted = httpx.post(
+            f"{server.url}/v1/capacity/events",
+            json={"events": [event]},
+            headers={"X-API-Key": API_KEY},
+        )
+        assert posted.status_code == 200, posted.text
+        listener.wait_for(
+            lambda e: e["event"] == "capacity" and e["data"]["version"][0] == 1
+        )
+    access = [
+        (r.__dict__["path"], r.__dict__["status"])
+        for r in caplog.records
+        if r.name == "tierflow.access" and r.__dict__["method"] == "POST"
+    ]
+    assert access == [
+        ("/v1/options", 408),
+        ("/v1/options", 200),
+        ("/v1/capacity/events", 200),
+    ]

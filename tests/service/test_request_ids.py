@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import json
 import logging
+import socket
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -43,6 +45,16 @@ def log_setup() -> Iterator[None]:
         root.setLevel(level)
         logging.getLogger("tierflow").setLevel(ours)
         uvicorn.handlers[:], uvicorn.propagate = theirs
+
+
+def _counts(scrape: str) -> dict[str, float]:
+    """``tierflow_http_requests_total`` of a scrape, by its labels."""
+    prefix = "tierflow_http_requests_total"
+    return {
+        line[len(prefix) : line.rindex(" ")]: float(line.rsplit(" ", 1)[1])
+        for line in scrape.splitlines()
+        if line.startswith(prefix + "{")
+    }
 
 
 def _records(err: str) -> list[dict[str, Any]]:
@@ -116,3 +128,89 @@ def test_text_lines_name_the_request(
     assert lines[0].endswith(
         ' "GET /healthz HTTP/1.1" 200 ' + lines[0].split()[-2] + " ms"
     )
+
+
+def test_a_client_gone_before_its_body_came_is_499_not_400(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], log_setup: None
+) -> None:
+    """A client that closes its connection half-way through the body (a
+    phone losing its network) was logged and counted as the server's 400
+    "bad request", though nothing was wrong with the request and no answer
+    reached anyone: it is 499 (nginx's "client closed request"); nothing
+    ran, so no hold was taken. A body sent whole stays what it was."""
+    configure_logging("info", "json")
+    with (
+        live_server(tmp_path) as (server, _),
+        httpx.Client(base_url=server.url, timeout=10) as client,
+    ):
+        answer = client.post(
+            "/v1/options", json={"customer_id": "C4", **TEE_TO_CHICAGO}
+        )
+        rid = answer.json()["request_id"]
+        path = f"/v1/checkouts/{rid}/select"
+        body = json.dumps({"option_id": answer.json()["options"][0]["option_id"]})
+        host, port = server.url.removeprefix("http://").split(":")
+        before = _counts(client.get("/metrics").text)  # counts are per process
+        for route, head in [
+            (path, f"POST {path} HTTP/1.1\r\nHost: x\r\n"),
+            ("/v1/options", "POST /v1/options HTTP/1.1\r\nHost: x\r\n"),
+        ]:
+            with socket.create_connection((host, int(port))) as raw:
+                raw.sendall(
+                    f"{head}X-Request-ID: cut-{len(route)}\r\n"
+                    "Content-Type: application/json\r\n"
+                    f"Content-Length: {len(body)}\r\n\r\n{body[:5]}".encode()
+                )
+                time.sleep(0.2)
+        deadline = time.monotonic() + 20  # both counted (a busy machine)
+        while True:
+            holds = client.get("/metrics").text
+            moved = {
+                k: v - before.get(k, 0.0)
+                for k, v in _counts(holds).items()
+                if v != before.get(k, 0.0) and "/metrics" not in k
+            }
+            if len(moved) >= 2 or time.monotonic() > deadline:
+                break
+            time.sleep(0.1)
+    records = _records(capsys.readouterr().err)
+    cut = [x for x in records if str(x.get("request_id", "")).startswith("cut-")]
+    assert [(x["path"], x["status"]) for x in cut] == [
+        (path, 499),
+        ("/v1/options", 499),
+    ]
+    assert moved == {
+        '{method="POST",route="/v1/checkouts/{request_id}/select",status="499"}': 1.0,
+        '{method="POST",route="/v1/options",status="499"}': 1.0,
+    }
+    active = [x for x in holds.splitlines() if x.startswith('tierflow_holds{state="a')]
+    assert len(active) == 4 and all(x.endswith("} 0.0") for x in active), active
+
+
+def test_secrets_in_a_query_are_masked_in_the_access_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], log_setup: None
+) -> None:
+    """The API key travels in a header, which the access line never writes;
+    a client that put it in the query instead (``?api_key=…``, a monitor's
+    ``?token=…``) had it written in clear in every line. A query parameter
+    named like the secret fields the logs mask (``*api_key``, ``*password``,
+    ``*secret``, ``*token``, any case) is written ``***``."""
+    configure_logging("info", "json")
+    with (
+        live_server(tmp_path) as (server, _),
+        httpx.Client(base_url=server.url, timeout=10) as client,
+    ):
+        for query in [
+            f"api_key={API_KEY}&x=1",
+            "access_token=abc%20def&API_KEY=k&password",
+            "tokens=kept&keys=kept",
+        ]:
+            client.get(f"/healthz?{query}", headers={"X-Request-ID": "q"})
+    err = capsys.readouterr().err
+    paths = [x["path"] for x in _records(err) if x.get("request_id") == "q"]
+    assert paths == [
+        "/healthz?api_key=***&x=1",
+        "/healthz?access_token=***&API_KEY=***&password",
+        "/healthz?tokens=kept&keys=kept",
+    ]
+    assert API_KEY not in err and "abc" not in err

@@ -1,0 +1,145 @@
+"""What uvicorn's httptools protocol does not bound: the size of a request's
+head (its request line and headers), which its parser keeps in memory whole
+however long it grows, and the time a request may take to arrive, which is
+for ever (``docs/service.md``, "Running for weeks"). h11, uvicorn's other
+parser, has a ceiling of its own on the head (16 KiB) but no timeout."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+#: The largest request head accepted (bytes): 64 KiB, twice nginx's
+#: ``large_client_header_buffers`` (4 × 8 KiB) and four times Node's 16 KiB.
+MAX_HEAD_BYTES = 64 * 1024
+#: Seconds a request may go without a byte before it has come whole (its head
+#: from the connection's opening or the request's first byte, its body):
+#: nginx's ``client_header_timeout`` and ``client_body_timeout`` are 60 s.
+READ_IDLE_S = 30.0
+#: The key a request cut by :data:`READ_IDLE_S` gets in its ASGI scope, so
+#: that its access line and metrics say 408, not "client closed" (499).
+TIMED_OUT = "tierflow.read_timed_out"
+
+_log = logging.getLogger("tierflow.service")
+_HEAD_TOO_LARGE = (
+    f"request head over {MAX_HEAD_BYTES} bytes (the request line and headers)"
+)
+
+
+class BoundedRequestProtocol(HttpToolsProtocol):
+    """uvicorn's httptools protocol with two bounds on what a client sends.
+
+    - A head over :data:`MAX_HEAD_BYTES` is answered 431 and its connection
+      closed. The bytes counted are those received while a head is awaited
+      or under way, one read at a time. A read in which a request ended is
+      not counted (a request whole in one read, its body included, was
+      counted towards the next head: a 70 KB body was 431), nor a head that
+      arrives complete in one read: at most a read's worth more (its memory
+      is the read's).
+    - A request that has not come whole goes :data:`READ_IDLE_S` without a
+      byte: it is answered 408 (unless its answer has started, a 413 say,
+      or nothing of it came: a connection that never sent a byte is closed
+      without a word) and its connection closed. This covers a connection that never sends
+      anything, a head or a body that stops coming (a client gone without a
+      word: a phone out of coverage, a NAT's table flushed): each kept a
+      connection and a waiting task for good. Between requests uvicorn's
+      keep-alive timeout (5 s) closes an idle connection; a request that
+      came whole has no time limit here (a slow answer, an event stream).
+    """
+
+    _awaiting_head = True
+    _ended = False  # a request ended in the read being parsed
+    _head_bytes = 0
+    _incomplete = True
+    _idle: asyncio.TimerHandle | None = None
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self._arm()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._disarm()
+        super().connection_lost(exc)
+
+    def data_received(self, data: bytes) -> None:
+        counting = self._awaiting_head
+        self._ended = False
+        super().data_received(data)
+        if self.transport.is_closing():
+            self._disarm()
+            return
+        if self._incomplete:
+            self._arm()
+        if not (counting and self._awaiting_head) or self._ended:
+            return
+        self._head_bytes += len(data)
+        if self._head_bytes > MAX_HEAD_BYTES:
+            _log.warning("%s: %s: refused (431)", self._who(), _HEAD_TOO_LARGE)
+            self._refuse(431, "Request Header Fields Too Large", _HEAD_TOO_LARGE)
+
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        self._incomplete = True
+
+    def on_headers_complete(self) -> None:
+        self._awaiting_head = False
+        self._head_bytes = 0
+        super().on_headers_complete()
+
+    def on_message_complete(self) -> None:
+        self._awaiting_head = True
+        self._ended = True
+        self._incomplete = False
+        self._disarm()
+        super().on_message_complete()
+
+    def _arm(self) -> None:
+        self._disarm()
+        self._idle = self.loop.call_later(READ_IDLE_S, self._read_timed_out)
+
+    def _disarm(self) -> None:
+        if self._idle is not None:
+            self._idle.cancel()
+            self._idle = None
+
+    def _read_timed_out(self) -> None:
+        self._idle = None
+        if not self._incomplete or self.transport.is_closing():
+            return
+        if self._awaiting_head and self._head_bytes == 0:
+            # nothing of a request yet (a connection opened ahead, a port
+            # scan): closed without a word, as after a keep-alive's idle time
+            # (a 408 would answer the request a client sends meanwhile)
+            self.transport.close()
+            return
+        why = f"no byte of the request for {READ_IDLE_S:g} s before it came whole"
+        _log.warning("%s: %s: closed (408)", self._who(), why)
+        cycle = self.cycle
+        if cycle is not None and not cycle.response_complete:
+            cycle.scope[TIMED_OUT] = True  # type: ignore[literal-required]
+            if cycle.response_started:  # the app answered already: let it be
+                self.transport.close()
+                return
+        self._refuse(408, "Request Timeout", why)
+
+    def _refuse(self, status: int, phrase: str, why: str) -> None:
+        """Answer ``status`` with ``why`` as the body, and close."""
+        body = why.encode("ascii")
+        head = [f"HTTP/1.1 {status} {phrase}\r\n".encode("ascii")]
+        for name, value in self.server_state.default_headers:
+            head.extend([name, b": ", value, b"\r\n"])
+        head.extend(
+            [
+                b"content-type: text/plain; charset=utf-8\r\n",
+                b"content-length: " + str(len(body)).encode("ascii") + b"\r\n",
+                b"connection: close\r\n\r\n",
+                body,
+            ]
+        )
+        self.transport.write(b"".join(head))
+        self.transport.close()
+
+    def _who(self) -> str:
+        return f"{self.client[0]}:{self.client[1]}" if self.client else "-"
