@@ -22,6 +22,7 @@ from numpy.typing import NDArray
 from ortools.sat.python import cp_model
 
 from tierflow.formulations.problem import AssignmentProblem
+from tierflow.solver.ctrl_c import stop_on_ctrl_c
 from tierflow.solver.engine import EXACT_ENGINE, BundledEngine, Hint
 from tierflow.solver.matrix import MatrixModel, build_matrix
 from tierflow.solver.params import SolveParams
@@ -330,9 +331,11 @@ def solve_model(
     # CP-SAT's own SIGINT handler would end the search as if on the time
     # limit (the caller going on with the result) and leave SIGINT at the
     # OS default after the solve (a later Ctrl-C killing the process with
-    # no cleanup): Python's KeyboardInterrupt comes when the solve returns
+    # no cleanup): a Ctrl-C stops the search (stop_on_ctrl_c) and Python's
+    # KeyboardInterrupt comes as the solve returns
     sat.catch_sigint_signal = False
-    code = solver.solve(cp.model)
+    with stop_on_ctrl_c(solver.stop_search):
+        code = solver.solve(cp.model)
     return _cp_result(
         cp,
         solver,

@@ -369,6 +369,44 @@ def test_a_cpsat_solve_leaves_ctrl_c_to_python(tmp_path: Path) -> None:
     )
 
 
+def test_ctrl_c_stops_a_cpsat_search_within_seconds() -> None:
+    """CP-SAT's ``solve`` holds the main thread in C++ for its whole time
+    limit, so Python's SIGINT handler waited for it: ``tierflow solve
+    --engine cpsat-plain --time-limit 30`` took 26 s to stop on Ctrl-C
+    (QA). The signal now stops the search (``stop_on_ctrl_c``), the
+    ``KeyboardInterrupt`` comes as the solve returns, SIGINT is Python's
+    again and no wakeup fd is left set."""
+    script = (
+        "import os, signal, threading, time\n"
+        "from tierflow.data.orlib_gap import generate_chu_beasley\n"
+        "from tierflow.formulations.gap import gap_instance\n"
+        "from tierflow.solver import solve\n"
+        "problem = gap_instance(generate_chu_beasley('D', 20, 400, seed=1)).problem\n"
+        "sent = []\n"
+        "def ctrl_c():\n"
+        "    sent.append(time.perf_counter())\n"
+        "    os.kill(os.getpid(), signal.SIGINT)\n"
+        "threading.Timer(2.0, ctrl_c).start()\n"
+        "try:\n"
+        "    r = solve(problem, engine='cpsat-plain', time_limit_s=60.0)\n"
+        "    print('returned', r.status, r.runtime_s)\n"
+        "except KeyboardInterrupt:\n"
+        "    waited = time.perf_counter() - sent[0]\n"
+        "    handler = signal.getsignal(signal.SIGINT)\n"
+        "    fd = signal.set_wakeup_fd(-1)\n"
+        "    print('KeyboardInterrupt', waited < 10.0, handler is signal.default_int_handler, fd)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr[-500:]
+    assert done.stdout.strip() == "KeyboardInterrupt True True -1", done.stdout
+
+
 @pytest.mark.parametrize("integer", [True, False], ids=["mip", "lp"])
 def test_ctrl_c_stops_a_highs_run_within_seconds(integer: bool) -> None:
     """HiGHS runs in C++, where Python's SIGINT handler cannot run: a Ctrl-C
