@@ -680,4 +680,5 @@ def test_a_snapshot_of_a_smaller_network_keeps_the_other_nodes(
         assert back.state()["nodes"] == reference.state()["nodes"]
         # and a snapshot of the store's own network leaves nothing behind
         back.snapshot()
-        assert "foreign_events" not in store.latest_capacity_snapshot()[1]
+        snap = store.latest_capacity_snapshot()
+        assert snap is not None and "foreign_events" not in snap[1]
