@@ -17,11 +17,13 @@ read aborted the interpreter's shutdown: "could not acquire lock").
 
 from __future__ import annotations
 
+import contextlib
 import os
 import queue
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import IO
 
@@ -72,6 +74,7 @@ def follow_events(
     batch: int = BATCH,
     linger_s: float = LINGER_S,
     totals: FeedTotals | None = None,
+    shield: Callable[[], AbstractContextManager[object]] = contextlib.nullcontext,
 ) -> FeedTotals:
     """Apply the feed's events as they arrive, until it ends.
 
@@ -82,6 +85,9 @@ def follow_events(
     line that is not UTF-8 is one bad line, not the end of the feed).
     ``totals`` is counted in place, so a caller still has what was applied
     when ``apply`` raises (any other error than ``InputError`` ends the feed).
+    Each batch is applied and counted inside ``shield()`` (the command's
+    holds a Ctrl-C until the batch is counted: one between its commit and its
+    count left a stored batch out of the summary).
     """
     inbox: queue.Queue[_Item] = queue.Queue(maxsize=10 * batch)
     stop = threading.Event()
@@ -99,7 +105,8 @@ def follow_events(
             )
             try:
                 if events:
-                    _apply(events, apply, totals, bad.append, file)
+                    with shield():
+                        _apply(events, apply, totals, bad.append, file)
             finally:  # a line refused at the apply came before later bad ones
                 for exc in sorted(bad, key=lambda e: e.row or 0):
                     on_bad(exc)

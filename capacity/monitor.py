@@ -8,7 +8,7 @@ import datetime as dt
 import logging
 import time
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from functools import partial
 from typing import Any
 
@@ -148,6 +148,12 @@ class CapacityMonitor:
         self.feed_ts = -np.inf
         self.n_applied = 0
         self._since_snapshot = 0
+        #: The store's nodes this network does not have: their snapshot
+        #: entries and the logged events of theirs it skipped, carried into
+        #: every snapshot it writes (:meth:`state`), so the network that
+        #: has them finds their state there.
+        self._foreign_nodes: dict[str, Any] = {}
+        self._foreign_events: list[StoredEvent] = []
         self._seen: dict[str, CapacityEvent] = {}  # dedup without a store
         self._cached: tuple[NDArray[np.float64], ...] | None = None
 
@@ -174,8 +180,11 @@ class CapacityMonitor:
         named = {ev.node_id for ev in events}
         if snap is not None:
             named.update(snap[1]["nodes"])
+            carried = [StoredEvent(**ev) for ev in snap[1].get("foreign_events", [])]
+            named.update(ev.node_id for ev in carried)
             self._load_state(snap[1])
             self.last_seq = snap[0]
+            self._apply_carried(carried)
         self.apply_logged(events)
         foreign = named - set(self.network.node_index)
         if foreign:
@@ -209,7 +218,10 @@ class CapacityMonitor:
             parsed = self._stored(ev)
             if parsed is None:
                 # An event for a node no longer in the network: skip, but count it
-                # as consumed so it is not retried forever.
+                # as consumed so it is not retried forever; the snapshots carry
+                # it for the network that has the node
+                if ev.node_id not in self.network.node_index:
+                    self._foreign_events.append(ev)
                 self.last_seq = ev.seq
                 continue
             if not self._apply(parsed, ev.received_at):
@@ -218,6 +230,18 @@ class CapacityMonitor:
             count += 1
         self._since_snapshot += count
         return count, stale
+
+    def _apply_carried(self, carried: Sequence[StoredEvent]) -> None:
+        """A snapshot's carried events (logged before it, skipped by a
+        network without their node), in log order: applied at the nodes
+        this network has, kept for the next snapshot at the others."""
+        for ev in sorted(carried, key=lambda e: e.seq):
+            if ev.node_id not in self.network.node_index:
+                self._foreign_events.append(ev)
+                continue
+            parsed = self._stored(ev)
+            if parsed is not None:
+                self._apply(parsed, ev.received_at)
 
     # ------------------------------------------------------------- events
     def ingest(self, events: Sequence[CapacityEvent]) -> IngestResult:
@@ -551,8 +575,13 @@ class CapacityMonitor:
     def state(self) -> dict[str, Any]:
         """JSON-able state, keyed by node id (survives node reordering):
         what the logged events made of the map (the forecast as the
-        ``forecast`` events leave it, not :meth:`set_forecast`'s)."""
-        nodes = {}
+        ``forecast`` events leave it, not :meth:`set_forecast`'s). The
+        store's nodes this network does not have keep their entries, and the
+        events of theirs logged since (``foreign_events``): a snapshot
+        written with a smaller network (a wrong ``--network``, a node taken
+        out) dropped them, and the events behind it were never replayed
+        again, so the store's own network lost their state."""
+        nodes = dict(self._foreign_nodes)
         for i, node_id in enumerate(self.network.node_ids):
             nodes[node_id] = {
                 "nominal": float(self.nominal[i]),
@@ -567,19 +596,23 @@ class CapacityMonitor:
                 ],
                 "backlog_changes": self._changes.node_state(i),
             }
-        return {
+        state: dict[str, Any] = {
             "nodes": nodes,
             "last_ts": None if np.isinf(self.last_ts) else self.last_ts,
             "heard_ts": None if np.isinf(self.heard_ts) else self.heard_ts,
             "feed_ts": None if np.isinf(self.feed_ts) else self.feed_ts,
             "n_applied": self.n_applied,
         }
+        if self._foreign_events:
+            state["foreign_events"] = [asdict(ev) for ev in self._foreign_events]
+        return state
 
     def _load_state(self, state: dict[str, Any]) -> None:
         self.last_ts = -np.inf if state["last_ts"] is None else float(state["last_ts"])
         for node_id, s in state["nodes"].items():
             i = self.network.node_index.get(node_id)
             if i is None:
+                self._foreign_nodes[node_id] = s
                 continue
             self.nominal[i] = s["nominal"]
             self.staffing[i] = s["staffing"]

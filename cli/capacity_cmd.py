@@ -6,8 +6,10 @@ import contextlib
 import datetime as dt
 import hashlib
 import json
+import signal
 import sys
-from collections.abc import Iterable, Sequence
+import threading
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -165,11 +167,20 @@ def _follow(
             mon.check_event_ids(events, file=name)
             return mon.ingest(events)
 
+        shield = stack.enter_context(_held_ctrl_c())
         try:
-            follow_events(lines, net, apply, file=name, on_bad=bad, totals=totals)
+            follow_events(
+                lines, net, apply, file=name, on_bad=bad, totals=totals, shield=shield
+            )
             mon.snapshot()
         except StoreUnavailable as exc:
             lost = exc
+        except KeyboardInterrupt:
+            # Ctrl-C: what the feed applied, then "tierflow: interrupted"
+            # (exit 130); it printed no summary, and the usual way to end a
+            # `tail -f | ... --follow` is Ctrl-C
+            _print_totals(totals, mon.last_seq, as_json=as_json)
+            raise
     _print_totals(totals, mon.last_seq, as_json=as_json)
     if lost is not None:
         where = describe_location(state_path or default_state_location())
@@ -179,6 +190,48 @@ def _follow(
         raise StoreUnavailable(f"state store {where} failed, feed stopped: {why}")
     if totals.bad:  # the feed went on, but a supervisor must see the bad lines
         raise click.exceptions.Exit(1)
+
+
+@contextlib.contextmanager
+def _held_ctrl_c() -> Iterator[Any]:
+    """While the feed runs, a context manager (the feed's ``shield``) that
+    holds a Ctrl-C until the batch in it is applied and counted, then stops
+    the feed with it (``KeyboardInterrupt``); outside a batch a Ctrl-C stops
+    it at once. A SIGINT the parent ignores stays ignored."""
+    previous = signal.getsignal(signal.SIGINT)
+    main = threading.current_thread() is threading.main_thread()
+    if not main or not callable(previous):  # ignored (nohup), the OS default
+        yield contextlib.nullcontext
+        return
+    held = {"inside": False, "pending": False}
+
+    def stop() -> None:
+        # a Ctrl-C more (a user pressing it again) must not cut the summary
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        raise KeyboardInterrupt
+
+    def on_sigint(signum: int, frame: Any) -> None:
+        if held["inside"]:
+            held["pending"] = True
+            return
+        stop()
+
+    @contextlib.contextmanager
+    def shield() -> Iterator[None]:
+        held["inside"] = True
+        try:
+            yield
+        finally:
+            held["inside"] = False
+        if held["pending"]:
+            stop()
+
+    signal.signal(signal.SIGINT, on_sigint)
+    try:
+        yield shield
+    finally:
+        if signal.getsignal(signal.SIGINT) is on_sigint:
+            signal.signal(signal.SIGINT, previous)
 
 
 def _print_totals(totals: FeedTotals, last_seq: int, *, as_json: bool) -> None:

@@ -594,3 +594,91 @@ def test_the_rest_of_the_day_counts_a_half_hour_zones_last_hour_in_part(
     )
     got = rest_of_day(model, network, dt.datetime.fromisoformat(at))  # type: ignore[arg-type]
     assert got.tolist() == pytest.approx([adelaide, kolkata])
+
+
+def _without_node(tmp_path: Path, node: str) -> Network:
+    """The tiny network without ``node`` (its rows of nodes.csv and
+    inventory.csv dropped): a store's node the network does not have."""
+    import shutil
+
+    from tierflow.data.network import load_network
+
+    folder = tmp_path / f"without-{node}"
+    shutil.copytree(TINY_NETWORK, folder)
+    for table in ("nodes.csv", "inventory.csv"):
+        path = folder / table
+        kept = [
+            line
+            for line in path.read_text().splitlines(keepends=True)
+            if not line.startswith(f"{node},")
+        ]
+        path.write_text("".join(kept))
+    return load_network(folder)
+
+
+def test_a_snapshot_of_a_smaller_network_keeps_the_other_nodes(
+    tmp_path: Path, tiny_network: Network
+) -> None:
+    """A command run with a network that lacks one of the store's nodes (a
+    wrong ``--network``, a node taken out for a while) wrote a snapshot
+    without that node: the events behind it were never replayed again, so
+    the store's own network lost the node's state (an outage and a backlog
+    shown as an open, idle node) for good."""
+    path = tmp_path / "state.db"
+    smaller = _without_node(tmp_path, "WH-WEST")
+    west = tiny_network.node_idx("WH-WEST")
+    with SqliteStore(path) as store:
+        full = CapacityMonitor.open(tiny_network, store)
+        full.ingest(
+            events_for(
+                tiny_network,
+                [
+                    _ev(1, "WH-WEST", "outage", True),
+                    _ev(2, "WH-WEST", "backlog", 250),
+                    _ev(3, "WH-WEST", "staffing", 80),
+                ],
+            )
+        )
+        full.snapshot()
+        # logged after that snapshot by a writer that never took another
+        # (a follower stopped by Ctrl-C): the smaller network skips them
+        full.ingest(
+            events_for(
+                tiny_network,
+                [
+                    _ev(4, "WH-WEST", "backlog_delta", 50),
+                    _ev(5, "WH-WEST", "congestion", 2, service="ground"),
+                ],
+            )
+        )
+    with SqliteStore(path) as store:
+        other = CapacityMonitor.open(smaller, store)
+        other.ingest(events_for(smaller, [_ev(6, "WH-EAST", "staffing", 90)]))
+        other.snapshot()
+    with SqliteStore(path) as store:
+        back = CapacityMonitor.open(tiny_network, store)
+        assert back.unsnapshotted == 0  # from the snapshot alone
+        assert bool(back.outage[west]) is True
+        assert back.backlog[west] == 300.0
+        assert back.staffing[west] == 0.8
+        assert back.congestion[west].tolist() == [1.0, 1.0, 2.0, 1.0]
+        assert back.staffing[tiny_network.node_idx("WH-EAST")] == 0.9
+        reference = CapacityMonitor(tiny_network)
+        reference.ingest(
+            events_for(
+                tiny_network,
+                [
+                    _ev(1, "WH-WEST", "outage", True),
+                    _ev(2, "WH-WEST", "backlog", 250),
+                    _ev(3, "WH-WEST", "staffing", 80),
+                    _ev(4, "WH-WEST", "backlog_delta", 50),
+                    _ev(5, "WH-WEST", "congestion", 2, service="ground"),
+                    _ev(6, "WH-EAST", "staffing", 90),
+                ],
+            )
+        )
+        assert back.state()["nodes"] == reference.state()["nodes"]
+        # and a snapshot of the store's own network leaves nothing behind
+        back.snapshot()
+        snap = store.latest_capacity_snapshot()
+        assert snap is not None and "foreign_events" not in snap[1]

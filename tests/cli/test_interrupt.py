@@ -18,6 +18,7 @@ init_import_site").
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -188,3 +189,59 @@ def test_ctrl_c_in_cltv_retrain_leaves_a_version_the_next_run_finishes(
     assert _snapshot(models / challenger) == written  # used as it was written
     done = CliRunner().invoke(cli, [*args, "--as-of", "2023-06-30"])
     assert json.loads(done.stdout)["noop"] is True
+
+
+def test_ctrl_c_stops_a_followed_feed_after_saying_what_it_applied(
+    tmp_path: Path,
+) -> None:
+    """Ctrl-C is how a ``tail -f events | tierflow capacity ingest --events -
+    --follow`` ends: it printed only "tierflow: interrupted", not the
+    summary of what the feed had applied. A Ctrl-C that comes while a batch
+    is applied is held until the batch is counted (one between the batch's
+    commit and its count left a stored batch out of the summary)."""
+    import sqlite3
+
+    state = tmp_path / "state.db"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tierflow.cli.entry", "capacity", "ingest",
+         "--network", str(TINY_NETWORK), "--state", str(state),
+         "--events", "-", "--follow"],
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )  # fmt: skip
+    assert proc.stdin is not None
+
+    def logged() -> int:
+        if not state.exists():
+            return 0
+        with contextlib.closing(sqlite3.connect(state)) as conn:
+            try:
+                return int(
+                    conn.execute("SELECT count(*) FROM capacity_events").fetchone()[0]
+                )
+            except sqlite3.OperationalError:  # not migrated yet
+                return 0
+
+    for i in (1, 2):  # one batch each: the second sent once the first is in
+        event = {"event_id": f"e{i}", "ts": "2026-01-05T10:00:00Z",
+                 "node_id": "WH-EAST", "type": "backlog_delta", "value": 5}  # fmt: skip
+        proc.stdin.write(json.dumps(event) + "\n")
+        proc.stdin.flush()
+        deadline = time.monotonic() + 60
+        while logged() < i:
+            assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+    out, err = _interrupt_until_it_ends(proc)
+    proc.stdin.close()
+    assert "Traceback" not in err, err
+    assert out == (
+        "2 events applied, 0 duplicates ignored, 0 bad lines skipped, "
+        "in 2 batches (log at seq 2)\n"
+    )
+    assert err.splitlines()[-1] == INTERRUPTED_MESSAGE
+    assert proc.returncode == INTERRUPTED_EXIT
