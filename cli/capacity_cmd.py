@@ -6,9 +6,7 @@ import contextlib
 import datetime as dt
 import hashlib
 import json
-import signal
 import sys
-import threading
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -47,6 +45,7 @@ from tierflow.data.limits import EVENT_WINDOW, LIVE_EVENT_LEAD, MAX_UNITS, now
 from tierflow.data.network import Network
 from tierflow.data.orders import Orders, read_history
 from tierflow.data.rates import SERVICES, service_index
+from tierflow.data.stop_signals import held_stop_signals
 from tierflow.data.store import (
     StoreUnavailable,
     default_state_location,
@@ -167,7 +166,7 @@ def _follow(
             mon.check_event_ids(events, file=name)
             return mon.ingest(events)
 
-        shield = stack.enter_context(_held_ctrl_c())
+        shield = stack.enter_context(_held_stop())
         try:
             follow_events(
                 lines, net, apply, file=name, on_bad=bad, totals=totals, shield=shield
@@ -193,45 +192,29 @@ def _follow(
 
 
 @contextlib.contextmanager
-def _held_ctrl_c() -> Iterator[Any]:
+def _held_stop() -> Iterator[Any]:
     """While the feed runs, a context manager (the feed's ``shield``) that
-    holds a Ctrl-C until the batch in it is applied and counted, then stops
-    the feed with it (``KeyboardInterrupt``); outside a batch a Ctrl-C stops
-    it at once. A SIGINT the parent ignores stays ignored."""
-    previous = signal.getsignal(signal.SIGINT)
-    main = threading.current_thread() is threading.main_thread()
-    if not main or not callable(previous):  # ignored (nohup), the OS default
-        yield contextlib.nullcontext
-        return
-    held = {"inside": False, "pending": False}
-
-    def stop() -> None:
-        # a Ctrl-C more (a user pressing it again) must not cut the summary
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
-        raise KeyboardInterrupt
-
-    def on_sigint(signum: int, frame: Any) -> None:
-        if held["inside"]:
-            held["pending"] = True
+    holds a Ctrl-C or SIGTERM until the batch in it is applied and counted,
+    then stops the feed with it (``KeyboardInterrupt``); outside a batch it
+    stops the feed at once. A second one cannot cut the summary short. A
+    signal the parent ignores stays ignored."""
+    with held_stop_signals() as held:
+        if not held.handlers:  # another thread, ignored (nohup), OS default
+            yield contextlib.nullcontext
             return
-        stop()
+        held.holding = False
+        held.then_ignore = True
 
-    @contextlib.contextmanager
-    def shield() -> Iterator[None]:
-        held["inside"] = True
-        try:
-            yield
-        finally:
-            held["inside"] = False
-        if held["pending"]:
-            stop()
+        @contextlib.contextmanager
+        def shield() -> Iterator[None]:
+            held.holding = True
+            try:
+                yield
+            finally:
+                held.holding = False
+            held.deliver()
 
-    signal.signal(signal.SIGINT, on_sigint)
-    try:
         yield shield
-    finally:
-        if signal.getsignal(signal.SIGINT) is on_sigint:
-            signal.signal(signal.SIGINT, previous)
 
 
 def _print_totals(totals: FeedTotals, last_seq: int, *, as_json: bool) -> None:

@@ -1,4 +1,5 @@
-"""The ``tierflow`` console script: Ctrl-C at any moment is one line, exit 130.
+"""The ``tierflow`` console script: Ctrl-C at any moment is one line, exit 130;
+SIGTERM (``kill``, systemd, ``docker stop``) the same clean stop, exit 143.
 
 A command's modules take a second or two to import (pandas, OR-Tools,
 scikit-learn; :mod:`tierflow.cli.main` imports only the one that runs); a
@@ -9,6 +10,13 @@ nothing but the standard library before it takes SIGINT, and the commands
 past click, which would print "Aborted!" and exit 1, to the same handler
 (:class:`Interrupted`). What no program can cover is the interpreter's own
 start, before this module runs (a few tens of milliseconds).
+
+SIGTERM ended a command at once, with no clean-up: a CBC child ran on to
+its time limit, a staged output folder stayed, ``capacity ingest --follow``
+said nothing of what it had applied. It is taken as Ctrl-C is
+(:class:`Terminated`, a ``KeyboardInterrupt``), so every clean-up a Ctrl-C
+gets runs, and the run ends ``tierflow: terminated``, 128 + 15. ``serve``
+takes SIGTERM itself while it serves.
 """
 
 from __future__ import annotations
@@ -22,10 +30,16 @@ from types import FrameType
 INTERRUPTED_EXIT = 130
 #: The one line a stopped run prints (stderr).
 INTERRUPTED_MESSAGE = "tierflow: interrupted"
+#: Exit status of a run stopped by SIGTERM: 128 + SIGTERM.
+TERMINATED_EXIT = 143
+#: The one line a run stopped by SIGTERM prints (stderr).
+TERMINATED_MESSAGE = "tierflow: terminated"
 
 #: Set once the run is stopping: a Ctrl-C more is then ignored, not a
 #: ``KeyboardInterrupt`` (and its traceback) inside the handler.
 _stopping = False
+#: Set by SIGTERM's handler: the run ends as terminated, not interrupted.
+_terminated = False
 
 
 class Interrupted(BaseException):
@@ -33,10 +47,23 @@ class Interrupted(BaseException):
     turns ``KeyboardInterrupt`` into "Aborted!", exit 1)."""
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised where Ctrl-C's ``KeyboardInterrupt`` would be, so that
+    every clean-up written for Ctrl-C runs for it too."""
+
+
 def _on_sigint(signum: int, frame: FrameType | None) -> None:
     """Python's own Ctrl-C (``KeyboardInterrupt``), until the run is stopping."""
     if not _stopping:
         raise KeyboardInterrupt
+
+
+def _on_sigterm(signum: int, frame: FrameType | None) -> None:
+    """SIGTERM as Ctrl-C (:class:`Terminated`), until the run is stopping."""
+    global _terminated
+    if not _stopping:
+        _terminated = True
+        raise Terminated
 
 
 def main(commands: Callable[[], None] | None = None) -> None:
@@ -48,6 +75,8 @@ def main(commands: Callable[[], None] | None = None) -> None:
         # ignores (``nohup``, a shell's background job) stays ignored
         if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
             signal.signal(signal.SIGINT, _on_sigint)
+        if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
+            signal.signal(signal.SIGTERM, _on_sigterm)
         (commands or _commands)()
     except (KeyboardInterrupt, Interrupted):
         _stopping = True  # first: no bytecode before it lets a signal in
@@ -62,13 +91,20 @@ def _commands() -> None:
 
 
 def _stopped() -> None:
-    """One line on stderr, after the terminal's ``^C`` echo; exit 130.
+    """One line on stderr, after the terminal's ``^C`` echo; exit 130 (143
+    after SIGTERM).
 
-    A Ctrl-C more is ignored from here on: the interpreter's shutdown puts
-    back the OS default of a Python handler (not of an ignored signal), and
-    a Ctrl-C then would end the process as killed by SIGINT, not 130.
+    A Ctrl-C or SIGTERM more is ignored from here on: the interpreter's
+    shutdown puts back the OS default of a Python handler (not of an
+    ignored signal), and one then would end the process as killed by the
+    signal, not 130.
     """
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    if _terminated:
+        sys.stderr.write(f"{TERMINATED_MESSAGE}\n")
+        sys.stderr.flush()
+        raise SystemExit(TERMINATED_EXIT)
     start = "\n" if sys.stderr.isatty() else ""
     sys.stderr.write(f"{start}{INTERRUPTED_MESSAGE}\n")
     sys.stderr.flush()

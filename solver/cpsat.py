@@ -21,8 +21,8 @@ import numpy as np
 from numpy.typing import NDArray
 from ortools.sat.python import cp_model
 
+from tierflow.data.stop_signals import stop_on_signal
 from tierflow.formulations.problem import AssignmentProblem
-from tierflow.solver.ctrl_c import stop_on_ctrl_c
 from tierflow.solver.engine import EXACT_ENGINE, BundledEngine, Hint
 from tierflow.solver.matrix import MatrixModel, build_matrix
 from tierflow.solver.params import SolveParams
@@ -331,10 +331,10 @@ def solve_model(
     # CP-SAT's own SIGINT handler would end the search as if on the time
     # limit (the caller going on with the result) and leave SIGINT at the
     # OS default after the solve (a later Ctrl-C killing the process with
-    # no cleanup): a Ctrl-C stops the search (stop_on_ctrl_c) and Python's
-    # KeyboardInterrupt comes as the solve returns
+    # no cleanup): a Ctrl-C (or SIGTERM) stops the search (stop_on_signal)
+    # and Python's handler runs as the solve returns
     sat.catch_sigint_signal = False
-    with stop_on_ctrl_c(solver.stop_search):
+    with stop_on_signal(solver.stop_search):
         code = solver.solve(cp.model)
     return _cp_result(
         cp,

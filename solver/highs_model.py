@@ -3,12 +3,8 @@
 from __future__ import annotations
 
 import os
-import signal
 import sys
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
-from types import FrameType
 from typing import Any
 
 import highspy
@@ -16,6 +12,7 @@ import numpy as np
 import scipy.sparse as sp
 from numpy.typing import NDArray
 
+from tierflow.data.stop_signals import held_stop_signals
 from tierflow.solver.matrix import MatrixModel
 
 _banner_lock = threading.Lock()
@@ -72,64 +69,29 @@ def run_highs(h: Any) -> None:
         started = None
     if started is None:
         _scheduler.threads = wanted
-    with _ctrl_c_stops(h) as stopped:
-        h.run()
-    if stopped.taken:
-        stopped.deliver()
+    # HiGHS runs in C++, where Python's handler cannot run: a Ctrl-C waited
+    # for the end of the run, the whole time limit (25 s of a 30 s solve).
+    # Its interrupt checks (simplex, IPM, MIP) run Python on this thread,
+    # where the stop signal is taken (held_stop_signals); the run stops at
+    # the next check, and the handler the signal was taken from gets it as
+    # the run returns (KeyboardInterrupt), so no caller goes on with the
+    # interrupted run's result
+    with held_stop_signals() as held:
 
+        def interrupt(event: Any) -> None:
+            if held.taken is not None:
+                event.interrupt()
 
-class _Stopped:
-    """A Ctrl-C taken during a HiGHS run, given to the handler it was taken
-    from once the run has returned."""
-
-    def __init__(self, handler: Any) -> None:
-        self.handler = handler
-        self.frame: FrameType | None = None
-        self.taken = False
-
-    def take(self, signum: int, frame: FrameType | None) -> None:
-        self.frame = frame
-        self.taken = True
-
-    def interrupt(self, event: Any) -> None:
-        if self.taken:
-            event.interrupt()
-
-    def deliver(self) -> None:
-        self.handler(signal.SIGINT, self.frame)
-
-
-@contextmanager
-def _ctrl_c_stops(h: Any) -> Iterator[_Stopped]:
-    """Ctrl-C stops the run of ``h`` within a HiGHS interrupt check.
-
-    HiGHS runs in C++, where Python's SIGINT handler cannot run: a Ctrl-C
-    waited for the end of the run, the whole time limit (25 s of a 30 s
-    solve). On the main thread, while Python handles SIGINT, a Ctrl-C is
-    taken here and HiGHS's interrupt callbacks (simplex, IPM, MIP; Python
-    runs the handler in them) stop the run; the handler the Ctrl-C was
-    taken from then gets it (``KeyboardInterrupt``), so no caller goes on
-    with the interrupted run's result.
-    """
-    previous = (
-        signal.getsignal(signal.SIGINT)
-        if threading.current_thread() is threading.main_thread()
-        else None
-    )
-    stopped = _Stopped(previous)
-    if not callable(previous):  # another thread, SIG_IGN, SIG_DFL
-        yield stopped
-        return
-    checks = (h.cbSimplexInterrupt, h.cbIpmInterrupt, h.cbMipInterrupt)
-    for check in checks:
-        check.subscribe(stopped.interrupt)
-    signal.signal(signal.SIGINT, stopped.take)
-    try:
-        yield stopped
-    finally:
-        signal.signal(signal.SIGINT, previous)
-        for check in checks:
-            check.unsubscribe(stopped.interrupt)
+        checks = (h.cbSimplexInterrupt, h.cbIpmInterrupt, h.cbMipInterrupt)
+        watched = checks if held.handlers else ()
+        for check in watched:
+            check.subscribe(interrupt)
+        try:
+            h.run()
+        finally:
+            for check in watched:
+                check.unsubscribe(interrupt)
+    held.deliver()
 
 
 def model_status(h: Any, model: MatrixModel) -> Any:

@@ -35,7 +35,12 @@ from click.testing import CliRunner
 from tests.cli.test_allocate import _write_orders
 from tests.cltv.test_registry import _snapshot
 from tests.conftest import ROOT, TINY_NETWORK
-from tierflow.cli.entry import INTERRUPTED_EXIT, INTERRUPTED_MESSAGE
+from tierflow.cli.entry import (
+    INTERRUPTED_EXIT,
+    INTERRUPTED_MESSAGE,
+    TERMINATED_EXIT,
+    TERMINATED_MESSAGE,
+)
 from tierflow.cli.main import cli
 from tierflow.cltv.registry import ModelRegistry
 from tierflow.data.synthetic_transactions import (
@@ -81,13 +86,18 @@ def _as_module(*args: str) -> subprocess.Popen[str]:
     )
 
 
-def _interrupt_until_it_ends(proc: subprocess.Popen[str]) -> tuple[str, str]:
-    """SIGINT every 20 ms until ``proc`` ends; the rest of its stdout and
-    stderr (read from the file objects: a caller may have read lines)."""
+def _interrupt_until_it_ends(
+    proc: subprocess.Popen[str], signum: int = signal.SIGINT
+) -> tuple[str, str]:
+    """``signum`` (SIGINT: Ctrl-C) every 20 ms until ``proc`` ends; the rest
+    of its stdout and stderr (read from the file objects: a caller may have
+    read lines)."""
     deadline = time.monotonic() + 60
     while proc.poll() is None:
-        assert time.monotonic() < deadline, "Ctrl-C did not stop it"
-        proc.send_signal(signal.SIGINT)
+        assert time.monotonic() < deadline, (
+            f"{signal.Signals(signum).name} did not stop it"
+        )
+        proc.send_signal(signum)
         time.sleep(0.02)
     assert proc.stdout is not None and proc.stderr is not None
     with proc:
@@ -115,14 +125,31 @@ def test_ctrl_c_while_importing_is_one_line_and_130() -> None:
     assert proc.returncode == INTERRUPTED_EXIT
 
 
-@pytest.mark.parametrize("launch", [_console_script, _as_module])
+#: How a stop signal ends a run: its last line on stderr, its exit status.
+_ENDS = {
+    signal.SIGINT: (INTERRUPTED_MESSAGE, INTERRUPTED_EXIT),
+    signal.SIGTERM: (TERMINATED_MESSAGE, TERMINATED_EXIT),
+}
+
+
+@pytest.mark.parametrize(
+    ("launch", "signum"),
+    [
+        (_console_script, signal.SIGINT),
+        (_as_module, signal.SIGINT),
+        (_console_script, signal.SIGTERM),
+    ],
+    ids=["script-int", "module-int", "script-term"],
+)
 def test_ctrl_c_while_a_command_runs_is_the_same_line_and_130(
-    tmp_path: Path, launch: Callable[..., subprocess.Popen[str]]
+    tmp_path: Path, launch: Callable[..., subprocess.Popen[str]], signum: int
 ) -> None:
     """Also run as ``python -m tierflow.cli.entry``: the module is then
     ``__main__``, a copy of ``tierflow.cli.entry`` whose ``Interrupted`` the
     commands do not raise (they raised the package module's, which nothing
-    caught: a traceback, exit 1)."""
+    caught: a traceback, exit 1). SIGTERM (``kill``, systemd) ended the run
+    at once, killed by the signal, with no clean-up: it is taken as Ctrl-C
+    is, "tierflow: terminated", 143."""
     orders = _write_orders(tmp_path / "orders.csv", 400, seed=2)
     out_dir = tmp_path / "out"
     proc = launch(
@@ -138,10 +165,9 @@ def test_ctrl_c_while_a_command_runs_is_the_same_line_and_130(
             break
     else:
         pytest.fail("no 'allocate: started' line:\n" + "".join(seen))
-    out, err = _interrupt_until_it_ends(proc)
+    out, err = _interrupt_until_it_ends(proc, signum)
     assert "Traceback" not in err and "Aborted!" not in err, err
-    assert err.splitlines()[-1] == INTERRUPTED_MESSAGE
-    assert proc.returncode == INTERRUPTED_EXIT
+    assert (err.splitlines()[-1], proc.returncode) == _ENDS[signal.Signals(signum)]
     assert out == ""
     assert not (out_dir / "allocations.csv").exists()  # stopped mid-way
 
@@ -191,14 +217,17 @@ def test_ctrl_c_in_cltv_retrain_leaves_a_version_the_next_run_finishes(
     assert json.loads(done.stdout)["noop"] is True
 
 
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["int", "term"])
 def test_ctrl_c_stops_a_followed_feed_after_saying_what_it_applied(
-    tmp_path: Path,
+    tmp_path: Path, signum: int
 ) -> None:
     """Ctrl-C is how a ``tail -f events | tierflow capacity ingest --events -
     --follow`` ends: it printed only "tierflow: interrupted", not the
     summary of what the feed had applied. A Ctrl-C that comes while a batch
     is applied is held until the batch is counted (one between the batch's
-    commit and its count left a stored batch out of the summary)."""
+    commit and its count left a stored batch out of the summary). SIGTERM
+    (a supervisor stopping the feed) ended it at once, with no summary: the
+    same now, "tierflow: terminated", 143."""
     import sqlite3
 
     state = tmp_path / "state.db"
@@ -236,12 +265,37 @@ def test_ctrl_c_stops_a_followed_feed_after_saying_what_it_applied(
             assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
             assert time.monotonic() < deadline
             time.sleep(0.01)
-    out, err = _interrupt_until_it_ends(proc)
+    out, err = _interrupt_until_it_ends(proc, signum)
     proc.stdin.close()
     assert "Traceback" not in err, err
     assert out == (
         "2 events applied, 0 duplicates ignored, 0 bad lines skipped, "
         "in 2 batches (log at seq 2)\n"
     )
-    assert err.splitlines()[-1] == INTERRUPTED_MESSAGE
-    assert proc.returncode == INTERRUPTED_EXIT
+    assert (err.splitlines()[-1], proc.returncode) == _ENDS[signal.Signals(signum)]
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["int", "term"])
+def test_a_stop_signal_ends_a_cpsat_solve_within_seconds(signum: int) -> None:
+    """``tierflow solve --engine cpsat-plain --time-limit 60`` on a problem it
+    cannot prove in that time: CP-SAT's search held the main thread in C++,
+    so Ctrl-C waited for the time limit (26 s of 30, QA); the signal now
+    stops the search. The signal goes once, 2 s after OR-Tools is loaded."""
+    proc = _console_script(
+        "solve", str(ROOT / "benchmarks" / "data" / "gap" / "c10200.txt"),
+        "--engine", "cpsat-plain", "--time-limit", "60", "--json",
+    )  # fmt: skip
+    deadline = time.monotonic() + 60
+    while not _mapped(proc.pid, "ortools"):
+        assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    time.sleep(2.0)
+    sent = time.monotonic()
+    proc.send_signal(signum)
+    out, err = proc.communicate(timeout=60)
+    waited = time.monotonic() - sent
+    assert "Traceback" not in err, err
+    assert out == ""  # no result of the stopped search
+    assert (err.splitlines()[-1], proc.returncode) == _ENDS[signal.Signals(signum)]
+    assert waited < 10.0, waited

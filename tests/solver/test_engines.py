@@ -407,8 +407,12 @@ def test_ctrl_c_stops_a_cpsat_search_within_seconds() -> None:
     assert done.stdout.strip() == "KeyboardInterrupt True True -1", done.stdout
 
 
-@pytest.mark.parametrize("integer", [True, False], ids=["mip", "lp"])
-def test_ctrl_c_stops_a_highs_run_within_seconds(integer: bool) -> None:
+@pytest.mark.parametrize(
+    ("integer", "stop"),
+    [(True, "SIGINT"), (False, "SIGINT"), (True, "SIGTERM")],
+    ids=["mip", "lp", "mip-sigterm"],
+)
+def test_ctrl_c_stops_a_highs_run_within_seconds(integer: bool, stop: str) -> None:
     """HiGHS runs in C++, where Python's SIGINT handler cannot run: a Ctrl-C
     during ``tierflow solve --engine highs`` (or the LP of ``lp`` and the
     bid prices) waited for the whole time limit (25 s of a 30 s solve, QA).
@@ -428,17 +432,21 @@ def test_ctrl_c_stops_a_highs_run_within_seconds(integer: bool) -> None:
         "h = new_highs(time_limit_s=40.0)\n"
         f"pass_model(h, model, integer={integer})\n"
         "sent = []\n"
+        "def on_sigterm(signum, frame):  # as the console script takes it\n"
+        "    raise KeyboardInterrupt\n"
+        "signal.signal(signal.SIGTERM, on_sigterm)\n"
         "def ctrl_c():\n"
         "    sent.append(time.perf_counter())\n"
-        "    os.kill(os.getpid(), signal.SIGINT)\n"
+        f"    os.kill(os.getpid(), signal.{stop})\n"
         "threading.Timer(1.0, ctrl_c).start()\n"
         "try:\n"
         "    run_highs(h)\n"
         "    print('returned', h.modelStatusToString(h.getModelStatus()))\n"
         "except KeyboardInterrupt:\n"
         "    waited = time.perf_counter() - sent[0]\n"
-        "    handler = signal.getsignal(signal.SIGINT)\n"
-        "    print('KeyboardInterrupt', waited < 10.0, handler is signal.default_int_handler)\n"
+        "    handlers = (signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM))\n"
+        "    back = handlers == (signal.default_int_handler, on_sigterm)\n"
+        "    print('KeyboardInterrupt', waited < 10.0, back)\n"
         "    print(f'{waited:.1f} s', h.modelStatusToString(h.getModelStatus()))\n"
     )
     done = subprocess.run(

@@ -1,0 +1,132 @@
+"""The signals that stop a run (Ctrl-C's SIGINT; SIGTERM from ``kill``,
+systemd, ``docker stop``) while a step must not be cut or cannot hear them.
+
+Python runs a signal's handler on the main thread between two bytecodes.
+Two kinds of step need more than that:
+
+- a step that must finish once begun (a feed's batch applied and counted,
+  a HiGHS run stopped at its own next check): :func:`held_stop_signals`
+  takes the signal, the step ends, and the handler it was taken from gets
+  it then (``KeyboardInterrupt``, or the console script's ``Terminated``);
+- a solve that keeps the main thread in C++ for its whole time limit
+  (CP-SAT's ``solve``: ``tierflow solve --engine cpsat-plain --time-limit
+  30`` took 26 s to stop on Ctrl-C): Python's C-level handler writes the
+  signal's number to the *wakeup fd* at once (:func:`signal.set_wakeup_fd`),
+  and :func:`stop_on_signal` reads it on a thread of its own and asks the
+  solver to stop; the handler runs as the solve returns.
+
+Both act only on the main thread and only for a signal whose handler is
+Python's (not one ignored, ``nohup``): elsewhere the step runs as it is.
+"""
+
+from __future__ import annotations
+
+import signal
+import socket
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from types import FrameType
+from typing import Any
+
+#: The signals that stop a run.
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+class HeldStop:
+    """A stop signal taken by :func:`held_stop_signals`, for the handler it
+    was taken from.
+
+    ``holding`` False gives a signal on at once (outside a step that must
+    finish); ``then_ignore`` leaves every stop signal ignored once one is
+    given on (a second Ctrl-C must not cut a summary being printed).
+    """
+
+    def __init__(self) -> None:
+        self.handlers: dict[int, Callable[[int, FrameType | None], Any]] = {}
+        self.taken: int | None = None
+        self.frame: FrameType | None = None
+        self.holding = True
+        self.then_ignore = False
+
+    def take(self, signum: int, frame: FrameType | None) -> None:
+        """The handler while held: the first signal is kept."""
+        if self.taken is None:
+            self.taken, self.frame = signum, frame
+        if not self.holding:
+            self.deliver()
+
+    def deliver(self) -> None:
+        """Give the taken signal (if any) to its handler, which raises."""
+        if self.taken is None:
+            return
+        if self.then_ignore:
+            for signum in self.handlers:
+                signal.signal(signum, signal.SIG_IGN)
+        else:
+            self.restore()
+        self.handlers[self.taken](self.taken, self.frame)
+
+    def restore(self) -> None:
+        """The handlers taken from, back where this one still stands."""
+        for signum, handler in self.handlers.items():
+            if signal.getsignal(signum) == self.take:
+                signal.signal(signum, handler)
+
+
+@contextmanager
+def held_stop_signals() -> Iterator[HeldStop]:
+    """Take the stop signals inside the block (:class:`HeldStop`); their
+    handlers are put back at its end. ``held.handlers`` is empty where none
+    was taken (another thread, signals ignored or at the OS default)."""
+    held = HeldStop()
+    if threading.current_thread() is threading.main_thread():
+        for signum in STOP_SIGNALS:
+            handler = signal.getsignal(signum)
+            if callable(handler):
+                held.handlers[signum] = handler
+                signal.signal(signum, held.take)
+    try:
+        yield held
+    finally:
+        held.restore()
+
+
+@contextmanager
+def stop_on_signal(stop: Callable[[], None]) -> Iterator[None]:
+    """Call ``stop`` (from another thread) when a stop signal comes inside
+    the block; its handler then runs as the block's C call returns.
+
+    Not where a wakeup fd is set already (an event loop's: it has its own
+    way to a signal).
+    """
+    python_handled = [s for s in STOP_SIGNALS if callable(signal.getsignal(s))]
+    if threading.current_thread() is not threading.main_thread() or not (
+        python_handled
+    ):
+        yield
+        return
+    reader, writer = socket.socketpair()
+    writer.setblocking(False)
+    previous = signal.set_wakeup_fd(writer.fileno(), warn_on_full_buffer=False)
+    if previous != -1:  # someone else's: put it back, leave the block be
+        signal.set_wakeup_fd(previous)
+        reader.close()
+        writer.close()
+        yield
+        return
+
+    def watch() -> None:
+        while data := reader.recv(64):  # b"": the writer closed, the block ended
+            if any(signum in data for signum in python_handled):
+                stop()
+
+    watcher = threading.Thread(target=watch, name="tierflow-stop-signal", daemon=True)
+    watcher.start()
+    try:
+        yield
+    finally:
+        signal.set_wakeup_fd(-1)
+        writer.close()
+        watcher.join()
+        reader.close()

@@ -1,0 +1,93 @@
+"""Stop signals held while a step must finish, then given to the handlers
+they were taken from (``data/stop_signals.py``)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+from collections.abc import Iterator
+from types import FrameType
+
+import pytest
+
+from tierflow.data.stop_signals import held_stop_signals, stop_on_signal
+
+
+class Stopped(Exception):
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
+def _raise(signum: int, frame: FrameType | None) -> None:
+    raise Stopped(signum)
+
+
+@pytest.fixture
+def handlers() -> Iterator[None]:
+    """SIGINT and SIGTERM raise :class:`Stopped` during the test."""
+    before = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+    for signum in before:
+        signal.signal(signum, _raise)
+    yield
+    for signum, handler in before.items():
+        signal.signal(signum, handler)
+
+
+@pytest.mark.usefixtures("handlers")
+def test_a_signal_inside_is_held_and_given_on_after() -> None:
+    with held_stop_signals() as held:
+        os.kill(os.getpid(), signal.SIGTERM)
+        os.kill(os.getpid(), signal.SIGINT)  # the first is kept
+        assert held.taken == signal.SIGTERM
+    assert signal.getsignal(signal.SIGTERM) is _raise
+    assert signal.getsignal(signal.SIGINT) is _raise
+    with pytest.raises(Stopped) as stopped:
+        held.deliver()
+    assert stopped.value.signum == signal.SIGTERM
+
+
+@pytest.mark.usefixtures("handlers")
+def test_not_holding_gives_a_signal_on_at_once_and_can_leave_them_ignored() -> None:
+    with held_stop_signals() as held:
+        held.holding = False
+        held.then_ignore = True
+        with pytest.raises(Stopped):
+            os.kill(os.getpid(), signal.SIGINT)
+        assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+        assert signal.getsignal(signal.SIGTERM) is signal.SIG_IGN
+    # ignored for the rest of the run (a summary being printed)
+    assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+
+
+@pytest.mark.usefixtures("handlers")
+def test_an_ignored_signal_stays_ignored_and_other_threads_take_none() -> None:
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)  # nohup-like
+    with held_stop_signals() as held:
+        assert set(held.handlers) == {signal.SIGINT}
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_IGN
+    seen: list[dict[int, object]] = []
+
+    def elsewhere() -> None:
+        with held_stop_signals() as other:
+            seen.append(dict(other.handlers))
+
+    worker = threading.Thread(target=elsewhere)
+    worker.start()
+    worker.join()
+    assert seen == [{}]
+
+
+@pytest.mark.usefixtures("handlers")
+def test_stop_on_signal_calls_stop_from_another_thread_and_unsets_the_fd() -> None:
+    """The signal's byte reaches the watcher before the block's end closes
+    its socket, so ``stop`` has been called once the block is left."""
+    called = threading.Event()
+    with pytest.raises(Stopped), stop_on_signal(called.set):
+        os.kill(os.getpid(), signal.SIGTERM)
+    assert called.is_set()
+    assert signal.set_wakeup_fd(-1) == -1
+    with stop_on_signal(called.clear):  # no signal: stop is not called
+        pass
+    assert called.is_set()
