@@ -45,6 +45,7 @@ OPERATIONS: tuple[tuple[str, str, bool], ...] = (
     ("GET", "/v1/allocation", False),
     ("GET", "/v1/map", False),
     ("GET", "/healthz", False),
+    ("GET", "/readyz", False),
     ("GET", "/metrics", False),
 )
 #: The one 409 a schema-valid capacity event may get: its ``event_id`` was

@@ -41,7 +41,9 @@ def test_health_pages_and_docs(live: Any) -> None:
         "/v1/capacity/events",
         "/v1/stream",
         "/healthz",
+        "/readyz",
     } <= paths
+    assert client.get("/readyz").json() == client.get("/healthz").json()
     # the first call reads every US ZIP centroid: seconds on a busy machine
     outline = client.get("/v1/map", timeout=60).json()
     assert len(outline["lon"]) == len(outline["lat"]) > 1000

@@ -90,6 +90,13 @@ def _degraded_then_served(
 ) -> None:
     key = {"X-API-Key": API_KEY}
     assert client.get("/healthz").json()["status"] == "degraded"
+    # alive (200), not ready (503): a balancer sends checkouts elsewhere
+    assert client.get("/healthz").status_code == 200
+    not_ready = client.get("/readyz")
+    assert (not_ready.status_code, not_ready.json()) == (
+        503,
+        {"status": "degraded", "store": False, "subscribers": 0},
+    )
     body = {"customer_id": "C1", **TEE_TO_CHICAGO}
     early = client.post("/v1/options", json=body).json()
     assert early["degraded"] is True
@@ -103,6 +110,8 @@ def _degraded_then_served(
         "the server never opened its store",
     )
     assert router.store is not None and router.unavailable_store == ()
+    ready = client.get("/readyz")
+    assert (ready.status_code, ready.json()["status"]) == (200, "ok")
     # the checkout answered meanwhile is in the store: any worker takes it
     with OnlineRouter.open(router.network, router.location) as other:
         chosen = early["options"][0]["option_id"]
