@@ -36,9 +36,12 @@
   // Seconds between the tries of loading the samples (then it gives up).
   const SAMPLES_RETRY_S = [1, 2, 4, 8];
 
-  function showError(message) {
+  // `none`: the message says no option can be offered (options a live
+  // update brings back take it away)
+  function showError(message, none = false) {
     $("error").textContent = message;
     $("error").hidden = !message;
+    $("error").dataset.none = none ? "1" : "";
   }
 
   // What the shopper reads: the cart's lines and the ZIP code in plain
@@ -322,8 +325,9 @@
     showAnswerDetails(answer);
     // options a live update brought back (stock freed, a node reopened)
     // take the "none" line away: it stayed above them and an enabled button
-    if (!answer.options.length) showError(NO_OPTIONS);
-    else if ($("error").textContent === NO_OPTIONS) showError("");
+    if (!answer.options.length) {
+      if (!$("error").dataset.none) showError(NO_OPTIONS, true);
+    } else if ($("error").dataset.none) showError("");
     $("confirm").disabled = state.done || !answer.options.length;
     $("options-intro").textContent = answer.options.length
       ? "Choose how your order ships. Prices include delivery."
@@ -410,6 +414,26 @@
     return lines;
   }
 
+  // A newer answer of this checkout (a live update, or the page's own
+  // requote): shown with what moved, the selection kept or moved as the
+  // live rule says. An answer not newer than the one shown is dropped (the
+  // stream also sends the page's own requote).
+  function update(answer) {
+    if (answer.revision <= state.answer.revision) return;
+    const before = state.answer;
+    state.answer = answer;
+    const changes = optionChanges(before, answer);
+    const moved = reselect(before, answer);
+    render(answer, changes);
+    const time = new Date().toLocaleTimeString("en-US", { hour: "numeric", minute: "2-digit" });
+    const lines = summarize(changes, before, answer);
+    if (moved) lines.push(moved);
+    for (const line of lines) {
+      $("updates").prepend(el("li", { text: `Updated ${time}: ${line.replace(/\.$/, "")}.` }));
+    }
+    document.body.dataset.revision = String(answer.revision);
+  }
+
   function openStream(requestId) {
     closeStream();
     // the page shows no map: its stream sends only this checkout's events
@@ -438,19 +462,7 @@
     es.addEventListener("options", (ev) => {
       const data = JSON.parse(ev.data);
       if (!state.answer || data.request_id !== state.answer.request_id || state.done) return;
-      if (data.revision <= state.answer.revision) return;
-      const before = state.answer;
-      state.answer = data.option_set;
-      const changes = optionChanges(before, state.answer);
-      const moved = reselect(before, state.answer);
-      render(state.answer, changes);
-      const time = new Date().toLocaleTimeString("en-US", { hour: "numeric", minute: "2-digit" });
-      const lines = summarize(changes, before, state.answer);
-      if (moved) lines.push(moved);
-      for (const line of lines) {
-        $("updates").prepend(el("li", { text: `Updated ${time}: ${line.replace(/\.$/, "")}.` }));
-      }
-      document.body.dataset.revision = String(state.answer.revision);
+      update(data.option_set);
     });
     es.addEventListener("closed", (ev) => {
       closeStream();
@@ -552,6 +564,14 @@
     const held = await api("POST", `/v1/checkouts/${id}/select`, { option_id: state.chosen });
     let done = held;
     if (held.ok) done = await api("POST", `/v1/checkouts/${id}/confirm`);
+    // the select refused 409 (the stock gone, or the options expired: a
+    // cutoff passed, a node closed, a requote dropped the option): the
+    // checkout is still open, and the page asks for its new options itself.
+    // It said "show the delivery options again" and kept Place order on the
+    // refused option, which refused every click the same way.
+    const fresh = !held.ok && held.status === 409
+      ? await api("POST", `/v1/checkouts/${id}/requote`)
+      : null;
     state.busy = false;
     state.placing = false;
     if (!done.ok) {
@@ -559,6 +579,24 @@
       $("confirm").textContent = label;
       let text = errorText(done);
       if (!/[.!?]$/.test(text)) text += ".";
+      const current = state.answer && state.answer.request_id === id && !state.done;
+      if (fresh && fresh.ok && current) {
+        update(fresh.body); // unless the stream brought it first
+        showSelection(state.answer);
+        $("confirm").disabled = !state.answer.options.length;
+        const soldOut = done.body && done.body.status === "rejected";
+        if (!state.answer.options.length) {
+          showError(`${text} No delivery option can be offered for this cart now.`, true);
+        } else {
+          showError(
+            (soldOut
+              ? "Sorry, part of your order sold out in the meantime: here are your delivery options now."
+              : "These delivery options have expired: here are the new ones.") +
+              " Check your choice and place your order again.",
+          );
+        }
+        return $("error").focus();
+      }
       if (done.status === 409 && !/options again/i.test(text)) {
         text += " Please show the delivery options again.";
       }
