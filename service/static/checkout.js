@@ -266,7 +266,8 @@
     const rec = optionById(answer, answer.recommended);
     const mine = optionById(answer, state.chosen);
     note.hidden = !mine || state.done;
-    $("confirm").textContent = mine ? `Place order · ${money(mine.price)}` : "Place order";
+    // a live update while the order is placed keeps "Placing your order…"
+    if (!state.placing) $("confirm").textContent = mine ? `Place order · ${money(mine.price)}` : "Place order";
     if (!mine) return;
     if (mine.option_id === answer.recommended) {
       note.dataset.state = "recommended";
@@ -328,7 +329,7 @@
     if (!answer.options.length) {
       if (!$("error").dataset.none) showError(NO_OPTIONS, true);
     } else if ($("error").dataset.none) showError("");
-    $("confirm").disabled = state.done || !answer.options.length;
+    $("confirm").disabled = state.done || state.placing || !answer.options.length;
     $("options-intro").textContent = answer.options.length
       ? "Choose how your order ships. Prices include delivery."
       : "";
@@ -560,10 +561,17 @@
     $("confirm").disabled = true;
     $("confirm").textContent = "Placing your order…";
     const id = state.answer.request_id;
-    const option = optionById(state.answer, state.chosen);
-    const held = await api("POST", `/v1/checkouts/${id}/select`, { option_id: state.chosen });
+    const chosen = state.chosen;
+    const option = optionById(state.answer, chosen);
+    const held = await api("POST", `/v1/checkouts/${id}/select`, { option_id: chosen });
+    // a live update during the select (a node closed: the server holds the
+    // option's new plan) changed what the shopper agreed to: the page
+    // confirmed it and told the old date and price
+    const now = state.answer && state.answer.request_id === id ? optionById(state.answer, chosen) : null;
+    const changed = !now || now.delivery_date !== option.delivery_date ||
+      Math.abs(now.price - option.price) > 0.005 || now.guaranteed !== option.guaranteed;
     let done = held;
-    if (held.ok) done = await api("POST", `/v1/checkouts/${id}/confirm`);
+    if (held.ok && !changed) done = await api("POST", `/v1/checkouts/${id}/confirm`);
     // the select refused 409 (the stock gone, or the options expired: a
     // cutoff passed, a node closed, a requote dropped the option): the
     // checkout is still open, and the page asks for its new options itself.
@@ -574,6 +582,15 @@
       : null;
     state.busy = false;
     state.placing = false;
+    if (held.ok && changed && !state.done) {
+      // held, not ordered: the next Place order holds and confirms what is shown
+      render(state.answer, []);
+      showError(
+        "Your delivery options changed as you placed your order: nothing is ordered yet. " +
+          "Check them and place your order again.",
+      );
+      return $("error").focus();
+    }
     if (!done.ok) {
       $("confirm").disabled = false;
       $("confirm").textContent = label;

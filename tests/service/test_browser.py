@@ -625,6 +625,55 @@ def test_placing_an_order_shows_only_the_confirmation(
     assert errors == []
 
 
+def test_options_that_change_while_the_order_is_placed_are_not_confirmed(
+    browser: Any, site: tuple[RunningServer, OnlineRouter]
+) -> None:
+    """ST-CHI closes while the select is on its way (held back here until
+    the live update is on the page): the server holds Standard shipping's
+    new plan (Thu, Jan 8, $13.00), and the page confirmed it and said
+    "Standard shipping, arriving Tue, Jan 6, $10.00": an order on terms the
+    shopper never saw, and told other ones. Now nothing is confirmed; the
+    page says the options changed, and the next Place order confirms what
+    it shows."""
+    server, router = site
+    errors: list[str] = []
+    page = _page(browser, server.url + "/", errors)
+    _ask(page, "C4")
+    page.wait_for_selector("#live-status[data-state='live']")
+    held: list[Any] = []
+    page.route("**/select", lambda route: held.append(route))
+    page.click("#confirm")
+    page.wait_for_function("document.querySelector('#confirm').textContent === 'Placing your order…'")
+    post_events(server.url, OUTAGE)
+    _revision(page, 2)
+    # a live update while the order is placed leaves the button as it was
+    assert page.locator("#confirm").inner_text() == "Placing your order…"
+    assert page.locator("#confirm").is_disabled()
+    held[0].continue_()
+    page.unroute("**/select")
+    page.wait_for_selector("#error:not([hidden])")
+    assert page.locator("#error").inner_text() == (
+        "Your delivery options changed as you placed your order: nothing is "
+        "ordered yet. Check them and place your order again."
+    )
+    assert _focused(page)["id"] == "error"
+    assert page.locator("#confirmation").is_hidden()
+    assert router.store is not None
+    assert router.store.online_orders().empty
+    assert page.locator("#confirm").inner_text() == "Place order · $13.00"
+    page.click("#confirm")
+    page.wait_for_selector("#confirmation:not([hidden])")
+    assert page.locator("#confirmation").inner_text().startswith(
+        "Thank you, your order is placed. Standard shipping, arriving Thu, Jan 8, "
+        "$13.00."
+    )
+    orders = router.store.online_orders()
+    assert orders[["tier", "node_id", "promised_date"]].astype(str).values.tolist() == [
+        ["gold", "WH-EAST", "2026-01-08"]
+    ]
+    assert errors == []
+
+
 def test_the_page_says_it_is_loading_and_takes_no_order_meanwhile(
     browser: Any, site: tuple[RunningServer, OnlineRouter]
 ) -> None:
