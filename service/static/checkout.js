@@ -617,6 +617,13 @@
       if (done.status === 409 && !/options again/i.test(text)) {
         text += " Please show the delivery options again.";
       }
+      if (fresh && (fresh.status === 404 || fresh.status === 409) && current) {
+        // the checkout is over (its options expired, or it ended elsewhere):
+        // Place order stayed on, and refused every click alike
+        state.done = true;
+        closeStream();
+        render(state.answer, []);
+      }
       showError(text);
       // the button was disabled meanwhile, and the focus fell to the body
       return $("error").focus();

@@ -1125,6 +1125,32 @@ def test_a_checkout_whose_options_expired_is_told_so(
     assert errors == []
 
 
+def test_a_place_order_on_expired_options_leaves_no_order_to_place(
+    browser: Any, tmp_path: Path
+) -> None:
+    """The page is left open past the options' expiry with no live update
+    to tell it (its stream held off here): Place order is refused 409, and
+    the requote too. The page said so but kept Place order on, which was
+    refused the same way at every click."""
+    errors: list[str] = []
+    with live_server(tmp_path, router_kw={"quote_ttl_s": 2.0}) as (server, _):
+        page = _new_page(browser, errors)
+        page.route("**/v1/stream*", lambda route: route.abort())
+        page.goto(server.url + "/")
+        page.wait_for_selector("body[data-ready='1']")
+        _ask(page, "C4")
+        time.sleep(2.5)  # the options expire
+        page.click("#confirm")
+        page.wait_for_selector("#error:not([hidden])")
+        assert page.locator("#error").inner_text() == (
+            "These delivery options have expired. Please show the delivery options again."
+        )
+        assert page.locator("#confirm").is_disabled()
+        assert page.locator("#option-gold").is_disabled()
+        assert _focused(page)["id"] == "error"
+    assert errors == []
+
+
 def test_the_samples_are_loaded_again_after_a_failure(
     browser: Any, site: tuple[RunningServer, OnlineRouter]
 ) -> None:
