@@ -794,6 +794,47 @@ def test_a_sold_out_cart_says_so_in_plain_words(
     assert errors == []
 
 
+def test_a_sold_out_option_is_offered_again_from_the_stock_left(
+    browser: Any, site: tuple[RunningServer, OnlineRouter]
+) -> None:
+    """Five other shoppers hold ST-CHI's five TEEs first: Place order (Gold
+    from ST-CHI, Tue, Jan 6, $10.00) is refused, and the page shows the
+    checkout's options requoted on the stock left (Gold from WH-EAST) for
+    the next Place order. It said "Please show the delivery options again."
+    and kept Place order on the option refused."""
+    server, router = site
+    errors: list[str] = []
+    page = _page(browser, server.url + "/", errors)
+    _ask(page, "C4")
+    with httpx.Client(base_url=server.url, timeout=10) as client:
+        for customer in ("C1", "C2", "C3", "C5", "C6"):
+            cart = {"customer_id": customer, "items": [{"sku": "TEE", "quantity": 1}]}
+            other = client.post("/v1/options", json={**cart, "dest": "60601"}).json()
+            gold = next(o for o in other["options"] if o["option_id"] == "gold")
+            assert [s["node_id"] for s in gold["shipments"]] == ["ST-CHI"]
+            held = client.post(
+                f"/v1/checkouts/{other['request_id']}/select",
+                json={"option_id": "gold"},
+            )
+            assert held.status_code == 200, held.text
+    page.click("#confirm")
+    page.wait_for_selector("#error:not([hidden])")
+    assert page.locator("#error").inner_text() == (
+        "Sorry, part of your order sold out in the meantime: here are your "
+        "delivery options now. Check your choice and place your order again."
+    )
+    assert page.evaluate("document.body.dataset.revision") == "2"
+    gold_card = page.locator(".option-card[data-tier='gold']")
+    assert gold_card.locator(".when").text_content() == "Arrives Thu, Jan 8"
+    assert page.locator("#confirm").inner_text() == "Place order · $13.00"
+    page.click("#confirm")
+    page.wait_for_selector("#confirmation:not([hidden])")
+    assert router.store is not None
+    orders = router.store.online_orders()
+    assert orders[["tier", "node_id"]].values.tolist() == [["gold", "WH-EAST"]]
+    assert errors == []
+
+
 def test_a_select_refused_as_expired_shows_the_checkouts_new_options(
     browser: Any, site: tuple[RunningServer, OnlineRouter]
 ) -> None:
