@@ -25,6 +25,7 @@
     placing: false, // this page's select and confirm are under way
     done: false,
     open: new Set(), // option ids whose details are open
+    sent: null, // the order (customer, items, ZIP) the options shown answer
   };
 
   // The API's longest customer id (`_Id` in service/schemas.py).
@@ -329,12 +330,38 @@
     if (!answer.options.length) {
       if (!$("error").dataset.none) showError(NO_OPTIONS, true);
     } else if ($("error").dataset.none) showError("");
-    $("confirm").disabled = state.done || state.placing || !answer.options.length;
-    $("options-intro").textContent = answer.options.length
-      ? "Choose how your order ships. Prices include delivery."
-      : "";
+    showEdited();
     document.body.dataset.selected = state.chosen || "";
     document.body.dataset.recommended = answer.recommended || "";
+  }
+
+  // The order fields as the options request sends them.
+  function formOrder() {
+    return {
+      customer_id: $("customer").value,
+      items: parseItems($("items").value),
+      dest: $("zip").value.trim(),
+    };
+  }
+
+  // The order fields no longer say what the options shown answer.
+  function edited() {
+    return Boolean(state.sent) && JSON.stringify(formOrder()) !== JSON.stringify(state.sent);
+  }
+
+  // Place order and the line above the options, as the fields stand: a
+  // customer, cart or ZIP code changed after the options came was not
+  // asked about, and Place order ordered the old cart to the old ZIP code
+  // for the old customer, the new ones still on screen.
+  function showEdited() {
+    const answer = state.answer;
+    if (!answer) return;
+    const stale = !state.done && edited();
+    document.body.dataset.edited = stale ? "1" : "";
+    $("confirm").disabled = state.done || state.placing || stale || !answer.options.length;
+    $("options-intro").textContent = stale
+      ? "Your order changed since these options were shown: choose “Show delivery options” for options that match it."
+      : answer.options.length ? "Choose how your order ships. Prices include delivery." : "";
   }
 
   function choose(optionId) {
@@ -514,11 +541,7 @@
     const previous = state.answer && !state.done ? state.answer.request_id : null;
     state.done = false;
     closeStream();
-    const body = {
-      customer_id: $("customer").value,
-      items: parseItems($("items").value),
-      dest: $("zip").value.trim(),
-    };
+    const body = formOrder();
     const res = await api("POST", "/v1/options", body);
     state.busy = false;
     loading(false);
@@ -529,6 +552,7 @@
     // options' heading
     if (!res.ok) {
       state.answer = null;
+      state.sent = null;
       $("options").replaceChildren();
       $("missing-box").hidden = true;
       $("selection-note").hidden = true;
@@ -541,6 +565,7 @@
       return $("error").focus();
     }
     state.answer = res.body;
+    state.sent = body;
     state.chosen = res.body.recommended;
     state.picked = false;
     state.open.clear();
@@ -553,7 +578,7 @@
 
   // ------------------------------------------------------------------ order
   async function placeOrder() {
-    if (!state.answer || !state.chosen || state.busy) return;
+    if (!state.answer || !state.chosen || state.busy || edited()) return;
     state.busy = true;
     state.placing = true;
     showError("");
@@ -592,7 +617,7 @@
       return $("error").focus();
     }
     if (!done.ok) {
-      $("confirm").disabled = false;
+      showEdited();
       $("confirm").textContent = label;
       let text = errorText(done);
       if (!/[.!?]$/.test(text)) text += ".";
@@ -600,7 +625,7 @@
       if (fresh && fresh.ok && current) {
         update(fresh.body); // unless the stream brought it first
         showSelection(state.answer);
-        $("confirm").disabled = !state.answer.options.length;
+        showEdited();
         const soldOut = done.body && done.body.status === "rejected";
         if (!state.answer.options.length) {
           showError(`${text} No delivery option can be offered for this cart now.`, true);
@@ -649,7 +674,9 @@
     $("cart-preset").addEventListener("change", () => {
       const cart = state.samples && state.samples.carts[Number($("cart-preset").value)];
       if (cart) $("items").value = itemsText(cart.items);
+      showEdited();
     });
+    for (const id of ["customer", "items", "zip"]) $(id).addEventListener("input", showEdited);
     // a form: Enter in the ZIP or items field asks for options too
     $("order-form").addEventListener("submit", (ev) => {
       ev.preventDefault();

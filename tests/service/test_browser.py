@@ -674,6 +674,49 @@ def test_options_that_change_while_the_order_is_placed_are_not_confirmed(
     assert errors == []
 
 
+def test_an_order_edited_after_its_options_came_is_not_placed_as_it_was(
+    browser: Any, site: tuple[RunningServer, OnlineRouter]
+) -> None:
+    """The shopper changes the ZIP code, the cart and the customer after the
+    options came: Place order ordered one TEE to 606 for C4, the options of
+    the old order, with "MUG:2", "10001" and C9 on screen. Place order is
+    off until the options are asked again (or the fields say again what
+    they answer)."""
+    server, router = site
+    errors: list[str] = []
+    page = _page(browser, server.url + "/", errors)
+    _ask(page, "C4")
+    intro = "Choose how your order ships. Prices include delivery."
+    assert page.locator("#options-intro").inner_text() == intro
+    page.fill("#zip", "10001")
+    assert page.locator("#confirm").is_disabled()
+    assert page.locator("#options-intro").inner_text() == (
+        "Your order changed since these options were shown: choose “Show "
+        "delivery options” for options that match it."
+    )
+    page.fill("#zip", "60601")  # as it was
+    assert page.locator("#confirm").is_enabled()
+    assert page.locator("#options-intro").inner_text() == intro
+    page.fill("#items", "MUG:2")
+    assert page.locator("#confirm").is_disabled()
+    page.fill("#items", "TEE:1")
+    page.select_option("#customer", "C9")
+    assert page.locator("#confirm").is_disabled()
+    page.click("#confirm", force=True)  # a click on the disabled button
+    page.click("#get-options")
+    page.wait_for_function(
+        "document.body.dataset.edited === '' && !document.querySelector('#confirm').disabled"
+    )
+    page.click("#confirm")
+    page.wait_for_selector("#confirmation:not([hidden])")
+    assert router.store is not None
+    orders = router.store.online_orders()
+    assert orders[["customer_id", "sku", "quantity"]].values.tolist() == [
+        ["C9", "TEE", 1]
+    ]
+    assert errors == []
+
+
 def test_the_page_says_it_is_loading_and_takes_no_order_meanwhile(
     browser: Any, site: tuple[RunningServer, OnlineRouter]
 ) -> None:
