@@ -643,7 +643,9 @@ def test_options_that_change_while_the_order_is_placed_are_not_confirmed(
     held: list[Any] = []
     page.route("**/select", lambda route: held.append(route))
     page.click("#confirm")
-    page.wait_for_function("document.querySelector('#confirm').textContent === 'Placing your order…'")
+    page.wait_for_function(
+        "document.querySelector('#confirm').textContent === 'Placing your order…'"
+    )
     post_events(server.url, OUTAGE)
     _revision(page, 2)
     # a live update while the order is placed leaves the button as it was
@@ -663,9 +665,13 @@ def test_options_that_change_while_the_order_is_placed_are_not_confirmed(
     assert page.locator("#confirm").inner_text() == "Place order · $13.00"
     page.click("#confirm")
     page.wait_for_selector("#confirmation:not([hidden])")
-    assert page.locator("#confirmation").inner_text().startswith(
-        "Thank you, your order is placed. Standard shipping, arriving Thu, Jan 8, "
-        "$13.00."
+    assert (
+        page.locator("#confirmation")
+        .inner_text()
+        .startswith(
+            "Thank you, your order is placed. Standard shipping, arriving Thu, Jan 8, "
+            "$13.00."
+        )
     )
     orders = router.store.online_orders()
     assert orders[["tier", "node_id", "promised_date"]].astype(str).values.tolist() == [
