@@ -1175,6 +1175,9 @@ def test_what_changed_while_the_server_was_down_is_announced(
         page.wait_for_selector("#live-status[data-state='live']")
         assert _tiers(page) == ["gold"]
     page.wait_for_selector("#live-status[data-state='reconnecting']")
+    # said in a live region: a screen reader heard nothing of the dates and
+    # prices on screen no longer being kept up to date
+    assert page.get_by_role("status").filter(has_text="reconnecting…").count() == 1
     with tiny_router(tmp_path, scores=False) as ingest:
         ingest.apply_capacity_events([OUTAGE], received=MONDAY_10)
     with tiny_router(tmp_path, scores=False) as second, serve(second):
@@ -1334,6 +1337,10 @@ def test_ops_says_an_event_was_not_sent_when_the_server_is_down(
     assert ops.locator("#inject-result").inner_text() == (
         "Not sent: the server could not be reached."
     )
+    # the live map stopped: said in a live region (a screen reader heard
+    # nothing of it)
+    reconnecting = ops.get_by_role("status").filter(has_text="reconnecting…")
+    assert reconnecting.count() == 1
     assert errors == []
 
 
