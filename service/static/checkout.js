@@ -25,6 +25,7 @@
     placing: false, // this page's select and confirm are under way
     done: false,
     open: new Set(), // option ids whose details are open
+    sent: null, // the order (customer, items, ZIP) the options shown answer
   };
 
   // The API's longest customer id (`_Id` in service/schemas.py).
@@ -36,9 +37,12 @@
   // Seconds between the tries of loading the samples (then it gives up).
   const SAMPLES_RETRY_S = [1, 2, 4, 8];
 
-  function showError(message) {
+  // `none`: the message says no option can be offered (options a live
+  // update brings back take it away)
+  function showError(message, none = false) {
     $("error").textContent = message;
     $("error").hidden = !message;
+    $("error").dataset.none = none ? "1" : "";
   }
 
   // What the shopper reads: the cart's lines and the ZIP code in plain
@@ -263,7 +267,8 @@
     const rec = optionById(answer, answer.recommended);
     const mine = optionById(answer, state.chosen);
     note.hidden = !mine || state.done;
-    $("confirm").textContent = mine ? `Place order · ${money(mine.price)}` : "Place order";
+    // a live update while the order is placed keeps "Placing your order…"
+    if (!state.placing) $("confirm").textContent = mine ? `Place order · ${money(mine.price)}` : "Place order";
     if (!mine) return;
     if (mine.option_id === answer.recommended) {
       note.dataset.state = "recommended";
@@ -322,14 +327,41 @@
     showAnswerDetails(answer);
     // options a live update brought back (stock freed, a node reopened)
     // take the "none" line away: it stayed above them and an enabled button
-    if (!answer.options.length) showError(NO_OPTIONS);
-    else if ($("error").textContent === NO_OPTIONS) showError("");
-    $("confirm").disabled = state.done || !answer.options.length;
-    $("options-intro").textContent = answer.options.length
-      ? "Choose how your order ships. Prices include delivery."
-      : "";
+    if (!answer.options.length) {
+      if (!$("error").dataset.none) showError(NO_OPTIONS, true);
+    } else if ($("error").dataset.none) showError("");
+    showEdited();
     document.body.dataset.selected = state.chosen || "";
     document.body.dataset.recommended = answer.recommended || "";
+  }
+
+  // The order fields as the options request sends them.
+  function formOrder() {
+    return {
+      customer_id: $("customer").value,
+      items: parseItems($("items").value),
+      dest: $("zip").value.trim(),
+    };
+  }
+
+  // The order fields no longer say what the options shown answer.
+  function edited() {
+    return Boolean(state.sent) && JSON.stringify(formOrder()) !== JSON.stringify(state.sent);
+  }
+
+  // Place order and the line above the options, as the fields stand: a
+  // customer, cart or ZIP code changed after the options came was not
+  // asked about, and Place order ordered the old cart to the old ZIP code
+  // for the old customer, the new ones still on screen.
+  function showEdited() {
+    const answer = state.answer;
+    if (!answer) return;
+    const stale = !state.done && edited();
+    document.body.dataset.edited = stale ? "1" : "";
+    $("confirm").disabled = state.done || state.placing || stale || !answer.options.length;
+    $("options-intro").textContent = stale
+      ? "Your order changed since these options were shown: choose “Show delivery options” for options that match it."
+      : answer.options.length ? "Choose how your order ships. Prices include delivery." : "";
   }
 
   function choose(optionId) {
@@ -410,6 +442,26 @@
     return lines;
   }
 
+  // A newer answer of this checkout (a live update, or the page's own
+  // requote): shown with what moved, the selection kept or moved as the
+  // live rule says. An answer not newer than the one shown is dropped (the
+  // stream also sends the page's own requote).
+  function update(answer) {
+    if (answer.revision <= state.answer.revision) return;
+    const before = state.answer;
+    state.answer = answer;
+    const changes = optionChanges(before, answer);
+    const moved = reselect(before, answer);
+    render(answer, changes);
+    const time = new Date().toLocaleTimeString("en-US", { hour: "numeric", minute: "2-digit" });
+    const lines = summarize(changes, before, answer);
+    if (moved) lines.push(moved);
+    for (const line of lines) {
+      $("updates").prepend(el("li", { text: `Updated ${time}: ${line.replace(/\.$/, "")}.` }));
+    }
+    document.body.dataset.revision = String(answer.revision);
+  }
+
   function openStream(requestId) {
     closeStream();
     // the page shows no map: its stream sends only this checkout's events
@@ -438,19 +490,7 @@
     es.addEventListener("options", (ev) => {
       const data = JSON.parse(ev.data);
       if (!state.answer || data.request_id !== state.answer.request_id || state.done) return;
-      if (data.revision <= state.answer.revision) return;
-      const before = state.answer;
-      state.answer = data.option_set;
-      const changes = optionChanges(before, state.answer);
-      const moved = reselect(before, state.answer);
-      render(state.answer, changes);
-      const time = new Date().toLocaleTimeString("en-US", { hour: "numeric", minute: "2-digit" });
-      const lines = summarize(changes, before, state.answer);
-      if (moved) lines.push(moved);
-      for (const line of lines) {
-        $("updates").prepend(el("li", { text: `Updated ${time}: ${line.replace(/\.$/, "")}.` }));
-      }
-      document.body.dataset.revision = String(state.answer.revision);
+      update(data.option_set);
     });
     es.addEventListener("closed", (ev) => {
       closeStream();
@@ -501,11 +541,7 @@
     const previous = state.answer && !state.done ? state.answer.request_id : null;
     state.done = false;
     closeStream();
-    const body = {
-      customer_id: $("customer").value,
-      items: parseItems($("items").value),
-      dest: $("zip").value.trim(),
-    };
+    const body = formOrder();
     const res = await api("POST", "/v1/options", body);
     state.busy = false;
     loading(false);
@@ -516,6 +552,7 @@
     // options' heading
     if (!res.ok) {
       state.answer = null;
+      state.sent = null;
       $("options").replaceChildren();
       $("missing-box").hidden = true;
       $("selection-note").hidden = true;
@@ -528,6 +565,7 @@
       return $("error").focus();
     }
     state.answer = res.body;
+    state.sent = body;
     state.chosen = res.body.recommended;
     state.picked = false;
     state.open.clear();
@@ -540,7 +578,7 @@
 
   // ------------------------------------------------------------------ order
   async function placeOrder() {
-    if (!state.answer || !state.chosen || state.busy) return;
+    if (!state.answer || !state.chosen || state.busy || edited()) return;
     state.busy = true;
     state.placing = true;
     showError("");
@@ -548,19 +586,68 @@
     $("confirm").disabled = true;
     $("confirm").textContent = "Placing your order…";
     const id = state.answer.request_id;
-    const option = optionById(state.answer, state.chosen);
-    const held = await api("POST", `/v1/checkouts/${id}/select`, { option_id: state.chosen });
+    const chosen = state.chosen;
+    const option = optionById(state.answer, chosen);
+    const held = await api("POST", `/v1/checkouts/${id}/select`, { option_id: chosen });
+    // a live update during the select (a node closed: the server holds the
+    // option's new plan) changed what the shopper agreed to: the page
+    // confirmed it and told the old date and price
+    const now = state.answer && state.answer.request_id === id ? optionById(state.answer, chosen) : null;
+    const changed = !now || now.delivery_date !== option.delivery_date ||
+      Math.abs(now.price - option.price) > 0.005 || now.guaranteed !== option.guaranteed;
     let done = held;
-    if (held.ok) done = await api("POST", `/v1/checkouts/${id}/confirm`);
+    if (held.ok && !changed) done = await api("POST", `/v1/checkouts/${id}/confirm`);
+    // the select refused 409 (the stock gone, or the options expired: a
+    // cutoff passed, a node closed, a requote dropped the option): the
+    // checkout is still open, and the page asks for its new options itself.
+    // It said "show the delivery options again" and kept Place order on the
+    // refused option, which refused every click the same way.
+    const fresh = !held.ok && held.status === 409
+      ? await api("POST", `/v1/checkouts/${id}/requote`)
+      : null;
     state.busy = false;
     state.placing = false;
+    if (held.ok && changed && !state.done) {
+      // held, not ordered: the next Place order holds and confirms what is shown
+      render(state.answer, []);
+      showError(
+        "Your delivery options changed as you placed your order: nothing is ordered yet. " +
+          "Check them and place your order again.",
+      );
+      return $("error").focus();
+    }
     if (!done.ok) {
-      $("confirm").disabled = false;
+      showEdited();
       $("confirm").textContent = label;
       let text = errorText(done);
       if (!/[.!?]$/.test(text)) text += ".";
+      const current = state.answer && state.answer.request_id === id && !state.done;
+      if (fresh && fresh.ok && current) {
+        update(fresh.body); // unless the stream brought it first
+        showSelection(state.answer);
+        showEdited();
+        const soldOut = done.body && done.body.status === "rejected";
+        if (!state.answer.options.length) {
+          showError(`${text} No delivery option can be offered for this cart now.`, true);
+        } else {
+          showError(
+            (soldOut
+              ? "Sorry, part of your order sold out in the meantime: here are your delivery options now."
+              : "These delivery options have expired: here are the new ones.") +
+              " Check your choice and place your order again.",
+          );
+        }
+        return $("error").focus();
+      }
       if (done.status === 409 && !/options again/i.test(text)) {
         text += " Please show the delivery options again.";
+      }
+      if (fresh && (fresh.status === 404 || fresh.status === 409) && current) {
+        // the checkout is over (its options expired, or it ended elsewhere):
+        // Place order stayed on, and refused every click alike
+        state.done = true;
+        closeStream();
+        render(state.answer, []);
       }
       showError(text);
       // the button was disabled meanwhile, and the focus fell to the body
@@ -587,7 +674,9 @@
     $("cart-preset").addEventListener("change", () => {
       const cart = state.samples && state.samples.carts[Number($("cart-preset").value)];
       if (cart) $("items").value = itemsText(cart.items);
+      showEdited();
     });
+    for (const id of ["customer", "items", "zip"]) $(id).addEventListener("input", showEdited);
     // a form: Enter in the ZIP or items field asks for options too
     $("order-form").addEventListener("submit", (ev) => {
       ev.preventDefault();

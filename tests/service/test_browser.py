@@ -625,6 +625,104 @@ def test_placing_an_order_shows_only_the_confirmation(
     assert errors == []
 
 
+def test_options_that_change_while_the_order_is_placed_are_not_confirmed(
+    browser: Any, site: tuple[RunningServer, OnlineRouter]
+) -> None:
+    """ST-CHI closes while the select is on its way (held back here until
+    the live update is on the page): the server holds Standard shipping's
+    new plan (Thu, Jan 8, $13.00), and the page confirmed it and said
+    "Standard shipping, arriving Tue, Jan 6, $10.00": an order on terms the
+    shopper never saw, and told other ones. Now nothing is confirmed; the
+    page says the options changed, and the next Place order confirms what
+    it shows."""
+    server, router = site
+    errors: list[str] = []
+    page = _page(browser, server.url + "/", errors)
+    _ask(page, "C4")
+    page.wait_for_selector("#live-status[data-state='live']")
+    held: list[Any] = []
+    page.route("**/select", lambda route: held.append(route))
+    page.click("#confirm")
+    page.wait_for_function(
+        "document.querySelector('#confirm').textContent === 'Placing your order…'"
+    )
+    post_events(server.url, OUTAGE)
+    _revision(page, 2)
+    # a live update while the order is placed leaves the button as it was
+    assert page.locator("#confirm").inner_text() == "Placing your order…"
+    assert page.locator("#confirm").is_disabled()
+    held[0].continue_()
+    page.unroute("**/select")
+    page.wait_for_selector("#error:not([hidden])")
+    assert page.locator("#error").inner_text() == (
+        "Your delivery options changed as you placed your order: nothing is "
+        "ordered yet. Check them and place your order again."
+    )
+    assert _focused(page)["id"] == "error"
+    assert page.locator("#confirmation").is_hidden()
+    assert router.store is not None
+    assert router.store.online_orders().empty
+    assert page.locator("#confirm").inner_text() == "Place order · $13.00"
+    page.click("#confirm")
+    page.wait_for_selector("#confirmation:not([hidden])")
+    assert (
+        page.locator("#confirmation")
+        .inner_text()
+        .startswith(
+            "Thank you, your order is placed. Standard shipping, arriving Thu, Jan 8, "
+            "$13.00."
+        )
+    )
+    orders = router.store.online_orders()
+    assert orders[["tier", "node_id", "promised_date"]].astype(str).values.tolist() == [
+        ["gold", "WH-EAST", "2026-01-08"]
+    ]
+    assert errors == []
+
+
+def test_an_order_edited_after_its_options_came_is_not_placed_as_it_was(
+    browser: Any, site: tuple[RunningServer, OnlineRouter]
+) -> None:
+    """The shopper changes the ZIP code, the cart and the customer after the
+    options came: Place order ordered one TEE to 606 for C4, the options of
+    the old order, with "MUG:2", "10001" and C9 on screen. Place order is
+    off until the options are asked again (or the fields say again what
+    they answer)."""
+    server, router = site
+    errors: list[str] = []
+    page = _page(browser, server.url + "/", errors)
+    _ask(page, "C4")
+    intro = "Choose how your order ships. Prices include delivery."
+    assert page.locator("#options-intro").inner_text() == intro
+    page.fill("#zip", "10001")
+    assert page.locator("#confirm").is_disabled()
+    assert page.locator("#options-intro").inner_text() == (
+        "Your order changed since these options were shown: choose “Show "
+        "delivery options” for options that match it."
+    )
+    page.fill("#zip", "60601")  # as it was
+    assert page.locator("#confirm").is_enabled()
+    assert page.locator("#options-intro").inner_text() == intro
+    page.fill("#items", "MUG:2")
+    assert page.locator("#confirm").is_disabled()
+    page.fill("#items", "TEE:1")
+    page.select_option("#customer", "C9")
+    assert page.locator("#confirm").is_disabled()
+    page.click("#confirm", force=True)  # a click on the disabled button
+    page.click("#get-options")
+    page.wait_for_function(
+        "document.body.dataset.edited === '' && !document.querySelector('#confirm').disabled"
+    )
+    page.click("#confirm")
+    page.wait_for_selector("#confirmation:not([hidden])")
+    assert router.store is not None
+    orders = router.store.online_orders()
+    assert orders[["customer_id", "sku", "quantity"]].values.tolist() == [
+        ["C9", "TEE", 1]
+    ]
+    assert errors == []
+
+
 def test_the_page_says_it_is_loading_and_takes_no_order_meanwhile(
     browser: Any, site: tuple[RunningServer, OnlineRouter]
 ) -> None:
@@ -735,10 +833,100 @@ def test_a_sold_out_cart_says_so_in_plain_words(
         _another_shopper_holds_the_sofas(client)
     page.click("#confirm")
     page.wait_for_selector("#error:not([hidden])")
+    # the page asks for the checkout's options again (the requote): none now
     assert page.locator("#error").inner_text() == (
         "Sorry, part of your order sold out in the meantime. "
-        "Please show the delivery options again."
+        "No delivery option can be offered for this cart now."
     )
+    assert _tiers(page) == []
+    assert page.locator("#confirm").is_disabled()
+    assert errors == []
+
+
+def test_a_sold_out_option_is_offered_again_from_the_stock_left(
+    browser: Any, site: tuple[RunningServer, OnlineRouter]
+) -> None:
+    """Five other shoppers hold ST-CHI's five TEEs first: Place order (Gold
+    from ST-CHI, Tue, Jan 6, $10.00) is refused, and the page shows the
+    checkout's options requoted on the stock left (Gold from WH-EAST) for
+    the next Place order. It said "Please show the delivery options again."
+    and kept Place order on the option refused."""
+    server, router = site
+    errors: list[str] = []
+    page = _page(browser, server.url + "/", errors)
+    _ask(page, "C4")
+    with httpx.Client(base_url=server.url, timeout=10) as client:
+        for customer in ("C1", "C2", "C3", "C5", "C6"):
+            cart = {"customer_id": customer, "items": [{"sku": "TEE", "quantity": 1}]}
+            other = client.post("/v1/options", json={**cart, "dest": "60601"}).json()
+            gold = next(o for o in other["options"] if o["option_id"] == "gold")
+            assert [s["node_id"] for s in gold["shipments"]] == ["ST-CHI"]
+            held = client.post(
+                f"/v1/checkouts/{other['request_id']}/select",
+                json={"option_id": "gold"},
+            )
+            assert held.status_code == 200, held.text
+    page.click("#confirm")
+    page.wait_for_selector("#error:not([hidden])")
+    assert page.locator("#error").inner_text() == (
+        "Sorry, part of your order sold out in the meantime: here are your "
+        "delivery options now. Check your choice and place your order again."
+    )
+    assert page.evaluate("document.body.dataset.revision") == "2"
+    gold_card = page.locator(".option-card[data-tier='gold']")
+    assert gold_card.locator(".when").text_content() == "Arrives Thu, Jan 8"
+    assert page.locator("#confirm").inner_text() == "Place order · $13.00"
+    page.click("#confirm")
+    page.wait_for_selector("#confirmation:not([hidden])")
+    assert router.store is not None
+    orders = router.store.online_orders()
+    assert orders[["tier", "node_id"]].values.tolist() == [["gold", "WH-EAST"]]
+    assert errors == []
+
+
+def test_a_select_refused_as_expired_shows_the_checkouts_new_options(
+    browser: Any, site: tuple[RunningServer, OnlineRouter]
+) -> None:
+    """ST-CHI closes before the live update reaches the page (its stream is
+    held off here; the hub requotes open pages within a minute): Place order
+    is refused 409 "options expired". The page said "These delivery options
+    have expired. Please show the delivery options again." and kept Place
+    order on the refused option, which every click had refused the same way.
+    It now requotes the checkout and shows the new options, says what moved,
+    and the next click places the order."""
+    server, router = site
+    errors: list[str] = []
+    page = _new_page(browser, errors)
+    page.route("**/v1/stream*", lambda route: route.abort())
+    page.goto(server.url + "/")
+    page.wait_for_selector("body[data-ready='1']")
+    _ask(page, "C4")
+    post_events(server.url, OUTAGE)
+    page.click("#confirm")
+    page.wait_for_selector("#error:not([hidden])")
+    assert page.locator("#error").inner_text() == (
+        "These delivery options have expired: here are the new ones. "
+        "Check your choice and place your order again."
+    )
+    assert _focused(page)["id"] == "error"
+    assert page.evaluate("document.body.dataset.revision") == "2"
+    assert _tiers(page) == ["gold", "silver"]
+    updates = page.eval_on_selector_all(
+        "#updates li", "ls => ls.map(l => l.textContent)"
+    )
+    assert sorted(u.split(": ", 1)[1] for u in updates) == [
+        "Lowest price is now available (Arrives Sat, Jan 10, $11.00).",
+        "Standard shipping now arrives Thu, Jan 8 (was Tue, Jan 6) and costs "
+        "$13.00 (was $10.00).",
+    ]
+    assert page.locator("#confirm").is_enabled()
+    assert page.locator("#confirm").inner_text() == "Place order · $13.00"
+    page.click("#confirm")
+    page.wait_for_selector("#confirmation:not([hidden])")
+    assert page.locator("#error").is_hidden()
+    assert router.store is not None
+    orders = router.store.online_orders()
+    assert orders[["tier", "node_id"]].values.tolist() == [["gold", "WH-EAST"]]
     assert errors == []
 
 
@@ -987,6 +1175,9 @@ def test_what_changed_while_the_server_was_down_is_announced(
         page.wait_for_selector("#live-status[data-state='live']")
         assert _tiers(page) == ["gold"]
     page.wait_for_selector("#live-status[data-state='reconnecting']")
+    # said in a live region: a screen reader heard nothing of the dates and
+    # prices on screen no longer being kept up to date
+    assert page.get_by_role("status").filter(has_text="reconnecting…").count() == 1
     with tiny_router(tmp_path, scores=False) as ingest:
         ingest.apply_capacity_events([OUTAGE], received=MONDAY_10)
     with tiny_router(tmp_path, scores=False) as second, serve(second):
@@ -1024,6 +1215,32 @@ def test_a_checkout_whose_options_expired_is_told_so(
             "These delivery options have expired: show the delivery options again."
         )
         assert page.locator("#confirm").is_disabled()
+    assert errors == []
+
+
+def test_a_place_order_on_expired_options_leaves_no_order_to_place(
+    browser: Any, tmp_path: Path
+) -> None:
+    """The page is left open past the options' expiry with no live update
+    to tell it (its stream held off here): Place order is refused 409, and
+    the requote too. The page said so but kept Place order on, which was
+    refused the same way at every click."""
+    errors: list[str] = []
+    with live_server(tmp_path, router_kw={"quote_ttl_s": 2.0}) as (server, _):
+        page = _new_page(browser, errors)
+        page.route("**/v1/stream*", lambda route: route.abort())
+        page.goto(server.url + "/")
+        page.wait_for_selector("body[data-ready='1']")
+        _ask(page, "C4")
+        time.sleep(2.5)  # the options expire
+        page.click("#confirm")
+        page.wait_for_selector("#error:not([hidden])")
+        assert page.locator("#error").inner_text() == (
+            "These delivery options have expired. Please show the delivery options again."
+        )
+        assert page.locator("#confirm").is_disabled()
+        assert page.locator("#option-gold").is_disabled()
+        assert _focused(page)["id"] == "error"
     assert errors == []
 
 
@@ -1120,6 +1337,10 @@ def test_ops_says_an_event_was_not_sent_when_the_server_is_down(
     assert ops.locator("#inject-result").inner_text() == (
         "Not sent: the server could not be reached."
     )
+    # the live map stopped: said in a live region (a screen reader heard
+    # nothing of it)
+    reconnecting = ops.get_by_role("status").filter(has_text="reconnecting…")
+    assert reconnecting.count() == 1
     assert errors == []
 
 
