@@ -91,8 +91,8 @@ def capacity() -> None:
     "line is reported on stderr and skipped; the exit code is then 1).",
 )
 @json_option(
-    "Print applied, duplicates and last_seq (with --follow also bad and "
-    "batches) as JSON."
+    "Print applied, duplicates, last_seq and stale (with --follow also bad "
+    "and batches) as JSON."
 )
 def ingest_command(
     network_dir: Path | None,
