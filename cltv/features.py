@@ -456,12 +456,26 @@ def window_spend(
     log: TransactionLog, history: CustomerHistory, days: int
 ) -> FloatArray:
     """Net spend of each customer of ``history`` in ``(as_of, as_of + days]``."""
-    lo, hi = history.as_of_day, history.as_of_day + days
+    return spend_between(
+        log, history.codes, history.as_of_day, history.as_of_day + days
+    )
+
+
+def spend_between(log: TransactionLog, codes: IntArray, lo: int, hi: int) -> FloatArray:
+    """Net spend in ``(lo, hi]`` of each customer of ``codes`` (the log's)."""
     keep = (log.day > lo) & (log.day <= hi)
     totals = np.bincount(
         log.customer[keep], weights=log.amount[keep], minlength=log.n_customers
     )
-    return np.asarray(totals[history.codes], dtype=np.float64)
+    return np.asarray(totals[codes], dtype=np.float64)
+
+
+def purchasers_by(log: TransactionLog, day: int) -> IntArray:
+    """The customers (sorted codes) with a purchase on or before ``day``: a
+    row of a non-negative amount, as :func:`customer_history` counts a
+    purchase day, without building the history."""
+    bought = (log.day <= day) & (log.amount >= 0)
+    return np.asarray(np.unique(log.customer[bought]), dtype=np.int64)
 
 
 @dataclass(frozen=True, slots=True, eq=False)

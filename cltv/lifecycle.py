@@ -19,11 +19,10 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol
 
-import numpy as np
 import pandas as pd
 
 from tierflow.cltv.evaluate import evaluate_model
-from tierflow.cltv.features import CustomerData
+from tierflow.cltv.features import CustomerData, purchasers_by, spend_between
 from tierflow.cltv.history import (
     DEFAULT_MAX_HISTORY_LOSS,
     GuardStatus,
@@ -278,13 +277,7 @@ def _window_spend(log: TransactionLog, start: int, end: int) -> float:
     before ``start``: what a backtest trained as of ``start`` is scored on
     (:func:`~tierflow.cltv.evaluate.evaluate_forecasts` refuses 0 or less),
     summed as it sums it."""
-    known = np.zeros(log.n_customers, dtype=bool)
-    known[log.customer[(log.day <= start) & (log.amount >= 0)]] = True
-    inside = (log.day > start) & (log.day <= end)
-    totals = np.bincount(
-        log.customer[inside], weights=log.amount[inside], minlength=log.n_customers
-    )
-    return float(totals[known].sum())
+    return float(spend_between(log, purchasers_by(log, start), start, end).sum())
 
 
 def backtest(
