@@ -340,6 +340,18 @@ def test_exact_engines_find_the_enumerated_optimum_where_cbc_preprocessing_fails
     assert verify(problem, result) == pytest.approx(optimum)
 
 
+def _run_script(script: str) -> subprocess.CompletedProcess[str]:
+    """``script`` in a fresh interpreter at the repository's root (its
+    signals its own), output captured."""
+    return subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
 def test_a_cpsat_solve_leaves_ctrl_c_to_python(tmp_path: Path) -> None:
     """CP-SAT's own SIGINT handler ended a search as if on its time limit
     (the run went on with the result) and left SIGINT at the OS default
@@ -356,13 +368,7 @@ def test_a_cpsat_solve_leaves_ctrl_c_to_python(tmp_path: Path) -> None:
         "except KeyboardInterrupt:\n"
         "    print('KeyboardInterrupt')\n"
     )
-    done = subprocess.run(
-        [sys.executable, "-c", script],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    done = _run_script(script)
     assert (done.returncode, done.stdout.strip()) == (0, "KeyboardInterrupt"), (
         done.returncode,
         done.stderr[-500:],
@@ -437,13 +443,7 @@ def test_a_stop_signal_stops_a_solver_run_within_seconds(
         "    print('KeyboardInterrupt', waited < 10.0, back, signal.set_wakeup_fd(-1))\n"
         f"    print(f'{{waited:.1f}} s', {status})\n"
     )
-    done = subprocess.run(
-        [sys.executable, "-c", script],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    done = _run_script(script)
     assert done.returncode == 0, done.stderr[-500:]
     lines = done.stdout.splitlines()
     assert lines[0] == "KeyboardInterrupt True True -1", done.stdout
