@@ -885,12 +885,17 @@ def test_a_sold_out_option_is_offered_again_from_the_stock_left(
     gold_card = page.locator(".option-card[data-tier='gold']")
     assert gold_card.locator(".when").text_content() == "Arrives Thu, Jan 8"
     assert page.locator("#confirm").inner_text() == "Place order · $13.00"
+    assert _placed(page, router) == [["gold", "WH-EAST"]]
+    assert errors == []
+
+
+def _placed(page: Any, router: OnlineRouter) -> list[list[str]]:
+    """Place order clicked and confirmed: the store's orders, as (tier, node)."""
     page.click("#confirm")
     page.wait_for_selector("#confirmation:not([hidden])")
     assert router.store is not None
     orders = router.store.online_orders()
-    assert orders[["tier", "node_id"]].values.tolist() == [["gold", "WH-EAST"]]
-    assert errors == []
+    return [list(row) for row in orders[["tier", "node_id"]].values.tolist()]
 
 
 def test_a_select_refused_as_expired_shows_the_checkouts_new_options(
@@ -930,12 +935,8 @@ def test_a_select_refused_as_expired_shows_the_checkouts_new_options(
     ]
     assert page.locator("#confirm").is_enabled()
     assert page.locator("#confirm").inner_text() == "Place order · $13.00"
-    page.click("#confirm")
-    page.wait_for_selector("#confirmation:not([hidden])")
+    assert _placed(page, router) == [["gold", "WH-EAST"]]
     assert page.locator("#error").is_hidden()
-    assert router.store is not None
-    orders = router.store.online_orders()
-    assert orders[["tier", "node_id"]].values.tolist() == [["gold", "WH-EAST"]]
     assert errors == []
 
 
