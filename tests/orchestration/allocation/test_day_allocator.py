@@ -24,6 +24,7 @@ from tierflow.orchestration.allocation.day_allocator import (
     DayAllocator,
     batch_windows,
 )
+from tierflow.orchestration.allocation.outputs import write_outputs
 from tierflow.solver.verify import check_allocation_rows
 
 
@@ -251,6 +252,25 @@ def test_an_order_pulled_back_and_shipped_split_elsewhere_is_rerouted(
     assert s["reroute_cost_delta"] == pytest.approx(rows["cost"].sum() - was)
     assert s["reroute_cost_delta"] > 0
     assert out.stats[1].rerouted == 1
+
+
+def test_allocations_csv_prints_no_float_residue(
+    tiny: Network, make_orders: MakeOrders, tmp_path: Path
+) -> None:
+    """3 TEE from WH-WEST at $1.60 a unit handle for 4.8, which
+    allocations.csv printed as the float product 4.800000000000001 (and the
+    summary's sums alike); the file's values are the rows' to 15 digits."""
+    orders = make_orders(["A,2026-01-05T10:00:00-05:00,C1,900,gold,TEE,3"])
+    out = DayAllocator(tiny, orders).run()
+    assert out.rows["handling"].tolist() == [3 * 1.6] != [4.8]
+    write_outputs(out, out.summary(), tmp_path)
+    text = (tmp_path / "allocations.csv").read_text()
+    assert "00000000" not in text and "99999999" not in text
+    written = pd.read_csv(tmp_path / "allocations.csv")
+    assert written["node_id"].tolist() == ["WH-WEST"]
+    assert written["handling"].tolist() == [4.8]
+    for part in ("cost", "shipping", "handling", "penalty"):
+        assert np.allclose(written[part], out.rows[part], rtol=1e-14, atol=0)
 
 
 def test_hindsight_bound_is_below_every_policy(
