@@ -411,7 +411,39 @@ class DayAllocator:
             delta = self._take(joint, result.assignment, batch, now, pulled)
             if unplaced is not None:
                 frames.extend(self._split_for_room(unplaced, batch, now, pulled))
-        return _batch_rows(frames), delta, self._stat(batch, idx.size, solution)
+        rows = _batch_rows(frames)
+        if pulled:
+            delta += self._split_moves(rows, batch, pulled)
+        return rows, delta, self._stat(batch, idx.size, solution)
+
+    def _split_moves(
+        self, rows: pd.DataFrame, batch: int, pulled: dict[int, Placement]
+    ) -> float:
+        """Pulled-back orders that now ship as separate lines, a line at
+        another node: moved as a whole order moving is (counted, its cost
+        change returned), and those lines' reasons say so after their split
+        reason. ``rows`` (the batch's) are updated in place."""
+        delta = 0.0
+        ids = self.orders.order_ids
+        for order, old in pulled.items():
+            again = self.ledger.placed.get(order)
+            if again is not None and again.batch == batch:
+                continue  # placed whole: counted by _take
+            mine = rows["order_id"] == ids[order]
+            node = self.network.node_ids[old.node]
+            moved = (
+                mine
+                & (rows["status"] == AllocationStatus.ALLOCATED)
+                & (rows["node_id"] != node)
+            )
+            if not moved.any():
+                continue
+            self.rerouted += 1
+            delta += float(rows.loc[mine, "cost"].sum()) - old.cost
+            why = rows.loc[moved, "reason"].astype(str)
+            note = f"rerouted from {node} after a capacity event"
+            rows.loc[moved, "reason"] = np.where(why == "", note, why + "; " + note)
+        return delta
 
     def _hold_back_unplaced(
         self, joint: CompiledBatch, result: SolveResult

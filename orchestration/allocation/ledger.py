@@ -103,20 +103,23 @@ class CapacityLedger:
         self.trace.append((at, self.utilization()))
 
     def apply_events(self, until: float) -> dict[int, float]:
-        """Apply events up to ``until``; nodes whose capacity fell, with when."""
-        hit: dict[int, float] = {}
+        """Apply events up to ``until``; nodes whose capacity at ``until`` is
+        below what it was before, each with when it went below and stayed
+        there (an outage over by ``until`` hits nothing: its orders stay)."""
+        start = self.effective_capacity()
+        below: dict[int, float] = {}
         while (
             self._next_event < len(self.events)
             and self.events[self._next_event].ts <= until
         ):
             ev = self.events[self._next_event]
             self._next_event += 1
-            before = self.effective_capacity()[ev.node]
             self.monitor.ingest([ev])
-            after = self.effective_capacity()[ev.node]
-            if after < before - 1e-9:
-                hit.setdefault(ev.node, ev.ts)
-        return hit
+            if self.effective_capacity()[ev.node] < start[ev.node] - 1e-9:
+                below.setdefault(ev.node, ev.ts)
+            else:
+                below.pop(ev.node, None)
+        return below
 
     # --------------------------------------------------------------- orders
     def _lines(self, order: int) -> slice:

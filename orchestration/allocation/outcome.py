@@ -14,7 +14,14 @@ from tierflow.data.vocabulary import TIERS, AllocationStatus, Tier
 from tierflow.orchestration.allocation.repricing import Repricing
 from tierflow.orchestration.allocation.settings import AllocationSettings
 
-#: Per-line cost parts (columns beside the allocation fields).
+#: Decimals of ``summary.json``'s money, rates and times: the cost column's,
+#: so a tool summing ``allocations.csv`` gets the same figure, and no sum of
+#: floats prints as its repr (1077.6000000000001).
+DECIMALS = 6
+
+
+def _round(value: float) -> float:
+    return round(float(value), DECIMALS) + 0.0  # never -0.0
 
 
 @dataclass(slots=True)
@@ -76,10 +83,10 @@ class AllocationOutcome:
             **self._costs(),
             "rerouted": int(self.rerouted),
             "pulled_back": len(self.pulled_back),
-            "reroute_cost_delta": float(self.reroute_cost_delta),
+            "reroute_cost_delta": _round(self.reroute_cost_delta),
             **self._service_levels(),
-            "max_node_utilization": float(np.max(self.utilization, initial=0.0)),
-            "runtime_s": float(self.runtime_s),
+            "max_node_utilization": _round(np.max(self.utilization, initial=0.0)),
+            "runtime_s": _round(self.runtime_s),
             **self._batch_figures(),
             "engine": self.settings.engine,
             "bid_prices": self.settings.batch_bid_prices,
@@ -88,7 +95,7 @@ class AllocationOutcome:
             "forecast": self.forecast,
             "repriced_total_cost": None
             if self.repriced is None
-            else self.repriced.total,
+            else _round(self.repriced.total),
             "repricing_problems": None
             if self.repriced is None
             else len(self.repriced.problems),
@@ -131,13 +138,13 @@ class AllocationOutcome:
         cost = pd.to_numeric(rows["cost"], errors="coerce").fillna(0.0)
         if set(COST_PARTS) <= set(rows.columns):
             parts = {
-                k: float(pd.to_numeric(rows[k], errors="coerce").fillna(0.0).sum())
+                k: _round(pd.to_numeric(rows[k], errors="coerce").fillna(0.0).sum())
                 for k in COST_PARTS
             }
         else:
             parts = dict.fromkeys(COST_PARTS, float("nan"))
         return {
-            "total_cost": float(cost.sum()),
+            "total_cost": _round(cost.sum()),
             "shipping_cost": parts["shipping"],
             "handling_cost": parts["handling"],
             "penalty_cost": parts["penalty"],
@@ -156,8 +163,8 @@ class AllocationOutcome:
             if len(ids) == 0:
                 service_level[tier] = shipped_level[tier] = None
                 continue
-            service_level[tier] = float(on_time.reindex(ids).fillna(False).mean())
-            shipped_level[tier] = float(shipped.reindex(ids).fillna(False).mean())
+            service_level[tier] = _round(on_time.reindex(ids).fillna(False).mean())
+            shipped_level[tier] = _round(shipped.reindex(ids).fillna(False).mean())
         return {
             "platinum_on_time_rate": service_level.get(Tier.PLATINUM),
             "service_level_by_tier": service_level,
@@ -170,7 +177,7 @@ class AllocationOutcome:
     def _batch_figures(self) -> dict[str, float | int]:
         solve_times = [s.solve_s for s in self.stats]
         return {
-            "batch_solve_p95_s": float(np.percentile(solve_times, 95))
+            "batch_solve_p95_s": _round(np.percentile(solve_times, 95))
             if solve_times
             else 0.0,
             "n_batches": len(self.stats),

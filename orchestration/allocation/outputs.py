@@ -181,7 +181,7 @@ class StoreSink:
         if self.journal is not None:
             header = not self.journal.exists()
             with open(self.journal, "a", encoding="utf-8", newline="") as fh:
-                rows.reindex(columns=ALLOCATION_FIELDS).to_csv(
+                printable(rows.reindex(columns=ALLOCATION_FIELDS)).to_csv(
                     fh, header=header, index=False
                 )
                 fh.flush()
@@ -240,6 +240,18 @@ def _append_line(path: Path, line: str) -> None:
 OUTPUT_FILES = ("allocations.csv", "summary.json", "batches.jsonl")
 
 
+def printable(rows: pd.DataFrame) -> pd.DataFrame:
+    """``rows`` with each float to 9 decimals, so ``allocations.csv`` prints
+    4.8 and not the product 3 * 1.6's repr 4.800000000000001, nor a cost
+    part's 4.00000000000001 (a difference of costs); 0.0 stays 0.0, never
+    -0.0. The cost column has 6; the parts keep 9, so that they add up to
+    it as before."""
+    out = rows.copy()
+    for column in out.columns[[dtype.kind == "f" for dtype in out.dtypes]]:
+        out[column] = [round(float(v), 9) + 0.0 for v in out[column]]
+    return out
+
+
 def check_output_folder(out: Path) -> None:
     """Refuse a folder where an output's name is taken by something that is
     not a file (a folder, say): found before the run, not after its work.
@@ -271,7 +283,7 @@ def write_outputs(
     rows = rows.sort_values(["batch", "order_id", "sku"], kind="stable")
     run_id = str(summary.get("run_id", ""))
     texts = (
-        rows.to_csv(index=False),
+        printable(rows).to_csv(index=False),
         json.dumps(summary, indent=2) + "\n",
         "".join(_stat_line(s, run_id) for s in outcome.stats),
     )

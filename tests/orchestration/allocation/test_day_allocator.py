@@ -24,6 +24,7 @@ from tierflow.orchestration.allocation.day_allocator import (
     DayAllocator,
     batch_windows,
 )
+from tierflow.orchestration.allocation.outputs import write_outputs
 from tierflow.solver.verify import check_allocation_rows
 
 
@@ -211,6 +212,65 @@ def test_outage_reroutes_unreleased_orders(
     s = out.summary()
     assert s["rerouted"] == 1
     assert s["reroute_cost_delta"] > 0
+
+
+def test_an_order_pulled_back_and_shipped_split_elsewhere_is_rerouted(
+    tiny: Network, make_orders: MakeOrders
+) -> None:
+    """WH-EAST, the one node with TEE and MUG, fails at 09:25 ET; without it
+    S's lines ship from ST-CHI (TEE) and WH-WEST (MUG, 5 given it here): the
+    order moved, as a whole order moving would, so its rows say so after
+    their split reason and the summary counts it (they said only the split,
+    and rerouted stayed 0 with no cost change)."""
+    orders = make_orders(
+        [
+            "S,2026-01-05T09:00:00-05:00,C1,100,gold,TEE,2",
+            "S,2026-01-05T09:00:00-05:00,C1,100,gold,MUG,1",
+            "T,2026-01-05T09:20:00-05:00,C2,100,gold,TEE,1",
+        ],
+    )
+    east, west = tiny.node_idx("WH-EAST"), tiny.node_idx("WH-WEST")
+    stock = tiny.inventory.copy()
+    tee, mug = tiny.sku_idx(["TEE", "MUG"])
+    stock[west, tee], stock[west, mug] = 0, 5
+    at = dt.datetime(2026, 1, 5, 14, 25, tzinfo=dt.UTC).timestamp()
+    outage = CapacityEvent("e1", at, east, "outage", 1.0)
+    settings = AllocationSettings(batch_minutes=15, release_minutes=60)
+    calm = DayAllocator(tiny, orders, settings=settings, stock=stock).run()
+    was = calm.rows.loc[calm.rows["order_id"] == "S", "cost"].sum()
+    out = DayAllocator(
+        tiny, orders, settings=settings, stock=stock, events=[outage]
+    ).run()
+    rows = out.rows[out.rows["order_id"] == "S"].set_index("sku")
+    assert rows["node_id"].to_dict() == {"TEE": "ST-CHI", "MUG": "WH-WEST"}
+    assert set(rows["reason"]) == {
+        "split: no single node had the room for the whole order; "
+        "rerouted from WH-EAST after a capacity event"
+    }
+    s = out.summary()
+    assert (s["rerouted"], s["pulled_back"]) == (1, 1)
+    assert s["reroute_cost_delta"] == pytest.approx(rows["cost"].sum() - was)
+    assert s["reroute_cost_delta"] > 0
+    assert out.stats[1].rerouted == 1
+
+
+def test_allocations_csv_prints_no_float_residue(
+    tiny: Network, make_orders: MakeOrders, tmp_path: Path
+) -> None:
+    """3 TEE from WH-WEST at $1.60 a unit handle for 4.8, which
+    allocations.csv printed as the float product 4.800000000000001 (and the
+    summary's sums alike); the file's values are the rows' to 15 digits."""
+    orders = make_orders(["A,2026-01-05T10:00:00-05:00,C1,900,gold,TEE,3"])
+    out = DayAllocator(tiny, orders).run()
+    assert out.rows["handling"].tolist() == [3 * 1.6] != [4.8]
+    write_outputs(out, out.summary(), tmp_path)
+    text = (tmp_path / "allocations.csv").read_text()
+    assert "00000000" not in text and "99999999" not in text
+    written = pd.read_csv(tmp_path / "allocations.csv")
+    assert written["node_id"].tolist() == ["WH-WEST"]
+    assert written["handling"].tolist() == [4.8]
+    for part in ("cost", "shipping", "handling", "penalty"):
+        assert np.allclose(written[part], out.rows[part], rtol=1e-14, atol=0)
 
 
 def test_hindsight_bound_is_below_every_policy(

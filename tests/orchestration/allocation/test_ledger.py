@@ -87,6 +87,27 @@ def test_events_report_the_nodes_whose_capacity_fell(
     assert ledger.trace[0][0] == _at(17)
 
 
+def test_an_outage_over_by_the_batch_boundary_hits_no_node(
+    tiny_network: Network, make_orders: MakeOrders
+) -> None:
+    """Events are applied at a batch boundary: a node closed at 16:00 and open
+    again at 16:10 has its capacity at 17:00, and its unreleased orders stay
+    (they were pulled back and released a batch later, past a cutoff maybe);
+    one that fell and is still down is hit from when it went down for good."""
+    east, west = tiny_network.node_idx("WH-EAST"), tiny_network.node_idx("WH-WEST")
+    minutes = 60.0
+    events = [
+        CapacityEvent("down", _at(16), east, "outage", 1.0),
+        CapacityEvent("up", _at(16) + 10 * minutes, east, "outage", 0.0),
+        CapacityEvent("w-down", _at(16), west, "outage", 1.0),
+        CapacityEvent("w-up", _at(16) + 10 * minutes, west, "outage", 0.0),
+        CapacityEvent("w-half", _at(16) + 20 * minutes, west, "staffing", 50.0),
+    ]
+    ledger = CapacityLedger(tiny_network, make_orders(ROWS), events=events)
+    assert ledger.apply_events(_at(17)) == {west: _at(16) + 20 * minutes}
+    assert ledger.effective_capacity()[east] == tiny_network.capacity[east]
+
+
 def test_restore_rebuilds_the_ledger_of_a_run(
     tiny_network: Network, make_orders: MakeOrders
 ) -> None:

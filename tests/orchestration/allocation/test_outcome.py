@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 
 import numpy as np
@@ -144,3 +145,39 @@ def test_a_waiting_order_due_in_time_is_kept_but_not_shipped_on_time() -> None:
         "kept": 1,
         "waiting": 0,
     }
+
+
+def test_summary_figures_are_rounded_to_the_rows_cent_millionths() -> None:
+    """Money, rates and times come to 6 decimals, the cost column's: sums of
+    floats printed as repr (1077.6000000000001, a rate 0.33333333333333331)
+    are not for people, and a tool summing the file's 6-decimal costs gets
+    the same figure; the bound keeps the solver's precision."""
+    base = _outcome(AllocationSettings(engine="greedy"), parts=True)
+    rows = pd.DataFrame(
+        [("A", "TEE", "N1", "allocated", 359.2, "2026-01-07", "2026-01-06")] * 3,
+        columns=[*COLUMNS, "delivery_date"],
+    )
+    rows["order_id"] = ["A", "B", "C"]
+    rows["shipping"], rows["handling"], rows["penalty"] = 358.1, 0.1, 1.0
+    outcome = dataclasses.replace(
+        base,
+        rows=rows,
+        n_orders=3,
+        tiers=dict.fromkeys("ABC", "silver"),
+        reroute_cost_delta=0.1 + 0.2,
+        runtime_s=0.1 + 0.2,
+        utilization=np.array([0.1 + 0.2]),
+        lp_bound=1077.6 / 3,
+    )
+    outcome.rows.loc[[1, 2], "delivery_date"] = "2026-01-09"  # B and C late
+    s = outcome.summary()
+    assert s["total_cost"] == 1077.6 and s["shipping_cost"] == 1074.3
+    assert (s["handling_cost"], s["penalty_cost"]) == (0.3, 3.0)
+    assert s["reroute_cost_delta"] == 0.3 and s["runtime_s"] == 0.3
+    assert s["max_node_utilization"] == 0.3
+    assert s["service_level_by_tier"]["silver"] == 0.333333
+    assert s["shipped_on_time_by_tier"]["silver"] == 0.333333
+    assert s["batch_solve_p95_s"] == 1.45
+    assert s["lp_bound"] == 1077.6 / 3
+    text = json.dumps(s)
+    assert "0000000" not in text.replace(str(1077.6 / 3), "")
