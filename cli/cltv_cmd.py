@@ -416,6 +416,7 @@ def score_command(
         segments = {k: int(counts.get(k, 0)) for k in ("platinum", "gold", "silver")}
         record = {"version": used, "customers": len(scores.frame)}
         record |= {"segments": segments, "as_of": str(as_of), "out": str(out)}
+        record["new_customer_spend"] = scores.new_customer_spend
         click.echo(json.dumps(record))
         return
     click.echo(

@@ -53,16 +53,26 @@ class Shape:
     def identity(self) -> bool:
         return self.exponent == 1.0 and self.hurdle == 0.0
 
-    def apply(self, forecast: FloatArray) -> FloatArray:
-        """The shaped forecast, same total as ``forecast`` (negatives count as 0)."""
+    def apply(self, forecast: FloatArray, at: FloatArray | None = None) -> FloatArray:
+        """The shaped forecast, same total as ``forecast`` (negatives count as 0).
+
+        ``at``: the shaped values of these forecasts instead, by the map the
+        shape is on ``forecast`` (its largest value, its hurdle quantile and
+        its rescaling): what a customer forecast ``at`` would be published
+        as beside the customers of ``forecast``, who are not changed by it.
+        """
         p = np.maximum(np.asarray(forecast, dtype=np.float64), 0.0)
+        q = p if at is None else np.maximum(np.asarray(at, dtype=np.float64), 0.0)
         total = float(p.sum())
         if total <= 0.0 or self.identity:
-            return p
+            return q
         with np.errstate(divide="ignore"):
             log_s = np.log(p / p.max())  # -inf where p == 0
-        out = np.exp(self._log_shape(log_s, _hurdle_log(log_s, self.hurdle)))
-        return np.asarray(out * (total / out.sum()), dtype=np.float64)
+            log_q = log_s if at is None else np.log(q / p.max())
+        log_t = _hurdle_log(log_s, self.hurdle)
+        out = np.exp(self._log_shape(log_s, log_t))
+        out_q = out if at is None else np.exp(self._log_shape(log_q, log_t))
+        return np.asarray(out_q * (total / out.sum()), dtype=np.float64)
 
     def _log_shape(self, log_s: FloatArray, log_t: float | None) -> FloatArray:
         log_out = self.exponent * log_s
@@ -93,11 +103,15 @@ def sharpen(predicted: FloatArray, exponent: float) -> FloatArray:
     return Shape(exponent).apply(predicted)
 
 
-def at_total(forecast: FloatArray, total: float) -> FloatArray:
-    """``forecast`` rescaled to sum to ``total`` (unchanged when it sums to 0)."""
+def at_total(
+    forecast: FloatArray, total: float, at: FloatArray | None = None
+) -> FloatArray:
+    """``forecast`` rescaled to sum to ``total`` (unchanged when it sums to 0);
+    ``at``: these values by the same factor instead."""
     p = np.maximum(np.asarray(forecast, dtype=np.float64), 0.0)
+    q = p if at is None else np.maximum(np.asarray(at, dtype=np.float64), 0.0)
     current = float(p.sum())
-    return p if current <= 0.0 else np.asarray(p * (total / current))
+    return q if current <= 0.0 else np.asarray(q * (total / current))
 
 
 def _window_errors(

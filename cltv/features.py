@@ -654,6 +654,69 @@ def build_features(
     return FeatureSet(history, fit, window_days, frame)
 
 
+#: The id the just-acquired customer's features are computed under (no
+#: log's id: ids are never empty and this one starts with a NUL).
+NEWCOMER_ID = "\x00new customer"
+
+
+def typical_first_order(log: TransactionLog, as_of_day: int) -> tuple[float, float]:
+    """The median first order of the customers as of ``as_of_day``: the
+    median of each customer's first purchase day's net amount (at least 0:
+    a first day returned in full is not an order), and of its quantity
+    (NaN when the log has none)."""
+    days = _CustomerDays.of(log, as_of_day)
+    pur = _Purchases.of(days)
+    if not len(pur.starts):
+        raise as_of_error("no purchase on or before the as-of date", log, as_of_day)
+    amount = max(float(np.median(pur.value[pur.starts])), 0.0)
+    if days.quantity is None:
+        return amount, float("nan")
+    return amount, float(np.median(days.quantity[days.purchase][pur.starts]))
+
+
+def newcomer_features(
+    data: CustomerData, as_of_day: int, window_days: int, btyd: BtydFit
+) -> FeatureSet:
+    """The features of a customer acquired on ``as_of_day``: one purchase
+    that day of the population's :func:`typical_first_order`, nothing
+    before it (BG/NBD's ``x = t_x = T = 0``).
+
+    Computed by the functions that compute every customer's, on a log of
+    that one purchase, with ``btyd`` (the population's fit) for the
+    posterior. A year ago it bought nothing (0; NaN where the log does not
+    reach back a year, as for everyone then); it has no profile row and no
+    browsing (as a customer of the log without them).
+    """
+    log = data.transactions
+    amount, quantity = typical_first_order(log, as_of_day)
+    one = TransactionLog(
+        customer_ids=np.array([NEWCOMER_ID], dtype=object),
+        customer=np.zeros(1, dtype=np.int64),
+        day=np.array([as_of_day], dtype=np.int64),
+        amount=np.array([amount]),
+        quantity=None if log.quantity is None else np.array([quantity]),
+    )
+    history = customer_history(one, as_of_day)
+    year_ago = 0.0 if as_of_day - YEAR_DAYS >= log.first_day else np.nan
+    seasonal = pd.DataFrame(
+        dict.fromkeys(SEASONAL_FEATURES, year_ago), index=history.frame.index
+    )
+    parts = [history.frame, btyd_features(history, btyd, window_days), seasonal]
+    if data.profiles is not None:
+        parts.append(profile_features(history, data.profiles))
+    if data.browsing is not None:
+        counts = np.zeros(0)  # its browsing: none of the log's rows
+        empty = BrowsingLog(
+            np.zeros(0, dtype=object),
+            np.zeros(0, dtype=np.int64),
+            counts,
+            counts,
+            counts,
+        )
+        parts.append(browsing_features(history, empty))
+    return FeatureSet(history, btyd, window_days, pd.concat(parts, axis=1))
+
+
 def load_customer_data(
     transactions: str | Path,
     *,

@@ -108,10 +108,18 @@ class ScoreSink(Protocol):
     ``scores`` has the columns of :data:`SCORE_COLUMNS`; the return value is
     the number of rows written. Writing the same ``(as_of, model_version)``
     twice must leave the same state (an upsert), so retries are safe.
+    ``new_customer_spend`` is the day's new-customer prior
+    (:attr:`~tierflow.cltv.model.Scores.new_customer_spend`), kept with the
+    scores by a sink that can (a CSV of scores has no place for it).
     """
 
     def put_cltv_scores(
-        self, scores: pd.DataFrame, *, as_of: datetime.date, model_version: str
+        self,
+        scores: pd.DataFrame,
+        *,
+        as_of: datetime.date,
+        model_version: str,
+        new_customer_spend: float | None = None,
     ) -> int: ...
 
 
@@ -122,7 +130,12 @@ class CsvScoreSink:
     path: Path
 
     def put_cltv_scores(
-        self, scores: pd.DataFrame, *, as_of: datetime.date, model_version: str
+        self,
+        scores: pd.DataFrame,
+        *,
+        as_of: datetime.date,
+        model_version: str,
+        new_customer_spend: float | None = None,
     ) -> int:
         write_scores_csv(scores, self.path)
         return len(scores)
@@ -141,7 +154,12 @@ class ScoreSinks:
         self.sinks = list(sinks)
 
     def put_cltv_scores(
-        self, scores: pd.DataFrame, *, as_of: datetime.date, model_version: str
+        self,
+        scores: pd.DataFrame,
+        *,
+        as_of: datetime.date,
+        model_version: str,
+        new_customer_spend: float | None = None,
     ) -> int:
         files = [s for s in self.sinks if isinstance(s, CsvScoreSink)]
         staged: list[tuple[Path, Path]] = []
@@ -151,7 +169,12 @@ class ScoreSinks:
             counts = [
                 len(scores)
                 if isinstance(s, CsvScoreSink)
-                else s.put_cltv_scores(scores, as_of=as_of, model_version=model_version)
+                else s.put_cltv_scores(
+                    scores,
+                    as_of=as_of,
+                    model_version=model_version,
+                    new_customer_spend=new_customer_spend,
+                )
                 for s in self.sinks
             ]
             for tmp, path in staged:
@@ -751,6 +774,7 @@ def _publish(
         scores.frame.loc[:, list(SCORE_COLUMNS)],
         as_of=day_to_date(as_of_day).date(),
         model_version=champion,
+        new_customer_spend=scores.new_customer_spend,
     )
 
 

@@ -58,6 +58,7 @@ from tierflow.cltv.features import (
     check_btyd_forecasts,
     customer_history,
     fit_btyd,
+    newcomer_features,
     require_purchases,
     window_spend,
 )
@@ -116,6 +117,9 @@ class Scores:
     #: The model's own as-of date: scores as of an earlier day come from
     #: training windows that saw the days they forecast.
     trained_as_of_day: int | None = None
+    #: The published forecast of a customer acquired on the as-of date
+    #: (:meth:`CLTVModel.new_customer_spend`): the new-customer prior.
+    new_customer_spend: float | None = None
 
     @property
     def predicted(self) -> FloatArray:
@@ -138,9 +142,25 @@ class Forecasts:
     level: Level
     p_active: FloatArray
     blend: Blend = field(default_factory=lambda: Blend(((MODEL_NAME, 1.0),)))
+    #: The BTYD fit the forecasts were made with.
+    btyd: BtydFit | None = None
 
-    def calibrated(self, name: str) -> FloatArray:
-        return at_total(self.shapes[name].apply(self.raw[name]), self.level.total)
+    def calibrated(self, name: str, at: FloatArray | None = None) -> FloatArray:
+        """``name``'s calibrated forecast; ``at``: the calibrated values of
+        these raw forecasts of ``name``, by the same shape and level factor
+        as the customers' (who are not changed by them)."""
+        raw, shape = self.raw[name], self.shapes[name]
+        if at is None:
+            return at_total(shape.apply(raw), self.level.total)
+        return at_total(shape.apply(raw), self.level.total, shape.apply(raw, at))
+
+    def published_at(self, raw: dict[str, FloatArray]) -> FloatArray:
+        """What :meth:`published` makes of other raw forecasts (one array per
+        forecaster of the blend): each through its forecaster's calibration
+        of these customers, then blended."""
+        return self.blend.apply(
+            {n: self.calibrated(n, raw[n]) for n, _ in self.blend.weights}
+        )
 
     def published(self) -> FloatArray:
         """Our published forecast: the blend of the calibrated forecasts."""
@@ -458,7 +478,45 @@ class CLTVModel:
             level=stored or self._level(data, day, horizon, raw),
             p_active=feats.btyd.p_any(feats.history, horizon),
             blend=self._blend(),
+            btyd=feats.btyd,
         )
+
+    def new_customer_spend(self, data: CustomerData, forecasts: Forecasts) -> float:
+        """The published forecast of a customer acquired on the as-of date.
+
+        A shopper with no history at checkout is about to become one: a
+        first purchase today and nothing before (BG/NBD's ``x = t_x = T =
+        0``) of the population's typical first order (the median first
+        purchase day's amount of the customers as of the day,
+        :func:`~tierflow.cltv.features.typical_first_order`). Its features
+        come from :func:`~tierflow.cltv.features.newcomer_features` with the
+        BTYD fit behind ``forecasts``; every forecaster's raw forecast of it
+        is then calibrated by the shape and level factor the scored
+        customers got (:meth:`Forecasts.published_at`), so it is published
+        on the scores' own scale, and adding it changes no score.
+
+        Parameters
+        ----------
+        data
+            The customers ``forecasts`` were made for.
+        forecasts
+            :meth:`forecast`'s, for the as-of date and horizon wanted.
+
+        Returns
+        -------
+        float
+            Predicted spend over ``forecasts.horizon_days``.
+        """
+        btyd = forecasts.btyd
+        if btyd is None:
+            raise InputError("the forecasts carry no BTYD fit")
+        day, horizon = forecasts.history.as_of_day, forecasts.horizon_days
+        feats = newcomer_features(data, day, self._feature_window(horizon), btyd)
+        raw = baseline_forecasts(feats.history, btyd, horizon)
+        design = self._encoder().design(feats.frame, horizon, raw["bgnbd_gg"])
+        raw[MODEL_NAME] = self._fitted_regressor().predict(design)
+        with np.errstate(invalid="ignore", over="ignore"):
+            return float(forecasts.published_at(raw)[0])
 
     def _fitted_on(self, data: CustomerData) -> bool:
         """Whether ``data`` is the data the model was fitted on: the stored
@@ -513,12 +571,14 @@ class CLTVModel:
                 ),
             }
         )
+        prior = self.new_customer_spend(data, forecasts)
         return Scores(
             forecasts.history.as_of_day,
             forecasts.horizon_days,
             frame,
             forecasts.raw["bgnbd_gg"],
             trained_as_of_day=self._fitted()[1],
+            new_customer_spend=prior if math.isfinite(prior) else None,
         )
 
     def _feature_window(self, horizon: int) -> int:

@@ -177,6 +177,9 @@ def _default_markup() -> Mapping[str, float]:
 
 #: Keys of :attr:`TierPolicy.satisfaction_weights` (and of checkout preferences).
 SATISFACTION_KEYS: tuple[str, ...] = ("speed", "cost", "eco")
+#: Where an unscored customer's predicted spend comes from
+#: (:attr:`TierPolicy.new_customer_prior`).
+NEW_CUSTOMER_PRIORS: tuple[str, ...] = ("model", "percentile")
 
 
 def _default_weights() -> Mapping[str, float]:
@@ -254,6 +257,11 @@ class TierPolicy:
     price_markup, satisfaction_weights, price_scale, eco_scale_kg_mi,
     eco_min_saving, cltv_speed_tilt, new_customer_percentile
         Online tiering settings (``docs/checkout.md``, "Tier policy").
+    new_customer_prior
+        An unscored customer's predicted spend: ``"model"``, the prior the
+        CLTV model stored with the latest scores (its forecast of a customer
+        acquired that day; ``new_customer_percentile`` of the scores where
+        they carry none), or ``"percentile"``, always that percentile.
     platinum_premium, upgrade_allowance_share, upgrade_period_days
         Platinum's pricing policy (``docs/checkout.md``, "Pricing"): within
         the customer's allowance (``upgrade_allowance_share`` × predicted
@@ -278,6 +286,7 @@ class TierPolicy:
     eco_min_saving: float = 0.10
     cltv_speed_tilt: float = 1.0
     new_customer_percentile: float = 0.50
+    new_customer_prior: str = "model"
     platinum_premium: float = 0.0
     upgrade_allowance_share: float = 0.05
     upgrade_period_days: int = 30
@@ -330,6 +339,12 @@ class TierPolicy:
                 raise InputError(
                     f"must be in [{lo:g}, {hi:g}]", field=name, value=value
                 )
+        if self.new_customer_prior not in NEW_CUSTOMER_PRIORS:
+            raise InputError(
+                f"must be one of {', '.join(NEW_CUSTOMER_PRIORS)}",
+                field="new_customer_prior",
+                value=self.new_customer_prior,
+            )
         for tier in TIERS:
             markup = self.price_markup.get(tier)
             if markup is None or not 0.0 <= markup < float("inf"):

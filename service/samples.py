@@ -16,6 +16,10 @@ import numpy as np
 from tierflow.data.network import Network
 from tierflow.data.store import ScoreStore
 from tierflow.formulations.tiers import TierPolicy
+from tierflow.orchestration.checkout.customer_value import (
+    NO_SCORES_SOURCE,
+    new_customer_prior,
+)
 from tierflow.service.schemas import ID_CHARS, MAX_REQUEST_ID_LENGTH, takes_customer_id
 
 #: The id of the sample customer no score exists for (gets the prior).
@@ -54,13 +58,9 @@ def sample_customers(
             id_chars=ID_CHARS, max_id_length=MAX_REQUEST_ID_LENGTH
         )
     )
-    prior = (
-        None
-        if store is None
-        else store.cltv_threshold(policy.new_customer_percentile * 100.0)
-    )
-    pct = f"{policy.new_customer_percentile:.0%} percentile of the latest scores"
     if examples:
+        assert store is not None
+        prior, source = new_customer_prior(store, policy, examples[0].as_of)
         customers = [
             {
                 "customer_id": s.customer_id,
@@ -75,8 +75,8 @@ def sample_customers(
             {
                 "customer_id": NEW_CUSTOMER_ID,
                 "segment": "new",
-                "predicted_spend": round(prior or 0.0, 2),
-                "source": f"new-customer prior ({pct})",
+                "predicted_spend": round(prior, 2),
+                "source": source,
             }
         )
         return customers, (
@@ -89,7 +89,7 @@ def sample_customers(
             "customer_id": cid,
             "segment": "new",
             "predicted_spend": 0.0,
-            "source": "new-customer prior (no CLTV scores stored)",
+            "source": NO_SCORES_SOURCE,
         }
         for cid in ids
     ]

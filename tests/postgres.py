@@ -125,6 +125,7 @@ UNDO_MIGRATION: dict[int, tuple[str, ...]] = {
     10: ("DROP TABLE hold_tally", "DROP INDEX checkouts_live"),
     11: ("ALTER TABLE allocation_batches DROP COLUMN stats",),
     12: (),  # it rebuilt hold_tally in the shape migration 10 gives it today
+    13: ("DROP TABLE cltv_new_customer",),
 }
 
 

@@ -265,9 +265,19 @@ class ScoreStore(Protocol):
     """Daily CLTV scores per customer."""
 
     def put_cltv_scores(
-        self, scores: pd.DataFrame, *, as_of: dt.date, model_version: str
+        self,
+        scores: pd.DataFrame,
+        *,
+        as_of: dt.date,
+        model_version: str,
+        new_customer_spend: float | None = None,
     ) -> int:
-        """Replace one day's CLTV scores atomically; returns the row count."""
+        """Replace one day's CLTV scores (and its new-customer prior)
+        atomically; returns the row count."""
+        ...
+
+    def cltv_new_customer_spend(self) -> float | None:
+        """The new-customer prior stored with the latest day's scores, or None."""
         ...
 
     def latest_cltv_as_of(self) -> dt.date | None:

@@ -310,6 +310,17 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         _HOLD_TALLY_TABLE,
         _HOLD_TALLY_FILL,
     ),
+    # 13: the new-customer prior of each day's scores (the model's published
+    # forecast of a customer acquired that day), written with the day's
+    # scores in their transaction; a day scored before it has no row (the
+    # checkout then takes a percentile of the scores, as it did).
+    (
+        """CREATE TABLE cltv_new_customer (
+            as_of TEXT PRIMARY KEY,
+            predicted_spend REAL NOT NULL CHECK (predicted_spend >= 0),
+            model_version TEXT NOT NULL
+        )""",
+    ),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 

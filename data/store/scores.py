@@ -66,7 +66,12 @@ class Scores(StorePart):
     """The ``cltv_scores`` table: daily scores per customer."""
 
     def put_cltv_scores(
-        self, scores: pd.DataFrame, *, as_of: dt.date, model_version: str
+        self,
+        scores: pd.DataFrame,
+        *,
+        as_of: dt.date,
+        model_version: str,
+        new_customer_spend: float | None = None,
     ) -> int:
         """Replace the scores of day ``as_of`` in one transaction.
 
@@ -77,6 +82,11 @@ class Scores(StorePart):
             ``predicted_spend`` finite, ``p_active`` in [0, 1], ids unique.
         as_of, model_version
             Day the scores are for, and the model that made them.
+        new_customer_spend
+            The day's new-customer prior (the model's predicted spend of a
+            customer acquired that day), finite and >= 0; ``None``: the day
+            has none (a prior stored before for the day is removed with its
+            scores).
 
         Returns
         -------
@@ -91,6 +101,7 @@ class Scores(StorePart):
         """
         day = as_of.isoformat()
         rows = [(day, *r, model_version) for r in _score_rows(scores)]
+        prior = _prior(new_customer_spend)
         with self._db.tx() as conn:
             conn.lock(f"cltv_scores:{day}")
             conn.execute("DELETE FROM cltv_scores WHERE as_of = ?", (day,))
@@ -99,6 +110,13 @@ class Scores(StorePart):
                 "segment, model_version) VALUES (?, ?, ?, ?, ?, ?)",
                 rows,
             )
+            conn.execute("DELETE FROM cltv_new_customer WHERE as_of = ?", (day,))
+            if prior is not None:
+                conn.execute(
+                    "INSERT INTO cltv_new_customer (as_of, predicted_spend, "
+                    "model_version) VALUES (?, ?, ?)",
+                    (day, prior, model_version),
+                )
             conn.execute(
                 "UPDATE table_versions SET version = version + 1 WHERE name = ?",
                 (_VERSION_NAME,),
@@ -118,6 +136,14 @@ class Scores(StorePart):
         """Day of the latest stored scores, or None."""
         row = self._db.execute("SELECT MAX(as_of) FROM cltv_scores").fetchone()
         return None if row[0] is None else dt.date.fromisoformat(row[0])
+
+    def cltv_new_customer_spend(self) -> float | None:
+        """The new-customer prior stored with the latest day's scores
+        (None: no scores, or that day's were written without one)."""
+        row = self._db.execute(
+            f"SELECT predicted_spend FROM cltv_new_customer WHERE as_of = {_LATEST_DAY}"
+        ).fetchone()
+        return None if row is None else float(row[0])
 
     def cltv_score(self, customer_id: str) -> CltvScore | None:
         """The customer's score from the latest day (None if not scored that day)."""
@@ -202,6 +228,20 @@ class Scores(StorePart):
             params,
         ).fetchall()
         return [CltvScore.from_row(r) for r in rows]
+
+
+def _prior(value: float | None) -> float | None:
+    """The new-customer prior as stored (None: none), checked."""
+    if value is None:
+        return None
+    number = isinstance(value, int | float | np.floating) and not isinstance(
+        value, bool
+    )
+    if not (number and math.isfinite(value) and value >= 0):
+        raise InputError(
+            "must be a finite number >= 0", field="new_customer_spend", value=value
+        )
+    return float(value)
 
 
 def _score_rows(scores: pd.DataFrame) -> list[tuple[str, float, float, str]]:

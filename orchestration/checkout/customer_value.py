@@ -39,6 +39,36 @@ class _Score:
 
 #: Not in the kept scores (None there means "no score").
 _UNREAD = _Score(math.nan, "", "")
+#: What an unscored customer's predicted spend is said to be with no scores.
+NO_SCORES_SOURCE = "new-customer prior (no CLTV scores stored)"
+
+
+def new_customer_prior(
+    store: ScoreStore, policy: TierPolicy, day: dt.date | None
+) -> tuple[float, str]:
+    """An unscored customer's predicted spend and where it came from, as of
+    the latest scores (of ``day``, None: none stored).
+
+    By ``policy.new_customer_prior``: ``model``, the prior the CLTV model
+    stored with the day's scores (its forecast of a customer acquired that
+    day), where they carry one; else (scores written before the model
+    stored one, a scores file, or ``percentile``) the
+    ``new_customer_percentile`` of the scores.
+    """
+    if day is None:
+        return 0.0, NO_SCORES_SOURCE
+    if policy.new_customer_prior == "model":
+        stored = store.cltv_new_customer_spend()
+        if stored is not None:
+            return stored, (
+                "new-customer prior (the CLTV model's forecast of a customer "
+                f"acquired on {day.isoformat()})"
+            )
+    pct = policy.new_customer_percentile
+    value = store.cltv_threshold(pct * 100.0)
+    return (0.0 if value is None else value), (
+        f"new-customer prior ({pct:.0%} percentile of the latest scores)"
+    )
 
 
 class CustomerValues:
@@ -54,7 +84,7 @@ class CustomerValues:
         self._version: int | None = None
         self._day: dt.date | None = None
         self._threshold: float | None = None
-        self._prior = 0.0
+        self._prior = _Score(0.0, NEW_SEGMENT, NO_SCORES_SOURCE)
         self._known: OrderedDict[str, _Score] = OrderedDict()
         #: Scores (None: not scored) read at :attr:`_version`, oldest first
         #: (one C call per change: threads share it without a lock).
@@ -107,8 +137,8 @@ class CustomerValues:
                 day = store.latest_cltv_as_of()
                 pct = self.policy.platinum_percentile * 100.0
                 self._threshold = store.cltv_threshold(pct)
-                prior = store.cltv_threshold(self.policy.new_customer_percentile * 100)
-                self._prior = 0.0 if prior is None else prior
+                prior, source = new_customer_prior(store, self.policy, day)
+                self._prior = _Score(prior, NEW_SEGMENT, source)
                 self._day = day
                 self._version = version
             self._read = now
@@ -167,10 +197,4 @@ class CustomerValues:
                 fresh.popitem(last=False)
 
     def _new_customer(self) -> _Score:
-        pct = self.policy.new_customer_percentile
-        source = (
-            f"new-customer prior ({pct:.0%} percentile of the latest scores)"
-            if self._day is not None
-            else "new-customer prior (no CLTV scores stored)"
-        )
-        return _Score(self._prior, NEW_SEGMENT, source)
+        return self._prior

@@ -39,13 +39,23 @@ class _PublishedScores:
     def __init__(self, store: ScoreStore) -> None:
         self.store = store
         self.segments: dict[str, dict[str, float]] = {}
+        self.new_customer_spend: float | None = None
 
     def put_cltv_scores(
-        self, scores: pd.DataFrame, *, as_of: dt.date, model_version: str
+        self,
+        scores: pd.DataFrame,
+        *,
+        as_of: dt.date,
+        model_version: str,
+        new_customer_spend: float | None = None,
     ) -> int:
         self.segments = segment_sizes(scores)
+        self.new_customer_spend = new_customer_spend
         return self.store.put_cltv_scores(
-            scores, as_of=as_of, model_version=model_version
+            scores,
+            as_of=as_of,
+            model_version=model_version,
+            new_customer_spend=new_customer_spend,
         )
 
 
@@ -125,6 +135,7 @@ def daily_cltv_job(
             **result.to_json(),
             "backtest_skipped": None if skipped is None else skipped.to_json(),
             "platinum_threshold": threshold,
+            "new_customer_spend": sink.new_customer_spend,
             "model_version": result.champion,
             "horizon_days": meta["horizon_days"],
             "segments": sink.segments,

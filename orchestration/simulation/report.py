@@ -359,6 +359,14 @@ def _cltv_facts(c: dict[str, Any]) -> str:
         facts.append(
             ("Platinum threshold", f"{_money(c['platinum_threshold'], 2)} predicted")
         )
+    if c.get("new_customer_spend") is not None:
+        facts.append(
+            (
+                "New-customer prior",
+                f"{_money(c['new_customer_spend'], 2)} predicted (a customer "
+                "acquired that day)",
+            )
+        )
     return (
         '<dl class="facts">'
         + "".join(f"<dt>{_e(k)}</dt><dd>{_e(v)}</dd>" for k, v in facts)

@@ -525,7 +525,12 @@ def test_an_older_day_does_not_replace_a_newer_champion(
 
     class Sink:
         def put_cltv_scores(
-            self, scores: Any, *, as_of: Any, model_version: str
+            self,
+            scores: Any,
+            *,
+            as_of: Any,
+            model_version: str,
+            new_customer_spend: float | None = None,
         ) -> int:
             published.append(str(as_of))
             return len(scores)
@@ -560,7 +565,12 @@ def test_a_sink_that_fails_leaves_the_champion_and_its_scores(
 
     class LockedStore:
         def put_cltv_scores(
-            self, scores: Any, *, as_of: Any, model_version: str
+            self,
+            scores: Any,
+            *,
+            as_of: Any,
+            model_version: str,
+            new_customer_spend: float | None = None,
         ) -> int:
             raise StoreUnavailable("database is locked")
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import math
 import multiprocessing as mp
 import os
 import re
@@ -410,6 +411,83 @@ def test_cltv_version_moves_with_every_write_of_scores(store: StateStore) -> Non
         )
     versions.append(store.cltv_version())
     assert versions == [0, 1, 2, 2]
+
+
+def test_the_new_customer_prior_is_kept_with_its_days_scores(
+    store: StateStore,
+) -> None:
+    """The model's new-customer prior is written with the day's scores, in
+    their transaction: replaced with them, removed with them (a day written
+    again without one), kept when a write of them is refused; it is the
+    latest day's or none."""
+    day = dt.date(2026, 1, 5)
+    scores = pd.DataFrame(
+        {"customer_id": ["C1", "C2"], "predicted_spend": [1.0, 2.0],
+         "p_active": 0.5, "segment": "silver"}
+    )  # fmt: skip
+    assert store.cltv_new_customer_spend() is None  # no scores at all
+    store.put_cltv_scores(scores, as_of=day, model_version="v1")
+    assert store.cltv_new_customer_spend() is None  # scores without a prior
+    store.put_cltv_scores(
+        scores, as_of=day, model_version="v1", new_customer_spend=37.25
+    )
+    assert store.cltv_new_customer_spend() == 37.25
+    with pytest.raises(  # bad scores: neither they nor the prior change
+        InputError, match=r"field 'p_active': index 1: value 2\.0: must be in"
+    ):
+        store.put_cltv_scores(
+            scores.assign(p_active=[0.5, 2.0]),
+            as_of=day,
+            model_version="v2",
+            new_customer_spend=99.0,
+        )
+    assert store.cltv_new_customer_spend() == 37.25
+    for bad in (-0.01, math.nan, math.inf, True):
+        with pytest.raises(
+            InputError,
+            match=rf"^field 'new_customer_spend': value {re.escape(str(bad))}: "
+            r"must be a finite number >= 0$",
+        ):
+            store.put_cltv_scores(
+                scores.iloc[:1], as_of=day, model_version="v3",
+                new_customer_spend=bad,
+            )  # fmt: skip
+    assert len(store.cltv_scores(["C1", "C2"])) == 2  # the refused writes wrote none
+    assert store.cltv_new_customer_spend() == 37.25
+    # a newer day without a prior: the older day's is not the latest's
+    store.put_cltv_scores(scores, as_of=day + dt.timedelta(1), model_version="v2")
+    assert store.cltv_new_customer_spend() is None
+    store.put_cltv_scores(
+        scores, as_of=day + dt.timedelta(1), model_version="v2",
+        new_customer_spend=0.0,
+    )  # fmt: skip
+    assert store.cltv_new_customer_spend() == 0.0
+    # the same day again without one removes it with the day's scores
+    store.put_cltv_scores(scores, as_of=day + dt.timedelta(1), model_version="v3")
+    assert store.cltv_new_customer_spend() is None
+
+
+def test_migration_13_adds_the_new_customer_prior_to_a_version_12_store(
+    state_location: Path | str,
+) -> None:
+    """A store of schema 12 (scores without a prior) gets the table; its
+    scores keep no prior until a day is written with one."""
+    scores = pd.DataFrame(
+        {"customer_id": ["C1"], "predicted_spend": [1.0], "p_active": 0.5,
+         "segment": "silver"}
+    )  # fmt: skip
+    with open_store(state_location) as s:
+        s.put_cltv_scores(scores, as_of=dt.date(2026, 1, 5), model_version="v1")
+    downgrade_store(state_location, 12)
+    with open_store(state_location) as s:
+        assert s.schema_version() == SCHEMA_VERSION
+        assert s.cltv_new_customer_spend() is None
+        assert s.cltv_score("C1") is not None
+        s.put_cltv_scores(
+            scores, as_of=dt.date(2026, 1, 5), model_version="v2",
+            new_customer_spend=12.5,
+        )  # fmt: skip
+        assert s.cltv_new_customer_spend() == 12.5
 
 
 def test_migration_7_adds_table_versions_to_a_version_6_store(

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 from pathlib import Path
 
 import pandas as pd
+import pytest
 
 from tests.service_fixtures import put_scores
-from tierflow.data.store import open_store
+from tierflow.data.errors import InputError
+from tierflow.data.store import ScoreStore, open_store
+from tierflow.formulations.tier_settings import policy_from_settings
 from tierflow.formulations.tiers import TierPolicy
 from tierflow.orchestration.checkout.customer_value import CustomerValues
 from tierflow.orchestration.checkout.fallback import Notes
@@ -35,6 +39,92 @@ def test_scores_threshold_and_prior(state_location: Path | str) -> None:
         )
         assert new.source == "new-customer prior (50% percentile of the latest scores)"
         assert not notes.degraded
+
+
+def _scores_with_prior(store: ScoreStore, prior: float) -> None:
+    """C0..C10 at $0..$100 as ``put_scores`` writes them, with the model's
+    new-customer prior stored beside them."""
+    store.put_cltv_scores(
+        pd.DataFrame(
+            {
+                "customer_id": [f"C{i}" for i in range(11)],
+                "predicted_spend": [i * 10.0 for i in range(11)],
+                "p_active": 0.5,
+                "segment": ["silver"] * 9 + ["platinum"] * 2,
+            }
+        ),
+        as_of=dt.date(2026, 1, 4),
+        model_version="test",
+        new_customer_spend=prior,
+    )
+
+
+def test_an_unknown_customer_gets_the_models_prior(state_location: Path | str) -> None:
+    """Scores that carry the model's prior: an unscored customer gets it (not
+    the median of the scores, 50), said in the source; a prior at the
+    Platinum threshold makes the new customer eligible as anyone there."""
+    with open_store(state_location) as store:
+        _scores_with_prior(store, 64.5)
+        values = CustomerValues(store, TierPolicy(), refresh_s=0.0)
+        new = values.lookup("stranger", Notes())
+        assert (new.predicted_spend, new.segment, new.platinum_eligible) == (
+            64.5,
+            "new",
+            False,
+        )
+        assert new.source == (
+            "new-customer prior (the CLTV model's forecast of a customer "
+            "acquired on 2026-01-04)"
+        )
+        assert values.lookup("C3", Notes()).predicted_spend == 30.0  # scored: its own
+        _scores_with_prior(store, 90.0)  # the day again: the new prior is read
+        again = values.lookup("stranger", Notes())
+        assert (again.predicted_spend, again.platinum_eligible) == (90.0, True)
+
+
+def test_the_percentile_prior_by_choice_or_on_scores_without_one(
+    state_location: Path | str,
+) -> None:
+    """``new_customer_prior = "percentile"`` keeps the percentile though the
+    scores carry a prior; scores written without one (before it was stored)
+    get the percentile under the default ``"model"``."""
+    with open_store(state_location) as store:
+        _scores_with_prior(store, 64.5)
+        policy = TierPolicy(
+            new_customer_prior="percentile", new_customer_percentile=0.3
+        )
+        new = CustomerValues(store, policy, refresh_s=0.0).lookup("stranger", Notes())
+        assert (new.predicted_spend, new.source) == (
+            30.0,
+            "new-customer prior (30% percentile of the latest scores)",
+        )
+        put_scores(store)  # the same day written again without a prior
+        new = CustomerValues(store, TierPolicy(), refresh_s=0.0).lookup("x", Notes())
+        assert (new.predicted_spend, new.source) == (
+            50.0,
+            "new-customer prior (50% percentile of the latest scores)",
+        )
+
+
+@pytest.mark.parametrize(
+    ("settings", "message"),
+    [
+        (
+            {"new_customer_prior": "median"},
+            "field 'new_customer_prior': value 'median': must be one of model, "
+            "percentile",
+        ),
+        (
+            {"new_customer_prior": 1},
+            "field 'new_customer_prior': value 1: must be a string",
+        ),
+    ],
+)
+def test_the_new_customer_prior_setting_is_checked(
+    settings: dict[str, object], message: str
+) -> None:
+    with pytest.raises(InputError, match=f"^{re.escape(message)}$"):
+        policy_from_settings(settings)
 
 
 def test_without_a_store_everyone_is_new() -> None:

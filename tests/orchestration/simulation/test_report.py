@@ -177,12 +177,17 @@ def test_a_backtest_is_a_table_of_metrics() -> None:
         "as_of": "2026-01-18", "champion": "v1", "promoted": True,
         "reason": "no champion yet", "published_rows": 50000,
         "platinum_threshold": 67.08, "model_version": "v1", "horizon_days": 365,
+        "new_customer_spend": 1.6956,
         "segments": {}, "backtest": {"window_days": 90, "models": {
             "cltv": metrics, "bgnbd_gg": {**metrics, "mae": 10.72},
         }},
     }  # fmt: skip
     html = _cltv({"cltv": cltv})
     assert "<dt>Decision</dt><dd>promoted: no champion yet</dd>" in html
+    assert (
+        "<dt>New-customer prior</dt><dd>$1.70 predicted (a customer acquired that "
+        "day)</dd>"
+    ) in html
     row = re.search(r"<tr><td class=\"text\">CLTV model</td>(.*?)</tr>", html)
     assert row is not None
     cells = re.findall(r"<td>(.*?)</td>", row.group(1))

@@ -17,8 +17,10 @@ from tests.service.helpers import by_id, post_options
 from tests.service_fixtures import API_KEY, MONDAY_10, TEE_TO_CHICAGO, live_server
 from tierflow.data.network import load_network
 from tierflow.data.store import SqliteStore, open_store
+from tierflow.formulations.tiers import TierPolicy
 from tierflow.orchestration.checkout.router import OnlineRouter
 from tierflow.service.app import create_app
+from tierflow.service.samples import sample_customers
 from tierflow.service.schemas import ID_CHARS, ID_PATTERN
 from tierflow.service.server import serve_in_thread
 
@@ -39,6 +41,39 @@ def test_samples_span_the_cltv_segments(live: Any) -> None:
     # the picked customers get the tiers their segment promises
     assert "platinum" in by_id(post_options(client, "C9", **TEE_TO_CHICAGO))
     assert "platinum" not in by_id(post_options(client, "C4", **TEE_TO_CHICAGO))
+
+
+def test_the_new_sample_customer_shows_the_models_prior(
+    state_location: Path | str,
+) -> None:
+    """The picker's never-scored customer shows the prior its checkout gets:
+    the model's, stored with the scores, where they carry one."""
+    network = load_network(TINY_NETWORK)
+    with open_store(state_location) as store:
+        scores = pd.DataFrame(
+            {"customer_id": ["C1", "C2", "C3"], "predicted_spend": [0.0, 0.01, 90.0],
+             "p_active": 0.5, "segment": ["silver", "silver", "platinum"]}
+        )  # fmt: skip
+        day = dt.date(2026, 1, 4)
+        store.put_cltv_scores(scores, as_of=day, model_version="old")
+        customers, _ = sample_customers(store, TierPolicy(), network)
+        assert customers[-1] == {
+            "customer_id": "NEW-CUSTOMER",
+            "segment": "new",
+            "predicted_spend": 0.01,
+            "source": "new-customer prior (50% percentile of the latest scores)",
+        }
+        store.put_cltv_scores(
+            scores, as_of=day, model_version="v", new_customer_spend=41.234
+        )
+        customers, _ = sample_customers(store, TierPolicy(), network)
+        assert customers[-1] == {
+            "customer_id": "NEW-CUSTOMER",
+            "segment": "new",
+            "predicted_spend": 41.23,
+            "source": "new-customer prior (the CLTV model's forecast of a "
+            "customer acquired on 2026-01-04)",
+        }
 
 
 def test_samples_without_scores_use_the_prior(tmp_path: Path) -> None:
