@@ -32,6 +32,7 @@ from tierflow.orchestration.checkout.shopper_words import (
     not_busy,
     out_of_stock,
     same_as,
+    ships_no_later,
 )
 from tierflow.orchestration.checkout.timing import Stopwatch
 from tierflow.solver.greedy import cheapest_feasible_node
@@ -278,11 +279,20 @@ class Planner:
         )
 
     def _plan_split(
-        self, order: _Order, tier: Tier, q: TierQuote, *, use_room: bool = True
+        self,
+        order: _Order,
+        tier: Tier,
+        q: TierQuote,
+        *,
+        use_room: bool = True,
+        only: NDArray[np.bool_] | None = None,
     ) -> tuple[Plan, WhyNot | None]:
-        """Several shipments for ``tier`` (greedy cover), or () and why not."""
+        """Several shipments for ``tier`` (greedy cover), or () and why not;
+        ``only``: from these nodes alone."""
         req, ctx, t = order.req, order.ctx, TIERS.index(tier)
         usable = q.service[t] >= 0
+        if only is not None:
+            usable = usable & only
         if use_room:
             room = ctx.room.hard if tier is Tier.PLATINUM else ctx.room.soft
             usable = usable & (
@@ -374,27 +384,59 @@ class Planner:
             plans.refuse(Tier.OVERFLOW, not_busy(label, short))
             return
         qo = self._quote(req, order.kg, order.units, Tier.OVERFLOW)
-        plan: Plan = ()
-        why: WhyNot | None = None
+        # "ship later": later than every other plan, not only than the day
+        # its own node would ship (a node before its cutoff shipped it, a
+        # ship day later, on the day Gold shipped from a node past its own)
+        last = max((s.ship for p in plans.by_tier.values() for s in p), default=None)
         if not have_all.any():
-            plan, why = self._plan_split(order, Tier.OVERFLOW, qo, use_room=False)
+            plan, why = self._overflow_split(order, qo, last)
         else:
-            eligible = (qo.service[_OVER] >= 0) & have_all
-            open_nodes = eligible & ~self.monitor.outage
-            eligible = open_nodes if open_nodes.any() else eligible
-            if eligible.any():
-                j = int(np.argmin(np.where(eligible, qo.cost[_OVER], np.inf)))
-                lines = req.all_lines
-                ship = PlannedShipment.from_quote(
-                    qo, _OVER, j, lines, order.kg, order.work
-                )
-                plan = (ship,)
-            else:
-                why = no_service(label, "no node holding the items offers its services")
+            plan, why = self._overflow_single(order, qo, last)
         if plan:
             plans.by_tier[Tier.OVERFLOW] = plan
         else:
             plans.refuse(Tier.OVERFLOW, why or self._no_plan(Tier.OVERFLOW))
+
+    def _overflow_single(
+        self, order: _Order, qo: TierQuote, last: int | None
+    ) -> tuple[Plan, WhyNot | None]:
+        """The overflow plan from the cheapest node holding the whole order
+        that ships it after ``last`` (an open one when any), or why not."""
+        serving = (qo.service[_OVER] >= 0) & order.have_all
+        eligible = serving if last is None else serving & (qo.ship > last)
+        open_nodes = eligible & ~self.monitor.outage
+        eligible = open_nodes if open_nodes.any() else eligible
+        if eligible.any():
+            j = int(np.argmin(np.where(eligible, qo.cost[_OVER], np.inf)))
+            lines = order.req.all_lines
+            ship = PlannedShipment.from_quote(qo, _OVER, j, lines, order.kg, order.work)
+            return (ship,), None
+        if serving.any() and last is not None:
+            return (), self._not_later(last)
+        label = self._label(Tier.OVERFLOW)
+        return (), no_service(label, "no node holding the items offers its services")
+
+    def _overflow_split(
+        self, order: _Order, qo: TierQuote, last: int | None
+    ) -> tuple[Plan, WhyNot | None]:
+        """The overflow plan of an order that must split, its last shipment
+        after ``last`` (from the nodes that ship after it, when the cover
+        found first does not), or why not."""
+        plan, why = self._plan_split(order, Tier.OVERFLOW, qo, use_room=False)
+        if not plan or last is None or max(s.ship for s in plan) > last:
+            return plan, why
+        later = np.asarray(qo.ship > last)
+        plan, _ = self._plan_split(order, Tier.OVERFLOW, qo, use_room=False, only=later)
+        return plan, None if plan else self._not_later(last)
+
+    def _not_later(self, last: int) -> WhyNot:
+        """Overflow refused: no node holding the order would ship it after
+        the last ship day of the other plans (``last``)."""
+        return ships_no_later(
+            self._label(Tier.OVERFLOW),
+            "no node holding the items would ship later than the other "
+            f"options (the last of them ships on {day_to_date(last).isoformat()})",
+        )
 
 
 def greedy_cover(
