@@ -36,6 +36,7 @@ from tierflow.orchestration.checkout.shopper_words import (
 )
 from tierflow.orchestration.checkout.timing import Stopwatch
 from tierflow.solver.greedy import cheapest_feasible_node
+from tierflow.solver.partial_assignment import TOL
 
 _OVER = TIERS.index(Tier.OVERFLOW)
 
@@ -293,11 +294,10 @@ class Planner:
         usable = q.service[t] >= 0
         if only is not None:
             usable = usable & only
-        if use_room:
+        residual: NDArray[np.float64] | None = None
+        if use_room:  # each node's room, for the lines it ships
             room = ctx.room.hard if tier is Tier.PLATINUM else ctx.room.soft
-            usable = usable & (
-                room[np.maximum(q.service[t], 0), self._nn] >= order.work
-            )
+            residual = room[np.maximum(q.service[t], 0), self._nn]
         cover = order.have & usable[:, None]
         if not use_room:
             # each line from an open node that holds it, else (every holder
@@ -309,7 +309,8 @@ class Planner:
         rank = np.where(usable, q.shipping[t] + q.handling + q.penalty[t], np.inf)
         if tier is not Tier.PLATINUM and use_room:
             rank = rank + ctx.bid * order.work
-        picks, left = greedy_cover(cover, rank)
+        line_work = np.asarray(req.line_work, dtype=np.float64)
+        picks, left = greedy_cover(cover, rank, line_work, residual)
         if left:
             return (), self._split_refusal(order, tier, q, left)
         ships = []
@@ -440,26 +441,52 @@ class Planner:
 
 
 def greedy_cover(
-    cover: NDArray[np.bool_], rank: NDArray[np.float64]
+    cover: NDArray[np.bool_],
+    rank: NDArray[np.float64],
+    work: NDArray[np.float64] | None = None,
+    room: NDArray[np.float64] | None = None,
 ) -> tuple[list[tuple[int, tuple[int, ...]]], list[int]]:
     """Nodes chosen to cover every line: most lines first, then lowest rank.
 
-    ``cover[node, line]`` says the node can ship the line. Returns the picks
+    ``cover[node, line]`` says the node can ship the line. With ``work``
+    (per line) and ``room`` (per node), a node takes, of the lines it can
+    ship, those that fit its room in line order (each shipment uses its own
+    lines' work, not the whole order's), and ships once. Returns the picks
     ``(node, lines)`` and the lines no node covers (empty when all are).
     """
+    cover = cover.copy()
     uncovered = np.ones(cover.shape[1], dtype=bool)
     picks: list[tuple[int, tuple[int, ...]]] = []
     while uncovered.any():
-        gain = cover[:, uncovered].sum(axis=1)
+        takes = cover & uncovered[None, :]
+        if work is not None and room is not None:
+            takes = _fitting(takes, work, room)
+        gain = takes.sum(axis=1)
         best = int(gain.max())
         if best == 0:
             return picks, [int(i) for i in np.flatnonzero(uncovered)]
         cand = np.flatnonzero(gain == best)
         j = int(cand[np.argmin(rank[cand])])
-        lines = tuple(int(i) for i in np.flatnonzero(uncovered & cover[j]))
+        lines = tuple(int(i) for i in np.flatnonzero(takes[j]))
         uncovered[list(lines)] = False
+        cover[j] = False  # one shipment per node: its room is spoken for
         picks.append((j, lines))
     return picks, []
+
+
+def _fitting(
+    takes: NDArray[np.bool_], work: NDArray[np.float64], room: NDArray[np.float64]
+) -> NDArray[np.bool_]:
+    """Of the lines each node could take, those that fit its room, first
+    fit in line order."""
+    out = np.zeros_like(takes)
+    for j in np.flatnonzero(takes.any(axis=1)):
+        left = float(room[j])
+        for i in np.flatnonzero(takes[j]):
+            if work[i] <= left + TOL:
+                out[j, i] = True
+                left -= float(work[i])
+    return out
 
 
 def _drop_silver_like_gold(plans: Plans, policy: TierPolicy) -> None:

@@ -230,6 +230,49 @@ def test_overflow_never_ships_with_the_others(net: Network) -> None:
     )
 
 
+@pytest.mark.parametrize(
+    ("items", "at_chi", "at_east"),
+    [
+        # the TEE only ST-CHI holds (1 unit of work), the SOFAs (7) only
+        # WH-EAST: ST-CHI's 3 units of room hold its own line
+        ([("TEE", 1), ("SOFA", 2)], (0,), (1,)),
+        # ST-CHI holds both lines, room for the TEE (1) but not also the
+        # MUGs (3): it ships the TEE, WH-EAST the MUGs
+        ([("TEE", 1), ("MUG", 2)], (0,), (1,)),
+    ],
+)
+def test_a_split_needs_room_for_its_own_lines(
+    net: Network,
+    items: list[tuple[str, int]],
+    at_chi: tuple[int, ...],
+    at_east: tuple[int, ...],
+) -> None:
+    """Each shipment of a split order takes its own lines' work from its
+    node's room: a node was usable only with room for the whole order, so
+    a store with room for its one line was passed over and Gold and Silver
+    were refused, "every node that could ship ['TEE'] (ST-CHI) lacks room
+    after the forecast today"."""
+    monitor = CapacityMonitor(net)
+    monitor.apply(
+        {
+            "event_id": "b",
+            "ts": "2026-01-05T12:00:00Z",
+            "node_id": "ST-CHI",
+            "type": "backlog",
+            "value": 97.0,
+        }
+    )
+    stock = np.zeros((net.n_nodes, 2), dtype=np.int64)
+    stock[net.node_idx("ST-CHI"), 0] = 5
+    stock[net.node_idx("ST-CHI" if items[1][0] == "MUG" else "WH-EAST"), 1] = 5
+    stock[net.node_idx("WH-EAST"), 1] = 5
+    plans = _plan(net, items, "606", monitor=monitor, stock=stock)
+    for tier in (Tier.GOLD, Tier.SILVER):
+        assert tier not in plans.missing, plans.missing[tier]
+        shipped = {net.node_ids[s.node]: s.lines for s in plans.by_tier[tier]}
+        assert shipped == {"ST-CHI": at_chi, "WH-EAST": at_east}
+
+
 def test_greedy_cover() -> None:
     """Most lines first (ties by rank), then what is left."""
     cover = np.array([[1, 1, 0], [0, 1, 1], [0, 0, 1]], dtype=bool)
