@@ -32,9 +32,11 @@ from tierflow.orchestration.checkout.shopper_words import (
     not_busy,
     out_of_stock,
     same_as,
+    ships_no_later,
 )
 from tierflow.orchestration.checkout.timing import Stopwatch
 from tierflow.solver.greedy import cheapest_feasible_node
+from tierflow.solver.partial_assignment import TOL
 
 _OVER = TIERS.index(Tier.OVERFLOW)
 
@@ -278,16 +280,24 @@ class Planner:
         )
 
     def _plan_split(
-        self, order: _Order, tier: Tier, q: TierQuote, *, use_room: bool = True
+        self,
+        order: _Order,
+        tier: Tier,
+        q: TierQuote,
+        *,
+        use_room: bool = True,
+        only: NDArray[np.bool_] | None = None,
     ) -> tuple[Plan, WhyNot | None]:
-        """Several shipments for ``tier`` (greedy cover), or () and why not."""
+        """Several shipments for ``tier`` (greedy cover), or () and why not;
+        ``only``: from these nodes alone."""
         req, ctx, t = order.req, order.ctx, TIERS.index(tier)
         usable = q.service[t] >= 0
-        if use_room:
+        if only is not None:
+            usable = usable & only
+        residual: NDArray[np.float64] | None = None
+        if use_room:  # each node's room, for the lines it ships
             room = ctx.room.hard if tier is Tier.PLATINUM else ctx.room.soft
-            usable = usable & (
-                room[np.maximum(q.service[t], 0), self._nn] >= order.work
-            )
+            residual = room[np.maximum(q.service[t], 0), self._nn]
         cover = order.have & usable[:, None]
         if not use_room:
             # each line from an open node that holds it, else (every holder
@@ -299,7 +309,8 @@ class Planner:
         rank = np.where(usable, q.shipping[t] + q.handling + q.penalty[t], np.inf)
         if tier is not Tier.PLATINUM and use_room:
             rank = rank + ctx.bid * order.work
-        picks, left = greedy_cover(cover, rank)
+        line_work = np.asarray(req.line_work, dtype=np.float64)
+        picks, left = greedy_cover(cover, rank, line_work, residual)
         if left:
             return (), self._split_refusal(order, tier, q, left)
         ships = []
@@ -374,50 +385,108 @@ class Planner:
             plans.refuse(Tier.OVERFLOW, not_busy(label, short))
             return
         qo = self._quote(req, order.kg, order.units, Tier.OVERFLOW)
-        plan: Plan = ()
-        why: WhyNot | None = None
+        # "ship later": later than every other plan, not only than the day
+        # its own node would ship (a node before its cutoff shipped it, a
+        # ship day later, on the day Gold shipped from a node past its own)
+        last = max((s.ship for p in plans.by_tier.values() for s in p), default=None)
         if not have_all.any():
-            plan, why = self._plan_split(order, Tier.OVERFLOW, qo, use_room=False)
+            plan, why = self._overflow_split(order, qo, last)
         else:
-            eligible = (qo.service[_OVER] >= 0) & have_all
-            open_nodes = eligible & ~self.monitor.outage
-            eligible = open_nodes if open_nodes.any() else eligible
-            if eligible.any():
-                j = int(np.argmin(np.where(eligible, qo.cost[_OVER], np.inf)))
-                lines = req.all_lines
-                ship = PlannedShipment.from_quote(
-                    qo, _OVER, j, lines, order.kg, order.work
-                )
-                plan = (ship,)
-            else:
-                why = no_service(label, "no node holding the items offers its services")
+            plan, why = self._overflow_single(order, qo, last)
         if plan:
             plans.by_tier[Tier.OVERFLOW] = plan
         else:
             plans.refuse(Tier.OVERFLOW, why or self._no_plan(Tier.OVERFLOW))
 
+    def _overflow_single(
+        self, order: _Order, qo: TierQuote, last: int | None
+    ) -> tuple[Plan, WhyNot | None]:
+        """The overflow plan from the cheapest node holding the whole order
+        that ships it after ``last`` (an open one when any), or why not."""
+        serving = (qo.service[_OVER] >= 0) & order.have_all
+        eligible = serving if last is None else serving & (qo.ship > last)
+        open_nodes = eligible & ~self.monitor.outage
+        eligible = open_nodes if open_nodes.any() else eligible
+        if eligible.any():
+            j = int(np.argmin(np.where(eligible, qo.cost[_OVER], np.inf)))
+            lines = order.req.all_lines
+            ship = PlannedShipment.from_quote(qo, _OVER, j, lines, order.kg, order.work)
+            return (ship,), None
+        if serving.any() and last is not None:
+            return (), self._not_later(last)
+        label = self._label(Tier.OVERFLOW)
+        return (), no_service(label, "no node holding the items offers its services")
+
+    def _overflow_split(
+        self, order: _Order, qo: TierQuote, last: int | None
+    ) -> tuple[Plan, WhyNot | None]:
+        """The overflow plan of an order that must split, its last shipment
+        after ``last`` (from the nodes that ship after it, when the cover
+        found first does not), or why not."""
+        plan, why = self._plan_split(order, Tier.OVERFLOW, qo, use_room=False)
+        if not plan or last is None or max(s.ship for s in plan) > last:
+            return plan, why
+        later = np.asarray(qo.ship > last)
+        plan, _ = self._plan_split(order, Tier.OVERFLOW, qo, use_room=False, only=later)
+        return plan, None if plan else self._not_later(last)
+
+    def _not_later(self, last: int) -> WhyNot:
+        """Overflow refused: no node holding the order would ship it after
+        the last ship day of the other plans (``last``)."""
+        return ships_no_later(
+            self._label(Tier.OVERFLOW),
+            "no node holding the items would ship later than the other "
+            f"options (the last of them ships on {day_to_date(last).isoformat()})",
+        )
+
 
 def greedy_cover(
-    cover: NDArray[np.bool_], rank: NDArray[np.float64]
+    cover: NDArray[np.bool_],
+    rank: NDArray[np.float64],
+    work: NDArray[np.float64] | None = None,
+    room: NDArray[np.float64] | None = None,
 ) -> tuple[list[tuple[int, tuple[int, ...]]], list[int]]:
     """Nodes chosen to cover every line: most lines first, then lowest rank.
 
-    ``cover[node, line]`` says the node can ship the line. Returns the picks
+    ``cover[node, line]`` says the node can ship the line. With ``work``
+    (per line) and ``room`` (per node), a node takes, of the lines it can
+    ship, those that fit its room in line order (each shipment uses its own
+    lines' work, not the whole order's), and ships once. Returns the picks
     ``(node, lines)`` and the lines no node covers (empty when all are).
     """
+    cover = cover.copy()
     uncovered = np.ones(cover.shape[1], dtype=bool)
     picks: list[tuple[int, tuple[int, ...]]] = []
     while uncovered.any():
-        gain = cover[:, uncovered].sum(axis=1)
+        takes = cover & uncovered[None, :]
+        if work is not None and room is not None:
+            takes = _fitting(takes, work, room)
+        gain = takes.sum(axis=1)
         best = int(gain.max())
         if best == 0:
             return picks, [int(i) for i in np.flatnonzero(uncovered)]
         cand = np.flatnonzero(gain == best)
         j = int(cand[np.argmin(rank[cand])])
-        lines = tuple(int(i) for i in np.flatnonzero(uncovered & cover[j]))
+        lines = tuple(int(i) for i in np.flatnonzero(takes[j]))
         uncovered[list(lines)] = False
+        cover[j] = False  # one shipment per node: its room is spoken for
         picks.append((j, lines))
     return picks, []
+
+
+def _fitting(
+    takes: NDArray[np.bool_], work: NDArray[np.float64], room: NDArray[np.float64]
+) -> NDArray[np.bool_]:
+    """Of the lines each node could take, those that fit its room, first
+    fit in line order."""
+    out = np.zeros_like(takes)
+    for j in np.flatnonzero(takes.any(axis=1)):
+        left = float(room[j])
+        for i in np.flatnonzero(takes[j]):
+            if work[i] <= left + TOL:
+                out[j, i] = True
+                left -= float(work[i])
+    return out
 
 
 def _drop_silver_like_gold(plans: Plans, policy: TierPolicy) -> None:

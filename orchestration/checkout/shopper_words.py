@@ -70,6 +70,16 @@ def not_busy(label: str, operator: str) -> WhyNot:
     )
 
 
+def ships_no_later(label: str, operator: str) -> WhyNot:
+    """Overflow: no node holding the order would ship it after the options
+    shown ship."""
+    return WhyNot(
+        operator,
+        f"{label} isn't offered for this order: it would ship no later than "
+        "the options shown.",
+    )
+
+
 def same_as(label: str, other: str, operator: str) -> WhyNot:
     """The tier's plan is the very plan of a tier already offered."""
     return WhyNot(operator, f"{label} would ship exactly like {other}, shown above.")

@@ -74,7 +74,8 @@ def check_answer(
     answer: OptionSet, prefer: dict[str, float] | None, policy: TierPolicy
 ) -> None:
     """No shown option is dominated by another; Platinum priced by the policy;
-    scores descending; a dominated tier's reason names a shown option."""
+    overflow ships after every other option; scores descending; a dominated
+    tier's reason names a shown option."""
     eco = (prefer or {}).get("eco", policy.satisfaction_weights["eco"]) > 0
     shown = answer.options
     for a in shown:
@@ -87,6 +88,9 @@ def check_answer(
     for why in answer.missing.values():
         if why.startswith("dominated by "):
             assert why.split(":")[0][len("dominated by ") :] in {o.tier for o in shown}
+    over = [o for o in shown if o.tier == "overflow"]
+    for o in shown:  # "ship later" ships after every other option ships
+        assert not over or o is over[0] or o.ship_date < over[0].ship_date, o.tier
     scores = [o.satisfaction_score for o in shown]
     assert scores == sorted(scores, reverse=True)
     for o in shown:

@@ -3,6 +3,7 @@ split covers, stock-outs, overflow, from a hand-made live context."""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 
 import numpy as np
@@ -10,7 +11,7 @@ import pytest
 from numpy.typing import NDArray
 
 from tests.conftest import TINY_NETWORK
-from tests.service_fixtures import MONDAY_10
+from tests.service_fixtures import ET, MONDAY_10
 from tests.ship_days import WH_EAST_SHIP_DAYS
 from tierflow.capacity.monitor import CapacityMonitor
 from tierflow.data.network import Network, load_network
@@ -45,9 +46,10 @@ def _plan(
     bid: NDArray[np.float64] | None = None,
     stock: NDArray[np.int64] | None = None,
     now: dt.datetime = MONDAY_10,
+    policy: TierPolicy | None = None,
 ) -> Plans:
     """Plan a request with the network's inventory, zero bids, full room."""
-    policy = TierPolicy()
+    policy = policy or TierPolicy()
     monitor = monitor or CapacityMonitor(net)
     req = RequestValidator(net).parse("C", items, dest, None, now)
     spend = 100.0 if platinum else 0.0
@@ -183,6 +185,92 @@ def test_overflow_ships_a_ship_day_after_gold(
         if at_once:
             assert ship.ship > at_once[0].ship
     assert max(s.delivery for s in over) > max(s.delivery for s in gold)
+
+
+def test_overflow_never_ships_with_the_others(net: Network) -> None:
+    """At 16:30 ET on Monday ST-CHI (15:00 CT) has passed its cutoff and Gold
+    ships the TEE from it on Tuesday; WH-EAST (18:00 ET) would ship today,
+    so its overflow plan shipped Tuesday too: "Ship later" shipped from
+    WH-EAST with Gold (the same ship date, its discount paid for capacity
+    Gold did not use today). Overflow now ships from a node that ships it
+    later than every other plan (ST-CHI, Wednesday), and is refused, said
+    why, when no node holding the order would (an overflow of economy only,
+    which ST-CHI does not offer)."""
+    now = dt.datetime(2026, 1, 5, 16, 30, tzinfo=ET)
+    stock = np.zeros((net.n_nodes, 1), dtype=np.int64)
+    stock[net.node_idx("ST-CHI"), 0] = stock[net.node_idx("WH-EAST"), 0] = 5
+    plans = _plan(net, [("TEE", 1)], "606", monitor=_short(net), stock=stock, now=now)
+    (gold,) = plans.by_tier[Tier.GOLD]
+    (over,) = plans.by_tier[Tier.OVERFLOW]
+    assert (net.node_ids[gold.node], day_to_date(gold.ship)) == (
+        "ST-CHI",
+        dt.date(2026, 1, 6),
+    )
+    assert (net.node_ids[over.node], day_to_date(over.ship)) == (
+        "ST-CHI",
+        dt.date(2026, 1, 7),
+    )
+    rules = dict(TierPolicy().rules)
+    rules[Tier.OVERFLOW] = dataclasses.replace(
+        rules[Tier.OVERFLOW], services=("economy",)
+    )
+    policy = TierPolicy(rules=rules)
+    plans = _plan(
+        net, [("TEE", 1)], "606", monitor=_short(net), stock=stock, now=now,
+        policy=policy,
+    )  # fmt: skip
+    assert Tier.OVERFLOW not in plans.by_tier
+    assert plans.missing[Tier.OVERFLOW] == (
+        "no node holding the items would ship later than the other options "
+        "(the last of them ships on 2026-01-06)"
+    )
+    assert plans.unavailable[Tier.OVERFLOW] == (
+        "Ship later isn't offered for this order: it would ship no later "
+        "than the options shown."
+    )
+
+
+@pytest.mark.parametrize(
+    ("items", "at_chi", "at_east"),
+    [
+        # the TEE only ST-CHI holds (1 unit of work), the SOFAs (7) only
+        # WH-EAST: ST-CHI's 3 units of room hold its own line
+        ([("TEE", 1), ("SOFA", 2)], (0,), (1,)),
+        # ST-CHI holds both lines, room for the TEE (1) but not also the
+        # MUGs (3): it ships the TEE, WH-EAST the MUGs
+        ([("TEE", 1), ("MUG", 2)], (0,), (1,)),
+    ],
+)
+def test_a_split_needs_room_for_its_own_lines(
+    net: Network,
+    items: list[tuple[str, int]],
+    at_chi: tuple[int, ...],
+    at_east: tuple[int, ...],
+) -> None:
+    """Each shipment of a split order takes its own lines' work from its
+    node's room: a node was usable only with room for the whole order, so
+    a store with room for its one line was passed over and Gold and Silver
+    were refused, "every node that could ship ['TEE'] (ST-CHI) lacks room
+    after the forecast today"."""
+    monitor = CapacityMonitor(net)
+    monitor.apply(
+        {
+            "event_id": "b",
+            "ts": "2026-01-05T12:00:00Z",
+            "node_id": "ST-CHI",
+            "type": "backlog",
+            "value": 97.0,
+        }
+    )
+    stock = np.zeros((net.n_nodes, 2), dtype=np.int64)
+    stock[net.node_idx("ST-CHI"), 0] = 5
+    stock[net.node_idx("ST-CHI" if items[1][0] == "MUG" else "WH-EAST"), 1] = 5
+    stock[net.node_idx("WH-EAST"), 1] = 5
+    plans = _plan(net, items, "606", monitor=monitor, stock=stock)
+    for tier in (Tier.GOLD, Tier.SILVER):
+        assert tier not in plans.missing, plans.missing[tier]
+        shipped = {net.node_ids[s.node]: s.lines for s in plans.by_tier[tier]}
+        assert shipped == {"ST-CHI": at_chi, "WH-EAST": at_east}
 
 
 def test_greedy_cover() -> None:
