@@ -274,7 +274,7 @@ def run_allocate(request: AllocateRequest) -> dict[str, Any]:
     )  # fmt: skip
     location = request.state_path or request.out_dir / "state.db"
     with open_state(location) as store:
-        spend, note = given or load_predicted_spend(orders, None, store)
+        spend, note = given or load_predicted_spend(orders, None, store, tier_policy())
         if note:
             _log.warning("%s", note)
         sink = StoreSink(

@@ -24,41 +24,54 @@ from tierflow.data.file_digest import file_digest
 from tierflow.data.network import Network
 from tierflow.data.orders import Orders
 from tierflow.data.store import ScoreStore, StateStore
+from tierflow.formulations.tiers import TierPolicy
 from tierflow.orchestration.allocation.day_allocator import (
     AllocationOutcome,
     AllocationSettings,
     BatchStat,
 )
+from tierflow.orchestration.checkout.customer_value import new_customer_prior
 
 
 def load_predicted_spend(
-    orders: Orders, cltv_path: Path | None, store: ScoreStore | None
+    orders: Orders,
+    cltv_path: Path | None,
+    store: ScoreStore | None,
+    policy: TierPolicy | None = None,
 ) -> tuple[NDArray[np.float64], str]:
-    """CLTV (predicted spend) per order, and a warning when some are missing.
+    """CLTV (predicted spend) per order, and a note when some are missing.
 
     Scores come from ``cltv_path`` (``tierflow cltv score`` output), else from
-    the store's latest daily scores; customers without a score count 0.
+    the store's latest daily scores. A customer without a score counts as
+    checkout counts a new shopper: the store's new-customer prior by
+    ``policy`` (:func:`~tierflow.orchestration.checkout.customer_value.new_customer_prior`:
+    the model's forecast of a customer acquired that day, or a percentile
+    of the scores); 0 beside a scores file, which carries no prior.
     """
     customers = pd.Series(orders.customer_ids)
+    prior, source = 0.0, ""
     if cltv_path is not None:
         frame = read_cltv_scores(cltv_path, complete=False)
         scores = frame.set_index("customer_id")["predicted_spend"]
     elif store is not None:
         stored = store.cltv_scores(sorted(set(orders.customer_ids)))
-        if stored.empty:
+        day = store.latest_cltv_as_of()
+        if stored.empty and day is None:
             return np.zeros(orders.n_orders), (
                 "no CLTV scores (no --cltv-scores, none in the store): every "
                 "customer is treated equally"
             )
         scores = stored.set_index("customer_id")["predicted_spend"]
+        prior, source = new_customer_prior(store, policy or TierPolicy(), day)
     else:
         return np.zeros(orders.n_orders), "no CLTV scores: every customer equal"
     spend = customers.map(scores)
     missing = int(spend.isna().sum())
     note = ""
     if missing:
-        note = f"{missing} of {orders.n_orders} orders have no CLTV score (counted 0)"
-    return spend.fillna(0.0).to_numpy(dtype=np.float64), note
+        counted = f"counted as the {source}: {prior:g}" if source else "counted 0"
+        note = f"{missing} of {orders.n_orders} orders have no CLTV score ({counted})"
+    return spend.fillna(prior).to_numpy(dtype=np.float64), note
 
 
 def run_identity(
