@@ -74,6 +74,27 @@ def test_a_bad_url_never_shows_its_password(postgres_server: LocalPostgres) -> N
         assert "s3" not in str(raised.value).replace(str(host), ""), raised.value
 
 
+def test_a_password_libpq_reads_raw_is_never_shown(
+    postgres_server: LocalPostgres,
+) -> None:
+    """libpq takes a password's "#" and "?" as they come (``tf:a#b@host``):
+    the store opened, and its location, every error and log line showed the
+    password (read as an http URL: a fragment, a query)."""
+    host = postgres_server.socket_dir
+    url = f"postgresql://{USER}:pa#ss?wd@/postgres?host={host}"
+    with open_store(url) as store:  # (the socket trusts: any password opens)
+        assert store.location == f"postgresql://{USER}@/postgres?host={host}"
+        assert store.last_event_seq() == 0
+    gone = f"postgresql://{USER}:pa#ss?wd@/no_such_db?host={host}"
+    with pytest.raises(StoreUnavailable) as raised:
+        open_store(gone)
+    assert str(raised.value).startswith(
+        f"postgresql://{USER}@/no_such_db?host={host}: connection failed: "
+    )
+    assert 'database "no_such_db" does not exist' in str(raised.value)
+    assert "pa#" not in str(raised.value) and "wd" not in str(raised.value)
+
+
 def test_a_role_without_privileges_is_told_so(
     postgres_server: LocalPostgres, database: str
 ) -> None:
