@@ -23,6 +23,7 @@ from tierflow.data.store import pool_log
 from tierflow.data.store.database import (
     Rows,
     Statement,
+    StoreBroken,
     StoreConflict,
     StoreUnavailable,
     log_migration,
@@ -498,10 +499,12 @@ def _migrate(
                 "SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))",
                 (_SCHEMA_LOCK,),
             )
+            version = _version(conn)  # re-read under the lock
+            if version == 0:  # nothing made yet, by anyone: where would it go?
+                _refuse_foreign_schema(conn, where)
             conn.execute(
                 "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)"
             )
-            version = _version(conn)  # re-read under the lock
             refuse_newer_schema(version, newest, where)
             for target in range(version + 1, newest + 1):
                 _apply(conn, migrations, version, target, where)
@@ -515,6 +518,56 @@ def _migrate(
             "once as a role that may create tables (the database's owner)",
             location=where,
         ) from exc
+
+
+#: The relations of another program's schema named in its refusal, at most.
+_FOREIGN_NAMED = 5
+#: How to give tierflow a schema of its own in a shared database.
+_OWN_SCHEMA = "options=-csearch_path=SCHEMA"
+
+
+def _refuse_foreign_schema(conn: psycopg.Connection[Any], where: str) -> None:
+    """Refuse to create a store where it cannot go, before anything is made.
+
+    Raises
+    ------
+    StoreBroken
+        No schema of the search path exists (the migration's first
+        ``CREATE`` failed with a traceback, ``InvalidSchemaName``).
+    InputError
+        The schema the store would be created in holds another program's
+        tables, views or the like: a ``--state`` naming another program's
+        database was given tierflow's tables beside its own, as a SQLite
+        file was.
+    """
+    row = conn.execute("SELECT current_schema(), current_setting('search_path')")
+    schema, path = row.fetchone() or (None, "")
+    if schema is None:
+        raise StoreBroken(
+            f"no schema of its search_path ({path}) exists to create the store "
+            f"in: create it, or name one in the URL ({_OWN_SCHEMA})",
+            location=where,
+        )
+    names = [
+        str(name)
+        for (name,) in conn.execute(
+            "SELECT c.relname FROM pg_class c JOIN pg_namespace n "
+            "ON n.oid = c.relnamespace WHERE n.nspname = current_schema() "
+            "AND c.relkind IN ('r', 'p', 'v', 'm', 'f') "
+            "AND c.relname <> 'schema_version' ORDER BY c.relname LIMIT %s",
+            (_FOREIGN_NAMED + 1,),
+        ).fetchall()
+    ]
+    if names:
+        if len(names) > _FOREIGN_NAMED:
+            names[_FOREIGN_NAMED:] = ["..."]
+        raise InputError(
+            f"not a tierflow state store: its schema {schema} holds another "
+            f"program's tables ({', '.join(names)}) and no tierflow schema "
+            f"version; give tierflow a database of its own, or a schema "
+            f"({_OWN_SCHEMA})",
+            file=where,
+        )
 
 
 def _apply(

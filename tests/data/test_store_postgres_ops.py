@@ -17,7 +17,7 @@ import pytest
 from tests.postgres import downgrade_store, run_sql, set_schema_version
 from tierflow.data.errors import InputError, TierflowError
 from tierflow.data.logging_setup import TextFormatter
-from tierflow.data.store import StoreUnavailable, open_store
+from tierflow.data.store import StoreBroken, StoreUnavailable, open_store
 from tierflow.data.store.local_postgres import USER, LocalPostgres, memory_folder
 from tierflow.data.store.postgres_database import RECONNECT_S, UNREACHABLE_WAIT_S
 from tierflow.data.store.schema import POSTGRES_MIGRATIONS, SCHEMA_VERSION
@@ -93,6 +93,62 @@ def test_a_password_libpq_reads_raw_is_never_shown(
     )
     assert 'database "no_such_db" does not exist' in str(raised.value)
     assert "pa#" not in str(raised.value) and "wd" not in str(raised.value)
+
+
+def _relations(url: str) -> list[tuple[object, ...]]:
+    return run_sql(
+        url,
+        "SELECT n.nspname, c.relname FROM pg_class c JOIN pg_namespace n "
+        "ON n.oid = c.relnamespace WHERE c.relkind IN ('r', 'v', 'S') "
+        "AND n.nspname NOT IN ('pg_catalog', 'information_schema') ORDER BY 1, 2",
+    )
+
+
+def test_another_programs_database_is_refused_untouched(
+    postgres_server: LocalPostgres,
+) -> None:
+    """A ``--state`` naming another program's database was given tierflow's
+    tables beside that program's (in its schema), and served; as for a
+    SQLite file, tables and no tierflow schema version are refused, nothing
+    created. The same database keeps a store in a schema of its own."""
+    url = postgres_server.create_database(_name("other"))
+    run_sql(
+        url,
+        "CREATE TABLE users (id INTEGER PRIMARY KEY, login TEXT)",
+        "CREATE VIEW admins AS SELECT * FROM users",
+        "INSERT INTO users VALUES (1, 'admin')",
+    )
+    before = _relations(url)
+    with pytest.raises(InputError) as caught:
+        open_store(url)
+    assert str(caught.value) == (
+        f"{url}: not a tierflow state store: its schema public holds another "
+        "program's tables (admins, users) and no tierflow schema version; give "
+        "tierflow a database of its own, or a schema (options=-csearch_path=SCHEMA)"
+    )
+    assert _relations(url) == before
+    run_sql(url, "CREATE SCHEMA tierflow")
+    own = f"{url}&options=-csearch_path%3Dtierflow"
+    with open_store(own) as store:
+        assert store.schema_version() == SCHEMA_VERSION
+    assert [r for r in _relations(url) if r[0] == "public"] == before
+
+
+def test_a_search_path_naming_no_schema_is_refused(
+    postgres_server: LocalPostgres,
+) -> None:
+    """``options=-csearch_path=tierflow`` before the schema was made: the
+    migration's first CREATE failed with a traceback (``InvalidSchemaName``)."""
+    url = postgres_server.create_database(_name("nopath"))
+    missing = f"{url}&options=-csearch_path%3Dtierflow"
+    with pytest.raises(StoreBroken) as caught:
+        open_store(missing)
+    assert str(caught.value) == (
+        f"{missing}: no schema of its search_path (tierflow) exists to create "
+        "the store in: create it, or name one in the URL "
+        "(options=-csearch_path=SCHEMA)"
+    )
+    assert _relations(url) == []
 
 
 def test_a_role_without_privileges_is_told_so(
