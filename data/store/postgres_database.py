@@ -119,11 +119,18 @@ def _reachable(location: str | None = None) -> Iterator[None]:
             f"{first} (a store needs a UTF8 database: {_UTF8})", file=location
         ) from exc
     except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
-        # libpq's message spans lines (a hint on the second): one line
         raise store_error(
-            "postgres",
-            StoreUnavailable(" ".join(str(exc).split()), location=location),
+            "postgres", StoreUnavailable(_one_line(exc), location=location)
         ) from exc
+
+
+def _one_line(exc: psycopg.Error) -> str:
+    """What went wrong, in one line: the server's own message alone when it
+    sent one (a timeout, a terminated session), without the statement's
+    ``LINE 1: ... ^`` context, which a 503 showed the API's caller; else
+    libpq's, whose lines (a hint on the second) are joined."""
+    primary = exc.diag.message_primary
+    return primary if primary else " ".join(str(exc).split())
 
 
 def _refused(exc: psycopg.Error, why: str, location: str | None) -> StoreUnavailable:

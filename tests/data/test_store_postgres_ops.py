@@ -4,6 +4,7 @@ one line instead of a traceback or a long wait (docs/store.md,
 
 from __future__ import annotations
 
+import contextlib
 import io
 import itertools
 import logging
@@ -11,6 +12,7 @@ import os
 import re
 import time
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -28,6 +30,15 @@ _names = itertools.count()
 
 def _name(kind: str) -> str:
     return f"{kind}_{os.getpid()}_{next(_names)}"
+
+
+@contextlib.contextmanager
+def psycopg_session(url: str) -> Iterator[Any]:
+    """A session of its own on ``url`` (autocommit: ``BEGIN`` by hand)."""
+    import psycopg
+
+    with psycopg.connect(url, autocommit=True) as conn:
+        yield conn
 
 
 @pytest.fixture
@@ -149,6 +160,25 @@ def test_a_search_path_naming_no_schema_is_refused(
         "(options=-csearch_path=SCHEMA)"
     )
     assert _relations(url) == []
+
+
+def test_a_statement_the_server_cancels_is_said_without_its_sql(
+    database: str,
+) -> None:
+    """A ``lock_timeout`` (or ``statement_timeout``) the DBA set: the
+    server's message came with its ``LINE 1: INSERT INTO capacity_events
+    ... ^`` context, which a 503 showed to the API's caller."""
+    url = f"{database}&options=-clock_timeout%3D200"
+    with open_store(url) as store, psycopg_session(database) as other:
+        other.execute("BEGIN")
+        other.execute("LOCK TABLE capacity_events IN EXCLUSIVE MODE")
+        with pytest.raises(StoreUnavailable) as caught:
+            store.append_events([{**_EVENT, "event_id": "e1"}])
+        other.execute("ROLLBACK")
+        assert caught.value.reason == "canceling statement due to lock timeout"
+        assert str(caught.value) == f"{url}: {caught.value.reason}"
+        store.append_events([{**_EVENT, "event_id": "e1"}])
+        assert store.last_event_seq() == 1
 
 
 def test_a_role_without_privileges_is_told_so(
