@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import os
 import re
 import select
 import threading
@@ -60,6 +61,13 @@ UNREACHABLE_WAIT_S = 0.2
 #: replicas; with this, calls get a connection within about a second of the
 #: database's return.
 RECONNECT_S = 2.0
+
+#: How long a connection attempt waits for the server's answer when neither
+#: the URL nor ``$PGCONNECT_TIMEOUT`` says (libpq's ``connect_timeout``).
+#: psycopg's own default is 130 s: a server that accepts connections and
+#: never answers (hung, or a stuck proxy in front of it) held every command
+#: 133 s before it failed, and ``serve`` 138 s before it listened.
+CONNECT_TIMEOUT_S = 10
 
 #: What a privilege error means for tierflow's role.
 _PRIVILEGES = (
@@ -139,7 +147,7 @@ def _refused(exc: psycopg.Error, why: str, location: str | None) -> StoreUnavail
     return StoreUnavailable(f"{first} ({why})", location=location)
 
 
-def _check_url(url: str, location: str) -> None:
+def _check_url(url: str, location: str) -> dict[str, Any]:
     """Refuse a URL libpq cannot parse, naming what is wrong without its password.
 
     Raises
@@ -150,7 +158,9 @@ def _check_url(url: str, location: str) -> None:
         password) is masked.
     """
     try:  # as psycopg.connect reads it
-        psycopg.conninfo.timeout_from_conninfo(psycopg.conninfo.conninfo_to_dict(url))
+        params = psycopg.conninfo.conninfo_to_dict(url)
+        psycopg.conninfo.timeout_from_conninfo(params)
+        return params
     except psycopg.ProgrammingError as exc:
         reason = re.sub(
             r'"([^"]*)"|\'([^\']*)\'',
@@ -158,6 +168,14 @@ def _check_url(url: str, location: str) -> None:
             " ".join(str(exc).split()),
         )
         raise InputError(f"not a URL libpq accepts: {reason}", file=location) from None
+
+
+def _connect_options(params: dict[str, Any]) -> dict[str, Any]:
+    """How every connection of a store is made: :data:`_CONNECT`, and
+    :data:`CONNECT_TIMEOUT_S` unless the URL or the environment gives one."""
+    if "connect_timeout" in params or os.environ.get("PGCONNECT_TIMEOUT"):
+        return dict(_CONNECT)
+    return {**_CONNECT, "connect_timeout": CONNECT_TIMEOUT_S}
 
 
 class PostgresTransaction:
@@ -298,8 +316,8 @@ class PostgresDatabase:
         pool_size: int = 4,
     ) -> None:
         self.location = redact_url(url)
-        _check_url(url, self.location)
-        with _reachable(self.location), psycopg.connect(url, **_CONNECT) as conn:
+        connect = _connect_options(_check_url(url, self.location))
+        with _reachable(self.location), psycopg.connect(url, **connect) as conn:
             _migrate(conn, migrations, self.location)
         pool_log.install()
         with _reachable(self.location):
@@ -307,7 +325,7 @@ class PostgresDatabase:
                 url,
                 min_size=1,
                 max_size=max(1, pool_size),
-                kwargs=_CONNECT,
+                kwargs=connect,
                 timeout=timeout_s,
                 reconnect_timeout=RECONNECT_S,
                 num_workers=2,
@@ -317,7 +335,7 @@ class PostgresDatabase:
         self._timeout_s = timeout_s
         #: Why the last wait for a connection ran out, while no call got one since.
         self._unreachable: str | None = None
-        self._notices = Notices(url)
+        self._notices = Notices(url, connect_timeout=connect.get("connect_timeout"))
 
     @contextlib.contextmanager
     def _connection(self) -> Iterator[psycopg.Connection[Any]]:

@@ -10,6 +10,8 @@ import itertools
 import logging
 import os
 import re
+import socket
+import threading
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -20,6 +22,7 @@ from tests.postgres import downgrade_store, run_sql, set_schema_version
 from tierflow.data.errors import InputError, TierflowError
 from tierflow.data.logging_setup import TextFormatter
 from tierflow.data.store import StoreBroken, StoreUnavailable, open_store
+from tierflow.data.store import postgres_database
 from tierflow.data.store.local_postgres import USER, LocalPostgres, memory_folder
 from tierflow.data.store.postgres_database import RECONNECT_S, UNREACHABLE_WAIT_S
 from tierflow.data.store.schema import POSTGRES_MIGRATIONS, SCHEMA_VERSION
@@ -179,6 +182,60 @@ def test_a_statement_the_server_cancels_is_said_without_its_sql(
         assert str(caught.value) == f"{url}: {caught.value.reason}"
         store.append_events([{**_EVENT, "event_id": "e1"}])
         assert store.last_event_seq() == 1
+
+
+@pytest.fixture
+def silent_server() -> Iterator[int]:
+    """A port that accepts connections and never answers (a hung server,
+    a stuck proxy in front of one); its number."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    accepted: list[socket.socket] = []
+    stop = threading.Event()
+
+    def accept() -> None:
+        listener.settimeout(0.1)
+        while not stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                accepted.append(listener.accept()[0])
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    yield listener.getsockname()[1]
+    stop.set()
+    thread.join()
+    for conn in (*accepted, listener):
+        conn.close()
+
+
+def test_a_server_that_never_answers_is_given_up_on_soon(
+    silent_server: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """psycopg waits 130 s for an answer unless the URL says
+    ``connect_timeout``: every command took 133 s to fail and ``serve`` 138 s
+    to start listening (degraded). tierflow waits ``CONNECT_TIMEOUT_S``
+    (here cut to libpq's least, 2 s); a URL's own ``connect_timeout`` wins."""
+    monkeypatch.setattr(postgres_database, "CONNECT_TIMEOUT_S", 2)
+    monkeypatch.delenv("PGCONNECT_TIMEOUT", raising=False)
+    url = f"postgresql://tf:pw@127.0.0.1:{silent_server}/db?sslmode=disable"
+    for given, waits in ((url, 2), (f"{url}&connect_timeout=3", 3)):
+        failed: list[BaseException] = []
+
+        def attempt(given: str = given) -> None:
+            try:
+                open_store(given).close()
+            except BaseException as exc:  # noqa: BLE001 (the thread's outcome)
+                failed.append(exc)
+
+        t = time.monotonic()
+        thread = threading.Thread(target=attempt, daemon=True)
+        thread.start()
+        thread.join(waits + 5)
+        took = time.monotonic() - t
+        assert not thread.is_alive(), f"still connecting after {took:.0f} s"
+        assert waits - 0.5 < took < waits + 5, took
+        (exc,) = failed
+        assert isinstance(exc, StoreUnavailable), exc
+        assert exc.reason == "connection timeout expired"
 
 
 def test_a_role_without_privileges_is_told_so(
