@@ -21,8 +21,12 @@ import pytest
 from tests.postgres import downgrade_store, run_sql, set_schema_version
 from tierflow.data.errors import InputError, TierflowError
 from tierflow.data.logging_setup import TextFormatter
-from tierflow.data.store import StoreBroken, StoreUnavailable, open_store
-from tierflow.data.store import postgres_database
+from tierflow.data.store import (
+    StoreBroken,
+    StoreUnavailable,
+    open_store,
+    postgres_database,
+)
 from tierflow.data.store.local_postgres import USER, LocalPostgres, memory_folder
 from tierflow.data.store.postgres_database import RECONNECT_S, UNREACHABLE_WAIT_S
 from tierflow.data.store.schema import POSTGRES_MIGRATIONS, SCHEMA_VERSION
@@ -207,6 +211,14 @@ def silent_server() -> Iterator[int]:
         conn.close()
 
 
+def _open_into(url: str, failed: list[Exception]) -> None:
+    """Open and close a store at ``url`` (in a thread); what it raised into ``failed``."""
+    try:
+        open_store(url).close()
+    except Exception as exc:
+        failed.append(exc)
+
+
 def test_a_server_that_never_answers_is_given_up_on_soon(
     silent_server: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -218,16 +230,9 @@ def test_a_server_that_never_answers_is_given_up_on_soon(
     monkeypatch.delenv("PGCONNECT_TIMEOUT", raising=False)
     url = f"postgresql://tf:pw@127.0.0.1:{silent_server}/db?sslmode=disable"
     for given, waits in ((url, 2), (f"{url}&connect_timeout=3", 3)):
-        failed: list[BaseException] = []
-
-        def attempt(given: str = given) -> None:
-            try:
-                open_store(given).close()
-            except BaseException as exc:  # noqa: BLE001 (the thread's outcome)
-                failed.append(exc)
-
+        failed: list[Exception] = []
         t = time.monotonic()
-        thread = threading.Thread(target=attempt, daemon=True)
+        thread = threading.Thread(target=_open_into, args=(given, failed), daemon=True)
         thread.start()
         thread.join(waits + 5)
         took = time.monotonic() - t
