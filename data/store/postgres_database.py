@@ -524,12 +524,16 @@ def _migrate(
                 "SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))",
                 (_SCHEMA_LOCK,),
             )
-            version = _version(conn)  # re-read under the lock
-            if version == 0:  # nothing made yet, by anyone: where would it go?
-                _refuse_foreign_schema(conn, where)
+            _refuse_missing_schema(conn, where)
+            # (its lock also brings this session's view of the catalog up to
+            # date: to_regclass alone still missed a table another process
+            # had committed while this one waited for the lock)
             conn.execute(
                 "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)"
             )
+            version = _version(conn)  # re-read under the lock
+            if version == 0:  # nothing made yet, by anyone: what else is there?
+                _refuse_foreign_schema(conn, where)
             refuse_newer_schema(version, newest, where)
             for target in range(version + 1, newest + 1):
                 _apply(conn, migrations, version, target, where)
@@ -551,19 +555,14 @@ _FOREIGN_NAMED = 5
 _OWN_SCHEMA = "options=-csearch_path=SCHEMA"
 
 
-def _refuse_foreign_schema(conn: psycopg.Connection[Any], where: str) -> None:
-    """Refuse to create a store where it cannot go, before anything is made.
+def _refuse_missing_schema(conn: psycopg.Connection[Any], where: str) -> None:
+    """Refuse a search path naming no schema that exists, before anything is made.
 
     Raises
     ------
     StoreBroken
-        No schema of the search path exists (the migration's first
-        ``CREATE`` failed with a traceback, ``InvalidSchemaName``).
-    InputError
-        The schema the store would be created in holds another program's
-        tables, views or the like: a ``--state`` naming another program's
-        database was given tierflow's tables beside its own, as a SQLite
-        file was.
+        The migration's first ``CREATE`` failed with a traceback
+        (``InvalidSchemaName``).
     """
     row = conn.execute("SELECT current_schema(), current_setting('search_path')")
     schema, path = row.fetchone() or (None, "")
@@ -573,21 +572,33 @@ def _refuse_foreign_schema(conn: psycopg.Connection[Any], where: str) -> None:
             f"in: create it, or name one in the URL ({_OWN_SCHEMA})",
             location=where,
         )
-    names = [
-        str(name)
-        for (name,) in conn.execute(
-            "SELECT c.relname FROM pg_class c JOIN pg_namespace n "
-            "ON n.oid = c.relnamespace WHERE n.nspname = current_schema() "
-            "AND c.relkind IN ('r', 'p', 'v', 'm', 'f') "
-            "AND c.relname <> 'schema_version' ORDER BY c.relname LIMIT %s",
-            (_FOREIGN_NAMED + 1,),
-        ).fetchall()
-    ]
-    if names:
-        if len(names) > _FOREIGN_NAMED:
-            names[_FOREIGN_NAMED:] = ["..."]
+
+
+def _refuse_foreign_schema(conn: psycopg.Connection[Any], where: str) -> None:
+    """Refuse to make a store beside another program's tables.
+
+    Raises
+    ------
+    InputError
+        The schema the store would be created in holds another program's
+        tables, views or the like (any relation but an empty
+        ``schema_version``): a ``--state`` naming another program's
+        database was given tierflow's tables beside its own, as a SQLite
+        file was.
+    """
+    rows = conn.execute(
+        "SELECT n.nspname, c.relname FROM pg_class c JOIN pg_namespace n "
+        "ON n.oid = c.relnamespace WHERE n.nspname = current_schema() "
+        "AND c.relkind IN ('r', 'p', 'v', 'm', 'f') "
+        "AND c.relname <> 'schema_version' ORDER BY c.relname LIMIT %s",
+        (_FOREIGN_NAMED + 1,),
+    ).fetchall()
+    if rows:
+        names = [str(name) for _, name in rows[:_FOREIGN_NAMED]]
+        if len(rows) > _FOREIGN_NAMED:
+            names.append("...")
         raise InputError(
-            f"not a tierflow state store: its schema {schema} holds another "
+            f"not a tierflow state store: its schema {rows[0][0]} holds another "
             f"program's tables ({', '.join(names)}) and no tierflow schema "
             f"version; give tierflow a database of its own, or a schema "
             f"({_OWN_SCHEMA})",

@@ -152,6 +152,28 @@ def test_another_programs_database_is_refused_untouched(
     assert [r for r in _relations(url) if r[0] == "public"] == before
 
 
+def test_stores_opening_a_fresh_database_at_once_migrate_it_once(
+    postgres_server: LocalPostgres,
+) -> None:
+    """The check for another program's tables runs under the migration's
+    lock: the stores that wait for the first one's migration find its
+    tables and its version, never "another program's tables"."""
+    for _ in range(3):
+        url = postgres_server.create_database(_name("fresh"))
+        start = threading.Barrier(6)
+        failed: list[Exception] = []
+        threads = [
+            threading.Thread(target=_open_into, args=(url, failed, start))
+            for _ in range(6)
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert failed == []
+        assert run_sql(url, "SELECT version FROM schema_version") == [(SCHEMA_VERSION,)]
+
+
 def test_a_search_path_naming_no_schema_is_refused(
     postgres_server: LocalPostgres,
 ) -> None:
@@ -211,8 +233,13 @@ def silent_server() -> Iterator[int]:
         conn.close()
 
 
-def _open_into(url: str, failed: list[Exception]) -> None:
-    """Open and close a store at ``url`` (in a thread); what it raised into ``failed``."""
+def _open_into(
+    url: str, failed: list[Exception], start: threading.Barrier | None = None
+) -> None:
+    """Open and close a store at ``url`` (in a thread, once ``start`` lets
+    it); what it raised into ``failed``."""
+    if start is not None:
+        start.wait()
     try:
         open_store(url).close()
     except Exception as exc:
