@@ -9,7 +9,7 @@ import os
 import re
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import unquote
 
 from tierflow.data.errors import InputError
 from tierflow.data.extras import require
@@ -51,19 +51,41 @@ def location_problem(location: object) -> str | None:
     return None
 
 
+#: libpq's URL parameters that hold a secret.
+_SECRET_PARAMETERS = frozenset({"password", "sslpassword"})
+
+
 def redact_url(url: str) -> str:
-    """``url`` without its password (in the user part or the query)."""
-    parts = urlsplit(url)
-    user, at, host = parts.netloc.rpartition("@")
-    netloc = f"{user.partition(':')[0]}@{host}" if at else host
-    query = "&".join(
-        p for p in parts.query.split("&") if p and not p.startswith("password=")
+    """``url`` without its password (in the user part or the query), read as
+    libpq reads it: its user part ends at the first ``@`` before a ``/``
+    (here at the last ``@`` before the host's ``/`` or ``?``, which hides
+    more), it knows no fragment (``#``), and it decodes a parameter's name.
+    Read as an http URL (``urlsplit``), a password holding ``#`` or ``?``,
+    which libpq takes as it comes, was shown, and so was
+    ``pass%77ord=``'s."""
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        return url
+    head = rest.partition("/")[0]
+    user = None
+    if "@" in head:
+        at = head.index("@")
+        # a second "@" before the host's end: the password held the first
+        host_end = min(
+            (i for i in (rest.find("/", at), rest.find("?", at)) if i >= 0),
+            default=len(rest),
+        )
+        at = rest.rindex("@", 0, host_end)
+        user = rest[:at].partition(":")[0]
+        rest = rest[at + 1 :]
+    where, _, query = rest.partition("?")
+    kept = "&".join(
+        p
+        for p in query.split("&")
+        if p and unquote(p.partition("=")[0]) not in _SECRET_PARAMETERS
     )
-    return (
-        f"{parts.scheme}://{netloc}{parts.path}"
-        + (f"?{query}" if query else "")
-        + (f"#{parts.fragment}" if parts.fragment else "")
-    )
+    shown_user = "" if user is None else f"{user}@"
+    return f"{scheme}://{shown_user}{where}" + (f"?{kept}" if kept else "")
 
 
 def shown_location(text: str) -> str:

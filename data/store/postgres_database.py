@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import os
 import re
 import select
 import threading
@@ -23,6 +24,7 @@ from tierflow.data.store import pool_log
 from tierflow.data.store.database import (
     Rows,
     Statement,
+    StoreBroken,
     StoreConflict,
     StoreUnavailable,
     log_migration,
@@ -59,6 +61,13 @@ UNREACHABLE_WAIT_S = 0.2
 #: replicas; with this, calls get a connection within about a second of the
 #: database's return.
 RECONNECT_S = 2.0
+
+#: How long a connection attempt waits for the server's answer when neither
+#: the URL nor ``$PGCONNECT_TIMEOUT`` says (libpq's ``connect_timeout``).
+#: psycopg's own default is 130 s: a server that accepts connections and
+#: never answers (hung, or a stuck proxy in front of it) held every command
+#: 133 s before it failed, and ``serve`` 138 s before it listened.
+CONNECT_TIMEOUT_S = 10
 
 #: What a privilege error means for tierflow's role.
 _PRIVILEGES = (
@@ -118,11 +127,18 @@ def _reachable(location: str | None = None) -> Iterator[None]:
             f"{first} (a store needs a UTF8 database: {_UTF8})", file=location
         ) from exc
     except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
-        # libpq's message spans lines (a hint on the second): one line
         raise store_error(
-            "postgres",
-            StoreUnavailable(" ".join(str(exc).split()), location=location),
+            "postgres", StoreUnavailable(_one_line(exc), location=location)
         ) from exc
+
+
+def _one_line(exc: psycopg.Error) -> str:
+    """What went wrong, in one line: the server's own message alone when it
+    sent one (a timeout, a terminated session), without the statement's
+    ``LINE 1: ... ^`` context, which a 503 showed the API's caller; else
+    libpq's, whose lines (a hint on the second) are joined."""
+    primary = exc.diag.message_primary
+    return primary if primary else " ".join(str(exc).split())
 
 
 def _refused(exc: psycopg.Error, why: str, location: str | None) -> StoreUnavailable:
@@ -131,7 +147,7 @@ def _refused(exc: psycopg.Error, why: str, location: str | None) -> StoreUnavail
     return StoreUnavailable(f"{first} ({why})", location=location)
 
 
-def _check_url(url: str, location: str) -> None:
+def _check_url(url: str, location: str) -> dict[str, Any]:
     """Refuse a URL libpq cannot parse, naming what is wrong without its password.
 
     Raises
@@ -142,7 +158,9 @@ def _check_url(url: str, location: str) -> None:
         password) is masked.
     """
     try:  # as psycopg.connect reads it
-        psycopg.conninfo.timeout_from_conninfo(psycopg.conninfo.conninfo_to_dict(url))
+        params = psycopg.conninfo.conninfo_to_dict(url)
+        psycopg.conninfo.timeout_from_conninfo(params)
+        return params
     except psycopg.ProgrammingError as exc:
         reason = re.sub(
             r'"([^"]*)"|\'([^\']*)\'',
@@ -150,6 +168,14 @@ def _check_url(url: str, location: str) -> None:
             " ".join(str(exc).split()),
         )
         raise InputError(f"not a URL libpq accepts: {reason}", file=location) from None
+
+
+def _connect_options(params: dict[str, Any]) -> dict[str, Any]:
+    """How every connection of a store is made: :data:`_CONNECT`, and
+    :data:`CONNECT_TIMEOUT_S` unless the URL or the environment gives one."""
+    if "connect_timeout" in params or os.environ.get("PGCONNECT_TIMEOUT"):
+        return dict(_CONNECT)
+    return {**_CONNECT, "connect_timeout": CONNECT_TIMEOUT_S}
 
 
 class PostgresTransaction:
@@ -290,8 +316,8 @@ class PostgresDatabase:
         pool_size: int = 4,
     ) -> None:
         self.location = redact_url(url)
-        _check_url(url, self.location)
-        with _reachable(self.location), psycopg.connect(url, **_CONNECT) as conn:
+        connect = _connect_options(_check_url(url, self.location))
+        with _reachable(self.location), psycopg.connect(url, **connect) as conn:
             _migrate(conn, migrations, self.location)
         pool_log.install()
         with _reachable(self.location):
@@ -299,7 +325,7 @@ class PostgresDatabase:
                 url,
                 min_size=1,
                 max_size=max(1, pool_size),
-                kwargs=_CONNECT,
+                kwargs=connect,
                 timeout=timeout_s,
                 reconnect_timeout=RECONNECT_S,
                 num_workers=2,
@@ -309,7 +335,7 @@ class PostgresDatabase:
         self._timeout_s = timeout_s
         #: Why the last wait for a connection ran out, while no call got one since.
         self._unreachable: str | None = None
-        self._notices = Notices(url)
+        self._notices = Notices(url, connect_timeout=connect.get("connect_timeout"))
 
     @contextlib.contextmanager
     def _connection(self) -> Iterator[psycopg.Connection[Any]]:
@@ -498,10 +524,16 @@ def _migrate(
                 "SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))",
                 (_SCHEMA_LOCK,),
             )
+            _refuse_missing_schema(conn, where)
+            # (its lock also brings this session's view of the catalog up to
+            # date: to_regclass alone still missed a table another process
+            # had committed while this one waited for the lock)
             conn.execute(
                 "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)"
             )
             version = _version(conn)  # re-read under the lock
+            if version == 0:  # nothing made yet, by anyone: what else is there?
+                _refuse_foreign_schema(conn, where)
             refuse_newer_schema(version, newest, where)
             for target in range(version + 1, newest + 1):
                 _apply(conn, migrations, version, target, where)
@@ -515,6 +547,63 @@ def _migrate(
             "once as a role that may create tables (the database's owner)",
             location=where,
         ) from exc
+
+
+#: The relations of another program's schema named in its refusal, at most.
+_FOREIGN_NAMED = 5
+#: How to give tierflow a schema of its own in a shared database.
+_OWN_SCHEMA = "options=-csearch_path=SCHEMA"
+
+
+def _refuse_missing_schema(conn: psycopg.Connection[Any], where: str) -> None:
+    """Refuse a search path naming no schema that exists, before anything is made.
+
+    Raises
+    ------
+    StoreBroken
+        The migration's first ``CREATE`` failed with a traceback
+        (``InvalidSchemaName``).
+    """
+    row = conn.execute("SELECT current_schema(), current_setting('search_path')")
+    schema, path = row.fetchone() or (None, "")
+    if schema is None:
+        raise StoreBroken(
+            f"no schema of its search_path ({path}) exists to create the store "
+            f"in: create it, or name one in the URL ({_OWN_SCHEMA})",
+            location=where,
+        )
+
+
+def _refuse_foreign_schema(conn: psycopg.Connection[Any], where: str) -> None:
+    """Refuse to make a store beside another program's tables.
+
+    Raises
+    ------
+    InputError
+        The schema the store would be created in holds another program's
+        tables, views or the like (any relation but an empty
+        ``schema_version``): a ``--state`` naming another program's
+        database was given tierflow's tables beside its own, as a SQLite
+        file was.
+    """
+    rows = conn.execute(
+        "SELECT n.nspname, c.relname FROM pg_class c JOIN pg_namespace n "
+        "ON n.oid = c.relnamespace WHERE n.nspname = current_schema() "
+        "AND c.relkind IN ('r', 'p', 'v', 'm', 'f') "
+        "AND c.relname <> 'schema_version' ORDER BY c.relname LIMIT %s",
+        (_FOREIGN_NAMED + 1,),
+    ).fetchall()
+    if rows:
+        names = [str(name) for _, name in rows[:_FOREIGN_NAMED]]
+        if len(rows) > _FOREIGN_NAMED:
+            names.append("...")
+        raise InputError(
+            f"not a tierflow state store: its schema {rows[0][0]} holds another "
+            f"program's tables ({', '.join(names)}) and no tierflow schema "
+            f"version; give tierflow a database of its own, or a schema "
+            f"({_OWN_SCHEMA})",
+            file=where,
+        )
 
 
 def _apply(

@@ -35,10 +35,15 @@ class Notices:
     ----------
     url
         libpq URL of the database.
+    connect_timeout
+        Seconds a connection attempt waits for the server (None: the URL's).
     """
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, *, connect_timeout: int | None = None) -> None:
         self._url = url
+        self._connect: dict[str, Any] = {"autocommit": True}
+        if connect_timeout is not None:
+            self._connect["connect_timeout"] = connect_timeout
         self._cond = threading.Condition()
         self._wanted: set[str] = set()
         self._listening: set[str] = set()
@@ -90,7 +95,7 @@ class Notices:
     def _run(self) -> None:
         while not self._closed:
             try:
-                with psycopg.connect(self._url, autocommit=True) as conn:
+                with psycopg.connect(self._url, **self._connect) as conn:
                     self._serve(conn)
             except psycopg.Error:
                 with self._cond:

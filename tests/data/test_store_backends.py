@@ -40,6 +40,16 @@ _EVENT = {"ts": "2026-01-05T10:00:00Z", "node_id": "N1", "type": "outage"}
         ("postgresql://tf@/db?host=/tmp/x", "postgresql://tf@/db?host=/tmp/x"),
         ("postgresql://tf:s3cr@t@db.example:5433/db", "postgresql://tf@db.example:5433/db"),
         ("postgres:///db?host=/s&password=pw&sslmode=off", "postgres:///db?host=/s&sslmode=off"),
+        # libpq takes "#", "?" and "/" as they come in a password (it knows
+        # no fragment, and its user part ends at the first "@" before a "/"):
+        # read as an http URL, the password was shown
+        ("postgresql://tf:a#b@h:5432/db", "postgresql://tf@h:5432/db"),
+        ("postgresql://tf:c?d@h/db?sslmode=off", "postgresql://tf@h/db?sslmode=off"),
+        ("postgresql://tf:e?f#g@h", "postgresql://tf@h"),
+        ("postgresql://tf@h/db?password=x#y&sslmode=off", "postgresql://tf@h/db?sslmode=off"),
+        # libpq decodes a parameter's name, and sslpassword is a secret too
+        ("postgresql://tf@h/db?pass%77ord=pw&sslpassword=kp", "postgresql://tf@h/db"),
+        ("postgresql://h/db?user=a@b&sslmode=off", "postgresql://h/db?user=a@b&sslmode=off"),
     ],
 )  # fmt: skip
 def test_a_url_is_shown_without_its_password(url: str, shown: str) -> None:

@@ -4,20 +4,29 @@ one line instead of a traceback or a long wait (docs/store.md,
 
 from __future__ import annotations
 
+import contextlib
 import io
 import itertools
 import logging
 import os
 import re
+import socket
+import threading
 import time
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
 from tests.postgres import downgrade_store, run_sql, set_schema_version
 from tierflow.data.errors import InputError, TierflowError
 from tierflow.data.logging_setup import TextFormatter
-from tierflow.data.store import StoreUnavailable, open_store
+from tierflow.data.store import (
+    StoreBroken,
+    StoreUnavailable,
+    open_store,
+    postgres_database,
+)
 from tierflow.data.store.local_postgres import USER, LocalPostgres, memory_folder
 from tierflow.data.store.postgres_database import RECONNECT_S, UNREACHABLE_WAIT_S
 from tierflow.data.store.schema import POSTGRES_MIGRATIONS, SCHEMA_VERSION
@@ -28,6 +37,15 @@ _names = itertools.count()
 
 def _name(kind: str) -> str:
     return f"{kind}_{os.getpid()}_{next(_names)}"
+
+
+@contextlib.contextmanager
+def psycopg_session(url: str) -> Iterator[Any]:
+    """A session of its own on ``url`` (autocommit: ``BEGIN`` by hand)."""
+    import psycopg
+
+    with psycopg.connect(url, autocommit=True) as conn:
+        yield conn
 
 
 @pytest.fixture
@@ -72,6 +90,184 @@ def test_a_bad_url_never_shows_its_password(postgres_server: LocalPostgres) -> N
             open_store(url)
         # (the server's random socket folder may hold "s3" itself)
         assert "s3" not in str(raised.value).replace(str(host), ""), raised.value
+
+
+def test_a_password_libpq_reads_raw_is_never_shown(
+    postgres_server: LocalPostgres,
+) -> None:
+    """libpq takes a password's "#" and "?" as they come (``tf:a#b@host``):
+    the store opened, and its location, every error and log line showed the
+    password (read as an http URL: a fragment, a query)."""
+    host = postgres_server.socket_dir
+    url = f"postgresql://{USER}:pa#ss?wd@/postgres?host={host}"
+    with open_store(url) as store:  # (the socket trusts: any password opens)
+        assert store.location == f"postgresql://{USER}@/postgres?host={host}"
+        assert store.last_event_seq() == 0
+    gone = f"postgresql://{USER}:pa#ss?wd@/no_such_db?host={host}"
+    with pytest.raises(StoreUnavailable) as raised:
+        open_store(gone)
+    assert str(raised.value).startswith(
+        f"postgresql://{USER}@/no_such_db?host={host}: connection failed: "
+    )
+    assert 'database "no_such_db" does not exist' in str(raised.value)
+    assert "pa#" not in str(raised.value) and "wd" not in str(raised.value)
+
+
+def _relations(url: str) -> list[tuple[object, ...]]:
+    return run_sql(
+        url,
+        "SELECT n.nspname, c.relname FROM pg_class c JOIN pg_namespace n "
+        "ON n.oid = c.relnamespace WHERE c.relkind IN ('r', 'v', 'S') "
+        "AND n.nspname NOT IN ('pg_catalog', 'information_schema') ORDER BY 1, 2",
+    )
+
+
+def test_another_programs_database_is_refused_untouched(
+    postgres_server: LocalPostgres,
+) -> None:
+    """A ``--state`` naming another program's database was given tierflow's
+    tables beside that program's (in its schema), and served; as for a
+    SQLite file, tables and no tierflow schema version are refused, nothing
+    created. The same database keeps a store in a schema of its own."""
+    url = postgres_server.create_database(_name("other"))
+    run_sql(
+        url,
+        "CREATE TABLE users (id INTEGER PRIMARY KEY, login TEXT)",
+        "CREATE VIEW admins AS SELECT * FROM users",
+        "INSERT INTO users VALUES (1, 'admin')",
+    )
+    before = _relations(url)
+    with pytest.raises(InputError) as caught:
+        open_store(url)
+    assert str(caught.value) == (
+        f"{url}: not a tierflow state store: its schema public holds another "
+        "program's tables (admins, users) and no tierflow schema version; give "
+        "tierflow a database of its own, or a schema (options=-csearch_path=SCHEMA)"
+    )
+    assert _relations(url) == before
+    run_sql(url, "CREATE SCHEMA tierflow")
+    own = f"{url}&options=-csearch_path%3Dtierflow"
+    with open_store(own) as store:
+        assert store.schema_version() == SCHEMA_VERSION
+    assert [r for r in _relations(url) if r[0] == "public"] == before
+
+
+def test_stores_opening_a_fresh_database_at_once_migrate_it_once(
+    postgres_server: LocalPostgres,
+) -> None:
+    """The check for another program's tables runs under the migration's
+    lock: the stores that wait for the first one's migration find its
+    tables and its version, never "another program's tables"."""
+    for _ in range(3):
+        url = postgres_server.create_database(_name("fresh"))
+        start = threading.Barrier(6)
+        failed: list[Exception] = []
+        threads = [
+            threading.Thread(target=_open_into, args=(url, failed, start))
+            for _ in range(6)
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert failed == []
+        assert run_sql(url, "SELECT version FROM schema_version") == [(SCHEMA_VERSION,)]
+
+
+def test_a_search_path_naming_no_schema_is_refused(
+    postgres_server: LocalPostgres,
+) -> None:
+    """``options=-csearch_path=tierflow`` before the schema was made: the
+    migration's first CREATE failed with a traceback (``InvalidSchemaName``)."""
+    url = postgres_server.create_database(_name("nopath"))
+    missing = f"{url}&options=-csearch_path%3Dtierflow"
+    with pytest.raises(StoreBroken) as caught:
+        open_store(missing)
+    assert str(caught.value) == (
+        f"{missing}: no schema of its search_path (tierflow) exists to create "
+        "the store in: create it, or name one in the URL "
+        "(options=-csearch_path=SCHEMA)"
+    )
+    assert _relations(url) == []
+
+
+def test_a_statement_the_server_cancels_is_said_without_its_sql(
+    database: str,
+) -> None:
+    """A ``lock_timeout`` (or ``statement_timeout``) the DBA set: the
+    server's message came with its ``LINE 1: INSERT INTO capacity_events
+    ... ^`` context, which a 503 showed to the API's caller."""
+    url = f"{database}&options=-clock_timeout%3D200"
+    with open_store(url) as store, psycopg_session(database) as other:
+        other.execute("BEGIN")
+        other.execute("LOCK TABLE capacity_events IN EXCLUSIVE MODE")
+        with pytest.raises(StoreUnavailable) as caught:
+            store.append_events([{**_EVENT, "event_id": "e1"}])
+        other.execute("ROLLBACK")
+        assert caught.value.reason == "canceling statement due to lock timeout"
+        assert str(caught.value) == f"{url}: {caught.value.reason}"
+        store.append_events([{**_EVENT, "event_id": "e1"}])
+        assert store.last_event_seq() == 1
+
+
+@pytest.fixture
+def silent_server() -> Iterator[int]:
+    """A port that accepts connections and never answers (a hung server,
+    a stuck proxy in front of one); its number."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    accepted: list[socket.socket] = []
+    stop = threading.Event()
+
+    def accept() -> None:
+        listener.settimeout(0.1)
+        while not stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                accepted.append(listener.accept()[0])
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    yield listener.getsockname()[1]
+    stop.set()
+    thread.join()
+    for conn in (*accepted, listener):
+        conn.close()
+
+
+def _open_into(
+    url: str, failed: list[Exception], start: threading.Barrier | None = None
+) -> None:
+    """Open and close a store at ``url`` (in a thread, once ``start`` lets
+    it); what it raised into ``failed``."""
+    if start is not None:
+        start.wait()
+    try:
+        open_store(url).close()
+    except Exception as exc:
+        failed.append(exc)
+
+
+def test_a_server_that_never_answers_is_given_up_on_soon(
+    silent_server: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """psycopg waits 130 s for an answer unless the URL says
+    ``connect_timeout``: every command took 133 s to fail and ``serve`` 138 s
+    to start listening (degraded). tierflow waits ``CONNECT_TIMEOUT_S``
+    (here cut to libpq's least, 2 s); a URL's own ``connect_timeout`` wins."""
+    monkeypatch.setattr(postgres_database, "CONNECT_TIMEOUT_S", 2)
+    monkeypatch.delenv("PGCONNECT_TIMEOUT", raising=False)
+    url = f"postgresql://tf:pw@127.0.0.1:{silent_server}/db?sslmode=disable"
+    for given, waits in ((url, 2), (f"{url}&connect_timeout=3", 3)):
+        failed: list[Exception] = []
+        t = time.monotonic()
+        thread = threading.Thread(target=_open_into, args=(given, failed), daemon=True)
+        thread.start()
+        thread.join(waits + 5)
+        took = time.monotonic() - t
+        assert not thread.is_alive(), f"still connecting after {took:.0f} s"
+        assert waits - 0.5 < took < waits + 5, took
+        (exc,) = failed
+        assert isinstance(exc, StoreUnavailable), exc
+        assert exc.reason == "connection timeout expired"
 
 
 def test_a_role_without_privileges_is_told_so(
