@@ -28,6 +28,7 @@ from tierflow.data.table_reader import (
     unicode_twin,
 )
 from tierflow.data.vocabulary import TIERS
+from tierflow.data.zip_codes import ZIP_PATTERN, zip_code_error
 
 ORDER_COLUMNS = (
     "order_id",
@@ -43,7 +44,7 @@ _READ_COLUMNS = (
     Column("order_id"),
     Column("created_at", "datetime", window=DATA_WINDOW),
     Column("customer_id"),
-    Column("dest", pattern=r"\d{3}(\d{2})?"),
+    Column("dest", pattern=ZIP_PATTERN, unmatched=zip_code_error),
     Column("tier", required=False, default="", allow_empty=True, choices=TIERS),
     Column("sku"),
     Column("quantity", "int", min=1, max=MAX_LINE_QUANTITY),

@@ -62,6 +62,9 @@ class Column:
     window
         Instants a ``datetime`` or ``date`` value may take, around now
         (default :data:`~tierflow.data.limits.ANY_DATE_WINDOW`).
+    unmatched
+        The error of a value ``pattern`` does not match, from the value
+        (default ``must match <pattern>``).
     """
 
     name: str
@@ -75,6 +78,7 @@ class Column:
     choices: tuple[str, ...] | None = None
     pattern: str | None = None
     window: TimeWindow | None = None
+    unmatched: Callable[[str], str] | None = None
 
 
 def table_path(folder: Path, name: str) -> Path | None:
@@ -179,7 +183,10 @@ def _to_str(cells: _Cells) -> Any:
         cells.reject(bad, f"must be one of {list(col.choices)}")
     if col.pattern is not None:
         bad = ~text.str.fullmatch(col.pattern).to_numpy(dtype=bool) & ~empty
-        cells.reject(bad, f"must match {col.pattern}")
+        message = f"must match {col.pattern}"
+        if col.unmatched is not None and bad.any():
+            message = col.unmatched(str(text.iloc[int(np.argmax(bad))]))
+        cells.reject(bad, message)
     return text.to_numpy(dtype=object)
 
 

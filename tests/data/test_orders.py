@@ -255,8 +255,16 @@ BAD_ORDERS = [
      r"^orders\.csv: row 3: field 'quantity': value '0': must be >= 1$"),
     ("bad tier", (4, "tier", "bronze"),
      r"^orders\.csv: row 4: field 'tier': value 'bronze': must be one of"),
-    ("bad dest", (4, "dest", "9001"),
-     r"^orders\.csv: row 4: field 'dest': value '9001': must match"),
+    ("bad dest", (4, "dest", "9001x"),
+     r"^orders\.csv: row 4: field 'dest': value '9001x': not a US ZIP code "
+     r"\(12345, 12345-6789 or a 3-digit prefix\)$"),
+    ("a ZIP code that lost its leading zero", (4, "dest", "2134"),
+     r"^orders\.csv: row 4: field 'dest': value '2134': not a US ZIP code "
+     r"\(12345, 12345-6789 or a 3-digit prefix; 4 digits: a ZIP code that lost "
+     r"its leading zero\? write 02134\)$"),
+    ("a postcode of another country", (4, "dest", "SW1A 1AA"),
+     r"^orders\.csv: row 4: field 'dest': value 'SW1A 1AA': not a US ZIP code "
+     r"\(12345, 12345-6789 or a 3-digit prefix\)$"),
     ("unknown sku", (4, "sku", "HAT"),
      r"^orders\.csv: row 4: field 'sku': value 'HAT': unknown SKU"),
     ("unknown dest", (4, "dest", "999"),
@@ -294,6 +302,20 @@ def test_orders_bad_input(
     frame.to_csv(path, index=False)
     with pytest.raises(InputError, match=message):
         read_orders(path, tiny_network)
+
+
+@pytest.mark.parametrize("dest", ["90012-1234", "90012", "900", " 90012-1234 "])
+def test_a_zip_plus_4_is_a_zip_code(
+    tmp_path: Path, tiny_network: Network, dest: str
+) -> None:
+    """A ZIP+4 (``90012-1234``, as shop exports write the shipping ZIP) was
+    refused with "must match \\d{3}(\\d{2})?", though the checkout takes it;
+    its first three digits are the prefix, as a 5-digit ZIP's."""
+    path = tmp_path / "orders.csv"
+    path.write_text(GOOD.replace(",90012,", f",{dest},"))
+    orders = read_orders(path, tiny_network)
+    assert orders.dest_zip3 == ("100", "900")
+    assert orders.dest.tolist() == [0, 2]
 
 
 @pytest.mark.parametrize("offset", ["-05", "-0500", "-05:00"])

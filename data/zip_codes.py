@@ -1,0 +1,28 @@
+"""What a US ZIP code a retailer's data may hold looks like: a 3-digit prefix,
+a 5-digit ZIP or a ZIP+4, and the one error every reader gives for anything
+else (an order's ``dest``, a checkout's ZIP)."""
+
+from __future__ import annotations
+
+import re
+
+#: A 3-digit prefix, a 5-digit ZIP or a ZIP+4 (ASCII digits only: ``\d``
+#: takes other scripts' digits too); the first three digits are the prefix.
+ZIP_PATTERN = r"[0-9]{3}(?:[0-9]{2}(?:-[0-9]{4})?)?"
+
+_ZIP = re.compile(ZIP_PATTERN)
+_LOST_ZERO = re.compile(r"[0-9]{4}(?:-[0-9]{4})?")
+
+
+def is_zip_code(text: str) -> bool:
+    """Whether ``text`` (stripped) is a prefix, a ZIP or a ZIP+4."""
+    return _ZIP.fullmatch(text) is not None
+
+
+def zip_code_error(text: str) -> str:
+    """Why ``text`` is not a US ZIP code: the forms taken, and for four
+    digits the likely cause, a spreadsheet that read ``02134`` as a number."""
+    message = "not a US ZIP code (12345, 12345-6789 or a 3-digit prefix"
+    if _LOST_ZERO.fullmatch(text):
+        message += f"; 4 digits: a ZIP code that lost its leading zero? write 0{text}"
+    return message + ")"
