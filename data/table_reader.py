@@ -17,7 +17,7 @@ import pandas as pd
 from numpy.typing import NDArray
 
 from tierflow.data.calendar_days import no_such_day
-from tierflow.data.delivery_calendar import is_timezone
+from tierflow.data.delivery_calendar import timezone_problem
 from tierflow.data.errors import InputError
 from tierflow.data.limits import (
     ANY_DATE_WINDOW,
@@ -229,8 +229,10 @@ def _to_minutes(cells: _Cells) -> Any:
 
 def _to_timezone(cells: _Cells) -> Any:
     text = cells.text
-    known = {tz: is_timezone(tz) for tz in text.unique()}
-    cells.reject(~text.map(known).to_numpy(dtype=bool), "not an IANA timezone")
+    problems = {tz: timezone_problem(tz) for tz in text.unique()}
+    bad = text.map(problems).notna().to_numpy(dtype=bool)
+    if bad.any():
+        cells.reject(bad, str(problems[text.iloc[int(np.argmax(bad))]]))
     return text.to_numpy(dtype=object)
 
 

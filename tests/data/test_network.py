@@ -85,6 +85,35 @@ BAD_INPUT: list[tuple[str, Mutation, str]] = [
         _edit("nodes.csv", 2, "timezone", "Mars/Base"),
         r"^nodes\.csv: row 2: field 'timezone': value 'Mars/Base': not an IANA",
     ),
+    # zoneinfo loads these, but they name no place's clock: 'localtime' was
+    # the clock of whichever machine read the network
+    (
+        "the machine's own zone",
+        _edit("nodes.csv", 3, "timezone", "localtime"),
+        r"^nodes\.csv: row 3: field 'timezone': value 'localtime': not an IANA "
+        r"timezone \('localtime' is the zone of whichever machine reads it: name "
+        r"the zone, e\.g\. America/New_York\)$",
+    ),
+    (
+        "tzdata's placeholder zone",
+        _edit("destinations.csv", 4, "timezone", "Factory"),
+        r"^destinations\.csv: row 4: field 'timezone': value 'Factory': not an "
+        r"IANA timezone \('Factory' is tzdata's placeholder, no place's clock: "
+        r"name the zone, e\.g\. America/New_York\)$",
+    ),
+    (
+        "the posixrules file",
+        _edit("nodes.csv", 2, "timezone", "posixrules"),
+        r"^nodes\.csv: row 2: field 'timezone': value 'posixrules': not an IANA "
+        r"timezone \('posixrules' is a copy of a zone the machine's tzdata chose",
+    ),
+    (
+        "a leap-second zone",
+        _edit("nodes.csv", 2, "timezone", "right/America/New_York"),
+        r"^nodes\.csv: row 2: field 'timezone': value 'right/America/New_York': "
+        r"not an IANA timezone \(right/ zones count leap seconds, 27 s off civil "
+        r"time: write 'America/New_York'\)$",
+    ),
     (
         "bad cutoff",
         _edit("nodes.csv", 3, "cutoff_local", "25:00"),
