@@ -323,9 +323,37 @@ def _locate(folder_or_path: Path, name: str) -> Path:
 def _check_unique(
     path: Path, out: pd.DataFrame, raw: pd.DataFrame, group: Sequence[str]
 ) -> None:
+    """No two rows alike in ``group``; nor alike once their text is in one
+    Unicode form (NFC): ``CAFÉ`` with ``É`` as one code point and as ``E``
+    and an accent look the same, and were two SKUs (two nodes, two
+    customers), which an order's reference could not tell apart."""
+    what = f"duplicate {'/'.join(group)}"
     dup = out.duplicated(subset=list(group), keep="first").to_numpy()
     if dup.any():
-        raise first_error(path, raw, dup, group[-1], f"duplicate {'/'.join(group)}")
+        raise first_error(path, raw, dup, group[-1], what)
+    keys = out[list(group)]
+    texts = [c for c in group if pd.api.types.is_string_dtype(keys[c])]
+    normal = keys.copy()
+    for c in texts:
+        normal[c] = keys[c].astype(str).str.normalize("NFC")
+    if not texts or normal.equals(keys):
+        return
+    twin = normal.duplicated(keep="first").to_numpy()
+    if twin.any():
+        at = int(np.argmax(twin))
+        same = (normal == normal.iloc[at]).all(axis=1).to_numpy()
+        first = int(np.argmax(same))
+        column = next(
+            c for c in reversed(group) if keys[c].iloc[at] != keys[c].iloc[first]
+        )
+        raise first_error(
+            path,
+            raw,
+            twin,
+            column,
+            f"{what} (row {file_line(raw, first)} has {keys[column].iloc[first]!r}, "
+            "the same text in other Unicode code points)",
+        )
 
 
 def read_table(

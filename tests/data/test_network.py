@@ -47,6 +47,14 @@ def _drop_column(file: str, column: str) -> Mutation:
     return apply
 
 
+def _both(*mutations: Mutation) -> Mutation:
+    def apply(folder: Path) -> None:
+        for mutation in mutations:
+            mutation(folder)
+
+    return apply
+
+
 def _write(name: str, text: str) -> Mutation:
     def mutate(folder: Path) -> None:
         (folder / name).write_text(text)
@@ -129,6 +137,26 @@ BAD_INPUT: list[tuple[str, Mutation, str]] = [
         "duplicate node",
         _edit("nodes.csv", 4, "node_id", "WH-EAST"),
         r"^nodes\.csv: row 4: field 'node_id': value 'WH-EAST': duplicate node_id$",
+    ),
+    # the two look the same: 'É' as one code point and as 'E' and an accent
+    (
+        "a node id twice in other Unicode code points",
+        _both(
+            _edit("nodes.csv", 2, "node_id", "WH-\u00c9"),
+            _edit("nodes.csv", 4, "node_id", "WH-E\u0301"),
+        ),
+        r"^nodes\.csv: row 4: field 'node_id': value 'WH-E\u0301': duplicate "
+        r"node_id \(row 2 has 'WH-\u00c9', the same text in other Unicode code "
+        r"points\)$",
+    ),
+    (
+        "a SKU twice in other Unicode code points",
+        _both(
+            _edit("skus.csv", 2, "sku", "CAF\u00c9"),
+            _edit("skus.csv", 3, "sku", "CAFE\u0301"),
+        ),
+        r"^skus\.csv: row 3: field 'sku': value 'CAFE\u0301': duplicate sku "
+        r"\(row 2 has 'CAF\u00c9', the same text in other Unicode code points\)$",
     ),
     (
         "missing capacity",
