@@ -49,11 +49,23 @@ def decode_utf8(
 ) -> str:
     """``data`` as text, a leading byte-order mark dropped; a byte that is not
     UTF-8 raises an error naming the file line (for a file or a whole stream)."""
+    data = _lines_of_cr(data)
     start = len(_BOM) if data.startswith(_BOM) else 0
     try:
         return data[start:].decode("utf-8")
     except UnicodeDecodeError as exc:
         raise _decode_error(data, start, exc, file, csv_columns, word_columns) from None
+
+
+def _lines_of_cr(data: bytes) -> bytes:
+    """Old Mac line ends (a CR alone ends every line, as Excel for Mac's "CSV
+    (Macintosh)" writes) as LF: with no LF anywhere, the file was one line,
+    and its CSV was refused with Python's "new-line character seen in
+    unquoted field"; a file with LFs is left as it is (a CR inside its
+    quoted cells is text)."""
+    if b"\r" in data and b"\n" not in data:
+        return data.replace(b"\r", b"\n")
+    return data
 
 
 def _decode_error(

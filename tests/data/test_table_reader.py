@@ -95,6 +95,25 @@ def test_a_byte_order_mark_and_crlf_are_fine(tmp_path: Path) -> None:
     assert frame["count"].tolist() == [1, 2]
 
 
+def test_lines_ending_in_cr_alone_are_lines(tmp_path: Path) -> None:
+    """Old Mac line ends (CR alone, Excel for Mac's "CSV (Macintosh)"): the
+    file was one line, refused with Python's "new-line character seen in
+    unquoted field - do you need to open the file in universal-newline
+    mode?"; its rows are read and numbered as its lines, a bad byte's too."""
+    path = _table(tmp_path, b"id,count\ra,1\r\rb,2\r")
+    frame, _ = read_table(path, "t", COLUMNS)
+    assert frame["id"].tolist() == ["a", "b"] and frame["count"].tolist() == [1, 2]
+    with pytest.raises(InputError) as caught:
+        read_table(_table(tmp_path, b"id,count\ra,1\rb,x\r"), "t", COLUMNS)
+    assert str(caught.value) == "t.csv: row 3: field 'count': value 'x': not a number"
+    with pytest.raises(InputError) as caught:
+        read_table(_table(tmp_path, b"id,count\ra,1\rb\xe9,2\r"), "t", COLUMNS)
+    assert str(caught.value) == (
+        "t.csv: row 3: field 'id': value b'b\\xe9': not UTF-8 text "
+        "(invalid continuation byte)"
+    )
+
+
 def test_on_hand_overflow_is_an_error_not_a_wrap(tmp_path: Path) -> None:
     """Issue 17: 1e23 on hand passed the >= 0 check as -9.2e18 after the cast."""
     folder = tmp_path / "net"
