@@ -78,6 +78,14 @@ def _decode_error(
 ) -> InputError:
     """The error at the first bad byte: its line, and with the columns known,
     the column's name and the whole cell (the byte alone is hard to find)."""
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return InputError(
+            "not UTF-8 text (UTF-16: it starts with UTF-16's byte-order mark; "
+            "save it as UTF-8)",
+            file=file,
+            row=1,
+            value=data[:2],
+        )
     at = start + exc.start
     line = data.count(b"\n", 0, at) + 1
     begin = data.rfind(b"\n", 0, at) + 1

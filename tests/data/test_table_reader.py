@@ -95,6 +95,22 @@ def test_a_byte_order_mark_and_crlf_are_fine(tmp_path: Path) -> None:
     assert frame["count"].tolist() == [1, 2]
 
 
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-16-be"])
+def test_utf16_is_named(tmp_path: Path, encoding: str) -> None:
+    """A UTF-16 export (PowerShell's ``>``, "Unicode" in some save dialogs)
+    was "not UTF-8 text (invalid start byte)" at its first byte: it says
+    which encoding the file is in, and what to do."""
+    data = "id,count\na,1\n".encode(encoding)
+    if encoding == "utf-16-be":
+        data = b"\xfe\xff" + data
+    with pytest.raises(InputError) as caught:
+        read_table(_table(tmp_path, data), "t", COLUMNS)
+    assert str(caught.value) == (
+        f"t.csv: row 1: value {data[:2]!r}: not UTF-8 text (UTF-16: it starts "
+        "with UTF-16's byte-order mark; save it as UTF-8)"
+    )
+
+
 def test_lines_ending_in_cr_alone_are_lines(tmp_path: Path) -> None:
     """Old Mac line ends (CR alone, Excel for Mac's "CSV (Macintosh)"): the
     file was one line, refused with Python's "new-line character seen in
