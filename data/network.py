@@ -40,7 +40,7 @@ FloatArray = NDArray[np.float64]
 IntArray = NDArray[np.int64]
 
 NODE_COLUMNS = (
-    Column("node_id"),
+    Column("node_id", identifier=True),
     Column("name", required=False, default="", allow_empty=True),
     Column("kind", choices=NODE_KINDS),
     Column("lat", "float", min=-90.0, max=90.0),
@@ -54,7 +54,7 @@ NODE_COLUMNS = (
     Column("zip3", required=False, default="", allow_empty=True, pattern=r"\d{3}"),
 )
 SKU_COLUMNS = (
-    Column("sku"),
+    Column("sku", identifier=True),
     Column("weight_kg", "float", min=0.0, min_exclusive=True, max=1000.0),
     Column("length_cm", "float", min=0.0, min_exclusive=True, max=500.0),
     Column("width_cm", "float", min=0.0, min_exclusive=True, max=500.0),

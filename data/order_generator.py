@@ -78,7 +78,7 @@ def _load_customers(
     frame, path = read_table(
         folder,
         "customers",
-        [Column("customer_id"), Column("home_zip3", pattern=r"\d{3}")],
+        [Column("customer_id", identifier=True), Column("home_zip3", pattern=r"\d{3}")],
         unique=[("customer_id",)],
     )
     if frame.empty:  # orders drawn from nobody

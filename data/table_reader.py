@@ -21,9 +21,11 @@ from tierflow.data.delivery_calendar import timezone_problem
 from tierflow.data.errors import InputError
 from tierflow.data.limits import (
     ANY_DATE_WINDOW,
+    CONTROL_CHARACTER,
     MAX_MAGNITUDE,
     MAX_TEXT_LENGTH,
     TimeWindow,
+    control_character_error,
 )
 from tierflow.data.text_files import read_csv_records
 
@@ -65,6 +67,9 @@ class Column:
     unmatched
         The error of a value ``pattern`` does not match, from the value
         (default ``must match <pattern>``).
+    identifier
+        Whether the column holds ids, which may hold no control character
+        (:data:`~tierflow.data.limits.CONTROL_CHARACTER`).
     """
 
     name: str
@@ -79,6 +84,7 @@ class Column:
     pattern: str | None = None
     window: TimeWindow | None = None
     unmatched: Callable[[str], str] | None = None
+    identifier: bool = False
 
 
 def table_path(folder: Path, name: str) -> Path | None:
@@ -178,6 +184,11 @@ def _to_str(cells: _Cells) -> Any:
     col, text, empty = cells.column, cells.text, cells.empty
     too_long = (text.str.len() > MAX_TEXT_LENGTH).to_numpy(dtype=bool)
     cells.reject(too_long, f"longer than {MAX_TEXT_LENGTH} characters")
+    if col.identifier:
+        control = text.str.contains(CONTROL_CHARACTER).to_numpy(dtype=bool)
+        if control.any():
+            first = str(text.iloc[int(np.argmax(control))])
+            cells.reject(control, control_character_error(first))
     if col.choices is not None:
         bad = ~text.isin(col.choices).to_numpy() & ~empty
         cells.reject(bad, f"must be one of {list(col.choices)}")

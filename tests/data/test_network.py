@@ -158,6 +158,23 @@ BAD_INPUT: list[tuple[str, Mutation, str]] = [
         r"^skus\.csv: row 3: field 'sku': value 'CAFE\u0301': duplicate sku "
         r"\(row 2 has 'CAF\u00c9', the same text in other Unicode code points\)$",
     ),
+    # a NUL in an id: PostgreSQL refused the inventory, with a traceback
+    (
+        "a control character in a node id",
+        _both(
+            _edit("nodes.csv", 3, "node_id", "WH-\x00WEST"),
+            _edit("inventory.csv", 2, "node_id", "WH-\x00WEST"),
+        ),
+        r"^nodes\.csv: row 3: field 'node_id': value 'WH-\\x00WEST': a control "
+        r"character \('\\x00'\): an id is stored, logged and written to CSV "
+        r"files as it is$",
+    ),
+    (
+        "a tab in a SKU",
+        _edit("skus.csv", 4, "sku", "SPR\tAY"),
+        r"^skus\.csv: row 4: field 'sku': value 'SPR\\tAY': a control "
+        r"character \('\\t'\)",
+    ),
     (
         "missing capacity",
         _edit("nodes.csv", 3, "capacity_units_per_day", ""),

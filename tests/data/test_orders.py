@@ -274,6 +274,14 @@ BAD_ORDERS = [
      r"differs from the order's first line \(row 2\)$"),
     ("sku twice", (3, "sku", "TEE"),
      r"^orders\.csv: row 3: field 'sku': value 'TEE': SKU listed twice"),
+    # a NUL in an order id: PostgreSQL refused the allocation, with a traceback
+    ("a control character in an order id", (4, "order_id", "A\x002"),
+     r"^orders\.csv: row 4: field 'order_id': value 'A\\x002': a control "
+     r"character \('\\x00'\): an id is stored, logged and written to CSV "
+     r"files as it is$"),
+    ("a control character in a customer id", (3, "customer_id", "C\x1b1"),
+     r"^orders\.csv: row 3: field 'customer_id': value 'C\\x1b1': a control "
+     r"character \('\\x1b'\)"),
     ("missing customer", (2, "customer_id", ""),
      r"^orders\.csv: row 2: field 'customer_id': value '': missing value$"),
     ("quantity overflow", (3, "quantity", "99999999999999999999999"),
