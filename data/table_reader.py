@@ -459,12 +459,21 @@ def unicode_twin(value: str, known: Iterable[str], where: str) -> str:
     """A hint when ``value`` is one of ``known`` written in other Unicode
     code points (``É`` as one character or as ``E`` and an accent): the two
     look the same, and "unknown sku 'CAFÉ-001'" beside a skus file that
-    visibly holds it read as a contradiction. "" when it is not."""
+    visibly holds it read as a contradiction. Else, when ``value`` is one
+    of ``known`` in other case (``tee``, ``TEE``), that one: ids are
+    case-sensitive. "" when neither."""
     nfc = unicodedata.normalize("NFC", value)
+    folded = nfc.casefold()
+    in_case = ""
     for k in known:
-        if k != value and unicodedata.normalize("NFC", k) == nfc:
+        if k == value:
+            continue
+        normal = unicodedata.normalize("NFC", k)
+        if normal == nfc:
             return (
                 f"; {where} has {k!r}, the same text in other Unicode code "
                 "points: write both alike (NFC)"
             )
-    return ""
+        if not in_case and normal.casefold() == folded:
+            in_case = f"; {where} has {k!r}, which differs in case only (ids are case-sensitive)"
+    return in_case

@@ -208,6 +208,13 @@ BAD_INPUT: list[tuple[str, Mutation, str]] = [
         r"unknown sku \(not in skus\.csv\)$",
     ),
     (
+        "inventory sku in other case",
+        _edit("inventory.csv", 3, "sku", "tee"),
+        r"^inventory\.csv: row 3: field 'sku': value 'tee': unknown sku \(not in "
+        r"skus\.csv\); skus\.csv has 'TEE', which differs in case only \(ids are "
+        r"case-sensitive\)$",
+    ),
+    (
         "fractional on_hand",
         _edit("inventory.csv", 4, "on_hand", "1.5"),
         r"^inventory\.csv: row 4: field 'on_hand': value '1\.5': not an integer$",

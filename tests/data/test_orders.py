@@ -267,6 +267,11 @@ BAD_ORDERS = [
      r"\(12345, 12345-6789 or a 3-digit prefix\)$"),
     ("unknown sku", (4, "sku", "HAT"),
      r"^orders\.csv: row 4: field 'sku': value 'HAT': unknown SKU"),
+    # ids are case-sensitive: the one differing only in case is named
+    ("a SKU in other case", (3, "sku", "mug"),
+     r"^orders\.csv: row 3: field 'sku': value 'mug': unknown SKU \(not in the "
+     r"network's skus file\); the network has 'MUG', which differs in case "
+     r"only \(ids are case-sensitive\)$"),
     ("unknown dest", (4, "dest", "999"),
      r"^orders\.csv: row 4: field 'dest': value '999': unknown ZIP prefix"),
     ("inconsistent order", (3, "customer_id", "C9"),
