@@ -30,6 +30,7 @@ from tierflow.data.table_reader import (
     read_table,
     table_path,
 )
+from tierflow.data.zip_codes import ZIP3_PATTERN, zip3_error
 from tierflow.data.zone_chart import ZoneChart, nearest_prefixes, read_zone_chart
 from tierflow.data.zones import great_circle_miles, zone_for_miles
 
@@ -51,7 +52,14 @@ NODE_COLUMNS = (
     Column("handling_cost", "float", min=0.0, max=MAX_COST),
     Column("cutoff_local", "hhmm"),
     Column("services"),
-    Column("zip3", required=False, default="", allow_empty=True, pattern=r"\d{3}"),
+    Column(
+        "zip3",
+        required=False,
+        default="",
+        allow_empty=True,
+        pattern=ZIP3_PATTERN,
+        unmatched=zip3_error,
+    ),
 )
 SKU_COLUMNS = (
     Column("sku", identifier=True),
@@ -71,7 +79,7 @@ INVENTORY_COLUMNS = (
     Column("on_hand", "int", min=0, max=MAX_UNITS),
 )
 DESTINATION_COLUMNS = (
-    Column("zip3", pattern=r"\d{3}"),
+    Column("zip3", pattern=ZIP3_PATTERN, unmatched=zip3_error),
     Column("lat", "float", min=-90.0, max=90.0),
     Column("lon", "float", min=-180.0, max=180.0),
     Column("state", pattern=r"[A-Z]{2}"),

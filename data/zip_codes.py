@@ -1,6 +1,7 @@
 """What a US ZIP code a retailer's data may hold looks like: a 3-digit prefix,
 a 5-digit ZIP or a ZIP+4, and the one error every reader gives for anything
-else (an order's ``dest``, a checkout's ZIP)."""
+else (an order's ``dest``, a checkout's ZIP); and a 3-digit prefix alone
+(the ``zip3`` columns of the network), with its own error."""
 
 from __future__ import annotations
 
@@ -10,8 +11,13 @@ import re
 #: takes other scripts' digits too); the first three digits are the prefix.
 ZIP_PATTERN = r"[0-9]{3}(?:[0-9]{2}(?:-[0-9]{4})?)?"
 
+#: A 3-digit ZIP prefix (ASCII digits).
+ZIP3_PATTERN = r"[0-9]{3}"
+
 _ZIP = re.compile(ZIP_PATTERN)
 _LOST_ZERO = re.compile(r"[0-9]{4}(?:-[0-9]{4})?")
+_SHORT = re.compile(r"[0-9]{1,2}")
+_WHOLE_ZIP = re.compile(r"[0-9]{5}(?:-[0-9]{4})?")
 
 
 def is_zip_code(text: str) -> bool:
@@ -26,3 +32,18 @@ def zip_code_error(text: str) -> str:
     if _LOST_ZERO.fullmatch(text):
         message += f"; 4 digits: a ZIP code that lost its leading zero? write 0{text}"
     return message + ")"
+
+
+def zip3_error(text: str) -> str:
+    """Why ``text`` is not a 3-digit ZIP prefix: one or two digits most
+    likely lost leading zeros (a number column: ``021`` read as 21), a ZIP
+    code has its prefix in its first three digits."""
+    message = "not a 3-digit ZIP prefix"
+    if _SHORT.fullmatch(text):
+        return (
+            f"{message} ({len(text)} digit{'s' * (len(text) > 1)}: a prefix that "
+            f"lost its leading zero? write {text.zfill(3)})"
+        )
+    if _WHOLE_ZIP.fullmatch(text):
+        return f"{message} (a ZIP code: its prefix is {text[:3]})"
+    return message

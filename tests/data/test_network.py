@@ -270,7 +270,8 @@ BAD_INPUT: list[tuple[str, Mutation, str]] = [
     (
         "bad zip3",
         _edit("destinations.csv", 4, "zip3", "90"),
-        r"^destinations\.csv: row 4: field 'zip3': value '90': must match",
+        r"^destinations\.csv: row 4: field 'zip3': value '90': not a 3-digit ZIP "
+        r"prefix \(2 digits: a prefix that lost its leading zero\? write 090\)$",
     ),
     (  # validated with a warning, then generate orders and simulate crashed
         "no SKUs",

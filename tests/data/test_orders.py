@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -10,6 +11,7 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner
 
+from tests.conftest import TINY_NETWORK
 from tests.networks import network_in_zone
 from tierflow.cli.main import cli
 from tierflow.data.errors import InputError
@@ -389,6 +391,20 @@ def test_generator_checks_the_customer_table(tmp_path: Path) -> None:
         r"unknown home_zip3 \(not in destinations\)$",
     ):
         generate_orders(load_network(folder), n_orders=10)
+
+
+def test_a_home_zip_code_is_not_a_prefix(tmp_path: Path) -> None:
+    """A 5-digit ZIP in ``home_zip3`` was "must match \\d{3}": it names the
+    prefix to write."""
+    folder = tmp_path / "net"
+    shutil.copytree(TINY_NETWORK, folder)
+    (folder / "customers.csv").write_text("customer_id,home_zip3\nC1,10001\n")
+    with pytest.raises(InputError) as caught:
+        generate_orders(load_network(folder), n_orders=10)
+    assert str(caught.value) == (
+        "customers.csv: row 2: field 'home_zip3': value '10001': not a 3-digit "
+        "ZIP prefix (a ZIP code: its prefix is 100)"
+    )
 
 
 def test_shoppers_read_once_draw_the_same_orders(tmp_path: Path) -> None:
