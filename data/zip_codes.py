@@ -27,11 +27,20 @@ def is_zip_code(text: str) -> bool:
 
 def zip_code_error(text: str) -> str:
     """Why ``text`` is not a US ZIP code: the forms taken, and for four
-    digits the likely cause, a spreadsheet that read ``02134`` as a number."""
+    digits (or one or two) the likely cause, a spreadsheet that read
+    ``02134`` (``041``) as a number."""
     message = "not a US ZIP code (12345, 12345-6789 or a 3-digit prefix"
     if _LOST_ZERO.fullmatch(text):
         message += f"; 4 digits: a ZIP code that lost its leading zero? write 0{text}"
+    elif _SHORT.fullmatch(text):
+        message += f"; {_lost_zeros(text)}"
     return message + ")"
+
+
+def _lost_zeros(text: str) -> str:
+    """The hint for a prefix of one or two digits."""
+    digits = f"{len(text)} digit{'s' * (len(text) > 1)}"
+    return f"{digits}: a prefix that lost its leading zero? write {text.zfill(3)}"
 
 
 def zip3_error(text: str) -> str:
@@ -40,10 +49,7 @@ def zip3_error(text: str) -> str:
     code has its prefix in its first three digits."""
     message = "not a 3-digit ZIP prefix"
     if _SHORT.fullmatch(text):
-        return (
-            f"{message} ({len(text)} digit{'s' * (len(text) > 1)}: a prefix that "
-            f"lost its leading zero? write {text.zfill(3)})"
-        )
+        return f"{message} ({_lost_zeros(text)})"
     if _WHOLE_ZIP.fullmatch(text):
         return f"{message} (a ZIP code: its prefix is {text[:3]})"
     return message

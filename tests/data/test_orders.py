@@ -264,6 +264,10 @@ BAD_ORDERS = [
      r"^orders\.csv: row 4: field 'dest': value '2134': not a US ZIP code "
      r"\(12345, 12345-6789 or a 3-digit prefix; 4 digits: a ZIP code that lost "
      r"its leading zero\? write 02134\)$"),
+    ("a prefix that lost its leading zero", (4, "dest", "41"),
+     r"^orders\.csv: row 4: field 'dest': value '41': not a US ZIP code "
+     r"\(12345, 12345-6789 or a 3-digit prefix; 2 digits: a prefix that lost "
+     r"its leading zero\? write 041\)$"),
     ("a postcode of another country", (4, "dest", "SW1A 1AA"),
      r"^orders\.csv: row 4: field 'dest': value 'SW1A 1AA': not a US ZIP code "
      r"\(12345, 12345-6789 or a 3-digit prefix\)$"),
