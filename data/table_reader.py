@@ -119,11 +119,28 @@ def _raw_frame(path: Path) -> pd.DataFrame:
             raise InputError(
                 f"not a readable Parquet file ({_first_line(exc)})", file=path.name
             ) from None
+        frame = _parquet_days(frame)
         frame = frame.astype(object).where(frame.notna(), "").astype(str)
         lines = np.arange(2, len(frame) + 2, dtype=np.int64)
     else:
         frame, lines = read_csv_records(path, path.name)
     frame.attrs["lines"] = lines
+    return frame
+
+
+def _parquet_days(frame: pd.DataFrame) -> pd.DataFrame:
+    """Naive Parquet timestamps at midnight as their dates (``2026-06-09``):
+    a date column exported as a timestamp (pandas writes ``pd.to_datetime``
+    so) was "not a date YYYY-MM-DD" at ``2026-06-09 00:00:00``. Any other
+    timestamp keeps its text (a time of day is no date; a naive instant
+    still has no offset)."""
+    for name in frame.columns:
+        values = frame[name]
+        if values.dtype.kind == "M" and getattr(values.dt, "tz", None) is None:
+            text = values.astype(str).astype(object)
+            midnight = (values == values.dt.normalize()).to_numpy(dtype=bool)
+            text[midnight] = values[midnight].dt.strftime("%Y-%m-%d")
+            frame[name] = text.where(values.notna(), None)
     return frame
 
 

@@ -130,6 +130,27 @@ def test_lines_ending_in_cr_alone_are_lines(tmp_path: Path) -> None:
     )
 
 
+def test_a_parquet_timestamp_at_midnight_is_a_date(tmp_path: Path) -> None:
+    """A Parquet export's date column is often a timestamp (pandas writes
+    ``pd.to_datetime`` as one): at midnight it is its date ('2026-06-09
+    00:00:00' was "not a date YYYY-MM-DD", though transaction logs take it);
+    one with a time of day is still no date, and an instant column keeps
+    its time."""
+    path = tmp_path / "t.parquet"
+    days = pd.to_datetime(["2026-06-09", "2026-06-10"])
+    pd.DataFrame({"id": ["a", "b"], "count": [1, 2], "day": days}).to_parquet(path)
+    frame, _ = read_table(path, "t", COLUMNS)
+    assert frame["day"].dt.strftime("%Y-%m-%d").tolist() == ["2026-06-09", "2026-06-10"]
+    late = days + pd.to_timedelta([0, 5], unit="h")
+    pd.DataFrame({"id": ["a", "b"], "count": [1, 2], "day": late}).to_parquet(path)
+    with pytest.raises(InputError) as caught:
+        read_table(path, "t", COLUMNS)
+    assert str(caught.value) == (
+        "t.parquet: row 3: field 'day': value '2026-06-10 05:00:00': not a date "
+        "YYYY-MM-DD"
+    )
+
+
 def test_on_hand_overflow_is_an_error_not_a_wrap(tmp_path: Path) -> None:
     """Issue 17: 1e23 on hand passed the >= 0 check as -9.2e18 after the cast."""
     folder = tmp_path / "net"
