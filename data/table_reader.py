@@ -27,7 +27,7 @@ from tierflow.data.limits import (
     TimeWindow,
     control_character_error,
 )
-from tierflow.data.text_files import read_csv_records
+from tierflow.data.text_files import check_names_once, read_csv_records
 
 Kind = Literal["str", "int", "float", "bool", "hhmm", "timezone", "datetime", "date"]
 
@@ -113,6 +113,7 @@ def table_path(folder: Path, name: str) -> Path | None:
 def _raw_frame(path: Path) -> pd.DataFrame:
     """Every cell as text; ``attrs["lines"]`` holds each row's file line."""
     if path.suffix == ".parquet":
+        _parquet_names_once(path)
         try:
             frame = pd.read_parquet(path)
         except Exception as exc:  # pyarrow raises many types on corrupt files
@@ -126,6 +127,19 @@ def _raw_frame(path: Path) -> pd.DataFrame:
         frame, lines = read_csv_records(path, path.name)
     frame.attrs["lines"] = lines
     return frame
+
+
+def _parquet_names_once(path: Path) -> None:
+    """A column named twice in the schema is named (pyarrow refused the read
+    with "Multiple matches for FieldRef.Name(...)", which said "not a
+    readable Parquet file"); an unreadable schema is left to the read."""
+    import pyarrow.parquet as pq
+
+    try:
+        names = pq.read_schema(path).names
+    except Exception:  # pyarrow raises many types on corrupt files
+        return
+    check_names_once([str(n).strip() for n in names], path.name)
 
 
 def _parquet_days(frame: pd.DataFrame) -> pd.DataFrame:

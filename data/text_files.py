@@ -239,10 +239,16 @@ def _check_header(text: str, file: str, skip_initial_space: bool) -> None:
         raise InputError(f"not readable as CSV ({err})", file=file, row=1) from None
     if not any(names):
         raise InputError("blank first line (expected the header)", file=file, row=1)
+    check_names_once(names, file)
+
+
+def check_names_once(names: list[str], file: str, row: int | None = 1) -> None:
+    """Each column named once (a CSV's header, a Parquet file's schema,
+    which pyarrow writes with a name twice)."""
     seen: set[str] = set()
     for name in names:
         if name in seen:
-            raise InputError("column named twice", file=file, row=1, field=name)
+            raise InputError("column named twice", file=file, row=row, field=name)
         seen.add(name)
 
 

@@ -20,6 +20,7 @@ from tierflow.data.limits import DATA_WINDOW, now
 from tierflow.data.network import load_network
 from tierflow.data.orders import read_orders
 from tierflow.data.table_reader import Column, read_table
+from tierflow.data.transactions import read_transactions
 
 HUGE = "99999999999999999999999"
 COLUMNS = (
@@ -149,6 +150,31 @@ def test_a_parquet_timestamp_at_midnight_is_a_date(tmp_path: Path) -> None:
         "t.parquet: row 3: field 'day': value '2026-06-10 05:00:00': not a date "
         "YYYY-MM-DD"
     )
+
+
+def test_a_parquet_column_named_twice_is_named(tmp_path: Path) -> None:
+    """pyarrow writes a column name twice; it was "not a readable Parquet
+    file (Multiple matches for FieldRef.Name(id) ...)", and a transaction
+    log's too. Both say what a CSV's header does."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    path = tmp_path / "t.parquet"
+    table = pa.Table.from_arrays(
+        [pa.array(["a"]), pa.array([1]), pa.array(["b"])], names=["id", "count", "id"]
+    )
+    pq.write_table(table, path)
+    with pytest.raises(InputError) as caught:
+        read_table(path, "t", COLUMNS)
+    assert str(caught.value) == "t.parquet: row 1: field 'id': column named twice"
+    table = pa.Table.from_arrays(
+        [pa.array(["a"]), pa.array(["2024-01-01"]), pa.array([1.0]), pa.array([2.0])],
+        names=["customer_id", "order_date", "amount", "amount"],
+    )
+    pq.write_table(table, path)
+    with pytest.raises(InputError) as caught:
+        read_transactions(path)
+    assert str(caught.value) == f"{path}: field 'amount': column named twice"
 
 
 def test_on_hand_overflow_is_an_error_not_a_wrap(tmp_path: Path) -> None:
