@@ -36,7 +36,7 @@ def read_cltv_scores(path: Path, *, complete: bool = True) -> pd.DataFrame:
         and value.
     """
     columns = [
-        Column("customer_id"),
+        Column("customer_id", identifier=True),
         Column("predicted_spend", "float", min=0.0),
         Column("p_active", "float", min=0.0, max=1.0, required=complete),
         Column("segment", choices=SEGMENTS, required=complete),

@@ -80,6 +80,18 @@ def read_profiles(
     ids = check_ids(checks, frame["customer_id"], "customer_id")
     first = first_of_key(np.where(ids == "", -1, key_codes([ids])))
     check_repeats(checks, first, "customer_id", frame["customer_id"], "customer id")
+    nfc = ids.str.normalize("NFC")
+    if not nfc.equals(ids):  # alike to the eye: two profiles of one customer
+        twin_first = first_of_key(np.where(ids == "", -1, key_codes([nfc])))
+        own = first == np.arange(len(first))
+        twin = own & (twin_first >= 0) & (twin_first != np.arange(len(first)))
+        message = "duplicate customer id, in other Unicode code points"
+        checks.add(
+            "customer_id",
+            checks.earlier(message, twin_first, twin),
+            twin,
+            frame["customer_id"],
+        )
     signup = None
     if "signup_date" in frame.columns:
         dates = check_dates(checks, frame["signup_date"], "signup_date", required=False)

@@ -25,22 +25,46 @@ DELIVERY_WEEKMASK = "1111110"
 DateArray = NDArray[np.datetime64]
 
 
+#: Files of a zoneinfo folder that load as zones but name none: what they
+#: hold depends on the machine (or is no zone at all), so one network would
+#: keep other clocks on another machine.
+_NOT_ZONES = {
+    "localtime": "the zone of whichever machine reads it",
+    "posixrules": "a copy of a zone the machine's tzdata chose",
+    "Factory": "tzdata's placeholder, no place's clock",
+}
+
+
+def timezone_problem(name: str) -> str | None:
+    """Why ``name`` is not a timezone (``None`` when it is one).
+
+    ``localtime``, ``posixrules`` and ``Factory`` load from a zoneinfo
+    folder but name no place's clock, and ``right/...`` zones count leap
+    seconds (27 s off civil time): each was taken as a node's clock."""
+    if name in _NOT_ZONES:
+        return f"not an IANA timezone ({name!r} is {_NOT_ZONES[name]}: name the zone, e.g. America/New_York)"
+    if name.startswith("right/"):
+        return f"not an IANA timezone (right/ zones count leap seconds, 27 s off civil time: write {name.removeprefix('right/')!r})"
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return "not an IANA timezone"
+    return None
+
+
 @lru_cache(maxsize=512)
 def zone_info(name: str) -> ZoneInfo:
-    """Cached :class:`zoneinfo.ZoneInfo` (raises ``InputError`` when unknown)."""
-    try:
-        return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise InputError("not an IANA timezone", field="timezone", value=name) from None
+    """Cached :class:`zoneinfo.ZoneInfo` (raises ``InputError`` naming
+    :func:`timezone_problem` when ``name`` is none)."""
+    problem = timezone_problem(name)
+    if problem is not None:
+        raise InputError(problem, field="timezone", value=name)
+    return ZoneInfo(name)
 
 
 def is_timezone(name: str) -> bool:
-    """Whether ``name`` is a timezone :mod:`zoneinfo` knows."""
-    try:
-        zone_info(name)
-    except InputError:
-        return False
-    return True
+    """Whether ``name`` is a timezone (:func:`timezone_problem`)."""
+    return timezone_problem(name) is None
 
 
 def require_aware(when: dt.datetime, what: str = "now") -> dt.datetime:

@@ -53,6 +53,21 @@ MAX_SEED = 2**31 - 1
 MAX_ID_LENGTH = 200
 #: Characters of any text cell of a network table or orders file.
 MAX_TEXT_LENGTH = 1000
+#: A control character (C0, DEL, C1): an id holding one breaks what it is
+#: written to (PostgreSQL refuses NUL in text; a tab or line break splits a
+#: log line or a one-line error).
+CONTROL_CHARACTER = r"[\x00-\x1f\x7f-\x9f]"
+
+
+def control_character_error(text: str) -> str:
+    """The error of an id ``text`` holding a control character, naming the
+    first (:data:`CONTROL_CHARACTER`)."""
+    char = next(c for c in text if c < " " or "\x7f" <= c <= "\x9f")
+    return (
+        f"a control character ({char!r}): an id is stored, logged and written "
+        "to CSV files as it is"
+    )
+
 
 #: Calendar years an instant may fall in (a checkout's ``now``, ``$TIERFLOW_NOW``,
 #: a simulated day): wide enough for any replay or plan, narrow enough that the

@@ -14,7 +14,7 @@ from numpy.typing import NDArray
 
 from tierflow.data.errors import InputError
 from tierflow.data.row_checks import blank_cells
-from tierflow.data.text_files import read_csv_records, read_utf8
+from tierflow.data.text_files import check_names_once, read_csv_records, read_utf8
 
 TransactionFormat = Literal["auto", "csv", "parquet", "cdnow"]
 #: File suffixes read (and written) as Parquet under ``fmt="auto"``.
@@ -49,6 +49,7 @@ def _read_parquet(
 
     try:
         names = pq.read_schema(path).names
+        check_names_once(names, str(path), row=None)
         present = [c for c in wanted if c in names]
         _require(str(path), columns, names)
         frame = pq.read_table(path, columns=present).to_pandas(date_as_object=False)

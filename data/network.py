@@ -30,6 +30,7 @@ from tierflow.data.table_reader import (
     read_table,
     table_path,
 )
+from tierflow.data.zip_codes import ZIP3_PATTERN, zip3_error
 from tierflow.data.zone_chart import ZoneChart, nearest_prefixes, read_zone_chart
 from tierflow.data.zones import great_circle_miles, zone_for_miles
 
@@ -40,7 +41,7 @@ FloatArray = NDArray[np.float64]
 IntArray = NDArray[np.int64]
 
 NODE_COLUMNS = (
-    Column("node_id"),
+    Column("node_id", identifier=True),
     Column("name", required=False, default="", allow_empty=True),
     Column("kind", choices=NODE_KINDS),
     Column("lat", "float", min=-90.0, max=90.0),
@@ -51,10 +52,17 @@ NODE_COLUMNS = (
     Column("handling_cost", "float", min=0.0, max=MAX_COST),
     Column("cutoff_local", "hhmm"),
     Column("services"),
-    Column("zip3", required=False, default="", allow_empty=True, pattern=r"\d{3}"),
+    Column(
+        "zip3",
+        required=False,
+        default="",
+        allow_empty=True,
+        pattern=ZIP3_PATTERN,
+        unmatched=zip3_error,
+    ),
 )
 SKU_COLUMNS = (
-    Column("sku"),
+    Column("sku", identifier=True),
     Column("weight_kg", "float", min=0.0, min_exclusive=True, max=1000.0),
     Column("length_cm", "float", min=0.0, min_exclusive=True, max=500.0),
     Column("width_cm", "float", min=0.0, min_exclusive=True, max=500.0),
@@ -71,7 +79,7 @@ INVENTORY_COLUMNS = (
     Column("on_hand", "int", min=0, max=MAX_UNITS),
 )
 DESTINATION_COLUMNS = (
-    Column("zip3", pattern=r"\d{3}"),
+    Column("zip3", pattern=ZIP3_PATTERN, unmatched=zip3_error),
     Column("lat", "float", min=-90.0, max=90.0),
     Column("lon", "float", min=-180.0, max=180.0),
     Column("state", pattern=r"[A-Z]{2}"),

@@ -19,6 +19,7 @@ from tierflow.data.network import Network
 from tierflow.data.orders import ORDER_COLUMNS
 from tierflow.data.table_reader import Column, check_reference, read_table, table_path
 from tierflow.data.vocabulary import TIERS
+from tierflow.data.zip_codes import ZIP3_PATTERN, zip3_error
 
 #: Relative order intensity per local hour (0..23).
 HOURLY_PROFILE = np.array(
@@ -78,7 +79,10 @@ def _load_customers(
     frame, path = read_table(
         folder,
         "customers",
-        [Column("customer_id"), Column("home_zip3", pattern=r"\d{3}")],
+        [
+            Column("customer_id", identifier=True),
+            Column("home_zip3", pattern=ZIP3_PATTERN, unmatched=zip3_error),
+        ],
         unique=[("customer_id",)],
     )
     if frame.empty:  # orders drawn from nobody

@@ -28,6 +28,7 @@ from tierflow.data.table_reader import (
     unicode_twin,
 )
 from tierflow.data.vocabulary import TIERS
+from tierflow.data.zip_codes import ZIP_PATTERN, zip_code_error
 
 ORDER_COLUMNS = (
     "order_id",
@@ -40,12 +41,12 @@ ORDER_COLUMNS = (
 )
 
 _READ_COLUMNS = (
-    Column("order_id"),
+    Column("order_id", identifier=True),
     Column("created_at", "datetime", window=DATA_WINDOW),
-    Column("customer_id"),
-    Column("dest", pattern=r"\d{3}(\d{2})?"),
+    Column("customer_id", identifier=True),
+    Column("dest", pattern=ZIP_PATTERN, unmatched=zip_code_error),
     Column("tier", required=False, default="", allow_empty=True, choices=TIERS),
-    Column("sku"),
+    Column("sku", identifier=True),
     Column("quantity", "int", min=1, max=MAX_LINE_QUANTITY),
     Column(
         "promised_date",

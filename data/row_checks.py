@@ -14,7 +14,13 @@ from numpy.typing import NDArray
 
 from tierflow.data.calendar_days import no_such_day
 from tierflow.data.errors import InputError
-from tierflow.data.limits import DATA_WINDOW, MAX_ID_LENGTH, TimeWindow
+from tierflow.data.limits import (
+    CONTROL_CHARACTER,
+    DATA_WINDOW,
+    MAX_ID_LENGTH,
+    TimeWindow,
+    control_character_error,
+)
 
 #: What went wrong: one message for every bad cell, or one per row.
 Message = str | NDArray[np.object_]
@@ -145,6 +151,11 @@ def check_ids(checks: RowChecks, values: pd.Series, name: str) -> pd.Series:
     checks.add(name, "missing value", blank_cells(values, ids), values)
     too_long = np.asarray(ids.str.len() > MAX_ID_LENGTH, dtype=bool)
     checks.add(name, f"longer than {MAX_ID_LENGTH} characters", too_long, values)
+    control = np.asarray(ids.str.contains(CONTROL_CHARACTER), dtype=bool)
+    if control.any():
+        message = np.full(len(ids), "", dtype=object)
+        message[control] = [control_character_error(v) for v in ids[control]]
+        checks.add(name, message, control, values)
     return ids
 
 

@@ -17,15 +17,17 @@ import pandas as pd
 from numpy.typing import NDArray
 
 from tierflow.data.calendar_days import no_such_day
-from tierflow.data.delivery_calendar import is_timezone
+from tierflow.data.delivery_calendar import timezone_problem
 from tierflow.data.errors import InputError
 from tierflow.data.limits import (
     ANY_DATE_WINDOW,
+    CONTROL_CHARACTER,
     MAX_MAGNITUDE,
     MAX_TEXT_LENGTH,
     TimeWindow,
+    control_character_error,
 )
-from tierflow.data.text_files import read_csv_records
+from tierflow.data.text_files import check_names_once, read_csv_records
 
 Kind = Literal["str", "int", "float", "bool", "hhmm", "timezone", "datetime", "date"]
 
@@ -62,6 +64,12 @@ class Column:
     window
         Instants a ``datetime`` or ``date`` value may take, around now
         (default :data:`~tierflow.data.limits.ANY_DATE_WINDOW`).
+    unmatched
+        The error of a value ``pattern`` does not match, from the value
+        (default ``must match <pattern>``).
+    identifier
+        Whether the column holds ids, which may hold no control character
+        (:data:`~tierflow.data.limits.CONTROL_CHARACTER`).
     """
 
     name: str
@@ -75,6 +83,8 @@ class Column:
     choices: tuple[str, ...] | None = None
     pattern: str | None = None
     window: TimeWindow | None = None
+    unmatched: Callable[[str], str] | None = None
+    identifier: bool = False
 
 
 def table_path(folder: Path, name: str) -> Path | None:
@@ -103,17 +113,48 @@ def table_path(folder: Path, name: str) -> Path | None:
 def _raw_frame(path: Path) -> pd.DataFrame:
     """Every cell as text; ``attrs["lines"]`` holds each row's file line."""
     if path.suffix == ".parquet":
+        _parquet_names_once(path)
         try:
             frame = pd.read_parquet(path)
         except Exception as exc:  # pyarrow raises many types on corrupt files
             raise InputError(
                 f"not a readable Parquet file ({_first_line(exc)})", file=path.name
             ) from None
+        frame = _parquet_days(frame)
         frame = frame.astype(object).where(frame.notna(), "").astype(str)
         lines = np.arange(2, len(frame) + 2, dtype=np.int64)
     else:
         frame, lines = read_csv_records(path, path.name)
     frame.attrs["lines"] = lines
+    return frame
+
+
+def _parquet_names_once(path: Path) -> None:
+    """A column named twice in the schema is named (pyarrow refused the read
+    with "Multiple matches for FieldRef.Name(...)", which said "not a
+    readable Parquet file"); an unreadable schema is left to the read."""
+    import pyarrow.parquet as pq
+
+    try:
+        names = pq.read_schema(path).names
+    except Exception:  # pyarrow raises many types on corrupt files
+        return
+    check_names_once([str(n).strip() for n in names], path.name)
+
+
+def _parquet_days(frame: pd.DataFrame) -> pd.DataFrame:
+    """Naive Parquet timestamps at midnight as their dates (``2026-06-09``):
+    a date column exported as a timestamp (pandas writes ``pd.to_datetime``
+    so) was "not a date YYYY-MM-DD" at ``2026-06-09 00:00:00``. Any other
+    timestamp keeps its text (a time of day is no date; a naive instant
+    still has no offset)."""
+    for name in frame.columns:
+        values = frame[name]
+        if values.dtype.kind == "M" and getattr(values.dt, "tz", None) is None:
+            text = values.astype(str).astype(object)
+            midnight = (values == values.dt.normalize()).to_numpy(dtype=bool)
+            text[midnight] = values[midnight].dt.strftime("%Y-%m-%d")
+            frame[name] = text.where(values.notna(), None)
     return frame
 
 
@@ -174,12 +215,20 @@ def _to_str(cells: _Cells) -> Any:
     col, text, empty = cells.column, cells.text, cells.empty
     too_long = (text.str.len() > MAX_TEXT_LENGTH).to_numpy(dtype=bool)
     cells.reject(too_long, f"longer than {MAX_TEXT_LENGTH} characters")
+    if col.identifier:
+        control = text.str.contains(CONTROL_CHARACTER).to_numpy(dtype=bool)
+        if control.any():
+            first = str(text.iloc[int(np.argmax(control))])
+            cells.reject(control, control_character_error(first))
     if col.choices is not None:
         bad = ~text.isin(col.choices).to_numpy() & ~empty
         cells.reject(bad, f"must be one of {list(col.choices)}")
     if col.pattern is not None:
         bad = ~text.str.fullmatch(col.pattern).to_numpy(dtype=bool) & ~empty
-        cells.reject(bad, f"must match {col.pattern}")
+        message = f"must match {col.pattern}"
+        if col.unmatched is not None and bad.any():
+            message = col.unmatched(str(text.iloc[int(np.argmax(bad))]))
+        cells.reject(bad, message)
     return text.to_numpy(dtype=object)
 
 
@@ -222,8 +271,10 @@ def _to_minutes(cells: _Cells) -> Any:
 
 def _to_timezone(cells: _Cells) -> Any:
     text = cells.text
-    known = {tz: is_timezone(tz) for tz in text.unique()}
-    cells.reject(~text.map(known).to_numpy(dtype=bool), "not an IANA timezone")
+    problems = {tz: timezone_problem(tz) for tz in text.unique()}
+    bad = text.map(problems).notna().to_numpy(dtype=bool)
+    if bad.any():
+        cells.reject(bad, str(problems[text.iloc[int(np.argmax(bad))]]))
     return text.to_numpy(dtype=object)
 
 
@@ -314,9 +365,37 @@ def _locate(folder_or_path: Path, name: str) -> Path:
 def _check_unique(
     path: Path, out: pd.DataFrame, raw: pd.DataFrame, group: Sequence[str]
 ) -> None:
+    """No two rows alike in ``group``; nor alike once their text is in one
+    Unicode form (NFC): ``CAFÉ`` with ``É`` as one code point and as ``E``
+    and an accent look the same, and were two SKUs (two nodes, two
+    customers), which an order's reference could not tell apart."""
+    what = f"duplicate {'/'.join(group)}"
     dup = out.duplicated(subset=list(group), keep="first").to_numpy()
     if dup.any():
-        raise first_error(path, raw, dup, group[-1], f"duplicate {'/'.join(group)}")
+        raise first_error(path, raw, dup, group[-1], what)
+    keys = out[list(group)]
+    texts = [c for c in group if pd.api.types.is_string_dtype(keys[c])]
+    normal = keys.copy()
+    for c in texts:
+        normal[c] = keys[c].astype(str).str.normalize("NFC")
+    if not texts or normal.equals(keys):
+        return
+    twin = normal.duplicated(keep="first").to_numpy()
+    if twin.any():
+        at = int(np.argmax(twin))
+        same = (normal == normal.iloc[at]).all(axis=1).to_numpy()
+        first = int(np.argmax(same))
+        column = next(
+            c for c in reversed(group) if keys[c].iloc[at] != keys[c].iloc[first]
+        )
+        raise first_error(
+            path,
+            raw,
+            twin,
+            column,
+            f"{what} (row {file_line(raw, first)} has {keys[column].iloc[first]!r}, "
+            "the same text in other Unicode code points)",
+        )
 
 
 def read_table(
@@ -411,12 +490,21 @@ def unicode_twin(value: str, known: Iterable[str], where: str) -> str:
     """A hint when ``value`` is one of ``known`` written in other Unicode
     code points (``É`` as one character or as ``E`` and an accent): the two
     look the same, and "unknown sku 'CAFÉ-001'" beside a skus file that
-    visibly holds it read as a contradiction. "" when it is not."""
+    visibly holds it read as a contradiction. Else, when ``value`` is one
+    of ``known`` in other case (``tee``, ``TEE``), that one: ids are
+    case-sensitive. "" when neither."""
     nfc = unicodedata.normalize("NFC", value)
+    folded = nfc.casefold()
+    in_case = ""
     for k in known:
-        if k != value and unicodedata.normalize("NFC", k) == nfc:
+        if k == value:
+            continue
+        normal = unicodedata.normalize("NFC", k)
+        if normal == nfc:
             return (
                 f"; {where} has {k!r}, the same text in other Unicode code "
                 "points: write both alike (NFC)"
             )
-    return ""
+        if not in_case and normal.casefold() == folded:
+            in_case = f"; {where} has {k!r}, which differs in case only (ids are case-sensitive)"
+    return in_case

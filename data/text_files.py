@@ -49,11 +49,23 @@ def decode_utf8(
 ) -> str:
     """``data`` as text, a leading byte-order mark dropped; a byte that is not
     UTF-8 raises an error naming the file line (for a file or a whole stream)."""
+    data = _lines_of_cr(data)
     start = len(_BOM) if data.startswith(_BOM) else 0
     try:
         return data[start:].decode("utf-8")
     except UnicodeDecodeError as exc:
         raise _decode_error(data, start, exc, file, csv_columns, word_columns) from None
+
+
+def _lines_of_cr(data: bytes) -> bytes:
+    """Old Mac line ends (a CR alone ends every line, as Excel for Mac's "CSV
+    (Macintosh)" writes) as LF: with no LF anywhere, the file was one line,
+    and its CSV was refused with Python's "new-line character seen in
+    unquoted field"; a file with LFs is left as it is (a CR inside its
+    quoted cells is text)."""
+    if b"\r" in data and b"\n" not in data:
+        return data.replace(b"\r", b"\n")
+    return data
 
 
 def _decode_error(
@@ -66,6 +78,14 @@ def _decode_error(
 ) -> InputError:
     """The error at the first bad byte: its line, and with the columns known,
     the column's name and the whole cell (the byte alone is hard to find)."""
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return InputError(
+            "not UTF-8 text (UTF-16: it starts with UTF-16's byte-order mark; "
+            "save it as UTF-8)",
+            file=file,
+            row=1,
+            value=data[:2],
+        )
     at = start + exc.start
     line = data.count(b"\n", 0, at) + 1
     begin = data.rfind(b"\n", 0, at) + 1
@@ -219,10 +239,16 @@ def _check_header(text: str, file: str, skip_initial_space: bool) -> None:
         raise InputError(f"not readable as CSV ({err})", file=file, row=1) from None
     if not any(names):
         raise InputError("blank first line (expected the header)", file=file, row=1)
+    check_names_once(names, file)
+
+
+def check_names_once(names: list[str], file: str, row: int | None = 1) -> None:
+    """Each column named once (a CSV's header, a Parquet file's schema,
+    which pyarrow writes with a name twice)."""
     seen: set[str] = set()
     for name in names:
         if name in seen:
-            raise InputError("column named twice", file=file, row=1, field=name)
+            raise InputError("column named twice", file=file, row=row, field=name)
         seen.add(name)
 
 

@@ -14,11 +14,12 @@ from numpy.typing import NDArray
 
 from tierflow.data.readonly import ReadOnlyArrays
 from tierflow.data.table_reader import Column, check_reference, read_table, table_path
+from tierflow.data.zip_codes import ZIP3_PATTERN, zip3_error
 from tierflow.data.zones import MAX_ZONE, MIN_ZONE
 
 ZONE_CHART_COLUMNS = (
-    Column("origin_zip3", pattern=r"\d{3}"),
-    Column("dest_zip3", pattern=r"\d{3}"),
+    Column("origin_zip3", pattern=ZIP3_PATTERN, unmatched=zip3_error),
+    Column("dest_zip3", pattern=ZIP3_PATTERN, unmatched=zip3_error),
     Column("zone", "int", min=MIN_ZONE, max=MAX_ZONE),
 )
 

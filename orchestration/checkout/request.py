@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
@@ -26,10 +25,9 @@ from tierflow.data.limits import (
 )
 from tierflow.data.network import Network
 from tierflow.data.rates import DIM_DIVISOR_CM3_PER_KG
+from tierflow.data.zip_codes import is_zip_code, zip_code_error
 from tierflow.formulations.online_pricing import epoch_seconds
 from tierflow.formulations.satisfaction import check_preferences
-
-_ZIP = re.compile(r"^[0-9]{3}([0-9]{2}(-[0-9]{4})?)?\Z")
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -168,9 +166,9 @@ class RequestValidator:
     @staticmethod
     def _zip(dest: str) -> str:
         text = dest.strip() if isinstance(dest, str) else dest
-        if not isinstance(text, str) or not _ZIP.match(text):
+        if not isinstance(text, str) or not is_zip_code(text):
             raise InputError(
-                "not a US ZIP code (12345, 12345-6789 or a 3-digit prefix)",
+                zip_code_error(text if isinstance(text, str) else ""),
                 field="dest",
                 value=dest,
             )

@@ -251,6 +251,9 @@ def finished_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
         ("cltv", _SCORES + "C1,12,0.5,gold\n",
          "scores.csv: row 3: field 'customer_id': value 'C1': duplicate customer_id"),
         ("cltv", _SCORES + "C2,12\n", "scores.csv: row 3: field 'p_active': value '': missing value"),
+        # a NUL in a customer id: a PostgreSQL store refused the scores
+        ("cltv", _SCORES + "C\x002,12,0.5,gold\n",
+         "scores.csv: row 3: field 'customer_id': value 'C\\x002': a control character ('\\x00')"),
         ("events", "", "events.jsonl: row 1"),
         ("history", _HEADER, "Error: history.csv: no orders to learn from (only a header)"),
         # a usage error (exit 2), from the command line or the environment

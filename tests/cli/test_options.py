@@ -92,6 +92,11 @@ def test_options_text(tmp_path: Path) -> None:
          "Error: field 'sku': index 0: value 'HAT': unknown SKU"),
         (("--items", "TEE:1", "--dest", "10-01"),
          "Error: field 'dest': value '10-01': not a US ZIP code"),
+        # a spreadsheet's 02134 (the checkout and orders.csv say it alike)
+        (("--items", "TEE:1", "--dest", "2134"),
+         "Error: field 'dest': value '2134': not a US ZIP code (12345, "
+         "12345-6789 or a 3-digit prefix; 4 digits: a ZIP code that lost its "
+         "leading zero? write 02134)"),
         (("--items", "TEE", "--dest", "100"),
          "Error: field 'items': index 0: value 'TEE': expected SKU:QTY"),
         (("--items", "TEE:1,,SOCK:2", "--dest", "100"),

@@ -35,6 +35,21 @@ def test_profiles_and_browsing(tmp_path: Path) -> None:
         read_browsing(brow)
 
 
+def test_a_profile_twice_in_other_unicode_code_points_is_a_duplicate(
+    tmp_path: Path,
+) -> None:
+    """``CAFÉ`` as one code point and as ``E`` and an accent look the same,
+    and were two customers' profiles (customers.csv refuses them alike)."""
+    prof = tmp_path / "p.csv"
+    prof.write_text("customer_id,region\nCAF\u00c9,x\nb,y\nCAFE\u0301,y\n")
+    with pytest.raises(InputError) as caught:
+        read_profiles(prof)
+    assert str(caught.value) == (
+        f"{prof}: row 4: field 'customer_id': value 'CAFE\u0301': duplicate "
+        "customer id, in other Unicode code points (first at row 2)"
+    )
+
+
 def test_keys_repeat_only_where_allowed(tmp_path: Path) -> None:
     prof, brow = tmp_path / "p.csv", tmp_path / "b.csv"
     prof.write_text("customer_id,region\na,x\nb,y\na,y\n")

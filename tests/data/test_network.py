@@ -47,6 +47,14 @@ def _drop_column(file: str, column: str) -> Mutation:
     return apply
 
 
+def _both(*mutations: Mutation) -> Mutation:
+    def apply(folder: Path) -> None:
+        for mutation in mutations:
+            mutation(folder)
+
+    return apply
+
+
 def _write(name: str, text: str) -> Mutation:
     def mutate(folder: Path) -> None:
         (folder / name).write_text(text)
@@ -85,6 +93,35 @@ BAD_INPUT: list[tuple[str, Mutation, str]] = [
         _edit("nodes.csv", 2, "timezone", "Mars/Base"),
         r"^nodes\.csv: row 2: field 'timezone': value 'Mars/Base': not an IANA",
     ),
+    # zoneinfo loads these, but they name no place's clock: 'localtime' was
+    # the clock of whichever machine read the network
+    (
+        "the machine's own zone",
+        _edit("nodes.csv", 3, "timezone", "localtime"),
+        r"^nodes\.csv: row 3: field 'timezone': value 'localtime': not an IANA "
+        r"timezone \('localtime' is the zone of whichever machine reads it: name "
+        r"the zone, e\.g\. America/New_York\)$",
+    ),
+    (
+        "tzdata's placeholder zone",
+        _edit("destinations.csv", 4, "timezone", "Factory"),
+        r"^destinations\.csv: row 4: field 'timezone': value 'Factory': not an "
+        r"IANA timezone \('Factory' is tzdata's placeholder, no place's clock: "
+        r"name the zone, e\.g\. America/New_York\)$",
+    ),
+    (
+        "the posixrules file",
+        _edit("nodes.csv", 2, "timezone", "posixrules"),
+        r"^nodes\.csv: row 2: field 'timezone': value 'posixrules': not an IANA "
+        r"timezone \('posixrules' is a copy of a zone the machine's tzdata chose",
+    ),
+    (
+        "a leap-second zone",
+        _edit("nodes.csv", 2, "timezone", "right/America/New_York"),
+        r"^nodes\.csv: row 2: field 'timezone': value 'right/America/New_York': "
+        r"not an IANA timezone \(right/ zones count leap seconds, 27 s off civil "
+        r"time: write 'America/New_York'\)$",
+    ),
     (
         "bad cutoff",
         _edit("nodes.csv", 3, "cutoff_local", "25:00"),
@@ -100,6 +137,43 @@ BAD_INPUT: list[tuple[str, Mutation, str]] = [
         "duplicate node",
         _edit("nodes.csv", 4, "node_id", "WH-EAST"),
         r"^nodes\.csv: row 4: field 'node_id': value 'WH-EAST': duplicate node_id$",
+    ),
+    # the two look the same: 'É' as one code point and as 'E' and an accent
+    (
+        "a node id twice in other Unicode code points",
+        _both(
+            _edit("nodes.csv", 2, "node_id", "WH-\u00c9"),
+            _edit("nodes.csv", 4, "node_id", "WH-E\u0301"),
+        ),
+        r"^nodes\.csv: row 4: field 'node_id': value 'WH-E\u0301': duplicate "
+        r"node_id \(row 2 has 'WH-\u00c9', the same text in other Unicode code "
+        r"points\)$",
+    ),
+    (
+        "a SKU twice in other Unicode code points",
+        _both(
+            _edit("skus.csv", 2, "sku", "CAF\u00c9"),
+            _edit("skus.csv", 3, "sku", "CAFE\u0301"),
+        ),
+        r"^skus\.csv: row 3: field 'sku': value 'CAFE\u0301': duplicate sku "
+        r"\(row 2 has 'CAF\u00c9', the same text in other Unicode code points\)$",
+    ),
+    # a NUL in an id: PostgreSQL refused the inventory, with a traceback
+    (
+        "a control character in a node id",
+        _both(
+            _edit("nodes.csv", 3, "node_id", "WH-\x00WEST"),
+            _edit("inventory.csv", 2, "node_id", "WH-\x00WEST"),
+        ),
+        r"^nodes\.csv: row 3: field 'node_id': value 'WH-\\x00WEST': a control "
+        r"character \('\\x00'\): an id is stored, logged and written to CSV "
+        r"files as it is$",
+    ),
+    (
+        "a tab in a SKU",
+        _edit("skus.csv", 4, "sku", "SPR\tAY"),
+        r"^skus\.csv: row 4: field 'sku': value 'SPR\\tAY': a control "
+        r"character \('\\t'\)",
     ),
     (
         "missing capacity",
@@ -132,6 +206,13 @@ BAD_INPUT: list[tuple[str, Mutation, str]] = [
         _edit("inventory.csv", 3, "sku", "HAT"),
         r"^inventory\.csv: row 3: field 'sku': value 'HAT': "
         r"unknown sku \(not in skus\.csv\)$",
+    ),
+    (
+        "inventory sku in other case",
+        _edit("inventory.csv", 3, "sku", "tee"),
+        r"^inventory\.csv: row 3: field 'sku': value 'tee': unknown sku \(not in "
+        r"skus\.csv\); skus\.csv has 'TEE', which differs in case only \(ids are "
+        r"case-sensitive\)$",
     ),
     (
         "fractional on_hand",
@@ -189,7 +270,8 @@ BAD_INPUT: list[tuple[str, Mutation, str]] = [
     (
         "bad zip3",
         _edit("destinations.csv", 4, "zip3", "90"),
-        r"^destinations\.csv: row 4: field 'zip3': value '90': must match",
+        r"^destinations\.csv: row 4: field 'zip3': value '90': not a 3-digit ZIP "
+        r"prefix \(2 digits: a prefix that lost its leading zero\? write 090\)$",
     ),
     (  # validated with a warning, then generate orders and simulate crashed
         "no SKUs",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -10,6 +11,7 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner
 
+from tests.conftest import TINY_NETWORK
 from tests.networks import network_in_zone
 from tierflow.cli.main import cli
 from tierflow.data.errors import InputError
@@ -255,10 +257,27 @@ BAD_ORDERS = [
      r"^orders\.csv: row 3: field 'quantity': value '0': must be >= 1$"),
     ("bad tier", (4, "tier", "bronze"),
      r"^orders\.csv: row 4: field 'tier': value 'bronze': must be one of"),
-    ("bad dest", (4, "dest", "9001"),
-     r"^orders\.csv: row 4: field 'dest': value '9001': must match"),
+    ("bad dest", (4, "dest", "9001x"),
+     r"^orders\.csv: row 4: field 'dest': value '9001x': not a US ZIP code "
+     r"\(12345, 12345-6789 or a 3-digit prefix\)$"),
+    ("a ZIP code that lost its leading zero", (4, "dest", "2134"),
+     r"^orders\.csv: row 4: field 'dest': value '2134': not a US ZIP code "
+     r"\(12345, 12345-6789 or a 3-digit prefix; 4 digits: a ZIP code that lost "
+     r"its leading zero\? write 02134\)$"),
+    ("a prefix that lost its leading zero", (4, "dest", "41"),
+     r"^orders\.csv: row 4: field 'dest': value '41': not a US ZIP code "
+     r"\(12345, 12345-6789 or a 3-digit prefix; 2 digits: a prefix that lost "
+     r"its leading zero\? write 041\)$"),
+    ("a postcode of another country", (4, "dest", "SW1A 1AA"),
+     r"^orders\.csv: row 4: field 'dest': value 'SW1A 1AA': not a US ZIP code "
+     r"\(12345, 12345-6789 or a 3-digit prefix\)$"),
     ("unknown sku", (4, "sku", "HAT"),
      r"^orders\.csv: row 4: field 'sku': value 'HAT': unknown SKU"),
+    # ids are case-sensitive: the one differing only in case is named
+    ("a SKU in other case", (3, "sku", "mug"),
+     r"^orders\.csv: row 3: field 'sku': value 'mug': unknown SKU \(not in the "
+     r"network's skus file\); the network has 'MUG', which differs in case "
+     r"only \(ids are case-sensitive\)$"),
     ("unknown dest", (4, "dest", "999"),
      r"^orders\.csv: row 4: field 'dest': value '999': unknown ZIP prefix"),
     ("inconsistent order", (3, "customer_id", "C9"),
@@ -266,6 +285,14 @@ BAD_ORDERS = [
      r"differs from the order's first line \(row 2\)$"),
     ("sku twice", (3, "sku", "TEE"),
      r"^orders\.csv: row 3: field 'sku': value 'TEE': SKU listed twice"),
+    # a NUL in an order id: PostgreSQL refused the allocation, with a traceback
+    ("a control character in an order id", (4, "order_id", "A\x002"),
+     r"^orders\.csv: row 4: field 'order_id': value 'A\\x002': a control "
+     r"character \('\\x00'\): an id is stored, logged and written to CSV "
+     r"files as it is$"),
+    ("a control character in a customer id", (3, "customer_id", "C\x1b1"),
+     r"^orders\.csv: row 3: field 'customer_id': value 'C\\x1b1': a control "
+     r"character \('\\x1b'\)"),
     ("missing customer", (2, "customer_id", ""),
      r"^orders\.csv: row 2: field 'customer_id': value '': missing value$"),
     ("quantity overflow", (3, "quantity", "99999999999999999999999"),
@@ -294,6 +321,20 @@ def test_orders_bad_input(
     frame.to_csv(path, index=False)
     with pytest.raises(InputError, match=message):
         read_orders(path, tiny_network)
+
+
+@pytest.mark.parametrize("dest", ["90012-1234", "90012", "900", " 90012-1234 "])
+def test_a_zip_plus_4_is_a_zip_code(
+    tmp_path: Path, tiny_network: Network, dest: str
+) -> None:
+    """A ZIP+4 (``90012-1234``, as shop exports write the shipping ZIP) was
+    refused with "must match \\d{3}(\\d{2})?", though the checkout takes it;
+    its first three digits are the prefix, as a 5-digit ZIP's."""
+    path = tmp_path / "orders.csv"
+    path.write_text(GOOD.replace(",90012,", f",{dest},"))
+    orders = read_orders(path, tiny_network)
+    assert orders.dest_zip3 == ("100", "900")
+    assert orders.dest.tolist() == [0, 2]
 
 
 @pytest.mark.parametrize("offset", ["-05", "-0500", "-05:00"])
@@ -354,6 +395,20 @@ def test_generator_checks_the_customer_table(tmp_path: Path) -> None:
         r"unknown home_zip3 \(not in destinations\)$",
     ):
         generate_orders(load_network(folder), n_orders=10)
+
+
+def test_a_home_zip_code_is_not_a_prefix(tmp_path: Path) -> None:
+    """A 5-digit ZIP in ``home_zip3`` was "must match \\d{3}": it names the
+    prefix to write."""
+    folder = tmp_path / "net"
+    shutil.copytree(TINY_NETWORK, folder)
+    (folder / "customers.csv").write_text("customer_id,home_zip3\nC1,10001\n")
+    with pytest.raises(InputError) as caught:
+        generate_orders(load_network(folder), n_orders=10)
+    assert str(caught.value) == (
+        "customers.csv: row 2: field 'home_zip3': value '10001': not a 3-digit "
+        "ZIP prefix (a ZIP code: its prefix is 100)"
+    )
 
 
 def test_shoppers_read_once_draw_the_same_orders(tmp_path: Path) -> None:

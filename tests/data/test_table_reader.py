@@ -20,6 +20,7 @@ from tierflow.data.limits import DATA_WINDOW, now
 from tierflow.data.network import load_network
 from tierflow.data.orders import read_orders
 from tierflow.data.table_reader import Column, read_table
+from tierflow.data.transactions import read_transactions
 
 HUGE = "99999999999999999999999"
 COLUMNS = (
@@ -93,6 +94,87 @@ def test_a_byte_order_mark_and_crlf_are_fine(tmp_path: Path) -> None:
     text = b"\xef\xbb\xbfid,count\r\na,1\r\n\r\nb,2\r\n"
     frame, _ = read_table(_table(tmp_path, text), "t", COLUMNS)
     assert frame["count"].tolist() == [1, 2]
+
+
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-16-be"])
+def test_utf16_is_named(tmp_path: Path, encoding: str) -> None:
+    """A UTF-16 export (PowerShell's ``>``, "Unicode" in some save dialogs)
+    was "not UTF-8 text (invalid start byte)" at its first byte: it says
+    which encoding the file is in, and what to do."""
+    data = "id,count\na,1\n".encode(encoding)
+    if encoding == "utf-16-be":
+        data = b"\xfe\xff" + data
+    with pytest.raises(InputError) as caught:
+        read_table(_table(tmp_path, data), "t", COLUMNS)
+    assert str(caught.value) == (
+        f"t.csv: row 1: value {data[:2]!r}: not UTF-8 text (UTF-16: it starts "
+        "with UTF-16's byte-order mark; save it as UTF-8)"
+    )
+
+
+def test_lines_ending_in_cr_alone_are_lines(tmp_path: Path) -> None:
+    """Old Mac line ends (CR alone, Excel for Mac's "CSV (Macintosh)"): the
+    file was one line, refused with Python's "new-line character seen in
+    unquoted field - do you need to open the file in universal-newline
+    mode?"; its rows are read and numbered as its lines, a bad byte's too."""
+    path = _table(tmp_path, b"id,count\ra,1\r\rb,2\r")
+    frame, _ = read_table(path, "t", COLUMNS)
+    assert frame["id"].tolist() == ["a", "b"] and frame["count"].tolist() == [1, 2]
+    with pytest.raises(InputError) as caught:
+        read_table(_table(tmp_path, b"id,count\ra,1\rb,x\r"), "t", COLUMNS)
+    assert str(caught.value) == "t.csv: row 3: field 'count': value 'x': not a number"
+    with pytest.raises(InputError) as caught:
+        read_table(_table(tmp_path, b"id,count\ra,1\rb\xe9,2\r"), "t", COLUMNS)
+    assert str(caught.value) == (
+        "t.csv: row 3: field 'id': value b'b\\xe9': not UTF-8 text "
+        "(invalid continuation byte)"
+    )
+
+
+def test_a_parquet_timestamp_at_midnight_is_a_date(tmp_path: Path) -> None:
+    """A Parquet export's date column is often a timestamp (pandas writes
+    ``pd.to_datetime`` as one): at midnight it is its date ('2026-06-09
+    00:00:00' was "not a date YYYY-MM-DD", though transaction logs take it);
+    one with a time of day is still no date, and an instant column keeps
+    its time."""
+    path = tmp_path / "t.parquet"
+    days = pd.to_datetime(["2026-06-09", "2026-06-10"])
+    pd.DataFrame({"id": ["a", "b"], "count": [1, 2], "day": days}).to_parquet(path)
+    frame, _ = read_table(path, "t", COLUMNS)
+    assert frame["day"].dt.strftime("%Y-%m-%d").tolist() == ["2026-06-09", "2026-06-10"]
+    late = days + pd.to_timedelta([0, 5], unit="h")
+    pd.DataFrame({"id": ["a", "b"], "count": [1, 2], "day": late}).to_parquet(path)
+    with pytest.raises(InputError) as caught:
+        read_table(path, "t", COLUMNS)
+    assert str(caught.value) == (
+        "t.parquet: row 3: field 'day': value '2026-06-10 05:00:00': not a date "
+        "YYYY-MM-DD"
+    )
+
+
+def test_a_parquet_column_named_twice_is_named(tmp_path: Path) -> None:
+    """pyarrow writes a column name twice; it was "not a readable Parquet
+    file (Multiple matches for FieldRef.Name(id) ...)", and a transaction
+    log's too. Both say what a CSV's header does."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    path = tmp_path / "t.parquet"
+    table = pa.Table.from_arrays(
+        [pa.array(["a"]), pa.array([1]), pa.array(["b"])], names=["id", "count", "id"]
+    )
+    pq.write_table(table, path)
+    with pytest.raises(InputError) as caught:
+        read_table(path, "t", COLUMNS)
+    assert str(caught.value) == "t.parquet: row 1: field 'id': column named twice"
+    table = pa.Table.from_arrays(
+        [pa.array(["a"]), pa.array(["2024-01-01"]), pa.array([1.0]), pa.array([2.0])],
+        names=["customer_id", "order_date", "amount", "amount"],
+    )
+    pq.write_table(table, path)
+    with pytest.raises(InputError) as caught:
+        read_transactions(path)
+    assert str(caught.value) == f"{path}: field 'amount': column named twice"
 
 
 def test_on_hand_overflow_is_an_error_not_a_wrap(tmp_path: Path) -> None:

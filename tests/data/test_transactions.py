@@ -140,6 +140,13 @@ BAD_FILES = [
         HEADER + "c1,2024-01-02,abc\n",
         r"^orders\.csv: row 2: field 'amount': value 'abc': not a number$",
     ),
+    (  # a NUL in an id: PostgreSQL refused the scores, with a traceback
+        "orders.csv",
+        HEADER + "c1,2024-01-02,5\nc\x002,2024-01-02,5\n",
+        r"^orders\.csv: row 3: field 'customer_id': value 'c\\x002': a control "
+        r"character \('\\x00'\): an id is stored, logged and written to CSV "
+        r"files as it is$",
+    ),
     (
         "orders.csv",
         HEADER + "c1,2024-01-02,5\n  ,2024-01-02,5\n",

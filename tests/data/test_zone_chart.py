@@ -115,7 +115,8 @@ BAD_CHARTS: list[tuple[str, str, str]] = [
     (
         "not a prefix",
         "origin_zip3,dest_zip3,zone\n88,606,3\n",
-        r"^zones\.csv: row 2: field 'origin_zip3': value '88': must match \\d\{3\}$",
+        r"^zones\.csv: row 2: field 'origin_zip3': value '88': not a 3-digit ZIP "
+        r"prefix \(2 digits: a prefix that lost its leading zero\? write 088\)$",
     ),
     (
         "missing column",
@@ -141,7 +142,8 @@ def test_bad_node_prefix_is_located(tmp_path: Path) -> None:
     nodes.write_text(nodes.read_text().replace(",088\n", ",08A\n"))
     with pytest.raises(
         InputError,
-        match=r"^nodes\.csv: row 2: field 'zip3': value '08A': must match \\d\{3\}$",
+        match=r"^nodes\.csv: row 2: field 'zip3': value '08A': not a 3-digit ZIP "
+        r"prefix$",
     ):
         load_network(folder)
 
