@@ -72,13 +72,29 @@ class Explainer:
 
     @staticmethod
     def discount(
-        discount: float, cap: float, freed: float, where: str, least: float = 0.0
+        discount: float,
+        cap: float,
+        freed: float,
+        where: str,
+        least: float = 0.0,
+        price: float | None = None,
     ) -> str:
-        """How an overflow discount was bounded (appended to the explanation)."""
+        """How an overflow discount was bounded (appended to the explanation);
+        ``price`` is the price it was taken from."""
         value = f"value of the capacity freed today at {where} ${freed:.2f}"
         if least > freed:
             value = f"max({value}, least ${least:.2f})"
-        return f"; discount ${discount:.2f} = min(cap ${cap:.2f}, {value}, price)"
+        bound = "price" if price is None else f"price ${price:.2f}"
+        return f"; discount ${discount:.2f} = min(cap ${cap:.2f}, {value}, {bound})"
+
+    @staticmethod
+    def priced_from(tier: Tier, price: float, own: float, discount: float) -> str:
+        """An overflow priced from a cheaper option's price than its own
+        (appended to the explanation after :meth:`discount`)."""
+        return (
+            f"; priced from {tier}'s ${price:.2f} (its own ${own:.2f}): "
+            f"${price:.2f} - ${discount:.2f} = ${round(price - discount, 2):.2f}"
+        )
 
     @staticmethod
     def upgrade(quote: UpgradeQuote, left: float | None, policy: TierPolicy) -> str:

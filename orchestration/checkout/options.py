@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from tierflow.data.network import Network
@@ -37,7 +37,12 @@ from tierflow.orchestration.checkout.results import (
 
 @dataclass(frozen=True, slots=True)
 class _Money:
-    """What an option costs us and charges the customer (before rounding)."""
+    """What an option costs us and charges the customer (before rounding).
+
+    ``base_price`` is the price before the overflow's ``discount``: the
+    tier's markup price (the overflow's: at most the cheapest other shown
+    option's price, :meth:`OptionBuilder._overflow`).
+    """
 
     cost: float
     base_price: float
@@ -84,8 +89,18 @@ class OptionBuilder:
         options = [
             self._option(req, ctx, tier, ships, money[tier], emissions, weights)
             for tier, ships in plans.by_tier.items()
+            if tier is not Tier.OVERFLOW
         ]
         options.sort(key=lambda o: (-o.satisfaction_score, TIERS.index(o.tier)))
+        if Tier.OVERFLOW in money:
+            # priced against the others as the shopper would see them
+            shown, _ = dominators(options, eco_weighted=weights.eco > 0)
+            over = self._overflow(ctx, plans.by_tier, money[Tier.OVERFLOW], shown)
+            ships = plans.by_tier[Tier.OVERFLOW]
+            options.append(
+                self._option(req, ctx, Tier.OVERFLOW, ships, over, emissions, weights)
+            )
+            options.sort(key=lambda o: (-o.satisfaction_score, TIERS.index(o.tier)))
         options, dominated = dominators(options, eco_weighted=weights.eco > 0)
         missing = {**plans.missing, **{t: w.operator for t, w in dominated.items()}}
         words = {**plans.unavailable, **{t: w.shopper for t, w in dominated.items()}}
@@ -172,12 +187,8 @@ class OptionBuilder:
         )
 
     def _money(self, ctx: Context, tier: Tier, plans: Mapping[Tier, Plan]) -> _Money:
-        """Cost (+ split costs), undiscounted price, and the overflow discount:
-        the value of the capacity it frees today, at least the policy's least
-        discount (the tier is planned only when capacity is short, and a
-        discount of $0 hid it as dominated by Silver while the day's
-        forecast still fitted: zero bid prices), at most the cap and the
-        price."""
+        """Cost (+ split costs) and the price by the tier's markup (the
+        overflow's discount comes later, :meth:`_overflow`)."""
         policy = self.policy
         ships = plans[tier]
         shipping = sum(s.shipping for s in ships)
@@ -185,17 +196,51 @@ class OptionBuilder:
             policy.split_shipment_cost * (len(ships) - 1)
         )
         base_price = round(float(policy.price_markup[tier]) * shipping, 2)
-        if tier is not Tier.OVERFLOW:
-            capacity_cost = sum(float(ctx.bid[s.node]) * s.workload for s in ships)
-            return _Money(cost, base_price, 0.0, capacity_cost, "")
+        if tier is Tier.OVERFLOW:
+            return _Money(cost, base_price, 0.0, 0.0, "")
+        capacity_cost = sum(float(ctx.bid[s.node]) * s.workload for s in ships)
+        return _Money(cost, base_price, 0.0, capacity_cost, "")
+
+    def _overflow(
+        self,
+        ctx: Context,
+        plans: Mapping[Tier, Plan],
+        own: _Money,
+        shown: Sequence[FulfillmentOption],
+    ) -> _Money:
+        """The overflow's money: its own price, or the cheapest ``shown``
+        other option's price (the price the shopper sees, Platinum's upgrade
+        pricing included) when that is lower, less the discount for waiting
+        — the value of the capacity it frees today, at least the policy's
+        least discount (the tier is planned only when capacity is short, and
+        a discount of $0 hid it as dominated by Silver while the day's
+        forecast still fitted: zero bid prices), at most the cap and the
+        price it is taken from.
+
+        "Save $x" is then true against every option shown: priced from its
+        own node's price alone it was shown at Gold's price or above (Gold
+        $10.00, "Ship later, save $1.00" $10.00), and kept, as its discount
+        counts as a benefit.
+        """
+        policy = self.policy
+        reference, cheaper = own.base_price, None
+        for option in shown:
+            if option.price < reference:
+                reference, cheaper = option.price, option
         # the capacity it frees today: what Gold (else Silver) would have used
-        today = plans.get(Tier.GOLD) or plans.get(Tier.SILVER) or ships
+        today = plans.get(Tier.GOLD) or plans.get(Tier.SILVER) or plans[Tier.OVERFLOW]
         freed = sum(float(ctx.bid[s.node]) * s.workload for s in today)
         where = ", ".join(self.network.node_ids[s.node] for s in today)
         cap, least = policy.overflow_discount_cap, policy.overflow_min_discount
-        discount = _money_floor(min(cap, max(freed, least), base_price))
-        why = self.explainer.discount(discount, cap, freed, where, least)
-        return _Money(cost, base_price, discount, 0.0, why)
+        discount = _money_floor(min(cap, max(freed, least), reference))
+        why = self.explainer.discount(discount, cap, freed, where, least, reference)
+        if cheaper is not None:
+            why += self.explainer.priced_from(
+                cheaper.tier, reference, own.base_price, discount
+            )
+        return dataclasses.replace(
+            own, base_price=reference, discount=discount, why=why
+        )
 
     def _shipments(self, req: CheckoutRequest, ships: Plan) -> tuple[Shipment, ...]:
         net = self.network

@@ -78,10 +78,17 @@ def test_eco_counts_when_the_customer_weighs_it(weighted: bool, shown: int) -> N
 
 
 def test_a_discount_for_waiting_is_a_benefit() -> None:
+    """The option builder prices "Ship later" at least its discount below
+    every other shown option (Gold $8.90, save $2.00: $6.90), so its saving
+    is real; the rule itself still keeps a discounted option at any price
+    (the discount is a benefit), and hides a later option without one (a
+    policy with no least discount, zero bid prices) priced as Gold."""
     gold = _option(Tier.GOLD, 1, 8.90)
-    later = _option(Tier.OVERFLOW, 4, 9.00, discount=2.0)
+    later = _option(Tier.OVERFLOW, 4, 6.90, discount=2.0)
     assert drop_dominated([gold, later], eco_weighted=True)[0] == [gold, later]
-    no_discount = _option(Tier.OVERFLOW, 4, 9.00)
+    dearer = _option(Tier.OVERFLOW, 4, 9.00, discount=2.0)
+    assert drop_dominated([gold, dearer], eco_weighted=True)[0] == [gold, dearer]
+    no_discount = _option(Tier.OVERFLOW, 4, 8.90)
     assert drop_dominated([gold, no_discount], eco_weighted=True)[0] == [gold]
 
 

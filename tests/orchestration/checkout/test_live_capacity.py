@@ -104,6 +104,58 @@ def test_overflow_discount_bound(
     assert ("least $" in over.explanation) is (least > 2 * bid)
 
 
+def test_ship_later_saves_against_every_option_shipping_sooner(
+    router: OnlineRouter,
+) -> None:
+    """TEE to Chicago at 10:30 there, every node 90 % backlogged: Gold ships
+    today from ST-CHI at $10.00; "Ship later" from WH-EAST (economy, its
+    own price $11.00) was $11.00 - $1.00 = $10.00, no saving against Gold,
+    and shown as its discount counts as a benefit. It is now priced from
+    the cheapest other shown option: $10.00 - $1.00. Selected and
+    confirmed, it is the option that was shown."""
+    net = router.network
+    for i, node in enumerate(net.node_ids):
+        event(router, node, "backlog", 0.9 * float(net.capacity[i]), i)
+    chicago_1030 = dt.datetime(
+        2026, 1, 5, 10, 30, tzinfo=dt.timezone(-dt.timedelta(hours=6))
+    )
+    answer = router.generate_fulfillment_options(
+        "C1", [("TEE", 1)], "606", now=chicago_1030
+    )
+    assert ids(answer) == ["gold", "overflow"]
+    gold, over = answer.option("gold"), answer.option("overflow")
+    assert (gold.nodes, gold.delivery_date, gold.price) == (
+        ("ST-CHI",),
+        dt.date(2026, 1, 6),
+        10.0,
+    )
+    assert (over.nodes, over.service, over.ship_date, over.delivery_date) == (
+        ("WH-EAST",),
+        "economy",
+        dt.date(2026, 1, 6),
+        dt.date(2026, 1, 12),
+    )
+    assert (over.price, over.discount, over.label) == (
+        9.0,
+        1.0,
+        "Ship later, save $1.00",
+    )
+    assert over.explanation.endswith(
+        "; discount $1.00 = min(cap $15.00, max(value of the capacity freed "
+        "today at ST-CHI $0.00, least $1.00), price $10.00); priced from "
+        "gold's $10.00 (its own $11.00): $10.00 - $1.00 = $9.00"
+    )
+    assert answer.missing["silver"] == (
+        "dominated by gold: earlier date (2026-01-06 vs 2026-01-10), lower "
+        "price ($10.00 vs $11.00)"
+    )
+    requoted = router.requote(answer.request_id, now=chicago_1030)
+    assert requoted.option("overflow") == over
+    assert router.select(answer.request_id, "overflow", now=chicago_1030).ok
+    confirmed = router.confirm(answer.request_id, now=chicago_1030)
+    assert (confirmed.status, confirmed.nodes) == ("confirmed", ("WH-EAST",))
+
+
 def test_eta_and_price_follow_capacity(router: OnlineRouter) -> None:
     """TEE to Chicago: ST-CHI (ground, 1 day, $10 + $4 handling) beats WH-EAST
     ($13 + $1.50, 3 days); an outage at ST-CHI moves Gold to WH-EAST."""

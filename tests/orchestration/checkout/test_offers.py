@@ -1,11 +1,13 @@
 """Properties of every answer on the tiny network: no dominated option (also
 after a requote with a capacity change), Platinum within the allowance at
-most the Gold price + premium, options in satisfaction order."""
+most the Gold price + premium, "Ship later, save $x" at least $x below every
+other shown option (also with capacity short everywhere), options in
+satisfaction order."""
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +17,11 @@ from hypothesis import strategies as st
 
 from tests.service_fixtures import tiny_router
 from tierflow.formulations.tiers import Pricing, TierPolicy
-from tierflow.orchestration.checkout.results import OptionSet, option_changes
+from tierflow.orchestration.checkout.results import (
+    FulfillmentOption,
+    OptionSet,
+    option_changes,
+)
 from tierflow.orchestration.checkout.router import OnlineRouter
 
 #: C9 and C10 may get Platinum: allowances $27 and $30 cover some upgrades.
@@ -91,6 +97,8 @@ def check_answer(
     over = [o for o in shown if o.tier == "overflow"]
     for o in shown:  # "ship later" ships after every other option ships
         assert not over or o is over[0] or o.ship_date < over[0].ship_date, o.tier
+    if over:
+        _check_saving(over[0], shown)
     scores = [o.satisfaction_score for o in shown]
     assert scores == sorted(scores, reverse=True)
     for o in shown:
@@ -107,6 +115,15 @@ def check_answer(
             assert left is not None and o.upgrade_cost <= left + 1e-9
         else:
             assert o.pricing is Pricing.PRICED and o.upgrade_cost == 0.0
+
+
+def _check_saving(over: FulfillmentOption, shown: Sequence[FulfillmentOption]) -> None:
+    """The overflow's "save $x" is true against every other shown option
+    (all ship sooner): it is cheaper than each by at least its discount."""
+    for o in shown:
+        if o is not over and over.discount > 0:
+            assert over.price < o.price, (o.tier, o.price, over.price)
+            assert over.price <= round(o.price - over.discount, 2), o.tier
 
 
 @settings(
@@ -171,3 +188,50 @@ def test_every_requote_after_a_capacity_change(
     for change in option_changes(before, after):
         if change["change"] == "removed":
             assert change["reason"] == after.missing[change["option_id"]]
+
+
+@pytest.fixture(scope="module", params=[0.0, _POLICY.platinum_premium])
+def short(
+    tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
+) -> Iterator[OnlineRouter]:
+    """Every node 95 % backlogged: capacity is short, overflow is offered
+    wherever another tier can still ship."""
+    policy = _POLICY.with_changes(platinum_premium=request.param)
+    with tiny_router(tmp_path_factory.mktemp("short"), policy=policy) as r:
+        net = r.network
+        r.apply_capacity_events(
+            [
+                {
+                    "event_id": f"b{i}",
+                    "ts": "2026-01-03T00:00:00Z",
+                    "node_id": node,
+                    "type": "backlog",
+                    "value": 0.95 * float(net.capacity[i]),
+                }
+                for i, node in enumerate(net.node_ids)
+            ]
+        )
+        yield r
+
+
+@settings(
+    max_examples=100,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+@given(**_CHECKOUT)
+def test_every_answer_with_capacity_short(
+    short: OnlineRouter,
+    when: dt.datetime,
+    cart: list[tuple[str, int]],
+    dest: str,
+    customer: str,
+    prefer: dict[str, float] | None,
+) -> None:
+    """The overflow was priced from its own node's price alone: "Ship later,
+    save $1.00" at $10.00 next to Gold's $10.00, which ships sooner (the
+    saving false), and kept, as its discount counts as a benefit."""
+    answer = short.generate_fulfillment_options(
+        customer, cart, dest, now=when, preferences=prefer
+    )
+    check_answer(answer, prefer, short.policy)
