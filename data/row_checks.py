@@ -145,9 +145,25 @@ def blank_cells(
     return np.asarray(values.isna() | (text == ""), dtype=bool)
 
 
+def cell_text(values: pd.Series) -> pd.Series:
+    """``values`` as a CSV holds them: a float column's whole numbers without
+    ``.0`` (pandas writes an integer column with a gap as float64 to Parquet,
+    and its ids ``123.0`` matched no ``123`` of a CSV table), every other
+    value as ``str`` gives it."""
+    if values.dtype.kind != "f":
+        return values.astype("str")
+    number = values.to_numpy(dtype=np.float64)
+    whole = np.isfinite(number) & (number == np.floor(number))
+    fits = whole & (np.abs(number) < 2.0**63)  # int64's text, no Python loop
+    text = values.astype("str").to_numpy(dtype=object)
+    text[fits] = number[fits].astype(np.int64).astype(str)
+    text[whole & ~fits] = [str(int(v)) for v in number[whole & ~fits]]
+    return pd.Series(text, index=values.index, dtype="str")
+
+
 def check_ids(checks: RowChecks, values: pd.Series, name: str) -> pd.Series:
     """Stripped ids; a blank one is a missing value, a long one an error."""
-    ids = values.astype("str").str.strip()
+    ids = cell_text(values).str.strip()
     checks.add(name, "missing value", blank_cells(values, ids), values)
     too_long = np.asarray(ids.str.len() > MAX_ID_LENGTH, dtype=bool)
     checks.add(name, f"longer than {MAX_ID_LENGTH} characters", too_long, values)

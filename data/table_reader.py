@@ -27,6 +27,7 @@ from tierflow.data.limits import (
     TimeWindow,
     control_character_error,
 )
+from tierflow.data.row_checks import cell_text
 from tierflow.data.text_files import check_names_once, read_csv_records
 
 Kind = Literal["str", "int", "float", "bool", "hhmm", "timezone", "datetime", "date"]
@@ -121,7 +122,9 @@ def _raw_frame(path: Path) -> pd.DataFrame:
                 f"not a readable Parquet file ({_first_line(exc)})", file=path.name
             ) from None
         frame = _parquet_days(frame)
-        frame = frame.astype(object).where(frame.notna(), "").astype(str)
+        frame = pd.DataFrame(
+            {name: cell_text(frame[name]) for name in frame.columns}, index=frame.index
+        ).where(frame.notna(), "")
         lines = np.arange(2, len(frame) + 2, dtype=np.int64)
     else:
         frame, lines = read_csv_records(path, path.name)

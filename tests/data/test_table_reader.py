@@ -152,6 +152,18 @@ def test_a_parquet_timestamp_at_midnight_is_a_date(tmp_path: Path) -> None:
     )
 
 
+def test_a_parquet_id_column_of_whole_floats_reads_as_whole_numbers(
+    tmp_path: Path,
+) -> None:
+    """pandas writes an integer id column with a gap as float64: its ids were
+    read '123.0', which matched no '123' of another table (a CSV's text)."""
+    path = tmp_path / "t.parquet"
+    ids = pd.Series([123, None, 7], dtype="Int64").astype("float64")
+    pd.DataFrame({"id": ids.fillna(8.5), "count": [1, 2, 3]}).to_parquet(path)
+    frame, _ = read_table(path, "t", COLUMNS)
+    assert frame["id"].tolist() == ["123", "8.5", "7"]
+
+
 def test_a_parquet_column_named_twice_is_named(tmp_path: Path) -> None:
     """pyarrow writes a column name twice; it was "not a readable Parquet
     file (Multiple matches for FieldRef.Name(id) ...)", and a transaction

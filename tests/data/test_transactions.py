@@ -109,6 +109,22 @@ def test_parquet_typed_columns(tmp_path: Path) -> None:
     np.testing.assert_allclose(log.amount, [1.5, 2.5])
 
 
+def test_parquet_float_customer_ids_read_as_whole_numbers(tmp_path: Path) -> None:
+    """An integer id column with a gap is float64 in pandas' Parquet: '7.0'
+    and '7' were two customers, and no score or order matched '7.0'."""
+    frame = pd.DataFrame(
+        {
+            "customer_id": [7.0, 8.0, 7.0, 2.0**53, 0.5],
+            "order_date": pd.to_datetime(["2024-02-01"] * 5),
+            "amount": [1.5, 2.5, 1.0, 1.0, 1.0],
+        }
+    )
+    path = tmp_path / "t.parquet"
+    frame.to_parquet(path)
+    log, _ = read_transactions(path)
+    assert sorted(log.customer_ids) == ["0.5", "7", "8", "9007199254740992"]
+
+
 # (file name, content, expected message) — one bad thing per file
 BAD_FILES = [
     (
