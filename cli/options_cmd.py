@@ -84,7 +84,7 @@ def render(answer: OptionSet) -> str:
     )
     lines = [
         f"request {answer.request_id}  dest {answer.dest}  "
-        f"at {answer.created_at.isoformat()}",
+        f"at {answer.created_at.astimezone(dt.UTC).isoformat()}",
         f"customer {c.customer_id}: predicted spend ${c.predicted_spend:,.2f} "
         f"({c.segment}; {c.source}); {thr}",
         "",

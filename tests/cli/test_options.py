@@ -83,6 +83,18 @@ def test_options_text(tmp_path: Path) -> None:
     assert "platinum: not offered: no CLTV scores stored" in out
 
 
+def test_options_text_prints_the_instant_in_utc(tmp_path: Path) -> None:
+    """The text header printed ``created_at`` in the offset ``--now`` was
+    written in, where docs/cli.md and ``--json`` say UTC."""
+    code, out = _run(
+        tmp_path,
+        *("--customer", "C1", "--items", "TEE:1", "--dest", "100"),
+        *("--now", "2026-01-05T10:30:00-06:00"),
+    )
+    assert code == 0, out
+    assert out.splitlines()[0].endswith("  at 2026-01-05T16:30:00+00:00"), out
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
