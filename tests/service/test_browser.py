@@ -1386,7 +1386,9 @@ def test_ops_says_its_load_failed_and_tries_again(
     assert page.locator("#nodes tbody tr").count() == 0
     page.unroute("**/v1/capacity")
     page.unroute("**/v1/stream*")
-    page.wait_for_function("() => document.querySelectorAll('#nodes tbody tr').length === 3")
+    page.wait_for_function(
+        "() => document.querySelectorAll('#nodes tbody tr').length === 3"
+    )
     assert page.locator("#capacity-asof").inner_text().startswith("Capacity as of ")
     assert page.locator("#map [data-node-id]").count() == 3
     page.wait_for_selector("#live-status[data-state='live']", timeout=20_000)
