@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import resource
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
@@ -50,6 +51,8 @@ log = logging.getLogger("tierflow.service")
 MIN_API_KEY_LENGTH = 16
 #: Default request-body limit (a 50-line cart is about 3 kB).
 DEFAULT_MAX_BODY_BYTES = 64 * 1024
+#: Open event streams at most, whatever the open-file limit allows.
+MAX_STREAMS = 10_000
 #: One warning per distinct store error in this many seconds (a locked
 #: store fails every request; the access log has each of them).
 STORE_ERROR_LOG_EVERY_S = 10.0
@@ -75,6 +78,7 @@ def create_app(
     poll_s: float = 1.0,
     metrics: bool = True,
     access_log: bool = True,
+    max_streams: int | None = None,
 ) -> FastAPI:
     """The HTTP app over one router (see ``docs/service.md``).
 
@@ -97,12 +101,19 @@ def create_app(
         Count requests and checkouts and serve ``/metrics`` (Prometheus).
     access_log
         Log one line per request (logger ``tierflow.access``, INFO).
+    max_streams
+        Open event streams at most (``GET /v1/stream``; more are 503): each
+        holds a connection. Default: half the process's open-file limit, at
+        most :data:`MAX_STREAMS`, so streams cannot take every descriptor.
     """
     secret = _checked_key(api_key)
     if max_body_bytes < 1024:
         raise InputError(
             "must be >= 1024", field="max_body_bytes", value=max_body_bytes
         )
+    streams = _default_max_streams() if max_streams is None else max_streams
+    if not isinstance(streams, int) or streams < 1:
+        raise InputError("must be >= 1", field="max_streams", value=streams)
     now = clock or _wall_clock
     hub = LiveHub(router, now, poll_s=poll_s)
     follower = CapacityFollower(router, hub.notify, now)
@@ -117,6 +128,7 @@ def create_app(
     app.state.service = ServiceState(
         router=router, hub=hub, clock=now, api_key=secret,
         pages=PageReader(router, allocation_dir), offload=offload, metrics=observed,
+        max_streams=streams,
     )  # fmt: skip
     app.state.hub = hub  # the server closes it first on shutdown
     app.state.follower = follower
@@ -195,6 +207,15 @@ def _checked_key(api_key: str) -> bytes:
             f"must be at least {MIN_API_KEY_LENGTH} characters", field="api_key"
         )
     return api_key.strip().encode()
+
+
+def _default_max_streams() -> int:
+    """Half the open-file limit (the rest for the other requests, the store,
+    the logs), at most :data:`MAX_STREAMS`."""
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft == resource.RLIM_INFINITY:
+        return MAX_STREAMS
+    return max(1, min(MAX_STREAMS, soft // 2))
 
 
 def _wall_clock() -> dt.datetime:

@@ -1,4 +1,5 @@
-"""Every HTTP request's id, access log line and metrics, in one ASGI layer.
+"""Every HTTP request's id, access log line and metrics, in one ASGI layer
+(which also adds the security headers, :mod:`tierflow.service.security_headers`).
 
 The request id is the caller's ``X-Request-ID`` when it is a sane token
 (else a new one); it is sent back in the response's ``X-Request-ID`` and is
@@ -23,6 +24,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from tierflow.data.logging_setup import REQUEST_ID, SECRET_SUFFIXES
 from tierflow.service.metrics import UNMATCHED, Metrics, method_label
 from tierflow.service.request_limits import TIMED_OUT
+from tierflow.service.security_headers import with_security_headers
 
 #: The access log's logger (one INFO line per request).
 ACCESS_LOGGER = "tierflow.access"
@@ -135,7 +137,8 @@ class RequestObserver:
                 answer.stream = (b"content-type", b"text/event-stream") in [
                     (k, v.split(b";")[0]) for k, v in headers
                 ]
-                message = {**message, "headers": [*headers, header]}
+                headers = with_security_headers([*headers, header])
+                message = {**message, "headers": headers}
             await send(message)
 
         start = time.perf_counter()

@@ -100,6 +100,7 @@ class ServiceState:
     network: their round trips overlap), or None to run them on the event
     loop (an embedded store: a thread hop costs more than the call's reads).
     ``metrics``: what the routes report (a no-op when metrics are off).
+    ``max_streams``: open event streams at most (more are 503).
     """
 
     router: OnlineRouter
@@ -109,6 +110,7 @@ class ServiceState:
     pages: PageReader
     offload: ThreadPoolExecutor | None = None
     metrics: Metrics = field(default_factory=Metrics)
+    max_streams: int = 10_000
 
     async def call(self, func: Callable[..., _R], /, *args: Any, **kw: Any) -> _R:
         """``func(*args, **kw)``: in an ``offload`` thread when there are

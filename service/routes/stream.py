@@ -14,6 +14,8 @@ from tierflow.service.live import Subscriber
 from tierflow.service.state import State
 
 router = APIRouter(tags=["live"])
+#: A stream refused for want of room is asked again after this many seconds.
+STREAMS_RETRY_AFTER_S = 5
 _ERROR_SCHEMA = {"$ref": "#/components/schemas/ErrorResponse"}
 
 
@@ -71,6 +73,15 @@ async def _subscription(
         yield None
         return
     hub = state.hub
+    if hub.n_subscribers >= state.max_streams:
+        # each stream holds a connection: one client opening thousands took
+        # every file descriptor and the server refused every shopper
+        raise ApiError(
+            503,
+            f"too many open streams ({state.max_streams} on this server); "
+            "retry shortly",
+            headers={"Retry-After": str(STREAMS_RETRY_AFTER_S)},
+        )
     sub = await hub.subscribe(request_id, capacity=capacity)
     try:
         yield sub
@@ -96,7 +107,8 @@ _Subscription = Annotated[Subscriber | None, Depends(_subscription)]
         },
         503: {
             "description": "The state store cannot be read to find the "
-            "checkout (retry).",
+            "checkout, or the server has as many open streams as it takes "
+            "(`Retry-After`); retry.",
             "content": {"application/json": {"schema": _ERROR_SCHEMA}},
         },
     },

@@ -2,13 +2,16 @@
 "use strict";
 
 const tf = (() => {
-  // Create an element: el("div", {class: "x", dataset: {id: "1"}}, child, "text").
+  // Create an element: el("div", {class: "x", dataset: {id: "1"}, style: {width: "4px"}}, child, "text").
   function el(tag, attrs, ...children) {
     const node = document.createElement(tag);
     for (const [k, v] of Object.entries(attrs || {})) {
       if (v === null || v === undefined || v === false) continue;
       if (k === "dataset") Object.assign(node.dataset, v);
       else if (k === "text") node.textContent = v;
+      // styles through the CSSOM: the pages' Content-Security-Policy refuses
+      // a style attribute (style-src 'self')
+      else if (k === "style") Object.assign(node.style, v);
       else if (k.startsWith("on")) node.addEventListener(k.slice(2), v);
       else node.setAttribute(k, v === true ? "" : v);
     }

@@ -203,7 +203,7 @@
       el(
         "td",
         { class: "num", dataset: { field: "score" } },
-        el("span", { class: "bar", style: `width:${Math.round(40 * n.score)}px;background:${scoreColor(n.score)}` }),
+        el("span", { class: "bar", style: { width: `${Math.round(40 * n.score)}px`, background: scoreColor(n.score) } }),
         n.score.toFixed(2),
       ),
       el("td", { class: "num", dataset: { field: "utilization" }, text: closed ? "closed" : pct(n.utilization) }),

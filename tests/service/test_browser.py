@@ -572,7 +572,7 @@ def test_a_focused_details_keeps_the_focus_across_a_live_update(
     page.focus("[data-option-id='gold'] summary")
     page.keyboard.press("Enter")  # opens it
     post_events(server.url, OUTAGE)  # Gold moves to WH-EAST: the cards rebuilt
-    page.wait_for_function("document.body.dataset.revision === '2'")
+    page.wait_for_function("() => document.body.dataset.revision === '2'")
     focused = page.evaluate(
         "[document.activeElement.tagName, "
         "document.activeElement.closest('[data-option-id]')?.dataset.optionId]"
@@ -597,9 +597,9 @@ def test_a_focused_option_a_live_update_drops_hands_the_focus_on(
     assert _tiers(page) == ["gold", "silver"]
     page.focus("#option-silver")
     page.keyboard.press("Space")
-    page.wait_for_function("document.body.dataset.selected === 'silver'")
+    page.wait_for_function("() => document.body.dataset.selected === 'silver'")
     post_events(server.url, {**OUTAGE, "event_id": "ops-2", "value": False})
-    page.wait_for_function("document.body.dataset.revision === '2'")
+    page.wait_for_function("() => document.body.dataset.revision === '2'")
     assert _tiers(page) == ["gold"]
     assert page.evaluate("document.body.dataset.selected") == "gold"
     assert page.evaluate("document.activeElement.id") == "option-gold"
@@ -653,7 +653,7 @@ def test_options_that_change_while_the_order_is_placed_are_not_confirmed(
     page.route("**/select", lambda route: held.append(route))
     page.click("#confirm")
     page.wait_for_function(
-        "document.querySelector('#confirm').textContent === 'Placing your order…'"
+        "() => document.querySelector('#confirm').textContent === 'Placing your order…'"
     )
     post_events(server.url, OUTAGE)
     _revision(page, 2)
@@ -720,7 +720,7 @@ def test_an_order_edited_after_its_options_came_is_not_placed_as_it_was(
     page.click("#confirm", force=True)  # a click on the disabled button
     page.click("#get-options")
     page.wait_for_function(
-        "document.body.dataset.edited === '' && !document.querySelector('#confirm').disabled"
+        "() => document.body.dataset.edited === '' && !document.querySelector('#confirm').disabled"
     )
     page.click("#confirm")
     page.wait_for_selector("#confirmation:not([hidden])")
@@ -746,13 +746,13 @@ def test_the_page_says_it_is_loading_and_takes_no_order_meanwhile(
     pending: list[Any] = []
     page.route("**/v1/options", lambda route: pending.append(route))  # held here
     page.click("#get-options")
-    page.wait_for_function("document.getElementById('get-options').disabled")
+    page.wait_for_function("() => document.getElementById('get-options').disabled")
     assert page.locator("#get-options").inner_text() == "Finding delivery options…"
     assert page.locator("#confirm").is_disabled()
     assert page.locator("#options").get_attribute("aria-busy") == "true"
     route = pending[0]
     route.fulfill(response=route.fetch())
-    page.wait_for_function("!document.getElementById('get-options').disabled")
+    page.wait_for_function("() => !document.getElementById('get-options').disabled")
     assert page.locator("#get-options").inner_text() == "Show delivery options"
     assert page.locator("#confirm").is_enabled()
     assert page.locator("#options").get_attribute("aria-busy") is None
@@ -962,7 +962,7 @@ def test_options_that_come_back_clear_the_sorry_none_line(
         cancelled = client.post(f"/v1/checkouts/{other}/cancel")
         assert cancelled.status_code == 200, cancelled.text
     post_events(server.url, OUTAGE)  # the map moves: the checkout is re-answered
-    page.wait_for_function("document.body.dataset.revision === '2'")
+    page.wait_for_function("() => document.body.dataset.revision === '2'")
     assert _tiers(page) != []
     assert page.locator("#error").is_hidden()
     assert page.locator("#confirm").is_enabled()
@@ -1136,7 +1136,7 @@ def test_a_hung_server_is_given_up_on_and_the_buttons_come_back(
     held: list[Any] = []
     page.route("**/v1/options", lambda route: held.append(route))  # never answered
     page.click("#get-options")
-    page.wait_for_function("document.getElementById('get-options').disabled")
+    page.wait_for_function("() => document.getElementById('get-options').disabled")
     page.clock.run_for(14_000)
     assert page.locator("#get-options").inner_text() == "Finding delivery options…"
     page.clock.run_for(2_000)
@@ -1151,7 +1151,7 @@ def test_a_hung_server_is_given_up_on_and_the_buttons_come_back(
     page.route("**/confirm", lambda route: held.append(route))  # never answered
     page.click("#confirm")
     page.wait_for_function(
-        "document.getElementById('confirm').textContent === 'Placing your order…'"
+        "() => document.getElementById('confirm').textContent === 'Placing your order…'"
     )
     page.clock.run_for(16_000)
     page.wait_for_selector("#error:not([hidden])")
@@ -1386,7 +1386,9 @@ def test_ops_says_its_load_failed_and_tries_again(
     assert page.locator("#nodes tbody tr").count() == 0
     page.unroute("**/v1/capacity")
     page.unroute("**/v1/stream*")
-    page.wait_for_function("document.querySelectorAll('#nodes tbody tr').length === 3")
+    page.wait_for_function(
+        "() => document.querySelectorAll('#nodes tbody tr').length === 3"
+    )
     assert page.locator("#capacity-asof").inner_text().startswith("Capacity as of ")
     assert page.locator("#map [data-node-id]").count() == 3
     page.wait_for_selector("#live-status[data-state='live']", timeout=20_000)
@@ -1449,7 +1451,7 @@ def test_an_open_ops_page_says_how_old_a_stale_map_is_now(
         assert "is 2.0 h old" in ops.locator("#capacity-asof").inner_text()
         later[0] = dt.timedelta(hours=1)
         ops.wait_for_function(
-            "document.getElementById('capacity-asof').textContent"
+            "() => document.getElementById('capacity-asof').textContent"
             ".includes('is 3.0 h old')"
         )
     assert errors == []
