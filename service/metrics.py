@@ -24,6 +24,7 @@ from prometheus_client import (
     CollectorRegistry,
     Counter,
     Histogram,
+    disable_created_metrics,
     generate_latest,
     values,
 )
@@ -31,7 +32,12 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
 
-from tierflow.data.store import StoreConflict, StoreUnavailable, on_store_error
+from tierflow.data.store import (
+    StoreConflict,
+    StoreUnavailable,
+    is_postgres_url,
+    on_store_error,
+)
 from tierflow.data.vocabulary import HoldStatus, Tier
 from tierflow.orchestration.checkout.fallback import STORE_ERRORS
 
@@ -103,6 +109,9 @@ def instruments() -> Instruments:
                 # prometheus-client chose in-memory values when it was
                 # imported; the folder was set after that (before any metric)
                 values.ValueClass = values.get_value_class()  # type: ignore[no-untyped-call]
+            # no ``*_created`` gauge beside each counter and histogram series:
+            # multiprocess mode has none, and the docs list none
+            disable_created_metrics()
             _made = _make()
             on_store_error(_count_store_error)
         return _made
@@ -199,6 +208,20 @@ def _count_store_error(backend: str, error: StoreUnavailable) -> None:
     instruments().store_errors.labels(backend, kind).inc()
 
 
+#: The ``kind`` of store error each backend can raise (``tierflow_store_errors_total``).
+STORE_ERROR_KINDS = {
+    "postgres": ("conflict", "unavailable"),
+    "sqlite": ("unavailable",),
+}
+
+
+def store_backend(location: str | None) -> str | None:
+    """The ``backend`` label of a store at ``location`` (None: no store)."""
+    if location is None:
+        return None
+    return "postgres" if is_postgres_url(location) else "sqlite"
+
+
 class Metrics:
     """What the routes and the request middleware report; this base records
     nothing (``tierflow serve --no-metrics``)."""
@@ -243,6 +266,11 @@ class ServiceMetrics(Metrics):
         self._offered = {t: self._m.offered.labels(t.value) for t in Tier}
         self._overflow = {s: self._m.overflow.labels(s) for s in OVERFLOW_STAGES}
         self._gauges = LiveGauges(router)
+        backend = store_backend(router.location)
+        for kind in STORE_ERROR_KINDS.get(backend or "", ()):
+            # at 0 from the start: a series born at 1 hides its first errors
+            # from increase(), and an alert on a short outage never fired
+            self._m.store_errors.labels(backend, kind)
         self.registry = CollectorRegistry()
         folder = multiprocess_dir()
         if folder is not None:
