@@ -751,7 +751,9 @@ def test_a_scrape_has_the_documented_metrics_and_no_other(
     scraped = dict(re.findall(r"^# TYPE (\S+) (\S+)$", text, re.M))
     assert scraped == _documented_metrics()
     kinds = ["conflict", "unavailable"] if backend == "postgres" else ["unavailable"]
-    errors = sorted(re.findall(r"^tierflow_store_errors_total\{(.*)\} (.*)$", text, re.M))
+    errors = sorted(
+        re.findall(r"^tierflow_store_errors_total\{(.*)\} (.*)$", text, re.M)
+    )
     assert errors == [(f'backend="{backend}",kind="{k}"', "0.0") for k in kinds]
 
 
