@@ -13,6 +13,9 @@ on every worker).
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
+import logging
 import os
 import threading
 import time
@@ -29,6 +32,7 @@ from prometheus_client import (
     values,
 )
 from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.mmap_dict import MmapedDict
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
 
@@ -51,6 +55,15 @@ if TYPE_CHECKING:
 
 #: prometheus-client's folder for the values of several processes.
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+#: The files of that folder dead workers' values are added into, per type
+#: (prometheus-client reads every ``<type>_*.db``; what follows the type
+#: names a process only for gauges, which tierflow keeps none of there).
+RESTARTED_FILE = "{}_restarted.db"
+#: Taken shared by a scrape, exclusive while a dead worker's files are
+#: added up (never half of them read, nor a value read twice).
+_LOCK_FILE = ".tierflow-metrics.lock"
+
+log = logging.getLogger("tierflow.service")
 #: Request latency buckets (seconds): a checkout answers in a few ms.
 LATENCY_BUCKETS = (
     0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0,
@@ -111,7 +124,7 @@ def instruments() -> Instruments:
                 values.ValueClass = values.get_value_class()  # type: ignore[no-untyped-call]
             # no ``*_created`` gauge beside each counter and histogram series:
             # multiprocess mode has none, and the docs list none
-            disable_created_metrics()
+            disable_created_metrics()  # type: ignore[no-untyped-call]
             _made = _make()
             on_store_error(_count_store_error)
         return _made
@@ -203,6 +216,43 @@ def count_worker_restart() -> None:
         instruments().worker_restarts.inc()
 
 
+def fold_dead_worker(pid: int) -> None:
+    """Add the counters and histograms of worker ``pid``, dead, into the
+    folder's :data:`RESTARTED_FILE` and delete its own files (the
+    supervisor's, after ``waitpid``). Each worker started again made files
+    of its own, kept for good: a worker dying at start (every second, the
+    supervisor's pace) grew the folder by 128 KiB a second and every scrape
+    by a third of a millisecond per dead worker, until scrapes timed out."""
+    folder = multiprocess_dir()
+    if folder is None:
+        return
+    with _folder_lock(folder, exclusive=True):
+        for kind in ("counter", "histogram"):
+            dead = os.path.join(folder, f"{kind}_{pid}.db")
+            if not os.path.exists(dead):
+                continue
+            try:
+                values_of_dead = MmapedDict.read_all_values_from_file(dead)  # type: ignore[no-untyped-call]
+            except (OSError, ValueError, UnicodeDecodeError) as exc:  # a torn write
+                log.warning("%s: kept, not added up: %s", dead, exc)
+                continue
+            into = MmapedDict(os.path.join(folder, RESTARTED_FILE.format(kind)))  # type: ignore[no-untyped-call]
+            try:
+                for key, value, timestamp, _ in values_of_dead:
+                    before, _ = into.read_value(key)  # type: ignore[no-untyped-call]
+                    into.write_value(key, before + value, timestamp)  # type: ignore[no-untyped-call]
+            finally:
+                into.close()  # type: ignore[no-untyped-call]
+            os.unlink(dead)
+
+
+@contextlib.contextmanager
+def _folder_lock(folder: str, *, exclusive: bool) -> Iterator[None]:
+    with open(os.path.join(folder, _LOCK_FILE), "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
+        yield  # closing the file lets it go
+
+
 def _count_store_error(backend: str, error: StoreUnavailable) -> None:
     kind = "conflict" if isinstance(error, StoreConflict) else "unavailable"
     instruments().store_errors.labels(backend, kind).inc()
@@ -272,7 +322,7 @@ class ServiceMetrics(Metrics):
             # from increase(), and an alert on a short outage never fired
             self._m.store_errors.labels(backend, kind)
         self.registry = CollectorRegistry()
-        folder = multiprocess_dir()
+        self._folder = folder = multiprocess_dir()
         if folder is not None:
             MultiProcessCollector(self.registry, path=folder)  # type: ignore[no-untyped-call]
         else:
@@ -320,7 +370,10 @@ class ServiceMetrics(Metrics):
             self._overflow["confirmed"].inc()
 
     def exposition(self) -> bytes:
-        return generate_latest(self.registry)
+        if self._folder is None:
+            return generate_latest(self.registry)
+        with _folder_lock(self._folder, exclusive=False):
+            return generate_latest(self.registry)
 
     def close(self) -> None:
         self._gauges.close()

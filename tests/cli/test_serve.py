@@ -778,6 +778,52 @@ def _serve(
     return proc, f"http://127.0.0.1:{port}", log
 
 
+def test_a_dead_workers_values_are_added_up_and_its_files_go(tmp_path: Path) -> None:
+    """``--workers 2``, 3 checkouts, then each worker killed (SIGKILL) twice:
+    the supervisor adds a dead worker's counters and histograms into
+    ``*_restarted.db`` and deletes its files, so the folder holds the live
+    processes' files only, and every scrape still says 3 (never 0, never 6).
+    Each dead worker's files were kept for good: a worker crashing at start
+    grew the folder by 128 KiB and every scrape by a third of a millisecond
+    a second, until the scrapes timed out."""
+    folder = tmp_path / "metrics"
+    folder.mkdir()
+    env = {"PROMETHEUS_MULTIPROC_DIR": str(folder)}
+    proc, base, log = _two_workers(tmp_path, env, "--no-pin-cpus")
+    options = (
+        'tierflow_http_request_duration_seconds_count{method="POST",'
+        'route="/v1/options"} 3.0'
+    )
+    try:
+        _wait_up(base, log)
+        for _ in range(3):
+            _start(base, select=False)
+        for kills in (2, 4):
+            workers = _children(proc.pid)
+            for worker in workers:
+                os.kill(worker, signal.SIGKILL)
+            _wait_for(
+                lambda w=workers: (  # type: ignore[misc]
+                    len(_children(proc.pid)) == 2
+                    and not set(w) & set(_children(proc.pid))
+                )
+            )
+            _wait_up(base, log)
+            for _ in range(4):  # each on a new connection: either worker answers
+                text = httpx.get(f"{base}/metrics", timeout=10).text
+                assert "\ntierflow_option_sets_total 3.0\n" in text, text
+                assert options in text, text
+                assert f"\ntierflow_worker_restarts_total {kills}.0\n" in text
+        alive = {str(pid) for pid in [proc.pid, *_children(proc.pid)]}
+        pids = {p.stem.split("_", 1)[1] for p in folder.glob("*.db")}
+        assert pids <= alive | {"restarted"}, sorted(pids)
+        assert (folder / "counter_restarted.db").exists()
+    finally:
+        proc.send_signal(signal.SIGINT)
+        code = proc.wait(30)
+    assert code == 0, log.read_text()
+
+
 def _option_sets(counter_file: Path) -> float:
     """``tierflow_option_sets_total`` in one worker's file."""
     from prometheus_client.multiprocess import MultiProcessCollector
