@@ -28,7 +28,7 @@ from fastapi import FastAPI
 
 from tierflow.data.errors import TierflowError
 from tierflow.service.cpus import pin_process, worker_cpu
-from tierflow.service.metrics import count_worker_restart
+from tierflow.service.metrics import count_worker_restart, fold_dead_worker
 from tierflow.service.server import ServiceServer, server_config, tune_gc
 
 log = logging.getLogger("tierflow.service")
@@ -170,6 +170,7 @@ class _Supervisor:
             log.warning(
                 "worker %d (pid %d) %s; starting it again", slot, pid, ended(status)
             )
+            fold_dead_worker(pid)
             count_worker_restart()
             time.sleep(max(0.0, self.started[slot] + RESTART_S - time.monotonic()))
             if not self.stopping:

@@ -716,6 +716,114 @@ def test_metrics_add_up_every_worker(tmp_path: Path) -> None:
     assert code == 0, log.read_text()
 
 
+#: The metrics table of ``docs/service.md`` ("Metrics").
+_DOCS = Path(__file__).parents[2] / "docs" / "service.md"
+
+
+def _documented_metrics() -> dict[str, str]:
+    """Each metric of the docs' table and its type."""
+    text = _DOCS.read_text().split("\n### Metrics\n", 1)[1]
+    table = text.split("**Bounded labels.**", 1)[0]
+    return dict(re.findall(r"^\| `(tierflow_\w+)` \| (\w+) \|", table, re.M))
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_a_scrape_has_the_documented_metrics_and_no_other(
+    state_location: Path | str, workers: str, tmp_path: Path
+) -> None:
+    """A fresh server, one checkout held: its scrape's families are the docs'
+    table, names and types, one worker or several. One worker's added a
+    ``*_created`` gauge for every counter and histogram series (the docs
+    list none; several workers had none), doubling the series. The store's
+    errors are there at 0 from the start, per kind its backend can raise:
+    they appeared with the first error, so ``increase()`` missed it and an
+    alert on a short outage never fired."""
+    backend = "postgres" if isinstance(state_location, str) else "sqlite"
+    proc, base, log = _serve(tmp_path, state_location, "--workers", workers)
+    try:
+        _wait_up(base, log)
+        _start(base, select=True)  # tierflow_checkouts_total's first series
+        text = httpx.get(f"{base}/metrics", timeout=10).text
+    finally:
+        proc.send_signal(signal.SIGINT)
+        code = proc.wait(30)
+    assert code == 0, log.read_text()
+    scraped = dict(re.findall(r"^# TYPE (\S+) (\S+)$", text, re.M))
+    assert scraped == _documented_metrics()
+    kinds = ["conflict", "unavailable"] if backend == "postgres" else ["unavailable"]
+    errors = sorted(
+        re.findall(r"^tierflow_store_errors_total\{(.*)\} (.*)$", text, re.M)
+    )
+    assert errors == [(f'backend="{backend}",kind="{k}"', "0.0") for k in kinds]
+
+
+def _serve(
+    tmp_path: Path, state: Path | str, *extra: str
+) -> tuple[subprocess.Popen[bytes], str, Path]:
+    """``tierflow serve --state state *extra`` on the tiny network and a free
+    port: the process, its base URL and its log."""
+    port = free_port()
+    command = [
+        str(Path(sys.executable).with_name("tierflow")), "serve", "--port", str(port),
+        "--network", str(TINY_NETWORK), "--state", str(state), *extra,
+    ]  # fmt: skip
+    log = tmp_path / "serve.log"
+    with open(log, "w") as out:
+        proc = subprocess.Popen(
+            command,
+            env={**os.environ, API_KEY_ENV: "cli-test-key-0123456789"},
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    return proc, f"http://127.0.0.1:{port}", log
+
+
+def test_a_dead_workers_values_are_added_up_and_its_files_go(tmp_path: Path) -> None:
+    """``--workers 2``, 3 checkouts, then each worker killed (SIGKILL) twice:
+    the supervisor adds a dead worker's counters and histograms into
+    ``*_restarted.db`` and deletes its files, so the folder holds the live
+    processes' files only, and every scrape still says 3 (never 0, never 6).
+    Each dead worker's files were kept for good: a worker crashing at start
+    grew the folder by 128 KiB and every scrape by a third of a millisecond
+    a second, until the scrapes timed out."""
+    folder = tmp_path / "metrics"
+    folder.mkdir()
+    env = {"PROMETHEUS_MULTIPROC_DIR": str(folder)}
+    proc, base, log = _two_workers(tmp_path, env, "--no-pin-cpus")
+    options = (
+        'tierflow_http_request_duration_seconds_count{method="POST",'
+        'route="/v1/options"} 3.0'
+    )
+    try:
+        _wait_up(base, log)
+        for _ in range(3):
+            _start(base, select=False)
+        for kills in (2, 4):
+            workers = _children(proc.pid)
+            for worker in workers:
+                os.kill(worker, signal.SIGKILL)
+            _wait_for(
+                lambda w=workers: (  # type: ignore[misc]
+                    len(_children(proc.pid)) == 2
+                    and not set(w) & set(_children(proc.pid))
+                )
+            )
+            _wait_up(base, log)
+            for _ in range(4):  # each on a new connection: either worker answers
+                text = httpx.get(f"{base}/metrics", timeout=10).text
+                assert "\ntierflow_option_sets_total 3.0\n" in text, text
+                assert options in text, text
+                assert f"\ntierflow_worker_restarts_total {kills}.0\n" in text
+        alive = {str(pid) for pid in [proc.pid, *_children(proc.pid)]}
+        pids = {p.stem.split("_", 1)[1] for p in folder.glob("*.db")}
+        assert pids <= alive | {"restarted"}, sorted(pids)
+        assert (folder / "counter_restarted.db").exists()
+    finally:
+        proc.send_signal(signal.SIGINT)
+        code = proc.wait(30)
+    assert code == 0, log.read_text()
+
+
 def _option_sets(counter_file: Path) -> float:
     """``tierflow_option_sets_total`` in one worker's file."""
     from prometheus_client.multiprocess import MultiProcessCollector
