@@ -482,8 +482,10 @@ def _page(
         "the nearest node with stock, and in hindsight."
     )
     bound_note = (
-        f"<p class='note'>Hindsight LP bound: {_money(summary['lp_bound'], 2)}, "
-        "the linear relaxation of the whole day solved at once.</p>"
+        f"<p class='note'>Hindsight bound: {_money(summary['lp_bound'], 2)}, "
+        "a proven lower bound: the linear relaxation of the whole day solved "
+        "at once, raised by branch and bound on its guarantee choices within "
+        "the hindsight time limit (the dual bound, never an incumbent).</p>"
         if summary["lp_bound"]
         else ""
     )

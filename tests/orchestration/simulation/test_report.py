@@ -139,6 +139,19 @@ def test_a_share_short_of_all_or_none_never_reads_as_one(day: Any) -> None:
     assert _screen_pct(99.9643) == "99.96 %"
 
 
+def test_the_bound_is_not_called_the_lp_value(day: Any) -> None:
+    """The note called the bound "the linear relaxation of the whole day",
+    but branch and bound raises it within the hindsight time limit
+    (``hindsight_bound``): it is not the LP's value."""
+    _, summary, page, _ = day
+    assert "Hindsight LP bound" not in page
+    assert (
+        f"Hindsight bound: ${summary['lp_bound']:,.2f}, a proven lower bound: the "
+        "linear relaxation of the whole day solved at once, raised by branch and "
+        "bound"
+    ) in " ".join(page.split())
+
+
 def test_checkouts_offered_nothing_are_told_apart_from_customers_who_left(
     day: Any,
 ) -> None:
