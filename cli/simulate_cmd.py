@@ -47,7 +47,11 @@ from tierflow.orchestration.simulation.day import (
     simulate,
 )
 from tierflow.orchestration.simulation.forecast import check_scalable
-from tierflow.orchestration.simulation.report import REPORT_FILES, write_report
+from tierflow.orchestration.simulation.report import (
+    REPORT_FILES,
+    percent_text,
+    write_report,
+)
 
 _log = logging.getLogger("tierflow.cli.simulate")
 
@@ -320,14 +324,22 @@ def _savings_line(v: dict[str, Any]) -> str:
 def _pct(value: float | None) -> str:
     """A percentage, or "n/a" where there was nothing to count (no
     Platinum order, no checkout that chose)."""
-    return "n/a" if value is None else f"{value:.1f} %"
+    return "n/a" if value is None else f"{percent_text(value)} %"
+
+
+def _offered_nothing(s: dict[str, Any]) -> str:
+    """`` (23 offered nothing)``: the checkouts counted as left that had no
+    option to choose from."""
+    n = s.get("no_options") or 0
+    return f" ({n} offered nothing)" if n else ""
 
 
 def _screen(s: dict[str, Any], out: Path) -> str:
     lines = [
         f"tierflow simulate — {s['day']}",
         f"  checkouts {s['checkouts']:,}: {s['confirmed']:,} confirmed, "
-        f"{s['abandoned']} left, {s['cancelled']} cancelled; recommended taken "
+        f"{s['abandoned']} left{_offered_nothing(s)}, {s['cancelled']} cancelled; "
+        "recommended taken "
         f"{_pct(s['recommended_taken_pct'])}",
         "  tiers     " + ", ".join(f"{k} {v}" for k, v in s["tier_mix"].items()),
         f"  Platinum offered {s['platinum_offered']}; overflow offered "

@@ -621,9 +621,10 @@ class DayAllocator:
             utilization_trace=self.ledger.trace,
             n_orders=o.n_orders,
             tiers=tiers,
-            # no bid prices, no forecast used (it said "intraday")
+            # no bid prices (none asked for, or a hindsight run, which sees
+            # the day), no forecast used (it said "intraday")
             forecast=self.bids.forecast.source
-            if self.settings.use_bid_prices
+            if self.settings.batch_bid_prices
             else "none",
             repriced=repriced,
         )

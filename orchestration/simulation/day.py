@@ -113,6 +113,11 @@ class SimulationResult:
             "checkouts": len(c),
             "confirmed": len(done),
             "abandoned": int((c["status"] == ABANDONED).sum()),
+            # of them, those the checkout offered nothing (no stock or room
+            # for the cart): lost to the network, not the customer's choice
+            "no_options": int(
+                ((c["status"] == ABANDONED) & (c["offered"].fillna("") == "")).sum()
+            ),
             "cancelled": int((c["status"] == HoldStatus.CANCELLED).sum()),
             "tier_mix": {
                 str(k): int(v) for k, v in done["chosen"].value_counts().items()

@@ -68,7 +68,19 @@ def _f(v: Any, digits: int = 2, suffix: str = "") -> str:
 
 
 def _pct(v: float | None, digits: int = 1) -> str:
-    return _f(v, digits, " %")
+    return "–" if v is None else f"{percent_text(v, digits)} %"
+
+
+def percent_text(v: float, digits: int = 1) -> str:
+    """``v`` (a percentage) to ``digits`` decimals, or more where those would
+    read as all or none when it is neither: 2,801 promises kept of 2,802
+    read "100.0 %" (99.96 %)."""
+    while digits < 4 and (
+        (v != 0 and round(v, digits) == 0)
+        or (abs(v) < 100 and abs(round(v, digits)) == 100)
+    ):
+        digits += 1
+    return f"{v:,.{digits}f}"
 
 
 def _count(n: int, noun: str) -> str:
@@ -219,7 +231,7 @@ def _promises(summary: dict[str, Any]) -> str:
         cells = [
             "–"
             if not c or not c["orders"]
-            else f"{c['kept']:,} of {c['orders']:,} ({100 * c['kept'] / c['orders']:.1f} %)"
+            else f"{c['kept']:,} of {c['orders']:,} ({_pct(100 * c['kept'] / c['orders'])})"
             for c in counts
         ]
         rows.append([tier.title(), *cells])
@@ -309,8 +321,15 @@ def _hindsight_caveat(summary: dict[str, Any]) -> str:
 
 def _checkouts(s: dict[str, Any]) -> str:
     """The day's checkouts in one paragraph."""
+    nothing = s.get("no_options") or 0
+    of_them = (
+        f": {nothing:,} of them offered no option, the network having no stock "
+        "or room for the cart"
+        if nothing
+        else ""
+    )
     return f"""<p>{s["checkouts"]:,} checkouts, {s["confirmed"]:,} confirmed
-({s["abandoned"]} abandoned, {s["cancelled"]} cancelled); the recommended
+({s["abandoned"]:,} abandoned{of_them}; {s["cancelled"]:,} cancelled); the recommended
 option was taken in {_pct(s["recommended_taken_pct"])} of confirmed checkouts;
 Platinum was offered {_count(s["platinum_offered"], "time")}. Outage:
 {_e(s["outage_node"] or "none")}.</p>"""
@@ -463,8 +482,10 @@ def _page(
         "the nearest node with stock, and in hindsight."
     )
     bound_note = (
-        f"<p class='note'>Hindsight LP bound: {_money(summary['lp_bound'], 2)}, "
-        "the linear relaxation of the whole day solved at once.</p>"
+        f"<p class='note'>Hindsight bound: {_money(summary['lp_bound'], 2)}, "
+        "a proven lower bound: the linear relaxation of the whole day solved "
+        "at once, raised by branch and bound on its guarantee choices within "
+        "the hindsight time limit (the dual bound, never an incumbent).</p>"
         if summary["lp_bound"]
         else ""
     )

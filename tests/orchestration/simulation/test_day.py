@@ -74,6 +74,9 @@ def _check_policies(summary: dict[str, Any], out: Path) -> None:
             figures["total_cost"], abs=0.005
         )
     assert summary["policies"]["cpsat + bid prices"]["forecast"] == "history"
+    # the others use no forecast (hindsight said "intraday": it sees the day)
+    assert summary["policies"]["hindsight"]["forecast"] == "none"
+    assert summary["policies"]["nearest"]["forecast"] == "none"
     assert (out / "history.csv").stat().st_size > 0
 
 

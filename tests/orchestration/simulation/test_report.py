@@ -17,13 +17,18 @@ import pandas as pd
 import pytest
 
 from tests.orchestration.simulation.conftest import SmallDay
+from tierflow.cli.simulate_cmd import _pct as _screen_pct
+from tierflow.cli.simulate_cmd import _screen
 from tierflow.data.network import load_network
 from tierflow.orchestration.simulation.day import SimulationResult
 from tierflow.orchestration.simulation.report import (
     _cards,
     _checkouts,
     _cltv,
+    _promises,
+    _tier_mix,
     _upgrades,
+    percent_text,
 )
 from tierflow.orchestration.simulation.report_plots import draw_plots
 
@@ -112,6 +117,68 @@ def test_a_count_of_one_reads_in_the_singular(day: Any) -> None:
     assert "1 upgrade was confirmed, for 1 customer with" in text
     assert "1 order moved" in text
     assert not re.search(r"\b1 (?:times|upgrades|customers|orders)\b", text), text
+
+
+def test_a_share_short_of_all_or_none_never_reads_as_one(day: Any) -> None:
+    """2,801 promises kept of 2,802 read "Promises kept 100.0 %" on the demo
+    day (one Platinum order late); a share that is neither all nor none
+    gets the decimals it needs."""
+    _, summary, _, _ = day
+    one_late = copy.deepcopy(summary)
+    main = one_late["policies"][one_late["savings"]["policy"]]
+    for tier in main["promises_by_tier"]:
+        main["promises_by_tier"][tier].update(orders=0, kept=0, waiting=0)
+    main["promises_by_tier"]["gold"].update(orders=2802, kept=2801)
+    assert '<div class="v">99.96 %</div>' in _cards(one_late)
+    assert "2,801 of 2,802 (99.96 %)" in _promises(one_late)
+    one_late["tier_mix"] = {"gold": 2000, "platinum": 1}
+    assert "<td>0.05 %</td>" in _tier_mix(one_late)
+    assert [percent_text(v) for v in (100.0, 0.0, 99.96, 0.004, 42.04)] == [
+        "100.0", "0.0", "99.96", "0.004", "42.0"
+    ]  # fmt: skip
+    assert _screen_pct(99.9643) == "99.96 %"
+
+
+def test_the_bound_is_not_called_the_lp_value(day: Any) -> None:
+    """The note called the bound "the linear relaxation of the whole day",
+    but branch and bound raises it within the hindsight time limit
+    (``hindsight_bound``): it is not the LP's value."""
+    _, summary, page, _ = day
+    assert "Hindsight LP bound" not in page
+    assert (
+        f"Hindsight bound: ${summary['lp_bound']:,.2f}, a proven lower bound: the "
+        "linear relaxation of the whole day solved at once, raised by branch and "
+        "bound"
+    ) in " ".join(page.split())
+
+
+def test_checkouts_offered_nothing_are_told_apart_from_customers_who_left(
+    day: Any,
+) -> None:
+    """The demo day's 130 "left" held 23 checkouts that were offered no
+    option at all (no stock or room for the cart), read as the choice
+    model's 3 % who leave; summary.json counts them (``no_options``, of
+    ``abandoned``), the screen and the report say so."""
+    result, summary, _, out = day
+    written = pd.read_csv(out / "checkouts.csv")
+    nothing = (written["status"] == "abandoned") & written["offered"].isna()
+    assert summary["no_options"] == int(nothing.sum())
+    c = result.checkouts.copy()
+    confirmed = c.index[c["status"] == "confirmed"][:2]
+    c.loc[confirmed, ["status", "offered"]] = ["abandoned", ""]
+    s = dataclasses.replace(result, checkouts=c).summary()
+    assert s["no_options"] == summary["no_options"] + 2
+    assert s["abandoned"] == summary["abandoned"] + 2
+    shown = {**summary, "abandoned": 130, "cancelled": 68, "no_options": 23}
+    assert "130 left (23 offered nothing), 68 cancelled;" in _screen(shown, out)
+    text = " ".join(re.sub(r"<[^>]+>", " ", _checkouts(shown)).split())
+    assert (
+        "(130 abandoned: 23 of them offered no option, the network having no "
+        "stock or room for the cart; 68 cancelled)"
+    ) in text
+    none = {**shown, "no_options": 0}
+    assert "130 left, 68 cancelled;" in _screen(none, out)
+    assert "(130 abandoned; 68 cancelled)" in " ".join(_checkouts(none).split())
 
 
 def test_the_overflow_work_shipped_on_the_day_is_what_the_allocation_did(
