@@ -21,6 +21,7 @@
     chosen: null, // the selected option id
     picked: false, // the shopper picked `chosen` (else: it is the recommendation)
     stream: null,
+    retry: null, // the timer that opens a refused stream again
     busy: false,
     placing: false, // this page's select and confirm are under way
     done: false,
@@ -387,6 +388,8 @@
   function closeStream() {
     if (state.stream) state.stream.close();
     state.stream = null;
+    if (state.retry) clearTimeout(state.retry);
+    state.retry = null;
     $("live-status").dataset.state = "off";
     $("live-status").textContent = "live updates off";
   }
@@ -462,14 +465,58 @@
     document.body.dataset.revision = String(answer.revision);
   }
 
+  // the page shows no map: its stream sends only this checkout's events
+  const streamUrl = (requestId) =>
+    `/v1/stream?request_id=${encodeURIComponent(requestId)}&capacity=false`;
+
+  // Seconds before a stream refused for now is opened again, when the
+  // answer does not say (`Retry-After`), and the most the page waits.
+  const STREAM_RETRY_S = 5;
+  const STREAM_RETRY_MAX_S = 60;
+
+  // A stream the browser gave up on (an answer that is no stream: it does
+  // not retry) is asked once more, by fetch, for its status: a 404 (the
+  // checkout is over) ends it, anything else (a 503: the server has as many
+  // open streams as it takes; unreachable) is opened again after the
+  // answer's Retry-After. The page said "live updates off" for good after a
+  // 503, and its prices were no longer kept up to date.
+  async function streamRefused(requestId) {
+    const abort = new AbortController();
+    let status = 0;
+    let retry = NaN;
+    try {
+      const resp = await fetch(streamUrl(requestId), { signal: abort.signal });
+      status = resp.status;
+      retry = Number(resp.headers.get("Retry-After"));
+    } catch (err) {
+      status = 0; // unreachable: try again later
+    } finally {
+      abort.abort(); // a stream that now opens is not read here
+    }
+    const current = () =>
+      state.answer && state.answer.request_id === requestId && !state.done && !state.stream;
+    if (!current()) return;
+    if (status === 404 || status === 410) {
+      document.body.dataset.streamEnded = "1";
+      return;
+    }
+    if (status === 200) return openStream(requestId); // a place came free meanwhile
+    const wait = Math.min(STREAM_RETRY_MAX_S, retry >= 1 ? retry : STREAM_RETRY_S);
+    $("live-status").dataset.state = "paused";
+    $("live-status").textContent = `live updates paused: trying again in ${wait} s`;
+    document.body.dataset.streamRetry = String(wait);
+    state.retry = setTimeout(() => {
+      state.retry = null;
+      if (current()) openStream(requestId);
+    }, wait * 1000);
+  }
+
   function openStream(requestId) {
     closeStream();
-    // the page shows no map: its stream sends only this checkout's events
-    const es = new EventSource(
-      `/v1/stream?request_id=${encodeURIComponent(requestId)}&capacity=false`,
-    );
+    const es = new EventSource(streamUrl(requestId));
     state.stream = es;
     delete document.body.dataset.streamEnded;
+    delete document.body.dataset.streamRetry;
     const status = $("live-status");
     es.onopen = () => {
       status.dataset.state = "live";
@@ -478,10 +525,10 @@
     es.onerror = () => {
       if (state.stream !== es) return;
       if (es.readyState === EventSource.CLOSED) {
-        // refused for good (a 404: the checkout is over): the browser does
-        // not retry, and "reconnecting…" stayed for ever
+        // refused: for good (a 404: the checkout is over; "reconnecting…"
+        // stayed for ever) or for now (a 503), which streamRefused tells
         closeStream();
-        document.body.dataset.streamEnded = "1";
+        streamRefused(requestId);
         return;
       }
       status.dataset.state = "reconnecting";
