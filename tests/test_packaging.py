@@ -10,6 +10,7 @@ from __future__ import annotations
 import fcntl
 import subprocess
 import sys
+import tarfile
 import zipfile
 from pathlib import Path
 
@@ -53,6 +54,63 @@ def wheel(tmp_path_factory: pytest.TempPathFactory, worker_id: str) -> Path:
             found = list(shared.glob("tierflow-*.whl"))
     (built,) = found
     return built
+
+
+@pytest.fixture(scope="module")
+def dist(tmp_path_factory: pytest.TempPathFactory, worker_id: str) -> Path:
+    """``python -m build``'s sdist and the wheel it builds from that sdist
+    (what a ``pip install`` of the sdist gets), with the build's output in
+    ``build.log``; once per run, under the ``wheel`` fixture's lock."""
+    base = tmp_path_factory.getbasetemp()
+    shared = (base if worker_id == "master" else base.parent) / "tierflow-wheel"
+    out = shared / "dist"
+    out.mkdir(parents=True, exist_ok=True)
+    with (shared / ".lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (out / "build.log").exists():
+            done = subprocess.run(
+                [sys.executable, "-m", "build", "-o", str(out), str(ROOT)],
+                capture_output=True,
+                text=True,
+            )
+            assert done.returncode == 0, done.stdout + done.stderr
+            (out / "build.log").write_text(done.stdout + done.stderr)
+    return out
+
+
+def test_the_build_leaves_no_package_out(dist: Path) -> None:
+    """setuptools warned that ``tierflow.data.sample`` (the sample CSVs'
+    folder) "would be ignored": package-data is the one list of data files."""
+    assert (
+        "absent from the `packages` configuration"
+        not in (dist / "build.log").read_text()
+    )
+
+
+def test_sdist_holds_the_package_and_no_test_modules(dist: Path) -> None:
+    """setuptools added ``tests/test*.py`` (four modules without the
+    conftest they import) to the sdist; MANIFEST.in prunes ``tests``."""
+    (sdist,) = dist.glob("tierflow-*.tar.gz")
+    with tarfile.open(sdist) as tar:
+        names = {n.split("/", 1)[1] for n in tar.getnames() if "/" in n}
+    assert not [n for n in names if n.split("/")[0] == "tests"]
+    assert {"pyproject.toml", "README.md", "MANIFEST.in"} <= names
+    for shipped in (
+        "tierflow/py.typed",
+        "tierflow/data/sample/hubs.csv",
+        "tierflow/service/static/checkout.html",
+        "tierflow/orchestration/simulation/report_template.html",
+        "tierflow/benchmarks/data/gap/gap1.txt",
+    ):
+        assert shipped in names, shipped
+    assert "tierflow/data/sample/build_geonames_tables.py" not in names
+
+
+def test_the_wheel_built_from_the_sdist_is_the_wheel_of_the_tree(
+    dist: Path, wheel: Path
+) -> None:
+    (from_sdist,) = dist.glob("tierflow-*.whl")
+    assert zipfile.ZipFile(from_sdist).namelist() == zipfile.ZipFile(wheel).namelist()
 
 
 def test_wheel_holds_only_the_tierflow_namespace(wheel: Path) -> None:

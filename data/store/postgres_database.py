@@ -16,10 +16,16 @@ from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 import pandas as pd
-import psycopg
-from psycopg_pool import ConnectionPool, PoolTimeout
 
 from tierflow.data.errors import InputError, TierflowError
+from tierflow.data.extras import MissingExtraError
+
+try:  # the one line naming the extra, as `open_store` gives, on a direct import
+    import psycopg
+    from psycopg_pool import ConnectionPool, PoolTimeout
+except ImportError:
+    raise MissingExtraError("PostgreSQL store", "postgres") from None
+
 from tierflow.data.store import pool_log
 from tierflow.data.store.database import (
     Rows,

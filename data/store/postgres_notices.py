@@ -14,8 +14,13 @@ import threading
 import time
 from typing import Any
 
-import psycopg
-from psycopg import sql
+from tierflow.data.extras import MissingExtraError
+
+try:  # the one line naming the extra on a direct import (as in postgres_database)
+    import psycopg
+    from psycopg import sql
+except ImportError:
+    raise MissingExtraError("PostgreSQL store", "postgres") from None
 
 #: How long the reader waits for notices before it looks for new channels
 #: or a close.

