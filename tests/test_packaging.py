@@ -94,7 +94,7 @@ def test_sdist_holds_the_package_and_no_test_modules(dist: Path) -> None:
     with tarfile.open(sdist) as tar:
         names = {n.split("/", 1)[1] for n in tar.getnames() if "/" in n}
     assert not [n for n in names if n.split("/")[0] == "tests"]
-    assert {"pyproject.toml", "README.md", "MANIFEST.in"} <= names
+    assert {"pyproject.toml", "README.md", "MANIFEST.in", "LICENSE"} <= names
     for shipped in (
         "tierflow/py.typed",
         "tierflow/data/sample/hubs.csv",
