@@ -182,7 +182,9 @@
   // What the shopper gets besides the date and price.
   function perks(o) {
     const out = [];
-    if (o.discount > 0) out.push(`You save ${money(o.discount)} by waiting`);
+    // the label says "save $X" already; the price is at least that below
+    // every other option shown, each of which ships sooner (options.py)
+    if (o.discount > 0) out.push(`At least ${money(o.discount)} less than every option that ships sooner`);
     if (o.pricing === "upgrade") {
       const extra = o.standard_price === null ? 0 : o.price - o.standard_price;
       out.push(

@@ -28,6 +28,7 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.orchestration.checkout.helpers import event as apply_event
 from tests.service.helpers import OUTAGE, confirm_tee
 from tests.service.replicas import post_events, replicas
 from tests.service_fixtures import API_KEY, MONDAY_10, live_server, tiny_router
@@ -1455,3 +1456,29 @@ def test_an_open_ops_page_says_how_old_a_stale_map_is_now(
             ".includes('is 3.0 h old')"
         )
     assert errors == []
+
+
+def test_the_ship_later_card_says_what_waiting_saves_against_the_others(
+    browser: Any, tmp_path: Path
+) -> None:
+    """Every node 90 % backlogged: the page offers "Ship later". Its card's
+    label says "save $X"; its perk said the same again ("You save $X by
+    waiting") where it can say what is new: the price is at least $X below
+    every other option shown, each of which ships sooner."""
+    with live_server(tmp_path) as (server, router):
+        for i, node in enumerate(router.network.node_ids):
+            cap = float(router.network.capacity[i])
+            apply_event(router, node, "backlog", 0.9 * cap, i)
+        errors: list[str] = []
+        page = _page(browser, server.url + "/", errors)
+        _ask(page, page.eval_on_selector("#customer option", "o => o.value"))
+        assert "overflow" in _tiers(page)
+        card = "#options .option-card[data-tier='overflow']"
+        perks = page.inner_text(f"{card} [data-field='perks']")
+        label = page.inner_text(card)
+        saving = re.search(r"save (\$\d+\.\d\d)", label)
+        assert saving is not None, label
+        assert perks.startswith(
+            f"At least {saving.group(1)} less than every option that ships sooner"
+        ), perks
+        assert errors == []
