@@ -84,7 +84,7 @@ def dominators(
 
 def _why(option: FulfillmentOption, by: FulfillmentOption) -> WhyNot:
     """``dominated by gold: same date, lower price ($8.90 vs $45.74)``, and
-    ``Guaranteed next-day isn't shown: Standard shipping arrives the same
+    ``Guaranteed next-day isn't shown: “Standard shipping” arrives the same
     day for less.``"""
     earlier = by.delivery_date != option.delivery_date
     if earlier:

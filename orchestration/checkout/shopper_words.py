@@ -96,4 +96,5 @@ def beaten_by(
     """Another offered option arrives no later for no more."""
     when = "arrives sooner" if earlier else "arrives the same day"
     cost = "for less" if cheaper else "for the same price"
-    return WhyNot(operator, f"{label} isn't shown: {other} {when} {cost}.")
+    # the other's label quoted: "Ship later, save $1.00" read as a clause
+    return WhyNot(operator, f"{label} isn't shown: “{other}” {when} {cost}.")

@@ -161,7 +161,7 @@ def _low_cltv_sees_why_not(page: Any) -> Any:
         "Guaranteed next-day is a perk for our most loyal customers."
     )
     assert page.text_content("#missing li[data-tier='silver']") == (
-        "Lowest price isn't shown: Standard shipping arrives sooner for less."
+        "Lowest price isn't shown: “Standard shipping” arrives sooner for less."
     )
     # what the shopper reads (every Details closed): no node, score or CLTV
     shown = page.inner_text("#options-panel")

@@ -41,7 +41,7 @@ def test_the_tiny_networks_reasons(router: OnlineRouter) -> None:
     )
     assert dict(answer.unavailable) == {
         "platinum": "Guaranteed next-day is a perk for our most loyal customers.",
-        "silver": "Lowest price isn't shown: Standard shipping arrives sooner "
+        "silver": "Lowest price isn't shown: “Standard shipping” arrives sooner "
         "for less.",
         "overflow": "Ship later (with a discount for waiting) is offered on our "
         "busiest days only; today your order can ship right away.",
