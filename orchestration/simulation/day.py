@@ -47,6 +47,7 @@ from tierflow.orchestration.simulation.forecast import (
     PRIOR_WEIGHT,
     rest_of_day_forecast,
     scaled_capacity,
+    staffed_capacity,
 )
 from tierflow.orchestration.simulation.settings import SimulationSettings
 
@@ -62,6 +63,7 @@ __all__ = [
     "scaled_capacity",
     "segment_sizes",
     "simulate",
+    "staffed_capacity",
 ]
 
 #: The files :func:`simulate` writes in its folder.
@@ -269,9 +271,12 @@ def simulate(
     note("carts", None)
     if shoppers is None:
         shoppers = read_shoppers(network)
-    carts, capacity = _carts(network, settings, out, shoppers)
+    carts = _carts(network, settings, out, shoppers)
     _say_unscored_shoppers(store_path, carts)
     demand = _history_forecast(network, settings, out, shoppers)
+    # staffed in the morning from what is known then: the history's mean day
+    # (regenerated from the seed on a resumed run, so the same capacities)
+    capacity = staffed_capacity(network, demand, settings.utilization)
     note("checkouts", settings.checkouts)
     policy = policy or TierPolicy()
     day = steps.load(_CHECKOUTS)
@@ -356,9 +361,11 @@ def _cltv(
 
 def _carts(
     network: Network, settings: SimulationSettings, out: Path, shoppers: Shoppers
-) -> tuple[pd.DataFrame, NDArray[np.float64]]:
-    """The day's carts in time order (also ``carts.csv``), and the node
-    capacities that put their workload at the settings' utilization."""
+) -> pd.DataFrame:
+    """The day's carts in time order (also ``carts.csv``). The capacities
+    are not scaled from them (:func:`staffed_capacity`): until 2026-12-04
+    they were, so the day, a spike's included, came in at exactly the
+    settings' utilization, staffed with foresight."""
     spike = Spike.parse(settings.spike) if settings.spike else None
     carts = generate_orders(
         network,
@@ -373,17 +380,13 @@ def _carts(
         carts["created_at"], utc=True, format="ISO8601"
     )
     carts = carts.sort_values("created_at", kind="stable")
-    cart_path = write_orders(
+    write_orders(
         carts.assign(
             created_at=carts["created_at"].dt.strftime("%Y-%m-%dT%H:%M:%SZ"), tier=""
         ),
         out / "carts.csv",
     )
-    cart_orders = read_orders(cart_path, network)
-    capacity = scaled_capacity(
-        network, float(cart_orders.workload(network).sum()), settings.utilization
-    )
-    return carts, capacity
+    return carts
 
 
 def _history_forecast(
@@ -391,8 +394,8 @@ def _history_forecast(
 ) -> DemandForecast:
     """The demand forecast from the :data:`HISTORY_DAYS` days before the day
     (generated at the day's volume, ``history.csv``): the same forecast the
-    batch allocator and the checkout's capacity ticks use, the day's own
-    orders unseen."""
+    batch allocator and the checkout's capacity ticks use, and the day's
+    staffing plan (:func:`staffed_capacity`), the day's own orders unseen."""
     history = generate_orders(
         network,
         n_orders=settings.checkouts * HISTORY_DAYS,

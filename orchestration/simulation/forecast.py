@@ -1,6 +1,7 @@
-"""The simulated day's capacity prior: node capacities at the day's
-utilization, and the work each node can still expect (shown to the capacity
-monitor; how much of the day has passed comes from the history's
+"""The simulated day's capacity plan: node capacities staffed in the morning
+from the history (its mean day of work at the day's utilization), and the work
+each node can still expect (shown to the capacity monitor; how much of the day
+has passed comes from the history's
 :class:`~tierflow.capacity.demand_forecast.DemandForecast`)."""
 
 from __future__ import annotations
@@ -29,6 +30,37 @@ def check_scalable(network: Network) -> None:
         )
 
 
+def history_day_workload(network: Network, demand: DemandForecast) -> float | None:
+    """The history's mean work per day: ``demand``'s past orders' workload
+    over their days (their dates at their destinations); ``None`` without a
+    history (no past orders)."""
+    pool = demand.pool
+    if pool is None or pool.orders.n_orders == 0:
+        return None
+    days = np.unique(local_order_dates(pool.orders, network)).size
+    return float(pool.orders.workload(network).sum()) / max(days, 1)
+
+
+def staffed_capacity(
+    network: Network, demand: DemandForecast, utilization: float
+) -> NDArray[np.float64]:
+    """The day's node capacities as staffed in the morning: scaled so the
+    history's mean day of work (:func:`history_day_workload`) is
+    ``utilization`` of the network. The day itself may come in above or
+    below the plan; its own orders are not read.
+
+    Raises
+    ------
+    InputError
+        ``demand`` has no history: there is nothing known before the day to
+        staff it from (``simulate`` always generates one).
+    """
+    per_day = history_day_workload(network, demand)
+    if per_day is None:
+        raise InputError("no orders to staff the day from", field="history")
+    return scaled_capacity(network, per_day, utilization)
+
+
 def scaled_capacity(
     network: Network, workload: float, utilization: float
 ) -> NDArray[np.float64]:
@@ -46,20 +78,20 @@ def day_prior(
     utilization: float,
 ) -> NDArray[np.float64]:
     """Each node's work the day is expected to bring, as known before it:
-    the history's mean work per day (``demand``'s past orders over their
-    local dates), spread by capacity share.
+    the history's mean work per day (:func:`history_day_workload`), spread
+    by capacity share.
 
-    Not ``capacity × utilization``: the simulated day's capacities are
-    scaled from its own carts' workload (:func:`scaled_capacity`), so that
-    product is the day's realized total, which the monitor cannot know in
-    the morning. Without a history (``demand`` has no past orders) the plan's
-    utilization of the capacity is all there is.
+    On the simulated day this is ``capacity × utilization``: the capacities
+    are staffed from the same history (:func:`staffed_capacity`). It is
+    computed from the history all the same, so the prior never depends on
+    how the capacities were set (until 2026-12-04 they were scaled from the
+    day's own carts, and that product was the day's realized total). Without
+    a history (``demand`` has no past orders) the plan's utilization of the
+    capacity is all there is.
     """
-    pool = demand.pool
-    if pool is None or pool.orders.n_orders == 0:
+    per_day = history_day_workload(network, demand)
+    if per_day is None:
         return np.asarray(capacity * utilization, dtype=np.float64)
-    days = np.unique(local_order_dates(pool.orders, network)).size
-    per_day = float(pool.orders.workload(network).sum()) / max(days, 1)
     share = capacity / max(float(capacity.sum()), 1e-12)
     return np.asarray(share * per_day, dtype=np.float64)
 
@@ -70,7 +102,8 @@ def rest_of_day_forecast(
     """Work each node can still expect today: a run-rate shrunk toward a prior.
 
     The day's total is ``(committed + w · prior) / (elapsed + w)`` (early in
-    the day the prior — capacity share × utilization — dominates; later the
+    the day the prior — the history's mean day at the node's capacity
+    share, :func:`day_prior` — dominates; later the
     observed run rate), times the share of the day still to come.
     """
     total = (committed + PRIOR_WEIGHT * prior) / (elapsed + PRIOR_WEIGHT)

@@ -105,11 +105,13 @@ def test_an_outage_before_any_work_takes_the_busiest_expected_node(
 def test_the_monitor_prior_is_the_history_not_the_day_total(
     tmp_path: Path, tiny_network: Network
 ) -> None:
-    """The day's capacities are scaled from its own carts' workload, so
-    capacity x utilization is the day's realized total: the monitor's prior
-    came from it and knew, at the first tick, how busy the day would be.
-    Two days alike at 09:00 and one twice as heavy later must show the
-    monitor the same forecast then, the history's mean day."""
+    """The day's capacities were scaled from its own carts' workload (until
+    2026-12-04; now from the history), so capacity x utilization was the
+    day's realized total: the monitor's prior came from it and knew, at the
+    first tick, how busy the day would be. Whatever the capacities, the
+    prior is the history's: two days alike at 09:00 and one twice as heavy
+    later must show the monitor the same forecast then, the history's mean
+    day."""
     past = generate_orders(
         tiny_network, n_orders=14 * 50, days=14, seed=3, start=DAY - dt.timedelta(14)
     )

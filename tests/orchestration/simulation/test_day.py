@@ -13,15 +13,23 @@ import pandas as pd
 import pytest
 
 from tests.orchestration.simulation.conftest import CHECKOUTS, SmallDay
-from tierflow.capacity.demand_forecast import DemandForecast
+from tierflow.capacity.demand_forecast import (
+    DemandForecast,
+    business_day_start,
+    local_order_dates,
+)
 from tierflow.cli.simulate_cmd import _screen
+from tierflow.data.errors import InputError
 from tierflow.data.network import Network
 from tierflow.data.order_generator import generate_orders
 from tierflow.data.orders import read_orders, write_orders
 from tierflow.data.store import SqliteStore
 from tierflow.orchestration.simulation.day import (
+    SimulationSettings,
     _say_unscored_shoppers,
     rest_of_day_forecast,
+    simulate,
+    staffed_capacity,
 )
 
 
@@ -97,6 +105,81 @@ def _check_upgrades(
     assert u["fulfilment_cost"] == main
     assert u["share_of_fulfilment_cost_pct"] == pytest.approx(100 * u["spend"] / main)
     assert "<h2>Platinum upgrades</h2>" in page
+
+
+def _staffed(out: Path, network: Network) -> np.ndarray:
+    """The node capacities the day opened with (its ``sim-cap-*`` events)."""
+    with SqliteStore(out / "state.db") as store:
+        opened = {
+            e.node_id: e.payload["value"]
+            for e in store.events_after(0)
+            if e.event_id.startswith("sim-cap-")
+        }
+    return np.array([opened[n] for n in network.node_ids])
+
+
+def _workload(path: Path, network: Network, before: np.datetime64 | None) -> float:
+    """Mean work per day of an orders file's orders placed before ``before``,
+    over their dates at their destinations."""
+    orders = read_orders(path, network)
+    if before is not None:
+        orders = orders.take(orders.created_at < before)
+    days = np.unique(local_order_dates(orders, network)).size
+    return float(orders.workload(network).sum()) / days
+
+
+def _plan(out: Path, network: Network, utilization: float) -> np.ndarray:
+    """The capacities that put the history's mean day (what had arrived when
+    the day began) at ``utilization`` of the network."""
+    start = business_day_start(dt.date(2026, 1, 19), network)
+    plan = _workload(out / "history.csv", network, start)
+    scale = plan / (utilization * float(network.capacity.sum()))
+    return np.asarray(network.capacity * scale, dtype=np.float64)
+
+
+def test_the_day_is_staffed_from_the_history_not_its_own_carts(
+    small_day: SmallDay, sample_network: Network
+) -> None:
+    """The capacities were scaled so the day's own carts, the 19:00 spike's
+    included, were exactly the utilization: staffed in the morning for what
+    came. They are the history's mean day at 0.92; this day (seed 7: 179.0
+    units of work against the history's 182.25) comes in below that plan."""
+    out, utilization = small_day.out, SimulationSettings().utilization
+    staffed = _staffed(out, sample_network)
+    assert staffed.tolist() == _plan(out, sample_network, utilization).tolist()
+    came = _workload(out / "carts.csv", sample_network, None)
+    assert float(staffed.sum()) > came / utilization
+
+
+def test_a_day_busier_than_planned_runs_past_the_utilization(
+    tmp_path: Path, tiny_network: Network
+) -> None:
+    """A spike day that brings more work than the history's mean day (seed
+    4: 76.5 units against 58.11) is not staffed for it: its capacities are
+    the plan's, below the day's work / 0.92 (they were exactly that)."""
+    settings = SimulationSettings(
+        checkouts=12, seed=4, spike="10:00,5.0", outage_at=None, engine="greedy",
+        time_limit_s=1.0, hindsight_time_limit_s=1.0,
+    )  # fmt: skip
+    simulate(
+        tiny_network,
+        tmp_path / "state.db",
+        tmp_path,
+        settings,
+        publish_cltv=lambda _store, _as_of: {},
+    )
+    staffed = _staffed(tmp_path, tiny_network)
+    plan = _plan(tmp_path, tiny_network, settings.utilization)
+    assert staffed.tolist() == plan.tolist()
+    came = _workload(tmp_path / "carts.csv", tiny_network, None)
+    assert came == 76.5
+    assert float(staffed.sum()) < came / settings.utilization
+
+
+def test_a_day_is_not_staffed_without_a_history(tiny_network: Network) -> None:
+    with pytest.raises(InputError) as caught:
+        staffed_capacity(tiny_network, DemandForecast.intraday(tiny_network), 0.92)
+    assert str(caught.value) == ("field 'history': no orders to staff the day from")
 
 
 def test_the_day_share_comes_from_the_history(
