@@ -205,3 +205,23 @@ def test_kept_scores_until_the_next_refresh(state_location: Path | str) -> None:
         assert values.lookup("C3", Notes()).predicted_spend == 30.0
         values.refresh_s = 0.0
         assert values.lookup("C3", Notes()).predicted_spend == 45.0
+
+
+def test_a_prior_another_process_publishes_reaches_a_running_reader(
+    state_location: Path | str,
+) -> None:
+    """The upgrade's order (docs/store.md): a server reading scores written
+    before the prior was stored gives the percentile; once another process
+    (the daily `cltv retrain --state`) publishes the day's scores with the
+    prior, the server's next refresh gives the prior."""
+    with open_store(state_location) as writer, open_store(state_location) as reader:
+        put_scores(writer)
+        values = CustomerValues(reader, TierPolicy(), refresh_s=0.0)
+        assert values.lookup("stranger", Notes()).predicted_spend == 50.0
+        _scores_with_prior(writer, 12.5)
+        new = values.lookup("stranger", Notes())
+        assert (new.predicted_spend, new.source) == (
+            12.5,
+            "new-customer prior (the CLTV model's forecast of a customer "
+            "acquired on 2026-01-04)",
+        )
