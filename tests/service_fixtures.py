@@ -37,8 +37,9 @@ TEE_TO_CHICAGO: dict[str, Any] = {
 }
 
 
-def put_scores(store: ScoreStore) -> None:
-    """C0..C10 with predicted spend $0..$100 (segments silver ×9, platinum ×2)."""
+def put_scores(store: ScoreStore, new_customer_spend: float | None = None) -> None:
+    """C0..C10 with predicted spend $0..$100 (segments silver ×9, platinum ×2),
+    and the model's new-customer prior beside them when given."""
     store.put_cltv_scores(
         pd.DataFrame(
             {
@@ -50,6 +51,7 @@ def put_scores(store: ScoreStore) -> None:
         ),
         as_of=dt.date(2026, 1, 4),
         model_version="test",
+        new_customer_spend=new_customer_spend,
     )
 
 

@@ -11,7 +11,7 @@ import pytest
 
 from tests.service_fixtures import put_scores
 from tierflow.data.errors import InputError
-from tierflow.data.store import ScoreStore, open_store
+from tierflow.data.store import open_store
 from tierflow.formulations.tier_settings import policy_from_settings
 from tierflow.formulations.tiers import TierPolicy
 from tierflow.orchestration.checkout.customer_value import CustomerValues
@@ -41,30 +41,12 @@ def test_scores_threshold_and_prior(state_location: Path | str) -> None:
         assert not notes.degraded
 
 
-def _scores_with_prior(store: ScoreStore, prior: float) -> None:
-    """C0..C10 at $0..$100 as ``put_scores`` writes them, with the model's
-    new-customer prior stored beside them."""
-    store.put_cltv_scores(
-        pd.DataFrame(
-            {
-                "customer_id": [f"C{i}" for i in range(11)],
-                "predicted_spend": [i * 10.0 for i in range(11)],
-                "p_active": 0.5,
-                "segment": ["silver"] * 9 + ["platinum"] * 2,
-            }
-        ),
-        as_of=dt.date(2026, 1, 4),
-        model_version="test",
-        new_customer_spend=prior,
-    )
-
-
 def test_an_unknown_customer_gets_the_models_prior(state_location: Path | str) -> None:
     """Scores that carry the model's prior: an unscored customer gets it (not
     the median of the scores, 50), said in the source; a prior at the
     Platinum threshold makes the new customer eligible as anyone there."""
     with open_store(state_location) as store:
-        _scores_with_prior(store, 64.5)
+        put_scores(store, 64.5)
         values = CustomerValues(store, TierPolicy(), refresh_s=0.0)
         new = values.lookup("stranger", Notes())
         assert (new.predicted_spend, new.segment, new.platinum_eligible) == (
@@ -77,7 +59,7 @@ def test_an_unknown_customer_gets_the_models_prior(state_location: Path | str) -
             "acquired on 2026-01-04)"
         )
         assert values.lookup("C3", Notes()).predicted_spend == 30.0  # scored: its own
-        _scores_with_prior(store, 90.0)  # the day again: the new prior is read
+        put_scores(store, 90.0)  # the day again: the new prior is read
         again = values.lookup("stranger", Notes())
         assert (again.predicted_spend, again.platinum_eligible) == (90.0, True)
 
@@ -89,7 +71,7 @@ def test_the_percentile_prior_by_choice_or_on_scores_without_one(
     scores carry a prior; scores written without one (before it was stored)
     get the percentile under the default ``"model"``."""
     with open_store(state_location) as store:
-        _scores_with_prior(store, 64.5)
+        put_scores(store, 64.5)
         policy = TierPolicy(
             new_customer_prior="percentile", new_customer_percentile=0.3
         )
@@ -218,7 +200,7 @@ def test_a_prior_another_process_publishes_reaches_a_running_reader(
         put_scores(writer)
         values = CustomerValues(reader, TierPolicy(), refresh_s=0.0)
         assert values.lookup("stranger", Notes()).predicted_spend == 50.0
-        _scores_with_prior(writer, 12.5)
+        put_scores(writer, 12.5)
         new = values.lookup("stranger", Notes())
         assert (new.predicted_spend, new.source) == (
             12.5,
