@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from tierflow.data.store import SqliteStore
 from tierflow.formulations.tiers import TierPolicy
@@ -31,33 +32,31 @@ def _scores(store: SqliteStore, prior: float | None) -> None:
     )  # fmt: skip
 
 
-def test_an_unscored_customer_counts_the_stored_new_customer_prior(
-    tmp_path: Path, make_orders: MakeOrders
+@pytest.mark.parametrize(
+    ("prior", "counted", "why"),
+    [
+        (12.5, 12.5, "the CLTV model's forecast of a customer acquired on 2026-01-04"),
+        (None, 4.0, "50% percentile of the latest scores"),  # scores without one
+    ],
+)
+def test_an_unscored_customer_counts_the_stores_new_customer_prior(
+    tmp_path: Path,
+    make_orders: MakeOrders,
+    prior: float | None,
+    counted: float,
+    why: str,
 ) -> None:
-    """The checkout gave a shopper without a score the model's prior; the
-    allocation of the same order counted it 0 (below every scored customer)."""
+    """The checkout gave a shopper without a score the new-customer prior;
+    the allocation of the same order counted it 0 (below every scored
+    customer)."""
     orders = make_orders(_ROWS)
     with SqliteStore(tmp_path / "state.db") as store:
-        _scores(store, 12.5)
+        _scores(store, prior)
         spend, note = load_predicted_spend(orders, None, store, TierPolicy())
-    np.testing.assert_array_equal(spend, [80.0, 12.5])
+    np.testing.assert_array_equal(spend, [80.0, counted])
     assert note == (
         "1 of 2 orders have no CLTV score (counted as the new-customer prior "
-        "(the CLTV model's forecast of a customer acquired on 2026-01-04): 12.5)"
-    )
-
-
-def test_without_a_stored_prior_the_percentile_of_the_scores_counts(
-    tmp_path: Path, make_orders: MakeOrders
-) -> None:
-    orders = make_orders(_ROWS)
-    with SqliteStore(tmp_path / "state.db") as store:
-        _scores(store, None)
-        spend, note = load_predicted_spend(orders, None, store, TierPolicy())
-    np.testing.assert_array_equal(spend, [80.0, 4.0])
-    assert note == (
-        "1 of 2 orders have no CLTV score (counted as the new-customer prior "
-        "(50% percentile of the latest scores): 4)"
+        f"({why}): {counted:g})"
     )
 
 
