@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import logging
@@ -33,7 +34,6 @@ from tierflow.cli.options import (
 from tierflow.cli.param_types import FiniteFloatRange
 from tierflow.cli.progress import progress_bar
 from tierflow.cli.state_location import STATE_LOCATION, open_state
-from tierflow.data.errors import InputError
 from tierflow.data.extras import require
 from tierflow.data.network import Network
 from tierflow.data.orders import Orders, read_orders
@@ -57,6 +57,7 @@ from tierflow.orchestration.allocation.settings import (
     MAX_BATCH_MINUTES,
     MAX_RELEASE_MINUTES,
 )
+from tierflow.solver import dask_cluster
 from tierflow.solver.partition import BACKENDS
 from tierflow.solver.registry import engine_names
 
@@ -273,7 +274,14 @@ def run_allocate(request: AllocateRequest) -> dict[str, Any]:
         history_path=request.history_path,
     )  # fmt: skip
     location = request.state_path or request.out_dir / "state.db"
-    with open_state(location) as store:
+    # the cluster is an input too: reached and checked before the store
+    # (an unreachable scheduler left OUT/state.db behind, QA)
+    cluster = (
+        dask_cluster.connect(str(request.scheduler))
+        if request.backend == "dask"
+        else contextlib.nullcontext()
+    )
+    with cluster, open_state(location) as store:
         spend, note = given or load_predicted_spend(orders, None, store, tier_policy())
         if note:
             _log.warning("%s", note)
@@ -303,7 +311,7 @@ def run_allocate(request: AllocateRequest) -> dict[str, Any]:
                 on_batch=step, publish_bid_prices=sink.publisher(net.node_ids),
                 forecast=forecast,
             )  # fmt: skip
-            outcome = _run(allocator, request)
+            outcome = allocator.run()
         sink.finish()
         summary = outcome.summary()
         summary["run_id"] = run_id
@@ -392,24 +400,3 @@ def _screen(summary: dict[str, Any], out_dir: Path) -> str:
         f"p95 batch solve {summary['batch_solve_p95_s']:.3f}s; wrote "
         f"{out_dir / 'allocations.csv'} and {out_dir / 'summary.json'}"
     )
-
-
-def _run(allocator: DayAllocator, request: AllocateRequest) -> AllocationOutcome:
-    if request.backend == "dask":
-        return _run_on_dask(allocator, str(request.scheduler))
-    return allocator.run()
-
-
-def _run_on_dask(allocator: DayAllocator, scheduler: str) -> AllocationOutcome:
-    """Run with joblib's dask backend against the scheduler at ``scheduler``."""
-    distributed = require("dask.distributed", feature="dask backend", extra="dask")
-    try:
-        client = distributed.Client(scheduler, timeout=10)
-    except OSError as exc:
-        raise InputError(
-            f"cannot reach the Dask scheduler ({exc})",
-            field="--scheduler",
-            value=scheduler,
-        ) from None
-    with client:
-        return allocator.run()

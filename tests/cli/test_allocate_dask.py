@@ -1,0 +1,181 @@
+"""`tierflow allocate --backend dask` against schedulers and workers that
+cannot run it: one line, exit 1, in a bounded time, nothing written.
+
+Real processes: the command runs as a subprocess; the scheduler is a
+``LocalCluster`` without workers in the test's process, its workers
+``dask worker`` processes whose ``PYTHONPATH`` puts another ``tierflow``
+(or one that cannot be imported) first.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.cli.test_allocate import TINY, _write_orders
+from tests.conftest import ROOT
+from tierflow.solver.dask_cluster import tierflow_version
+
+pytest.importorskip("distributed")
+
+#: ``dask worker`` options: one thread, no dashboard.
+WORKER = ("--nthreads", "1", "--no-dashboard")
+
+
+def _allocate(
+    tmp_path: Path, scheduler: str, timeout: float = 90
+) -> tuple[subprocess.CompletedProcess[str], float]:
+    orders = _write_orders(tmp_path / "orders.csv", 20)
+    args = ["allocate", "--network", str(TINY), "--orders", str(orders)]
+    args += ["--engine", "greedy", "--backend", "dask", "--scheduler", scheduler]
+    args += ["--out", str(tmp_path / "out")]
+    start = time.monotonic()
+    done = subprocess.run(
+        [sys.executable, "-m", "tierflow.cli.entry", *args],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT), "PYTHONWARNINGS": "ignore"},
+        timeout=timeout,
+    )
+    return done, time.monotonic() - start
+
+
+def _last_line(done: subprocess.CompletedProcess[str]) -> str:
+    assert "Traceback" not in done.stderr
+    return done.stderr.strip().splitlines()[-1]
+
+
+def test_a_scheduler_address_that_is_not_one(tmp_path: Path) -> None:
+    done, _ = _allocate(tmp_path, "scheduler.example")
+    assert done.returncode == 1
+    assert _last_line(done) == (
+        "Error: field '--scheduler': value 'scheduler.example': not a Dask "
+        "scheduler address (missing port number in address 'scheduler.example')"
+    )
+    assert not (tmp_path / "out").exists()  # refused before the run
+
+
+@pytest.fixture
+def silent_listener() -> Iterator[int]:
+    """A port that accepts connections and never says a word (another
+    service, a proxy): the Dask handshake waits for an answer."""
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen()
+    accepted: list[socket.socket] = []
+
+    def accept() -> None:
+        while True:
+            try:
+                accepted.append(server.accept()[0])
+            except OSError:
+                return
+
+    threading.Thread(target=accept, daemon=True).start()
+    yield server.getsockname()[1]
+    server.close()
+    for conn in accepted:
+        conn.close()
+
+
+def test_a_scheduler_that_never_answers(tmp_path: Path, silent_listener: int) -> None:
+    # hung for good (ten minutes and counting) until 2026-12-04
+    address = f"tcp://127.0.0.1:{silent_listener}"
+    done, took = _allocate(tmp_path, address, timeout=60)
+    assert done.returncode == 1
+    assert _last_line(done) == (
+        f"Error: field '--scheduler': value '{address}': cannot reach the "
+        "Dask scheduler (no answer within 10 s)"
+    )
+    assert took < 30
+    assert not (tmp_path / "out").exists()
+
+
+_NO_TIERFLOW = (
+    'raise ModuleNotFoundError("No module named \'tierflow\'", name="tierflow")\n'
+)
+
+
+def _fake_tierflow(root: Path, kind: str) -> Path:
+    """A ``tierflow`` for a worker: one that cannot be imported, or one that
+    answers another version."""
+    package = root / "tierflow"
+    (package / "solver").mkdir(parents=True)
+    if kind == "without tierflow":
+        (package / "__init__.py").write_text(_NO_TIERFLOW)
+    else:
+        (package / "__init__.py").write_text("")
+        (package / "solver" / "__init__.py").write_text("")
+        (package / "solver" / "dask_cluster.py").write_text(
+            "def tierflow_version():\n    return '0.0.1'\n"
+        )
+    return root
+
+
+@pytest.mark.slow
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")
+@pytest.mark.filterwarnings("ignore::ResourceWarning")
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
+@pytest.mark.parametrize("kind", ["no worker", "without tierflow", "another version"])
+def test_workers_that_cannot_run_the_partitions(tmp_path: Path, kind: str) -> None:
+    # until 2026-12-04 these ran: workers without tierflow hung a day with
+    # parallel partitions for good (the worker dropped its scheduler link
+    # on each task) and a one-thread cluster ran them all in this process,
+    # unnoticed; with no worker a day that split failed after 10 s with
+    # joblib's advice for Python code, its store left behind
+    from dask.distributed import Client, LocalCluster
+
+    with (
+        LocalCluster(  # type: ignore[no-untyped-call]
+            n_workers=0, processes=True, dashboard_address=":0"
+        ) as cluster,
+        Client(cluster) as client,  # type: ignore[no-untyped-call]
+    ):
+        address = cluster.scheduler_address
+        worker, name = None, ""
+        if kind != "no worker":
+            path = _fake_tierflow(tmp_path / "worker", kind)
+            worker = subprocess.Popen(
+                [sys.executable, "-m", "distributed.cli.dask_worker", address, *WORKER],
+                env={**os.environ, "PYTHONPATH": str(path)},
+                cwd=path,  # not the repository's, whose tierflow/ comes first
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+            client.wait_for_workers(1, timeout=60)
+            (name,) = client.scheduler_info()["workers"]
+        try:
+            done, took = _allocate(tmp_path, address)
+        finally:
+            if worker is not None:
+                worker.terminate()
+                worker.wait(30)
+    local = tierflow_version()
+    if kind == "no worker":
+        why = (
+            "no Dask worker joined the scheduler within 10 s: start workers "
+            "with tierflow installed (dask worker ADDR)"
+        )
+    elif kind == "without tierflow":
+        why = (
+            f"Dask worker {name} cannot run tierflow "
+            f"(ModuleNotFoundError(\"No module named 'tierflow'\")): "
+            f"install tierflow {local} on every worker"
+        )
+    else:
+        why = (
+            f"Dask worker {name} runs tierflow 0.0.1, this command {local}: "
+            f"install tierflow {local} on every worker"
+        )
+    assert done.returncode == 1, done.stderr
+    assert _last_line(done) == (f"Error: field '--scheduler': value '{address}': {why}")
+    assert took < 45
+    assert not (tmp_path / "out").exists()
