@@ -275,7 +275,7 @@ def run_allocate(request: AllocateRequest) -> dict[str, Any]:
     )  # fmt: skip
     location = request.state_path or request.out_dir / "state.db"
     # the cluster is an input too: reached and checked before the store
-    # (an unreachable scheduler left OUT/state.db behind, QA)
+    # (an unreachable one must not leave OUT/state.db behind)
     cluster = (
         dask_cluster.connect(str(request.scheduler))
         if request.backend == "dask"

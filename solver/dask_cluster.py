@@ -4,7 +4,7 @@
 time, before a run writes anything: a scheduler that never answered hung the
 run (``distributed.Client`` waits for the handshake with no time limit), and
 workers without tierflow hung it too (each task failed to unpickle and the
-worker dropped its link to the scheduler, over and over) (QA, 2026-12-04).
+worker dropped its link to the scheduler, over and over).
 :func:`tierflow_version` is what each worker runs for the check.
 """
 

@@ -363,9 +363,9 @@ def _carts(
     network: Network, settings: SimulationSettings, out: Path, shoppers: Shoppers
 ) -> pd.DataFrame:
     """The day's carts in time order (also ``carts.csv``). The capacities
-    are not scaled from them (:func:`staffed_capacity`): until 2026-12-04
-    they were, so the day, a spike's included, came in at exactly the
-    settings' utilization, staffed with foresight."""
+    are not scaled from them but from the history (:func:`staffed_capacity`):
+    scaled from its own carts, the day came in at exactly the settings'
+    utilization, staffed with foresight."""
     spike = Spike.parse(settings.spike) if settings.spike else None
     carts = generate_orders(
         network,

@@ -84,8 +84,8 @@ def day_prior(
     On the simulated day this is ``capacity × utilization``: the capacities
     are staffed from the same history (:func:`staffed_capacity`). It is
     computed from the history all the same, so the prior never depends on
-    how the capacities were set (until 2026-12-04 they were scaled from the
-    day's own carts, and that product was the day's realized total). Without
+    how the capacities were set (scaled from the day's own carts, that
+    product would be the day's realized total). Without
     a history (``demand`` has no past orders) the plan's utilization of the
     capacity is all there is.
     """
