@@ -110,6 +110,9 @@ class CustomerHistory:
     T: FloatArray
     repeat_mean: FloatArray
     frame: pd.DataFrame
+    #: Each customer's first purchase day's quantity (None: the log has none;
+    #: not a feature: :func:`typical_first_order` reads it).
+    first_quantity: FloatArray | None = None
 
     @property
     def n_customers(self) -> int:
@@ -313,6 +316,9 @@ def customer_history(log: TransactionLog, as_of_day: int) -> CustomerHistory:
         T=cols["tenure_days"],
         repeat_mean=np.where(np.isnan(repeat_mean), 0.0, repeat_mean),
         frame=frame,
+        first_quantity=None
+        if days.quantity is None
+        else days.quantity[days.purchase][pur.starts],
     )
 
 
@@ -659,27 +665,24 @@ def build_features(
 NEWCOMER_ID = "\x00new customer"
 
 
-def typical_first_order(log: TransactionLog, as_of_day: int) -> tuple[float, float]:
-    """The median first order of the customers as of ``as_of_day``: the
-    median of each customer's first purchase day's net amount (at least 0:
-    a first day returned in full is not an order), and of its quantity
-    (NaN when the log has none)."""
-    days = _CustomerDays.of(log, as_of_day)
-    pur = _Purchases.of(days)
-    if not len(pur.starts):
-        raise as_of_error("no purchase on or before the as-of date", log, as_of_day)
-    amount = max(float(np.median(pur.value[pur.starts])), 0.0)
-    if days.quantity is None:
+def typical_first_order(history: CustomerHistory) -> tuple[float, float]:
+    """The median first order of ``history``'s customers: the median of each
+    customer's first purchase day's net amount (``first_value``; at least 0:
+    a first day returned in full is not an order), and of its quantity (NaN
+    when the log has none). From the history already summed, not the log
+    again."""
+    amount = max(float(np.median(history.frame["first_value"].to_numpy())), 0.0)
+    if history.first_quantity is None:
         return amount, float("nan")
-    return amount, float(np.median(days.quantity[days.purchase][pur.starts]))
+    return amount, float(np.median(history.first_quantity))
 
 
 def newcomer_features(
-    data: CustomerData, as_of_day: int, window_days: int, btyd: BtydFit
+    data: CustomerData, population: CustomerHistory, window_days: int, btyd: BtydFit
 ) -> FeatureSet:
-    """The features of a customer acquired on ``as_of_day``: one purchase
-    that day of the population's :func:`typical_first_order`, nothing
-    before it (BG/NBD's ``x = t_x = T = 0``).
+    """The features of a customer acquired on ``population``'s as-of day:
+    one purchase that day of the population's :func:`typical_first_order`,
+    nothing before it (BG/NBD's ``x = t_x = T = 0``).
 
     Computed by the functions that compute every customer's, on a log of
     that one purchase, with ``btyd`` (the population's fit) for the
@@ -687,8 +690,8 @@ def newcomer_features(
     reach back a year, as for everyone then); it has no profile row and no
     browsing (as a customer of the log without them).
     """
-    log = data.transactions
-    amount, quantity = typical_first_order(log, as_of_day)
+    log, as_of_day = data.transactions, population.as_of_day
+    amount, quantity = typical_first_order(population)
     one = TransactionLog(
         customer_ids=np.array([NEWCOMER_ID], dtype=object),
         customer=np.zeros(1, dtype=np.int64),

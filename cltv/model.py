@@ -510,8 +510,10 @@ class CLTVModel:
         btyd = forecasts.btyd
         if btyd is None:
             raise InputError("the forecasts carry no BTYD fit")
-        day, horizon = forecasts.history.as_of_day, forecasts.horizon_days
-        feats = newcomer_features(data, day, self._feature_window(horizon), btyd)
+        horizon = forecasts.horizon_days
+        feats = newcomer_features(
+            data, forecasts.history, self._feature_window(horizon), btyd
+        )
         raw = baseline_forecasts(feats.history, btyd, horizon)
         design = self._encoder().design(feats.frame, horizon, raw["bgnbd_gg"])
         raw[MODEL_NAME] = self._fitted_regressor().predict(design)
