@@ -506,21 +506,7 @@ def test_a_stop_under_load_answers_every_request_sent(
     read yet included: QA's 30 clients got 30 resets at each stop (none of
     those requests ran; nothing was half-written)."""
     if workers == "1":
-        port = free_port()
-        command = [
-            str(Path(sys.executable).with_name("tierflow")), "serve", "--port",
-            str(port), "--network", str(TINY_NETWORK),
-            "--state", str(tmp_path / "state.db"),
-        ]  # fmt: skip
-        log = tmp_path / "serve.log"
-        with open(log, "w") as out:
-            proc = subprocess.Popen(
-                command,
-                env={**os.environ, API_KEY_ENV: "cli-test-key-0123456789"},
-                stdout=out,
-                stderr=subprocess.STDOUT,
-            )
-        base = f"http://127.0.0.1:{port}"
+        proc, base, log = _serve(tmp_path, tmp_path / "state.db")
     else:
         proc, base, log = _two_workers(tmp_path, {})
     body = {"customer_id": "C1", "items": [{"sku": "TEE", "quantity": 1}],
@@ -624,22 +610,10 @@ def _two_workers(
     """``tierflow serve --workers 2 *extra`` on the tiny network (``env``
     added to the environment; on ``port``, else a free one): the process,
     its base URL and its log."""
-    port = free_port() if port is None else port
     tmp_path.mkdir(parents=True, exist_ok=True)
-    command = [
-        str(Path(sys.executable).with_name("tierflow")), "serve", "--port", str(port),
-        "--network", str(TINY_NETWORK), "--state", str(tmp_path / "state.db"),
-        "--workers", "2", *extra,
-    ]  # fmt: skip
-    log = tmp_path / "serve.log"
-    with open(log, "w") as out:
-        proc = subprocess.Popen(
-            command,
-            env={**os.environ, API_KEY_ENV: "cli-test-key-0123456789", **env},
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    return proc, f"http://127.0.0.1:{port}", log
+    return _serve(
+        tmp_path, tmp_path / "state.db", "--workers", "2", *extra, env=env, port=port
+    )
 
 
 def _children(pid: int) -> list[int]:
@@ -758,11 +732,16 @@ def test_a_scrape_has_the_documented_metrics_and_no_other(
 
 
 def _serve(
-    tmp_path: Path, state: Path | str, *extra: str
+    tmp_path: Path,
+    state: Path | str,
+    *extra: str,
+    env: dict[str, str] | None = None,
+    port: int | None = None,
 ) -> tuple[subprocess.Popen[bytes], str, Path]:
-    """``tierflow serve --state state *extra`` on the tiny network and a free
-    port: the process, its base URL and its log."""
-    port = free_port()
+    """``tierflow serve --state state *extra`` on the tiny network (``env``
+    added to the environment; on ``port``, else a free one): the process,
+    its base URL and its log."""
+    port = free_port() if port is None else port
     command = [
         str(Path(sys.executable).with_name("tierflow")), "serve", "--port", str(port),
         "--network", str(TINY_NETWORK), "--state", str(state), *extra,
@@ -771,7 +750,7 @@ def _serve(
     with open(log, "w") as out:
         proc = subprocess.Popen(
             command,
-            env={**os.environ, API_KEY_ENV: "cli-test-key-0123456789"},
+            env={**os.environ, API_KEY_ENV: "cli-test-key-0123456789", **(env or {})},
             stdout=out,
             stderr=subprocess.STDOUT,
         )
