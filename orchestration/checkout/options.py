@@ -196,9 +196,11 @@ class OptionBuilder:
             policy.split_shipment_cost * (len(ships) - 1)
         )
         base_price = round(float(policy.price_markup[tier]) * shipping, 2)
-        if tier is Tier.OVERFLOW:
-            return _Money(cost, base_price, 0.0, 0.0, "")
-        capacity_cost = sum(float(ctx.bid[s.node]) * s.workload for s in ships)
+        capacity_cost = (  # the overflow's capacity is freed, not used, today
+            0.0
+            if tier is Tier.OVERFLOW
+            else sum(float(ctx.bid[s.node]) * s.workload for s in ships)
+        )
         return _Money(cost, base_price, 0.0, capacity_cost, "")
 
     def _overflow(
