@@ -27,6 +27,11 @@ SECRET_SUFFIXES = ("api_key", "password", "secret", "token")
 #: carries it as ``request_id``.
 REQUEST_ID: ContextVar[str | None] = ContextVar("tierflow_request_id", default=None)
 _URL_PASSWORD = re.compile(r"(\w+://[^:/@\s]+:)[^@\s]+@")
+_SUFFIXES = "|".join(SECRET_SUFFIXES)
+#: A query parameter named like the secret fields (``?api_key=``,
+#: ``&password=``, ``sslpassword=``), and its value.
+_QUERY_SECRET_NAME = re.compile(rf"(?:{_SUFFIXES})=", re.IGNORECASE)
+_QUERY_SECRET = re.compile(rf"([?&][^&=#\s]*(?:{_SUFFIXES})=)[^&#\s]*", re.IGNORECASE)
 #: Attributes every LogRecord has; the rest of a record's fields are extras
 #: (but ``color_message``: uvicorn's template with terminal colour codes, for
 #: its own console handler, which a JSON line has no use for).
@@ -39,10 +44,14 @@ _RECORD_FIELDS = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None))
 
 
 def redact(text: str) -> str:
-    """``text`` with the password of any ``scheme://user:password@`` URL masked."""
-    if "://" not in text:  # no URL: the common case, without the regex's scan
-        return text
-    return _URL_PASSWORD.sub(r"\1***@", text)
+    """``text`` with the password of any ``scheme://user:password@`` URL
+    masked, and the value of any query parameter named like a secret field
+    (a request's ``?api_key=``, a libpq URL's ``password=``)."""
+    if "://" in text:  # no URL: the common case, without the regex's scan
+        text = _URL_PASSWORD.sub(r"\1***@", text)
+    if "?" in text and _QUERY_SECRET_NAME.search(text):
+        text = _QUERY_SECRET.sub(r"\1***", text)
+    return text
 
 
 def _field(name: str, value: Any) -> Any:

@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from starlette.routing import BaseRoute, Match, Mount
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from tierflow.data.logging_setup import REQUEST_ID, SECRET_SUFFIXES
+from tierflow.data.logging_setup import REQUEST_ID, redact
 from tierflow.service.metrics import UNMATCHED, Metrics, method_label
 from tierflow.service.request_limits import TIMED_OUT
 from tierflow.service.security_headers import with_security_headers
@@ -34,11 +34,6 @@ _SANE_ID = re.compile(r"[A-Za-z0-9._:@/+=-]{1,128}")
 _HEADER = REQUEST_ID_HEADER.lower().encode()
 
 access_log = logging.getLogger(ACCESS_LOGGER)
-#: A query parameter named like the secret fields the logs mask
-#: (:data:`~tierflow.data.logging_setup.SECRET_SUFFIXES`), and its value.
-_SUFFIXES = "|".join(SECRET_SUFFIXES)
-_SECRET_NAME = re.compile(rf"(?:{_SUFFIXES})=", re.IGNORECASE)
-_SECRET_VALUE = re.compile(rf"([?&][^&=#]*(?:{_SUFFIXES})=)[^&#]*", re.IGNORECASE)
 
 
 def route_template(scope: Scope, routes: Sequence[BaseRoute] = ()) -> str:
@@ -197,8 +192,7 @@ def write_access_line(scope: Scope, status: int, seconds: float) -> None:
     query = scope.get("query_string", b"")
     if query and "?" not in path:
         path = f"{path}?{query.decode('latin-1')}"
-    if "?" in path and _SECRET_NAME.search(path):
-        path = _SECRET_VALUE.sub(r"\1***", path)
+    path = redact(path)  # a secret in the query (?api_key=) never logged
     ms = round(seconds * 1e3, 2)
     access_log.info(
         '%s "%s %s HTTP/%s" %d %.1f ms',

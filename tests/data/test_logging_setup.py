@@ -160,3 +160,17 @@ def test_lines_written_while_a_request_is_served_name_it(
         ids = ["req-7" if " [req-7]: " in line else None for line in lines]
         assert lines[1].endswith(" INFO tierflow.test [req-7]: during")
     assert ids == [None, "req-7", "req-7", None]
+
+
+def test_a_secret_in_a_urls_query_is_masked_in_every_log_line() -> None:
+    """The access log masked ``?api_key=`` in a request's path, the store's
+    messages a libpq URL's ``password=``; any other log line (a library's,
+    an error naming a URL) kept a secret query parameter in clear."""
+    assert redact(
+        "to postgresql://ops@/x?host=/run&password=hunter2&sslpassword=pw ok"
+    ) == ("to postgresql://ops@/x?host=/run&password=***&sslpassword=*** ok")
+    assert redact("GET http://h/v1/capacity?API_KEY=k1&x=1") == (
+        "GET http://h/v1/capacity?API_KEY=***&x=1"
+    )
+    assert redact("/v1/stream?token=t&a=b") == "/v1/stream?token=***&a=b"
+    assert redact("no secret: ?page=2&password") == "no secret: ?page=2&password"
