@@ -206,6 +206,24 @@ def _unsendable(key: str) -> str | None:
     show_default=True,
     help="Count requests and checkouts and serve them at /metrics (Prometheus).",
 )
+@option(
+    "--operator-reads",
+    type=click.Choice(["public", "key"]),
+    default="public",
+    show_default=True,
+    help="Who may read the operator data (GET /v1/capacity, /v1/allocation, "
+    "/v1/map, /metrics, and /v1/stream's capacity events): anyone, or only "
+    "callers with the API key, as the operator writes (401 without it, 403 "
+    "for a wrong one; Prometheus sends it as a bearer token).",
+)
+@option(
+    "--samples/--no-samples",
+    default=True,
+    show_default=True,
+    help="Serve GET /v1/samples, the demo's sample customer ids with their "
+    "predicted spend (--no-samples: 404; the checkout page then asks for the "
+    "customer id).",
+)
 def serve_command(
     host: str,
     port: int,
@@ -221,6 +239,8 @@ def serve_command(
     history_path: Path | None,
     access_log: bool,
     metrics: bool,
+    operator_reads: str,
+    samples: bool,
 ) -> None:
     """Serve the checkout API, the checkout page (/) and operations page (/ops).
 
@@ -229,7 +249,8 @@ def serve_command(
     OpenAPI docs at /docs (offline), Prometheus metrics at /metrics.
     Operator writes (POST /v1/capacity/events) need the API key; a key
     generated for the run is written to a file only its owner can read,
-    whose path is printed (the key never is).
+    whose path is printed (the key never is). On the internet:
+    --operator-reads key --no-samples (docs/service.md, "Security").
     """
     key, source = load_api_key(api_key_file)
     settings = _Settings(
@@ -244,6 +265,8 @@ def serve_command(
         metrics,
         access_log,
         _demand(network_dir, history_path),
+        operator_reads,
+        samples,
     )
     from tierflow.service.workers import bind
 
@@ -268,7 +291,7 @@ def serve_command(
         cpus = worker_cpus(pin_cpus, threaded=app.state.service.offload is not None)
         if workers == 1:
             pin_process(worker_cpu(0, cpus))
-        _print_banner(app, host, port, workers, cpus, source)
+        _print_banner(app, host, port, workers, cpus, source, _private(settings))
         if workers > 1:
             close()  # the parent keeps no connection across the fork
             from tierflow.service.server import log_settings
@@ -293,6 +316,17 @@ def serve_command(
 STORE_WAIT_S = 5.0
 
 
+def _private(settings: _Settings) -> list[str]:
+    """The banner's lines on what ``--operator-reads key`` and
+    ``--no-samples`` keep from the public."""
+    lines = []
+    if settings.operator_reads == "key":
+        lines.append("operator reads need the API key (--operator-reads key)")
+    if not settings.samples:
+        lines.append("samples        off: /v1/samples answers 404 (--no-samples)")
+    return lines
+
+
 def _demand(network_dir: Path | None, history: Path | None) -> DemandForecast:
     """The rest-of-day forecast's model: learned from ``--history`` (read and
     checked before anything starts), else today's orders only."""
@@ -306,9 +340,17 @@ def _demand(network_dir: Path | None, history: Path | None) -> DemandForecast:
 
 
 def _print_banner(
-    app: FastAPI, host: str, port: int, workers: int, cpus: Sequence[int], key: str
+    app: FastAPI,
+    host: str,
+    port: int,
+    workers: int,
+    cpus: Sequence[int],
+    key: str,
+    private: Sequence[str] = (),
 ) -> None:
-    """Where everything is (never the key itself)."""
+    """Where everything is (never the key itself), and ``private``: what is
+    kept from the public (said only when asked for: a demo's banner is as
+    it was)."""
     router = app.state.router
     if router.store is not None:
         where = router.store.location
@@ -332,6 +374,8 @@ def _print_banner(
         f"  forecast       {'none' if demand is None else demand.forecaster.source}"
     )
     click.echo(f"  API key        {key}")
+    for line in private:
+        click.echo(f"  {line}")
 
 
 @contextlib.contextmanager
@@ -420,6 +464,8 @@ class _Settings:
     metrics: bool
     access_log: bool
     demand: DemandForecast | None = None
+    operator_reads: str = "public"
+    samples: bool = True
 
     def build(self, worker: bool = False) -> tuple[FastAPI, Callable[[], None]]:
         """A router on the store and the app over it, and how to close them
@@ -446,6 +492,8 @@ class _Settings:
                 allocation_dir=self.allocation_dir,
                 metrics=self.metrics,
                 access_log=self.access_log,
+                operator_reads=self.operator_reads,
+                samples=self.samples,
             )
         except BaseException:
             router.close()

@@ -51,6 +51,9 @@ log = logging.getLogger("tierflow.service")
 MIN_API_KEY_LENGTH = 16
 #: Default request-body limit (a 50-line cart is about 3 kB).
 DEFAULT_MAX_BODY_BYTES = 64 * 1024
+#: Who may read the operator data (``create_app(operator_reads=…)``,
+#: ``serve --operator-reads``): anyone, or callers with the API key.
+OPERATOR_READS = ("public", "key")
 #: Open event streams at most, whatever the open-file limit allows.
 MAX_STREAMS = 10_000
 #: One warning per distinct store error in this many seconds (a locked
@@ -79,6 +82,8 @@ def create_app(
     metrics: bool = True,
     access_log: bool = True,
     max_streams: int | None = None,
+    operator_reads: str = "public",
+    samples: bool = True,
 ) -> FastAPI:
     """The HTTP app over one router (see ``docs/service.md``).
 
@@ -105,6 +110,15 @@ def create_app(
         Open event streams at most (``GET /v1/stream``; more are 503): each
         holds a connection. Default: half the process's open-file limit, at
         most :data:`MAX_STREAMS`, so streams cannot take every descriptor.
+    operator_reads
+        Who may read the operator data (``GET /v1/capacity``,
+        ``/v1/allocation``, ``/v1/map``, ``/metrics`` and the capacity
+        events of ``/v1/stream``): ``"public"`` anyone, ``"key"`` callers
+        with the API key (401 without it, 403 for a wrong one), as one of
+        :data:`OPERATOR_READS`.
+    samples
+        Serve ``GET /v1/samples`` (sample customer ids with their predicted
+        spend, for the demo checkout page); off, it is 404.
     """
     secret = _checked_key(api_key)
     if max_body_bytes < 1024:
@@ -114,6 +128,12 @@ def create_app(
     streams = _default_max_streams() if max_streams is None else max_streams
     if not isinstance(streams, int) or streams < 1:
         raise InputError("must be >= 1", field="max_streams", value=streams)
+    if operator_reads not in OPERATOR_READS:
+        raise InputError(
+            f"must be one of {', '.join(OPERATOR_READS)}",
+            field="operator_reads",
+            value=operator_reads,
+        )
     now = clock or _wall_clock
     hub = LiveHub(router, now, poll_s=poll_s)
     follower = CapacityFollower(router, hub.notify, now)
@@ -128,7 +148,7 @@ def create_app(
     app.state.service = ServiceState(
         router=router, hub=hub, clock=now, api_key=secret,
         pages=PageReader(router, allocation_dir), offload=offload, metrics=observed,
-        max_streams=streams,
+        max_streams=streams, operator_key=operator_reads == "key",
     )  # fmt: skip
     app.state.hub = hub  # the server closes it first on shutdown
     app.state.follower = follower
@@ -136,7 +156,9 @@ def create_app(
     install_error_handlers(app)
     app.add_middleware(BodySizeLimit, max_bytes=max_body_bytes)
     app.add_middleware(HeadAsGet)
-    app.served_routes.extend(include_routes(app, with_metrics=metrics))
+    app.served_routes.extend(
+        include_routes(app, with_metrics=metrics, with_samples=samples)
+    )
     # the checkout calls' lean path first, where the router sits: inside the
     # error handling, before FastAPI's route matching (service/lean.py)
     app.router.middleware_stack = LeanDispatch(

@@ -101,6 +101,9 @@ class ServiceState:
     loop (an embedded store: a thread hop costs more than the call's reads).
     ``metrics``: what the routes report (a no-op when metrics are off).
     ``max_streams``: open event streams at most (more are 503).
+    ``operator_key``: the operator reads (the capacity map, the allocation
+    run, the map outline, ``/metrics``, the stream's capacity events) need
+    the API key, as the operator writes do (``serve --operator-reads key``).
     """
 
     router: OnlineRouter
@@ -111,6 +114,7 @@ class ServiceState:
     offload: ThreadPoolExecutor | None = None
     metrics: Metrics = field(default_factory=Metrics)
     max_streams: int = 10_000
+    operator_key: bool = False
 
     async def call(self, func: Callable[..., _R], /, *args: Any, **kw: Any) -> _R:
         """``func(*args, **kw)``: in an ``offload`` thread when there are
@@ -160,6 +164,23 @@ def check_key(
         )
     if not hmac.compare_digest(given.strip().encode(), state.api_key):
         raise ApiError(403, "wrong API key", field="X-API-Key")
+
+
+async def operator_read(request: Request) -> None:
+    """Operator reads: the API key when the app asks for it on them
+    (``operator_key``), else nothing. A FastAPI dependency that takes only
+    the request, so it adds nothing to the OpenAPI document: these routes
+    are public by default and their documented parameters stay as they were."""
+    state: ServiceState = request.app.state.service
+    if state.operator_key:
+        check_key(
+            state,
+            request.headers.get("x-api-key"),
+            request.headers.get("authorization"),
+        )
+
+
+OperatorRead = Depends(operator_read)
 
 
 class KeyFirstRoute(Utf8JsonRoute):

@@ -19,16 +19,19 @@ from tierflow.service.routes import (
 )
 
 
-def include_routes(app: FastAPI, *, with_metrics: bool = True) -> list[BaseRoute]:
-    """Every router (``/metrics`` unless ``with_metrics`` is off), then the
+def include_routes(
+    app: FastAPI, *, with_metrics: bool = True, with_samples: bool = True
+) -> list[BaseRoute]:
+    """Every router (``/metrics`` unless ``with_metrics`` is off,
+    ``/v1/samples`` unless ``with_samples`` is), then the
     static files the pages and ``/docs`` load. Returns every route served,
     one by one: FastAPI keeps an included router's routes behind one entry
     of the app's, which names no path (the request metrics match a request
     answered before routing against these)."""
-    routers: list[APIRouter] = [
-        checkout.router, capacity.router, stream.router, page_data.router,
-        health.router,
-    ]  # fmt: skip
+    routers: list[APIRouter] = [checkout.router, capacity.router, stream.router]
+    if with_samples:
+        routers.append(page_data.samples_router)
+    routers += [page_data.router, health.router]
     if with_metrics:
         routers.append(metrics.router)
     routers += [pages.router, docs.router]

@@ -1,4 +1,5 @@
-"""Capacity routes: the capacity map, and operator or feed events (API key)."""
+"""Capacity routes: the capacity map (an operator read: the API key with
+``serve --operator-reads key``), and operator or feed events (API key)."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ from tierflow.service.schemas import (
     ErrorResponse,
     IngestOut,
 )
-from tierflow.service.state import KeyFirstRoute, State, require_key
+from tierflow.service.state import KeyFirstRoute, OperatorRead, State, require_key
 
 _WRITE_ERRORS: dict[int | str, dict[str, Any]] = {
     s: {"model": ErrorResponse} for s in (400, 401, 403, 413, 422, 500)
@@ -43,6 +44,7 @@ router = APIRouter(tags=["capacity"])
     "/v1/capacity",
     response_model=CapacityOut,
     summary="Capacity score of every node with its inputs",
+    dependencies=[OperatorRead],
 )
 def get_capacity(state: State) -> JSONResponse:
     """Score = free / nominal capacity in [0, 1]; below

@@ -6,7 +6,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from tierflow.service.metrics import CONTENT_TYPE
-from tierflow.service.state import ServiceState
+from tierflow.service.state import OperatorRead, ServiceState
 
 router = APIRouter(tags=["service"])
 
@@ -21,6 +21,8 @@ router = APIRouter(tags=["service"])
         }
     },
     summary="Prometheus metrics (latency, options per tier, overflow, holds, ...)",
+    # the API key (Prometheus: a bearer token) with --operator-reads key
+    dependencies=[OperatorRead],
 )
 def get_metrics(request: Request) -> Response:
     """Counters summed over every worker of ``tierflow serve --workers N``;

@@ -11,7 +11,7 @@ from fastapi.sse import EventSourceResponse, ServerSentEvent
 from tierflow.service.errors import ApiError
 from tierflow.service.head import is_head
 from tierflow.service.live import Subscriber
-from tierflow.service.state import State
+from tierflow.service.state import State, operator_read
 
 router = APIRouter(tags=["live"])
 #: A stream refused for want of room is asked again after this many seconds.
@@ -45,10 +45,8 @@ async def _stream_target(
 _StreamTarget = Annotated[str | None, Depends(_stream_target)]
 
 
-async def _subscription(
+async def _capacity_events(
     request: Request,
-    request_id: _StreamTarget,
-    state: State,
     capacity: Annotated[
         bool,
         Query(
@@ -60,6 +58,23 @@ async def _subscription(
             ),
         ),
     ] = True,
+) -> bool:
+    """Whether the stream sends the capacity map: an operator read, so with
+    ``serve --operator-reads key`` a stream that asks for it needs the API
+    key (a checkout's own stream, ``capacity=false``, does not)."""
+    if capacity:
+        await operator_read(request)
+    return capacity
+
+
+_CapacityEvents = Annotated[bool, Depends(_capacity_events)]
+
+
+async def _subscription(
+    request: Request,
+    capacity: _CapacityEvents,  # the key (when asked for) before the checkout
+    request_id: _StreamTarget,
+    state: State,
 ) -> AsyncIterator[Subscriber | None]:
     """The stream's subscriber (None for a ``HEAD``: none left behind),
     unsubscribed as the request ends, however it ends (FastAPI's exit

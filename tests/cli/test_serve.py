@@ -866,3 +866,53 @@ def test_serve_with_history_forecasts_from_it(tmp_path: Path) -> None:
             threading.Event().wait(0.1)
         assert fc["source"] == "history" and fc["multiplier"] is not None
     assert "forecast       history" in log.read_text()
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_a_server_for_the_internet_keeps_operator_data_and_samples_in(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, workers: str
+) -> None:
+    """``[serve] operator_reads = "key"`` and ``samples = false`` in the
+    settings file (every worker's app built from them): the operator reads
+    answer 401 without the key, as the operator write does, and 200 with it;
+    ``/v1/samples`` is 404; a shopper's checkout is answered as ever; the
+    banner says so. They were public, and the samples could not be turned
+    off."""
+    from tests.service.replicas import serve_process
+    from tests.service_fixtures import API_KEY, TEE_TO_CHICAGO
+
+    settings = tmp_path / "tierflow.toml"
+    settings.write_text('[serve]\noperator_reads = "key"\nsamples = false\n')
+    monkeypatch.setenv("TIERFLOW_CONFIG", str(settings))
+    log = tmp_path / "serve.log"
+    with serve_process(tmp_path / "state.db", log, "--workers", workers) as (url, _):
+        write = httpx.post(f"{url}/v1/capacity/events", json={"events": []})
+        assert write.status_code == 401
+        for path in ("/v1/capacity", "/v1/allocation", "/v1/map", "/metrics"):
+            read = httpx.get(url + path)
+            assert (read.status_code, read.json()) == (401, write.json()), path
+            keyed = httpx.get(url + path, headers={"X-API-Key": API_KEY})
+            assert keyed.status_code == 200, path
+        bearer = {"Authorization": f"Bearer {API_KEY}"}
+        assert (
+            "tierflow_http_requests" in httpx.get(f"{url}/metrics", headers=bearer).text
+        )
+        assert httpx.get(f"{url}/v1/samples").status_code == 404
+        answer = httpx.post(
+            f"{url}/v1/options", json={"customer_id": "C9", **TEE_TO_CHICAGO}
+        )
+        assert answer.status_code == 200 and answer.json()["options"]
+    banner = log.read_text()
+    assert "  operator reads need the API key (--operator-reads key)\n" in banner
+    assert "  samples        off: /v1/samples answers 404 (--no-samples)\n" in banner
+
+
+def test_an_unknown_operator_reads_mode_is_a_usage_error(tmp_path: Path) -> None:
+    result = CliRunner().invoke(
+        cli, ["serve", "--operator-reads", "private", "--state", str(tmp_path / "s.db")]
+    )
+    assert result.exit_code == 2
+    assert (
+        "Invalid value for '--operator-reads': 'private' is not one of 'public', "
+        "'key'." in result.output
+    )
