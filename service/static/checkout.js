@@ -17,6 +17,7 @@
   const state = {
     samples: null,
     samplesError: null, // the samples' load failed: what the error box says
+    samplesOff: false, // the server serves no samples (404): the id is typed
     answer: null,
     chosen: null, // the selected option id
     picked: false, // the shopper picked `chosen` (else: it is the recommendation)
@@ -62,7 +63,7 @@
       // the validator's words and the id itself were shown (a 5,000-character
       // one whole, the pattern as a regex)
       const id = (sent && sent.customer_id) || "";
-      if (!id.trim()) return "Choose a customer.";
+      if (!id.trim()) return state.samplesOff ? "Enter your customer id." : "Choose a customer.";
       return `That customer id is not valid: letters, digits and _.:- only, up to ${MAX_ID_CHARS} characters.`;
     }
     if (b.field === "dest") {
@@ -141,6 +142,7 @@
   // character".
   async function loadSamples(attempt = 0) {
     const res = await api("GET", "/v1/samples");
+    if (res.status === 404) return samplesOff();
     if (!res.ok) {
       const wait = SAMPLES_RETRY_S[attempt];
       const why = errorText(res).replace(/[.:].*$/, "").toLowerCase();
@@ -170,6 +172,23 @@
     if (s.destinations.length) $("zip").value = s.destinations[0].zip;
     $("samples-note").textContent = "Sample customers: " + s.note + ".";
     showCustomer();
+  }
+
+  // A server that does not serve the sample customers (`serve --no-samples`:
+  // they are customer ids with their predicted spend) asks the shopper for
+  // the customer id, the items and the ZIP code instead of retrying; a
+  // gateway in front of it may set the id from the shopper's login.
+  function samplesOff() {
+    state.samples = null;
+    state.samplesOff = true;
+    const input = el("input", { id: "customer", autocomplete: "off", spellcheck: "false", maxlength: String(MAX_ID_CHARS) });
+    input.addEventListener("input", showEdited);
+    $("customer").replaceWith(input);
+    $("customer-label").textContent = "Your customer id";
+    $("customer-details").hidden = true;
+    $("cart-preset").closest("label").hidden = true;
+    $("samples-note").textContent = "Enter your customer id, your items as SKU:QTY and your ZIP code.";
+    document.body.dataset.samples = "off";
   }
 
   // ---------------------------------------------------------------- options

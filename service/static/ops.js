@@ -1,6 +1,8 @@
 // The operations page: the network on a US map coloured by capacity score
 // (live over server-sent events), per-node utilization and backlog, a form
 // to inject capacity events (needs the API key), the latest allocation run.
+// A server run with `--operator-reads key` shows all of it only with the
+// key: the page sends the key typed in the event form on its reads too.
 "use strict";
 
 (() => {
@@ -434,12 +436,41 @@
     return `${res.status}: ${b.message || b.error || "error"}`;
   }
 
+  // The key typed in the event form, sent on the page's reads too: a server
+  // run with `--operator-reads key` answers them only with it (401 without,
+  // 403 for a wrong one), as it does the event form's writes.
+  const typedKey = () => $("api-key").value.trim();
+  const withKey = () => (typedKey() ? { "X-API-Key": typedKey() } : {});
+  const refused = (res) => res && (res.status === 401 || res.status === 403);
+  // The reads were refused for want of the key: the page waits for it (a
+  // new key loads them again), and says so where each part would show.
+  let keyAsked = false;
+
+  function askForKey(res) {
+    keyAsked = true;
+    const why = res.status === 401
+      ? "This server shows its operator data only with the API key: enter it in “Inject a capacity event”."
+      : "The API key was refused (403): enter the right one in “Inject a capacity event”.";
+    $("capacity-asof").textContent = why;
+    $("capacity-asof").classList.add("degraded");
+    $("alloc-note").textContent = why;
+    document.body.dataset.key = res.status === 401 ? "needed" : "refused";
+  }
+
   async function load(attempt = 0) {
+    const headers = withKey();
     const [outline, cap, alloc] = await Promise.all([
-      shown.outline ? null : api("GET", "/v1/map"),
-      shown.clock ? null : api("GET", "/v1/capacity"),
-      shown.allocation ? null : api("GET", "/v1/allocation"),
+      shown.outline ? null : api("GET", "/v1/map", undefined, headers),
+      shown.clock ? null : api("GET", "/v1/capacity", undefined, headers),
+      shown.allocation ? null : api("GET", "/v1/allocation", undefined, headers),
     ]);
+    const denied = [outline, cap, alloc].find(refused);
+    if (denied) return askForKey(denied);
+    if (keyAsked) {
+      keyAsked = false;
+      document.body.dataset.key = "accepted";
+      $("capacity-asof").classList.remove("degraded");
+    }
     const wait = retryIn(attempt);
     if (outline && outline.ok) {
       drawOutline(outline.body);
@@ -488,7 +519,7 @@
   function watchDegraded(cap) {
     if (!cap.degraded || degradedPoll !== null) return;
     degradedPoll = setTimeout(async () => {
-      const res = await api("GET", "/v1/capacity");
+      const res = await api("GET", "/v1/capacity", undefined, withKey());
       degradedPoll = null;
       if (!res.ok || older(res.body.version, shown.capacity.version)) {
         watchDegraded(shown.capacity);
@@ -502,8 +533,16 @@
   // A stream refused (a 503: the browser does not retry an answer that is
   // not a stream) is opened again after a while; a dropped one the browser
   // reconnects itself.
+  let stream = null; // the open stream: its close()
+
   function openStream(attempt = 0) {
+    if (stream) stream.close();
+    stream = null;
+    const key = typedKey();
+    if (key) return openKeyedStream(key, attempt);
+    if (keyAsked) return streamNeedsKey();
     const es = new EventSource("/v1/stream");
+    stream = es;
     const status = $("live-status");
     es.onopen = () => {
       attempt = 0;
@@ -515,13 +554,103 @@
         const wait = retryIn(attempt);
         status.dataset.state = "off";
         status.textContent = `live updates off: trying again in ${wait} s`;
-        setTimeout(() => openStream(attempt + 1), wait * 1000);
+        setTimeout(() => stream === es && openStream(attempt + 1), wait * 1000);
         return;
       }
       status.dataset.state = "reconnecting";
       status.textContent = "reconnecting…";
     };
     es.addEventListener("capacity", (ev) => showCapacity(JSON.parse(ev.data)));
+  }
+
+  function streamNeedsKey() {
+    $("live-status").dataset.state = "off";
+    $("live-status").textContent = "live updates off: they need the API key";
+  }
+
+  // The stream with the key: an EventSource sends no header of its own, so
+  // it is read with fetch (the same events; a dropped one is opened again).
+  function openKeyedStream(key, attempt) {
+    const status = $("live-status");
+    const abort = new AbortController();
+    const mine = { close: () => abort.abort() };
+    stream = mine;
+    const again = (wait, state, text) => {
+      if (stream !== mine) return;
+      status.dataset.state = state;
+      status.textContent = text;
+      setTimeout(() => stream === mine && openStream(attempt + 1), wait * 1000);
+    };
+    (async () => {
+      let resp;
+      try {
+        resp = await fetch("/v1/stream", { headers: { Accept: "text/event-stream", "X-API-Key": key }, signal: abort.signal });
+      } catch (err) {
+        if (!abort.signal.aborted) {
+          const wait = retryIn(attempt);
+          again(wait, "off", `live updates off: trying again in ${wait} s`);
+        }
+        return;
+      }
+      if (refused(resp)) {
+        abort.abort();
+        status.dataset.state = "off";
+        status.textContent = `live updates off: the API key was refused (${resp.status})`;
+        return;
+      }
+      if (!resp.ok) {
+        abort.abort();
+        const wait = retryIn(attempt);
+        return again(wait, "off", `live updates off: trying again in ${wait} s`);
+      }
+      attempt = 0;
+      status.dataset.state = "live";
+      status.textContent = "live updates on";
+      const reader = resp.body.pipeThrough(new TextDecoderStream()).getReader();
+      let text = "";
+      try {
+        for (;;) {
+          const { value, done } = await reader.read();
+          if (done) break;
+          text += value;
+          // events end at a blank line (a line ends at \n, \r\n or \r; a
+          // \r last may be the first half of a \r\n)
+          const whole = text.endsWith("\r") ? text.length - 1 : text.length;
+          const lines = text.slice(0, whole).replace(/\r\n?/g, "\n");
+          const end = lines.lastIndexOf("\n\n");
+          if (end < 0) continue;
+          for (const block of lines.slice(0, end).split("\n\n")) dispatch(block);
+          text = lines.slice(end + 2) + text.slice(whole);
+        }
+      } catch (err) {
+        if (abort.signal.aborted) return;
+      }
+      again(1, "reconnecting", "reconnecting…");
+    })();
+  }
+
+  // One server-sent event's lines: its `capacity` map is shown.
+  function dispatch(block) {
+    let event = "message";
+    const data = [];
+    for (const line of block.split("\n")) {
+      if (!line || line.startsWith(":")) continue;
+      const at = line.indexOf(":");
+      const name = at < 0 ? line : line.slice(0, at);
+      const value = at < 0 ? "" : line.slice(at + 1).replace(/^ /, "");
+      if (name === "event") event = value;
+      else if (name === "data") data.push(value);
+    }
+    if (event === "capacity" && data.length) showCapacity(JSON.parse(data.join("\n")));
+  }
+
+  // A key typed (or changed) after the server asked for one loads what was
+  // refused and opens the stream with it.
+  function keyChanged() {
+    sessionStorage.setItem("tierflow-api-key", typedKey());
+    if (!keyAsked) return;
+    load();
+    openStream();
   }
 
   document.addEventListener("DOMContentLoaded", async () => {
@@ -552,6 +681,7 @@
       result.dataset.status = "invalid";
     }, true);
     $("event-kind").addEventListener("change", syncValueField);
+    $("api-key").addEventListener("change", keyChanged);
     syncValueField();
     await load();
     openStream();
