@@ -128,6 +128,30 @@ BAD_INPUT: list[tuple[str, Mutation, str]] = [
         r"^nodes\.csv: row 3: field 'cutoff_local': value '25:00': not a time HH:MM",
     ),
     (
+        "a cutoff with seconds past its minute",
+        _edit("nodes.csv", 3, "cutoff_local", "17:59:59"),
+        r"^nodes\.csv: row 3: field 'cutoff_local': value '17:59:59': seconds "
+        r"other than :00 \(times of day are whole minutes: write 17:59 or 18:00\)$",
+    ),
+    (
+        "a cutoff with seconds past the last minute",
+        _edit("nodes.csv", 2, "cutoff_local", "23:59:30"),
+        r"^nodes\.csv: row 2: field 'cutoff_local': value '23:59:30': seconds "
+        r"other than :00 \(times of day are whole minutes: write 23:59\)$",
+    ),
+    (
+        "a cutoff with a fraction of a second",
+        _edit("nodes.csv", 4, "cutoff_local", "15:00:00.5"),
+        r"^nodes\.csv: row 4: field 'cutoff_local': value '15:00:00\.5': not a "
+        r"time HH:MM \(00:00-23:59\)$",
+    ),
+    (
+        "a cutoff's seconds out of range",
+        _edit("nodes.csv", 4, "cutoff_local", "15:00:60"),
+        r"^nodes\.csv: row 4: field 'cutoff_local': value '15:00:60': not a "
+        r"time HH:MM \(00:00-23:59\)$",
+    ),
+    (
         "unknown service",
         _edit("nodes.csv", 4, "services", "ground;drone"),
         r"^nodes\.csv: row 4: field 'services': value 'ground;drone': "
@@ -322,6 +346,34 @@ def test_parquet_tables_load_like_csv(tmp_path: Path, tiny_network: Network) -> 
         InputError, match=r"^inventory\.parquet: row 4: field 'on_hand': value '-4'"
     ):
         load_network(folder)
+
+
+def test_a_cutoff_with_seconds_is_its_minute(
+    tmp_path: Path, tiny_network: Network
+) -> None:
+    """``18:00:00`` (a database's TIME column, a Parquet ``time64``) was "not
+    a time HH:MM"; it is 18:00, so every ship date (checkout promises, the
+    simulated day) is the one of ``18:00``."""
+    folder = tmp_path / "net"
+    shutil.copytree(TINY_NETWORK, folder)
+    frame = pd.read_csv(folder / "nodes.csv", dtype=str, keep_default_na=False)
+    frame["cutoff_local"] = frame["cutoff_local"] + ":00"
+    frame.to_csv(folder / "nodes.csv", index=False)
+    seconds = load_network(folder)
+    np.testing.assert_array_equal(seconds.cutoff_minutes, [1080, 1080, 900])
+    frame["cutoff_local"] = pd.to_datetime(
+        frame["cutoff_local"], format="%H:%M:%S"
+    ).dt.time
+    frame.to_parquet(folder / "nodes.parquet")  # pyarrow's time64
+    (folder / "nodes.csv").unlink()
+    np.testing.assert_array_equal(
+        load_network(folder).cutoff_minutes, tiny_network.cutoff_minutes
+    )
+    # 17:59:59 in New York: before WH-EAST's cutoff, it ships that day
+    now = pd.Timestamp("2026-06-02 21:59:59", tz="UTC").to_pydatetime()
+    for net in (seconds, tiny_network):
+        ship, _ = net.ship_and_delivery_dates(now, "ground", 0)
+        assert str(ship[net.node_idx("WH-EAST")]) == "2026-06-02"
 
 
 def test_tiny_network_arrays(tiny_network: Network) -> None:
