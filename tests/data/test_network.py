@@ -376,6 +376,66 @@ def test_a_cutoff_with_seconds_is_its_minute(
         assert str(ship[net.node_idx("WH-EAST")]) == "2026-06-02"
 
 
+def _place(node: str, lat: str, lon: str, timezone: str) -> Mutation:
+    """Move ``node`` to (``lat``, ``lon``) in ``timezone``."""
+
+    def apply(folder: Path) -> None:
+        frame = pd.read_csv(folder / "nodes.csv", dtype=str, keep_default_na=False)
+        at = frame["node_id"] == node
+        frame.loc[at, ["lat", "lon", "timezone"]] = [lat, lon, timezone]
+        frame.to_csv(folder / "nodes.csv", index=False)
+
+    return apply
+
+
+def test_a_node_with_lat_and_lon_swapped_is_refused(tmp_path: Path) -> None:
+    """Chicago written lat -87.65, lon 41.85 is in range and was taken: every
+    distance, zone and ETA from it was wrong. It is refused, naming both
+    values and where the swapped pair lies, against the folder's
+    destinations and against the real US prefixes alike."""
+    folder = tmp_path / "net"
+    shutil.copytree(TINY_NETWORK, folder)
+    _place("ST-CHI", "-87.65", "41.85", "America/Chicago")(folder)
+    with pytest.raises(InputError) as caught:
+        load_network(folder)
+    assert str(caught.value) == (
+        "nodes.csv: row 4: field 'lat': value '-87.65': lat -87.65, lon 41.85 "
+        "is in the Southern Ocean or Antarctica, 8,083 miles from the nearest "
+        "destination; swapped (lat 41.85, lon -87.65) it is 2 miles from ZIP "
+        "prefix 606: are lat and lon the other way round?"
+    )
+    (folder / "destinations.csv").unlink()  # the real US prefixes
+    with pytest.raises(InputError, match=r"row 4: field 'lat': value '-87\.65'.*"
+                       r"swapped \(lat 41\.85, lon -87\.65\) it is \d+ miles from "
+                       r"ZIP prefix 60\d: are lat and lon"):  # fmt: skip
+        load_network(folder)
+
+
+@pytest.mark.parametrize(
+    ("lat", "lon", "timezone"),
+    [
+        ("21.3069", "-157.8583", "Pacific/Honolulu"),
+        ("61.2181", "-149.9003", "America/Anchorage"),
+        ("51.8800", "-176.6581", "America/Adak"),  # Adak, 1,190 mi from a prefix
+        ("18.4655", "-66.1057", "America/Puerto_Rico"),
+        ("13.4443", "144.7937", "Pacific/Guam"),
+        ("-54.8019", "-68.3030", "America/Argentina/Ushuaia"),
+    ],
+    ids=["honolulu", "anchorage", "adak", "san-juan", "guam", "ushuaia"],
+)
+@pytest.mark.parametrize("destinations", ["folder", "us"])
+def test_far_nodes_that_are_real_places_pass(
+    tmp_path: Path, lat: str, lon: str, timezone: str, destinations: str
+) -> None:
+    folder = tmp_path / "net"
+    shutil.copytree(TINY_NETWORK, folder)
+    _place("ST-CHI", lat, lon, timezone)(folder)
+    if destinations == "us":
+        (folder / "destinations.csv").unlink()
+    net = load_network(folder)
+    assert net.node_lat[net.node_idx("ST-CHI")] == float(lat)
+
+
 def test_tiny_network_arrays(tiny_network: Network) -> None:
     net = tiny_network
     assert net.node_ids == ("WH-EAST", "WH-WEST", "ST-CHI")
