@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import sys
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
+from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -31,6 +33,10 @@ ENV_PREFIX = "TIERFLOW"
 CONFIG_FILE = "tierflow.toml"
 #: Environment variable naming the settings file.
 CONFIG_ENV = "TIERFLOW_CONFIG"
+#: The example settings file, every setting with its default: package data
+#: of ``tierflow.cli`` (``docs/`` links to it), printed by
+#: ``tierflow --example-config``.
+EXAMPLE_FILE = "tierflow.example.toml"
 #: The file's table of tier policy settings (not a command).
 TIERS_TABLE = "tiers"
 _META_KEY = "tierflow.settings"
@@ -250,3 +256,16 @@ def load_settings(ctx: click.Context, _param: click.Parameter, value: Any) -> No
         return
     ctx.default_map = {**(ctx.default_map or {}), **defaults}
     ctx.meta[_META_KEY] = settings
+
+
+def print_example(ctx: click.Context, param: click.Parameter, value: bool) -> None:
+    """``--example-config``: the example settings file on stdout, byte for
+    byte (an installed tierflow has no ``docs/``), then exit 0 — before any
+    settings file is read, as ``--version``."""
+    if not value or ctx.resilient_parsing:
+        return
+    example = resources.files("tierflow.cli").joinpath(EXAMPLE_FILE).read_bytes()
+    sys.stdout.flush()
+    sys.stdout.buffer.write(example)
+    sys.stdout.buffer.flush()
+    ctx.exit()

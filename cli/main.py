@@ -24,6 +24,7 @@ from tierflow.cli.config import (
     ENV_PREFIX,
     HELP_ASKED,
     load_settings,
+    print_example,
 )
 from tierflow.cli.entry import Interrupted
 from tierflow.cli.entry import main as entry_main
@@ -132,6 +133,16 @@ class TierflowGroup(click.Group):
     ),
 )
 @click.version_option(package_name="tierflow")
+@click.option(
+    "--example-config",
+    is_flag=True,
+    is_eager=True,
+    expose_value=False,
+    allow_from_autoenv=False,
+    callback=print_example,
+    help="Print the example settings file (every setting, with its default) "
+    "and exit: tierflow --example-config > tierflow.toml",
+)
 @click.option(
     "--config",
     type=click.Path(dir_okay=False, path_type=Path),

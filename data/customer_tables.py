@@ -21,6 +21,7 @@ from tierflow.data.row_checks import (
     check_ids,
     check_numbers,
     check_repeats,
+    check_unicode_twins,
     first_of_key,
     key_codes,
 )
@@ -147,6 +148,7 @@ def read_browsing(
     frame, rows, is_parquet = read_log_table(Path(path), BROWSING_COLUMNS, (), fmt)
     checks = RowChecks(file, rows, record_label=is_parquet)
     ids = check_ids(checks, frame["customer_id"], "customer_id")
+    check_unicode_twins(checks, ids, frame["customer_id"], "customer_id", "customer id")
     dates = check_dates(checks, frame["date"], "date")
     first = first_of_key(np.where(ids == "", -1, key_codes([ids, dates])))
     what = "customer_id/date"

@@ -22,6 +22,7 @@ from tierflow.data.limits import MAX_COST, MAX_POPULATION, MAX_UNITS
 from tierflow.data.network_warnings import network_warnings
 from tierflow.data.rates import SERVICES, RateCard, billed_weight_kg, service_index
 from tierflow.data.readonly import ReadOnlyArrays
+from tierflow.data.swapped_coordinates import check_swapped_coordinates
 from tierflow.data.table_reader import (
     Column,
     cell_error,
@@ -456,6 +457,7 @@ def load_network(
     if len(dest) == 0:
         dpath = table_path(folder, "destinations")
         raise InputError("no destinations", file=dpath.name if dpath else None)
+    check_swapped_coordinates(nodes, npath, dest)
     if len(nodes) == 0:
         raise InputError("no nodes", file=npath.name)
     if len(skus) == 0:  # validated, then every order generated crashed

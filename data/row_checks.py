@@ -5,6 +5,7 @@ ranges, date windows, repeated keys), then the first one raises, or
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -219,6 +220,49 @@ def check_repeats(
         checks.add(
             name, checks.earlier(f"duplicate {what}", first, repeat), repeat, values
         )
+
+
+def _unicode_form(text: str) -> str:
+    """Which Unicode normal form ``text`` is in, for a message."""
+    for form in ("NFC", "NFD"):
+        if unicodedata.is_normalized(form, text):
+            return form
+    return "neither NFC nor NFD"
+
+
+def check_unicode_twins(
+    checks: RowChecks, ids: pd.Series, values: pd.Series, name: str, what: str
+) -> None:
+    """Rows whose id (``ids``, stripped) is an earlier row's written in other
+    Unicode code points (``José`` with ``é`` as one code point and as ``e``
+    and an accent look the same): an error naming both spellings' rows and
+    forms, for tables where one id repeats (a log's rows of one customer);
+    a table of unique ids refuses them as duplicates (``read_table``,
+    :func:`tierflow.data.customer_tables.read_profiles`).
+
+    Only non-ASCII ids are normalised (ASCII text is in every form), and
+    only their distinct spellings, so an ASCII log pays one pass."""
+    text = ids.to_numpy(dtype=object)
+    other = ~np.asarray(ids.str.isascii(), dtype=bool)
+    if not other.any():
+        return
+    codes, spellings = pd.factorize(text[other])
+    nfc = np.array([unicodedata.normalize("NFC", v) for v in spellings], dtype=object)
+    if (nfc == np.asarray(spellings, dtype=object)).all():
+        return
+    normal = text.copy()
+    normal[other] = nfc[codes]
+    first = first_of_key(np.where(text == "", -1, key_codes([normal])))
+    twin = (first >= 0) & (text != text[np.maximum(first, 0)])
+    label = "record" if checks.record_label else "row"
+    message = np.full(len(text), "", dtype=object)
+    message[twin] = [
+        f"{what} {text[at]!r} of {label} {checks.rows[at]} in other Unicode code "
+        f"points ({_unicode_form(here)} here, {_unicode_form(text[at])} there): "
+        "the same id written two ways"
+        for here, at in zip(text[twin], first[twin], strict=True)
+    ]
+    checks.add(name, message, twin, values)
 
 
 #: A whole ISO date, optionally followed by a time of day and a UTC offset.

@@ -34,7 +34,9 @@ Kind = Literal["str", "int", "float", "bool", "hhmm", "timezone", "datetime", "d
 
 _TRUE = {"true", "1", "yes", "y", "t"}
 _FALSE = {"false", "0", "no", "n", "f", ""}
-_HHMM = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
+#: A time of day, HH:MM or HH:MM:SS (a database's TIME column, a Parquet
+#: ``time64`` read as text, writes the seconds: ``17:00:00`` was "not a time").
+_HHMM = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)(?::([0-5]\d))?$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -269,7 +271,24 @@ def _to_minutes(cells: _Cells) -> Any:
     cells.reject(bad, "not a time HH:MM (00:00-23:59)")
     hours = pd.to_numeric(parts[0], errors="coerce").fillna(0).to_numpy()
     minutes = pd.to_numeric(parts[1], errors="coerce").fillna(0).to_numpy()
+    seconds = pd.to_numeric(parts[2], errors="coerce").fillna(0).to_numpy()
+    # a time of day is held in whole minutes (``Network.cutoff_minutes``, read
+    # by ship dates, checkout promises and the simulated day alike): seconds
+    # past the minute would be dropped without a word, so they are refused
+    odd = seconds != 0
+    if odd.any():
+        first = int(np.argmax(odd))
+        cells.reject(odd, _whole_minutes(int(hours[first]), int(minutes[first])))
     return (hours * 60 + minutes).astype(np.int64)
+
+
+def _whole_minutes(hours: int, minutes: int) -> str:
+    """Why a time with seconds past its minute is refused, with the minutes
+    either side of it (the later one only before midnight)."""
+    before = f"{hours:02d}:{minutes:02d}"
+    later = hours * 60 + minutes + 1
+    after = f" or {later // 60:02d}:{later % 60:02d}" if later < 24 * 60 else ""
+    return f"seconds other than :00 (times of day are whole minutes: write {before}{after})"
 
 
 def _to_timezone(cells: _Cells) -> Any:

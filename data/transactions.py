@@ -41,6 +41,7 @@ from tierflow.data.row_checks import (
     check_ids,
     check_numbers,
     check_repeats,
+    check_unicode_twins,
     first_of_key,
     key_codes,
 )
@@ -259,9 +260,17 @@ class _Columns:
     order: NDArray[np.int64] | None = None
 
 
+def _check_customers(checks: RowChecks, frame: pd.DataFrame) -> pd.Series:
+    """The stripped customer ids; one customer's id in two Unicode forms is
+    an error (it was two customers)."""
+    ids = check_ids(checks, frame["customer_id"], "customer_id")
+    check_unicode_twins(checks, ids, frame["customer_id"], "customer_id", "customer id")
+    return ids
+
+
 def _check_cdnow(checks: RowChecks, frame: pd.DataFrame) -> _Columns:
     return _Columns(
-        ids=check_ids(checks, frame["customer_id"], "customer_id"),
+        ids=_check_customers(checks, frame),
         dates=check_dates(checks, frame["order_date"], "date", cdnow=True),
         quantity=check_numbers(
             checks, frame["quantity"], "number_of_cds", maximum=MAX_TX_QUANTITY
@@ -273,7 +282,7 @@ def _check_cdnow(checks: RowChecks, frame: pd.DataFrame) -> _Columns:
 
 
 def _check_table(checks: RowChecks, frame: pd.DataFrame) -> _Columns:
-    ids = check_ids(checks, frame["customer_id"], "customer_id")
+    ids = _check_customers(checks, frame)
     dates = check_dates(checks, frame["order_date"], "order_date")
     amount = check_numbers(checks, frame["amount"], "amount", maximum=MAX_AMOUNT)
     quantity = None

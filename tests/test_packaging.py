@@ -101,6 +101,7 @@ def test_sdist_holds_the_package_and_no_test_modules(dist: Path) -> None:
         "tierflow/service/static/checkout.html",
         "tierflow/orchestration/simulation/report_template.html",
         "tierflow/benchmarks/data/gap/gap1.txt",
+        "tierflow/cli/tierflow.example.toml",
     ):
         assert shipped in names, shipped
     assert "tierflow/data/sample/build_geonames_tables.py" not in names
@@ -126,6 +127,8 @@ def test_wheel_holds_only_the_tierflow_namespace(wheel: Path) -> None:
     assert "tierflow/service/static/checkout.html" in names
     assert "tierflow/orchestration/simulation/report_template.html" in names
     assert "tierflow/benchmarks/data/gap/gap1.txt" in names
+    assert "tierflow/cli/tierflow.example.toml" in names
+    assert "tierflow/__main__.py" in names
 
 
 def test_wheel_declares_ranges_and_extras(wheel: Path) -> None:
@@ -182,3 +185,28 @@ def test_wheel_installs_next_to_a_package_called_data(
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
     assert float(done.stdout.strip()) == 5.0  # items 0 and 1 on different nodes
+
+
+def test_the_installed_wheel_prints_the_example_settings(
+    wheel: Path, tmp_path: Path
+) -> None:
+    """The README sent pip users to ``docs/tierflow.example.toml``, which no
+    wheel holds: ``python -m tierflow --example-config`` (the console
+    script's ``main``) prints the copy the wheel installs, byte for byte."""
+    target = tmp_path / "site"
+    subprocess.run(
+        [sys.executable, "-m", "pip", "install", "--no-deps", "-q", "--target", str(target), str(wheel)],
+        check=True,
+        capture_output=True,
+    )  # fmt: skip
+    code = (
+        f"import runpy, sys; sys.path[:0] = [{str(target)!r}]\n"
+        "sys.argv[1:] = ['--example-config']\n"
+        "import tierflow; assert tierflow.__file__.startswith(sys.path[0])\n"
+        "runpy.run_module('tierflow', run_name='__main__', alter_sys=True)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-I", "-c", code], capture_output=True, cwd=tmp_path
+    )
+    assert done.returncode == 0, done.stderr.decode()
+    assert done.stdout == (ROOT / "cli" / "tierflow.example.toml").read_bytes()

@@ -205,9 +205,10 @@ def test_the_tiers_table_sets_the_checkout_policy(
 
 
 def test_the_example_file_is_complete_and_loads() -> None:
-    """``docs/tierflow.example.toml`` names every option of every command and
-    loads as it is, to the default tier policy."""
-    example = ROOT / "docs" / "tierflow.example.toml"
+    """``cli/tierflow.example.toml`` (linked from ``docs/``) names every
+    option of every command and loads as it is, to the default tier policy."""
+    example = ROOT / "cli" / "tierflow.example.toml"
+    assert (ROOT / "docs" / "tierflow.example.toml").resolve() == example.resolve()
     defaults, settings = read_settings(example, click.Context(cli))
     assert settings.policy == TierPolicy()
     # given as the command line gives them, for the options' own checks
@@ -227,3 +228,31 @@ def test_the_example_file_is_complete_and_loads() -> None:
     for field in dataclasses.fields(TierPolicy):
         if field.name not in ("rules", "price_markup", "satisfaction_weights"):
             assert f"\n{field.name} = " in tiers, field.name
+
+
+def test_example_config_prints_the_example_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``docs/`` is not in the wheel, so a pip user had no example settings
+    file; ``tierflow --example-config`` prints the one the package holds,
+    byte for byte, whatever settings file is about (a broken one included,
+    as ``--version`` answers), and what it writes loads."""
+    monkeypatch.chdir(tmp_path)
+    Path("tierflow.toml").write_text("[simulate\n")
+    result = _run(["--example-config"])
+    assert result.exit_code == 0, result.output
+    expected = (ROOT / "cli" / "tierflow.example.toml").read_bytes()
+    assert result.stdout_bytes == expected
+    Path("tierflow.toml").write_bytes(result.stdout_bytes)
+    _, settings = read_settings(Path("tierflow.toml"), click.Context(cli))
+    assert settings.policy == TierPolicy()
+    assert "--example-config" in _run(["--help"]).stdout
+    # a flag of the command line only: no variable nor file key turns it on
+    env = {"TIERFLOW_EXAMPLE_CONFIG": "1"}
+    assert _run(["--version"], env=env).stdout.endswith(", version 0.1.0\n")
+    Path("tierflow.toml").write_text("example_config = true\n")
+    result = _run([*GAP, "--out", "g.txt"])
+    assert result.exit_code == 1
+    assert result.output.startswith(
+        "Error: tierflow.toml: key 'example_config': unknown key; choose from "
+    )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 from collections.abc import Iterator
+from pathlib import Path
 
 import click
 import pytest
@@ -76,10 +77,13 @@ def test_every_command_with_a_result_has_json_and_the_log_options(
     assert ("--json" in flags) is (path not in NO_RESULT), path
 
 
-@pytest.mark.parametrize("module", ["tierflow.cli.main", "tierflow.cli.entry"])
+@pytest.mark.parametrize(
+    "module", ["tierflow", "tierflow.cli.main", "tierflow.cli.entry"]
+)
 def test_python_m_runs_the_commands(module: str) -> None:
     # `python -m tierflow.cli.entry` (the console script's module) ran nothing
-    # and exited 0
+    # and exited 0; `python -m tierflow` said "'tierflow' is a package and
+    # cannot be directly executed", exit 1
     done = subprocess.run(
         [sys.executable, "-m", module, "solve", "--help"],
         capture_output=True,
@@ -89,6 +93,25 @@ def test_python_m_runs_the_commands(module: str) -> None:
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith("Usage: tierflow solve")
+
+
+def test_python_m_tierflow_ends_an_error_as_the_script_does(tmp_path: Path) -> None:
+    """``python -m tierflow`` is the console script: a bad input is one
+    line and exit 1, no traceback."""
+    bad = tmp_path / "gap.txt"
+    bad.write_text("1 x\n")
+    done = subprocess.run(
+        [sys.executable, "-m", "tierflow", "solve", str(bad), "--engine", "greedy"],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+    assert (done.returncode, done.stdout) == (1, "")
+    assert done.stderr == (
+        f"Error: {bad}: token 2 (line 1): value 'x': not a number "
+        "(in the number of jobs n)\n"
+    )
 
 
 def test_the_list_of_commands_says_what_each_command_says_of_itself() -> None:

@@ -77,3 +77,23 @@ def test_keys_repeat_only_where_allowed(tmp_path: Path) -> None:
         match=r"row 2: field 'product_views': value '2e6': must be <= 1e\+06$",
     ):
         read_browsing(brow)
+
+
+def test_browsing_of_one_customer_in_two_unicode_forms_is_an_error(
+    tmp_path: Path,
+) -> None:
+    """A browsing log's ``José`` in NFC and in NFD were two customers (and
+    the same day twice passed the customer/date key), as in a transaction
+    log."""
+    brow = tmp_path / "b.csv"
+    brow.write_text(
+        "customer_id,date,sessions,product_views,cart_adds\n"
+        "Jos\u00e9,2024-01-01,1,2,0\nJose\u0301,2024-01-01,1,2,0\n"
+    )
+    with pytest.raises(InputError) as caught:
+        read_browsing(brow)
+    assert str(caught.value) == (
+        f"{brow}: row 3: field 'customer_id': value 'Jose\u0301': customer id "
+        "'Jos\u00e9' of row 2 in other Unicode code points (NFD here, NFC "
+        "there): the same id written two ways"
+    )

@@ -128,6 +128,30 @@ BAD_INPUT: list[tuple[str, Mutation, str]] = [
         r"^nodes\.csv: row 3: field 'cutoff_local': value '25:00': not a time HH:MM",
     ),
     (
+        "a cutoff with seconds past its minute",
+        _edit("nodes.csv", 3, "cutoff_local", "17:59:59"),
+        r"^nodes\.csv: row 3: field 'cutoff_local': value '17:59:59': seconds "
+        r"other than :00 \(times of day are whole minutes: write 17:59 or 18:00\)$",
+    ),
+    (
+        "a cutoff with seconds past the last minute",
+        _edit("nodes.csv", 2, "cutoff_local", "23:59:30"),
+        r"^nodes\.csv: row 2: field 'cutoff_local': value '23:59:30': seconds "
+        r"other than :00 \(times of day are whole minutes: write 23:59\)$",
+    ),
+    (
+        "a cutoff with a fraction of a second",
+        _edit("nodes.csv", 4, "cutoff_local", "15:00:00.5"),
+        r"^nodes\.csv: row 4: field 'cutoff_local': value '15:00:00\.5': not a "
+        r"time HH:MM \(00:00-23:59\)$",
+    ),
+    (
+        "a cutoff's seconds out of range",
+        _edit("nodes.csv", 4, "cutoff_local", "15:00:60"),
+        r"^nodes\.csv: row 4: field 'cutoff_local': value '15:00:60': not a "
+        r"time HH:MM \(00:00-23:59\)$",
+    ),
+    (
         "unknown service",
         _edit("nodes.csv", 4, "services", "ground;drone"),
         r"^nodes\.csv: row 4: field 'services': value 'ground;drone': "
@@ -322,6 +346,94 @@ def test_parquet_tables_load_like_csv(tmp_path: Path, tiny_network: Network) -> 
         InputError, match=r"^inventory\.parquet: row 4: field 'on_hand': value '-4'"
     ):
         load_network(folder)
+
+
+def test_a_cutoff_with_seconds_is_its_minute(
+    tmp_path: Path, tiny_network: Network
+) -> None:
+    """``18:00:00`` (a database's TIME column, a Parquet ``time64``) was "not
+    a time HH:MM"; it is 18:00, so every ship date (checkout promises, the
+    simulated day) is the one of ``18:00``."""
+    folder = tmp_path / "net"
+    shutil.copytree(TINY_NETWORK, folder)
+    frame = pd.read_csv(folder / "nodes.csv", dtype=str, keep_default_na=False)
+    frame["cutoff_local"] = frame["cutoff_local"] + ":00"
+    frame.to_csv(folder / "nodes.csv", index=False)
+    seconds = load_network(folder)
+    np.testing.assert_array_equal(seconds.cutoff_minutes, [1080, 1080, 900])
+    frame["cutoff_local"] = pd.to_datetime(
+        frame["cutoff_local"], format="%H:%M:%S"
+    ).dt.time
+    frame.to_parquet(folder / "nodes.parquet")  # pyarrow's time64
+    (folder / "nodes.csv").unlink()
+    np.testing.assert_array_equal(
+        load_network(folder).cutoff_minutes, tiny_network.cutoff_minutes
+    )
+    # 17:59:59 in New York: before WH-EAST's cutoff, it ships that day
+    now = pd.Timestamp("2026-06-02 21:59:59", tz="UTC").to_pydatetime()
+    for net in (seconds, tiny_network):
+        ship, _ = net.ship_and_delivery_dates(now, "ground", 0)
+        assert str(ship[net.node_idx("WH-EAST")]) == "2026-06-02"
+
+
+def _place(node: str, lat: str, lon: str, timezone: str) -> Mutation:
+    """Move ``node`` to (``lat``, ``lon``) in ``timezone``."""
+
+    def apply(folder: Path) -> None:
+        frame = pd.read_csv(folder / "nodes.csv", dtype=str, keep_default_na=False)
+        at = frame["node_id"] == node
+        frame.loc[at, ["lat", "lon", "timezone"]] = [lat, lon, timezone]
+        frame.to_csv(folder / "nodes.csv", index=False)
+
+    return apply
+
+
+def test_a_node_with_lat_and_lon_swapped_is_refused(tmp_path: Path) -> None:
+    """Chicago written lat -87.65, lon 41.85 is in range and was taken: every
+    distance, zone and ETA from it was wrong. It is refused, naming both
+    values and where the swapped pair lies, against the folder's
+    destinations and against the real US prefixes alike."""
+    folder = tmp_path / "net"
+    shutil.copytree(TINY_NETWORK, folder)
+    _place("ST-CHI", "-87.65", "41.85", "America/Chicago")(folder)
+    with pytest.raises(InputError) as caught:
+        load_network(folder)
+    assert str(caught.value) == (
+        "nodes.csv: row 4: field 'lat': value '-87.65': lat -87.65, lon 41.85 "
+        "is in the Southern Ocean or Antarctica, 8,083 miles from the nearest "
+        "destination; swapped (lat 41.85, lon -87.65) it is 2 miles from ZIP "
+        "prefix 606: are lat and lon the other way round?"
+    )
+    (folder / "destinations.csv").unlink()  # the real US prefixes
+    with pytest.raises(InputError, match=r"row 4: field 'lat': value '-87\.65'.*"
+                       r"swapped \(lat 41\.85, lon -87\.65\) it is \d+ miles from "
+                       r"ZIP prefix 60\d: are lat and lon"):  # fmt: skip
+        load_network(folder)
+
+
+@pytest.mark.parametrize(
+    ("lat", "lon", "timezone"),
+    [
+        ("21.3069", "-157.8583", "Pacific/Honolulu"),
+        ("61.2181", "-149.9003", "America/Anchorage"),
+        ("51.8800", "-176.6581", "America/Adak"),  # Adak, 1,190 mi from a prefix
+        ("18.4655", "-66.1057", "America/Puerto_Rico"),
+        ("13.4443", "144.7937", "Pacific/Guam"),
+        ("-54.8019", "-68.3030", "America/Argentina/Ushuaia"),
+    ],
+    ids=["honolulu", "anchorage", "adak", "san-juan", "guam", "ushuaia"],
+)
+@pytest.mark.parametrize("destinations", ["folder", "us"])
+def test_far_nodes_that_are_real_places_pass(
+    tmp_path: Path, lat: str, lon: str, timezone: str, destinations: str
+) -> None:
+    folder = tmp_path / "net"
+    shutil.copytree(TINY_NETWORK, folder)
+    _place("ST-CHI", lat, lon, timezone)(folder)
+    if destinations == "us":
+        (folder / "destinations.csv").unlink()
+    net = load_network(folder)
+    assert net.node_lat[net.node_idx("ST-CHI")] == float(lat)
 
 
 def test_tiny_network_arrays(tiny_network: Network) -> None:

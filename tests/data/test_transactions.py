@@ -525,3 +525,49 @@ def test_a_log_is_the_same_whatever_the_order_of_its_rows(cdnow_dir: Path) -> No
         assert again.fingerprint() == first.fingerprint()
         for name in ("customer", "day", "amount"):
             np.testing.assert_array_equal(getattr(again, name), getattr(first, name))
+
+
+def test_a_customer_in_other_unicode_code_points_is_an_error(tmp_path: Path) -> None:
+    """``José`` as one code point (NFC) and as ``e`` and an accent (NFD)
+    look the same and were two customers; the log names both rows and
+    forms, as the customer tables refuse such twins (a Kelvin sign ``K``
+    is an ASCII ``K`` in NFC)."""
+    path = _write(
+        tmp_path,
+        "t.csv",
+        HEADER
+        + "Jos\u00e9,2024-01-01,10\nb,2024-01-02,5\n"
+        + "Jos\u00e9,2024-01-03,4\nJose\u0301,2024-01-04,7\n",
+    )
+    with pytest.raises(InputError) as caught:
+        read_transactions(path)
+    assert str(caught.value) == (
+        f"{path}: row 5: field 'customer_id': value 'Jose\u0301': customer id "
+        "'Jos\u00e9' of row 2 in other Unicode code points (NFD here, NFC "
+        "there): the same id written two ways"
+    )
+    log, report = read_transactions(path, skip_bad_rows=True)
+    assert list(log.customer_ids) == ["Jos\u00e9", "b"]
+    assert (report.n_bad, dict(report.by_field)) == (1, {"customer_id": 1})
+    kelvin = _write(
+        tmp_path, "k.csv", HEADER + "K1,2024-01-01,1\n\u212a1,2024-01-02,1\n"
+    )
+    with pytest.raises(InputError) as caught:
+        read_transactions(kelvin)
+    assert str(caught.value) == (
+        f"{kelvin}: row 3: field 'customer_id': value '\u212a1': customer id "
+        "'K1' of row 2 in other Unicode code points (neither NFC nor NFD here, "
+        "NFC there): the same id written two ways"
+    )
+    frame = pd.DataFrame(
+        {
+            "customer_id": ["Jose\u0301", "Jos\u00e9"],
+            "order_date": ["2024-01-01", "2024-01-02"],
+            "amount": [1.0, 2.0],
+        }
+    )
+    frame.to_parquet(tmp_path / "t.parquet")
+    with pytest.raises(InputError, match=r"record 2: .* of record 1 in other Unicode"):
+        read_transactions(tmp_path / "t.parquet")
+    one_form = _write(tmp_path, "n.csv", HEADER + "Jos\u00e9,2024-01-01,1\n")
+    assert list(read_transactions(one_form)[0].customer_ids) == ["Jos\u00e9"]

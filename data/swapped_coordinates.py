@@ -1,0 +1,95 @@
+"""Nodes whose latitude and longitude were written the other way round.
+
+Chicago written ``lat -87.65, lon 41.85`` is in range and was taken without
+a word, and every distance, zone and ETA from it was wrong. Such a node is
+refused when all of these hold, so no real network is:
+
+- it lies south of 60°S (the Southern Ocean and Antarctica, where no city
+  is: Ushuaia is at 54.8°S) — every swapped US node east of 90°W lands
+  there, and west of it the swapped latitude is out of range (refused as
+  such);
+- it is over :data:`FAR_MILES` from every destination (an Aleutian ZIP
+  code is at most about 1,200 miles from its nearest prefix's centroid);
+- swapped back, it is within :data:`NEAR_MILES` of a destination (99 % of
+  US ZIP codes are within 80 miles of their nearest prefix's centroid).
+
+Hawaii, Alaska and Puerto Rico nodes are nowhere near 60°S, so they pass.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from numpy.typing import NDArray
+
+from tierflow.data.errors import InputError
+from tierflow.data.table_reader import file_line
+from tierflow.data.zones import great_circle_miles
+
+FloatArray = NDArray[np.float64]
+
+#: South of this latitude (degrees) a node is in the Southern Ocean or Antarctica.
+SOUTH_OF_EVERY_CITY = -60.0
+#: A node this far from every destination (miles) is outside their region.
+FAR_MILES = 1500.0
+#: Swapped back, a node this near a destination (miles) fits the region.
+NEAR_MILES = 300.0
+
+
+def _nearest(
+    lat: FloatArray, lon: FloatArray, dest: pd.DataFrame
+) -> tuple[FloatArray, NDArray[np.intp]]:
+    """Per point, the distance to its nearest destination and that one's row."""
+    miles = great_circle_miles(
+        lat[:, None],
+        lon[:, None],
+        dest["lat"].to_numpy(dtype=np.float64)[None, :],
+        dest["lon"].to_numpy(dtype=np.float64)[None, :],
+    )
+    at = miles.argmin(axis=1)
+    return miles[np.arange(len(lat)), at], at
+
+
+def check_swapped_coordinates(
+    nodes: pd.DataFrame, path: Path, dest: pd.DataFrame
+) -> None:
+    """Refuse the first node whose ``lat`` and ``lon`` look swapped (see the
+    module's docstring), naming both values and where the swapped pair is.
+
+    Raises
+    ------
+    InputError
+        At the node's ``lat`` cell.
+    """
+    lat = nodes["lat"].to_numpy(dtype=np.float64)
+    lon = nodes["lon"].to_numpy(dtype=np.float64)
+    south = (lat < SOUTH_OF_EVERY_CITY) & (np.abs(lon) <= 90.0)
+    if not south.any() or len(dest) == 0:
+        return
+    rows = np.flatnonzero(south)
+    here, _ = _nearest(lat[rows], lon[rows], dest)
+    there, near = _nearest(lon[rows], lat[rows], dest)
+    swapped = (here > FAR_MILES) & (there <= NEAR_MILES)
+    if not swapped.any():
+        return
+    k = int(np.flatnonzero(swapped)[0])
+    pos = int(rows[k])
+    zip3 = dest["zip3"].iloc[int(near[k])]
+    raise InputError(
+        f"lat {lat[pos]:g}, lon {lon[pos]:g} is in the Southern Ocean or "
+        f"Antarctica, {_miles(here[k])} from the nearest destination; swapped "
+        f"(lat {lon[pos]:g}, lon {lat[pos]:g}) it is {_miles(there[k])} from ZIP "
+        f"prefix {zip3}: are lat and lon the other way round?",
+        file=path.name,
+        row=file_line(nodes, pos),
+        field="lat",
+        value=f"{lat[pos]:g}",
+    )
+
+
+def _miles(miles: float) -> str:
+    """``8,083 miles``, ``1 mile``."""
+    text = f"{miles:,.0f}"
+    return f"{text} mile" if text == "1" else f"{text} miles"
