@@ -885,20 +885,23 @@ def test_a_server_for_the_internet_keeps_operator_data_and_samples_in(
     settings.write_text('[serve]\noperator_reads = "key"\nsamples = false\n')
     monkeypatch.setenv("TIERFLOW_CONFIG", str(settings))
     log = tmp_path / "serve.log"
-    with serve_process(tmp_path / "state.db", log, "--workers", workers) as (url, _):
-        write = httpx.post(f"{url}/v1/capacity/events", json={"events": []})
+    with (
+        serve_process(tmp_path / "state.db", log, "--workers", workers) as (url, _),
+        httpx.Client(timeout=30) as http,
+    ):
+        write = http.post(f"{url}/v1/capacity/events", json={"events": []})
         assert write.status_code == 401
         for path in ("/v1/capacity", "/v1/allocation", "/v1/map", "/metrics"):
-            read = httpx.get(url + path)
+            read = http.get(url + path)
             assert (read.status_code, read.json()) == (401, write.json()), path
-            keyed = httpx.get(url + path, headers={"X-API-Key": API_KEY})
+            keyed = http.get(url + path, headers={"X-API-Key": API_KEY})
             assert keyed.status_code == 200, path
         bearer = {"Authorization": f"Bearer {API_KEY}"}
         assert (
-            "tierflow_http_requests" in httpx.get(f"{url}/metrics", headers=bearer).text
+            "tierflow_http_requests" in http.get(f"{url}/metrics", headers=bearer).text
         )
-        assert httpx.get(f"{url}/v1/samples").status_code == 404
-        answer = httpx.post(
+        assert http.get(f"{url}/v1/samples").status_code == 404
+        answer = http.post(
             f"{url}/v1/options", json={"customer_id": "C9", **TEE_TO_CHICAGO}
         )
         assert answer.status_code == 200 and answer.json()["options"]
