@@ -110,8 +110,23 @@ class AllocationSettings:
                 require_number(value, name, 1, most, integer=True)
 
     def params(self) -> dict[str, Any]:
-        """The settings as a JSON-able dict (part of the run identity)."""
+        """The settings as a JSON-able dict."""
         return dataclasses.asdict(self)
+
+    def identity(self) -> dict[str, Any]:
+        """The settings that decide a run's allocations (part of its identity).
+
+        How the partitions are spread is left out: ``loky``, ``threading``
+        and ``dask`` at any ``n_jobs`` solve the same partitions with the
+        same parameters, so a run resumed with another ``--jobs`` or
+        parallel backend resumes instead of starting again. Whether the
+        batches are partitioned at all (``backend`` ``none`` or not) changes
+        the problems solved, and is kept as ``partitioned``.
+        """
+        kept = self.params()
+        del kept["n_jobs"]
+        kept["partitioned"] = kept.pop("backend") != "none"
+        return kept
 
     @property
     def batch_bid_prices(self) -> bool:

@@ -427,6 +427,46 @@ def test_sigkill_mid_run_then_resume_loses_and_repeats_nothing(
     )
 
 
+def test_a_run_killed_mid_way_resumes_with_another_jobs_and_backend(
+    tmp_path: Path, outage_day: tuple[list[str], dict[str, Any], Path]
+) -> None:
+    """``--jobs`` and the backend were part of the run id: a run killed with
+    ``--backend loky --jobs 2`` and run again with ``--jobs 3`` (or on
+    threads) started again from batch 0, its batches left in the store.
+    They only spread the same partitions, so it resumes now: the batches
+    before the kill kept, the allocations those of an uninterrupted run
+    (greedy is deterministic), under the same run id."""
+    base, _, _ = outage_day
+    clean = tmp_path / "clean"
+    done = CliRunner().invoke(
+        cli, [*base, "--backend", "threading", "--jobs", "1", "--out", str(clean)]
+    )
+    assert done.exit_code == 0, done.output
+    whole = json.loads((clean / "summary.json").read_text())
+    crashed = tmp_path / "crashed"
+    killed = [*base, "--backend", "loky", "--jobs", "2", "--out", str(crashed)]
+    _kill_once_committed(killed, crashed / "state.db", 5)
+    killed_at = _committed(crashed / "state.db")
+    assert 5 <= killed_at < 100
+    again = [*base, "--backend", "threading", "--jobs", "3", "--out", str(crashed)]
+    result = CliRunner().invoke(cli, again)
+    assert result.exit_code == 0, result.output
+    resumed = json.loads((crashed / "summary.json").read_text())
+    n = resumed["resumed_batches"]
+    assert n >= killed_at
+    assert f"resuming: {n} of 100 batches already in {crashed / 'state.db'}" in (
+        result.stderr
+    )
+    assert _committed(crashed / "state.db") == 100  # none run twice
+    skip = (*TIMINGS, "resumed_batches")
+    assert {k: v for k, v in resumed.items() if k not in skip} == {
+        k: v for k, v in whole.items() if k not in skip
+    }  # the run id included
+    assert (crashed / "allocations.csv").read_bytes() == (
+        clean / "allocations.csv"
+    ).read_bytes()
+
+
 def test_a_run_resumed_in_another_folder_counts_the_reroutes_before_the_kill(
     tmp_path: Path, outage_day: tuple[list[str], dict[str, Any], Path]
 ) -> None:
