@@ -6,6 +6,8 @@ over all nodes (the spill-over). Why this is feasible: ``docs/solver.md``.
 
 from __future__ import annotations
 
+import os
+import threading
 import time
 
 import joblib
@@ -19,6 +21,38 @@ from tierflow.solver.solve import solve
 
 #: joblib backends ``tierflow allocate --backend`` accepts.
 BACKENDS = ("none", "loky", "threading", "dask")
+
+#: Seconds between a loky worker's looks at whether its parent is alive.
+PARENT_WATCH_S = 0.5
+
+
+def _exit_with_parent(parent: int) -> None:
+    """Run in each loky worker as it starts: end it once ``parent`` is gone.
+
+    loky's workers end only after ``idle_worker_timeout`` (300 s) without a
+    task, so a ``tierflow allocate`` killed with SIGKILL left its workers
+    (and their memory) behind for five minutes, and one killed mid-solve
+    left them solving. A shorter timeout would only respawn the pool
+    between batches, and would not stop a worker in the middle of a task;
+    a worker whose parent died is adopted by another process, which this
+    thread sees within :data:`PARENT_WATCH_S` (CP-SAT releases the GIL while
+    it searches).
+    """
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(PARENT_WATCH_S)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="tierflow-parent-watch", daemon=True).start()
+
+
+def _backend_params(backend: str) -> dict[str, object]:
+    """``joblib.parallel_config`` options of ``backend``: loky's workers end
+    with this process (:func:`_exit_with_parent`)."""
+    if backend != "loky":
+        return {}
+    return {"initializer": _exit_with_parent, "initargs": (os.getpid(),)}
 
 
 def _region_problem(
@@ -107,7 +141,7 @@ def solve_partitioned(
     if not problem.can_defer:
         raise ValueError("partitioned solves need a defer option (spill-over)")
     params = params or SolveParams()
-    with joblib.parallel_config(backend=backend):
+    with joblib.parallel_config(backend=backend, **_backend_params(backend)):
         assignment, n_parts = _solve_regions(
             problem,
             item_region,

@@ -467,6 +467,63 @@ def test_a_run_killed_mid_way_resumes_with_another_jobs_and_backend(
     ).read_bytes()
 
 
+def _children(pid: int) -> dict[int, str]:
+    """The live (not zombie) processes whose parent is ``pid``, by id: their
+    command lines."""
+    found = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rpartition(")")[2].split()
+            cmdline = (stat.parent / "cmdline").read_bytes()
+        except OSError:  # ended meanwhile
+            continue
+        if int(fields[1]) == pid and fields[0] != "Z":
+            found[int(stat.parent.name)] = cmdline.replace(b"\0", b" ").decode()
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+@pytest.mark.skipif(not Path("/proc").is_dir(), reason="reads /proc")
+def test_loky_workers_end_with_a_run_killed_by_sigkill(tmp_path: Path) -> None:
+    """``allocate --backend loky`` killed with SIGKILL left its loky workers
+    (and loky's resource tracker) running for five minutes, loky's idle
+    timeout. They see their parent go now, and end within seconds."""
+    orders = _write_orders(tmp_path / "orders.csv", 400, seed=2)
+    out = tmp_path / "out"
+    args = ["allocate", "--network", str(TINY), "--orders", str(orders)]
+    args += ["--engine", "greedy", "--no-bid-prices", "--batch-size", "4"]
+    args += ["--backend", "loky", "--jobs", "2", "--out", str(out)]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tierflow.cli.main", *args],
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 120
+    while _committed(out / "state.db") < 5:
+        assert proc.poll() is None, "the run finished before it could be killed"
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    children = _children(proc.pid)
+    workers = [pid for pid, cmd in children.items() if "LokyProcess" in cmd]
+    assert len(workers) == 2, children
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    killed = time.monotonic()
+    while any(map(_alive, children)) and time.monotonic() - killed < 10:
+        time.sleep(0.1)
+    left = {pid: cmd for pid, cmd in children.items() if _alive(pid)}
+    assert left == {}
+    assert time.monotonic() - killed < 5
+
+
 def test_a_run_resumed_in_another_folder_counts_the_reroutes_before_the_kill(
     tmp_path: Path, outage_day: tuple[list[str], dict[str, Any], Path]
 ) -> None:
