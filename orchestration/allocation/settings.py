@@ -10,7 +10,7 @@ from typing import Any
 from tierflow.data.errors import InputError
 from tierflow.data.limits import MAX_SEED, MAX_TIME_LIMIT_S, require_number
 from tierflow.solver.partition import BACKENDS
-from tierflow.solver.registry import engine_names
+from tierflow.solver.registry import engine_names, engines_with, get_engine
 
 #: The longest batch window: a day.
 MAX_BATCH_MINUTES = 1440.0
@@ -59,6 +59,13 @@ class AllocationSettings:
         ``none`` solves each batch whole; ``loky``/``threading``/``dask`` split
         it by region and solve the partitions in parallel
         (:mod:`tierflow.solver.partition`).
+    deterministic
+        Solve every batch reproducibly
+        (:attr:`~tierflow.solver.params.SolveParams.deterministic`): CP-SAT
+        stops on ``time_limit_s`` of its deterministic time, not on the
+        clock, so the same command gives the same allocations on any machine
+        and at any load. Only engines that can (``cpsat``, ``cpsat-plain``,
+        ``greedy``, ``nearest``) take it.
     """
 
     engine: str = "cpsat"
@@ -78,6 +85,7 @@ class AllocationSettings:
     backend: str = "none"
     n_jobs: int = 2
     split_for_room: bool = True
+    deterministic: bool = False
 
     def __post_init__(self) -> None:
         # a negative batch size allocated nothing, silently; NaN or inf
@@ -108,6 +116,16 @@ class AllocationSettings:
         for name, value, most in optional:
             if value is not None:
                 require_number(value, name, 1, most, integer=True)
+        if (
+            self.deterministic
+            and not get_engine(self.engine).capabilities.deterministic
+        ):
+            able = ", ".join(engines_with(deterministic=True))
+            raise InputError(
+                f"stops on the clock, so it cannot solve deterministically (use {able})",
+                field="engine",
+                value=self.engine,
+            )
 
     def params(self) -> dict[str, Any]:
         """The settings as a JSON-able dict."""

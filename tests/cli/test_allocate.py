@@ -668,6 +668,33 @@ def test_a_finished_run_rerun_prints_the_same_summary(tmp_path: Path) -> None:
 @pytest.mark.filterwarnings("ignore::DeprecationWarning")
 @pytest.mark.filterwarnings("ignore::ResourceWarning")
 @pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
+def test_deterministic_runs_write_the_same_allocations(tmp_path: Path) -> None:
+    """CP-SAT under --time-limit stops on the clock: two runs of one command
+    could allocate otherwise. With --deterministic it stops on its
+    deterministic time: the same allocations.csv, byte for byte, each time,
+    also split by region. An engine that stops on the clock refuses it."""
+    orders = _write_orders(tmp_path / "orders.csv", 300, seed=4)
+    options = ["--engine", "cpsat", "--batch-size", "100", "--time-limit", "0.05"]
+    options += ["--deterministic"]
+    for extra in ([], ["--backend", "threading", "--jobs", "2"]):
+        written = []
+        for attempt in ("a", "b"):
+            out = tmp_path / f"{attempt}{len(extra)}"
+            done = _allocate(orders, out, *options, *extra)
+            assert done.exit_code == 0, done.output
+            written.append((out / "allocations.csv").read_bytes())
+        assert written[0] == written[1]
+    refused = _allocate(
+        orders, tmp_path / "highs", "--engine", "highs", "--deterministic"
+    )
+    assert refused.exit_code == 1
+    assert refused.output == (
+        "Error: field 'engine': value 'highs': stops on the clock, so it cannot "
+        "solve deterministically (use cpsat, greedy, cpsat-plain, nearest)\n"
+    )
+    assert not (tmp_path / "highs").exists()
+
+
 def test_partitions_on_a_dask_local_cluster(tmp_path: Path) -> None:
     from dask.distributed import Client, LocalCluster
 
