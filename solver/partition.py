@@ -15,6 +15,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from tierflow.formulations.problem import AssignmentProblem
+from tierflow.solver import dask_cluster
 from tierflow.solver.params import SolveParams
 from tierflow.solver.result import Limit, SolveResult, Status
 from tierflow.solver.solve import solve
@@ -69,6 +70,7 @@ def _solve_regions(
     *,
     engine: str,
     params: SolveParams,
+    backend: str,
     n_jobs: int,
 ) -> tuple[NDArray[np.int64], int]:
     """Each region's items over its own nodes, in parallel (one thread each);
@@ -78,9 +80,15 @@ def _solve_regions(
         items = np.flatnonzero(item_region == r).astype(np.intp)
         parts.append((items, _region_problem(problem, items, node_region == r)))
     one_thread = params.replace(threads=1)
-    results = joblib.Parallel(n_jobs=n_jobs)(
-        joblib.delayed(solve)(sub, engine, params=one_thread) for _, sub in parts
-    )
+    if backend == "dask":
+        calls = [((sub, engine), {"params": one_thread}) for _, sub in parts]
+        results = dask_cluster.run_tasks(solve, calls)
+    else:
+        with joblib.parallel_config(backend=backend, **_backend_params(backend)):
+            results = joblib.Parallel(n_jobs=n_jobs)(
+                joblib.delayed(solve)(sub, engine, params=one_thread)
+                for _, sub in parts
+            )
     assignment = np.full(problem.n_items, -1, dtype=np.int64)
     for (items, _), result in zip(parts, results, strict=True):
         assignment[items] = result.assignment
@@ -134,22 +142,23 @@ def solve_partitioned(
         Each region's and the spill-over's solve parameters (a region solve
         runs on one thread).
     backend
-        A joblib backend name (``loky``, ``threading``, ``dask``); with ``dask``
-        a ``dask.distributed.Client`` must be active in the caller.
+        A joblib backend name (``loky``, ``threading``), or ``dask``: the
+        partitions are tasks of the ``dask.distributed.Client`` active in
+        the caller (:func:`~tierflow.solver.dask_cluster.run_tasks`).
     """
     start = time.perf_counter()
     if not problem.can_defer:
         raise ValueError("partitioned solves need a defer option (spill-over)")
     params = params or SolveParams()
-    with joblib.parallel_config(backend=backend, **_backend_params(backend)):
-        assignment, n_parts = _solve_regions(
-            problem,
-            item_region,
-            node_region,
-            engine=engine,
-            params=params,
-            n_jobs=n_jobs,
-        )
+    assignment, n_parts = _solve_regions(
+        problem,
+        item_region,
+        node_region,
+        engine=engine,
+        params=params,
+        backend=backend,
+        n_jobs=n_jobs,
+    )
     n_spill = int((assignment < 0).sum())
     reasons = _spill_over(problem, assignment, engine=engine, params=params)
     return SolveResult(

@@ -75,11 +75,12 @@ def test_the_run_identity_leaves_out_how_the_work_is_spread() -> None:
     spread the same partitions; partitioning itself (backend none or not),
     the engine, the time limit, the seed and the batching still count."""
     base = AllocationSettings(backend="loky", n_jobs=2).identity()
-    for spread in (
+    spreads: tuple[dict[str, Any], ...] = (
         {"backend": "threading", "n_jobs": 1},
         {"backend": "dask", "n_jobs": 2},
         {"backend": "loky", "n_jobs": 16},
-    ):
+    )
+    for spread in spreads:
         assert AllocationSettings(**spread).identity() == base
     assert "n_jobs" not in base and "backend" not in base
     assert base["partitioned"] is True
