@@ -93,6 +93,7 @@ class AllocateRequest:
     n_jobs: int
     seed: int
     out_dir: Path
+    deterministic: bool = False
 
     def settings(self) -> AllocationSettings:
         """How the day is allocated."""
@@ -108,6 +109,7 @@ class AllocateRequest:
             seed=self.seed,
             backend=self.backend,
             n_jobs=self.n_jobs,
+            deterministic=self.deterministic,
         )
 
 
@@ -210,6 +212,13 @@ class AllocateRequest:
     help="Parallel partitions.",
 )
 @seed_option(0)
+@option(
+    "--deterministic",
+    is_flag=True,
+    help="Reproducible CP-SAT: --time-limit counts its deterministic time, "
+    "not seconds, so the same command gives the same allocations anywhere "
+    "(cpsat, cpsat-plain, greedy, nearest).",
+)
 @out_folder_option(
     dest="out_dir", help="Folder for allocations.csv, summary.json and the state."
 )

@@ -97,6 +97,10 @@ class SolverError(TierflowError):
     """An engine failed in a way that is not the input's fault."""
 
 
+class ClusterError(TierflowError):
+    """The Dask cluster a run solves on lost its workers mid-run."""
+
+
 class UnknownEngineError(TierflowError, KeyError):
     """An engine name that is not in the registry."""
 

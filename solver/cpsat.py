@@ -12,6 +12,7 @@ LNS call :func:`solve_model` too.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 import time
@@ -315,16 +316,27 @@ def solve_model(
 ) -> SolveResult:
     """One CP-SAT solve of the full model (no portfolio around it).
 
-    Uses :func:`default_workers` of ``params.threads`` workers.
+    Uses :func:`default_workers` of ``params.threads`` workers; with
+    ``params.deterministic``, ``params.threads`` or one (not the machine's
+    core count: the answer depends on the count).
     """
     start = time.perf_counter()
     cp = build_model(problem, warm_start)
     solver = cp_model.CpSolver()
     sat = solver.parameters
-    sat.max_time_in_seconds = max(
-        params.time_limit_s - (time.perf_counter() - start), 0.01
-    )
-    sat.num_workers = default_workers(params.threads)
+    if params.deterministic:
+        # the work done, not the clock, ends the search: one worker, or
+        # several interleaved (each batch of tasks waited for); CP-SAT's
+        # parallel portfolio shares solutions as they come, and repeats
+        # nothing (docs/solver.md, "Deterministic solves")
+        sat.max_deterministic_time = max(params.time_limit_s, 0.01)
+        sat.num_workers = params.threads or 1
+        sat.interleave_search = sat.num_workers > 1
+    else:
+        sat.max_time_in_seconds = max(
+            params.time_limit_s - (time.perf_counter() - start), 0.01
+        )
+        sat.num_workers = default_workers(params.threads)
     sat.random_seed = int(params.seed)
     sat.relative_gap_limit = float(params.relative_gap)
     sat.log_search_progress = False
@@ -351,7 +363,7 @@ class CpSatEngine(BundledEngine):
     """``cpsat-plain``: one CP-SAT solve of the full model, hinted with greedy."""
 
     name = "cpsat-plain"
-    capabilities = EXACT_ENGINE
+    capabilities = dataclasses.replace(EXACT_ENGINE, deterministic=True)
 
     def solve(
         self, problem: AssignmentProblem, params: SolveParams, warm_start: Hint = None

@@ -1,5 +1,8 @@
 """The Dask cluster ``tierflow allocate --backend dask`` solves its partitions on.
 
+:func:`run_tasks` runs the partitions on it and stops, with one line naming
+the scheduler, when the cluster loses every worker mid-run.
+
 :func:`connect` reaches the scheduler and checks its workers in a bounded
 time, before a run writes anything: a scheduler that never answered hung the
 run (``distributed.Client`` waits for the handshake with no time limit), and
@@ -12,13 +15,18 @@ from __future__ import annotations
 
 import asyncio
 import importlib.metadata
+import time
+from collections.abc import Callable, Sequence
 from typing import Any
 
-from tierflow.data.errors import InputError
+from tierflow.data.errors import ClusterError, InputError
 from tierflow.data.extras import require
 
-#: Seconds to reach the scheduler, and again for a worker to join it.
+#: Seconds to reach the scheduler, and again for a worker to join it (at
+#: the start, and when every worker left mid-run).
 CONNECT_TIMEOUT_S = 10.0
+#: Seconds between looks at the cluster while its tasks run.
+POLL_S = 0.5
 
 
 def tierflow_version() -> str:
@@ -91,3 +99,65 @@ def _check_workers(client: Any, timeout_s: float, refused: Any) -> None:
                 f"Dask worker {worker} runs tierflow {answer}, this command "
                 f"{local}: install tierflow {local} on every worker"
             )
+
+
+def run_tasks(
+    func: Callable[..., Any],
+    calls: Sequence[tuple[tuple[Any, ...], dict[str, Any]]],
+    *,
+    timeout_s: float = CONNECT_TIMEOUT_S,
+) -> list[Any]:
+    """``func(*args, **kwargs)`` for each of ``calls`` on the current
+    client's cluster; the results in order.
+
+    A worker lost mid-task has its task run again elsewhere (the scheduler's
+    doing). When every worker is gone and none joins within ``timeout_s``
+    the tasks are cancelled: the run waited for good, the scheduler holding
+    its tasks for workers that never came (and joblib's Dask backend gave a
+    task that killed its workers as a page of traceback).
+
+    Raises
+    ------
+    ClusterError
+        Naming the scheduler and what happened: no worker left, a task
+        that killed every worker it ran on, or the scheduler gone.
+    """
+    distributed: Any = require("dask.distributed", feature="dask backend", extra="dask")
+    client: Any = distributed.get_client()
+    address = client.scheduler.address
+    futures = [client.submit(func, *args, pure=False, **kw) for args, kw in calls]
+    resume = "start workers and run the same command to resume"
+    alone_since: float | None = None
+    try:
+        while True:
+            try:
+                distributed.wait(futures, timeout=POLL_S)
+                break
+            except TimeoutError:
+                pass
+            if client.nthreads():
+                alone_since = None
+            elif alone_since is None:
+                alone_since = time.monotonic()
+            elif time.monotonic() - alone_since > timeout_s:
+                raise ClusterError(
+                    f"Dask scheduler {address}: every worker left mid-run and "
+                    f"none joined within {timeout_s:g} s; the batches "
+                    f"committed so far are kept: {resume}"
+                )
+        return list(client.gather(futures))
+    except distributed.KilledWorker as exc:
+        last = getattr(exc.last_worker, "address", exc.last_worker)
+        raise ClusterError(
+            f"Dask scheduler {address}: a partition's task took down each of "
+            f"the {exc.allowed_failures + 1} workers that ran it (the last "
+            f"{last}; see the workers' logs); the batches committed so far "
+            f"are kept: {resume}"
+        ) from None
+    except OSError as exc:  # the scheduler itself went away
+        raise ClusterError(
+            f"Dask scheduler {address}: stopped answering mid-run ({exc}); the "
+            f"batches committed so far are kept: {resume}"
+        ) from None
+    finally:
+        client.cancel([f for f in futures if not f.done()])

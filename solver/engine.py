@@ -73,6 +73,10 @@ class Capabilities:
         only when asked.
     uses_preference
         Ranks nodes by ``problem.preference`` (the caller should fill it).
+    deterministic
+        Gives the same answer for the same problem under
+        ``SolveParams(deterministic=True)``: its limits count work, not the
+        clock, or it always runs to its end.
     """
 
     exact: bool = False
@@ -83,6 +87,7 @@ class Capabilities:
     fallback: bool = False
     baseline: bool = False
     uses_preference: bool = False
+    deterministic: bool = False
 
     @classmethod
     def flags(cls) -> tuple[str, ...]:

@@ -204,7 +204,7 @@ class GreedyEngine(BundledEngine):
     """``greedy``: regret construction + repair + shift/swap local search."""
 
     name = "greedy"
-    capabilities = Capabilities(uses_warm_start=True, fallback=True)
+    capabilities = Capabilities(uses_warm_start=True, fallback=True, deterministic=True)
 
     def solve(
         self, problem: AssignmentProblem, params: SolveParams, warm_start: Hint = None
@@ -212,7 +212,7 @@ class GreedyEngine(BundledEngine):
         start = time.perf_counter()
         assignment, reasons = greedy_assign(
             problem,
-            time_limit_s=params.time_limit_s,
+            time_limit_s=params.clock_limit_s,
             warm_start=warm_start,
             seed=params.seed,
         )

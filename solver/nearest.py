@@ -46,7 +46,7 @@ class NearestEngine(BundledEngine):
     """First come, first served to the most preferred feasible node."""
 
     name = "nearest"
-    capabilities = Capabilities(baseline=True, uses_preference=True)
+    capabilities = Capabilities(baseline=True, uses_preference=True, deterministic=True)
 
     def solve(
         self, problem: AssignmentProblem, params: SolveParams, warm_start: Hint = None

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass
 from typing import Any
 
+from tierflow.data.errors import InputError
 from tierflow.data.limits import MAX_SEED, MAX_TIME_LIMIT_S, require_number
 
 #: Relative gap at which a solve counts as optimal (MathOpt's ``relative_gap_tolerance``):
@@ -29,12 +31,22 @@ class SolveParams:
     relative_gap
         Stop, and call the result optimal, once ``(objective - bound) /
         max(|objective|, 1)`` is at most this.
+    deterministic
+        The same problem gives the same answer, on any machine and at any
+        load: CP-SAT stops on ``time_limit_s`` of its deterministic time
+        (its count of work, close to a second on a typical machine; the
+        wall time it takes varies) with its interleaved search, whose
+        result does not depend on its worker count, and the greedy phases
+        run to their end instead of to the clock. Engines that stop only
+        on the clock (HiGHS, CBC, the LP) refuse it
+        (``Capabilities.deterministic``).
     """
 
     time_limit_s: float = 10.0
     seed: int = 0
     threads: int | None = None
     relative_gap: float = DEFAULT_RELATIVE_GAP
+    deterministic: bool = False
 
     def __post_init__(self) -> None:
         # InputError (a ValueError) naming the field: a NaN seed or thread
@@ -45,6 +57,16 @@ class SolveParams:
         if self.threads is not None:
             require_number(self.threads, "threads", 1, 1024, integer=True)
         require_number(self.relative_gap, "relative_gap", 0, 1)
+        if not isinstance(self.deterministic, bool):
+            raise InputError(
+                "must be true or false", field="deterministic", value=self.deterministic
+            )
+
+    @property
+    def clock_limit_s(self) -> float:
+        """The wall-clock limit of the phases that stop on the clock (the
+        greedy start, the fallback): none when :attr:`deterministic`."""
+        return math.inf if self.deterministic else self.time_limit_s
 
     def replace(self, **changes: Any) -> SolveParams:
         """These parameters with some replaced (and checked again)."""

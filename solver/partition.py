@@ -6,6 +6,8 @@ over all nodes (the spill-over). Why this is feasible: ``docs/solver.md``.
 
 from __future__ import annotations
 
+import os
+import threading
 import time
 
 import joblib
@@ -13,12 +15,45 @@ import numpy as np
 from numpy.typing import NDArray
 
 from tierflow.formulations.problem import AssignmentProblem
+from tierflow.solver import dask_cluster
 from tierflow.solver.params import SolveParams
 from tierflow.solver.result import Limit, SolveResult, Status
 from tierflow.solver.solve import solve
 
 #: joblib backends ``tierflow allocate --backend`` accepts.
 BACKENDS = ("none", "loky", "threading", "dask")
+
+#: Seconds between a loky worker's looks at whether its parent is alive.
+PARENT_WATCH_S = 0.5
+
+
+def _exit_with_parent(parent: int) -> None:
+    """Run in each loky worker as it starts: end it once ``parent`` is gone.
+
+    loky's workers end only after ``idle_worker_timeout`` (300 s) without a
+    task, so a ``tierflow allocate`` killed with SIGKILL left its workers
+    (and their memory) behind for five minutes, and one killed mid-solve
+    left them solving. A shorter timeout would only respawn the pool
+    between batches, and would not stop a worker in the middle of a task;
+    a worker whose parent died is adopted by another process, which this
+    thread sees within :data:`PARENT_WATCH_S` (CP-SAT releases the GIL while
+    it searches).
+    """
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(PARENT_WATCH_S)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="tierflow-parent-watch", daemon=True).start()
+
+
+def _backend_params(backend: str) -> dict[str, object]:
+    """``joblib.parallel_config`` options of ``backend``: loky's workers end
+    with this process (:func:`_exit_with_parent`)."""
+    if backend != "loky":
+        return {}
+    return {"initializer": _exit_with_parent, "initargs": (os.getpid(),)}
 
 
 def _region_problem(
@@ -35,6 +70,7 @@ def _solve_regions(
     *,
     engine: str,
     params: SolveParams,
+    backend: str,
     n_jobs: int,
 ) -> tuple[NDArray[np.int64], int]:
     """Each region's items over its own nodes, in parallel (one thread each);
@@ -44,9 +80,15 @@ def _solve_regions(
         items = np.flatnonzero(item_region == r).astype(np.intp)
         parts.append((items, _region_problem(problem, items, node_region == r)))
     one_thread = params.replace(threads=1)
-    results = joblib.Parallel(n_jobs=n_jobs)(
-        joblib.delayed(solve)(sub, engine, params=one_thread) for _, sub in parts
-    )
+    if backend == "dask":
+        calls = [((sub, engine), {"params": one_thread}) for _, sub in parts]
+        results = dask_cluster.run_tasks(solve, calls)
+    else:
+        with joblib.parallel_config(backend=backend, **_backend_params(backend)):
+            results = joblib.Parallel(n_jobs=n_jobs)(
+                joblib.delayed(solve)(sub, engine, params=one_thread)
+                for _, sub in parts
+            )
     assignment = np.full(problem.n_items, -1, dtype=np.int64)
     for (items, _), result in zip(parts, results, strict=True):
         assignment[items] = result.assignment
@@ -100,22 +142,23 @@ def solve_partitioned(
         Each region's and the spill-over's solve parameters (a region solve
         runs on one thread).
     backend
-        A joblib backend name (``loky``, ``threading``, ``dask``); with ``dask``
-        a ``dask.distributed.Client`` must be active in the caller.
+        A joblib backend name (``loky``, ``threading``), or ``dask``: the
+        partitions are tasks of the ``dask.distributed.Client`` active in
+        the caller (:func:`~tierflow.solver.dask_cluster.run_tasks`).
     """
     start = time.perf_counter()
     if not problem.can_defer:
         raise ValueError("partitioned solves need a defer option (spill-over)")
     params = params or SolveParams()
-    with joblib.parallel_config(backend=backend):
-        assignment, n_parts = _solve_regions(
-            problem,
-            item_region,
-            node_region,
-            engine=engine,
-            params=params,
-            n_jobs=n_jobs,
-        )
+    assignment, n_parts = _solve_regions(
+        problem,
+        item_region,
+        node_region,
+        engine=engine,
+        params=params,
+        backend=backend,
+        n_jobs=n_jobs,
+    )
     n_spill = int((assignment < 0).sum())
     reasons = _spill_over(problem, assignment, engine=engine, params=params)
     return SolveResult(

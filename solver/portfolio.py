@@ -303,7 +303,9 @@ class PortfolioEngine(BundledEngine):
 
     #: Its bound holds its own LP relaxation's (phase 1): ``solve()`` need not
     #: solve the same LP again after an unproven result.
-    capabilities = dataclasses.replace(EXACT_ENGINE, bound_is_lp=True)
+    capabilities = dataclasses.replace(
+        EXACT_ENGINE, bound_is_lp=True, deterministic=True
+    )
 
     def __init__(
         self, name: str = "cpsat", *, shares: PortfolioShares | None = None
@@ -314,6 +316,10 @@ class PortfolioEngine(BundledEngine):
     def solve(
         self, problem: AssignmentProblem, params: SolveParams, warm_start: Hint = None
     ) -> SolveResult:
+        if params.deterministic:
+            # the phases share the time limit by the clock (each stops
+            # wherever it finds it): one CP-SAT solve on deterministic time
+            return solve_model(problem, params, warm_start=warm_start, engine=self.name)
         run = _Run(self.name, self.shares, problem, params)
         if warm_start is not None:
             run.track.offer(np.asarray(warm_start, dtype=np.int64))

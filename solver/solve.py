@@ -21,7 +21,7 @@ from tierflow.solver.engine import Engine
 from tierflow.solver.greedy import greedy_assign
 from tierflow.solver.lp import lp_bound
 from tierflow.solver.params import SolveParams
-from tierflow.solver.registry import fallback_engine, get_engine
+from tierflow.solver.registry import engines_with, fallback_engine, get_engine
 from tierflow.solver.result import Limit, SolveResult, Status, no_solution
 from tierflow.solver.verify import OBJECTIVE_RTOL
 
@@ -80,11 +80,20 @@ def solve(
     )
     eng, start = get_engine(engine), time.perf_counter()
     caps = eng.capabilities
+    if params.deterministic and not caps.deterministic:
+        raise InputError(
+            "stops on the clock, so its answers are not reproducible: "
+            f"deterministic solves use {', '.join(engines_with(deterministic=True))}",
+            field="deterministic",
+            value=eng.name,
+        )
     if problem.n_items == 0:
         return _nothing_to_do(eng.name)
     if warm_start is None and caps.greedy_start:
         warm_start = _greedy_start(problem, params)
-    left = max(params.time_limit_s - (time.perf_counter() - start), 0.01)
+    left = params.time_limit_s  # deterministic time is the engine's own
+    if not params.deterministic:
+        left = max(params.time_limit_s - (time.perf_counter() - start), 0.01)
     result = _run(eng, problem, params.replace(time_limit_s=left), warm_start, start)
     if (
         caps.proves_bound
@@ -174,7 +183,7 @@ def _greedy_start(
 ) -> NDArray[np.int64] | None:
     """The greedy solution, when it is one (complete, or deferral allowed)."""
     hint, _ = greedy_assign(
-        problem, time_limit_s=WARM_START_SHARE * params.time_limit_s
+        problem, time_limit_s=WARM_START_SHARE * params.clock_limit_s
     )
     return hint if problem.can_defer or (hint >= 0).all() else None
 
@@ -241,7 +250,11 @@ def _fall_back(
     backup = fallback_engine()
     answer = backup.solve(
         problem,
-        params.replace(time_limit_s=max(params.time_limit_s * WARM_START_SHARE, 0.05)),
+        params
+        if params.deterministic  # greedy runs to its end
+        else params.replace(
+            time_limit_s=max(params.time_limit_s * WARM_START_SHARE, 0.05)
+        ),
         warm_start=warm_start,
     )
     return dataclasses.replace(

@@ -77,6 +77,7 @@ class BatchSolver:
             seed=s.seed,
             threads=s.threads,
             relative_gap=s.relative_gap,
+            deterministic=s.deterministic,
         )
         problem = compiled.problem
         if caps.uses_preference:

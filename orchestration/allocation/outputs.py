@@ -84,9 +84,12 @@ def run_identity(
     capacity_scale: float = 1.0,
     history_path: Path | None = None,
 ) -> tuple[str, dict[str, Any]]:
-    """A run id that is the same exactly when the inputs and settings are.
+    """A run id that is the same exactly when the inputs and the settings
+    that decide the allocations are (:meth:`AllocationSettings.identity`).
 
-    Re-running the same command therefore resumes the same run.
+    Re-running the same command therefore resumes the same run, and so does
+    the same command with another ``--jobs``, parallel backend or
+    ``--scheduler``, which only spread the work.
     """
     net_files = sorted(p for p in Path(network.source or ".").glob("*") if p.is_file())
     params: dict[str, Any] = {
@@ -97,7 +100,7 @@ def run_identity(
             "".join(file_digest(p) for p in net_files).encode()
         ).hexdigest(),
         "capacity_scale": capacity_scale,
-        "settings": {k: v for k, v in settings.params().items()},
+        "settings": settings.identity(),
     }
     if history_path is not None:  # absent keeps earlier runs' ids
         params["history"] = file_digest(history_path)

@@ -10,7 +10,7 @@ from typing import Any
 from tierflow.data.errors import InputError
 from tierflow.data.limits import MAX_SEED, MAX_TIME_LIMIT_S, require_number
 from tierflow.solver.partition import BACKENDS
-from tierflow.solver.registry import engine_names
+from tierflow.solver.registry import engine_names, engines_with, get_engine
 
 #: The longest batch window: a day.
 MAX_BATCH_MINUTES = 1440.0
@@ -59,6 +59,13 @@ class AllocationSettings:
         ``none`` solves each batch whole; ``loky``/``threading``/``dask`` split
         it by region and solve the partitions in parallel
         (:mod:`tierflow.solver.partition`).
+    deterministic
+        Solve every batch reproducibly
+        (:attr:`~tierflow.solver.params.SolveParams.deterministic`): CP-SAT
+        stops on ``time_limit_s`` of its deterministic time, not on the
+        clock, so the same command gives the same allocations on any machine
+        and at any load. Only engines that can (``cpsat``, ``cpsat-plain``,
+        ``greedy``, ``nearest``) take it.
     """
 
     engine: str = "cpsat"
@@ -78,6 +85,7 @@ class AllocationSettings:
     backend: str = "none"
     n_jobs: int = 2
     split_for_room: bool = True
+    deterministic: bool = False
 
     def __post_init__(self) -> None:
         # a negative batch size allocated nothing, silently; NaN or inf
@@ -108,10 +116,35 @@ class AllocationSettings:
         for name, value, most in optional:
             if value is not None:
                 require_number(value, name, 1, most, integer=True)
+        if (
+            self.deterministic
+            and not get_engine(self.engine).capabilities.deterministic
+        ):
+            able = ", ".join(engines_with(deterministic=True))
+            raise InputError(
+                f"stops on the clock, so it cannot solve deterministically (use {able})",
+                field="engine",
+                value=self.engine,
+            )
 
     def params(self) -> dict[str, Any]:
-        """The settings as a JSON-able dict (part of the run identity)."""
+        """The settings as a JSON-able dict."""
         return dataclasses.asdict(self)
+
+    def identity(self) -> dict[str, Any]:
+        """The settings that decide a run's allocations (part of its identity).
+
+        How the partitions are spread is left out: ``loky``, ``threading``
+        and ``dask`` at any ``n_jobs`` solve the same partitions with the
+        same parameters, so a run resumed with another ``--jobs`` or
+        parallel backend resumes instead of starting again. Whether the
+        batches are partitioned at all (``backend`` ``none`` or not) changes
+        the problems solved, and is kept as ``partitioned``.
+        """
+        kept = self.params()
+        del kept["n_jobs"]
+        kept["partitioned"] = kept.pop("backend") != "none"
+        return kept
 
     @property
     def batch_bid_prices(self) -> bool:

@@ -427,6 +427,103 @@ def test_sigkill_mid_run_then_resume_loses_and_repeats_nothing(
     )
 
 
+def test_a_run_killed_mid_way_resumes_with_another_jobs_and_backend(
+    tmp_path: Path, outage_day: tuple[list[str], dict[str, Any], Path]
+) -> None:
+    """``--jobs`` and the backend were part of the run id: a run killed with
+    ``--backend loky --jobs 2`` and run again with ``--jobs 3`` (or on
+    threads) started again from batch 0, its batches left in the store.
+    They only spread the same partitions, so it resumes now: the batches
+    before the kill kept, the allocations those of an uninterrupted run
+    (greedy is deterministic), under the same run id."""
+    base, _, _ = outage_day
+    clean = tmp_path / "clean"
+    done = CliRunner().invoke(
+        cli, [*base, "--backend", "threading", "--jobs", "1", "--out", str(clean)]
+    )
+    assert done.exit_code == 0, done.output
+    whole = json.loads((clean / "summary.json").read_text())
+    crashed = tmp_path / "crashed"
+    killed = [*base, "--backend", "loky", "--jobs", "2", "--out", str(crashed)]
+    _kill_once_committed(killed, crashed / "state.db", 5)
+    killed_at = _committed(crashed / "state.db")
+    assert 5 <= killed_at < 100
+    again = [*base, "--backend", "threading", "--jobs", "3", "--out", str(crashed)]
+    result = CliRunner().invoke(cli, again)
+    assert result.exit_code == 0, result.output
+    resumed = json.loads((crashed / "summary.json").read_text())
+    n = resumed["resumed_batches"]
+    assert n >= killed_at
+    assert f"resuming: {n} of 100 batches already in {crashed / 'state.db'}" in (
+        result.stderr
+    )
+    assert _committed(crashed / "state.db") == 100  # none run twice
+    skip = (*TIMINGS, "resumed_batches")
+    assert {k: v for k, v in resumed.items() if k not in skip} == {
+        k: v for k, v in whole.items() if k not in skip
+    }  # the run id included
+    assert (crashed / "allocations.csv").read_bytes() == (
+        clean / "allocations.csv"
+    ).read_bytes()
+
+
+def _children(pid: int) -> dict[int, str]:
+    """The live (not zombie) processes whose parent is ``pid``, by id: their
+    command lines."""
+    found = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rpartition(")")[2].split()
+            cmdline = (stat.parent / "cmdline").read_bytes()
+        except OSError:  # ended meanwhile
+            continue
+        if int(fields[1]) == pid and fields[0] != "Z":
+            found[int(stat.parent.name)] = cmdline.replace(b"\0", b" ").decode()
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+@pytest.mark.skipif(not Path("/proc").is_dir(), reason="reads /proc")
+def test_loky_workers_end_with_a_run_killed_by_sigkill(tmp_path: Path) -> None:
+    """``allocate --backend loky`` killed with SIGKILL left its loky workers
+    (and loky's resource tracker) running for five minutes, loky's idle
+    timeout. They see their parent go now, and end within seconds."""
+    orders = _write_orders(tmp_path / "orders.csv", 400, seed=2)
+    out = tmp_path / "out"
+    args = ["allocate", "--network", str(TINY), "--orders", str(orders)]
+    args += ["--engine", "greedy", "--no-bid-prices", "--batch-size", "4"]
+    args += ["--backend", "loky", "--jobs", "2", "--out", str(out)]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tierflow.cli.main", *args],
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 120
+    while _committed(out / "state.db") < 5:
+        assert proc.poll() is None, "the run finished before it could be killed"
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    children = _children(proc.pid)
+    workers = [pid for pid, cmd in children.items() if "LokyProcess" in cmd]
+    assert len(workers) == 2, children
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    killed = time.monotonic()
+    while any(map(_alive, children)) and time.monotonic() - killed < 10:
+        time.sleep(0.1)
+    left = {pid: cmd for pid, cmd in children.items() if _alive(pid)}
+    assert left == {}
+    assert time.monotonic() - killed < 5
+
+
 def test_a_run_resumed_in_another_folder_counts_the_reroutes_before_the_kill(
     tmp_path: Path, outage_day: tuple[list[str], dict[str, Any], Path]
 ) -> None:
@@ -571,6 +668,33 @@ def test_a_finished_run_rerun_prints_the_same_summary(tmp_path: Path) -> None:
 @pytest.mark.filterwarnings("ignore::DeprecationWarning")
 @pytest.mark.filterwarnings("ignore::ResourceWarning")
 @pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
+def test_deterministic_runs_write_the_same_allocations(tmp_path: Path) -> None:
+    """CP-SAT under --time-limit stops on the clock: two runs of one command
+    could allocate otherwise. With --deterministic it stops on its
+    deterministic time: the same allocations.csv, byte for byte, each time,
+    also split by region. An engine that stops on the clock refuses it."""
+    orders = _write_orders(tmp_path / "orders.csv", 300, seed=4)
+    options = ["--engine", "cpsat", "--batch-size", "100", "--time-limit", "0.05"]
+    options += ["--deterministic"]
+    for extra in ([], ["--backend", "threading", "--jobs", "2"]):
+        written = []
+        for attempt in ("a", "b"):
+            out = tmp_path / f"{attempt}{len(extra)}"
+            done = _allocate(orders, out, *options, *extra)
+            assert done.exit_code == 0, done.output
+            written.append((out / "allocations.csv").read_bytes())
+        assert written[0] == written[1]
+    refused = _allocate(
+        orders, tmp_path / "highs", "--engine", "highs", "--deterministic"
+    )
+    assert refused.exit_code == 1
+    assert refused.output == (
+        "Error: field 'engine': value 'highs': stops on the clock, so it cannot "
+        "solve deterministically (use cpsat, greedy, cpsat-plain, nearest)\n"
+    )
+    assert not (tmp_path / "highs").exists()
+
+
 def test_partitions_on_a_dask_local_cluster(tmp_path: Path) -> None:
     from dask.distributed import Client, LocalCluster
 

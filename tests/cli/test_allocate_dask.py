@@ -10,6 +10,8 @@ Real processes: the command runs as a subprocess; the scheduler is a
 from __future__ import annotations
 
 import os
+import re
+import signal
 import socket
 import subprocess
 import sys
@@ -179,3 +181,134 @@ def test_workers_that_cannot_run_the_partitions(tmp_path: Path, kind: str) -> No
     assert _last_line(done) == (f"Error: field '--scheduler': value '{address}': {why}")
     assert took < 45
     assert not (tmp_path / "out").exists()
+
+
+def _start_worker(address: str) -> subprocess.Popen[bytes]:
+    """A ``dask worker`` (a nanny and its worker process) in a session of
+    its own, so that both can be killed at once."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "distributed.cli.dask_worker", address, *WORKER],
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+
+
+def _kill(workers: list[subprocess.Popen[bytes]]) -> None:
+    """SIGKILL each worker's nanny and process together."""
+    for worker in workers:
+        if worker.poll() is None:
+            os.killpg(worker.pid, signal.SIGKILL)
+            worker.wait(30)
+
+
+def _tierflow(args: list[str]) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "tierflow.cli.entry", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+
+
+@pytest.mark.slow
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")
+@pytest.mark.filterwarnings("ignore::ResourceWarning")
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
+def test_every_worker_killed_mid_run_stops_it_resumable(tmp_path: Path) -> None:
+    """Every Dask worker (nanny and process) killed with SIGKILL mid-run:
+    the run waited for good on a scheduler holding its tasks (or, workers
+    dying under a task, ended in joblib's many-line error). One line now
+    names the scheduler and what happened, exit 1, within 10 s of the last
+    worker; the batches committed before stay, and the same command, once
+    workers are back, resumes after them and ends with the allocations of
+    an uninterrupted run."""
+    from dask.distributed import Client, LocalCluster
+
+    from tests.cli.test_allocate import _committed
+
+    orders = _write_orders(tmp_path / "orders.csv", 400, seed=2)
+    clean, out = tmp_path / "clean", tmp_path / "out"
+    with (
+        LocalCluster(  # type: ignore[no-untyped-call]
+            n_workers=0, processes=True, dashboard_address=":0"
+        ) as cluster,
+        Client(cluster) as client,  # type: ignore[no-untyped-call]
+    ):
+        address = cluster.scheduler_address
+        args = ["allocate", "--network", str(TINY), "--orders", str(orders)]
+        args += ["--engine", "greedy", "--no-bid-prices", "--batch-size", "4"]
+        args += ["--backend", "dask", "--scheduler", address]
+        workers = [_start_worker(address) for _ in range(2)]
+        try:
+            client.wait_for_workers(2, timeout=60)
+            assert _tierflow([*args, "--out", str(clean)]).wait(300) == 0
+            run = _tierflow([*args, "--out", str(out)])
+            deadline = time.monotonic() + 120
+            while _committed(out / "state.db") < 5:
+                assert run.poll() is None, "the run ended before its workers died"
+                assert time.monotonic() < deadline
+                time.sleep(0.01)
+            _kill(workers)
+            killed = time.monotonic()
+            _, stderr = run.communicate(timeout=120)
+            took = time.monotonic() - killed
+            kept = _committed(out / "state.db")
+            workers = [_start_worker(address) for _ in range(2)]
+            client.wait_for_workers(2, timeout=60)
+            again = _tierflow([*args, "--out", str(out)])
+            again_err = again.communicate(timeout=300)[1]
+        finally:
+            _kill(workers)
+    assert run.returncode == 1, stderr
+    assert "Traceback" not in stderr
+    assert stderr.strip().splitlines()[-1] == (
+        f"Error: Dask scheduler {address}: every worker left mid-run and none "
+        "joined within 10 s; the batches committed so far are kept: start "
+        "workers and run the same command to resume"
+    )
+    assert took < 45
+    assert 5 <= kept < 100
+    assert again.returncode == 0, again_err
+    assert f"resuming: {kept} of 100 batches already in" in again_err
+    assert (out / "allocations.csv").read_bytes() == (
+        clean / "allocations.csv"
+    ).read_bytes()
+
+
+def _die() -> None:
+    """A task that takes its worker process down with it."""
+    os._exit(1)
+
+
+@pytest.mark.slow
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")
+@pytest.mark.filterwarnings("ignore::ResourceWarning")
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
+def test_a_task_that_kills_every_worker_it_runs_on_is_one_line() -> None:
+    """A partition whose task took its worker down each time its nanny
+    restarted it ended, through joblib, in a page of KilledWorker traceback;
+    it is a ClusterError naming the scheduler now, the task cancelled."""
+    from dask.distributed import Client, LocalCluster
+
+    from tierflow.data.errors import ClusterError
+    from tierflow.solver.dask_cluster import run_tasks
+
+    with (
+        LocalCluster(  # type: ignore[no-untyped-call]
+            n_workers=1, threads_per_worker=1, processes=True, dashboard_address=":0"
+        ) as cluster,
+        Client(cluster),  # type: ignore[no-untyped-call]
+    ):
+        address = cluster.scheduler_address
+        with pytest.raises(ClusterError) as raised:
+            run_tasks(_die, [((), {})])
+    assert re.fullmatch(
+        rf"Dask scheduler {re.escape(address)}: a partition's task took down "
+        r"each of the 4 workers that ran it \(the last tcp://127\.0\.0\.1:\d+; "
+        r"see the workers' logs\); the batches committed so far are kept: "
+        r"start workers and run the same command to resume",
+        str(raised.value),
+    ), str(raised.value)

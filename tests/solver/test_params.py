@@ -42,3 +42,12 @@ def test_frozen_and_replace_checks_again() -> None:
     assert params.replace(seed=4) == SolveParams(time_limit_s=2.0, seed=4)
     with pytest.raises(ValueError, match="threads"):
         params.replace(threads=-2)
+
+
+def test_deterministic_must_be_a_bool() -> None:
+    with pytest.raises(
+        InputError, match=r"^field 'deterministic': value 'yes': must be true or false$"
+    ):
+        SolveParams(deterministic="yes")  # type: ignore[arg-type]
+    assert SolveParams(deterministic=True).clock_limit_s == math.inf
+    assert SolveParams(time_limit_s=2.0).clock_limit_s == 2.0

@@ -67,3 +67,31 @@ def test_the_arrays_a_caller_hands_in_are_checked(
         given = {"stock": np.full(tiny_network.inventory.shape, np.nan)}
     with pytest.raises(InputError, match=message):
         DayAllocator(tiny_network, orders, **given)
+
+
+def test_the_run_identity_leaves_out_how_the_work_is_spread() -> None:
+    """``--jobs`` and the parallel backend were part of the run id: a run
+    resumed with another --jobs started again from batch 0. They only
+    spread the same partitions; partitioning itself (backend none or not),
+    the engine, the time limit, the seed and the batching still count."""
+    base = AllocationSettings(backend="loky", n_jobs=2).identity()
+    spreads: tuple[dict[str, Any], ...] = (
+        {"backend": "threading", "n_jobs": 1},
+        {"backend": "dask", "n_jobs": 2},
+        {"backend": "loky", "n_jobs": 16},
+    )
+    for spread in spreads:
+        assert AllocationSettings(**spread).identity() == base
+    assert "n_jobs" not in base and "backend" not in base
+    assert base["partitioned"] is True
+    assert AllocationSettings(backend="none").identity()["partitioned"] is False
+    for changed in (
+        {"backend": "none"},
+        {"engine": "greedy"},
+        {"time_limit_s": 3.0},
+        {"seed": 1},
+        {"batch_size": 4},
+        {"threads": 1},
+    ):
+        given: dict[str, Any] = {"backend": "loky", **changed}
+        assert AllocationSettings(**given).identity() != base
