@@ -294,7 +294,8 @@ def _first_ship_day(calendar: DeliveryCalendar, day: dt.date) -> dt.date:
     found = _SHIP_DAYS.get(key)
     if found is not None and found[0] is holidays:
         return found[1]
-    first = _to_date(calendar.ship_days.offset(np.datetime64(day, "D"), 0))
+    rolled = calendar.ship_days.offset(np.datetime64(day, "D"), 0)
+    first = _to_date(rolled.reshape(-1)[0])
     if len(_SHIP_DAYS) >= 4096:
         _SHIP_DAYS.clear()
     _SHIP_DAYS[key] = (holidays, first)
