@@ -503,7 +503,11 @@ class CapacityMonitor:
         """
         _, _, inv = self._terms()
         with np.errstate(over="ignore", invalid="ignore"):  # +-inf clips to 0 or 1
-            out: NDArray[np.float64] = np.clip(self.free(profile) * inv, 0.0, 1.0)
+            out: NDArray[np.float64] = self.free(profile) * inv
+        # np.clip's values (NaN stays NaN) at a third of its cost (its
+        # dispatch is most of a checkout's score map)
+        np.maximum(out, 0.0, out=out)
+        np.minimum(out, 1.0, out=out)
         # + 0.0: a node of no capacity with work left is -free x 0 = -0.0,
         # which the clip keeps (the API said "score": -0.0, capacity show
         # -0.000); the formula scores it 0

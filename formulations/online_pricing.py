@@ -262,6 +262,9 @@ class OrderPricer:
         self._clocks: list[_Clock] = []
         self._tables: CalendarTables | None = None
         self._prices: dict[float, FloatArray] = {}
+        #: the rate card's (service, zone) cells, flat (:meth:`price_table`)
+        self._cells = int(np.prod(rates.cost.shape[:-1]))
+        self._cell = np.arange(self._cells)
         self._destinations: dict[tuple[int, ...], _AtDestination] = {}
 
     # ------------------------------------------------------------ caches
@@ -316,7 +319,10 @@ class OrderPricer:
                 (rates.max_weight < per[..., None]).sum(axis=-1),
                 rates.max_weight.shape[-1] - 1,
             )
-            cost = np.take_along_axis(rates.cost, k[..., None], axis=-1)[..., 0]
+            # each (service, zone)'s bracket k: take_along_axis's index grids
+            # cost a miss more than everything else in it together
+            cost = rates.cost.reshape(self._cells, -1)[self._cell, k.ravel()]
+            cost = cost.reshape(k.shape)
             table = np.asarray(cost * parcels, dtype=np.float64)
             table[np.isnan(table)] = np.inf
             if len(self._prices) >= 4096:

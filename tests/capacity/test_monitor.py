@@ -682,3 +682,20 @@ def test_a_snapshot_of_a_smaller_network_keeps_the_other_nodes(
         back.snapshot()
         snap = store.latest_capacity_snapshot()
         assert snap is not None and "foreign_events" not in snap[1]
+
+
+def test_score_map_is_the_clipped_formula_bit_for_bit(tiny_network: Network) -> None:
+    # overcommitted (below 0), idle (above 1 after a negative backlog: 1),
+    # closed (0 room, work left: -0.0 -> 0.0) and no capacity (1/0 -> 0):
+    # exactly np.clip of free x 1/nominal, + 0.0
+    mon = CapacityMonitor(tiny_network)
+    mon.apply(_ev(1, "ST-CHI", "backlog", 900))
+    mon.apply(_ev(2, "WH-EAST", "outage", True))
+    mon.apply(_ev(3, "WH-WEST", "nominal_capacity", 0.0))
+    for profile in (None, OrderProfile(), OrderProfile(35.0), OrderProfile(3.0, 2)):
+        _, _, inv = mon._terms()
+        with np.errstate(over="ignore", invalid="ignore"):
+            want = np.clip(mon.free(profile) * inv, 0.0, 1.0) + 0.0
+        got = mon.score_map(profile)
+        assert got.tobytes() == want.tobytes()
+        assert not np.signbit(got).any()

@@ -92,3 +92,28 @@ def test_vectorized_network_dates_match_scalar(tiny_network: Network) -> None:
     assert [str(v) for v in ship] == ["2025-03-06", "2025-03-05", "2025-03-06"]
     ship, deliver = net.ship_and_delivery_dates(now, "next_day", dest)
     assert np.isnat(ship[2]) and np.isnat(deliver[2])  # the store has no next-day
+
+
+@pytest.mark.parametrize("tz", [LA, "America/New_York", "Asia/Kolkata", "UTC"])
+def test_scalar_ship_date_matches_the_array_rule(tz: str) -> None:
+    # ship_date (plain Python, its rolled day kept) against local_clock +
+    # ship_dates (the arrays) every 7 minutes over a week with a holiday,
+    # a DST change (2025-11-02) and a weekend, at cutoffs on either side
+    cal = DeliveryCalendar(holidays=(D(2025, 11, 4), D(2025, 11, 8)))
+    start = dt.datetime(2025, 10, 31, 0, 0, 30, tzinfo=UTC)
+    seen = set()
+    for step in range(8 * 24 * 60 // 7):
+        now = start + dt.timedelta(minutes=7 * step)
+        for cutoff in (0, 15 * 60, 18 * 60, 24 * 60 - 1):
+            dates, secs = cal.local_clock(now, (tz,), np.zeros(1, dtype=np.intp))
+            arrays = cal.ship_dates(dates, secs, cutoff)[0]
+            scalar = cal.ship_date(now, tz, cutoff)
+            assert scalar.isoformat() == str(arrays), (now, cutoff)
+            seen.add(scalar)
+    assert D(2025, 11, 4) not in seen and D(2025, 11, 8) not in seen
+    assert not any(d.weekday() == 6 for d in seen)  # nothing ships on Sunday
+
+
+def test_scalar_ship_date_refuses_a_naive_time() -> None:
+    with pytest.raises(InputError, match=r"field 'now': .*no timezone offset"):
+        DEFAULT_CALENDAR.ship_date(dt.datetime(2025, 3, 5, 9), LA, 18 * 60)

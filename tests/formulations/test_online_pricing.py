@@ -309,3 +309,20 @@ def test_agrees_on_a_network_without_a_service(tmp_path: Path, dropped: str) -> 
         int(pd.Timestamp("2026-01-05T15:00Z").value // 10**9), 0, 1.0, 1.0
     )
     assert (quote.service[gold] >= 0).any()  # some node ships Gold
+
+
+def test_price_table_is_the_rate_cards_price(tiny_network: Network) -> None:
+    # every (service, zone) cell at weights across every bracket and past the
+    # heaviest (several parcels), the cache emptied: the card's own price
+    # (nan where a service is not priced, inf in the table)
+    rates = tiny_network.rates
+    pricer = OrderPricer(tiny_network, TierPolicy())
+    n_s, n_z = rates.cost.shape[:2]
+    s, z = np.meshgrid(np.arange(n_s), np.arange(n_z) + 2, indexing="ij")
+    weights = [0.0, 0.1, *np.unique(rates.max_weight).tolist(), 0.75, 7.3, 250.0]
+    for w in weights:
+        pricer._prices.clear()
+        want = rates.price(s, z, w)
+        np.testing.assert_array_equal(
+            pricer.price_table(w), np.where(np.isnan(want), np.inf, want)
+        )
