@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import glob
 import logging
 import os
 import threading
@@ -293,6 +294,11 @@ class Metrics:
         """The Prometheus text of every metric."""
         raise NotImplementedError("metrics are off")
 
+    def worker_restarts(self) -> int | None:
+        """``tierflow_worker_restarts_total`` of this server (None: not
+        counted, metrics off)."""
+        return None
+
     def close(self) -> None:
         """Release what the scrapes read from."""
 
@@ -374,6 +380,21 @@ class ServiceMetrics(Metrics):
             return generate_latest(self.registry)
         with _folder_lock(self._folder, exclusive=False):
             return generate_latest(self.registry)
+
+    def worker_restarts(self) -> int:
+        """The workers this server's supervisor started again, as the scrape
+        says (0 for a single process: no supervisor starts it again)."""
+        if self._folder is None:
+            return 0
+        with _folder_lock(self._folder, exclusive=False):  # no file half-folded
+            files = glob.glob(os.path.join(self._folder, "counter_*.db"))
+            merged = MultiProcessCollector.merge(files, accumulate=True)  # type: ignore[no-untyped-call]
+        return sum(
+            int(sample.value)
+            for metric in merged
+            for sample in metric.samples
+            if sample.name == "tierflow_worker_restarts_total"
+        )
 
     def close(self) -> None:
         self._gauges.close()

@@ -389,6 +389,14 @@ class CapacityOut(BaseModel):
         "the clock a posted event's `ts` may pass by 5 minutes at most (the "
         "ops page stamps its events with it); absent from the stream's updates",
     )
+    worker_restarts: int | None = Field(
+        default=None,
+        description="Workers this server's `--workers N` supervisor started "
+        "again after they died (`tierflow_worker_restarts_total`; 0 for one "
+        "worker): the answering `tierflow serve`'s alone, not its replicas' "
+        "(sum each replica's `/metrics` for a fleet). null: not counted "
+        "(`--no-metrics`); absent from the stream's updates",
+    )
     demand_forecast: DemandForecastOut | None = Field(
         default=None,
         description="The service's rest-of-day forecast, refreshed from the "

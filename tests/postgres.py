@@ -14,6 +14,7 @@ from __future__ import annotations
 import itertools
 import os
 import sqlite3
+import time
 from collections.abc import Callable, Iterator
 from contextlib import closing
 from pathlib import Path
@@ -22,7 +23,7 @@ import pytest
 
 from tierflow.data.errors import TierflowError
 from tierflow.data.store import is_postgres_url
-from tierflow.data.store.local_postgres import LocalPostgres, memory_folder
+from tierflow.data.store.local_postgres import USER, LocalPostgres, memory_folder
 
 BACKENDS = ("sqlite", "postgres")
 #: A new store location of the test's backend on each call.
@@ -142,3 +143,24 @@ def set_schema_version(location: Path | str, version: int) -> None:
         run_sql(location, f"UPDATE schema_version SET version = {version}")
     else:
         run_sql(location, f"PRAGMA user_version = {version}")
+
+
+def password_role(server: LocalPostgres, role: str, password: str) -> None:
+    """Make ``role`` a login role that must give ``password`` on ``server``
+    (whose socket otherwise trusts every role): a line of its own at the
+    top of the server's ``pg_hba.conf``, read again at once."""
+    run_sql(server.url("postgres"), f"CREATE ROLE {role} LOGIN PASSWORD '{password}'")
+    hba = server.socket_dir / "data" / "pg_hba.conf"
+    hba.write_text(f"local all {role} scram-sha-256\n" + hba.read_text())
+    run_sql(server.url("postgres"), "SELECT pg_reload_conf()")
+    import psycopg
+
+    url = server.url("postgres").replace(f"://{USER}@", f"://{role}@", 1)
+    deadline = time.monotonic() + 10
+    while True:  # the postmaster reads the file again on its own time
+        try:
+            psycopg.connect(url).close()
+        except psycopg.OperationalError:
+            return
+        assert time.monotonic() < deadline, "pg_hba.conf not read again"
+        time.sleep(0.05)

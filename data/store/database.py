@@ -68,7 +68,8 @@ def refuse_newer_schema(version: int, newest: int, where: str) -> None:
 class StoreBroken(StoreUnavailable):
     """The store is there but can never be used as it is: a damaged database
     file (SQLite's "database disk image is malformed"), a migration that
-    fails ("table quotes already exists"). Waiting never mends it, so a
+    fails ("table quotes already exists"), a PostgreSQL server that refuses
+    the URL's password, role or database. Waiting never mends it, so a
     server refuses to start on it, as on a newer schema, instead of serving
     degraded and retrying every second; it names the store."""
 

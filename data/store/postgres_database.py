@@ -147,6 +147,66 @@ def _one_line(exc: psycopg.Error) -> str:
     return primary if primary else " ".join(str(exc).split())
 
 
+#: The SQLSTATEs of a login the server refuses for what the URL says:
+#: invalid_password, invalid_authorization_specification (an unknown role,
+#: no ``pg_hba.conf`` line for it, a role that may not log in) and
+#: invalid_catalog_name (no such database).
+_LOGIN_REFUSED_STATES = frozenset({"28P01", "28000", "3D000"})
+#: The same refusals in the server's English words (``lc_messages``: C or
+#: English): psycopg gives no SQLSTATE for a connection that failed (the
+#: server sends one, libpq keeps it to itself; psycopg/psycopg#1188).
+_LOGIN_REFUSED_WORDS = re.compile(
+    r'authentication failed for user "|role "[^"]*" does not exist'
+    r'|role "[^"]*" is not permitted to log in|no pg_hba\.conf entry for '
+    r'|pg_hba\.conf rejects connection|database "[^"]*" does not exist'
+)
+#: What a refused login's error adds.
+_LOGIN_FIX = (
+    "refused by the server, which waiting will not mend: fix the URL's user, "
+    "password or database"
+)
+
+
+def _login_refused(exc: psycopg.OperationalError) -> bool:
+    """Whether a connection failed because the server refused the URL's
+    user, password or database (which waiting never mends), not because it
+    could not be reached, was starting or stopping, or was full (which it
+    does).
+
+    By the SQLSTATE when psycopg gives one; else by libpq's own flag that
+    the server asked for a password the URL does not hold; else by the
+    server's English words. A server that answers in another language is
+    taken as unreachable (served degraded, as before): never the other way.
+    """
+    if exc.sqlstate is not None:
+        return exc.sqlstate in _LOGIN_REFUSED_STATES
+    if exc.pgconn is not None and exc.pgconn.needs_password:
+        return True
+    return _LOGIN_REFUSED_WORDS.search(str(exc)) is not None
+
+
+def _first_connection(url: str, connect: dict[str, Any]) -> psycopg.Connection[Any]:
+    """A store's first connection; a login the server refuses is
+    :class:`StoreBroken` (a server, or a whole fleet of them, refuses to
+    start on it), a server it cannot reach :func:`_reachable`'s
+    :class:`StoreUnavailable` (served degraded until it is back).
+
+    Raises
+    ------
+    StoreBroken
+        The server refused the URL's password, role or database.
+    """
+    try:
+        return psycopg.connect(url, **connect)
+    except psycopg.OperationalError as exc:
+        if not _login_refused(exc):
+            raise
+        broken = StoreBroken(
+            f"{_one_line(exc)} ({_LOGIN_FIX})", location=redact_url(url)
+        )
+        raise store_error("postgres", broken) from exc
+
+
 def _refused(exc: psycopg.Error, why: str, location: str | None) -> StoreUnavailable:
     """The server refused a statement for a reason of its setup, said in one line."""
     first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
@@ -323,7 +383,7 @@ class PostgresDatabase:
     ) -> None:
         self.location = redact_url(url)
         connect = _connect_options(_check_url(url, self.location))
-        with _reachable(self.location), psycopg.connect(url, **connect) as conn:
+        with _reachable(self.location), _first_connection(url, connect) as conn:
             _migrate(conn, migrations, self.location)
         pool_log.install()
         with _reachable(self.location):

@@ -55,6 +55,10 @@ class Notices:
         self._latest: dict[str, int] = {}
         self._thread: threading.Thread | None = None
         self._closed = False
+        #: Notice connections lost so far: a waiter returns at a loss (the
+        #: server may have gone: its caller's next read says so at once,
+        #: not at the end of its wait).
+        self._lost = 0
 
     def listen(self, channel: str) -> None:
         """Receive ``channel``'s notices from now on (returns once ``LISTEN``
@@ -80,10 +84,16 @@ class Notices:
         stop: threading.Event | None = None,
     ) -> None:
         """Block until a notice on ``channel`` carried more than ``after``,
-        ``timeout_s`` passed or ``stop`` is set (seen within :data:`_STOP_S`)."""
+        ``timeout_s`` passed, ``stop`` is set (seen within :data:`_STOP_S`)
+        or the notice connection was lost."""
         deadline = time.monotonic() + max(0.0, timeout_s)
         with self._cond:
-            while not (self._latest.get(channel, 0) > after or self._closed):
+            lost = self._lost
+            while not (
+                self._latest.get(channel, 0) > after
+                or self._closed
+                or self._lost != lost
+            ):
                 left = deadline - time.monotonic()
                 if left <= 0 or (stop is not None and stop.is_set()):
                     return
@@ -105,6 +115,7 @@ class Notices:
             except psycopg.Error:
                 with self._cond:
                     self._listening.clear()
+                    self._lost += 1
                     self._cond.notify_all()
                 time.sleep(_RECONNECT_S)
 

@@ -41,8 +41,9 @@ class PostgresStore(DatabaseStore):
         self._timeout_s = timeout_s
         self._pool_size = pool_size
 
-    def reopen(self) -> PostgresStore:
-        """A second store on the same database, with its own pool."""
-        return PostgresStore(
-            self._url, timeout_s=self._timeout_s, pool_size=self._pool_size
-        )
+    def reopen(self, *, connection_wait_s: float | None = None) -> PostgresStore:
+        """A second store on the same database, with its own pool, whose
+        calls wait ``connection_wait_s`` for a connection (None: as this
+        store's)."""
+        wait = self._timeout_s if connection_wait_s is None else connection_wait_s
+        return PostgresStore(self._url, timeout_s=wait, pool_size=self._pool_size)

@@ -206,7 +206,8 @@ class OnlineRouter:
             without reservations) and says so in every answer; one that
             cannot be a store (``InputError``), whose schema is newer
             than this code's (``SchemaTooNew``), that can never open as
-            it is (``StoreBroken``: a damaged file, a failing migration) or
+            it is (``StoreBroken``: a damaged file, a failing migration, a
+            PostgreSQL login refused for its password, role or database) or
             a PostgreSQL URL without the ``postgres`` extra
             (``MissingExtraError``) is refused.
         policy
@@ -665,7 +666,8 @@ def _open_state(
     waiting never makes it fit, upgrading tierflow does; and a PostgreSQL
     URL without the ``postgres`` extra (:class:`MissingExtraError`):
     installing it does; and a store that can never open as it is
-    (:class:`StoreBroken`: a damaged SQLite file, a migration that fails),
+    (:class:`StoreBroken`: a damaged SQLite file, a migration that fails, a
+    PostgreSQL server refusing the URL's password, role or database),
     which it served degraded for ever, retrying every second. With
     ``refuse_newer`` False (a worker, a reconnect) a newer schema and a
     broken store are the failure instead, said in every answer.

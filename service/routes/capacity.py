@@ -54,6 +54,8 @@ def get_capacity(state: State) -> JSONResponse:
     payload = capacity_payload(state.router, now)
     # the ops page stamps its events with this clock, not the browser's
     payload["server_time"] = now.astimezone(dt.UTC).isoformat()
+    # this server's, not the fleet's: the page says so
+    payload["worker_restarts"] = state.metrics.worker_restarts()
     return JSONResponse(payload)
 
 

@@ -289,6 +289,23 @@
     if (Number.isFinite(server)) serverClockOffset = server - Date.now();
   }
 
+  // The workers the answering server's supervisor started again: that one
+  // server's count (a balancer may send the next read to another replica),
+  // read with GET /v1/capacity (the stream's updates do not carry it).
+  function showRestarts(cap) {
+    const box = $("worker-restarts");
+    if (!("worker_restarts" in cap)) return;
+    const n = cap.worker_restarts;
+    const read = instant(new Date().toISOString());
+    box.hidden = false;
+    box.dataset.count = n === null ? "" : String(n);
+    box.textContent = n === null
+      ? "Worker restarts: not counted on this server (its metrics are off)."
+      : `Worker restarts: ${n.toLocaleString("en-US")} on this server since it started ` +
+        `(read ${read} from the server that answered this page; each replica counts its own, ` +
+        "so this is not the fleet's).";
+  }
+
   function eventFromForm() {
     const kind = $("event-kind").value;
     const node = $("event-node").value;
@@ -479,6 +496,7 @@
     }
     if (cap && cap.ok) {
       learnServerClock(cap.body);
+      showRestarts(cap.body);
       shown.clock = true;
       showCapacity(cap.body);
     }
@@ -521,6 +539,7 @@
     degradedPoll = setTimeout(async () => {
       const res = await api("GET", "/v1/capacity", undefined, withKey());
       degradedPoll = null;
+      if (res.ok) showRestarts(res.body);
       if (!res.ok || older(res.body.version, shown.capacity.version)) {
         watchDegraded(shown.capacity);
       } else {

@@ -793,6 +793,9 @@ def test_a_dead_workers_values_are_added_up_and_its_files_go(tmp_path: Path) -> 
                 assert "\ntierflow_option_sets_total 3.0\n" in text, text
                 assert options in text, text
                 assert f"\ntierflow_worker_restarts_total {kills}.0\n" in text
+                # and the map /ops reads says the same, whichever worker answers
+                cap = httpx.get(f"{base}/v1/capacity", timeout=10).json()
+                assert cap["worker_restarts"] == kills, cap["worker_restarts"]
         alive = {str(pid) for pid in [proc.pid, *_children(proc.pid)]}
         pids = {p.stem.split("_", 1)[1] for p in folder.glob("*.db")}
         assert pids <= alive | {"restarted"}, sorted(pids)

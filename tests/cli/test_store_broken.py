@@ -1,12 +1,14 @@
 """A store that can never open as it is (a damaged SQLite file, a migration
 the database refuses) stops every command taking ``--state`` at once: one
-line naming the store, exit 1. ``serve`` and ``options`` served it degraded
+line naming the store, exit 1; so does a PostgreSQL server refusing the
+URL's password, role or database. ``serve`` and ``options`` served it degraded
 for ever ("state store unavailable (database disk image is malformed)",
 retried every second), as if the database were down, and the batch commands
 said the error without the store."""
 
 from __future__ import annotations
 
+import itertools
 import os
 import signal
 import sqlite3
@@ -19,7 +21,7 @@ import pytest
 
 from tests.cli.in_process import TEST_API_KEY, invoke_stopped_after
 from tests.cli.test_extras import _STATE_COMMANDS, _state_commands
-from tests.postgres import set_schema_version
+from tests.postgres import password_role, set_schema_version
 from tierflow.cli.serve_cmd import API_KEY_ENV
 from tierflow.data.store import (
     SCHEMA_VERSION,
@@ -28,6 +30,7 @@ from tierflow.data.store import (
     is_postgres_url,
     open_store,
 )
+from tierflow.data.store.local_postgres import USER, LocalPostgres
 
 #: ``options`` would retry the store for ever if it were not refused: run in
 #: a process of its own, stopped at a timeout. ``serve`` runs in process, a
@@ -122,3 +125,44 @@ def test_a_store_whose_migration_fails_is_refused_by_name(
     if not is_postgres_url(state_location):
         with closing(sqlite3.connect(state_location)) as db:
             assert db.execute("PRAGMA user_version").fetchone() == (5,)
+
+
+#: Numbers for the login roles the tests make on the session's server.
+_ROLES = itertools.count()
+
+
+@pytest.mark.parametrize(
+    ("user", "dbname", "said"),
+    [
+        ("{role}:wrong", "postgres", 'password authentication failed for user "{role}"'),
+        ("nobody", "postgres", 'role "nobody" does not exist'),
+        (USER, "no_such_db", 'database "no_such_db" does not exist'),
+    ],
+)  # fmt: skip
+@pytest.mark.parametrize("command", _STATE_COMMANDS)
+def test_a_login_the_server_refuses_is_refused_by_name(
+    tmp_path: Path,
+    postgres_server: LocalPostgres,
+    user: str,
+    dbname: str,
+    said: str,
+    command: str,
+) -> None:
+    """A wrong password, role or database in ``--state``: one line naming
+    the URL (its password masked) and the server's words, exit 1. ``serve``
+    started degraded and retried every second for ever, and ``options``
+    answered degraded with exit 0, as for a server that is down (which they
+    still wait for: ``test_a_store_it_cannot_open_is_named_in_the_banner``)."""
+    role = f"pw_{os.getpid()}_{next(_ROLES)}"
+    password_role(postgres_server, role, "right")
+    host = postgres_server.socket_dir
+    state = f"postgresql://{user.format(role=role)}@/{dbname}?host={host}"
+    code, out, err = _tierflow(tmp_path, command, state)
+    assert (code, out) == (1, ""), err
+    assert err == (
+        f"Error: {state.replace(':wrong@', '@')}: connection failed: connection "
+        f'to server on socket "{host}/.s.PGSQL.5432" failed: FATAL: '
+        f"{said.format(role=role)} (refused by the server, which waiting will "
+        "not mend: fix the URL's user, password or database)\n"
+    )
+    assert not (tmp_path / "out").exists()

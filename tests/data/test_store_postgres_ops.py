@@ -18,7 +18,12 @@ from typing import Any
 
 import pytest
 
-from tests.postgres import downgrade_store, run_sql, set_schema_version
+from tests.postgres import (
+    downgrade_store,
+    password_role,
+    run_sql,
+    set_schema_version,
+)
 from tierflow.data.errors import InputError, TierflowError
 from tierflow.data.logging_setup import TextFormatter
 from tierflow.data.store import (
@@ -111,6 +116,62 @@ def test_a_password_libpq_reads_raw_is_never_shown(
     )
     assert 'database "no_such_db" does not exist' in str(raised.value)
     assert "pa#" not in str(raised.value) and "wd" not in str(raised.value)
+
+
+#: What a refused login's error ends with.
+_LOGIN_FIX = (
+    " (refused by the server, which waiting will not mend: fix the URL's user, "
+    "password or database)"
+)
+
+
+@pytest.mark.parametrize(
+    ("user", "dbname", "said"),
+    [
+        ("{role}:wrong", "postgres", 'password authentication failed for user "{role}"'),
+        ("{role}", "postgres", "fe_sendauth: no password supplied"),
+        ("nobody", "postgres", 'role "nobody" does not exist'),
+        (USER, "no_such_db", 'database "no_such_db" does not exist'),
+    ],
+)  # fmt: skip
+def test_a_login_the_server_refuses_is_broken_not_unavailable(
+    postgres_server: LocalPostgres, user: str, dbname: str, said: str
+) -> None:
+    """A wrong password, an unknown role or database: the server answered,
+    and waiting never mends it, so the store is :class:`StoreBroken` (a
+    server refuses to start on it) with the server's words, the URL's
+    password masked. It was a :class:`StoreUnavailable`, as for a server
+    that is down: ``serve`` started degraded and retried every second."""
+    role = _name("pw")
+    password_role(postgres_server, role, "right")
+    host = postgres_server.socket_dir
+    url = f"postgresql://{user.format(role=role)}@/{dbname}?host={host}"
+    with pytest.raises(StoreBroken) as refused:
+        open_store(url)
+    shown = url.replace(":wrong@", "@")
+    assert str(refused.value) == (
+        f'{shown}: connection failed: connection to server on socket "{host}/'
+        f'.s.PGSQL.5432" failed: {"" if "fe_" in said else "FATAL: "}'
+        f"{said.format(role=role)}{_LOGIN_FIX}"
+    )
+
+
+def test_a_server_that_is_down_or_full_stays_unavailable(
+    postgres_server: LocalPostgres, tmp_path: Any
+) -> None:
+    """What waiting mends is not :class:`StoreBroken`: no server on the
+    socket, and a role at its connection limit (the server answers, after
+    the login, "too many connections")."""
+    with pytest.raises(StoreUnavailable) as down:
+        open_store(f"postgresql://{USER}@/postgres?host={tmp_path}")
+    assert not isinstance(down.value, StoreBroken), down.value
+    full = _as_role(postgres_server.url("postgres"))
+    role = full.split("://", 1)[1].split("@", 1)[0]
+    run_sql(postgres_server.url("postgres"), f"ALTER ROLE {role} CONNECTION LIMIT 0")
+    with pytest.raises(StoreUnavailable) as at_limit:
+        open_store(full)
+    assert not isinstance(at_limit.value, StoreBroken), at_limit.value
+    assert f'too many connections for role "{role}"' in str(at_limit.value)
 
 
 def _relations(url: str) -> list[tuple[object, ...]]:

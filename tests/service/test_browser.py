@@ -20,6 +20,7 @@ import itertools
 import json
 import os
 import re
+import signal
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -1482,3 +1483,62 @@ def test_the_ship_later_card_says_what_waiting_saves_against_the_others(
             f"At least {saving.group(1)} less than every option that ships sooner"
         ), perks
         assert errors == []
+
+
+def test_ops_says_how_often_this_servers_workers_were_restarted(
+    browser: Any, tmp_path: Path
+) -> None:
+    """``tierflow serve --workers 2``: /ops says 0 worker restarts, then 1
+    once a worker was killed and started again, and that the count is the
+    answering server's, not the fleet's. Only ``/metrics`` said it
+    (``tierflow_worker_restarts_total``): an operator on /ops saw nothing
+    of a worker crashing in a loop."""
+    from tests.cli.test_serve import _children, _two_workers, _wait_for, _wait_up
+
+    proc, base, log = _two_workers(tmp_path, {}, "--no-pin-cpus")
+    errors: list[str] = []
+    try:
+        _wait_up(base, log)
+        ops = _page(browser, base + "/ops", errors)
+        ops.wait_for_selector("#worker-restarts[data-count='0']")
+        text = ops.text_content("#worker-restarts") or ""
+        assert text.startswith(
+            "Worker restarts: 0 on this server since it started (read "
+        )
+        assert text.endswith(
+            "from the server that answered this page; each replica counts its "
+            "own, so this is not the fleet's)."
+        )
+        workers = _children(proc.pid)
+        os.kill(workers[0], signal.SIGKILL)
+        _wait_for(
+            lambda: (
+                len(_children(proc.pid)) == 2 and workers[0] not in _children(proc.pid)
+            )
+        )
+        _wait_up(base, log)
+        ops.reload()
+        ops.wait_for_selector("body[data-ready='1']")
+        ops.wait_for_selector("#worker-restarts[data-count='1']")
+        said = ops.text_content("#worker-restarts") or ""
+        assert said.startswith("Worker restarts: 1 on this server since it started")
+    finally:
+        proc.send_signal(signal.SIGINT)
+        code = proc.wait(30)
+    assert code == 0, log.read_text()
+    assert errors == []
+
+
+def test_ops_says_worker_restarts_are_not_counted_without_metrics(
+    browser: Any, tmp_path: Path
+) -> None:
+    """``--no-metrics``: nothing counts the restarts, and /ops says so
+    rather than 0."""
+    errors: list[str] = []
+    with live_server(tmp_path, metrics=False) as (server, _):
+        ops = _page(browser, server.url + "/ops", errors)
+        ops.wait_for_selector("#worker-restarts[data-count='']")
+        assert ops.text_content("#worker-restarts") == (
+            "Worker restarts: not counted on this server (its metrics are off)."
+        )
+    assert errors == []

@@ -87,6 +87,44 @@ def test_a_database_gone_away_is_answered_fast_and_said(tmp_path: Path) -> None:
         pg.stop()
 
 
+def test_readiness_flips_within_a_second_of_the_database_stopping(
+    tmp_path: Path,
+) -> None:
+    """``/readyz`` says 503 within about a second of PostgreSQL stopping
+    (0.1-0.6 s measured): the capacity follower's reads wait for a
+    connection of their own pool for 0.5 s, and its wait on the log ends
+    when the notice connection is lost. They waited the checkouts' 5 s:
+    a balancer kept sending a replica checkouts for 5.1 s after its
+    database went. Back to 200 once the database is."""
+    if os.environ.get("TIERFLOW_TEST_POSTGRES") == "0":
+        pytest.skip("PostgreSQL store tests switched off (TIERFLOW_TEST_POSTGRES=0)")
+    pg = LocalPostgres(parent=memory_folder()).start()
+    try:
+        state = pg.create_database("ready")
+        with (
+            serve_process(state, tmp_path / "serve.log", "--no-pin-cpus") as (url, _),
+            httpx.Client(base_url=url, timeout=60) as client,
+        ):
+            for _ in range(2):  # the second time, after an outage
+                _until_ready(client, 200)
+                time.sleep(0.7)  # not just after a read of the log
+                t = time.monotonic()
+                pg.halt()
+                _until_ready(client, 503)
+                took = time.monotonic() - t
+                assert took < 2.0, f"/readyz still 200 {took:.2f} s after the stop"
+                pg.resume()
+    finally:
+        pg.stop()
+
+
+def _until_ready(client: httpx.Client, status: int) -> None:
+    deadline = time.monotonic() + 30
+    while client.get("/readyz").status_code != status:
+        assert time.monotonic() < deadline, f"/readyz never said {status}"
+        time.sleep(0.02)
+
+
 def _answered_degraded(client: httpx.Client, socket_dir: str) -> str:
     """Options with the database away: degraded, within the connection
     wait, saying why and never where (the bid prices' note named the

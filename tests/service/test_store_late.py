@@ -5,7 +5,6 @@ capacity log and ``/healthz`` as if it had started with it."""
 
 from __future__ import annotations
 
-import os
 import sqlite3
 import time
 from collections.abc import Callable, Iterator
@@ -22,7 +21,7 @@ from tests.service.helpers import OUTAGE
 from tests.service_fixtures import API_KEY, MONDAY_10, TEE_TO_CHICAGO
 from tierflow.data.network import load_network
 from tierflow.data.store import SchemaTooNew, open_store
-from tierflow.data.store.local_postgres import LocalPostgres
+from tierflow.data.store.local_postgres import LocalPostgres, memory_folder
 from tierflow.orchestration.checkout.router import OnlineRouter
 from tierflow.service.app import create_app
 from tierflow.service.server import serve_in_thread
@@ -45,9 +44,16 @@ def _unavailable(
         finally:
             other.close()
         return
-    server: LocalPostgres = request.getfixturevalue("postgres_server")
-    name = f"test_late_{os.getpid()}_{time.monotonic_ns()}"  # not created yet
-    yield server.url(name), lambda: server.create_database(name)
+    request.getfixturevalue("postgres_server")  # (skipped as it is)
+    # a server not up yet, which is waited for (a database that does not
+    # exist is refused at the start, as a wrong password is)
+    server = LocalPostgres(parent=memory_folder()).start()
+    try:
+        url = server.create_database("late")
+        server.halt()
+        yield url, server.resume
+    finally:
+        server.stop()
 
 
 def _until(check: Callable[[], bool], what: str, seconds: float = 30.0) -> None:
@@ -137,40 +143,41 @@ def _degraded_then_served(
 
 
 def test_a_store_back_with_a_newer_schema_is_said_and_not_served(
-    postgres_server: LocalPostgres, tmp_path: Path
+    postgres_server: LocalPostgres,
 ) -> None:
-    """The answers said the reason of the first failed open ("does not
-    exist") while the database was back with a schema newer than the
-    code's. Now they say the schema (PostgreSQL: a database renamed into
-    place, so the server never sees it half made)."""
-    name = f"test_late_{os.getpid()}_{time.monotonic_ns()}"
-    router = OnlineRouter.open(
-        load_network(TINY_NETWORK), postgres_server.url(name), store_wait_s=0.3,
-        capacity_refresh_s=0.0,
-    )  # fmt: skip
-    app = create_app(router, api_key=API_KEY, clock=lambda: MONDAY_10, poll_s=0.1)
-    body = {"customer_id": "C1", **TEE_TO_CHICAGO}
+    """The answers said the reason of the first failed open (the server
+    away) while the database was back with a schema newer than the code's.
+    Now they say the schema."""
+    server = LocalPostgres(parent=memory_folder()).start()
     try:
-        with (
-            serve_in_thread(app) as server,
-            httpx.Client(base_url=server.url, timeout=30) as client,
-        ):
-            first = client.post("/v1/options", json=body).json()["notes"]
-            assert any("does not exist" in n for n in first), first
-            ready = postgres_server.create_database(name + "_ready")
-            open_store(ready).close()
-            run_sql(ready, "UPDATE schema_version SET version = 99")
-            rename = f"ALTER DATABASE {name}_ready RENAME TO {name}"
-            run_sql(postgres_server.url("postgres"), rename)
+        url = server.create_database("newer")
+        open_store(url).close()
+        run_sql(url, "UPDATE schema_version SET version = 99")
+        server.halt()
+        router = OnlineRouter.open(
+            load_network(TINY_NETWORK), url, store_wait_s=0.3, capacity_refresh_s=0.0
+        )
+        app = create_app(router, api_key=API_KEY, clock=lambda: MONDAY_10, poll_s=0.1)
+        body = {"customer_id": "C1", **TEE_TO_CHICAGO}
+        try:
+            with (
+                serve_in_thread(app) as http,
+                httpx.Client(base_url=http.url, timeout=30) as client,
+            ):
+                first = client.post("/v1/options", json=body).json()["notes"]
+                assert any("state store unavailable (" in n for n in first), first
+                server.resume()
 
-            def said() -> bool:
-                notes = client.post("/v1/options", json=body).json()["notes"]
-                return any("newer than this tierflow's" in n for n in notes)
+                def said() -> bool:
+                    notes = client.post("/v1/options", json=body).json()["notes"]
+                    return any("newer than this tierflow's" in n for n in notes)
 
-            _until(said, "the answers never said the newer schema")
-            assert client.get("/healthz").json()["status"] == "degraded"
+                _until(said, "the answers never said the newer schema")
+                assert client.get("/healthz").json()["status"] == "degraded"
+        finally:
+            router.close()
     finally:
-        router.close()
+        server.stop()
 
 
 def test_a_worker_serves_a_newer_schema_degraded(state_location: Path | str) -> None:

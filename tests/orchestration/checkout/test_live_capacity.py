@@ -326,8 +326,8 @@ def _gated_follower_reads(
     gate.set()
     reopen = store.reopen
 
-    def gated_reopen() -> Any:
-        own = reopen()
+    def gated_reopen(**wait: Any) -> Any:
+        own = reopen(**wait)
         last = own.last_event_seq
 
         def gated() -> int:

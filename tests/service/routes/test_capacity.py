@@ -13,7 +13,7 @@ import pytest
 
 from tests.conftest import TINY_NETWORK
 from tests.service.helpers import OUTAGE
-from tests.service_fixtures import API_KEY
+from tests.service_fixtures import API_KEY, live_server
 from tierflow.data.network import load_network
 from tierflow.orchestration.checkout.router import OnlineRouter
 from tierflow.service.app import create_app
@@ -421,3 +421,16 @@ def test_an_event_dated_ahead_of_the_servers_clock_is_refused(live: Any) -> None
         "every offset is inside, and to the clock's local date at the widest "
         "offset, so that every instant up to the clock matches."
     )
+
+
+@pytest.mark.parametrize(("metrics", "said"), [(True, 0), (False, None)])
+def test_the_map_says_this_servers_worker_restarts(
+    tmp_path: Path, metrics: bool, said: int | None
+) -> None:
+    """``worker_restarts``: the supervisor's count of this server (0 for a
+    single process, which none starts again; null with metrics off, when
+    nothing counts). A supervisor's count: ``test_serve.py``'s
+    ``test_a_dead_workers_values_are_added_up_and_its_files_go``."""
+    with live_server(tmp_path, metrics=metrics) as (server, _):
+        cap = httpx.get(server.url + "/v1/capacity", timeout=10).json()
+    assert cap["worker_restarts"] == said
