@@ -104,3 +104,30 @@ def test_a_flag_the_command_lacks_is_found() -> None:
 @pytest.mark.parametrize("page", _PAGES, ids=lambda p: p.name)
 def test_every_flag_the_docs_show_exists(page: Path) -> None:
     assert _unknown_flags(page.read_text(encoding="utf-8")) == []
+
+
+def test_every_serve_synopsis_names_every_option() -> None:
+    """``tierflow serve [...]`` is spelled out whole on two pages (cli.md,
+    service.md); service.md's lacked ``--operator-reads`` and ``--samples``
+    once they were added."""
+    serve = cli.get_command(click.Context(cli), "serve")
+    assert serve is not None
+    flags = [
+        param.opts[0]
+        for param in serve.params
+        if isinstance(param, click.Option) and param.opts[0] not in _SHARED
+    ]
+    synopses = [
+        (page.name, line)
+        for page in _PAGES
+        for line in page.read_text(encoding="utf-8").replace("\\\n", " ").splitlines()
+        if line.startswith("tierflow serve [")
+    ]
+    assert sorted({name for name, _ in synopses}) == ["cli.md", "service.md"]
+    missing = [
+        (name, flag)
+        for name, line in synopses
+        for flag in flags
+        if not re.search(re.escape(flag) + r"(?![\w-])", line)
+    ]
+    assert missing == []
