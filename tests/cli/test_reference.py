@@ -131,3 +131,24 @@ def test_every_serve_synopsis_names_every_option() -> None:
         if not re.search(re.escape(flag) + r"(?![\w-])", line)
     ]
     assert missing == []
+
+
+def test_every_flag_a_help_example_shows_exists() -> None:
+    """The examples of every ``--help`` are held to the same rule."""
+    from click.testing import CliRunner
+
+    unknown = []
+    for path, _ in _commands_and_groups(cli):
+        result = CliRunner().invoke(cli, [*path, "--help"])
+        assert result.exit_code == 0, result.output
+        unknown += _unknown_flags(result.output.split("Examples:", 1)[-1])
+    assert unknown == []
+
+
+def _commands_and_groups(
+    command: click.Command, path: tuple[str, ...] = ()
+) -> Iterator[tuple[tuple[str, ...], click.Command]]:
+    yield path, command
+    if isinstance(command, click.Group):
+        for name, sub in subcommands(command):
+            yield from _commands_and_groups(sub, (*path, name))
