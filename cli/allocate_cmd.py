@@ -129,8 +129,9 @@ class AllocateRequest:
     "state_path",
     type=STATE_LOCATION,
     default=None,
-    help="State store (default: OUT/state.db). Committed "
-    "batches live here; re-running the same command resumes.",
+    help="State store: a SQLite file or a postgresql:// URL (default: "
+    "OUT/state.db). Committed batches live here; re-running the same "
+    "command resumes.",
 )
 @cltv_scores_option(
     "cltv_path",

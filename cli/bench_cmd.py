@@ -88,7 +88,7 @@ def _best_known_for(
     ),
 )
 def bench() -> None:
-    """Benchmarks: engines side by side on the same instances."""
+    """Benchmarks: engines, allocation policies, checkout latency."""
 
 
 @bench.command(

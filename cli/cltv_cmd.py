@@ -559,7 +559,8 @@ def evaluate_command(
     "--state",
     type=STATE_LOCATION,
     default=None,
-    help="SQLite state store to publish the champion's scores to (tierflow allocate and the checkout read them).",
+    help="State store (a SQLite file or a postgresql:// URL) to publish the "
+    "champion's scores to (tierflow allocate and the checkout read them).",
 )
 @option(
     "--scores-out",

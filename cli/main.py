@@ -191,7 +191,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "bench": (
         "tierflow.cli.bench_cmd",
         "bench",
-        "Benchmarks: engines side by side on the same instances.",
+        "Benchmarks: engines, allocation policies, checkout latency.",
     ),
     "capacity": (
         "tierflow.cli.capacity_cmd",

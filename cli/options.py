@@ -114,8 +114,8 @@ def state_option(func: F) -> F:
         "state_path",
         type=STATE_LOCATION,
         default=None,
-        help="State store (default: $TIERFLOW_STATE or "
-        f"{describe_location(default_state_location())}).",
+        help="State store: a SQLite file or a postgresql:// URL (default: "
+        f"$TIERFLOW_STATE or {describe_location(default_state_location())}).",
     )(func)
 
 

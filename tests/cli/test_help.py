@@ -155,3 +155,19 @@ def test_the_top_help_and_a_command_import_no_other_command() -> None:
         f"tierflow.cli.{name}_cmd" in modules
         for name in ("cltv", "simulate", "allocate", "serve", "bench")
     )
+
+
+@pytest.mark.parametrize(("path", "command"), COMMANDS, ids=IDS)
+def test_every_state_option_says_it_takes_a_postgresql_url(
+    path: tuple[str, ...], command: click.Command
+) -> None:
+    """Every ``--state`` takes a SQLite file or a PostgreSQL URL
+    (docs/cli.md: ``--state DB|URL``); its metavar is ``FILE``, so the help
+    says so (``cltv retrain``'s said "SQLite state store", the others
+    named a file default only)."""
+    for param in command.params:
+        if "--state" in param.opts:
+            assert isinstance(param, click.Option)
+            assert "a SQLite file or a postgresql:// URL" in (param.help or ""), (
+                f"tierflow {' '.join(path)} --state: {param.help}"
+            )

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from pathlib import Path
 
 import click
+import pytest
 
 from tests.conftest import ROOT
 from tierflow.cli.main import cli, subcommands
@@ -37,3 +39,116 @@ def test_every_option_is_in_the_command_reference() -> None:
         and not re.search(re.escape(flag) + r"(?![\w-])", reference)
     ]
     assert missing == []
+
+
+#: The pages a newcomer follows: the README and ``docs/*.md`` (not the
+#: dated history under ``docs/results/``).
+_PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+#: ``tierflow`` and what follows it on its line, up to the end of an inline
+#: code span (a backtick) or the line.
+_INVOCATION = re.compile(r"(?<![\w.-])tierflow((?: +[^\s`]+)*)")
+#: The root's options that take a value, allowed before the command's name.
+_ROOT_VALUED = {"--config", "--log-level", "--log-format"}
+
+
+def _unknown_flags(text: str) -> list[str]:
+    """Every ``tierflow COMMAND ... --flag`` in ``text`` (a line ending in
+    ``\\`` continues on the next) whose command has no such option."""
+    root = {flag for param in cli.params for flag in param.opts}
+    ctx = click.Context(cli)
+    unknown = []
+    for line in text.replace("\\\n", " ").splitlines():
+        for match in _INVOCATION.finditer(line):
+            words = match.group(1).split()
+            command: click.Command = cli
+            path: list[str] = []
+            while words:
+                word = words[0]
+                if word in _ROOT_VALUED and not path:
+                    words = words[2:]
+                elif isinstance(command, click.Group) and re.fullmatch(r"[a-z]+", word):
+                    sub = command.get_command(ctx, word)
+                    if sub is None:
+                        break
+                    command, path = sub, [*path, word]
+                    words = words[1:]
+                else:
+                    break
+            if not path:
+                continue
+            known = root | {
+                flag
+                for param in command.params
+                if isinstance(param, click.Option)
+                for flag in (*param.opts, *param.secondary_opts)
+            }
+            for flag in re.findall(r"(?<![\w-])--[a-z][a-z0-9-]*", " ".join(words)):
+                if flag not in known:
+                    unknown.append(f"tierflow {' '.join(path)} {flag}")
+    return unknown
+
+
+def test_a_flag_the_command_lacks_is_found() -> None:
+    text = (
+        "run `tierflow solve x.txt --engine greedy --engin cpsat` or\n"
+        "tierflow --log-format json bench gap --repeat 3 \\\n"
+        "    [--no-such-flag] # [--json]\n"
+        "then `tierflow allocate --out o`; `--not-an-allocate-flag`\n"
+    )
+    assert _unknown_flags(text) == [
+        "tierflow solve --engin",
+        "tierflow bench gap --no-such-flag",
+    ]
+
+
+@pytest.mark.parametrize("page", _PAGES, ids=lambda p: p.name)
+def test_every_flag_the_docs_show_exists(page: Path) -> None:
+    assert _unknown_flags(page.read_text(encoding="utf-8")) == []
+
+
+def test_every_serve_synopsis_names_every_option() -> None:
+    """``tierflow serve [...]`` is spelled out whole on two pages (cli.md,
+    service.md); service.md's lacked ``--operator-reads`` and ``--samples``
+    once they were added."""
+    serve = cli.get_command(click.Context(cli), "serve")
+    assert serve is not None
+    flags = [
+        param.opts[0]
+        for param in serve.params
+        if isinstance(param, click.Option) and param.opts[0] not in _SHARED
+    ]
+    synopses = [
+        (page.name, line)
+        for page in _PAGES
+        for line in page.read_text(encoding="utf-8").replace("\\\n", " ").splitlines()
+        if line.startswith("tierflow serve [")
+    ]
+    assert sorted({name for name, _ in synopses}) == ["cli.md", "service.md"]
+    missing = [
+        (name, flag)
+        for name, line in synopses
+        for flag in flags
+        if not re.search(re.escape(flag) + r"(?![\w-])", line)
+    ]
+    assert missing == []
+
+
+def test_every_flag_a_help_example_shows_exists() -> None:
+    """The examples of every ``--help`` are held to the same rule."""
+    from click.testing import CliRunner
+
+    unknown = []
+    for path, _ in _commands_and_groups(cli):
+        result = CliRunner().invoke(cli, [*path, "--help"])
+        assert result.exit_code == 0, result.output
+        unknown += _unknown_flags(result.output.split("Examples:", 1)[-1])
+    assert unknown == []
+
+
+def _commands_and_groups(
+    command: click.Command, path: tuple[str, ...] = ()
+) -> Iterator[tuple[tuple[str, ...], click.Command]]:
+    yield path, command
+    if isinstance(command, click.Group):
+        for name, sub in subcommands(command):
+            yield from _commands_and_groups(sub, (*path, name))
