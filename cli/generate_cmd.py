@@ -91,9 +91,11 @@ class _SpikeType(click.ParamType[Spike]):
     type=_SpikeType(),
     default=None,
     metavar="HH:MM,FACTOR",
-    help="Daily promotion spike: FACTOR x demand for the hour from HH:MM on "
-    "the clock of the network's main time zone (its destinations' zone of "
-    "most demand: America/New_York for the sample).",
+    help="Daily promotion spike: the hour from HH:MM on the clock of the "
+    "network's main time zone (its destinations' zone of most demand: "
+    "America/New_York for the sample) FACTOR times as busy as the other "
+    "hours' profile makes it. --orders stays the total: the hour's extra "
+    "orders are taken from the rest of the day, not added.",
 )
 @out_file_option("orders.csv (or .parquet) to write.")
 @json_option("Print what was written as JSON.")

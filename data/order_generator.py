@@ -42,7 +42,10 @@ _SPIKE = re.compile(r"^([01]\d|2[0-3]):([0-5]\d),([0-9]*\.?[0-9]+)$")
 
 @dataclass(frozen=True, slots=True)
 class Spike:
-    """A daily promotion spike: ``factor`` × demand from ``minute`` for an hour."""
+    """A daily promotion spike: the hour from ``minute`` ``factor`` times as
+    busy as the other hours' profile makes it. It weights when orders come,
+    not how many: the generator's ``n_orders`` stays the total, so the
+    hour's extra orders are the rest of the day's (``docs/data.md``)."""
 
     minute: int
     factor: float

@@ -74,7 +74,17 @@ DAY_FILES = (
     "capacity_scores.csv",
     "orders.csv",
     "allocations.csv",
+    "allocations_hindsight.csv",
+    "allocations_nearest.csv",
 )
+
+#: Each compared policy's line-level file, beside the main policy's
+#: ``allocations.csv`` (the same columns), so every policy can be audited
+#: the same way (only the main policy's was written until 2026-12-04).
+COMPARED_FILES = {
+    "hindsight": "allocations_hindsight.csv",
+    "nearest": "allocations_nearest.csv",
+}
 
 #: Days of order history generated before the simulated day (the forecast's).
 HISTORY_DAYS = 14
@@ -310,6 +320,8 @@ def simulate(
             result.lp_bound = outcome.lp_bound
     main = result.policies[f"{settings.engine} + bid prices"]
     main.rows.to_csv(out / "allocations.csv", index=False)
+    for name, file_name in COMPARED_FILES.items():
+        result.policies[name].rows.to_csv(out / file_name, index=False)
     result.overflow_shipped_on_the_day = _overflow_shipped_on(
         network, orders, main.rows, settings.day
     )

@@ -164,6 +164,29 @@ def test_promotion_spike(sample_network: Network) -> None:
     assert 2.5 < ratio < 4.5  # fixed N: the spike hour grows, the rest shrinks
 
 
+def test_a_spike_moves_orders_into_its_hour_and_adds_none(
+    sample_network: Network,
+) -> None:
+    """``make demo-network``'s day (``--orders 20000 --seed 2 --start
+    2026-01-19 --spike 12:00,3``), as docs/cli.md quotes it: the spike's
+    hour takes 3,104 orders instead of 1,182 and the other hours 16,896
+    instead of 18,818; the total stays ``--orders`` (documented as "FACTOR
+    x demand for the hour", which read as demand added)."""
+    noon = pd.Timestamp("2026-01-19 12:00", tz="America/New_York")
+
+    def counts(spike: Spike | None) -> tuple[int, int, int]:
+        frame = generate_orders(
+            sample_network, n_orders=20_000, days=1, seed=2,
+            start=dt.date(2026, 1, 19), spike=spike,
+        )  # fmt: skip
+        at = pd.to_datetime(frame.drop_duplicates("order_id")["created_at"], utc=True)
+        hour = int(((at >= noon) & (at < noon + pd.Timedelta(hours=1))).sum())
+        return len(at), hour, len(at) - hour
+
+    assert counts(None) == (20_000, 1_182, 18_818)
+    assert counts(Spike.parse("12:00,3")) == (20_000, 3_104, 16_896)
+
+
 def test_a_berlin_network_s_spike_is_at_berlin_s_hour(
     sample_dir: Path, tmp_path: Path
 ) -> None:

@@ -70,6 +70,26 @@ def test_simulate_a_small_day(small_day: SmallDay) -> None:
         assert (out / name).stat().st_size > 0
 
 
+def test_every_policy_s_lines_are_written(small_day: SmallDay) -> None:
+    """The compared policies' line-level files sit beside the main policy's
+    ``allocations.csv``, with its columns and every confirmed order's lines
+    (only the main policy's file was written: hindsight and the nearest
+    node could not be audited line by line)."""
+    out = small_day.out
+    main = pd.read_csv(out / "allocations.csv")
+    orders = pd.read_csv(out / "orders.csv")
+    summary = json.loads((out / "summary.json").read_text())
+    for name, file_name in (
+        ("hindsight", "allocations_hindsight.csv"),
+        ("nearest", "allocations_nearest.csv"),
+    ):
+        rows = pd.read_csv(out / file_name)
+        assert list(rows.columns) == list(main.columns)
+        assert set(rows["order_id"]) == set(orders["order_id"])
+        figures = summary["policies"][name]
+        assert rows["cost"].sum() == pytest.approx(figures["total_cost"], abs=0.01)
+
+
 def _check_policies(summary: dict[str, Any], out: Path) -> None:
     """Every policy above the bound and re-priced to the cent; the batch
     policy's bid prices from the generated history."""
