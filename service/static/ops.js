@@ -553,13 +553,22 @@
   // not a stream) is opened again after a while; a dropped one the browser
   // reconnects itself.
   let stream = null; // the open stream: its close()
+  // The key the stream was opened with ("": none), null once it was
+  // refused for want of the right one: a key typed that is not it opens
+  // the stream again (a server restarted with a key of its own refused
+  // the stream, and the new key typed did nothing).
+  let streamKey = null;
+  // Seconds between a dropped stream's tries (an EventSource's own, which
+  // it keeps to while the server is away).
+  const RECONNECT_S = 3;
 
   function openStream(attempt = 0) {
     if (stream) stream.close();
     stream = null;
     const key = typedKey();
+    streamKey = key;
     if (key) return openKeyedStream(key, attempt);
-    if (keyAsked) return streamNeedsKey();
+    if (keyAsked) return keyRefused(401);
     const es = new EventSource("/v1/stream");
     stream = es;
     const status = $("live-status");
@@ -569,11 +578,9 @@
       status.textContent = "live updates on";
     };
     es.onerror = () => {
+      if (stream !== es) return;
       if (es.readyState === EventSource.CLOSED) {
-        const wait = retryIn(attempt);
-        status.dataset.state = "off";
-        status.textContent = `live updates off: trying again in ${wait} s`;
-        setTimeout(() => stream === es && openStream(attempt + 1), wait * 1000);
+        streamRefused(es, attempt);
         return;
       }
       status.dataset.state = "reconnecting";
@@ -582,9 +589,39 @@
     es.addEventListener("capacity", (ev) => showCapacity(JSON.parse(ev.data)));
   }
 
-  function streamNeedsKey() {
+  // A stream the browser gave up on (an answer that is no stream: it does
+  // not retry, nor say the status) is asked once more, by fetch, for it: a
+  // 401 or 403 (a server run with `--operator-reads key`) waits for the key
+  // (it was asked again for ever), anything else is opened again later.
+  async function streamRefused(es, attempt) {
+    const abort = new AbortController();
+    let code = 0;
+    try {
+      code = (await fetch("/v1/stream", { signal: abort.signal })).status;
+    } catch (err) {
+      code = 0; // unreachable: try again later
+    } finally {
+      abort.abort(); // a stream that now opens is not read here
+    }
+    if (stream !== es) return;
+    if (code === 401 || code === 403) return keyRefused(code);
+    const wait = retryIn(attempt);
+    const status = $("live-status");
+    status.dataset.state = "off";
+    status.textContent = `live updates off: trying again in ${wait} s`;
+    setTimeout(() => stream === es && openStream(attempt + 1), wait * 1000);
+  }
+
+  // The stream refused for want of the key (401) or for a wrong one (403):
+  // it waits for a key typed (keyChanged), asking nothing meanwhile.
+  function keyRefused(code) {
+    if (stream) stream.close();
+    stream = null;
+    streamKey = null;
     $("live-status").dataset.state = "off";
-    $("live-status").textContent = "live updates off: they need the API key";
+    $("live-status").textContent = code === 401
+      ? "live updates off: they need the API key"
+      : `live updates off: the API key was refused (${code})`;
   }
 
   // The stream with the key: an EventSource sends no header of its own, so
@@ -605,17 +642,14 @@
       try {
         resp = await fetch("/v1/stream", { headers: { Accept: "text/event-stream", "X-API-Key": key }, signal: abort.signal });
       } catch (err) {
-        if (!abort.signal.aborted) {
-          const wait = retryIn(attempt);
-          again(wait, "off", `live updates off: trying again in ${wait} s`);
-        }
+        // the server away (stopped, restarting): tried again as an
+        // EventSource does, every few seconds (it backed off to 30 s)
+        if (!abort.signal.aborted) again(RECONNECT_S, "reconnecting", "reconnecting…");
         return;
       }
       if (refused(resp)) {
         abort.abort();
-        status.dataset.state = "off";
-        status.textContent = `live updates off: the API key was refused (${resp.status})`;
-        return;
+        return keyRefused(resp.status);
       }
       if (!resp.ok) {
         abort.abort();
@@ -644,7 +678,7 @@
       } catch (err) {
         if (abort.signal.aborted) return;
       }
-      again(1, "reconnecting", "reconnecting…");
+      again(RECONNECT_S, "reconnecting", "reconnecting…");
     })();
   }
 
@@ -664,12 +698,11 @@
   }
 
   // A key typed (or changed) after the server asked for one loads what was
-  // refused and opens the stream with it.
+  // refused; the stream is opened again with a key that is not its own.
   function keyChanged() {
     sessionStorage.setItem("tierflow-api-key", typedKey());
-    if (!keyAsked) return;
-    load();
-    openStream();
+    if (keyAsked) load();
+    if (typedKey() !== streamKey) openStream();
   }
 
   document.addEventListener("DOMContentLoaded", async () => {

@@ -8,15 +8,19 @@ before (its reads refused). Every wait is on DOM state, never a sleep."""
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
-from tests.service_fixtures import API_KEY, live_server
+from tests.service.helpers import OUTAGE
+from tests.service_fixtures import API_KEY, MONDAY_10, live_server, tiny_router
 from tierflow.orchestration.checkout.router import OnlineRouter
-from tierflow.service.server import RunningServer
+from tierflow.service.app import create_app
+from tierflow.service.server import RunningServer, free_port, serve_in_thread
 
 pytestmark = pytest.mark.browser
 
@@ -152,4 +156,103 @@ def test_an_operator_sees_ops_with_the_key_and_a_stranger_does_not(
     ops.wait_for_selector("#map [data-node-id='ST-CHI'][data-outage='true']")
     ops.wait_for_selector("#live-status[data-state='live']")
     assert answers == []
+    assert errors == []
+
+
+#: The key of a server restarted with a key of its own (``serve`` without
+#: ``--api-key-file`` makes one for each run).
+NEW_KEY = "new-key-0123456789abcdef"
+
+
+def _serve_on(port: int, router: OnlineRouter, key: str, reads: str) -> Any:
+    app = create_app(
+        router,
+        api_key=key,
+        clock=lambda: MONDAY_10,
+        poll_s=0.1,
+        operator_reads=reads,
+        samples=False,
+    )
+    return serve_in_thread(app, port=port)
+
+
+def _live_text(ops: Any, text: str) -> None:
+    ops.wait_for_function(
+        "t => document.querySelector('#live-status').textContent === t", arg=text
+    )
+
+
+def test_ops_reconnects_and_takes_a_restarted_servers_new_key(
+    browser: Any, tmp_path: Path
+) -> None:
+    """/ops live with the key; the server stops: the stream's reconnects
+    say "reconnecting…" as an EventSource's did (a failed one said "live
+    updates off: trying again in 4 s", then 8, 15, 30 s apart: a server back
+    after a minute was read again up to 30 s later, an EventSource's 3 s).
+    It comes back with a key of its own: the stream is refused (403) and
+    stops. The new key typed: the stream opens with it and goes live (the
+    page did nothing: it reloaded on a new key only when its reads had been
+    refused, and they had not)."""
+    port = free_port()
+    errors: list[str] = []
+    answers: list[str] = []
+    stream = {"predicate": lambda r: r.url.endswith("/v1/stream"), "timeout": 15_000}
+    with tiny_router(tmp_path) as first, contextlib.ExitStack() as running:
+        server = running.enter_context(_serve_on(port, first, API_KEY, "key"))
+        ops = _page(browser, server.url + "/ops", errors, answers)
+        ops.wait_for_selector("body[data-key='needed']")
+        ops.fill("#api-key", API_KEY)
+        ops.press("#api-key", "Tab")
+        ops.wait_for_selector("#live-status[data-state='live']")
+        with ops.expect_event("requestfailed", **stream):
+            running.close()  # the server stops; the page's reconnect fails
+    with ops.expect_event("request", **stream):  # and it tries again
+        pass
+    # what the failure before this try left said
+    assert ops.text_content("#live-status") == "reconnecting…"
+    assert ops.get_attribute("#live-status", "data-state") == "reconnecting"
+    with tiny_router(tmp_path) as second, _serve_on(port, second, NEW_KEY, "key"):
+        _live_text(ops, "live updates off: the API key was refused (403)")
+        ops.fill("#api-key", NEW_KEY)
+        ops.press("#api-key", "Tab")
+        ops.wait_for_selector("#live-status[data-state='live']")
+        with httpx.Client(base_url=server.url) as client:
+            posted = client.post(
+                "/v1/capacity/events",
+                json={"events": [{**OUTAGE, "event_id": "restart-1"}]},
+                headers={"X-API-Key": NEW_KEY},
+            )
+        assert posted.status_code == 200, posted.text
+        ops.wait_for_selector("#map [data-node-id='ST-CHI'][data-outage='true']")
+    assert errors == []
+
+
+def test_ops_says_a_stream_refused_for_want_of_the_key_and_stops(
+    browser: Any, tmp_path: Path
+) -> None:
+    """/ops on a public server, live with no key (an EventSource); the
+    server comes back with ``--operator-reads key`` (a restart, a balancer
+    sending the reconnect to such a replica): the page says the stream
+    needs the key and stops asking; the key typed opens it. It said "live
+    updates off: trying again in 2 s" and asked again for ever (the
+    EventSource's answer has no status), and the key typed did nothing."""
+    port = free_port()
+    errors: list[str] = []
+    answers: list[str] = []
+    with (
+        tiny_router(tmp_path) as first,
+        _serve_on(port, first, API_KEY, "public") as server,
+    ):
+        ops = _page(browser, server.url + "/ops", errors, answers)
+        ops.wait_for_selector("#live-status[data-state='live']")
+    ops.wait_for_selector("#live-status[data-state='reconnecting']")
+    with tiny_router(tmp_path) as second, _serve_on(port, second, API_KEY, "key"):
+        _live_text(ops, "live updates off: they need the API key")
+        asked = len([a for a in answers if a == "401 /v1/stream"])
+        assert asked >= 1
+        ops.fill("#api-key", API_KEY)
+        ops.press("#api-key", "Tab")
+        ops.wait_for_selector("#live-status[data-state='live']")
+        # refused once by the stream, once by the page's look at its status
+        assert len([a for a in answers if a == "401 /v1/stream"]) == asked
     assert errors == []
