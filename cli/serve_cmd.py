@@ -314,6 +314,12 @@ def serve_command(
 #: loop, so a wait holds every request back (``/healthz`` too), and the
 #: stores' own default (60 s, for batch jobs) would stall the server a minute.
 STORE_WAIT_S = 5.0
+#: How long a call waits for a PostgreSQL server's answer once sent: a server
+#: that hangs (alive, its sockets open, answering nothing) is a store
+#: unavailable (503, options degraded) after it, plus at most the 0.5 s its
+#: cancel is given (``CANCEL_WAIT_S``); the calls waited until it resumed.
+#: Its commits and reads take milliseconds.
+STORE_ANSWER_S = 2.0
 
 
 def _private(settings: _Settings) -> list[str]:
@@ -482,6 +488,7 @@ class _Settings:
             policy=self.policy,
             demand=self.demand,
             store_wait_s=STORE_WAIT_S,
+            store_answer_s=STORE_ANSWER_S,
             serve_newer_schema=worker,
         )
         try:

@@ -43,6 +43,11 @@ WAIT_S = 0.5
 #: database stopped; with this, within a second. The checkouts' pool keeps
 #: its wait.
 CONNECTION_WAIT_S = 0.5
+#: How long the follower's reads wait for the server's answer (PostgreSQL):
+#: a hung server (SIGSTOP) keeps its sockets open and sends nothing, so a
+#: read of the log waited until it resumed, ``/readyz`` answering 200 all
+#: along; with this, 503 within about 1.5 s.
+ANSWER_WAIT_S = 0.5
 #: Pause after a failed read of the log before trying again.
 RETRY_S = 1.0
 #: The same warning again within this many seconds is dropped (counted in
@@ -129,7 +134,9 @@ class CapacityFollower:
             return
         try:  # its own connection: the waits never hold the router's
             if router.store is not None:
-                self._store = router.store.reopen(connection_wait_s=CONNECTION_WAIT_S)
+                self._store = router.store.reopen(
+                    connection_wait_s=CONNECTION_WAIT_S, answer_wait_s=ANSWER_WAIT_S
+                )
         except _OPEN_ERRORS as exc:  # the thread tries again
             self.store_unreachable = True
             self._warn("capacity events not followed yet", exc)
@@ -159,7 +166,7 @@ class CapacityFollower:
                 return None
             try:
                 self._store = self.router.store.reopen(
-                    connection_wait_s=CONNECTION_WAIT_S
+                    connection_wait_s=CONNECTION_WAIT_S, answer_wait_s=ANSWER_WAIT_S
                 )
             except _OPEN_ERRORS as exc:
                 self._warn("capacity events not followed yet", exc)

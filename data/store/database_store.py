@@ -66,10 +66,16 @@ class DatabaseStore(
         watch_schema_at_each_write(self.location, SCHEMA_VERSION)
 
     @abc.abstractmethod
-    def reopen(self, *, connection_wait_s: float | None = None) -> Self:
+    def reopen(
+        self,
+        *,
+        connection_wait_s: float | None = None,
+        answer_wait_s: float | None = None,
+    ) -> Self:
         """A second store on the same database, with its own connections
         (``connection_wait_s``: how long its calls wait for a pooled
-        connection, None: as this store's)."""
+        connection, ``answer_wait_s`` for the server's answer, None: as this
+        store's)."""
 
     def close(self) -> None:
         """Release the connections."""

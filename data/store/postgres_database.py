@@ -68,6 +68,22 @@ UNREACHABLE_WAIT_S = 0.2
 #: database's return.
 RECONNECT_S = 2.0
 
+#: How long a call that sent its statements waits for the server's answer
+#: before it gives the connection up (None: for ever, the CLI's batch jobs,
+#: whose writes may take longer). ``tierflow serve`` sets one
+#: (:data:`tierflow.cli.serve_cmd.STORE_ANSWER_S`): a server that hangs
+#: (SIGSTOP, a frozen VM) keeps its sockets open and its kernel acknowledges
+#: what is sent, so TCP keepalives and ``tcp_user_timeout`` never fire (a
+#: Unix socket has neither), and ``statement_timeout`` is the stopped
+#: server's own: a confirm waited for as long as it was stopped, every call
+#: behind it for the pool's connections. psycopg's sync API has no per-call
+#: timeout; its wait for the socket takes one (:class:`_AnswerWaitConnection`).
+ANSWER_WAIT_S: float | None = None
+#: How long a call that waited out its answer wait gives the server to
+#: cancel its statement (``cancel_safe``: a live but slow server stops it and
+#: lets its locks go) before the connection is closed regardless.
+CANCEL_WAIT_S = 0.5
+
 #: How long a connection attempt waits for the server's answer when neither
 #: the URL nor ``$PGCONNECT_TIMEOUT`` says (libpq's ``connect_timeout``).
 #: psycopg's own default is 130 s: a server that accepts connections and
@@ -244,6 +260,48 @@ def _connect_options(params: dict[str, Any]) -> dict[str, Any]:
     return {**_CONNECT, "connect_timeout": CONNECT_TIMEOUT_S}
 
 
+class AnswerTimeout(psycopg.OperationalError):
+    """The server did not answer within the connection's answer wait; the
+    connection was cancelled and closed. What was sent may yet run when the
+    server resumes (a ``COMMIT`` in its socket's buffer): a write's outcome
+    is unknown, and the caller's retry with its request id resolves it."""
+
+
+class _AnswerWaitConnection(psycopg.Connection[Any]):
+    """A psycopg connection whose every wait for the server's answer ends
+    after :attr:`answer_wait_s` (None: never): psycopg's own wait deadline
+    (``Connection.wait``'s ``timeout``), then a cancel (``cancel_safe``, at
+    most :data:`CANCEL_WAIT_S`) and the connection closed, so that the pool
+    opens another once the server answers again."""
+
+    answer_wait_s: float | None = None
+
+    def wait(
+        self, gen: Any, interval: float = 0.1, timeout: float | None = None
+    ) -> Any:
+        limit = self.answer_wait_s
+        if limit is None or (timeout is not None and timeout <= limit):
+            return super().wait(gen, interval, timeout)
+        started = time.monotonic()
+        try:
+            return super().wait(gen, interval, limit)
+        except psycopg.OperationalError:
+            if self.closed or time.monotonic() - started < limit:
+                raise  # the server's own error, or one of a closed connection
+            self._give_up()
+            raise AnswerTimeout(
+                f"the database did not answer within {limit:g} s "
+                "(hung, or a network partition); the connection was closed and "
+                "what it sent may still run: a retry with the same ids finds it"
+            ) from None
+
+    def _give_up(self) -> None:
+        """Cancel the statement the server has not answered, then close."""
+        with contextlib.suppress(psycopg.Error):
+            self.cancel_safe(timeout=CANCEL_WAIT_S)
+        self.pgconn.finish()  # close() would hand a pooled connection back
+
+
 class PostgresTransaction:
     """A READ COMMITTED transaction on one pooled connection.
 
@@ -369,6 +427,9 @@ class PostgresDatabase:
     pool_size
         Most connections this object opens at once (one more listens for
         notices once :meth:`listen` is called).
+    answer_wait_s
+        How long a call waits for the server's answer once its statements
+        are sent (:data:`ANSWER_WAIT_S`; None: for ever).
     """
 
     integrity_error: type[Exception] = psycopg.IntegrityError
@@ -380,6 +441,7 @@ class PostgresDatabase:
         *,
         timeout_s: float = CONNECTION_WAIT_S,
         pool_size: int = 4,
+        answer_wait_s: float | None = ANSWER_WAIT_S,
     ) -> None:
         self.location = redact_url(url)
         connect = _connect_options(_check_url(url, self.location))
@@ -387,11 +449,13 @@ class PostgresDatabase:
             _migrate(conn, migrations, self.location)
         pool_log.install()
         with _reachable(self.location):
-            self._pool = ConnectionPool(
+            self._pool: ConnectionPool[psycopg.Connection[Any]] = ConnectionPool(
                 url,
                 min_size=1,
                 max_size=max(1, pool_size),
                 kwargs=connect,
+                connection_class=_AnswerWaitConnection,
+                configure=functools.partial(_set_answer_wait, answer_wait_s),
                 timeout=timeout_s,
                 reconnect_timeout=RECONNECT_S,
                 num_workers=2,
@@ -544,6 +608,11 @@ class PostgresDatabase:
         """Stop listening and close every connection."""
         self._notices.close()
         self._pool.close()
+
+
+def _set_answer_wait(wait: float | None, conn: _AnswerWaitConnection) -> None:
+    """A new pooled connection's answer wait (the pool's ``configure``)."""
+    conn.answer_wait_s = wait
 
 
 def _alive(conn: psycopg.Connection[Any]) -> bool:

@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 from tierflow.data.store.database_store import DatabaseStore
-from tierflow.data.store.postgres_database import CONNECTION_WAIT_S, PostgresDatabase
+from tierflow.data.store.postgres_database import (
+    ANSWER_WAIT_S,
+    CONNECTION_WAIT_S,
+    PostgresDatabase,
+)
 from tierflow.data.store.schema import POSTGRES_MIGRATIONS
 
 
@@ -21,6 +25,9 @@ class PostgresStore(DatabaseStore):
         (:data:`~tierflow.data.store.postgres_database.CONNECTION_WAIT_S`).
     pool_size
         Most connections the store opens at once.
+    answer_wait_s
+        How long a call waits for the server's answer (None: for ever;
+        :data:`~tierflow.data.store.postgres_database.ANSWER_WAIT_S`).
 
     Notes
     -----
@@ -30,20 +37,41 @@ class PostgresStore(DatabaseStore):
     """
 
     def __init__(
-        self, url: str, *, timeout_s: float = CONNECTION_WAIT_S, pool_size: int = 4
+        self,
+        url: str,
+        *,
+        timeout_s: float = CONNECTION_WAIT_S,
+        pool_size: int = 4,
+        answer_wait_s: float | None = ANSWER_WAIT_S,
     ) -> None:
         super().__init__(
             PostgresDatabase(
-                url, POSTGRES_MIGRATIONS, timeout_s=timeout_s, pool_size=pool_size
+                url,
+                POSTGRES_MIGRATIONS,
+                timeout_s=timeout_s,
+                pool_size=pool_size,
+                answer_wait_s=answer_wait_s,
             )
         )
         self._url = url
         self._timeout_s = timeout_s
         self._pool_size = pool_size
+        self._answer_wait_s = answer_wait_s
 
-    def reopen(self, *, connection_wait_s: float | None = None) -> PostgresStore:
+    def reopen(
+        self,
+        *,
+        connection_wait_s: float | None = None,
+        answer_wait_s: float | None = None,
+    ) -> PostgresStore:
         """A second store on the same database, with its own pool, whose
-        calls wait ``connection_wait_s`` for a connection (None: as this
-        store's)."""
+        calls wait ``connection_wait_s`` for a connection and
+        ``answer_wait_s`` for the server's answer (None: as this store's)."""
         wait = self._timeout_s if connection_wait_s is None else connection_wait_s
-        return PostgresStore(self._url, timeout_s=wait, pool_size=self._pool_size)
+        answer = self._answer_wait_s if answer_wait_s is None else answer_wait_s
+        return PostgresStore(
+            self._url,
+            timeout_s=wait,
+            pool_size=self._pool_size,
+            answer_wait_s=answer,
+        )

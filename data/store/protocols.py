@@ -429,11 +429,16 @@ class StateStore(
         """Where the store lives: a file path, or a URL without its password."""
         ...
 
-    def reopen(self, *, connection_wait_s: float | None = None) -> StateStore:
+    def reopen(
+        self,
+        *,
+        connection_wait_s: float | None = None,
+        answer_wait_s: float | None = None,
+    ) -> StateStore:
         """A second store on the same database, with its own connections
         (``connection_wait_s``: how long its calls wait for a pooled
-        connection, None: as this store's; a store without a pool, SQLite,
-        keeps its lock wait)."""
+        connection, ``answer_wait_s`` for a PostgreSQL server's answer, None:
+        as this store's; a store without a pool, SQLite, keeps its lock wait)."""
         ...
 
     def schema_version(self) -> int:

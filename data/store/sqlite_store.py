@@ -49,10 +49,16 @@ class SqliteStore(DatabaseStore):
         self._timeout_s = timeout_s
         self._synchronous = synchronous
 
-    def reopen(self, *, connection_wait_s: float | None = None) -> SqliteStore:
+    def reopen(
+        self,
+        *,
+        connection_wait_s: float | None = None,
+        answer_wait_s: float | None = None,
+    ) -> SqliteStore:
         """A second connection to the same file (same options: a connection
         of its own has no pool to wait for, so ``connection_wait_s`` leaves
-        its wait for the write lock as it is)."""
+        its wait for the write lock as it is; ``answer_wait_s`` is a
+        PostgreSQL server's)."""
         return SqliteStore(
             self.path, timeout_s=self._timeout_s, synchronous=self._synchronous
         )

@@ -37,6 +37,7 @@ from tierflow.data.store import (
     StateStore,
     StoreBroken,
     default_state_location,
+    is_postgres_url,
     open_store,
 )
 from tierflow.data.vocabulary import HoldStatus
@@ -189,6 +190,7 @@ class OnlineRouter:
         demand: DemandForecast | None = None,
         store_wait_s: float | None = None,
         serve_newer_schema: bool = False,
+        store_answer_s: float | None = None,
     ) -> OnlineRouter:
         """A router on a network folder (None: the embedded sample) and a store.
 
@@ -237,6 +239,9 @@ class OnlineRouter:
             How long a call waits for the store's write lock (SQLite) or for
             a pooled connection (PostgreSQL) before it fails (None: the
             store's default); for a ``state`` given by location.
+        store_answer_s
+            How long a call waits for a PostgreSQL server's answer once sent
+            (None: for ever): a hung server is then a store unavailable.
         serve_newer_schema
             Answer degraded from a store whose schema is newer than this
             code's, saying so, instead of refusing it: for a server's worker,
@@ -255,7 +260,12 @@ class OnlineRouter:
         net = network if isinstance(network, Network) else _load(network)
         monitor = CapacityMonitor(net, snapshot_every=0)
         store, failure = _open_state(
-            net, state, monitor, store_wait_s, refuse_newer=not serve_newer_schema
+            net,
+            state,
+            monitor,
+            store_wait_s,
+            refuse_newer=not serve_newer_schema,
+            answer_s=store_answer_s,
         )
         router = cls(
             net, store, monitor, policy=policy, bid_prices=bid_prices,
@@ -266,7 +276,13 @@ class OnlineRouter:
             router._still_unavailable(failure)
             where = default_state_location() if state is None else state
             router._reopen = functools.partial(
-                _open_state, net, where, None, store_wait_s, refuse_newer=False
+                _open_state,
+                net,
+                where,
+                None,
+                store_wait_s,
+                refuse_newer=False,
+                answer_s=store_answer_s,
             )
             router.location = str(where)
         return router
@@ -654,6 +670,7 @@ def _open_state(
     wait_s: float | None = None,
     *,
     refuse_newer: bool = True,
+    answer_s: float | None = None,
 ) -> tuple[StateStore | None, Exception | None]:
     """The store, seeded with the network's inventory, with ``monitor``
     (if any) attached to its event log; None when it cannot be opened, and
@@ -674,7 +691,9 @@ def _open_state(
     """
     store: StateStore | None = None
     try:
-        waits = {} if wait_s is None else {"timeout_s": wait_s}
+        waits: dict[str, float] = {} if wait_s is None else {"timeout_s": wait_s}
+        if answer_s is not None and is_postgres_url(state):
+            waits["answer_wait_s"] = answer_s
         store = (
             open_store(state, **waits)
             if state is None or isinstance(state, Path | str)

@@ -15,6 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.postgres import run_sql
 from tests.service.replicas import serve_process, stock_up
 from tests.service_fixtures import API_KEY, MONDAY_10, live_server, tiny_router
 from tierflow.data.store.local_postgres import LocalPostgres, memory_folder
@@ -232,3 +233,95 @@ def test_a_sqlite_file_deleted_under_a_server_is_said_on_healthz(
         _wait_for_health(client, "degraded")
         assert time.monotonic() - t < 2
         assert client.get("/healthz").json()["store"] is False
+
+
+def _freeze(pg: LocalPostgres, sig: signal.Signals) -> None:
+    """Send ``sig`` to the server and every one of its processes: SIGSTOP
+    hangs it (alive, its sockets open, answering nothing), SIGCONT resumes it."""
+    pids = [pg.pid]
+    for child in Path("/proc").glob("[0-9]*"):
+        try:
+            if int((child / "stat").read_text().rsplit(")", 1)[1].split()[1]) == pg.pid:
+                pids.append(int(child.name))
+        except (OSError, ValueError, IndexError):
+            continue  # ended meanwhile
+    for pid in pids:
+        os.kill(pid, sig)
+
+
+def test_a_hung_database_is_answered_503_within_seconds(tmp_path: Path) -> None:
+    """PostgreSQL hangs (SIGSTOP: its sockets stay open, nothing answers)
+    under a running ``tierflow serve``: a confirm sent meanwhile answers 503
+    ``unavailable`` within the store's answer wait, ``/readyz`` says 503
+    within two seconds, and after SIGCONT the server answers again without a
+    restart; the confirm sent again with its request id is one order. Both
+    waited until SIGCONT (a confirm, and every call behind it for the
+    pool's connections), ``/readyz`` saying 200 all along."""
+    if os.environ.get("TIERFLOW_TEST_POSTGRES") == "0":
+        pytest.skip("PostgreSQL store tests switched off (TIERFLOW_TEST_POSTGRES=0)")
+    pg = LocalPostgres(parent=memory_folder()).start()
+    try:
+        state = pg.create_database("hung")
+        stock_up(state, 10)
+        with (
+            serve_process(state, tmp_path / "serve.log", "--no-pin-cpus") as (url, _),
+            httpx.Client(base_url=url, timeout=20) as client,
+        ):
+            rid = client.post("/v1/options", json=_CART).json()["request_id"]
+            picked = {"option_id": "gold"}
+            held = client.post(f"/v1/checkouts/{rid}/select", json=picked)
+            assert held.status_code == 200, held.text
+            _until_ready(client, 200)
+            _freeze(pg, signal.SIGSTOP)
+            try:
+                t = time.monotonic()
+                with ThreadPoolExecutor(1) as ready:
+                    flipped = ready.submit(_until_ready_within, url, 503, 2.0)
+                    confirmed = client.post(f"/v1/checkouts/{rid}/confirm", json={})
+                    took = time.monotonic() - t
+                    assert confirmed.status_code == 503, confirmed.text
+                    body = confirmed.json()
+                    assert body["status"] == "unavailable", body
+                    assert body["message"] == (
+                        "the database did not answer within 2 s (hung, or a network "
+                        "partition); the connection was closed and what it sent may "
+                        "still run: a retry with the same ids finds it"
+                    )
+                    assert took < 4.0, f"the confirm answered after {took:.2f} s"
+                    assert flipped.result() < 2.0
+            finally:
+                _freeze(pg, signal.SIGCONT)
+            _until_ready(client, 200)
+            again = client.post(f"/v1/checkouts/{rid}/confirm", json={})
+            assert again.status_code == 200, again.text
+            other = client.post("/v1/options", json=_CART).json()
+            assert not other["degraded"], other["notes"]
+        _one_order(state, rid, again)
+    finally:
+        pg.stop()
+
+
+def _until_ready_within(url: str, status: int, limit: float) -> float:
+    """Seconds until ``/readyz`` said ``status`` (asked every 20 ms), failing
+    after ``limit`` seconds."""
+    t = time.monotonic()
+    with httpx.Client(base_url=url, timeout=limit) as client:
+        while True:
+            try:
+                if client.get("/readyz").status_code == status:
+                    return time.monotonic() - t
+            except httpx.TimeoutException:
+                pass
+            took = time.monotonic() - t
+            assert took < limit, f"/readyz not {status} after {took:.2f} s"
+            time.sleep(0.02)
+
+
+def _one_order(state: str, rid: str, confirmed: httpx.Response) -> None:
+    """Checkout ``rid`` confirmed once: one order, its line once (the first
+    confirm's commit may have run as the server resumed: the second found
+    it), and no hold left behind (the confirm's became the order)."""
+    assert confirmed.json()["status"] == "confirmed", confirmed.text
+    lines = run_sql(state, "SELECT order_id, sku, quantity FROM online_orders")
+    assert lines == [(rid, "TEE", 1)]
+    assert run_sql(state, "SELECT SUM(reserved) FROM inventory") == [(0,)]
