@@ -37,6 +37,7 @@ from tierflow.cli.state_location import STATE_LOCATION, open_state
 from tierflow.data.extras import require
 from tierflow.data.network import Network
 from tierflow.data.orders import Orders, read_orders
+from tierflow.data.store import AllocationRun, StateStore
 from tierflow.data.store.location import describe_location
 from tierflow.orchestration.allocation.batch_plan import BatchPlan
 from tierflow.orchestration.allocation.day_allocator import (
@@ -295,6 +296,7 @@ def run_allocate(request: AllocateRequest) -> dict[str, Any]:
         spend, note = given or load_predicted_spend(orders, None, store, tier_policy())
         if note:
             _log.warning("%s", note)
+        passed_over = store.latest_allocation_run()
         sink = StoreSink(
             store,
             run_id,
@@ -308,6 +310,8 @@ def run_allocate(request: AllocateRequest) -> dict[str, Any]:
         if resumed:
             total = len(BatchPlan.of(orders, settings))
             _log_resume(resumed, total, location, run_id)
+        elif passed_over is not None:
+            _warn_not_resumed(store, passed_over, run_id, params)
         with progress_bar("allocate", 1) as bar:
 
             def step(done: int, total: int) -> None:
@@ -341,6 +345,42 @@ def _log_resume(resumed: int, total: int, location: Path | str, run_id: str) -> 
         describe_location(location),
         run_id[:12],
         extra={"run_id": run_id, "resumed_batches": resumed, "batches": total},
+    )
+
+
+def _warn_not_resumed(
+    store: StateStore, last: AllocationRun, run_id: str, params: dict[str, Any]
+) -> None:
+    """One stderr line when this run starts from batch 0 beside the store's
+    unfinished run of the same inputs, which it cannot resume: another run
+    id was passed over without a word, where the user expected a resume
+    (a run of a tierflow before 2026-12-04, whose run id counted
+    ``--jobs`` and the backend, after an upgrade)."""
+    if last.finished_at is not None or last.run_id == run_id:
+        return
+    theirs = dict(last.params)
+    settings = theirs.pop("settings", None)
+    ours = {k: v for k, v in params.items() if k != "settings"}
+    if theirs != ours or not isinstance(settings, dict):
+        return  # other inputs: another job
+    committed = store.last_committed_batch(last.run_id)
+    if committed is None:
+        return  # nothing of it to resume
+    if "n_jobs" in settings:  # AllocationSettings.params() before identity()
+        why = (
+            "it was started by a tierflow before 2026-12-04, whose run ids "
+            "counted --jobs and --backend"
+        )
+    else:
+        mine = params["settings"]
+        differ = sorted(k for k in {*settings, *mine} if settings.get(k) != mine.get(k))
+        why = f"it has other settings ({', '.join(differ)})"
+    _log.warning(
+        "not resuming run %s of these inputs (%d batches committed): %s; "
+        "this run starts from batch 0",
+        last.run_id[:12],
+        committed + 1,
+        why,
     )
 
 

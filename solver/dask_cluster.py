@@ -14,7 +14,10 @@ worker dropped its link to the scheduler, over and over).
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
+import contextlib
 import importlib.metadata
+import logging
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -120,13 +123,23 @@ def run_tasks(
     ------
     ClusterError
         Naming the scheduler and what happened: no worker left, a task
-        that killed every worker it ran on, or the scheduler gone.
+        that killed every worker it ran on, or the scheduler gone (the
+        client cancels the futures when it loses it: a
+        ``FuturesCancelledError``, which ended the run in a traceback).
+        An exception a task raised is raised as it was (an ``OSError`` of
+        a task was taken for the scheduler gone).
     """
     distributed: Any = require("dask.distributed", feature="dask backend", extra="dask")
     client: Any = distributed.get_client()
     address = client.scheduler.address
     futures = [client.submit(func, *args, pure=False, **kw) for args, kw in calls]
+    kept = "the batches committed so far are kept"
     resume = "start workers and run the same command to resume"
+    lost = ClusterError(
+        f"Dask scheduler {address}: the connection to it was lost mid-run; "
+        f"{kept}: start the scheduler and its workers and run the same "
+        "command to resume"
+    )
     alone_since: float | None = None
     try:
         while True:
@@ -135,15 +148,19 @@ def run_tasks(
                 break
             except TimeoutError:
                 pass
-            if client.nthreads():
+            try:
+                workers = client.nthreads()
+            except OSError:  # the scheduler itself went away
+                _close_quietly(client)
+                raise lost from None
+            if workers:
                 alone_since = None
             elif alone_since is None:
                 alone_since = time.monotonic()
             elif time.monotonic() - alone_since > timeout_s:
                 raise ClusterError(
                     f"Dask scheduler {address}: every worker left mid-run and "
-                    f"none joined within {timeout_s:g} s; the batches "
-                    f"committed so far are kept: {resume}"
+                    f"none joined within {timeout_s:g} s; {kept}: {resume}"
                 )
         return list(client.gather(futures))
     except distributed.KilledWorker as exc:
@@ -151,13 +168,25 @@ def run_tasks(
         raise ClusterError(
             f"Dask scheduler {address}: a partition's task took down each of "
             f"the {exc.allowed_failures + 1} workers that ran it (the last "
-            f"{last}; see the workers' logs); the batches committed so far "
-            f"are kept: {resume}"
+            f"{last}; see the workers' logs); {kept}: {resume}"
         ) from None
-    except OSError as exc:  # the scheduler itself went away
-        raise ClusterError(
-            f"Dask scheduler {address}: stopped answering mid-run ({exc}); the "
-            f"batches committed so far are kept: {resume}"
-        ) from None
+    except concurrent.futures.CancelledError:  # the client lost the scheduler
+        _close_quietly(client)
+        raise lost from None
     finally:
-        client.cancel([f for f in futures if not f.done()])
+        with contextlib.suppress(Exception):
+            client.cancel([f for f in futures if not f.done()])
+
+
+def _close_quietly(client: Any) -> None:
+    """Close ``client``, whose scheduler is gone, without distributed's log
+    of its cancelled reconnect (an ERROR with a page of traceback, printed
+    above the run's one line as the caller closed the client)."""
+    logger = logging.getLogger("distributed.client")
+    level = logger.level
+    logger.setLevel(logging.CRITICAL)
+    try:
+        with contextlib.suppress(Exception):
+            client.close(timeout=CONNECT_TIMEOUT_S)
+    finally:
+        logger.setLevel(level)

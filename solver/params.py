@@ -35,9 +35,10 @@ class SolveParams:
         The same problem gives the same answer, on any machine and at any
         load: CP-SAT stops on ``time_limit_s`` of its deterministic time
         (its count of work, close to a second on a typical machine; the
-        wall time it takes varies) with its interleaved search, whose
-        result does not depend on its worker count, and the greedy phases
-        run to their end instead of to the clock. Engines that stop only
+        wall time it takes varies) with ``threads`` workers, one when
+        unset, interleaved when more (the answer repeats for a worker
+        count but depends on it: never the machine's cores), and the
+        greedy phases run to their end instead of to the clock. Engines that stop only
         on the clock (HiGHS, CBC, the LP) refuse it
         (``Capabilities.deterministic``).
     """

@@ -467,6 +467,61 @@ def test_a_run_killed_mid_way_resumes_with_another_jobs_and_backend(
     ).read_bytes()
 
 
+def _unfinished_run(state: Path) -> tuple[str, dict[str, Any], int]:
+    """The one run in ``state``: its id, its params, its committed batches."""
+    with sqlite3.connect(state) as conn:
+        ((run_id, params),) = conn.execute(
+            "SELECT run_id, params FROM allocation_runs"
+        ).fetchall()
+    return str(run_id), json.loads(params), _committed(state)
+
+
+@pytest.mark.parametrize("started", ["with other settings", "before 2026-12-04"])
+def test_an_unfinished_run_not_resumed_is_named(
+    tmp_path: Path, outage_day: tuple[list[str], dict[str, Any], Path], started: str
+) -> None:
+    """The store's unfinished run of the same inputs, which this command
+    cannot resume (other settings, or a run id of a tierflow before
+    2026-12-04, which counted ``--jobs`` and the backend), was passed over
+    without a word: the command started again from batch 0 where the user
+    expected a resume. One warning now names the run and why; the run
+    starts from batch 0 with nothing of the other's in its folder."""
+    base, _, day = outage_day
+    out = tmp_path / "out"
+    _kill_once_committed(
+        [*base, "--time-limit", "3", "--out", str(out)], out / "state.db", 5
+    )
+    old, params, kept = _unfinished_run(out / "state.db")
+    if started == "before 2026-12-04":  # that tierflow's params of this command
+        legacy = {k: v for k, v in params["settings"].items() if k != "partitioned"}
+        legacy.update(time_limit_s=2.0, backend="none", n_jobs=2)
+        del legacy["deterministic"]
+        with sqlite3.connect(out / "state.db") as conn:
+            conn.execute(
+                "UPDATE allocation_runs SET params = ?",
+                (json.dumps({**params, "settings": legacy}, sort_keys=True),),
+            )
+        why = (
+            "it was started by a tierflow before 2026-12-04, whose run ids "
+            "counted --jobs and --backend"
+        )
+    else:
+        why = "it has other settings (time_limit_s)"
+    result = CliRunner().invoke(cli, [*base, "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert (
+        f"WARNING tierflow.cli.allocate: not resuming run {old[:12]} of these "
+        f"inputs ({kept} batches committed): {why}; this run starts from "
+        "batch 0" in result.stderr
+    ), result.stderr
+    assert "resuming:" not in result.stderr
+    assert json.loads((out / "summary.json").read_text())["resumed_batches"] == 0
+    assert (out / "allocations.csv").read_bytes() == (
+        day / "clean" / "allocations.csv"
+    ).read_bytes()
+    assert not (out / "allocations.partial.csv").exists()
+
+
 def _children(pid: int) -> dict[int, str]:
     """The live (not zombie) processes whose parent is ``pid``, by id: their
     command lines."""

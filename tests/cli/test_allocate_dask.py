@@ -9,6 +9,7 @@ Real processes: the command runs as a subprocess; the scheduler is a
 
 from __future__ import annotations
 
+import errno
 import os
 import re
 import signal
@@ -312,3 +313,116 @@ def test_a_task_that_kills_every_worker_it_runs_on_is_one_line() -> None:
         r"start workers and run the same command to resume",
         str(raised.value),
     ), str(raised.value)
+
+
+def _start_scheduler() -> tuple[subprocess.Popen[bytes], str]:
+    """A ``dask scheduler`` process in a session of its own, and its address."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    command = [sys.executable, "-m", "distributed.cli.dask_scheduler"]
+    command += ["--host", "127.0.0.1", "--port", str(port), "--no-dashboard"]
+    scheduler = subprocess.Popen(
+        command,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    return scheduler, f"tcp://127.0.0.1:{port}"
+
+
+@pytest.mark.slow
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")
+@pytest.mark.filterwarnings("ignore::ResourceWarning")
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
+def test_the_scheduler_killed_mid_run_stops_it_resumable(tmp_path: Path) -> None:
+    """The scheduler itself SIGKILLed mid-run: the client cancels its
+    futures (``FuturesCancelledError``, no ``OSError``), which ended the run
+    in a traceback and distributed's log of its reconnect attempts. One
+    line now names the scheduler, exit 1; the batches committed before
+    stay, and the same command against a new scheduler resumes after them
+    and ends with the allocations of an uninterrupted run."""
+    from tests.cli.test_allocate import _committed
+
+    orders = _write_orders(tmp_path / "orders.csv", 400, seed=2)
+    clean, out = tmp_path / "clean", tmp_path / "out"
+    base = ["allocate", "--network", str(TINY), "--orders", str(orders)]
+    base += ["--engine", "greedy", "--no-bid-prices", "--batch-size", "4"]
+    scheduler, address = _start_scheduler()
+    workers = [_start_worker(address) for _ in range(2)]
+    try:
+        args = [*base, "--backend", "dask", "--scheduler", address]
+        assert _tierflow([*args, "--out", str(clean)]).wait(300) == 0
+        run = _tierflow([*args, "--out", str(out)])
+        deadline = time.monotonic() + 120
+        while _committed(out / "state.db") < 5:
+            assert run.poll() is None, "the run ended before its scheduler died"
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        _kill([scheduler])
+        killed = time.monotonic()
+        _, stderr = run.communicate(timeout=120)
+        took = time.monotonic() - killed
+        kept = _committed(out / "state.db")
+        _kill(workers)
+        first = address
+        scheduler, address = _start_scheduler()
+        workers = [_start_worker(address) for _ in range(2)]
+        args = [*base, "--backend", "dask", "--scheduler", address]
+        again = _tierflow([*args, "--out", str(out)])
+        again_err = again.communicate(timeout=300)[1]
+    finally:
+        _kill([*workers, scheduler])
+    assert run.returncode == 1, stderr
+    assert "Traceback" not in stderr, stderr
+    assert stderr.strip().splitlines()[-1] == (
+        f"Error: Dask scheduler {first}: the connection to it was lost "
+        "mid-run; the batches committed so far are kept: start the scheduler "
+        "and its workers and run the same command to resume"
+    )
+    assert took < 45
+    assert 5 <= kept < 100
+    assert again.returncode == 0, again_err
+    assert f"resuming: {kept} of 100 batches already in" in again_err
+    assert (out / "allocations.csv").read_bytes() == (
+        clean / "allocations.csv"
+    ).read_bytes()
+
+
+def _raise(exc: BaseException) -> None:
+    """A task that fails as a partition's solve can (bad data, an engine)."""
+    raise exc
+
+
+@pytest.mark.slow
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")
+@pytest.mark.filterwarnings("ignore::ResourceWarning")
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
+def test_an_error_raised_in_a_task_is_raised_as_it_was() -> None:
+    """An exception a partition's task raises reaches the caller as it was
+    raised, as joblib gives it on loky: an ``OSError`` (a disk full under
+    an engine's files) was reported as the scheduler gone ("stopped
+    answering mid-run")."""
+    from dask.distributed import Client, LocalCluster
+
+    from tierflow.data.errors import InputError, SolverError
+    from tierflow.solver.dask_cluster import run_tasks
+
+    raised = [
+        InputError("must be >= 0", file="orders.csv", row=7, field="quantity"),
+        SolverError("HiGHS failed: model status 'Solve error'"),
+        OSError(errno.ENOSPC, "No space left on device", "/tmp/cbc.mps"),
+        TimeoutError("took too long"),
+    ]
+    with (
+        LocalCluster(  # type: ignore[no-untyped-call]
+            n_workers=1, threads_per_worker=1, processes=True, dashboard_address=":0"
+        ) as cluster,
+        Client(cluster),  # type: ignore[no-untyped-call]
+    ):
+        for exc in raised:
+            with pytest.raises(type(exc)) as caught:
+                run_tasks(_raise, [((exc,), {})])
+            assert type(caught.value) is type(exc)
+            assert str(caught.value) == str(exc)
