@@ -40,6 +40,13 @@ _CODES = {
 }
 
 
+#: ``Retry-After`` of a 503 for a store that is away: the server tries it
+#: again each second (its pool, the follower, a store that opened late), so a
+#: client (a balancer, an SDK's retry policy) may too; without the header
+#: each guessed its own back-off.
+STORE_RETRY_AFTER = {"Retry-After": "1"}
+
+
 class ApiError(Exception):
     """An error the API reports as it is (status, message, field)."""
 
@@ -259,8 +266,10 @@ async def _on_store_unavailable(request: Request, exc: Exception) -> JSONRespons
         f"{request.method} {_loggable(request.url.path)}: "
         f"state store unavailable: {exc}",
     )
-    retry = "" if isinstance(exc, SchemaMovedOn) else "; retry shortly"  # it never fits
-    return error_response(503, f"state store unavailable ({public_reason(exc)}){retry}")
+    message = f"state store unavailable ({public_reason(exc)})"
+    if isinstance(exc, SchemaMovedOn):  # a retry never fits: upgrade the server
+        return error_response(503, message)
+    return error_response(503, f"{message}; retry shortly", headers=STORE_RETRY_AFTER)
 
 
 async def _on_unexpected(request: Request, exc: Exception) -> JSONResponse:

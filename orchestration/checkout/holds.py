@@ -23,6 +23,7 @@ from tierflow.data.store import (
     CheckoutState,
     CheckoutStore,
     QuoteChanged,
+    SchemaMovedOn,
     StoredEvent,
     UnknownCheckout,
     check_customer,
@@ -123,7 +124,7 @@ class Holds:
             try:
                 quote = self.quotes.get(request_id, customer_id)
             except STORE_ERRORS as exc:  # another replica's, perhaps: not unknown
-                return _unavailable(request_id, option_id, public_reason(exc))
+                return _unavailable(request_id, option_id, exc)
             option = _chosen(request_id, quote, option_id, customer_id)
             if self.store is not None:
                 self._check_plan(request_id, quote, option, now)
@@ -192,7 +193,7 @@ class Holds:
                 upgrade=upgrade,
             )
         except STORE_ERRORS as exc:
-            return _unavailable(request_id, option.option_id, public_reason(exc))
+            return _unavailable(request_id, option.option_id, exc)
         return _result(state, option.nodes)
 
     def _check_plan(
@@ -284,7 +285,7 @@ class Holds:
                 self._no_checkout(request_id, customer_id)
                 raise
         except STORE_ERRORS as exc:
-            return _unavailable(request_id, None, public_reason(exc)), None
+            return _unavailable(request_id, None, exc), None
         self.quotes.close(request_id, HoldStatus.CONFIRMED, stored=True)
         return _result(state, state.nodes), state.capacity_events
 
@@ -305,14 +306,14 @@ class Holds:
                     return CheckoutResult(request_id, None, HoldStatus.CANCELLED)
                 state = None
             except STORE_ERRORS as exc:
-                return _unavailable(request_id, None, public_reason(exc))
+                return _unavailable(request_id, None, exc)
         if state is None:  # never selected: only the option set is closed
             try:
                 quote = self.quotes.lookup(request_id)
                 if quote is None:  # (another replica's, not written yet?)
                     raise self.quotes.unknown(request_id, "unknown request id")
             except STORE_ERRORS as exc:
-                return _unavailable(request_id, None, public_reason(exc))
+                return _unavailable(request_id, None, exc)
             check_customer(customer_id, quote.request.customer_id)
             if quote.closed is HoldStatus.CONFIRMED:  # (a store that lost the row)
                 raise InputError(
@@ -405,8 +406,23 @@ def _timestamp(now: dt.datetime | None) -> float | None:
     return None if now is None else checkout_instant(now).timestamp()
 
 
-def _unavailable(request_id: str, option_id: str | None, why: str) -> CheckoutResult:
-    return CheckoutResult(request_id, option_id, HoldStatus.UNAVAILABLE, message=why)
+def _unavailable(
+    request_id: str, option_id: str | None, cause: str | BaseException
+) -> CheckoutResult:
+    """``unavailable``: the store failed (``cause``, said by its public reason)
+    or there is none (``cause`` says so); ``lasting`` where a retry cannot
+    fit (a store migrated past this code's schema)."""
+    if isinstance(cause, str):
+        return CheckoutResult(
+            request_id, option_id, HoldStatus.UNAVAILABLE, message=cause
+        )
+    return CheckoutResult(
+        request_id,
+        option_id,
+        HoldStatus.UNAVAILABLE,
+        message=public_reason(cause),
+        lasting=isinstance(cause, SchemaMovedOn),
+    )
 
 
 def _result(state: CheckoutState, nodes: tuple[str, ...]) -> CheckoutResult:

@@ -201,6 +201,10 @@ class CheckoutResult(WireRecord):
     replayed
         The same call had been answered before (a repeat: nothing changed);
         not on the wire, for the service's counts.
+    lasting
+        For ``unavailable``: a retry cannot fit (the store was migrated past
+        this code's schema); not on the wire, for the service's
+        ``Retry-After``.
     """
 
     request_id: str
@@ -211,6 +215,7 @@ class CheckoutResult(WireRecord):
     message: str = ""
     shortfall: tuple[Shortfall, ...] = ()
     replayed: bool = field(default=False, metadata=LOCAL)
+    lasting: bool = field(default=False, metadata=LOCAL)
 
     @property
     def ok(self) -> bool:

@@ -12,7 +12,12 @@ from fastapi.responses import JSONResponse
 from tierflow.capacity.events import EventIdConflict
 from tierflow.data.errors import InputError
 from tierflow.service.capacity_view import capacity_payload
-from tierflow.service.errors import ApiError, input_error_field, input_error_message
+from tierflow.service.errors import (
+    STORE_RETRY_AFTER,
+    ApiError,
+    input_error_field,
+    input_error_message,
+)
 from tierflow.service.schemas import (
     CapacityEventsRequest,
     CapacityOut,
@@ -68,6 +73,7 @@ def post_events(body: CapacityEventsRequest, state: State) -> JSONResponse:
             503,
             "no state store: the events cannot be logged, so they would reach "
             "no other replica and be lost at a restart; nothing applied",
+            headers=STORE_RETRY_AFTER,
         )
     # a null is given to the parser as such: it says "missing (null)"
     records = [e.model_dump(exclude_unset=True) for e in body.events]

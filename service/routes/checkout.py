@@ -20,6 +20,7 @@ from fastapi.responses import JSONResponse
 from tierflow.data.store import CustomerMismatch
 from tierflow.orchestration.checkout.router import CheckoutResult
 from tierflow.service.capacity_view import map_version
+from tierflow.service.errors import STORE_RETRY_AFTER
 from tierflow.service.lean import (
     LeanRoute,
     customer_header,
@@ -109,7 +110,12 @@ def _checkout_response(result: CheckoutResult) -> JSONResponse:
     """200 for a standing hold or a finished checkout; 409 when the stock was
     taken (select again after new options); 503 when the store is down."""
     status = {"rejected": 409, "unavailable": 503}.get(result.status, 200)
-    return WireResponse(result.to_dict(), status_code=status)
+    retry = status == 503 and not result.lasting
+    return WireResponse(
+        result.to_dict(),
+        status_code=status,
+        headers=STORE_RETRY_AFTER if retry else None,
+    )
 
 
 # Each endpoint has a lean handler (``service/lean.py``) that answers a

@@ -175,6 +175,7 @@ def _said_while_away(
         assert body["error"] == "unavailable"
         assert body["message"].startswith("state store unavailable (")
         assert socket_dir not in body["message"]
+        assert refused.headers["Retry-After"] == "1"
 
 
 def test_a_server_starts_while_its_database_goes_away(tmp_path: Path) -> None:

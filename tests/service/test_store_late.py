@@ -109,6 +109,7 @@ def _degraded_then_served(
     assert any("state store unavailable" in n for n in early["notes"]), early
     events = client.post("/v1/capacity/events", json={"events": [_OUTAGE]}, headers=key)
     assert events.status_code == 503, events.text  # nowhere to log it yet
+    assert events.headers["Retry-After"] == "1"  # it tries to open it each second
 
     make_available()
     _until(

@@ -39,6 +39,7 @@ def test_a_locked_store_is_a_503_within_the_wait(tmp_path: Path) -> None:
             other.close()
         assert held.status_code == 503, held.text
         assert held.json()["status"] == "unavailable"
+        assert held.headers["Retry-After"] == "1"  # the store is tried each second
         # the caller gets the reason, the operator's log the file too
         assert "locked by another process" in held.text
         assert str(state) not in held.text

@@ -96,12 +96,14 @@ def _refused_within_seconds(
     rid2, option2 = answer["request_id"], answer["options"][0]["option_id"]
     select = client.post(f"/v1/checkouts/{rid2}/select", json={"option_id": option2})
     assert (select.status_code, select.json()["message"]) == (503, _NEWER)
+    assert "Retry-After" not in select.headers  # a retry never fits: upgrade
     event = {**OUTAGE, "event_id": "moved-on-1"}
     events = client.post(
         "/v1/capacity/events", json={"events": [event]}, headers={"X-API-Key": API_KEY}
     )
     assert events.status_code == 503, events.text
     assert events.json()["message"] == f"state store unavailable ({_NEWER})"
+    assert "Retry-After" not in events.headers
     capacity = client.get("/v1/capacity").json()  # what /ops shows
     assert capacity["degraded"] is True and _NEWER in capacity["notes"], capacity
     return str(rid2)
