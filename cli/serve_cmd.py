@@ -314,11 +314,12 @@ def serve_command(
 #: loop, so a wait holds every request back (``/healthz`` too), and the
 #: stores' own default (60 s, for batch jobs) would stall the server a minute.
 STORE_WAIT_S = 5.0
-#: How long a call waits for a PostgreSQL server's answer once sent: a server
-#: that hangs (alive, its sockets open, answering nothing) is a store
-#: unavailable (503, options degraded) after it, plus at most the 0.5 s its
-#: cancel is given (``CANCEL_WAIT_S``); the calls waited until it resumed.
-#: Its commits and reads take milliseconds.
+#: How long a call waits without a byte of a PostgreSQL server's answer
+#: before it probes the server with a new connection: a server that hangs
+#: (alive, its sockets open, answering nothing) is a store unavailable (503,
+#: options degraded) after it, plus the probe's 0.5 s (``PROBE_WAIT_S``);
+#: the calls waited until it resumed. A live server is waited for on: a lock
+#: wait or a long statement (seeding a large network) is not a hang.
 STORE_ANSWER_S = 2.0
 
 

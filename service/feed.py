@@ -43,10 +43,12 @@ WAIT_S = 0.5
 #: database stopped; with this, within a second. The checkouts' pool keeps
 #: its wait.
 CONNECTION_WAIT_S = 0.5
-#: How long the follower's reads wait for the server's answer (PostgreSQL):
-#: a hung server (SIGSTOP) keeps its sockets open and sends nothing, so a
-#: read of the log waited until it resumed, ``/readyz`` answering 200 all
-#: along; with this, 503 within about 1.5 s.
+#: How long the follower's reads wait without a byte of the server's answer
+#: (PostgreSQL) before they probe it (``PROBE_WAIT_S``, 0.5 s): a hung server
+#: (SIGSTOP) keeps its sockets open and sends nothing, so a read of the log
+#: waited until it resumed, ``/readyz`` answering 200 all along; with this,
+#: 503 within about 1.5 s. A live server's long read (the first of a day's
+#: 90,000 orders) is waited out: it was given up on at every try.
 ANSWER_WAIT_S = 0.5
 #: Pause after a failed read of the log before trying again.
 RETRY_S = 1.0

@@ -22,6 +22,7 @@ from tierflow.data.extras import MissingExtraError
 
 try:  # the one line naming the extra, as `open_store` gives, on a direct import
     import psycopg
+    from psycopg import generators, waiting
     from psycopg_pool import ConnectionPool, PoolTimeout
 except ImportError:
     raise MissingExtraError("PostgreSQL store", "postgres") from None
@@ -68,20 +69,36 @@ UNREACHABLE_WAIT_S = 0.2
 #: database's return.
 RECONNECT_S = 2.0
 
-#: How long a call that sent its statements waits for the server's answer
-#: before it gives the connection up (None: for ever, the CLI's batch jobs,
-#: whose writes may take longer). ``tierflow serve`` sets one
+#: How long a call that sent its statements waits for a byte of the
+#: server's answer before it asks whether the server is alive (None: for
+#: ever, the CLI's batch jobs). ``tierflow serve`` sets one
 #: (:data:`tierflow.cli.serve_cmd.STORE_ANSWER_S`): a server that hangs
 #: (SIGSTOP, a frozen VM) keeps its sockets open and its kernel acknowledges
 #: what is sent, so TCP keepalives and ``tcp_user_timeout`` never fire (a
 #: Unix socket has neither), and ``statement_timeout`` is the stopped
 #: server's own: a confirm waited for as long as it was stopped, every call
 #: behind it for the pool's connections. psycopg's sync API has no per-call
-#: timeout; its wait for the socket takes one (:class:`_AnswerWaitConnection`).
+#: timeout; its wait for the socket is wrapped (:class:`_AnswerWaitConnection`).
+#: A silence is not a hang: a live server sends nothing while a statement
+#: waits on a lock (another replica's transaction) or runs long (seeding a
+#: large network, the first read of a long log or of a day's orders), so
+#: after the silence the server is probed (:data:`PROBE_WAIT_S`) and, if it
+#: answers, waited for on. A deadline for the whole answer (psycopg's
+#: ``Connection.wait(timeout=)``) gave every such call up after it and
+#: cancelled its statement, and one that always takes longer at every try.
 ANSWER_WAIT_S: float | None = None
-#: How long a call that waited out its answer wait gives the server to
-#: cancel its statement (``cancel_safe``: a live but slow server stops it and
-#: lets its locks go) before the connection is closed regardless.
+#: How long the probe of a server silent for the answer wait waits for a
+#: new connection to open (a fork, its login and ``ReadyForQuery``:
+#: milliseconds for a live server, however busy its statements). None
+#: opened: the server is hung or cut off, and the call is given up on
+#: (the connection closed) without a cancel, which would have to reach the
+#: same postmaster. A probe the server refused (no connection slot left,
+#: ``max_connections``) is not a hang: the call's statement is cancelled
+#: (:data:`CANCEL_WAIT_S`) and its connection closed, as before.
+PROBE_WAIT_S = 0.5
+#: How long a call given up on gives the server to cancel its statement
+#: (``cancel_safe``: a live server stops it and lets its locks go) before
+#: the connection is closed regardless.
 CANCEL_WAIT_S = 0.5
 
 #: How long a connection attempt waits for the server's answer when neither
@@ -268,38 +285,84 @@ class AnswerTimeout(psycopg.OperationalError):
 
 
 class _AnswerWaitConnection(psycopg.Connection[Any]):
-    """A psycopg connection whose every wait for the server's answer ends
-    after :attr:`answer_wait_s` (None: never): psycopg's own wait deadline
-    (``Connection.wait``'s ``timeout``), then a cancel (``cancel_safe``, at
-    most :data:`CANCEL_WAIT_S`) and the connection closed, so that the pool
-    opens another once the server answers again."""
+    """A psycopg connection whose waits for the server's answer check, after
+    :attr:`answer_wait_s` without a byte from it (None: never), that the
+    server is alive (:func:`_answers`, at most :data:`PROBE_WAIT_S`): a live
+    one is waited for on, however long its statement or lock wait takes; a
+    hung one is given up on (:class:`AnswerTimeout`) and the connection
+    closed, so that the pool opens another once the server answers again.
+
+    The wait is psycopg's own (``Connection.wait``), around the operation's
+    generator, which psycopg resumes when the socket is ready and every
+    ``interval`` (0.1 s) it was not: the wrapper counts the silence there.
+    """
 
     answer_wait_s: float | None = None
+    #: The URL the probe connects to (the pool's ``configure``).
+    probe_url: str = ""
 
     def wait(
         self, gen: Any, interval: float = 0.1, timeout: float | None = None
     ) -> Any:
         limit = self.answer_wait_s
-        if limit is None or (timeout is not None and timeout <= limit):
-            return super().wait(gen, interval, timeout)
-        started = time.monotonic()
-        try:
-            return super().wait(gen, interval, limit)
-        except psycopg.OperationalError:
-            if self.closed or time.monotonic() - started < limit:
-                raise  # the server's own error, or one of a closed connection
-            self._give_up()
-            raise AnswerTimeout(
-                f"the database did not answer within {limit:g} s "
-                "(hung, or a network partition); the connection was closed and "
-                "what it sent may still run: a retry with the same ids finds it"
-            ) from None
+        if limit is None or timeout is not None or not self.probe_url:
+            return super().wait(gen, interval, timeout)  # (a caller's own deadline)
+        return super().wait(self._watched(gen, limit), interval)
 
-    def _give_up(self) -> None:
-        """Cancel the statement the server has not answered, then close."""
-        with contextlib.suppress(psycopg.Error):
-            self.cancel_safe(timeout=CANCEL_WAIT_S)
+    def _watched(self, gen: Any, limit: float) -> Any:
+        """``gen``, passed through, given up on after ``limit`` seconds
+        without a byte from the server if a probe then finds it hung."""
+        quiet = time.monotonic()
+        try:
+            waits = next(gen)
+            while True:
+                ready = yield waits
+                now = time.monotonic()
+                if ready and ready & waiting.Ready.R:
+                    quiet = now
+                elif now - quiet >= limit:
+                    self._answered_or_give_up(limit)
+                    quiet = time.monotonic()  # alive: another ``limit``
+                waits = gen.send(ready)
+        except StopIteration as done:
+            return done.value
+
+    def _answered_or_give_up(self, limit: float) -> None:
+        """Nothing if the server answers a probe; else cancel the statement
+        (a server that refused the probe: it may be alive) and close.
+
+        Raises
+        ------
+        AnswerTimeout
+            The server did not open the probe's connection.
+        """
+        probe = _answers(self.probe_url, PROBE_WAIT_S)
+        if probe == "answered":
+            return
+        if probe == "refused":  # a live server out of slots: stop the statement
+            with contextlib.suppress(psycopg.Error):
+                self.cancel_safe(timeout=CANCEL_WAIT_S)
         self.pgconn.finish()  # close() would hand a pooled connection back
+        raise AnswerTimeout(
+            f"the database did not answer within {limit:g} s "
+            "(hung, or a network partition); the connection was closed and "
+            "what it sent may still run: a retry with the same ids finds it"
+        )
+
+
+def _answers(url: str, wait_s: float) -> str:
+    """Whether the server at ``url`` opens a new connection within
+    ``wait_s`` (``answered``), refuses it (``refused``: no slot left, a
+    login it refuses now, no server listening) or says nothing
+    (``silent``: hung, or cut off)."""
+    try:
+        pgconn = waiting.wait_conn(generators.connect(url), 0.1, timeout=wait_s)
+    except psycopg.errors._WaitTimeout:
+        return "silent"
+    except psycopg.Error:
+        return "refused"
+    pgconn.finish()
+    return "answered"
 
 
 class PostgresTransaction:
@@ -428,8 +491,9 @@ class PostgresDatabase:
         Most connections this object opens at once (one more listens for
         notices once :meth:`listen` is called).
     answer_wait_s
-        How long a call waits for the server's answer once its statements
-        are sent (:data:`ANSWER_WAIT_S`; None: for ever).
+        How long a call waits without a byte of the server's answer before
+        it probes the server, and gives up if it is hung
+        (:data:`ANSWER_WAIT_S`; None: for ever).
     """
 
     integrity_error: type[Exception] = psycopg.IntegrityError
@@ -455,7 +519,7 @@ class PostgresDatabase:
                 max_size=max(1, pool_size),
                 kwargs=connect,
                 connection_class=_AnswerWaitConnection,
-                configure=functools.partial(_set_answer_wait, answer_wait_s),
+                configure=functools.partial(_set_answer_wait, answer_wait_s, url),
                 timeout=timeout_s,
                 reconnect_timeout=RECONNECT_S,
                 num_workers=2,
@@ -610,9 +674,11 @@ class PostgresDatabase:
         self._pool.close()
 
 
-def _set_answer_wait(wait: float | None, conn: _AnswerWaitConnection) -> None:
-    """A new pooled connection's answer wait (the pool's ``configure``)."""
+def _set_answer_wait(wait: float | None, url: str, conn: _AnswerWaitConnection) -> None:
+    """A new pooled connection's answer wait and the URL its probe
+    connects to (the pool's ``configure``)."""
     conn.answer_wait_s = wait
+    conn.probe_url = url
 
 
 def _alive(conn: psycopg.Connection[Any]) -> bool:

@@ -10,10 +10,12 @@ import itertools
 import logging
 import os
 import re
+import signal
 import socket
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -654,3 +656,107 @@ def test_a_restarted_database_is_used_at_once(own_server: LocalPostgres) -> None
         assert store.last_event_seq() == 1
         store.append_events([{**_EVENT, "event_id": "e2"}])
         assert store.last_event_seq() == 2
+
+
+def _hold_then_release(url: str, lock: str, held_s: float) -> threading.Thread:
+    """Another session (another replica's transaction) takes ``lock`` and
+    lets it go after ``held_s``; the thread, started once it holds it."""
+    import psycopg
+
+    conn = psycopg.connect(url, autocommit=True)
+    conn.execute("BEGIN")
+    conn.execute(lock)
+
+    def release() -> None:
+        time.sleep(held_s)
+        conn.execute("ROLLBACK")
+        conn.close()
+
+    thread = threading.Thread(target=release, daemon=True)
+    thread.start()
+    return thread
+
+
+def test_a_live_server_is_waited_for_however_long_its_answer_takes(
+    database: str,
+) -> None:
+    """``serve``'s answer wait gave up on any call whose answer took longer
+    than it, cancelling the statement: a lock wait behind another replica's
+    transaction (a live server), a long statement, each a 503, and one that
+    always takes longer (a first read of a long log, seeding a large
+    network) failed at every try. A server that answers a new connection is
+    alive: its calls wait on."""
+    with open_store(database, answer_wait_s=0.3) as store:
+        lock = "LOCK TABLE capacity_events IN EXCLUSIVE MODE"
+        holder = _hold_then_release(database, lock, 1.5)
+        t = time.monotonic()
+        store.append_events([{**_EVENT, "event_id": "e1"}])
+        took = time.monotonic() - t
+        holder.join()
+        assert 1.2 < took < 3.0, took
+        assert store.last_event_seq() == 1
+    db = postgres_database.PostgresDatabase(
+        database, POSTGRES_MIGRATIONS, answer_wait_s=0.3
+    )
+    try:
+        t = time.monotonic()
+        assert db.execute("SELECT 7 FROM pg_sleep(1.2)").fetchall() == [(7,)]
+        assert 1.1 < time.monotonic() - t < 3.0
+    finally:
+        db.close()
+
+
+def test_a_server_that_hangs_during_a_lock_wait_is_given_up_on(
+    own_server: LocalPostgres,
+) -> None:
+    """The server hangs (SIGSTOP) while a call waits on a lock: the call
+    is given up on within its answer wait and the probe's, not waited
+    out until the server resumes; and the store answers once it does."""
+    url = own_server.create_database("hangs")
+    with open_store(url, answer_wait_s=0.3) as store:
+        store.append_events([{**_EVENT, "event_id": "e1"}])
+        lock = "LOCK TABLE capacity_events IN EXCLUSIVE MODE"
+        holder = _hold_then_release(url, lock, 1.0)
+        failed: list[Exception] = []
+
+        def append() -> None:
+            try:
+                store.append_events([{**_EVENT, "event_id": "e2"}])
+            except Exception as exc:
+                failed.append(exc)
+
+        caller = threading.Thread(target=append, daemon=True)
+        caller.start()
+        time.sleep(0.6)  # waiting on the lock, probed alive once
+        _signal_server(own_server, signal.SIGSTOP)
+        t = time.monotonic()
+        try:
+            caller.join(5)
+            took = time.monotonic() - t
+        finally:
+            _signal_server(own_server, signal.SIGCONT)
+        holder.join()
+        assert not caller.is_alive()
+        assert took < 0.3 + postgres_database.PROBE_WAIT_S + 0.3, took
+        (exc,) = failed
+        assert isinstance(exc, StoreUnavailable), exc
+        assert exc.reason == (
+            "the database did not answer within 0.3 s (hung, or a network "
+            "partition); the connection was closed and what it sent may still "
+            "run: a retry with the same ids finds it"
+        )
+        assert store.last_event_seq() in (1, 2)  # e2's commit may have run
+
+
+def _signal_server(pg: LocalPostgres, sig: signal.Signals) -> None:
+    """``sig`` to the server and each of its processes (SIGSTOP: it hangs,
+    its sockets open; SIGCONT: it resumes)."""
+    pids = [pg.pid]
+    for child in Path("/proc").glob("[0-9]*"):
+        try:
+            if int((child / "stat").read_text().rsplit(")", 1)[1].split()[1]) == pg.pid:
+                pids.append(int(child.name))
+        except (OSError, ValueError, IndexError):
+            continue
+    for pid in pids:
+        os.kill(pid, sig)
