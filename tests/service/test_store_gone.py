@@ -254,7 +254,7 @@ def test_a_hung_database_is_answered_503_within_seconds(tmp_path: Path) -> None:
     """PostgreSQL hangs (SIGSTOP: its sockets stay open, nothing answers)
     under a running ``tierflow serve``: a confirm sent meanwhile answers 503
     ``unavailable`` within the store's answer wait, ``/readyz`` says 503
-    within two seconds, and after SIGCONT the server answers again without a
+    within seconds, and after SIGCONT the server answers again without a
     restart; the confirm sent again with its request id is one order. Both
     waited until SIGCONT (a confirm, and every call behind it for the
     pool's connections), ``/readyz`` saying 200 all along."""
@@ -277,7 +277,10 @@ def test_a_hung_database_is_answered_503_within_seconds(tmp_path: Path) -> None:
             try:
                 t = time.monotonic()
                 with ThreadPoolExecutor(1) as ready:
-                    flipped = ready.submit(_until_ready_within, url, 503, 2.0)
+                    # bounds with room for a loaded CI machine (the figures,
+                    # 2.5 s and 1.0-1.5 s, are measured in docs/store.md):
+                    # before, both waited until SIGCONT
+                    flipped = ready.submit(_until_ready_within, url, 503, 6.0)
                     confirmed = client.post(f"/v1/checkouts/{rid}/confirm", json={})
                     took = time.monotonic() - t
                     assert confirmed.status_code == 503, confirmed.text
@@ -288,8 +291,9 @@ def test_a_hung_database_is_answered_503_within_seconds(tmp_path: Path) -> None:
                         "partition); the connection was closed and what it sent may "
                         "still run: a retry with the same ids finds it"
                     )
-                    assert took < 4.0, f"the confirm answered after {took:.2f} s"
-                    assert flipped.result() < 2.0
+                    assert confirmed.headers["Retry-After"] == "1"
+                    assert took < 8.0, f"the confirm answered after {took:.2f} s"
+                    assert flipped.result() < 6.0
             finally:
                 _freeze(pg, signal.SIGCONT)
             _until_ready(client, 200)
