@@ -314,8 +314,15 @@ def _savings_line(v: dict[str, Any]) -> str:
     parts = []
     if v["vs_nearest"] is not None:
         pct = v["vs_nearest_pct"]
-        share = "" if pct is None else f" ({pct:.1f} %)"
-        parts.append(f"saved ${v['vs_nearest']:,.0f}{share} against the nearest node")
+        share = "" if pct is None else f" ({abs(pct):.1f} %)"
+        if v["vs_nearest"] < 0:  # the day cost more than the nearest node
+            parts.append(
+                f"cost ${-v['vs_nearest']:,.0f}{share} more than the nearest node"
+            )
+        else:
+            parts.append(
+                f"saved ${v['vs_nearest']:,.0f}{share} against the nearest node"
+            )
     if v["above_bound"] is not None:
         parts.append(f"${v['above_bound']:,.0f} above the hindsight bound")
     return f"  {v['policy']}: " + "; ".join(parts) if parts else ""

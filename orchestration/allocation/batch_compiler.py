@@ -220,12 +220,38 @@ class BatchCompiler:
         whole = None
         if live.size:
             compiled = self._orders(live, stage)
-            has_node = _has_node(compiled)
+            has_node = _has_node(compiled) & ~self._kept_only_split(
+                live, compiled, stage
+            )
             split_lines.append(lines_of(o, live[~has_node]))
             whole = subset_batch(compiled, np.flatnonzero(has_node))
         lines = np.concatenate(split_lines).astype(np.intp)
         split = self._lines(lines, stage) if lines.size else None
         return CompiledStages(lines_all[short], whole, split)
+
+    def _kept_only_split(
+        self, live: NDArray[np.intp], compiled: CompiledBatch, stage: _Stage
+    ) -> NDArray[np.bool_]:
+        """Per order of ``live``: guaranteed, no node can deliver it whole on
+        time (its whole options are the late fallback), yet every line can be
+        on time from some node. Such an order ships split, keeping the promise
+        (the checkout may have promised it so), not whole and late: the
+        guarantee is not for sale (``docs/allocation.md``)."""
+        out = np.zeros(live.size, dtype=bool)
+        late = np.flatnonzero(compiled.use_relaxed.any(axis=1))
+        if not late.size:
+            return out
+        o = self.orders
+        lines = lines_of(o, live[late])
+        per_line = self._lines(lines, stage)
+        on_time = ~per_line.use_relaxed.any(axis=1) & per_line.problem.eligible.any(
+            axis=1
+        )
+        owner = np.repeat(np.arange(late.size), np.diff(o.line_start)[live[late]])
+        all_on_time = np.ones(late.size, dtype=bool)
+        np.logical_and.at(all_on_time, owner, on_time)
+        out[late] = all_on_time
+        return out
 
     def _release(
         self, items: NDArray[np.intp], stage: _Stage

@@ -420,3 +420,25 @@ def test_a_berlin_network_s_day_runs_on_berlin_s_clock(
         ).fetchall()
     assert outage == [("2026-01-19T12:00:00+00:00", summary["outage_node"])]
     assert "Times are Berlin local time (CET)." in (out / "report.html").read_text()
+
+
+def test_the_savings_line_of_a_day_dearer_than_the_nearest_node() -> None:
+    """A day where the engine cost more than the nearest node (a network whose
+    stock is all at one node) said "saved $-106 (-1.8 %)"."""
+    from tierflow.cli.simulate_cmd import _savings_line
+
+    v = {
+        "policy": "cpsat + bid prices",
+        "vs_nearest": -106.28,
+        "vs_nearest_pct": -1.807,
+        "above_bound": 532.1,
+    }
+    assert _savings_line(v) == (
+        "  cpsat + bid prices: cost $106 (1.8 %) more than the nearest node; "
+        "$532 above the hindsight bound"
+    )
+    v |= {"vs_nearest": 1381.7, "vs_nearest_pct": 16.58}
+    assert _savings_line(v) == (
+        "  cpsat + bid prices: saved $1,382 (16.6 %) against the nearest node; "
+        "$532 above the hindsight bound"
+    )

@@ -18,6 +18,7 @@ from tests.orchestration.allocation.conftest import MakeOrders
 from tierflow.capacity.events import CapacityEvent
 from tierflow.data.network import Network
 from tierflow.data.orders import Orders, read_orders
+from tierflow.orchestration.allocation.allocation_rows import SPLIT_REASON
 from tierflow.orchestration.allocation.day_allocator import (
     NEAREST,
     AllocationSettings,
@@ -445,3 +446,32 @@ def test_a_deferral_names_a_closed_node_and_the_others_without_room(
     assert out.rows["reason"].tolist() == [
         "deferred: WH-EAST closed (outage); no room left today at WH-WEST, ST-CHI"
     ]
+
+
+def test_platinum_split_on_time_rather_than_shipped_whole_late(
+    tiny: Network, make_orders: MakeOrders
+) -> None:
+    """ST-CHI holds TEE and MUG but has no next-day service; WH-EAST holds
+    only the MUG, WH-WEST only the TEE. Shipped split, both lines arrive the
+    next day, as a checkout promising Platinum from the two warehouses said;
+    the guarantee was broken (both lines two-day from ST-CHI, "late: no node
+    with the stock and room") because one node held the order whole."""
+    orders = make_orders(
+        [
+            "P,2026-01-05T10:15:00-05:00,C1,606,platinum,TEE,1",
+            "P,2026-01-05T10:15:00-05:00,C1,606,platinum,MUG,1",
+        ],
+    )
+    stock = tiny.inventory.copy()
+    stock[tiny.node_index["WH-EAST"], tiny.sku_index["TEE"]] = 0
+    stock[tiny.node_index["ST-CHI"], tiny.sku_index["MUG"]] = 5
+    out = DayAllocator(tiny, orders, stock=stock).run()
+    rows = out.rows.set_index("sku")
+    assert rows.loc["TEE", "node_id"] == "WH-WEST"
+    assert rows.loc["MUG", "node_id"] == "WH-EAST"
+    assert list(rows["service"]) == ["next_day", "next_day"]
+    assert list(rows["delivery_date"]) == ["2026-01-06", "2026-01-06"]
+    assert list(rows["reason"]) == [SPLIT_REASON, SPLIT_REASON]
+    assert out.summary()["platinum_on_time_rate"] == 1.0
+    assert out.repriced is not None and out.repriced.problems == []
+    _check(tiny, orders, out.rows, tiny.capacity)
