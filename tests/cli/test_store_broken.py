@@ -153,7 +153,7 @@ def test_a_login_the_server_refuses_is_refused_by_name(
     started degraded and retried every second for ever, and ``options``
     answered degraded with exit 0, as for a server that is down (which they
     still wait for: ``test_a_store_it_cannot_open_is_named_in_the_banner``)."""
-    role = f"pw_{os.getpid()}_{next(_ROLES)}"
+    role = f"cli_pw_{os.getpid()}_{next(_ROLES)}"  # pw_ is test_store_postgres_ops'
     password_role(postgres_server, role, "right")
     host = postgres_server.socket_dir
     state = f"postgresql://{user.format(role=role)}@/{dbname}?host={host}"
