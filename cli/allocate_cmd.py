@@ -82,6 +82,7 @@ class AllocateRequest:
     batch_minutes: float
     batch_size: int | None
     no_bid_prices: bool
+    no_stock_bid_prices: bool
     hindsight: bool
     time_limit: float
     events_path: Path | None
@@ -104,6 +105,7 @@ class AllocateRequest:
             batch_minutes=self.batch_minutes,
             batch_size=self.batch_size,
             use_bid_prices=not self.no_bid_prices,
+            stock_bid_prices=not self.no_stock_bid_prices,
             hindsight=self.hindsight,
             release_minutes=self.release_minutes,
             expected_orders=self.expected_orders,
@@ -157,6 +159,11 @@ class AllocateRequest:
     help="Micro-batches of N orders instead of time windows.",
 )
 @option("--no-bid-prices", is_flag=True, help="Myopic batches (no LP duals).")
+@option(
+    "--no-stock-bid-prices",
+    is_flag=True,
+    help="Bid prices on node capacity only, none on stock (docs/allocation.md).",
+)
 @option(
     "--hindsight",
     is_flag=True,

@@ -206,6 +206,7 @@ def _compile(
     stock: NDArray[np.int64],
     bid_price: NDArray[np.float64] | None,
     name: str,
+    stock_price: NDArray[np.float64] | None = None,
 ) -> CompiledBatch:
     """Shared tail of :func:`compile_orders` and :func:`compile_lines`."""
     options = items.options
@@ -227,6 +228,8 @@ def _compile(
     if bid_price is not None:
         cost = cost + bid_price[None, :] * options.workload[:, None]
     skus, use = _sku_use(orders, items)
+    if stock_price is not None and skus.size:
+        cost = cost + use @ stock_price[:, skus].T
     problem = AssignmentProblem(
         cost=cost,
         weight=np.repeat(options.workload[:, None], capacity.size, axis=1),
@@ -275,6 +278,7 @@ def compile_orders(
     predicted_spend: NDArray[np.float64],
     release: NDArray[np.datetime64] | None = None,
     bid_price: NDArray[np.float64] | None = None,
+    stock_price: NDArray[np.float64] | None = None,
     name: str = "batch",
 ) -> CompiledBatch:
     """Whole orders as items (one shipment each); see ``docs/data.md``.
@@ -290,6 +294,9 @@ def compile_orders(
     bid_price
         Shadow price per capacity unit per node, added to the cost the solver
         sees (never to the reported cost).
+    stock_price
+        ``(n_nodes, n_skus)`` shadow price per unit of each SKU at each node
+        (:mod:`tierflow.orchestration.stock_prices`), added likewise.
     """
     idx = np.asarray(idx, dtype=np.intp)
     spend = np.asarray(predicted_spend, dtype=np.float64)
@@ -305,7 +312,13 @@ def compile_orders(
         priority=spend + defer,
     )
     return _compile(
-        items, orders, capacity=capacity, stock=stock, bid_price=bid_price, name=name
+        items,
+        orders,
+        capacity=capacity,
+        stock=stock,
+        bid_price=bid_price,
+        stock_price=stock_price,
+        name=name,
     )
 
 
@@ -320,6 +333,7 @@ def compile_lines(
     predicted_spend: NDArray[np.float64],
     release: NDArray[np.datetime64] | None = None,
     bid_price: NDArray[np.float64] | None = None,
+    stock_price: NDArray[np.float64] | None = None,
     name: str = "split",
     defer_total: NDArray[np.float64] | None = None,
 ) -> CompiledBatch:
@@ -350,7 +364,13 @@ def compile_lines(
         defer_total=defer_total,
     )
     return _compile(
-        items, orders, capacity=capacity, stock=stock, bid_price=bid_price, name=name
+        items,
+        orders,
+        capacity=capacity,
+        stock=stock,
+        bid_price=bid_price,
+        stock_price=stock_price,
+        name=name,
     )
 
 

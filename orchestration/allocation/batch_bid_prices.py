@@ -18,6 +18,7 @@ from tierflow.orchestration.allocation.ledger import CapacityLedger
 from tierflow.orchestration.allocation.settings import AllocationSettings
 from tierflow.orchestration.bid_prices import bid_prices
 from tierflow.orchestration.demand import DemandOutlook
+from tierflow.orchestration.stock_prices import StockOutlook
 
 #: Called with every new set of bid prices and the time they are for.
 BidPricePublisher = Callable[[NDArray[np.float64], np.datetime64], None]
@@ -81,6 +82,12 @@ class BatchBidPrices:
         self.outlook = DemandOutlook(
             network, orders, policy, spend, self.forecast, seed=settings.seed
         )
+        pool = self.forecast.pool
+        self.stock_outlook = StockOutlook(
+            network, orders, policy, spend, None if pool is None else pool.orders
+        )
+        #: ``(n_nodes, n_skus)`` stock bid prices of the batch being compiled.
+        self.stock_prices: NDArray[np.float64] | None = None
 
     @property
     def enabled(self) -> bool:
@@ -90,6 +97,23 @@ class BatchBidPrices:
     def for_batch(self) -> NDArray[np.float64] | None:
         """The prices a batch adds to node costs (``None``: none)."""
         return self.prices if self.enabled else None
+
+    def price_stock(self, now: np.datetime64, current: NDArray[np.intp]) -> None:
+        """The stock bid prices of the batch of ``current`` orders, closing at
+        ``now``: computed for every batch (a closed form, no LP), from the
+        stock left and the orders seen so far, so a resumed run computes
+        what an uninterrupted one did (``docs/allocation.md``, stock bid
+        prices)."""
+        self.stock_prices = None
+        if not (self.enabled and self.settings.stock_bid_prices):
+            return
+        pool = self._pool(current)
+        if pool.size == 0:
+            return
+        at = self.outlook.moment(now, pool)
+        rest = self.forecast.remaining(at.day, at.offset_s, at.observed)
+        new = current[~self.seen[current]]
+        self.stock_prices = self.stock_outlook.prices(self.ledger.stock, rest, new)
 
     def max_price(self) -> float:
         """The highest current price (0 when batches see none)."""
@@ -142,6 +166,7 @@ class BatchBidPrices:
 
     def mark_seen(self, window: NDArray[np.intp]) -> None:
         """The orders of ``window`` have arrived (their mix is the forecast's)."""
+        self.stock_outlook.mark_seen(window[~self.seen[window]])
         self.seen[window] = True
 
     @property

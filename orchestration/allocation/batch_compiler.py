@@ -80,6 +80,7 @@ class _Stage:
     rerouted: Collection[int]
     bid_price: NDArray[np.float64] | None
     name: str
+    stock_price: NDArray[np.float64] | None = None
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -200,6 +201,7 @@ class BatchCompiler:
         rerouted: Collection[int] = (),
         bid_price: NDArray[np.float64] | None = None,
         name: str = "batch",
+        stock_price: NDArray[np.float64] | None = None,
     ) -> CompiledStages:
         """The orders ``idx`` in two stages against ``capacity`` and ``stock``.
 
@@ -216,7 +218,7 @@ class BatchCompiler:
         dead = np.unique(o.line_order[lines_all[short]])
         live = idx[~np.isin(idx, dead)]
         split_lines = [lines_all[~short & np.isin(o.line_order[lines_all], dead)]]
-        stage = _Stage(capacity, stock, now, rerouted, bid_price, name)
+        stage = _Stage(capacity, stock, now, rerouted, bid_price, name, stock_price)
         whole = None
         if live.size:
             compiled = self._orders(live, stage)
@@ -272,6 +274,7 @@ class BatchCompiler:
             predicted_spend=self.spend[live],
             release=self._release(live, stage),
             bid_price=stage.bid_price,
+            stock_price=stage.stock_price,
             name=stage.name,
         )
 
@@ -287,6 +290,7 @@ class BatchCompiler:
         rerouted: Collection[int] = (),
         bid_price: NDArray[np.float64] | None = None,
         name: str = "batch",
+        stock_price: NDArray[np.float64] | None = None,
     ) -> CompiledBatch:
         """The lines of whole ``orders`` the solve left waiting, as items.
 
@@ -304,7 +308,7 @@ class BatchCompiler:
             if stock_short is None
             else np.asarray(stock_short, dtype=bool)
         )
-        stage = _Stage(capacity, stock, now, rerouted, bid_price, name)
+        stage = _Stage(capacity, stock, now, rerouted, bid_price, name, stock_price)
         parts = []
         room = orders[~short]
         if room.size:
@@ -345,6 +349,7 @@ class BatchCompiler:
             predicted_spend=self.spend[owners],
             release=self._release(owners, stage),
             bid_price=stage.bid_price,
+            stock_price=stage.stock_price,
             name=f"{stage.name} {tag}",
             defer_total=defer_total,
         )

@@ -365,6 +365,7 @@ class DayAllocator:
         refreshed = self.bids.due(b, first, bool(hit), plan.times[b], window)
         if refreshed:
             self.bids.refresh(plan.times[b], window, batch=b)
+        self.bids.price_stock(plan.times[b], window)
         rerouted = self.rerouted
         rows, delta, stat = self._run_batch(b, idx, plan.decided_at(b), pulled)
         if refreshed:
@@ -567,6 +568,7 @@ class DayAllocator:
             "now": now,
             "rerouted": pulled,
             "bid_price": self.bids.for_batch(),
+            "stock_price": self.bids.stock_prices,
             "name": f"batch {batch}",
         }
 

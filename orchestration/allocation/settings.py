@@ -37,6 +37,10 @@ class AllocationSettings:
         the day's total has moved by more than ``bid_shift`` (a share) since
         the prices were computed: an unannounced spike re-prices the nodes
         within a batch of being noticed, not at the next scheduled refresh.
+    stock_bid_prices
+        With bid prices, also charge each unit of a SKU taken at a node its
+        expected value to the rest of the day
+        (:mod:`tierflow.orchestration.stock_prices`).
     hindsight
         Solve the whole day as one problem.
     relative_gap
@@ -73,6 +77,7 @@ class AllocationSettings:
     batch_minutes: float = 15.0
     batch_size: int | None = None
     use_bid_prices: bool = True
+    stock_bid_prices: bool = True
     bid_refresh: int = 4
     bid_shift: float = 0.10
     hindsight: bool = False

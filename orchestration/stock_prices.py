@@ -1,0 +1,196 @@
+"""Stock bid prices: the value of one more unit of a SKU at a node today.
+
+Capacity bid prices (:mod:`tierflow.orchestration.bid_prices`) price a
+node's room; on a network with thin stock the scarce resource is the units
+themselves: an early Gold order takes the last unit a later Platinum order
+needed. The price of a unit of SKU ``k`` at node ``j`` is what the rest of
+the day is expected to lose if it is used now, the expected dual of the
+stock row of ``k`` over the demand still to come (``docs/allocation.md``,
+stock bid prices).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numpy.typing import NDArray
+from scipy.stats import poisson
+
+from tierflow.data.network import Network
+from tierflow.data.orders import Orders
+from tierflow.data.rates import service_index
+from tierflow.data.vocabulary import TIERS
+from tierflow.formulations.tiers import TierPolicy
+
+#: Weight, in orders, of the catalogue's popularity against the orders seen
+#: in each SKU's expected demand (as ``demand.HISTORY_WEIGHT`` for the mix).
+PRIOR_ORDERS = 300.0
+#: Fewer orders known than this: no stock prices yet.
+MIN_KNOWN = 20
+
+
+def stock_bid_prices(
+    stock: NDArray[np.int64],
+    rate: NDArray[np.float64],
+    value: NDArray[np.float64],
+    eligible: NDArray[np.bool_],
+) -> NDArray[np.float64]:
+    """``(n_nodes, n_skus)`` $ per unit: the expected dual of each SKU's
+    stock row under Poisson demand.
+
+    Parameters
+    ----------
+    stock
+        ``(n_nodes, n_skus)`` units left.
+    rate
+        ``(n_classes, n_skus)`` units of each SKU each class of demand is
+        expected to ask for in the rest of the day.
+    value
+        ``(n_classes,)`` what a class loses per unit it cannot have.
+    eligible
+        ``(n_classes, n_nodes)`` the nodes that may serve each class.
+
+    Notes
+    -----
+    For one SKU with ``S`` units and integer demands ``N_c`` per class, the
+    day's LP serves the classes by value and the dual of the stock row
+    (the value of the ``S``-th unit, the one used up now) is the value of
+    the class the ``S``-th unit reaches: with the classes sorted by value
+    ``v_1 > ... > v_C`` (``v_{C+1} = 0``) and ``N_{<=c}`` the demand of the
+    first ``c``, it is ``sum_c (v_c - v_{c+1}) [N_{<=c} >= S]``. Its
+    expectation, with Poisson demands, is
+    ``sum_c (v_c - v_{c+1}) P(N_{<=c} >= S_c)``, where ``S_c`` is the stock
+    at the nodes that may serve one of the first ``c`` classes, the term
+    counting only at those nodes. This is the randomized LP of Talluri and
+    van Ryzin (1999), solved in closed form: the LP of the *expected* demand
+    prices a unit that a Platinum order reaches with probability 0.05 at
+    the Gold value, as if 0.05 of a Platinum order could be served.
+    """
+    n_nodes, n_skus = stock.shape
+    price = np.zeros((n_nodes, n_skus))
+    order = np.argsort(-value, kind="stable")
+    v = value[order]
+    step = v - np.append(v[1:], 0.0)
+    lam = np.zeros(n_skus)
+    reach = np.zeros(n_nodes, dtype=bool)
+    left = np.maximum(stock, 0)
+    for c, cls in enumerate(order):
+        lam = lam + rate[cls]
+        reach = reach | eligible[cls]
+        if step[c] <= 0 or not reach.any():
+            continue
+        units = left[reach].sum(axis=0)
+        # P(N >= S) = sf(S - 1); a SKU with none left is priced 0 (unused)
+        p = np.where(units > 0, poisson.sf(units - 1, lam), 0.0)
+        price[reach] += step[c] * p[None, :]
+    return price
+
+
+class StockOutlook:
+    """The demand for each SKU still to come today, by tier, and the value
+    of a unit to each tier, from what the allocator has seen.
+
+    What it reads: the day's orders marked seen, the history's orders (the
+    forecast's pool, when there is one), the catalogue's popularity (the
+    prior of a SKU seen in few orders) and the forecast's remaining volume,
+    never an order not yet arrived.
+
+    Parameters
+    ----------
+    network, orders, policy, spend
+        The day's inputs (``spend``: CLTV per order).
+    history
+        Past orders (the forecast's pool), or ``None``.
+    """
+
+    def __init__(
+        self,
+        network: Network,
+        orders: Orders,
+        policy: TierPolicy,
+        spend: NDArray[np.float64],
+        history: Orders | None = None,
+    ) -> None:
+        self.network, self.orders, self.policy = network, orders, policy
+        self.spend = spend
+        #: Units of each SKU in the known orders, their orders by tier and
+        #: the sum over them of penalty per unit, by tier.
+        self._units = np.zeros(network.n_skus)
+        self._orders = np.zeros(len(TIERS))
+        self._per_unit = np.zeros(len(TIERS))
+        if history is not None and history.n_orders:
+            # a past customer's spend is not known: the tier's base penalty
+            idx = np.arange(history.n_orders, dtype=np.intp)
+            units, n, per_unit = self._counts(history, idx, np.zeros(idx.size))
+            self._units, self._orders, self._per_unit = units, n, per_unit
+        pop = np.clip(np.nan_to_num(network.sku_popularity), 0.0, None)
+        self._prior = (
+            pop / pop.sum() if pop.sum() > 0 else np.full(pop.size, 1 / pop.size)
+        )
+        self.eligible = np.array(
+            [
+                np.logical_or.reduce(
+                    [network.offers(service_index(s)) for s in policy.rule(t).services]
+                )
+                for t in TIERS
+            ]
+        )
+
+    def _counts(
+        self,
+        orders: Orders,
+        idx: NDArray[np.intp],
+        spend: NDArray[np.float64],
+    ) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]]:
+        """Units per SKU, orders per tier and penalty per unit summed per
+        tier, of ``orders[idx]`` (orders without units are left out)."""
+        units = np.zeros(self.network.n_skus)
+        n = np.zeros(len(TIERS))
+        per_unit = np.zeros(len(TIERS))
+        if idx.size == 0:
+            return units, n, per_unit
+        starts = orders.line_start
+        lines = np.concatenate([np.arange(starts[i], starts[i + 1]) for i in idx])
+        np.add.at(units, orders.line_sku[lines], orders.line_qty[lines])
+        qty = np.array(
+            [float(orders.line_qty[starts[i] : starts[i + 1]].sum()) for i in idx]
+        )
+        tier = self.policy.tier_index(orders.tier[idx])
+        pen = self.policy.defer_cost(orders.tier[idx], spend)
+        ok = qty > 0
+        np.add.at(n, tier[ok], 1.0)
+        np.add.at(per_unit, tier[ok], pen[ok] / qty[ok])
+        return units, n, per_unit
+
+    def mark_seen(self, idx: NDArray[np.intp]) -> None:
+        """Today's orders ``idx`` have arrived."""
+        idx = np.asarray(idx, dtype=np.intp)
+        units, n, per_unit = self._counts(self.orders, idx, self.spend[idx])
+        self._units += units
+        self._orders += n
+        self._per_unit += per_unit
+
+    def prices(
+        self,
+        stock: NDArray[np.int64],
+        rest: float,
+        current: NDArray[np.intp] | None = None,
+    ) -> NDArray[np.float64] | None:
+        """``(n_nodes, n_skus)`` stock bid prices for ``rest`` orders still
+        to come, the orders seen and ``current`` (arrived, not yet marked
+        seen) known (``None``: too few orders known, or none to come)."""
+        idx = np.zeros(0, dtype=np.intp) if current is None else current
+        units, n, per_unit = self._counts(self.orders, idx, self.spend[idx])
+        units = units + self._units
+        n = n + self._orders
+        per_unit = per_unit + self._per_unit
+        known = float(n.sum())
+        if known < MIN_KNOWN or rest <= 0:
+            return None
+        share = n / known
+        value = np.where(n > 0, per_unit / np.maximum(n, 1.0), 0.0)
+        mean_units = float(units.sum()) / known
+        per_order = (units + PRIOR_ORDERS * mean_units * self._prior) / (
+            known + PRIOR_ORDERS
+        )
+        rate = rest * share[:, None] * per_order[None, :]
+        return stock_bid_prices(stock, rate, value, self.eligible)
