@@ -253,6 +253,22 @@ def allocate_command(as_json: bool, **options: Any) -> None:
             "--events are applied at batch boundaries; --hindsight plans the "
             "whole day as one problem, with none: give one or the other"
         )
+    if source("scheduler") is ParameterSource.COMMANDLINE and request.backend != "dask":
+        # the address was never even checked: a one-process run (QA)
+        raise click.UsageError(
+            f"--scheduler is the Dask cluster of --backend dask; with "
+            f"--backend {request.backend} it would be ignored: give "
+            "--backend dask or drop it"
+        )
+    if source("n_jobs") is ParameterSource.COMMANDLINE and request.backend not in (
+        "loky",
+        "threading",
+    ):  # the partitions of none are one, of dask the cluster's threads
+        raise click.UsageError(
+            f"--jobs sets the parallel partitions of --backend loky or "
+            f"threading; with --backend {request.backend} it would be "
+            "ignored: give one of them or drop it"
+        )
     if request.backend == "dask":
         require("dask.distributed", feature="dask backend", extra="dask")
         if not request.scheduler:

@@ -10,6 +10,7 @@ from typing import Any
 
 import click
 
+from tierflow.cli.config import tier_policy
 from tierflow.cli.network_cmd import open_network
 from tierflow.cli.options import (
     examples,
@@ -24,6 +25,7 @@ from tierflow.data.errors import InputError
 from tierflow.data.order_generator import DEFAULT_START, Spike, generate_orders
 from tierflow.data.orders import write_orders
 from tierflow.data.orlib_gap import format_orlib_gap, generate_chu_beasley
+from tierflow.orchestration.checkout.offerable import checkout_tiers
 
 
 @click.group(
@@ -109,7 +111,11 @@ def orders_command(
     out: Path,
     as_json: bool,
 ) -> None:
-    """Generate orders (one row per line) for the network."""
+    """Generate orders (one row per line) for the network.
+
+    An order drawn Platinum that checkout could not have offered Platinum
+    when it was placed (no node holding its items delivers by the promised
+    date: an evening past the cutoffs, a Sunday, a holiday) is Gold."""
     net = open_network(network_dir)
     try:
         frame = generate_orders(
@@ -123,14 +129,21 @@ def orders_command(
         raise click.BadParameter(
             f"{exc.value}: {exc.reason}", param_hint=exc.field
         ) from None
+    frame, made_gold = checkout_tiers(frame, net, tier_policy())
     write_orders(frame, out)
     if as_json:
         record = {"orders": n_orders, "lines": len(frame), "days": days}
+        record["platinum_made_gold"] = made_gold
         click.echo(json.dumps({**record, "seed": seed, "out": str(out)}))
         return
     click.echo(
         f"{n_orders} orders, {len(frame)} lines over {days} day(s) written to {out}"
     )
+    if made_gold:
+        click.echo(
+            f"{made_gold} drawn Platinum are Gold: checkout could not have "
+            "offered Platinum when they were placed (docs/data.md)"
+        )
 
 
 @generate.command(

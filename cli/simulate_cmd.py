@@ -173,6 +173,13 @@ def simulate_command(as_json: bool, resume: bool, **options: Any) -> None:
     OUT's files when it has finished (a failed run leaves OUT as it was).
     """
     request = SimulateRequest(**options)
+    if request.cltv_backtest and request.cltv_scores is not None:
+        # the flag was dropped without a word: no model, no backtest (QA)
+        raise click.UsageError(
+            "--cltv-backtest backtests the CLTV model the day trains; "
+            "--cltv-scores publishes given scores, with no model: give one "
+            "or the other"
+        )
     net = open_network(request.network_dir)
     check_scalable(net)
     # the carts' shoppers, checked before the CLTV step trains and read once

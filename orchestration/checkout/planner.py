@@ -91,6 +91,17 @@ class PlannedShipment:
 Plan = tuple[PlannedShipment, ...]
 
 
+def serving_nodes(
+    q: TierQuote, tier: Tier, have: NDArray[np.bool_]
+) -> NDArray[np.bool_]:
+    """``(nodes, lines)``: the node holds the line (``have``) and can serve
+    ``tier`` by the quote (for Platinum: deliver by the promised date, its
+    cutoffs, timezones and the calendar respected). A tier is plannable,
+    room aside, when every line has such a node (one node for all, or a
+    split), and refused otherwise."""
+    return np.asarray((q.service[TIERS.index(tier)] >= 0)[:, None] & have)
+
+
 def same_plan(a: Plan, b: Plan) -> bool:
     """Whether two plans ship the same lines from the same nodes, alike."""
     return [(s.node, s.service, s.delivery, s.lines) for s in a] == [
@@ -330,14 +341,15 @@ class Planner:
         "no node with room and platinum's services holds", to the shopper
         "isn't available for these items to this address")."""
         skus = [order.req.skus[i] for i in left]
-        serving = (q.service[TIERS.index(tier)] >= 0)[:, None] & order.have[:, left]
+        serving = serving_nodes(q, tier, order.have[:, left])
+        nodes: NDArray[np.bool_] = np.asarray(serving.any(axis=1))
         none_serve = [s for s, k in zip(skus, serving.T, strict=True) if not k.any()]
         if none_serve:
             return self._unserved(tier, q, str(none_serve))
         if tier is Tier.PLATINUM:
-            return self._no_platinum_room(q, serving.any(axis=1), str(skus))
+            return self._no_platinum_room(q, nodes, str(skus))
         return fully_booked(
-            self._label(tier), self._no_room(serving.any(axis=1), str(skus), named=True)
+            self._label(tier), self._no_room(nodes, str(skus), named=True)
         )
 
     def _no_room(

@@ -36,6 +36,7 @@ from tierflow.orchestration.allocation.day_allocator import (
     AllocationSettings,
     DayAllocator,
 )
+from tierflow.orchestration.checkout.offerable import checkout_tiers
 from tierflow.orchestration.checkout.router import OnlineRouter
 from tierflow.orchestration.simulation.checkouts import (
     ABANDONED,
@@ -283,12 +284,12 @@ def simulate(
         shoppers = read_shoppers(network)
     carts = _carts(network, settings, out, shoppers)
     _say_unscored_shoppers(store_path, carts)
-    demand = _history_forecast(network, settings, out, shoppers)
+    policy = policy or TierPolicy()
+    demand = _history_forecast(network, settings, out, shoppers, policy)
     # staffed in the morning from what is known then: the history's mean day
     # (regenerated from the seed on a resumed run, so the same capacities)
     capacity = staffed_capacity(network, demand, settings.utilization)
     note("checkouts", settings.checkouts)
-    policy = policy or TierPolicy()
     day = steps.load(_CHECKOUTS)
     if day is None:
         with OnlineRouter.open(
@@ -402,12 +403,18 @@ def _carts(
 
 
 def _history_forecast(
-    network: Network, settings: SimulationSettings, out: Path, shoppers: Shoppers
+    network: Network,
+    settings: SimulationSettings,
+    out: Path,
+    shoppers: Shoppers,
+    policy: TierPolicy,
 ) -> DemandForecast:
     """The demand forecast from the :data:`HISTORY_DAYS` days before the day
     (generated at the day's volume, ``history.csv``): the same forecast the
     batch allocator and the checkout's capacity ticks use, and the day's
-    staffing plan (:func:`staffed_capacity`), the day's own orders unseen."""
+    staffing plan (:func:`staffed_capacity`), the day's own orders unseen.
+    Its orders passed checkout, so each is of a tier checkout could offer
+    it (:func:`checkout_tiers`: a Platinum drawn on a Sunday is Gold)."""
     history = generate_orders(
         network,
         n_orders=settings.checkouts * HISTORY_DAYS,
@@ -416,6 +423,7 @@ def _history_forecast(
         start=settings.day - dt.timedelta(days=HISTORY_DAYS),
         shoppers=shoppers,
     )
+    history, _ = checkout_tiers(history, network, policy)
     orders = read_orders(write_orders(history, out / "history.csv"), network)
     # what had arrived when the day began (the day before's evening in the
     # West runs past the next day's start), as ``allocate --history`` takes it

@@ -143,23 +143,39 @@ def _main_policy(summary: dict[str, Any]) -> dict[str, Any] | None:
     return policy
 
 
+def _saved_card(s: dict[str, Any]) -> str:
+    """Saved against the nearest node; on a day that cost more than it,
+    how much more, as the screen says it (it read "−$106 … (−1.8 % saved)")."""
+    shipped = (
+        f"tierflow ({s['policy']}) shipped the day for {_money(s['cost'])}; "
+        f"sending every order to the nearest node with stock costs "
+        f"{_money(s['nearest_cost'])}"
+    )
+    if s["vs_nearest"] < 0:
+        pct = s["vs_nearest_pct"]
+        share = "" if pct is None else f" ({_pct(abs(pct))})"
+        more = _money(-s["vs_nearest"])
+        return _card(
+            "Cost more than the nearest node",
+            more,
+            f"{shipped}: tierflow cost {more}{share} more than the nearest node.",
+            ident="card-saved",
+        )
+    return _card(
+        "Saved against the nearest node",
+        _money(s["vs_nearest"]),
+        f"{shipped} ({_pct(s['vs_nearest_pct'])} saved).",
+        good=s["vs_nearest"] > 0,
+        ident="card-saved",
+    )
+
+
 def _cards(summary: dict[str, Any]) -> str:
     """Saved vs nearest node, above the bound, promises kept, overflow."""
     s, o = summary["savings"], summary["overflow"]
     cards = []
     if s["vs_nearest"] is not None:
-        cards.append(
-            _card(
-                "Saved against the nearest node",
-                _money(s["vs_nearest"]),
-                f"tierflow ({s['policy']}) shipped the day for "
-                f"{_money(s['cost'])}; sending every order to the nearest node "
-                f"with stock costs {_money(s['nearest_cost'])} "
-                f"({_pct(s['vs_nearest_pct'])} saved).",
-                good=s["vs_nearest"] > 0,
-                ident="card-saved",
-            )
-        )
+        cards.append(_saved_card(s))
     if s["above_bound"] is not None:
         cards.append(
             _card(

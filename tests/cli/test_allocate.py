@@ -186,6 +186,36 @@ def test_hindsight_with_events_is_refused_before_anything_is_written(
     assert not out.exists()
 
 
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (["--scheduler", "tcp://127.0.0.1:8786"],
+         "Error: --scheduler is the Dask cluster of --backend dask; with "
+         "--backend none it would be ignored: give --backend dask or drop it\n"),
+        (["--backend", "loky", "--scheduler", "tcp://127.0.0.1:8786"],
+         "Error: --scheduler is the Dask cluster of --backend dask; with "
+         "--backend loky it would be ignored: give --backend dask or drop it\n"),
+        (["--jobs", "4"],
+         "Error: --jobs sets the parallel partitions of --backend loky or "
+         "threading; with --backend none it would be ignored: give one of "
+         "them or drop it\n"),
+    ],
+)  # fmt: skip
+def test_flags_the_backend_would_ignore_are_refused(
+    tmp_path: Path, flags: list[str], message: str
+) -> None:
+    """``--scheduler ADDR`` without ``--backend dask`` (and ``--jobs N``
+    without a backend that runs jobs) ran a single-process allocation
+    without a word: the address was never even checked. A usage error,
+    as for the other combinations that cannot both apply; nothing written."""
+    orders = _write_orders(tmp_path / "orders.csv", 5)
+    out = tmp_path / "out"
+    result = _allocate(orders, out, "--engine", "greedy", *flags)
+    assert result.exit_code == 2, result.output
+    assert result.output.endswith(message)
+    assert not out.exists()
+
+
 def test_batch_minutes_and_batch_size_together_are_refused(tmp_path: Path) -> None:
     """``--batch-minutes 30 --batch-size 5`` ran 12 batches of 5 orders: the
     size replaced the windows without a word (the synopsis offers one or the

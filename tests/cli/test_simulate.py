@@ -442,3 +442,19 @@ def test_the_savings_line_of_a_day_dearer_than_the_nearest_node() -> None:
         "  cpsat + bid prices: saved $1,382 (16.6 %) against the nearest node; "
         "$532 above the hindsight bound"
     )
+
+
+def test_a_backtest_of_given_scores_is_refused(scores: Path, tmp_path: Path) -> None:
+    """``--cltv-backtest`` backtests the model the day trains; with
+    ``--cltv-scores`` none is trained, and the flag was dropped without a
+    word (the run went on, no backtest in the report). A usage error, as
+    ``allocate``'s combinations that cannot both apply; nothing written."""
+    out = tmp_path / "out"
+    result = CliRunner().invoke(cli, _args(scores, out, "--cltv-backtest"))
+    assert result.exit_code == 2, result.output
+    assert result.output.endswith(
+        "Error: --cltv-backtest backtests the CLTV model the day trains; "
+        "--cltv-scores publishes given scores, with no model: give one or "
+        "the other\n"
+    )
+    assert not out.exists()

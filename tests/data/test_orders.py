@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import shutil
 from pathlib import Path
 
@@ -13,6 +14,7 @@ from click.testing import CliRunner
 
 from tests.conftest import TINY_NETWORK
 from tests.networks import network_in_zone
+from tests.promises import platinum_promise_achievable
 from tierflow.cli.main import cli
 from tierflow.data.errors import InputError
 from tierflow.data.network import Network, load_network
@@ -241,6 +243,44 @@ def test_cli_generate_orders(tmp_path: Path, sample_dir: Path) -> None:
         f"Error: {settings}: key 'generate.orders.spike': value 'nope': 'nope': "
         "expected HH:MM,factor\n"
     )
+
+
+def test_generated_platinum_orders_are_ones_checkout_could_offer(
+    tmp_path: Path, sample_dir: Path, sample_network: Network
+) -> None:
+    """A generated order is Platinum only where checkout could have offered
+    it then: some node holding its items delivers by the promised date, its
+    cutoff, timezone and the carrier calendar respected. They were drawn at
+    6 % whenever placed: on a Sunday and on Christmas Day (whose promise is
+    the next promise day, which no node could make any more), and on a
+    weekday evening past the cutoffs, and allocate kept few of their
+    promises under any policy. Christmas Eve to the Sunday after it, seed 7."""
+    out = tmp_path / "orders.csv"
+    args = ["generate", "orders", "--network", str(sample_dir), "--orders", "4000"]
+    args += ["--days", "4", "--start", "2026-12-24", "--seed", "7", "--json"]
+    result = CliRunner().invoke(cli, [*args, "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    frame = pd.read_csv(out, dtype=str).drop_duplicates("order_id")
+    platinum = frame[frame["tier"] == "platinum"]
+    kept = platinum_promise_achievable(sample_network, out)
+    assert len(kept) == len(platinum) > 100
+    assert [o for o, ok in kept.items() if not ok] == []
+    # none on Christmas Day nor the Sunday: nothing could keep the promise
+    by_day = platinum["created_at"].str[:10].value_counts().to_dict()
+    assert set(by_day) == {"2026-12-24", "2026-12-26"}
+    # only Platinum orders changed, each to Gold; the other tiers as drawn
+    drawn = generate_orders(
+        sample_network, n_orders=4000, days=4, seed=7, start=dt.date(2026, 12, 24)
+    ).drop_duplicates("order_id")
+    was_platinum = (drawn["tier"] == "platinum").to_numpy()
+    made_gold = was_platinum & (frame["tier"] == "gold").to_numpy()
+    assert ((frame["tier"].to_numpy() != drawn["tier"].to_numpy()) == made_gold).all()
+    closed = drawn["created_at"].str[:10].isin(["2026-12-25", "2026-12-27"])
+    assert made_gold[was_platinum & closed.to_numpy()].all()
+    assert json.loads(result.output) == {
+        "orders": 4000, "lines": len(pd.read_csv(out)), "days": 4,
+        "platinum_made_gold": int(made_gold.sum()), "seed": 7, "out": str(out),
+    }  # fmt: skip
 
 
 GOOD = (

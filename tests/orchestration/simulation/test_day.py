@@ -13,6 +13,7 @@ import pandas as pd
 import pytest
 
 from tests.orchestration.simulation.conftest import CHECKOUTS, SmallDay
+from tests.promises import platinum_promise_achievable
 from tierflow.capacity.demand_forecast import (
     DemandForecast,
     business_day_start,
@@ -287,3 +288,18 @@ def test_scores_that_match_no_shopper_are_said(
         caplog.clear()
         _say_unscored_shoppers(state, pd.DataFrame({"customer_id": ["W2"]}))
         assert caplog.records == []
+
+
+def test_the_history_s_platinum_orders_are_ones_checkout_could_offer(
+    small_day: SmallDay, sample_network: Network
+) -> None:
+    """The 14 days of orders the day's forecast (and its bid prices) are
+    made from passed checkout too: each is Platinum only where checkout
+    could have offered it then. Drawn Platinum whenever placed, the
+    history held Platinum orders on its Sundays and past the evening's
+    cutoffs, promises no node could keep."""
+    achievable = platinum_promise_achievable(
+        sample_network, small_day.out / "history.csv"
+    )
+    assert len(achievable) > 20
+    assert [o for o, ok in achievable.items() if not ok] == []

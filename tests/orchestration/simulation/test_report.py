@@ -586,3 +586,34 @@ def test_the_hour_axes_show_the_clock_on_the_days_it_changes() -> None:
         assert ax.get_xlabel() == "time of day, New York (EST → EDT)"
     finally:
         plt.close(fig)
+
+
+def test_the_saved_card_of_a_day_dearer_than_the_nearest_node(day: Any) -> None:
+    """A day where the engine cost more than the nearest node (a network
+    whose stock is all at one node) read "Saved against the nearest node
+    −$106 … (−1.8 % saved)"; it says what the screen says (``cost $106
+    (1.8 %) more than the nearest node``), and a saving as before."""
+    _, summary, _, _ = day
+    dearer = copy.deepcopy(summary)
+    dearer["savings"] |= {
+        "policy": "cpsat + bid prices",
+        "vs_nearest": -106.28,
+        "vs_nearest_pct": -1.807,
+        "cost": 5987.5,
+        "nearest_cost": 5881.22,
+    }
+    page = _cards(dearer)
+    assert _card(page, "card-saved") == (
+        'id="card-saved"><div class="k">Cost more than the nearest node</div>'
+        '<div class="v">$106</div><p>tierflow (cpsat + bid prices) shipped the '
+        "day for $5,988; sending every order to the nearest node with stock "
+        "costs $5,881: tierflow cost $106 (1.8 %) more than the nearest node."
+    )
+    dearer["savings"] |= {"vs_nearest": 1381.7, "vs_nearest_pct": 16.58}
+    dearer["savings"] |= {"cost": 6951.3, "nearest_cost": 8333.0}
+    assert _card(_cards(dearer), "card-saved") == (
+        'id="card-saved"><div class="k">Saved against the nearest node</div>'
+        '<div class="v good">$1,382</div><p>tierflow (cpsat + bid prices) '
+        "shipped the day for $6,951; sending every order to the nearest node "
+        "with stock costs $8,333 (16.6 % saved)."
+    )
