@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import click
+from click.core import ParameterSource
 
 from tierflow.cli.config import tier_policy
 from tierflow.cli.network_cmd import open_network
@@ -81,6 +82,7 @@ class SimulateRequest:
     day: dt.datetime
     seed: int
     utilization: float
+    keep_capacity: bool
     outage: str
     engine: str
     time_limit: float
@@ -96,6 +98,7 @@ class SimulateRequest:
             checkouts=self.checkouts,
             seed=self.seed,
             utilization=self.utilization,
+            keep_capacity=self.keep_capacity,
             outage_at=_outage(self.outage),
             engine=self.engine,
             time_limit_s=self.time_limit,
@@ -134,6 +137,12 @@ class SimulateRequest:
     default=0.92,
     show_default=True,
     help="Expected workload / network capacity.",
+)
+@option(
+    "--keep-capacity",
+    is_flag=True,
+    help="Keep the network's own node capacities (nodes.csv) instead of "
+    "staffing them to --utilization.",
 )
 @option(
     "--outage",
@@ -179,6 +188,12 @@ def simulate_command(as_json: bool, resume: bool, **options: Any) -> None:
             "--cltv-backtest backtests the CLTV model the day trains; "
             "--cltv-scores publishes given scores, with no model: give one "
             "or the other"
+        )
+    source = click.get_current_context().get_parameter_source
+    if request.keep_capacity and source("utilization") is ParameterSource.COMMANDLINE:
+        raise click.UsageError(
+            "--keep-capacity keeps the network's capacities, --utilization "
+            "staffs them to a share of the expected work: give one"
         )
     net = open_network(request.network_dir)
     check_scalable(net)

@@ -4,13 +4,31 @@ the cost of every allocation policy of the day."""
 
 from __future__ import annotations
 
+import time
+
 from tierflow.formulations.hindsight_relaxation import DayInputs, hindsight_relaxation
 from tierflow.solver.linear_program import lower_bound
 
+#: Share of a hindsight run's time limit its plan's solve may use; the bound
+#: has the rest, and whatever the plan left (docs/allocation.md).
+PLAN_SHARE = 0.5
 
-def hindsight_bound(day: DayInputs, *, mip_time_s: float = 0.0) -> float | None:
+
+def hindsight_bound(
+    day: DayInputs, *, mip_time_s: float = 0.0, time_limit_s: float | None = None
+) -> float | None:
     """A proven lower bound on every policy's cost: the relaxation's LP value,
     raised by up to ``mip_time_s`` of branch and bound on its guarantee
     indicators (:func:`tierflow.solver.linear_program.lower_bound`); ``None``
-    when HiGHS does not solve even the LP."""
-    return lower_bound(hindsight_relaxation(day), mip_time_s=mip_time_s)
+    when HiGHS does not solve even the LP.
+
+    ``time_limit_s`` caps the whole step, the relaxation's build included
+    (a build that passes it leaves no time for the LP, so no bound)."""
+    start = time.perf_counter()
+    relaxation = hindsight_relaxation(day)
+    left = (
+        None if time_limit_s is None else time_limit_s - (time.perf_counter() - start)
+    )
+    if left is not None and left <= 0:
+        return None
+    return lower_bound(relaxation, mip_time_s=mip_time_s, time_limit_s=left)

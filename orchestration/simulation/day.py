@@ -288,7 +288,13 @@ def simulate(
     demand = _history_forecast(network, settings, out, shoppers, policy)
     # staffed in the morning from what is known then: the history's mean day
     # (regenerated from the seed on a resumed run, so the same capacities)
-    capacity = staffed_capacity(network, demand, settings.utilization)
+    # (or, --keep-capacity, as the network file has them: a retailer's own
+    # staffing, which was always rescaled)
+    capacity = (
+        np.asarray(network.capacity, dtype=np.float64)
+        if settings.keep_capacity
+        else staffed_capacity(network, demand, settings.utilization)
+    )
     note("checkouts", settings.checkouts)
     day = steps.load(_CHECKOUTS)
     if day is None:

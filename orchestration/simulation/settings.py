@@ -31,12 +31,15 @@ class SimulationSettings:
     ``abandon_p``, ``recommended_p`` and ``cancel_p`` are the choice model's
     probabilities; ``outage_at`` is on the clock of the network's main zone
     (:attr:`~tierflow.data.network.Network.main_timezone`; ``None``: no outage).
+    ``keep_capacity`` opens the day at the network's own capacities instead
+    of staffing them to ``utilization`` of the history's mean day.
     """
 
     day: dt.date = dt.date(2026, 1, 19)
     checkouts: int = 3000
     seed: int = 11
     utilization: float = 0.92
+    keep_capacity: bool = False
     spike: str | None = "19:00,2.0"
     outage_at: dt.time | None = dt.time(13, 0)
     engine: str = "cpsat"

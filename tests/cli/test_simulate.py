@@ -458,3 +458,37 @@ def test_a_backtest_of_given_scores_is_refused(scores: Path, tmp_path: Path) -> 
         "the other\n"
     )
     assert not out.exists()
+
+
+def test_keep_capacity_runs_on_the_network_s_own_capacities(
+    sample_dir: Path, scores: Path, tmp_path: Path
+) -> None:
+    """The day was always staffed to ``--utilization`` of its expected work,
+    the network file's capacities rescaled: a retailer could not simulate
+    its own staffing. ``--keep-capacity`` opens the day at nodes.csv's."""
+    out = tmp_path / "sim"
+    result = CliRunner().invoke(cli, [*_args(scores, out), "--keep-capacity"])
+    assert result.exit_code == 0, result.output
+    nodes = pd.read_csv(sample_dir / "nodes.csv")
+    expected = dict(zip(nodes["node_id"], nodes["capacity_units_per_day"], strict=True))
+    with sqlite3.connect(f"file:{out / 'state.db'}?mode=ro", uri=True) as conn:
+        rows = conn.execute(
+            "SELECT node_id, payload FROM capacity_events "
+            "WHERE type = 'nominal_capacity' ORDER BY seq"
+        ).fetchall()
+    opened = {node: json.loads(payload)["value"] for node, payload in rows}
+    assert opened == {node: float(cap) for node, cap in expected.items()}
+
+
+def test_keep_capacity_and_utilization_are_refused_together(tmp_path: Path) -> None:
+    out = tmp_path / "sim"
+    result = CliRunner().invoke(
+        cli,
+        ["simulate", "--keep-capacity", "--utilization", "0.8", "--out", str(out)],
+    )
+    assert result.exit_code == 2
+    assert (
+        "Error: --keep-capacity keeps the network's capacities, --utilization "
+        "staffs them to a share of the expected work: give one\n"
+    ) in result.output
+    assert not out.exists()
