@@ -263,20 +263,15 @@ def test_every_worker_killed_mid_run_stops_it_resumable(tmp_path: Path) -> None:
             again_err = again.communicate(timeout=300)[1]
         finally:
             _kill(workers)
-    assert run.returncode == 1, stderr
-    assert "Traceback" not in stderr
-    assert stderr.strip().splitlines()[-1] == (
+    _stopped_then_resumed(
+        (run.returncode, stderr, took, kept),
         f"Error: Dask scheduler {address}: every worker left mid-run and none "
         "joined within 10 s; the batches committed so far are kept: start "
-        "workers and run the same command to resume"
+        "workers and run the same command to resume",
+        (again.returncode, again_err),
+        out,
+        clean,
     )
-    assert took < 45
-    assert 5 <= kept < 100
-    assert again.returncode == 0, again_err
-    assert f"resuming: {kept} of 100 batches already in" in again_err
-    assert (out / "allocations.csv").read_bytes() == (
-        clean / "allocations.csv"
-    ).read_bytes()
 
 
 def _die() -> None:
@@ -374,16 +369,36 @@ def test_the_scheduler_killed_mid_run_stops_it_resumable(tmp_path: Path) -> None
         again_err = again.communicate(timeout=300)[1]
     finally:
         _kill([*workers, scheduler])
-    assert run.returncode == 1, stderr
-    assert "Traceback" not in stderr, stderr
-    assert stderr.strip().splitlines()[-1] == (
+    _stopped_then_resumed(
+        (run.returncode, stderr, took, kept),
         f"Error: Dask scheduler {first}: the connection to it was lost "
         "mid-run; the batches committed so far are kept: start the scheduler "
-        "and its workers and run the same command to resume"
+        "and its workers and run the same command to resume",
+        (again.returncode, again_err),
+        out,
+        clean,
     )
+
+
+def _stopped_then_resumed(
+    stopped: tuple[int | None, str, float, int],
+    said: str,
+    resumed: tuple[int | None, str],
+    out: Path,
+    clean: Path,
+) -> None:
+    """A run the cluster failed mid-way: exit 1 within 45 s, ``said`` its
+    one line (no traceback), some but not all of the 100 batches kept; the
+    rerun resumed from them to the uninterrupted run's allocations, byte
+    for byte."""
+    code, stderr, took, kept = stopped
+    assert code == 1, stderr
+    assert "Traceback" not in stderr, stderr
+    assert stderr.strip().splitlines()[-1] == said
     assert took < 45
     assert 5 <= kept < 100
-    assert again.returncode == 0, again_err
+    again_code, again_err = resumed
+    assert again_code == 0, again_err
     assert f"resuming: {kept} of 100 batches already in" in again_err
     assert (out / "allocations.csv").read_bytes() == (
         clean / "allocations.csv"
