@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import signal
 import sqlite3
 import time
 from collections.abc import Callable, Iterator
@@ -164,3 +165,17 @@ def password_role(server: LocalPostgres, role: str, password: str) -> None:
             return
         assert time.monotonic() < deadline, "pg_hba.conf not read again"
         time.sleep(0.05)
+
+
+def signal_server(pg: LocalPostgres, sig: signal.Signals) -> None:
+    """Send ``sig`` to the server and every one of its processes: SIGSTOP
+    hangs it (alive, its sockets open, answering nothing), SIGCONT resumes it."""
+    pids = [pg.pid]
+    for child in Path("/proc").glob("[0-9]*"):
+        try:
+            if int((child / "stat").read_text().rsplit(")", 1)[1].split()[1]) == pg.pid:
+                pids.append(int(child.name))
+        except (OSError, ValueError, IndexError):
+            continue  # ended meanwhile
+    for pid in pids:
+        os.kill(pid, sig)

@@ -15,7 +15,6 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -25,6 +24,7 @@ from tests.postgres import (
     password_role,
     run_sql,
     set_schema_version,
+    signal_server,
 )
 from tierflow.data.errors import InputError, TierflowError
 from tierflow.data.logging_setup import TextFormatter
@@ -728,13 +728,13 @@ def test_a_server_that_hangs_during_a_lock_wait_is_given_up_on(
         caller = threading.Thread(target=append, daemon=True)
         caller.start()
         time.sleep(0.6)  # waiting on the lock, probed alive once
-        _signal_server(own_server, signal.SIGSTOP)
+        signal_server(own_server, signal.SIGSTOP)
         t = time.monotonic()
         try:
             caller.join(5)
             took = time.monotonic() - t
         finally:
-            _signal_server(own_server, signal.SIGCONT)
+            signal_server(own_server, signal.SIGCONT)
         holder.join()
         assert not caller.is_alive()
         assert took < 0.3 + postgres_database.PROBE_WAIT_S + 0.3, took
@@ -746,17 +746,3 @@ def test_a_server_that_hangs_during_a_lock_wait_is_given_up_on(
             "run: a retry with the same ids finds it"
         )
         assert store.last_event_seq() in (1, 2)  # e2's commit may have run
-
-
-def _signal_server(pg: LocalPostgres, sig: signal.Signals) -> None:
-    """``sig`` to the server and each of its processes (SIGSTOP: it hangs,
-    its sockets open; SIGCONT: it resumes)."""
-    pids = [pg.pid]
-    for child in Path("/proc").glob("[0-9]*"):
-        try:
-            if int((child / "stat").read_text().rsplit(")", 1)[1].split()[1]) == pg.pid:
-                pids.append(int(child.name))
-        except (OSError, ValueError, IndexError):
-            continue
-    for pid in pids:
-        os.kill(pid, sig)

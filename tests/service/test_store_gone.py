@@ -15,7 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.postgres import run_sql
+from tests.postgres import run_sql, signal_server
 from tests.service.replicas import serve_process, stock_up
 from tests.service_fixtures import API_KEY, MONDAY_10, live_server, tiny_router
 from tierflow.data.store.local_postgres import LocalPostgres, memory_folder
@@ -236,20 +236,6 @@ def test_a_sqlite_file_deleted_under_a_server_is_said_on_healthz(
         assert client.get("/healthz").json()["store"] is False
 
 
-def _freeze(pg: LocalPostgres, sig: signal.Signals) -> None:
-    """Send ``sig`` to the server and every one of its processes: SIGSTOP
-    hangs it (alive, its sockets open, answering nothing), SIGCONT resumes it."""
-    pids = [pg.pid]
-    for child in Path("/proc").glob("[0-9]*"):
-        try:
-            if int((child / "stat").read_text().rsplit(")", 1)[1].split()[1]) == pg.pid:
-                pids.append(int(child.name))
-        except (OSError, ValueError, IndexError):
-            continue  # ended meanwhile
-    for pid in pids:
-        os.kill(pid, sig)
-
-
 def test_a_hung_database_is_answered_503_within_seconds(tmp_path: Path) -> None:
     """PostgreSQL hangs (SIGSTOP: its sockets stay open, nothing answers)
     under a running ``tierflow serve``: a confirm sent meanwhile answers 503
@@ -273,7 +259,7 @@ def test_a_hung_database_is_answered_503_within_seconds(tmp_path: Path) -> None:
             held = client.post(f"/v1/checkouts/{rid}/select", json=picked)
             assert held.status_code == 200, held.text
             _until_ready(client, 200)
-            _freeze(pg, signal.SIGSTOP)
+            signal_server(pg, signal.SIGSTOP)
             try:
                 t = time.monotonic()
                 with ThreadPoolExecutor(1) as ready:
@@ -295,7 +281,7 @@ def test_a_hung_database_is_answered_503_within_seconds(tmp_path: Path) -> None:
                     assert took < 8.0, f"the confirm answered after {took:.2f} s"
                     assert flipped.result() < 6.0
             finally:
-                _freeze(pg, signal.SIGCONT)
+                signal_server(pg, signal.SIGCONT)
             _until_ready(client, 200)
             again = client.post(f"/v1/checkouts/{rid}/confirm", json={})
             assert again.status_code == 200, again.text
