@@ -3,16 +3,22 @@ them beats capacity-only bid prices and reaches the hindsight bound."""
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 import shutil
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
+from numpy.typing import NDArray
 
 from tests.conftest import TINY_NETWORK
-from tierflow.data.network import load_network
-from tierflow.data.orders import read_orders
+from tierflow.capacity.demand_forecast import DemandForecast
+from tierflow.data.network import Network, load_network
+from tierflow.data.order_generator import generate_orders
+from tierflow.data.orders import read_orders, write_orders
+from tierflow.orchestration.allocation.batch_bid_prices import BatchBidPrices
 from tierflow.orchestration.allocation.day_allocator import (
     AllocationSettings,
     DayAllocator,
@@ -92,3 +98,100 @@ def test_the_last_mug_is_kept_for_the_platinum_order(tmp_path: Path) -> None:
     assert before["total_cost"] == pytest.approx(10395.0, abs=1e-6)
     assert after["total_cost"] == pytest.approx(411.0, abs=1e-6)
     assert hindsight["lp_bound"] == pytest.approx(411.0, abs=1e-6)
+
+
+def _thin_network(tmp_path: Path, inventory: str) -> Network:
+    """The tiny network with ``inventory`` as its stock."""
+    net_dir = tmp_path / "net"
+    shutil.copytree(TINY_NETWORK, net_dir)
+    (net_dir / "inventory.csv").write_text("node_id,sku,on_hand\n" + inventory)
+    return load_network(net_dir)
+
+
+THIN = (
+    "WH-EAST,TEE,6\nWH-EAST,MUG,3\nWH-EAST,SOFA,1\nWH-WEST,TEE,4\n"
+    "WH-WEST,SPRAY,3\nST-CHI,TEE,2\nST-CHI,MUG,1\n"
+)
+DAY = dt.date(2026, 1, 14)
+#: Orders after this UTC instant ask for other SKUs in the second run.
+CUT = np.datetime64("2026-01-14T19:00:00")
+
+
+def _priced(
+    monkeypatch: pytest.MonkeyPatch,
+) -> dict[np.datetime64, NDArray[np.float64] | None]:
+    """Records the stock bid prices of every batch, by the batch's time."""
+    seen: dict[np.datetime64, NDArray[np.float64] | None] = {}
+    price_stock = BatchBidPrices.price_stock
+
+    def record(
+        self: BatchBidPrices, now: np.datetime64, current: NDArray[np.intp]
+    ) -> None:
+        price_stock(self, now, current)
+        prices = self.stock_prices
+        seen[now] = None if prices is None else prices.copy()
+
+    monkeypatch.setattr(BatchBidPrices, "price_stock", record)
+    return seen
+
+
+@pytest.mark.parametrize("with_history", [True, False])
+def test_stock_prices_do_not_read_the_skus_of_later_orders(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, with_history: bool
+) -> None:
+    """Two days alike up to ``CUT``, every later order asking for another
+    SKU (TEE <-> MUG, SPRAY <-> SOFA), and fewer of them: every batch up to
+    ``CUT`` is charged the same stock prices, bit for bit, and decides the
+    same, on stock thin enough that the prices are not 0."""
+    net = _thin_network(tmp_path, THIN)
+    day = generate_orders(net, n_orders=160, days=1, seed=3, start=DAY)
+    late = pd.to_datetime(day["created_at"], utc=True) > pd.Timestamp(CUT, tz="UTC")
+    assert 20 < late.sum() < len(day) - 40
+    other = day.copy()
+    swap = {"TEE": "MUG", "MUG": "TEE", "SPRAY": "SOFA", "SOFA": "SPRAY"}
+    other.loc[late, "sku"] = other.loc[late, "sku"].map(swap)
+    gone = other.loc[late, "order_id"].unique()[::3]
+    other = other[~other["order_id"].isin(gone)]
+    forecast = None
+    if with_history:
+        past = generate_orders(
+            net, n_orders=700, days=7, seed=4, start=DAY - dt.timedelta(days=7)
+        )
+        forecast = DemandForecast.from_history(
+            read_orders(write_orders(past, tmp_path / "h.csv"), net), net
+        )
+    settings = AllocationSettings(engine="greedy", batch_minutes=30)
+
+    def run(frame: pd.DataFrame, name: str) -> tuple[dict, pd.DataFrame]:
+        seen = _priced(monkeypatch)
+        orders = read_orders(write_orders(frame, tmp_path / name), net)
+        out = DayAllocator(net, orders, settings=settings, forecast=forecast).run()
+        return dict(seen), out.rows
+
+    prices_a, rows_a = run(day, "a.csv")
+    prices_b, rows_b = run(other, "b.csv")
+    early = [t for t in prices_a if t <= CUT]
+    assert len(early) > 10
+    charged = [p for t in early if (p := prices_a[t]) is not None and p.max() > 1]
+    assert len(charged) > 5
+    for t in early:
+        a, b = prices_a[t], prices_b[t]
+        assert (a is None) == (b is None), t
+        if a is not None and b is not None:
+            assert np.isfinite(a).all()
+            np.testing.assert_array_equal(a, b, err_msg=str(t))
+    # the later batches did see other prices: the check can tell
+    assert any(
+        not np.array_equal(prices_a[t], prices_b[t])
+        for t in prices_a
+        if t > CUT and t in prices_b and prices_a[t] is not None
+    )
+    created = pd.to_datetime(day.groupby("order_id")["created_at"].first(), utc=True)
+    before = set(created.index[created <= pd.Timestamp(CUT, tz="UTC")])
+    cols = ["order_id", "sku", "node_id", "service", "status", "batch"]
+
+    def decided(rows: pd.DataFrame) -> pd.DataFrame:
+        keep = rows[rows["order_id"].isin(before)][cols]
+        return keep.sort_values(["order_id", "sku"]).reset_index(drop=True)
+
+    pd.testing.assert_frame_equal(decided(rows_a), decided(rows_b))
