@@ -3,6 +3,7 @@ them beats capacity-only bid prices and reaches the hindsight bound."""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import math
 import shutil
@@ -18,12 +19,14 @@ from tierflow.capacity.demand_forecast import DemandForecast
 from tierflow.data.network import Network, load_network
 from tierflow.data.order_generator import generate_orders
 from tierflow.data.orders import read_orders, write_orders
+from tierflow.formulations.tiers import TierPolicy
 from tierflow.orchestration.allocation.batch_bid_prices import BatchBidPrices
 from tierflow.orchestration.allocation.day_allocator import (
     AllocationSettings,
     DayAllocator,
 )
-from tierflow.orchestration.stock_prices import stock_bid_prices
+from tierflow.orchestration.stock_prices import MIN_KNOWN, stock_bid_prices
+from tierflow.solver.verify import check_allocation_rows
 
 
 def test_a_unit_is_priced_at_the_expected_value_of_the_class_it_reaches() -> None:
@@ -195,3 +198,100 @@ def test_stock_prices_do_not_read_the_skus_of_later_orders(
         return keep.sort_values(["order_id", "sku"]).reset_index(drop=True)
 
     pd.testing.assert_frame_equal(decided(rows_a), decided(rows_b))
+
+
+def _equal_penalties() -> TierPolicy:
+    """Every tier deferred at the same base penalty (and no CLTV term)."""
+    base = TierPolicy()
+    rules = {t: dataclasses.replace(r, defer=50.0) for t, r in base.rules.items()}
+    return dataclasses.replace(base, rules=rules, cltv_defer_weight=0.0)
+
+
+EDGES = {
+    # inventory, skus.csv (None: the tiny one), orders, policy, history
+    "no popularity anywhere": (THIN, "popularity=0", 120, None, True),
+    "one SKU": ("WH-EAST,TEE,5\nWH-WEST,TEE,3\n", "TEE only", 120, None, True),
+    "no stock anywhere": ("WH-EAST,TEE,0\n", None, 120, None, True),
+    "huge stock": (
+        "WH-EAST,TEE,900000000\nWH-EAST,MUG,900000000\nWH-WEST,SPRAY,900000000\n"
+        "ST-CHI,SOFA,900000000\n",
+        None,
+        120,
+        None,
+        True,
+    ),
+    "equal penalties": (THIN, None, 120, "equal", True),
+    "fewer orders than MIN_KNOWN": (THIN, None, MIN_KNOWN - 5, None, False),
+    "no history": (THIN, None, 120, None, False),
+}
+
+
+def _edge_network(tmp_path: Path, inventory: str, skus: str | None) -> Network:
+    """The tiny network with ``inventory``, its SKUs as ``skus`` says."""
+    net_dir = tmp_path / "net"
+    shutil.copytree(TINY_NETWORK, net_dir)
+    (net_dir / "inventory.csv").write_text("node_id,sku,on_hand\n" + inventory)
+    table = pd.read_csv(net_dir / "skus.csv")
+    if skus == "popularity=0":
+        table["popularity"] = 0.0
+    elif skus == "TEE only":
+        table = table[table["sku"] == "TEE"]
+    table.to_csv(net_dir / "skus.csv", index=False)
+    return load_network(net_dir)
+
+
+@pytest.mark.parametrize("case", list(EDGES))
+def test_stock_prices_are_finite_and_the_rows_verify_on_edge_networks(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, case: str
+) -> None:
+    """No crash, no NaN or inf among the prices, at most the highest value
+    per unit (a probability-weighted sum of the tiers' values), and every
+    batch's rows verify."""
+    inventory, skus, n_orders, policy_name, with_history = EDGES[case]
+    net = _edge_network(tmp_path, inventory, skus)
+    policy = _equal_penalties() if policy_name == "equal" else TierPolicy()
+    day = generate_orders(net, n_orders=n_orders, days=1, seed=3, start=DAY)
+    orders = read_orders(write_orders(day, tmp_path / "day.csv"), net)
+    forecast = None
+    if with_history:
+        past = generate_orders(
+            net, n_orders=300, days=5, seed=4, start=DAY - dt.timedelta(days=5)
+        )
+        forecast = DemandForecast.from_history(
+            read_orders(write_orders(past, tmp_path / "h.csv"), net), net
+        )
+    seen = _priced(monkeypatch)
+    settings = AllocationSettings(engine="greedy", batch_minutes=30)
+    out = DayAllocator(
+        net, orders, settings=settings, policy=policy, forecast=forecast
+    ).run()
+    top = max(r.defer for r in policy.rules.values()) + policy.cltv_defer_weight * (
+        policy.cltv_cap
+    )
+    priced = [p for p in seen.values() if p is not None]
+    for p in priced:
+        assert np.isfinite(p).all()
+        assert p.min() >= 0.0
+        assert p.max() <= top
+    highest = max((p.max() for p in priced), default=None)
+    if case == "fewer orders than MIN_KNOWN":
+        assert seen and highest is None
+    elif case == "huge stock":
+        assert highest is not None and highest < 1e-9
+    elif case == "no stock anywhere":
+        assert highest == 0.0
+    else:  # thin stock: the prices are charged
+        assert highest is not None and highest > 1.0
+    summary = out.summary()
+    assert summary["fallback_batches"] == 0
+    assert summary["repricing_problems"] == 0
+    problems = check_allocation_rows(
+        out.rows,
+        node_ids=net.node_ids,
+        sku_ids=net.sku_ids,
+        capacity=net.capacity,
+        inventory=net.inventory,
+        sku_complexity=net.sku_complexity,
+        order_lines=orders.to_frame()[["order_id", "sku", "quantity"]],
+    )
+    assert problems == []
