@@ -165,7 +165,9 @@ def test_stock_prices_do_not_read_the_skus_of_later_orders(
         )
     settings = AllocationSettings(engine="greedy", batch_minutes=30)
 
-    def run(frame: pd.DataFrame, name: str) -> tuple[dict, pd.DataFrame]:
+    Priced = dict[np.datetime64, NDArray[np.float64] | None]
+
+    def run(frame: pd.DataFrame, name: str) -> tuple[Priced, pd.DataFrame]:
         seen = _priced(monkeypatch)
         orders = read_orders(write_orders(frame, tmp_path / name), net)
         out = DayAllocator(net, orders, settings=settings, forecast=forecast).run()
@@ -184,10 +186,9 @@ def test_stock_prices_do_not_read_the_skus_of_later_orders(
             assert np.isfinite(a).all()
             np.testing.assert_array_equal(a, b, err_msg=str(t))
     # the later batches did see other prices: the check can tell
+    later = [(prices_a[t], prices_b.get(t)) for t in prices_a if t > CUT]
     assert any(
-        not np.array_equal(prices_a[t], prices_b[t])
-        for t in prices_a
-        if t > CUT and t in prices_b and prices_a[t] is not None
+        a is not None and b is not None and not np.array_equal(a, b) for a, b in later
     )
     created = pd.to_datetime(day.groupby("order_id")["created_at"].first(), utc=True)
     before = set(created.index[created <= pd.Timestamp(CUT, tz="UTC")])
