@@ -18,7 +18,7 @@ from tests.conftest import TINY_NETWORK
 from tierflow.capacity.demand_forecast import DemandForecast
 from tierflow.data.network import Network, load_network
 from tierflow.data.order_generator import generate_orders
-from tierflow.data.orders import read_orders, write_orders
+from tierflow.data.orders import Orders, read_orders, write_orders
 from tierflow.formulations.tiers import TierPolicy
 from tierflow.orchestration.allocation.batch_bid_prices import BatchBidPrices
 from tierflow.orchestration.allocation.day_allocator import (
@@ -296,3 +296,63 @@ def test_stock_prices_are_finite_and_the_rows_verify_on_edge_networks(
         order_lines=orders.to_frame()[["order_id", "sku", "quantity"]],
     )
     assert problems == []
+
+
+def _mug_day(tmp_path: Path, net: Network) -> Orders:
+    """The day of :func:`test_the_last_mug_is_kept_for_the_platinum_order`:
+    24 TEE orders, a Gold MUG order at 09:00 and a Platinum one at 15:00."""
+    tiers = ["silver", "gold", "platinum", "silver", "gold"]
+    rows = [
+        f"T{i:02d},2026-01-14T{i // 3:02d}:{i % 3 * 20:02d}:00-05:00,C{i:03d},100,"
+        f"{tiers[i % 5]},TEE,1"
+        for i in range(24)
+    ]
+    rows += [
+        "G1,2026-01-14T09:00:00-05:00,C900,100,gold,MUG,1",
+        "P1,2026-01-14T15:00:00-05:00,C901,100,platinum,MUG,1",
+    ]
+    path = tmp_path / "mug-day.csv"
+    path.write_text(
+        "order_id,created_at,customer_id,dest,tier,sku,quantity\n"
+        + "\n".join(rows)
+        + "\n"
+    )
+    return read_orders(path, net)
+
+
+def test_a_unit_at_a_node_with_no_room_left_today_does_not_lower_the_price(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """WH-WEST holds a second MUG but has no room today (capacity 0, as a
+    node closed for the day): that MUG cannot serve the afternoon's
+    Platinum order, so the last MUG at WH-EAST is priced as if it were the
+    network's only one, and kept for the Platinum order. Counted in the
+    stock ``S``, it halved the chance the Platinum order needs it, and the
+    Gold order took it."""
+    both = "WH-EAST,TEE,100\nWH-EAST,MUG,1\nWH-WEST,TEE,50\n"
+    closed = _thin_network(tmp_path / "closed", both + "WH-WEST,MUG,1\n")
+    alone = _thin_network(tmp_path / "alone", both)
+    capacity = np.array([1000.0, 0.0, 100.0])
+    runs = {}
+    for name, net in (("closed", closed), ("alone", alone)):
+        seen = _priced(monkeypatch)
+        out = DayAllocator(
+            net,
+            _mug_day(tmp_path, net),
+            settings=AllocationSettings(),
+            capacity=capacity,
+        ).run()
+        mug = out.rows[out.rows.sku == "MUG"]
+        runs[name] = (
+            dict(seen),
+            {r.order_id: (r.status, r.node_id or "") for r in mug.itertuples()},
+        )
+    prices, mugs = runs["closed"]
+    assert mugs == {"G1": ("deferred", ""), "P1": ("allocated", "WH-EAST")}
+    assert mugs == runs["alone"][1]
+    assert prices.keys() == runs["alone"][0].keys()
+    for t, p in prices.items():
+        q = runs["alone"][0][t]
+        assert (p is None) == (q is None), t
+        if p is not None and q is not None:
+            np.testing.assert_array_equal(p, q, err_msg=str(t))
