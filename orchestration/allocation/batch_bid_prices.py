@@ -101,9 +101,9 @@ class BatchBidPrices:
     def price_stock(self, now: np.datetime64, current: NDArray[np.intp]) -> None:
         """The stock bid prices of the batch of ``current`` orders, closing at
         ``now``: computed for every batch (a closed form, no LP), from the
-        stock left and the orders seen so far, so a resumed run computes
-        what an uninterrupted one did (``docs/allocation.md``, stock bid
-        prices)."""
+        stock left at the nodes with room left today and the orders seen so
+        far, so a resumed run computes what an uninterrupted one did
+        (``docs/allocation.md``, stock bid prices)."""
         self.stock_prices = None
         if not (self.enabled and self.settings.stock_bid_prices):
             return
@@ -113,7 +113,11 @@ class BatchBidPrices:
         at = self.outlook.moment(now, pool)
         rest = self.forecast.remaining(at.day, at.offset_s, at.observed)
         new = current[~self.seen[current]]
-        self.stock_prices = self.stock_outlook.prices(self.ledger.stock, rest, new)
+        # a node with no room left today (closed, or full) ships none of
+        # its units to the rest of the day: they are no supply for it
+        room = self.ledger.remaining() > 0
+        stock = np.where(room[:, None], self.ledger.stock, 0)
+        self.stock_prices = self.stock_outlook.prices(stock, rest, new)
 
     def max_price(self) -> float:
         """The highest current price (0 when batches see none)."""

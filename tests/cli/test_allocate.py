@@ -497,6 +497,61 @@ def test_a_run_killed_mid_way_resumes_with_another_jobs_and_backend(
     ).read_bytes()
 
 
+#: Stock thin enough on the tiny network that 400 orders of TEE and MUG
+#: pay stock bid prices (``docs/allocation.md``, stock bid prices).
+THIN_STOCK = (
+    "node_id,sku,on_hand\nWH-EAST,TEE,40\nWH-EAST,MUG,6\nWH-WEST,TEE,20\n"
+    "ST-CHI,TEE,5\nST-CHI,MUG,2\n"
+)
+
+
+def _thin_network(folder: Path) -> Path:
+    """The tiny network with :data:`THIN_STOCK`, in ``folder``."""
+    net = folder / "thin"
+    shutil.copytree(TINY, net)
+    (net / "inventory.csv").write_text(THIN_STOCK)
+    return net
+
+
+@pytest.mark.parametrize(
+    "engine",
+    [
+        ["--engine", "greedy"],
+        ["--engine", "cpsat", "--deterministic", "--time-limit", "0.05"],
+    ],
+    ids=["greedy", "cpsat-deterministic"],
+)
+def test_a_run_with_stock_prices_killed_mid_way_resumes_to_the_same_bytes(
+    tmp_path: Path, engine: list[str]
+) -> None:
+    """Stock bid prices are recomputed for every batch from the stock left
+    and the orders of the batches before: a run killed after some batches
+    and run again writes the allocations.csv of an uninterrupted run, byte
+    for byte, on stock thin enough that the prices decide (without them the
+    allocations differ)."""
+    net = _thin_network(tmp_path)
+    orders = _write_orders(tmp_path / "orders.csv", 400, seed=2)
+    args = ["allocate", "--network", str(net), "--orders", str(orders), *engine]
+    args += ["--batch-size", "4"]
+    runner = CliRunner()
+    clean, myopic = tmp_path / "clean", tmp_path / "no-stock-prices"
+    done = runner.invoke(cli, [*args, "--out", str(clean)])
+    assert done.exit_code == 0, done.output
+    done = runner.invoke(cli, [*args, "--no-stock-bid-prices", "--out", str(myopic)])
+    assert done.exit_code == 0, done.output
+    whole = (clean / "allocations.csv").read_bytes()
+    assert whole != (myopic / "allocations.csv").read_bytes()
+    crashed = tmp_path / "crashed"
+    _kill_once_committed([*args, "--out", str(crashed)], crashed / "state.db", 5)
+    killed_at = _committed(crashed / "state.db")
+    assert 5 <= killed_at < 100
+    result = runner.invoke(cli, [*args, "--out", str(crashed), "--json"])
+    assert result.exit_code == 0, result.output
+    resumed = json.loads(result.stdout.strip().splitlines()[-1])
+    assert resumed["resumed_batches"] >= killed_at
+    assert (crashed / "allocations.csv").read_bytes() == whole
+
+
 def _unfinished_run(state: Path) -> tuple[str, dict[str, Any], int]:
     """The one run in ``state``: its id, its params, its committed batches."""
     with sqlite3.connect(state) as conn:
@@ -822,6 +877,39 @@ def test_partitions_on_a_dask_local_cluster(tmp_path: Path) -> None:
         local.rows[["order_id", "node_id", "status"]].reset_index(drop=True),
         on_dask.rows[["order_id", "node_id", "status"]].reset_index(drop=True),
     )
+
+
+def test_stock_prices_on_every_backend_give_the_same_partitions_answer(
+    tmp_path: Path,
+) -> None:
+    """On thin stock, where the stock bid prices decide, loky, threads and
+    a Dask cluster solve the same region partitions to the same decisions
+    (the prices are added before the batch is split; ``--backend none``
+    solves the batch unsplit, a different decomposition with or without
+    stock prices)."""
+    from dask.distributed import Client, LocalCluster
+
+    net = load_network(_thin_network(tmp_path))
+    orders = read_orders(_write_orders(tmp_path / "orders.csv", 400, seed=2), net)
+
+    def run(**settings: Any) -> pd.DataFrame:
+        out = DayAllocator(
+            net,
+            orders,
+            settings=AllocationSettings(engine="greedy", batch_size=4, **settings),
+        ).run()
+        return out.rows[["order_id", "sku", "node_id", "status"]]
+
+    loky = run(backend="loky")
+    assert not loky.equals(run(backend="loky", stock_bid_prices=False))
+    pd.testing.assert_frame_equal(loky, run(backend="threading", n_jobs=1))
+    with (
+        LocalCluster(  # type: ignore[no-untyped-call]
+            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0"
+        ) as cluster,
+        Client(cluster),  # type: ignore[no-untyped-call]
+    ):
+        pd.testing.assert_frame_equal(loky, run(backend="dask"))
 
 
 def test_bench_allocation_writes_every_policy(tmp_path: Path) -> None:

@@ -3,21 +3,30 @@ them beats capacity-only bid prices and reaches the hindsight bound."""
 
 from __future__ import annotations
 
+import dataclasses
+import datetime as dt
 import math
 import shutil
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
+from numpy.typing import NDArray
 
 from tests.conftest import TINY_NETWORK
-from tierflow.data.network import load_network
-from tierflow.data.orders import read_orders
+from tierflow.capacity.demand_forecast import DemandForecast
+from tierflow.data.network import Network, load_network
+from tierflow.data.order_generator import generate_orders
+from tierflow.data.orders import Orders, read_orders, write_orders
+from tierflow.formulations.tiers import TierPolicy
+from tierflow.orchestration.allocation.batch_bid_prices import BatchBidPrices
 from tierflow.orchestration.allocation.day_allocator import (
     AllocationSettings,
     DayAllocator,
 )
-from tierflow.orchestration.stock_prices import stock_bid_prices
+from tierflow.orchestration.stock_prices import MIN_KNOWN, stock_bid_prices
+from tierflow.solver.verify import check_allocation_rows
 
 
 def test_a_unit_is_priced_at_the_expected_value_of_the_class_it_reaches() -> None:
@@ -92,3 +101,258 @@ def test_the_last_mug_is_kept_for_the_platinum_order(tmp_path: Path) -> None:
     assert before["total_cost"] == pytest.approx(10395.0, abs=1e-6)
     assert after["total_cost"] == pytest.approx(411.0, abs=1e-6)
     assert hindsight["lp_bound"] == pytest.approx(411.0, abs=1e-6)
+
+
+def _thin_network(tmp_path: Path, inventory: str) -> Network:
+    """The tiny network with ``inventory`` as its stock."""
+    net_dir = tmp_path / "net"
+    shutil.copytree(TINY_NETWORK, net_dir)
+    (net_dir / "inventory.csv").write_text("node_id,sku,on_hand\n" + inventory)
+    return load_network(net_dir)
+
+
+THIN = (
+    "WH-EAST,TEE,6\nWH-EAST,MUG,3\nWH-EAST,SOFA,1\nWH-WEST,TEE,4\n"
+    "WH-WEST,SPRAY,3\nST-CHI,TEE,2\nST-CHI,MUG,1\n"
+)
+DAY = dt.date(2026, 1, 14)
+#: Orders after this UTC instant ask for other SKUs in the second run.
+CUT = np.datetime64("2026-01-14T19:00:00")
+
+
+def _priced(
+    monkeypatch: pytest.MonkeyPatch,
+) -> dict[np.datetime64, NDArray[np.float64] | None]:
+    """Records the stock bid prices of every batch, by the batch's time."""
+    seen: dict[np.datetime64, NDArray[np.float64] | None] = {}
+    price_stock = BatchBidPrices.price_stock
+
+    def record(
+        self: BatchBidPrices, now: np.datetime64, current: NDArray[np.intp]
+    ) -> None:
+        price_stock(self, now, current)
+        prices = self.stock_prices
+        seen[now] = None if prices is None else prices.copy()
+
+    monkeypatch.setattr(BatchBidPrices, "price_stock", record)
+    return seen
+
+
+@pytest.mark.parametrize("with_history", [True, False])
+def test_stock_prices_do_not_read_the_skus_of_later_orders(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, with_history: bool
+) -> None:
+    """Two days alike up to ``CUT``, every later order asking for another
+    SKU (TEE <-> MUG, SPRAY <-> SOFA), and fewer of them: every batch up to
+    ``CUT`` is charged the same stock prices, bit for bit, and decides the
+    same, on stock thin enough that the prices are not 0."""
+    net = _thin_network(tmp_path, THIN)
+    day = generate_orders(net, n_orders=160, days=1, seed=3, start=DAY)
+    late = pd.to_datetime(day["created_at"], utc=True) > pd.Timestamp(CUT, tz="UTC")
+    assert 20 < late.sum() < len(day) - 40
+    other = day.copy()
+    swap = {"TEE": "MUG", "MUG": "TEE", "SPRAY": "SOFA", "SOFA": "SPRAY"}
+    other.loc[late, "sku"] = other.loc[late, "sku"].map(swap)
+    gone = other.loc[late, "order_id"].unique()[::3]
+    other = other[~other["order_id"].isin(gone)]
+    forecast = None
+    if with_history:
+        past = generate_orders(
+            net, n_orders=700, days=7, seed=4, start=DAY - dt.timedelta(days=7)
+        )
+        forecast = DemandForecast.from_history(
+            read_orders(write_orders(past, tmp_path / "h.csv"), net), net
+        )
+    settings = AllocationSettings(engine="greedy", batch_minutes=30)
+
+    Priced = dict[np.datetime64, NDArray[np.float64] | None]
+
+    def run(frame: pd.DataFrame, name: str) -> tuple[Priced, pd.DataFrame]:
+        seen = _priced(monkeypatch)
+        orders = read_orders(write_orders(frame, tmp_path / name), net)
+        out = DayAllocator(net, orders, settings=settings, forecast=forecast).run()
+        return dict(seen), out.rows
+
+    prices_a, rows_a = run(day, "a.csv")
+    prices_b, rows_b = run(other, "b.csv")
+    early = [t for t in prices_a if t <= CUT]
+    assert len(early) > 10
+    charged = [p for t in early if (p := prices_a[t]) is not None and p.max() > 1]
+    assert len(charged) > 5
+    for t in early:
+        a, b = prices_a[t], prices_b[t]
+        assert (a is None) == (b is None), t
+        if a is not None and b is not None:
+            assert np.isfinite(a).all()
+            np.testing.assert_array_equal(a, b, err_msg=str(t))
+    # the later batches did see other prices: the check can tell
+    later = [(prices_a[t], prices_b.get(t)) for t in prices_a if t > CUT]
+    assert any(
+        a is not None and b is not None and not np.array_equal(a, b) for a, b in later
+    )
+    created = pd.to_datetime(day.groupby("order_id")["created_at"].first(), utc=True)
+    before = set(created.index[created <= pd.Timestamp(CUT, tz="UTC")])
+    cols = ["order_id", "sku", "node_id", "service", "status", "batch"]
+
+    def decided(rows: pd.DataFrame) -> pd.DataFrame:
+        keep = rows[rows["order_id"].isin(before)][cols]
+        return keep.sort_values(["order_id", "sku"]).reset_index(drop=True)
+
+    pd.testing.assert_frame_equal(decided(rows_a), decided(rows_b))
+
+
+def _equal_penalties() -> TierPolicy:
+    """Every tier deferred at the same base penalty (and no CLTV term)."""
+    base = TierPolicy()
+    rules = {t: dataclasses.replace(r, defer=50.0) for t, r in base.rules.items()}
+    return dataclasses.replace(base, rules=rules, cltv_defer_weight=0.0)
+
+
+EDGES = {
+    # inventory, skus.csv (None: the tiny one), orders, policy, history
+    "no popularity anywhere": (THIN, "popularity=0", 120, None, True),
+    "one SKU": ("WH-EAST,TEE,5\nWH-WEST,TEE,3\n", "TEE only", 120, None, True),
+    "no stock anywhere": ("WH-EAST,TEE,0\n", None, 120, None, True),
+    "huge stock": (
+        "WH-EAST,TEE,900000000\nWH-EAST,MUG,900000000\nWH-WEST,SPRAY,900000000\n"
+        "ST-CHI,SOFA,900000000\n",
+        None,
+        120,
+        None,
+        True,
+    ),
+    "equal penalties": (THIN, None, 120, "equal", True),
+    "fewer orders than MIN_KNOWN": (THIN, None, MIN_KNOWN - 5, None, False),
+    "no history": (THIN, None, 120, None, False),
+}
+
+
+def _edge_network(tmp_path: Path, inventory: str, skus: str | None) -> Network:
+    """The tiny network with ``inventory``, its SKUs as ``skus`` says."""
+    net_dir = tmp_path / "net"
+    shutil.copytree(TINY_NETWORK, net_dir)
+    (net_dir / "inventory.csv").write_text("node_id,sku,on_hand\n" + inventory)
+    table = pd.read_csv(net_dir / "skus.csv")
+    if skus == "popularity=0":
+        table["popularity"] = 0.0
+    elif skus == "TEE only":
+        table = table[table["sku"] == "TEE"]
+    table.to_csv(net_dir / "skus.csv", index=False)
+    return load_network(net_dir)
+
+
+@pytest.mark.parametrize("case", list(EDGES))
+def test_stock_prices_are_finite_and_the_rows_verify_on_edge_networks(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, case: str
+) -> None:
+    """No crash, no NaN or inf among the prices, at most the highest value
+    per unit (a probability-weighted sum of the tiers' values), and every
+    batch's rows verify."""
+    inventory, skus, n_orders, policy_name, with_history = EDGES[case]
+    net = _edge_network(tmp_path, inventory, skus)
+    policy = _equal_penalties() if policy_name == "equal" else TierPolicy()
+    day = generate_orders(net, n_orders=n_orders, days=1, seed=3, start=DAY)
+    orders = read_orders(write_orders(day, tmp_path / "day.csv"), net)
+    forecast = None
+    if with_history:
+        past = generate_orders(
+            net, n_orders=300, days=5, seed=4, start=DAY - dt.timedelta(days=5)
+        )
+        forecast = DemandForecast.from_history(
+            read_orders(write_orders(past, tmp_path / "h.csv"), net), net
+        )
+    seen = _priced(monkeypatch)
+    settings = AllocationSettings(engine="greedy", batch_minutes=30)
+    out = DayAllocator(
+        net, orders, settings=settings, policy=policy, forecast=forecast
+    ).run()
+    top = max(r.defer for r in policy.rules.values()) + policy.cltv_defer_weight * (
+        policy.cltv_cap
+    )
+    priced = [p for p in seen.values() if p is not None]
+    for p in priced:
+        assert np.isfinite(p).all()
+        assert p.min() >= 0.0
+        assert p.max() <= top
+    highest = max((p.max() for p in priced), default=None)
+    if case == "fewer orders than MIN_KNOWN":
+        assert seen and highest is None
+    elif case == "huge stock":
+        assert highest is not None and highest < 1e-9
+    elif case == "no stock anywhere":
+        assert highest == 0.0
+    else:  # thin stock: the prices are charged
+        assert highest is not None and highest > 1.0
+    summary = out.summary()
+    assert summary["fallback_batches"] == 0
+    assert summary["repricing_problems"] == 0
+    problems = check_allocation_rows(
+        out.rows,
+        node_ids=net.node_ids,
+        sku_ids=net.sku_ids,
+        capacity=net.capacity,
+        inventory=net.inventory,
+        sku_complexity=net.sku_complexity,
+        order_lines=orders.to_frame()[["order_id", "sku", "quantity"]],
+    )
+    assert problems == []
+
+
+def _mug_day(tmp_path: Path, net: Network) -> Orders:
+    """The day of :func:`test_the_last_mug_is_kept_for_the_platinum_order`:
+    24 TEE orders, a Gold MUG order at 09:00 and a Platinum one at 15:00."""
+    tiers = ["silver", "gold", "platinum", "silver", "gold"]
+    rows = [
+        f"T{i:02d},2026-01-14T{i // 3:02d}:{i % 3 * 20:02d}:00-05:00,C{i:03d},100,"
+        f"{tiers[i % 5]},TEE,1"
+        for i in range(24)
+    ]
+    rows += [
+        "G1,2026-01-14T09:00:00-05:00,C900,100,gold,MUG,1",
+        "P1,2026-01-14T15:00:00-05:00,C901,100,platinum,MUG,1",
+    ]
+    path = tmp_path / "mug-day.csv"
+    path.write_text(
+        "order_id,created_at,customer_id,dest,tier,sku,quantity\n"
+        + "\n".join(rows)
+        + "\n"
+    )
+    return read_orders(path, net)
+
+
+def test_a_unit_at_a_node_with_no_room_left_today_does_not_lower_the_price(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """WH-WEST holds a second MUG but has no room today (capacity 0, as a
+    node closed for the day): that MUG cannot serve the afternoon's
+    Platinum order, so the last MUG at WH-EAST is priced as if it were the
+    network's only one, and kept for the Platinum order. Counted in the
+    stock ``S``, it halved the chance the Platinum order needs it, and the
+    Gold order took it."""
+    both = "WH-EAST,TEE,100\nWH-EAST,MUG,1\nWH-WEST,TEE,50\n"
+    closed = _thin_network(tmp_path / "closed", both + "WH-WEST,MUG,1\n")
+    alone = _thin_network(tmp_path / "alone", both)
+    capacity = np.array([1000.0, 0.0, 100.0])
+    runs = {}
+    for name, net in (("closed", closed), ("alone", alone)):
+        seen = _priced(monkeypatch)
+        out = DayAllocator(
+            net,
+            _mug_day(tmp_path, net),
+            settings=AllocationSettings(),
+            capacity=capacity,
+        ).run()
+        mug = out.rows[out.rows.sku == "MUG"]
+        runs[name] = (
+            dict(seen),
+            {r.order_id: (r.status, r.node_id or "") for r in mug.itertuples()},
+        )
+    prices, mugs = runs["closed"]
+    assert mugs == {"G1": ("deferred", ""), "P1": ("allocated", "WH-EAST")}
+    assert mugs == runs["alone"][1]
+    assert prices.keys() == runs["alone"][0].keys()
+    for t, p in prices.items():
+        q = runs["alone"][0][t]
+        assert (p is None) == (q is None), t
+        if p is not None and q is not None:
+            np.testing.assert_array_equal(p, q, err_msg=str(t))
