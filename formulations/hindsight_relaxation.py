@@ -10,7 +10,9 @@ higher cost (``docs/allocation.md`` gives the argument):
   room);
 * split it: each line ships alone (its own billed weight, handling and the
   extra-shipment charge) or waits;
-* let it wait a day;
+* let it wait a day — whole (one shipment) only if some node held it whole
+  this morning: any other order is never a whole item under any policy, and
+  its lines wait as shipments of their own;
 
 every option priced at the order's release (its own time, or the close of
 its batch when every policy compared batches the same way: a later release
@@ -147,11 +149,12 @@ def hindsight_relaxation(day: DayInputs) -> LinearProgram:
     live = np.flatnonzero(~dead).astype(np.intp)
     lines = np.flatnonzero(~short).astype(np.intp)
     release = day.release
+    have = stock_ok(o, live, day.stock)
     whole = _Options.of(
         price_orders(
             net, o, live, day.policy, release=None if release is None else release[live]
         ),
-        stock_ok(o, live, day.stock),
+        have,
         0.0,
         separate_late=True,
     )
@@ -170,14 +173,21 @@ def hindsight_relaxation(day: DayInputs) -> LinearProgram:
         separate_late=True,
     )
     penalty = day.policy.defer_cost(o.tier, day.spend)
-    wait_whole = whole.reference + penalty[live]
-    whole_defer = np.zeros(o.n_orders)
-    whole_defer[live] = wait_whole
     share = unit_share(o, lines)
-    wait_line = np.minimum(
-        split.reference + penalty[owner] * share,
-        np.where(dead[owner], np.inf, whole_defer[owner] * share),
+    alone = split.reference + penalty[owner] * share
+    # Only an order some node held whole this morning is ever a whole item
+    # (stock only falls during the day); any other order's lines wait as
+    # lines of their own, each its own shipment, under every policy.
+    whole_item = np.zeros(o.n_orders, dtype=bool)
+    whole_item[live] = have.any(axis=1)
+    as_lines = np.zeros(o.n_orders)
+    np.add.at(as_lines, owner, alone)
+    wait_whole = np.where(
+        whole_item[live], whole.reference + penalty[live], as_lines[live]
     )
+    whole_defer = np.full(o.n_orders, np.inf)
+    whole_defer[live] = np.where(whole_item[live], wait_whole, np.inf)
+    wait_line = np.minimum(alone, whole_defer[owner] * share)
     return _Builder(day, live, lines, dead).build(whole, split, wait_whole, wait_line)
 
 

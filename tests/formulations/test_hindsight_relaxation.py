@@ -96,6 +96,30 @@ def test_a_split_after_a_stock_out_is_within_the_bound(
     assert _bound(tiny_network, orders, tiny_network.capacity) <= min(costs.values())
 
 
+def test_an_order_no_node_held_whole_waits_as_lines_in_the_bound(
+    tmp_path: Path, tiny_network: Network
+) -> None:
+    """B's MUG is only at WH-EAST, its SPRAY only at WH-WEST: no node held B
+    whole this morning, so no policy ever makes it a whole item, and with no
+    room anywhere each line waits as a shipment of its own: 2 x $45.50 =
+    $91.00 under every policy, the day's optimum. Until 2026-12-04 the bound
+    let B wait whole, as one shipment from a node that never held it
+    ($13 reference + $60 Gold penalty = $73.00, 20 % below); on long carts
+    (40 lines, most orders held whole nowhere) that was a 48 % gap."""
+    orders = _orders(
+        tmp_path,
+        tiny_network,
+        [
+            "B,2026-01-05T11:00:00-05:00,C2,100,gold,MUG,1",
+            "B,2026-01-05T11:00:00-05:00,C2,100,gold,SPRAY,1",
+        ],
+    )
+    no_room = np.zeros(tiny_network.n_nodes)
+    assert _bound(tiny_network, orders, no_room) == pytest.approx(91.0, abs=1e-9)
+    costs = _costs(tiny_network, orders, no_room)
+    assert costs == {name: 91.0 for name in POLICIES}
+
+
 def test_a_late_platinum_fallback_is_within_the_bound(
     tmp_path: Path, tiny_network: Network
 ) -> None:
