@@ -151,7 +151,7 @@ def check_key(
     """The API key of ``X-API-Key`` or ``Authorization: Bearer``: 401 when
     missing, 403 when wrong."""
     given = x_api_key
-    if given is None and authorization:
+    if not given and authorization:  # a blank X-API-Key is no key
         scheme, _, token = authorization.strip().partition(" ")
         if scheme.lower() == "bearer":  # schemes are case-insensitive (RFC 9110)
             given = token

@@ -72,6 +72,15 @@ def test_the_events_write_answers_as_the_reads_are_checked(public: Site) -> None
         "/v1/capacity/events", json={"events": []}, headers={"X-API-Key": "x" * 20}
     )
     assert (wrong.status_code, wrong.json()) == (403, WRONG_KEY)
+    # an empty X-API-Key (a proxy's blank header) beside the bearer token is
+    # no key: the token counts (it hid the token: 401)
+    blank = {"X-API-Key": "", "Authorization": f"Bearer {API_KEY}"}
+    taken = client.post("/v1/capacity/events", json={"events": []}, headers=blank)
+    assert taken.status_code == 422, taken.text  # past the key: no events
+    alone = client.post(
+        "/v1/capacity/events", json={"events": []}, headers={"X-API-Key": ""}
+    )
+    assert (alone.status_code, alone.json()) == (401, NO_KEY)
 
 
 @pytest.mark.parametrize("method", ["GET", "HEAD"])
