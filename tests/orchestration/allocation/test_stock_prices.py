@@ -55,29 +55,8 @@ def test_the_last_mug_is_kept_for_the_platinum_order(tmp_path: Path) -> None:
     order waits ($10,395); the MUG's stock bid price keeps it for the
     Platinum order, the Gold one waiting ($411), which is the day's proven
     lower bound: the policy is optimal on this day."""
-    net_dir = tmp_path / "net"
-    shutil.copytree(TINY_NETWORK, net_dir)
-    (net_dir / "inventory.csv").write_text(
-        "node_id,sku,on_hand\nWH-EAST,TEE,100\nWH-EAST,MUG,1\nWH-WEST,TEE,50\n"
-    )
-    net = load_network(net_dir)
-    tiers = ["silver", "gold", "platinum", "silver", "gold"]
-    rows = [
-        f"T{i:02d},2026-01-14T{i // 3:02d}:{i % 3 * 20:02d}:00-05:00,C{i:03d},100,"
-        f"{tiers[i % 5]},TEE,1"
-        for i in range(24)
-    ]
-    rows += [
-        "G1,2026-01-14T09:00:00-05:00,C900,100,gold,MUG,1",
-        "P1,2026-01-14T15:00:00-05:00,C901,100,platinum,MUG,1",
-    ]
-    path = tmp_path / "orders.csv"
-    path.write_text(
-        "order_id,created_at,customer_id,dest,tier,sku,quantity\n"
-        + "\n".join(rows)
-        + "\n"
-    )
-    orders = read_orders(path, net)
+    net = _thin_network(tmp_path, "WH-EAST,TEE,100\nWH-EAST,MUG,1\nWH-WEST,TEE,50\n")
+    orders = _mug_day(tmp_path, net)
 
     def run(
         settings: AllocationSettings,
