@@ -20,6 +20,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from tests.conftest import DATA_DIR, ROOT
+from tests.dask_local import local_cluster
 from tests.postgres import set_schema_version
 from tierflow.cli.main import cli
 from tierflow.data.network import load_network
@@ -836,8 +837,6 @@ def test_deterministic_runs_write_the_same_allocations(tmp_path: Path) -> None:
 
 
 def test_partitions_on_a_dask_local_cluster(tmp_path: Path) -> None:
-    from dask.distributed import Client, LocalCluster
-
     net = load_network(TINY)
     orders = read_orders(_write_orders(tmp_path / "orders.csv", 80, seed=5), net)
     capacity = np.array([60.0, 40.0, 5.0])
@@ -847,12 +846,7 @@ def test_partitions_on_a_dask_local_cluster(tmp_path: Path) -> None:
         capacity=capacity,
         settings=AllocationSettings(engine="greedy", backend="loky", batch_minutes=120),
     ).run()
-    with (
-        LocalCluster(  # type: ignore[no-untyped-call]
-            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0"
-        ) as cluster,
-        Client(cluster),  # type: ignore[no-untyped-call]
-    ):
+    with local_cluster(2, threads_per_worker=1):
         on_dask = DayAllocator(
             net,
             orders,
@@ -887,8 +881,6 @@ def test_stock_prices_on_every_backend_give_the_same_partitions_answer(
     (the prices are added before the batch is split; ``--backend none``
     solves the batch unsplit, a different decomposition with or without
     stock prices)."""
-    from dask.distributed import Client, LocalCluster
-
     net = load_network(_thin_network(tmp_path))
     orders = read_orders(_write_orders(tmp_path / "orders.csv", 400, seed=2), net)
 
@@ -903,12 +895,7 @@ def test_stock_prices_on_every_backend_give_the_same_partitions_answer(
     loky = run(backend="loky")
     assert not loky.equals(run(backend="loky", stock_bid_prices=False))
     pd.testing.assert_frame_equal(loky, run(backend="threading", n_jobs=1))
-    with (
-        LocalCluster(  # type: ignore[no-untyped-call]
-            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0"
-        ) as cluster,
-        Client(cluster),  # type: ignore[no-untyped-call]
-    ):
+    with local_cluster(2, threads_per_worker=1):
         pd.testing.assert_frame_equal(loky, run(backend="dask"))
 
 

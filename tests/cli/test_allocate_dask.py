@@ -25,6 +25,7 @@ import pytest
 
 from tests.cli.test_allocate import TINY, _write_orders
 from tests.conftest import ROOT
+from tests.dask_local import local_cluster
 from tierflow.solver.dask_cluster import tierflow_version
 
 pytest.importorskip("distributed")
@@ -134,14 +135,7 @@ def test_workers_that_cannot_run_the_partitions(tmp_path: Path, kind: str) -> No
     # on each task) and a one-thread cluster ran them all in this process,
     # unnoticed; with no worker a day that split failed after 10 s with
     # joblib's advice for Python code, its store left behind
-    from dask.distributed import Client, LocalCluster
-
-    with (
-        LocalCluster(  # type: ignore[no-untyped-call]
-            n_workers=0, processes=True, dashboard_address=":0"
-        ) as cluster,
-        Client(cluster) as client,  # type: ignore[no-untyped-call]
-    ):
+    with local_cluster(0) as (cluster, client):
         address = cluster.scheduler_address
         worker, name = None, ""
         if kind != "no worker":
@@ -226,18 +220,11 @@ def test_every_worker_killed_mid_run_stops_it_resumable(tmp_path: Path) -> None:
     worker; the batches committed before stay, and the same command, once
     workers are back, resumes after them and ends with the allocations of
     an uninterrupted run."""
-    from dask.distributed import Client, LocalCluster
-
     from tests.cli.test_allocate import _committed
 
     orders = _write_orders(tmp_path / "orders.csv", 400, seed=2)
     clean, out = tmp_path / "clean", tmp_path / "out"
-    with (
-        LocalCluster(  # type: ignore[no-untyped-call]
-            n_workers=0, processes=True, dashboard_address=":0"
-        ) as cluster,
-        Client(cluster) as client,  # type: ignore[no-untyped-call]
-    ):
+    with local_cluster(0) as (cluster, client):
         address = cluster.scheduler_address
         args = ["allocate", "--network", str(TINY), "--orders", str(orders)]
         args += ["--engine", "greedy", "--no-bid-prices", "--batch-size", "4"]
@@ -287,17 +274,10 @@ def test_a_task_that_kills_every_worker_it_runs_on_is_one_line() -> None:
     """A partition whose task took its worker down each time its nanny
     restarted it ended, through joblib, in a page of KilledWorker traceback;
     it is a ClusterError naming the scheduler now, the task cancelled."""
-    from dask.distributed import Client, LocalCluster
-
     from tierflow.data.errors import ClusterError
     from tierflow.solver.dask_cluster import run_tasks
 
-    with (
-        LocalCluster(  # type: ignore[no-untyped-call]
-            n_workers=1, threads_per_worker=1, processes=True, dashboard_address=":0"
-        ) as cluster,
-        Client(cluster),  # type: ignore[no-untyped-call]
-    ):
+    with local_cluster(1, threads_per_worker=1) as (cluster, _):
         address = cluster.scheduler_address
         with pytest.raises(ClusterError) as raised:
             run_tasks(_die, [((), {})])
@@ -419,8 +399,6 @@ def test_an_error_raised_in_a_task_is_raised_as_it_was() -> None:
     raised, as joblib gives it on loky: an ``OSError`` (a disk full under
     an engine's files) was reported as the scheduler gone ("stopped
     answering mid-run")."""
-    from dask.distributed import Client, LocalCluster
-
     from tierflow.data.errors import InputError, SolverError
     from tierflow.solver.dask_cluster import run_tasks
 
@@ -430,12 +408,7 @@ def test_an_error_raised_in_a_task_is_raised_as_it_was() -> None:
         OSError(errno.ENOSPC, "No space left on device", "/tmp/cbc.mps"),
         TimeoutError("took too long"),
     ]
-    with (
-        LocalCluster(  # type: ignore[no-untyped-call]
-            n_workers=1, threads_per_worker=1, processes=True, dashboard_address=":0"
-        ) as cluster,
-        Client(cluster),  # type: ignore[no-untyped-call]
-    ):
+    with local_cluster(1, threads_per_worker=1):
         for exc in raised:
             with pytest.raises(type(exc)) as caught:
                 run_tasks(_raise, [((exc,), {})])
