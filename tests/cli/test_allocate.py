@@ -406,6 +406,16 @@ def outage_day(
 def _kill_once_committed(args: list[str], state: Path, batches: int) -> None:
     """Run ``tierflow *args`` in a process and SIGKILL it once ``state``
     holds ``batches`` committed batches."""
+    proc = _running_until_committed(args, state, batches)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+
+
+def _running_until_committed(
+    args: list[str], state: Path, batches: int
+) -> subprocess.Popen[bytes]:
+    """``tierflow *args`` started in a process, still running once ``state``
+    holds ``batches`` committed batches (within 120 s)."""
     proc = subprocess.Popen(
         [sys.executable, "-m", "tierflow.cli.main", *args],
         env={**os.environ, "PYTHONPATH": str(ROOT)},
@@ -413,11 +423,11 @@ def _kill_once_committed(args: list[str], state: Path, batches: int) -> None:
         stderr=subprocess.DEVNULL,
     )
     deadline = time.monotonic() + 120
-    while _committed(state) < batches and time.monotonic() < deadline:
+    while _committed(state) < batches:
         assert proc.poll() is None, "the run finished before it could be killed"
+        assert time.monotonic() < deadline
         time.sleep(0.01)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
+    return proc
 
 
 def test_sigkill_mid_run_then_resume_loses_and_repeats_nothing(
@@ -641,17 +651,7 @@ def test_loky_workers_end_with_a_run_killed_by_sigkill(tmp_path: Path) -> None:
     args = ["allocate", "--network", str(TINY), "--orders", str(orders)]
     args += ["--engine", "greedy", "--no-bid-prices", "--batch-size", "4"]
     args += ["--backend", "loky", "--jobs", "2", "--out", str(out)]
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "tierflow.cli.main", *args],
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    deadline = time.monotonic() + 120
-    while _committed(out / "state.db") < 5:
-        assert proc.poll() is None, "the run finished before it could be killed"
-        assert time.monotonic() < deadline
-        time.sleep(0.01)
+    proc = _running_until_committed(args, out / "state.db", 5)
     children = _children(proc.pid)
     workers = [pid for pid, cmd in children.items() if "LokyProcess" in cmd]
     assert len(workers) == 2, children
