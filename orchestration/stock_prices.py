@@ -19,6 +19,7 @@ from tierflow.data.network import Network
 from tierflow.data.orders import Orders
 from tierflow.data.rates import service_index
 from tierflow.data.vocabulary import TIERS
+from tierflow.formulations.order_pricing import lines_of
 from tierflow.formulations.tiers import TierPolicy
 
 #: Weight, in orders, of the catalogue's popularity against the orders seen
@@ -148,12 +149,11 @@ class StockOutlook:
         per_unit = np.zeros(len(TIERS))
         if idx.size == 0:
             return units, n, per_unit
-        starts = orders.line_start
-        lines = np.concatenate([np.arange(starts[i], starts[i + 1]) for i in idx])
+        lines = lines_of(orders, idx)
         np.add.at(units, orders.line_sku[lines], orders.line_qty[lines])
-        qty = np.array(
-            [float(orders.line_qty[starts[i] : starts[i + 1]].sum()) for i in idx]
-        )
+        owner = np.repeat(np.arange(idx.size), np.diff(orders.line_start)[idx])
+        qty = np.zeros(idx.size)
+        np.add.at(qty, owner, orders.line_qty[lines])
         tier = self.policy.tier_index(orders.tier[idx])
         pen = self.policy.defer_cost(orders.tier[idx], spend)
         ok = qty > 0
