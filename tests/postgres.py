@@ -11,6 +11,7 @@ them on a machine without PostgreSQL.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import os
 import signal
@@ -178,4 +179,5 @@ def signal_server(pg: LocalPostgres, sig: signal.Signals) -> None:
         except (OSError, ValueError, IndexError):
             continue  # ended meanwhile
     for pid in pids:
-        os.kill(pid, sig)
+        with contextlib.suppress(ProcessLookupError):  # ended since the scan
+            os.kill(pid, sig)
