@@ -18,10 +18,14 @@ from pathlib import Path
 
 import numpy as np
 
-from tierflow.benchmarks.allocation_bench import UTILIZATION, platinum_on_time
+from tierflow.benchmarks.allocation_bench import (
+    UTILIZATION,
+    generate_offered,
+    platinum_on_time,
+)
 from tierflow.capacity.demand_forecast import DemandForecast, business_day_start
 from tierflow.data.network import Network
-from tierflow.data.order_generator import Spike, generate_orders
+from tierflow.data.order_generator import Spike
 from tierflow.data.orders import Orders, read_orders, write_orders
 from tierflow.data.vocabulary import Tier
 from tierflow.orchestration.allocation.day_allocator import (
@@ -110,16 +114,18 @@ def make_day(
     *,
     history_scale: float = 1.0,
 ) -> BenchDayData:
-    """Generate the history (``per_day x history_scale`` orders a day) and the day."""
+    """Generate the history (``per_day x history_scale`` orders a day) and the
+    day, each Platinum order one checkout could have offered
+    (:func:`~tierflow.benchmarks.allocation_bench.generate_offered`)."""
     workdir.mkdir(parents=True, exist_ok=True)
-    history = generate_orders(
+    history = generate_offered(
         network,
         n_orders=round(per_day * history_scale * HISTORY_DAYS),
         days=HISTORY_DAYS,
         seed=spec.history_seed,
         start=spec.date - dt.timedelta(days=HISTORY_DAYS),
     )
-    today = generate_orders(
+    today = generate_offered(
         network,
         n_orders=max(round(per_day * spec.volume_factor), 1),
         days=1,

@@ -19,9 +19,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from tierflow.benchmarks.allocation_bench import generate_offered
 from tierflow.benchmarks.online_bench import fresh_store, stand_in_scores
 from tierflow.data.network import load_network
-from tierflow.data.order_generator import generate_orders
 from tierflow.data.orders import write_orders
 from tierflow.data.sample_network import sample_network_dir
 from tierflow.orchestration.checkout.router import OnlineRouter
@@ -46,7 +46,7 @@ def _allocate(work: Path, network_dir: Path) -> Path:
     network = load_network(network_dir)
     orders = work / "orders.csv"
     write_orders(
-        generate_orders(network, n_orders=3000, days=1, seed=3, start=CLOCK.date()),
+        generate_offered(network, n_orders=3000, days=1, seed=3, start=CLOCK.date()),
         orders,
     )
     out = work / "allocation"

@@ -86,6 +86,7 @@ class SimulateRequest:
     outage: str
     engine: str
     time_limit: float
+    no_stock_bid_prices: bool
     cltv_scores: Path | None
     cltv_backtest: bool
     hindsight_time_limit: float
@@ -103,6 +104,7 @@ class SimulateRequest:
             engine=self.engine,
             time_limit_s=self.time_limit,
             hindsight_time_limit_s=self.hindsight_time_limit,
+            stock_bid_prices=not self.no_stock_bid_prices,
         )
 
 
@@ -154,6 +156,12 @@ class SimulateRequest:
 )
 @engine_option()
 @time_limit_option(2.0, "Seconds per allocation batch.")
+@option(
+    "--no-stock-bid-prices",
+    is_flag=True,
+    help="The batch policy's bid prices on node capacity only, none on stock "
+    "(docs/allocation.md).",
+)
 @cltv_scores_option(
     "cltv_scores",
     "Publish these scores (tierflow cltv score output) instead of "
@@ -253,8 +261,13 @@ def _identity(
 ) -> dict[str, Any]:
     """What makes two runs the same job (``--resume`` continues only that)."""
     assert net.source is not None
+    settings = dataclasses.asdict(request.settings())
+    # the default (stock prices on) is left out: a run started before
+    # --no-stock-bid-prices existed is still the same job
+    if settings["stock_bid_prices"]:
+        del settings["stock_bid_prices"]
     return {
-        "settings": dataclasses.asdict(request.settings()),
+        "settings": settings,
         "policy": repr(policy),
         "network": folder_digest(net.source),
         "cltv_scores": file_digest(request.cltv_scores),

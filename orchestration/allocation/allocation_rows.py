@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -28,6 +28,11 @@ _SPLIT_NAMES = np.array(["", "stock", "room"], dtype=object)
 SPLIT_REASON = "split: no single node holds every line"
 LATE_REASON = "late: no node with the stock and room could deliver by the promised date"
 SPLIT_FOR_ROOM_REASON = "split: no single node had the room for the whole order"
+#: A guaranteed order a node held whole, split so each line is on time.
+SPLIT_ON_TIME_REASON = (
+    "split: no node with every line and the room could deliver the whole order "
+    "by the promised date"
+)
 #: A whole order the optimizer left waiting though a node had the room for
 #: it, whose lines then shipped alone (each dearer by an extra shipment).
 SPLIT_CHEAPER_REASON = (
@@ -371,11 +376,16 @@ class BatchRows:
         compiled: CompiledBatch,
         assignment: NDArray[np.int64],
         pulled: Mapping[int, Placement],
+        on_time: Collection[int] = (),
     ) -> dict[int, str]:
-        """Per item: split lines placed, and pulled-back orders that moved."""
+        """Per item: split lines placed, and pulled-back orders that moved.
+        A line of an order of ``on_time`` (held whole by a node that could
+        not deliver it on time, split so that each line is) says so."""
         reasons: dict[int, str] = {}
+        kept = set(on_time)
         for k in np.flatnonzero(compiled.split & (assignment >= 0)).tolist():
-            reasons[k] = SPLIT_REASON
+            order = int(compiled.item_order[k])
+            reasons[k] = SPLIT_ON_TIME_REASON if order in kept else SPLIT_REASON
         for pos, order in enumerate(compiled.item_order.tolist()):
             node = int(assignment[pos])
             if compiled.split[pos] or node < 0 or order not in pulled:

@@ -97,11 +97,17 @@ class CompiledStages:
         without an unfillable line).
     split
         The lines of the other orders, one item each (``None``: no such line).
+    on_time
+        The orders among them a node held whole but none could deliver whole
+        on time, while each line could be (they split to keep the promise).
     """
 
     unfillable: NDArray[np.intp]
     whole: CompiledBatch | None
     split: CompiledBatch | None
+    on_time: NDArray[np.intp] = dataclasses.field(
+        default_factory=lambda: np.zeros(0, np.intp)
+    )
 
     def stuck(self) -> CompiledBatch | None:
         """Split lines no node can take now (their stock is taken): they wait."""
@@ -220,16 +226,17 @@ class BatchCompiler:
         split_lines = [lines_all[~short & np.isin(o.line_order[lines_all], dead)]]
         stage = _Stage(capacity, stock, now, rerouted, bid_price, name, stock_price)
         whole = None
+        on_time = np.zeros(0, np.intp)
         if live.size:
             compiled = self._orders(live, stage)
-            has_node = _has_node(compiled) & ~self._kept_only_split(
-                live, compiled, stage
-            )
+            kept = self._kept_only_split(live, compiled, stage)
+            has_node = _has_node(compiled) & ~kept
+            on_time = live[kept]
             split_lines.append(lines_of(o, live[~has_node]))
             whole = subset_batch(compiled, np.flatnonzero(has_node))
         lines = np.concatenate(split_lines).astype(np.intp)
         split = self._lines(lines, stage) if lines.size else None
-        return CompiledStages(lines_all[short], whole, split)
+        return CompiledStages(lines_all[short], whole, split, on_time)
 
     def _kept_only_split(
         self, live: NDArray[np.intp], compiled: CompiledBatch, stage: _Stage

@@ -413,7 +413,9 @@ class DayAllocator:
         if joint is not None:
             solution = self.solver.solve(joint)
             joint, result, unplaced = self._hold_back_unplaced(joint, solution.result)
-            reasons = self.rows.reasons(joint, result.assignment, pulled)
+            reasons = self.rows.reasons(
+                joint, result.assignment, pulled, stages.on_time.tolist()
+            )
             reasons |= self.rows.mixed(joint, result, self.monitor.outage)
             frames.append(self.rows.solved(joint, result, batch, reasons))
             delta = self._take(joint, result.assignment, batch, now, pulled)

@@ -471,7 +471,8 @@ def _by_content(lines: pd.DataFrame) -> pd.DataFrame:
 
 def _policies(settings: SimulationSettings) -> list[tuple[str, AllocationSettings]]:
     """The three allocation policies compared: hindsight, the engine with bid
-    prices in batches, and the nearest node with stock."""
+    prices in batches (on capacity only without ``stock_bid_prices``), and
+    the nearest node with stock."""
     return [
         (
             "hindsight",
@@ -484,7 +485,9 @@ def _policies(settings: SimulationSettings) -> list[tuple[str, AllocationSetting
         (
             f"{settings.engine} + bid prices",
             AllocationSettings(
-                engine=settings.engine, time_limit_s=settings.time_limit_s
+                engine=settings.engine,
+                time_limit_s=settings.time_limit_s,
+                stock_bid_prices=settings.stock_bid_prices,
             ),
         ),
         ("nearest", AllocationSettings(engine=NEAREST, use_bid_prices=False)),

@@ -33,6 +33,8 @@ class SimulationSettings:
     (:attr:`~tierflow.data.network.Network.main_timezone`; ``None``: no outage).
     ``keep_capacity`` opens the day at the network's own capacities instead
     of staffing them to ``utilization`` of the history's mean day.
+    ``stock_bid_prices=False`` runs the batch policy on capacity bid prices
+    only (``AllocationSettings.stock_bid_prices``).
     """
 
     day: dt.date = dt.date(2026, 1, 19)
@@ -45,6 +47,7 @@ class SimulationSettings:
     engine: str = "cpsat"
     time_limit_s: float = 2.0
     hindsight_time_limit_s: float = 20.0
+    stock_bid_prices: bool = True
     abandon_p: float = 0.03
     recommended_p: float = 0.75
     cancel_p: float = 0.02

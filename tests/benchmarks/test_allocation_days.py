@@ -1,11 +1,20 @@
-"""The many-day allocation benchmark's days are independent draws."""
+"""The many-day allocation benchmark's days are independent draws, and the
+allocation benchmarks' days hold only the Platinum orders checkout could
+have offered."""
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 
-from tierflow.benchmarks.allocation_days import DaySpec, make_day
+import pandas as pd
+
+from tests.promises import platinum_promise_achievable
+from tierflow.benchmarks import allocation_bench as one_day_bench
+from tierflow.benchmarks.allocation_days import HISTORY_DAYS, DaySpec, make_day
 from tierflow.data.network import Network
+from tierflow.data.order_generator import Spike, generate_orders
+from tierflow.data.orders import write_orders
 
 
 def test_no_two_days_share_a_random_stream(
@@ -31,3 +40,72 @@ def test_no_two_days_share_a_random_stream(
         for s in (spec.seed, spec.history_seed, spec.orders_seed)
     ]
     assert len(seeds) == len(set(seeds))
+
+
+def _drawn_platinum_made_gold(network: Network, drawn: Path, written: Path) -> int:
+    """How many orders drawn Platinum in ``drawn`` checkout could not have
+    offered Platinum; each is Gold in ``written`` and nothing else differs."""
+    before = pd.read_csv(drawn, dtype=str, keep_default_na=False)
+    after = pd.read_csv(written, dtype=str, keep_default_na=False)
+    offerable = platinum_promise_achievable(network, drawn)
+    refused = {o for o, ok in offerable.items() if not ok}
+    made_gold = before["order_id"].isin(refused)
+    expected = before.assign(tier=before["tier"].where(~made_gold, "gold"))
+    pd.testing.assert_frame_equal(after, expected)
+    assert all(platinum_promise_achievable(network, written).values())
+    return len(refused)
+
+
+def test_the_days_platinum_orders_are_ones_checkout_could_offer(
+    tmp_path: Path, sample_network: Network
+) -> None:
+    """The benchmarks' days drew raw Platinum shares (``generate_orders``),
+    while ``tierflow generate orders`` and simulate's history make Gold of a
+    Platinum order checkout could not have offered when it was placed (an
+    evening past the cutoffs, a Sunday): the many-day benchmark's history
+    and day, and the one-day benchmark's day, now follow the same rule."""
+    spec = DaySpec.draw(0, 1)
+    day = make_day(sample_network, spec, 150, tmp_path / "day")
+    history = generate_orders(
+        sample_network,
+        n_orders=150 * HISTORY_DAYS,
+        days=HISTORY_DAYS,
+        seed=spec.history_seed,
+        start=spec.date - dt.timedelta(days=HISTORY_DAYS),
+    )
+    today = generate_orders(
+        sample_network,
+        n_orders=max(round(150 * spec.volume_factor), 1),
+        days=1,
+        seed=spec.orders_seed,
+        start=spec.date,
+        spike=spec.spike,
+    )
+    made_gold = [
+        _drawn_platinum_made_gold(
+            sample_network,
+            write_orders(frame, tmp_path / f"drawn-{name}"),
+            tmp_path / "day" / name,
+        )
+        for name, frame in (("history.csv", history), ("orders.csv", today))
+    ]
+    assert made_gold[0] > 0 and made_gold[1] > 0
+    assert day.orders.n_orders == today["order_id"].nunique()
+    one_day = tmp_path / "one-day"
+    one_day.mkdir()
+    one_day_bench.make_day(sample_network, 300, 4, "tight", one_day)
+    drawn = generate_orders(
+        sample_network,
+        n_orders=300,
+        days=1,
+        seed=4,
+        spike=Spike.parse(one_day_bench.TIGHT_SPIKE),
+    )
+    assert (
+        _drawn_platinum_made_gold(
+            sample_network,
+            write_orders(drawn, tmp_path / "drawn.csv"),
+            one_day / "orders.csv",
+        )
+        > 0
+    )

@@ -24,8 +24,11 @@ from click.testing import CliRunner, Result
 from tests.conftest import ROOT
 from tests.networks import network_in_zone
 from tests.spend_scores import write_spend_scores
+from tierflow.cli import simulate_cmd
 from tierflow.cli.main import cli
 from tierflow.data import text_files
+from tierflow.orchestration.simulation.day import SimulationResult
+from tierflow.orchestration.simulation.report import write_report
 
 #: A generous time limit per batch: the greedy engine's local search then
 #: stops at its local optimum, not at the clock, so a busy machine still
@@ -303,6 +306,17 @@ def test_resume_refuses_another_job_and_a_fresh_run_discards_it(
     assert "field '--resume': the unfinished run there was started with other" in (
         other.output
     )
+    # the batch policy without stock prices is another job too; the
+    # default is not in the identity (runs from before the switch resume)
+    other = CliRunner().invoke(
+        cli, _args(scores, out, "--resume", "--no-stock-bid-prices")
+    )
+    assert other.exit_code == 1
+    assert "field '--resume': the unfinished run there was started with other" in (
+        other.output
+    )
+    identity = tmp_path / ".sim.partial" / ".checkpoints" / "identity.json"
+    assert "stock_bid_prices" not in json.loads(identity.read_text())["settings"]
     assert (tmp_path / ".sim.partial" / ".checkpoints" / "cltv.pkl").exists()
     fresh = _simulate(scores, out)
     assert "starting fresh: the unfinished run" in fresh.stderr
@@ -492,3 +506,34 @@ def test_keep_capacity_and_utilization_are_refused_together(tmp_path: Path) -> N
         "staffs them to a share of the expected work: give one\n"
     ) in result.output
     assert not out.exists()
+
+
+def test_no_stock_bid_prices_charges_the_batches_capacity_prices_only(
+    scores: Path, first_run: tuple[Path, Path, str], tmp_path: Path
+) -> None:
+    """``allocate --no-stock-bid-prices`` had no ``simulate`` switch: the
+    day's batch policy always charged stock bid prices. With it, that policy
+    runs on capacity bid prices only (``docs/allocation.md``, stock bid
+    prices); the hindsight plan and the nearest node, which charge none, and
+    the checkouts are the same day as without it."""
+    out = tmp_path / "sim"
+    kept: list[SimulationResult] = []
+
+    def keeping(result: SimulationResult, path: Path) -> dict[str, Any]:
+        kept.append(result)
+        return write_report(result, path)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(simulate_cmd, "write_report", keeping)
+        _simulate(scores, out, "--no-stock-bid-prices")
+    (result,) = kept
+    assert result.settings.stock_bid_prices is False
+    used = {name: p.settings.stock_bid_prices for name, p in result.policies.items()}
+    assert used == {"hindsight": True, "greedy + bid prices": False, "nearest": True}
+    assert not result.policies["nearest"].settings.use_bid_prices
+    before, _, _ = first_run
+    assert (out / "checkouts.csv").read_bytes() == (
+        before / "checkouts.csv"
+    ).read_bytes()
+    for name in ("allocations_nearest.csv", "allocations_hindsight.csv"):
+        assert _rows_without_ids(out / name) == _rows_without_ids(before / name)

@@ -18,7 +18,6 @@ from tests.orchestration.allocation.conftest import MakeOrders
 from tierflow.capacity.events import CapacityEvent
 from tierflow.data.network import Network
 from tierflow.data.orders import Orders, read_orders
-from tierflow.orchestration.allocation.allocation_rows import SPLIT_REASON
 from tierflow.orchestration.allocation.day_allocator import (
     NEAREST,
     AllocationSettings,
@@ -455,7 +454,9 @@ def test_platinum_split_on_time_rather_than_shipped_whole_late(
     only the MUG, WH-WEST only the TEE. Shipped split, both lines arrive the
     next day, as a checkout promising Platinum from the two warehouses said;
     the guarantee was broken (both lines two-day from ST-CHI, "late: no node
-    with the stock and room") because one node held the order whole."""
+    with the stock and room") because one node held the order whole. The
+    reason says why it split: ST-CHI held every line (it read "no single
+    node holds every line")."""
     orders = make_orders(
         [
             "P,2026-01-05T10:15:00-05:00,C1,606,platinum,TEE,1",
@@ -471,7 +472,11 @@ def test_platinum_split_on_time_rather_than_shipped_whole_late(
     assert rows.loc["MUG", "node_id"] == "WH-EAST"
     assert list(rows["service"]) == ["next_day", "next_day"]
     assert list(rows["delivery_date"]) == ["2026-01-06", "2026-01-06"]
-    assert list(rows["reason"]) == [SPLIT_REASON, SPLIT_REASON]
+    why = (
+        "split: no node with every line and the room could deliver the whole "
+        "order by the promised date"
+    )
+    assert list(rows["reason"]) == [why, why]
     assert out.summary()["platinum_on_time_rate"] == 1.0
     assert out.repriced is not None and out.repriced.problems == []
     _check(tiny, orders, out.rows, tiny.capacity)
