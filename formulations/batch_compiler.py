@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol, TypeAlias
 
 import numpy as np
 from numpy.typing import NDArray
@@ -198,6 +198,22 @@ def _deferred_options(
     return np.asarray(total, dtype=np.float64), delivery
 
 
+class StockCharge(Protocol):
+    """Stock bid prices that price ``q`` units of a SKU as more than ``q``
+    times one (:class:`tierflow.orchestration.stock_prices.StockPrices`)."""
+
+    def charge(
+        self, skus: NDArray[np.intp], use: NDArray[np.float64]
+    ) -> NDArray[np.float64]:
+        """``(n_items, n_nodes)`` what items taking ``use`` units of
+        ``skus`` pay at each node."""
+        ...
+
+
+#: A per-unit ``(n_nodes, n_skus)`` price, or a :class:`StockCharge`.
+StockPrice: TypeAlias = NDArray[np.float64] | StockCharge
+
+
 def _compile(
     items: _Items,
     orders: Orders,
@@ -206,7 +222,7 @@ def _compile(
     stock: NDArray[np.int64],
     bid_price: NDArray[np.float64] | None,
     name: str,
-    stock_price: NDArray[np.float64] | None = None,
+    stock_price: StockPrice | None = None,
 ) -> CompiledBatch:
     """Shared tail of :func:`compile_orders` and :func:`compile_lines`."""
     options = items.options
@@ -229,7 +245,10 @@ def _compile(
         cost = cost + bid_price[None, :] * options.workload[:, None]
     skus, use = _sku_use(orders, items)
     if stock_price is not None and skus.size:
-        cost = cost + use @ stock_price[:, skus].T
+        if isinstance(stock_price, np.ndarray):
+            cost = cost + use @ stock_price[:, skus].T
+        else:
+            cost = cost + stock_price.charge(skus, use)
     problem = AssignmentProblem(
         cost=cost,
         weight=np.repeat(options.workload[:, None], capacity.size, axis=1),
@@ -278,7 +297,7 @@ def compile_orders(
     predicted_spend: NDArray[np.float64],
     release: NDArray[np.datetime64] | None = None,
     bid_price: NDArray[np.float64] | None = None,
-    stock_price: NDArray[np.float64] | None = None,
+    stock_price: StockPrice | None = None,
     name: str = "batch",
 ) -> CompiledBatch:
     """Whole orders as items (one shipment each); see ``docs/data.md``.
@@ -295,7 +314,8 @@ def compile_orders(
         Shadow price per capacity unit per node, added to the cost the solver
         sees (never to the reported cost).
     stock_price
-        ``(n_nodes, n_skus)`` shadow price per unit of each SKU at each node
+        ``(n_nodes, n_skus)`` shadow price per unit of each SKU at each node,
+        or a :class:`StockCharge` pricing ``q`` units at once
         (:mod:`tierflow.orchestration.stock_prices`), added likewise.
     """
     idx = np.asarray(idx, dtype=np.intp)
@@ -333,7 +353,7 @@ def compile_lines(
     predicted_spend: NDArray[np.float64],
     release: NDArray[np.datetime64] | None = None,
     bid_price: NDArray[np.float64] | None = None,
-    stock_price: NDArray[np.float64] | None = None,
+    stock_price: StockPrice | None = None,
     name: str = "split",
     defer_total: NDArray[np.float64] | None = None,
 ) -> CompiledBatch:

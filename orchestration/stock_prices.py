@@ -11,6 +11,8 @@ stock bid prices).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 from numpy.typing import NDArray
 from scipy.stats import poisson
@@ -26,7 +28,9 @@ from tierflow.formulations.tiers import TierPolicy
 #: in each SKU's expected demand (as ``demand.HISTORY_WEIGHT`` for the mix).
 PRIOR_ORDERS = 300.0
 #: Fewer orders known than this: no stock prices yet.
-MIN_KNOWN = 20
+MIN_KNOWN = 1
+#: Orders of each tier added to the orders known in the tiers' shares.
+TIER_PRIOR = 1.0
 
 
 def stock_bid_prices(
@@ -36,7 +40,8 @@ def stock_bid_prices(
     eligible: NDArray[np.bool_],
 ) -> NDArray[np.float64]:
     """``(n_nodes, n_skus)`` $ per unit: the expected dual of each SKU's
-    stock row under Poisson demand.
+    stock row under Poisson demand (the price of the first unit taken;
+    :class:`StockPrices` prices ``q`` units).
 
     Parameters
     ----------
@@ -66,24 +71,89 @@ def stock_bid_prices(
     prices a unit that a Platinum order reaches with probability 0.05 at
     the Gold value, as if 0.05 of a Platinum order could be served.
     """
-    n_nodes, n_skus = stock.shape
-    price = np.zeros((n_nodes, n_skus))
-    order = np.argsort(-value, kind="stable")
-    v = value[order]
-    step = v - np.append(v[1:], 0.0)
-    lam = np.zeros(n_skus)
-    reach = np.zeros(n_nodes, dtype=bool)
-    left = np.maximum(stock, 0)
-    for c, cls in enumerate(order):
-        lam = lam + rate[cls]
-        reach = reach | eligible[cls]
-        if step[c] <= 0 or not reach.any():
-            continue
-        units = left[reach].sum(axis=0)
-        # P(N >= S) = sf(S - 1); a SKU with none left is priced 0 (unused)
-        p = np.where(units > 0, poisson.sf(units - 1, lam), 0.0)
-        price[reach] += step[c] * p[None, :]
-    return price
+    return StockPrices.of(stock, rate, value, eligible).unit
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class StockPrices:
+    """The stock bid prices of one batch: the first unit's price
+    (:attr:`unit`) and the price of taking ``q`` units (:meth:`charge`).
+
+    Taking ``q`` units of a SKU at a node holding some of its ``S_c``
+    units (at the nodes of the first ``c`` classes) uses up the
+    ``S_c``-th, ..., ``(S_c - q + 1)``-th: the price is the sum of their
+    marginal expected duals,
+    ``sum_{i<q} sum_c (v_c - v_{c+1}) P(N_{<=c} >= S_c - i)``, which grows
+    faster than ``q`` times the first unit's (the later units are the
+    ones more likely to be needed).
+
+    Build with :meth:`of`.
+    """
+
+    #: ``(n_nodes, n_skus)`` units left.
+    stock: NDArray[np.int64]
+    #: ``(n_classes, n_skus)`` cumulative Poisson rates ``N_{<=c}``, the
+    #: classes by value, highest first.
+    lam: NDArray[np.float64]
+    #: ``(n_classes,)`` ``v_c - v_{c+1}``.
+    step: NDArray[np.float64]
+    #: ``(n_classes, n_nodes)`` the nodes of the first ``c`` classes.
+    reach: NDArray[np.bool_]
+    #: ``(n_nodes, n_skus)`` the price of the first unit taken.
+    unit: NDArray[np.float64]
+
+    @classmethod
+    def of(
+        cls,
+        stock: NDArray[np.int64],
+        rate: NDArray[np.float64],
+        value: NDArray[np.float64],
+        eligible: NDArray[np.bool_],
+    ) -> StockPrices:
+        """The prices of ``stock`` for the classes' ``rate`` and ``value``
+        (arguments as :func:`stock_bid_prices`)."""
+        order = np.argsort(-value, kind="stable")
+        v = value[order]
+        step = v - np.append(v[1:], 0.0)
+        lam = np.cumsum(rate[order], axis=0)
+        reach = np.logical_or.accumulate(eligible[order], axis=0)
+        left = np.maximum(stock, 0)
+        made = cls(left, lam, step, reach, np.zeros(stock.shape))
+        unit = made.marginal(np.arange(stock.shape[1], dtype=np.intp), 1)[:, :, 0]
+        return cls(left, lam, step, reach, unit)
+
+    def marginal(self, skus: NDArray[np.intp], depth: int) -> NDArray[np.float64]:
+        """``(n_nodes, len(skus), depth)``: the price of the ``i``-th unit
+        taken (``i = 0``: the first) of each of ``skus`` at each node."""
+        left = self.stock[:, skus]
+        out = np.zeros((left.shape[0], skus.size, depth))
+        taken = np.arange(depth)
+        for c in range(self.step.size):
+            reach = self.reach[c]
+            if self.step[c] <= 0 or not reach.any():
+                continue
+            units = left[reach].sum(axis=0)[:, None] - taken[None, :]
+            # P(N >= S) = sf(S - 1); none left to take: not priced (unused)
+            lam = self.lam[c, skus][:, None]
+            p = np.where(units > 0, poisson.sf(units - 1, lam), 0.0)
+            out[reach] += self.step[c] * p[None, :, :]
+        return out
+
+    def charge(
+        self, skus: NDArray[np.intp], use: NDArray[np.float64]
+    ) -> NDArray[np.float64]:
+        """``(n_items, n_nodes)``: what each item taking ``use[i, k]`` units
+        of ``skus[k]`` pays at each node, the sum of the marginal prices of
+        the units it takes (a node without them cannot serve it)."""
+        qty = np.rint(use).astype(np.int64)
+        depth = int(qty.max(initial=0))
+        out = np.zeros((use.shape[0], self.stock.shape[0]))
+        if depth == 0:
+            return out
+        cum = np.cumsum(self.marginal(np.asarray(skus, dtype=np.intp), depth), axis=2)
+        for q in np.unique(qty[qty > 0]):
+            out += (qty == q).astype(np.float64) @ cum[:, :, q - 1].T
+        return out
 
 
 class StockOutlook:
@@ -174,8 +244,8 @@ class StockOutlook:
         stock: NDArray[np.int64],
         rest: float,
         current: NDArray[np.intp] | None = None,
-    ) -> NDArray[np.float64] | None:
-        """``(n_nodes, n_skus)`` stock bid prices for ``rest`` orders still
+    ) -> StockPrices | None:
+        """The stock bid prices for ``rest`` orders still
         to come, the orders seen and ``current`` (arrived, not yet marked
         seen) known (``None``: too few orders known, or none to come)."""
         idx = np.zeros(0, dtype=np.intp) if current is None else current
@@ -186,11 +256,19 @@ class StockOutlook:
         known = float(n.sum())
         if known < MIN_KNOWN or rest <= 0:
             return None
-        share = n / known
-        value = np.where(n > 0, per_unit / np.maximum(n, 1.0), 0.0)
+        # a tier seen in no order yet is neither absent nor free: its share
+        # is smoothed by TIER_PRIOR orders a tier, its value per unit is
+        # the policy's base penalty over the mean units of an order
+        share = (n + TIER_PRIOR) / (known + TIER_PRIOR * n.size)
         mean_units = float(units.sum()) / known
+        base = self.policy.table("defer")
+        value = np.where(
+            n > 0,
+            per_unit / np.maximum(n, 1.0),
+            base / max(mean_units, 1.0),
+        )
         per_order = (units + PRIOR_ORDERS * mean_units * self._prior) / (
             known + PRIOR_ORDERS
         )
         rate = rest * share[:, None] * per_order[None, :]
-        return stock_bid_prices(stock, rate, value, self.eligible)
+        return StockPrices.of(stock, rate, value, self.eligible)

@@ -5,6 +5,7 @@ See ``docs/allocation.md`` (bid prices) and :mod:`tierflow.orchestration.bid_pri
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable, Sequence
 
 import numpy as np
@@ -18,7 +19,12 @@ from tierflow.orchestration.allocation.ledger import CapacityLedger
 from tierflow.orchestration.allocation.settings import AllocationSettings
 from tierflow.orchestration.bid_prices import bid_prices
 from tierflow.orchestration.demand import DemandOutlook
-from tierflow.orchestration.stock_prices import StockOutlook
+from tierflow.orchestration.stock_prices import StockOutlook, StockPrices
+
+#: Share of the day below which the intraday forecast gives no run rate
+#: (``DemandForecast.remaining``); the stock prices count the orders seen
+#: as if it had gone.
+EARLY_SHARE = 0.05
 
 #: Called with every new set of bid prices and the time they are for.
 BidPricePublisher = Callable[[NDArray[np.float64], np.datetime64], None]
@@ -86,8 +92,8 @@ class BatchBidPrices:
         self.stock_outlook = StockOutlook(
             network, orders, policy, spend, None if pool is None else pool.orders
         )
-        #: ``(n_nodes, n_skus)`` stock bid prices of the batch being compiled.
-        self.stock_prices: NDArray[np.float64] | None = None
+        #: The stock bid prices of the batch being compiled.
+        self.stock_prices: StockPrices | None = None
 
     @property
     def enabled(self) -> bool:
@@ -112,12 +118,28 @@ class BatchBidPrices:
             return
         at = self.outlook.moment(now, pool)
         rest = self.forecast.remaining(at.day, at.offset_s, at.observed)
+        if rest <= 0:
+            rest = self._early_rest(at.day, at.offset_s, at.observed)
         new = current[~self.seen[current]]
         # a node with no room left today (closed, or full) ships none of
         # its units to the rest of the day: they are no supply for it
         room = self.ledger.remaining() > 0
         stock = np.where(room[:, None], self.ledger.stock, 0)
         self.stock_prices = self.stock_outlook.prices(stock, rest, new)
+
+    def _early_rest(self, day: dt.date, offset_s: float, observed: int) -> float:
+        """The orders to come for the stock prices when the intraday
+        forecast abstains (less than ``EARLY_SHARE`` of the day gone): the
+        orders seen as if that share had gone, a lower estimate. Read as
+        none to come, the night's first orders took the last units
+        unpriced (``docs/allocation.md``, stock bid prices)."""
+        if (
+            self.forecast.total is not None
+            or self.forecast.multiplier(day, offset_s, observed) is not None
+        ):
+            return 0.0
+        share = self.forecast.share_before(day, offset_s)
+        return observed * max(1.0 - share, 0.0) / max(share, EARLY_SHARE)
 
     def max_price(self) -> float:
         """The highest current price (0 when batches see none)."""

@@ -17,7 +17,7 @@ from numpy.typing import NDArray
 from tierflow.data.network import Network
 from tierflow.data.orders import Orders
 from tierflow.data.vocabulary import TIERS, Tier
-from tierflow.formulations.batch_compiler import unit_share
+from tierflow.formulations.batch_compiler import StockPrice, unit_share
 from tierflow.formulations.fulfillment import (
     CompiledBatch,
     OrderOptions,
@@ -80,7 +80,7 @@ class _Stage:
     rerouted: Collection[int]
     bid_price: NDArray[np.float64] | None
     name: str
-    stock_price: NDArray[np.float64] | None = None
+    stock_price: StockPrice | None = None
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -207,7 +207,7 @@ class BatchCompiler:
         rerouted: Collection[int] = (),
         bid_price: NDArray[np.float64] | None = None,
         name: str = "batch",
-        stock_price: NDArray[np.float64] | None = None,
+        stock_price: StockPrice | None = None,
     ) -> CompiledStages:
         """The orders ``idx`` in two stages against ``capacity`` and ``stock``.
 
@@ -297,7 +297,7 @@ class BatchCompiler:
         rerouted: Collection[int] = (),
         bid_price: NDArray[np.float64] | None = None,
         name: str = "batch",
-        stock_price: NDArray[np.float64] | None = None,
+        stock_price: StockPrice | None = None,
     ) -> CompiledBatch:
         """The lines of whole ``orders`` the solve left waiting, as items.
 
