@@ -72,12 +72,36 @@ def connect(address: str, *, timeout_s: float = CONNECT_TIMEOUT_S) -> Any:
         why = str(exc) or f"no answer within {timeout_s:g} s"
         raise refused(f"cannot reach the Dask scheduler ({why})") from None
     client = distributed.Client(address, timeout=timeout_s)
+    _one_line_records()
     try:
         _check_workers(client, timeout_s, refused)
     except BaseException:
         client.close()
         raise
     return client
+
+
+class _NoTraceback(logging.Filter):
+    """Pass a record on without its traceback (its message line kept)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.exc_info, record.exc_text, record.stack_info = None, None, None
+        return True
+
+
+def _one_line_records() -> None:
+    """Make distributed's own log handlers print records without tracebacks.
+
+    A scheduler killed mid-run is said in the run's one line; distributed
+    also logs the write it was making at that moment (an INFO "Batched Comm
+    Closed" or an ERROR, each with a page of ``StreamClosedError``
+    traceback) on the handlers it installs on import, printed above that
+    line when the kill met a write. Their message lines stay.
+    """
+    for name in ("distributed", "distributed.client"):
+        for handler in logging.getLogger(name).handlers:
+            if not any(isinstance(f, _NoTraceback) for f in handler.filters):
+                handler.addFilter(_NoTraceback())
 
 
 def _check_workers(client: Any, timeout_s: float, refused: Any) -> None:

@@ -414,3 +414,37 @@ def test_an_error_raised_in_a_task_is_raised_as_it_was() -> None:
                 run_tasks(_raise, [((exc,), {})])
             assert type(caught.value) is type(exc)
             assert str(caught.value) == str(exc)
+
+
+_LOG_A_CLOSED_WRITE = """
+import logging, sys
+import distributed
+from tierflow.solver import dask_cluster
+if sys.argv[1] == "connected":
+    dask_cluster._one_line_records()
+    dask_cluster._one_line_records()
+try:
+    raise OSError("Stream is closed")
+except OSError:
+    logging.getLogger("distributed.batched").info(
+        "Batched Comm Closed %r", "<TCP>", exc_info=True
+    )
+"""
+
+
+@pytest.mark.parametrize("state", ["connected", "not connected"])
+def test_distributed_records_print_without_their_traceback(state: str) -> None:
+    """A scheduler killed while the client wrote to it: distributed logs
+    "Batched Comm Closed" with a page of ``StreamClosedError`` traceback on
+    its own stderr handler, which printed above the run's one line (seen
+    once under load). Once connected, the record prints as its line alone."""
+    done = subprocess.run(
+        [sys.executable, "-c", _LOG_A_CLOSED_WRITE, state],
+        capture_output=True, text=True, timeout=60, check=True,
+    )  # fmt: skip
+    lines = done.stderr.strip().splitlines()
+    assert lines[0].endswith("- INFO - Batched Comm Closed '<TCP>'"), lines
+    if state == "connected":
+        assert lines == lines[:1]
+    else:  # the handler printed the traceback before
+        assert lines[1] == "Traceback (most recent call last):"
