@@ -133,7 +133,9 @@ def test_an_order_whose_stock_the_day_took_is_split_for_stock(
     (MUG + TEE) could still ship whole from WH-EAST, but B (gold, high CLTV)
     takes the last MUG: Z splits because no node holds every line any more,
     with room to spare everywhere. Its lines said "room" (judged by the
-    room left, not the stock), its waiting MUG "no node has the room"."""
+    room left, not the stock), its waiting MUG "no node has the room".
+    Capacity prices only: stock prices would keep the last MUG for the
+    day's expected Platinum orders (test_stock_prices.py covers that)."""
     orders = make_orders(
         [
             "A,2026-01-05T10:00:00-05:00,C1,100,gold,MUG,1",
@@ -147,7 +149,7 @@ def test_an_order_whose_stock_the_day_took_is_split_for_stock(
     out = DayAllocator(
         tiny,
         orders,
-        settings=AllocationSettings(engine=engine),
+        settings=AllocationSettings(engine=engine, stock_bid_prices=False),
         stock=stock,
         predicted_spend=np.array([0.0, 900.0, 0.0]),
     ).run()
@@ -221,7 +223,9 @@ def test_an_order_pulled_back_and_shipped_split_elsewhere_is_rerouted(
     S's lines ship from ST-CHI (TEE) and WH-WEST (MUG, 5 given it here): the
     order moved, as a whole order moving would, so its rows say so after
     their split reason and the summary counts it (they said only the split,
-    and rerouted stayed 0 with no cost change)."""
+    and rerouted stayed 0 with no cost change). Capacity prices only, as
+    stock prices would keep WH-WEST's MUGs for the day's expected
+    Platinum orders."""
     orders = make_orders(
         [
             "S,2026-01-05T09:00:00-05:00,C1,100,gold,TEE,2",
@@ -235,7 +239,9 @@ def test_an_order_pulled_back_and_shipped_split_elsewhere_is_rerouted(
     stock[west, tee], stock[west, mug] = 0, 5
     at = dt.datetime(2026, 1, 5, 14, 25, tzinfo=dt.UTC).timestamp()
     outage = CapacityEvent("e1", at, east, "outage", 1.0)
-    settings = AllocationSettings(batch_minutes=15, release_minutes=60)
+    settings = AllocationSettings(
+        batch_minutes=15, release_minutes=60, stock_bid_prices=False
+    )
     calm = DayAllocator(tiny, orders, settings=settings, stock=stock).run()
     was = calm.rows.loc[calm.rows["order_id"] == "S", "cost"].sum()
     out = DayAllocator(
