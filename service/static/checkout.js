@@ -108,18 +108,47 @@
   }
 
   // ----------------------------------------------------------------- inputs
+  // "SKU:QTY, SKU:QTY": a SKU id that holds a comma or a double quote, or
+  // begins or ends with a space (a network may name one so), is written
+  // between double quotes, a quote in it doubled (CSV's way): "TEE, red":2.
+  // Split at the commas only, it was sent as two unknown SKUs.
   function parseItems(text) {
     const items = [];
-    for (const token of text.split(",").map((t) => t.trim()).filter(Boolean)) {
-      const at = token.lastIndexOf(":");
-      const sku = at < 0 ? token : token.slice(0, at).trim();
-      const digits = at < 0 ? "1" : token.slice(at + 1).trim();
+    let i = 0;
+    while (i <= text.length) {
+      while (i < text.length && /\s/.test(text[i])) i++;
+      let sku = null;
+      if (text[i] === '"') {
+        // a quoted id runs to the quote not doubled; what follows it to the
+        // comma is ":QTY" (or nothing: one unit)
+        let j = i + 1;
+        sku = "";
+        while (j < text.length && !(text[j] === '"' && text[j + 1] !== '"')) {
+          sku += text[j];
+          j += text[j] === '"' ? 2 : 1;
+        }
+        i = j + 1;
+      }
+      const comma = text.indexOf(",", i);
+      const end = comma < 0 ? text.length : comma;
+      const token = text.slice(i, end).trim();
+      i = end + 1;
+      if (sku === null && !token) continue;
+      let digits = "1";
+      if (sku !== null) {
+        if (token) digits = token.startsWith(":") ? token.slice(1).trim() : token;
+      } else {
+        const at = token.lastIndexOf(":");
+        sku = at < 0 ? token : token.slice(0, at).trim();
+        if (at >= 0) digits = token.slice(at + 1).trim();
+      }
       // whole numbers as written: Number() also took "1e3", "0x10" and ""
       items.push({ sku, quantity: /^\d+$/.test(digits) ? Number(digits) : null });
     }
     return items;
   }
-  const itemsText = (items) => items.map((i) => `${i.sku}:${i.quantity}`).join(", ");
+  const skuText = (sku) => (/[",]|^\s|\s$/.test(sku) ? `"${sku.replaceAll('"', '""')}"` : sku);
+  const itemsText = (items) => items.map((i) => `${skuText(i.sku)}:${i.quantity}`).join(", ");
 
   function showCustomer() {
     if (!state.samples) return;
