@@ -76,7 +76,11 @@
       // a cart over the line limit was told it was empty
       const max = /at most (\d+) item/.exec(b.message || "");
       if (max) return `Your cart has more lines than one order takes (at most ${max[1]}): place the rest as another order.`;
-      return "Your cart is empty: enter at least one item as SKU:QTY, for example HOM-0575:2.";
+      // an example of the network served (its first sample cart's SKU):
+      // the sample network's HOM-0575 was given on every network
+      const cart = state.samples && state.samples.carts[0];
+      const example = cart && cart.items.length ? `, for example ${skuText(cart.items[0].sku)}:2` : "";
+      return `Your cart is empty: enter at least one item as SKU:QTY${example}.`;
     }
     const line = /^items\[(\d+)\]\.(sku|quantity)$/.exec(b.field || "");
     if (line) {

@@ -108,3 +108,23 @@ def test_a_sku_with_a_comma_is_ordered_from_the_sample_carts_and_as_typed(
         {"sku": "SPRAY", "quantity": 1},
     ]
     assert errors == []
+
+
+def test_an_empty_cart_is_shown_an_example_of_the_networks_own_skus(
+    browser: Any, comma_site: RunningServer
+) -> None:
+    """The empty cart's example was the sample network's HOM-0575 on every
+    network; it is the first sample cart's SKU, written as the field reads
+    it (quoted here)."""
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    page.set_default_timeout(15_000)
+    page.goto(comma_site.url + "/")
+    page.wait_for_selector("body[data-ready='1']")
+    page.fill("#items", " , ")
+    page.fill("#zip", "60601")
+    page.click("#get-options")
+    page.wait_for_selector("#error:not([hidden])")
+    assert page.locator("#error").inner_text() == (
+        "Your cart is empty: enter at least one item as SKU:QTY, for example "
+        '"TEE, white ""classic""":2.'
+    )
