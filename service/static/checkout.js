@@ -232,11 +232,20 @@
   }
 
   // What the shopper gets besides the date and price.
-  function perks(o) {
+  function perks(o, answer) {
     const out = [];
     // the label says "save $X" already; the price is at least that below
-    // every other option shown, each of which ships sooner (options.py)
-    if (o.discount > 0) out.push(`At least ${money(o.discount)} less than every option that ships sooner`);
+    // every other option shown, each of which ships sooner (options.py);
+    // shown alone (every node full today) it is off its own price: the
+    // page compared it with options it did not show
+    if (o.discount > 0) {
+      const alone = answer.options.length === 1;
+      out.push(
+        alone
+          ? `${money(o.discount)} off its own price for waiting`
+          : `At least ${money(o.discount)} less than every option that ships sooner`,
+      );
+    }
     if (o.pricing === "upgrade") {
       const extra = o.standard_price === null ? 0 : o.price - o.standard_price;
       out.push(
@@ -288,7 +297,7 @@
       onchange: () => choose(o.option_id),
     });
     input.checked = selected; // the property: what the radio shows
-    const promo = perks(o);
+    const promo = perks(o, answer);
     return el(
       "div",
       {

@@ -12,7 +12,8 @@ from typing import Any
 import pytest
 
 from tests.conftest import TINY_NETWORK
-from tests.service_fixtures import API_KEY, MONDAY_10, put_scores
+from tests.orchestration.checkout.helpers import event as apply_event
+from tests.service_fixtures import API_KEY, MONDAY_10, live_server, put_scores
 from tierflow.data.network import load_network
 from tierflow.data.store import open_store
 from tierflow.orchestration.checkout.router import OnlineRouter
@@ -128,3 +129,29 @@ def test_an_empty_cart_is_shown_an_example_of_the_networks_own_skus(
         "Your cart is empty: enter at least one item as SKU:QTY, for example "
         '"TEE, white ""classic""":2.'
     )
+
+
+def test_a_ship_later_alone_says_what_it_saves_against_its_own_price(
+    browser: Any, tmp_path: Path
+) -> None:
+    """Every node's backlog past its capacity today: "Ship later" is the
+    one option. Its perk said "At least $1.00 less than every option that
+    ships sooner", of options the page did not show (there were none); its
+    discount is off its own price then, and the perk says so."""
+    with live_server(tmp_path) as (server, router):
+        for i, node in enumerate(router.network.node_ids):
+            cap = float(router.network.capacity[i])
+            apply_event(router, node, "backlog", 2.0 * cap, i)
+        page = browser.new_page(viewport={"width": 1280, "height": 900})
+        page.set_default_timeout(15_000)
+        page.goto(server.url + "/")
+        page.wait_for_selector("body[data-ready='1']")
+        page.fill("#items", "TEE:1")
+        _options(page)
+        cards = "#options .option-card"
+        assert page.eval_on_selector_all(
+            cards, "cs => cs.map(c => c.dataset.tier)"
+        ) == ["overflow"]
+        assert page.inner_text(f"{cards} [data-field='perks']") == (
+            "$1.00 off its own price for waiting"
+        )
