@@ -76,7 +76,11 @@
       // a cart over the line limit was told it was empty
       const max = /at most (\d+) item/.exec(b.message || "");
       if (max) return `Your cart has more lines than one order takes (at most ${max[1]}): place the rest as another order.`;
-      return "Your cart is empty: enter at least one item as SKU:QTY, for example HOM-0575:2.";
+      // an example of the network served (its first sample cart's SKU):
+      // the sample network's HOM-0575 was given on every network
+      const cart = state.samples && state.samples.carts[0];
+      const example = cart && cart.items.length ? `, for example ${skuText(cart.items[0].sku)}:2` : "";
+      return `Your cart is empty: enter at least one item as SKU:QTY${example}.`;
     }
     const line = /^items\[(\d+)\]\.(sku|quantity)$/.exec(b.field || "");
     if (line) {
@@ -108,18 +112,47 @@
   }
 
   // ----------------------------------------------------------------- inputs
+  // "SKU:QTY, SKU:QTY": a SKU id that holds a comma or a double quote, or
+  // begins or ends with a space (a network may name one so), is written
+  // between double quotes, a quote in it doubled (CSV's way): "TEE, red":2.
+  // Split at the commas only, it was sent as two unknown SKUs.
   function parseItems(text) {
     const items = [];
-    for (const token of text.split(",").map((t) => t.trim()).filter(Boolean)) {
-      const at = token.lastIndexOf(":");
-      const sku = at < 0 ? token : token.slice(0, at).trim();
-      const digits = at < 0 ? "1" : token.slice(at + 1).trim();
+    let i = 0;
+    while (i <= text.length) {
+      while (i < text.length && /\s/.test(text[i])) i++;
+      let sku = null;
+      if (text[i] === '"') {
+        // a quoted id runs to the quote not doubled; what follows it to the
+        // comma is ":QTY" (or nothing: one unit)
+        let j = i + 1;
+        sku = "";
+        while (j < text.length && !(text[j] === '"' && text[j + 1] !== '"')) {
+          sku += text[j];
+          j += text[j] === '"' ? 2 : 1;
+        }
+        i = j + 1;
+      }
+      const comma = text.indexOf(",", i);
+      const end = comma < 0 ? text.length : comma;
+      const token = text.slice(i, end).trim();
+      i = end + 1;
+      if (sku === null && !token) continue;
+      let digits = "1";
+      if (sku !== null) {
+        if (token) digits = token.startsWith(":") ? token.slice(1).trim() : token;
+      } else {
+        const at = token.lastIndexOf(":");
+        sku = at < 0 ? token : token.slice(0, at).trim();
+        if (at >= 0) digits = token.slice(at + 1).trim();
+      }
       // whole numbers as written: Number() also took "1e3", "0x10" and ""
       items.push({ sku, quantity: /^\d+$/.test(digits) ? Number(digits) : null });
     }
     return items;
   }
-  const itemsText = (items) => items.map((i) => `${i.sku}:${i.quantity}`).join(", ");
+  const skuText = (sku) => (/[",]|^\s|\s$/.test(sku) ? `"${sku.replaceAll('"', '""')}"` : sku);
+  const itemsText = (items) => items.map((i) => `${skuText(i.sku)}:${i.quantity}`).join(", ");
 
   function showCustomer() {
     if (!state.samples) return;
@@ -199,11 +232,20 @@
   }
 
   // What the shopper gets besides the date and price.
-  function perks(o) {
+  function perks(o, answer) {
     const out = [];
     // the label says "save $X" already; the price is at least that below
-    // every other option shown, each of which ships sooner (options.py)
-    if (o.discount > 0) out.push(`At least ${money(o.discount)} less than every option that ships sooner`);
+    // every other option shown, each of which ships sooner (options.py);
+    // shown alone (every node full today) it is off its own price: the
+    // page compared it with options it did not show
+    if (o.discount > 0) {
+      const alone = answer.options.length === 1;
+      out.push(
+        alone
+          ? `${money(o.discount)} off its own price for waiting`
+          : `At least ${money(o.discount)} less than every option that ships sooner`,
+      );
+    }
     if (o.pricing === "upgrade") {
       const extra = o.standard_price === null ? 0 : o.price - o.standard_price;
       out.push(
@@ -255,7 +297,7 @@
       onchange: () => choose(o.option_id),
     });
     input.checked = selected; // the property: what the radio shows
-    const promo = perks(o);
+    const promo = perks(o, answer);
     return el(
       "div",
       {

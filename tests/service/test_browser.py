@@ -771,7 +771,7 @@ def test_the_page_says_it_is_loading_and_takes_no_order_meanwhile(
         ("TEE:99999", "60601", "Item 1 (TEE): that is more than one order can take."),
         ("TEE:6000, MUG:1, TEE:5000", "60601", "Item 3 (TEE): together with the other TEE lines, that is more than one order can take."),
         ("TEE:1, HAT:2", "60601", "Item 2 (HAT): we have no such product. Enter items as SKU:QTY, separated by commas."),
-        (" , ", "60601", "Your cart is empty: enter at least one item as SKU:QTY, for example HOM-0575:2."),
+        (" , ", "60601", "Your cart is empty: enter at least one item as SKU:QTY, for example TEE:2."),
         (", ".join(["TEE:1"] * 51), "60601", "Your cart has more lines than one order takes (at most 50): place the rest as another order."),
         ("TEE:1", "00601", "Sorry, we don't deliver to ZIP code 00601."),
         ("TEE:1", "6060", "Please enter a US ZIP code (5 digits, or ZIP+4)."),
@@ -784,7 +784,9 @@ def test_a_cart_or_zip_the_api_refuses_is_explained_in_shopper_words(
     """The page showed the API's field paths and validator words ("field
     'items[0].quantity': Input should be greater than or equal to 1"), took
     "1e3" for 1,000, and told a shopper whose ZIP code is real but outside
-    the network (00601, Puerto Rico) to enter a US ZIP code."""
+    the network (00601, Puerto Rico) to enter a US ZIP code. An empty cart's
+    example is a SKU of the network served (its first sample cart's): it was
+    the sample network's HOM-0575 on every network."""
     server, _ = refusing_site
     errors: list[str] = []
     page = _page(browser, server.url + "/", errors)

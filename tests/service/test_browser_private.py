@@ -95,6 +95,27 @@ def test_a_shopper_orders_without_the_key_or_the_samples(
     assert errors == []
 
 
+def test_an_empty_cart_without_the_samples_is_shown_no_example(
+    browser: Any, private_site: tuple[RunningServer, OnlineRouter]
+) -> None:
+    """Without the samples the page knows none of the network's SKUs: the
+    empty cart's message gives the form alone (it gave the sample network's
+    HOM-0575 on every network)."""
+    server, _ = private_site
+    errors: list[str] = []
+    page = _page(browser, server.url + "/", errors, [])
+    page.wait_for_selector("body[data-samples='off']")
+    page.fill("#customer", "C9")
+    page.fill("#items", " , ")
+    page.fill("#zip", "60601")
+    page.click("#get-options")
+    page.wait_for_selector("#error:not([hidden])")
+    assert page.text_content("#error") == (
+        "Your cart is empty: enter at least one item as SKU:QTY."
+    )
+    assert errors == []
+
+
 def _ops_nodes(ops: Any) -> int:
     count: int = ops.locator("#map [data-node-id]").count()
     return count
