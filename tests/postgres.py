@@ -129,6 +129,17 @@ UNDO_MIGRATION: dict[int, tuple[str, ...]] = {
     11: ("ALTER TABLE allocation_batches DROP COLUMN stats",),
     12: (),  # it rebuilt hold_tally in the shape migration 10 gives it today
     13: ("DROP TABLE cltv_new_customer",),
+    # the indexes of 13 (on SQLite the tables stay WITHOUT ROWID: the same
+    # columns and keys, which is what the migrations before read and write)
+    14: (
+        "DROP INDEX checkouts_by_expiry",
+        "CREATE INDEX checkouts_by_expiry ON checkouts (expires_at)",
+        "CREATE INDEX checkouts_live ON checkouts (status, expires_at, option_id)",
+        "DROP INDEX reservations_live",
+        "CREATE INDEX reservations_live ON reservations (status, expires_at)",
+        "DROP INDEX IF EXISTS inventory_by_sku",
+        "CREATE INDEX inventory_by_sku ON inventory (sku, node_id, on_hand, reserved)",
+    ),
 }
 
 

@@ -12,8 +12,8 @@ PostgreSQL, for the one before it to commit (its WAL flush included, at
 inserts, changes or deletes a ``checkouts`` row moves the tally in the
 same transaction, so the tally is always what a scan of ``checkouts``
 would count. Whether a hold is live depends on the clock, not on a write:
-:func:`hold_counts` counts live holds from the ``checkouts_live`` index
-(only the holds whose expiry is still ahead: a TTL's worth) and takes the
+:func:`hold_counts` counts live holds from the ``checkouts_by_expiry``
+index (only the checkouts whose expiry is still ahead: a TTL's worth) and takes the
 lapsed ones as the rest of ``held``.
 """
 
@@ -42,7 +42,7 @@ TALLY_STATE = (
 )
 
 #: What :func:`hold_counts` reads (parameters: ``held``, now): the tally and
-#: the live holds, from ``checkouts_live`` (never a scan of ``checkouts``).
+#: the live holds, from ``checkouts_by_expiry`` (never a scan of ``checkouts``).
 HOLD_COUNTS_SQL = (
     "SELECT option_id, state, SUM(n) FROM hold_tally GROUP BY option_id, state "
     "UNION ALL "

@@ -26,6 +26,7 @@ from tierflow.data.store.database import (
     later_rows,
     marks,
 )
+from tierflow.data.store.schema import LIVE_RESERVATION
 from tierflow.data.vocabulary import ReservationStatus
 
 
@@ -319,13 +320,8 @@ class Ledger:
         matching ``condition`` and returns them (``request_id, node_id``)."""
         return (
             "UPDATE reservations SET status = ?, updated_at = ? "
-            f"WHERE status = ? AND {condition} RETURNING request_id, node_id",
-            (
-                ReservationStatus.EXPIRED,
-                self.now,
-                ReservationStatus.ACTIVE,
-                *parameters,
-            ),
+            f"WHERE {LIVE_RESERVATION} AND {condition} RETURNING request_id, node_id",
+            (ReservationStatus.EXPIRED, self.now, *parameters),
         )
 
     def _expire_where(self, condition: str, parameters: Sequence[Any]) -> int:
@@ -430,9 +426,9 @@ class Ledger:
         ``rows``: it needs no reservation id, so it goes with the read of
         the checkout's row (one round trip, not two)."""
         return (
-            f"{_LIVE_LINES} WHERE r.checkout_id = ? AND r.status = ? AND "
+            f"{_LIVE_LINES} WHERE r.checkout_id = ? AND r.{LIVE_RESERVATION} AND "
             f"r.expires_at > ? ORDER BY r.request_id, l.sku{self.conn.for_update}",
-            (checkout_id, ReservationStatus.ACTIVE, self.now),
+            (checkout_id, self.now),
         )
 
     def commit_live(
@@ -451,9 +447,9 @@ class Ledger:
             live = _live_lines(
                 self.conn.execute(
                     f"{_LIVE_LINES} WHERE r.request_id IN ({marks(len(ids))}) "
-                    "AND r.status = ? AND r.expires_at > ? "
+                    f"AND r.{LIVE_RESERVATION} AND r.expires_at > ? "
                     f"ORDER BY r.request_id, l.sku{self.conn.for_update}",
-                    (*ids, ReservationStatus.ACTIVE, self.now),
+                    (*ids, self.now),
                 ).fetchall(),
                 wanted,
             )
@@ -475,8 +471,8 @@ class Ledger:
         (every transition leaves ``active``)."""
         self.conn.later(
             "UPDATE reservations SET status = ?, updated_at = ? "
-            f"WHERE request_id IN ({marks(len(ids))}) AND status = ?",
-            (status, self.now, *ids, ReservationStatus.ACTIVE),
+            f"WHERE request_id IN ({marks(len(ids))}) AND {LIVE_RESERVATION}",
+            (status, self.now, *ids),
         )
 
 
@@ -557,8 +553,9 @@ def sweep_lapsed(db: Database, now: float) -> int:
     stock back, in one transaction; how many there were. A read first: with
     none lapsed (most of the time) no write transaction is opened."""
     lapsed = db.execute(
-        "SELECT 1 FROM reservations WHERE status = ? AND expires_at <= ? LIMIT 1",
-        (ReservationStatus.ACTIVE, now),
+        f"SELECT 1 FROM reservations WHERE {LIVE_RESERVATION} AND expires_at <= ? "
+        "LIMIT 1",
+        (now,),
     ).fetchone()
     if lapsed is None:
         return 0

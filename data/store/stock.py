@@ -25,9 +25,7 @@ from tierflow.data.store.database import (
     marks,
     retried,
 )
-from tierflow.data.vocabulary import ReservationStatus
-
-_ACTIVE = ReservationStatus.ACTIVE
+from tierflow.data.store.schema import LIVE_RESERVATION
 
 log = logging.getLogger("tierflow.store")
 
@@ -150,11 +148,11 @@ class Inventory(StorePart):
                 f"""SELECT i.sku, i.on_hand - i.reserved + COALESCE((
                         SELECT SUM(l.quantity) FROM reservation_lines l
                         JOIN reservations r ON r.request_id = l.request_id
-                        WHERE r.status = ? AND r.expires_at <= ?
+                        WHERE r.{LIVE_RESERVATION} AND r.expires_at <= ?
                           AND r.node_id = i.node_id AND l.sku = i.sku), 0)
                     FROM inventory i
                     WHERE i.node_id = ? AND i.sku IN ({marks(len(chunk))})""",
-                (_ACTIVE, t, node_id, *chunk),
+                (t, node_id, *chunk),
             ).fetchall()
             out.update({str(s): int(a) for s, a in rows})
         return out
@@ -175,11 +173,11 @@ class Inventory(StorePart):
             "SELECT node_id, sku, on_hand - reserved FROM inventory"
         ).fetchall()
         stale = self._db.execute(
-            """SELECT r.node_id, l.sku, SUM(l.quantity) FROM reservation_lines l
+            f"""SELECT r.node_id, l.sku, SUM(l.quantity) FROM reservation_lines l
                JOIN reservations r ON r.request_id = l.request_id
-               WHERE r.status = ? AND r.expires_at <= ?
+               WHERE r.{LIVE_RESERVATION} AND r.expires_at <= ?
                GROUP BY r.node_id, l.sku""",
-            (_ACTIVE, t),
+            (t,),
         ).fetchall()
         for n, s, a in [*rows, *stale]:
             i, j = node_pos.get(n), sku_pos.get(s)
@@ -205,14 +203,13 @@ class Inventory(StorePart):
     def _reserved_mismatches(self) -> list[str]:
         """Cells whose ``reserved`` differs from their live reservation lines."""
         bad = self._db.execute(
-            """SELECT i.node_id, i.sku, i.reserved, COALESCE(x.q, 0) FROM inventory i
+            f"""SELECT i.node_id, i.sku, i.reserved, COALESCE(x.q, 0) FROM inventory i
                LEFT JOIN (SELECT r.node_id, l.sku, SUM(l.quantity) AS q
                           FROM reservation_lines l JOIN reservations r
-                          ON r.request_id = l.request_id WHERE r.status = ?
+                          ON r.request_id = l.request_id WHERE r.{LIVE_RESERVATION}
                           GROUP BY r.node_id, l.sku) x
                ON x.node_id = i.node_id AND x.sku = i.sku
                WHERE i.reserved != COALESCE(x.q, 0)""",
-            (_ACTIVE,),
         ).fetchall()
         return [f"reserved mismatch {n}/{s}: {r} != {q}" for n, s, r, q in bad]
 
@@ -223,9 +220,9 @@ def stock_query(skus: Sequence[str], t: float) -> tuple[str, tuple[Any, ...]]:
     at ``t`` (:func:`stock_rows` reads it)."""
     return (
         f"SELECT node_id, sku, on_hand - reserved, (SELECT 1 FROM reservations "
-        f"WHERE status = ? AND expires_at <= ? LIMIT 1) FROM inventory "
+        f"WHERE {LIVE_RESERVATION} AND expires_at <= ? LIMIT 1) FROM inventory "
         f"WHERE sku IN ({marks(len(skus))}) AND on_hand > 0",
-        (_ACTIVE, t, *skus),
+        (t, *skus),
     )
 
 
@@ -245,10 +242,10 @@ def stock_rows(
             f"""SELECT r.node_id, l.sku, SUM(l.quantity)
                 FROM reservations r JOIN reservation_lines l
                   ON l.request_id = r.request_id
-                WHERE r.status = ? AND r.expires_at <= ?
+                WHERE r.{LIVE_RESERVATION} AND r.expires_at <= ?
                   AND l.sku IN ({marks(len(skus))})
                 GROUP BY r.node_id, l.sku""",
-            (_ACTIVE, t, *skus),
+            (t, *skus),
         ).fetchall()
     }
     return [(n, s, a + freed.get((n, s), 0)) for n, s, a in rows]

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import datetime as dt
 import shutil
-from collections.abc import Iterator
+import sqlite3
+from collections.abc import Iterator, Sequence
+from contextlib import closing
 from pathlib import Path
-from typing import Any
+from typing import Any, Self, cast
 
 import numpy as np
 import pandas as pd
@@ -23,12 +25,20 @@ from tierflow.data.store import (
     SCHEMA_VERSION,
     CustomerMismatch,
     QuoteChanged,
+    SqliteStore,
     StateStore,
     UnknownCheckout,
     UpgradeNote,
     is_postgres_url,
     open_store,
 )
+from tierflow.data.store.database import Transaction
+from tierflow.data.store.database_store import DatabaseStore
+from tierflow.data.store.ledger import Ledger
+from tierflow.data.store.postgres_database import PostgresDatabase
+from tierflow.data.store.schema import MIGRATIONS, POSTGRES_MIGRATIONS
+from tierflow.data.store.sqlite_database import SqliteDatabase, SqliteTransaction
+from tierflow.data.store.stock import stock_query
 from tierflow.data.vocabulary import HoldStatus
 
 
@@ -600,18 +610,20 @@ def test_hold_counts_read_no_scan_of_the_checkouts(
     store: StateStore, state_location: Path | str
 ) -> None:
     """``/metrics`` reads the tally and the live holds through
-    ``checkouts_live``: its cost does not grow with the day's checkouts."""
+    ``checkouts_by_expiry`` (``checkouts_live`` before migration 14): its
+    cost does not grow with the day's checkouts."""
     from tierflow.data.store.hold_tally import HOLD_COUNTS_SQL
 
     sql = HOLD_COUNTS_SQL.replace("?", "'held'", 1).replace("?", "0")
     if is_postgres_url(state_location):  # a tiny table: make a scan the dearest
         plan = run_sql(state_location, "SET enable_seqscan = off", f"EXPLAIN {sql}")
         text = "\n".join(str(r[0]) for r in plan)
-        assert "checkouts_live" in text and "Seq Scan on checkouts" not in text, text
+        assert "checkouts_by_expiry" in text, text
+        assert "Seq Scan on checkouts" not in text, text
     else:
         plan = run_sql(state_location, f"EXPLAIN QUERY PLAN {sql}")
         details = [str(r[-1]) for r in plan]
-        assert any("checkouts_live" in d for d in details), details
+        assert any("checkouts_by_expiry" in d for d in details), details
         assert not any(d.startswith("SCAN checkouts") for d in details), details
 
 
@@ -782,3 +794,148 @@ def test_a_confirm_finds_holds_stored_without_their_checkout_id(
     assert frame.loc[("N2", "TEE"), "on_hand"] == 3
     assert frame["reserved"].sum() == 0
     assert store.check_consistency() == []
+
+
+class _OlderStore(DatabaseStore):
+    """A store on a database migrated only as far as its ``Database`` says."""
+
+    def reopen(
+        self,
+        *,
+        connection_wait_s: float | None = None,
+        answer_wait_s: float | None = None,
+    ) -> Self:
+        raise NotImplementedError("a test's store of an older schema")
+
+
+def _store_at(location: Path | str, version: int) -> DatabaseStore:
+    """A store migrated to ``version`` only (as an older tierflow left it)."""
+    if is_postgres_url(location):
+        db: Any = PostgresDatabase(str(location), POSTGRES_MIGRATIONS[:version])
+    else:
+        db = SqliteDatabase(Path(location), MIGRATIONS[:version])
+    return _OlderStore(db)
+
+
+def _kept(store: StateStore, now: float) -> dict[str, Any]:
+    """What the checkouts left in a store, as its reads give it back."""
+    ids = ["live", "long", "lapsed", "noted", "confirmed", "cancelled", "swapped"]
+    return {
+        "stock": store.inventory_frame().to_dict("records"),
+        "available": sorted(store.available_by_sku(["TEE", "MUG"], now=now)),
+        "holds": store.hold_counts(now=now),
+        "checkouts": [store.checkout_state(rid, now=now) for rid in ids],
+        "orders": store.online_orders().to_dict("records"),
+        "quote": store.get_quote("quoted"),
+    }
+
+
+#: The indexes of the tables a checkout call writes, after migration 14:
+#: SQLite keeps ``inventory``, ``reservations``, their lines, the orders and
+#: the tally as the b-trees of their primary keys (no index of the key), the
+#: stock by SKU (the order the checkout reads it in).
+_INDEXES_14 = {
+    "sqlite": {
+        ("checkouts", "checkouts_by_expiry"),
+        ("checkouts", "sqlite_autoindex_checkouts_1"),
+        ("online_orders", "online_orders_by_time"),
+        ("quotes", "quotes_by_expiry"),
+        ("quotes", "sqlite_autoindex_quotes_1"),
+        ("reservations", "reservations_by_checkout"),
+        ("reservations", "reservations_live"),
+    },
+    "postgres": {
+        ("checkouts", "checkouts_by_expiry"),
+        ("checkouts", "checkouts_pkey"),
+        ("hold_tally", "hold_tally_pkey"),
+        ("inventory", "inventory_by_sku"),
+        ("inventory", "inventory_pkey"),
+        ("online_orders", "online_orders_by_time"),
+        ("online_orders", "online_orders_pkey"),
+        ("quotes", "quotes_by_expiry"),
+        ("quotes", "quotes_pkey"),
+        ("reservation_lines", "reservation_lines_pkey"),
+        ("reservations", "reservations_by_checkout"),
+        ("reservations", "reservations_live"),
+        ("reservations", "reservations_pkey"),
+    },
+}
+_CHECKOUT_TABLES = (
+    "inventory", "reservations", "reservation_lines", "checkouts", "quotes",
+    "online_orders", "hold_tally",
+)  # fmt: skip
+
+
+def _indexes(location: Path | str) -> set[tuple[str, str]]:
+    tables = ", ".join(f"'{t}'" for t in _CHECKOUT_TABLES)
+    if is_postgres_url(location):
+        query = (
+            "SELECT tablename, indexname FROM pg_indexes "
+            f"WHERE schemaname = current_schema() AND tablename IN ({tables})"
+        )
+    else:
+        query = (
+            "SELECT tbl_name, name FROM sqlite_master "
+            f"WHERE type = 'index' AND tbl_name IN ({tables})"
+        )
+    return {(str(t), str(i)) for t, i in run_sql(location, query)}
+
+
+def test_migration_14_keeps_every_checkout_with_fewer_indexes_to_write(
+    state_location: Path | str,
+) -> None:
+    """Migration 14 (fewer pages written per checkout call: every table a
+    checkout writes without a separate index of its key on SQLite, the stock
+    kept by SKU, the live reservations a partial index, one index of the
+    checkouts by expiry) keeps every row of a store of version 13: the same
+    stock, holds, counts, orders and quotes, and the store works on."""
+    with _store_at(state_location, 13) as old:
+        _stock(old, [("N1", "TEE", 10), ("N1", "MUG", 3), ("N2", "TEE", 4)])
+        _checkouts_of_every_ending(old)
+        before = _kept(old, 960)
+    backend = "postgres" if is_postgres_url(state_location) else "sqlite"
+    assert _indexes(state_location) != _INDEXES_14[backend]
+    with open_store(state_location) as s:
+        assert s.schema_version() == SCHEMA_VERSION == 14
+        assert s.check_consistency() == []
+        assert _kept(s, 960) == before
+        one = [("N1", [("TEE", 1)])]
+        lines = [_lines("after", "N1", "TEE", 1)]
+        assert s.hold_checkout("after", "gold", one, 60, order_lines=lines, now=970).ok
+        assert s.confirm_checkout("after", now=971).status == HoldStatus.CONFIRMED
+        assert s.cancel_checkout("live", now=972).status == HoldStatus.CANCELLED
+        assert s.check_consistency() == []
+        assert s.hold_counts(now=973) == _scanned(state_location, 973)
+    assert _indexes(state_location) == _INDEXES_14[backend]
+    if backend == "sqlite":
+        rowid = run_sql(
+            state_location,
+            "SELECT name FROM sqlite_master WHERE type = 'table' "
+            f"AND name IN ({', '.join(repr(t) for t in _CHECKOUT_TABLES)}) "
+            "AND sql NOT LIKE '%WITHOUT ROWID'",
+        )
+        assert sorted(rowid) == [("checkouts",), ("quotes",)]
+
+
+def test_the_checkout_reads_of_sqlite_find_their_rows_by_index(tmp_path: Path) -> None:
+    """As the code sends them, parameters bound: the cart's stock from the
+    table by SKU (its key since migration 14) and the lapsed-hold probe from
+    the partial index of live reservations (a bound status could not use
+    it: the statement names ``'active'`` as the index does), a confirm's
+    live holds by their checkout."""
+    SqliteStore(tmp_path / "s.db").close()
+    live = Ledger(cast(Transaction, SqliteTransaction), 5.0).live_of_checkout("c")
+    with closing(sqlite3.connect(tmp_path / "s.db")) as db:
+
+        def plan(sql: str, args: Sequence[Any]) -> list[str]:
+            return [str(r[3]) for r in db.execute(f"EXPLAIN QUERY PLAN {sql}", args)]
+
+        assert plan(*stock_query(["TEE", "MUG"], 5.0)) == [
+            "SEARCH inventory USING PRIMARY KEY (sku=?)",
+            "SCALAR SUBQUERY 1",
+            "SEARCH reservations USING INDEX reservations_live (expires_at<?)",
+        ]
+        assert plan(*live)[:2] == [
+            "SEARCH r USING INDEX reservations_by_checkout (checkout_id=?)",
+            "SEARCH l USING PRIMARY KEY (request_id=?)",
+        ]
