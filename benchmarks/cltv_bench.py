@@ -329,7 +329,8 @@ SWEEP_HOLDOUTS = (90, 180, 273)
 def month_ends(first: str, last: str) -> list[str]:
     """Every month end from ``first`` to ``last`` (ISO dates), inclusive."""
     start, stop = dt.date.fromisoformat(first), dt.date.fromisoformat(last)
-    out, year, month = [], start.year, start.month
+    out: list[str] = []
+    year, month = start.year, start.month
     while True:
         nxt = dt.date(year + month // 12, month % 12 + 1, 1)
         end = nxt - dt.timedelta(days=1)
