@@ -321,6 +321,115 @@ def cdnow_command(as_of: str, holdout_days: int, seeds: str, out: Path | None) -
         (out / f"cdnow-{as_of}.json").write_text(payload + "\n")
 
 
+#: The sweep: every month end from 1997-05-31 to 1998-03-31, each holdout
+#: length the data allows (the holdout ends by 1998-06-30), two seeds.
+SWEEP_HOLDOUTS = (90, 180, 273)
+
+
+def month_ends(first: str, last: str) -> list[str]:
+    """Every month end from ``first`` to ``last`` (ISO dates), inclusive."""
+    start, stop = dt.date.fromisoformat(first), dt.date.fromisoformat(last)
+    out: list[str] = []
+    year, month = start.year, start.month
+    while True:
+        nxt = dt.date(year + month // 12, month % 12 + 1, 1)
+        end = nxt - dt.timedelta(days=1)
+        if end > stop:
+            return out
+        if end >= start:
+            out.append(str(end))
+        year, month = nxt.year, nxt.month
+
+
+def best_row_name(result: SplitResult, key: str, rows: tuple[str, ...]) -> str:
+    """Which of ``rows`` (at its best seed) holds the best ``key``."""
+    from tierflow.cltv.evaluate import best_of
+
+    values = {name: result.best(name)[key] for name in rows}
+    best = best_of([{key: v} for v in values.values()])[key]
+    return next(name for name, v in values.items() if v == best)
+
+
+def sweep_row(result: SplitResult) -> str:
+    """One line of the sweep table: our worst seed vs the best baseline row of
+    each metric (which row in brackets), and the strict targets met."""
+    from tierflow.cltv.evaluate import BASELINE_ROWS
+
+    ours, best = result.worst(), result.best_baseline()
+    short = {
+        "bgnbd_gg": "bg",
+        "bgnbd_gg_calibrated": "bg-cal",
+        "naive_run_rate": "naive",
+        "naive_run_rate_calibrated": "naive-cal",
+    }
+    cells = []
+    for key in ("top10_capture", "top20_capture", "gains_area_30"):
+        row = short[best_row_name(result, key, BASELINE_ROWS)]
+        cells.append(f"{_cell(ours, key, 'pct')} vs {_cell(best, key, 'pct')} ({row})")
+    row = short[best_row_name(result, "mae", BASELINE_ROWS)]
+    cells.append(f"{ours['mae']:.3f} vs {best['mae']:.3f} ({row})")
+    bgnbd = result.best("bgnbd_gg")["bias_pct"]
+    cells.append(f"{abs(ours['bias_pct']):.1f} vs {abs(bgnbd):.1f}")
+    checks = result.checks(strict=True)
+    failed = [k.split()[0].strip("|") for k, ok in checks.items() if not ok]
+    met = f"{sum(checks.values())}/{len(checks)}" + (
+        f" (missed: {', '.join(failed)})" if failed else ""
+    )
+    s = result.split
+    return f"| {s.as_of} | {s.holdout_days} | " + " | ".join(cells) + f" | {met} |"
+
+
+SWEEP_HEAD = (
+    "| as of | holdout (d) | top 10 % | top 20 % | gains to 30 % | MAE | "
+    "abs(bias) vs BG/NBD | targets met |\n|---|---|---|---|---|---|---|---|"
+)
+
+
+@main.command("sweep")
+@click.option("--first", default="1997-05-31", show_default=True)
+@click.option("--last", default="1998-03-31", show_default=True)
+@click.option(
+    "--holdouts",
+    default=",".join(map(str, SWEEP_HOLDOUTS)),
+    show_default=True,
+    help="Holdout lengths (days); each as-of date runs those the data allows.",
+)
+@click.option("--seeds", default="0,1", show_default=True)
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Also write the table (markdown) here, and the splits' JSON beside it.",
+)
+def sweep_command(
+    first: str, last: str, holdouts: str, seeds: str, out: Path | None
+) -> None:
+    """CDNOW at every month end from FIRST to LAST and each holdout length:
+    our worst seed against the best baseline row of each metric, with the
+    standard split's five (strict) targets."""
+    from tierflow.data.transactions import day_number
+
+    data = cdnow_data()
+    seed_list = [int(s) for s in seeds.split(",")]
+    lengths = [int(h) for h in holdouts.split(",")]
+    lines, payload = [SWEEP_HEAD], []
+    for as_of in month_ends(first, last):
+        for days in lengths:
+            split = Split(f"{as_of}+{days}", day_number(as_of), days)
+            if split.as_of_day + days > data.transactions.last_day:
+                continue  # the data does not cover the holdout
+            result = run_split(data, "cdnow", split, seed_list)
+            lines.append(sweep_row(result))
+            click.echo(lines[-1], err=True)
+            payload.append(result.to_json(strict=True))
+    text = "\n".join(lines)
+    click.echo(text)
+    if out is not None:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(text + "\n")
+        out.with_suffix(".json").write_text(json.dumps(payload, indent=2) + "\n")
+
+
 @main.command("cv")
 @click.option("--as-of", default=STANDARD_AS_OF, show_default=True)
 @click.option("--horizon-days", type=int, default=STANDARD_HOLDOUT, show_default=True)

@@ -501,6 +501,9 @@ def evaluate_command(
             + ("" if evaluation.complete else " (log ends before the holdout does)")
         )
         click.echo(evaluation.table())
+        targets = evaluation.targets_text()
+        if targets:
+            click.echo(targets)
         made = (evaluation.calibration or {}).get("level")
         if isinstance(made, dict):
             click.echo(

@@ -78,6 +78,7 @@ __all__ = [
     "MODEL_NAME",
     "RAW_NAME",
     "Evaluation",
+    "best_baseline_rows",
     "best_of",
     "best_row",
     "evaluate_forecasts",
@@ -85,6 +86,7 @@ __all__ = [
     "gains_area",
     "holdout_metrics",
     "naive_run_rate",
+    "target_checks",
     "top_share_capture",
     "write_evaluation",
     "write_gains_chart",
@@ -203,6 +205,55 @@ def best_row(
     return best_of([metrics[r] for r in rows if r in metrics])
 
 
+#: The ranking metrics the targets compare (the MAE and ``|bias|`` come after).
+TARGET_RANKING = ("top10_capture", "top20_capture", "gains_area_30")
+#: The baseline whose ``|bias|`` ours must not exceed.
+BIAS_BASELINE = "bgnbd_gg"
+
+
+def target_checks(
+    ours: dict[str, float],
+    best: dict[str, float],
+    bias_baseline: float,
+    *,
+    strict: bool,
+) -> dict[str, bool]:
+    """The targets of issue 16: ``ours`` against ``best`` (per metric, the
+    best baseline row) and ``|bias|`` against BG/NBD's ``bias_baseline``.
+
+    ``strict`` (the standard split, and ``cltv evaluate``): the ranking
+    metrics and MAE better, ``|bias|`` no worse than BG/NBD's; otherwise
+    (the rolling origins) top-10 % and top-20 % capture at least as good and
+    MAE no worse. A NaN on either side fails its check.
+    """
+    if strict:
+        out = {f"{k} > best baseline": ours[k] > best[k] for k in TARGET_RANKING}
+        out["mae < best baseline"] = ours["mae"] < best["mae"]
+        out[f"|bias| <= {BIAS_BASELINE}'s"] = (
+            abs(ours["bias_pct"]) <= abs(bias_baseline) + 1e-9
+        )
+        return out
+    out = {
+        f"{k} >= best baseline": ours[k] >= best[k]
+        for k in ("top10_capture", "top20_capture")
+    }
+    out["mae <= best baseline"] = ours["mae"] <= best["mae"]
+    return out
+
+
+def best_baseline_rows(
+    metrics: dict[str, dict[str, float]], rows: Sequence[str] = BASELINE_ROWS
+) -> dict[str, str]:
+    """Per target metric, the name of the baseline row :func:`best_row` takes
+    it from (the first in ``rows`` order on a tie; ``""`` if all are NaN)."""
+    present = [r for r in rows if r in metrics]
+    best = best_row(metrics, present)
+    return {
+        key: next((r for r in present if metrics[r][key] == best[key]), "")
+        for key in (*TARGET_RANKING, "mae")
+    }
+
+
 @dataclass(frozen=True, slots=True)
 class Evaluation:
     """Metrics per model and the per-customer forecasts behind them."""
@@ -226,7 +277,51 @@ class Evaluation:
         }
         if self.calibration is not None:
             out["calibration"] = self.calibration
+        comparison = self.comparison()
+        if comparison is not None:
+            out["best_baseline"], out["targets"] = comparison
         return out
+
+    def comparison(
+        self,
+    ) -> tuple[dict[str, dict[str, object]], dict[str, bool]] | None:
+        """Our published row against the best baseline row of each metric
+        (``{metric: {"row", "value", "cltv"}}``, BG/NBD's for ``bias_pct``)
+        and the strict targets (:func:`target_checks`); ``None`` without
+        our row or the baselines."""
+        if MODEL_NAME not in self.metrics or BIAS_BASELINE not in self.metrics:
+            return None
+        ours = self.metrics[MODEL_NAME]
+        best = best_row(self.metrics)
+        rows = best_baseline_rows(self.metrics)
+        bias = self.metrics[BIAS_BASELINE]["bias_pct"]
+        table: dict[str, dict[str, object]] = {
+            key: {
+                "row": rows[key],
+                "value": _json_number(key, best[key]),
+                MODEL_NAME: _json_number(key, ours[key]),
+            }
+            for key in rows
+        }
+        table["bias_pct"] = {
+            "row": BIAS_BASELINE,
+            "value": _json_number("bias_pct", bias),
+            MODEL_NAME: _json_number("bias_pct", ours["bias_pct"]),
+        }
+        return table, target_checks(ours, best, bias, strict=True)
+
+    def targets_text(self) -> str:
+        """The comparison as one line per target, for the text output."""
+        comparison = self.comparison()
+        if comparison is None:
+            return ""
+        table, checks = comparison
+        lines = ["against the best baseline row of each metric:"]
+        for (name, ok), (key, cell) in zip(checks.items(), table.items(), strict=True):
+            ours, theirs = cell[MODEL_NAME], cell["value"]
+            shown = f"{_fmt(key, ours)} vs {_fmt(key, theirs)} ({cell['row']})"
+            lines.append(f"  {'PASS' if ok else 'FAIL'} {name}: {shown}")
+        return "\n".join(lines)
 
     def table(self) -> str:
         """A fixed-width text table, one row per model. MAE and RMSE are in
@@ -248,6 +343,14 @@ class Evaluation:
                 f"{100 * m['gains_area_30']:>8.1f}%"
             )
         return "\n".join(lines)
+
+
+def _fmt(key: str, value: object) -> str:
+    if not isinstance(value, float | int):
+        return "nan"
+    if key == "bias_pct":
+        return f"{value:+.2f} %"
+    return f"{100 * value:.2f} %" if key in TARGET_RANKING else f"{value:.3f}"
 
 
 def _json_number(key: str, value: float) -> float | int | None:

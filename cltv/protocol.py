@@ -16,10 +16,12 @@ from dataclasses import dataclass, field
 
 from tierflow.cltv.evaluate import (
     BASELINE_ROWS,
+    BIAS_BASELINE,
     MODEL_NAME,
     Evaluation,
     best_of,
     evaluate_model,
+    target_checks,
 )
 from tierflow.cltv.features import CustomerData
 from tierflow.cltv.model import CLTVConfig
@@ -133,22 +135,8 @@ class SplitResult:
         better, and ``|bias|`` no worse than BG/NBD's; otherwise top-10 % and
         top-20 % capture at least as good and MAE no worse.
         """
-        ours, best = self.worst(), self.best_baseline()
-        if strict:
-            out = {
-                f"{k} > best baseline": ours[k] > best[k]
-                for k in ("top10_capture", "top20_capture", "gains_area_30")
-            }
-            out["mae < best baseline"] = ours["mae"] < best["mae"]
-            bgnbd = abs(self.best("bgnbd_gg")["bias_pct"])
-            out["|bias| <= bgnbd_gg's"] = abs(ours["bias_pct"]) <= bgnbd + 1e-9
-            return out
-        out = {
-            f"{k} >= best baseline": ours[k] >= best[k]
-            for k in ("top10_capture", "top20_capture")
-        }
-        out["mae <= best baseline"] = ours["mae"] <= best["mae"]
-        return out
+        bgnbd = self.best(BIAS_BASELINE)["bias_pct"]
+        return target_checks(self.worst(), self.best_baseline(), bgnbd, strict=strict)
 
     def to_json(self, *, strict: bool) -> dict[str, object]:
         return {

@@ -82,6 +82,66 @@ def test_best_of_takes_each_metric_from_its_best_row() -> None:
     }
 
 
+def _row(top10: float, top20: float, gains: float, mae: float, bias: float) -> Any:
+    return {
+        "mae": mae,
+        "rmse": 2 * mae,
+        "spearman": 0.4,
+        "top10_capture": top10,
+        "top20_capture": top20,
+        "bias_pct": bias,
+        "n_customers": 5,
+        "gains_area_30": gains,
+    }
+
+
+def test_evaluate_compares_the_model_with_the_best_baseline_row_of_each_metric() -> (
+    None
+):
+    """metrics.json (and --json) name the best baseline row of each target
+    metric and say which of the five targets hold; cltv evaluate wrote every
+    row but compared none (issue 16: the model against the best baseline row
+    of each metric, raw or calibrated)."""
+    metrics = {
+        "cltv": _row(0.52, 0.68, 0.57, 30.9, -17.0),
+        "bgnbd_gg": _row(0.51, 0.66, 0.56, 32.7, -17.3),
+        "naive_run_rate": _row(0.50, 0.69, 0.55, 42.3, 44.1),
+        "bgnbd_gg_calibrated": _row(0.51, 0.66, 0.56, 30.97, -17.3),
+        "naive_run_rate_calibrated": _row(0.50, 0.69, 0.58, 30.8, -17.3),
+        "cltv_raw": _row(0.52, 0.68, 0.57, 31.1, -35.7),
+    }
+    frame = pd.DataFrame({"customer_id": ["a"], "actual_spend": [1.0]})
+    evaluation = Evaluation(day_number("1997-09-30"), 273, metrics, frame, True)
+    record = evaluation.to_json()
+    assert record["best_baseline"] == {
+        "top10_capture": {"row": "bgnbd_gg", "value": 0.51, "cltv": 0.52},
+        "top20_capture": {"row": "naive_run_rate", "value": 0.69, "cltv": 0.68},
+        "gains_area_30": {
+            "row": "naive_run_rate_calibrated",
+            "value": 0.58,
+            "cltv": 0.57,
+        },
+        "mae": {"row": "naive_run_rate_calibrated", "value": 30.8, "cltv": 30.9},
+        "bias_pct": {"row": "bgnbd_gg", "value": -17.3, "cltv": -17.0},
+    }
+    assert record["targets"] == {
+        "top10_capture > best baseline": True,
+        "top20_capture > best baseline": False,
+        "gains_area_30 > best baseline": False,
+        "mae < best baseline": False,
+        "|bias| <= bgnbd_gg's": True,
+    }
+    assert evaluation.targets_text() == (
+        "against the best baseline row of each metric:\n"
+        "  PASS top10_capture > best baseline: 52.00 % vs 51.00 % (bgnbd_gg)\n"
+        "  FAIL top20_capture > best baseline: 68.00 % vs 69.00 % (naive_run_rate)\n"
+        "  FAIL gains_area_30 > best baseline: 57.00 % vs 58.00 % "
+        "(naive_run_rate_calibrated)\n"
+        "  FAIL mae < best baseline: 30.900 vs 30.800 (naive_run_rate_calibrated)\n"
+        "  PASS |bias| <= bgnbd_gg's: -17.00 % vs -17.30 % (bgnbd_gg)"
+    )
+
+
 def test_holdout_metrics_definitions() -> None:
     m = holdout_metrics(PRED, ACTUAL)
     assert tuple(m) == METRICS
@@ -172,6 +232,17 @@ def test_cli_evaluate_cdnow_sample(cdnow_dir: Path, tmp_path: Path) -> None:
         assert mae == pytest.approx(models[name]["mae"], abs=1e-6), name
     assert (out / "gains.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert json.loads((out / "metrics.json").read_text()) == record
+    # the comparison is taken from the rows it names
+    for key, cell in record["best_baseline"].items():
+        assert cell["cltv"] == models["cltv"][key]
+        assert cell["value"] == models[cell["row"]][key], key
+    assert list(record["targets"]) == [
+        "top10_capture > best baseline",
+        "top20_capture > best baseline",
+        "gains_area_30 > best baseline",
+        "mae < best baseline",
+        "|bias| <= bgnbd_gg's",
+    ]
 
 
 def _assert_equal_terms(record: dict[str, Any]) -> None:
