@@ -279,7 +279,9 @@ class Evaluation:
             out["calibration"] = self.calibration
         comparison = self.comparison()
         if comparison is not None:
-            out["best_baseline"], out["targets"] = comparison
+            out["best_baseline"] = comparison[0]
+            if self.complete:  # a partial holdout's actual spend judges nothing
+                out["targets"] = comparison[1]
         return out
 
     def comparison(
@@ -316,6 +318,11 @@ class Evaluation:
         if comparison is None:
             return ""
         table, checks = comparison
+        if not self.complete:
+            return (
+                "targets not judged: the log ends before the holdout does, "
+                "so the actual spend is partial"
+            )
         lines = ["against the best baseline row of each metric:"]
         for (name, ok), (key, cell) in zip(checks.items(), table.items(), strict=True):
             ours, theirs = cell[MODEL_NAME], cell["value"]

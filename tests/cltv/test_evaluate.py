@@ -140,6 +140,16 @@ def test_evaluate_compares_the_model_with_the_best_baseline_row_of_each_metric()
         "  FAIL mae < best baseline: 30.900 vs 30.800 (naive_run_rate_calibrated)\n"
         "  PASS |bias| <= bgnbd_gg's: -17.00 % vs -17.30 % (bgnbd_gg)"
     )
+    # a log ending before the holdout does: its actual spend is partial
+    # (bias +10,468 % as of 1998-06-29 on CDNOW), so no target is judged
+    partial = Evaluation(day_number("1998-06-29"), 90, metrics, frame, False)
+    record = partial.to_json()
+    assert "targets" not in record and record["holdout_complete"] is False
+    assert record["best_baseline"]["mae"]["row"] == "naive_run_rate_calibrated"
+    assert partial.targets_text() == (
+        "targets not judged: the log ends before the holdout does, "
+        "so the actual spend is partial"
+    )
 
 
 def test_holdout_metrics_definitions() -> None:
