@@ -144,16 +144,42 @@ class StockPrices:
     ) -> NDArray[np.float64]:
         """``(n_items, n_nodes)``: what each item taking ``use[i, k]`` units
         of ``skus[k]`` pays at each node, the sum of the marginal prices of
-        the units it takes (a node without them cannot serve it)."""
+        the units it takes (a node without them cannot serve it).
+
+        The sum in closed form, ``sum_c (v_c - v_{c+1}) (E min(N_{<=c}, S_c)
+        - E min(N_{<=c}, max(S_c - q, 0)))`` (:func:`_expected_min`): summed
+        unit by unit, one line of 2,000 units in a batch of 1,000 SKUs took
+        8.5 s and 1.9 GB (every SKU's prices to the largest line's depth),
+        and a cart's 10,000 units past the machine's memory.
+        """
         qty = np.rint(use).astype(np.int64)
-        depth = int(qty.max(initial=0))
+        item, col = np.nonzero(qty > 0)
         out = np.zeros((use.shape[0], self.stock.shape[0]))
-        if depth == 0:
+        if item.size == 0:
             return out
-        cum = np.cumsum(self.marginal(np.asarray(skus, dtype=np.intp), depth), axis=2)
-        for q in np.unique(qty[qty > 0]):
-            out += (qty == q).astype(np.float64) @ cum[:, :, q - 1].T
-        return out
+        sku = np.asarray(skus, dtype=np.intp)[col]
+        q = qty[item, col]
+        uniq, at = np.unique(sku, return_inverse=True)
+        held = (self.reach.astype(np.int64) @ self.stock[:, uniq])[:, at]  # S_c
+        lam = self.lam[:, sku]
+        taken = _expected_min(lam, held) - _expected_min(
+            lam, np.maximum(held - q[None, :], 0)
+        )
+        weight = np.where(self.step > 0, self.step, 0.0)[:, None] * taken
+        per_item = np.zeros((use.shape[0], self.step.size))
+        np.add.at(per_item, item, weight.T)
+        return per_item @ self.reach.astype(np.float64)
+
+
+def _expected_min(
+    lam: NDArray[np.float64], m: NDArray[np.int64]
+) -> NDArray[np.float64]:
+    """``E min(N, m)`` for ``N ~ Poisson(lam)``, ``m >= 0``: the sum of
+    ``P(N > j)`` for ``j < m``, in closed form
+    ``lam P(N <= m - 2) + m P(N >= m)``."""
+    return np.asarray(
+        lam * poisson.cdf(m - 2, lam) + m * poisson.sf(m - 1, lam), dtype=np.float64
+    )
 
 
 class StockOutlook:
