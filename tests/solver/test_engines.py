@@ -257,12 +257,14 @@ def test_empty_problem_is_trivially_optimal(engine: str) -> None:
 
 @pytest.mark.parametrize("name", EXACT)
 def test_time_limited_incumbent_is_feasible_not_optimal(name: str) -> None:
-    """c10200 is not provable in 0.3 s: FEASIBLE with limit TIME and a bound."""
+    """c10200 is not provable in 1 s: FEASIBLE with limit TIME and a bound.
+    (In 0.3 s, under a whole suite beside other work on 2 cores, cpsat-plain
+    once found no solution at all and fell back to greedy, without a bound.)"""
     from tests.conftest import GAP_DIR
     from tierflow.formulations.gap import load_gap_file
 
     inst = load_gap_file(GAP_DIR / "c10200.txt")[0]
-    result = solve(inst.problem, name, time_limit_s=0.3)
+    result = solve(inst.problem, name, time_limit_s=1.0)
     assert result.status is Status.FEASIBLE, result.message
     assert result.limit.value == "time"
     assert result.bound is not None and result.bound < result.objective_value()
