@@ -6,7 +6,10 @@ read leaves the last known score and threshold in use (said in the notes).
 Scores read are kept until the store's scores version moves (checked every
 ``refresh_s``, with the threshold): a checkout then reads no score at all
 for a customer seen before, and a day's scores replaced in place reach the
-threshold and every score within ``refresh_s``.
+threshold and every score within ``refresh_s``. A latest day of at most
+``preload`` scores (default :data:`PRELOAD_SCORES`) is read whole when the
+version moves: no checkout reads a score then, the first of a customer
+neither.
 """
 
 from __future__ import annotations
@@ -26,6 +29,9 @@ from tierflow.orchestration.checkout.results import CustomerValue
 
 #: Customers whose last read score is kept for a store outage.
 _KNOWN_CUSTOMERS = 50_000
+#: The most scores read whole at a version change (one read of a few MB:
+#: tens of ms, once a day), so that no checkout reads one.
+PRELOAD_SCORES = _KNOWN_CUSTOMERS
 #: The segment of a customer without a CLTV score (the new-customer prior).
 NEW_SEGMENT = "new"
 
@@ -75,9 +81,16 @@ class CustomerValues:
     """Looks up a customer's predicted spend and the Platinum threshold."""
 
     def __init__(
-        self, store: ScoreStore | None, policy: TierPolicy, refresh_s: float
+        self,
+        store: ScoreStore | None,
+        policy: TierPolicy,
+        refresh_s: float,
+        *,
+        preload: int = PRELOAD_SCORES,
     ) -> None:
         self.store = store
+        #: Read a latest day of at most this many scores whole (0: never).
+        self.preload = min(int(preload), _KNOWN_CUSTOMERS)
         self.policy = policy
         self.refresh_s = float(refresh_s)
         self._read = -math.inf
@@ -89,6 +102,9 @@ class CustomerValues:
         #: Scores (None: not scored) read at :attr:`_version`, oldest first
         #: (one C call per change: threads share it without a lock).
         self._fresh: OrderedDict[str, _Score | None] = OrderedDict()
+        #: Whether :attr:`_fresh` holds every score of :attr:`_version` (a
+        #: customer not in it has none).
+        self._complete = False
 
     def lookup(
         self,
@@ -121,7 +137,11 @@ class CustomerValues:
     def wants_score(self, customer_id: str) -> bool:
         """Whether :meth:`lookup` of this customer would read the store for
         the score (it is not kept), so a caller may read it with others."""
-        return self.store is not None and customer_id not in self._fresh
+        return (
+            self.store is not None
+            and not self._complete
+            and customer_id not in self._fresh
+        )
 
     def refresh(self, notes: Notes) -> None:
         """Re-read the threshold and the prior, and forget the scores read,
@@ -133,7 +153,9 @@ class CustomerValues:
         try:
             version = store.cltv_version()
             if version != self._version:
+                self._complete = False
                 self._fresh.clear()
+                whole = store.cltv_latest_scores(self.preload)
                 day = store.latest_cltv_as_of()
                 pct = self.policy.platinum_percentile * 100.0
                 self._threshold = store.cltv_threshold(pct)
@@ -141,6 +163,8 @@ class CustomerValues:
                 self._prior = _Score(prior, NEW_SEGMENT, source)
                 self._day = day
                 self._version = version
+                if whole is not None:
+                    self._preloaded(whole)
             self._read = now
         except STORE_ERRORS as exc:
             notes.add(
@@ -149,7 +173,23 @@ class CustomerValues:
             # whether the scores changed is unknown: read them (or fall back
             # on the last known, said in the notes) until a version is read
             self._version = None
+            self._complete = False
             self._fresh.clear()
+
+    def _preloaded(self, scores: list[CltvScore]) -> None:
+        """Keep every score of the latest day (also as the last known, for
+        an outage), so that a customer not among them has none."""
+        fresh: OrderedDict[str, _Score | None] = OrderedDict()
+        known = self._known
+        for score in scores:
+            found = _score(score)
+            fresh[score.customer_id] = found
+            known[score.customer_id] = found
+            known.move_to_end(score.customer_id)
+        while len(known) > _KNOWN_CUSTOMERS:
+            known.popitem(last=False)
+        self._fresh = fresh  # one assignment: threads see the old or the new
+        self._complete = True
 
     def _stored(
         self,
@@ -163,6 +203,8 @@ class CustomerValues:
         kept = self._fresh.get(customer_id, _UNREAD)
         if kept is not _UNREAD:
             return kept
+        if self._complete:  # every score is kept: this customer has none
+            return None
         try:
             score = read() if read is not None else store.cltv_score(customer_id)
         except STORE_ERRORS as exc:
@@ -174,11 +216,7 @@ class CustomerValues:
         if score is None:
             self._keep(customer_id, None)
             return None
-        found = _Score(
-            score.predicted_spend,
-            score.segment,
-            f"CLTV scores of {score.as_of.isoformat()}",
-        )
+        found = _score(score)
         self._known[customer_id] = found
         if len(self._known) > _KNOWN_CUSTOMERS:
             self._known.popitem(last=False)
@@ -187,8 +225,9 @@ class CustomerValues:
 
     def _keep(self, customer_id: str, score: _Score | None) -> None:
         """Keep a score read (None: no score) until the version moves;
-        nothing is kept before a version was read."""
-        if self._version is None:
+        nothing is kept before a version was read, nor added to a complete
+        day (an excess would push one of its scores out)."""
+        if self._version is None or self._complete:
             return
         fresh = self._fresh
         fresh[customer_id] = score
@@ -198,3 +237,11 @@ class CustomerValues:
 
     def _new_customer(self) -> _Score:
         return self._prior
+
+
+def _score(score: CltvScore) -> _Score:
+    return _Score(
+        score.predicted_spend,
+        score.segment,
+        f"CLTV scores of {score.as_of.isoformat()}",
+    )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import re
 from pathlib import Path
@@ -207,3 +208,66 @@ def test_a_prior_another_process_publishes_reaches_a_running_reader(
             "new-customer prior (the CLTV model's forecast of a customer "
             "acquired on 2026-01-04)",
         )
+
+
+_CUSTOMERS = ("C0", "C3", "C9", "C10", "stranger", "C42")
+
+
+def _values(values: CustomerValues) -> list[tuple[object, ...]]:
+    return [
+        dataclasses.astuple(values.lookup(c, Notes()))
+        for c in _CUSTOMERS + _CUSTOMERS  # the second time: as kept
+    ]
+
+
+def test_preloaded_scores_answer_as_scores_read_one_by_one(
+    state_location: Path | str,
+) -> None:
+    """A latest day of at most ``preload`` scores is read whole at the
+    version check: no checkout reads a score then (``wants_score`` is False
+    for a scored customer and an unscored one alike), and every value is the
+    one a read per customer gives."""
+    with open_store(state_location) as store:
+        put_scores(store)
+        whole = CustomerValues(store, TierPolicy(), refresh_s=60.0)
+        one_by_one = CustomerValues(store, TierPolicy(), refresh_s=60.0, preload=0)
+        whole.refresh(Notes())
+        assert not whole.wants_score("C3") and not whole.wants_score("stranger")
+        assert one_by_one.wants_score("C3")
+        assert _values(whole) == _values(one_by_one)
+        assert _values(whole)[1] == (
+            "C3", 30.0, "silver", "CLTV scores of 2026-01-04", 90.0, False, None
+        )  # fmt: skip
+        # a day over the limit is read per customer, as before
+        few = CustomerValues(store, TierPolicy(), refresh_s=60.0, preload=10)
+        few.refresh(Notes())
+        assert few.wants_score("C3")
+        assert _values(few) == _values(one_by_one)
+
+
+def test_preloaded_scores_are_never_served_stale(state_location: Path | str) -> None:
+    """Scores another process publishes (``cltv retrain --state``) replace
+    the preloaded day at the next version check (here every lookup): a score
+    that moved, a customer newly scored, one no longer scored (the prior);
+    until then (``refresh_s``) the kept day stands."""
+    with open_store(state_location) as writer, open_store(state_location) as reader:
+        put_scores(writer)
+        values = CustomerValues(reader, TierPolicy(), refresh_s=3600.0)
+        assert values.lookup("C3", Notes()).predicted_spend == 30.0
+        writer.put_cltv_scores(
+            pd.DataFrame(
+                {"customer_id": ["C3", "C42"], "predicted_spend": [45.0, 70.0],
+                 "p_active": 0.5, "segment": "silver"}
+            ),
+            as_of=dt.date(2026, 1, 5),
+            model_version="next",
+        )  # fmt: skip
+        assert values.lookup("C3", Notes()).predicted_spend == 30.0  # kept
+        values.refresh_s = 0.0
+        found = [values.lookup(c, Notes()) for c in ("C3", "C42", "C9")]
+        assert [(c.predicted_spend, c.segment, c.source) for c in found] == [
+            (45.0, "silver", "CLTV scores of 2026-01-05"),
+            (70.0, "silver", "CLTV scores of 2026-01-05"),
+            (45.0, "new", "new-customer prior (50% percentile of the latest scores)"),
+        ]
+        assert not values.wants_score("C10")  # the new day was read whole
