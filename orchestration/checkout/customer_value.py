@@ -7,9 +7,10 @@ Scores read are kept until the store's scores version moves (checked every
 ``refresh_s``, with the threshold): a checkout then reads no score at all
 for a customer seen before, and a day's scores replaced in place reach the
 threshold and every score within ``refresh_s``. A latest day of at most
-``preload`` scores (default :data:`PRELOAD_SCORES`) is read whole when the
-version moves: no checkout reads a score then, the first of a customer
-neither.
+``preload`` scores (default :data:`PRELOAD_SCORES`) may also be read whole,
+off the request path (:meth:`CustomerValues.load_day`: a server at startup
+and on its capacity follower's thread); while the version read with it is
+the one checked, no checkout reads a score, a customer's first neither.
 """
 
 from __future__ import annotations
@@ -29,8 +30,8 @@ from tierflow.orchestration.checkout.results import CustomerValue
 
 #: Customers whose last read score is kept for a store outage.
 _KNOWN_CUSTOMERS = 50_000
-#: The most scores read whole at a version change (one read of a few MB:
-#: tens of ms, once a day), so that no checkout reads one.
+#: The most scores read whole (a few MB, about a second of CPU on a busy
+#: machine: once per scores version, never on a request).
 PRELOAD_SCORES = _KNOWN_CUSTOMERS
 #: The segment of a customer without a CLTV score (the new-customer prior).
 NEW_SEGMENT = "new"
@@ -89,8 +90,9 @@ class CustomerValues:
         preload: int = PRELOAD_SCORES,
     ) -> None:
         self.store = store
-        #: Read a latest day of at most this many scores whole (0: never).
-        self.preload = min(int(preload), _KNOWN_CUSTOMERS)
+        #: :meth:`load_day` reads a latest day of at most this many scores
+        #: (0: never).
+        self.preload = int(preload)
         self.policy = policy
         self.refresh_s = float(refresh_s)
         self._read = -math.inf
@@ -102,9 +104,10 @@ class CustomerValues:
         #: Scores (None: not scored) read at :attr:`_version`, oldest first
         #: (one C call per change: threads share it without a lock).
         self._fresh: OrderedDict[str, _Score | None] = OrderedDict()
-        #: Whether :attr:`_fresh` holds every score of :attr:`_version` (a
-        #: customer not in it has none).
-        self._complete = False
+        #: Every score of the latest day and the version they are of (one
+        #: C assignment per load): used while that is :attr:`_version`.
+        self._day_read: tuple[int, dict[str, _Score]] | None = None
+        self._day_checked = -math.inf
 
     def lookup(
         self,
@@ -139,9 +142,48 @@ class CustomerValues:
         the score (it is not kept), so a caller may read it with others."""
         return (
             self.store is not None
-            and not self._complete
+            and self._whole() is None
             and customer_id not in self._fresh
         )
+
+    def load_day(self, store: ScoreStore | None = None) -> bool:
+        """Read the latest day's scores whole when their version moved since
+        the last load and there are at most :attr:`preload` (off the request
+        path: a second on a busy machine for 50,000); at most every
+        ``refresh_s``. ``store``: another connection to the same store (a
+        follower's own), by default this one's. Whether a day was loaded;
+        a store that cannot be read loads nothing (the checkouts read per
+        customer meanwhile, and say so when that fails).
+        """
+        store = store or self.store
+        now = time.monotonic()
+        if (
+            store is None
+            or self.preload < 1
+            or now - self._day_checked < self.refresh_s
+        ):
+            return False
+        self._day_checked = now
+        try:
+            version = store.cltv_version()
+            loaded = self._day_read
+            if loaded is not None and loaded[0] == version:
+                return False
+            scores = store.cltv_latest_scores(self.preload)
+            # a day written meanwhile moved the version: read it next time
+            if scores is None or store.cltv_version() != version:
+                return False
+        except STORE_ERRORS:
+            return False
+        self._day_read = (version, {s.customer_id: _score(s) for s in scores})
+        return True
+
+    def _whole(self) -> dict[str, _Score] | None:
+        """The whole day read, when it is of the version checked last."""
+        loaded = self._day_read
+        if loaded is None or loaded[0] != self._version or self._version is None:
+            return None
+        return loaded[1]
 
     def refresh(self, notes: Notes) -> None:
         """Re-read the threshold and the prior, and forget the scores read,
@@ -153,9 +195,7 @@ class CustomerValues:
         try:
             version = store.cltv_version()
             if version != self._version:
-                self._complete = False
                 self._fresh.clear()
-                whole = store.cltv_latest_scores(self.preload)
                 day = store.latest_cltv_as_of()
                 pct = self.policy.platinum_percentile * 100.0
                 self._threshold = store.cltv_threshold(pct)
@@ -163,8 +203,6 @@ class CustomerValues:
                 self._prior = _Score(prior, NEW_SEGMENT, source)
                 self._day = day
                 self._version = version
-                if whole is not None:
-                    self._preloaded(whole)
             self._read = now
         except STORE_ERRORS as exc:
             notes.add(
@@ -173,23 +211,7 @@ class CustomerValues:
             # whether the scores changed is unknown: read them (or fall back
             # on the last known, said in the notes) until a version is read
             self._version = None
-            self._complete = False
             self._fresh.clear()
-
-    def _preloaded(self, scores: list[CltvScore]) -> None:
-        """Keep every score of the latest day (also as the last known, for
-        an outage), so that a customer not among them has none."""
-        fresh: OrderedDict[str, _Score | None] = OrderedDict()
-        known = self._known
-        for score in scores:
-            found = _score(score)
-            fresh[score.customer_id] = found
-            known[score.customer_id] = found
-            known.move_to_end(score.customer_id)
-        while len(known) > _KNOWN_CUSTOMERS:
-            known.popitem(last=False)
-        self._fresh = fresh  # one assignment: threads see the old or the new
-        self._complete = True
 
     def _stored(
         self,
@@ -200,16 +222,19 @@ class CustomerValues:
         store = self.store
         if store is None:
             return None
+        whole = self._whole()
+        if whole is not None:  # every score of the day: none, the prior
+            return whole.get(customer_id)
         kept = self._fresh.get(customer_id, _UNREAD)
         if kept is not _UNREAD:
             return kept
-        if self._complete:  # every score is kept: this customer has none
-            return None
         try:
             score = read() if read is not None else store.cltv_score(customer_id)
         except STORE_ERRORS as exc:
             notes.add(f"CLTV score could not be read ({public_reason(exc)})")
             known = self._known.get(customer_id)
+            if known is None and self._day_read is not None:
+                known = self._day_read[1].get(customer_id)
             if known is None:
                 return None
             return _Score(known.spend, known.segment, known.source + " (last known)")
@@ -225,9 +250,8 @@ class CustomerValues:
 
     def _keep(self, customer_id: str, score: _Score | None) -> None:
         """Keep a score read (None: no score) until the version moves;
-        nothing is kept before a version was read, nor added to a complete
-        day (an excess would push one of its scores out)."""
-        if self._version is None or self._complete:
+        nothing is kept before a version was read."""
+        if self._version is None:
             return
         fresh = self._fresh
         fresh[customer_id] = score

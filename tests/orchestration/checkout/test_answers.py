@@ -122,10 +122,8 @@ def test_an_answer_reads_stock_and_score_in_one_call(
     router: OnlineRouter, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The cart's stock and an unkept score come from one store call (one
-    round trip on PostgreSQL), not a read each; a kept score is not read.
-    (Scores read per customer: a latest day over ``preload`` scores.)"""
+    round trip on PostgreSQL), not a read each; a kept score is not read."""
     assert router.store is not None
-    router._customers.preload = 0
     store_type = type(router.store)
     calls: list[str | None] = []
     facts = store_type.checkout_facts
@@ -150,26 +148,3 @@ def test_an_answer_reads_stock_and_score_in_one_call(
     for answer in (first, again):
         assert answer.customer.predicted_spend == 100.0
         assert answer.customer.platinum_eligible and not answer.degraded
-
-
-def test_a_preloaded_day_reads_no_score_with_the_stock(
-    router: OnlineRouter, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """The tiny store's 11 scores are read whole at the version check: no
-    answer asks the store for a score, the customer's first neither."""
-    assert router.store is not None
-    store_type = type(router.store)
-    calls: list[str | None] = []
-    facts = store_type.checkout_facts
-
-    def counted(self: Any, skus: Any, customer_id: Any = None, **kw: Any) -> Any:
-        calls.append(customer_id)
-        return facts(self, skus, customer_id, **kw)
-
-    monkeypatch.setattr(store_type, "checkout_facts", counted)
-    answers = [
-        router.generate_fulfillment_options(c, [("TEE", 1)], "606", now=MONDAY_10)
-        for c in ("C10", "C3", "stranger")
-    ]
-    assert calls == [None, None, None]
-    assert [a.customer.predicted_spend for a in answers] == [100.0, 30.0, 50.0]

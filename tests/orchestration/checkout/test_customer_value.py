@@ -220,17 +220,20 @@ def _values(values: CustomerValues) -> list[tuple[object, ...]]:
     ]
 
 
-def test_preloaded_scores_answer_as_scores_read_one_by_one(
+def test_a_day_read_whole_answers_as_scores_read_one_by_one(
     state_location: Path | str,
 ) -> None:
-    """A latest day of at most ``preload`` scores is read whole at the
-    version check: no checkout reads a score then (``wants_score`` is False
-    for a scored customer and an unscored one alike), and every value is the
-    one a read per customer gives."""
+    """A latest day of at most ``preload`` scores read whole (``load_day``,
+    off the request path): no checkout reads a score then (``wants_score``
+    is False for a scored customer and an unscored one alike), and every
+    value is the one a read per customer gives; a day over the limit is
+    not read whole."""
     with open_store(state_location) as store:
         put_scores(store)
         whole = CustomerValues(store, TierPolicy(), refresh_s=60.0)
-        one_by_one = CustomerValues(store, TierPolicy(), refresh_s=60.0, preload=0)
+        one_by_one = CustomerValues(store, TierPolicy(), refresh_s=60.0)
+        assert whole.load_day()
+        assert not whole.load_day()  # at most every refresh_s
         whole.refresh(Notes())
         assert not whole.wants_score("C3") and not whole.wants_score("stranger")
         assert one_by_one.wants_score("C3")
@@ -238,21 +241,23 @@ def test_preloaded_scores_answer_as_scores_read_one_by_one(
         assert _values(whole)[1] == (
             "C3", 30.0, "silver", "CLTV scores of 2026-01-04", 90.0, False, None
         )  # fmt: skip
-        # a day over the limit is read per customer, as before
         few = CustomerValues(store, TierPolicy(), refresh_s=60.0, preload=10)
+        assert not few.load_day()
         few.refresh(Notes())
         assert few.wants_score("C3")
         assert _values(few) == _values(one_by_one)
 
 
-def test_preloaded_scores_are_never_served_stale(state_location: Path | str) -> None:
-    """Scores another process publishes (``cltv retrain --state``) replace
-    the preloaded day at the next version check (here every lookup): a score
-    that moved, a customer newly scored, one no longer scored (the prior);
-    until then (``refresh_s``) the kept day stands."""
+def test_a_day_read_whole_is_never_served_stale(state_location: Path | str) -> None:
+    """Scores another process publishes (``cltv retrain --state``) move the
+    version: from the next check (``refresh_s``, here every lookup) the day
+    read whole is set aside and scores are read per customer (a score that
+    moved, a customer newly scored, one no longer scored: the prior) until
+    the new day is read whole (by a follower's own connection here)."""
     with open_store(state_location) as writer, open_store(state_location) as reader:
         put_scores(writer)
-        values = CustomerValues(reader, TierPolicy(), refresh_s=3600.0)
+        values = CustomerValues(reader, TierPolicy(), refresh_s=0.0)
+        assert values.load_day()
         assert values.lookup("C3", Notes()).predicted_spend == 30.0
         writer.put_cltv_scores(
             pd.DataFrame(
@@ -262,12 +267,38 @@ def test_preloaded_scores_are_never_served_stale(state_location: Path | str) -> 
             as_of=dt.date(2026, 1, 5),
             model_version="next",
         )  # fmt: skip
-        assert values.lookup("C3", Notes()).predicted_spend == 30.0  # kept
-        values.refresh_s = 0.0
-        found = [values.lookup(c, Notes()) for c in ("C3", "C42", "C9")]
-        assert [(c.predicted_spend, c.segment, c.source) for c in found] == [
+        expected = [
             (45.0, "silver", "CLTV scores of 2026-01-05"),
             (70.0, "silver", "CLTV scores of 2026-01-05"),
             (45.0, "new", "new-customer prior (50% percentile of the latest scores)"),
         ]
-        assert not values.wants_score("C10")  # the new day was read whole
+
+        def looked_up() -> list[tuple[float, str, str]]:
+            found = [values.lookup(c, Notes()) for c in ("C3", "C42", "C9")]
+            return [(c.predicted_spend, c.segment, c.source) for c in found]
+
+        assert looked_up() == expected
+        assert values.wants_score("C10")  # per customer until the day is read
+        with open_store(state_location) as follower:
+            assert values.load_day(follower)
+        assert not values.wants_score("C10")
+        assert looked_up() == expected
+
+
+def test_the_day_read_whole_is_the_last_known_in_an_outage(
+    state_location: Path | str,
+) -> None:
+    """A store that fails after a day was read whole: its scores are the
+    last known (said in the notes), as a score read per customer is."""
+    store = open_store(state_location)
+    put_scores(store)
+    values = CustomerValues(store, TierPolicy(), refresh_s=0.0)
+    assert values.load_day()
+    store.close()
+    notes = Notes()
+    c = values.lookup("C7", notes)
+    assert (c.predicted_spend, c.source) == (
+        70.0,
+        "CLTV scores of 2026-01-04 (last known)",
+    )
+    assert any(n.startswith("CLTV score could not be read") for n in notes.notes)

@@ -264,8 +264,8 @@ def test_a_split_cart_names_the_constraint(router: OnlineRouter) -> None:
 def test_answers_alike_with_scores_preloaded_or_read_per_customer(
     tmp_path: Path, state_location: Path | str
 ) -> None:
-    """A router that reads the latest day's scores whole (the default for a
-    day of at most 50,000) answers every customer, scored or not, as one
+    """A router that read the latest day's scores whole (``load_scores``, as
+    a server does at startup) answers every customer, scored or not, as one
     that reads each customer's score with the cart's stock."""
     carts = [("MUG", 1)], [("MUG", 2), ("TEE", 1)]
     who = ("C9", "C8", "C0", "stranger", "C9")
@@ -281,10 +281,10 @@ def test_answers_alike_with_scores_preloaded_or_read_per_customer(
         return out
 
     with tiny_router(tmp_path, state=state_location) as whole:
+        assert whole.load_scores()
         preloaded = answers(whole)
         assert not whole._customers.wants_score("C7")
         with OnlineRouter.open(tiny_network(), state_location, cltv_refresh_s=0.0) as r:
-            r._customers.preload = 0
             assert answers(r) == preloaded
             assert r._customers.wants_score("C7")
     assert [a["customer"]["platinum_eligible"] for a in preloaded[::2]] == [
