@@ -44,6 +44,8 @@ class _Score:
     source: str
 
 
+#: A score of a day read whole: ``(spend, segment, source)``.
+_Row = tuple[float, str, str]
 #: Not in the kept scores (None there means "no score").
 _UNREAD = _Score(math.nan, "", "")
 #: What an unscored customer's predicted spend is said to be with no scores.
@@ -106,7 +108,10 @@ class CustomerValues:
         self._fresh: OrderedDict[str, _Score | None] = OrderedDict()
         #: Every score of the latest day and the version they are of (one
         #: C assignment per load): used while that is :attr:`_version`.
-        self._day_read: tuple[int, dict[str, _Score]] | None = None
+        #: A score is a tuple of a float and two strings (one shared): the
+        #: garbage collector untracks them and the dict, so 50,000 kept
+        #: scores add nothing to its passes (objects would, to every request's).
+        self._day_read: tuple[int, dict[str, _Row]] | None = None
         self._day_checked = -math.inf
 
     def lookup(
@@ -175,10 +180,17 @@ class CustomerValues:
                 return False
         except STORE_ERRORS:
             return False
-        self._day_read = (version, {s.customer_id: _score(s) for s in scores})
+        sources: dict[dt.date, str] = {}  # one string per day, not per score
+        day: dict[str, _Row] = {}
+        for s in scores:
+            source = sources.get(s.as_of)
+            if source is None:
+                source = sources[s.as_of] = f"CLTV scores of {s.as_of.isoformat()}"
+            day[s.customer_id] = (s.predicted_spend, s.segment, source)
+        self._day_read = (version, day)
         return True
 
-    def _whole(self) -> dict[str, _Score] | None:
+    def _whole(self) -> dict[str, _Row] | None:
         """The whole day read, when it is of the version checked last."""
         loaded = self._day_read
         if loaded is None or loaded[0] != self._version or self._version is None:
@@ -224,7 +236,8 @@ class CustomerValues:
             return None
         whole = self._whole()
         if whole is not None:  # every score of the day: none, the prior
-            return whole.get(customer_id)
+            row = whole.get(customer_id)
+            return None if row is None else _Score(*row)
         kept = self._fresh.get(customer_id, _UNREAD)
         if kept is not _UNREAD:
             return kept
@@ -234,7 +247,8 @@ class CustomerValues:
             notes.add(f"CLTV score could not be read ({public_reason(exc)})")
             known = self._known.get(customer_id)
             if known is None and self._day_read is not None:
-                known = self._day_read[1].get(customer_id)
+                row = self._day_read[1].get(customer_id)
+                known = None if row is None else _Score(*row)
             if known is None:
                 return None
             return _Score(known.spend, known.segment, known.source + " (last known)")
