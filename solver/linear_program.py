@@ -10,6 +10,7 @@ from typing import Any
 
 import highspy
 import numpy as np
+import scipy.sparse as sp
 from numpy.typing import NDArray
 
 from tierflow.formulations.linear_program import LinearProgram
@@ -20,12 +21,17 @@ from tierflow.solver.result import Status
 
 @dataclass(frozen=True, slots=True)
 class LpSolution:
-    """What HiGHS found: status, objective (``None`` unless optimal), values."""
+    """What HiGHS found: status, objective (``None`` unless optimal), values.
+
+    ``row_dual`` is HiGHS's row duals when a limit stopped the solve and it
+    has some (``None`` otherwise): :func:`dual_bound` proves a bound from
+    them."""
 
     status: Status
     objective: float | None
     x: NDArray[np.float64]
     runtime_s: float
+    row_dual: NDArray[np.float64] | None = None
 
 
 def solve_linear_program(
@@ -54,10 +60,110 @@ def solve_linear_program(
     status = LP_STATUS_MAP.get(h.getModelStatus(), Status.ERROR)
     x = np.zeros(lp.n_cols)
     objective = None
+    row_dual = None
     if status is Status.OPTIMAL:
         x = np.asarray(h.getSolution().col_value, dtype=np.float64)
         objective = float(h.getInfo().objective_function_value) if lp.n_cols else 0.0
-    return LpSolution(status, objective, x, time.perf_counter() - start)
+    elif h.getModelStatus() in _STOPPED and lp.n_rows:
+        solution = h.getSolution()
+        if solution.dual_valid:
+            row_dual = np.asarray(solution.row_dual, dtype=np.float64)
+    return LpSolution(status, objective, x, time.perf_counter() - start, row_dual)
+
+
+#: Model statuses of a solve a limit stopped: its duals, if any, still give a
+#: proven bound (:func:`dual_bound`).
+_STOPPED = (
+    highspy.HighsModelStatus.kTimeLimit,
+    highspy.HighsModelStatus.kIterationLimit,
+)
+
+
+def dual_bound(lp: LinearProgram, row_dual: NDArray[np.float64]) -> float:
+    """The Lagrangian bound of ``lp`` at row duals ``row_dual``: a proven
+    lower bound on its optimum whatever the duals (weak duality), equal to
+    it at optimal duals; ``-inf`` when they prove nothing.
+
+    For ``y = row_dual`` (HiGHS's sign: ``c - Aᵀy`` are the reduced costs of
+    a minimization, ``y > 0`` on a row at its lower bound) and any feasible
+    ``x``: ``c·x = yᵀAx + (c - Aᵀy)·x``, and each term is at least its least
+    value over the bounds, ``y_i · row_lower_i`` (``y_i > 0``) or
+    ``y_i · row_upper_i`` (``y_i < 0``) per row and ``(c - Aᵀy)_j · u_j``
+    per column of negative reduced cost (0 otherwise; ``x >= 0``). A
+    multiplier on an open side of a row is dropped (set to 0: still a bound).
+    A column with no upper bound is bounded by what its rows imply
+    (:func:`implied_upper`): a dual simplex's duals, optimal ones too, leave
+    reduced costs of -1e-14 on such columns, which would prove nothing.
+    """
+    y = np.asarray(row_dual, dtype=np.float64)
+    lower, upper = lp.row_lower, lp.row_upper
+    y = np.where(((y > 0) & np.isinf(lower)) | ((y < 0) & np.isinf(upper)), 0.0, y)
+    rhs = np.zeros(y.size)
+    rhs[y > 0] = lower[y > 0]
+    rhs[y < 0] = upper[y < 0]
+    reduced = lp.c - lp.matrix.T @ y
+    below = reduced < 0
+    bound = lp.col_upper[below]
+    if np.isinf(bound).any():
+        bound = implied_upper(lp, wanted=below)[below]
+        if np.isinf(bound).any():
+            return -math.inf
+    return float(y @ rhs + reduced[below] @ bound)
+
+
+def implied_upper(
+    lp: LinearProgram, *, rounds: int = 3, wanted: NDArray[np.bool_] | None = None
+) -> NDArray[np.float64]:
+    """Upper bounds on ``lp``'s columns that every feasible point keeps:
+    ``col_upper``, tightened up to ``rounds`` times by each row's activity
+    bounds (``a_ij x_j <= row_upper_i - `` the least activity of the rest of
+    row ``i``, and from ``row_lower`` alike for ``a_ij < 0``); ``inf`` where
+    no row bounds a column. Rounded up by 1e-9 (relative and absolute) so
+    that float error cannot make a bound too tight. With ``wanted``, the
+    rounds stop once those columns are all bounded."""
+    csc = sp.csc_matrix(lp.matrix)
+    csc.eliminate_zeros()
+    row, a = csc.indices, csc.data
+    col = np.repeat(np.arange(lp.n_cols), np.diff(csc.indptr))
+    starts = csc.indptr[:-1][np.diff(csc.indptr) > 0]
+    m = lp.n_rows
+    pos = a > 0
+    ub = lp.col_upper.astype(np.float64, copy=True)
+    for _ in range(rounds):
+        at_ub = ub[col]
+        # x_j in [0, ub_j]: the least activity takes ub_j where a < 0, the
+        # most where a > 0; either is open when that ub_j is
+        least, least_open = _activity(row, np.where(pos, 0.0, a * at_ub), m)
+        most, most_open = _activity(row, np.where(pos, a * at_ub, 0.0), m)
+        # x_j's own share is 0 in the least activity when a > 0 (in the most
+        # when a < 0), so the rest of the row has the same activity bound
+        with np.errstate(invalid="ignore"):
+            room = np.where(
+                pos,
+                np.where(least_open[row], np.inf, lp.row_upper[row] - least[row]),
+                np.where(most_open[row], np.inf, most[row] - lp.row_lower[row]),
+            )
+        candidate = np.where(np.isnan(room), np.inf, room / np.abs(a))
+        tight = np.full(lp.n_cols, np.inf)
+        if starts.size:  # entries are column by column
+            tight[col[starts]] = np.minimum.reduceat(candidate, starts)
+        tight = np.maximum(tight, 0.0)
+        tight = tight + 1e-9 * (1.0 + tight)
+        if not (tight < ub).any():
+            break
+        ub = np.minimum(ub, tight)
+        if wanted is not None and np.isfinite(ub[wanted]).all():
+            break
+    return ub
+
+
+def _activity(
+    row: NDArray[np.int32], share: NDArray[np.float64], m: int
+) -> tuple[NDArray[np.float64], NDArray[np.bool_]]:
+    """Per row, the sum of the finite ``share`` s and whether any is infinite."""
+    infinite = np.isinf(share)
+    total = np.bincount(row, weights=np.where(infinite, 0.0, share), minlength=m)
+    return total.astype(np.float64), np.bincount(row, weights=infinite, minlength=m) > 0
 
 
 #: Seconds a bound's time limit may be passed by: the child process that runs
@@ -87,7 +193,7 @@ def lower_bound(
     time_limit_s: float | None = None,
 ) -> float | None:
     """A proven lower bound on ``lp``'s optimum with its integer columns
-    (``None`` when not even the LP relaxation is solved).
+    (``None`` when HiGHS proves none, not even from a cut-short LP).
 
     The LP relaxation is solved first; when ``lp`` has integer columns and
     ``mip_time_s > 0``, HiGHS's branch and bound then raises the bound for up
@@ -101,8 +207,10 @@ def lower_bound(
     phase (its root LP of a 1,000-order day ran 5 s on a 2 s limit, its cut
     rounds 106 s on 15 s), so branch and bound runs in a child process that
     reports each dual bound it proves and is stopped at the deadline; the
-    bound is the last one reported. An LP the limit cuts short gives ``None``:
-    a simplex stopped early has no proven value.
+    bound is the last one reported. An LP the limit cuts short has no
+    proven value, but the duals of its last iterate prove one
+    (:func:`dual_bound`): that is the bound then, or ``None`` when HiGHS
+    stopped without duals or they prove nothing finite.
     """
     if time_limit_s is not None and time_limit_s <= 0:
         return None
@@ -114,15 +222,19 @@ def lower_bound(
         time_limit_s=None if time_limit_s is None else max(time_limit_s, 1e-3),
         presolve=False,
     )
-    if relaxed.objective is None or lp.integer is None:
-        return relaxed.objective
+    value = relaxed.objective
+    if value is None and relaxed.row_dual is not None:
+        stopped = dual_bound(lp, relaxed.row_dual)
+        value = stopped if np.isfinite(stopped) else None
+    if value is None or lp.integer is None:
+        return value
     budget = min(mip_time_s, deadline - time.perf_counter())
     if budget <= 0:
-        return relaxed.objective
+        return value
     proven = _dual_bound_in_child(lp, budget, threads)
     if proven is None or not np.isfinite(proven):
-        return relaxed.objective
-    return max(relaxed.objective, proven)
+        return value
+    return max(value, proven)
 
 
 def _dual_bound_in_child(
