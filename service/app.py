@@ -251,6 +251,7 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     follower: CapacityFollower = app.state.follower
     service = app.state.service
     service.router.serving_from(service.clock())
+    service.router.load_scores()  # before the first checkout, not in it
 
     def log_store_error(backend: str, error: StoreUnavailable) -> None:
         _log_store_error(backend, error)  # this app's own, taken off when it stops

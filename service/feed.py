@@ -256,6 +256,8 @@ class CapacityFollower:
         if self._refresh_demand(store) or moved:
             self.on_change()
         self._snapshot(store)
+        # a new day of CLTV scores, read whole here rather than per checkout
+        self.router.load_scores(store)
         if moved:
             self._stop.wait(PULL_EVERY_S)
         return seen, checkpoint_at

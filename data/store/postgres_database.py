@@ -35,6 +35,7 @@ from tierflow.data.store.database import (
     StoreConflict,
     StoreUnavailable,
     log_migration,
+    log_migration_start,
     migration_failed,
     refuse_newer_schema,
     refuse_writes_past_schema,
@@ -736,6 +737,7 @@ def _migrate(
             if version == 0:  # nothing made yet, by anyone: what else is there?
                 _refuse_foreign_schema(conn, where)
             refuse_newer_schema(version, newest, where)
+            log_migration_start(where, version, newest)
             for target in range(version + 1, newest + 1):
                 _apply(conn, migrations, version, target, where)
             conn.execute("DELETE FROM schema_version")

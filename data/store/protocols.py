@@ -292,6 +292,11 @@ class ScoreStore(Protocol):
         """The customer's score from the latest day, or None."""
         ...
 
+    def cltv_latest_scores(self, limit: int) -> list[CltvScore] | None:
+        """Every score of the latest day, or None when there are more than
+        ``limit``."""
+        ...
+
     def cltv_scores(self, customer_ids: Iterable[str]) -> pd.DataFrame:
         """Latest scores of many customers."""
         ...

@@ -149,6 +149,21 @@ class Scores(StorePart):
         """The customer's score from the latest day (None if not scored that day)."""
         return score_from(self._db.execute(*score_query(customer_id)))
 
+    def cltv_latest_scores(self, limit: int) -> list[CltvScore] | None:
+        """Every score of the latest day, when there are at most ``limit``
+        (None: more, or ``limit`` < 1); in one read, for a reader that keeps
+        them all until :meth:`cltv_version` moves."""
+        if limit < 1:
+            return None
+        rows = self._db.execute(
+            f"SELECT {_SCORE_FIELDS} FROM cltv_scores "
+            f"WHERE as_of = {_LATEST_DAY} LIMIT ?",
+            (int(limit) + 1,),
+        ).fetchall()
+        if len(rows) > limit:
+            return None
+        return [CltvScore.from_row(row) for row in rows]
+
     def cltv_scores(self, customer_ids: Iterable[str]) -> pd.DataFrame:
         """Latest scores of many customers (absent ids are left out).
 

@@ -24,6 +24,7 @@ from tierflow.data.store.database import (
     StoreBroken,
     StoreUnavailable,
     log_migration,
+    log_migration_start,
     migration_failed,
     refuse_newer_schema,
     refuse_writes_past_schema,
@@ -459,6 +460,7 @@ class SqliteDatabase:
         with self.tx() as conn:
             version = self.schema_version()  # re-read under the write lock
             refuse_newer_schema(version, newest, str(self.path))
+            log_migration_start(self.location, version, newest)
             for target in range(version + 1, newest + 1):
                 try:
                     for statement in migrations[target - 1]:

@@ -6,7 +6,11 @@ read leaves the last known score and threshold in use (said in the notes).
 Scores read are kept until the store's scores version moves (checked every
 ``refresh_s``, with the threshold): a checkout then reads no score at all
 for a customer seen before, and a day's scores replaced in place reach the
-threshold and every score within ``refresh_s``.
+threshold and every score within ``refresh_s``. A latest day of at most
+``preload`` scores (default :data:`PRELOAD_SCORES`) may also be read whole,
+off the request path (:meth:`CustomerValues.load_day`: a server at startup
+and on its capacity follower's thread); while the version read with it is
+the one checked, no checkout reads a score, a customer's first neither.
 """
 
 from __future__ import annotations
@@ -26,6 +30,9 @@ from tierflow.orchestration.checkout.results import CustomerValue
 
 #: Customers whose last read score is kept for a store outage.
 _KNOWN_CUSTOMERS = 50_000
+#: The most scores read whole (a few MB, about a second of CPU on a busy
+#: machine: once per scores version, never on a request).
+PRELOAD_SCORES = _KNOWN_CUSTOMERS
 #: The segment of a customer without a CLTV score (the new-customer prior).
 NEW_SEGMENT = "new"
 
@@ -37,6 +44,8 @@ class _Score:
     source: str
 
 
+#: A score of a day read whole: ``(spend, segment, source)``.
+_Row = tuple[float, str, str]
 #: Not in the kept scores (None there means "no score").
 _UNREAD = _Score(math.nan, "", "")
 #: What an unscored customer's predicted spend is said to be with no scores.
@@ -75,9 +84,17 @@ class CustomerValues:
     """Looks up a customer's predicted spend and the Platinum threshold."""
 
     def __init__(
-        self, store: ScoreStore | None, policy: TierPolicy, refresh_s: float
+        self,
+        store: ScoreStore | None,
+        policy: TierPolicy,
+        refresh_s: float,
+        *,
+        preload: int = PRELOAD_SCORES,
     ) -> None:
         self.store = store
+        #: :meth:`load_day` reads a latest day of at most this many scores
+        #: (0: never).
+        self.preload = int(preload)
         self.policy = policy
         self.refresh_s = float(refresh_s)
         self._read = -math.inf
@@ -89,6 +106,13 @@ class CustomerValues:
         #: Scores (None: not scored) read at :attr:`_version`, oldest first
         #: (one C call per change: threads share it without a lock).
         self._fresh: OrderedDict[str, _Score | None] = OrderedDict()
+        #: Every score of the latest day and the version they are of (one
+        #: C assignment per load): used while that is :attr:`_version`.
+        #: A score is a tuple of a float and two strings (one shared): the
+        #: garbage collector untracks them and the dict, so 50,000 kept
+        #: scores add nothing to its passes (objects would, to every request's).
+        self._day_read: tuple[int, dict[str, _Row]] | None = None
+        self._day_checked = -math.inf
 
     def lookup(
         self,
@@ -121,7 +145,57 @@ class CustomerValues:
     def wants_score(self, customer_id: str) -> bool:
         """Whether :meth:`lookup` of this customer would read the store for
         the score (it is not kept), so a caller may read it with others."""
-        return self.store is not None and customer_id not in self._fresh
+        return (
+            self.store is not None
+            and self._whole() is None
+            and customer_id not in self._fresh
+        )
+
+    def load_day(self, store: ScoreStore | None = None) -> bool:
+        """Read the latest day's scores whole when their version moved since
+        the last load and there are at most :attr:`preload` (off the request
+        path: a second on a busy machine for 50,000); at most every
+        ``refresh_s``. ``store``: another connection to the same store (a
+        follower's own), by default this one's. Whether a day was loaded;
+        a store that cannot be read loads nothing (the checkouts read per
+        customer meanwhile, and say so when that fails).
+        """
+        store = store or self.store
+        now = time.monotonic()
+        if (
+            store is None
+            or self.preload < 1
+            or now - self._day_checked < self.refresh_s
+        ):
+            return False
+        self._day_checked = now
+        try:
+            version = store.cltv_version()
+            loaded = self._day_read
+            if loaded is not None and loaded[0] == version:
+                return False
+            scores = store.cltv_latest_scores(self.preload)
+            # a day written meanwhile moved the version: read it next time
+            if scores is None or store.cltv_version() != version:
+                return False
+        except STORE_ERRORS:
+            return False
+        sources: dict[dt.date, str] = {}  # one string per day, not per score
+        day: dict[str, _Row] = {}
+        for s in scores:
+            source = sources.get(s.as_of)
+            if source is None:
+                source = sources[s.as_of] = f"CLTV scores of {s.as_of.isoformat()}"
+            day[s.customer_id] = (s.predicted_spend, s.segment, source)
+        self._day_read = (version, day)
+        return True
+
+    def _whole(self) -> dict[str, _Row] | None:
+        """The whole day read, when it is of the version checked last."""
+        loaded = self._day_read
+        if loaded is None or loaded[0] != self._version or self._version is None:
+            return None
+        return loaded[1]
 
     def refresh(self, notes: Notes) -> None:
         """Re-read the threshold and the prior, and forget the scores read,
@@ -160,6 +234,10 @@ class CustomerValues:
         store = self.store
         if store is None:
             return None
+        whole = self._whole()
+        if whole is not None:  # every score of the day: none, the prior
+            row = whole.get(customer_id)
+            return None if row is None else _Score(*row)
         kept = self._fresh.get(customer_id, _UNREAD)
         if kept is not _UNREAD:
             return kept
@@ -168,17 +246,16 @@ class CustomerValues:
         except STORE_ERRORS as exc:
             notes.add(f"CLTV score could not be read ({public_reason(exc)})")
             known = self._known.get(customer_id)
+            if known is None and self._day_read is not None:
+                row = self._day_read[1].get(customer_id)
+                known = None if row is None else _Score(*row)
             if known is None:
                 return None
             return _Score(known.spend, known.segment, known.source + " (last known)")
         if score is None:
             self._keep(customer_id, None)
             return None
-        found = _Score(
-            score.predicted_spend,
-            score.segment,
-            f"CLTV scores of {score.as_of.isoformat()}",
-        )
+        found = _score(score)
         self._known[customer_id] = found
         if len(self._known) > _KNOWN_CUSTOMERS:
             self._known.popitem(last=False)
@@ -198,3 +275,11 @@ class CustomerValues:
 
     def _new_customer(self) -> _Score:
         return self._prior
+
+
+def _score(score: CltvScore) -> _Score:
+    return _Score(
+        score.predicted_spend,
+        score.segment,
+        f"CLTV scores of {score.as_of.isoformat()}",
+    )

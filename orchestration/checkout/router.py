@@ -34,6 +34,7 @@ from tierflow.data.network import Network, load_network
 from tierflow.data.sample_network import sample_network_dir
 from tierflow.data.store import (
     SchemaTooNew,
+    ScoreStore,
     StateStore,
     StoreBroken,
     default_state_location,
@@ -515,6 +516,14 @@ class OnlineRouter:
         cannot be read.
         """
         return self._live.pull_capacity()  # reads the log outside the lock
+
+    def load_scores(self, store: ScoreStore | None = None) -> bool:
+        """Read the latest day of CLTV scores whole, when their version moved
+        and the day holds at most 50,000 (``CustomerValues.load_day``): no
+        answer reads a score then. Off the request path (a server's startup,
+        its capacity follower with its own connection, ``store``); whether
+        a day was read."""
+        return self._customers.load_day(store)
 
     # ------------------------------------------------------ quotes and holds
     def save_unsaved(self) -> int:

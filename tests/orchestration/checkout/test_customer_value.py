@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import re
 from pathlib import Path
@@ -207,3 +208,97 @@ def test_a_prior_another_process_publishes_reaches_a_running_reader(
             "new-customer prior (the CLTV model's forecast of a customer "
             "acquired on 2026-01-04)",
         )
+
+
+_CUSTOMERS = ("C0", "C3", "C9", "C10", "stranger", "C42")
+
+
+def _values(values: CustomerValues) -> list[tuple[object, ...]]:
+    return [
+        dataclasses.astuple(values.lookup(c, Notes()))
+        for c in _CUSTOMERS + _CUSTOMERS  # the second time: as kept
+    ]
+
+
+def test_a_day_read_whole_answers_as_scores_read_one_by_one(
+    state_location: Path | str,
+) -> None:
+    """A latest day of at most ``preload`` scores read whole (``load_day``,
+    off the request path): no checkout reads a score then (``wants_score``
+    is False for a scored customer and an unscored one alike), and every
+    value is the one a read per customer gives; a day over the limit is
+    not read whole."""
+    with open_store(state_location) as store:
+        put_scores(store)
+        whole = CustomerValues(store, TierPolicy(), refresh_s=60.0)
+        one_by_one = CustomerValues(store, TierPolicy(), refresh_s=60.0)
+        assert whole.load_day()
+        assert not whole.load_day()  # at most every refresh_s
+        whole.refresh(Notes())
+        assert not whole.wants_score("C3") and not whole.wants_score("stranger")
+        assert one_by_one.wants_score("C3")
+        assert _values(whole) == _values(one_by_one)
+        assert _values(whole)[1] == (
+            "C3", 30.0, "silver", "CLTV scores of 2026-01-04", 90.0, False, None
+        )  # fmt: skip
+        few = CustomerValues(store, TierPolicy(), refresh_s=60.0, preload=10)
+        assert not few.load_day()
+        few.refresh(Notes())
+        assert few.wants_score("C3")
+        assert _values(few) == _values(one_by_one)
+
+
+def test_a_day_read_whole_is_never_served_stale(state_location: Path | str) -> None:
+    """Scores another process publishes (``cltv retrain --state``) move the
+    version: from the next check (``refresh_s``, here every lookup) the day
+    read whole is set aside and scores are read per customer (a score that
+    moved, a customer newly scored, one no longer scored: the prior) until
+    the new day is read whole (by a follower's own connection here)."""
+    with open_store(state_location) as writer, open_store(state_location) as reader:
+        put_scores(writer)
+        values = CustomerValues(reader, TierPolicy(), refresh_s=0.0)
+        assert values.load_day()
+        assert values.lookup("C3", Notes()).predicted_spend == 30.0
+        writer.put_cltv_scores(
+            pd.DataFrame(
+                {"customer_id": ["C3", "C42"], "predicted_spend": [45.0, 70.0],
+                 "p_active": 0.5, "segment": "silver"}
+            ),
+            as_of=dt.date(2026, 1, 5),
+            model_version="next",
+        )  # fmt: skip
+        expected = [
+            (45.0, "silver", "CLTV scores of 2026-01-05"),
+            (70.0, "silver", "CLTV scores of 2026-01-05"),
+            (45.0, "new", "new-customer prior (50% percentile of the latest scores)"),
+        ]
+
+        def looked_up() -> list[tuple[float, str, str]]:
+            found = [values.lookup(c, Notes()) for c in ("C3", "C42", "C9")]
+            return [(c.predicted_spend, c.segment, c.source) for c in found]
+
+        assert looked_up() == expected
+        assert values.wants_score("C10")  # per customer until the day is read
+        with open_store(state_location) as follower:
+            assert values.load_day(follower)
+        assert not values.wants_score("C10")
+        assert looked_up() == expected
+
+
+def test_the_day_read_whole_is_the_last_known_in_an_outage(
+    state_location: Path | str,
+) -> None:
+    """A store that fails after a day was read whole: its scores are the
+    last known (said in the notes), as a score read per customer is."""
+    store = open_store(state_location)
+    put_scores(store)
+    values = CustomerValues(store, TierPolicy(), refresh_s=0.0)
+    assert values.load_day()
+    store.close()
+    notes = Notes()
+    c = values.lookup("C7", notes)
+    assert (c.predicted_spend, c.source) == (
+        70.0,
+        "CLTV scores of 2026-01-04 (last known)",
+    )
+    assert any(n.startswith("CLTV score could not be read") for n in notes.notes)

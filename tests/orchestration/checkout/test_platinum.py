@@ -8,6 +8,7 @@ import datetime as dt
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -16,7 +17,7 @@ from hypothesis import strategies as st
 
 from tests.conftest import TINY_NETWORK
 from tests.orchestration.checkout.helpers import event, ids
-from tests.service_fixtures import ET, MONDAY_10, put_scores, tiny_router
+from tests.service_fixtures import ET, MONDAY_10, put_scores, tiny_network, tiny_router
 from tierflow.data.delivery_calendar import zone_info
 from tierflow.data.network import Network, load_network
 from tierflow.data.store import SqliteStore
@@ -258,3 +259,34 @@ def test_a_split_cart_names_the_constraint(router: OnlineRouter) -> None:
         "C10", cart, "606", now=when - dt.timedelta(hours=2)
     )
     assert set(early.option("platinum").nodes) == {"WH-EAST", "WH-WEST"}
+
+
+def test_answers_alike_with_scores_preloaded_or_read_per_customer(
+    tmp_path: Path, state_location: Path | str
+) -> None:
+    """A router that read the latest day's scores whole (``load_scores``, as
+    a server does at startup) answers every customer, scored or not, as one
+    that reads each customer's score with the cart's stock."""
+    carts = [("MUG", 1)], [("MUG", 2), ("TEE", 1)]
+    who = ("C9", "C8", "C0", "stranger", "C9")
+
+    def answers(router: OnlineRouter) -> list[dict[str, Any]]:
+        out = []
+        for customer in who:
+            for cart in carts:
+                answer = router.generate_fulfillment_options(
+                    customer, cart, "60601", now=MONDAY_10
+                ).to_dict()
+                out.append({k: v for k, v in answer.items() if k != "request_id"})
+        return out
+
+    with tiny_router(tmp_path, state=state_location) as whole:
+        assert whole.load_scores()
+        preloaded = answers(whole)
+        assert not whole._customers.wants_score("C7")
+        with OnlineRouter.open(tiny_network(), state_location, cltv_refresh_s=0.0) as r:
+            assert answers(r) == preloaded
+            assert r._customers.wants_score("C7")
+    assert [a["customer"]["platinum_eligible"] for a in preloaded[::2]] == [
+        True, False, False, False, True,
+    ]  # fmt: skip

@@ -194,3 +194,24 @@ def test_a_checkout_refused_for_old_dates_is_requoted_over_http(live: Any) -> No
     )
     unknown = client.post("/v1/checkouts/nobody-asked/requote")
     assert (unknown.status_code, unknown.json()["error"]) == (404, "not_found")
+
+
+def test_a_server_reads_the_scores_whole_before_its_first_checkout(
+    tmp_path: Path, state_location: Path | str
+) -> None:
+    """At startup the server reads the latest day of CLTV scores whole (11
+    here): its options calls read no score, and answer with each one."""
+    with (
+        live_server(tmp_path, router_kw={"state": state_location}) as (server, router),
+        httpx.Client(base_url=server.url, timeout=30) as client,
+    ):
+        customers = [
+            post_options(client, c, items=[{"sku": "MUG", "quantity": 1}], dest="606")[
+                "customer"
+            ]
+            for c in ("C9", "C3", "stranger")
+        ]
+        assert [(c["predicted_spend"], c["platinum_eligible"]) for c in customers] == [
+            (90.0, True), (30.0, False), (50.0, False),
+        ]  # fmt: skip
+        assert not router._customers.wants_score("C4")
