@@ -10,7 +10,6 @@ from typing import Any
 
 import highspy
 import numpy as np
-import scipy.sparse as sp
 from numpy.typing import NDArray
 
 from tierflow.formulations.linear_program import LinearProgram
@@ -79,12 +78,6 @@ _STOPPED = (
 )
 
 
-#: Nonzeros above which :func:`dual_bound` does not look for implied column
-#: bounds: a round of :func:`implied_upper` took 2.7 s on the demo day's
-#: relaxation (8.7 M nonzeros, loaded machine), past a bound's time limit.
-IMPLIED_MAX_NNZ = 2_000_000
-
-
 def dual_bound(lp: LinearProgram, row_dual: NDArray[np.float64]) -> float:
     """The Lagrangian bound of ``lp`` at row duals ``row_dual``: a proven
     lower bound on its optimum whatever the duals (weak duality), equal to
@@ -97,9 +90,11 @@ def dual_bound(lp: LinearProgram, row_dual: NDArray[np.float64]) -> float:
     ``y_i · row_upper_i`` (``y_i < 0``) per row and ``(c - Aᵀy)_j · u_j``
     per column of negative reduced cost (0 otherwise; ``x >= 0``). A
     multiplier on an open side of a row is dropped (set to 0: still a bound).
-    A column with no upper bound is bounded by what its rows imply
-    (:func:`implied_upper`): a dual simplex's duals, optimal ones too, leave
-    reduced costs of -1e-14 on such columns, which would prove nothing.
+    A column of negative reduced cost with no upper bound proves nothing
+    (``-inf``), and a dual simplex's duals, optimal ones too, leave reduced
+    costs of -1e-14 to -5e-5 on columns: a program that wants a bound from
+    a stopped simplex gives every column a finite upper bound (the hindsight
+    relaxation gives each the one its rows imply).
     """
     y = np.asarray(row_dual, dtype=np.float64)
     lower, upper = lp.row_lower, lp.row_upper
@@ -111,67 +106,8 @@ def dual_bound(lp: LinearProgram, row_dual: NDArray[np.float64]) -> float:
     below = reduced < 0
     bound = lp.col_upper[below]
     if np.isinf(bound).any():
-        if lp.matrix.nnz > IMPLIED_MAX_NNZ:
-            return -math.inf
-        bound = implied_upper(lp, wanted=below)[below]
-        if np.isinf(bound).any():
-            return -math.inf
+        return -math.inf
     return float(y @ rhs + reduced[below] @ bound)
-
-
-def implied_upper(
-    lp: LinearProgram, *, rounds: int = 3, wanted: NDArray[np.bool_] | None = None
-) -> NDArray[np.float64]:
-    """Upper bounds on ``lp``'s columns that every feasible point keeps:
-    ``col_upper``, tightened up to ``rounds`` times by each row's activity
-    bounds (``a_ij x_j <= row_upper_i - `` the least activity of the rest of
-    row ``i``, and from ``row_lower`` alike for ``a_ij < 0``); ``inf`` where
-    no row bounds a column. Rounded up by 1e-9 (relative and absolute) so
-    that float error cannot make a bound too tight. With ``wanted``, the
-    rounds stop once those columns are all bounded."""
-    csc = sp.csc_matrix(lp.matrix)
-    csc.eliminate_zeros()
-    row, a = csc.indices, csc.data
-    col = np.repeat(np.arange(lp.n_cols), np.diff(csc.indptr))
-    starts = csc.indptr[:-1][np.diff(csc.indptr) > 0]
-    m = lp.n_rows
-    pos = a > 0
-    ub = lp.col_upper.astype(np.float64, copy=True)
-    for _ in range(rounds):
-        at_ub = ub[col]
-        # x_j in [0, ub_j]: the least activity takes ub_j where a < 0, the
-        # most where a > 0; either is open when that ub_j is
-        least, least_open = _activity(row, np.where(pos, 0.0, a * at_ub), m)
-        most, most_open = _activity(row, np.where(pos, a * at_ub, 0.0), m)
-        # x_j's own share is 0 in the least activity when a > 0 (in the most
-        # when a < 0), so the rest of the row has the same activity bound
-        with np.errstate(invalid="ignore"):
-            room = np.where(
-                pos,
-                np.where(least_open[row], np.inf, lp.row_upper[row] - least[row]),
-                np.where(most_open[row], np.inf, most[row] - lp.row_lower[row]),
-            )
-        candidate = np.where(np.isnan(room), np.inf, room / np.abs(a))
-        tight = np.full(lp.n_cols, np.inf)
-        if starts.size:  # entries are column by column
-            tight[col[starts]] = np.minimum.reduceat(candidate, starts)
-        tight = np.maximum(tight, 0.0)
-        tight = tight + 1e-9 * (1.0 + tight)
-        if not (tight < ub).any():
-            break
-        ub = np.minimum(ub, tight)
-        if wanted is not None and np.isfinite(ub[wanted]).all():
-            break
-    return ub
-
-
-def _activity(
-    row: NDArray[np.int32], share: NDArray[np.float64], m: int
-) -> tuple[NDArray[np.float64], NDArray[np.bool_]]:
-    """Per row, the sum of the finite ``share`` s and whether any is infinite."""
-    infinite = np.isinf(share)
-    total = np.bincount(row, weights=np.where(infinite, 0.0, share), minlength=m)
-    return total.astype(np.float64), np.bincount(row, weights=infinite, minlength=m) > 0
 
 
 #: Seconds a bound's time limit may be passed by: the child process that runs
