@@ -245,14 +245,22 @@ class _Linker:
         for j in np.unique(late.keeper_node).tolist():
             mine = np.flatnonzero(late.keeper_node == j)
             times = np.unique(t_pair[mine])
-            chain = self._new_cols(times.size, np.inf)  # load_j up to times[k]
+            cols = np.flatnonzero(ship.node == j)
+            seg = np.searchsorted(times, ship.release[cols], side="left")
+            keep = seg < times.size
+            # load_j up to times[k]: the workload of the columns released
+            # by then, each at most 1 (its order or line row) — so at most
+            # their total, and the node's capacity row caps it too
+            # (the capacity row caps it only if no column there frees room)
+            cap = capacity[j] if (ship.workload[cols] >= 0).all() else np.inf
+            load_upper = self._load_upper(
+                ship.workload[cols[keep]], seg[keep], times.size, float(cap)
+            )
+            chain = self._new_cols(times.size, load_upper, indicator=False)
             rows = self._new_rows(times.size, 0.0, 0.0)
             # load_k - load_{k-1} - sum(new columns) = 0
             self._put(rows, chain, np.ones(times.size))
             self._put(rows[1:], chain[:-1], -np.ones(times.size - 1))
-            cols = np.flatnonzero(ship.node == j)
-            seg = np.searchsorted(times, ship.release[cols], side="left")
-            keep = seg < times.size
             self._put(rows[seg[keep]], -1 - cols[keep], -ship.workload[cols[keep]])
             # load_j(t_i) - need_ij * room_ij >= 0
             link = self._new_rows(mine.size, 0.0, np.inf)
@@ -263,6 +271,20 @@ class _Linker:
             pos, q = matches(ship.order[cols], late.order[late.keeper_owner[mine]])
             own_cols = cols[pos]
             self._put(link[q], -1 - own_cols, -ship.workload[own_cols])
+
+    @staticmethod
+    def _load_upper(
+        workload: FloatArray, seg: IntArray, n: int, capacity: float
+    ) -> FloatArray:
+        """Per link of a node's load chain (``n`` of them), the most it holds
+        at any feasible point: the workload of the shipping columns released
+        by then (``seg``: the link each joins; each column is at most 1), and
+        at most ``capacity`` (the node's capacity row holds every column of
+        the node; ``inf`` when one of them has a negative workload)."""
+        total = np.cumsum(
+            np.bincount(seg, weights=np.maximum(workload, 0.0), minlength=n)
+        )[:n]
+        return np.asarray(np.minimum(total, max(capacity, 0.0)), dtype=np.float64)
 
     # ----------------------------------------------------------------- stock
     def stock_rows(self, stock: NDArray[np.int64]) -> None:
@@ -298,12 +320,14 @@ class _Linker:
         self._put(rows, -1 - cols, np.ones(cols.size))
 
     # ---------------------------------------------------------------- helpers
-    def _new_cols(self, n: int, upper: float) -> IntArray:
-        """``n`` new columns in ``[0, upper]``: indicators when ``upper`` is 1."""
+    def _new_cols(
+        self, n: int, upper: float | FloatArray, *, indicator: bool = True
+    ) -> IntArray:
+        """``n`` new columns in ``[0, upper]``: indicators unless told not."""
         first = self.n_cols
         self.n_cols += n
-        self.col_upper.append(np.full(n, upper))
-        self.integer.append(np.full(n, upper == 1.0))
+        self.col_upper.append(np.broadcast_to(np.asarray(upper, float), (n,)).copy())
+        self.integer.append(np.full(n, indicator))
         return np.arange(first, first + n, dtype=np.int64)
 
     def _new_rows(self, n: int, lower: float, upper: float) -> IntArray:

@@ -478,7 +478,13 @@ class _Builder:
         rows[rows < 0] = first_stock + stock_row
         n_rows = first_stock + keys.size
         lower, upper = self._row_bounds(keys, n_rows)
-        c, col_upper = np.concatenate(self.costs), np.full(self.n_cols, np.inf)
+        # Every column here is at most 1 at every feasible point: a whole
+        # item's columns (ship, late, wait, split) sit with +1 in its order
+        # row (= 1); a line's (ship, late, wait) with +1 in its line row,
+        # which is 1 or its order's split column (<= 1). Saying so changes
+        # no feasible point, and lets a stopped simplex's duals prove a
+        # bound (:func:`tierflow.solver.linear_program.dual_bound`).
+        c, col_upper = np.concatenate(self.costs), np.ones(self.n_cols)
         n_cols, link = self.n_cols, self.linking
         integer = None
         if link is not None:  # appended after every other row and column

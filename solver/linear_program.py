@@ -20,12 +20,17 @@ from tierflow.solver.result import Status
 
 @dataclass(frozen=True, slots=True)
 class LpSolution:
-    """What HiGHS found: status, objective (``None`` unless optimal), values."""
+    """What HiGHS found: status, objective (``None`` unless optimal), values.
+
+    ``row_dual`` is HiGHS's row duals when a limit stopped the solve and it
+    has some (``None`` otherwise): :func:`dual_bound` proves a bound from
+    them."""
 
     status: Status
     objective: float | None
     x: NDArray[np.float64]
     runtime_s: float
+    row_dual: NDArray[np.float64] | None = None
 
 
 def solve_linear_program(
@@ -54,10 +59,55 @@ def solve_linear_program(
     status = LP_STATUS_MAP.get(h.getModelStatus(), Status.ERROR)
     x = np.zeros(lp.n_cols)
     objective = None
+    row_dual = None
     if status is Status.OPTIMAL:
         x = np.asarray(h.getSolution().col_value, dtype=np.float64)
         objective = float(h.getInfo().objective_function_value) if lp.n_cols else 0.0
-    return LpSolution(status, objective, x, time.perf_counter() - start)
+    elif h.getModelStatus() in _STOPPED and lp.n_rows:
+        solution = h.getSolution()
+        if solution.dual_valid:
+            row_dual = np.asarray(solution.row_dual, dtype=np.float64)
+    return LpSolution(status, objective, x, time.perf_counter() - start, row_dual)
+
+
+#: Model statuses of a solve a limit stopped: its duals, if any, still give a
+#: proven bound (:func:`dual_bound`).
+_STOPPED = (
+    highspy.HighsModelStatus.kTimeLimit,
+    highspy.HighsModelStatus.kIterationLimit,
+)
+
+
+def dual_bound(lp: LinearProgram, row_dual: NDArray[np.float64]) -> float:
+    """The Lagrangian bound of ``lp`` at row duals ``row_dual``: a proven
+    lower bound on its optimum whatever the duals (weak duality), equal to
+    it at optimal duals; ``-inf`` when they prove nothing.
+
+    For ``y = row_dual`` (HiGHS's sign: ``c - Aᵀy`` are the reduced costs of
+    a minimization, ``y > 0`` on a row at its lower bound) and any feasible
+    ``x``: ``c·x = yᵀAx + (c - Aᵀy)·x``, and each term is at least its least
+    value over the bounds, ``y_i · row_lower_i`` (``y_i > 0``) or
+    ``y_i · row_upper_i`` (``y_i < 0``) per row and ``(c - Aᵀy)_j · u_j``
+    per column of negative reduced cost (0 otherwise; ``x >= 0``). A
+    multiplier on an open side of a row is dropped (set to 0: still a bound).
+    A column of negative reduced cost with no upper bound proves nothing
+    (``-inf``), and a dual simplex's duals, optimal ones too, leave reduced
+    costs of -1e-14 to -5e-5 on columns: a program that wants a bound from
+    a stopped simplex gives every column a finite upper bound (the hindsight
+    relaxation gives each the one its rows imply).
+    """
+    y = np.asarray(row_dual, dtype=np.float64)
+    lower, upper = lp.row_lower, lp.row_upper
+    y = np.where(((y > 0) & np.isinf(lower)) | ((y < 0) & np.isinf(upper)), 0.0, y)
+    rhs = np.zeros(y.size)
+    rhs[y > 0] = lower[y > 0]
+    rhs[y < 0] = upper[y < 0]
+    reduced = lp.c - lp.matrix.T @ y
+    below = reduced < 0
+    bound = lp.col_upper[below]
+    if np.isinf(bound).any():
+        return -math.inf
+    return float(y @ rhs + reduced[below] @ bound)
 
 
 #: Seconds a bound's time limit may be passed by: the child process that runs
@@ -87,7 +137,7 @@ def lower_bound(
     time_limit_s: float | None = None,
 ) -> float | None:
     """A proven lower bound on ``lp``'s optimum with its integer columns
-    (``None`` when not even the LP relaxation is solved).
+    (``None`` when HiGHS proves none, not even from a cut-short LP).
 
     The LP relaxation is solved first; when ``lp`` has integer columns and
     ``mip_time_s > 0``, HiGHS's branch and bound then raises the bound for up
@@ -101,8 +151,10 @@ def lower_bound(
     phase (its root LP of a 1,000-order day ran 5 s on a 2 s limit, its cut
     rounds 106 s on 15 s), so branch and bound runs in a child process that
     reports each dual bound it proves and is stopped at the deadline; the
-    bound is the last one reported. An LP the limit cuts short gives ``None``:
-    a simplex stopped early has no proven value.
+    bound is the last one reported. An LP the limit cuts short has no
+    proven value, but the duals of its last iterate prove one
+    (:func:`dual_bound`): that is the bound then, or ``None`` when HiGHS
+    stopped without duals or they prove nothing finite.
     """
     if time_limit_s is not None and time_limit_s <= 0:
         return None
@@ -114,15 +166,19 @@ def lower_bound(
         time_limit_s=None if time_limit_s is None else max(time_limit_s, 1e-3),
         presolve=False,
     )
-    if relaxed.objective is None or lp.integer is None:
-        return relaxed.objective
+    value = relaxed.objective
+    if value is None and relaxed.row_dual is not None:
+        stopped = dual_bound(lp, relaxed.row_dual)
+        value = stopped if np.isfinite(stopped) else None
+    if value is None or lp.integer is None:
+        return value
     budget = min(mip_time_s, deadline - time.perf_counter())
     if budget <= 0:
-        return relaxed.objective
+        return value
     proven = _dual_bound_in_child(lp, budget, threads)
     if proven is None or not np.isfinite(proven):
-        return relaxed.objective
-    return max(relaxed.objective, proven)
+        return value
+    return max(value, proven)
 
 
 def _dual_bound_in_child(

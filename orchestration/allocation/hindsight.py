@@ -19,8 +19,9 @@ def hindsight_bound(
 ) -> float | None:
     """A proven lower bound on every policy's cost: the relaxation's LP value,
     raised by up to ``mip_time_s`` of branch and bound on its guarantee
-    indicators (:func:`tierflow.solver.linear_program.lower_bound`); ``None``
-    when HiGHS does not solve even the LP.
+    indicators (:func:`tierflow.solver.linear_program.lower_bound`). An LP
+    the limit cuts short gives the bound its last duals prove (below the LP
+    value); ``None`` when HiGHS stops with no duals or none that prove one.
 
     ``time_limit_s`` caps the whole step, the relaxation's build included
     (a build that passes it leaves no time for the LP, so no bound)."""

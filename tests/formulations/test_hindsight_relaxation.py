@@ -5,6 +5,7 @@ shipment when the on-time node has no room)."""
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +24,7 @@ from tierflow.orchestration.allocation.day_allocator import (
     DayAllocator,
 )
 from tierflow.orchestration.allocation.hindsight import hindsight_bound
+from tierflow.solver.linear_program import solve_linear_program
 
 HEADER = "order_id,created_at,customer_id,dest,tier,sku,quantity\n"
 
@@ -316,3 +318,46 @@ def test_above_the_pair_budget_each_item_keeps_its_roomiest_nodes(
     monkeypatch.setattr(hr, "PAIR_BUDGET", 2)
     kept = hr._within_budget(keeper, capacity)
     assert kept.tolist() == [[False, True, False], [False, False, True]]
+
+
+def test_every_column_has_the_upper_bound_its_rows_imply(
+    tmp_path: Path, tiny_network: Network
+) -> None:
+    """G's tees may take WH-EAST's room (22) before P's sofa arrives, so P's
+    guarantee gets its rows and WH-EAST a load chain. Every column has a
+    finite upper bound (a stopped simplex's duals prove nothing past an open
+    column): 1 for the shipping, waiting and split columns and the
+    indicators, the node's capacity for the load (it sums the node's
+    shipping columns, 20 + 20 + 4 x 3.5 at most). Each holds at every
+    feasible point, so dropping them leaves the optimum, whose point keeps
+    them."""
+    orders = _orders(
+        tmp_path,
+        tiny_network,
+        [
+            "G,2026-01-05T09:00:00-05:00,C1,100,gold,TEE,20",
+            "P,2026-01-05T11:00:00-05:00,C2,100,platinum,SOFA,1",
+        ],
+    )
+    lp = hindsight_relaxation(
+        DayInputs(
+            tiny_network,
+            orders,
+            TierPolicy(),
+            np.zeros(2),
+            np.array([22.0, 800.0, 100.0]),
+            tiny_network.inventory.astype(np.int64),
+        )
+    )
+    assert lp.integer is not None
+    assert lp.col_upper.tolist() == [1.0] * 16 + [22.0, 1.0, 1.0]
+    assert lp.integer.tolist() == [False] * 14 + [True, True, False, True, True]
+    bounded = solve_linear_program(lp)
+    open_lp = dataclasses.replace(
+        lp, col_upper=np.where(lp.integer, 1.0, np.inf), integer=None
+    )
+    unbounded = solve_linear_program(open_lp)
+    assert bounded.objective == pytest.approx(387.4, abs=1e-9)
+    assert unbounded.objective == pytest.approx(387.4, abs=1e-9)
+    assert (unbounded.x <= lp.col_upper + 1e-9).all()
+    assert unbounded.x[16] == pytest.approx(22.0)
