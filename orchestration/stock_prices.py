@@ -118,26 +118,15 @@ class StockPrices:
         lam = np.cumsum(rate[order], axis=0)
         reach = np.logical_or.accumulate(eligible[order], axis=0)
         left = np.maximum(stock, 0)
-        made = cls(left, lam, step, reach, np.zeros(stock.shape))
-        unit = made.marginal(np.arange(stock.shape[1], dtype=np.intp), 1)[:, :, 0]
-        return cls(left, lam, step, reach, unit)
-
-    def marginal(self, skus: NDArray[np.intp], depth: int) -> NDArray[np.float64]:
-        """``(n_nodes, len(skus), depth)``: the price of the ``i``-th unit
-        taken (``i = 0``: the first) of each of ``skus`` at each node."""
-        left = self.stock[:, skus]
-        out = np.zeros((left.shape[0], skus.size, depth))
-        taken = np.arange(depth)
-        for c in range(self.step.size):
-            reach = self.reach[c]
-            if self.step[c] <= 0 or not reach.any():
+        unit = np.zeros(stock.shape)
+        for c in range(step.size):
+            if step[c] <= 0 or not reach[c].any():
                 continue
-            units = left[reach].sum(axis=0)[:, None] - taken[None, :]
+            units = left[reach[c]].sum(axis=0)
             # P(N >= S) = sf(S - 1); none left to take: not priced (unused)
-            lam = self.lam[c, skus][:, None]
-            p = np.where(units > 0, poisson.sf(units - 1, lam), 0.0)
-            out[reach] += self.step[c] * p[None, :, :]
-        return out
+            p = np.where(units > 0, poisson.sf(units - 1, lam[c]), 0.0)
+            unit[reach[c]] += step[c] * p[None, :]
+        return cls(left, lam, step, reach, unit)
 
     def charge(
         self, skus: NDArray[np.intp], use: NDArray[np.float64]

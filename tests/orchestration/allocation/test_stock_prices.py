@@ -16,6 +16,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from numpy.typing import NDArray
+from scipy.stats import poisson
 
 from tests.conftest import TINY_NETWORK
 from tierflow.capacity.demand_forecast import DemandForecast
@@ -91,7 +92,7 @@ def test_q_units_cost_the_sum_of_their_marginal_expected_duals() -> None:
 @settings(max_examples=60, deadline=None)
 @given(seed=st.integers(0, 2**32 - 1))
 def test_the_closed_form_charge_is_the_sum_of_the_units_prices(seed: int) -> None:
-    """charge's closed form equals the unit-by-unit sum of :meth:`marginal`
+    """charge's closed form equals the unit-by-unit sum of the units' prices
     on random batches: up to 4 classes, 1-6 nodes, lines of 1-12 units
     against 0-5 units a node (more than a class's nodes hold included)."""
     rng = np.random.default_rng(seed)
@@ -103,7 +104,17 @@ def test_the_closed_form_charge_is_the_sum_of_the_units_prices(seed: int) -> Non
     prices = StockPrices.of(stock, rate, value, eligible)
     skus = rng.permutation(n_skus)[: rng.integers(1, n_skus + 1)].astype(np.intp)
     use = rng.integers(0, 13, (7, skus.size)) * (rng.random((7, skus.size)) < 0.5)
-    marginal = prices.marginal(skus, int(use.max(initial=0)) + 1)
+    # the i-th unit taken (i = 0: the first): sum_c step_c P(N_c >= S_c - i)
+    depth = int(use.max(initial=0)) + 1
+    marginal = np.zeros((n_nodes, skus.size, depth))
+    for c in range(prices.step.size):
+        if prices.step[c] <= 0:
+            continue
+        units = prices.stock[prices.reach[c]][:, skus].sum(axis=0)[:, None]
+        units = units - np.arange(depth)[None, :]
+        lam = prices.lam[c, skus][:, None]
+        p = np.where(units > 0, poisson.sf(units - 1, lam), 0.0)
+        marginal[prices.reach[c]] += prices.step[c] * p[None, :, :]
     summed = np.zeros((7, n_nodes))
     for i, k in np.ndindex(*use.shape):
         summed[i] += marginal[:, k, : use[i, k]].sum(axis=1)
