@@ -78,6 +78,39 @@ class StoreBroken(StoreUnavailable):
 store_log = logging.getLogger("tierflow.store")
 
 
+#: Seconds a migration runs before it says so (a huge store's copy holds
+#: the write lock for a minute; a quick one, or one that fails at once,
+#: says nothing until its end).
+MIGRATION_NOTICE_S = 5.0
+
+
+@contextlib.contextmanager
+def migration_notice(location: str, newest: int) -> Iterator[None]:
+    """Log one line when the migration inside runs past
+    :data:`MIGRATION_NOTICE_S`: the store, the target schema, and that other
+    writers wait for it (the line of its end follows). A migration that
+    ends or fails sooner says nothing here, so a failed open's error stays
+    the one line on stderr."""
+    started = time.monotonic()
+
+    def say() -> None:
+        store_log.info(
+            "store %s: a migration to schema %d under way for %.1f s; "
+            "writers wait until it is done",
+            location,
+            newest,
+            time.monotonic() - started,
+        )
+
+    timer = threading.Timer(MIGRATION_NOTICE_S, say)
+    timer.daemon = True
+    timer.start()
+    try:
+        yield
+    finally:
+        timer.cancel()
+
+
 def log_migration(location: str, found: int, newest: int, started: float) -> None:
     """One line for a store an open migrated (not for a new one, which every
     first run of a command makes): where, from which schema to which, and

@@ -36,6 +36,7 @@ from tierflow.data.store.database import (
     StoreUnavailable,
     log_migration,
     migration_failed,
+    migration_notice,
     refuse_newer_schema,
     refuse_writes_past_schema,
     store_error,
@@ -720,7 +721,7 @@ def _migrate(
         _refuse_encoding(conn, where)
     started = time.monotonic()
     try:
-        with conn.transaction():
+        with migration_notice(where, newest), conn.transaction():
             conn.execute(
                 "SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))",
                 (_SCHEMA_LOCK,),

@@ -25,6 +25,7 @@ from tierflow.data.store.database import (
     StoreUnavailable,
     log_migration,
     migration_failed,
+    migration_notice,
     refuse_newer_schema,
     refuse_writes_past_schema,
     store_error,
@@ -456,7 +457,7 @@ class SqliteDatabase:
         if self.schema_version() == newest:
             return
         started = time.monotonic()
-        with self.tx() as conn:
+        with migration_notice(self.location, newest), self.tx() as conn:
             version = self.schema_version()  # re-read under the write lock
             refuse_newer_schema(version, newest, str(self.path))
             for target in range(version + 1, newest + 1):

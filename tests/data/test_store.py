@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import math
 import multiprocessing as mp
@@ -11,6 +12,7 @@ import signal
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -29,6 +31,7 @@ from tierflow.data.store import (
     is_postgres_url,
     open_store,
 )
+from tierflow.data.store import database as store_database
 
 
 def _stock(store: StateStore, **on_hand: int) -> None:
@@ -606,4 +609,60 @@ def test_a_migration_says_where_from_which_schema_and_how_long(
         rf"migrating store {re.escape(where)} from schema 9 to {SCHEMA_VERSION}: "
         r"done in \d+\.\d\d s",
         said[0],
+    ), said
+
+
+@contextlib.contextmanager
+def _migration_lock_held(location: Path | str, seconds: float) -> Iterator[None]:
+    """Hold what a migration must take first (SQLite's write lock, the
+    PostgreSQL schema lock) for ``seconds``, released from a timer."""
+    if is_postgres_url(location):
+        import psycopg
+
+        conn: Any = psycopg.connect(str(location), autocommit=True)
+        conn.execute("SELECT pg_advisory_lock(hashtextextended('tierflow.schema', 0))")
+
+        def release() -> None:
+            conn.execute(
+                "SELECT pg_advisory_unlock(hashtextextended('tierflow.schema', 0))"
+            )
+    else:
+        conn = sqlite3.connect(location, isolation_level=None, check_same_thread=False)
+        conn.execute("BEGIN IMMEDIATE")
+
+        def release() -> None:
+            conn.execute("COMMIT")
+
+    timer = threading.Timer(seconds, release)
+    timer.start()
+    try:
+        yield
+    finally:
+        timer.join()
+        conn.close()
+
+
+def test_a_migration_held_up_says_it_is_under_way(
+    state_location: Path | str,
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A migration that runs past ``MIGRATION_NOTICE_S`` (here held up by
+    the lock it must take) says so while it runs, then its end line; one
+    that ends sooner says only its end (the test above)."""
+    open_store(state_location).close()
+    downgrade_store(state_location, 13)
+    monkeypatch.setattr(store_database, "MIGRATION_NOTICE_S", 0.2)
+    caplog.set_level("INFO", logger="tierflow.store")
+    with _migration_lock_held(state_location, 1.5), open_store(state_location) as s:
+        where = s.location
+        assert s.schema_version() == SCHEMA_VERSION
+    said = [r.getMessage() for r in caplog.records if r.name == "tierflow.store"]
+    assert len(said) == 2, said
+    assert said[0] == (
+        f"store {where}: a migration to schema {SCHEMA_VERSION} under way for "
+        "0.2 s; writers wait until it is done"
+    )
+    assert said[1].startswith(
+        f"migrating store {where} from schema 13 to {SCHEMA_VERSION}: done in 1."
     ), said
