@@ -302,15 +302,16 @@ class CustomerValues:
             version, score = (
                 read() if read is not None else store.cltv_versioned_score(customer_id)
             )
-            for _ in range(_VERSION_TRIES):
-                if held.version is None or version == held.version:
-                    break  # None: the threshold is the last known (noted)
+            tries = 0
+            # held.version None: the threshold is the last known (noted)
+            while held.version is not None and version != held.version:
+                if tries == _VERSION_TRIES:
+                    raise _ScoresMoving
+                tries += 1
                 if version > held.version:  # scores published since: theirs
                     held = self._reread(store, notes)
                 else:  # read before another thread read a newer threshold
                     version, score = store.cltv_versioned_score(customer_id)
-            else:
-                raise _ScoresMoving
         except (*STORE_ERRORS, _ScoresMoving) as exc:
             notes.add(f"CLTV score could not be read ({public_reason(exc)})")
             return self._last_known(customer_id), held

@@ -342,3 +342,27 @@ def test_a_score_is_judged_by_the_threshold_of_its_own_version(
         )
         assert not notes.degraded
         assert values.lookup("C3", Notes()).source.startswith("new-customer prior")
+
+
+def test_a_score_whose_version_never_settles_is_the_last_known(
+    state_location: Path | str,
+) -> None:
+    """A score of a version the store never shows (as scores published at
+    every read would): after a few reads of the threshold the score is
+    given up as unreadable, the last known one used and the notes say why."""
+    with open_store(state_location) as store:
+        put_scores(store)
+        values = CustomerValues(store, TierPolicy(), refresh_s=3600.0)
+        assert values.lookup("C9", Notes()).predicted_spend == 90.0
+        ahead = store.cltv_versioned_score("C9")._replace(version=10**6)
+        notes = Notes()
+        c9 = values.lookup("C9", notes, read=lambda: ahead)  # kept: not read
+        assert c9.source == "CLTV scores of 2026-01-04" and not notes.degraded
+        c8 = values.lookup("C8", notes, read=lambda: ahead)
+        assert (c8.predicted_spend, c8.source) == (
+            50.0,
+            "new-customer prior (50% percentile of the latest scores)",
+        )
+        assert notes.notes == [
+            "CLTV score could not be read (the scores changed while they were read)"
+        ]

@@ -307,7 +307,9 @@ def test_scores_published_to_a_running_router_are_judged_by_their_threshold(
     ) as r:
         first = r.generate_fulfillment_options("C10", cart, "606", now=MONDAY_10)
         assert first.customer.source == "new-customer prior (no CLTV scores stored)"
-        put_scores(r.store)
+        store = r.store
+        assert store is not None
+        put_scores(store)
         c9 = r.generate_fulfillment_options("C9", cart, "606", now=MONDAY_10)
         assert (c9.customer.predicted_spend, c9.customer.platinum_threshold) == (
             90.0,
@@ -319,7 +321,7 @@ def test_scores_published_to_a_running_router_are_judged_by_their_threshold(
             "predicted spend $80.00 is below the Platinum threshold $90.00 "
             "(90% percentile)"
         )
-        r.store.put_cltv_scores(  # the next day: every score doubled
+        store.put_cltv_scores(  # the next day: every score doubled
             pd.DataFrame(
                 {
                     "customer_id": [f"C{i}" for i in range(11)],
