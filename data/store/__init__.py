@@ -59,7 +59,7 @@ from tierflow.data.store.protocols import (
 from tierflow.data.store.quotes import StoredQuote
 from tierflow.data.store.reservations import ReserveResult
 from tierflow.data.store.schema import MIGRATIONS, POSTGRES_MIGRATIONS, SCHEMA_VERSION
-from tierflow.data.store.scores import CLTV_COLUMNS, CltvScore
+from tierflow.data.store.scores import CLTV_COLUMNS, CltvScore, VersionedScore
 from tierflow.data.store.sqlite_store import SqliteStore
 from tierflow.data.store.upgrades import UPGRADE_COLUMNS, UpgradeNote
 
@@ -118,6 +118,7 @@ __all__ = [
     "UnknownCheckout",
     "UpgradeNote",
     "UpgradeStore",
+    "VersionedScore",
     "check_customer",
     "default_state_location",
     "default_state_path",

@@ -13,18 +13,20 @@ from collections.abc import Sequence
 from typing import NamedTuple
 
 from tierflow.data.store.database import Statement, StorePart, clock
-from tierflow.data.store.scores import CltvScore, score_from, score_query
+from tierflow.data.store.scores import CltvScore, score_query, versioned_score_from
 from tierflow.data.store.stock import stock_query, stock_rows
 
 
 class CheckoutFacts(NamedTuple):
     """The stock rows ``(node_id, sku, available)`` of a cart's SKUs (as
     :meth:`~tierflow.data.store.stock.Inventory.available_by_sku` gives
-    them) and the customer's latest score (None: not asked for, or not
-    scored)."""
+    them), the customer's latest score (None: not asked for, or not
+    scored) and the scores' version it was read at (None: not asked for;
+    read in the score's statement)."""
 
     stock: list[tuple[str, str, int]]
     score: CltvScore | None
+    scores_version: int | None = None
 
 
 class CheckoutReads(StorePart):
@@ -45,6 +47,7 @@ class CheckoutReads(StorePart):
             statements.append(score_query(customer_id))
         found = self._db.read_many(statements)
         stock = stock_rows(self._db, found[0], skus, t)
-        return CheckoutFacts(
-            stock, None if customer_id is None else score_from(found[1])
-        )
+        if customer_id is None:
+            return CheckoutFacts(stock, None)
+        read = versioned_score_from(found[1])
+        return CheckoutFacts(stock, read.score, read.version)

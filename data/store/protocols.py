@@ -25,7 +25,7 @@ from tierflow.data.store.checkout_reads import CheckoutFacts
 from tierflow.data.store.checkouts import CheckoutState
 from tierflow.data.store.quotes import StoredQuote
 from tierflow.data.store.reservations import ReserveResult
-from tierflow.data.store.scores import CltvScore
+from tierflow.data.store.scores import CltvScore, VersionedScore
 from tierflow.data.store.upgrades import UpgradeNote
 from tierflow.data.vocabulary import HoldStatus
 
@@ -290,6 +290,11 @@ class ScoreStore(Protocol):
 
     def cltv_score(self, customer_id: str) -> CltvScore | None:
         """The customer's score from the latest day, or None."""
+        ...
+
+    def cltv_versioned_score(self, customer_id: str) -> VersionedScore:
+        """The customer's score from the latest day (or None) and the
+        version it is of, read together."""
         ...
 
     def cltv_latest_scores(self, limit: int) -> list[CltvScore] | None:

@@ -8,7 +8,7 @@ import datetime as dt
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -47,19 +47,38 @@ class CltvScore:
         )
 
 
-def score_query(customer_id: str) -> tuple[str, tuple[str]]:
-    """The statement that reads a customer's latest score (:func:`score_from`)."""
+def score_query(customer_id: str) -> tuple[str, tuple[str, str]]:
+    """The statement that reads a customer's latest score with the scores'
+    version it is of (:func:`versioned_score_from`): one statement reads
+    both at one instant, on either engine, so a caller holding what it read
+    of one version (a threshold) knows whether the score is of the same."""
+    fields = ", ".join(f"s.{f}" for f in _SCORE_FIELDS.split(", "))
     return (
-        f"SELECT {_SCORE_FIELDS} FROM cltv_scores "
-        f"WHERE as_of = {_LATEST_DAY} AND customer_id = ?",
-        (customer_id,),
+        f"SELECT v.version, {fields} FROM table_versions AS v "
+        "LEFT JOIN cltv_scores AS s "
+        f"ON s.as_of = {_LATEST_DAY} AND s.customer_id = ? WHERE v.name = ?",
+        (customer_id, _VERSION_NAME),
     )
+
+
+class VersionedScore(NamedTuple):
+    """A customer's latest score (None: not scored that day) and the scores'
+    version (:meth:`Scores.cltv_version`) it was read at."""
+
+    version: int
+    score: CltvScore | None
+
+
+def versioned_score_from(rows: Cursor) -> VersionedScore:
+    """The score and version :func:`score_query` read."""
+    row = rows.fetchone()
+    score = None if row[1] is None else CltvScore.from_row(row[1:])
+    return VersionedScore(int(row[0]), score)
 
 
 def score_from(rows: Cursor) -> CltvScore | None:
     """The score :func:`score_query` read (None if not scored that day)."""
-    row = rows.fetchone()
-    return None if row is None else CltvScore.from_row(row)
+    return versioned_score_from(rows).score
 
 
 class Scores(StorePart):
@@ -148,6 +167,11 @@ class Scores(StorePart):
     def cltv_score(self, customer_id: str) -> CltvScore | None:
         """The customer's score from the latest day (None if not scored that day)."""
         return score_from(self._db.execute(*score_query(customer_id)))
+
+    def cltv_versioned_score(self, customer_id: str) -> VersionedScore:
+        """The customer's score from the latest day and the scores' version
+        it is of, read in one statement."""
+        return versioned_score_from(self._db.execute(*score_query(customer_id)))
 
     def cltv_latest_scores(self, limit: int) -> list[CltvScore] | None:
         """Every score of the latest day, when there are at most ``limit``

@@ -6,16 +6,22 @@ read leaves the last known score and threshold in use (said in the notes).
 Scores read are kept until the store's scores version moves (checked every
 ``refresh_s``, with the threshold): a checkout then reads no score at all
 for a customer seen before, and a day's scores replaced in place reach the
-threshold and every score within ``refresh_s``. A latest day of at most
-``preload`` scores (default :data:`PRELOAD_SCORES`) may also be read whole,
-off the request path (:meth:`CustomerValues.load_day`: a server at startup
-and on its capacity follower's thread); while the version read with it is
-the one checked, no checkout reads a score, a customer's first neither.
+threshold and every kept score within ``refresh_s``. A score read from the
+store carries the version it was read at (the same statement): one newer
+than the threshold's makes the threshold and prior be read again before the
+customer is judged, so every answer judges a score against the threshold
+and prior of its own scores version, however recently they were published.
+A latest day of at most ``preload`` scores (default :data:`PRELOAD_SCORES`)
+may also be read whole, off the request path (:meth:`CustomerValues.load_day`:
+a server at startup and on its capacity follower's thread); while the
+version read with it is the one checked, no checkout reads a score, a
+customer's first neither.
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import datetime as dt
 import math
 import time
@@ -23,7 +29,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from tierflow.data.store import CltvScore, ScoreStore
+from tierflow.data.store import CltvScore, ScoreStore, VersionedScore
 from tierflow.formulations.tiers import TierPolicy
 from tierflow.orchestration.checkout.fallback import STORE_ERRORS, Notes, public_reason
 from tierflow.orchestration.checkout.results import CustomerValue
@@ -50,6 +56,35 @@ _Row = tuple[float, str, str]
 _UNREAD = _Score(math.nan, "", "")
 #: What an unscored customer's predicted spend is said to be with no scores.
 NO_SCORES_SOURCE = "new-customer prior (no CLTV scores stored)"
+#: Reads of the threshold (or of a score) before the scores' version is
+#: given up as moving (each retry needs another publish within a few reads).
+_VERSION_TRIES = 3
+
+
+class _ScoresMoving(Exception):
+    """The scores' version moved at every try of a read."""
+
+    def __str__(self) -> str:
+        return "the scores changed while they were read"
+
+
+@dataclass(frozen=True, slots=True)
+class _Held:
+    """What was read of one scores version: the Platinum threshold, the
+    new-customer prior, and the scores read since (None there: not
+    scored), oldest first. ``version`` None: the version could
+    not be read (the threshold and prior are the last known)."""
+
+    version: int | None
+    threshold: float | None
+    prior: _Score
+    #: One C call per change: threads share it without a lock.
+    fresh: OrderedDict[str, _Score | None]
+
+
+def _no_scores() -> _Held:
+    prior = _Score(0.0, NEW_SEGMENT, NO_SCORES_SOURCE)
+    return _Held(None, None, prior, OrderedDict())
 
 
 def new_customer_prior(
@@ -98,16 +133,13 @@ class CustomerValues:
         self.policy = policy
         self.refresh_s = float(refresh_s)
         self._read = -math.inf
-        self._version: int | None = None
-        self._day: dt.date | None = None
-        self._threshold: float | None = None
-        self._prior = _Score(0.0, NEW_SEGMENT, NO_SCORES_SOURCE)
+        #: The threshold, prior and scores of one version, replaced whole
+        #: (an answer reads it once: never a threshold of one version and a
+        #: prior or kept score of another).
+        self._held = _no_scores()
         self._known: OrderedDict[str, _Score] = OrderedDict()
-        #: Scores (None: not scored) read at :attr:`_version`, oldest first
-        #: (one C call per change: threads share it without a lock).
-        self._fresh: OrderedDict[str, _Score | None] = OrderedDict()
         #: Every score of the latest day and the version they are of (one
-        #: C assignment per load): used while that is :attr:`_version`.
+        #: C assignment per load): used while that is the version held.
         #: A score is a tuple of a float and two strings (one shared): the
         #: garbage collector untracks them and the dict, so 50,000 kept
         #: scores add nothing to its passes (objects would, to every request's).
@@ -119,20 +151,24 @@ class CustomerValues:
         customer_id: str,
         notes: Notes,
         *,
-        read: Callable[[], CltvScore | None] | None = None,
+        read: Callable[[], VersionedScore] | None = None,
         refresh: bool = True,
     ) -> CustomerValue:
         """The customer's value, from the store or the fallbacks.
 
-        ``read`` gives the customer's stored score when it is not kept (a
-        caller that read it together with other facts; by default the store
-        is asked); ``refresh=False`` when the caller has just called
-        :meth:`refresh`.
+        ``read`` gives the customer's stored score and the version it was
+        read at, when it is not kept (a caller that read it together with
+        other facts; by default the store is asked); ``refresh=False`` when
+        the caller has just called :meth:`refresh`. A score of a version
+        other than the threshold's has the threshold read again first.
         """
         if refresh:
             self.refresh(notes)
-        found = self._stored(customer_id, notes, read) or self._new_customer()
-        thr = self._threshold
+        held = self._held
+        found, held = self._stored(customer_id, notes, read, held)
+        if found is None:
+            found = held.prior
+        thr = held.threshold
         return CustomerValue(
             customer_id,
             found.spend,
@@ -145,10 +181,11 @@ class CustomerValues:
     def wants_score(self, customer_id: str) -> bool:
         """Whether :meth:`lookup` of this customer would read the store for
         the score (it is not kept), so a caller may read it with others."""
+        held = self._held
         return (
             self.store is not None
-            and self._whole() is None
-            and customer_id not in self._fresh
+            and self._whole(held) is None
+            and customer_id not in held.fresh
         )
 
     def load_day(self, store: ScoreStore | None = None) -> bool:
@@ -190,10 +227,10 @@ class CustomerValues:
         self._day_read = (version, day)
         return True
 
-    def _whole(self) -> dict[str, _Row] | None:
-        """The whole day read, when it is of the version checked last."""
+    def _whole(self, held: _Held) -> dict[str, _Row] | None:
+        """The whole day read, when it is of ``held``'s version."""
         loaded = self._day_read
-        if loaded is None or loaded[0] != self._version or self._version is None:
+        if loaded is None or held.version is None or loaded[0] != held.version:
             return None
         return loaded[1]
 
@@ -204,77 +241,111 @@ class CustomerValues:
         now = time.monotonic()
         if store is None or now - self._read < self.refresh_s:
             return
+        self._reread(store, notes)
+        if self._held.version is not None:
+            self._read = now
+
+    def _reread(self, store: ScoreStore, notes: Notes) -> _Held:
+        """Read the scores' version and, when it moved, the threshold, prior
+        and day of it (all of one version: read again while the version
+        read before and after them differs); what is held then."""
+        held = self._held
         try:
-            version = store.cltv_version()
-            if version != self._version:
-                self._fresh.clear()
+            for _ in range(_VERSION_TRIES):
+                version = store.cltv_version()
+                if version == held.version:
+                    return held
                 day = store.latest_cltv_as_of()
                 pct = self.policy.platinum_percentile * 100.0
-                self._threshold = store.cltv_threshold(pct)
+                threshold = store.cltv_threshold(pct)
                 prior, source = new_customer_prior(store, self.policy, day)
-                self._prior = _Score(prior, NEW_SEGMENT, source)
-                self._day = day
-                self._version = version
-            self._read = now
-        except STORE_ERRORS as exc:
+                if store.cltv_version() == version:
+                    held = _Held(
+                        version,
+                        threshold,
+                        _Score(prior, NEW_SEGMENT, source),
+                        OrderedDict(),
+                    )
+                    self._held = held
+                    return held
+            raise _ScoresMoving
+        except (*STORE_ERRORS, _ScoresMoving) as exc:
             notes.add(
                 f"CLTV threshold could not be read ({public_reason(exc)}): last known"
             )
             # whether the scores changed is unknown: read them (or fall back
             # on the last known, said in the notes) until a version is read
-            self._version = None
-            self._fresh.clear()
+            held = dataclasses.replace(held, version=None, fresh=OrderedDict())
+            self._held = held
+            return held
 
     def _stored(
         self,
         customer_id: str,
         notes: Notes,
-        read: Callable[[], CltvScore | None] | None,
-    ) -> _Score | None:
+        read: Callable[[], VersionedScore] | None,
+        held: _Held,
+    ) -> tuple[_Score | None, _Held]:
+        """The customer's score (None: not scored) and what it is judged by:
+        of the same version, unless that cannot be read (said in the notes)."""
         store = self.store
         if store is None:
-            return None
-        whole = self._whole()
+            return None, held
+        whole = self._whole(held)
         if whole is not None:  # every score of the day: none, the prior
             row = whole.get(customer_id)
-            return None if row is None else _Score(*row)
-        kept = self._fresh.get(customer_id, _UNREAD)
+            return (None if row is None else _Score(*row)), held
+        kept = held.fresh.get(customer_id, _UNREAD)
         if kept is not _UNREAD:
-            return kept
+            return kept, held
         try:
-            score = read() if read is not None else store.cltv_score(customer_id)
-        except STORE_ERRORS as exc:
+            version, score = (
+                read() if read is not None else store.cltv_versioned_score(customer_id)
+            )
+            tries = 0
+            # held.version None: the threshold is the last known (noted)
+            while held.version is not None and version != held.version:
+                if tries == _VERSION_TRIES:
+                    raise _ScoresMoving
+                tries += 1
+                if version > held.version:  # scores published since: theirs
+                    held = self._reread(store, notes)
+                else:  # read before another thread read a newer threshold
+                    version, score = store.cltv_versioned_score(customer_id)
+        except (*STORE_ERRORS, _ScoresMoving) as exc:
             notes.add(f"CLTV score could not be read ({public_reason(exc)})")
-            known = self._known.get(customer_id)
-            if known is None and self._day_read is not None:
-                row = self._day_read[1].get(customer_id)
-                known = None if row is None else _Score(*row)
-            if known is None:
-                return None
-            return _Score(known.spend, known.segment, known.source + " (last known)")
+            return self._last_known(customer_id), held
         if score is None:
-            self._keep(customer_id, None)
-            return None
+            self._keep(held, customer_id, None)
+            return None, held
         found = _score(score)
         self._known[customer_id] = found
         if len(self._known) > _KNOWN_CUSTOMERS:
             self._known.popitem(last=False)
-        self._keep(customer_id, found)
-        return found
+        self._keep(held, customer_id, found)
+        return found, held
 
-    def _keep(self, customer_id: str, score: _Score | None) -> None:
-        """Keep a score read (None: no score) until the version moves;
+    def _last_known(self, customer_id: str) -> _Score | None:
+        """The customer's last score read (or of the day read whole), said
+        to be the last known; None when there is none."""
+        known = self._known.get(customer_id)
+        if known is None and self._day_read is not None:
+            row = self._day_read[1].get(customer_id)
+            known = None if row is None else _Score(*row)
+        if known is None:
+            return None
+        return _Score(known.spend, known.segment, known.source + " (last known)")
+
+    def _keep(self, held: _Held, customer_id: str, score: _Score | None) -> None:
+        """Keep a score read (None: no score) with the version it is of;
         nothing is kept before a version was read."""
-        if self._version is None:
+        if held.version is None:
             return
-        fresh = self._fresh
+        fresh = held.fresh
         fresh[customer_id] = score
         if len(fresh) > _KNOWN_CUSTOMERS:
             with contextlib.suppress(KeyError):  # another thread cleared it
                 fresh.popitem(last=False)
-
-    def _new_customer(self) -> _Score:
-        return self._prior
 
 
 def _score(score: CltvScore) -> _Score:

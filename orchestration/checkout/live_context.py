@@ -27,8 +27,8 @@ from tierflow.data.network import Network
 from tierflow.data.store import (
     CheckoutFacts,
     CheckoutReadStore,
-    CltvScore,
     StoredEvent,
+    VersionedScore,
 )
 from tierflow.orchestration.bid_prices import BidPrices
 from tierflow.orchestration.checkout.customer_value import CustomerValues
@@ -76,20 +76,24 @@ class _Facts:
     error: Exception | None
     score_of: str | None
 
-    def score_reader(self) -> Callable[[], CltvScore | None] | None:
-        """How the customer's score is had: as read with the stock, the
-        store's error raised again, or None (ask the store: it was kept)."""
+    def score_reader(self) -> Callable[[], VersionedScore] | None:
+        """How the customer's score is had: as read with the stock (with
+        the scores' version it is of), the store's error raised again, or
+        None (ask the store: it was kept)."""
         if self.error is not None:
             error = self.error
 
-            def failed() -> CltvScore | None:
+            def failed() -> VersionedScore:
                 raise error
 
             return failed
         if self.found is None or self.score_of is None:
             return None
-        score = self.found.score
-        return lambda: score
+        found = self.found
+        if found.scores_version is None:  # asked for: read with its version
+            return None
+        read = VersionedScore(found.scores_version, found.score)
+        return lambda: read
 
 
 class LiveContext:

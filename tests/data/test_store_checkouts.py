@@ -203,6 +203,27 @@ def test_checkout_facts_are_the_stock_and_score_reads_together(
     )
 
 
+def test_a_score_is_read_with_the_scores_version_it_is_of(store: StateStore) -> None:
+    """The score's statement reads the scores' version too (no round trip
+    more): what a reader holding a threshold of one version compares, for
+    a scored customer, an unscored one, and before any score was stored."""
+    empty = store.checkout_facts(["TEE"], "C1")
+    first = store.cltv_version()
+    assert (empty.score, empty.scores_version) == (None, first)
+    assert store.checkout_facts(["TEE"]).scores_version is None  # not asked
+    scores = pd.DataFrame(
+        {"customer_id": ["C1"], "predicted_spend": [7.0], "p_active": [0.5],
+         "segment": ["silver"]}
+    )  # fmt: skip
+    store.put_cltv_scores(scores, as_of=dt.date(2026, 1, 4), model_version="v1")
+    version = store.cltv_version()
+    assert version == first + 1
+    facts = store.checkout_facts(["TEE"], "C1")
+    assert facts.scores_version == version and facts.score == store.cltv_score("C1")
+    assert store.cltv_versioned_score("C1") == (version, facts.score)
+    assert store.cltv_versioned_score("C2") == (version, None)
+
+
 def test_hold_confirm_and_orders(store: StateStore, tmp_path: Path) -> None:
     holds = [("N1", [("TEE", 2), ("MUG", 1)]), ("N2", [("TEE", 1)])]
     later = {**_lines("q1", "N2", "TEE", 1), "delivery_date": "2026-01-08"}

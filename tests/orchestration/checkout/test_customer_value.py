@@ -302,3 +302,67 @@ def test_the_day_read_whole_is_the_last_known_in_an_outage(
         "CLTV scores of 2026-01-04 (last known)",
     )
     assert any(n.startswith("CLTV score could not be read") for n in notes.notes)
+
+
+def test_a_score_is_judged_by_the_threshold_of_its_own_version(
+    state_location: Path | str,
+) -> None:
+    """Between refreshes (``refresh_s`` an hour), a score read of a newer
+    version than the threshold held has the threshold and prior read again
+    first; one read before a newer threshold was (another thread's) is read
+    again: never a score of one day against another day's threshold."""
+    with open_store(state_location) as store:
+        put_scores(store)
+        values = CustomerValues(store, TierPolicy(), refresh_s=3600.0)
+        old = values.lookup("C3", Notes())
+        assert (old.predicted_spend, old.platinum_threshold) == (30.0, 90.0)
+        stale = store.cltv_versioned_score("C8")  # $80, read before the next day
+        store.put_cltv_scores(
+            pd.DataFrame(
+                {"customer_id": ["C8", "C9"], "predicted_spend": [85.0, 60.0],
+                 "p_active": 0.5, "segment": "silver"}
+            ),
+            as_of=dt.date(2026, 1, 5),
+            model_version="next",
+        )  # fmt: skip
+        newer = store.cltv_versioned_score("C9")
+        c9 = values.lookup("C9", Notes(), read=lambda: newer)
+        # threshold: the 90th percentile of [60, 85] is index 0
+        assert (c9.predicted_spend, c9.platinum_threshold, c9.platinum_eligible) == (
+            60.0,
+            60.0,
+            True,
+        )
+        notes = Notes()
+        c8 = values.lookup("C8", notes, read=lambda: stale)
+        assert (c8.predicted_spend, c8.source, c8.platinum_threshold) == (
+            85.0,
+            "CLTV scores of 2026-01-05",
+            60.0,
+        )
+        assert not notes.degraded
+        assert values.lookup("C3", Notes()).source.startswith("new-customer prior")
+
+
+def test_a_score_whose_version_never_settles_is_the_last_known(
+    state_location: Path | str,
+) -> None:
+    """A score of a version the store never shows (as scores published at
+    every read would): after a few reads of the threshold the score is
+    given up as unreadable, the last known one used and the notes say why."""
+    with open_store(state_location) as store:
+        put_scores(store)
+        values = CustomerValues(store, TierPolicy(), refresh_s=3600.0)
+        assert values.lookup("C9", Notes()).predicted_spend == 90.0
+        ahead = store.cltv_versioned_score("C9")._replace(version=10**6)
+        notes = Notes()
+        c9 = values.lookup("C9", notes, read=lambda: ahead)  # kept: not read
+        assert c9.source == "CLTV scores of 2026-01-04" and not notes.degraded
+        c8 = values.lookup("C8", notes, read=lambda: ahead)
+        assert (c8.predicted_spend, c8.source) == (
+            50.0,
+            "new-customer prior (50% percentile of the latest scores)",
+        )
+        assert notes.notes == [
+            "CLTV score could not be read (the scores changed while they were read)"
+        ]

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -290,3 +291,54 @@ def test_answers_alike_with_scores_preloaded_or_read_per_customer(
     assert [a["customer"]["platinum_eligible"] for a in preloaded[::2]] == [
         True, False, False, False, True,
     ]  # fmt: skip
+
+
+def test_scores_published_to_a_running_router_are_judged_by_their_threshold(
+    tmp_path: Path, state_location: Path | str
+) -> None:
+    """Scores published after the router read "no scores" (a first day into
+    an empty store), then a day that doubles every score: within
+    ``cltv_refresh_s`` (60 s) the next answer that reads a customer's score
+    judges it against the threshold of the same scores (it showed the new
+    score beside "no CLTV scores stored", then against the old day's $90)."""
+    cart = [("MUG", 1)]
+    with tiny_router(
+        tmp_path, state=state_location, scores=False, cltv_refresh_s=60.0
+    ) as r:
+        first = r.generate_fulfillment_options("C10", cart, "606", now=MONDAY_10)
+        assert first.customer.source == "new-customer prior (no CLTV scores stored)"
+        store = r.store
+        assert store is not None
+        put_scores(store)
+        c9 = r.generate_fulfillment_options("C9", cart, "606", now=MONDAY_10)
+        assert (c9.customer.predicted_spend, c9.customer.platinum_threshold) == (
+            90.0,
+            90.0,
+        )
+        assert c9.customer.platinum_eligible and "platinum" in ids(c9)
+        c8 = r.generate_fulfillment_options("C8", cart, "606", now=MONDAY_10)
+        assert c8.missing["platinum"] == (
+            "predicted spend $80.00 is below the Platinum threshold $90.00 "
+            "(90% percentile)"
+        )
+        store.put_cltv_scores(  # the next day: every score doubled
+            pd.DataFrame(
+                {
+                    "customer_id": [f"C{i}" for i in range(11)],
+                    "predicted_spend": [i * 20.0 for i in range(11)],
+                    "p_active": 0.5,
+                    "segment": "silver",
+                }
+            ),
+            as_of=dt.date(2026, 1, 5),
+            model_version="next",
+        )
+        c7 = r.generate_fulfillment_options("C7", cart, "606", now=MONDAY_10)
+        assert c7.customer.source == "CLTV scores of 2026-01-05"
+        assert "platinum" not in ids(c7)
+        assert c7.missing["platinum"] == (
+            "predicted spend $140.00 is below the Platinum threshold $180.00 "
+            "(90% percentile)"
+        )
+        stranger = r.generate_fulfillment_options("new", cart, "606", now=MONDAY_10)
+        assert stranger.customer.predicted_spend == 100.0  # the new day's median

@@ -3,14 +3,20 @@ expected values are derived in ``tests/service_fixtures.py``)."""
 
 from __future__ import annotations
 
+import datetime as dt
+import math
 import threading
 from pathlib import Path
 from typing import Any
 
 import httpx
+import pandas as pd
 
+from tests.postgres import new_database
 from tests.service.helpers import OUTAGE, by_id, post_options
 from tests.service_fixtures import API_KEY, TEE_TO_CHICAGO, live_server
+from tierflow.data.store import open_store
+from tierflow.data.store.local_postgres import LocalPostgres
 
 _KEY = {"X-API-Key": API_KEY}
 
@@ -215,3 +221,50 @@ def test_a_server_reads_the_scores_whole_before_its_first_checkout(
             (90.0, True), (30.0, False), (50.0, False),
         ]  # fmt: skip
         assert not router._customers.wants_score("C4")
+
+
+def test_a_new_day_of_scores_is_judged_by_its_own_threshold_over_http(
+    tmp_path: Path, postgres_server: LocalPostgres
+) -> None:
+    """A server on PostgreSQL that read a day of scores whole at startup:
+    another process publishes the next day (every score doubled), and the
+    follower reads it whole at its next check (``cltv_refresh_s`` later;
+    its clock set back here) before the server's threshold is due. The next
+    options call judges the new score by the new day's threshold ($180),
+    not the old one's ($90, which offered Platinum to $140)."""
+    url = new_database(postgres_server)
+    with (
+        live_server(tmp_path, router_kw={"state": url, "cltv_refresh_s": 60.0}) as (
+            server,
+            router,
+        ),
+        httpx.Client(base_url=server.url, timeout=30) as client,
+    ):
+        mug = {"items": [{"sku": "MUG", "quantity": 1}], "dest": "606"}
+        before = post_options(client, "C9", **mug)["customer"]
+        assert (before["platinum_threshold"], before["platinum_eligible"]) == (
+            90.0,
+            True,
+        )
+        with open_store(url) as writer:
+            writer.put_cltv_scores(
+                pd.DataFrame(
+                    {
+                        "customer_id": [f"C{i}" for i in range(11)],
+                        "predicted_spend": [i * 20.0 for i in range(11)],
+                        "p_active": 0.5,
+                        "segment": "silver",
+                    }
+                ),
+                as_of=dt.date(2026, 1, 5),
+                model_version="next",
+            )
+        router._customers._day_checked = -math.inf  # the follower's next check
+        assert router.load_scores()
+        answer = post_options(client, "C7", **mug)
+        assert answer["customer"]["source"] == "CLTV scores of 2026-01-05"
+        assert "platinum" not in by_id(answer)
+        assert answer["missing"]["platinum"] == (
+            "predicted spend $140.00 is below the Platinum threshold $180.00 "
+            "(90% percentile)"
+        )
