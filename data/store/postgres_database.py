@@ -229,9 +229,14 @@ def _login_refused(exc: psycopg.OperationalError) -> bool:
     return _LOGIN_REFUSED_WORDS.search(str(exc)) is not None
 
 
-def _first_connection(url: str, connect: dict[str, Any]) -> psycopg.Connection[Any]:
-    """A store's first connection; a login the server refuses is
-    :class:`StoreBroken` (a server, or a whole fleet of them, refuses to
+def _first_connection(
+    url: str, connect: dict[str, Any], answer_wait_s: float | None = None
+) -> psycopg.Connection[Any]:
+    """A store's first connection (the one that migrates), with the store's
+    answer wait (:class:`_AnswerWaitConnection`: an open met by a hung
+    server, its migration's statements or its wait for another process's
+    migration, waited until the server resumed); a login the server refuses
+    is :class:`StoreBroken` (a server, or a whole fleet of them, refuses to
     start on it), a server it cannot reach :func:`_reachable`'s
     :class:`StoreUnavailable` (served degraded until it is back).
 
@@ -241,7 +246,7 @@ def _first_connection(url: str, connect: dict[str, Any]) -> psycopg.Connection[A
         The server refused the URL's password, role or database.
     """
     try:
-        return psycopg.connect(url, **connect)
+        conn = _AnswerWaitConnection.connect(url, **connect)
     except psycopg.OperationalError as exc:
         if not _login_refused(exc):
             raise
@@ -249,6 +254,8 @@ def _first_connection(url: str, connect: dict[str, Any]) -> psycopg.Connection[A
             f"{_one_line(exc)} ({_LOGIN_FIX})", location=redact_url(url)
         )
         raise store_error("postgres", broken) from exc
+    _set_answer_wait(answer_wait_s, url, conn)
+    return conn
 
 
 def _refused(exc: psycopg.Error, why: str, location: str | None) -> StoreUnavailable:
@@ -520,7 +527,10 @@ class PostgresDatabase:
     ) -> None:
         self.location = redact_url(url)
         connect = _connect_options(_check_url(url, self.location))
-        with _reachable(self.location), _first_connection(url, connect) as conn:
+        with (
+            _reachable(self.location),
+            _first_connection(url, connect, answer_wait_s) as conn,
+        ):
             _migrate(conn, migrations, self.location)
         pool_log.install()
         with _reachable(self.location):
@@ -546,7 +556,11 @@ class PostgresDatabase:
         #: the server last answered.
         self._hung: tuple[str, float] | None = None
         self._probing = threading.Lock()
-        self._notices = Notices(url, connect_timeout=connect.get("connect_timeout"))
+        self._notices = Notices(
+            url,
+            connect_timeout=connect.get("connect_timeout"),
+            opener=functools.partial(_notice_connection, url, connect, answer_wait_s),
+        )
 
     @contextlib.contextmanager
     def _connection(self) -> Iterator[psycopg.Connection[Any]]:
@@ -739,6 +753,18 @@ def _set_answer_wait(wait: float | None, url: str, conn: _AnswerWaitConnection) 
     connects to (the pool's ``configure``)."""
     conn.answer_wait_s = wait
     conn.probe_url = url
+
+
+def _notice_connection(
+    url: str, connect: dict[str, Any], wait: float | None
+) -> psycopg.Connection[Any]:
+    """The notice connection, with the store's answer wait: its ``LISTEN``
+    (sent again on every connection made after a lost one) waited on a hung
+    server until it resumed. Its waits for notices have their own timeout,
+    which the answer wait leaves alone."""
+    conn = _AnswerWaitConnection.connect(url, **connect)
+    _set_answer_wait(wait, url, conn)
+    return conn
 
 
 def _alive(conn: psycopg.Connection[Any]) -> bool:
