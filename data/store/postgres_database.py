@@ -743,9 +743,12 @@ class PostgresDatabase:
         return False
 
     def close(self) -> None:
-        """Stop listening and close every connection."""
+        """Stop listening and close every connection: without waiting for
+        the pool's threads more than :data:`PROBE_WAIT_S` once the server
+        was found hung (they are connecting to it: a feed given up on
+        exited 5 s later, the pool's default wait)."""
         self._notices.close()
-        self._pool.close()
+        self._pool.close(timeout=5.0 if self._hung is None else PROBE_WAIT_S)
 
 
 def _set_answer_wait(wait: float | None, url: str, conn: _AnswerWaitConnection) -> None:
