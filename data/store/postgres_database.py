@@ -568,14 +568,16 @@ class PostgresDatabase:
 
         Once a wait for one ran out (the database away), the next calls wait
         only :data:`UNREACHABLE_WAIT_S` and fail with the first one's reason,
-        until a call gets a connection again.
+        until a call gets a connection again. Once a call was given up on as
+        hung, the next ones fail at once (:meth:`_refuse_if_hung`).
         """
+        hung = self._hung  # (before the probe: a call marking it since is seen)
         self._refuse_if_hung()
         down = self._unreachable
         wait = self._timeout_s if down is None else UNREACHABLE_WAIT_S
         with pool_log.using(self.location):  # what the pool logs meanwhile
             try:
-                conn = self._live_connection(wait, self._hung)
+                conn = self._live_connection(wait, hung)
             except PoolTimeout as exc:
                 if down is None:
                     self._unreachable = " ".join(str(exc).split())
