@@ -140,6 +140,16 @@ def _stale(n: int) -> str:
     return f" ({n} older than what was known of their kind: changed nothing)"
 
 
+#: How long ``ingest --follow`` waits without a byte of a PostgreSQL
+#: server's answer before it probes the server (0.5 s more): a hung server
+#: (SIGSTOP, a frozen host) ends the feed as a server gone does (one line
+#: naming the store, exit 1, for its supervisor to restart it), where the
+#: feed waited until it resumed, its lines piling up unapplied. A live
+#: server is waited for on (a lock wait, a long write): as ``serve``'s
+#: ``STORE_ANSWER_S``.
+FEED_ANSWER_S = 2.0
+
+
 def _follow(
     net: Network, state_path: Path | None, events_path: Path, *, as_json: bool
 ) -> None:
@@ -159,7 +169,7 @@ def _follow(
         else:
             lines = stack.enter_context(events_path.open("rb"))
             name = events_path.name
-        store = stack.enter_context(open_state(state_path))
+        store = stack.enter_context(open_state(state_path, answer_wait_s=FEED_ANSWER_S))
         mon = CapacityMonitor.open(net, store)
 
         def apply(events: Sequence[CapacityEvent]) -> IngestResult:

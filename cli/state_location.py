@@ -74,17 +74,25 @@ def store_wait_s() -> float | None:
     return wait
 
 
-def open_state(location: Path | str | None) -> StateStore:
+def open_state(
+    location: Path | str | None, *, answer_wait_s: float | None = None
+) -> StateStore:
     """The state store at ``location`` (None: the default), waiting
     :func:`store_wait_s` for a lock or a connection another process holds;
     a wait that runs out names the store and the wait. A command reads the
     store's schema version before each of its writes: once a newer tierflow
     has migrated the store, its next write is refused by name (an
-    allocation's batches are minutes apart, a feed runs for days)."""
+    allocation's batches are minutes apart, a feed runs for days).
+    ``answer_wait_s``: a PostgreSQL server silent this long, then silent to
+    a probe, is given up on as hung (``StoreUnavailable``); None: waited
+    for until it resumes (a batch command's default)."""
+    waits: dict[str, Any] = {}
     wait = store_wait_s()
-    store = (
-        open_store(location) if wait is None else open_store(location, timeout_s=wait)
-    )
+    if wait is not None:
+        waits["timeout_s"] = wait
+    if answer_wait_s is not None and is_postgres_url(location):
+        waits["answer_wait_s"] = answer_wait_s
+    store = open_store(location, **waits)
     store.watch_schema_at_each_write()
     return store
 

@@ -101,6 +101,17 @@ PROBE_WAIT_S = 0.5
 #: (``cancel_safe``: a live server stops it and lets its locks go) before
 #: the connection is closed regardless.
 CANCEL_WAIT_S = 0.5
+#: How long a store whose call was given up on as hung (:class:`AnswerTimeout`)
+#: fails its next calls at once, with that call's reason, before one of them
+#: probes the server again (:data:`PROBE_WAIT_S`): its other connections are
+#: to the same hung server, so a checkout's next read waited the answer wait
+#: again, or the pool's 5 s connection wait (options answered in 7.5 s where
+#: a confirm's 503 took 2.5 s). A probe the server answers ends it: calls
+#: go on within this long of the server's return.
+HUNG_RECHECK_S = 0.5
+#: The longest single wait for one of the pool's connections: between two,
+#: a call sees that another call found the server hung, and stops waiting.
+_POOL_SLICE_S = 0.1
 
 #: How long a connection attempt waits for the server's answer when neither
 #: the URL nor ``$PGCONNECT_TIMEOUT`` says (libpq's ``connect_timeout``).
@@ -219,9 +230,14 @@ def _login_refused(exc: psycopg.OperationalError) -> bool:
     return _LOGIN_REFUSED_WORDS.search(str(exc)) is not None
 
 
-def _first_connection(url: str, connect: dict[str, Any]) -> psycopg.Connection[Any]:
-    """A store's first connection; a login the server refuses is
-    :class:`StoreBroken` (a server, or a whole fleet of them, refuses to
+def _first_connection(
+    url: str, connect: dict[str, Any], answer_wait_s: float | None = None
+) -> psycopg.Connection[Any]:
+    """A store's first connection (the one that migrates), with the store's
+    answer wait (:class:`_AnswerWaitConnection`: an open met by a hung
+    server, its migration's statements or its wait for another process's
+    migration, waited until the server resumed); a login the server refuses
+    is :class:`StoreBroken` (a server, or a whole fleet of them, refuses to
     start on it), a server it cannot reach :func:`_reachable`'s
     :class:`StoreUnavailable` (served degraded until it is back).
 
@@ -231,7 +247,7 @@ def _first_connection(url: str, connect: dict[str, Any]) -> psycopg.Connection[A
         The server refused the URL's password, role or database.
     """
     try:
-        return psycopg.connect(url, **connect)
+        conn = _AnswerWaitConnection.connect(url, **connect)
     except psycopg.OperationalError as exc:
         if not _login_refused(exc):
             raise
@@ -239,6 +255,8 @@ def _first_connection(url: str, connect: dict[str, Any]) -> psycopg.Connection[A
             f"{_one_line(exc)} ({_LOGIN_FIX})", location=redact_url(url)
         )
         raise store_error("postgres", broken) from exc
+    _set_answer_wait(answer_wait_s, url, conn)
+    return conn
 
 
 def _refused(exc: psycopg.Error, why: str, location: str | None) -> StoreUnavailable:
@@ -510,7 +528,10 @@ class PostgresDatabase:
     ) -> None:
         self.location = redact_url(url)
         connect = _connect_options(_check_url(url, self.location))
-        with _reachable(self.location), _first_connection(url, connect) as conn:
+        with (
+            _reachable(self.location),
+            _first_connection(url, connect, answer_wait_s) as conn,
+        ):
             _migrate(conn, migrations, self.location)
         pool_log.install()
         with _reachable(self.location):
@@ -530,7 +551,17 @@ class PostgresDatabase:
         self._timeout_s = timeout_s
         #: Why the last wait for a connection ran out, while no call got one since.
         self._unreachable: str | None = None
-        self._notices = Notices(url, connect_timeout=connect.get("connect_timeout"))
+        self._url = url
+        #: Why a call was given up on as hung, and when a call may probe the
+        #: server again (:data:`HUNG_RECHECK_S`); None: no call was since
+        #: the server last answered.
+        self._hung: tuple[str, float] | None = None
+        self._probing = threading.Lock()
+        self._notices = Notices(
+            url,
+            connect_timeout=connect.get("connect_timeout"),
+            opener=functools.partial(_notice_connection, url, connect, answer_wait_s),
+        )
 
     @contextlib.contextmanager
     def _connection(self) -> Iterator[psycopg.Connection[Any]]:
@@ -538,13 +569,16 @@ class PostgresDatabase:
 
         Once a wait for one ran out (the database away), the next calls wait
         only :data:`UNREACHABLE_WAIT_S` and fail with the first one's reason,
-        until a call gets a connection again.
+        until a call gets a connection again. Once a call was given up on as
+        hung, the next ones fail at once (:meth:`_refuse_if_hung`).
         """
+        hung = self._hung  # (before the probe: a call marking it since is seen)
+        self._refuse_if_hung()
         down = self._unreachable
         wait = self._timeout_s if down is None else UNREACHABLE_WAIT_S
         with pool_log.using(self.location):  # what the pool logs meanwhile
             try:
-                conn = self._live_connection(wait)
+                conn = self._live_connection(wait, hung)
             except PoolTimeout as exc:
                 if down is None:
                     self._unreachable = " ".join(str(exc).split())
@@ -558,15 +592,52 @@ class PostgresDatabase:
             try:
                 with conn:  # an error rolls back (as the pool's own block does)
                     yield conn
+            except AnswerTimeout as exc:  # the others wait on the same server
+                self._hung = (str(exc), time.monotonic() + HUNG_RECHECK_S)
+                raise
             finally:
                 self._pool.putconn(conn)
 
-    def _live_connection(self, wait: float) -> psycopg.Connection[Any]:
+    def _refuse_if_hung(self) -> None:
+        """Fail at once while a call was given up on as hung within the last
+        :data:`HUNG_RECHECK_S`; after it, one call probes the server (the
+        others fail meanwhile): answered, the calls go on.
+
+        Raises
+        ------
+        AnswerTimeout
+            The hung call's reason: the server has not answered since.
+        """
+        hung = self._hung
+        if hung is None:
+            return
+        reason, recheck_at = hung
+        if time.monotonic() < recheck_at or not self._probing.acquire(blocking=False):
+            raise AnswerTimeout(reason)
+        try:
+            if _answers(self._url, PROBE_WAIT_S) == "silent":
+                self._hung = (reason, time.monotonic() + HUNG_RECHECK_S)
+                raise AnswerTimeout(reason)
+            self._hung = None
+        finally:
+            self._probing.release()
+
+    def _live_connection(
+        self, wait: float, hung: tuple[str, float] | None = None
+    ) -> psycopg.Connection[Any]:
         """A pooled connection the server has not ended, within ``wait`` seconds.
 
         The server ends idle sessions (``idle_session_timeout``, a restart,
         a proxy's idle limit) while they sit in the pool; handed out, such a
-        connection failed the call though the database was there.
+        connection failed the call though the database was there. The wait
+        ends early when another call finds the server hung (``hung``: what
+        was known of that as it began): the connections it waits for are
+        held by calls to that server.
+
+        Raises
+        ------
+        AnswerTimeout
+            Another call was given up on as hung meanwhile.
         """
         gave_up = f"couldn't get a connection after {wait:.2f} sec"
         deadline = time.monotonic() + wait
@@ -574,9 +645,14 @@ class PostgresDatabase:
             left = deadline - time.monotonic()
             if left <= 0:
                 raise PoolTimeout(gave_up)
+            now = self._hung
+            if now is not None and now is not hung:
+                raise AnswerTimeout(now[0])
             try:
-                conn = self._pool.getconn(timeout=left)
+                conn = self._pool.getconn(timeout=min(left, _POOL_SLICE_S))
             except PoolTimeout as exc:  # the pool's message names what was left
+                if left > _POOL_SLICE_S:
+                    continue
                 raise PoolTimeout(gave_up) from exc
             if _alive(conn):
                 return conn
@@ -670,9 +746,12 @@ class PostgresDatabase:
         return False
 
     def close(self) -> None:
-        """Stop listening and close every connection."""
+        """Stop listening and close every connection: without waiting for
+        the pool's threads more than :data:`PROBE_WAIT_S` once the server
+        was found hung (they are connecting to it: a feed given up on
+        exited 5 s later, the pool's default wait)."""
         self._notices.close()
-        self._pool.close()
+        self._pool.close(timeout=5.0 if self._hung is None else PROBE_WAIT_S)
 
 
 def _set_answer_wait(wait: float | None, url: str, conn: _AnswerWaitConnection) -> None:
@@ -680,6 +759,18 @@ def _set_answer_wait(wait: float | None, url: str, conn: _AnswerWaitConnection) 
     connects to (the pool's ``configure``)."""
     conn.answer_wait_s = wait
     conn.probe_url = url
+
+
+def _notice_connection(
+    url: str, connect: dict[str, Any], wait: float | None
+) -> psycopg.Connection[Any]:
+    """The notice connection, with the store's answer wait: its ``LISTEN``
+    (sent again on every connection made after a lost one) waited on a hung
+    server until it resumed. Its waits for notices have their own timeout,
+    which the answer wait leaves alone."""
+    conn = _AnswerWaitConnection.connect(url, **connect)
+    _set_answer_wait(wait, url, conn)
+    return conn
 
 
 def _alive(conn: psycopg.Connection[Any]) -> bool:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 from tierflow.data.extras import MissingExtraError
@@ -42,16 +43,31 @@ class Notices:
         libpq URL of the database.
     connect_timeout
         Seconds a connection attempt waits for the server (None: the URL's).
+    opener
+        Opens the notice connection (default: ``psycopg.connect`` of ``url``
+        with ``connect_timeout``): the store's opens one with its answer
+        wait, so that a ``LISTEN`` sent to a hung server is given up on (and
+        the connection made again) instead of waited on until it resumes.
     """
 
-    def __init__(self, url: str, *, connect_timeout: int | None = None) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        connect_timeout: int | None = None,
+        opener: Callable[[], psycopg.Connection[Any]] | None = None,
+    ) -> None:
         self._url = url
         self._connect: dict[str, Any] = {"autocommit": True}
         if connect_timeout is not None:
             self._connect["connect_timeout"] = connect_timeout
+        self._opener = opener or (lambda: psycopg.connect(self._url, **self._connect))
         self._cond = threading.Condition()
         self._wanted: set[str] = set()
         self._listening: set[str] = set()
+        #: Channels listened to once: after a lost connection their waiters
+        #: do not wait for the ``LISTEN`` again (see :meth:`listen`).
+        self._listened: set[str] = set()
         self._latest: dict[str, int] = {}
         self._thread: threading.Thread | None = None
         self._closed = False
@@ -62,9 +78,17 @@ class Notices:
 
     def listen(self, channel: str) -> None:
         """Receive ``channel``'s notices from now on (returns once ``LISTEN``
-        is in place, or after a few seconds if the server cannot be reached)."""
+        is in place, or after a few seconds if the server cannot be reached).
+
+        Only the first time: once the channel was listened to, a lost
+        connection is made again by the reader meanwhile, unwaited. A waiter
+        (the capacity follower, before each read of the log) waited
+        :data:`_READY_S` for it at every turn while the server was away or
+        hung, its read (and ``/readyz``'s 503) coming 5 s late; a notice
+        missed then costs the waiter its next timeout, never an event.
+        """
         with self._cond:
-            if channel in self._listening or self._closed:
+            if channel in self._listening or channel in self._listened or self._closed:
                 return
             self._wanted.add(channel)
             if self._thread is None:
@@ -110,7 +134,7 @@ class Notices:
     def _run(self) -> None:
         while not self._closed:
             try:
-                with psycopg.connect(self._url, **self._connect) as conn:
+                with self._opener() as conn:
                     self._serve(conn)
             except psycopg.Error:
                 with self._cond:
@@ -128,6 +152,7 @@ class Notices:
                 conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(channel)))
             with self._cond:
                 self._listening |= new
+                self._listened |= new
                 self._cond.notify_all()
             for notice in conn.notifies(timeout=_TICK_S):
                 with contextlib.suppress(ValueError), self._cond:

@@ -9,6 +9,7 @@ import os
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -123,11 +124,12 @@ def _wait_for_seq(state: Path | str, seq: int) -> None:
 
 
 def _feed_losing_its_store(
-    state: Path | str, lose: Callable[[], None]
+    state: Path | str, lose: Callable[[], None], timeout: float = 60
 ) -> tuple[int, str, str]:
     """``capacity ingest --follow`` on ``state``: one event applied, then the
     store lost (``lose``) while the feed is open (stdin still open, the reader
-    waiting for a line), then a second event; its exit code, stdout, stderr."""
+    waiting for a line), then a second event; its exit code, stdout, stderr
+    (the feed given ``timeout`` seconds to end after the second event)."""
     command = [
         str(Path(sys.executable).with_name("tierflow")), "capacity", "ingest",
         "--network", str(TINY_NETWORK), "--state", str(state), "--events", "-",
@@ -148,7 +150,7 @@ def _feed_losing_its_store(
             lose()
             proc.stdin.write(_line(2, 70))  # its batch finds the store gone
             proc.stdin.flush()
-            code = proc.wait(timeout=60)  # stdin is open: the feed goes on
+            code = proc.wait(timeout=timeout)  # stdin is open: the feed goes on
         finally:
             proc.kill()
         return code, proc.stdout.read(), proc.stderr.read()
@@ -195,6 +197,50 @@ def test_a_store_lost_mid_feed_ends_it_cleanly(postgres_server: LocalPostgres) -
         "1 events applied, 0 duplicates ignored, 0 bad lines skipped, in 1 "
         "batches (log at seq 1)\n"
     )
+
+
+def test_a_store_hung_mid_feed_ends_it_within_seconds(
+    postgres_server: LocalPostgres,
+) -> None:
+    """The feed's PostgreSQL server hangs (SIGSTOP: its sockets open,
+    nothing answered) while the feed is open: the next batch is given up on
+    after the answer wait and the probe's (2.5 s), and the feed stops as
+    for a server gone (the summary, one line naming the store, exit 1). It
+    waited until the server resumed, the feed's lines piling up unapplied."""
+    import signal
+
+    from tests.postgres import signal_server
+    from tierflow.cli.capacity_cmd import FEED_ANSWER_S
+
+    with LocalPostgres(parent=memory_folder()) as server:
+        url = server.create_database("feed_hung")
+        took: list[float] = []
+
+        def hang() -> None:
+            signal_server(server, signal.SIGSTOP)
+            took.append(time.monotonic())
+
+        try:
+            code, out, err = _feed_losing_its_store(url, hang, timeout=8)
+            took[0] = time.monotonic() - took[0]
+        finally:
+            signal_server(server, signal.SIGCONT)
+    assert code == 1, err
+    errors = [line for line in err.splitlines() if line.startswith("Error: ")]
+    assert errors == [
+        f"Error: state store {describe_location(url)} failed, feed stopped: "
+        f"the database did not answer within {FEED_ANSWER_S:g} s (hung, or a "
+        "network partition); the connection was closed and what it sent may "
+        "still run: a retry with the same ids finds it"
+    ]
+    assert errors[0] == err.splitlines()[-1], err  # (the pool's warnings above)
+    assert out == (
+        "1 events applied, 0 duplicates ignored, 0 bad lines skipped, in 1 "
+        "batches (log at seq 1)\n"
+    )
+    # 2.5 s: the answer wait and the probe's, and the pool closed within
+    # 0.5 s; room for a loaded machine
+    assert took[0] < FEED_ANSWER_S + 3, took
 
 
 def test_a_failing_apply_ends_the_feed_with_its_totals(tiny_network: Network) -> None:

@@ -748,4 +748,93 @@ def test_a_server_that_hangs_during_a_lock_wait_is_given_up_on(
             "partition); the connection was closed and what it sent may still "
             "run: a retry with the same ids finds it"
         )
+        # calls fail at once for HUNG_RECHECK_S after it (the server was
+        # found hung), then one probes it: answered, the store answers again
+        time.sleep(postgres_database.HUNG_RECHECK_S)
         assert store.last_event_seq() in (1, 2)  # e2's commit may have run
+
+
+def test_an_open_whose_migration_meets_a_hung_server_is_given_up_on(
+    own_server: LocalPostgres,
+) -> None:
+    """An open with an answer wait (``serve``'s router, the capacity
+    follower's own store) migrates behind another process's migration (the
+    schema lock, a live wait) when the server hangs: the open is given up
+    on within the answer wait and the probe's; it waited until the server
+    resumed (the open's connection had no answer wait)."""
+    url = own_server.create_database("hangs_migrating")
+    open_store(url).close()
+    downgrade_store(url, SCHEMA_VERSION - 1)
+    lock = "SELECT pg_advisory_xact_lock(hashtextextended('tierflow.schema', 0))"
+    holder = _hold_then_release(url, lock, 1.0)
+    failed: list[Exception] = []
+
+    def open_it() -> None:
+        try:
+            open_store(url, answer_wait_s=0.3).close()
+        except Exception as exc:
+            failed.append(exc)
+
+    opener = threading.Thread(target=open_it, daemon=True)
+    opener.start()
+    time.sleep(0.6)  # waiting on the schema lock, probed alive once
+    signal_server(own_server, signal.SIGSTOP)
+    t = time.monotonic()
+    try:
+        opener.join(5)
+        took = time.monotonic() - t
+    finally:
+        signal_server(own_server, signal.SIGCONT)
+    holder.join()
+    opener.join(10)
+    assert took < 0.3 + postgres_database.PROBE_WAIT_S + 0.3, took
+    (exc,) = failed
+    assert isinstance(exc, StoreUnavailable), exc
+    assert exc.reason == (
+        "the database did not answer within 0.3 s (hung, or a network "
+        "partition); the connection was closed and what it sent may still "
+        "run: a retry with the same ids finds it"
+    )
+    # nothing half done: the next open migrates it
+    with open_store(url, answer_wait_s=0.3) as store:
+        assert store.schema_version() == SCHEMA_VERSION
+
+
+def test_a_lost_notice_connection_in_a_hang_does_not_hold_the_reads_back(
+    own_server: LocalPostgres,
+) -> None:
+    """The capacity follower's ``LISTEN`` connection drops and the server
+    hangs (SIGSTOP) while it is made again: the follower's next wait on the
+    log fails within the answer wait and the probe's, as with the
+    connection in place. Each wait first waited 5 s for the ``LISTEN`` to
+    be in place again (the reader held in its connection attempt), so
+    ``/readyz`` said 503 some 6 s after the hang; and once the server
+    resumes, the log is followed again."""
+    url = own_server.create_database("hangs_listening")
+    with open_store(url, timeout_s=0.5, answer_wait_s=0.3) as store:
+        assert store.wait_for_events(0, 0.1) == 0  # listening
+        (listener,) = run_sql(
+            url, "SELECT pid FROM pg_stat_activity WHERE query LIKE 'LISTEN %'"
+        )
+        assert run_sql(url, f"SELECT pg_terminate_backend({listener[0]}, 5000)") == [
+            (True,)
+        ]
+        signal_server(own_server, signal.SIGSTOP)
+        try:
+            time.sleep(0.4)  # the reader saw its connection lost: made again
+            t = time.monotonic()
+            with pytest.raises(StoreUnavailable) as failed:
+                store.wait_for_events(0, 0.1)
+            took = time.monotonic() - t
+        finally:
+            signal_server(own_server, signal.SIGCONT)
+        assert failed.value.reason == (
+            "the database did not answer within 0.3 s (hung, or a network "
+            "partition); the connection was closed and what it sent may still "
+            "run: a retry with the same ids finds it"
+        )
+        assert took < 0.3 + postgres_database.PROBE_WAIT_S + 0.5, took
+        time.sleep(postgres_database.HUNG_RECHECK_S)
+        with open_store(url) as other:
+            other.append_events([{**_EVENT, "event_id": "e1"}])
+        assert store.wait_for_events(0, 5.0) == 1

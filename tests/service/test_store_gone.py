@@ -316,3 +316,48 @@ def _one_order(state: str, rid: str, confirmed: httpx.Response) -> None:
     lines = run_sql(state, "SELECT order_id, sku, quantity FROM online_orders")
     assert lines == [(rid, "TEE", 1)]
     assert run_sql(state, "SELECT SUM(reserved) FROM inventory") == [(0,)]
+
+
+def test_options_in_a_hung_database_are_answered_within_the_answer_wait(
+    tmp_path: Path,
+) -> None:
+    """PostgreSQL hangs (SIGSTOP) under a running ``tierflow serve``:
+    options asked meanwhile are answered degraded within the store's answer
+    wait and the probe's (2.5 s), as a confirm's 503 is, and not degraded
+    again soon after SIGCONT. They took 7.5 s: the answer wait for their
+    first read, then the pool's 5 s connection wait for the next one."""
+    if os.environ.get("TIERFLOW_TEST_POSTGRES") == "0":
+        pytest.skip("PostgreSQL store tests switched off (TIERFLOW_TEST_POSTGRES=0)")
+    pg = LocalPostgres(parent=memory_folder()).start()
+    try:
+        state = pg.create_database("hung_options")
+        stock_up(state, 10)
+        with (
+            serve_process(state, tmp_path / "serve.log", "--no-pin-cpus") as (url, _),
+            httpx.Client(base_url=url, timeout=20) as client,
+        ):
+            assert not client.post("/v1/options", json=_CART).json()["degraded"]
+            _until_ready(client, 200)
+            signal_server(pg, signal.SIGSTOP)
+            try:
+                t = time.monotonic()
+                answer = client.post("/v1/options", json=_CART)
+                took = time.monotonic() - t
+            finally:
+                signal_server(pg, signal.SIGCONT)
+            assert answer.status_code == 200, answer.text
+            assert answer.json()["degraded"]
+            assert answer.json()["notes"] == [
+                "stock could not be read (the database did not answer within 2 s "
+                "(hung, or a network partition); the connection was closed and "
+                "what it sent may still run: a retry with the same ids finds "
+                "it): last known stock"
+            ]
+            # 2.52 s measured (2 s of silence, the probe's 0.5 s); room for
+            # a loaded machine, under the 7.5 s of before
+            assert took < 4.0, f"options answered after {took:.2f} s"
+            time.sleep(0.6)  # past HUNG_RECHECK_S: the next call probes
+            again = client.post("/v1/options", json=_CART).json()
+            assert not again["degraded"], again["notes"]
+    finally:
+        pg.stop()
