@@ -247,8 +247,14 @@ class OrderPricer:
         self._ok = self._offered[None, :, :] & allowed[:, :, None]  # (T, S, n)
         self._ok_relaxed = self._offered[None, :, :] & relaxed[:, :, None]
         self._guaranteed_tiers = tuple(np.flatnonzero(guaranteed).tolist())
-        self._tt = np.arange(len(TIERS))[:, None]
-        self._nn = np.arange(network.n_nodes)[None, :]
+        n_nodes = network.n_nodes
+        #: ``[service, node]`` cells as flat positions in an ``(S, n)`` array
+        #: (``service * n + node``), and each tier's offset into a flat
+        #: ``(T, S, n)`` one: a quote gathers with ``take`` on them, where
+        #: indexing with three broadcast index arrays cost a third of it
+        self._nn = np.arange(n_nodes)[None, :]
+        self._n = n_nodes
+        self._tier_offset = np.arange(len(TIERS))[:, None] * (n_s * n_nodes)
         self._late_rate = policy.table("late_per_day")[:, None, None]
         self._promise = policy.table("promise_days").astype(np.int64)
         self._zones = tuple(
@@ -409,18 +415,19 @@ class OrderPricer:
         price = self.price_table(billed_kg)[:, at.zone]  # (S, n)
         masked = at.allowed + price  # (T, S, n): inf where not allowed
         svc = masked.argmin(axis=1)  # (T, n): cheapest, ties to the faster
-        tt, nn = self._tt, self._nn
-        feasible = masked[tt, svc, nn] < np.inf
-        chosen_late = at.late[tt, svc, nn]
+        cell = svc * self._n + self._nn  # (T, n): [svc, node] in an (S, n) array
+        chosen = cell + self._tier_offset  # (T, n): [tier, svc, node] in (T, S, n)
+        feasible = masked.take(chosen) < np.inf
+        chosen_late = at.late.take(chosen)
         return TierQuote(
             today=at.today,
             promised=at.promised,
             ship=at.ship,
             service=np.where(feasible, svc, -1).astype(np.int8),
-            delivery=at.delivery[svc, nn],
-            days=at.days[svc, nn],
+            delivery=at.delivery.take(cell),
+            days=at.days.take(cell),
             late=chosen_late,
-            shipping=np.where(feasible, price[svc, nn], np.nan),
+            shipping=np.where(feasible, price.take(cell), np.nan),
             penalty=np.where(feasible, chosen_late * self._late_rate[:, 0], np.nan),
             handling=units * self._handling,
         )
