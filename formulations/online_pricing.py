@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+from bisect import bisect_left
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -268,6 +269,14 @@ class OrderPricer:
         self._clocks: list[_Clock] = []
         self._tables: CalendarTables | None = None
         self._prices: dict[float, FloatArray] = {}
+        #: Up to the lightest heaviest bracket every (service, zone) ships one
+        #: parcel, and a weight's bracket in each is fixed by where it falls
+        #: among all the card's bracket bounds: one table per such interval
+        #: (:meth:`price_table`; a cart's weight rarely repeats, its interval
+        #: does).
+        self._one_parcel_kg = float(rates.top_weight.min())
+        self._bounds = [b for b in np.unique(rates.max_weight).tolist() if b == b]
+        self._interval_prices: dict[int, FloatArray] = {}
         #: the rate card's (service, zone) cells, flat (:meth:`price_table`)
         self._cells = int(np.prod(rates.cost.shape[:-1]))
         self._cell = np.arange(self._cells)
@@ -316,6 +325,12 @@ class OrderPricer:
         mask, it made every price ``nan``, and a network without economy
         was offered nothing at checkout).
         """
+        interval = None
+        if 0.0 <= billed_kg <= self._one_parcel_kg:
+            interval = bisect_left(self._bounds, billed_kg)
+            found = self._interval_prices.get(interval)
+            if found is not None:
+                return found
         table = self._prices.get(billed_kg)
         if table is None:
             rates = self.network.rates
@@ -331,6 +346,9 @@ class OrderPricer:
             cost = cost.reshape(k.shape)
             table = np.asarray(cost * parcels, dtype=np.float64)
             table[np.isnan(table)] = np.inf
+            if interval is not None:  # every weight of its interval: this table
+                self._interval_prices[interval] = table
+                return table
             if len(self._prices) >= 4096:
                 self._prices.clear()
             self._prices[billed_kg] = table
