@@ -59,6 +59,18 @@ def unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return out
 
 
+#: ``json.loads`` given hooks builds a decoder (and its scanner) per call.
+_UNIQUE_DECODER = json.JSONDecoder(
+    object_pairs_hook=unique_keys, parse_float=json_number
+)
+
+
 def loads_unique(text: str) -> Any:
     """``json.loads`` of ``text`` with :func:`unique_keys`."""
-    return json.loads(text, object_pairs_hook=unique_keys, parse_float=json_number)
+    if not isinstance(text, str):  # json.loads's own refusals, bytes decoded
+        return json.loads(text, object_pairs_hook=unique_keys, parse_float=json_number)
+    if text.startswith("\ufeff"):  # as json.loads refuses it
+        raise json.JSONDecodeError(
+            "Unexpected UTF-8 BOM (decode using utf-8-sig)", text, 0
+        )
+    return _UNIQUE_DECODER.decode(text)

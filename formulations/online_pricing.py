@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+from bisect import bisect_left
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -247,8 +248,14 @@ class OrderPricer:
         self._ok = self._offered[None, :, :] & allowed[:, :, None]  # (T, S, n)
         self._ok_relaxed = self._offered[None, :, :] & relaxed[:, :, None]
         self._guaranteed_tiers = tuple(np.flatnonzero(guaranteed).tolist())
-        self._tt = np.arange(len(TIERS))[:, None]
-        self._nn = np.arange(network.n_nodes)[None, :]
+        n_nodes = network.n_nodes
+        #: ``[service, node]`` cells as flat positions in an ``(S, n)`` array
+        #: (``service * n + node``), and each tier's offset into a flat
+        #: ``(T, S, n)`` one: a quote gathers with ``take`` on them, where
+        #: indexing with three broadcast index arrays cost a third of it
+        self._nn = np.arange(n_nodes)[None, :]
+        self._n = n_nodes
+        self._tier_offset = np.arange(len(TIERS))[:, None] * (n_s * n_nodes)
         self._late_rate = policy.table("late_per_day")[:, None, None]
         self._promise = policy.table("promise_days").astype(np.int64)
         self._zones = tuple(
@@ -262,6 +269,14 @@ class OrderPricer:
         self._clocks: list[_Clock] = []
         self._tables: CalendarTables | None = None
         self._prices: dict[float, FloatArray] = {}
+        #: Up to the lightest heaviest bracket every (service, zone) ships one
+        #: parcel, and a weight's bracket in each is fixed by where it falls
+        #: among all the card's bracket bounds: one table per such interval
+        #: (:meth:`price_table`; a cart's weight rarely repeats, its interval
+        #: does).
+        self._one_parcel_kg = float(rates.top_weight.min())
+        self._bounds = [b for b in np.unique(rates.max_weight).tolist() if b == b]
+        self._interval_prices: dict[int, FloatArray] = {}
         #: the rate card's (service, zone) cells, flat (:meth:`price_table`)
         self._cells = int(np.prod(rates.cost.shape[:-1]))
         self._cell = np.arange(self._cells)
@@ -310,6 +325,12 @@ class OrderPricer:
         mask, it made every price ``nan``, and a network without economy
         was offered nothing at checkout).
         """
+        interval = None
+        if 0.0 <= billed_kg <= self._one_parcel_kg:
+            interval = bisect_left(self._bounds, billed_kg)
+            found = self._interval_prices.get(interval)
+            if found is not None:
+                return found
         table = self._prices.get(billed_kg)
         if table is None:
             rates = self.network.rates
@@ -325,6 +346,9 @@ class OrderPricer:
             cost = cost.reshape(k.shape)
             table = np.asarray(cost * parcels, dtype=np.float64)
             table[np.isnan(table)] = np.inf
+            if interval is not None:  # every weight of its interval: this table
+                self._interval_prices[interval] = table
+                return table
             if len(self._prices) >= 4096:
                 self._prices.clear()
             self._prices[billed_kg] = table
@@ -409,18 +433,19 @@ class OrderPricer:
         price = self.price_table(billed_kg)[:, at.zone]  # (S, n)
         masked = at.allowed + price  # (T, S, n): inf where not allowed
         svc = masked.argmin(axis=1)  # (T, n): cheapest, ties to the faster
-        tt, nn = self._tt, self._nn
-        feasible = masked[tt, svc, nn] < np.inf
-        chosen_late = at.late[tt, svc, nn]
+        cell = svc * self._n + self._nn  # (T, n): [svc, node] in an (S, n) array
+        chosen = cell + self._tier_offset  # (T, n): [tier, svc, node] in (T, S, n)
+        feasible = masked.take(chosen) < np.inf
+        chosen_late = at.late.take(chosen)
         return TierQuote(
             today=at.today,
             promised=at.promised,
             ship=at.ship,
             service=np.where(feasible, svc, -1).astype(np.int8),
-            delivery=at.delivery[svc, nn],
-            days=at.days[svc, nn],
+            delivery=at.delivery.take(cell),
+            days=at.days.take(cell),
             late=chosen_late,
-            shipping=np.where(feasible, price[svc, nn], np.nan),
+            shipping=np.where(feasible, price.take(cell), np.nan),
             penalty=np.where(feasible, chosen_late * self._late_rate[:, 0], np.nan),
             handling=units * self._handling,
         )

@@ -319,6 +319,7 @@ class ServiceMetrics(Metrics):
         self._m = instruments()
         self._latency: dict[tuple[str, str], Histogram] = {}
         self._requests: dict[tuple[str, str, int], Counter] = {}
+        self._checkouts: dict[tuple[str, str, str], Counter] = {}
         self._offered = {t: self._m.offered.labels(t.value) for t in Tier}
         self._overflow = {s: self._m.overflow.labels(s) for s in OVERFLOW_STAGES}
         self._gauges = LiveGauges(router)
@@ -367,7 +368,11 @@ class ServiceMetrics(Metrics):
         if result.replayed:
             return
         tier = result.option_id or "none"
-        self._m.checkouts.labels(call, tier, result.status.value).inc()
+        key = (call, tier, result.status.value)
+        counter = self._checkouts.get(key)
+        if counter is None:  # labels() validates and locks on every call
+            counter = self._checkouts[key] = self._m.checkouts.labels(*key)
+        counter.inc()
         if tier != Tier.OVERFLOW:
             return
         if call == "select" and result.status is HoldStatus.HELD:

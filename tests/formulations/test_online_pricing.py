@@ -326,3 +326,30 @@ def test_price_table_is_the_rate_cards_price(tiny_network: Network) -> None:
         np.testing.assert_array_equal(
             pricer.price_table(w), np.where(np.isnan(want), np.inf, want)
         )
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_price_tables_kept_per_bracket_interval_are_each_weights_price(
+    tiny_network: Network, seed: int
+) -> None:
+    """Up to the lightest heaviest bracket, a weight's table is kept for
+    every weight between the same two bracket bounds (a cart's weight
+    rarely repeats): each weight, in any order, on a bound or a float's
+    width beside one, still gets the card's own price."""
+    rates = tiny_network.rates
+    pricer = OrderPricer(tiny_network, TierPolicy())
+    n_s, n_z = rates.cost.shape[:2]
+    s, z = np.meshgrid(np.arange(n_s), np.arange(n_z) + 2, indexing="ij")
+    bounds = [b for b in np.unique(rates.max_weight).tolist() if np.isfinite(b)]
+    near = [np.nextafter(b, d) for b in bounds for d in (-np.inf, np.inf)]
+    rng = np.random.default_rng(seed)
+    top = float(rates.top_weight.min())
+    weights = [0.0, top, *bounds, *near, *rng.uniform(0, 1.2 * top, 300).tolist()]
+    for w in rng.permutation(np.asarray(weights, dtype=np.float64)).tolist():
+        want = rates.price(s, z, w)
+        np.testing.assert_array_equal(
+            pricer.price_table(w),
+            np.where(np.isnan(want), np.inf, want),
+            err_msg=f"weight {w!r}",
+        )
+    assert pricer._interval_prices  # the intervals were kept
