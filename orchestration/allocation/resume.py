@@ -18,7 +18,10 @@ def restore(
 
     Events up to the last committed batch are applied first; orders shipped
     whole from one node are placed again (a later event may still pull them
-    back), lines of split orders are only taken.
+    back), lines of split orders are only taken. An order is split when the
+    run solved it as lines: its rows carry a ``split`` mark (``stock`` or
+    ``room``), even when every line went to one node, as the run takes
+    such lines one by one and never places the order.
     """
     if committed.empty:
         return 0
@@ -30,7 +33,8 @@ def restore(
     for oid, grp in allocated.groupby("order_id", sort=False):
         i = order_pos[str(oid)]
         nodes = grp["node_id"].unique()
-        if len(nodes) == 1 and len(grp) == line_start[i + 1] - line_start[i]:
+        whole = len(nodes) == 1 and len(grp) == line_start[i + 1] - line_start[i]
+        if whole and not _split_marked(grp):
             b = int(grp["batch"].iloc[0])
             node = network.node_index[str(nodes[0])]
             ledger.place(i, node, float(grp["cost"].sum()), b, plan.times[b])
@@ -41,3 +45,19 @@ def restore(
             qty = int(r.quantity)
             ledger.take_line(node, k, qty, network.sku_complexity[k] * qty)
     return last + 1
+
+
+def _split_marked(rows: pd.DataFrame) -> bool:
+    """Whether the run solved the order of ``rows`` as split lines: a row
+    carries a ``split`` mark (``stock``, ``room``; a whole order's rows
+    carry none).
+
+    Rows of a store from before the ``split`` column (schema 5) read ``''``
+    (or have none): unmarked, so the order is judged by the rule resume
+    used before, whole when its rows sit at one node and cover all its
+    lines (a split order whose lines all went to one node is then placed
+    whole, where the run took its lines one by one).
+    """
+    if "split" not in rows.columns:
+        return False
+    return bool((rows["split"].fillna("").astype(str) != "").any())

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import datetime as dt
+import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
 
-from tests.orchestration.allocation.conftest import MakeOrders
+from tests.conftest import TINY_NETWORK
+from tests.orchestration.allocation.conftest import HEADER, MakeOrders
 from tierflow.capacity.events import CapacityEvent
-from tierflow.data.network import Network
+from tierflow.data.network import Network, load_network
+from tierflow.data.orders import Orders, read_orders
 from tierflow.orchestration.allocation.batch_plan import BatchPlan, epoch_seconds
 from tierflow.orchestration.allocation.day_allocator import (
     AllocationSettings,
@@ -134,3 +138,107 @@ def test_restore_rebuilds_the_ledger_of_a_run(
         assert restored[order].release_ts == p.release_ts
         assert restored[order].cost == pytest.approx(p.cost)
     assert restore(out.rows.iloc[:0], plan, ledger, tiny_network) == 0
+
+
+def _cheap_light_parcels(folder: Path) -> Network:
+    """The tiny network with a parcel up to 1 kg at $1 in every zone, and
+    one up to 5 kg at $50 a zone: two light lines ship for far less than
+    one order of both (and than its wait, priced at the nearest node)."""
+    shutil.copytree(TINY_NETWORK, folder)
+    rates = ["service,zone,max_weight_kg,cost"]
+    for service in ("next_day", "two_day", "ground", "economy"):
+        for zone in range(2, 9):
+            rates += [
+                f"{service},{zone},1,1.00",
+                f"{service},{zone},5,{50 * zone}.00",
+                f"{service},{zone},30,{50 * zone + 10}.00",
+            ]
+    (folder / "rates.csv").write_text("\n".join(rates) + "\n")
+    return load_network(folder)
+
+
+def _split_day(tmp_path: Path) -> tuple[Network, Orders, np.ndarray]:
+    """A day with an order split across two nodes (M: MUG only at WH-EAST,
+    SPRAY only at WH-WEST) and one split at one node (L, to Los Angeles:
+    only WH-EAST holds its TEE and MUG, 1.1 kg whole, at zone 8; waiting is
+    priced at WH-WEST, zone 2, and is cheaper than shipping L whole, while
+    each line, under 1 kg, ships for less than its share of the wait)."""
+    network = _cheap_light_parcels(tmp_path / "network")
+    rows = [
+        *ROWS,
+        "M,2026-01-05T11:00:00-05:00,C3,606,silver,MUG,1",
+        "M,2026-01-05T11:00:00-05:00,C3,606,silver,SPRAY,1",
+        "L,2026-01-05T11:10:00-05:00,C4,900,gold,TEE,2",
+        "L,2026-01-05T11:10:00-05:00,C4,900,gold,MUG,1",
+    ]
+    path = tmp_path / "orders.csv"
+    path.write_text(HEADER + "\n".join(rows) + "\n")
+    stock = network.inventory.copy()
+    tee = network.sku_index["TEE"]
+    stock[network.node_idx("WH-WEST"), tee] = 0
+    stock[network.node_idx("ST-CHI"), tee] = 0
+    return network, read_orders(path, network), stock
+
+
+def _assert_same_ledger(restored: CapacityLedger, ran: CapacityLedger) -> None:
+    assert np.array_equal(restored.stock, ran.stock)
+    assert np.allclose(restored.used, ran.used)
+    assert list(restored.placed) == list(ran.placed)
+    for order, p in ran.placed.items():
+        again = restored.placed[order]
+        assert (again.node, again.batch, again.release_ts) == (
+            p.node,
+            p.batch,
+            p.release_ts,
+        )
+        assert again.cost == pytest.approx(p.cost)
+
+
+def test_restore_takes_the_lines_of_an_order_split_at_one_node(
+    tmp_path: Path,
+) -> None:
+    """The run takes the lines of an order it solved as split lines one by
+    one, even when they all went to one node: it is never placed, so no
+    later outage pulls it back. Restore placed such an order whole (its
+    rows sat at one node and covered its lines), so a resumed run's ledger
+    held a placement the uninterrupted run's did not; the rows' ``split``
+    mark now decides, as the run's own stage did."""
+    network, orders, stock = _split_day(tmp_path)
+    settings = AllocationSettings(engine="greedy", batch_minutes=30)
+    allocator = DayAllocator(network, orders, settings=settings, stock=stock)
+    out = allocator.run()
+    rows = out.rows.set_index(["order_id", "sku"])
+    assert rows.loc["L", "node_id"].tolist() == ["WH-EAST", "WH-EAST"]
+    assert rows.loc["L", "split"].tolist() == ["room", "room"]
+    assert rows.loc["M", "node_id"].tolist() == ["WH-EAST", "WH-WEST"]
+    assert rows.loc["M", "split"].tolist() == ["stock", "stock"]
+    assert set(out.rows["status"]) == {"allocated"}
+    assert sorted(allocator.ledger.placed) == [0, 1]  # A and B, not L nor M
+    plan = BatchPlan.of(orders, settings)
+    ledger = CapacityLedger(network, orders, stock=stock)
+    assert restore(out.rows, plan, ledger, network) == len(plan)
+    _assert_same_ledger(ledger, allocator.ledger)
+
+
+@pytest.mark.parametrize("older", ["empty", "missing"])
+def test_restore_without_split_marks_judges_by_the_rows_nodes(
+    tmp_path: Path, older: str
+) -> None:
+    """Rows of a store from before the ``split`` column read it empty (or
+    lack it): an order is then whole when its rows sit at one node and
+    cover its lines (L is placed), split otherwise (M's lines are taken)."""
+    network, orders, stock = _split_day(tmp_path)
+    settings = AllocationSettings(engine="greedy", batch_minutes=30)
+    out = DayAllocator(network, orders, settings=settings, stock=stock).run()
+    committed = (
+        out.rows.assign(split="")
+        if older == "empty"
+        else out.rows.drop(columns=["split"])
+    )
+    ledger = CapacityLedger(network, orders, stock=stock)
+    plan = BatchPlan.of(orders, settings)
+    assert restore(committed, plan, ledger, network) == len(plan)
+    l_order = orders.order_ids.index("L")
+    assert sorted(ledger.placed) == [0, 1, l_order]
+    assert ledger.placed[l_order].node == network.node_idx("WH-EAST")
+    assert ledger.placed[l_order].cost == pytest.approx(14.5)
