@@ -22,7 +22,10 @@ from tierflow.data.limits import MAX_COST, MAX_POPULATION, MAX_UNITS
 from tierflow.data.network_warnings import network_warnings
 from tierflow.data.rates import SERVICES, RateCard, billed_weight_kg, service_index
 from tierflow.data.readonly import ReadOnlyArrays
-from tierflow.data.swapped_coordinates import check_swapped_coordinates
+from tierflow.data.swapped_coordinates import (
+    check_swapped_coordinates,
+    swapped_coordinate_warnings,
+)
 from tierflow.data.table_reader import (
     Column,
     cell_error,
@@ -149,6 +152,10 @@ class Network(ReadOnlyArrays):
         Ship/delivery calendar (:mod:`tierflow.data.delivery_calendar`).
     source
         Folder it was loaded from.
+    file_warnings
+        Warnings :func:`load_network` found in the files, naming their rows
+        (a node whose ``lat`` and ``lon`` look swapped); part of
+        :attr:`warnings`.
     """
 
     node_ids: tuple[str, ...]
@@ -193,6 +200,7 @@ class Network(ReadOnlyArrays):
     sku_index: Mapping[str, int]
     dest_index: Mapping[str, int]
     source: Path | None = None
+    file_warnings: tuple[str, ...] = ()
 
     # ------------------------------------------------------------------ sizes
     @property
@@ -354,8 +362,9 @@ class Network(ReadOnlyArrays):
 
     @property
     def warnings(self) -> tuple[str, ...]:
-        """Suspicious but valid facts (no stock, no capacity, unstocked SKUs)."""
-        return network_warnings(self)
+        """Suspicious but valid facts (a node's lat and lon swapped, no stock,
+        no capacity, unstocked SKUs)."""
+        return self.file_warnings + network_warnings(self)
 
     def nodes_frame(self) -> pd.DataFrame:
         """The node table as a DataFrame (for reports and plots)."""
@@ -478,6 +487,7 @@ def load_network(
         calendar or carrier_calendar(folder, rates.offered),
         folder,
         zone_chart=chart,
+        file_warnings=swapped_coordinate_warnings(nodes, npath, dest),
     )
 
 
@@ -571,6 +581,7 @@ def build_network(
     source: Path | None = None,
     *,
     zone_chart: ZoneChart | None = None,
+    file_warnings: tuple[str, ...] = (),
 ) -> Network:
     """Assemble a :class:`Network` from already validated frames."""
     node = _node_fields(nodes, services_mask)
@@ -606,4 +617,5 @@ def build_network(
         sku_index=sku_index,
         dest_index=dest_index,
         source=source,
+        file_warnings=file_warnings,
     )

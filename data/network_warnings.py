@@ -1,5 +1,7 @@
 """Suspicious but valid networks: what ``tierflow network validate`` warns
-about (no stock at all, no capacity anywhere, SKUs no node can ship)."""
+about (no stock at all, no capacity anywhere, SKUs no node can ship). A
+node whose lat and lon look swapped is warned about too, found while the
+files are read (``Network.file_warnings``, :mod:`tierflow.data.swapped_coordinates`)."""
 
 from __future__ import annotations
 

@@ -14,6 +14,13 @@ refused when all of these hold, so no real network is:
   US ZIP codes are within 80 miles of their nearest prefix's centroid).
 
 Hawaii, Alaska and Puerto Rico nodes are nowhere near 60°S, so they pass.
+
+Elsewhere a swap lands in range among real places (Berlin written ``lat
+13.40, lon 52.52`` is by the Arabian Sea), where a node far from every
+destination can be real (an overseas 3PL), so it is a warning, not a
+refusal: :func:`swapped_coordinate_warnings` names every node over
+:data:`FAR_MILES` from every destination that is within :data:`NEAR_MILES`
+of one swapped back.
 """
 
 from __future__ import annotations
@@ -36,6 +43,8 @@ SOUTH_OF_EVERY_CITY = -60.0
 FAR_MILES = 1500.0
 #: Swapped back, a node this near a destination (miles) fits the region.
 NEAR_MILES = 300.0
+#: How many swapped-looking nodes get a warning of their own.
+SHOW = 5
 
 
 def _nearest(
@@ -87,6 +96,52 @@ def check_swapped_coordinates(
         field="lat",
         value=f"{lat[pos]:g}",
     )
+
+
+def swapped_coordinate_warnings(
+    nodes: pd.DataFrame, path: Path, dest: pd.DataFrame
+) -> tuple[str, ...]:
+    """One warning per node whose ``lat`` and ``lon`` look swapped anywhere
+    (see the module's docstring), naming the file row, the node, both
+    positions and their distances; the first :data:`SHOW` in full, the rest
+    counted in one more."""
+    lat = nodes["lat"].to_numpy(dtype=np.float64)
+    lon = nodes["lon"].to_numpy(dtype=np.float64)
+    rows = np.flatnonzero(np.abs(lon) <= 90.0)  # swapped, lon is a latitude
+    if len(rows) == 0 or len(dest) == 0:
+        return ()
+    # one node × destination matrix: as written, then swapped
+    miles, near = _nearest(
+        np.concatenate([lat[rows], lon[rows]]),
+        np.concatenate([lon[rows], lat[rows]]),
+        dest,
+    )
+    here, there, near = miles[: len(rows)], miles[len(rows) :], near[len(rows) :]
+    flagged = np.flatnonzero((here > FAR_MILES) & (there <= NEAR_MILES))
+    out = []
+    for k in flagged[:SHOW]:
+        pos = int(rows[k])
+        zip3 = dest["zip3"].iloc[int(near[k])]
+        node = nodes["node_id"].iloc[pos]
+        out.append(
+            f"{path.name}: row {file_line(nodes, pos)}: node {node}: "
+            f"lat {lat[pos]:g}, lon {lon[pos]:g} is {_miles(here[k])} from the "
+            f"nearest destination; swapped (lat {lon[pos]:g}, lon {lat[pos]:g}) "
+            f"it is {_miles(there[k])} from ZIP prefix {zip3}: are lat and lon "
+            "the other way round?"
+        )
+    if len(flagged) > SHOW:
+        more = [str(nodes["node_id"].iloc[int(rows[k])]) for k in flagged[SHOW:]]
+        listed = ", ".join(more[:SHOW])
+        if len(more) > SHOW:
+            listed += f" and {len(more) - SHOW} more"
+        out.append(
+            f"{path.name}: {len(more)} more nodes ({listed}) are over "
+            f"{FAR_MILES:,.0f} miles from every destination and within "
+            f"{NEAR_MILES:,.0f} miles of one swapped: are their lat and lon the "
+            "other way round?"
+        )
+    return tuple(out)
 
 
 def _miles(miles: float) -> str:

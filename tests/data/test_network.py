@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import shutil
 from collections.abc import Callable
@@ -434,6 +435,86 @@ def test_far_nodes_that_are_real_places_pass(
         (folder / "destinations.csv").unlink()
     net = load_network(folder)
     assert net.node_lat[net.node_idx("ST-CHI")] == float(lat)
+
+
+# Central Europe: zip3 is only the destinations' key, state the country.
+_EUROPE = """zip3,lat,lon,state,timezone,population
+101,52.5200,13.4050,DE,Europe/Berlin,3700000
+200,53.5511,9.9937,DE,Europe/Berlin,1900000
+750,48.8566,2.3522,FR,Europe/Paris,2100000
+103,52.3676,4.9041,NL,Europe/Amsterdam,900000
+201,45.4642,9.1900,IT,Europe/Rome,1400000
+280,40.4168,-3.7038,ES,Europe/Madrid,3300000
+"""
+
+
+def _european_network(folder: Path) -> Path:
+    """The tiny network moved to Europe: a Berlin warehouse, one in Lyon and
+    a Milan store, shipping to six European destinations."""
+    shutil.copytree(TINY_NETWORK, folder)
+    (folder / "destinations.csv").write_text(_EUROPE)
+    _place("WH-EAST", "52.3870", "13.5180", "Europe/Berlin")(folder)
+    _place("WH-WEST", "45.7640", "4.8357", "Europe/Paris")(folder)
+    _place("ST-CHI", "45.4642", "9.1900", "Europe/Rome")(folder)
+    return folder
+
+
+def test_a_european_node_with_lat_and_lon_swapped_warns(tmp_path: Path) -> None:
+    """Berlin written lat 13.518, lon 52.387 lies by the Arabian Sea, in
+    range and south of no limit, so it was taken without a word and every
+    distance, zone and ETA from it was wrong. A node that far from every
+    destination can be real (an overseas 3PL), so it is a warning naming the
+    row, the node, both positions and their distances, not a refusal."""
+    folder = _european_network(tmp_path / "net")
+    assert load_network(folder).warnings == ()
+    _place("WH-EAST", "13.5180", "52.3870", "Europe/Berlin")(folder)
+    warning = (
+        "nodes.csv: row 2: node WH-EAST: lat 13.518, lon 52.387 is 3,345 miles "
+        "from the nearest destination; swapped (lat 52.387, lon 13.518) it is "
+        "10 miles from ZIP prefix 101: are lat and lon the other way round?"
+    )
+    assert load_network(folder).warnings == (warning,)
+    code, output = _validate(folder)
+    assert code == 0
+    assert output.splitlines()[:2] == [
+        f"network {folder}: OK with 1 warning",
+        f"  warning: {warning}",
+    ]
+    assert json.loads(_validate(folder, "--json")[1])["warnings"] == [warning]
+
+
+def test_more_than_five_swapped_nodes_are_counted_in_one_warning() -> None:
+    """Seven swapped nodes: five warnings of their own, the rest in one."""
+    from tierflow.data.swapped_coordinates import swapped_coordinate_warnings
+
+    dest = pd.read_csv(io.StringIO(_EUROPE), dtype={"zip3": str})
+    nodes = pd.DataFrame(
+        {
+            "node_id": [f"N{i}" for i in range(8)],
+            "lat": [13.405] * 7 + [52.52],
+            "lon": [52.52] * 7 + [13.405],
+        }
+    )
+    out = swapped_coordinate_warnings(nodes, Path("nodes.csv"), dest)
+    assert len(out) == 6
+    assert out[4].startswith("nodes.csv: row 6: node N4: lat 13.405, lon 52.52 ")
+    assert out[5] == (
+        "nodes.csv: 2 more nodes (N5, N6) are over 1,500 miles from every "
+        "destination and within 300 miles of one swapped: are their lat and "
+        "lon the other way round?"
+    )
+
+
+def test_the_sample_and_tiny_networks_have_no_swapped_coordinate_warning(
+    sample_network: Network, tiny_network: Network
+) -> None:
+    """US networks: a swap east of 90°W is refused, west of it out of range."""
+    from tierflow.data.network_warnings import network_warnings
+
+    for net in (sample_network, tiny_network):
+        assert net.file_warnings == ()
+        assert net.warnings == network_warnings(net)
+        assert not any("other way round" in w for w in net.warnings)
 
 
 def test_tiny_network_arrays(tiny_network: Network) -> None:
