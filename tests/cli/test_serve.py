@@ -777,6 +777,10 @@ def test_a_dead_workers_values_are_added_up_and_its_files_go(tmp_path: Path) -> 
         _wait_up(base, log)
         for _ in range(3):
             _start(base, select=False)
+        # a request's HTTP metrics are written as its answer ends, after the
+        # client has it: a worker killed before that never wrote them (the
+        # suite of 2026-12-05 under load saw 2 of the 3)
+        _wait_for(lambda: options in httpx.get(f"{base}/metrics", timeout=10).text)
         for kills in (2, 4):
             workers = _children(proc.pid)
             for worker in workers:
