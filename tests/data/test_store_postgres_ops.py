@@ -731,13 +731,7 @@ def test_a_server_that_hangs_during_a_lock_wait_is_given_up_on(
         caller = threading.Thread(target=append, daemon=True)
         caller.start()
         time.sleep(0.6)  # waiting on the lock, probed alive once
-        signal_server(own_server, signal.SIGSTOP)
-        t = time.monotonic()
-        try:
-            caller.join(5)
-            took = time.monotonic() - t
-        finally:
-            signal_server(own_server, signal.SIGCONT)
+        took = _hang_until_it_ends(own_server, caller)
         holder.join()
         assert not caller.is_alive()
         assert took < 0.3 + postgres_database.PROBE_WAIT_S + 0.3, took
@@ -752,6 +746,18 @@ def test_a_server_that_hangs_during_a_lock_wait_is_given_up_on(
         # found hung), then one probes it: answered, the store answers again
         time.sleep(postgres_database.HUNG_RECHECK_S)
         assert store.last_event_seq() in (1, 2)  # e2's commit may have run
+
+
+def _hang_until_it_ends(server: LocalPostgres, waiter: threading.Thread) -> float:
+    """Hang ``server`` (SIGSTOP) while ``waiter`` waits on it; the seconds
+    until ``waiter`` ended (or 5 s), the server resumed after."""
+    signal_server(server, signal.SIGSTOP)
+    t = time.monotonic()
+    try:
+        waiter.join(5)
+        return time.monotonic() - t
+    finally:
+        signal_server(server, signal.SIGCONT)
 
 
 def test_an_open_whose_migration_meets_a_hung_server_is_given_up_on(
@@ -778,13 +784,7 @@ def test_an_open_whose_migration_meets_a_hung_server_is_given_up_on(
     opener = threading.Thread(target=open_it, daemon=True)
     opener.start()
     time.sleep(0.6)  # waiting on the schema lock, probed alive once
-    signal_server(own_server, signal.SIGSTOP)
-    t = time.monotonic()
-    try:
-        opener.join(5)
-        took = time.monotonic() - t
-    finally:
-        signal_server(own_server, signal.SIGCONT)
+    took = _hang_until_it_ends(own_server, opener)
     holder.join()
     opener.join(10)
     assert took < 0.3 + postgres_database.PROBE_WAIT_S + 0.3, took
