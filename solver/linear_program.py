@@ -13,7 +13,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from tierflow.formulations.linear_program import LinearProgram
-from tierflow.solver.highs_model import highs_lp, new_highs, run_highs
+from tierflow.solver.highs_model import new_highs, pass_lp, run_highs
 from tierflow.solver.lp import LP_STATUS_MAP
 from tierflow.solver.result import Status
 
@@ -53,8 +53,7 @@ def solve_linear_program(
         # the hindsight relaxation's presolve took 6 of its 7 s (4 M nonzeros)
         # and removed 7 % of the rows
         h.setOptionValue("presolve", "off")
-    model = highs_lp(lp.c, lp.matrix, lp.row_lower, lp.row_upper, lp.col_upper)
-    h.passModel(model)
+    pass_lp(h, lp.c, lp.matrix, lp.row_lower, lp.row_upper, lp.col_upper)
     run_highs(h)
     status = LP_STATUS_MAP.get(h.getModelStatus(), Status.ERROR)
     x = np.zeros(lp.n_cols)
@@ -226,7 +225,7 @@ def _branch_and_bound(
     h = new_highs(time_limit_s=time_limit_s, threads=threads)
     for name, value in options.items():
         h.setOptionValue(name, value)
-    h.passModel(highs_lp(lp.c, lp.matrix, lp.row_lower, lp.row_upper, lp.col_upper))
+    pass_lp(h, lp.c, lp.matrix, lp.row_lower, lp.row_upper, lp.col_upper)
     assert lp.integer is not None
     ints = np.flatnonzero(lp.integer).astype(np.int32)
     h.changeColsIntegrality(
