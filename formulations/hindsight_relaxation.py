@@ -469,13 +469,23 @@ class _Builder:
         self.cols.append((rows.astype(np.int64), cols.astype(np.int64), vals))
 
     def _program(self) -> LinearProgram:
-        rows = np.concatenate([r for r, _, _ in self.cols])
-        cols = np.concatenate([c for _, c, _ in self.cols])
-        vals = np.concatenate([v for _, _, v in self.cols])
-        stock_key = -1 - rows[rows < 0]
-        keys, stock_row = np.unique(stock_key, return_inverse=True)
+        n_ship = sum(r.size for r, _, _ in self.cols)
+        link = self.linking
+        parts = (
+            self.cols
+            if link is None
+            else [*self.cols, (link.rows, link.cols, link.vals)]
+        )
+        # one concatenation of every entry (8.7 M on the demo day), the
+        # linking rows' local coordinates made global in place below
+        rows = np.concatenate([r for r, _, _ in parts])
+        cols = np.concatenate([c for _, c, _ in parts])
+        vals = np.concatenate([v for _, _, v in parts])
+        own_rows = rows[:n_ship]
+        stock = own_rows < 0
+        keys, stock_row = np.unique(-1 - own_rows[stock], return_inverse=True)
         first_stock = self.row_nodes + self.n_nodes
-        rows[rows < 0] = first_stock + stock_row
+        own_rows[stock] = first_stock + stock_row
         n_rows = first_stock + keys.size
         lower, upper = self._row_bounds(keys, n_rows)
         # Every column here is at most 1 at every feasible point: a whole
@@ -485,22 +495,22 @@ class _Builder:
         # no feasible point, and lets a stopped simplex's duals prove a
         # bound (:func:`tierflow.solver.linear_program.dual_bound`).
         c, col_upper = np.concatenate(self.costs), np.ones(self.n_cols)
-        n_cols, link = self.n_cols, self.linking
+        n_cols = self.n_cols
         integer = None
         if link is not None:  # appended after every other row and column
-            own = link.cols < 0
-            rows = np.concatenate([rows, n_rows + link.rows])
-            cols = np.concatenate(
-                [cols, np.where(own, -1 - link.cols, n_cols + link.cols)]
-            )
-            vals = np.concatenate([vals, link.vals])
+            rows[n_ship:] += n_rows
+            link_cols = cols[n_ship:]
+            own = link_cols < 0
+            link_cols[own] = -1 - link_cols[own]
+            link_cols[~own] += n_cols
             lower = np.concatenate([lower, link.row_lower])
             upper = np.concatenate([upper, link.row_upper])
             c = np.concatenate([c, np.zeros(link.n_cols)])
             col_upper = np.concatenate([col_upper, link.col_upper])
             integer = np.concatenate([np.zeros(n_cols, dtype=bool), link.integer])
             n_rows, n_cols = n_rows + link.n_rows, n_cols + link.n_cols
-        matrix = sp.csr_matrix((vals, (rows, cols)), shape=(n_rows, n_cols))
+        # column-wise, as HiGHS takes it (no row-wise copy to convert)
+        matrix = sp.csc_matrix((vals, (rows, cols)), shape=(n_rows, n_cols))
         return LinearProgram(
             c=c,
             matrix=matrix,

@@ -29,6 +29,25 @@ def matches(
     return order[ranges(lo, counts)].astype(np.int64), q
 
 
+def matches_by_then(
+    keys: NDArray[np.integer],
+    times: NDArray[np.integer],
+    queries: NDArray[np.integer],
+    query_times: NDArray[np.integer],
+) -> tuple[IntArray, IntArray]:
+    """Every ``(p, q)`` with ``keys[p] == queries[q]`` and ``times[p] <=
+    query_times[q]``, grouped by ``q`` (by time, then ``p``, within a group):
+    :func:`matches` filtered by time, without making the pairs it drops
+    (each query's pairs are a prefix of its key's, sorted by time)."""
+    order = np.lexsort((times, keys))
+    k, t = keys[order], times[order]
+    lo = np.searchsorted(k, queries, side="left")
+    hi = np.searchsorted(k, queries, side="right")
+    counts = _count_le(t, lo, hi, query_times)
+    q = np.repeat(np.arange(queries.size, dtype=np.int64), counts)
+    return order[ranges(lo, counts)].astype(np.int64, copy=False), q
+
+
 def running_totals(
     keys: NDArray[np.integer],
     times: NDArray[np.integer],

@@ -28,7 +28,8 @@ class LinearProgram:
     c
         ``(n,)`` objective coefficients (finite).
     matrix
-        ``(m, n)`` constraint matrix (sparse).
+        ``(m, n)`` constraint matrix (sparse; CSC is handed to HiGHS as it
+        is, any other format converted first).
     row_lower, row_upper
         ``(m,)`` row bounds (``-inf``/``inf`` where a side is open).
     col_upper
@@ -40,7 +41,7 @@ class LinearProgram:
     """
 
     c: FloatArray
-    matrix: sp.csr_matrix
+    matrix: sp.csr_matrix | sp.csc_matrix
     row_lower: FloatArray
     row_upper: FloatArray
     col_upper: FloatArray
