@@ -109,6 +109,21 @@ def model_status(h: Any, model: MatrixModel) -> Any:
     return native
 
 
+def _highs_bounds(
+    col_upper: NDArray[np.float64],
+    row_lower: NDArray[np.float64],
+    row_upper: NDArray[np.float64],
+) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]]:
+    """Column upper, row lower and row upper bounds with numpy's infinities
+    as HiGHS's (``kHighsInf``)."""
+    inf = highspy.kHighsInf
+    return (
+        np.where(np.isinf(col_upper), inf, col_upper).astype(np.float64),
+        np.where(np.isinf(row_lower), -inf, row_lower).astype(np.float64),
+        np.where(np.isinf(row_upper), inf, row_upper).astype(np.float64),
+    )
+
+
 def highs_lp(
     c: NDArray[np.float64],
     matrix: Any,
@@ -119,15 +134,14 @@ def highs_lp(
     """A column-wise ``HighsLp`` from arrays (``x >= 0``; infinite bounds as
     HiGHS's infinity), built straight from the sparse matrix."""
     lp = highspy.HighsLp()
-    inf = highspy.kHighsInf
     n_cols = int(matrix.shape[1])
     lp.num_col_ = n_cols
     lp.num_row_ = int(matrix.shape[0])
     lp.col_cost_ = c
     lp.col_lower_ = np.zeros(n_cols)
-    lp.col_upper_ = np.where(np.isinf(col_upper), inf, col_upper)
-    lp.row_lower_ = np.where(np.isinf(row_lower), -inf, row_lower)
-    lp.row_upper_ = np.where(np.isinf(row_upper), inf, row_upper)
+    lp.col_upper_, lp.row_lower_, lp.row_upper_ = _highs_bounds(
+        col_upper, row_lower, row_upper
+    )
     csc = sp.csc_matrix(matrix)
     lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
     lp.a_matrix_.start_ = csc.indptr
@@ -152,7 +166,6 @@ def pass_lp(
     ``passModel``'s status."""
     csc = sp.csc_matrix(matrix)
     n_rows, n_cols = (int(n) for n in csc.shape)
-    inf = highspy.kHighsInf
     return h.passModel(
         n_cols,
         n_rows,
@@ -162,9 +175,7 @@ def pass_lp(
         0.0,
         np.ascontiguousarray(c, dtype=np.float64),
         np.zeros(n_cols),
-        np.where(np.isinf(col_upper), inf, col_upper).astype(np.float64),
-        np.where(np.isinf(row_lower), -inf, row_lower).astype(np.float64),
-        np.where(np.isinf(row_upper), inf, row_upper).astype(np.float64),
+        *_highs_bounds(col_upper, row_lower, row_upper),
         csc.indptr.astype(np.int32, copy=False),
         csc.indices.astype(np.int32, copy=False),
         csc.data.astype(np.float64, copy=False),
