@@ -709,6 +709,14 @@ def test_a_live_server_is_waited_for_however_long_its_answer_takes(
         db.close()
 
 
+#: Why a call with a 0.3 s answer wait was given up on, the server hung.
+_HUNG_AT_0_3_S = (
+    "the database did not answer within 0.3 s (hung, or a network "
+    "partition); the connection was closed and what it sent may still "
+    "run: a retry with the same ids finds it"
+)
+
+
 def test_a_server_that_hangs_during_a_lock_wait_is_given_up_on(
     own_server: LocalPostgres,
 ) -> None:
@@ -737,11 +745,7 @@ def test_a_server_that_hangs_during_a_lock_wait_is_given_up_on(
         assert took < 0.3 + postgres_database.PROBE_WAIT_S + 0.3, took
         (exc,) = failed
         assert isinstance(exc, StoreUnavailable), exc
-        assert exc.reason == (
-            "the database did not answer within 0.3 s (hung, or a network "
-            "partition); the connection was closed and what it sent may still "
-            "run: a retry with the same ids finds it"
-        )
+        assert exc.reason == _HUNG_AT_0_3_S
         # calls fail at once for HUNG_RECHECK_S after it (the server was
         # found hung), then one probes it: answered, the store answers again
         time.sleep(postgres_database.HUNG_RECHECK_S)
@@ -790,11 +794,7 @@ def test_an_open_whose_migration_meets_a_hung_server_is_given_up_on(
     assert took < 0.3 + postgres_database.PROBE_WAIT_S + 0.3, took
     (exc,) = failed
     assert isinstance(exc, StoreUnavailable), exc
-    assert exc.reason == (
-        "the database did not answer within 0.3 s (hung, or a network "
-        "partition); the connection was closed and what it sent may still "
-        "run: a retry with the same ids finds it"
-    )
+    assert exc.reason == _HUNG_AT_0_3_S
     # nothing half done: the next open migrates it
     with open_store(url, answer_wait_s=0.3) as store:
         assert store.schema_version() == SCHEMA_VERSION
@@ -828,11 +828,7 @@ def test_a_lost_notice_connection_in_a_hang_does_not_hold_the_reads_back(
             took = time.monotonic() - t
         finally:
             signal_server(own_server, signal.SIGCONT)
-        assert failed.value.reason == (
-            "the database did not answer within 0.3 s (hung, or a network "
-            "partition); the connection was closed and what it sent may still "
-            "run: a retry with the same ids finds it"
-        )
+        assert failed.value.reason == _HUNG_AT_0_3_S
         assert took < 0.3 + postgres_database.PROBE_WAIT_S + 0.5, took
         time.sleep(postgres_database.HUNG_RECHECK_S)
         with open_store(url) as other:
