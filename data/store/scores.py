@@ -76,11 +76,6 @@ def versioned_score_from(rows: Cursor) -> VersionedScore:
     return VersionedScore(int(row[0]), score)
 
 
-def score_from(rows: Cursor) -> CltvScore | None:
-    """The score :func:`score_query` read (None if not scored that day)."""
-    return versioned_score_from(rows).score
-
-
 class Scores(StorePart):
     """The ``cltv_scores`` table: daily scores per customer."""
 
@@ -166,7 +161,7 @@ class Scores(StorePart):
 
     def cltv_score(self, customer_id: str) -> CltvScore | None:
         """The customer's score from the latest day (None if not scored that day)."""
-        return score_from(self._db.execute(*score_query(customer_id)))
+        return self.cltv_versioned_score(customer_id).score
 
     def cltv_versioned_score(self, customer_id: str) -> VersionedScore:
         """The customer's score from the latest day and the scores' version
