@@ -456,7 +456,7 @@ class CapacityMonitor:
         return self._cached
 
     def room(
-        self, *, lanes: bool = False, forecast: bool = False
+        self, *, lanes: bool = False, forecast: bool = False, working: bool = False
     ) -> NDArray[np.float64]:
         """Units each node can still take today after its backlog.
 
@@ -472,14 +472,26 @@ class CapacityMonitor:
             lane's congestion first.
         forecast
             Also subtract the rest-of-day volume forecast.
+        working
+            As if every node were working: open (its outage lifted) and
+            staffed (a staffing of 0 read as 100%). The room an outage or a
+            day without staff takes away, for the checkout to tell a closed
+            node from a full one.
         """
         effective, _, _ = self._terms()
+        if working:
+            effective = self.nominal * np.where(self.staffing > 0, self.staffing, 1.0)
         if lanes:
             room = effective[None, :] / self.congestion.T - self.backlog[None, :]
         else:
             room = effective - self.backlog
         out: NDArray[np.float64] = room - self.forecast if forecast else room
         return out
+
+    def not_working(self) -> NDArray[np.bool_]:
+        """Nodes that work nothing today whatever their room: closed (an
+        outage) or without staff (staffing 0)."""
+        return np.asarray(self.outage | (self.staffing <= 0))
 
     def utilization(self) -> NDArray[np.float64]:
         """Share of each node's workable capacity today (nominal x staffing x

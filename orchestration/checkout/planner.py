@@ -25,6 +25,7 @@ from tierflow.orchestration.checkout.request import CheckoutRequest
 from tierflow.orchestration.checkout.results import CustomerValue
 from tierflow.orchestration.checkout.shopper_words import (
     WhyNot,
+    closed_now,
     fully_booked,
     no_guarantee,
     no_service,
@@ -268,23 +269,30 @@ class Planner:
                 cost = cost + ctx.bid * order.work
             j = cheapest_feasible_node(cost, eligible, order.work, residual)
         if j < 0:
+            closure = self._closure_took(tier, svc, eligible, order.work)
             if platinum:
-                return (), self._no_platinum_room(q, eligible)
-            return (), fully_booked(label, self._no_room(eligible, "it"))
+                return (), self._no_platinum_room(q, eligible, closure)
+            why = self._no_room(eligible, "it")
+            return (), (closed_now if closure else fully_booked)(label, why)
         lines = order.req.all_lines
         shipment = PlannedShipment.from_quote(q, t, j, lines, order.kg, order.work)
         return (shipment,), None
 
     def _no_platinum_room(
-        self, q: TierQuote, eligible: NDArray[np.bool_], holding: str = "the items"
+        self,
+        q: TierQuote,
+        eligible: NDArray[np.bool_],
+        closure: bool,
+        holding: str = "the items",
     ) -> WhyNot:
         """Why no node can take a Platinum order it could deliver in time:
         no physical room, or closed (an outage: it said "lacks physical
-        room" of a closed node, as Gold did)."""
+        room" of a closed node, as Gold did); to the shopper closed when
+        ``closure`` (:meth:`_closure_took`), else fully booked."""
         promised = day_to_date(int(q.promised[TIERS.index(Tier.PLATINUM)]))
         nodes = ", ".join(self.network.node_ids[j] for j in np.flatnonzero(eligible))
         cause = self._short_because(eligible, "lacks physical room today")
-        return fully_booked(
+        return (closed_now if closure else fully_booked)(
             self._label(Tier.PLATINUM),
             f"every node holding {holding} that can guarantee delivery by "
             f"{promised.isoformat()} ({nodes}) {cause}",
@@ -346,11 +354,38 @@ class Planner:
         none_serve = [s for s, k in zip(skus, serving.T, strict=True) if not k.any()]
         if none_serve:
             return self._unserved(tier, q, str(none_serve))
-        if tier is Tier.PLATINUM:
-            return self._no_platinum_room(q, nodes, str(skus))
-        return fully_booked(
-            self._label(tier), self._no_room(nodes, str(skus), named=True)
+        svc = q.service[TIERS.index(tier)]
+        closure = any(
+            self._closure_took(tier, svc, serving[:, k], order.req.line_work[i])
+            for k, i in enumerate(left)
         )
+        if tier is Tier.PLATINUM:
+            return self._no_platinum_room(q, nodes, closure, str(skus))
+        why = self._no_room(nodes, str(skus), named=True)
+        return (closed_now if closure else fully_booked)(self._label(tier), why)
+
+    def _closure_took(
+        self,
+        tier: Tier,
+        svc: NDArray[np.int_],
+        nodes: NDArray[np.bool_],
+        work: float,
+    ) -> bool:
+        """Whether a closure took the last of ``nodes`` (each could ship the
+        tier by service ``svc``; none has room for ``work`` today): one of
+        them not working (an outage, or no staff) would have room for it
+        working. The shopper then reads "temporarily closed" (they may try
+        again later), else "fully booked" (a node closed and full alike is
+        full): a closed node read "fully booked" and sent operators looking
+        for a capacity problem."""
+        down = nodes & self.monitor.not_working()
+        if not down.any():
+            return False
+        # Platinum: physical room; the others: room after the forecast
+        platinum = tier is Tier.PLATINUM
+        room = self.monitor.room(lanes=True, forecast=not platinum, working=True)
+        fits = room[np.maximum(svc, 0), self._nn] >= work - TOL
+        return bool((down & fits).any())
 
     def _no_room(
         self, nodes: NDArray[np.bool_], what: str, *, named: bool = False
@@ -365,12 +400,22 @@ class Planner:
         return f"every node that could ship {what} ({names}) {cause}"
 
     def _short_because(self, nodes: NDArray[np.bool_], lacks: str) -> str:
-        """What keeps ``nodes`` from an order: ``lacks`` (room), their
-        outage, or either."""
+        """What keeps ``nodes`` from an order: ``lacks`` (room), no staff
+        today (staffing 0: it said "lacks room" of a node with nobody to
+        work), their outage; each that applies, ``or``-joined."""
         closed = self.monitor.outage[nodes]
-        if closed.all():
-            return "is closed (outage)"
-        return f"{lacks} or is closed (outage)" if closed.any() else lacks
+        unstaffed = (self.monitor.staffing[nodes] <= 0) & ~closed
+        full = ~closed & ~unstaffed
+        causes = [
+            cause
+            for cause, some in (
+                (lacks, full.any()),
+                ("has no staff today (staffing 0%)", unstaffed.any()),
+                ("is closed (outage)", closed.any()),
+            )
+            if some
+        ]
+        return " or ".join(causes)
 
     def _plan_overflow(self, order: _Order, plans: Plans) -> None:
         """Tier 4, when every node that could serve the order is short: every

@@ -56,6 +56,17 @@ def fully_booked(label: str, operator: str) -> WhyNot:
     return WhyNot(operator, f"{label} is fully booked today.")
 
 
+def closed_now(label: str, operator: str) -> WhyNot:
+    """A node that could ship it would have room, but is closed (an outage)
+    or has no staff today: the shopper may try again later, where "fully
+    booked" sent operators looking for a capacity problem."""
+    return WhyNot(
+        operator,
+        f"{label} isn't available right now: a location that ships your "
+        "items is temporarily closed.",
+    )
+
+
 def no_service(label: str, operator: str) -> WhyNot:
     """No node holding the items offers the tier's carrier services."""
     return WhyNot(operator, f"{label} isn't available for these items to this address.")

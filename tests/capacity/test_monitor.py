@@ -189,6 +189,29 @@ def test_a_subnormal_capacity_scores_alike_in_the_map_and_alone(
     assert mon.capacity_score("ST-CHI") == mon.score_map()[i] < 1e-15
 
 
+def test_room_as_if_working(tiny_network: Network) -> None:
+    """WH-EAST closed, WH-WEST without staff, ST-CHI at half staff: neither
+    works today (room 0 less the backlog); ``working`` gives the room an
+    outage lifted and full staff would (the checkout's "closed" or "fully
+    booked"), and leaves a partial staffing as it is."""
+    mon = CapacityMonitor(tiny_network)
+    for i, (node, kind, value) in enumerate(
+        [
+            ("WH-EAST", "outage", True),
+            ("WH-WEST", "staffing", 0),
+            ("ST-CHI", "staffing", 50),
+            ("WH-EAST", "backlog", 100),
+        ]
+    ):
+        mon.apply(_ev(i, node, kind, value))
+    assert mon.not_working().tolist() == [True, True, False]
+    assert mon.room().tolist() == [-100.0, 0.0, 50.0]
+    assert mon.room(working=True).tolist() == [900.0, 800.0, 50.0]
+    lanes = mon.room(lanes=True, working=True)
+    assert lanes.shape == (mon.congestion.shape[1], 3)
+    assert (lanes == [900.0, 800.0, 50.0]).all()
+
+
 def test_simple_vs_complex_order(tiny_network: Network) -> None:
     mon = CapacityMonitor(tiny_network)
     mon.apply(_ev(1, "ST-CHI", "backlog", 60))

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.orchestration.checkout.helpers import event
+from tests.orchestration.checkout.helpers import event, ids
 from tests.service_fixtures import MONDAY_10, tiny_router
 from tierflow.formulations.tiers import TierPolicy
-from tierflow.orchestration.checkout.results import OptionSet
+from tierflow.orchestration.checkout.results import OptionSet, option_changes
 from tierflow.orchestration.checkout.router import OnlineRouter
 
 #: What a shopper must never read: node ids, scores, thresholds, amounts
@@ -99,3 +99,133 @@ def test_every_reason_reads_like_the_shoppers(
         ):
             now = MONDAY_10.replace(hour=hour)
             _check(router.generate_fulfillment_options(customer, cart, dest, now=now))
+
+
+#: How a tier the outage took reads after its label.
+_CLOSED = (
+    "isn't available right now: a location that ships your items is temporarily closed."
+)
+
+
+def test_a_closed_node_reads_closed_not_fully_booked(router: OnlineRouter) -> None:
+    """SPRAY is held at WH-WEST alone; an outage closes it: every tier but
+    the overflow is refused, and the shopper reads that the place is closed
+    (it read "fully booked today", and operators looked for a capacity
+    problem)."""
+    event(router, "WH-WEST", "outage", True, 1)
+    answer = router.generate_fulfillment_options(
+        "C10", [("SPRAY", 1)], "900", now=MONDAY_10
+    )
+    assert ids(answer) == ["overflow"]
+    assert dict(answer.missing) == {
+        "platinum": "every node holding the items that can guarantee delivery "
+        "by 2026-01-06 (WH-WEST) is closed (outage)",
+        "gold": "every node that could ship it is closed (outage)",
+        "silver": "every node that could ship it is closed (outage)",
+    }
+    assert dict(answer.unavailable) == {
+        "platinum": f"Guaranteed next-day {_CLOSED}",
+        "gold": f"Standard shipping {_CLOSED}",
+        "silver": f"Lowest price {_CLOSED}",
+    }
+    _check(answer)
+
+
+def test_a_node_without_staff_reads_closed(router: OnlineRouter) -> None:
+    """Staffing 0 at WH-WEST (nobody to work, room 0): the operator reads
+    that it has no staff (it read "lacks room after the forecast"), the
+    shopper that it is closed, as for an outage."""
+    event(router, "WH-WEST", "staffing", 0.0, 1)
+    answer = router.generate_fulfillment_options(
+        "C10", [("SPRAY", 1)], "900", now=MONDAY_10
+    )
+    assert answer.missing["gold"] == (
+        "every node that could ship it has no staff today (staffing 0%)"
+    )
+    assert answer.missing["platinum"] == (
+        "every node holding the items that can guarantee delivery by 2026-01-06 "
+        "(WH-WEST) has no staff today (staffing 0%)"
+    )
+    assert answer.unavailable["gold"] == f"Standard shipping {_CLOSED}"
+    assert answer.unavailable["platinum"] == f"Guaranteed next-day {_CLOSED}"
+    _check(answer)
+
+
+def test_full_nodes_and_a_closed_one(router: OnlineRouter) -> None:
+    """TEE to Chicago: WH-EAST and WH-WEST full (backlog = capacity),
+    ST-CHI closed. ST-CHI open would have had room: the closure took the
+    last node, so Gold reads closed; Platinum (which ST-CHI cannot ship)
+    stays fully booked. With ST-CHI full too, reopening would not help:
+    Gold reads fully booked, as does a full network with none closed."""
+    for i, node in enumerate(("WH-EAST", "WH-WEST")):
+        cap = float(router.network.capacity[router.network.node_ids.index(node)])
+        event(router, node, "backlog", cap, i)
+    full = router.generate_fulfillment_options(
+        "C10", [("TEE", 1)], "606", now=MONDAY_10
+    )
+    event(router, "ST-CHI", "outage", True, 5)
+    closed = router.generate_fulfillment_options(
+        "C10", [("TEE", 1)], "606", now=MONDAY_10
+    )
+    event(router, "ST-CHI", "backlog", 100.0, 6)
+    both = router.generate_fulfillment_options(
+        "C10", [("TEE", 1)], "606", now=MONDAY_10
+    )
+    assert "gold" in ids(full)  # ST-CHI ships it
+    mixed = (
+        "every node that could ship it lacks room after the forecast today "
+        "or is closed (outage)"
+    )
+    assert (closed.missing["gold"], closed.unavailable["gold"]) == (
+        mixed,
+        f"Standard shipping {_CLOSED}",
+    )
+    assert closed.unavailable["platinum"] == (
+        "Guaranteed next-day is fully booked today."
+    )
+    assert (both.missing["gold"], both.unavailable["gold"]) == (
+        mixed,
+        "Standard shipping is fully booked today.",
+    )
+    for answer in (closed, both):
+        _check(answer)
+
+
+def test_a_split_line_only_a_closed_node_holds_reads_closed(
+    router: OnlineRouter,
+) -> None:
+    """MUG (WH-EAST) and SPRAY (WH-WEST, closed): the split's refusal names
+    the closed node, and the shopper reads closed."""
+    event(router, "WH-WEST", "outage", True, 1)
+    answer = router.generate_fulfillment_options(
+        "C5", [("MUG", 1), ("SPRAY", 1)], "606", now=MONDAY_10
+    )
+    assert answer.missing["gold"] == (
+        "every node that could ship ['SPRAY'] (WH-WEST) is closed (outage)"
+    )
+    assert answer.unavailable["gold"] == f"Standard shipping {_CLOSED}"
+    _check(answer)
+
+
+def test_a_requote_after_an_outage_says_closed(router: OnlineRouter) -> None:
+    """A live update (requote) after the outage: the removed options carry
+    the operator's reason, and the page's words say closed."""
+    first = router.generate_fulfillment_options(
+        "C10", [("SPRAY", 1)], "900", now=MONDAY_10
+    )
+    assert ids(first) == ["gold", "platinum", "silver"]
+    event(router, "WH-WEST", "outage", True, 1)
+    again = router.requote(first.request_id, now=MONDAY_10)
+    removed = {
+        c["option_id"]: c["reason"]
+        for c in option_changes(first, again)
+        if c["change"] == "removed"
+    }
+    assert removed == {
+        "platinum": "every node holding the items that can guarantee delivery "
+        "by 2026-01-06 (WH-WEST) is closed (outage)",
+        "gold": "every node that could ship it is closed (outage)",
+        "silver": "every node that could ship it is closed (outage)",
+    }
+    assert again.unavailable["gold"] == f"Standard shipping {_CLOSED}"
+    _check(again)
