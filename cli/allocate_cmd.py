@@ -351,8 +351,11 @@ def run_allocate(request: AllocateRequest) -> dict[str, Any]:
             outcome = allocator.run()
         sink.finish()
         summary = outcome.summary()
-        summary["run_id"] = run_id
-        summary["resumed_batches"] = resumed
+        summary |= {
+            "run_id": run_id,
+            "resumed_batches": resumed,
+            "network_warnings": list(net.warnings),
+        }
         write_outputs(outcome, summary, request.out_dir)
     _warn_repricing(outcome)
     _warn_unrecorded(outcome)

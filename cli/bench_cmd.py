@@ -394,6 +394,7 @@ def bench_online(
     """Checkout latency vs a nearest-node baseline; holds under contention."""
     from tierflow.benchmarks.online_bench import run
 
+    open_network(network_dir)  # its warnings, once (the bench loads its own)
     with progress_stage("bench online"):
         run(
             out,

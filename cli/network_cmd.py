@@ -1,12 +1,15 @@
 """``tierflow network``: validate a network folder, write the embedded sample.
 
 Also where every command finds its network: ``--network`` or the embedded
-sample (materialized once in the cache folder).
+sample (materialized once in the cache folder), and says what is suspicious
+about it (:attr:`Network.warnings <tierflow.data.network.Network.warnings>`)
+on stderr.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 
 import click
@@ -26,9 +29,30 @@ def resolve_network_dir(network_dir: Path | None) -> Path:
     return network_dir if network_dir is not None else sample_network_dir()
 
 
-def open_network(network_dir: Path | None) -> Network:
-    """Load and validate the given folder or the embedded sample."""
-    return load_network(resolve_network_dir(network_dir))
+_log = logging.getLogger("tierflow.network")
+
+
+def open_network(network_dir: Path | None, *, warn: bool = True) -> Network:
+    """Load and validate the given folder or the embedded sample; with
+    ``warn``, log its warnings (:func:`log_network_warnings`)."""
+    net = load_network(resolve_network_dir(network_dir))
+    if warn:
+        log_network_warnings(net)
+    return net
+
+
+def log_network_warnings(net: Network) -> None:
+    """One warning line on stderr per :attr:`Network.warnings` entry,
+    ``network FOLDER: WARNING``: said once, where a command loads its
+    network (a Berlin node by the Arabian Sea was told by ``network
+    validate`` alone; ``allocate`` and ``serve`` ran on it without a word)."""
+    for warning in net.warnings:
+        _log.warning(
+            "network %s: %s",
+            net.source,
+            warning,
+            extra={"network": str(net.source), "network_warning": warning},
+        )
 
 
 @click.group(
@@ -57,7 +81,7 @@ def network() -> None:
 @json_option("Print the summary as JSON.")
 def validate_command(directory: Path | None, as_json: bool) -> None:
     """Validate a network folder (default: the sample) and print a summary."""
-    net = open_network(directory)
+    net = open_network(directory, warn=False)  # printed below, on stdout
     # the shoppers `simulate` and `generate orders` draw (customers.csv,
     # optional) are the folder's too: a header-only one passed as "OK"
     from tierflow.data.order_generator import check_customers  # this command's

@@ -9,6 +9,7 @@ from pathlib import Path
 import click
 
 from tierflow.cli.config import tier_policy
+from tierflow.cli.network_cmd import log_network_warnings
 from tierflow.cli.options import (
     examples,
     json_option,
@@ -162,6 +163,7 @@ def options_command(
     with OnlineRouter.open(
         network_dir, state_path, policy=tier_policy(), store_wait_s=store_wait_s()
     ) as router:
+        log_network_warnings(router.network)
         answer = router.generate_fulfillment_options(
             customer_id, items, dest, preferences=preferences, now=now
         )

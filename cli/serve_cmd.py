@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 import click
 
 from tierflow.cli.config import tier_policy
+from tierflow.cli.network_cmd import log_network_warnings
 from tierflow.cli.options import (
     examples,
     history_option,
@@ -288,6 +289,8 @@ def serve_command(
             made.append(key_path.parent)
             source = f"{source}, in {key_path}"
         app, close = settings.build()
+        # said once, by this process: the workers load it again, silently
+        log_network_warnings(app.state.router.network)
         cpus = worker_cpus(pin_cpus, threaded=app.state.service.offload is not None)
         if workers == 1:
             pin_process(worker_cpu(0, cpus))
@@ -343,7 +346,9 @@ def _demand(network_dir: Path | None, history: Path | None) -> DemandForecast:
         return DemandForecast.intraday()
     from tierflow.cli.network_cmd import open_network
 
-    return DemandForecast.from_history_file(history, open_network(network_dir))[0]
+    # its warnings are said once the server's router has it (serve_command)
+    net = open_network(network_dir, warn=False)
+    return DemandForecast.from_history_file(history, net)[0]
 
 
 def _print_banner(

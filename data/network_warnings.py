@@ -16,6 +16,11 @@ if TYPE_CHECKING:
 
 #: How many ids a warning lists before "and N more".
 _SHOW = 5
+#: Up to this share of the SKUs may have no stock anywhere without a
+#: warning: a few SKUs out everywhere (discontinued, awaiting a delivery) is
+#: an ordinary catalogue, the sample's included (1 %); every command that
+#: loads a network prints its warnings, so one it always has is noise.
+UNSTOCKED_SKUS_SHARE = 0.02
 
 
 def _some(what: str, ids: Sequence[str], picked: NDArray[np.bool_] | np.bool_) -> str:
@@ -32,7 +37,7 @@ def _stock_warnings(network: Network) -> list[str]:
         return ["inventory: no node holds any stock (no row with on_hand > 0)"]
     out = []
     unstocked_skus = ~stocked.any(axis=0)
-    if unstocked_skus.any():
+    if unstocked_skus.mean() > UNSTOCKED_SKUS_SHARE:
         some = _some("SKUs", network.sku_ids, unstocked_skus)
         out.append(f"inventory: {some} have no stock at any node")
     idle = ~stocked.any(axis=1)

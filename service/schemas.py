@@ -397,6 +397,14 @@ class CapacityOut(BaseModel):
         "(sum each replica's `/metrics` for a fleet). null: not counted "
         "(`--no-metrics`); absent from the stream's updates",
     )
+    network_warnings: list[str] | None = Field(
+        default=None,
+        description="What is suspicious about the network served (the "
+        "warnings `tierflow network validate` prints, and `tierflow serve` "
+        "logs at start-up: a node whose lat and lon look swapped, nodes "
+        "without stock or capacity, ...); empty when none; absent from the "
+        "stream's updates",
+    )
     demand_forecast: DemandForecastOut | None = Field(
         default=None,
         description="The service's rest-of-day forecast, refreshed from the "

@@ -116,6 +116,9 @@ class SimulationResult:
     #: on the day itself (their customers agreed to a later day; the
     #: allocation is free to ship sooner where capacity allows).
     overflow_shipped_on_the_day: float = 0.0
+    #: The network's warnings (:attr:`Network.warnings`): a day on a network
+    #: with a node's lat and lon swapped says so in its summary.
+    network_warnings: tuple[str, ...] = ()
 
     def summary(self) -> dict[str, Any]:
         """The one-screen summary (also ``summary.json``)."""
@@ -150,6 +153,7 @@ class SimulationResult:
             "overflow": self._overflow(),
             "overflow_threshold": self.overflow_threshold,
             "timezone": self.timezone,
+            "network_warnings": list(self.network_warnings),
         }
 
     def _savings(self) -> dict[str, Any]:
@@ -310,8 +314,9 @@ def simulate(
     checkouts.to_csv(out / "checkouts.csv", index=False)
     scores.to_csv(out / "capacity_scores.csv", index=False)
     result = SimulationResult(
-        settings, cltv, checkouts, scores, outage_node, network.main_timezone
-    )
+        settings, cltv, checkouts, scores, outage_node, network.main_timezone,
+        network_warnings=network.warnings,
+    )  # fmt: skip
     result.overflow_threshold = policy.overflow_score_threshold
     orders = _confirmed_orders(store_path, network, out)
     spend = _spend(store_path, orders.customer_ids)

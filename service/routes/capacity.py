@@ -61,6 +61,8 @@ def get_capacity(state: State) -> JSONResponse:
     payload["server_time"] = now.astimezone(dt.UTC).isoformat()
     # this server's, not the fleet's: the page says so
     payload["worker_restarts"] = state.metrics.worker_restarts()
+    # what `tierflow network validate` warns about the network served
+    payload["network_warnings"] = list(state.router.network.warnings)
     return JSONResponse(payload)
 
 

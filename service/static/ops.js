@@ -306,6 +306,19 @@
         "so this is not the fleet's).";
   }
 
+  // What is suspicious about the network served (a node whose lat and lon
+  // look swapped, ...), read with GET /v1/capacity: the warnings
+  // `tierflow network validate` prints and `tierflow serve` logs at start-up.
+  function showNetworkWarnings(cap) {
+    const box = $("network-warnings");
+    const said = cap.network_warnings;
+    if (!Array.isArray(said)) return;
+    box.hidden = said.length === 0;
+    box.dataset.count = String(said.length);
+    box.textContent = said.length === 0 ? ""
+      : `Network warning${said.length > 1 ? "s" : ""}: ${said.join("; ")}`;
+  }
+
   function eventFromForm() {
     const kind = $("event-kind").value;
     const node = $("event-node").value;
@@ -497,6 +510,7 @@
     if (cap && cap.ok) {
       learnServerClock(cap.body);
       showRestarts(cap.body);
+      showNetworkWarnings(cap.body);
       shown.clock = true;
       showCapacity(cap.body);
     }

@@ -155,3 +155,33 @@ def test_a_ship_later_alone_says_what_it_saves_against_its_own_price(
         assert page.inner_text(f"{cards} [data-field='perks']") == (
             "$1.00 off its own price for waiting"
         )
+
+
+def test_ops_shows_the_network_s_warnings(browser: Any, tmp_path: Path) -> None:
+    """A network whose Berlin node lies by the Arabian Sea (lat and lon
+    swapped): /ops says so, as ``network validate`` and ``serve``'s start-up
+    log do; the tiny network's page says nothing (the note stays hidden)."""
+    from tests.cli.test_network_warnings import BERLIN_SWAPPED
+    from tests.data.test_network import _european_network, _place
+
+    folder = _european_network(tmp_path / "berlin")
+    _place("WH-EAST", "13.5180", "52.3870", "Europe/Berlin")(folder)
+    store = open_store(tmp_path / "state.db")
+    router = OnlineRouter.open(load_network(folder), store, capacity_refresh_s=0.0)
+    app = create_app(router, api_key=API_KEY, clock=lambda: MONDAY_10, poll_s=0.1)
+    try:
+        with serve_in_thread(app) as server:
+            page = browser.new_page(viewport={"width": 1280, "height": 900})
+            page.goto(server.url + "/ops")
+            page.wait_for_selector("#network-warnings[data-count='1']")
+            assert page.text_content("#network-warnings") == (
+                f"Network warning: {BERLIN_SWAPPED}"
+            )
+            assert page.is_visible("#network-warnings")
+    finally:
+        router.close()
+    with live_server(tmp_path / "tiny") as (server, _):
+        page = browser.new_page(viewport={"width": 1280, "height": 900})
+        page.goto(server.url + "/ops")
+        page.wait_for_selector("#network-warnings[data-count='0']", state="hidden")
+        assert page.is_hidden("#network-warnings")

@@ -28,6 +28,7 @@ def test_capacity_map(live: Any) -> None:
     assert nodes["ST-CHI"]["score"] == 1.0 and not nodes["ST-CHI"]["outage"]
     assert (nodes["WH-EAST"]["lat"], nodes["WH-EAST"]["kind"]) == (40.5187, "warehouse")
     assert cap["overflow_threshold"] == 0.15 and cap["as_of"] is None
+    assert cap["network_warnings"] == []  # the tiny network's: none
 
 
 def test_write_endpoints_refuse_requests_without_the_key(live: Any) -> None:
