@@ -627,6 +627,7 @@ class PostgresDatabase:
             url,
             connect_timeout=connect.get("connect_timeout"),
             opener=functools.partial(_notice_connection, url, connect, answer_wait_s),
+            on_lost=self._notice_lost,
         )
 
     @contextlib.contextmanager
@@ -676,6 +677,12 @@ class PostgresDatabase:
         mark = self._hung.mark
         if mark is not None:
             raise AnswerTimeout(mark[0])
+
+    def _notice_lost(self, exc: psycopg.Error) -> None:
+        """The notice connection was lost: a ``LISTEN`` given up on as hung
+        marks the store hung, as a call given up on does."""
+        if isinstance(exc, AnswerTimeout):
+            self._hung.found(str(exc))
 
     def _live_connection(
         self, wait: float, hung: tuple[str, float] | None = None
