@@ -20,6 +20,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import closing
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -192,3 +193,25 @@ def signal_server(pg: LocalPostgres, sig: signal.Signals) -> None:
     for pid in pids:
         with contextlib.suppress(ProcessLookupError):  # ended since the scan
             os.kill(pid, sig)
+
+
+def hang_after_notice_login(
+    pg: LocalPostgres, monkeypatch: pytest.MonkeyPatch
+) -> list[float]:
+    """Hang ``pg`` (SIGSTOP) once the next store opened makes its notice
+    connection: after its login, before its ``LISTEN``. The instant it was
+    stopped is appended to the list returned (empty until then)."""
+    from tierflow.data.store import postgres_database
+
+    made = postgres_database._notice_connection
+    stopped: list[float] = []
+
+    def logged_in_then_hung(*args: Any) -> Any:
+        conn = made(*args)
+        if not stopped:  # the first connection only: its LISTEN comes next
+            signal_server(pg, signal.SIGSTOP)
+            stopped.append(time.monotonic())
+        return conn
+
+    monkeypatch.setattr(postgres_database, "_notice_connection", logged_in_then_hung)
+    return stopped

@@ -48,6 +48,11 @@ class Notices:
         with ``connect_timeout``): the store's opens one with its answer
         wait, so that a ``LISTEN`` sent to a hung server is given up on (and
         the connection made again) instead of waited on until it resumes.
+    on_lost
+        Told why the notice connection was lost, before its waiters are
+        woken: the store marks itself hung when its ``LISTEN`` met a hung
+        server, so that the waiter's next read fails at once, as after a
+        read given up on.
     """
 
     def __init__(
@@ -56,17 +61,20 @@ class Notices:
         *,
         connect_timeout: int | None = None,
         opener: Callable[[], psycopg.Connection[Any]] | None = None,
+        on_lost: Callable[[psycopg.Error], None] | None = None,
     ) -> None:
         self._url = url
         self._connect: dict[str, Any] = {"autocommit": True}
         if connect_timeout is not None:
             self._connect["connect_timeout"] = connect_timeout
         self._opener = opener or (lambda: psycopg.connect(self._url, **self._connect))
+        self._on_lost = on_lost
         self._cond = threading.Condition()
         self._wanted: set[str] = set()
         self._listening: set[str] = set()
-        #: Channels listened to once: after a lost connection their waiters
-        #: do not wait for the ``LISTEN`` again (see :meth:`listen`).
+        #: Channels listened to once, or whose first ``LISTEN`` a lost
+        #: connection failed: their waiters do not wait for the ``LISTEN``
+        #: again (see :meth:`listen`).
         self._listened: set[str] = set()
         self._latest: dict[str, int] = {}
         self._thread: threading.Thread | None = None
@@ -78,10 +86,16 @@ class Notices:
 
     def listen(self, channel: str) -> None:
         """Receive ``channel``'s notices from now on (returns once ``LISTEN``
-        is in place, or after a few seconds if the server cannot be reached).
+        is in place, once the notice connection is lost (the server away or
+        hung: the caller's next read says so), or after a few seconds).
 
-        Only the first time: once the channel was listened to, a lost
-        connection is made again by the reader meanwhile, unwaited. A waiter
+        Only the first time: once the channel was listened to, or its first
+        ``LISTEN`` was lost, the connection is made again by the reader
+        meanwhile, unwaited. A ``LISTEN`` that met a hung server between
+        the connection's login and the statement held the first wait on the
+        log for the whole :data:`_READY_S` (the reader given up on it after
+        the answer wait), and every wait after it again (the reader in its
+        next connection attempt): ``/readyz`` said 503 6 s late. A waiter
         (the capacity follower, before each read of the log) waited
         :data:`_READY_S` for it at every turn while the server was away or
         hung, its read (and ``/readyz``'s 503) coming 5 s late; a notice
@@ -96,8 +110,12 @@ class Notices:
                     target=self._run, name="tierflow-notices", daemon=True
                 )
                 self._thread.start()
+            lost = self._lost
             self._cond.wait_for(
-                lambda: channel in self._listening or self._closed, _READY_S
+                lambda: (
+                    channel in self._listening or self._closed or self._lost != lost
+                ),
+                _READY_S,
             )
 
     def wait(
@@ -136,9 +154,12 @@ class Notices:
             try:
                 with self._opener() as conn:
                     self._serve(conn)
-            except psycopg.Error:
+            except psycopg.Error as exc:
+                if self._on_lost is not None:
+                    self._on_lost(exc)
                 with self._cond:
                     self._listening.clear()
+                    self._listened |= self._wanted
                     self._lost += 1
                     self._cond.notify_all()
                 time.sleep(_RECONNECT_S)

@@ -21,6 +21,7 @@ import pytest
 
 from tests.postgres import (
     downgrade_store,
+    hang_after_notice_login,
     password_role,
     run_sql,
     set_schema_version,
@@ -29,6 +30,7 @@ from tests.postgres import (
 from tierflow.data.errors import InputError, TierflowError
 from tierflow.data.logging_setup import TextFormatter
 from tierflow.data.store import (
+    StateStore,
     StoreBroken,
     StoreUnavailable,
     open_store,
@@ -746,10 +748,74 @@ def test_a_server_that_hangs_during_a_lock_wait_is_given_up_on(
         (exc,) = failed
         assert isinstance(exc, StoreUnavailable), exc
         assert exc.reason == _HUNG_AT_0_3_S
-        # calls fail at once for HUNG_RECHECK_S after it (the server was
-        # found hung), then one probes it: answered, the store answers again
-        time.sleep(postgres_database.HUNG_RECHECK_S)
+        # the server was found hung: a probe answered since it resumed
+        # (test_a_hung_store_answers_the_first_call_after_the_server_resumes)
+        time.sleep(_RESUMED_S)
         assert store.last_event_seq() in (1, 2)  # e2's commit may have run
+
+
+#: How long after SIGCONT a store found hung is asked again: its probe's
+#: connection, made while the server was stopped, is answered by then.
+_RESUMED_S = 0.05
+
+
+def test_a_hung_store_answers_the_first_call_after_the_server_resumes(
+    own_server: LocalPostgres,
+) -> None:
+    """A store whose call was given up on as hung fails its next calls at
+    once while the server stays hung, and answers a call made 50 ms after
+    it resumes. Calls probed the server themselves, 0.5 s after the hung
+    call and after each silent probe: a call up to 0.5 s after SIGCONT
+    failed (0.45 s median from SIGCONT to the first answered call; now
+    one in tens of milliseconds)."""
+    url = own_server.create_database("resumes")
+    with open_store(url, answer_wait_s=0.3) as store:
+        store.append_events([{**_EVENT, "event_id": "e1"}])
+        signal_server(own_server, signal.SIGSTOP)
+        try:
+            with pytest.raises(StoreUnavailable) as hung:
+                store.last_event_seq()  # given up on: 0.3 s, the probe's 0.5 s
+            assert hung.value.reason == _HUNG_AT_0_3_S
+            for _ in range(8):  # across more than a second of the hang
+                t = time.monotonic()
+                with pytest.raises(StoreUnavailable) as again:
+                    store.last_event_seq()
+                assert time.monotonic() - t < 0.05, time.monotonic() - t
+                assert again.value.reason == _HUNG_AT_0_3_S
+                time.sleep(0.15)
+        finally:
+            signal_server(own_server, signal.SIGCONT)
+        time.sleep(_RESUMED_S)
+        assert store.last_event_seq() == 1
+
+
+def _probes() -> list[threading.Thread]:
+    """The hung stores' probe threads still running in this process."""
+    return [t for t in threading.enumerate() if t.name == "tierflow-hung-probe"]
+
+
+def test_a_store_closed_while_hung_leaves_no_probe_behind(
+    own_server: LocalPostgres,
+) -> None:
+    """The thread that probes a hung server ends as its store closes (it
+    waits for the server's answer 0.1 s at a time), the server still hung."""
+    url = own_server.create_database("closed_hung")
+    store = open_store(url, answer_wait_s=0.3)
+    assert store.last_event_seq() == 0  # a connection in the pool
+    signal_server(own_server, signal.SIGSTOP)
+    try:
+        with pytest.raises(StoreUnavailable) as hung:
+            store.last_event_seq()
+        assert hung.value.reason == _HUNG_AT_0_3_S
+        assert len(_probes()) == 1
+        t = time.monotonic()
+        store.close()
+        # the pool's two workers, connecting to the hung server, are each
+        # given PROBE_WAIT_S in turn; the probe sees the close within 0.1 s
+        assert time.monotonic() - t < 2 * postgres_database.PROBE_WAIT_S + 1.0
+        assert _probes() == []
+    finally:
+        signal_server(own_server, signal.SIGCONT)
 
 
 def _hang_until_it_ends(server: LocalPostgres, waiter: threading.Thread) -> float:
@@ -830,7 +896,74 @@ def test_a_lost_notice_connection_in_a_hang_does_not_hold_the_reads_back(
             signal_server(own_server, signal.SIGCONT)
         assert failed.value.reason == _HUNG_AT_0_3_S
         assert took < 0.3 + postgres_database.PROBE_WAIT_S + 0.5, took
-        time.sleep(postgres_database.HUNG_RECHECK_S)
+        time.sleep(_RESUMED_S)
         with open_store(url) as other:
             other.append_events([{**_EVENT, "event_id": "e1"}])
         assert store.wait_for_events(0, 5.0) == 1
+
+
+def _listening(url: str) -> bool:
+    """Whether a session of ``url``'s database has run a ``LISTEN`` last."""
+    return bool(
+        run_sql(
+            url,
+            "SELECT pid FROM pg_stat_activity WHERE query LIKE 'LISTEN %' "
+            "AND datname = current_database()",
+        )
+    )
+
+
+def test_a_listen_that_meets_a_hang_after_its_login_is_given_up_on(
+    own_server: LocalPostgres, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The server hangs (SIGSTOP) between the notice connection's login and
+    its ``LISTEN``: the capacity follower's first wait on the log fails
+    within the answer wait and the probe's, with the hung reason, and the
+    next fails at once; after SIGCONT the ``LISTEN`` is back within a
+    second and notices wake the waiter again. The first wait waited 5 s
+    for the ``LISTEN`` (the reader gave it up after 0.8 s, then hung in
+    its next connection attempt) before its read met the answer wait, and
+    every wait after it the 5 s again."""
+    url = own_server.create_database("hangs_before_listen")
+    stopped = hang_after_notice_login(own_server, monkeypatch)
+    with open_store(url, timeout_s=0.5, answer_wait_s=0.3) as store:
+        assert store.last_event_seq() == 0  # a connection in the pool
+        try:
+            t = time.monotonic()
+            with pytest.raises(StoreUnavailable) as failed:
+                store.wait_for_events(0, 0.1)
+            took = time.monotonic() - t
+            assert stopped, "the notice connection was never made"
+            assert failed.value.reason == _HUNG_AT_0_3_S
+            assert took < 0.3 + postgres_database.PROBE_WAIT_S + 0.5, took
+            t = time.monotonic()
+            with pytest.raises(StoreUnavailable) as again:
+                store.wait_for_events(0, 0.1)
+            assert time.monotonic() - t < 0.1, time.monotonic() - t
+            assert again.value.reason == _HUNG_AT_0_3_S
+        finally:
+            signal_server(own_server, signal.SIGCONT)
+        resumed = time.monotonic()
+        while not _listening(url):
+            assert time.monotonic() - resumed < 1.0, "no LISTEN 1 s after SIGCONT"
+            time.sleep(0.02)
+        woke = _woken_by_a_notice(url, store)
+        assert woke < 0.5, f"woken after {woke:.2f} s: by its re-read, not a notice"
+
+
+def _woken_by_a_notice(url: str, store: StateStore) -> float:
+    """Seconds from another store's logging an event to the end of
+    ``store``'s wait for it (a notice: milliseconds; its re-read: 1 s)."""
+    with open_store(url) as other:
+        seen: list[int] = []
+        waiter = threading.Thread(
+            target=lambda: seen.append(store.wait_for_events(0, 5.0)), daemon=True
+        )
+        waiter.start()
+        time.sleep(0.1)  # waiting for a notice (its re-read: 1 s on)
+        other.append_events([{**_EVENT, "event_id": "e1"}])
+        t = time.monotonic()
+        waiter.join(5)
+        woke = time.monotonic() - t
+    assert seen == [1]
+    return woke

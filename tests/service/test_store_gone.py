@@ -15,13 +15,16 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.postgres import run_sql, signal_server
+from tests.postgres import hang_after_notice_login, run_sql, signal_server
 from tests.service.replicas import serve_process, stock_up
 from tests.service_fixtures import API_KEY, MONDAY_10, live_server, tiny_router
+from tierflow.data.store import postgres_database
 from tierflow.data.store.local_postgres import LocalPostgres, memory_folder
 from tierflow.data.store.postgres_database import (
     CONNECTION_WAIT_S,
 )
+from tierflow.orchestration.checkout.router import OnlineRouter
+from tierflow.service import feed
 from tierflow.service.app import create_app
 from tierflow.service.server import serve_in_thread
 
@@ -356,8 +359,67 @@ def test_options_in_a_hung_database_are_answered_within_the_answer_wait(
             # 2.52 s measured (2 s of silence, the probe's 0.5 s); room for
             # a loaded machine, under the 7.5 s of before
             assert took < 4.0, f"options answered after {took:.2f} s"
-            time.sleep(0.6)  # past HUNG_RECHECK_S: the next call probes
+            time.sleep(0.05)  # the store's probe answered since SIGCONT
             again = client.post("/v1/options", json=_CART).json()
             assert not again["degraded"], again["notes"]
     finally:
         pg.stop()
+
+
+def test_a_follower_whose_listen_meets_a_hang_says_so_and_follows_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """PostgreSQL hangs (SIGSTOP) between the login of the capacity
+    follower's notice connection and its ``LISTEN``: the follower gives its
+    read of the log up within its answer wait and the probe's and says the
+    store is away (``/healthz`` degraded, ``/readyz`` 503), as for any other
+    hang, and follows the log again after SIGCONT. It said so 5.8 s after
+    the hang (a 5 s wait for the ``LISTEN``, then its read's answer wait),
+    and waited the 5 s again at every retry."""
+    if os.environ.get("TIERFLOW_TEST_POSTGRES") == "0":
+        pytest.skip("PostgreSQL store tests switched off (TIERFLOW_TEST_POSTGRES=0)")
+    pg = LocalPostgres(parent=memory_folder()).start()
+    router = tiny_router(tmp_path, state=pg.create_database("listen_hung"))
+    # (the router's store was opened before: the follower's is hung)
+    stopped = hang_after_notice_login(pg, monkeypatch)
+    follower = feed.CapacityFollower(router, lambda: None)
+    try:
+        follower.start()
+        try:
+            deadline = time.monotonic() + 10
+            while not stopped:
+                assert time.monotonic() < deadline, "no notice connection made"
+                time.sleep(0.01)
+            limit = feed.ANSWER_WAIT_S + postgres_database.PROBE_WAIT_S + 0.7
+            while not follower.store_unreachable:
+                took = time.monotonic() - stopped[0]
+                assert took < limit, f"still reachable {took:.2f} s after the hang"
+                time.sleep(0.02)
+        finally:
+            signal_server(pg, signal.SIGCONT)
+        _followed_again(router, follower, time.monotonic())
+    finally:
+        follower.stop()
+        router.close()
+        pg.stop()
+
+
+def _followed_again(
+    router: OnlineRouter, follower: feed.CapacityFollower, resumed: float
+) -> None:
+    """``follower`` pulls an event another store logs into ``router``'s map
+    and says the store is back, within its retry's pause (``RETRY_S``, after
+    its failed read) and a second of ``resumed``."""
+    store = router.store
+    assert store is not None
+    seq = router.monitor.last_seq
+    with store.reopen() as other:
+        other.append_events(
+            [{"event_id": "after", "ts": "2026-01-05T10:00:00Z",
+              "node_id": router.network.node_ids[0], "type": "staffing",
+              "value": 50}]
+        )  # fmt: skip
+    while router.monitor.last_seq == seq or follower.store_unreachable:
+        took = time.monotonic() - resumed
+        assert took < feed.RETRY_S + 1.0, f"not followed {took:.2f} s on"
+        time.sleep(0.02)
