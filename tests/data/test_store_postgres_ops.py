@@ -755,15 +755,18 @@ def test_a_server_that_hangs_during_a_lock_wait_is_given_up_on(
 
 
 #: How long after SIGCONT a store found hung is asked again: its probe's
-#: connection, made while the server was stopped, is answered by then.
-_RESUMED_S = 0.05
+#: connection, made while the server was stopped, is answered by then (8-38
+#: ms measured beside other work; calls probing themselves failed for 200-496
+#: ms after SIGCONT, so this still tells them apart, with headroom for a
+#: loaded machine).
+_RESUMED_S = 0.15
 
 
 def test_a_hung_store_answers_the_first_call_after_the_server_resumes(
     own_server: LocalPostgres,
 ) -> None:
     """A store whose call was given up on as hung fails its next calls at
-    once while the server stays hung, and answers a call made 50 ms after
+    once while the server stays hung, and answers a call made 150 ms after
     it resumes. Calls probed the server themselves, 0.5 s after the hung
     call and after each silent probe: a call up to 0.5 s after SIGCONT
     failed (0.45 s median from SIGCONT to the first answered call; now
@@ -780,7 +783,8 @@ def test_a_hung_store_answers_the_first_call_after_the_server_resumes(
                 t = time.monotonic()
                 with pytest.raises(StoreUnavailable) as again:
                     store.last_event_seq()
-                assert time.monotonic() - t < 0.05, time.monotonic() - t
+                took = time.monotonic() - t
+                assert took < 0.2, took  # (a call that probes: 0.5 s)
                 assert again.value.reason == _HUNG_AT_0_3_S
                 time.sleep(0.15)
         finally:
