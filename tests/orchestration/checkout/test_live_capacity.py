@@ -221,6 +221,34 @@ def test_an_option_from_a_node_closed_since_is_not_held(router: OnlineRouter) ->
     assert router.select(first.request_id, "gold").nodes == ("WH-EAST",)
 
 
+def test_an_overflow_from_a_node_closed_since_is_not_held(
+    router: OnlineRouter,
+) -> None:
+    """Capacity short: "Ship later" from WH-EAST, offered before an outage
+    there and selected after it: refused as expired, as Gold is (it was
+    exempt, and held an order days ahead at a node whose outage has no
+    end); the requote ships it from ST-CHI, open."""
+    net = router.network
+    for i, node in enumerate(net.node_ids):
+        event(router, node, "backlog", float(net.capacity[i] * 0.95), i)
+    first = router.generate_fulfillment_options(
+        "C5", [("TEE", 1)], "606", now=MONDAY_10
+    )
+    assert first.option("overflow").nodes == ("WH-EAST",)
+    event(router, "WH-EAST", "outage", True, 5)
+    with pytest.raises(
+        InputError,
+        match=r"^field 'request_id': value '[^']+': options expired: option "
+        r"'overflow' ships from WH-EAST, closed since it was offered \(outage\): "
+        r"requote for the new options$",
+    ):
+        router.select(first.request_id, "overflow", now=MONDAY_10)
+    assert available(router, "WH-EAST", "TEE") == 100
+    router.requote(first.request_id, now=MONDAY_10)
+    held = router.select(first.request_id, "overflow", now=MONDAY_10)
+    assert held.nodes == ("ST-CHI",)
+
+
 def test_bad_capacity_event_applies_nothing(router: OnlineRouter) -> None:
     good = {"event_id": "a", "ts": "2026-01-05T10:00:00Z", "node_id": "ST-CHI",
             "type": "outage", "value": True}  # fmt: skip
