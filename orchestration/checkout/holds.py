@@ -243,11 +243,11 @@ class Holds:
         """Refuse an option that ships from a node now closed (an outage):
         held, its order went to a node that cannot ship it on the date
         promised (a checkout answered before the outage and selected after
-        it was held and confirmed there). Not the overflow option: it ships
-        days later, and is offered from a closed node when every holder is
-        closed (refused, the day simulation's checkout failed and ended its
-        day)."""
-        if self.monitor is None or option.tier == Tier.OVERFLOW:
+        it was held and confirmed there). The overflow option too: it is
+        never offered from a closed node (an outage has no end time, so its
+        date days ahead is a promise nobody knows the node keeps); it was
+        exempt while offered from one when every holder was closed."""
+        if self.monitor is None:
             return
         closed = self.monitor.outage
         for ship in quote.plans[option.tier]:

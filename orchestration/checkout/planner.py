@@ -318,13 +318,10 @@ class Planner:
             room = ctx.room.hard if tier is Tier.PLATINUM else ctx.room.soft
             residual = room[np.maximum(q.service[t], 0), self._nn]
         cover = order.have & usable[:, None]
-        if not use_room:
-            # each line from an open node that holds it, else (every holder
-            # closed: it ships later) from a closed one, as a one-node
-            # overflow plan falls back; closing one node anywhere dropped
-            # every closed holder, and a line only it held had no node
-            open_cover = cover & ~self.monitor.outage[:, None]
-            cover = np.where(open_cover.any(axis=0)[None, :], open_cover, cover)
+        if not use_room:  # the overflow: from the nodes it may ship from
+            # alone (a line only closed nodes held shipped from one, on a
+            # date nobody knew the node would keep)
+            cover = cover & self._overflow_nodes()[:, None]
         rank = np.where(usable, q.shipping[t] + q.handling + q.penalty[t], np.inf)
         if tier is not Tier.PLATINUM and use_room:
             rank = rank + ctx.bid * order.work
@@ -354,6 +351,8 @@ class Planner:
         none_serve = [s for s, k in zip(skus, serving.T, strict=True) if not k.any()]
         if none_serve:
             return self._unserved(tier, q, str(none_serve))
+        if tier is Tier.OVERFLOW:
+            return self._overflow_down(nodes, str(skus))
         svc = q.service[TIERS.index(tier)]
         closure = any(
             self._closure_took(tier, svc, serving[:, k], order.req.line_work[i])
@@ -459,20 +458,47 @@ class Planner:
         self, order: _Order, qo: TierQuote, last: int | None
     ) -> tuple[Plan, WhyNot | None]:
         """The overflow plan from the cheapest node holding the whole order
-        that ships it after ``last`` (an open one when any), or why not."""
+        that may ship it (:meth:`_overflow_nodes`) after ``last``, or why
+        not."""
         serving = (qo.service[_OVER] >= 0) & order.have_all
-        eligible = serving if last is None else serving & (qo.ship > last)
-        open_nodes = eligible & ~self.monitor.outage
-        eligible = open_nodes if open_nodes.any() else eligible
-        if eligible.any():
-            j = int(np.argmin(np.where(eligible, qo.cost[_OVER], np.inf)))
-            lines = order.req.all_lines
-            ship = PlannedShipment.from_quote(qo, _OVER, j, lines, order.kg, order.work)
-            return (ship,), None
-        if serving.any() and last is not None:
-            return (), self._not_later(last)
+        if not serving.any():
+            label = self._label(Tier.OVERFLOW)
+            why = "no node holding the items offers its services"
+            return (), no_service(label, why)
+        ships = serving & self._overflow_nodes()
+        if not ships.any():
+            return (), self._overflow_down(serving, "it")
+        if last is not None:
+            ships = ships & (qo.ship > last)
+            if not ships.any():
+                return (), self._not_later(last)
+        j = int(np.argmin(np.where(ships, qo.cost[_OVER], np.inf)))
+        lines = order.req.all_lines
+        ship = PlannedShipment.from_quote(qo, _OVER, j, lines, order.kg, order.work)
+        return (ship,), None
+
+    def _overflow_nodes(self) -> NDArray[np.bool_]:
+        """The nodes the overflow may ship from: working today (open and
+        staffed) and of some nominal capacity. It promises a date days
+        ahead, and an outage carries no end time, nor a day without staff
+        a return: nobody knows a closed node will keep it (it was offered
+        from a closed node when every holder was closed). A nominal
+        capacity of 0 is configuration, not a closure: the node ships
+        nothing, on any day."""
+        return np.asarray(~self.monitor.not_working() & (self.monitor.nominal > 0))
+
+    def _overflow_down(self, nodes: NDArray[np.bool_], what: str) -> WhyNot:
+        """Overflow refused: none of ``nodes`` (each holds ``what`` and offers
+        its services) may ship it (:meth:`_overflow_nodes`). Each cause
+        named as for the other tiers; to the shopper closed when one of them
+        is closed or has no staff and has a capacity (it may ship when it
+        reopens), else fully booked (a nominal capacity of 0 alone)."""
+        names = ", ".join(self.network.node_ids[j] for j in np.flatnonzero(nodes))
+        cause = self._short_because(nodes, "has no capacity (nominal 0)")
+        why = f"every node that could ship {what} ({names}) {cause}"
+        down = nodes & self.monitor.not_working() & (self.monitor.nominal > 0)
         label = self._label(Tier.OVERFLOW)
-        return (), no_service(label, "no node holding the items offers its services")
+        return (closed_now if down.any() else fully_booked)(label, why)
 
     def _overflow_split(
         self, order: _Order, qo: TierQuote, last: int | None

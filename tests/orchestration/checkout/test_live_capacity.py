@@ -221,6 +221,34 @@ def test_an_option_from_a_node_closed_since_is_not_held(router: OnlineRouter) ->
     assert router.select(first.request_id, "gold").nodes == ("WH-EAST",)
 
 
+def test_an_overflow_from_a_node_closed_since_is_not_held(
+    router: OnlineRouter,
+) -> None:
+    """Capacity short: "Ship later" from WH-EAST, offered before an outage
+    there and selected after it: refused as expired, as Gold is (it was
+    exempt, and held an order days ahead at a node whose outage has no
+    end); the requote ships it from ST-CHI, open."""
+    net = router.network
+    for i, node in enumerate(net.node_ids):
+        event(router, node, "backlog", float(net.capacity[i] * 0.95), i)
+    first = router.generate_fulfillment_options(
+        "C5", [("TEE", 1)], "606", now=MONDAY_10
+    )
+    assert first.option("overflow").nodes == ("WH-EAST",)
+    event(router, "WH-EAST", "outage", True, 5)
+    with pytest.raises(
+        InputError,
+        match=r"^field 'request_id': value '[^']+': options expired: option "
+        r"'overflow' ships from WH-EAST, closed since it was offered \(outage\): "
+        r"requote for the new options$",
+    ):
+        router.select(first.request_id, "overflow", now=MONDAY_10)
+    assert available(router, "WH-EAST", "TEE") == 100
+    router.requote(first.request_id, now=MONDAY_10)
+    held = router.select(first.request_id, "overflow", now=MONDAY_10)
+    assert held.nodes == ("ST-CHI",)
+
+
 def test_bad_capacity_event_applies_nothing(router: OnlineRouter) -> None:
     good = {"event_id": "a", "ts": "2026-01-05T10:00:00Z", "node_id": "ST-CHI",
             "type": "outage", "value": True}  # fmt: skip
@@ -526,22 +554,34 @@ def test_the_follower_snapshots_the_map_so_a_restart_replays_little(
         follower.stop()
 
 
-def test_a_split_overflow_ships_a_closed_nodes_line_later(
+def test_a_split_overflow_never_ships_a_closed_nodes_line(
     tmp_path: Path, state_location: Path | str
 ) -> None:
     """MUG (only WH-EAST) and SPRAY (only WH-WEST, closed), every node short:
-    overflow ships later, SPRAY from WH-WEST, as a one-node overflow plan
-    falls back on a closed node. Closing any node dropped every closed
-    holder from the split plan, and the cart got no option at all."""
+    no node may ship SPRAY later (an outage has no end time: it shipped from
+    WH-WEST, closed, on a date nobody knew it would keep), so "Ship later"
+    is refused, closed, in both words. The outage lifted, it ships split,
+    SPRAY from WH-WEST. (Closing any node once dropped every closed holder
+    from the split plan with no reason given.)"""
     bid = FixedBidPrices([0.0, 0.0, 0.0])
     with tiny_router(tmp_path, state=state_location, bid_prices=bid) as r:
         net = r.network
         for i, node in enumerate(net.node_ids):
             event(r, node, "backlog", float(net.capacity[i] * 0.95), i)
         event(r, "WH-WEST", "outage", True, 10)
+        closed = r.generate_fulfillment_options(
+            "C5", [("MUG", 1), ("SPRAY", 1)], "606", now=MONDAY_10
+        )
+        event(r, "WH-WEST", "outage", False, 11)
         answer = r.generate_fulfillment_options(
             "C5", [("MUG", 1), ("SPRAY", 1)], "606", now=MONDAY_10
         )
+    assert "overflow" not in ids(closed)
+    assert (closed.missing["overflow"], closed.unavailable["overflow"]) == (
+        "every node that could ship ['SPRAY'] (WH-WEST) is closed (outage)",
+        "Ship later isn't available right now: a location that ships your "
+        "items is temporarily closed.",
+    )
     over = answer.option("overflow")
     assert {s.node_id: s.lines[0].sku for s in over.shipments} == {
         "WH-EAST": "MUG",
@@ -550,14 +590,15 @@ def test_a_split_overflow_ships_a_closed_nodes_line_later(
     assert over.ship_date > MONDAY_10.date() and over.discount >= 1.0
 
 
-def test_a_split_cart_held_back_by_one_closed_line_is_offered_overflow(
+def test_a_split_cart_held_back_by_one_closed_line_reads_closed(
     tmp_path: Path, state_location: Path | str
 ) -> None:
     """MUG (only WH-EAST, open and idle) and SPRAY (only WH-WEST, closed):
-    no tier can ship SPRAY today, so the cart waits for it: overflow is
-    offered, and the refusals say the node is closed. WH-EAST's free room
-    vetoed overflow ("capacity is not short: best capacity score 1.00"),
-    the cart got no option at all, and Gold said WH-WEST "lacks room"."""
+    no tier can ship SPRAY today, and no node may ship it later: every tier
+    is refused, each saying the node is closed. WH-EAST's free room vetoed
+    overflow ("capacity is not short: best capacity score 1.00"), and Gold
+    said WH-WEST "lacks room"; then overflow shipped SPRAY from WH-WEST,
+    closed, on a date nobody knew it would keep."""
     bid = FixedBidPrices([0.0, 0.0, 0.0])
     with tiny_router(tmp_path, state=state_location, bid_prices=bid) as r:
         event(r, "WH-WEST", "outage", True, 10)
@@ -565,18 +606,9 @@ def test_a_split_cart_held_back_by_one_closed_line_is_offered_overflow(
             "C5", [("MUG", 1), ("SPRAY", 1)], "606", now=MONDAY_10
         )
         mug = r.generate_fulfillment_options("C5", [("MUG", 1)], "606", now=MONDAY_10)
-        # it ships later, from the closed node too: held (a select refused
-        # it as from a node closed since, and the day simulation failed)
-        held = r.select(split.request_id, "overflow", now=MONDAY_10)
-        assert held.status == "held" and set(held.nodes) == {"WH-EAST", "WH-WEST"}
-    over = split.option("overflow")
-    assert {s.node_id: s.lines[0].sku for s in over.shipments} == {
-        "WH-EAST": "MUG",
-        "WH-WEST": "SPRAY",
-    }
-    assert split.missing["gold"] == (
-        "every node that could ship ['SPRAY'] (WH-WEST) is closed (outage)"
-    )
+    assert ids(split) == []
+    closed = "every node that could ship ['SPRAY'] (WH-WEST) is closed (outage)"
+    assert split.missing["gold"] == split.missing["overflow"] == closed
     # a cart every line of which can ship today is not held back
     assert "overflow" not in ids(mug) and mug.missing["overflow"].startswith(
         "capacity is not short: best capacity score 1.00 >= "

@@ -6,12 +6,16 @@ from __future__ import annotations
 
 import itertools
 import re
+import shutil
 from pathlib import Path
 
 import pytest
 
+from tests.conftest import TINY_NETWORK
 from tests.orchestration.checkout.helpers import event, ids
-from tests.service_fixtures import MONDAY_10, tiny_router
+from tests.service_fixtures import MONDAY_10, put_scores, tiny_router
+from tierflow.data.network import load_network
+from tierflow.data.store import open_store
 from tierflow.formulations.tiers import TierPolicy
 from tierflow.orchestration.checkout.results import OptionSet, option_changes
 from tierflow.orchestration.checkout.router import OnlineRouter
@@ -108,25 +112,29 @@ _CLOSED = (
 
 
 def test_a_closed_node_reads_closed_not_fully_booked(router: OnlineRouter) -> None:
-    """SPRAY is held at WH-WEST alone; an outage closes it: every tier but
-    the overflow is refused, and the shopper reads that the place is closed
-    (it read "fully booked today", and operators looked for a capacity
-    problem)."""
+    """SPRAY is held at WH-WEST alone; an outage closes it: every tier is
+    refused, and the shopper reads that the place is closed (it read "fully
+    booked today", and operators looked for a capacity problem). The
+    overflow too: an outage has no end time, so nobody knows the closed
+    node will ship on the date "Ship later" would promise (it was offered
+    from WH-WEST, closed)."""
     event(router, "WH-WEST", "outage", True, 1)
     answer = router.generate_fulfillment_options(
         "C10", [("SPRAY", 1)], "900", now=MONDAY_10
     )
-    assert ids(answer) == ["overflow"]
+    assert ids(answer) == []
     assert dict(answer.missing) == {
         "platinum": "every node holding the items that can guarantee delivery "
         "by 2026-01-06 (WH-WEST) is closed (outage)",
         "gold": "every node that could ship it is closed (outage)",
         "silver": "every node that could ship it is closed (outage)",
+        "overflow": "every node that could ship it (WH-WEST) is closed (outage)",
     }
     assert dict(answer.unavailable) == {
         "platinum": f"Guaranteed next-day {_CLOSED}",
         "gold": f"Standard shipping {_CLOSED}",
         "silver": f"Lowest price {_CLOSED}",
+        "overflow": f"Ship later {_CLOSED}",
     }
     _check(answer)
 
@@ -148,6 +156,11 @@ def test_a_node_without_staff_reads_closed(router: OnlineRouter) -> None:
     )
     assert answer.unavailable["gold"] == f"Standard shipping {_CLOSED}"
     assert answer.unavailable["platinum"] == f"Guaranteed next-day {_CLOSED}"
+    assert (answer.missing["overflow"], answer.unavailable["overflow"]) == (
+        "every node that could ship it (WH-WEST) has no staff today (staffing 0%)",
+        f"Ship later {_CLOSED}",
+    )
+    assert ids(answer) == []
     _check(answer)
 
 
@@ -229,3 +242,99 @@ def test_a_requote_after_an_outage_says_closed(router: OnlineRouter) -> None:
     }
     assert again.unavailable["gold"] == f"Standard shipping {_CLOSED}"
     _check(again)
+
+
+def _busy(router: OnlineRouter) -> None:
+    """Every node's backlog at 95% of its capacity: capacity is short
+    everywhere (scores below the overflow threshold), room is left."""
+    net = router.network
+    for i, node in enumerate(net.node_ids):
+        event(router, node, "backlog", float(net.capacity[i]) * 0.95, i)
+
+
+@pytest.mark.parametrize(("kind", "value"), [("outage", True), ("staffing", 0.0)])
+def test_overflow_ships_from_an_open_holder(
+    router: OnlineRouter, kind: str, value: object
+) -> None:
+    """TEE to Chicago, capacity short: "Ship later" ships from WH-EAST, the
+    cheapest holder. Closed (an outage) or without staff, WH-EAST is passed
+    over for ST-CHI, open (a node without staff shipped it, on a date
+    nobody knew it would keep)."""
+    _busy(router)
+    before = router.generate_fulfillment_options(
+        "C5", [("TEE", 1)], "606", now=MONDAY_10
+    )
+    event(router, "WH-EAST", kind, value, 5)
+    after = router.generate_fulfillment_options(
+        "C5", [("TEE", 1)], "606", now=MONDAY_10
+    )
+    assert before.option("overflow").nodes == ("WH-EAST",)
+    assert after.option("overflow").nodes == ("ST-CHI",)
+
+
+def test_overflow_comes_back_when_the_outage_lifts(router: OnlineRouter) -> None:
+    """SPRAY (WH-WEST alone), capacity short, WH-WEST closed: no option,
+    "Ship later" refused as closed. The outage lifted (``outage`` false), a
+    requote (as the live hub's on an open page) adds it back from WH-WEST,
+    as the other tiers."""
+    _busy(router)
+    event(router, "WH-WEST", "outage", True, 5)
+    closed = router.generate_fulfillment_options(
+        "C10", [("SPRAY", 1)], "900", now=MONDAY_10
+    )
+    assert ids(closed) == []
+    assert (closed.missing["overflow"], closed.unavailable["overflow"]) == (
+        "every node that could ship it (WH-WEST) is closed (outage)",
+        f"Ship later {_CLOSED}",
+    )
+    _check(closed)
+    event(router, "WH-WEST", "outage", False, 6)
+    reopened = router.requote(closed.request_id, now=MONDAY_10)
+    changes = option_changes(closed, reopened)
+    assert [(c["option_id"], c["change"]) for c in changes] == [
+        ("platinum", "added"),
+        ("gold", "added"),
+        ("silver", "added"),
+        ("overflow", "added"),
+    ]
+    assert changes[3]["option"]["nodes"] == ["WH-WEST"]
+    assert "overflow" not in reopened.missing
+
+
+def _no_capacity_at(tmp_path: Path, node: str, nominal: str) -> OnlineRouter:
+    """A router on the tiny network with ``node``'s nominal capacity (its
+    ``capacity_units_per_day``, written as ``nominal`` in nodes.csv) 0."""
+    folder = tmp_path / "network"
+    shutil.copytree(TINY_NETWORK, folder)
+    nodes = folder / "nodes.csv"
+    text = nodes.read_text()
+    row = next(line for line in text.splitlines() if line.startswith(f"{node},"))
+    nodes.write_text(text.replace(row, row.replace(f",{nominal},", ",0,")))
+    store = open_store(tmp_path / "state.db")
+    put_scores(store)
+    return OnlineRouter.open(
+        load_network(folder), store, capacity_refresh_s=0.0, cltv_refresh_s=0.0
+    )
+
+
+def test_a_node_of_no_capacity_never_ships_the_overflow(tmp_path: Path) -> None:
+    """WH-WEST configured with a nominal capacity of 0: not a closure (it
+    will not reopen), so every tier reads fully booked, "Ship later" too,
+    its cause named; it was offered from WH-WEST, which ships nothing on
+    any day. TEE to 900, the others short: from WH-EAST (it was from
+    WH-WEST, the nearest)."""
+    with _no_capacity_at(tmp_path, "WH-WEST", "800") as r:
+        assert r.network.capacity[r.network.node_ids.index("WH-WEST")] == 0
+        spray = r.generate_fulfillment_options(
+            "C10", [("SPRAY", 1)], "900", now=MONDAY_10
+        )
+        _busy(r)
+        tee = r.generate_fulfillment_options("C10", [("TEE", 1)], "900", now=MONDAY_10)
+    assert ids(spray) == []
+    assert (spray.missing["overflow"], spray.unavailable["overflow"]) == (
+        "every node that could ship it (WH-WEST) has no capacity (nominal 0)",
+        "Ship later is fully booked today.",
+    )
+    assert spray.unavailable["gold"] == "Standard shipping is fully booked today."
+    _check(spray)
+    assert tee.option("overflow").nodes == ("WH-EAST",)

@@ -273,16 +273,20 @@ def test_a_new_day_of_scores_is_judged_by_its_own_threshold_over_http(
 def test_an_outage_reads_closed_over_http(live: Any) -> None:
     """An outage posted as a capacity event closes WH-WEST, the only holder
     of SPRAY: ``unavailable`` says closed (it said "fully booked today"),
-    ``missing`` names the outage."""
+    ``missing`` names the outage; "Ship later" is refused alike (it was
+    offered from WH-WEST, closed)."""
     client, _, _ = live
     event = {**OUTAGE, "node_id": "WH-WEST"}
     posted = client.post("/v1/capacity/events", json={"events": [event]}, headers=_KEY)
     assert posted.status_code == 200, posted.text
     cart = {"items": [{"sku": "SPRAY", "quantity": 1}], "dest": "90001"}
     answer = post_options(client, "C10", **cart)
-    assert [o["option_id"] for o in answer["options"]] == ["overflow"]
+    assert answer["options"] == []
     assert answer["missing"]["gold"] == (
         "every node that could ship it is closed (outage)"
+    )
+    assert answer["missing"]["overflow"] == (
+        "every node that could ship it (WH-WEST) is closed (outage)"
     )
     assert answer["unavailable"] == {
         "platinum": "Guaranteed next-day isn't available right now: a location "
@@ -290,5 +294,7 @@ def test_an_outage_reads_closed_over_http(live: Any) -> None:
         "gold": "Standard shipping isn't available right now: a location that "
         "ships your items is temporarily closed.",
         "silver": "Lowest price isn't available right now: a location that "
+        "ships your items is temporarily closed.",
+        "overflow": "Ship later isn't available right now: a location that "
         "ships your items is temporarily closed.",
     }
