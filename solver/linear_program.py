@@ -31,6 +31,9 @@ class LpSolution:
     x: NDArray[np.float64]
     runtime_s: float
     row_dual: NDArray[np.float64] | None = None
+    #: What stopped the solve: ``finished``, ``time_limit`` or
+    #: ``lp_iterations`` (``simplex_iteration_limit``), or ``error``.
+    stop: str = "finished"
 
 
 def solve_linear_program(
@@ -40,6 +43,7 @@ def solve_linear_program(
     threads: int | None = None,
     method: str = "simplex",
     presolve: bool = True,
+    iteration_limit: int | None = None,
 ) -> LpSolution:
     """Solve ``lp`` to optimality with HiGHS's ``method`` (``simplex``, ``ipm``
     or ``choose``); the objective is a proven optimum only when ``OPTIMAL``.
@@ -53,6 +57,8 @@ def solve_linear_program(
         # the hindsight relaxation's presolve took 6 of its 7 s (4 M nonzeros)
         # and removed 7 % of the rows
         h.setOptionValue("presolve", "off")
+    if iteration_limit is not None:
+        h.setOptionValue("simplex_iteration_limit", int(iteration_limit))
     pass_lp(h, lp.c, lp.matrix, lp.row_lower, lp.row_upper, lp.col_upper)
     if time_limit_s is not None:
         # HiGHS's clock starts with the run: the handoff (0.36 s of the demo
@@ -71,7 +77,10 @@ def solve_linear_program(
         solution = h.getSolution()
         if solution.dual_valid:
             row_dual = np.asarray(solution.row_dual, dtype=np.float64)
-    return LpSolution(status, objective, x, time.perf_counter() - start, row_dual)
+    native = h.getModelStatus()
+    stop = "finished" if status is Status.OPTIMAL else _STOPS.get(native, "error")
+    runtime = time.perf_counter() - start
+    return LpSolution(status, objective, x, runtime, row_dual, stop)
 
 
 #: Model statuses of a solve a limit stopped: its duals, if any, still give a
@@ -80,6 +89,10 @@ _STOPPED = (
     highspy.HighsModelStatus.kTimeLimit,
     highspy.HighsModelStatus.kIterationLimit,
 )
+_STOPS = {
+    highspy.HighsModelStatus.kTimeLimit: "time_limit",
+    highspy.HighsModelStatus.kIterationLimit: "lp_iterations",
+}
 
 
 def dual_bound(lp: LinearProgram, row_dual: NDArray[np.float64]) -> float:
@@ -133,6 +146,69 @@ BOUND_MIP_OPTIONS: dict[str, Any] = {
 }
 
 
+#: A deterministic bound's budget per second of its limit (docs/allocation.md
+#: "Deterministic CP-SAT"), like CP-SAT's deterministic time: simplex
+#: iterations of the relaxation's LP, and limit checks of the branch and
+#: bound after it (HiGHS's MIP reports to its interrupt callback at each
+#: root cut round and each node, at the same points on any machine).
+BOUND_LP_ITERATIONS_PER_S = 2000
+BOUND_MIP_CHECKS_PER_S = 2
+#: A deterministic bound still stops on the clock at this many times its
+#: seconds (plus :data:`BOUND_OVERHEAD_S`), a guard for a machine far slower
+#: than the rates assume; it then says ``wall_clock`` and is not reproducible.
+BOUND_WALL_FACTOR = 4.0
+
+
+@dataclass(frozen=True, slots=True)
+class BoundBudget:
+    """The work a deterministic bound may do: ``lp_iterations`` of dual
+    simplex, then ``mip_checks`` limit checks of branch and bound (one
+    thread), within ``wall_s`` of wall time as a guard."""
+
+    seconds: float
+    lp_iterations: int
+    mip_checks: int
+    wall_s: float
+
+    @classmethod
+    def for_seconds(cls, seconds: float) -> BoundBudget:
+        """The budget of ``seconds`` (:data:`BOUND_LP_ITERATIONS_PER_S`,
+        :data:`BOUND_MIP_CHECKS_PER_S`, :data:`BOUND_WALL_FACTOR`)."""
+        seconds = max(float(seconds), 0.0)
+        return cls(
+            seconds=seconds,
+            lp_iterations=max(math.ceil(seconds * BOUND_LP_ITERATIONS_PER_S), 1),
+            mip_checks=math.ceil(seconds * BOUND_MIP_CHECKS_PER_S),
+            wall_s=seconds * BOUND_WALL_FACTOR + BOUND_OVERHEAD_S,
+        )
+
+    def as_dict(self) -> dict[str, float | int]:
+        """The budget for ``summary.json``."""
+        return {
+            "seconds": self.seconds,
+            "lp_iterations": self.lp_iterations,
+            "mip_checks": self.mip_checks,
+            "wall_s": self.wall_s,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class ProvenBound:
+    """A proven lower bound (``None``: none proven) and what stopped the
+    LP and the branch and bound (``None``: it did not run): ``finished``,
+    ``time_limit``, ``lp_iterations``, ``mip_checks``, ``wall_clock`` or
+    ``error``; ``budget`` when it ran on a deterministic one."""
+
+    value: float | None
+    lp_stop: str | None = None
+    search_stop: str | None = None
+    budget: BoundBudget | None = None
+
+    def stops(self) -> dict[str, str | None]:
+        """What stopped each phase, for ``summary.json``."""
+        return {"lp": self.lp_stop, "branch_and_bound": self.search_stop}
+
+
 def lower_bound(
     lp: LinearProgram,
     *,
@@ -141,7 +217,22 @@ def lower_bound(
     time_limit_s: float | None = None,
 ) -> float | None:
     """A proven lower bound on ``lp``'s optimum with its integer columns
-    (``None`` when HiGHS proves none, not even from a cut-short LP).
+    (``None`` when HiGHS proves none): :func:`prove_lower_bound`'s value."""
+    return prove_lower_bound(
+        lp, mip_time_s=mip_time_s, threads=threads, time_limit_s=time_limit_s
+    ).value
+
+
+def prove_lower_bound(
+    lp: LinearProgram,
+    *,
+    mip_time_s: float = 0.0,
+    threads: int | None = None,
+    time_limit_s: float | None = None,
+    budget: BoundBudget | None = None,
+) -> ProvenBound:
+    """A proven lower bound on ``lp``'s optimum with its integer columns
+    (value ``None`` when HiGHS proves none, not even from a cut-short LP).
 
     The LP relaxation is solved first; when ``lp`` has integer columns and
     ``mip_time_s > 0``, HiGHS's branch and bound then raises the bound for up
@@ -159,9 +250,17 @@ def lower_bound(
     proven value, but the duals of its last iterate prove one
     (:func:`dual_bound`): that is the bound then, or ``None`` when HiGHS
     stopped without duals or they prove nothing finite.
+
+    With ``budget`` (a deterministic run) neither clock applies: the LP
+    stops after ``budget.lp_iterations`` simplex iterations and branch and
+    bound, on one thread, after ``budget.mip_checks`` limit checks, and the
+    bound is the one proven there, the same on any machine; only a run past
+    ``budget.wall_s`` is stopped on the clock (``wall_clock``).
     """
+    if budget is not None:
+        return _deterministic_bound(lp, budget)
     if time_limit_s is not None and time_limit_s <= 0:
-        return None
+        return ProvenBound(None, "time_limit")
     start = time.perf_counter()
     deadline = math.inf if time_limit_s is None else start + time_limit_s
     relaxed = solve_linear_program(
@@ -170,52 +269,97 @@ def lower_bound(
         time_limit_s=None if time_limit_s is None else max(time_limit_s, 1e-3),
         presolve=False,
     )
-    value = relaxed.objective
-    if value is None and relaxed.row_dual is not None:
-        stopped = dual_bound(lp, relaxed.row_dual)
-        value = stopped if np.isfinite(stopped) else None
+    value = _relaxed_bound(lp, relaxed)
     if value is None or lp.integer is None:
-        return value
-    budget = min(mip_time_s, deadline - time.perf_counter())
-    if budget <= 0:
-        return value
-    proven = _dual_bound_in_child(lp, budget, threads)
+        return ProvenBound(value, relaxed.stop)
+    budget_s = min(mip_time_s, deadline - time.perf_counter())
+    if budget_s <= 0:
+        return ProvenBound(
+            value, relaxed.stop, "time_limit" if mip_time_s > 0 else None
+        )
+    proven, stop = _dual_bound_in_child(lp, budget_s, threads)
     if proven is None or not np.isfinite(proven):
-        return value
-    return max(value, proven)
+        return ProvenBound(value, relaxed.stop, stop)
+    return ProvenBound(max(value, proven), relaxed.stop, stop)
+
+
+def _relaxed_bound(lp: LinearProgram, relaxed: LpSolution) -> float | None:
+    """The LP's value when it finished, else what its last duals prove."""
+    if relaxed.objective is not None:
+        return relaxed.objective
+    if relaxed.row_dual is not None:
+        stopped = dual_bound(lp, relaxed.row_dual)
+        return stopped if np.isfinite(stopped) else None
+    return None
+
+
+def _deterministic_bound(lp: LinearProgram, budget: BoundBudget) -> ProvenBound:
+    """:func:`prove_lower_bound` on ``budget`` instead of the clock."""
+    start = time.perf_counter()
+    relaxed = solve_linear_program(
+        lp,
+        threads=1,
+        time_limit_s=budget.wall_s,
+        presolve=False,
+        iteration_limit=budget.lp_iterations,
+    )
+    lp_stop = "wall_clock" if relaxed.stop == "time_limit" else relaxed.stop
+    value = _relaxed_bound(lp, relaxed)
+    if value is None or lp.integer is None or budget.mip_checks <= 0:
+        return ProvenBound(value, lp_stop, None, budget)
+    left = budget.wall_s - (time.perf_counter() - start)
+    if left <= 0:
+        return ProvenBound(value, lp_stop, "wall_clock", budget)
+    proven, stop = _dual_bound_in_child(lp, left, 1, checks=budget.mip_checks)
+    if proven is None or not np.isfinite(proven):
+        return ProvenBound(value, lp_stop, stop, budget)
+    return ProvenBound(max(value, proven), lp_stop, stop, budget)
 
 
 def _dual_bound_in_child(
-    lp: LinearProgram, time_limit_s: float, threads: int | None
-) -> float | None:
+    lp: LinearProgram,
+    time_limit_s: float,
+    threads: int | None,
+    *,
+    checks: int | None = None,
+) -> tuple[float | None, str]:
     """HiGHS's best dual bound of ``lp`` with its integer columns, from a
-    child process given ``time_limit_s`` and stopped once it has passed."""
+    child process given ``time_limit_s`` and stopped once it has passed, and
+    what stopped it. With ``checks`` the child stops itself after that many
+    limit checks and has no clock of its own: the bound is the final one it
+    sends, or, if ``time_limit_s`` passes first, the last it sent
+    (``wall_clock``)."""
     context = multiprocessing.get_context("spawn")
     receive, send = context.Pipe(duplex=False)
     child = context.Process(
         target=_branch_and_bound,
-        args=(lp, time_limit_s, threads, BOUND_MIP_OPTIONS, send),
+        args=(lp, time_limit_s, threads, BOUND_MIP_OPTIONS, send, checks),
         daemon=True,
     )
     deadline = time.perf_counter() + time_limit_s
     child.start()
     send.close()
     best: float | None = None
+    stop = "wall_clock" if checks is not None else "time_limit"
     try:
         while True:
             left = deadline - time.perf_counter()
             if left <= 0 or not receive.poll(left):
                 break
             try:
-                best = float(receive.recv())
+                bound, final = receive.recv()
             except EOFError:  # the child is done
+                break
+            best = float(bound) if best is None else max(best, float(bound))
+            if final is not None:
+                stop = final
                 break
     finally:
         if child.is_alive():
             child.kill()
         child.join()
         receive.close()
-    return best
+    return best, stop
 
 
 def _branch_and_bound(
@@ -224,10 +368,15 @@ def _branch_and_bound(
     threads: int | None,
     options: dict[str, Any],
     send: Any,
+    checks: int | None = None,
 ) -> None:
     """The child's run: each dual bound HiGHS proves goes to ``send`` as it
-    rises, the final one last; the run interrupts itself at its limit."""
-    h = new_highs(time_limit_s=time_limit_s, threads=threads)
+    rises, as ``(bound, None)``, and the final one last, as ``(bound,
+    stop)``; the run interrupts itself at its limit, or at its ``checks``-th
+    limit check (then with no time limit: the same stop on any machine)."""
+    h = new_highs(
+        time_limit_s=None if checks is not None else time_limit_s, threads=threads
+    )
     for name, value in options.items():
         h.setOptionValue(name, value)
     pass_lp(h, lp.c, lp.matrix, lp.row_lower, lp.row_upper, lp.col_upper)
@@ -238,12 +387,18 @@ def _branch_and_bound(
     )
     deadline = time.perf_counter() + time_limit_s
     sent = -math.inf
+    seen = 0
 
     def report(event: Any) -> None:
-        nonlocal sent
+        nonlocal sent, seen
+        seen += 1
         bound = float(event.data_out.mip_dual_bound)
+        if checks is not None:
+            if seen >= checks:
+                event.interrupt()
+            return  # only the final bound, proven at the budget's end
         if np.isfinite(bound) and bound > sent:
-            send.send(bound)
+            send.send((bound, None))
             sent = bound
         if time.perf_counter() > deadline:
             event.interrupt()
@@ -251,6 +406,17 @@ def _branch_and_bound(
     h.cbMipInterrupt.subscribe(report)
     h.run()
     final = float(h.getInfo().mip_dual_bound)
-    if np.isfinite(final) and final > sent:
-        send.send(final)
+    status = h.getModelStatus()
+    if status == highspy.HighsModelStatus.kOptimal:
+        stop = "finished"
+    elif checks is not None and status == highspy.HighsModelStatus.kInterrupt:
+        stop = "mip_checks"
+    elif status in (
+        highspy.HighsModelStatus.kTimeLimit,
+        highspy.HighsModelStatus.kInterrupt,
+    ):
+        stop = "time_limit"
+    else:
+        stop = "error"
+    send.send((final if np.isfinite(final) else -math.inf, stop))
     send.close()

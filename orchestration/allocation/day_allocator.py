@@ -52,12 +52,13 @@ from tierflow.orchestration.allocation.batch_solver import (
     BatchSolution,
     BatchSolver,
 )
-from tierflow.orchestration.allocation.hindsight import PLAN_SHARE, hindsight_bound
+from tierflow.orchestration.allocation.hindsight import PLAN_SHARE, hindsight_proof
 from tierflow.orchestration.allocation.ledger import CapacityLedger, Placement
 from tierflow.orchestration.allocation.outcome import AllocationOutcome, BatchStat
 from tierflow.orchestration.allocation.repricing import reprice_allocation
 from tierflow.orchestration.allocation.resume import restore
 from tierflow.orchestration.allocation.settings import AllocationSettings
+from tierflow.solver.linear_program import BoundBudget, ProvenBound
 from tierflow.solver.partial_assignment import ItemResources, PartialAssignment
 from tierflow.solver.result import SolveResult, Status, subset_result
 
@@ -322,8 +323,8 @@ class DayAllocator:
         first = self._resume(plan)
         for b in range(first, len(plan)):
             self._allocate(plan, b, first)
-        lp_bound = self._hindsight_bound(start) if self.settings.hindsight else None
-        return self._outcome(start, lp_bound)
+        bound = self._hindsight_bound(start) if self.settings.hindsight else None
+        return self._outcome(start, bound)
 
     def _resume(self, plan: BatchPlan) -> int:
         """Rebuild capacity, stock and placements from committed rows, and the
@@ -581,9 +582,10 @@ class DayAllocator:
             "name": f"batch {batch}",
         }
 
-    def _hindsight_bound(self, start: float) -> float | None:
-        """The day's bound (:func:`.hindsight.hindsight_bound`), within what
-        the run's time limit leaves since ``start``."""
+    def _hindsight_bound(self, start: float) -> ProvenBound:
+        """The day's bound (:func:`.hindsight.hindsight_proof`), within what
+        the run's time limit leaves since ``start``; a deterministic run's on
+        the budget of the limit's share (``1 - PLAN_SHARE``), not the clock."""
         every = np.arange(self.orders.n_orders, dtype=np.intp)
         day = DayInputs(
             network=self.network,
@@ -595,10 +597,13 @@ class DayAllocator:
             release=self.compiler.release_times(every, None, ()),
             capacity_fixed=self._capacity_fixed(),
         )
+        if self.settings.deterministic:
+            seconds = self.settings.time_limit_s * (1 - PLAN_SHARE)
+            return hindsight_proof(day, budget=BoundBudget.for_seconds(seconds))
         left = self.settings.time_limit_s - (time.perf_counter() - start)
         # the bound had the plan's whole limit again, and its LP none: 43 s
         # of a 10 s --hindsight-time-limit on a 1,000-order day (QA)
-        return hindsight_bound(day, mip_time_s=left, time_limit_s=left)
+        return hindsight_proof(day, mip_time_s=left, time_limit_s=left)
 
     def _capacity_fixed(self) -> NDArray[np.bool_]:
         """Nodes no capacity event of the run touches."""
@@ -606,7 +611,7 @@ class DayAllocator:
         fixed[[e.node for e in self.ledger.events]] = False
         return fixed
 
-    def _outcome(self, start: float, lp_bound: float | None) -> AllocationOutcome:
+    def _outcome(self, start: float, bound: ProvenBound | None) -> AllocationOutcome:
         o = self.orders
         tiers = {
             o.order_ids[i]: TIERS[int(t)]
@@ -629,7 +634,11 @@ class DayAllocator:
             rerouted=self.rerouted,
             pulled_back=tuple(o.order_ids[i] for i in self.pulled_back),
             reroute_cost_delta=self.reroute_delta,
-            lp_bound=lp_bound,
+            lp_bound=None if bound is None else bound.value,
+            lp_bound_stop=None if bound is None else bound.stops(),
+            lp_bound_budget=None
+            if bound is None or bound.budget is None
+            else bound.budget.as_dict(),
             utilization=self.ledger.utilization(),
             node_ids=self.network.node_ids,
             utilization_trace=self.ledger.trace,

@@ -7,7 +7,7 @@ from __future__ import annotations
 import time
 
 from tierflow.formulations.hindsight_relaxation import DayInputs, hindsight_relaxation
-from tierflow.solver.linear_program import lower_bound
+from tierflow.solver.linear_program import BoundBudget, ProvenBound, prove_lower_bound
 
 #: Share of a hindsight run's time limit its plan's solve may use; the bound
 #: has the rest, and whatever the plan left (docs/allocation.md).
@@ -25,11 +25,26 @@ def hindsight_bound(
 
     ``time_limit_s`` caps the whole step, the relaxation's build included
     (a build that passes it leaves no time for the LP, so no bound)."""
+    return hindsight_proof(day, mip_time_s=mip_time_s, time_limit_s=time_limit_s).value
+
+
+def hindsight_proof(
+    day: DayInputs,
+    *,
+    mip_time_s: float = 0.0,
+    time_limit_s: float | None = None,
+    budget: BoundBudget | None = None,
+) -> ProvenBound:
+    """:func:`hindsight_bound` with what stopped it; with ``budget`` (a
+    deterministic run) on that budget instead of the clock, the build's
+    time not counted (:func:`~tierflow.solver.linear_program.prove_lower_bound`)."""
+    if budget is not None:
+        return prove_lower_bound(hindsight_relaxation(day), budget=budget)
     start = time.perf_counter()
     relaxation = hindsight_relaxation(day)
     left = (
         None if time_limit_s is None else time_limit_s - (time.perf_counter() - start)
     )
     if left is not None and left <= 0:
-        return None
-    return lower_bound(relaxation, mip_time_s=mip_time_s, time_limit_s=left)
+        return ProvenBound(None, "time_limit")
+    return prove_lower_bound(relaxation, mip_time_s=mip_time_s, time_limit_s=left)

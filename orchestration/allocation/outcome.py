@@ -74,6 +74,12 @@ class AllocationOutcome:
     forecast: str = "intraday"
     #: The rows re-priced from the network's tables (:mod:`.repricing`).
     repriced: Repricing | None = None
+    #: What stopped the hindsight bound's LP and branch and bound
+    #: (:class:`~tierflow.solver.linear_program.ProvenBound`), ``None``
+    #: without ``hindsight``.
+    lp_bound_stop: dict[str, str | None] | None = None
+    #: A deterministic bound's budget (``BoundBudget.as_dict``), else ``None``.
+    lp_bound_budget: dict[str, float | int] | None = None
 
     def summary(self) -> dict[str, Any]:
         """The run summary (see issue 6's ``summary.json`` fields)."""
@@ -92,6 +98,8 @@ class AllocationOutcome:
             "bid_prices": self.settings.batch_bid_prices,
             "hindsight": self.settings.hindsight,
             "lp_bound": self.lp_bound,
+            "lp_bound_stop": self.lp_bound_stop,
+            "lp_bound_budget": self.lp_bound_budget,
             "forecast": self.forecast,
             "repriced_total_cost": None
             if self.repriced is None

@@ -31,6 +31,7 @@ from tierflow.orchestration.allocation.day_allocator import (
     DayAllocator,
 )
 from tierflow.orchestration.allocation.outputs import OUTPUT_FILES
+from tierflow.solver import linear_program
 from tierflow.solver.verify import check_allocation_rows
 
 TINY = DATA_DIR / "tiny_network"
@@ -1216,3 +1217,41 @@ def test_a_run_stops_writing_once_its_store_is_migrated_past_its_schema(
     assert newer in stderr and "Traceback" not in stderr, stderr
     assert at_bump <= _committed(state) <= at_bump + 1 < 100  # one in flight
     assert not (out / "allocations.csv").exists()
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")
+@pytest.mark.filterwarnings("ignore::ResourceWarning")
+def test_deterministic_hindsight_runs_report_the_same_bound(tmp_path: Path) -> None:
+    """With --deterministic the hindsight bound's LP and branch and bound
+    stop on a budget of work derived from the limit, not on the clock: two
+    runs give the same lp_bound to the last digit. On this day (600 orders,
+    the tiny network at 40 % of its capacity) branch and bound needs about
+    8 s of its root alone, so on the clock the bound depended on where the
+    deadline found it (496,093.65 and 496,095.36 in two runs)."""
+    orders = _write_orders(tmp_path / "orders.csv", 600, seed=4)
+    options = ["--engine", "greedy", "--hindsight", "--deterministic"]
+    options += ["--time-limit", "6", "--capacity-scale", "0.4"]
+    summaries = []
+    for attempt in ("a", "b"):
+        done = _allocate(orders, tmp_path / attempt, *options)
+        assert done.exit_code == 0, done.output
+        summaries.append(json.loads((tmp_path / attempt / "summary.json").read_text()))
+    first, second = summaries
+    assert first["lp_bound"] is not None
+    assert repr(first["lp_bound"]) == repr(second["lp_bound"])
+    assert first["lp_bound"] >= 496085.6  # the LP's value
+    assert (
+        first["lp_bound_stop"]
+        == second["lp_bound_stop"]
+        == {
+            "lp": "finished",
+            "branch_and_bound": "mip_checks",
+        }
+    )
+    assert first["lp_bound_budget"] == {
+        "seconds": 3.0,
+        "lp_iterations": 3 * linear_program.BOUND_LP_ITERATIONS_PER_S,
+        "mip_checks": 3 * linear_program.BOUND_MIP_CHECKS_PER_S,
+        "wall_s": 3.0 * linear_program.BOUND_WALL_FACTOR
+        + linear_program.BOUND_OVERHEAD_S,
+    }
