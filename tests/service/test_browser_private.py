@@ -63,7 +63,7 @@ def test_a_shopper_orders_without_the_key_or_the_samples(
     answers: list[str] = []
     seen: list[Any] = []
     page = _page(browser, server.url + "/", errors, answers)
-    page.on("response", lambda r: "/v1/" in r.url and seen.append(r))
+    page.on("response", seen.append)  # the checkout calls' answers, read below
     page.wait_for_selector("body[data-samples='off']")
     assert page.eval_on_selector("#customer", "e => e.tagName") == "INPUT"
     assert page.text_content("#customer-label") == "Your customer id"
@@ -87,6 +87,27 @@ def test_a_shopper_orders_without_the_key_or_the_samples(
     )
     assert sorted(tiers) == ["gold", "platinum"]  # C9's CLTV, as by default
     page.wait_for_selector("#live-status[data-state='live']")
+    _no_operator_data_after_a_live_update(page, server, router)
+    page.click("#confirm")
+    page.wait_for_selector("#confirmation:not([hidden])")
+    assert page.text_content("#confirmation").startswith(
+        "Thank you, your order is placed."
+    )
+    assert router.store is not None
+    orders = router.store.online_orders()
+    assert orders[["customer_id", "sku"]].values.tolist() == [["C9", "TEE"]]
+    # the one refusal: the samples (the options' 422 for the empty id aside)
+    assert answers == ["404 /v1/samples", "422 /v1/options"]
+    assert errors == []
+    rid = page.get_attribute("body", "data-request-id")
+    _no_operator_data_answered(seen, router, rid)
+
+
+def _no_operator_data_after_a_live_update(
+    page: Any, server: RunningServer, router: OnlineRouter
+) -> None:
+    """The options show no "Details" (withheld), and after an outage moves
+    Gold off ST-CHI (the checkout's stream) the page names no node."""
     assert page.locator("#options details").count() == 0
     assert page.locator("#answer-details").is_hidden()
     with httpx.Client(base_url=server.url) as client:
@@ -100,19 +121,15 @@ def test_a_shopper_orders_without_the_key_or_the_samples(
     assert "Standard shipping now arrives" in page.text_content("#updates")
     html = page.content()
     assert [n for n in router.network.node_ids if n in html] == []
-    page.click("#confirm")
-    page.wait_for_selector("#confirmation:not([hidden])")
-    assert page.text_content("#confirmation").startswith(
-        "Thank you, your order is placed."
-    )
-    assert router.store is not None
-    orders = router.store.online_orders()
-    assert orders[["customer_id", "sku"]].values.tolist() == [["C9", "TEE"]]
-    # the one refusal: the samples (the options' 422 for the empty id aside)
-    assert answers == ["404 /v1/samples", "422 /v1/options"]
-    assert errors == []
-    bodies = [(r.url, r.text()) for r in seen if "/v1/stream" not in r.url]
-    rid = page.get_attribute("body", "data-request-id")
+
+
+def _no_operator_data_answered(
+    seen: list[Any], router: OnlineRouter, rid: str | None
+) -> None:
+    """The checkout calls the page made answered no node id or bid price."""
+    bodies = [
+        (r.url, r.text()) for r in seen if "/v1/" in r.url and "/v1/stream" not in r.url
+    ]
     assert [url.split("/v1/")[1] for url, _ in bodies] == [
         "options",  # the 422 for the empty id
         "options",
