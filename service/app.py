@@ -43,6 +43,8 @@ from tierflow.service.metrics import Metrics, ServiceMetrics
 from tierflow.service.network_schema import narrow, ts_window
 from tierflow.service.observe import RequestObserver
 from tierflow.service.routes import checkout, include_routes
+from tierflow.service.schemas import RESPONSE_MODELS
+from tierflow.service.shopper_view import describe_withholding
 from tierflow.service.state import OFFLOAD_THREADS, PageReader, ServiceState
 
 log = logging.getLogger("tierflow.service")
@@ -115,7 +117,10 @@ def create_app(
         ``/v1/allocation``, ``/v1/map``, ``/metrics`` and the capacity
         events of ``/v1/stream``): ``"public"`` anyone, ``"key"`` callers
         with the API key (401 without it, 403 for a wrong one), as one of
-        :data:`OPERATOR_READS`.
+        :data:`OPERATOR_READS`. With ``"key"`` the checkout answers to a
+        caller without the key also withhold it (node ids, costs, bid
+        prices, scores, CLTV figures:
+        :mod:`tierflow.service.shopper_view`).
     samples
         Serve ``GET /v1/samples`` (sample customer ids with their predicted
         spend, for the demo checkout page); off, it is 404.
@@ -135,11 +140,13 @@ def create_app(
             value=operator_reads,
         )
     now = clock or _wall_clock
-    hub = LiveHub(router, now, poll_s=poll_s)
+    private = operator_reads == "key"
+    hub = LiveHub(router, now, poll_s=poll_s, withhold=private)
     follower = CapacityFollower(router, hub.notify, now)
     observed = ServiceMetrics(router) if metrics else Metrics()
     app = _new_app(observed, access_log, router.network)
     app.clock = now
+    app.withholds = private
     offload = (
         ThreadPoolExecutor(OFFLOAD_THREADS, thread_name_prefix="tierflow-store")
         if is_postgres_url(router.location)  # also while it cannot be opened yet
@@ -148,7 +155,7 @@ def create_app(
     app.state.service = ServiceState(
         router=router, hub=hub, clock=now, api_key=secret,
         pages=PageReader(router, allocation_dir), offload=offload, metrics=observed,
-        max_streams=streams, operator_key=operator_reads == "key",
+        max_streams=streams, operator_key=private,
     )  # fmt: skip
     app.state.hub = hub  # the server closes it first on shutdown
     app.state.follower = follower
@@ -197,18 +204,29 @@ class _ObservedApp(FastAPI):
         self._network = network
         #: The server's clock, which a posted event may pass by a few minutes.
         self.clock: Callable[[], dt.datetime] = _wall_clock
+        #: The checkout answers withhold the operator data from a caller
+        #: without the key (``--operator-reads key``): the document says so.
+        self.withholds = False
         self._narrowed: tuple[tuple[dt.date, dt.date], dict[str, Any]] | None = None
 
     def openapi(self) -> dict[str, Any]:
         """FastAPI's document narrowed to the network's SKUs, prefixes, nodes
         and event times (:func:`~tierflow.service.network_schema.narrow`),
-        made again when the dates an event may carry move."""
+        made again when the dates an event may carry move; with the fields a
+        caller without the key is not shown described so when the answers
+        withhold them (:func:`~tierflow.service.shopper_view.describe_withholding`)."""
         at, received = limits_now(), self.clock()
         dates = ts_window(at, received)
         if self._narrowed is None or self._narrowed[0] != dates:
             document = narrow(
-                super().openapi(), self._network, at=at, received=received
+                super().openapi(),
+                self._network,
+                at=at,
+                received=received,
+                list_nodes=not self.withholds,
             )
+            if self.withholds:
+                document = describe_withholding(document, RESPONSE_MODELS)
             self._narrowed = (dates, document)
         return self._narrowed[1]
 

@@ -31,6 +31,7 @@ from tierflow.orchestration.checkout.router import (
     option_changes,
 )
 from tierflow.service.capacity_view import capacity_payload, map_version
+from tierflow.service.shopper_view import shopper_changes, shopper_view
 from tierflow.service.wire_response import wire_json
 
 log = logging.getLogger("tierflow.service")
@@ -71,21 +72,28 @@ class LiveEvent:
     FastAPI's ``jsonable_encoder``: 1.5 ms a stream for the sample network's
     17 KB map, on the event loop, so 200 open pages cost 0.3 s of the loop
     at each change of the map.
+
+    ``shopper``: the same event as a stream without the operator's view
+    reads it (:mod:`tierflow.service.shopper_view`; an ``options`` event of
+    a hub that withholds), None where it is this one.
     """
 
     event: str
     data: dict[str, Any]
     id: int = 0
     wire: str | None = None
+    shopper: LiveEvent | None = None
 
 
 @dataclass(eq=False)
 class Subscriber:
-    """One open stream: the checkout it follows (None: none), and whether it
-    sends the capacity map's events."""
+    """One open stream: the checkout it follows (None: none), whether it
+    sends the capacity map's events, and whether its caller reads the
+    operator data (``full``; else the events' shopper views)."""
 
     request_id: str | None
     capacity: bool = True
+    full: bool = True
     queue: asyncio.Queue[LiveEvent | None] = field(
         default_factory=lambda: asyncio.Queue(QUEUE_SIZE)
     )
@@ -120,6 +128,10 @@ class LiveHub:
         A checkout the store could not answer again (an error of the store)
         is tried again ``poll_s`` later, first in line then; the others go on
         meanwhile.
+    withhold
+        Some streams read the checkouts' answers without the operator data
+        (``serve --operator-reads key``): each ``options`` event carries
+        that view too, written once for all of them.
     """
 
     def __init__(
@@ -132,8 +144,10 @@ class LiveHub:
         requote_every_s: float = REQUOTE_EVERY_S,
         timer: Callable[[], float] = time.monotonic,
         requote_budget_s: float = REQUOTE_BUDGET_S,
+        withhold: bool = False,
     ) -> None:
         self.router = router
+        self.withhold = withhold
         self.clock = clock
         self.poll_s = float(poll_s)
         self.min_interval_s = float(min_interval_s)
@@ -255,7 +269,7 @@ class LiveHub:
 
     # -------------------------------------------------------- subscribing
     async def subscribe(
-        self, request_id: str | None, *, capacity: bool = True
+        self, request_id: str | None, *, capacity: bool = True, full: bool = True
     ) -> Subscriber:
         """A new stream: first the current map (with ``capacity``), then for
         a checkout whose answer predates the map its requote, or for one
@@ -264,8 +278,9 @@ class LiveHub:
         store failed leaves the checkout due, for the next updates. A page whose
         stream reconnected after a re-answer went out while it was away,
         or a second page of the checkout opened after it, kept its old
-        answer until the next move."""
-        sub = Subscriber(request_id, capacity)
+        answer until the next move. ``full``: its caller reads the operator
+        data (else the shopper's view of the ``options`` events)."""
+        sub = Subscriber(request_id, capacity, full)
         self._subs.add(sub)
         try:
             first = await anyio.to_thread.run_sync(self._initial, request_id, capacity)
@@ -482,24 +497,33 @@ class LiveHub:
     def _options_event(
         self, answer: OptionSet, changes: list[dict[str, Any]]
     ) -> LiveEvent:
-        """The ``options`` event of ``answer``, ``changes`` from the last one."""
+        """The ``options`` event of ``answer``, ``changes`` from the last one
+        (with its shopper's view when the hub withholds)."""
+        head = {"request_id": answer.request_id, "revision": answer.revision}
+        shopper = (
+            {
+                **head,
+                "changes": shopper_changes(changes, answer),
+                "option_set": shopper_view(answer),
+            }
+            if self.withhold
+            else None
+        )
         return self._event(
             "options",
-            {
-                "request_id": answer.request_id,
-                "revision": answer.revision,
-                "changes": changes,
-                "option_set": answer.to_dict(),
-            },
+            {**head, "changes": changes, "option_set": answer.to_dict()},
+            shopper,
         )
 
     # ----------------------------------------------------------- plumbing
-    def _event(self, name: str, data: dict[str, Any]) -> LiveEvent:
-        body = wire_json(data)
-        wire = None if body is None else body.decode()
+    def _event(
+        self, name: str, data: dict[str, Any], shopper: dict[str, Any] | None = None
+    ) -> LiveEvent:
         with self._lock:
             self._seq += 1
-            return LiveEvent(name, data, self._seq, wire)
+            seq = self._seq
+        view = None if shopper is None else _live_event(name, shopper, seq, None)
+        return _live_event(name, data, seq, view)
 
     def _publish(self, target: str | None, ev: LiveEvent) -> None:
         for sub in list(self._subs):
@@ -515,6 +539,8 @@ class LiveHub:
         self._publish(request_id, self._event("closed", data))
 
     def _put(self, sub: Subscriber, ev: LiveEvent | None) -> None:
+        if ev is not None and ev.shopper is not None and not sub.full:
+            ev = ev.shopper
         try:
             sub.queue.put_nowait(ev)
         except asyncio.QueueFull:  # a client that does not read: drop it
@@ -522,6 +548,14 @@ class LiveHub:
             while not sub.queue.empty():
                 sub.queue.get_nowait()
             sub.queue.put_nowait(None)
+
+
+def _live_event(
+    name: str, data: dict[str, Any], seq: int, shopper: LiveEvent | None
+) -> LiveEvent:
+    """An event with its JSON written once (:class:`LiveEvent`)."""
+    body = wire_json(data)
+    return LiveEvent(name, data, seq, None if body is None else body.decode(), shopper)
 
 
 def closed_data(request_id: str, reason: str) -> dict[str, Any]:

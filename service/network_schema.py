@@ -56,6 +56,7 @@ def narrow(
     at: dt.datetime | None = None,
     received: dt.datetime | None = None,
     max_enum: int = MAX_ENUM,
+    list_nodes: bool = True,
 ) -> dict[str, Any]:
     """A copy of ``document`` (FastAPI's) with the network's rules written in.
 
@@ -63,6 +64,8 @@ def narrow(
     :func:`~tierflow.data.limits.now`, as the router's check); ``received``
     the server's clock, which a posted event may pass by
     :data:`~tierflow.data.limits.LIVE_EVENT_LEAD` at most (default ``at``).
+    Without ``list_nodes`` (``serve --operator-reads key``: the network's
+    nodes are operator data) an event's ``node_id`` names none of them.
     """
     out = copy.deepcopy(document)
     schemas = out["components"]["schemas"]
@@ -72,13 +75,31 @@ def narrow(
     request["properties"]["dest"] = dest_schema(network.dest_index)
     request["examples"] = [_options_example(network)]
     schemas["Preferences"]["not"] = _all_zero_preferences()
-    nodes = id_schema(list(network.node_ids), "node", max_enum)
+    nodes = (
+        id_schema(list(network.node_ids), "node", max_enum)
+        if list_nodes
+        else UNLISTED_NODE
+    )
     ts = ts_schema(at, received)
     schemas["CapacityEventIn"] = event_schema(nodes, ts, schemas["CapacityEventIn"])
-    schemas["CapacityEventsRequest"]["examples"] = [
-        {"events": [_event_example(network, received or at)]}
-    ]
+    example = _event_example(network, received or at)
+    if not list_nodes:
+        example["node_id"] = UNLISTED_EXAMPLE
+    schemas["CapacityEventsRequest"]["examples"] = [{"events": [example]}]
     return out
+
+
+#: An event's ``node_id`` in a document that lists no node (``narrow``).
+UNLISTED_NODE: dict[str, Any] = {
+    "type": "string",
+    "minLength": 1,
+    "maxLength": 64,
+    "description": "A node id of the network (not listed: this server shows "
+    "its network only with the API key, `--operator-reads key`; an id the "
+    "network does not know is a 422).",
+}
+#: The node of the event example in such a document.
+UNLISTED_EXAMPLE = "NODE-1"
 
 
 def id_schema(ids: list[str], what: str, max_enum: int = MAX_ENUM) -> dict[str, Any]:

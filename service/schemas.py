@@ -11,6 +11,8 @@ schema; handlers return ``to_dict()`` as it is.
 from __future__ import annotations
 
 import string
+from collections.abc import Mapping
+from types import MappingProxyType
 from typing import Annotated, Any, Literal, get_args
 
 from pydantic import (
@@ -318,6 +320,9 @@ CheckoutOut = _response_model(
     "CheckoutOut",
     "Outcome of select, confirm or cancel (``CheckoutResult.to_dict()``).",
 )
+#: The response model of each checkout result type (the OpenAPI document's
+#: schema of its wire form).
+RESPONSE_MODELS: Mapping[type[Any], type[BaseModel]] = MappingProxyType(_WIRE_MODELS)
 
 
 class NodeCapacityOut(BaseModel):

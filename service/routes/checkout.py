@@ -37,7 +37,14 @@ from tierflow.service.schemas import (
     OptionsRequest,
     SelectRequest,
 )
-from tierflow.service.state import ServiceState, State, service_state
+from tierflow.service.shopper_view import answer_body
+from tierflow.service.state import (
+    FullView,
+    ServiceState,
+    State,
+    sees_operator_data,
+    service_state,
+)
 from tierflow.service.wire_response import WireResponse
 
 #: When each error status is sent (the OpenAPI document lists them).
@@ -106,13 +113,14 @@ def _outcome_or_error(
     }
 
 
-def _checkout_response(result: CheckoutResult) -> JSONResponse:
+def _checkout_response(result: CheckoutResult, full: bool) -> JSONResponse:
     """200 for a standing hold or a finished checkout; 409 when the stock was
-    taken (select again after new options); 503 when the store is down."""
+    taken (select again after new options); 503 when the store is down. The
+    outcome whole, or the shopper's view of it (not ``full``)."""
     status = {"rejected": 409, "unavailable": 503}.get(result.status, 200)
     retry = status == 503 and not result.lasting
     return WireResponse(
-        result.to_dict(),
+        answer_body(result, full),
         status_code=status,
         headers=STORE_RETRY_AFTER if retry else None,
     )
@@ -120,8 +128,11 @@ def _checkout_response(result: CheckoutResult) -> JSONResponse:
 
 # Each endpoint has a lean handler (``service/lean.py``) that answers a
 # well-formed request without FastAPI's per-request machinery; both run the
-# same code below.
-async def _options(state: ServiceState, body: OptionsRequest) -> JSONResponse:
+# same code below. ``full``: the answer with the operator data
+# (``sees_operator_data``), else the shopper's view of it.
+async def _options(
+    state: ServiceState, body: OptionsRequest, full: bool
+) -> JSONResponse:
     version = map_version(state.router)
     prefs = (
         None
@@ -138,11 +149,15 @@ async def _options(state: ServiceState, body: OptionsRequest) -> JSONResponse:
     )
     state.hub.remember(answer, version)
     state.metrics.answered(answer)
-    return WireResponse(answer.to_dict())
+    return WireResponse(answer_body(answer, full))
 
 
 async def _select(
-    state: ServiceState, request_id: str, body: SelectRequest, customer: str | None
+    state: ServiceState,
+    request_id: str,
+    body: SelectRequest,
+    customer: str | None,
+    full: bool,
 ) -> JSONResponse:
     if body.customer_id and customer and body.customer_id != customer:
         # one of them is not the checkout's customer, whichever is checked
@@ -158,41 +173,42 @@ async def _select(
         customer_id=body.customer_id or customer,
     )
     state.metrics.checkout("select", result)
-    return _checkout_response(result)
+    return _checkout_response(result, full)
 
 
 async def _confirm(
-    state: ServiceState, request_id: str, customer: str | None
+    state: ServiceState, request_id: str, customer: str | None, full: bool
 ) -> JSONResponse:
     result = await state.call(state.router.confirm, request_id, customer_id=customer)
     if result.status == "confirmed":
         state.hub.forget(request_id, "confirmed")
     state.metrics.checkout("confirm", result)
-    return _checkout_response(result)
+    return _checkout_response(result, full)
 
 
 async def _cancel(
-    state: ServiceState, request_id: str, customer: str | None
+    state: ServiceState, request_id: str, customer: str | None, full: bool
 ) -> JSONResponse:
     result = await state.call(state.router.cancel, request_id, customer_id=customer)
     if result.ok:
         state.hub.forget(request_id, "cancelled")
     state.metrics.checkout("cancel", result)
-    return _checkout_response(result)
+    return _checkout_response(result, full)
 
 
-async def _requote(state: ServiceState, request_id: str) -> JSONResponse:
+async def _requote(state: ServiceState, request_id: str, full: bool) -> JSONResponse:
     version = map_version(state.router)
     answer = await state.call(state.router.requote, request_id, now=state.clock())
     state.hub.answered_again(answer, version)
-    return WireResponse(answer.to_dict())
+    return WireResponse(answer_body(answer, full))
 
 
 async def _lean_options(request: Request) -> JSONResponse | None:
     body = await json_body(request, OptionsRequest)
     if body is None:
         return None
-    return await _options(await service_state(request), body)
+    full = sees_operator_data(request)
+    return await _options(await service_state(request), body, full)
 
 
 async def _lean_select(request: Request) -> JSONResponse | None:
@@ -203,18 +219,20 @@ async def _lean_select(request: Request) -> JSONResponse | None:
     body = await json_body(request, SelectRequest)
     if body is None:
         return None
-    return await _select(await service_state(request), request_id, body, customer)
+    state, full = await service_state(request), sees_operator_data(request)
+    return await _select(state, request_id, body, customer, full)
 
 
 def _lean_ending(
-    call: Callable[[ServiceState, str, str | None], Awaitable[JSONResponse]],
+    call: Callable[[ServiceState, str, str | None, bool], Awaitable[JSONResponse]],
 ) -> Callable[[Request], Awaitable[JSONResponse | None]]:
     async def handler(request: Request) -> JSONResponse | None:
         request_id = path_id(request)
         well_formed, customer = customer_header(request)
         if request_id is None or not well_formed:
             return None
-        return await call(await service_state(request), request_id, customer)
+        state, full = await service_state(request), sees_operator_data(request)
+        return await call(state, request_id, customer, full)
 
     return handler
 
@@ -226,11 +244,13 @@ def _lean_ending(
     summary="Tiered fulfillment options for a cart",
 )
 @lean(_lean_options)
-async def post_options(body: OptionsRequest, state: State) -> JSONResponse:
+async def post_options(
+    body: OptionsRequest, state: State, full: FullView
+) -> JSONResponse:
     """Options best first (``recommended`` is the first); ``missing``
     says why a tier is not offered. Unknown customers get the
     new-customer prior."""
-    return await _options(state, body)
+    return await _options(state, body, full)
 
 
 @router.post(
@@ -244,11 +264,12 @@ async def post_select(
     request_id: RequestId,
     body: SelectRequest,
     state: State,
+    full: FullView,
     x_customer_id: CustomerHeader = None,
 ) -> JSONResponse:
     """Any option may be chosen (overriding the recommendation); choosing
     another swaps the hold. 409 ``rejected``: the stock is gone."""
-    return await _select(state, request_id, body, x_customer_id)
+    return await _select(state, request_id, body, x_customer_id, full)
 
 
 @router.post(
@@ -259,11 +280,14 @@ async def post_select(
 )
 @lean(_lean_ending(_confirm))
 async def post_confirm(
-    request_id: RequestId, state: State, x_customer_id: CustomerHeader = None
+    request_id: RequestId,
+    state: State,
+    full: FullView,
+    x_customer_id: CustomerHeader = None,
 ) -> JSONResponse:
     """Idempotent (a repeat answers as the first); 409 when the hold expired
     or the checkout was cancelled."""
-    return await _confirm(state, request_id, x_customer_id)
+    return await _confirm(state, request_id, x_customer_id, full)
 
 
 @router.post(
@@ -274,11 +298,14 @@ async def post_confirm(
 )
 @lean(_lean_ending(_cancel))
 async def post_cancel(
-    request_id: RequestId, state: State, x_customer_id: CustomerHeader = None
+    request_id: RequestId,
+    state: State,
+    full: FullView,
+    x_customer_id: CustomerHeader = None,
 ) -> JSONResponse:
     """Idempotent (a repeat answers as the first); 409 for a confirmed
     checkout."""
-    return await _cancel(state, request_id, x_customer_id)
+    return await _cancel(state, request_id, x_customer_id, full)
 
 
 @router.post(
@@ -287,10 +314,12 @@ async def post_cancel(
     responses=_REQUOTE_ERRORS,
     summary="Answer an open checkout again with today's dates and prices",
 )
-async def post_requote(request_id: RequestId, state: State) -> JSONResponse:
+async def post_requote(
+    request_id: RequestId, state: State, full: FullView
+) -> JSONResponse:
     """Same ``request_id`` and option ids, ``revision`` + 1, on the capacity,
     stock and clock of now: after a select refused 409 "options expired …:
     requote", select from this answer. A held option keeps its hold; the
     checkout's streams get the new answer. 409 when the checkout is
     finished or its options expired."""
-    return await _requote(state, request_id)
+    return await _requote(state, request_id, full)

@@ -11,7 +11,7 @@ from fastapi.sse import EventSourceResponse, ServerSentEvent
 from tierflow.service.errors import ApiError
 from tierflow.service.head import is_head
 from tierflow.service.live import Subscriber
-from tierflow.service.state import State, operator_read
+from tierflow.service.state import FullView, State, operator_read
 
 router = APIRouter(tags=["live"])
 #: A stream refused for want of room is asked again after this many seconds.
@@ -75,6 +75,7 @@ async def _subscription(
     capacity: _CapacityEvents,  # the key (when asked for) before the checkout
     request_id: _StreamTarget,
     state: State,
+    full: FullView,
 ) -> AsyncIterator[Subscriber | None]:
     """The stream's subscriber (None for a ``HEAD``: none left behind),
     unsubscribed as the request ends, however it ends (FastAPI's exit
@@ -97,7 +98,8 @@ async def _subscription(
             "retry shortly",
             headers={"Retry-After": str(STREAMS_RETRY_AFTER_S)},
         )
-    sub = await hub.subscribe(request_id, capacity=capacity)
+    # without the key in private mode: the options events' shopper view
+    sub = await hub.subscribe(request_id, capacity=capacity, full=full)
     try:
         yield sub
     finally:

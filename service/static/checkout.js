@@ -1,6 +1,8 @@
 // The checkout page, written for the shopper: each option's benefit, date
 // and price; why a tier is not offered in the shopper's words (the answer's
-// `unavailable`); the nodes, scores and operator reasons behind "Details".
+// `unavailable`); the nodes, scores and operator reasons behind "Details"
+// (none on a server that withholds them from a caller without the API key,
+// `serve --operator-reads key`: those values are null, and no "Details").
 // Prices and dates update live over server-sent events; placing the order
 // holds the option's stock (select) and confirms it.
 //
@@ -322,9 +324,15 @@
         ),
         promo.length ? el("div", { class: "perks", dataset: { field: "perks" }, text: promo.join(" · ") }) : null,
       ),
-      detailsOf(o),
+      operatorView(o) ? detailsOf(o) : null,
     );
   }
+
+  // Whether an answer or option carries the operator's view: a server
+  // with `--operator-reads key` withholds it from a caller without the key
+  // (its values null: no node, cost, score, bid prices or CLTV figures)
+  const operatorView = (o) => o.satisfaction_score !== null;
+  const answerOperatorView = (answer) => answer.bid_prices !== null;
 
   function showSelection(answer) {
     const note = $("selection-note");
@@ -354,6 +362,10 @@
 
   // Everything an operator may want about the whole answer.
   function showAnswerDetails(answer) {
+    if (!answerOperatorView(answer)) {
+      $("answer-details").hidden = true;
+      return;
+    }
     const c = answer.customer;
     const rows = [
       ["Request", `${answer.request_id} (revision ${answer.revision})`],

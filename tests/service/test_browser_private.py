@@ -54,11 +54,16 @@ def test_a_shopper_orders_without_the_key_or_the_samples(
 ) -> None:
     """/v1/samples is 404: the page asks for the customer id (a text field,
     no cart presets, no CLTV details) instead of retrying, and the order is
-    placed over the public checkout calls and the checkout's own stream."""
+    placed over the public checkout calls and the checkout's own stream. No
+    answer the page gets names a node or a bid price (they are withheld
+    without the key), nor does the page after a live update moved Gold off
+    ST-CHI; the options show no "Details"."""
     server, router = private_site
     errors: list[str] = []
     answers: list[str] = []
+    seen: list[Any] = []
     page = _page(browser, server.url + "/", errors, answers)
+    page.on("response", seen.append)  # the checkout calls' answers, read below
     page.wait_for_selector("body[data-samples='off']")
     assert page.eval_on_selector("#customer", "e => e.tagName") == "INPUT"
     assert page.text_content("#customer-label") == "Your customer id"
@@ -82,6 +87,7 @@ def test_a_shopper_orders_without_the_key_or_the_samples(
     )
     assert sorted(tiers) == ["gold", "platinum"]  # C9's CLTV, as by default
     page.wait_for_selector("#live-status[data-state='live']")
+    _no_operator_data_after_a_live_update(page, server, router)
     page.click("#confirm")
     page.wait_for_selector("#confirmation:not([hidden])")
     assert page.text_content("#confirmation").startswith(
@@ -93,6 +99,46 @@ def test_a_shopper_orders_without_the_key_or_the_samples(
     # the one refusal: the samples (the options' 422 for the empty id aside)
     assert answers == ["404 /v1/samples", "422 /v1/options"]
     assert errors == []
+    rid = page.get_attribute("body", "data-request-id")
+    _no_operator_data_answered(seen, router, rid)
+
+
+def _no_operator_data_after_a_live_update(
+    page: Any, server: RunningServer, router: OnlineRouter
+) -> None:
+    """The options show no "Details" (withheld), and after an outage moves
+    Gold off ST-CHI (the checkout's stream) the page names no node."""
+    assert page.locator("#options details").count() == 0
+    assert page.locator("#answer-details").is_hidden()
+    with httpx.Client(base_url=server.url) as client:
+        moved = client.post(
+            "/v1/capacity/events",
+            json={"events": [OUTAGE]},
+            headers={"X-API-Key": API_KEY},
+        )
+    assert moved.status_code == 200, moved.text
+    page.wait_for_selector("body[data-revision='2']")  # the stream's update
+    assert "Standard shipping now arrives" in page.text_content("#updates")
+    html = page.content()
+    assert [n for n in router.network.node_ids if n in html] == []
+
+
+def _no_operator_data_answered(
+    seen: list[Any], router: OnlineRouter, rid: str | None
+) -> None:
+    """The checkout calls the page made answered no node id or bid price."""
+    bodies = [
+        (r.url, r.text()) for r in seen if "/v1/" in r.url and "/v1/stream" not in r.url
+    ]
+    assert [url.split("/v1/")[1] for url, _ in bodies] == [
+        "options",  # the 422 for the empty id
+        "options",
+        f"checkouts/{rid}/select",
+        f"checkouts/{rid}/confirm",
+    ]
+    for url, text in bodies:
+        assert [n for n in router.network.node_ids if n in text] == [], url
+        assert "bid price" not in text.lower() and '"bid_prices":"' not in text
 
 
 def test_an_empty_cart_without_the_samples_is_shown_no_example(

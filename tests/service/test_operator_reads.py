@@ -5,7 +5,8 @@ internet: every route in the default mode and in the private one
 answer without the key exactly as ``POST /v1/capacity/events`` does (401,
 ``WWW-Authenticate: Bearer``; 403 for a wrong key), ``/v1/samples`` is a 404
 as any unknown path, and everything a shopper calls answers as it does by
-default. They were served to anyone, and the samples could not be turned off."""
+default (with the key; without it the checkout answers withhold the
+operator data, ``test_shopper_view.py``). They were served to anyone, and the samples could not be turned off."""
 
 from __future__ import annotations
 
@@ -199,13 +200,15 @@ def test_the_stream_is_public_by_default(public: Site) -> None:
     assert client.head("/v1/stream").status_code == 200
 
 
-def _shopper_flow(client: httpx.Client) -> list[tuple[str, int, Any]]:
-    """A shopper's every call, as the checkout page makes them: what each
-    answered, request ids and instants taken out."""
+def _shopper_flow(
+    client: httpx.Client, headers: dict[str, str] | None = None
+) -> list[tuple[str, int, Any]]:
+    """A shopper's every call, as the checkout page makes them (each with
+    ``headers``): what each answered, request ids and instants taken out."""
     seen: list[tuple[str, int, Any]] = []
 
     def call(method: str, path: str, body: Any = None) -> dict[str, Any]:
-        r = client.request(method, path, json=body)
+        r = client.request(method, path, json=body, headers=headers)
         data = r.json()
         seen.append((f"{method} {path.split('/')[-1]}", r.status_code, _plain(data)))
         return dict(data)
@@ -239,12 +242,21 @@ def _plain(data: Any) -> Any:
 def test_a_shopper_is_answered_alike_in_both_modes(
     tmp_path: Path,
 ) -> None:
-    """Fresh servers, the same calls: the same statuses and answers."""
+    """Fresh servers, the same calls: the same statuses, and with the key the
+    same answers (without it the checkout answers withhold the operator
+    data: ``test_shopper_view.py``)."""
     flows = []
-    for name, kw in (("public", {}), ("private", {"operator_reads": "key"})):
+    for name, kw, headers in (
+        ("public", {}, None),
+        ("private", {"operator_reads": "key"}, {"X-API-Key": API_KEY}),
+        ("stranger", {"operator_reads": "key"}, None),
+    ):
         for site in _site(tmp_path / name, samples=name == "public", **kw):
-            flows.append(_shopper_flow(site[0]))
+            flows.append(_shopper_flow(site[0], headers))
     assert flows[0] == flows[1]
+    assert [(what, status) for what, status, _ in flows[2]] == [
+        (what, status) for what, status, _ in flows[0]
+    ]
     assert [(what, status) for what, status, _ in flows[1]] == [
         ("POST options", 200),
         ("POST requote", 200),
@@ -286,7 +298,9 @@ def test_the_openapi_document_only_loses_the_samples(
     private: Site, public: Site
 ) -> None:
     """The contract: the default document is as it was (the key check adds
-    no parameter), and the private one is it without ``/v1/samples``."""
+    no parameter), and the private one's paths are its paths without
+    ``/v1/samples`` (its schemas say what a caller without the key is not
+    shown: ``test_shopper_view.py``)."""
     everyone = public[0].get("/openapi.json").json()
     keyed = private[0].get("/openapi.json").json()
     assert "/v1/samples" in everyone["paths"]

@@ -1,0 +1,177 @@
+"""``serve --operator-reads key``: the checkout answers to a caller without the
+key withhold the operator data (``service/shopper_view.py``,
+``docs/service.md`` "Security"). Over HTTP, a fixed flow (options, the
+checkout's stream, requote, an outage moving Gold, select, confirm, cancel,
+a rejected select): without the key no answer names a node of the network
+or a bid price, and every answer has the keys it has with the key; with the
+key every answer is, to the byte, the default mode's; and the default mode
+is, to the byte, what it was before (``golden/``). They carried node ids,
+distances, our costs, bid prices and the CLTV figures to any shopper."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.service.fixed_flow import Call, flow_on
+from tests.service_fixtures import API_KEY, live_server, tiny_network
+from tierflow.service.schemas import RESPONSE_MODELS
+from tierflow.service.shopper_view import NOTE_EMPTY, NOTE_KEYS, NOTE_NULL, WITHHELD
+
+GOLDEN = Path(__file__).parent / "golden" / "default_checkout_answers.json"
+PRIVATE: dict[str, Any] = {"operator_reads": "key", "samples": False}
+
+
+def _golden() -> list[Call]:
+    return [tuple(call) for call in json.loads(GOLDEN.read_text())]
+
+
+def _shape(value: Any) -> Any:
+    """The keys of every object in ``value``, nested (lists: their objects'
+    shapes, once each; a withheld list of ids is empty)."""
+    if isinstance(value, dict):
+        return {k: _shape(v) for k, v in value.items()}
+    if isinstance(value, list):
+        items = {json.dumps(_shape(v)) for v in value if isinstance(v, dict)}
+        return sorted(items)
+    return None
+
+
+def test_the_default_mode_answers_as_before_to_the_byte(tmp_path: Path) -> None:
+    assert flow_on(tmp_path, {}) == _golden()
+
+
+@pytest.mark.parametrize(
+    "headers", [{"X-API-Key": API_KEY}, {"Authorization": f"Bearer {API_KEY}"}]
+)
+def test_with_the_key_the_private_mode_answers_as_the_default(
+    tmp_path: Path, headers: dict[str, str]
+) -> None:
+    assert flow_on(tmp_path, headers, **PRIVATE) == _golden()
+
+
+GOLD_WITHHELD = {
+    "option_id": "gold",
+    "tier": "gold",
+    "label": "Standard shipping",
+    "nodes": [],
+    "service": "ground",
+    "ship_date": "2026-01-05",
+    "delivery_date": "2026-01-06",
+    "guaranteed": False,
+    "price": 10.0,
+    "cost": None,
+    "discount": 0.0,
+    "capacity_cost": None,
+    "satisfaction_score": None,
+    "eco": False,
+    "emissions_kg_mi": None,
+    "explanation": None,
+    "shipments": [
+        {
+            "node_id": None,
+            "lines": [{"sku": "TEE", "quantity": 1}],
+            "service": "ground",
+            "ship_date": "2026-01-05",
+            "delivery_date": "2026-01-06",
+            "cost": None,
+            "distance_mi": None,
+        }
+    ],
+    "pricing": "standard",
+    "upgrade_cost": None,
+    "standard_price": None,
+}
+
+
+@pytest.mark.parametrize(
+    "headers", [{}, {"X-API-Key": "not-the-key-01234567"}], ids=["none", "wrong"]
+)
+def test_without_the_key_no_node_id_or_bid_price_is_answered(
+    tmp_path: Path, headers: dict[str, str]
+) -> None:
+    """A wrong key is no key: a public call is never refused for it."""
+    calls = flow_on(tmp_path, headers, **PRIVATE)
+    golden = _golden()
+    assert [c[:2] for c in calls] == [c[:2] for c in golden]
+    nodes = tiny_network().node_ids
+    assert set(nodes) == {"WH-EAST", "WH-WEST", "ST-CHI"}
+    named = [what for what, _, whole in golden if any(n in whole for n in nodes)]
+    assert len(named) == len(golden) - 1  # all but the cancel before a select
+    for (what, _, text), (_, _, whole) in zip(calls, golden, strict=True):
+        assert [n for n in nodes if n in text] == [], (what, text)
+        assert "bid price" not in text.lower(), (what, text)
+        assert _shape(json.loads(text)) == _shape(json.loads(whole)), what
+    options = json.loads(calls[0][2])
+    assert options["customer"] == {
+        "customer_id": "C9",
+        "predicted_spend": None,
+        "segment": None,
+        "source": None,
+        "platinum_threshold": None,
+        "platinum_eligible": True,
+        "upgrade_allowance": None,
+    }
+    assert options["options"][0] == GOLD_WITHHELD
+    assert options["missing"] == {"silver": None, "overflow": None}
+    assert (options["bid_prices"], options["capacity_as_of"], options["notes"]) == (
+        None,
+        None,
+        [],
+    )
+    assert options["unavailable"] == json.loads(golden[0][2])["unavailable"]
+    # the outage's live update: Gold's new date and price, not its node
+    moved = json.loads(calls[3][2])
+    assert moved["revision"] == 3
+    assert moved["changes"][0] == {
+        "option_id": "gold",
+        "change": "changed",
+        "fields": {
+            "nodes": [[], []],  # they moved, from and to withheld
+            "delivery_date": ["2026-01-06", "2026-01-08"],
+            "price": [10.0, 13.0],
+        },
+    }
+    assert [c["change"] for c in moved["changes"]] == ["changed", "added"]
+    assert moved["changes"][1]["option"]["explanation"] is None
+    held = json.loads(calls[4][2])
+    assert (held["status"], held["nodes"]) == ("held", [])
+    rejected = json.loads(calls[-1][2])
+    assert calls[-1][1] == 409
+    assert rejected["shortfall"] == [
+        {"node_id": None, "sku": "SOFA", "requested": 2, "available": None}
+    ]
+    assert rejected["message"] == (
+        "stock was taken since the options were made: ask for options again"
+    )
+
+
+def test_the_private_document_says_what_is_withheld(tmp_path: Path) -> None:
+    """Every withheld field is nullable (or an empty list, a mapping of
+    nulls) and says so; the document lists no node of the network."""
+    with live_server(tmp_path, **PRIVATE) as (server, _):
+        document = httpx.get(server.url + "/openapi.json").json()
+    schemas = document["components"]["schemas"]
+    for record, gone in WITHHELD.items():
+        props = schemas[RESPONSE_MODELS[record].__name__]["properties"]
+        for name in gone:
+            prop = props[name]
+            assert prop["description"] in (NOTE_NULL, NOTE_EMPTY, NOTE_KEYS), name
+            if prop["description"] == NOTE_NULL:
+                assert {"type": "null"} in prop["anyOf"], name
+    missing = schemas["OptionSetOut"]["properties"]["missing"]
+    assert missing["additionalProperties"] == {
+        "anyOf": [{"type": "string"}, {"type": "null"}]
+    }
+    assert schemas["OptionOut"]["properties"]["cost"] == {
+        "anyOf": [{"type": "number"}, {"type": "null"}],
+        "title": "Cost",
+        "description": NOTE_NULL,
+    }
+    assert "`--operator-reads key`" in document["info"]["description"]
+    text = json.dumps(document)
+    assert [n for n in tiny_network().node_ids if n in text] == []
