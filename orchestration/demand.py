@@ -2,8 +2,9 @@
 
 A sample of orders stands for the rest of the day: past orders that arrived
 later in their day than now, released at the same time of day today (so
-their cutoffs and dates are today's), blended with today's orders seen so far
-(released now), whose share grows as the day goes on. Each is compiled like
+their cutoffs and dates are today's), a share of each destination zone's
+replaced by today's orders of that zone seen so far (released at the same
+times), the share growing with the zone's orders seen. Each is compiled like
 a batch order (``formulations.batch_compiler``) and stands for its share of
 the forecast's remaining volume (``docs/allocation.md``).
 """
