@@ -40,7 +40,8 @@ def _days(net: Network, tmp_path: Path) -> tuple[Orders, Orders]:
 
 
 def _in_west(net: Network, orders: Orders) -> np.ndarray:
-    return np.asarray(net.dest_timezones)[net.dest_tz[orders.dest]] == WEST
+    zone = np.asarray(net.dest_timezones)[net.dest_tz[orders.dest]]
+    return np.asarray(zone == WEST, dtype=bool)
 
 
 def _outlook(net: Network, day: Orders, history: Orders) -> DemandOutlook:
@@ -48,11 +49,10 @@ def _outlook(net: Network, day: Orders, history: Orders) -> DemandOutlook:
     return DemandOutlook(net, day, TierPolicy(), np.ones(day.n_orders), forecast)
 
 
-def _room(net: Network) -> dict[str, np.ndarray]:
-    return {
-        "capacity": np.full(net.n_nodes, 1e9),
-        "stock": np.full((net.n_nodes, net.n_skus), 10**6, dtype=np.int64),
-    }
+def _room(net: Network) -> tuple[np.ndarray, np.ndarray]:
+    """Capacity and stock no sampled order runs short of."""
+    capacity = np.full(net.n_nodes, 1e9)
+    return capacity, np.full((net.n_nodes, net.n_skus), 10**6, dtype=np.int64)
 
 
 def test_the_orders_seen_do_not_stand_for_another_zone_s_rest_of_day(
@@ -69,7 +69,9 @@ def test_the_orders_seen_do_not_stand_for_another_zone_s_rest_of_day(
     today = day.take(~_in_west(net, day))
     seen = np.flatnonzero(today.created_at < NOW)
     assert seen.size > 100
-    sample = _outlook(net, today, history).sample(NOW, seen, **_room(net))
+    capacity, stock = _room(net)
+    outlook = _outlook(net, today, history)
+    sample = outlook.sample(NOW, seen, capacity=capacity, stock=stock)
     assert sample is not None
     assert sample.cost.shape[0] == 603  # the history's orders after now
     cheapest = np.asarray(net.node_ids)[np.argmin(sample.cost, axis=1)]
@@ -91,7 +93,7 @@ def test_today_s_orders_stand_in_within_their_zone_at_the_history_s_times(
     at = outlook.moment(NOW, seen)
     assert at == Moment(DAY, 15 * 3600.0, seen.size)
     history, stand_ins = outlook._to_come(
-        np.random.default_rng(0), at, seen, seen, **_room(net)
+        np.random.default_rng(0), at, seen, seen, *_room(net)
     )
     assert history.options.release.min() >= NOW
     assert stand_ins.options.release.min() >= NOW
