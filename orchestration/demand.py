@@ -2,8 +2,9 @@
 
 A sample of orders stands for the rest of the day: past orders that arrived
 later in their day than now, released at the same time of day today (so
-their cutoffs and dates are today's), blended with today's orders seen so far
-(released now), whose share grows as the day goes on. Each is compiled like
+their cutoffs and dates are today's), a share of each destination zone's
+replaced by today's orders of that zone seen so far (released at the same
+times), the share growing with the zone's orders seen. Each is compiled like
 a batch order (``formulations.batch_compiler``) and stands for its share of
 the forecast's remaining volume (``docs/allocation.md``).
 """
@@ -11,6 +12,7 @@ the forecast's remaining volume (``docs/allocation.md``).
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -104,20 +106,14 @@ class DemandOutlook:
             return None
         today = seen[self._local_date[seen] == np.datetime64(at.day)]
         parts = []
-        n_today = self._n_today(today.size)
-        if n_today:
-            parts.append(self._today(rng, today, n_today, now, capacity, stock))
-        if pool is not None and n_today < SAMPLE_SIZE:
-            k = SAMPLE_SIZE - n_today
-            history = self._history(rng, at, k, seen, capacity, stock)
-            if history is not None:
-                parts.append(history)
+        if pool is not None:
+            parts = self._to_come(rng, at, today, seen, capacity, stock)
+        if not parts:  # no history, or none of its orders this late
+            share = today_share(today.size, history=pool is not None)
+            k = min(today.size, round(SAMPLE_SIZE * share))
+            if k:
+                parts = [self._today(rng, today, k, now, capacity, stock)]
         return _stack(parts, rest) if parts else None
-
-    def _n_today(self, n_seen: int) -> int:
-        """How many of the sample come from today's orders seen so far."""
-        share = today_share(n_seen, history=self.forecast.pool is not None)
-        return min(n_seen, round(SAMPLE_SIZE * share))
 
     def _today(
         self,
@@ -128,57 +124,120 @@ class DemandOutlook:
         capacity: NDArray[np.float64],
         stock: NDArray[np.int64],
     ) -> CompiledBatch:
+        """``k`` of today's orders, released now (no history to time them)."""
         pick = np.sort(rng.choice(today, size=k, replace=False))
         release = np.full(k, now.astype("datetime64[s]"))
-        return compile_orders(
-            self.network,
-            self.orders,
-            pick,
-            self.policy,
-            capacity=capacity,
-            stock=stock,
-            predicted_spend=self.spend[pick],
-            release=release,
+        return self._compile(
+            self.orders, pick, self.spend[pick], release, capacity, stock
         )
 
-    def _history(
+    def _to_come(
         self,
         rng: np.random.Generator,
         at: Moment,
-        k: int,
+        today: NDArray[np.intp],
         seen: NDArray[np.intp],
         capacity: NDArray[np.float64],
         stock: NDArray[np.int64],
-    ) -> CompiledBatch | None:
+    ) -> list[CompiledBatch]:
+        """The history's orders later in their day than now (their
+        destination zones, so their lanes, and times of day as the hours to
+        come bring them), each standing in a zone's share
+        :func:`today_share` of its zone's draws for one of today's orders of
+        that zone seen so far, released at its time (what the history cannot
+        know: today's shoppers and baskets within the zone).
+
+        Today's orders so far are not a sample of the rest of the day: most
+        are the East's (the day starts at its midnight), and released now
+        they priced the West's nodes as if its evening would not come
+        (``docs/allocation.md``, in batches)."""
         pool = self.forecast.pool
         assert pool is not None
         calendar = self.forecast.business_day
         later = pool.after(calendar.clock(at.day, at.offset_s))
         if later.size == 0:
-            return None
-        pick = np.sort(rng.choice(later, size=min(k, later.size), replace=False))
+            return []
+        pick = np.sort(
+            rng.choice(later, size=min(SAMPLE_SIZE, later.size), replace=False)
+        )
         elapsed = calendar.elapsed(at.day, pool.clock_s[pick])
         release = calendar.start(at.day) + elapsed.astype("timedelta64[s]")
+        zone = self.network.dest_tz
+        drawn = zone[pool.orders.dest[pick]]
+        mine = zone[self.orders.dest[today]]
+        weight = self._zone_share
+        stand_in = np.zeros(pick.size, dtype=bool)
+        chosen = []
+        for z in np.unique(drawn):
+            slots = np.flatnonzero(drawn == z)
+            ours = today[mine == z]
+            share = today_share(ours.size, history=True, weight=weight[z])
+            n = min(round(slots.size * share), ours.size)
+            if n:
+                slot = np.sort(rng.choice(slots, size=n, replace=False))
+                stand_in[slot] = True
+                chosen.append((slot, rng.choice(ours, size=n, replace=False)))
         typical = float(np.median(self.spend[seen])) if seen.size else 0.0
+        kept = pick[~stand_in]
+        parts = []
+        if kept.size:
+            spend = np.full(kept.size, typical)
+            parts.append(
+                self._compile(
+                    pool.orders, kept, spend, release[~stand_in], capacity, stock
+                )
+            )
+        if chosen:
+            slots = np.concatenate([c[0] for c in chosen])
+            ours = np.concatenate([c[1] for c in chosen])
+            order = np.argsort(ours, kind="stable")
+            ours, when = ours[order], release[slots][order]
+            parts.append(
+                self._compile(
+                    self.orders, ours, self.spend[ours], when, capacity, stock
+                )
+            )
+        return parts
+
+    @functools.cached_property
+    def _zone_share(self) -> NDArray[np.float64]:
+        """Each destination zone's share of the history's orders."""
+        pool = self.forecast.pool
+        assert pool is not None
+        zones = self.network.dest_tz[pool.orders.dest]
+        counts = np.bincount(zones, minlength=len(self.network.dest_timezones))
+        return np.asarray(counts / max(counts.sum(), 1), dtype=np.float64)
+
+    def _compile(
+        self,
+        orders: Orders,
+        pick: NDArray[np.intp],
+        spend: NDArray[np.float64],
+        release: NDArray[np.datetime64],
+        capacity: NDArray[np.float64],
+        stock: NDArray[np.int64],
+    ) -> CompiledBatch:
         return compile_orders(
             self.network,
-            pool.orders,
+            orders,
             pick,
             self.policy,
             capacity=capacity,
             stock=stock,
-            predicted_spend=np.full(pick.size, typical),
+            predicted_spend=spend,
             release=release,
         )
 
 
-def today_share(n_seen: int, *, history: bool) -> float:
+def today_share(n_seen: int, *, history: bool, weight: float = 1.0) -> float:
     """Weight of today's mix (``n_seen`` orders so far) against the history's
     in the demand to come: all of it without history, else growing from 0
-    to 1 as the day's orders pass :data:`HISTORY_WEIGHT`."""
+    to 1 as the day's orders pass :data:`HISTORY_WEIGHT` (of a part of the
+    orders, a zone's, ``weight`` of it: the history's share of that part,
+    so a zone's few orders of a slow morning weigh little)."""
     if not history:
         return 1.0
-    return n_seen / (n_seen + HISTORY_WEIGHT)
+    return n_seen / (n_seen + HISTORY_WEIGHT * weight)
 
 
 def _stack(parts: list[CompiledBatch], rest: float) -> DemandSample:

@@ -10,8 +10,9 @@ day without history. Each node's share is the work per order the demand to
 come puts on it: today's confirmed orders' work by node, blended with the
 history's orders later in their day than now (routed like the history's
 node volumes, :func:`~tierflow.capacity.forecast.route_cheapest_ground`), by
-the weights :class:`~tierflow.orchestration.demand.DemandOutlook` samples
-them with (:func:`~tierflow.orchestration.demand.today_share`).
+the day's :func:`~tierflow.orchestration.demand.today_share` (the batches'
+:class:`~tierflow.orchestration.demand.DemandOutlook` weighs today's orders
+zone by zone instead: ``docs/allocation.md``).
 """
 
 from __future__ import annotations

@@ -186,15 +186,16 @@ def test_the_orders_to_come_are_drawn_at_their_wall_clock_time(
     now = np.datetime64(at.astimezone(dt.UTC).replace(tzinfo=None), "s")
     seen = np.flatnonzero(day.created_at < now)
     moment = outlook.moment(now, seen)
-    batch = outlook._history(
+    parts = outlook._to_come(
         np.random.default_rng(0),
         moment,
-        500,
+        np.empty(0, dtype=np.intp),  # none of today's orders stands in
         seen,
         np.full(net.n_nodes, 1e9),
         np.full((net.n_nodes, net.n_skus), 10**6, dtype=np.int64),
     )
-    assert batch is not None
+    assert len(parts) == 1
+    batch = parts[0]
     released = _berlin_clock(batch.options.release)
     placed = _berlin_clock(week.created_at[batch.options.orders])
     assert released.min() >= 9 * 3600
