@@ -22,6 +22,8 @@ from tierflow.data.errors import InputError
 from tierflow.data.log_repeats import RepeatedLines
 from tierflow.data.store import CustomerMismatch, SchemaMovedOn, StoreUnavailable
 from tierflow.orchestration.checkout.fallback import public_reason
+from tierflow.service.shopper_view import refusal_reason
+from tierflow.service.viewer import sees_operator_data
 
 log = logging.getLogger("tierflow.service")
 
@@ -123,11 +125,12 @@ def input_error_field(exc: InputError, *, prefix: str = "") -> str:
     return prefix + name
 
 
-def input_error_message(exc: InputError, path: str) -> str:
+def input_error_message(exc: InputError, path: str, reason: str | None = None) -> str:
     """``field 'items[1].sku': value 'HAT': unknown SKU`` — the request path
-    instead of the router's field and index."""
+    instead of the router's field and index; ``reason`` in place of the
+    error's own (its words for the caller: ``refusal_reason``)."""
     value = "" if exc.value is None else f": value {_loggable(exc.value)}"
-    return f"field '{path}'{value}: {exc.reason}"
+    return f"field '{path}'{value}: {exc.reason if reason is None else reason}"
 
 
 def input_error_status(exc: InputError) -> int:
@@ -193,7 +196,10 @@ def _scalar_input(err: dict[str, Any]) -> str | None:
 async def _on_input_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, InputError)
     path = input_error_field(exc)
-    return error_response(input_error_status(exc), input_error_message(exc, path), path)
+    # a refusal naming a node (a select's): the shopper's words without the key
+    reason = refusal_reason(exc, sees_operator_data(request))
+    message = input_error_message(exc, path, reason)
+    return error_response(input_error_status(exc), message, path)
 
 
 async def _on_api_error(request: Request, exc: Exception) -> JSONResponse:

@@ -12,6 +12,12 @@ makes the served OpenAPI document say so (those fields nullable, each
 described). Every table here is keyed by the result types of
 :mod:`tierflow.orchestration.checkout.results`, whose fields are the wire
 format: a field added there is public until it is listed here.
+
+A refusal is worded for its reader alike (:func:`refusal_reason`): a
+:class:`~tierflow.orchestration.checkout.shopper_words.Refusal` (a select
+whose node passed its cutoff or closed) carries the shopper's words beside
+the operator's message; every other refusal of a checkout call names no
+operator data (``docs/service.md`` "Security" lists them).
 """
 
 from __future__ import annotations
@@ -20,6 +26,7 @@ import types
 from collections.abc import Callable, Mapping
 from typing import Annotated, Any, Union, get_args, get_origin
 
+from tierflow.data.errors import InputError
 from tierflow.orchestration.checkout.results import (
     CheckoutResult,
     CustomerValue,
@@ -28,12 +35,14 @@ from tierflow.orchestration.checkout.results import (
     Shipment,
     Shortfall,
 )
+from tierflow.orchestration.checkout.shopper_words import Refusal
 from tierflow.orchestration.checkout.wire import WireRecord, to_wire, wire_fields
 
 __all__ = [
     "WITHHELD",
     "answer_body",
     "describe_withholding",
+    "refusal_reason",
     "shopper_changes",
     "shopper_view",
 ]
@@ -96,6 +105,14 @@ def answer_body(answer: WireRecord, full: bool) -> dict[str, Any]:
     """What a checkout call answers: ``answer.to_dict()`` to a caller who
     may read the operator data (``full``), else :func:`shopper_view`."""
     return answer.to_dict() if full else shopper_view(answer)
+
+
+def refusal_reason(error: InputError, full: bool) -> str:
+    """Why a call was refused, as its caller reads it: the operator's reason
+    to a caller who may read the operator data (``full``), else the
+    shopper's words of a :class:`~tierflow.orchestration.checkout.shopper_words.Refusal`
+    (no node id), and any other refusal's reason as it is."""
+    return error.shopper if isinstance(error, Refusal) and not full else error.reason
 
 
 def shopper_changes(
@@ -182,7 +199,9 @@ NOTE_MODE = (
     "has the operator data withheld: the same keys, node ids, distances, "
     "costs, scores, bid prices, CLTV figures and the operator's reasons "
     "null (lists empty; a live update's change of `nodes` is `[[], []]`). The "
-    "fields so withheld say so. With the key the answers are whole."
+    "fields so withheld say so. A select refused 409 because a node of its "
+    "option passed its cutoff or closed says so without naming the node. "
+    "With the key the answers are whole."
 )
 
 

@@ -28,6 +28,7 @@ from tierflow.service.live import LiveHub
 from tierflow.service.metrics import Metrics
 from tierflow.service.samples import sample_carts, sample_customers, sample_destinations
 from tierflow.service.utf8_json import UniqueKeysJsonRequest, Utf8JsonRoute
+from tierflow.service.viewer import given_key, sees_operator_data
 
 _R = TypeVar("_R")
 
@@ -150,7 +151,7 @@ def check_key(
 ) -> None:
     """The API key of ``X-API-Key`` or ``Authorization: Bearer``: 401 when
     missing, 403 when wrong."""
-    given = _given_key(x_api_key, authorization)
+    given = given_key(x_api_key, authorization)
     if not given:
         raise ApiError(
             401,
@@ -160,32 +161,6 @@ def check_key(
         )
     if not hmac.compare_digest(given.strip().encode(), state.api_key):
         raise ApiError(403, "wrong API key", field="X-API-Key")
-
-
-def _given_key(x_api_key: str | None, authorization: str | None) -> str | None:
-    """The key a request sends, in ``X-API-Key`` or as a bearer token."""
-    given = x_api_key
-    if not given and authorization:  # a blank X-API-Key is no key
-        scheme, _, token = authorization.strip().partition(" ")
-        if scheme.lower() == "bearer":  # schemes are case-insensitive (RFC 9110)
-            given = token
-    return given or None
-
-
-def sees_operator_data(request: Request) -> bool:
-    """Whether a checkout call's answer is given whole (with the operator
-    data: :mod:`tierflow.service.shopper_view`): always unless the app asks
-    for the key on the operator reads (``operator_key``), then only with
-    the right key. A public call is never refused for its key: a missing or
-    wrong one gets the shopper's view."""
-    state: ServiceState = request.app.state.service
-    if not state.operator_key:
-        return True
-    headers = request.headers
-    given = _given_key(headers.get("x-api-key"), headers.get("authorization"))
-    return given is not None and hmac.compare_digest(
-        given.strip().encode(), state.api_key
-    )
 
 
 async def full_view(request: Request) -> bool:

@@ -41,6 +41,11 @@ from tierflow.orchestration.checkout.quotes import (
 )
 from tierflow.orchestration.checkout.request import CheckoutRequest, checkout_instant
 from tierflow.orchestration.checkout.results import CheckoutResult, Shortfall
+from tierflow.orchestration.checkout.shopper_words import (
+    Refusal,
+    cutoff_passed,
+    node_closed,
+)
 from tierflow.orchestration.checkout.upgrades import UpgradeAllowances
 
 _NO_STORE = "no state store"
@@ -231,10 +236,9 @@ class Holds:
                 int(net.cutoff_minutes[ship.node]),
             )
             if day > planned:
-                raise InputError(
-                    f"options expired: option {option.option_id!r} ships from "
-                    f"{net.node_ids[ship.node]} on {planned}, whose cutoff has "
-                    f"passed (it would ship on {day}): requote for the new dates",
+                node = net.node_ids[ship.node]
+                raise Refusal(
+                    cutoff_passed(option.option_id, node, planned, day),
                     field="request_id",
                     value=request_id,
                 )
@@ -252,10 +256,9 @@ class Holds:
         closed = self.monitor.outage
         for ship in quote.plans[option.tier]:
             if closed[ship.node]:
-                raise InputError(
-                    f"options expired: option {option.option_id!r} ships from "
-                    f"{self.network.node_ids[ship.node]}, closed since it was "
-                    "offered (outage): requote for the new options",
+                node = self.network.node_ids[ship.node]
+                raise Refusal(
+                    node_closed(option.option_id, node),
                     field="request_id",
                     value=request_id,
                 )

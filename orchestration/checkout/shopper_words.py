@@ -1,4 +1,5 @@
-"""Why a tier is not offered, twice: for the operator and for the shopper.
+"""Why a tier is not offered, or a select refused, twice: for the operator
+and for the shopper.
 
 An answer's ``missing`` names what an operator needs (thresholds, node ids,
 capacity scores); its ``unavailable`` says the same thing the way a checkout
@@ -6,12 +7,22 @@ page can show it to the person buying (no node ids, no scores, no CLTV
 figures). Both are written at the one place that decides, so they never
 disagree. Sentences begin with the tier's benefit label, the name the
 shopper sees on the page.
+
+A select refused because its option's plan no longer holds (a node's cutoff
+passed, a node closed) is a :class:`Refusal`: its message is the
+operator's, naming the node; its ``shopper`` reason says the same without
+it (what ``serve --operator-reads key`` answers a caller without the key,
+``service/shopper_view.py``). Both begin ``options expired: option …``,
+which a checkout page reads as "requote", and end with what to do.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from typing import Any
+
+from tierflow.data.errors import InputError
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,3 +120,42 @@ def beaten_by(
     cost = "for less" if cheaper else "for the same price"
     # the other's label quoted: "Ship later, save $1.00" read as a clause
     return WhyNot(operator, f"{label} isn't shown: “{other}” {when} {cost}.")
+
+
+# ------------------------------------------------------- a select refused
+class Refusal(InputError):
+    """A refusal whose reason names operator data (a node id): the message
+    is the operator's (:attr:`reason`, as any ``InputError``), and
+    :attr:`shopper` is the reason in the shopper's words."""
+
+    def __init__(
+        self, why: WhyNot, *, field: str | None = None, value: Any = None
+    ) -> None:
+        super().__init__(why.operator, field=field, value=value)
+        self.shopper = why.shopper
+
+
+def cutoff_passed(
+    option_id: str, node_id: str, planned: dt.date, day: dt.date
+) -> WhyNot:
+    """A shipment's node passed its order cutoff since the option was
+    offered: it would leave on ``day``, after the ``planned`` ship date."""
+    return WhyNot(
+        f"options expired: option {option_id!r} ships from {node_id} on "
+        f"{planned}, whose cutoff has passed (it would ship on {day}): requote "
+        "for the new dates",
+        f"options expired: option {option_id!r} was to ship on {planned}, but "
+        f"today's order cutoff has passed (it would ship on {day}): requote "
+        "for the new dates",
+    )
+
+
+def node_closed(option_id: str, node_id: str) -> WhyNot:
+    """A shipment's node closed (an outage) since the option was offered."""
+    return WhyNot(
+        f"options expired: option {option_id!r} ships from {node_id}, closed "
+        "since it was offered (outage): requote for the new options",
+        f"options expired: option {option_id!r} can't ship as offered (a "
+        "location that ships your items is temporarily closed): requote for "
+        "the new options",
+    )

@@ -42,9 +42,9 @@ from tierflow.service.state import (
     FullView,
     ServiceState,
     State,
-    sees_operator_data,
     service_state,
 )
+from tierflow.service.viewer import sees_operator_data
 from tierflow.service.wire_response import WireResponse
 
 #: When each error status is sent (the OpenAPI document lists them).

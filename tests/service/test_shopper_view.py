@@ -10,20 +10,23 @@ distances, our costs, bid prices and the CLTV figures to any shopper."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
+import time
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
-from tests.service.fixed_flow import Call, flow_on
-from tests.service_fixtures import API_KEY, live_server, tiny_network
+from tests.service.fixed_flow import OUTAGE, Call, flow_on
+from tests.service_fixtures import API_KEY, TEE_TO_CHICAGO, live_server, tiny_network
 from tierflow.service.schemas import RESPONSE_MODELS
 from tierflow.service.shopper_view import NOTE_EMPTY, NOTE_KEYS, NOTE_NULL, WITHHELD
 
 GOLDEN = Path(__file__).parent / "golden" / "default_checkout_answers.json"
 PRIVATE: dict[str, Any] = {"operator_reads": "key", "samples": False}
+_KEY = {"X-API-Key": API_KEY}
 
 
 def _golden() -> list[Call]:
@@ -175,3 +178,87 @@ def test_the_private_document_says_what_is_withheld(tmp_path: Path) -> None:
     assert "`--operator-reads key`" in document["info"]["description"]
     text = json.dumps(document)
     assert [n for n in tiny_network().node_ids if n in text] == []
+
+
+# ------------------------------------------------- a select refused 409
+CHICAGO = dt.timezone(dt.timedelta(hours=-6))
+#: Each refusal that names the node: its operator words, its shopper words.
+REFUSALS = {
+    "cutoff passed": (
+        "options expired: option 'gold' ships from ST-CHI on 2026-01-05, whose "
+        "cutoff has passed (it would ship on 2026-01-06): requote for the new dates",
+        "options expired: option 'gold' was to ship on 2026-01-05, but today's "
+        "order cutoff has passed (it would ship on 2026-01-06): requote for the "
+        "new dates",
+    ),
+    "node closed": (
+        "options expired: option 'gold' ships from ST-CHI, closed since it was "
+        "offered (outage): requote for the new options",
+        "options expired: option 'gold' can't ship as offered (a location that "
+        "ships your items is temporarily closed): requote for the new options",
+    ),
+}
+
+
+def _refused_select(client: httpx.Client, kind: str) -> str:
+    """A checkout whose Gold (from ST-CHI) a select now refuses: asked a
+    second before ST-CHI's 15:00 cutoff and selected after it, or asked
+    before an outage of ST-CHI; its request id."""
+    answer = client.post("/v1/options", json={"customer_id": "C4", **TEE_TO_CHICAGO})
+    gold = next(o for o in answer.json()["options"] if o["option_id"] == "gold")
+    assert gold["delivery_date"] == "2026-01-06"
+    if kind == "cutoff passed":
+        time.sleep(1.1)  # the select's instant: the quote's, moved on by the wall
+    else:
+        events = {"events": [OUTAGE]}
+        posted = client.post("/v1/capacity/events", json=events, headers=_KEY)
+        assert posted.status_code == 200, posted.text
+    rid: str = answer.json()["request_id"]
+    return rid
+
+
+@pytest.mark.parametrize("kind", list(REFUSALS))
+@pytest.mark.parametrize("private", [True, False], ids=["private", "default"])
+def test_a_select_refused_for_its_node_names_it_only_to_the_operator(
+    tmp_path: Path, kind: str, private: bool
+) -> None:
+    """A select refused 409 because its node passed its cutoff or closed
+    since the options were made: without the key, in the private mode, the
+    refusal says why in the shopper's words and no node id of the network is
+    anywhere in the answer; with the key, and in the default mode to anyone,
+    the operator's words as before. It said "ships from ST-CHI" to any
+    shopper."""
+    clock = dt.datetime(2026, 1, 5, 14, 59, 59, tzinfo=CHICAGO)  # cutoff 15:00
+    app_kw: dict[str, Any] = {**PRIVATE} if private else {}
+    with (
+        live_server(tmp_path, clock=lambda: clock, **app_kw) as (server, _),
+        httpx.Client(base_url=server.url, timeout=10) as client,
+    ):
+        rid = _refused_select(client, kind)
+        answers = {
+            name: client.post(
+                f"/v1/checkouts/{rid}/select", json={"option_id": "gold"}, headers=h
+            )
+            for name, h in (
+                ("none", {}),
+                ("wrong key", {"X-API-Key": "not-the-key-01234567"}),
+                ("key", _KEY),
+            )
+        }
+    operator, shopper = REFUSALS[kind]
+    for name, r in answers.items():
+        words = shopper if private and name != "key" else operator
+        message = f"field 'request_id': value '{rid}': {words}"
+        assert (r.status_code, r.json()) == (
+            409,
+            {
+                "error": "conflict",
+                "message": message,
+                "field": "request_id",
+                "errors": [
+                    {"field": "request_id", "message": message, "type": "conflict"}
+                ],
+            },
+        ), name
+        named = [n for n in tiny_network().node_ids if n in r.text]
+        assert named == ([] if words == shopper else ["ST-CHI"]), name

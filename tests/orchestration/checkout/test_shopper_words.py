@@ -4,6 +4,7 @@ tier's label and never show a node id, a capacity score or a CLTV figure."""
 
 from __future__ import annotations
 
+import datetime as dt
 import itertools
 import re
 import shutil
@@ -19,6 +20,7 @@ from tierflow.data.store import open_store
 from tierflow.formulations.tiers import TierPolicy
 from tierflow.orchestration.checkout.results import OptionSet, option_changes
 from tierflow.orchestration.checkout.router import OnlineRouter
+from tierflow.orchestration.checkout.shopper_words import Refusal
 
 #: What a shopper must never read: node ids, scores, thresholds, amounts
 #: of the customer's value, engineering words.
@@ -338,3 +340,42 @@ def test_a_node_of_no_capacity_never_ships_the_overflow(tmp_path: Path) -> None:
     assert spray.unavailable["gold"] == "Standard shipping is fully booked today."
     _check(spray)
     assert tee.option("overflow").nodes == ("WH-EAST",)
+
+
+def test_a_select_refused_for_its_node_says_it_twice(router: OnlineRouter) -> None:
+    """Gold from ST-CHI selected past ST-CHI's 15:00 cutoff (asked at 14:50
+    there), then after an outage there: each refusal is a ``Refusal`` whose
+    message is the operator's (naming ST-CHI, as before) and whose
+    ``shopper`` words name no node (what a caller without the key reads,
+    ``service/shopper_view.py``); both begin "options expired", which the
+    checkout page reads as "requote"."""
+    chicago = dt.timezone(dt.timedelta(hours=-6))
+    asked = dt.datetime(2026, 1, 5, 14, 50, tzinfo=chicago)
+    answer = router.generate_fulfillment_options("C4", [("TEE", 1)], "606", now=asked)
+    assert answer.option("gold").nodes == ("ST-CHI",)
+    rid = answer.request_id
+    with pytest.raises(Refusal) as late:
+        router.select(rid, "gold", now=asked + dt.timedelta(minutes=20))
+    event(router, "ST-CHI", "outage", True, 1)
+    with pytest.raises(Refusal) as closed:
+        router.select(rid, "gold", now=asked)
+    assert [(str(e.value), e.value.shopper) for e in (late, closed)] == [
+        (
+            f"field 'request_id': value '{rid}': options expired: option 'gold' "
+            "ships from ST-CHI on 2026-01-05, whose cutoff has passed (it would "
+            "ship on 2026-01-06): requote for the new dates",
+            "options expired: option 'gold' was to ship on 2026-01-05, but "
+            "today's order cutoff has passed (it would ship on 2026-01-06): "
+            "requote for the new dates",
+        ),
+        (
+            f"field 'request_id': value '{rid}': options expired: option 'gold' "
+            "ships from ST-CHI, closed since it was offered (outage): requote "
+            "for the new options",
+            "options expired: option 'gold' can't ship as offered (a location "
+            "that ships your items is temporarily closed): requote for the new "
+            "options",
+        ),
+    ]
+    for e in (late, closed):
+        assert not _OPERATOR_WORDS.search(e.value.shopper), e.value.shopper
