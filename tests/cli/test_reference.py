@@ -152,3 +152,85 @@ def _commands_and_groups(
     if isinstance(command, click.Group):
         for name, sub in subcommands(command):
             yield from _commands_and_groups(sub, (*path, name))
+
+
+#: A code span (inline, or a line of a fenced block) that runs ``tierflow``:
+#: at its start (after ``VAR=value``s and a folder, ``.venv/bin/``), after a
+#: pipe or ``&&``, or as ``python -m tierflow``; then its words. A span that
+#: only names tierflow (an error message's "a tierflow state store") is not one.
+_RUN = re.compile(
+    r"(?:^\s*(?:[A-Z_]+=\S*\s+)*|[|&;]\s*|python3? -m\s+)"
+    r"(?:[\w.~/-]*/)?tierflow +([a-z][\w-]*)(?: +([a-z][\w-]*))?"
+)
+
+
+def _code(text: str) -> Iterator[str]:
+    """The inline code spans of ``text`` (joined across a line break) and the
+    lines of its fenced blocks."""
+    fenced = False
+    prose = []
+    for line in text.splitlines():
+        if re.match(r"^\s*```", line):
+            fenced = not fenced
+        elif fenced:
+            yield line
+        else:
+            prose.append(line)
+    for span in re.findall(r"`([^`]+)`", "\n".join(prose)):
+        yield span.replace("\n", " ")
+
+
+def _unknown_commands(text: str) -> list[str]:
+    """Every ``tierflow COMMAND [SUBCOMMAND]`` in the code of ``text`` whose
+    command or subcommand does not exist (``_unknown_flags`` passes over them:
+    it cannot tell a command from the prose's "tierflow is ...")."""
+    ctx = click.Context(cli)
+    unknown = []
+    for code in _code(text):
+        for name, sub_name in _RUN.findall(code):
+            command = cli.get_command(ctx, name)
+            if command is None:
+                unknown.append(f"tierflow {name}")
+            elif (
+                isinstance(command, click.Group)
+                and sub_name
+                and command.get_command(ctx, sub_name) is None
+            ):
+                unknown.append(f"tierflow {name} {sub_name}")
+    return unknown
+
+
+def test_a_command_that_does_not_exist_is_found() -> None:
+    text = (
+        "tierflow is an engine; run `tierflow simulat --out o` or\n"
+        "`Error: not a tierflow state store` in\n"
+        "`tierflow capacity\nshw --json`, not `tierflow capacity show`.\n"
+        "```bash\n"
+        ".venv/bin/tierflow bench gapp --json   # tierflow network sample\n"
+        "some-feed | tierflow capacty ingest --events -\n"
+        "tierflow COMMAND --help\n"
+        "from tierflow import solve\n"
+        "```\n"
+    )
+    assert _unknown_commands(text) == [
+        "tierflow bench gapp",
+        "tierflow capacty",
+        "tierflow simulat",
+        "tierflow capacity shw",
+    ]
+
+
+@pytest.mark.parametrize("page", _PAGES, ids=lambda p: p.name)
+def test_every_command_the_docs_show_exists(page: Path) -> None:
+    assert _unknown_commands(page.read_text(encoding="utf-8")) == []
+
+
+def test_every_command_a_help_example_shows_exists() -> None:
+    from click.testing import CliRunner
+
+    unknown = []
+    for path, _ in _commands_and_groups(cli):
+        result = CliRunner().invoke(cli, [*path, "--help"])
+        examples = result.output.split("Examples:", 1)[-1]
+        unknown += _unknown_commands(f"```\n{examples}\n```")
+    assert unknown == []
