@@ -47,18 +47,22 @@ demo-gap: $(DEV_STAMP)
 	$(BIN)/tierflow bench gap --time-limit 10 --out $(OUT)/demo-gap
 
 ## demo-allocate: the demo day's orders allocated in 15-minute CP-SAT batches
-demo-allocate: $(STAMP)
+## (the orders generated first when missing: it read a file only demo-network wrote)
+DEMO_NET := $(OUT)/demo-network
+demo-allocate: $(STAMP) $(DEMO_NET)/orders.csv
 	$(BIN)/tierflow allocate --orders $(DEMO_NET)/orders.csv --engine cpsat \
 	  --time-limit 2 --out $(OUT)/demo-allocate
 
 ## demo-network: the sample network, generated orders and the capacity map
-DEMO_NET := $(OUT)/demo-network
-demo-network: $(STAMP)
+demo-network: $(STAMP) $(DEMO_NET)/orders.csv
 	$(BIN)/tierflow network validate
 	$(BIN)/tierflow generate orders --orders 56000 --days 14 --seed 1 --out $(DEMO_NET)/history.csv
-	$(BIN)/tierflow generate orders --orders 20000 --days 1 --seed 2 --start 2026-01-19 --spike 12:00,3 --out $(DEMO_NET)/orders.csv
 	$(BIN)/tierflow capacity forecast --orders $(DEMO_NET)/history.csv --state $(DEMO_NET)/state.db
 	$(BIN)/tierflow capacity show --state $(DEMO_NET)/state.db --png $(DEMO_NET)/capacity.png
+
+# the demo day's orders (a spike at noon), for demo-network and demo-allocate
+$(DEMO_NET)/orders.csv: $(STAMP)
+	$(BIN)/tierflow generate orders --orders 20000 --days 1 --seed 2 --start 2026-01-19 --spike 12:00,3 --out $@
 
 ## test: ruff, mypy and the whole pytest suite (with a short fuzz pass). Once
 ## the set-up and ruff are done, mypy runs beside pytest at a low priority: it
