@@ -18,7 +18,11 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
-from tierflow.capacity.demand_forecast import DemandForecast, local_order_dates
+from tierflow.capacity.demand_forecast import (
+    DemandForecast,
+    OrderPool,
+    local_order_dates,
+)
 from tierflow.data.network import Network
 from tierflow.data.orders import Orders
 from tierflow.formulations.fulfillment import CompiledBatch, compile_orders
@@ -204,9 +208,7 @@ class DemandOutlook:
         """Each destination zone's share of the history's orders."""
         pool = self.forecast.pool
         assert pool is not None
-        zones = self.network.dest_tz[pool.orders.dest]
-        counts = np.bincount(zones, minlength=len(self.network.dest_timezones))
-        return np.asarray(counts / max(counts.sum(), 1), dtype=np.float64)
+        return zone_shares(self.network, pool)
 
     def _compile(
         self,
@@ -238,6 +240,15 @@ def today_share(n_seen: int, *, history: bool, weight: float = 1.0) -> float:
     if not history:
         return 1.0
     return n_seen / (n_seen + HISTORY_WEIGHT * weight)
+
+
+def zone_shares(network: Network, pool: OrderPool) -> NDArray[np.float64]:
+    """Each destination zone's share of ``pool``'s orders (the ``weight`` of
+    :func:`today_share` for that zone's orders: the batches' sample and the
+    service's rest-of-day forecast weigh today's orders zone by zone alike)."""
+    zones = network.dest_tz[pool.orders.dest]
+    counts = np.bincount(zones, minlength=len(network.dest_timezones))
+    return np.asarray(counts / max(counts.sum(), 1), dtype=np.float64)
 
 
 def _stack(parts: list[CompiledBatch], rest: float) -> DemandSample:

@@ -22,15 +22,22 @@ DAY = dt.date(2026, 1, 5)
 DAY_START = dt.datetime(2026, 1, 5, 5, 0, tzinfo=dt.UTC)  # 00:00 New York
 
 
-def write_history(path: Path, *, per_hour: int = 2, days: int = 7) -> Path:
-    """``per_hour`` one-TEE orders every UTC hour of the ``days`` before DAY."""
+def write_history(
+    path: Path,
+    *,
+    per_hour: int = 2,
+    days: int = 7,
+    dests: tuple[str, str] = ("100", "606"),
+) -> Path:
+    """``per_hour`` one-TEE orders every UTC hour of the ``days`` before DAY,
+    to ``dests`` in turn."""
     first = dt.datetime(2026, 1, 5, tzinfo=dt.UTC) - dt.timedelta(days=days)
     rows = []
     for h in range(days * 24):
         for k in range(per_hour):
             at = first + dt.timedelta(hours=h, minutes=10 + 20 * k)
             rows.append((f"H{h}-{k}", at.strftime("%Y-%m-%dT%H:%M:%SZ"), "C1",
-                         "606" if k % 2 else "100", "gold", "TEE", 1))  # fmt: skip
+                         dests[k % 2], "gold", "TEE", 1))  # fmt: skip
     frame = pd.DataFrame(rows, columns=["order_id", "created_at", "customer_id",
                                         "dest", "tier", "sku", "quantity"])  # fmt: skip
     frame.to_csv(path, index=False)

@@ -7,12 +7,17 @@ volume is :class:`~tierflow.capacity.demand_forecast.DemandForecast`'s, as
 ``tierflow allocate`` uses it: the day's orders seen so far (created no
 later than now) against the history's intraday profile, or against a flat
 day without history. Each node's share is the work per order the demand to
-come puts on it: today's confirmed orders' work by node, blended with the
-history's orders later in their day than now (routed like the history's
-node volumes, :func:`~tierflow.capacity.forecast.route_cheapest_ground`), by
-the day's :func:`~tierflow.orchestration.demand.today_share` (the batches'
-:class:`~tierflow.orchestration.demand.DemandOutlook` weighs today's orders
-zone by zone instead: ``docs/allocation.md``).
+come puts on it: the history's orders later in their day than now (their
+destination zones as the hours to come bring them; routed like the
+history's node volumes,
+:func:`~tierflow.capacity.forecast.route_cheapest_ground`), within each
+destination zone a share :func:`~tierflow.orchestration.demand.today_share`
+of the zone's (weighted by the zone's share of the history) replaced by the
+work per order of today's confirmed orders of that zone, as the batches'
+:class:`~tierflow.orchestration.demand.DemandOutlook` draws its sample
+(``docs/allocation.md``). Today's orders so far are mostly the East's (the
+day starts at New York's midnight): standing in for the whole rest of the
+day, they forecast the West's nodes as if its evening would not come.
 """
 
 from __future__ import annotations
@@ -35,7 +40,7 @@ from tierflow.capacity.monitor import CapacityMonitor
 from tierflow.data.delivery_calendar import zone_info
 from tierflow.data.network import Network
 from tierflow.data.store import CheckoutStore
-from tierflow.orchestration.demand import MIN_SEEN, today_share
+from tierflow.orchestration.demand import MIN_SEEN, today_share, zone_shares
 
 FloatArray = NDArray[np.float64]
 #: Seconds of confirmations read again at each refresh: a confirm whose
@@ -113,6 +118,8 @@ class DayForecaster:
             self._line_node = route_cheapest_ground(orders, network)
             self._line_units = network.sku_complexity[orders.line_sku] * orders.line_qty
             self._line_clock = pool.clock_s[orders.line_order]
+            self._line_zone = network.dest_tz[orders.dest[orders.line_order]]
+            self._zone_share = zone_shares(network, pool)
 
     @property
     def source(self) -> str:
@@ -150,11 +157,11 @@ class DayForecaster:
         rest = self.forecast.remaining(day, offset_s, observed)
         if self.forecast.pool is None and observed < MIN_SEEN:
             rest = 0.0  # as DemandOutlook: too few orders to tell a rate
-        mine = orders.work_per_order(today)
-        if self._line_node is not None:
-            w = today_share(observed, history=True)
+        if self._line_node is None:
+            mine = orders.work_per_order(today)
+        else:
             clock = self.calendar.clock(day, offset_s)
-            mine = w * mine + (1.0 - w) * self._history_per_order(clock)
+            mine = self._per_order_to_come(orders, today, clock)
         return DayOutlook(
             source=self.source,
             as_of=now,
@@ -165,19 +172,36 @@ class DayForecaster:
             work=np.asarray(rest * mine, dtype=np.float64),
         )
 
-    def _history_per_order(self, clock_s: float) -> FloatArray:
-        """Work per order by node of the history's orders later on their
-        day's clock than ``clock_s``."""
+    def _per_order_to_come(
+        self, orders: TodayOrders, today: NDArray[np.bool_], clock_s: float
+    ) -> FloatArray:
+        """Work per order by node of the orders to come: the history's
+        orders later on their day's clock than ``clock_s``, in each
+        destination zone ``today_share(n_z, weight=p_z)`` of them standing
+        for today's ``n_z`` orders of the zone (``p_z`` the zone's share of
+        the history); today's orders alone when none of the history's is
+        this late (as the batches' sample)."""
         pool = self.forecast.pool
         assert pool is not None and self._line_node is not None
+        net = self.network
+        n_zones, n_nodes = len(net.dest_timezones), net.n_nodes
         later = self._line_clock >= clock_s
-        n_later = pool.after(clock_s).size
-        work = np.bincount(
-            self._line_node[later],
-            weights=self._line_units[later],
-            minlength=self.network.n_nodes,
+        n_later = np.bincount(
+            net.dest_tz[pool.orders.dest[pool.after(clock_s)]], minlength=n_zones
         )
-        return np.asarray(work / max(n_later, 1), dtype=np.float64)
+        if n_later.sum() == 0:
+            return orders.work_per_order(today)
+        history = np.bincount(
+            self._line_zone[later] * n_nodes + self._line_node[later],
+            weights=self._line_units[later],
+            minlength=n_zones * n_nodes,
+        ).reshape(n_zones, n_nodes)
+        mine, seen = orders.work_by_zone(today)
+        work = np.zeros(n_nodes)
+        for z in np.flatnonzero(n_later):
+            w = today_share(int(seen[z]), history=True, weight=self._zone_share[z])
+            work += (1.0 - w) * history[z] + w * n_later[z] * mine[z] / max(seen[z], 1)
+        return np.asarray(work / n_later.sum(), dtype=np.float64)
 
 
 class TodayOrders:
@@ -257,6 +281,26 @@ class TodayOrders:
             minlength=self.network.n_nodes,
         )
         return np.asarray(work / max(int(orders.sum()), 1), dtype=np.float64)
+
+    def work_by_zone(
+        self, orders: NDArray[np.bool_]
+    ) -> tuple[NDArray[np.float64], NDArray[np.int64]]:
+        """Work per node of the chosen orders by their destination zone
+        (zones x nodes; orders of an unknown destination left out), and how
+        many of them each zone has."""
+        net = self.network
+        n_zones, n_nodes = len(net.dest_timezones), net.n_nodes
+        known = orders & (self.dest >= 0)
+        zone = np.where(known, net.dest_tz[np.maximum(self.dest, 0)], 0)
+        lines = known[self.line_order] & (self.line_node >= 0)
+        work = np.bincount(
+            zone[self.line_order[lines]] * n_nodes + self.line_node[lines],
+            weights=self.line_units[lines],
+            minlength=n_zones * n_nodes,
+        )
+        counts = np.bincount(zone[known], minlength=n_zones)
+        work_by = np.asarray(work.reshape(n_zones, n_nodes), dtype=np.float64)
+        return work_by, counts.astype(np.int64)
 
 
 class LiveDemand:

@@ -12,11 +12,18 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import pytest
 
-from tests.demand_history import DAY, DAY_START, confirmed_lines, flat_history
+from tests.demand_history import (
+    DAY,
+    DAY_START,
+    confirmed_lines,
+    flat_history,
+    write_history,
+)
 from tierflow.capacity.demand_forecast import DemandForecast
 from tierflow.capacity.monitor import CapacityMonitor
 from tierflow.data.errors import InputError
 from tierflow.data.network import Network
+from tierflow.data.orders import read_orders
 from tierflow.orchestration.checkout.day_forecast import (
     DayForecaster,
     TodayOrders,
@@ -28,6 +35,8 @@ SHAPE = 1 / 0.25**2  # the prior's Gamma shape (PRIOR_CV = 0.25)
 #: Orders of the day by NOW, and still to come after it, on the profile
 #: (its pseudo-count of one order a day spread over the 27 hours aside).
 BY_NOW, REST = 19.0, 29.0
+#: The node the history's Chicago orders ship from (its New York ones: WH-EAST).
+CHI = "ST-CHI"
 
 
 def _spread(n: int) -> list[dt.datetime]:
@@ -56,17 +65,18 @@ def test_a_burst_raises_and_a_slow_day_lowers_the_rest_of_the_day(
 ) -> None:
     """Three times the profile's orders (57 by 10:00) against a third of
     them (6): the Gamma-Poisson multiplier and the volume to come follow."""
-    burst = history_forecaster.estimate(confirmed_lines(_spread(57)), NOW)
-    slow = history_forecaster.estimate(confirmed_lines(_spread(6)), NOW)
+    burst = history_forecaster.estimate(confirmed_lines(_spread(57), CHI), NOW)
+    slow = history_forecaster.estimate(confirmed_lines(_spread(6), CHI), NOW)
     up = (SHAPE + 57) / (SHAPE + BY_NOW)
     assert burst.multiplier == pytest.approx(up, rel=2e-3)
     assert burst.expected_orders == pytest.approx(REST * up, rel=2e-3)
     assert slow.multiplier == pytest.approx((SHAPE + 6) / (SHAPE + BY_NOW), rel=2e-3)
     assert slow.expected_orders < REST < burst.expected_orders
     assert (burst.work > slow.work).any() and (burst.work >= slow.work).all()
-    # today's orders all ship from WH-EAST: the burst's mix weighs more there
-    east = history_forecaster.network.node_idx("WH-EAST")
-    assert burst.work[east] / burst.work.sum() > slow.work[east] / slow.work.sum()
+    # today's New York orders ship from ST-CHI, the history's from WH-EAST:
+    # the burst's stand for more of New York's rest of the day
+    chi = history_forecaster.network.node_idx(CHI)
+    assert burst.work[chi] / burst.work.sum() > slow.work[chi] / slow.work.sum()
 
 
 def test_orders_created_after_now_are_not_counted(
@@ -240,3 +250,27 @@ def test_a_sydney_day_is_sydney_s(tmp_path: Path, tiny_network: Network) -> None
     assert (later.day, later.observed_orders) == (dt.date(2026, 12, 7), 1)
     work, stands = explicit_standing(later, orders, values, stamps)
     assert stands[west] and work[west] == 5000.0
+
+
+def test_the_east_s_orders_so_far_do_not_scale_down_the_west_s_evening(
+    tmp_path: Path, tiny_network: Network
+) -> None:
+    """A history of one order an hour to New York (100, WH-EAST's) and one to
+    Los Angeles (900, WH-WEST's), and 60 of today's to New York by 10:00
+    New York, none yet to the West (07:00 there): WH-WEST's rest of the day
+    is the history's, 119 of its 217 orders later on their day's clock than
+    10:00 (6 whole days of 17 of Los Angeles' 24 and 14 of New York's, and
+    the week's partial first and last days: 8 + 9 and 5 + 9), one TEE each.
+    Blended over the whole day by ``n / (n + 300)``, today's East orders
+    stood for a sixth of it and WH-WEST's work came out 5/6 of that."""
+    path = write_history(tmp_path / "history.csv", dests=("100", "900"))
+    history = DemandForecast.from_history(read_orders(path, tiny_network), tiny_network)
+    out = DayForecaster(tiny_network, history).estimate(
+        confirmed_lines(_spread(60)), NOW
+    )
+    net = tiny_network
+    tee = net.sku_complexity[net.sku_index["TEE"]]
+    west = net.node_idx("WH-WEST")
+    assert out.observed_orders == 60
+    assert out.work[west] == pytest.approx(out.expected_orders * tee * 119 / 217)
+    assert out.work.sum() == pytest.approx(out.expected_orders * tee)
