@@ -140,7 +140,8 @@ class _Items:
     #: e.g. a share of the order's own when its lines are split for room.
     defer_total: NDArray[np.float64] | None = None
     #: ``(n_items, n_nodes)``: nodes that held the item this morning (a
-    #: waiting item ships from one of them); ``None``: every node.
+    #: waiting item none of the open ones held gets no date); ``None``: every
+    #: node.
     held: NDArray[np.bool_] | None = None
 
 
@@ -174,10 +175,10 @@ def deferral_reference(
 
     ``ship_from`` (``(n_items, n_nodes)``, default every node) are the nodes
     that may ship it tomorrow: working today (not closed by an outage, not
-    unstaffed, a nominal capacity above 0) and holding it this morning. An
-    item none of them can ship keeps the reference of every node offering
-    its service (it still ships some day, at least at that cost), and no
-    delivery date (:func:`deferral_delivery`)."""
+    unstaffed, a nominal capacity above 0). An item none of them can ship
+    keeps the reference of every node offering its service (it still ships
+    some day, at least at that cost), and no delivery date
+    (:func:`deferral_delivery`)."""
     total, _, _ = _deferred_options(options, extra_cost, ship_from)
     best = np.min(total, axis=1)
     return np.asarray(np.where(np.isfinite(best), best, 0.0), dtype=np.float64)
@@ -256,7 +257,7 @@ def _compile(
 ) -> CompiledBatch:
     """Shared tail of :func:`compile_orders` and :func:`compile_lines`."""
     options = items.options
-    ship_from = _ship_from(items.held, open_nodes, options.service.shape)
+    ship_from = _ship_from(None, open_nodes, options.service.shape)
     use_relaxed = relaxed_pairs(options, items.have_stock, capacity)
     eligible = (options.feasible & items.have_stock) | use_relaxed
     total = (
@@ -302,8 +303,24 @@ def _compile(
         true_cost=true_cost,
         split=np.full(items.order.size, items.split > 0, dtype=bool),
         split_kind=np.full(items.order.size, items.split, dtype=np.int8),
-        waiting_delivery=deferral_delivery(options, ship_from),
+        waiting_delivery=_waiting_delivery(options, ship_from, items.held),
     )
+
+
+def _waiting_delivery(
+    options: OrderOptions,
+    ship_from: NDArray[np.bool_] | None,
+    held: NDArray[np.bool_] | None,
+) -> DateArray:
+    """:func:`deferral_delivery` over ``ship_from``, and no date (``NaT``)
+    where none of those nodes offering the item's service held it this
+    morning (``held``): no node that could ship it tomorrow."""
+    out = deferral_delivery(options, ship_from)
+    if held is None:
+        return out
+    offers = (options.service >= 0) | (options.relaxed_service >= 0)
+    can = offers & held if ship_from is None else offers & held & ship_from
+    return np.where(can.any(axis=1), out, np.datetime64("NaT"))
 
 
 def _ship_from(
@@ -312,7 +329,7 @@ def _ship_from(
     shape: tuple[int, ...],
 ) -> NDArray[np.bool_] | None:
     """``(n_items, n_nodes)`` nodes a waiting item may ship from tomorrow:
-    working today and holding it this morning (``None``: every node)."""
+    working today (and among ``held``, when given; ``None``: every node)."""
     if held is None and open_nodes is None:
         return None
     out = np.ones(shape, dtype=np.bool_)
@@ -371,8 +388,9 @@ def compile_orders(
     morning_stock, open_nodes
         ``(n_nodes, n_skus)`` stock this morning and the nodes working today
         (open, staffed, a nominal capacity above 0): a waiting item is priced
-        and dated as shipped tomorrow from a node of both (default every
-        node; :func:`deferral_reference`).
+        and dated as shipped tomorrow from one of ``open_nodes`` (default
+        every node; :func:`deferral_reference`), and given no date when none
+        of them held it this morning.
     """
     idx = np.asarray(idx, dtype=np.intp)
     spend = np.asarray(predicted_spend, dtype=np.float64)

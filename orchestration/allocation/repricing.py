@@ -197,8 +197,7 @@ def reprice_allocation(
 
     ``shipping_nodes`` are, per batch, the nodes that could ship when it was
     solved (open, staffed, a nominal capacity above 0; default every node):
-    a waiting line is priced as shipped tomorrow from one of them that held
-    it in ``inventory`` (this morning's stock)."""
+    a waiting line is priced as shipped tomorrow from one of them."""
     policy = policy or TierPolicy()
     spend = np.zeros(orders.n_orders) if predicted_spend is None else predicted_spend
     audit = _Audit(network, orders, policy, np.asarray(spend, dtype=np.float64))
@@ -233,7 +232,7 @@ class _Audit:
         inventory: NDArray[np.int64],
         shipping_nodes: Mapping[int, NDArray[np.bool_]],
     ) -> Repricing:
-        self.inventory, self.shipping_nodes = inventory, shipping_nodes
+        self.shipping_nodes = shipping_nodes
         cost = np.zeros(len(rows))
         frame = rows.reset_index(drop=True)
         if "split" not in frame.columns:
@@ -366,24 +365,22 @@ class _Audit:
         split = str(row.get("split", "") or "")
         if split == "stock":
             line = self._item(o, [k], -1, -1, row, split)
-            ship_from = self._ship_from(row, [k])
+            ship_from = self._ship_from(row)
             return (
                 self.pricer.reference(line, ship_from) + float(self.penalty[o]) * share
             )
         whole = self._item(o, order_lines, -1, -1, row, "")
-        ship_from = self._ship_from(row, order_lines)
+        ship_from = self._ship_from(row)
         return (
             self.pricer.reference(whole, ship_from) + float(self.penalty[o])
         ) * share
 
-    def _ship_from(self, row: Row, lines: Sequence[int]) -> NDArray[np.bool_]:
-        """Nodes that could ship ``lines`` tomorrow: working when the row's
-        batch was solved and holding every line this morning."""
-        sku = self.orders.line_sku[list(lines)]
-        qty = self.orders.line_qty[list(lines)]
-        held = (self.inventory[:, sku] >= qty[None, :]).all(axis=1)
+    def _ship_from(self, row: Row) -> NDArray[np.bool_]:
+        """Nodes a waiting line's reference may ship from: working when the
+        row's batch was solved (stock aside, as its cost always was)."""
         working = self.shipping_nodes.get(int(row["batch"]))
-        return np.asarray(held if working is None else held & working)
+        n = self.net.n_nodes
+        return np.ones(n, dtype=bool) if working is None else np.asarray(working)
 
 
 def _promised_dates(

@@ -134,10 +134,10 @@ def test_a_waiting_order_is_priced_and_dated_from_a_node_that_could_ship_it(
     """A Gold TEE to New York waits. Its reference was the cheapest node
     offering the service: WH-EAST (ground, $10 + $1.50 handling, shipped
     Tuesday, Wednesday 2026-01-07) even when WH-EAST was closed. Closed,
-    it is WH-WEST's (two-day, $20 + $1.60, Thursday 2026-01-08, on time); a
-    node holding no TEE this morning is no reference either; with no node
-    both open and holding it, the cost is every node's reference and no date
-    is given (NaT)."""
+    it is WH-WEST's (two-day, $20 + $1.60, Thursday 2026-01-08, on time);
+    with no open node holding it this morning, no date is given (NaT), the
+    cost still that of the open nodes; with every node closed, the cost is
+    every node's reference, and no date."""
     orders = tiny_orders(["T,2026-01-05T10:30:00-05:00,C1,100,gold,TEE,1"])
     idx = np.array([0])
     east, west = tiny.node_idx("WH-EAST"), tiny.node_idx("WH-WEST")
@@ -170,8 +170,8 @@ def test_a_waiting_order_is_priced_and_dated_from_a_node_that_could_ship_it(
     only_east = tiny.inventory.copy()
     only_east[:, tee] = 0
     only_east[east, tee] = 1
-    assert waiting(closed_east, only_east) == (11.5, "NaT")
+    assert waiting(closed_east, only_east) == (21.6, "NaT")
+    assert waiting(np.zeros(3, dtype=bool)) == (11.5, "NaT")
     no_west = tiny.inventory.copy()
     no_west[west, tee] = 0
-    # ST-CHI: ground today ($13 + $4), a day late shipped Tuesday (+$12)
-    assert waiting(closed_east, no_west) == (29.0, "2026-01-09")
+    assert waiting(closed_east, no_west) == (21.6, "2026-01-08")

@@ -506,8 +506,8 @@ def test_a_waiting_line_only_closed_nodes_hold_has_no_expected_delivery(
 ) -> None:
     """TEE only at WH-EAST, closed: no node could ship the line tomorrow, so
     no date is promised (expected_delivery was WH-EAST's 2026-01-07); the
-    reason says why, and the cost is still the reference of every node
-    offering the service (WH-EAST's $11.50 + $60: the line ships some day)."""
+    reason says why, and the cost is the open nodes' reference, stock aside
+    as ever (WH-WEST's $21.60 + $60; it was WH-EAST's $11.50 + $60)."""
     orders = make_orders(["T,2026-01-05T10:30:00-05:00,C1,100,gold,TEE,1"])
     stock = tiny.inventory.copy()
     stock[:, tiny.sku_index["TEE"]] = 0
@@ -525,7 +525,7 @@ def test_a_waiting_line_only_closed_nodes_hold_has_no_expected_delivery(
         "",
         "deferred: WH-EAST closed (outage); WH-WEST, ST-CHI out of stock",
     )
-    assert row["cost"] == pytest.approx(71.5)
+    assert row["cost"] == pytest.approx(81.6)
     assert out.repriced is not None and out.repriced.problems == []
     # due by the promise from WH-EAST, it counted as kept
     assert out.summary()["service_level_by_tier"]["gold"] == 0.0

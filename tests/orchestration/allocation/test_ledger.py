@@ -160,17 +160,12 @@ def _cheap_light_parcels(folder: Path) -> Network:
 def _split_day(tmp_path: Path) -> tuple[Network, Orders, np.ndarray]:
     """A day with an order split across two nodes (M: MUG only at WH-EAST,
     SPRAY only at WH-WEST) and one split at one node (L, to Los Angeles:
-    only WH-EAST holds its TEE and MUG, 1.1 kg whole, at zone 8, once W
-    took WH-WEST's; waiting is priced at WH-WEST, zone 2, which held them
-    this morning, and is cheaper than shipping L whole, while each line,
-    under 1 kg, ships for less than its share of the wait). W's TEE and MUG
-    are WH-WEST's whole stock of them this morning (the wait was priced at
-    WH-WEST when it held none: a node that could not ship L)."""
+    only WH-EAST holds its TEE and MUG, 1.1 kg whole, at zone 8; waiting is
+    priced at WH-WEST, zone 2, and is cheaper than shipping L whole, while
+    each line, under 1 kg, ships for less than its share of the wait)."""
     network = _cheap_light_parcels(tmp_path / "network")
     rows = [
         *ROWS,
-        "W,2026-01-05T09:05:00-05:00,C5,900,gold,TEE,2",
-        "W,2026-01-05T09:05:00-05:00,C5,900,gold,MUG,1",
         "M,2026-01-05T11:00:00-05:00,C3,606,silver,MUG,1",
         "M,2026-01-05T11:00:00-05:00,C3,606,silver,SPRAY,1",
         "L,2026-01-05T11:10:00-05:00,C4,900,gold,TEE,2",
@@ -180,8 +175,7 @@ def _split_day(tmp_path: Path) -> tuple[Network, Orders, np.ndarray]:
     path.write_text(HEADER + "\n".join(rows) + "\n")
     stock = network.inventory.copy()
     tee = network.sku_index["TEE"]
-    stock[network.node_idx("WH-WEST"), tee] = 2
-    stock[network.node_idx("WH-WEST"), network.sku_index["MUG"]] = 1
+    stock[network.node_idx("WH-WEST"), tee] = 0
     stock[network.node_idx("ST-CHI"), tee] = 0
     return network, read_orders(path, network), stock
 
@@ -219,10 +213,7 @@ def test_restore_takes_the_lines_of_an_order_split_at_one_node(
     assert rows.loc["M", "node_id"].tolist() == ["WH-EAST", "WH-WEST"]
     assert rows.loc["M", "split"].tolist() == ["stock", "stock"]
     assert set(out.rows["status"]) == {"allocated"}
-    w_order = orders.order_ids.index("W")
-    assert rows.loc["W", "node_id"].tolist() == ["WH-WEST", "WH-WEST"]
-    # A, B and W, not L nor M
-    assert sorted(allocator.ledger.placed) == sorted([0, 1, w_order])
+    assert sorted(allocator.ledger.placed) == [0, 1]  # A and B, not L nor M
     plan = BatchPlan.of(orders, settings)
     ledger = CapacityLedger(network, orders, stock=stock)
     assert restore(out.rows, plan, ledger, network) == len(plan)
@@ -248,6 +239,6 @@ def test_restore_without_split_marks_judges_by_the_rows_nodes(
     plan = BatchPlan.of(orders, settings)
     assert restore(committed, plan, ledger, network) == len(plan)
     l_order = orders.order_ids.index("L")
-    assert sorted(ledger.placed) == sorted([0, 1, orders.order_ids.index("W"), l_order])
+    assert sorted(ledger.placed) == [0, 1, l_order]
     assert ledger.placed[l_order].node == network.node_idx("WH-EAST")
     assert ledger.placed[l_order].cost == pytest.approx(14.5)
