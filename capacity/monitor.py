@@ -493,6 +493,13 @@ class CapacityMonitor:
         outage) or without staff (staffing 0)."""
         return np.asarray(self.outage | (self.staffing <= 0))
 
+    def shipping_nodes(self) -> NDArray[np.bool_]:
+        """Nodes that can ship at all: working today (:meth:`not_working`)
+        and of a nominal capacity above 0 (what the allocator prices a
+        waiting order from, as shipped tomorrow: nobody knows a closed node
+        will ship it then, an outage carries no end time)."""
+        return np.asarray(~self.not_working() & (self.nominal > 0))
+
     def utilization(self) -> NDArray[np.float64]:
         """Share of each node's workable capacity today (nominal x staffing x
         open) its backlog and rest-of-day forecast claim: 1 is full (score

@@ -82,6 +82,8 @@ class CompiledBatch:
     split_kind
         Why each item is a line: 0 a whole order, :data:`SPLIT_STOCK` no node
         held every line, :data:`SPLIT_ROOM` no node had the room for all.
+    waiting_delivery
+        Per item, its delivery if it waits (``NaT``: no date can be promised).
     """
 
     problem: AssignmentProblem
@@ -94,6 +96,10 @@ class CompiledBatch:
     true_cost: NDArray[np.float64]
     split: NDArray[np.bool_]
     split_kind: NDArray[np.int8]
+    #: Per item, when it is expected to arrive if it waits
+    #: (:func:`deferral_delivery`): ``NaT`` where no node that may ship it
+    #: tomorrow holds it.
+    waiting_delivery: DateArray
 
     def service(self) -> NDArray[np.int8]:
         """Service per (item, node) actually used (strict or relaxed)."""
@@ -133,6 +139,10 @@ class _Items:
     #: The whole deferral cost (reference included) when the caller knows it,
     #: e.g. a share of the order's own when its lines are split for room.
     defer_total: NDArray[np.float64] | None = None
+    #: ``(n_items, n_nodes)``: nodes that held the item this morning (a
+    #: waiting item none of the open ones held gets no date); ``None``: every
+    #: node.
+    held: NDArray[np.bool_] | None = None
 
 
 def relaxed_pairs(
@@ -155,32 +165,52 @@ def relaxed_pairs(
 
 
 def deferral_reference(
-    options: OrderOptions, extra_cost: float = 0.0
+    options: OrderOptions,
+    extra_cost: float = 0.0,
+    ship_from: NDArray[np.bool_] | None = None,
 ) -> NDArray[np.float64]:
     """What an item still costs when it waits: it ships the next ship day at
-    about the best cost any node offering its service could do (stock, room
-    and bid prices aside) — its lateness counted at that later delivery — so
-    the same for every policy and for the bound."""
-    total, _ = _deferred_options(options, extra_cost)
+    about the best cost any node it may ship from tomorrow could do (room
+    and bid prices aside) — its lateness counted at that later delivery.
+
+    ``ship_from`` (``(n_items, n_nodes)``, default every node) are the nodes
+    that may ship it tomorrow: working today (not closed by an outage, not
+    unstaffed, a nominal capacity above 0). An item none of them can ship
+    keeps the reference of every node offering its service (it still ships
+    some day, at least at that cost), and no delivery date
+    (:func:`deferral_delivery`)."""
+    total, _, _ = _deferred_options(options, extra_cost, ship_from)
     best = np.min(total, axis=1)
     return np.asarray(np.where(np.isfinite(best), best, 0.0), dtype=np.float64)
 
 
-def deferral_delivery(options: OrderOptions) -> DateArray:
+def deferral_delivery(
+    options: OrderOptions, ship_from: NDArray[np.bool_] | None = None
+) -> DateArray:
     """When a waiting item is expected to arrive: its deferral reference
-    option's delivery (``NaT`` where no node offers its service)."""
-    total, delivery = _deferred_options(options, 0.0)
+    option's delivery (``NaT`` where no node offers its service, or none of
+    ``ship_from`` does: no date can be promised)."""
+    total, delivery, shippable = _deferred_options(options, 0.0, ship_from)
     best = np.argmin(total, axis=1)
     out = delivery[np.arange(best.size), best]
-    return np.where(np.isfinite(total.min(axis=1)), out, np.datetime64("NaT"))
+    known = np.isfinite(total.min(axis=1)) & shippable
+    return np.where(known, out, np.datetime64("NaT"))
 
 
 def _deferred_options(
-    options: OrderOptions, extra_cost: float
-) -> tuple[NDArray[np.float64], DateArray]:
+    options: OrderOptions, extra_cost: float, ship_from: NDArray[np.bool_] | None
+) -> tuple[NDArray[np.float64], DateArray, NDArray[np.bool_]]:
     """Per (item, node): cost and delivery of shipping a day later, by the
-    strict service (or the relaxed one where no node can keep the promise)."""
+    strict service (or the relaxed one where no node can keep the promise),
+    over the nodes of ``ship_from`` that offer its service — or, for an item
+    none of them serves (third array ``False``), over every node."""
     strict = np.asarray(options.feasible, dtype=np.bool_)
+    relaxed = np.asarray(options.relaxed_service >= 0, dtype=np.bool_)
+    shippable: NDArray[np.bool_] = np.ones(strict.shape[0], dtype=np.bool_)
+    if ship_from is not None:
+        shippable = np.asarray(((strict | relaxed) & ship_from).any(axis=1))
+        nodes = ship_from | ~shippable[:, None]
+        strict, relaxed = strict & nodes, relaxed & nodes
     late_only = np.asarray(~strict.any(axis=1), dtype=np.bool_)
     total = (
         _by_rule(late_only, options.shipping, options.relaxed_shipping)
@@ -190,12 +220,12 @@ def _deferred_options(
         )
         + extra_cost
     )
-    served = _by_rule(late_only, strict, options.relaxed_service >= 0)
+    served = _by_rule(late_only, strict, relaxed)
     total = np.where(np.asarray(served, dtype=bool), total, np.inf)
     delivery = _by_rule(
         late_only, options.deferred_delivery, options.relaxed_deferred_delivery
     )
-    return np.asarray(total, dtype=np.float64), delivery
+    return np.asarray(total, dtype=np.float64), delivery, shippable
 
 
 class StockCharge(Protocol):
@@ -223,9 +253,11 @@ def _compile(
     bid_price: NDArray[np.float64] | None,
     name: str,
     stock_price: StockPrice | None = None,
+    open_nodes: NDArray[np.bool_] | None = None,
 ) -> CompiledBatch:
     """Shared tail of :func:`compile_orders` and :func:`compile_lines`."""
     options = items.options
+    ship_from = _ship_from(None, open_nodes, options.service.shape)
     use_relaxed = relaxed_pairs(options, items.have_stock, capacity)
     eligible = (options.feasible & items.have_stock) | use_relaxed
     total = (
@@ -236,7 +268,7 @@ def _compile(
     )
     true_cost = np.where(eligible, total, np.inf)
     defer_cost = (
-        deferral_reference(options, items.extra_cost) + items.defer_cost
+        deferral_reference(options, items.extra_cost, ship_from) + items.defer_cost
         if items.defer_total is None
         else items.defer_total
     )
@@ -271,7 +303,41 @@ def _compile(
         true_cost=true_cost,
         split=np.full(items.order.size, items.split > 0, dtype=bool),
         split_kind=np.full(items.order.size, items.split, dtype=np.int8),
+        waiting_delivery=_waiting_delivery(options, ship_from, items.held),
     )
+
+
+def _waiting_delivery(
+    options: OrderOptions,
+    ship_from: NDArray[np.bool_] | None,
+    held: NDArray[np.bool_] | None,
+) -> DateArray:
+    """:func:`deferral_delivery` over ``ship_from``, and no date (``NaT``)
+    where none of those nodes offering the item's service held it this
+    morning (``held``): no node that could ship it tomorrow."""
+    out = deferral_delivery(options, ship_from)
+    if held is None:
+        return out
+    offers = (options.service >= 0) | (options.relaxed_service >= 0)
+    can = offers & held if ship_from is None else offers & held & ship_from
+    return np.where(can.any(axis=1), out, np.datetime64("NaT"))
+
+
+def _ship_from(
+    held: NDArray[np.bool_] | None,
+    open_nodes: NDArray[np.bool_] | None,
+    shape: tuple[int, ...],
+) -> NDArray[np.bool_] | None:
+    """``(n_items, n_nodes)`` nodes a waiting item may ship from tomorrow:
+    working today (and among ``held``, when given; ``None``: every node)."""
+    if held is None and open_nodes is None:
+        return None
+    out = np.ones(shape, dtype=np.bool_)
+    if held is not None:
+        out &= held
+    if open_nodes is not None:
+        out &= np.asarray(open_nodes, dtype=np.bool_)[None, :]
+    return out
 
 
 def _sku_use(
@@ -299,6 +365,8 @@ def compile_orders(
     bid_price: NDArray[np.float64] | None = None,
     stock_price: StockPrice | None = None,
     name: str = "batch",
+    morning_stock: NDArray[np.int64] | None = None,
+    open_nodes: NDArray[np.bool_] | None = None,
 ) -> CompiledBatch:
     """Whole orders as items (one shipment each); see ``docs/data.md``.
 
@@ -317,6 +385,12 @@ def compile_orders(
         ``(n_nodes, n_skus)`` shadow price per unit of each SKU at each node,
         or a :class:`StockCharge` pricing ``q`` units at once
         (:mod:`tierflow.orchestration.stock_prices`), added likewise.
+    morning_stock, open_nodes
+        ``(n_nodes, n_skus)`` stock this morning and the nodes working today
+        (open, staffed, a nominal capacity above 0): a waiting item is priced
+        and dated as shipped tomorrow from one of ``open_nodes`` (default
+        every node; :func:`deferral_reference`), and given no date when none
+        of them held it this morning.
     """
     idx = np.asarray(idx, dtype=np.intp)
     spend = np.asarray(predicted_spend, dtype=np.float64)
@@ -330,6 +404,7 @@ def compile_orders(
         have_stock=stock_ok(orders, idx, stock),
         defer_cost=defer,
         priority=spend + defer,
+        held=None if morning_stock is None else stock_ok(orders, idx, morning_stock),
     )
     return _compile(
         items,
@@ -339,6 +414,7 @@ def compile_orders(
         bid_price=bid_price,
         stock_price=stock_price,
         name=name,
+        open_nodes=open_nodes,
     )
 
 
@@ -356,6 +432,8 @@ def compile_lines(
     stock_price: StockPrice | None = None,
     name: str = "split",
     defer_total: NDArray[np.float64] | None = None,
+    morning_stock: NDArray[np.int64] | None = None,
+    open_nodes: NDArray[np.bool_] | None = None,
 ) -> CompiledBatch:
     """Order *lines* as items, for orders no single node can fill (stock) or
     none has the room for whole.
@@ -365,6 +443,7 @@ def compile_lines(
     reference plus its share (by units) of the order's delay penalty, so
     all lines waiting cost the penalty once; ``defer_total`` replaces that
     with a given deferral cost per line (e.g. its share of the whole order's).
+    ``morning_stock`` and ``open_nodes`` as for :func:`compile_orders`.
     """
     lines = np.asarray(lines, dtype=np.intp)
     owner = orders.line_order[lines].astype(np.intp)
@@ -382,6 +461,7 @@ def compile_lines(
         extra_cost=policy.split_shipment_cost,
         split=SPLIT_ROOM if defer_total is not None else SPLIT_STOCK,
         defer_total=defer_total,
+        held=None if morning_stock is None else qty[:, None] <= morning_stock[:, sku].T,
     )
     return _compile(
         items,
@@ -391,6 +471,7 @@ def compile_lines(
         bid_price=bid_price,
         stock_price=stock_price,
         name=name,
+        open_nodes=open_nodes,
     )
 
 
@@ -484,4 +565,7 @@ def concat_batches(first: CompiledBatch, second: CompiledBatch) -> CompiledBatch
         true_cost=np.vstack([first.true_cost, second.true_cost]),
         split=np.concatenate([first.split, second.split]),
         split_kind=np.concatenate([first.split_kind, second.split_kind]),
+        waiting_delivery=np.concatenate(
+            [first.waiting_delivery, second.waiting_delivery]
+        ),
     )

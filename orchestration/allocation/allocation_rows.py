@@ -14,7 +14,7 @@ from tierflow.data.network import Network
 from tierflow.data.orders import Orders
 from tierflow.data.rates import SERVICES
 from tierflow.data.vocabulary import AllocationStatus
-from tierflow.formulations.batch_compiler import SPLIT_STOCK, deferral_delivery
+from tierflow.formulations.batch_compiler import SPLIT_STOCK
 from tierflow.formulations.fulfillment import CompiledBatch
 from tierflow.formulations.problem import AssignmentProblem
 from tierflow.orchestration.allocation.ledger import Placement
@@ -165,7 +165,7 @@ def _service_and_dates(
     names = np.array([*SERVICES, ""], dtype=object)
     ship = compiled.options.ship_date[li, at].astype(str)
     deliver = compiled.delivery()[li, at].astype(str)
-    waiting = deferral_delivery(compiled.options)[li]
+    waiting = compiled.waiting_delivery[li]
     expected = np.where(allocated, deliver, waiting.astype(str))
     released = np.datetime_as_string(compiled.options.release[li], timezone="UTC")
     return {

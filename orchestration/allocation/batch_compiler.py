@@ -56,6 +56,7 @@ def subset_batch(compiled: CompiledBatch, keep: NDArray[np.intp]) -> CompiledBat
         true_cost=compiled.true_cost[keep],
         split=compiled.split[keep],
         split_kind=compiled.split_kind[keep],
+        waiting_delivery=compiled.waiting_delivery[keep],
     )
 
 
@@ -81,6 +82,8 @@ class _Stage:
     bid_price: NDArray[np.float64] | None
     name: str
     stock_price: StockPrice | None = None
+    #: Nodes working today (a waiting order ships from one of them tomorrow).
+    open_nodes: NDArray[np.bool_] | None = None
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -208,12 +211,16 @@ class BatchCompiler:
         bid_price: NDArray[np.float64] | None = None,
         name: str = "batch",
         stock_price: StockPrice | None = None,
+        open_nodes: NDArray[np.bool_] | None = None,
     ) -> CompiledStages:
         """The orders ``idx`` in two stages against ``capacity`` and ``stock``.
 
         ``now`` is when the batch is decided (``None``: every order at its
         own time, as in hindsight); ``rerouted`` orders were pulled back by a
-        capacity event and lose their checkout cutoff.
+        capacity event and lose their checkout cutoff; ``open_nodes`` are
+        the nodes working now (default every node): a waiting order is priced
+        and dated as shipped tomorrow from one of them that held it this
+        morning (:func:`~tierflow.formulations.batch_compiler.deferral_reference`).
         """
         o = self.orders
         lines_all = lines_of(o, idx)
@@ -224,7 +231,9 @@ class BatchCompiler:
         dead = np.unique(o.line_order[lines_all[short]])
         live = idx[~np.isin(idx, dead)]
         split_lines = [lines_all[~short & np.isin(o.line_order[lines_all], dead)]]
-        stage = _Stage(capacity, stock, now, rerouted, bid_price, name, stock_price)
+        stage = _Stage(
+            capacity, stock, now, rerouted, bid_price, name, stock_price, open_nodes
+        )
         whole = None
         on_time = np.zeros(0, np.intp)
         if live.size:
@@ -283,6 +292,8 @@ class BatchCompiler:
             bid_price=stage.bid_price,
             stock_price=stage.stock_price,
             name=stage.name,
+            morning_stock=self.initial_stock,
+            open_nodes=stage.open_nodes,
         )
 
     def split_for_room(
@@ -298,6 +309,7 @@ class BatchCompiler:
         bid_price: NDArray[np.float64] | None = None,
         name: str = "batch",
         stock_price: StockPrice | None = None,
+        open_nodes: NDArray[np.bool_] | None = None,
     ) -> CompiledBatch:
         """The lines of whole ``orders`` the solve left waiting, as items.
 
@@ -315,7 +327,9 @@ class BatchCompiler:
             if stock_short is None
             else np.asarray(stock_short, dtype=bool)
         )
-        stage = _Stage(capacity, stock, now, rerouted, bid_price, name, stock_price)
+        stage = _Stage(
+            capacity, stock, now, rerouted, bid_price, name, stock_price, open_nodes
+        )
         parts = []
         room = orders[~short]
         if room.size:
@@ -359,4 +373,6 @@ class BatchCompiler:
             stock_price=stage.stock_price,
             name=f"{stage.name} {tag}",
             defer_total=defer_total,
+            morning_stock=self.initial_stock,
+            open_nodes=stage.open_nodes,
         )

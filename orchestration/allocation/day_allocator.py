@@ -319,7 +319,7 @@ class DayAllocator:
     def run(self) -> AllocationOutcome:
         """Allocate every order; commit batch by batch; return the outcome."""
         start = time.perf_counter()
-        plan = BatchPlan.of(self.orders, self.settings)
+        plan = self.plan = BatchPlan.of(self.orders, self.settings)
         first = self._resume(plan)
         for b in range(first, len(plan)):
             self._allocate(plan, b, first)
@@ -580,6 +580,7 @@ class DayAllocator:
             "bid_price": self.bids.for_batch(),
             "stock_price": self.bids.stock_prices,
             "name": f"batch {batch}",
+            "open_nodes": self.monitor.shipping_nodes(),
         }
 
     def _hindsight_bound(self, start: float) -> ProvenBound:
@@ -605,6 +606,14 @@ class DayAllocator:
         # of a 10 s --hindsight-time-limit on a 1,000-order day (QA)
         return hindsight_proof(day, mip_time_s=left, time_limit_s=left)
 
+    def _shipping_nodes(self, rows: pd.DataFrame) -> dict[int, NDArray[np.bool_]]:
+        """Per batch of ``rows``, the nodes that could ship when it was
+        solved (a hindsight run applies no event)."""
+        plan = self.plan
+        batches = sorted({int(b) for b in rows["batch"]}) if len(rows) else []
+        times = [-np.inf if plan.hindsight else plan.seconds(b) for b in batches]
+        return dict(zip(batches, self.ledger.shipping_nodes_at(times), strict=True))
+
     def _capacity_fixed(self) -> NDArray[np.bool_]:
         """Nodes no capacity event of the run touches."""
         fixed = np.ones(self.network.n_nodes, dtype=bool)
@@ -625,6 +634,7 @@ class DayAllocator:
             policy=self.policy,
             predicted_spend=self.spend,
             inventory=self.ledger.initial_stock,
+            shipping_nodes=self._shipping_nodes(rows),
         )
         return AllocationOutcome(
             rows=rows,

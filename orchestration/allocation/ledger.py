@@ -74,6 +74,8 @@ class CapacityLedger:
         self.monitor = CapacityMonitor(network)
         if capacity is not None:
             self.monitor.nominal = np.asarray(capacity, dtype=np.float64).copy()
+        self.network = network
+        self.nominal_start = self.monitor.nominal.copy()
         start = network.inventory if stock is None else stock
         self.initial_stock = start.astype(np.int64).copy()
         self.stock = start.astype(np.int64).copy()
@@ -120,6 +122,21 @@ class CapacityLedger:
             else:
                 below.pop(ev.node, None)
         return below
+
+    def shipping_nodes_at(self, times: Sequence[float]) -> list[NDArray[np.bool_]]:
+        """The nodes that can ship (:meth:`CapacityMonitor.shipping_nodes`)
+        once the events up to each of ``times`` (ascending epoch seconds) are
+        applied, replayed from the start of the day on a monitor of their own
+        (the run's may have skipped to a resumed batch)."""
+        monitor = CapacityMonitor(self.network)
+        monitor.nominal = self.nominal_start.copy()
+        out, k = [], 0
+        for until in times:
+            while k < len(self.events) and self.events[k].ts <= until:
+                monitor.ingest([self.events[k]])
+                k += 1
+            out.append(monitor.shipping_nodes())
+        return out
 
     # --------------------------------------------------------------- orders
     def _lines(self, order: int) -> slice:

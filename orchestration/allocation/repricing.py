@@ -11,7 +11,7 @@ order, for its deadline. The cost model it re-implements is written down in
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -129,10 +129,12 @@ class _Pricer:
         )
         return cost, str(ship), str(deliver), late
 
-    def reference(self, item: _Item) -> float:
+    def reference(self, item: _Item, ship_from: NDArray[np.bool_]) -> float:
         """What the item costs waiting a day: at each node the service that is
         cheapest today (the guarantee kept where any node can), shipped the
-        next ship day; the cheapest node."""
+        next ship day; the cheapest node of ``ship_from`` (the nodes that
+        could ship it tomorrow), or of every node when none of them offers
+        its service."""
         net, o = self.net, item.order
         zone = net.zone[:, self.orders.dest[o]]
         ship = self.ship_dates(item.release)
@@ -147,6 +149,7 @@ class _Pricer:
             if not net.rates.offered[s]:
                 continue
             strict, relaxed = self._usable(o, s, zone, ship)
+            strict, relaxed = strict & ship_from, relaxed & ship_from
             transit = net.rates.transit(s, zone)
             price = net.rates.price(s, zone, item.kg)
             today = net.calendar.delivery_dates(ship, transit, s)
@@ -160,6 +163,8 @@ class _Pricer:
         chosen = waiting[True] if np.isfinite(best[True]).any() else waiting[False]
         cost = chosen + item.units * net.handling_cost + item.extra
         low = float(np.min(cost))
+        if not np.isfinite(low) and not ship_from.all():
+            return self.reference(item, np.ones_like(ship_from))
         return low if np.isfinite(low) else 0.0
 
     def _usable(
@@ -186,12 +191,18 @@ def reprice_allocation(
     policy: TierPolicy | None = None,
     predicted_spend: NDArray[np.float64] | None = None,
     inventory: NDArray[np.int64] | None = None,
+    shipping_nodes: Mapping[int, NDArray[np.bool_]] | None = None,
 ) -> Repricing:
-    """Re-price ``rows`` (``allocations.csv``'s columns) from the tables."""
+    """Re-price ``rows`` (``allocations.csv``'s columns) from the tables.
+
+    ``shipping_nodes`` are, per batch, the nodes that could ship when it was
+    solved (open, staffed, a nominal capacity above 0; default every node):
+    a waiting line is priced as shipped tomorrow from one of them."""
     policy = policy or TierPolicy()
     spend = np.zeros(orders.n_orders) if predicted_spend is None else predicted_spend
     audit = _Audit(network, orders, policy, np.asarray(spend, dtype=np.float64))
-    return audit.run(rows, network.inventory if inventory is None else inventory)
+    stock = network.inventory if inventory is None else inventory
+    return audit.run(rows, stock, shipping_nodes or {})
 
 
 class _Audit:
@@ -215,7 +226,13 @@ class _Audit:
         self.pricer = _Pricer(network, orders, policy, self.promised)
         self.problems: list[str] = []
 
-    def run(self, rows: pd.DataFrame, inventory: NDArray[np.int64]) -> Repricing:
+    def run(
+        self,
+        rows: pd.DataFrame,
+        inventory: NDArray[np.int64],
+        shipping_nodes: Mapping[int, NDArray[np.bool_]],
+    ) -> Repricing:
+        self.shipping_nodes = shipping_nodes
         cost = np.zeros(len(rows))
         frame = rows.reset_index(drop=True)
         if "split" not in frame.columns:
@@ -348,9 +365,22 @@ class _Audit:
         split = str(row.get("split", "") or "")
         if split == "stock":
             line = self._item(o, [k], -1, -1, row, split)
-            return self.pricer.reference(line) + float(self.penalty[o]) * share
+            ship_from = self._ship_from(row)
+            return (
+                self.pricer.reference(line, ship_from) + float(self.penalty[o]) * share
+            )
         whole = self._item(o, order_lines, -1, -1, row, "")
-        return (self.pricer.reference(whole) + float(self.penalty[o])) * share
+        ship_from = self._ship_from(row)
+        return (
+            self.pricer.reference(whole, ship_from) + float(self.penalty[o])
+        ) * share
+
+    def _ship_from(self, row: Row) -> NDArray[np.bool_]:
+        """Nodes a waiting line's reference may ship from: working when the
+        row's batch was solved (stock aside, as its cost always was)."""
+        working = self.shipping_nodes.get(int(row["batch"]))
+        n = self.net.n_nodes
+        return np.ones(n, dtype=bool) if working is None else np.asarray(working)
 
 
 def _promised_dates(

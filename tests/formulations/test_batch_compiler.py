@@ -126,3 +126,52 @@ def test_fulfillment_keeps_serving_both_halves() -> None:
     assert fulfillment.order_totals is order_pricing.order_totals
     assert fulfillment.compile_orders is batch_compiler.compile_orders
     assert fulfillment.CompiledBatch is batch_compiler.CompiledBatch
+
+
+def test_a_waiting_order_is_priced_and_dated_from_a_node_that_could_ship_it(
+    tiny: Network, tiny_orders: OrdersOf
+) -> None:
+    """A Gold TEE to New York waits. Its reference was the cheapest node
+    offering the service: WH-EAST (ground, $10 + $1.50 handling, shipped
+    Tuesday, Wednesday 2026-01-07) even when WH-EAST was closed. Closed,
+    it is WH-WEST's (two-day, $20 + $1.60, Thursday 2026-01-08, on time);
+    with no open node holding it this morning, no date is given (NaT), the
+    cost still that of the open nodes; with every node closed, the cost is
+    every node's reference, and no date."""
+    orders = tiny_orders(["T,2026-01-05T10:30:00-05:00,C1,100,gold,TEE,1"])
+    idx = np.array([0])
+    east, west = tiny.node_idx("WH-EAST"), tiny.node_idx("WH-WEST")
+    tee = tiny.sku_index["TEE"]
+
+    def waiting(
+        open_nodes: np.ndarray | None, morning: np.ndarray | None = None
+    ) -> tuple[float, str]:
+        batch = compile_orders(
+            tiny,
+            orders,
+            idx,
+            POLICY,
+            capacity=tiny.capacity.copy(),
+            stock=tiny.inventory.copy(),
+            predicted_spend=np.zeros(1),
+            morning_stock=tiny.inventory if morning is None else morning,
+            open_nodes=open_nodes,
+        )
+        assert batch.problem.defer_cost is not None
+        cost = float(batch.problem.defer_cost[0]) - 60.0  # the Gold penalty
+        return round(cost, 6), str(batch.waiting_delivery[0])
+
+    every = np.ones(3, dtype=bool)
+    closed_east = every.copy()
+    closed_east[east] = False
+    assert waiting(every) == (11.5, "2026-01-07")
+    assert waiting(None) == (11.5, "2026-01-07")
+    assert waiting(closed_east) == (21.6, "2026-01-08")
+    only_east = tiny.inventory.copy()
+    only_east[:, tee] = 0
+    only_east[east, tee] = 1
+    assert waiting(closed_east, only_east) == (21.6, "NaT")
+    assert waiting(np.zeros(3, dtype=bool)) == (11.5, "NaT")
+    no_west = tiny.inventory.copy()
+    no_west[west, tee] = 0
+    assert waiting(closed_east, no_west) == (21.6, "2026-01-08")

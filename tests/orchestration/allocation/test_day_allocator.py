@@ -453,6 +453,84 @@ def test_a_deferral_names_a_closed_node_and_the_others_without_room(
     ]
 
 
+def _east_down(net: Network, how: str) -> tuple[np.ndarray, list[CapacityEvent]]:
+    """Capacity and events closing WH-EAST at 10:00 ET ``how``: an outage,
+    a staffing of 0 %, or a nominal capacity of 0 all day; WH-WEST and
+    ST-CHI with half a unit of room (open, but no room for a TEE)."""
+    capacity = np.array([1000.0, 0.5, 0.5])
+    at = dt.datetime(2026, 1, 5, 15, 0, tzinfo=dt.UTC).timestamp()
+    east = net.node_idx("WH-EAST")
+    if how == "nominal 0":
+        capacity[east] = 0.0
+        return capacity, []
+    event = (
+        CapacityEvent("o", at, east, "outage", 1.0)
+        if how == "outage"
+        else CapacityEvent("s", at, east, "staffing", 0.0)
+    )
+    return capacity, [event]
+
+
+@pytest.mark.parametrize("how", ["outage", "staffing 0", "nominal 0"])
+@pytest.mark.parametrize("engine", ["cpsat", "greedy", "highs", "cbc", "lp", NEAREST])
+def test_a_waiting_line_is_expected_from_a_node_that_could_ship_it(
+    tiny: Network, make_orders: MakeOrders, engine: str, how: str
+) -> None:
+    """WH-EAST, the cheapest node for a Gold TEE to New York, is closed; the
+    others are open but full, so the line waits. Its expected_delivery was
+    WH-EAST's (ground shipped Tuesday: 2026-01-07) and its cost WH-EAST's
+    reference ($11.50 + the $60 Gold penalty), a node that may not ship it
+    tomorrow. It is WH-WEST's now: two-day shipped Tuesday, 2026-01-08, at
+    $20 + $1.60 handling + $60. Re-pricing agrees."""
+    orders = make_orders(["T,2026-01-05T10:30:00-05:00,C1,100,gold,TEE,1"])
+    settings = AllocationSettings(engine=engine)
+    capacity, events = _east_down(tiny, how)
+    out = DayAllocator(
+        tiny, orders, settings=settings, capacity=capacity, events=events
+    ).run()
+    row = out.rows.iloc[0]
+    assert (row["status"], row["node_id"], row["expected_delivery"]) == (
+        "deferred",
+        "",
+        "2026-01-08",
+    )
+    assert row["cost"] == pytest.approx(81.6)
+    assert row["penalty"] == pytest.approx(81.6)
+    assert out.repriced is not None and out.repriced.problems == []
+    _check(tiny, orders, out.rows, tiny.capacity)
+
+
+@pytest.mark.parametrize("engine", ["cpsat", "greedy", "highs", "cbc", "lp", NEAREST])
+def test_a_waiting_line_only_closed_nodes_hold_has_no_expected_delivery(
+    tiny: Network, make_orders: MakeOrders, engine: str
+) -> None:
+    """TEE only at WH-EAST, closed: no node could ship the line tomorrow, so
+    no date is promised (expected_delivery was WH-EAST's 2026-01-07); the
+    reason says why, and the cost is the open nodes' reference, stock aside
+    as ever (WH-WEST's $21.60 + $60; it was WH-EAST's $11.50 + $60)."""
+    orders = make_orders(["T,2026-01-05T10:30:00-05:00,C1,100,gold,TEE,1"])
+    stock = tiny.inventory.copy()
+    stock[:, tiny.sku_index["TEE"]] = 0
+    stock[tiny.node_idx("WH-EAST"), tiny.sku_index["TEE"]] = 100
+    out = DayAllocator(
+        tiny,
+        orders,
+        settings=AllocationSettings(engine=engine),
+        stock=stock,
+        events=_outages(tiny, "WH-EAST"),
+    ).run()
+    row = out.rows.iloc[0]
+    assert (row["status"], row["expected_delivery"], row["reason"]) == (
+        "deferred",
+        "",
+        "deferred: WH-EAST closed (outage); WH-WEST, ST-CHI out of stock",
+    )
+    assert row["cost"] == pytest.approx(81.6)
+    assert out.repriced is not None and out.repriced.problems == []
+    # due by the promise from WH-EAST, it counted as kept
+    assert out.summary()["service_level_by_tier"]["gold"] == 0.0
+
+
 def test_platinum_split_on_time_rather_than_shipped_whole_late(
     tiny: Network, make_orders: MakeOrders
 ) -> None:
