@@ -190,8 +190,10 @@ def run_allocation_bench(
     hindsight_time_limit_s: float,
     workdir: Path,
     on_step: Callable[[str], None] | None = None,
+    deterministic: bool = False,
 ) -> tuple[list[PolicyRun], dict[str, Any]]:
-    """Every policy on one day; returns the rows and the extra figures."""
+    """Every policy on one day; returns the rows and the extra figures
+    (``deterministic``: every policy's, ``AllocationSettings.deterministic``)."""
     day = BenchDay(network, *make_day(network, n_orders, seed, utilization, workdir))
     note = on_step or (lambda _: None)
     plans = [
@@ -202,9 +204,12 @@ def run_allocation_bench(
                 hindsight=True,
                 time_limit_s=hindsight_time_limit_s,
                 seed=seed,
+                deterministic=deterministic,
             ),
         ),
-        *policy_plans(engines, time_limit_s=time_limit_s, seed=seed),
+        *policy_plans(
+            engines, time_limit_s=time_limit_s, seed=seed, deterministic=deterministic
+        ),
     ]
     outcomes: dict[str, AllocationOutcome] = {}
     for name, settings in plans:
@@ -223,6 +228,9 @@ def run_allocation_bench(
         "workload": float(day.orders.workload(network).sum()),
         "capacity": float(day.capacity.sum()),
         "lp_bound": hindsight.lp_bound,
+        "lp_bound_stop": hindsight.lp_bound_stop,
+        "lp_bound_budget": hindsight.lp_bound_budget,
+        "deterministic": deterministic,
         "hindsight_platinum_on_time_rate": hindsight.summary()["platinum_on_time_rate"],
     }
     main = "cpsat + bid prices" if "cpsat + bid prices" in outcomes else plans[-1][0]
@@ -237,16 +245,30 @@ def run_allocation_bench(
 
 
 def policy_plans(
-    engines: Sequence[str], *, time_limit_s: float, seed: int
+    engines: Sequence[str],
+    *,
+    time_limit_s: float,
+    seed: int,
+    deterministic: bool = False,
 ) -> list[tuple[str, AllocationSettings]]:
     """The nearest-node baseline, then each engine without and with bid prices."""
+    same = deterministic
     plans = [
-        ("nearest", AllocationSettings(engine=NEAREST, use_bid_prices=False, seed=seed))
+        (
+            "nearest",
+            AllocationSettings(
+                engine=NEAREST, use_bid_prices=False, seed=seed, deterministic=same
+            ),
+        )
     ]
     for engine in engines:
         for bid in (False, True):
             settings = AllocationSettings(
-                engine=engine, use_bid_prices=bid, time_limit_s=time_limit_s, seed=seed
+                engine=engine,
+                use_bid_prices=bid,
+                time_limit_s=time_limit_s,
+                seed=seed,
+                deterministic=same,
             )
             plans.append((f"{engine}{' + bid prices' if bid else ''}", settings))
     return plans

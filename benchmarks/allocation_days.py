@@ -178,6 +178,8 @@ class RunConfig:
     hindsight_time_limit_s: float = 60.0
     threads: int | None = None
     forecast: tuple[str, ...] = ("history", "perfect")
+    #: Every policy deterministic (``AllocationSettings.deterministic``).
+    deterministic: bool = False
 
 
 def run_day(
@@ -330,6 +332,7 @@ def _base_settings(config: RunConfig, spec: DaySpec) -> AllocationSettings:
         time_limit_s=config.time_limit_s,
         seed=spec.seed,
         threads=config.threads,
+        deterministic=config.deterministic,
     )
 
 

@@ -332,6 +332,7 @@ def run_and_report(
         "time_limit_s": config.time_limit_s,
         "hindsight_time_limit_s": config.hindsight_time_limit_s,
         "forecast": list(config.forecast),
+        "deterministic": config.deterministic,
         "utilizations": list(utilizations),
         "sweep_scales": list(sweep_scales),
     }

@@ -43,6 +43,7 @@ from tierflow.data.network import Network
 from tierflow.data.orlib_gap import BestKnown, read_best_known
 from tierflow.data.output_folder import StagedOutput
 from tierflow.formulations.gap import GapInstance, load_gap_file
+from tierflow.orchestration.allocation.settings import require_deterministic
 
 #: Every name ``bench allocation`` writes in OUT, one day or ``--days``: a
 #: run replaces them all, so the folder never mixes two runs' files (a
@@ -227,6 +228,13 @@ def bench_gap(
     help="With --days: also run day 0 tight with history means at these "
     "multiples of the true volume, e.g. 0.5,0.7,1,1.4,2.",
 )
+@option(
+    "--deterministic",
+    is_flag=True,
+    help="Reproducible runs, as allocate --deterministic: every policy's "
+    "CP-SAT on deterministic time, the hindsight bound on a budget of work "
+    "(--engines: cpsat, cpsat-plain, greedy).",
+)
 @out_folder_option(
     Path("out/bench-allocation"), help="Folder for the results and plots."
 )
@@ -242,17 +250,22 @@ def bench_allocation(
     n_days: int | None,
     forecasts: tuple[str, ...],
     sweep: str,
+    deterministic: bool,
     out: Path,
     as_json: bool,
 ) -> None:
     """Allocation policies against the hindsight bound: one generated day,
     or (--days N) N days as a distribution."""
     names = parse_engines(engines)
+    if deterministic:  # refused before the day is generated
+        for name in names[:1] if n_days is not None else names:
+            require_deterministic(name)
     net = open_network(network_dir)
     if n_days is not None:
         _bench_days(
             net, n_days, seed, n_orders, utilization, names[0], time_limit,
             hindsight_time_limit, forecasts, sweep, out, as_json,
+            deterministic=deterministic,
         )  # fmt: skip
         return
     steps = [
@@ -275,6 +288,7 @@ def bench_allocation(
             time_limit_s=time_limit,
             hindsight_time_limit_s=hindsight_time_limit,
             workdir=work.path,
+            deterministic=deterministic,
             on_step=lambda name: bar.update(1, name),
         )
         summary = write_allocation_reports(runs, extra, work.path)
@@ -302,6 +316,8 @@ def _bench_days(
     sweep: str,
     out: Path,
     as_json: bool,
+    *,
+    deterministic: bool = False,
 ) -> None:
     """``bench allocation --days N``: the many-day benchmark and its reports."""
     config = RunConfig(
@@ -309,6 +325,7 @@ def _bench_days(
         time_limit_s=time_limit,
         hindsight_time_limit_s=hindsight_time_limit,
         forecast=forecasts,
+        deterministic=deterministic,
     )
     utilizations = (utilization,) if utilization else ("loose", "tight")
     scales = parse_scales(sweep)

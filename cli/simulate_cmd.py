@@ -91,6 +91,7 @@ class SimulateRequest:
     cltv_backtest: bool
     hindsight_time_limit: float
     out: Path
+    deterministic: bool = False
 
     def settings(self) -> SimulationSettings:
         """What the simulation runs (``--outage`` is checked here)."""
@@ -105,6 +106,7 @@ class SimulateRequest:
             time_limit_s=self.time_limit,
             hindsight_time_limit_s=self.hindsight_time_limit,
             stock_bid_prices=not self.no_stock_bid_prices,
+            deterministic=self.deterministic,
         )
 
 
@@ -175,6 +177,14 @@ class SimulateRequest:
     "doubling the run time.",
 )
 @hindsight_time_limit_option(20.0)
+@option(
+    "--deterministic",
+    is_flag=True,
+    help="Reproducible allocations, as allocate --deterministic: the batches' "
+    "and the hindsight plan's CP-SAT on deterministic time, the hindsight "
+    "bound on a budget of work, so the same command gives the same day "
+    "anywhere (cpsat, cpsat-plain, greedy).",
+)
 @out_folder_option(Path("out/simulate"), help="Folder for the report and its tables.")
 @option(
     "--resume",
@@ -266,6 +276,10 @@ def _identity(
     # --no-stock-bid-prices existed is still the same job
     if settings["stock_bid_prices"]:
         del settings["stock_bid_prices"]
+    # likewise the default clocked run: a run started before --deterministic
+    # existed is still the same job; with it, another job (never resumed across)
+    if not settings["deterministic"]:
+        del settings["deterministic"]
     return {
         "settings": settings,
         "policy": repr(policy),

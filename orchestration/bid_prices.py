@@ -63,9 +63,10 @@ def bid_prices(
     demand: DemandSample,
     capacity: NDArray[np.float64],
     *,
-    time_limit_s: float = 5.0,
+    time_limit_s: float | None = 5.0,
 ) -> NDArray[np.float64]:
-    """Capacity duals (cost per capacity unit, >= 0) of the demand's LP.
+    """Capacity duals (cost per capacity unit, >= 0) of the demand's LP
+    (``time_limit_s`` ``None``: no clock, the LP runs to its end).
 
     Returns zeros when there is no demand or the LP is not solved: no
     scarcity signal is the safe default (the allocator is then myopic).

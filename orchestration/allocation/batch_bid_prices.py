@@ -230,10 +230,15 @@ class BatchBidPrices:
         if demand is None:
             self.prices = np.zeros(self.network.n_nodes)
             return
+        # a deterministic run's LP runs to its end (HiGHS's dual simplex, or
+        # IPX and crossover: the same path on any machine); a clock limit
+        # that cut it short gave zero prices on a slow or busy machine only
         self.prices = bid_prices(
             demand,
             self.ledger.remaining(),
-            time_limit_s=max(self.settings.time_limit_s, 1.0),
+            time_limit_s=None
+            if self.settings.deterministic
+            else max(self.settings.time_limit_s, 1.0),
         )
         if self.publish is not None:
             self.publish(self.prices, now)

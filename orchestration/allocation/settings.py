@@ -121,16 +121,8 @@ class AllocationSettings:
         for name, value, most in optional:
             if value is not None:
                 require_number(value, name, 1, most, integer=True)
-        if (
-            self.deterministic
-            and not get_engine(self.engine).capabilities.deterministic
-        ):
-            able = ", ".join(engines_with(deterministic=True))
-            raise InputError(
-                f"stops on the clock, so it cannot solve deterministically (use {able})",
-                field="engine",
-                value=self.engine,
-            )
+        if self.deterministic:
+            require_deterministic(self.engine)
 
     def params(self) -> dict[str, Any]:
         """The settings as a JSON-able dict."""
@@ -155,3 +147,18 @@ class AllocationSettings:
     def batch_bid_prices(self) -> bool:
         """Whether batches see bid prices (never in hindsight: it sees the day)."""
         return self.use_bid_prices and not self.hindsight
+
+
+def require_deterministic(engine: str) -> None:
+    """Refuse ``engine`` for a deterministic run when it stops on the clock
+    (``allocate``, ``simulate`` and ``bench allocation --deterministic``
+    refuse it in the same words)."""
+    if engine in engine_names(baselines=True) and (
+        not get_engine(engine).capabilities.deterministic
+    ):
+        able = ", ".join(engines_with(deterministic=True))
+        raise InputError(
+            f"stops on the clock, so it cannot solve deterministically (use {able})",
+            field="engine",
+            value=engine,
+        )

@@ -111,6 +111,7 @@ class OnlineRouter:
         notes: Sequence[str] = (),
         capacity_max_age_s: float | None = None,
         demand: DemandForecast | None = None,
+        request_ids: Callable[[], str] | None = None,
     ) -> None:
         _check_settings(
             reservation_ttl_s=reservation_ttl_s,
@@ -135,6 +136,9 @@ class OnlineRouter:
             bid_prices = _default_bid_prices(network, store, monitor, self.policy)
         self.bid_prices = bid_prices
         self._timer = StageTimer(profile)
+        #: Where new request ids come from (:func:`new_request_id`, or a
+        #: simulation's seeded ids: :meth:`open`'s ``request_ids``).
+        self._new_request_id = request_ids or new_request_id
         self._lock = threading.RLock()
         self._requests = RequestValidator(network)
         customers = CustomerValues(store, self.policy, cltv_refresh_s)
@@ -192,6 +196,7 @@ class OnlineRouter:
         store_wait_s: float | None = None,
         serve_newer_schema: bool = False,
         store_answer_s: float | None = None,
+        request_ids: Callable[[], str] | None = None,
     ) -> OnlineRouter:
         """A router on a network folder (None: the embedded sample) and a store.
 
@@ -248,6 +253,10 @@ class OnlineRouter:
             code's, saying so, instead of refusing it: for a server's worker,
             which a refusal would only have its supervisor start again and
             again (the supervisor itself refuses such a store at its start).
+        request_ids
+            Makes each new request id (default :func:`new_request_id`,
+            unguessable): a reproducible simulated day's
+            (``tierflow simulate --deterministic``) are drawn from its seed.
         """
         timing: dict[str, Any] = {
             "reservation_ttl_s": reservation_ttl_s,
@@ -270,7 +279,7 @@ class OnlineRouter:
         )
         router = cls(
             net, store, monitor, policy=policy, bid_prices=bid_prices,
-            profile=profile, demand=demand, **timing,
+            profile=profile, demand=demand, request_ids=request_ids, **timing,
         )  # fmt: skip
         if store is None:  # (given by location: a store object is never None)
             assert failure is not None
@@ -410,7 +419,7 @@ class OnlineRouter:
         watch = self._timer.start()
         req = self._requests.parse(customer_id, items, dest, preferences, now)
         watch.lap("validate")
-        answer = self._answer(req, new_request_id(), 1, watch)
+        answer = self._answer(req, self._new_request_id(), 1, watch)
         watch.stop()
         return answer
 

@@ -4,6 +4,7 @@ monitor sees the day fill (``docs/simulation.md``)."""
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 import datetime as dt
 from collections.abc import Callable
@@ -18,6 +19,7 @@ from tierflow.capacity.demand_forecast import DemandForecast
 from tierflow.capacity.events import CapacityEvent
 from tierflow.data.network import Network
 from tierflow.data.vocabulary import HoldStatus, Tier
+from tierflow.orchestration.checkout.quotes import REQUEST_ID_BYTES
 from tierflow.orchestration.checkout.results import (
     CheckoutResult,
     FulfillmentOption,
@@ -86,6 +88,26 @@ def capacity_event(
 #: shopper's leave-or-stay drew the very number the k-th customer's home
 #: was drawn from.
 CHOICE_STREAM = 0x43484F49  # "CHOI"
+
+
+#: Second word of a deterministic day's request ids' seed, ``[seed,
+#: REQUEST_ID_STREAM]`` (:func:`seeded_request_ids`).
+REQUEST_ID_STREAM = 0x52455149  # "REQI"
+
+
+def seeded_request_ids(seed: int) -> Callable[[], str]:
+    """Request ids in the checkout's format (``REQUEST_ID_BYTES`` bytes,
+    URL-safe: :func:`~tierflow.orchestration.checkout.quotes.new_request_id`'s)
+    drawn from ``seed``: a ``simulate --deterministic`` day's orders keep
+    their ids from run to run, so its allocations compare byte for byte
+    (the ids are guessable: for a simulated day only)."""
+    rng = np.random.default_rng([seed, REQUEST_ID_STREAM])
+
+    def new_id() -> str:
+        raw = rng.bytes(REQUEST_ID_BYTES)
+        return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
+
+    return new_id
 
 
 class ChoiceModel:

@@ -42,6 +42,7 @@ from tierflow.orchestration.simulation.checkouts import (
     ABANDONED,
     CheckoutRecord,
     run_checkouts,
+    seeded_request_ids,
 )
 from tierflow.orchestration.simulation.checkpoints import Checkpoints
 from tierflow.orchestration.simulation.forecast import (
@@ -146,6 +147,9 @@ class SimulationResult:
             "outage_node": self.outage_node,
             "cltv": self.cltv,
             "lp_bound": self.lp_bound,
+            "lp_bound_stop": self._hindsight_field("lp_bound_stop"),
+            "lp_bound_budget": self._hindsight_field("lp_bound_budget"),
+            "deterministic": self.settings.deterministic,
             "policies": {
                 name: self._policy(outcome) for name, outcome in self.policies.items()
             },
@@ -155,6 +159,12 @@ class SimulationResult:
             "timezone": self.timezone,
             "network_warnings": list(self.network_warnings),
         }
+
+    def _hindsight_field(self, name: str) -> Any:
+        """The hindsight plan's ``summary.json`` field ``name`` (what stopped
+        its bound, a deterministic bound's budget), ``None`` without it."""
+        plan = self.policies.get("hindsight")
+        return None if plan is None else plan.summary()[name]
 
     def _savings(self) -> dict[str, Any]:
         """The day's cost with tierflow (the engine with bid prices) against
@@ -303,7 +313,10 @@ def simulate(
     day = steps.load(_CHECKOUTS)
     if day is None:
         with OnlineRouter.open(
-            network=network.source, state=store_path, policy=policy
+            network=network.source,
+            state=store_path,
+            policy=policy,
+            request_ids=_request_ids(settings),
         ) as router:
             day = run_checkouts(
                 network, router, carts, capacity, settings, demand,
@@ -338,6 +351,12 @@ def simulate(
         network, orders, main.rows, settings.day
     )
     return result
+
+
+def _request_ids(settings: SimulationSettings) -> Callable[[], str] | None:
+    """A deterministic day's checkout request ids, drawn from its seed
+    (``None``: the router's own, random)."""
+    return seeded_request_ids(settings.seed) if settings.deterministic else None
 
 
 def _overflow_shipped_on(
@@ -477,7 +496,8 @@ def _by_content(lines: pd.DataFrame) -> pd.DataFrame:
 def _policies(settings: SimulationSettings) -> list[tuple[str, AllocationSettings]]:
     """The three allocation policies compared: hindsight, the engine with bid
     prices in batches (on capacity only without ``stock_bid_prices``), and
-    the nearest node with stock."""
+    the nearest node with stock; each deterministic with ``deterministic``."""
+    same = settings.deterministic
     return [
         (
             "hindsight",
@@ -485,6 +505,7 @@ def _policies(settings: SimulationSettings) -> list[tuple[str, AllocationSetting
                 engine=settings.engine,
                 hindsight=True,
                 time_limit_s=settings.hindsight_time_limit_s,
+                deterministic=same,
             ),
         ),
         (
@@ -493,9 +514,15 @@ def _policies(settings: SimulationSettings) -> list[tuple[str, AllocationSetting
                 engine=settings.engine,
                 time_limit_s=settings.time_limit_s,
                 stock_bid_prices=settings.stock_bid_prices,
+                deterministic=same,
             ),
         ),
-        ("nearest", AllocationSettings(engine=NEAREST, use_bid_prices=False)),
+        (
+            "nearest",
+            AllocationSettings(
+                engine=NEAREST, use_bid_prices=False, deterministic=same
+            ),
+        ),
     ]
 
 

@@ -14,6 +14,7 @@ from tierflow.data.limits import (
     require_number,
 )
 from tierflow.data.order_generator import Spike
+from tierflow.orchestration.allocation.settings import require_deterministic
 from tierflow.solver.registry import engine_names
 
 
@@ -34,7 +35,12 @@ class SimulationSettings:
     ``keep_capacity`` opens the day at the network's own capacities instead
     of staffing them to ``utilization`` of the history's mean day.
     ``stock_bid_prices=False`` runs the batch policy on capacity bid prices
-    only (``AllocationSettings.stock_bid_prices``).
+    only (``AllocationSettings.stock_bid_prices``). ``deterministic`` runs
+    every allocation policy deterministically
+    (``AllocationSettings.deterministic``: the batches' CP-SAT, the hindsight
+    plan and its bound on budgets of work, the bid-price LPs to their end),
+    so the same command gives the same day on any machine
+    (``docs/simulation.md``).
     """
 
     day: dt.date = dt.date(2026, 1, 19)
@@ -51,6 +57,7 @@ class SimulationSettings:
     abandon_p: float = 0.03
     recommended_p: float = 0.75
     cancel_p: float = 0.02
+    deterministic: bool = False
 
     def __post_init__(self) -> None:
         # the day's capacity events (the outage, the half-hourly forecast)
@@ -75,6 +82,8 @@ class SimulationSettings:
             require_number(getattr(self, name), name, 0, 1)
         if self.engine not in engine_names(baselines=True):
             raise InputError("unknown engine", field="--engine", value=self.engine)
+        if self.deterministic:
+            require_deterministic(self.engine)
         if self.spike is not None:
             Spike.parse(self.spike)
         if self.outage_at is not None and not isinstance(self.outage_at, dt.time):

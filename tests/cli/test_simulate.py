@@ -537,3 +537,70 @@ def test_no_stock_bid_prices_charges_the_batches_capacity_prices_only(
     ).read_bytes()
     for name in ("allocations_nearest.csv", "allocations_hindsight.csv"):
         assert _rows_without_ids(out / name) == _rows_without_ids(before / name)
+
+
+#: A small day on CP-SAT, whose clock-limited runs do not repeat: 0.3 s a
+#: batch, 3 s for the hindsight plan and its bound.
+CPSAT_DAY = [
+    "--seed", "7", "--checkouts", "60", "--engine", "cpsat",
+    "--time-limit", "0.3", "--hindsight-time-limit", "3",
+]  # fmt: skip
+
+
+def test_deterministic_runs_repeat_the_day_byte_for_byte(
+    scores: Path, tmp_path: Path
+) -> None:
+    """``simulate`` had no ``--deterministic``: the batches' and the hindsight
+    plan's CP-SAT stopped on the clock (two runs of this day gave the plan
+    1,713.45 and 1,713.50), and the orders' ids were random request ids, so
+    no two runs' allocations compared. With it, every policy runs as
+    ``allocate --deterministic`` and the checkout's request ids come from the
+    seed: two runs write the same files, byte for byte, with the same costs
+    and the same bound (on its budget of work)."""
+    outs = [tmp_path / "a", tmp_path / "b"]
+    for out in outs:
+        args = ["simulate", *CPSAT_DAY, "--deterministic"]
+        args += ["--cltv-scores", str(scores), "--out", str(out)]
+        done = CliRunner().invoke(cli, args)
+        assert done.exit_code == 0, done.output
+    a, b = outs
+    for name in (
+        "orders.csv",
+        "checkouts.csv",
+        "allocations.csv",
+        "allocations_hindsight.csv",
+        "allocations_nearest.csv",
+    ):
+        assert (a / name).read_bytes() == (b / name).read_bytes(), name
+    first = json.loads((a / "summary.json").read_text())
+    second = json.loads((b / "summary.json").read_text())
+    assert _without_timings(first) == _without_timings(second)
+    assert first["deterministic"] is True
+    assert first["lp_bound"] is not None
+    assert repr(first["lp_bound"]) == repr(second["lp_bound"])
+    assert first["lp_bound_stop"] == {
+        "lp": "finished",
+        "branch_and_bound": "mip_checks",
+    }
+    assert first["lp_bound_budget"]["seconds"] == 1.5  # 3 s x (1 - PLAN_SHARE)
+    costs = {name: p["total_cost"] for name, p in first["policies"].items()}
+    assert costs == {name: p["total_cost"] for name, p in second["policies"].items()}
+
+
+def test_deterministic_refuses_an_engine_on_the_clock(
+    scores: Path, tmp_path: Path
+) -> None:
+    """``simulate --deterministic`` refuses HiGHS in ``allocate``'s words,
+    before anything is written."""
+    out = tmp_path / "sim"
+    args = ["simulate", "--checkouts", "20", "--engine", "highs", "--deterministic"]
+    done = CliRunner().invoke(
+        cli, [*args, "--cltv-scores", str(scores), "--out", str(out)]
+    )
+    assert done.exit_code == 1
+    assert done.output.endswith(
+        "Error: field 'engine': value 'highs': stops on the clock, so it cannot "
+        "solve deterministically (use cpsat, greedy, cpsat-plain, nearest)\n"
+    ), done.output
+    assert "Traceback" not in done.output
+    assert not out.exists() and not out.with_name(".sim.partial").exists()

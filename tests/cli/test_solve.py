@@ -372,3 +372,58 @@ def test_bench_gap_of_problems_no_engine_solves_plots_without_a_warning(
     assert result.exit_code == 0
     assert "| greedy | 0/1 | - | - | - | 0/1 |" in result.output
     assert (out_dir / "gap_vs_time.png").stat().st_size > 10_000
+
+
+def _results_without_timings(folder: Path) -> list[dict[str, str]]:
+    with (folder / "results.csv").open(newline="") as f:
+        return [
+            {
+                k: v
+                for k, v in row.items()
+                if k not in ("runtime_s", "batch_solve_p95_s")
+            }
+            for row in csv.DictReader(f)
+        ]
+
+
+def test_bench_allocation_deterministic_repeats_its_day(tmp_path: Path) -> None:
+    """``bench allocation`` had no ``--deterministic``: a baseline could not
+    be reproduced. With it every policy runs as ``allocate
+    --deterministic``: two runs give the same rows and the same bound."""
+    args = ["bench", "allocation", "--orders", "150", "--engines", "cpsat"]
+    args += ["--time-limit", "0.2", "--hindsight-time-limit", "2", "--deterministic"]
+    summaries = []
+    for name in ("a", "b"):
+        done = CliRunner().invoke(cli, [*args, "--out", str(tmp_path / name), "--json"])
+        assert done.exit_code == 0, done.output
+        summaries.append(json.loads(done.stdout))
+    first, second = summaries
+    assert first["deterministic"] is True
+    assert repr(first["lp_bound"]) == repr(second["lp_bound"])
+    assert first["lp_bound_stop"] == {
+        "lp": "finished",
+        "branch_and_bound": "mip_checks",
+    }
+    assert first["lp_bound_budget"]["seconds"] == 1.0  # 2 s x (1 - PLAN_SHARE)
+    assert _results_without_timings(tmp_path / "a") == _results_without_timings(
+        tmp_path / "b"
+    )
+
+
+@pytest.mark.parametrize("days", [[], ["--days", "2", "--engines", "highs"]])
+def test_bench_allocation_deterministic_refuses_an_engine_on_the_clock(
+    days: list[str], tmp_path: Path
+) -> None:
+    """The default engines include highs, which stops on the clock: refused
+    in ``allocate``'s words before a day is generated (with ``--days`` the
+    first engine, the only one that runs)."""
+    out = tmp_path / "bench"
+    code, text = _run(
+        "bench", "allocation", *days, "--deterministic", "--out", str(out)
+    )
+    assert code == 1
+    assert text.endswith(
+        "Error: field 'engine': value 'highs': stops on the clock, so it cannot "
+        "solve deterministically (use cpsat, greedy, cpsat-plain, nearest)\n"
+    ), text
+    assert not out.exists()
