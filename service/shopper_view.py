@@ -11,7 +11,8 @@ list), so a client reads one shape in either view. :func:`describe_withholding`
 makes the served OpenAPI document say so (those fields nullable, each
 described). Every table here is keyed by the result types of
 :mod:`tierflow.orchestration.checkout.results`, whose fields are the wire
-format: a field added there is public until it is listed here.
+format: a field added there is public until it is listed here, and
+``tests/service/test_shopper_view.py`` fails until it is classified.
 
 A refusal is worded for its reader alike (:func:`refusal_reason`): a
 :class:`~tierflow.orchestration.checkout.shopper_words.Refusal` (a select
