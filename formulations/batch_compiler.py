@@ -257,7 +257,7 @@ def _compile(
 ) -> CompiledBatch:
     """Shared tail of :func:`compile_orders` and :func:`compile_lines`."""
     options = items.options
-    ship_from = _ship_from(None, open_nodes, options.service.shape)
+    ship_from = _ship_from(open_nodes, options.service.shape)
     use_relaxed = relaxed_pairs(options, items.have_stock, capacity)
     eligible = (options.feasible & items.have_stock) | use_relaxed
     total = (
@@ -324,20 +324,15 @@ def _waiting_delivery(
 
 
 def _ship_from(
-    held: NDArray[np.bool_] | None,
-    open_nodes: NDArray[np.bool_] | None,
-    shape: tuple[int, ...],
+    open_nodes: NDArray[np.bool_] | None, shape: tuple[int, ...]
 ) -> NDArray[np.bool_] | None:
     """``(n_items, n_nodes)`` nodes a waiting item may ship from tomorrow:
-    working today (and among ``held``, when given; ``None``: every node)."""
-    if held is None and open_nodes is None:
+    those working today (``None``: every node). Pricing a wait only at the
+    nodes that held the item this morning was tried and left out
+    (``docs/allocation.md``): ``items.held`` only takes the date away."""
+    if open_nodes is None:
         return None
-    out = np.ones(shape, dtype=np.bool_)
-    if held is not None:
-        out &= held
-    if open_nodes is not None:
-        out &= np.asarray(open_nodes, dtype=np.bool_)[None, :]
-    return out
+    return np.broadcast_to(np.asarray(open_nodes, dtype=np.bool_)[None, :], shape)
 
 
 def _sku_use(

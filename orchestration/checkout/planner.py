@@ -484,8 +484,9 @@ class Planner:
         a return: nobody knows a closed node will keep it (it was offered
         from a closed node when every holder was closed). A nominal
         capacity of 0 is configuration, not a closure: the node ships
-        nothing, on any day."""
-        return np.asarray(~self.monitor.not_working() & (self.monitor.nominal > 0))
+        nothing, on any day (:meth:`CapacityMonitor.shipping_nodes`, the
+        nodes the allocator dates a waiting order from)."""
+        return self.monitor.shipping_nodes()
 
     def _overflow_down(self, nodes: NDArray[np.bool_], what: str) -> WhyNot:
         """Overflow refused: none of ``nodes`` (each holds ``what`` and offers
