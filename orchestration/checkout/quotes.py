@@ -9,6 +9,7 @@ a store, or while it cannot be written, the cache alone serves this process.
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import dataclasses
 import datetime as dt
@@ -71,7 +72,13 @@ KEPT_CLOCK_SLACK_S = 60.0
 def new_request_id() -> str:
     """An unguessable request id: ``REQUEST_ID_BYTES`` random bytes, URL-safe
     (``REQUEST_ID_CHARS``, 22 characters)."""
-    return secrets.token_urlsafe(REQUEST_ID_BYTES)
+    return request_id_of(secrets.token_bytes(REQUEST_ID_BYTES))
+
+
+def request_id_of(raw: bytes) -> str:
+    """The request id of ``REQUEST_ID_BYTES`` bytes: URL-safe base64 without
+    its padding (as :func:`secrets.token_urlsafe` writes them)."""
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
 
 
 def kept_id(request_id: str, expires_at: float) -> str:

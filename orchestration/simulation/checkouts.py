@@ -4,7 +4,6 @@ monitor sees the day fill (``docs/simulation.md``)."""
 
 from __future__ import annotations
 
-import base64
 import dataclasses
 import datetime as dt
 from collections.abc import Callable
@@ -19,7 +18,7 @@ from tierflow.capacity.demand_forecast import DemandForecast
 from tierflow.capacity.events import CapacityEvent
 from tierflow.data.network import Network
 from tierflow.data.vocabulary import HoldStatus, Tier
-from tierflow.orchestration.checkout.quotes import REQUEST_ID_BYTES
+from tierflow.orchestration.checkout.quotes import REQUEST_ID_BYTES, request_id_of
 from tierflow.orchestration.checkout.results import (
     CheckoutResult,
     FulfillmentOption,
@@ -104,8 +103,7 @@ def seeded_request_ids(seed: int) -> Callable[[], str]:
     rng = np.random.default_rng([seed, REQUEST_ID_STREAM])
 
     def new_id() -> str:
-        raw = rng.bytes(REQUEST_ID_BYTES)
-        return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
+        return request_id_of(rng.bytes(REQUEST_ID_BYTES))
 
     return new_id
 
