@@ -128,7 +128,7 @@ def test_with_the_key_the_private_mode_answers_as_the_default(
     assert flow_on(tmp_path, headers, **PRIVATE) == _golden()
 
 
-GOLD_WITHHELD = {
+GOLD_WITHHELD: dict[str, Any] = {
     "option_id": "gold",
     "tier": "gold",
     "label": "Standard shipping",
@@ -514,16 +514,12 @@ def test_every_event_of_a_checkout_stream_is_worded_for_its_reader(
             [],
         )
         gold_option = next(o for o in answer["options"] if o["option_id"] == "gold")
+        shipment = {**GOLD_WITHHELD["shipments"][0], "delivery_date": "2026-01-08"}
         assert gold_option == {
             **GOLD_WITHHELD,
             "delivery_date": "2026-01-08",
             "price": 13.0,
-            "shipments": [
-                {
-                    **GOLD_WITHHELD["shipments"][0],
-                    "delivery_date": "2026-01-08",
-                }
-            ],
+            "shipments": [shipment],
         }
         for option in answer["options"]:
             assert option["nodes"] == []
