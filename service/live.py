@@ -136,7 +136,9 @@ class LiveHub:
     withhold
         Some streams read the checkouts' answers without the operator data
         (``serve --operator-reads key``): each ``options`` event carries
-        that view too, written once for all of them.
+        that view too, written once for all of them. The private mode's one
+        record in an app (:attr:`withhold`, read-only): its
+        ``ServiceState.operator_key`` and its document read it here.
     """
 
     def __init__(
@@ -152,7 +154,7 @@ class LiveHub:
         withhold: bool = False,
     ) -> None:
         self.router = router
-        self.withhold = withhold
+        self._withhold = bool(withhold)
         self.clock = clock
         self.poll_s = float(poll_s)
         self.min_interval_s = float(min_interval_s)
@@ -206,6 +208,12 @@ class LiveHub:
         for sub in list(self._subs):
             self._put(sub, None)
         self._subs.clear()
+
+    @property
+    def withhold(self) -> bool:
+        """Whether some streams read the shopper's view (the private mode,
+        ``serve --operator-reads key``): fixed when the hub is made."""
+        return self._withhold
 
     @property
     def n_subscribers(self) -> int:
