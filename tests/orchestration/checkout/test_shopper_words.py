@@ -347,8 +347,7 @@ def test_a_node_of_no_capacity_never_ships_the_overflow(tmp_path: Path) -> None:
     assert dict(spray.unavailable) == {
         "platinum": "Guaranteed next-day isn't available for these items to "
         "this address.",
-        "gold": "Standard shipping isn't available for these items to this "
-        "address.",
+        "gold": "Standard shipping isn't available for these items to this address.",
         "silver": "Lowest price isn't available for these items to this address.",
         "overflow": "Ship later isn't available for these items to this address.",
     }
