@@ -146,7 +146,6 @@ def create_app(
     observed = ServiceMetrics(router) if metrics else Metrics()
     app = _new_app(observed, access_log, router.network)
     app.clock = now
-    app.withholds = private
     offload = (
         ThreadPoolExecutor(OFFLOAD_THREADS, thread_name_prefix="tierflow-store")
         if is_postgres_url(router.location)  # also while it cannot be opened yet
@@ -155,7 +154,7 @@ def create_app(
     app.state.service = ServiceState(
         router=router, hub=hub, clock=now, api_key=secret,
         pages=PageReader(router, allocation_dir), offload=offload, metrics=observed,
-        max_streams=streams, operator_key=private,
+        max_streams=streams,
     )  # fmt: skip
     app.state.hub = hub  # the server closes it first on shutdown
     app.state.follower = follower
@@ -204,10 +203,16 @@ class _ObservedApp(FastAPI):
         self._network = network
         #: The server's clock, which a posted event may pass by a few minutes.
         self.clock: Callable[[], dt.datetime] = _wall_clock
-        #: The checkout answers withhold the operator data from a caller
-        #: without the key (``--operator-reads key``): the document says so.
-        self.withholds = False
         self._narrowed: tuple[tuple[dt.date, dt.date], dict[str, Any]] | None = None
+
+    @property
+    def withholds(self) -> bool:
+        """The checkout answers withhold the operator data from a caller
+        without the key (``--operator-reads key``): the document says so.
+        Read from the app's :class:`~tierflow.service.state.ServiceState`
+        (False before :func:`create_app` set it)."""
+        service = getattr(self.state, "service", None)
+        return service is not None and bool(service.operator_key)
 
     def openapi(self) -> dict[str, Any]:
         """FastAPI's document narrowed to the network's SKUs, prefixes, nodes

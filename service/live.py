@@ -31,7 +31,11 @@ from tierflow.orchestration.checkout.router import (
     option_changes,
 )
 from tierflow.service.capacity_view import capacity_payload, map_version
-from tierflow.service.shopper_view import shopper_changes, shopper_view
+from tierflow.service.shopper_view import (
+    refusal_reason,
+    shopper_changes,
+    shopper_view,
+)
 from tierflow.service.wire_response import wire_json
 
 log = logging.getLogger("tierflow.service")
@@ -74,8 +78,9 @@ class LiveEvent:
     at each change of the map.
 
     ``shopper``: the same event as a stream without the operator's view
-    reads it (:mod:`tierflow.service.shopper_view`; an ``options`` event of
-    a hub that withholds), None where it is this one.
+    reads it (:mod:`tierflow.service.shopper_view`; of a hub that withholds,
+    an ``options`` event, and a ``closed`` event whose reason is worded
+    otherwise for the shopper), None where it is this one.
     """
 
     event: str
@@ -131,7 +136,9 @@ class LiveHub:
     withhold
         Some streams read the checkouts' answers without the operator data
         (``serve --operator-reads key``): each ``options`` event carries
-        that view too, written once for all of them.
+        that view too, written once for all of them. The private mode's one
+        record in an app (:attr:`withhold`, read-only): its
+        ``ServiceState.operator_key`` and its document read it here.
     """
 
     def __init__(
@@ -147,7 +154,7 @@ class LiveHub:
         withhold: bool = False,
     ) -> None:
         self.router = router
-        self.withhold = withhold
+        self._withhold = bool(withhold)
         self.clock = clock
         self.poll_s = float(poll_s)
         self.min_interval_s = float(min_interval_s)
@@ -201,6 +208,12 @@ class LiveHub:
         for sub in list(self._subs):
             self._put(sub, None)
         self._subs.clear()
+
+    @property
+    def withhold(self) -> bool:
+        """Whether some streams read the shopper's view (the private mode,
+        ``serve --operator-reads key``): fixed when the hub is made."""
+        return self._withhold
 
     @property
     def n_subscribers(self) -> int:
@@ -469,7 +482,7 @@ class LiveHub:
         except InputError as exc:
             with self._lock:
                 self._answers.pop(request_id, None)
-            return [self._event("closed", closed_data(request_id, exc.reason))]
+            return [self._closed_event(request_id, exc)]
         with self._lock:
             known = self._answers.get(request_id)
         changes = [] if known is None else option_changes(known[0], after)
@@ -514,6 +527,23 @@ class LiveHub:
             {**head, "changes": changes, "option_set": answer.to_dict()},
             shopper,
         )
+
+    def _closed_event(self, request_id: str, error: InputError) -> LiveEvent:
+        """The ``closed`` event of a checkout whose requote was refused
+        (``error``): its reason in the router's words, and when the hub
+        withholds and the shopper's words differ (a
+        :class:`~tierflow.orchestration.checkout.shopper_words.Refusal`, which
+        names a node), with its shopper's view in those words
+        (:func:`~tierflow.service.shopper_view.refusal_reason`); ``why`` is
+        the same in both."""
+        data = closed_data(request_id, error.reason)
+        words = refusal_reason(error, full=False)
+        shopper = (
+            {**data, "reason": words}
+            if self.withhold and words != error.reason
+            else None
+        )
+        return self._event("closed", data, shopper)
 
     # ----------------------------------------------------------- plumbing
     def _event(

@@ -104,7 +104,11 @@ class ServiceState:
     ``max_streams``: open event streams at most (more are 503).
     ``operator_key``: the operator reads (the capacity map, the allocation
     run, the map outline, ``/metrics``, the stream's capacity events) need
-    the API key, as the operator writes do (``serve --operator-reads key``).
+    the API key, as the operator writes do (``serve --operator-reads key``),
+    and a checkout answer to a caller without it is the shopper's view. One
+    fact, recorded once, by the ``hub`` (made first: it writes the shopper
+    views of its events); read here, by the routes, the error handlers and
+    the app's document (``app.withholds``), so none can disagree.
     """
 
     router: OnlineRouter
@@ -115,7 +119,12 @@ class ServiceState:
     offload: ThreadPoolExecutor | None = None
     metrics: Metrics = field(default_factory=Metrics)
     max_streams: int = 10_000
-    operator_key: bool = False
+
+    @property
+    def operator_key(self) -> bool:
+        """Whether the server runs ``--operator-reads key`` (the hub's
+        :attr:`~tierflow.service.live.LiveHub.withhold`)."""
+        return self.hub.withhold
 
     async def call(self, func: Callable[..., _R], /, *args: Any, **kw: Any) -> _R:
         """``func(*args, **kw)``: in an ``offload`` thread when there are

@@ -46,6 +46,7 @@ STOCK_TAKEN_REASON = (
 #: Why no node could take an item, per node offering the tier's service, in
 #: the order a node is named by the first that holds (:meth:`BatchRows.mixed`).
 _NODE_CAUSES = (
+    "no capacity at {} (nominal 0)",
     "{} closed (outage)",
     "{} out of stock",
     "no room left today at {}",
@@ -279,16 +280,21 @@ class BatchRows:
         compiled: CompiledBatch,
         result: SolveResult,
         closed: NDArray[np.bool_],
+        no_capacity: NDArray[np.bool_] | None = None,
     ) -> dict[int, str]:
-        """Per item no node could take, with a closed node among those
-        offering the tier's service and another cause at another: each cause
-        with its nodes, e.g. ``deferred: WH-EAST closed (outage); ST-CHI,
-        WH-WEST out of stock`` (the engine's reason named one: the closed
-        node's room, "larger than the room left today at every eligible
-        node"). A node is named once, by the first cause of
-        :data:`_NODE_CAUSES` that holds; every such node closed reads
-        ``deferred: WH-EAST, WH-WEST closed (outage)``; any other cause
-        alone keeps the engine's reason."""
+        """Per item no node could take, with a closed node (or one of
+        ``no_capacity``: a nominal capacity of 0, configuration, which ships
+        nothing on any day) among those offering the tier's service and
+        another cause at another: each cause with its nodes, e.g.
+        ``deferred: WH-EAST closed (outage); ST-CHI, WH-WEST out of stock``
+        (the engine's reason named one: the closed node's room, "larger
+        than the room left today at every eligible node"). A node is named
+        once, by the first cause of :data:`_NODE_CAUSES` that holds; every
+        such node closed reads ``deferred: WH-EAST, WH-WEST closed
+        (outage)`` (of no capacity, ``deferred: no capacity at WH-EAST
+        (nominal 0)``, as the checkout names its cause: it read "no room
+        left today at WH-EAST"); any other cause alone keeps the engine's
+        reason."""
         a = result.assignment
         items = np.array(
             sorted(
@@ -298,13 +304,16 @@ class BatchRows:
             ),
             dtype=np.intp,
         )
-        if items.size == 0 or not closed.any():
+        zero = np.zeros_like(closed) if no_capacity is None else no_capacity
+        if items.size == 0 or not (closed | zero).any():
             return {}
         problem, options = compiled.problem, compiled.options
         offers = (options.service >= 0) | (options.relaxed_service >= 0)
         offers = offers[items]
-        shut = offers & closed[None, :]
-        if not shut.any():
+        none = offers & zero[None, :]
+        shut = offers & closed[None, :] & ~none
+        down = none | shut
+        if not down.any():
             return {}
         held = left = np.ones_like(offers)
         resources = ItemResources.of(problem)
@@ -315,21 +324,23 @@ class BatchRows:
             left = resources.ok_matrix(stock_left, n)[items]
         room_left = problem.capacity - problem.load(a)
         room = problem.weight[items] <= room_left[None, :] + partial_assignment.TOL
-        out_of_stock = offers & ~shut & ~held
-        no_room = offers & ~shut & held & ~room
-        taken = offers & ~shut & held & room & ~left
+        out_of_stock = offers & ~down & ~held
+        no_room = offers & ~down & held & ~room
+        taken = offers & ~down & held & room & ~left
         reasons = {}
         for k, item in enumerate(items.tolist()):
             causes = [
                 cause.format(listed(self._node_ids[np.flatnonzero(at[k])]))
                 for cause, at in zip(
-                    _NODE_CAUSES, (shut, out_of_stock, no_room, taken), strict=True
+                    _NODE_CAUSES,
+                    (none, shut, out_of_stock, no_room, taken),
+                    strict=True,
                 )
                 if at[k].any()
             ]
             # every node offering it closed: that, not the closed nodes' room
-            every_closed = bool((shut[k] == offers[k]).all())
-            if shut[k].any() and (len(causes) > 1 or every_closed):
+            every_closed = bool((down[k] == offers[k]).all())
+            if down[k].any() and (len(causes) > 1 or every_closed):
                 reasons[item] = "deferred: " + "; ".join(causes)
         return reasons
 

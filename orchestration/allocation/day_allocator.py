@@ -417,7 +417,7 @@ class DayAllocator:
             reasons = self.rows.reasons(
                 joint, result.assignment, pulled, stages.on_time.tolist()
             )
-            reasons |= self.rows.mixed(joint, result, self.monitor.outage)
+            reasons |= self.rows.mixed(joint, result, *self._down())
             frames.append(self.rows.solved(joint, result, batch, reasons))
             delta = self._take(joint, result.assignment, batch, now, pulled)
             if unplaced is not None:
@@ -515,7 +515,7 @@ class DayAllocator:
                     reasons[k] = SPLIT_CHEAPER_REASON
                 else:
                     reasons[k] = SPLIT_FOR_ROOM_REASON
-            reasons |= self.rows.mixed(part, result, self.monitor.outage)
+            reasons |= self.rows.mixed(part, result, *self._down())
             frames.append(self.rows.solved(part, result, batch, reasons))
             self._take(part, result.assignment, batch, now, pulled)
         return frames
@@ -566,6 +566,13 @@ class DayAllocator:
             solution.fallback,
             self.bids.max_price(),
         )
+
+    def _down(self) -> tuple[NDArray[np.bool_], NDArray[np.bool_]]:
+        """The nodes a deferral names as down (closed by an outage, of a
+        nominal capacity of 0), for :meth:`BatchRows.mixed`: the checkout
+        names a node of nominal 0 so too (it read "no room left today")."""
+        monitor = self.monitor
+        return monitor.outage, np.asarray(monitor.nominal <= 0)
 
     def _left(
         self, batch: int, now: np.datetime64 | None, pulled: dict[int, Placement]

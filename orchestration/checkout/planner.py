@@ -10,6 +10,7 @@ tier when capacity is short. The rules are in ``docs/checkout.md``.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -40,6 +41,8 @@ from tierflow.solver.greedy import cheapest_feasible_node
 from tierflow.solver.partial_assignment import TOL
 
 _OVER = TIERS.index(Tier.OVERFLOW)
+#: The operator's cause for a node of a nominal capacity of 0.
+NO_CAPACITY = "has no capacity (nominal 0)"
 
 
 @dataclass(frozen=True, slots=True)
@@ -273,7 +276,7 @@ class Planner:
             if platinum:
                 return (), self._no_platinum_room(q, eligible, closure)
             why = self._no_room(eligible, "it")
-            return (), (closed_now if closure else fully_booked)(label, why)
+            return (), self._shut_or_full(eligible, closure)(label, why)
         lines = order.req.all_lines
         shipment = PlannedShipment.from_quote(q, t, j, lines, order.kg, order.work)
         return (shipment,), None
@@ -292,7 +295,7 @@ class Planner:
         promised = day_to_date(int(q.promised[TIERS.index(Tier.PLATINUM)]))
         nodes = ", ".join(self.network.node_ids[j] for j in np.flatnonzero(eligible))
         cause = self._short_because(eligible, "lacks physical room today")
-        return (closed_now if closure else fully_booked)(
+        return self._shut_or_full(eligible, closure)(
             self._label(Tier.PLATINUM),
             f"every node holding {holding} that can guarantee delivery by "
             f"{promised.isoformat()} ({nodes}) {cause}",
@@ -361,7 +364,7 @@ class Planner:
         if tier is Tier.PLATINUM:
             return self._no_platinum_room(q, nodes, closure, str(skus))
         why = self._no_room(nodes, str(skus), named=True)
-        return (closed_now if closure else fully_booked)(self._label(tier), why)
+        return self._shut_or_full(nodes, closure)(self._label(tier), why)
 
     def _closure_took(
         self,
@@ -386,6 +389,21 @@ class Planner:
         fits = room[np.maximum(svc, 0), self._nn] >= work - TOL
         return bool((down & fits).any())
 
+    def _shut_or_full(
+        self, nodes: NDArray[np.bool_], closure: bool
+    ) -> Callable[[str, str], WhyNot]:
+        """The shopper's words for a tier none of ``nodes`` (each could ship
+        it) takes today: temporarily closed when a closure took the last of
+        them (``closure``, :meth:`_closure_took`); not available for these
+        items when every one has a nominal capacity of 0 (configuration: it
+        ships nothing on any day, so neither "fully booked today" nor a
+        closure the shopper may wait out); else fully booked."""
+        if closure:
+            return closed_now
+        if not (self.monitor.nominal[nodes] > 0).any():
+            return no_service
+        return fully_booked
+
     def _no_room(
         self, nodes: NDArray[np.bool_], what: str, *, named: bool = False
     ) -> str:
@@ -399,16 +417,20 @@ class Planner:
         return f"every node that could ship {what} ({names}) {cause}"
 
     def _short_because(self, nodes: NDArray[np.bool_], lacks: str) -> str:
-        """What keeps ``nodes`` from an order: ``lacks`` (room), no staff
-        today (staffing 0: it said "lacks room" of a node with nobody to
-        work), their outage; each that applies, ``or``-joined."""
-        closed = self.monitor.outage[nodes]
-        unstaffed = (self.monitor.staffing[nodes] <= 0) & ~closed
-        full = ~closed & ~unstaffed
+        """What keeps ``nodes`` from an order: ``lacks`` (room), a nominal
+        capacity of 0 (configuration, whatever else: it said "lacks room"
+        of a node that ships nothing on any day), no staff today (staffing
+        0: it said "lacks room" of a node with nobody to work), their
+        outage; each that applies, ``or``-joined."""
+        zero = self.monitor.nominal[nodes] <= 0
+        closed = self.monitor.outage[nodes] & ~zero
+        unstaffed = (self.monitor.staffing[nodes] <= 0) & ~closed & ~zero
+        full = ~zero & ~closed & ~unstaffed
         causes = [
             cause
             for cause, some in (
                 (lacks, full.any()),
+                (NO_CAPACITY, zero.any()),
                 ("has no staff today (staffing 0%)", unstaffed.any()),
                 ("is closed (outage)", closed.any()),
             )
@@ -493,13 +515,14 @@ class Planner:
         its services) may ship it (:meth:`_overflow_nodes`). Each cause
         named as for the other tiers; to the shopper closed when one of them
         is closed or has no staff and has a capacity (it may ship when it
-        reopens), else fully booked (a nominal capacity of 0 alone)."""
+        reopens), else not available for these items (a nominal capacity of
+        0 alone: it read "fully booked today", as if tomorrow had room)."""
         names = ", ".join(self.network.node_ids[j] for j in np.flatnonzero(nodes))
-        cause = self._short_because(nodes, "has no capacity (nominal 0)")
+        cause = self._short_because(nodes, NO_CAPACITY)
         why = f"every node that could ship {what} ({names}) {cause}"
         down = nodes & self.monitor.not_working() & (self.monitor.nominal > 0)
         label = self._label(Tier.OVERFLOW)
-        return (closed_now if down.any() else fully_booked)(label, why)
+        return (closed_now if down.any() else no_service)(label, why)
 
     def _overflow_split(
         self, order: _Order, qo: TierQuote, last: int | None

@@ -79,7 +79,10 @@ def closed_now(label: str, operator: str) -> WhyNot:
 
 
 def no_service(label: str, operator: str) -> WhyNot:
-    """No node holding the items offers the tier's carrier services."""
+    """No node holding the items offers the tier's carrier services, or
+    every one that could has a nominal capacity of 0 (configuration: it
+    ships nothing on any day, so neither full today nor temporarily
+    closed)."""
     return WhyNot(operator, f"{label} isn't available for these items to this address.")
 
 

@@ -18,6 +18,7 @@ from tests.service.helpers import OUTAGE
 from tests.service_fixtures import MONDAY_10, tiny_router
 from tierflow.data.store import StoreUnavailable
 from tierflow.orchestration.checkout.router import OnlineRouter, OptionSet
+from tierflow.orchestration.checkout.shopper_words import Refusal, node_closed
 from tierflow.service import capacity_view, live
 from tierflow.service.capacity_view import map_version
 from tierflow.service.live import (
@@ -552,3 +553,54 @@ def test_a_closed_event_says_why_in_one_word(reason: str, why: str) -> None:
         "reason": reason,
         "why": why,
     }
+
+
+def test_a_closed_event_names_no_node_to_a_stream_without_the_key(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A private-mode hub (``serve --operator-reads key``) whose re-answer
+    of a watched checkout is refused for a reason that names a node (a
+    ``Refusal``): a stream with the key reads the operator's words, one
+    without the key the shopper's, with the same ``why``. The ``closed``
+    event had no shopper view: every stream read the operator's reason."""
+    router = tiny_router(tmp_path)
+    hub = LiveHub(router, lambda: MONDAY_10, withhold=True)
+    watched = _answer(router, hub, "C1")
+    rid = watched.request_id
+    refusal = Refusal(node_closed("gold", "ST-CHI"), field="request_id", value=rid)
+    _failing_requotes(router, monkeypatch, refusal, lambda _, __: True)
+
+    async def run() -> list[list[LiveEvent]]:
+        pages = [
+            await hub.subscribe(rid, capacity=False, full=full)
+            for full in (True, False)
+        ]
+        router.apply_capacity_events([{**OUTAGE, "ts": "2026-01-05T14:00:00Z"}])
+        await hub.update()
+        return [_drain(page) for page in pages]
+
+    operator, shopper = _run_closed(router, hub, run)
+    assert [(ev.event, ev.data) for ev in operator] == [
+        (
+            "closed",
+            {
+                "request_id": rid,
+                "reason": "options expired: option 'gold' ships from ST-CHI, "
+                "closed since it was offered (outage): requote for the new options",
+                "why": "expired",
+            },
+        )
+    ]
+    assert [(ev.event, ev.data) for ev in shopper] == [
+        (
+            "closed",
+            {
+                "request_id": rid,
+                "reason": "options expired: option 'gold' can't ship as offered "
+                "(a location that ships your items is temporarily closed): "
+                "requote for the new options",
+                "why": "expired",
+            },
+        )
+    ]
+    assert shopper[0].wire is not None and "ST-CHI" not in shopper[0].wire

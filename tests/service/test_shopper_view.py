@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -127,7 +128,7 @@ def test_with_the_key_the_private_mode_answers_as_the_default(
     assert flow_on(tmp_path, headers, **PRIVATE) == _golden()
 
 
-GOLD_WITHHELD = {
+GOLD_WITHHELD: dict[str, Any] = {
     "option_id": "gold",
     "tier": "gold",
     "label": "Standard shipping",
@@ -332,3 +333,208 @@ def test_a_select_refused_for_its_node_names_it_only_to_the_operator(
         ), name
         named = [n for n in tiny_network().node_ids if n in r.text]
         assert named == ([] if words == shopper else ["ST-CHI"]), name
+
+
+# ------------------------------------------------- a checkout's stream
+class _Stream:
+    """Every event of one stream, as ``(event, data)`` in arrival order,
+    read in a thread until the server ends the stream."""
+
+    def __init__(self, url: str, headers: dict[str, str]) -> None:
+        self.events: list[tuple[str, dict[str, Any]]] = []
+        self._cond = threading.Condition()
+        self._open = threading.Event()
+        self._thread = threading.Thread(
+            target=self._run, args=(url, headers), daemon=True
+        )
+        self._thread.start()
+        assert self._open.wait(10)
+
+    def _run(self, url: str, headers: dict[str, str]) -> None:
+        with (
+            httpx.Client(timeout=httpx.Timeout(10, read=30)) as client,
+            client.stream("GET", url, headers=headers) as resp,
+        ):
+            assert resp.status_code == 200
+            self._open.set()
+            event = ""
+            for line in resp.iter_lines():
+                if line.startswith("event:"):
+                    event = line[6:].strip()
+                elif line.startswith("data:"):
+                    with self._cond:
+                        self.events.append((event, json.loads(line[5:])))
+                        self._cond.notify_all()
+
+    def wait(self, n: int) -> list[tuple[str, dict[str, Any]]]:
+        """The first ``n`` events (fails after 10 s)."""
+        with self._cond:
+            assert self._cond.wait_for(lambda: len(self.events) >= n, 10)
+            return self.events[:n]
+
+    def ended(self) -> list[tuple[str, dict[str, Any]]]:
+        """Every event, once the server ended the stream (fails after 10 s)."""
+        self._thread.join(10)
+        assert not self._thread.is_alive()
+        return self.events
+
+
+#: The options' lifetime in the stream test: the last checkout expires.
+_STREAM_TTL_S = 4.0
+
+
+def _stream_flow(
+    tmp_path: Path, headers: dict[str, str], **app_kw: Any
+) -> dict[str, list[tuple[str, dict[str, Any]]]]:
+    """Three checkouts of a TEE to Chicago, each with its stream
+    (``capacity=false``, sending ``headers``): an outage moves Gold (an
+    ``options`` event each); then the first is confirmed, the second
+    cancelled, and the third left to expire (``closed`` each). Every
+    stream's events, by what became of its checkout."""
+    router_kw = {"quote_ttl_s": _STREAM_TTL_S}
+    with (
+        live_server(tmp_path, router_kw=router_kw, **app_kw) as (server, _),
+        httpx.Client(base_url=server.url, timeout=10, headers=headers) as client,
+    ):
+        made = time.monotonic()
+        rids = {
+            ending: client.post(
+                "/v1/options", json={"customer_id": customer, **TEE_TO_CHICAGO}
+            ).json()["request_id"]
+            for ending, customer in (
+                ("confirmed", "C9"),
+                ("cancelled", "C4"),
+                ("expired", "C5"),
+            )
+        }
+        streams = {
+            ending: _Stream(
+                f"{server.url}/v1/stream?request_id={rid}&capacity=false", headers
+            )
+            for ending, rid in rids.items()
+        }
+        events = {"events": [OUTAGE]}
+        posted = client.post("/v1/capacity/events", json=events, headers=_KEY)
+        assert posted.status_code == 200, posted.text
+        for stream in streams.values():
+            stream.wait(1)
+        rid = rids["confirmed"]
+        held = client.post(f"/v1/checkouts/{rid}/select", json={"option_id": "gold"})
+        assert held.json()["status"] == "held", held.text
+        assert client.post(f"/v1/checkouts/{rid}/confirm").status_code == 200
+        cancel = client.post(f"/v1/checkouts/{rids['cancelled']}/cancel")
+        assert cancel.status_code == 200
+        time.sleep(max(0.0, made + _STREAM_TTL_S + 0.5 - time.monotonic()))
+        lifted = {**OUTAGE, "event_id": "fixed-2", "value": False}
+        posted = client.post(
+            "/v1/capacity/events", json={"events": [lifted]}, headers=_KEY
+        )
+        assert posted.status_code == 200, posted.text
+        return {ending: stream.ended() for ending, stream in streams.items()}
+
+
+#: What the outage's live update of Gold is, but for its nodes.
+_GOLD_MOVED = {
+    "delivery_date": ["2026-01-06", "2026-01-08"],
+    "price": [10.0, 13.0],
+}
+#: Each checkout's ``closed`` reason and ``why``.
+_CLOSED = {
+    "confirmed": ("checkout already confirmed", "confirmed"),
+    "cancelled": ("checkout already cancelled", "cancelled"),
+    "expired": (
+        f"options expired (older than {_STREAM_TTL_S:g} s): generate them again",
+        "expired",
+    ),
+}
+
+
+@pytest.mark.parametrize(
+    ("headers", "app_kw", "whole"),
+    [
+        ({}, PRIVATE, False),
+        (_KEY, PRIVATE, True),
+        ({}, {}, True),
+    ],
+    ids=["private-none", "private-key", "default"],
+)
+def test_every_event_of_a_checkout_stream_is_worded_for_its_reader(
+    tmp_path: Path, headers: dict[str, str], app_kw: dict[str, Any], whole: bool
+) -> None:
+    """Each event a checkout's own stream sends (an ``options`` update after
+    a capacity event, ``closed`` after a confirm, a cancel, an expiry),
+    field by field: without the key in the private mode every operator
+    field is withheld and no node of the network is named anywhere; with
+    the key, and in the default mode, the events are whole (the default's
+    options events are also ``golden/``'s, to the byte)."""
+    flows = _stream_flow(tmp_path, headers, **app_kw)
+    nodes = tiny_network().node_ids
+    for ending, events in flows.items():
+        assert [e for e, _ in events] == ["options", "closed"], (ending, events)
+        (_, update), (_, closed) = events
+        rid = update["request_id"]
+        reason, why = _CLOSED[ending]
+        assert closed == {"request_id": rid, "reason": reason, "why": why}
+        assert update["revision"] == 2
+        assert list(update) == ["request_id", "revision", "changes", "option_set"]
+        gold = update["changes"][0]
+        assert (gold["option_id"], gold["change"]) == ("gold", "changed")
+        moved = gold["fields"]
+        assert {k: v for k, v in moved.items() if k != "nodes"} == _GOLD_MOVED
+        answer = update["option_set"]
+        assert (answer["request_id"], answer["revision"]) == (rid, 2)
+        text = json.dumps(events)
+        if whole:
+            assert moved["nodes"] == [["ST-CHI"], ["WH-EAST"]]
+            assert answer["bid_prices"] is not None
+            assert answer["customer"]["predicted_spend"] is not None
+            assert all(o["nodes"] and o["explanation"] for o in answer["options"])
+            continue
+        assert [n for n in nodes if n in text] == [], (ending, text)
+        assert "bid price" not in text.lower()
+        assert moved["nodes"] == [[], []]
+        for change in update["changes"][1:]:
+            if change["change"] == "added":
+                assert change["option"]["explanation"] is None
+            elif change["change"] == "removed":
+                assert change["reason"] is None
+        assert answer["customer"] == {
+            "customer_id": answer["customer"]["customer_id"],
+            "predicted_spend": None,
+            "segment": None,
+            "source": None,
+            "platinum_threshold": None,
+            "platinum_eligible": answer["customer"]["platinum_eligible"],
+            "upgrade_allowance": None,
+        }
+        assert answer["missing"] == dict.fromkeys(answer["missing"])
+        assert (answer["bid_prices"], answer["capacity_as_of"], answer["notes"]) == (
+            None,
+            None,
+            [],
+        )
+        gold_option = next(o for o in answer["options"] if o["option_id"] == "gold")
+        shipment = {**GOLD_WITHHELD["shipments"][0], "delivery_date": "2026-01-08"}
+        assert gold_option == {
+            **GOLD_WITHHELD,
+            "delivery_date": "2026-01-08",
+            "price": 13.0,
+            "shipments": [shipment],
+        }
+        for option in answer["options"]:
+            assert option["nodes"] == []
+            for name in (
+                "cost",
+                "capacity_cost",
+                "satisfaction_score",
+                "emissions_kg_mi",
+                "explanation",
+                "upgrade_cost",
+            ):
+                assert option[name] is None, (option["option_id"], name)
+            for shipment in option["shipments"]:
+                assert (
+                    shipment["node_id"],
+                    shipment["cost"],
+                    shipment["distance_mi"],
+                ) == (None, None, None)

@@ -419,7 +419,9 @@ def test_a_deferral_names_a_closed_node_and_the_others_out_of_stock(
 def test_a_deferral_of_one_cause_keeps_its_reason(
     tiny: Network, make_orders: MakeOrders, engine: str
 ) -> None:
-    """No room but no node closed: the engine's reason stays as it was.
+    """No room but no node closed: the engine's reason stays as it was
+    (half a unit of room at WH-EAST: a nominal capacity of 0 is a cause of
+    its own, ``test_a_line_only_a_node_of_no_capacity_holds_says_so_as_checkout_does``).
     Every node closed (no stock missing) read "larger than the room left
     today at every eligible node" (the closed nodes' room of 0): it says
     they are closed."""
@@ -432,7 +434,7 @@ def test_a_deferral_of_one_cause_keeps_its_reason(
         "deferred: WH-EAST, WH-WEST, ST-CHI closed (outage)"
     ]
     orders = make_orders(_EAST_ONLY)
-    no_room = np.array([0.0, 800.0, 100.0])
+    no_room = np.array([0.5, 800.0, 100.0])
     out = DayAllocator(tiny, orders, settings=settings, capacity=no_room).run()
     assert out.rows["reason"].tolist() == [room, room]
 
@@ -440,12 +442,13 @@ def test_a_deferral_of_one_cause_keeps_its_reason(
 def test_a_deferral_names_a_closed_node_and_the_others_without_room(
     tiny: Network, make_orders: MakeOrders
 ) -> None:
-    """WH-EAST closed, the other two with TEE but no room left: both named."""
+    """WH-EAST closed, the other two with TEE but no room left (half a
+    unit: of a nominal capacity of 0 they are named so): both named."""
     orders = make_orders(["T,2026-01-05T10:30:00-05:00,C1,606,gold,TEE,1"])
     out = DayAllocator(
         tiny,
         orders,
-        capacity=np.array([1000.0, 0.0, 0.0]),
+        capacity=np.array([1000.0, 0.5, 0.5]),
         events=_outages(tiny, "WH-EAST"),
     ).run()
     assert out.rows["reason"].tolist() == [
@@ -529,6 +532,36 @@ def test_a_waiting_line_only_closed_nodes_hold_has_no_expected_delivery(
     assert out.repriced is not None and out.repriced.problems == []
     # due by the promise from WH-EAST, it counted as kept
     assert out.summary()["service_level_by_tier"]["gold"] == 0.0
+
+
+@pytest.mark.parametrize("engine", ["cpsat", "greedy", "highs"])
+def test_a_line_only_a_node_of_no_capacity_holds_says_so_as_checkout_does(
+    tiny: Network, make_orders: MakeOrders, engine: str
+) -> None:
+    """TEE only at WH-EAST, configured with a nominal capacity of 0 (not a
+    closure): the line waits with no expected delivery, as for a closed
+    holder, and the reason names WH-EAST's cause as the checkout does
+    ("has no capacity (nominal 0)"); it read "no room left today" of a
+    node that ships nothing on any day, or the engine's words alone."""
+    orders = make_orders(["T,2026-01-05T10:30:00-05:00,C1,100,gold,TEE,1"])
+    stock = tiny.inventory.copy()
+    stock[:, tiny.sku_index["TEE"]] = 0
+    stock[tiny.node_idx("WH-EAST"), tiny.sku_index["TEE"]] = 100
+    capacity = tiny.capacity.astype(np.float64).copy()
+    capacity[tiny.node_idx("WH-EAST")] = 0.0
+    out = DayAllocator(
+        tiny,
+        orders,
+        settings=AllocationSettings(engine=engine),
+        stock=stock,
+        capacity=capacity,
+    ).run()
+    row = out.rows.iloc[0]
+    assert (row["status"], row["expected_delivery"], row["reason"]) == (
+        "deferred",
+        "",
+        "deferred: no capacity at WH-EAST (nominal 0); WH-WEST, ST-CHI out of stock",
+    )
 
 
 def test_platinum_split_on_time_rather_than_shipped_whole_late(

@@ -321,10 +321,13 @@ def _no_capacity_at(tmp_path: Path, node: str, nominal: str) -> OnlineRouter:
 
 def test_a_node_of_no_capacity_never_ships_the_overflow(tmp_path: Path) -> None:
     """WH-WEST configured with a nominal capacity of 0: not a closure (it
-    will not reopen), so every tier reads fully booked, "Ship later" too,
-    its cause named; it was offered from WH-WEST, which ships nothing on
-    any day. TEE to 900, the others short: from WH-EAST (it was from
-    WH-WEST, the nearest)."""
+    will not reopen) and not a full day (tomorrow has no room either), so
+    every tier of SPRAY (WH-WEST alone holds it) reads not available for
+    these items, "Ship later" too, its cause named in ``missing``: they
+    read "fully booked today" (and Gold's cause "lacks room after the
+    forecast", of a node that ships nothing on any day), and "Ship later"
+    was offered from WH-WEST. TEE to 900, the others short: from WH-EAST
+    (it was from WH-WEST, the nearest)."""
     with _no_capacity_at(tmp_path, "WH-WEST", "800") as r:
         assert r.network.capacity[r.network.node_ids.index("WH-WEST")] == 0
         spray = r.generate_fulfillment_options(
@@ -333,13 +336,44 @@ def test_a_node_of_no_capacity_never_ships_the_overflow(tmp_path: Path) -> None:
         _busy(r)
         tee = r.generate_fulfillment_options("C10", [("TEE", 1)], "900", now=MONDAY_10)
     assert ids(spray) == []
-    assert (spray.missing["overflow"], spray.unavailable["overflow"]) == (
-        "every node that could ship it (WH-WEST) has no capacity (nominal 0)",
-        "Ship later is fully booked today.",
-    )
-    assert spray.unavailable["gold"] == "Standard shipping is fully booked today."
+    assert dict(spray.missing) == {
+        "platinum": "every node holding the items that can guarantee delivery "
+        "by 2026-01-06 (WH-WEST) has no capacity (nominal 0)",
+        "gold": "every node that could ship it has no capacity (nominal 0)",
+        "silver": "every node that could ship it has no capacity (nominal 0)",
+        "overflow": "every node that could ship it (WH-WEST) has no capacity "
+        "(nominal 0)",
+    }
+    assert dict(spray.unavailable) == {
+        "platinum": "Guaranteed next-day isn't available for these items to "
+        "this address.",
+        "gold": "Standard shipping isn't available for these items to this address.",
+        "silver": "Lowest price isn't available for these items to this address.",
+        "overflow": "Ship later isn't available for these items to this address.",
+    }
     _check(spray)
     assert tee.option("overflow").nodes == ("WH-EAST",)
+
+
+def test_a_node_of_no_capacity_beside_a_full_one_is_fully_booked(
+    tmp_path: Path,
+) -> None:
+    """TEE to 900 with WH-WEST of a nominal capacity of 0 and WH-EAST and
+    ST-CHI full (their backlog at their capacity): the nodes that could ship
+    it are full, so Gold reads fully booked; the operator reads both causes
+    (WH-WEST's read "lacks room after the forecast today")."""
+    with _no_capacity_at(tmp_path, "WH-WEST", "800") as r:
+        net = r.network
+        for i, node in enumerate(net.node_ids):
+            if node != "WH-WEST":
+                event(r, node, "backlog", float(net.capacity[i]), i)
+        tee = r.generate_fulfillment_options("C5", [("TEE", 1)], "900", now=MONDAY_10)
+    assert (tee.missing["gold"], tee.unavailable["gold"]) == (
+        "every node that could ship it lacks room after the forecast today or "
+        "has no capacity (nominal 0)",
+        "Standard shipping is fully booked today.",
+    )
+    _check(tee)
 
 
 def test_a_select_refused_for_its_node_says_it_twice(router: OnlineRouter) -> None:
