@@ -35,6 +35,7 @@ from tierflow.service.shopper_view import (
     refusal_reason,
     shopper_changes,
     shopper_view,
+    shopper_wire,
 )
 from tierflow.service.wire_response import wire_json
 
@@ -161,6 +162,9 @@ class LiveHub:
         self.requote_every_s = float(requote_every_s)
         self._requoted_at: dt.datetime | None = None  # the clock, last requotes
         self._closed_read = -math.inf  # the timer, last read of ended checkouts
+        #: request id → the revision of the stored answer last sent its
+        #: streams (another process's requote: the hub keeps no answer of it)
+        self._stored_sent: dict[str, int] = {}
         self._subs: set[Subscriber] = set()
         self.timer = timer
         self.requote_budget_s = float(requote_budget_s)
@@ -357,9 +361,9 @@ class LiveHub:
         event); then the due ones are answered, as many as the budget
         allows (:meth:`_due_requotes`)."""
         self.router.refresh()
-        ended = self._closed_elsewhere(watched)
-        if ended:
-            gone = {rid for rid, _ in ended}
+        ended = self._changed_elsewhere(watched)
+        gone = {rid for rid, ev in ended if ev.event == "closed"}
+        if gone:
             watched = [rid for rid in watched if rid not in gone]
         version = map_version(self.router)
         now = self.clock()
@@ -377,29 +381,72 @@ class LiveHub:
             self._timed_requotes(watched, now)
         return ended + out + self._due_requotes(watched)
 
-    def _closed_elsewhere(
+    def _changed_elsewhere(
         self, watched: list[str]
     ) -> list[tuple[str | None, LiveEvent]]:
         """``closed`` for the watched checkouts another process confirmed or
-        cancelled (read at most every ``poll_s``, one read for all). A confirm
-        moves the map, so its re-answer said it; a cancel elsewhere moves
-        nothing, and its pages kept live options until the minute's
-        re-answer (or the next move)."""
+        cancelled, and ``options`` (the stored answer, whole) for those
+        another process requoted since the answer the hub has (read at most
+        every ``poll_s``, one read for all: their revisions and endings). A
+        confirm moves the map, so its re-answer said it; a cancel elsewhere
+        moves nothing, and its pages kept live options until the minute's
+        re-answer (or the next move). A requote elsewhere moves nothing
+        either: its pages here kept the old revision's dates and prices
+        until the minute's re-answer."""
         now = self.timer()
         if not watched or now - self._closed_read < self.poll_s:
             return []
         self._closed_read = now
-        ended = self.router.closed_checkouts(watched)
+        states = self.router.watched_quotes(watched)
+        sent = self._stored_sent = {
+            rid: rev for rid, rev in self._stored_sent.items() if rid in states
+        }
         out: list[tuple[str | None, LiveEvent]] = []
-        for request_id in sorted(ended):
-            with self._lock:
-                self._answers.pop(request_id, None)
-            self._due.pop(request_id, None)
-            data = closed_data(
-                request_id, f"checkout already {ended[request_id].value}"
-            )
-            out.append((request_id, self._event("closed", data)))
+        for request_id in sorted(states):
+            state = states[request_id]
+            if state.closed is not None:
+                with self._lock:
+                    self._answers.pop(request_id, None)
+                self._due.pop(request_id, None)
+                sent.pop(request_id, None)
+                data = closed_data(request_id, f"checkout already {state.closed.value}")
+                out.append((request_id, self._event("closed", data)))
+            elif state.revision > self._revision(request_id):
+                ev = self._stored_event(request_id)
+                if ev is not None:
+                    out.append((request_id, ev))
         return out
+
+    def _revision(self, request_id: str) -> int:
+        """The newest revision of a checkout the hub answered or sent (0
+        when it keeps none: what its streams have is not known, so a
+        stored answer is sent)."""
+        with self._lock:
+            known = self._answers.get(request_id)
+        answered = 0 if known is None else known[0].revision
+        return max(answered, self._stored_sent.get(request_id, 0))
+
+    def _stored_event(self, request_id: str) -> LiveEvent | None:
+        """The ``options`` event of the answer another process stored for a
+        checkout it requoted, whole (``changes`` empty), in each reader's
+        view; None when the store has none (then it is answered again here,
+        at once). The hub's own answer of it goes: a re-answer here diffed
+        against it, an answer the page no longer has."""
+        stored = self.router.stored_answer(request_id)
+        if stored is None:
+            self._due.setdefault(request_id, None)
+            return None
+        revision, wire = stored
+        with self._lock:
+            self._answers.pop(request_id, None)
+        self._stored_sent[request_id] = revision
+        head = {"request_id": request_id, "revision": revision, "changes": []}
+        shopper = (
+            {**head, "option_set": shopper_wire(OptionSet, wire)}
+            if self.withhold
+            else None
+        )
+        return self._event("options", {**head, "option_set": wire}, shopper)
 
     def _timed_requotes(self, watched: list[str], now: dt.datetime) -> None:
         """The map did not move, the clock did: every ``requote_every_s``

@@ -102,6 +102,12 @@ def shopper_view(answer: WireRecord) -> dict[str, Any]:
     return _withhold(type(answer), to_wire(answer))
 
 
+def shopper_wire(cls: type[WireRecord], wire: dict[str, Any]) -> dict[str, Any]:
+    """:func:`shopper_view` of a ``cls`` already on the wire (``to_dict()``;
+    an answer another process stored)."""
+    return _withhold(cls, wire)
+
+
 def answer_body(answer: WireRecord, full: bool) -> dict[str, Any]:
     """What a checkout call answers: ``answer.to_dict()`` to a caller who
     may read the operator data (``full``), else :func:`shopper_view`."""

@@ -56,7 +56,7 @@ from tierflow.data.store.protocols import (
     StockStore,
     UpgradeStore,
 )
-from tierflow.data.store.quotes import StoredQuote
+from tierflow.data.store.quotes import QuoteState, StoredQuote
 from tierflow.data.store.reservations import ReserveResult
 from tierflow.data.store.schema import MIGRATIONS, POSTGRES_MIGRATIONS, SCHEMA_VERSION
 from tierflow.data.store.scores import CLTV_COLUMNS, CltvScore, VersionedScore
@@ -102,6 +102,7 @@ __all__ = [
     "LoggedCheck",
     "PostgresStore",
     "QuoteChanged",
+    "QuoteState",
     "QuoteStore",
     "ReserveResult",
     "SchemaMovedOn",

@@ -23,7 +23,7 @@ from tierflow.data.store.bid_prices import BidPriceRun
 from tierflow.data.store.capacity_log import LoggedCheck, StoredEvent
 from tierflow.data.store.checkout_reads import CheckoutFacts
 from tierflow.data.store.checkouts import CheckoutState
-from tierflow.data.store.quotes import StoredQuote
+from tierflow.data.store.quotes import QuoteState, StoredQuote
 from tierflow.data.store.reservations import ReserveResult
 from tierflow.data.store.scores import CltvScore, VersionedScore
 from tierflow.data.store.upgrades import UpgradeNote
@@ -207,6 +207,10 @@ class QuoteStore(Protocol):
 
     def closed_quotes(self, request_ids: Sequence[str]) -> dict[str, HoldStatus]:
         """How each of ``request_ids`` ended, for those that did."""
+        ...
+
+    def quote_states(self, request_ids: Sequence[str]) -> dict[str, QuoteState]:
+        """The revision and ending of each stored one of ``request_ids``."""
         ...
 
     def close_quote(

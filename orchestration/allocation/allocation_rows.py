@@ -48,6 +48,7 @@ STOCK_TAKEN_REASON = (
 _NODE_CAUSES = (
     "no capacity at {} (nominal 0)",
     "{} closed (outage)",
+    "no staff today at {} (staffing 0%)",
     "{} out of stock",
     "no room left today at {}",
     "stock at {} taken by other orders",
@@ -281,6 +282,7 @@ class BatchRows:
         result: SolveResult,
         closed: NDArray[np.bool_],
         no_capacity: NDArray[np.bool_] | None = None,
+        unstaffed: NDArray[np.bool_] | None = None,
     ) -> dict[int, str]:
         """Per item no node could take, with a closed node (or one of
         ``no_capacity``: a nominal capacity of 0, configuration, which ships
@@ -293,8 +295,11 @@ class BatchRows:
         such node closed reads ``deferred: WH-EAST, WH-WEST closed
         (outage)`` (of no capacity, ``deferred: no capacity at WH-EAST
         (nominal 0)``, as the checkout names its cause: it read "no room
-        left today at WH-EAST"); any other cause alone keeps the engine's
-        reason."""
+        left today at WH-EAST"; of ``unstaffed``, a staffing of 0, ``deferred:
+        no staff today at WH-EAST (staffing 0%)``, the checkout's "has no
+        staff today (staffing 0%)": it read "no room left today at WH-EAST"
+        beside a closed node, else the engine's reason alone); any other
+        cause alone keeps the engine's reason."""
         a = result.assignment
         items = np.array(
             sorted(
@@ -305,14 +310,16 @@ class BatchRows:
             dtype=np.intp,
         )
         zero = np.zeros_like(closed) if no_capacity is None else no_capacity
-        if items.size == 0 or not (closed | zero).any():
+        idle = np.zeros_like(closed) if unstaffed is None else unstaffed
+        if items.size == 0 or not (closed | zero | idle).any():
             return {}
         problem, options = compiled.problem, compiled.options
         offers = (options.service >= 0) | (options.relaxed_service >= 0)
         offers = offers[items]
         none = offers & zero[None, :]
         shut = offers & closed[None, :] & ~none
-        down = none | shut
+        staffless = offers & idle[None, :] & ~none & ~shut
+        down = none | shut | staffless
         if not down.any():
             return {}
         held = left = np.ones_like(offers)
@@ -333,7 +340,7 @@ class BatchRows:
                 cause.format(listed(self._node_ids[np.flatnonzero(at[k])]))
                 for cause, at in zip(
                     _NODE_CAUSES,
-                    (none, shut, out_of_stock, no_room, taken),
+                    (none, shut, staffless, out_of_stock, no_room, taken),
                     strict=True,
                 )
                 if at[k].any()

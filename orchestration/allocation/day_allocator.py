@@ -567,12 +567,19 @@ class DayAllocator:
             self.bids.max_price(),
         )
 
-    def _down(self) -> tuple[NDArray[np.bool_], NDArray[np.bool_]]:
+    def _down(
+        self,
+    ) -> tuple[NDArray[np.bool_], NDArray[np.bool_], NDArray[np.bool_]]:
         """The nodes a deferral names as down (closed by an outage, of a
-        nominal capacity of 0), for :meth:`BatchRows.mixed`: the checkout
-        names a node of nominal 0 so too (it read "no room left today")."""
+        nominal capacity of 0, with a staffing of 0), for
+        :meth:`BatchRows.mixed`: the checkout names a node of nominal 0 and
+        one without staff so too (they read "no room left today")."""
         monitor = self.monitor
-        return monitor.outage, np.asarray(monitor.nominal <= 0)
+        return (
+            monitor.outage,
+            np.asarray(monitor.nominal <= 0),
+            np.asarray(monitor.staffing <= 0),
+        )
 
     def _left(
         self, batch: int, now: np.datetime64 | None, pulled: dict[int, Placement]

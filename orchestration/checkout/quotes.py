@@ -215,7 +215,11 @@ class QuoteBook:
                     rid,
                     req.customer_id,
                     answer.revision,
-                    encode_quote(quote),
+                    # a requote's answer as the wire has it, for the streams
+                    # of the checkout on other processes (stored_answer)
+                    encode_quote(
+                        quote, answer.to_dict() if answer.revision > 1 else None
+                    ),
                     ttl_s=self.ttl_s,
                     now=now,
                 )
@@ -373,6 +377,22 @@ class QuoteBook:
         self._cache(request_id, quote, time.time())
         return quote
 
+    def stored_answer(self, request_id: str) -> tuple[int, dict[str, Any]] | None:
+        """The stored revision of an open option set and its answer as the
+        wire has it (``OptionSet.to_dict()``), as the process that requoted
+        it stored it; None when the store has no open quote of it (also an
+        expired one), or none with its answer (a first answer, one written
+        after an outage)."""
+        if self.store is None:
+            return None
+        stored = self.store.get_quote(request_id)
+        if stored is None or stored.closed is not None:
+            return None
+        if time.time() > stored.expires_at:
+            return None
+        answer = json.loads(stored.body).get("answer")
+        return None if answer is None else (stored.revision, answer)
+
     def close(
         self, request_id: str, ending: HoldStatus, *, stored: bool = False
     ) -> None:
@@ -429,10 +449,11 @@ def _offered(option: Any) -> OfferedOption:
     )
 
 
-def encode_quote(quote: Quote) -> str:
-    """The stored body of a quote (JSON)."""
+def encode_quote(quote: Quote, answer: Mapping[str, Any] | None = None) -> str:
+    """The stored body of a quote (JSON); with ``answer``, the answer as the
+    wire has it, for the checkout's streams on other processes."""
     req = quote.request
-    body = {
+    body: dict[str, Any] = {
         "request": {
             "customer_id": req.customer_id,
             "items": [
@@ -455,6 +476,8 @@ def encode_quote(quote: Quote) -> str:
             for tier, plan in quote.plans.items()
         },
     }
+    if answer is not None:
+        body["answer"] = answer
     # pydantic-core's encoder: the same JSON values as ``json.dumps`` (floats
     # in their shortest exact form) in about half the time
     return pydantic_core.to_json(body).decode()

@@ -33,6 +33,7 @@ from tierflow.data.limits import MAX_ID_LENGTH, require_number
 from tierflow.data.network import Network, load_network
 from tierflow.data.sample_network import sample_network_dir
 from tierflow.data.store import (
+    QuoteState,
     SchemaTooNew,
     ScoreStore,
     StateStore,
@@ -553,6 +554,25 @@ class OnlineRouter:
             return self.store.closed_quotes(request_ids)
         except STORE_ERRORS:
             return {}
+
+    def watched_quotes(self, request_ids: Sequence[str]) -> dict[str, QuoteState]:
+        """The stored revision and ending of each of ``request_ids`` (by any
+        process; one store read; {} without a readable store)."""
+        if self.store is None or not request_ids:
+            return {}
+        try:
+            return self.store.quote_states(request_ids)
+        except STORE_ERRORS:
+            return {}
+
+    def stored_answer(self, request_id: str) -> tuple[int, dict[str, Any]] | None:
+        """An open checkout's stored revision and its answer on the wire, as
+        the process that requoted it stored it (None: not stored with it,
+        not open, or the store cannot be read)."""
+        try:
+            return self._quotes.stored_answer(_request_id(request_id))
+        except STORE_ERRORS:
+            return None
 
     def is_open(self, request_id: str) -> bool:
         """Whether a request's options are open (known to the store or this

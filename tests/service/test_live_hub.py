@@ -28,6 +28,7 @@ from tierflow.service.live import (
     Subscriber,
     closed_data,
 )
+from tierflow.service.shopper_view import shopper_view
 
 T = TypeVar("T")
 
@@ -507,6 +508,73 @@ def test_a_checkout_cancelled_by_another_process_closes_its_streams_here(
     assert events[-1] is None  # the stream ends
     assert other == []
     assert cancelled.request_id not in hub
+
+
+def test_a_checkout_requoted_by_another_process_reaches_its_streams_here(
+    tmp_path: Path, state_location: Path | str
+) -> None:
+    """A page's stream on this replica (``there``, in the private mode: an
+    operator's page and a shopper's), the requote on another (``here``; a
+    load balancer sends them anywhere): the streams got the new answer only
+    at the minute's re-answer, and meanwhile showed the old revision's dates
+    and prices. Now the update that reads which watched checkouts ended
+    reads their revisions too (the same one read) and sends the stored
+    answer, each page in its reader's view, once; another checkout's stream
+    gets nothing."""
+    with (
+        tiny_router(tmp_path, state=state_location) as here,
+        tiny_router(tmp_path, state=state_location, scores=False) as there,
+    ):
+        made = here.generate_fulfillment_options(
+            "C1", [("TEE", 1)], "606", now=MONDAY_10
+        )
+        other = here.generate_fulfillment_options(
+            "C2", [("TEE", 1)], "606", now=MONDAY_10
+        )
+        hub = LiveHub(there, lambda: MONDAY_10, withhold=True)
+
+        async def run() -> tuple[list[list[LiveEvent]], OptionSet]:
+            operator = await hub.subscribe(made.request_id, capacity=False)
+            shopper = await hub.subscribe(made.request_id, capacity=False, full=False)
+            other_page = await hub.subscribe(other.request_id, capacity=False)
+            for sub in (operator, shopper, other_page):  # this replica's requote
+                assert [ev.data["revision"] for ev in _drain(sub)] == [2]
+            requoted = await asyncio.to_thread(
+                here.requote, made.request_id, now=MONDAY_10
+            )
+            await hub.update()
+            first = [_drain(sub) for sub in (operator, shopper, other_page)]
+            await hub.update()
+            again = [_drain(sub) for sub in (operator, shopper, other_page)]
+            assert again == [[], [], []]
+            return first, requoted
+
+        (seen, shopper_seen, other_seen), requoted = asyncio.run(run())
+        hub.close()
+        assert requoted.revision == 3
+        assert [(ev.event, ev.data) for ev in seen] == [
+            (
+                "options",
+                {
+                    "request_id": made.request_id,
+                    "revision": 3,
+                    "changes": [],
+                    "option_set": requoted.to_dict(),
+                },
+            )
+        ]
+        assert [(ev.event, ev.data) for ev in shopper_seen] == [
+            (
+                "options",
+                {
+                    "request_id": made.request_id,
+                    "revision": 3,
+                    "changes": [],
+                    "option_set": shopper_view(requoted),
+                },
+            )
+        ]
+        assert other_seen == []
 
 
 def test_a_checkout_unread_while_the_store_is_away_is_not_closed(

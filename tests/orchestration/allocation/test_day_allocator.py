@@ -564,6 +564,37 @@ def test_a_line_only_a_node_of_no_capacity_holds_says_so_as_checkout_does(
     )
 
 
+@pytest.mark.parametrize(
+    ("how", "cause"),
+    [
+        ("outage", "WH-EAST closed (outage)"),
+        ("staffing 0", "no staff today at WH-EAST (staffing 0%)"),
+        ("nominal 0", "no capacity at WH-EAST (nominal 0)"),
+    ],
+)
+@pytest.mark.parametrize("engine", ["cpsat", "greedy", "highs"])
+def test_a_deferral_names_an_unstaffed_node_as_checkout_does(
+    tiny: Network, make_orders: MakeOrders, engine: str, how: str, cause: str
+) -> None:
+    """WH-EAST down (``how``), WH-WEST and ST-CHI without room for a Gold
+    TEE: the reason names WH-EAST's cause as the checkout does ("has no
+    staff today (staffing 0%)", "is closed (outage)", "has no capacity
+    (nominal 0)"). A node with a staffing of 0 read "no room left today at
+    WH-EAST", beside the full ones, as if it had a capacity problem."""
+    orders = make_orders(["T,2026-01-05T10:30:00-05:00,C1,100,gold,TEE,1"])
+    capacity, events = _east_down(tiny, how)
+    out = DayAllocator(
+        tiny,
+        orders,
+        settings=AllocationSettings(engine=engine),
+        capacity=capacity,
+        events=events,
+    ).run()
+    assert out.rows["reason"].tolist() == [
+        f"deferred: {cause}; no room left today at WH-WEST, ST-CHI"
+    ]
+
+
 def test_platinum_split_on_time_rather_than_shipped_whole_late(
     tiny: Network, make_orders: MakeOrders
 ) -> None:
