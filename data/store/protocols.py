@@ -205,10 +205,6 @@ class QuoteStore(Protocol):
         """The stored quote, or None."""
         ...
 
-    def closed_quotes(self, request_ids: Sequence[str]) -> dict[str, HoldStatus]:
-        """How each of ``request_ids`` ended, for those that did."""
-        ...
-
     def quote_states(self, request_ids: Sequence[str]) -> dict[str, QuoteState]:
         """The revision and ending of each stored one of ``request_ids``."""
         ...

@@ -92,27 +92,11 @@ class Quotes(StorePart):
             closed,
         )
 
-    def closed_quotes(self, request_ids: Sequence[str]) -> dict[str, HoldStatus]:
-        """How each of ``request_ids`` ended, for those that did (by any
-        process): a live page's stream learns of a checkout closed by
-        another replica in one read for every page, not a requote each."""
-        ids = list(dict.fromkeys(request_ids))
-        out: dict[str, HoldStatus] = {}
-        for start in range(0, len(ids), _IDS_PER_READ):
-            part = ids[start : start + _IDS_PER_READ]
-            rows = self._db.execute(
-                "SELECT request_id, closed FROM quotes WHERE closed IS NOT NULL "
-                f"AND request_id IN ({', '.join('?' * len(part))})",
-                part,
-            ).fetchall()
-            out.update((str(rid), HoldStatus(closed)) for rid, closed in rows)
-        return out
-
     def quote_states(self, request_ids: Sequence[str]) -> dict[str, QuoteState]:
         """The revision and ending of each stored one of ``request_ids`` (by
         any process), in one read for all: a live page's stream learns of a
         checkout requoted or closed by another replica without a read of
-        each (:meth:`closed_quotes` read the endings alone)."""
+        each."""
         ids = list(dict.fromkeys(request_ids))
         out: dict[str, QuoteState] = {}
         for start in range(0, len(ids), _IDS_PER_READ):

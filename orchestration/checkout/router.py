@@ -545,16 +545,6 @@ class OnlineRouter:
         """Ids of the option sets cached in this process (oldest first)."""
         return self._quotes.ids()
 
-    def closed_checkouts(self, request_ids: Sequence[str]) -> dict[str, HoldStatus]:
-        """How each of ``request_ids`` ended, for those that did, by any
-        process (one store read; {} without a readable store)."""
-        if self.store is None or not request_ids:
-            return {}
-        try:
-            return self.store.closed_quotes(request_ids)
-        except STORE_ERRORS:
-            return {}
-
     def watched_quotes(self, request_ids: Sequence[str]) -> dict[str, QuoteState]:
         """The stored revision and ending of each of ``request_ids`` (by any
         process; one store read; {} without a readable store)."""
