@@ -32,3 +32,17 @@ def browser() -> Iterator[Any]:
         )
         yield b
         b.close()
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_teardown(item: pytest.Item) -> Iterator[None]:
+    """Close the pages a test of ``browser`` opened before its fixtures end.
+    Left open, a page kept its connections (and its event stream's retries)
+    to the test's server, whose stop then drained them for
+    ``service.server.QUIET_S`` (0.5 s a test), and the module's browser
+    carried every earlier test's page to its end."""
+    browser = getattr(item, "funcargs", {}).get("browser")
+    if browser is not None:
+        for context in browser.contexts:
+            context.close()
+    return (yield)

@@ -40,8 +40,10 @@ def _schemas(client: Any) -> dict[str, Any]:
     return schemas
 
 
-def test_the_document_lists_the_network_s_skus_prefixes_and_nodes(live: Any) -> None:
-    client, router, _ = live
+def test_the_document_lists_the_network_s_skus_prefixes_and_nodes(
+    shared_live: Any,
+) -> None:
+    client, router, _ = shared_live
     schemas = _schemas(client)
     assert schemas["Item"]["properties"]["sku"]["enum"] == sorted(
         router.network.sku_ids
@@ -58,8 +60,8 @@ def test_the_document_lists_the_network_s_skus_prefixes_and_nodes(live: Any) -> 
         assert node["enum"] == sorted(router.network.node_ids)
 
 
-def test_each_event_type_has_its_value_and_service(live: Any) -> None:
-    client, _, _ = live
+def test_each_event_type_has_its_value_and_service(shared_live: Any) -> None:
+    client, _, _ = shared_live
     branches = {
         b["properties"]["type"]["const"]: b
         for b in _schemas(client)["CapacityEventIn"]["oneOf"]
@@ -237,12 +239,12 @@ def test_a_blank_event_id_is_invalid_by_the_document_as_by_the_server(
         assert status == 200 or r.json()["field"] == "events[0].event_id"
 
 
-def test_an_event_id_no_store_can_hold_is_a_422(live: Any) -> None:
+def test_an_event_id_no_store_can_hold_is_a_422(shared_live: Any) -> None:
     """A NUL (PostgreSQL's text has none) or a lone surrogate (JSON's
     ``\\ud800``; not UTF-8) in an event id was a 500 at the store's insert;
     a 422 at the id now, and the document's pattern leaves NUL out (a
     document-valid id is taken)."""
-    client, router, _ = live
+    client, router, _ = shared_live
     doc = _schemas(client)["CapacityEventIn"]["oneOf"][0]
     pattern = re.compile(doc["properties"]["event_id"]["anyOf"][0]["pattern"])
     assert not pattern.search("ops\x00-8") and pattern.search(" ops-8 ")
@@ -265,19 +267,23 @@ def test_an_event_id_no_store_can_hold_is_a_422(live: Any) -> None:
 
 
 @pytest.mark.parametrize("value", ["70", [70], None])
-def test_event_values_are_taken_as_json_types_only(live: Any, value: Any) -> None:
-    client, _, _ = live
+def test_event_values_are_taken_as_json_types_only(
+    shared_live: Any, value: Any
+) -> None:
+    client, _, _ = shared_live
     event = {**OUTAGE, "type": "staffing", "value": value}
     r = client.post("/v1/capacity/events", json={"events": [event]}, headers=KEY)
     assert r.status_code == 422, r.text
     assert r.json()["field"].startswith("events[0].value")
 
 
-def test_past_max_enum_ids_are_a_pattern_and_unknown_ones_a_422(live: Any) -> None:
+def test_past_max_enum_ids_are_a_pattern_and_unknown_ones_a_422(
+    shared_live: Any,
+) -> None:
     """The fallback for a huge network: a pattern of the ids' characters, so
     an id of that form the network does not know is schema-valid and a 422
     (the reason the enum is used up to ``MAX_ENUM`` ids)."""
-    client, router, _ = live
+    client, router, _ = shared_live
     base = FastAPI.openapi(create_app(router, api_key=API_KEY))  # not narrowed
     doc = narrow(base, router.network, max_enum=3)
     sku = doc["components"]["schemas"]["Item"]["properties"]["sku"]
