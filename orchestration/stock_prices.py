@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import NDArray
-from scipy.stats import poisson
+from scipy.special import pdtr, pdtrc
 
 from tierflow.data.network import Network
 from tierflow.data.orders import Orders
@@ -124,7 +124,7 @@ class StockPrices:
                 continue
             units = left[reach[c]].sum(axis=0)
             # P(N >= S) = sf(S - 1); none left to take: not priced (unused)
-            p = np.where(units > 0, poisson.sf(units - 1, lam[c]), 0.0)
+            p = np.where(units > 0, _poisson_sf(units - 1, lam[c]), 0.0)
             unit[reach[c]] += step[c] * p[None, :]
         return cls(left, lam, step, reach, unit)
 
@@ -167,8 +167,22 @@ def _expected_min(
     ``P(N > j)`` for ``j < m``, in closed form
     ``lam P(N <= m - 2) + m P(N >= m)``."""
     return np.asarray(
-        lam * poisson.cdf(m - 2, lam) + m * poisson.sf(m - 1, lam), dtype=np.float64
+        lam * _poisson_cdf(m - 2, lam) + m * _poisson_sf(m - 1, lam), dtype=np.float64
     )
+
+
+def _poisson_cdf(k: NDArray[np.int64], lam: NDArray[np.float64]) -> NDArray[np.float64]:
+    """``P(N <= k)`` for ``N ~ Poisson(lam)`` (0 for ``k < 0``): what
+    ``scipy.stats.poisson.cdf`` gives, bit for bit, from ``scipy.special``,
+    whose import is a third of ``scipy.stats``'s (0.3 s of every command
+    and server start that allocates)."""
+    return np.where(k < 0, 0.0, pdtr(np.maximum(k, 0), lam))
+
+
+def _poisson_sf(k: NDArray[np.int64], lam: NDArray[np.float64]) -> NDArray[np.float64]:
+    """``P(N > k)`` for ``N ~ Poisson(lam)`` (1 for ``k < 0``), as
+    :func:`_poisson_cdf` (``scipy.stats.poisson.sf`` bit for bit)."""
+    return np.where(k < 0, 1.0, pdtrc(np.maximum(k, 0), lam))
 
 
 class StockOutlook:

@@ -32,6 +32,8 @@ from tierflow.orchestration.allocation.day_allocator import (
 from tierflow.orchestration.stock_prices import (
     MIN_KNOWN,
     StockPrices,
+    _poisson_cdf,
+    _poisson_sf,
     stock_bid_prices,
 )
 from tierflow.solver.verify import check_allocation_rows
@@ -522,3 +524,20 @@ def test_a_unit_at_a_node_with_no_room_left_today_does_not_lower_the_price(
         assert (p is None) == (q is None), t
         if p is not None and q is not None:
             np.testing.assert_array_equal(p, q, err_msg=str(t))
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    k=st.lists(st.integers(-5, 3_000), min_size=1, max_size=20),
+    lam=st.floats(0.0, 5_000.0, allow_nan=False),
+)
+def test_the_poisson_tails_are_scipy_stats_bit_for_bit(
+    k: list[int], lam: float
+) -> None:
+    """The prices' Poisson tails come from ``scipy.special`` (a third of
+    ``scipy.stats``'s import): the same numbers to the last bit, below the
+    support (k < 0: cdf 0, sf 1) and at a rate of 0 included."""
+    ks = np.asarray(k, dtype=np.int64)
+    rates = np.full(ks.size, lam)
+    assert np.array_equal(_poisson_cdf(ks, rates), poisson.cdf(ks, rates))
+    assert np.array_equal(_poisson_sf(ks, rates), poisson.sf(ks, rates))
