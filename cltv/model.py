@@ -53,6 +53,7 @@ from tierflow.cltv.features import (
     BtydFit,
     CustomerData,
     CustomerHistory,
+    DegenerateFit,
     FeatureSet,
     build_features,
     check_btyd_forecasts,
@@ -219,9 +220,11 @@ class CLTVModel:
         cfg = self.config
         log = data.transactions
         _require_learnable(log, as_of_day)
+        plan = training_windows(cfg, as_of_day, log.first_day, file=log.source or None)
+        btyd = _checked_as_of_btyd(log, as_of_day, horizon_days) if plan else None
         windows = stack_windows(
             data,
-            training_windows(cfg, as_of_day, log.first_day, file=log.source or None),
+            plan,
             max_customers=cfg.max_customers_per_cutoff,
             rng=np.random.default_rng(cfg.random_state),
         )
@@ -254,17 +257,19 @@ class CLTVModel:
         self.n_training_rows_ = sum(len(w.target) for w in windows)
         self.as_of_day_ = as_of_day
         self.horizon_days_ = horizon_days
-        self.level_ = self._fit_level(data)
+        self.level_ = self._fit_level(data, btyd)
         return self
 
-    def _fit_level(self, data: CustomerData) -> Level:
-        """The BTYD fit as of the training day and the level for the horizon."""
+    def _fit_level(
+        self, data: CustomerData, btyd: tuple[BtydFit, FloatArray] | None = None
+    ) -> Level:
+        """The BTYD fit as of the training day (``btyd``: the fit and its
+        spend forecast, made already) and the level for the horizon."""
         _, as_of_day, horizon_days = self._fitted()
         log = data.transactions
-        history = customer_history(log, as_of_day)
-        self.btyd_ = fit_btyd(history)
-        spend = self.btyd_.expected_spend(history, horizon_days)
-        check_btyd_forecasts(spend, self.btyd_, log, as_of_day)
+        if btyd is None:
+            btyd = _as_of_btyd(log, as_of_day, horizon_days)
+        self.btyd_, spend = btyd
         if self.config.level == "learned":
             return self.forecast(data).level
         return fit_level(
@@ -616,6 +621,34 @@ class CLTVModel:
                 k: v for k, v in regressor.get_params().items() if _jsonable(v)
             },
         }
+
+
+def _as_of_btyd(
+    log: TransactionLog, as_of_day: int, horizon_days: int
+) -> tuple[BtydFit, FloatArray]:
+    """The BTYD fit as of ``as_of_day`` and its spend forecast for the
+    horizon, refused where scoring would refuse it
+    (:func:`~tierflow.cltv.features.check_btyd_forecasts`)."""
+    history = customer_history(log, as_of_day)
+    fit = fit_btyd(history)
+    spend = fit.expected_spend(history, horizon_days)
+    check_btyd_forecasts(spend, fit, log, as_of_day)
+    return fit, spend
+
+
+def _checked_as_of_btyd(
+    log: TransactionLog, as_of_day: int, horizon_days: int
+) -> tuple[BtydFit, FloatArray] | None:
+    """:func:`_as_of_btyd` before any training cut-off is fitted: a fit the
+    as-of date refuses is said at once (it was said after fitting every
+    cut-off, minutes on a large log). None where the history is too short
+    to fit at all: the cut-offs' own refusal says it, as before."""
+    try:
+        return _as_of_btyd(log, as_of_day, horizon_days)
+    except DegenerateFit:
+        raise
+    except InputError:
+        return None
 
 
 def _require_learnable(log: TransactionLog, as_of_day: int) -> None:

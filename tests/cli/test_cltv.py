@@ -419,12 +419,21 @@ def test_spend_far_more_uneven_than_the_rest_is_learned_not_overflowed(
     assert 1.0 < rest["predicted_spend"].quantile(0.9) < 1e4
 
 
-def test_train_refuses_an_as_of_its_model_could_not_score(tmp_path: Path) -> None:
+def test_train_refuses_an_as_of_its_model_could_not_score(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """400 customers buying 1-8 times at uniform dates through 2025 and
     2026: BG/NBD fits them with a and b at ~0, and its forecasts there are
     not finite or negative. Training skipped such cut-offs and wrote a
     current model that ``cltv score`` then refused at the same date (or,
-    the fit held at its bounds, scored -1,710 for a customer)."""
+    the fit held at its bounds, scored -1,710 for a customer). The refusal
+    comes before any training cut-off is fitted (it came after all of
+    them: minutes on a large log)."""
+
+    def no_cutoffs(*args: object, **kwargs: object) -> None:
+        raise AssertionError("training cut-offs fitted before the as-of check")
+
+    monkeypatch.setattr("tierflow.cltv.model.stack_windows", no_cutoffs)
     rng = random.Random(1)
     rows = [
         (f"C{c:05d}", datetime.date(2025, 1, 1) + datetime.timedelta(
