@@ -393,8 +393,8 @@ def compile_orders(
         ``(n_nodes, n_skus)`` stock this morning and the nodes working today
         (open, staffed, a nominal capacity above 0): a waiting item is priced
         and dated as shipped tomorrow from one of ``open_nodes`` (default
-        every node; :func:`deferral_reference`), and given no date when none
-        of them held it this morning.
+        every node; :func:`deferral_reference`), dated from those of them
+        that held it this morning, and given no date when none did.
     """
     idx = np.asarray(idx, dtype=np.intp)
     spend = np.asarray(predicted_spend, dtype=np.float64)
