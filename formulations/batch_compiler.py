@@ -97,8 +97,8 @@ class CompiledBatch:
     split: NDArray[np.bool_]
     split_kind: NDArray[np.int8]
     #: Per item, when it is expected to arrive if it waits
-    #: (:func:`deferral_delivery`): ``NaT`` where no node that may ship it
-    #: tomorrow holds it.
+    #: (:func:`deferral_delivery` over the nodes that may ship it tomorrow
+    #: and held it this morning): ``NaT`` where there is none.
     waiting_delivery: DateArray
 
     def service(self) -> NDArray[np.int8]:
@@ -140,8 +140,8 @@ class _Items:
     #: e.g. a share of the order's own when its lines are split for room.
     defer_total: NDArray[np.float64] | None = None
     #: ``(n_items, n_nodes)``: nodes that held the item this morning (a
-    #: waiting item none of the open ones held gets no date); ``None``: every
-    #: node.
+    #: waiting item is dated from the open ones, and gets no date when there
+    #: is none); ``None``: every node.
     held: NDArray[np.bool_] | None = None
 
 
@@ -312,15 +312,23 @@ def _waiting_delivery(
     ship_from: NDArray[np.bool_] | None,
     held: NDArray[np.bool_] | None,
 ) -> DateArray:
-    """:func:`deferral_delivery` over ``ship_from``, and no date (``NaT``)
-    where none of those nodes offering the item's service held it this
-    morning (``held``): no node that could ship it tomorrow."""
-    out = deferral_delivery(options, ship_from)
+    """:func:`deferral_delivery` over the nodes of ``ship_from`` that held
+    the item this morning (``held``): the date of a node that could ship
+    it tomorrow *and* holds its units, and no date (``NaT``) where none of
+    them offers its service. Its price (:func:`deferral_reference`) stays
+    that of ``ship_from``, stock aside.
+
+    The morning's stock, not the stock left at the batch: stock only falls
+    during the day, so the batch's stock is not tomorrow's either; a line
+    waiting because today's orders took every unit would lose its date
+    although it is deferred, not unfillable (the same morning stock tells
+    the two apart); and the date would hang on the earlier batches'
+    choices, so differ by engine. Until 2026-12-05 the date was that of
+    the cheapest of ``ship_from``, holder or not (``docs/allocation.md``)."""
     if held is None:
-        return out
-    offers = (options.service >= 0) | (options.relaxed_service >= 0)
-    can = offers & held if ship_from is None else offers & held & ship_from
-    return np.where(can.any(axis=1), out, np.datetime64("NaT"))
+        return deferral_delivery(options, ship_from)
+    can = held if ship_from is None else held & ship_from
+    return deferral_delivery(options, np.asarray(can, dtype=np.bool_))
 
 
 def _ship_from(
@@ -329,7 +337,8 @@ def _ship_from(
     """``(n_items, n_nodes)`` nodes a waiting item may ship from tomorrow:
     those working today (``None``: every node). Pricing a wait only at the
     nodes that held the item this morning was tried and left out
-    (``docs/allocation.md``): ``items.held`` only takes the date away."""
+    (``docs/allocation.md``): ``items.held`` only dates it
+    (:func:`_waiting_delivery`)."""
     if open_nodes is None:
         return None
     return np.broadcast_to(np.asarray(open_nodes, dtype=np.bool_)[None, :], shape)
@@ -384,8 +393,8 @@ def compile_orders(
         ``(n_nodes, n_skus)`` stock this morning and the nodes working today
         (open, staffed, a nominal capacity above 0): a waiting item is priced
         and dated as shipped tomorrow from one of ``open_nodes`` (default
-        every node; :func:`deferral_reference`), and given no date when none
-        of them held it this morning.
+        every node; :func:`deferral_reference`), dated from those of them
+        that held it this morning, and given no date when none did.
     """
     idx = np.asarray(idx, dtype=np.intp)
     spend = np.asarray(predicted_spend, dtype=np.float64)

@@ -137,7 +137,9 @@ def test_a_waiting_order_is_priced_and_dated_from_a_node_that_could_ship_it(
     it is WH-WEST's (two-day, $20 + $1.60, Thursday 2026-01-08, on time);
     with no open node holding it this morning, no date is given (NaT), the
     cost still that of the open nodes; with every node closed, the cost is
-    every node's reference, and no date."""
+    every node's reference, and no date. The date is that of the open nodes
+    that held it this morning (WH-WEST's when WH-EAST has no TEE; it was
+    WH-EAST's, 2026-01-07), the cost theirs, stock aside."""
     orders = tiny_orders(["T,2026-01-05T10:30:00-05:00,C1,100,gold,TEE,1"])
     idx = np.array([0])
     east, west = tiny.node_idx("WH-EAST"), tiny.node_idx("WH-WEST")
@@ -172,6 +174,12 @@ def test_a_waiting_order_is_priced_and_dated_from_a_node_that_could_ship_it(
     only_east[east, tee] = 1
     assert waiting(closed_east, only_east) == (21.6, "NaT")
     assert waiting(np.zeros(3, dtype=bool)) == (11.5, "NaT")
+    # dated from an open node that held it this morning, priced stock aside:
+    # WH-WEST (without TEE) was the date of a line only ST-CHI could ship
     no_west = tiny.inventory.copy()
     no_west[west, tee] = 0
-    assert waiting(closed_east, no_west) == (21.6, "2026-01-08")
+    assert waiting(closed_east, no_west) == (21.6, "2026-01-09")
+    no_east = tiny.inventory.copy()
+    no_east[east, tee] = 0
+    assert waiting(every, no_east) == (11.5, "2026-01-08")
+    assert waiting(None, no_east) == (11.5, "2026-01-08")

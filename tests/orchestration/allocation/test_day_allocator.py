@@ -503,6 +503,78 @@ def test_a_waiting_line_is_expected_from_a_node_that_could_ship_it(
     _check(tiny, orders, out.rows, tiny.capacity)
 
 
+def _tee_only_west(net: Network) -> np.ndarray:
+    """This morning's stock with TEE at WH-WEST only (50 units)."""
+    stock = net.inventory.copy()
+    stock[:, net.sku_index["TEE"]] = 0
+    stock[net.node_idx("WH-WEST"), net.sku_index["TEE"]] = 50
+    return stock
+
+
+@pytest.mark.parametrize("engine", ["cpsat", "greedy", "highs", "cbc", "lp", NEAREST])
+def test_a_waiting_line_is_expected_from_an_open_node_that_held_it(
+    tiny: Network, make_orders: MakeOrders, engine: str
+) -> None:
+    """Every node open; TEE only at WH-WEST, which has half a unit of room:
+    a Gold TEE to New York waits. Its expected_delivery was WH-EAST's
+    (ground shipped Tuesday: 2026-01-07), the cheapest open node, which
+    holds no TEE: a date nobody could keep from there. It is WH-WEST's now
+    (two-day shipped Tuesday: 2026-01-08); its cost is still WH-EAST's
+    reference, stock aside as ever ($11.50 + the $60 Gold penalty), and
+    re-pricing agrees."""
+    orders = make_orders(["T,2026-01-05T10:30:00-05:00,C1,100,gold,TEE,1"])
+    out = DayAllocator(
+        tiny,
+        orders,
+        settings=AllocationSettings(engine=engine),
+        stock=_tee_only_west(tiny),
+        capacity=np.array([1000.0, 0.5, 100.0]),
+    ).run()
+    row = out.rows.iloc[0]
+    assert (row["status"], row["node_id"], row["expected_delivery"]) == (
+        "deferred",
+        "",
+        "2026-01-08",
+    )
+    assert row["cost"] == pytest.approx(71.5)
+    assert out.repriced is not None and out.repriced.problems == []
+
+
+@pytest.mark.parametrize("engine", ["cpsat", "greedy", "highs", "cbc", "lp", NEAREST])
+def test_a_waiting_line_of_a_split_order_is_expected_from_a_node_that_held_it(
+    tiny: Network, make_orders: MakeOrders, engine: str
+) -> None:
+    """A Gold TEE + MUG to New York: MUG only at WH-EAST, TEE only at
+    WH-WEST (half a unit of room), so the order splits for stock, the MUG
+    ships from WH-EAST and the TEE line waits. It was dated from WH-EAST,
+    which holds no TEE (2026-01-07); WH-WEST's 2026-01-08 now. Its cost is
+    unchanged: WH-EAST's line reference ($10 + $1.50) + the $4 extra-shipment
+    charge + its half of the $60 penalty, $45.50; re-pricing agrees."""
+    orders = make_orders(
+        [
+            "T,2026-01-05T10:30:00-05:00,C1,100,gold,TEE,1",
+            "T,2026-01-05T10:30:00-05:00,C1,100,gold,MUG,1",
+        ]
+    )
+    out = DayAllocator(
+        tiny,
+        orders,
+        settings=AllocationSettings(engine=engine),
+        stock=_tee_only_west(tiny),
+        capacity=np.array([1000.0, 0.5, 100.0]),
+    ).run()
+    rows = out.rows.set_index("sku")
+    assert rows.loc["MUG", ["status", "node_id"]].tolist() == ["allocated", "WH-EAST"]
+    tee = rows.loc["TEE"]
+    assert (tee["status"], tee["split"], tee["expected_delivery"]) == (
+        "deferred",
+        "stock",
+        "2026-01-08",
+    )
+    assert tee["cost"] == pytest.approx(45.5)
+    assert out.repriced is not None and out.repriced.problems == []
+
+
 @pytest.mark.parametrize("engine", ["cpsat", "greedy", "highs", "cbc", "lp", NEAREST])
 def test_a_waiting_line_only_closed_nodes_hold_has_no_expected_delivery(
     tiny: Network, make_orders: MakeOrders, engine: str
