@@ -348,9 +348,23 @@ class LiveHub:
         """Publish what changed since the last update; returns events sent."""
         watched = sorted({s.request_id for s in self._subs if s.request_id})
         events = await anyio.to_thread.run_sync(self._changes, watched)
-        for target, ev in events:
+        sent = [(target, ev) for target, ev in events if not self._superseded(ev)]
+        for target, ev in sent:
             self._publish(target, ev)
-        return len(events)
+        return len(sent)
+
+    def _superseded(self, ev: LiveEvent) -> bool:
+        """Whether ``ev`` is an ``options`` event older than the answer the
+        hub keeps of its checkout: a ``POST …/requote`` on this process
+        answered it again (and sent that at once, on the event loop) while
+        the update was in its worker thread. Sent after it, the older
+        revision went out last (a page drops it; a stream's other readers
+        took it as the newest)."""
+        if ev.event != "options":
+            return False
+        with self._lock:
+            known = self._answers.get(ev.data["request_id"])
+        return known is not None and known[0].revision > ev.data["revision"]
 
     def _changes(self, watched: list[str]) -> list[tuple[str | None, LiveEvent]]:
         """In a worker thread: pull others' events; if the map moved, or went
@@ -430,14 +444,22 @@ class LiveHub:
         """The ``options`` event of the answer another process stored for a
         checkout it requoted, whole (``changes`` empty), in each reader's
         view; None when the store has none (then it is answered again here,
-        at once). The hub's own answer of it goes: a re-answer here diffed
-        against it, an answer the page no longer has."""
+        at once), or when this hub answered it since its revision was read
+        (its streams have that answer). The hub's own older answer of it
+        goes: a re-answer here diffed against it, an answer the page no
+        longer has."""
         stored = self.router.stored_answer(request_id)
         if stored is None:
             self._due.setdefault(request_id, None)
             return None
         revision, wire = stored
         with self._lock:
+            known = self._answers.get(request_id)
+            if known is not None and known[0].revision >= revision:
+                # answered here since the revisions were read (a ``POST
+                # …/requote`` on this process): its streams have it; it was
+                # sent again and the hub's own answer dropped
+                return None
             self._answers.pop(request_id, None)
         self._stored_sent[request_id] = revision
         head = {"request_id": request_id, "revision": revision, "changes": []}

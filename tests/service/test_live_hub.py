@@ -672,3 +672,66 @@ def test_a_closed_event_names_no_node_to_a_stream_without_the_key(
         )
     ]
     assert shopper[0].wire is not None and "ST-CHI" not in shopper[0].wire
+
+
+@pytest.mark.parametrize("requoted_here", ["before", "after"])
+def test_a_requote_here_between_the_reads_of_anothers_is_sent_once_in_order(
+    tmp_path: Path, state_location: Path | str, requoted_here: str
+) -> None:
+    """Another replica requotes a watched checkout (revision 3); this one's
+    update reads the revisions, then, while it reads the stored answer, a
+    ``POST …/requote`` here answers it again (revision 4, sent to its
+    streams at once, as the route does). ``before`` the stored answer is
+    read, that answer is this hub's own revision 4, which it sent again;
+    ``after``, the stored revision 3 went out after 4. Now each stream gets
+    revision 4 once and nothing older after it, and the hub keeps its own
+    answer to diff the next re-answer against."""
+    with (
+        tiny_router(tmp_path, state=state_location) as there,
+        tiny_router(tmp_path, state=state_location, scores=False) as here,
+    ):
+        made = there.generate_fulfillment_options(
+            "C1", [("TEE", 1)], "606", now=MONDAY_10
+        )
+        rid = made.request_id
+        hub = LiveHub(here, lambda: MONDAY_10, withhold=True)
+        read_stored = here.stored_answer
+
+        async def run() -> list[list[int]]:
+            loop = asyncio.get_running_loop()
+            pages = [
+                await hub.subscribe(rid, capacity=False),
+                await hub.subscribe(rid, capacity=False, full=False),
+            ]
+            for page in pages:
+                assert [ev.data["revision"] for ev in _drain(page)] == [2]
+
+            def requote_route() -> None:  # POST …/requote here, on the loop
+                answer = here.requote(rid, now=MONDAY_10)
+                version = map_version(here)
+                asyncio.run_coroutine_threadsafe(
+                    _on_loop(lambda: hub.answered_again(answer, version)), loop
+                ).result()
+
+            def stored_answer(request_id: str) -> Any:
+                if requoted_here == "before":
+                    requote_route()
+                stored = read_stored(request_id)
+                if requoted_here == "after":
+                    requote_route()
+                return stored
+
+            there.requote(rid, now=MONDAY_10)
+            here.stored_answer = stored_answer  # type: ignore[method-assign]
+            await hub.update()
+            return [[ev.data["revision"] for ev in _drain(page)] for page in pages]
+
+        seen = asyncio.run(run())
+        hub.close()
+        assert seen == [[4], [4]]
+        assert rid in hub
+
+
+async def _on_loop(func: Callable[[], None]) -> None:
+    """``func()`` on the running event loop (as a route runs)."""
+    func()
