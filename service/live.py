@@ -165,6 +165,9 @@ class LiveHub:
         #: request id → the revision of the stored answer last sent its
         #: streams (another process's requote: the hub keeps no answer of it)
         self._stored_sent: dict[str, int] = {}
+        #: request id → the revision of the last ``options`` event sent its
+        #: streams (on the event loop: :meth:`_publish`)
+        self._published: dict[str, int] = {}
         self._subs: set[Subscriber] = set()
         self.timer = timer
         self.requote_budget_s = float(requote_budget_s)
@@ -348,23 +351,12 @@ class LiveHub:
         """Publish what changed since the last update; returns events sent."""
         watched = sorted({s.request_id for s in self._subs if s.request_id})
         events = await anyio.to_thread.run_sync(self._changes, watched)
-        sent = [(target, ev) for target, ev in events if not self._superseded(ev)]
-        for target, ev in sent:
-            self._publish(target, ev)
-        return len(sent)
-
-    def _superseded(self, ev: LiveEvent) -> bool:
-        """Whether ``ev`` is an ``options`` event older than the answer the
-        hub keeps of its checkout: a ``POST …/requote`` on this process
-        answered it again (and sent that at once, on the event loop) while
-        the update was in its worker thread. Sent after it, the older
-        revision went out last (a page drops it; a stream's other readers
-        took it as the newest)."""
-        if ev.event != "options":
-            return False
-        with self._lock:
-            known = self._answers.get(ev.data["request_id"])
-        return known is not None and known[0].revision > ev.data["revision"]
+        sent = sum(self._publish(target, ev) for target, ev in events)
+        live = set(watched)
+        self._published = {
+            rid: rev for rid, rev in self._published.items() if rid in live
+        }
+        return sent
 
     def _changes(self, watched: list[str]) -> list[tuple[str | None, LiveEvent]]:
         """In a worker thread: pull others' events; if the map moved, or went
@@ -624,7 +616,20 @@ class LiveHub:
         view = None if shopper is None else _live_event(name, shopper, seq, None)
         return _live_event(name, data, seq, view)
 
-    def _publish(self, target: str | None, ev: LiveEvent) -> None:
+    def _publish(self, target: str | None, ev: LiveEvent) -> bool:
+        """Send ``ev`` to its streams (``target``'s, or all); False for an
+        ``options`` event whose revision is not newer than the last one
+        sent its checkout's streams, which is not sent. On the event loop,
+        where every one is sent: an update's events are made in a worker
+        thread while a ``POST …/requote`` here answers and sends at once, so
+        a revision another replica stored could be this process's own, sent
+        already (twice to every stream), or older than the route's (sent
+        after it)."""
+        if ev.event == "options" and target is not None:
+            revision = int(ev.data["revision"])
+            if revision <= self._published.get(target, 0):
+                return False
+            self._published[target] = revision
         for sub in list(self._subs):
             if ev.event == "capacity" and not sub.capacity:
                 continue
@@ -633,6 +638,7 @@ class LiveHub:
                 if ev.event == "closed":
                     self._put(sub, None)
                     self._subs.discard(sub)
+        return True
 
     def _close_watchers(self, request_id: str, data: dict[str, Any]) -> None:
         self._publish(request_id, self._event("closed", data))
