@@ -165,6 +165,9 @@ class LiveHub:
         #: request id → the revision of the stored answer last sent its
         #: streams (another process's requote: the hub keeps no answer of it)
         self._stored_sent: dict[str, int] = {}
+        #: request id → the revision of the last ``options`` event sent its
+        #: streams (on the event loop: :meth:`_publish`)
+        self._published: dict[str, int] = {}
         self._subs: set[Subscriber] = set()
         self.timer = timer
         self.requote_budget_s = float(requote_budget_s)
@@ -348,9 +351,12 @@ class LiveHub:
         """Publish what changed since the last update; returns events sent."""
         watched = sorted({s.request_id for s in self._subs if s.request_id})
         events = await anyio.to_thread.run_sync(self._changes, watched)
-        for target, ev in events:
-            self._publish(target, ev)
-        return len(events)
+        sent = sum(self._publish(target, ev) for target, ev in events)
+        live = set(watched)
+        self._published = {
+            rid: rev for rid, rev in self._published.items() if rid in live
+        }
+        return sent
 
     def _changes(self, watched: list[str]) -> list[tuple[str | None, LiveEvent]]:
         """In a worker thread: pull others' events; if the map moved, or went
@@ -430,14 +436,22 @@ class LiveHub:
         """The ``options`` event of the answer another process stored for a
         checkout it requoted, whole (``changes`` empty), in each reader's
         view; None when the store has none (then it is answered again here,
-        at once). The hub's own answer of it goes: a re-answer here diffed
-        against it, an answer the page no longer has."""
+        at once), or when this hub answered it since its revision was read
+        (its streams have that answer). The hub's own older answer of it
+        goes: a re-answer here diffed against it, an answer the page no
+        longer has."""
         stored = self.router.stored_answer(request_id)
         if stored is None:
             self._due.setdefault(request_id, None)
             return None
         revision, wire = stored
         with self._lock:
+            known = self._answers.get(request_id)
+            if known is not None and known[0].revision >= revision:
+                # answered here since the revisions were read (a ``POST
+                # …/requote`` on this process): its streams have it; it was
+                # sent again and the hub's own answer dropped
+                return None
             self._answers.pop(request_id, None)
         self._stored_sent[request_id] = revision
         head = {"request_id": request_id, "revision": revision, "changes": []}
@@ -602,7 +616,20 @@ class LiveHub:
         view = None if shopper is None else _live_event(name, shopper, seq, None)
         return _live_event(name, data, seq, view)
 
-    def _publish(self, target: str | None, ev: LiveEvent) -> None:
+    def _publish(self, target: str | None, ev: LiveEvent) -> bool:
+        """Send ``ev`` to its streams (``target``'s, or all); False for an
+        ``options`` event whose revision is not newer than the last one
+        sent its checkout's streams, which is not sent. On the event loop,
+        where every one is sent: an update's events are made in a worker
+        thread while a ``POST …/requote`` here answers and sends at once, so
+        a revision another replica stored could be this process's own, sent
+        already (twice to every stream), or older than the route's (sent
+        after it)."""
+        if ev.event == "options" and target is not None:
+            revision = int(ev.data["revision"])
+            if revision <= self._published.get(target, 0):
+                return False
+            self._published[target] = revision
         for sub in list(self._subs):
             if ev.event == "capacity" and not sub.capacity:
                 continue
@@ -611,6 +638,7 @@ class LiveHub:
                 if ev.event == "closed":
                     self._put(sub, None)
                     self._subs.discard(sub)
+        return True
 
     def _close_watchers(self, request_id: str, data: dict[str, Any]) -> None:
         self._publish(request_id, self._event("closed", data))

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import functools
 import itertools
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -672,3 +673,118 @@ def test_a_closed_event_names_no_node_to_a_stream_without_the_key(
         )
     ]
     assert shopper[0].wire is not None and "ST-CHI" not in shopper[0].wire
+
+
+#: When a ``POST …/requote`` on the hub's process writes its answer to the
+#: store and sends it (on the event loop), against an update's read of
+#: another replica's stored answer: before the read, after it, and after
+#: the update made its event of it.
+_ROUTE_STEPS = {
+    "before": (("requote", "send"), (), ()),
+    "stored before": (("requote",), (), ("send",)),
+    "after": ((), ("requote", "send"), ()),
+}
+
+
+@pytest.mark.parametrize("requoted_here", list(_ROUTE_STEPS))
+def test_a_requote_here_between_the_reads_of_anothers_is_sent_once_in_order(
+    tmp_path: Path,
+    state_location: Path | str,
+    requoted_here: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Another replica requotes a watched checkout (revision 3); this one's
+    update reads the revisions, then, while it reads the stored answer, a
+    ``POST …/requote`` here answers it again (revision 4, sent to its
+    streams as the route does, on the event loop once the store has it).
+    ``before`` the stored answer is read, that answer is this hub's own
+    revision 4, which it sent again; so too when only the route's store
+    write comes before the read and its sending after the update made its
+    event (``stored before``: on PostgreSQL the requote runs in a thread,
+    then the route sends it); ``after``, the stored revision 3 went out
+    after 4. Now each stream gets revision 4 once and nothing older after
+    it, and the hub keeps its own answer to diff the next re-answer
+    against."""
+    first, then, last = _ROUTE_STEPS[requoted_here]
+    with (
+        tiny_router(tmp_path, state=state_location) as there,
+        tiny_router(tmp_path, state=state_location, scores=False) as here,
+    ):
+        rid = there.generate_fulfillment_options(
+            "C1", [("TEE", 1)], "606", now=MONDAY_10
+        ).request_id
+        hub = LiveHub(here, lambda: MONDAY_10, withhold=True)
+        read_stored = here.stored_answer
+
+        async def run() -> list[list[int]]:
+            route = _Route(here, hub, rid, asyncio.get_running_loop())
+            pages = [
+                await hub.subscribe(rid, capacity=False),
+                await hub.subscribe(rid, capacity=False, full=False),
+            ]
+            for page in pages:
+                assert [ev.data["revision"] for ev in _drain(page)] == [2]
+            pending: list[str] = []
+
+            def stored_answer(request_id: str) -> Any:
+                route.run(first)
+                stored = read_stored(request_id)
+                route.run(then)
+                pending.extend(last)
+                return stored
+
+            def version_then_send(router: OnlineRouter) -> tuple[int, ...]:
+                # the update's next step after the stored answers' events
+                route.run(pending)
+                pending.clear()
+                return map_version(router)
+
+            monkeypatch.setattr(live, "map_version", version_then_send)
+            there.requote(rid, now=MONDAY_10)
+            here.stored_answer = stored_answer  # type: ignore[method-assign]
+            await hub.update()
+            return [[ev.data["revision"] for ev in _drain(page)] for page in pages]
+
+        seen = asyncio.run(run())
+        hub.close()
+        assert seen == [[4], [4]]
+        assert rid in hub
+
+
+class _Route:
+    """``POST …/requote`` of ``request_id`` on ``router``'s process, in its
+    two steps: ``requote`` (the store's part, in the calling thread) and
+    ``send`` (the hub's, on ``loop``, waited for)."""
+
+    def __init__(
+        self,
+        router: OnlineRouter,
+        hub: LiveHub,
+        request_id: str,
+        loop: asyncio.AbstractEventLoop,
+    ) -> None:
+        self.router, self.hub, self.request_id, self.loop = (
+            router,
+            hub,
+            request_id,
+            loop,
+        )
+        self.answers: list[OptionSet] = []
+
+    def run(self, steps: Sequence[str]) -> None:
+        for step in steps:
+            if step == "requote":
+                self.answers.append(self.router.requote(self.request_id, now=MONDAY_10))
+            else:
+                answer, version = self.answers[-1], map_version(self.router)
+                asyncio.run_coroutine_threadsafe(
+                    _on_loop(
+                        functools.partial(self.hub.answered_again, answer, version)
+                    ),
+                    self.loop,
+                ).result()
+
+
+async def _on_loop(func: Callable[[], None]) -> None:
+    """``func()`` on the running event loop (as a route runs)."""
+    func()
