@@ -197,8 +197,10 @@ class QuoteStore(Protocol):
         *,
         ttl_s: float,
         now: float | None = None,
-    ) -> None:
-        """Keep (or replace, for a requote) an open option set."""
+        replaces: int | None = None,
+    ) -> bool:
+        """Keep (or replace, for a requote answered from the stored revision
+        ``replaces``) an open option set; whether it was written."""
         ...
 
     def get_quote(self, request_id: str) -> StoredQuote | None:

@@ -53,24 +53,38 @@ class Quotes(StorePart):
         *,
         ttl_s: float,
         now: float | None = None,
-    ) -> None:
-        """Keep (or replace, for a requote) an open option set for ``ttl_s``.
+        replaces: int | None = None,
+    ) -> bool:
+        """Keep (or replace, for a requote) an open option set for ``ttl_s``;
+        whether it was written.
 
         A requote (``revision`` above the stored one) keeps the first
         answer's creation time and expiry; a closed quote is never reopened.
+        ``replaces``: the revision the requote was answered from, which must
+        still be the stored one (compare-and-set): of two replicas requoting
+        one checkout at once, both from revision N, only the first write of
+        N + 1 is kept and the second is told so (False), so no two answers
+        of one revision exist. None (an answer written after an outage):
+        written over any older revision.
         """
         if not request_id or not customer_id:
             raise InputError("must not be empty", field="request_id")
         t = clock(now)
-        self._db.write(
+        if replaces is None:
+            newer = "quotes.revision < excluded.revision"
+            args: tuple[object, ...] = ()
+        else:
+            newer = "quotes.revision = ?"
+            args = (int(replaces),)
+        written = self._db.write(
             "INSERT INTO quotes (request_id, customer_id, revision, body, "
             "created_at, expires_at, closed, updated_at) "
             "VALUES (?, ?, ?, ?, ?, ?, NULL, ?) ON CONFLICT (request_id) "
             "DO UPDATE SET revision = excluded.revision, body = excluded.body, "
-            "updated_at = excluded.updated_at "
-            "WHERE quotes.closed IS NULL AND quotes.revision < excluded.revision",
-            (request_id, customer_id, int(revision), body, t, t + ttl_s, t),
+            f"updated_at = excluded.updated_at WHERE quotes.closed IS NULL AND {newer}",
+            (request_id, customer_id, int(revision), body, t, t + ttl_s, t, *args),
         )
+        return written > 0
 
     def get_quote(self, request_id: str) -> StoredQuote | None:
         """The stored quote (also an expired or closed one), or None."""

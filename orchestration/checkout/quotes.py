@@ -28,6 +28,7 @@ import pydantic_core
 
 from tierflow.data.errors import InputError
 from tierflow.data.store import (
+    QuoteChanged,
     QuoteStore,
     StoredQuote,
     StoreUnavailable,
@@ -182,9 +183,18 @@ class QuoteBook:
         plans: Mapping[Tier, Plan],
         *,
         expires_at: float | None = None,
+        replaces: int | None = None,
     ) -> str:
         """Keep (or replace, for a requote) an answer in the store and the
         cache; the request id it is kept under.
+
+        ``replaces``: the revision a requote was answered from. The store
+        keeps it only while that is still the stored revision; when another
+        replica requoted (or closed) the checkout in between,
+        ``QuoteChanged`` is raised and nothing is kept here either: the
+        answer is then no one's (:meth:`adopt` the stored one). Both
+        answers were kept, each replica holding and streaming its own as
+        the revision the store held the other's under.
 
         ``expires_at``: a requote passes its first answer's expiry, which the
         store keeps too, so every replica refuses the checkout at the same
@@ -211,21 +221,28 @@ class QuoteBook:
         rid = answer.request_id
         if self.store is not None:
             try:
-                self.store.put_quote(
+                written = self.store.put_quote(
                     rid,
                     req.customer_id,
                     answer.revision,
                     # a requote's answer as the wire has it, for the streams
-                    # of the checkout on other processes (stored_answer)
+                    # of the checkout on other processes (stored_answer), and
+                    # for a replica whose requote of it lost (adopt)
                     encode_quote(
                         quote, answer.to_dict() if answer.revision > 1 else None
                     ),
                     ttl_s=self.ttl_s,
                     now=now,
+                    replaces=replaces,
                 )
             except STORE_ERRORS:  # this process still has it: written once it can be
                 pass
             else:
+                if not written and replaces is not None:
+                    raise QuoteChanged(
+                        f"{rid}: requoted or closed elsewhere since revision "
+                        f"{replaces}: revision {answer.revision} is not this answer"
+                    )
                 self._cache(rid, quote, now)
                 self.save_unsaved()
                 self._prune(now)
@@ -307,6 +324,11 @@ class QuoteBook:
                 "were dropped)",
             )
         check_customer(customer_id, quote.request.customer_id)
+        self._refuse_over(request_id, quote)
+        return quote
+
+    def _refuse_over(self, request_id: str, quote: Quote) -> None:
+        """``InputError`` for a quote closed or expired."""
         if quote.closed is not None:
             raise InputError(
                 f"checkout already {quote.closed}", field="request_id", value=request_id
@@ -317,7 +339,6 @@ class QuoteBook:
                 field="request_id",
                 value=request_id,
             )
-        return quote
 
     def unknown(self, request_id: str, reason: str) -> InputError | StoreUnavailable:
         """What to raise for a request id neither the store nor this process
@@ -376,6 +397,24 @@ class QuoteBook:
         quote = self._decode(stored)
         self._cache(request_id, quote, time.time())
         return quote
+
+    def adopt(self, request_id: str) -> dict[str, Any] | None:
+        """The open option set's answer as the store has it, on the wire
+        (``OptionSet.to_dict()``), for a requote whose write lost to another
+        replica's: its decoded quote is cached here, so that a select on this
+        process holds what that answer says. None when the stored revision
+        was written without its answer (after an outage): answer it again.
+        ``InputError`` as :meth:`get` for one closed or expired since."""
+        if self.store is None:
+            return None
+        stored = self.store.get_quote(request_id)
+        if stored is None:
+            raise self.unknown(request_id, "unknown request id")
+        quote = self._decode(stored)
+        self._refuse_over(request_id, quote)
+        self._cache(request_id, quote, time.time())
+        answer = json.loads(stored.body).get("answer")
+        return None if answer is None else dict(answer)
 
     def stored_answer(self, request_id: str) -> tuple[int, dict[str, Any]] | None:
         """The stored revision of an open option set and its answer as the

@@ -33,6 +33,7 @@ from tierflow.data.limits import MAX_ID_LENGTH, require_number
 from tierflow.data.network import Network, load_network
 from tierflow.data.sample_network import sample_network_dir
 from tierflow.data.store import (
+    QuoteChanged,
     QuoteState,
     SchemaTooNew,
     ScoreStore,
@@ -71,6 +72,7 @@ from tierflow.orchestration.checkout.results import (
 )
 from tierflow.orchestration.checkout.timing import StageTimer, Stopwatch
 from tierflow.orchestration.checkout.upgrades import UpgradeAllowances
+from tierflow.orchestration.checkout.wire import from_wire
 
 __all__ = [
     "WATCHED_FIELDS",
@@ -431,11 +433,40 @@ class OnlineRouter:
         keeps its hold, the option set its first answer's expiry). Any router
         on the store can requote any open request. ``InputError`` for an
         unknown, expired or finished request.
+
+        One answer per revision: the store keeps the new one only if the
+        revision it was answered from is still the stored one. When another
+        router requoted the request in between (two replicas, or two tabs,
+        at once), this answer is dropped and the one the store kept is
+        answered instead, whole (its revision, dates and prices, made on the
+        other router's map and clock): every answer is then the store's, so
+        a select of it on any router holds what it says. Two answers of one
+        revision used to be kept, one by the store and one by the losing
+        router, whose select held its own plan while every other router held
+        the store's under the same revision and option id. A stored revision
+        without its answer (written after an outage) is answered again on
+        top of it.
         """
         watch = self._timer.start()
-        old = self._quotes.get(_request_id(request_id))
-        return self._answer(
-            old.request.at(now), request_id, old.revision + 1, watch, old.expires_at
+        for _ in range(_REQUOTE_TRIES):
+            old = self._quotes.get(_request_id(request_id))
+            try:
+                return self._answer(
+                    old.request.at(now),
+                    request_id,
+                    old.revision + 1,
+                    watch,
+                    old.expires_at,
+                    replaces=old.revision,
+                )
+            except QuoteChanged:  # another router's answer of it was stored first
+                stored = self._quotes.adopt(request_id)
+            if stored is not None:
+                return from_wire(OptionSet, stored)  # type: ignore[no-any-return]
+        raise InputError(
+            "the option set kept changing (requoted on another server): requote again",
+            field="request_id",
+            value=request_id,
         )
 
     def _answer(
@@ -445,17 +476,23 @@ class OnlineRouter:
         revision: int,
         watch: Stopwatch,
         expires_at: float | None = None,
+        *,
+        replaces: int | None = None,
     ) -> OptionSet:
         """Read the live context (the capacity map under the lock, the store
         without it), plan every tier and build the answer (under the lock),
         then remember it (in the store, outside the lock; an answer the
-        store could not take carries its marked id, ``quotes.kept_id``)."""
+        store could not take carries its marked id, ``quotes.kept_id``).
+        ``replaces``: a requote's revision read (``QuoteChanged`` when the
+        store holds another since: this answer was not kept)."""
         ctx = self._live.read(req, watch)
         with self._lock:
             plans = self._planner.plan(req, ctx, watch)
             answer = self._options.build(req, ctx, plans, request_id, revision)
             watch.lap("build")
-        kept = self._quotes.remember(req, answer, plans.by_tier, expires_at=expires_at)
+        kept = self._quotes.remember(
+            req, answer, plans.by_tier, expires_at=expires_at, replaces=replaces
+        )
         watch.lap("remember")
         if kept != answer.request_id:  # answered without the store: marked
             answer = dataclasses.replace(answer, request_id=kept)
@@ -644,6 +681,12 @@ class OnlineRouter:
             Unknown request, or a confirmed checkout; ``CustomerMismatch``.
         """
         return self._holds.cancel(_request_id(request_id), now, customer_id)
+
+
+#: Answers a requote makes at most while other routers requote the same
+#: request in between and the store holds their revision without its answer
+#: (one written after an outage): else it adopts the stored answer at once.
+_REQUOTE_TRIES = 5
 
 
 #: The longest a hold or a quote may live (seconds): 30 days, far beyond any

@@ -21,6 +21,7 @@ __all__ = [
     "LOCAL",
     "Digits",
     "WireRecord",
+    "from_wire",
     "to_wire",
     "wire_annotation",
     "wire_fields",
@@ -50,6 +51,50 @@ def to_wire(record: Any) -> dict[str, Any]:
     """A dataclass or NamedTuple instance as a JSON-able dict."""
     encoded: dict[str, Any] = _record_encoder(type(record))(record)
     return encoded
+
+
+def from_wire(cls: type[Any], data: Mapping[str, Any]) -> Any:
+    """A dataclass or NamedTuple back from its wire form (:func:`to_wire`,
+    read as JSON): an answer another process stored, adopted whole. Floats
+    keep their wire rounding (encoding the result again gives ``data``);
+    fields the constructor does not take (``init=False``) are derived again,
+    fields off the wire (:data:`LOCAL`) take their defaults."""
+    taken = (
+        {f.name for f in dataclasses.fields(cls) if f.init}
+        if dataclasses.is_dataclass(cls)
+        else None
+    )
+    return cls(
+        **{
+            name: _decoded(hint, data[name])
+            for name, hint in wire_fields(cls)
+            if taken is None or name in taken
+        }
+    )
+
+
+def _decoded(hint: Any, value: Any) -> Any:
+    """``value`` read from JSON as a field of type ``hint``."""
+    origin, args = get_origin(hint), get_args(hint)
+    if origin is Annotated:
+        return float(value)
+    if origin in (Union, types.UnionType):
+        return None if value is None else _decoded(_optional(hint), value)
+    if origin is tuple:
+        return tuple(_decoded(_item(hint), v) for v in value)
+    if origin in (Mapping, dict):
+        return {str(k): _decoded(args[1], v) for k, v in value.items()}
+    if hint is dt.datetime:
+        return dt.datetime.fromisoformat(value)
+    if hint is dt.date:
+        return dt.date.fromisoformat(value)
+    if _is_str_enum(hint):
+        return hint(value)
+    if hint in (str, int, bool):
+        return hint(value)
+    if dataclasses.is_dataclass(hint) or _is_named_tuple(hint):
+        return from_wire(hint, value)
+    raise TypeError(f"no wire decoding for {hint!r}")
 
 
 #: A dataclass field's metadata that keeps it off the wire (``field(metadata=LOCAL)``):

@@ -788,3 +788,59 @@ class _Route:
 async def _on_loop(func: Callable[[], None]) -> None:
     """``func()`` on the running event loop (as a route runs)."""
     func()
+
+
+def test_a_live_requote_that_lost_to_another_replicas_streams_the_stored_one(
+    tmp_path: Path, state_location: Path | str
+) -> None:
+    """A page's stream opens on ``there`` (its map without the ST-CHI
+    outage ``here`` read) while ``here`` requotes the checkout: both from
+    revision 1, ``here``'s revision 2 stored first. The stream got
+    ``there``'s own revision 2 (Gold from the closed ST-CHI, $10), an
+    answer the store did not hold and no other replica held from; now it
+    gets the stored revision 2, whole, once."""
+    with (
+        tiny_router(tmp_path, state=state_location) as here,
+        tiny_router(
+            tmp_path, state=state_location, scores=False, capacity_refresh_s=3600
+        ) as there,
+    ):
+        rid = here.generate_fulfillment_options(
+            "C1", [("TEE", 1)], "606", now=MONDAY_10
+        ).request_id
+        there.generate_fulfillment_options("C2", [("TEE", 1)], "606", now=MONDAY_10)
+        here.apply_capacity_events([OUTAGE])
+        won: list[OptionSet] = []
+        book = there._quotes
+        read = book.get
+
+        def read_then_requote_here(*args: Any, **kw: Any) -> Any:
+            quote = read(*args, **kw)
+            if not won:
+                won.append(here.requote(rid, now=MONDAY_10))
+            return quote
+
+        book.get = read_then_requote_here  # type: ignore[method-assign]
+        hub = LiveHub(there, lambda: MONDAY_10)
+
+        async def run() -> tuple[list[LiveEvent], list[LiveEvent]]:
+            page = await hub.subscribe(rid, capacity=False)
+            first = _drain(page)
+            del book.get
+            await hub.update()
+            return first, _drain(page)
+
+        first, after = _run_closed(there, hub, run)
+        assert [(ev.event, ev.data) for ev in first] == [
+            (
+                "options",
+                {
+                    "request_id": rid,
+                    "revision": 2,
+                    "changes": [],
+                    "option_set": won[0].to_dict(),
+                },
+            )
+        ]
+        assert won[0].option("gold").nodes == ("WH-EAST",)
+        assert after == []

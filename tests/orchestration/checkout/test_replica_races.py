@@ -15,6 +15,8 @@ carries each order's work once.
 
 from __future__ import annotations
 
+import dataclasses
+import datetime as dt
 import random
 import threading
 from collections import Counter
@@ -32,12 +34,14 @@ from tests.orchestration.checkout.helpers import (
     first_stock,
     orders_work,
 )
+from tests.service.helpers import OUTAGE
 from tests.service_fixtures import MONDAY_10, tiny_router
 from tierflow.data.errors import InputError
 from tierflow.data.network import Network
 from tierflow.data.store import StateStore
 from tierflow.data.vocabulary import HoldStatus
-from tierflow.orchestration.checkout.router import OnlineRouter
+from tierflow.orchestration.checkout.quotes import encode_quote
+from tierflow.orchestration.checkout.router import OnlineRouter, OptionSet
 
 ROUNDS = 60
 _CARTS = ([("SOFA", 1)], [("TEE", 3)], [("TEE", 1)], [("TEE", 2), ("MUG", 1)])
@@ -173,3 +177,114 @@ def _check(
     for router in replicas:
         router.refresh()
         np.testing.assert_allclose(router.monitor.backlog, work, atol=1e-9)
+
+
+def _requote_racing(
+    loser: OnlineRouter, rid: str, elsewhere: Callable[[], Any]
+) -> tuple[OptionSet, Any]:
+    """``loser`` requotes ``rid`` while ``elsewhere`` changes its stored
+    option set, interleaved without sleeping: the loser reads the stored
+    revision, ``elsewhere`` runs whole (another replica requotes from the
+    same revision and stores its answer first), then the loser answers and
+    writes. The loser's answer, and what ``elsewhere`` returned."""
+    done: list[Any] = []
+    book = loser._quotes
+    read = book.get
+
+    def read_then_change_elsewhere(*args: Any, **kw: Any) -> Any:
+        quote = read(*args, **kw)
+        if not done:
+            done.append(elsewhere())
+        return quote
+
+    book.get = read_then_change_elsewhere  # type: ignore[method-assign]
+    try:
+        lost = loser.requote(rid, now=MONDAY_10)
+    finally:
+        del book.get  # the class's again
+    return lost, done[0]
+
+
+def test_two_replicas_requoting_at_once_answer_the_one_stored_revision(
+    tmp_path: Path, state_location: Path | str
+) -> None:
+    """A checkout's Gold ships from ST-CHI ($10, Tue 01-06) until an outage
+    there, which ``here`` has read and ``there`` not yet: Gold then ships
+    from WH-EAST ($13, Thu 01-08). Both requote the checkout at once;
+    ``here``'s revision 2 is stored first. ``there`` answered its own
+    revision 2 (ST-CHI, $10, Tue), which the store dropped: a select of its
+    Gold on ``here`` held and confirmed WH-EAST for Thursday, and on
+    ``there`` the closed ST-CHI. Now ``there``'s write is refused (the
+    stored revision is no longer the one it read) and it answers the
+    stored revision 2 whole: both shoppers see one answer, and the order,
+    selected on either replica, is what it said."""
+    with (
+        tiny_router(tmp_path, state=state_location) as here,
+        tiny_router(
+            tmp_path, state=state_location, scores=False, capacity_refresh_s=3600
+        ) as there,
+    ):
+        rid = here.generate_fulfillment_options(
+            "C1", [("TEE", 1)], "606", now=MONDAY_10
+        ).request_id
+        there.generate_fulfillment_options("C2", [("TEE", 1)], "606", now=MONDAY_10)
+        here.apply_capacity_events([OUTAGE])  # there reads it in an hour
+
+        lost, won = _requote_racing(
+            there, rid, lambda: here.requote(rid, now=MONDAY_10)
+        )
+
+        gold = won.option("gold")
+        assert (won.revision, gold.nodes, gold.price, gold.delivery_date) == (
+            2,
+            ("WH-EAST",),
+            13.0,
+            dt.date(2026, 1, 8),
+        )
+        assert lost.to_dict() == won.to_dict()
+        assert here.stored_answer(rid) == (2, won.to_dict())
+        assert there.select(rid, "gold").nodes == ("WH-EAST",)
+        assert here.select(rid, "gold").replayed  # the same hold
+        assert there.confirm(rid).status == HoldStatus.CONFIRMED
+        assert here.store is not None
+        orders = here.store.online_orders()
+        assert orders[["node_id", "ship_date", "delivery_date"]].to_dict("records") == [
+            {
+                "node_id": "WH-EAST",
+                "ship_date": gold.ship_date.isoformat(),
+                "delivery_date": "2026-01-08",
+            }
+        ]
+
+
+def test_a_requote_that_lost_to_a_revision_stored_without_its_answer_answers_again(
+    tmp_path: Path, state_location: Path | str
+) -> None:
+    """The revision stored first was written after an outage, without its
+    answer (a replica that answered it while the store was away), so it
+    cannot be adopted: the losing replica answers again on top of it, as
+    revision 3, which the store keeps with its answer."""
+    with (
+        tiny_router(tmp_path, state=state_location) as here,
+        tiny_router(tmp_path, state=state_location, scores=False) as there,
+    ):
+        made = here.generate_fulfillment_options(
+            "C1", [("TEE", 1)], "606", now=MONDAY_10
+        )
+        rid = made.request_id
+        store = here.store
+        assert store is not None
+        first = here._quotes.lookup(rid)
+        assert first is not None
+
+        def saved_after_an_outage() -> bool:
+            again = dataclasses.replace(first, revision=2)
+            return store.put_quote(rid, "C1", 2, encode_quote(again), ttl_s=60.0)
+
+        lost, saved = _requote_racing(there, rid, saved_after_an_outage)
+        assert lost.revision == 3
+        assert here.stored_answer(rid) == (3, lost.to_dict())
+        assert saved is True
+        assert [o.option_id for o in lost.options] == [
+            o.option_id for o in made.options
+        ]
