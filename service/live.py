@@ -168,6 +168,10 @@ class LiveHub:
         #: request id → the revision of the last ``options`` event sent its
         #: streams (on the event loop: :meth:`_publish`)
         self._published: dict[str, int] = {}
+        #: request id → a revision whose stored answer replaces the one this
+        #: hub sent (a requote answered here in an outage and dropped since:
+        #: ``OnlineRouter.dropped_revision``), sent its streams though not newer
+        self._replacing: dict[str, int] = {}
         self._subs: set[Subscriber] = set()
         self.timer = timer
         self.requote_budget_s = float(requote_budget_s)
@@ -356,6 +360,9 @@ class LiveHub:
         self._published = {
             rid: rev for rid, rev in self._published.items() if rid in live
         }
+        self._replacing = {
+            rid: rev for rid, rev in self._replacing.items() if rid in live
+        }
         return sent
 
     def _changes(self, watched: list[str]) -> list[tuple[str | None, LiveEvent]]:
@@ -398,7 +405,10 @@ class LiveHub:
         moves nothing, and its pages kept live options until the minute's
         re-answer (or the next move). A requote elsewhere moves nothing
         either: its pages here kept the old revision's dates and prices
-        until the minute's re-answer."""
+        until the minute's re-answer. A revision this process answered
+        while the store could not be written, and dropped when another
+        process's answer of it was stored first, is sent too (once): its
+        streams had this process's answer, which the store does not hold."""
         now = self.timer()
         if not watched or now - self._closed_read < self.poll_s:
             return []
@@ -417,8 +427,11 @@ class LiveHub:
                 sent.pop(request_id, None)
                 data = closed_data(request_id, f"checkout already {state.closed.value}")
                 out.append((request_id, self._event("closed", data)))
-            elif state.revision > self._revision(request_id):
-                ev = self._stored_event(request_id)
+            elif state.revision > self._revision(request_id) or (
+                state.revision == self.router.dropped_revision(request_id)
+                and sent.get(request_id) != state.revision
+            ):
+                ev = self._stored_event(request_id, replacing=state.revision)
                 if ev is not None:
                     out.append((request_id, ev))
         return out
@@ -432,14 +445,17 @@ class LiveHub:
         answered = 0 if known is None else known[0].revision
         return max(answered, self._stored_sent.get(request_id, 0))
 
-    def _stored_event(self, request_id: str) -> LiveEvent | None:
+    def _stored_event(
+        self, request_id: str, *, replacing: int | None = None
+    ) -> LiveEvent | None:
         """The ``options`` event of the answer another process stored for a
         checkout it requoted, whole (``changes`` empty), in each reader's
         view; None when the store has none (then it is answered again here,
         at once), or when this hub answered it since its revision was read
         (its streams have that answer). The hub's own older answer of it
         goes: a re-answer here diffed against it, an answer the page no
-        longer has."""
+        longer has. ``replacing``: the revision whose answer this process
+        dropped (sent though the hub answered that revision itself)."""
         stored = self.router.stored_answer(request_id)
         if stored is None:
             self._due.setdefault(request_id, None)
@@ -447,13 +463,16 @@ class LiveHub:
         revision, wire = stored
         with self._lock:
             known = self._answers.get(request_id)
-            if known is not None and known[0].revision >= revision:
+            dropped = replacing == revision
+            if known is not None and known[0].revision >= revision + dropped:
                 # answered here since the revisions were read (a ``POST
                 # …/requote`` on this process): its streams have it; it was
                 # sent again and the hub's own answer dropped
                 return None
             self._answers.pop(request_id, None)
         self._stored_sent[request_id] = revision
+        if dropped:
+            self._replacing[request_id] = revision
         head = {"request_id": request_id, "revision": revision, "changes": []}
         shopper = (
             {**head, "option_set": shopper_wire(OptionSet, wire)}
@@ -619,7 +638,9 @@ class LiveHub:
     def _publish(self, target: str | None, ev: LiveEvent) -> bool:
         """Send ``ev`` to its streams (``target``'s, or all); False for an
         ``options`` event whose revision is not newer than the last one
-        sent its checkout's streams, which is not sent. On the event loop,
+        sent its checkout's streams, which is not sent (but for the stored
+        answer of a revision whose answer sent here was dropped:
+        :meth:`_stored_event`'s ``replacing``). On the event loop,
         where every one is sent: an update's events are made in a worker
         thread while a ``POST …/requote`` here answers and sends at once, so
         a revision another replica stored could be this process's own, sent
@@ -627,7 +648,8 @@ class LiveHub:
         after it)."""
         if ev.event == "options" and target is not None:
             revision = int(ev.data["revision"])
-            if revision <= self._published.get(target, 0):
+            replaces = self._replacing.pop(target, None) == revision
+            if revision <= self._published.get(target, 0) - replaces:
                 return False
             self._published[target] = revision
         for sub in list(self._subs):

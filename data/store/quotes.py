@@ -64,8 +64,10 @@ class Quotes(StorePart):
         still be the stored one (compare-and-set): of two replicas requoting
         one checkout at once, both from revision N, only the first write of
         N + 1 is kept and the second is told so (False), so no two answers
-        of one revision exist. None (an answer written after an outage):
-        written over any older revision.
+        of one revision exist (a requote answered during an outage is
+        written by this rule too, once the store is back). None (a first
+        answer, or one made with no store at all): written over any older
+        revision.
         """
         if not request_id or not customer_id:
             raise InputError("must not be empty", field="request_id")

@@ -112,7 +112,9 @@ class Holds:
         customer_id: str | None,
     ) -> CheckoutResult:
         kept = self.quotes.kept(request_id)
-        if kept is not None and self.store is not None:
+        # (a requote dropped here: judged on the stored answer, read below)
+        dropped = self.quotes.dropped_revision(request_id) is not None
+        if kept is not None and self.store is not None and not dropped:
             try:
                 option = _chosen(request_id, kept, option_id, customer_id)
                 self._check_plan(request_id, kept, option, now)
@@ -132,6 +134,10 @@ class Holds:
                 return _unavailable(request_id, option_id, exc)
             option = _chosen(request_id, quote, option_id, customer_id)
             if self.store is not None:
+                try:  # a requote dropped here: what its shopper was shown?
+                    self.quotes.refuse_unshown(request_id, quote, option_id)
+                except STORE_ERRORS as exc:
+                    return _unavailable(request_id, option_id, exc)
                 self._check_plan(request_id, quote, option, now)
             with contextlib.suppress(QuoteChanged):
                 return self._hold(request_id, quote, option, now, quote.revision)

@@ -148,6 +148,30 @@ class Quote:
         return found
 
 
+@dataclass(frozen=True, slots=True)
+class _Unsaved:
+    """An answer the store could not be given yet: the quote, the revision a
+    requote was answered from (None: a first answer, or one answered with
+    no store, written over any older revision) and a requote's answer on
+    the wire (stored with it, for the other processes' streams)."""
+
+    quote: Quote
+    replaces: int | None = None
+    answer: Mapping[str, Any] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class _Dropped:
+    """A requote this process answered while the store could not be written
+    and dropped when it could (another process's answer of its revision was
+    stored first): its revision, its options as shown (on the wire, by
+    option id) and when the checkout expires."""
+
+    revision: int
+    shown: Mapping[str, Mapping[str, Any]]
+    expires_at: float
+
+
 class QuoteBook:
     """Open option sets by request id: in the store, decoded ones cached."""
 
@@ -169,8 +193,10 @@ class QuoteBook:
         self._next_prune = 0.0
         self._requests = requests
         self._quotes: OrderedDict[str, Quote] = OrderedDict()
-        #: ids of the option sets the store could not be given (yet)
-        self._unsaved: set[str] = set()
+        #: the option sets the store could not be given (yet), by id
+        self._unsaved: dict[str, _Unsaved] = {}
+        #: requotes answered without the store whose write lost, by id
+        self._dropped: dict[str, _Dropped] = {}
         self._lock = threading.Lock()
         #: Held by the one thread writing the unsaved option sets: every
         #: select after an outage reads a quote, and each wrote them all.
@@ -204,9 +230,11 @@ class QuoteBook:
         process only, written once it can be; a new answer is then kept
         under its id marked with its expiry (:func:`kept_id`), so that
         every other replica answers "retry" for it meanwhile, not
-        "unknown". At most every ``prune_every_s`` it also deletes the
-        stored quotes expired more than ``keep_s`` ago, so the table holds
-        about a day of checkouts however long the servers run.
+        "unknown"; a requote is written over the revision it was answered
+        from, as if at once (:meth:`save_unsaved`). At most every
+        ``prune_every_s`` it also deletes the stored quotes expired more
+        than ``keep_s`` ago, so the table holds about a day of checkouts
+        however long the servers run.
         """
         now = time.time()
         quote = Quote(
@@ -251,8 +279,9 @@ class QuoteBook:
             rid = kept_id(rid, quote.expires_at)
         self._cache(rid, quote, now)
         if self.store is not None:
+            wire = answer.to_dict() if answer.revision > 1 else None
             with self._lock:
-                self._unsaved.add(rid)
+                self._unsaved[rid] = _Unsaved(quote, replaces, wire)
         return rid
 
     def _prune(self, now: float) -> None:
@@ -268,7 +297,8 @@ class QuoteBook:
         answered them without a store) to the store, so that any worker or
         replica takes them; how many. Each keeps its expiry."""
         with self._lock:
-            self._unsaved.update(self._quotes)
+            for rid, quote in self._quotes.items():
+                self._unsaved.setdefault(rid, _Unsaved(quote))
         return self.save_unsaved()
 
     def save_unsaved(self) -> int:
@@ -277,7 +307,20 @@ class QuoteBook:
         read, or the capacity follower reading the log again); how many.
         Each keeps its expiry (and its marked id: :func:`kept_id`; other
         replicas answer it 503, retry, meanwhile). 0 at once while another
-        thread writes them."""
+        thread writes them.
+
+        A requote is written as it would have been at once: only over the
+        revision it was answered from (compare-and-set), with its answer.
+        When another process requoted (or closed) the checkout meanwhile,
+        the write loses and this process drops its copy: the next read
+        takes the stored revision, the live hub sends it to this process's
+        streams (:meth:`dropped_revision`), and a select of an option shown
+        otherwise than the store has it is refused (:meth:`refuse_unshown`).
+        It was written over any older revision, so it lost quietly to
+        another process's answer of the same revision, and this process
+        went on holding (and charging) its own copy, which the store did
+        not hold, while every other process held the store's.
+        """
         if not self._saving.acquire(blocking=False):
             return 0
         try:
@@ -290,26 +333,106 @@ class QuoteBook:
         with self._lock:
             if store is None or not self._unsaved:
                 return 0
-            pending = [(rid, self._quotes.get(rid)) for rid in self._unsaved]
+            pending = list(self._unsaved.items())
         now = time.time()
         saved = 0
-        for rid, quote in pending:
-            if quote is not None and quote.closed is None and quote.expires_at > now:
+        for rid, unsaved in pending:
+            quote = unsaved.quote
+            with self._lock:
+                cached = self._quotes.get(rid)
+            lost = False
+            # not one closed (or pushed out) here since, nor expired
+            if cached is not None and cached.closed is None and quote.expires_at > now:
                 try:
-                    store.put_quote(
+                    written = store.put_quote(
                         rid,
                         quote.request.customer_id,
                         quote.revision,
-                        encode_quote(quote),
+                        encode_quote(quote, unsaved.answer),
                         ttl_s=quote.expires_at - now,
                         now=now,
+                        replaces=unsaved.replaces,
                     )
                 except STORE_ERRORS:  # still away: the next write tries again
                     return saved
-                saved += 1
+                saved += written
+                lost = not written and unsaved.replaces is not None
             with self._lock:
-                self._unsaved.discard(rid)
+                if self._unsaved.get(rid) is unsaved:
+                    del self._unsaved[rid]
+                if lost:  # another process requoted or closed it meanwhile
+                    self._drop(rid, quote, unsaved, now)
         return saved
+
+    def _drop(self, rid: str, quote: Quote, unsaved: _Unsaved, now: float) -> None:
+        """Under the lock: forget this process's copy of a requote the store
+        did not take (the next read decodes the stored one) and remember
+        what it showed."""
+        if self._quotes.get(rid) is quote:
+            del self._quotes[rid]
+        for old in [k for k, d in self._dropped.items() if d.expires_at < now]:
+            del self._dropped[old]
+        if unsaved.answer is None:
+            return
+        shown = {o["option_id"]: o for o in unsaved.answer["options"]}
+        self._dropped[rid] = _Dropped(quote.revision, shown, quote.expires_at)
+
+    def dropped_revision(self, request_id: str) -> int | None:
+        """The revision of a requote this process answered while the store
+        could not be written, and dropped when it could because another
+        process's answer of that revision was stored first (None: none).
+        Its streams were sent this process's answer of it: the live hub
+        sends them the stored one, which a newer revision number alone
+        would not make it send."""
+        with self._lock:
+            dropped = self._dropped.get(request_id)
+        return None if dropped is None else dropped.revision
+
+    def refuse_unshown(self, request_id: str, quote: Quote, option_id: str) -> None:
+        """Refuse (``InputError``, 409) a select of ``option_id`` from
+        ``quote`` when ``quote`` is the stored revision of a requote this
+        process dropped (:meth:`save_unsaved`) and the option it showed is
+        not the stored one, field for field on the wire: its shopper saw
+        this process's answer of the revision, and a page cannot say which
+        answer it shows (a select names no revision; its stream may or may
+        not have had the stored one yet, and a page without one never
+        does), so holding the stored plan could hold dates, a price or
+        nodes the shopper never saw. A requote (the refusal says so) makes
+        the next revision, answered over the stored one: what the page
+        then shows is the store's. An option the dropped answer did not
+        offer is held from the stored answer, the only one that offers it;
+        one offered the same in both is held too (what was shown is what
+        is held). No refusal once the checkout moved past that revision.
+        Only this process knows of the drop: a select of the option on
+        another replica holds the stored plan, as for any page behind a
+        newer stored revision."""
+        with self._lock:
+            dropped = self._dropped.get(request_id)
+        if dropped is None:
+            return
+        if quote.revision != dropped.revision:
+            if quote.revision > dropped.revision:
+                with self._lock:
+                    self._dropped.pop(request_id, None)
+            return
+        shown = dropped.shown.get(option_id)
+        if shown is None:
+            return
+        stored = self.stored_answer(request_id)
+        if (
+            stored is not None
+            and stored[0] == dropped.revision
+            and any(o == shown for o in stored[1]["options"])
+        ):
+            return
+        raise InputError(
+            f"options expired: option {option_id!r} is not the one shown "
+            f"(revision {dropped.revision} was answered here while the store "
+            f"could not be written, and another server's revision "
+            f"{dropped.revision} was kept): requote for the new options",
+            field="request_id",
+            value=request_id,
+        )
 
     def get(self, request_id: str, customer_id: str | None = None) -> Quote:
         """The open option set (``InputError`` when unknown, expired or
@@ -440,6 +563,7 @@ class QuoteBook:
         own transaction."""
         with self._lock:
             cached = self._quotes.pop(request_id, None)
+            self._dropped.pop(request_id, None)
         if stored:
             return
         if self.store is not None:

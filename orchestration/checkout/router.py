@@ -578,6 +578,13 @@ class OnlineRouter:
         written, now (for every replica); how many."""
         return self._quotes.save_unsaved()
 
+    def dropped_revision(self, request_id: str) -> int | None:
+        """The revision of a requote answered here while the store could not
+        be written and dropped when it could, another process's answer of
+        that revision stored first (None: none; ``QuoteBook.save_unsaved``):
+        the live hub sends this process's streams the stored one."""
+        return self._quotes.dropped_revision(request_id)
+
     def open_requests(self) -> list[str]:
         """Ids of the option sets cached in this process (oldest first)."""
         return self._quotes.ids()

@@ -844,3 +844,69 @@ def test_a_live_requote_that_lost_to_another_replicas_streams_the_stored_one(
         ]
         assert won[0].option("gold").nodes == ("WH-EAST",)
         assert after == []
+
+
+def test_a_requote_answered_in_an_outage_that_lost_streams_the_stored_one(
+    tmp_path: Path, state_location: Path | str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A page's stream on ``there`` (its map without the ST-CHI outage
+    ``here`` read; opening it answered revision 2) got ``there``'s revision
+    3 (Gold from ST-CHI, $10), answered while ``there`` could not write the
+    store; ``here`` stored its own revision 3 meanwhile (Gold from WH-EAST,
+    $13). When ``there``'s write lost, its stream kept its own answer (the
+    stored revision was not newer than the one it had); now it gets the
+    stored revision 3, whole, once (then revision 4: ``there``'s update
+    read the outage, and answered the page again on it)."""
+    with (
+        tiny_router(tmp_path, state=state_location) as here,
+        tiny_router(
+            tmp_path, state=state_location, scores=False, capacity_refresh_s=3600
+        ) as there,
+    ):
+        rid = here.generate_fulfillment_options(
+            "C1", [("TEE", 1)], "606", now=MONDAY_10
+        ).request_id
+        there.generate_fulfillment_options("C2", [("TEE", 1)], "606", now=MONDAY_10)
+        here.apply_capacity_events([OUTAGE])
+        hub = LiveHub(there, lambda: MONDAY_10)
+        assert there.store is not None
+
+        def down(*_: object, **__: object) -> bool:
+            raise StoreUnavailable("the database is away")
+
+        async def run() -> tuple[OptionSet, OptionSet, list[Any], list[Any]]:
+            page = await hub.subscribe(rid, capacity=False)
+            _drain(page)
+            with monkeypatch.context() as outage:  # a POST …/requote here
+                outage.setattr(there.store, "put_quote", down)
+                shown = there.requote(rid, now=MONDAY_10)
+            hub.answered_again(shown, map_version(there))
+            won = here.requote(rid, now=MONDAY_10)
+            first = _drain(page)
+            assert there.save_unsaved() == 0
+            await hub.update()
+            after = _drain(page)
+            await hub.update()
+            return shown, won, first, [*after, *_drain(page)]
+
+        shown, won, first, after = _run_closed(there, hub, run)
+        assert shown.option("gold").nodes == ("ST-CHI",)
+        assert won.option("gold").nodes == ("WH-EAST",)
+        assert [(ev.event, ev.data["revision"]) for ev in first] == [("options", 3)]
+        assert first[0].data["option_set"] == shown.to_dict()
+        assert [(ev.event, ev.data) for ev in after[:1]] == [
+            (
+                "options",
+                {
+                    "request_id": rid,
+                    "revision": 3,
+                    "changes": [],
+                    "option_set": won.to_dict(),
+                },
+            )
+        ]
+        assert [ev.data["revision"] for ev in after] == [3, 4]
+        assert [o["nodes"] for o in after[1].data["option_set"]["options"]] == [
+            ["WH-EAST"],
+            ["WH-EAST"],
+        ]

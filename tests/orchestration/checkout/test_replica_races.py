@@ -38,7 +38,7 @@ from tests.service.helpers import OUTAGE
 from tests.service_fixtures import MONDAY_10, tiny_router
 from tierflow.data.errors import InputError
 from tierflow.data.network import Network
-from tierflow.data.store import StateStore
+from tierflow.data.store import StateStore, StoreUnavailable
 from tierflow.data.vocabulary import HoldStatus
 from tierflow.orchestration.checkout.quotes import encode_quote
 from tierflow.orchestration.checkout.router import OnlineRouter, OptionSet
@@ -288,3 +288,158 @@ def test_a_requote_that_lost_to_a_revision_stored_without_its_answer_answers_aga
         assert [o.option_id for o in lost.options] == [
             o.option_id for o in made.options
         ]
+
+
+def _requote_unwritten(
+    router: OnlineRouter, rid: str, monkeypatch: pytest.MonkeyPatch
+) -> OptionSet:
+    """``router`` requotes ``rid`` while its store cannot be written (its
+    connection is away; the store stays up for the other replicas): the
+    answer it kept in the process, to write once it can."""
+
+    def down(*_: object, **__: object) -> bool:
+        raise StoreUnavailable("the database is away")
+
+    assert router.store is not None
+    with monkeypatch.context() as outage:
+        outage.setattr(router.store, "put_quote", down)
+        return router.requote(rid, now=MONDAY_10)
+
+
+def test_a_requote_answered_in_an_outage_that_lost_is_dropped_for_the_stored_one(
+    tmp_path: Path, state_location: Path | str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``there`` (its map without the ST-CHI outage ``here`` read) requotes
+    a checkout while it cannot write the store: revision 2, Gold from
+    ST-CHI ($10, Tue 01-06), shown to its shopper and kept in the process.
+    ``here`` requotes the same checkout meanwhile and stores its revision
+    2: Gold from WH-EAST ($13, Thu 01-08), and Silver. When ``there``
+    wrote its answer after the outage, the store kept ``here``'s (the
+    older-revision rule) and ``there`` kept its own: its select of Gold
+    held the closed ST-CHI under the revision the store held WH-EAST for,
+    and ``here``'s select of it held WH-EAST. Now ``there``'s write is
+    compare-and-set as a live requote's: it lost, so ``there`` drops its
+    copy and takes the stored revision. Its shopper was shown another
+    Gold than the store's, so a select of Gold there is refused (requote);
+    Silver, which only the stored answer offers, holds the stored plan."""
+    with (
+        tiny_router(tmp_path, state=state_location) as here,
+        tiny_router(
+            tmp_path, state=state_location, scores=False, capacity_refresh_s=3600
+        ) as there,
+    ):
+        rid = here.generate_fulfillment_options(
+            "C1", [("TEE", 1)], "606", now=MONDAY_10
+        ).request_id
+        there.generate_fulfillment_options("C2", [("TEE", 1)], "606", now=MONDAY_10)
+        here.apply_capacity_events([OUTAGE])  # there reads it in an hour
+
+        shown_there = _requote_unwritten(there, rid, monkeypatch)
+        shown_here = here.requote(rid, now=MONDAY_10)
+        assert [(o.option_id, o.nodes, o.price) for o in shown_there.options] == [
+            ("gold", ("ST-CHI",), 10.0)
+        ]
+        assert [(o.option_id, o.nodes, o.price) for o in shown_here.options] == [
+            ("gold", ("WH-EAST",), 13.0),
+            ("silver", ("WH-EAST",), 11.0),
+        ]
+        assert (shown_there.revision, shown_here.revision) == (2, 2)
+
+        assert there.save_unsaved() == 0  # lost: nothing written
+        assert there.stored_answer(rid) == (2, shown_here.to_dict())
+        with pytest.raises(InputError) as refused:
+            there.select(rid, "gold")
+        assert str(refused.value) == (
+            f"field 'request_id': value {rid!r}: options expired: option 'gold' is not the "
+            "one shown (revision 2 was answered here while the store could "
+            "not be written, and another server's revision 2 was kept): "
+            "requote for the new options"
+        )
+        assert there.select(rid, "silver").nodes == ("WH-EAST",)
+        assert here.select(rid, "gold").nodes == ("WH-EAST",)  # what it showed
+        assert there.confirm(rid).status == HoldStatus.CONFIRMED
+        assert here.store is not None
+        orders = here.store.online_orders()
+        assert orders[["tier", "node_id", "delivery_date"]].to_dict("records") == [
+            {"tier": "gold", "node_id": "WH-EAST", "delivery_date": "2026-01-08"}
+        ]
+
+
+def test_a_requote_refused_as_not_shown_is_held_once_requoted(
+    tmp_path: Path, state_location: Path | str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The refused shopper requotes there: revision 3, answered over the
+    stored revision 2 and stored, is what its page shows and what a select
+    of Gold there holds."""
+    with (
+        tiny_router(tmp_path, state=state_location) as here,
+        tiny_router(
+            tmp_path, state=state_location, scores=False, capacity_refresh_s=3600
+        ) as there,
+    ):
+        rid = here.generate_fulfillment_options(
+            "C1", [("TEE", 1)], "606", now=MONDAY_10
+        ).request_id
+        there.generate_fulfillment_options("C2", [("TEE", 1)], "606", now=MONDAY_10)
+        here.apply_capacity_events([OUTAGE])  # there reads it in an hour
+        _requote_unwritten(there, rid, monkeypatch)
+        here.requote(rid, now=MONDAY_10)
+        assert there.save_unsaved() == 0
+        with pytest.raises(InputError, match="requote for the new options"):
+            there.select(rid, "gold")
+        again = there.requote(rid, now=MONDAY_10)
+        assert again.revision == 3
+        assert here.stored_answer(rid) == (3, again.to_dict())
+        held = there.select(rid, "gold")
+        assert (held.status, held.nodes) == (
+            HoldStatus.HELD,
+            again.option("gold").nodes,
+        )
+
+
+def test_a_requote_answered_in_an_outage_that_lost_holds_the_same_offer_stored(
+    tmp_path: Path, state_location: Path | str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Both replicas on one map: the revision 2 ``there`` answered while it
+    could not write the store offers what the stored revision 2 offers,
+    option for option. Its write loses all the same (one answer per
+    revision), and a select there holds the stored plan, which is what its
+    shopper was shown."""
+    with (
+        tiny_router(tmp_path, state=state_location) as here,
+        tiny_router(tmp_path, state=state_location, scores=False) as there,
+    ):
+        rid = here.generate_fulfillment_options(
+            "C1", [("TEE", 1)], "606", now=MONDAY_10
+        ).request_id
+        shown_there = _requote_unwritten(there, rid, monkeypatch)
+        shown_here = here.requote(rid, now=MONDAY_10)
+        assert [o.to_dict() for o in shown_there.options] == [
+            o.to_dict() for o in shown_here.options
+        ]
+        assert there.save_unsaved() == 0
+        assert there.stored_answer(rid) == (2, shown_here.to_dict())
+        gold = shown_here.option("gold")
+        assert there.select(rid, "gold").nodes == gold.nodes
+        assert there.confirm(rid).status == HoldStatus.CONFIRMED
+
+
+def test_a_requote_answered_in_an_outage_is_stored_with_its_answer(
+    tmp_path: Path, state_location: Path | str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Nobody requoted meanwhile: the requote kept in the process is written
+    over the revision it was answered from, with its answer, so another
+    replica's stream sends it whole (it was written without it, and every
+    other replica answered the checkout again on top of it)."""
+    with (
+        tiny_router(tmp_path, state=state_location) as here,
+        tiny_router(tmp_path, state=state_location, scores=False) as there,
+    ):
+        rid = here.generate_fulfillment_options(
+            "C1", [("TEE", 1)], "606", now=MONDAY_10
+        ).request_id
+        shown = _requote_unwritten(there, rid, monkeypatch)
+        assert here.stored_answer(rid) is None  # revision 1: no answer stored
+        assert there.save_unsaved() == 1
+        assert here.stored_answer(rid) == (2, shown.to_dict())
+        assert here.select(rid, "gold").nodes == shown.option("gold").nodes
