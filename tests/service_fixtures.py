@@ -21,6 +21,7 @@ from typing import Any
 import pandas as pd
 
 from tests.conftest import TINY_NETWORK
+from tests.service.helpers import OUTAGE
 from tierflow.data.network import Network, load_network
 from tierflow.data.store import ScoreStore, open_store
 from tierflow.orchestration.checkout.router import OnlineRouter
@@ -74,6 +75,29 @@ def tiny_router(
     kw.setdefault("capacity_refresh_s", 0.0)
     kw.setdefault("cltv_refresh_s", 0.0)
     return OnlineRouter.open(tiny_network(), store, **kw)
+
+
+@contextmanager
+def replicas_one_behind(
+    folder: Path, state: Path | str
+) -> Iterator[tuple[OnlineRouter, OnlineRouter, str]]:
+    """Two replicas on one store, ``here`` and ``there``, and C1's checkout
+    (a TEE to 606, Monday 10:00) answered on ``here``, which has applied
+    ST-CHI's outage (:data:`~tests.service.helpers.OUTAGE`) that ``there``
+    reads only in an hour: the two answer a requote of it differently
+    (``here`` Gold from WH-EAST, ``there`` from the closed ST-CHI)."""
+    with (
+        tiny_router(folder, state=state) as here,
+        tiny_router(
+            folder, state=state, scores=False, capacity_refresh_s=3600
+        ) as there,
+    ):
+        request_id = here.generate_fulfillment_options(
+            "C1", [("TEE", 1)], "606", now=MONDAY_10
+        ).request_id
+        there.generate_fulfillment_options("C2", [("TEE", 1)], "606", now=MONDAY_10)
+        here.apply_capacity_events([OUTAGE])
+        yield here, there, request_id
 
 
 @contextmanager

@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 import pytest
 
 from tests.service.helpers import OUTAGE
-from tests.service_fixtures import MONDAY_10, tiny_router
+from tests.service_fixtures import MONDAY_10, replicas_one_behind, tiny_router
 from tierflow.data.store import StoreUnavailable
 from tierflow.orchestration.checkout.router import OnlineRouter, OptionSet
 from tierflow.orchestration.checkout.shopper_words import Refusal, node_closed
@@ -799,17 +799,7 @@ def test_a_live_requote_that_lost_to_another_replicas_streams_the_stored_one(
     ``there``'s own revision 2 (Gold from the closed ST-CHI, $10), an
     answer the store did not hold and no other replica held from; now it
     gets the stored revision 2, whole, once."""
-    with (
-        tiny_router(tmp_path, state=state_location) as here,
-        tiny_router(
-            tmp_path, state=state_location, scores=False, capacity_refresh_s=3600
-        ) as there,
-    ):
-        rid = here.generate_fulfillment_options(
-            "C1", [("TEE", 1)], "606", now=MONDAY_10
-        ).request_id
-        there.generate_fulfillment_options("C2", [("TEE", 1)], "606", now=MONDAY_10)
-        here.apply_capacity_events([OUTAGE])
+    with replicas_one_behind(tmp_path, state_location) as (here, there, rid):
         won: list[OptionSet] = []
         book = there._quotes
         read = book.get
@@ -857,17 +847,7 @@ def test_a_requote_answered_in_an_outage_that_lost_streams_the_stored_one(
     stored revision was not newer than the one it had); now it gets the
     stored revision 3, whole, once (then revision 4: ``there``'s update
     read the outage, and answered the page again on it)."""
-    with (
-        tiny_router(tmp_path, state=state_location) as here,
-        tiny_router(
-            tmp_path, state=state_location, scores=False, capacity_refresh_s=3600
-        ) as there,
-    ):
-        rid = here.generate_fulfillment_options(
-            "C1", [("TEE", 1)], "606", now=MONDAY_10
-        ).request_id
-        there.generate_fulfillment_options("C2", [("TEE", 1)], "606", now=MONDAY_10)
-        here.apply_capacity_events([OUTAGE])
+    with replicas_one_behind(tmp_path, state_location) as (here, there, rid):
         hub = LiveHub(there, lambda: MONDAY_10)
         assert there.store is not None
 

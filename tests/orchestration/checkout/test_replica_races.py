@@ -34,8 +34,7 @@ from tests.orchestration.checkout.helpers import (
     first_stock,
     orders_work,
 )
-from tests.service.helpers import OUTAGE
-from tests.service_fixtures import MONDAY_10, tiny_router
+from tests.service_fixtures import MONDAY_10, replicas_one_behind, tiny_router
 from tierflow.data.errors import InputError
 from tierflow.data.network import Network
 from tierflow.data.store import StateStore, StoreUnavailable
@@ -218,18 +217,7 @@ def test_two_replicas_requoting_at_once_answer_the_one_stored_revision(
     stored revision is no longer the one it read) and it answers the
     stored revision 2 whole: both shoppers see one answer, and the order,
     selected on either replica, is what it said."""
-    with (
-        tiny_router(tmp_path, state=state_location) as here,
-        tiny_router(
-            tmp_path, state=state_location, scores=False, capacity_refresh_s=3600
-        ) as there,
-    ):
-        rid = here.generate_fulfillment_options(
-            "C1", [("TEE", 1)], "606", now=MONDAY_10
-        ).request_id
-        there.generate_fulfillment_options("C2", [("TEE", 1)], "606", now=MONDAY_10)
-        here.apply_capacity_events([OUTAGE])  # there reads it in an hour
-
+    with replicas_one_behind(tmp_path, state_location) as (here, there, rid):
         lost, won = _requote_racing(
             there, rid, lambda: here.requote(rid, now=MONDAY_10)
         )
@@ -322,18 +310,7 @@ def test_a_requote_answered_in_an_outage_that_lost_is_dropped_for_the_stored_one
     copy and takes the stored revision. Its shopper was shown another
     Gold than the store's, so a select of Gold there is refused (requote);
     Silver, which only the stored answer offers, holds the stored plan."""
-    with (
-        tiny_router(tmp_path, state=state_location) as here,
-        tiny_router(
-            tmp_path, state=state_location, scores=False, capacity_refresh_s=3600
-        ) as there,
-    ):
-        rid = here.generate_fulfillment_options(
-            "C1", [("TEE", 1)], "606", now=MONDAY_10
-        ).request_id
-        there.generate_fulfillment_options("C2", [("TEE", 1)], "606", now=MONDAY_10)
-        here.apply_capacity_events([OUTAGE])  # there reads it in an hour
-
+    with replicas_one_behind(tmp_path, state_location) as (here, there, rid):
         shown_there = _requote_unwritten(there, rid, monkeypatch)
         shown_here = here.requote(rid, now=MONDAY_10)
         assert [(o.option_id, o.nodes, o.price) for o in shown_there.options] == [
@@ -371,17 +348,7 @@ def test_a_requote_refused_as_not_shown_is_held_once_requoted(
     """The refused shopper requotes there: revision 3, answered over the
     stored revision 2 and stored, is what its page shows and what a select
     of Gold there holds."""
-    with (
-        tiny_router(tmp_path, state=state_location) as here,
-        tiny_router(
-            tmp_path, state=state_location, scores=False, capacity_refresh_s=3600
-        ) as there,
-    ):
-        rid = here.generate_fulfillment_options(
-            "C1", [("TEE", 1)], "606", now=MONDAY_10
-        ).request_id
-        there.generate_fulfillment_options("C2", [("TEE", 1)], "606", now=MONDAY_10)
-        here.apply_capacity_events([OUTAGE])  # there reads it in an hour
+    with replicas_one_behind(tmp_path, state_location) as (here, there, rid):
         _requote_unwritten(there, rid, monkeypatch)
         here.requote(rid, now=MONDAY_10)
         assert there.save_unsaved() == 0
