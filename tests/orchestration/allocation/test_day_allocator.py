@@ -503,11 +503,11 @@ def test_a_waiting_line_is_expected_from_a_node_that_could_ship_it(
     _check(tiny, orders, out.rows, tiny.capacity)
 
 
-def _tee_only_west(net: Network) -> np.ndarray:
-    """This morning's stock with TEE at WH-WEST only (50 units)."""
+def _tee_only_at(net: Network, node: str, units: int) -> np.ndarray:
+    """This morning's stock with TEE at ``node`` only (``units`` of it)."""
     stock = net.inventory.copy()
     stock[:, net.sku_index["TEE"]] = 0
-    stock[net.node_idx("WH-WEST"), net.sku_index["TEE"]] = 50
+    stock[net.node_idx(node), net.sku_index["TEE"]] = units
     return stock
 
 
@@ -527,7 +527,7 @@ def test_a_waiting_line_is_expected_from_an_open_node_that_held_it(
         tiny,
         orders,
         settings=AllocationSettings(engine=engine),
-        stock=_tee_only_west(tiny),
+        stock=_tee_only_at(tiny, "WH-WEST", 50),
         capacity=np.array([1000.0, 0.5, 100.0]),
     ).run()
     row = out.rows.iloc[0]
@@ -560,7 +560,7 @@ def test_a_waiting_line_of_a_split_order_is_expected_from_a_node_that_held_it(
         tiny,
         orders,
         settings=AllocationSettings(engine=engine),
-        stock=_tee_only_west(tiny),
+        stock=_tee_only_at(tiny, "WH-WEST", 50),
         capacity=np.array([1000.0, 0.5, 100.0]),
     ).run()
     rows = out.rows.set_index("sku")
@@ -584,9 +584,7 @@ def test_a_waiting_line_only_closed_nodes_hold_has_no_expected_delivery(
     reason says why, and the cost is the open nodes' reference, stock aside
     as ever (WH-WEST's $21.60 + $60; it was WH-EAST's $11.50 + $60)."""
     orders = make_orders(["T,2026-01-05T10:30:00-05:00,C1,100,gold,TEE,1"])
-    stock = tiny.inventory.copy()
-    stock[:, tiny.sku_index["TEE"]] = 0
-    stock[tiny.node_idx("WH-EAST"), tiny.sku_index["TEE"]] = 100
+    stock = _tee_only_at(tiny, "WH-EAST", 100)
     out = DayAllocator(
         tiny,
         orders,
@@ -616,9 +614,7 @@ def test_a_line_only_a_node_of_no_capacity_holds_says_so_as_checkout_does(
     ("has no capacity (nominal 0)"); it read "no room left today" of a
     node that ships nothing on any day, or the engine's words alone."""
     orders = make_orders(["T,2026-01-05T10:30:00-05:00,C1,100,gold,TEE,1"])
-    stock = tiny.inventory.copy()
-    stock[:, tiny.sku_index["TEE"]] = 0
-    stock[tiny.node_idx("WH-EAST"), tiny.sku_index["TEE"]] = 100
+    stock = _tee_only_at(tiny, "WH-EAST", 100)
     capacity = tiny.capacity.astype(np.float64).copy()
     capacity[tiny.node_idx("WH-EAST")] = 0.0
     out = DayAllocator(
