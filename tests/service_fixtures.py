@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -98,6 +98,31 @@ def replicas_one_behind(
         there.generate_fulfillment_options("C2", [("TEE", 1)], "606", now=MONDAY_10)
         here.apply_capacity_events([OUTAGE])
         yield here, there, request_id
+
+
+@contextmanager
+def after_quote_read(
+    router: OnlineRouter, elsewhere: Callable[[], Any]
+) -> Iterator[list[Any]]:
+    """While in the block, ``router``'s first read of a stored option set is
+    followed at once by ``elsewhere`` (another replica requoting it, say),
+    run whole: a race interleaved without sleeping. Yields the list that
+    holds what ``elsewhere`` returned, once it has run."""
+    done: list[Any] = []
+    book = router._quotes
+    read = book.get
+
+    def read_then_elsewhere(*args: Any, **kw: Any) -> Any:
+        quote = read(*args, **kw)
+        if not done:
+            done.append(elsewhere())
+        return quote
+
+    book.get = read_then_elsewhere  # type: ignore[method-assign]
+    try:
+        yield done
+    finally:
+        del book.get  # the class's again
 
 
 @contextmanager

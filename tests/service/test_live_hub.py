@@ -16,7 +16,12 @@ from typing import Any, TypeVar
 import pytest
 
 from tests.service.helpers import OUTAGE
-from tests.service_fixtures import MONDAY_10, replicas_one_behind, tiny_router
+from tests.service_fixtures import (
+    MONDAY_10,
+    after_quote_read,
+    replicas_one_behind,
+    tiny_router,
+)
 from tierflow.data.store import StoreUnavailable
 from tierflow.orchestration.checkout.router import OnlineRouter, OptionSet
 from tierflow.orchestration.checkout.shopper_words import Refusal, node_closed
@@ -801,22 +806,14 @@ def test_a_live_requote_that_lost_to_another_replicas_streams_the_stored_one(
     gets the stored revision 2, whole, once."""
     with replicas_one_behind(tmp_path, state_location) as (here, there, rid):
         won: list[OptionSet] = []
-        book = there._quotes
-        read = book.get
-
-        def read_then_requote_here(*args: Any, **kw: Any) -> Any:
-            quote = read(*args, **kw)
-            if not won:
-                won.append(here.requote(rid, now=MONDAY_10))
-            return quote
-
-        book.get = read_then_requote_here  # type: ignore[method-assign]
         hub = LiveHub(there, lambda: MONDAY_10)
 
         async def run() -> tuple[list[LiveEvent], list[LiveEvent]]:
-            page = await hub.subscribe(rid, capacity=False)
+            requote_here = functools.partial(here.requote, rid, now=MONDAY_10)
+            with after_quote_read(there, requote_here) as done:
+                page = await hub.subscribe(rid, capacity=False)
+            won.extend(done)
             first = _drain(page)
-            del book.get
             await hub.update()
             return first, _drain(page)
 

@@ -34,7 +34,12 @@ from tests.orchestration.checkout.helpers import (
     first_stock,
     orders_work,
 )
-from tests.service_fixtures import MONDAY_10, replicas_one_behind, tiny_router
+from tests.service_fixtures import (
+    MONDAY_10,
+    after_quote_read,
+    replicas_one_behind,
+    tiny_router,
+)
 from tierflow.data.errors import InputError
 from tierflow.data.network import Network
 from tierflow.data.store import StateStore, StoreUnavailable
@@ -186,21 +191,8 @@ def _requote_racing(
     revision, ``elsewhere`` runs whole (another replica requotes from the
     same revision and stores its answer first), then the loser answers and
     writes. The loser's answer, and what ``elsewhere`` returned."""
-    done: list[Any] = []
-    book = loser._quotes
-    read = book.get
-
-    def read_then_change_elsewhere(*args: Any, **kw: Any) -> Any:
-        quote = read(*args, **kw)
-        if not done:
-            done.append(elsewhere())
-        return quote
-
-    book.get = read_then_change_elsewhere  # type: ignore[method-assign]
-    try:
+    with after_quote_read(loser, elsewhere) as done:
         lost = loser.requote(rid, now=MONDAY_10)
-    finally:
-        del book.get  # the class's again
     return lost, done[0]
 
 
