@@ -15,7 +15,6 @@ import json
 import re
 import sys
 import tempfile
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -23,6 +22,7 @@ from typing import Any
 
 import httpx
 
+from tests.service.helpers import Listener
 from tests.service_fixtures import API_KEY, TEE_TO_CHICAGO, live_server
 from tierflow.orchestration.checkout import router as router_module
 
@@ -58,43 +58,6 @@ def masked(text: str) -> str:
     return _WALL_CLOCK.sub(r'"\1":"<wall clock>"', text)
 
 
-class RawStream:
-    """A stream's ``options`` events' data, as the server wrote it."""
-
-    def __init__(self, url: str, headers: dict[str, str]) -> None:
-        self.options: list[str] = []
-        self._cond = threading.Condition()
-        self._thread = threading.Thread(
-            target=self._run, args=(url, headers), daemon=True
-        )
-        self._open = threading.Event()
-        self._thread.start()
-        assert self._open.wait(10)
-
-    def _run(self, url: str, headers: dict[str, str]) -> None:
-        timeout = httpx.Timeout(10, read=30)
-        with (
-            httpx.Client(timeout=timeout) as client,
-            client.stream("GET", url, headers=headers) as resp,
-        ):
-            assert resp.status_code == 200
-            self._open.set()
-            event = ""
-            for line in resp.iter_lines():
-                if line.startswith("event:"):
-                    event = line[6:].strip()
-                elif line.startswith("data:") and event == "options":
-                    with self._cond:
-                        self.options.append(line[5:].strip())
-                        self._cond.notify_all()
-
-    def wait(self, n: int) -> list[str]:
-        """The first ``n`` options events (fails after 10 s)."""
-        with self._cond:
-            assert self._cond.wait_for(lambda: len(self.options) >= n, 10)
-            return self.options[:n]
-
-
 def run_flow(client: httpx.Client, headers: dict[str, str]) -> list[Call]:
     """Options, the checkout's stream, a requote, an outage moving Gold, select
     and confirm; another checkout cancelled; two carts of the last sofas, the
@@ -113,15 +76,16 @@ def run_flow(client: httpx.Client, headers: dict[str, str]) -> list[Call]:
     url = (
         f"{str(client.base_url).rstrip('/')}/v1/stream?request_id={rid}&capacity=false"
     )
-    stream = RawStream(url, headers)
+    stream = Listener(url, headers)
+    stream.wait_open()
     call("requote", f"/v1/checkouts/{rid}/requote")
-    stream.wait(1)
+    stream.wait_events(1, "options")
     posted = client.post(
         "/v1/capacity/events", json={"events": [OUTAGE]}, headers={"X-API-Key": API_KEY}
     )
     assert posted.status_code == 200, posted.text
-    for event in stream.wait(2):
-        seen.append(("stream options", 200, masked(event)))
+    for event in stream.wait_events(2, "options"):
+        seen.append(("stream options", 200, masked(event["raw"])))
     call("select", f"/v1/checkouts/{rid}/select", {"option_id": "gold"})
     call("confirm", f"/v1/checkouts/{rid}/confirm")
     other = call("options", "/v1/options", {"customer_id": "C4", **TEE_TO_CHICAGO})

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -21,6 +20,7 @@ import httpx
 import pytest
 
 from tests.service.fixed_flow import OUTAGE, Call, flow_on
+from tests.service.helpers import Listener
 from tests.service_fixtures import API_KEY, TEE_TO_CHICAGO, live_server, tiny_network
 from tierflow.orchestration.checkout.results import (
     CheckoutResult,
@@ -336,47 +336,13 @@ def test_a_select_refused_for_its_node_names_it_only_to_the_operator(
 
 
 # ------------------------------------------------- a checkout's stream
-class _Stream:
-    """Every event of one stream, as ``(event, data)`` in arrival order,
-    read in a thread until the server ends the stream."""
-
-    def __init__(self, url: str, headers: dict[str, str]) -> None:
-        self.events: list[tuple[str, dict[str, Any]]] = []
-        self._cond = threading.Condition()
-        self._open = threading.Event()
-        self._thread = threading.Thread(
-            target=self._run, args=(url, headers), daemon=True
-        )
-        self._thread.start()
-        assert self._open.wait(10)
-
-    def _run(self, url: str, headers: dict[str, str]) -> None:
-        with (
-            httpx.Client(timeout=httpx.Timeout(10, read=30)) as client,
-            client.stream("GET", url, headers=headers) as resp,
-        ):
-            assert resp.status_code == 200
-            self._open.set()
-            event = ""
-            for line in resp.iter_lines():
-                if line.startswith("event:"):
-                    event = line[6:].strip()
-                elif line.startswith("data:"):
-                    with self._cond:
-                        self.events.append((event, json.loads(line[5:])))
-                        self._cond.notify_all()
-
-    def wait(self, n: int) -> list[tuple[str, dict[str, Any]]]:
-        """The first ``n`` events (fails after 10 s)."""
-        with self._cond:
-            assert self._cond.wait_for(lambda: len(self.events) >= n, 10)
-            return self.events[:n]
-
-    def ended(self) -> list[tuple[str, dict[str, Any]]]:
-        """Every event, once the server ended the stream (fails after 10 s)."""
-        self._thread.join(10)
-        assert not self._thread.is_alive()
-        return self.events
+def _ended(stream: Listener) -> list[tuple[str, dict[str, Any]]]:
+    """Every event of ``stream`` as ``(event, data)``, once the server ended
+    it (fails after 10 s, or if it was cut off or refused)."""
+    stream.wait_ended()
+    assert stream.error is None, stream.error
+    assert {e["status"] for e in stream.events} <= {200}
+    return [(e["event"], e["data"]) for e in stream.events]
 
 
 #: The options' lifetime in the stream test: the last checkout expires.
@@ -408,16 +374,18 @@ def _stream_flow(
             )
         }
         streams = {
-            ending: _Stream(
+            ending: Listener(
                 f"{server.url}/v1/stream?request_id={rid}&capacity=false", headers
             )
             for ending, rid in rids.items()
         }
+        for stream in streams.values():
+            stream.wait_open()
         events = {"events": [OUTAGE]}
         posted = client.post("/v1/capacity/events", json=events, headers=_KEY)
         assert posted.status_code == 200, posted.text
         for stream in streams.values():
-            stream.wait(1)
+            stream.wait_events(1)
         rid = rids["confirmed"]
         held = client.post(f"/v1/checkouts/{rid}/select", json={"option_id": "gold"})
         assert held.json()["status"] == "held", held.text
@@ -430,7 +398,7 @@ def _stream_flow(
             "/v1/capacity/events", json={"events": [lifted]}, headers=_KEY
         )
         assert posted.status_code == 200, posted.text
-        return {ending: stream.ended() for ending, stream in streams.items()}
+        return {ending: _ended(stream) for ending, stream in streams.items()}
 
 
 #: What the outage's live update of Gold is, but for its nodes.
