@@ -247,18 +247,17 @@ class QuoteBook:
             answered_at=now,
         )
         rid = answer.request_id
+        # a requote's answer as the wire has it, for the streams of the
+        # checkout on other processes (stored_answer), and for a replica
+        # whose requote of it lost (adopt); a first answer needs none
+        wire = answer.to_dict() if answer.revision > 1 else None
         if self.store is not None:
             try:
                 written = self.store.put_quote(
                     rid,
                     req.customer_id,
                     answer.revision,
-                    # a requote's answer as the wire has it, for the streams
-                    # of the checkout on other processes (stored_answer), and
-                    # for a replica whose requote of it lost (adopt)
-                    encode_quote(
-                        quote, answer.to_dict() if answer.revision > 1 else None
-                    ),
+                    encode_quote(quote, wire),
                     ttl_s=self.ttl_s,
                     now=now,
                     replaces=replaces,
@@ -279,7 +278,6 @@ class QuoteBook:
             rid = kept_id(rid, quote.expires_at)
         self._cache(rid, quote, now)
         if self.store is not None:
-            wire = answer.to_dict() if answer.revision > 1 else None
             with self._lock:
                 self._unsaved[rid] = _Unsaved(quote, replaces, wire)
         return rid
