@@ -15,7 +15,7 @@ import types
 import typing
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Annotated, Any, Literal, Union, get_args, get_origin
+from typing import Annotated, Any, Literal, TypeVar, Union, get_args, get_origin
 
 __all__ = [
     "LOCAL",
@@ -53,7 +53,10 @@ def to_wire(record: Any) -> dict[str, Any]:
     return encoded
 
 
-def from_wire(cls: type[Any], data: Mapping[str, Any]) -> Any:
+_Record = TypeVar("_Record")
+
+
+def from_wire(cls: type[_Record], data: Mapping[str, Any]) -> _Record:
     """A dataclass or NamedTuple back from its wire form (:func:`to_wire`,
     read as JSON): an answer another process stored, adopted whole. Floats
     keep their wire rounding (encoding the result again gives ``data``);
