@@ -353,9 +353,7 @@ def test_a_split_ship_later_is_offered_held_and_confirmed_over_http(
     done = client.post(f"/v1/checkouts/{rid}/confirm")
     assert (done.status_code, done.json()["status"]) == (200, "confirmed")
     orders = router.store.online_orders()
-    assert sorted(
-        orders[["order_id", "tier", "sku", "node_id"]].values.tolist()
-    ) == [
+    assert sorted(orders[["order_id", "tier", "sku", "node_id"]].values.tolist()) == [
         [rid, "overflow", "MUG", "WH-EAST"],
         [rid, "overflow", "SPRAY", "WH-WEST"],
     ]
