@@ -477,7 +477,7 @@ class Planner:
         why: WhyNot | None = None
         if have_all.any():
             plan, why = self._overflow_single(order, qo, last)
-        if not plan and not whole.any() and len(req.skus) > 1:
+        if not plan and not whole.any():
             # no open node holds it all: split, as the other tiers do (the
             # whole holders' closure said first, as theirs is)
             plan, split_why = self._overflow_split(order, qo, last)
