@@ -210,3 +210,50 @@ def test_a_confirm_without_a_noted_upgrade_sends_no_charge(
             assert charges == [0, 1, 0, 1]
         assert sorted(s.confirmed_upgrades()["request_id"]) == ["late", "noted"]
         assert s.upgrade_spent("C1", since=0) == 14.5
+
+
+def test_a_hold_without_a_noted_upgrade_sends_no_delete(
+    state_location: Path | str,
+) -> None:
+    """A hold from a stored option set reads, in the statement that checks
+    the set's revision, whether the checkout has an uncharged upgrade note:
+    a hold that notes none deletes it only then (the delete was sent on
+    every hold, finding nothing on most). Counted on SQLite by its trace;
+    the notes and charges, on both backends."""
+    line = {"order_id": "", "created_at": "2026-01-05T15:00:00Z",
+            "customer_id": "C1", "dest": "100", "tier": "gold", "sku": "TEE",
+            "quantity": 1, "node_id": "N1", "service": "ground",
+            "ship_date": "2026-01-05", "delivery_date": "2026-01-08"}  # fmt: skip
+    platinum = UpgradeNote("platinum", "C1", 12.5, 900.0)
+    sent: list[str] = []
+    with open_store(state_location) as s:
+        s.upsert_inventory(
+            pd.DataFrame([("N1", "TEE", 9)], columns=["node_id", "sku", "on_hand"])
+        )
+        for rid in ("plain", "switched", "early"):
+            s.put_quote(rid, "C1", 1, "{}", ttl_s=600, now=0)
+        s.note_upgrade("early", "platinum", "C1", 3.0, predicted_spend=900, now=0)
+        traced = isinstance(s, SqliteStore)
+        if traced:
+            s._db._conn.set_trace_callback(sent.append)  # type: ignore[attr-defined]
+        deletes = []
+        for rid, option, upgrade in (
+            ("plain", "gold", None),  # no note: nothing to delete
+            ("switched", "platinum", platinum),
+            ("switched", "gold", None),  # the platinum note goes
+            ("early", "gold", None),  # a note made before the hold goes
+        ):
+            assert s.hold_checkout(
+                rid, option, [("N1", [("TEE", 1)])], 60,
+                order_lines=[{**line, "order_id": rid}], now=1, upgrade=upgrade,
+                quote_revision=1,
+            ).ok  # fmt: skip
+            deletes.append(sum(q.startswith("DELETE FROM upgrades") for q in sent))
+            sent.clear()
+        if traced:
+            s._db._conn.set_trace_callback(None)  # type: ignore[attr-defined]
+            assert deletes == [0, 0, 1, 1]
+        for rid in ("plain", "switched", "early"):
+            assert s.confirm_checkout(rid, now=10).status == "confirmed"
+        assert s.confirmed_upgrades().empty
+        assert s.upgrade_spent("C1", since=0) == 0.0
