@@ -999,3 +999,58 @@ def test_migration_14_copies_each_table_in_the_order_of_its_new_key(
         ],
         "hold_tally_v14": ["SCAN hold_tally USING INDEX sqlite_autoindex_hold_tally_1"],
     }
+
+
+def test_a_multi_line_hold_takes_and_gives_back_its_stock_in_one_statement(
+    store: StateStore,
+) -> None:
+    """On SQLite (one writer: no row locks to take in order) a hold's lines
+    are taken by one conditional ``UPDATE ... FROM (VALUES ...)`` and given
+    back (confirm, cancel, swap) by one more, not one statement a stock row;
+    PostgreSQL keeps one a row, in ``(node, sku)`` order. The same answers on
+    both: a line short rolls the whole hold back, naming the short lines."""
+    sent: list[str] = []
+    traced = isinstance(store, SqliteStore)
+    if traced:
+        store._db._conn.set_trace_callback(sent.append)  # type: ignore[attr-defined]
+
+    def stock_updates() -> int:
+        n = sum(q.startswith("UPDATE inventory") for q in sent)
+        sent.clear()
+        return n
+
+    holds = [("N1", [("TEE", 2), ("MUG", 1)]), ("N2", [("TEE", 1)])]
+    order = [_lines("m", "N1", "TEE", 2), _lines("m", "N1", "MUG", 1)]
+    short = store.hold_checkout(
+        "m", "gold", [("N1", [("TEE", 2), ("MUG", 4)]), ("N2", [("TEE", 5)])],
+        60, order_lines=order, now=0,
+    )  # fmt: skip
+    assert short.status == "rejected"
+    assert short.shortfall == (("N1", "MUG", 4, 3), ("N2", "TEE", 5, 4))
+    assert _avail(store, 0) == {("N1", "TEE"): 10, ("N1", "MUG"): 3, ("N2", "TEE"): 4}
+    counts = [stock_updates()]
+    assert store.hold_checkout("m", "gold", holds, 60, order_lines=order, now=1).ok
+    counts.append(stock_updates())
+    assert _avail(store, 1) == {("N1", "TEE"): 8, ("N1", "MUG"): 2, ("N2", "TEE"): 3}
+    swap = [("N1", [("MUG", 2)]), ("N2", [("TEE", 4)])]
+    assert store.hold_checkout("m", "silver", swap, 60, order_lines=order, now=2).ok
+    counts.append(stock_updates())
+    assert _avail(store, 2) == {("N1", "TEE"): 10, ("N1", "MUG"): 1, ("N2", "TEE"): 0}
+    assert store.confirm_checkout("m", now=3).status == "confirmed"
+    counts.append(stock_updates())
+    inv = store.inventory_frame().set_index(["node_id", "sku"])
+    assert inv.loc[("N1", "MUG")].tolist() == [1, 0]
+    assert inv.loc[("N2", "TEE")].tolist() == [0, 0]
+    assert inv.loc[("N1", "TEE")].tolist() == [10, 0]
+    one_node = [("N1", [("TEE", 2), ("MUG", 1)])]
+    assert store.hold_checkout("c", "gold", one_node, 60, order_lines=order, now=4).ok
+    assert _avail(store, 4) == {("N1", "TEE"): 8, ("N1", "MUG"): 0}
+    stock_updates()
+    assert store.cancel_checkout("c", now=5).status == "cancelled"
+    counts.append(stock_updates())
+    assert _avail(store, 5) == {("N1", "TEE"): 10, ("N1", "MUG"): 1}
+    if traced:
+        store._db._conn.set_trace_callback(None)  # type: ignore[attr-defined]
+        # the short take, the take, the swap (give back, take), confirm, cancel
+        assert counts == [1, 1, 2, 1, 1]
+    assert store.check_consistency() == []
