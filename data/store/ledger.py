@@ -19,7 +19,6 @@ import numpy as np
 
 from tierflow.data.errors import InputError
 from tierflow.data.store.database import (
-    ROW_PARAMETERS,
     Cadence,
     Database,
     Transaction,
@@ -211,17 +210,6 @@ class Ledger:
     ) -> list[tuple[str, str, int, int, int]]:
         """Take each ``(node, sku, quantity, ...)`` cell if it fits; the
         cells that did not."""
-        if _at_once(self.conn, [(node, sku) for node, sku, _, _, _ in cells], 3):
-            fitted = self.conn.execute(
-                "UPDATE inventory SET reserved = reserved + v.column3 "
-                f"FROM (VALUES {', '.join(['(?, ?, ?)'] * len(cells))}) AS v "
-                "WHERE inventory.node_id = v.column1 AND inventory.sku = v.column2 "
-                "AND inventory.on_hand - inventory.reserved >= v.column3 "
-                "RETURNING node_id, sku",
-                [v for node, sku, qty, _, _ in cells for v in (node, sku, qty)],
-            ).fetchall()
-            done = {(str(node), str(sku)) for node, sku in fitted}
-            return [cell for cell in cells if (cell[0], cell[1]) not in done]
         taken = self.conn.execute_each(
             "UPDATE inventory SET reserved = reserved + ? WHERE node_id = ? "
             "AND sku = ? AND on_hand - reserved >= ?",
@@ -378,19 +366,7 @@ class Ledger:
         units: dict[tuple[str, str], int] = {}
         for node, sku, qty in cells:
             units[node, sku] = units.get((node, sku), 0) + qty
-        if _at_once(self.conn, list(units), 4):
-            self.conn.later(
-                "UPDATE inventory SET reserved = reserved - v.column3, "
-                "on_hand = on_hand - v.column4 "
-                f"FROM (VALUES {', '.join(['(?, ?, ?, ?)'] * len(units))}) AS v "
-                "WHERE inventory.node_id = v.column1 AND inventory.sku = v.column2",
-                [
-                    v
-                    for (node, sku), q in sorted(units.items())
-                    for v in (node, sku, q, q if consume else 0)
-                ],
-            )
-        elif units:
+        if units:
             self.conn.later_many(
                 "UPDATE inventory SET reserved = reserved - ?, "
                 "on_hand = on_hand - ? WHERE node_id = ? AND sku = ?",
@@ -498,21 +474,6 @@ class Ledger:
             f"WHERE request_id IN ({marks(len(ids))}) AND {LIVE_RESERVATION}",
             (status, self.now, *ids),
         )
-
-
-def _at_once(conn: Transaction, keys: Sequence[tuple[str, str]], width: int) -> bool:
-    """Whether the stock rows ``keys`` (``(node, sku)``) are updated by one
-    ``UPDATE ... FROM (VALUES ...)`` of ``width`` values a row instead of one
-    statement each: on an engine that runs one writer at a time (SQLite:
-    there are no row locks whose order the updates must keep; PostgreSQL
-    keeps one update a row, in ``(node, sku)`` order, all in one round trip),
-    for more than one row, each row once (a row given twice would be
-    updated once) and within :data:`ROW_PARAMETERS`."""
-    return (
-        not conn.for_update
-        and 1 < len(keys) <= ROW_PARAMETERS // width
-        and len(set(keys)) == len(keys)
-    )
 
 
 #: A read of reservations with their lines (``request_id, node_id, sku,
