@@ -244,12 +244,10 @@ class Checkouts(StorePart):
                 conn.lock(f"checkout:{request_id}")
                 ledger = Ledger(conn, t)
                 if quote_revision is None:
-                    prior, noted = _read_checkout(conn, request_id), True
+                    prior = _read_checkout(conn, request_id)
                 else:
-                    prior, noted = _read_checkout_of_quote(
-                        conn, request_id, quote_revision
-                    )
-                note_selection_later(conn, request_id, upgrade, t, noted=noted)
+                    prior = _read_checkout_of_quote(conn, request_id, quote_revision)
+                note_selection_later(conn, request_id, upgrade, t)
                 if prior is not None:
                     replay = _reselect(ledger, prior, option_id, wanted, request_id)
                     if replay is not None:
@@ -557,13 +555,8 @@ _CHECKOUT_FIELDS = (
 )
 
 
-#: A hold's first read: the quote's revision and ending, whether an upgrade
-#: note of the checkout is uncharged (a hold that notes none deletes it only
-#: then: the delete ran on every hold, finding nothing on most), then the
-#: checkout's row (NULLs for a first hold).
 _CHECKOUT_OF_QUOTE = (
-    "SELECT q.revision, q.closed, EXISTS (SELECT 1 FROM upgrades u "
-    "WHERE u.request_id = q.request_id AND u.confirmed_at IS NULL), "
+    "SELECT q.revision, q.closed, "
     + ", ".join(f"c.{f}" for f in _CHECKOUT_FIELDS.split(", "))
     + " FROM quotes q LEFT JOIN checkouts c ON c.request_id = q.request_id "
     "WHERE q.request_id = ?"
@@ -608,20 +601,19 @@ def _found_checkout(rows: Cursor, request_id: str) -> tuple[CheckoutRow, bool]:
 
 def _read_checkout_of_quote(
     conn: Connection, request_id: str, revision: int
-) -> tuple[CheckoutRow | None, bool]:
+) -> CheckoutRow | None:
     """The checkout's row, read with its stored quote's revision and
-    ending in one statement, and whether an upgrade note of it is uncharged
-    (True when not read: no quote stored); :class:`QuoteChanged` unless the
-    quote is still open at ``revision`` (or was never stored)."""
+    ending in one statement; :class:`QuoteChanged` unless the quote is still
+    open at ``revision`` (or was never stored)."""
     row = conn.execute(_CHECKOUT_OF_QUOTE, (request_id,)).fetchone()
     if row is None:  # the quote's write failed: the caller's copy stands
-        return _read_checkout(conn, request_id), True
+        return _read_checkout(conn, request_id)
     if int(row[0]) != revision or row[1] is not None:
         raise QuoteChanged(
             f"{request_id}: option set at revision {row[0]}"
             f"{'' if row[1] is None else ', ' + str(row[1])}, not {revision}"
         )
-    return (None if row[3] is None else _checkout_row(row[3:])), bool(row[2])
+    return None if row[2] is None else _checkout_row(row[2:])
 
 
 def _checkout_row(row: Sequence[Any]) -> CheckoutRow:

@@ -72,23 +72,14 @@ class UpgradeNote(NamedTuple):
 
 
 def note_selection_later(
-    conn: Transaction,
-    request_id: str,
-    note: UpgradeNote | None,
-    t: float,
-    *,
-    noted: bool = True,
+    conn: Transaction, request_id: str, note: UpgradeNote | None, t: float
 ) -> None:
     """Record what a selection is in the caller's transaction (the hold's):
     an upgrade's note (replacing an earlier one), or — for any other
     selection — no note at all, so that a confirm never charges an upgrade
     the checkout no longer holds (a charged one is never changed). The
-    caller has checked the note (:meth:`UpgradeNote.check`). ``noted``:
-    whether an uncharged note may exist (False: the caller read, under the
-    checkout's lock, that none does, and no delete is sent)."""
+    caller has checked the note (:meth:`UpgradeNote.check`)."""
     if note is None:
-        if not noted:
-            return
         conn.later(
             "DELETE FROM upgrades WHERE request_id = ? AND confirmed_at IS NULL",
             (request_id,),
