@@ -114,7 +114,8 @@ class _Sent:
 class Subscriber:
     """One open stream: the checkout it follows (None: none), whether it
     sends the capacity map's events, and whether its caller reads the
-    operator data (``full``; else the events' shopper views)."""
+    operator data (``full``; else the events' shopper views). ``revision``:
+    that of the last ``options`` event queued (on the event loop)."""
 
     request_id: str | None
     capacity: bool = True
@@ -122,6 +123,7 @@ class Subscriber:
     queue: asyncio.Queue[LiveEvent | None] = field(
         default_factory=lambda: asyncio.Queue(QUEUE_SIZE)
     )
+    revision: int = 0
 
 
 class LiveHub:
@@ -678,7 +680,11 @@ class LiveHub:
         thread while a ``POST …/requote`` here answers and sends at once, so
         a revision another replica stored could be this process's own, sent
         already (twice to every stream), or older than the route's (sent
-        after it)."""
+        after it). Nor is a stream sent one older than the answer it opened
+        with (a second page of the checkout, opened while an update sent
+        another replica's older revision: it got the older one after its
+        own)."""
+        revision, replaces = 0, False
         if ev.event == "options" and target is not None:
             revision = int(ev.data["revision"])
             with self._lock:
@@ -690,6 +696,8 @@ class LiveHub:
         for sub in list(self._subs):
             if ev.event == "capacity" and not sub.capacity:
                 continue
+            if revision and revision <= sub.revision - replaces:
+                continue  # its stream opened with a newer answer
             if target is None or sub.request_id == target:
                 self._put(sub, ev)
                 if ev.event == "closed":
@@ -701,6 +709,8 @@ class LiveHub:
         self._publish(request_id, self._event("closed", data))
 
     def _put(self, sub: Subscriber, ev: LiveEvent | None) -> None:
+        if ev is not None and ev.event == "options":
+            sub.revision = int(ev.data["revision"])
         if ev is not None and ev.shopper is not None and not sub.full:
             ev = ev.shopper
         try:
