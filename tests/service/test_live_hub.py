@@ -933,3 +933,30 @@ def test_a_stream_opened_while_an_older_stored_answer_is_sent_gets_no_older_one(
             return [[ev.data["revision"] for ev in _drain(s)] for s in (page, *late)]
 
         assert _run_closed(here, hub, run) == [[3], [4]]
+
+
+def test_what_a_checkouts_streams_were_sent_goes_with_them_or_with_the_checkout(
+    tmp_path: Path, state_location: Path | str
+) -> None:
+    """The hub's record of what a checkout's streams were sent (one per
+    watched checkout) is kept while a stream watches it: the update after
+    its last stream closed forgets it, and a checkout finished here
+    (``forget``) goes at once, so the records stay as many as the watched
+    checkouts."""
+    router = tiny_router(tmp_path, state=state_location)
+    hub = LiveHub(router, lambda: MONDAY_10)
+    left, confirmed = (_answer(router, hub, c).request_id for c in ("C1", "C2"))
+
+    async def run() -> list[list[str]]:
+        pages = [await hub.subscribe(rid, capacity=False) for rid in (left, confirmed)]
+        for rid in (left, confirmed):
+            again = router.requote(rid, now=MONDAY_10)
+            hub.answered_again(again, map_version(router))
+        kept = sorted(hub._sent)
+        hub.unsubscribe(pages[0])
+        await hub.update()
+        after_update = sorted(hub._sent)
+        hub.forget(confirmed, "confirmed")
+        return [kept, after_update, sorted(hub._sent)]
+
+    assert _run_closed(router, hub, run) == [sorted([left, confirmed]), [confirmed], []]
