@@ -17,6 +17,7 @@ import click
 from click.core import ParameterSource
 
 from tierflow.cli.config import ConfigOption
+from tierflow.cli.option_values import ENGINE_NAMES
 from tierflow.cli.param_types import FiniteFloatRange, OutputPath
 from tierflow.data.errors import SolverError
 from tierflow.data.extras import MissingExtraError
@@ -104,18 +105,38 @@ def network_option(func: F) -> F:
     )(func)
 
 
+class _StateOption(ConfigOption):
+    """``--state``, whose help names the default store. Naming it imports the
+    state store's package (pandas, 0.3 s), so it is done when the help is
+    read, not when a command is declared (every run of the command paid)."""
+
+    @property
+    def help(self) -> str:
+        from tierflow.data.store.location import (
+            default_state_location,
+            describe_location,
+        )
+
+        return (
+            "State store: a SQLite file or a postgresql:// URL (default: "
+            f"$TIERFLOW_STATE or {describe_location(default_state_location())})."
+        )
+
+    @help.setter
+    def help(self, value: str | None) -> None:
+        """click sets it; the text is the property's."""
+
+
 def state_option(func: F) -> F:
     """``--state DB`` (default ``$TIERFLOW_STATE`` or the user data folder)."""
     from tierflow.cli.state_location import STATE_LOCATION
-    from tierflow.data.store import default_state_location, describe_location
 
-    return option(
+    return click.option(
         "--state",
         "state_path",
+        cls=_StateOption,
         type=STATE_LOCATION,
         default=None,
-        help="State store: a SQLite file or a postgresql:// URL (default: "
-        f"$TIERFLOW_STATE or {describe_location(default_state_location())}).",
     )(func)
 
 
@@ -208,12 +229,11 @@ def _usable_engine(_ctx: click.Context, _param: click.Parameter, value: str) -> 
 def engine_option(
     choices: Sequence[str] | None = None, help: str | None = None
 ) -> Callable[[F], F]:
-    """``--engine NAME`` (default ``cpsat``; choices: the registry's engines)."""
-    from tierflow.solver.registry import engine_names
-
+    """``--engine NAME`` (default ``cpsat``; choices: the registry's engines,
+    :data:`~tierflow.cli.option_values.ENGINE_NAMES`)."""
     return option(
         "--engine",
-        type=click.Choice(list(choices) if choices is not None else engine_names()),
+        type=click.Choice(list(choices if choices is not None else ENGINE_NAMES)),
         default="cpsat",
         show_default=True,
         callback=_usable_engine,

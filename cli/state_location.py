@@ -6,17 +6,14 @@ from __future__ import annotations
 import math
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from tierflow.data.errors import InputError
-from tierflow.data.store import StateStore, is_postgres_url, open_store
-from tierflow.data.store.location import (
-    default_state_location,
-    location_problem,
-    shown_location,
-)
+
+if TYPE_CHECKING:
+    from tierflow.data.store import StateStore
 
 #: Seconds a command waits for a store another process holds: SQLite's write
 #: lock (a ``sqlite3`` shell, another batch job's commit), PostgreSQL's pooled
@@ -35,6 +32,9 @@ class StateLocation(click.Path):
     def convert(
         self, value: Any, param: click.Parameter | None, ctx: click.Context | None
     ) -> Any:
+        from tierflow.data.store import is_postgres_url
+        from tierflow.data.store.location import location_problem, shown_location
+
         if is_postgres_url(value):
             return value
         problem = location_problem(value)
@@ -86,6 +86,8 @@ def open_state(
     ``answer_wait_s``: a PostgreSQL server silent this long, then silent to
     a probe, is given up on as hung (``StoreUnavailable``); None: waited
     for until it resumes (a batch command's default)."""
+    from tierflow.data.store import is_postgres_url, open_store
+
     waits: dict[str, Any] = {}
     wait = store_wait_s()
     if wait is not None:
@@ -104,6 +106,9 @@ def open_existing_state(location: Path | str | None) -> StateStore | None:
     fresh, empty store that the command then showed); the default store not
     made yet is None (nothing logged yet). A PostgreSQL database is opened
     as :func:`open_state` opens it (a missing one is the server's error)."""
+    from tierflow.data.store import is_postgres_url
+    from tierflow.data.store.location import default_state_location, location_problem
+
     where = default_state_location() if location is None else location
     if is_postgres_url(where) or location_problem(where) or Path(where).exists():
         return open_state(location)

@@ -1,0 +1,120 @@
+"""``tierflow`` imports a command's stack (pandas, OR-Tools, scikit-learn,
+FastAPI) only when that command runs: its ``--help`` and its usage errors
+answer without them, and the lazy tables still name real commands."""
+
+from __future__ import annotations
+
+import importlib
+import subprocess
+import sys
+
+import click
+import pytest
+
+from tierflow.cli import option_values
+from tierflow.cli.main import COMMANDS, cli, subcommands
+
+#: Packages no command's ``--help`` (nor a usage error) needs.
+HEAVY = ("ortools", "sklearn", "fastapi", "pandas", "scipy", "highspy", "joblib")
+
+_PROBE = (
+    "import sys\n"
+    "from tierflow.cli.main import cli\n"
+    "try:\n"
+    "    cli(sys.argv[1:], prog_name='tierflow')\n"
+    "except SystemExit as exc:\n"
+    "    print('exit', exc.code, file=sys.stderr)\n"
+    f"heavy = {HEAVY!r}\n"
+    "print(sorted(p for p in heavy if p in sys.modules), file=sys.stderr)\n"
+)
+
+
+def _imported(*args: str) -> tuple[str, str]:
+    """The exit line and the heavy packages imported by ``tierflow ARGS``."""
+    done = subprocess.run(
+        [sys.executable, "-c", _PROBE, *args],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    *_, exit_line, loaded = done.stderr.strip().splitlines()
+    return exit_line, loaded
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--help"],
+        ["simulate", "--help"],
+        ["allocate", "--help"],
+        ["solve", "--help"],
+        ["generate", "orders", "--help"],
+        ["capacity", "--help"],
+        ["cltv", "--help"],
+        ["cltv", "train", "--help"],
+        ["bench", "gap", "--help"],
+        ["network", "validate", "--help"],
+    ],
+    ids=" ".join,
+)
+def test_help_imports_no_command_stack(args: list[str]) -> None:
+    assert _imported(*args) == ("exit 0", "[]")
+
+
+def test_a_usage_error_imports_no_command_stack() -> None:
+    """``tierflow allocate`` on a missing file: exit 2 before any import of
+    the allocator (it paid a second of imports to say so)."""
+    missing = ["allocate", "--orders", "/no/such/orders.csv", "--out", "/no/out"]
+    assert _imported(*missing) == ("exit 2", "[]")
+
+
+def test_every_command_in_the_lazy_tables_resolves() -> None:
+    """A wrong module or object name in ``COMMANDS`` (or a group that lists
+    a command it cannot load) fails here, not in a user's hands."""
+    for name, (module, attribute, _) in COMMANDS.items():
+        command = getattr(importlib.import_module(module), attribute)
+        assert isinstance(command, click.Command), name
+
+    def walk(group: click.Group, path: str) -> int:
+        ctx = click.Context(group)
+        listed = group.list_commands(ctx)
+        loaded = subcommands(group)
+        assert [name for name, _ in loaded] == listed, path
+        return len(loaded) + sum(
+            walk(sub, f"{path} {name}")
+            for name, sub in loaded
+            if isinstance(sub, click.Group)
+        )
+
+    assert walk(cli, "tierflow") == 24  # 5 groups, 19 commands
+
+
+def test_the_values_help_shows_are_their_owners() -> None:
+    """``cli/option_values.py`` copies values so that ``--help`` imports
+    none of their owners; a change there must show here."""
+    from tierflow.cltv.history import DEFAULT_MAX_HISTORY_LOSS
+    from tierflow.cltv.level import LEVELS
+    from tierflow.data.order_generator import DEFAULT_START
+    from tierflow.data.rates import SERVICES
+    from tierflow.orchestration.allocation.day_allocator import NEAREST
+    from tierflow.orchestration.allocation.settings import (
+        MAX_BATCH_MINUTES,
+        MAX_RELEASE_MINUTES,
+    )
+    from tierflow.orchestration.checkout.router import MAX_INTERVAL_S, MAX_TTL_S
+    from tierflow.solver.partition import BACKENDS
+    from tierflow.solver.registry import engine_names
+
+    assert tuple(engine_names()) == option_values.ENGINE_NAMES
+    assert option_values.NEAREST == NEAREST
+    assert option_values.BACKENDS == BACKENDS
+    assert option_values.MAX_BATCH_MINUTES == MAX_BATCH_MINUTES
+    assert option_values.MAX_RELEASE_MINUTES == MAX_RELEASE_MINUTES
+    assert option_values.CLTV_LEVELS == LEVELS
+    assert option_values.DEFAULT_MAX_HISTORY_LOSS == DEFAULT_MAX_HISTORY_LOSS
+    assert option_values.SERVICES == SERVICES
+    assert option_values.DEFAULT_START == DEFAULT_START
+    assert option_values.MAX_TTL_S == MAX_TTL_S
+    assert option_values.MAX_INTERVAL_S == MAX_INTERVAL_S
