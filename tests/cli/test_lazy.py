@@ -131,6 +131,15 @@ def test_state_help_names_the_default_store_as_it_is_when_shown(
     assert option.help == f"{head}/srv/some where/x.db)."
 
 
+def test_a_missing_store_is_refused_before_any_import(tmp_path: Path) -> None:
+    """``capacity show --state typo.db``: exit 1 naming the file, without
+    the capacity monitor's, the network's nor the store's imports (1.3 s to
+    say so)."""
+    typo = tmp_path / "typo.db"
+    assert _imported("capacity", "show", "--state", str(typo)) == ("exit 1", "[]")
+    assert not typo.exists()
+
+
 def test_a_bad_state_value_is_a_usage_error_before_any_import() -> None:
     """``--state mysql://...``: exit 2 from the option's type, which reads
     only ``tierflow.data.store_location`` (it imported the store's package)."""
