@@ -44,11 +44,10 @@ _PROBE = (
 )
 
 
-def _imported(*args: str, env: dict[str, str] | None = None) -> tuple[str, str]:
+def _imported(*args: str) -> tuple[str, str]:
     """The exit line and the heavy packages imported by ``tierflow ARGS``."""
     done = subprocess.run(
         [sys.executable, "-c", _PROBE, *args],
-        env=env,
         capture_output=True,
         text=True,
         check=False,
