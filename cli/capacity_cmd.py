@@ -24,7 +24,11 @@ from tierflow.cli.options import (
     state_option,
 )
 from tierflow.cli.param_types import FiniteFloatRange, Instant, OutputPath
-from tierflow.cli.state_location import open_existing_state, open_state
+from tierflow.cli.state_location import (
+    check_existing_state,
+    open_existing_state,
+    open_state,
+)
 from tierflow.data.errors import InputError
 from tierflow.data.limits import EVENT_WINDOW, LIVE_EVENT_LEAD, MAX_UNITS, now
 from tierflow.data.stop_signals import held_stop_signals
@@ -382,6 +386,7 @@ def show_command(
     service: str | None,
 ) -> None:
     """Capacity score per node, with the inputs behind it."""
+    check_existing_state(state_path)  # a typo's error before a second of imports
     from tierflow.capacity.monitor import CapacityMonitor, OrderProfile
     from tierflow.data.rates import service_index
 
