@@ -127,10 +127,12 @@ def shopper_changes(
 ) -> list[dict[str, Any]]:
     """A live update's ``changes`` (:func:`~tierflow.orchestration.checkout.results.option_changes`)
     as a shopper reads them: an added option withheld as in
-    :func:`shopper_view`, a removed one's (operator) reason withheld (null:
-    the option set's ``unavailable`` says why in the shopper's words), and a
-    change of ``nodes`` said with both sides empty."""
+    :func:`shopper_view`, a removed one's reason in the shopper's words (its
+    tier's ``unavailable`` in ``after``, never the operator's, which names
+    nodes; null when ``after`` has none for it), and a change of ``nodes``
+    said with both sides empty."""
     options = {o.option_id: o for o in after.options}
+    words = {str(tier): text for tier, text in after.unavailable.items()}
     out: list[dict[str, Any]] = []
     for change in changes:
         kind = change["change"]
@@ -138,7 +140,7 @@ def shopper_changes(
             option = options[change["option_id"]]
             out.append({**change, "option": shopper_view(option)})
         elif kind == "removed":
-            out.append({**change, "reason": None})
+            out.append({**change, "reason": words.get(change["option_id"])})
         else:
             fields = change["fields"]
             if "nodes" in fields:  # that they moved, not where from or to
@@ -205,7 +207,8 @@ NOTE_MODE = (
     "`options` events of a checkout's stream) given to a caller without it "
     "has the operator data withheld: the same keys, node ids, distances, "
     "costs, scores, bid prices, CLTV figures and the operator's reasons "
-    "null (lists empty; a live update's change of `nodes` is `[[], []]`). The "
+    "null (lists empty; a live update's change of `nodes` is `[[], []]`, "
+    "and its removed option's `reason` the tier's `unavailable` words). The "
     "fields so withheld say so. A select refused 409 because a node of its "
     "option passed its cutoff or closed says so without naming the node. "
     "With the key the answers are whole."

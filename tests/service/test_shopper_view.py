@@ -10,6 +10,7 @@ distances, our costs, bid prices and the CLTV figures to any shopper."""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 import time
@@ -21,7 +22,14 @@ import pytest
 
 from tests.service.fixed_flow import OUTAGE, Call, flow_on
 from tests.service.helpers import Listener
-from tests.service_fixtures import API_KEY, TEE_TO_CHICAGO, live_server, tiny_network
+from tests.service_fixtures import (
+    API_KEY,
+    MONDAY_10,
+    TEE_TO_CHICAGO,
+    live_server,
+    tiny_network,
+    tiny_router,
+)
 from tierflow.orchestration.checkout.results import (
     CheckoutResult,
     CustomerValue,
@@ -32,7 +40,13 @@ from tierflow.orchestration.checkout.results import (
 )
 from tierflow.orchestration.checkout.wire import wire_fields
 from tierflow.service.schemas import RESPONSE_MODELS
-from tierflow.service.shopper_view import NOTE_EMPTY, NOTE_KEYS, NOTE_NULL, WITHHELD
+from tierflow.service.shopper_view import (
+    NOTE_EMPTY,
+    NOTE_KEYS,
+    NOTE_NULL,
+    WITHHELD,
+    shopper_changes,
+)
 
 GOLDEN = Path(__file__).parent / "golden" / "default_checkout_answers.json"
 PRIVATE: dict[str, Any] = {"operator_reads": "key", "samples": False}
@@ -464,8 +478,9 @@ def test_every_event_of_a_checkout_stream_is_worded_for_its_reader(
         for change in update["changes"][1:]:
             if change["change"] == "added":
                 assert change["option"]["explanation"] is None
-            elif change["change"] == "removed":
-                assert change["reason"] is None
+            elif change["change"] == "removed":  # the shopper's words
+                words = answer["unavailable"][change["option_id"]]
+                assert change["reason"] == words
         assert answer["customer"] == {
             "customer_id": answer["customer"]["customer_id"],
             "predicted_spend": None,
@@ -506,3 +521,114 @@ def test_every_event_of_a_checkout_stream_is_worded_for_its_reader(
                     shipment["cost"],
                     shipment["distance_mi"],
                 ) == (None, None, None)
+
+
+#: WH-WEST closed: a SPRAY (WH-WEST alone) to Los Angeles loses every tier.
+_WEST_OUTAGE = {**OUTAGE, "event_id": "west-1", "node_id": "WH-WEST"}
+_SPRAY_TO_LA: dict[str, Any] = {
+    "items": [{"sku": "SPRAY", "quantity": 1}],
+    "dest": "90001",
+}
+_CLOSED_WORDS = "isn't available right now: a location that ships your items is "
+#: The removed tiers' reasons after the outage, in each reader's words.
+_REMOVED_REASONS = {
+    "operator": {
+        "platinum": "every node holding the items that can guarantee delivery "
+        "by 2026-01-06 (WH-WEST) is closed (outage)",
+        "gold": "every node that could ship it is closed (outage)",
+        "silver": "every node that could ship it is closed (outage)",
+    },
+    "shopper": {
+        "platinum": f"Guaranteed next-day {_CLOSED_WORDS}temporarily closed.",
+        "gold": f"Standard shipping {_CLOSED_WORDS}temporarily closed.",
+        "silver": f"Lowest price {_CLOSED_WORDS}temporarily closed.",
+    },
+}
+
+
+@pytest.mark.parametrize("by", ["live update", "requote"])
+@pytest.mark.parametrize(
+    ("app_kw", "readers"),
+    [(PRIVATE, {"shopper": {}, "operator": _KEY}), ({}, {"operator": {}})],
+    ids=["private", "default"],
+)
+def test_a_removed_option_says_why_in_its_readers_words(
+    tmp_path: Path, by: str, app_kw: dict[str, Any], readers: dict[str, Any]
+) -> None:
+    """An outage removes every tier of an open checkout, found by the live
+    hub's re-answer (``options`` event) or by ``POST …/requote`` (its
+    stream's ``options`` event): without the key, in the private mode, each
+    ``removed`` change's reason is the same answer's ``unavailable`` words of
+    its tier; with the key, and in the default mode, the operator's
+    ``missing`` reason as before. A shopper's was null: the page could not
+    say why the option went."""
+    kw = {**app_kw, "poll_s": 600.0} if by == "requote" else app_kw
+    with (
+        live_server(tmp_path, **kw) as (server, router),
+        httpx.Client(base_url=server.url, timeout=10) as client,
+    ):
+        answer = client.post(
+            "/v1/options", json={"customer_id": "C10", **_SPRAY_TO_LA}
+        ).json()
+        assert [o["option_id"] for o in answer["options"]] == [
+            "gold",
+            "platinum",
+            "silver",
+        ]
+        rid = answer["request_id"]
+        url = f"{server.url}/v1/stream?request_id={rid}&capacity=false"
+        streams = {who: Listener(url, headers) for who, headers in readers.items()}
+        for stream in streams.values():
+            stream.wait_open()
+        if by == "requote":  # the hub does not look before the requote
+            router.apply_capacity_events([_WEST_OUTAGE])
+            requoted = client.post(f"/v1/checkouts/{rid}/requote")
+            assert requoted.status_code == 200, requoted.text
+        else:
+            events = {"events": [_WEST_OUTAGE]}
+            posted = client.post("/v1/capacity/events", json=events, headers=_KEY)
+            assert posted.status_code == 200, posted.text
+        updates = {
+            who: stream.wait_events(1, "options")[0]["data"]
+            for who, stream in streams.items()
+        }
+    for who, update in updates.items():
+        answered = update["option_set"]
+        assert (answered["revision"], answered["options"]) == (2, []), who
+        removed = {
+            c["option_id"]: c["reason"]
+            for c in update["changes"]
+            if c["change"] == "removed"
+        }
+        assert [c["change"] for c in update["changes"]] == ["removed"] * 3, who
+        assert removed == _REMOVED_REASONS[who], who
+        words = answered["unavailable"] if who == "shopper" else answered["missing"]
+        assert removed == {tier: words[tier] for tier in removed}, who
+
+
+def test_a_removed_options_shopper_reason_is_its_tiers_unavailable_words(
+    tmp_path: Path,
+) -> None:
+    """The shopper's reason of a removed option is its tier's
+    ``unavailable`` words in the new answer: a dominated one's say which
+    option beats it, without the operator's figures. An answer with no
+    words for the tier (one stored before ``unavailable`` was written,
+    read back with it empty) leaves it null, never the operator's text."""
+    with tiny_router(tmp_path) as router:
+        after = router.generate_fulfillment_options(
+            "C4", [("TEE", 1)], "606", now=MONDAY_10
+        )
+    operator = after.missing["silver"]
+    assert operator.startswith("dominated by gold: ")
+    changes = [{"option_id": "silver", "change": "removed", "reason": operator}]
+    assert shopper_changes(changes, after) == [
+        {
+            "option_id": "silver",
+            "change": "removed",
+            "reason": "Lowest price isn't shown: “Standard shipping” arrives "
+            "sooner for less.",
+        }
+    ]
+    unworded = dataclasses.replace(after, unavailable={})
+    assert shopper_changes(changes, unworded) == [{**changes[0], "reason": None}]
+    assert changes[0]["reason"] == operator  # the operator's list is left as is
