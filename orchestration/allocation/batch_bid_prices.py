@@ -19,6 +19,7 @@ from tierflow.orchestration.allocation.ledger import CapacityLedger
 from tierflow.orchestration.allocation.settings import AllocationSettings
 from tierflow.orchestration.bid_prices import bid_prices
 from tierflow.orchestration.demand import DemandOutlook
+from tierflow.orchestration.room_prices import GuaranteedDemand, RoomPrices
 from tierflow.orchestration.stock_prices import StockOutlook, StockPrices
 
 #: Share of the day below which the intraday forecast gives no run rate
@@ -94,6 +95,10 @@ class BatchBidPrices:
         )
         #: The stock bid prices of the batch being compiled.
         self.stock_prices: StockPrices | None = None
+        #: The guaranteed rows of the last refresh's sample (room prices),
+        #: and when it was drawn.
+        self._guaranteed: GuaranteedDemand | None = None
+        self._drawn_at = np.datetime64("NaT", "s")
 
     @property
     def enabled(self) -> bool:
@@ -126,6 +131,19 @@ class BatchBidPrices:
         room = self.ledger.remaining() > 0
         stock = np.where(room[:, None], self.ledger.stock, 0)
         self.stock_prices = self.stock_outlook.prices(stock, rest, new)
+
+    def room_prices(self, now: np.datetime64 | None) -> RoomPrices | None:
+        """The room prices by tier against the room left now (``None``:
+        not asked for, or no sample yet): the guaranteed orders of the last
+        refresh's sample still to come at ``now``
+        (``AllocationSettings.room_prices_by_tier``)."""
+        if not (self.enabled and self.settings.room_prices_by_tier):
+            return None
+        if self._guaranteed is None or now is None:
+            return None
+        return RoomPrices.of(
+            self._guaranteed, self.ledger.remaining(), now, self._drawn_at
+        )
 
     def _early_rest(self, day: dt.date, offset_s: float, observed: int) -> float:
         """The orders to come for the stock prices when the intraday
@@ -227,6 +245,8 @@ class BatchBidPrices:
             stock=self.ledger.stock,
             draw=batch,
         )
+        self._guaranteed = None if demand is None else demand.guaranteed
+        self._drawn_at = now
         if demand is None:
             self.prices = np.zeros(self.network.n_nodes)
             return

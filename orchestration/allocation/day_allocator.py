@@ -595,6 +595,7 @@ class DayAllocator:
             "stock_price": self.bids.stock_prices,
             "name": f"batch {batch}",
             "open_nodes": self.monitor.shipping_nodes(),
+            "room_price": self.bids.room_prices(now),
         }
 
     def _hindsight_bound(self, start: float) -> ProvenBound:
