@@ -254,7 +254,9 @@ def zone_shares(network: Network, pool: OrderPool) -> NDArray[np.float64]:
 
 def _stack(batches: list[CompiledBatch], rest: float) -> DemandSample:
     """The sampled orders' cost rows, each standing for ``rest / k`` orders."""
-    cost = np.vstack([np.where(b.problem.eligible, b.true_cost, np.inf) for b in batches])
+    cost = np.vstack(
+        [np.where(b.problem.eligible, b.true_cost, np.inf) for b in batches]
+    )
     defer = np.concatenate([np.asarray(b.problem.defer_cost) for b in batches])
     workload = np.concatenate([b.options.workload for b in batches])
     k = cost.shape[0]

@@ -96,7 +96,7 @@ class RoomPrices:
         only = fits.sum(axis=1) == 1
         node = np.argmax(fits[only], axis=1)
         mult = demand.multiplicity[keep][only]
-        lam = np.bincount(node, weights=mult, minlength=n)
+        lam = np.asarray(np.bincount(node, weights=mult, minlength=n), np.float64)
         safe = np.where(lam > 0, lam, 1.0)
         size = np.bincount(node, weights=mult * work[only], minlength=n) / safe
         loss = demand.loss[keep][only]

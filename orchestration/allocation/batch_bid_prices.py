@@ -98,7 +98,7 @@ class BatchBidPrices:
         #: The guaranteed rows of the last refresh's sample (room prices),
         #: and when it was drawn.
         self._guaranteed: GuaranteedDemand | None = None
-        self._drawn_at = np.datetime64("NaT", "s")
+        self._drawn_at: np.datetime64 = np.datetime64("NaT", "s")
 
     @property
     def enabled(self) -> bool:
