@@ -8,16 +8,20 @@ import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
-import numpy as np
 from click.core import ParameterSource
 
-from tierflow.capacity.demand_forecast import DemandForecast, local_order_dates
-from tierflow.capacity.events import CapacityEvent, read_event_file
 from tierflow.cli.config import tier_policy
 from tierflow.cli.network_cmd import open_network
+from tierflow.cli.option_values import (
+    BACKENDS,
+    ENGINE_NAMES,
+    MAX_BATCH_MINUTES,
+    MAX_RELEASE_MINUTES,
+    NEAREST,
+)
 from tierflow.cli.options import (
     cltv_scores_option,
     engine_option,
@@ -35,32 +39,18 @@ from tierflow.cli.param_types import FiniteFloatRange
 from tierflow.cli.progress import progress_bar
 from tierflow.cli.state_location import STATE_LOCATION, open_state
 from tierflow.data.extras import require
-from tierflow.data.network import Network
-from tierflow.data.orders import Orders, read_orders
-from tierflow.data.store import AllocationRun, StateStore
-from tierflow.data.store.location import describe_location
-from tierflow.orchestration.allocation.batch_plan import BatchPlan
-from tierflow.orchestration.allocation.day_allocator import (
-    NEAREST,
-    UNRECORDED,
-    AllocationOutcome,
-    AllocationSettings,
-    DayAllocator,
-)
-from tierflow.orchestration.allocation.outputs import (
-    StoreSink,
-    check_output_folder,
-    load_predicted_spend,
-    run_identity,
-    write_outputs,
-)
-from tierflow.orchestration.allocation.settings import (
-    MAX_BATCH_MINUTES,
-    MAX_RELEASE_MINUTES,
-)
-from tierflow.solver import dask_cluster
-from tierflow.solver.partition import BACKENDS
-from tierflow.solver.registry import engine_names
+
+if TYPE_CHECKING:
+    from tierflow.capacity.demand_forecast import DemandForecast
+    from tierflow.capacity.events import CapacityEvent
+    from tierflow.data.network import Network
+    from tierflow.data.orders import Orders
+    from tierflow.data.store import AllocationRun, StateStore
+    from tierflow.orchestration.allocation.batch_plan import BatchPlan
+    from tierflow.orchestration.allocation.day_allocator import (
+        AllocationOutcome,
+        AllocationSettings,
+    )
 
 _log = logging.getLogger("tierflow.cli.allocate")
 
@@ -99,6 +89,8 @@ class AllocateRequest:
 
     def settings(self) -> AllocationSettings:
         """How the day is allocated."""
+        from tierflow.orchestration.allocation.day_allocator import AllocationSettings
+
         return AllocationSettings(
             engine=self.engine,
             time_limit_s=self.time_limit,
@@ -142,7 +134,7 @@ class AllocateRequest:
     "the store's latest scores, else every customer equal.",
 )
 @engine_option(
-    [*engine_names(), NEAREST],
+    [*ENGINE_NAMES, NEAREST],
     f"Engine per batch; '{NEAREST}' is the nearest-node-with-stock baseline.",
 )
 @option(
@@ -289,12 +281,18 @@ def run_allocate(request: AllocateRequest) -> dict[str, Any]:
     another process (:func:`~tierflow.cli.state_location.open_state`) leaves
     no folder behind either; the store is closed however the run ends.
     """
+    from tierflow.orchestration.allocation.day_allocator import DayAllocator
+    from tierflow.orchestration.allocation.outputs import (
+        StoreSink,
+        check_output_folder,
+        load_predicted_spend,
+        run_identity,
+        write_outputs,
+    )
+
     check_output_folder(request.out_dir)
     net = open_network(request.network_dir)
-    orders = read_orders(request.orders_path, net)
-    spread = orders.more_than_a_day(net)
-    if spread:
-        _log.warning("%s: %s", request.orders_path.name, spread)
+    orders = _read_orders(request.orders_path, net)
     forecast = _forecast(request.history_path, net, orders)
     events = _read_events(request.events_path, net)
     given = (
@@ -310,12 +308,7 @@ def run_allocate(request: AllocateRequest) -> dict[str, Any]:
     location = request.state_path or request.out_dir / "state.db"
     # the cluster is an input too: reached and checked before the store
     # (an unreachable one must not leave OUT/state.db behind)
-    cluster = (
-        dask_cluster.connect(str(request.scheduler))
-        if request.backend == "dask"
-        else contextlib.nullcontext()
-    )
-    with cluster, open_state(location) as store:
+    with _cluster(request), open_state(location) as store:
         spend, note = given or load_predicted_spend(orders, None, store, tier_policy())
         if note:
             _log.warning("%s", note)
@@ -331,8 +324,7 @@ def run_allocate(request: AllocateRequest) -> dict[str, Any]:
         request.out_dir.mkdir(parents=True, exist_ok=True)
         resumed = sink.resumed_batches
         if resumed:
-            total = len(BatchPlan.of(orders, settings))
-            _log_resume(resumed, total, location, run_id)
+            _log_resume(resumed, len(_batches(orders, settings)), location, run_id)
         elif passed_over is not None:
             _warn_not_resumed(store, passed_over, run_id, params)
         with progress_bar("allocate", 1) as bar:
@@ -362,8 +354,37 @@ def run_allocate(request: AllocateRequest) -> dict[str, Any]:
     return summary
 
 
+def _read_orders(path: Path, net: Network) -> Orders:
+    """The day's orders, with a warning when they span more than a day."""
+    from tierflow.data.orders import read_orders
+
+    orders = read_orders(path, net)
+    spread = orders.more_than_a_day(net)
+    if spread:
+        _log.warning("%s: %s", path.name, spread)
+    return orders
+
+
+def _cluster(request: AllocateRequest) -> Any:
+    """The dask cluster of ``--backend dask`` (else nothing to enter)."""
+    if request.backend != "dask":
+        return contextlib.nullcontext()
+    from tierflow.solver import dask_cluster
+
+    return dask_cluster.connect(str(request.scheduler))
+
+
+def _batches(orders: Orders, settings: AllocationSettings) -> BatchPlan:
+    """The day's micro-batches."""
+    from tierflow.orchestration.allocation.batch_plan import BatchPlan
+
+    return BatchPlan.of(orders, settings)
+
+
 def _log_resume(resumed: int, total: int, location: Path | str, run_id: str) -> None:
     """One stderr line: this run continues a run already in the store."""
+    from tierflow.data.store.location import describe_location
+
     _log.info(
         "resuming: %d of %d batches already in %s (run %s)",
         resumed,
@@ -414,6 +435,8 @@ def _warn_unrecorded(outcome: AllocationOutcome) -> None:
     """One stderr line when resumed batches left no figures (committed by a
     tierflow that kept them only in the folder, and the folder is not this
     one): summary.json's reroute figures miss theirs, said, not silent."""
+    from tierflow.orchestration.allocation.day_allocator import UNRECORDED
+
     lost = sum(stat.status == UNRECORDED for stat in outcome.stats)
     if lost:
         _log.warning(
@@ -440,6 +463,10 @@ def _warn_repricing(outcome: AllocationOutcome) -> None:
 def _forecast(path: Path | None, net: Network, orders: Orders) -> DemandForecast | None:
     """The demand forecast learned from ``--history`` (``None`` without one):
     earlier days' orders, those that had arrived by the first of ``orders``."""
+    import numpy as np
+
+    from tierflow.capacity.demand_forecast import DemandForecast, local_order_dates
+
     if path is None:
         return None
     if not orders.n_orders:
@@ -461,6 +488,8 @@ def _forecast(path: Path | None, net: Network, orders: Orders) -> DemandForecast
 
 
 def _read_events(path: Path | None, net: Network) -> list[CapacityEvent]:
+    from tierflow.capacity.events import read_event_file
+
     if path is None:
         return []
     return read_event_file(path, net)

@@ -5,23 +5,10 @@ from __future__ import annotations
 import dataclasses
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
-from tierflow.benchmarks.allocation_bench import run_allocation_bench
-from tierflow.benchmarks.allocation_bench import (
-    write_reports as write_allocation_reports,
-)
-from tierflow.benchmarks.allocation_days import RunConfig
-from tierflow.benchmarks.allocation_days_report import run_and_report
-from tierflow.benchmarks.gap_bench import (
-    GAP_DATA,
-    GapRun,
-    beaten_proofs,
-    run_gap_bench,
-    verification_failures,
-    write_reports,
-)
 from tierflow.cli.network_cmd import open_network
 from tierflow.cli.options import (
     engines_option,
@@ -39,11 +26,13 @@ from tierflow.cli.options import (
 )
 from tierflow.cli.progress import progress_bar, progress_stage
 from tierflow.data.errors import InputError
-from tierflow.data.network import Network
-from tierflow.data.orlib_gap import BestKnown, read_best_known
 from tierflow.data.output_folder import StagedOutput
-from tierflow.formulations.gap import GapInstance, load_gap_file
-from tierflow.orchestration.allocation.settings import require_deterministic
+
+if TYPE_CHECKING:
+    from tierflow.benchmarks.gap_bench import GapRun
+    from tierflow.data.network import Network
+    from tierflow.data.orlib_gap import BestKnown
+    from tierflow.formulations.gap import GapInstance
 
 #: Every name ``bench allocation`` writes in OUT, one day or ``--days``: a
 #: run replaces them all, so the folder never mixes two runs' files (a
@@ -69,6 +58,9 @@ ALLOCATION_BENCH_NAMES = (
 def _best_known_for(
     files: list[Path], explicit: Path | None
 ) -> dict[tuple[str, str], BestKnown]:
+    from tierflow.benchmarks.gap_bench import GAP_DATA
+    from tierflow.data.orlib_gap import read_best_known
+
     table: dict[tuple[str, str], BestKnown] = {}
     sources = [GAP_DATA / "best_known.csv"]
     sources += [f.parent / "best_known.csv" for f in files]
@@ -129,6 +121,15 @@ def bench_gap(
     as_json: bool,
 ) -> None:
     """Every engine on every problem of FILES (default: the shipped GAP set)."""
+    from tierflow.benchmarks.gap_bench import (
+        GAP_DATA,
+        beaten_proofs,
+        run_gap_bench,
+        verification_failures,
+        write_reports,
+    )
+    from tierflow.formulations.gap import load_gap_file
+
     names = parse_engines(engines)
     paths = list(files) or sorted(GAP_DATA.glob("*.txt"))
     if not paths:
@@ -256,6 +257,12 @@ def bench_allocation(
 ) -> None:
     """Allocation policies against the hindsight bound: one generated day,
     or (--days N) N days as a distribution."""
+    from tierflow.benchmarks.allocation_bench import run_allocation_bench
+    from tierflow.benchmarks.allocation_bench import (
+        write_reports as write_allocation_reports,
+    )
+    from tierflow.orchestration.allocation.settings import require_deterministic
+
     names = parse_engines(engines)
     if deterministic:  # refused before the day is generated
         for name in names[:1] if n_days is not None else names:
@@ -320,6 +327,9 @@ def _bench_days(
     deterministic: bool = False,
 ) -> None:
     """``bench allocation --days N``: the many-day benchmark and its reports."""
+    from tierflow.benchmarks.allocation_days import RunConfig
+    from tierflow.benchmarks.allocation_days_report import run_and_report
+
     config = RunConfig(
         engine=engine,
         time_limit_s=time_limit,

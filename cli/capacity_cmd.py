@@ -12,24 +12,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
-import pandas as pd
 
-from tierflow.capacity.events import (
-    CapacityEvent,
-    ahead_of_clock,
-    read_event_bytes,
-    read_event_file,
-)
-from tierflow.capacity.forecast import (
-    NodeHourHistory,
-    SmoothedProfileForecaster,
-    holdout_errors,
-    node_hour_volume,
-    rest_of_day,
-)
-from tierflow.capacity.monitor import CapacityMonitor, IngestResult, OrderProfile
-from tierflow.capacity.plot import plot_capacity_map
 from tierflow.cli.network_cmd import open_network
+from tierflow.cli.option_values import SERVICES
 from tierflow.cli.options import (
     examples,
     json_option,
@@ -39,21 +24,25 @@ from tierflow.cli.options import (
     state_option,
 )
 from tierflow.cli.param_types import FiniteFloatRange, Instant, OutputPath
-from tierflow.cli.state_location import open_existing_state, open_state
+from tierflow.cli.state_location import (
+    check_existing_state,
+    open_existing_state,
+    open_state,
+)
 from tierflow.data.errors import InputError
 from tierflow.data.limits import EVENT_WINDOW, LIVE_EVENT_LEAD, MAX_UNITS, now
-from tierflow.data.network import Network
-from tierflow.data.orders import Orders, read_history
-from tierflow.data.rates import SERVICES, service_index
 from tierflow.data.stop_signals import held_stop_signals
-from tierflow.data.store import (
-    StoreUnavailable,
-    default_state_location,
-    describe_location,
-)
 
 if TYPE_CHECKING:
+    import pandas as pd
+
+    from tierflow.capacity.events import CapacityEvent
     from tierflow.capacity.feed import FeedTotals
+    from tierflow.capacity.forecast import NodeHourHistory
+    from tierflow.capacity.monitor import CapacityMonitor, IngestResult
+    from tierflow.data.network import Network
+    from tierflow.data.orders import Orders
+    from tierflow.data.store import StoreUnavailable
 
 
 @click.group(
@@ -106,6 +95,9 @@ def ingest_command(
     With --follow, a live feed: each small batch of lines is applied as it
     arrives, in its own transaction.
     """
+    from tierflow.capacity.events import read_event_bytes, read_event_file
+    from tierflow.capacity.monitor import CapacityMonitor
+
     net = open_network(network_dir)
     if follow:
         _follow(net, state_path, events_path, as_json=as_json)
@@ -156,6 +148,12 @@ def _follow(
     """``ingest --follow``: the feed's events, batch by batch, until it ends
     (or the store is lost: then what was applied so far, and the error)."""
     from tierflow.capacity.feed import FeedTotals, follow_events, pipe_lines
+    from tierflow.capacity.monitor import CapacityMonitor
+    from tierflow.data.store import (
+        StoreUnavailable,
+        default_state_location,
+        describe_location,
+    )
 
     def bad(exc: InputError) -> None:
         click.echo(f"skipped: {exc}", err=True)
@@ -283,6 +281,10 @@ def forecast_command(
     as_json: bool,
 ) -> None:
     """Fit per node-hour forecasts, check them on a holdout, store rest-of-day volume."""
+    from tierflow.capacity.events import CapacityEvent, ahead_of_clock
+    from tierflow.capacity.forecast import SmoothedProfileForecaster, rest_of_day
+    from tierflow.capacity.monitor import CapacityMonitor
+
     net = open_network(network_dir)
     orders, history, report = _history(orders_path, net, holdout_hours)
     if at is None:
@@ -384,6 +386,10 @@ def show_command(
     service: str | None,
 ) -> None:
     """Capacity score per node, with the inputs behind it."""
+    check_existing_state(state_path)  # a typo's error before a second of imports
+    from tierflow.capacity.monitor import CapacityMonitor, OrderProfile
+    from tierflow.data.rates import service_index
+
     net = open_network(network_dir)
     store = open_existing_state(state_path)
     if store is None:  # the default store, not made yet: nominal capacity
@@ -409,6 +415,8 @@ def show_command(
 def _plot_map(
     net: Network, mon: CapacityMonitor, table: pd.DataFrame, png_path: Path
 ) -> None:
+    from tierflow.capacity.plot import plot_capacity_map
+
     as_of = mon.as_of()
     title = (
         f"Capacity score by node (as of {as_of:%Y-%m-%d %H:%M} UTC)"
@@ -487,6 +495,9 @@ def _history(
 ) -> tuple[Orders, NodeHourHistory, dict[str, Any]]:
     """The orders, their node-hour volume and its holdout errors; what the
     orders cannot give (less than a day of them) is said of their file."""
+    from tierflow.capacity.forecast import holdout_errors, node_hour_volume
+    from tierflow.data.orders import read_history
+
     orders = read_history(orders_path, net)
     try:
         history = node_hour_volume(orders, net)

@@ -10,10 +10,11 @@ import json
 import logging
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
+from tierflow.cli.option_values import CLTV_LEVELS, DEFAULT_MAX_HISTORY_LOSS
 from tierflow.cli.options import SEED_RANGE, examples, option
 from tierflow.cli.param_types import (
     FiniteFloatRange,
@@ -22,32 +23,15 @@ from tierflow.cli.param_types import (
 )
 from tierflow.cli.progress import progress_stage
 from tierflow.cli.state_location import STATE_LOCATION, open_state
-from tierflow.cltv.evaluate import (
-    EVALUATION_FILES,
-    evaluate_model,
-    write_evaluation,
-)
-from tierflow.cltv.features import CustomerData, load_customer_data
-from tierflow.cltv.history import DEFAULT_MAX_HISTORY_LOSS, GuardStatus, error_format
-from tierflow.cltv.level import LEVELS, LevelChoice
-from tierflow.cltv.lifecycle import (
-    RetrainResult,
-    ScoreSink,
-    ScoreSinks,
-    retrain,
-    score_model,
-    stale_log_note,
-    train_model,
-    unit_note,
-    write_scores_csv,
-)
-from tierflow.cltv.model import CLTVConfig
-from tierflow.cltv.registry import ModelRegistry
-from tierflow.cltv.selection import tuned_config
 from tierflow.data.calendar_days import no_such_day
 from tierflow.data.limits import DATA_WINDOW
-from tierflow.data.store import StateStore
-from tierflow.data.transactions import day_number, day_to_date
+
+if TYPE_CHECKING:
+    from tierflow.cltv.features import CustomerData
+    from tierflow.cltv.level import LevelChoice
+    from tierflow.cltv.lifecycle import RetrainResult, ScoreSink
+    from tierflow.cltv.model import CLTVConfig
+    from tierflow.data.store import StateStore
 
 FORMATS = ("auto", "csv", "parquet", "cdnow")
 #: A forecast horizon or holdout: up to ten years (CLTV horizons are one to five).
@@ -87,6 +71,8 @@ def as_of_day(as_of: datetime.date) -> int:
     naming the flag and the day: ``score --as-of 9999-12-31`` published
     scores of every customer inactive for 8,000 years with only the
     stale-log warning. Checked before the data is read."""
+    from tierflow.data.transactions import day_number
+
     DATA_WINDOW.require_days(as_of, as_of, field="--as-of")
     return day_number(as_of)
 
@@ -146,6 +132,8 @@ def _load(
 ) -> tuple[CustomerData, list[str]]:
     """The data, and the readers' notes for :func:`_warn`; skipped rows are
     reported at once."""
+    from tierflow.cltv.features import load_customer_data
+
     data, reports = load_customer_data(
         transactions,
         fmt=fmt,  # type: ignore[arg-type]
@@ -163,6 +151,9 @@ def _warn(notes: list[str], data: CustomerData, as_of: datetime.date | None) -> 
     """The readers' ``notes`` (rows repeated exactly) and, given the as-of
     date, a log that ends well before it; called once the command has
     succeeded, so that a failing run prints its one ``Error:`` line alone."""
+    from tierflow.cltv.lifecycle import stale_log_note
+    from tierflow.data.transactions import day_number
+
     stale = None if as_of is None else stale_log_note(data, day_number(as_of))
     for note in [*notes, stale]:
         if note:
@@ -174,6 +165,8 @@ def _config(
 ) -> CLTVConfig:
     """The recipe of the options; shares that sum past 1 are a usage error
     (each option alone is in range: it was exit 1, as for a bad file)."""
+    from tierflow.cltv.model import CLTVConfig
+
     if platinum + gold > 1:
         raise click.BadParameter(
             f"--platinum-share {platinum:g} and --gold-share {gold:g} sum to "
@@ -210,7 +203,7 @@ _segment_options = [
     ),
     option(
         "--level",
-        type=click.Choice(LEVELS),
+        type=click.Choice(CLTV_LEVELS),
         default="seasonal",
         show_default=True,
         help="The published total: BTYD's, corrected by its miss in the same "
@@ -230,6 +223,8 @@ def _segments(func: Callable[..., Any]) -> Callable[..., Any]:
 def _tune(
     data: CustomerData, as_of_day: int, horizon_days: int, base: CLTVConfig
 ) -> CLTVConfig:
+    from tierflow.cltv.selection import tuned_config
+
     name, config = tuned_config(data, as_of_day, horizon_days, base)
     _log.info("time-based CV chose configuration %r", name)
     return config
@@ -306,6 +301,10 @@ def train_command(
     as_json: bool,
 ) -> None:
     """Train a model as of a date and write it as the current version."""
+    from tierflow.cltv.history import error_format
+    from tierflow.cltv.lifecycle import train_model
+    from tierflow.cltv.registry import ModelRegistry
+
     config = _config(seed, platinum_share, gold_share, level)  # before the data
     day = as_of_day(as_of)
     data, notes = _load(transactions, fmt, profiles, browsing, skip_bad_rows)
@@ -388,6 +387,10 @@ def score_command(
     as_json: bool,
 ) -> None:
     """Write customer_id,predicted_spend,p_active,segment for every customer."""
+    from tierflow.cltv.lifecycle import score_model, unit_note, write_scores_csv
+    from tierflow.cltv.registry import ModelRegistry
+    from tierflow.data.transactions import day_to_date
+
     refuse_input_as_output(
         out, "--out", transactions=transactions, profiles=profiles, browsing=browsing
     )
@@ -472,6 +475,12 @@ def evaluate_command(
     Next to our model: BG/NBD + Gamma-Gamma and the naive repeat run rate, raw
     and with our calibration (fitted the same way on the same windows).
     """
+    from tierflow.cltv.evaluate import (
+        EVALUATION_FILES,
+        evaluate_model,
+        write_evaluation,
+    )
+
     config = _config(seed, platinum_share, gold_share, level)  # before the data
     # a log named predictions.csv in --out was replaced by the predictions
     for written in [] if out is None else [out / n for n in EVALUATION_FILES]:
@@ -611,6 +620,9 @@ def retrain_command(
     are in another unit than the champion's, is refused: the decision is
     printed as usual, then an error line, exit 1.
     """
+    from tierflow.cltv.lifecycle import ScoreSinks, retrain
+    from tierflow.cltv.registry import ModelRegistry
+
     for out, flag in ((scores_out, "--scores-out"), (state, "--state")):
         refuse_input_as_output(
             out, flag, transactions=transactions, profiles=profiles, browsing=browsing
@@ -670,6 +682,8 @@ def retrain_command(
 
 def _print_retrain(result: RetrainResult) -> None:
     """The decision as text (``--json`` prints :meth:`RetrainResult.to_json`)."""
+    from tierflow.cltv.history import GuardStatus
+
     verb = "promoted" if result.promoted else "kept"
     untrained = "" if result.challenger_trained else ", not trained"
     click.echo(

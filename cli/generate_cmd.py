@@ -6,12 +6,13 @@ import datetime as dt
 import json
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from tierflow.cli.config import tier_policy
 from tierflow.cli.network_cmd import open_network
+from tierflow.cli.option_values import DEFAULT_START
 from tierflow.cli.options import (
     examples,
     json_option,
@@ -22,10 +23,9 @@ from tierflow.cli.options import (
 )
 from tierflow.cli.param_types import Day
 from tierflow.data.errors import InputError
-from tierflow.data.order_generator import DEFAULT_START, Spike, generate_orders
-from tierflow.data.orders import write_orders
-from tierflow.data.orlib_gap import format_orlib_gap, generate_chu_beasley
-from tierflow.orchestration.checkout.offerable import checkout_tiers
+
+if TYPE_CHECKING:
+    from tierflow.data.order_generator import Spike
 
 
 @click.group(
@@ -39,7 +39,7 @@ def generate() -> None:
     """Generate seeded synthetic data."""
 
 
-class _SpikeType(click.ParamType[Spike]):
+class _SpikeType(click.ParamType["Spike"]):
     """``HH:MM,FACTOR`` checked where the value is read, so a bad one from
     the settings file or ``TIERFLOW_GENERATE_ORDERS_SPIKE`` is named as such
     (it was reported as the flag)."""
@@ -49,6 +49,8 @@ class _SpikeType(click.ParamType[Spike]):
     def convert(
         self, value: Any, param: click.Parameter | None, ctx: click.Context | None
     ) -> Spike:
+        from tierflow.data.order_generator import Spike
+
         if isinstance(value, Spike):
             return value
         try:
@@ -116,6 +118,10 @@ def orders_command(
     An order drawn Platinum that checkout could not have offered Platinum
     when it was placed (no node holding its items delivers by the promised
     date: an evening past the cutoffs, a Sunday, a holiday) is Gold."""
+    from tierflow.data.order_generator import generate_orders
+    from tierflow.data.orders import write_orders
+    from tierflow.orchestration.checkout.offerable import checkout_tiers
+
     net = open_network(network_dir)
     try:
         frame = generate_orders(
@@ -178,6 +184,8 @@ def generate_gap(
     kind: str, agents: int, jobs: int, seed: int, out: Path, as_json: bool
 ) -> None:
     """Write a Chu & Beasley type C/D/E GAP instance in OR-Library format."""
+    from tierflow.data.orlib_gap import format_orlib_gap, generate_chu_beasley
+
     data = generate_chu_beasley(kind, agents, jobs, seed, name=out.stem)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(out.name + ".tmp")

@@ -11,21 +11,21 @@ from __future__ import annotations
 import json
 import logging
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from tierflow.cli.options import examples, json_option, option, out_folder_option
 from tierflow.cli.options import network_option as network_option
-from tierflow.data.network import Network, load_network
-from tierflow.data.sample_network import (
-    SAMPLE_FILES,
-    sample_network_dir,
-    write_sample,
-)
+
+if TYPE_CHECKING:
+    from tierflow.data.network import Network
 
 
 def resolve_network_dir(network_dir: Path | None) -> Path:
     """The given folder, or the cached embedded sample."""
+    from tierflow.data.sample_network import sample_network_dir
+
     return network_dir if network_dir is not None else sample_network_dir()
 
 
@@ -35,6 +35,8 @@ _log = logging.getLogger("tierflow.network")
 def open_network(network_dir: Path | None, *, warn: bool = True) -> Network:
     """Load and validate the given folder or the embedded sample; with
     ``warn``, log its warnings (:func:`log_network_warnings`)."""
+    from tierflow.data.network import load_network
+
     net = load_network(resolve_network_dir(network_dir))
     if warn:
         log_network_warnings(net)
@@ -149,6 +151,8 @@ def validate_command(directory: Path | None, as_json: bool) -> None:
 @json_option("Print the folder and its files as JSON.")
 def sample_command(out: Path, force: bool, as_json: bool) -> None:
     """Write the embedded US sample network (CSV files) to a folder."""
+    from tierflow.data.sample_network import SAMPLE_FILES, write_sample
+
     folder = write_sample(out, replace=force)
     if as_json:
         click.echo(json.dumps({"out": str(folder), "files": list(SAMPLE_FILES)}))

@@ -17,11 +17,13 @@ import click
 from click.core import ParameterSource
 
 from tierflow.cli.config import ConfigOption
+from tierflow.cli.option_values import ENGINE_NAMES
 from tierflow.cli.param_types import FiniteFloatRange, OutputPath
 from tierflow.data.errors import SolverError
 from tierflow.data.extras import MissingExtraError
 from tierflow.data.limits import MAX_SEED, MAX_TIME_LIMIT_S
 from tierflow.data.logging_setup import LOG_FORMATS, LOG_LEVELS, configure_logging
+from tierflow.data.store_location import default_state_location, describe_location
 
 F = TypeVar("F", bound=Callable[..., Any])
 _log = logging.getLogger("tierflow.cli")
@@ -104,18 +106,34 @@ def network_option(func: F) -> F:
     )(func)
 
 
+class _StateOption(ConfigOption):
+    """``--state``, whose help names the default store (from
+    :mod:`tierflow.data.store_location`, which imports nothing heavy; the
+    store's package costs 0.4 s), as it is when the help is shown
+    (``$TIERFLOW_STATE`` then), not when the command was declared."""
+
+    @property
+    def help(self) -> str:
+        return (
+            "State store: a SQLite file or a postgresql:// URL (default: "
+            f"$TIERFLOW_STATE or {describe_location(default_state_location())})."
+        )
+
+    @help.setter
+    def help(self, value: str | None) -> None:
+        """click sets it; the text is the property's."""
+
+
 def state_option(func: F) -> F:
     """``--state DB`` (default ``$TIERFLOW_STATE`` or the user data folder)."""
     from tierflow.cli.state_location import STATE_LOCATION
-    from tierflow.data.store import default_state_location, describe_location
 
-    return option(
+    return click.option(
         "--state",
         "state_path",
+        cls=_StateOption,
         type=STATE_LOCATION,
         default=None,
-        help="State store: a SQLite file or a postgresql:// URL (default: "
-        f"$TIERFLOW_STATE or {describe_location(default_state_location())}).",
     )(func)
 
 
@@ -208,12 +226,11 @@ def _usable_engine(_ctx: click.Context, _param: click.Parameter, value: str) -> 
 def engine_option(
     choices: Sequence[str] | None = None, help: str | None = None
 ) -> Callable[[F], F]:
-    """``--engine NAME`` (default ``cpsat``; choices: the registry's engines)."""
-    from tierflow.solver.registry import engine_names
-
+    """``--engine NAME`` (default ``cpsat``; choices: the registry's engines,
+    :data:`~tierflow.cli.option_values.ENGINE_NAMES`)."""
     return option(
         "--engine",
-        type=click.Choice(list(choices) if choices is not None else engine_names()),
+        type=click.Choice(list(choices if choices is not None else ENGINE_NAMES)),
         default="cpsat",
         show_default=True,
         callback=_usable_engine,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
@@ -20,8 +21,9 @@ from tierflow.cli.options import (
 from tierflow.cli.state_location import store_wait_s
 from tierflow.data.errors import InputError
 from tierflow.data.limits import parse_instant
-from tierflow.formulations.tiers import SATISFACTION_KEYS
-from tierflow.orchestration.checkout.router import OnlineRouter, OptionSet, parse_items
+
+if TYPE_CHECKING:
+    from tierflow.orchestration.checkout.router import OptionSet
 
 
 def parse_now(text: str | None) -> dt.datetime | None:
@@ -31,6 +33,8 @@ def parse_now(text: str | None) -> dt.datetime | None:
 
 def parse_preferences(text: str | None) -> dict[str, float] | None:
     """``--prefer speed=W,cost=W,eco=W`` (any subset)."""
+    from tierflow.formulations.tiers import SATISFACTION_KEYS
+
     if text is None:
         return None
     out: dict[str, float] = {}
@@ -157,6 +161,8 @@ def options_command(
     as_json: bool,
 ) -> None:
     """Tiered fulfillment options (Platinum/Gold/Silver/Overflow) for one cart."""
+    from tierflow.orchestration.checkout.router import OnlineRouter, parse_items
+
     items = parse_items(items_text)
     now = parse_now(now_text)
     preferences = parse_preferences(prefer_text)

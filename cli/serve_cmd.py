@@ -20,6 +20,7 @@ import click
 
 from tierflow.cli.config import tier_policy
 from tierflow.cli.network_cmd import log_network_warnings
+from tierflow.cli.option_values import MAX_INTERVAL_S, MAX_TTL_S
 from tierflow.cli.options import (
     examples,
     history_option,
@@ -30,7 +31,6 @@ from tierflow.cli.options import (
 from tierflow.cli.param_types import FiniteFloatRange
 from tierflow.data.errors import InputError
 from tierflow.data.logging_setup import redact
-from tierflow.orchestration.checkout.router import MAX_INTERVAL_S, MAX_TTL_S
 from tierflow.service.cpus import pin_process, worker_cpu, worker_cpus
 
 if TYPE_CHECKING:

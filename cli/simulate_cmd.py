@@ -9,7 +9,7 @@ import logging
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 from click.core import ParameterSource
@@ -30,29 +30,13 @@ from tierflow.cli.options import (
 )
 from tierflow.cli.param_types import Day, FiniteFloatRange
 from tierflow.cli.progress import progress_bar
-from tierflow.data.network import Network
-from tierflow.data.order_generator import read_shoppers
 from tierflow.data.output_folder import StagedOutput, Staging
-from tierflow.data.store.sqlite_database import FILE_SUFFIXES
-from tierflow.formulations.tiers import TierPolicy
-from tierflow.orchestration.simulation.checkpoints import (
-    Checkpoints,
-    file_digest,
-    folder_digest,
-)
-from tierflow.orchestration.simulation.day import (
-    DAY_FILES,
-    CltvStep,
-    SimulationSettings,
-    published_scores,
-    simulate,
-)
-from tierflow.orchestration.simulation.forecast import check_scalable
-from tierflow.orchestration.simulation.report import (
-    REPORT_FILES,
-    percent_text,
-    write_report,
-)
+
+if TYPE_CHECKING:
+    from tierflow.data.network import Network
+    from tierflow.formulations.tiers import TierPolicy
+    from tierflow.orchestration.simulation.checkpoints import Checkpoints
+    from tierflow.orchestration.simulation.day import CltvStep, SimulationSettings
 
 _log = logging.getLogger("tierflow.cli.simulate")
 
@@ -95,6 +79,8 @@ class SimulateRequest:
 
     def settings(self) -> SimulationSettings:
         """What the simulation runs (``--outage`` is checked here)."""
+        from tierflow.orchestration.simulation.day import SimulationSettings
+
         return SimulationSettings(
             day=self.day.date(),
             checkouts=self.checkouts,
@@ -199,6 +185,12 @@ def simulate_command(as_json: bool, resume: bool, **options: Any) -> None:
     Every run starts fresh: it works in a folder beside OUT and replaces
     OUT's files when it has finished (a failed run leaves OUT as it was).
     """
+    from tierflow.data.order_generator import read_shoppers
+    from tierflow.orchestration.simulation.checkpoints import Checkpoints
+    from tierflow.orchestration.simulation.day import simulate
+    from tierflow.orchestration.simulation.forecast import check_scalable
+    from tierflow.orchestration.simulation.report import write_report
+
     request = SimulateRequest(**options)
     if request.cltv_backtest and request.cltv_scores is not None:
         # the flag was dropped without a word: no model, no backtest (QA)
@@ -219,7 +211,7 @@ def simulate_command(as_json: bool, resume: bool, **options: Any) -> None:
     shoppers = read_shoppers(net)
     policy = tier_policy()
     settings = request.settings()
-    target = StagedOutput(request.out, OUTPUT_NAMES)
+    target = StagedOutput(request.out, _output_names())
     # the CLTV inputs are read (and checked) before anything is written
     publish_cltv = _cltv_step(
         net,
@@ -257,19 +249,28 @@ def simulate_command(as_json: bool, resume: bool, **options: Any) -> None:
 #: The state store and the CLTV model registry of a run, inside its folder.
 STATE_FILE = "state.db"
 MODEL_DIR = "cltv-models"
-#: Every name ``simulate`` writes in OUT (a run replaces them all).
-OUTPUT_NAMES = (
-    *DAY_FILES,
-    *REPORT_FILES,
-    MODEL_DIR,
-    *(STATE_FILE + suffix for suffix in FILE_SUFFIXES),
-)
+
+
+def _output_names() -> tuple[str, ...]:
+    """Every name ``simulate`` writes in OUT (a run replaces them all)."""
+    from tierflow.data.store.sqlite_database import FILE_SUFFIXES
+    from tierflow.orchestration.simulation.day import DAY_FILES
+    from tierflow.orchestration.simulation.report import REPORT_FILES
+
+    return (
+        *DAY_FILES,
+        *REPORT_FILES,
+        MODEL_DIR,
+        *(STATE_FILE + suffix for suffix in FILE_SUFFIXES),
+    )
 
 
 def _identity(
     net: Network, request: SimulateRequest, policy: TierPolicy
 ) -> dict[str, Any]:
     """What makes two runs the same job (``--resume`` continues only that)."""
+    from tierflow.orchestration.simulation.checkpoints import file_digest, folder_digest
+
     assert net.source is not None
     settings = dataclasses.asdict(request.settings())
     # the default (stock prices on) is left out: a run started before
@@ -317,6 +318,8 @@ def _cltv_step(
 ) -> CltvStep:
     """Publish the given scores, or train on the network's purchase history
     (either is read and checked now, before anything is written)."""
+    from tierflow.orchestration.simulation.day import published_scores
+
     assert net.source is not None
     history = net.source / "transactions.csv"
     profiles = net.source / "customers.csv"
@@ -380,6 +383,8 @@ def _savings_line(v: dict[str, Any]) -> str:
 def _pct(value: float | None) -> str:
     """A percentage, or "n/a" where there was nothing to count (no
     Platinum order, no checkout that chose)."""
+    from tierflow.orchestration.simulation.report import percent_text
+
     return "n/a" if value is None else f"{percent_text(value)} %"
 
 

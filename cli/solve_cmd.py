@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import math
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -19,16 +19,19 @@ from tierflow.cli.options import (
     time_limit_option,
 )
 from tierflow.data.errors import InputError, VerificationError
-from tierflow.formulations.gap import GapInstance, load_gap_file
-from tierflow.formulations.problem import AssignmentProblem
-from tierflow.solver import solve, verify
-from tierflow.solver.result import SolveResult
+
+if TYPE_CHECKING:
+    from tierflow.formulations.gap import GapInstance
+    from tierflow.solver.result import SolveResult
 
 
 def load_instances(
     path: Path, fmt: str, *, maximize: bool, instance: int | None
 ) -> list[GapInstance]:
     """Problems of ``path`` in ``fmt``, optionally only the ``instance``-th (1-based)."""
+    from tierflow.formulations.gap import GapInstance, load_gap_file
+    from tierflow.formulations.problem import AssignmentProblem
+
     if fmt == "orlib-gap":
         instances = load_gap_file(path, maximize=maximize)
     else:
@@ -50,6 +53,8 @@ def load_instances(
 
 def result_record(inst: GapInstance, result: SolveResult) -> dict[str, Any]:
     """The JSON contract of ``tierflow solve --json`` for one problem."""
+    from tierflow.solver import verify
+
     feasible = False
     error = None
     if result.has_solution:
@@ -134,6 +139,8 @@ def solve_command(
     as_json: bool,
 ) -> None:
     """Solve every problem in FILE with ENGINE; verify each solution."""
+    from tierflow.solver import solve
+
     instances = load_instances(file, fmt, maximize=maximize, instance=instance)
     failures = []
     if not as_json:

@@ -6,17 +6,20 @@ from __future__ import annotations
 import math
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from tierflow.data.errors import InputError
-from tierflow.data.store import StateStore, is_postgres_url, open_store
-from tierflow.data.store.location import (
+from tierflow.data.store_location import (
     default_state_location,
+    is_postgres_url,
     location_problem,
     shown_location,
 )
+
+if TYPE_CHECKING:
+    from tierflow.data.store import StateStore
 
 #: Seconds a command waits for a store another process holds: SQLite's write
 #: lock (a ``sqlite3`` shell, another batch job's commit), PostgreSQL's pooled
@@ -86,6 +89,8 @@ def open_state(
     ``answer_wait_s``: a PostgreSQL server silent this long, then silent to
     a probe, is given up on as hung (``StoreUnavailable``); None: waited
     for until it resumes (a batch command's default)."""
+    from tierflow.data.store import open_store
+
     waits: dict[str, Any] = {}
     wait = store_wait_s()
     if wait is not None:
@@ -99,17 +104,32 @@ def open_state(
 
 def open_existing_state(location: Path | str | None) -> StateStore | None:
     """The state store at ``location`` for a command that only reads it:
-    never made for the read. A SQLite file given that does not exist is an
-    error, given as ``location`` or as ``$TIERFLOW_STATE`` (a typo made a
-    fresh, empty store that the command then showed); the default store not
-    made yet is None (nothing logged yet). A PostgreSQL database is opened
-    as :func:`open_state` opens it (a missing one is the server's error)."""
+    never made for the read (:func:`check_existing_state`). A PostgreSQL
+    database is opened as :func:`open_state` opens it (a missing one is the
+    server's error)."""
+    return open_state(location) if check_existing_state(location) else None
+
+
+def check_existing_state(location: Path | str | None) -> bool:
+    """Whether there is a store at ``location`` to read (a PostgreSQL URL:
+    the server will say); it reads no store and imports none, so a command
+    calls it before its own imports and input (a typo cost a second of them
+    to be told). A SQLite file given that does not exist is an error, given
+    as ``location`` or as ``$TIERFLOW_STATE`` (a typo made a fresh, empty
+    store that the command then showed); the default store not made yet is
+    False (nothing logged yet).
+
+    Raises
+    ------
+    click.ClickException
+        A store given that does not exist.
+    """
     where = default_state_location() if location is None else location
     if is_postgres_url(where) or location_problem(where) or Path(where).exists():
-        return open_state(location)
+        return True
     if location is not None or os.environ.get("TIERFLOW_STATE"):
         raise click.ClickException(
             f"{where}: no state store there (tierflow capacity ingest, "
             "capacity forecast or serve makes one)"
         )
-    return None
+    return False

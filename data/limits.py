@@ -8,11 +8,13 @@ import datetime as dt
 import math
 import os
 from dataclasses import dataclass
-
-import numpy as np
+from typing import TYPE_CHECKING
 
 from tierflow.data.calendar_days import no_such_day
 from tierflow.data.errors import InputError
+
+if TYPE_CHECKING:
+    import numpy as np
 
 #: Units held or handled: on-hand stock, node capacity, backlog, forecast.
 MAX_UNITS = 1e9
@@ -142,6 +144,8 @@ def require_number(
     ``low_open``), else an ``InputError`` naming ``field``: for the settings
     of the library's own classes, which no reader has checked (NaN passes
     every comparison, a string or a bool is not a number)."""
+    import numpy as np  # here: the limits are read by every --help, numpy is 45 ms
+
     ok = isinstance(value, int | float | np.integer | np.floating) and not isinstance(
         value, bool | np.bool_
     )
@@ -173,6 +177,8 @@ def require_array(
     numbers in ``[low, high]`` (whole with ``integer``), else an
     ``InputError`` naming ``field`` and the first bad entry: for arrays a
     caller hands the library (a node's capacity, a SKU's stock)."""
+    import numpy as np
+
     try:
         arr = np.array(values, dtype=np.float64)
     except (TypeError, ValueError, OverflowError):

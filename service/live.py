@@ -16,7 +16,7 @@ import math
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Container
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -91,11 +91,31 @@ class LiveEvent:
     shopper: LiveEvent | None = None
 
 
+@dataclass(slots=True)
+class _Sent:
+    """What a watched checkout's streams were sent (0: nothing): one record
+    per checkout in :attr:`LiveHub._sent`, read and written under the hub's
+    lock. ``stored``: the revision of the stored answer last sent (another
+    process's requote, of which the hub keeps no answer), set by an update's
+    worker thread. ``published``: the revision of the last ``options`` event
+    sent, set on the event loop (:meth:`LiveHub._publish`). ``replacing``: a
+    revision whose stored answer replaces the one this hub sent (a requote
+    answered here in an outage and dropped since:
+    ``OnlineRouter.dropped_revision``), to be sent though not newer; set by
+    the worker thread with ``stored``, taken by the next ``options`` event
+    published on the loop."""
+
+    stored: int = 0
+    published: int = 0
+    replacing: int = 0
+
+
 @dataclass(eq=False)
 class Subscriber:
     """One open stream: the checkout it follows (None: none), whether it
     sends the capacity map's events, and whether its caller reads the
-    operator data (``full``; else the events' shopper views)."""
+    operator data (``full``; else the events' shopper views). ``revision``:
+    that of the last ``options`` event queued (on the event loop)."""
 
     request_id: str | None
     capacity: bool = True
@@ -103,6 +123,7 @@ class Subscriber:
     queue: asyncio.Queue[LiveEvent | None] = field(
         default_factory=lambda: asyncio.Queue(QUEUE_SIZE)
     )
+    revision: int = 0
 
 
 class LiveHub:
@@ -162,16 +183,9 @@ class LiveHub:
         self.requote_every_s = float(requote_every_s)
         self._requoted_at: dt.datetime | None = None  # the clock, last requotes
         self._closed_read = -math.inf  # the timer, last read of ended checkouts
-        #: request id → the revision of the stored answer last sent its
-        #: streams (another process's requote: the hub keeps no answer of it)
-        self._stored_sent: dict[str, int] = {}
-        #: request id → the revision of the last ``options`` event sent its
-        #: streams (on the event loop: :meth:`_publish`)
-        self._published: dict[str, int] = {}
-        #: request id → a revision whose stored answer replaces the one this
-        #: hub sent (a requote answered here in an outage and dropped since:
-        #: ``OnlineRouter.dropped_revision``), sent its streams though not newer
-        self._replacing: dict[str, int] = {}
+        #: request id → what its streams were sent (:class:`_Sent`); kept
+        #: while the checkout is watched, dropped when it ends
+        self._sent: dict[str, _Sent] = {}
         self._subs: set[Subscriber] = set()
         self.timer = timer
         self.requote_budget_s = float(requote_budget_s)
@@ -186,7 +200,8 @@ class LiveHub:
         self._answers: OrderedDict[str, tuple[OptionSet, tuple[int, ...], float]] = (
             OrderedDict()
         )
-        self._lock = threading.Lock()  # _answers, shared with worker threads
+        #: _answers, _sent and _seq, shared with worker threads
+        self._lock = threading.Lock()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._wake: asyncio.Event | None = None
         self._task: asyncio.Task[None] | None = None
@@ -277,6 +292,7 @@ class LiveHub:
         said "checkout finished", another the outcome)."""
         with self._lock:
             self._answers.pop(request_id, None)
+            self._sent.pop(request_id, None)
         loop = self._loop
         if loop is None or self.closed:
             return
@@ -356,13 +372,7 @@ class LiveHub:
         watched = sorted({s.request_id for s in self._subs if s.request_id})
         events = await anyio.to_thread.run_sync(self._changes, watched)
         sent = sum(self._publish(target, ev) for target, ev in events)
-        live = set(watched)
-        self._published = {
-            rid: rev for rid, rev in self._published.items() if rid in live
-        }
-        self._replacing = {
-            rid: rev for rid, rev in self._replacing.items() if rid in live
-        }
+        self._keep_sent(set(watched), published=True)
         return sent
 
     def _changes(self, watched: list[str]) -> list[tuple[str | None, LiveEvent]]:
@@ -414,22 +424,20 @@ class LiveHub:
             return []
         self._closed_read = now
         states = self.router.watched_quotes(watched)
-        sent = self._stored_sent = {
-            rid: rev for rid, rev in self._stored_sent.items() if rid in states
-        }
+        self._keep_sent(states, published=False)
         out: list[tuple[str | None, LiveEvent]] = []
         for request_id in sorted(states):
             state = states[request_id]
             if state.closed is not None:
                 with self._lock:
                     self._answers.pop(request_id, None)
+                    self._sent.pop(request_id, None)
                 self._due.pop(request_id, None)
-                sent.pop(request_id, None)
                 data = closed_data(request_id, f"checkout already {state.closed.value}")
                 out.append((request_id, self._event("closed", data)))
             elif state.revision > self._revision(request_id) or (
                 state.revision == self.router.dropped_revision(request_id)
-                and sent.get(request_id) != state.revision
+                and self._stored_sent(request_id) != state.revision
             ):
                 ev = self._stored_event(request_id, replacing=state.revision)
                 if ev is not None:
@@ -443,7 +451,33 @@ class LiveHub:
         with self._lock:
             known = self._answers.get(request_id)
         answered = 0 if known is None else known[0].revision
-        return max(answered, self._stored_sent.get(request_id, 0))
+        return max(answered, self._stored_sent(request_id))
+
+    def _stored_sent(self, request_id: str) -> int:
+        """The revision of the stored answer last sent a checkout's streams
+        (0: none)."""
+        with self._lock:
+            rec = self._sent.get(request_id)
+            return 0 if rec is None else rec.stored
+
+    def _keep_sent(self, watched: Container[str], *, published: bool) -> None:
+        """Forget what was sent to the streams of the checkouts not in
+        ``watched``: the revisions published (on the event loop, after an
+        update) or else the stored ones sent (in the update's worker thread,
+        at its read of the stored revisions); a record left empty goes."""
+        with self._lock:
+            for rid, rec in self._sent.items():
+                if rid in watched:
+                    continue
+                if published:
+                    rec.published = rec.replacing = 0
+                else:
+                    rec.stored = 0
+            self._sent = {
+                rid: rec
+                for rid, rec in self._sent.items()
+                if rec.stored or rec.published or rec.replacing
+            }
 
     def _stored_event(
         self, request_id: str, *, replacing: int | None = None
@@ -470,9 +504,10 @@ class LiveHub:
                 # sent again and the hub's own answer dropped
                 return None
             self._answers.pop(request_id, None)
-        self._stored_sent[request_id] = revision
-        if dropped:
-            self._replacing[request_id] = revision
+            rec = self._sent.setdefault(request_id, _Sent())
+            rec.stored = revision
+            if dropped:
+                rec.replacing = revision
         head = {"request_id": request_id, "revision": revision, "changes": []}
         shopper = (
             {**head, "option_set": shopper_wire(OptionSet, wire)}
@@ -645,16 +680,24 @@ class LiveHub:
         thread while a ``POST …/requote`` here answers and sends at once, so
         a revision another replica stored could be this process's own, sent
         already (twice to every stream), or older than the route's (sent
-        after it)."""
+        after it). Nor is a stream sent one older than the answer it opened
+        with (a second page of the checkout, opened while an update sent
+        another replica's older revision: it got the older one after its
+        own)."""
+        revision, replaces = 0, False
         if ev.event == "options" and target is not None:
             revision = int(ev.data["revision"])
-            replaces = self._replacing.pop(target, None) == revision
-            if revision <= self._published.get(target, 0) - replaces:
-                return False
-            self._published[target] = revision
+            with self._lock:
+                rec = self._sent.setdefault(target, _Sent())
+                replaces, rec.replacing = rec.replacing == revision, 0
+                if revision <= rec.published - replaces:
+                    return False
+                rec.published = revision
         for sub in list(self._subs):
             if ev.event == "capacity" and not sub.capacity:
                 continue
+            if revision and revision <= sub.revision - replaces:
+                continue  # its stream opened with a newer answer
             if target is None or sub.request_id == target:
                 self._put(sub, ev)
                 if ev.event == "closed":
@@ -666,6 +709,8 @@ class LiveHub:
         self._publish(request_id, self._event("closed", data))
 
     def _put(self, sub: Subscriber, ev: LiveEvent | None) -> None:
+        if ev is not None and ev.event == "options":
+            sub.revision = int(ev.data["revision"])
         if ev is not None and ev.shopper is not None and not sub.full:
             ev = ev.shopper
         try:

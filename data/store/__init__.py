@@ -34,12 +34,12 @@ from tierflow.data.store.database import (
     StoreBroken,
     StoreConflict,
     StoreUnavailable,
-    default_state_path,
     off_store_error,
     on_store_error,
 )
 from tierflow.data.store.location import (
     default_state_location,
+    default_state_path,
     describe_location,
     is_postgres_url,
     open_store,

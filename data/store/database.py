@@ -13,18 +13,19 @@ import contextlib
 import functools
 import logging
 import math
-import os
 import random
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager
-from pathlib import Path
 from typing import Any, Concatenate, ParamSpec, Protocol, TypeVar
 
 import pandas as pd
 
 from tierflow.data.errors import TierflowError
+
+# moved to tierflow.data.store_location (no heavy import); still importable here
+from tierflow.data.store_location import default_state_path as default_state_path
 
 
 class StoreUnavailable(TierflowError):
@@ -532,14 +533,3 @@ def chunks(items: list[str], size: int = 500) -> Iterator[list[str]]:
     """``items`` in slices of at most ``size`` (SQLite caps parameters)."""
     for i in range(0, len(items), size):
         yield items[i : i + size]
-
-
-def default_state_path() -> Path:
-    """``$TIERFLOW_STATE``, else ``$XDG_DATA_HOME/tierflow/state.db``
-    (``~/.local/share/tierflow/state.db``)."""
-    env = os.environ.get("TIERFLOW_STATE")
-    if env:
-        return Path(env)
-    xdg = os.environ.get("XDG_DATA_HOME")
-    base = Path(xdg) if xdg else Path.home() / ".local" / "share"
-    return base / "tierflow" / "state.db"

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tierflow.data.store.database import default_state_path
 from tierflow.data.store.database_store import DatabaseStore
 from tierflow.data.store.schema import MIGRATIONS
 from tierflow.data.store.sqlite_database import SqliteDatabase
+from tierflow.data.store_location import default_state_path
 
 
 class SqliteStore(DatabaseStore):

@@ -443,10 +443,16 @@ class Planner:
         node holding it all, or for an order that must split, every node
         holding one of its lines (the line that cannot ship today holds the
         whole order back: a split cart whose one line only a closed or full
-        node held was offered nothing)."""
+        node held was offered nothing). An order whose every whole holder is
+        closed, without staff or of nominal capacity 0
+        (:meth:`_overflow_nodes`) must split, as for the other tiers: its
+        lines' holders are scored and it ships split from open ones (it was
+        refused as closed, the open nodes together holding every line, and
+        the closed holder's score of 0 called capacity short)."""
         req, have_all = order.req, order.have_all
+        whole = have_all & self._overflow_nodes()
         scores = self.monitor.score_map(OrderProfile(order.work))
-        if have_all.any():
+        if whole.any():
             best = float(scores[have_all].max())
             of = ""
         else:  # per line, its holders' best; the order waits for its worst line
@@ -467,10 +473,15 @@ class Planner:
         # its own node would ship (a node before its cutoff shipped it, a
         # ship day later, on the day Gold shipped from a node past its own)
         last = max((s.ship for p in plans.by_tier.values() for s in p), default=None)
-        if not have_all.any():
-            plan, why = self._overflow_split(order, qo, last)
-        else:
+        plan: Plan = ()
+        why: WhyNot | None = None
+        if have_all.any():
             plan, why = self._overflow_single(order, qo, last)
+        if not plan and not whole.any():
+            # no open node holds it all: split, as the other tiers do (the
+            # whole holders' closure said first, as theirs is)
+            plan, split_why = self._overflow_split(order, qo, last)
+            why = why or split_why
         if plan:
             plans.by_tier[Tier.OVERFLOW] = plan
         else:

@@ -852,7 +852,6 @@ def test_tuning_runs_inside_the_progress_stage(
 ) -> None:
     """``--tune`` cross-validates inside the stage, so its heartbeat covers it
     (``evaluate --tune`` was silent for the whole CV: 16 s on 300 customers)."""
-    from tierflow.cli import cltv_cmd
     from tierflow.cltv.model import CLTVConfig
 
     def fake_tuned_config(*args: object) -> tuple[str, CLTVConfig]:
@@ -866,7 +865,8 @@ def test_tuning_runs_inside_the_progress_stage(
             gold_share=base.gold_share,
         )
 
-    monkeypatch.setattr(cltv_cmd, "tuned_config", fake_tuned_config)
+    # the command imports it when it runs (from its module, where it is set)
+    monkeypatch.setattr("tierflow.cltv.selection.tuned_config", fake_tuned_config)
     args = [command, "--transactions", str(transactions), "--as-of", "2023-06-30"]
     if command == "train":
         args += ["--horizon-days", "60", "--no-backtest"]

@@ -54,7 +54,8 @@ _ROOT_VALUED = {"--config", "--log-level", "--log-format"}
 def _unknown_flags(text: str) -> list[str]:
     """Every ``tierflow COMMAND ... --flag`` in ``text`` (a line ending in
     ``\\`` continues on the next) whose command has no such option."""
-    root = {flag for param in cli.params for flag in param.opts}
+    # every command takes --help (click adds it outside ``params``)
+    root = {flag for param in cli.params for flag in param.opts} | {"--help"}
     ctx = click.Context(cli)
     unknown = []
     for line in text.replace("\\\n", " ").splitlines():

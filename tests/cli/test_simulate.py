@@ -24,9 +24,9 @@ from click.testing import CliRunner, Result
 from tests.conftest import ROOT
 from tests.networks import network_in_zone
 from tests.spend_scores import write_spend_scores
-from tierflow.cli import simulate_cmd
 from tierflow.cli.main import cli
 from tierflow.data import text_files
+from tierflow.orchestration.simulation import report
 from tierflow.orchestration.simulation.day import SimulationResult
 from tierflow.orchestration.simulation.report import write_report
 
@@ -524,7 +524,8 @@ def test_no_stock_bid_prices_charges_the_batches_capacity_prices_only(
         return write_report(result, path)
 
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(simulate_cmd, "write_report", keeping)
+        # the command imports it when it runs, from its module
+        patch.setattr(report, "write_report", keeping)
         _simulate(scores, out, "--no-stock-bid-prices")
     (result,) = kept
     assert result.settings.stock_bid_prices is False

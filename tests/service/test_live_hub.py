@@ -887,3 +887,76 @@ def test_a_requote_answered_in_an_outage_that_lost_streams_the_stored_one(
             ["WH-EAST"],
             ["WH-EAST"],
         ]
+
+
+def test_a_stream_opened_while_an_older_stored_answer_is_sent_gets_no_older_one(
+    tmp_path: Path, state_location: Path | str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another replica requotes a watched checkout (revision 3); this one's
+    update makes the event of that stored answer, and before it is sent a
+    second page of the checkout opens its stream here, whose first answer
+    is revision 4 (answered again on opening: the hub no longer keeps an
+    answer of it). The new stream got revision 4, then the update's 3: a
+    page went back to the older dates and prices. Now it gets 4 alone; the
+    first page gets 3 (what a second page's opening answers is not sent to
+    the others)."""
+    with (
+        tiny_router(tmp_path, state=state_location) as there,
+        tiny_router(tmp_path, state=state_location, scores=False) as here,
+    ):
+        rid = there.generate_fulfillment_options(
+            "C1", [("TEE", 1)], "606", now=MONDAY_10
+        ).request_id
+        hub = LiveHub(here, lambda: MONDAY_10)
+
+        async def run() -> list[list[int]]:
+            loop = asyncio.get_running_loop()
+            page = await hub.subscribe(rid, capacity=False)
+            assert [ev.data["revision"] for ev in _drain(page)] == [2]
+            late: list[Subscriber] = []
+            opened: list[bool] = []
+
+            def version_then_open(router: OnlineRouter) -> tuple[int, ...]:
+                # the update's next step after the stored answers' events
+                # (once: the opening stream's requote reads the version too)
+                if not opened:
+                    opened.append(True)
+                    opening = hub.subscribe(rid, capacity=False)
+                    late.append(
+                        asyncio.run_coroutine_threadsafe(opening, loop).result()
+                    )
+                return map_version(router)
+
+            there.requote(rid, now=MONDAY_10)
+            monkeypatch.setattr(live, "map_version", version_then_open)
+            await hub.update()
+            return [[ev.data["revision"] for ev in _drain(s)] for s in (page, *late)]
+
+        assert _run_closed(here, hub, run) == [[3], [4]]
+
+
+def test_what_a_checkouts_streams_were_sent_goes_with_them_or_with_the_checkout(
+    tmp_path: Path, state_location: Path | str
+) -> None:
+    """The hub's record of what a checkout's streams were sent (one per
+    watched checkout) is kept while a stream watches it: the update after
+    its last stream closed forgets it, and a checkout finished here
+    (``forget``) goes at once, so the records stay as many as the watched
+    checkouts."""
+    router = tiny_router(tmp_path, state=state_location)
+    hub = LiveHub(router, lambda: MONDAY_10)
+    left, confirmed = (_answer(router, hub, c).request_id for c in ("C1", "C2"))
+
+    async def run() -> list[list[str]]:
+        pages = [await hub.subscribe(rid, capacity=False) for rid in (left, confirmed)]
+        for rid in (left, confirmed):
+            again = router.requote(rid, now=MONDAY_10)
+            hub.answered_again(again, map_version(router))
+        kept = sorted(hub._sent)
+        hub.unsubscribe(pages[0])
+        await hub.update()
+        after_update = sorted(hub._sent)
+        hub.forget(confirmed, "confirmed")
+        return [kept, after_update, sorted(hub._sent)]
+
+    assert _run_closed(router, hub, run) == [sorted([left, confirmed]), [confirmed], []]

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from tests.orchestration.checkout.helpers import available, event, event_on, ids
@@ -588,6 +589,95 @@ def test_a_split_overflow_never_ships_a_closed_nodes_line(
         "WH-WEST": "SPRAY",
     }
     assert over.ship_date > MONDAY_10.date() and over.discount >= 1.0
+
+
+def _chi_holds_mug_and_spray(router: OnlineRouter) -> None:
+    """ST-CHI stocks MUG and SPRAY too: the one node holding the whole cart
+    (MUG also at WH-EAST alone, SPRAY at WH-WEST alone)."""
+    assert router.store is not None
+    router.store.upsert_inventory(
+        pd.DataFrame(
+            {"node_id": ["ST-CHI"] * 2, "sku": ["MUG", "SPRAY"], "on_hand": [5, 5]}
+        )
+    )
+
+
+_SHUT = {"outage": "is closed (outage)", "staffing": "has no staff today (staffing 0%)"}
+
+
+@pytest.mark.parametrize(("kind", "value"), [("outage", True), ("staffing", 0.0)])
+def test_overflow_splits_when_the_whole_carts_holder_is_closed(
+    tmp_path: Path, state_location: Path | str, kind: str, value: object
+) -> None:
+    """MUG and SPRAY, which ST-CHI alone holds both of, every node short.
+    ST-CHI closed (or without staff), Gold and Silver split the cart over
+    WH-EAST (MUG) and WH-WEST (SPRAY), open, and so does "Ship later": a
+    ship day after each node's own, its date the later shipment's, its
+    cost with the split shipment's, priced from Silver's less the least
+    discount (zero bid prices). It was refused, "every node that could
+    ship it (ST-CHI) is closed (outage)", the open nodes together holding
+    every line. With SPRAY's other holder closed too it is refused, said
+    as before."""
+    bid = FixedBidPrices([0.0, 0.0, 0.0])
+    cart = [("MUG", 1), ("SPRAY", 1)]
+    with tiny_router(tmp_path, state=state_location, bid_prices=bid) as r:
+        _chi_holds_mug_and_spray(r)
+        net = r.network
+        for i, node in enumerate(net.node_ids):
+            event(r, node, "backlog", float(net.capacity[i] * 0.95), i)
+        whole = r.generate_fulfillment_options("C5", cart, "606", now=MONDAY_10)
+        event(r, "ST-CHI", kind, value, 10)
+        answer = r.generate_fulfillment_options("C5", cart, "606", now=MONDAY_10)
+        event(r, "WH-WEST", "outage", True, 11)
+        spray_shut = r.generate_fulfillment_options("C5", cart, "606", now=MONDAY_10)
+        policy = r.policy
+    assert whole.option("overflow").nodes == ("ST-CHI",)
+    # SPRAY's every holder shut: refused, the whole cart's holder named, as
+    # the other tiers name it
+    assert "overflow" not in ids(spray_shut)
+    assert spray_shut.missing["overflow"] == (
+        f"every node that could ship it (ST-CHI) {_SHUT[kind]}"
+    )
+    assert ids(answer) == ["gold", "silver", "overflow"]
+    gold, silver, over = (answer.option(t) for t in ("gold", "silver", "overflow"))
+    for option in (gold, silver, over):
+        assert {s.node_id: s.lines[0].sku for s in option.shipments} == {
+            "WH-EAST": "MUG",
+            "WH-WEST": "SPRAY",
+        }
+    at_once = {s.node_id: s.ship_date for s in gold.shipments}
+    assert at_once == {"WH-EAST": MONDAY_10.date(), "WH-WEST": MONDAY_10.date()}
+    later = {s.node_id: s.ship_date for s in over.shipments}
+    assert later == {"WH-EAST": dt.date(2026, 1, 6), "WH-WEST": dt.date(2026, 1, 6)}
+    assert over.ship_date == max(later.values())
+    assert over.delivery_date == max(s.delivery_date for s in over.shipments)
+    assert over.delivery_date > gold.delivery_date
+    assert over.cost == pytest.approx(
+        sum(s.cost for s in over.shipments) + policy.split_shipment_cost
+    )
+    assert (over.discount, over.price) == (1.0, round(silver.price - 1.0, 2))
+    assert over.label == "Ship later, save $1.00"
+    assert "overflow" not in answer.missing
+
+
+def test_a_closed_whole_carts_holder_is_no_busy_day(
+    tmp_path: Path, state_location: Path | str
+) -> None:
+    """MUG and SPRAY, ST-CHI (the one node holding both) closed, WH-EAST and
+    WH-WEST idle: the cart splits today over nodes with room, so "Ship
+    later" is not offered, capacity is not short for either line (the
+    closed node's score of 0 made it short; it was refused as closed)."""
+    bid = FixedBidPrices([0.0, 0.0, 0.0])
+    with tiny_router(tmp_path, state=state_location, bid_prices=bid) as r:
+        _chi_holds_mug_and_spray(r)
+        event(r, "ST-CHI", "outage", True, 10)
+        answer = r.generate_fulfillment_options(
+            "C5", [("MUG", 1), ("SPRAY", 1)], "606", now=MONDAY_10
+        )
+    assert ids(answer) == ["gold", "silver"]
+    assert answer.missing["overflow"] == (
+        "capacity is not short: best capacity score for every line 1.00 >= 0.15"
+    )
 
 
 def test_a_split_cart_held_back_by_one_closed_line_reads_closed(

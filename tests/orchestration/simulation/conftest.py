@@ -12,8 +12,8 @@ import pytest
 from click.testing import CliRunner, Result
 
 from tests.spend_scores import write_spend_scores
-from tierflow.cli import simulate_cmd
 from tierflow.cli.main import cli
+from tierflow.orchestration.simulation import report
 from tierflow.orchestration.simulation.day import SimulationResult
 from tierflow.orchestration.simulation.report import write_report
 
@@ -56,7 +56,8 @@ def small_day(sample_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Sma
         return summary
 
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(simulate_cmd, "write_report", kept)
+        # the command imports it when it runs, from its module
+        patch.setattr(report, "write_report", kept)
         invoked = CliRunner().invoke(
             cli,
             [

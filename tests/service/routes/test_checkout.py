@@ -298,3 +298,66 @@ def test_an_outage_reads_closed_over_http(live: Any) -> None:
         "overflow": "Ship later isn't available right now: a location that "
         "ships your items is temporarily closed.",
     }
+
+
+def test_a_split_ship_later_is_offered_held_and_confirmed_over_http(
+    live: Any,
+) -> None:
+    """MUG and SPRAY, which ST-CHI alone holds both of, every node short
+    and ST-CHI closed (capacity events posted): ``POST /v1/options`` offers
+    "Ship later" split over WH-EAST (MUG) and WH-WEST (SPRAY), open (it was
+    refused, "every node that could ship it (ST-CHI) is closed (outage)");
+    selected, it holds each line at its node, and confirmed, each line is
+    an order line of its node."""
+    client, router, _ = live
+    assert router.store is not None
+    router.store.upsert_inventory(
+        pd.DataFrame(
+            {"node_id": ["ST-CHI"] * 2, "sku": ["MUG", "SPRAY"], "on_hand": [5, 5]}
+        )
+    )
+    net = router.network
+    events = [
+        {"event_id": f"busy-{node}", "ts": "2026-01-05T14:00:00Z", "node_id": node,
+         "type": "backlog", "value": float(net.capacity[i]) * 0.95}
+        for i, node in enumerate(net.node_ids)
+    ]  # fmt: skip
+    events.append({**OUTAGE, "event_id": "chi-shut"})
+    posted = client.post("/v1/capacity/events", json={"events": events}, headers=_KEY)
+    assert posted.status_code == 200, posted.text
+    cart = {
+        "items": [{"sku": "MUG", "quantity": 1}, {"sku": "SPRAY", "quantity": 1}],
+        "dest": "60601",
+    }
+    answer = post_options(client, "C5", **cart)
+    assert "overflow" not in answer["missing"], answer["missing"]
+    over = by_id(answer)["overflow"]
+    assert over["nodes"] == ["WH-EAST", "WH-WEST"]
+    shipments = {s["node_id"]: s for s in over["shipments"]}
+    assert {n: [x["sku"] for x in s["lines"]] for n, s in shipments.items()} == {
+        "WH-EAST": ["MUG"],
+        "WH-WEST": ["SPRAY"],
+    }
+    assert over["ship_date"] == max(s["ship_date"] for s in shipments.values())
+    assert over["ship_date"] > "2026-01-05"
+    rid = answer["request_id"]
+    held = client.post(f"/v1/checkouts/{rid}/select", json={"option_id": "overflow"})
+    assert held.status_code == 200, held.text
+    assert (held.json()["status"], held.json()["nodes"]) == (
+        "held",
+        ["WH-EAST", "WH-WEST"],
+    )
+    assert router.store.available("WH-EAST", ["MUG"])["MUG"] == 19
+    assert router.store.available("WH-WEST", ["SPRAY"])["SPRAY"] == 9
+    assert router.store.available("ST-CHI", ["MUG", "SPRAY"]) == {"MUG": 5, "SPRAY": 5}
+    done = client.post(f"/v1/checkouts/{rid}/confirm")
+    assert (done.status_code, done.json()["status"]) == (200, "confirmed")
+    orders = router.store.online_orders()
+    assert sorted(orders[["order_id", "tier", "sku", "node_id"]].values.tolist()) == [
+        [rid, "overflow", "MUG", "WH-EAST"],
+        [rid, "overflow", "SPRAY", "WH-WEST"],
+    ]
+    inv = router.store.inventory_frame().set_index(["node_id", "sku"])
+    assert inv.loc[("WH-EAST", "MUG")].tolist() == [19, 0]
+    assert inv.loc[("WH-WEST", "SPRAY")].tolist() == [9, 0]
+    assert router.store.check_consistency() == []
