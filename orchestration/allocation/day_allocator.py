@@ -374,6 +374,7 @@ class DayAllocator:
         if refreshed:
             self.bids.refresh(plan.times[b], window, batch=b)
         self.bids.price_stock(plan.times[b], window)
+        self.bids.draw_room(plan.times[b], window, b)
         rerouted = self.rerouted
         rows, delta, stat = self._run_batch(b, idx, plan.decided_at(b), pulled)
         if refreshed:

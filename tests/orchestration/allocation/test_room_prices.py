@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import shutil
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+import pandas as pd
 import pytest
 from scipy.stats import poisson
 
@@ -17,6 +19,7 @@ from tierflow.data.orders import Orders, read_orders
 from tierflow.orchestration.allocation.day_allocator import (
     AllocationSettings,
     DayAllocator,
+    MemorySink,
 )
 from tierflow.orchestration.room_prices import GuaranteedDemand, RoomPrices
 
@@ -160,3 +163,53 @@ def test_room_prices_off_keep_the_run_identity() -> None:
     assert "room_prices_by_tier" not in AllocationSettings().identity()
     on = AllocationSettings(room_prices_by_tier=True).identity()
     assert on["room_prices_by_tier"] is True
+
+
+class _Crash(Exception):
+    """A process killed after a committed batch."""
+
+
+@pytest.mark.parametrize("committed", [21, 25, 29, 39])
+def test_a_run_with_room_prices_resumed_at_any_batch_allocates_as_an_uninterrupted_one(
+    tmp_path: Path, committed: int
+) -> None:
+    """Killed after ``committed`` batches (none of them a refresh's last:
+    refreshes fall every 4 batches) and resumed. The room prices came from
+    the guaranteed rows of the last refresh's sample, which a resumed run
+    did not have until its next refresh: its first batches priced no room,
+    and the Gold orders of the late morning took WH-EAST's room the
+    uninterrupted run kept for Platinum (G5-G7 at WH-EAST, ground, where
+    the uninterrupted run ships them two-day from WH-WEST, after batch
+    29). Drawn at every batch, the resumed run allocates row for row as
+    the uninterrupted one."""
+    net = _one_node_network(tmp_path)
+    orders = _day(tmp_path, net)
+    settings = AllocationSettings(room_prices_by_tier=True)
+
+    def allocator(sink: MemorySink, on_batch: Any = None) -> DayAllocator:
+        return DayAllocator(
+            net, orders, settings=settings, capacity=np.array([25.0, 800.0, 100.0]),
+            sink=sink, on_batch=on_batch,
+        )  # fmt: skip
+
+    whole = MemorySink()
+    allocator(whole).run()
+
+    def crash(done: int, _: int) -> None:
+        if done == committed:
+            raise _Crash
+
+    resumed = MemorySink()
+    with pytest.raises(_Crash):
+        allocator(resumed, crash).run()
+    allocator(resumed).run()
+    key = ["order_id", "sku"]
+    a = whole.committed_rows().sort_values(key).reset_index(drop=True)
+    b = resumed.committed_rows().sort_values(key).reset_index(drop=True)
+    pd.testing.assert_frame_equal(a, b)
+    p1 = a[a.order_id == "P1"].fillna("")
+    assert p1[["node_id", "service", "reason"]].values.tolist() == [
+        ["WH-EAST", "next_day", ""]
+    ]
+    golds = a[a.order_id.isin(["G5", "G6", "G7"])]
+    assert golds[["node_id", "service"]].values.tolist() == [["WH-WEST", "two_day"]] * 3
