@@ -7,11 +7,12 @@ that one node alone can deliver on time, expected with probability 0.3 in
 the rest of the day, is 0.3 of an order in the LP and does not make the
 node's last units dear. These prices are the capacity analogue of the stock
 bid prices (:mod:`tierflow.orchestration.stock_prices`): with ``N_j`` the
-guaranteed orders to come that only node ``j`` can keep (Poisson, mean from
-the bid-price LP's sample) and ``S_j`` how many of them its room holds, an
-item of another tier taking ``w`` units at ``j`` pays the expected number
-of them it leaves without room, ``E min(N_j, S_j) - E min(N_j, S_j')``,
-times what such an order loses when it ships late. Guaranteed items pay
+guaranteed orders to come that only node ``j`` can keep (Poisson, mean
+from a rest-of-day sample drawn for each batch, as the bid-price LP's is)
+and ``S_j`` how many of them its room holds, an item of another tier
+taking ``w`` units at ``j`` pays the expected number of them it leaves
+without room, ``E min(N_j, S_j) - E min(N_j, S_j')``, times what such
+an order loses when it ships late. Guaranteed items pay
 none of it (``docs/allocation.md``, room prices by tier).
 """
 

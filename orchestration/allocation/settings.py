@@ -46,8 +46,8 @@ class AllocationSettings:
         the expected loss of the guaranteed (Platinum) orders to come that
         only the node can keep on time and whose room it takes
         (:mod:`tierflow.orchestration.room_prices`). An experiment, off: not
-        adopted by its benchmark rule, and a resumed run would not price as
-        an uninterrupted one (``docs/allocation.md``, room prices by tier).
+        adopted by its benchmark rule, measured twice (``docs/allocation.md``,
+        room prices by tier).
     hindsight
         Solve the whole day as one problem.
     relative_gap
