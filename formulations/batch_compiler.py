@@ -14,9 +14,11 @@ from numpy.typing import NDArray
 from tierflow.data.network import Network
 from tierflow.data.orders import Orders
 from tierflow.data.rates import billed_weight_kg
+from tierflow.data.vocabulary import TIERS
 from tierflow.formulations.order_pricing import (
     DateArray,
     OrderOptions,
+    checkout_promised,
     lines_of,
     price_orders,
 )
@@ -100,6 +102,9 @@ class CompiledBatch:
     #: (:func:`deferral_delivery` over the nodes that may ship it tomorrow
     #: and held it this morning): ``NaT`` where there is none.
     waiting_delivery: DateArray
+    #: Per item, whether its date is guaranteed (a guaranteed tier's or a
+    #: checkout promise): it pays no room price (:class:`RoomCharge`).
+    guaranteed: NDArray[np.bool_]
 
     def service(self) -> NDArray[np.int8]:
         """Service per (item, node) actually used (strict or relaxed)."""
@@ -143,6 +148,9 @@ class _Items:
     #: waiting item is dated from the open ones, and gets no date when there
     #: is none); ``None``: every node.
     held: NDArray[np.bool_] | None = None
+    #: Per item, whether its date is guaranteed (a guaranteed tier's or a
+    #: checkout promise): it pays no room price (:class:`RoomCharge`).
+    guaranteed: NDArray[np.bool_] | None = None
 
 
 def relaxed_pairs(
@@ -240,6 +248,17 @@ class StockCharge(Protocol):
         ...
 
 
+class RoomCharge(Protocol):
+    """Prices the room items take at each node by their tier
+    (:class:`~tierflow.orchestration.room_prices.RoomPrices`)."""
+
+    def charge(
+        self, guaranteed: NDArray[np.bool_], workload: NDArray[np.float64]
+    ) -> NDArray[np.float64]:
+        """``(n_items, n_nodes)`` what each item pays at each node."""
+        ...
+
+
 #: A per-unit ``(n_nodes, n_skus)`` price, or a :class:`StockCharge`.
 StockPrice: TypeAlias = NDArray[np.float64] | StockCharge
 
@@ -254,6 +273,7 @@ def _compile(
     name: str,
     stock_price: StockPrice | None = None,
     open_nodes: NDArray[np.bool_] | None = None,
+    room_price: RoomCharge | None = None,
 ) -> CompiledBatch:
     """Shared tail of :func:`compile_orders` and :func:`compile_lines`."""
     options = items.options
@@ -275,6 +295,13 @@ def _compile(
     cost = true_cost
     if bid_price is not None:
         cost = cost + bid_price[None, :] * options.workload[:, None]
+    guaranteed = (
+        np.zeros(options.workload.size, dtype=bool)
+        if items.guaranteed is None
+        else items.guaranteed
+    )
+    if room_price is not None:
+        cost = cost + room_price.charge(guaranteed, options.workload)
     skus, use = _sku_use(orders, items)
     if stock_price is not None and skus.size:
         if isinstance(stock_price, np.ndarray):
@@ -304,6 +331,7 @@ def _compile(
         split=np.full(items.order.size, items.split > 0, dtype=bool),
         split_kind=np.full(items.order.size, items.split, dtype=np.int8),
         waiting_delivery=_waiting_delivery(options, ship_from, items.held),
+        guaranteed=guaranteed,
     )
 
 
@@ -371,6 +399,7 @@ def compile_orders(
     name: str = "batch",
     morning_stock: NDArray[np.int64] | None = None,
     open_nodes: NDArray[np.bool_] | None = None,
+    room_price: RoomCharge | None = None,
 ) -> CompiledBatch:
     """Whole orders as items (one shipment each); see ``docs/data.md``.
 
@@ -395,6 +424,9 @@ def compile_orders(
         and dated as shipped tomorrow from one of ``open_nodes`` (default
         every node; :func:`deferral_reference`), dated from those of them
         that held it this morning, and given no date when none did.
+    room_price
+        The room prices by tier (:class:`RoomCharge`), added like
+        ``bid_price``; guaranteed items pay none.
     """
     idx = np.asarray(idx, dtype=np.intp)
     spend = np.asarray(predicted_spend, dtype=np.float64)
@@ -409,6 +441,7 @@ def compile_orders(
         defer_cost=defer,
         priority=spend + defer,
         held=None if morning_stock is None else stock_ok(orders, idx, morning_stock),
+        guaranteed=_guaranteed(orders, idx, policy),
     )
     return _compile(
         items,
@@ -419,6 +452,7 @@ def compile_orders(
         stock_price=stock_price,
         name=name,
         open_nodes=open_nodes,
+        room_price=room_price,
     )
 
 
@@ -438,6 +472,7 @@ def compile_lines(
     defer_total: NDArray[np.float64] | None = None,
     morning_stock: NDArray[np.int64] | None = None,
     open_nodes: NDArray[np.bool_] | None = None,
+    room_price: RoomCharge | None = None,
 ) -> CompiledBatch:
     """Order *lines* as items, for orders no single node can fill (stock) or
     none has the room for whole.
@@ -447,7 +482,8 @@ def compile_lines(
     reference plus its share (by units) of the order's delay penalty, so
     all lines waiting cost the penalty once; ``defer_total`` replaces that
     with a given deferral cost per line (e.g. its share of the whole order's).
-    ``morning_stock`` and ``open_nodes`` as for :func:`compile_orders`.
+    ``morning_stock``, ``open_nodes`` and ``room_price`` as for
+    :func:`compile_orders`.
     """
     lines = np.asarray(lines, dtype=np.intp)
     owner = orders.line_order[lines].astype(np.intp)
@@ -466,6 +502,7 @@ def compile_lines(
         split=SPLIT_ROOM if defer_total is not None else SPLIT_STOCK,
         defer_total=defer_total,
         held=None if morning_stock is None else qty[:, None] <= morning_stock[:, sku].T,
+        guaranteed=_guaranteed(orders, owner, policy),
     )
     return _compile(
         items,
@@ -476,7 +513,18 @@ def compile_lines(
         stock_price=stock_price,
         name=name,
         open_nodes=open_nodes,
+        room_price=room_price,
     )
+
+
+def _guaranteed(
+    orders: Orders, idx: NDArray[np.intp], policy: TierPolicy
+) -> NDArray[np.bool_]:
+    """Per order of ``idx``: its tier's date is guaranteed, or checkout
+    promised it a date (guaranteed alike)."""
+    tiers = policy.tier_index(orders.tier[idx])
+    table = np.array([policy.rule(t).guaranteed for t in range(len(TIERS))])
+    return np.asarray(table[tiers] | ~np.isnat(checkout_promised(orders, idx)))
 
 
 def line_options(
@@ -572,4 +620,5 @@ def concat_batches(first: CompiledBatch, second: CompiledBatch) -> CompiledBatch
         waiting_delivery=np.concatenate(
             [first.waiting_delivery, second.waiting_delivery]
         ),
+        guaranteed=np.concatenate([first.guaranteed, second.guaranteed]),
     )

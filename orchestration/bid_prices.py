@@ -26,6 +26,7 @@ from tierflow.data.vocabulary import Tier
 from tierflow.formulations.problem import AssignmentProblem
 from tierflow.formulations.tiers import TierPolicy
 from tierflow.orchestration.checkout.fallback import STORE_ERRORS, public_reason
+from tierflow.orchestration.room_prices import GuaranteedDemand
 from tierflow.solver.lp import lp_relaxation
 from tierflow.solver.result import Status
 
@@ -47,12 +48,17 @@ class DemandSample:
         ``(k,)`` cost of not serving it today.
     multiplicity
         ``(k,)`` how many expected orders each row stands for.
+    guaranteed
+        What the sample knows of its guaranteed (Platinum) rows, for the
+        per-tier room prices (:mod:`tierflow.orchestration.room_prices`);
+        ``None``: not drawn with it.
     """
 
     cost: NDArray[np.float64]
     workload: NDArray[np.float64]
     defer_cost: NDArray[np.float64]
     multiplicity: NDArray[np.float64]
+    guaranteed: GuaranteedDemand | None = None
 
     @property
     def expected_orders(self) -> float:

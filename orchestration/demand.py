@@ -28,6 +28,7 @@ from tierflow.data.orders import Orders
 from tierflow.formulations.fulfillment import CompiledBatch, compile_orders
 from tierflow.formulations.tiers import TierPolicy
 from tierflow.orchestration.bid_prices import DemandSample
+from tierflow.orchestration.room_prices import GuaranteedDemand
 
 #: Orders priced per refresh (the sample the LP is built on).
 SAMPLE_SIZE = 1000
@@ -251,10 +252,48 @@ def zone_shares(network: Network, pool: OrderPool) -> NDArray[np.float64]:
     return np.asarray(counts / max(counts.sum(), 1), dtype=np.float64)
 
 
-def _stack(parts: list[CompiledBatch], rest: float) -> DemandSample:
+def _stack(batches: list[CompiledBatch], rest: float) -> DemandSample:
     """The sampled orders' cost rows, each standing for ``rest / k`` orders."""
-    cost = np.vstack([np.where(p.problem.eligible, p.true_cost, np.inf) for p in parts])
-    defer = np.concatenate([np.asarray(p.problem.defer_cost) for p in parts])
-    workload = np.concatenate([p.options.workload for p in parts])
+    cost = np.vstack(
+        [np.where(b.problem.eligible, b.true_cost, np.inf) for b in batches]
+    )
+    defer = np.concatenate([np.asarray(b.problem.defer_cost) for b in batches])
+    workload = np.concatenate([b.options.workload for b in batches])
     k = cost.shape[0]
-    return DemandSample(cost, workload, defer, np.full(k, rest / k))
+    mult = np.full(k, rest / k)
+    guaranteed = np.concatenate([b.guaranteed for b in batches])
+    return DemandSample(
+        cost, workload, defer, mult, _guaranteed(batches, guaranteed, mult)
+    )
+
+
+def _guaranteed(
+    batches: list[CompiledBatch],
+    guaranteed: NDArray[np.bool_],
+    mult: NDArray[np.float64],
+) -> GuaranteedDemand:
+    """The guaranteed rows of the sample: the nodes that keep each one's
+    promise (service and stock), and what it loses shipped late from the
+    cheapest fallback node instead (its deferral cost where it has none)."""
+    on_time, loss, release = [], [], []
+    for b in batches:
+        o = b.options
+        keeps = b.problem.eligible & ~b.use_relaxed & o.feasible
+        best = np.where(keeps, b.true_cost, np.inf).min(axis=1)
+        late = np.where(
+            (o.relaxed_service >= 0) & ~o.feasible,
+            o.relaxed_shipping + o.handling + o.relaxed_penalty,
+            np.inf,
+        ).min(axis=1)
+        late = np.where(np.isfinite(late), late, np.asarray(b.problem.defer_cost))
+        on_time.append(keeps)
+        loss.append(np.where(np.isfinite(best), np.maximum(late - best, 0.0), 0.0))
+        release.append(o.release.astype("datetime64[s]"))
+    rows = np.flatnonzero(guaranteed)
+    return GuaranteedDemand(
+        on_time=np.vstack(on_time)[rows],
+        workload=np.concatenate([b.options.workload for b in batches])[rows],
+        loss=np.concatenate(loss)[rows],
+        release=np.concatenate(release)[rows],
+        multiplicity=mult[rows],
+    )

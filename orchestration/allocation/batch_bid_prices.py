@@ -17,8 +17,9 @@ from tierflow.data.orders import Orders
 from tierflow.formulations.tiers import TierPolicy
 from tierflow.orchestration.allocation.ledger import CapacityLedger
 from tierflow.orchestration.allocation.settings import AllocationSettings
-from tierflow.orchestration.bid_prices import bid_prices
+from tierflow.orchestration.bid_prices import DemandSample, bid_prices
 from tierflow.orchestration.demand import DemandOutlook
+from tierflow.orchestration.room_prices import GuaranteedDemand, RoomPrices
 from tierflow.orchestration.stock_prices import StockOutlook, StockPrices
 
 #: Share of the day below which the intraday forecast gives no run rate
@@ -94,6 +95,11 @@ class BatchBidPrices:
         )
         #: The stock bid prices of the batch being compiled.
         self.stock_prices: StockPrices | None = None
+        #: The guaranteed rows of the batch being compiled (room prices),
+        #: when they were drawn, and the (batch, time) of the draw.
+        self._guaranteed: GuaranteedDemand | None = None
+        self._drawn_at: np.datetime64 = np.datetime64("NaT", "s")
+        self._drawn_for: tuple[int, np.datetime64] | None = None
 
     @property
     def enabled(self) -> bool:
@@ -126,6 +132,60 @@ class BatchBidPrices:
         room = self.ledger.remaining() > 0
         stock = np.where(room[:, None], self.ledger.stock, 0)
         self.stock_prices = self.stock_outlook.prices(stock, rest, new)
+
+    @property
+    def room_priced(self) -> bool:
+        """Whether batches pay room prices by tier
+        (``AllocationSettings.room_prices_by_tier``, with bid prices)."""
+        return self.enabled and self.settings.room_prices_by_tier
+
+    def draw_room(
+        self, now: np.datetime64, current: NDArray[np.intp], batch: int
+    ) -> None:
+        """The guaranteed orders to come of batch ``batch`` (the one of
+        ``current`` orders, closing at ``now``), for its room prices: drawn
+        for every batch, with the batch's own random numbers, from the
+        orders seen and the capacity and stock left, as the refresh of the
+        bid prices draws its sample (the same rows when this batch
+        refreshed them). A resumed run restores all of that, so it prices
+        the room as an uninterrupted run did; the rows of the last
+        refresh's sample, which it did not have, left its batches up to the
+        next refresh unpriced (``docs/allocation.md``, room prices by
+        tier)."""
+        if not self.room_priced:
+            self._guaranteed = None
+            return
+        if self._drawn_for == (batch, now):
+            return  # this batch's refresh drew them
+        demand = self.outlook.sample(
+            now,
+            self._pool(current),
+            capacity=self.ledger.remaining(),
+            stock=self.ledger.stock,
+            draw=batch,
+        )
+        self._keep_guaranteed(demand, now, batch)
+
+    def _keep_guaranteed(
+        self, demand: DemandSample | None, now: np.datetime64, batch: int
+    ) -> None:
+        """The guaranteed rows of ``demand``, drawn for ``batch`` at ``now``."""
+        self._guaranteed = None if demand is None else demand.guaranteed
+        self._drawn_at = now
+        self._drawn_for = (batch, now)
+
+    def room_prices(self, now: np.datetime64 | None) -> RoomPrices | None:
+        """The room prices by tier against the room left now (``None``:
+        not asked for, or nothing to come): the guaranteed orders of the
+        batch's draw (:meth:`draw_room`) still to come at ``now``
+        (``AllocationSettings.room_prices_by_tier``)."""
+        if not self.room_priced:
+            return None
+        if self._guaranteed is None or now is None:
+            return None
+        return RoomPrices.of(
+            self._guaranteed, self.ledger.remaining(), now, self._drawn_at
+        )
 
     def _early_rest(self, day: dt.date, offset_s: float, observed: int) -> float:
         """The orders to come for the stock prices when the intraday
@@ -227,6 +287,7 @@ class BatchBidPrices:
             stock=self.ledger.stock,
             draw=batch,
         )
+        self._keep_guaranteed(demand, now, batch)
         if demand is None:
             self.prices = np.zeros(self.network.n_nodes)
             return

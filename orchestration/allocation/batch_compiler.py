@@ -17,7 +17,7 @@ from numpy.typing import NDArray
 from tierflow.data.network import Network
 from tierflow.data.orders import Orders
 from tierflow.data.vocabulary import TIERS, Tier
-from tierflow.formulations.batch_compiler import StockPrice, unit_share
+from tierflow.formulations.batch_compiler import RoomCharge, StockPrice, unit_share
 from tierflow.formulations.fulfillment import (
     CompiledBatch,
     OrderOptions,
@@ -57,6 +57,7 @@ def subset_batch(compiled: CompiledBatch, keep: NDArray[np.intp]) -> CompiledBat
         split=compiled.split[keep],
         split_kind=compiled.split_kind[keep],
         waiting_delivery=compiled.waiting_delivery[keep],
+        guaranteed=compiled.guaranteed[keep],
     )
 
 
@@ -84,6 +85,8 @@ class _Stage:
     stock_price: StockPrice | None = None
     #: Nodes working today (a waiting order ships from one of them tomorrow).
     open_nodes: NDArray[np.bool_] | None = None
+    #: Room prices by tier (``AllocationSettings.room_prices_by_tier``).
+    room_price: RoomCharge | None = None
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -212,6 +215,7 @@ class BatchCompiler:
         name: str = "batch",
         stock_price: StockPrice | None = None,
         open_nodes: NDArray[np.bool_] | None = None,
+        room_price: RoomCharge | None = None,
     ) -> CompiledStages:
         """The orders ``idx`` in two stages against ``capacity`` and ``stock``.
 
@@ -232,7 +236,15 @@ class BatchCompiler:
         live = idx[~np.isin(idx, dead)]
         split_lines = [lines_all[~short & np.isin(o.line_order[lines_all], dead)]]
         stage = _Stage(
-            capacity, stock, now, rerouted, bid_price, name, stock_price, open_nodes
+            capacity,
+            stock,
+            now,
+            rerouted,
+            bid_price,
+            name,
+            stock_price,
+            open_nodes,
+            room_price,
         )
         whole = None
         on_time = np.zeros(0, np.intp)
@@ -291,6 +303,7 @@ class BatchCompiler:
             release=self._release(live, stage),
             bid_price=stage.bid_price,
             stock_price=stage.stock_price,
+            room_price=stage.room_price,
             name=stage.name,
             morning_stock=self.initial_stock,
             open_nodes=stage.open_nodes,
@@ -310,6 +323,7 @@ class BatchCompiler:
         name: str = "batch",
         stock_price: StockPrice | None = None,
         open_nodes: NDArray[np.bool_] | None = None,
+        room_price: RoomCharge | None = None,
     ) -> CompiledBatch:
         """The lines of whole ``orders`` the solve left waiting, as items.
 
@@ -328,7 +342,15 @@ class BatchCompiler:
             else np.asarray(stock_short, dtype=bool)
         )
         stage = _Stage(
-            capacity, stock, now, rerouted, bid_price, name, stock_price, open_nodes
+            capacity,
+            stock,
+            now,
+            rerouted,
+            bid_price,
+            name,
+            stock_price,
+            open_nodes,
+            room_price,
         )
         parts = []
         room = orders[~short]
@@ -371,6 +393,7 @@ class BatchCompiler:
             release=self._release(owners, stage),
             bid_price=stage.bid_price,
             stock_price=stage.stock_price,
+            room_price=stage.room_price,
             name=f"{stage.name} {tag}",
             defer_total=defer_total,
             morning_stock=self.initial_stock,

@@ -374,6 +374,7 @@ class DayAllocator:
         if refreshed:
             self.bids.refresh(plan.times[b], window, batch=b)
         self.bids.price_stock(plan.times[b], window)
+        self.bids.draw_room(plan.times[b], window, b)
         rerouted = self.rerouted
         rows, delta, stat = self._run_batch(b, idx, plan.decided_at(b), pulled)
         if refreshed:
@@ -595,6 +596,7 @@ class DayAllocator:
             "stock_price": self.bids.stock_prices,
             "name": f"batch {batch}",
             "open_nodes": self.monitor.shipping_nodes(),
+            "room_price": self.bids.room_prices(now),
         }
 
     def _hindsight_bound(self, start: float) -> ProvenBound:

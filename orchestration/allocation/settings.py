@@ -41,6 +41,13 @@ class AllocationSettings:
         With bid prices, also charge each unit of a SKU taken at a node its
         expected value to the rest of the day
         (:mod:`tierflow.orchestration.stock_prices`).
+    room_prices_by_tier
+        With bid prices, also charge an item of a tier without a guarantee
+        the expected loss of the guaranteed (Platinum) orders to come that
+        only the node can keep on time and whose room it takes
+        (:mod:`tierflow.orchestration.room_prices`). An experiment, off: not
+        adopted by its benchmark rule, measured twice (``docs/allocation.md``,
+        room prices by tier).
     hindsight
         Solve the whole day as one problem.
     relative_gap
@@ -78,6 +85,7 @@ class AllocationSettings:
     batch_size: int | None = None
     use_bid_prices: bool = True
     stock_bid_prices: bool = True
+    room_prices_by_tier: bool = False
     bid_refresh: int = 4
     bid_shift: float = 0.10
     hindsight: bool = False
@@ -140,6 +148,8 @@ class AllocationSettings:
         """
         kept = self.params()
         del kept["n_jobs"]
+        if not kept["room_prices_by_tier"]:  # absent keeps earlier runs' ids
+            del kept["room_prices_by_tier"]
         kept["partitioned"] = kept.pop("backend") != "none"
         return kept
 
