@@ -125,6 +125,20 @@ def test_stock_out_misses_every_tier(
     )
 
 
+def test_a_line_is_never_split_over_nodes(net: Network) -> None:
+    """A known limit (docs/checkout.md, "Known limits"): 5 TEE with WH-EAST
+    holding 3 and WH-WEST 2 is offered nothing, though the two hold it
+    together: a line's units ship from one node."""
+    stock = np.zeros((net.n_nodes, 1), dtype=np.int64)
+    stock[net.node_idx("WH-EAST")] = 3
+    stock[net.node_idx("WH-WEST")] = 2
+    plans = _plan(net, [("TEE", 5)], "100", stock=stock)
+    assert plans.by_tier == {}
+    assert plans.missing == dict.fromkeys(
+        Tier, "out of stock: no node holds the quantity of ['TEE']"
+    )
+
+
 def test_silver_like_gold_is_dropped(net: Network) -> None:
     """Only ST-CHI (ground, no economy) has stock: both tiers pick its ground."""
     stock = np.zeros((net.n_nodes, 1), dtype=np.int64)
