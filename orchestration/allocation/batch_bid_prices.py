@@ -300,6 +300,9 @@ class BatchBidPrices:
             time_limit_s=None
             if self.settings.deterministic
             else max(self.settings.time_limit_s, 1.0),
+            scenarios=self.settings.bid_scenarios,
+            cv=self.forecast.prior_cv,
+            seed=(self.settings.seed, batch),
         )
         if self.publish is not None:
             self.publish(self.prices, now)
