@@ -40,7 +40,9 @@ class AllocationSettings:
     bid_scenarios
         With bid prices, how many demand scenarios the capacity prices
         average (1: the LP of the expected demand; more: a randomized LP,
-        :func:`tierflow.orchestration.bid_prices.bid_prices`).
+        :func:`tierflow.orchestration.bid_prices.bid_prices`). An
+        experiment, 1: not adopted by its benchmark rule, measured twice
+        (``docs/allocation.md``, bid prices over demand scenarios).
     stock_bid_prices
         With bid prices, also charge each unit of a SKU taken at a node its
         expected value to the rest of the day
