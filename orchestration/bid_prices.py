@@ -70,9 +70,21 @@ def bid_prices(
     capacity: NDArray[np.float64],
     *,
     time_limit_s: float | None = 5.0,
+    scenarios: int = 1,
+    cv: float = 0.0,
+    seed: int | tuple[int, ...] = 0,
 ) -> NDArray[np.float64]:
     """Capacity duals (cost per capacity unit, >= 0) of the demand's LP
-    (``time_limit_s`` ``None``: no clock, the LP runs to its end).
+    (``time_limit_s`` ``None``: no clock, the LP runs to its end; per LP).
+
+    With ``scenarios`` > 1 the prices are the mean of the duals of that
+    many LPs, each over the demand drawn around the expected one (a
+    randomized LP): every row's multiplicity ``m`` drawn Gamma(``m``, 1),
+    Poisson's variance, times one day factor of mean 1 and coefficient of
+    variation ``cv``, all from ``seed``. A node whose expected load is just
+    below its room is then priced at the share of its room's value the
+    days that fill it give, not 0; one just above, not at the whole value
+    (``docs/allocation.md``, bid prices).
 
     Returns zeros when there is no demand or the LP is not solved: no
     scarcity signal is the safe default (the allocator is then myopic).
@@ -80,14 +92,38 @@ def bid_prices(
     m = capacity.size
     if demand.cost.shape[0] == 0 or demand.expected_orders <= 0:
         return np.zeros(m)
-    mult = demand.multiplicity[:, None]
+    if scenarios <= 1:
+        return _lp_duals(demand, demand.multiplicity, capacity, time_limit_s)
+    rng = np.random.default_rng(seed)
+    duals = []
+    for _ in range(scenarios):
+        day = rng.gamma(1.0 / cv**2, cv**2) if cv > 0 else 1.0
+        drawn = np.zeros_like(demand.multiplicity)
+        some = demand.multiplicity > 0
+        drawn[some] = rng.gamma(demand.multiplicity[some], 1.0)
+        if drawn.sum() <= 0:
+            duals.append(np.zeros(m))
+            continue
+        duals.append(_lp_duals(demand, drawn * day, capacity, time_limit_s))
+    return np.asarray(np.mean(duals, axis=0), dtype=np.float64)
+
+
+def _lp_duals(
+    demand: DemandSample,
+    multiplicity: NDArray[np.float64],
+    capacity: NDArray[np.float64],
+    time_limit_s: float | None,
+) -> NDArray[np.float64]:
+    """Capacity duals of the LP of ``demand``'s rows at ``multiplicity``."""
+    m = capacity.size
+    mult = multiplicity[:, None]
     eligible = np.isfinite(demand.cost)
     problem = AssignmentProblem(
         cost=np.where(eligible, demand.cost * mult, 0.0),
         weight=np.repeat((demand.workload[:, None] * mult), m, axis=1),
         capacity=np.maximum(capacity, 0.0),
         eligible=eligible,
-        defer_cost=demand.defer_cost * demand.multiplicity,
+        defer_cost=demand.defer_cost * multiplicity,
         name="bid-price LP",
     )
     relax = lp_relaxation(problem, time_limit_s=time_limit_s)

@@ -18,7 +18,7 @@ from tierflow.formulations.tiers import TierPolicy
 from tierflow.orchestration.allocation.ledger import CapacityLedger
 from tierflow.orchestration.allocation.settings import AllocationSettings
 from tierflow.orchestration.bid_prices import DemandSample, bid_prices
-from tierflow.orchestration.demand import DemandOutlook
+from tierflow.orchestration.demand import DemandOutlook, Moment
 from tierflow.orchestration.room_prices import GuaranteedDemand, RoomPrices
 from tierflow.orchestration.stock_prices import StockOutlook, StockPrices
 
@@ -40,6 +40,16 @@ def day_forecast(
     if settings.expected_orders is not None:
         return base.with_total(settings.expected_orders)
     return base
+
+
+def remaining_cv(prior_cv: float, at: Moment) -> float:
+    """The coefficient of variation of the day's volume once ``at.observed``
+    of its orders have come: the Gamma–Poisson posterior's, shape ``1 /
+    prior_cv² + n`` (0.25 before the first order, 0.02 by 2,500). The
+    day factor of the bid prices' demand scenarios is drawn with it: drawn
+    with the prior's all day, the evening's prices were averaged over
+    volumes the day could no longer have."""
+    return float(1.0 / np.sqrt(1.0 / prior_cv**2 + max(at.observed, 0)))
 
 
 class BatchBidPrices:
@@ -300,6 +310,9 @@ class BatchBidPrices:
             time_limit_s=None
             if self.settings.deterministic
             else max(self.settings.time_limit_s, 1.0),
+            scenarios=self.settings.bid_scenarios,
+            cv=remaining_cv(self.forecast.prior_cv, self.outlook.moment(now, pool)),
+            seed=(self.settings.seed, batch),
         )
         if self.publish is not None:
             self.publish(self.prices, now)

@@ -37,6 +37,12 @@ class AllocationSettings:
         the day's total has moved by more than ``bid_shift`` (a share) since
         the prices were computed: an unannounced spike re-prices the nodes
         within a batch of being noticed, not at the next scheduled refresh.
+    bid_scenarios
+        With bid prices, how many demand scenarios the capacity prices
+        average (1: the LP of the expected demand; more: a randomized LP,
+        :func:`tierflow.orchestration.bid_prices.bid_prices`). An
+        experiment, 1: not adopted by its benchmark rule, measured twice
+        (``docs/allocation.md``, bid prices over demand scenarios).
     stock_bid_prices
         With bid prices, also charge each unit of a SKU taken at a node its
         expected value to the rest of the day
@@ -85,6 +91,7 @@ class AllocationSettings:
     batch_size: int | None = None
     use_bid_prices: bool = True
     stock_bid_prices: bool = True
+    bid_scenarios: int = 1
     room_prices_by_tier: bool = False
     bid_refresh: int = 4
     bid_shift: float = 0.10
@@ -119,6 +126,7 @@ class AllocationSettings:
         require_number(self.bid_shift, "bid_shift", 0, math.inf)  # inf: never
         require_number(self.relative_gap, "relative_gap", 0, 1)
         require_number(self.bid_refresh, "bid_refresh", 1, 10_000, integer=True)
+        require_number(self.bid_scenarios, "bid_scenarios", 1, 100, integer=True)
         require_number(self.seed, "seed", 0, MAX_SEED, integer=True)
         require_number(self.n_jobs, "n_jobs", 1, 256, integer=True)
         optional = (
@@ -150,6 +158,8 @@ class AllocationSettings:
         del kept["n_jobs"]
         if not kept["room_prices_by_tier"]:  # absent keeps earlier runs' ids
             del kept["room_prices_by_tier"]
+        if kept["bid_scenarios"] == 1:  # absent keeps earlier runs' ids
+            del kept["bid_scenarios"]
         kept["partitioned"] = kept.pop("backend") != "none"
         return kept
 

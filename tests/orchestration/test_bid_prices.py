@@ -1,4 +1,5 @@
-"""Bid-price sources for the online path: stored, estimated by LP, fixed."""
+"""Bid-price sources for the online path: stored, estimated by LP, fixed;
+and the batch LP's prices of the expected demand or of demand scenarios."""
 
 from __future__ import annotations
 
@@ -13,9 +14,11 @@ from tierflow.data.errors import InputError
 from tierflow.data.network import Network
 from tierflow.data.store import open_store
 from tierflow.orchestration.bid_prices import (
+    DemandSample,
     FixedBidPrices,
     ForecastBidPrices,
     StoreBidPrices,
+    bid_prices,
 )
 from tierflow.solver.greedy import cheapest_feasible_node
 
@@ -157,3 +160,40 @@ def test_the_requests_instant_is_the_clock(tiny_network: Network) -> None:
     _set(mon, "forecast", {"WH-EAST": 2000.0, "WH-WEST": 2000.0, "ST-CHI": 200.0})
     assert bids.current(1_000.7) is ample  # half a second of the request's clock
     assert bids.current(1_001.5).max() > 0.0, bids.source
+
+
+def _gold_demand(expected: float) -> DemandSample:
+    """Gold orders to come, each of workload 1: on time from a store for
+    $10.50, or a day late from a warehouse for $22 ($10 + the $12 late
+    charge); waiting costs $100."""
+    return DemandSample(
+        cost=np.array([[10.5, 22.0]]),
+        workload=np.array([1.0]),
+        defer_cost=np.array([100.0]),
+        multiplicity=np.array([expected]),
+    )
+
+
+def test_a_randomized_lp_prices_a_store_by_the_chance_its_room_runs_out() -> None:
+    """The store has room for 10 orders and 10.5 are expected: the LP of
+    the expected demand prices its room at the whole saving of the last
+    order, $11.50 a unit, and a Gold order now is cheaper late from the
+    warehouse ($22) than on time from the store ($10.75 + $11.50).
+    Averaged over demand scenarios (``bid_scenarios``), the store's room
+    is worth $11.50 only on the days it runs out, and the order ships on
+    time. A
+    store expected at 9.5 orders is priced $0 by the one LP, though it
+    runs out on some days."""
+    room = np.array([10.0, 1000.0])
+    now = np.array([10.75, 22.0])  # this batch's Gold order at each node
+    one = bid_prices(_gold_demand(10.5), room)
+    np.testing.assert_allclose(one, [11.5, 0.0], atol=1e-9)
+    assert int(np.argmin(now + one)) == 1  # late from the warehouse
+    many = bid_prices(_gold_demand(10.5), room, scenarios=64, cv=0.0, seed=(1, 2))
+    assert 2.0 < many[0] < 10.0 and many[1] == 0.0
+    assert int(np.argmin(now + many)) == 0  # on time from the store
+    again = bid_prices(_gold_demand(10.5), room, scenarios=64, cv=0.0, seed=(1, 2))
+    np.testing.assert_array_equal(many, again)  # drawn from the seed alone
+    below = _gold_demand(9.5)
+    assert bid_prices(below, room)[0] == 0.0
+    assert bid_prices(below, room, scenarios=64, cv=0.25, seed=3)[0] > 1.0

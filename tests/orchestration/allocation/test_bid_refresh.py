@@ -15,11 +15,13 @@ from tierflow.capacity.demand_forecast import DemandForecast
 from tierflow.data.network import Network
 from tierflow.data.order_generator import Spike, generate_orders
 from tierflow.data.orders import read_orders, write_orders
+from tierflow.orchestration.allocation.batch_bid_prices import remaining_cv
 from tierflow.orchestration.allocation.day_allocator import (
     AllocationSettings,
     DayAllocator,
     MemorySink,
 )
+from tierflow.orchestration.demand import Moment
 
 DAY = dt.date(2026, 1, 14)
 #: Every 16 batches of 15 minutes: four hours between scheduled refreshes.
@@ -116,3 +118,13 @@ def test_a_resumed_run_prices_as_an_uninterrupted_one(
     a = whole.committed_rows().sort_values(key).reset_index(drop=True)
     b = resumed.committed_rows().sort_values(key).reset_index(drop=True)
     pd.testing.assert_frame_equal(a, b)
+
+
+def test_the_scenarios_day_factor_narrows_as_the_day_comes_in() -> None:
+    """The bid prices' demand scenarios draw the day's volume with the
+    Gamma–Poisson posterior's spread: the prior's (0.25) before any order,
+    ``1 / sqrt(16 + n)`` once ``n`` orders have come (0.02 by 2,484)."""
+    day = dt.date(2026, 3, 14)
+    assert remaining_cv(0.25, Moment(day, 0.0, 0)) == 0.25
+    assert remaining_cv(0.25, Moment(day, 3600.0, 84)) == pytest.approx(0.1)
+    assert remaining_cv(0.25, Moment(day, 72000.0, 2484)) == pytest.approx(0.02)
