@@ -41,8 +41,9 @@ class AllocationSettings:
         With bid prices, how many demand scenarios the capacity prices
         average (1: the LP of the expected demand; more: a randomized LP,
         :func:`tierflow.orchestration.bid_prices.bid_prices`). An
-        experiment, 1: not adopted by its benchmark rule, measured twice
-        (``docs/allocation.md``, bid prices over demand scenarios).
+        experiment, 1: not adopted by its benchmark rule, measured twice,
+        and a third time with ``room_prices_by_tier`` (``docs/allocation.md``,
+        bid prices over demand scenarios).
     stock_bid_prices
         With bid prices, also charge each unit of a SKU taken at a node its
         expected value to the rest of the day
@@ -52,8 +53,8 @@ class AllocationSettings:
         the expected loss of the guaranteed (Platinum) orders to come that
         only the node can keep on time and whose room it takes
         (:mod:`tierflow.orchestration.room_prices`). An experiment, off: not
-        adopted by its benchmark rule, measured twice (``docs/allocation.md``,
-        room prices by tier).
+        adopted by its benchmark rule, measured twice, and a third time with
+        ``bid_scenarios`` 4 (``docs/allocation.md``, room prices by tier).
     hindsight
         Solve the whole day as one problem.
     relative_gap
