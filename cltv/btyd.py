@@ -135,6 +135,19 @@ def _penalty(log_params: FloatArray, penalizer: float) -> tuple[float, FloatArra
     return penalizer * float(theta2.sum()), 2.0 * penalizer * theta2
 
 
+def _weighted_sums(w: FloatArray, columns: tuple[FloatArray, ...]) -> FloatArray:
+    """``sum(w * c)`` of each column, by numpy's pairwise sum: one order of
+    the terms whatever the thread count.
+
+    Not ``np.dot``: it hands the sum to OpenBLAS's ``ddot``, which splits a
+    vector over 10,000 long among its threads, so the sum's last bits (then
+    where L-BFGS-B stopped, whether Nelder-Mead polished, the model's
+    near-tied splits and tiers) followed ``OPENBLAS_NUM_THREADS``; on a busy
+    machine waking those threads also made each fit several times slower.
+    """
+    return np.asarray((np.stack(columns) * w).sum(axis=1), dtype=np.float64)
+
+
 def _bgnbd_nll(
     log_params: FloatArray,
     x: FloatArray,
@@ -184,10 +197,10 @@ def _bgnbd_nll_raw(
     d_a = digamma(a + b) - digamma(a + b + x) + w4 / a
     d_b = digamma(b + x) - digamma(a + b + x) - digamma(b) + digamma(a + b) - w4 / bx1
     total = w.sum()
-    grads = np.array([np.dot(w, d) for d in (d_r, d_alpha, d_a, d_b)])
+    ll_sum, *grads = _weighted_sums(w, (ll, d_r, d_alpha, d_a, d_b))
     pen, pen_grad = _penalty(log_params, penalizer)
-    value = -float(np.dot(w, ll)) / total + pen
-    grad = -grads * np.array([r, alpha, a, b]) / total + pen_grad
+    value = -float(ll_sum) / total + pen
+    grad = -np.array(grads) * np.array([r, alpha, a, b]) / total + pen_grad
     return value, grad
 
 
@@ -328,10 +341,10 @@ def _gg_nll_raw(
     d_q = digamma(px + q) - digamma(q) + np.log(v) - log_xmv
     d_v = q / v - (px + q) / (x * m + v)
     total = w.sum()
-    grads = np.array([np.dot(w, d) for d in (d_p, d_q, d_v)])
+    ll_sum, *grads = _weighted_sums(w, (ll, d_p, d_q, d_v))
     penalty, pen_grad = _penalty(log_params, pen)
-    value = -float(np.dot(w, ll)) / total + penalty
-    return value, -grads * np.array([p, q, v]) / total + pen_grad
+    value = -float(ll_sum) / total + penalty
+    return value, -np.array(grads) * np.array([p, q, v]) / total + pen_grad
 
 
 def fit_gamma_gamma(

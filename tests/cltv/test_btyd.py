@@ -7,8 +7,15 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from threadpoolctl import threadpool_limits
 
-from tierflow.cltv.btyd import LOG_PARAM_BOUND, BetaGeoFit, fit_bgnbd, fit_gamma_gamma
+from tierflow.cltv.btyd import (
+    LOG_PARAM_BOUND,
+    BetaGeoFit,
+    GammaGammaFit,
+    fit_bgnbd,
+    fit_gamma_gamma,
+)
 from tierflow.cltv.features import YEAR_DAYS, customer_history, fit_btyd
 from tierflow.data.errors import InputError
 from tierflow.data.synthetic_transactions import generate_transactions
@@ -126,3 +133,39 @@ def test_a_gamma_gamma_fit_in_cents_is_the_fit_in_dollars(seed: int) -> None:
     )
     thousands = fit_gamma_gamma(history.x, history.repeat_mean / 1000.0)
     assert (thousands.p, thousands.q) == (dollars.p, dollars.q)
+
+
+def _fits_with_blas_threads(threads: int) -> tuple[BetaGeoFit, GammaGammaFit]:
+    """BG/NBD and Gamma-Gamma with ``threads`` BLAS threads on 30,000
+    customers drawn from the models themselves (distinct histories: over
+    OpenBLAS's 10,000 elements, past which it splits a dot product among its
+    threads)."""
+    rng = np.random.default_rng(7)
+    n = 30_000
+    T = rng.uniform(10.0, 80.0, n)
+    rate = rng.gamma(0.5, 1.0 / 5.0, n)
+    dropout = rng.beta(0.8, 3.0, n)
+    x, t_x, clock = np.zeros(n), np.zeros(n), np.zeros(n)
+    alive = np.ones(n, dtype=bool)
+    for _ in range(60):
+        clock = clock + rng.exponential(1.0 / rate)
+        alive &= clock <= T
+        x += alive
+        t_x = np.where(alive, clock, t_x)
+        alive &= rng.random(n) >= dropout
+    mean_value = rng.gamma(4.0, 1.0 / rng.gamma(3.0, 1.0 / 15.0, n)) / np.sqrt(
+        np.maximum(x, 1.0)
+    )
+    with threadpool_limits(limits=threads, user_api="blas"):
+        return fit_bgnbd(x, t_x, T), fit_gamma_gamma(x, mean_value)
+
+
+def test_the_btyd_fits_do_not_depend_on_the_blas_thread_count() -> None:
+    """The likelihoods' weighted sums are numpy's, in one order: np.dot gave
+    them to OpenBLAS's ddot, which splits a long vector among its threads,
+    so the demo's model (and its tiers) followed OPENBLAS_NUM_THREADS (a
+    BG/NBD r of 0.174680364628556 with one thread, 0.17468036462855557 with
+    two) and the tests, run with one, saw another model than users."""
+    one = _fits_with_blas_threads(1)
+    two = _fits_with_blas_threads(2)
+    assert two == one
