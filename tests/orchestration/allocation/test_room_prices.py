@@ -182,58 +182,20 @@ def test_a_run_with_room_prices_resumed_at_any_batch_allocates_as_an_uninterrupt
     the uninterrupted run ships them two-day from WH-WEST, after batch
     29). Drawn at every batch, the resumed run allocates row for row as
     the uninterrupted one."""
-    net = _one_node_network(tmp_path)
-    orders = _day(tmp_path, net)
-    settings = AllocationSettings(room_prices_by_tier=True)
-
-    def allocator(sink: MemorySink, on_batch: Any = None) -> DayAllocator:
-        return DayAllocator(
-            net, orders, settings=settings, capacity=np.array([25.0, 800.0, 100.0]),
-            sink=sink, on_batch=on_batch,
-        )  # fmt: skip
-
-    whole = MemorySink()
-    allocator(whole).run()
-
-    def crash(done: int, _: int) -> None:
-        if done == committed:
-            raise _Crash
-
-    resumed = MemorySink()
-    with pytest.raises(_Crash):
-        allocator(resumed, crash).run()
-    allocator(resumed).run()
-    key = ["order_id", "sku"]
-    a = whole.committed_rows().sort_values(key).reset_index(drop=True)
-    b = resumed.committed_rows().sort_values(key).reset_index(drop=True)
-    pd.testing.assert_frame_equal(a, b)
-    p1 = a[a.order_id == "P1"].fillna("")
-    assert p1[["node_id", "service", "reason"]].values.tolist() == [
-        ["WH-EAST", "next_day", ""]
-    ]
-    golds = a[a.order_id.isin(["G5", "G6", "G7"])]
-    assert golds[["node_id", "service"]].values.tolist() == [["WH-WEST", "two_day"]] * 3
+    _assert_resumed_as_uninterrupted(
+        tmp_path, AllocationSettings(room_prices_by_tier=True), committed
+    )
 
 
-def test_room_prices_and_bid_scenarios_are_both_in_the_run_identity() -> None:
-    """The two experiments combine as they are: both on, both are recorded."""
-    both = AllocationSettings(room_prices_by_tier=True, bid_scenarios=4).identity()
-    assert (both["room_prices_by_tier"], both["bid_scenarios"]) == (True, 4)
-
-
-@pytest.mark.parametrize("committed", [None, 21, 25, 29, 39])
-def test_room_prices_with_bid_scenarios_resumed_at_any_batch_allocate_as_an_uninterrupted_run(
-    tmp_path: Path, committed: int | None
+def _assert_resumed_as_uninterrupted(
+    tmp_path: Path, settings: AllocationSettings, committed: int | None
 ) -> None:
-    """Room prices by tier and capacity prices averaged over 4 demand
-    scenarios, both on (``None``: not killed). The scenarios are drawn from
-    the run's seed and the refresh's batch, the room prices' rows from the
-    batch's own draw: killed after ``committed`` batches and resumed, the
-    run allocates row for row as the uninterrupted one, and the 15:00
-    Platinum order still ships next day from WH-EAST."""
+    """The tiny day under ``settings``, run whole and killed after
+    ``committed`` batches then resumed (``None``: not killed): the same rows,
+    no fallback batch, the 15:00 Platinum order next day from WH-EAST and
+    the late-morning Gold orders two-day from WH-WEST."""
     net = _one_node_network(tmp_path)
     orders = _day(tmp_path, net)
-    settings = AllocationSettings(room_prices_by_tier=True, bid_scenarios=4)
 
     def allocator(sink: MemorySink, on_batch: Any = None) -> DayAllocator:
         return DayAllocator(
@@ -264,3 +226,26 @@ def test_room_prices_with_bid_scenarios_resumed_at_any_batch_allocate_as_an_unin
     ]
     golds = a[a.order_id.isin(["G5", "G6", "G7"])]
     assert golds[["node_id", "service"]].values.tolist() == [["WH-WEST", "two_day"]] * 3
+
+
+def test_room_prices_and_bid_scenarios_are_both_in_the_run_identity() -> None:
+    """The two experiments combine as they are: both on, both are recorded."""
+    both = AllocationSettings(room_prices_by_tier=True, bid_scenarios=4).identity()
+    assert (both["room_prices_by_tier"], both["bid_scenarios"]) == (True, 4)
+
+
+@pytest.mark.parametrize("committed", [None, 21, 25, 29, 39])
+def test_room_prices_with_bid_scenarios_resumed_at_any_batch_allocate_as_an_uninterrupted_run(
+    tmp_path: Path, committed: int | None
+) -> None:
+    """Room prices by tier and capacity prices averaged over 4 demand
+    scenarios, both on (``None``: not killed). The scenarios are drawn from
+    the run's seed and the refresh's batch, the room prices' rows from the
+    batch's own draw: killed after ``committed`` batches and resumed, the
+    run allocates row for row as the uninterrupted one, and the 15:00
+    Platinum order still ships next day from WH-EAST."""
+    _assert_resumed_as_uninterrupted(
+        tmp_path,
+        AllocationSettings(room_prices_by_tier=True, bid_scenarios=4),
+        committed,
+    )
