@@ -14,11 +14,10 @@ from numpy.typing import NDArray
 from tierflow.data.network import Network
 from tierflow.data.orders import Orders
 from tierflow.data.rates import billed_weight_kg
-from tierflow.data.vocabulary import TIERS
 from tierflow.formulations.order_pricing import (
     DateArray,
     OrderOptions,
-    checkout_promised,
+    guaranteed_orders,
     lines_of,
     price_orders,
 )
@@ -441,7 +440,7 @@ def compile_orders(
         defer_cost=defer,
         priority=spend + defer,
         held=None if morning_stock is None else stock_ok(orders, idx, morning_stock),
-        guaranteed=_guaranteed(orders, idx, policy),
+        guaranteed=guaranteed_orders(orders, idx, policy),
     )
     return _compile(
         items,
@@ -502,7 +501,7 @@ def compile_lines(
         split=SPLIT_ROOM if defer_total is not None else SPLIT_STOCK,
         defer_total=defer_total,
         held=None if morning_stock is None else qty[:, None] <= morning_stock[:, sku].T,
-        guaranteed=_guaranteed(orders, owner, policy),
+        guaranteed=guaranteed_orders(orders, owner, policy),
     )
     return _compile(
         items,
@@ -515,16 +514,6 @@ def compile_lines(
         open_nodes=open_nodes,
         room_price=room_price,
     )
-
-
-def _guaranteed(
-    orders: Orders, idx: NDArray[np.intp], policy: TierPolicy
-) -> NDArray[np.bool_]:
-    """Per order of ``idx``: its tier's date is guaranteed, or checkout
-    promised it a date (guaranteed alike)."""
-    tiers = policy.tier_index(orders.tier[idx])
-    table = np.array([policy.rule(t).guaranteed for t in range(len(TIERS))])
-    return np.asarray(table[tiers] | ~np.isnat(checkout_promised(orders, idx)))
 
 
 def line_options(

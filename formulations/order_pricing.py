@@ -129,6 +129,22 @@ def checkout_promised(orders: Orders, idx: NDArray[np.intp]) -> DateArray:
     return np.asarray(orders.promised_date[idx], dtype="datetime64[D]")
 
 
+def guaranteed_orders(
+    orders: Orders, idx: NDArray[np.intp], policy: TierPolicy
+) -> NDArray[np.bool_]:
+    """Per order of ``idx``: its tier's date is guaranteed, or checkout
+    promised it a date (guaranteed alike): what :func:`price_orders` keeps
+    late only where no node can keep it."""
+    promised = ~np.isnat(checkout_promised(orders, idx))
+    return _tier_guaranteed(policy, policy.tier_index(orders.tier[idx])) | promised
+
+
+def _tier_guaranteed(policy: TierPolicy, tiers: NDArray[np.intp]) -> NDArray[np.bool_]:
+    """Per tier index of ``tiers``: whether that tier's date is guaranteed."""
+    table = np.array([policy.rule(t).guaranteed for t in range(len(TIERS))])
+    return np.asarray(table[tiers], dtype=bool)
+
+
 def order_totals(
     network: Network, orders: Orders, idx: NDArray[np.intp]
 ) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]]:
@@ -181,9 +197,7 @@ class _TierRules:
         """Rules per order; ``promised`` orders carry a checkout promise,
         guaranteed like Platinum's (late only where no node can keep it)."""
         tiers = policy.tier_index(tier)
-        guaranteed = np.array([policy.rule(t).guaranteed for t in range(len(TIERS))])[
-            tiers
-        ]
+        guaranteed = _tier_guaranteed(policy, tiers)
         if promised is not None:
             guaranteed = guaranteed | promised
         return cls(
