@@ -128,7 +128,7 @@ def other_cores(
     """What the processes the bench does not know used between two
     readings, in cores: the machine's busy CPU minus the known trees'.
 
-    ``other_cores`` is about 0.02 on an idle machine and about 1 with a test
+    ``other_cores`` is near 0 on an idle machine and about 1 with a test
     suite running beside the bench; above :data:`DISTURBED_CORES` the phase
     ran ``disturbed``. It is never below 0 (ticks of ``/proc/stat`` and of
     the processes are sampled apart)."""
