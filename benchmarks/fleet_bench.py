@@ -41,7 +41,13 @@ from tierflow.benchmarks.online_bench import (
     checkouts,
     stand_in_scores,
 )
-from tierflow.benchmarks.processes import run_together, tree_cpu_seconds
+from tierflow.benchmarks.processes import (
+    DISTURBED_CORES,
+    disturbed_lines,
+    other_cpu,
+    run_together,
+    tree_cpu_seconds,
+)
 from tierflow.benchmarks.service_load import (
     HOST,
     child_server,
@@ -134,12 +140,14 @@ def latency(
     carts: list[Cart],
     warm: int,
     server_cpus: str | None,
+    known: list[int],
 ) -> dict[str, Any]:
     """One client's ``POST /v1/options`` p50 over HTTP, and the same call in
     process (a router on the same store, on the server's CPUs), taking turns
     on the same carts in the same run: in turns of ``LATENCY_TURN`` carts
     (the figures), then of one cart (``per_call_turns``: each request after
-    an in-process call on the server's CPU, for comparison)."""
+    an in-process call on the server's CPU, for comparison). ``other_cpu``:
+    what processes outside the ``known`` trees used meanwhile."""
     port = int(url.rsplit(":", 1)[1])
     client_cpus = os.sched_getaffinity(0)
     server = None if server_cpus is None else {int(c) for c in server_cpus.split(",")}
@@ -161,20 +169,25 @@ def latency(
                     os.sched_setaffinity(0, client_cpus)
 
         figures = {}
-        for name, turn in (("turns", LATENCY_TURN), ("per_call_turns", 1)):
-            http, inproc = run_fast(
-                one_client_latency(port, carts, warm, in_process, block=turn)
-            )
-            p50, inp50 = statistics.median(http), statistics.median(inproc)
-            figures[name] = {
-                "turn": turn,
-                "requests": len(http),
-                "http_p50_ms": p50,
-                "http_p90_ms": float(np.percentile(http, 90)),
-                "in_process_p50_ms": inp50,
-                "ratio": p50 / inp50,
-            }
-    return {**figures["turns"], "per_call_turns": figures["per_call_turns"]}
+        with other_cpu(known) as other:
+            for name, turn in (("turns", LATENCY_TURN), ("per_call_turns", 1)):
+                http, inproc = run_fast(
+                    one_client_latency(port, carts, warm, in_process, block=turn)
+                )
+                p50, inp50 = statistics.median(http), statistics.median(inproc)
+                figures[name] = {
+                    "turn": turn,
+                    "requests": len(http),
+                    "http_p50_ms": p50,
+                    "http_p90_ms": float(np.percentile(http, 90)),
+                    "in_process_p50_ms": inp50,
+                    "ratio": p50 / inp50,
+                }
+    return {
+        **figures["turns"],
+        "per_call_turns": figures["per_call_turns"],
+        "other_cpu": other,
+    }
 
 
 def throughput(
@@ -184,14 +197,19 @@ def throughput(
     seconds: float,
     baseline_s: float,
     cpu: Callable[[], tuple[float, float]],
+    known: list[int],
 ) -> dict[str, Any]:
     """``/healthz`` by ``clients`` clients, then the checkout load; with the
     CPU seconds each phase cost the server (``cpu()``: the server's and
-    PostgreSQL's process trees, read before and after)."""
+    PostgreSQL's process trees, read before and after), and what processes
+    outside the ``known`` trees used during each (``healthz_other_cpu``,
+    ``other_cpu``)."""
     c0 = cpu()
-    base, base_wall = run_fast(run_phase(url, clients, baseline_s, None, 1))
+    with other_cpu(known) as base_other:
+        base, base_wall = run_fast(run_phase(url, clients, baseline_s, None, 1))
     c1 = cpu()
-    load, wall = run_fast(run_phase(url, clients, seconds, carts, 1))
+    with other_cpu(known) as load_other:
+        load, wall = run_fast(run_phase(url, clients, seconds, carts, 1))
     c2 = cpu()
     health_n = len(base.latency_ms["healthz"])
     health = health_n / base_wall
@@ -214,6 +232,8 @@ def throughput(
         "server_cpu_us_per_request": (c2[0] - c1[0]) / max(requests, 1) * 1e6,
         "postgres_cores": (c2[1] - c1[1]) / wall,
         "postgres_cpu_us_per_request": (c2[1] - c1[1]) / max(requests, 1) * 1e6,
+        "healthz_other_cpu": base_other,
+        "other_cpu": load_other,
     }
 
 
@@ -225,15 +245,17 @@ def open_pages(
     seconds: float,
     cpu: Callable[[], tuple[float, float]],
     without: dict[str, Any],
+    known: list[int],
 ) -> dict[str, Any]:
     """The checkout load again with ``pages`` checkout pages open, each
     following its checkout's stream (every confirm moves the capacity map,
     so the live hub answers the watched checkouts again); against
     ``without``, the same server's load without pages."""
     c1 = cpu()
-    load, wall, events = run_fast(
-        with_open_pages(url, carts, pages, clients, seconds, 1)
-    )
+    with other_cpu(known) as other:
+        load, wall, events = run_fast(
+            with_open_pages(url, carts, pages, clients, seconds, 1)
+        )
     c2 = cpu()
     requests = load.checkout_requests
     rate = requests / wall
@@ -244,6 +266,7 @@ def open_pages(
         "server_cpu_us_per_request": (c2[0] - c1[0]) / max(requests, 1) * 1e6,
         "page_events_per_s": events / wall,
         "server_errors": load.server_errors,
+        "other_cpu": other,
     }
 
 
@@ -256,10 +279,12 @@ def replicas(
     processes: int,
     checkouts_each: int,
     ttl_s: float,
+    known: list[int],
 ) -> dict[str, Any]:
     """Two replicas (own ports) on one PostgreSQL store; ``processes``
     clients of ``checkouts_each`` checkouts on the scarce SKUs, every call
-    alternating between the replicas; then the checks."""
+    alternating between the replicas; then the checks, and what processes
+    outside the ``known`` trees used while the clients started and ran."""
     before = prepare_store(pg, network)
     scarce = set(_scarce(network))
     pool = [
@@ -277,10 +302,11 @@ def replicas(
              pool[k * checkouts_each : (k + 1) * checkouts_each], k)
             for k in range(processes)
         ]  # fmt: skip
-        tallies, released = run_together(replica_client, args, timeout_s=3600)
-        wall = time.perf_counter() - released
+        with other_cpu(known) as other:
+            tallies, released = run_together(replica_client, args, timeout_s=3600)
+            wall = time.perf_counter() - released
     time.sleep(ttl_s + 1.0)  # every hold left open has expired
-    return _replica_checks(pg, before, tallies, wall)
+    return {**_replica_checks(pg, before, tallies, wall), "other_cpu": other}
 
 
 def _replica_checks(
@@ -348,9 +374,12 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         results["replicas"] = replicas(
             folder, network, pg.create_database("fleet_replicas"), out,
             processes=args.processes, checkouts_each=args.checkouts, ttl_s=args.ttl,
+            known=[os.getpid(), pg.pid],
         )  # fmt: skip
     results["setup"]["load_avg_end"] = os.getloadavg()
     results["verdict"] = verdict(results)
+    # beside the verdict, not in it: a disturbed run is not a failed one
+    results["quiet"] = not any(f["disturbed"] for f in phases(results).values())
     (out / "results.json").write_text(json.dumps(results, indent=2, default=str))
     (out / "summary.md").write_text(summary(results))
     return results
@@ -377,22 +406,25 @@ def _backend(
         prepare_store(state, network)
         log = args.out / f"serve-{backend}-{workers}.log"
         with serve(folder, state, log, workers=workers, cpus=pin) as (url, pid):
+            # the bench (its servers and clients are its children), PostgreSQL
+            known = [os.getpid(), pg.pid]
             if workers == 1:
                 out["latency"] = latency(
-                    url, state, network, carts[: args.latency], args.latency // 5, pin
-                )
+                    url, state, network, carts[: args.latency], args.latency // 5,
+                    pin, known,
+                )  # fmt: skip
 
             def cpu() -> tuple[float, float]:
                 db = tree_cpu_seconds(pg.pid) if backend == "postgres" else 0.0
                 return tree_cpu_seconds(pid), db
 
             out[f"workers_{workers}"] = throughput(
-                url, carts, args.clients, args.duration, args.baseline, cpu
+                url, carts, args.clients, args.duration, args.baseline, cpu, known
             )
             if workers == 1 and args.pages:
                 out["open_pages"] = open_pages(
                     url, carts, args.pages, args.clients, args.duration, cpu,
-                    out["workers_1"],
+                    out["workers_1"], known,
                 )  # fmt: skip
     w1, w2 = out["workers_1"], out["workers_2"]
     out["scaling_2_workers"] = (
@@ -427,6 +459,42 @@ def verdict(r: dict[str, Any]) -> dict[str, bool]:
     return out
 
 
+def phases(r: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Every measured phase of the run by name, with what other processes
+    used during it (``other_cpu`` of each part)."""
+    out = {}
+    for b in ("sqlite", "postgres"):
+        out[f"{b} latency turns"] = r[b]["latency"]["other_cpu"]
+        for n in (1, 2):
+            w = r[b][f"workers_{n}"]
+            out[f"{b} /healthz, {n} worker{'s' * (n > 1)}"] = w["healthz_other_cpu"]
+            out[f"{b} checkout load, {n} worker{'s' * (n > 1)}"] = w["other_cpu"]
+        if "open_pages" in r[b]:
+            out[f"{b} open pages"] = r[b]["open_pages"]["other_cpu"]
+    out["replicas"] = r["replicas"]["other_cpu"]
+    return out
+
+
+def _quiet_lines(r: dict[str, Any]) -> list[str]:
+    """The CPU other processes used during each phase, and which ran
+    disturbed."""
+    lines = [
+        "", "CPU other processes used during each phase: the machine's busy "
+        "CPU (/proc/stat) minus the trees of the bench (its servers and "
+        "clients) and PostgreSQL, in cores; above "
+        f"{DISTURBED_CORES} the phase ran disturbed:", "",
+        "| phase | other cores | busy cores (per CPU) | bench + PostgreSQL cores |",
+        "|---|---:|---:|---:|",
+    ]  # fmt: skip
+    for name, f in phases(r).items():
+        per_cpu = " + ".join(f"{c:.2f}" for c in f["busy_cores_per_cpu"])
+        lines.append(
+            f"| {name} | {f['other_cores']:.2f} | {f['busy_cores']:.2f} "
+            f"({per_cpu}) | {f['known_cores']:.2f} |"
+        )
+    return lines
+
+
 def summary(r: dict[str, Any]) -> str:
     """``summary.md``: the tables ``docs/service.md`` quotes."""
     s = r["setup"]
@@ -436,6 +504,10 @@ def summary(r: dict[str, Any]) -> str:
         f"{s['server_cpus_2_workers']} (2 workers), load generator to CPU "
         f"{s['load_generator_cpu']}; {s['clients']} clients × {s['duration_s']:.0f} s; "
         f"load average {s['load_avg_start'][0]:.1f} → {s['load_avg_end'][0]:.1f}.", "",
+        *(disturbed_lines(phases(r)) or [
+            "quiet: no other process used more than "
+            f"{DISTURBED_CORES} core during any phase."
+        ]), "",
         "| backend | options p50 HTTP ms | in-process ms | ratio | /healthz req/s | "
         "checkout req/s (1 worker) | ratio | 2 workers req/s | 1 → 2 |",
         "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
@@ -519,8 +591,8 @@ def summary(r: dict[str, Any]) -> str:
             )
     rep = r["replicas"]
     lines += ["", "Two replicas on one PostgreSQL: " + ", ".join(
-        f"{k} {v}" for k, v in rep.items() if k != "statuses"
-    ) + ".", "", f"Statuses: {rep['statuses']}.", "",
+        f"{k} {v}" for k, v in rep.items() if k not in ("statuses", "other_cpu")
+    ) + ".", "", f"Statuses: {rep['statuses']}.", *_quiet_lines(r), "",
         "Verdict: " + ", ".join(f"{k} {v}" for k, v in r["verdict"].items())]  # fmt: skip
     return "\n".join(lines) + "\n"
 

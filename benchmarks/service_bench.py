@@ -30,6 +30,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from tierflow.benchmarks import metrics_overhead
 from tierflow.benchmarks.metrics_overhead import Scraper
 from tierflow.benchmarks.online_bench import checkouts, scarce_store, stand_in_scores
+from tierflow.benchmarks.processes import DISTURBED_CORES, disturbed_lines, other_cpu
 from tierflow.benchmarks.service_fuzz import fuzz_all
 from tierflow.benchmarks.service_load import (
     HOST,
@@ -112,9 +113,13 @@ def run(
     api_key = secrets.token_urlsafe(24)
     auth: Counter[str] = Counter()
     stream: Counter[str] = Counter()
+    known = [os.getpid()]  # the bench: its servers are its children
     with serve_process(folder, state, api_key, out / "server.log") as (url, _):
-        base, base_wall = asyncio.run(run_phase(url, clients, baseline_s, None, seed))
-        with Scraper(url, 1.0) as scraper:
+        with other_cpu(known) as base_other:
+            base, base_wall = asyncio.run(
+                run_phase(url, clients, baseline_s, None, seed)
+            )
+        with Scraper(url, 1.0) as scraper, other_cpu(known) as load_other:
             tally, wall = asyncio.run(
                 load_phase(
                     url, api_key, clients=clients, duration_s=duration_s, carts=carts,
@@ -125,9 +130,11 @@ def run(
     store_checks = check_store(state, before, tally.confirmed)
     overhead = None
     if overhead_blocks > 0:
-        overhead = metrics_overhead.measure(
-            out, network_dir=network_dir, blocks=overhead_blocks, seed=seed
-        )
+        with other_cpu(known) as overhead_other:
+            overhead = metrics_overhead.measure(
+                out, network_dir=network_dir, blocks=overhead_blocks, seed=seed
+            )
+        overhead["other_cpu"] = overhead_other
     fuzz = (
         fuzz_all(network, out, examples=fuzz_examples, api_key=api_key)
         if fuzz_examples > 0
@@ -136,8 +143,11 @@ def run(
     baseline = _baseline_figures(base, base_wall)
     results: dict[str, Any] = {
         "setup": _setup(folder, network, clients, duration_s, baseline_s),
-        "baseline_healthz": baseline,
-        "load": _load_figures(tally, wall, baseline["per_s"]),
+        "baseline_healthz": {**baseline, "other_cpu": base_other},
+        "load": {
+            **_load_figures(tally, wall, baseline["per_s"]),
+            "other_cpu": load_other,
+        },
         "auth": dict(sorted(auth.items())),
         "stream_events": dict(stream),
         "store": store_checks,
@@ -146,6 +156,8 @@ def run(
         "fuzz": fuzz,
     }
     results["verdict"] = verdict(results)
+    # beside the verdict, not in it: a disturbed run is not a failed one
+    results["quiet"] = not any(f["disturbed"] for f in phases(results).values())
     (out / "results.json").write_text(json.dumps(results, indent=2, default=str))
     (out / "summary.md").write_text(summary(results))
     return results
@@ -276,6 +288,28 @@ def verdict(r: dict[str, Any]) -> dict[str, bool]:
     }
 
 
+def phases(r: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Every measured phase by name, with what other processes used during
+    it (``other_cpu``)."""
+    out = {
+        "the /healthz baseline": r["baseline_healthz"]["other_cpu"],
+        "the checkout load": r["load"]["other_cpu"],
+    }
+    if r["metrics_overhead"] is not None:
+        out["the metrics overhead"] = r["metrics_overhead"]["other_cpu"]
+    return out
+
+
+def _other_line(r: dict[str, Any]) -> str:
+    return (
+        "CPU other processes used (the machine's busy CPU from /proc/stat minus "
+        "the bench's process tree, its servers included; above "
+        f"{DISTURBED_CORES} core: disturbed): "
+        + ", ".join(f"{k} {f['other_cores']:.2f} cores" for k, f in phases(r).items())
+        + "."
+    )
+
+
 def _ms(v: float | None) -> str:
     return "–" if v is None else f"{v:.1f}"
 
@@ -289,6 +323,9 @@ def summary(r: dict[str, Any]) -> str:
         f"{s['clients']} concurrent clients on {s['server']}, {s['cpus']} CPUs shared "
         f"by server and clients; network {s['nodes']} nodes, {s['skus']} SKUs "
         "(20 popular SKUs scarce: at most 8 units per node).",
+        "",
+        *disturbed_lines(phases(r)),
+        _other_line(r),
         "",
         "| phase | requests | req/s | p50 ms | p99 ms | 5xx |",
         "|---|---:|---:|---:|---:|---:|",
