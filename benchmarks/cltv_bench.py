@@ -21,6 +21,7 @@ from tierflow.cltv.evaluate import Evaluation, write_evaluation
 from tierflow.cltv.features import CustomerData
 from tierflow.cltv.model import CLTVConfig
 from tierflow.cltv.protocol import Split, SplitResult, rolling_origins, run_split
+from tierflow.data.errors import InputError
 
 CDNOW = Path(__file__).parent / "data" / "cdnow" / "CDNOW_master.txt"
 #: The standard split: CDNOW as of 1997-09-30, the 273 days to 1998-06-30.
@@ -253,6 +254,71 @@ def main() -> None:
     """CLTV benchmarks."""
 
 
+def _int_list(
+    minimum: int,
+) -> Callable[[click.Context, click.Parameter, str], list[int]]:
+    """A click callback reading a comma-separated list of whole numbers of at
+    least ``minimum`` (``--seeds``, ``--holdouts``): ``int()`` of the option
+    in the command raised a traceback on ``--seeds 0,,1``."""
+
+    def convert(ctx: click.Context, param: click.Parameter, value: str) -> list[int]:
+        out = []
+        for part in value.split(","):
+            text = part.strip()
+            try:
+                number = int(text)
+            except ValueError:
+                number = None
+            if number is None or number < minimum:
+                raise click.BadParameter(
+                    f"{text!r}: not a whole number >= {minimum} (a comma-separated "
+                    f"list, e.g. {param.default})",
+                    ctx,
+                    param,
+                )
+            out.append(number)
+        return out
+
+    return convert
+
+
+def _datasets(ctx: click.Context, param: click.Parameter, value: str) -> list[str]:
+    """``--datasets``: names checked before any data set is loaded or any
+    split run (``history-x`` raised a traceback; an empty list printed an
+    empty table and exited 0)."""
+    names = [d.strip() for d in value.split(",") if d.strip()]
+    if not names:
+        raise click.BadParameter(
+            "no data set given (cdnow, history-<seed>)", ctx, param
+        )
+    for name in names:
+        seed = name.removeprefix("history-")
+        if name != "cdnow" and (seed == name or not seed.isdigit()):
+            raise click.BadParameter(
+                f"unknown data set {name!r} (cdnow, history-<seed>, the seed a "
+                "whole number)",
+                ctx,
+                param,
+            )
+    return names
+
+
+def _iso_day(ctx: click.Context, param: click.Parameter, value: str) -> str:
+    """A ``YYYY-MM-DD`` option, as that text: pandas' parser took
+    ``1997/09/30`` (and ``cdnow --out`` then wrote ``cdnow-1997/09/30.json``)
+    and raised a traceback on ``nope``; a day the calendar has not says why,
+    as ``tierflow``'s own ``--as-of`` does."""
+    from tierflow.cli.param_types import Day
+
+    day: dt.datetime = Day().convert(value, param, ctx)
+    return day.date().isoformat()
+
+
+def _study_error(exc: InputError) -> click.ClickException:
+    """A bad input of a study as ``Error: ...``, exit 1."""
+    return click.ClickException(str(exc))
+
+
 _out = click.option(
     "--out", type=click.Path(file_okay=False, path_type=Path), default=None
 )
@@ -263,19 +329,21 @@ _out = click.option(
     "--datasets",
     default="cdnow," + ",".join(f"history-{s}" for s in HISTORY_SEEDS),
     show_default=True,
+    callback=_datasets,
     help="cdnow and/or history-<seed> (the sample network's purchase history).",
 )
-@click.option("--seeds", default="0,1,2,3,4", show_default=True)
+@click.option("--seeds", default="0,1,2,3,4", show_default=True, callback=_int_list(0))
 @click.option(
     "--blend",
     is_flag=True,
     help="Publish the stacked blend of the calibrated forecasts (CLTVConfig.blend).",
 )
 @_out
-def protocol_command(datasets: str, seeds: str, blend: bool, out: Path | None) -> None:
+def protocol_command(
+    datasets: list[str], seeds: list[int], blend: bool, out: Path | None
+) -> None:
     """Rolling-origin evaluation: every split, every seed, the worst seed counts."""
-    names = [d.strip() for d in datasets.split(",") if d.strip()]
-    seed_list = [int(s) for s in seeds.split(",")]
+    names, seed_list = datasets, seeds
     results = run_protocol(
         names,
         seed_list,
@@ -285,7 +353,8 @@ def protocol_command(datasets: str, seeds: str, blend: bool, out: Path | None) -
     )
     command = (
         "python -m tierflow.benchmarks.cltv_bench protocol "
-        f"--datasets {','.join(names)} --seeds {seeds}" + (" --blend" if blend else "")
+        f"--datasets {','.join(names)} --seeds {','.join(map(str, seeds))}"
+        + (" --blend" if blend else "")
     )
     text = protocol_markdown(results, command)
     click.echo(text)
@@ -297,16 +366,23 @@ def protocol_command(datasets: str, seeds: str, blend: bool, out: Path | None) -
 
 
 @main.command("cdnow")
-@click.option("--as-of", default=STANDARD_AS_OF, show_default=True)
-@click.option("--holdout-days", type=int, default=STANDARD_HOLDOUT, show_default=True)
-@click.option("--seeds", default="0,1,2,3,4", show_default=True)
+@click.option("--as-of", default=STANDARD_AS_OF, show_default=True, callback=_iso_day)
+@click.option(
+    "--holdout-days",
+    type=click.IntRange(min=1),
+    default=STANDARD_HOLDOUT,
+    show_default=True,
+)
+@click.option("--seeds", default="0,1,2,3,4", show_default=True, callback=_int_list(0))
 @_out
-def cdnow_command(as_of: str, holdout_days: int, seeds: str, out: Path | None) -> None:
+def cdnow_command(
+    as_of: str, holdout_days: int, seeds: list[int], out: Path | None
+) -> None:
     """One CDNOW split (default: the standard one) with the strict targets."""
     from tierflow.data.transactions import day_number
 
     split = Split("standard", day_number(as_of), holdout_days)
-    seed_list = [int(s) for s in seeds.split(",")]
+    seed_list = seeds
 
     def on_seed(seed: int, ev: Evaluation, seconds: float) -> None:
         click.echo(f"seed {seed}: {seconds:.0f} s", err=True)
@@ -386,15 +462,16 @@ SWEEP_HEAD = (
 
 
 @main.command("sweep")
-@click.option("--first", default="1997-05-31", show_default=True)
-@click.option("--last", default="1998-03-31", show_default=True)
+@click.option("--first", default="1997-05-31", show_default=True, callback=_iso_day)
+@click.option("--last", default="1998-03-31", show_default=True, callback=_iso_day)
 @click.option(
     "--holdouts",
     default=",".join(map(str, SWEEP_HOLDOUTS)),
     show_default=True,
+    callback=_int_list(1),
     help="Holdout lengths (days); each as-of date runs those the data allows.",
 )
-@click.option("--seeds", default="0,1", show_default=True)
+@click.option("--seeds", default="0,1", show_default=True, callback=_int_list(0))
 @click.option(
     "--out",
     type=click.Path(dir_okay=False, path_type=Path),
@@ -402,7 +479,7 @@ SWEEP_HEAD = (
     help="Also write the table (markdown) here, and the splits' JSON beside it.",
 )
 def sweep_command(
-    first: str, last: str, holdouts: str, seeds: str, out: Path | None
+    first: str, last: str, holdouts: list[int], seeds: list[int], out: Path | None
 ) -> None:
     """CDNOW at every month end from FIRST to LAST and each holdout length:
     our worst seed against the best baseline row of each metric, with the
@@ -410,8 +487,7 @@ def sweep_command(
     from tierflow.data.transactions import day_number
 
     data = cdnow_data()
-    seed_list = [int(s) for s in seeds.split(",")]
-    lengths = [int(h) for h in holdouts.split(",")]
+    seed_list, lengths = seeds, holdouts
     lines, payload = [SWEEP_HEAD], []
     for as_of in month_ends(first, last):
         for days in lengths:
@@ -431,8 +507,13 @@ def sweep_command(
 
 
 @main.command("cv")
-@click.option("--as-of", default=STANDARD_AS_OF, show_default=True)
-@click.option("--horizon-days", type=int, default=STANDARD_HOLDOUT, show_default=True)
+@click.option("--as-of", default=STANDARD_AS_OF, show_default=True, callback=_iso_day)
+@click.option(
+    "--horizon-days",
+    type=click.IntRange(min=1),
+    default=STANDARD_HOLDOUT,
+    show_default=True,
+)
 def cv_command(as_of: str, horizon_days: int) -> None:
     """Time-based CV of the candidate configs inside the training period."""
     from tierflow.cltv.selection import select_config
@@ -479,7 +560,11 @@ def spearman_command(predictions: Path, out: Path | None) -> None:
     """Why the naive rule has the higher Spearman: a predictions.csv dissected."""
     from tierflow.benchmarks.cltv_studies import spearman_report
 
-    _report(spearman_report(predictions), out)
+    try:
+        lines = spearman_report(predictions)
+    except InputError as exc:
+        raise _study_error(exc) from exc
+    _report(lines, out)
 
 
 @main.command("level")
@@ -487,15 +572,16 @@ def spearman_command(predictions: Path, out: Path | None) -> None:
     "--datasets",
     default="cdnow," + ",".join(f"history-{s}" for s in HISTORY_SEEDS),
     show_default=True,
+    callback=_datasets,
 )
 @_out_file
-def level_command(datasets: str, out: Path | None) -> None:
+def level_command(datasets: list[str], out: Path | None) -> None:
     """What the history tells about the level: BTYD's count and value per
     split against what happened, and the seasonal correction."""
     from tierflow.benchmarks.cltv_studies import level_report
 
     lines = []
-    for name in (d.strip() for d in datasets.split(",")):
+    for name in datasets:
         data = load_dataset(name)
         splits = [s for s, _ in dataset_splits(name, data)]
         lines += level_report(name, data, splits)

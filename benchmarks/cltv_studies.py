@@ -20,6 +20,7 @@ from tierflow.cltv.features import (
 )
 from tierflow.cltv.level import seasonal_level, seasonal_windows
 from tierflow.cltv.protocol import Split
+from tierflow.data.errors import InputError
 
 FloatArray = NDArray[np.float64]
 #: Columns of predictions.csv compared (``cltv_raw`` ranks as ``cltv`` does,
@@ -106,10 +107,56 @@ def spearman_study(frame: pd.DataFrame) -> SpearmanStudy:
     )
 
 
+#: The columns of predictions.csv the study reads.
+STUDY_COLUMNS = ("actual_spend", *RANKERS)
+
+
+def read_predictions(path: Path) -> pd.DataFrame:
+    """The study's columns of a ``cltv evaluate`` predictions.csv, as floats.
+
+    Raises
+    ------
+    InputError
+        Naming the file, and the row (file line) and value of the first cell
+        that is not a finite number, or the column that is missing: another
+        CSV given by mistake (a transaction log) raised a bare ``KeyError``.
+    """
+    try:
+        frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+    except (UnicodeDecodeError, pd.errors.ParserError) as exc:
+        raise InputError(f"not a predictions.csv: {exc}", file=str(path)) from exc
+    have = ", ".join(map(str, frame.columns))
+    out = {}
+    for name in STUDY_COLUMNS:
+        if name not in frame.columns:
+            raise InputError(
+                f"missing column (have: {have}); give the predictions.csv "
+                "that tierflow cltv evaluate --out writes",
+                file=str(path),
+                row=1,
+                field=name,
+            )
+        text = frame[name]
+        values = pd.to_numeric(text, errors="coerce").to_numpy(dtype=np.float64)
+        bad = np.flatnonzero(~np.isfinite(values))
+        if bad.size:
+            i = int(bad[0])
+            raise InputError(
+                "not a finite number",
+                file=str(path),
+                row=i + 2,  # the header is row 1
+                field=name,
+                value=text.iloc[i],
+            )
+        out[name] = values
+    if not len(frame):
+        raise InputError("no customers (a header alone)", file=str(path))
+    return pd.DataFrame(out)
+
+
 def spearman_report(path: Path) -> list[str]:
     """The Spearman study of a predictions.csv, as text lines."""
-    frame = pd.read_csv(path, dtype={"customer_id": str})
-    st = spearman_study(frame)
+    st = spearman_study(read_predictions(path))
     lines = [
         f"{st.n} customers; {100 * st.share_no_purchase:.1f} % spend nothing in the "
         f"holdout. The naive rule ties {100 * st.naive_zero_share:.1f} % at 0 (one "

@@ -334,20 +334,39 @@ class Evaluation:
         """A fixed-width text table, one row per model. MAE and RMSE are in
         the log's unit: shown with as many decimals as its amounts need
         (:func:`~tierflow.cltv.history.error_format`) and as wide (a log in 0.0001 read 0.00 in
-        every row; one in 1e8 pushed the columns out of line)."""
+        every row; one in 1e8 pushed the columns out of line). The shares and
+        the bias widen the same way: on net spend, a holdout whose purchases a
+        return nearly cancels has captures of a million per cent and a bias
+        of 1e8 %, which ran the columns together."""
         errors = [m[k] for m in self.metrics.values() for k in ("mae", "rmse")]
         money = error_format(*errors)
         w = max([9, *(len(f"{e:{money}}") + 1 for e in errors)])
+        shares = ("top10_capture", "top20_capture", "gains_area_30")
+        ws = max(
+            [
+                7,
+                *(
+                    len(f"{100 * m[k]:.1f}") + 1
+                    for m in self.metrics.values()
+                    for k in shares
+                ),
+            ]
+        )
+        wb = max(
+            [8, *(len(f"{m['bias_pct']:+.1f}") + 1 for m in self.metrics.values())]
+        )
         head = f"{'model':<26}{'mae':>{w}}{'rmse':>{w}}{'spearman':>10}"
-        head += f"{'top10':>8}{'top20':>8}{'bias%':>8}{'n':>9}{'gains30':>9}"
+        head += f"{'top10':>{ws + 1}}{'top20':>{ws + 1}}{'bias%':>{wb}}{'n':>9}"
+        head += f"{'gains30':>{ws + 2}}"
         lines = [head]
         for name, m in self.metrics.items():
             lines.append(
                 f"{name:<26}{m['mae']:>{w}{money}}{m['rmse']:>{w}{money}}"
                 f"{m['spearman']:>10.4f}"
-                f"{100 * m['top10_capture']:>7.1f}%{100 * m['top20_capture']:>7.1f}%"
-                f"{m['bias_pct']:>+8.1f}{int(m['n_customers']):>9d}"
-                f"{100 * m['gains_area_30']:>8.1f}%"
+                f"{100 * m['top10_capture']:>{ws}.1f}%"
+                f"{100 * m['top20_capture']:>{ws}.1f}%"
+                f"{m['bias_pct']:>+{wb}.1f}{int(m['n_customers']):>9d}"
+                f"{100 * m['gains_area_30']:>{ws + 1}.1f}%"
             )
         return "\n".join(lines)
 

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
+from click.testing import CliRunner
 
 from tierflow.benchmarks.cltv_bench import (
     dataset_splits,
+    main,
     protocol_markdown,
     sample_history_data,
 )
@@ -75,3 +79,57 @@ def test_spearman_study_on_a_toy_holdout() -> None:
     assert study.naive_zero_no_purchase == pytest.approx(5 / 6)
     assert study.rows["cltv_raw"].auc_buyer == pytest.approx(1.0)
     assert study.rows["bgnbd_gg"].top10 == pytest.approx(40 / 75)
+
+
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (["protocol", "--datasets", "cdnow", "--seeds", "x"], "'--seeds': 'x'"),
+        (["protocol", "--datasets", "cdnow", "--seeds", "0,,1"], "'--seeds': ''"),
+        (["protocol", "--datasets", "history-x", "--seeds", "0"], "'history-x'"),
+        (["protocol", "--datasets", " , ", "--seeds", "0"], "no data set"),
+        (["level", "--datasets", "history-x"], "'history-x'"),
+        (["sweep", "--holdouts", "9x"], "'--holdouts': '9x'"),
+        (["sweep", "--holdouts", "0"], "'--holdouts': '0'"),
+        (["sweep", "--first", "1997-13-01"], "month 13 out of range"),
+        (["sweep", "--last", "1998/03/31"], "'1998/03/31'"),
+        (["cdnow", "--as-of", "1997/09/30"], "'1997/09/30'"),
+        (["cv", "--as-of", "nope"], "'nope'"),
+    ],
+)
+def test_bench_options_are_usage_errors_not_tracebacks(
+    args: list[str], says: str
+) -> None:
+    # each of these raised ValueError (or pandas' DateParseError) with a
+    # traceback; cdnow --as-of 1997/09/30 ran and wrote cdnow-1997/09/30.json
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 2, result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+    assert says in result.output
+
+
+def test_spearman_of_a_file_that_is_not_predictions_names_file_and_column(
+    tmp_path: Path,
+) -> None:
+    # a transaction log given by mistake: KeyError 'actual_spend', a traceback
+    path = tmp_path / "log.csv"
+    path.write_text("customer_id,order_date,amount\n007,2024-01-02,5.0\n")
+    result = CliRunner().invoke(main, ["spearman", str(path)])
+    assert result.exit_code == 1, result.output
+    assert isinstance(result.exception, SystemExit)
+    assert "Error: " in result.output
+    assert f"{path}: row 1: field 'actual_spend': missing column" in result.output
+
+
+def test_spearman_of_an_evaluation_with_a_blank_value_names_row(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "predictions.csv"
+    path.write_text(
+        "customer_id,predicted_spend,actual_spend,bgnbd_gg,naive_run_rate,"
+        "cltv_raw,segment\n"
+        "001,1,0,1,0,1,gold\n002,2,x,2,1,2,silver\n"
+    )
+    result = CliRunner().invoke(main, ["spearman", str(path)])
+    assert result.exit_code == 1, result.output
+    assert f"{path}: row 3: field 'actual_spend': value 'x'" in result.output

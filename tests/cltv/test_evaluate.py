@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from pathlib import Path
 from typing import Any
 
@@ -514,3 +515,24 @@ def test_error_format_shows_four_digits_of_small_errors(
 ) -> None:
     """``cltv train``'s backtest lines read "mae 0.00" for a log in 0.0001."""
     assert error_format(*errors) == spec
+
+
+def test_the_table_keeps_columns_apart_when_a_return_nearly_cancels() -> None:
+    """A holdout whose net spend a large return nearly cancels (QA: $27,423
+    of purchases, a $27,423.12 return) has captures of a million per cent and
+    a bias of 1e8 %: printed at a fixed width they ran together
+    (``0.3754155572300.0%204178600.0%+273740985.1     3000167877305.0%``)."""
+    row = {"mae": 19.87, "rmse": 502.55, "spearman": 0.3754,
+           "top10_capture": 1555723.0, "top20_capture": 2041786.0,
+           "bias_pct": 273740985.1, "n_customers": 3000,
+           "gains_area_30": 1678773.05}  # fmt: skip
+    small = {**row, "top10_capture": 0.5, "top20_capture": 0.7,
+             "bias_pct": -1.0, "gains_area_30": 0.6}  # fmt: skip
+    lines = Evaluation(0, 90, {"cltv": row, "bgnbd_gg": small}, pd.DataFrame(), True)
+    head, *rows = lines.table().splitlines()
+    ends = [m.end() for m in re.finditer(r"\S+", head)][1:]
+    for line in rows:
+        # every cell ends where its heading does (right-aligned)
+        cells = [m.end() for m in re.finditer(r"\S+", line)][1:]
+        assert cells == ends, line
+    assert "155572300.0%" in rows[0] and "+273740985.1" in rows[0]
