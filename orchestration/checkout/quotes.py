@@ -735,8 +735,14 @@ def _node_positions(
     return node_at
 
 
-def _other_network(request_id: str, what: str) -> InputError:
-    return InputError(
+class OtherNetwork(InputError):
+    """A stored option set names a node, SKU or destination this server's
+    network lacks: another server of the store, on another network,
+    answered it. Not "unknown" (404): the checkout is open, elsewhere."""
+
+
+def _other_network(request_id: str, what: str) -> OtherNetwork:
+    return OtherNetwork(
         f"{what} of this checkout is not in this server's network: a server "
         "of the store serving another network answered it (every server of "
         "a store must serve the same network)",

@@ -93,7 +93,8 @@ def test_a_replica_lacking_a_node_or_sku_of_the_checkout_refuses_it_by_name(
     WH-NYC; HAT, which only WH-NYC has) is refused by one of the old network
     with what it lacks, at the request id: an ``IndexError`` (HTTP 500)
     for the node, and ``field 'items[0].sku'`` (422, a field the select's
-    body does not have) for the SKU. Nothing is held."""
+    body does not have) for the SKU; a stream of it there was 404 "unknown
+    request id (or its checkout is over)". Nothing is held."""
     with (
         _router(_grown(tmp_path / "grown"), state_location) as new,
         _router(TINY_NETWORK, state_location) as old,
@@ -106,6 +107,7 @@ def test_a_replica_lacking_a_node_or_sku_of_the_checkout_refuses_it_by_name(
         for call in (
             lambda: old.select(answer.request_id, "gold", now=MONDAY_10),
             lambda: old.requote(answer.request_id, now=MONDAY_10),
+            lambda: old.is_open(answer.request_id),  # the stream's check
         ):
             with pytest.raises(InputError) as refused:
                 call()
