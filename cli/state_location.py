@@ -13,6 +13,7 @@ import click
 from tierflow.data.errors import InputError
 from tierflow.data.store_location import (
     default_state_location,
+    describe_location,
     is_postgres_url,
     location_problem,
     shown_location,
@@ -44,6 +45,12 @@ class StateLocation(click.Path):
         if problem is not None:
             self.fail(f"{shown_location(value)!r}: {problem}", param, ctx)
         return super().convert(value, param, ctx)
+
+    def describe(self, value: Any) -> str:
+        """``value`` as ``--help`` shows it as the default: a URL without its
+        password (a ``TIERFLOW_<COMMAND>_STATE`` or ``tierflow.toml``'s
+        ``state`` was shown whole, ``[default: postgresql://tf:s3cret@…]``)."""
+        return describe_location(str(value))
 
 
 #: The ``--state`` type of every command (metavar ``FILE``, as before).
