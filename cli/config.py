@@ -123,7 +123,9 @@ class ConfigOption(click.Option):
             if source is not ParameterSource.DEFAULT_MAP or settings.path is None:
                 raise
             key = _key_path(ctx, setting_name(self))
-            raise _error(settings.path, exc.message, key, value) from None
+            describe = getattr(self.type, "describe", None)
+            shown = describe(value) if callable(describe) else value
+            raise _error(settings.path, exc.message, key, shown) from None
 
 
 def current_settings(ctx: click.Context | None = None) -> Settings:

@@ -13,7 +13,6 @@ import click
 from tierflow.data.errors import InputError
 from tierflow.data.store_location import (
     default_state_location,
-    describe_location,
     is_postgres_url,
     location_problem,
     shown_location,
@@ -47,10 +46,12 @@ class StateLocation(click.Path):
         return super().convert(value, param, ctx)
 
     def describe(self, value: Any) -> str:
-        """``value`` as ``--help`` shows it as the default: a URL without its
-        password (a ``TIERFLOW_<COMMAND>_STATE`` or ``tierflow.toml``'s
-        ``state`` was shown whole, ``[default: postgresql://tf:s3cret@…]``)."""
-        return describe_location(str(value))
+        """``value`` as ``--help`` shows it as the default, and an error the
+        settings file's value: a URL without its password (a
+        ``TIERFLOW_<COMMAND>_STATE`` or ``tierflow.toml``'s ``state`` was
+        shown whole, ``[default: postgresql://tf:s3cret@…]``, and so was a
+        file's ``state`` refused as no store, ``value 'mysql://tf:s3cret@…'``)."""
+        return shown_location(str(value))
 
 
 #: The ``--state`` type of every command (metavar ``FILE``, as before).
