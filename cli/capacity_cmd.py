@@ -113,7 +113,8 @@ def ingest_command(
         mon = CapacityMonitor.open(net, store)
         mon.check_event_ids(events, file=source)
         result = mon.ingest(events)
-        mon.snapshot()
+        if result.applied:  # nothing new: no snapshot (see _follow)
+            mon.snapshot()
     if as_json:
         record = {"applied": result.applied, "duplicates": result.duplicates}
         record |= {"last_seq": result.last_seq, "stale": result.stale}
@@ -179,7 +180,11 @@ def _follow(
             follow_events(
                 lines, net, apply, file=name, on_bad=bad, totals=totals, shield=shield
             )
-            mon.snapshot()
+            # only after news: a feed run with the wrong --network (every line
+            # an unknown node) saved the map of that network's nodes, and every
+            # process of the store's own network warned of them at each open
+            if totals.applied:
+                mon.snapshot()
         except StoreUnavailable as exc:
             lost = exc
         except KeyboardInterrupt:

@@ -95,7 +95,8 @@ class ConfigOption(click.Option):
         environment > file > default), also for an option that shows none
         of its own: ``--batch-size`` and ``--history`` set in the file
         showed nothing, and a ``TIERFLOW_*`` variable that overrides the
-        file's value showed the file's."""
+        file's value showed the file's. A type with a ``describe`` (the
+        state location's, which masks a URL's password) words the default."""
         shown, saved = self.show_default, ctx.default_map
         env = self.resolve_envvar_value(ctx) if self.name is not None else None
         if env is not None and self.name is not None:
@@ -104,9 +105,14 @@ class ConfigOption(click.Option):
         if not shown and given is not None:
             self.show_default = True
         try:
-            return super().get_help_extra(ctx)
+            extra = super().get_help_extra(ctx)
         finally:
             self.show_default, ctx.default_map = shown, saved
+        # a type that hides secrets (a state URL's password) shows its own text
+        describe = getattr(self.type, "describe", None)
+        if callable(describe) and extra.get("default"):
+            extra["default"] = describe(extra["default"])
+        return extra
 
     def process_value(self, ctx: click.Context, value: Any) -> Any:
         try:
@@ -117,7 +123,9 @@ class ConfigOption(click.Option):
             if source is not ParameterSource.DEFAULT_MAP or settings.path is None:
                 raise
             key = _key_path(ctx, setting_name(self))
-            raise _error(settings.path, exc.message, key, value) from None
+            describe = getattr(self.type, "describe", None)
+            shown = describe(value) if callable(describe) else value
+            raise _error(settings.path, exc.message, key, shown) from None
 
 
 def current_settings(ctx: click.Context | None = None) -> Settings:

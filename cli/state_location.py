@@ -45,6 +45,14 @@ class StateLocation(click.Path):
             self.fail(f"{shown_location(value)!r}: {problem}", param, ctx)
         return super().convert(value, param, ctx)
 
+    def describe(self, value: Any) -> str:
+        """``value`` as ``--help`` shows it as the default, and an error the
+        settings file's value: a URL without its password (a
+        ``TIERFLOW_<COMMAND>_STATE`` or ``tierflow.toml``'s ``state`` was
+        shown whole, ``[default: postgresql://tf:s3cret@…]``, and so was a
+        file's ``state`` refused as no store, ``value 'mysql://tf:s3cret@…'``)."""
+        return shown_location(str(value))
+
 
 #: The ``--state`` type of every command (metavar ``FILE``, as before).
 STATE_LOCATION = StateLocation(dir_okay=False, path_type=Path)

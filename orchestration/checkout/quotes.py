@@ -20,7 +20,7 @@ import secrets
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -192,6 +192,7 @@ class QuoteBook:
         self.prune_every_s = float(prune_every_s)
         self._next_prune = 0.0
         self._requests = requests
+        self._node_ids = None if requests is None else requests.network.node_ids
         self._quotes: OrderedDict[str, Quote] = OrderedDict()
         #: the option sets the store could not be given (yet), by id
         self._unsaved: dict[str, _Unsaved] = {}
@@ -257,7 +258,7 @@ class QuoteBook:
                     rid,
                     req.customer_id,
                     answer.revision,
-                    encode_quote(quote, wire),
+                    encode_quote(quote, wire, self._node_ids),
                     ttl_s=self.ttl_s,
                     now=now,
                     replaces=replaces,
@@ -346,7 +347,7 @@ class QuoteBook:
                         rid,
                         quote.request.customer_id,
                         quote.revision,
-                        encode_quote(quote, unsaved.answer),
+                        encode_quote(quote, unsaved.answer, self._node_ids),
                         ttl_s=quote.expires_at - now,
                         now=now,
                         replaces=unsaved.replaces,
@@ -610,9 +611,21 @@ def _offered(option: Any) -> OfferedOption:
     )
 
 
-def encode_quote(quote: Quote, answer: Mapping[str, Any] | None = None) -> str:
+def encode_quote(
+    quote: Quote,
+    answer: Mapping[str, Any] | None = None,
+    node_ids: Sequence[str] | None = None,
+) -> str:
     """The stored body of a quote (JSON); with ``answer``, the answer as the
-    wire has it, for the checkout's streams on other processes."""
+    wire has it, for the checkout's streams on other processes.
+
+    ``node_ids``: the writer's network's node ids. A shipment names its node
+    by position in that network, so the body carries the id of each
+    position its plans use (``plan_nodes``): a replica whose ``nodes.csv``
+    lists the nodes in another order (or lacks one) reads the plan by id,
+    never as another node's. The positions stay, for processes of before
+    (which read them as their own positions, as they always did).
+    """
     req = quote.request
     body: dict[str, Any] = {
         "request": {
@@ -637,6 +650,9 @@ def encode_quote(quote: Quote, answer: Mapping[str, Any] | None = None) -> str:
             for tier, plan in quote.plans.items()
         },
     }
+    if node_ids is not None:
+        used = {s.node for plan in quote.plans.values() for s in plan}
+        body["plan_nodes"] = {str(j): node_ids[j] for j in sorted(used)}
     if answer is not None:
         body["answer"] = answer
     # pydantic-core's encoder: the same JSON values as ``json.dumps`` (floats
@@ -645,16 +661,33 @@ def encode_quote(quote: Quote, answer: Mapping[str, Any] | None = None) -> str:
 
 
 def decode_quote(stored: StoredQuote, requests: RequestValidator) -> Quote:
-    """A stored quote, its request validated again against the network."""
+    """A stored quote, its request validated again against the network and
+    its plans' nodes read by id (``plan_nodes``; a body without them, from a
+    process of before, by position).
+
+    Raises
+    ------
+    InputError
+        At ``request_id`` (409): the quote names a SKU, destination or node
+        this server's network lacks (another server of the store, on
+        another network, answered it). It was a 422 at ``items[0].sku``, a
+        field the select's body does not have, and a node past this
+        network's last an ``IndexError`` (500).
+    """
     body = json.loads(stored.body)
     r = body["request"]
-    req = requests.parse(
-        r["customer_id"],
-        [(s, int(q)) for s, q in r["items"]],
-        r["dest"],
-        r["preferences"],
-        dt.datetime.fromisoformat(r["now"]),
-    )
+    try:
+        req = requests.parse(
+            r["customer_id"],
+            [(s, int(q)) for s, q in r["items"]],
+            r["dest"],
+            r["preferences"],
+            dt.datetime.fromisoformat(r["now"]),
+        )
+    except InputError as exc:
+        what = {"sku": "SKU", "dest": "destination"}.get(exc.field or "", exc.field)
+        raise _other_network(stored.request_id, f"{what} {exc.value!r}") from exc
+    node_at = _node_positions(stored.request_id, body, requests.network.node_index)
     options = {
         o[0]: OfferedOption(o[0], Tier(o[1]), tuple(o[2]), Pricing(o[3]), float(o[4]))
         for o in body["options"]
@@ -666,6 +699,11 @@ def decode_quote(stored: StoredQuote, requests: RequestValidator) -> Quote:
         )
         for tier, ships in body["plans"].items()
     }
+    if node_at is not None:
+        plans = {
+            tier: tuple(dataclasses.replace(s, node=node_at[s.node]) for s in plan)
+            for tier, plan in plans.items()
+        }
     return Quote(
         req,
         stored.revision,
@@ -675,6 +713,41 @@ def decode_quote(stored: StoredQuote, requests: RequestValidator) -> Quote:
         stored.expires_at,
         stored.closed,
         body.get("answered_at"),
+    )
+
+
+def _node_positions(
+    request_id: str, body: Mapping[str, Any], node_index: Mapping[str, int]
+) -> dict[int, int] | None:
+    """This network's position of each node position the writer's plans
+    use; None when they are the same (the writer served this network)."""
+    written = body.get("plan_nodes")
+    if written is None:
+        return None
+    node_at: dict[int, int] = {}
+    for position, node_id in written.items():
+        here = node_index.get(node_id)
+        if here is None:
+            raise _other_network(request_id, f"node {node_id!r}")
+        node_at[int(position)] = here
+    if all(k == v for k, v in node_at.items()):
+        return None
+    return node_at
+
+
+class OtherNetwork(InputError):
+    """A stored option set names a node, SKU or destination this server's
+    network lacks: another server of the store, on another network,
+    answered it. Not "unknown" (404): the checkout is open, elsewhere."""
+
+
+def _other_network(request_id: str, what: str) -> OtherNetwork:
+    return OtherNetwork(
+        f"{what} of this checkout is not in this server's network: a server "
+        "of the store serving another network answered it (every server of "
+        "a store must serve the same network)",
+        field="request_id",
+        value=request_id,
     )
 
 

@@ -58,7 +58,11 @@ from tierflow.orchestration.checkout.holds import Holds
 from tierflow.orchestration.checkout.live_context import LiveContext
 from tierflow.orchestration.checkout.options import OptionBuilder
 from tierflow.orchestration.checkout.planner import Planner
-from tierflow.orchestration.checkout.quotes import QuoteBook, new_request_id
+from tierflow.orchestration.checkout.quotes import (
+    OtherNetwork,
+    QuoteBook,
+    new_request_id,
+)
 from tierflow.orchestration.checkout.request import CheckoutRequest, RequestValidator
 from tierflow.orchestration.checkout.results import (
     WATCHED_FIELDS,
@@ -610,9 +614,19 @@ class OnlineRouter:
 
     def is_open(self, request_id: str) -> bool:
         """Whether a request's options are open (known to the store or this
-        process, not expired, its checkout not over)."""
+        process, not expired, its checkout not over).
+
+        Raises
+        ------
+        OtherNetwork
+            The open checkout names a node, SKU or destination this router's
+            network lacks (said, not "unknown": it is open on the servers of
+            the network that answered it).
+        """
         try:
             self._quotes.get(_request_id(request_id))
+        except OtherNetwork:
+            raise
         except InputError:
             return False
         return True

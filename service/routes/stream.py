@@ -31,7 +31,8 @@ async def _stream_target(
         ),
     ] = None,
 ) -> str | None:
-    """The checkout a stream follows: it must be open (on any replica)."""
+    """The checkout a stream follows: it must be open (on any replica); one
+    another network's server answered is 409 (``OtherNetwork``), not 404."""
     if request_id is not None and not state.router.is_open(request_id):
         raise ApiError(
             404,
@@ -116,6 +117,12 @@ _Subscription = Annotated[Subscriber | None, Depends(_subscription)]
     responses={
         404: {
             "description": "The checkout is unknown or over.",
+            "content": {"application/json": {"schema": _ERROR_SCHEMA}},
+        },
+        409: {
+            "description": "The checkout names a node, SKU or destination this "
+            "server's network lacks (a server of the store on another network "
+            "answered it).",
             "content": {"application/json": {"schema": _ERROR_SCHEMA}},
         },
         422: {

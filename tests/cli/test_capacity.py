@@ -617,3 +617,39 @@ def test_a_live_event_dated_ahead_of_the_clock_is_refused(
         "correction of its kind until then; send a change when it happens (a "
         "day's planned events go to allocate --events)",
     )
+
+
+def test_a_feed_that_applied_nothing_writes_no_snapshot(
+    state_location: Path | str,
+) -> None:
+    """``capacity ingest --follow`` run without ``--network`` on a store of
+    another network (every line refused: "unknown node") left a snapshot of
+    the map of the sample's 51 nodes: from then on every replica and command
+    of the store's own network warned at each open that the map "names 51
+    node(s) the network does not have". A feed that applied nothing (bad
+    lines, duplicates) has nothing new to snapshot."""
+    from tests.postgres import run_sql
+
+    tiny = ["--network", str(TINY_NETWORK), "--state", str(state_location)]
+    first = CliRunner().invoke(
+        cli, ["capacity", "ingest", *tiny, "--events", "-"], input=_event(0) + "\n"
+    )
+    assert first.exit_code == 0, first.output
+    count = "SELECT COUNT(*) FROM capacity_snapshots"
+    (before,) = run_sql(state_location, count)
+    follow = ["capacity", "ingest", "--events", "-", "--follow"]
+    stray = CliRunner().invoke(
+        cli,
+        [*follow, "--state", str(state_location)],
+        input=_event(1) + "\n",
+        env={"TIERFLOW_CONFIG": None},
+    )
+    assert stray.exit_code == 1, stray.output
+    assert "value 'WH-EAST': unknown node" in stray.stderr
+    again = CliRunner().invoke(cli, [*follow, *tiny], input=_event(0) + "\n")
+    assert again.exit_code == 0, again.output
+    assert again.stdout.startswith("0 events applied, 1 duplicates ignored")
+    assert run_sql(state_location, count) == [before]
+    newest = "SELECT state FROM capacity_snapshots ORDER BY snapshot_id DESC LIMIT 1"
+    ((state,),) = run_sql(state_location, newest)
+    assert "WH-EWR" not in str(state)

@@ -256,3 +256,29 @@ def test_example_config_prints_the_example_file(
     assert result.output.startswith(
         "Error: tierflow.toml: key 'example_config': unknown key; choose from "
     )
+
+
+@pytest.mark.parametrize(
+    ("url", "said"),
+    [
+        ("mysql://tf:s3cret@db/x", "tierflow.toml: key 'capacity.show.state'"),
+        ("postgres://tf:s3cret@db/x?bogus=1", "postgres://tf@db/x?bogus=1"),
+    ],
+)
+def test_a_bad_state_url_in_the_file_is_named_without_its_password(
+    tmp_path: Path, url: str, said: str
+) -> None:
+    """A ``state`` the file gives that cannot be a store is refused naming
+    the file and key (or, for a URL libpq refuses, the URL), the password
+    masked as in the message's own words: the file's value was shown whole
+    (``value 'mysql://tf:s3cret@db/x'``)."""
+    config = tmp_path / "tierflow.toml"
+    config.write_text(f'[capacity.show]\nstate = "{url}"\n')
+    result = CliRunner().invoke(
+        cli,
+        ["capacity", "show"],
+        env={"TIERFLOW_CONFIG": str(config), "TIERFLOW_STATE": None},
+    )
+    assert result.exit_code == 1, result.output
+    assert "s3cret" not in result.output
+    assert said in result.output

@@ -171,3 +171,38 @@ def test_every_state_option_says_it_takes_a_postgresql_url(
             assert "a SQLite file or a postgresql:// URL" in (param.help or ""), (
                 f"tierflow {' '.join(path)} --state: {param.help}"
             )
+
+
+STATE_COMMANDS = [
+    (path, command)
+    for path, command in COMMANDS
+    if any("--state" in p.opts for p in command.params)
+]
+
+
+@pytest.mark.parametrize(
+    ("path", "command"),
+    STATE_COMMANDS,
+    ids=[" ".join(("tierflow", *path)) for path, _ in STATE_COMMANDS],
+)
+@pytest.mark.parametrize("source", ["environment", "settings file"])
+def test_state_help_never_shows_the_urls_password(
+    path: tuple[str, ...], command: click.Command, source: str, tmp_path: Path
+) -> None:
+    """``--help`` shows a ``--state`` given by ``TIERFLOW_<COMMAND>_STATE``
+    or ``tierflow.toml`` as its default, the password masked as everywhere
+    else: it printed ``[default: postgresql://tf:s3cret@db/x]`` whole
+    (only ``$TIERFLOW_STATE`` was masked)."""
+    url = "postgresql://tf:s3cret@db:5432/x?sslmode=require&password=p4ss"
+    env = {"TIERFLOW_CONFIG": None, "TIERFLOW_STATE": None}
+    if source == "environment":
+        env["_".join(("TIERFLOW", *path, "STATE")).upper()] = url
+    else:
+        config = tmp_path / "tierflow.toml"
+        config.write_text(f'[{".".join(path)}]\nstate = "{url}"\n')
+        env["TIERFLOW_CONFIG"] = str(config)
+    result = CliRunner().invoke(cli, [*path, "--help"], env=env)
+    assert result.exit_code == 0, result.output
+    assert "s3cret" not in result.output and "p4ss" not in result.output
+    shown = " ".join(result.output.split())
+    assert "postgresql://tf@db:5432/x?sslmode=require" in shown.replace(" ", ""), shown

@@ -1,0 +1,119 @@
+"""Replicas of one store whose network folders differ: the nodes listed in
+another order (a regenerated ``nodes.csv``), or a node and a SKU one of them
+lacks (a network change rolled replica by replica). A checkout answered on
+one and selected or confirmed on the other must hold and ship what it
+offered, or be refused by name; never held at another node."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import TINY_NETWORK
+from tests.postgres import run_sql
+from tests.service_fixtures import MONDAY_10, put_scores
+from tierflow.data.errors import InputError
+from tierflow.data.network import load_network
+from tierflow.data.store import open_store
+from tierflow.data.vocabulary import HoldStatus
+from tierflow.orchestration.checkout.router import OnlineRouter
+
+#: The hub the grown network adds, and the SKU only it stocks.
+NYC = "WH-NYC,NYC hub,warehouse,40.75,-73.99,northeast,America/New_York,1000,1.0,20:00,next_day;two_day;ground;economy"
+
+
+def _reordered(folder: Path) -> Path:
+    """The tiny network with WH-WEST listed before WH-EAST."""
+    shutil.copytree(TINY_NETWORK, folder)
+    head, east, west, *rest = (folder / "nodes.csv").read_text().splitlines()
+    (folder / "nodes.csv").write_text("\n".join([head, west, east, *rest]) + "\n")
+    return folder
+
+
+def _grown(folder: Path) -> Path:
+    """The tiny network with a fourth node, WH-NYC, which alone stocks HAT."""
+    shutil.copytree(TINY_NETWORK, folder)
+    with (folder / "nodes.csv").open("a") as f:
+        f.write(NYC + "\n")
+    with (folder / "skus.csv").open("a") as f:
+        f.write("HAT,0.2,30,30,15,false,false\n")
+    with (folder / "inventory.csv").open("a") as f:
+        f.write("WH-NYC,HAT,10\nWH-NYC,SOFA,5\n")
+    return folder
+
+
+@contextmanager
+def _router(network: Path, state: Path | str) -> Iterator[OnlineRouter]:
+    with open_store(state) as store:
+        put_scores(store)
+    with OnlineRouter.open(
+        load_network(network), state, capacity_refresh_s=0.0, cltv_refresh_s=0.0
+    ) as router:
+        yield router
+
+
+def test_a_replica_listing_the_nodes_in_another_order_holds_the_offered_node(
+    tmp_path: Path, state_location: Path | str
+) -> None:
+    """Gold of 3 TEE to New York ships from WH-EAST. Selected and confirmed
+    on a replica whose ``nodes.csv`` lists WH-WEST first, it was held and
+    ordered at WH-WEST (the stored plan named its node by position): the
+    select answered ``nodes: ["WH-EAST"]`` while the store reserved 3 TEE at
+    WH-WEST, and the confirm shipped from there."""
+    with (
+        _router(TINY_NETWORK, state_location) as here,
+        _router(_reordered(tmp_path / "reordered"), state_location) as there,
+    ):
+        rid = here.generate_fulfillment_options(
+            "C1", [("TEE", 3)], "100", now=MONDAY_10
+        ).request_id
+        held = there.select(rid, "gold", now=MONDAY_10)
+        assert (held.status, held.nodes) == (HoldStatus.HELD, ("WH-EAST",))
+        reserved = run_sql(
+            state_location, "SELECT node_id, reserved FROM inventory WHERE reserved > 0"
+        )
+        assert reserved == [("WH-EAST", 3)]
+        done = there.confirm(rid, now=MONDAY_10)
+        assert (done.status, done.nodes) == (HoldStatus.CONFIRMED, ("WH-EAST",))
+    orders = run_sql(state_location, "SELECT node_id, sku, quantity FROM online_orders")
+    assert orders == [("WH-EAST", "TEE", 3)]
+
+
+@pytest.mark.parametrize(
+    ("cart", "missing"), [("SOFA", "node 'WH-NYC'"), ("HAT", "SKU 'HAT'")]
+)
+def test_a_replica_lacking_a_node_or_sku_of_the_checkout_refuses_it_by_name(
+    tmp_path: Path, state_location: Path | str, cart: str, missing: str
+) -> None:
+    """A checkout answered by a replica of the grown network (SOFA from its
+    WH-NYC; HAT, which only WH-NYC has) is refused by one of the old network
+    with what it lacks, at the request id: an ``IndexError`` (HTTP 500)
+    for the node, and ``field 'items[0].sku'`` (422, a field the select's
+    body does not have) for the SKU; a stream of it there was 404 "unknown
+    request id (or its checkout is over)". Nothing is held."""
+    with (
+        _router(_grown(tmp_path / "grown"), state_location) as new,
+        _router(TINY_NETWORK, state_location) as old,
+    ):
+        answer = new.generate_fulfillment_options(
+            "C1", [(cart, 1)], "100", now=MONDAY_10
+        )
+        gold = next(o for o in answer.options if o.option_id == "gold")
+        assert gold.nodes == ("WH-NYC",)
+        for call in (
+            lambda: old.select(answer.request_id, "gold", now=MONDAY_10),
+            lambda: old.requote(answer.request_id, now=MONDAY_10),
+            lambda: old.is_open(answer.request_id),  # the stream's check
+        ):
+            with pytest.raises(InputError) as refused:
+                call()
+            assert refused.value.field == "request_id"
+            assert refused.value.value == answer.request_id
+            assert missing in refused.value.reason
+            assert "not in this server's network" in refused.value.reason
+        held = new.select(answer.request_id, "gold", now=MONDAY_10)
+        assert (held.status, held.nodes) == (HoldStatus.HELD, ("WH-NYC",))
