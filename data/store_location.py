@@ -90,9 +90,14 @@ def redact_url(url: str) -> str:
 
 def shown_location(text: str) -> str:
     """A location as an error may show it: as given, but for the password of
-    a ``scheme://`` URL (its scheme as written)."""
+    a ``scheme://`` URL (its scheme as written), or of a ``scheme:/`` one,
+    which is refused as no URL but was shown whole, password included."""
     if "://" not in text:
-        return text
+        one_slash = _URL_LIKE.match(text)
+        if one_slash is None:
+            return text
+        prefix = one_slash.group()
+        return prefix + redact_url("x://" + text[len(prefix) :])[len("x://") :]
     redacted = redact_url(text)
     return text[: text.index("://")] + redacted[redacted.index("://") :]
 

@@ -258,6 +258,8 @@ def test_a_read_leaves_nothing_open_under_a_write(state_location: Path | str) ->
         ("postgresql:/db?host=/tmp/x", "postgresql:/db?host=/tmp/x"),  # one slash
         ("POSTGRESQL://tf@/db", "POSTGRESQL://tf@/db"),
         ("mysql://tf:s3cr@t@db.example/db", "mysql://tf@db.example/db"),
+        # one slash, a password: shown, it was (a QA pass, 2026-12-05)
+        ("postgresql:/tf:s3cret@db/x", "postgresql:/tf@db/x"),
     ],
 )  # fmt: skip
 def test_a_url_that_is_not_postgresql_is_refused_not_taken_for_a_file(
