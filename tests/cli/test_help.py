@@ -194,7 +194,7 @@ def test_state_help_never_shows_the_urls_password(
     else: it printed ``[default: postgresql://tf:s3cret@db/x]`` whole
     (only ``$TIERFLOW_STATE`` was masked)."""
     url = "postgresql://tf:s3cret@db:5432/x?sslmode=require&password=p4ss"
-    env = {"TIERFLOW_CONFIG": None, "TIERFLOW_STATE": None}
+    env: dict[str, str | None] = {"TIERFLOW_CONFIG": None, "TIERFLOW_STATE": None}
     if source == "environment":
         env["_".join(("TIERFLOW", *path, "STATE")).upper()] = url
     else:
