@@ -38,11 +38,14 @@ from tierflow.orchestration.checkout.quotes import (
     OfferedOption,
     Quote,
     QuoteBook,
+    clock_text,
+    node_clock,
 )
 from tierflow.orchestration.checkout.request import CheckoutRequest, checkout_instant
 from tierflow.orchestration.checkout.results import CheckoutResult, Shortfall
 from tierflow.orchestration.checkout.shopper_words import (
     Refusal,
+    cutoff_differs,
     cutoff_passed,
     node_closed,
 )
@@ -236,13 +239,26 @@ class Holds:
         net = self.network
         for ship in quote.plans[option.tier]:
             planned = day_to_date(ship.ship)
-            day = net.calendar.ship_date(
-                at,
-                net.timezones[net.node_tz[ship.node]],
-                int(net.cutoff_minutes[ship.node]),
-            )
+            node = net.node_ids[ship.node]
+            ours = node_clock(net, ship.node)
+            day = net.calendar.ship_date(at, ours[1], ours[0])
+            theirs = None if quote.clocks is None else quote.clocks.get(node)
+            if theirs is not None and theirs != ours:
+                # (another replica's nodes.csv): judged by both, and said
+                there = net.calendar.ship_date(at, theirs[1], theirs[0])
+                if max(day, there) > planned:
+                    raise Refusal(
+                        cutoff_differs(
+                            option.option_id,
+                            node,
+                            clock_text(theirs),
+                            clock_text(ours),
+                            planned,
+                        ),
+                        field="request_id",
+                        value=request_id,
+                    )
             if day > planned:
-                node = net.node_ids[ship.node]
                 raise Refusal(
                     cutoff_passed(option.option_id, node, planned, day),
                     field="request_id",
