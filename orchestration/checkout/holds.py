@@ -48,6 +48,7 @@ from tierflow.orchestration.checkout.shopper_words import (
     cutoff_differs,
     cutoff_passed,
     node_closed,
+    service_not_here,
 )
 from tierflow.orchestration.checkout.upgrades import UpgradeAllowances
 
@@ -233,6 +234,7 @@ class Holds:
         answer time was recorded is not judged without ``now``; a closed
         node is, always."""
         self._check_open(request_id, quote, option)
+        self._check_services(request_id, quote, option)
         at = quote.instant(time.time()) if now is None else checkout_instant(now)
         if at is None:
             return
@@ -261,6 +263,26 @@ class Holds:
             if day > planned:
                 raise Refusal(
                     cutoff_passed(option.option_id, node, planned, day),
+                    field="request_id",
+                    value=request_id,
+                )
+
+    def _check_services(
+        self, request_id: str, quote: Quote, option: OfferedOption
+    ) -> None:
+        """Refuse an option that ships from a node by a service this
+        server's network does not offer there (another replica's
+        ``nodes.csv`` answered it): held, its order named a service the
+        node does not ship by here."""
+        net = self.network
+        for ship in quote.plans[option.tier]:
+            if not (int(net.services_mask[ship.node]) >> ship.service) & 1:
+                raise Refusal(
+                    service_not_here(
+                        option.option_id,
+                        net.node_ids[ship.node],
+                        SERVICES[ship.service],
+                    ),
                     field="request_id",
                     value=request_id,
                 )

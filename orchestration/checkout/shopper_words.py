@@ -172,6 +172,19 @@ def cutoff_differs(
     )
 
 
+def service_not_here(option_id: str, node_id: str, service: str) -> WhyNot:
+    """A shipment's node ships by a service this server's network does not
+    offer at it: another server's ``nodes.csv`` answered the checkout."""
+    return WhyNot(
+        f"option {option_id!r} ships from {node_id} by {service}, which this "
+        f"server's network does not offer at {node_id}: a server of the store "
+        "serving another network answered it (every server of a store must "
+        "serve the same network)",
+        f"option {option_id!r} can't be held as offered right now (our "
+        "servers disagree on how it ships): ask for options again later",
+    )
+
+
 def node_closed(option_id: str, node_id: str) -> WhyNot:
     """A shipment's node closed (an outage) since the option was offered."""
     return WhyNot(

@@ -176,3 +176,36 @@ def test_a_replica_of_another_cutoff_holds_where_both_cutoffs_ship_as_planned(
         ).request_id
         held = there.select(rid, "gold", now=MONDAY_10)
         assert (held.status, held.nodes) == (HoldStatus.HELD, ("ST-CHI",))
+
+
+def test_a_replica_whose_node_lacks_the_plans_service_refuses_it_by_name(
+    tmp_path: Path, state_location: Path | str
+) -> None:
+    """Platinum to New York ships next-day from WH-EAST. On a replica whose
+    ``nodes.csv`` lists WH-EAST without next_day it was held and confirmed,
+    an order by a service that replica's network says the node does not
+    ship: now refused 409 naming the node and service; nothing is held."""
+    folder = tmp_path / "no-next-day"
+    shutil.copytree(TINY_NETWORK, folder)
+    nodes = folder / "nodes.csv"
+    head, east, *rest = nodes.read_text().splitlines()
+    east = east.replace("next_day;two_day", "two_day")
+    nodes.write_text("\n".join([head, east, *rest]) + "\n")
+    with (
+        _router(TINY_NETWORK, state_location) as here,
+        _router(folder, state_location) as there,
+    ):
+        answer = here.generate_fulfillment_options(
+            "C10", [("TEE", 1)], "10001", now=MONDAY_10
+        )
+        platinum = next(o for o in answer.options if o.option_id == "platinum")
+        assert platinum.nodes == ("WH-EAST",)
+        with pytest.raises(Refusal) as refused:
+            there.select(answer.request_id, "platinum", now=MONDAY_10)
+        why = refused.value
+        assert (why.field, why.value) == ("request_id", answer.request_id)
+        assert "WH-EAST" in why.reason
+        assert "next_day" in why.reason
+        assert "every server of a store must serve the same network" in why.reason
+        assert "WH-EAST" not in why.shopper
+        assert run_sql(state_location, "SELECT COUNT(*) FROM reservations") == [(0,)]
