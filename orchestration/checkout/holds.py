@@ -38,13 +38,17 @@ from tierflow.orchestration.checkout.quotes import (
     OfferedOption,
     Quote,
     QuoteBook,
+    clock_text,
+    node_clock,
 )
 from tierflow.orchestration.checkout.request import CheckoutRequest, checkout_instant
 from tierflow.orchestration.checkout.results import CheckoutResult, Shortfall
 from tierflow.orchestration.checkout.shopper_words import (
     Refusal,
+    cutoff_differs,
     cutoff_passed,
     node_closed,
+    service_not_here,
 )
 from tierflow.orchestration.checkout.upgrades import UpgradeAllowances
 
@@ -230,21 +234,55 @@ class Holds:
         answer time was recorded is not judged without ``now``; a closed
         node is, always."""
         self._check_open(request_id, quote, option)
+        self._check_services(request_id, quote, option)
         at = quote.instant(time.time()) if now is None else checkout_instant(now)
         if at is None:
             return
         net = self.network
         for ship in quote.plans[option.tier]:
             planned = day_to_date(ship.ship)
-            day = net.calendar.ship_date(
-                at,
-                net.timezones[net.node_tz[ship.node]],
-                int(net.cutoff_minutes[ship.node]),
-            )
+            node = net.node_ids[ship.node]
+            ours = node_clock(net, ship.node)
+            day = net.calendar.ship_date(at, ours[1], ours[0])
+            theirs = None if quote.clocks is None else quote.clocks.get(node)
+            if theirs is not None and theirs != ours:
+                # (another replica's nodes.csv): judged by both, and said
+                there = net.calendar.ship_date(at, theirs[1], theirs[0])
+                if max(day, there) > planned:
+                    raise Refusal(
+                        cutoff_differs(
+                            option.option_id,
+                            node,
+                            clock_text(theirs),
+                            clock_text(ours),
+                            planned,
+                        ),
+                        field="request_id",
+                        value=request_id,
+                    )
             if day > planned:
-                node = net.node_ids[ship.node]
                 raise Refusal(
                     cutoff_passed(option.option_id, node, planned, day),
+                    field="request_id",
+                    value=request_id,
+                )
+
+    def _check_services(
+        self, request_id: str, quote: Quote, option: OfferedOption
+    ) -> None:
+        """Refuse an option that ships from a node by a service this
+        server's network does not offer there (another replica's
+        ``nodes.csv`` answered it): held, its order named a service the
+        node does not ship by here."""
+        net = self.network
+        for ship in quote.plans[option.tier]:
+            if not (int(net.services_mask[ship.node]) >> ship.service) & 1:
+                raise Refusal(
+                    service_not_here(
+                        option.option_id,
+                        net.node_ids[ship.node],
+                        SERVICES[ship.service],
+                    ),
                     field="request_id",
                     value=request_id,
                 )

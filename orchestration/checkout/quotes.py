@@ -27,6 +27,7 @@ from typing import Any
 import pydantic_core
 
 from tierflow.data.errors import InputError
+from tierflow.data.network import Network
 from tierflow.data.store import (
     QuoteChanged,
     QuoteStore,
@@ -40,6 +41,9 @@ from tierflow.orchestration.checkout.fallback import STORE_ERRORS, unavailable
 from tierflow.orchestration.checkout.planner import Plan, PlannedShipment
 from tierflow.orchestration.checkout.request import CheckoutRequest, RequestValidator
 from tierflow.orchestration.checkout.results import CustomerValue, OptionSet
+
+#: A node's order cutoff (minutes after local midnight) and timezone.
+NodeClock = tuple[int, str]
 
 _SHIPMENT_FIELDS = tuple(f.name for f in dataclasses.fields(PlannedShipment))
 #: The customer's fields, all scalars (read directly: ``dataclasses.asdict``
@@ -127,6 +131,11 @@ class Quote:
     expires_at: float
     closed: HoldStatus | None = None
     answered_at: float | None = None
+    #: The order cutoff (minutes after local midnight) and timezone of each
+    #: node its plans ship from, by node id, as the network of the server
+    #: that answered it had them (None: this process's own answer, or one
+    #: stored before they were): a select judges the cutoff by both.
+    clocks: Mapping[str, NodeClock] | None = None
 
     def instant(self, now: float) -> dt.datetime | None:
         """The checkout's instant at wall time ``now``: the request's, moved
@@ -192,7 +201,8 @@ class QuoteBook:
         self.prune_every_s = float(prune_every_s)
         self._next_prune = 0.0
         self._requests = requests
-        self._node_ids = None if requests is None else requests.network.node_ids
+        self._network = None if requests is None else requests.network
+        self._node_ids = None if self._network is None else self._network.node_ids
         self._quotes: OrderedDict[str, Quote] = OrderedDict()
         #: the option sets the store could not be given (yet), by id
         self._unsaved: dict[str, _Unsaved] = {}
@@ -258,7 +268,7 @@ class QuoteBook:
                     rid,
                     req.customer_id,
                     answer.revision,
-                    encode_quote(quote, wire, self._node_ids),
+                    encode_quote(quote, wire, self._node_ids, self._network),
                     ttl_s=self.ttl_s,
                     now=now,
                     replaces=replaces,
@@ -347,7 +357,9 @@ class QuoteBook:
                         rid,
                         quote.request.customer_id,
                         quote.revision,
-                        encode_quote(quote, unsaved.answer, self._node_ids),
+                        encode_quote(
+                            quote, unsaved.answer, self._node_ids, self._network
+                        ),
                         ttl_s=quote.expires_at - now,
                         now=now,
                         replaces=unsaved.replaces,
@@ -615,6 +627,7 @@ def encode_quote(
     quote: Quote,
     answer: Mapping[str, Any] | None = None,
     node_ids: Sequence[str] | None = None,
+    network: Network | None = None,
 ) -> str:
     """The stored body of a quote (JSON); with ``answer``, the answer as the
     wire has it, for the checkout's streams on other processes.
@@ -625,6 +638,12 @@ def encode_quote(
     lists the nodes in another order (or lacks one) reads the plan by id,
     never as another node's. The positions stay, for processes of before
     (which read them as their own positions, as they always did).
+
+    ``network``: the writer's network, whose order cutoff and timezone of
+    each node the plans use the body carries (``plan_clocks``, by node
+    id): a select on a replica whose ``nodes.csv`` gives the node another
+    cutoff is judged by both, and a refusal says that the servers differ
+    (it read "cutoff has passed" at the very instant of the offer).
     """
     req = quote.request
     body: dict[str, Any] = {
@@ -653,6 +672,10 @@ def encode_quote(
     if node_ids is not None:
         used = {s.node for plan in quote.plans.values() for s in plan}
         body["plan_nodes"] = {str(j): node_ids[j] for j in sorted(used)}
+        if network is not None:
+            body["plan_clocks"] = {
+                network.node_ids[j]: node_clock(network, j) for j in sorted(used)
+            }
     if answer is not None:
         body["answer"] = answer
     # pydantic-core's encoder: the same JSON values as ``json.dumps`` (floats
@@ -713,7 +736,28 @@ def decode_quote(stored: StoredQuote, requests: RequestValidator) -> Quote:
         stored.expires_at,
         stored.closed,
         body.get("answered_at"),
+        _clocks(body.get("plan_clocks")),
     )
+
+
+def node_clock(network: Network, node: int) -> NodeClock:
+    """The order cutoff (minutes after local midnight) and timezone of the
+    node at position ``node`` of ``network``."""
+    return int(network.cutoff_minutes[node]), network.timezones[network.node_tz[node]]
+
+
+def clock_text(clock: NodeClock) -> str:
+    """A node's cutoff and timezone as ``nodes.csv`` writes them:
+    ``15:00 America/Chicago``."""
+    minutes, timezone = clock
+    return f"{minutes // 60:02d}:{minutes % 60:02d} {timezone}"
+
+
+def _clocks(written: Mapping[str, Any] | None) -> dict[str, NodeClock] | None:
+    """The stored ``plan_clocks`` as node clocks (None: none stored)."""
+    if written is None:
+        return None
+    return {node: (int(c[0]), str(c[1])) for node, c in written.items()}
 
 
 def _node_positions(

@@ -153,6 +153,38 @@ def cutoff_passed(
     )
 
 
+def cutoff_differs(
+    option_id: str, node_id: str, theirs: str, ours: str, planned: dt.date
+) -> WhyNot:
+    """The server that answered the checkout and this one give a shipment's
+    node another order cutoff (``theirs``, ``ours``: ``15:00
+    America/Chicago``), and by one of them it would no longer ship on its
+    ``planned`` day: which is the node's is configuration, not the
+    shopper's clock."""
+    return WhyNot(
+        f"option {option_id!r} ships from {node_id} on {planned}, but the "
+        f"server that answered this checkout gives {node_id} the order cutoff "
+        f"{theirs} and this server {ours}, and by one of them it would ship "
+        "later: the servers of this store serve different networks (every "
+        "server of a store must serve the same network)",
+        f"option {option_id!r} can't be held as offered right now (our "
+        "servers disagree on when it ships): ask for options again later",
+    )
+
+
+def service_not_here(option_id: str, node_id: str, service: str) -> WhyNot:
+    """A shipment's node ships by a service this server's network does not
+    offer at it: another server's ``nodes.csv`` answered the checkout."""
+    return WhyNot(
+        f"option {option_id!r} ships from {node_id} by {service}, which this "
+        f"server's network does not offer at {node_id}: a server of the store "
+        "serving another network answered it (every server of a store must "
+        "serve the same network)",
+        f"option {option_id!r} can't be held as offered right now (our "
+        "servers disagree on how it ships): ask for options again later",
+    )
+
+
 def node_closed(option_id: str, node_id: str) -> WhyNot:
     """A shipment's node closed (an outage) since the option was offered."""
     return WhyNot(

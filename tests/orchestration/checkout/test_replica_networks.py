@@ -21,6 +21,7 @@ from tierflow.data.network import load_network
 from tierflow.data.store import open_store
 from tierflow.data.vocabulary import HoldStatus
 from tierflow.orchestration.checkout.router import OnlineRouter
+from tierflow.orchestration.checkout.shopper_words import Refusal
 
 #: The hub the grown network adds, and the SKU only it stocks.
 NYC = "WH-NYC,NYC hub,warehouse,40.75,-73.99,northeast,America/New_York,1000,1.0,20:00,next_day;two_day;ground;economy"
@@ -117,3 +118,94 @@ def test_a_replica_lacking_a_node_or_sku_of_the_checkout_refuses_it_by_name(
             assert "not in this server's network" in refused.value.reason
         held = new.select(answer.request_id, "gold", now=MONDAY_10)
         assert (held.status, held.nodes) == (HoldStatus.HELD, ("WH-NYC",))
+
+
+def _cutoff_moved(folder: Path, cutoff: str) -> Path:
+    """The tiny network with ST-CHI's order cutoff at ``cutoff`` (15:00 in
+    the tiny network): a ``nodes.csv`` edited on one replica only."""
+    shutil.copytree(TINY_NETWORK, folder)
+    nodes = folder / "nodes.csv"
+    nodes.write_text(nodes.read_text().replace(",15:00,", f",{cutoff},"))
+    return folder
+
+
+def test_a_replica_of_another_cutoff_refuses_a_select_naming_both_cutoffs(
+    tmp_path: Path, state_location: Path | str
+) -> None:
+    """Gold of a TEE to Chicago ships from ST-CHI today (cutoff 15:00
+    Chicago time; the checkout is at 09:00 there). Selected at once on a
+    replica whose ``nodes.csv`` says ST-CHI's cutoff is 08:00, it was
+    refused "options expired: … whose cutoff has passed" at the instant
+    it was offered, a requote (answered by either replica) offered it
+    again and the select was refused again: the shopper was told to
+    requote for dates that had not moved. The refusal now says the two
+    servers differ, with both cutoffs; nothing is held. The same select on
+    the answering replica holds."""
+    with (
+        _router(TINY_NETWORK, state_location) as here,
+        _router(_cutoff_moved(tmp_path / "early", "08:00"), state_location) as there,
+    ):
+        rid = here.generate_fulfillment_options(
+            "C1", [("TEE", 1)], "60601", now=MONDAY_10
+        ).request_id
+        with pytest.raises(Refusal) as refused:
+            there.select(rid, "gold", now=MONDAY_10)
+        why = refused.value
+        assert (why.field, why.value) == ("request_id", rid)
+        assert "ST-CHI" in why.reason
+        assert "15:00 America/Chicago" in why.reason
+        assert "08:00 America/Chicago" in why.reason
+        assert "every server of a store must serve the same network" in why.reason
+        assert "ST-CHI" not in why.shopper
+        assert run_sql(state_location, "SELECT COUNT(*) FROM reservations") == [(0,)]
+        held = here.select(rid, "gold", now=MONDAY_10)
+        assert (held.status, held.nodes) == (HoldStatus.HELD, ("ST-CHI",))
+
+
+def test_a_replica_of_another_cutoff_holds_where_both_cutoffs_ship_as_planned(
+    tmp_path: Path, state_location: Path | str
+) -> None:
+    """A cutoff that differs but that neither replica has passed (16:00
+    against 15:00, at 09:00) changes nothing the option promised: held."""
+    with (
+        _router(TINY_NETWORK, state_location) as here,
+        _router(_cutoff_moved(tmp_path / "late", "16:00"), state_location) as there,
+    ):
+        rid = here.generate_fulfillment_options(
+            "C1", [("TEE", 1)], "60601", now=MONDAY_10
+        ).request_id
+        held = there.select(rid, "gold", now=MONDAY_10)
+        assert (held.status, held.nodes) == (HoldStatus.HELD, ("ST-CHI",))
+
+
+def test_a_replica_whose_node_lacks_the_plans_service_refuses_it_by_name(
+    tmp_path: Path, state_location: Path | str
+) -> None:
+    """Platinum to New York ships next-day from WH-EAST. On a replica whose
+    ``nodes.csv`` lists WH-EAST without next_day it was held and confirmed,
+    an order by a service that replica's network says the node does not
+    ship: now refused 409 naming the node and service; nothing is held."""
+    folder = tmp_path / "no-next-day"
+    shutil.copytree(TINY_NETWORK, folder)
+    nodes = folder / "nodes.csv"
+    head, east, *rest = nodes.read_text().splitlines()
+    east = east.replace("next_day;two_day", "two_day")
+    nodes.write_text("\n".join([head, east, *rest]) + "\n")
+    with (
+        _router(TINY_NETWORK, state_location) as here,
+        _router(folder, state_location) as there,
+    ):
+        answer = here.generate_fulfillment_options(
+            "C10", [("TEE", 1)], "10001", now=MONDAY_10
+        )
+        platinum = next(o for o in answer.options if o.option_id == "platinum")
+        assert platinum.nodes == ("WH-EAST",)
+        with pytest.raises(Refusal) as refused:
+            there.select(answer.request_id, "platinum", now=MONDAY_10)
+        why = refused.value
+        assert (why.field, why.value) == ("request_id", answer.request_id)
+        assert "WH-EAST" in why.reason
+        assert "next_day" in why.reason
+        assert "every server of a store must serve the same network" in why.reason
+        assert "WH-EAST" not in why.shopper
+        assert run_sql(state_location, "SELECT COUNT(*) FROM reservations") == [(0,)]
