@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 import pytest
 from threadpoolctl import threadpool_limits
 
+from tierflow.cltv import btyd
 from tierflow.cltv.btyd import (
     LOG_PARAM_BOUND,
     BetaGeoFit,
@@ -169,3 +171,45 @@ def test_the_btyd_fits_do_not_depend_on_the_blas_thread_count() -> None:
     one = _fits_with_blas_threads(1)
     two = _fits_with_blas_threads(2)
     assert two == one
+
+
+def _scaled(objective: Any, factor: float) -> Any:
+    """``objective`` (value and gradient) times ``factor``: the same
+    likelihood, its last bits moved as another CPU's exp and log move them."""
+
+    def scaled(*args: Any) -> tuple[float, np.ndarray]:
+        value, grad = objective(*args)
+        return value * factor, grad * factor
+
+    return scaled
+
+
+@pytest.mark.parametrize("factor", [1.0 + 1e-15, 1.0 - 3e-15])
+def test_the_btyd_fits_do_not_follow_the_likelihoods_last_bits(
+    sample_summary: pd.DataFrame, monkeypatch: pytest.MonkeyPatch, factor: float
+) -> None:
+    """Where L-BFGS-B stops follows the last bits of exp, log and gammaln,
+    which differ between CPUs (numpy's AVX-512 and AVX2 kernels): CDNOW's
+    Gamma-Gamma p was 6.856790179214768 on this machine and
+    6.856789523603712 with AVX-512 switched off. The fits are polished to
+    the likelihood's optimum and published on a grid of ~1e-9, so a
+    likelihood whose last bits moved gives the same parameters, bit for bit."""
+    x, t_x, T = sample_summary["x"], sample_summary["t_x"], sample_summary["T"]
+    m = sample_summary["zbar"]
+    bg, gg = fit_bgnbd(x, t_x, T), fit_gamma_gamma(x, m)
+    monkeypatch.setattr(btyd, "_bgnbd_nll", _scaled(btyd._bgnbd_nll, factor))
+    monkeypatch.setattr(btyd, "_gg_nll", _scaled(btyd._gg_nll, factor))
+    assert fit_bgnbd(x, t_x, T).params() == bg.params()
+    assert fit_gamma_gamma(x, m).params() == gg.params()
+
+
+def test_the_bgnbd_fit_does_not_follow_the_datas_last_bits(
+    sample_summary: pd.DataFrame,
+) -> None:
+    """Ages and recencies 1e-13 apart (another machine's division of days
+    into weeks) are one fit."""
+    x, t_x, T = (sample_summary[c].to_numpy() for c in ("x", "t_x", "T"))
+    noise = 1.0 + 1e-13 * np.random.default_rng(0).uniform(-1.0, 1.0, len(x))
+    assert (
+        fit_bgnbd(x, t_x * noise, T * noise).params() == fit_bgnbd(x, t_x, T).params()
+    )
