@@ -497,6 +497,9 @@ def evaluate_command(
         if tune:
             config = _tune(data, day, holdout_days, config)
         evaluation, _ = evaluate_model(data, day, holdout_days, config)
+    made = (evaluation.calibration or {}).get("level")
+    if isinstance(made, dict) and made.get("young_history_note"):
+        notes.append(str(made["young_history_note"]))
     _warn(notes, data, None)  # a log ending before the holdout is in the table
     if out is not None:
         write_evaluation(

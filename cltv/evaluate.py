@@ -40,6 +40,7 @@ from tierflow.cltv.features import (
     window_spend,
 )
 from tierflow.cltv.history import error_format
+from tierflow.cltv.level import young_season_note
 from tierflow.cltv.model import (
     MODEL_NAME,
     RAW_NAME,
@@ -516,8 +517,13 @@ def evaluate_model(
     if model is None:
         model = CLTVModel(config or CLTVConfig()).fit(known, as_of_day, holdout_days)
     forecasts = model.forecast(known, as_of_day, holdout_days)
+    level = forecasts.level.as_dict()
+    # beside seasonal_windows: a large correction from a young past fit
+    level["young_history_note"] = young_season_note(
+        forecasts.level, known.transactions.first_day
+    )
     calibration: dict[str, object] = {
-        "level": forecasts.level.as_dict(),
+        "level": level,
         "shapes": {name: shape.as_dict() for name, shape in forecasts.shapes.items()},
         "blend": forecasts.blend.as_dict(),
     }
