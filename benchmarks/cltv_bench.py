@@ -147,6 +147,8 @@ def split_markdown(result: SplitResult, strict: bool) -> str:
     level = result.calibration.get("level", {})
     if isinstance(level, dict):
         lines += ["", f"Level: {level.get('source')} (x {level.get('ratio', 1):.3f})."]
+        if level.get("young_history_note"):  # none of the built-in splits'
+            lines.append(f"Note: {level['young_history_note']}.")
     blend = result.calibration.get("blend", {})
     if isinstance(blend, dict) and blend:
         weights = ", ".join(f"{name} {w:.1f}" for name, w in blend.items())
@@ -158,6 +160,8 @@ def split_markdown(result: SplitResult, strict: bool) -> str:
 
 
 def _targets_line(result: SplitResult, strict: bool) -> str:
+    if result.unjudged is not None:
+        return f"Targets not judged: {result.unjudged}."
     ours, best = result.worst(), result.best_baseline()
     parts = []
     for name, ok in result.checks(strict=strict).items():
@@ -187,6 +191,8 @@ def summary_markdown(results: list[tuple[SplitResult, bool]]) -> str:
         note = f"{met}/{len(checks)}" + (
             f" (missed: {'; '.join(failed)})" if failed else ""
         )
+        if result.unjudged is not None:
+            note = "not judged (below)"
         s = result.split
         lines.append(
             f"| {result.dataset} | {s.name} | {s.as_of} | {s.holdout_days} d | {note} |"
@@ -240,13 +246,47 @@ def run_protocol(
     results = []
     for name in datasets:
         data = load_dataset(name)
-        for split, strict in dataset_splits(name, data):
-            target = None if out is None else out / f"{name}-{split.name}"
-            on_seed = _seed_logger(name, split, target, seeds[0], log)
-            result = run_split(data, name, split, seeds, config, on_seed=on_seed)
-            log(split_markdown(result, strict))
-            results.append((result, strict))
+        results += run_splits(
+            data, name, dataset_splits(name, data), seeds, out, log, config
+        )
     return results
+
+
+def run_splits(
+    data: CustomerData,
+    name: str,
+    splits: list[tuple[Split, bool]],
+    seeds: list[int],
+    out: Path | None,
+    log: Callable[[str], None],
+    config: CLTVConfig | None = None,
+) -> list[tuple[SplitResult, bool]]:
+    """``splits`` of one data set (each with whether the strict targets
+    apply), ``seeds`` each; the first seed's evaluation of each split is
+    written to ``out/<name>-<split>`` (predictions, gains chart, metrics).
+    ``tierflow cltv protocol`` runs a user's own log through here."""
+    results = []
+    for split, strict in splits:
+        target = None if out is None else out / f"{name}-{split.name}"
+        on_seed = _seed_logger(name, split, target, seeds[0], log)
+        result = run_split(data, name, split, seeds, config, on_seed=on_seed)
+        log(split_markdown(result, strict))
+        results.append((result, strict))
+    return results
+
+
+def write_protocol(
+    results: list[tuple[SplitResult, bool]], command: str, out: Path | None
+) -> str:
+    """The protocol's markdown (returned), and with ``out`` its
+    ``protocol.md`` and ``protocol.json`` there."""
+    text = protocol_markdown(results, command)
+    if out is not None:
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "protocol.md").write_text(text + "\n")
+        payload = [r.to_json(strict=strict) for r, strict in results]
+        (out / "protocol.json").write_text(json.dumps(payload, indent=2) + "\n")
+    return text
 
 
 @click.group()
@@ -356,13 +396,7 @@ def protocol_command(
         f"--datasets {','.join(names)} --seeds {','.join(map(str, seeds))}"
         + (" --blend" if blend else "")
     )
-    text = protocol_markdown(results, command)
-    click.echo(text)
-    if out is not None:
-        out.mkdir(parents=True, exist_ok=True)
-        (out / "protocol.md").write_text(text + "\n")
-        payload = [r.to_json(strict=strict) for r, strict in results]
-        (out / "protocol.json").write_text(json.dumps(payload, indent=2) + "\n")
+    click.echo(write_protocol(results, command, out))
 
 
 @main.command("cdnow")

@@ -497,6 +497,9 @@ def evaluate_command(
         if tune:
             config = _tune(data, day, holdout_days, config)
         evaluation, _ = evaluate_model(data, day, holdout_days, config)
+    made = (evaluation.calibration or {}).get("level")
+    if isinstance(made, dict) and made.get("young_history_note"):
+        notes.append(str(made["young_history_note"]))
     _warn(notes, data, None)  # a log ending before the holdout is in the table
     if out is not None:
         write_evaluation(
@@ -521,6 +524,161 @@ def evaluate_command(
             )
         if out is not None:
             click.echo(f"wrote predictions.csv, gains.png, metrics.json to {out}")
+
+
+def _seed_list(ctx: click.Context, param: click.Parameter, value: str) -> list[int]:
+    """``--seeds``: ``0-4``, ``0,1,2`` or both (``0-2,7``), each a seed of
+    ``--seed``'s range, none twice; anything else is a usage error."""
+    seeds: list[int] = []
+    for part in value.split(","):
+        text = part.strip()
+        low, dash, high = text.partition("-")
+        try:
+            first, last = int(low), int(high if dash else low)
+        except ValueError:
+            first = last = -1
+        if first < 0 or last < first or last > SEED_RANGE.max:  # type: ignore[operator]
+            raise click.BadParameter(
+                f"{text!r}: not a seed or a range of seeds (e.g. 0-4 or 0,1,2)",
+                ctx,
+                param,
+            )
+        seeds += [s for s in range(first, last + 1) if s not in seeds]
+    return seeds
+
+
+def _protocol_config(level: LevelChoice, blend: bool) -> CLTVConfig:
+    """The recipe every split trains (each seed its ``random_state``)."""
+    from tierflow.cltv.model import CLTVConfig
+
+    return CLTVConfig(level=level, blend=blend)
+
+
+@cltv.command(
+    "protocol",
+    epilog=examples(
+        "tierflow cltv protocol --transactions tx.csv --out eval-protocol/",
+        "tierflow cltv protocol --transactions tx.parquet --origins 3 "
+        "--holdout-days 60 --seeds 0-1",
+    ),
+)
+@_data_options
+@option(
+    "--origins",
+    type=click.IntRange(1, 100),
+    default=4,
+    show_default=True,
+    help="As-of dates, one holdout apart, the latest one holdout before the "
+    "log's last day.",
+)
+@option(
+    "--holdout-days",
+    type=HORIZON_DAYS,
+    default=90,
+    show_default=True,
+    help="Holdout length (and the spacing of the as-of dates).",
+)
+@option(
+    "--seeds",
+    default="0-4",
+    show_default=True,
+    callback=_seed_list,
+    help="Seeds of the model per split (0-4, or 0,1,2): the worst one counts.",
+)
+@option(
+    "--level",
+    type=click.Choice(CLTV_LEVELS),
+    default="seasonal",
+    show_default=True,
+    help="The published total, as for cltv evaluate.",
+)
+@option(
+    "--blend",
+    is_flag=True,
+    help="Publish the stacked blend of the calibrated forecasts.",
+)
+@option(
+    "--out",
+    type=OutputPath(file_okay=False, path_type=Path),
+    default=None,
+    help="Also write protocol.md, protocol.json and, per split, the first "
+    "seed's predictions.csv, gains.png and metrics.json here.",
+)
+@option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help="Print protocol.json's list of splits instead of the tables.",
+)
+def protocol_command(
+    transactions: Path,
+    fmt: str,
+    profiles: Path | None,
+    browsing: Path | None,
+    skip_bad_rows: bool,
+    origins: int,
+    holdout_days: int,
+    seeds: list[int],
+    level: LevelChoice,
+    blend: bool,
+    out: Path | None,
+    as_json: bool,
+) -> None:
+    """The rolling-origin evaluation protocol on your own log.
+
+    Each split trains, calibrates and selects on the data up to its as-of
+    date only and is scored on the holdout after it, every seed; our worst
+    seed against the best baseline row of each metric (docs/cltv.md, "The
+    evaluation protocol"). Tables on stdout, progress on stderr.
+    """
+    from tierflow.benchmarks.cltv_bench import run_splits, write_protocol
+    from tierflow.cltv.protocol import log_origins
+
+    config = _protocol_config(level, blend)  # before the data
+    if out is not None:
+        for name in ("protocol.md", "protocol.json"):
+            refuse_input_as_output(
+                out / name,
+                "--out",
+                transactions=transactions,
+                profiles=profiles,
+                browsing=browsing,
+            )
+    data, notes = _load(transactions, fmt, profiles, browsing, skip_bad_rows)
+    splits = log_origins(
+        data.transactions, n_origins=origins, holdout_days=holdout_days
+    )
+    if out is not None:
+        for split in splits:
+            for name in ("predictions.csv", "metrics.json"):
+                refuse_input_as_output(
+                    out / f"{transactions.stem}-{split.name}" / name,
+                    "--out",
+                    transactions=transactions,
+                    profiles=profiles,
+                    browsing=browsing,
+                )
+    results = run_splits(
+        data,
+        transactions.stem,
+        [(split, False) for split in splits],
+        seeds,
+        out,
+        lambda m: click.echo(m, err=True),
+        config,
+    )
+    _warn(notes, data, None)
+    command = (
+        f"tierflow cltv protocol --transactions {transactions} --origins {origins} "
+        f"--holdout-days {holdout_days} --seeds {','.join(map(str, seeds))}"
+        + ("" if level == "seasonal" else f" --level {level}")
+        + (" --blend" if blend else "")
+    )
+    text = write_protocol(results, command, out)
+    if as_json:
+        click.echo(json.dumps([r.to_json(strict=st) for r, st in results]))
+    else:
+        click.echo(text)
 
 
 @cltv.command(

@@ -31,6 +31,11 @@ LEVELS: tuple[LevelChoice, ...] = ("seasonal", "baseline", "learned")
 MAX_SEASONAL_YEARS = 3
 #: History a year-ago BTYD fit needs before its cut-off.
 SEASONAL_MIN_HISTORY_DAYS = 60
+#: A seasonal correction outside this range, from a past cut-off with less
+#: than a year of history, is noted (:func:`young_season_note`). The 13
+#: documented splits' corrections are 0.89-1.23; the QA log's young fit gave
+#: x2.26 (docs/cltv.md, "The level, honestly").
+QUIET_RATIO_RANGE = (2 / 3, 1.5)
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,6 +114,33 @@ def seasonal_level(btyd_total: float, windows: tuple[PastWindow, ...]) -> Level:
     years = len(windows)
     source = f"btyd x same window {years} year{'s' if years > 1 else ''} earlier"
     return Level(btyd_total * ratio, btyd_total, source, windows)
+
+
+def young_season_note(level: Level, first_day: int) -> str | None:
+    """A note when the seasonal correction moves the level by a factor outside
+    :data:`QUIET_RATIO_RANGE` and its latest past cut-off had less than a year
+    of history (``first_day``: the log's first day), else ``None``.
+
+    No rule on the data tells a young fit's miss from a real season (the
+    docs' "The level, honestly"), so the level is left as it is: the note
+    only puts the figures where a user sees them, with the way out.
+    """
+    if not level.seasonal:
+        return None
+    low, high = QUIET_RATIO_RANGE
+    if low <= level.ratio <= high:
+        return None
+    latest = max(w.as_of_day for w in level.seasonal)
+    history = latest - first_day
+    if history >= YEAR_DAYS:
+        return None
+    return (
+        f"the level is BTYD's x {level.ratio:.2f}, its miss in the same window "
+        f"as of {day_to_date(latest).date()}, whose fit saw only {history} days "
+        "of history: if your history is younger than the seasons it spans, "
+        "that miss is the young fit's as much as the season's; try --level "
+        "baseline (docs/cltv.md, 'The level, honestly')"
+    )
 
 
 def fit_level(

@@ -26,9 +26,14 @@ from tierflow.cltv.evaluate import (
 from tierflow.cltv.features import CustomerData
 from tierflow.cltv.model import CLTVConfig
 from tierflow.data.errors import InputError
-from tierflow.data.transactions import day_to_date
+from tierflow.data.transactions import TransactionLog, day_to_date
 
 Metrics = dict[str, float]
+#: History before the first as-of date that the protocol asks of any log,
+#: its built-in data sets' too: half a year, so that the first split trains
+#: on several windows and the calibration on some (``cltv evaluate`` alone
+#: needs 60 days, ``CLTVConfig.min_training_days``: one training window).
+PROTOCOL_MIN_HISTORY_DAYS = 180
 #: Metrics summarized over seeds (``n_customers`` is the same for all).
 SUMMARIZED = (
     "mae",
@@ -85,6 +90,63 @@ def rolling_origins(
     return splits[::-1]
 
 
+def log_origins(
+    log: TransactionLog,
+    *,
+    n_origins: int,
+    holdout_days: int,
+    min_history_days: int = PROTOCOL_MIN_HISTORY_DAYS,
+) -> list[Split]:
+    """``n_origins`` as-of dates one holdout apart, the latest one holdout
+    before the log's last day, oldest first: every holdout is complete and
+    starts the day after its own as-of date, and the first as-of date has at
+    least ``min_history_days`` of history.
+
+    Raises
+    ------
+    InputError
+        Naming the log's file, ``--origins`` and the days the log spans and
+        would need, when it is too short for ``n_origins``.
+    """
+    if min(n_origins, holdout_days) < 1:
+        raise InputError(
+            "n_origins and holdout_days must be >= 1",
+            value=(n_origins, holdout_days),
+        )
+    have = log.last_day - log.first_day
+    need = min_history_days + n_origins * holdout_days
+    if have < need:
+        fit = max(0, (have - min_history_days) // holdout_days)
+        hint = (
+            f"at most {fit} fit{'s' if fit == 1 else ''} (--origins {fit}, or a "
+            "shorter --holdout-days)"
+            if fit
+            else "none fits (a shorter --holdout-days)"
+        )
+        span = (
+            f"{day_to_date(log.first_day).date()} to {day_to_date(log.last_day).date()}"
+        )
+        raise InputError(
+            f"the log spans {have} days ({span}): {n_origins} origin"
+            f"{'s' if n_origins > 1 else ''} one {holdout_days}-day holdout apart "
+            f"need {need}, {min_history_days} days of history before the first "
+            f"as-of date (the protocol's minimum, its built-in data sets' too) "
+            f"and {n_origins} holdout{'s' if n_origins > 1 else ''} after it; "
+            f"{hint}",
+            file=log.source or None,
+            field="--origins",
+            value=n_origins,
+        )
+    return rolling_origins(
+        log.first_day,
+        log.last_day,
+        holdout_days=holdout_days,
+        step_days=holdout_days,
+        n_origins=n_origins,
+        min_history_days=min_history_days,
+    )
+
+
 def worst_seed(runs: Sequence[Metrics]) -> Metrics:
     """Per metric, the worst of the seeds: the lowest ranking metric, the
     highest error, the largest ``|bias|``."""
@@ -106,6 +168,9 @@ class SplitResult:
     split: Split
     runs: tuple[SeedRun, ...]
     calibration: dict[str, object] = field(default_factory=dict)
+    #: Why the targets are not judged on this holdout (``Evaluation.unjudged``:
+    #: a net spend returns nearly cancel), or ``None``.
+    unjudged: str | None = None
 
     def rows(self) -> list[str]:
         return list(self.runs[0].metrics)
@@ -153,7 +218,11 @@ class SplitResult:
             "mean": {row: self.mean(row) for row in self.rows()},
             "best_baseline": self.best_baseline(),
             "calibration": self.calibration,
-            "targets": self.checks(strict=strict),
+            **(
+                {"targets": self.checks(strict=strict)}
+                if self.unjudged is None
+                else {"targets_not_judged": self.unjudged}
+            ),
         }
 
 
@@ -172,6 +241,7 @@ def run_split(
     base = config or CLTVConfig()
     runs = []
     calibration: dict[str, object] = {}
+    unjudged = None
     for seed in seeds:
         start = time.perf_counter()
         evaluation, _ = evaluate_model(
@@ -183,6 +253,7 @@ def run_split(
         seconds = time.perf_counter() - start
         runs.append(SeedRun(seed, seconds, evaluation.metrics))
         calibration = calibration or dict(evaluation.calibration or {})
+        unjudged = unjudged or evaluation.unjudged()  # the data's, not the seed's
         if on_seed is not None:
             on_seed(seed, evaluation, seconds)
-    return SplitResult(dataset, split, tuple(runs), calibration)
+    return SplitResult(dataset, split, tuple(runs), calibration, unjudged)

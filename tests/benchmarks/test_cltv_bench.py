@@ -133,3 +133,18 @@ def test_spearman_of_an_evaluation_with_a_blank_value_names_row(
     result = CliRunner().invoke(main, ["spearman", str(path)])
     assert result.exit_code == 1, result.output
     assert f"{path}: row 3: field 'actual_spend': value 'x'" in result.output
+
+
+def test_a_split_whose_holdout_judges_nothing_says_so() -> None:
+    """A user's log whose holdout returns nearly cancel its purchases:
+    ``tierflow cltv protocol`` writes the metrics, not the targets."""
+    metrics = {MODEL_NAME: _row(0.52, 10.0), RAW_NAME: _row(0.52, 11.0)}
+    metrics |= {name: _row(0.50, 10.5) for name in BASELINE_ROWS}
+    split = Split("rolling-1", day_number("1998-04-01"), 90)
+    why = "the holdout's net spend (0.01) is under 5 % of its purchases (1000.00)"
+    result = SplitResult("shop", split, (SeedRun(0, 1.0, metrics),), {}, why)
+    text = protocol_markdown([(result, False)], "tierflow cltv protocol")
+    assert "| shop | rolling-1 | 1998-04-01 | 90 d | not judged (below) |" in text
+    assert f"Targets not judged: {why}." in text and "PASS" not in text
+    record = result.to_json(strict=False)
+    assert "targets" not in record and record["targets_not_judged"] == why

@@ -1207,3 +1207,41 @@ def test_an_as_of_the_calendar_has_not_says_why(
         f"Error: Invalid value for '--as-of': '{day}'{why}\n"
     ), result.output
     assert not (tmp_path / "out").exists()
+
+
+def test_evaluate_notes_a_large_level_correction_from_a_young_year_ago_fit(
+    tmp_path: Path,
+) -> None:
+    """QA's repro: customers from 2023-01-01, as of 2024-04-02, the year-ago
+    fit saw 92 days: the level was BTYD's x2.26 (bias +161 % against BG/NBD's
+    +15 %) and nothing said so. The forecast is unchanged; stderr and
+    metrics.json carry the note."""
+    import datetime as dt
+
+    from tierflow.data.purchase_history import (
+        synthetic_customers,
+        synthetic_transactions,
+    )
+
+    rng = np.random.default_rng(11)
+    customers = synthetic_customers(
+        3000, ["000"], ["XX"], np.ones(1), start=dt.date(2023, 1, 1),
+        end=dt.date(2024, 6, 30), rng=rng,
+    )  # fmt: skip
+    tx, _ = synthetic_transactions(customers, end=dt.date(2024, 12, 31), rng=rng)
+    path = tmp_path / "log.csv"
+    tx.to_csv(path, index=False)
+    out = tmp_path / "eval"
+    result = _run(
+        "evaluate", "--transactions", str(path), "--as-of", "2024-04-02",
+        "--holdout-days", "90", "--out", str(out),
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    level = json.loads((out / "metrics.json").read_text())["calibration"]["level"]
+    assert (
+        level["ratio"] > 1.5 and level["seasonal_windows"][0]["as_of"] == "2023-04-03"
+    )
+    note = level["young_history_note"]
+    assert note.startswith(f"the level is BTYD's x {level['ratio']:.2f}, its miss")
+    assert "saw only 92 days of history" in note and "--level baseline" in note
+    assert note in result.stderr and note not in result.stdout

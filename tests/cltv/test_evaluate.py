@@ -536,3 +536,72 @@ def test_the_table_keeps_columns_apart_when_a_return_nearly_cancels() -> None:
         cells = [m.end() for m in re.finditer(r"\S+", line)][1:]
         assert cells == ends, line
     assert "155572300.0%" in rows[0] and "+273740985.1" in rows[0]
+
+
+def test_a_holdout_whose_returns_nearly_cancel_its_purchases_judges_no_target() -> None:
+    """Net spend $0.01 against $1,000 of purchases: the captures and the bias
+    are ratios to the net, so they read 1.5e6 % and the five targets were
+    judged on them. Below :data:`MIN_NET_SHARE` of the gross the metrics are
+    still written, the targets are not, and the output says why."""
+    metrics = {
+        "cltv": _row(0.52, 0.68, 0.57, 30.9, -17.0),
+        "bgnbd_gg": _row(0.51, 0.66, 0.56, 32.7, -17.3),
+    }
+    frame = pd.DataFrame({"customer_id": ["a", "b"], "actual_spend": [1000.0, -999.99]})
+    day = day_number("1997-09-30")
+    cancelled = Evaluation(day, 30, metrics, frame, True, holdout_gross=1000.0)
+    record = cancelled.to_json()
+    assert "targets" not in record and record["holdout_complete"] is True
+    assert record["holdout_net_spend"] == pytest.approx(0.01)
+    assert record["holdout_gross_spend"] == 1000.0
+    why = (
+        "the holdout's net spend (0.01) is under 5 % of its purchases (1000.00): "
+        "returns nearly cancel them, so the captures and the bias, ratios to the "
+        "net, mean nothing"
+    )
+    assert record["targets_not_judged"] == why
+    assert cancelled.targets_text() == f"targets not judged: {why}"
+    # at 5 % and above the targets are judged as before
+    frame = pd.DataFrame({"customer_id": ["a", "b"], "actual_spend": [1000.0, -950.0]})
+    judged = Evaluation(day, 30, metrics, frame, True, holdout_gross=1000.0)
+    assert "targets_not_judged" not in judged.to_json()
+    assert "targets" in judged.to_json()
+    assert judged.targets_text().startswith("against the best baseline row")
+
+
+def test_cli_evaluate_a_holdout_returns_nearly_cancel_writes_metrics_not_targets(
+    cdnow_dir: Path, tmp_path: Path
+) -> None:
+    """QA: a return of $999.99 against a purchase of $1,000 in the holdout:
+    ``cltv evaluate`` judged the five targets on captures of 1.5e6 %."""
+    sample = [
+        line.split()
+        for line in (cdnow_dir / "CDNOW_sample.txt").read_text().splitlines()
+        if line.strip()
+    ]
+    customers = set(list(dict.fromkeys(r[0] for r in sample))[:500])
+    rows = [r for r in sample if r[0] in customers and r[2] <= "19970930"]
+    known = list(dict.fromkeys(r[0] for r in rows))[:2]
+    path = tmp_path / "tx.csv"
+    path.write_text(
+        "customer_id,order_date,amount\n"
+        + "".join(f"{r[0]},{r[2][:4]}-{r[2][4:6]}-{r[2][6:]},{r[4]}\n" for r in rows)
+        + f"{known[0]},1997-10-05,1000.00\n{known[1]},1997-10-06,-999.99\n"
+        + "NEW1,1997-10-30,20.00\n"  # the log reaches the holdout's end
+    )
+    out = tmp_path / "eval"
+    evaluate = ["cltv", "evaluate", "--transactions", str(path),
+                "--as-of", "1997-09-30", "--holdout-days", "30"]  # fmt: skip
+    result = CliRunner().invoke(cli, [*evaluate, "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert (
+        "targets not judged: the holdout's net spend (0.01) is under 5 % of its "
+        "purchases (1000.00)" in result.stdout
+    ), result.stdout
+    assert "PASS" not in result.stdout and "FAIL" not in result.stdout
+    record = json.loads((out / "metrics.json").read_text())
+    assert "targets" not in record and record["targets_not_judged"].startswith(
+        "the holdout's net spend (0.01)"
+    )
+    assert set(record["models"]) >= {"cltv", "bgnbd_gg", "naive_run_rate"}
+    assert (out / "predictions.csv").is_file()

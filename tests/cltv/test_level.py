@@ -10,9 +10,11 @@ import pytest
 from tierflow.cltv.features import YEAR_DAYS, customer_history, fit_btyd, window_spend
 from tierflow.cltv.level import (
     SEASONAL_MIN_HISTORY_DAYS,
+    PastWindow,
     fit_level,
     seasonal_level,
     seasonal_windows,
+    young_season_note,
 )
 from tierflow.data.purchase_history import synthetic_customers, synthetic_transactions
 from tierflow.data.transactions import TransactionLog, day_number
@@ -89,3 +91,30 @@ def test_without_a_year_of_history_the_level_is_btyds(
         btyd_total=5.0,
         learned_total=1.0,
     ).total == pytest.approx(5.0)
+
+
+def test_a_large_correction_from_a_young_year_ago_fit_is_noted() -> None:
+    """QA: a log 92 days old at the year-ago cut-off, the correction x2.264,
+    bias +161 % against BG/NBD's +15 %, and nothing said. The note names
+    the factor, the cut-off's history and ``--level baseline``; a small
+    correction, or one from a year or more of history, is not noted (the
+    13 documented splits' corrections are 0.89-1.23)."""
+    first = day_number("2023-01-01")
+    cutoff = day_number("2023-04-03")
+    young = seasonal_level(1000.0, (PastWindow(cutoff, 1956.5, 4428.8),))
+    note = young_season_note(young, first)
+    assert note == (
+        "the level is BTYD's x 2.26, its miss in the same window as of "
+        "2023-04-03, whose fit saw only 92 days of history: if your "
+        "history is younger than the seasons it spans, that miss is the young "
+        "fit's as much as the season's; try --level baseline (docs/cltv.md, "
+        "'The level, honestly')"
+    )
+    shrunk = seasonal_level(1000.0, (PastWindow(cutoff, 3000.0, 1500.0),))
+    assert young_season_note(shrunk, first) is not None  # x 0.50
+    for ratio in (0.89, 1.23, 2 / 3, 1.5):
+        level = seasonal_level(1000.0, (PastWindow(cutoff, 1000.0, 1000.0 * ratio),))
+        assert young_season_note(level, first) is None, ratio
+    old = seasonal_level(1000.0, (PastWindow(first + YEAR_DAYS, 1956.5, 4428.8),))
+    assert young_season_note(old, first) is None
+    assert young_season_note(seasonal_level(1000.0, ()), first) is None

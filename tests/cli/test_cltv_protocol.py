@@ -1,0 +1,166 @@
+"""``tierflow cltv protocol``: the rolling-origin protocol on a user's own log."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from click.testing import CliRunner, Result
+
+from tests.cltv.test_protocol import FAST
+from tierflow.cli.main import cli
+from tierflow.cltv.model import CLTVConfig
+from tierflow.data.synthetic_transactions import (
+    generate_transactions,
+    write_transactions,
+)
+
+
+def _run(*args: str) -> Result:
+    return CliRunner().invoke(cli, ["cltv", "protocol", *args])
+
+
+@pytest.fixture
+def fast(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The small model of the protocol tests (a split in a second or two)."""
+
+    def config(level: str, blend: bool) -> CLTVConfig:
+        return FAST.with_params(level=level, blend=blend)
+
+    monkeypatch.setattr("tierflow.cli.cltv_cmd._protocol_config", config)
+
+
+@pytest.fixture(scope="module")
+def log(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("protocol") / "shop.csv"
+    write_transactions(generate_transactions(800, seed=4), path)
+    return path
+
+
+def _year_log(tmp_path: Path) -> Path:
+    """A log spanning 365 days, 2024-01-01 to 2024-12-31."""
+    path = tmp_path / "year.csv"
+    path.write_text(
+        "customer_id,order_date,amount\nA,2024-01-01,10\nB,2024-06-01,20\n"
+        "A,2024-12-31,5\n"
+    )
+    return path
+
+
+def test_a_log_too_short_for_the_origins_is_one_clear_error(tmp_path: Path) -> None:
+    path = _year_log(tmp_path)
+    result = _run("--transactions", str(path), "--origins", "3")
+    assert result.exit_code == 1, result.output
+    assert result.output == (
+        f"Error: {path}: field '--origins': value 3: the log spans 365 days "
+        "(2024-01-01 to 2024-12-31): 3 origins one 90-day holdout apart need "
+        "450, 180 days of history before the first as-of date (the protocol's "
+        "minimum, its built-in data sets' too) and 3 holdouts after it; at "
+        "most 2 fit (--origins 2, or a shorter --holdout-days)\n"
+    )
+    result = _run(
+        "--transactions", str(path), "--origins", "1", "--holdout-days", "200"
+    )
+    assert result.exit_code == 1, result.output
+    assert result.output == (
+        f"Error: {path}: field '--origins': value 1: the log spans 365 days "
+        "(2024-01-01 to 2024-12-31): 1 origin one 200-day holdout apart need "
+        "380, 180 days of history before the first as-of date (the protocol's "
+        "minimum, its built-in data sets' too) and 1 holdout after it; none "
+        "fits (a shorter --holdout-days)\n"
+    )
+
+
+@pytest.mark.parametrize("seeds", ["", "0-", "4-1", "a", "0,,1", "-1"])
+def test_bad_seeds_are_a_usage_error(tmp_path: Path, seeds: str) -> None:
+    result = _run("--transactions", str(_year_log(tmp_path)), "--seeds", seeds)
+    assert result.exit_code == 2, result.output
+    assert "Invalid value for '--seeds'" in result.output
+    assert "not a seed or a range of seeds (e.g. 0-4 or 0,1,2)" in result.output
+
+
+def test_a_bad_row_names_file_row_and_field_as_evaluate_does(tmp_path: Path) -> None:
+    path = tmp_path / "bad.csv"
+    path.write_text("customer_id,order_date,amount\nA,2024-01-01,ten\n")
+    protocol = _run("--transactions", str(path))
+    evaluate = CliRunner().invoke(
+        cli,
+        ["cltv", "evaluate", "--transactions", str(path), "--as-of", "2024-01-01",
+         "--holdout-days", "9"],
+    )  # fmt: skip
+    assert protocol.exit_code == evaluate.exit_code == 1
+    assert protocol.output == evaluate.output
+    assert (
+        protocol.output.startswith(f"Error: {path}: ") and "amount" in protocol.output
+    )
+
+
+def test_splits_on_a_generated_log_read_nothing_after_their_as_of_dates(
+    log: Path, tmp_path: Path, fast: None
+) -> None:
+    """Two origins one 60-day holdout apart, the latest holdout ending on the
+    log's last day, two seeds: the tables and files of the built-in
+    protocol. Every amount after the first as-of date doubled changes that
+    split's actual spend, never its forecasts."""
+    tx = pd.read_csv(log, dtype={"customer_id": str})
+    last = pd.Timestamp(tx["order_date"].max())
+    days = lambda n: str((last - pd.Timedelta(days=n)).date())  # noqa: E731
+    out = tmp_path / "out"
+    args = ["--transactions", str(log), "--origins", "2", "--holdout-days", "60"]
+    result = _run(*args, "--seeds", "0-1", "--out", str(out))
+    assert result.exit_code == 0, result.output
+    assert result.stdout.startswith("### Rolling-origin protocol")
+    assert f"| shop | rolling-2 | {days(120)} | 60 d |" in result.stdout
+    assert f"| shop | rolling-1 | {days(60)} | 60 d |" in result.stdout
+    assert "| cltv, worst of 2 seeds |" in result.stdout
+    assert "Targets (worst seed): " in result.stdout
+    record = json.loads((out / "protocol.json").read_text())
+    assert [(r["split"], r["as_of"], r["holdout_end"]) for r in record] == [
+        ("rolling-2", days(120), days(60)),
+        ("rolling-1", days(60), days(0)),
+    ]
+    for r in record:
+        assert [s["seed"] for s in r["seeds"]] == [0, 1]
+        assert set(r["targets"]) == {
+            "top10_capture >= best baseline",
+            "top20_capture >= best baseline",
+            "mae <= best baseline",
+        }
+        metrics = json.loads((out / f"shop-{r['split']}" / "metrics.json").read_text())
+        assert metrics["as_of"] == r["as_of"] and metrics["holdout_complete"]
+    assert (out / "protocol.md").read_text() == result.stdout
+    # the same past, another future: every amount after the first as-of date
+    # doubled (the log's first and last days are the same, so are the splits)
+    later = pd.to_datetime(tx["order_date"]) > pd.Timestamp(days(120))
+    changed = tx.assign(amount=np.where(later, 2 * tx["amount"], tx["amount"]))
+    path = tmp_path / "shop.csv"
+    changed.to_csv(path, index=False)
+    other = tmp_path / "other"
+    again = _run("--transactions", str(path), *args[2:], "--seeds", "0", "--out",
+                 str(other))  # fmt: skip
+    assert again.exit_code == 0, again.output
+    a = pd.read_csv(out / "shop-rolling-2" / "predictions.csv")
+    b = pd.read_csv(other / "shop-rolling-2" / "predictions.csv")
+    forecasts = [c for c in a.columns if c not in ("customer_id", "actual_spend")]
+    pd.testing.assert_frame_equal(a[forecasts], b[forecasts])
+    np.testing.assert_allclose(b["actual_spend"], 2 * a["actual_spend"])
+    # the later split trained on the doubled amounts: its forecasts moved
+    a = pd.read_csv(out / "shop-rolling-1" / "predictions.csv")
+    b = pd.read_csv(other / "shop-rolling-1" / "predictions.csv")
+    assert not np.allclose(a["predicted_spend"], b["predicted_spend"])
+
+
+def test_json_prints_the_splits(log: Path, fast: None) -> None:
+    result = _run("--transactions", str(log), "--origins", "1", "--holdout-days",
+                  "60", "--seeds", "3", "--json")  # fmt: skip
+    assert result.exit_code == 0, result.output
+    (split,) = json.loads(result.stdout)
+    assert (split["dataset"], split["split"], split["holdout_days"]) == (
+        "shop",
+        "rolling-1",
+        60,
+    )
+    assert [s["seed"] for s in split["seeds"]] == [3]
