@@ -107,7 +107,10 @@ def test_splits_on_a_generated_log_read_nothing_after_their_as_of_dates(
     split's actual spend, never its forecasts."""
     tx = pd.read_csv(log, dtype={"customer_id": str})
     last = pd.Timestamp(tx["order_date"].max())
-    days = lambda n: str((last - pd.Timedelta(days=n)).date())  # noqa: E731
+
+    def days(n: int) -> str:
+        return str((last - pd.Timedelta(days=n)).date())
+
     out = tmp_path / "out"
     args = ["--transactions", str(log), "--origins", "2", "--holdout-days", "60"]
     result = _run(*args, "--seeds", "0-1", "--out", str(out))
