@@ -7,7 +7,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from functools import partial
 from typing import Any
@@ -179,7 +179,8 @@ class CapacityMonitor:
         self._reset()
         named = {ev.node_id for ev in events}
         if snap is not None:
-            named.update(snap[1]["nodes"])
+            # (a foreign entry no event touched is not named: _load_state)
+            named.update(n for n, s in snap[1]["nodes"].items() if _holds_news(s))
             carried = [StoredEvent(**ev) for ev in snap[1].get("foreign_events", [])]
             named.update(ev.node_id for ev in carried)
             self._load_state(snap[1])
@@ -635,7 +636,14 @@ class CapacityMonitor:
         for node_id, s in state["nodes"].items():
             i = self.network.node_index.get(node_id)
             if i is None:
-                self._foreign_nodes[node_id] = s
+                # an entry no event touched holds only the defaults of the
+                # network that wrote it, which any network with the node
+                # rebuilds from its own nodes.csv: not carried on (a feed
+                # run with the sample's network wrote 51 such entries into a
+                # store of the tiny one, and each snapshot carried them on,
+                # each open warned of them, for ever)
+                if _holds_news(s):
+                    self._foreign_nodes[node_id] = s
                 continue
             self.nominal[i] = s["nominal"]
             self.staffing[i] = s["staffing"]
@@ -653,6 +661,45 @@ class CapacityMonitor:
         feed = state.get("feed_ts", state["last_ts"])  # older snapshots: last_ts
         self.feed_ts = -np.inf if feed is None else float(feed)
         self.n_applied = int(state["n_applied"])
+
+    def forget_nodes(self, node_ids: Iterable[str]) -> list[str]:
+        """Drop the store's nodes ``node_ids``, which this network does not
+        have, from the map: their entries and their events logged since
+        the snapshot (each snapshot carries them on otherwise, for the
+        network that has them). On the operator's word only
+        (``capacity forget``): a replica of a newer network may still
+        need them. Takes effect with the next :meth:`snapshot`; returns the
+        nodes dropped, sorted.
+
+        Raises
+        ------
+        InputError
+            At ``NODE``: a node of this network (its state is the map's), or
+            one the store's map does not name.
+        """
+        names = list(dict.fromkeys(node_ids))
+        foreign = set(self._foreign_nodes) | {ev.node_id for ev in self._foreign_events}
+        for name in names:
+            if name in self.network.node_index:
+                raise InputError(
+                    "a node of this network: its capacity state is kept",
+                    field="NODE",
+                    value=name,
+                )
+            if name not in foreign:
+                raise InputError(
+                    "not in the state store's capacity map (nodes it names that "
+                    f"the network does not have: {listed(sorted(foreign)) or 'none'})",
+                    field="NODE",
+                    value=name,
+                )
+        gone = set(names)
+        for name in gone:
+            self._foreign_nodes.pop(name, None)
+        self._foreign_events = [
+            ev for ev in self._foreign_events if ev.node_id not in gone
+        ]
+        return sorted(gone)
 
     @property
     def unsnapshotted(self) -> int:
@@ -734,13 +781,32 @@ class CapacityMonitor:
         return {s: float(self.congestion[node, k]) for k, s in enumerate(SERVICES)}
 
 
+def _holds_news(entry: Mapping[str, Any]) -> bool:
+    """Whether a snapshot's node entry holds anything an event made: a
+    stamp, a lane's stamp, a backlog change (an entry of before the stamps
+    is taken to)."""
+    stamps = entry.get("stamp")
+    lanes = entry.get("stamp_lane")
+    if stamps is None or lanes is None:
+        return True
+    changes = entry.get("backlog_changes") or {}
+    return (
+        any(v is not None for v in stamps)
+        or any(v is not None for v in lanes)
+        or bool(changes.get("ts"))
+        or bool(entry.get("outage"))
+    )
+
+
 def _warn_foreign_nodes(names: set[str]) -> None:
     """The store's capacity state names nodes the network does not have:
     their events change nothing here, which a store of another network
     shown with this one would otherwise hide."""
     log.warning(
         "the state store's capacity map names %d node(s) the network does not "
-        "have (%s): left out (a node removed, or a store of another network?)",
+        "have (%s): left out (a node removed, or a store of another network?); "
+        "once no server of the store serves a network with them, `tierflow "
+        "capacity forget NODE... --state STORE` drops them",
         len(names),
         listed(sorted(names)),
     )

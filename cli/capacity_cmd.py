@@ -352,6 +352,48 @@ def forecast_command(
 
 
 @capacity.command(
+    "forget",
+    epilog=examples(
+        "tierflow capacity forget WH-NYC --network net/ --state state.db",
+    ),
+)
+@network_option
+@state_option
+@click.argument("node_ids", metavar="NODE...", nargs=-1, required=True)
+@json_option("Print the nodes forgotten and the snapshot's last_seq as JSON.")
+def forget_command(
+    network_dir: Path | None,
+    state_path: Path | None,
+    node_ids: tuple[str, ...],
+    as_json: bool,
+) -> None:
+    """Drop nodes the network does not have from the store's capacity map.
+
+    Their state (a snapshot's entries and the events of theirs logged since)
+    is otherwise kept for the network that has them, and every open warns
+    of them. Only once no server of the store serves a network with them.
+    """
+    check_existing_state(state_path)  # a typo: no fresh, empty store made
+    from tierflow.capacity.monitor import CapacityMonitor
+
+    net = open_network(network_dir)
+    store = open_existing_state(state_path)
+    if store is None:  # the default store, not made yet: no map to forget in
+        raise InputError("no state store yet: no capacity map", field="--state")
+    with store:
+        mon = CapacityMonitor.open(net, store)
+        gone = mon.forget_nodes(node_ids)
+        mon.snapshot()
+    if as_json:
+        click.echo(json.dumps({"forgotten": gone, "last_seq": mon.last_seq}))
+        return
+    click.echo(
+        f"forgot {len(gone)} node(s) of the capacity map: {', '.join(gone)} "
+        f"(snapshot at seq {mon.last_seq})"
+    )
+
+
+@capacity.command(
     "show",
     epilog=examples(
         "tierflow capacity show --state state.db",

@@ -31,10 +31,16 @@ from tierflow.data.store import (
 from tierflow.data.vocabulary import HoldStatus, Tier
 from tierflow.formulations.online_pricing import day_to_date
 from tierflow.orchestration.checkout.fallback import STORE_ERRORS, public_reason
-from tierflow.orchestration.checkout.planner import Plan
+from tierflow.orchestration.checkout.plan_calendar import (
+    SHIP,
+    CalendarView,
+    calendar_difference,
+)
+from tierflow.orchestration.checkout.planner import Plan, PlannedShipment
 from tierflow.orchestration.checkout.quotes import (
     KEEP_S,
     PRUNE_EVERY_S,
+    NodeClock,
     OfferedOption,
     Quote,
     QuoteBook,
@@ -45,6 +51,7 @@ from tierflow.orchestration.checkout.request import CheckoutRequest, checkout_in
 from tierflow.orchestration.checkout.results import CheckoutResult, Shortfall
 from tierflow.orchestration.checkout.shopper_words import (
     Refusal,
+    calendar_differs,
     cutoff_differs,
     cutoff_passed,
     node_closed,
@@ -243,6 +250,8 @@ class Holds:
             planned = day_to_date(ship.ship)
             node = net.node_ids[ship.node]
             ours = node_clock(net, ship.node)
+            if quote.calendar is not None:
+                self._check_calendar(request_id, quote.calendar, option, at, ours, ship)
             day = net.calendar.ship_date(at, ours[1], ours[0])
             theirs = None if quote.clocks is None else quote.clocks.get(node)
             if theirs is not None and theirs != ours:
@@ -266,6 +275,41 @@ class Holds:
                     field="request_id",
                     value=request_id,
                 )
+
+    def _check_calendar(
+        self,
+        request_id: str,
+        theirs: CalendarView,
+        option: OfferedOption,
+        at: dt.datetime,
+        clock: NodeClock,
+        ship: PlannedShipment,
+    ) -> None:
+        """Refuse a shipment this server's carrier calendar makes leave or
+        arrive later than the answering server's planned it (another
+        replica's ``holidays.csv`` or ``services.csv``), naming the day and
+        how each has it: a holiday on the ship day here read "cutoff has
+        passed" at the instant of the offer, one on the delivery day was
+        held and confirmed. Judged by the node's cutoff here; by the
+        answering server's, :meth:`_check_plan`."""
+        differs = calendar_difference(theirs, self.network.calendar, at, clock, ship)
+        if differs is None:
+            return
+        what = "shipping" if differs.key == SHIP else differs.key
+        raise Refusal(
+            calendar_differs(
+                option.option_id,
+                self.network.node_ids[ship.node],
+                day_to_date(ship.ship),
+                day_to_date(ship.delivery),
+                differs.day,
+                what,
+                differs.theirs_open,
+                differs.ours_open,
+            ),
+            field="request_id",
+            value=request_id,
+        )
 
     def _check_services(
         self, request_id: str, quote: Quote, option: OfferedOption

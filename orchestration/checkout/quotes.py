@@ -38,6 +38,7 @@ from tierflow.data.store import (
 from tierflow.data.vocabulary import HoldStatus, Tier
 from tierflow.formulations.tiers import Pricing
 from tierflow.orchestration.checkout.fallback import STORE_ERRORS, unavailable
+from tierflow.orchestration.checkout.plan_calendar import CalendarView, plans_view
 from tierflow.orchestration.checkout.planner import Plan, PlannedShipment
 from tierflow.orchestration.checkout.request import CheckoutRequest, RequestValidator
 from tierflow.orchestration.checkout.results import CustomerValue, OptionSet
@@ -136,6 +137,11 @@ class Quote:
     #: that answered it had them (None: this process's own answer, or one
     #: stored before they were): a select judges the cutoff by both.
     clocks: Mapping[str, NodeClock] | None = None
+    #: The days its plans' dates depend on, open or closed for shipping and
+    #: for each service they use, as the carrier calendar of the server
+    #: that answered it had them (None: this process's own answer, or one
+    #: stored before they were): a select judges the dates by both.
+    calendar: CalendarView | None = None
 
     def instant(self, now: float) -> dt.datetime | None:
         """The checkout's instant at wall time ``now``: the request's, moved
@@ -643,7 +649,10 @@ def encode_quote(
     each node the plans use the body carries (``plan_clocks``, by node
     id): a select on a replica whose ``nodes.csv`` gives the node another
     cutoff is judged by both, and a refusal says that the servers differ
-    (it read "cutoff has passed" at the very instant of the offer).
+    (it read "cutoff has passed" at the very instant of the offer). So are
+    the days of its carrier calendar the plans' dates depend on
+    (``plan_calendar``, :mod:`~.plan_calendar`): a ``holidays.csv`` edited
+    on one replica only.
     """
     req = quote.request
     body: dict[str, Any] = {
@@ -676,6 +685,13 @@ def encode_quote(
             body["plan_clocks"] = {
                 network.node_ids[j]: node_clock(network, j) for j in sorted(used)
             }
+            view = plans_view(
+                network.calendar,
+                req.now,
+                (s for plan in quote.plans.values() for s in plan),
+            )
+            if view is not None:
+                body["plan_calendar"] = view.to_json()
     if answer is not None:
         body["answer"] = answer
     # pydantic-core's encoder: the same JSON values as ``json.dumps`` (floats
@@ -737,6 +753,7 @@ def decode_quote(stored: StoredQuote, requests: RequestValidator) -> Quote:
         stored.closed,
         body.get("answered_at"),
         _clocks(body.get("plan_clocks")),
+        CalendarView.from_json(body.get("plan_calendar")),
     )
 
 

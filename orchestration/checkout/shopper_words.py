@@ -172,6 +172,39 @@ def cutoff_differs(
     )
 
 
+def calendar_differs(
+    option_id: str,
+    node_id: str,
+    planned: dt.date,
+    delivery: dt.date,
+    day: dt.date,
+    what: str,
+    theirs_open: bool,
+    ours_open: bool,
+) -> WhyNot:
+    """The server that answered the checkout and this one have another
+    carrier calendar (``holidays.csv``, ``services.csv``): ``day`` is open
+    for ``what`` (``shipping``, a service) by one and closed by the other,
+    and by this server's the shipment would leave or arrive later than it
+    was offered. Configuration, not the shopper's clock: not "cutoff has
+    passed", which a requote would have offered again."""
+
+    def state(is_open: bool) -> str:
+        return "open" if is_open else "closed"
+
+    return WhyNot(
+        f"option {option_id!r} ships from {node_id} on {planned} for delivery "
+        f"on {delivery}, but the server that answered this checkout has {day} "
+        f"{state(theirs_open)} for {what} and this server {state(ours_open)} "
+        "(their carrier calendars differ: holidays.csv, services.csv), and by "
+        "this server's it would ship or arrive later: the servers of this "
+        "store serve different networks (every server of a store must serve "
+        "the same network)",
+        f"option {option_id!r} can't be held as offered right now (our "
+        "servers disagree on when it ships): ask for options again later",
+    )
+
+
 def service_not_here(option_id: str, node_id: str, service: str) -> WhyNot:
     """A shipment's node ships by a service this server's network does not
     offer at it: another server's ``nodes.csv`` answered the checkout."""

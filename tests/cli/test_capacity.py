@@ -653,3 +653,101 @@ def test_a_feed_that_applied_nothing_writes_no_snapshot(
     newest = "SELECT state FROM capacity_snapshots ORDER BY snapshot_id DESC LIMIT 1"
     ((state,),) = run_sql(state_location, newest)
     assert "WH-EWR" not in str(state)
+
+
+_FOREIGN = "the network does not have"
+
+
+def test_a_map_polluted_with_another_networks_idle_nodes_stops_warning(
+    state_location: Path | str,
+) -> None:
+    """A snapshot of the sample's map in a store of the tiny network (what a
+    feed run without ``--network`` wrote before e05e5ac): every command and
+    replica of the store warned at each open that the map "names 51
+    node(s) the network does not have", and each snapshot after carried
+    the 51 entries on, so it never stopped. No event ever touched them:
+    they hold nothing but the sample's defaults, which any network with
+    those nodes rebuilds from its own ``nodes.csv``. Not warned of, and
+    the next snapshot leaves them out."""
+    from tests.postgres import run_sql
+    from tierflow.capacity.monitor import CapacityMonitor
+    from tierflow.data.network import load_network
+    from tierflow.data.sample_network import sample_network_dir
+    from tierflow.data.store import open_store
+
+    with open_store(state_location) as store:
+        CapacityMonitor.open(load_network(sample_network_dir()), store).snapshot()
+    tiny = ["--network", str(TINY_NETWORK), "--state", str(state_location)]
+    shown = CliRunner().invoke(cli, ["capacity", "show", *tiny])
+    assert shown.exit_code == 0, shown.output
+    assert _FOREIGN not in shown.stderr
+    fed = CliRunner().invoke(
+        cli, ["capacity", "ingest", *tiny, "--events", "-"], input=_event(0) + "\n"
+    )
+    assert fed.exit_code == 0, fed.output
+    assert _FOREIGN not in fed.stderr
+    newest = "SELECT state FROM capacity_snapshots ORDER BY snapshot_id DESC LIMIT 1"
+    ((state,),) = run_sql(state_location, newest)
+    assert "WH-EWR" not in str(state) and "WH-EAST" in str(state)
+
+
+def test_forget_nodes_drops_another_networks_node_on_the_operators_word(
+    tmp_path: Path, state_location: Path | str
+) -> None:
+    """A node with state of its own (an event logged for WH-NYC by a replica
+    of a grown network) is kept by every snapshot of the tiny network, and
+    warned of at each open: that network's replicas may still need it. The
+    warning says how to drop it; ``capacity forget`` does, and only
+    for nodes the store's map has and the given network lacks."""
+    import shutil
+
+    from tests.postgres import run_sql
+
+    grown = tmp_path / "grown"
+    shutil.copytree(TINY_NETWORK, grown)
+    with (grown / "nodes.csv").open("a") as f:
+        f.write(
+            "WH-NYC,NYC hub,warehouse,40.75,-73.99,northeast,America/New_York,"
+            "1000,1.0,20:00,next_day;two_day;ground;economy\n"
+        )
+    state = ["--state", str(state_location)]
+    nyc = _event(0).replace("WH-EAST", "WH-NYC").replace('"e0"', '"nyc"')
+    fed = CliRunner().invoke(
+        cli,
+        ["capacity", "ingest", "--network", str(grown), *state, "--events", "-"],
+        input=nyc + "\n",
+    )
+    assert fed.exit_code == 0, fed.output
+    tiny = ["--network", str(TINY_NETWORK), *state]
+    kept = CliRunner().invoke(
+        cli, ["capacity", "ingest", *tiny, "--events", "-"], input=_event(0) + "\n"
+    )
+    assert kept.exit_code == 0, kept.output
+    assert "names 1 node(s) the network does not have (WH-NYC)" in kept.stderr
+    assert "tierflow capacity forget" in kept.stderr
+    newest = "SELECT state FROM capacity_snapshots ORDER BY snapshot_id DESC LIMIT 1"
+    ((snap,),) = run_sql(state_location, newest)
+    assert "WH-NYC" in str(snap)
+    # the network's own node, and a node the map does not name: refused
+    for node, why in [
+        ("WH-EAST", "a node of this network"),
+        ("WH-XYZ", "not in the state store's capacity map"),
+    ]:
+        refused = CliRunner().invoke(cli, ["capacity", "forget", *tiny, node])
+        assert refused.exit_code == 1, refused.output
+        assert f"value '{node}': {why}" in refused.output
+    forgot = CliRunner().invoke(cli, ["capacity", "forget", *tiny, "WH-NYC"])
+    assert forgot.exit_code == 0, forgot.output
+    assert forgot.stdout.startswith("forgot 1 node(s) of the capacity map: WH-NYC")
+    ((snap,),) = run_sql(state_location, newest)
+    assert "WH-NYC" not in str(snap)
+    shown = CliRunner().invoke(cli, ["capacity", "show", *tiny])
+    assert shown.exit_code == 0, shown.output
+    assert _FOREIGN not in shown.stderr
+    back = CliRunner().invoke(
+        cli, ["capacity", "show", "--network", str(grown), *state, "--json"]
+    )
+    assert back.exit_code == 0, back.output
+    nodes = {n["node_id"]: n for n in json.loads(back.stdout)["nodes"]}
+    assert nodes["WH-NYC"]["backlog"] == 0.0
+    assert nodes["WH-EAST"]["backlog"] == 10.0

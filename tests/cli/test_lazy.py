@@ -95,6 +95,7 @@ def test_every_state_command_is_checked() -> None:
         "capacity ingest",
         "capacity forecast",
         "capacity show",
+        "capacity forget",
         "cltv retrain",
     }
 

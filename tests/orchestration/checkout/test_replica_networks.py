@@ -209,3 +209,81 @@ def test_a_replica_whose_node_lacks_the_plans_service_refuses_it_by_name(
         assert "every server of a store must serve the same network" in why.reason
         assert "WH-EAST" not in why.shopper
         assert run_sql(state_location, "SELECT COUNT(*) FROM reservations") == [(0,)]
+
+
+def _holidays(folder: Path, *rows: str) -> Path:
+    """The tiny network with a ``holidays.csv`` of ``rows`` (``date,service``,
+    closed): a carrier calendar edited on one replica only."""
+    shutil.copytree(TINY_NETWORK, folder)
+    lines = ["date,service,action", *(f"{row},closed" for row in rows)]
+    (folder / "holidays.csv").write_text("\n".join(lines) + "\n")
+    return folder
+
+
+@pytest.mark.parametrize(
+    ("closed", "why"),
+    [
+        ("2026-01-05,*", "2026-01-05 open for shipping and this server closed"),
+        ("2026-01-06,ground", "2026-01-06 open for ground and this server closed"),
+    ],
+)
+def test_a_replica_of_another_carrier_calendar_refuses_a_select_naming_the_day(
+    tmp_path: Path, state_location: Path | str, closed: str, why: str
+) -> None:
+    """Gold of a TEE to Chicago ships from ST-CHI on Monday 2026-01-05 by
+    ground, delivered Tuesday. Selected at once on a replica whose
+    ``holidays.csv`` closes that Monday, it was refused "cutoff has passed"
+    at the instant it was offered (at 09:00, six hours before the cutoff);
+    on one that closes Tuesday for ground, it was held and confirmed for a
+    Tuesday delivery that replica's calendar has no carrier deliver on. Now
+    refused 409 naming the day and how each server's calendar has it;
+    nothing is held. The answering replica holds it."""
+    with (
+        _router(TINY_NETWORK, state_location) as here,
+        _router(_holidays(tmp_path / "closed", closed), state_location) as there,
+    ):
+        rid = here.generate_fulfillment_options(
+            "C1", [("TEE", 1)], "60601", now=MONDAY_10
+        ).request_id
+        with pytest.raises(Refusal) as refused:
+            there.select(rid, "gold", now=MONDAY_10)
+        found = refused.value
+        assert (found.field, found.value) == ("request_id", rid)
+        assert "ST-CHI" in found.reason
+        assert why in found.reason
+        assert "cutoff" not in found.reason
+        assert "every server of a store must serve the same network" in found.reason
+        assert "ST-CHI" not in found.shopper
+        assert run_sql(state_location, "SELECT COUNT(*) FROM reservations") == [(0,)]
+        held = here.select(rid, "gold", now=MONDAY_10)
+        assert (held.status, held.nodes) == (HoldStatus.HELD, ("ST-CHI",))
+
+
+@pytest.mark.parametrize(
+    ("answering", "selecting"),
+    [
+        # a holiday the plan does not depend on: after its delivery, or of
+        # a service it does not use
+        ((), ("2026-01-07,*", "2026-01-06,economy")),
+        # the answering replica's holiday: the other ships earlier, not later
+        (("2026-01-05,*",), ()),
+    ],
+)
+def test_a_replica_of_another_carrier_calendar_holds_where_the_dates_stand(
+    tmp_path: Path,
+    state_location: Path | str,
+    answering: tuple[str, ...],
+    selecting: tuple[str, ...],
+) -> None:
+    """A calendar that differs where the plan's dates do not depend on it,
+    or where the selecting replica would ship sooner, changes nothing the
+    option promised: held."""
+    with (
+        _router(_holidays(tmp_path / "a", *answering), state_location) as here,
+        _router(_holidays(tmp_path / "b", *selecting), state_location) as there,
+    ):
+        rid = here.generate_fulfillment_options(
+            "C1", [("TEE", 1)], "60601", now=MONDAY_10
+        ).request_id
+        held = there.select(rid, "gold", now=MONDAY_10)
+        assert (held.status, held.nodes) == (HoldStatus.HELD, ("ST-CHI",))
