@@ -36,6 +36,7 @@ log = logging.getLogger("tierflow.capacity")
 
 #: Columns of the per-node "last applied" timestamps (set events).
 _SET_FIELDS = ("nominal_capacity", "staffing", "backlog", "outage", "forecast")
+_NOMINAL = _SET_FIELDS.index("nominal_capacity")
 _BACKLOG = _SET_FIELDS.index("backlog")
 _FORECAST = _SET_FIELDS.index("forecast")
 
@@ -645,7 +646,11 @@ class CapacityMonitor:
                 if _holds_news(s):
                     self._foreign_nodes[node_id] = s
                 continue
-            self.nominal[i] = s["nominal"]
+            if s["stamp"][_NOMINAL] is not None:
+                # an event's; one no event set is the network's own, and
+                # nodes.csv's may have changed since it was written (a
+                # capacity raised there stayed the old until an event)
+                self.nominal[i] = s["nominal"]
             self.staffing[i] = s["staffing"]
             self.backlog[i] = s["backlog"]
             self.forecast[i] = self._logged_forecast[i] = s["forecast"]

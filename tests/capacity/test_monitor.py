@@ -724,3 +724,38 @@ def test_score_map_is_the_clipped_formula_bit_for_bit(tiny_network: Network) -> 
         got = mon.score_map(profile)
         assert got.tobytes() == want.tobytes()
         assert not np.signbit(got).any()
+
+
+def test_a_capacity_edited_in_nodes_csv_is_taken_over_a_snapshots_default(
+    tmp_path: Path, tiny_network: Network
+) -> None:
+    """A snapshot keeps each node's nominal capacity; one no event set is
+    the network's own (nodes.csv's at the time of writing), so an operator
+    who raised WH-EAST's capacity in nodes.csv kept the old one until an
+    event touched it (QA, 2026-12-05). One an event set stays the event's."""
+    import shutil
+
+    from tierflow.data.network import load_network
+
+    path = tmp_path / "state.db"
+    with SqliteStore(path) as store:
+        first = CapacityMonitor.open(tiny_network, store)
+        first.ingest(
+            events_for(tiny_network, [_ev(1, "WH-WEST", "nominal_capacity", 500)])
+        )
+        first.snapshot()
+    folder = tmp_path / "edited"
+    shutil.copytree(TINY_NETWORK, folder)
+    nodes = folder / "nodes.csv"
+    text = nodes.read_text()
+    nodes.write_text(
+        text.replace("America/New_York,1000,", "America/New_York,1500,").replace(
+            "America/Los_Angeles,800,", "America/Los_Angeles,900,"
+        )
+    )
+    edited = load_network(folder)
+    with SqliteStore(path) as store:
+        back = CapacityMonitor.open(edited, store)
+        assert back.unsnapshotted == 0  # from the snapshot alone
+        assert back.nominal[edited.node_idx("WH-EAST")] == 1500.0  # nodes.csv's
+        assert back.nominal[edited.node_idx("WH-WEST")] == 500.0  # the event's
