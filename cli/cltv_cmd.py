@@ -526,9 +526,14 @@ def evaluate_command(
             click.echo(f"wrote predictions.csv, gains.png, metrics.json to {out}")
 
 
+#: ``--seeds``: at most as many as ``--origins`` (0-2147483647 hung).
+MAX_SEEDS = 100
+
+
 def _seed_list(ctx: click.Context, param: click.Parameter, value: str) -> list[int]:
     """``--seeds``: ``0-4``, ``0,1,2`` or both (``0-2,7``), each a seed of
-    ``--seed``'s range, none twice; anything else is a usage error."""
+    ``--seed``'s range, none twice, at most :data:`MAX_SEEDS`; anything else
+    is a usage error."""
     seeds: list[int] = []
     for part in value.split(","):
         text = part.strip()
@@ -543,7 +548,14 @@ def _seed_list(ctx: click.Context, param: click.Parameter, value: str) -> list[i
                 ctx,
                 param,
             )
-        seeds += [s for s in range(first, last + 1) if s not in seeds]
+        new = sorted(set(range(first, min(last, first + MAX_SEEDS) + 1)) - set(seeds))
+        if len(seeds) + len(new) > MAX_SEEDS:
+            raise click.BadParameter(
+                f"{text!r}: at most {MAX_SEEDS} seeds (each trains every split)",
+                ctx,
+                param,
+            )
+        seeds += new
     return seeds
 
 

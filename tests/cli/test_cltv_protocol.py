@@ -167,3 +167,16 @@ def test_json_prints_the_splits(log: Path, fast: None) -> None:
         60,
     )
     assert [s["seed"] for s in split["seeds"]] == [3]
+
+
+def test_a_huge_seed_range_is_a_usage_error_at_once(tmp_path: Path) -> None:
+    """QA: ``--seeds 0-99999999`` built a list of 10^8 seeds (each checked
+    against the others) before any data was read: it hung. At most 100
+    seeds, as at most 100 origins."""
+    path = str(_year_log(tmp_path))
+    result = _run("--transactions", path, "--seeds", "0-2147483647")
+    assert result.exit_code == 2, result.output
+    assert "'0-2147483647': at most 100 seeds" in result.output
+    result = _run("--transactions", path, "--seeds", "0-99,100")
+    assert result.exit_code == 2, result.output
+    assert "'100': at most 100 seeds" in result.output
