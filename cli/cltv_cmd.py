@@ -559,6 +559,45 @@ def _seed_list(ctx: click.Context, param: click.Parameter, value: str) -> list[i
     return seeds
 
 
+#: What ``cltv protocol --out`` writes in a split's folder.
+SPLIT_FILES = frozenset({"predictions.csv", "gains.png", "metrics.json"})
+
+
+def _stale_splits(out: Path, written: set[str]) -> list[str]:
+    """Remove the ``<stem>-rolling-<k>`` folders in ``out`` that this run did
+    not write and that hold only :data:`SPLIT_FILES` (a previous run's splits,
+    which protocol.json no longer lists); a note for each, and for each such
+    folder left because it holds other files."""
+    import re
+    import shutil
+
+    notes = []
+    for folder in sorted(out.iterdir()):
+        if (
+            folder.name in written
+            or not re.fullmatch(r".+-rolling-\d+", folder.name)
+            or not folder.is_dir()
+            or folder.is_symlink()
+        ):
+            continue
+        other = sorted(
+            p.name
+            for p in folder.iterdir()
+            if p.name not in SPLIT_FILES or p.is_symlink() or not p.is_file()
+        )
+        if other:
+            notes.append(
+                f"left {folder}: not in this run's protocol.json, but it holds "
+                f"files the protocol does not write ({', '.join(other)})"
+            )
+            continue
+        shutil.rmtree(folder)
+        notes.append(
+            f"removed {folder}: a previous run's split, not in this run's protocol.json"
+        )
+    return notes
+
+
 def _protocol_config(level: LevelChoice, blend: bool) -> CLTVConfig:
     """The recipe every split trains (each seed its ``random_state``)."""
     from tierflow.cltv.model import CLTVConfig
@@ -679,6 +718,8 @@ def protocol_command(
         lambda m: click.echo(m, err=True),
         config,
     )
+    if out is not None:
+        notes += _stale_splits(out, {f"{transactions.stem}-{s.name}" for s in splits})
     _warn(notes, data, None)
     command = (
         f"tierflow cltv protocol --transactions {transactions} --origins {origins} "

@@ -180,3 +180,34 @@ def test_a_huge_seed_range_is_a_usage_error_at_once(tmp_path: Path) -> None:
     result = _run("--transactions", path, "--seeds", "0-99,100")
     assert result.exit_code == 2, result.output
     assert "'100': at most 100 seeds" in result.output
+
+
+def test_a_previous_runs_split_folders_are_not_left_to_mislead(
+    log: Path, tmp_path: Path, fast: None
+) -> None:
+    """QA: --origins 2 then --origins 1 into the same --out left
+    shop-rolling-2/ beside a protocol.json without it. A split folder of a
+    previous run (only the protocol's files in it) is removed and said on
+    stderr; a folder holding anything else is left, and said."""
+    out = tmp_path / "out"
+    args = ["--transactions", str(log), "--holdout-days", "60", "--seeds", "0"]
+    assert _run(*args, "--origins", "2", "--out", str(out)).exit_code == 0
+    kept = out / "other-rolling-7"
+    kept.mkdir()
+    (kept / "mine.txt").write_text("x")
+    result = _run(*args, "--origins", "1", "--out", str(out))
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in out.iterdir()) == [
+        "other-rolling-7",
+        "protocol.json",
+        "protocol.md",
+        "shop-rolling-1",
+    ]
+    assert (
+        f"removed {out / 'shop-rolling-2'}: a previous run's split, not in "
+        "this run's protocol.json" in result.stderr
+    )
+    assert (
+        f"left {kept}: not in this run's protocol.json, but it holds files "
+        "the protocol does not write (mine.txt)" in result.stderr
+    )
