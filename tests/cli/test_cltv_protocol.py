@@ -211,3 +211,30 @@ def test_a_previous_runs_split_folders_are_not_left_to_mislead(
         f"left {kept}: not in this run's protocol.json, but it holds files "
         "the protocol does not write (mine.txt)" in result.stderr
     )
+
+
+def test_a_gap_of_months_that_empties_a_holdout_is_one_clear_error_at_once(
+    tmp_path: Path,
+) -> None:
+    """QA: a log without purchases from mid-August to 1 November, 3 origins
+    60 days apart: rolling-2's holdout holds nothing. The error named
+    ``field 'as_of'`` (no such option here) after the older split had
+    trained; it names --origins and the split before any training."""
+    days = pd.date_range("2024-01-01", "2024-12-31")
+    days = days[(days < "2024-08-15") | (days > "2024-11-01")]
+    path = tmp_path / "gap.csv"
+    dates = days.strftime("%Y-%m-%d")
+    pd.DataFrame(
+        {"customer_id": ["A", "B"] * len(dates), "order_date": dates.repeat(2)}
+    ).assign(amount=1.0).to_csv(path, index=False)
+    args = ["--transactions", str(path), "--holdout-days", "60", "--seeds", "0"]
+    result = _run(*args, "--origins", "3")
+    assert result.exit_code == 1, result.output
+    assert result.output == (
+        f"Error: {path}: field '--origins': value 3: split rolling-2's holdout "
+        "(2024-09-03 to 2024-11-01) holds no transactions to evaluate against; "
+        "the latest 1 fit (--origins 1, or another --holdout-days)\n"
+    )
+    result = _run(*args, "--origins", "2")
+    assert result.exit_code == 1, result.output
+    assert "the latest 1 fit (--origins 1, or another" in result.output
