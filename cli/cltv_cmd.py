@@ -319,6 +319,9 @@ def train_command(
             config,
             with_backtest=not no_backtest,
         )
+    young = (result.metadata.get("level") or {}).get("young_history_note")
+    if young:
+        notes.append(str(young))
     _warn(notes, data, as_of)
     if as_json:
         record = {"version": result.version, "created": result.created}
@@ -387,6 +390,7 @@ def score_command(
     as_json: bool,
 ) -> None:
     """Write customer_id,predicted_spend,p_active,segment for every customer."""
+    from tierflow.cltv.level import young_season_note
     from tierflow.cltv.lifecycle import score_model, unit_note, write_scores_csv
     from tierflow.cltv.registry import ModelRegistry
     from tierflow.data.transactions import day_to_date
@@ -413,6 +417,10 @@ def score_command(
             f"{day_to_date(trained).date()}: its training windows saw the days "
             "it forecasts (a backtest trains as of its own date or earlier)"
         )
+    if scores.level is not None:
+        young = young_season_note(scores.level, data.transactions.first_day)
+        if young:
+            notes.append(young)
     _warn(notes, data, as_of)
     counts = scores.frame["segment"].value_counts()
     if as_json:
@@ -734,6 +742,20 @@ def protocol_command(
         click.echo(text)
 
 
+def _retrain_notes(result: RetrainResult) -> list[str]:
+    """The history check's, the skipped backtest's and the young-history
+    notes of a retrain, for stderr."""
+    guard = result.history
+    notes = []
+    if guard is not None and guard.note:
+        notes.append(f"history check {guard.status}: {guard.note}")
+    if result.backtest_skipped is not None:
+        notes.append(result.backtest_skipped.message())
+    if result.young_history_note:
+        notes.append(result.young_history_note)
+    return notes
+
+
 @cltv.command(
     "retrain",
     epilog=examples(
@@ -865,12 +887,7 @@ def retrain_command(
     finally:
         if state_sink is not None:
             state_sink.close()
-    guard = result.history
-    if guard is not None and guard.note:
-        notes = [*notes, f"history check {guard.status}: {guard.note}"]
-    if result.backtest_skipped is not None:
-        notes = [*notes, result.backtest_skipped.message()]
-    _warn(notes, data, as_of)
+    _warn([*notes, *_retrain_notes(result)], data, as_of)
     if as_json:
         click.echo(json.dumps(result.to_json()))
     else:
