@@ -730,8 +730,13 @@ def protocol_command(
         notes += _stale_splits(out, {f"{transactions.stem}-{s.name}" for s in splits})
     _warn(notes, data, None)
     command = (
-        f"tierflow cltv protocol --transactions {transactions} --origins {origins} "
-        f"--holdout-days {holdout_days} --seeds {','.join(map(str, seeds))}"
+        f"tierflow cltv protocol --transactions {transactions}"
+        + ("" if fmt == "auto" else f" --format {fmt}")
+        + ("" if profiles is None else f" --profiles {profiles}")
+        + ("" if browsing is None else f" --browsing {browsing}")
+        + (" --skip-bad-rows" if skip_bad_rows else "")
+        + f" --origins {origins} --holdout-days {holdout_days} "
+        f"--seeds {','.join(map(str, seeds))}"
         + ("" if level == "seasonal" else f" --level {level}")
         + (" --blend" if blend else "")
     )

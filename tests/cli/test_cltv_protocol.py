@@ -238,3 +238,17 @@ def test_a_gap_of_months_that_empties_a_holdout_is_one_clear_error_at_once(
     result = _run(*args, "--origins", "2")
     assert result.exit_code == 1, result.output
     assert "the latest 1 fit (--origins 1, or another" in result.output
+
+
+def test_the_recorded_command_keeps_the_data_options(
+    log: Path, tmp_path: Path, fast: None
+) -> None:
+    """QA: protocol.md's ``Command:`` dropped --format and --skip-bad-rows
+    (and --profiles, --browsing): a cdnow log's command did not re-run."""
+    result = _run("--transactions", str(log), "--format", "csv", "--skip-bad-rows",
+                  "--origins", "1", "--holdout-days", "60", "--seeds", "0")  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert (
+        f"Command: `tierflow cltv protocol --transactions {log} --format csv "
+        "--skip-bad-rows --origins 1 --holdout-days 60 --seeds 0`" in result.stdout
+    )
