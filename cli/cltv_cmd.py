@@ -319,6 +319,9 @@ def train_command(
             config,
             with_backtest=not no_backtest,
         )
+    young = (result.metadata.get("level") or {}).get("young_history_note")
+    if young:
+        notes.append(str(young))
     _warn(notes, data, as_of)
     if as_json:
         record = {"version": result.version, "created": result.created}
@@ -387,6 +390,7 @@ def score_command(
     as_json: bool,
 ) -> None:
     """Write customer_id,predicted_spend,p_active,segment for every customer."""
+    from tierflow.cltv.level import young_season_note
     from tierflow.cltv.lifecycle import score_model, unit_note, write_scores_csv
     from tierflow.cltv.registry import ModelRegistry
     from tierflow.data.transactions import day_to_date
@@ -413,6 +417,10 @@ def score_command(
             f"{day_to_date(trained).date()}: its training windows saw the days "
             "it forecasts (a backtest trains as of its own date or earlier)"
         )
+    if scores.level is not None:
+        young = young_season_note(scores.level, data.transactions.first_day)
+        if young:
+            notes.append(young)
     _warn(notes, data, as_of)
     counts = scores.frame["segment"].value_counts()
     if as_json:
@@ -526,9 +534,14 @@ def evaluate_command(
             click.echo(f"wrote predictions.csv, gains.png, metrics.json to {out}")
 
 
+#: ``--seeds``: at most as many as ``--origins`` (0-2147483647 hung).
+MAX_SEEDS = 100
+
+
 def _seed_list(ctx: click.Context, param: click.Parameter, value: str) -> list[int]:
     """``--seeds``: ``0-4``, ``0,1,2`` or both (``0-2,7``), each a seed of
-    ``--seed``'s range, none twice; anything else is a usage error."""
+    ``--seed``'s range, none twice, at most :data:`MAX_SEEDS`; anything else
+    is a usage error."""
     seeds: list[int] = []
     for part in value.split(","):
         text = part.strip()
@@ -543,8 +556,54 @@ def _seed_list(ctx: click.Context, param: click.Parameter, value: str) -> list[i
                 ctx,
                 param,
             )
-        seeds += [s for s in range(first, last + 1) if s not in seeds]
+        new = sorted(set(range(first, min(last, first + MAX_SEEDS) + 1)) - set(seeds))
+        if len(seeds) + len(new) > MAX_SEEDS:
+            raise click.BadParameter(
+                f"{text!r}: at most {MAX_SEEDS} seeds (each trains every split)",
+                ctx,
+                param,
+            )
+        seeds += new
     return seeds
+
+
+#: What ``cltv protocol --out`` writes in a split's folder.
+SPLIT_FILES = frozenset({"predictions.csv", "gains.png", "metrics.json"})
+
+
+def _stale_splits(out: Path, written: set[str]) -> list[str]:
+    """Remove the ``<stem>-rolling-<k>`` folders in ``out`` that this run did
+    not write and that hold only :data:`SPLIT_FILES` (a previous run's splits,
+    which protocol.json no longer lists); a note for each, and for each such
+    folder left because it holds other files."""
+    import re
+    import shutil
+
+    notes = []
+    for folder in sorted(out.iterdir()):
+        if (
+            folder.name in written
+            or not re.fullmatch(r".+-rolling-\d+", folder.name)
+            or not folder.is_dir()
+            or folder.is_symlink()
+        ):
+            continue
+        other = sorted(
+            p.name
+            for p in folder.iterdir()
+            if p.name not in SPLIT_FILES or p.is_symlink() or not p.is_file()
+        )
+        if other:
+            notes.append(
+                f"left {folder}: not in this run's protocol.json, but it holds "
+                f"files the protocol does not write ({', '.join(other)})"
+            )
+            continue
+        shutil.rmtree(folder)
+        notes.append(
+            f"removed {folder}: a previous run's split, not in this run's protocol.json"
+        )
+    return notes
 
 
 def _protocol_config(level: LevelChoice, blend: bool) -> CLTVConfig:
@@ -667,10 +726,17 @@ def protocol_command(
         lambda m: click.echo(m, err=True),
         config,
     )
+    if out is not None:
+        notes += _stale_splits(out, {f"{transactions.stem}-{s.name}" for s in splits})
     _warn(notes, data, None)
     command = (
-        f"tierflow cltv protocol --transactions {transactions} --origins {origins} "
-        f"--holdout-days {holdout_days} --seeds {','.join(map(str, seeds))}"
+        f"tierflow cltv protocol --transactions {transactions}"
+        + ("" if fmt == "auto" else f" --format {fmt}")
+        + ("" if profiles is None else f" --profiles {profiles}")
+        + ("" if browsing is None else f" --browsing {browsing}")
+        + (" --skip-bad-rows" if skip_bad_rows else "")
+        + f" --origins {origins} --holdout-days {holdout_days} "
+        f"--seeds {','.join(map(str, seeds))}"
         + ("" if level == "seasonal" else f" --level {level}")
         + (" --blend" if blend else "")
     )
@@ -679,6 +745,20 @@ def protocol_command(
         click.echo(json.dumps([r.to_json(strict=st) for r, st in results]))
     else:
         click.echo(text)
+
+
+def _retrain_notes(result: RetrainResult) -> list[str]:
+    """The history check's, the skipped backtest's and the young-history
+    notes of a retrain, for stderr."""
+    guard = result.history
+    notes = []
+    if guard is not None and guard.note:
+        notes.append(f"history check {guard.status}: {guard.note}")
+    if result.backtest_skipped is not None:
+        notes.append(result.backtest_skipped.message())
+    if result.young_history_note:
+        notes.append(result.young_history_note)
+    return notes
 
 
 @cltv.command(
@@ -812,12 +892,7 @@ def retrain_command(
     finally:
         if state_sink is not None:
             state_sink.close()
-    guard = result.history
-    if guard is not None and guard.note:
-        notes = [*notes, f"history check {guard.status}: {guard.note}"]
-    if result.backtest_skipped is not None:
-        notes = [*notes, result.backtest_skipped.message()]
-    _warn(notes, data, as_of)
+    _warn([*notes, *_retrain_notes(result)], data, as_of)
     if as_json:
         click.echo(json.dumps(result.to_json()))
     else:

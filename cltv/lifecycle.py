@@ -33,6 +33,7 @@ from tierflow.cltv.history import (
     summarize_history,
     unit_change,
 )
+from tierflow.cltv.level import young_season_note
 from tierflow.cltv.model import CLTVConfig, CLTVModel, Scores
 from tierflow.cltv.registry import (
     METADATA_FILE,
@@ -343,6 +344,12 @@ def _metadata(
     """``metadata.json``; ``data.history`` is what the history guard of a
     later retrain compares the day's data with."""
     history = summarize_history(data.transactions, recipe.as_of_day)
+    described = model.describe()
+    if described.get("level") is not None and model.level_ is not None:
+        # beside seasonal_windows, as in cltv evaluate's metrics.json
+        described["level"]["young_history_note"] = young_season_note(
+            model.level_, data.transactions.first_day
+        )
     return {
         "version": version,
         "created_at": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
@@ -355,7 +362,7 @@ def _metadata(
             "browsing_fingerprint": recipe.browsing,
             "history": history.to_json(),
         },
-        **model.describe(),
+        **described,
         "training_metrics": training_metrics,
         "library_versions": library_versions(),
     }
@@ -475,6 +482,9 @@ class RetrainResult:
     history: HistoryGuard | None = None
     #: Why the backtest did not run (``None``: it ran, or none was due).
     backtest_skipped: BacktestSkipped | None = None
+    #: The challenger's level's young-history note (``None``: none, or no
+    #: challenger trained): the level the day's scores are rescaled to.
+    young_history_note: str | None = None
 
     @property
     def refused(self) -> bool:
@@ -502,6 +512,7 @@ class RetrainResult:
             "published_rows": self.published_rows,
             "history_check": None if self.history is None else self.history.to_json(),
             "backtest_skipped": _skipped_json(self.backtest_skipped),
+            "young_history_note": self.young_history_note,
         }
 
 
@@ -836,7 +847,7 @@ def retrain(
             # before anything is fitted or written: CURRENT, the versions,
             # RETRAIN.json and the published scores stay as they were
             return _champion_stays(plan, _refused(plan, guard), history=guard)
-        _fit_and_write(registry, data, plan.recipe, with_backtest=False)
+        trained = _fit_and_write(registry, data, plan.recipe, with_backtest=False)
         try:
             promoted, reason, metrics, skipped = _decide(data, plan, tolerance)
             champion = (
@@ -887,4 +898,7 @@ def retrain(
         published_rows=published,
         history=guard,
         backtest_skipped=skipped,
+        young_history_note=(trained.metadata.get("level") or {}).get(
+            "young_history_note"
+        ),
     )

@@ -121,6 +121,9 @@ class Scores:
     #: The published forecast of a customer acquired on the as-of date
     #: (:meth:`CLTVModel.new_customer_spend`): the new-customer prior.
     new_customer_spend: float | None = None
+    #: The level the forecasts were rescaled to (its young-history note:
+    #: :func:`~tierflow.cltv.level.young_season_note`).
+    level: Level | None = None
 
     @property
     def predicted(self) -> FloatArray:
@@ -586,6 +589,7 @@ class CLTVModel:
             forecasts.raw["bgnbd_gg"],
             trained_as_of_day=self._fitted()[1],
             new_customer_spend=prior if math.isfinite(prior) else None,
+            level=forecasts.level,
         )
 
     def _feature_window(self, horizon: int) -> int:

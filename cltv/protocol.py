@@ -106,7 +106,8 @@ def log_origins(
     ------
     InputError
         Naming the log's file, ``--origins`` and the days the log spans and
-        would need, when it is too short for ``n_origins``.
+        would need, when it is too short for ``n_origins``; or naming the
+        latest split whose holdout holds no transaction (a gap in the log).
     """
     if min(n_origins, holdout_days) < 1:
         raise InputError(
@@ -137,7 +138,7 @@ def log_origins(
             field="--origins",
             value=n_origins,
         )
-    return rolling_origins(
+    splits = rolling_origins(
         log.first_day,
         log.last_day,
         holdout_days=holdout_days,
@@ -145,6 +146,30 @@ def log_origins(
         n_origins=n_origins,
         min_history_days=min_history_days,
     )
+    # a gap in the log can empty a holdout: said before any split trains
+    empty = [
+        k
+        for k, s in enumerate(splits)
+        if not (
+            (log.day > s.as_of_day) & (log.day <= s.as_of_day + s.holdout_days)
+        ).any()
+    ]
+    if empty:
+        split = splits[empty[-1]]
+        fit = len(splits) - empty[-1] - 1
+        raise InputError(
+            f"split {split.name}'s holdout ({day_to_date(split.as_of_day + 1).date()} "
+            f"to {split.holdout_end}) holds no transactions to evaluate against; "
+            + (
+                f"the latest {fit} fit (--origins {fit}, or another --holdout-days)"
+                if fit
+                else "none fits (another --holdout-days)"
+            ),
+            file=log.source or None,
+            field="--origins",
+            value=n_origins,
+        )
+    return splits
 
 
 def worst_seed(runs: Sequence[Metrics]) -> Metrics:

@@ -167,3 +167,88 @@ def test_json_prints_the_splits(log: Path, fast: None) -> None:
         60,
     )
     assert [s["seed"] for s in split["seeds"]] == [3]
+
+
+def test_a_huge_seed_range_is_a_usage_error_at_once(tmp_path: Path) -> None:
+    """QA: ``--seeds 0-99999999`` built a list of 10^8 seeds (each checked
+    against the others) before any data was read: it hung. At most 100
+    seeds, as at most 100 origins."""
+    path = str(_year_log(tmp_path))
+    result = _run("--transactions", path, "--seeds", "0-2147483647")
+    assert result.exit_code == 2, result.output
+    assert "'0-2147483647': at most 100 seeds" in result.output
+    result = _run("--transactions", path, "--seeds", "0-99,100")
+    assert result.exit_code == 2, result.output
+    assert "'100': at most 100 seeds" in result.output
+
+
+def test_a_previous_runs_split_folders_are_not_left_to_mislead(
+    log: Path, tmp_path: Path, fast: None
+) -> None:
+    """QA: --origins 2 then --origins 1 into the same --out left
+    shop-rolling-2/ beside a protocol.json without it. A split folder of a
+    previous run (only the protocol's files in it) is removed and said on
+    stderr; a folder holding anything else is left, and said."""
+    out = tmp_path / "out"
+    args = ["--transactions", str(log), "--holdout-days", "60", "--seeds", "0"]
+    assert _run(*args, "--origins", "2", "--out", str(out)).exit_code == 0
+    kept = out / "other-rolling-7"
+    kept.mkdir()
+    (kept / "mine.txt").write_text("x")
+    result = _run(*args, "--origins", "1", "--out", str(out))
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in out.iterdir()) == [
+        "other-rolling-7",
+        "protocol.json",
+        "protocol.md",
+        "shop-rolling-1",
+    ]
+    assert (
+        f"removed {out / 'shop-rolling-2'}: a previous run's split, not in "
+        "this run's protocol.json" in result.stderr
+    )
+    assert (
+        f"left {kept}: not in this run's protocol.json, but it holds files "
+        "the protocol does not write (mine.txt)" in result.stderr
+    )
+
+
+def test_a_gap_of_months_that_empties_a_holdout_is_one_clear_error_at_once(
+    tmp_path: Path,
+) -> None:
+    """QA: a log without purchases from mid-August to 1 November, 3 origins
+    60 days apart: rolling-2's holdout holds nothing. The error named
+    ``field 'as_of'`` (no such option here) after the older split had
+    trained; it names --origins and the split before any training."""
+    days = pd.date_range("2024-01-01", "2024-12-31")
+    days = days[(days < "2024-08-15") | (days > "2024-11-01")]
+    path = tmp_path / "gap.csv"
+    dates = days.strftime("%Y-%m-%d")
+    pd.DataFrame(
+        {"customer_id": ["A", "B"] * len(dates), "order_date": dates.repeat(2)}
+    ).assign(amount=1.0).to_csv(path, index=False)
+    args = ["--transactions", str(path), "--holdout-days", "60", "--seeds", "0"]
+    result = _run(*args, "--origins", "3")
+    assert result.exit_code == 1, result.output
+    assert result.output == (
+        f"Error: {path}: field '--origins': value 3: split rolling-2's holdout "
+        "(2024-09-03 to 2024-11-01) holds no transactions to evaluate against; "
+        "the latest 1 fit (--origins 1, or another --holdout-days)\n"
+    )
+    result = _run(*args, "--origins", "2")
+    assert result.exit_code == 1, result.output
+    assert "the latest 1 fit (--origins 1, or another" in result.output
+
+
+def test_the_recorded_command_keeps_the_data_options(
+    log: Path, tmp_path: Path, fast: None
+) -> None:
+    """QA: protocol.md's ``Command:`` dropped --format and --skip-bad-rows
+    (and --profiles, --browsing): a cdnow log's command did not re-run."""
+    result = _run("--transactions", str(log), "--format", "csv", "--skip-bad-rows",
+                  "--origins", "1", "--holdout-days", "60", "--seeds", "0")  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert (
+        f"Command: `tierflow cltv protocol --transactions {log} --format csv "
+        "--skip-bad-rows --origins 1 --holdout-days 60 --seeds 0`" in result.stdout
+    )
