@@ -82,13 +82,22 @@ class BetaGeoFit:
     def params(self) -> dict[str, float]:
         return {"r": self.r, "alpha": self.alpha, "a": self.a, "b": self.b}
 
+    @property
+    def no_dropout(self) -> bool:
+        """The fit is BG/NBD's no-dropout limit (``a == 0``, see
+        :data:`NO_DROPOUT_B`): the NBD, every customer alive."""
+        return self.a == 0.0
+
     def expected_purchases(
         self, t: float | ArrayLike, x: ArrayLike, t_x: ArrayLike, T: ArrayLike
     ) -> FloatArray:
-        """E[purchases in (T, T + t] | x, t_x, T] (FHL 2005, eq. 10)."""
+        """E[purchases in (T, T + t] | x, t_x, T] (FHL 2005, eq. 10); in the
+        no-dropout limit the NBD's (r + x) t / (alpha + T)."""
         xs, ts, Ts = _rfm(x, t_x, T)
         tt = np.broadcast_to(np.asarray(t, dtype=float), xs.shape)
         r, alpha, a, b = self.r, self.alpha, self.a, self.b
+        if self.no_dropout:
+            return np.asarray((r + xs) * tt / (alpha + Ts), dtype=np.float64)
         rx = r + xs
         log_ratio = rx * (np.log(alpha + Ts) - np.log(alpha + Ts + tt))
         hyp = hyp2f1(rx, b + xs, a + b + xs - 1.0, tt / (alpha + Ts + tt))
@@ -99,6 +108,8 @@ class BetaGeoFit:
         """P(still active at T | x, t_x, T) (FHL 2005, eq. 11)."""
         xs, ts, Ts = _rfm(x, t_x, T)
         r, alpha, a, b = self.r, self.alpha, self.a, self.b
+        if self.no_dropout:
+            return np.ones(xs.shape, dtype=np.float64)
         repeat = xs > 0
         log_odds = np.full(xs.shape, -np.inf)
         xr = xs[repeat]
@@ -201,6 +212,38 @@ def _bgnbd_nll_raw(
     pen, pen_grad = _penalty(log_params, penalizer)
     value = -float(ll_sum) / total + pen
     grad = -np.array(grads) * np.array([r, alpha, a, b]) / total + pen_grad
+    return value, grad
+
+
+def _nbd_nll(
+    log_params: FloatArray,
+    x: FloatArray,
+    t_x: FloatArray,
+    T: FloatArray,
+    w: FloatArray,
+    penalizer: float,
+) -> tuple[float, FloatArray]:
+    """Mean negative log-likelihood of the NBD (BG/NBD with no dropout: eq. 6
+    as a -> 0, where its a2 -> 0 and its a4 -> -inf) on log(r), log(alpha),
+    and its gradient. ``t_x`` does not enter: every customer is alive."""
+    del t_x
+    with np.errstate(all="ignore"):
+        r, alpha = np.exp(log_params)
+        ll = (
+            gammaln(r + x)
+            - gammaln(r)
+            + r * np.log(alpha)
+            - (r + x) * np.log(alpha + T)
+        )
+        d_r = digamma(r + x) - digamma(r) + np.log(alpha) - np.log(alpha + T)
+        d_alpha = r / alpha - (r + x) / (alpha + T)
+        total = w.sum()
+        ll_sum, *grads = _weighted_sums(w, (ll, d_r, d_alpha))
+        pen, pen_grad = _penalty(log_params, penalizer)
+        value = -float(ll_sum) / total + pen
+        grad = -np.array(grads) * np.array([r, alpha]) / total + pen_grad
+    if not (np.isfinite(value) and np.isfinite(grad).all()):
+        return 1e100, np.zeros_like(log_params)
     return value, grad
 
 
@@ -351,10 +394,36 @@ def fit_bgnbd(
         raise InputError("no customers to fit BG/NBD on")
     (ux, ut, uT), w = _collapse(xs, ts, Ts)
     start = np.log(np.asarray(init, dtype=float))
-    theta, fun, ok = _maximize(_bgnbd_nll, start, (ux, ut, uT, w, penalizer))
+    args = (ux, ut, uT, w, penalizer)
+    theta, fun, ok = _maximize(_bgnbd_nll, start, args)
+    total = float(w.sum())
+    a, b = np.exp(theta[2:])
+    if a / (a + b) < RIDGE_DROPOUT:
+        # on the no-dropout ridge? its limit, the NBD, is fitted from init
+        # (not from where the BG/NBD fit stopped) and published unless the
+        # BG/NBD fit is measurably more likely
+        nbd_theta, nbd_fun, nbd_ok = _maximize(_nbd_nll, start[:2], args)
+        if (nbd_fun - fun) * total <= RIDGE_GAIN:
+            r, alpha = _on_param_grid(np.exp(nbd_theta))
+            return BetaGeoFit(
+                r, alpha, 0.0, NO_DROPOUT_B, -nbd_fun * total, len(xs), nbd_ok
+            )
     r, alpha, a, b = _on_param_grid(np.exp(theta))
-    ll = -fun * float(w.sum())
-    return BetaGeoFit(r, alpha, a, b, ll, len(xs), ok)
+    return BetaGeoFit(r, alpha, a, b, -fun * total, len(xs), ok)
+
+
+#: The no-dropout ridge (:func:`fit_bgnbd`): a BG/NBD fit whose mean dropout
+#: probability per repeat purchase, a / (a + b), is below RIDGE_DROPOUT and
+#: whose log-likelihood exceeds its no-dropout limit's (the NBD's) by at
+#: most RIDGE_GAIN (a likelihood ratio of 1 + 1e-6: no evidence of dropout)
+#: publishes that limit. Along the ridge (a -> 0, b -> inf) the likelihood
+#: varies by 1e-9 while p_alive of a long-silent regular buyer varies from
+#: 0 to 1, so where the optimizer stopped (CPU-dependent) moved forecasts.
+RIDGE_DROPOUT, RIDGE_GAIN = 1e-3, 1e-6
+
+#: The b a no-dropout fit publishes with its a = 0: Beta(0, b) is the point
+#: p = 0 whatever b is; 1 by convention.
+NO_DROPOUT_B = 1.0
 
 
 @dataclass(frozen=True, slots=True)

@@ -580,9 +580,10 @@ def check_btyd_forecasts(
     # a / (a + b) every customer shares (the Beta mixing collapsed to a
     # point), which eq. 10 computes to its precision: where the likelihood
     # is that flat, an optimizer stops anywhere along the ridge, on one CPU
-    # at a = 2e6, on another at the bound, with forecasts 3 % apart
-    bounded = any(abs(math.log(v)) >= edge for v in (bg.r, bg.alpha)) or any(
-        math.log(v) <= -edge for v in (bg.a, bg.b)
+    # at a = 2e6, on another at the bound, with forecasts 3 % apart; a == 0
+    # is the other limit, no dropout (the NBD, in closed form)
+    bounded = any(abs(math.log(v)) >= edge for v in (bg.r, bg.alpha)) or (
+        not bg.no_dropout and any(math.log(v) <= -edge for v in (bg.a, bg.b))
     )
     if np.isfinite(spend).all() and (spend >= 0).all() and not bounded:
         return

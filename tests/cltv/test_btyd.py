@@ -213,3 +213,40 @@ def test_the_bgnbd_fit_does_not_follow_the_datas_last_bits(
     assert (
         fit_bgnbd(x, t_x * noise, T * noise).params() == fit_bgnbd(x, t_x, T).params()
     )
+
+
+def _no_dropout_log(n: int = 500) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Customers buying at their Gamma-distributed Poisson rates for 5 to 30
+    weeks, none dropping out: BG/NBD's fit lands on its no-dropout ridge."""
+    rng = np.random.default_rng(0)
+    rate = rng.gamma(0.7, 1 / 5.0, n)
+    T = rng.uniform(5, 30, n).round(1)
+    x, t_x = np.zeros(n), np.zeros(n)
+    for i in range(n):
+        k = rng.poisson(rate[i] * T[i])
+        if k:
+            x[i], t_x[i] = k, np.sort(rng.uniform(0, T[i], k)).round(1)[-1]
+    return x, t_x, T
+
+
+@pytest.mark.parametrize("factor", [1.0 + 1e-15, 1.0 - 3e-15])
+def test_a_bgnbd_fit_on_the_no_dropout_ridge_publishes_its_limit(
+    monkeypatch: pytest.MonkeyPatch, factor: float
+) -> None:
+    """On the ridge a -> 0, b -> inf the likelihood still rises by 1e-9
+    toward the NBD (no dropout) while a long-silent regular buyer's p_alive
+    goes from 0 to 1: L-BFGS-B stopped at a = 4.3e-6 here and 1.2e-6 with
+    the likelihood's last bits moved (CDNOW: a = 1.008e-4 on one CPU,
+    1.001e-4 on another). The fit publishes the limit, a = 0, identically."""
+    x, t_x, T = _no_dropout_log()
+    fit = fit_bgnbd(x, t_x, T)
+    monkeypatch.setattr(btyd, "_bgnbd_nll", _scaled(btyd._bgnbd_nll, factor))
+    assert fit_bgnbd(x, t_x, T).params() == fit.params()
+    assert fit.no_dropout and fit.a == 0.0
+    # the NBD's closed-form posteriors: every customer alive
+    assert (fit.p_alive(x, t_x, T) == 1.0).all()
+    want = (fit.r + x) * 10.0 / (fit.alpha + T)
+    assert fit.expected_purchases(10.0, x, t_x, T) == pytest.approx(want, rel=1e-12)
+    # and it is the limit of BG/NBD's own eq. 10 as a -> 0
+    near = BetaGeoFit(fit.r, fit.alpha, 1e-9, 1.0, 0.0, 0, True)
+    assert near.expected_purchases(10.0, x, t_x, T) == pytest.approx(want, rel=1e-6)

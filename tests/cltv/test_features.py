@@ -286,6 +286,25 @@ def test_a_bgnbd_fit_with_a_and_b_at_their_upper_bound_is_used() -> None:
             build_features(data, AS_OF, 30, btyd=BtydFit(fit, gg))
 
 
+def test_a_no_dropout_bgnbd_fit_is_used() -> None:
+    """The no-dropout limit fit_bgnbd publishes on the ridge a -> 0, b -> inf
+    (a = 0: the NBD, every customer alive) is a model, not a fit at a
+    bound: the check took log(0) of it. Its forecasts are the limit of
+    eq. 10's as a -> 0."""
+    data = CustomerData(_log([*ROWS, ("d", "2024-01-05", 12.0)]))
+    gg = GammaGammaFit(7.6, 2.5, 8.2, 0.0, 2, True)
+    limit = BtydFit(BetaGeoFit(0.5, 8.7, 0.0, 1.0, 0.0, 4, True), gg)
+    near = BtydFit(BetaGeoFit(0.5, 8.7, 1e-9, 1.0, 0.0, 4, True), gg)
+    spend = "btyd_expected_spend"
+    at_limit = build_features(data, AS_OF, 30, btyd=limit).frame
+    np.testing.assert_allclose(
+        at_limit[spend],
+        build_features(data, AS_OF, 30, btyd=near).frame[spend],
+        rtol=1e-6,
+    )
+    assert (at_limit["btyd_p_alive"] == 1.0).all()
+
+
 @pytest.mark.parametrize("table", ["profiles", "browsing"])
 def test_a_table_naming_none_of_the_customers_is_refused(
     tmp_path: Path, table: str
