@@ -163,6 +163,7 @@ def _state_commands(tmp: Path) -> dict[str, list[str]]:
         "capacity forecast": ["capacity", "forecast", *net, "--orders",
                               str(write_history(tmp / "history.csv"))],
         "capacity show": ["capacity", "show", *net],
+        "capacity forget": ["capacity", "forget", *net, "WH-NYC"],
         "cltv retrain": ["cltv", "retrain", "--transactions", str(tx),
                          "--model-dir", out],
     }  # fmt: skip
@@ -170,7 +171,8 @@ def _state_commands(tmp: Path) -> dict[str, list[str]]:
 
 #: The commands that take ``--state``.
 _STATE_COMMANDS = ["serve", "options", "allocate", "capacity ingest",
-                   "capacity forecast", "capacity show", "cltv retrain"]  # fmt: skip
+                   "capacity forecast", "capacity show", "capacity forget",
+                   "cltv retrain"]  # fmt: skip
 
 
 def test_every_command_taking_state_is_checked_without_psycopg() -> None:

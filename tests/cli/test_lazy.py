@@ -172,7 +172,7 @@ def test_every_command_in_the_lazy_tables_resolves() -> None:
             if isinstance(sub, click.Group)
         )
 
-    assert walk(cli, "tierflow") == 25  # 5 groups, 20 commands
+    assert walk(cli, "tierflow") == 26  # 5 groups, 21 commands
 
 
 def test_the_values_help_shows_are_their_owners() -> None:
