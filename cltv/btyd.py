@@ -20,7 +20,9 @@ cost as much as their distinct histories.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -159,6 +161,19 @@ def _weighted_sums(w: FloatArray, columns: tuple[FloatArray, ...]) -> FloatArray
     return np.asarray((np.stack(columns) * w).sum(axis=1), dtype=np.float64)
 
 
+def _guarded(
+    raw: Callable[..., tuple[float, FloatArray]], log_params: FloatArray, *args: Any
+) -> tuple[float, FloatArray]:
+    """``raw(log_params, *args)``, a mean negative log-likelihood and its
+    gradient, with far-off trial points (an overflow, a NaN) scored as
+    awful (1e100, no gradient) for the optimizers rather than raised."""
+    with np.errstate(all="ignore"):
+        value, grad = raw(log_params, *args)
+    if not (np.isfinite(value) and np.isfinite(grad).all()):
+        return 1e100, np.zeros_like(log_params)
+    return value, grad
+
+
 def _bgnbd_nll(
     log_params: FloatArray,
     x: FloatArray,
@@ -168,11 +183,7 @@ def _bgnbd_nll(
     penalizer: float,
 ) -> tuple[float, FloatArray]:
     """Mean negative log-likelihood (FHL 2005, eq. 6) and its gradient."""
-    with np.errstate(all="ignore"):  # far-off trial points just score as awful
-        value, grad = _bgnbd_nll_raw(log_params, x, t_x, T, w, penalizer)
-    if not (np.isfinite(value) and np.isfinite(grad).all()):
-        return 1e100, np.zeros_like(log_params)
-    return value, grad
+    return _guarded(_bgnbd_nll_raw, log_params, x, t_x, T, w, penalizer)
 
 
 def _bgnbd_nll_raw(
@@ -226,24 +237,25 @@ def _nbd_nll(
     """Mean negative log-likelihood of the NBD (BG/NBD with no dropout: eq. 6
     as a -> 0, where its a2 -> 0 and its a4 -> -inf) on log(r), log(alpha),
     and its gradient. ``t_x`` does not enter: every customer is alive."""
-    del t_x
-    with np.errstate(all="ignore"):
-        r, alpha = np.exp(log_params)
-        ll = (
-            gammaln(r + x)
-            - gammaln(r)
-            + r * np.log(alpha)
-            - (r + x) * np.log(alpha + T)
-        )
-        d_r = digamma(r + x) - digamma(r) + np.log(alpha) - np.log(alpha + T)
-        d_alpha = r / alpha - (r + x) / (alpha + T)
-        total = w.sum()
-        ll_sum, *grads = _weighted_sums(w, (ll, d_r, d_alpha))
-        pen, pen_grad = _penalty(log_params, penalizer)
-        value = -float(ll_sum) / total + pen
-        grad = -np.array(grads) * np.array([r, alpha]) / total + pen_grad
-    if not (np.isfinite(value) and np.isfinite(grad).all()):
-        return 1e100, np.zeros_like(log_params)
+    return _guarded(_nbd_nll_raw, log_params, x, T, w, penalizer)
+
+
+def _nbd_nll_raw(
+    log_params: FloatArray,
+    x: FloatArray,
+    T: FloatArray,
+    w: FloatArray,
+    penalizer: float,
+) -> tuple[float, FloatArray]:
+    r, alpha = np.exp(log_params)
+    ll = gammaln(r + x) - gammaln(r) + r * np.log(alpha) - (r + x) * np.log(alpha + T)
+    d_r = digamma(r + x) - digamma(r) + np.log(alpha) - np.log(alpha + T)
+    d_alpha = r / alpha - (r + x) / (alpha + T)
+    total = w.sum()
+    ll_sum, *grads = _weighted_sums(w, (ll, d_r, d_alpha))
+    pen, pen_grad = _penalty(log_params, penalizer)
+    value = -float(ll_sum) / total + pen
+    grad = -np.array(grads) * np.array([r, alpha]) / total + pen_grad
     return value, grad
 
 
@@ -465,11 +477,7 @@ def _gg_nll(
     log_params: FloatArray, x: FloatArray, m: FloatArray, w: FloatArray, pen: float
 ) -> tuple[float, FloatArray]:
     """Mean negative Gamma-Gamma log-likelihood and its gradient."""
-    with np.errstate(all="ignore"):
-        value, grad = _gg_nll_raw(log_params, x, m, w, pen)
-    if not (np.isfinite(value) and np.isfinite(grad).all()):
-        return 1e100, np.zeros_like(log_params)
-    return value, grad
+    return _guarded(_gg_nll_raw, log_params, x, m, w, pen)
 
 
 def _gg_nll_raw(
