@@ -51,6 +51,29 @@ def young(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
+def test_evaluate_notes_a_large_level_correction_from_a_young_year_ago_fit(
+    young: Path, tmp_path: Path
+) -> None:
+    """QA's repro: customers from 2023-01-01, as of 2024-04-02, the year-ago
+    fit saw 92 days: the level was BTYD's x2.26 (bias +161 % against BG/NBD's
+    +15 %) and nothing said so. The forecast is unchanged; stderr and
+    metrics.json carry the note."""
+    out = tmp_path / "eval"
+    result = _run(
+        "evaluate", "--transactions", str(young), "--as-of", "2024-04-02",
+        "--holdout-days", "90", "--out", str(out),
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    level = json.loads((out / "metrics.json").read_text())["calibration"]["level"]
+    assert (
+        level["ratio"] > 1.5 and level["seasonal_windows"][0]["as_of"] == "2023-04-03"
+    )
+    note = level["young_history_note"]
+    assert note.startswith(f"the level is BTYD's x {level['ratio']:.2f}, its miss")
+    assert "saw only 92 days of history" in note and "--level baseline" in note
+    assert note in result.stderr and note not in result.stdout
+
+
 def test_train_score_and_retrain_say_the_young_history_note(
     young: Path, tmp_path: Path, fast: None
 ) -> None:
