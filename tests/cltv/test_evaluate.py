@@ -422,20 +422,25 @@ def test_cli_evaluate_empty_holdout_window_is_an_error(cdnow_dir: Path) -> None:
     ), result.output
 
 
-def test_cli_evaluate_a_holdout_without_spend_by_known_customers_is_an_error(
-    cdnow_dir: Path, tmp_path: Path
-) -> None:
-    """The holdout's only purchase is a new customer's: every capture was
-    0/0 and the table printed NaN metrics, exit 0."""
+def _first_500_to_the_standard_as_of(cdnow_dir: Path) -> list[list[str]]:
+    """The CDNOW sample's rows (its whitespace-split text columns) of its
+    first 500 customers up to 1997-09-30: the model is fitted before the
+    holdout is judged, and its size is not what is checked."""
     sample = [
         line.split()
         for line in (cdnow_dir / "CDNOW_sample.txt").read_text().splitlines()
         if line.strip()
     ]
-    # the sample's first 500 customers: the model is fitted before the
-    # holdout is found without spend, and its size is not what is checked
     customers = set(list(dict.fromkeys(r[0] for r in sample))[:500])
-    rows = [r for r in sample if r[0] in customers and r[2] <= "19970930"]
+    return [r for r in sample if r[0] in customers and r[2] <= "19970930"]
+
+
+def test_cli_evaluate_a_holdout_without_spend_by_known_customers_is_an_error(
+    cdnow_dir: Path, tmp_path: Path
+) -> None:
+    """The holdout's only purchase is a new customer's: every capture was
+    0/0 and the table printed NaN metrics, exit 0."""
+    rows = _first_500_to_the_standard_as_of(cdnow_dir)
     path = tmp_path / "tx.csv"
     path.write_text(
         "customer_id,order_date,amount\n"
@@ -574,13 +579,7 @@ def test_cli_evaluate_a_holdout_returns_nearly_cancel_writes_metrics_not_targets
 ) -> None:
     """QA: a return of $999.99 against a purchase of $1,000 in the holdout:
     ``cltv evaluate`` judged the five targets on captures of 1.5e6 %."""
-    sample = [
-        line.split()
-        for line in (cdnow_dir / "CDNOW_sample.txt").read_text().splitlines()
-        if line.strip()
-    ]
-    customers = set(list(dict.fromkeys(r[0] for r in sample))[:500])
-    rows = [r for r in sample if r[0] in customers and r[2] <= "19970930"]
+    rows = _first_500_to_the_standard_as_of(cdnow_dir)
     known = list(dict.fromkeys(r[0] for r in rows))[:2]
     path = tmp_path / "tx.csv"
     path.write_text(
