@@ -210,10 +210,10 @@ def carrier_calendar(
     closed = service_closures(folder, weekmasks)
     used = [s for s in range(len(SERVICES)) if len(offered) == 0 or offered[s]]
     used = used or list(range(len(SERVICES)))
-    every = set.intersection(*(closed[s] for s in used))
     promise_mask = "".join(
         "1" if any(weekmasks[s][d] == "1" for s in used) else "0" for d in range(7)
     )
+    every = _no_service_works(weekmasks, closed, used, promise_mask)
     services = tuple(
         OperatingDays(mask, tuple(sorted(days)))
         for mask, days in zip(weekmasks, closed, strict=True)
@@ -224,6 +224,26 @@ def carrier_calendar(
         holidays=tuple(sorted(every)),
         services=services,
     )
+
+
+def _no_service_works(
+    weekmasks: Sequence[str],
+    closed: Sequence[set[dt.date]],
+    used: Sequence[int],
+    promise_mask: str,
+) -> set[dt.date]:
+    """The days closed for every service, and the promise weekdays on which
+    each service is closed or off its weekdays: no service works them. (Only
+    the first were closed: with ground Mon-Fri and a Saturday closed for the
+    Saturday services, that Saturday stayed a promise and ship day.)"""
+    every = set.intersection(*(closed[s] for s in used))
+    for day in set.union(*(closed[s] for s in used)) - every:
+        weekday = day.weekday()
+        if promise_mask[weekday] == "1" and all(
+            day in closed[s] or weekmasks[s][weekday] != "1" for s in used
+        ):
+            every.add(day)
+    return every
 
 
 def calendar_summary(

@@ -141,6 +141,28 @@ def test_holidays_csv_adds_and_removes_days(tiny_calendar_network: Network) -> N
     assert D(2027, 1, 1) not in net.calendar.holidays
 
 
+def test_a_day_no_service_works_is_no_promise_day(tmp_path: Path) -> None:
+    """Ground and economy deliver Mon-Fri (the tiny calendar), and
+    ``holidays.csv`` closes Saturday 2026-10-10 for next-day and two-day:
+    no service works that day, yet it stayed a promise day and a ship day
+    (only days in every service's closed list were), so Friday's next-day
+    promise was that Saturday, which nothing delivers, and Platinum was
+    refused on Friday though next-day delivers on the Monday promised."""
+    rows = "2026-10-10,next_day,closed\n2026-10-10,two_day,closed\n"
+    folder = calendar_network(tmp_path, holidays="date,service,action\n" + rows)
+    cal = load_network(folder).calendar
+    assert D(2026, 10, 10) in cal.holidays
+    friday = np.datetime64("2026-10-09")
+    assert str(cal.promised_dates(friday, 1)) == "2026-10-12"
+    assert str(cal.delivery_dates(friday, 1, NEXT_DAY)) == "2026-10-12"
+    assert not cal.ship_days.is_open(friday + 1)
+    # a Saturday closed for one Saturday service only is still worked
+    one = "date,service,action\n2026-10-10,two_day,closed\n"
+    cal = load_network(calendar_network(tmp_path / "one", holidays=one)).calendar
+    assert D(2026, 10, 10) not in cal.holidays
+    assert str(cal.promised_dates(friday, 1)) == "2026-10-10"
+
+
 def test_calendar_summary_lists_the_coming_year(
     tiny_calendar_network: Network,
 ) -> None:

@@ -155,6 +155,35 @@ def test_platinum_on_a_sunday_needs_a_node_that_delivers_monday(
     )
 
 
+def test_platinum_on_a_friday_before_a_saturday_no_service_works(
+    tmp_path: Path,
+) -> None:
+    """Next-day delivers Mon-Fri, the others Mon-Sat, and ``holidays.csv``
+    closes Saturday 2026-10-10 for the three Saturday services: no service
+    works that day, so Friday's next-day promise is Monday, which next-day
+    keeps. It was refused ("can guarantee delivery by 2026-10-10", a day
+    nothing delivers on)."""
+    folder = tmp_path / "net"
+    shutil.copytree(TINY_NETWORK, folder)
+    (folder / "services.csv").write_text("service,delivery_days\nnext_day,Mon-Fri\n")
+    (folder / "holidays.csv").write_text(
+        "date,service,action\n"
+        + "".join(f"2026-10-10,{s},closed\n" for s in ("two_day", "ground", "economy"))
+    )
+    store = SqliteStore(tmp_path / "state.db")
+    put_scores(store)
+    friday = dt.datetime(2026, 10, 9, 10, tzinfo=ET)
+    with OnlineRouter.open(load_network(folder), store, capacity_refresh_s=0) as r:
+        answer = r.generate_fulfillment_options("C10", [("TEE", 1)], "100", now=friday)
+    plat = answer.option("platinum")
+    assert (plat.nodes, plat.service, plat.ship_date, plat.delivery_date) == (
+        ("WH-EAST",),
+        "next_day",
+        dt.date(2026, 10, 9),
+        dt.date(2026, 10, 12),
+    )
+
+
 def test_platinum_refused_names_the_nodes_out_of_room(late_west: OnlineRouter) -> None:
     """Monday 21:30 ET: only WH-WEST (18:30 PT) can still make Tuesday; it
     is closed, which the refusal says (it said "lacks physical room", QA)."""
