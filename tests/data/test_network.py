@@ -677,6 +677,41 @@ def test_suspicious_networks_warn(tmp_path: Path) -> None:
     )
 
 
+@pytest.mark.parametrize(
+    ("zone", "clock"),
+    [
+        ("EST", "UTC-05:00"),  # "Eastern" without daylight saving
+        ("America/Chicago", "UTC-06:00 and UTC-05:00"),  # a copy-paste slip
+        ("UTC", "UTC+00:00"),
+    ],
+)
+def test_a_node_on_another_clock_than_its_place_warns(
+    tmp_path: Path, zone: str, clock: str
+) -> None:
+    """WH-EAST (Edison NJ) with timezone ``EST``: a valid IANA name, but a
+    fixed UTC-5, so from March to November its 18:00 cutoff was judged at
+    19:00 New York time, and orders of 18:00-19:00 were promised a ship day
+    the warehouse had closed; taken without a word. A node whose clock
+    differs all or part of the year from every destination within 100
+    miles warns (a node near a zone border, with one on its own clock, does
+    not; nor do the sample's and tiny networks')."""
+    folder = tmp_path / "net"
+    shutil.copytree(TINY_NETWORK, folder)
+    _edit("nodes.csv", 2, "timezone", zone)(folder)
+    assert load_network(folder).warnings == (
+        f"nodes: node WH-EAST: timezone {zone!r} keeps {clock}, while within "
+        "100 miles the destinations keep UTC-05:00 and UTC-04:00 (nearest: "
+        "ZIP prefix 100, America/New_York, 29 miles): its cutoff is judged on "
+        "another clock than its place's",
+    )
+    _edit("nodes.csv", 2, "timezone", "US/Eastern")(folder)  # a link: the same clock
+    assert load_network(folder).warnings == ()
+
+
+def test_the_sample_network_has_no_clock_warning(sample_network: Network) -> None:
+    assert not any("clock" in w for w in sample_network.warnings)
+
+
 def test_skus_and_nodes_without_stock_warn(tmp_path: Path) -> None:
     folder = tmp_path / "net"
     shutil.copytree(TINY_NETWORK, folder)
