@@ -169,6 +169,16 @@ class ModelRegistry:
             )
         return StoredModel(name, model, metadata)
 
+    def readable(self, version: str) -> bool:
+        """Whether ``version``'s metadata and model load: a file damaged on
+        disk (truncated, overwritten) makes a version that only a new write
+        of it (:meth:`write` with ``replace``) repairs."""
+        try:
+            self.load(version)
+        except InputError:
+            return False
+        return True
+
     def _version_dir(self, version: str) -> Path:
         directory = self.root / version
         if (
@@ -218,13 +228,23 @@ class ModelRegistry:
             ):
                 shutil.rmtree(path, ignore_errors=True)
 
-    def write(self, model: CLTVModel, version: str, metadata: dict[str, Any]) -> Path:
+    def write(
+        self,
+        model: CLTVModel,
+        version: str,
+        metadata: dict[str, Any],
+        *,
+        replace: bool = False,
+    ) -> Path:
         """Write ``version`` atomically (call inside :meth:`locked`).
 
-        Writing an existing version is a no-op (versions are immutable).
+        Writing an existing version is a no-op (versions are immutable),
+        unless ``replace``: a damaged one (:meth:`readable`) is written
+        again, the old folder renamed out of sight only once the new one is
+        whole.
         """
         final = self.root / version
-        if final.is_dir() and version in self.versions():
+        if final.is_dir() and version in self.versions() and not replace:
             return final
         tmp = self.root / f"{TMP_PREFIX}{version}-{os.getpid()}"
         shutil.rmtree(tmp, ignore_errors=True)
@@ -232,10 +252,14 @@ class ModelRegistry:
         joblib.dump(model, tmp / MODEL_FILE)
         _write_text(tmp / METADATA_FILE, json.dumps(metadata, indent=2) + "\n")
         _fsync_dir(tmp)
-        if final.exists():  # a partial directory from an older, non-atomic writer
-            shutil.rmtree(final)
+        trash = None
+        if final.exists():  # damaged, or partial from an older, non-atomic writer
+            trash = self.root / f"{TMP_PREFIX}replaced-{version}-{os.getpid()}"
+            os.rename(final, trash)
         os.rename(tmp, final)
         _fsync_dir(self.root)
+        if trash is not None:
+            shutil.rmtree(trash, ignore_errors=True)
         return final
 
     def write_metadata(self, version: str, metadata: dict[str, Any]) -> None:

@@ -813,6 +813,33 @@ def test_a_damaged_model_folder_is_a_clean_error(
     assert not (tmp_path / "scores.csv").exists()
 
 
+@pytest.mark.parametrize("damage", ["model", "metadata"])
+def test_train_again_replaces_a_damaged_version_of_its_recipe(
+    transactions: Path, trained_90: tuple[Path, Result], tmp_path: Path, damage: str
+) -> None:
+    """The damaged-model error says "train again", but a train of the same
+    recipe found the version's folder, called it "already had" and made the
+    damaged model current (exit 0; a broken metadata.json failed the train):
+    every later score failed the same way. The train writes it again (QA)."""
+    models = _copy_of(trained_90, tmp_path)
+    version = (models / "CURRENT").read_text().strip()
+    broken = (
+        models / version / ("model.joblib" if damage == "model" else "metadata.json")
+    )
+    broken.write_bytes(broken.read_bytes()[:1000])
+    again = _train_without_backtest(["--transactions", str(transactions)], models)
+    assert again.stdout == f"wrote model {models / version} (current)\n"
+    assert (models / "CURRENT").read_text() == f"{version}\n"
+    # the damaged copy went with nothing left beside it
+    assert sorted(p.name for p in models.iterdir()) == [".lock", version, "CURRENT"]
+    scored = _run(
+        "score", "--transactions", str(transactions), "--as-of", "2023-06-30",
+        "--model-dir", str(models), "--out", str(tmp_path / "scores.csv"),
+    )  # fmt: skip
+    assert scored.exit_code == 0, scored.output
+    assert scored.output.startswith(f"scored 700 customers with {version} ")
+
+
 def test_a_backtest_on_too_short_a_history_says_it_is_the_backtest(
     transactions: Path, tmp_path: Path
 ) -> None:
