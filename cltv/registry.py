@@ -133,11 +133,23 @@ class ModelRegistry:
         )
 
     def current(self) -> str | None:
-        """The champion's version, or ``None`` before the first promotion."""
+        """The champion's version, or ``None`` before the first promotion.
+
+        A version not in the folder (its folder deleted by hand, or one
+        without its model that a writer removed) is an :class:`InputError`
+        naming ``CURRENT``: it was "field 'version': no such model version",
+        a ``--version`` the user never gave."""
         path = self.root / CURRENT_FILE
         if not path.is_file():
             return None
         name = path.read_text().strip()
+        if name and name not in self.versions():
+            raise InputError(
+                f"names no model in the folder (have: {', '.join(self.versions()) or 'none'}); "
+                "make one current with tierflow cltv train",
+                file=str(path),
+                value=name,
+            )
         return name or None
 
     def metadata(self, version: str) -> dict[str, Any]:

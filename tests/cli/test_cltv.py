@@ -840,6 +840,29 @@ def test_train_again_replaces_a_damaged_version_of_its_recipe(
     assert scored.output.startswith(f"scored 700 customers with {version} ")
 
 
+def test_a_champion_folder_gone_names_the_current_file(
+    transactions: Path, trained_90: tuple[Path, Result], tmp_path: Path
+) -> None:
+    """CURRENT names a version whose folder was deleted (by hand, or one
+    without its model that the next writer removed): score and retrain said
+    "field 'version': value ...: no such model version", a --version the
+    user never gave. They name CURRENT and what makes a model current (QA)."""
+    models = _copy_of(trained_90, tmp_path)
+    version = (models / "CURRENT").read_text().strip()
+    shutil.rmtree(models / version)
+    common = ["--transactions", str(transactions), "--as-of", "2023-07-01"]
+    why = (
+        f"Error: {models / 'CURRENT'}: value {version!r}: names no model in "
+        "the folder (have: none); make one current with tierflow cltv train\n"
+    )
+    out = ["--out", str(tmp_path / "scores.csv")]
+    scored = _run("score", *common, "--model-dir", str(models), *out)
+    assert (scored.exit_code, scored.output) == (1, why)
+    retrained = _run("retrain", *common, "--model-dir", str(models))
+    assert (retrained.exit_code, retrained.stderr.splitlines()[-1] + "\n") == (1, why)
+    assert (models / "CURRENT").read_text() == f"{version}\n"
+
+
 def test_a_backtest_on_too_short_a_history_says_it_is_the_backtest(
     transactions: Path, tmp_path: Path
 ) -> None:
