@@ -863,6 +863,36 @@ def test_a_champion_folder_gone_names_the_current_file(
     assert (models / "CURRENT").read_text() == f"{version}\n"
 
 
+def test_a_log_mixing_currencies_is_refused_at_its_first_other_row(
+    transactions: Path, tmp_path: Path
+) -> None:
+    """A currency column was read past: a feed that added yen rows to a
+    dollar log had them summed as dollars into every spend, and trained
+    (QA). The first row of another currency than the first row's is an
+    error; one currency throughout is read as before."""
+    tx = pd.read_csv(transactions, dtype=str)
+    tx["currency"] = "USD"
+    tx.loc[tx.index[-3:], "currency"] = " jpy"
+    mixed = tmp_path / "mixed.csv"
+    tx.to_csv(mixed, index=False)
+    args = ["--as-of", "2023-06-30", "--horizon-days", "90", "--no-backtest"]
+    args += ["--model-dir", str(tmp_path / "models")]
+    refused = _run("train", "--transactions", str(mixed), *args)
+    assert (refused.exit_code, refused.output) == (
+        1,
+        f"Error: {mixed}: row {len(tx) - 1}: field 'currency': value ' jpy': "
+        "another currency than row 2's 'USD': amounts are summed as one unit; "
+        "convert them to one currency first\n",
+    )
+    assert not (tmp_path / "models").exists()
+    tx["currency"] = "USD"
+    one = tmp_path / "one.csv"
+    tx.to_csv(one, index=False)
+    (data, _), (plain, _) = (load_customer_data(p) for p in (one, transactions))
+    assert data.transactions.n_rows == plain.transactions.n_rows
+    np.testing.assert_array_equal(data.transactions.amount, plain.transactions.amount)
+
+
 def test_a_backtest_on_too_short_a_history_says_it_is_the_backtest(
     transactions: Path, tmp_path: Path
 ) -> None:
