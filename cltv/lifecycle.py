@@ -400,7 +400,11 @@ def _fit_and_write(
     with_backtest: bool,
 ) -> TrainResult:
     version = recipe.version()
-    if version in registry.versions():
+    # a version damaged on disk is fitted and written again: the recipe
+    # names it, so "train again" found it, "already had", and made the
+    # damaged model current
+    damaged = version in registry.versions() and not registry.readable(version)
+    if version in registry.versions() and not damaged:
         meta = registry.metadata(version)
         training = meta.get("training_metrics") or {}
         if not with_backtest or "backtest" in training:
@@ -415,7 +419,7 @@ def _fit_and_write(
     if with_backtest:
         training |= _training_backtest(data, recipe)
     meta = _metadata(model, recipe, version, data, training)
-    registry.write(model, version, meta)
+    registry.write(model, version, meta, replace=damaged)
     return TrainResult(version, True, meta)
 
 

@@ -133,11 +133,23 @@ class ModelRegistry:
         )
 
     def current(self) -> str | None:
-        """The champion's version, or ``None`` before the first promotion."""
+        """The champion's version, or ``None`` before the first promotion.
+
+        A version not in the folder (its folder deleted by hand, or one
+        without its model that a writer removed) is an :class:`InputError`
+        naming ``CURRENT``: it was "field 'version': no such model version",
+        a ``--version`` the user never gave."""
         path = self.root / CURRENT_FILE
         if not path.is_file():
             return None
         name = path.read_text().strip()
+        if name and name not in self.versions():
+            raise InputError(
+                f"names no model in the folder (have: {', '.join(self.versions()) or 'none'}); "
+                "make one current with tierflow cltv train",
+                file=str(path),
+                value=name,
+            )
         return name or None
 
     def metadata(self, version: str) -> dict[str, Any]:
@@ -168,6 +180,16 @@ class ModelRegistry:
                 "not a CLTV model", file=str(directory / MODEL_FILE), value=name
             )
         return StoredModel(name, model, metadata)
+
+    def readable(self, version: str) -> bool:
+        """Whether ``version``'s metadata and model load: a file damaged on
+        disk (truncated, overwritten) makes a version that only a new write
+        of it (:meth:`write` with ``replace``) repairs."""
+        try:
+            self.load(version)
+        except InputError:
+            return False
+        return True
 
     def _version_dir(self, version: str) -> Path:
         directory = self.root / version
@@ -218,13 +240,23 @@ class ModelRegistry:
             ):
                 shutil.rmtree(path, ignore_errors=True)
 
-    def write(self, model: CLTVModel, version: str, metadata: dict[str, Any]) -> Path:
+    def write(
+        self,
+        model: CLTVModel,
+        version: str,
+        metadata: dict[str, Any],
+        *,
+        replace: bool = False,
+    ) -> Path:
         """Write ``version`` atomically (call inside :meth:`locked`).
 
-        Writing an existing version is a no-op (versions are immutable).
+        Writing an existing version is a no-op (versions are immutable),
+        unless ``replace``: a damaged one (:meth:`readable`) is written
+        again, the old folder renamed out of sight only once the new one is
+        whole.
         """
         final = self.root / version
-        if final.is_dir() and version in self.versions():
+        if final.is_dir() and version in self.versions() and not replace:
             return final
         tmp = self.root / f"{TMP_PREFIX}{version}-{os.getpid()}"
         shutil.rmtree(tmp, ignore_errors=True)
@@ -232,10 +264,14 @@ class ModelRegistry:
         joblib.dump(model, tmp / MODEL_FILE)
         _write_text(tmp / METADATA_FILE, json.dumps(metadata, indent=2) + "\n")
         _fsync_dir(tmp)
-        if final.exists():  # a partial directory from an older, non-atomic writer
-            shutil.rmtree(final)
+        trash = None
+        if final.exists():  # damaged, or partial from an older, non-atomic writer
+            trash = self.root / f"{TMP_PREFIX}replaced-{version}-{os.getpid()}"
+            os.rename(final, trash)
         os.rename(tmp, final)
         _fsync_dir(self.root)
+        if trash is not None:
+            shutil.rmtree(trash, ignore_errors=True)
         return final
 
     def write_metadata(self, version: str, metadata: dict[str, Any]) -> None:

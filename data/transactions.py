@@ -37,6 +37,7 @@ from tierflow.data.row_checks import (
     ReadReport,
     RowChecks,
     blank_cells,
+    cell_text,
     check_dates,
     check_ids,
     check_numbers,
@@ -67,7 +68,8 @@ __all__ = [
 
 #: Columns a transaction file must have, and the ones it may have.
 TRANSACTION_COLUMNS = ("customer_id", "order_date", "amount")
-OPTIONAL_TRANSACTION_COLUMNS = ("quantity", "order_id")
+#: ``currency`` is only checked to hold one currency (:func:`_check_one_currency`).
+OPTIONAL_TRANSACTION_COLUMNS = ("quantity", "order_id", "currency")
 
 
 @dataclass(frozen=True, slots=True, eq=False, weakref_slot=True)
@@ -281,6 +283,28 @@ def _check_cdnow(checks: RowChecks, frame: pd.DataFrame) -> _Columns:
     )
 
 
+def _check_one_currency(checks: RowChecks, values: pd.Series) -> None:
+    """A ``currency`` column (not read otherwise) names one currency: the
+    amounts are summed as one unit, and a feed that added yen rows to a
+    dollar log had them summed as dollars, without a word. A row of another
+    currency than the first row's (blank: not said, not checked) is bad."""
+    code = cell_text(values).str.strip().str.upper()
+    given = np.asarray(code != "", dtype=bool)
+    if not given.any():
+        return
+    first = int(np.flatnonzero(given)[0])
+    other = given & np.asarray(code != code.iloc[first], dtype=bool)
+    label = "record" if checks.record_label else "row"
+    checks.add(
+        "currency",
+        f"another currency than {label} {checks.rows[first]}'s "
+        f"{values.iloc[first]!r}: amounts are summed as one unit; convert "
+        "them to one currency first",
+        other,
+        values,
+    )
+
+
 def _check_table(checks: RowChecks, frame: pd.DataFrame) -> _Columns:
     ids = _check_customers(checks, frame)
     dates = check_dates(checks, frame["order_date"], "order_date")
@@ -294,6 +318,8 @@ def _check_table(checks: RowChecks, frame: pd.DataFrame) -> _Columns:
             required=False,
             maximum=MAX_TX_QUANTITY,
         )
+    if "currency" in frame.columns:
+        _check_one_currency(checks, frame["currency"])
     columns = _Columns(ids, dates, amount, quantity)
     if "order_id" in frame.columns:
         order = _check_order_ids(checks, frame, columns)

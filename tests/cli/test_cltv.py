@@ -813,6 +813,86 @@ def test_a_damaged_model_folder_is_a_clean_error(
     assert not (tmp_path / "scores.csv").exists()
 
 
+@pytest.mark.parametrize("damage", ["model", "metadata"])
+def test_train_again_replaces_a_damaged_version_of_its_recipe(
+    transactions: Path, trained_90: tuple[Path, Result], tmp_path: Path, damage: str
+) -> None:
+    """The damaged-model error says "train again", but a train of the same
+    recipe found the version's folder, called it "already had" and made the
+    damaged model current (exit 0; a broken metadata.json failed the train):
+    every later score failed the same way. The train writes it again (QA)."""
+    models = _copy_of(trained_90, tmp_path)
+    version = (models / "CURRENT").read_text().strip()
+    broken = (
+        models / version / ("model.joblib" if damage == "model" else "metadata.json")
+    )
+    broken.write_bytes(broken.read_bytes()[:1000])
+    again = _train_without_backtest(["--transactions", str(transactions)], models)
+    assert again.stdout == f"wrote model {models / version} (current)\n"
+    assert (models / "CURRENT").read_text() == f"{version}\n"
+    # the damaged copy went with nothing left beside it
+    assert sorted(p.name for p in models.iterdir()) == [".lock", version, "CURRENT"]
+    scored = _run(
+        "score", "--transactions", str(transactions), "--as-of", "2023-06-30",
+        "--model-dir", str(models), "--out", str(tmp_path / "scores.csv"),
+    )  # fmt: skip
+    assert scored.exit_code == 0, scored.output
+    assert scored.output.startswith(f"scored 700 customers with {version} ")
+
+
+def test_a_champion_folder_gone_names_the_current_file(
+    transactions: Path, trained_90: tuple[Path, Result], tmp_path: Path
+) -> None:
+    """CURRENT names a version whose folder was deleted (by hand, or one
+    without its model that the next writer removed): score and retrain said
+    "field 'version': value ...: no such model version", a --version the
+    user never gave. They name CURRENT and what makes a model current (QA)."""
+    models = _copy_of(trained_90, tmp_path)
+    version = (models / "CURRENT").read_text().strip()
+    shutil.rmtree(models / version)
+    common = ["--transactions", str(transactions), "--as-of", "2023-07-01"]
+    why = (
+        f"Error: {models / 'CURRENT'}: value {version!r}: names no model in "
+        "the folder (have: none); make one current with tierflow cltv train\n"
+    )
+    out = ["--out", str(tmp_path / "scores.csv")]
+    scored = _run("score", *common, "--model-dir", str(models), *out)
+    assert (scored.exit_code, scored.output) == (1, why)
+    retrained = _run("retrain", *common, "--model-dir", str(models))
+    assert (retrained.exit_code, retrained.stderr.splitlines()[-1] + "\n") == (1, why)
+    assert (models / "CURRENT").read_text() == f"{version}\n"
+
+
+def test_a_log_mixing_currencies_is_refused_at_its_first_other_row(
+    transactions: Path, tmp_path: Path
+) -> None:
+    """A currency column was read past: a feed that added yen rows to a
+    dollar log had them summed as dollars into every spend, and trained
+    (QA). The first row of another currency than the first row's is an
+    error; one currency throughout is read as before."""
+    tx = pd.read_csv(transactions, dtype=str)
+    tx["currency"] = "USD"
+    tx.loc[tx.index[-3:], "currency"] = " jpy"
+    mixed = tmp_path / "mixed.csv"
+    tx.to_csv(mixed, index=False)
+    args = ["--as-of", "2023-06-30", "--horizon-days", "90", "--no-backtest"]
+    args += ["--model-dir", str(tmp_path / "models")]
+    refused = _run("train", "--transactions", str(mixed), *args)
+    assert (refused.exit_code, refused.output) == (
+        1,
+        f"Error: {mixed}: row {len(tx) - 1}: field 'currency': value ' jpy': "
+        "another currency than row 2's 'USD': amounts are summed as one unit; "
+        "convert them to one currency first\n",
+    )
+    assert not (tmp_path / "models").exists()
+    tx["currency"] = "USD"
+    one = tmp_path / "one.csv"
+    tx.to_csv(one, index=False)
+    (data, _), (plain, _) = (load_customer_data(p) for p in (one, transactions))
+    assert data.transactions.n_rows == plain.transactions.n_rows
+    np.testing.assert_array_equal(data.transactions.amount, plain.transactions.amount)
+
+
 def test_a_backtest_on_too_short_a_history_says_it_is_the_backtest(
     transactions: Path, tmp_path: Path
 ) -> None:
