@@ -111,6 +111,12 @@ class OutputPath(click.Path):
                 param,
                 ctx,
             )
+        if not self.file_okay and target.exists() and not target.is_dir():
+            # click's folder check refuses only a regular file: a device or a
+            # pipe (/dev/null) ended in "File exists" once the command ran
+            self.fail(
+                f"{str(target)!r} is not a folder but a device or pipe.", param, ctx
+            )
         return path
 
 

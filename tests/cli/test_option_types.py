@@ -131,6 +131,32 @@ FILE_OUTPUTS = [
 ]
 
 
+FOLDER_OUTPUTS = [
+    (path, param.opts[0])
+    for path, param in _options()
+    if isinstance(param.type, OutputPath) and not param.type.file_okay
+]
+
+
+@pytest.mark.parametrize(("path", "flag"), FOLDER_OUTPUTS, ids=lambda v: str(v))
+def test_an_output_folder_that_is_a_pipe_or_device_is_refused(
+    path: tuple[str, ...], flag: str, tmp_path: Path
+) -> None:
+    """``simulate --out /dev/null`` (or a pipe) passed click's folder check,
+    which refuses only a regular file, and ended in ``Error: /dev/null: File
+    exists``, exit 1, after the command had started."""
+    assert FOLDER_OUTPUTS, "no folder outputs found"
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    result = CliRunner().invoke(cli, [*path, flag, str(fifo)])
+    assert result.exit_code == 2, result.output
+    assert result.output.endswith(
+        f"Error: Invalid value for '{flag}': {str(fifo)!r} is not a folder but a "
+        "device or pipe.\n"
+    ), result.output
+    assert stat.S_ISFIFO(fifo.stat().st_mode)
+
+
 @pytest.mark.parametrize(("path", "flag"), FILE_OUTPUTS)
 @pytest.mark.parametrize(
     ("given", "said"),
