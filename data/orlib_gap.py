@@ -152,7 +152,10 @@ def parse_orlib_gap(
     kind: a first line of one number reads as a multi-problem file (its count
     of problems), else as one problem (``m n``). When the text does not parse
     that way but does the other way (a multi-problem file written on one
-    line), the other reading is taken. When neither does, the first
+    line, one problem written a token a line), the other reading is taken,
+    except after a first line of exactly two numbers: that is a problem's
+    ``m n``, and a file with tokens left over is an error, not several
+    problems that happen to use every token. When neither does, the first
     reading's error is raised where the first line said which it is (one
     number, or the two of ``m n``): a bad token of a one-problem file was
     blamed on the end of the file, read as a count of problems that ran past
@@ -171,6 +174,11 @@ def parse_orlib_gap(
     try:
         return _parse_problems(tokens, stem, multi=multi)
     except InputError as first_error:
+        if tokens.first_line_count == 2:
+            # "m n": one problem. Read as a count, a stray token after it
+            # could make other problems that use every token (2 3 ... 7
+            # was 3 agents x 1 job and 1 x 1, solved and reported optimal)
+            raise
         other = _Tokens(text, file)
         try:
             return _parse_problems(other, stem, multi=not multi)

@@ -95,6 +95,7 @@ def solve(
     if not params.deterministic:
         left = max(params.time_limit_s - (time.perf_counter() - start), 0.01)
     result = _run(eng, problem, params.replace(time_limit_s=left), warm_start, start)
+    composed = False  # whether a bound or an answer came from outside the engine
     if (
         caps.proves_bound
         and _unproven(result)
@@ -103,11 +104,34 @@ def solve(
         # an engine whose bound holds the LP's may still end without one
         # (the portfolio's LP phase cut off by its share of the time)
         bound = lp_bound(problem, time_limit_s=_time_left(params, start))
+        own_bound = result.bound
         result = result.with_bound(bound)
+        # the LP's bound raised it (with_bound may only clamp it to the objective)
+        composed = result.bound is not None and (
+            own_bound is None or result.bound > own_bound
+        )
     if fallback and not caps.fallback and _rescue(result):
         result = _fall_back(eng.name, result, problem, params, warm_start, start)
+        composed = True
     result = _bound_within_objective(problem, result)
+    if composed:
+        result = _proven_within_gap(result, params)
     return dataclasses.replace(result, runtime_s=time.perf_counter() - start)
+
+
+def _proven_within_gap(result: SolveResult, params: SolveParams) -> SolveResult:
+    """A ``FEASIBLE`` answer within ``params.relative_gap`` of a bound
+    ``solve()`` put beside it (the failed engine's, kept by the fallback's
+    answer, or the LP bound of step 4) is ``OPTIMAL``, as an engine calls
+    its own: a greedy answer meeting the bound read ``feasible`` with a gap
+    of 0.0. An engine's own answer keeps the status it gave (HiGHS's
+    ``FEASIBLE`` for a claim it did not take as proven)."""
+    gap = result.gap
+    if result.status is not Status.FEASIBLE or gap is None:
+        return result
+    if gap > params.relative_gap:
+        return result
+    return dataclasses.replace(result, status=Status.OPTIMAL, limit=Limit.NONE)
 
 
 #: A bound's floating-point resolution relative to the largest cost (double

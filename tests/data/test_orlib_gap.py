@@ -123,6 +123,30 @@ def test_a_bad_token_of_one_problem_is_named_where_it_is(
         read_orlib_gap(flat)
 
 
+def test_a_stray_token_after_one_problem_is_not_read_as_two_problems(
+    tmp_path: Path,
+) -> None:
+    """The first line "2 3" says one problem (m n); a stray token after it
+    is tokens left over. The file was taken as a count of 2 problems
+    (3 agents x 1 job, then 1 x 1), which happened to use every token, and
+    `tierflow solve` reported problems the file does not hold as optimal."""
+    one = tmp_path / "extra.txt"
+    one.write_text("2 3\n1 5 3\n4 2 6\n2 2 2\n1 1 1\n3 2\n7\n")
+    with pytest.raises(
+        InputError,
+        match=re.escape(
+            "extra.txt: token 17 (line 7): value '7': 1 tokens left over "
+            "after 1 problem(s)"
+        ),
+    ):
+        read_orlib_gap(one)
+    # a lone first number still reads as a count, or else as one problem
+    # written a token a line
+    per_line = tmp_path / "per_line.txt"
+    per_line.write_text("2 3 1 5 3 4 2 6 2 2 2 1 1 1 3 2".replace(" ", "\n"))
+    assert [(d.n_agents, d.n_jobs) for d in read_orlib_gap(per_line)] == [(2, 3)]
+
+
 def test_a_cost_read_as_a_count_does_not_hide_the_end_of_the_file(
     tmp_path: Path,
 ) -> None:

@@ -96,6 +96,52 @@ def test_no_fallback_when_asked_or_when_infeasible(register_probe: Register) -> 
     assert proven.status is Status.INFEASIBLE and proven.fallback_from is None
 
 
+class _BoundOnly(_Probe):
+    """Stops on its time limit without a solution, with a proven bound."""
+
+    def solve(
+        self, problem: AssignmentProblem, params: SolveParams, warm_start: Hint = None
+    ) -> SolveResult:
+        return no_solution(
+            self.name,
+            problem.n_items,
+            Status.NO_SOLUTION,
+            0.0,
+            bound=self.bound,
+            limit=Limit.TIME,
+        )
+
+
+@pytest.mark.parametrize(
+    ("bound", "relative_gap", "status", "limit"),
+    [
+        (7.0, None, Status.OPTIMAL, Limit.NONE),
+        (6.5, 0.1, Status.OPTIMAL, Limit.NONE),
+        (6.5, None, Status.FEASIBLE, Limit.TIME),
+    ],
+)
+def test_an_answer_that_meets_its_proven_bound_is_optimal(
+    register_probe: Register,
+    bound: float,
+    relative_gap: float | None,
+    status: Status,
+    limit: Limit,
+) -> None:
+    """The engine stopped without a solution but with a proven bound; the
+    fallback's answer costs 7, the optimum. Within the gap asked for of
+    the bound, that is a proof, as it is for an engine's own answer: it
+    was ``feasible`` with a gap of 0.0, a status saying the optimum is not
+    proven beside a gap saying it is."""
+    caps = Capabilities(exact=True, proves_bound=True, bound_is_lp=True)
+    register_probe(_BoundOnly(caps, bound=bound))
+    result = solve(
+        fractional_lp().problem, "probe", time_limit_s=1.0, relative_gap=relative_gap
+    )
+    assert result.fallback_from == "probe"
+    assert (result.objective, result.bound) == (7.0, bound)
+    assert (result.status, result.limit) == (status, limit)
+
+
 @pytest.mark.parametrize("name", FALLBACK)
 def test_the_fallback_engine_is_never_rescued(name: str) -> None:
     result = solve(infeasible().problem, name, time_limit_s=0.5)
