@@ -344,7 +344,11 @@
     if (!mine) return;
     if (mine.option_id === answer.recommended) {
       note.dataset.state = "recommended";
-      note.textContent = `Selected: ${mine.label}, our recommendation. You may choose any other option.`;
+      // alone (the other tiers not offered) it has no other to choose from:
+      // "You may choose any other option" stood under the only one
+      note.textContent = answer.options.length === 1
+        ? `Selected: ${mine.label}, the only delivery option for this order.`
+        : `Selected: ${mine.label}, our recommendation. You may choose any other option.`;
     } else {
       note.dataset.state = "own";
       note.textContent = `Selected: ${mine.label}, your choice. We recommend ${rec.label}.`;

@@ -268,7 +268,7 @@ def _selection(page: Any) -> dict[str, Any]:
           checked: checked.map(tier), badged: badged.map(tier), marked: marked.map(tier),
           checkedLabel: label(checked[0]), badgedLabel: label(badged[0]),
           note: note.hidden ? null : note.textContent, noteState: note.dataset.state,
-          recommended: document.body.dataset.recommended,
+          recommended: document.body.dataset.recommended, alone: cards.length === 1,
         };
     }"""
     )
@@ -278,7 +278,9 @@ def _selection(page: Any) -> dict[str, Any]:
     if shown["noteState"] == "recommended":
         assert checked == badged, shown
         assert shown["note"].startswith(
-            f"Selected: {shown['checkedLabel']}, our recommendation."
+            f"Selected: {shown['checkedLabel']}, the only delivery option"
+            if shown["alone"]
+            else f"Selected: {shown['checkedLabel']}, our recommendation."
         ), shown
     else:
         assert checked != badged, shown
@@ -333,6 +335,30 @@ def test_the_selection_and_the_recommended_badge_agree_after_live_updates(
     page.click("#confirm")
     page.wait_for_selector("#confirmation:not([hidden])")
     assert page.get_attribute("#confirmation", "data-tier") == "gold"
+    assert errors == []
+
+
+def test_a_lone_option_is_not_said_to_have_others_to_choose_from(
+    browser: Any, site: tuple[RunningServer, OnlineRouter]
+) -> None:
+    """C4 is offered Gold alone (no Platinum, Silver dominated): the
+    sentence under it read "Selected: Standard shipping, our
+    recommendation. You may choose any other option." with no other option
+    on the page. With two options it still says so."""
+    server, _ = site
+    errors: list[str] = []
+    page = _page(browser, server.url + "/", errors)
+    _ask(page, "C4")
+    assert _tiers(page) == ["gold"]
+    assert page.inner_text("#selection-note") == (
+        "Selected: Standard shipping, the only delivery option for this order."
+    )
+    _ask(page, "C9")
+    assert sorted(_tiers(page)) == ["gold", "platinum"]
+    assert page.inner_text("#selection-note") == (
+        "Selected: Standard shipping, our recommendation. "
+        "You may choose any other option."
+    )
     assert errors == []
 
 
