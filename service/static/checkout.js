@@ -295,7 +295,7 @@
       name: "option",
       value: o.option_id,
       id: `option-${o.option_id}`,
-      disabled: state.done,
+      disabled: state.done || state.placing,
       onchange: () => choose(o.option_id),
     });
     input.checked = selected; // the property: what the radio shows
@@ -444,7 +444,17 @@
       : answer.options.length ? "Choose how your order ships. Prices include delivery." : "";
   }
 
+  // The options are off while an order is placed and once it is: a pick
+  // made while the select was on its way was taken (checked, "your choice")
+  // and the option placed before it was ordered.
+  function lockOptions() {
+    for (const input of $("options").querySelectorAll("input[name='option']")) {
+      input.disabled = state.done || state.placing;
+    }
+  }
+
   function choose(optionId) {
+    if (state.placing || state.done) return;
     state.chosen = optionId;
     state.picked = true;
     render(state.answer, []);
@@ -707,6 +717,7 @@
     if (!state.answer || !state.chosen || state.busy || edited()) return;
     state.busy = true;
     state.placing = true;
+    lockOptions();
     showError("");
     const label = $("confirm").textContent;
     $("confirm").disabled = true;
@@ -733,6 +744,7 @@
       : null;
     state.busy = false;
     state.placing = false;
+    lockOptions();
     if (held.ok && changed && !state.done) {
       // held, not ordered: the next Place order holds and confirms what is shown
       render(state.answer, []);

@@ -717,6 +717,58 @@ def test_options_that_change_while_the_order_is_placed_are_not_confirmed(
     assert errors == []
 
 
+def test_the_options_cannot_be_changed_while_the_order_is_placed(
+    browser: Any, site: tuple[RunningServer, OnlineRouter]
+) -> None:
+    """C9 places Standard shipping and, while the select is on its way,
+    clicks Guaranteed next-day: the click was taken (that option checked,
+    "Selected: Guaranteed next-day, your choice", Place order at its price
+    after the order) while Standard shipping was held and confirmed, so
+    the page ended showing an option other than the one ordered. Now the
+    options are off while the order is placed, and on again when it
+    fails."""
+    server, router = site
+    errors: list[str] = []
+    page = _page(browser, server.url + "/", errors)
+    _ask(page, "C9")
+    page.wait_for_selector("#live-status[data-state='live']")
+    assert _selection(page) == {"checked": "gold", "recommended": "gold"}
+    held: list[Any] = []
+    page.route("**/select", lambda route: held.append(route))
+    page.click("#confirm")
+    page.wait_for_function(
+        "() => document.querySelector('#confirm').textContent === 'Placing your order…'"
+    )
+    radios = "#options input[name='option']"
+    assert page.eval_on_selector_all(radios, "rs => rs.map(r => r.disabled)") == [
+        True,
+        True,
+    ]
+    page.click(".option-card[data-tier='platinum'] .option-main", force=True)
+    assert page.evaluate("document.body.dataset.selected") == "gold"
+    while not held:
+        page.wait_for_timeout(20)
+    held[0].fulfill(status=503, json={"error": "unavailable", "message": "down"})
+    page.unroute("**/select")
+    page.wait_for_selector("#error:not([hidden])")
+    assert page.locator("#error").inner_text() == (
+        "The store is busy right now: please try again in a moment."
+    )
+    # the order failed: the shopper may choose again
+    assert page.eval_on_selector_all(radios, "rs => rs.map(r => r.disabled)") == [
+        False,
+        False,
+    ]
+    page.click("#confirm")
+    page.wait_for_selector("#confirmation:not([hidden])")
+    assert page.eval_on_selector_all(
+        "#options input:checked", "rs => rs.map(r => r.value)"
+    ) == ["gold"]
+    assert router.store is not None
+    assert router.store.online_orders()["tier"].tolist() == ["gold"]
+    assert errors == []
+
+
 def test_an_order_edited_after_its_options_came_is_not_placed_as_it_was(
     browser: Any, site: tuple[RunningServer, OnlineRouter]
 ) -> None:
