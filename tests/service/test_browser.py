@@ -877,6 +877,36 @@ def test_a_cart_or_zip_the_api_refuses_is_explained_in_shopper_words(
     assert errors == []
 
 
+def test_a_long_sku_in_an_error_stays_within_a_phones_width(
+    browser: Any, refusing_site: tuple[RunningServer, OnlineRouter]
+) -> None:
+    """An unknown SKU of 60 letters is named in the error: on a 375 px
+    phone the line did not wrap, and the page scrolled sideways to 634 px
+    with the error box's text running out of it."""
+    server, _ = refusing_site
+    errors: list[str] = []
+    page = browser.new_page(viewport={"width": 375, "height": 800})
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.goto(server.url + "/")
+    page.wait_for_selector("body[data-ready='1']")
+    sku = "ABCDEFGHIJKLMNOPQRSTUVWXYZ" * 2 + "01234567"
+    page.fill("#items", f"TEE:1, {sku}:1")
+    page.fill("#zip", "60601")
+    page.click("#get-options")
+    page.wait_for_selector("#error:not([hidden])")
+    assert page.locator("#error").inner_text() == (
+        f"Item 2 ({sku}): we have no such product. "
+        "Enter items as SKU:QTY, separated by commas."
+    )
+    assert page.evaluate("document.documentElement.scrollWidth") == 375
+    box = page.evaluate(
+        "(() => { const e = document.getElementById('error');"
+        " return [e.scrollWidth, e.clientWidth]; })()"
+    )
+    assert box[0] == box[1], box
+    assert errors == []
+
+
 def test_a_server_error_is_not_shown_as_it_came(
     browser: Any, refusing_site: tuple[RunningServer, OnlineRouter]
 ) -> None:
