@@ -964,6 +964,36 @@ def test_a_sold_out_cart_says_so_in_plain_words(
     assert errors == []
 
 
+def test_a_cart_with_an_item_out_of_stock_everywhere_names_it(
+    browser: Any, refusing_site: tuple[RunningServer, OnlineRouter]
+) -> None:
+    """No node holds three sofas: every tier read "… isn't available: some
+    items are out of stock in the quantity you want.", four times, and a
+    shopper with tees and sofas in the cart could not tell which item to
+    take out. The lines name it."""
+    server, _ = refusing_site
+    errors: list[str] = []
+    page = _page(browser, server.url + "/", errors)
+    page.fill("#items", "TEE:1, SOFA:3")
+    _ask(page, "C4")
+    assert _tiers(page) == []
+    assert page.eval_on_selector_all(
+        "#missing li", "ls => ls.map(l => l.textContent)"
+    ) == [
+        f"{label} isn't available: SOFA is out of stock in the quantity you want."
+        for label in (
+            "Guaranteed next-day",
+            "Standard shipping",
+            "Lowest price",
+            "Ship later",
+        )
+    ]
+    assert page.locator("#error").inner_text() == (
+        "Sorry, no delivery option can be offered for this cart."
+    )
+    assert errors == []
+
+
 def test_a_sold_out_option_is_offered_again_from_the_stock_left(
     browser: Any, site: tuple[RunningServer, OnlineRouter]
 ) -> None:
