@@ -447,10 +447,13 @@
   // The options are off while an order is placed and once it is: a pick
   // made while the select was on its way was taken (checked, "your choice")
   // and the option placed before it was ordered.
+  // "Show delivery options" is off meanwhile too: it looked ready and did
+  // nothing (the page takes no new options while an order is placed).
   function lockOptions() {
     for (const input of $("options").querySelectorAll("input[name='option']")) {
       input.disabled = state.done || state.placing;
     }
+    $("get-options").disabled = state.placing;
   }
 
   function choose(optionId) {

@@ -769,6 +769,35 @@ def test_the_options_cannot_be_changed_while_the_order_is_placed(
     assert errors == []
 
 
+def test_show_delivery_options_is_off_while_the_order_is_placed(
+    browser: Any, site: tuple[RunningServer, OnlineRouter]
+) -> None:
+    """While the order was placed, "Show delivery options" (and Enter in
+    the ZIP code) looked ready and did nothing: the page takes no new
+    options meanwhile. It is disabled then, as Place order is while
+    options load, and on again once the order is placed."""
+    server, _ = site
+    errors: list[str] = []
+    page = _page(browser, server.url + "/", errors)
+    _ask(page, "C4")
+    page.wait_for_selector("#live-status[data-state='live']")
+    held: list[Any] = []
+    page.route("**/select", lambda route: held.append(route))
+    page.click("#confirm")
+    page.wait_for_function(
+        "() => document.querySelector('#confirm').textContent === 'Placing your order…'"
+    )
+    assert page.locator("#get-options").is_disabled()
+    while not held:
+        page.wait_for_timeout(20)
+    held[0].continue_()
+    page.unroute("**/select")
+    page.wait_for_selector("#confirmation:not([hidden])")
+    assert page.locator("#get-options").is_enabled()
+    assert page.locator("#get-options").inner_text() == "Show delivery options"
+    assert errors == []
+
+
 def test_an_order_edited_after_its_options_came_is_not_placed_as_it_was(
     browser: Any, site: tuple[RunningServer, OnlineRouter]
 ) -> None:
