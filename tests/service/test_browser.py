@@ -1250,6 +1250,27 @@ def _focused(page: Any) -> dict[str, str | None]:
     return focused
 
 
+def test_the_live_status_dot_is_not_spoken(
+    browser: Any, site: tuple[RunningServer, OnlineRouter]
+) -> None:
+    """The coloured dot before "live updates on" is drawn by the style
+    sheet; a screen reader read it as part of the status ("black circle
+    live updates on"), on the checkout page and on /ops. Its text
+    alternative is empty now, as /ops's sort arrows' are."""
+    server, _ = site
+    errors: list[str] = []
+    page = _page(browser, server.url + "/", errors)
+    _ask(page, "C4")
+    page.wait_for_selector("#live-status[data-state='live']")
+    assert page.locator("#live-status").aria_snapshot() == "- status: live updates on"
+    dot = "el => getComputedStyle(el, '::before').content"
+    assert page.eval_on_selector("#live-status", dot) == '"● " / ""'  # still drawn
+    ops = _page(browser, server.url + "/ops", errors)
+    ops.wait_for_selector("#live-status[data-state='live']")
+    assert ops.locator("#live-status").aria_snapshot() == "- status: live updates on"
+    assert errors == []
+
+
 def test_placing_an_order_moves_the_focus_to_the_spoken_confirmation(
     browser: Any, site: tuple[RunningServer, OnlineRouter]
 ) -> None:
