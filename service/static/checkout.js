@@ -735,14 +735,21 @@
     const now = state.answer && state.answer.request_id === id ? optionById(state.answer, chosen) : null;
     const changed = !now || now.delivery_date !== option.delivery_date ||
       Math.abs(now.price - option.price) > 0.005 || now.guaranteed !== option.guaranteed;
+    // this page's earlier confirm placed the order and its answer was lost
+    // (a dropped connection, a timeout): the select is refused "checkout
+    // already confirmed", and the page said "Please show the delivery
+    // options again", inviting the same order twice. A repeated confirm
+    // answers as the first: the order is shown placed.
+    const placedBefore = !held.ok && held.status === 409 &&
+      /checkout already confirmed/.test((held.body && held.body.message) || "");
     let done = held;
-    if (held.ok && !changed) done = await api("POST", `/v1/checkouts/${id}/confirm`);
+    if ((held.ok && !changed) || placedBefore) done = await api("POST", `/v1/checkouts/${id}/confirm`);
     // the select refused 409 (the stock gone, or the options expired: a
     // cutoff passed, a node closed, a requote dropped the option): the
     // checkout is still open, and the page asks for its new options itself.
     // It said "show the delivery options again" and kept Place order on the
     // refused option, which refused every click the same way.
-    const fresh = !held.ok && held.status === 409
+    const fresh = !held.ok && held.status === 409 && !placedBefore
       ? await api("POST", `/v1/checkouts/${id}/requote`)
       : null;
     state.busy = false;
@@ -796,14 +803,19 @@
     }
     state.done = true;
     closeStream();
+    // the option the store confirmed (the one held by the try whose answer
+    // was lost, when the shopper picked another since)
+    const placed = (placedBefore && optionById(state.answer, done.body.option_id)) || option;
+    state.chosen = placed.option_id;
     render(state.answer, []);
+    showError("");
     const box = $("confirmation");
     box.replaceChildren(
       el("strong", { text: "Thank you, your order is placed. " }),
-      `${option.label}, ${option.guaranteed ? "guaranteed by" : "arriving"} ${day(option.delivery_date)}, ${money(option.price)}.`,
+      `${placed.label}, ${placed.guaranteed ? "guaranteed by" : "arriving"} ${day(placed.delivery_date)}, ${money(placed.price)}.`,
       el("div", { class: "note", text: `Order ${id}` }),
     );
-    box.dataset.tier = option.tier;
+    box.dataset.tier = placed.tier;
     box.hidden = false;
     // a live region, and the focus: Place order is disabled for good, and a
     // screen reader said nothing with the focus fallen to the body

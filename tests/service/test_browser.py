@@ -798,6 +798,50 @@ def test_show_delivery_options_is_off_while_the_order_is_placed(
     assert errors == []
 
 
+def test_an_order_whose_confirmation_was_lost_is_shown_placed_on_the_next_try(
+    browser: Any, site: tuple[RunningServer, OnlineRouter]
+) -> None:
+    """The confirm reaches the server, which places the order, and its
+    answer is lost on the way back (a phone's connection dropped): the page
+    says the store could not be reached, and the shopper clicks Place order
+    again. That select was refused ("checkout already confirmed") and the
+    page said "Checkout already confirmed. Please show the delivery options
+    again." with the options off and no confirmation: a shopper who did
+    so placed the order twice. The confirm repeated answers as the first,
+    and the page shows the order placed."""
+    server, router = site
+    errors: list[str] = []
+    page = _page(browser, server.url + "/", errors)
+    _ask(page, "C4")
+    page.wait_for_selector("#live-status[data-state='live']")
+
+    def lost(route: Any) -> None:
+        route.fetch()  # the server confirms
+        route.abort("connectionreset")
+
+    page.route("**/confirm", lost)
+    page.click("#confirm")
+    page.wait_for_selector("#error:not([hidden])")
+    assert page.locator("#error").inner_text() == (
+        "The store could not be reached: check your connection and try again."
+    )
+    page.unroute("**/confirm")
+    page.click("#confirm")
+    page.wait_for_selector("#confirmation:not([hidden])")
+    assert (
+        page.locator("#confirmation")
+        .inner_text()
+        .startswith(
+            "Thank you, your order is placed. Standard shipping, arriving Tue, Jan 6, "
+            "$10.00."
+        )
+    )
+    assert page.locator("#error").is_hidden()
+    assert router.store is not None
+    assert router.store.online_orders()["tier"].tolist() == ["gold"]
+    assert errors == []
+
+
 def test_an_order_edited_after_its_options_came_is_not_placed_as_it_was(
     browser: Any, site: tuple[RunningServer, OnlineRouter]
 ) -> None:
