@@ -167,7 +167,7 @@ class Planner:
             watch.lap("pricing")
             why = f"out of stock: no node holds the quantity of {unfillable}"
             for tier in Tier:
-                plans.refuse(tier, out_of_stock(self._label(tier), why))
+                plans.refuse(tier, out_of_stock(self._label(tier), unfillable, why))
         else:
             kg, units, work = req.totals(req.all_lines)
             q = self._quote(req, kg, units)

@@ -38,12 +38,22 @@ def short_date(day: dt.date) -> str:
     return f"{day:%a, %b} {day.day}"
 
 
-def out_of_stock(label: str, operator: str) -> WhyNot:
-    """No node holds the quantity of some line."""
+def out_of_stock(label: str, skus: list[str], operator: str) -> WhyNot:
+    """No node holds the quantity of the lines of ``skus`` (the cart's own
+    ids, as the shopper sent them). They are named: "some items are out of
+    stock" left a shopper with several items unable to tell which to take
+    out."""
+    if len(skus) == 1:
+        return WhyNot(
+            operator,
+            f"{label} isn't available: {skus[0]} is out of stock in the "
+            "quantity you want.",
+        )
+    names = ", ".join(skus[:-1]) + f" and {skus[-1]}"
     return WhyNot(
         operator,
-        f"{label} isn't available: some items are out of stock in the "
-        "quantity you want.",
+        f"{label} isn't available: {names} are out of stock in the "
+        "quantities you want.",
     )
 
 

@@ -295,7 +295,7 @@
       name: "option",
       value: o.option_id,
       id: `option-${o.option_id}`,
-      disabled: state.done,
+      disabled: state.done || state.placing,
       onchange: () => choose(o.option_id),
     });
     input.checked = selected; // the property: what the radio shows
@@ -344,7 +344,11 @@
     if (!mine) return;
     if (mine.option_id === answer.recommended) {
       note.dataset.state = "recommended";
-      note.textContent = `Selected: ${mine.label}, our recommendation. You may choose any other option.`;
+      // alone (the other tiers not offered) it has no other to choose from:
+      // "You may choose any other option" stood under the only one
+      note.textContent = answer.options.length === 1
+        ? `Selected: ${mine.label}, the only delivery option for this order.`
+        : `Selected: ${mine.label}, our recommendation. You may choose any other option.`;
     } else {
       note.dataset.state = "own";
       note.textContent = `Selected: ${mine.label}, your choice. We recommend ${rec.label}.`;
@@ -440,7 +444,20 @@
       : answer.options.length ? "Choose how your order ships. Prices include delivery." : "";
   }
 
+  // The options are off while an order is placed and once it is: a pick
+  // made while the select was on its way was taken (checked, "your choice")
+  // and the option placed before it was ordered.
+  // "Show delivery options" is off meanwhile too: it looked ready and did
+  // nothing (the page takes no new options while an order is placed).
+  function lockOptions() {
+    for (const input of $("options").querySelectorAll("input[name='option']")) {
+      input.disabled = state.done || state.placing;
+    }
+    $("get-options").disabled = state.placing;
+  }
+
   function choose(optionId) {
+    if (state.placing || state.done) return;
     state.chosen = optionId;
     state.picked = true;
     render(state.answer, []);
@@ -703,6 +720,7 @@
     if (!state.answer || !state.chosen || state.busy || edited()) return;
     state.busy = true;
     state.placing = true;
+    lockOptions();
     showError("");
     const label = $("confirm").textContent;
     $("confirm").disabled = true;
@@ -717,18 +735,26 @@
     const now = state.answer && state.answer.request_id === id ? optionById(state.answer, chosen) : null;
     const changed = !now || now.delivery_date !== option.delivery_date ||
       Math.abs(now.price - option.price) > 0.005 || now.guaranteed !== option.guaranteed;
+    // this page's earlier confirm placed the order and its answer was lost
+    // (a dropped connection, a timeout): the select is refused "checkout
+    // already confirmed", and the page said "Please show the delivery
+    // options again", inviting the same order twice. A repeated confirm
+    // answers as the first: the order is shown placed.
+    const placedBefore = !held.ok && held.status === 409 &&
+      /checkout already confirmed/.test((held.body && held.body.message) || "");
     let done = held;
-    if (held.ok && !changed) done = await api("POST", `/v1/checkouts/${id}/confirm`);
+    if ((held.ok && !changed) || placedBefore) done = await api("POST", `/v1/checkouts/${id}/confirm`);
     // the select refused 409 (the stock gone, or the options expired: a
     // cutoff passed, a node closed, a requote dropped the option): the
     // checkout is still open, and the page asks for its new options itself.
     // It said "show the delivery options again" and kept Place order on the
     // refused option, which refused every click the same way.
-    const fresh = !held.ok && held.status === 409
+    const fresh = !held.ok && held.status === 409 && !placedBefore
       ? await api("POST", `/v1/checkouts/${id}/requote`)
       : null;
     state.busy = false;
     state.placing = false;
+    lockOptions();
     if (held.ok && changed && !state.done) {
       // held, not ordered: the next Place order holds and confirms what is shown
       render(state.answer, []);
@@ -777,14 +803,19 @@
     }
     state.done = true;
     closeStream();
+    // the option the store confirmed (the one held by the try whose answer
+    // was lost, when the shopper picked another since)
+    const placed = (placedBefore && optionById(state.answer, done.body.option_id)) || option;
+    state.chosen = placed.option_id;
     render(state.answer, []);
+    showError("");
     const box = $("confirmation");
     box.replaceChildren(
       el("strong", { text: "Thank you, your order is placed. " }),
-      `${option.label}, ${option.guaranteed ? "guaranteed by" : "arriving"} ${day(option.delivery_date)}, ${money(option.price)}.`,
+      `${placed.label}, ${placed.guaranteed ? "guaranteed by" : "arriving"} ${day(placed.delivery_date)}, ${money(placed.price)}.`,
       el("div", { class: "note", text: `Order ${id}` }),
     );
-    box.dataset.tier = option.tier;
+    box.dataset.tier = placed.tier;
     box.hidden = false;
     // a live region, and the focus: Place order is disabled for good, and a
     // screen reader said nothing with the focus fallen to the body

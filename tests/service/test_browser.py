@@ -268,7 +268,7 @@ def _selection(page: Any) -> dict[str, Any]:
           checked: checked.map(tier), badged: badged.map(tier), marked: marked.map(tier),
           checkedLabel: label(checked[0]), badgedLabel: label(badged[0]),
           note: note.hidden ? null : note.textContent, noteState: note.dataset.state,
-          recommended: document.body.dataset.recommended,
+          recommended: document.body.dataset.recommended, alone: cards.length === 1,
         };
     }"""
     )
@@ -278,7 +278,9 @@ def _selection(page: Any) -> dict[str, Any]:
     if shown["noteState"] == "recommended":
         assert checked == badged, shown
         assert shown["note"].startswith(
-            f"Selected: {shown['checkedLabel']}, our recommendation."
+            f"Selected: {shown['checkedLabel']}, the only delivery option"
+            if shown["alone"]
+            else f"Selected: {shown['checkedLabel']}, our recommendation."
         ), shown
     else:
         assert checked != badged, shown
@@ -333,6 +335,30 @@ def test_the_selection_and_the_recommended_badge_agree_after_live_updates(
     page.click("#confirm")
     page.wait_for_selector("#confirmation:not([hidden])")
     assert page.get_attribute("#confirmation", "data-tier") == "gold"
+    assert errors == []
+
+
+def test_a_lone_option_is_not_said_to_have_others_to_choose_from(
+    browser: Any, site: tuple[RunningServer, OnlineRouter]
+) -> None:
+    """C4 is offered Gold alone (no Platinum, Silver dominated): the
+    sentence under it read "Selected: Standard shipping, our
+    recommendation. You may choose any other option." with no other option
+    on the page. With two options it still says so."""
+    server, _ = site
+    errors: list[str] = []
+    page = _page(browser, server.url + "/", errors)
+    _ask(page, "C4")
+    assert _tiers(page) == ["gold"]
+    assert page.inner_text("#selection-note") == (
+        "Selected: Standard shipping, the only delivery option for this order."
+    )
+    _ask(page, "C9")
+    assert sorted(_tiers(page)) == ["gold", "platinum"]
+    assert page.inner_text("#selection-note") == (
+        "Selected: Standard shipping, our recommendation. "
+        "You may choose any other option."
+    )
     assert errors == []
 
 
@@ -691,6 +717,131 @@ def test_options_that_change_while_the_order_is_placed_are_not_confirmed(
     assert errors == []
 
 
+def test_the_options_cannot_be_changed_while_the_order_is_placed(
+    browser: Any, site: tuple[RunningServer, OnlineRouter]
+) -> None:
+    """C9 places Standard shipping and, while the select is on its way,
+    clicks Guaranteed next-day: the click was taken (that option checked,
+    "Selected: Guaranteed next-day, your choice", Place order at its price
+    after the order) while Standard shipping was held and confirmed, so
+    the page ended showing an option other than the one ordered. Now the
+    options are off while the order is placed, and on again when it
+    fails."""
+    server, router = site
+    errors: list[str] = []
+    page = _page(browser, server.url + "/", errors)
+    _ask(page, "C9")
+    page.wait_for_selector("#live-status[data-state='live']")
+    assert _selection(page) == {"checked": "gold", "recommended": "gold"}
+    held: list[Any] = []
+    page.route("**/select", lambda route: held.append(route))
+    page.click("#confirm")
+    page.wait_for_function(
+        "() => document.querySelector('#confirm').textContent === 'Placing your order…'"
+    )
+    radios = "#options input[name='option']"
+    assert page.eval_on_selector_all(radios, "rs => rs.map(r => r.disabled)") == [
+        True,
+        True,
+    ]
+    page.click(".option-card[data-tier='platinum'] .option-main", force=True)
+    assert page.evaluate("document.body.dataset.selected") == "gold"
+    while not held:
+        page.wait_for_timeout(20)
+    held[0].fulfill(status=503, json={"error": "unavailable", "message": "down"})
+    page.unroute("**/select")
+    page.wait_for_selector("#error:not([hidden])")
+    assert page.locator("#error").inner_text() == (
+        "The store is busy right now: please try again in a moment."
+    )
+    # the order failed: the shopper may choose again
+    assert page.eval_on_selector_all(radios, "rs => rs.map(r => r.disabled)") == [
+        False,
+        False,
+    ]
+    page.click("#confirm")
+    page.wait_for_selector("#confirmation:not([hidden])")
+    assert page.eval_on_selector_all(
+        "#options input:checked", "rs => rs.map(r => r.value)"
+    ) == ["gold"]
+    assert router.store is not None
+    assert router.store.online_orders()["tier"].tolist() == ["gold"]
+    assert errors == []
+
+
+def test_show_delivery_options_is_off_while_the_order_is_placed(
+    browser: Any, site: tuple[RunningServer, OnlineRouter]
+) -> None:
+    """While the order was placed, "Show delivery options" (and Enter in
+    the ZIP code) looked ready and did nothing: the page takes no new
+    options meanwhile. It is disabled then, as Place order is while
+    options load, and on again once the order is placed."""
+    server, _ = site
+    errors: list[str] = []
+    page = _page(browser, server.url + "/", errors)
+    _ask(page, "C4")
+    page.wait_for_selector("#live-status[data-state='live']")
+    held: list[Any] = []
+    page.route("**/select", lambda route: held.append(route))
+    page.click("#confirm")
+    page.wait_for_function(
+        "() => document.querySelector('#confirm').textContent === 'Placing your order…'"
+    )
+    assert page.locator("#get-options").is_disabled()
+    while not held:
+        page.wait_for_timeout(20)
+    held[0].continue_()
+    page.unroute("**/select")
+    page.wait_for_selector("#confirmation:not([hidden])")
+    assert page.locator("#get-options").is_enabled()
+    assert page.locator("#get-options").inner_text() == "Show delivery options"
+    assert errors == []
+
+
+def test_an_order_whose_confirmation_was_lost_is_shown_placed_on_the_next_try(
+    browser: Any, site: tuple[RunningServer, OnlineRouter]
+) -> None:
+    """The confirm reaches the server, which places the order, and its
+    answer is lost on the way back (a phone's connection dropped): the page
+    says the store could not be reached, and the shopper clicks Place order
+    again. That select was refused ("checkout already confirmed") and the
+    page said "Checkout already confirmed. Please show the delivery options
+    again." with the options off and no confirmation: a shopper who did
+    so placed the order twice. The confirm repeated answers as the first,
+    and the page shows the order placed."""
+    server, router = site
+    errors: list[str] = []
+    page = _page(browser, server.url + "/", errors)
+    _ask(page, "C4")
+    page.wait_for_selector("#live-status[data-state='live']")
+
+    def lost(route: Any) -> None:
+        route.fetch()  # the server confirms
+        route.abort("connectionreset")
+
+    page.route("**/confirm", lost)
+    page.click("#confirm")
+    page.wait_for_selector("#error:not([hidden])")
+    assert page.locator("#error").inner_text() == (
+        "The store could not be reached: check your connection and try again."
+    )
+    page.unroute("**/confirm")
+    page.click("#confirm")
+    page.wait_for_selector("#confirmation:not([hidden])")
+    assert (
+        page.locator("#confirmation")
+        .inner_text()
+        .startswith(
+            "Thank you, your order is placed. Standard shipping, arriving Tue, Jan 6, "
+            "$10.00."
+        )
+    )
+    assert page.locator("#error").is_hidden()
+    assert router.store is not None
+    assert router.store.online_orders()["tier"].tolist() == ["gold"]
+    assert errors == []
+
+
 def test_an_order_edited_after_its_options_came_is_not_placed_as_it_was(
     browser: Any, site: tuple[RunningServer, OnlineRouter]
 ) -> None:
@@ -799,6 +950,36 @@ def test_a_cart_or_zip_the_api_refuses_is_explained_in_shopper_words(
     assert errors == []
 
 
+def test_a_long_sku_in_an_error_stays_within_a_phones_width(
+    browser: Any, refusing_site: tuple[RunningServer, OnlineRouter]
+) -> None:
+    """An unknown SKU of 60 letters is named in the error: on a 375 px
+    phone the line did not wrap, and the page scrolled sideways to 634 px
+    with the error box's text running out of it."""
+    server, _ = refusing_site
+    errors: list[str] = []
+    page = browser.new_page(viewport={"width": 375, "height": 800})
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.goto(server.url + "/")
+    page.wait_for_selector("body[data-ready='1']")
+    sku = "ABCDEFGHIJKLMNOPQRSTUVWXYZ" * 2 + "01234567"
+    page.fill("#items", f"TEE:1, {sku}:1")
+    page.fill("#zip", "60601")
+    page.click("#get-options")
+    page.wait_for_selector("#error:not([hidden])")
+    assert page.locator("#error").inner_text() == (
+        f"Item 2 ({sku}): we have no such product. "
+        "Enter items as SKU:QTY, separated by commas."
+    )
+    assert page.evaluate("document.documentElement.scrollWidth") == 375
+    box = page.evaluate(
+        "(() => { const e = document.getElementById('error');"
+        " return [e.scrollWidth, e.clientWidth]; })()"
+    )
+    assert box[0] == box[1], box
+    assert errors == []
+
+
 def test_a_server_error_is_not_shown_as_it_came(
     browser: Any, refusing_site: tuple[RunningServer, OnlineRouter]
 ) -> None:
@@ -853,6 +1034,36 @@ def test_a_sold_out_cart_says_so_in_plain_words(
     )
     assert _tiers(page) == []
     assert page.locator("#confirm").is_disabled()
+    assert errors == []
+
+
+def test_a_cart_with_an_item_out_of_stock_everywhere_names_it(
+    browser: Any, refusing_site: tuple[RunningServer, OnlineRouter]
+) -> None:
+    """No node holds three sofas: every tier read "… isn't available: some
+    items are out of stock in the quantity you want.", four times, and a
+    shopper with tees and sofas in the cart could not tell which item to
+    take out. The lines name it."""
+    server, _ = refusing_site
+    errors: list[str] = []
+    page = _page(browser, server.url + "/", errors)
+    page.fill("#items", "TEE:1, SOFA:3")
+    _ask(page, "C4")
+    assert _tiers(page) == []
+    assert page.eval_on_selector_all(
+        "#missing li", "ls => ls.map(l => l.textContent)"
+    ) == [
+        f"{label} isn't available: SOFA is out of stock in the quantity you want."
+        for label in (
+            "Guaranteed next-day",
+            "Standard shipping",
+            "Lowest price",
+            "Ship later",
+        )
+    ]
+    assert page.locator("#error").inner_text() == (
+        "Sorry, no delivery option can be offered for this cart."
+    )
     assert errors == []
 
 
@@ -1081,6 +1292,27 @@ def _focused(page: Any) -> dict[str, str | None]:
     }"""
     )
     return focused
+
+
+def test_the_live_status_dot_is_not_spoken(
+    browser: Any, site: tuple[RunningServer, OnlineRouter]
+) -> None:
+    """The coloured dot before "live updates on" is drawn by the style
+    sheet; a screen reader read it as part of the status ("black circle
+    live updates on"), on the checkout page and on /ops. Its text
+    alternative is empty now, as /ops's sort arrows' are."""
+    server, _ = site
+    errors: list[str] = []
+    page = _page(browser, server.url + "/", errors)
+    _ask(page, "C4")
+    page.wait_for_selector("#live-status[data-state='live']")
+    assert page.locator("#live-status").aria_snapshot() == "- status: live updates on"
+    dot = "el => getComputedStyle(el, '::before').content"
+    assert page.eval_on_selector("#live-status", dot) == '"● " / ""'  # still drawn
+    ops = _page(browser, server.url + "/ops", errors)
+    ops.wait_for_selector("#live-status[data-state='live']")
+    assert ops.locator("#live-status").aria_snapshot() == "- status: live updates on"
+    assert errors == []
 
 
 def test_placing_an_order_moves_the_focus_to_the_spoken_confirmation(

@@ -68,10 +68,17 @@ def test_past_the_cutoff_and_out_of_stock(router: OnlineRouter) -> None:
         "C5", [("SOFA", 3)], "100", now=MONDAY_10
     )
     assert gone.unavailable["gold"] == (
-        "Standard shipping isn't available: some items are out of stock in "
-        "the quantity you want."
+        "Standard shipping isn't available: SOFA is out of stock in the "
+        "quantity you want."
     )
-    for answer in (late, gone):
+    both = router.generate_fulfillment_options(
+        "C5", [("SOFA", 3), ("TEE", 1), ("SPRAY", 11)], "100", now=MONDAY_10
+    )
+    assert both.unavailable["silver"] == (
+        "Lowest price isn't available: SOFA and SPRAY are out of stock in the "
+        "quantities you want."
+    )
+    for answer in (late, gone, both):
         _check(answer)
 
 
