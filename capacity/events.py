@@ -309,7 +309,8 @@ def _event_value(kind: str, raw: Any, fail: Callable[..., InputError]) -> float:
     lo, hi = EVENT_BOUNDS[kind]
     if not (lo <= raw <= hi):  # NaN fails too; ints compare exactly
         raise fail(f"must be in [{lo:g}, {hi:g}]", field="value", value=raw)
-    return float(raw)
+    # + 0.0: JSON's -0.0 is 0 (kept, `capacity show` listed a capacity of -0)
+    return float(raw) + 0.0
 
 
 def event_row(events: Sequence[CapacityEvent], k: int) -> int:

@@ -344,3 +344,45 @@ def test_cli_ingest_names_the_file_for_a_logged_id(tmp_path: Path) -> None:
         "Error: ev.jsonl: row 2: field 'event_id': value 'a': event id already "
         "used by the logged event seq 1 with different content\n"
     )
+
+
+@pytest.mark.parametrize(
+    "kind", ["nominal_capacity", "staffing", "backlog", "backlog_delta", "forecast"]
+)
+def test_a_value_of_minus_zero_is_zero(tiny_network: Network, kind: str) -> None:
+    """JSON's ``-0.0`` is 0: it was kept, and `capacity show` listed a node
+    of nominal capacity ``-0`` (``--json``: ``"nominal_capacity": -0.0``)."""
+    event = parse_event(_event(type=kind, value=-0.0), tiny_network)
+    assert str(event.value) == "0.0"
+
+
+def test_capacity_show_never_says_minus_zero(tmp_path: Path) -> None:
+    state, events = tmp_path / "state.db", tmp_path / "ev.jsonl"
+    net = ["--network", str(TINY_NETWORK), "--state", str(state)]
+    events.write_text(
+        "\n".join(
+            _line(event_id=kind, type=kind, value=-0.0)
+            for kind in ("nominal_capacity", "staffing", "backlog", "forecast")
+        )
+        + "\n"
+    )
+    ingest = CliRunner().invoke(
+        cli, ["capacity", "ingest", *net, "--events", str(events)]
+    )
+    assert ingest.exit_code == 0, ingest.output
+    shown = CliRunner().invoke(cli, ["capacity", "show", *net, "--json"])
+    node = next(
+        n for n in json.loads(shown.output)["nodes"] if n["node_id"] == "WH-EAST"
+    )
+    inputs = ("nominal_capacity", "staffing_pct", "backlog", "forecast_rest_of_day")
+    assert [str(node[k]) for k in inputs] == ["0.0", "0.0", "0.0", "0.0"]
+    text = CliRunner().invoke(cli, ["capacity", "show", *net])
+    row = next(line for line in text.output.splitlines() if line.startswith("WH-EAST"))
+    assert row.split() == [
+        "WH-EAST",
+        "warehouse",
+        "0.000",
+        *["0", "0.0"],
+        *["0"] * 3,
+        "1.00",
+    ]
