@@ -330,7 +330,10 @@ def test_a_feed_event_may_not_take_a_checkouts_work_id(shared_live: Any) -> None
     made that checkout's confirm a duplicate, its work never counted."""
     client, router, _ = shared_live
     seq = router.monitor.last_seq
-    event = {"event_id": "checkout:R1:WH-EAST", "ts": "2026-01-05T14:00:00Z"}
+    event: dict[str, Any] = {
+        "event_id": "checkout:R1:WH-EAST",
+        "ts": "2026-01-05T14:00:00Z",
+    }
     event |= {"node_id": "WH-EAST", "type": "backlog_delta", "value": 5}
     r = client.post(
         "/v1/capacity/events", json={"events": [event]}, headers={"X-API-Key": API_KEY}
