@@ -745,6 +745,7 @@ class CapacityMonitor:
         # a closed node takes nothing: no room (not the backlog's overshoot,
         # "free -247", which `capacity show` listed while the API said 0)
         free = np.where(self.outage, 0.0, self.free(profile))
+        offered = np.stack([net.offers(s) for s in range(len(SERVICES))], axis=1)
         return pd.DataFrame(
             {
                 "node_id": net.node_ids,
@@ -756,7 +757,9 @@ class CapacityMonitor:
                 "forecast_rest_of_day": self.forecast,
                 "free_capacity": free,
                 "outage": self.outage,
-                "max_congestion": self.congestion.max(axis=1),
+                # of the lanes the node ships: a delay sent for a service
+                # it does not offer changes nothing it ships
+                "max_congestion": np.where(offered, self.congestion, 1.0).max(axis=1),
             }
         )
 

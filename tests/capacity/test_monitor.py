@@ -780,3 +780,25 @@ def test_a_snapshot_of_minus_zero_opens_as_zero(
     inputs = ("nominal_capacity", "staffing_pct", "backlog", "forecast_rest_of_day")
     assert row["node_id"] == "WH-EAST"
     assert [str(row[k]) for k in inputs] == ["0.0", "0.0", "0.0", "0.0"]
+
+
+def test_congestion_on_a_lane_the_node_does_not_offer_is_not_its_congestion(
+    tmp_path: Path, tiny_network: Network
+) -> None:
+    """ST-CHI ships no next-day: a carrier's next-day delay sent to every
+    node changes nothing it ships, yet `capacity show` (``cong``) and
+    ``GET /v1/capacity`` (``max_congestion``) listed it as congested 4.00.
+    The congestion of its own lanes is listed; the event is still taken
+    (a feed may send a lane's delay to every node)."""
+    mon = CapacityMonitor(tiny_network)
+    mon.ingest(
+        events_for(
+            tiny_network, [_ev(1, "ST-CHI", "congestion", 4, service="next_day")]
+        )
+    )
+    assert mon.table()["max_congestion"].tolist() == [1.0, 1.0, 1.0]
+    assert mon.congestion_by_service(2)["next_day"] == 4.0
+    mon.ingest(
+        events_for(tiny_network, [_ev(2, "ST-CHI", "congestion", 2, service="ground")])
+    )
+    assert mon.table()["max_congestion"].tolist() == [1.0, 1.0, 2.0]
