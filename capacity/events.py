@@ -26,6 +26,7 @@ from tierflow.data.limits import (
 )
 from tierflow.data.network import Network
 from tierflow.data.rates import SERVICES
+from tierflow.data.store import ORDER_WORK
 from tierflow.data.text_files import decode_utf8
 
 #: The event types of the JSON-lines contract (the HTTP schema uses the same).
@@ -173,6 +174,18 @@ def _event_id(raw: Any, fail: Callable[..., InputError]) -> str:
     return str(raw)  # at most MAX_ID_LENGTH: a string checked above, an int < 2**53
 
 
+def _reserved() -> str:
+    """Why a live event may not have an id of :data:`ORDER_WORK`'s prefix:
+    it was taken for an order's work (no sign of the feed's life), and
+    logged first it made that checkout's confirm a duplicate (its work
+    never counted)."""
+    return (
+        f"ids beginning {ORDER_WORK!r} are a confirmed checkout's own work "
+        f"({ORDER_WORK}<request_id>:<node_id>), which the server logs itself; "
+        "give the event an id of another prefix"
+    )
+
+
 def _unstorable(char: str) -> str:
     """Why an id with ``char`` (one of :data:`UNSTORABLE`) is refused."""
     what = "NUL" if char == "\x00" else "a lone surrogate"
@@ -256,6 +269,8 @@ def parse_event(
     if known_keys_only:
         _known_keys(obj, fail)
     event_id = _event_id(obj.get("event_id"), fail)
+    if received is not None and event_id.startswith(ORDER_WORK):
+        raise fail(_reserved(), field="event_id", value=event_id)
     ts = _event_ts(_present(obj, "ts", fail), window, received, fail)
     # text is read with the spaces around it removed, as every table's
     # cells (docs/data.md): " d-1 " was a second event, " WH-ABE" unknown
@@ -309,7 +324,8 @@ def _event_value(kind: str, raw: Any, fail: Callable[..., InputError]) -> float:
     lo, hi = EVENT_BOUNDS[kind]
     if not (lo <= raw <= hi):  # NaN fails too; ints compare exactly
         raise fail(f"must be in [{lo:g}, {hi:g}]", field="value", value=raw)
-    return float(raw)
+    # + 0.0: JSON's -0.0 is 0 (kept, `capacity show` listed a capacity of -0)
+    return float(raw) + 0.0
 
 
 def event_row(events: Sequence[CapacityEvent], k: int) -> int:

@@ -646,14 +646,15 @@ class CapacityMonitor:
                 if _holds_news(s):
                     self._foreign_nodes[node_id] = s
                 continue
+            # + 0.0: a -0.0 written before events read it as 0 opens as 0
             if s["stamp"][_NOMINAL] is not None:
                 # an event's; one no event set is the network's own, and
                 # nodes.csv's may have changed since it was written (a
                 # capacity raised there stayed the old until an event)
-                self.nominal[i] = s["nominal"]
-            self.staffing[i] = s["staffing"]
-            self.backlog[i] = s["backlog"]
-            self.forecast[i] = self._logged_forecast[i] = s["forecast"]
+                self.nominal[i] = s["nominal"] + 0.0
+            self.staffing[i] = s["staffing"] + 0.0
+            self.backlog[i] = s["backlog"] + 0.0
+            self.forecast[i] = self._logged_forecast[i] = s["forecast"] + 0.0
             self.outage[i] = s["outage"]
             self.congestion[i] = s["congestion"]
             self._stamp[i] = [-np.inf if v is None else v for v in s["stamp"]]
@@ -744,6 +745,7 @@ class CapacityMonitor:
         # a closed node takes nothing: no room (not the backlog's overshoot,
         # "free -247", which `capacity show` listed while the API said 0)
         free = np.where(self.outage, 0.0, self.free(profile))
+        offered = np.stack([net.offers(s) for s in range(len(SERVICES))], axis=1)
         return pd.DataFrame(
             {
                 "node_id": net.node_ids,
@@ -755,7 +757,9 @@ class CapacityMonitor:
                 "forecast_rest_of_day": self.forecast,
                 "free_capacity": free,
                 "outage": self.outage,
-                "max_congestion": self.congestion.max(axis=1),
+                # of the lanes the node ships: a delay sent for a service
+                # it does not offer changes nothing it ships
+                "max_congestion": np.where(offered, self.congestion, 1.0).max(axis=1),
             }
         )
 

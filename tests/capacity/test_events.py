@@ -4,6 +4,7 @@ cast, non-UTF-8 files, and event ids repeated with the same or other content
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import re
 from pathlib import Path
@@ -344,3 +345,82 @@ def test_cli_ingest_names_the_file_for_a_logged_id(tmp_path: Path) -> None:
         "Error: ev.jsonl: row 2: field 'event_id': value 'a': event id already "
         "used by the logged event seq 1 with different content\n"
     )
+
+
+@pytest.mark.parametrize(
+    "kind", ["nominal_capacity", "staffing", "backlog", "backlog_delta", "forecast"]
+)
+def test_a_value_of_minus_zero_is_zero(tiny_network: Network, kind: str) -> None:
+    """JSON's ``-0.0`` is 0: it was kept, and `capacity show` listed a node
+    of nominal capacity ``-0`` (``--json``: ``"nominal_capacity": -0.0``)."""
+    event = parse_event(_event(type=kind, value=-0.0), tiny_network)
+    assert str(event.value) == "0.0"
+
+
+def test_capacity_show_never_says_minus_zero(tmp_path: Path) -> None:
+    state, events = tmp_path / "state.db", tmp_path / "ev.jsonl"
+    net = ["--network", str(TINY_NETWORK), "--state", str(state)]
+    events.write_text(
+        "\n".join(
+            _line(event_id=kind, type=kind, value=-0.0)
+            for kind in ("nominal_capacity", "staffing", "backlog", "forecast")
+        )
+        + "\n"
+    )
+    ingest = CliRunner().invoke(
+        cli, ["capacity", "ingest", *net, "--events", str(events)]
+    )
+    assert ingest.exit_code == 0, ingest.output
+    shown = CliRunner().invoke(cli, ["capacity", "show", *net, "--json"])
+    node = next(
+        n for n in json.loads(shown.output)["nodes"] if n["node_id"] == "WH-EAST"
+    )
+    inputs = ("nominal_capacity", "staffing_pct", "backlog", "forecast_rest_of_day")
+    assert [str(node[k]) for k in inputs] == ["0.0", "0.0", "0.0", "0.0"]
+    text = CliRunner().invoke(cli, ["capacity", "show", *net])
+    row = next(line for line in text.output.splitlines() if line.startswith("WH-EAST"))
+    assert row.split() == [
+        "WH-EAST",
+        "warehouse",
+        "0.000",
+        *["0", "0.0"],
+        *["0"] * 3,
+        "1.00",
+    ]
+
+
+RESERVED = (
+    "field 'event_id': value 'checkout:R1:WH-EAST': ids beginning 'checkout:' are "
+    "a confirmed checkout's own work (checkout:<request_id>:<node_id>), which the "
+    "server logs itself; give the event an id of another prefix"
+)
+
+
+def test_a_live_event_may_not_take_a_checkouts_work_id(tiny_network: Network) -> None:
+    """A feed's event with a ``checkout:`` id was taken for an order's work:
+    it kept no map fresh (a live feed flagged stale), and logged first it
+    made the confirm of that checkout a duplicate, its work never counted."""
+    event = _event(event_id="checkout:R1:WH-EAST", type="staffing", value=80)
+    received = dt.datetime(2026, 5, 20, 10, 0, tzinfo=dt.UTC)
+    with pytest.raises(InputError) as caught:
+        parse_event(event, tiny_network, received=received)
+    assert str(caught.value) == RESERVED
+    # the server's own (logged, replayed) and a day's scripted events are read
+    assert parse_event(event, tiny_network).event_id == "checkout:R1:WH-EAST"
+
+
+def test_cli_ingest_refuses_a_checkouts_work_id(tmp_path: Path) -> None:
+    state, events = tmp_path / "state.db", tmp_path / "ev.jsonl"
+    args = ["capacity", "ingest", "--network", str(TINY_NETWORK), "--state", str(state)]
+    events.write_text(_line(event_id=" checkout:R1:WH-EAST") + "\n")
+    result = CliRunner().invoke(cli, [*args, "--events", str(events)])
+    assert (result.exit_code, result.output) == (
+        1,
+        f"Error: ev.jsonl: row 1: {RESERVED}\n",
+    )
+    assert not state.exists() or _logged_count(state) == 0
+
+
+def _logged_count(state: Path) -> int:
+    with open_store(state) as store:
+        return store.last_event_seq()

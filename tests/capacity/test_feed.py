@@ -279,6 +279,32 @@ def test_pipe_lines_reads_the_descriptor() -> None:
         ]
 
 
+def test_pipe_lines_reads_a_long_line_in_linear_time() -> None:
+    """A line of 40 MB arriving in pipe-sized reads is read in well under a
+    second: each read was added to the line so far and the whole of it split
+    again (quadratic; a 50 MB line stalled a followed feed 27 s, every event
+    behind it waiting, and a 200 MB one for minutes)."""
+    size = 40_000_000
+    read_end, write_end = os.pipe()
+
+    def write() -> None:
+        block = b"a" * (1 << 16)
+        for _ in range(size // len(block)):
+            os.write(write_end, block)
+        os.write(write_end, b"\n{}\n")
+        os.close(write_end)
+
+    writer = threading.Thread(target=write, daemon=True)
+    start = time.monotonic()
+    writer.start()
+    with os.fdopen(read_end, "rb") as stream:
+        lengths = [len(line) for line in pipe_lines(stream)]
+    elapsed = time.monotonic() - start
+    writer.join()
+    assert lengths == [size // (1 << 16) * (1 << 16) + 1, 3]
+    assert elapsed < 3.0
+
+
 def test_an_event_id_no_store_can_hold_is_skipped_and_the_feed_goes_on(
     tmp_path: Path,
 ) -> None:

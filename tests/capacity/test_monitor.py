@@ -759,3 +759,46 @@ def test_a_capacity_edited_in_nodes_csv_is_taken_over_a_snapshots_default(
         assert back.unsnapshotted == 0  # from the snapshot alone
         assert back.nominal[edited.node_idx("WH-EAST")] == 1500.0  # nodes.csv's
         assert back.nominal[edited.node_idx("WH-WEST")] == 500.0  # the event's
+
+
+def test_a_snapshot_of_minus_zero_opens_as_zero(
+    tmp_path: Path, tiny_network: Network
+) -> None:
+    """A snapshot written before events read -0.0 as 0 kept a node's -0.0
+    (`capacity show` listed a capacity of -0 until the node's next event of
+    that kind): it opens as 0."""
+    with SqliteStore(tmp_path / "state.db") as store:
+        mon = CapacityMonitor(tiny_network, store)
+        mon.ingest(events_for(tiny_network, _records(1)))
+        seq, state = mon.snapshot_state()
+        entry = state["nodes"]["WH-EAST"]
+        entry["stamp"] = [1.0] * len(entry["stamp"])
+        for key in ("nominal", "staffing", "backlog", "forecast"):
+            entry[key] = -0.0
+        store.save_capacity_snapshot(seq, state)
+        row = CapacityMonitor.open(tiny_network, store).table().iloc[0]
+    inputs = ("nominal_capacity", "staffing_pct", "backlog", "forecast_rest_of_day")
+    assert row["node_id"] == "WH-EAST"
+    assert [str(row[k]) for k in inputs] == ["0.0", "0.0", "0.0", "0.0"]
+
+
+def test_congestion_on_a_lane_the_node_does_not_offer_is_not_its_congestion(
+    tmp_path: Path, tiny_network: Network
+) -> None:
+    """ST-CHI ships no next-day: a carrier's next-day delay sent to every
+    node changes nothing it ships, yet `capacity show` (``cong``) and
+    ``GET /v1/capacity`` (``max_congestion``) listed it as congested 4.00.
+    The congestion of its own lanes is listed; the event is still taken
+    (a feed may send a lane's delay to every node)."""
+    mon = CapacityMonitor(tiny_network)
+    mon.ingest(
+        events_for(
+            tiny_network, [_ev(1, "ST-CHI", "congestion", 4, service="next_day")]
+        )
+    )
+    assert mon.table()["max_congestion"].tolist() == [1.0, 1.0, 1.0]
+    assert mon.congestion_by_service(2)["next_day"] == 4.0
+    mon.ingest(
+        events_for(tiny_network, [_ev(2, "ST-CHI", "congestion", 2, service="ground")])
+    )
+    assert mon.table()["max_congestion"].tolist() == [1.0, 1.0, 2.0]

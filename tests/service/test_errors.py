@@ -321,3 +321,29 @@ def test_a_checkout_body_with_a_key_twice_is_refused(
         f"field 'body': {message}",
         "body",
     ), r.text
+
+
+def test_a_feed_event_may_not_take_a_checkouts_work_id(shared_live: Any) -> None:
+    """``checkout:<request_id>:<node_id>`` is a confirmed checkout's work,
+    which the server logs itself: a posted event of such an id was taken
+    for an order's work (no sign of the feed's life), and logged first it
+    made that checkout's confirm a duplicate, its work never counted."""
+    client, router, _ = shared_live
+    seq = router.monitor.last_seq
+    event: dict[str, Any] = {
+        "event_id": "checkout:R1:WH-EAST",
+        "ts": "2026-01-05T14:00:00Z",
+    }
+    event |= {"node_id": "WH-EAST", "type": "backlog_delta", "value": 5}
+    r = client.post(
+        "/v1/capacity/events", json={"events": [event]}, headers={"X-API-Key": API_KEY}
+    )
+    assert (r.status_code, r.json()["field"], r.json()["message"]) == (
+        422,
+        "events[0].event_id",
+        "field 'events[0].event_id': value 'checkout:R1:WH-EAST': ids beginning "
+        "'checkout:' are a confirmed checkout's own work "
+        "(checkout:<request_id>:<node_id>), which the server logs itself; give "
+        "the event an id of another prefix",
+    )
+    assert router.monitor.last_seq == seq  # nothing logged
