@@ -48,7 +48,26 @@ def test_decisions_do_not_change_when_later_orders_do(
     tmp_path: Path, tiny_network: Network, with_history: bool, bid_refresh: int
 ) -> None:
     """Refreshed every batch, or on schedule and when the forecast moves."""
-    net = tiny_network
+    settings = AllocationSettings(
+        engine="greedy", batch_minutes=60, bid_refresh=bid_refresh
+    )
+    _same_decisions_before_the_cut(tmp_path, tiny_network, with_history, settings)
+
+
+@pytest.mark.slow
+def test_cpsat_decisions_do_not_change_when_later_orders_do(
+    tmp_path: Path, tiny_network: Network
+) -> None:
+    """The same with CP-SAT's batches, on deterministic time (10 s)."""
+    settings = AllocationSettings(
+        engine="cpsat", batch_minutes=60, time_limit_s=1.0, deterministic=True
+    )
+    _same_decisions_before_the_cut(tmp_path, tiny_network, True, settings)
+
+
+def _same_decisions_before_the_cut(
+    tmp_path: Path, net: Network, with_history: bool, settings: AllocationSettings
+) -> None:
     day = generate_orders(
         net, n_orders=240, days=1, seed=3, start=DAY, spike=Spike.parse("18:00,3")
     )
@@ -60,9 +79,6 @@ def test_decisions_do_not_change_when_later_orders_do(
         forecast = DemandForecast.from_history(
             _read(past, tmp_path / "h.csv", net), net
         )
-    settings = AllocationSettings(
-        engine="greedy", batch_minutes=60, bid_refresh=bid_refresh
-    )
     capacity = net.capacity * 0.06  # tight: bid prices and deferrals matter
 
     def run(frame: pd.DataFrame, name: str) -> pd.DataFrame:
