@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 
 from tierflow.capacity.demand_forecast import DemandForecast
+from tierflow.capacity.events import CapacityEvent
 from tierflow.data.network import Network
 from tierflow.data.order_generator import Spike, generate_orders
 from tierflow.data.orders import Orders, read_orders, write_orders
@@ -47,7 +48,26 @@ def test_decisions_do_not_change_when_later_orders_do(
     tmp_path: Path, tiny_network: Network, with_history: bool, bid_refresh: int
 ) -> None:
     """Refreshed every batch, or on schedule and when the forecast moves."""
-    net = tiny_network
+    settings = AllocationSettings(
+        engine="greedy", batch_minutes=60, bid_refresh=bid_refresh
+    )
+    _same_decisions_before_the_cut(tmp_path, tiny_network, with_history, settings)
+
+
+@pytest.mark.slow
+def test_cpsat_decisions_do_not_change_when_later_orders_do(
+    tmp_path: Path, tiny_network: Network
+) -> None:
+    """The same with CP-SAT's batches, on deterministic time (10 s)."""
+    settings = AllocationSettings(
+        engine="cpsat", batch_minutes=60, time_limit_s=1.0, deterministic=True
+    )
+    _same_decisions_before_the_cut(tmp_path, tiny_network, True, settings)
+
+
+def _same_decisions_before_the_cut(
+    tmp_path: Path, net: Network, with_history: bool, settings: AllocationSettings
+) -> None:
     day = generate_orders(
         net, n_orders=240, days=1, seed=3, start=DAY, spike=Spike.parse("18:00,3")
     )
@@ -59,9 +79,6 @@ def test_decisions_do_not_change_when_later_orders_do(
         forecast = DemandForecast.from_history(
             _read(past, tmp_path / "h.csv", net), net
         )
-    settings = AllocationSettings(
-        engine="greedy", batch_minutes=60, bid_refresh=bid_refresh
-    )
     capacity = net.capacity * 0.06  # tight: bid prices and deferrals matter
 
     def run(frame: pd.DataFrame, name: str) -> pd.DataFrame:
@@ -113,3 +130,50 @@ def test_a_batch_is_decided_when_its_window_ends_not_at_its_last_order(
     for field in ("node_id", "service", "ship_date", "released_at", "cost"):
         assert alone[field] == with_b[field], field
     assert str(alone["released_at"]).startswith("2026-01-05T23:05")
+
+
+def test_decisions_before_a_capacity_event_do_not_know_of_it(
+    tmp_path: Path, tiny_network: Network
+) -> None:
+    """A node that goes down at 15:10 New York time changes no line
+    released before then: the allocator applies
+    an event at the first batch that closes after it, never sooner."""
+    net = tiny_network
+    day = generate_orders(
+        net, n_orders=240, days=1, seed=3, start=DAY, spike=Spike.parse("18:00,3")
+    )
+    orders = _read(day, tmp_path / "a.csv", net)
+    past = generate_orders(
+        net, n_orders=1400, days=7, seed=4, start=DAY - dt.timedelta(days=7)
+    )
+    forecast = DemandForecast.from_history(_read(past, tmp_path / "h.csv", net), net)
+    capacity = net.capacity * 0.2
+    at = (CUT - np.datetime64("1970-01-01T00:00:00")) / np.timedelta64(1, "s")
+    event = CapacityEvent("e1", float(at) + 600.0, 0, "outage", 1.0)
+    before = pd.Timestamp(event.ts, unit="s", tz="UTC")
+
+    def run(events: list[CapacityEvent]) -> pd.DataFrame:
+        settings = AllocationSettings(engine="greedy", batch_minutes=60)
+        return (
+            DayAllocator(
+                net,
+                orders,
+                settings=settings,
+                capacity=capacity,
+                events=events,
+                forecast=forecast,
+            )
+            .run()
+            .rows
+        )
+
+    def released(rows: pd.DataFrame) -> pd.DataFrame:
+        when = pd.to_datetime(rows["released_at"], utc=True, errors="coerce")
+        keep = rows[(rows["status"] == "allocated") & (when < before)]
+        return keep.sort_values(["order_id", "sku"]).reset_index(drop=True)
+
+    without, with_event = run([]), run([event])
+    assert len(released(without)) > 15
+    pd.testing.assert_frame_equal(released(without), released(with_event))
+    # the event did change the day after it
+    assert not without.equals(with_event)
