@@ -324,7 +324,7 @@ class Evaluation:
             why = self.unjudged()
             if why is None:
                 out["targets"] = comparison[1]
-            elif self.complete:  # a partial holdout says so in holdout_complete
+            else:  # a partial holdout too, as the text says
                 out["targets_not_judged"] = why
         return out
 

@@ -146,6 +146,11 @@ def test_evaluate_compares_the_model_with_the_best_baseline_row_of_each_metric()
     partial = Evaluation(day_number("1998-06-29"), 90, metrics, frame, False)
     record = partial.to_json()
     assert "targets" not in record and record["holdout_complete"] is False
+    # and says why, as the text does: a reader finds ``targets`` or
+    # ``targets_not_judged`` in every record (before, neither here)
+    assert record["targets_not_judged"] == (
+        "the log ends before the holdout does, so the actual spend is partial"
+    )
     assert record["best_baseline"] == evaluation.to_json()["best_baseline"]
     assert partial.targets_text() == (
         "targets not judged: the log ends before the holdout does, "
