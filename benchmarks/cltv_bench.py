@@ -19,6 +19,7 @@ import numpy as np
 from tierflow.benchmarks.cltv_scale import run_scale
 from tierflow.cltv.evaluate import Evaluation, write_evaluation
 from tierflow.cltv.features import CustomerData
+from tierflow.cltv.history import error_format
 from tierflow.cltv.model import CLTVConfig
 from tierflow.cltv.protocol import Split, SplitResult, rolling_origins, run_split
 from tierflow.data.errors import InputError
@@ -141,8 +142,15 @@ def split_markdown(result: SplitResult, strict: bool) -> str:
     )
     head = "| row | " + " | ".join(h for _, h, _ in COLUMNS) + " |"
     lines = [title, "", head, "|---" * (len(COLUMNS) + 1) + "|"]
-    for name, m in split_rows(result):
-        cells = " | ".join(_cell(m, k, f) for k, _, f in COLUMNS)
+    rows = split_rows(result)
+    # MAE and RMSE in the log's unit, with the digits that tell the rows
+    # apart (a log in thousands of a unit read 0.02 | 0.0 in every row)
+    formats = {k: f for k, _, f in COLUMNS}
+    for key, decimals in (("mae", 2), ("rmse", 1)):
+        spec = error_format(*(m[key] for _, m in rows), decimals=decimals)
+        formats[key] = "{:" + spec + "}"
+    for name, m in rows:
+        cells = " | ".join(_cell(m, k, formats[k]) for k, _, _ in COLUMNS)
         lines.append(f"| {name} | {cells} |")
     level = result.calibration.get("level", {})
     if isinstance(level, dict):
@@ -163,6 +171,7 @@ def _targets_line(result: SplitResult, strict: bool) -> str:
     if result.unjudged is not None:
         return f"Targets not judged: {result.unjudged}."
     ours, best = result.worst(), result.best_baseline()
+    money = error_format(ours["mae"], best["mae"], decimals=3)
     parts = []
     for name, ok in result.checks(strict=strict).items():
         key = name.split()[0].strip("|")
@@ -170,11 +179,10 @@ def _targets_line(result: SplitResult, strict: bool) -> str:
         shown = (
             f"{_cell(ours, key, 'pct')} vs {_cell(best, key, 'pct')}"
             if key.endswith(("capture", "30"))
-            else f"{ours[key]:.3f} vs "
-            + (
-                f"{result.best('bgnbd_gg')[key]:.3f}"
+            else (
+                f"{ours[key]:.3f} vs {result.best('bgnbd_gg')[key]:.3f}"
                 if key == "bias_pct"
-                else f"{best[key]:.3f}"
+                else f"{ours[key]:{money}} vs {best[key]:{money}}"
             )
         )
         parts.append(f"{'PASS' if ok else 'FAIL'} {name} ({shown})")

@@ -324,7 +324,7 @@ class Evaluation:
             why = self.unjudged()
             if why is None:
                 out["targets"] = comparison[1]
-            elif self.complete:  # a partial holdout says so in holdout_complete
+            else:  # a partial holdout too, as the text says
                 out["targets_not_judged"] = why
         return out
 
@@ -368,7 +368,13 @@ class Evaluation:
         lines = ["against the best baseline row of each metric:"]
         for (name, ok), (key, cell) in zip(checks.items(), table.items(), strict=True):
             ours, theirs = cell[MODEL_NAME], cell["value"]
-            shown = f"{_fmt(key, ours)} vs {_fmt(key, theirs)} ({cell['row']})"
+            # the MAE in the log's unit: as many digits as the table's
+            # (a log in thousands read "0.018 vs 0.017")
+            money = _money(ours, theirs) if key == "mae" else ""
+            shown = (
+                f"{_fmt(key, ours, money)} vs {_fmt(key, theirs, money)} "
+                f"({cell['row']})"
+            )
             lines.append(f"  {'PASS' if ok else 'FAIL'} {name}: {shown}")
         return "\n".join(lines)
 
@@ -413,12 +419,20 @@ class Evaluation:
         return "\n".join(lines)
 
 
-def _fmt(key: str, value: object) -> str:
+def _money(*values: object) -> str:
+    """:func:`error_format` (three decimals at least) of the numbers among
+    ``values``."""
+    return error_format(
+        *(float(v) for v in values if isinstance(v, float | int)), decimals=3
+    )
+
+
+def _fmt(key: str, value: object, money: str = ".3f") -> str:
     if not isinstance(value, float | int):
         return "nan"
     if key == "bias_pct":
         return f"{value:+.2f} %"
-    return f"{100 * value:.2f} %" if key in TARGET_RANKING else f"{value:.3f}"
+    return f"{100 * value:.2f} %" if key in TARGET_RANKING else f"{value:{money}}"
 
 
 def _json_number(key: str, value: float) -> float | int | None:

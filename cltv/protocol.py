@@ -23,7 +23,7 @@ from tierflow.cltv.evaluate import (
     evaluate_model,
     target_checks,
 )
-from tierflow.cltv.features import CustomerData
+from tierflow.cltv.features import CustomerData, purchasers_by, spend_between
 from tierflow.cltv.model import CLTVConfig
 from tierflow.data.errors import InputError
 from tierflow.data.transactions import TransactionLog, day_to_date
@@ -146,20 +146,38 @@ def log_origins(
         n_origins=n_origins,
         min_history_days=min_history_days,
     )
-    # a gap in the log can empty a holdout: said before any split trains
-    empty = [
-        k
-        for k, s in enumerate(splits)
+    # a gap in the log can empty a holdout, or leave only new customers (or
+    # returns) in it: said before any split trains (evaluate_forecasts would
+    # refuse that split after the older ones had trained and been written)
+    empty: list[tuple[int, str]] = []
+    for k, s in enumerate(splits):
         if not (
             (log.day > s.as_of_day) & (log.day <= s.as_of_day + s.holdout_days)
-        ).any()
-    ]
+        ).any():
+            empty.append((k, "holds no transactions"))
+        elif (
+            spend_between(
+                log,
+                purchasers_by(log, s.as_of_day),
+                s.as_of_day,
+                s.as_of_day + s.holdout_days,
+            ).sum()
+            <= 0
+        ):
+            empty.append(
+                (
+                    k,
+                    "holds no spend by a customer known on its as-of date "
+                    "(only new customers or returns)",
+                )
+            )
     if empty:
-        split = splits[empty[-1]]
-        fit = len(splits) - empty[-1] - 1
+        k, what = empty[-1]
+        split = splits[k]
+        fit = len(splits) - k - 1
         raise InputError(
             f"split {split.name}'s holdout ({day_to_date(split.as_of_day + 1).date()} "
-            f"to {split.holdout_end}) holds no transactions to evaluate against; "
+            f"to {split.holdout_end}) {what} to evaluate against; "
             + (
                 f"the latest {fit} fit (--origins {fit}, or another --holdout-days)"
                 if fit

@@ -148,3 +148,18 @@ def test_a_split_whose_holdout_judges_nothing_says_so() -> None:
     assert f"Targets not judged: {why}." in text and "PASS" not in text
     record = result.to_json(strict=False)
     assert "targets" not in record and record["targets_not_judged"] == why
+
+
+def test_protocol_markdown_shows_errors_of_a_log_in_small_units() -> None:
+    """A log whose amounts are in thousands of a unit (MAE 0.0176): the
+    tables' MAE and RMSE and the MAE target get the digits that tell the
+    rows apart, as ``cltv evaluate``'s table does (before: every row read
+    0.02 | 0.0 and the target "0.018 vs 0.017"); larger units unchanged."""
+    metrics = {MODEL_NAME: _row(0.52, 0.01760), RAW_NAME: _row(0.52, 0.01869)}
+    metrics |= {name: _row(0.50, 0.01749) for name in BASELINE_ROWS}
+    split = Split("rolling-1", day_number("1998-04-01"), 90)
+    result = SplitResult("milli", split, (SeedRun(0, 1.0, metrics),))
+    text = protocol_markdown([(result, False)], "tierflow cltv protocol")
+    assert "| cltv, worst of 1 seed | 0.01760 | 0.03520 | 0.4000 |" in text
+    assert "| bgnbd_gg | 0.01749 | 0.03498 | 0.4000 |" in text
+    assert "FAIL mae <= best baseline (0.01760 vs 0.01749)" in text

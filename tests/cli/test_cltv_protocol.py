@@ -240,6 +240,41 @@ def test_a_gap_of_months_that_empties_a_holdout_is_one_clear_error_at_once(
     assert "the latest 1 fit (--origins 1, or another" in result.output
 
 
+def test_a_holdout_with_only_new_customers_is_refused_before_any_split_trains(
+    tmp_path: Path,
+) -> None:
+    """QA: a log whose last 60 days hold only customers who never bought
+    before: rolling-1's holdout has transactions but no spend by a customer
+    known on its as-of date. The older splits trained, printed their tables
+    and wrote their folders, then rolling-1 failed on ``field 'as_of'`` (a
+    generated log of 3,000 customers); now one line names --origins and the
+    split before anything trains or is written."""
+    days = pd.date_range("2024-01-01", "2024-12-31")
+    dates = days.strftime("%Y-%m-%d")
+    ids = np.where(days > "2024-11-01", "N", "A").astype(object)
+    frame = pd.DataFrame(
+        {
+            "customer_id": np.r_[ids, np.where(ids == "N", "M", "B")],
+            "order_date": np.r_[dates, dates],
+        }
+    ).assign(amount=1.0)
+    path = tmp_path / "newonly.csv"
+    frame.to_csv(path, index=False)
+    out = tmp_path / "out"
+    result = _run(
+        "--transactions", str(path), "--holdout-days", "60", "--seeds", "0",
+        "--origins", "2", "--out", str(out),
+    )  # fmt: skip
+    assert result.exit_code == 1, result.output
+    assert result.output == (
+        f"Error: {path}: field '--origins': value 2: split rolling-1's holdout "
+        "(2024-11-02 to 2024-12-31) holds no spend by a customer known on its "
+        "as-of date (only new customers or returns) to evaluate against; "
+        "none fits (another --holdout-days)\n"
+    )
+    assert not out.exists()
+
+
 def test_the_recorded_command_keeps_the_data_options(
     log: Path, tmp_path: Path, fast: None
 ) -> None:

@@ -146,10 +146,34 @@ def test_evaluate_compares_the_model_with_the_best_baseline_row_of_each_metric()
     partial = Evaluation(day_number("1998-06-29"), 90, metrics, frame, False)
     record = partial.to_json()
     assert "targets" not in record and record["holdout_complete"] is False
+    # and says why, as the text does: a reader finds ``targets`` or
+    # ``targets_not_judged`` in every record (before, neither here)
+    assert record["targets_not_judged"] == (
+        "the log ends before the holdout does, so the actual spend is partial"
+    )
     assert record["best_baseline"] == evaluation.to_json()["best_baseline"]
     assert partial.targets_text() == (
         "targets not judged: the log ends before the holdout does, "
         "so the actual spend is partial"
+    )
+
+
+def test_evaluate_targets_show_the_mae_of_a_log_in_small_units() -> None:
+    """Amounts in thousands of a unit: the MAE target line has the digits
+    the table has (before: "FAIL mae < best baseline: 0.018 vs 0.017")."""
+    metrics = {
+        "cltv": _row(0.52, 0.68, 0.57, 0.01760, -7.6),
+        "bgnbd_gg": _row(0.51, 0.66, 0.56, 0.01949, -4.7),
+        "naive_run_rate": _row(0.50, 0.69, 0.55, 0.02330, 43.1),
+        "bgnbd_gg_calibrated": _row(0.51, 0.66, 0.56, 0.01749, -7.6),
+        "naive_run_rate_calibrated": _row(0.50, 0.69, 0.58, 0.01867, -7.6),
+        "cltv_raw": _row(0.52, 0.68, 0.57, 0.01869, -17.8),
+    }
+    frame = pd.DataFrame({"customer_id": ["a"], "actual_spend": [1.0]})
+    evaluation = Evaluation(day_number("1997-09-30"), 273, metrics, frame, True)
+    assert (
+        "  FAIL mae < best baseline: 0.01760 vs 0.01749 (bgnbd_gg_calibrated)"
+        in evaluation.targets_text().splitlines()
     )
 
 
