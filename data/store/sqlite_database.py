@@ -379,9 +379,23 @@ class SqliteDatabase:
                 self._check_file()
                 yield SqliteTransaction(self._conn)
             except BaseException:
-                self._conn.execute("ROLLBACK")
+                self._roll_back()
                 raise
-            self._conn.execute("COMMIT")
+            try:
+                self._conn.execute("COMMIT")
+            except BaseException:
+                self._roll_back()
+                raise
+
+    def _roll_back(self) -> None:
+        """End a failed transaction, unless SQLite ended it already: a page
+        it could not write (a full disk, an I/O error) rolls the whole
+        transaction back itself, and a ROLLBACK then raised 'cannot rollback
+        - no transaction is active' in place of the failure. A COMMIT that
+        failed and left the transaction open is ended too, so the
+        connection's next ``BEGIN`` is not refused."""
+        if self._conn.in_transaction:
+            self._conn.execute("ROLLBACK")
 
     def _check_file(self) -> None:
         """Refuse to write once the path is no longer the file opened (it was

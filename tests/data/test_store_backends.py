@@ -108,6 +108,48 @@ def test_a_checkpoint_folds_the_log_into_the_database(
         assert follower.last_event_seq() == writer.last_event_seq()
 
 
+#: A store that cannot write a page mid-transaction (the file size limit, as
+#: a full disk does, fails SQLite's write of a spilled page), then
+#: writes again once there is room: what it said, the events stored after each.
+_FILLER = """
+import resource, signal, sys
+from pathlib import Path
+from tierflow.data.store import SqliteStore, StoreUnavailable
+E = {"ts": "2026-01-05T15:00:00Z", "node_id": "WH-EAST", "type": "backlog", "value": 3}
+with SqliteStore(Path(sys.argv[1])) as store:
+    store.append_events([{**E, "event_id": "e0"}])
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (1 << 20, resource.RLIM_INFINITY))
+    try:
+        store.append_events(
+            [{**E, "event_id": f"e{k}", "note": "x" * 500} for k in range(1, 8000)]
+        )
+    except StoreUnavailable as exc:
+        print(exc)
+    unlimited = resource.RLIM_INFINITY
+    resource.setrlimit(resource.RLIMIT_FSIZE, (unlimited, unlimited))
+    print(store.last_event_seq())
+    store.append_events([{**E, "event_id": "after"}])
+    print(store.last_event_seq())
+"""
+
+
+def test_a_full_disk_is_said_and_the_store_writes_again_once_there_is_room(
+    tmp_path: Path,
+) -> None:
+    """SQLite rolls a transaction back itself when a page cannot be written
+    (a full disk): the store's ROLLBACK after it failed, and the error said
+    only 'cannot rollback - no transaction is active'. It names the file and
+    the failure (a full tmpfs: 'database or disk is full'; the size limit:
+    'disk I/O error'); nothing of the write is stored, and the next lands."""
+    path = tmp_path / "state.db"
+    out = subprocess.run(
+        [sys.executable, "-c", _FILLER, str(path)],
+        cwd=ROOT, capture_output=True, text=True, check=True, timeout=60,
+    ).stdout  # fmt: skip
+    assert out.splitlines() == [f"{path}: disk I/O error", "1", "2"]
+
+
 def test_an_unreachable_store_is_unavailable(tmp_path: Path) -> None:
     with pytest.raises(StoreUnavailable):
         open_store(f"postgresql://tierflow@/tierflow?host={tmp_path / 'nothing'}")
