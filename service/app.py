@@ -185,6 +185,9 @@ def _new_app(observed: Metrics, access_log: bool, network: Network) -> _Observed
         lifespan=_lifespan,
         docs_url=None,  # served offline (routes/docs.py)
         redoc_url=None,
+        # a path with a slash more is unknown (404), not a 307 to the path
+        # without it at ``http://`` + the request's Host header
+        redirect_slashes=False,
     )
 
 

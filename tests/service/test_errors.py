@@ -212,6 +212,35 @@ def test_unknown_paths_and_methods(shared_live: Any) -> None:
 
 
 @pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("POST", "/v1/options/"),
+        ("POST", "/v1/checkouts/abc/confirm/"),
+        ("POST", "/v1/capacity/events/"),
+        ("GET", "/v1/capacity/"),
+        ("GET", "/healthz/"),
+        ("GET", "/docs/"),
+    ],
+)
+def test_a_path_with_a_trailing_slash_is_an_unknown_path(
+    shared_live: Any, method: str, path: str
+) -> None:
+    """It is a 404 as every unknown path is. It was a bodiless 307 to
+    ``http://`` + the request's ``Host`` header + the path without it (a
+    ``Host: evil.example`` sent there; ``http`` behind a TLS proxy)."""
+    client, _, _ = shared_live
+    r = client.request(method, path, headers={"Host": "evil.example"})
+    assert (r.status_code, r.headers.get("location")) == (404, None)
+    one = {"field": None, "message": "Not Found", "type": "not_found"}
+    assert r.json() == {
+        "error": "not_found",
+        "message": "Not Found",
+        "field": None,
+        "errors": [one],
+    }
+
+
+@pytest.mark.parametrize(
     ("encoding", "status", "error"),
     [
         ("utf-16", 400, "bad_request"),  # a byte order mark: not UTF-8
