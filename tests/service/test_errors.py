@@ -84,20 +84,20 @@ def test_lines_of_one_sku_past_one_order_line_are_refused(shared_live: Any) -> N
              {"sku": "TEE", "quantity": 5000}]  # fmt: skip
     r = client.post("/v1/options", json={**TEE_TO_CHICAGO, "customer_id": "C1",
                                          "items": items})  # fmt: skip
-    message = (
-        "field 'items[2].quantity': value 5000: lines of SKU 'TEE' add up to "
+    words = (
+        "value 5000: lines of SKU 'TEE' add up to "
         "11,000 units, more than 10,000 on one order line"
     )
     assert (r.status_code, r.json()) == (
         422,
         {
             "error": "invalid_request",
-            "message": message,
+            "message": f"field 'items[2].quantity': {words}",
             "field": "items[2].quantity",
             "errors": [
                 {
                     "field": "items[2].quantity",
-                    "message": message,
+                    "message": words,
                     "type": "invalid_request",
                 }
             ],
@@ -376,3 +376,67 @@ def test_a_feed_event_may_not_take_a_checkouts_work_id(shared_live: Any) -> None
         "the event an id of another prefix",
     )
     assert router.monitor.last_seq == seq  # nothing logged
+
+
+def test_each_error_item_names_its_field_once(shared_live: Any) -> None:
+    """``errors[i]`` is ``{field, message}`` with the message's words after
+    the field, on every route and for every kind of refusal: the answer's
+    ``message`` is ``field '<field>': <errors[0].message>``. The router's
+    refusals (an unknown SKU, an option id, a node, a checkout's state) said
+    ``field 'items[0].sku': field 'items[0].sku': …`` to a client that
+    printed an item's field before its message; the validator's never did."""
+    client, _, _ = shared_live
+    rid = client.post("/v1/options", json={"customer_id": "C1", **TEE_TO_CHICAGO})
+    rid = rid.json()["request_id"]
+    event = {"event_id": "e1", "ts": "2026-01-05T14:00:00Z", "node_id": "NOPE",
+             "type": "staffing", "value": 90}  # fmt: skip
+    calls = [
+        (
+            "/v1/options",
+            {
+                "customer_id": "C1",
+                "dest": "60601",
+                "items": [{"sku": "HAT", "quantity": 1}],
+            },
+            "items[0].sku",
+            "value 'HAT': unknown SKU",
+        ),
+        (
+            "/v1/options",
+            {"customer_id": "", **TEE_TO_CHICAGO},
+            "customer_id",
+            "value '': String should have at least 1 character",
+        ),
+        (
+            f"/v1/checkouts/{rid}/select",
+            {"option_id": "nope"},
+            "option_id",
+            "value 'nope': not an option of this request (one of ",
+        ),
+        (
+            f"/v1/checkouts/{rid}/confirm",
+            None,
+            "request_id",
+            f"value '{rid}': no option selected for this request yet",
+        ),
+        (
+            "/v1/checkouts/abc/cancel",
+            None,
+            "request_id",
+            "value 'abc': unknown request id",
+        ),
+        (
+            "/v1/capacity/events",
+            {"events": [event]},
+            "events[0].node_id",
+            "value 'NOPE': unknown node",
+        ),
+    ]
+    for path, body, field, words in calls:
+        r = client.post(path, json=body, headers={"X-API-Key": API_KEY})
+        assert r.status_code in (404, 409, 422), r.text
+        got = r.json()
+        (item,) = got["errors"]
+        assert (got["field"], item["field"]) == (field, field), r.text
+        assert item["message"].startswith(words), r.text
+        assert got["message"] == f"field '{field}': {item['message']}", r.text
