@@ -185,6 +185,9 @@ def _new_app(observed: Metrics, access_log: bool, network: Network) -> _Observed
         lifespan=_lifespan,
         docs_url=None,  # served offline (routes/docs.py)
         redoc_url=None,
+        # a path with a slash more is unknown (404), not a 307 to the path
+        # without it at ``http://`` + the request's Host header
+        redirect_slashes=False,
     )
 
 
@@ -232,6 +235,7 @@ class _ObservedApp(FastAPI):
             )
             if self.withholds:
                 document = describe_withholding(document, RESPONSE_MODELS)
+                _document_keyed_reads(document)
             self._narrowed = (dates, document)
         return self._narrowed[1]
 
@@ -243,6 +247,31 @@ class _ObservedApp(FastAPI):
             log_access=access_log,
             routes=self.served_routes,
         )
+
+
+#: The operator reads that need the key with ``--operator-reads key``.
+KEYED_READS = ("/v1/capacity", "/v1/allocation", "/v1/map", "/metrics", "/v1/stream")
+
+
+def _document_keyed_reads(document: dict[str, Any]) -> None:
+    """The 401 and 403 of the API key on each operator read of ``document``
+    (changed in place), as the operator write documents them: without them
+    a client checking statuses against the document met undocumented ones."""
+    paths = document.get("paths", {})
+    write = paths.get("/v1/capacity/events", {}).get("post", {}).get("responses", {})
+    stream = " (with its capacity events: `capacity=true`, the default)"
+    for path in KEYED_READS:
+        read = paths.get(path, {}).get("get")
+        if read is None:
+            continue
+        when = stream if path == "/v1/stream" else ""
+        for status, words in (("401", "No API key"), ("403", "A wrong API key")):
+            if status in write:
+                read.setdefault("responses", {})[status] = {
+                    **write[status],
+                    "description": f"{words} (`X-API-Key` or `Authorization: "
+                    f"Bearer`): this server runs with `--operator-reads key`{when}.",
+                }
 
 
 def _checked_key(api_key: str) -> bytes:

@@ -73,14 +73,18 @@ def error_body(
     field: str | None = None,
     errors: Sequence[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
-    """The JSON of an error response."""
+    """The JSON of an error response. Without ``errors``, its one item is
+    ``message`` after the field (``value 'HAT': unknown SKU``), as a
+    validation error's items are: the field is named once, in its own key."""
+    if errors is None:
+        lead = f"field '{field}': "
+        words = message[len(lead) :] if message.startswith(lead) else message
+        errors = [{"field": field, "message": words, "type": _CODES.get(status)}]
     return {
         "error": _CODES.get(status, "error"),
         "message": message,
         "field": field,
-        "errors": list(errors)
-        if errors is not None
-        else [{"field": field, "message": message, "type": _CODES.get(status)}],
+        "errors": list(errors),
     }
 
 

@@ -10,7 +10,8 @@ outcome has one status and one body on every replica (``docs/service.md``,
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Request
@@ -84,10 +85,12 @@ RequestId = Annotated[
     str,
     PathParam(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$"),
 ]
+#: The header a gateway names the shopper's customer id in.
+CUSTOMER_HEADER = "X-Customer-Id"
 CustomerHeader = Annotated[
     str | None,
     Header(
-        alias="X-Customer-Id",
+        alias=CUSTOMER_HEADER,
         min_length=1,
         max_length=64,
         pattern=ID_PATTERN,
@@ -152,6 +155,21 @@ async def _options(
     return WireResponse(answer_body(answer, full))
 
 
+@contextmanager
+def _header_named(customer: str | None) -> Iterator[None]:
+    """A refused customer id that came in the ``X-Customer-Id`` header
+    (``customer``, None when it did not) is named as that header: the router
+    names its ``customer_id``, a field a confirm or cancel has not."""
+    try:
+        yield
+    except CustomerMismatch as exc:
+        if customer is None or exc.field != "customer_id" or exc.value != customer:
+            raise
+        raise CustomerMismatch(
+            exc.reason, field=CUSTOMER_HEADER, value=exc.value
+        ) from exc
+
+
 async def _select(
     state: ServiceState,
     request_id: str,
@@ -166,12 +184,13 @@ async def _select(
             field="customer_id",
             value=body.customer_id,
         )
-    result = await state.call(
-        state.router.select,
-        request_id,
-        body.option_id,
-        customer_id=body.customer_id or customer,
-    )
+    with _header_named(customer if not body.customer_id else None):
+        result = await state.call(
+            state.router.select,
+            request_id,
+            body.option_id,
+            customer_id=body.customer_id or customer,
+        )
     state.metrics.checkout("select", result)
     return _checkout_response(result, full)
 
@@ -179,7 +198,10 @@ async def _select(
 async def _confirm(
     state: ServiceState, request_id: str, customer: str | None, full: bool
 ) -> JSONResponse:
-    result = await state.call(state.router.confirm, request_id, customer_id=customer)
+    with _header_named(customer):
+        result = await state.call(
+            state.router.confirm, request_id, customer_id=customer
+        )
     if result.status == "confirmed":
         state.hub.forget(request_id, "confirmed")
     state.metrics.checkout("confirm", result)
@@ -189,7 +211,8 @@ async def _confirm(
 async def _cancel(
     state: ServiceState, request_id: str, customer: str | None, full: bool
 ) -> JSONResponse:
-    result = await state.call(state.router.cancel, request_id, customer_id=customer)
+    with _header_named(customer):
+        result = await state.call(state.router.cancel, request_id, customer_id=customer)
     if result.ok:
         state.hub.forget(request_id, "cancelled")
     state.metrics.checkout("cancel", result)

@@ -86,6 +86,16 @@ async def _subscription(
     collection found it (seldom in a server: ``tune_gc``), and until then
     the hub kept sending to the subscriber, requoting its checkout and
     counting it in ``/healthz``."""
+    if request_id is None and not capacity:
+        # it asked for no event: a stream that never sent a byte, holding
+        # one of the server's open streams until its client left
+        raise ApiError(
+            422,
+            "field 'capacity': value False: a stream without request_id has no "
+            "event to send with capacity=false (give request_id, or leave "
+            "capacity true)",
+            field="capacity",
+        )
     if is_head(request.scope):
         yield None
         return
@@ -126,7 +136,8 @@ _Subscription = Annotated[Subscriber | None, Depends(_subscription)]
             "content": {"application/json": {"schema": _ERROR_SCHEMA}},
         },
         422: {
-            "description": "A malformed request_id.",
+            "description": "A malformed request_id, or `capacity=false` "
+            "without a request_id (a stream of no event).",
             "content": {"application/json": {"schema": _ERROR_SCHEMA}},
         },
         503: {

@@ -84,20 +84,20 @@ def test_lines_of_one_sku_past_one_order_line_are_refused(shared_live: Any) -> N
              {"sku": "TEE", "quantity": 5000}]  # fmt: skip
     r = client.post("/v1/options", json={**TEE_TO_CHICAGO, "customer_id": "C1",
                                          "items": items})  # fmt: skip
-    message = (
-        "field 'items[2].quantity': value 5000: lines of SKU 'TEE' add up to "
+    words = (
+        "value 5000: lines of SKU 'TEE' add up to "
         "11,000 units, more than 10,000 on one order line"
     )
     assert (r.status_code, r.json()) == (
         422,
         {
             "error": "invalid_request",
-            "message": message,
+            "message": f"field 'items[2].quantity': {words}",
             "field": "items[2].quantity",
             "errors": [
                 {
                     "field": "items[2].quantity",
-                    "message": message,
+                    "message": words,
                     "type": "invalid_request",
                 }
             ],
@@ -209,6 +209,35 @@ def test_unknown_paths_and_methods(shared_live: Any) -> None:
     assert r.status_code == 404 and r.json()["error"] == "not_found"
     r = client.delete("/v1/options")
     assert r.status_code == 405 and r.json()["error"] == "method_not_allowed"
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("POST", "/v1/options/"),
+        ("POST", "/v1/checkouts/abc/confirm/"),
+        ("POST", "/v1/capacity/events/"),
+        ("GET", "/v1/capacity/"),
+        ("GET", "/healthz/"),
+        ("GET", "/docs/"),
+    ],
+)
+def test_a_path_with_a_trailing_slash_is_an_unknown_path(
+    shared_live: Any, method: str, path: str
+) -> None:
+    """It is a 404 as every unknown path is. It was a bodiless 307 to
+    ``http://`` + the request's ``Host`` header + the path without it (a
+    ``Host: evil.example`` sent there; ``http`` behind a TLS proxy)."""
+    client, _, _ = shared_live
+    r = client.request(method, path, headers={"Host": "evil.example"})
+    assert (r.status_code, r.headers.get("location")) == (404, None)
+    one = {"field": None, "message": "Not Found", "type": "not_found"}
+    assert r.json() == {
+        "error": "not_found",
+        "message": "Not Found",
+        "field": None,
+        "errors": [one],
+    }
 
 
 @pytest.mark.parametrize(
@@ -347,3 +376,67 @@ def test_a_feed_event_may_not_take_a_checkouts_work_id(shared_live: Any) -> None
         "the event an id of another prefix",
     )
     assert router.monitor.last_seq == seq  # nothing logged
+
+
+def test_each_error_item_names_its_field_once(shared_live: Any) -> None:
+    """``errors[i]`` is ``{field, message}`` with the message's words after
+    the field, on every route and for every kind of refusal: the answer's
+    ``message`` is ``field '<field>': <errors[0].message>``. The router's
+    refusals (an unknown SKU, an option id, a node, a checkout's state) said
+    ``field 'items[0].sku': field 'items[0].sku': …`` to a client that
+    printed an item's field before its message; the validator's never did."""
+    client, _, _ = shared_live
+    rid = client.post("/v1/options", json={"customer_id": "C1", **TEE_TO_CHICAGO})
+    rid = rid.json()["request_id"]
+    event = {"event_id": "e1", "ts": "2026-01-05T14:00:00Z", "node_id": "NOPE",
+             "type": "staffing", "value": 90}  # fmt: skip
+    calls = [
+        (
+            "/v1/options",
+            {
+                "customer_id": "C1",
+                "dest": "60601",
+                "items": [{"sku": "HAT", "quantity": 1}],
+            },
+            "items[0].sku",
+            "value 'HAT': unknown SKU",
+        ),
+        (
+            "/v1/options",
+            {"customer_id": "", **TEE_TO_CHICAGO},
+            "customer_id",
+            "value '': String should have at least 1 character",
+        ),
+        (
+            f"/v1/checkouts/{rid}/select",
+            {"option_id": "nope"},
+            "option_id",
+            "value 'nope': not an option of this request (one of ",
+        ),
+        (
+            f"/v1/checkouts/{rid}/confirm",
+            None,
+            "request_id",
+            f"value '{rid}': no option selected for this request yet",
+        ),
+        (
+            "/v1/checkouts/abc/cancel",
+            None,
+            "request_id",
+            "value 'abc': unknown request id",
+        ),
+        (
+            "/v1/capacity/events",
+            {"events": [event]},
+            "events[0].node_id",
+            "value 'NOPE': unknown node",
+        ),
+    ]
+    for path, body, field, words in calls:
+        r = client.post(path, json=body, headers={"X-API-Key": API_KEY})
+        assert r.status_code in (404, 409, 422), r.text
+        got = r.json()
+        (item,) = got["errors"]
+        assert (got["field"], item["field"]) == (field, field), r.text
+        assert item["message"].startswith(words), r.text
+        assert got["message"] == f"field '{field}': {item['message']}", r.text

@@ -299,12 +299,22 @@ def test_the_openapi_document_only_loses_the_samples(
 ) -> None:
     """The contract: the default document is as it was (the key check adds
     no parameter), and the private one's paths are its paths without
-    ``/v1/samples`` (its schemas say what a caller without the key is not
-    shown: ``test_shopper_view.py``)."""
+    ``/v1/samples`` and with the 401 and 403 of the key on the operator
+    reads (its schemas say what a caller without the key is not shown:
+    ``test_shopper_view.py``). Those reads answered 401 and 403 that the
+    document did not list (a client checking statuses against it failed)."""
     everyone = public[0].get("/openapi.json").json()
     keyed = private[0].get("/openapi.json").json()
     assert "/v1/samples" in everyone["paths"]
     del everyone["paths"]["/v1/samples"]
+    write = everyone["paths"]["/v1/capacity/events"]["post"]["responses"]
+    for path in [*OPERATOR_READS, "/v1/stream"]:
+        read = keyed["paths"][path]["get"]["responses"]
+        for status in ("401", "403"):
+            assert status not in everyone["paths"][path]["get"]["responses"]
+            assert read[status]["content"] == write[status]["content"], path
+            assert "API key" in read[status]["description"], path
+            del read[status]
     assert keyed["paths"] == everyone["paths"]
     schemas, private_schemas = (d["components"]["schemas"] for d in (everyone, keyed))
     assert set(schemas) - set(private_schemas) == {

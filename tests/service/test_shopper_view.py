@@ -333,15 +333,15 @@ def test_a_select_refused_for_its_node_names_it_only_to_the_operator(
     operator, shopper = REFUSALS[kind]
     for name, r in answers.items():
         words = shopper if private and name != "key" else operator
-        message = f"field 'request_id': value '{rid}': {words}"
+        item = f"value '{rid}': {words}"
         assert (r.status_code, r.json()) == (
             409,
             {
                 "error": "conflict",
-                "message": message,
+                "message": f"field 'request_id': {item}",
                 "field": "request_id",
                 "errors": [
-                    {"field": "request_id", "message": message, "type": "conflict"}
+                    {"field": "request_id", "message": item, "type": "conflict"}
                 ],
             },
         ), name

@@ -53,19 +53,27 @@ def test_after_the_end_select_is_409_and_repeats_answer_as_the_first(
 def test_a_caller_naming_another_customer_is_refused(live: Any) -> None:
     client, router, _ = live
     rid = post_options(client, "C5", **TEE_TO_CHICAGO)["request_id"]
-    for kw in (
-        {"json": {"option_id": "gold", "customer_id": "C6"}},
-        {"json": {"option_id": "gold"}, "headers": {"X-Customer-Id": "C6"}},
+    # the field is where the refused id was sent: the header's is named
+    # X-Customer-Id (it was customer_id, a field a confirm has not)
+    for kw, field in (
+        ({"json": {"option_id": "gold", "customer_id": "C6"}}, "customer_id"),
+        (
+            {"json": {"option_id": "gold"}, "headers": {"X-Customer-Id": "C6"}},
+            "X-Customer-Id",
+        ),
         # the body's id is the checkout's, the header's (a gateway's) is not
-        {
-            "json": {"option_id": "gold", "customer_id": "C5"},
-            "headers": {"X-Customer-Id": "C6"},
-        },
+        (
+            {
+                "json": {"option_id": "gold", "customer_id": "C5"},
+                "headers": {"X-Customer-Id": "C6"},
+            },
+            "customer_id",
+        ),
     ):
         r = _post(client, rid, "select", **kw)
         assert r.status_code == 403
         assert set(r.json()) == {"error", "message", "field", "errors"}
-        assert (r.json()["error"], r.json()["field"]) == ("forbidden", "customer_id")
+        assert (r.json()["error"], r.json()["field"]) == ("forbidden", field)
     assert r.json()["message"] == (
         "field 'customer_id': value 'C5': the X-Customer-Id header names another "
         "customer ('C6')"
@@ -76,6 +84,10 @@ def test_a_caller_naming_another_customer_is_refused(live: Any) -> None:
     for action in ("confirm", "cancel"):
         r = _post(client, rid, action, headers={"X-Customer-Id": "C6"})
         assert (r.status_code, r.json()["error"]) == (403, "forbidden")
+        assert (r.json()["field"], r.json()["message"]) == (
+            "X-Customer-Id",
+            "field 'X-Customer-Id': value 'C6': not the customer of this checkout",
+        )
     done = _post(client, rid, "confirm", headers={"X-Customer-Id": "C5"})
     assert done.json()["status"] == "confirmed"
     assert _post(client, rid, "confirm").json() == done.json()  # no id: no check

@@ -76,6 +76,29 @@ def test_stream_catches_up_a_checkout_made_before_a_change(live: Any) -> None:
     assert by_id(update["data"]["option_set"])["gold"]["nodes"] == ["WH-EAST"]
 
 
+def test_a_stream_of_nothing_is_refused(live: Any) -> None:
+    """``capacity=false`` without a ``request_id`` asks for no event: a 422
+    at ``capacity`` (HEAD alike). It was a 200 stream that never sent a
+    byte and held one of the server's open streams until the client left."""
+    client, _, _ = live
+    words = (
+        "value False: a stream without request_id has no event to send "
+        "with capacity=false (give request_id, or leave capacity true)"
+    )
+    for method in ("GET", "HEAD"):
+        r = client.request(method, "/v1/stream", params={"capacity": "false"})
+        assert r.status_code == 422, method
+    assert r.headers["content-type"] == "application/json"
+    r = client.get("/v1/stream", params={"capacity": "false"})
+    assert r.json() == {
+        "error": "invalid_request",
+        "message": f"field 'capacity': {words}",
+        "field": "capacity",
+        "errors": [{"field": "capacity", "message": words, "type": "invalid_request"}],
+    }
+    assert client.get("/healthz").json()["subscribers"] == 0
+
+
 def test_stream_of_an_unknown_checkout_is_404(live: Any) -> None:
     client, _, _ = live
     r = client.get("/v1/stream", params={"request_id": "0123abcd"})
