@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import math
 import multiprocessing
+import signal
+import threading
 import time
 from dataclasses import dataclass
+from multiprocessing.process import BaseProcess
 from typing import Any
 
 import highspy
@@ -343,11 +346,11 @@ def _dual_bound_in_child(
         daemon=True,
     )
     deadline = time.perf_counter() + time_limit_s
-    child.start()
-    send.close()
     best: float | None = None
     stop = "wall_clock" if checks is not None else "time_limit"
     try:
+        _start_shielded(child)
+        send.close()
         while True:
             left = deadline - time.perf_counter()
             if left <= 0 or not receive.poll(left):
@@ -363,9 +366,40 @@ def _dual_bound_in_child(
     finally:
         if child.is_alive():
             child.kill()
-        child.join()
+        if child.pid is not None:
+            child.join()
+        send.close()
         receive.close()
     return best, stop
+
+
+#: Signals that stop the command (Ctrl-C, ``kill``): held back while the
+#: bound's child is sent its problem.
+_STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+def _start_shielded(child: BaseProcess) -> None:
+    """Start ``child``, a stop signal that comes meanwhile raised once the
+    child has its problem (the caller's cleanup then kills the child), not
+    midway, when the child read a truncated pickle and printed its
+    traceback under ``tierflow: interrupted`` (QA). Python runs handlers in
+    the main thread only, and only it can set them: elsewhere the child
+    starts unshielded."""
+    if threading.current_thread() is not threading.main_thread():
+        child.start()
+        return
+    caught: list[int] = []
+    previous = {
+        number: signal.signal(number, lambda n, _frame: caught.append(n))
+        for number in _STOP_SIGNALS
+    }
+    try:
+        child.start()
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, signal.SIG_DFL if handler is None else handler)
+        if caught:
+            signal.raise_signal(caught[0])
 
 
 def _branch_and_bound(

@@ -208,7 +208,9 @@ def _cards(summary: dict[str, Any]) -> str:
                 "Promises kept",
                 _pct(None if not total else 100.0 * done / total),
                 f"orders delivered in full by the promised date: {', '.join(kept)}."
-                + expected,
+                + expected
+                if kept
+                else "no order was confirmed today.",
                 ident="card-promises",
             )
         )

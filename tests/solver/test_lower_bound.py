@@ -4,12 +4,16 @@ may be above the optimum, so it proves nothing below it."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import time
 
 import numpy as np
 import pytest
 import scipy.sparse as sp
 
+from tests.conftest import ROOT
 from tierflow.formulations.linear_program import LinearProgram
 from tierflow.solver import linear_program
 
@@ -75,3 +79,45 @@ def test_a_limited_bound_stays_below_the_optimum() -> None:
 
 def test_no_time_for_the_lp_is_no_bound() -> None:
     assert linear_program.lower_bound(_cover(), mip_time_s=5, time_limit_s=0) is None
+
+
+#: A process that starts the bound's child on a large cover, its child's
+#: interpreter starting 0.6 s late (a busy machine), and is interrupted
+#: (SIGINT) 0.2 s in: while it still sends the child the problem.
+_INTERRUPTED_WHILE_STARTING = """
+import os, signal, stat, sys, tempfile, threading
+import multiprocessing
+from tests.solver.test_lower_bound import _cover
+from tierflow.solver import linear_program
+
+slow = os.path.join(tempfile.mkdtemp(), "python")
+with open(slow, "w") as f:
+    f.write(f"#!/bin/sh\\nsleep 0.6\\nexec {sys.executable} \\"$@\\"\\n")
+os.chmod(slow, stat.S_IRWXU)
+multiprocessing.set_executable(slow)
+lp = _cover(seed=1, n=600, m=1200)
+threading.Timer(0.2, os.kill, (os.getpid(), signal.SIGINT)).start()
+try:
+    linear_program._dual_bound_in_child(lp, 30.0, 1)
+except KeyboardInterrupt:
+    print("interrupted")
+"""
+
+
+def test_an_interrupt_while_the_child_starts_prints_no_child_traceback() -> None:
+    """``tierflow simulate`` stopped (SIGINT or SIGTERM to its process, QA)
+    while it sent the hindsight bound's child its problem printed the
+    child's ``_pickle.UnpicklingError: pickle data was truncated`` traceback
+    under ``tierflow: interrupted``: the signal now waits until the child
+    has it, and the child, started with both signals blocked, is killed by
+    the parent's cleanup."""
+    done = subprocess.run(
+        [sys.executable, "-c", _INTERRUPTED_WHILE_STARTING],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+    assert done.stdout == "interrupted\n"
+    assert "Traceback" not in done.stderr, done.stderr

@@ -617,3 +617,16 @@ def test_the_saved_card_of_a_day_dearer_than_the_nearest_node(day: Any) -> None:
         "shipped the day for $6,951; sending every order to the nearest node "
         "with stock costs $8,333 (16.6 % saved)."
     )
+
+
+def test_a_day_without_an_order_says_so_on_its_promises_card(day: Any) -> None:
+    """A day with no confirmed order (a network without stock, one checkout)
+    read "orders delivered in full by the promised date: ." (QA)."""
+    _, summary, _, _ = day
+    none = copy.deepcopy(summary)
+    for policy in none["policies"].values():
+        for tier in policy["promises_by_tier"].values():
+            tier.update(orders=0, kept=0, waiting=0)
+    text = " ".join(re.sub(r"<[^>]+>", " ", _cards(none)).split())
+    assert "Promises kept – no order was confirmed today." in text, text
+    assert ": ." not in text
