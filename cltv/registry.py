@@ -311,10 +311,20 @@ class ModelRegistry:
         return doomed
 
     def read_retrain_state(self) -> dict[str, Any] | None:
+        """What the last retrain decided; a damaged record is an error that
+        says how to go on (it stopped every daily retrain with "not valid
+        JSON" alone): it only makes a repeat of a finished day a no-op."""
         path = self.root / RETRAIN_FILE
         if not path.is_file():
             return None
-        return _read_json(path)
+        try:
+            return _read_json(path)
+        except InputError as exc:
+            raise InputError(
+                f"{exc.reason}; it only records the last retrain's decision: "
+                "remove it and the next retrain decides its day again",
+                file=exc.file,
+            ) from exc.__cause__
 
     def write_retrain_state(self, state: dict[str, Any]) -> None:
         _atomic_write(self.root / RETRAIN_FILE, json.dumps(state, indent=2) + "\n")

@@ -738,3 +738,21 @@ def test_a_model_a_train_made_current_is_not_the_retrains_own(
     )
     assert again.noop and again.reason.startswith("already done")
     assert again.champion == trained.version
+
+
+def test_a_damaged_retrain_record_names_how_to_go_on(tmp_path: Path) -> None:
+    """A RETRAIN.json damaged on disk stopped every daily retrain with "not
+    valid JSON" and no word of what to do; the record only makes a repeat
+    of a finished day a no-op, so removing it is safe, and the error says
+    so."""
+    registry = ModelRegistry(tmp_path / "models")
+    registry.root.mkdir(parents=True, exist_ok=True)
+    (registry.root / RETRAIN_FILE).write_text('{"as_of": "2026-')
+    with pytest.raises(InputError) as err:
+        registry.read_retrain_state()
+    assert str(err.value) == (
+        f"{registry.root / RETRAIN_FILE}: not valid JSON (Unterminated string "
+        "starting at at line 1 column 11); it only records "
+        "the last retrain's decision: remove it and the next retrain decides "
+        "its day again"
+    )
