@@ -403,8 +403,9 @@ def _fit_and_write(
     # a version damaged on disk is fitted and written again: the recipe
     # names it, so "train again" found it, "already had", and made the
     # damaged model current
-    damaged = version in registry.versions() and not registry.readable(version)
-    if version in registry.versions() and not damaged:
+    stored = version in registry.versions()
+    damaged = stored and not registry.readable(version)
+    if stored and not damaged:
         meta = registry.metadata(version)
         training = meta.get("training_metrics") or {}
         if not with_backtest or "backtest" in training:
