@@ -48,11 +48,21 @@ def _row(top10: float, mae: float) -> dict[str, float]:
     }
 
 
-def test_protocol_markdown_names_every_row_and_target() -> None:
-    metrics = {MODEL_NAME: _row(0.52, 10.0), RAW_NAME: _row(0.52, 11.0)}
-    metrics |= {name: _row(0.50, 10.5) for name in BASELINE_ROWS}
+def _one_split(
+    dataset: str, mae: tuple[float, float, float], unjudged: str | None = None
+) -> SplitResult:
+    """One seed of rolling-1 (as of 1998-04-01, 90 days): our model, its raw
+    forecast and every baseline row with these MAEs (top-10 % 0.52, 0.52
+    and 0.50)."""
+    ours, raw, baselines = mae
+    metrics = {MODEL_NAME: _row(0.52, ours), RAW_NAME: _row(0.52, raw)}
+    metrics |= {name: _row(0.50, baselines) for name in BASELINE_ROWS}
     split = Split("rolling-1", day_number("1998-04-01"), 90)
-    result = SplitResult("cdnow", split, (SeedRun(0, 1.0, metrics),))
+    return SplitResult(dataset, split, (SeedRun(0, 1.0, metrics),), unjudged=unjudged)
+
+
+def test_protocol_markdown_names_every_row_and_target() -> None:
+    result = _one_split("cdnow", (10.0, 11.0, 10.5))
     text = protocol_markdown([(result, False)], "make bench-cltv")
     assert "| cdnow | rolling-1 | 1998-04-01 | 90 d | 3/3 |" in text
     assert "| cltv, worst of 1 seed | 10.00 |" in text
@@ -138,11 +148,8 @@ def test_spearman_of_an_evaluation_with_a_blank_value_names_row(
 def test_a_split_whose_holdout_judges_nothing_says_so() -> None:
     """A user's log whose holdout returns nearly cancel its purchases:
     ``tierflow cltv protocol`` writes the metrics, not the targets."""
-    metrics = {MODEL_NAME: _row(0.52, 10.0), RAW_NAME: _row(0.52, 11.0)}
-    metrics |= {name: _row(0.50, 10.5) for name in BASELINE_ROWS}
-    split = Split("rolling-1", day_number("1998-04-01"), 90)
     why = "the holdout's net spend (0.01) is under 5 % of its purchases (1000.00)"
-    result = SplitResult("shop", split, (SeedRun(0, 1.0, metrics),), {}, why)
+    result = _one_split("shop", (10.0, 11.0, 10.5), why)
     text = protocol_markdown([(result, False)], "tierflow cltv protocol")
     assert "| shop | rolling-1 | 1998-04-01 | 90 d | not judged (below) |" in text
     assert f"Targets not judged: {why}." in text and "PASS" not in text
@@ -155,10 +162,7 @@ def test_protocol_markdown_shows_errors_of_a_log_in_small_units() -> None:
     tables' MAE and RMSE and the MAE target get the digits that tell the
     rows apart, as ``cltv evaluate``'s table does (before: every row read
     0.02 | 0.0 and the target "0.018 vs 0.017"); larger units unchanged."""
-    metrics = {MODEL_NAME: _row(0.52, 0.01760), RAW_NAME: _row(0.52, 0.01869)}
-    metrics |= {name: _row(0.50, 0.01749) for name in BASELINE_ROWS}
-    split = Split("rolling-1", day_number("1998-04-01"), 90)
-    result = SplitResult("milli", split, (SeedRun(0, 1.0, metrics),))
+    result = _one_split("milli", (0.01760, 0.01869, 0.01749))
     text = protocol_markdown([(result, False)], "tierflow cltv protocol")
     assert "| cltv, worst of 1 seed | 0.01760 | 0.03520 | 0.4000 |" in text
     assert "| bgnbd_gg | 0.01749 | 0.03498 | 0.4000 |" in text

@@ -662,6 +662,21 @@ def test_placing_an_order_shows_only_the_confirmation(
     assert errors == []
 
 
+def _place_with_select_held(page: Any) -> Any:
+    """Click Place order with its select held back: the held route, once
+    the page says it is placing the order (``continue_`` or ``fulfill`` it,
+    then ``page.unroute("**/select")``)."""
+    held: list[Any] = []
+    page.route("**/select", lambda route: held.append(route))
+    page.click("#confirm")
+    page.wait_for_function(
+        "() => document.querySelector('#confirm').textContent === 'Placing your order…'"
+    )
+    while not held:
+        page.wait_for_timeout(20)
+    return held[0]
+
+
 def test_options_that_change_while_the_order_is_placed_are_not_confirmed(
     browser: Any, site: tuple[RunningServer, OnlineRouter]
 ) -> None:
@@ -677,18 +692,13 @@ def test_options_that_change_while_the_order_is_placed_are_not_confirmed(
     page = _page(browser, server.url + "/", errors)
     _ask(page, "C4")
     page.wait_for_selector("#live-status[data-state='live']")
-    held: list[Any] = []
-    page.route("**/select", lambda route: held.append(route))
-    page.click("#confirm")
-    page.wait_for_function(
-        "() => document.querySelector('#confirm').textContent === 'Placing your order…'"
-    )
+    select = _place_with_select_held(page)
     post_events(server.url, OUTAGE)
     _revision(page, 2)
     # a live update while the order is placed leaves the button as it was
     assert page.locator("#confirm").inner_text() == "Placing your order…"
     assert page.locator("#confirm").is_disabled()
-    held[0].continue_()
+    select.continue_()
     page.unroute("**/select")
     page.wait_for_selector("#error:not([hidden])")
     assert page.locator("#error").inner_text() == (
@@ -733,12 +743,7 @@ def test_the_options_cannot_be_changed_while_the_order_is_placed(
     _ask(page, "C9")
     page.wait_for_selector("#live-status[data-state='live']")
     assert _selection(page) == {"checked": "gold", "recommended": "gold"}
-    held: list[Any] = []
-    page.route("**/select", lambda route: held.append(route))
-    page.click("#confirm")
-    page.wait_for_function(
-        "() => document.querySelector('#confirm').textContent === 'Placing your order…'"
-    )
+    select = _place_with_select_held(page)
     radios = "#options input[name='option']"
     assert page.eval_on_selector_all(radios, "rs => rs.map(r => r.disabled)") == [
         True,
@@ -746,9 +751,7 @@ def test_the_options_cannot_be_changed_while_the_order_is_placed(
     ]
     page.click(".option-card[data-tier='platinum'] .option-main", force=True)
     assert page.evaluate("document.body.dataset.selected") == "gold"
-    while not held:
-        page.wait_for_timeout(20)
-    held[0].fulfill(status=503, json={"error": "unavailable", "message": "down"})
+    select.fulfill(status=503, json={"error": "unavailable", "message": "down"})
     page.unroute("**/select")
     page.wait_for_selector("#error:not([hidden])")
     assert page.locator("#error").inner_text() == (
@@ -781,16 +784,9 @@ def test_show_delivery_options_is_off_while_the_order_is_placed(
     page = _page(browser, server.url + "/", errors)
     _ask(page, "C4")
     page.wait_for_selector("#live-status[data-state='live']")
-    held: list[Any] = []
-    page.route("**/select", lambda route: held.append(route))
-    page.click("#confirm")
-    page.wait_for_function(
-        "() => document.querySelector('#confirm').textContent === 'Placing your order…'"
-    )
+    select = _place_with_select_held(page)
     assert page.locator("#get-options").is_disabled()
-    while not held:
-        page.wait_for_timeout(20)
-    held[0].continue_()
+    select.continue_()
     page.unroute("**/select")
     page.wait_for_selector("#confirmation:not([hidden])")
     assert page.locator("#get-options").is_enabled()
