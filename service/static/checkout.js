@@ -27,6 +27,7 @@
     retry: null, // the timer that opens a refused stream again
     busy: false,
     placing: false, // this page's select and confirm are under way
+    unsure: null, // the checkout whose confirm was sent with no answer
     done: false,
     open: new Set(), // option ids whose details are open
     sent: null, // the order (customer, items, ZIP) the options shown answer
@@ -638,6 +639,12 @@
       // this page's own order being placed: its confirm closes the checkout,
       // and the event may come before the confirm's answer, which tells
       if (state.placing) return;
+      // this page's confirm whose answer was lost (a dropped connection)
+      // placed the order: the event came after the page said the store
+      // could not be reached, and the page said "no longer open … start a
+      // new one", inviting the same order twice. A repeated confirm
+      // answers as the first: the order is shown placed.
+      if (data.why === "confirmed" && state.unsure === data.request_id) return void confirmAgain(data.request_id);
       // confirmed or cancelled elsewhere (another tab, the API), or its
       // options expired: no order can be placed from here, and nothing is
       // left to cancel. The event's `why` says which (an expiry was told
@@ -744,6 +751,9 @@
       /checkout already confirmed/.test((held.body && held.body.message) || "");
     let done = held;
     if ((held.ok && !changed) || placedBefore) done = await api("POST", `/v1/checkouts/${id}/confirm`);
+    // a confirm sent with no answer (unreachable, timed out) may have placed
+    // the order: the stream's `closed` ("confirmed") then says it did
+    state.unsure = done !== held && done.status === 0 ? id : null;
     // the select refused 409 (the stock gone, or the options expired: a
     // cutoff passed, a node closed, a requote dropped the option): the
     // checkout is still open, and the page asks for its new options itself.
@@ -801,11 +811,35 @@
       // the button was disabled meanwhile, and the focus fell to the body
       return $("error").focus();
     }
-    state.done = true;
-    closeStream();
     // the option the store confirmed (the one held by the try whose answer
     // was lost, when the shopper picked another since)
-    const placed = (placedBefore && optionById(state.answer, done.body.option_id)) || option;
+    showPlaced(id, (placedBefore && optionById(state.answer, done.body.option_id)) || option);
+  }
+
+  // Ask once more whether the order whose confirm got no answer is placed
+  // (the stream said the checkout was confirmed): the answer shows it
+  // placed; a failure leaves the page as it was, with Place order to try.
+  async function confirmAgain(id) {
+    state.unsure = null;
+    if (state.busy) return;
+    state.busy = true;
+    state.placing = true;
+    lockOptions();
+    const done = await api("POST", `/v1/checkouts/${id}/confirm`);
+    state.busy = false;
+    state.placing = false;
+    lockOptions();
+    if (!state.answer || state.answer.request_id !== id || state.done) return;
+    if (!done.ok) {
+      state.unsure = done.status === 0 ? id : null;
+      return;
+    }
+    showPlaced(id, optionById(state.answer, done.body.option_id) || optionById(state.answer, state.chosen));
+  }
+
+  function showPlaced(id, placed) {
+    state.done = true;
+    closeStream();
     state.chosen = placed.option_id;
     render(state.answer, []);
     showError("");
