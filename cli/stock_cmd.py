@@ -178,8 +178,11 @@ def show_command(
     sku: str | None,
     as_json: bool,
 ) -> None:
-    """On hand, reserved (held by open checkouts) and available per stock
-    position (node, SKU) the store holds."""
+    """On hand, reserved and available per stock position.
+
+    Every position (node, SKU) the store holds; reserved is what open
+    checkouts hold, available what is left (holds past their TTL free).
+    """
     exists = check_existing_state(state_path)
     net = open_network(network_dir)
     levels = None

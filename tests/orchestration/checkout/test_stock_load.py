@@ -12,7 +12,7 @@ from tests.conftest import TINY_NETWORK
 from tests.service_fixtures import put_scores
 from tierflow.data.errors import InputError
 from tierflow.data.network import load_network
-from tierflow.data.store import open_store
+from tierflow.data.store import StockChange, open_store
 from tierflow.data.vocabulary import HoldStatus
 from tierflow.orchestration.checkout.router import OnlineRouter
 
@@ -58,3 +58,23 @@ def test_a_restock_is_offered_by_another_router_and_a_count_below_a_hold_refused
                 .loc[("WH-EAST", "SOFA")]
             )
         assert (int(cell["on_hand"]), int(cell["reserved"])) == (5, 4)
+
+
+def test_a_hold_past_its_ttl_does_not_keep_a_count_up(
+    state_location: Path | str,
+) -> None:
+    """A hold whose TTL ran out holds nothing: a count below it is taken
+    (the hold swept first), where one below a live hold is refused."""
+    with open_store(state_location) as store:
+        store.seed_network_inventory(load_network(TINY_NETWORK))
+        store.reserve("lapsed", [("MUG", 15)], "WH-EAST", ttl_s=1.0, now=1000.0)
+        store.reserve("live", [("TEE", 60)], "WH-EAST", ttl_s=60.0, now=1000.0)
+        with pytest.raises(InputError) as refused:
+            store.change_stock(
+                [("WH-EAST", "MUG", 3), ("WH-EAST", "TEE", 50)], now=1010.0
+            )
+        assert (refused.value.index, refused.value.value) == (1, 50)
+        assert "below the 60 units reserved" in refused.value.reason
+        done = store.change_stock([("WH-EAST", "MUG", 3)], now=1010.0)
+        assert done == [StockChange("WH-EAST", "MUG", 20, 3, 0)]
+        assert store.reservation_status("lapsed") == "expired"
