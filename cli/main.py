@@ -228,6 +228,11 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "simulate_command",
         "One day on the network: CLTV, checkouts, choices, allocation, report.",
     ),
+    "stock": (
+        "tierflow.cli.stock_cmd",
+        "stock",
+        "Live stock in a state store: load counts and receipts, show it.",
+    ),
     "solve": (
         "tierflow.cli.solve_cmd",
         "solve_command",

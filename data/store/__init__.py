@@ -61,6 +61,7 @@ from tierflow.data.store.reservations import ReserveResult
 from tierflow.data.store.schema import MIGRATIONS, POSTGRES_MIGRATIONS, SCHEMA_VERSION
 from tierflow.data.store.scores import CLTV_COLUMNS, CltvScore, VersionedScore
 from tierflow.data.store.sqlite_store import SqliteStore
+from tierflow.data.store.stock import StockChange
 from tierflow.data.store.upgrades import UPGRADE_COLUMNS, UpgradeNote
 
 if TYPE_CHECKING:
@@ -110,6 +111,7 @@ __all__ = [
     "ScoreStore",
     "SqliteStore",
     "StateStore",
+    "StockChange",
     "StockStore",
     "StoreBroken",
     "StoreConflict",

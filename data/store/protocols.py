@@ -26,6 +26,7 @@ from tierflow.data.store.checkouts import CheckoutState
 from tierflow.data.store.quotes import QuoteState, StoredQuote
 from tierflow.data.store.reservations import ReserveResult
 from tierflow.data.store.scores import CltvScore, VersionedScore
+from tierflow.data.store.stock import StockChange
 from tierflow.data.store.upgrades import UpgradeNote
 from tierflow.data.vocabulary import HoldStatus
 
@@ -38,6 +39,19 @@ class StockStore(Protocol):
         """Set ``on_hand`` of ``node_id, sku`` rows."""
         ...
 
+    def change_stock(
+        self,
+        changes: Sequence[tuple[str, str, int]],
+        *,
+        add: bool = False,
+        unheld: Mapping[tuple[str, str], int] | None = None,
+        now: float | None = None,
+    ) -> list[StockChange]:
+        """Set (or, with ``add``, move) ``on_hand`` of ``(node_id, sku,
+        quantity)`` positions in one transaction, never below what is
+        reserved; a position not held starts from ``unheld``."""
+        ...
+
     def load_network_inventory(self, network: Network) -> int:
         """Set ``on_hand`` from a network's inventory."""
         ...
@@ -48,6 +62,10 @@ class StockStore(Protocol):
 
     def inventory_frame(self) -> pd.DataFrame:
         """``node_id, sku, on_hand, reserved`` of every cell."""
+        ...
+
+    def stock_levels(self, *, now: float | None = None) -> pd.DataFrame:
+        """``node_id, sku, on_hand, reserved, available`` of every cell."""
         ...
 
     def available(

@@ -7,27 +7,41 @@ Available = on hand − reserved + stock held by reservations past their TTL
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Mapping, Sequence
+from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
 from tierflow.data.errors import InputError, listed
+from tierflow.data.limits import MAX_UNITS
 from tierflow.data.network import Network
 from tierflow.data.store.database import (
     Connection,
     Cursor,
     StorePart,
+    Transaction,
     chunks,
     clock,
     marks,
     retried,
 )
+from tierflow.data.store.ledger import sweep_lapsed
 from tierflow.data.store.schema import LIVE_RESERVATION
 
 log = logging.getLogger("tierflow.store")
+
+
+class StockChange(NamedTuple):
+    """One stock position a :meth:`Inventory.change_stock` wrote (or found
+    as it was): ``on_hand`` before and after, and the units reserved."""
+
+    node_id: str
+    sku: str
+    before: int
+    after: int
+    reserved: int
 
 
 class Inventory(StorePart):
@@ -62,6 +76,99 @@ class Inventory(StorePart):
         except self._db.integrity_error as exc:
             raise InputError(f"on_hand below reserved or negative ({exc})") from None
         return len(data)
+
+    @retried
+    def change_stock(
+        self,
+        changes: Sequence[tuple[str, str, int]],
+        *,
+        add: bool = False,
+        unheld: Mapping[tuple[str, str], int] | None = None,
+        now: float | None = None,
+    ) -> list[StockChange]:
+        """Set (a count) or, with ``add``, move (a receipt, an adjustment)
+        ``on_hand`` of ``(node_id, sku, quantity)`` positions, all in one
+        transaction or none; reservations are kept.
+
+        A position the store holds no row of starts from ``unheld`` (the
+        network's ``on_hand`` there, what a router would seed; 0 when not
+        given). Holds past their TTL are swept first (their own
+        transaction, as a take sweeps them): they hold nothing. The rows
+        are locked in ``(node, sku)`` order, as a take locks them.
+
+        Returns
+        -------
+        list of StockChange
+            One per position, in the order given.
+
+        Raises
+        ------
+        InputError
+            The first position (``index``: its place in ``changes``) whose
+            ``on_hand`` would be below 0, above the limit or below what is
+            reserved, or given twice; nothing is written then.
+        """
+        cells = [(str(n), str(s), int(q)) for n, s, q in changes]
+        seen: dict[tuple[str, str], int] = {}
+        for i, (node, sku, _) in enumerate(cells):
+            if (node, sku) in seen:
+                raise InputError(
+                    f"{node}/{sku} given twice (first at index {seen[node, sku]})",
+                    index=i,
+                )
+            seen[node, sku] = i
+        sweep_lapsed(self._db, clock(now))
+        start = unheld or {}
+        order = sorted(range(len(cells)), key=lambda i: cells[i][:2])
+        with self._db.tx() as conn:
+            conn.execute_each(
+                "INSERT INTO inventory (node_id, sku, on_hand) VALUES (?, ?, ?) "
+                "ON CONFLICT (node_id, sku) DO NOTHING",
+                [
+                    (*cells[i][:2], max(0, int(start.get(cells[i][:2], 0))))
+                    for i in order
+                ],
+            )
+            held = self._locked_cells(conn, [cells[i][:2] for i in order])
+            out = []
+            for i, (node, sku, qty) in enumerate(cells):
+                before, reserved = held[node, sku]
+                after = before + qty if add else qty
+                problem = _stock_problem(before, qty, after, reserved, add=add)
+                if problem:
+                    raise InputError(problem, index=i, field="on_hand", value=qty)
+                out.append(StockChange(node, sku, before, after, reserved))
+            moved = sorted(c for c in out if c.after != c.before)
+            if moved:
+                conn.later_many(
+                    "UPDATE inventory SET on_hand = ? WHERE node_id = ? AND sku = ?",
+                    [(c.after, c.node_id, c.sku) for c in moved],
+                )
+        return out
+
+    def _locked_cells(
+        self, conn: Transaction, cells: Sequence[tuple[str, str]]
+    ) -> dict[tuple[str, str], tuple[int, int]]:
+        """``on_hand, reserved`` of ``cells`` (in ``(node, sku)`` order),
+        locked until commit: one statement per node and chunk of SKUs."""
+        by_node: dict[str, list[str]] = {}
+        for node, sku in cells:
+            by_node.setdefault(node, []).append(sku)
+        statements = [
+            (
+                "SELECT node_id, sku, on_hand, reserved FROM inventory "
+                f"WHERE node_id = ? AND sku IN ({marks(len(chunk))}) "
+                f"ORDER BY sku{conn.for_update}",
+                (node, *chunk),
+            )
+            for node, skus in by_node.items()
+            for chunk in chunks(skus)
+        ]
+        return {
+            (str(n), str(s)): (int(q), int(r))
+            for rows in conn.execute_all(statements)
+            for n, s, q, r in rows.fetchall()
+        }
 
     def load_network_inventory(self, network: Network) -> int:
         """Seed the inventory table from a :class:`~tierflow.data.network.Network`."""
@@ -136,6 +243,33 @@ class Inventory(StorePart):
         return self._db.frame(
             "SELECT node_id, sku, on_hand, reserved FROM inventory ORDER BY node_id, sku"
         )
+
+    def stock_levels(self, *, now: float | None = None) -> pd.DataFrame:
+        """``node_id, sku, on_hand, reserved, available`` of every position
+        the store holds, by node and SKU; available counts the holds past
+        their TTL as free (as :meth:`available` does)."""
+        frame = self.inventory_frame()
+        lapsed = {
+            (str(n), str(s)): int(q)
+            for n, s, q in self._db.execute(
+                f"""SELECT r.node_id, l.sku, SUM(l.quantity) FROM reservation_lines l
+                   JOIN reservations r ON r.request_id = l.request_id
+                   WHERE r.{LIVE_RESERVATION} AND r.expires_at <= ?
+                   GROUP BY r.node_id, l.sku""",
+                (clock(now),),
+            ).fetchall()
+        }
+        frame["available"] = [
+            int(q) - int(r) + lapsed.get((str(n), str(s)), 0)
+            for n, s, q, r in zip(
+                frame["node_id"],
+                frame["sku"],
+                frame["on_hand"],
+                frame["reserved"],
+                strict=True,
+            )
+        ]
+        return frame
 
     def available(
         self, node_id: str, skus: Sequence[str], *, now: float | None = None
@@ -212,6 +346,23 @@ class Inventory(StorePart):
                WHERE i.reserved != COALESCE(x.q, 0)""",
         ).fetchall()
         return [f"reserved mismatch {n}/{s}: {r} != {q}" for n, s, r, q in bad]
+
+
+def _stock_problem(
+    before: int, qty: int, after: int, reserved: int, *, add: bool
+) -> str:
+    """Why ``on_hand`` may not become ``after`` ("" when it may)."""
+    how = f" ({before} on hand, {qty} added)" if add else ""
+    if after < 0:
+        return f"on_hand would be {after}{how}: below 0"
+    if after > MAX_UNITS:
+        return f"on_hand would be {after}{how}: above {MAX_UNITS:.0f}"
+    if after < reserved:
+        return (
+            f"on_hand would be {after}{how}, below the {reserved} units reserved "
+            "(held by open checkouts)"
+        )
+    return ""
 
 
 def stock_query(skus: Sequence[str], t: float) -> tuple[str, tuple[Any, ...]]:

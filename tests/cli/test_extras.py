@@ -153,6 +153,8 @@ def _state_commands(tmp: Path) -> dict[str, list[str]]:
     tx = tmp / "tx.csv"
     write_transactions(generate_transactions(300, seed=5), tx)
     out = str(tmp / "out")
+    count = tmp / "count.csv"
+    count.write_text("node_id,sku,on_hand\nWH-EAST,TEE,7\n")
     return {
         "serve": ["serve", *net, "--port", "0"],
         "options": ["options", *net, "--customer", "C1", "--items", "TEE:1",
@@ -166,13 +168,15 @@ def _state_commands(tmp: Path) -> dict[str, list[str]]:
         "capacity forget": ["capacity", "forget", *net, "WH-NYC"],
         "cltv retrain": ["cltv", "retrain", "--transactions", str(tx),
                          "--model-dir", out],
+        "stock load": ["stock", "load", *net, "--inventory", str(count)],
+        "stock show": ["stock", "show", *net],
     }  # fmt: skip
 
 
 #: The commands that take ``--state``.
 _STATE_COMMANDS = ["serve", "options", "allocate", "capacity ingest",
                    "capacity forecast", "capacity show", "capacity forget",
-                   "cltv retrain"]  # fmt: skip
+                   "cltv retrain", "stock load", "stock show"]  # fmt: skip
 
 
 def test_every_command_taking_state_is_checked_without_psycopg() -> None:

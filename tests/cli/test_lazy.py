@@ -97,6 +97,8 @@ def test_every_state_command_is_checked() -> None:
         "capacity show",
         "capacity forget",
         "cltv retrain",
+        "stock load",
+        "stock show",
     }
 
 
@@ -172,7 +174,7 @@ def test_every_command_in_the_lazy_tables_resolves() -> None:
             if isinstance(sub, click.Group)
         )
 
-    assert walk(cli, "tierflow") == 26  # 5 groups, 21 commands
+    assert walk(cli, "tierflow") == 29  # 6 groups, 23 commands
 
 
 def test_the_values_help_shows_are_their_owners() -> None:

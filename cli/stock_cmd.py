@@ -1,0 +1,250 @@
+"""``tierflow stock``: write counts and receipts to a live store's stock, show it."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from tierflow.cli.network_cmd import open_network
+from tierflow.cli.options import (
+    examples,
+    json_option,
+    network_option,
+    option,
+    state_option,
+)
+from tierflow.cli.state_location import check_existing_state, open_state
+from tierflow.data.errors import InputError
+from tierflow.data.limits import MAX_UNITS
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from tierflow.data.network import Network
+    from tierflow.data.store import StockChange
+
+#: ``--mode``: what a file's quantity is.
+MODES = ("set", "add")
+
+
+@click.group(
+    "stock",
+    epilog=examples(
+        "tierflow stock load --inventory count.csv --state state.db",
+        "tierflow stock show --node WH-EAST --state state.db",
+    ),
+)
+def stock() -> None:
+    """Live stock in a state store: load counts and receipts, show it."""
+
+
+@stock.command(
+    "load",
+    epilog=examples(
+        "tierflow stock load --inventory cycle_count.csv --state state.db",
+        "tierflow stock load --inventory receipts.csv --mode add --json",
+    ),
+)
+@network_option
+@state_option
+@option(
+    "--inventory",
+    "inventory_path",
+    required=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Stock file with inventory.csv's columns: node_id, sku, on_hand "
+    "(CSV or Parquet).",
+)
+@option(
+    "--mode",
+    type=click.Choice(MODES),
+    default="set",
+    show_default=True,
+    help="set: on_hand becomes the quantity (a cycle count, a WMS snapshot); "
+    "add: on_hand changes by it (a receipt; negative: an adjustment down).",
+)
+@json_option("Print the positions changed and the units up and down as JSON.")
+def load_command(
+    network_dir: Path | None,
+    state_path: Path | None,
+    inventory_path: Path,
+    mode: str,
+    as_json: bool,
+) -> None:
+    """Write the stock of a file's positions to the store, all or nothing.
+
+    Every row is checked first: a node or SKU the network lacks, a quantity
+    that is not an integer, a position listed twice, on_hand that would go
+    below 0 or below the units open checkouts hold. A position the store
+    holds no row of starts from the network's inventory.csv.
+    """
+    from tierflow.data.network import INVENTORY_COLUMNS
+    from tierflow.data.table_reader import cell_error, check_reference, read_table
+
+    add = mode == "add"
+    net = open_network(network_dir)
+    *keys, quantity = INVENTORY_COLUMNS
+    if add:  # a receipt's quantity may be negative: an adjustment down
+        quantity = dataclasses.replace(quantity, min=-MAX_UNITS)
+    rows, path = read_table(
+        inventory_path, "inventory", (*keys, quantity), unique=[("node_id", "sku")]
+    )
+    check_reference(rows, path, "node_id", net.node_ids, "nodes.csv")
+    check_reference(rows, path, "sku", net.sku_ids, "skus.csv")
+    changes = [
+        (str(n), str(s), int(q))
+        for n, s, q in zip(rows["node_id"], rows["sku"], rows["on_hand"], strict=True)
+    ]
+    with open_state(state_path) as store:
+        try:
+            done = store.change_stock(changes, add=add, unheld=_network_stock(net))
+        except InputError as exc:
+            if exc.index is None:
+                raise
+            raise _at_row(
+                cell_error(path, rows, exc.index, "on_hand", ""), exc
+            ) from None
+    _print_load(path.name, mode, done, as_json=as_json)
+
+
+def _at_row(located: InputError, exc: InputError) -> InputError:
+    """``exc`` (a position refused by the store) at the file row of its
+    position, with the quantity as read."""
+    return InputError(
+        exc.reason,
+        file=located.file,
+        row=located.row,
+        field=located.field,
+        value=exc.value,
+    )
+
+
+def _network_stock(net: Network) -> dict[tuple[str, str], int]:
+    """The network's on_hand per (node, SKU) it stocks."""
+    import numpy as np
+
+    inventory = np.asarray(net.inventory)
+    ni, si = np.nonzero(inventory > 0)
+    return {
+        (net.node_ids[i], net.sku_ids[k]): int(inventory[i, k])
+        for i, k in zip(ni.tolist(), si.tolist(), strict=True)
+    }
+
+
+def _print_load(
+    name: str, mode: str, done: list[StockChange], *, as_json: bool
+) -> None:
+    changed = [c for c in done if c.after != c.before]
+    up = sum(c.after - c.before for c in changed if c.after > c.before)
+    down = sum(c.before - c.after for c in changed if c.after < c.before)
+    if as_json:
+        record: dict[str, Any] = {
+            "file": name,
+            "mode": mode,
+            "positions": len(done),
+            "changed": len(changed),
+            "units_up": up,
+            "units_down": down,
+            "changes": [c._asdict() for c in changed],
+        }
+        click.echo(json.dumps(record))
+        return
+    click.echo(
+        f"{name}: {len(changed)} of {len(done)} positions changed ({mode}): "
+        f"{up} units up, {down} units down"
+    )
+
+
+@stock.command(
+    "show",
+    epilog=examples(
+        "tierflow stock show --state state.db",
+        "tierflow stock show --sku TEE --json",
+    ),
+)
+@network_option
+@state_option
+@option("--node", "node_id", default=None, help="Only this node's positions.")
+@option("--sku", default=None, help="Only this SKU's positions.")
+@json_option("Print the positions as a JSON list.")
+def show_command(
+    network_dir: Path | None,
+    state_path: Path | None,
+    node_id: str | None,
+    sku: str | None,
+    as_json: bool,
+) -> None:
+    """On hand, reserved and available per stock position.
+
+    Every position (node, SKU) the store holds; reserved is what open
+    checkouts hold, available what is left (holds past their TTL free).
+    """
+    exists = check_existing_state(state_path)
+    net = open_network(network_dir)
+    levels = None
+    if exists:
+        with open_state(state_path) as store:
+            levels = store.stock_levels()
+    shown = _filtered(levels, net, node_id, sku)
+    if as_json:
+        click.echo(json.dumps(shown))
+        return
+    if not shown:
+        click.echo("no stock positions")
+        return
+    click.echo(_table(shown))
+
+
+def _filtered(
+    levels: pd.DataFrame | None, net: Network, node_id: str | None, sku: str | None
+) -> list[dict[str, Any]]:
+    """The positions of ``node_id`` and ``sku`` (None: every one), each a
+    record; a node or SKU neither the network nor the store knows is an error."""
+    records: list[dict[str, Any]] = (
+        []
+        if levels is None
+        else [
+            {
+                "node_id": str(r.node_id),
+                "sku": str(r.sku),
+                "on_hand": int(r.on_hand),
+                "reserved": int(r.reserved),
+                "available": int(r.available),
+            }
+            for r in levels.itertuples()
+        ]
+    )
+    for option_name, column, value, known in (
+        ("--node", "node_id", node_id, net.node_ids),
+        ("--sku", "sku", sku, net.sku_ids),
+    ):
+        if value is None:
+            continue
+        if value not in known and all(r[column] != value for r in records):
+            raise InputError(
+                f"unknown {column} (not in the network nor the store)",
+                field=option_name,
+                value=value,
+            )
+        records = [r for r in records if r[column] == value]
+    return records
+
+
+def _table(records: list[dict[str, Any]]) -> str:
+    """The records as aligned columns, numbers to the right."""
+    heads = list(records[0])
+    cells = [[str(r[h]) for h in heads] for r in records]
+    widths = [max(len(h), *(len(row[j]) for row in cells)) for j, h in enumerate(heads)]
+    numeric = [isinstance(records[0][h], int) for h in heads]
+
+    def line(values: list[str]) -> str:
+        return "  ".join(
+            v.rjust(w) if num else v.ljust(w)
+            for v, w, num in zip(values, widths, numeric, strict=True)
+        ).rstrip()
+
+    return "\n".join([line(heads), *(line(row) for row in cells)])

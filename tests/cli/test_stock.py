@@ -1,0 +1,217 @@
+"""``tierflow stock load`` and ``stock show``: counts and receipts written to
+a live store's stock (on both backends), every row checked first."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner, Result
+
+from tests.conftest import TINY_NETWORK
+from tierflow.cli.main import cli
+from tierflow.data.store import open_store
+
+HEADER = "node_id,sku,on_hand\n"
+
+
+def _stock(state: Path | str, *args: str) -> Result:
+    return CliRunner().invoke(
+        cli,
+        ["stock", *args, "--network", str(TINY_NETWORK), "--state", str(state)],
+        prog_name="tierflow",
+    )
+
+
+def _file(tmp_path: Path, rows: str) -> str:
+    path = tmp_path / "stock.csv"
+    path.write_text(HEADER + rows)
+    return str(path)
+
+
+def _on_hand(state: Path | str) -> dict[tuple[str, str], int]:
+    with open_store(state) as store:
+        frame = store.inventory_frame()
+    return {
+        (str(n), str(s)): int(q)
+        for n, s, q in zip(
+            frame["node_id"], frame["sku"], frame["on_hand"], strict=True
+        )
+    }
+
+
+def _seeded(state: Path | str) -> None:
+    """The store as a router leaves it: seeded from the tiny network."""
+    from tierflow.data.network import load_network
+
+    with open_store(state) as store:
+        store.seed_network_inventory(load_network(TINY_NETWORK))
+
+
+def test_a_count_sets_on_hand_and_a_receipt_adds_to_it(
+    tmp_path: Path, state_location: Path | str
+) -> None:
+    """A cycle count (``--mode set``) replaces on_hand; a receipt
+    (``--mode add``) moves it, a negative quantity down; what changed is
+    printed, and ``stock show`` reads it back."""
+    _seeded(state_location)
+    count = _file(tmp_path, "WH-EAST,TEE,80\nWH-WEST,SPRAY,15\nST-CHI,TEE,5\n")
+    done = _stock(state_location, "load", "--inventory", count)
+    assert done.exit_code == 0, done.output
+    assert done.output == (
+        "stock.csv: 2 of 3 positions changed (set): 5 units up, 20 units down\n"
+    )
+    receipt = _file(tmp_path, "WH-EAST,SOFA,3\nST-CHI,TEE,-5\n")
+    done = _stock(
+        state_location, "load", "--inventory", receipt, "--mode", "add", "--json"
+    )
+    assert done.exit_code == 0, done.output
+    assert json.loads(done.output) == {
+        "file": "stock.csv",
+        "mode": "add",
+        "positions": 2,
+        "changed": 2,
+        "units_up": 3,
+        "units_down": 5,
+        "changes": [
+            {
+                "node_id": "WH-EAST",
+                "sku": "SOFA",
+                "before": 2,
+                "after": 5,
+                "reserved": 0,
+            },
+            {"node_id": "ST-CHI", "sku": "TEE", "before": 5, "after": 0, "reserved": 0},
+        ],
+    }
+    assert _on_hand(state_location)[("WH-EAST", "TEE")] == 80
+    shown = _stock(state_location, "show", "--node", "WH-EAST", "--json")
+    assert shown.exit_code == 0, shown.output
+    assert json.loads(shown.output) == [
+        {
+            "node_id": "WH-EAST",
+            "sku": "MUG",
+            "on_hand": 20,
+            "reserved": 0,
+            "available": 20,
+        },
+        {
+            "node_id": "WH-EAST",
+            "sku": "SOFA",
+            "on_hand": 5,
+            "reserved": 0,
+            "available": 5,
+        },
+        {
+            "node_id": "WH-EAST",
+            "sku": "TEE",
+            "on_hand": 80,
+            "reserved": 0,
+            "available": 80,
+        },
+    ]
+
+
+def test_a_position_the_store_does_not_hold_starts_from_the_network(
+    tmp_path: Path,
+) -> None:
+    """On a fresh store a receipt adds to the network's on_hand (what a
+    router would seed), not to nothing; the others stay unseeded."""
+    state = tmp_path / "state.db"
+    done = _stock(
+        state,
+        "load",
+        "--inventory",
+        _file(tmp_path, "WH-EAST,TEE,5\n"),
+        "--mode",
+        "add",
+    )
+    assert done.exit_code == 0, done.output
+    assert _on_hand(state) == {("WH-EAST", "TEE"): 105}
+
+
+@pytest.mark.parametrize(
+    ("rows", "mode", "error"),
+    [
+        (
+            "WH-NOPE,TEE,1\n",
+            "set",
+            "stock.csv: row 3: field 'node_id': value 'WH-NOPE': unknown node_id "
+            "(not in nodes.csv)",
+        ),
+        (
+            "WH-EAST,HAT,1\n",
+            "set",
+            "stock.csv: row 3: field 'sku': value 'HAT': unknown sku (not in skus.csv)",
+        ),
+        (
+            "WH-EAST,MUG,1.5\n",
+            "add",
+            "stock.csv: row 3: field 'on_hand': value '1.5': not an integer",
+        ),
+        (
+            "WH-EAST,MUG,-1\n",
+            "set",
+            "stock.csv: row 3: field 'on_hand': value '-1': must be >= 0",
+        ),
+        (
+            "WH-EAST,TEE,7\n",
+            "set",
+            "stock.csv: row 3: field 'sku': value 'TEE': duplicate node_id/sku",
+        ),
+        (
+            "WH-EAST,SOFA,-3\n",
+            "add",
+            "stock.csv: row 3: field 'on_hand': value -3: on_hand would be -1 "
+            "(2 on hand, -3 added): below 0",
+        ),
+    ],
+    ids=["node", "sku", "integer", "negative", "duplicate", "below-zero"],
+)
+def test_a_bad_row_is_named_and_nothing_is_written(
+    tmp_path: Path, rows: str, mode: str, error: str
+) -> None:
+    state = tmp_path / "state.db"
+    _seeded(state)
+    before = _on_hand(state)
+    path = _file(tmp_path, "WH-EAST,TEE,1\n" + rows)
+    done = _stock(state, "load", "--inventory", path, "--mode", mode)
+    assert (done.exit_code, done.output) == (1, f"Error: {error}\n")
+    assert _on_hand(state) == before
+
+
+def test_a_count_below_what_is_held_is_refused(
+    tmp_path: Path, state_location: Path | str
+) -> None:
+    """2 SOFA held by an open checkout at WH-EAST: a count of 1 would leave
+    the hold without stock; refused with the units reserved, nothing
+    written (the row before it neither)."""
+    _seeded(state_location)
+    with open_store(state_location) as store:
+        store.reserve("r1", [("SOFA", 2)], "WH-EAST", ttl_s=600.0)
+    path = _file(tmp_path, "WH-EAST,TEE,1\nWH-EAST,SOFA,1\n")
+    done = _stock(state_location, "load", "--inventory", path)
+    assert (done.exit_code, done.output) == (
+        1,
+        "Error: stock.csv: row 3: field 'on_hand': value 1: on_hand would be 1, "
+        "below the 2 units reserved (held by open checkouts)\n",
+    )
+    assert _on_hand(state_location)[("WH-EAST", "TEE")] == 100
+    shown = _stock(state_location, "show", "--sku", "SOFA")
+    assert shown.exit_code == 0, shown.output
+    assert shown.output == (
+        "node_id  sku   on_hand  reserved  available\n"
+        "WH-EAST  SOFA        2         2          0\n"
+    )
+
+
+def test_show_refuses_an_unknown_node(tmp_path: Path) -> None:
+    state = tmp_path / "state.db"
+    _seeded(state)
+    done = _stock(state, "show", "--node", "WH-NOPE")
+    assert (done.exit_code, done.output) == (
+        1,
+        "Error: field '--node': value 'WH-NOPE': unknown node_id (not in the "
+        "network nor the store)\n",
+    )
