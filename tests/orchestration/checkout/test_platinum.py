@@ -94,6 +94,26 @@ def test_platinum_respects_cutoff_and_weekends(
         )
 
 
+@pytest.mark.parametrize(
+    ("when", "ship", "delivery"),
+    [
+        # Thursday 24 December 2150, 10:00 ET: Christmas is a Friday, and the
+        # carrier holidays stopped at 2099 (promised on Christmas Day)
+        (dt.datetime(2150, 12, 24, 10, 0, tzinfo=ET), "2150-12-24", "2150-12-26"),
+        # Friday 24 December 1999: Christmas a Saturday (they began at 2000)
+        (dt.datetime(1999, 12, 24, 10, 0, tzinfo=ET), "1999-12-24", "1999-12-27"),
+    ],
+)
+def test_platinum_across_christmas_in_any_instant_year(
+    router: OnlineRouter, when: dt.datetime, ship: str, delivery: str
+) -> None:
+    answer = router.generate_fulfillment_options("C10", [("MUG", 1)], "606", now=when)
+    plat = answer.option("platinum")
+    assert (plat.nodes, plat.service) == (("WH-EAST",), "next_day")
+    assert plat.ship_date.isoformat() == ship
+    assert plat.delivery_date.isoformat() == delivery
+
+
 def test_timezones_pick_the_node_still_before_its_cutoff(router: OnlineRouter) -> None:
     """TEE to Los Angeles: 20:00 ET is 17:00 PT, so WH-WEST still ships today."""
     early = dt.datetime(2026, 1, 5, 20, 0, tzinfo=ET)
