@@ -30,6 +30,7 @@ from tierflow.cli.options import (
 )
 from tierflow.cli.param_types import Day, FiniteFloatRange
 from tierflow.cli.progress import progress_bar
+from tierflow.data.limits import TIME_OF_DAY
 from tierflow.data.output_folder import StagedOutput, Staging
 
 if TYPE_CHECKING:
@@ -42,19 +43,17 @@ _log = logging.getLogger("tierflow.cli.simulate")
 
 
 def _outage(value: str) -> dt.time | None:
-    """``HH:MM`` as documented (the network's main zone), or none: an offset
+    """``HH:MM`` or ``H:MM`` (the network's main zone), or none: an offset
     (``13:00+09:00``) was taken and ignored, and ``1300`` passed too."""
     if value.lower() == "none":
         return None
-    try:
-        if not re.fullmatch(r"\d\d:\d\d", value):
-            raise ValueError(value)
-        return dt.time.fromisoformat(value)
-    except ValueError:
+    match = re.fullmatch(TIME_OF_DAY, value)
+    if match is None:
         raise click.BadParameter(
             f"{value!r}: expected HH:MM (the network's main time zone) or 'none'",
             param_hint="'--outage'",
-        ) from None
+        )
+    return dt.time(int(match.group(1)), int(match.group(2)))
 
 
 @dataclass(frozen=True, slots=True)

@@ -23,6 +23,7 @@ from tierflow.data.delivery_calendar import (
     DeliveryCalendar,
     OperatingDays,
 )
+from tierflow.data.limits import INSTANT_YEARS
 from tierflow.data.rates import SERVICES
 from tierflow.data.table_reader import Column, cell_error, read_table, table_path
 
@@ -35,8 +36,11 @@ CARRIER_HOLIDAYS: tuple[str, ...] = (
     "Thanksgiving Day",
     "Christmas Day",
 )
-#: Years the carrier holidays are computed for (``holidays.csv`` may add any date).
-FIRST_YEAR, LAST_YEAR = 2000, 2099
+#: Years the carrier holidays are computed for (``holidays.csv`` may add any
+#: date): every year an instant may fall in, and the next, which a promise
+#: from the last one reaches (2000-2099 only were: a checkout in 2150 or 1999
+#: was promised delivery on Christmas Day).
+FIRST_YEAR, LAST_YEAR = INSTANT_YEARS[0], INSTANT_YEARS[1] + 1
 #: ``holidays.csv``'s ``service`` for a row that applies to every service.
 ALL_SERVICES = "*"
 WEEKDAYS: tuple[str, ...] = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
@@ -65,15 +69,58 @@ def carrier_holidays(
     us = holidays.country_holidays(
         "US", years=range(first, last + 1), observed=False, language="en_US"
     )
-    closed: dict[dt.date, str] = {}
+    found: dict[dt.date, str] = {}
     for day in sorted(us):
         names = [n for n in us.get_list(day) if n in CARRIER_HOLIDAYS]
-        if not names:
-            continue
-        closed[day] = names[0]
+        if names:
+            found[day] = names[0]
+    # the package computes up to its last year (2100): later years follow
+    # today's rules, as the package's own projection of coming years does
+    beyond = max((d.year for d in found), default=first - 1) + 1
+    if beyond <= last:
+        found.update(_holiday_days(beyond, last))
+    return MappingProxyType(_with_observed(found))
+
+
+def projected_holidays(first: int, last: int) -> dict[dt.date, str]:
+    """The carrier holidays of years ``first..last`` by today's rules, observed
+    days included: what :func:`carrier_holidays` holds for years past the
+    ``holidays`` package's last."""
+    return _with_observed(_holiday_days(first, last))
+
+
+def _with_observed(found: Mapping[dt.date, str]) -> dict[dt.date, str]:
+    """The holidays, each on a Sunday followed by the Monday it is observed on."""
+    closed: dict[dt.date, str] = {}
+    for day, name in sorted(found.items()):
+        closed[day] = name
         if day.weekday() == _SUNDAY:
-            closed[day + dt.timedelta(days=1)] = f"{names[0]} (observed)"
-    return MappingProxyType(closed)
+            closed[day + dt.timedelta(days=1)] = f"{name} (observed)"
+    return closed
+
+
+def _holiday_days(first: int, last: int) -> dict[dt.date, str]:
+    """Each carrier holiday of years ``first..last`` by today's rules (since
+    1971): fixed days, the last Monday of May, the first Monday of September
+    and the fourth Thursday of November."""
+    days: dict[dt.date, str] = {}
+    for year in range(first, last + 1):
+        may_31 = dt.date(year, 5, 31)
+        sep_1 = dt.date(year, 9, 1)
+        nov_1 = dt.date(year, 11, 1)
+        for day, name in (
+            (dt.date(year, 1, 1), "New Year's Day"),
+            (may_31 - dt.timedelta(days=may_31.weekday()), "Memorial Day"),
+            (dt.date(year, 7, 4), "Independence Day"),
+            (sep_1 + dt.timedelta(days=-sep_1.weekday() % 7), "Labor Day"),
+            (
+                nov_1 + dt.timedelta(days=(3 - nov_1.weekday()) % 7 + 21),
+                "Thanksgiving Day",
+            ),
+            (dt.date(year, 12, 25), "Christmas Day"),
+        ):
+            days[day] = name
+    return days
 
 
 def parse_weekdays(text: str) -> str:

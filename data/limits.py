@@ -76,6 +76,11 @@ def control_character_error(text: str) -> str:
 #: dates computed from it (a year of delivery calendar, ns timestamps) exist.
 INSTANT_YEARS = (1900, 2200)
 
+#: A time of day, hours 0-23 with one digit or two (a spreadsheet writes
+#: ``7:00`` for ``07:00``) and two of minutes: a cutoff, ``--outage``,
+#: ``--spike`` (groups: hours, minutes).
+TIME_OF_DAY = r"([01]?\d|2[0-3]):([0-5]\d)"
+
 #: Environment variable holding the instant windows are measured from.
 NOW_VARIABLE = "TIERFLOW_NOW"
 

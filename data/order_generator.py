@@ -14,7 +14,7 @@ import pandas as pd
 from numpy.typing import NDArray
 
 from tierflow.data.errors import InputError
-from tierflow.data.limits import DATA_WINDOW
+from tierflow.data.limits import DATA_WINDOW, TIME_OF_DAY
 from tierflow.data.network import Network
 from tierflow.data.orders import ORDER_COLUMNS
 from tierflow.data.table_reader import Column, check_reference, read_table, table_path
@@ -37,7 +37,7 @@ DEFAULT_START = dt.date(2026, 1, 5)
 
 #: The most a promotion multiplies an hour's demand by.
 MAX_SPIKE_FACTOR = 100.0
-_SPIKE = re.compile(r"^([01]\d|2[0-3]):([0-5]\d),([0-9]*\.?[0-9]+)$")
+_SPIKE = re.compile(rf"^{TIME_OF_DAY},([0-9]*\.?[0-9]+)$")
 
 
 @dataclass(frozen=True, slots=True)

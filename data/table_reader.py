@@ -24,6 +24,7 @@ from tierflow.data.limits import (
     CONTROL_CHARACTER,
     MAX_MAGNITUDE,
     MAX_TEXT_LENGTH,
+    TIME_OF_DAY,
     TimeWindow,
     control_character_error,
 )
@@ -34,9 +35,10 @@ Kind = Literal["str", "int", "float", "bool", "hhmm", "timezone", "datetime", "d
 
 _TRUE = {"true", "1", "yes", "y", "t"}
 _FALSE = {"false", "0", "no", "n", "f", ""}
-#: A time of day, HH:MM or HH:MM:SS (a database's TIME column, a Parquet
-#: ``time64`` read as text, writes the seconds: ``17:00:00`` was "not a time").
-_HHMM = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)(?::([0-5]\d))?$")
+#: A time of day, HH:MM or H:MM, or either with :SS (a database's TIME
+#: column, a Parquet ``time64`` read as text, writes the seconds: ``17:00:00``
+#: was "not a time"; a spreadsheet writes ``7:00``, which was too).
+_HHMM = re.compile(rf"^{TIME_OF_DAY}(?::([0-5]\d))?$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -268,7 +270,7 @@ def _to_bool(cells: _Cells) -> Any:
 def _to_minutes(cells: _Cells) -> Any:
     parts = cells.text.str.extract(_HHMM)
     bad = parts[0].isna().to_numpy() & ~cells.empty
-    cells.reject(bad, "not a time HH:MM (00:00-23:59)")
+    cells.reject(bad, "not a time HH:MM or H:MM (00:00-23:59)")
     hours = pd.to_numeric(parts[0], errors="coerce").fillna(0).to_numpy()
     minutes = pd.to_numeric(parts[1], errors="coerce").fillna(0).to_numpy()
     seconds = pd.to_numeric(parts[2], errors="coerce").fillna(0).to_numpy()

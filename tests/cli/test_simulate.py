@@ -5,6 +5,7 @@ so that every run decides alike)."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import re
@@ -24,6 +25,7 @@ from click.testing import CliRunner, Result
 from tests.conftest import ROOT
 from tests.networks import network_in_zone
 from tests.spend_scores import write_spend_scores
+from tierflow.cli import simulate_cmd
 from tierflow.cli.main import cli
 from tierflow.data import text_files
 from tierflow.orchestration.simulation import report
@@ -399,7 +401,8 @@ def test_a_header_only_customers_table_is_refused_before_training(
 
 
 @pytest.mark.parametrize(
-    "given", ["1300", "13:00:00", "13:00Z", "13:00+09:00", "25:00"]
+    "given",
+    ["1300", "13:00:00", "13:00Z", "13:00+09:00", "25:00", "24:00", "7:60", "7"],
 )
 def test_the_outage_is_hh_mm(given: str, tmp_path: Path) -> None:
     """``--outage`` takes HH:MM, on the network's main zone's clock, as
@@ -414,6 +417,14 @@ def test_the_outage_is_hh_mm(given: str, tmp_path: Path) -> None:
         "network's main time zone) or 'none'\n"
     )
     assert not (tmp_path / "out").exists()
+
+
+def test_the_outage_takes_a_single_digit_hour() -> None:
+    """7:00, as a spreadsheet or a person writes it, was "expected HH:MM"."""
+    assert simulate_cmd._outage("7:00") == dt.time(7, 0)
+    assert simulate_cmd._outage("07:00") == dt.time(7, 0)
+    assert simulate_cmd._outage("0:05") == dt.time(0, 5)
+    assert simulate_cmd._outage("None") is None
 
 
 def test_a_berlin_network_s_day_runs_on_berlin_s_clock(

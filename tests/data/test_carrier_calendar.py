@@ -20,9 +20,11 @@ from tierflow.data.carrier_calendar import (
     carrier_calendar,
     carrier_holidays,
     parse_weekdays,
+    projected_holidays,
     weekdays_label,
 )
 from tierflow.data.errors import InputError
+from tierflow.data.limits import INSTANT_YEARS
 from tierflow.data.network import Network, load_network
 from tierflow.data.rates import SERVICES
 
@@ -72,6 +74,29 @@ def test_every_year_has_the_six_carrier_holidays() -> None:
     for year in range(FIRST_YEAR, LAST_YEAR + 1):
         names = {n for d, n in closed.items() if d.year == year}
         assert {n.removesuffix(" (observed)") for n in names} == set(CARRIER_HOLIDAYS)
+
+
+def test_the_holidays_cover_every_year_an_instant_may_fall_in() -> None:
+    # a promise from the last instant year runs into the next; 2000-2099
+    # only were computed, so a checkout in 2150 or 1999 had no holiday
+    assert (INSTANT_YEARS[0], INSTANT_YEARS[1] + 1) == (FIRST_YEAR, LAST_YEAR)
+    closed = carrier_holidays()
+    assert closed[D(1999, 12, 25)] == "Christmas Day"
+    assert closed[D(1999, 11, 25)] == "Thanksgiving Day"
+    assert closed[D(1900, 5, 30)] == "Memorial Day"  # May 30th before 1971
+    assert closed[D(2150, 12, 25)] == "Christmas Day"
+    assert closed[D(2150, 11, 26)] == "Thanksgiving Day"
+    assert closed[D(2201, 1, 1)] == "New Year's Day"
+    # New Year 2147 falls on a Sunday: observed on the Monday, as before 2101
+    assert closed[D(2147, 1, 2)] == "New Year's Day (observed)"
+
+
+def test_projected_years_follow_the_packages_rules() -> None:
+    # the package stops at 2100; later years follow today's rules, which
+    # give the package's own days for the years both cover
+    closed = carrier_holidays()
+    projected = projected_holidays(2026, 2100)
+    assert projected == {d: n for d, n in closed.items() if 2026 <= d.year <= 2100}
 
 
 def test_default_network_calendar_closes_the_carrier_holidays(

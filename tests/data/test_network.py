@@ -126,7 +126,38 @@ BAD_INPUT: list[tuple[str, Mutation, str]] = [
     (
         "bad cutoff",
         _edit("nodes.csv", 3, "cutoff_local", "25:00"),
-        r"^nodes\.csv: row 3: field 'cutoff_local': value '25:00': not a time HH:MM",
+        r"^nodes\.csv: row 3: field 'cutoff_local': value '25:00': not a time "
+        r"HH:MM or H:MM \(00:00-23:59\)$",
+    ),
+    (
+        "a cutoff at 24:00",
+        _edit("nodes.csv", 3, "cutoff_local", "24:00"),
+        r"^nodes\.csv: row 3: field 'cutoff_local': value '24:00': not a time "
+        r"HH:MM or H:MM \(00:00-23:59\)$",
+    ),
+    (
+        "a cutoff's minutes out of range",
+        _edit("nodes.csv", 3, "cutoff_local", "7:60"),
+        r"^nodes\.csv: row 3: field 'cutoff_local': value '7:60': not a time "
+        r"HH:MM or H:MM \(00:00-23:59\)$",
+    ),
+    (
+        "a cutoff without minutes",
+        _edit("nodes.csv", 3, "cutoff_local", "7"),
+        r"^nodes\.csv: row 3: field 'cutoff_local': value '7': not a time "
+        r"HH:MM or H:MM \(00:00-23:59\)$",
+    ),
+    (
+        "a cutoff with three digits of hour",
+        _edit("nodes.csv", 3, "cutoff_local", "007:00"),
+        r"^nodes\.csv: row 3: field 'cutoff_local': value '007:00': not a time "
+        r"HH:MM or H:MM \(00:00-23:59\)$",
+    ),
+    (
+        "a single-digit cutoff with seconds past its minute",
+        _edit("nodes.csv", 3, "cutoff_local", "07:00:30"),
+        r"^nodes\.csv: row 3: field 'cutoff_local': value '07:00:30': seconds "
+        r"other than :00 \(times of day are whole minutes: write 07:00 or 07:01\)$",
     ),
     (
         "a cutoff with seconds past its minute",
@@ -144,13 +175,13 @@ BAD_INPUT: list[tuple[str, Mutation, str]] = [
         "a cutoff with a fraction of a second",
         _edit("nodes.csv", 4, "cutoff_local", "15:00:00.5"),
         r"^nodes\.csv: row 4: field 'cutoff_local': value '15:00:00\.5': not a "
-        r"time HH:MM \(00:00-23:59\)$",
+        r"time HH:MM or H:MM \(00:00-23:59\)$",
     ),
     (
         "a cutoff's seconds out of range",
         _edit("nodes.csv", 4, "cutoff_local", "15:00:60"),
         r"^nodes\.csv: row 4: field 'cutoff_local': value '15:00:60': not a "
-        r"time HH:MM \(00:00-23:59\)$",
+        r"time HH:MM or H:MM \(00:00-23:59\)$",
     ),
     (
         "unknown service",
@@ -375,6 +406,16 @@ def test_a_cutoff_with_seconds_is_its_minute(
     for net in (seconds, tiny_network):
         ship, _ = net.ship_and_delivery_dates(now, "ground", 0)
         assert str(ship[net.node_idx("WH-EAST")]) == "2026-06-02"
+
+
+def test_a_cutoff_with_a_single_digit_hour_is_read(tmp_path: Path) -> None:
+    """A spreadsheet writes 7:00 for 07:00; it was "not a time HH:MM"."""
+    folder = tmp_path / "net"
+    shutil.copytree(TINY_NETWORK, folder)
+    frame = pd.read_csv(folder / "nodes.csv", dtype=str, keep_default_na=False)
+    frame["cutoff_local"] = ["7:00", "0:05", "9:59:00"]
+    frame.to_csv(folder / "nodes.csv", index=False)
+    np.testing.assert_array_equal(load_network(folder).cutoff_minutes, [420, 5, 599])
 
 
 def _place(node: str, lat: str, lon: str, timezone: str) -> Mutation:

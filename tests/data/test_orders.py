@@ -207,7 +207,8 @@ def test_a_berlin_network_s_spike_is_at_berlin_s_hour(
 
 def test_spike_parse_errors() -> None:
     assert Spike.parse("09:30,2.5") == Spike(570, 2.5)
-    for bad in ("25:00,2", "12:00", "noon,3"):
+    assert Spike.parse("9:30,2.5") == Spike(570, 2.5)  # was "expected HH:MM"
+    for bad in ("25:00,2", "24:00,2", "9:60,2", "9,2", "12:00", "noon,3"):
         with pytest.raises(
             InputError, match=r"field '--spike'.*expected HH:MM,factor$"
         ):

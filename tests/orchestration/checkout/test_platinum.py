@@ -94,6 +94,26 @@ def test_platinum_respects_cutoff_and_weekends(
         )
 
 
+@pytest.mark.parametrize(
+    ("when", "ship", "delivery"),
+    [
+        # Thursday 24 December 2150, 10:00 ET: Christmas is a Friday, and the
+        # carrier holidays stopped at 2099 (promised on Christmas Day)
+        (dt.datetime(2150, 12, 24, 10, 0, tzinfo=ET), "2150-12-24", "2150-12-26"),
+        # Friday 24 December 1999: Christmas a Saturday (they began at 2000)
+        (dt.datetime(1999, 12, 24, 10, 0, tzinfo=ET), "1999-12-24", "1999-12-27"),
+    ],
+)
+def test_platinum_across_christmas_in_any_instant_year(
+    router: OnlineRouter, when: dt.datetime, ship: str, delivery: str
+) -> None:
+    answer = router.generate_fulfillment_options("C10", [("MUG", 1)], "606", now=when)
+    plat = answer.option("platinum")
+    assert (plat.nodes, plat.service) == (("WH-EAST",), "next_day")
+    assert plat.ship_date.isoformat() == ship
+    assert plat.delivery_date.isoformat() == delivery
+
+
 def test_timezones_pick_the_node_still_before_its_cutoff(router: OnlineRouter) -> None:
     """TEE to Los Angeles: 20:00 ET is 17:00 PT, so WH-WEST still ships today."""
     early = dt.datetime(2026, 1, 5, 20, 0, tzinfo=ET)
@@ -113,6 +133,137 @@ def test_timezones_pick_the_node_still_before_its_cutoff(router: OnlineRouter) -
     answer = router.generate_fulfillment_options("C10", [("TEE", 1)], "900", now=late)
     assert "platinum" not in ids(answer)
     assert answer.option("gold").ship_date == dt.date(2026, 1, 6)
+
+
+@pytest.fixture(scope="module")
+def guam(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OnlineRouter]:
+    """The tiny network with three far nodes, each the only one holding its
+    SKU, cutoff 18:00 local: WH-GUM in Pacific/Guam (UTC+10, 08:00 UTC;
+    LEI), WH-HNL in Pacific/Honolulu (UTC-10 all year; KONA) and WH-ADK in
+    America/Adak (UTC-10, UTC-9 in summer; CRAB)."""
+    tmp = tmp_path_factory.mktemp("guam")
+    folder = tmp / "net"
+    shutil.copytree(TINY_NETWORK, folder)
+    far = [
+        ("WH-GUM", "13.4443,144.7937", "Pacific/Guam", "LEI"),
+        ("WH-HNL", "21.3069,-157.8583", "Pacific/Honolulu", "KONA"),
+        ("WH-ADK", "51.8800,-176.6581", "America/Adak", "CRAB"),
+    ]
+    for node, place, zone, sku in far:
+        with open(folder / "nodes.csv", "a") as f:
+            f.write(
+                f"{node},Far warehouse,warehouse,{place},pacific,{zone},"
+                "500,1.5,18:00,next_day;two_day;ground;economy\n"
+            )
+        with open(folder / "skus.csv", "a") as f:
+            f.write(f"{sku},0.2,20,20,5,false,false\n")
+        with open(folder / "inventory.csv", "a") as f:
+            f.write(f"{node},{sku},10\n")
+    store = SqliteStore(tmp / "state.db")
+    put_scores(store)
+    with OnlineRouter.open(load_network(folder), store, capacity_refresh_s=0) as r:
+        yield r
+
+
+UTC = dt.UTC
+
+
+@pytest.mark.parametrize(
+    ("when", "platinum", "gold"),
+    [
+        # just before the Guam cutoff (Tue 17:59 there, Tue 01:59 in Chicago):
+        # ships Tuesday, next-day Wednesday, the promise of Chicago's Tuesday
+        (dt.datetime(2026, 1, 6, 7, 59, tzinfo=UTC), "2026-01-07", "2026-01-08"),
+        # at the cutoff: ships Wednesday (Guam's date), too late for Wednesday
+        (dt.datetime(2026, 1, 6, 8, 0, tzinfo=UTC), None, "2026-01-09"),
+        # either side of UTC midnight (Tue 09:59 / 10:00 in Guam, Mon 17:59 /
+        # 18:00 in Chicago): ships Guam's Tuesday, arrives Wednesday, later
+        # than Chicago's Monday promise (Tuesday)
+        (dt.datetime(2026, 1, 5, 23, 59, tzinfo=UTC), None, "2026-01-08"),
+        (dt.datetime(2026, 1, 6, 0, 0, tzinfo=UTC), None, "2026-01-08"),
+        # either side of Chicago's midnight: the promise moves to Wednesday
+        (dt.datetime(2026, 1, 6, 5, 59, tzinfo=UTC), None, "2026-01-08"),
+        (dt.datetime(2026, 1, 6, 6, 0, tzinfo=UTC), "2026-01-07", "2026-01-08"),
+    ],
+)
+def test_a_node_across_the_date_line_ships_on_its_own_date(
+    guam: OnlineRouter, when: dt.datetime, platinum: str | None, gold: str
+) -> None:
+    """A Guam node (UTC+10) and a Chicago customer: the ship date is Guam's
+    date against Guam's cutoff, transit counts from it, and the promise
+    from the customer's date (QA's date-line case: checked, nothing wrong;
+    the router's answer is ``Network.ship_and_delivery_dates``' for every
+    option)."""
+    answer = guam.generate_fulfillment_options("C10", [("LEI", 1)], "606", now=when)
+    net = guam.network
+    late = when >= dt.datetime(2026, 1, 6, 8, 0, tzinfo=UTC)
+    ship = dt.date(2026, 1, 7 if late else 6)
+    for option in answer.options:
+        assert option.nodes == ("WH-GUM",) and option.ship_date == ship
+        ships, delivers = net.ship_and_delivery_dates(
+            when, option.service, net.dest_idx("606")
+        )
+        at = net.node_idx("WH-GUM")
+        assert (option.ship_date, option.delivery_date) == (
+            ships[at].astype(dt.date),
+            delivers[at].astype(dt.date),
+        )
+    g = answer.option("gold")
+    assert (g.service, g.delivery_date.isoformat()) == ("two_day", gold)
+    if platinum is None:
+        assert "platinum" not in ids(answer)
+    else:
+        assert answer.option("platinum").delivery_date.isoformat() == platinum
+
+
+@pytest.mark.parametrize(
+    ("sku", "when", "ship", "platinum"),
+    [
+        # Honolulu 17:59 / 18:00 Monday (Chicago 21:59 / 22:00 Monday)
+        (
+            "KONA",
+            dt.datetime(2026, 1, 6, 3, 59, tzinfo=UTC),
+            "2026-01-05",
+            "2026-01-06",
+        ),
+        ("KONA", dt.datetime(2026, 1, 6, 4, 0, tzinfo=UTC), "2026-01-06", None),
+        # Honolulu 19:59 Monday, Chicago's Tuesday from 06:00 UTC: Honolulu's
+        # date is a day behind the customer's, the ship date Honolulu's
+        ("KONA", dt.datetime(2026, 1, 6, 6, 0, tzinfo=UTC), "2026-01-06", "2026-01-07"),
+        # Adak keeps Honolulu's clock in winter, an hour later in summer:
+        # 18:00 there is 03:00 UTC in July (Honolulu still 17:00)
+        (
+            "CRAB",
+            dt.datetime(2026, 1, 6, 3, 59, tzinfo=UTC),
+            "2026-01-05",
+            "2026-01-06",
+        ),
+        (
+            "CRAB",
+            dt.datetime(2026, 7, 7, 2, 59, tzinfo=UTC),
+            "2026-07-06",
+            "2026-07-07",
+        ),
+        ("CRAB", dt.datetime(2026, 7, 7, 3, 0, tzinfo=UTC), "2026-07-07", None),
+        ("KONA", dt.datetime(2026, 7, 7, 3, 0, tzinfo=UTC), "2026-07-06", "2026-07-07"),
+    ],
+)
+def test_nodes_west_of_the_customer_ship_on_their_own_date(
+    guam: OnlineRouter, sku: str, when: dt.datetime, ship: str, platinum: str | None
+) -> None:
+    """Honolulu and Adak nodes, a Chicago customer: the ship date is the
+    node's date against its own cutoff (daylight saving in Adak, none in
+    Honolulu), the promise counts from the customer's date."""
+    answer = guam.generate_fulfillment_options("C10", [(sku, 1)], "606", now=when)
+    assert answer.option("gold").ship_date.isoformat() == ship
+    if platinum is None:
+        assert "platinum" not in ids(answer)
+    else:
+        plat = answer.option("platinum")
+        assert (plat.ship_date.isoformat(), plat.delivery_date.isoformat()) == (
+            ship,
+            platinum,
+        )
 
 
 @pytest.fixture
