@@ -430,13 +430,21 @@ class OnlineRouter:
         watch.stop()
         return answer
 
-    def requote(self, request_id: str, *, now: dt.datetime | None = None) -> OptionSet:
+    def requote(
+        self,
+        request_id: str,
+        *,
+        now: dt.datetime | None = None,
+        customer_id: str | None = None,
+    ) -> OptionSet:
         """Answer an open request again with the current capacity, stock and prices.
 
         Same ``request_id`` and option ids, ``revision`` + 1 (a held option
         keeps its hold, the option set its first answer's expiry). Any router
         on the store can requote any open request. ``InputError`` for an
-        unknown, expired or finished request.
+        unknown, expired or finished request; a ``customer_id``, when given,
+        must be the checkout's (``CustomerMismatch`` first, as for
+        :meth:`select`: another customer learns nothing of its state).
 
         One answer per revision: the store keeps the new one only if the
         revision it was answered from is still the stored one. When another
@@ -453,7 +461,7 @@ class OnlineRouter:
         """
         watch = self._timer.start()
         for _ in range(_REQUOTE_TRIES):
-            old = self._quotes.get(_request_id(request_id))
+            old = self._quotes.get(_request_id(request_id), customer_id)
             try:
                 return self._answer(
                     old.request.at(now),
