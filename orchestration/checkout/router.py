@@ -20,6 +20,7 @@ import dataclasses
 import datetime as dt
 import functools
 import threading
+import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Self
@@ -473,8 +474,8 @@ class OnlineRouter:
                 )
             except QuoteChanged:  # another router's answer of it was stored first
                 stored = self._quotes.adopt(request_id)
-            if stored is not None:
-                return from_wire(OptionSet, stored)
+            if stored is not None:  # one stored before answers said expires_at
+                return from_wire(OptionSet, {"expires_at": None, **stored})
         raise InputError(
             "the option set kept changing (requoted on another server): requote again",
             field="request_id",
@@ -502,8 +503,19 @@ class OnlineRouter:
             plans = self._planner.plan(req, ctx, watch)
             answer = self._options.build(req, ctx, plans, request_id, revision)
             watch.lap("build")
+        # the wall clock the quotes expire by (not the checkout's own clock)
+        answered = time.time()
+        expiry = answered + self._quotes.ttl_s if expires_at is None else expires_at
+        answer = dataclasses.replace(
+            answer, expires_at=dt.datetime.fromtimestamp(expiry, dt.UTC)
+        )
         kept = self._quotes.remember(
-            req, answer, plans.by_tier, expires_at=expires_at, replaces=replaces
+            req,
+            answer,
+            plans.by_tier,
+            expires_at=expires_at,
+            replaces=replaces,
+            now=answered,
         )
         watch.lap("remember")
         if kept != answer.request_id:  # answered without the store: marked
