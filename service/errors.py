@@ -11,6 +11,7 @@ import logging
 import sys
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
+from http import HTTPStatus
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -216,12 +217,26 @@ async def _on_http_error(request: Request, exc: Exception) -> JSONResponse:
     if exc.status_code == 400 and (why := _not_json(exc.__cause__)) is not None:
         return _json_invalid(why)
     message = exc.detail if isinstance(exc.detail, str) else str(exc.detail)
+    headers = _with_head(getattr(exc, "headers", None))
+    if exc.status_code in (404, 405) and message == HTTPStatus(exc.status_code).phrase:
+        message = _in_our_words(request, exc.status_code, headers)  # not Starlette's
     return error_response(
         exc.status_code,
         message,
         "body" if exc.status_code == 400 else None,  # only body parsing says 400
-        headers=_with_head(getattr(exc, "headers", None)),
+        headers=headers,
     )
+
+
+def _in_our_words(request: Request, status: int, headers: dict[str, str] | None) -> str:
+    """An unknown path's 404 or a method's 405 (``status``) said as the
+    API's other refusals are: they were Starlette's reason phrases, "Not
+    Found" and "Method Not Allowed"."""
+    if status == 404:
+        return "unknown path"
+    allow = (headers or {}).get("Allow")
+    allowed = f" (allowed: {allow})" if allow else ""
+    return f"method {_loggable(request.method)} not allowed here{allowed}"
 
 
 def _not_json(cause: BaseException | None) -> str | None:

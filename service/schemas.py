@@ -285,10 +285,17 @@ class CartLineOut(BaseModel):
 _WIRE_MODELS: dict[type[Any], Any] = {CartLine: CartLineOut}
 
 
-def _response_model(record: type[Any], name: str, doc: str) -> type[BaseModel]:
-    """A response model with ``record``'s fields, in its wire types."""
+def _response_model(
+    record: type[Any], name: str, doc: str, described: Mapping[str, str] | None = None
+) -> type[BaseModel]:
+    """A response model with ``record``'s fields, in its wire types (those
+    in ``described`` with that description)."""
+    words = described or {}
     fields: dict[str, Any] = {
-        field: (wire_annotation(hint, _WIRE_MODELS), ...)
+        field: (
+            wire_annotation(hint, _WIRE_MODELS),
+            Field(description=words[field]) if field in words else ...,
+        )
         for field, hint in wire_fields(record)
     }
     model: type[BaseModel] = create_model(
@@ -314,6 +321,12 @@ OptionSetOut = _response_model(
     OptionSet,
     "OptionSetOut",
     "The answer to one checkout (``OptionSet.to_dict()``), best option first.",
+    {
+        "expires_at": "When the option ids stop working (ISO 8601, UTC, the "
+        "server's clock): the first answer's instant plus the quote TTL "
+        "(`quote_ttl_s`, 30 min by default), which a requote keeps; a select "
+        'after it is refused 409 "options expired" (generate options again)',
+    },
 )
 CheckoutOut = _response_model(
     CheckoutResult,

@@ -227,9 +227,12 @@ class QuoteBook:
         *,
         expires_at: float | None = None,
         replaces: int | None = None,
+        now: float | None = None,
     ) -> str:
         """Keep (or replace, for a requote) an answer in the store and the
-        cache; the request id it is kept under.
+        cache; the request id it is kept under. ``now``: the wall instant it
+        was answered at (default ``time.time()``), from which a new answer is
+        open for ``ttl_s`` (the answer's own ``expires_at`` says when).
 
         ``replaces``: the revision a requote was answered from. The store
         keeps it only while that is still the stored revision; when another
@@ -253,7 +256,7 @@ class QuoteBook:
         than ``keep_s`` ago, so the table holds about a day of checkouts
         however long the servers run.
         """
-        now = time.time()
+        now = time.time() if now is None else now
         quote = Quote(
             req,
             answer.revision,

@@ -150,6 +150,11 @@ class OptionSet(WireRecord):
     revision
         1 for :meth:`OnlineRouter.generate_fulfillment_options`, +1 per
         :meth:`OnlineRouter.requote`.
+    expires_at
+        When the option ids stop working (UTC, the server's wall clock: the
+        first answer's instant plus ``quote_ttl_s``, kept by every
+        requote): a select after it is refused ("options expired"). None
+        for an answer not made by a router.
     """
 
     request_id: str
@@ -166,6 +171,7 @@ class OptionSet(WireRecord):
     degraded: bool
     notes: tuple[str, ...]
     unavailable: Mapping[str, str] = field(default_factory=dict)
+    expires_at: dt.datetime | None = None
 
     def __post_init__(self) -> None:
         best = self.options[0].option_id if self.options else None

@@ -20,6 +20,7 @@ import dataclasses
 import datetime as dt
 import functools
 import threading
+import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Self
@@ -430,13 +431,21 @@ class OnlineRouter:
         watch.stop()
         return answer
 
-    def requote(self, request_id: str, *, now: dt.datetime | None = None) -> OptionSet:
+    def requote(
+        self,
+        request_id: str,
+        *,
+        now: dt.datetime | None = None,
+        customer_id: str | None = None,
+    ) -> OptionSet:
         """Answer an open request again with the current capacity, stock and prices.
 
         Same ``request_id`` and option ids, ``revision`` + 1 (a held option
         keeps its hold, the option set its first answer's expiry). Any router
         on the store can requote any open request. ``InputError`` for an
-        unknown, expired or finished request.
+        unknown, expired or finished request; a ``customer_id``, when given,
+        must be the checkout's (``CustomerMismatch`` first, as for
+        :meth:`select`: another customer learns nothing of its state).
 
         One answer per revision: the store keeps the new one only if the
         revision it was answered from is still the stored one. When another
@@ -453,7 +462,7 @@ class OnlineRouter:
         """
         watch = self._timer.start()
         for _ in range(_REQUOTE_TRIES):
-            old = self._quotes.get(_request_id(request_id))
+            old = self._quotes.get(_request_id(request_id), customer_id)
             try:
                 return self._answer(
                     old.request.at(now),
@@ -465,8 +474,8 @@ class OnlineRouter:
                 )
             except QuoteChanged:  # another router's answer of it was stored first
                 stored = self._quotes.adopt(request_id)
-            if stored is not None:
-                return from_wire(OptionSet, stored)
+            if stored is not None:  # one stored before answers said expires_at
+                return from_wire(OptionSet, {"expires_at": None, **stored})
         raise InputError(
             "the option set kept changing (requoted on another server): requote again",
             field="request_id",
@@ -494,8 +503,19 @@ class OnlineRouter:
             plans = self._planner.plan(req, ctx, watch)
             answer = self._options.build(req, ctx, plans, request_id, revision)
             watch.lap("build")
+        # the wall clock the quotes expire by (not the checkout's own clock)
+        answered = time.time()
+        expiry = answered + self._quotes.ttl_s if expires_at is None else expires_at
+        answer = dataclasses.replace(
+            answer, expires_at=dt.datetime.fromtimestamp(expiry, dt.UTC)
+        )
         kept = self._quotes.remember(
-            req, answer, plans.by_tier, expires_at=expires_at, replaces=replaces
+            req,
+            answer,
+            plans.by_tier,
+            expires_at=expires_at,
+            replaces=replaces,
+            now=answered,
         )
         watch.lap("remember")
         if kept != answer.request_id:  # answered without the store: marked

@@ -70,9 +70,13 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
     s: {"model": ErrorResponse, "description": why} for s, why in _WHEN.items()
 }
 #: A requote's: no body to read (one over the limit is refused all the same),
-#: no customer to check (as the stream's).
+#: the customer in ``X-Customer-Id`` only.
 _REQUOTE_ERRORS: dict[int | str, dict[str, Any]] = {
     **{s: _ERRORS[s] for s in (404, 409, 413, 422, 500)},
+    403: {
+        "model": ErrorResponse,
+        "description": "The customer id given (`X-Customer-Id`) is not the checkout's.",
+    },
     **STORE_AWAY,
 }
 #: An options call's: it has no checkout yet to find, check the customer of
@@ -219,9 +223,14 @@ async def _cancel(
     return _checkout_response(result, full)
 
 
-async def _requote(state: ServiceState, request_id: str, full: bool) -> JSONResponse:
+async def _requote(
+    state: ServiceState, request_id: str, customer: str | None, full: bool
+) -> JSONResponse:
     version = map_version(state.router)
-    answer = await state.call(state.router.requote, request_id, now=state.clock())
+    with _header_named(customer):
+        answer = await state.call(
+            state.router.requote, request_id, now=state.clock(), customer_id=customer
+        )
     state.hub.answered_again(answer, version)
     return WireResponse(answer_body(answer, full))
 
@@ -338,11 +347,14 @@ async def post_cancel(
     summary="Answer an open checkout again with today's dates and prices",
 )
 async def post_requote(
-    request_id: RequestId, state: State, full: FullView
+    request_id: RequestId,
+    state: State,
+    full: FullView,
+    x_customer_id: CustomerHeader = None,
 ) -> JSONResponse:
     """Same ``request_id`` and option ids, ``revision`` + 1, on the capacity,
     stock and clock of now: after a select refused 409 "options expired …:
     requote", select from this answer. A held option keeps its hold; the
     checkout's streams get the new answer. 409 when the checkout is
     finished or its options expired."""
-    return await _requote(state, request_id, full)
+    return await _requote(state, request_id, x_customer_id, full)

@@ -4,8 +4,9 @@ answers' text is kept as it came (``tests/service/golden/`` holds the
 default mode's, written by the code before ``--operator-reads key`` withheld
 anything: ``python -m tests.service.fixed_flow OUT.json``, run on that code).
 
-Only the wall clock's values are masked: a hold's ``expires_at`` and the
-capacity log's ``capacity_as_of``.
+Only the wall clock's values are masked: a hold's and an option set's
+``expires_at`` (the option sets' added since) and the capacity log's
+``capacity_as_of``.
 """
 
 from __future__ import annotations

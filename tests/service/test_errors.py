@@ -203,12 +203,82 @@ def test_unexpected_errors_are_json_500s_without_a_trace(
     assert "Traceback" not in r.text and "File " not in r.text
 
 
+def _body(error: str, message: str, field: str | None = None) -> dict[str, Any]:
+    """An error answer with one item (``error_body``)."""
+    words = message.removeprefix(f"field '{field}': ")
+    one = {"field": field, "message": words, "type": error}
+    return {"error": error, "message": message, "field": field, "errors": [one]}
+
+
+#: The words of an unknown path's 404 (it was Starlette's "Not Found").
+UNKNOWN_PATH = _body("not_found", "unknown path")
+
+
 def test_unknown_paths_and_methods(shared_live: Any) -> None:
+    """In the API's words, as its other refusals: they were Starlette's
+    reason phrases ("Not Found", "Method Not Allowed")."""
     client, _, _ = shared_live
     r = client.get("/v1/nothing")
-    assert r.status_code == 404 and r.json()["error"] == "not_found"
+    assert (r.status_code, r.json()) == (404, UNKNOWN_PATH)
+    r = client.get("/static/nothing.js")
+    assert (r.status_code, r.json()) == (404, UNKNOWN_PATH)
     r = client.delete("/v1/options")
-    assert r.status_code == 405 and r.json()["error"] == "method_not_allowed"
+    assert (r.status_code, r.headers["allow"]) == (405, "POST")
+    assert r.json() == _body(
+        "method_not_allowed", "method 'DELETE' not allowed here (allowed: POST)"
+    )
+    r = client.post("/v1/capacity")
+    assert r.json() == _body(
+        "method_not_allowed", "method 'POST' not allowed here (allowed: GET, HEAD)"
+    )
+
+
+def test_every_refusal_has_one_shape_and_voice(shared_live: Any) -> None:
+    """401, 403, 413 and 422 as clients parse them (``error``, ``message``,
+    ``field`` where there is one; 404 and 405 above)."""
+    client, _, _ = shared_live
+    events = {"events": [{"event_id": "x"}]}
+    r = client.post("/v1/capacity/events", json=events)
+    assert (r.status_code, r.json()) == (
+        401,
+        _body(
+            "unauthorized",
+            "this endpoint needs the API key (X-API-Key header)",
+            "X-API-Key",
+        ),
+    )
+    wrong = {"X-API-Key": "w" * 20}
+    r = client.post("/v1/capacity/events", json=events, headers=wrong)
+    assert (r.status_code, r.json()) == (
+        403,
+        _body("forbidden", "wrong API key", "X-API-Key"),
+    )
+    big = b"{" + b" " * 70_000 + b"}"
+    r = client.post(
+        "/v1/options", content=big, headers={"Content-Type": "application/json"}
+    )
+    assert (r.status_code, r.json()) == (
+        413,
+        _body("body_too_large", "request body over 65536 bytes", "body"),
+    )
+    r = client.post("/v1/checkouts/bad$id/confirm")
+    message = (
+        "field 'request_id': value 'bad$id': String should match pattern "
+        "'^[A-Za-z0-9_-]+$'"
+    )
+    assert (r.status_code, r.json()) == (
+        422,
+        {
+            **_body("invalid_request", message, "request_id"),
+            "errors": [
+                {
+                    "field": "request_id",
+                    "message": message.removeprefix("field 'request_id': "),
+                    "type": "string_pattern_mismatch",
+                }
+            ],
+        },
+    )
 
 
 @pytest.mark.parametrize(
@@ -231,13 +301,7 @@ def test_a_path_with_a_trailing_slash_is_an_unknown_path(
     client, _, _ = shared_live
     r = client.request(method, path, headers={"Host": "evil.example"})
     assert (r.status_code, r.headers.get("location")) == (404, None)
-    one = {"field": None, "message": "Not Found", "type": "not_found"}
-    assert r.json() == {
-        "error": "not_found",
-        "message": "Not Found",
-        "field": None,
-        "errors": [one],
-    }
+    assert r.json() == UNKNOWN_PATH
 
 
 @pytest.mark.parametrize(

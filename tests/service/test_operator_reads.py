@@ -140,10 +140,10 @@ def test_samples_are_404_in_private_mode_as_an_unknown_path(
     off = client.get("/v1/samples")
     unknown = client.get("/v1/no-such-path")
     assert off.status_code == unknown.status_code == 404
-    one = {"field": None, "message": "Not Found", "type": "not_found"}
+    one = {"field": None, "message": "unknown path", "type": "not_found"}
     assert off.json() == {
         "error": "not_found",
-        "message": "Not Found",
+        "message": "unknown path",
         "field": None,
         "errors": [one],
     }

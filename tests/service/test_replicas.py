@@ -89,6 +89,9 @@ def test_any_replica_answers_any_call(tmp_path: Path, pg: str) -> None:
         assert (late.status_code, late.json()["error"]) == (409, "conflict")
         # a checkout made on A, followed on B; the outage is posted to A
         rid = post_options(a, "C5", **TEE_TO_CHICAGO)["request_id"]
+        # B never saw it: the store's checkout is checked for its customer
+        other = b.post(f"/v1/checkouts/{rid}/requote", headers={"X-Customer-Id": "C6"})
+        assert (other.status_code, other.json()["field"]) == (403, "X-Customer-Id")
         follow = Listener(f"{sb.url}/v1/stream?request_id={rid}")
         follow.wait_for(lambda e: e["event"] == "capacity")
         took = []

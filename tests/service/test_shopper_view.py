@@ -68,6 +68,7 @@ _PUBLIC: dict[type[Any], set[str]] = {
         "options",
         "degraded",
         "unavailable",
+        "expires_at",
     },
     CustomerValue: {"customer_id", "platinum_eligible"},
     FulfillmentOption: {

@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -200,6 +201,43 @@ def test_a_checkout_refused_for_old_dates_is_requoted_over_http(live: Any) -> No
     )
     unknown = client.post("/v1/checkouts/nobody-asked/requote")
     assert (unknown.status_code, unknown.json()["error"]) == (404, "not_found")
+
+
+def test_the_options_say_when_their_ids_stop_working(
+    tmp_path: Path, state_location: Path | str
+) -> None:
+    """``expires_at``: the instant after which a select of the answer's
+    options is refused 409 "options expired" (the quote's expiry, which
+    every server of the store refuses at; a requote keeps it). A client
+    learned it only from that 409."""
+    ttl = 1.0
+    router_kw = {"state": state_location, "quote_ttl_s": ttl}
+    with (
+        live_server(tmp_path, router_kw=router_kw) as (server, router),
+        httpx.Client(base_url=server.url, timeout=10) as client,
+    ):
+        before = time.time()
+        first = post_options(client, "C5", **TEE_TO_CHICAGO)
+        after = time.time()
+        rid = first["request_id"]
+        expires = dt.datetime.fromisoformat(first["expires_at"])
+        assert expires.utcoffset() == dt.timedelta(0)
+        assert router.store is not None
+        stored = router.store.get_quote(rid)
+        assert stored is not None
+        assert abs(expires.timestamp() - stored.expires_at) < 1e-6  # to the µs
+        assert before + ttl - 1e-6 <= expires.timestamp() <= after + ttl + 1e-6
+        again = client.post(f"/v1/checkouts/{rid}/requote")
+        assert again.status_code == 200, again.text
+        assert again.json()["revision"] == 2
+        assert again.json()["expires_at"] == first["expires_at"]
+        time.sleep(max(0.0, expires.timestamp() - time.time()) + 0.05)
+        late = client.post(f"/v1/checkouts/{rid}/select", json={"option_id": "gold"})
+        assert (late.status_code, late.json()["message"]) == (
+            409,
+            f"field 'request_id': value '{rid}': options expired (older than "
+            f"{ttl:g} s): generate them again",
+        )
 
 
 def test_a_server_reads_the_scores_whole_before_its_first_checkout(

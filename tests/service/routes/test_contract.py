@@ -102,6 +102,34 @@ def test_a_caller_naming_another_customer_is_refused(live: Any) -> None:
         assert (r.status_code, r.json()["error"]) == (403, "forbidden"), action
 
 
+def test_a_requote_naming_another_customer_is_refused(live: Any) -> None:
+    """A requote checks ``X-Customer-Id`` as select, confirm and cancel do:
+    it answered anyone who knew the request id with the checkout's options
+    (and made a revision of them)."""
+    client, _, _ = live
+    rid = post_options(client, "C5", **TEE_TO_CHICAGO)["request_id"]
+    words = "value 'C6': not the customer of this checkout"
+    refused = {
+        "error": "forbidden",
+        "message": f"field 'X-Customer-Id': {words}",
+        "field": "X-Customer-Id",
+        "errors": [{"field": "X-Customer-Id", "message": words, "type": "forbidden"}],
+    }
+    other = {"X-Customer-Id": "C6"}
+    r = _post(client, rid, "requote", headers=other)
+    assert (r.status_code, r.json()) == (403, refused)
+    own = _post(client, rid, "requote", headers={"X-Customer-Id": "C5"})
+    assert (own.status_code, own.json()["revision"]) == (200, 2)  # none made
+    anyone = _post(client, rid, "requote")  # no id: no check
+    assert (anyone.status_code, anyone.json()["revision"]) == (200, 3)
+    # another customer learns nothing of the finished checkout
+    assert _post(client, rid, "cancel").json()["status"] == "cancelled"
+    r = _post(client, rid, "requote", headers=other)
+    assert (r.status_code, r.json()) == (403, refused)
+    r = _post(client, rid, "requote", headers={"X-Customer-Id": "C5"})
+    assert (r.status_code, r.json()["error"]) == (409, "conflict")
+
+
 def test_request_ids_are_unguessable(live: Any) -> None:
     client, _, _ = live
     ids = {post_options(client, "C1", **TEE_TO_CHICAGO)["request_id"] for _ in range(5)}
@@ -145,7 +173,7 @@ def test_the_openapi_document_states_the_contract(live: Any) -> None:
         ("confirm", "503"),
         ("cancel", "503"),
     }
-    for action in ("select", "confirm", "cancel"):
+    for action in ("select", "confirm", "cancel", "requote"):
         op = doc["paths"][f"/v1/checkouts/{{request_id}}/{action}"]["post"]
         for status in ("403", "404", "409", "422", "503"):
             answer = op["responses"][status]
