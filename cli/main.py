@@ -228,6 +228,11 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "simulate_command",
         "One day on the network: CLTV, checkouts, choices, allocation, report.",
     ),
+    "state": (
+        "tierflow.cli.state_cmd",
+        "state",
+        "The state store's upkeep: prune old rows nothing live needs.",
+    ),
     "solve": (
         "tierflow.cli.solve_cmd",
         "solve_command",

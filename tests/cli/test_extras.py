@@ -166,13 +166,14 @@ def _state_commands(tmp: Path) -> dict[str, list[str]]:
         "capacity forget": ["capacity", "forget", *net, "WH-NYC"],
         "cltv retrain": ["cltv", "retrain", "--transactions", str(tx),
                          "--model-dir", out],
+        "state prune": ["state", "prune", "--keep-days", "7"],
     }  # fmt: skip
 
 
 #: The commands that take ``--state``.
 _STATE_COMMANDS = ["serve", "options", "allocate", "capacity ingest",
                    "capacity forecast", "capacity show", "capacity forget",
-                   "cltv retrain"]  # fmt: skip
+                   "cltv retrain", "state prune"]  # fmt: skip
 
 
 def test_every_command_taking_state_is_checked_without_psycopg() -> None:

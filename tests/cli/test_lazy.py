@@ -97,6 +97,7 @@ def test_every_state_command_is_checked() -> None:
         "capacity show",
         "capacity forget",
         "cltv retrain",
+        "state prune",
     }
 
 
@@ -172,7 +173,7 @@ def test_every_command_in_the_lazy_tables_resolves() -> None:
             if isinstance(sub, click.Group)
         )
 
-    assert walk(cli, "tierflow") == 26  # 5 groups, 21 commands
+    assert walk(cli, "tierflow") == 28  # 6 groups, 22 commands
 
 
 def test_the_values_help_shows_are_their_owners() -> None:
