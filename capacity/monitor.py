@@ -30,7 +30,7 @@ from tierflow.data.errors import InputError, listed
 from tierflow.data.limits import MAX_UNITS, require_array
 from tierflow.data.network import NODE_KINDS, Network
 from tierflow.data.rates import SERVICES, service_index
-from tierflow.data.store import ORDER_WORK, CapacityEventLog, StoredEvent
+from tierflow.data.store import ORDER_WORK, CapacityEventLog, PrunedEvent, StoredEvent
 
 log = logging.getLogger("tierflow.capacity")
 
@@ -246,12 +246,17 @@ class CapacityMonitor:
                 self._apply(parsed, ev.received_at)
 
     # ------------------------------------------------------------- events
-    def ingest(self, events: Sequence[CapacityEvent]) -> IngestResult:
+    def ingest(
+        self, events: Sequence[CapacityEvent], *, file: str | None = None
+    ) -> IngestResult:
         """Log (when a store is attached) and apply events, each exactly once.
 
         A repeated event id with the same content is a no-op (counted as a
         duplicate); with different content it is an ``EventIdConflict`` (row: the
-        1-based position in ``events``) and nothing is logged or applied.
+        1-based position in ``events``) and nothing is logged or applied; so is
+        an event not logged dated at or before the newest one ``tierflow state
+        prune`` deleted (its id went with it: it may be a replay). ``file``:
+        where the events were read, for the message.
         """
         if self.store is None:
             self.check_event_ids(events)
@@ -270,9 +275,18 @@ class CapacityMonitor:
         # judged under the log's lock: judged before it, two writers logging
         # one id with two contents at once both passed (the second counted
         # as a duplicate, its content dropped)
-        seqs = self.store.append_events(
-            records, check=partial(self._check_against_logged, events, None)
-        )
+        try:
+            seqs = self.store.append_events(
+                records, check=partial(self._check_against_logged, events, None)
+            )
+        except PrunedEvent as exc:  # a clash with what the log held: as a reuse
+            raise EventIdConflict(
+                exc.reason,
+                file=file,
+                row=event_row(events, exc.k),
+                field=exc.field,
+                value=exc.value,
+            ) from None
         new = {s for s in seqs if s is not None}
         # applied as logged, with the receipt the log stamped (in the write
         # transaction, after any wait for the lock): the feed's clock, which

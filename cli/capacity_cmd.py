@@ -112,7 +112,7 @@ def ingest_command(
     with open_state(state_path) as store:
         mon = CapacityMonitor.open(net, store)
         mon.check_event_ids(events, file=source)
-        result = mon.ingest(events)
+        result = mon.ingest(events, file=source)
         if result.applied:  # nothing new: no snapshot (see _follow)
             mon.snapshot()
     if as_json:

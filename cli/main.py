@@ -233,6 +233,11 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "stock",
         "Live stock in a state store: load counts and receipts, show it.",
     ),
+    "state": (
+        "tierflow.cli.state_cmd",
+        "state",
+        "The state store's upkeep: prune old rows nothing live needs.",
+    ),
     "solve": (
         "tierflow.cli.solve_cmd",
         "solve_command",

@@ -141,6 +141,7 @@ UNDO_MIGRATION: dict[int, tuple[str, ...]] = {
         "DROP INDEX IF EXISTS inventory_by_sku",
         "CREATE INDEX inventory_by_sku ON inventory (sku, node_id, on_hand, reserved)",
     ),
+    15: ("DROP TABLE prune_horizons",),
 }
 
 

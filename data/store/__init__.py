@@ -3,7 +3,7 @@ events and snapshots, CLTV scores, allocations, bid prices and the upgrade
 allowance ledger.
 
 One class per concern (``stock``, ``reservations``, ``checkouts``,
-``checkout_reads``, ``quotes``, ``capacity_log``, ``scores``, ``allocations``, ``bid_prices``, ``upgrades``)
+``checkout_reads``, ``quotes``, ``capacity_log``, ``scores``, ``allocations``, ``bid_prices``, ``upgrades``, ``retention``)
 over one :class:`~tierflow.data.store.database.Database`; callers are typed
 against the protocols in :mod:`~tierflow.data.store.protocols`. Two backends:
 :class:`SqliteStore` (embedded, the default) and :class:`PostgresStore`
@@ -16,7 +16,12 @@ from typing import TYPE_CHECKING
 from tierflow.data.allocation_rows import ALLOCATION_COLUMNS, ALLOCATION_EXTRA_COLUMNS
 from tierflow.data.store.allocations import AllocationRun
 from tierflow.data.store.bid_prices import BidPriceRun
-from tierflow.data.store.capacity_log import CAPACITY_CHANNEL, LoggedCheck, StoredEvent
+from tierflow.data.store.capacity_log import (
+    CAPACITY_CHANNEL,
+    LoggedCheck,
+    PrunedEvent,
+    StoredEvent,
+)
 from tierflow.data.store.checkout_reads import CheckoutFacts
 from tierflow.data.store.checkouts import (
     CHECKOUT_LINE_COLUMNS,
@@ -58,6 +63,7 @@ from tierflow.data.store.protocols import (
 )
 from tierflow.data.store.quotes import QuoteState, StoredQuote
 from tierflow.data.store.reservations import ReserveResult
+from tierflow.data.store.retention import PruneReport, TableCount
 from tierflow.data.store.schema import MIGRATIONS, POSTGRES_MIGRATIONS, SCHEMA_VERSION
 from tierflow.data.store.scores import CLTV_COLUMNS, CltvScore, VersionedScore
 from tierflow.data.store.sqlite_store import SqliteStore
@@ -102,6 +108,8 @@ __all__ = [
     "CustomerMismatch",
     "LoggedCheck",
     "PostgresStore",
+    "PruneReport",
+    "PrunedEvent",
     "QuoteChanged",
     "QuoteState",
     "QuoteStore",
@@ -118,6 +126,7 @@ __all__ = [
     "StoreUnavailable",
     "StoredEvent",
     "StoredQuote",
+    "TableCount",
     "UnknownCheckout",
     "UpgradeNote",
     "UpgradeStore",

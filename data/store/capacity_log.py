@@ -16,6 +16,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from tierflow.data.errors import InputError
 from tierflow.data.store.database import (
     Cursor,
     StorePart,
@@ -25,6 +26,7 @@ from tierflow.data.store.database import (
     later_rows,
     marks,
 )
+from tierflow.data.store.retention import EVENTS_HORIZON, event_epoch, utc_text
 
 #: The channel a commit that logged capacity events notifies (payload: last seq).
 CAPACITY_CHANNEL = "tierflow_capacity_events"
@@ -35,6 +37,23 @@ LoggedCheck = Callable[[dict[str, "StoredEvent"]], None]
 _RECHECK_S = 1.0
 _KEEP_SNAPSHOTS = 20
 _EVENT_FIELDS = ("event_id", "ts", "node_id", "type")
+
+
+class PrunedEvent(InputError):
+    """An event not logged, dated at or before the newest one ``tierflow
+    state prune`` deleted with its id: it may be one applied already (a
+    replay), so it is refused. ``k``: its 0-based position in the batch."""
+
+    def __init__(self, k: int, ts: str, horizon: float) -> None:
+        super().__init__(
+            f"at or before {utc_text(horizon)}, the newest event `tierflow state "
+            "prune` deleted from the capacity log (with its id): it may be one "
+            "applied already, so it is refused",
+            row=k + 1,
+            field="ts",
+            value=ts,
+        )
+        self.k = k
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +83,7 @@ def log_events(
     conn.lock("capacity_events")
     if check is not None:  # under the lock: no other writer logs one between
         check(_logged(conn, [str(ev["event_id"]) for ev in events]))
+    _refuse_pruned(conn, events)
     for ev in events:
         row = conn.execute(
             f"{_INSERT_EVENT} RETURNING seq", _event_row(ev, received)
@@ -73,6 +93,24 @@ def log_events(
     if logged:
         conn.notify(CAPACITY_CHANNEL, max(logged))
     return out
+
+
+def _refuse_pruned(conn: Transaction, events: Sequence[Mapping[str, Any]]) -> None:
+    """A :class:`PrunedEvent` for the first event not logged dated at or
+    before the pruned log's horizon (``retention.py``), under the log's lock."""
+    row = conn.execute(
+        "SELECT horizon FROM prune_horizons WHERE name = ?", (EVENTS_HORIZON,)
+    ).fetchone()
+    if row is None or not events:
+        return
+    horizon = float(row[0])
+    old = [k for k, ev in enumerate(events) if event_epoch(str(ev["ts"])) <= horizon]
+    if not old:
+        return
+    logged = _logged(conn, [str(events[k]["event_id"]) for k in old])
+    for k in old:
+        if str(events[k]["event_id"]) not in logged:
+            raise PrunedEvent(k, str(events[k]["ts"]), horizon)
 
 
 def log_events_later(conn: Transaction, events: Sequence[Mapping[str, Any]]) -> None:

@@ -18,6 +18,7 @@ from tierflow.data.store.database import (
 )
 from tierflow.data.store.quotes import Quotes
 from tierflow.data.store.reservations import Reservations
+from tierflow.data.store.retention import Retention
 from tierflow.data.store.schema import SCHEMA_VERSION
 from tierflow.data.store.scores import Scores
 from tierflow.data.store.stock import Inventory
@@ -35,6 +36,7 @@ class DatabaseStore(
     Allocations,
     BidPriceLog,
     Upgrades,
+    Retention,
     abc.ABC,
 ):
     """A :class:`~tierflow.data.store.StateStore` over one database: the

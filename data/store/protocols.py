@@ -25,6 +25,7 @@ from tierflow.data.store.checkout_reads import CheckoutFacts
 from tierflow.data.store.checkouts import CheckoutState
 from tierflow.data.store.quotes import QuoteState, StoredQuote
 from tierflow.data.store.reservations import ReserveResult
+from tierflow.data.store.retention import PruneReport
 from tierflow.data.store.scores import CltvScore, VersionedScore
 from tierflow.data.store.stock import StockChange
 from tierflow.data.store.upgrades import UpgradeNote
@@ -493,6 +494,13 @@ class StateStore(
 
     def check_consistency(self) -> list[str]:
         """Invariants a crash must never break; what is violated."""
+        ...
+
+    def prune_state(
+        self, keep_days: int, *, now: float | None = None, dry_run: bool = False
+    ) -> PruneReport:
+        """Delete the rows older than ``keep_days`` days that nothing live
+        needs, in one transaction (``dry_run``: count them only)."""
         ...
 
     def checkpoint(self) -> bool:

@@ -442,6 +442,17 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
     # 14: fewer pages written per checkout call (``docs/store.md``, "Pages a
     # checkout writes"): SQLite's statements; PostgreSQL's differ (below).
     _SQLITE_14,
+    # 15: what ``tierflow state prune`` deleted of a table whose ids are an
+    # idempotency record (``retention.py``): for ``capacity_events``, the
+    # newest ``ts`` of the events it deleted with their ids; an event not
+    # logged dated at or before it is refused, as it may be one applied.
+    (
+        """CREATE TABLE prune_horizons (
+            name TEXT PRIMARY KEY,
+            horizon REAL NOT NULL,
+            pruned_at REAL NOT NULL
+        )""",
+    ),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -477,4 +488,5 @@ POSTGRES_MIGRATIONS: tuple[tuple[str, ...], ...] = (
     ),
     *(_postgres(m) for m in MIGRATIONS[1:13]),
     _POSTGRES_14,
+    _postgres(MIGRATIONS[14]),
 )

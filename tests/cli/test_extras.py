@@ -170,13 +170,14 @@ def _state_commands(tmp: Path) -> dict[str, list[str]]:
                          "--model-dir", out],
         "stock load": ["stock", "load", *net, "--inventory", str(count)],
         "stock show": ["stock", "show", *net],
+        "state prune": ["state", "prune", "--keep-days", "7"],
     }  # fmt: skip
 
 
 #: The commands that take ``--state``.
 _STATE_COMMANDS = ["serve", "options", "allocate", "capacity ingest",
                    "capacity forecast", "capacity show", "capacity forget",
-                   "cltv retrain", "stock load", "stock show"]  # fmt: skip
+                   "cltv retrain", "stock load", "stock show", "state prune"]  # fmt: skip
 
 
 def test_every_command_taking_state_is_checked_without_psycopg() -> None:

@@ -99,6 +99,7 @@ def test_every_state_command_is_checked() -> None:
         "cltv retrain",
         "stock load",
         "stock show",
+        "state prune",
     }
 
 
@@ -174,7 +175,7 @@ def test_every_command_in_the_lazy_tables_resolves() -> None:
             if isinstance(sub, click.Group)
         )
 
-    assert walk(cli, "tierflow") == 29  # 6 groups, 23 commands
+    assert walk(cli, "tierflow") == 31  # 7 groups, 24 commands
 
 
 def test_the_values_help_shows_are_their_owners() -> None:

@@ -98,6 +98,7 @@ def test_each_concern_is_part_of_state_store() -> None:
         "watch_schema_at_each_write",
         "check_consistency",
         "checkpoint",
+        "prune_state",
         "close",
     }
 

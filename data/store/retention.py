@@ -1,0 +1,212 @@
+"""Retention: ``tierflow state prune`` deletes the rows of the tables that
+grow every day once they are older than the days kept and nothing live
+reads them, in one transaction. The rule of each table and why it is safe:
+``docs/store.md``, "Pruning old state"."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+
+from tierflow.data.errors import InputError
+from tierflow.data.store.database import StorePart, Transaction, chunks, clock, marks
+from tierflow.data.vocabulary import AllocationStatus
+
+#: ``prune_horizons``' row of the capacity log (``capacity_log.py`` reads it).
+EVENTS_HORIZON = "capacity_events"
+_DAY_S = 86_400.0
+#: The newest score day: the checkout reads it, whatever its age.
+_NEWEST_DAY = "(SELECT MAX(as_of) FROM cltv_scores)"
+#: The events every open of the capacity map replays (those after the
+#: newest snapshot's ``last_seq``; none is prunable without a snapshot).
+_SNAPSHOT_SEQ = (
+    "(SELECT last_seq FROM capacity_snapshots ORDER BY snapshot_id DESC LIMIT 1)"
+)
+_OLD_EVENTS = f"received_at < ? AND seq <= {_SNAPSHOT_SEQ}"
+#: An order goes whole, once each of its lines is allocated in some run
+#: (a join on the allocated lines, which SQLite indexes for the statement
+#: and PostgreSQL hashes: a correlated ``NOT IN`` of row values scanned
+#: every allocation for every line).
+_OLD_ORDERS = (
+    "confirmed_at < ? AND order_id NOT IN (SELECT o.order_id FROM online_orders o "
+    "LEFT JOIN (SELECT DISTINCT order_id, sku FROM allocations WHERE status = "
+    f"'{AllocationStatus.ALLOCATED.value}') a "
+    "ON a.order_id = o.order_id AND a.sku = o.sku "
+    "WHERE o.confirmed_at >= ? OR a.order_id IS NULL)"
+)
+#: Finished runs, but the latest (the service's allocation view shows it).
+_OLD_RUNS = (
+    "SELECT run_id FROM allocation_runs WHERE finished_at IS NOT NULL "
+    "AND finished_at < ? AND run_id != (SELECT run_id FROM allocation_runs "
+    # PostgreSQL's schema gives the table a ``rowid`` identity column
+    "ORDER BY created_at DESC, rowid DESC LIMIT 1) ORDER BY run_id"
+)
+#: The tables pruned, in the order they are reported (and deleted from:
+#: orders before the allocations that say they were allocated, a run's
+#: rows before its batches before the run).
+PRUNED_TABLES = (
+    "cltv_scores",
+    "cltv_new_customer",
+    "capacity_events",
+    "online_orders",
+    "allocations",
+    "allocation_batches",
+    "allocation_runs",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class TableCount:
+    """One table's rows deleted (a dry run: that would be) and kept."""
+
+    table: str
+    deleted: int
+    kept: int
+
+
+@dataclass(frozen=True, slots=True)
+class PruneReport:
+    """What :meth:`Retention.prune_state` deleted, per table.
+
+    ``cutoff``: the instant (epoch seconds) rows older than which may go;
+    ``dry_run``: nothing was deleted, ``deleted`` is what would have been.
+    """
+
+    cutoff: float
+    dry_run: bool
+    tables: tuple[TableCount, ...]
+
+    def as_dict(self) -> dict[str, Any]:
+        """The report as JSON-able values (``state prune --json``)."""
+        return {
+            "cutoff": utc_text(self.cutoff),
+            "dry_run": self.dry_run,
+            "tables": {
+                t.table: {"deleted": t.deleted, "kept": t.kept} for t in self.tables
+            },
+        }
+
+
+class Retention(StorePart):
+    """Deletes what old rows nothing live reads any more."""
+
+    def prune_state(
+        self, keep_days: int, *, now: float | None = None, dry_run: bool = False
+    ) -> PruneReport:
+        """Delete, in one transaction, the rows older than ``keep_days``
+        days before ``now`` that nothing live needs (``docs/store.md``).
+
+        Parameters
+        ----------
+        keep_days
+            Days kept, >= 1 (the day's orders, scores and events are live).
+        now
+            Epoch seconds (None: the wall clock).
+        dry_run
+            Count only; delete nothing.
+
+        Raises
+        ------
+        InputError
+            ``keep_days`` below 1; nothing is deleted.
+        """
+        if (
+            isinstance(keep_days, bool)
+            or not isinstance(keep_days, int)
+            or keep_days < 1
+        ):
+            raise InputError(
+                "must be >= 1 (the day's orders, scores and capacity events are live)",
+                field="--keep-days",
+                value=keep_days,
+            )
+        cutoff = clock(now) - keep_days * _DAY_S
+        day = dt.datetime.fromtimestamp(cutoff, dt.UTC).date().isoformat()
+        with self._db.tx() as conn:
+            # the log's lock (``capacity_log.py``): no event is logged
+            # between the horizon's read and the delete
+            conn.lock("capacity_events")
+            totals = {t: _count(conn, t) for t in PRUNED_TABLES}
+            runs = [str(r[0]) for r in conn.execute(_OLD_RUNS, (cutoff,)).fetchall()]
+            for run_id in runs:  # no resume of the run writes meanwhile
+                conn.lock(f"allocation_run:{run_id}")
+            wheres: dict[str, list[tuple[str, tuple[Any, ...]]]] = {
+                "cltv_scores": [(f"as_of < ? AND as_of < {_NEWEST_DAY}", (day,))],
+                "cltv_new_customer": [(f"as_of < ? AND as_of < {_NEWEST_DAY}", (day,))],
+                "capacity_events": [(_OLD_EVENTS, (cutoff,))],
+                "online_orders": [(_OLD_ORDERS, (cutoff, cutoff))],
+                **{
+                    table: [
+                        (f"run_id IN ({marks(len(c))})", tuple(c)) for c in chunks(runs)
+                    ]
+                    for table in (
+                        "allocations",
+                        "allocation_batches",
+                        "allocation_runs",
+                    )
+                },
+            }
+            if not dry_run:
+                _move_horizon(conn, cutoff)
+            deleted = {
+                table: sum(
+                    _delete(conn, table, w, p, dry_run) for w, p in wheres[table]
+                )
+                for table in PRUNED_TABLES
+            }
+        return PruneReport(
+            cutoff,
+            dry_run,
+            tuple(
+                TableCount(t, deleted[t], totals[t] - deleted[t]) for t in PRUNED_TABLES
+            ),
+        )
+
+
+def _count(
+    conn: Transaction, table: str, where: str = "1 = 1", params: tuple[Any, ...] = ()
+) -> int:
+    row = conn.execute(f"SELECT COUNT(*) FROM {table} WHERE {where}", params).fetchone()
+    return int(row[0])
+
+
+def _delete(
+    conn: Transaction, table: str, where: str, params: tuple[Any, ...], dry_run: bool
+) -> int:
+    """The rows of ``table`` matching ``where``: deleted, or counted."""
+    if dry_run:
+        return _count(conn, table, where, params)
+    return int(conn.execute(f"DELETE FROM {table} WHERE {where}", params).rowcount)
+
+
+def _move_horizon(conn: Transaction, cutoff: float) -> None:
+    """Record the newest ``ts`` of the events about to go with their ids
+    (``capacity_log.py`` refuses an event not logged dated at or before it)."""
+    rows = conn.execute(
+        f"SELECT ts FROM capacity_events WHERE {_OLD_EVENTS}", (cutoff,)
+    ).fetchall()
+    if not rows:
+        return
+    newest = max(event_epoch(str(r[0])) for r in rows)
+    row = conn.execute(
+        "SELECT horizon FROM prune_horizons WHERE name = ?", (EVENTS_HORIZON,)
+    ).fetchone()
+    if row is not None:
+        newest = max(newest, float(row[0]))
+    conn.execute(
+        "INSERT INTO prune_horizons (name, horizon, pruned_at) VALUES (?, ?, ?) "
+        "ON CONFLICT (name) DO UPDATE SET horizon = excluded.horizon, "
+        "pruned_at = excluded.pruned_at",
+        (EVENTS_HORIZON, newest, clock()),
+    )
+
+
+def event_epoch(ts: str) -> float:
+    """Epoch seconds of a logged event's ``ts`` (ISO 8601 with an offset)."""
+    return dt.datetime.fromisoformat(ts.replace("Z", "+00:00")).timestamp()
+
+
+def utc_text(epoch: float) -> str:
+    """An instant as ISO 8601 in UTC (how a horizon and a cutoff are shown)."""
+    return dt.datetime.fromtimestamp(epoch, dt.UTC).isoformat()

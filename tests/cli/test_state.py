@@ -1,0 +1,117 @@
+"""``tierflow state prune``: the counts per table, the dry run, bad values."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from tests.conftest import TINY_NETWORK
+from tests.data.test_store_retention import DELETED, KEEP_DAYS, KEPT, NOW, event, seed
+from tierflow.cli.main import cli
+from tierflow.data.network import Network
+from tierflow.data.store import open_store
+from tierflow.data.store.retention import utc_text
+
+
+def _prune(state: Path, *extra: str) -> list[str]:
+    return ["state", "prune", "--state", str(state), "--now", utc_text(NOW), *extra]
+
+
+def _table(verb: str, deleted: dict[str, int]) -> str:
+    names = list(DELETED)
+    width = max(map(len, names))
+    rows = [f"{'table':<{width}}  {verb:>12}  {'kept':>10}"]
+    rows += [f"{t:<{width}}  {deleted[t]:>12}  {KEPT[t]:>10}" for t in names]
+    return "\n".join(rows) + "\n"
+
+
+def test_prune_prints_each_tables_rows_deleted_and_kept(
+    tmp_path: Path, tiny_network: Network
+) -> None:
+    state = tmp_path / "state.db"
+    seed(state, tiny_network)
+    cutoff = utc_text(NOW - KEEP_DAYS * 86_400)
+    head = f"{state}: rows older than {cutoff} (7 days) nothing live needs\n"
+    dry = CliRunner().invoke(cli, _prune(state, "--keep-days", "7", "--dry-run"))
+    assert dry.exit_code == 0, dry.output
+    assert dry.stdout == head + _table("would delete", DELETED) + (
+        "dry run: nothing deleted\n"
+    )
+    done = CliRunner().invoke(cli, _prune(state, "--keep-days", "7"))
+    assert done.exit_code == 0, done.output
+    assert done.stdout == head + _table("deleted", DELETED)
+    again = CliRunner().invoke(cli, _prune(state, "--keep-days", "7", "--json"))
+    assert again.exit_code == 0, again.output
+    assert json.loads(again.stdout) == {
+        "state": str(state),
+        "keep_days": 7,
+        "cutoff": cutoff,
+        "dry_run": False,
+        "tables": {t: {"deleted": 0, "kept": KEPT[t]} for t in DELETED},
+    }
+
+
+@pytest.mark.parametrize(
+    ("given", "message"),
+    [
+        ("0", "value 0: must be >= 1 (the day's orders, scores and capacity events "
+              "are live)"),
+        ("-2", "value -2: must be >= 1 (the day's orders, scores and capacity "
+               "events are live)"),
+        ("a week", "value 'a week': not a whole number of days"),
+    ],
+)  # fmt: skip
+def test_a_bad_keep_days_is_an_error_and_nothing_is_deleted(
+    tmp_path: Path, tiny_network: Network, given: str, message: str
+) -> None:
+    state = tmp_path / "state.db"
+    seed(state, tiny_network)
+    result = CliRunner().invoke(cli, _prune(state, "--keep-days", given))
+    assert result.exit_code == 1
+    assert result.stderr == f"Error: field '--keep-days': {message}\n"
+    assert result.stdout == ""
+    dry = CliRunner().invoke(
+        cli, _prune(state, "--keep-days", "7", "--json", "--dry-run")
+    )
+    tables = json.loads(dry.stdout)["tables"]
+    assert {t: c["deleted"] for t, c in tables.items()} == DELETED
+
+
+def test_a_store_that_is_not_there_is_not_made(tmp_path: Path) -> None:
+    state = tmp_path / "typo.db"
+    result = CliRunner().invoke(cli, _prune(state, "--keep-days", "7"))
+    assert result.exit_code == 1
+    assert "Traceback" not in result.output
+    assert str(state) in result.stderr
+    assert not state.exists()
+
+
+def test_capacity_ingest_refuses_a_pruned_event_by_file_and_line(
+    tmp_path: Path, tiny_network: Network, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The replay of an event the prune deleted (its id with it) would be
+    applied again; it is refused, naming the file and the line, nothing
+    logged."""
+    monkeypatch.setenv("TIERFLOW_NOW", utc_text(NOW))  # the events are live
+    state = tmp_path / "state.db"
+    seed(state, tiny_network)
+    assert CliRunner().invoke(cli, _prune(state, "--keep-days", "7")).exit_code == 0
+    events = tmp_path / "events.jsonl"
+    replay = event("e2", NOW - 20 * 86_400 + 2)
+    events.write_text(
+        json.dumps(event("e9", NOW - 10)) + "\n" + json.dumps(replay) + "\n"
+    )
+    args = ["capacity", "ingest", "--network", str(TINY_NETWORK), "--state", str(state)]
+    result = CliRunner().invoke(cli, [*args, "--events", str(events)])
+    assert result.exit_code == 1
+    assert result.stderr == (
+        f"Error: events.jsonl: row 2: field 'ts': value {replay['ts']!r}: at or "
+        f"before {utc_text(NOW - 20 * 86_400 + 3)}, the newest event `tierflow "
+        "state prune` deleted from the capacity log (with its id): it may be "
+        "one applied already, so it is refused\n"
+    )
+    with open_store(state) as store:
+        assert [e.event_id for e in store.events_after(0)] == ["e4", "e5"]

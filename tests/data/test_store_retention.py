@@ -1,0 +1,307 @@
+"""``prune_state``: bounded tables that never lose live state, on both backends."""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytest
+
+from tests.postgres import run_sql
+from tierflow.capacity.events import EventIdConflict, parse_event
+from tierflow.capacity.monitor import CapacityMonitor
+from tierflow.data.errors import InputError
+from tierflow.data.network import Network
+from tierflow.data.store import StateStore, open_store
+
+DAY_S = 86_400.0
+#: The instant every test prunes at (the store's own clock stamps the rows
+#: logged now; the old ones are aged behind its back).
+NOW = float(int(time.time()))
+TODAY = dt.datetime.fromtimestamp(NOW, dt.UTC).date()
+KEEP_DAYS = 7
+#: What :func:`seed` leaves old enough and no longer needed (deleted), and
+#: what it leaves live or young (kept), per table, by ``prune_state(7)``, in
+#: the order the report lists them.
+DELETED = {
+    "cltv_scores": 6,
+    "cltv_new_customer": 2,
+    "capacity_events": 3,
+    "online_orders": 2,
+    "allocations": 4,
+    "allocation_batches": 1,
+    "allocation_runs": 1,
+}
+KEPT = {
+    "cltv_scores": 6,
+    "cltv_new_customer": 2,
+    "capacity_events": 2,
+    "online_orders": 4,
+    "allocations": 2,
+    "allocation_batches": 2,
+    "allocation_runs": 2,
+}
+
+
+def _iso(epoch: float) -> str:
+    return dt.datetime.fromtimestamp(epoch, dt.UTC).isoformat()
+
+
+def event(event_id: str, ts: float, value: float = 80.0) -> dict[str, Any]:
+    """A staffing event at WH-EAST of the tiny network."""
+    return {"event_id": event_id, "ts": _iso(ts), "node_id": "WH-EAST"} | {
+        "type": "staffing",
+        "value": value,
+    }
+
+
+def _line(order_id: str, sku: str) -> dict[str, Any]:
+    return {
+        "order_id": order_id,
+        "created_at": "2026-01-05T15:00:00Z",
+        "customer_id": "C1",
+        "dest": "100",
+        "tier": "gold",
+        "sku": sku,
+        "quantity": 1,
+        "node_id": "N1",
+        "service": "ground",
+        "ship_date": "2026-01-05",
+        "delivery_date": "2026-01-07",
+    }
+
+
+def order(store: StateStore, order_id: str, skus: list[str], at: float) -> None:
+    """A checkout held and confirmed at ``at``: its lines in ``online_orders``."""
+    held = [("N1", [(sku, 1) for sku in skus])]
+    lines = [_line(order_id, sku) for sku in skus]
+    store.hold_checkout(order_id, "gold", held, 60, order_lines=lines, now=at)
+    store.confirm_checkout(order_id, now=at + 1)
+
+
+def _decided(lines: list[tuple[str, str, str]]) -> pd.DataFrame:
+    """Allocation rows of ``(order_id, sku, status)``."""
+    return pd.DataFrame(
+        {
+            "order_id": [o for o, _, _ in lines],
+            "sku": [s for _, s, _ in lines],
+            "quantity": 1,
+            "node_id": ["N1" if st == "allocated" else None for _, _, st in lines],
+            "service": "ground",
+            "ship_date": "2026-01-05",
+            "promised_date": "2026-01-08",
+            "cost": 9.5,
+            "status": [st for _, _, st in lines],
+            "reason": "",
+        }
+    )
+
+
+def _run(
+    store: StateStore, run_id: str, lines: list[tuple[str, str, str]], *, finish: bool
+) -> None:
+    store.start_allocation_run(run_id, {"run": run_id})
+    store.write_allocation_batch(run_id, 0, _decided(lines))
+    if finish:
+        store.finish_allocation_run(run_id)
+
+
+def seed(location: Path | str, network: Network) -> None:
+    """A store of every kind of row the prune judges (see the tests' names)."""
+    with open_store(location) as store:
+        store.upsert_inventory(
+            pd.DataFrame({"node_id": "N1", "sku": ["TEE", "MUG"], "on_hand": 50})
+        )
+        # scores: two days older than 7 (3 customers each), two within
+        for days in (30, 10, 1, 0):
+            scores = pd.DataFrame(
+                {
+                    "customer_id": ["C1", "C2", "C3"],
+                    "predicted_spend": [10.0 + days, 20.0, 30.0],
+                    "p_active": 0.5,
+                    "segment": "mid",
+                }
+            )
+            day = TODAY - dt.timedelta(days=days)
+            store.put_cltv_scores(
+                scores, as_of=day, model_version=f"m{days}", new_customer_spend=5.0
+            )
+        # events: three covered by the newest snapshot, two after it (one old)
+        mon = CapacityMonitor.open(network, store)
+        mon.ingest(
+            [
+                parse_event(event(f"e{i}", NOW - 20 * DAY_S + i), network)
+                for i in (1, 2, 3)
+            ]
+        )
+        mon.snapshot()
+        mon.ingest([parse_event(event("e4", NOW - 20 * DAY_S + 4), network)])
+        mon.ingest([parse_event(event("e5", NOW - 60, 90.0), network)])
+        # orders: one old and all allocated; one old, a line only deferred;
+        # one old, never allocated; one young and allocated
+        old, young = NOW - 20 * DAY_S, NOW - DAY_S
+        order(store, "o-done", ["TEE", "MUG"], old)
+        order(store, "o-part", ["TEE", "MUG"], old)
+        order(store, "o-open", ["TEE"], old)
+        order(store, "o-new", ["TEE"], young)
+        done = [("o-done", "TEE", "allocated"), ("o-done", "MUG", "allocated")]
+        part = [("o-part", "TEE", "allocated"), ("o-part", "MUG", "deferred")]
+        _run(store, "r-old", [*done, *part], finish=True)
+        _run(store, "r-open", [("o-open", "TEE", "deferred")], finish=False)
+        _run(store, "r-last", [("o-new", "TEE", "allocated")], finish=True)
+    run_sql(
+        location,
+        f"UPDATE capacity_events SET received_at = {NOW - 20 * DAY_S} "
+        "WHERE event_id IN ('e1', 'e2', 'e3', 'e4')",
+        f"UPDATE allocation_runs SET created_at = {NOW - 21 * DAY_S}, "
+        f"finished_at = {NOW - 20 * DAY_S} WHERE run_id = 'r-old'",
+        f"UPDATE allocation_runs SET created_at = {NOW - 20 * DAY_S} "
+        "WHERE run_id = 'r-open'",
+        # the latest run is kept however old (the service shows it)
+        f"UPDATE allocation_runs SET created_at = {NOW - 19 * DAY_S}, "
+        f"finished_at = {NOW - 19 * DAY_S} WHERE run_id = 'r-last'",
+    )
+
+
+@pytest.fixture
+def seeded(state_location: Path | str, tiny_network: Network) -> Iterator[StateStore]:
+    seed(state_location, tiny_network)
+    with open_store(state_location) as store:
+        yield store
+
+
+def _counts(report: Any) -> tuple[dict[str, int], dict[str, int]]:
+    return (
+        {t.table: t.deleted for t in report.tables},
+        {t.table: t.kept for t in report.tables},
+    )
+
+
+def _rows(store: StateStore, sql: str) -> list[tuple[Any, ...]]:
+    return [tuple(r) for r in store._db.execute(sql).fetchall()]  # type: ignore[attr-defined]
+
+
+def test_prune_deletes_exactly_the_old_rows_nothing_live_needs(
+    seeded: StateStore,
+) -> None:
+    report = seeded.prune_state(KEEP_DAYS, now=NOW)
+    assert _counts(report) == (DELETED, KEPT)
+    assert not report.dry_run
+    assert report.cutoff == NOW - KEEP_DAYS * DAY_S
+    days = _rows(seeded, "SELECT DISTINCT as_of FROM cltv_scores ORDER BY as_of")
+    assert days == [((TODAY - dt.timedelta(days=1)).isoformat(),), (TODAY.isoformat(),)]
+    assert seeded.cltv_score("C1").model_version == "m0"  # type: ignore[union-attr]
+    assert seeded.cltv_new_customer_spend() == 5.0
+    events = _rows(seeded, "SELECT event_id FROM capacity_events ORDER BY seq")
+    assert events == [("e4",), ("e5",)]
+    orders = seeded.online_orders()
+    assert sorted(set(orders.order_id)) == ["o-new", "o-open", "o-part"]
+    runs = _rows(seeded, "SELECT run_id FROM allocation_runs ORDER BY run_id")
+    assert runs == [("r-last",), ("r-open",)]
+    assert seeded.latest_allocation_run().run_id == "r-last"  # type: ignore[union-attr]
+    assert seeded.start_allocation_run("r-open", {"run": "r-open"}) == 0  # resumable
+    # the same prune again finds nothing more
+    assert _counts(seeded.prune_state(KEEP_DAYS, now=NOW)) == (
+        dict.fromkeys(DELETED, 0),
+        KEPT,
+    )
+
+
+def test_a_dry_run_counts_what_would_go_and_deletes_nothing(
+    seeded: StateStore,
+) -> None:
+    report = seeded.prune_state(KEEP_DAYS, now=NOW, dry_run=True)
+    assert report.dry_run
+    assert _counts(report) == (DELETED, KEPT)
+    assert _counts(seeded.prune_state(KEEP_DAYS, now=NOW)) == (DELETED, KEPT)
+
+
+@pytest.mark.parametrize("keep_days", [0, -3])
+def test_keep_days_below_one_is_refused(seeded: StateStore, keep_days: int) -> None:
+    with pytest.raises(InputError) as caught:
+        seeded.prune_state(keep_days, now=NOW)
+    assert str(caught.value) == (
+        f"field '--keep-days': value {keep_days}: must be >= 1 (the day's "
+        "orders, scores and capacity events are live)"
+    )
+    assert _counts(seeded.prune_state(KEEP_DAYS, now=NOW, dry_run=True))[0] == DELETED
+
+
+def test_the_newest_score_day_is_kept_however_old(
+    state_location: Path | str,
+) -> None:
+    with open_store(state_location) as store:
+        frame = pd.DataFrame(
+            {"customer_id": ["C1"], "predicted_spend": [1.0], "p_active": 0.5}
+            | {"segment": "low"}
+        )
+        for days in (90, 60):
+            day = TODAY - dt.timedelta(days=days)
+            store.put_cltv_scores(frame, as_of=day, model_version="m")
+        deleted, kept = _counts(store.prune_state(KEEP_DAYS, now=NOW))
+        assert (deleted["cltv_scores"], kept["cltv_scores"]) == (1, 1)
+        assert store.latest_cltv_as_of() == TODAY - dt.timedelta(days=60)
+        assert store.cltv_score("C1") is not None
+
+
+def test_without_a_snapshot_no_capacity_event_is_pruned(
+    state_location: Path | str, tiny_network: Network
+) -> None:
+    """The map of a store without a snapshot is the whole log replayed."""
+    with open_store(state_location) as store:
+        CapacityMonitor.open(tiny_network, store).ingest(
+            [parse_event(event("e1", NOW - 20 * DAY_S), tiny_network)]
+        )
+    run_sql(
+        state_location, f"UPDATE capacity_events SET received_at = {NOW - 20 * DAY_S}"
+    )
+    with open_store(state_location) as store:
+        deleted, kept = _counts(store.prune_state(KEEP_DAYS, now=NOW))
+        assert (deleted["capacity_events"], kept["capacity_events"]) == (0, 1)
+
+
+def test_the_capacity_map_is_the_same_after_a_prune_and_a_pruned_event_replayed_is_refused(
+    seeded: StateStore, tiny_network: Network
+) -> None:
+    before = CapacityMonitor.open(tiny_network, seeded).state()
+    seeded.prune_state(KEEP_DAYS, now=NOW)
+    mon = CapacityMonitor.open(tiny_network, seeded)
+    assert mon.state() == before
+    # e2's id went with it: applied again it would count twice, so an event
+    # dated at or before the newest pruned one is refused, nothing logged
+    replay = parse_event(event("e2", NOW - 20 * DAY_S + 2), tiny_network)
+    with pytest.raises(EventIdConflict) as caught:
+        mon.ingest([replay])
+    newest = _iso(NOW - 20 * DAY_S + 3)
+    assert str(caught.value) == (
+        "row 1: field 'ts': value "
+        f"{_iso(NOW - 20 * DAY_S + 2)!r}: at or before {newest}, the newest "
+        "event `tierflow state prune` deleted from the capacity log (with its "
+        "id): it may be one applied already, so it is refused"
+    )
+    assert mon.state() == before
+    # a kept event is still a duplicate by its id; a new one is applied
+    kept = mon.ingest([parse_event(event("e4", NOW - 20 * DAY_S + 4), tiny_network)])
+    assert (kept.applied, kept.duplicates) == (0, 1)
+    new = mon.ingest([parse_event(event("e6", NOW - 30, 70.0), tiny_network)])
+    assert (new.applied, new.duplicates) == (1, 0)
+    assert CapacityMonitor.open(tiny_network, seeded).state() == mon.state()
+
+
+def test_a_checkout_and_an_allocation_work_after_a_prune(seeded: StateStore) -> None:
+    seeded.prune_state(KEEP_DAYS, now=NOW)
+    order(seeded, "o-after", ["MUG"], NOW)
+    assert "o-after" in set(seeded.online_orders().order_id)
+    _run(seeded, "r-after", [("o-after", "MUG", "allocated")], finish=True)
+    assert seeded.latest_allocation_run().run_id == "r-after"  # type: ignore[union-attr]
+    assert seeded.allocations("r-after").order_id.tolist() == ["o-after"]
+    # a repeat of a pruned run starts again from nothing
+    assert seeded.start_allocation_run("r-old", {"run": "r-old"}) is None
+    # the old run that was the latest is no longer: it goes now
+    deleted, _ = _counts(seeded.prune_state(KEEP_DAYS, now=NOW))
+    runs = {"allocation_runs": 1, "allocation_batches": 1, "allocations": 1}
+    assert deleted == dict.fromkeys(DELETED, 0) | runs
