@@ -106,9 +106,16 @@ TEST_ENV = TIERFLOW_CHROMIUM=$(CHROMIUM) OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=
 ## (2026-12-05); the timing tests keep their margins there.
 PYTEST_WORKERS ?= $(shell echo $$(( $$(nproc 2>/dev/null || echo 1) + 1 )))
 
+## --dist worksteal: xdist's default (load) hands each worker its share of the
+## tests up front and then one at a time; the suite's long tests (whole runs
+## of allocate, simulate and cltv in tests/cli, 10-100 s each under load) are
+## uneven, and a worker left with a queue of them finished alone while the
+## others idled. worksteal lets an idle worker take half of a busy one's queue.
+PYTEST_DIST ?= worksteal
+
 ## unit: every test but the long ones (`@pytest.mark.slow`: `make test-slow`)
 unit: $(DEV_STAMP) postgres $(if $(filter 0,$(BROWSER_TESTS)),,browser)
-	$(TEST_ENV) $(BIN)/pytest -q -n $(PYTEST_WORKERS) \
+	$(TEST_ENV) $(BIN)/pytest -q -n $(PYTEST_WORKERS) --dist $(PYTEST_DIST) \
 	  -m "not slow$(if $(filter 0,$(BROWSER_TESTS)), and not browser)"
 
 ## test-slow: the long tests, opt-in (stress at full size, wheels, timing runs)
