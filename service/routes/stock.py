@@ -27,7 +27,8 @@ from tierflow.service.schemas import (
 )
 from tierflow.service.state import KeyFirstRoute, OperatorRead, State, require_key
 
-_NO_STORE = "no state store: the stock cannot be written, nor read; nothing written"
+#: A server without its store (it could not be opened; it tries each second).
+_NO_STORE = "no state store: the stock cannot be {}"
 _WRITE_ERRORS: dict[int | str, dict[str, Any]] = {
     s: {"model": ErrorResponse} for s in (400, 401, 403, 413, 500)
 }
@@ -74,7 +75,7 @@ async def get_stock(
     checkouts hold, available what is left (holds past their TTL free)."""
     store = state.router.store
     if store is None:
-        raise ApiError(503, _NO_STORE, headers=STORE_RETRY_AFTER)
+        raise ApiError(503, _NO_STORE.format("read"), headers=STORE_RETRY_AFTER)
     levels = await state.call(store.stock_levels)
     return JSONResponse(stock_records(levels, state.router.network, node_id, sku))
 
@@ -87,7 +88,11 @@ async def post_stock(body: StockRequest, state: State) -> JSONResponse:
     stock (they read it from the store per answer)."""
     store = state.router.store
     if store is None:
-        raise ApiError(503, _NO_STORE, headers=STORE_RETRY_AFTER)
+        raise ApiError(
+            503,
+            _NO_STORE.format("written; nothing written"),
+            headers=STORE_RETRY_AFTER,
+        )
     changes = [(c.node_id, c.sku, c.on_hand) for c in body.changes]
     try:
         done = await state.call(

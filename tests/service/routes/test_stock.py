@@ -15,9 +15,14 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.conftest import TINY_NETWORK
 from tests.service.helpers import post_options
 from tests.service.replicas import replicas
 from tests.service_fixtures import API_KEY, TEE_TO_CHICAGO
+from tierflow.data.network import load_network
+from tierflow.orchestration.checkout.router import OnlineRouter
+from tierflow.service.app import create_app
+from tierflow.service.server import serve_in_thread
 
 KEY = {"X-API-Key": API_KEY}
 
@@ -299,3 +304,29 @@ def test_the_write_needs_the_key_before_the_body_is_read(shared_live: Any) -> No
         ]
         == 100
     )
+
+
+def test_stock_is_refused_without_a_store(tmp_path: Path) -> None:
+    """A server whose store could not be opened holds no stock to write or
+    read: 503, the reason, and when to retry (the server tries the store
+    again each second)."""
+    state = f"postgresql://tierflow@/tierflow?host={tmp_path / 'no-server'}"
+    router = OnlineRouter.open(load_network(TINY_NETWORK), state)
+    assert router.store is None
+    with (
+        serve_in_thread(create_app(router, api_key=API_KEY)) as server,
+        httpx.Client(base_url=server.url, timeout=30) as client,
+    ):
+        posted = _post(client, "set", ("WH-EAST", "TEE", 0))
+        read = client.get("/v1/stock")
+    router.close()
+    for r, message in (
+        (posted, "no state store: the stock cannot be written; nothing written"),
+        (read, "no state store: the stock cannot be read"),
+    ):
+        assert (r.status_code, r.json()["error"], r.json()["message"]) == (
+            503,
+            "unavailable",
+            message,
+        )
+        assert r.headers["Retry-After"] == "1"
