@@ -35,12 +35,14 @@ from tierflow.data.sample_network import sample_network_dir
 #: (odd but valid capacities, backlogs, outages).
 OPERATIONS: tuple[tuple[str, str, bool], ...] = (
     ("POST", "/v1/capacity/events", True),
+    ("POST", "/v1/stock", True),
     ("POST", "/v1/options", True),
     ("POST", "/v1/checkouts/{request_id}/select", True),
     ("POST", "/v1/checkouts/{request_id}/confirm", True),
     ("POST", "/v1/checkouts/{request_id}/cancel", True),
     ("POST", "/v1/checkouts/{request_id}/requote", True),
     ("GET", "/v1/capacity", False),
+    ("GET", "/v1/stock", True),
     ("GET", "/v1/samples", False),
     ("GET", "/v1/allocation", False),
     ("GET", "/v1/map", False),
@@ -71,10 +73,18 @@ MERGED_LINE: tuple[tuple[str, str], str, str] = (
     "quantity",
     "more than 10,000 on one order line",
 )
+#: The 422s of a schema-valid stock change: on_hand that would leave 0 to
+#: 1e9, or go below the units open checkouts hold (a rule of the store's
+#: state and of the mode: ``add`` moves on_hand by the quantity), and a
+#: position given twice (JSON Schema cannot compare two items' keys).
+STOCK_REFUSED: tuple[tuple[tuple[str, str], str, str], ...] = (
+    (("POST", "/v1/stock"), "on_hand", "on_hand would be"),
+    (("POST", "/v1/stock"), "]", "given twice"),
+)
 #: The 422s of a schema-valid request that the document cannot rule out, as
 #: (operation, the field's last part, words of the message). Any other 422
 #: of a schema-valid request fails the run.
-VALID_BUT_REFUSED = (AHEAD_OF_CLOCK, MERGED_LINE)
+VALID_BUT_REFUSED = (AHEAD_OF_CLOCK, MERGED_LINE, *STOCK_REFUSED)
 #: (method, path, mode): positive for all, negative for those taking input.
 CASES: tuple[tuple[str, str, str], ...] = tuple(
     [(m, p, "positive") for m, p, _ in OPERATIONS]

@@ -20,15 +20,13 @@ from tierflow.cli.options import (
 from tierflow.cli.state_location import check_existing_state, open_state
 from tierflow.data.errors import InputError
 from tierflow.data.limits import MAX_UNITS
+from tierflow.data.stock_load import MODES, load_stock, load_summary, stock_records
 
 if TYPE_CHECKING:
     import pandas as pd
 
     from tierflow.data.network import Network
     from tierflow.data.store import StockChange
-
-#: ``--mode``: what a file's quantity is.
-MODES = ("set", "add")
 
 
 @click.group(
@@ -101,7 +99,7 @@ def load_command(
     ]
     with open_state(state_path) as store:
         try:
-            done = store.change_stock(changes, add=add, unheld=_network_stock(net))
+            done = load_stock(store, net, changes, mode=mode)
         except InputError as exc:
             if exc.index is None:
                 raise
@@ -123,39 +121,17 @@ def _at_row(located: InputError, exc: InputError) -> InputError:
     )
 
 
-def _network_stock(net: Network) -> dict[tuple[str, str], int]:
-    """The network's on_hand per (node, SKU) it stocks."""
-    import numpy as np
-
-    inventory = np.asarray(net.inventory)
-    ni, si = np.nonzero(inventory > 0)
-    return {
-        (net.node_ids[i], net.sku_ids[k]): int(inventory[i, k])
-        for i, k in zip(ni.tolist(), si.tolist(), strict=True)
-    }
-
-
 def _print_load(
     name: str, mode: str, done: list[StockChange], *, as_json: bool
 ) -> None:
-    changed = [c for c in done if c.after != c.before]
-    up = sum(c.after - c.before for c in changed if c.after > c.before)
-    down = sum(c.before - c.after for c in changed if c.after < c.before)
+    summary = load_summary(done, mode)
     if as_json:
-        record: dict[str, Any] = {
-            "file": name,
-            "mode": mode,
-            "positions": len(done),
-            "changed": len(changed),
-            "units_up": up,
-            "units_down": down,
-            "changes": [c._asdict() for c in changed],
-        }
-        click.echo(json.dumps(record))
+        click.echo(json.dumps({"file": name, **summary}))
         return
     click.echo(
-        f"{name}: {len(changed)} of {len(done)} positions changed ({mode}): "
-        f"{up} units up, {down} units down"
+        f"{name}: {summary['changed']} of {summary['positions']} positions "
+        f"changed ({mode}): {summary['units_up']} units up, "
+        f"{summary['units_down']} units down"
     )
 
 
@@ -202,36 +178,15 @@ def show_command(
 def _filtered(
     levels: pd.DataFrame | None, net: Network, node_id: str | None, sku: str | None
 ) -> list[dict[str, Any]]:
-    """The positions of ``node_id`` and ``sku`` (None: every one), each a
-    record; a node or SKU neither the network nor the store knows is an error."""
-    records: list[dict[str, Any]] = (
-        []
-        if levels is None
-        else [
-            {
-                "node_id": str(r.node_id),
-                "sku": str(r.sku),
-                "on_hand": int(r.on_hand),
-                "reserved": int(r.reserved),
-                "available": int(r.available),
-            }
-            for r in levels.itertuples()
-        ]
-    )
-    for option_name, column, value, known in (
-        ("--node", "node_id", node_id, net.node_ids),
-        ("--sku", "sku", sku, net.sku_ids),
-    ):
-        if value is None:
-            continue
-        if value not in known and all(r[column] != value for r in records):
-            raise InputError(
-                f"unknown {column} (not in the network nor the store)",
-                field=option_name,
-                value=value,
-            )
-        records = [r for r in records if r[column] == value]
-    return records
+    """:func:`stock_records`, an unknown node or SKU named by its option."""
+    try:
+        return stock_records(levels, net, node_id, sku)
+    except InputError as exc:
+        raise InputError(
+            exc.reason,
+            field="--node" if exc.field == "node_id" else "--sku",
+            value=exc.value,
+        ) from None
 
 
 def _table(records: list[dict[str, Any]]) -> str:

@@ -250,7 +250,14 @@ class _ObservedApp(FastAPI):
 
 
 #: The operator reads that need the key with ``--operator-reads key``.
-KEYED_READS = ("/v1/capacity", "/v1/allocation", "/v1/map", "/metrics", "/v1/stream")
+KEYED_READS = (
+    "/v1/capacity",
+    "/v1/stock",
+    "/v1/allocation",
+    "/v1/map",
+    "/metrics",
+    "/v1/stream",
+)
 
 
 def _document_keyed_reads(document: dict[str, Any]) -> None:

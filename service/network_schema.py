@@ -86,7 +86,38 @@ def narrow(
     if not list_nodes:
         example["node_id"] = UNLISTED_EXAMPLE
     schemas["CapacityEventsRequest"]["examples"] = [{"events": [example]}]
+    _narrow_stock(out, nodes, skus, network, list_nodes=list_nodes)
     return out
+
+
+def _narrow_stock(
+    document: dict[str, Any],
+    nodes: dict[str, Any],
+    skus: dict[str, Any],
+    network: Network,
+    *,
+    list_nodes: bool,
+) -> None:
+    """The stock routes' node and SKU ids as the network's (``document``
+    changed in place): a stock change's, and ``GET /v1/stock``'s filters."""
+    schemas = document["components"]["schemas"]
+    change = schemas.get("StockChangeIn")
+    if change is None:
+        return
+    change["properties"]["node_id"] = nodes
+    change["properties"]["sku"] = skus
+    node = network.node_ids[0] if list_nodes else UNLISTED_EXAMPLE
+    schemas["StockRequest"]["examples"] = [
+        {
+            "mode": "add",
+            "changes": [{"node_id": node, "sku": network.sku_ids[0], "on_hand": 24}],
+        }
+    ]
+    read = document["paths"].get("/v1/stock", {}).get("get", {})
+    for parameter in read.get("parameters", []):
+        ids = {"node_id": nodes, "sku": skus}.get(parameter["name"])
+        if ids is not None:
+            parameter["schema"] = ids
 
 
 #: An event's ``node_id`` in a document that lists no node (``narrow``).

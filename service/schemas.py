@@ -32,7 +32,7 @@ from tierflow.capacity.events import (
     MAX_INT_EVENT_ID,
     EventType,
 )
-from tierflow.data.limits import MAX_ID_LENGTH, MAX_LINE_QUANTITY
+from tierflow.data.limits import MAX_ID_LENGTH, MAX_LINE_QUANTITY, MAX_UNITS
 from tierflow.formulations.satisfaction import MAX_PREFERENCE
 from tierflow.orchestration.checkout.results import (
     CartLine,
@@ -49,6 +49,9 @@ from tierflow.orchestration.checkout.wire import wire_annotation, wire_fields
 MAX_ITEMS = 50
 MAX_QUANTITY = MAX_LINE_QUANTITY
 MAX_EVENTS = 500
+#: Stock positions in one ``POST /v1/stock`` (about 60 bytes each: the 64 KiB
+#: body limit holds about as many).
+MAX_STOCK_CHANGES = 1_000
 
 #: An event's fields as the OpenAPI document shows them (the feed's parser
 #: checks them: :class:`CapacityEventIn`).
@@ -240,6 +243,55 @@ class CapacityEventsRequest(BaseModel):
     )
 
     events: Annotated[list[CapacityEventIn], Field(min_length=1, max_length=MAX_EVENTS)]
+
+
+class StockChangeIn(_Strict):
+    """One stock position and its quantity (``inventory.csv``'s columns, as
+    ``tierflow stock load`` reads them)."""
+
+    node_id: Annotated[str, Field(min_length=1, max_length=MAX_ID_LENGTH)]
+    sku: Annotated[str, Field(min_length=1, max_length=MAX_ID_LENGTH)]
+    on_hand: Annotated[
+        int,
+        Field(
+            ge=-int(MAX_UNITS),
+            le=int(MAX_UNITS),
+            description="`set`: the units on hand now (0 or more); `add`: the "
+            "units to add (negative: an adjustment down). The result must be "
+            f"0 to {int(MAX_UNITS):,} and at least the units open checkouts hold",
+        ),
+        BeforeValidator(_integral),
+    ]
+
+
+class StockRequest(_Strict):
+    """``POST /v1/stock``: stock positions written all or none, as
+    ``tierflow stock load`` writes a file's."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        strict=True,
+        json_schema_extra={
+            "examples": [
+                {
+                    "mode": "add",
+                    "changes": [
+                        {"node_id": "WH-MEM", "sku": "ELE-0042", "on_hand": 24}
+                    ],
+                }
+            ]
+        },
+    )
+
+    mode: Literal["set", "add"] = Field(
+        description="What each `on_hand` is: `set`, the position's new on_hand "
+        "(a cycle count, a WMS snapshot); `add`, units added to it (a receipt; "
+        "negative: an adjustment down). No default: a receipt sent without "
+        "it would be written as a count"
+    )
+    changes: Annotated[
+        list[StockChangeIn], Field(min_length=1, max_length=MAX_STOCK_CHANGES)
+    ]
 
 
 # ------------------------------------------------------------------ responses
@@ -442,6 +494,42 @@ class IngestOut(BaseModel):
         default=0,
         description="Of the applied, those older than what was known of their "
         "kind at their node: logged, but they changed nothing",
+    )
+
+
+class StockChangeOut(BaseModel):
+    """A position a ``POST /v1/stock`` changed."""
+
+    node_id: str
+    sku: str
+    before: int = Field(description="on_hand before the change")
+    after: int = Field(description="on_hand after it")
+    reserved: int = Field(description="Units open checkouts hold there")
+
+
+class StockLoadOut(BaseModel):
+    """``POST /v1/stock``: what ``tierflow stock load --json`` prints (without
+    its ``file``)."""
+
+    mode: Literal["set", "add"]
+    positions: int = Field(description="Positions given")
+    changed: int = Field(description="Of those, the positions whose on_hand moved")
+    units_up: int
+    units_down: int
+    changes: list[StockChangeOut] = Field(
+        description="The positions changed, in the order given"
+    )
+
+
+class StockLevelOut(BaseModel):
+    """One stock position of ``GET /v1/stock``."""
+
+    node_id: str
+    sku: str
+    on_hand: int
+    reserved: int = Field(description="Units open checkouts hold")
+    available: int = Field(
+        description="on_hand less the live holds (holds past their TTL count as free)"
     )
 
 

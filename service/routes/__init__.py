@@ -15,6 +15,7 @@ from tierflow.service.routes import (
     metrics,
     page_data,
     pages,
+    stock,
     stream,
 )
 
@@ -28,7 +29,12 @@ def include_routes(
     one by one: FastAPI keeps an included router's routes behind one entry
     of the app's, which names no path (the request metrics match a request
     answered before routing against these)."""
-    routers: list[APIRouter] = [checkout.router, capacity.router, stream.router]
+    routers: list[APIRouter] = [
+        checkout.router,
+        capacity.router,
+        stock.router,
+        stream.router,
+    ]
     if with_samples:
         routers.append(page_data.samples_router)
     routers += [page_data.router, health.router]

@@ -23,7 +23,7 @@ from tierflow.data.errors import InputError
 from tierflow.service.app import create_app
 
 #: The operator reads (GET; HEAD answers as GET does).
-OPERATOR_READS = ["/v1/capacity", "/v1/allocation", "/v1/map", "/metrics"]
+OPERATOR_READS = ["/v1/capacity", "/v1/stock", "/v1/allocation", "/v1/map", "/metrics"]
 
 
 #: What a request without the key is answered, on every keyed route.
@@ -106,7 +106,7 @@ def test_operator_reads_need_the_key_in_private_mode(
         assert ok.status_code == 200, ok.text
         answer = public[0].request(method, path)
         assert ok.headers["content-type"] == answer.headers["content-type"]
-        if path in ("/v1/map", "/v1/allocation") and method == "GET":
+        if path in ("/v1/map", "/v1/allocation", "/v1/stock") and method == "GET":
             assert ok.json() == answer.json()  # the same answer, to the byte
             assert ok.content == answer.content
 
@@ -315,6 +315,12 @@ def test_the_openapi_document_only_loses_the_samples(
             assert read[status]["content"] == write[status]["content"], path
             assert "API key" in read[status]["description"], path
             del read[status]
+    # the stock read's node filter lists the nodes only where they are public
+    # (as a capacity event's node_id does)
+    for doc, listed in ((everyone, True), (keyed, False)):
+        node = doc["paths"]["/v1/stock"]["get"]["parameters"][0]
+        assert node["name"] == "node_id"
+        assert ("enum" in node.pop("schema")) is listed
     assert keyed["paths"] == everyone["paths"]
     schemas, private_schemas = (d["components"]["schemas"] for d in (everyone, keyed))
     assert set(schemas) - set(private_schemas) == {
@@ -324,7 +330,9 @@ def test_the_openapi_document_only_loses_the_samples(
     stream = keyed["paths"]["/v1/stream"]["get"]["parameters"]
     assert [p["name"] for p in stream] == ["capacity", "request_id"]
     for path in OPERATOR_READS:
-        assert "parameters" not in keyed["paths"][path]["get"], path
+        params = keyed["paths"][path]["get"].get("parameters", [])
+        named = ["node_id", "sku"] if path == "/v1/stock" else []  # its filters
+        assert [p["name"] for p in params] == named, path
 
 
 def test_an_unknown_operator_reads_mode_is_refused(tmp_path: Path) -> None:

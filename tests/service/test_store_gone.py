@@ -172,7 +172,16 @@ def _said_while_away(
         json={"events": [event]},
         headers={"X-API-Key": API_KEY},
     )
-    for refused in (posted, allocation):
+    # stock, the operator's write and read, alike
+    stock_posted = client.post(
+        "/v1/stock",
+        json={
+            "mode": "add",
+            "changes": [{"node_id": "WH-EAST", "sku": "TEE", "on_hand": 1}],
+        },
+        headers={"X-API-Key": API_KEY},
+    )
+    for refused in (posted, allocation, stock_posted, client.get("/v1/stock")):
         assert refused.status_code == 503, refused.text
         body = refused.json()
         assert body["error"] == "unavailable"

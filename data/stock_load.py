@@ -1,0 +1,126 @@
+"""Stock changes (counts, receipts, WMS snapshots) written to a live store,
+and what the store holds, the one way ``tierflow stock`` and the HTTP
+``/v1/stock`` routes do it: they parse, call these and print."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from tierflow.data.errors import InputError
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from tierflow.data.network import Network
+    from tierflow.data.store import StockChange, StockStore
+
+#: What a change's quantity (``on_hand``) is: ``set``, the position's new
+#: on_hand (a cycle count, a WMS snapshot); ``add``, units added to it (a
+#: receipt; negative: an adjustment down).
+MODES = ("set", "add")
+
+
+def network_stock(net: Network) -> dict[tuple[str, str], int]:
+    """The network's on_hand per (node, SKU) it stocks: where a position the
+    store holds no row of starts (what a router would seed)."""
+    inventory = np.asarray(net.inventory)
+    ni, si = np.nonzero(inventory > 0)
+    return {
+        (net.node_ids[i], net.sku_ids[k]): int(inventory[i, k])
+        for i, k in zip(ni.tolist(), si.tolist(), strict=True)
+    }
+
+
+def load_stock(
+    store: StockStore,
+    net: Network,
+    changes: Sequence[tuple[str, str, int]],
+    *,
+    mode: str,
+    now: float | None = None,
+) -> list[StockChange]:
+    """Write ``(node_id, sku, quantity)`` changes of ``mode`` (:data:`MODES`)
+    to ``store``, all in one transaction or none.
+
+    Raises
+    ------
+    InputError
+        The first change (``index``: its place in ``changes``; ``field``:
+        ``node_id``, ``sku`` or ``on_hand``, none for a position given
+        twice) whose node or SKU ``net`` lacks, or that the store refuses
+        (:meth:`~tierflow.data.store.stock.Inventory.change_stock`);
+        nothing is written then.
+    """
+    if mode not in MODES:
+        raise InputError(
+            f"unknown mode (one of {list(MODES)})", field="mode", value=mode
+        )
+    nodes, skus = set(net.node_ids), set(net.sku_ids)
+    for i, (node, sku, _) in enumerate(changes):
+        if node not in nodes:
+            raise InputError("unknown node", index=i, field="node_id", value=node)
+        if sku not in skus:
+            raise InputError("unknown SKU", index=i, field="sku", value=sku)
+    return store.change_stock(
+        changes, add=mode == "add", unheld=network_stock(net), now=now
+    )
+
+
+def load_summary(done: Sequence[StockChange], mode: str) -> dict[str, Any]:
+    """What a load did: ``mode``, the ``positions`` given, how many
+    ``changed`` and by how many units up and down, and the ``changes``
+    (before, after, reserved) of those that changed."""
+    changed = [c for c in done if c.after != c.before]
+    return {
+        "mode": mode,
+        "positions": len(done),
+        "changed": len(changed),
+        "units_up": sum(c.after - c.before for c in changed if c.after > c.before),
+        "units_down": sum(c.before - c.after for c in changed if c.after < c.before),
+        "changes": [c._asdict() for c in changed],
+    }
+
+
+def stock_records(
+    levels: pd.DataFrame | None, net: Network, node_id: str | None, sku: str | None
+) -> list[dict[str, Any]]:
+    """The positions of :meth:`stock_levels` (None: a store not made yet)
+    of ``node_id`` and ``sku`` (None: every one), each a record.
+
+    Raises
+    ------
+    InputError
+        ``node_id`` or ``sku`` (``field``) neither the network nor the store
+        knows.
+    """
+    records: list[dict[str, Any]] = (
+        []
+        if levels is None
+        else [
+            {
+                "node_id": str(r.node_id),
+                "sku": str(r.sku),
+                "on_hand": int(r.on_hand),
+                "reserved": int(r.reserved),
+                "available": int(r.available),
+            }
+            for r in levels.itertuples()
+        ]
+    )
+    for column, value, known in (
+        ("node_id", node_id, net.node_ids),
+        ("sku", sku, net.sku_ids),
+    ):
+        if value is None:
+            continue
+        if value not in known and all(r[column] != value for r in records):
+            raise InputError(
+                f"unknown {column} (not in the network nor the store)",
+                field=column,
+                value=value,
+            )
+        records = [r for r in records if r[column] == value]
+    return records

@@ -1,0 +1,332 @@
+"""Stock routes: ``POST /v1/stock`` (an operator write, API key) and
+``GET /v1/stock`` (an operator read), on both store backends.
+
+Tiny network (``tests/data/tiny_network/inventory.csv``): TEE 100 at
+WH-EAST, 50 at WH-WEST, 5 at ST-CHI; TEE to Chicago ships Gold from ST-CHI
+(arrives 2026-01-06, $10.00), from WH-EAST without ST-CHI's (2026-01-08,
+$13.00).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.conftest import TINY_NETWORK
+from tests.service.helpers import post_options
+from tests.service.replicas import replicas
+from tests.service_fixtures import API_KEY, TEE_TO_CHICAGO
+from tierflow.data.network import load_network
+from tierflow.orchestration.checkout.router import OnlineRouter
+from tierflow.service.app import create_app
+from tierflow.service.server import serve_in_thread
+
+KEY = {"X-API-Key": API_KEY}
+
+
+def _post(
+    client: httpx.Client, mode: str, *changes: tuple[str, str, Any]
+) -> httpx.Response:
+    body = {
+        "mode": mode,
+        "changes": [{"node_id": n, "sku": s, "on_hand": q} for n, s, q in changes],
+    }
+    return client.post("/v1/stock", json=body, headers=KEY)
+
+
+def _gold(answer: dict[str, Any]) -> tuple[list[str], str, float]:
+    gold = next(o for o in answer["options"] if o["tier"] == "gold")
+    return gold["nodes"], gold["delivery_date"], gold["price"]
+
+
+def test_stock_posted_to_one_replica_is_in_the_next_answer_of_another(
+    tmp_path: Path, state_location: Path | str
+) -> None:
+    with (
+        replicas(tmp_path, state_location) as [(sa, _), (sb, _)],
+        httpx.Client(base_url=sa.url, timeout=10) as a,
+        httpx.Client(base_url=sb.url, timeout=10) as b,
+    ):
+        assert _gold(post_options(b, "C1", **TEE_TO_CHICAGO)) == (
+            ["ST-CHI"], "2026-01-06", 10.0,
+        )  # fmt: skip
+        r = _post(a, "set", ("ST-CHI", "TEE", 0))
+        assert r.status_code == 200, r.text
+        assert r.json() == {
+            "mode": "set",
+            "positions": 1,
+            "changed": 1,
+            "units_up": 0,
+            "units_down": 5,
+            "changes": [
+                {
+                    "node_id": "ST-CHI",
+                    "sku": "TEE",
+                    "before": 5,
+                    "after": 0,
+                    "reserved": 0,
+                }
+            ],
+        }
+        assert _gold(post_options(b, "C1", **TEE_TO_CHICAGO)) == (
+            ["WH-EAST"], "2026-01-08", 13.0,
+        )  # fmt: skip
+        r = _post(b, "add", ("ST-CHI", "TEE", 3), ("WH-EAST", "TEE", -10))
+        assert r.status_code == 200, r.text
+        assert r.json() == {
+            "mode": "add",
+            "positions": 2,
+            "changed": 2,
+            "units_up": 3,
+            "units_down": 10,
+            "changes": [
+                {"node_id": "ST-CHI", "sku": "TEE", "before": 0, "after": 3, "reserved": 0},
+                {"node_id": "WH-EAST", "sku": "TEE", "before": 100, "after": 90, "reserved": 0},
+            ],
+        }  # fmt: skip
+        assert _gold(post_options(a, "C1", **TEE_TO_CHICAGO)) == (
+            ["ST-CHI"], "2026-01-06", 10.0,
+        )  # fmt: skip
+        for client in (a, b):
+            r = client.get("/v1/stock", params={"sku": "TEE"})
+            assert r.status_code == 200, r.text
+            assert r.json() == [
+                {
+                    "node_id": n,
+                    "sku": "TEE",
+                    "on_hand": q,
+                    "reserved": 0,
+                    "available": q,
+                }
+                for n, q in (("ST-CHI", 3), ("WH-EAST", 90), ("WH-WEST", 50))
+            ]
+
+
+def test_a_count_that_changes_nothing_says_so(shared_live: Any) -> None:
+    client, _, _ = shared_live
+    r = _post(client, "set", ("WH-WEST", "SPRAY", 10), ("WH-WEST", "TEE", 50))
+    assert r.status_code == 200, r.text
+    assert r.json() == {
+        "mode": "set",
+        "positions": 2,
+        "changed": 0,
+        "units_up": 0,
+        "units_down": 0,
+        "changes": [],
+    }
+
+
+def test_stock_read_per_node_and_sku(shared_live: Any) -> None:
+    client, _, _ = shared_live
+    r = client.get("/v1/stock", params={"node_id": "WH-WEST"})
+    assert r.status_code == 200, r.text
+    assert r.json() == [
+        {"node_id": "WH-WEST", "sku": s, "on_hand": q, "reserved": 0, "available": q}
+        for s, q in (("SPRAY", 10), ("TEE", 50))
+    ]
+    r = client.get("/v1/stock", params={"node_id": "WH-WEST", "sku": "SPRAY"})
+    assert [p["on_hand"] for p in r.json()] == [10]
+    # a node the network has but that stocks no SKU: no positions, no error
+    assert (
+        client.get("/v1/stock", params={"sku": "SOFA", "node_id": "ST-CHI"}).json()
+        == []
+    )
+    r = client.get("/v1/stock", params={"node_id": "WH-NOPE"})
+    message = (
+        "field 'node_id': value 'WH-NOPE': unknown node_id (not in the network "
+        "nor the store)"
+    )
+    assert (r.status_code, r.json()) == (
+        422,
+        {
+            "error": "invalid_request",
+            "message": message,
+            "field": "node_id",
+            "errors": [
+                {
+                    "field": "node_id",
+                    "message": "value 'WH-NOPE': unknown node_id (not in the "
+                    "network nor the store)",
+                    "type": "invalid_request",
+                }
+            ],
+        },
+    )
+
+
+@pytest.mark.parametrize(
+    ("mode", "bad", "field", "message"),
+    [
+        (
+            "set",
+            ("WH-NOPE", "TEE", 1),
+            "changes[1].node_id",
+            "value 'WH-NOPE': unknown node",
+        ),
+        ("set", ("WH-EAST", "HAT", 1), "changes[1].sku", "value 'HAT': unknown SKU"),
+        (
+            "set",
+            ("WH-EAST", "MUG", -1),
+            "changes[1].on_hand",
+            "value -1: on_hand would be -1: below 0",
+        ),
+        (
+            "add",
+            ("WH-EAST", "MUG", -21),
+            "changes[1].on_hand",
+            "value -21: on_hand would be -1 (20 on hand, -21 added): below 0",
+        ),
+        (
+            "add",
+            ("WH-EAST", "MUG", 1_000_000_000),
+            "changes[1].on_hand",
+            "value 1000000000: on_hand would be 1000000020 (20 on hand, "
+            "1000000000 added): above 1000000000",
+        ),
+        (
+            "set",
+            ("WH-EAST", "MUG", 1_000_000_001),
+            "changes[1].on_hand",
+            "value 1000000001: Input should be less than or equal to 1000000000",
+        ),
+        (
+            "set",
+            ("WH-EAST", "MUG", 2.5),
+            "changes[1].on_hand",
+            "value 2.5: Input should be a valid integer",
+        ),
+        (
+            "set",
+            ("WH-EAST", "MUG", "3"),
+            "changes[1].on_hand",
+            "value '3': Input should be a valid integer",
+        ),
+        (
+            "set",
+            ("WH-WEST", "TEE", 7),
+            "changes[1]",
+            "WH-WEST/TEE given twice (first at index 0)",
+        ),
+    ],
+)
+def test_a_bad_change_writes_nothing_and_is_named(
+    shared_live: Any, mode: str, bad: tuple[str, str, Any], field: str, message: str
+) -> None:
+    client, _, _ = shared_live
+    before = client.get("/v1/stock").json()
+    r = _post(client, mode, ("WH-WEST", "TEE", 1), bad)
+    assert r.status_code == 422, r.text
+    body = r.json()
+    assert (body["error"], body["field"], body["message"]) == (
+        "invalid_request",
+        field,
+        f"field '{field}': {message}",
+    )
+    assert body["errors"][0]["field"] == field
+    assert client.get("/v1/stock").json() == before  # nothing written
+
+
+@pytest.mark.parametrize(
+    ("body", "field", "message"),
+    [
+        ({"changes": [{"node_id": "WH-EAST", "sku": "TEE", "on_hand": 1}]}, "mode", "Field required"),
+        (
+            {"mode": "replace", "changes": [{"node_id": "WH-EAST", "sku": "TEE", "on_hand": 1}]},
+            "mode",
+            "value 'replace': Input should be 'set' or 'add'",
+        ),
+        ({"mode": "set", "changes": []}, "changes", "List should have at least 1 item after validation, not 0"),
+        ({"mode": "set", "changes": [{"node_id": "WH-EAST", "sku": "TEE"}]}, "changes[0].on_hand", "Field required"),
+        (
+            {"mode": "set", "changes": [{"node_id": "WH-EAST", "sku": "TEE", "on_hand": 1, "quantity": 1}]},
+            "changes[0].quantity",
+            "value 1: Extra inputs are not permitted",
+        ),
+    ],
+)  # fmt: skip
+def test_a_malformed_body_is_named(
+    shared_live: Any, body: dict[str, Any], field: str, message: str
+) -> None:
+    client, _, _ = shared_live
+    r = client.post("/v1/stock", json=body, headers=KEY)
+    assert r.status_code == 422, r.text
+    assert (r.json()["field"], r.json()["message"]) == (
+        field,
+        f"field '{field}': {message}",
+    )
+
+
+def test_stock_held_by_a_checkout_cannot_be_counted_away(live: Any) -> None:
+    client, _, _ = live
+    answer = post_options(client, "C1", **TEE_TO_CHICAGO)
+    option = answer["options"][0]["option_id"]
+    r = client.post(
+        f"/v1/checkouts/{answer['request_id']}/select", json={"option_id": option}
+    )
+    assert r.status_code == 200, r.text
+    r = _post(client, "set", ("WH-WEST", "TEE", 1), ("ST-CHI", "TEE", 0))
+    assert r.status_code == 422, r.text
+    assert r.json()["message"] == (
+        "field 'changes[1].on_hand': value 0: on_hand would be 0, below the 1 "
+        "units reserved (held by open checkouts)"
+    )
+    assert client.get(
+        "/v1/stock", params={"node_id": "ST-CHI", "sku": "TEE"}
+    ).json() == [
+        {"node_id": "ST-CHI", "sku": "TEE", "on_hand": 5, "reserved": 1, "available": 4}
+    ]
+    assert (
+        client.get("/v1/stock", params={"node_id": "WH-WEST", "sku": "TEE"}).json()[0][
+            "on_hand"
+        ]
+        == 50
+    )  # the good change before it was not written either
+
+
+def test_the_write_needs_the_key_before_the_body_is_read(shared_live: Any) -> None:
+    client, _, _ = shared_live
+    body = {
+        "mode": "set",
+        "changes": [{"node_id": "WH-EAST", "sku": "TEE", "on_hand": 0}],
+    }
+    r = client.post("/v1/stock", json=body)
+    assert (r.status_code, r.json()["field"]) == (401, "X-API-Key")
+    r = client.post(
+        "/v1/stock", content="{bad", headers={"X-API-Key": "wrong-key-0123456789"}
+    )
+    assert (r.status_code, r.json()["error"]) == (403, "forbidden")
+    assert (
+        client.get("/v1/stock", params={"node_id": "WH-EAST", "sku": "TEE"}).json()[0][
+            "on_hand"
+        ]
+        == 100
+    )
+
+
+def test_stock_is_refused_without_a_store(tmp_path: Path) -> None:
+    """A server whose store could not be opened holds no stock to write or
+    read: 503, the reason, and when to retry (the server tries the store
+    again each second)."""
+    state = f"postgresql://tierflow@/tierflow?host={tmp_path / 'no-server'}"
+    router = OnlineRouter.open(load_network(TINY_NETWORK), state)
+    assert router.store is None
+    with (
+        serve_in_thread(create_app(router, api_key=API_KEY)) as server,
+        httpx.Client(base_url=server.url, timeout=30) as client,
+    ):
+        posted = _post(client, "set", ("WH-EAST", "TEE", 0))
+        read = client.get("/v1/stock")
+    router.close()
+    for r, message in (
+        (posted, "no state store: the stock cannot be written; nothing written"),
+        (read, "no state store: the stock cannot be read"),
+    ):
+        assert (r.status_code, r.json()["error"], r.json()["message"]) == (
+            503,
+            "unavailable",
+            message,
+        )
+        assert r.headers["Retry-After"] == "1"
