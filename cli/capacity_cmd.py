@@ -321,7 +321,8 @@ def forecast_command(
         with open_state(state_path) as store:
             mon = CapacityMonitor.open(net, store)
             stored = mon.ingest(events)
-            mon.snapshot()
+            if stored.applied:  # the same forecast again: nothing to snapshot
+                mon.snapshot()
         # a node's forecast older than one it has changes nothing: said
         report["stale"] = stored.stale
         report["already_stored"] = stored.duplicates
@@ -338,7 +339,8 @@ def forecast_command(
         stale = report["stale"]
         click.echo(
             (
-                "already stored (the same forecast at the same instant)"
+                "already stored (the same forecast at the same instant): "
+                "nothing written"
                 if report["already_stored"] == net.n_nodes
                 else "stored as forecast events"
             )
