@@ -148,7 +148,12 @@ def _follow(
 ) -> None:
     """``ingest --follow``: the feed's events, batch by batch, until it ends
     (or the store is lost: then what was applied so far, and the error)."""
-    from tierflow.capacity.feed import FeedTotals, follow_events, pipe_lines
+    from tierflow.capacity.feed import (
+        FeedTotals,
+        LongLine,
+        follow_events,
+        pipe_lines,
+    )
     from tierflow.capacity.monitor import CapacityMonitor
     from tierflow.data.store import (
         StoreUnavailable,
@@ -162,11 +167,13 @@ def _follow(
     totals = FeedTotals()
     lost: StoreUnavailable | None = None
     with contextlib.ExitStack() as stack:
-        if str(events_path) == "-":  # bytes: a line that is not UTF-8 is skipped
-            lines: Iterable[bytes] = pipe_lines(sys.stdin.buffer)
+        # bytes: a line that is not UTF-8 is skipped; one over
+        # MAX_EVENT_LINE_BYTES too, only its length kept
+        if str(events_path) == "-":
+            lines: Iterable[bytes | LongLine] = pipe_lines(sys.stdin.buffer)
             name = "<stdin>"
         else:
-            lines = stack.enter_context(events_path.open("rb"))
+            lines = pipe_lines(stack.enter_context(events_path.open("rb")))
             name = events_path.name
         store = stack.enter_context(open_state(state_path, answer_wait_s=FEED_ANSWER_S))
         mon = CapacityMonitor.open(net, store)
