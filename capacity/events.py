@@ -93,9 +93,15 @@ NOT_BLANK = _kept_by_strip()
 #: feed; the served document's pattern leaves NUL out too.
 UNSTORABLE = re.compile(r"[\x00\ud800-\udfff]")
 #: The served document's pattern of a text event id: one character that
-#: stays after ``str.strip()`` (:data:`NOT_BLANK`) and no NUL (a lone
-#: surrogate is no Unicode text a JSON Schema validator produces).
-EVENT_ID_TEXT = f"^[^\\u0000]*[^\\u0000{NOT_BLANK[2:-1]}][^\\u0000]*$"
+#: stays after ``str.strip()`` (:data:`NOT_BLANK`), no NUL (a lone
+#: surrogate is no Unicode text a JSON Schema validator produces), and not
+#: :data:`ORDER_WORK`'s prefix once the spaces before it are removed (a
+#: live event may not take a checkout's work id: :func:`_reserved`; the
+#: document let it through as valid, the server refused it).
+EVENT_ID_TEXT = (
+    f"^(?![{NOT_BLANK[2:-1]}]*{re.escape(ORDER_WORK)})"
+    f"[^\\u0000]*[^\\u0000{NOT_BLANK[2:-1]}][^\\u0000]*$"
+)
 #: Integer event ids are below this in size: the integers every JSON reader
 #: keeps exactly (RFC 7493, I-JSON); a bigger one may reach a replica or a
 #: feed's own tools as another id.

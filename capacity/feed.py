@@ -6,9 +6,10 @@ them in small batches (one transaction each: at most ``batch`` events, or
 what arrived within ``linger_s`` of the batch's first line), so a quiet feed
 applies each event at once and a busy one is not a transaction per line.
 Event ids make it idempotent: a feed replayed from its start applies
-nothing twice. A bad line (not UTF-8, not JSON, not a valid event, or an
-event id already used with other content) is reported with its line number
-and skipped; the feed goes on. An error of ``apply`` (the store lost) ends
+nothing twice. A bad line (not UTF-8, not JSON, not a valid event, an
+event id already used with other content, or longer than
+:data:`MAX_EVENT_LINE_BYTES`) is reported with its line number and skipped;
+the feed goes on. An error of ``apply`` (the store lost) ends
 the feed: the reader is told to stop, and a pipe is read with ``os.read``
 (:func:`pipe_lines`), so a reader still waiting for a line at exit holds no
 lock of Python's stdin object (a daemon thread in ``sys.stdin.buffer``'s
@@ -30,7 +31,7 @@ from typing import IO
 from tierflow.capacity.events import CapacityEvent, decode_line, parse_event
 from tierflow.capacity.monitor import IngestResult
 from tierflow.data.errors import InputError
-from tierflow.data.limits import now
+from tierflow.data.limits import MAX_EVENT_LINE_BYTES, now
 from tierflow.data.network import Network
 from tierflow.data.text_files import BOM_TEXT
 
@@ -43,8 +44,19 @@ _POLL_S = 0.1
 #: Bytes asked of a pipe per read.
 _CHUNK = 1 << 16
 _END = None
+
+
+@dataclass(frozen=True)
+class LongLine:
+    """A line over :data:`MAX_EVENT_LINE_BYTES`: only its length is kept
+    (bytes, without its newline), so a feed of huge or endless lines holds
+    at most the limit of one in memory."""
+
+    length: int
+
+
 #: What the reader hands over: a numbered line, the end, or why reading failed.
-_Item = tuple[int, str | bytes] | None | OSError | ValueError
+_Item = tuple[int, str | bytes | LongLine] | None | OSError | ValueError
 #: How a batch ends the feed: None (it goes on), True (the lines ended) or
 #: why reading failed.
 _End = bool | OSError | ValueError | None
@@ -65,7 +77,7 @@ class FeedTotals:
 
 
 def follow_events(
-    lines: Iterable[str | bytes],
+    lines: Iterable[str | bytes | LongLine],
     network: Network,
     apply: Callable[[Sequence[CapacityEvent]], IngestResult],
     *,
@@ -118,37 +130,54 @@ def follow_events(
     return totals
 
 
-def pipe_lines(stream: IO[bytes]) -> Iterable[bytes]:
-    """The lines of ``stream`` (stdin), read from its file descriptor with
-    ``os.read`` when it has one.
+def pipe_lines(
+    stream: IO[bytes], limit: int = MAX_EVENT_LINE_BYTES
+) -> Iterator[bytes | LongLine]:
+    """The lines of ``stream`` (stdin, or a file) as they arrive, each line
+    over ``limit`` bytes a :class:`LongLine`; read from its file descriptor
+    with ``os.read`` when it has one.
 
     A thread blocked in ``os.read`` holds none of the stream object's locks,
     so the process can exit while the feed is quiet (a thread inside the
     buffered reader's read made the interpreter abort at exit). Streams
-    without a descriptor (tests) are read as they are.
+    without a descriptor (tests) are read in chunks of what they have.
     """
     try:
         fd = stream.fileno()
     except (OSError, ValueError, AttributeError):  # io.UnsupportedOperation too
-        return stream
-    return _fd_lines(fd)
+        read = getattr(stream, "read1", stream.read)
+        return _lines(iter(lambda: read(_CHUNK), b""), limit)
+    return _lines(iter(lambda: os.read(fd, _CHUNK), b""), limit)
 
 
-def _fd_lines(fd: int) -> Iterator[bytes]:
-    """Lines (with their newline) as they arrive on ``fd``; the last one may
-    lack it. Only each new read is searched for a newline: the line so far
+def _lines(chunks: Iterator[bytes], limit: int) -> Iterator[bytes | LongLine]:
+    """Lines (with their newline) as the chunks bring them; the last one may
+    lack it. Only each new chunk is searched for a newline: the line so far
     was split again at every read (quadratic: a 50 MB line held the feed
-    27 s, every event behind it waiting)."""
+    27 s, every event behind it waiting). A line is kept while it is at most
+    ``limit`` bytes; past that only its length is counted (one endless line
+    grew the process without bound)."""
     pending = bytearray()
-    while chunk := os.read(fd, _CHUNK):
+    over = 0  # bytes of the line so far, once it is past the limit
+    for chunk in chunks:
         start = 0
         while (end := chunk.find(b"\n", start)) >= 0:
-            pending += chunk[start : end + 1]
-            yield bytes(pending)
+            if over or len(pending) + end - start > limit:
+                yield LongLine(over + len(pending) + end - start)
+            else:
+                pending += chunk[start : end + 1]
+                yield bytes(pending)
             pending.clear()
+            over = 0
             start = end + 1
-        pending += chunk[start:]
-    if pending:
+        if over or len(pending) + len(chunk) - start > limit:
+            over += len(pending) + len(chunk) - start
+            pending.clear()
+        else:
+            pending += chunk[start:]
+    if over:
+        yield LongLine(over)
+    elif pending:
         yield bytes(pending)
 
 
@@ -190,7 +219,9 @@ def _in_file(exc: InputError, file: str) -> InputError:
 
 
 def _read(
-    lines: Iterable[str | bytes], inbox: queue.Queue[_Item], stop: threading.Event
+    lines: Iterable[str | bytes | LongLine],
+    inbox: queue.Queue[_Item],
+    stop: threading.Event,
 ) -> None:
     """Hand the numbered lines over until they end, reading fails or the
     feed is stopped; the end (or the failure) is always the last item."""
@@ -253,9 +284,15 @@ def _next_batch(
 
 
 def _parse(
-    line: str | bytes, network: Network, file: str, row: int
+    line: str | bytes | LongLine, network: Network, file: str, row: int
 ) -> CapacityEvent | None:
     """One line's event (None for a blank line)."""
+    if isinstance(line, LongLine):
+        message = (
+            f"a line of {line.length:,} bytes, over the limit of "
+            f"{MAX_EVENT_LINE_BYTES:,} bytes of one event"
+        )
+        raise InputError(message, file=file, row=row)
     if isinstance(line, bytes):
         try:
             line = line.decode("utf-8")

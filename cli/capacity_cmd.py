@@ -148,7 +148,12 @@ def _follow(
 ) -> None:
     """``ingest --follow``: the feed's events, batch by batch, until it ends
     (or the store is lost: then what was applied so far, and the error)."""
-    from tierflow.capacity.feed import FeedTotals, follow_events, pipe_lines
+    from tierflow.capacity.feed import (
+        FeedTotals,
+        LongLine,
+        follow_events,
+        pipe_lines,
+    )
     from tierflow.capacity.monitor import CapacityMonitor
     from tierflow.data.store import (
         StoreUnavailable,
@@ -162,11 +167,13 @@ def _follow(
     totals = FeedTotals()
     lost: StoreUnavailable | None = None
     with contextlib.ExitStack() as stack:
-        if str(events_path) == "-":  # bytes: a line that is not UTF-8 is skipped
-            lines: Iterable[bytes] = pipe_lines(sys.stdin.buffer)
+        # bytes: a line that is not UTF-8 is skipped; one over
+        # MAX_EVENT_LINE_BYTES too, only its length kept
+        if str(events_path) == "-":
+            lines: Iterable[bytes | LongLine] = pipe_lines(sys.stdin.buffer)
             name = "<stdin>"
         else:
-            lines = stack.enter_context(events_path.open("rb"))
+            lines = pipe_lines(stack.enter_context(events_path.open("rb")))
             name = events_path.name
         store = stack.enter_context(open_state(state_path, answer_wait_s=FEED_ANSWER_S))
         mon = CapacityMonitor.open(net, store)
@@ -321,7 +328,8 @@ def forecast_command(
         with open_state(state_path) as store:
             mon = CapacityMonitor.open(net, store)
             stored = mon.ingest(events)
-            mon.snapshot()
+            if stored.applied:  # the same forecast again: nothing to snapshot
+                mon.snapshot()
         # a node's forecast older than one it has changes nothing: said
         report["stale"] = stored.stale
         report["already_stored"] = stored.duplicates
@@ -338,7 +346,8 @@ def forecast_command(
         stale = report["stale"]
         click.echo(
             (
-                "already stored (the same forecast at the same instant)"
+                "already stored (the same forecast at the same instant): "
+                "nothing written"
                 if report["already_stored"] == net.n_nodes
                 else "stored as forecast events"
             )

@@ -33,6 +33,7 @@ from tierflow.capacity.events import (
     EventType,
 )
 from tierflow.data.limits import MAX_ID_LENGTH, MAX_LINE_QUANTITY, MAX_UNITS
+from tierflow.data.store import ORDER_WORK
 from tierflow.formulations.satisfaction import MAX_PREFERENCE
 from tierflow.orchestration.checkout.results import (
     CartLine,
@@ -71,7 +72,9 @@ _EVENT_ID_SCHEMA: dict[str, Any] = {
             "maximum": MAX_INT_EVENT_ID - 1,
         },
     ],
-    "description": "the caller's unique id (idempotency key)",
+    "description": "the caller's unique id (idempotency key); not one "
+    f"beginning {ORDER_WORK!r}, a confirmed checkout's own work, which the "
+    "server logs itself",
 }
 _VALUE_SCHEMA: dict[str, Any] = {"anyOf": [{"type": "boolean"}, {"type": "number"}]}
 _NODE_ID_SCHEMA: dict[str, Any] = {"type": "string", "minLength": 1, "maxLength": 64}

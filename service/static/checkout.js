@@ -28,6 +28,7 @@
     busy: false,
     placing: false, // this page's select and confirm are under way
     unsure: null, // the checkout whose confirm was sent with no answer
+    closedMeanwhile: null, // its `closed` event, come while the order was placed
     done: false,
     open: new Set(), // option ids whose details are open
     sent: null, // the order (customer, items, ZIP) the options shown answer
@@ -637,30 +638,43 @@
       const data = JSON.parse(ev.data);
       if (!state.answer || data.request_id !== state.answer.request_id || state.done) return;
       // this page's own order being placed: its confirm closes the checkout,
-      // and the event may come before the confirm's answer, which tells
-      if (state.placing) return;
+      // and the event may come before the confirm's answer, which tells;
+      // kept for placeOrder, which shows it when no order came of it (it
+      // was dropped: a select refused meanwhile asked for new options, and
+      // the page showed them as the checkout's, live updates off)
+      if (state.placing) {
+        state.closedMeanwhile = data;
+        return;
+      }
       // this page's confirm whose answer was lost (a dropped connection)
       // placed the order: the event came after the page said the store
       // could not be reached, and the page said "no longer open … start a
       // new one", inviting the same order twice. A repeated confirm
       // answers as the first: the order is shown placed.
       if (data.why === "confirmed" && state.unsure === data.request_id) return void confirmAgain(data.request_id);
-      // confirmed or cancelled elsewhere (another tab, the API), or its
-      // options expired: no order can be placed from here, and nothing is
-      // left to cancel. The event's `why` says which (an expiry was told
-      // "completed or closed elsewhere"); a server without it, its reason
-      const expired = data.why ? data.why === "expired" : /^options expired/.test(data.reason || "");
-      state.done = true;
-      render(state.answer, []);
-      $("confirm").disabled = true;
-      showError(
-        expired
-          ? "These delivery options have expired: show the delivery options again."
-          : "This checkout is no longer open (it was completed or closed elsewhere). Show the delivery options again to start a new one.",
-      );
-      document.body.dataset.closedWhy = data.why || "";
-      document.body.dataset.closed = "1";
+      showClosed(data);
     });
+  }
+
+  // The checkout's `closed` event: confirmed or cancelled elsewhere (another
+  // tab, the API), or its options expired: no order can be placed from
+  // here, and nothing is left to cancel. The event's `why` says which (an
+  // expiry was told "completed or closed elsewhere"); a server without it,
+  // its reason
+  function showClosed(data) {
+    const expired = data.why ? data.why === "expired" : /^options expired/.test(data.reason || "");
+    state.done = true;
+    closeStream();
+    render(state.answer, []);
+    lockOptions();
+    $("confirm").disabled = true;
+    showError(
+      expired
+        ? "These delivery options have expired: show the delivery options again."
+        : "This checkout is no longer open (it was completed or closed elsewhere). Show the delivery options again to start a new one.",
+    );
+    document.body.dataset.closedWhy = data.why || "";
+    document.body.dataset.closed = "1";
   }
 
   // While a call is out the page says so and takes no order: Place order
@@ -727,6 +741,7 @@
     if (!state.answer || !state.chosen || state.busy || edited()) return;
     state.busy = true;
     state.placing = true;
+    state.closedMeanwhile = null;
     lockOptions();
     showError("");
     const label = $("confirm").textContent;
@@ -759,12 +774,27 @@
     // checkout is still open, and the page asks for its new options itself.
     // It said "show the delivery options again" and kept Place order on the
     // refused option, which refused every click the same way.
-    const fresh = !held.ok && held.status === 409 && !placedBefore
+    // (unless the stream said meanwhile that the checkout is over)
+    const fresh = !held.ok && held.status === 409 && !placedBefore && !state.closedMeanwhile
       ? await api("POST", `/v1/checkouts/${id}/requote`)
       : null;
     state.busy = false;
     state.placing = false;
     lockOptions();
+    // the checkout closed while the order was placed, and no order came of
+    // it (the select or confirm refused, or the options changed under it):
+    // the checkout is over, as the event says when nothing is being placed
+    // (a requote's new options were shown as the checkout's, live updates
+    // off, with Place order on them)
+    const closed = state.closedMeanwhile;
+    state.closedMeanwhile = null;
+    const placed = done.ok && done !== held;
+    if (closed && !placed && state.answer && state.answer.request_id === id && !state.done) {
+      $("confirm").textContent = label;
+      if (closed.why === "confirmed" && state.unsure === id) return void confirmAgain(id);
+      showClosed(closed);
+      return $("error").focus();
+    }
     if (held.ok && changed && !state.done) {
       // held, not ordered: the next Place order holds and confirms what is shown
       render(state.answer, []);

@@ -283,7 +283,10 @@ def test_pipe_lines_reads_a_long_line_in_linear_time() -> None:
     """A line of 40 MB arriving in pipe-sized reads is read in well under a
     second: each read was added to the line so far and the whole of it split
     again (quadratic; a 50 MB line stalled a followed feed 27 s, every event
-    behind it waiting, and a 200 MB one for minutes)."""
+    behind it waiting, and a 200 MB one for minutes). Past the limit of a
+    line only its length is kept (:class:`LongLine`)."""
+    from tierflow.capacity.feed import LongLine
+
     size = 40_000_000
     read_end, write_end = os.pipe()
 
@@ -298,10 +301,10 @@ def test_pipe_lines_reads_a_long_line_in_linear_time() -> None:
     start = time.monotonic()
     writer.start()
     with os.fdopen(read_end, "rb") as stream:
-        lengths = [len(line) for line in pipe_lines(stream)]
+        lines = list(pipe_lines(stream))
     elapsed = time.monotonic() - start
     writer.join()
-    assert lengths == [size // (1 << 16) * (1 << 16) + 1, 3]
+    assert lines == [LongLine(size // (1 << 16) * (1 << 16)), b"{}\n"]
     assert elapsed < 3.0
 
 
@@ -330,3 +333,67 @@ def test_an_event_id_no_store_can_hold_is_skipped_and_the_feed_goes_on(
     )
     assert result.stdout.startswith("2 events applied, 0 duplicates ignored, 1 bad")
     assert _seq(state) == 2
+
+
+def test_an_over_long_line_is_skipped_and_the_feed_goes_on(tmp_path: Path) -> None:
+    """A line over :data:`MAX_EVENT_LINE_BYTES` (64 KiB: an event the HTTP
+    API takes in one request fits) is a bad line, reported by its number and
+    its length and skipped, and the feed goes on; only its length is kept
+    while it arrives (a feed queued up to 2,000 lines of any length, and one
+    endless line, no newline, grew the process without bound). A line of
+    the limit exactly (an event padded with spaces) is read."""
+    from click.testing import CliRunner
+
+    from tierflow.cli.main import cli
+    from tierflow.data.limits import MAX_EVENT_LINE_BYTES
+
+    assert MAX_EVENT_LINE_BYTES == 65_536
+    state = tmp_path / "state.db"
+    edge = _line(3, 60).rstrip("\n").ljust(MAX_EVENT_LINE_BYTES) + "\n"
+    long = "x" * (MAX_EVENT_LINE_BYTES + 1) + "\n"
+    endless = '{"event_id": "' + "y" * 3 * MAX_EVENT_LINE_BYTES  # no newline, ever
+    result = CliRunner().invoke(
+        cli,
+        ["capacity", "ingest", "--network", str(TINY_NETWORK), "--state",
+         str(state), "--events", "-", "--follow", "--json"],
+        input=_line(1, 80) + long + edge + _line(4, 50) + endless,
+    )  # fmt: skip
+    assert result.exit_code == 1, result.output
+    assert result.stderr == (
+        "skipped: <stdin>: row 2: a line of 65,537 bytes, over the limit of "
+        "65,536 bytes of one event\n"
+        "skipped: <stdin>: row 5: a line of 196,622 bytes, over the limit of "
+        "65,536 bytes of one event\n"
+    )
+    summary = json.loads(result.stdout)
+    assert (summary["applied"], summary["bad"], summary["last_seq"]) == (3, 2, 3)
+
+
+def test_pipe_lines_keeps_only_the_length_of_an_over_long_line() -> None:
+    """Read from a descriptor, a line past the limit is a :class:`LongLine`
+    of its length (without the newline), however it is split across reads."""
+    from tierflow.capacity.feed import LongLine
+    from tierflow.data.limits import MAX_EVENT_LINE_BYTES
+
+    read_end, write_end = os.pipe()
+
+    def write() -> None:
+        os.write(write_end, b"a" * MAX_EVENT_LINE_BYTES + b"\n")
+        os.write(write_end, b"b" * MAX_EVENT_LINE_BYTES)
+        os.write(write_end, b"b\n{}\n" + b"c" * (MAX_EVENT_LINE_BYTES + 5))
+        os.close(write_end)
+
+    writer = threading.Thread(target=write, daemon=True)
+    writer.start()
+    with os.fdopen(read_end, "rb") as stream:
+        got = [
+            item if isinstance(item, LongLine) else len(item)
+            for item in pipe_lines(stream)
+        ]
+    writer.join()
+    assert got == [
+        MAX_EVENT_LINE_BYTES + 1,
+        LongLine(MAX_EVENT_LINE_BYTES + 1),
+        3,
+        LongLine(MAX_EVENT_LINE_BYTES + 5),
+    ]

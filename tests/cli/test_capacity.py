@@ -136,7 +136,7 @@ def test_a_forecast_instant_outside_the_event_window_is_refused(
     again = CliRunner().invoke(cli, [*args, "--at", "2026-05-23T01:00:00Z"])
     assert again.exit_code == 0, again.output
     assert again.stdout.endswith(
-        "already stored (the same forecast at the same instant)\n"
+        "already stored (the same forecast at the same instant): nothing written\n"
     )
     lines = history.read_text().splitlines(keepends=True)
     corrected = tmp_path / "corrected.csv"
@@ -751,3 +751,34 @@ def test_forget_nodes_drops_another_networks_node_on_the_operators_word(
     nodes = {n["node_id"]: n for n in json.loads(back.stdout)["nodes"]}
     assert nodes["WH-NYC"]["backlog"] == 0.0
     assert nodes["WH-EAST"]["backlog"] == 10.0
+
+
+def test_a_repeated_forecast_writes_nothing(
+    state_location: Path | str, tmp_path: Path
+) -> None:
+    """The same forecast at the same instant again is a duplicate of every
+    node's event, as a repeated ``ingest`` is: it changes nothing, so it
+    writes nothing (it saved one more capacity snapshot per run, each the
+    same as the last), and says so."""
+    from tests.postgres import run_sql
+
+    history = _generated_orders(tmp_path / "history.csv", days=3)
+    args = ["capacity", "forecast", "--network", str(TINY_NETWORK)]
+    args += ["--orders", str(history), "--state", str(state_location)]
+    args += ["--at", "2026-05-23T01:00:00Z"]
+    first = CliRunner().invoke(cli, args)
+    assert first.exit_code == 0, first.output
+    assert first.stdout.endswith("stored as forecast events\n")
+    count = "SELECT COUNT(*) FROM capacity_snapshots"
+    (before,) = run_sql(state_location, count)
+    assert before == (1,)
+    again = CliRunner().invoke(cli, args)
+    assert again.exit_code == 0, again.output
+    assert again.stdout.endswith(
+        "already stored (the same forecast at the same instant): nothing written\n"
+    )
+    assert run_sql(state_location, count) == [before]
+    as_json = CliRunner().invoke(cli, [*args, "--json"])
+    assert as_json.exit_code == 0, as_json.output
+    assert json.loads(as_json.stdout)["already_stored"] == 3
+    assert run_sql(state_location, count) == [before]

@@ -727,6 +727,53 @@ def test_options_that_change_while_the_order_is_placed_are_not_confirmed(
     assert errors == []
 
 
+def test_a_checkout_closed_while_its_select_is_refused_stays_over(
+    browser: Any, site: tuple[RunningServer, OnlineRouter]
+) -> None:
+    """C4's checkout is cancelled through the API while its select is on
+    its way (held back here until the stream's ``closed`` is on the page),
+    then the select is refused (409): the page had dropped the event and
+    asked for new options (a requote: an answer it showed as the
+    checkout's, live updates off; refused here, it said "Checkout already
+    cancelled. Please show the delivery options again."). The checkout is
+    over: the page asks for nothing more and says it is no longer open, as
+    when the event comes with no order being placed; Place order and the
+    options are off, and nothing is ordered."""
+    server, router = site
+    errors: list[str] = []
+    page = _page(browser, server.url + "/", errors)
+    _ask(page, "C4")
+    page.wait_for_selector("#live-status[data-state='live']")
+    rid = page.evaluate("document.body.dataset.requestId")
+    select = _place_with_select_held(page)
+    with httpx.Client(base_url=server.url, timeout=10) as client:
+        cancelled = client.post(f"/v1/checkouts/{rid}/cancel")
+        assert cancelled.status_code == 200, cancelled.text
+    page.wait_for_selector("#live-status[data-state='off']")  # `closed` came
+    answers: list[tuple[str, int]] = []
+    page.on("response", lambda r: answers.append((r.url.rsplit("/", 1)[1], r.status)))
+    select.continue_()
+    page.unroute("**/select")
+    page.wait_for_selector("body[data-closed='1']")
+    # refused, and no new options asked for a checkout that is over
+    assert answers == [("select", 409)]
+    assert page.locator("#error").inner_text() == (
+        "This checkout is no longer open (it was completed or closed "
+        "elsewhere). Show the delivery options again to start a new one."
+    )
+    assert _focused(page)["id"] == "error"
+    assert page.locator("#confirm").is_disabled()
+    assert page.locator("#confirm").inner_text() == "Place order · $10.00"
+    radios = "#options input[name='option']"
+    assert page.eval_on_selector_all(radios, "rs => rs.map(r => r.disabled)") == [True]
+    assert page.evaluate("document.body.dataset.revision") == "1"
+    assert page.locator("#live-status").inner_text() == "live updates off"
+    assert page.locator("#get-options").is_enabled()
+    assert router.store is not None
+    assert router.store.online_orders().empty
+    assert errors == []
+
+
 def test_the_options_cannot_be_changed_while_the_order_is_placed(
     browser: Any, site: tuple[RunningServer, OnlineRouter]
 ) -> None:

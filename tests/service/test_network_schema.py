@@ -303,3 +303,41 @@ def test_a_bad_window_instant_is_still_refused() -> None:
     early = (lo - dt.timedelta(seconds=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
     with pytest.raises(InputError, match="outside the allowed window"):
         parse_event({**OUTAGE, "ts": early}, network)
+
+
+def test_the_reserved_checkout_prefix_is_in_the_documents_event_id(
+    shared_live: Any,
+) -> None:
+    """``checkout:…`` ids are a confirmed checkout's work, which the server
+    logs itself, and a posted one is refused (422): the document's pattern
+    let them through as valid (it promised what the server refuses). Its
+    pattern now leaves them out (with the spaces a read removes before
+    them), its description says why, and an id that only looks alike (another
+    case, the prefix later in the id) is valid and taken."""
+    client, router, _ = shared_live
+    doc = _schemas(client)["CapacityEventIn"]["oneOf"][0]
+    text = doc["properties"]["event_id"]["anyOf"][0]
+    pattern = re.compile(text["pattern"])
+    assert "'checkout:'" in doc["properties"]["event_id"]["description"]
+    for reserved in ("checkout:R1:WH-EAST", " \u3000checkout:", "checkout:"):
+        assert not pattern.search(reserved), reserved
+    for free in ("Checkout:R1", "ops-checkout:R1", "checkout-R1", "checkout", " c:"):
+        assert pattern.search(free), free
+    seq = router.monitor.last_seq
+    event = {**OUTAGE, "event_id": " checkout:R1:WH-EAST"}
+    r = client.post("/v1/capacity/events", json={"events": [event]}, headers=KEY)
+    why = (
+        "value 'checkout:R1:WH-EAST': ids beginning 'checkout:' are a confirmed "
+        "checkout's own work (checkout:<request_id>:<node_id>), which the server "
+        "logs itself; give the event an id of another prefix"
+    )
+    assert r.status_code == 422
+    assert r.json() == {
+        "error": "invalid_request",
+        "message": f"field 'events[0].event_id': {why}",
+        "field": "events[0].event_id",
+        "errors": [
+            {"field": "events[0].event_id", "message": why, "type": "invalid_request"}
+        ],
+    }
+    assert router.monitor.last_seq == seq  # nothing logged
