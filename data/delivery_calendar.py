@@ -207,11 +207,23 @@ class DeliveryCalendar:
         ship_date: DateArray | np.datetime64,
         transit_days: Any,
         service: int | None = None,
+        *,
+        ordered: Any = None,
     ) -> DateArray:
         """Delivery date: ``transit_days`` days of ``service`` after the ship date
         (counted from its first operating day on or after it); ``service=None``
-        counts promise days (the promised date of an order's local date)."""
-        return self.service_days(service).offset(ship_date, transit_days)
+        counts promise days (the promised date of an order's local date).
+
+        ``ordered`` is the customer's local date at ordering: no delivery is
+        dated before the service's first day on or after it. A node a
+        calendar day behind the customer (Honolulu before its 23:00 cutoff
+        at 01:00 in Chicago) ships on its own earlier date, and a 0-day
+        service counted from it delivered before the order was placed."""
+        days = self.service_days(service)
+        deliver = days.offset(ship_date, transit_days)
+        if ordered is None:
+            return deliver
+        return np.maximum(deliver, days.offset(ordered, 0))
 
     def promised_dates(self, local_date: Any, promise_days: Any) -> DateArray:
         """The date ``promise_days`` promise-calendar days after an order's
@@ -243,10 +255,21 @@ class DeliveryCalendar:
         cutoff_minutes: int,
         transit_days: int,
         service: int | None = None,
+        *,
+        customer_timezone: str | None = None,
     ) -> tuple[dt.date, dt.date]:
-        """Scalar convenience: (ship date, delivery date) of one order at one node."""
+        """Scalar convenience: (ship date, delivery date) of one order at one
+        node; with ``customer_timezone``, never before the customer's date at
+        ``order_time`` (:meth:`delivery_dates`)."""
         ship = self._ship_date(order_time, timezone, cutoff_minutes)
-        deliver = self.delivery_dates(ship, transit_days, service)
+        ordered = (
+            None
+            if customer_timezone is None
+            else np.datetime64(
+                order_time.astimezone(zone_info(customer_timezone)).date(), "D"
+            )
+        )
+        deliver = self.delivery_dates(ship, transit_days, service, ordered=ordered)
         return _to_date(ship[0]), _to_date(deliver[0])
 
     def ship_date(

@@ -296,17 +296,23 @@ class Network(ReadOnlyArrays):
         """Ship and delivery date (``datetime64[D]``) from every node to ``dest``.
 
         ``now`` is an aware instant (the order's release time); cutoffs are read
-        in each node's local time. Nodes that do not offer the service get
-        ``NaT``.
+        in each node's local time; no delivery is dated before the customer's
+        local date at ``now`` (``DeliveryCalendar.delivery_dates``).
+        Nodes that do not offer the service get ``NaT``.
         """
         s = service_index(service) if isinstance(service, str) else int(service)
         local_date, local_secs = self.calendar.local_clock(
             now, self.timezones, self.node_tz
         )
         ship = self.calendar.ship_dates(local_date, local_secs, self.cutoff_minutes)
+        ordered, _ = self.calendar.local_clock(
+            now, self.dest_timezones, self.dest_tz[dest : dest + 1]
+        )
         days = self.rates.transit(s, self.zone[:, dest])
         offered = self.offers(s)
-        deliver = self.calendar.delivery_dates(ship, np.where(offered, days, 0), s)
+        deliver = self.calendar.delivery_dates(
+            ship, np.where(offered, days, 0), s, ordered=ordered[0]
+        )
         nat = np.datetime64("NaT", "D")
         return np.where(offered, ship, nat), np.where(offered, deliver, nat)
 

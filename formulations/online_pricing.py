@@ -468,6 +468,10 @@ class OrderPricer:
         ship, ship_pos = clock.shipping(delay)
         zi, tables = self._zidx[dest], clock.tables
         idx = ship_pos + self._transit[:, zi]  # (S, n) into service_days
+        # never before each service's first day on or after the order's
+        # date (DeliveryCalendar.delivery_dates' ``ordered``)
+        first = tables.service_position[:, today - tables.start] + tables.service_row
+        idx = np.maximum(idx, first[:, None])
         pos = tables.service_rank.take(idx)  # (S, n) promise positions
         # promise days count from the order's date itself: on a day off the
         # promise calendar (a Sunday, a holiday), from the last promise day

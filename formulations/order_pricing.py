@@ -112,14 +112,21 @@ def promised_dates(
     """Promised delivery date of each order: the date promised at checkout
     where the order carries one, else its local order date + its tier's
     promise days."""
-    created = orders.created_at[idx].astype("datetime64[s]")
-    tz = network.dest_tz[orders.dest[idx]]
-    dates, _ = local_clock(created, network.dest_timezones)
-    local_date = dates[np.arange(idx.size), tz]
+    local_date = order_dates(network, orders, idx)
     days = policy.table("promise_days")[policy.tier_index(orders.tier[idx])]
     by_tier = network.calendar.promised_dates(local_date, days.astype(np.int64))
     explicit = checkout_promised(orders, idx)
     return np.where(np.isnat(explicit), by_tier, explicit)
+
+
+def order_dates(network: Network, orders: Orders, idx: NDArray[np.intp]) -> DateArray:
+    """Each order's local date at the destination when it was placed
+    (``created_at``): what its promise counts from, and what no delivery
+    may precede."""
+    created = orders.created_at[idx].astype("datetime64[s]")
+    tz = network.dest_tz[orders.dest[idx]]
+    dates, _ = local_clock(created, network.dest_timezones)
+    return np.asarray(dates[np.arange(idx.size), tz])
 
 
 def checkout_promised(orders: Orders, idx: NDArray[np.intp]) -> DateArray:
@@ -260,6 +267,7 @@ def price_orders(
         kg = np.asarray(billed_kg, dtype=np.float64)
     when = orders.created_at[idx] if release is None else np.asarray(release)
     promised = promised_dates(network, orders, idx, policy)
+    ordered = order_dates(network, orders, idx)
     # a promise made at checkout is kept like a guarantee where it can be
     kept = ~np.isnat(checkout_promised(orders, idx))
     rules = _TierRules.of(policy, orders.tier[idx], promised=kept)
@@ -269,7 +277,14 @@ def price_orders(
     }
     for lo in range(0, n, BLOCK):
         b = slice(lo, min(lo + BLOCK, n))
-        block = _Block(when[b], orders.dest[idx[b]], promised[b], kg[b, None], rules[b])
+        block = _Block(
+            when[b],
+            orders.dest[idx[b]],
+            ordered[b, None],
+            promised[b],
+            kg[b, None],
+            rules[b],
+        )
         _price_block(network, block, {name: arr[b] for name, arr in out.items()})
     for name in (
         "shipping",
@@ -295,10 +310,12 @@ def price_orders(
 
 @dataclass(frozen=True, slots=True)
 class _Block:
-    """The orders of one block: release, destination, promise, kg, tier rules."""
+    """The orders of one block: release, destination, local order date
+    (a column), promise, kg, tier rules."""
 
     when: NDArray[np.datetime64]
     dest: NDArray[np.intp]
+    ordered: DateArray
     promised: DateArray
     kg: NDArray[np.float64]
     rules: _TierRules
@@ -357,12 +374,14 @@ def _price_service(
 ) -> _ServicePrice:
     calendar = network.calendar
     transit = network.rates.transit(s, zone)
-    deliver = calendar.delivery_dates(ship, transit, s)
+    deliver = calendar.delivery_dates(ship, transit, s, ordered=block.ordered)
     late = calendar.days_late(block.promised[:, None], deliver)
     price = network.rates.price(s, zone, block.kg)
     rate = block.rules.late_rate[:, None]
     penalty = late * rate
-    later = calendar.delivery_dates(calendar.ship_days.offset(ship, 1), transit, s)
+    later = calendar.delivery_dates(
+        calendar.ship_days.offset(ship, 1), transit, s, ordered=block.ordered
+    )
     later_penalty = calendar.days_late(block.promised[:, None], later) * rate
     return _ServicePrice(
         deliver, late, price, penalty, price + penalty, later, later_penalty

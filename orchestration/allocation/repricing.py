@@ -91,6 +91,7 @@ class _Pricer:
         self.guaranteed = guaranteed[tiers] | explicit
         self.kept = policy.date_kept(tiers) | self.guaranteed
         self.promised = promised
+        self.ordered = _order_dates(network, orders)
         self.offers = (network.services_mask[:, None] >> np.arange(len(SERVICES))) & 1
         self._ship_dates: dict[np.datetime64, NDArray[np.datetime64]] = {}
 
@@ -119,7 +120,9 @@ class _Pricer:
         net, j, s = self.net, item.node, item.service
         zone = net.zone[j, self.orders.dest[item.order]]
         ship = self.ship_dates(item.release)[j]
-        deliver = net.calendar.delivery_dates(ship, net.rates.transit(s, zone), s)
+        deliver = net.calendar.delivery_dates(
+            ship, net.rates.transit(s, zone), s, ordered=self.ordered[item.order]
+        )
         late = int(net.calendar.days_late(self.promised[item.order], deliver))
         cost = (
             float(net.rates.price(s, zone, item.kg))
@@ -152,9 +155,10 @@ class _Pricer:
             strict, relaxed = strict & ship_from, relaxed & ship_from
             transit = net.rates.transit(s, zone)
             price = net.rates.price(s, zone, item.kg)
-            today = net.calendar.delivery_dates(ship, transit, s)
+            ordered = self.ordered[o]
+            today = net.calendar.delivery_dates(ship, transit, s, ordered=ordered)
             total = price + net.calendar.days_late(self.promised[o], today) * rate
-            tomorrow = net.calendar.delivery_dates(later, transit, s)
+            tomorrow = net.calendar.delivery_dates(later, transit, s, ordered=ordered)
             wait = price + net.calendar.days_late(self.promised[o], tomorrow) * rate
             for kind, ok in ((True, strict), (False, relaxed)):
                 better = ok & (total < best[kind])
@@ -176,7 +180,9 @@ class _Pricer:
         offered = self.offers[:, s].astype(bool)
         allowed = bool(self.allowed[o, s])
         guaranteed = bool(self.guaranteed[o])
-        deliver = net.calendar.delivery_dates(ship, net.rates.transit(s, zone), s)
+        deliver = net.calendar.delivery_dates(
+            ship, net.rates.transit(s, zone), s, ordered=self.ordered[o]
+        )
         late = net.calendar.days_late(self.promised[o], deliver) > 0
         strict = offered & allowed & ~(bool(self.kept[o]) & late)
         relaxed = offered & (allowed or (guaranteed and s in FALLBACK_SERVICES))
@@ -383,10 +389,9 @@ class _Audit:
         return np.ones(n, dtype=bool) if working is None else np.asarray(working)
 
 
-def _promised_dates(
-    network: Network, orders: Orders, policy: TierPolicy
-) -> NDArray[np.datetime64]:
-    """Each order's promise: from checkout, or its local date + its tier's days."""
+def _order_dates(network: Network, orders: Orders) -> NDArray[np.datetime64]:
+    """Each order's local date at its destination when placed (what its
+    promise counts from and no delivery precedes)."""
     created = pd.DatetimeIndex(orders.created_at).tz_localize("UTC")
     local = np.empty(orders.n_orders, dtype="datetime64[D]")
     zone = network.dest_tz[orders.dest]
@@ -394,6 +399,14 @@ def _promised_dates(
         at = zone == z
         stamps = created[at].tz_convert(network.dest_timezones[int(z)])
         local[at] = stamps.tz_localize(None).to_numpy("datetime64[D]")
+    return local
+
+
+def _promised_dates(
+    network: Network, orders: Orders, policy: TierPolicy
+) -> NDArray[np.datetime64]:
+    """Each order's promise: from checkout, or its local date + its tier's days."""
+    local = _order_dates(network, orders)
     days = policy.table("promise_days")[policy.tier_index(orders.tier)]
     by_tier = network.calendar.promised_dates(local, days.astype(np.int64))
     if orders.promised_date is None:

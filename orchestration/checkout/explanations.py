@@ -33,6 +33,13 @@ _HOW = {
 }
 
 
+#: A shipment's delivery days counted from the customer's own date at
+#: ordering (its calendar): 0 is that date (a 0-day service; it read "next
+#: day", and so did a 1-day one from a node a day behind, delivering on the
+#: order's date, until the forty-seventh session).
+_ARRIVES = {0: "same day", 1: "next day"}
+
+
 class Explainer:
     """Writes an option's explanation."""
 
@@ -56,7 +63,7 @@ class Explainer:
         parts = []
         for s in ships:
             j = s.node
-            arrive = "next day" if s.days <= 1 else f"{s.days} delivery days"
+            arrive = _ARRIVES.get(s.days, f"{s.days} delivery days")
             miles = float(net.distance_mi[j, dest])
             parts.append(
                 f"{self._node_text[j]} {miles:.0f} mi, zone "

@@ -117,3 +117,23 @@ def test_scalar_ship_date_matches_the_array_rule(tz: str) -> None:
 def test_scalar_ship_date_refuses_a_naive_time() -> None:
     with pytest.raises(InputError, match=r"field 'now': .*no timezone offset"):
         DEFAULT_CALENDAR.ship_date(dt.datetime(2025, 3, 5, 9), LA, 18 * 60)
+
+
+def test_a_delivery_is_never_dated_before_the_customers_order_date() -> None:
+    """01:00 Tuesday 2026-01-06 in Chicago is 21:00 Monday in Honolulu, before
+    a 23:00 cutoff: the node ships Monday, and a 0-day service counted from
+    it delivers Monday; with the customer's clock, not before Tuesday."""
+    when = dt.datetime(2026, 1, 6, 7, 0, tzinfo=dt.UTC)
+    args = (when, "Pacific/Honolulu", 23 * 60, 0, 0)
+    assert DEFAULT_CALENDAR.ship_and_deliver(*args) == (
+        dt.date(2026, 1, 5),
+        dt.date(2026, 1, 5),
+    )
+    assert DEFAULT_CALENDAR.ship_and_deliver(
+        *args, customer_timezone="America/Chicago"
+    ) == (dt.date(2026, 1, 5), dt.date(2026, 1, 6))
+    # a day later the rule changes nothing: Tuesday 1 day -> Wednesday
+    ship = np.datetime64("2026-01-06")
+    assert (
+        str(DEFAULT_CALENDAR.delivery_dates(ship, 1, 0, ordered=ship)) == "2026-01-07"
+    )

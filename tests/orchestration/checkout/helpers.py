@@ -11,14 +11,17 @@ and the median (new-customer prior) is 50.
 
 from __future__ import annotations
 
+import shutil
 from collections import Counter
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
+from tests.conftest import TINY_NETWORK
 from tierflow.capacity.monitor import CapacityMonitor
 from tierflow.data.network import Network
 from tierflow.data.store import StateStore
@@ -113,3 +116,54 @@ def orders_work(network: Network, orders: pd.DataFrame) -> NDArray[np.float64]:
         line = network.order_workload(network.sku_idx([str(sku)]), [int(qty)])
         work[network.node_idx(str(node))] += line
     return work
+
+
+#: The far nodes of :func:`far_network`: node, "lat,lon", timezone, its SKU.
+FAR_NODES = (
+    ("WH-GUM", "13.4443,144.7937", "Pacific/Guam", "LEI"),
+    ("WH-HNL", "21.3069,-157.8583", "Pacific/Honolulu", "KONA"),
+    ("WH-ADK", "51.8800,-176.6581", "America/Adak", "CRAB"),
+)
+
+
+def far_network(
+    folder: Path,
+    *,
+    cutoff: str = "18:00",
+    next_day_days: int | None = None,
+    destinations: tuple[str, ...] = (),
+) -> Path:
+    """The tiny network copied to ``folder`` with three far nodes, each the
+    only one holding its SKU (10 units), cutoff ``cutoff`` local, every
+    service: WH-GUM in Pacific/Guam (UTC+10; LEI), WH-HNL in
+    Pacific/Honolulu (UTC-10 all year; KONA) and WH-ADK in America/Adak
+    (UTC-10, UTC-9 in summer; CRAB). ``next_day_days`` sets next-day's
+    transit in every zone (``transit.csv`` allows 0); ``destinations`` are
+    rows appended to ``destinations.csv`` (a customer in Guam:
+    ``"969,13.47,144.78,GU,Pacific/Guam,150000"``)."""
+    shutil.copytree(TINY_NETWORK, folder)
+    for node, place, zone, sku in FAR_NODES:
+        with open(folder / "nodes.csv", "a") as f:
+            f.write(
+                f"{node},Far warehouse,warehouse,{place},pacific,{zone},"
+                f"500,1.5,{cutoff},next_day;two_day;ground;economy\n"
+            )
+        with open(folder / "skus.csv", "a") as f:
+            f.write(f"{sku},0.2,20,20,5,false,false\n")
+        with open(folder / "inventory.csv", "a") as f:
+            f.write(f"{node},{sku},10\n")
+    if next_day_days is not None:
+        transit = folder / "transit.csv"
+        rows = transit.read_text().splitlines()
+        transit.write_text(
+            "\n".join(
+                f"next_day,{r.split(',')[1]},{next_day_days}"
+                if r.startswith("next_day,")
+                else r
+                for r in rows
+            )
+            + "\n"
+        )
+    with open(folder / "destinations.csv", "a") as f:
+        f.writelines(f"{row}\n" for row in destinations)
+    return folder

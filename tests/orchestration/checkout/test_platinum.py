@@ -17,7 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.conftest import TINY_NETWORK
-from tests.orchestration.checkout.helpers import event, ids
+from tests.orchestration.checkout.helpers import event, far_network, ids
 from tests.service_fixtures import ET, MONDAY_10, put_scores, tiny_network, tiny_router
 from tierflow.data.delivery_calendar import zone_info
 from tierflow.data.network import Network, load_network
@@ -142,23 +142,7 @@ def guam(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OnlineRouter]:
     LEI), WH-HNL in Pacific/Honolulu (UTC-10 all year; KONA) and WH-ADK in
     America/Adak (UTC-10, UTC-9 in summer; CRAB)."""
     tmp = tmp_path_factory.mktemp("guam")
-    folder = tmp / "net"
-    shutil.copytree(TINY_NETWORK, folder)
-    far = [
-        ("WH-GUM", "13.4443,144.7937", "Pacific/Guam", "LEI"),
-        ("WH-HNL", "21.3069,-157.8583", "Pacific/Honolulu", "KONA"),
-        ("WH-ADK", "51.8800,-176.6581", "America/Adak", "CRAB"),
-    ]
-    for node, place, zone, sku in far:
-        with open(folder / "nodes.csv", "a") as f:
-            f.write(
-                f"{node},Far warehouse,warehouse,{place},pacific,{zone},"
-                "500,1.5,18:00,next_day;two_day;ground;economy\n"
-            )
-        with open(folder / "skus.csv", "a") as f:
-            f.write(f"{sku},0.2,20,20,5,false,false\n")
-        with open(folder / "inventory.csv", "a") as f:
-            f.write(f"{node},{sku},10\n")
+    folder = far_network(tmp / "net")
     store = SqliteStore(tmp / "state.db")
     put_scores(store)
     with OnlineRouter.open(load_network(folder), store, capacity_refresh_s=0) as r:
