@@ -447,7 +447,7 @@ def show_command(
     from tierflow.data.rates import service_index
 
     net = open_network(network_dir)
-    store = open_existing_state(state_path)
+    store = open_existing_state(state_path, migrate=False)  # a reader
     if store is None:  # the default store, not made yet: nominal capacity
         mon = CapacityMonitor(net)
     else:

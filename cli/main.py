@@ -236,7 +236,8 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "state": (
         "tierflow.cli.state_cmd",
         "state",
-        "The state store's upkeep: prune old rows nothing live needs.",
+        "The state store's upkeep: prune old rows nothing live needs, migrate "
+        "its schema.",
     ),
     "solve": (
         "tierflow.cli.solve_cmd",

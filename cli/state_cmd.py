@@ -1,5 +1,7 @@
 """``tierflow state``: upkeep of the state store (``prune``: bound the tables
-that grow every day; the rules: ``docs/store.md``, "Pruning old state")."""
+that grow every day; the rules: ``docs/store.md``, "Pruning old state";
+``migrate``: bring it to this tierflow's schema, which no command that only
+reads it does: ``docs/store.md``, "Schema and migrations")."""
 
 from __future__ import annotations
 
@@ -11,7 +13,11 @@ import click
 
 from tierflow.cli.options import examples, json_option, option, state_option
 from tierflow.cli.param_types import Instant
-from tierflow.cli.state_location import check_existing_state, open_existing_state
+from tierflow.cli.state_location import (
+    check_existing_state,
+    open_existing_state,
+    open_state,
+)
 from tierflow.data.errors import InputError
 from tierflow.data.limits import now as clock_now
 
@@ -21,10 +27,12 @@ from tierflow.data.limits import now as clock_now
     epilog=examples(
         "tierflow state prune --state state.db --keep-days 30 --dry-run",
         "tierflow state prune --state postgresql://tf@/tf?host=/run/pg --keep-days 30",
+        "tierflow state migrate --state state.db --dry-run",
     ),
 )
 def state() -> None:
-    """The state store's upkeep: prune old rows nothing live needs."""
+    """The state store's upkeep: prune old rows nothing live needs, migrate
+    its schema."""
 
 
 @state.command(
@@ -64,7 +72,8 @@ def prune_command(
     """
     days = _keep_days(keep_days)
     check_existing_state(state_path)  # a typo: no fresh, empty store made
-    store = open_existing_state(state_path)
+    # a dry run only reads: an older store is refused, never migrated
+    store = open_existing_state(state_path, migrate=not dry_run)
     if store is None:  # the default store, not made yet: nothing to prune
         raise InputError("no state store yet: nothing to prune", field="--state")
     with store:
@@ -83,6 +92,64 @@ def prune_command(
         click.echo(f"{t.table:<{width}}  {t.deleted:>12}  {t.kept:>10}")
     if dry_run:
         click.echo("dry run: nothing deleted")
+
+
+@state.command(
+    "migrate",
+    epilog=examples(
+        "tierflow state migrate --state state.db --dry-run",
+        "tierflow state migrate --state postgresql://tf@/tf?host=/run/pg",
+    ),
+)
+@state_option
+@option("--dry-run", is_flag=True, help="List the pending migrations; apply none.")
+@json_option("Print the schema versions and the pending migrations as JSON.")
+def migrate_command(
+    state_path: Path | str | None, dry_run: bool, as_json: bool
+) -> None:
+    """Migrate the store to this tierflow's schema, listing each migration.
+
+    A command that only reads a store (capacity show, stock show, state
+    prune --dry-run) refuses one at an older schema; writing commands and
+    serve migrate it as they open it. Migrate once, with the old version's
+    processes stopped, then start the new ones.
+    """
+    from tierflow.data.store import MIGRATION_SUMMARIES, SchemaTooOld
+
+    if not check_existing_state(state_path):  # the default store, not made yet
+        raise InputError("no state store yet: nothing to migrate", field="--state")
+    try:
+        with open_state(state_path, migrate=False, make=False) as store:
+            where, found = store.location, store.schema_version()
+        newest = found
+    except SchemaTooOld as exc:
+        where, found, newest = exc.location, exc.found, exc.newest
+    pending = list(range(found + 1, newest + 1))
+    migrated = False
+    if pending and not dry_run:
+        with open_state(state_path) as store:  # migrates, as a writer's open
+            newest = store.schema_version()
+        migrated = True
+    if as_json:
+        listed = [
+            {"version": v, "summary": MIGRATION_SUMMARIES[v - 1]} for v in pending
+        ]
+        record = {"state": where, "from": found, "to": newest, "pending": listed}
+        click.echo(json.dumps(record | {"dry_run": dry_run, "migrated": migrated}))
+        return
+    if not pending:
+        click.echo(f"{where}: schema {found}, current: nothing to migrate")
+        return
+    click.echo(
+        f"{where}: schema {found}, this tierflow's is {pending[-1]}: "
+        f"{len(pending)} migration(s) to apply"
+    )
+    for v in pending:
+        click.echo(f"  {v:>3}  {MIGRATION_SUMMARIES[v - 1]}")
+    if migrated:
+        click.echo(f"{where}: migrated from schema {found} to {newest}")
+    else:
+        click.echo("dry run: nothing changed")
 
 
 def _keep_days(text: str) -> int:

@@ -86,7 +86,11 @@ def store_wait_s() -> float | None:
 
 
 def open_state(
-    location: Path | str | None, *, answer_wait_s: float | None = None
+    location: Path | str | None,
+    *,
+    answer_wait_s: float | None = None,
+    migrate: bool = True,
+    make: bool = True,
 ) -> StateStore:
     """The state store at ``location`` (None: the default), waiting
     :func:`store_wait_s` for a lock or a connection another process holds;
@@ -96,10 +100,16 @@ def open_state(
     allocation's batches are minutes apart, a feed runs for days).
     ``answer_wait_s``: a PostgreSQL server silent this long, then silent to
     a probe, is given up on as hung (``StoreUnavailable``); None: waited
-    for until it resumes (a batch command's default)."""
+    for until it resumes (a batch command's default). ``migrate`` False (a
+    command that only reads): a store at an older schema is refused
+    (``SchemaTooOld``: run ``tierflow state migrate``), never migrated; a
+    writer migrates it, as ``serve`` does; ``make`` False refuses an empty
+    one too (``tierflow state migrate``'s look before it migrates)."""
     from tierflow.data.store import open_store
 
     waits: dict[str, Any] = {}
+    if not migrate:
+        waits |= {"migrate": False, "make": make}
     wait = store_wait_s()
     if wait is not None:
         waits["timeout_s"] = wait
@@ -110,12 +120,17 @@ def open_state(
     return store
 
 
-def open_existing_state(location: Path | str | None) -> StateStore | None:
-    """The state store at ``location`` for a command that only reads it:
-    never made for the read (:func:`check_existing_state`). A PostgreSQL
-    database is opened as :func:`open_state` opens it (a missing one is the
-    server's error)."""
-    return open_state(location) if check_existing_state(location) else None
+def open_existing_state(
+    location: Path | str | None, *, migrate: bool = True
+) -> StateStore | None:
+    """The state store at ``location``, never made for the command
+    (:func:`check_existing_state`): None for the default store not made
+    yet. A PostgreSQL database is opened as :func:`open_state` opens it (a
+    missing one is the server's error); ``migrate`` False for a command
+    that only reads it."""
+    if not check_existing_state(location):
+        return None
+    return open_state(location, migrate=migrate)
 
 
 def check_existing_state(location: Path | str | None) -> bool:

@@ -36,6 +36,7 @@ from tierflow.data.store.checkouts import (
 from tierflow.data.store.database import (
     SchemaMovedOn,
     SchemaTooNew,
+    SchemaTooOld,
     StoreBroken,
     StoreConflict,
     StoreUnavailable,
@@ -64,7 +65,12 @@ from tierflow.data.store.protocols import (
 from tierflow.data.store.quotes import QuoteState, StoredQuote
 from tierflow.data.store.reservations import ReserveResult
 from tierflow.data.store.retention import PruneReport, TableCount
-from tierflow.data.store.schema import MIGRATIONS, POSTGRES_MIGRATIONS, SCHEMA_VERSION
+from tierflow.data.store.schema import (
+    MIGRATION_SUMMARIES,
+    MIGRATIONS,
+    POSTGRES_MIGRATIONS,
+    SCHEMA_VERSION,
+)
 from tierflow.data.store.scores import CLTV_COLUMNS, CltvScore, VersionedScore
 from tierflow.data.store.sqlite_store import SqliteStore
 from tierflow.data.store.stock import StockChange
@@ -90,6 +96,7 @@ __all__ = [
     "CHECKOUT_LINE_COLUMNS",
     "CLTV_COLUMNS",
     "MIGRATIONS",
+    "MIGRATION_SUMMARIES",
     "ONLINE_ORDER_COLUMNS",
     "ORDER_WORK",
     "POSTGRES_MIGRATIONS",
@@ -116,6 +123,7 @@ __all__ = [
     "ReserveResult",
     "SchemaMovedOn",
     "SchemaTooNew",
+    "SchemaTooOld",
     "ScoreStore",
     "SqliteStore",
     "StateStore",

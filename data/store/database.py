@@ -14,6 +14,7 @@ import functools
 import logging
 import math
 import random
+import shlex
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -64,6 +65,50 @@ def refuse_newer_schema(version: int, newest: int, where: str) -> None:
             f"{where}: schema version {version} is newer than this "
             f"tierflow's ({newest}); upgrade tierflow"
         )
+
+
+class SchemaTooOld(TierflowError):
+    """The store's schema is older than this tierflow's, and the open was
+    asked not to migrate it (a command that only reads: a newer tierflow's
+    ``stock show`` migrated a running fleet's store, and its older replicas
+    refused it as they restarted). Nothing was changed; ``found`` and
+    ``newest`` are the store's and this code's schema versions."""
+
+    def __init__(self, found: int, newest: int, where: str) -> None:
+        super().__init__(
+            f"{where}: schema {found}, this tierflow reads {newest}: migrate it "
+            f"first (tierflow state migrate --state {shlex.quote(where)}) "
+            "— nothing was changed"
+        )
+        self.found = found
+        self.newest = newest
+        self.location = where
+
+
+def refuse_older_schema(
+    found: int, newest: int, where: str, *, migrate: bool, make: bool
+) -> None:
+    """Refuse an open that may not migrate a store older than this code
+    (both backends, before any write).
+
+    Parameters
+    ----------
+    found, newest
+        The store's schema version (0: nothing made yet) and this code's.
+    migrate
+        Whether the open may migrate it: then nothing is refused.
+    make
+        Whether it may make a new store's tables (``found`` 0) all the same,
+        as a reading command always did on an empty file or database.
+
+    Raises
+    ------
+    SchemaTooOld
+        ``found`` is below ``newest`` and may not be migrated.
+    """
+    if migrate or found >= newest or (found == 0 and make):
+        return
+    raise SchemaTooOld(found, newest, where)
 
 
 class StoreBroken(StoreUnavailable):

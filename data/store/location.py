@@ -45,7 +45,9 @@ def open_store(location: Path | str | None = None, **kwargs: Any) -> StateStore:
         :func:`default_state_location`.
     **kwargs
         Options of the backend's class (``timeout_s``; ``synchronous`` for
-        SQLite, ``pool_size`` for PostgreSQL).
+        SQLite, ``pool_size`` for PostgreSQL; ``migrate=False`` for a
+        reader, which refuses a store at an older schema instead of
+        migrating it, and ``make=False`` an empty one too).
 
     Raises
     ------
@@ -53,6 +55,10 @@ def open_store(location: Path | str | None = None, **kwargs: Any) -> StateStore:
         ``location`` is a URL but not PostgreSQL's.
     StoreUnavailable
         The database cannot be opened or reached.
+    SchemaTooNew
+        A newer tierflow migrated the store.
+    SchemaTooOld
+        ``migrate=False`` and the store's schema is older than this code's.
     """
     where = default_state_location() if location is None else location
     problem = location_problem(where)

@@ -38,6 +38,7 @@ from tierflow.data.store.database import (
     migration_failed,
     migration_notice,
     refuse_newer_schema,
+    refuse_older_schema,
     refuse_writes_past_schema,
     store_error,
 )
@@ -583,6 +584,10 @@ class PostgresDatabase:
         How long a call waits without a byte of the server's answer before
         it probes the server, and gives up if it is hung
         (:data:`ANSWER_WAIT_S`; None: for ever).
+    migrate, make
+        False: an older store is refused, not migrated (a command that only
+        reads); ``make`` False refuses an empty database too
+        (:func:`~tierflow.data.store.database.refuse_older_schema`).
     """
 
     integrity_error: type[Exception] = psycopg.IntegrityError
@@ -595,6 +600,8 @@ class PostgresDatabase:
         timeout_s: float = CONNECTION_WAIT_S,
         pool_size: int = 4,
         answer_wait_s: float | None = ANSWER_WAIT_S,
+        migrate: bool = True,
+        make: bool = True,
     ) -> None:
         self.location = redact_url(url)
         connect = _connect_options(_check_url(url, self.location))
@@ -602,7 +609,7 @@ class PostgresDatabase:
             _reachable(self.location),
             _first_connection(url, connect, answer_wait_s) as conn,
         ):
-            _migrate(conn, migrations, self.location)
+            _migrate(conn, migrations, self.location, migrate=migrate, make=make)
         pool_log.install()
         with _reachable(self.location):
             self._pool: ConnectionPool[psycopg.Connection[Any]] = ConnectionPool(
@@ -864,14 +871,22 @@ def _version(conn: psycopg.Connection[Any]) -> int:
 
 
 def _migrate(
-    conn: psycopg.Connection[Any], migrations: Sequence[Sequence[str]], where: str
+    conn: psycopg.Connection[Any],
+    migrations: Sequence[Sequence[str]],
+    where: str,
+    *,
+    migrate: bool = True,
+    make: bool = True,
 ) -> None:
-    """Bring the database to the newest version, one migrating process at a time."""
+    """Bring the database to the newest version, one migrating process at a
+    time (``migrate`` False: refuse an older one instead,
+    :func:`~tierflow.data.store.database.refuse_older_schema`)."""
     newest = len(migrations)
     found = _version(conn)
     if found == newest:
         return
     refuse_newer_schema(found, newest, where)  # before a write a role may not make
+    refuse_older_schema(found, newest, where, migrate=migrate, make=make)
     if found == 0:
         _refuse_encoding(conn, where)
     started = time.monotonic()

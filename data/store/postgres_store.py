@@ -28,6 +28,9 @@ class PostgresStore(DatabaseStore):
     answer_wait_s
         How long a call waits for the server's answer (None: for ever;
         :data:`~tierflow.data.store.postgres_database.ANSWER_WAIT_S`).
+    migrate, make
+        False: a store at an older schema is refused (``SchemaTooOld``), not
+        migrated; ``make`` False refuses an empty database too.
 
     Notes
     -----
@@ -43,6 +46,8 @@ class PostgresStore(DatabaseStore):
         timeout_s: float = CONNECTION_WAIT_S,
         pool_size: int = 4,
         answer_wait_s: float | None = ANSWER_WAIT_S,
+        migrate: bool = True,
+        make: bool = True,
     ) -> None:
         super().__init__(
             PostgresDatabase(
@@ -51,8 +56,11 @@ class PostgresStore(DatabaseStore):
                 timeout_s=timeout_s,
                 pool_size=pool_size,
                 answer_wait_s=answer_wait_s,
+                migrate=migrate,
+                make=make,
             )
         )
+        self._may_migrate = migrate
         self._url = url
         self._timeout_s = timeout_s
         self._pool_size = pool_size
@@ -74,4 +82,5 @@ class PostgresStore(DatabaseStore):
             timeout_s=wait,
             pool_size=self._pool_size,
             answer_wait_s=answer,
+            migrate=self._may_migrate,
         )

@@ -456,6 +456,27 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
+#: What each migration does, in a line (``tierflow state migrate`` lists the
+#: pending ones): ``MIGRATION_SUMMARIES[i]`` is migration ``i + 1``'s. One is
+#: appended with each migration, as the comments above say it at length.
+MIGRATION_SUMMARIES: tuple[str, ...] = (
+    "the first schema: stock, holds, capacity log, CLTV scores, allocations",
+    "delivery date and cost parts per allocation line; 'rerouted' lines",
+    "online checkouts: per-SKU stock, bid prices, holds, confirmed orders",
+    "the upgrade allowance ledger (upgrades)",
+    "per allocation line: expected arrival, release, why it shipped alone",
+    "open option sets (quotes), shared by every replica",
+    "a change counter per table (table_versions)",
+    "checkouts indexed by the end of their hold",
+    "reservations.checkout_id: the checkout of each hold",
+    "hold_tally: checkouts counted per option and state",
+    "allocation_batches.stats: each batch's figures, kept with it",
+    "hold_tally rebuilt with its shards (a store migrated to 10 early)",
+    "cltv_new_customer: the new-customer prior of each scored day",
+    "fewer pages written per checkout call (tables and indexes rebuilt)",
+    "prune_horizons: the newest capacity event state prune deleted",
+)
+
 
 #: SQLite type names and their PostgreSQL spelling (the rest is shared SQL).
 _POSTGRES_TYPES = (

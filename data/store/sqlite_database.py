@@ -20,6 +20,7 @@ from tierflow.data.errors import InputError, TierflowError
 from tierflow.data.output_folder import file_in_the_way
 from tierflow.data.store.database import (
     Rows,
+    SchemaTooOld,
     Statement,
     StoreBroken,
     StoreUnavailable,
@@ -27,6 +28,7 @@ from tierflow.data.store.database import (
     migration_failed,
     migration_notice,
     refuse_newer_schema,
+    refuse_older_schema,
     refuse_writes_past_schema,
     store_error,
 )
@@ -257,6 +259,10 @@ class SqliteDatabase:
         :class:`StoreUnavailable` that names the file and the wait.
     synchronous
         ``NORMAL`` (crash-safe) or ``FULL`` (also power-loss-safe).
+    migrate, make
+        False: an older store is refused, not migrated (a command that only
+        reads); ``make`` False refuses an empty file too
+        (:func:`~tierflow.data.store.database.refuse_older_schema`).
     """
 
     integrity_error: type[Exception] = sqlite3.IntegrityError
@@ -268,6 +274,8 @@ class SqliteDatabase:
         *,
         timeout_s: float = 60.0,
         synchronous: str = "NORMAL",
+        migrate: bool = True,
+        make: bool = True,
     ) -> None:
         if synchronous not in ("NORMAL", "FULL"):
             raise InputError(
@@ -315,6 +323,17 @@ class SqliteDatabase:
             self._conn.execute(f"PRAGMA wal_autocheckpoint = {AUTOCHECKPOINT_PAGES}")
             #: Writers of this file, in every process, take turns on it first.
             self._writer = WriterLock(self.path, timeout_s)
+            try:
+                refuse_older_schema(
+                    self.schema_version(),
+                    len(migrations),
+                    str(self.path),
+                    migrate=migrate,
+                    make=make,
+                )
+            except SchemaTooOld:
+                self.close()
+                raise
             self._migrate(migrations)
 
     def _journal_mode_wal(self) -> str:

@@ -22,6 +22,9 @@ class SqliteStore(DatabaseStore):
         How long a writer waits for the write lock before failing.
     synchronous
         ``NORMAL`` (crash-safe) or ``FULL`` (also power-loss-safe).
+    migrate, make
+        False: a store at an older schema is refused (``SchemaTooOld``), not
+        migrated; ``make`` False refuses an empty file too.
 
     Notes
     -----
@@ -37,17 +40,22 @@ class SqliteStore(DatabaseStore):
         *,
         timeout_s: float = 60.0,
         synchronous: str = "NORMAL",
+        migrate: bool = True,
+        make: bool = True,
     ) -> None:
         db = SqliteDatabase(
             Path(path) if path is not None else default_state_path(),
             MIGRATIONS,
             timeout_s=timeout_s,
             synchronous=synchronous,
+            migrate=migrate,
+            make=make,
         )
         super().__init__(db)
         self.path = db.path
         self._timeout_s = timeout_s
         self._synchronous = synchronous
+        self._may_migrate = migrate
 
     def reopen(
         self,
@@ -60,5 +68,8 @@ class SqliteStore(DatabaseStore):
         its wait for the write lock as it is; ``answer_wait_s`` is a
         PostgreSQL server's)."""
         return SqliteStore(
-            self.path, timeout_s=self._timeout_s, synchronous=self._synchronous
+            self.path,
+            timeout_s=self._timeout_s,
+            synchronous=self._synchronous,
+            migrate=self._may_migrate,
         )

@@ -171,13 +171,15 @@ def _state_commands(tmp: Path) -> dict[str, list[str]]:
         "stock load": ["stock", "load", *net, "--inventory", str(count)],
         "stock show": ["stock", "show", *net],
         "state prune": ["state", "prune", "--keep-days", "7"],
+        "state migrate": ["state", "migrate"],
     }  # fmt: skip
 
 
 #: The commands that take ``--state``.
 _STATE_COMMANDS = ["serve", "options", "allocate", "capacity ingest",
                    "capacity forecast", "capacity show", "capacity forget",
-                   "cltv retrain", "stock load", "stock show", "state prune"]  # fmt: skip
+                   "cltv retrain", "stock load", "stock show", "state prune",
+                   "state migrate"]  # fmt: skip
 
 
 def test_every_command_taking_state_is_checked_without_psycopg() -> None:

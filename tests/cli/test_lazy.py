@@ -100,6 +100,7 @@ def test_every_state_command_is_checked() -> None:
         "stock load",
         "stock show",
         "state prune",
+        "state migrate",
     }
 
 
@@ -175,7 +176,7 @@ def test_every_command_in_the_lazy_tables_resolves() -> None:
             if isinstance(sub, click.Group)
         )
 
-    assert walk(cli, "tierflow") == 31  # 7 groups, 24 commands
+    assert walk(cli, "tierflow") == 32  # 7 groups, 25 commands
 
 
 def test_the_values_help_shows_are_their_owners() -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import shlex
 import signal
 import sqlite3
 import subprocess
@@ -38,6 +39,8 @@ from tierflow.data.store.local_postgres import USER, LocalPostgres
 #: either way. In process: the same exit code, out and err, without a new
 #: interpreter's imports.
 _IN_A_PROCESS = {"options"}
+#: The commands that only read the store (``tests/cli/test_state_migrate.py``).
+_READERS = {"capacity show", "stock show"}
 
 
 def _tierflow(tmp: Path, command: str, state: Path | str) -> tuple[int, str, str]:
@@ -110,16 +113,25 @@ def test_a_store_whose_migration_fails_is_refused_by_name(
     tmp_path: Path, state_location: Path | str, backend: str, command: str
 ) -> None:
     """A store at version 5 that has migration 6's table already (a restore
-    gone wrong, a hand-made table): the migration fails, whatever waits."""
+    gone wrong, a hand-made table): the migration fails, whatever waits. A
+    command that only reads never migrates: it refuses the older store."""
     open_store(state_location).close()
     set_schema_version(state_location, 5)
     code, out, err = _tierflow(tmp_path, command, state_location)
     assert (code, out) == (1, ""), err
-    assert err == (
-        f"Error: {describe_location(state_location)}: cannot migrate the store "
-        f"from schema 5 to {SCHEMA_VERSION}: migration 6 failed: "
-        f"{_already_there(backend)}\n"
-    )
+    where = describe_location(state_location)
+    if command in _READERS:
+        assert err == (
+            f"Error: {where}: schema 5, this tierflow reads {SCHEMA_VERSION}: "
+            f"migrate it first (tierflow state migrate --state {shlex.quote(where)})"
+            " — nothing was changed\n"
+        )
+    else:
+        assert err == (
+            f"Error: {where}: cannot migrate the store "
+            f"from schema 5 to {SCHEMA_VERSION}: migration 6 failed: "
+            f"{_already_there(backend)}\n"
+        )
     assert not (tmp_path / "out").exists()
     # nothing of it applied
     if not is_postgres_url(state_location):

@@ -1,0 +1,182 @@
+"""A command that only reads a store never migrates it; ``tierflow state
+migrate`` does, when asked. A newer tierflow's ``stock show`` on a
+laptop migrated a running fleet's database, whose older replicas then
+refused it as they restarted ("upgrade tierflow")."""
+
+from __future__ import annotations
+
+import json
+import shlex
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner, Result
+
+from tests.conftest import TINY_NETWORK
+from tests.postgres import downgrade_store, run_sql, set_schema_version
+from tierflow.cli.main import cli
+from tierflow.data.store import (
+    SCHEMA_VERSION,
+    describe_location,
+    is_postgres_url,
+    open_store,
+)
+from tierflow.data.store.schema import MIGRATION_SUMMARIES, MIGRATIONS
+
+_NET = ["--network", str(TINY_NETWORK)]
+
+#: Every command that only reads the store it is given.
+_READERS = {
+    "capacity show": ["capacity", "show", *_NET],
+    "stock show": ["stock", "show", *_NET],
+    "state prune --dry-run": ["state", "prune", "--keep-days", "7", "--dry-run"],
+}
+
+
+def _tierflow(*args: str) -> Result:
+    return CliRunner().invoke(cli, list(args), prog_name="tierflow")
+
+
+def _version(state: Path | str) -> int:
+    """The schema version recorded in the database, read behind its back."""
+    if is_postgres_url(state):
+        sql = "SELECT version FROM schema_version"
+    else:
+        sql = "PRAGMA user_version"
+    (row,) = run_sql(state, sql)
+    return int(str(row[0]))
+
+
+def _older(state: Path | str, version: int) -> str:
+    """A store made, then brought back to ``version``; its name as printed."""
+    open_store(state).close()
+    downgrade_store(state, version)
+    return describe_location(state)
+
+
+def test_every_migration_has_a_one_line_summary() -> None:
+    assert len(MIGRATION_SUMMARIES) == len(MIGRATIONS) == SCHEMA_VERSION
+    for summary in MIGRATION_SUMMARIES:
+        assert summary and "\n" not in summary and len(summary) <= 72, summary
+
+
+@pytest.mark.parametrize("command", list(_READERS))
+def test_a_read_only_command_refuses_an_older_store_and_changes_nothing(
+    state_location: Path | str, command: str
+) -> None:
+    where = _older(state_location, SCHEMA_VERSION - 1)
+    done = _tierflow(*_READERS[command], "--state", str(state_location))
+    assert (done.exit_code, done.stdout) == (1, ""), done.output
+    assert done.stderr == (
+        f"Error: {where}: schema {SCHEMA_VERSION - 1}, this tierflow reads "
+        f"{SCHEMA_VERSION}: migrate it first (tierflow state migrate --state "
+        f"{shlex.quote(where)}) — nothing was changed\n"
+    )
+    assert _version(state_location) == SCHEMA_VERSION - 1
+    # migration 15's table is still not there
+    if is_postgres_url(state_location):
+        sql = "SELECT to_regclass('prune_horizons') IS NULL"
+    else:
+        sql = "SELECT COUNT(*) = 0 FROM sqlite_master WHERE name = 'prune_horizons'"
+    assert run_sql(state_location, sql) == [(1,)]  # (PostgreSQL's True == 1)
+
+
+def _listing(where: str, found: int) -> str:
+    lines = [
+        f"{where}: schema {found}, this tierflow's is {SCHEMA_VERSION}: "
+        f"{SCHEMA_VERSION - found} migration(s) to apply"
+    ]
+    lines += [
+        f"  {v:>3}  {MIGRATION_SUMMARIES[v - 1]}"
+        for v in range(found + 1, SCHEMA_VERSION + 1)
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def test_state_migrate_lists_then_migrates_and_the_reader_then_works(
+    state_location: Path | str,
+) -> None:
+    where = _older(state_location, 12)
+    state = ["--state", str(state_location)]
+    dry = _tierflow("state", "migrate", *state, "--dry-run")
+    assert dry.exit_code == 0, dry.output
+    assert dry.stdout == _listing(where, 12) + "dry run: nothing changed\n"
+    assert _version(state_location) == 12
+    dry_json = _tierflow("state", "migrate", *state, "--dry-run", "--json")
+    assert json.loads(dry_json.stdout) == {
+        "state": where,
+        "from": 12,
+        "to": SCHEMA_VERSION,
+        "pending": [
+            {"version": v, "summary": MIGRATION_SUMMARIES[v - 1]}
+            for v in range(13, SCHEMA_VERSION + 1)
+        ],
+        "dry_run": True,
+        "migrated": False,
+    }
+    assert _version(state_location) == 12
+
+    done = _tierflow("state", "migrate", *state)
+    assert done.exit_code == 0, done.output
+    assert done.stdout == _listing(where, 12) + (
+        f"{where}: migrated from schema 12 to {SCHEMA_VERSION}\n"
+    )
+    assert _version(state_location) == SCHEMA_VERSION
+
+    shown = _tierflow("stock", "show", *_NET, *state, "--json")
+    assert (shown.exit_code, shown.stdout) == (0, "[]\n"), shown.output
+
+    again = _tierflow("state", "migrate", *state)
+    assert again.exit_code == 0, again.output
+    assert again.stdout == (
+        f"{where}: schema {SCHEMA_VERSION}, current: nothing to migrate\n"
+    )
+    again_json = _tierflow("state", "migrate", *state, "--json")
+    assert json.loads(again_json.stdout) == {
+        "state": where,
+        "from": SCHEMA_VERSION,
+        "to": SCHEMA_VERSION,
+        "pending": [],
+        "dry_run": False,
+        "migrated": False,
+    }
+
+
+def test_state_migrate_refuses_a_newer_store_and_changes_nothing(
+    state_location: Path | str,
+) -> None:
+    open_store(state_location).close()
+    set_schema_version(state_location, SCHEMA_VERSION + 1)
+    where = describe_location(state_location)
+    for extra in ([], ["--dry-run"]):
+        done = _tierflow("state", "migrate", "--state", str(state_location), *extra)
+        assert (done.exit_code, done.stdout) == (1, ""), done.output
+        assert done.stderr == (
+            f"Error: {where}: schema version {SCHEMA_VERSION + 1} is newer than "
+            f"this tierflow's ({SCHEMA_VERSION}); upgrade tierflow\n"
+        )
+    assert _version(state_location) == SCHEMA_VERSION + 1
+
+
+def test_state_migrate_makes_no_store_where_there_is_none(tmp_path: Path) -> None:
+    typo = tmp_path / "typo.db"
+    done = _tierflow("state", "migrate", "--state", str(typo))
+    assert (done.exit_code, done.stdout) == (1, ""), done.output
+    assert done.stderr == (
+        f"Error: {typo}: no state store there (tierflow capacity ingest, "
+        "capacity forecast or serve makes one)\n"
+    )
+    assert not typo.exists()
+
+
+def test_a_writer_still_migrates_an_older_store_on_open(
+    tmp_path: Path, state_location: Path | str
+) -> None:
+    """``stock load``, as every writing command and ``serve``, migrates."""
+    _older(state_location, SCHEMA_VERSION - 1)
+    count = tmp_path / "count.csv"
+    count.write_text("node_id,sku,on_hand\nWH-EAST,TEE,7\n")
+    load = ["stock", "load", *_NET, "--inventory", str(count)]
+    done = _tierflow(*load, "--state", str(state_location))
+    assert done.exit_code == 0, done.output
+    assert _version(state_location) == SCHEMA_VERSION
