@@ -7,8 +7,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
-
 from tierflow.data.errors import InputError
 
 if TYPE_CHECKING:
@@ -26,6 +24,8 @@ MODES = ("set", "add")
 def network_stock(net: Network) -> dict[tuple[str, str], int]:
     """The network's on_hand per (node, SKU) it stocks: where a position the
     store holds no row of starts (what a router would seed)."""
+    import numpy as np  # here: ``tierflow stock --help`` imports this module
+
     inventory = np.asarray(net.inventory)
     ni, si = np.nonzero(inventory > 0)
     return {
