@@ -142,7 +142,7 @@ def create_app(
     now = clock or _wall_clock
     private = operator_reads == "key"
     hub = LiveHub(router, now, poll_s=poll_s, withhold=private)
-    follower = CapacityFollower(router, hub.notify, now)
+    follower = CapacityFollower(router, hub.notify, now, hub.stock_changed)
     observed = ServiceMetrics(router) if metrics else Metrics()
     app = _new_app(observed, access_log, router.network)
     app.clock = now

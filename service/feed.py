@@ -8,7 +8,10 @@ same thread it re-estimates the router's rest-of-day forecast from the
 orders the store records (at most every :data:`DEMAND_MIN_S` after new
 events, at least every :data:`DEMAND_MAX_S`), never per request, and saves
 a snapshot of the capacity map every :data:`SNAPSHOT_EVERY` events, so a
-restart replays only the log after it. Every :data:`CHECKPOINT_S` it also
+restart replays only the log after it. The same wait returns at a committed
+stock change (``POST /v1/stock``, ``tierflow stock load``: the stock
+counter, ``data/store/stock_news.py``), whose SKUs the hub is told
+(``on_stock``), so that it re-answers the open checkouts of those SKUs. Every :data:`CHECKPOINT_S` it also
 checkpoints the store's write-ahead log (SQLite), which the requests'
 commits would otherwise do on the event loop."""
 
@@ -99,6 +102,9 @@ class CapacityFollower:
         or the rest-of-day forecast changed.
     clock
         The instant the forecast is made at (default: the wall clock).
+    on_stock
+        Called (from the follower's thread) with the SKUs whose stock a
+        change committed since the last call (any process's).
     """
 
     def __init__(
@@ -106,9 +112,14 @@ class CapacityFollower:
         router: OnlineRouter,
         on_change: Callable[[], None],
         clock: Callable[[], dt.datetime] | None = None,
+        on_stock: Callable[[set[str]], None] | None = None,
     ) -> None:
         self.router = router
         self.on_change = on_change
+        self.on_stock = on_stock
+        #: The stock counter whose changes were told (None: not read yet;
+        #: the changes before the first read are not news)
+        self._stock_seen: int | None = None
         self.clock = clock or (lambda: dt.datetime.now(dt.UTC))
         self._demand_at = -math.inf
         self._demand_dirty = True
@@ -231,7 +242,7 @@ class CapacityFollower:
                     needed = store.checkpoint()
                     checkpoint_at = time.monotonic() + CHECKPOINT_S if needed else None
                 wait = min(wait, CHECKPOINT_S)
-            last = store.wait_for_events(seen, wait, self._stop)
+            last = self._wait(store, seen, wait)
         except STORE_ERRORS as exc:
             self.store_unreachable = True
             self._warn("capacity event log unreadable", exc)
@@ -261,6 +272,19 @@ class CapacityFollower:
         if moved:
             self._stop.wait(PULL_EVERY_S)
         return seen, checkpoint_at
+
+    def _wait(self, store: StateStore, seen: int, wait: float) -> int:
+        """Wait for the log past ``seen`` or a stock change (at most
+        ``wait``); tell ``on_stock`` of the SKUs changed; the log's last
+        ``seq``."""
+        if self._stock_seen is None:
+            self._stock_seen = store.stock_version()
+        last, stock = store.wait_for_changes(seen, self._stock_seen, wait, self._stop)
+        if stock > self._stock_seen:
+            self._stock_seen, skus = store.stock_changed_since(self._stock_seen)
+            if skus and self.on_stock is not None:
+                self.on_stock(skus)
+        return last
 
     def _check_schema(self, store: StateStore) -> None:
         """Read the store's schema version (:data:`SCHEMA_CHECK_S`): a store

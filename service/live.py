@@ -2,7 +2,9 @@
 server-sent events (``GET /v1/stream``).
 
 :class:`LiveHub` watches the router's capacity map and, when it changes,
-sends every stream the map and re-answers the checkouts someone watches.
+sends every stream the map and re-answers the checkouts someone watches;
+told of a stock change (:meth:`LiveHub.stock_changed`), it re-answers the
+watched checkouts whose carts hold a SKU it changed, and only those.
 Who sees what, and the events: ``docs/service.md``.
 """
 
@@ -16,7 +18,7 @@ import math
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Container
+from collections.abc import Callable, Collection, Container
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -208,6 +210,8 @@ class LiveHub:
         self._seen = map_version(router)
         self._stale = False  # the map's staleness at the last update
         self._seq = 0
+        #: SKUs whose stock changed since the last update (under ``_lock``)
+        self._stock_news: set[str] = set()
         self._said = RepeatedLines(REPEAT_EVERY_S)
         self.closed = False
 
@@ -307,6 +311,20 @@ class LiveHub:
         if self._loop is not None and self._wake is not None and not self.closed:
             self._loop.call_soon_threadsafe(self._wake.set)
 
+    def stock_changed(self, skus: Collection[str]) -> None:
+        """The stock of ``skus`` changed (a count, a receipt, a WMS
+        snapshot; committed by any process): at the next update, at once,
+        the watched checkouts whose carts hold one of them fall due to be
+        answered again, as after a move of the map (their streams are sent
+        the options that moved); the others are not answered (a count of a
+        thousand positions answered every open page again). Thread-safe.
+        Unsent, an open page kept offering a node whose stock was counted
+        to 0 (its select refused 409) and never offered the faster node a
+        receipt made possible."""
+        with self._lock:
+            self._stock_news.update(skus)
+        self.notify()
+
     # -------------------------------------------------------- subscribing
     async def subscribe(
         self, request_id: str | None, *, capacity: bool = True, full: bool = True
@@ -402,7 +420,23 @@ class LiveHub:
             self._fall_due(watched)
         else:
             self._timed_requotes(watched, now)
+        with self._lock:
+            news, self._stock_news = self._stock_news, set()
+        if news:
+            self._fall_due(self._carts_of(watched, news))
         return ended + out + self._due_requotes(watched)
+
+    def _carts_of(self, watched: list[str], skus: Container[str]) -> list[str]:
+        """The watched checkouts whose carts hold one of ``skus`` (as the
+        hub's answer of each says), and those whose cart the hub does not
+        know (no answer kept: answered again to be sure)."""
+        with self._lock:
+            known = {rid: self._answers.get(rid) for rid in watched}
+        return [
+            rid
+            for rid, kept in known.items()
+            if kept is None or any(line.sku in skus for line in kept[0].items)
+        ]
 
     def _changed_elsewhere(
         self, watched: list[str]

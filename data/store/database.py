@@ -452,10 +452,13 @@ class Database(Connection, Protocol):
         after: int,
         timeout_s: float,
         stop: threading.Event | None = None,
+        *,
+        also: tuple[str, int] | None = None,
     ) -> None:
-        """Return once a notice on ``channel`` carries more than ``after``, or
-        after at most ``timeout_s``, or soon after ``stop`` is set (it may
-        return early: read, then wait again)."""
+        """Return once a notice on ``channel`` carries more than ``after``
+        (or one on ``also``'s channel more than its number), or after at most
+        ``timeout_s``, or soon after ``stop`` is set (it may return early:
+        read, then wait again)."""
         ...
 
     def checkpoint(self) -> bool:

@@ -22,11 +22,13 @@ from tierflow.data.store.retention import Retention
 from tierflow.data.store.schema import SCHEMA_VERSION
 from tierflow.data.store.scores import Scores
 from tierflow.data.store.stock import Inventory
+from tierflow.data.store.stock_news import StockNews
 from tierflow.data.store.upgrades import Upgrades
 
 
 class DatabaseStore(
     Inventory,
+    StockNews,
     Reservations,
     Checkouts,
     CheckoutReads,

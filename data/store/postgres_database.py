@@ -805,10 +805,13 @@ class PostgresDatabase:
         after: int,
         timeout_s: float,
         stop: threading.Event | None = None,
+        *,
+        also: tuple[str, int] | None = None,
     ) -> None:
-        """Return once a notice on ``channel`` carried more than ``after``,
-        after ``timeout_s``, or soon after ``stop`` is set."""
-        self._notices.wait(channel, after, timeout_s, stop)
+        """Return once a notice on ``channel`` carried more than ``after``
+        (or one on ``also``'s channel more than its number), after
+        ``timeout_s``, or soon after ``stop`` is set."""
+        self._notices.wait(channel, after, timeout_s, stop, also=also)
 
     def checkpoint(self) -> bool:
         """Nothing to do: PostgreSQL's own checkpointer process does it."""

@@ -3,7 +3,7 @@
 until a notice carries a number past the one it has seen.
 
 A notice's payload is a number that only grows (the capacity log's last
-``seq``). A lost connection is opened again; meanwhile waiters time out
+``seq``, the stock counter). A lost connection is opened again; meanwhile waiters time out
 and re-read the table, so a notice lost then costs latency, never an event.
 """
 
@@ -110,6 +110,12 @@ class Notices:
                     target=self._run, name="tierflow-notices", daemon=True
                 )
                 self._thread.start()
+            if self._lost and not self._listening:
+                # the connection is down (lost, not made again yet): the
+                # reader listens to it when it is back; a second channel's
+                # first ``LISTEN`` (the stock changes') waited for the hung
+                # server again, and the follower said it was away late
+                return
             lost = self._lost
             self._cond.wait_for(
                 lambda: (
@@ -124,15 +130,20 @@ class Notices:
         after: int,
         timeout_s: float,
         stop: threading.Event | None = None,
+        *,
+        also: tuple[str, int] | None = None,
     ) -> None:
-        """Block until a notice on ``channel`` carried more than ``after``,
-        ``timeout_s`` passed, ``stop`` is set (seen within :data:`_STOP_S`)
-        or the notice connection was lost."""
+        """Block until a notice on ``channel`` carried more than ``after``
+        (or one on ``also``'s channel more than its number: a waiter on two
+        channels), ``timeout_s`` passed, ``stop`` is set (seen within
+        :data:`_STOP_S`) or the notice connection was lost."""
         deadline = time.monotonic() + max(0.0, timeout_s)
+        other, past = also or (channel, after)
         with self._cond:
             lost = self._lost
             while not (
                 self._latest.get(channel, 0) > after
+                or self._latest.get(other, 0) > past
                 or self._closed
                 or self._lost != lost
             ):

@@ -282,6 +282,30 @@ class CapacityEventLog(Protocol):
 
 
 @runtime_checkable
+class StockNewsStore(Protocol):
+    """Which SKUs' stock changed (``stock_news.py``), for the live hubs."""
+
+    def stock_version(self) -> int:
+        """The stock counter (0: no change yet)."""
+        ...
+
+    def stock_changed_since(self, version: int) -> tuple[int, set[str]]:
+        """The counter and the SKUs a change after ``version`` changed."""
+        ...
+
+    def wait_for_changes(
+        self,
+        after_seq: int,
+        after_stock: int,
+        timeout_s: float,
+        stop: threading.Event | None = None,
+    ) -> tuple[int, int]:
+        """Wait for a capacity event after ``after_seq`` or a stock change
+        after ``after_stock``; the log's last ``seq`` and the counter."""
+        ...
+
+
+@runtime_checkable
 class ScoreStore(Protocol):
     """Daily CLTV scores per customer."""
 
@@ -447,6 +471,7 @@ class StateStore(
     CheckoutStore,
     QuoteStore,
     CapacityEventLog,
+    StockNewsStore,
     ScoreStore,
     AllocationStore,
     BidPriceStore,

@@ -447,13 +447,15 @@ class SqliteDatabase:
         after: int,
         timeout_s: float,
         stop: threading.Event | None = None,
+        *,
+        also: tuple[str, int] | None = None,
     ) -> None:
         """Sleep one poll interval (at most ``timeout_s``, less once ``stop``
         is set); the caller re-reads. A file deleted or replaced since it was
         opened is refused first, as a write is: the connection would read on
         from the unlinked file, where no other process's event ever comes,
         and a server's follower never said the store was lost (``/healthz``
-        said ok while every write failed)."""
+        said ok while every write failed). ``also``: polled alike."""
         self._check_file()
         pause = max(0.0, min(timeout_s, POLL_S))
         if stop is None:

@@ -29,6 +29,7 @@ from tierflow.data.store.database import (
 )
 from tierflow.data.store.ledger import sweep_lapsed
 from tierflow.data.store.schema import LIVE_RESERVATION
+from tierflow.data.store.stock_news import note_stock_changed
 
 log = logging.getLogger("tierflow.store")
 
@@ -144,6 +145,8 @@ class Inventory(StorePart):
                     "UPDATE inventory SET on_hand = ? WHERE node_id = ? AND sku = ?",
                     [(c.after, c.node_id, c.sku) for c in moved],
                 )
+                # every replica's live hub re-answers its checkouts of them
+                note_stock_changed(conn, [c.sku for c in moved])
         return out
 
     def _locked_cells(

@@ -197,6 +197,43 @@ def test_a_wait_for_events_ends_when_its_stop_is_set(
         assert time.monotonic() - start < 10.0
 
 
+def test_a_stock_change_wakes_a_waiter_and_names_its_skus(
+    state_location: Path | str,
+) -> None:
+    """A committed stock change moves the stock counter and wakes a waiter on
+    the capacity log (PostgreSQL: its notice, well before the 1 s re-read;
+    SQLite: the poll's read); the SKUs it changed are read back once each,
+    a position counted as it was names none."""
+    with open_store(state_location) as waiter, waiter.reopen() as writer:
+        assert waiter.stock_version() == 0
+        assert waiter.wait_for_changes(0, 0, timeout_s=0.1) == (0, 0)
+
+        def count_later() -> None:
+            time.sleep(0.3)
+            writer.change_stock([("N1", "A", 5), ("N2", "A", 3), ("N1", "B", 0)])
+
+        thread = threading.Thread(target=count_later)
+        start = time.monotonic()
+        thread.start()
+        assert waiter.wait_for_changes(0, 0, timeout_s=10) == (0, 1)
+        took = time.monotonic() - start
+        thread.join()
+        assert took < 0.9, took  # woken, not re-read after 1 s
+        assert waiter.stock_changed_since(0) == (1, {"A"})  # B: 0 as it was
+        writer.change_stock([("N1", "A", 5)])  # nothing moves: no news
+        assert waiter.stock_changed_since(1) == (1, set())
+        writer.change_stock([("N1", "B", 2), ("N2", "A", -1)], add=True)
+        assert waiter.stock_changed_since(1) == (2, {"A", "B"})
+        writer.change_stock([("N1", "B", 1)], add=True)
+        assert waiter.stock_changed_since(2) == (3, {"B"})
+        assert waiter.stock_changed_since(0) == (3, {"A", "B"})
+        # a capacity event still wakes it, with the counter as it is
+        writer.append_events([{**_EVENT, "event_id": "e1"}])
+        assert waiter.wait_for_changes(0, 3, timeout_s=10) == (
+            writer.last_event_seq(), 3,
+        )  # fmt: skip
+
+
 _APPENDER = textwrap.dedent(
     """
     import sys, time

@@ -195,6 +195,55 @@ def test_watched_checkouts_are_answered_again_within_the_budget_in_turn(
         assert moved.data["changes"][0]["option_id"] == "gold"
 
 
+def test_a_stock_change_answers_again_only_the_watched_checkouts_of_its_skus(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two open pages of TEE and one of MUG. A change of MUG's stock answers
+    the MUG page again and no TEE page (a count of a thousand positions must
+    not answer every open page); ST-CHI's TEE counted to 0 answers both TEE
+    pages, whose streams get Gold from WH-EAST (revision 2, the change
+    listed), and not the MUG page. No map is sent: it did not move."""
+    router = tiny_router(tmp_path)
+    hub = LiveHub(router, lambda: MONDAY_10)
+    tees = [_answer(router, hub, c) for c in ("C1", "C2")]
+    mug = router.generate_fulfillment_options("C3", [("MUG", 1)], "606", now=MONDAY_10)
+    hub.remember(mug, map_version(router))
+    asked: list[str] = []
+    requote = router.requote
+
+    def counted(request_id: str, *, now: dt.datetime | None = None) -> OptionSet:
+        asked.append(request_id)
+        return requote(request_id, now=now)
+
+    monkeypatch.setattr(router, "requote", counted)
+    store = router.store
+    assert store is not None
+
+    async def run() -> list[list[LiveEvent]]:
+        subs = [await hub.subscribe(m.request_id) for m in (*tees, mug)]
+        assert [[ev.event for ev in _drain(sub)] for sub in subs] == [["capacity"]] * 3
+        store.change_stock([("WH-EAST", "MUG", -1)], add=True)
+        hub.stock_changed({"MUG"})
+        await _updates_until_none_due(hub)
+        assert asked == [mug.request_id]
+        asked.clear()
+        store.change_stock([("ST-CHI", "TEE", 0)])
+        hub.stock_changed({"TEE", "SOFA"})
+        await _updates_until_none_due(hub)
+        assert sorted(asked) == sorted(t.request_id for t in tees)
+        return [_drain(sub) for sub in subs]
+
+    sent = _run_closed(router, hub, run)
+    assert [[ev.event for ev in events] for events in sent] == [["options"]] * 2 + [[]]
+    for events, made in zip(sent[:2], tees, strict=True):
+        (ev,) = events
+        assert (ev.data["request_id"], ev.data["revision"]) == (made.request_id, 2)
+        gold = next(o for o in ev.data["option_set"]["options"] if o["tier"] == "gold")
+        assert gold["nodes"] == ["WH-EAST"]
+        (moved,) = [c for c in ev.data["changes"] if c["option_id"] == "gold"]
+        assert moved["fields"]["nodes"] == [["ST-CHI"], ["WH-EAST"]]
+
+
 def test_a_late_second_stream_of_a_checkout_gets_its_last_answer(
     tmp_path: Path,
 ) -> None:

@@ -9,6 +9,7 @@ $13.00).
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +17,7 @@ import httpx
 import pytest
 
 from tests.conftest import TINY_NETWORK
-from tests.service.helpers import post_options
+from tests.service.helpers import Listener, by_id, post_options
 from tests.service.replicas import replicas
 from tests.service_fixtures import API_KEY, TEE_TO_CHICAGO
 from tierflow.data.network import load_network
@@ -103,6 +104,62 @@ def test_stock_posted_to_one_replica_is_in_the_next_answer_of_another(
                 }
                 for n, q in (("ST-CHI", 3), ("WH-EAST", 90), ("WH-WEST", 50))
             ]
+
+
+#: The bound one delivery to another replica's stream meets, as for a
+#: capacity event (``tests/service/test_replicas.py``: ``DELIVERY_EACH_S``).
+DELIVERY_EACH_S = 3.0
+
+
+def test_a_stock_change_reaches_the_open_checkouts_of_its_skus(
+    tmp_path: Path, state_location: Path | str
+) -> None:
+    """A checkout of TEE followed on B; a count posted to A sets its Gold
+    node's TEE (ST-CHI) to 0: B's stream sends the new options (Gold from
+    WH-EAST, revision 2) as after a capacity event. A change of MUG alone
+    re-answers no TEE checkout (the receipt after it is revision 3, not 4),
+    and a checkout of MUG is sent nothing by TEE's changes."""
+    with (
+        replicas(tmp_path, state_location) as [(sa, _), (sb, _)],
+        httpx.Client(base_url=sa.url, timeout=10) as a,
+        httpx.Client(base_url=sb.url, timeout=10) as b,
+    ):
+        tee = post_options(b, "C1", **TEE_TO_CHICAGO)
+        assert _gold(tee) == (["ST-CHI"], "2026-01-06", 10.0)
+        mug = post_options(b, "C2", items=[{"sku": "MUG", "quantity": 1}], dest="60601")
+        follow = Listener(f"{sb.url}/v1/stream?request_id={tee['request_id']}")
+        other = Listener(f"{sb.url}/v1/stream?request_id={mug['request_id']}")
+        for listener in (follow, other):
+            listener.wait_for(lambda e: e["event"] == "capacity")
+        posted = time.monotonic()
+        assert _post(a, "set", ("ST-CHI", "TEE", 0)).status_code == 200
+        update = follow.wait_for(lambda e: e["event"] == "options")
+        took = time.monotonic() - posted
+        assert took < DELIVERY_EACH_S, took
+        data = update["data"]
+        assert (data["request_id"], data["revision"]) == (tee["request_id"], 2)
+        gold = by_id(data["option_set"])["gold"]
+        assert (gold["nodes"], gold["delivery_date"], gold["price"]) == (
+            ["WH-EAST"], "2026-01-08", 13.0,
+        )  # fmt: skip
+        moved = next(c for c in data["changes"] if c["option_id"] == "gold")
+        assert moved["fields"]["nodes"] == [["ST-CHI"], ["WH-EAST"]]
+        # an unrelated SKU's change (a receipt of MUG at ST-CHI, which
+        # makes the MUG checkout's faster node possible), then one of TEE
+        assert _post(a, "add", ("ST-CHI", "MUG", 3)).status_code == 200
+        faster = other.wait_for(lambda e: e["event"] == "options")
+        assert faster["data"]["revision"] == 2  # TEE's count answered it not
+        assert _gold(faster["data"]["option_set"])[0] == ["ST-CHI"]
+        assert _post(a, "add", ("ST-CHI", "TEE", 5)).status_code == 200
+        back = follow.wait_for(
+            lambda e: e["event"] == "options" and e["data"]["revision"] > 2
+        )
+        assert back["data"]["revision"] == 3  # MUG's receipt answered it not
+        assert _gold(back["data"]["option_set"]) == (["ST-CHI"], "2026-01-06", 10.0)
+        sent = [e["data"]["revision"] for e in follow.events if e["event"] == "options"]
+        assert sent == [2, 3]
+        sent = [e["data"]["revision"] for e in other.events if e["event"] == "options"]
+        assert sent == [2]
 
 
 def test_a_count_that_changes_nothing_says_so(shared_live: Any) -> None:

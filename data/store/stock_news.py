@@ -1,0 +1,109 @@
+"""Which SKUs' stock changed, for the live hubs of every process: a stock
+change (:meth:`~tierflow.data.store.stock.Inventory.change_stock`: ``POST
+/v1/stock``, ``tierflow stock load``) moves a counter in ``table_versions``
+(row :data:`STOCK_VERSION`) and stamps each SKU it changed with the new
+value (rows ``inventory:<sku>``), in its own transaction, and notifies
+:data:`STOCK_CHANNEL` with the counter at commit (PostgreSQL). A follower
+waits on the capacity log and the counter at once
+(:meth:`StockNews.wait_for_changes`: ``LISTEN`` on both channels; on SQLite
+one read of both per poll, the read it already made of the log) and reads
+the SKUs stamped after the counter it has seen
+(:meth:`StockNews.stock_changed_since`): one row per SKU, however many
+positions a count held.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterable
+
+from tierflow.data.store.capacity_log import CAPACITY_CHANNEL
+from tierflow.data.store.database import StorePart, Transaction
+
+#: The channel a committed stock change notifies (payload: the counter).
+STOCK_CHANNEL = "tierflow_stock_changes"
+#: The counter's row in ``table_versions``; a SKU's row is this, ``:``, the SKU.
+STOCK_VERSION = "inventory"
+_SKU_ROWS = f"{STOCK_VERSION}:%"
+#: Longest wait between two reads (a lost notice costs at most this).
+_RECHECK_S = 1.0
+
+_BUMP = (
+    "INSERT INTO table_versions (name, version) VALUES (?, 1) "
+    "ON CONFLICT (name) DO UPDATE SET version = table_versions.version + 1"
+)
+_STAMP = (
+    "INSERT INTO table_versions (name, version) "
+    "SELECT ?, version FROM table_versions WHERE name = ? "
+    "ON CONFLICT (name) DO UPDATE SET version = excluded.version"
+)
+_VERSION = f"SELECT version FROM table_versions WHERE name = '{STOCK_VERSION}'"
+
+
+def note_stock_changed(conn: Transaction, skus: Iterable[str]) -> None:
+    """In a stock change's transaction: move the counter, stamp ``skus``
+    with it and notify :data:`STOCK_CHANNEL` at commit (queued writes: no
+    round trip of their own on PostgreSQL). The counter's row lock orders
+    the changes: a counter read covers every change it counts."""
+    names = sorted({f"{STOCK_VERSION}:{sku}" for sku in skus})
+    if not names:
+        return
+    conn.later(_BUMP, (STOCK_VERSION,))
+    conn.later_many(_STAMP, [(name, STOCK_VERSION) for name in names])
+    conn.notify_query(STOCK_CHANNEL, _VERSION)
+
+
+class StockNews(StorePart):
+    """The stock counter's reads, and the follower's wait."""
+
+    def stock_version(self) -> int:
+        """The stock counter (0: no change yet)."""
+        row = self._db.execute(_VERSION).fetchone()
+        return 0 if row is None else int(row[0])
+
+    def stock_changed_since(self, version: int) -> tuple[int, set[str]]:
+        """The counter and the SKUs a change after ``version`` stamped (one
+        read: the counter is never below a stamp it reads with)."""
+        rows = self._db.execute(
+            "SELECT name, version FROM table_versions "
+            "WHERE name = ? OR (name LIKE ? AND version > ?)",
+            (STOCK_VERSION, _SKU_ROWS, int(version)),
+        ).fetchall()
+        now = max([int(v) for n, v in rows if n == STOCK_VERSION], default=0)
+        skus = {str(n)[len(STOCK_VERSION) + 1 :] for n, _ in rows if n != STOCK_VERSION}
+        return now, skus
+
+    def wait_for_changes(
+        self,
+        after_seq: int,
+        after_stock: int,
+        timeout_s: float,
+        stop: threading.Event | None = None,
+    ) -> tuple[int, int]:
+        """:meth:`~tierflow.data.store.capacity_log.CapacityLog.wait_for_events`
+        that also returns once the stock counter passed ``after_stock``: the
+        log's last ``seq`` and the counter (one read of both)."""
+        deadline = time.monotonic() + max(0.0, timeout_s)
+        self._db.listen(CAPACITY_CHANNEL)  # before the read: no notice is missed
+        self._db.listen(STOCK_CHANNEL)
+        while True:
+            row = self._db.execute(
+                f"SELECT (SELECT MAX(seq) FROM capacity_events), ({_VERSION})"
+            ).fetchone()
+            last, stock = int(row[0] or 0), int(row[1] or 0)
+            left = deadline - time.monotonic()
+            if (
+                last > after_seq
+                or stock > after_stock
+                or left <= 0
+                or (stop is not None and stop.is_set())
+            ):
+                return last, stock
+            self._db.wait_notice(
+                CAPACITY_CHANNEL,
+                after_seq,
+                min(left, _RECHECK_S),
+                stop,
+                also=(STOCK_CHANNEL, after_stock),
+            )
