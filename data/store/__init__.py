@@ -67,7 +67,7 @@ from tierflow.data.store.retention import PruneReport, TableCount
 from tierflow.data.store.schema import MIGRATIONS, POSTGRES_MIGRATIONS, SCHEMA_VERSION
 from tierflow.data.store.scores import CLTV_COLUMNS, CltvScore, VersionedScore
 from tierflow.data.store.sqlite_store import SqliteStore
-from tierflow.data.store.stock import StockChange
+from tierflow.data.store.stock import ChangeIdConflict, StockChange, StockReceipt
 from tierflow.data.store.upgrades import UPGRADE_COLUMNS, UpgradeNote
 
 if TYPE_CHECKING:
@@ -100,6 +100,7 @@ __all__ = [
     "BidPriceRun",
     "BidPriceStore",
     "CapacityEventLog",
+    "ChangeIdConflict",
     "CheckoutFacts",
     "CheckoutReadStore",
     "CheckoutState",
@@ -120,6 +121,7 @@ __all__ = [
     "SqliteStore",
     "StateStore",
     "StockChange",
+    "StockReceipt",
     "StockStore",
     "StoreBroken",
     "StoreConflict",

@@ -453,6 +453,20 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
             pruned_at REAL NOT NULL
         )""",
     ),
+    # 16: the stock changes written with a caller's ``change_id`` (an
+    # idempotency key, ``stock.py``), each with a digest of its request and
+    # what it did, in the transaction of its stock write: a retry answers
+    # what the first did and writes nothing. ``tierflow state prune`` deletes
+    # those received before the days kept (a repeat is then a new change).
+    (
+        """CREATE TABLE stock_changes (
+            change_id TEXT PRIMARY KEY,
+            request TEXT NOT NULL,
+            result TEXT NOT NULL,
+            received_at REAL NOT NULL
+        )""",
+        "CREATE INDEX stock_changes_by_time ON stock_changes (received_at)",
+    ),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -488,5 +502,5 @@ POSTGRES_MIGRATIONS: tuple[tuple[str, ...], ...] = (
     ),
     *(_postgres(m) for m in MIGRATIONS[1:13]),
     _POSTGRES_14,
-    _postgres(MIGRATIONS[14]),
+    *(_postgres(m) for m in MIGRATIONS[14:]),
 )
