@@ -7,17 +7,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
-
-from tierflow.capacity.events import change_id_text
 from tierflow.data.errors import InputError
-from tierflow.data.store.stock import StockReceipt
 
 if TYPE_CHECKING:
     import pandas as pd
 
     from tierflow.data.network import Network
-    from tierflow.data.store import StockStore
+    from tierflow.data.store import StockReceipt, StockStore
 
 #: What a change's quantity (``on_hand``) is: ``set``, the position's new
 #: on_hand (a cycle count, a WMS snapshot); ``add``, units added to it (a
@@ -28,6 +24,8 @@ MODES = ("set", "add")
 def network_stock(net: Network) -> dict[tuple[str, str], int]:
     """The network's on_hand per (node, SKU) it stocks: where a position the
     store holds no row of starts (what a router would seed)."""
+    import numpy as np  # here: ``tierflow stock --help`` imports no numpy
+
     inventory = np.asarray(net.inventory)
     ni, si = np.nonzero(inventory > 0)
     return {
@@ -67,6 +65,10 @@ def load_stock(
         raise InputError(
             f"unknown mode (one of {list(MODES)})", field="mode", value=mode
         )
+    # here, not at the top: ``tierflow stock --help`` imports no store
+    from tierflow.capacity.events import change_id_text
+    from tierflow.data.store import StockReceipt
+
     key = None if change_id is None else change_id_text(change_id)
     nodes, skus = set(net.node_ids), set(net.sku_ids)
     for i, (node, sku, _) in enumerate(changes):
@@ -92,6 +94,8 @@ def load_summary(
     (before, after, reserved) of those that changed; with a ``change_id``,
     it and whether the load was a ``duplicate`` (a repeat: these are the
     first's figures, and nothing was written)."""
+    from tierflow.capacity.events import change_id_text
+
     changed = [c for c in done.changes if c.after != c.before]
     extra = (
         {}
