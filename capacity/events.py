@@ -158,25 +158,44 @@ def _timestamp(text: Any) -> float | None:
         return None
 
 
-def _event_id(raw: Any, fail: Callable[..., InputError]) -> str:
+def change_id_text(raw: Any) -> str:
+    """A stock change's ``change_id`` (an idempotency key, as an event id
+    is) checked by an event id's rules, text only: not blank (the spaces
+    around it removed), at most ``MAX_ID_LENGTH`` characters, none a store
+    cannot hold.
+
+    Raises
+    ------
+    InputError
+        ``field`` ``change_id``: why it is refused.
+    """
+    if not isinstance(raw, str):
+        raise InputError("must be a string", field="change_id", value=raw)
+    return _event_id(raw, InputError, field="change_id")
+
+
+def _event_id(
+    raw: Any, fail: Callable[..., InputError], *, field: str = "event_id"
+) -> str:
     """The id as text: a non-empty string (the spaces around it removed, as
     every id's) or an integer, not absurdly long (a string counted with its
     spaces, as the served document's ``maxLength`` counts it)."""
     if isinstance(raw, str) and len(raw) > MAX_ID_LENGTH:
         message = f"longer than {MAX_ID_LENGTH} characters"
-        raise fail(message, field="event_id", value=raw)
+        raise fail(message, field=field, value=raw)
     raw = _stripped(raw)
     if raw is None or raw == "":
-        raise fail("missing or empty event id", field="event_id", value=raw)
+        noun = field.replace("_", " ")
+        raise fail(f"missing or empty {noun}", field=field, value=raw)
     if isinstance(raw, float) and raw.is_integer() and abs(raw) < MAX_INT_EVENT_ID:
         raw = int(raw)  # 42.0 is the integer 42, as JSON Schema reads it
     if isinstance(raw, bool) or not isinstance(raw, str | int):
-        raise fail("must be a string or an integer", field="event_id", value=raw)
+        raise fail("must be a string or an integer", field=field, value=raw)
     if isinstance(raw, int) and abs(raw) >= MAX_INT_EVENT_ID:
         message = f"integer ids must be below {MAX_INT_EVENT_ID} in size"
-        raise fail(message, field="event_id", value=raw)
+        raise fail(message, field=field, value=raw)
     if isinstance(raw, str) and (bad := UNSTORABLE.search(raw)) is not None:
-        raise fail(_unstorable(bad.group()), field="event_id", value=raw)
+        raise fail(_unstorable(bad.group()), field=field, value=raw)
     return str(raw)  # at most MAX_ID_LENGTH: a string checked above, an int < 2**53
 
 

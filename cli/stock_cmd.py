@@ -20,13 +20,18 @@ from tierflow.cli.options import (
 from tierflow.cli.state_location import check_existing_state, open_state
 from tierflow.data.errors import InputError
 from tierflow.data.limits import MAX_UNITS
-from tierflow.data.stock_load import MODES, load_stock, load_summary, stock_records
+from tierflow.orchestration.stock_load import (
+    MODES,
+    load_stock,
+    load_summary,
+    stock_records,
+)
 
 if TYPE_CHECKING:
     import pandas as pd
 
     from tierflow.data.network import Network
-    from tierflow.data.store import StockChange
+    from tierflow.data.store import StockReceipt
 
 
 @click.group(
@@ -65,12 +70,20 @@ def stock() -> None:
     help="set: on_hand becomes the quantity (a cycle count, a WMS snapshot); "
     "add: on_hand changes by it (a receipt; negative: an adjustment down).",
 )
+@option(
+    "--change-id",
+    default=None,
+    help="The change's own id (a receipt's number), an idempotency key: "
+    "loaded again under it, the file writes nothing and its first load's "
+    "figures are printed; another file under it is refused.",
+)
 @json_option("Print the positions changed and the units up and down as JSON.")
 def load_command(
     network_dir: Path | None,
     state_path: Path | None,
     inventory_path: Path,
     mode: str,
+    change_id: str | None,
     as_json: bool,
 ) -> None:
     """Write the stock of a file's positions to the store, all or nothing.
@@ -99,14 +112,18 @@ def load_command(
     ]
     with open_state(state_path) as store:
         try:
-            done = load_stock(store, net, changes, mode=mode)
+            done = load_stock(store, net, changes, mode=mode, change_id=change_id)
         except InputError as exc:
+            if exc.field == "change_id":  # named by its option
+                raise InputError(
+                    exc.reason, field="--change-id", value=exc.value
+                ) from None
             if exc.index is None:
                 raise
             raise _at_row(
                 cell_error(path, rows, exc.index, "on_hand", ""), exc
             ) from None
-    _print_load(path.name, mode, done, as_json=as_json)
+    _print_load(path.name, mode, done, change_id, as_json=as_json)
 
 
 def _at_row(located: InputError, exc: InputError) -> InputError:
@@ -122,17 +139,29 @@ def _at_row(located: InputError, exc: InputError) -> InputError:
 
 
 def _print_load(
-    name: str, mode: str, done: list[StockChange], *, as_json: bool
+    name: str,
+    mode: str,
+    done: StockReceipt,
+    change_id: str | None,
+    *,
+    as_json: bool,
 ) -> None:
-    summary = load_summary(done, mode)
+    summary = load_summary(done, mode, change_id)
     if as_json:
         click.echo(json.dumps({"file": name, **summary}))
         return
-    click.echo(
-        f"{name}: {summary['changed']} of {summary['positions']} positions "
+    figures = (
+        f"{summary['changed']} of {summary['positions']} positions "
         f"changed ({mode}): {summary['units_up']} units up, "
         f"{summary['units_down']} units down"
     )
+    if done.duplicate:
+        click.echo(
+            f"{name}: change {summary['change_id']!r} was loaded already; "
+            f"nothing written (its first load: {figures})"
+        )
+        return
+    click.echo(f"{name}: {figures}")
 
 
 @stock.command(

@@ -295,6 +295,22 @@ class StockRequest(_Strict):
     changes: Annotated[
         list[StockChangeIn], Field(min_length=1, max_length=MAX_STOCK_CHANGES)
     ]
+    change_id: Annotated[
+        str | None,
+        WithJsonSchema(
+            {
+                "type": "string",
+                "minLength": 1,
+                "maxLength": MAX_ID_LENGTH,
+                "pattern": EVENT_ID_TEXT,
+                "description": "The caller's id of the change (a receipt's "
+                "number), an idempotency key with a capacity event id's rules: "
+                "sent again with the same body, the first's summary is answered "
+                "(`duplicate`: true) and nothing is written; with another body, "
+                "409. Without it a retry is a new change",
+            }
+        ),
+    ] = None
 
 
 # ------------------------------------------------------------------ responses
@@ -521,6 +537,17 @@ class StockLoadOut(BaseModel):
     units_down: int
     changes: list[StockChangeOut] = Field(
         description="The positions changed, in the order given"
+    )
+    change_id: str | None = Field(
+        default=None,
+        description="The request's `change_id` (the spaces around it "
+        "removed); absent without one",
+    )
+    duplicate: bool | None = Field(
+        default=None,
+        description="With a `change_id`: true when the id had done this "
+        "change already (these are the first's figures; nothing was "
+        "written); absent without one",
     )
 
 

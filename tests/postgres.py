@@ -142,6 +142,7 @@ UNDO_MIGRATION: dict[int, tuple[str, ...]] = {
         "CREATE INDEX inventory_by_sku ON inventory (sku, node_id, on_hand, reserved)",
     ),
     15: ("DROP TABLE prune_horizons",),
+    16: ("DROP TABLE stock_changes",),
 }
 
 

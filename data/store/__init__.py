@@ -73,7 +73,7 @@ from tierflow.data.store.schema import (
 )
 from tierflow.data.store.scores import CLTV_COLUMNS, CltvScore, VersionedScore
 from tierflow.data.store.sqlite_store import SqliteStore
-from tierflow.data.store.stock import StockChange
+from tierflow.data.store.stock import ChangeIdConflict, StockChange, StockReceipt
 from tierflow.data.store.upgrades import UPGRADE_COLUMNS, UpgradeNote
 
 if TYPE_CHECKING:
@@ -107,6 +107,7 @@ __all__ = [
     "BidPriceRun",
     "BidPriceStore",
     "CapacityEventLog",
+    "ChangeIdConflict",
     "CheckoutFacts",
     "CheckoutReadStore",
     "CheckoutState",
@@ -128,6 +129,7 @@ __all__ = [
     "SqliteStore",
     "StateStore",
     "StockChange",
+    "StockReceipt",
     "StockStore",
     "StoreBroken",
     "StoreConflict",

@@ -27,7 +27,7 @@ from tierflow.data.store.quotes import QuoteState, StoredQuote
 from tierflow.data.store.reservations import ReserveResult
 from tierflow.data.store.retention import PruneReport
 from tierflow.data.store.scores import CltvScore, VersionedScore
-from tierflow.data.store.stock import StockChange
+from tierflow.data.store.stock import StockChange, StockReceipt
 from tierflow.data.store.upgrades import UpgradeNote
 from tierflow.data.vocabulary import HoldStatus
 
@@ -51,6 +51,19 @@ class StockStore(Protocol):
         """Set (or, with ``add``, move) ``on_hand`` of ``(node_id, sku,
         quantity)`` positions in one transaction, never below what is
         reserved; a position not held starts from ``unheld``."""
+        ...
+
+    def change_stock_once(
+        self,
+        changes: Sequence[tuple[str, str, int]],
+        *,
+        change_id: str,
+        add: bool = False,
+        unheld: Mapping[tuple[str, str], int] | None = None,
+        now: float | None = None,
+    ) -> StockReceipt:
+        """:meth:`change_stock` once per ``change_id`` (an idempotency key):
+        a repeat answers the first's positions and writes nothing."""
         ...
 
     def load_network_inventory(self, network: Network) -> int:

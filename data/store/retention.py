@@ -49,6 +49,7 @@ PRUNED_TABLES = (
     "cltv_scores",
     "cltv_new_customer",
     "capacity_events",
+    "stock_changes",
     "online_orders",
     "allocations",
     "allocation_batches",
@@ -135,6 +136,9 @@ class Retention(StorePart):
                 "cltv_scores": [(f"as_of < ? AND as_of < {_NEWEST_DAY}", (day,))],
                 "cltv_new_customer": [(f"as_of < ? AND as_of < {_NEWEST_DAY}", (day,))],
                 "capacity_events": [(_OLD_EVENTS, (cutoff,))],
+                # a retry comes within seconds; one after the days kept is
+                # a new change (``stock.py``; docs/store.md)
+                "stock_changes": [("received_at < ?", (cutoff,))],
                 "online_orders": [(_OLD_ORDERS, (cutoff, cutoff))],
                 **{
                     table: [

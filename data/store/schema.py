@@ -453,6 +453,20 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
             pruned_at REAL NOT NULL
         )""",
     ),
+    # 16: the stock changes written with a caller's ``change_id`` (an
+    # idempotency key, ``stock.py``), each with a digest of its request and
+    # what it did, in the transaction of its stock write: a retry answers
+    # what the first did and writes nothing. ``tierflow state prune`` deletes
+    # those received before the days kept (a repeat is then a new change).
+    (
+        """CREATE TABLE stock_changes (
+            change_id TEXT PRIMARY KEY,
+            request TEXT NOT NULL,
+            result TEXT NOT NULL,
+            received_at REAL NOT NULL
+        )""",
+        "CREATE INDEX stock_changes_by_time ON stock_changes (received_at)",
+    ),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -475,6 +489,7 @@ MIGRATION_SUMMARIES: tuple[str, ...] = (
     "cltv_new_customer: the new-customer prior of each scored day",
     "fewer pages written per checkout call (tables and indexes rebuilt)",
     "prune_horizons: the newest capacity event state prune deleted",
+    "stock_changes: stock changes by id, each applied once",
 )
 
 
@@ -509,5 +524,5 @@ POSTGRES_MIGRATIONS: tuple[tuple[str, ...], ...] = (
     ),
     *(_postgres(m) for m in MIGRATIONS[1:13]),
     _POSTGRES_14,
-    _postgres(MIGRATIONS[14]),
+    *(_postgres(m) for m in MIGRATIONS[14:]),
 )

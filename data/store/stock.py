@@ -6,6 +6,8 @@ Available = on hand − reserved + stock held by reservations past their TTL
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 from collections.abc import Mapping, Sequence
 from typing import Any, NamedTuple
@@ -20,6 +22,7 @@ from tierflow.data.network import Network
 from tierflow.data.store.database import (
     Connection,
     Cursor,
+    StoreConflict,
     StorePart,
     Transaction,
     chunks,
@@ -43,6 +46,30 @@ class StockChange(NamedTuple):
     before: int
     after: int
     reserved: int
+
+
+class StockReceipt(NamedTuple):
+    """What a :meth:`Inventory.change_stock_once` did: the positions (as
+    :meth:`Inventory.change_stock` returns them), and whether its
+    ``change_id`` had done it already (a retry: nothing written, the
+    positions are the first's)."""
+
+    changes: list[StockChange]
+    duplicate: bool
+
+
+class ChangeIdConflict(InputError):
+    """A ``change_id`` already used by another stock change (another mode
+    or changes): the id is an idempotency key, so the change is refused
+    (HTTP: 409, a clash with what the store holds)."""
+
+    def __init__(self, change_id: str) -> None:
+        super().__init__(
+            "already used by another stock change (another mode or changes): "
+            "a change_id is an idempotency key; nothing written",
+            field="change_id",
+            value=change_id,
+        )
 
 
 class Inventory(StorePart):
@@ -78,7 +105,6 @@ class Inventory(StorePart):
             raise InputError(f"on_hand below reserved or negative ({exc})") from None
         return len(data)
 
-    @retried
     def change_stock(
         self,
         changes: Sequence[tuple[str, str, int]],
@@ -109,6 +135,45 @@ class Inventory(StorePart):
             ``on_hand`` would be below 0, above the limit or below what is
             reserved, or given twice; nothing is written then.
         """
+        return self._change(changes, add, unheld, now, None).changes
+
+    def change_stock_once(
+        self,
+        changes: Sequence[tuple[str, str, int]],
+        *,
+        change_id: str,
+        add: bool = False,
+        unheld: Mapping[tuple[str, str], int] | None = None,
+        now: float | None = None,
+    ) -> StockReceipt:
+        """:meth:`change_stock`, once per ``change_id`` (the caller's
+        idempotency key): the id, a digest of the request (``add`` and the
+        changes, in their order) and the positions written are recorded in
+        the stock write's transaction (``stock_changes``). A repeat of the
+        request answers the first's positions (``duplicate``) and writes
+        nothing; its id is claimed first in the transaction, so a repeat
+        arriving at once (another replica) waits for the first's commit.
+        A change refused records nothing.
+
+        Raises
+        ------
+        ChangeIdConflict
+            ``change_id`` was recorded with another request; nothing is
+            written.
+        InputError
+            As :meth:`change_stock`.
+        """
+        return self._change(changes, add, unheld, now, str(change_id))
+
+    @retried
+    def _change(
+        self,
+        changes: Sequence[tuple[str, str, int]],
+        add: bool,
+        unheld: Mapping[tuple[str, str], int] | None,
+        now: float | None,
+        change_id: str | None,
+    ) -> StockReceipt:
         cells = [(str(n), str(s), int(q)) for n, s, q in changes]
         seen: dict[tuple[str, str], int] = {}
         for i, (node, sku, _) in enumerate(cells):
@@ -121,7 +186,12 @@ class Inventory(StorePart):
         sweep_lapsed(self._db, clock(now))
         start = unheld or {}
         order = sorted(range(len(cells)), key=lambda i: cells[i][:2])
+        request = _request_digest(cells, add=add)
         with self._db.tx() as conn:
+            if change_id is not None:
+                done = _claim(conn, change_id, request, clock(now))
+                if done is not None:
+                    return StockReceipt(done, duplicate=True)
             conn.execute_each(
                 "INSERT INTO inventory (node_id, sku, on_hand) VALUES (?, ?, ?) "
                 "ON CONFLICT (node_id, sku) DO NOTHING",
@@ -147,7 +217,12 @@ class Inventory(StorePart):
                 )
                 # every replica's live hub re-answers its checkouts of them
                 note_stock_changed(conn, [c.sku for c in moved])
-        return out
+            if change_id is not None:
+                conn.later(
+                    "UPDATE stock_changes SET result = ? WHERE change_id = ?",
+                    (json.dumps([list(c) for c in out]), change_id),
+                )
+        return StockReceipt(out, duplicate=False)
 
     def _locked_cells(
         self, conn: Transaction, cells: Sequence[tuple[str, str]]
@@ -349,6 +424,49 @@ class Inventory(StorePart):
                WHERE i.reserved != COALESCE(x.q, 0)""",
         ).fetchall()
         return [f"reserved mismatch {n}/{s}: {r} != {q}" for n, s, r, q in bad]
+
+
+def _request_digest(cells: Sequence[tuple[str, str, int]], *, add: bool) -> str:
+    """What a ``change_id`` is recorded with: the SHA-256 of its request
+    (the mode and the changes in their order), to tell a retry from
+    another change under the id."""
+    text = json.dumps(["add" if add else "set", [list(c) for c in cells]])
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _claim(
+    conn: Transaction, change_id: str, request: str, t: float
+) -> list[StockChange] | None:
+    """Record ``change_id`` in ``conn`` (None: it is new, and the caller
+    writes its stock), or the positions its first request wrote (a
+    retry). The unique key makes a concurrent claim of the id wait for
+    this transaction's end (PostgreSQL), and read the row it committed.
+
+    Raises
+    ------
+    ChangeIdConflict
+        The id was recorded with another request.
+    """
+    claimed = conn.execute(
+        "INSERT INTO stock_changes (change_id, request, result, received_at) "
+        "VALUES (?, ?, '[]', ?) ON CONFLICT (change_id) DO NOTHING "
+        "RETURNING change_id",
+        (change_id, request, t),
+    ).fetchone()
+    if claimed is not None:
+        return None
+    row = conn.execute(
+        "SELECT request, result FROM stock_changes WHERE change_id = ?",
+        (change_id,),
+    ).fetchone()
+    if row is None:  # pruned between the claim and the read: claim it again
+        raise StoreConflict(f"stock change {change_id!r} pruned meanwhile")
+    if str(row[0]) != request:
+        raise ChangeIdConflict(change_id)
+    return [
+        StockChange(str(n), str(s), int(b), int(a), int(r))
+        for n, s, b, a, r in json.loads(row[1])
+    ]
 
 
 def _stock_problem(

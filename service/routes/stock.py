@@ -11,7 +11,8 @@ from fastapi import APIRouter, Depends, Query
 from fastapi.responses import JSONResponse
 
 from tierflow.data.errors import InputError
-from tierflow.data.stock_load import load_stock, load_summary, stock_records
+from tierflow.data.store import ChangeIdConflict
+from tierflow.orchestration.stock_load import load_stock, load_summary, stock_records
 from tierflow.service.errors import (
     STORE_RETRY_AFTER,
     ApiError,
@@ -39,6 +40,11 @@ _WRITE_ERRORS[422] = {
     "SKU the network served lacks, a quantity that is not an integer, an "
     "on_hand that would be below 0, above the limit or below the units open "
     "checkouts hold. Nothing is written.",
+}
+_WRITE_ERRORS[409] = {
+    "model": ErrorResponse,
+    "description": "A `change_id` already used by another change (another "
+    "mode or changes): ids are idempotency keys. Nothing is written.",
 }
 _WRITE_ERRORS[503] = {
     "model": ErrorResponse,
@@ -83,7 +89,8 @@ async def get_stock(
 async def post_stock(body: StockRequest, state: State) -> JSONResponse:
     """Counts (``set``) or receipts and adjustments (``add``), all or none:
     every change is checked first, and a bad one writes nothing and is named
-    by its place. A position the store holds no row of starts from the
+    by its place. With a ``change_id``, once: a retry answers the first's
+    summary (``duplicate``), the id with another body is refused (409). A position the store holds no row of starts from the
     network's on_hand. Every replica's next checkout answer reads the new
     stock (they read it from the store per answer)."""
     store = state.router.store
@@ -96,8 +103,16 @@ async def post_stock(body: StockRequest, state: State) -> JSONResponse:
     changes = [(c.node_id, c.sku, c.on_hand) for c in body.changes]
     try:
         done = await state.call(
-            load_stock, store, state.router.network, changes, mode=body.mode
+            load_stock,
+            store,
+            state.router.network,
+            changes,
+            mode=body.mode,
+            change_id=body.change_id,
         )
+    except ChangeIdConflict as exc:
+        message = input_error_message(exc, "change_id")
+        raise ApiError(409, message, field="change_id") from None
     except InputError as exc:
         path = (
             f"changes[{exc.index}]" + ("" if exc.field is None else f".{exc.field}")
@@ -105,7 +120,7 @@ async def post_stock(body: StockRequest, state: State) -> JSONResponse:
             else input_error_field(exc)
         )
         raise ApiError(422, input_error_message(exc, path), field=path) from None
-    return JSONResponse(load_summary(done, body.mode))
+    return JSONResponse(load_summary(done, body.mode, body.change_id))
 
 
 # an operator write: the key is checked before the body is read (KeyFirstRoute)

@@ -60,19 +60,23 @@ def test_every_migration_has_a_one_line_summary() -> None:
         assert summary and "\n" not in summary and len(summary) <= 72, summary
 
 
+#: A store before migration 15 (its ``prune_horizons`` table).
+OLDER = 14
+
+
 @pytest.mark.parametrize("command", list(_READERS))
 def test_a_read_only_command_refuses_an_older_store_and_changes_nothing(
     state_location: Path | str, command: str
 ) -> None:
-    where = _older(state_location, SCHEMA_VERSION - 1)
+    where = _older(state_location, OLDER)
     done = _tierflow(*_READERS[command], "--state", str(state_location))
     assert (done.exit_code, done.stdout) == (1, ""), done.output
     assert done.stderr == (
-        f"Error: {where}: schema {SCHEMA_VERSION - 1}, this tierflow reads "
+        f"Error: {where}: schema {OLDER}, this tierflow reads "
         f"{SCHEMA_VERSION}: migrate it first (tierflow state migrate --state "
         f"{shlex.quote(where)}) — nothing was changed\n"
     )
-    assert _version(state_location) == SCHEMA_VERSION - 1
+    assert _version(state_location) == OLDER
     # migration 15's table is still not there
     if is_postgres_url(state_location):
         sql = "SELECT to_regclass('prune_horizons') IS NULL"

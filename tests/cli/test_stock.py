@@ -215,3 +215,65 @@ def test_show_refuses_an_unknown_node(tmp_path: Path) -> None:
         "Error: field '--node': value 'WH-NOPE': unknown node_id (not in the "
         "network nor the store)\n",
     )
+
+
+def test_a_receipt_loaded_again_with_its_change_id_adds_nothing(
+    tmp_path: Path, state_location: Path | str
+) -> None:
+    """A receipt's load retried (its answer lost) with ``--change-id``:
+    the first's figures, said to be a repeat, nothing written; the id with
+    another file is refused (exit 1), naming it."""
+    _seeded(state_location)
+    receipt = _file(tmp_path, "WH-EAST,SOFA,3\nST-CHI,TEE,-5\n")
+    load = ("load", "--inventory", receipt, "--mode", "add", "--change-id", "rcv-7")
+    done = _stock(state_location, *load)
+    assert (done.exit_code, done.output) == (
+        0,
+        "stock.csv: 2 of 2 positions changed (add): 3 units up, 5 units down\n",
+    )
+    again = _stock(state_location, *load)
+    assert (again.exit_code, again.output) == (
+        0,
+        "stock.csv: change 'rcv-7' was loaded already; nothing written (its "
+        "first load: 2 of 2 positions changed (add): 3 units up, 5 units down)\n",
+    )
+    as_json = _stock(state_location, *load, "--json")
+    assert as_json.exit_code == 0, as_json.output
+    assert json.loads(as_json.output) == {
+        "file": "stock.csv",
+        "mode": "add",
+        "positions": 2,
+        "changed": 2,
+        "units_up": 3,
+        "units_down": 5,
+        "changes": [
+            {"node_id": "WH-EAST", "sku": "SOFA", "before": 2, "after": 5, "reserved": 0},
+            {"node_id": "ST-CHI", "sku": "TEE", "before": 5, "after": 0, "reserved": 0},
+        ],
+        "change_id": "rcv-7",
+        "duplicate": True,
+    }  # fmt: skip
+    other = _file(tmp_path, "WH-EAST,SOFA,4\nST-CHI,TEE,-5\n")
+    refused = _stock(
+        state_location, "load", "--inventory", other, "--mode", "add",
+        "--change-id", "rcv-7",
+    )  # fmt: skip
+    assert (refused.exit_code, refused.output) == (
+        1,
+        "Error: field '--change-id': value 'rcv-7': already used by another "
+        "stock change (another mode or changes): a change_id is an "
+        "idempotency key; nothing written\n",
+    )
+    assert _on_hand(state_location)[("WH-EAST", "SOFA")] == 5
+    assert _on_hand(state_location)[("ST-CHI", "TEE")] == 0
+
+
+def test_a_blank_change_id_is_refused(tmp_path: Path) -> None:
+    state = tmp_path / "state.db"
+    _seeded(state)
+    path = _file(tmp_path, "WH-EAST,TEE,1\n")
+    done = _stock(state, "load", "--inventory", path, "--change-id", " ")
+    assert (done.exit_code, done.output) == (
+        1,
+        "Error: field '--change-id': value '': missing or empty change id\n",
+    )

@@ -36,6 +36,7 @@ from tierflow.data.store import (
     open_store,
 )
 from tierflow.data.store.postgres_store import PostgresStore
+from tierflow.data.store.protocols import StockNewsStore
 from tierflow.data.vocabulary import AllocationStatus
 
 CONCERNS: tuple[type, ...] = (
@@ -44,6 +45,7 @@ CONCERNS: tuple[type, ...] = (
     CheckoutStore,
     QuoteStore,
     CapacityEventLog,
+    StockNewsStore,
     ScoreStore,
     AllocationStore,
     BidPriceStore,
@@ -111,6 +113,7 @@ def test_store_satisfies_every_protocol(store: StateStore) -> None:
     stock: StockStore = store
     checkouts: CheckoutStore = store
     events: CapacityEventLog = store
+    news: StockNewsStore = store
     scores: ScoreStore = store
     runs: AllocationStore = store
     prices: BidPriceStore = store
@@ -118,7 +121,7 @@ def test_store_satisfies_every_protocol(store: StateStore) -> None:
     quotes: QuoteStore = store
     assert quotes is store
     assert all(p is store for p in (whole, stock, checkouts, events, scores, runs))
-    assert prices is store and upgrades is store
+    assert prices is store and upgrades is store and news is store
 
 
 def test_allocation_columns_are_one_schema() -> None:

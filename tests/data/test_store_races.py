@@ -23,7 +23,14 @@ import pytest
 
 from tierflow.data.errors import InputError
 from tierflow.data.network import Network
-from tierflow.data.store import CheckoutState, StateStore, open_store
+from tierflow.data.store import (
+    ChangeIdConflict,
+    CheckoutState,
+    StateStore,
+    StockChange,
+    StockReceipt,
+    open_store,
+)
 
 T = TypeVar("T")
 WORKERS = 4
@@ -152,6 +159,46 @@ def test_an_event_is_logged_once(stores: list[StateStore]) -> None:
     seqs = [s for g in got if isinstance(g, list) for s in g if s is not None]
     assert len(seqs) == 2 and len(got) == WORKERS
     assert [e.event_id for e in stores[0].events_after(0)] == ["e1", "e2"]
+
+
+def test_a_stock_change_id_is_applied_once(stores: list[StateStore]) -> None:
+    """Replicas given one receipt's retry at once (one change_id): one adds
+    it, the others answer its summary; the unique key is claimed in the
+    stock write's transaction, so a loser waits for the winner's commit."""
+    receipt = [("N1", "TEE", 5), ("N1", "MUG", 1)]
+    got = _race(
+        stores, lambda s: s.change_stock_once(receipt, change_id="r1", add=True)
+    )
+    done = [StockChange("N1", "TEE", 50, 55, 0), StockChange("N1", "MUG", 50, 51, 0)]
+    assert sorted(got, key=str) == [
+        StockReceipt(done, duplicate=d) for d in [False] + [True] * (WORKERS - 1)
+    ]
+    frame = stores[0].inventory_frame().set_index("sku")["on_hand"]
+    assert frame.to_dict() == {"MUG": 51, "TEE": 55}
+
+
+def test_one_change_id_with_two_bodies_at_once_applies_one(
+    stores: list[StateStore],
+) -> None:
+    """Half the replicas add 5, half add 7, all under one id: one body is
+    applied (once), every other answer is its duplicate or a conflict."""
+    got = _race(
+        stores,
+        lambda s: s.change_stock_once(
+            [("N1", "TEE", 5 if stores.index(s) % 2 else 7)], change_id="r2", add=True
+        ),
+    )
+    applied = [g for g in got if isinstance(g, StockReceipt) and not g.duplicate]
+    assert len(applied) == 1
+    after = applied[0].changes[0].after
+    assert after in (55, 57)
+    for g in got:
+        if isinstance(g, StockReceipt):
+            assert g.changes == applied[0].changes
+        else:
+            assert isinstance(g, ChangeIdConflict), g
+    assert [isinstance(g, ChangeIdConflict) for g in got].count(True) == WORKERS // 2
+    assert stores[0].inventory_frame().set_index("sku").loc["TEE", "on_hand"] == after
 
 
 def test_a_fresh_store_is_seeded_once(

@@ -16,7 +16,7 @@ from tierflow.capacity.events import EventIdConflict, parse_event
 from tierflow.capacity.monitor import CapacityMonitor
 from tierflow.data.errors import InputError
 from tierflow.data.network import Network
-from tierflow.data.store import StateStore, open_store
+from tierflow.data.store import StateStore, StockChange, StockReceipt, open_store
 
 DAY_S = 86_400.0
 #: The instant every test prunes at (the store's own clock stamps the rows
@@ -31,6 +31,7 @@ DELETED = {
     "cltv_scores": 6,
     "cltv_new_customer": 2,
     "capacity_events": 3,
+    "stock_changes": 1,
     "online_orders": 2,
     "allocations": 4,
     "allocation_batches": 1,
@@ -40,6 +41,7 @@ KEPT = {
     "cltv_scores": 6,
     "cltv_new_customer": 2,
     "capacity_events": 2,
+    "stock_changes": 1,
     "online_orders": 4,
     "allocations": 2,
     "allocation_batches": 2,
@@ -116,6 +118,10 @@ def seed(location: Path | str, network: Network) -> None:
         store.upsert_inventory(
             pd.DataFrame({"node_id": "N1", "sku": ["TEE", "MUG"], "on_hand": 50})
         )
+        # stock changes by id: one received 20 days ago, one now (counts
+        # that change nothing)
+        for change_id, sku in (("count-old", "TEE"), ("count-new", "MUG")):
+            store.change_stock_once([("N1", sku, 50)], change_id=change_id)
         # scores: two days older than 7 (3 customers each), two within
         for days in (30, 10, 1, 0):
             scores = pd.DataFrame(
@@ -157,6 +163,8 @@ def seed(location: Path | str, network: Network) -> None:
         location,
         f"UPDATE capacity_events SET received_at = {NOW - 20 * DAY_S} "
         "WHERE event_id IN ('e1', 'e2', 'e3', 'e4')",
+        f"UPDATE stock_changes SET received_at = {NOW - 20 * DAY_S} "
+        "WHERE change_id = 'count-old'",
         f"UPDATE allocation_runs SET created_at = {NOW - 21 * DAY_S}, "
         f"finished_at = {NOW - 20 * DAY_S} WHERE run_id = 'r-old'",
         f"UPDATE allocation_runs SET created_at = {NOW - 20 * DAY_S} "
@@ -198,6 +206,8 @@ def test_prune_deletes_exactly_the_old_rows_nothing_live_needs(
     assert seeded.cltv_new_customer_spend() == 5.0
     events = _rows(seeded, "SELECT event_id FROM capacity_events ORDER BY seq")
     assert events == [("e4",), ("e5",)]
+    changes = _rows(seeded, "SELECT change_id FROM stock_changes")
+    assert changes == [("count-new",)]
     orders = seeded.online_orders()
     assert sorted(set(orders.order_id)) == ["o-new", "o-open", "o-part"]
     runs = _rows(seeded, "SELECT run_id FROM allocation_runs ORDER BY run_id")
@@ -305,3 +315,23 @@ def test_a_checkout_and_an_allocation_work_after_a_prune(seeded: StateStore) -> 
     deleted, _ = _counts(seeded.prune_state(KEEP_DAYS, now=NOW))
     runs = {"allocation_runs": 1, "allocation_batches": 1, "allocations": 1}
     assert deleted == dict.fromkeys(DELETED, 0) | runs
+
+
+def test_a_stock_change_id_is_a_retry_for_the_days_kept_and_new_after(
+    seeded: StateStore,
+) -> None:
+    """The rule of ``docs/store.md``: an id is remembered as long as the
+    prune keeps its row (received within the days kept); once pruned, the
+    same id and body is a new change and is written again (a stock change
+    carries no time of its own to refuse it by, as a capacity event's
+    ``ts`` is)."""
+    seeded.prune_state(KEEP_DAYS, now=NOW)
+    kept = seeded.change_stock_once([("N1", "MUG", 50)], change_id="count-new")
+    assert kept == StockReceipt([StockChange("N1", "MUG", 50, 50, 0)], True)
+    seeded.change_stock([("N1", "TEE", 40)])  # a count since
+    pruned = seeded.change_stock_once([("N1", "TEE", 50)], change_id="count-old")
+    assert pruned == StockReceipt([StockChange("N1", "TEE", 40, 50, 0)], False)
+    assert _rows(seeded, "SELECT change_id FROM stock_changes ORDER BY change_id") == [
+        ("count-new",),
+        ("count-old",),
+    ]

@@ -387,3 +387,85 @@ def test_stock_is_refused_without_a_store(tmp_path: Path) -> None:
             message,
         )
         assert r.headers["Retry-After"] == "1"
+
+
+def _receipt(change_id: Any, *changes: tuple[str, str, int]) -> dict[str, Any]:
+    return {
+        "mode": "add",
+        "change_id": change_id,
+        "changes": [{"node_id": n, "sku": s, "on_hand": q} for n, s, q in changes],
+    }
+
+
+def test_a_receipt_retried_with_its_change_id_is_added_once(live: Any) -> None:
+    """The WMS lost the first answer and sends the receipt again: the
+    first's summary, marked a duplicate, and the stock added once; the id
+    under another body is a conflict that names it."""
+    client, _, _ = live
+    body = _receipt("rcv-0042", ("ST-CHI", "TEE", 3), ("WH-EAST", "TEE", -10))
+    summary = {
+        "mode": "add",
+        "positions": 2,
+        "changed": 2,
+        "units_up": 3,
+        "units_down": 10,
+        "changes": [
+            {"node_id": "ST-CHI", "sku": "TEE", "before": 5, "after": 8, "reserved": 0},
+            {"node_id": "WH-EAST", "sku": "TEE", "before": 100, "after": 90, "reserved": 0},
+        ],
+        "change_id": "rcv-0042",
+    }  # fmt: skip
+    first = client.post("/v1/stock", json=body, headers=KEY)
+    assert (first.status_code, first.json()) == (200, {**summary, "duplicate": False})
+    again = client.post("/v1/stock", json=body, headers=KEY)
+    assert (again.status_code, again.json()) == (200, {**summary, "duplicate": True})
+    other = _receipt("rcv-0042", ("ST-CHI", "TEE", 4), ("WH-EAST", "TEE", -10))
+    r = client.post("/v1/stock", json=other, headers=KEY)
+    assert r.status_code == 409, r.text
+    assert r.json() == {
+        "error": "conflict",
+        "message": "field 'change_id': value 'rcv-0042': already used by another "
+        "stock change (another mode or changes): a change_id is an idempotency "
+        "key; nothing written",
+        "field": "change_id",
+        "errors": [
+            {
+                "field": "change_id",
+                "message": "value 'rcv-0042': already used by another stock "
+                "change (another mode or changes): a change_id is an idempotency "
+                "key; nothing written",
+                "type": "conflict",
+            }
+        ],
+    }
+    stock = client.get("/v1/stock", params={"sku": "TEE"}).json()
+    assert [(p["node_id"], p["on_hand"]) for p in stock] == [
+        ("ST-CHI", 8), ("WH-EAST", 90), ("WH-WEST", 50),
+    ]  # fmt: skip
+    # the spaces around an id are removed, as an event id's: the same receipt
+    r = client.post("/v1/stock", json={**body, "change_id": " rcv-0042 "}, headers=KEY)
+    assert (r.status_code, r.json()["duplicate"]) == (200, True)
+
+
+@pytest.mark.parametrize(
+    ("change_id", "message"),
+    [
+        ("   ", "value '': missing or empty change id"),  # stripped first
+        ("r\u0000", "value 'r\\x00': has a character no store can hold (U+0000, NUL)"),
+        ("r" * 201, f"value {repr('r' * 201)[:200]}…: longer than 200 characters"),
+        (42, "value 42: Input should be a valid string"),
+    ],
+)
+def test_a_bad_change_id_is_refused_and_writes_nothing(
+    shared_live: Any, change_id: Any, message: str
+) -> None:
+    client, _, _ = shared_live
+    body = _receipt(change_id, ("WH-EAST", "TEE", 1))
+    r = client.post("/v1/stock", json=body, headers=KEY)
+    assert r.status_code == 422, r.text
+    assert (r.json()["field"], r.json()["message"]) == (
+        "change_id",
+        f"field 'change_id': {message}",
+    )
+    stock = client.get("/v1/stock", params={"node_id": "WH-EAST", "sku": "TEE"})
+    assert stock.json()[0]["on_hand"] == 100

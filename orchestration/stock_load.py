@@ -13,7 +13,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from tierflow.data.network import Network
-    from tierflow.data.store import StockChange, StockStore
+    from tierflow.data.store import StockReceipt, StockStore
 
 #: What a change's quantity (``on_hand``) is: ``set``, the position's new
 #: on_hand (a cycle count, a WMS snapshot); ``add``, units added to it (a
@@ -24,7 +24,7 @@ MODES = ("set", "add")
 def network_stock(net: Network) -> dict[tuple[str, str], int]:
     """The network's on_hand per (node, SKU) it stocks: where a position the
     store holds no row of starts (what a router would seed)."""
-    import numpy as np  # here: ``tierflow stock --help`` imports this module
+    import numpy as np  # here: ``tierflow stock --help`` imports no numpy
 
     inventory = np.asarray(net.inventory)
     ni, si = np.nonzero(inventory > 0)
@@ -40,15 +40,22 @@ def load_stock(
     changes: Sequence[tuple[str, str, int]],
     *,
     mode: str,
+    change_id: str | None = None,
     now: float | None = None,
-) -> list[StockChange]:
+) -> StockReceipt:
     """Write ``(node_id, sku, quantity)`` changes of ``mode`` (:data:`MODES`)
-    to ``store``, all in one transaction or none.
+    to ``store``, all in one transaction or none; with ``change_id`` (the
+    caller's idempotency key, checked by an event id's rules), once:
+    a repeat answers the first's positions as a ``duplicate``
+    (:meth:`~tierflow.data.store.stock.Inventory.change_stock_once`).
 
     Raises
     ------
+    ChangeIdConflict
+        ``change_id`` was used by another change; nothing is written.
     InputError
-        The first change (``index``: its place in ``changes``; ``field``:
+        A ``change_id`` that is no id (``field`` ``change_id``), or the
+        first change (``index``: its place in ``changes``; ``field``:
         ``node_id``, ``sku`` or ``on_hand``, none for a position given
         twice) whose node or SKU ``net`` lacks, or that the store refuses
         (:meth:`~tierflow.data.store.stock.Inventory.change_stock`);
@@ -58,29 +65,51 @@ def load_stock(
         raise InputError(
             f"unknown mode (one of {list(MODES)})", field="mode", value=mode
         )
+    # here, not at the top: ``tierflow stock --help`` imports no store
+    from tierflow.capacity.events import change_id_text
+    from tierflow.data.store import StockReceipt
+
+    key = None if change_id is None else change_id_text(change_id)
     nodes, skus = set(net.node_ids), set(net.sku_ids)
     for i, (node, sku, _) in enumerate(changes):
         if node not in nodes:
             raise InputError("unknown node", index=i, field="node_id", value=node)
         if sku not in skus:
             raise InputError("unknown SKU", index=i, field="sku", value=sku)
-    return store.change_stock(
-        changes, add=mode == "add", unheld=network_stock(net), now=now
+    add, unheld = mode == "add", network_stock(net)
+    if key is None:
+        return StockReceipt(
+            store.change_stock(changes, add=add, unheld=unheld, now=now), False
+        )
+    return store.change_stock_once(
+        changes, change_id=key, add=add, unheld=unheld, now=now
     )
 
 
-def load_summary(done: Sequence[StockChange], mode: str) -> dict[str, Any]:
+def load_summary(
+    done: StockReceipt, mode: str, change_id: str | None = None
+) -> dict[str, Any]:
     """What a load did: ``mode``, the ``positions`` given, how many
     ``changed`` and by how many units up and down, and the ``changes``
-    (before, after, reserved) of those that changed."""
-    changed = [c for c in done if c.after != c.before]
+    (before, after, reserved) of those that changed; with a ``change_id``,
+    it and whether the load was a ``duplicate`` (a repeat: these are the
+    first's figures, and nothing was written)."""
+    from tierflow.capacity.events import change_id_text
+
+    changed = [c for c in done.changes if c.after != c.before]
+    extra = (
+        {}
+        if change_id is None
+        else {"change_id": change_id_text(change_id), "duplicate": done.duplicate}
+    )
     return {
         "mode": mode,
-        "positions": len(done),
+        "positions": len(done.changes),
         "changed": len(changed),
         "units_up": sum(c.after - c.before for c in changed if c.after > c.before),
         "units_down": sum(c.before - c.after for c in changed if c.after < c.before),
         "changes": [c._asdict() for c in changed],
+        **extra,
     }
 
 
