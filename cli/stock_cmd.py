@@ -104,6 +104,10 @@ def load_command(
     rows, path = read_table(
         inventory_path, "inventory", (*keys, quantity), unique=[("node_id", "sku")]
     )
+    if len(rows) == 0:  # a failed export: no load, and no id recorded with it
+        raise InputError(
+            "no positions (a header and no rows): nothing written", file=path.name
+        )
     check_reference(rows, path, "node_id", net.node_ids, "nodes.csv")
     check_reference(rows, path, "sku", net.sku_ids, "skus.csv")
     changes = [

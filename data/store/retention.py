@@ -6,6 +6,7 @@ reads them, in one transaction. The rule of each table and why it is safe:
 from __future__ import annotations
 
 import datetime as dt
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,6 +17,9 @@ from tierflow.data.vocabulary import AllocationStatus
 #: ``prune_horizons``' row of the capacity log (``capacity_log.py`` reads it).
 EVENTS_HORIZON = "capacity_events"
 _DAY_S = 86_400.0
+#: How far ahead of the clock a prune's ``now`` may be (the caller's clock
+#: and this one's read a moment apart); further is refused.
+_AHEAD_S = 60.0
 #: The newest score day: the checkout reads it, whatever its age.
 _NEWEST_DAY = "(SELECT MAX(as_of) FROM cltv_scores)"
 #: The events every open of the capacity map replays (those after the
@@ -110,7 +114,10 @@ class Retention(StorePart):
         Raises
         ------
         InputError
-            ``keep_days`` below 1; nothing is deleted.
+            ``keep_days`` below 1, or ``now`` ahead of the clock (the days
+            kept counted back from a later instant delete rows still live:
+            a stock change id received a minute ago, whose retry would then
+            be written again); nothing is deleted.
         """
         if (
             isinstance(keep_days, bool)
@@ -121,6 +128,14 @@ class Retention(StorePart):
                 "must be >= 1 (the day's orders, scores and capacity events are live)",
                 field="--keep-days",
                 value=keep_days,
+            )
+        if now is not None and now > time.time() + _AHEAD_S:
+            raise InputError(
+                "ahead of the clock: a prune dated later than now deletes rows "
+                "still live (the stock change ids a client's retry needs, "
+                "today's orders and events) — nothing deleted",
+                field="--now",
+                value=utc_text(now),
             )
         cutoff = clock(now) - keep_days * _DAY_S
         day = dt.datetime.fromtimestamp(cutoff, dt.UTC).date().isoformat()

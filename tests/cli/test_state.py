@@ -115,3 +115,33 @@ def test_capacity_ingest_refuses_a_pruned_event_by_file_and_line(
     )
     with open_store(state) as store:
         assert [e.event_id for e in store.events_after(0)] == ["e4", "e5"]
+
+
+def test_a_prune_dated_ahead_of_the_clock_is_refused_and_deletes_nothing(
+    tmp_path: Path, tiny_network: Network
+) -> None:
+    """``--now`` days ahead of the clock (a typo of the month, a replay's
+    date) counted the days kept back from it: the stock change id a WMS
+    posted a minute ago was deleted, and its retry added the receipt twice.
+    A prune dated ahead of the clock is refused, nothing deleted."""
+    state = tmp_path / "state.db"
+    seed(state, tiny_network)
+    ahead = ["state", "prune", "--state", str(state), "--keep-days", "1"]
+    ahead += ["--now", utc_text(NOW + 3 * 86_400)]
+    result = CliRunner().invoke(cli, ahead)
+    assert result.exit_code == 1, result.output
+    assert result.stderr == (
+        f"Error: field '--now': value '{utc_text(NOW + 3 * 86_400)}': ahead of "
+        "the clock: a prune dated later than now deletes rows still live (the "
+        "stock change ids a client's retry needs, today's orders and events) "
+        "— nothing deleted\n"
+    )
+    assert result.stdout == ""
+    with open_store(state) as store:  # the id received now is still a retry
+        again = store.change_stock_once([("N1", "MUG", 50)], change_id="count-new")
+    assert again.duplicate
+    dry = CliRunner().invoke(
+        cli, _prune(state, "--keep-days", "7", "--json", "--dry-run")
+    )
+    tables = json.loads(dry.stdout)["tables"]
+    assert {t: c["deleted"] for t, c in tables.items()} == DELETED

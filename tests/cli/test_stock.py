@@ -277,3 +277,25 @@ def test_a_blank_change_id_is_refused(tmp_path: Path) -> None:
         1,
         "Error: field '--change-id': value '': missing or empty change id\n",
     )
+
+
+def test_a_file_of_a_header_only_is_refused_and_records_no_id(tmp_path: Path) -> None:
+    """A WMS export that failed after its header was "0 of 0 positions
+    changed" (exit 0) and, with ``--change-id``, recorded the receipt's id
+    with nothing: the real receipt sent again under it was then refused as
+    another change. ``POST /v1/stock`` refuses an empty ``changes`` (422);
+    the file is refused the same way, nothing written."""
+    state = tmp_path / "state.db"
+    _seeded(state)
+    before = _on_hand(state)
+    path = _file(tmp_path, "")
+    done = _stock(state, "load", "--inventory", path, "--change-id", "rcv-9")
+    assert (done.exit_code, done.output) == (
+        1,
+        "Error: stock.csv: no positions (a header and no rows): nothing written\n",
+    )
+    assert _on_hand(state) == before
+    path = _file(tmp_path, "WH-EAST,TEE,1\n")
+    done = _stock(state, "load", "--inventory", path, "--change-id", "rcv-9")
+    assert done.exit_code == 0, done.output
+    assert "1 of 1 positions changed" in done.output
