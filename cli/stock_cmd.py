@@ -38,7 +38,7 @@ if TYPE_CHECKING:
     "stock",
     epilog=examples(
         "tierflow stock load --inventory count.csv --state state.db",
-        "tierflow stock show --node WH-EAST --state state.db",
+        "tierflow stock show --node WH-MEM --state state.db",
     ),
 )
 def stock() -> None:
@@ -172,7 +172,7 @@ def _print_load(
     "show",
     epilog=examples(
         "tierflow stock show --state state.db",
-        "tierflow stock show --sku TEE --json",
+        "tierflow stock show --sku ELE-0042 --json",
     ),
 )
 @network_option
