@@ -21,19 +21,6 @@ if TYPE_CHECKING:
 MODES = ("set", "add")
 
 
-def network_stock(net: Network) -> dict[tuple[str, str], int]:
-    """The network's on_hand per (node, SKU) it stocks: where a position the
-    store holds no row of starts (what a router would seed)."""
-    import numpy as np  # here: ``tierflow stock --help`` imports no numpy
-
-    inventory = np.asarray(net.inventory)
-    ni, si = np.nonzero(inventory > 0)
-    return {
-        (net.node_ids[i], net.sku_ids[k]): int(inventory[i, k])
-        for i, k in zip(ni.tolist(), si.tolist(), strict=True)
-    }
-
-
 def load_stock(
     store: StockStore,
     net: Network,
@@ -70,13 +57,19 @@ def load_stock(
     from tierflow.data.store import StockReceipt
 
     key = None if change_id is None else change_id_text(change_id)
-    nodes, skus = set(net.node_ids), set(net.sku_ids)
+    # each position's network on_hand: where one the store holds no row of
+    # starts (what a router would seed), for the positions changed only (the
+    # whole network's, 14,117 positions of the sample, took 6 ms a load)
+    unheld: dict[tuple[str, str], int] = {}
     for i, (node, sku, _) in enumerate(changes):
-        if node not in nodes:
+        n = net.node_index.get(node)
+        if n is None:
             raise InputError("unknown node", index=i, field="node_id", value=node)
-        if sku not in skus:
+        k = net.sku_index.get(sku)
+        if k is None:
             raise InputError("unknown SKU", index=i, field="sku", value=sku)
-    add, unheld = mode == "add", network_stock(net)
+        unheld[node, sku] = int(net.inventory[n, k])
+    add = mode == "add"
     if key is None:
         return StockReceipt(
             store.change_stock(changes, add=add, unheld=unheld, now=now), False
