@@ -327,16 +327,7 @@ class Inventory(StorePart):
         the store holds, by node and SKU; available counts the holds past
         their TTL as free (as :meth:`available` does)."""
         frame = self.inventory_frame()
-        lapsed = {
-            (str(n), str(s)): int(q)
-            for n, s, q in self._db.execute(
-                f"""SELECT r.node_id, l.sku, SUM(l.quantity) FROM reservation_lines l
-                   JOIN reservations r ON r.request_id = l.request_id
-                   WHERE r.{LIVE_RESERVATION} AND r.expires_at <= ?
-                   GROUP BY r.node_id, l.sku""",
-                (clock(now),),
-            ).fetchall()
-        }
+        lapsed = {(str(n), str(s)): int(q) for n, s, q in self._lapsed(clock(now))}
         frame["available"] = [
             int(q) - int(r) + lapsed.get((str(n), str(s)), 0)
             for n, s, q, r in zip(
@@ -384,18 +375,23 @@ class Inventory(StorePart):
         rows = self._db.execute(
             "SELECT node_id, sku, on_hand - reserved FROM inventory"
         ).fetchall()
-        stale = self._db.execute(
+        stale = self._lapsed(t)
+        for n, s, a in [*rows, *stale]:
+            i, j = node_pos.get(n), sku_pos.get(s)
+            if i is not None and j is not None:
+                out[i, j] += int(a)
+        return out
+
+    def _lapsed(self, t: float) -> list[Any]:
+        """``(node_id, sku, units)`` held by live holds past their TTL at
+        ``t``, per position: free already, before a write sweeps them."""
+        return self._db.execute(
             f"""SELECT r.node_id, l.sku, SUM(l.quantity) FROM reservation_lines l
                JOIN reservations r ON r.request_id = l.request_id
                WHERE r.{LIVE_RESERVATION} AND r.expires_at <= ?
                GROUP BY r.node_id, l.sku""",
             (t,),
         ).fetchall()
-        for n, s, a in [*rows, *stale]:
-            i, j = node_pos.get(n), sku_pos.get(s)
-            if i is not None and j is not None:
-                out[i, j] += int(a)
-        return out
 
     def available_by_sku(
         self, skus: Sequence[str], *, now: float | None = None
