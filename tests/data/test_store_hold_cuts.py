@@ -118,6 +118,25 @@ def test_cut_holds_writes_the_count_and_cuts_the_newest_checkouts_whole(
     assert store.check_consistency() == []
 
 
+def test_a_checkout_is_cut_at_every_node_it_holds(store: StateStore) -> None:
+    """F ships from N1 and N2: a count of N1's TEE that cuts F frees its
+    N2 line too, listed; F's confirm names the position recounted."""
+    store.upsert_inventory(
+        pd.DataFrame({"node_id": ["N1", "N2"], "sku": "TEE", "on_hand": [6, 3]})
+    )
+    order = [_line("F", "TEE", 1), {**_line("F", "TEE", 2), "node_id": "N2"}]
+    holds = [("N1", [("TEE", 1)]), ("N2", [("TEE", 2)])]
+    assert store.hold_checkout("F", "gold", holds, 600, order_lines=order, now=103).ok
+    done = store.change_stock_once(
+        [("N1", "TEE", 5)], change_id=None, cut_holds=True, now=200
+    )
+    assert done.cuts == (HoldCut("F", "N1", "TEE", 1), HoldCut("F", "N2", "TEE", 2))
+    assert store.available("N2", ["TEE"], now=200) == {"TEE": 3}
+    with pytest.raises(InputError, match="the stock of TEE at N1 was recounted"):
+        store.confirm_checkout("F", now=201)
+    assert store.check_consistency() == []
+
+
 def test_a_count_that_fits_cuts_nothing(store: StateStore) -> None:
     done = store.change_stock_once(
         [("N1", "TEE", 5)], change_id=None, cut_holds=True, now=200

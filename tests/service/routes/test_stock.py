@@ -347,10 +347,10 @@ def test_stock_held_by_a_checkout_cannot_be_counted_away(live: Any) -> None:
 def test_a_count_with_cut_holds_cuts_the_newest_checkout(live: Any) -> None:
     """ST-CHI's 5 TEE, 1 held by A and then 1 by B: a count of 1 with
     ``cut_holds`` is written and cuts B (the newest); A confirms, B's
-    confirm is refused naming the position recounted; the count's retry
-    cuts nothing again."""
+    confirm is refused naming the position recounted, and its select again
+    is the answer of a stock run out; the count's retry cuts nothing again."""
     client, _, _ = live
-    rids = []
+    rids, options = [], []
     for customer in ("C1", "C2"):
         answer = post_options(client, customer, **TEE_TO_CHICAGO)
         rid = answer["request_id"]
@@ -361,6 +361,7 @@ def test_a_count_with_cut_holds_cuts_the_newest_checkout(live: Any) -> None:
         )
         assert r.status_code == 200, r.text
         rids.append(rid)
+        options.append(option["option_id"])
     body = {
         "mode": "set",
         "changes": [{"node_id": "ST-CHI", "sku": "TEE", "on_hand": 1}],
@@ -399,6 +400,13 @@ def test_a_count_with_cut_holds_cuts_the_newest_checkout(live: Any) -> None:
     )
     r = client.post(f"/v1/checkouts/{rids[0]}/confirm")
     assert (r.status_code, r.json()["status"]) == (200, "confirmed")
+    # selected again, B finds the stock gone: the answer of a stock run out
+    r = client.post(f"/v1/checkouts/{rids[1]}/select", json={"option_id": options[1]})
+    assert r.status_code == 409, r.text
+    assert (r.json()["status"], r.json()["shortfall"]) == (
+        "rejected",
+        [{"node_id": "ST-CHI", "sku": "TEE", "requested": 1, "available": 0}],
+    )
 
 
 def test_the_write_needs_the_key_before_the_body_is_read(shared_live: Any) -> None:
