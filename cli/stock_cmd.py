@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
+from click.core import ParameterSource
 
 from tierflow.cli.network_cmd import open_network
 from tierflow.cli.options import (
@@ -77,6 +78,14 @@ def stock() -> None:
     "loaded again under it, the file writes nothing and its first load's "
     "figures are printed; another file under it is refused.",
 )
+@option(
+    "--cut-holds",
+    is_flag=True,
+    default=False,
+    help="A position counted below the units open checkouts hold is written "
+    "and the newest holds there are released (whole checkouts) until the "
+    "rest fit; they are listed. Without it such a count is refused.",
+)
 @json_option("Print the positions changed and the units up and down as JSON.")
 def load_command(
     network_dir: Path | None,
@@ -84,18 +93,29 @@ def load_command(
     inventory_path: Path,
     mode: str,
     change_id: str | None,
+    cut_holds: bool,
     as_json: bool,
 ) -> None:
     """Write the stock of a file's positions to the store, all or nothing.
 
     Every row is checked first: a node or SKU the network lacks, a quantity
     that is not an integer, a position listed twice, on_hand that would go
-    below 0 or below the units open checkouts hold. A position the store
-    holds no row of starts from the network's inventory.csv.
+    below 0 or below the units open checkouts hold (unless --cut-holds). A
+    position the store holds no row of starts from the network's
+    inventory.csv.
     """
     from tierflow.data.network import INVENTORY_COLUMNS
     from tierflow.data.table_reader import cell_error, check_reference, read_table
 
+    source = click.get_current_context().get_parameter_source("cut_holds")
+    if cut_holds and source is not ParameterSource.COMMANDLINE:
+        # a standing setting would cut the holds of every load's typo
+        raise InputError(
+            "set by a settings file or variable: give it on the command line, "
+            "for the load that needs it; nothing written",
+            field="--cut-holds",
+            value=True,
+        )
     add = mode == "add"
     net = open_network(network_dir)
     *keys, quantity = INVENTORY_COLUMNS
@@ -116,7 +136,14 @@ def load_command(
     ]
     with open_state(state_path) as store:
         try:
-            done = load_stock(store, net, changes, mode=mode, change_id=change_id)
+            done = load_stock(
+                store,
+                net,
+                changes,
+                mode=mode,
+                change_id=change_id,
+                cut_holds=cut_holds,
+            )
         except InputError as exc:
             if exc.field == "change_id":  # named by its option
                 raise InputError(
@@ -127,7 +154,7 @@ def load_command(
             raise _at_row(
                 cell_error(path, rows, exc.index, "on_hand", ""), exc
             ) from None
-    _print_load(path.name, mode, done, change_id, as_json=as_json)
+    _print_load(path.name, mode, done, change_id, as_json=as_json, cut=cut_holds)
 
 
 def _at_row(located: InputError, exc: InputError) -> InputError:
@@ -149,8 +176,9 @@ def _print_load(
     change_id: str | None,
     *,
     as_json: bool,
+    cut: bool = False,
 ) -> None:
-    summary = load_summary(done, mode, change_id)
+    summary = load_summary(done, mode, change_id, cut_holds=cut)
     if as_json:
         click.echo(json.dumps({"file": name, **summary}))
         return
@@ -164,8 +192,13 @@ def _print_load(
             f"{name}: change {summary['change_id']!r} was loaded already; "
             f"nothing written (its first load: {figures})"
         )
-        return
-    click.echo(f"{name}: {figures}")
+    else:
+        click.echo(f"{name}: {figures}")
+    if done.cuts:
+        cuts = ", ".join(
+            f"{c.request_id} {c.node_id}/{c.sku} {c.units} unit(s)" for c in done.cuts
+        )
+        click.echo(f"{name}: holds cut (the count is below what they held): {cuts}")
 
 
 @stock.command(

@@ -29,12 +29,16 @@ def load_stock(
     mode: str,
     change_id: str | None = None,
     now: float | None = None,
+    cut_holds: bool = False,
 ) -> StockReceipt:
     """Write ``(node_id, sku, quantity)`` changes of ``mode`` (:data:`MODES`)
     to ``store``, all in one transaction or none; with ``change_id`` (the
     caller's idempotency key, checked by an event id's rules), once:
     a repeat answers the first's positions as a ``duplicate``
     (:meth:`~tierflow.data.store.stock.Inventory.change_stock_once`).
+    ``cut_holds``: a position counted below what open checkouts hold is
+    written, the newest holds there released (``cuts``); without it, it
+    is refused.
 
     Raises
     ------
@@ -45,6 +49,7 @@ def load_stock(
         first change (``index``: its place in ``changes``; ``field``:
         ``node_id``, ``sku`` or ``on_hand``, none for a position given
         twice) whose node or SKU ``net`` lacks, or that the store refuses
+        (below what is held, only without ``cut_holds``)
         (:meth:`~tierflow.data.store.stock.Inventory.change_stock`);
         nothing is written then.
     """
@@ -70,23 +75,29 @@ def load_stock(
             raise InputError("unknown SKU", index=i, field="sku", value=sku)
         unheld[node, sku] = int(net.inventory[n, k])
     add = mode == "add"
-    if key is None:
+    if key is None and not cut_holds:
         return StockReceipt(
             store.change_stock(changes, add=add, unheld=unheld, now=now), False
         )
     return store.change_stock_once(
-        changes, change_id=key, add=add, unheld=unheld, now=now
+        changes, change_id=key, add=add, unheld=unheld, now=now, cut_holds=cut_holds
     )
 
 
 def load_summary(
-    done: StockReceipt, mode: str, change_id: str | None = None
+    done: StockReceipt,
+    mode: str,
+    change_id: str | None = None,
+    *,
+    cut_holds: bool = False,
 ) -> dict[str, Any]:
     """What a load did: ``mode``, the ``positions`` given, how many
     ``changed`` and by how many units up and down, and the ``changes``
     (before, after, reserved) of those that changed; with a ``change_id``,
     it and whether the load was a ``duplicate`` (a repeat: these are the
-    first's figures, and nothing was written)."""
+    first's figures, and nothing was written); with ``cut_holds``, the
+    ``holds_cut`` (request id, node, SKU and units of each line released,
+    in the order cut; a duplicate's: the first's)."""
     from tierflow.capacity.events import change_id_text
 
     changed = [c for c in done.changes if c.after != c.before]
@@ -103,6 +114,7 @@ def load_summary(
         "units_down": sum(c.before - c.after for c in changed if c.after < c.before),
         "changes": [c._asdict() for c in changed],
         **extra,
+        **({"holds_cut": [c._asdict() for c in done.cuts]} if cut_holds else {}),
     }
 
 

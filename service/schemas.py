@@ -311,6 +311,15 @@ class StockRequest(_Strict):
             }
         ),
     ] = None
+    cut_holds: bool = Field(
+        default=False,
+        description="A position counted below the units open checkouts hold "
+        "is written, and the newest holds there are released (whole "
+        "checkouts: every line, every node) until the rest fit; the answer "
+        "lists them (`holds_cut`), and a cut checkout's confirm is refused "
+        "(409) naming the position recounted. Without it such a count is "
+        "refused (422), nothing written",
+    )
 
 
 # ------------------------------------------------------------------ responses
@@ -523,7 +532,20 @@ class StockChangeOut(BaseModel):
     sku: str
     before: int = Field(description="on_hand before the change")
     after: int = Field(description="on_hand after it")
-    reserved: int = Field(description="Units open checkouts hold there")
+    reserved: int = Field(
+        description="Units open checkouts hold there (after any hold cut)"
+    )
+
+
+class HoldCutOut(BaseModel):
+    """A line of a hold a ``POST /v1/stock`` with ``cut_holds`` released."""
+
+    request_id: str = Field(
+        description="The checkout's request id (a plain reservation's own id)"
+    )
+    node_id: str
+    sku: str
+    units: int = Field(description="Units the line held, released")
 
 
 class StockLoadOut(BaseModel):
@@ -548,6 +570,11 @@ class StockLoadOut(BaseModel):
         description="With a `change_id`: true when the id had done this "
         "change already (these are the first's figures; nothing was "
         "written); absent without one",
+    )
+    holds_cut: list[HoldCutOut] | None = Field(
+        default=None,
+        description="With `cut_holds`: the hold lines released, newest hold "
+        "first (a duplicate's: the first's); absent without it",
     )
 
 

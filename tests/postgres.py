@@ -143,6 +143,7 @@ UNDO_MIGRATION: dict[int, tuple[str, ...]] = {
     ),
     15: ("DROP TABLE prune_horizons",),
     16: ("DROP TABLE stock_changes",),
+    17: ("DROP TABLE hold_cuts",),
 }
 
 

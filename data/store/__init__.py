@@ -73,7 +73,12 @@ from tierflow.data.store.schema import (
 )
 from tierflow.data.store.scores import CLTV_COLUMNS, CltvScore, VersionedScore
 from tierflow.data.store.sqlite_store import SqliteStore
-from tierflow.data.store.stock import ChangeIdConflict, StockChange, StockReceipt
+from tierflow.data.store.stock import (
+    ChangeIdConflict,
+    HoldCut,
+    StockChange,
+    StockReceipt,
+)
 from tierflow.data.store.upgrades import UPGRADE_COLUMNS, UpgradeNote
 
 if TYPE_CHECKING:
@@ -114,6 +119,7 @@ __all__ = [
     "CheckoutStore",
     "CltvScore",
     "CustomerMismatch",
+    "HoldCut",
     "LoggedCheck",
     "PostgresStore",
     "PruneReport",

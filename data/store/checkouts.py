@@ -332,12 +332,7 @@ class Checkouts(StorePart):
             if row.expires_at <= t or not ledger.commit_live(
                 row.reservation_ids, live.fetchall()
             ):
-                stamp = dt.datetime.fromtimestamp(row.expires_at, dt.UTC).isoformat()
-                raise InputError(
-                    f"hold expired at {stamp}; select an option again",
-                    field="request_id",
-                    value=request_id,
-                )
+                raise _hold_ended(conn, request_id, row)
             later_rows(
                 conn,
                 f"INSERT INTO online_orders ({', '.join(ONLINE_ORDER_COLUMNS)})",
@@ -480,6 +475,10 @@ class Checkouts(StorePart):
                 conn.later(
                     "DELETE FROM reservation_lines WHERE request_id IN "
                     f"({marks(len(chunk))})",
+                    chunk,
+                )
+                conn.later(
+                    f"DELETE FROM hold_cuts WHERE request_id IN ({marks(len(chunk))})",
                     chunk,
                 )
                 conn.later(
@@ -652,6 +651,34 @@ def work_events(
         for node, value in work.items()
         if value > 0
     ]
+
+
+def _hold_ended(conn: Transaction, request_id: str, row: CheckoutRow) -> InputError:
+    """Why a held checkout cannot be confirmed: its hold expired, or a
+    stock count below what open checkouts held cut it (``hold_cuts``:
+    named by the position recounted), a read only then."""
+    ids = row.reservation_ids
+    cut = (
+        conn.execute(
+            "SELECT node_id, sku, cut_at FROM hold_cuts WHERE request_id IN "
+            f"({marks(len(ids))}) ORDER BY request_id LIMIT 1",
+            ids,
+        ).fetchone()
+        if ids
+        else None
+    )
+    if cut is None:
+        stamp = dt.datetime.fromtimestamp(row.expires_at, dt.UTC).isoformat()
+        why = f"hold expired at {stamp}"
+    else:
+        stamp = dt.datetime.fromtimestamp(float(cut[2]), dt.UTC).isoformat()
+        why = (
+            f"hold cut at {stamp}: the stock of {cut[1]} at {cut[0]} was "
+            "recounted below what open checkouts held"
+        )
+    return InputError(
+        f"{why}; select an option again", field="request_id", value=request_id
+    )
 
 
 def _unknown_checkout(request_id: str) -> UnknownCheckout:

@@ -47,23 +47,27 @@ class StockStore(Protocol):
         add: bool = False,
         unheld: Mapping[tuple[str, str], int] | None = None,
         now: float | None = None,
+        cut_holds: bool = False,
     ) -> list[StockChange]:
         """Set (or, with ``add``, move) ``on_hand`` of ``(node_id, sku,
         quantity)`` positions in one transaction, never below what is
-        reserved; a position not held starts from ``unheld``."""
+        reserved (``cut_holds``: the newest holds there are released
+        instead); a position not held starts from ``unheld``."""
         ...
 
     def change_stock_once(
         self,
         changes: Sequence[tuple[str, str, int]],
         *,
-        change_id: str,
+        change_id: str | None,
         add: bool = False,
         unheld: Mapping[tuple[str, str], int] | None = None,
         now: float | None = None,
+        cut_holds: bool = False,
     ) -> StockReceipt:
-        """:meth:`change_stock` once per ``change_id`` (an idempotency key):
-        a repeat answers the first's positions and writes nothing."""
+        """:meth:`change_stock` once per ``change_id`` (an idempotency key;
+        None: no id), with the holds it cut: a repeat answers the first's
+        positions and cuts and writes nothing."""
         ...
 
     def load_network_inventory(self, network: Network) -> int:

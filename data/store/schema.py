@@ -467,6 +467,19 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         )""",
         "CREATE INDEX stock_changes_by_time ON stock_changes (received_at)",
     ),
+    # 17: the holds a stock count cut (``stock.py``, ``cut_holds``: a count
+    # below what open checkouts held), one row per reservation released,
+    # with the position whose count cut it: a confirm of its checkout is
+    # refused naming it (not as a hold that merely expired). Deleted with
+    # the reservation (``prune_checkouts``).
+    (
+        """CREATE TABLE hold_cuts (
+            request_id TEXT PRIMARY KEY,
+            node_id TEXT NOT NULL,
+            sku TEXT NOT NULL,
+            cut_at REAL NOT NULL
+        )""",
+    ),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -490,6 +503,7 @@ MIGRATION_SUMMARIES: tuple[str, ...] = (
     "fewer pages written per checkout call (tables and indexes rebuilt)",
     "prune_horizons: the newest capacity event state prune deleted",
     "stock_changes: stock changes by id, each applied once",
+    "hold_cuts: the holds a stock count below them released",
 )
 
 

@@ -27,12 +27,14 @@ from tierflow.data.store.database import (
     Transaction,
     chunks,
     clock,
+    later_rows,
     marks,
     retried,
 )
-from tierflow.data.store.ledger import sweep_lapsed
+from tierflow.data.store.ledger import Ledger, sweep_lapsed
 from tierflow.data.store.schema import LIVE_RESERVATION
 from tierflow.data.store.stock_news import note_stock_changed
+from tierflow.data.vocabulary import HoldStatus
 
 log = logging.getLogger("tierflow.store")
 
@@ -48,14 +50,27 @@ class StockChange(NamedTuple):
     reserved: int
 
 
+class HoldCut(NamedTuple):
+    """Units of one line a count with ``cut_holds`` released: the hold's
+    ``request_id`` (its checkout's; a plain reservation's own id), and the
+    position and units of the line."""
+
+    request_id: str
+    node_id: str
+    sku: str
+    units: int
+
+
 class StockReceipt(NamedTuple):
     """What a :meth:`Inventory.change_stock_once` did: the positions (as
-    :meth:`Inventory.change_stock` returns them), and whether its
+    :meth:`Inventory.change_stock` returns them), whether its
     ``change_id`` had done it already (a retry: nothing written, the
-    positions are the first's)."""
+    positions and cuts are the first's), and the hold lines it ``cuts``
+    (``cut_holds``), in the order cut."""
 
     changes: list[StockChange]
     duplicate: bool
+    cuts: tuple[HoldCut, ...] = ()
 
 
 class ChangeIdConflict(InputError):
@@ -112,10 +127,11 @@ class Inventory(StorePart):
         add: bool = False,
         unheld: Mapping[tuple[str, str], int] | None = None,
         now: float | None = None,
+        cut_holds: bool = False,
     ) -> list[StockChange]:
         """Set (a count) or, with ``add``, move (a receipt, an adjustment)
         ``on_hand`` of ``(node_id, sku, quantity)`` positions, all in one
-        transaction or none; reservations are kept.
+        transaction or none; reservations are kept, unless ``cut_holds``.
 
         A position the store holds no row of starts from ``unheld`` (the
         network's ``on_hand`` there, what a router would seed; 0 when not
@@ -123,37 +139,52 @@ class Inventory(StorePart):
         transaction, as a take sweeps them): they hold nothing. The rows
         are locked in ``(node, sku)`` order, as a take locks them.
 
+        ``cut_holds``: a position whose new ``on_hand`` is below what open
+        checkouts hold there (shrinkage a cycle count found) is written,
+        and holds there are released in the same transaction, newest
+        first, until it holds no more than its new ``on_hand``. A
+        checkout's holds go whole (every line, every node: a confirm
+        commits all of a checkout's lines or none, so none is left to
+        confirm part of an order), and its checkout's hold ends then (its
+        confirm is refused naming the position; ``hold_cuts``); a plain
+        reservation goes alone. Without it such a position is refused.
+
         Returns
         -------
         list of StockChange
-            One per position, in the order given.
+            One per position, in the order given (``reserved``: after any
+            cut).
 
         Raises
         ------
         InputError
             The first position (``index``: its place in ``changes``) whose
-            ``on_hand`` would be below 0, above the limit or below what is
-            reserved, or given twice; nothing is written then.
+            ``on_hand`` would be below 0, above the limit or (without
+            ``cut_holds``) below what is reserved, or given twice; nothing
+            is written (nor cut) then.
         """
-        return self._change(changes, add, unheld, now, None).changes
+        return self._change(changes, add, unheld, now, None, cut_holds).changes
 
     def change_stock_once(
         self,
         changes: Sequence[tuple[str, str, int]],
         *,
-        change_id: str,
+        change_id: str | None,
         add: bool = False,
         unheld: Mapping[tuple[str, str], int] | None = None,
         now: float | None = None,
+        cut_holds: bool = False,
     ) -> StockReceipt:
         """:meth:`change_stock`, once per ``change_id`` (the caller's
-        idempotency key): the id, a digest of the request (``add`` and the
-        changes, in their order) and the positions written are recorded in
-        the stock write's transaction (``stock_changes``). A repeat of the
-        request answers the first's positions (``duplicate``) and writes
-        nothing; its id is claimed first in the transaction, so a repeat
-        arriving at once (another replica) waits for the first's commit.
-        A change refused records nothing.
+        idempotency key), with the holds it cut: the id, a digest of the
+        request (``add`` and the changes, in their order) and the positions
+        written and holds cut are recorded in the stock write's transaction
+        (``stock_changes``). A repeat of the request answers the first's
+        positions and cuts (``duplicate``) and writes (and cuts) nothing;
+        its id is claimed first in the transaction, so a repeat arriving at
+        once (another replica) waits for the first's commit. A change
+        refused records nothing. ``change_id`` None: no id, nothing
+        recorded (:meth:`change_stock`, its cuts answered too).
 
         Raises
         ------
@@ -163,7 +194,8 @@ class Inventory(StorePart):
         InputError
             As :meth:`change_stock`.
         """
-        return self._change(changes, add, unheld, now, str(change_id))
+        key = None if change_id is None else str(change_id)
+        return self._change(changes, add, unheld, now, key, cut_holds)
 
     @retried
     def _change(
@@ -173,6 +205,7 @@ class Inventory(StorePart):
         unheld: Mapping[tuple[str, str], int] | None,
         now: float | None,
         change_id: str | None,
+        cut_holds: bool = False,
     ) -> StockReceipt:
         cells = [(str(n), str(s), int(q)) for n, s, q in changes]
         seen: dict[tuple[str, str], int] = {}
@@ -183,15 +216,16 @@ class Inventory(StorePart):
                     index=i,
                 )
             seen[node, sku] = i
-        sweep_lapsed(self._db, clock(now))
+        t = clock(now)
+        sweep_lapsed(self._db, t)
         start = unheld or {}
         order = sorted(range(len(cells)), key=lambda i: cells[i][:2])
         request = _request_digest(cells, add=add)
         with self._db.tx() as conn:
             if change_id is not None:
-                done = _claim(conn, change_id, request, clock(now))
+                done = _claim(conn, change_id, request, t)
                 if done is not None:
-                    return StockReceipt(done, duplicate=True)
+                    return done
             conn.execute_each(
                 "INSERT INTO inventory (node_id, sku, on_hand) VALUES (?, ?, ?) "
                 "ON CONFLICT (node_id, sku) DO NOTHING",
@@ -200,53 +234,43 @@ class Inventory(StorePart):
                     for i in order
                 ],
             )
-            held = self._locked_cells(conn, [cells[i][:2] for i in order])
+            held = locked_cells(conn, [cells[i][:2] for i in order])
             out = []
             for i, (node, sku, qty) in enumerate(cells):
                 before, reserved = held[node, sku]
                 after = before + qty if add else qty
-                problem = _stock_problem(before, qty, after, reserved, add=add)
+                problem = _stock_problem(
+                    before, qty, after, reserved, add=add, cut=cut_holds
+                )
                 if problem:
                     raise InputError(problem, index=i, field="on_hand", value=qty)
                 out.append(StockChange(node, sku, before, after, reserved))
+            cuts: tuple[HoldCut, ...] = ()
+            if any(c.after < c.reserved for c in out):  # only with cut_holds
+                out, cuts = cut_newest(Ledger(conn, t), out)
             moved = sorted(c for c in out if c.after != c.before)
             if moved:
                 conn.later_many(
                     "UPDATE inventory SET on_hand = ? WHERE node_id = ? AND sku = ?",
                     [(c.after, c.node_id, c.sku) for c in moved],
                 )
-                # every replica's live hub re-answers its checkouts of them
-                note_stock_changed(conn, [c.sku for c in moved])
+            # every replica's live hub re-answers its checkouts of them (and
+            # of every line a cut released, at any position)
+            note_stock_changed(conn, [c.sku for c in moved] + [c.sku for c in cuts])
             if change_id is not None:
                 conn.later(
                     "UPDATE stock_changes SET result = ? WHERE change_id = ?",
-                    (json.dumps([list(c) for c in out]), change_id),
+                    (
+                        json.dumps(
+                            {
+                                "changes": [list(c) for c in out],
+                                "cuts": [list(c) for c in cuts],
+                            }
+                        ),
+                        change_id,
+                    ),
                 )
-        return StockReceipt(out, duplicate=False)
-
-    def _locked_cells(
-        self, conn: Transaction, cells: Sequence[tuple[str, str]]
-    ) -> dict[tuple[str, str], tuple[int, int]]:
-        """``on_hand, reserved`` of ``cells`` (in ``(node, sku)`` order),
-        locked until commit: one statement per node and chunk of SKUs."""
-        by_node: dict[str, list[str]] = {}
-        for node, sku in cells:
-            by_node.setdefault(node, []).append(sku)
-        statements = [
-            (
-                "SELECT node_id, sku, on_hand, reserved FROM inventory "
-                f"WHERE node_id = ? AND sku IN ({marks(len(chunk))}) "
-                f"ORDER BY sku{conn.for_update}",
-                (node, *chunk),
-            )
-            for node, skus in by_node.items()
-            for chunk in chunks(skus)
-        ]
-        return {
-            (str(n), str(s)): (int(q), int(r))
-            for rows in conn.execute_all(statements)
-            for n, s, q, r in rows.fetchall()
-        }
+        return StockReceipt(out, duplicate=False, cuts=cuts)
 
     def load_network_inventory(self, network: Network) -> int:
         """Seed the inventory table from a :class:`~tierflow.data.network.Network`."""
@@ -422,6 +446,31 @@ class Inventory(StorePart):
         return [f"reserved mismatch {n}/{s}: {r} != {q}" for n, s, r, q in bad]
 
 
+def locked_cells(
+    conn: Transaction, cells: Sequence[tuple[str, str]]
+) -> dict[tuple[str, str], tuple[int, int]]:
+    """``on_hand, reserved`` of ``cells`` (in ``(node, sku)`` order),
+    locked until commit: one statement per node and chunk of SKUs."""
+    by_node: dict[str, list[str]] = {}
+    for node, sku in cells:
+        by_node.setdefault(node, []).append(sku)
+    statements = [
+        (
+            "SELECT node_id, sku, on_hand, reserved FROM inventory "
+            f"WHERE node_id = ? AND sku IN ({marks(len(chunk))}) "
+            f"ORDER BY sku{conn.for_update}",
+            (node, *chunk),
+        )
+        for node, skus in by_node.items()
+        for chunk in chunks(skus)
+    ]
+    return {
+        (str(n), str(s)): (int(q), int(r))
+        for rows in conn.execute_all(statements)
+        for n, s, q, r in rows.fetchall()
+    }
+
+
 def _request_digest(cells: Sequence[tuple[str, str, int]], *, add: bool) -> str:
     """What a ``change_id`` is recorded with: the SHA-256 of its request
     (the mode and the changes in their order), to tell a retry from
@@ -432,10 +481,10 @@ def _request_digest(cells: Sequence[tuple[str, str, int]], *, add: bool) -> str:
 
 def _claim(
     conn: Transaction, change_id: str, request: str, t: float
-) -> list[StockChange] | None:
+) -> StockReceipt | None:
     """Record ``change_id`` in ``conn`` (None: it is new, and the caller
-    writes its stock), or the positions its first request wrote (a
-    retry). The unique key makes a concurrent claim of the id wait for
+    writes its stock), or the positions its first request wrote and the
+    holds it cut (a retry, ``duplicate``). The unique key makes a concurrent claim of the id wait for
     this transaction's end (PostgreSQL), and read the row it committed.
 
     Raises
@@ -459,27 +508,126 @@ def _claim(
         raise StoreConflict(f"stock change {change_id!r} pruned meanwhile")
     if str(row[0]) != request:
         raise ChangeIdConflict(change_id)
-    return [
-        StockChange(str(n), str(s), int(b), int(a), int(r))
-        for n, s, b, a, r in json.loads(row[1])
-    ]
+    result = json.loads(row[1])
+    if isinstance(result, list):  # recorded before hold cuts (schema 16)
+        result = {"changes": result, "cuts": []}
+    return StockReceipt(
+        [
+            StockChange(str(n), str(s), int(b), int(a), int(r))
+            for n, s, b, a, r in result["changes"]
+        ],
+        duplicate=True,
+        cuts=tuple(
+            HoldCut(str(rid), str(n), str(s), int(u)) for rid, n, s, u in result["cuts"]
+        ),
+    )
 
 
 def _stock_problem(
-    before: int, qty: int, after: int, reserved: int, *, add: bool
+    before: int, qty: int, after: int, reserved: int, *, add: bool, cut: bool
 ) -> str:
-    """Why ``on_hand`` may not become ``after`` ("" when it may)."""
+    """Why ``on_hand`` may not become ``after`` ("" when it may; below what
+    is reserved, only ``cut``: the holds are cut)."""
     how = f" ({before} on hand, {qty} added)" if add else ""
     if after < 0:
         return f"on_hand would be {after}{how}: below 0"
     if after > MAX_UNITS:
         return f"on_hand would be {after}{how}: above {MAX_UNITS:.0f}"
-    if after < reserved:
+    if after < reserved and not cut:
         return (
             f"on_hand would be {after}{how}, below the {reserved} units reserved "
-            "(held by open checkouts)"
+            "(held by open checkouts): cut_holds (tierflow stock load "
+            "--cut-holds) writes it and releases the newest holds there"
         )
     return ""
+
+
+def cut_newest(
+    ledger: Ledger, changes: Sequence[StockChange]
+) -> tuple[list[StockChange], tuple[HoldCut, ...]]:
+    """In a stock change's transaction (its positions locked): release the
+    newest live holds at each position of ``changes`` whose ``after`` is
+    below its ``reserved``, until it holds no more than ``after``; the
+    lines released, in the order cut, and ``changes`` with the units
+    reserved after them.
+
+    A hold is a checkout's: its reservations go whole (every line, at
+    every node), claimed as an expiry claims them (their stock returns
+    once), each recorded in ``hold_cuts`` with the position that cut it,
+    and the checkout's hold ends now (``expires_at``): a select may hold
+    again, a confirm is refused naming the position. A reservation of no
+    checkout goes alone. Holds past their TTL are expired first, as the
+    sweep before the transaction would have (one that lapsed since): they
+    are not cut, they hold nothing.
+    """
+    conn, t = ledger.conn, ledger.now
+    if ledger.expire_stale():  # their stock back (queued): read the cells again
+        cells = locked_cells(conn, sorted((c.node_id, c.sku) for c in changes))
+        changes = [c._replace(reserved=cells[c.node_id, c.sku][1]) for c in changes]
+    over = sorted((c.node_id, c.sku, c.reserved - c.after) for c in changes)
+    freed: dict[tuple[str, str], int] = {}
+    done: set[str] = set()
+    cuts: list[HoldCut] = []
+    cut_by: dict[str, tuple[str, str]] = {}  # reservation: the position
+    ended: list[str] = []
+    for node, sku, excess in over:
+        if excess - freed.get((node, sku), 0) <= 0:
+            continue
+        holds = conn.execute(
+            "SELECT r.request_id, COALESCE(r.checkout_id, r.request_id) "
+            "FROM reservations r JOIN reservation_lines l "
+            "ON l.request_id = r.request_id "
+            f"WHERE r.node_id = ? AND l.sku = ? AND r.{LIVE_RESERVATION} "
+            "ORDER BY r.created_at DESC, r.request_id DESC",
+            (node, sku),
+        ).fetchall()
+        for _, owner in holds:
+            if excess - freed.get((node, sku), 0) <= 0:
+                break
+            if str(owner) in done:
+                continue
+            done.add(str(owner))
+            lines = conn.execute(
+                "SELECT r.request_id, r.node_id, l.sku, l.quantity "
+                "FROM reservations r JOIN reservation_lines l "
+                "ON l.request_id = r.request_id "
+                f"WHERE r.{LIVE_RESERVATION} AND (r.checkout_id = ? OR "
+                "(r.checkout_id IS NULL AND r.request_id = ?)) "
+                "ORDER BY r.request_id, l.sku",
+                (owner, owner),
+            ).fetchall()
+            for rid, n, s, q in lines:
+                freed[str(n), str(s)] = freed.get((str(n), str(s)), 0) + int(q)
+                cuts.append(HoldCut(str(owner), str(n), str(s), int(q)))
+                cut_by[str(rid)] = (node, sku)
+            ended.append(str(owner))
+    ledger.expire_active(sorted(cut_by))
+    later_rows(
+        conn,
+        "INSERT INTO hold_cuts (request_id, node_id, sku, cut_at)",
+        [(rid, node, sku, t) for rid, (node, sku) in sorted(cut_by.items())],
+        " ON CONFLICT (request_id) DO UPDATE SET node_id = excluded.node_id, "
+        "sku = excluded.sku, cut_at = excluded.cut_at",
+    )
+    for chunk in chunks(ended):
+        conn.later(
+            "UPDATE checkouts SET expires_at = ? WHERE status = ? AND request_id "
+            f"IN ({marks(len(chunk))}) AND expires_at > ?",
+            (t, HoldStatus.HELD, *chunk, t),
+        )
+    left = _left_after(changes, cuts)
+    return [c._replace(reserved=left[c.node_id, c.sku]) for c in changes], tuple(cuts)
+
+
+def _left_after(
+    changes: Sequence[StockChange], cuts: Sequence[HoldCut]
+) -> dict[tuple[str, str], int]:
+    """The units reserved at each position of ``changes`` after ``cuts``."""
+    left = {(c.node_id, c.sku): c.reserved for c in changes}
+    for cut in cuts:
+        if (cut.node_id, cut.sku) in left:
+            left[cut.node_id, cut.sku] -= cut.units
+    return left
 
 
 def stock_query(skus: Sequence[str], t: float) -> tuple[str, tuple[Any, ...]]:

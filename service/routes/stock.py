@@ -39,7 +39,7 @@ _WRITE_ERRORS[422] = {
     "`changes[0].sku`; `changes[2]` for a position given twice): a node or "
     "SKU the network served lacks, a quantity that is not an integer, an "
     "on_hand that would be below 0, above the limit or below the units open "
-    "checkouts hold. Nothing is written.",
+    "checkouts hold (without `cut_holds`). Nothing is written.",
 }
 _WRITE_ERRORS[409] = {
     "model": ErrorResponse,
@@ -109,6 +109,7 @@ async def post_stock(body: StockRequest, state: State) -> JSONResponse:
             changes,
             mode=body.mode,
             change_id=body.change_id,
+            cut_holds=body.cut_holds,
         )
     except ChangeIdConflict as exc:
         message = input_error_message(exc, "change_id")
@@ -120,7 +121,9 @@ async def post_stock(body: StockRequest, state: State) -> JSONResponse:
             else input_error_field(exc)
         )
         raise ApiError(422, input_error_message(exc, path), field=path) from None
-    return JSONResponse(load_summary(done, body.mode, body.change_id))
+    return JSONResponse(
+        load_summary(done, body.mode, body.change_id, cut_holds=body.cut_holds)
+    )
 
 
 # an operator write: the key is checked before the body is read (KeyFirstRoute)

@@ -195,7 +195,9 @@ def test_a_count_below_what_is_held_is_refused(
     assert (done.exit_code, done.output) == (
         1,
         "Error: stock.csv: row 3: field 'on_hand': value 1: on_hand would be 1, "
-        "below the 2 units reserved (held by open checkouts)\n",
+        "below the 2 units reserved (held by open checkouts): cut_holds "
+        "(tierflow stock load --cut-holds) writes it and releases the newest "
+        "holds there\n",
     )
     assert _on_hand(state_location)[("WH-EAST", "TEE")] == 100
     shown = _stock(state_location, "show", "--sku", "SOFA")
@@ -204,6 +206,56 @@ def test_a_count_below_what_is_held_is_refused(
         "node_id  sku   on_hand  reserved  available\n"
         "WH-EAST  SOFA        2         2          0\n"
     )
+
+
+def test_a_count_with_cut_holds_releases_the_newest_holds(
+    tmp_path: Path, state_location: Path | str
+) -> None:
+    """WH-EAST's 2 SOFA held by r1 and then r2: a count of 1 with
+    ``--cut-holds`` is written and cuts r2 (the newest), which is listed;
+    r1 still holds its unit."""
+    _seeded(state_location)
+    with open_store(state_location) as store:
+        store.reserve("r1", [("SOFA", 1)], "WH-EAST", ttl_s=600.0)
+        store.reserve("r2", [("SOFA", 1)], "WH-EAST", ttl_s=600.0)
+    path = _file(tmp_path, "WH-EAST,SOFA,1\n")
+    done = _stock(state_location, "load", "--inventory", path, "--cut-holds")
+    assert (done.exit_code, done.output) == (
+        0,
+        "stock.csv: 1 of 1 positions changed (set): 0 units up, 1 units down\n"
+        "stock.csv: holds cut (the count is below what they held): "
+        "r2 WH-EAST/SOFA 1 unit(s)\n",
+    )
+    as_json = _stock(
+        state_location, "load", "--inventory", path, "--cut-holds", "--json"
+    )
+    assert as_json.exit_code == 0, as_json.output
+    assert json.loads(as_json.output)["holds_cut"] == []
+    with open_store(state_location) as store:
+        assert store.reservation_status("r1") == "active"
+        assert store.reservation_status("r2") == "expired"
+    shown = _stock(state_location, "show", "--sku", "SOFA")
+    assert shown.output == (
+        "node_id  sku   on_hand  reserved  available\n"
+        "WH-EAST  SOFA        1         1          0\n"
+    )
+
+
+def test_cut_holds_from_a_variable_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A standing setting would cut holds at every load: command line only."""
+    state = tmp_path / "state.db"
+    _seeded(state)
+    monkeypatch.setenv("TIERFLOW_STOCK_LOAD_CUT_HOLDS", "true")
+    done = _stock(state, "load", "--inventory", _file(tmp_path, "WH-EAST,TEE,1\n"))
+    assert (done.exit_code, done.output) == (
+        1,
+        "Error: field '--cut-holds': value True: set by a settings file or "
+        "variable: give it on the command line, for the load that needs it; "
+        "nothing written\n",
+    )
+    assert _on_hand(state)[("WH-EAST", "TEE")] == 100
 
 
 def test_show_refuses_an_unknown_node(tmp_path: Path) -> None:

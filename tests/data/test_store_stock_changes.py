@@ -112,7 +112,7 @@ def test_migration_16_adds_the_record_to_a_version_15_store(
         _stocked(store)
     downgrade_store(state_location, 15)
     with open_store(state_location) as store:
-        assert store.schema_version() == SCHEMA_VERSION == 16
+        assert store.schema_version() == SCHEMA_VERSION
         done = store.change_stock_once([("N1", "TEE", 1)], change_id="m-1", add=True)
         assert done.changes == [StockChange("N1", "TEE", 50, 51, 0)]
     assert run_sql(state_location, "SELECT change_id FROM stock_changes") == [("m-1",)]

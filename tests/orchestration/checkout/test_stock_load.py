@@ -49,7 +49,9 @@ def test_a_restock_is_offered_by_another_router_and_a_count_below_a_hold_refused
             with pytest.raises(InputError) as refused:
                 store.change_stock([("WH-EAST", "SOFA", 3)])
             assert refused.value.reason == (
-                "on_hand would be 3, below the 4 units reserved (held by open checkouts)"
+                "on_hand would be 3, below the 4 units reserved (held by open "
+                "checkouts): cut_holds (tierflow stock load --cut-holds) writes "
+                "it and releases the newest holds there"
             )
             assert refused.value.index == 0
             cell = (

@@ -328,7 +328,8 @@ def test_stock_held_by_a_checkout_cannot_be_counted_away(live: Any) -> None:
     assert r.status_code == 422, r.text
     assert r.json()["message"] == (
         "field 'changes[1].on_hand': value 0: on_hand would be 0, below the 1 "
-        "units reserved (held by open checkouts)"
+        "units reserved (held by open checkouts): cut_holds (tierflow stock "
+        "load --cut-holds) writes it and releases the newest holds there"
     )
     assert client.get(
         "/v1/stock", params={"node_id": "ST-CHI", "sku": "TEE"}
@@ -341,6 +342,71 @@ def test_stock_held_by_a_checkout_cannot_be_counted_away(live: Any) -> None:
         ]
         == 50
     )  # the good change before it was not written either
+
+
+def test_a_count_with_cut_holds_cuts_the_newest_checkout(live: Any) -> None:
+    """ST-CHI's 5 TEE, 1 held by A and then 1 by B: a count of 1 with
+    ``cut_holds`` is written and cuts B (the newest); A confirms, B's
+    confirm is refused naming the position recounted, and its select again
+    is the answer of a stock run out; the count's retry cuts nothing again."""
+    client, _, _ = live
+    rids, options = [], []
+    for customer in ("C1", "C2"):
+        answer = post_options(client, customer, **TEE_TO_CHICAGO)
+        rid = answer["request_id"]
+        option = answer["options"][0]
+        assert option["nodes"] == ["ST-CHI"]
+        r = client.post(
+            f"/v1/checkouts/{rid}/select", json={"option_id": option["option_id"]}
+        )
+        assert r.status_code == 200, r.text
+        rids.append(rid)
+        options.append(option["option_id"])
+    body = {
+        "mode": "set",
+        "changes": [{"node_id": "ST-CHI", "sku": "TEE", "on_hand": 1}],
+        "change_id": "count-7",
+        "cut_holds": True,
+    }
+    r = client.post("/v1/stock", json=body, headers=KEY)
+    assert r.status_code == 200, r.text
+    summary = {
+        "mode": "set",
+        "positions": 1,
+        "changed": 1,
+        "units_up": 0,
+        "units_down": 4,
+        "changes": [
+            {"node_id": "ST-CHI", "sku": "TEE", "before": 5, "after": 1, "reserved": 1}
+        ],
+        "change_id": "count-7",
+        "duplicate": False,
+        "holds_cut": [
+            {"request_id": rids[1], "node_id": "ST-CHI", "sku": "TEE", "units": 1}
+        ],
+    }
+    assert r.json() == summary
+    again = client.post("/v1/stock", json=body, headers=KEY)
+    assert again.json() == {**summary, "duplicate": True}
+    r = client.post(f"/v1/checkouts/{rids[1]}/confirm")
+    assert r.status_code == 409, r.text
+    assert (r.json()["error"], r.json()["field"]) == ("conflict", "request_id")
+    assert r.json()["message"].startswith(
+        f"field 'request_id': value '{rids[1]}': hold cut at "
+    )
+    assert r.json()["message"].endswith(
+        ": the stock of TEE at ST-CHI was recounted below what open checkouts "
+        "held; select an option again"
+    )
+    r = client.post(f"/v1/checkouts/{rids[0]}/confirm")
+    assert (r.status_code, r.json()["status"]) == (200, "confirmed")
+    # selected again, B finds the stock gone: the answer of a stock run out
+    r = client.post(f"/v1/checkouts/{rids[1]}/select", json={"option_id": options[1]})
+    assert r.status_code == 409, r.text
+    assert (r.json()["status"], r.json()["shortfall"]) == (
+        "rejected",
+        [{"node_id": "ST-CHI", "sku": "TEE", "requested": 1, "available": 0}],
+    )
 
 
 def test_the_write_needs_the_key_before_the_body_is_read(shared_live: Any) -> None:
