@@ -74,7 +74,12 @@ from tierflow.data.store.schema import (
 )
 from tierflow.data.store.scores import CLTV_COLUMNS, CltvScore, VersionedScore
 from tierflow.data.store.sqlite_store import SqliteStore
-from tierflow.data.store.stock import ChangeIdConflict, StockChange, StockReceipt
+from tierflow.data.store.stock import (
+    ChangeIdConflict,
+    ChangeIdPruned,
+    StockChange,
+    StockReceipt,
+)
 from tierflow.data.store.upgrades import UPGRADE_COLUMNS, UpgradeNote
 
 if TYPE_CHECKING:
@@ -109,6 +114,7 @@ __all__ = [
     "BidPriceStore",
     "CapacityEventLog",
     "ChangeIdConflict",
+    "ChangeIdPruned",
     "CheckoutFacts",
     "CheckoutReadStore",
     "CheckoutState",
