@@ -152,9 +152,9 @@ class Retention(StorePart):
         ------
         InputError
             ``keep_days`` below 1, or ``now`` ahead of the clock (the days
-            kept counted back from a later instant delete rows still live:
-            a stock change id received a minute ago, whose retry would then
-            be written again); nothing is deleted.
+            kept counted back from a later instant prune rows still live:
+            the answer of a stock change id received a minute ago, whose
+            retry would then be refused); nothing is deleted.
         """
         if (
             isinstance(keep_days, bool)
