@@ -68,7 +68,10 @@ def prune_command(
 ) -> None:
     """Delete, in one transaction, the rows older than N days that nothing
     live needs: CLTV score days but the newest, capacity events a snapshot
-    covers, allocated orders, finished allocation runs but the latest.
+    covers, orders allocated or no longer carried (unfillable, or deferred
+    by no run since) with their charged upgrades, finished and abandoned
+    allocation runs but the latest; stock change ids are kept without their
+    answers (a replay is refused).
     """
     days = _keep_days(keep_days)
     check_existing_state(state_path)  # a typo: no fresh, empty store made
@@ -90,6 +93,13 @@ def prune_command(
     click.echo(f"{'table':<{width}}  {verb:>12}  {'kept':>10}")
     for t in report.tables:
         click.echo(f"{t.table:<{width}}  {t.deleted:>12}  {t.kept:>10}")
+    compacted = sum(t.compacted for t in report.tables)
+    if compacted:
+        done = "would be compacted" if dry_run else "compacted"
+        click.echo(
+            f"stock_changes: {compacted} change id(s) {done} (the ids kept "
+            "without their answers: a replay of one is refused)"
+        )
     if dry_run:
         click.echo("dry run: nothing deleted")
 

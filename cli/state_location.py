@@ -12,6 +12,7 @@ import click
 
 from tierflow.data.errors import InputError
 from tierflow.data.store_location import (
+    STORE_MAKERS,
     default_state_location,
     is_postgres_url,
     location_problem,
@@ -127,10 +128,11 @@ def open_existing_state(
     (:func:`check_existing_state`): None for the default store not made
     yet. A PostgreSQL database is opened as :func:`open_state` opens it (a
     missing one is the server's error); ``migrate`` False for a command
-    that only reads it."""
+    that only reads it, which makes no store in an empty one either
+    (``StoreEmpty``)."""
     if not check_existing_state(location):
         return None
-    return open_state(location, migrate=migrate)
+    return open_state(location, migrate=migrate, make=migrate)
 
 
 def check_existing_state(location: Path | str | None) -> bool:
@@ -152,7 +154,6 @@ def check_existing_state(location: Path | str | None) -> bool:
         return True
     if location is not None or os.environ.get("TIERFLOW_STATE"):
         raise click.ClickException(
-            f"{where}: no state store there (tierflow capacity ingest, "
-            "capacity forecast or serve makes one)"
+            f"{where}: no state store there ({STORE_MAKERS} makes one)"
         )
     return False

@@ -229,7 +229,7 @@ def show_command(
     net = open_network(network_dir)
     levels = None
     if exists:
-        with open_state(state_path, migrate=False) as store:  # a reader
+        with open_state(state_path, migrate=False, make=False) as store:  # a reader
             levels = store.stock_levels()
     shown = _filtered(levels, net, node_id, sku)
     if as_json:

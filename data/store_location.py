@@ -16,6 +16,9 @@ import re
 from pathlib import Path
 from urllib.parse import unquote
 
+#: The commands that make a store where there is none (named when a
+#: command that does not make one finds none).
+STORE_MAKERS = "tierflow capacity ingest, capacity forecast, stock load or serve"
 #: URL schemes libpq accepts.
 POSTGRES_SCHEMES = ("postgresql://", "postgres://")
 

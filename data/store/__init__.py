@@ -39,6 +39,7 @@ from tierflow.data.store.database import (
     SchemaTooOld,
     StoreBroken,
     StoreConflict,
+    StoreEmpty,
     StoreUnavailable,
     off_store_error,
     on_store_error,
@@ -75,6 +76,7 @@ from tierflow.data.store.scores import CLTV_COLUMNS, CltvScore, VersionedScore
 from tierflow.data.store.sqlite_store import SqliteStore
 from tierflow.data.store.stock import (
     ChangeIdConflict,
+    ChangeIdPruned,
     HoldCut,
     StockChange,
     StockReceipt,
@@ -113,6 +115,7 @@ __all__ = [
     "BidPriceStore",
     "CapacityEventLog",
     "ChangeIdConflict",
+    "ChangeIdPruned",
     "CheckoutFacts",
     "CheckoutReadStore",
     "CheckoutState",
@@ -139,6 +142,7 @@ __all__ = [
     "StockStore",
     "StoreBroken",
     "StoreConflict",
+    "StoreEmpty",
     "StoreUnavailable",
     "StoredEvent",
     "StoredQuote",

@@ -24,6 +24,7 @@ from typing import Any, Concatenate, ParamSpec, Protocol, TypeVar
 import pandas as pd
 
 from tierflow.data.errors import TierflowError
+from tierflow.data.store_location import STORE_MAKERS
 
 # moved to tierflow.data.store_location (no heavy import); still importable here
 from tierflow.data.store_location import default_state_path as default_state_path
@@ -74,15 +75,33 @@ class SchemaTooOld(TierflowError):
     refused it as they restarted). Nothing was changed; ``found`` and
     ``newest`` are the store's and this code's schema versions."""
 
-    def __init__(self, found: int, newest: int, where: str) -> None:
+    def __init__(
+        self, found: int, newest: int, where: str, message: str | None = None
+    ) -> None:
         super().__init__(
-            f"{where}: schema {found}, this tierflow reads {newest}: migrate it "
-            f"first (tierflow state migrate --state {shlex.quote(where)}) "
+            message
+            or f"{where}: schema {found}, this tierflow reads {newest}: migrate "
+            f"it first (tierflow state migrate --state {shlex.quote(where)}) "
             "— nothing was changed"
         )
         self.found = found
         self.newest = newest
         self.location = where
+
+
+class StoreEmpty(SchemaTooOld):
+    """An empty file or database opened by a command that only reads: it
+    makes no store there (a typo'd PostgreSQL database, an empty file, were
+    given every table and shown as an empty store). ``found`` is 0."""
+
+    def __init__(self, newest: int, where: str) -> None:
+        super().__init__(
+            0,
+            newest,
+            where,
+            f"{where}: no state store there, an empty database ({STORE_MAKERS} "
+            "makes one) — nothing was changed",
+        )
 
 
 def refuse_older_schema(
@@ -105,9 +124,13 @@ def refuse_older_schema(
     ------
     SchemaTooOld
         ``found`` is below ``newest`` and may not be migrated.
+    StoreEmpty
+        ``found`` is 0 and ``make`` False (a :class:`SchemaTooOld`).
     """
     if migrate or found >= newest or (found == 0 and make):
         return
+    if found == 0:
+        raise StoreEmpty(newest, where)
     raise SchemaTooOld(found, newest, where)
 
 

@@ -14,6 +14,9 @@ from tierflow.data.errors import InputError
 from tierflow.data.store.database import StorePart, Transaction, chunks, clock, marks
 from tierflow.data.vocabulary import AllocationStatus
 
+#: ``stock_changes.result`` of a change id compacted by the prune: the id
+#: kept, its answer dropped (``stock.py`` refuses a repeat of it).
+PRUNED_RESULT = ""
 #: ``prune_horizons``' row of the capacity log (``capacity_log.py`` reads it).
 EVENTS_HORIZON = "capacity_events"
 _DAY_S = 86_400.0
@@ -28,24 +31,52 @@ _SNAPSHOT_SEQ = (
     "(SELECT last_seq FROM capacity_snapshots ORDER BY snapshot_id DESC LIMIT 1)"
 )
 _OLD_EVENTS = f"received_at < ? AND seq <= {_SNAPSHOT_SEQ}"
-#: An order goes whole, once each of its lines is allocated in some run
-#: (a join on the allocated lines, which SQLite indexes for the statement
-#: and PostgreSQL hashes: a correlated ``NOT IN`` of row values scanned
-#: every allocation for every line).
+#: The order lines done with: allocated in some run, or decided (deferred,
+#: unfillable) and deferred by no batch committed since the cutoff (one
+#: the allocator still carries is deferred again by each run that reads
+#: it; an unfillable line no node could fill, nor a deferred one no run
+#: took up since, ships). Compounds read left to right on both backends:
+#: (decided EXCEPT deferred lately) UNION allocated.
+_DONE_LINES = (
+    "SELECT order_id, sku FROM allocations WHERE status IN "
+    f"('{AllocationStatus.DEFERRED.value}', '{AllocationStatus.UNFILLABLE.value}') "
+    "EXCEPT SELECT a.order_id, a.sku FROM allocations a JOIN allocation_batches b "
+    "ON b.run_id = a.run_id AND b.batch = a.batch "
+    f"WHERE a.status = '{AllocationStatus.DEFERRED.value}' AND b.committed_at >= ? "
+    "UNION SELECT order_id, sku FROM allocations "
+    f"WHERE status = '{AllocationStatus.ALLOCATED.value}'"
+)
+#: An order goes whole, once each of its lines is done with (a join on
+#: those lines, which SQLite indexes for the statement and PostgreSQL
+#: hashes: a correlated ``NOT IN`` of row values scanned every allocation
+#: for every line). Parameters: the cutoff, three times.
 _OLD_ORDERS = (
     "confirmed_at < ? AND order_id NOT IN (SELECT o.order_id FROM online_orders o "
-    "LEFT JOIN (SELECT DISTINCT order_id, sku FROM allocations WHERE status = "
-    f"'{AllocationStatus.ALLOCATED.value}') a "
+    f"LEFT JOIN ({_DONE_LINES}) a "
     "ON a.order_id = o.order_id AND a.sku = o.sku "
     "WHERE o.confirmed_at >= ? OR a.order_id IS NULL)"
 )
-#: Finished runs, but the latest (the service's allocation view shows it).
+#: The charged upgrades of the orders that go (financial records: never
+#: without their order; an uncharged note is the checkouts' prune's).
+_OLD_UPGRADES = (
+    "confirmed_at IS NOT NULL AND request_id IN "
+    f"(SELECT order_id FROM online_orders WHERE {_OLD_ORDERS})"
+)
+#: Runs finished before the cutoff, and runs never finished (a crash) whose
+#: last batch (or start, before any) is before it, but the latest run (the
+#: service's allocation view shows it). A run written to within the days
+#: kept is resumed by ``tierflow allocate``.
 _OLD_RUNS = (
-    "SELECT run_id FROM allocation_runs WHERE finished_at IS NOT NULL "
-    "AND finished_at < ? AND run_id != (SELECT run_id FROM allocation_runs "
+    "SELECT run_id FROM allocation_runs r WHERE (CASE WHEN finished_at IS NOT "
+    "NULL THEN finished_at ELSE COALESCE((SELECT MAX(b.committed_at) FROM "
+    "allocation_batches b WHERE b.run_id = r.run_id), created_at) END) < ? "
+    "AND run_id != (SELECT run_id FROM allocation_runs "
     # PostgreSQL's schema gives the table a ``rowid`` identity column
     "ORDER BY created_at DESC, rowid DESC LIMIT 1) ORDER BY run_id"
 )
+#: Stock change ids received before the cutoff keep their row, without
+#: their answer (``stock.PRUNED_RESULT``): a replay of one is refused.
+_OLD_CHANGES = f"received_at < ? AND result != '{PRUNED_RESULT}'"
 #: The tables pruned, in the order they are reported (and deleted from:
 #: orders before the allocations that say they were allocated, a run's
 #: rows before its batches before the run).
@@ -54,6 +85,7 @@ PRUNED_TABLES = (
     "cltv_new_customer",
     "capacity_events",
     "stock_changes",
+    "upgrades",
     "online_orders",
     "allocations",
     "allocation_batches",
@@ -63,11 +95,14 @@ PRUNED_TABLES = (
 
 @dataclass(frozen=True, slots=True)
 class TableCount:
-    """One table's rows deleted (a dry run: that would be) and kept."""
+    """One table's rows deleted (a dry run: that would be) and kept, and of
+    those kept the rows compacted (``stock_changes``' ids whose answers
+    went; 0 elsewhere)."""
 
     table: str
     deleted: int
     kept: int
+    compacted: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,7 +123,9 @@ class PruneReport:
             "cutoff": utc_text(self.cutoff),
             "dry_run": self.dry_run,
             "tables": {
-                t.table: {"deleted": t.deleted, "kept": t.kept} for t in self.tables
+                t.table: {"deleted": t.deleted, "kept": t.kept}
+                | ({"compacted": t.compacted} if t.table == "stock_changes" else {})
+                for t in self.tables
             },
         }
 
@@ -115,9 +152,9 @@ class Retention(StorePart):
         ------
         InputError
             ``keep_days`` below 1, or ``now`` ahead of the clock (the days
-            kept counted back from a later instant delete rows still live:
-            a stock change id received a minute ago, whose retry would then
-            be written again); nothing is deleted.
+            kept counted back from a later instant prune rows still live:
+            the answer of a stock change id received a minute ago, whose
+            retry would then be refused); nothing is deleted.
         """
         if (
             isinstance(keep_days, bool)
@@ -145,16 +182,26 @@ class Retention(StorePart):
             conn.lock("capacity_events")
             totals = {t: _count(conn, t) for t in PRUNED_TABLES}
             runs = [str(r[0]) for r in conn.execute(_OLD_RUNS, (cutoff,)).fetchall()]
+            if dry_run:
+                compacted = _count(conn, "stock_changes", _OLD_CHANGES, (cutoff,))
+            else:  # the ids stay: a replayed change is refused (``stock.py``)
+                compacted = int(
+                    conn.execute(
+                        f"UPDATE stock_changes SET result = '{PRUNED_RESULT}' "
+                        f"WHERE {_OLD_CHANGES}",
+                        (cutoff,),
+                    ).rowcount
+                )
             for run_id in runs:  # no resume of the run writes meanwhile
                 conn.lock(f"allocation_run:{run_id}")
             wheres: dict[str, list[tuple[str, tuple[Any, ...]]]] = {
                 "cltv_scores": [(f"as_of < ? AND as_of < {_NEWEST_DAY}", (day,))],
                 "cltv_new_customer": [(f"as_of < ? AND as_of < {_NEWEST_DAY}", (day,))],
                 "capacity_events": [(_OLD_EVENTS, (cutoff,))],
-                # a retry comes within seconds; one after the days kept is
-                # a new change (``stock.py``; docs/store.md)
-                "stock_changes": [("received_at < ?", (cutoff,))],
-                "online_orders": [(_OLD_ORDERS, (cutoff, cutoff))],
+                # compacted above, never deleted
+                "stock_changes": [],
+                "upgrades": [(_OLD_UPGRADES, (cutoff,) * 3)],
+                "online_orders": [(_OLD_ORDERS, (cutoff,) * 3)],
                 **{
                     table: [
                         (f"run_id IN ({marks(len(c))})", tuple(c)) for c in chunks(runs)
@@ -178,7 +225,13 @@ class Retention(StorePart):
             cutoff,
             dry_run,
             tuple(
-                TableCount(t, deleted[t], totals[t] - deleted[t]) for t in PRUNED_TABLES
+                TableCount(
+                    t,
+                    deleted[t],
+                    totals[t] - deleted[t],
+                    compacted if t == "stock_changes" else 0,
+                )
+                for t in PRUNED_TABLES
             ),
         )
 

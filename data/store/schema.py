@@ -456,8 +456,9 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
     # 16: the stock changes written with a caller's ``change_id`` (an
     # idempotency key, ``stock.py``), each with a digest of its request and
     # what it did, in the transaction of its stock write: a retry answers
-    # what the first did and writes nothing. ``tierflow state prune`` deletes
-    # those received before the days kept (a repeat is then a new change).
+    # what the first did and writes nothing. ``tierflow state prune`` empties
+    # the ``result`` of those received before the days kept (a repeat is
+    # then refused; until 2026-12-06 it deleted them, and a repeat was new).
     (
         """CREATE TABLE stock_changes (
             change_id TEXT PRIMARY KEY,

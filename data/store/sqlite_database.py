@@ -23,6 +23,7 @@ from tierflow.data.store.database import (
     SchemaTooOld,
     Statement,
     StoreBroken,
+    StoreEmpty,
     StoreUnavailable,
     log_migration,
     migration_failed,
@@ -283,6 +284,8 @@ class SqliteDatabase:
             )
         self.path = path
         _check_database_path(path)
+        if not make and not migrate and not path.exists():
+            raise StoreEmpty(len(migrations), str(path))  # made nothing
         self.path.parent.mkdir(parents=True, exist_ok=True)
         # One connection per store object; the lock keeps threads (a web
         # server's workers) from interleaving statements of two transactions.
@@ -300,6 +303,8 @@ class SqliteDatabase:
             self._conn.execute(f"PRAGMA busy_timeout = {int(timeout_s * 1000)}")
             try:
                 foreign = _foreign_tables(self._conn)
+                if not foreign:  # a reader refuses before its first write
+                    self._refuse_older(len(migrations), migrate=migrate, make=make)
                 mode = "" if foreign else self._journal_mode_wal()
             except sqlite3.DatabaseError as exc:
                 if _NOT_A_DATABASE not in str(exc):
@@ -323,18 +328,23 @@ class SqliteDatabase:
             self._conn.execute(f"PRAGMA wal_autocheckpoint = {AUTOCHECKPOINT_PAGES}")
             #: Writers of this file, in every process, take turns on it first.
             self._writer = WriterLock(self.path, timeout_s)
-            try:
-                refuse_older_schema(
-                    self.schema_version(),
-                    len(migrations),
-                    str(self.path),
-                    migrate=migrate,
-                    make=make,
-                )
-            except SchemaTooOld:
-                self.close()
-                raise
             self._migrate(migrations)
+
+    def _refuse_older(self, newest: int, *, migrate: bool, make: bool) -> None:
+        """:func:`refuse_older_schema`, read before the open writes anything
+        (WAL mode, the writers' lock file): a reader refused leaves an empty
+        file empty."""
+        try:
+            refuse_older_schema(
+                int(self._conn.execute("PRAGMA user_version").fetchone()[0]),
+                newest,
+                str(self.path),
+                migrate=migrate,
+                make=make,
+            )
+        except SchemaTooOld:
+            self._conn.close()
+            raise
 
     def _journal_mode_wal(self) -> str:
         return str(self._conn.execute("PRAGMA journal_mode = WAL").fetchone()[0])

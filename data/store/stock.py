@@ -6,6 +6,7 @@ Available = on hand − reserved + stock held by reservations past their TTL
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import json
 import logging
@@ -32,6 +33,7 @@ from tierflow.data.store.database import (
     retried,
 )
 from tierflow.data.store.ledger import Ledger, sweep_lapsed
+from tierflow.data.store.retention import PRUNED_RESULT
 from tierflow.data.store.schema import LIVE_RESERVATION
 from tierflow.data.store.stock_news import note_stock_changed
 from tierflow.data.vocabulary import HoldStatus
@@ -82,6 +84,23 @@ class ChangeIdConflict(InputError):
         super().__init__(
             "already used by another stock change (another mode or changes): "
             "a change_id is an idempotency key; nothing written",
+            field="change_id",
+            value=change_id,
+        )
+
+
+class ChangeIdPruned(ChangeIdConflict):
+    """A ``change_id`` whose change was applied, and whose answer ``tierflow
+    state prune`` dropped (it keeps the id, compacted: ``retention.py``):
+    a repeat, the same body or not, is refused, never applied again (a
+    receipt replayed from a queue weeks later was added twice)."""
+
+    def __init__(self, change_id: str, received_at: float) -> None:
+        InputError.__init__(
+            self,
+            f"applied on {dt.datetime.fromtimestamp(received_at, dt.UTC).isoformat()}"
+            "; `tierflow state prune` dropped its answer, so a repeat of it is "
+            "refused, never applied again; nothing written",
             field="change_id",
             value=change_id,
         )
@@ -491,6 +510,8 @@ def _claim(
     ------
     ChangeIdConflict
         The id was recorded with another request.
+    ChangeIdPruned
+        The id's answer was pruned (a :class:`ChangeIdConflict`).
     """
     claimed = conn.execute(
         "INSERT INTO stock_changes (change_id, request, result, received_at) "
@@ -501,11 +522,13 @@ def _claim(
     if claimed is not None:
         return None
     row = conn.execute(
-        "SELECT request, result FROM stock_changes WHERE change_id = ?",
+        "SELECT request, result, received_at FROM stock_changes WHERE change_id = ?",
         (change_id,),
     ).fetchone()
-    if row is None:  # pruned between the claim and the read: claim it again
+    if row is None:  # gone between the claim and the read: claim it again
         raise StoreConflict(f"stock change {change_id!r} pruned meanwhile")
+    if str(row[1]) == PRUNED_RESULT:
+        raise ChangeIdPruned(change_id, float(row[2]))
     if str(row[0]) != request:
         raise ChangeIdConflict(change_id)
     result = json.loads(row[1])

@@ -259,7 +259,7 @@ def test_show_never_makes_a_store(
     assert given.exit_code == 1
     assert given.output == (
         f"Error: {typo}: no state store there (tierflow capacity ingest, "
-        "capacity forecast or serve makes one)\n"
+        "capacity forecast, stock load or serve makes one)\n"
     )
     monkeypatch.setenv("TIERFLOW_STATE", str(typo))
     from_env = CliRunner().invoke(cli, show)

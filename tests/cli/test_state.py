@@ -5,11 +5,21 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from click.testing import CliRunner
 
 from tests.conftest import TINY_NETWORK
-from tests.data.test_store_retention import DELETED, KEEP_DAYS, KEPT, NOW, event, seed
+from tests.data.test_store_retention import (
+    COMPACTED,
+    DELETED,
+    KEEP_DAYS,
+    KEPT,
+    NOW,
+    event,
+    seed,
+)
+from tests.postgres import run_sql
 from tierflow.cli.main import cli
 from tierflow.data.network import Network
 from tierflow.data.store import open_store
@@ -28,6 +38,13 @@ def _table(verb: str, deleted: dict[str, int]) -> str:
     return "\n".join(rows) + "\n"
 
 
+def _compacted(verb: str, n: int) -> str:
+    return (
+        f"stock_changes: {n} change id(s) {verb} (the ids kept without their "
+        "answers: a replay of one is refused)\n"
+    )
+
+
 def test_prune_prints_each_tables_rows_deleted_and_kept(
     tmp_path: Path, tiny_network: Network
 ) -> None:
@@ -37,12 +54,13 @@ def test_prune_prints_each_tables_rows_deleted_and_kept(
     head = f"{state}: rows older than {cutoff} (7 days) nothing live needs\n"
     dry = CliRunner().invoke(cli, _prune(state, "--keep-days", "7", "--dry-run"))
     assert dry.exit_code == 0, dry.output
+    n = COMPACTED["stock_changes"]
     assert dry.stdout == head + _table("would delete", DELETED) + (
-        "dry run: nothing deleted\n"
+        _compacted("would be compacted", n) + "dry run: nothing deleted\n"
     )
     done = CliRunner().invoke(cli, _prune(state, "--keep-days", "7"))
     assert done.exit_code == 0, done.output
-    assert done.stdout == head + _table("deleted", DELETED)
+    assert done.stdout == head + _table("deleted", DELETED) + _compacted("compacted", n)
     again = CliRunner().invoke(cli, _prune(state, "--keep-days", "7", "--json"))
     assert again.exit_code == 0, again.output
     assert json.loads(again.stdout) == {
@@ -50,7 +68,8 @@ def test_prune_prints_each_tables_rows_deleted_and_kept(
         "keep_days": 7,
         "cutoff": cutoff,
         "dry_run": False,
-        "tables": {t: {"deleted": 0, "kept": KEPT[t]} for t in DELETED},
+        "tables": {t: {"deleted": 0, "kept": KEPT[t]} for t in DELETED}
+        | {"stock_changes": {"deleted": 0, "kept": 2, "compacted": 0}},
     }
 
 
@@ -145,3 +164,36 @@ def test_a_prune_dated_ahead_of_the_clock_is_refused_and_deletes_nothing(
     )
     tables = json.loads(dry.stdout)["tables"]
     assert {t: c["deleted"] for t, c in tables.items()} == DELETED
+
+
+def test_stock_load_of_a_pruned_change_id_is_refused_and_adds_nothing(
+    tmp_path: Path,
+) -> None:
+    """A receipt loaded, pruned weeks later, then replayed from a queue
+    was added a second time: its id had gone with the prune."""
+    state = tmp_path / "state.db"
+    receipt = tmp_path / "receipt.csv"
+    receipt.write_text("node_id,sku,on_hand\nWH-EAST,TEE,5\n")
+    load = ["stock", "load", "--network", str(TINY_NETWORK), "--state", str(state)]
+    load += ["--inventory", str(receipt), "--mode", "add", "--change-id", "rcv-7"]
+    first = CliRunner().invoke(cli, load)
+    assert first.exit_code == 0, first.output
+    received = NOW - 20 * 86_400
+    run_sql(state, f"UPDATE stock_changes SET received_at = {received}")
+    pruned = CliRunner().invoke(cli, _prune(state, "--keep-days", "7", "--json"))
+    assert json.loads(pruned.stdout)["tables"]["stock_changes"] == {
+        "deleted": 0,
+        "kept": 1,
+        "compacted": 1,
+    }
+    with open_store(state) as store:
+        before = store.stock_levels()
+    again = CliRunner().invoke(cli, load)
+    assert (again.exit_code, again.stdout) == (1, ""), again.output
+    assert again.stderr == (
+        f"Error: field '--change-id': value 'rcv-7': applied on "
+        f"{utc_text(received)}; `tierflow state prune` dropped its answer, so "
+        "a repeat of it is refused, never applied again; nothing written\n"
+    )
+    with open_store(state) as store:
+        pd.testing.assert_frame_equal(store.stock_levels(), before)

@@ -85,6 +85,53 @@ def test_a_read_only_command_refuses_an_older_store_and_changes_nothing(
     assert run_sql(state_location, sql) == [(1,)]  # (PostgreSQL's True == 1)
 
 
+def _tables(state: Path | str) -> list[tuple[object, ...]]:
+    """The tables in the database, read behind the store's back."""
+    if is_postgres_url(state):
+        sql = "SELECT tablename FROM pg_tables WHERE schemaname = current_schema()"
+    else:
+        sql = "SELECT name FROM sqlite_master"
+    return run_sql(state, sql)
+
+
+@pytest.mark.parametrize("command", list(_READERS))
+def test_a_read_only_command_refuses_an_empty_database_and_makes_nothing(
+    tmp_path: Path, state_location: Path | str, command: str
+) -> None:
+    """An empty file or database was given the store's tables by a reader
+    (exit 0, "no stock positions"): a ``--state`` naming the wrong
+    PostgreSQL database, or an empty file, became an empty store."""
+    if not is_postgres_url(state_location):
+        Path(state_location).touch()
+    where = describe_location(state_location)
+    done = _tierflow(*_READERS[command], "--state", str(state_location))
+    assert (done.exit_code, done.stdout) == (1, ""), done.output
+    assert done.stderr == (
+        f"Error: {where}: no state store there, an empty database (tierflow "
+        "capacity ingest, capacity forecast, stock load or serve makes one) "
+        "— nothing was changed\n"
+    )
+    if is_postgres_url(state_location):
+        assert _tables(state_location) == []
+    else:  # not even a WAL header or the writers' lock file
+        assert Path(state_location).stat().st_size == 0
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["state.db"]
+
+
+@pytest.mark.parametrize("command", list(_READERS))
+def test_a_read_only_command_makes_no_store_where_there_is_none(
+    tmp_path: Path, command: str
+) -> None:
+    typo = tmp_path / "typo.db"
+    done = _tierflow(*_READERS[command], "--state", str(typo))
+    assert (done.exit_code, done.stdout) == (1, ""), done.output
+    assert done.stderr == (
+        f"Error: {typo}: no state store there (tierflow capacity ingest, "
+        "capacity forecast, stock load or serve makes one)\n"
+    )
+    assert list(tmp_path.iterdir()) == []
+
+
 def _listing(where: str, found: int) -> str:
     lines = [
         f"{where}: schema {found}, this tierflow's is {SCHEMA_VERSION}: "
@@ -168,7 +215,7 @@ def test_state_migrate_makes_no_store_where_there_is_none(tmp_path: Path) -> Non
     assert (done.exit_code, done.stdout) == (1, ""), done.output
     assert done.stderr == (
         f"Error: {typo}: no state store there (tierflow capacity ingest, "
-        "capacity forecast or serve makes one)\n"
+        "capacity forecast, stock load or serve makes one)\n"
     )
     assert not typo.exists()
 

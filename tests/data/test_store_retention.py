@@ -16,7 +16,14 @@ from tierflow.capacity.events import EventIdConflict, parse_event
 from tierflow.capacity.monitor import CapacityMonitor
 from tierflow.data.errors import InputError
 from tierflow.data.network import Network
-from tierflow.data.store import StateStore, StockChange, StockReceipt, open_store
+from tierflow.data.store import (
+    ChangeIdPruned,
+    StateStore,
+    StockChange,
+    StockReceipt,
+    UpgradeNote,
+    open_store,
+)
 
 DAY_S = 86_400.0
 #: The instant every test prunes at (the store's own clock stamps the rows
@@ -31,22 +38,27 @@ DELETED = {
     "cltv_scores": 6,
     "cltv_new_customer": 2,
     "capacity_events": 3,
-    "stock_changes": 1,
-    "online_orders": 2,
-    "allocations": 4,
-    "allocation_batches": 1,
-    "allocation_runs": 1,
+    "stock_changes": 0,
+    "upgrades": 2,
+    "online_orders": 4,
+    "allocations": 6,
+    "allocation_batches": 2,
+    "allocation_runs": 2,
 }
 KEPT = {
     "cltv_scores": 6,
     "cltv_new_customer": 2,
     "capacity_events": 2,
-    "stock_changes": 1,
+    "stock_changes": 2,
+    "upgrades": 2,
     "online_orders": 4,
     "allocations": 2,
     "allocation_batches": 2,
     "allocation_runs": 2,
 }
+#: The stock change ids the prune keeps without their answers (a replay of
+#: one is refused): ``count-old``.
+COMPACTED = {"stock_changes": 1}
 
 
 def _iso(epoch: float) -> str:
@@ -77,11 +89,22 @@ def _line(order_id: str, sku: str) -> dict[str, Any]:
     }
 
 
-def order(store: StateStore, order_id: str, skus: list[str], at: float) -> None:
-    """A checkout held and confirmed at ``at``: its lines in ``online_orders``."""
+def order(
+    store: StateStore,
+    order_id: str,
+    skus: list[str],
+    at: float,
+    *,
+    upgrade: bool = False,
+) -> None:
+    """A checkout held and confirmed at ``at``: its lines in ``online_orders``
+    (``upgrade``: a Platinum upgrade noted, then charged by the confirm)."""
     held = [("N1", [(sku, 1) for sku in skus])]
     lines = [_line(order_id, sku) for sku in skus]
-    store.hold_checkout(order_id, "gold", held, 60, order_lines=lines, now=at)
+    note = UpgradeNote("gold", "C1", 4.0, 100.0) if upgrade else None
+    store.hold_checkout(
+        order_id, "gold", held, 60, order_lines=lines, now=at, upgrade=note
+    )
     store.confirm_checkout(order_id, now=at + 1)
 
 
@@ -147,17 +170,25 @@ def seed(location: Path | str, network: Network) -> None:
         mon.snapshot()
         mon.ingest([parse_event(event("e4", NOW - 20 * DAY_S + 4), network)])
         mon.ingest([parse_event(event("e5", NOW - 60, 90.0), network)])
-        # orders: one old and all allocated; one old, a line only deferred;
+        # orders, each with a charged upgrade but o-gone and o-open: one old
+        # and all allocated; one old, a line deferred by the old run and
+        # again by the open run, within the days kept (live); one old, its
+        # line unfillable (dead); one old, its line deferred only by a run
+        # that crashed 20 days ago (dead: nothing has picked it up since);
         # one old, never allocated; one young and allocated
         old, young = NOW - 20 * DAY_S, NOW - DAY_S
-        order(store, "o-done", ["TEE", "MUG"], old)
-        order(store, "o-part", ["TEE", "MUG"], old)
+        order(store, "o-done", ["TEE", "MUG"], old, upgrade=True)
+        order(store, "o-part", ["TEE", "MUG"], old, upgrade=True)
+        order(store, "o-dead", ["TEE"], old, upgrade=True)
+        order(store, "o-gone", ["MUG"], old)
         order(store, "o-open", ["TEE"], old)
-        order(store, "o-new", ["TEE"], young)
+        order(store, "o-new", ["TEE"], young, upgrade=True)
         done = [("o-done", "TEE", "allocated"), ("o-done", "MUG", "allocated")]
         part = [("o-part", "TEE", "allocated"), ("o-part", "MUG", "deferred")]
-        _run(store, "r-old", [*done, *part], finish=True)
-        _run(store, "r-open", [("o-open", "TEE", "deferred")], finish=False)
+        dead = [("o-dead", "TEE", "unfillable")]
+        _run(store, "r-old", [*done, *part, *dead], finish=True)
+        _run(store, "r-crashed", [("o-gone", "MUG", "deferred")], finish=False)
+        _run(store, "r-open", [("o-part", "MUG", "deferred")], finish=False)
         _run(store, "r-last", [("o-new", "TEE", "allocated")], finish=True)
     run_sql(
         location,
@@ -167,8 +198,16 @@ def seed(location: Path | str, network: Network) -> None:
         "WHERE change_id = 'count-old'",
         f"UPDATE allocation_runs SET created_at = {NOW - 21 * DAY_S}, "
         f"finished_at = {NOW - 20 * DAY_S} WHERE run_id = 'r-old'",
+        # an unfinished run is kept while its last batch is within the days
+        # kept (a resume carries on), however old its start
         f"UPDATE allocation_runs SET created_at = {NOW - 20 * DAY_S} "
         "WHERE run_id = 'r-open'",
+        f"UPDATE allocation_runs SET created_at = {NOW - 21 * DAY_S} "
+        "WHERE run_id = 'r-crashed'",
+        f"UPDATE allocation_batches SET committed_at = {NOW - 20 * DAY_S} "
+        "WHERE run_id IN ('r-old', 'r-crashed')",
+        f"UPDATE allocation_batches SET committed_at = {NOW - 19 * DAY_S} "
+        "WHERE run_id = 'r-last'",
         # the latest run is kept however old (the service shows it)
         f"UPDATE allocation_runs SET created_at = {NOW - 19 * DAY_S}, "
         f"finished_at = {NOW - 19 * DAY_S} WHERE run_id = 'r-last'",
@@ -189,6 +228,10 @@ def _counts(report: Any) -> tuple[dict[str, int], dict[str, int]]:
     )
 
 
+def _compacted(report: Any) -> dict[str, int]:
+    return {t.table: t.compacted for t in report.tables if t.compacted}
+
+
 def _rows(store: StateStore, sql: str) -> list[tuple[Any, ...]]:
     return [tuple(r) for r in store._db.execute(sql).fetchall()]  # type: ignore[attr-defined]
 
@@ -198,6 +241,7 @@ def test_prune_deletes_exactly_the_old_rows_nothing_live_needs(
 ) -> None:
     report = seeded.prune_state(KEEP_DAYS, now=NOW)
     assert _counts(report) == (DELETED, KEPT)
+    assert _compacted(report) == COMPACTED
     assert not report.dry_run
     assert report.cutoff == NOW - KEEP_DAYS * DAY_S
     days = _rows(seeded, "SELECT DISTINCT as_of FROM cltv_scores ORDER BY as_of")
@@ -206,19 +250,25 @@ def test_prune_deletes_exactly_the_old_rows_nothing_live_needs(
     assert seeded.cltv_new_customer_spend() == 5.0
     events = _rows(seeded, "SELECT event_id FROM capacity_events ORDER BY seq")
     assert events == [("e4",), ("e5",)]
-    changes = _rows(seeded, "SELECT change_id FROM stock_changes")
-    assert changes == [("count-new",)]
+    changes = _rows(
+        seeded, "SELECT change_id, result FROM stock_changes ORDER BY change_id"
+    )
+    assert changes == [("count-new", '[["N1", "MUG", 50, 50, 0]]'), ("count-old", "")]
     orders = seeded.online_orders()
     assert sorted(set(orders.order_id)) == ["o-new", "o-open", "o-part"]
+    # a charged upgrade goes with its order, never without it
+    charged = seeded.confirmed_upgrades()
+    assert sorted(charged.request_id) == ["o-new", "o-part"]
     runs = _rows(seeded, "SELECT run_id FROM allocation_runs ORDER BY run_id")
     assert runs == [("r-last",), ("r-open",)]
     assert seeded.latest_allocation_run().run_id == "r-last"  # type: ignore[union-attr]
-    assert seeded.start_allocation_run("r-open", {"run": "r-open"}) == 0  # resumable
     # the same prune again finds nothing more
-    assert _counts(seeded.prune_state(KEEP_DAYS, now=NOW)) == (
-        dict.fromkeys(DELETED, 0),
-        KEPT,
-    )
+    again = seeded.prune_state(KEEP_DAYS, now=NOW)
+    assert _counts(again) == (dict.fromkeys(DELETED, 0), KEPT)
+    assert _compacted(again) == {}
+    assert seeded.start_allocation_run("r-open", {"run": "r-open"}) == 0  # resumable
+    # a repeat of the crashed run starts again from nothing
+    assert seeded.start_allocation_run("r-crashed", {"run": "r-crashed"}) is None
 
 
 def test_a_dry_run_counts_what_would_go_and_deletes_nothing(
@@ -226,8 +276,9 @@ def test_a_dry_run_counts_what_would_go_and_deletes_nothing(
 ) -> None:
     report = seeded.prune_state(KEEP_DAYS, now=NOW, dry_run=True)
     assert report.dry_run
-    assert _counts(report) == (DELETED, KEPT)
-    assert _counts(seeded.prune_state(KEEP_DAYS, now=NOW)) == (DELETED, KEPT)
+    assert (_counts(report), _compacted(report)) == ((DELETED, KEPT), COMPACTED)
+    done = seeded.prune_state(KEEP_DAYS, now=NOW)
+    assert (_counts(done), _compacted(done)) == ((DELETED, KEPT), COMPACTED)
 
 
 @pytest.mark.parametrize("keep_days", [0, -3])
@@ -317,20 +368,30 @@ def test_a_checkout_and_an_allocation_work_after_a_prune(seeded: StateStore) -> 
     assert deleted == dict.fromkeys(DELETED, 0) | runs
 
 
-def test_a_stock_change_id_is_a_retry_for_the_days_kept_and_new_after(
+def test_a_pruned_stock_change_id_replayed_is_refused_not_applied_again(
     seeded: StateStore,
 ) -> None:
-    """The rule of ``docs/store.md``: an id is remembered as long as the
-    prune keeps its row (received within the days kept); once pruned, the
-    same id and body is a new change and is written again (a stock change
-    carries no time of its own to refuse it by, as a capacity event's
-    ``ts`` is)."""
+    """A stock change carries no time of its own (a pruned capacity
+    event's replay is refused by its ``ts``): the prune keeps a pruned
+    change's id without its answer, so a receipt replayed from a queue
+    weeks later is refused, never added twice; a kept id is still a
+    retry. Until 2026-12-06 the pruned id was forgotten and the replayed
+    receipt written again."""
     seeded.prune_state(KEEP_DAYS, now=NOW)
     kept = seeded.change_stock_once([("N1", "MUG", 50)], change_id="count-new")
     assert kept == StockReceipt([StockChange("N1", "MUG", 50, 50, 0)], True)
     seeded.change_stock([("N1", "TEE", 40)])  # a count since
-    pruned = seeded.change_stock_once([("N1", "TEE", 50)], change_id="count-old")
-    assert pruned == StockReceipt([StockChange("N1", "TEE", 40, 50, 0)], False)
+    before = seeded.stock_levels()
+    for body in ([("N1", "TEE", 50)], [("N1", "TEE", 7)]):  # the same, another
+        with pytest.raises(ChangeIdPruned) as caught:
+            seeded.change_stock_once(body, change_id="count-old")
+        assert str(caught.value) == (
+            f"field 'change_id': value 'count-old': applied on "
+            f"{_iso(NOW - 20 * DAY_S)}; `tierflow state prune` dropped its "
+            "answer, so a repeat of it is refused, never applied again; "
+            "nothing written"
+        )
+    pd.testing.assert_frame_equal(seeded.stock_levels(), before)
     assert _rows(seeded, "SELECT change_id FROM stock_changes ORDER BY change_id") == [
         ("count-new",),
         ("count-old",),

@@ -9,6 +9,7 @@ $13.00).
 
 from __future__ import annotations
 
+import datetime as dt
 import time
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,7 @@ import httpx
 import pytest
 
 from tests.conftest import TINY_NETWORK
+from tests.postgres import run_sql
 from tests.service.helpers import Listener, by_id, post_options
 from tests.service.replicas import replicas
 from tests.service_fixtures import API_KEY, TEE_TO_CHICAGO
@@ -463,11 +465,14 @@ def _receipt(change_id: Any, *changes: tuple[str, str, int]) -> dict[str, Any]:
     }
 
 
-def test_a_receipt_retried_with_its_change_id_is_added_once(live: Any) -> None:
+def test_a_receipt_retried_with_its_change_id_is_added_once(
+    live: Any, state_location: Path | str
+) -> None:
     """The WMS lost the first answer and sends the receipt again: the
     first's summary, marked a duplicate, and the stock added once; the id
-    under another body is a conflict that names it."""
-    client, _, _ = live
+    under another body is a conflict that names it; and so is the receipt
+    replayed after ``state prune`` dropped its answer (it was added again)."""
+    client, router, _ = live
     body = _receipt("rcv-0042", ("ST-CHI", "TEE", 3), ("WH-EAST", "TEE", -10))
     summary = {
         "mode": "add",
@@ -511,6 +516,21 @@ def test_a_receipt_retried_with_its_change_id_is_added_once(live: Any) -> None:
     # the spaces around an id are removed, as an event id's: the same receipt
     r = client.post("/v1/stock", json={**body, "change_id": " rcv-0042 "}, headers=KEY)
     assert (r.status_code, r.json()["duplicate"]) == (200, True)
+    received = float(int(time.time())) - 20 * 86_400
+    run_sql(state_location, f"UPDATE stock_changes SET received_at = {received}")
+    router.store.prune_state(7)
+    r = client.post("/v1/stock", json=body, headers=KEY)
+    assert r.status_code == 409, r.text
+    applied = dt.datetime.fromtimestamp(received, dt.UTC).isoformat()
+    assert r.json()["message"] == (
+        f"field 'change_id': value 'rcv-0042': applied on {applied}; `tierflow "
+        "state prune` dropped its answer, so a repeat of it is refused, never "
+        "applied again; nothing written"
+    )
+    stock = client.get("/v1/stock", params={"sku": "TEE"}).json()
+    assert [(p["node_id"], p["on_hand"]) for p in stock] == [
+        ("ST-CHI", 8), ("WH-EAST", 90), ("WH-WEST", 50),
+    ]  # fmt: skip
 
 
 @pytest.mark.parametrize(
