@@ -366,7 +366,7 @@ class Ledger:
                 tuple(chunk),
             ).fetchall()
             cells += [(nodes[str(rid)], str(sku), int(q)) for rid, sku, q in rows]
-        self._give_back_cells(cells, consume=False)
+        self._give_back_cells(cells, consume=False, news=True)
         return len(nodes)
 
     def give_back(self, request_id: str, node_id: str, *, consume: bool) -> None:
@@ -379,16 +379,45 @@ class Ledger:
         )
 
     def _give_back_cells(
-        self, cells: Iterable[tuple[str, str, int]], *, consume: bool
+        self,
+        cells: Iterable[tuple[str, str, int]],
+        *,
+        consume: bool,
+        news: bool = False,
     ) -> None:
         """Give back units of ``(node, sku, quantity)`` cells: one update per
         stock row, in ``(node, sku)`` order, as a take locks them (given back
         in the order of the reservations, two rows of a multi-node hold were
-        locked in the hold's shipment order, against a take's order)."""
+        locked in the hold's shipment order, against a take's order).
+
+        ``news``: each update returns the units it left, and a position that
+        had fewer units than it got back (0 always: sold out until now) has
+        its SKU noted as a stock change (the mirror of :meth:`_take`'s):
+        lapsed holds, given back in a sweep's transaction. Otherwise the
+        updates are queued (on PostgreSQL no round trip of their own)."""
         units: dict[tuple[str, str], int] = {}
         for node, sku, qty in cells:
             units[node, sku] = units.get((node, sku), 0) + qty
-        if units:
+        if units and news:
+            given = sorted(units.items())
+            left = self.conn.execute_all(
+                [
+                    (
+                        "UPDATE inventory SET reserved = reserved - ? "
+                        "WHERE node_id = ? AND sku = ? RETURNING on_hand - reserved",
+                        (q, node, sku),
+                    )
+                    for (node, sku), q in given
+                ]
+            )
+            back = set()
+            for ((_, sku), q), rows in zip(given, left, strict=True):
+                row = rows.fetchone()
+                if row is not None and int(row[0]) - q < q:
+                    back.add(sku)
+            if back:
+                note_stock_changed(self.conn, back)
+        elif units:
             self.conn.later_many(
                 "UPDATE inventory SET reserved = reserved - ?, "
                 "on_hand = on_hand - ? WHERE node_id = ? AND sku = ?",

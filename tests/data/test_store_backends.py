@@ -264,6 +264,24 @@ def test_a_hold_that_leaves_fewer_units_than_it_took_sends_stock_news(
         assert waiter.stock_changed_since(3) == (4, {"B"})
 
 
+def test_a_sweep_that_gives_a_sold_out_position_units_sends_stock_news(
+    state_location: Path | str,
+) -> None:
+    """Lapsed holds swept back to a position that had fewer units than they
+    give back (0 here) send the news a take to 0 sent; a sweep that leaves
+    a position as servable as before (B: 4 and 1 back) sends none."""
+    with open_store(state_location) as store:
+        store.change_stock([("N1", "A", 2), ("N1", "B", 5)])
+        assert store.reserve("x1", [("A", 2)], "N1", 60, now=1000.0).ok  # A: 0
+        assert store.reserve("x2", [("B", 1)], "N1", 60, now=1000.0).ok
+        assert store.stock_changed_since(1) == (2, {"A"})
+        assert store.expire_stale(now=1100.0) == 2
+        assert store.stock_changed_since(2) == (3, {"A"})
+        assert store.reserve("x3", [("B", 1)], "N1", 60, now=1100.0).ok
+        assert store.expire_stale(now=1200.0) == 1  # B: 4 left, 1 back
+        assert store.stock_changed_since(3) == (3, set())
+
+
 _APPENDER = textwrap.dedent(
     """
     import sys, time
