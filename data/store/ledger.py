@@ -27,6 +27,7 @@ from tierflow.data.store.database import (
     marks,
 )
 from tierflow.data.store.schema import LIVE_RESERVATION
+from tierflow.data.store.stock_news import note_stock_changed
 from tierflow.data.vocabulary import ReservationStatus
 
 
@@ -144,9 +145,11 @@ class Ledger:
             Some line did not fit (every short line is listed); the caller's
             transaction rolls back.
         """
-        short = self._take_lines(holds)
+        short, low = self._take_lines(holds)
         if short:
             raise StockShortfall(tuple(short))
+        if low:  # every replica's live hub re-answers its checkouts of them
+            note_stock_changed(self.conn, low)
         expires = self.now + ttl_s
         later_rows(
             self.conn,
@@ -176,8 +179,10 @@ class Ledger:
         )
         return expires
 
-    def _take_lines(self, holds: Sequence[Hold]) -> list[Shortfall]:
-        """Take each line with a conditional update; the lines that did not fit.
+    def _take_lines(self, holds: Sequence[Hold]) -> tuple[list[Shortfall], set[str]]:
+        """Take each line with a conditional update; the lines that did not
+        fit, and the SKUs of the positions a take left with fewer units than
+        it took (:meth:`_take`).
 
         Rows are taken in ``(node, sku)`` order, so concurrent takes lock
         them in one order (PostgreSQL: every update in one round trip); the
@@ -188,7 +193,7 @@ class Ledger:
             for k, hold in enumerate(holds)
             for j, line in enumerate(hold.lines)
         )
-        missed = self._take(cells)
+        missed, low = self._take(cells)
         free = self.conn.execute_all(  # one round trip for every short line
             [
                 (
@@ -203,19 +208,36 @@ class Ledger:
         for (node, sku, qty, k, j), rows in zip(missed, free, strict=True):
             row = rows.fetchone()
             short[k, j] = Shortfall(node, sku, qty, int(row[0]) if row else 0)
-        return [short[key] for key in sorted(short)]
+        return [short[key] for key in sorted(short)], low
 
     def _take(
         self, cells: list[tuple[str, str, int, int, int]]
-    ) -> list[tuple[str, str, int, int, int]]:
+    ) -> tuple[list[tuple[str, str, int, int, int]], set[str]]:
         """Take each ``(node, sku, quantity, ...)`` cell if it fits; the
-        cells that did not."""
-        taken = self.conn.execute_each(
-            "UPDATE inventory SET reserved = reserved + ? WHERE node_id = ? "
-            "AND sku = ? AND on_hand - reserved >= ?",
-            [(qty, node, sku, qty) for node, sku, qty, _, _ in cells],
+        cells that did not, and the SKUs of the cells taken that left their
+        position fewer units than they took (0 always): a cart like this
+        one can no longer be served there, so open pages of the SKU are
+        told (:func:`~tierflow.data.store.stock_news.note_stock_changed`).
+        Each update returns the units it left: no statement of its own."""
+        taken = self.conn.execute_all(
+            [
+                (
+                    "UPDATE inventory SET reserved = reserved + ? WHERE node_id = ? "
+                    "AND sku = ? AND on_hand - reserved >= ? "
+                    "RETURNING on_hand - reserved",
+                    (qty, node, sku, qty),
+                )
+                for node, sku, qty, _, _ in cells
+            ]
         )
-        return [cell for cell, n in zip(cells, taken, strict=True) if n == 0]
+        missed, low = [], set()
+        for cell, rows in zip(cells, taken, strict=True):
+            left = rows.fetchone()
+            if left is None:
+                missed.append(cell)
+            elif int(left[0]) < cell[2]:
+                low.add(cell[1])
+        return missed, low
 
     # ------------------------------------------------------------ reading
     def reservation(self, request_id: str) -> ReservationRow | None:
@@ -344,7 +366,7 @@ class Ledger:
                 tuple(chunk),
             ).fetchall()
             cells += [(nodes[str(rid)], str(sku), int(q)) for rid, sku, q in rows]
-        self._give_back_cells(cells, consume=False)
+        self._give_back_cells(cells, consume=False, news=True)
         return len(nodes)
 
     def give_back(self, request_id: str, node_id: str, *, consume: bool) -> None:
@@ -357,16 +379,45 @@ class Ledger:
         )
 
     def _give_back_cells(
-        self, cells: Iterable[tuple[str, str, int]], *, consume: bool
+        self,
+        cells: Iterable[tuple[str, str, int]],
+        *,
+        consume: bool,
+        news: bool = False,
     ) -> None:
         """Give back units of ``(node, sku, quantity)`` cells: one update per
         stock row, in ``(node, sku)`` order, as a take locks them (given back
         in the order of the reservations, two rows of a multi-node hold were
-        locked in the hold's shipment order, against a take's order)."""
+        locked in the hold's shipment order, against a take's order).
+
+        ``news``: each update returns the units it left, and a position that
+        had fewer units than it got back (0 always: sold out until now) has
+        its SKU noted as a stock change (the mirror of :meth:`_take`'s):
+        lapsed holds, given back in a sweep's transaction. Otherwise the
+        updates are queued (on PostgreSQL no round trip of their own)."""
         units: dict[tuple[str, str], int] = {}
         for node, sku, qty in cells:
             units[node, sku] = units.get((node, sku), 0) + qty
-        if units:
+        if units and news:
+            given = sorted(units.items())
+            left = self.conn.execute_all(
+                [
+                    (
+                        "UPDATE inventory SET reserved = reserved - ? "
+                        "WHERE node_id = ? AND sku = ? RETURNING on_hand - reserved",
+                        (q, node, sku),
+                    )
+                    for (node, sku), q in given
+                ]
+            )
+            back = set()
+            for ((_, sku), q), rows in zip(given, left, strict=True):
+                row = rows.fetchone()
+                if row is not None and int(row[0]) - q < q:
+                    back.add(sku)
+            if back:
+                note_stock_changed(self.conn, back)
+        elif units:
             self.conn.later_many(
                 "UPDATE inventory SET reserved = reserved - ?, "
                 "on_hand = on_hand - ? WHERE node_id = ? AND sku = ?",

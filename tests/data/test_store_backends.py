@@ -240,6 +240,48 @@ def test_a_stock_change_wakes_a_waiter_and_names_its_skus(
         )  # fmt: skip
 
 
+def test_a_hold_that_leaves_fewer_units_than_it_took_sends_stock_news(
+    state_location: Path | str,
+) -> None:
+    """A hold (a reservation, a checkout's hold: one ledger) sends the stock
+    news a count sends for a position it leaves with fewer units than it
+    took, so at 0 always: open pages of that SKU are answered again. A hold
+    that leaves as many, or a refused one, sends none."""
+    with open_store(state_location) as store, store.reopen() as waiter:
+        store.change_stock([("N1", "A", 3), ("N2", "A", 5), ("N1", "B", 4)])
+        assert waiter.stock_changed_since(0) == (1, {"A", "B"})
+        assert store.reserve("r1", [("A", 1)], "N2", 60).ok  # 4 left
+        assert store.reserve("r2", [("B", 2)], "N1", 60).ok  # 2 left, as taken
+        assert waiter.stock_changed_since(1) == (1, set())
+        assert not store.reserve("r3", [("A", 4)], "N1", 60).ok  # 3 there
+        assert waiter.stock_changed_since(1) == (1, set())
+        assert store.reserve("r4", [("A", 3), ("B", 1)], "N1", 60).ok  # A: 0 left
+        assert waiter.wait_for_changes(0, 1, timeout_s=10) == (0, 2)
+        assert waiter.stock_changed_since(1) == (2, {"A"})
+        assert store.reserve("r5", [("A", 3)], "N2", 60).ok  # 1 left, 3 taken
+        assert waiter.stock_changed_since(2) == (3, {"A"})
+        assert store.reserve("r6", [("B", 1)], "N1", 60).ok  # B: 0 left
+        assert waiter.stock_changed_since(3) == (4, {"B"})
+
+
+def test_a_sweep_that_gives_a_sold_out_position_units_sends_stock_news(
+    state_location: Path | str,
+) -> None:
+    """Lapsed holds swept back to a position that had fewer units than they
+    give back (0 here) send the news a take to 0 sent; a sweep that leaves
+    a position as servable as before (B: 4 and 1 back) sends none."""
+    with open_store(state_location) as store:
+        store.change_stock([("N1", "A", 2), ("N1", "B", 5)])
+        assert store.reserve("x1", [("A", 2)], "N1", 60, now=1000.0).ok  # A: 0
+        assert store.reserve("x2", [("B", 1)], "N1", 60, now=1000.0).ok
+        assert store.stock_changed_since(1) == (2, {"A"})
+        assert store.expire_stale(now=1100.0) == 2
+        assert store.stock_changed_since(2) == (3, {"A"})
+        assert store.reserve("x3", [("B", 1)], "N1", 60, now=1100.0).ok
+        assert store.expire_stale(now=1200.0) == 1  # B: 4 left, 1 back
+        assert store.stock_changed_since(3) == (3, set())
+
+
 _APPENDER = textwrap.dedent(
     """
     import sys, time

@@ -164,6 +164,47 @@ def test_a_stock_change_reaches_the_open_checkouts_of_its_skus(
         assert sent == [2]
 
 
+def _select_at(client: httpx.Client, answer: dict[str, Any], node: str) -> None:
+    """Hold the option of ``answer`` that ships from ``node`` alone."""
+    option = next(o for o in answer["options"] if o["nodes"] == [node])
+    rid = answer["request_id"]
+    r = client.post(
+        f"/v1/checkouts/{rid}/select", json={"option_id": option["option_id"]}
+    )
+    assert r.json()["status"] == "held", r.text
+
+
+def test_a_hold_that_takes_the_last_units_reaches_the_open_checkouts_of_its_sku(
+    tmp_path: Path, state_location: Path | str
+) -> None:
+    """A checkout of one TEE followed on B offers Gold from ST-CHI (5 TEE).
+    Holds on A of one TEE there each leave units: no news, the page keeps
+    its answer. The hold of the last one: B's stream sends the new options
+    (Gold from WH-EAST, revision 2), as after a count to 0; before, the page
+    kept offering ST-CHI until its select was refused."""
+    with (
+        replicas(tmp_path, state_location) as [(sa, _), (sb, _)],
+        httpx.Client(base_url=sa.url, timeout=10) as a,
+        httpx.Client(base_url=sb.url, timeout=10) as b,
+    ):
+        tee = post_options(b, "C1", **TEE_TO_CHICAGO)
+        assert _gold(tee) == (["ST-CHI"], "2026-01-06", 10.0)
+        follow = Listener(f"{sb.url}/v1/stream?request_id={tee['request_id']}")
+        follow.wait_for(lambda e: e["event"] == "capacity")
+        for customer in ("C2", "C3", "C4", "C5"):  # 4, 3, 2, 1 left
+            _select_at(a, post_options(a, customer, **TEE_TO_CHICAGO), "ST-CHI")
+        posted = time.monotonic()
+        _select_at(a, post_options(a, "C6", **TEE_TO_CHICAGO), "ST-CHI")
+        update = follow.wait_for(lambda e: e["event"] == "options")
+        took = time.monotonic() - posted
+        assert took < DELIVERY_EACH_S, took
+        data = update["data"]
+        assert (data["request_id"], data["revision"]) == (tee["request_id"], 2)
+        assert _gold(data["option_set"]) == (["WH-EAST"], "2026-01-08", 13.0)
+        sent = [e["data"]["revision"] for e in follow.events if e["event"] == "options"]
+        assert sent == [2]  # the holds that left units answered it not
+
+
 def test_a_count_that_changes_nothing_says_so(shared_live: Any) -> None:
     client, _, _ = shared_live
     r = _post(client, "set", ("WH-WEST", "SPRAY", 10), ("WH-WEST", "TEE", 50))
