@@ -18,8 +18,8 @@ from tierflow.formulations.order_pricing import (
     DateArray,
     OrderOptions,
     guaranteed_orders,
-    lines_of,
     price_orders,
+    shipping_lines,
 )
 from tierflow.formulations.problem import AssignmentProblem
 from tierflow.formulations.tiers import TierPolicy
@@ -40,11 +40,14 @@ def _by_rule(
 
 
 def stock_ok(
-    orders: Orders, idx: NDArray[np.intp], stock: NDArray[np.int64]
+    orders: Orders,
+    idx: NDArray[np.intp],
+    stock: NDArray[np.int64],
+    ships: NDArray[np.bool_] | None = None,
 ) -> NDArray[np.bool_]:
-    """``(len(idx), n_nodes)``: nodes holding every line of each order in full."""
-    lines = lines_of(orders, idx)
-    counts = np.diff(orders.line_start)[idx]
+    """``(len(idx), n_nodes)``: nodes holding every line of each order in
+    full (every line that ships, of ``ships``; an order without one: none)."""
+    lines, counts = shipping_lines(orders, idx, ships)
     have = orders.line_qty[lines][:, None] <= stock[:, orders.line_sku[lines]].T
     starts = np.concatenate([[0], np.cumsum(counts)[:-1]]).astype(np.intp)
     ok = np.logical_and.reduceat(have, starts, axis=0) if lines.size else have
@@ -399,6 +402,7 @@ def compile_orders(
     morning_stock: NDArray[np.int64] | None = None,
     open_nodes: NDArray[np.bool_] | None = None,
     room_price: RoomCharge | None = None,
+    ships: NDArray[np.bool_] | None = None,
 ) -> CompiledBatch:
     """Whole orders as items (one shipment each); see ``docs/data.md``.
 
@@ -426,20 +430,30 @@ def compile_orders(
     room_price
         The room prices by tier (:class:`RoomCharge`), added like
         ``bid_price``; guaranteed items pay none.
+    ships
+        Per line of ``orders``, whether it ships
+        (:func:`~tierflow.formulations.order_pricing.fillable_lines`): an
+        order is the one shipment of those of its lines, the others left
+        out (they are unfillable); default every line.
     """
     idx = np.asarray(idx, dtype=np.intp)
     spend = np.asarray(predicted_spend, dtype=np.float64)
     defer = policy.defer_cost(orders.tier[idx], spend)
-    line_start = np.concatenate([[0], np.cumsum(np.diff(orders.line_start)[idx])])
+    lines, counts = shipping_lines(orders, idx, ships)
+    line_start = np.concatenate([[0], np.cumsum(counts)])
     items = _Items(
-        options=price_orders(network, orders, idx, policy, release=release),
+        options=price_orders(
+            network, orders, idx, policy, release=release, ships=ships
+        ),
         order=idx,
-        lines=lines_of(orders, idx),
+        lines=lines,
         line_start=line_start.astype(np.intp),
-        have_stock=stock_ok(orders, idx, stock),
+        have_stock=stock_ok(orders, idx, stock, ships),
         defer_cost=defer,
         priority=spend + defer,
-        held=None if morning_stock is None else stock_ok(orders, idx, morning_stock),
+        held=None
+        if morning_stock is None
+        else stock_ok(orders, idx, morning_stock, ships),
         guaranteed=guaranteed_orders(orders, idx, policy),
     )
     return _compile(
@@ -472,6 +486,7 @@ def compile_lines(
     morning_stock: NDArray[np.int64] | None = None,
     open_nodes: NDArray[np.bool_] | None = None,
     room_price: RoomCharge | None = None,
+    ships: NDArray[np.bool_] | None = None,
 ) -> CompiledBatch:
     """Order *lines* as items, for orders no single node can fill (stock) or
     none has the room for whole.
@@ -481,7 +496,8 @@ def compile_lines(
     reference plus its share (by units) of the order's delay penalty, so
     all lines waiting cost the penalty once; ``defer_total`` replaces that
     with a given deferral cost per line (e.g. its share of the whole order's).
-    ``morning_stock``, ``open_nodes`` and ``room_price`` as for
+    ``morning_stock``, ``open_nodes``, ``room_price`` and ``ships`` (the
+    shares are of the units of the order's lines that ship) as for
     :func:`compile_orders`.
     """
     lines = np.asarray(lines, dtype=np.intp)
@@ -495,7 +511,7 @@ def compile_lines(
         line_start=np.arange(lines.size + 1, dtype=np.intp),
         have_stock=qty[:, None] <= stock[:, sku].T,
         defer_cost=policy.defer_cost(orders.tier[owner], spend)
-        * unit_share(orders, lines),
+        * unit_share(orders, lines, ships),
         priority=spend,
         extra_cost=policy.split_shipment_cost,
         split=SPLIT_ROOM if defer_total is not None else SPLIT_STOCK,
@@ -539,9 +555,14 @@ def line_options(
     )
 
 
-def unit_share(orders: Orders, lines: NDArray[np.intp]) -> NDArray[np.float64]:
-    """Each line's share of its order's units (the lines of an order sum to 1)."""
+def unit_share(
+    orders: Orders, lines: NDArray[np.intp], ships: NDArray[np.bool_] | None = None
+) -> NDArray[np.float64]:
+    """Each line's share of its order's units (the lines of an order sum to
+    1): of the units of its lines that ship, of ``ships`` (default every line)."""
     qty = orders.line_qty.astype(np.float64)
+    if ships is not None:
+        qty = np.where(ships, qty, 0.0)
     per_order = np.add.reduceat(qty, orders.line_start[:-1]) if qty.size else qty
     owner = orders.line_order[lines]
     return np.asarray(qty[lines] / np.maximum(per_order[owner], 1.0), np.float64)

@@ -19,7 +19,9 @@ its batch when every policy compared batches the same way: a later release
 can only miss cutoffs), waiting at the lowest reference any policy's
 deferral uses.
 Capacity and stock are shared by every option. Lines of SKUs no node holds
-in the quantity ordered cannot ship under any policy and are left out.
+in the quantity ordered cannot ship under any policy and are left out: their
+order is the rest of its lines (shipped whole, split or waiting as above),
+as every policy ships it.
 """
 
 from __future__ import annotations
@@ -46,9 +48,10 @@ from tierflow.formulations.index_join import matches
 from tierflow.formulations.linear_program import LinearProgram
 from tierflow.formulations.order_pricing import (
     OrderOptions,
-    lines_of,
+    fillable_lines,
     order_totals,
     price_orders,
+    shipping_lines,
 )
 from tierflow.formulations.tiers import TierPolicy
 
@@ -143,16 +146,21 @@ class _Options:
 def hindsight_relaxation(day: DayInputs) -> LinearProgram:
     """The relaxation of the whole day (see the module docstring)."""
     o, net = day.orders, day.network
-    short = day.stock[:, o.line_sku].max(axis=0) < o.line_qty
-    dead = np.zeros(o.n_orders, dtype=bool)
-    dead[o.line_order[short]] = True
+    ships = fillable_lines(o, day.stock)
+    # an order of unfillable lines only ships nothing under any policy
+    dead = np.bincount(o.line_order, weights=ships, minlength=o.n_orders) == 0
     live = np.flatnonzero(~dead).astype(np.intp)
-    lines = np.flatnonzero(~short).astype(np.intp)
+    lines = np.flatnonzero(ships).astype(np.intp)
     release = day.release
-    have = stock_ok(o, live, day.stock)
+    have = stock_ok(o, live, day.stock, ships)
     whole = _Options.of(
         price_orders(
-            net, o, live, day.policy, release=None if release is None else release[live]
+            net,
+            o,
+            live,
+            day.policy,
+            release=None if release is None else release[live],
+            ships=ships,
         ),
         have,
         0.0,
@@ -173,7 +181,7 @@ def hindsight_relaxation(day: DayInputs) -> LinearProgram:
         separate_late=True,
     )
     penalty = day.policy.defer_cost(o.tier, day.spend)
-    share = unit_share(o, lines)
+    share = unit_share(o, lines, ships)
     alone = split.reference + penalty[owner] * share
     # Only an order some node held whole this morning is ever a whole item
     # (stock only falls during the day); any other order's lines wait as
@@ -188,7 +196,7 @@ def hindsight_relaxation(day: DayInputs) -> LinearProgram:
     whole_defer = np.full(o.n_orders, np.inf)
     whole_defer[live] = np.where(whole_item[live], wait_whole, np.inf)
     wait_line = np.minimum(alone, whole_defer[owner] * share)
-    return _Builder(day, live, lines, dead).build(whole, split, wait_whole, wait_line)
+    return _Builder(day, live, lines, ships).build(whole, split, wait_whole, wait_line)
 
 
 #: At most this many (item, node) guarantee pairs: when orders carry a
@@ -258,9 +266,9 @@ class _Builder:
         day: DayInputs,
         live: NDArray[np.intp],
         lines: NDArray[np.intp],
-        dead: NDArray[np.bool_],
+        ships: NDArray[np.bool_],
     ) -> None:
-        self.day, self.live, self.lines, self.dead = day, live, lines, dead
+        self.day, self.live, self.lines, self.ships = day, live, lines, ships
         o = day.orders
         self.n_live, self.n_lines = live.size, lines.size
         self.n_nodes = day.network.n_nodes
@@ -343,8 +351,8 @@ class _Builder:
             keeper &= day.capacity_fixed[None, :]
         items = np.unique(late_owner)
         keeper_owner, keeper_node = np.nonzero(keeper[items])
-        ls = np.concatenate([lines_of(o, self.live), self.lines])
-        counts = np.diff(o.line_start)[self.live]
+        whole_lines, counts = shipping_lines(o, self.live, self.ships)
+        ls = np.concatenate([whole_lines, self.lines])
         line_owner = np.concatenate(
             [
                 np.repeat(np.arange(self.n_live), counts),
@@ -399,11 +407,10 @@ class _Builder:
         return self.n_live + np.arange(self.n_lines)
 
     def _whole_stock(self) -> tuple[NDArray[np.intp], NDArray[np.intp], FloatArray]:
-        """(item, sku, units) of every line of the whole orders."""
+        """(item, sku, units) of every line of the whole orders that ships."""
         o = self.day.orders
-        counts = np.diff(o.line_start)[self.live]
+        ls, counts = shipping_lines(o, self.live, self.ships)
         item = np.repeat(np.arange(self.n_live), counts)
-        ls = lines_of(o, self.live)
         return item, o.line_sku[ls], o.line_qty[ls].astype(np.float64)
 
     def _line_stock(self) -> tuple[NDArray[np.intp], NDArray[np.intp], FloatArray]:
@@ -524,15 +531,14 @@ class _Builder:
     def _row_bounds(
         self, keys: NDArray[np.int64], n_rows: int
     ) -> tuple[FloatArray, FloatArray]:
-        """Order rows = 1, line rows = 0 (1 for lines of orders that can only
-        split), capacity <= room, stock <= units on hand."""
-        o, day = self.day.orders, self.day
+        """Order rows = 1, line rows = 0 (each line ships or waits as its
+        order's split column says), capacity <= room, stock <= units on hand."""
+        day = self.day
         lower = np.full(n_rows, -np.inf)
         upper = np.empty(n_rows)
         lower[: self.n_live] = upper[: self.n_live] = 1.0
-        line_rhs = self.dead[o.line_order[self.lines]].astype(np.float64)
         sl = slice(self.n_live, self.n_live + self.n_lines)
-        lower[sl] = upper[sl] = line_rhs
+        lower[sl] = upper[sl] = 0.0
         cap = slice(self.row_nodes, self.row_nodes + self.n_nodes)
         upper[cap] = np.maximum(day.capacity, 0.0)
         n_skus = day.network.n_skus

@@ -153,12 +153,19 @@ def _tier_guaranteed(policy: TierPolicy, tiers: NDArray[np.intp]) -> NDArray[np.
 
 
 def order_totals(
-    network: Network, orders: Orders, idx: NDArray[np.intp]
+    network: Network,
+    orders: Orders,
+    idx: NDArray[np.intp],
+    ships: NDArray[np.bool_] | None = None,
 ) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]]:
-    """Units, complexity-weighted workload and billed kg of each order in ``idx``."""
+    """Units, complexity-weighted workload and billed kg of each order in
+    ``idx``: of its lines that ship (``ships``, one flag per line of
+    ``orders``; default every line, see :func:`fillable_lines`)."""
     lines = lines_of(orders, idx)
     owner = np.repeat(np.arange(idx.size), np.diff(orders.line_start)[idx])
     sku, qty = orders.line_sku[lines], orders.line_qty[lines].astype(np.float64)
+    if ships is not None:
+        qty = np.where(ships[lines], qty, 0.0)
     units = np.bincount(owner, weights=qty, minlength=idx.size)
     work = np.bincount(
         owner, weights=network.sku_complexity[sku] * qty, minlength=idx.size
@@ -180,6 +187,30 @@ def lines_of(orders: Orders, idx: NDArray[np.intp]) -> NDArray[np.intp]:
     """Line positions of the orders ``idx``, grouped by order in ``idx`` order."""
     starts = orders.line_start[idx]
     return ranges(starts, orders.line_start[idx + 1] - starts).astype(np.intp)
+
+
+def fillable_lines(orders: Orders, stock: NDArray[np.int64]) -> NDArray[np.bool_]:
+    """Per line of ``orders``: some node of ``stock`` (this morning's) holds
+    its quantity. A line none holds cannot ship under any policy; the rest
+    of its order ships as the order would, one shipment where a node holds
+    them all (``docs/allocation.md``)."""
+    held = stock[:, orders.line_sku].max(axis=0) if stock.shape[0] else 0
+    return np.asarray(held >= orders.line_qty, dtype=np.bool_)
+
+
+def shipping_lines(
+    orders: Orders, idx: NDArray[np.intp], ships: NDArray[np.bool_] | None
+) -> tuple[NDArray[np.intp], NDArray[np.intp]]:
+    """The lines of the orders ``idx`` that ship (``ships``; ``None``: every
+    line), grouped by order in ``idx`` order, and how many each order has."""
+    lines = lines_of(orders, idx)
+    counts = np.diff(orders.line_start)[idx].astype(np.intp)
+    if ships is None:
+        return lines, counts
+    keep = ships[lines]
+    owner = np.repeat(np.arange(idx.size), counts)
+    kept = np.bincount(owner[keep], minlength=idx.size).astype(np.intp)
+    return lines[keep], kept
 
 
 @dataclass(frozen=True, slots=True)
@@ -249,6 +280,7 @@ def price_orders(
     *,
     release: NDArray[np.datetime64] | None = None,
     billed_kg: NDArray[np.float64] | None = None,
+    ships: NDArray[np.bool_] | None = None,
 ) -> OrderOptions:
     """Price every order of ``idx`` at every node (see ``docs/data.md``).
 
@@ -260,9 +292,13 @@ def price_orders(
     billed_kg
         Billed weight per order, e.g. of a single line in the split stage;
         default the whole order's.
+    ships
+        Per line of ``orders``, whether it ships (:func:`fillable_lines`):
+        an order is priced as the shipment of those of its lines (units,
+        workload, weight); default every line.
     """
     idx = np.asarray(idx, dtype=np.intp)
-    units, work, kg = order_totals(network, orders, idx)
+    units, work, kg = order_totals(network, orders, idx, ships)
     if billed_kg is not None:
         kg = np.asarray(billed_kg, dtype=np.float64)
     when = orders.created_at[idx] if release is None else np.asarray(release)

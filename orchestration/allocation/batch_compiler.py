@@ -1,8 +1,10 @@
 """One batch of orders compiled into the problem its engine solves.
 
 Orders some node can fill whole are items; the lines of the others are
-items too (split stage); both share the capacity and stock left. The
-hindsight bound compiles the whole day the same way (``docs/allocation.md``).
+items too (split stage); both share the capacity and stock left. A line no
+node held this morning is unfillable and left out: its order is the rest of
+its lines. The hindsight bound compiles the whole day the same way
+(``docs/allocation.md``).
 """
 
 from __future__ import annotations
@@ -24,8 +26,8 @@ from tierflow.formulations.fulfillment import (
     compile_lines,
     compile_orders,
     concat_batches,
-    lines_of,
 )
+from tierflow.formulations.order_pricing import fillable_lines, shipping_lines
 from tierflow.formulations.tiers import TierPolicy
 
 _PLATINUM = TIERS.index(Tier.PLATINUM)
@@ -99,8 +101,8 @@ class CompiledStages:
         Lines no node held in the quantity asked for this morning: they
         cannot ship at all.
     whole
-        Orders some node can fill now, one item each (``None``: no order
-        without an unfillable line).
+        Orders some node can fill now, one item each: the lines of the order
+        that are not unfillable (``None``: no such order).
     split
         The lines of the other orders, one item each (``None``: no such line).
     on_time
@@ -175,6 +177,9 @@ class BatchCompiler:
         self.policy = policy
         self.spend = spend
         self.initial_stock = initial_stock
+        #: Per line, whether some node held it this morning: the others are
+        #: unfillable, and an order is the shipment of its lines that are not.
+        self.ships = fillable_lines(orders, initial_stock)
         self.platinum_at_checkout = platinum_at_checkout
         #: Per order, when it would reach a node online (its batch's close):
         #: what a hindsight run prices each order at, as the batches do.
@@ -227,14 +232,14 @@ class BatchCompiler:
         morning (:func:`~tierflow.formulations.batch_compiler.deferral_reference`).
         """
         o = self.orders
-        lines_all = lines_of(o, idx)
-        short = (
-            self.initial_stock[:, o.line_sku[lines_all]].max(axis=0)
-            < o.line_qty[lines_all]
-        )
-        dead = np.unique(o.line_order[lines_all[short]])
-        live = idx[~np.isin(idx, dead)]
-        split_lines = [lines_all[~short & np.isin(o.line_order[lines_all], dead)]]
+        lines_all, _ = shipping_lines(o, idx, None)
+        short = ~self.ships[lines_all]
+        # an order of unfillable lines only has nothing to ship; any other
+        # is the shipment of its fillable lines (one, where a node holds
+        # them all), not lines each shipped alone (until 2026-12-05)
+        _, counts = shipping_lines(o, idx, self.ships)
+        live = idx[counts > 0]
+        split_lines = []
         stage = _Stage(
             capacity,
             stock,
@@ -253,9 +258,13 @@ class BatchCompiler:
             kept = self._kept_only_split(live, compiled, stage)
             has_node = _has_node(compiled) & ~kept
             on_time = live[kept]
-            split_lines.append(lines_of(o, live[~has_node]))
+            split_lines.append(self._shipping(live[~has_node]))
             whole = subset_batch(compiled, np.flatnonzero(has_node))
-        lines = np.concatenate(split_lines).astype(np.intp)
+        lines = (
+            np.concatenate(split_lines).astype(np.intp)
+            if split_lines
+            else np.zeros(0, np.intp)
+        )
         split = self._lines(lines, stage) if lines.size else None
         return CompiledStages(lines_all[short], whole, split, on_time)
 
@@ -271,17 +280,20 @@ class BatchCompiler:
         late = np.flatnonzero(compiled.use_relaxed.any(axis=1))
         if not late.size:
             return out
-        o = self.orders
-        lines = lines_of(o, live[late])
+        lines, counts = shipping_lines(self.orders, live[late], self.ships)
         per_line = self._lines(lines, stage)
         on_time = ~per_line.use_relaxed.any(axis=1) & per_line.problem.eligible.any(
             axis=1
         )
-        owner = np.repeat(np.arange(late.size), np.diff(o.line_start)[live[late]])
+        owner = np.repeat(np.arange(late.size), counts)
         all_on_time = np.ones(late.size, dtype=bool)
         np.logical_and.at(all_on_time, owner, on_time)
         out[late] = all_on_time
         return out
+
+    def _shipping(self, orders: NDArray[np.intp]) -> NDArray[np.intp]:
+        """The lines of ``orders`` that ship (not unfillable), by order."""
+        return shipping_lines(self.orders, orders, self.ships)[0]
 
     def _release(
         self, items: NDArray[np.intp], stage: _Stage
@@ -307,6 +319,7 @@ class BatchCompiler:
             name=stage.name,
             morning_stock=self.initial_stock,
             open_nodes=stage.open_nodes,
+            ships=self.ships,
         )
 
     def split_for_room(
@@ -355,18 +368,18 @@ class BatchCompiler:
         parts = []
         room = orders[~short]
         if room.size:
-            lines = lines_of(o, room)
-            per_line = np.repeat(defer_cost[~short], np.diff(o.line_start)[room])
+            lines, counts = shipping_lines(o, room, self.ships)
+            per_line = np.repeat(defer_cost[~short], counts)
             parts.append(
                 self._lines(
                     lines,
                     stage,
-                    defer_total=per_line * unit_share(o, lines),
+                    defer_total=per_line * unit_share(o, lines, self.ships),
                     tag="room",
                 )
             )
         if short.any():
-            parts.append(self._lines(lines_of(o, orders[short]), stage))
+            parts.append(self._lines(self._shipping(orders[short]), stage))
         joined = _join(parts)
         if joined is None:
             raise ValueError("split_for_room needs at least one order")
@@ -398,4 +411,5 @@ class BatchCompiler:
             defer_total=defer_total,
             morning_stock=self.initial_stock,
             open_nodes=stage.open_nodes,
+            ships=self.ships,
         )

@@ -504,7 +504,13 @@ class DayAllocator:
             result = self.solver.solve(part).result
             placed = np.flatnonzero(result.assignment >= 0).tolist()
             for_cost = set(unplaced.orders[unplaced.fits_whole].tolist())
-            single = self.orders.line_start[1:] - self.orders.line_start[:-1] == 1
+            # lines that ship per order (an unfillable line is no part of it)
+            shipping = np.bincount(
+                self.orders.line_order,
+                weights=self.compiler.ships,
+                minlength=self.orders.n_orders,
+            )
+            single = shipping == 1
             reasons = {}
             for k in placed:
                 order = int(part.item_order[k])

@@ -18,6 +18,7 @@ from tierflow.capacity.events import CapacityEvent
 from tierflow.capacity.monitor import CapacityMonitor
 from tierflow.data.network import Network
 from tierflow.data.orders import Orders
+from tierflow.formulations.order_pricing import fillable_lines
 from tierflow.orchestration.allocation.batch_plan import epoch_seconds
 
 
@@ -80,7 +81,14 @@ class CapacityLedger:
         self.initial_stock = start.astype(np.int64).copy()
         self.stock = start.astype(np.int64).copy()
         self.used = np.zeros(network.n_nodes)
-        self.workload = orders.workload(network)
+        #: Per line, whether some node held it this morning: an order placed
+        #: whole is the shipment of these of its lines (the others are
+        #: unfillable and take nothing).
+        self.ships = fillable_lines(orders, self.initial_stock)
+        units = network.sku_complexity[orders.line_sku] * orders.line_qty
+        self.workload = np.bincount(
+            orders.line_order, weights=units * self.ships, minlength=orders.n_orders
+        ).astype(np.float64)
         self.release_minutes = release_minutes
         self.placed: dict[int, Placement] = {}
         self.trace: list[tuple[float, NDArray[np.float64]]] = []
@@ -139,12 +147,18 @@ class CapacityLedger:
         return out
 
     # --------------------------------------------------------------- orders
-    def _lines(self, order: int) -> slice:
+    def _lines(self, order: int) -> NDArray[np.intp]:
+        """The lines of ``order`` that ship (not unfillable)."""
         start = self.orders.line_start
-        return slice(int(start[order]), int(start[order + 1]))
+        lines = np.arange(int(start[order]), int(start[order + 1]), dtype=np.intp)
+        return lines[self.ships[lines]]
+
+    def n_shipping(self, order: int) -> int:
+        """How many lines of ``order`` ship (a whole order's rows)."""
+        return int(self._lines(order).size)
 
     def take_order(self, order: int, node: int) -> None:
-        """Every line of ``order`` ships from ``node``."""
+        """Every line of ``order`` that ships ships from ``node``."""
         ls = self._lines(order)
         np.subtract.at(
             self.stock[node], self.orders.line_sku[ls], self.orders.line_qty[ls]

@@ -239,6 +239,10 @@ class _Audit:
         shipping_nodes: Mapping[int, NDArray[np.bool_]],
     ) -> Repricing:
         self.shipping_nodes = shipping_nodes
+        o = self.orders
+        # a line no node held this morning never ships: its order waits as
+        # the shipment of its other lines
+        self.fillable = inventory[:, o.line_sku].max(axis=0) >= o.line_qty
         cost = np.zeros(len(rows))
         frame = rows.reset_index(drop=True)
         if "split" not in frame.columns:
@@ -361,12 +365,16 @@ class _Audit:
     def _waiting(self, row: Row) -> float:
         """A waiting line's share of its order's deferral cost — or, for a
         line of an order no node held whole, its own reference plus its share
-        of the order's delay penalty."""
+        of the order's delay penalty. The order is its lines some node held
+        this morning (an unfillable line is no part of it), the shares of
+        their units."""
         o = self.order_of[str(row["order_id"])]
         k = self.line_of[(str(row["order_id"]), str(row["sku"]))]
-        order_lines = list(
-            range(self.orders.line_start[o], self.orders.line_start[o + 1])
-        )
+        order_lines = [
+            line
+            for line in range(self.orders.line_start[o], self.orders.line_start[o + 1])
+            if self.fillable[line]
+        ]
         share = float(self.orders.line_qty[k] / self.orders.line_qty[order_lines].sum())
         split = str(row.get("split", "") or "")
         if split == "stock":

@@ -18,7 +18,9 @@ def restore(
 
     Events up to the last committed batch are applied first; orders shipped
     whole from one node are placed again (a later event may still pull them
-    back), lines of split orders are only taken. An order is split when the
+    back), lines of split orders are only taken. A whole order's rows are
+    those of its lines some node held this morning (any other line is
+    unfillable). An order is split when the
     run solved it as lines: its rows carry a ``split`` mark (``stock`` or
     ``room``), even when every line went to one node, as the run takes
     such lines one by one and never places the order.
@@ -28,12 +30,12 @@ def restore(
     last = int(committed["batch"].max())
     ledger.apply_events(plan.seconds(last))
     order_pos = {oid: i for i, oid in enumerate(ledger.orders.order_ids)}
-    line_start = ledger.orders.line_start
     allocated = committed[committed["status"] == AllocationStatus.ALLOCATED]
     for oid, grp in allocated.groupby("order_id", sort=False):
         i = order_pos[str(oid)]
         nodes = grp["node_id"].unique()
-        whole = len(nodes) == 1 and len(grp) == line_start[i + 1] - line_start[i]
+        # every line that ships (an unfillable line has a row of its own)
+        whole = len(nodes) == 1 and len(grp) == ledger.n_shipping(i)
         if whole and not _split_marked(grp):
             b = int(grp["batch"].iloc[0])
             node = network.node_index[str(nodes[0])]

@@ -125,6 +125,108 @@ def test_split_and_unfillable(tiny: Network, make_orders: MakeOrders) -> None:
     _check(tiny, orders, out.rows, tiny.capacity)
 
 
+#: W asks for 3 SOFA, which no node holds (WH-EAST has 2), and a TEE and
+#: a MUG, which WH-EAST holds together.
+_WITH_UNFILLABLE = [
+    "W,2026-01-05T10:00:00-05:00,C1,100,gold,TEE,1",
+    "W,2026-01-05T10:00:00-05:00,C1,100,gold,MUG,1",
+    "W,2026-01-05T10:00:00-05:00,C1,100,gold,SOFA,3",
+]
+
+
+@pytest.mark.parametrize("engine", ["cpsat", "greedy", NEAREST, "hindsight"])
+def test_the_fillable_lines_of_an_order_with_an_unfillable_line_ship_together(
+    tiny: Network, make_orders: MakeOrders, engine: str
+) -> None:
+    """W's TEE and MUG ship as one shipment from WH-EAST: ground, zone 2,
+    billed 0.882 kg (4,410 cm3 / 5,000) -> $10, handling 2 x $1.50: $13.00,
+    $6.50 a line. Until 2026-12-05 they shipped as two split lines, each
+    paying its own ground rate and the $4 extra shipment: 2 x $15.50 = $31.00
+    (and the hindsight bound was $31.00 too). The SOFA alone is unfillable."""
+    orders = make_orders(_WITH_UNFILLABLE)
+    settings = (
+        AllocationSettings(hindsight=True)
+        if engine == "hindsight"
+        else AllocationSettings(engine=engine)
+    )
+    out = DayAllocator(tiny, orders, settings=settings).run()
+    rows = out.rows.set_index(["order_id", "sku"])
+    assert len(out.rows) == 3
+    assert rows.loc[("W", "SOFA"), "status"] == "unfillable"
+    assert rows.loc[("W", "SOFA"), "reason"] == "no node holds the quantity ordered"
+    for sku in ("TEE", "MUG"):
+        line = rows.loc[("W", sku)]
+        assert line["status"] == "allocated"
+        assert line["node_id"] == "WH-EAST" and line["service"] == "ground"
+        assert line["cost"] == pytest.approx(6.5)
+        assert line["shipping"] == pytest.approx(5.0)
+        assert line["handling"] == pytest.approx(1.5)
+        assert line["penalty"] == 0.0
+        assert line["split"] == "" and line["reason"] == ""
+    s = out.summary()
+    assert s["total_cost"] == pytest.approx(13.0)
+    assert s["split_orders"] == 0 and s["n_unfillable"] == 1
+    assert out.repriced is not None and out.repriced.problems == []
+    assert out.repriced.total == pytest.approx(13.0)
+    if engine == "hindsight":
+        assert out.lp_bound == pytest.approx(13.0)
+    _check(tiny, orders, out.rows, tiny.capacity)
+
+
+def test_the_fillable_lines_of_an_order_with_an_unfillable_line_wait_together(
+    tiny: Network, make_orders: MakeOrders
+) -> None:
+    """No room anywhere: W's TEE and MUG wait as one order (no split mark),
+    each its share of the pair's deferral, which the repricing finds again
+    from the fillable lines alone; the hindsight bound stays below."""
+    orders = make_orders(_WITH_UNFILLABLE)
+    capacity = np.array([0.5, 0.5, 0.5])
+    out = DayAllocator(tiny, orders, capacity=capacity).run()
+    rows = out.rows.set_index(["order_id", "sku"])
+    assert rows.loc[("W", "SOFA"), "status"] == "unfillable"
+    tee, mug = rows.loc[("W", "TEE")], rows.loc[("W", "MUG")]
+    assert tee["status"] == mug["status"] == "deferred"
+    assert tee["split"] == mug["split"] == ""
+    assert tee["cost"] == pytest.approx(mug["cost"]) and tee["cost"] > 0
+    assert out.repriced is not None and out.repriced.problems == []
+    assert out.repriced.total == pytest.approx(out.summary()["total_cost"])
+    hind = DayAllocator(
+        tiny, orders, capacity=capacity, settings=AllocationSettings(hindsight=True)
+    ).run()
+    assert hind.lp_bound is not None
+    assert hind.lp_bound <= out.summary()["total_cost"] + 1e-6
+    assert hind.lp_bound <= hind.summary()["total_cost"] + 1e-6
+    _check(tiny, orders, out.rows, capacity)
+
+
+def test_the_fillable_lines_no_node_holds_together_split_as_usual(
+    tiny: Network, make_orders: MakeOrders
+) -> None:
+    """MUG only at WH-EAST, SPRAY only at WH-WEST: V's fillable lines split
+    for stock, each its own shipment with the $4 extra: MUG ground $10 +
+    $1.50, SPRAY two-day $20 + $1.60 (as before 2026-12-05 too); the SOFA
+    alone is unfillable."""
+    orders = make_orders(
+        [
+            "V,2026-01-05T10:00:00-05:00,C1,100,gold,MUG,1",
+            "V,2026-01-05T10:00:00-05:00,C1,100,gold,SPRAY,1",
+            "V,2026-01-05T10:00:00-05:00,C1,100,gold,SOFA,3",
+        ]
+    )
+    out = DayAllocator(tiny, orders).run()
+    rows = out.rows.set_index(["order_id", "sku"])
+    assert rows.loc[("V", "SOFA"), "status"] == "unfillable"
+    assert rows.loc[("V", "MUG"), "node_id"] == "WH-EAST"
+    assert rows.loc[("V", "SPRAY"), "node_id"] == "WH-WEST"
+    assert set(rows.loc[[("V", "MUG"), ("V", "SPRAY")], "split"]) == {"stock"}
+    assert rows.loc[("V", "MUG"), "cost"] == pytest.approx(15.5)
+    assert rows.loc[("V", "SPRAY"), "cost"] == pytest.approx(25.6)
+    assert out.summary()["total_cost"] == pytest.approx(41.1)
+    assert out.summary()["split_orders"] == 1
+    assert out.repriced is not None and out.repriced.problems == []
+    _check(tiny, orders, out.rows, tiny.capacity)
+
+
 @pytest.mark.parametrize("engine", ["cpsat", "highs", "greedy", NEAREST])
 def test_an_order_whose_stock_the_day_took_is_split_for_stock(
     tiny: Network, make_orders: MakeOrders, engine: str

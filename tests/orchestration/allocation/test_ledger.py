@@ -242,3 +242,33 @@ def test_restore_without_split_marks_judges_by_the_rows_nodes(
     assert sorted(ledger.placed) == [0, 1, l_order]
     assert ledger.placed[l_order].node == network.node_idx("WH-EAST")
     assert ledger.placed[l_order].cost == pytest.approx(14.5)
+
+
+def test_an_order_with_an_unfillable_line_is_placed_and_restored_as_its_other_lines(
+    tiny_network: Network, make_orders: MakeOrders
+) -> None:
+    """W's 3 SOFA no node holds: W is placed whole as its TEE and MUG at
+    WH-EAST (their stock and 1 + 1.5 units of room, none for the SOFA), and
+    restore places it again from its two allocated rows (it compared them
+    with W's three lines, and took them as split lines: no outage could
+    have pulled W back in the resumed run)."""
+    orders = make_orders(
+        [
+            "W,2026-01-05T10:00:00-05:00,C1,100,gold,TEE,1",
+            "W,2026-01-05T10:00:00-05:00,C1,100,gold,MUG,1",
+            "W,2026-01-05T10:00:00-05:00,C1,100,gold,SOFA,3",
+        ]
+    )
+    settings = AllocationSettings(engine="greedy")
+    allocator = DayAllocator(tiny_network, orders, settings=settings)
+    out = allocator.run()
+    east = tiny_network.node_idx("WH-EAST")
+    assert list(allocator.ledger.placed) == [0]
+    assert allocator.ledger.placed[0].node == east
+    assert allocator.ledger.used[east] == pytest.approx(2.5)
+    sofa = tiny_network.sku_index["SOFA"]
+    assert allocator.ledger.stock[east, sofa] == 2
+    plan = BatchPlan.of(orders, settings)
+    ledger = CapacityLedger(tiny_network, orders)
+    assert restore(out.rows, plan, ledger, tiny_network) == len(plan)
+    _assert_same_ledger(ledger, allocator.ledger)
