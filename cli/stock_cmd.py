@@ -20,7 +20,6 @@ from tierflow.cli.options import (
 )
 from tierflow.cli.state_location import check_existing_state, open_state
 from tierflow.data.errors import InputError
-from tierflow.data.limits import MAX_UNITS
 from tierflow.orchestration.stock_load import (
     MODES,
     load_stock,
@@ -119,8 +118,11 @@ def load_command(
     add = mode == "add"
     net = open_network(network_dir)
     *keys, quantity = INVENTORY_COLUMNS
+    # the store refuses on_hand past MAX_UNITS in its own words (as it does
+    # for POST /v1/stock): the file's column was "must be <= 1e+09"
+    quantity = dataclasses.replace(quantity, max=None)
     if add:  # a receipt's quantity may be negative: an adjustment down
-        quantity = dataclasses.replace(quantity, min=-MAX_UNITS)
+        quantity = dataclasses.replace(quantity, min=None)
     rows, path = read_table(
         inventory_path, "inventory", (*keys, quantity), unique=[("node_id", "sku")]
     )

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping, Sequence
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
@@ -22,6 +22,7 @@ from tierflow.data.delivery_calendar import (
     SHIP_WEEKMASK,
     DeliveryCalendar,
     OperatingDays,
+    YearlyClosures,
 )
 from tierflow.data.limits import INSTANT_YEARS
 from tierflow.data.rates import SERVICES
@@ -57,7 +58,6 @@ SERVICE_COLUMNS = (
 )
 
 
-@lru_cache(maxsize=4)
 def carrier_holidays(
     first: int = FIRST_YEAR, last: int = LAST_YEAR
 ) -> Mapping[dt.date, str]:
@@ -66,9 +66,18 @@ def carrier_holidays(
     The holiday itself is closed; one on a Sunday also closes the Monday after
     (``"... (observed)"``). One on a Saturday closes only the Saturday.
     """
-    us = holidays.country_holidays(
-        "US", years=range(first, last + 1), observed=False, language="en_US"
-    )
+    found: dict[dt.date, str] = {}
+    for year in range(first, last + 1):
+        found.update(_carrier_year(year))
+    return MappingProxyType(found)
+
+
+@cache
+def _carrier_year(year: int) -> Mapping[dt.date, str]:
+    """The carrier holidays of one year, observed days included: built when
+    the year is first asked for (every year 1900-2201 at once took 35-90 ms
+    in each process that loaded a network)."""
+    us = holidays.country_holidays("US", years=year, observed=False, language="en_US")
     found: dict[dt.date, str] = {}
     for day in sorted(us):
         names = [n for n in us.get_list(day) if n in CARRIER_HOLIDAYS]
@@ -76,10 +85,24 @@ def carrier_holidays(
             found[day] = names[0]
     # the package computes up to its last year (2100): later years follow
     # today's rules, as the package's own projection of coming years does
-    beyond = max((d.year for d in found), default=first - 1) + 1
-    if beyond <= last:
-        found.update(_holiday_days(beyond, last))
+    if not found:
+        found = _holiday_days(year, year)
+    # no carrier holiday falls on December 31st: observed days stay in the year
     return MappingProxyType(_with_observed(found))
+
+
+def carrier_days(year: int) -> tuple[dt.date, ...]:
+    """The carrier holidays of ``year`` (the networks' yearly closed days)."""
+    return tuple(_carrier_year(year))
+
+
+def _carrier_closures(opened: set[dt.date] | frozenset[dt.date]) -> YearlyClosures:
+    """The carrier holidays of every instant year, less ``opened``."""
+    return YearlyClosures(carrier_days, FIRST_YEAR, LAST_YEAR, frozenset(opened))
+
+
+def _is_carrier_day(day: dt.date) -> bool:
+    return FIRST_YEAR <= day.year <= LAST_YEAR and day in _carrier_year(day.year)
 
 
 def projected_holidays(first: int, last: int) -> dict[dt.date, str]:
@@ -179,13 +202,40 @@ def service_weekmasks(folder: Path | None) -> tuple[str, ...]:
     return tuple(masks)
 
 
-def service_closures(
-    folder: Path | None, weekmasks: Sequence[str]
-) -> list[set[dt.date]]:
+class Closures:
+    """One service's closed days: the carrier holidays less ``opened``, and
+    ``added`` (no carrier holiday among them)."""
+
+    def __init__(self) -> None:
+        self.opened: set[dt.date] = set()
+        self.added: set[dt.date] = set()
+
+    def __contains__(self, day: dt.date) -> bool:
+        if day in self.added:
+            return True
+        return day not in self.opened and _is_carrier_day(day)
+
+    def add(self, day: dt.date) -> None:
+        if _is_carrier_day(day):
+            self.opened.discard(day)
+        else:
+            self.added.add(day)
+
+    def discard(self, day: dt.date) -> None:
+        if _is_carrier_day(day):
+            self.opened.add(day)
+        self.added.discard(day)
+
+    def operating_days(self, weekmask: str) -> OperatingDays:
+        return OperatingDays(
+            weekmask, tuple(sorted(self.added)), _carrier_closures(self.opened)
+        )
+
+
+def service_closures(folder: Path | None, weekmasks: Sequence[str]) -> list[Closures]:
     """Closed dates per service: carrier holidays, then ``holidays.csv``'s
     every-service rows, then its per-service rows (each in file order)."""
-    base = set(carrier_holidays())
-    closed = [set(base) for _ in SERVICES]
+    closed = [Closures() for _ in SERVICES]
     if folder is None or table_path(folder, "holidays") is None:
         return closed
     table, path = read_table(
@@ -209,7 +259,7 @@ class _HolidayRows:
         self.services = [str(s) for s in table["service"]]
         self.actions = [str(a) for a in table["action"]]
 
-    def apply(self, pos: int, closed: list[set[dt.date]]) -> None:
+    def apply(self, pos: int, closed: list[Closures]) -> None:
         day, service = self.dates[pos], self.services[pos]
         targets = (
             range(len(SERVICES))
@@ -260,37 +310,51 @@ def carrier_calendar(
     promise_mask = "".join(
         "1" if any(weekmasks[s][d] == "1" for s in used) else "0" for d in range(7)
     )
-    every = _no_service_works(weekmasks, closed, used, promise_mask)
+    added, opened = _no_service_works(weekmasks, closed, used, promise_mask)
     services = tuple(
-        OperatingDays(mask, tuple(sorted(days)))
-        for mask, days in zip(weekmasks, closed, strict=True)
+        c.operating_days(mask) for mask, c in zip(weekmasks, closed, strict=True)
     )
     return DeliveryCalendar(
         ship_weekmask=SHIP_WEEKMASK,
         delivery_weekmask=promise_mask,
-        holidays=tuple(sorted(every)),
+        holidays=tuple(sorted(added)),
         services=services,
+        yearly=_carrier_closures(opened),
     )
 
 
 def _no_service_works(
     weekmasks: Sequence[str],
-    closed: Sequence[set[dt.date]],
+    closed: Sequence[Closures],
     used: Sequence[int],
     promise_mask: str,
-) -> set[dt.date]:
+) -> tuple[set[dt.date], set[dt.date]]:
     """The days closed for every service, and the promise weekdays on which
     each service is closed or off its weekdays: no service works them. (Only
     the first were closed: with ground Mon-Fri and a Saturday closed for the
-    Saturday services, that Saturday stayed a promise and ship day.)"""
-    every = set.intersection(*(closed[s] for s in used))
-    for day in set.union(*(closed[s] for s in used)) - every:
+    Saturday services, that Saturday stayed a promise and ship day.)
+
+    Returned as the days besides the carrier holidays, and the carrier
+    holidays left out: only days ``holidays.csv`` names can be either."""
+    named = set().union(*(closed[s].added | closed[s].opened for s in used))
+    added: set[dt.date] = set()
+    opened: set[dt.date] = set()
+    for day in named:
+        shut = [day in closed[s] for s in used]
         weekday = day.weekday()
-        if promise_mask[weekday] == "1" and all(
-            day in closed[s] or weekmasks[s][weekday] != "1" for s in used
-        ):
-            every.add(day)
-    return every
+        every = all(shut) or (
+            any(shut)
+            and promise_mask[weekday] == "1"
+            and all(
+                c or weekmasks[s][weekday] != "1"
+                for c, s in zip(shut, used, strict=True)
+            )
+        )
+        if _is_carrier_day(day) and not every:
+            opened.add(day)
+        elif every and not _is_carrier_day(day):
+            added.add(day)
+    return added, opened
 
 
 def calendar_summary(
@@ -308,8 +372,8 @@ def calendar_summary(
     names = [s for i, s in enumerate(SERVICES) if offered[i]]
     per = {s: calendar.service_days(SERVICES.index(s)) for s in names}
     end = today + dt.timedelta(days=days)
-    known = carrier_holidays()
-    dates = sorted({d for op in per.values() for d in op.closed if today <= d < end})
+    known = carrier_holidays(today.year, end.year)
+    dates = sorted({d for op in per.values() for d in op.closed_between(today, end)})
     closed = []
     for day in dates:
         shut = [s for s, op in per.items() if _closes(op, day)]
@@ -326,4 +390,5 @@ def calendar_summary(
 
 def _closes(days: OperatingDays, day: dt.date) -> bool:
     """Whether ``day`` is a closed day on one of the service's weekdays."""
-    return days.weekmask[day.weekday()] == "1" and day in days.closed
+    nxt = day + dt.timedelta(days=1)
+    return days.weekmask[day.weekday()] == "1" and bool(days.closed_between(day, nxt))

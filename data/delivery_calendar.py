@@ -6,7 +6,7 @@ holidays). The calendar's rules: ``docs/data.md``."""
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
@@ -81,6 +81,34 @@ def require_aware(when: dt.datetime, what: str = "now") -> dt.datetime:
 
 
 @dataclass(frozen=True, slots=True)
+class YearlyClosures:
+    """Closed days that come back every year (the carrier holidays), each
+    year's built when a date of it is first asked about: a network keeps
+    the rule, not 300 years of dates.
+
+    Parameters
+    ----------
+    source
+        A year's closed days; a module-level function, so the rule pickles
+        by name.
+    first, last
+        The years ``source`` covers; no day outside them is closed.
+    opened
+        Days of ``source`` that stay open.
+    """
+
+    source: Callable[[int], tuple[dt.date, ...]]
+    first: int
+    last: int
+    opened: frozenset[dt.date] = field(default=frozenset())
+
+    def days(self, first: int, last: int) -> tuple[dt.date, ...]:
+        """The closed days of years ``first..last`` (within the covered ones)."""
+        years = range(max(first, self.first), min(last, self.last) + 1)
+        return tuple(d for y in years for d in self.source(y) if d not in self.opened)
+
+
+@dataclass(frozen=True, slots=True)
 class OperatingDays:
     """The days something operates: a weekmask less closed dates.
 
@@ -90,39 +118,85 @@ class OperatingDays:
         numpy weekmask, Monday first.
     closed
         Dates it does not operate on, even on a weekday of ``weekmask``.
+    yearly
+        Closed days that repeat by year (carrier holidays), besides ``closed``.
     """
 
     weekmask: str = DELIVERY_WEEKMASK
     closed: tuple[dt.date, ...] = field(default=())
+    yearly: YearlyClosures | None = None
 
     def offset(self, start: Any, days: Any) -> DateArray:
         """``days`` operating days after the first operating day on/after ``start``."""
+        days = np.asarray(days, dtype=np.int64)
         out: DateArray = np.busday_offset(
             start,
-            np.asarray(days, dtype=np.int64),
+            days,
             roll="forward",
-            busdaycal=_busdaycalendar(self),
+            busdaycal=_busdaycalendar(self, *self._years(start, start, days)),
         )
         return out
 
     def count(self, begin: Any, end: Any) -> NDArray[np.int64]:
         """Operating days in ``[begin, end)`` (negative when ``end < begin``)."""
-        return np.asarray(
-            np.busday_count(begin, end, busdaycal=_busdaycalendar(self)),
-            dtype=np.int64,
-        )
+        cal = _busdaycalendar(self, *self._years(begin, end))
+        return np.asarray(np.busday_count(begin, end, busdaycal=cal), dtype=np.int64)
 
     def is_open(self, dates: Any) -> NDArray[np.bool_]:
         """Whether each date is an operating day."""
-        return np.asarray(np.is_busday(dates, busdaycal=_busdaycalendar(self)))
+        cal = _busdaycalendar(self, *self._years(dates, dates))
+        return np.asarray(np.is_busday(dates, busdaycal=cal))
+
+    def closed_between(self, first: dt.date, end: dt.date) -> tuple[dt.date, ...]:
+        """The closed dates in ``[first, end)``, sorted."""
+        days = set(self.closed)
+        if self.yearly is not None:
+            days.update(self.yearly.days(first.year, end.year))
+        return tuple(sorted(d for d in days if first <= d < end))
+
+    def _years(self, a: Any, b: Any, days: Any = None) -> tuple[int, int]:
+        """The years of :attr:`yearly` a busday call on dates ``a``..``b``
+        (``days`` operating days on) can reach: far enough past them for
+        every closed day met on the way; ``(0, -1)``: none."""
+        yearly = self.yearly
+        if yearly is None:
+            return 0, -1
+        lo_days = _day_numbers(a)
+        hi_days = lo_days if b is a else _day_numbers(b)
+        if lo_days.size == 0 or hi_days.size == 0:
+            return 0, -1
+        # NaT is the least int64: a span from the first year
+        lo, hi = int(lo_days.min()), int(hi_days.max())
+        # n operating days span at most (n // open weekdays + 1) weeks, and
+        # each closed day one week more; doubled, a year beside, and a year
+        # more each way for counting years as 365.2425 days
+        per_week = max(self.weekmask.count("1"), 1)
+        extra = len(self.closed)
+        ahead = back = 0
+        if days is not None and days.size:
+            ahead, back = max(int(days.max()), 0), max(-int(days.min()), 0)
+        hi += ((ahead + extra) // per_week + 1) * 14 + 366
+        lo -= ((back + extra) // per_week + 1) * 14 + 366
+        first = max(1970 + int(lo // 365.2425) - 1, yearly.first)
+        last = min(1970 + int(hi // 365.2425) + 1, yearly.last)
+        return (first, last) if first <= last else (0, -1)
 
 
-@lru_cache(maxsize=64)
-def _busdaycalendar(days: OperatingDays) -> np.busdaycalendar:
-    # numpy calendars do not pickle, so networks keep the dates and every
-    # process builds (once) the calendar its busday calls use
+def _day_numbers(dates: Any) -> NDArray[np.int64]:
+    """Days since 1970-01-01 of ``dates`` (anything numpy reads as dates)."""
+    return np.asarray(dates, dtype="datetime64[D]").view(np.int64)
+
+
+@lru_cache(maxsize=256)
+def _busdaycalendar(days: OperatingDays, first: int, last: int) -> np.busdaycalendar:
+    # numpy calendars do not pickle, so networks keep the dates (and the
+    # yearly rule) and every process builds (once per span of years) the
+    # calendar its busday calls use
+    closed = days.closed
+    if days.yearly is not None and first <= last:
+        closed = closed + days.yearly.days(first, last)
     return np.busdaycalendar(
-        weekmask=days.weekmask, holidays=np.array(days.closed, dtype="datetime64[D]")
+        weekmask=days.weekmask, holidays=np.array(closed, dtype="datetime64[D]")
     )
 
 
@@ -144,22 +218,26 @@ class DeliveryCalendar:
         Per service index (:data:`tierflow.data.rates.SERVICES` order): its
         own operating days; services past the end use the promise calendar.
         A service's days should lie within the promise calendar's.
+    yearly
+        Days closed for every service that repeat by year (carrier holidays),
+        besides ``holidays``.
     """
 
     ship_weekmask: str = SHIP_WEEKMASK
     delivery_weekmask: str = DELIVERY_WEEKMASK
     holidays: tuple[dt.date, ...] = field(default=())
     services: tuple[OperatingDays, ...] = field(default=())
+    yearly: YearlyClosures | None = None
 
     @property
     def ship_days(self) -> OperatingDays:
         """Days nodes ship on."""
-        return OperatingDays(self.ship_weekmask, self.holidays)
+        return OperatingDays(self.ship_weekmask, self.holidays, self.yearly)
 
     @property
     def promise_days(self) -> OperatingDays:
         """Days promises and lateness count (every service's days lie within)."""
-        return OperatingDays(self.delivery_weekmask, self.holidays)
+        return OperatingDays(self.delivery_weekmask, self.holidays, self.yearly)
 
     def service_days(self, service: int | None = None) -> OperatingDays:
         """Days service ``service`` picks up, moves and delivers parcels on
@@ -233,12 +311,15 @@ class DeliveryCalendar:
         "next-day" that took two). ``0`` days: the first promise day on or
         after the order's date."""
         days = np.asarray(promise_days, dtype=np.int64)
-        closed = ~self.promise_days.is_open(local_date)
+        promise = self.promise_days
+        closed = ~promise.is_open(local_date)
         after: DateArray = np.busday_offset(
             local_date,
             days,
             roll="backward",
-            busdaycal=_busdaycalendar(self.promise_days),
+            busdaycal=_busdaycalendar(
+                promise, *promise._years(local_date, local_date, days)
+            ),
         )
         return np.where(
             closed & (days > 0), after, self.delivery_dates(local_date, days)
@@ -302,26 +383,29 @@ def _to_date(value: np.datetime64) -> dt.date:
     return dt.date.fromisoformat(str(value.astype("datetime64[D]")))
 
 
-#: ``(weekmask, id(holidays), day)`` -> ``(holidays, first ship day on or
-#: after day)``: the entry keeps the holidays it was made with, so their id
-#: names them as long as it lives (hashing the calendar's dates on every
-#: call cost as much as the lookup saved).
-_SHIP_DAYS: dict[tuple[str, int, dt.date], tuple[tuple[dt.date, ...], dt.date]] = {}
+#: ``(weekmask, id(holidays), id(yearly), day)`` -> ``((holidays, yearly),
+#: first ship day on or after day)``: the entry keeps the days it was made
+#: with, so their ids name them as long as it lives (hashing the calendar's
+#: dates on every call cost as much as the lookup saved).
+_SHIP_DAYS: dict[
+    tuple[str, int, int, dt.date],
+    tuple[tuple[tuple[dt.date, ...], YearlyClosures | None], dt.date],
+] = {}
 
 
 def _first_ship_day(calendar: DeliveryCalendar, day: dt.date) -> dt.date:
     """The first ship day of ``calendar`` on or after ``day``
     (``ship_days.offset(day, 0)``)."""
-    holidays = calendar.holidays
-    key = (calendar.ship_weekmask, id(holidays), day)
+    holidays, yearly = calendar.holidays, calendar.yearly
+    key = (calendar.ship_weekmask, id(holidays), id(yearly), day)
     found = _SHIP_DAYS.get(key)
-    if found is not None and found[0] is holidays:
+    if found is not None and found[0][0] is holidays and found[0][1] is yearly:
         return found[1]
     rolled = calendar.ship_days.offset(np.datetime64(day, "D"), 0)
     first = _to_date(rolled.reshape(-1)[0])
     if len(_SHIP_DAYS) >= 4096:
         _SHIP_DAYS.clear()
-    _SHIP_DAYS[key] = (holidays, first)
+    _SHIP_DAYS[key] = ((holidays, yearly), first)
     return first
 
 

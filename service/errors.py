@@ -34,10 +34,12 @@ _CODES = {
     403: "forbidden",
     404: "not_found",
     405: "method_not_allowed",
+    408: "request_timeout",
     409: "conflict",
     413: "body_too_large",
     415: "unsupported_media_type",
     422: "invalid_request",
+    431: "head_too_large",
     500: "internal_error",
     503: "unavailable",
 }

@@ -2,11 +2,13 @@
 head (its request line and headers), which its parser keeps in memory whole
 however long it grows, and the time a request may take to arrive, which is
 for ever (``docs/service.md``, "Running for weeks"). h11, uvicorn's other
-parser, has a ceiling of its own on the head (16 KiB) but no timeout."""
+parser, has a ceiling of its own on the head (16 KiB) but no timeout. The
+refusals, and the parser's own 400, are in the API's JSON error shape."""
 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
@@ -26,6 +28,9 @@ _log = logging.getLogger("tierflow.service")
 _HEAD_TOO_LARGE = (
     f"request head over {MAX_HEAD_BYTES} bytes (the request line and headers)"
 )
+_MALFORMED = "malformed HTTP request: the request line or headers do not parse"
+#: The ``error`` of each refusal (``service/errors.py``'s codes).
+_CODES = {400: "bad_request", 408: "request_timeout", 431: "head_too_large"}
 
 
 class BoundedRequestProtocol(HttpToolsProtocol):
@@ -124,15 +129,25 @@ class BoundedRequestProtocol(HttpToolsProtocol):
                 return
         self._refuse(408, "Request Timeout", why)
 
+    def send_400_response(self, msg: str) -> None:
+        """The parser's refusal of a request (uvicorn wrote its own plain
+        text, ``Invalid HTTP request received.``, which it logs)."""
+        self._refuse(400, "Bad Request", _MALFORMED)
+
     def _refuse(self, status: int, phrase: str, why: str) -> None:
-        """Answer ``status`` with ``why`` as the body, and close."""
-        body = why.encode("ascii")
+        """Answer ``status`` with ``why`` in the API's error shape, and close
+        (they were plain text, unlike every other refusal)."""
+        code = _CODES[status]
+        item = {"field": None, "message": why, "type": code}
+        body = json.dumps(
+            {"error": code, "message": why, "field": None, "errors": [item]}
+        ).encode("ascii")
         head = [f"HTTP/1.1 {status} {phrase}\r\n".encode("ascii")]
         for name, value in self.server_state.default_headers:
             head.extend([name, b": ", value, b"\r\n"])
         head.extend(
             [
-                b"content-type: text/plain; charset=utf-8\r\n",
+                b"content-type: application/json\r\n",
                 b"content-length: " + str(len(body)).encode("ascii") + b"\r\n",
                 b"connection: close\r\n\r\n",
                 body,

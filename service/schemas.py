@@ -32,7 +32,12 @@ from tierflow.capacity.events import (
     MAX_INT_EVENT_ID,
     EventType,
 )
-from tierflow.data.limits import MAX_ID_LENGTH, MAX_LINE_QUANTITY, MAX_UNITS
+from tierflow.data.limits import (
+    MAX_ID_LENGTH,
+    MAX_LINE_QUANTITY,
+    MAX_MAGNITUDE,
+    MAX_UNITS,
+)
 from tierflow.data.store import ORDER_WORK
 from tierflow.formulations.satisfaction import MAX_PREFERENCE
 from tierflow.orchestration.checkout.results import (
@@ -257,8 +262,10 @@ class StockChangeIn(_Strict):
     on_hand: Annotated[
         int,
         Field(
-            ge=-int(MAX_UNITS),
-            le=int(MAX_UNITS),
+            # the store refuses on_hand past MAX_UNITS, in the words of
+            # `stock load`; these only keep numbers to what a file may hold
+            ge=-int(MAX_MAGNITUDE),
+            le=int(MAX_MAGNITUDE),
             description="`set`: the units on hand now (0 or more); `add`: the "
             "units to add (negative: an adjustment down). The result must be "
             f"0 to {int(MAX_UNITS):,} and at least the units open checkouts hold",

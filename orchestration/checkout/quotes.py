@@ -556,8 +556,7 @@ class QuoteBook:
         quote = self._decode(stored)
         self._refuse_over(request_id, quote)
         self._cache(request_id, quote, time.time())
-        answer = json.loads(stored.body).get("answer")
-        return None if answer is None else dict(answer)
+        return _served_answer(stored)
 
     def stored_answer(self, request_id: str) -> tuple[int, dict[str, Any]] | None:
         """The stored revision of an open option set and its answer as the
@@ -572,7 +571,7 @@ class QuoteBook:
             return None
         if time.time() > stored.expires_at:
             return None
-        answer = json.loads(stored.body).get("answer")
+        answer = _served_answer(stored)
         return None if answer is None else (stored.revision, answer)
 
     def close(
@@ -630,6 +629,21 @@ def _offered(option: Any) -> OfferedOption:
         Pricing(option.pricing),
         float(option.upgrade_cost),
     )
+
+
+def _served_answer(stored: StoredQuote) -> dict[str, Any] | None:
+    """The stored answer on the wire (None: stored without one), with its
+    ``expires_at`` from the quote's own: an answer stored before answers
+    said it lacked it (a requote adopting it answered ``null``, a stream's
+    event left it out) until the checkout was answered again."""
+    answer = json.loads(stored.body).get("answer")
+    if answer is None:
+        return None
+    served = dict(answer)
+    if served.get("expires_at") is None:
+        expiry = dt.datetime.fromtimestamp(stored.expires_at, dt.UTC)
+        served["expires_at"] = expiry.isoformat()
+    return served
 
 
 def encode_quote(

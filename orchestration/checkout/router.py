@@ -474,8 +474,8 @@ class OnlineRouter:
                 )
             except QuoteChanged:  # another router's answer of it was stored first
                 stored = self._quotes.adopt(request_id)
-            if stored is not None:  # one stored before answers said expires_at
-                return from_wire(OptionSet, {"expires_at": None, **stored})
+            if stored is not None:
+                return from_wire(OptionSet, stored)
         raise InputError(
             "the option set kept changing (requoted on another server): requote again",
             field="request_id",

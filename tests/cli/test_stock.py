@@ -166,8 +166,36 @@ def test_a_position_the_store_does_not_hold_starts_from_the_network(
             "stock.csv: row 3: field 'on_hand': value -3: on_hand would be -1 "
             "(2 on hand, -3 added): below 0",
         ),
+        (  # the 10^9 limit was "must be <= 1e+09" here, the store's wording below
+            "WH-EAST,MUG,1000000001\n",
+            "set",
+            "stock.csv: row 3: field 'on_hand': value 1000000001: on_hand would be "
+            "1000000001: above 1000000000",
+        ),
+        (
+            "WH-EAST,SOFA,1000000000\n",
+            "add",
+            "stock.csv: row 3: field 'on_hand': value 1000000000: on_hand would be "
+            "1000000002 (2 on hand, 1000000000 added): above 1000000000",
+        ),
+        (  # was "must be >= -1e+09"
+            "WH-EAST,SOFA,-1000000001\n",
+            "add",
+            "stock.csv: row 3: field 'on_hand': value -1000000001: on_hand would be "
+            "-999999999 (2 on hand, -1000000001 added): below 0",
+        ),
     ],
-    ids=["node", "sku", "integer", "negative", "duplicate", "below-zero"],
+    ids=[
+        "node",
+        "sku",
+        "integer",
+        "negative",
+        "duplicate",
+        "below-zero",
+        "above-limit",
+        "added-above-limit",
+        "added-below-limit",
+    ],
 )
 def test_a_bad_row_is_named_and_nothing_is_written(
     tmp_path: Path, rows: str, mode: str, error: str

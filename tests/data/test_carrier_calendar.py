@@ -5,6 +5,7 @@ and the summary ``tierflow network validate`` prints."""
 from __future__ import annotations
 
 import datetime as dt
+import pickle
 import shutil
 from pathlib import Path
 
@@ -17,12 +18,14 @@ from tierflow.data.carrier_calendar import (
     CARRIER_HOLIDAYS,
     FIRST_YEAR,
     LAST_YEAR,
+    _carrier_year,
     carrier_calendar,
     carrier_holidays,
     parse_weekdays,
     projected_holidays,
     weekdays_label,
 )
+from tierflow.data.delivery_calendar import OperatingDays
 from tierflow.data.errors import InputError
 from tierflow.data.limits import INSTANT_YEARS
 from tierflow.data.network import Network, load_network
@@ -31,6 +34,8 @@ from tierflow.data.rates import SERVICES
 D = dt.date
 NY = dt.timezone(dt.timedelta(hours=-5))
 TINY_CALENDAR = DATA_DIR / "tiny_calendar"
+#: ``[first, end)`` of every day the carrier holidays cover.
+EVERY = (D(FIRST_YEAR, 1, 1), D(LAST_YEAR + 1, 1, 1))
 NEXT_DAY, TWO_DAY, GROUND, ECONOMY = range(4)
 
 
@@ -103,7 +108,9 @@ def test_default_network_calendar_closes_the_carrier_holidays(
     tiny_network: Network,
 ) -> None:
     cal = tiny_network.calendar
-    assert set(cal.holidays) == set(carrier_holidays())
+    assert cal.promise_days.closed_between(EVERY[0], EVERY[1]) == tuple(
+        carrier_holidays()
+    )
     assert cal.ship_weekmask == cal.delivery_weekmask == "1111110"
     assert all(cal.service_days(s) == cal.promise_days for s in range(len(SERVICES)))
 
@@ -161,9 +168,9 @@ def test_holidays_csv_adds_and_removes_days(tiny_calendar_network: Network) -> N
         np.array(["2026-11-26", "2026-11-27"], dtype="datetime64[D]")
     ).tolist() == [True, False]
     # economy closed on Christmas Eve; New Year's Day worked by every service
-    closed = set(net.calendar.service_days(ECONOMY).closed)
+    closed = net.calendar.service_days(ECONOMY).closed_between(*EVERY)
     assert D(2026, 12, 24) in closed and D(2027, 1, 1) not in closed
-    assert D(2027, 1, 1) not in net.calendar.holidays
+    assert D(2027, 1, 1) not in net.calendar.promise_days.closed_between(*EVERY)
 
 
 def test_a_day_no_service_works_is_no_promise_day(tmp_path: Path) -> None:
@@ -176,7 +183,7 @@ def test_a_day_no_service_works_is_no_promise_day(tmp_path: Path) -> None:
     rows = "2026-10-10,next_day,closed\n2026-10-10,two_day,closed\n"
     folder = calendar_network(tmp_path, holidays="date,service,action\n" + rows)
     cal = load_network(folder).calendar
-    assert D(2026, 10, 10) in cal.holidays
+    assert D(2026, 10, 10) in cal.promise_days.closed_between(*EVERY)
     friday = np.datetime64("2026-10-09")
     assert str(cal.promised_dates(friday, 1)) == "2026-10-12"
     assert str(cal.delivery_dates(friday, 1, NEXT_DAY)) == "2026-10-12"
@@ -184,7 +191,7 @@ def test_a_day_no_service_works_is_no_promise_day(tmp_path: Path) -> None:
     # a Saturday closed for one Saturday service only is still worked
     one = "date,service,action\n2026-10-10,two_day,closed\n"
     cal = load_network(calendar_network(tmp_path / "one", holidays=one)).calendar
-    assert D(2026, 10, 10) not in cal.holidays
+    assert D(2026, 10, 10) not in cal.promise_days.closed_between(*EVERY)
     assert str(cal.promised_dates(friday, 1)) == "2026-10-10"
 
 
@@ -226,7 +233,7 @@ def test_a_parquet_holidays_table_is_named_as_it_is(tmp_path: Path) -> None:
 
 def test_a_calendar_without_a_folder_is_the_carrier_default() -> None:
     cal = carrier_calendar()
-    assert set(cal.holidays) == set(carrier_holidays())
+    assert cal.promise_days.closed_between(*EVERY) == tuple(carrier_holidays())
 
 
 BAD_ROWS: list[tuple[str, dict[str, str], str]] = [
@@ -342,3 +349,42 @@ def test_bad_calendar_rows_are_located(
     folder = calendar_network(tmp_path, **tables)
     with pytest.raises(InputError, match=message):
         load_network(folder)
+
+
+def test_the_carrier_holidays_are_built_per_year_when_asked_for(
+    tmp_path: Path,
+) -> None:
+    """Every year 1900-2201 was computed (35-90 ms) in each process that
+    loaded a network, and the network pickled all 1,949 dates per service
+    (a 63 KB calendar): now a year is built when a date of it is asked
+    about, and the calendar keeps the rule and the days named in
+    ``holidays.csv``."""
+    _carrier_year.cache_clear()
+    cal = load_network(calendar_network(tmp_path)).calendar
+    assert _carrier_year.cache_info().currsize <= 2  # holidays.csv's years
+    friday = np.datetime64("2026-11-27")
+    assert str(cal.delivery_dates(friday, 1, NEXT_DAY)) == "2026-11-30"
+    assert _carrier_year.cache_info().currsize <= 5  # 2025-2028 or so
+    assert len(pickle.dumps(cal, protocol=pickle.HIGHEST_PROTOCOL)) < 2_000
+
+
+def test_the_per_year_calendar_answers_as_every_year_listed_did(
+    tiny_calendar_network: Network,
+) -> None:
+    """offset, count and is_open give what a calendar listing every closed
+    day of 1900-2201 gives, across the whole span and at its ends."""
+    rng = np.random.default_rng(7)
+    lo, hi = np.datetime64("1899-06-01"), np.datetime64("2202-06-01")
+    starts = lo + rng.integers(0, (hi - lo).astype(np.int64), 400)
+    ends = np.concatenate([lo + 5 + np.arange(20), hi - 25 + np.arange(20)])
+    starts = np.concatenate([starts, ends])
+    days = rng.integers(-40, 400, starts.size)
+    cal = tiny_calendar_network.calendar
+    for lazy in (cal.ship_days, cal.promise_days, *cal.services):
+        listed = OperatingDays(lazy.weekmask, lazy.closed_between(*EVERY))
+        assert (lazy.offset(starts, days) == listed.offset(starts, days)).all()
+        assert (
+            lazy.count(starts, starts + days) == listed.count(starts, starts + days)
+        ).all()
+        assert (lazy.is_open(starts) == listed.is_open(starts)).all()
+        assert (lazy.offset(starts[0], 10**4) == listed.offset(starts[0], 10**4)).all()

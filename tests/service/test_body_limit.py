@@ -9,6 +9,7 @@ import socket
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -16,6 +17,7 @@ import pytest
 from tests.service.helpers import Listener
 from tests.service_fixtures import API_KEY, MONDAY_10, TEE_TO_CHICAGO, live_server
 from tierflow.service import request_limits
+from tierflow.service.errors import error_body
 
 
 def test_request_bodies_are_size_limited(tmp_path: Path) -> None:
@@ -57,6 +59,31 @@ def _raw(url: str, head: bytes, *, wait_s: float = 10.0) -> bytes:
         return got
 
 
+def _refusal(answer: bytes) -> Any:
+    """The JSON body of a refusal the server wrote itself (its head says
+    JSON and closes the connection)."""
+    head, _, body = answer.partition(b"\r\n\r\n")
+    lines = head.lower().split(b"\r\n")
+    assert b"content-type: application/json" in lines, head
+    assert b"connection: close" in lines, head
+    assert f"content-length: {len(body)}".encode() in lines, head
+    return json.loads(body)
+
+
+def test_a_request_the_parser_cannot_read_is_400_in_the_api_shape(
+    tmp_path: Path,
+) -> None:
+    """uvicorn answered a request its parser refused with its own plain
+    text ``Invalid HTTP request received.``; the 431 and 408 here were
+    plain text too: each is now the API's JSON error shape."""
+    with live_server(tmp_path) as (server, _):
+        answer = _raw(server.url, b"GET /healthz HTTP/1.1\r\nHost x\r\n\r\n")
+        assert answer.startswith(b"HTTP/1.1 400 Bad Request\r\n"), answer
+        assert _refusal(answer) == error_body(
+            400, "malformed HTTP request: the request line or headers do not parse"
+        )
+
+
 def test_a_request_head_without_end_is_refused_at_64_kib(tmp_path: Path) -> None:
     """A header that never ends was kept whole in memory, however long: one
     client grew a server by 240 MB with a 133 MB header (uvicorn's httptools
@@ -66,8 +93,8 @@ def test_a_request_head_without_end_is_refused_at_64_kib(tmp_path: Path) -> None
         big = b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 200_000
         answer = _raw(server.url, big)
         assert answer.startswith(b"HTTP/1.1 431 Request Header Fields Too Large\r\n")
-        assert answer.endswith(
-            b"\r\n\r\nrequest head over 65536 bytes (the request line and headers)"
+        assert _refusal(answer) == error_body(
+            431, "request head over 65536 bytes (the request line and headers)"
         )
         fits = b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 60_000
         assert _raw(server.url, fits + b"\r\nConnection: close\r\n\r\n").startswith(
@@ -122,8 +149,8 @@ def test_a_request_that_stops_coming_is_closed_with_408(
         for sent in stalled:
             answer = _raw(server.url, sent)
             assert answer.startswith(b"HTTP/1.1 408 Request Timeout\r\n"), answer
-            assert answer.endswith(
-                b"\r\n\r\nno byte of the request for 1 s before it came whole"
+            assert _refusal(answer) == error_body(
+                408, "no byte of the request for 1 s before it came whole"
             )
         host, port = server.url.removeprefix("http://").split(":")
         with socket.create_connection((host, int(port))) as raw:  # steady

@@ -17,12 +17,14 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import json
 import random
+import sqlite3
 import threading
 from collections import Counter
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import ExitStack
+from contextlib import ExitStack, closing
 from pathlib import Path
 from typing import Any
 
@@ -402,3 +404,40 @@ def test_a_requote_answered_in_an_outage_is_stored_with_its_answer(
         assert there.save_unsaved() == 1
         assert here.stored_answer(rid) == (2, shown.to_dict())
         assert here.select(rid, "gold").nodes == shown.option("gold").nodes
+
+
+def _as_stored_before_expires_at(state: Path, rid: str) -> None:
+    """Rewrite ``rid``'s stored answer as one stored before answers said
+    ``expires_at`` (the quote row itself always had its expiry)."""
+    with closing(sqlite3.connect(state)) as conn, conn:
+        (body,) = conn.execute(
+            "SELECT body FROM quotes WHERE request_id = ?", (rid,)
+        ).fetchone()
+        written = json.loads(body)
+        del written["answer"]["expires_at"]
+        conn.execute(
+            "UPDATE quotes SET body = ? WHERE request_id = ?",
+            (json.dumps(written), rid),
+        )
+
+
+def test_an_answer_stored_without_its_expiry_is_served_with_it(
+    tmp_path: Path,
+) -> None:
+    """An answer stored before answers said ``expires_at`` was served
+    without it (``null`` to a requote that adopted it, absent from the
+    stream's event) until the checkout was answered again: both now carry
+    the expiry the store keeps with the quote."""
+    state = tmp_path / "state.db"
+    with replicas_one_behind(tmp_path, state) as (here, there, rid):
+
+        def requote_stored_before() -> OptionSet:
+            won = here.requote(rid, now=MONDAY_10)
+            _as_stored_before_expires_at(state, rid)
+            return won
+
+        lost, won = _requote_racing(there, rid, requote_stored_before)
+        assert won.expires_at is not None
+        assert lost.expires_at == won.expires_at
+        assert lost.to_dict() == won.to_dict()
+        assert here.stored_answer(rid) == (2, won.to_dict())

@@ -290,7 +290,21 @@ def test_stock_read_per_node_and_sku(shared_live: Any) -> None:
             "set",
             ("WH-EAST", "MUG", 1_000_000_001),
             "changes[1].on_hand",
-            "value 1000000001: Input should be less than or equal to 1000000000",
+            # was pydantic's "Input should be less than or equal to 1000000000"
+            "value 1000000001: on_hand would be 1000000001: above 1000000000",
+        ),
+        (
+            "add",
+            ("WH-EAST", "MUG", -1_000_000_001),
+            "changes[1].on_hand",
+            "value -1000000001: on_hand would be -999999981 (20 on hand, "
+            "-1000000001 added): below 0",
+        ),
+        (  # past what any column of a file takes: refused before the store
+            "set",
+            ("WH-EAST", "MUG", 10**13),
+            "changes[1].on_hand",
+            "value 10000000000000: Input should be less than or equal to 1000000000000",
         ),
         (
             "set",
