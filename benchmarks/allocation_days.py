@@ -5,7 +5,10 @@ a volume drawn between 0.7x and 1.4x the history's mean and, on some days,
 an unannounced promotion spike. Each day is allocated at loose and tight
 capacity by the nearest-node baseline, myopic batches, the default policy
 (bid prices from the history forecast) and, as a labelled reference, the
-same with today's true volume (foresight). Protocol: ``docs/benchmarks.md``.
+same with today's true volume (foresight). The node capacities are staffed
+from the day's history (``simulate``'s :func:`staffed_capacity`), never from
+the day's own orders, unless a run asks for the old protocol
+(:data:`STAFFING`). Protocol: ``docs/benchmarks.md``.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -34,6 +37,10 @@ from tierflow.orchestration.allocation.day_allocator import (
     AllocationSettings,
     DayAllocator,
 )
+from tierflow.orchestration.simulation.forecast import (
+    scaled_capacity,
+    staffed_capacity,
+)
 from tierflow.solver.verify import check_allocation_rows
 
 #: The first generated day; the others follow a week apart (all weekdays).
@@ -50,6 +57,13 @@ POLICIES = {
     "default": "the engine with bid prices from the history forecast",
     "foresight": "REFERENCE, knows today's true volume: the default with foresight",
     "hindsight plan": "the whole day as one problem (knows the future)",
+}
+#: How a day's node capacities are set (``--staffing``), with what each is.
+STAFFING = {
+    "history": "staffed from the day's 14-day history: its mean day of work "
+    "is the utilization's share (as simulate staffs)",
+    "day": "scaled from the day's own workload, so every day is exactly the "
+    "utilization's share full (knows the day's total)",
 }
 
 
@@ -167,6 +181,10 @@ class DayRow:
     repriced_total_cost: float
     repricing_problems: int
     forecast_scale: float | None = None
+    #: How the day's capacities were set (a key of :data:`STAFFING`).
+    staffing: str = field(kw_only=True)
+    #: The day's workload as a share of those capacities (%).
+    load_pct: float = field(kw_only=True)
 
 
 @dataclass(frozen=True, slots=True)
@@ -180,6 +198,8 @@ class RunConfig:
     forecast: tuple[str, ...] = ("history", "perfect")
     #: Every policy deterministic (``AllocationSettings.deterministic``).
     deterministic: bool = False
+    #: How every day's capacities are set (a key of :data:`STAFFING`).
+    staffing: str = "history"
 
 
 def run_day(
@@ -191,13 +211,13 @@ def run_day(
     on_step: Callable[[str], None] | None = None,
 ) -> list[DayRow]:
     """Every policy on one day at one utilization, with its bound."""
-    capacity = _capacity(network, data.orders, utilization)
+    capacity = day_capacity(network, data, utilization, config.staffing)
     note = on_step or (lambda _: None)
     outcomes: dict[str, AllocationOutcome] = {}
     for name, (settings, forecast) in _plans(network, data, config).items():
         note(f"day {data.spec.index} {utilization}: {name}")
         outcomes[name] = _allocate(network, data, capacity, settings, forecast)
-    judge = _Judge(network, data, utilization, capacity, outcomes)
+    judge = _Judge(network, data, utilization, capacity, outcomes, config.staffing)
     return [judge.row(name, out) for name, out in outcomes.items()]
 
 
@@ -224,12 +244,13 @@ class _Judge:
         utilization: str,
         capacity: np.ndarray,
         outcomes: dict[str, AllocationOutcome],
+        staffing: str,
     ) -> None:
         bound = outcomes["hindsight plan"].lp_bound
         if bound is None:
             raise RuntimeError(f"day {data.spec.index}: the relaxation was not solved")
         self.network, self.data, self.capacity = network, data, capacity
-        self.utilization, self.bound = utilization, bound
+        self.utilization, self.bound, self.staffing = utilization, bound, staffing
         self.kept = platinum_on_time(outcomes["hindsight plan"])
         self.nearest = float(outcomes["nearest"].summary()["total_cost"])
 
@@ -247,6 +268,7 @@ class _Judge:
             self.nearest,
             self.kept,
             scale,
+            staffing=self.staffing,
         )
 
 
@@ -264,17 +286,20 @@ def run_sweep(
     ``scale`` x the day's true volume: how forecast error costs.
 
     The day's orders are the same at every scale (they do not depend on the
-    history); the bound, the hindsight plan and nearest node are computed once.
+    history); the bound, the hindsight plan and nearest node are computed once,
+    at one capacity: the day's as the days run sets it (``config.staffing``;
+    ``history``: staffed from the day's own history, not the scaled ones,
+    which only the bid prices read).
     """
     note = on_step or (lambda _: None)
     truth = make_day(network, spec, per_day, workdir / "truth")
-    capacity = _capacity(network, truth.orders, "tight")
+    capacity = day_capacity(network, truth, "tight", config.staffing)
     plans = _plans(network, truth, dataclasses.replace(config, forecast=()))
     outcomes = {}
     for name in ("hindsight plan", "nearest"):
         note(f"sweep: {name}")
         outcomes[name] = _allocate(network, truth, capacity, *plans[name])
-    judge = _Judge(network, truth, "tight", capacity, outcomes)
+    judge = _Judge(network, truth, "tight", capacity, outcomes, config.staffing)
     rows = [judge.row(name, out) for name, out in outcomes.items()]
     base = _base_settings(config, spec)
     for scale in scales:
@@ -336,11 +361,25 @@ def _base_settings(config: RunConfig, spec: DaySpec) -> AllocationSettings:
     )
 
 
-def _capacity(network: Network, orders: Orders, utilization: str) -> np.ndarray:
-    """Node capacities scaled so the day's workload is the utilization's share."""
-    load = float(orders.workload(network).sum())
-    scale = load / (UTILIZATION[utilization] * float(network.capacity.sum()))
-    return np.asarray(network.capacity * scale, dtype=np.float64)
+def day_capacity(
+    network: Network, data: BenchDayData, utilization: str, staffing: str
+) -> np.ndarray:
+    """The day's node capacities at ``utilization`` (every policy, the
+    hindsight plan and the bound of the day read the same).
+
+    ``history``: staffed from the day's history as it stood when the day
+    began (:func:`staffed_capacity`, as ``simulate`` staffs), so a day above
+    its history's mean runs above the utilization. ``day``: scaled so the
+    day's own workload is the utilization's share (the protocol before
+    2026-12-06: capacity, an input to every batch, carried the day's total).
+    """
+    share = UTILIZATION[utilization]
+    if staffing == "history":
+        return staffed_capacity(network, _history_forecast(data, network), share)
+    if staffing == "day":
+        load = float(data.orders.workload(network).sum())
+        return scaled_capacity(network, load, share)
+    raise ValueError(f"unknown staffing {staffing!r}: expected one of {list(STAFFING)}")
 
 
 def _row(
@@ -354,6 +393,8 @@ def _row(
     nearest_cost: float,
     kept: set[str],
     scale: float | None = None,
+    *,
+    staffing: str,
 ) -> DayRow:
     s = outcome.summary()
     on_time = s["service_level_by_tier"]
@@ -384,6 +425,10 @@ def _row(
         repriced_total_cost=s["repriced_total_cost"],
         repricing_problems=s["repricing_problems"],
         forecast_scale=scale,
+        staffing=staffing,
+        load_pct=100.0
+        * float(data.orders.workload(network).sum())
+        / float(capacity.sum()),
     )
 
 

@@ -18,6 +18,7 @@ import pandas as pd
 
 from tierflow.benchmarks.allocation_days import (
     POLICIES,
+    STAFFING,
     DayRow,
     DaySpec,
     RunConfig,
@@ -186,6 +187,11 @@ def _markdown(summary: dict[str, Any], frame: pd.DataFrame, sweep: pd.DataFrame)
         f"history), engine {setup['engine']}, {setup['time_limit_s']:g} s per "
         "batch. Gap = (cost - hindsight bound) / bound.",
         "",
+        f"Capacities ({setup['staffing']}): {STAFFING[setup['staffing']]}; "
+        "every policy, the hindsight plan and the bound of a day read the same "
+        "(results.csv: `staffing`, and `load_pct`, the day's workload as a "
+        "share of them).",
+        "",
         *[f"- **{name}**: {what}" for name, what in POLICIES.items()],
         "",
     ]
@@ -236,7 +242,9 @@ def _sweep_lines(sweep: pd.DataFrame) -> list[str]:
         "## Forecast-error sweep (one tight day)",
         "",
         "History mean = scale x the day's true volume; the day's orders, bound "
-        "and capacity are the same at every scale.",
+        "and capacity are the same at every scale (the capacity as the days "
+        "set it: with `history` staffing, from the day's own history, not "
+        "the scaled ones, which only the bid prices read).",
         "",
         "| policy | forecast scale | gap % | cost/nearest | on time overflow |",
         "|---|---:|---:|---:|---:|",
@@ -333,6 +341,7 @@ def run_and_report(
         "hindsight_time_limit_s": config.hindsight_time_limit_s,
         "forecast": list(config.forecast),
         "deterministic": config.deterministic,
+        "staffing": config.staffing,
         "utilizations": list(utilizations),
         "sweep_scales": list(sweep_scales),
     }

@@ -230,6 +230,16 @@ def bench_gap(
     "multiples of the true volume, e.g. 0.5,0.7,1,1.4,2.",
 )
 @option(
+    "--staffing",
+    type=click.Choice(["history", "day"]),
+    default="history",
+    show_default=True,
+    help="With --days: 'history' staffs each day's capacities from its 14-day "
+    "history's mean day of work at the utilization (as simulate does); 'day' "
+    "scales them from the day's own workload (the old protocol: every day "
+    "exactly that full, its total known before its end).",
+)
+@option(
     "--deterministic",
     is_flag=True,
     help="Reproducible runs, as allocate --deterministic: every policy's "
@@ -251,6 +261,7 @@ def bench_allocation(
     n_days: int | None,
     forecasts: tuple[str, ...],
     sweep: str,
+    staffing: str,
     deterministic: bool,
     out: Path,
     as_json: bool,
@@ -272,7 +283,7 @@ def bench_allocation(
         _bench_days(
             net, n_days, seed, n_orders, utilization, names[0], time_limit,
             hindsight_time_limit, forecasts, sweep, out, as_json,
-            deterministic=deterministic,
+            deterministic=deterministic, staffing=staffing,
         )  # fmt: skip
         return
     steps = [
@@ -325,6 +336,7 @@ def _bench_days(
     as_json: bool,
     *,
     deterministic: bool = False,
+    staffing: str = "history",
 ) -> None:
     """``bench allocation --days N``: the many-day benchmark and its reports."""
     from tierflow.benchmarks.allocation_days import RunConfig
@@ -336,6 +348,7 @@ def _bench_days(
         hindsight_time_limit_s=hindsight_time_limit,
         forecast=forecasts,
         deterministic=deterministic,
+        staffing=staffing,
     )
     utilizations = (utilization,) if utilization else ("loose", "tight")
     scales = parse_scales(sweep)

@@ -75,6 +75,7 @@ class SimulateRequest:
     hindsight_time_limit: float
     out: Path
     deterministic: bool = False
+    history_checkouts: int | None = None
 
     def settings(self) -> SimulationSettings:
         """What the simulation runs (``--outage`` is checked here)."""
@@ -83,6 +84,7 @@ class SimulateRequest:
         return SimulationSettings(
             day=self.day.date(),
             checkouts=self.checkouts,
+            history_checkouts=self.history_checkouts,
             seed=self.seed,
             utilization=self.utilization,
             keep_capacity=self.keep_capacity,
@@ -111,6 +113,14 @@ class SimulateRequest:
     default=3000,
     show_default=True,
     help="Checkouts simulated over the day.",
+)
+@option(
+    "--history-checkouts",
+    type=click.IntRange(1, 1_000_000),
+    default=None,
+    help="Mean checkouts per day of the 14-day history the forecast and the "
+    "staffing read: below --checkouts, the day is a surprise peak  "
+    "[default: --checkouts]",
 )
 @option(
     "--day",
@@ -280,6 +290,9 @@ def _identity(
     # existed is still the same job; with it, another job (never resumed across)
     if not settings["deterministic"]:
         del settings["deterministic"]
+    # and the history at the day's checkouts (before --history-checkouts)
+    if settings["history_checkouts"] is None:
+        del settings["history_checkouts"]
     return {
         "settings": settings,
         "policy": repr(policy),

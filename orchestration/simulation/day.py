@@ -440,14 +440,15 @@ def _history_forecast(
     policy: TierPolicy,
 ) -> DemandForecast:
     """The demand forecast from the :data:`HISTORY_DAYS` days before the day
-    (generated at the day's volume, ``history.csv``): the same forecast the
+    (generated at ``settings.history_per_day`` checkouts a day, by default
+    the day's volume; ``history.csv``): the same forecast the
     batch allocator and the checkout's capacity ticks use, and the day's
     staffing plan (:func:`staffed_capacity`), the day's own orders unseen.
     Its orders passed checkout, so each is of a tier checkout could offer
     it (:func:`checkout_tiers`: a Platinum drawn on a Sunday is Gold)."""
     history = generate_orders(
         network,
-        n_orders=settings.checkouts * HISTORY_DAYS,
+        n_orders=settings.history_per_day * HISTORY_DAYS,
         days=HISTORY_DAYS,
         seed=settings.seed + 1,
         start=settings.day - dt.timedelta(days=HISTORY_DAYS),

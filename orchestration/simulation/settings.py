@@ -32,6 +32,10 @@ class SimulationSettings:
     ``abandon_p``, ``recommended_p`` and ``cancel_p`` are the choice model's
     probabilities; ``outage_at`` is on the clock of the network's main zone
     (:attr:`~tierflow.data.network.Network.main_timezone`; ``None``: no outage).
+    ``history_checkouts`` is the mean checkouts per day of the 14-day
+    history (the forecast's and the staffing's only input; ``None``: the
+    day's ``checkouts``, so the day's volume is known in expectation; below
+    it, the day is a surprise peak).
     ``keep_capacity`` opens the day at the network's own capacities instead
     of staffing them to ``utilization`` of the history's mean day.
     ``stock_bid_prices=False`` runs the batch policy on capacity bid prices
@@ -58,6 +62,7 @@ class SimulationSettings:
     recommended_p: float = 0.75
     cancel_p: float = 0.02
     deterministic: bool = False
+    history_checkouts: int | None = None
 
     def __post_init__(self) -> None:
         # the day's capacity events (the outage, the half-hourly forecast)
@@ -72,6 +77,14 @@ class SimulationSettings:
             value=f"{self.day} (its events run into {next_day})",
         )
         require_number(self.checkouts, "--checkouts", 1, 1_000_000, integer=True)
+        if self.history_checkouts is not None:
+            require_number(
+                self.history_checkouts,
+                "--history-checkouts",
+                1,
+                1_000_000,
+                integer=True,
+            )
         require_number(self.seed, "--seed", 0, MAX_SEED, integer=True)
         require_number(self.utilization, "--utilization", 0, 2, low_open=True)
         require_number(self.time_limit_s, "--time-limit", 0, MAX_TIME_LIMIT_S)
@@ -90,3 +103,11 @@ class SimulationSettings:
             raise InputError(
                 "must be a time of day", field="--outage", value=self.outage_at
             )
+
+    @property
+    def history_per_day(self) -> int:
+        """Checkouts per day of the history: ``history_checkouts``, else the
+        day's ``checkouts``."""
+        if self.history_checkouts is None:
+            return self.checkouts
+        return self.history_checkouts

@@ -7,14 +7,27 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
+import pytest
 
 from tests.promises import platinum_promise_achievable
 from tierflow.benchmarks import allocation_bench as one_day_bench
-from tierflow.benchmarks.allocation_days import HISTORY_DAYS, DaySpec, make_day
+from tierflow.benchmarks.allocation_bench import UTILIZATION
+from tierflow.benchmarks.allocation_days import (
+    HISTORY_DAYS,
+    DaySpec,
+    day_capacity,
+    make_day,
+)
+from tierflow.capacity.demand_forecast import DemandForecast, business_day_start
 from tierflow.data.network import Network
 from tierflow.data.order_generator import Spike, generate_orders
 from tierflow.data.orders import write_orders
+from tierflow.orchestration.simulation.forecast import (
+    history_day_workload,
+    staffed_capacity,
+)
 
 
 def test_no_two_days_share_a_random_stream(
@@ -109,3 +122,34 @@ def test_the_days_platinum_orders_are_ones_checkout_could_offer(
         )
         > 0
     )
+
+
+def test_a_day_above_its_history_runs_above_the_plan_staffed_from_it(
+    tmp_path: Path, tiny_network: Network
+) -> None:
+    """Every day's capacities were scaled from its own workload: a day drawn
+    at 1.35x its history's mean ran at exactly 70 % / 95 % like any other,
+    its total known to every batch before the day's end. Staffed from the
+    history (``history``, the default: ``simulate``'s
+    :func:`staffed_capacity`), it runs above the plan; ``day`` keeps the old
+    protocol for comparison."""
+    spec = DaySpec.draw(4, 1)
+    assert round(spec.volume_factor, 2) == 1.35
+    data = make_day(tiny_network, spec, 60, tmp_path / "day")
+    load = float(data.orders.workload(tiny_network).sum())
+    demand = DemandForecast.from_history(
+        data.history,
+        tiny_network,
+        before=business_day_start(spec.date, tiny_network),
+    )
+    per_day = history_day_workload(tiny_network, demand)
+    assert per_day is not None
+    for utilization, share in UTILIZATION.items():
+        own = day_capacity(tiny_network, data, utilization, "day")
+        assert load / own.sum() == pytest.approx(share, rel=1e-12)
+        staffed = day_capacity(tiny_network, data, utilization, "history")
+        np.testing.assert_array_equal(
+            staffed, staffed_capacity(tiny_network, demand, share)
+        )
+        assert load / staffed.sum() == pytest.approx(share * load / per_day)
+        assert load / staffed.sum() > 1.2 * share

@@ -968,6 +968,35 @@ def test_bench_allocation_over_days_reports_distributions(tmp_path: Path) -> Non
     assert tight["gap_median_pct"] == pytest.approx(gaps["gap_pct"].median())
     assert summary["targets"]["repriced_equals_reported_every_run"]["met"]
     assert "## Forecast-error sweep" in (out / "summary.md").read_text()
+    # staffed from each day's history by default, and said so
+    assert set(frame["staffing"]) == {"history"}
+    assert summary["setup"]["staffing"] == "history"
+    assert "staffed from the day's 14-day history" in (out / "summary.md").read_text()
+    # the sweep's rows share one capacity: its day's, from its own history
+    assert sweep["load_pct"].nunique() == 1
+    assert sweep["load_pct"].iloc[0] == pytest.approx(
+        days[(days["day"] == 0) & (days["utilization"] == "tight")]["load_pct"].iloc[0]
+    )
+
+
+def test_bench_allocation_staffing_day_keeps_the_old_protocol(tmp_path: Path) -> None:
+    """``--staffing day`` scales each day's capacities from its own workload
+    (the protocol before 2026-12-06, kept for comparison): every day is
+    exactly the utilization's share full, and results.csv says how."""
+    out = tmp_path / "days"
+    args = ["bench", "allocation", "--network", str(TINY), "--days", "1"]
+    args += ["--orders", "20", "--seed", "1", "--utilization", "tight"]
+    args += ["--engines", "greedy", "--time-limit", "1"]
+    args += ["--hindsight-time-limit", "1", "--forecast", "history"]
+    args += ["--staffing", "day", "--out", str(out)]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    frame = pd.read_csv(out / "results.csv")
+    assert set(frame["staffing"]) == {"day"}
+    assert frame["load_pct"].to_numpy() == pytest.approx(95.0, rel=1e-12)
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["setup"]["staffing"] == "day"
+    assert "scaled from the day's own workload" in (out / "summary.md").read_text()
 
 
 def _names(folder: Path) -> list[str]:

@@ -22,7 +22,7 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner, Result
 
-from tests.conftest import ROOT
+from tests.conftest import ROOT, TINY_NETWORK
 from tests.networks import network_in_zone
 from tests.spend_scores import write_spend_scores
 from tierflow.cli import simulate_cmd
@@ -616,3 +616,43 @@ def test_deterministic_refuses_an_engine_on_the_clock(
     ), done.output
     assert "Traceback" not in done.output
     assert not out.exists() and not out.with_name(".sim.partial").exists()
+
+
+@pytest.mark.parametrize(
+    ("given", "message"),
+    [
+        ("0", "0 is not in the range 1<=x<=1000000."),
+        ("-5", "-5 is not in the range 1<=x<=1000000."),
+        ("1.5", "'1.5' is not a valid integer range."),
+    ],
+)
+def test_history_checkouts_refuses_what_checkouts_refuses(
+    given: str, message: str, tmp_path: Path
+) -> None:
+    out = tmp_path / "sim"
+    args = ["simulate", "--history-checkouts", given, "--out", str(out)]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 2
+    assert f"Invalid value for '--history-checkouts': {message}" in result.output
+    assert not out.exists()
+
+
+def test_history_checkouts_is_another_job_only_when_given() -> None:
+    """A run started before ``--history-checkouts`` existed (the history at
+    the day's checkouts) is still the same job for ``--resume``."""
+    from tierflow.cli.simulate_cmd import SimulateRequest, _identity
+    from tierflow.data.network import load_network
+    from tierflow.formulations.tiers import TierPolicy
+
+    net = load_network(TINY_NETWORK)
+    options: dict[str, Any] = {
+        "network_dir": None, "checkouts": 80, "day": dt.datetime(2026, 1, 19),
+        "seed": 11, "utilization": 0.92, "keep_capacity": False,
+        "outage": "13:00", "engine": "greedy", "time_limit": 1.0,
+        "no_stock_bid_prices": False, "cltv_scores": None,
+        "cltv_backtest": False, "hindsight_time_limit": 1.0, "out": Path("x"),
+    }  # fmt: skip
+    plain = _identity(net, SimulateRequest(**options), TierPolicy())
+    assert "history_checkouts" not in plain["settings"]
+    given = SimulateRequest(**options, history_checkouts=40)
+    assert _identity(net, given, TierPolicy())["settings"]["history_checkouts"] == 40

@@ -22,9 +22,11 @@ from tierflow.capacity.demand_forecast import (
 from tierflow.cli.simulate_cmd import _screen
 from tierflow.data.errors import InputError
 from tierflow.data.network import Network
-from tierflow.data.order_generator import generate_orders
+from tierflow.data.order_generator import generate_orders, read_shoppers
 from tierflow.data.orders import read_orders, write_orders
 from tierflow.data.store import SqliteStore
+from tierflow.formulations.tiers import TierPolicy
+from tierflow.orchestration.simulation import day as sim_day
 from tierflow.orchestration.simulation.day import (
     SimulationSettings,
     _say_unscored_shoppers,
@@ -303,3 +305,27 @@ def test_the_history_s_platinum_orders_are_ones_checkout_could_offer(
     )
     assert len(achievable) > 20
     assert [o for o, ok in achievable.items() if not ok] == []
+
+
+def test_a_history_quieter_than_the_day_staffs_for_its_own_volume(
+    tmp_path: Path, tiny_network: Network
+) -> None:
+    """The history was generated at the day's own ``--checkouts``, so the
+    forecast and the staffing knew the day's volume in expectation (a peak
+    day was never a surprise). ``history_checkouts`` sets the history's
+    mean day: at half the day's, the history holds half the orders and the
+    day is staffed for about half the work."""
+    shoppers = read_shoppers(tiny_network)
+    staffed = {}
+    for name, history_checkouts in (("same", None), ("half", 40)):
+        settings = SimulationSettings(checkouts=80, history_checkouts=history_checkouts)
+        out = tmp_path / name
+        out.mkdir()
+        demand = sim_day._history_forecast(
+            tiny_network, settings, out, shoppers, TierPolicy()
+        )
+        orders = pd.read_csv(out / "history.csv")
+        assert orders["order_id"].nunique() == (history_checkouts or 80) * 14
+        staffed[name] = staffed_capacity(tiny_network, demand, settings.utilization)
+    ratio = float(staffed["half"].sum() / staffed["same"].sum())
+    assert ratio == pytest.approx(0.5, abs=0.05)

@@ -17,6 +17,9 @@ from tierflow.orchestration.simulation.settings import SimulationSettings
     [
         ({"checkouts": math.nan}, r"^field '--checkouts': value nan: must be an integer in \[1, 1,000,000\]$"),
         ({"checkouts": 1.5}, r"^field '--checkouts': value 1\.5: must be an integer"),
+        ({"history_checkouts": 0}, r"^field '--history-checkouts': value 0: must be an integer in \[1, 1,000,000\]$"),
+        ({"history_checkouts": -3}, r"^field '--history-checkouts': value -3: must be an integer in \[1, 1,000,000\]$"),
+        ({"history_checkouts": 1.5}, r"^field '--history-checkouts': value 1\.5: must be an integer"),
         ({"utilization": math.inf}, r"^field '--utilization': value inf: must be a number in \(0, 2\]$"),
         ({"time_limit_s": -1}, r"^field '--time-limit': value -1: must be a number in \[0, 1,000,000\]$"),
         ({"engine": "warp"}, r"^field '--engine': value 'warp': unknown engine$"),
