@@ -67,7 +67,7 @@ def stock() -> None:
     type=click.Choice(MODES),
     default="set",
     show_default=True,
-    help="set: on_hand becomes the quantity (a cycle count, a WMS snapshot); "
+    help="set: on_hand becomes the file's on_hand (a cycle count, a WMS snapshot); "
     "add: on_hand changes by it (a receipt; negative: an adjustment down).",
 )
 @option(

@@ -22,13 +22,20 @@ PARQUET_SUFFIXES = frozenset({".parquet", ".pq"})
 
 
 def read_log_table(
-    path: Path, columns: Sequence[str], optional: Sequence[str], fmt: str
+    path: Path,
+    columns: Sequence[str],
+    optional: Sequence[str],
+    fmt: str,
+    *,
+    one_column_hint: str = "",
 ) -> tuple[pd.DataFrame, NDArray[np.int64], bool]:
     """Read a CSV (all text) or Parquet table; return frame, row numbers, is_parquet.
 
     Only ``columns`` (required) and ``optional`` are kept. CSV rows are file
     lines (the header is line 1; blank lines are dropped), Parquet rows are
-    1-based records.
+    1-based records. ``one_column_hint`` ends the missing column's error of a
+    CSV whose header is one column of space- or tab-separated names (what
+    else the file may be: CDNOW's text for a transaction log).
     """
     is_parquet = fmt == "parquet" or (
         fmt == "auto" and path.suffix.lower() in PARQUET_SUFFIXES
@@ -38,7 +45,7 @@ def read_log_table(
         if is_parquet:
             frame, rows = _read_parquet(path, columns, wanted)
         else:
-            frame, rows = _read_csv(path, columns, wanted)
+            frame, rows = _read_csv(path, columns, wanted, one_column_hint)
     return frame, rows, is_parquet
 
 
@@ -62,10 +69,11 @@ def _read_parquet(
 
 
 def _read_csv(
-    path: Path, columns: Sequence[str], wanted: Sequence[str]
+    path: Path, columns: Sequence[str], wanted: Sequence[str], one_column_hint: str
 ) -> tuple[pd.DataFrame, NDArray[np.int64]]:
     frame, rows = read_csv_records(path, str(path), skip_initial_space=False)
-    _require(str(path), columns, list(frame.columns), row=1)
+    names = list(frame.columns)
+    _require(str(path), columns, names, row=1, hint=one_column_hint)
     frame = frame.loc[:, [c for c in frame.columns if c in wanted]]
     blank_line = np.ones(len(frame), dtype=bool)
     for col in frame.columns:
@@ -90,18 +98,31 @@ def _first_line(exc: BaseException) -> str:
 
 
 def _require(
-    file: str, columns: Sequence[str], names: Sequence[str], *, row: int | None = None
+    file: str,
+    columns: Sequence[str],
+    names: Sequence[str],
+    *,
+    row: int | None = None,
+    hint: str = "",
 ) -> None:
     """Every column of ``columns`` is among ``names``; ``row``: the header's
-    line, named as every table reader names it (a Parquet file has none)."""
+    line, named as every table reader names it (a Parquet file has none).
+
+    A header of one column holding several space- or tab-separated names
+    (CDNOW's text read as CSV, a TSV) is said to be one, with ``hint``: its
+    names listed as they were ("have: customer_id  date ...") read as if the
+    missing column were there."""
     for col in columns:
-        if col not in names:
-            raise InputError(
-                f"missing column (have: {', '.join(map(str, names)) or 'none'})",
-                file=file,
-                row=row,
-                field=col,
-            )
+        if col in names:
+            continue
+        if len(names) == 1 and len(str(names[0]).split()) > 1:
+            have = (
+                f"have one column, {str(names[0])!r}: the header's names are "
+                "separated by spaces or tabs, not commas"
+            ) + (f"; {hint}" if hint else "")
+        else:
+            have = f"have: {', '.join(map(str, names)) or 'none'}"
+        raise InputError(f"missing column ({have})", file=file, row=row, field=col)
 
 
 #: CDNOW's columns (as the errors name them), by the number on a line.

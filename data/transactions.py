@@ -475,7 +475,11 @@ def read_transactions(
         frame, rows = read_cdnow(Path(path))
     else:
         frame, rows, is_parquet = read_log_table(
-            Path(path), TRANSACTION_COLUMNS, OPTIONAL_TRANSACTION_COLUMNS, fmt
+            Path(path),
+            TRANSACTION_COLUMNS,
+            OPTIONAL_TRANSACTION_COLUMNS,
+            fmt,
+            one_column_hint="CDNOW's text format is read with --format cdnow",
         )
     checks = RowChecks(file, rows, record_label=is_parquet)
     columns = (_check_cdnow if fmt == "cdnow" else _check_table)(checks, frame)

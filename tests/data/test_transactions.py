@@ -266,6 +266,36 @@ def test_bad_input_names_file_row_field_value(
     assert re.match(message, text[len(str(tmp_path)) + 1 :]), text
 
 
+def test_cdnow_text_read_as_csv_says_its_header_is_one_column(tmp_path: Path) -> None:
+    # CDNOW_master.txt without --format cdnow: the error said customer_id was
+    # missing and listed "customer_id  date ..." as what the file has
+    path = _write(
+        tmp_path,
+        "CDNOW_master.txt",
+        " customer_id  date number_of_cds  dollar_value\n 00001 19970101  1   11.77\n",
+    )
+    with pytest.raises(InputError) as info:
+        read_transactions(path)
+    assert str(info.value) == (
+        f"{path}: row 1: field 'customer_id': missing column (have one column, "
+        "'customer_id  date number_of_cds  dollar_value': the header's names "
+        "are separated by spaces or tabs, not commas; CDNOW's text format is "
+        "read with --format cdnow)"
+    )
+
+
+def test_a_tab_separated_table_says_its_header_is_one_column(tmp_path: Path) -> None:
+    path = _write(tmp_path, "orders.tsv", "customer_id\torder_date\tamount\n")
+    with pytest.raises(InputError) as info:
+        read_transactions(path)
+    assert str(info.value) == (
+        f"{path}: row 1: field 'customer_id': missing column (have one column, "
+        "'customer_id\\torder_date\\tamount': the header's names are separated "
+        "by spaces or tabs, not commas; CDNOW's text format is read with "
+        "--format cdnow)"
+    )
+
+
 def test_parquet_errors_name_the_record(tmp_path: Path) -> None:
     frame = pd.DataFrame(
         {"customer_id": ["a", "b"], "order_date": ["2024-01-01", "x"], "amount": [1, 2]}
