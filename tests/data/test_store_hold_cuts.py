@@ -198,3 +198,35 @@ def test_migration_17_adds_the_cuts_to_a_version_16_store(
     with open_store(state_location) as s:
         assert s.schema_version() == SCHEMA_VERSION == 17
     assert run_sql(state_location, "SELECT COUNT(*) FROM hold_cuts") == [(0,)]
+
+
+def test_a_cut_checkout_selected_again_short_names_the_position(
+    store: StateStore,
+) -> None:
+    """C, cut by a count of 3, selected again finds no TEE free: rejected,
+    with the position recounted and when (``cut``), as its confirm names
+    them; a checkout rejected that was never cut has none."""
+    store.change_stock_once([("N1", "TEE", 3)], change_id=None, cut_holds=True, now=200)
+    order = [_line("D", "TEE", 1)]
+    assert store.hold_checkout(
+        "D", "gold", [("N1", [("TEE", 1)])], 600, order_lines=order, now=201
+    ).ok
+    again = store.hold_checkout(
+        "C",
+        "gold",
+        [("N1", [("TEE", 1)])],
+        600,
+        order_lines=[_line("C", "TEE", 1)],
+        now=202,
+    )
+    assert (again.status, again.shortfall) == ("rejected", (("N1", "TEE", 1, 0),))
+    assert again.cut == ("N1", "TEE", 200.0)
+    never = store.hold_checkout(
+        "G",
+        "gold",
+        [("N1", [("TEE", 1)])],
+        600,
+        order_lines=[_line("G", "TEE", 1)],
+        now=202,
+    )
+    assert (never.status, never.cut) == ("rejected", None)

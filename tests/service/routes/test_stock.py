@@ -443,13 +443,18 @@ def test_a_count_with_cut_holds_cuts_the_newest_checkout(live: Any) -> None:
     )
     r = client.post(f"/v1/checkouts/{rids[0]}/confirm")
     assert (r.status_code, r.json()["status"]) == (200, "confirmed")
-    # selected again, B finds the stock gone: the answer of a stock run out
+    # selected again, B finds the stock gone: rejected, naming the recount
     r = client.post(f"/v1/checkouts/{rids[1]}/select", json={"option_id": options[1]})
     assert r.status_code == 409, r.text
     assert (r.json()["status"], r.json()["shortfall"]) == (
         "rejected",
         [{"node_id": "ST-CHI", "sku": "TEE", "requested": 1, "available": 0}],
     )
+    assert r.json()["message"].endswith(
+        ": the stock of TEE at ST-CHI was recounted below what open checkouts "
+        "held: ask for options again"
+    )
+    assert r.json()["message"].startswith("hold cut at ")
 
 
 def test_the_write_needs_the_key_before_the_body_is_read(shared_live: Any) -> None:
