@@ -76,13 +76,13 @@ class StockReceipt(NamedTuple):
 
 
 class ChangeIdConflict(InputError):
-    """A ``change_id`` already used by another stock change (another mode
-    or changes): the id is an idempotency key, so the change is refused
+    """A ``change_id`` already used by another stock change (another mode,
+    changes or ``cut_holds``): the id is an idempotency key, so the change is refused
     (HTTP: 409, a clash with what the store holds)."""
 
     def __init__(self, change_id: str) -> None:
         super().__init__(
-            "already used by another stock change (another mode or changes): "
+            "already used by another stock change (another mode, changes or cut_holds): "
             "a change_id is an idempotency key; nothing written",
             field="change_id",
             value=change_id,
@@ -196,7 +196,8 @@ class Inventory(StorePart):
     ) -> StockReceipt:
         """:meth:`change_stock`, once per ``change_id`` (the caller's
         idempotency key), with the holds it cut: the id, a digest of the
-        request (``add`` and the changes, in their order) and the positions
+        request (``add``, the changes in their order, ``cut_holds``: a
+        retry is the same request byte for byte) and the positions
         written and holds cut are recorded in the stock write's transaction
         (``stock_changes``). A repeat of the request answers the first's
         positions and cuts (``duplicate``) and writes (and cuts) nothing;
@@ -239,10 +240,13 @@ class Inventory(StorePart):
         sweep_lapsed(self._db, t)
         start = unheld or {}
         order = sorted(range(len(cells)), key=lambda i: cells[i][:2])
-        request = _request_digest(cells, add=add)
+        request = (
+            _request_digest(cells, add=add, cut_holds=cut_holds),
+            _request_digest(cells, add=add, cut_holds=None),
+        )
         with self._db.tx() as conn:
             if change_id is not None:
-                done = _claim(conn, change_id, request, t)
+                done = _claim(conn, change_id, request, cut_holds, t)
                 if done is not None:
                     return done
             conn.execute_each(
@@ -490,21 +494,38 @@ def locked_cells(
     }
 
 
-def _request_digest(cells: Sequence[tuple[str, str, int]], *, add: bool) -> str:
+def _request_digest(
+    cells: Sequence[tuple[str, str, int]], *, add: bool, cut_holds: bool | None
+) -> str:
     """What a ``change_id`` is recorded with: the SHA-256 of its request
-    (the mode and the changes in their order), to tell a retry from
-    another change under the id."""
-    text = json.dumps(["add" if add else "set", [list(c) for c in cells]])
-    return hashlib.sha256(text.encode()).hexdigest()
+    (the mode, the changes in their order and ``cut_holds``), to tell a
+    retry from another change under the id. ``cut_holds`` None: the digest
+    recorded before the flag was part of it (schemas 16 and 17 until
+    2026-12-06), which a retry of those ids is compared with."""
+    request: list[Any] = ["add" if add else "set", [list(c) for c in cells]]
+    if cut_holds is not None:
+        request.append({"cut_holds": cut_holds})
+    return hashlib.sha256(json.dumps(request).encode()).hexdigest()
 
 
 def _claim(
-    conn: Transaction, change_id: str, request: str, t: float
+    conn: Transaction,
+    change_id: str,
+    request: tuple[str, str],
+    cut_holds: bool,
+    t: float,
 ) -> StockReceipt | None:
     """Record ``change_id`` in ``conn`` (None: it is new, and the caller
     writes its stock), or the positions its first request wrote and the
-    holds it cut (a retry, ``duplicate``). The unique key makes a concurrent claim of the id wait for
-    this transaction's end (PostgreSQL), and read the row it committed.
+    holds it cut (a retry, ``duplicate``). The unique key makes a
+    concurrent claim of the id wait for this transaction's end
+    (PostgreSQL), and read the row it committed.
+
+    ``request``: the request's digest and the one recorded before
+    ``cut_holds`` was part of it (:func:`_request_digest`). An id
+    recorded with that older digest answers its retry whichever the flag,
+    unless its answer tells the flag it was sent with: holds cut (with
+    it), an answer of schema 16 (without it).
 
     Raises
     ------
@@ -517,7 +538,7 @@ def _claim(
         "INSERT INTO stock_changes (change_id, request, result, received_at) "
         "VALUES (?, ?, '[]', ?) ON CONFLICT (change_id) DO NOTHING "
         "RETURNING change_id",
-        (change_id, request, t),
+        (change_id, request[0], t),
     ).fetchone()
     if claimed is not None:
         return None
@@ -529,11 +550,16 @@ def _claim(
         raise StoreConflict(f"stock change {change_id!r} pruned meanwhile")
     if str(row[1]) == PRUNED_RESULT:
         raise ChangeIdPruned(change_id, float(row[2]))
-    if str(row[0]) != request:
+    if str(row[0]) not in request:
         raise ChangeIdConflict(change_id)
     result = json.loads(row[1])
+    sent_with: bool | None = None  # the flag of an older digest's request
     if isinstance(result, list):  # recorded before hold cuts (schema 16)
-        result = {"changes": result, "cuts": []}
+        result, sent_with = {"changes": result, "cuts": []}, False
+    elif result["cuts"]:
+        sent_with = True
+    if str(row[0]) == request[1] and sent_with not in (None, cut_holds):
+        raise ChangeIdConflict(change_id)
     return StockReceipt(
         [
             StockChange(str(n), str(s), int(b), int(a), int(r))

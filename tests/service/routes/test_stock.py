@@ -391,7 +391,8 @@ def test_a_count_with_cut_holds_cuts_the_newest_checkout(live: Any) -> None:
     """ST-CHI's 5 TEE, 1 held by A and then 1 by B: a count of 1 with
     ``cut_holds`` is written and cuts B (the newest); A confirms, B's
     confirm is refused naming the position recounted, and its select again
-    is the answer of a stock run out; the count's retry cuts nothing again."""
+    is the answer of a stock run out; the count's retry cuts nothing again,
+    and its id sent without ``cut_holds`` is another change (409)."""
     client, _, _ = live
     rids, options = [], []
     for customer in ("C1", "C2"):
@@ -431,6 +432,13 @@ def test_a_count_with_cut_holds_cuts_the_newest_checkout(live: Any) -> None:
     assert r.json() == summary
     again = client.post("/v1/stock", json=body, headers=KEY)
     assert again.json() == {**summary, "duplicate": True}
+    # the id's request was sent with cut_holds: without it, another change
+    r = client.post("/v1/stock", json={**body, "cut_holds": False}, headers=KEY)
+    assert (r.status_code, r.json()["error"], r.json()["field"]) == (
+        409,
+        "conflict",
+        "change_id",
+    )
     r = client.post(f"/v1/checkouts/{rids[1]}/confirm")
     assert r.status_code == 409, r.text
     assert (r.json()["error"], r.json()["field"]) == ("conflict", "request_id")
@@ -542,14 +550,14 @@ def test_a_receipt_retried_with_its_change_id_is_added_once(
     assert r.json() == {
         "error": "conflict",
         "message": "field 'change_id': value 'rcv-0042': already used by another "
-        "stock change (another mode or changes): a change_id is an idempotency "
+        "stock change (another mode, changes or cut_holds): a change_id is an idempotency "
         "key; nothing written",
         "field": "change_id",
         "errors": [
             {
                 "field": "change_id",
                 "message": "value 'rcv-0042': already used by another stock "
-                "change (another mode or changes): a change_id is an idempotency "
+                "change (another mode, changes or cut_holds): a change_id is an idempotency "
                 "key; nothing written",
                 "type": "conflict",
             }
