@@ -10,7 +10,7 @@ import datetime as dt
 import hashlib
 import json
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -239,11 +239,41 @@ class Inventory(StorePart):
         t = clock(now)
         sweep_lapsed(self._db, t)
         start = unheld or {}
-        order = sorted(range(len(cells)), key=lambda i: cells[i][:2])
         request = (
             _request_digest(cells, add=add, cut_holds=cut_holds),
             _request_digest(cells, add=add, cut_holds=None),
         )
+        locks = {c[:2] for c in cells}
+        while True:
+            try:
+                return self._write_change(
+                    cells, add, start, t, change_id, request, cut_holds, locks
+                )
+            except _LockFirst as more:  # rolled back: lock them all in order
+                locks |= more.cells
+
+    def _write_change(
+        self,
+        cells: Sequence[tuple[str, str, int]],
+        add: bool,
+        start: Mapping[tuple[str, str], int],
+        t: float,
+        change_id: str | None,
+        request: tuple[str, str],
+        cut_holds: bool,
+        locks: set[tuple[str, str]],
+    ) -> StockReceipt:
+        """:meth:`_change`'s transaction, the stock rows ``locks`` (the
+        positions changed, and those a cut frees) locked first in
+        ``(node, sku)`` order.
+
+        Raises
+        ------
+        _LockFirst
+            A cut frees rows at positions not in ``locks`` (PostgreSQL): it
+            is rolled back, to be run again with them locked first.
+        """
+        order = sorted(range(len(cells)), key=lambda i: cells[i][:2])
         with self._db.tx() as conn:
             if change_id is not None:
                 done = _claim(conn, change_id, request, cut_holds, t)
@@ -257,7 +287,7 @@ class Inventory(StorePart):
                     for i in order
                 ],
             )
-            held = locked_cells(conn, [cells[i][:2] for i in order])
+            held = locked_cells(conn, sorted(locks))
             out = []
             for i, (node, sku, qty) in enumerate(cells):
                 before, reserved = held[node, sku]
@@ -270,7 +300,7 @@ class Inventory(StorePart):
                 out.append(StockChange(node, sku, before, after, reserved))
             cuts: tuple[HoldCut, ...] = ()
             if any(c.after < c.reserved for c in out):  # only with cut_holds
-                out, cuts = cut_newest(Ledger(conn, t), out)
+                out, cuts = cut_newest(Ledger(conn, t), out, locks)
             moved = sorted(c for c in out if c.after != c.before)
             if moved:
                 conn.later_many(
@@ -591,8 +621,20 @@ def _stock_problem(
     return ""
 
 
+class _LockFirst(Exception):
+    """A cut frees stock rows its transaction had not locked (``cells``):
+    rolled back and run again with them locked first, in one ``(node,
+    sku)`` run with the rows counted (PostgreSQL)."""
+
+    def __init__(self, cells: set[tuple[str, str]]) -> None:
+        super().__init__(f"{len(cells)} stock row(s) to lock first")
+        self.cells = cells
+
+
 def cut_newest(
-    ledger: Ledger, changes: Sequence[StockChange]
+    ledger: Ledger,
+    changes: Sequence[StockChange],
+    locked: Collection[tuple[str, str]] = (),
 ) -> tuple[list[StockChange], tuple[HoldCut, ...]]:
     """In a stock change's transaction (its positions locked): release the
     newest live holds at each position of ``changes`` whose ``after`` is
@@ -608,6 +650,12 @@ def cut_newest(
     checkout goes alone. Holds past their TTL are expired first, as the
     sweep before the transaction would have (one that lapsed since): they
     are not cut, they hold nothing.
+
+    ``locked``: the stock rows the transaction locked (with those of
+    ``changes``). On PostgreSQL a cut that frees others (another line of
+    a checkout, at another SKU or node) raises :class:`_LockFirst` before
+    it writes anything: freed after the rows counted, they were a second
+    ``(node, sku)`` run, against the order a take locks them in.
     """
     conn, t = ledger.conn, ledger.now
     if ledger.expire_stale():  # their stock back (queued): read the cells again
@@ -650,6 +698,9 @@ def cut_newest(
                 cuts.append(HoldCut(str(owner), str(n), str(s), int(q)))
                 cut_by[str(rid)] = (node, sku)
             ended.append(str(owner))
+    unlocked = {(c.node_id, c.sku) for c in cuts} - set(locked)
+    if unlocked and conn.for_update:  # SQLite: one writer, no lock order
+        raise _LockFirst(unlocked)
     ledger.expire_active(sorted(cut_by))
     later_rows(
         conn,
