@@ -26,6 +26,7 @@ from tierflow.capacity.demand_forecast import (
 from tierflow.data.network import Network
 from tierflow.data.orders import Orders
 from tierflow.formulations.fulfillment import CompiledBatch, compile_orders
+from tierflow.formulations.order_pricing import shipping_lines
 from tierflow.formulations.tiers import TierPolicy
 from tierflow.orchestration.bid_prices import DemandSample
 from tierflow.orchestration.room_prices import GuaranteedDemand
@@ -229,7 +230,34 @@ class DemandOutlook:
             stock=stock,
             predicted_spend=spend,
             release=release,
+            ships=forecast_lines(orders, pick, stock),
         )
+
+
+def forecast_lines(
+    orders: Orders, pick: NDArray[np.intp], stock: NDArray[np.int64]
+) -> NDArray[np.bool_]:
+    """Per line of ``orders``, whether it is part of its order's demand
+    (``compile_orders``' ``ships``), for the orders ``pick``: a line no
+    node of ``stock`` holds is left out, as the batches leave an unfillable
+    line out (:func:`~tierflow.formulations.order_pricing.fillable_lines`),
+    its order the one shipment of its other lines; an order none of whose
+    lines a node holds keeps them, no node's (deferred: it takes nothing).
+    Judged for the picked lines only (a history's pool is weeks of them).
+
+    Compiled with every line, an order with an unfillable line had no
+    node holding all of it, so the forecast gave its other lines no node's
+    room or stock, where the batches ship them (``docs/allocation.md``)."""
+    lines, counts = shipping_lines(orders, pick, None)
+    if stock.shape[0]:
+        held = stock[:, orders.line_sku[lines]].max(axis=0) >= orders.line_qty[lines]
+    else:
+        held = np.zeros(lines.size, dtype=bool)
+    owner = np.repeat(np.arange(pick.size), counts)
+    some = np.bincount(owner[held], minlength=pick.size) > 0
+    ships = np.ones(orders.n_lines, dtype=bool)
+    ships[lines] = held | ~some[owner]
+    return ships
 
 
 def today_share(n_seen: int, *, history: bool, weight: float = 1.0) -> float:

@@ -32,6 +32,7 @@ from tierflow.data.store.checkouts import (
     QuoteChanged,
     UnknownCheckout,
     check_customer,
+    recount_words,
 )
 from tierflow.data.store.database import (
     SchemaMovedOn,
@@ -159,4 +160,5 @@ __all__ = [
     "off_store_error",
     "on_store_error",
     "open_store",
+    "recount_words",
 ]

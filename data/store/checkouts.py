@@ -120,6 +120,10 @@ class CheckoutState:
         The same call was already recorded: nothing was written.
     shortfall
         For a rejection, ``(node_id, sku, requested, available)`` per short line.
+    cut
+        For a rejection of a checkout whose hold a stock count cut
+        (``hold_cuts``): ``(node_id, sku, cut_at)`` of the position
+        recounted, as its confirm names it; None otherwise.
     nodes, customer_id
         The nodes the held option ships from (in shipment order) and the
         customer, read from the order lines.
@@ -138,6 +142,7 @@ class CheckoutState:
     shortfall: tuple[tuple[str, str, int, int], ...] = ()
     nodes: tuple[str, ...] = ()
     customer_id: str = ""
+    cut: tuple[str, str, float] | None = None
     capacity_events: tuple[StoredEvent, ...] | None = None
 
     @property
@@ -238,6 +243,7 @@ class Checkouts(StorePart):
         if upgrade is not None:
             upgrade.check(request_id)
         t = clock(now)
+        held_by: list[tuple[str, ...]] = []  # the reservations held before
 
         def hold() -> CheckoutState:
             with self._db.tx() as conn:
@@ -249,6 +255,7 @@ class Checkouts(StorePart):
                     prior = _read_checkout_of_quote(conn, request_id, quote_revision)
                 note_selection_later(conn, request_id, upgrade, t)
                 if prior is not None:
+                    held_by[:] = [prior.reservation_ids]
                     replay = _reselect(ledger, prior, option_id, wanted, request_id)
                     if replay is not None:
                         return replay
@@ -270,12 +277,15 @@ class Checkouts(StorePart):
         try:
             return taking(self._db, self._sweeps, t, hold)
         except StockShortfall as short:
+            # a checkout a count cut, selected again short: the position
+            # recounted (a read only then)
             return CheckoutState(
                 request_id,
                 option_id,
                 HoldStatus.REJECTED,
                 None,
                 shortfall=short.shortfall,
+                cut=_cut_of(self._db, held_by[0]) if held_by else None,
             )
 
     @retried
@@ -657,27 +667,37 @@ def _hold_ended(conn: Transaction, request_id: str, row: CheckoutRow) -> InputEr
     """Why a held checkout cannot be confirmed: its hold expired, or a
     stock count below what open checkouts held cut it (``hold_cuts``:
     named by the position recounted), a read only then."""
-    ids = row.reservation_ids
-    cut = (
-        conn.execute(
-            "SELECT node_id, sku, cut_at FROM hold_cuts WHERE request_id IN "
-            f"({marks(len(ids))}) ORDER BY request_id LIMIT 1",
-            ids,
-        ).fetchone()
-        if ids
-        else None
-    )
+    cut = _cut_of(conn, row.reservation_ids)
     if cut is None:
         stamp = dt.datetime.fromtimestamp(row.expires_at, dt.UTC).isoformat()
         why = f"hold expired at {stamp}"
     else:
-        stamp = dt.datetime.fromtimestamp(float(cut[2]), dt.UTC).isoformat()
-        why = (
-            f"hold cut at {stamp}: the stock of {cut[1]} at {cut[0]} was "
-            "recounted below what open checkouts held"
-        )
+        why = recount_words(cut)
     return InputError(
         f"{why}; select an option again", field="request_id", value=request_id
+    )
+
+
+def _cut_of(conn: Connection, ids: Sequence[str]) -> tuple[str, str, float] | None:
+    """``(node_id, sku, cut_at)`` of the position whose count cut the
+    reservations ``ids`` (``hold_cuts``), or None."""
+    if not ids:
+        return None
+    row = conn.execute(
+        "SELECT node_id, sku, cut_at FROM hold_cuts WHERE request_id IN "
+        f"({marks(len(ids))}) ORDER BY request_id LIMIT 1",
+        tuple(ids),
+    ).fetchone()
+    return None if row is None else (str(row[0]), str(row[1]), float(row[2]))
+
+
+def recount_words(cut: tuple[str, str, float]) -> str:
+    """What a checkout's confirm, or its select again, says of its hold
+    cut at ``(node_id, sku, cut_at)``."""
+    stamp = dt.datetime.fromtimestamp(cut[2], dt.UTC).isoformat()
+    return (
+        f"hold cut at {stamp}: the stock of {cut[1]} at {cut[0]} was "
+        "recounted below what open checkouts held"
     )
 
 

@@ -121,6 +121,9 @@ class Ledger:
     def __init__(self, conn: Transaction, now: float) -> None:
         self.conn = conn
         self.now = now
+        #: Units a swap gives back (:meth:`release` ``then_take``), by
+        #: ``(node, sku)``: given back in the round trip of the next take.
+        self._back: dict[tuple[str, str], int] = {}
 
     # ------------------------------------------------------------- taking
     def take(
@@ -218,9 +221,17 @@ class Ledger:
         position fewer units than they took (0 always): a cart like this
         one can no longer be served there, so open pages of the SKU are
         told (:func:`~tierflow.data.store.stock_news.note_stock_changed`).
-        Each update returns the units it left: no statement of its own."""
-        taken = self.conn.execute_all(
-            [
+        Each update returns the units it left: no statement of its own.
+
+        The units a swap gives back (:meth:`release` ``then_take``) go
+        first, in the same round trip, each returning the units it left:
+        a position that had fewer units than it got back (0 always: sold
+        out until now) has its SKU noted too, as a sweep's
+        (:meth:`_give_back_cells` ``news``)."""
+        back, self._back = sorted(self._back.items()), {}
+        answers = self.conn.execute_all(
+            [(_GIVE_BACK, (q, node, sku)) for (node, sku), q in back]
+            + [
                 (
                     "UPDATE inventory SET reserved = reserved + ? WHERE node_id = ? "
                     "AND sku = ? AND on_hand - reserved >= ? "
@@ -230,7 +241,9 @@ class Ledger:
                 for node, sku, qty, _, _ in cells
             ]
         )
-        missed, low = [], set()
+        low = _sold_out_until_now(back, answers[: len(back)])
+        taken = answers[len(back) :]
+        missed = []
         for cell, rows in zip(cells, taken, strict=True):
             left = rows.fetchone()
             if left is None:
@@ -401,20 +414,9 @@ class Ledger:
         if units and news:
             given = sorted(units.items())
             left = self.conn.execute_all(
-                [
-                    (
-                        "UPDATE inventory SET reserved = reserved - ? "
-                        "WHERE node_id = ? AND sku = ? RETURNING on_hand - reserved",
-                        (q, node, sku),
-                    )
-                    for (node, sku), q in given
-                ]
+                [(_GIVE_BACK, (q, node, sku)) for (node, sku), q in given]
             )
-            back = set()
-            for ((_, sku), q), rows in zip(given, left, strict=True):
-                row = rows.fetchone()
-                if row is not None and int(row[0]) - q < q:
-                    back.add(sku)
+            back = _sold_out_until_now(given, left)
             if back:
                 note_stock_changed(self.conn, back)
         elif units:
@@ -436,8 +438,12 @@ class Ledger:
     ) -> None:
         """Release the still active reservations among ``ids``.
 
-        ``then_take``: the holds the transaction takes next (a swap to
-        another option). Every stock row of both is locked first, in one
+        ``then_take``: the holds the transaction takes next (:meth:`take`,
+        a swap to another option), which gives the released units back in
+        its round trip (they are given back then, not here: the updates
+        return the units they left, and a position sold out until then
+        sends stock news, as a sweep's does, with no round trip of its
+        own). Every stock row of both is locked first, in one
         ``(node, sku)`` order: the old hold given back, then the new one
         taken, locked two rows in the order of the swap, and two checkouts
         swapping each other's SKUs deadlocked (PostgreSQL aborts one after
@@ -460,14 +466,16 @@ class Ledger:
                 f"{self.conn.for_update}",
                 [v for cell in sorted(cells) for v in cell],
             )
-        self._give_back_cells(
-            [
-                (node, line.sku, line.quantity)
-                for _, node, lines in active
-                for line in lines
-            ],
-            consume=False,
-        )
+        given = [
+            (node, line.sku, line.quantity)
+            for _, node, lines in active
+            for line in lines
+        ]
+        if then_take:  # given back in the take's round trip, with its news
+            for node, sku, qty in given:
+                self._back[node, sku] = self._back.get((node, sku), 0) + qty
+        else:
+            self._give_back_cells(given, consume=False)
         if active:
             self.set_status([rid for rid, _, _ in active], ReservationStatus.RELEASED)
 
@@ -525,6 +533,29 @@ class Ledger:
             f"WHERE request_id IN ({marks(len(ids))}) AND {LIVE_RESERVATION}",
             (status, self.now, *ids),
         )
+
+
+#: The update that gives units back to a stock row and returns the units
+#: it left (:func:`_sold_out_until_now` reads them).
+_GIVE_BACK = (
+    "UPDATE inventory SET reserved = reserved - ? "
+    "WHERE node_id = ? AND sku = ? RETURNING on_hand - reserved"
+)
+
+
+def _sold_out_until_now(
+    given: Sequence[tuple[tuple[str, str], int]], left: Sequence[Any]
+) -> set[str]:
+    """The SKUs of the ``((node, sku), units)`` given back whose position
+    had fewer units than it got (``left``: each :data:`_GIVE_BACK`'s rows):
+    a cart like the one that held them could not be served there until
+    now."""
+    out = set()
+    for ((_, sku), q), rows in zip(given, left, strict=True):
+        row = rows.fetchone()
+        if row is not None and int(row[0]) - q < q:
+            out.add(sku)
+    return out
 
 
 #: A read of reservations with their lines (``request_id, node_id, sku,

@@ -10,7 +10,7 @@ import datetime as dt
 import hashlib
 import json
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -76,13 +76,13 @@ class StockReceipt(NamedTuple):
 
 
 class ChangeIdConflict(InputError):
-    """A ``change_id`` already used by another stock change (another mode
-    or changes): the id is an idempotency key, so the change is refused
+    """A ``change_id`` already used by another stock change (another mode,
+    changes or ``cut_holds``): the id is an idempotency key, so the change is refused
     (HTTP: 409, a clash with what the store holds)."""
 
     def __init__(self, change_id: str) -> None:
         super().__init__(
-            "already used by another stock change (another mode or changes): "
+            "already used by another stock change (another mode, changes or cut_holds): "
             "a change_id is an idempotency key; nothing written",
             field="change_id",
             value=change_id,
@@ -196,7 +196,8 @@ class Inventory(StorePart):
     ) -> StockReceipt:
         """:meth:`change_stock`, once per ``change_id`` (the caller's
         idempotency key), with the holds it cut: the id, a digest of the
-        request (``add`` and the changes, in their order) and the positions
+        request (``add``, the changes in their order, ``cut_holds``: a
+        retry is the same request byte for byte) and the positions
         written and holds cut are recorded in the stock write's transaction
         (``stock_changes``). A repeat of the request answers the first's
         positions and cuts (``duplicate``) and writes (and cuts) nothing;
@@ -238,11 +239,44 @@ class Inventory(StorePart):
         t = clock(now)
         sweep_lapsed(self._db, t)
         start = unheld or {}
+        request = (
+            _request_digest(cells, add=add, cut_holds=cut_holds),
+            _request_digest(cells, add=add, cut_holds=None),
+        )
+        locks = {c[:2] for c in cells}
+        while True:
+            try:
+                return self._write_change(
+                    cells, add, start, t, change_id, request, cut_holds, locks
+                )
+            except _LockFirst as more:  # rolled back: lock them all in order
+                locks |= more.cells
+
+    def _write_change(
+        self,
+        cells: Sequence[tuple[str, str, int]],
+        add: bool,
+        start: Mapping[tuple[str, str], int],
+        t: float,
+        change_id: str | None,
+        request: tuple[str, str],
+        cut_holds: bool,
+        locks: set[tuple[str, str]],
+    ) -> StockReceipt:
+        """:meth:`_change`'s transaction, the stock rows ``locks`` (the
+        positions changed, and those a cut frees) locked first in
+        ``(node, sku)`` order.
+
+        Raises
+        ------
+        _LockFirst
+            A cut frees rows at positions not in ``locks`` (PostgreSQL): it
+            is rolled back, to be run again with them locked first.
+        """
         order = sorted(range(len(cells)), key=lambda i: cells[i][:2])
-        request = _request_digest(cells, add=add)
         with self._db.tx() as conn:
             if change_id is not None:
-                done = _claim(conn, change_id, request, t)
+                done = _claim(conn, change_id, request, cut_holds, t)
                 if done is not None:
                     return done
             conn.execute_each(
@@ -253,7 +287,7 @@ class Inventory(StorePart):
                     for i in order
                 ],
             )
-            held = locked_cells(conn, [cells[i][:2] for i in order])
+            held = locked_cells(conn, sorted(locks))
             out = []
             for i, (node, sku, qty) in enumerate(cells):
                 before, reserved = held[node, sku]
@@ -266,7 +300,7 @@ class Inventory(StorePart):
                 out.append(StockChange(node, sku, before, after, reserved))
             cuts: tuple[HoldCut, ...] = ()
             if any(c.after < c.reserved for c in out):  # only with cut_holds
-                out, cuts = cut_newest(Ledger(conn, t), out)
+                out, cuts = cut_newest(Ledger(conn, t), out, locks)
             moved = sorted(c for c in out if c.after != c.before)
             if moved:
                 conn.later_many(
@@ -490,21 +524,38 @@ def locked_cells(
     }
 
 
-def _request_digest(cells: Sequence[tuple[str, str, int]], *, add: bool) -> str:
+def _request_digest(
+    cells: Sequence[tuple[str, str, int]], *, add: bool, cut_holds: bool | None
+) -> str:
     """What a ``change_id`` is recorded with: the SHA-256 of its request
-    (the mode and the changes in their order), to tell a retry from
-    another change under the id."""
-    text = json.dumps(["add" if add else "set", [list(c) for c in cells]])
-    return hashlib.sha256(text.encode()).hexdigest()
+    (the mode, the changes in their order and ``cut_holds``), to tell a
+    retry from another change under the id. ``cut_holds`` None: the digest
+    recorded before the flag was part of it (schemas 16 and 17 until
+    2026-12-06), which a retry of those ids is compared with."""
+    request: list[Any] = ["add" if add else "set", [list(c) for c in cells]]
+    if cut_holds is not None:
+        request.append({"cut_holds": cut_holds})
+    return hashlib.sha256(json.dumps(request).encode()).hexdigest()
 
 
 def _claim(
-    conn: Transaction, change_id: str, request: str, t: float
+    conn: Transaction,
+    change_id: str,
+    request: tuple[str, str],
+    cut_holds: bool,
+    t: float,
 ) -> StockReceipt | None:
     """Record ``change_id`` in ``conn`` (None: it is new, and the caller
     writes its stock), or the positions its first request wrote and the
-    holds it cut (a retry, ``duplicate``). The unique key makes a concurrent claim of the id wait for
-    this transaction's end (PostgreSQL), and read the row it committed.
+    holds it cut (a retry, ``duplicate``). The unique key makes a
+    concurrent claim of the id wait for this transaction's end
+    (PostgreSQL), and read the row it committed.
+
+    ``request``: the request's digest and the one recorded before
+    ``cut_holds`` was part of it (:func:`_request_digest`). An id
+    recorded with that older digest answers its retry whichever the flag,
+    unless its answer tells the flag it was sent with: holds cut (with
+    it), an answer of schema 16 (without it).
 
     Raises
     ------
@@ -517,7 +568,7 @@ def _claim(
         "INSERT INTO stock_changes (change_id, request, result, received_at) "
         "VALUES (?, ?, '[]', ?) ON CONFLICT (change_id) DO NOTHING "
         "RETURNING change_id",
-        (change_id, request, t),
+        (change_id, request[0], t),
     ).fetchone()
     if claimed is not None:
         return None
@@ -529,11 +580,16 @@ def _claim(
         raise StoreConflict(f"stock change {change_id!r} pruned meanwhile")
     if str(row[1]) == PRUNED_RESULT:
         raise ChangeIdPruned(change_id, float(row[2]))
-    if str(row[0]) != request:
+    if str(row[0]) not in request:
         raise ChangeIdConflict(change_id)
     result = json.loads(row[1])
+    sent_with: bool | None = None  # the flag of an older digest's request
     if isinstance(result, list):  # recorded before hold cuts (schema 16)
-        result = {"changes": result, "cuts": []}
+        result, sent_with = {"changes": result, "cuts": []}, False
+    elif result["cuts"]:
+        sent_with = True
+    if str(row[0]) == request[1] and sent_with not in (None, cut_holds):
+        raise ChangeIdConflict(change_id)
     return StockReceipt(
         [
             StockChange(str(n), str(s), int(b), int(a), int(r))
@@ -565,8 +621,20 @@ def _stock_problem(
     return ""
 
 
+class _LockFirst(Exception):
+    """A cut frees stock rows its transaction had not locked (``cells``):
+    rolled back and run again with them locked first, in one ``(node,
+    sku)`` run with the rows counted (PostgreSQL)."""
+
+    def __init__(self, cells: set[tuple[str, str]]) -> None:
+        super().__init__(f"{len(cells)} stock row(s) to lock first")
+        self.cells = cells
+
+
 def cut_newest(
-    ledger: Ledger, changes: Sequence[StockChange]
+    ledger: Ledger,
+    changes: Sequence[StockChange],
+    locked: Collection[tuple[str, str]] = (),
 ) -> tuple[list[StockChange], tuple[HoldCut, ...]]:
     """In a stock change's transaction (its positions locked): release the
     newest live holds at each position of ``changes`` whose ``after`` is
@@ -582,6 +650,12 @@ def cut_newest(
     checkout goes alone. Holds past their TTL are expired first, as the
     sweep before the transaction would have (one that lapsed since): they
     are not cut, they hold nothing.
+
+    ``locked``: the stock rows the transaction locked (with those of
+    ``changes``). On PostgreSQL a cut that frees others (another line of
+    a checkout, at another SKU or node) raises :class:`_LockFirst` before
+    it writes anything: freed after the rows counted, they were a second
+    ``(node, sku)`` run, against the order a take locks them in.
     """
     conn, t = ledger.conn, ledger.now
     if ledger.expire_stale():  # their stock back (queued): read the cells again
@@ -624,6 +698,9 @@ def cut_newest(
                 cuts.append(HoldCut(str(owner), str(n), str(s), int(q)))
                 cut_by[str(rid)] = (node, sku)
             ended.append(str(owner))
+    unlocked = {(c.node_id, c.sku) for c in cuts} - set(locked)
+    if unlocked and conn.for_update:  # SQLite: one writer, no lock order
+        raise _LockFirst(unlocked)
     ledger.expire_active(sorted(cut_by))
     later_rows(
         conn,

@@ -402,10 +402,12 @@ class DayAllocator:
         """Solve one batch (both stages); update capacity and stock; rows."""
         stages = self.compiler.compile(idx, **self._left(batch, now, pulled))
         frames = []
-        if stages.unfillable.size:
-            frames.append(
-                self.rows.unfillable(stages.unfillable, batch, UNFILLABLE_REASON)
-            )
+        unfillable = stages.unfillable
+        if pulled:  # their unfillable lines have their rows, of their first batch
+            owner = self.orders.line_order[unfillable]
+            unfillable = unfillable[~np.isin(owner, list(pulled))]
+        if unfillable.size:
+            frames.append(self.rows.unfillable(unfillable, batch, UNFILLABLE_REASON))
         stuck = stages.stuck()
         if stuck is not None:
             frames.append(self.rows.waiting(stuck, batch, STOCK_TAKEN_REASON))

@@ -27,6 +27,7 @@ from tierflow.data.store import (
     StoredEvent,
     UnknownCheckout,
     check_customer,
+    recount_words,
 )
 from tierflow.data.vocabulary import HoldStatus, Tier
 from tierflow.formulations.online_pricing import day_to_date
@@ -519,7 +520,10 @@ def _unavailable(
 def _result(state: CheckoutState, nodes: tuple[str, ...]) -> CheckoutResult:
     status = HoldStatus(state.status)
     message = ""
-    if status is HoldStatus.REJECTED:
+    if status is HoldStatus.REJECTED and state.cut is not None:
+        # its hold cut by a count, as its confirm says: not another's take
+        message = f"{recount_words(state.cut)}: ask for options again"
+    elif status is HoldStatus.REJECTED:
         message = "stock was taken since the options were made: ask for options again"
     expires = state.expires_at
     return CheckoutResult(

@@ -341,7 +341,7 @@ def test_a_receipt_loaded_again_with_its_change_id_adds_nothing(
     assert (refused.exit_code, refused.output) == (
         1,
         "Error: field '--change-id': value 'rcv-7': already used by another "
-        "stock change (another mode or changes): a change_id is an "
+        "stock change (another mode, changes or cut_holds): a change_id is an "
         "idempotency key; nothing written\n",
     )
     assert _on_hand(state_location)[("WH-EAST", "SOFA")] == 5

@@ -282,6 +282,40 @@ def test_a_sweep_that_gives_a_sold_out_position_units_sends_stock_news(
         assert store.stock_changed_since(3) == (3, set())
 
 
+def _select(store: StateStore, node: str, qty: int, now: float) -> str:
+    """Checkout ``c``'s select of ``qty`` A from ``node``: its status."""
+    line = {"order_id": "c", "created_at": "2026-01-05T15:00:00Z",
+            "customer_id": "C1", "dest": "100", "tier": "gold", "sku": "A",
+            "quantity": qty, "node_id": node, "service": "ground",
+            "ship_date": "2026-01-05", "delivery_date": "2026-01-07"}  # fmt: skip
+    held = store.hold_checkout(
+        "c", f"{node}:{qty}", [(node, [("A", qty)])], 600, order_lines=[line], now=now
+    )
+    return str(held.status)
+
+
+def test_a_swap_that_gives_a_sold_out_position_units_sends_stock_news(
+    state_location: Path | str,
+) -> None:
+    """A select of another option gives the old hold's units back in the
+    round trip that takes the new one, each update returning the units it
+    left: a position that had fewer units than it got back (0 here) sends
+    the news a sweep sends. A swap that leaves the position as servable
+    as before sends none, nor one refused (nothing written)."""
+    with open_store(state_location) as store, store.reopen() as waiter:
+        store.change_stock([("N1", "A", 2), ("N2", "A", 5)])
+        assert _select(store, "N1", 2, now=100.0) == "held"  # N1: 0 left
+        assert waiter.stock_changed_since(1) == (2, {"A"})
+        assert _select(store, "N2", 1, now=101.0) == "held"  # N1: 0 -> 2
+        assert waiter.stock_changed_since(2) == (3, {"A"})
+        assert _select(store, "N2", 2, now=102.0) == "held"  # N2: 4 -> 5 -> 3
+        assert waiter.stock_changed_since(3) == (3, set())
+        assert _select(store, "N1", 3, now=103.0) == "rejected"  # 2 there
+        assert waiter.stock_changed_since(3) == (3, set())
+        assert store.available("N2", ["A"], now=104.0) == {"A": 3}
+        assert store.check_consistency() == []
+
+
 _APPENDER = textwrap.dedent(
     """
     import sys, time

@@ -6,6 +6,8 @@ checkout's confirm is refused naming the position; migration 17."""
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -17,6 +19,7 @@ from tests.postgres import downgrade_store, run_sql
 from tierflow.data.errors import InputError
 from tierflow.data.store import (
     SCHEMA_VERSION,
+    ChangeIdConflict,
     HoldCut,
     StateStore,
     StockChange,
@@ -198,3 +201,102 @@ def test_migration_17_adds_the_cuts_to_a_version_16_store(
     with open_store(state_location) as s:
         assert s.schema_version() == SCHEMA_VERSION == 17
     assert run_sql(state_location, "SELECT COUNT(*) FROM hold_cuts") == [(0,)]
+
+
+def test_a_cut_checkout_selected_again_short_names_the_position(
+    store: StateStore,
+) -> None:
+    """C, cut by a count of 3, selected again finds no TEE free: rejected,
+    with the position recounted and when (``cut``), as its confirm names
+    them; a checkout rejected that was never cut has none."""
+    store.change_stock_once([("N1", "TEE", 3)], change_id=None, cut_holds=True, now=200)
+    order = [_line("D", "TEE", 1)]
+    assert store.hold_checkout(
+        "D", "gold", [("N1", [("TEE", 1)])], 600, order_lines=order, now=201
+    ).ok
+    again = store.hold_checkout(
+        "C",
+        "gold",
+        [("N1", [("TEE", 1)])],
+        600,
+        order_lines=[_line("C", "TEE", 1)],
+        now=202,
+    )
+    assert (again.status, again.shortfall) == ("rejected", (("N1", "TEE", 1, 0),))
+    assert again.cut == ("N1", "TEE", 200.0)
+    never = store.hold_checkout(
+        "G",
+        "gold",
+        [("N1", [("TEE", 1)])],
+        600,
+        order_lines=[_line("G", "TEE", 1)],
+        now=202,
+    )
+    assert (never.status, never.cut) == ("rejected", None)
+
+
+def test_a_change_id_sent_again_with_cut_holds_or_without_is_another_change(
+    store: StateStore,
+) -> None:
+    """``cut_holds`` is part of the request a ``change_id`` is recorded
+    with: its retry with the flag dropped or added is refused, nothing
+    written (it was answered as the first's duplicate)."""
+    first = store.change_stock_once(
+        [("N1", "TEE", 3)], change_id="cnt-1", cut_holds=True, now=200
+    )
+    assert first.cuts == CUTS
+    store.change_stock_once([("N1", "MUG", 4)], change_id="cnt-2", now=200)
+    with pytest.raises(ChangeIdConflict, match="already used by another"):
+        store.change_stock_once([("N1", "TEE", 3)], change_id="cnt-1", now=201)
+    with pytest.raises(ChangeIdConflict, match="already used by another"):
+        store.change_stock_once(
+            [("N1", "MUG", 4)], change_id="cnt-2", cut_holds=True, now=201
+        )
+    again = store.change_stock_once(
+        [("N1", "TEE", 3)], change_id="cnt-1", cut_holds=True, now=202
+    )
+    assert again == first._replace(duplicate=True)
+    assert _cells(store) == {"TEE": (3, 2), "MUG": (4, 0)}
+
+
+def _old_digest(mode: str, cells: list[list[Any]]) -> str:
+    """A ``stock_changes.request`` as recorded before ``cut_holds`` was
+    part of it (schemas 16 and 17)."""
+    return hashlib.sha256(json.dumps([mode, cells]).encode()).hexdigest()
+
+
+def test_a_change_id_recorded_before_cut_holds_was_in_its_digest_still_answers(
+    store: StateStore, state_location: Path | str
+) -> None:
+    """Ids recorded with the old digest (no flag in it) answer their
+    retry as duplicates: a count that cut holds (schema 17), with the
+    flag, and a receipt of schema 16 (its answer a list), without it; the
+    flag each was plainly not sent with is refused."""
+    cut = store.change_stock_once(
+        [("N1", "TEE", 3)], change_id="cnt-1", cut_holds=True, now=200
+    )
+    receipt = store.change_stock_once(
+        [("N1", "MUG", 2)], change_id="rcv-1", add=True, now=200
+    )
+    run_sql(
+        state_location,
+        f"UPDATE stock_changes SET request = '{_old_digest('set', [['N1', 'TEE', 3]])}'"
+        " WHERE change_id = 'cnt-1'",
+        f"UPDATE stock_changes SET request = '{_old_digest('add', [['N1', 'MUG', 2]])}'"
+        ", result = '[[\"N1\", \"MUG\", 4, 6, 0]]' WHERE change_id = 'rcv-1'",
+    )
+    again = store.change_stock_once(
+        [("N1", "TEE", 3)], change_id="cnt-1", cut_holds=True, now=201
+    )
+    assert again == cut._replace(duplicate=True)
+    twice = store.change_stock_once(
+        [("N1", "MUG", 2)], change_id="rcv-1", add=True, now=201
+    )
+    assert twice == receipt._replace(duplicate=True)
+    with pytest.raises(ChangeIdConflict):  # it cut: it was sent with the flag
+        store.change_stock_once([("N1", "TEE", 3)], change_id="cnt-1", now=202)
+    with pytest.raises(ChangeIdConflict):  # schema 16 had no flag
+        store.change_stock_once(
+            [("N1", "MUG", 2)], change_id="rcv-1", add=True, cut_holds=True, now=202
+        )
+    assert _cells(store) == {"TEE": (3, 2), "MUG": (6, 0)}

@@ -26,6 +26,7 @@ from tierflow.data.network import Network
 from tierflow.data.store import (
     ChangeIdConflict,
     CheckoutState,
+    HoldCut,
     StateStore,
     StockChange,
     StockReceipt,
@@ -540,4 +541,40 @@ def test_a_confirm_gives_stock_back_in_one_order(
     stock = stores[0].inventory_frame().set_index(["node_id", "sku"])
     assert stock.loc[("N1", "TEE"), "on_hand"] == 49
     assert stock.loc[("N2", "MUG"), "on_hand"] == 49
+    assert stores[0].check_consistency() == []
+
+
+def test_a_count_that_cuts_holds_locks_their_rows_in_one_order(
+    backend: str, state_location: Path | str, stores: list[StateStore]
+) -> None:
+    """A count of N2's TEE cuts c1, which holds N1's TEE too: the count
+    locks N1's row before N2's, the (node, sku) order every take locks
+    them in (it locked N2's, the row counted, then freed N1's after it:
+    a deadlock with a take of both). With another session holding N1's
+    row, the count waits on it before it touches N2's."""
+    if backend != "postgres":
+        pytest.skip("SQLite runs one writer at a time: no deadlock")
+    stores[0].upsert_inventory(
+        pd.DataFrame({"node_id": "N2", "sku": ["TEE"], "on_hand": [5]})
+    )
+    held = _hold(stores[0], "c1", [("N2", [("TEE", 2)]), ("N1", [("TEE", 1)])], 60)
+    assert held.status == "held"
+    done = _waits_on(  # N2's row is free: the count has not kept it locked
+        state_location,
+        ("N1", "TEE"),
+        [("N2", "TEE")],
+        lambda: stores[1].change_stock_once(
+            [("N2", "TEE", 1)], change_id=None, cut_holds=True
+        ),
+    )
+    assert done == StockReceipt(
+        [StockChange("N2", "TEE", 5, 1, 0)],
+        False,
+        (HoldCut("c1", "N2", "TEE", 2), HoldCut("c1", "N1", "TEE", 1)),
+    )
+    assert _reserved_at(stores[0]) == {
+        ("N1", "MUG"): 0,
+        ("N1", "TEE"): 0,
+        ("N2", "TEE"): 0,
+    }
     assert stores[0].check_consistency() == []

@@ -74,7 +74,7 @@ def test_another_body_under_a_used_id_is_refused_and_writes_nothing(
         assert isinstance(refused.value, InputError)
         assert str(refused.value) == (
             "field 'change_id': value 'rcv-1': already used by another stock "
-            "change (another mode or changes): a change_id is an idempotency "
+            "change (another mode, changes or cut_holds): a change_id is an idempotency "
             "key; nothing written"
         )
         assert _on_hand(store) == {"MUG": 48, "TEE": 55}

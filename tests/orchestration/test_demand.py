@@ -112,3 +112,47 @@ def test_today_s_orders_stand_in_within_their_zone_at_the_history_s_times(
         k = int((drawn == z).sum())
         expected = min(round(k * n / (n + HISTORY_WEIGHT * share[z])), n)
         assert int((zone[day.dest[stand_ins.options.orders]] == z).sum()) == expected
+
+
+def test_an_unfillable_line_is_no_part_of_its_order_s_demand(
+    tmp_path: Path, tiny_network: Network
+) -> None:
+    """With no node holding the SKU ``gone``, an order of it and other SKUs
+    is forecast as the one shipment of its other lines, as the batches ship
+    it (``fillable_lines``): some node can ship it, and its work is theirs;
+    it was forecast whole, no node eligible, so its other lines took no
+    node's room. An order of ``gone`` alone stays no node's."""
+    net = tiny_network
+    week, day = _days(net, tmp_path)
+    outlook = _outlook(net, day, week)
+    seen = np.flatnonzero(day.created_at < NOW)
+    capacity, stock = _room(net)
+    gone = int(np.bincount(week.line_sku).argmax())
+    stock[:, gone] = 0
+    history, _ = outlook._to_come(
+        np.random.default_rng(0), outlook.moment(NOW, seen), seen, seen, capacity, stock
+    )
+    orders = history.options.orders
+    counts = np.diff(week.line_start)[orders]
+    owner = np.repeat(np.arange(orders.size), counts)
+    lines = np.concatenate(
+        [np.arange(week.line_start[o], week.line_start[o + 1]) for o in orders]
+    )
+    has_gone = np.bincount(
+        owner, weights=week.line_sku[lines] == gone, minlength=orders.size
+    )
+    mixed = (has_gone > 0) & (has_gone < counts)
+    alone = has_gone == counts
+    assert mixed.sum() > 10 and alone.sum() > 10
+    eligible = np.asarray(np.asarray(history.problem.eligible).any(axis=1))
+    assert eligible[mixed].all()
+    assert not eligible[alone].any()
+    assert eligible[has_gone == 0].all()
+    # the same draw with every line held: the mixed orders' work was more
+    full, _ = outlook._to_come(
+        np.random.default_rng(0), outlook.moment(NOW, seen), seen, seen, *_room(net)
+    )
+    assert np.array_equal(full.options.orders, orders)
+    work, work_all = history.options.workload, full.options.workload
+    assert (work[mixed] < work_all[mixed]).all()
+    assert np.array_equal(work[~mixed], work_all[~mixed])

@@ -362,6 +362,62 @@ def test_an_order_pulled_back_and_shipped_split_elsewhere_is_rerouted(
     assert out.stats[1].rerouted == 1
 
 
+def test_an_order_with_an_unfillable_line_is_rerouted_whole_as_its_other_lines(
+    tiny: Network, make_orders: MakeOrders
+) -> None:
+    """W's 3 SOFA no node holds: W is placed whole at WH-EAST as its TEE
+    and MUG; WH-EAST fails at 11:00 ET, before W is released, and W is
+    rerouted whole, its TEE and MUG together at WH-WEST (the one other
+    node holding both, 5 MUG given it here), the SOFA unfillable in one
+    row (the reroute wrote it a second); the rows recheck against the
+    stock and the room (``check_allocation_rows``)."""
+    orders = make_orders(
+        [
+            "A,2026-01-05T09:00:00-05:00,C1,100,gold,TEE,1",
+            "W,2026-01-05T10:30:00-05:00,C2,100,gold,TEE,1",
+            "W,2026-01-05T10:30:00-05:00,C2,100,gold,MUG,1",
+            "W,2026-01-05T10:30:00-05:00,C2,100,gold,SOFA,3",
+            "C,2026-01-05T11:30:00-05:00,C3,100,gold,TEE,1",
+        ],
+    )
+    east, west, chi = (tiny.node_idx(n) for n in ("WH-EAST", "WH-WEST", "ST-CHI"))
+    stock = tiny.inventory.copy()
+    tee, mug = tiny.sku_idx(["TEE", "MUG"])
+    stock[west, mug], stock[chi, tee] = 5, 0
+    at = dt.datetime(2026, 1, 5, 16, 0, tzinfo=dt.UTC).timestamp()
+    outage = CapacityEvent("e1", at, east, "outage", 1.0)
+    settings = AllocationSettings(batch_minutes=15, release_minutes=60)
+    calm = DayAllocator(tiny, orders, settings=settings, stock=stock).run()
+    placed = calm.rows[calm.rows["status"] == "allocated"]
+    assert set(placed["node_id"]) == {"WH-EAST"}
+    out = DayAllocator(
+        tiny, orders, settings=settings, stock=stock, events=[outage]
+    ).run()
+    rows = out.rows[out.rows["order_id"] == "W"].set_index("sku")
+    assert rows.index.tolist().count("SOFA") == 1
+    assert rows["status"].to_dict() == {
+        "TEE": "allocated",
+        "MUG": "allocated",
+        "SOFA": "unfillable",
+    }
+    assert rows.loc[["TEE", "MUG"], "node_id"].tolist() == ["WH-WEST", "WH-WEST"]
+    assert set(rows.loc[["TEE", "MUG"], "reason"]) == {
+        "rerouted from WH-EAST after a capacity event"
+    }
+    s = out.summary()
+    assert (s["rerouted"], s["pulled_back"]) == (1, 1)
+    problems = check_allocation_rows(
+        out.rows,
+        node_ids=tiny.node_ids,
+        sku_ids=tiny.sku_ids,
+        capacity=tiny.capacity,
+        inventory=stock,
+        sku_complexity=tiny.sku_complexity,
+        order_lines=orders.to_frame()[["order_id", "sku", "quantity"]],
+    )
+    assert problems == []
+
+
 def test_allocations_csv_prints_no_float_residue(
     tiny: Network, make_orders: MakeOrders, tmp_path: Path
 ) -> None:

@@ -405,7 +405,8 @@ def test_a_count_with_cut_holds_cuts_the_newest_checkout(live: Any) -> None:
     """ST-CHI's 5 TEE, 1 held by A and then 1 by B: a count of 1 with
     ``cut_holds`` is written and cuts B (the newest); A confirms, B's
     confirm is refused naming the position recounted, and its select again
-    is the answer of a stock run out; the count's retry cuts nothing again."""
+    is the answer of a stock run out; the count's retry cuts nothing again,
+    and its id sent without ``cut_holds`` is another change (409)."""
     client, _, _ = live
     rids, options = [], []
     for customer in ("C1", "C2"):
@@ -445,6 +446,13 @@ def test_a_count_with_cut_holds_cuts_the_newest_checkout(live: Any) -> None:
     assert r.json() == summary
     again = client.post("/v1/stock", json=body, headers=KEY)
     assert again.json() == {**summary, "duplicate": True}
+    # the id's request was sent with cut_holds: without it, another change
+    r = client.post("/v1/stock", json={**body, "cut_holds": False}, headers=KEY)
+    assert (r.status_code, r.json()["error"], r.json()["field"]) == (
+        409,
+        "conflict",
+        "change_id",
+    )
     r = client.post(f"/v1/checkouts/{rids[1]}/confirm")
     assert r.status_code == 409, r.text
     assert (r.json()["error"], r.json()["field"]) == ("conflict", "request_id")
@@ -457,13 +465,18 @@ def test_a_count_with_cut_holds_cuts_the_newest_checkout(live: Any) -> None:
     )
     r = client.post(f"/v1/checkouts/{rids[0]}/confirm")
     assert (r.status_code, r.json()["status"]) == (200, "confirmed")
-    # selected again, B finds the stock gone: the answer of a stock run out
+    # selected again, B finds the stock gone: rejected, naming the recount
     r = client.post(f"/v1/checkouts/{rids[1]}/select", json={"option_id": options[1]})
     assert r.status_code == 409, r.text
     assert (r.json()["status"], r.json()["shortfall"]) == (
         "rejected",
         [{"node_id": "ST-CHI", "sku": "TEE", "requested": 1, "available": 0}],
     )
+    assert r.json()["message"].endswith(
+        ": the stock of TEE at ST-CHI was recounted below what open checkouts "
+        "held: ask for options again"
+    )
+    assert r.json()["message"].startswith("hold cut at ")
 
 
 def test_the_write_needs_the_key_before_the_body_is_read(shared_live: Any) -> None:
@@ -551,14 +564,14 @@ def test_a_receipt_retried_with_its_change_id_is_added_once(
     assert r.json() == {
         "error": "conflict",
         "message": "field 'change_id': value 'rcv-0042': already used by another "
-        "stock change (another mode or changes): a change_id is an idempotency "
+        "stock change (another mode, changes or cut_holds): a change_id is an idempotency "
         "key; nothing written",
         "field": "change_id",
         "errors": [
             {
                 "field": "change_id",
                 "message": "value 'rcv-0042': already used by another stock "
-                "change (another mode or changes): a change_id is an idempotency "
+                "change (another mode, changes or cut_holds): a change_id is an idempotency "
                 "key; nothing written",
                 "type": "conflict",
             }
