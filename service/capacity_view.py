@@ -17,6 +17,7 @@ import numpy as np
 
 from tierflow.data.geography import map_extent, zip_points_within
 from tierflow.data.network import NODE_KINDS, Network
+from tierflow.data.rates import SERVICES
 from tierflow.orchestration.checkout.router import OnlineRouter
 
 #: The largest utilization reported (a million times the nominal capacity);
@@ -62,6 +63,7 @@ def capacity_payload(
     mon = router.monitor
     with router.lock:
         table = mon.table()
+        congestion = mon.congestion.copy()
         util = mon.utilization()
         as_of = mon.as_of()
         version = list(capacity_version(router))
@@ -75,6 +77,10 @@ def capacity_payload(
     # a closed node scores 0 (its free room is 0 in the table already); its
     # utilization is 1 (nothing workable: CapacityMonitor.utilization)
     score = np.where(closed, 0.0, table["score"].to_numpy(dtype=np.float64))
+    # the lanes each node ships, by service: which lane is delayed, not only
+    # the largest delay (a delay sent for a service the node does not ship
+    # changes nothing it ships, as max_congestion leaves it out)
+    offered = [(k, s, net.offers(k)) for k, s in enumerate(SERVICES)]
     nodes = [
         {
             "node_id": net.node_ids[i],
@@ -95,6 +101,9 @@ def capacity_payload(
             "free_capacity": round(float(free[i]), 2) + 0.0,
             "outage": bool(closed[i]),
             "max_congestion": round(float(table["max_congestion"].iat[i]), 3),
+            "congestion": {
+                s: round(float(congestion[i, k]), 3) for k, s, on in offered if on[i]
+            },
         }
         for i in range(net.n_nodes)
     ]

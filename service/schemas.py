@@ -442,7 +442,15 @@ class NodeCapacityOut(BaseModel):
         "closed node"
     )
     outage: bool
-    max_congestion: float
+    max_congestion: float = Field(
+        description="The largest carrier delay factor of the lanes the node "
+        "ships (1: on time)"
+    )
+    congestion: dict[str, float] = Field(
+        description="Carrier delay factor of each service the node ships "
+        "(1: on time), as the `congestion` events set it: which lane "
+        "`max_congestion` is"
+    )
 
 
 class DemandForecastOut(BaseModel):

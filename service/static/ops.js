@@ -170,6 +170,12 @@
     return s;
   }
 
+  // the delayed lanes of a node ("ground ×2.50"), as the congestion events set them
+  function lanesText(n) {
+    const lanes = Object.entries(n.congestion).filter(([, f]) => f > 1);
+    return lanes.length ? lanes.map(([s, f]) => `${s} ×${f.toFixed(2)}`).join(", ") : "none";
+  }
+
   function sortValue(n, key) {
     if (key === "status") return ["closed", "overbooked", "busy", "open"].indexOf(status(n));
     return n[key];
@@ -213,6 +219,7 @@
       el("td", { class: "num", text: num(n.forecast_rest_of_day) }),
       el("td", { class: "num", text: closed ? "–" : num(n.staffing_pct) + "%" }),
       el("td", { class: "num", dataset: { field: "free" }, text: num(Math.max(0, n.free_capacity)) }),
+      el("td", { dataset: { field: "congestion" }, text: lanesText(n) }),
       el("td", { dataset: { field: "status" }, text: statusText(n) }),
     );
   }

@@ -405,6 +405,14 @@ def test_ops_lists_every_node_filtered_and_sorted(
     ops.click("#nodes th[data-sort='status']")
     assert rows()[0] == "ST-CHI"  # closed first
     assert ops.locator("#map .node-label").count() == 3  # room for every label
+    # a lane congestion says which lane (the table had no word of it)
+    chi_lanes = "#nodes tr[data-node-id='ST-CHI'] td[data-field='congestion']"
+    assert ops.text_content(chi_lanes) == "none"
+    lane = {**OUTAGE, "event_id": "ops-l", "type": "congestion", "value": 2.5}
+    post_events(server.url, {**lane, "service": "ground"})
+    ops.wait_for_selector(f"{chi_lanes}:text-is('ground ×2.50')")
+    ops.click("#nodes th[data-sort='max_congestion']")
+    assert rows()[-1] == "ST-CHI"  # sorted by the largest delay
     assert errors == []
 
 

@@ -187,6 +187,45 @@ def test_a_closed_node_reads_closed_not_overbooked(live: Any) -> None:
     assert chi() == {**over, "outage": False}
 
 
+def test_the_map_names_each_congested_lane(live: Any) -> None:
+    """A lane congestion is on the map by service, for the services the node
+    ships (the operator posted "ground at ST-CHI 2.5"; the map said only
+    ``max_congestion`` 2.5, not which lane, and /ops not even that). A delay
+    sent for a service ST-CHI does not ship (next_day) changes nothing it
+    ships and is not listed, as ``max_congestion`` leaves it out."""
+    client, _, _ = live
+    events = [
+        {
+            **OUTAGE,
+            "event_id": "cong-g",
+            "type": "congestion",
+            "value": 2.5,
+            "service": "ground",
+        },
+        {
+            **OUTAGE,
+            "event_id": "cong-n",
+            "type": "congestion",
+            "value": 4,
+            "service": "next_day",
+        },
+    ]
+    r = client.post(
+        "/v1/capacity/events", json={"events": events}, headers={"X-API-Key": API_KEY}
+    )
+    assert r.status_code == 200, r.text
+    nodes = {n["node_id"]: n for n in client.get("/v1/capacity").json()["nodes"]}
+    chi = nodes["ST-CHI"]
+    assert chi["congestion"] == {"two_day": 1.0, "ground": 2.5}
+    assert chi["max_congestion"] == 2.5
+    assert nodes["WH-EAST"]["congestion"] == {
+        "next_day": 1.0,
+        "two_day": 1.0,
+        "ground": 1.0,
+        "economy": 1.0,
+    }
+
+
 @pytest.mark.parametrize("staffing", [200.0, 80.0])
 def test_utilization_is_the_committed_share_of_the_staffed_capacity(
     live: Any, staffing: float
