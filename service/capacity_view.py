@@ -23,6 +23,10 @@ from tierflow.orchestration.checkout.router import OnlineRouter
 #: The largest utilization reported (a million times the nominal capacity);
 #: beyond, the figure says only "hopelessly overbooked".
 MAX_UTILIZATION = 1e6
+#: The kinds of event whose last time each node's ``changed_at`` gives: the
+#: operator's (an order's work moves the backlog all day, the forecast
+#: maker the forecast).
+CHANGED_KINDS = ("nominal_capacity", "staffing", "outage")
 #: Contiguous US bounding box (lon, lat), as :mod:`tierflow.capacity.plot` draws it.
 CELL_DEG = 0.5
 
@@ -64,6 +68,7 @@ def capacity_payload(
     with router.lock:
         table = mon.table()
         congestion = mon.congestion.copy()
+        set_at = mon.set_at(CHANGED_KINDS)
         util = mon.utilization()
         as_of = mon.as_of()
         version = list(capacity_version(router))
@@ -104,6 +109,7 @@ def capacity_payload(
             "congestion": {
                 s: round(float(congestion[i, k]), 3) for k, s, on in offered if on[i]
             },
+            "changed_at": {k: _instant(float(set_at[k][i])) for k in CHANGED_KINDS},
         }
         for i in range(net.n_nodes)
     ]
@@ -124,6 +130,13 @@ def capacity_payload(
         "notes": notes,
         "demand_forecast": demand,
     }
+
+
+def _instant(ts: float) -> str | None:
+    """An event time (epoch seconds) as ISO 8601 UTC; None for none (-inf)."""
+    if not np.isfinite(ts):
+        return None
+    return dt.datetime.fromtimestamp(ts, dt.UTC).isoformat()
 
 
 def map_outline(network: Network) -> dict[str, Any]:

@@ -451,6 +451,12 @@ class NodeCapacityOut(BaseModel):
         "(1: on time), as the `congestion` events set it: which lane "
         "`max_congestion` is"
     )
+    changed_at: dict[str, str | None] = Field(
+        description="When the node's `nominal_capacity`, `staffing` and "
+        "`outage` were last set: the `ts` of the event that set each (ISO "
+        "8601, UTC), null where no event did (the network's value stands). "
+        "For an outage: since when the node is closed (or open again)"
+    )
 
 
 class DemandForecastOut(BaseModel):

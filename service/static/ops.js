@@ -167,6 +167,9 @@
       return `overbooked by ${over < 1 ? "under 1" : num(over)}`;
     }
     if (s === "busy") return "busy (overflow offered)";
+    // since when: the outage event's time (null: closed by no event we know of)
+    const since = s === "closed" && n.changed_at.outage;
+    if (since) return `closed since ${instant(since)}`;
     return s;
   }
 

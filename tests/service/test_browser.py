@@ -399,6 +399,9 @@ def test_ops_lists_every_node_filtered_and_sorted(
     ops.select_option("#kind-filter", "")
     post_events(server.url, OUTAGE)
     ops.wait_for_selector("#nodes tr[data-node-id='ST-CHI'].closed")
+    # since when, in the reader's zone (OUTAGE's ts: 2026-01-05T15:00:00Z)
+    chi_status = "#nodes tr[data-node-id='ST-CHI'] td[data-field='status']"
+    assert (ops.text_content(chi_status) or "").startswith("closed since 1/5/2026, ")
     ops.select_option("#status-filter", "closed")
     assert rows() == ["ST-CHI"]
     ops.select_option("#status-filter", "")
