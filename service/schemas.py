@@ -585,6 +585,12 @@ class StockLoadOut(BaseModel):
         "change already (these are the first's figures; nothing was "
         "written); absent without one",
     )
+    applied_at: str | None = Field(
+        default=None,
+        description="With a `change_id`: when the change was applied (ISO "
+        "8601, UTC, the store's clock; a duplicate's: the first's); absent "
+        "without one",
+    )
     holds_cut: list[HoldCutOut] | None = Field(
         default=None,
         description="With `cut_holds`: the hold lines released, newest hold "
