@@ -220,7 +220,9 @@
       el("td", { class: "num", dataset: { field: "utilization" }, text: closed ? "closed" : pct(n.utilization) }),
       el("td", { class: "num", dataset: { field: "backlog" }, text: num(n.backlog) }),
       el("td", { class: "num", text: num(n.forecast_rest_of_day) }),
-      el("td", { class: "num", text: closed ? "–" : num(n.staffing_pct) + "%" }),
+      // a closed node keeps its staffing (the API's and `capacity show`'s):
+      // a staffing drop posted before or during an outage stands at its reopening
+      el("td", { class: "num", dataset: { field: "staffing" }, text: num(n.staffing_pct) + "%" }),
       el("td", { class: "num", dataset: { field: "free" }, text: num(Math.max(0, n.free_capacity)) }),
       el("td", { dataset: { field: "congestion" }, text: lanesText(n) }),
       el("td", { dataset: { field: "status" }, text: statusText(n) }),
