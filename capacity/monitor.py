@@ -799,6 +799,14 @@ class CapacityMonitor:
             return None
         return dt.datetime.fromtimestamp(self.feed_ts, dt.UTC)
 
+    def set_at(self, kinds: tuple[str, ...]) -> dict[str, NDArray[np.float64]]:
+        """When each node's ``kinds`` (of ``nominal_capacity``, ``staffing``,
+        ``backlog``, ``outage``, ``forecast``) were last set: the applied
+        event's ``ts`` in epoch seconds, ``-inf`` where none set it (the
+        network's value stands). Kept in the snapshots, so every router of
+        a store has the same."""
+        return {k: self._stamp[:, _SET_FIELDS.index(k)].copy() for k in kinds}
+
     def congestion_by_service(self, node: int) -> dict[str, float]:
         """Lane delay factors of one node, by service name."""
         return {s: float(self.congestion[node, k]) for k, s in enumerate(SERVICES)}

@@ -191,8 +191,9 @@ def _print_load(
     )
     if done.duplicate:
         click.echo(
-            f"{name}: change {summary['change_id']!r} was loaded already; "
-            f"nothing written (its first load: {figures})"
+            f"{name}: change {summary['change_id']!r} was loaded already "
+            f"(at {summary['applied_at']}); nothing written (its first load: "
+            f"{figures})"
         )
     else:
         click.echo(f"{name}: {figures}")

@@ -4,6 +4,7 @@ and what the store holds, the one way ``tierflow stock`` and the HTTP
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -84,6 +85,13 @@ def load_stock(
     )
 
 
+def applied_at_text(ts: float | None) -> str | None:
+    """When a change with an id was applied, ISO 8601 UTC (None: not known)."""
+    if ts is None:
+        return None
+    return dt.datetime.fromtimestamp(ts, dt.UTC).isoformat()
+
+
 def load_summary(
     done: StockReceipt,
     mode: str,
@@ -94,8 +102,9 @@ def load_summary(
     """What a load did: ``mode``, the ``positions`` given, how many
     ``changed`` and by how many units up and down, and the ``changes``
     (before, after, reserved) of those that changed; with a ``change_id``,
-    it and whether the load was a ``duplicate`` (a repeat: these are the
-    first's figures, and nothing was written); with ``cut_holds``, the
+    it, whether the load was a ``duplicate`` (a repeat: these are the
+    first's figures, and nothing was written) and when the id's change was
+    applied (``applied_at``: a duplicate's, the first's); with ``cut_holds``, the
     ``holds_cut`` (request id, node, SKU and units of each line released,
     in the order cut; a duplicate's: the first's)."""
     from tierflow.capacity.events import change_id_text
@@ -104,7 +113,11 @@ def load_summary(
     extra = (
         {}
         if change_id is None
-        else {"change_id": change_id_text(change_id), "duplicate": done.duplicate}
+        else {
+            "change_id": change_id_text(change_id),
+            "duplicate": done.duplicate,
+            "applied_at": applied_at_text(done.applied_at),
+        }
     )
     return {
         "mode": mode,

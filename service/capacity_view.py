@@ -17,11 +17,16 @@ import numpy as np
 
 from tierflow.data.geography import map_extent, zip_points_within
 from tierflow.data.network import NODE_KINDS, Network
+from tierflow.data.rates import SERVICES
 from tierflow.orchestration.checkout.router import OnlineRouter
 
 #: The largest utilization reported (a million times the nominal capacity);
 #: beyond, the figure says only "hopelessly overbooked".
 MAX_UTILIZATION = 1e6
+#: The kinds of event whose last time each node's ``changed_at`` gives: the
+#: operator's (an order's work moves the backlog all day, the forecast
+#: maker the forecast).
+CHANGED_KINDS = ("nominal_capacity", "staffing", "outage")
 #: Contiguous US bounding box (lon, lat), as :mod:`tierflow.capacity.plot` draws it.
 CELL_DEG = 0.5
 
@@ -62,6 +67,8 @@ def capacity_payload(
     mon = router.monitor
     with router.lock:
         table = mon.table()
+        congestion = mon.congestion.copy()
+        set_at = mon.set_at(CHANGED_KINDS)
         util = mon.utilization()
         as_of = mon.as_of()
         version = list(capacity_version(router))
@@ -75,6 +82,10 @@ def capacity_payload(
     # a closed node scores 0 (its free room is 0 in the table already); its
     # utilization is 1 (nothing workable: CapacityMonitor.utilization)
     score = np.where(closed, 0.0, table["score"].to_numpy(dtype=np.float64))
+    # the lanes each node ships, by service: which lane is delayed, not only
+    # the largest delay (a delay sent for a service the node does not ship
+    # changes nothing it ships, as max_congestion leaves it out)
+    offered = [(k, s, net.offers(k)) for k, s in enumerate(SERVICES)]
     nodes = [
         {
             "node_id": net.node_ids[i],
@@ -95,6 +106,10 @@ def capacity_payload(
             "free_capacity": round(float(free[i]), 2) + 0.0,
             "outage": bool(closed[i]),
             "max_congestion": round(float(table["max_congestion"].iat[i]), 3),
+            "congestion": {
+                s: round(float(congestion[i, k]), 3) for k, s, on in offered if on[i]
+            },
+            "changed_at": {k: _instant(float(set_at[k][i])) for k in CHANGED_KINDS},
         }
         for i in range(net.n_nodes)
     ]
@@ -115,6 +130,13 @@ def capacity_payload(
         "notes": notes,
         "demand_forecast": demand,
     }
+
+
+def _instant(ts: float) -> str | None:
+    """An event time (epoch seconds) as ISO 8601 UTC; None for none (-inf)."""
+    if not np.isfinite(ts):
+        return None
+    return dt.datetime.fromtimestamp(ts, dt.UTC).isoformat()
 
 
 def map_outline(network: Network) -> dict[str, Any]:

@@ -449,7 +449,21 @@ class NodeCapacityOut(BaseModel):
         "closed node"
     )
     outage: bool
-    max_congestion: float
+    max_congestion: float = Field(
+        description="The largest carrier delay factor of the lanes the node "
+        "ships (1: on time)"
+    )
+    congestion: dict[str, float] = Field(
+        description="Carrier delay factor of each service the node ships "
+        "(1: on time), as the `congestion` events set it: which lane "
+        "`max_congestion` is"
+    )
+    changed_at: dict[str, str | None] = Field(
+        description="When the node's `nominal_capacity`, `staffing` and "
+        "`outage` were last set: the `ts` of the event that set each (ISO "
+        "8601, UTC), null where no event did (the network's value stands). "
+        "For an outage: since when the node is closed (or open again)"
+    )
 
 
 class DemandForecastOut(BaseModel):
@@ -577,6 +591,12 @@ class StockLoadOut(BaseModel):
         description="With a `change_id`: true when the id had done this "
         "change already (these are the first's figures; nothing was "
         "written); absent without one",
+    )
+    applied_at: str | None = Field(
+        default=None,
+        description="With a `change_id`: when the change was applied (ISO "
+        "8601, UTC, the store's clock; a duplicate's: the first's); absent "
+        "without one",
     )
     holds_cut: list[HoldCutOut] | None = Field(
         default=None,

@@ -68,11 +68,14 @@ class StockReceipt(NamedTuple):
     :meth:`Inventory.change_stock` returns them), whether its
     ``change_id`` had done it already (a retry: nothing written, the
     positions and cuts are the first's), and the hold lines it ``cuts``
-    (``cut_holds``), in the order cut."""
+    (``cut_holds``), in the order cut; with a ``change_id``, when it was
+    applied (``applied_at``, epoch seconds on the store's clock: a retry's,
+    the first's)."""
 
     changes: list[StockChange]
     duplicate: bool
     cuts: tuple[HoldCut, ...] = ()
+    applied_at: float | None = None
 
 
 class ChangeIdConflict(InputError):
@@ -323,7 +326,8 @@ class Inventory(StorePart):
                         change_id,
                     ),
                 )
-        return StockReceipt(out, duplicate=False, cuts=cuts)
+        applied = None if change_id is None else t
+        return StockReceipt(out, duplicate=False, cuts=cuts, applied_at=applied)
 
     def load_network_inventory(self, network: Network) -> int:
         """Seed the inventory table from a :class:`~tierflow.data.network.Network`."""
@@ -599,6 +603,7 @@ def _claim(
         cuts=tuple(
             HoldCut(str(rid), str(n), str(s), int(u)) for rid, n, s, u in result["cuts"]
         ),
+        applied_at=float(row[2]),
     )
 
 

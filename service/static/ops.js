@@ -167,7 +167,16 @@
       return `overbooked by ${over < 1 ? "under 1" : num(over)}`;
     }
     if (s === "busy") return "busy (overflow offered)";
+    // since when: the outage event's time (null: closed by no event we know of)
+    const since = s === "closed" && n.changed_at.outage;
+    if (since) return `closed since ${instant(since)}`;
     return s;
+  }
+
+  // the delayed lanes of a node ("ground ×2.50"), as the congestion events set them
+  function lanesText(n) {
+    const lanes = Object.entries(n.congestion).filter(([, f]) => f > 1);
+    return lanes.length ? lanes.map(([s, f]) => `${s} ×${f.toFixed(2)}`).join(", ") : "none";
   }
 
   function sortValue(n, key) {
@@ -211,8 +220,11 @@
       el("td", { class: "num", dataset: { field: "utilization" }, text: closed ? "closed" : pct(n.utilization) }),
       el("td", { class: "num", dataset: { field: "backlog" }, text: num(n.backlog) }),
       el("td", { class: "num", text: num(n.forecast_rest_of_day) }),
-      el("td", { class: "num", text: closed ? "–" : num(n.staffing_pct) + "%" }),
+      // a closed node keeps its staffing (the API's and `capacity show`'s):
+      // a staffing drop posted before or during an outage stands at its reopening
+      el("td", { class: "num", dataset: { field: "staffing" }, text: num(n.staffing_pct) + "%" }),
       el("td", { class: "num", dataset: { field: "free" }, text: num(Math.max(0, n.free_capacity)) }),
+      el("td", { dataset: { field: "congestion" }, text: lanesText(n) }),
       el("td", { dataset: { field: "status" }, text: statusText(n) }),
     );
   }

@@ -3,6 +3,7 @@ a live store's stock (on both backends), every row checked first."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from pathlib import Path
 
@@ -312,13 +313,16 @@ def test_a_receipt_loaded_again_with_its_change_id_adds_nothing(
         "stock.csv: 2 of 2 positions changed (add): 3 units up, 5 units down\n",
     )
     again = _stock(state_location, *load)
-    assert (again.exit_code, again.output) == (
-        0,
-        "stock.csv: change 'rcv-7' was loaded already; nothing written (its "
-        "first load: 2 of 2 positions changed (add): 3 units up, 5 units down)\n",
-    )
     as_json = _stock(state_location, *load, "--json")
     assert as_json.exit_code == 0, as_json.output
+    applied = json.loads(as_json.output)["applied_at"]  # the first load's instant
+    assert dt.datetime.fromisoformat(applied).utcoffset() == dt.timedelta(0)
+    assert (again.exit_code, again.output) == (
+        0,
+        f"stock.csv: change 'rcv-7' was loaded already (at {applied}); nothing "
+        "written (its first load: 2 of 2 positions changed (add): 3 units up, "
+        "5 units down)\n",
+    )
     assert json.loads(as_json.output) == {
         "file": "stock.csv",
         "mode": "add",
@@ -332,6 +336,7 @@ def test_a_receipt_loaded_again_with_its_change_id_adds_nothing(
         ],
         "change_id": "rcv-7",
         "duplicate": True,
+        "applied_at": applied,
     }  # fmt: skip
     other = _file(tmp_path, "WH-EAST,SOFA,4\nST-CHI,TEE,-5\n")
     refused = _stock(

@@ -382,7 +382,9 @@ def test_a_pruned_stock_change_id_replayed_is_refused_not_applied_again(
     receipt written again."""
     seeded.prune_state(KEEP_DAYS, now=NOW)
     kept = seeded.change_stock_once([("N1", "MUG", 50)], change_id="count-new")
-    assert kept == StockReceipt([StockChange("N1", "MUG", 50, 50, 0)], True)
+    assert kept._replace(applied_at=None) == StockReceipt(
+        [StockChange("N1", "MUG", 50, 50, 0)], True
+    )
     seeded.change_stock([("N1", "TEE", 40)])  # a count since
     before = seeded.stock_levels()
     for body in ([("N1", "TEE", 50)], [("N1", "TEE", 7)]):  # the same, another

@@ -31,6 +31,10 @@ def _stocked(store: StateStore) -> StateStore:
     return store
 
 
+#: When the tests' changes are applied (the store's clock, epoch seconds).
+T0 = 1_800_000_000.0
+
+
 def _on_hand(store: StateStore) -> dict[str, int]:
     frame = store.inventory_frame()
     return dict(zip(frame["sku"], frame["on_hand"].astype(int), strict=True))
@@ -41,16 +45,20 @@ def test_a_receipt_retried_with_its_id_is_counted_once(
 ) -> None:
     with open_store(state_location) as store:
         _stocked(store)
-        first = store.change_stock_once(RECEIPT, change_id="rcv-1", add=True)
-        assert first == StockReceipt(DONE, duplicate=False)
-        again = store.change_stock_once(RECEIPT, change_id="rcv-1", add=True)
-        assert again == StockReceipt(DONE, duplicate=True)
+        first = store.change_stock_once(RECEIPT, change_id="rcv-1", add=True, now=T0)
+        assert first == StockReceipt(DONE, duplicate=False, applied_at=T0)
+        # a retry an hour later says when the first was applied
+        again = store.change_stock_once(
+            RECEIPT, change_id="rcv-1", add=True, now=T0 + 3600
+        )
+        assert again == StockReceipt(DONE, duplicate=True, applied_at=T0)
         assert _on_hand(store) == {"MUG": 48, "TEE": 55}
         # another id is another receipt
-        other = store.change_stock_once(RECEIPT, change_id="rcv-2", add=True)
+        other = store.change_stock_once(RECEIPT, change_id="rcv-2", add=True, now=T0)
         assert other == StockReceipt(
             [StockChange("N1", "TEE", 55, 60, 0), StockChange("N1", "MUG", 48, 46, 0)],
             duplicate=False,
+            applied_at=T0,
         )
         assert _on_hand(store) == {"MUG": 46, "TEE": 60}
 
@@ -87,8 +95,12 @@ def test_a_refused_change_records_no_id(state_location: Path | str) -> None:
         _stocked(store)
         with pytest.raises(InputError, match="below 0"):
             store.change_stock_once([("N1", "TEE", -60)], change_id="a-1", add=True)
-        done = store.change_stock_once([("N1", "TEE", -6)], change_id="a-1", add=True)
-        assert done == StockReceipt([StockChange("N1", "TEE", 50, 44, 0)], False)
+        done = store.change_stock_once(
+            [("N1", "TEE", -6)], change_id="a-1", add=True, now=T0
+        )
+        assert done == StockReceipt(
+            [StockChange("N1", "TEE", 50, 44, 0)], False, (), T0
+        )
         assert _on_hand(store) == {"MUG": 50, "TEE": 44}
 
 
@@ -97,11 +109,15 @@ def test_a_count_that_changed_nothing_is_recorded_too(
 ) -> None:
     with open_store(state_location) as store:
         _stocked(store)
-        done = store.change_stock_once([("N1", "TEE", 50)], change_id="c-1")
-        assert done == StockReceipt([StockChange("N1", "TEE", 50, 50, 0)], False)
+        done = store.change_stock_once([("N1", "TEE", 50)], change_id="c-1", now=T0)
+        assert done == StockReceipt(
+            [StockChange("N1", "TEE", 50, 50, 0)], False, (), T0
+        )
         store.change_stock([("N1", "TEE", 40)])  # a count without an id
         again = store.change_stock_once([("N1", "TEE", 50)], change_id="c-1")
-        assert again == StockReceipt([StockChange("N1", "TEE", 50, 50, 0)], True)
+        assert again == StockReceipt(
+            [StockChange("N1", "TEE", 50, 50, 0)], True, (), T0
+        )
         assert _on_hand(store)["TEE"] == 40
 
 

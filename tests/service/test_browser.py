@@ -362,6 +362,17 @@ def test_a_lone_option_is_not_said_to_have_others_to_choose_from(
     assert errors == []
 
 
+def _closed_st_chi_says_since_when_and_its_staffing(ops: Any) -> None:
+    """ST-CHI closed at OUTAGE's ts (2026-01-05T15:00:00Z), staffed 40 %."""
+    chi = "#nodes tr[data-node-id='ST-CHI'] td[data-field='{}']"
+    # a closed node keeps its staffing on the page, as the API and `capacity
+    # show` keep it (it read "–": the staffing drop posted was nowhere)
+    assert ops.text_content(chi.format("staffing")) == "40%"
+    # since when, in the reader's zone
+    status = ops.text_content(chi.format("status")) or ""
+    assert status.startswith("closed since 1/5/2026, ")
+
+
 def test_ops_lists_every_node_filtered_and_sorted(
     browser: Any, site: tuple[RunningServer, OnlineRouter]
 ) -> None:
@@ -397,14 +408,24 @@ def test_ops_lists_every_node_filtered_and_sorted(
     )
     ops.fill("#node-filter", "")
     ops.select_option("#kind-filter", "")
-    post_events(server.url, OUTAGE)
+    staffing = {**OUTAGE, "event_id": "ops-s", "type": "staffing", "value": 40}
+    post_events(server.url, staffing, OUTAGE)
     ops.wait_for_selector("#nodes tr[data-node-id='ST-CHI'].closed")
+    _closed_st_chi_says_since_when_and_its_staffing(ops)
     ops.select_option("#status-filter", "closed")
     assert rows() == ["ST-CHI"]
     ops.select_option("#status-filter", "")
     ops.click("#nodes th[data-sort='status']")
     assert rows()[0] == "ST-CHI"  # closed first
     assert ops.locator("#map .node-label").count() == 3  # room for every label
+    # a lane congestion says which lane (the table had no word of it)
+    chi_lanes = "#nodes tr[data-node-id='ST-CHI'] td[data-field='congestion']"
+    assert ops.text_content(chi_lanes) == "none"
+    lane = {**OUTAGE, "event_id": "ops-l", "type": "congestion", "value": 2.5}
+    post_events(server.url, {**lane, "service": "ground"})
+    ops.wait_for_selector(f"{chi_lanes}:text-is('ground ×2.50')")
+    ops.click("#nodes th[data-sort='max_congestion']")
+    assert rows()[-1] == "ST-CHI"  # sorted by the largest delay
     assert errors == []
 
 

@@ -13,10 +13,11 @@ import pytest
 
 from tests.conftest import TINY_NETWORK
 from tests.service.helpers import OUTAGE
-from tests.service_fixtures import API_KEY, live_server
+from tests.service_fixtures import API_KEY, live_server, tiny_router
 from tierflow.data.network import load_network
 from tierflow.orchestration.checkout.router import OnlineRouter
 from tierflow.service.app import create_app
+from tierflow.service.capacity_view import capacity_payload
 from tierflow.service.server import serve_in_thread
 
 
@@ -184,7 +185,85 @@ def test_a_closed_node_reads_closed_not_overbooked(live: Any) -> None:
     assert (shut["outage"], shut["score"], shut["utilization"]) == (True, 0.0, 1.0)
     assert shut["free_capacity"] == 0.0 and shut["backlog"] == 238.0
     client.post("/v1/capacity/events", json={"events": [reopened]}, headers=key)
-    assert chi() == {**over, "outage": False}
+    # the figures of before, the outage's time now the reopening's
+    when = {**over["changed_at"], "outage": "2026-01-05T15:00:00+00:00"}
+    assert chi() == {**over, "outage": False, "changed_at": when}
+
+
+def test_the_map_names_each_congested_lane(live: Any) -> None:
+    """A lane congestion is on the map by service, for the services the node
+    ships (the operator posted "ground at ST-CHI 2.5"; the map said only
+    ``max_congestion`` 2.5, not which lane, and /ops not even that). A delay
+    sent for a service ST-CHI does not ship (next_day) changes nothing it
+    ships and is not listed, as ``max_congestion`` leaves it out."""
+    client, _, _ = live
+    events = [
+        {
+            **OUTAGE,
+            "event_id": "cong-g",
+            "type": "congestion",
+            "value": 2.5,
+            "service": "ground",
+        },
+        {
+            **OUTAGE,
+            "event_id": "cong-n",
+            "type": "congestion",
+            "value": 4,
+            "service": "next_day",
+        },
+    ]
+    r = client.post(
+        "/v1/capacity/events", json={"events": events}, headers={"X-API-Key": API_KEY}
+    )
+    assert r.status_code == 200, r.text
+    nodes = {n["node_id"]: n for n in client.get("/v1/capacity").json()["nodes"]}
+    chi = nodes["ST-CHI"]
+    assert chi["congestion"] == {"two_day": 1.0, "ground": 2.5}
+    assert chi["max_congestion"] == 2.5
+    assert nodes["WH-EAST"]["congestion"] == {
+        "next_day": 1.0,
+        "two_day": 1.0,
+        "ground": 1.0,
+        "economy": 1.0,
+    }
+
+
+def test_the_map_says_when_each_nodes_state_was_set(
+    live: Any, state_location: Path | str, tmp_path: Path
+) -> None:
+    """Each node says when its outage, staffing and nominal capacity were last
+    set (the event's ``ts``), null where no event set them: an operator read
+    WH-ABE "closed" on every replica and nowhere since when. A router opened
+    on the store afterwards (a replica restarted) says the same."""
+    client, _, _ = live
+    staffing = {
+        **OUTAGE,
+        "event_id": "s-1",
+        "type": "staffing",
+        "value": 40,
+        "ts": "2026-01-05T14:30:00Z",
+    }
+    r = client.post(
+        "/v1/capacity/events",
+        json={"events": [staffing, OUTAGE]},
+        headers={"X-API-Key": API_KEY},
+    )
+    assert r.status_code == 200, r.text
+    nodes = {n["node_id"]: n for n in client.get("/v1/capacity").json()["nodes"]}
+    assert nodes["ST-CHI"]["changed_at"] == {
+        "nominal_capacity": None,
+        "staffing": "2026-01-05T14:30:00+00:00",
+        "outage": "2026-01-05T15:00:00+00:00",
+    }
+    assert nodes["WH-EAST"]["changed_at"] == dict.fromkeys(
+        ("nominal_capacity", "staffing", "outage")
+    )
+    with tiny_router(tmp_path, state=state_location, scores=False) as again:
+        chi = next(
+            n for n in capacity_payload(again)["nodes"] if n["node_id"] == "ST-CHI"
+        )
+        assert chi["changed_at"] == nodes["ST-CHI"]["changed_at"]
 
 
 @pytest.mark.parametrize("staffing", [200.0, 80.0])

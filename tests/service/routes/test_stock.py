@@ -439,6 +439,7 @@ def test_a_count_with_cut_holds_cuts_the_newest_checkout(live: Any) -> None:
         ],
         "change_id": "count-7",
         "duplicate": False,
+        "applied_at": r.json()["applied_at"],  # its instant: the test just above
         "holds_cut": [
             {"request_id": rids[1], "node_id": "ST-CHI", "sku": "TEE", "units": 1}
         ],
@@ -533,6 +534,26 @@ def _receipt(change_id: Any, *changes: tuple[str, str, int]) -> dict[str, Any]:
     }
 
 
+def test_a_retried_change_says_when_the_first_was_applied(live: Any) -> None:
+    """A change with an id says when it was applied (``applied_at``, the
+    store's clock), and its retry the first's instant, on any replica: the
+    retry's answer gave the first's figures and no time, so an operator
+    comparing them with ``GET /v1/stock`` could not tell when they held.
+    Without an id the answer is as it was."""
+    client, _, _ = live
+    body = _receipt("rcv-9", ("ST-CHI", "TEE", 3))
+    before = dt.datetime.now(dt.UTC)
+    first = client.post("/v1/stock", json=body, headers=KEY).json()
+    applied = dt.datetime.fromisoformat(first["applied_at"])
+    assert before <= applied <= dt.datetime.now(dt.UTC)
+    assert applied.utcoffset() == dt.timedelta(0)
+    time.sleep(0.01)
+    again = client.post("/v1/stock", json=body, headers=KEY).json()
+    assert again == {**first, "duplicate": True}
+    plain = {k: v for k, v in body.items() if k != "change_id"}
+    assert "applied_at" not in client.post("/v1/stock", json=plain, headers=KEY).json()
+
+
 def test_a_receipt_retried_with_its_change_id_is_added_once(
     live: Any, state_location: Path | str
 ) -> None:
@@ -555,6 +576,7 @@ def test_a_receipt_retried_with_its_change_id_is_added_once(
         "change_id": "rcv-0042",
     }  # fmt: skip
     first = client.post("/v1/stock", json=body, headers=KEY)
+    summary["applied_at"] = first.json()["applied_at"]  # its instant: the test above
     assert (first.status_code, first.json()) == (200, {**summary, "duplicate": False})
     again = client.post("/v1/stock", json=body, headers=KEY)
     assert (again.status_code, again.json()) == (200, {**summary, "duplicate": True})
