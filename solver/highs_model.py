@@ -59,6 +59,25 @@ def new_highs(
     return h
 
 
+def set_mip_start(h: Any, columns: NDArray[np.float64]) -> None:
+    """Give ``h`` a MIP start (``columns``), with HiGHS's presolve off.
+
+    HiGHS 1.16 with a MIP start and presolve on never returned from some
+    runs: in the root's reduced-cost sub-MIP, its presolve
+    (``strengthenInequalities``) ran on past any time limit and past
+    Ctrl-C, which its interrupt checks never reach. The hindsight plan's
+    LP core of ``bench allocation`` day 0 at tight capacity hung with 4 of
+    6 seeds (over 15 minutes against a 10.8 s limit); without the start, or
+    with the start and presolve off, every seed solved it optimally in
+    2.4-4.6 s (``tests/data/highs/README.md``). The same pairing also
+    misreports a start's cost (:func:`tierflow.solver.highs.stale_columns`).
+    """
+    h.setOptionValue("presolve", "off")
+    sol = highspy.HighsSolution()  # type: ignore[no-untyped-call]
+    sol.col_value = columns
+    h.setSolution(sol)
+
+
 def run_highs(h: Any) -> None:
     """``h.run()``, on a scheduler with the thread count ``h`` asks for
     (this thread's, restarted when it runs another count)."""

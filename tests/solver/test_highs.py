@@ -8,6 +8,12 @@ back the start's own columns, which cost more.
 
 from __future__ import annotations
 
+import gzip
+import subprocess
+import sys
+from pathlib import Path
+
+import highspy
 import numpy as np
 import pytest
 
@@ -15,6 +21,7 @@ from tests.solver.planted import planted_problem
 from tierflow.formulations.problem import AssignmentProblem
 from tierflow.solver import Status, highs, matrix, solve, verify
 from tierflow.solver.highs import _run_mip, stale_columns
+from tierflow.solver.highs_model import new_highs, pass_model, run_highs
 from tierflow.solver.params import SolveParams
 
 #: cpsat, cbc and HiGHS without a MIP start all prove this optimum.
@@ -73,18 +80,33 @@ def test_highs_returns_the_optimum_it_reports_after_a_misleading_start() -> None
 
 def test_the_trap_is_highs_own() -> None:
     """What the engine guards against, shown on HiGHS alone (the locked
-    1.16.0): with the start, the reported objective is the optimum but the
-    columns are the start's; without it, they agree."""
+    1.16.0): with the start and presolve on, the reported objective is the
+    optimum but the columns are the start's; the engine's run
+    (:func:`set_mip_start`: presolve off with a start) and a run without
+    the start report the columns they return."""
     problem = _start_trap()
+    model = matrix.build_matrix(problem)
+    h = new_highs(time_limit_s=5.0, seed=0)
+    pass_model(h, model, integer=True)
+    start = highspy.HighsSolution()
+    start.col_value = model.columns_from(TRAP_START)
+    h.setSolution(start)  # presolve left on
+    run_highs(h)
+    reported = float(h.getInfo().objective_function_value)
+    x = np.asarray(h.getSolution().col_value, dtype=np.float64)
+    cost = problem.objective(model.assignment_from(x, problem.n_items))
+    assert reported == pytest.approx(OPTIMUM)
+    assert cost == pytest.approx(TRAP_START_COST)
+    assert stale_columns(reported, cost)
     params = SolveParams(time_limit_s=5.0, seed=0)
-    for start, columns_cost in ((TRAP_START, TRAP_START_COST), (None, OPTIMUM)):
-        h, model = _run_mip(problem, params, start)
+    for hint in (TRAP_START, None):
+        h, model = _run_mip(problem, params, hint)
         reported = float(h.getInfo().objective_function_value)
         x = np.asarray(h.getSolution().col_value, dtype=np.float64)
         cost = problem.objective(model.assignment_from(x, problem.n_items))
         assert reported == pytest.approx(OPTIMUM)
-        assert cost == pytest.approx(columns_cost)
-        assert stale_columns(reported, cost) is (start is not None)
+        assert cost == pytest.approx(OPTIMUM)
+        assert not stale_columns(reported, cost)
 
 
 def test_stale_columns_allows_rounding_only() -> None:
@@ -194,3 +216,42 @@ def test_highs_runs_with_any_thread_count_in_one_process() -> None:
         answers = list(pool.map(run, counts * 3))
     assert all(s is Status.OPTIMAL for s, _ in answers), answers
     assert all(o == pytest.approx(OPTIMUM) for _, o in answers)
+
+
+_HUNG_MODEL = Path(__file__).parents[1] / "data" / "highs"
+
+_RUN_WITH_START = """
+import sys, time
+import highspy, numpy as np
+from tierflow.solver.highs_model import new_highs, run_highs, set_mip_start
+mps, start, seed = sys.argv[1], sys.argv[2], int(sys.argv[3])
+h = new_highs(time_limit_s=10.8, seed=seed)
+h.readModel(mps)
+columns = np.zeros(h.getNumCol())
+columns[np.loadtxt(start, dtype=np.int64)] = 1.0
+set_mip_start(h, columns)
+t = time.perf_counter()
+run_highs(h)
+print(h.modelStatusToString(h.getModelStatus()), time.perf_counter() - t, sep="|")
+"""
+
+
+@pytest.mark.parametrize("seed", [1000, 7])
+def test_a_mip_start_never_hangs_highs_presolve(tmp_path: Path, seed: int) -> None:
+    """HiGHS 1.16 with this start and presolve on ran past its 10.8 s limit
+    for over 15 minutes with these seeds (``tests/data/highs/README.md``):
+    :func:`set_mip_start` turns presolve off, and the run ends in its limit."""
+    mps = tmp_path / "core.mps"
+    mps.write_bytes(
+        gzip.decompress((_HUNG_MODEL / "lp-core-day0-tight.mps.gz").read_bytes())
+    )
+    done = subprocess.run(
+        [
+            sys.executable, "-c", _RUN_WITH_START, str(mps),
+            str(_HUNG_MODEL / "lp-core-day0-tight.start.txt"), str(seed),
+        ],
+        capture_output=True, text=True, timeout=60, check=True,
+    )  # fmt: skip
+    status, seconds = done.stdout.strip().splitlines()[-1].split("|")
+    assert status in ("Optimal", "Time limit reached")
+    assert float(seconds) < 10.8 + 5.0
