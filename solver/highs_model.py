@@ -73,7 +73,7 @@ def set_mip_start(h: Any, columns: NDArray[np.float64]) -> None:
     misreports a start's cost (:func:`tierflow.solver.highs.stale_columns`).
     """
     h.setOptionValue("presolve", "off")
-    sol = highspy.HighsSolution()  # type: ignore[no-untyped-call]
+    sol = highspy.HighsSolution()
     sol.col_value = columns
     h.setSolution(sol)
 
