@@ -189,13 +189,20 @@ def lines_of(orders: Orders, idx: NDArray[np.intp]) -> NDArray[np.intp]:
     return ranges(starts, orders.line_start[idx + 1] - starts).astype(np.intp)
 
 
-def fillable_lines(orders: Orders, stock: NDArray[np.int64]) -> NDArray[np.bool_]:
-    """Per line of ``orders``: some node of ``stock`` (this morning's) holds
-    its quantity. A line none holds cannot ship under any policy; the rest
-    of its order ships as the order would, one shipment where a node holds
-    them all (``docs/allocation.md``)."""
-    held = stock[:, orders.line_sku].max(axis=0) if stock.shape[0] else 0
-    return np.asarray(held >= orders.line_qty, dtype=np.bool_)
+def fillable_lines(
+    orders: Orders,
+    stock: NDArray[np.int64],
+    lines: NDArray[np.intp] | None = None,
+) -> NDArray[np.bool_]:
+    """Per line of ``orders`` (or of ``lines`` only, in their order): some
+    node of ``stock`` (this morning's) holds its quantity. A line none
+    holds cannot ship under any policy; the rest of its order ships as the
+    order would, one shipment where a node holds them all
+    (``docs/allocation.md``)."""
+    sku = orders.line_sku if lines is None else orders.line_sku[lines]
+    qty = orders.line_qty if lines is None else orders.line_qty[lines]
+    held = stock[:, sku].max(axis=0) if stock.shape[0] else 0
+    return np.asarray(held >= qty, dtype=np.bool_)
 
 
 def shipping_lines(

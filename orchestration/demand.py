@@ -26,7 +26,7 @@ from tierflow.capacity.demand_forecast import (
 from tierflow.data.network import Network
 from tierflow.data.orders import Orders
 from tierflow.formulations.fulfillment import CompiledBatch, compile_orders
-from tierflow.formulations.order_pricing import shipping_lines
+from tierflow.formulations.order_pricing import fillable_lines, shipping_lines
 from tierflow.formulations.tiers import TierPolicy
 from tierflow.orchestration.bid_prices import DemandSample
 from tierflow.orchestration.room_prices import GuaranteedDemand
@@ -249,10 +249,7 @@ def forecast_lines(
     node holding all of it, so the forecast gave its other lines no node's
     room or stock, where the batches ship them (``docs/allocation.md``)."""
     lines, counts = shipping_lines(orders, pick, None)
-    if stock.shape[0]:
-        held = stock[:, orders.line_sku[lines]].max(axis=0) >= orders.line_qty[lines]
-    else:
-        held = np.zeros(lines.size, dtype=bool)
+    held = fillable_lines(orders, stock, lines)
     owner = np.repeat(np.arange(pick.size), counts)
     some = np.bincount(owner[held], minlength=pick.size) > 0
     ships = np.ones(orders.n_lines, dtype=bool)
