@@ -76,6 +76,16 @@ def _page(browser: Any, url: str, errors: list[str]) -> Any:
     return page
 
 
+def _stream_held_off_page(browser: Any, url: str, errors: list[str]) -> Any:
+    """A page whose live stream never connects: what it shows comes from its
+    own calls only, not from a re-answer racing the test's next click."""
+    page = _new_page(browser, errors)
+    page.route("**/v1/stream*", lambda route: route.abort())
+    page.goto(url)
+    page.wait_for_selector("body[data-ready='1']")
+    return page
+
+
 def _fill_ops_event(ops: Any, node: str, kind: str, value: str) -> None:
     """Fill /ops's event form with the right key: ``node``'s ``kind`` event
     of ``value`` (as typed; "" leaves the field empty)."""
@@ -893,10 +903,7 @@ def test_an_order_whose_confirmation_was_lost_is_shown_placed_on_the_next_try(
     here: its ``closed`` event, next test, would tell the page first.)"""
     server, router = site
     errors: list[str] = []
-    page = _new_page(browser, errors)
-    page.route("**/v1/stream*", lambda route: route.abort())
-    page.goto(server.url + "/")
-    page.wait_for_selector("body[data-ready='1']")
+    page = _stream_held_off_page(browser, server.url + "/", errors)
     _ask(page, "C4")
 
     def lost(route: Any) -> None:
@@ -1121,10 +1128,12 @@ def test_a_sold_out_cart_says_so_in_plain_words(
     browser: Any, site: tuple[RunningServer, OnlineRouter]
 ) -> None:
     """Another shopper holds the only two sofas first: Place order said
-    "stock was taken since the options were made: ask for options again."."""
+    "stock was taken since the options were made: ask for options again.".
+    (The page's stream is held off: the hold that takes the last units is
+    stock news, and the live re-answer raced the click.)"""
     server, _ = site
     errors: list[str] = []
-    page = _page(browser, server.url + "/", errors)
+    page = _stream_held_off_page(browser, server.url + "/", errors)
     page.fill("#items", "SOFA:2")
     _ask(page, "C4")
     with httpx.Client(base_url=server.url, timeout=10) as client:
@@ -1138,6 +1147,30 @@ def test_a_sold_out_cart_says_so_in_plain_words(
     )
     assert _tiers(page) == []
     assert page.locator("#confirm").is_disabled()
+    assert errors == []
+
+
+def test_a_page_is_told_live_when_another_shopper_takes_the_last_units(
+    browser: Any, site: tuple[RunningServer, OnlineRouter]
+) -> None:
+    """The other side of the race above: with its stream live, the page
+    is re-answered as soon as another shopper's hold takes the only two
+    sofas, and says so before any click (Place order disabled)."""
+    server, _ = site
+    errors: list[str] = []
+    page = _page(browser, server.url + "/", errors)
+    page.fill("#items", "SOFA:2")
+    _ask(page, "C4")
+    page.wait_for_selector("#live-status[data-state='live']")
+    assert _tiers(page) != []
+    with httpx.Client(base_url=server.url, timeout=10) as client:
+        _another_shopper_holds_the_sofas(client)
+    page.wait_for_function("() => document.body.dataset.revision === '2'")
+    assert _tiers(page) == []
+    assert page.locator("#confirm").is_disabled()
+    assert page.locator("#error").inner_text() == (
+        "Sorry, no delivery option can be offered for this cart."
+    )
     assert errors == []
 
 
@@ -1178,10 +1211,11 @@ def test_a_sold_out_option_is_offered_again_from_the_stock_left(
     from ST-CHI, Tue, Jan 6, $10.00) is refused, and the page shows the
     checkout's options requoted on the stock left (Gold from WH-EAST) for
     the next Place order. It said "Please show the delivery options again."
-    and kept Place order on the option refused."""
+    and kept Place order on the option refused. (The page's stream is held
+    off: the fifth hold takes ST-CHI's last TEE, which is stock news.)"""
     server, router = site
     errors: list[str] = []
-    page = _page(browser, server.url + "/", errors)
+    page = _stream_held_off_page(browser, server.url + "/", errors)
     _ask(page, "C4")
     with httpx.Client(base_url=server.url, timeout=10) as client:
         for customer in ("C1", "C2", "C3", "C5", "C6"):
@@ -1229,10 +1263,7 @@ def test_a_select_refused_as_expired_shows_the_checkouts_new_options(
     and the next click places the order."""
     server, router = site
     errors: list[str] = []
-    page = _new_page(browser, errors)
-    page.route("**/v1/stream*", lambda route: route.abort())
-    page.goto(server.url + "/")
-    page.wait_for_selector("body[data-ready='1']")
+    page = _stream_held_off_page(browser, server.url + "/", errors)
     _ask(page, "C4")
     post_events(server.url, OUTAGE)
     page.click("#confirm")
@@ -1577,10 +1608,7 @@ def test_a_place_order_on_expired_options_leaves_no_order_to_place(
     refused the same way at every click."""
     errors: list[str] = []
     with live_server(tmp_path, router_kw={"quote_ttl_s": 2.0}) as (server, _):
-        page = _new_page(browser, errors)
-        page.route("**/v1/stream*", lambda route: route.abort())
-        page.goto(server.url + "/")
-        page.wait_for_selector("body[data-ready='1']")
+        page = _stream_held_off_page(browser, server.url + "/", errors)
         _ask(page, "C4")
         time.sleep(2.5)  # the options expire
         page.click("#confirm")
