@@ -324,7 +324,8 @@ def run_allocate(request: AllocateRequest) -> dict[str, Any]:
         request.out_dir.mkdir(parents=True, exist_ok=True)
         resumed = sink.resumed_batches
         if resumed:
-            _log_resume(resumed, len(_batches(orders, settings)), location, run_id)
+            total = len(_batches(orders, settings, events))
+            _log_resume(resumed, total, location, run_id)
         elif passed_over is not None:
             _warn_not_resumed(store, passed_over, run_id, params)
         with progress_bar("allocate", 1) as bar:
@@ -374,11 +375,13 @@ def _cluster(request: AllocateRequest) -> Any:
     return dask_cluster.connect(str(request.scheduler))
 
 
-def _batches(orders: Orders, settings: AllocationSettings) -> BatchPlan:
-    """The day's micro-batches."""
+def _batches(
+    orders: Orders, settings: AllocationSettings, events: list[CapacityEvent]
+) -> BatchPlan:
+    """The day's micro-batches (with those of events after its last order)."""
     from tierflow.orchestration.allocation.batch_plan import BatchPlan
 
-    return BatchPlan.of(orders, settings)
+    return BatchPlan.of(orders, settings, [e.ts for e in events])
 
 
 def _log_resume(resumed: int, total: int, location: Path | str, run_id: str) -> None:
@@ -501,7 +504,18 @@ def _screen(summary: dict[str, Any], out_dir: Path) -> str:
         f"{summary['n_deferred']} deferred, {summary['n_unfillable']} unfillable; "
         f"total cost {summary['total_cost']:,.2f} "
         f"(re-priced {summary['repriced_total_cost']:,.2f}); "
-        f"rerouted {summary['rerouted']}; "
+        f"rerouted {summary['rerouted']}{_events_note(summary)}; "
         f"p95 batch solve {summary['batch_solve_p95_s']:.3f}s; wrote "
         f"{out_dir / 'allocations.csv'} and {out_dir / 'summary.json'}"
     )
+
+
+def _events_note(summary: dict[str, Any]) -> str:
+    """How many events the run applied, and how many came after its last
+    batch of orders (nothing when it had none)."""
+    applied = summary["events_applied"]
+    if not applied:
+        return ""
+    late = summary["events_after_last_batch"]
+    noun = "event" if applied == 1 else "events"
+    return f" ({applied} capacity {noun} applied, {late} after the last batch)"

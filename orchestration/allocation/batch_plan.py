@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -63,15 +65,56 @@ class BatchPlan:
         latest order.
     hindsight
         One batch holding the whole day, decided with hindsight (no clock).
+    tail
+        How many of the last batches hold no order: one per boundary after
+        the last order's batch that a capacity event falls by (the event's
+        own time for batches of ``batch_size``). Such a batch re-solves the
+        orders its events pull back, and is not run when they pull back none
+        (``docs/allocation.md``, *Rerouting*).
     """
 
     windows: tuple[NDArray[np.intp], ...]
     times: tuple[np.datetime64, ...]
     hindsight: bool = False
+    tail: int = 0
 
     @classmethod
-    def of(cls, orders: Orders, settings: AllocationSettings) -> BatchPlan:
-        """Time windows (or batches of ``batch_size``), or the whole day."""
+    def of(
+        cls,
+        orders: Orders,
+        settings: AllocationSettings,
+        event_times: Sequence[float] = (),
+    ) -> BatchPlan:
+        """Time windows (or batches of ``batch_size``), or the whole day;
+        then a batch without orders at each boundary after the last one
+        that an event of ``event_times`` (epoch seconds) falls by."""
+        plan = cls._of_orders(orders, settings)
+        if plan.hindsight or not plan.times:
+            return plan
+        last = epoch_seconds(plan.times[-1])
+        width = max(int(settings.batch_minutes * 60), 1)
+        first = epoch_seconds(
+            orders.created_at.min().astype("datetime64[s]")  # the grid's origin
+        )
+        tail: set[int] = set()
+        for ts in event_times:
+            if ts <= last:
+                continue
+            if settings.batch_size is None:  # the next boundary of the grid
+                tail.add(int(first + math.ceil((ts - first) / width) * width))
+            else:
+                tail.add(math.ceil(ts))
+        times = [np.datetime64(t, "s") for t in sorted(tail)]
+        empty = np.empty(0, dtype=np.intp)
+        return cls(
+            plan.windows + (empty,) * len(times),
+            plan.times + tuple(times),
+            tail=len(times),
+        )
+
+    @classmethod
+    def _of_orders(cls, orders: Orders, settings: AllocationSettings) -> BatchPlan:
+        """The batches of the orders alone."""
         if not settings.hindsight and settings.batch_size is None:
             windows, times = time_windows(orders.created_at, settings.batch_minutes)
             return cls(tuple(windows), tuple(times))
@@ -91,6 +134,11 @@ class BatchPlan:
 
     def __len__(self) -> int:
         return len(self.windows)
+
+    @property
+    def n_order_batches(self) -> int:
+        """The batches holding orders (before the :attr:`tail`)."""
+        return len(self.windows) - self.tail
 
     def close_times(self, n_orders: int) -> NDArray[np.datetime64]:
         """Per order, when its batch closes (its release to a node online)."""

@@ -319,10 +319,14 @@ class DayAllocator:
     def run(self) -> AllocationOutcome:
         """Allocate every order; commit batch by batch; return the outcome."""
         start = time.perf_counter()
-        plan = self.plan = BatchPlan.of(self.orders, self.settings)
+        plan = self.plan = BatchPlan.of(
+            self.orders, self.settings, [e.ts for e in self.ledger.events]
+        )
         first = self._resume(plan)
         for b in range(first, len(plan)):
             self._allocate(plan, b, first)
+        if not plan.hindsight:  # every event is the day's final state's
+            self.ledger.apply_events(np.inf)
         bound = self._hindsight_bound(start) if self.settings.hindsight else None
         return self._outcome(start, bound)
 
@@ -366,6 +370,12 @@ class DayAllocator:
         window = plan.windows[b]
         hit = {} if plan.hindsight else self.ledger.apply_events(plan.seconds(b))
         pulled = self.ledger.pull_back(hit) if hit else {}
+        if b >= plan.n_order_batches and not pulled:
+            # a batch after the last order's that its events pulled nothing
+            # back for: nothing to decide, nothing committed
+            if self.on_batch is not None:
+                self.on_batch(b + 1, len(plan))
+            return
         self.pulled_back.extend(pulled)
         idx = window
         if pulled:
@@ -638,6 +648,14 @@ class DayAllocator:
         times = [-np.inf if plan.hindsight else plan.seconds(b) for b in batches]
         return dict(zip(batches, self.ledger.shipping_nodes_at(times), strict=True))
 
+    def _events_after_last_batch(self) -> int:
+        """The run's events later than the close of its last batch of orders."""
+        plan = self.plan
+        if not plan.n_order_batches:
+            return 0
+        last = plan.seconds(plan.n_order_batches - 1)
+        return sum(e.ts > last for e in self.ledger.events)
+
     def _capacity_fixed(self) -> NDArray[np.bool_]:
         """Nodes no capacity event of the run touches."""
         fixed = np.ones(self.network.n_nodes, dtype=bool)
@@ -674,6 +692,8 @@ class DayAllocator:
             if bound is None or bound.budget is None
             else bound.budget.as_dict(),
             utilization=self.ledger.utilization(),
+            events_applied=self.ledger.applied_events,
+            events_after_last_batch=self._events_after_last_batch(),
             node_ids=self.network.node_ids,
             utilization_trace=self.ledger.trace,
             n_orders=o.n_orders,

@@ -112,6 +112,11 @@ class CapacityLedger:
         """Append the utilization now to the trace (``at``: epoch seconds)."""
         self.trace.append((at, self.utilization()))
 
+    @property
+    def applied_events(self) -> int:
+        """How many of the events have been applied so far."""
+        return self._next_event
+
     def apply_events(self, until: float) -> dict[int, float]:
         """Apply events up to ``until``; nodes whose capacity at ``until`` is
         below what it was before, each with when it went below and stayed

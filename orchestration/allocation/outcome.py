@@ -80,6 +80,13 @@ class AllocationOutcome:
     lp_bound_stop: dict[str, str | None] | None = None
     #: A deterministic bound's budget (``BoundBudget.as_dict``), else ``None``.
     lp_bound_budget: dict[str, float | int] | None = None
+    #: The capacity events the run applied (every one, by its end, but
+    #: for a hindsight run, which applies none).
+    events_applied: int = 0
+    #: Of the run's events, those later than its last batch of orders:
+    #: applied by a batch of their own when they pull back an order not yet
+    #: released, else to the day's final state only.
+    events_after_last_batch: int = 0
 
     def summary(self) -> dict[str, Any]:
         """The run summary (see issue 6's ``summary.json`` fields)."""
@@ -90,6 +97,8 @@ class AllocationOutcome:
             "rerouted": int(self.rerouted),
             "pulled_back": len(self.pulled_back),
             "reroute_cost_delta": _round(self.reroute_cost_delta),
+            "events_applied": int(self.events_applied),
+            "events_after_last_batch": int(self.events_after_last_batch),
             **self._service_levels(),
             "max_node_utilization": _round(np.max(self.utilization, initial=0.0)),
             "runtime_s": _round(self.runtime_s),

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -22,6 +23,7 @@ from tierflow.orchestration.allocation.day_allocator import (
     NEAREST,
     AllocationSettings,
     DayAllocator,
+    MemorySink,
     batch_windows,
 )
 from tierflow.orchestration.allocation.outputs import write_outputs
@@ -416,6 +418,100 @@ def test_an_order_with_an_unfillable_line_is_rerouted_whole_as_its_other_lines(
         order_lines=orders.to_frame()[["order_id", "sku", "quantity"]],
     )
     assert problems == []
+
+
+def _outage_at(net: Network, utc: str, node: str = "WH-EAST") -> CapacityEvent:
+    """``node`` closed at ``utc`` (``HH:MM`` on 2026-01-05, UTC)."""
+    hour, minute = map(int, utc.split(":"))
+    at = dt.datetime(2026, 1, 5, hour, minute, tzinfo=dt.UTC).timestamp()
+    return CapacityEvent(f"out-{node}-{utc}", at, net.node_idx(node), "outage", 1.0)
+
+
+_TWO_ORDERS = [
+    "A,2026-01-05T09:00:00-05:00,C1,100,gold,TEE,1",
+    "B,2026-01-05T10:30:00-05:00,C2,100,gold,TEE,1",
+]
+
+
+def test_an_outage_after_the_last_batch_reroutes_its_unreleased_orders(
+    tiny: Network, make_orders: MakeOrders
+) -> None:
+    """The last batch (B's) closes at 10:45 ET and is released at 11:45;
+    WH-EAST fails at 11:00 ET, after the last batch but before B was
+    released: B is rerouted in a batch of its own at 11:00 (the 15-minute
+    boundary the outage falls on), as a mid-day outage reroutes. Until the
+    QA of 2026-12-06 no batch came after the last order's, so the event
+    was never applied: B stayed at the failed node, `rerouted 0`."""
+    orders = make_orders(_TWO_ORDERS)
+    settings = AllocationSettings(batch_minutes=15, release_minutes=60)
+    out = DayAllocator(
+        tiny, orders, settings=settings, events=[_outage_at(tiny, "16:00")]
+    ).run()
+    rows = out.rows.set_index("order_id")
+    assert rows.loc["A", "node_id"] == "WH-EAST"  # released at 10:15
+    assert rows.loc["B", "node_id"] != "WH-EAST"
+    assert rows.loc["B", "reason"] == "rerouted from WH-EAST after a capacity event"
+    assert rows.loc["B", "batch"] == 2
+    s = out.summary()
+    assert (s["rerouted"], s["pulled_back"], s["n_batches"]) == (1, 1, 3)
+    assert (s["events_applied"], s["events_after_last_batch"]) == (1, 1)
+    assert [st.n_items for st in out.stats] == [1, 1, 1]
+    _check(tiny, orders, out.rows, tiny.capacity)
+
+
+def test_an_event_after_every_release_moves_nothing_and_is_counted(
+    tiny: Network, make_orders: MakeOrders
+) -> None:
+    """WH-EAST fails at 12:00 ET, after B's release (11:45): nothing moves
+    and no batch runs, but the event is applied to the day's final state
+    (its capacity) and the summary counts it as after the last batch."""
+    orders = make_orders(_TWO_ORDERS)
+    settings = AllocationSettings(batch_minutes=15, release_minutes=60)
+    allocator = DayAllocator(
+        tiny, orders, settings=settings, events=[_outage_at(tiny, "17:00")]
+    )
+    out = allocator.run()
+    assert set(out.rows["node_id"]) == {"WH-EAST"}
+    s = out.summary()
+    assert (s["rerouted"], s["n_batches"]) == (0, 2)
+    assert (s["events_applied"], s["events_after_last_batch"]) == (1, 1)
+    assert allocator.effective_capacity()[tiny.node_idx("WH-EAST")] == 0.0
+
+
+def test_an_event_before_the_first_batch_is_applied_at_it(
+    tiny: Network, make_orders: MakeOrders
+) -> None:
+    """WH-EAST fails at 08:00 ET, before the first order: no order goes
+    there, and the event counts as applied, none after the last batch."""
+    orders = make_orders(_TWO_ORDERS)
+    settings = AllocationSettings(batch_minutes=15, release_minutes=60)
+    out = DayAllocator(
+        tiny, orders, settings=settings, events=[_outage_at(tiny, "13:00")]
+    ).run()
+    assert "WH-EAST" not in set(out.rows["node_id"])
+    s = out.summary()
+    assert (s["rerouted"], s["pulled_back"], s["n_batches"]) == (0, 0, 2)
+    assert (s["events_applied"], s["events_after_last_batch"]) == (1, 0)
+
+
+def test_a_rerouted_order_hit_again_after_the_last_batch_moves_again(
+    tiny: Network, make_orders: MakeOrders
+) -> None:
+    """WH-EAST fails at 11:00 ET (B moves to ST-CHI at 11:00, released at
+    12:00), then ST-CHI at 11:50 ET, past B's first release (11:45) but
+    before its second: B moves again, at 12:00 (the next boundary), to
+    WH-WEST."""
+    orders = make_orders(_TWO_ORDERS)
+    settings = AllocationSettings(batch_minutes=15, release_minutes=60)
+    events = [_outage_at(tiny, "16:00"), _outage_at(tiny, "16:50", "ST-CHI")]
+    out = DayAllocator(tiny, orders, settings=settings, events=events).run()
+    rows = out.rows.set_index("order_id")
+    assert rows.loc["B", "node_id"] == "WH-WEST"
+    assert rows.loc["B", "reason"] == "rerouted from ST-CHI after a capacity event"
+    assert rows.loc["B", "batch"] == 3
+    s = out.summary()
+    assert (s["rerouted"], s["pulled_back"], s["n_batches"]) == (2, 2, 4)
+    assert (s["events_applied"], s["events_after_last_batch"]) == (2, 2)
 
 
 def test_allocations_csv_prints_no_float_residue(
@@ -854,3 +950,41 @@ def test_platinum_split_on_time_rather_than_shipped_whole_late(
     assert out.summary()["platinum_on_time_rate"] == 1.0
     assert out.repriced is not None and out.repriced.problems == []
     _check(tiny, orders, out.rows, tiny.capacity)
+
+
+class _Crash(Exception):
+    """The process dying after a committed batch."""
+
+
+@pytest.mark.parametrize("committed", [2, 3])
+def test_a_run_killed_around_its_batches_after_the_last_order_resumes_as_whole(
+    tiny: Network, make_orders: MakeOrders, committed: int
+) -> None:
+    """The two outages after the last batch of orders (B moved at 11:00 and
+    again at 12:00), the run killed after its order batches (2) or after
+    the first of its event batches (3), then resumed: the rows and every
+    count are the uninterrupted run's."""
+    orders = make_orders(_TWO_ORDERS)
+    settings = AllocationSettings(batch_minutes=15, release_minutes=60)
+    events = [_outage_at(tiny, "16:00"), _outage_at(tiny, "16:50", "ST-CHI")]
+
+    def allocator(sink: MemorySink, on_batch: Any = None) -> DayAllocator:
+        return DayAllocator(
+            tiny, orders, settings=settings, events=events, sink=sink,
+            on_batch=on_batch,
+        )  # fmt: skip
+
+    whole = allocator(MemorySink()).run()
+
+    def crash(done: int, _: int) -> None:
+        if done == committed:
+            raise _Crash
+
+    sink = MemorySink()
+    with pytest.raises(_Crash):
+        allocator(sink, crash).run()
+    again = allocator(sink).run()
+    pd.testing.assert_frame_equal(again.rows, whole.rows)
+    keys = ("rerouted", "pulled_back", "n_batches", "events_applied")
+    s, w = again.summary(), whole.summary()
+    assert [s[k] for k in keys] == [w[k] for k in keys] == [2, 2, 4, 2]
