@@ -17,7 +17,7 @@ import dataclasses
 import datetime as dt
 import json
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
@@ -94,6 +94,20 @@ class UnknownCheckout(InputError):
 
 class CustomerMismatch(InputError):
     """The caller's customer id is not the checkout's (HTTP 403)."""
+
+
+class HeldAtClosedNode(InputError):
+    """A confirm's hold ships from a node the caller's capacity map has
+    closed (an outage): nothing was written, the hold stands."""
+
+    def __init__(self, request_id: str, option_id: str, node_id: str) -> None:
+        super().__init__(
+            f"option {option_id!r} ships from {node_id}, which is closed",
+            field="request_id",
+            value=request_id,
+        )
+        self.option_id = option_id
+        self.node_id = node_id
 
 
 class QuoteChanged(TierflowError):
@@ -296,6 +310,7 @@ class Checkouts(StorePart):
         now: float | None = None,
         customer_id: str | None = None,
         events_after: int | None = None,
+        closed_nodes: Collection[str] = (),
     ) -> CheckoutState:
         """Turn a held checkout into an order, in one transaction.
 
@@ -311,6 +326,11 @@ class Checkouts(StorePart):
         up to date with the order's own work, read with the commit (on
         PostgreSQL no round trip of its own).
 
+        ``closed_nodes``: the nodes closed now on the caller's capacity map
+        (an outage). A hold that ships from one is refused under the
+        checkout's lock, before anything changes: its order would go to a
+        node that cannot ship it, its work to that node's backlog.
+
         Raises
         ------
         UnknownCheckout
@@ -318,6 +338,9 @@ class Checkouts(StorePart):
         CustomerMismatch
             ``customer_id`` is given and is not the checkout's (checked under
             the checkout's lock, before anything changes: no read of its own).
+        HeldAtClosedNode
+            The hold ships from one of ``closed_nodes`` (the hold stands: a
+            select of a requoted option swaps it, or it lapses).
         InputError
             A cancelled checkout, or a hold past its TTL (its stock may be
             gone: select again).
@@ -339,6 +362,7 @@ class Checkouts(StorePart):
                 raise InputError(
                     "checkout was cancelled", field="request_id", value=request_id
                 )
+            _refuse_closed(request_id, row.option_id, lines, closed_nodes)
             if row.expires_at <= t or not ledger.commit_live(
                 row.reservation_ids, live.fetchall()
             ):
@@ -661,6 +685,19 @@ def work_events(
         for node, value in work.items()
         if value > 0
     ]
+
+
+def _refuse_closed(
+    request_id: str,
+    option_id: str,
+    lines: Sequence[Mapping[str, Any]],
+    closed: Collection[str],
+) -> None:
+    """Raise :class:`HeldAtClosedNode` for the first of the order's lines
+    (shipment order) that ships from a ``closed`` node."""
+    for line in lines:
+        if line["node_id"] in closed:
+            raise HeldAtClosedNode(request_id, option_id, str(line["node_id"]))
 
 
 def _hold_ended(conn: Transaction, request_id: str, row: CheckoutRow) -> InputError:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from typing import Any, Protocol, Self, runtime_checkable
 
 import numpy as np
@@ -180,10 +180,12 @@ class CheckoutStore(Protocol):
         now: float | None = None,
         customer_id: str | None = None,
         events_after: int | None = None,
+        closed_nodes: Collection[str] = (),
     ) -> CheckoutState:
         """Commit a held checkout and record its order lines (only for
         ``customer_id``, when given); with ``events_after``, the capacity
-        log after it as committed."""
+        log after it as committed. ``HeldAtClosedNode`` (nothing written)
+        for a hold that ships from one of ``closed_nodes``."""
         ...
 
     def cancel_checkout(

@@ -22,6 +22,7 @@ from tierflow.data.rates import SERVICES
 from tierflow.data.store import (
     CheckoutState,
     CheckoutStore,
+    HeldAtClosedNode,
     QuoteChanged,
     SchemaMovedOn,
     StoredEvent,
@@ -361,7 +362,15 @@ class Holds:
     ) -> tuple[CheckoutResult, tuple[StoredEvent, ...] | None]:
         """Turn the hold into an order (see :meth:`OnlineRouter.confirm`);
         with ``events_after``, also the capacity log after that ``seq`` as
-        the confirm committed (None when not read)."""
+        the confirm committed (None when not read).
+
+        A hold that ships from a node closed now (an outage on the live map)
+        is refused as its select would be (:func:`node_closed`, HTTP 409):
+        confirmed, its order went to a node that cannot ship it on the date
+        the shopper was promised, its work onto the closed node's backlog,
+        and nothing moved it after. The hold stands (the select of a
+        requoted option swaps it; else it lapses). A passed cutoff is not
+        judged again: a hold keeps its plan's dates."""
         if self.store is None:
             return _unavailable(request_id, None, _NO_STORE), None
         t = _timestamp(now)
@@ -372,14 +381,28 @@ class Holds:
                     now=t,
                     customer_id=customer_id,
                     events_after=events_after,
+                    closed_nodes=self._closed_nodes(),
                 )
             except UnknownCheckout:
                 self._no_checkout(request_id, customer_id)
                 raise
+            except HeldAtClosedNode as closed:
+                raise Refusal(
+                    node_closed(closed.option_id, closed.node_id),
+                    field="request_id",
+                    value=request_id,
+                ) from None
         except STORE_ERRORS as exc:
             return _unavailable(request_id, None, exc), None
         self.quotes.close(request_id, HoldStatus.CONFIRMED, stored=True)
         return _result(state, state.nodes), state.capacity_events
+
+    def _closed_nodes(self) -> frozenset[str]:
+        """The nodes closed (an outage) on the live map; none without one."""
+        if self.monitor is None:
+            return frozenset()
+        ids = self.network.node_ids
+        return frozenset(ids[i] for i in self.monitor.outage.nonzero()[0])
 
     def cancel(
         self, request_id: str, now: dt.datetime | None, customer_id: str | None = None

@@ -317,8 +317,9 @@ async def post_confirm(
     full: FullView,
     x_customer_id: CustomerHeader = None,
 ) -> JSONResponse:
-    """Idempotent (a repeat answers as the first); 409 when the hold expired
-    or the checkout was cancelled."""
+    """Idempotent (a repeat answers as the first); 409 when the hold expired,
+    the checkout was cancelled, or a node the hold ships from closed since
+    (options expired: requote, then select again)."""
     return await _confirm(state, request_id, x_customer_id, full)
 
 

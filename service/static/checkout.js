@@ -774,8 +774,12 @@
     // checkout is still open, and the page asks for its new options itself.
     // It said "show the delivery options again" and kept Place order on the
     // refused option, which refused every click the same way.
-    // (unless the stream said meanwhile that the checkout is over)
-    const fresh = !held.ok && held.status === 409 && !placedBefore && !state.closedMeanwhile
+    // (unless the stream said meanwhile that the checkout is over). So is a
+    // confirm refused as expired: a node of the hold closed after its select.
+    const expiredAtConfirm = done !== held && done.status === 409 &&
+      /options expired/.test((done.body && done.body.message) || "");
+    const refused = (!held.ok && held.status === 409 && !placedBefore) || expiredAtConfirm;
+    const fresh = refused && !state.closedMeanwhile
       ? await api("POST", `/v1/checkouts/${id}/requote`)
       : null;
     state.busy = false;

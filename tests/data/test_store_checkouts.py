@@ -24,6 +24,7 @@ from tierflow.data.store import (
     ONLINE_ORDER_COLUMNS,
     SCHEMA_VERSION,
     CustomerMismatch,
+    HeldAtClosedNode,
     QuoteChanged,
     SqliteStore,
     StateStore,
@@ -261,6 +262,39 @@ def test_hold_confirm_and_orders(store: StateStore, tmp_path: Path) -> None:
         store.hold_checkout("q1", "silver", holds, 60, order_lines=order, now=4)
     with pytest.raises(InputError, match=r"confirmed, cannot cancel"):
         store.cancel_checkout("q1", now=4)
+    assert store.check_consistency() == []
+
+
+def test_a_hold_at_a_closed_node_is_not_confirmed(store: StateStore) -> None:
+    """A confirm told the nodes closed now (an outage on the router's live
+    map) refuses a hold that ships from one, under the checkout's lock and
+    before anything changes: no order, no work on the closed node's backlog,
+    the hold standing (a select swaps it, or it lapses). It was confirmed
+    there: the order in ``online_orders`` at a node that cannot ship it,
+    its work logged on the closed node's backlog."""
+    order = [_lines("q", "N1", "MUG", 1), _lines("q", "N2", "TEE", 1)]
+    holds = [("N1", [("MUG", 1)]), ("N2", [("TEE", 1)])]
+    assert store.hold_checkout("q", "gold", holds, 60, order_lines=order, now=0).ok
+    seq = store.last_event_seq()
+    with pytest.raises(
+        HeldAtClosedNode,
+        match=r"^field 'request_id': value 'q': option 'gold' ships from N2, "
+        r"which is closed$",
+    ) as refused:
+        store.confirm_checkout("q", now=1, closed_nodes=frozenset({"N9", "N2"}))
+    assert (refused.value.option_id, refused.value.node_id) == ("gold", "N2")
+    assert store.online_orders().empty
+    assert store.events_after(seq) == []
+    state = store.checkout_state("q", now=1)
+    assert state is not None and state.status == "held"
+    assert _avail(store, 1)[("N2", "TEE")] == 3  # still held
+    # open again (or not among the held nodes): confirmed
+    done = store.confirm_checkout("q", now=2, closed_nodes=frozenset({"N9"}))
+    assert done.status == "confirmed"
+    # a confirmed checkout answers as it was, whatever closed since
+    again = store.confirm_checkout("q", now=3, closed_nodes=frozenset({"N2"}))
+    assert again.status == "confirmed" and again.replayed
+    assert store.online_orders()["node_id"].tolist() == ["N1", "N2"]
     assert store.check_consistency() == []
 
 

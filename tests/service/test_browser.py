@@ -1290,6 +1290,38 @@ def test_a_select_refused_as_expired_shows_the_checkouts_new_options(
     assert errors == []
 
 
+def test_a_confirm_refused_as_expired_shows_the_checkouts_new_options(
+    browser: Any, site: tuple[RunningServer, OnlineRouter]
+) -> None:
+    """ST-CHI closes between Place order's select (held there) and its
+    confirm: the confirm is refused 409 "options expired", as the select
+    would be. The page requotes the checkout and shows the new options, as
+    for a refused select, and the next click places the order at WH-EAST
+    (the confirm was placed at the closed node until 2026-12-06)."""
+    server, router = site
+    errors: list[str] = []
+    page = _stream_held_off_page(browser, server.url + "/", errors)
+    _ask(page, "C4")
+
+    def closing(route: Any) -> None:
+        post_events(server.url, OUTAGE)  # after the select's hold, before this
+        route.continue_()
+
+    page.route("**/confirm", closing)
+    page.click("#confirm")
+    page.wait_for_selector("#error:not([hidden])")
+    page.unroute("**/confirm")
+    assert page.locator("#error").inner_text() == (
+        "These delivery options have expired: here are the new ones. "
+        "Check your choice and place your order again."
+    )
+    assert page.evaluate("document.body.dataset.revision") == "2"
+    assert router.store is not None and router.store.online_orders().empty
+    assert page.locator("#confirm").inner_text() == "Place order · $13.00"
+    assert _placed(page, router) == [["gold", "WH-EAST"]]
+    assert errors == []
+
+
 def test_options_that_come_back_clear_the_sorry_none_line(
     browser: Any, site: tuple[RunningServer, OnlineRouter]
 ) -> None:

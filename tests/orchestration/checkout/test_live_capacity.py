@@ -21,9 +21,11 @@ from tierflow.capacity.monitor import CapacityMonitor
 from tierflow.capacity.score import capacity_scores
 from tierflow.data.errors import InputError
 from tierflow.data.store import StateStore, StoredEvent, StoreUnavailable
+from tierflow.data.vocabulary import HoldStatus
 from tierflow.formulations.tiers import TierPolicy
 from tierflow.orchestration.bid_prices import FixedBidPrices
 from tierflow.orchestration.checkout.router import OnlineRouter, option_changes
+from tierflow.orchestration.checkout.shopper_words import Refusal
 from tierflow.service import feed
 from tierflow.service.feed import CapacityFollower
 
@@ -220,6 +222,60 @@ def test_an_option_from_a_node_closed_since_is_not_held(router: OnlineRouter) ->
     assert available(router, "ST-CHI", "TEE") == 5
     router.requote(first.request_id, now=MONDAY_10)
     assert router.select(first.request_id, "gold").nodes == ("WH-EAST",)
+
+
+def test_a_hold_at_a_node_closed_since_is_not_confirmed(
+    router: OnlineRouter,
+) -> None:
+    """Gold from ST-CHI, held before an outage there and confirmed after it:
+    refused as expired (HTTP 409), in its select's words, and nothing
+    ordered; the order is placed from the requote's plan, at WH-EAST on the
+    date it keeps. It was confirmed at the closed node: its work on ST-CHI's
+    backlog (0 -> 1.0 while closed) and its line in ``online_orders`` at
+    ST-CHI, shipping 2026-01-05 for 2026-01-06, which nothing moved."""
+    first = router.generate_fulfillment_options(
+        "C5", [("TEE", 1)], "606", now=MONDAY_10
+    )
+    assert router.select(first.request_id, "gold").nodes == ("ST-CHI",)
+    assert router.store is not None
+    with router.store.reopen() as other_store:  # posted on another replica
+        event_on(CapacityMonitor.open(router.network, other_store), "ST-CHI",
+                 "outage", True)  # fmt: skip
+    assert router.refresh()
+    with pytest.raises(
+        Refusal,
+        match=r"^field 'request_id': value '[^']+': options expired: option 'gold' "
+        r"ships from ST-CHI, closed since it was offered \(outage\): requote for "
+        r"the new options$",
+    ) as refused:
+        router.confirm(first.request_id)
+    assert refused.value.shopper == (
+        "options expired: option 'gold' can't ship as offered (a location that "
+        "ships your items is temporarily closed): requote for the new options"
+    )
+    chi = router.network.node_idx("ST-CHI")
+    assert router.store.online_orders().empty
+    assert router.monitor.backlog[chi] == 0.0
+    assert available(router, "ST-CHI", "TEE") == 4  # held until swapped or lapsed
+    gold = router.requote(first.request_id, now=MONDAY_10).option("gold")
+    assert (gold.nodes, gold.delivery_date) == (("WH-EAST",), dt.date(2026, 1, 8))
+    assert router.select(first.request_id, "gold").nodes == ("WH-EAST",)
+    assert available(router, "ST-CHI", "TEE") == 5
+    done = router.confirm(first.request_id)
+    assert (done.status, done.nodes) == (HoldStatus.CONFIRMED, ("WH-EAST",))
+    orders = router.store.online_orders()
+    assert orders[["node_id", "ship_date", "delivery_date"]].values.tolist() == [
+        ["WH-EAST", "2026-01-05", "2026-01-08"]
+    ]
+    assert router.monitor.backlog[chi] == 0.0
+    # placed: a repeat answers as the first, whatever closes since
+    event(router, "WH-EAST", "outage", True, 2)
+    again = router.confirm(first.request_id)
+    assert (again.status, again.nodes, again.replayed) == (
+        HoldStatus.CONFIRMED,
+        ("WH-EAST",),
+        True,
+    )
 
 
 def test_an_overflow_from_a_node_closed_since_is_not_held(

@@ -203,6 +203,50 @@ def test_a_checkout_refused_for_old_dates_is_requoted_over_http(live: Any) -> No
     assert (unknown.status_code, unknown.json()["error"]) == (404, "not_found")
 
 
+def test_a_hold_at_a_node_closed_since_is_refused_at_confirm(live: Any) -> None:
+    """Gold held at ST-CHI, then an outage there: the confirm is refused 409
+    "options expired" as the select would be, nothing ordered and the hold
+    standing; after a requote the order is placed at WH-EAST, on the date it
+    keeps. It answered 200 ``confirmed`` at ST-CHI: the order in the store
+    at the closed node, promised for 2026-01-06."""
+    client, router, _ = live
+    first = post_options(client, "C9", **TEE_TO_CHICAGO)
+    rid = first["request_id"]
+    held = client.post(f"/v1/checkouts/{rid}/select", json={"option_id": "gold"})
+    assert (held.status_code, held.json()["nodes"]) == (200, ["ST-CHI"])
+    posted = client.post("/v1/capacity/events", json={"events": [OUTAGE]}, headers=_KEY)
+    assert posted.status_code == 200, posted.text
+    refused = client.post(f"/v1/checkouts/{rid}/confirm")
+    why = (
+        "options expired: option 'gold' ships from ST-CHI, closed since it was "
+        "offered (outage): requote for the new options"
+    )
+    body = refused.json()
+    assert (refused.status_code, body["error"], body["field"]) == (
+        409,
+        "conflict",
+        "request_id",
+    )
+    assert body["message"] == f"field 'request_id': value '{rid}': {why}"
+    assert router.store is not None and router.store.online_orders().empty
+    again = client.post(f"/v1/checkouts/{rid}/requote")
+    assert again.status_code == 200, again.text
+    gold = by_id(again.json())["gold"]
+    assert (gold["nodes"], gold["delivery_date"]) == (["WH-EAST"], "2026-01-08")
+    held = client.post(f"/v1/checkouts/{rid}/select", json={"option_id": "gold"})
+    assert (held.status_code, held.json()["nodes"]) == (200, ["WH-EAST"])
+    done = client.post(f"/v1/checkouts/{rid}/confirm")
+    assert (done.status_code, done.json()["status"], done.json()["nodes"]) == (
+        200,
+        "confirmed",
+        ["WH-EAST"],
+    )
+    orders = router.store.online_orders()
+    assert orders[["node_id", "delivery_date"]].values.tolist() == [
+        ["WH-EAST", "2026-01-08"]
+    ]
+
+
 def test_the_options_say_when_their_ids_stop_working(
     tmp_path: Path, state_location: Path | str
 ) -> None:
