@@ -19,6 +19,7 @@ import numpy as np
 
 from tierflow.data.errors import InputError
 from tierflow.data.store.database import (
+    ROW_PARAMETERS,
     Cadence,
     Database,
     Transaction,
@@ -27,7 +28,7 @@ from tierflow.data.store.database import (
     marks,
 )
 from tierflow.data.store.schema import LIVE_RESERVATION
-from tierflow.data.store.stock_news import note_stock_changed
+from tierflow.data.store.stock_news import note_stock_changed, noting_sold_out
 from tierflow.data.vocabulary import ReservationStatus
 
 
@@ -227,7 +228,7 @@ class Ledger:
         first, in the same round trip, each returning the units it left:
         a position that had fewer units than it got back (0 always: sold
         out until now) has its SKU noted too, as a sweep's
-        (:meth:`_give_back_cells` ``news``)."""
+        (:func:`_give_back_later`)."""
         back, self._back = sorted(self._back.items()), {}
         answers = self.conn.execute_all(
             [(_GIVE_BACK, (q, node, sku)) for (node, sku), q in back]
@@ -379,7 +380,7 @@ class Ledger:
                 tuple(chunk),
             ).fetchall()
             cells += [(nodes[str(rid)], str(sku), int(q)) for rid, sku, q in rows]
-        self._give_back_cells(cells, consume=False, news=True)
+        self._give_back_cells(cells, consume=False)
         return len(nodes)
 
     def give_back(self, request_id: str, node_id: str, *, consume: bool) -> None:
@@ -392,42 +393,31 @@ class Ledger:
         )
 
     def _give_back_cells(
-        self,
-        cells: Iterable[tuple[str, str, int]],
-        *,
-        consume: bool,
-        news: bool = False,
+        self, cells: Iterable[tuple[str, str, int]], *, consume: bool
     ) -> None:
-        """Give back units of ``(node, sku, quantity)`` cells: one update per
-        stock row, in ``(node, sku)`` order, as a take locks them (given back
-        in the order of the reservations, two rows of a multi-node hold were
-        locked in the hold's shipment order, against a take's order).
+        """Give back units of ``(node, sku, quantity)`` cells: the stock rows
+        locked in ``(node, sku)`` order, as a take locks them (given back in
+        the order of the reservations, two rows of a multi-node hold were
+        locked in the hold's shipment order, against a take's order). Queued:
+        on PostgreSQL no round trip of their own.
 
-        ``news``: each update returns the units it left, and a position that
-        had fewer units than it got back (0 always: sold out until now) has
-        its SKU noted as a stock change (the mirror of :meth:`_take`'s):
-        lapsed holds, given back in a sweep's transaction. Otherwise the
-        updates are queued (on PostgreSQL no round trip of their own)."""
+        ``consume``: the units leave ``on_hand`` too (a commit: what is
+        available does not move). Otherwise (a sweep, a cancel, a release) a
+        position that had fewer units than it got back (0 always: sold out
+        until now) has its SKU noted as a stock change, the mirror of
+        :meth:`_take`'s (:func:`_give_back_later`)."""
         units: dict[tuple[str, str], int] = {}
         for node, sku, qty in cells:
             units[node, sku] = units.get((node, sku), 0) + qty
-        if units and news:
-            given = sorted(units.items())
-            left = self.conn.execute_all(
-                [(_GIVE_BACK, (q, node, sku)) for (node, sku), q in given]
-            )
-            back = _sold_out_until_now(given, left)
-            if back:
-                note_stock_changed(self.conn, back)
-        elif units:
+        given = sorted(units.items())
+        if given and consume:
             self.conn.later_many(
                 "UPDATE inventory SET reserved = reserved - ?, "
                 "on_hand = on_hand - ? WHERE node_id = ? AND sku = ?",
-                [
-                    (q, q if consume else 0, node, sku)
-                    for (node, sku), q in sorted(units.items())
-                ],
+                [(q, q, node, sku) for (node, sku), q in given],
             )
+        elif given:
+            _give_back_later(self.conn, given)
 
     def release(
         self,
@@ -457,15 +447,10 @@ class Ledger:
             if (held := stored.get(rid)) is not None
             and held.row.status == ReservationStatus.ACTIVE
         ]
-        if active and then_take and self.conn.for_update:  # rows lock one by one
+        if active and then_take:
             cells = {(node, line.sku) for _, node, lines in active for line in lines}
             cells |= {(h.node_id, line.sku) for h in then_take for line in h.lines}
-            self.conn.later(
-                "SELECT 1 FROM inventory WHERE (node_id, sku) IN "
-                f"({', '.join(['(?, ?)'] * len(cells))}) ORDER BY node_id, sku"
-                f"{self.conn.for_update}",
-                [v for cell in sorted(cells) for v in cell],
-            )
+            _lock_rows_later(self.conn, sorted(cells))
         given = [
             (node, line.sku, line.quantity)
             for _, node, lines in active
@@ -541,6 +526,64 @@ _GIVE_BACK = (
     "UPDATE inventory SET reserved = reserved - ? "
     "WHERE node_id = ? AND sku = ? RETURNING on_hand - reserved"
 )
+
+
+def _lock_rows_later(conn: Transaction, cells: Sequence[tuple[str, str]]) -> None:
+    """Lock the stock rows of ``cells`` (sorted) in ``(node, sku)`` order
+    (queued); nothing on SQLite (one writer, no lock order)."""
+    per = ROW_PARAMETERS // 2
+    for i in range(0, len(cells) if conn.for_update else 0, per):
+        part = cells[i : i + per]
+        conn.later(
+            "SELECT 1 FROM inventory WHERE (node_id, sku) IN "
+            f"({', '.join(['(?, ?)'] * len(part))}) ORDER BY node_id, sku"
+            f"{conn.for_update}",
+            [v for cell in part for v in cell],
+        )
+
+
+def _give_back_later(
+    conn: Transaction, given: Sequence[tuple[tuple[str, str], int]]
+) -> None:
+    """Give back the units of ``((node, sku), units)`` (sorted), and note
+    the SKU of a position that had fewer units than it got back as a stock
+    change (:func:`_sold_out_until_now`), with no round trip of its own.
+
+    SQLite (no round trips): each :data:`_GIVE_BACK` returns the units it
+    left, as a take does. PostgreSQL: queued, sent with the transaction's
+    next statement or its ``COMMIT``, the updates and the news in one
+    statement per chunk (:func:`~tierflow.data.store.stock_news.noting_sold_out`:
+    the counter moved and the SKUs stamped only when a position was sold
+    out), after the rows were locked in ``(node, sku)`` order (one update of
+    several rows locks them in the order of its plan)."""
+    if not conn.for_update:
+        left = conn.execute_all(
+            [(_GIVE_BACK, (q, node, sku)) for (node, sku), q in given]
+        )
+        note_stock_changed(conn, _sold_out_until_now(given, left))
+        return
+    if len(given) > 1:
+        _lock_rows_later(conn, [cell for cell, _ in given])
+    per = ROW_PARAMETERS // 3
+    for i in range(0, len(given), per):
+        part = given[i : i + per]
+        conn.later(
+            _give_back_noting(len(part)),
+            [v for (node, sku), q in part for v in (node, sku, q)],
+        )
+
+
+def _give_back_noting(n: int) -> str:
+    """PostgreSQL's statement that gives back ``n`` ``(node, sku, units)``
+    and notes the SKUs of the positions sold out until then."""
+    rows = ", ".join(["(CAST(? AS TEXT), CAST(? AS TEXT), CAST(? AS INTEGER))"] * n)
+    return noting_sold_out(
+        f"given (node_id, sku, q) AS (VALUES {rows}), "
+        "back AS (UPDATE inventory i SET reserved = i.reserved - g.q FROM given g "
+        "WHERE i.node_id = g.node_id AND i.sku = g.sku "
+        "RETURNING i.sku, i.on_hand - i.reserved - g.q < g.q AS low)",
+        "SELECT sku FROM back WHERE low",
+    )
 
 
 def _sold_out_until_now(

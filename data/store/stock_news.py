@@ -54,6 +54,30 @@ def note_stock_changed(conn: Transaction, skus: Iterable[str]) -> None:
     conn.notify_query(STOCK_CHANNEL, _VERSION)
 
 
+def noting_sold_out(ctes: str, skus: str) -> str:
+    """PostgreSQL: one statement that runs ``ctes`` (a ``WITH`` list whose
+    data-modifying parts give stock back) and notes the SKUs ``skus`` (a
+    query over them) as :func:`note_stock_changed` does, only when it names
+    any: the counter moved, the SKUs stamped with it, the notice queued. It
+    goes queued (no round trip of its own), and nothing is read back.
+
+    Every row ``ctes`` writes is written before the counter's row is locked
+    (an aggregate reads all of ``skus`` first), as a hold locks it after the
+    rows it took: the counter's lock comes after every stock row's in every
+    transaction, and a counter read still covers every change it counts."""
+    return (
+        f"WITH {ctes}, noted AS (SELECT DISTINCT sku FROM ({skus}) s), "
+        "bump AS (INSERT INTO table_versions (name, version) "
+        f"SELECT '{STOCK_VERSION}', 1 FROM noted HAVING count(*) > 0 "
+        "ON CONFLICT (name) DO UPDATE SET version = table_versions.version + 1 "
+        "RETURNING version), "
+        "stamp AS (INSERT INTO table_versions (name, version) "
+        f"SELECT '{STOCK_VERSION}:' || noted.sku, bump.version FROM noted, bump "
+        "ORDER BY 1 ON CONFLICT (name) DO UPDATE SET version = excluded.version) "
+        f"SELECT pg_notify('{STOCK_CHANNEL}', version::text) FROM bump"
+    )
+
+
 class StockNews(StorePart):
     """The stock counter's reads, and the follower's wait."""
 

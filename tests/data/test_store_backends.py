@@ -12,11 +12,13 @@ import textwrap
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pytest
 
 from tests.conftest import ROOT
+from tests.postgres import new_database
 from tierflow.data.errors import InputError
 from tierflow.data.store import (
     PostgresStore,
@@ -30,6 +32,7 @@ from tierflow.data.store import (
 )
 from tierflow.data.store.database_store import DatabaseStore
 from tierflow.data.store.local_postgres import LocalPostgres
+from tierflow.data.store.postgres_database import PostgresTransaction
 
 _EVENT = {"ts": "2026-01-05T10:00:00Z", "node_id": "N1", "type": "outage"}
 
@@ -313,6 +316,119 @@ def test_a_swap_that_gives_a_sold_out_position_units_sends_stock_news(
         assert _select(store, "N1", 3, now=103.0) == "rejected"  # 2 there
         assert waiter.stock_changed_since(3) == (3, set())
         assert store.available("N2", ["A"], now=104.0) == {"A": 3}
+        assert store.check_consistency() == []
+
+
+def _hold(store: StateStore, rid: str, holds: list[tuple[str, int, int]]) -> None:
+    """Checkout ``rid`` holds ``(node, A, B)`` units at each node (now 100)."""
+    line = {"order_id": rid, "created_at": "2026-01-05T15:00:00Z",
+            "customer_id": "C1", "dest": "100", "tier": "gold", "sku": "A",
+            "quantity": 1, "node_id": holds[0][0], "service": "ground",
+            "ship_date": "2026-01-05", "delivery_date": "2026-01-07"}  # fmt: skip
+    wanted = [
+        (node, [(sku, q) for sku, q in (("A", a), ("B", b)) if q])
+        for node, a, b in holds
+    ]
+    held = store.hold_checkout(rid, "o", wanted, 600, order_lines=[line], now=100.0)
+    assert str(held.status) == "held"
+
+
+def test_a_cancel_that_gives_a_sold_out_position_units_sends_stock_news(
+    state_location: Path | str,
+) -> None:
+    """A cancel gives a checkout's units back as a sweep does: a position
+    that had fewer units than it gets back (A at N1: 0, then 1 of 2) sends
+    the stock news, named once per SKU however many positions; one that
+    stays as servable as before (B at N1: 4, 1 back; A at N2) sends none.
+    A cancel replayed gives nothing back and sends none."""
+    with open_store(state_location) as store, store.reopen() as waiter:
+        store.change_stock([("N1", "A", 3), ("N2", "A", 9), ("N1", "B", 5)])
+        _hold(store, "c1", [("N1", 3, 1), ("N2", 1, 0)])  # A at N1: 0 left
+        assert waiter.stock_changed_since(1) == (2, {"A"})
+        assert str(store.cancel_checkout("c1", now=101.0).status) == "cancelled"
+        assert waiter.wait_for_changes(0, 2, timeout_s=10) == (0, 3)
+        assert waiter.stock_changed_since(2) == (3, {"A"})
+        assert str(store.cancel_checkout("c1", now=102.0).status) == "cancelled"
+        assert waiter.stock_changed_since(3) == (3, set())
+        _hold(store, "c2", [("N1", 0, 1), ("N2", 2, 0)])  # B: 4, A at N2: 7
+        assert waiter.stock_changed_since(3) == (3, set())
+        store.cancel_checkout("c2", now=103.0)
+        assert waiter.stock_changed_since(3) == (3, set())
+        _hold(store, "c3", [("N1", 2, 2)])  # A: 1 left of 3, B: 3 of 5
+        assert waiter.stock_changed_since(3) == (4, {"A"})
+        _hold(store, "c4", [("N1", 0, 3)])  # B: 0 left
+        assert waiter.stock_changed_since(4) == (5, {"B"})
+        store.cancel_checkout("c3", now=104.0)  # A 1 -> 3, B 0 -> 2
+        assert waiter.stock_changed_since(5) == (6, {"A", "B"})
+        assert store.available("N1", ["A", "B"], now=105.0) == {"A": 3, "B": 2}
+        assert store.check_consistency() == []
+
+
+def test_a_release_that_gives_a_sold_out_position_units_sends_stock_news(
+    state_location: Path | str,
+) -> None:
+    """A reservation's release gives its units back as a cancel does: a
+    position that had fewer units than it gets back sends the news, one
+    that stays as servable (4 there, 1 back) none, nor a release replayed
+    or a commit (its units leave ``on_hand`` too: nothing freed)."""
+    with open_store(state_location) as store, store.reopen() as waiter:
+        store.change_stock([("N1", "A", 2), ("N2", "A", 5)])
+        assert store.reserve("r1", [("A", 2)], "N1", 60, now=100.0).ok  # 0 left
+        assert waiter.stock_changed_since(1) == (2, {"A"})
+        assert str(store.release("r1", now=101.0).status) == "released"
+        assert waiter.wait_for_changes(0, 2, timeout_s=10) == (0, 3)
+        assert waiter.stock_changed_since(2) == (3, {"A"})
+        assert store.release("r1", now=102.0).replayed
+        assert waiter.stock_changed_since(3) == (3, set())
+        assert store.reserve("r2", [("A", 1)], "N2", 60, now=102.0).ok  # 4 left
+        assert store.release("r2", now=103.0).ok is False
+        assert waiter.stock_changed_since(3) == (3, set())
+        assert store.reserve("r3", [("A", 3)], "N2", 60, now=103.0).ok  # 2 of 5
+        assert waiter.stock_changed_since(3) == (4, {"A"})
+        assert store.release("r3", now=104.0).status == "released"
+        assert waiter.stock_changed_since(4) == (5, {"A"})
+        assert store.reserve("r4", [("A", 2)], "N1", 60, now=104.0).ok  # 0 left
+        assert waiter.stock_changed_since(5) == (6, {"A"})
+        assert store.commit("r4", now=105.0).ok
+        assert waiter.stock_changed_since(6) == (6, set())
+        assert store.available("N1", ["A"], now=106.0) == {"A": 0}
+        assert store.available("N2", ["A"], now=106.0) == {"A": 5}
+
+
+def test_a_cancel_or_release_sends_its_stock_news_in_no_round_trip_of_its_own(
+    postgres_server: LocalPostgres, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """PostgreSQL: a cancel or a release that sends stock news waits on the
+    round trips of one that sends none (besides its ``COMMIT``: a cancel's
+    one read, a release's two): the give-back and the news go queued, one
+    statement, with the ``COMMIT``. Read back, they cost one more each."""
+    trips: list[str] = []
+    for name in ("execute", "executemany", "execute_each", "execute_all"):
+        real = getattr(PostgresTransaction, name)
+
+        def counted(self: Any, *args: Any, _real: Any = real, _name: str = name) -> Any:
+            trips.append(_name)
+            return _real(self, *args)
+
+        monkeypatch.setattr(PostgresTransaction, name, counted)
+    with open_store(new_database(postgres_server)) as store:
+        store.change_stock([("N1", "A", 3), ("N2", "A", 9), ("N1", "B", 5)])
+        _hold(store, "c1", [("N1", 3, 1), ("N2", 1, 0)])  # A at N1: 0 left
+        _hold(store, "c2", [("N1", 0, 1)])  # B: 3 left
+        for rid, news in (("c1", {"A"}), ("c2", set())):
+            version = store.stock_version()
+            trips.clear()
+            store.cancel_checkout(rid, now=101.0)
+            assert trips == ["execute_all"]
+            assert store.stock_changed_since(version) == (version + len(news), news)
+        assert store.reserve("r1", [("A", 3)], "N1", 60, now=102.0).ok  # 0 left
+        assert store.reserve("r2", [("B", 1)], "N1", 60, now=102.0).ok  # 3 left
+        for rid, news in (("r1", {"A"}), ("r2", set())):
+            version = store.stock_version()
+            trips.clear()
+            store.release(rid, now=103.0)
+            assert trips == ["execute", "execute"]
+            assert store.stock_changed_since(version) == (version + len(news), news)
         assert store.check_consistency() == []
 
 

@@ -205,6 +205,46 @@ def test_a_hold_that_takes_the_last_units_reaches_the_open_checkouts_of_its_sku(
         assert sent == [2]  # the holds that left units answered it not
 
 
+def test_another_shoppers_cancel_brings_back_the_node_it_frees(
+    tmp_path: Path, state_location: Path | str
+) -> None:
+    """Five holds on A take ST-CHI's five TEE: the checkout followed on B
+    moves its Gold to WH-EAST (revision 2). Another shopper's cancel on A
+    gives one back to the sold-out position: B's stream sends Gold from
+    ST-CHI again (revision 3) within the bound of a count's news, not at the
+    minute's re-answer; until 2026-12-06 a cancel sent no stock news. A
+    second cancel (1 there, 1 back) sends none."""
+    with (
+        replicas(tmp_path, state_location) as [(sa, _), (sb, _)],
+        httpx.Client(base_url=sa.url, timeout=10) as a,
+        httpx.Client(base_url=sb.url, timeout=10) as b,
+    ):
+        tee = post_options(b, "C1", **TEE_TO_CHICAGO)
+        follow = Listener(f"{sb.url}/v1/stream?request_id={tee['request_id']}")
+        follow.wait_for(lambda e: e["event"] == "capacity")
+        held = []
+        for customer in ("C2", "C3", "C4", "C5", "C6"):
+            held.append(post_options(a, customer, **TEE_TO_CHICAGO))
+            _select_at(a, held[-1], "ST-CHI")
+        gone = follow.wait_for(lambda e: e["event"] == "options")
+        assert _gold(gone["data"]["option_set"])[0] == ["WH-EAST"]
+        posted = time.monotonic()
+        r = a.post(f"/v1/checkouts/{held[0]['request_id']}/cancel")
+        assert r.json()["status"] == "cancelled", r.text
+        back = follow.wait_for(
+            lambda e: e["event"] == "options" and e["data"]["revision"] > 2
+        )
+        took = time.monotonic() - posted
+        assert took < DELIVERY_EACH_S, took
+        assert back["data"]["revision"] == 3
+        assert _gold(back["data"]["option_set"]) == (["ST-CHI"], "2026-01-06", 10.0)
+        r = a.post(f"/v1/checkouts/{held[1]['request_id']}/cancel")
+        assert r.json()["status"] == "cancelled", r.text
+        time.sleep(1.0)  # a count's news reaches it within 0.4 s
+        sent = [e["data"]["revision"] for e in follow.events if e["event"] == "options"]
+        assert sent == [2, 3]
+
+
 def test_a_count_that_changes_nothing_says_so(shared_live: Any) -> None:
     client, _, _ = shared_live
     r = _post(client, "set", ("WH-WEST", "SPRAY", 10), ("WH-WEST", "TEE", 50))
