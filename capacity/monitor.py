@@ -812,6 +812,20 @@ class CapacityMonitor:
         return {s: float(self.congestion[node, k]) for k, s in enumerate(SERVICES)}
 
 
+#: The kinds of event whose last time a node's ``changed_at`` gives
+#: (``GET /v1/capacity``, ``tierflow capacity show``): the operator's (an
+#: order's work moves the backlog all day, the forecast maker the forecast).
+CHANGED_KINDS = ("nominal_capacity", "staffing", "outage")
+
+
+def stamp_instant(ts: float) -> str | None:
+    """An event time of :meth:`CapacityMonitor.set_at` (epoch seconds) as
+    ISO 8601 UTC; None for none (-inf)."""
+    if not np.isfinite(ts):
+        return None
+    return dt.datetime.fromtimestamp(ts, dt.UTC).isoformat()
+
+
 def _holds_news(entry: Mapping[str, Any]) -> bool:
     """Whether a snapshot's node entry holds anything an event made: a
     stamp, a lane's stamp, a backlog change (an entry of before the stamps

@@ -486,6 +486,7 @@ def _map_json(
     mon: CapacityMonitor, table: pd.DataFrame, workload: float, service: str | None
 ) -> dict[str, Any]:
     """``capacity show --json``: the scores and their inputs per node."""
+    changed = _changed_at(mon)
     nodes = [
         {
             "node_id": row.node_id,
@@ -498,6 +499,7 @@ def _map_json(
             "free_capacity": _rounded(row.free_capacity, 3),
             "outage": bool(row.outage),
             "congestion": mon.congestion_by_service(i),
+            "changed_at": changed[i],
         }
         for i, row in enumerate(table.itertuples(index=False))
     ]
@@ -517,16 +519,42 @@ def _map_text(mon: CapacityMonitor, table: pd.DataFrame) -> str:
     lines = [
         f"capacity as of {as_of.isoformat() if as_of else '(no events)'}",
         f"{'node':<9} {'kind':<9} {'score':>6} {'nominal':>8} {'staff%':>7} "
-        f"{'backlog':>8} {'forecast':>9} {'free':>9} {'out':>4} {'cong':>5}",
+        f"{'backlog':>8} {'forecast':>9} {'free':>9} {'out':>4} {'cong':>5}  "
+        "changed (UTC)",
     ]
-    for row in table.itertuples(index=False):
+    changed = _changed_at(mon)
+    for i, row in enumerate(table.itertuples(index=False)):
         lines.append(
             f"{row.node_id:<9} {row.kind:<9} {row.score:>6.3f} {row.nominal_capacity:>8.0f} "
             f"{row.staffing_pct:>7.1f} {row.backlog:>8.0f} {row.forecast_rest_of_day:>9.0f} "
             f"{_rounded(row.free_capacity, 0):>9.0f} {'yes' if row.outage else '':>4} "
-            f"{row.max_congestion:>5.2f}"
+            f"{row.max_congestion:>5.2f}  {_last_change(changed[i])}"
         )
     return "\n".join(lines)
+
+
+def _changed_at(mon: CapacityMonitor) -> list[dict[str, str | None]]:
+    """Per node, when its nominal capacity, staffing and outage were last
+    set (``GET /v1/capacity``'s ``changed_at``): ISO 8601 UTC, None where
+    no event set them."""
+    from tierflow.capacity.monitor import CHANGED_KINDS, stamp_instant
+
+    set_at = mon.set_at(CHANGED_KINDS)
+    return [
+        {k: stamp_instant(float(set_at[k][i])) for k in CHANGED_KINDS}
+        for i in range(mon.network.n_nodes)
+    ]
+
+
+def _last_change(changed: dict[str, str | None]) -> str:
+    """The text's ``changed`` column: the latest of ``changed`` with its
+    kind(s) (``2026-01-05 15:00:00 outage``), ``-`` when none was set."""
+    stamps = [at for at in changed.values() if at is not None]
+    latest = max(stamps, key=dt.datetime.fromisoformat, default=None)
+    if latest is None:
+        return "-"
+    kinds = ",".join(k for k, at in changed.items() if at == latest)
+    return f"{dt.datetime.fromisoformat(latest):%Y-%m-%d %H:%M:%S} {kinds}"
 
 
 def _rounded(value: float, digits: int) -> float:

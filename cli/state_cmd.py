@@ -10,7 +10,9 @@ import json
 from pathlib import Path
 
 import click
+from click.core import ParameterSource
 
+from tierflow.cli.config import tier_policy
 from tierflow.cli.options import examples, json_option, option, state_option
 from tierflow.cli.param_types import Instant
 from tierflow.cli.state_location import (
@@ -58,12 +60,20 @@ def state() -> None:
     help="The instant the days are counted back from (default: the clock).",
 )
 @option("--dry-run", is_flag=True, help="Print what would be deleted; delete nothing.")
+@option(
+    "--give-back-upgrades",
+    is_flag=True,
+    help="Prune although N is shorter than the tier policy's upgrade_period_days "
+    "(refused otherwise): the customers of the orders pruned get the upgrade "
+    "allowance their charged upgrades used back.",
+)
 @json_option("Print the rows deleted and kept per table as JSON.")
 def prune_command(
     state_path: Path | str | None,
     keep_days: str,
     at: dt.datetime | None,
     dry_run: bool,
+    give_back_upgrades: bool,
     as_json: bool,
 ) -> None:
     """Delete, in one transaction, the rows older than N days that nothing
@@ -74,6 +84,25 @@ def prune_command(
     answers (a replay is refused).
     """
     days = _keep_days(keep_days)
+    source = click.get_current_context().get_parameter_source("give_back_upgrades")
+    if give_back_upgrades and source is not ParameterSource.COMMANDLINE:
+        # a standing setting would give allowances back at every prune
+        raise InputError(
+            "set by a settings file or variable: give it on the command line, "
+            "for the prune that needs it; nothing deleted",
+            field="--give-back-upgrades",
+            value=True,
+        )
+    period = tier_policy().upgrade_period_days
+    if days < period and not give_back_upgrades:
+        raise InputError(
+            f"shorter than the tier policy's upgrade_period_days ({period}): the "
+            "charged upgrades of the orders it prunes would give their "
+            f"customers' upgrade allowance back; keep at least {period} days, "
+            "or give --give-back-upgrades; nothing deleted",
+            field="--keep-days",
+            value=days,
+        )
     check_existing_state(state_path)  # a typo: no fresh, empty store made
     # a dry run only reads: an older store is refused, never migrated
     store = open_existing_state(state_path, migrate=not dry_run)

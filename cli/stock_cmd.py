@@ -81,9 +81,10 @@ def stock() -> None:
     "--cut-holds",
     is_flag=True,
     default=False,
-    help="A position counted below the units open checkouts hold is written "
-    "and the newest holds there are released (whole checkouts) until the "
-    "rest fit; they are listed. Without it such a count is refused.",
+    help="A position counted (or, with --mode add, adjusted down) below the "
+    "units open checkouts hold is written and the newest holds there are "
+    "released (whole checkouts) until the rest fit; they are listed. Without "
+    "it such a change is refused.",
 )
 @json_option("Print the positions changed and the units up and down as JSON.")
 def load_command(

@@ -7,7 +7,9 @@ Layout of a model directory ``DIR``::
                                    features, metrics, versions
     DIR/CURRENT                    the champion's version (one line)
     DIR/RETRAIN.json               what the last ``retrain`` decided (idempotence)
-    DIR/.lock                      held while writing (fcntl, one writer at a time)
+    DIR/.lock                      held while writing (fcntl, one writer at a time);
+                                   a write that fails with nothing written
+                                   removes it and the folders it created
 
 A version is written into ``DIR/.tmp-<version>-<pid>`` and renamed into
 place, and ``CURRENT`` is replaced with :func:`os.replace`; both are atomic on
@@ -34,7 +36,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from importlib import metadata as importlib_metadata
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import joblib
 
@@ -211,13 +213,38 @@ class ModelRegistry:
     # -- writing ------------------------------------------------------------
     @contextlib.contextmanager
     def locked(self) -> Iterator[None]:
-        """Hold the directory's write lock (blocks other writers)."""
-        self.root.mkdir(parents=True, exist_ok=True)
-        with open(self.root / LOCK_FILE, "a+") as handle:
+        """Hold the directory's write lock (blocks other writers).
+
+        A body that fails leaves the folders this call created, and the
+        lock file it created, removed when nothing else was written there: a
+        train that failed before writing a model left its ``--model-dir``
+        behind with only ``.lock`` in it. A model folder keeps its lock.
+        """
+        lock = self.root / LOCK_FILE
+        while True:
+            made = [p for p in (self.root, *self.root.parents) if not p.exists()]
+            self.root.mkdir(parents=True, exist_ok=True)
+            made_lock = not lock.exists()
+            handle = open(lock, "a+")  # noqa: SIM115 (closed below, or on retry)
             fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+            if _same_file(handle, lock):
+                break
+            # a failed writer removed the lock we waited on (and maybe its
+            # folder): lock the one at the path now
+            handle.close()
+        with handle:
             try:
                 self._remove_leftovers()
                 yield
+            except BaseException:
+                if made_lock and [p.name for p in self.root.iterdir()] == [LOCK_FILE]:
+                    lock.unlink()
+                    for folder in made:  # the deepest first
+                        try:
+                            folder.rmdir()
+                        except OSError:  # not empty (another writer's), or gone
+                            break
+                raise
             finally:
                 fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
 
@@ -359,6 +386,16 @@ def _atomic_write(path: Path, text: str) -> None:
     _write_text(tmp, text)
     os.replace(tmp, path)
     _fsync_dir(path.parent)
+
+
+def _same_file(handle: IO[str], path: Path) -> bool:
+    """Whether the open ``handle`` is still the file at ``path``."""
+    try:
+        there = path.stat()
+    except FileNotFoundError:
+        return False
+    here = os.fstat(handle.fileno())
+    return (here.st_dev, here.st_ino) == (there.st_dev, there.st_ino)
 
 
 def _fsync_dir(path: Path) -> None:

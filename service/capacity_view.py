@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from tierflow.capacity.monitor import CHANGED_KINDS, stamp_instant
 from tierflow.data.geography import map_extent, zip_points_within
 from tierflow.data.network import NODE_KINDS, Network
 from tierflow.data.rates import SERVICES
@@ -23,10 +24,6 @@ from tierflow.orchestration.checkout.router import OnlineRouter
 #: The largest utilization reported (a million times the nominal capacity);
 #: beyond, the figure says only "hopelessly overbooked".
 MAX_UTILIZATION = 1e6
-#: The kinds of event whose last time each node's ``changed_at`` gives: the
-#: operator's (an order's work moves the backlog all day, the forecast
-#: maker the forecast).
-CHANGED_KINDS = ("nominal_capacity", "staffing", "outage")
 #: Contiguous US bounding box (lon, lat), as :mod:`tierflow.capacity.plot` draws it.
 CELL_DEG = 0.5
 
@@ -109,7 +106,9 @@ def capacity_payload(
             "congestion": {
                 s: round(float(congestion[i, k]), 3) for k, s, on in offered if on[i]
             },
-            "changed_at": {k: _instant(float(set_at[k][i])) for k in CHANGED_KINDS},
+            "changed_at": {
+                k: stamp_instant(float(set_at[k][i])) for k in CHANGED_KINDS
+            },
         }
         for i in range(net.n_nodes)
     ]
@@ -130,13 +129,6 @@ def capacity_payload(
         "notes": notes,
         "demand_forecast": demand,
     }
-
-
-def _instant(ts: float) -> str | None:
-    """An event time (epoch seconds) as ISO 8601 UTC; None for none (-inf)."""
-    if not np.isfinite(ts):
-        return None
-    return dt.datetime.fromtimestamp(ts, dt.UTC).isoformat()
 
 
 def map_outline(network: Network) -> dict[str, Any]:

@@ -320,12 +320,12 @@ class StockRequest(_Strict):
     ] = None
     cut_holds: bool = Field(
         default=False,
-        description="A position counted below the units open checkouts hold "
-        "is written, and the newest holds there are released (whole "
-        "checkouts: every line, every node) until the rest fit; the answer "
-        "lists them (`holds_cut`), and a cut checkout's confirm is refused "
-        "(409) naming the position recounted. Without it such a count is "
-        "refused (422), nothing written",
+        description="A position counted (or, with `add`, adjusted down by "
+        "negative units) below the units open checkouts hold is written, and "
+        "the newest holds there are released (whole checkouts: every line, "
+        "every node) until the rest fit; the answer lists them (`holds_cut`), "
+        "and a cut checkout's confirm is refused (409) naming the position "
+        "recounted. Without it such a change is refused (422), nothing written",
     )
 
 

@@ -339,7 +339,9 @@
     const base = { event_id: id, ts, node_id: node };
     if (kind === "outage") return { ...base, type: "outage", value: true };
     if (kind === "reopen") return { ...base, type: "outage", value: false };
-    return { ...base, type: kind, value: Number($("event-value").value) };
+    const value = Number($("event-value").value);
+    if (kind === "congestion") return { ...base, type: kind, value, service: $("event-service").value };
+    return { ...base, type: kind, value };
   }
 
   async function inject(ev) {
@@ -371,6 +373,7 @@
       result.className = "ok";
       result.textContent =
         `Applied: ${event.node_id} ${event.type} ${event.value}` +
+        (event.service ? ` on ${event.service}` : "") +
         (res.body.duplicates ? " (duplicate, ignored)" : "") + ` (log seq ${res.body.last_seq}).`;
     } else {
       result.className = "fail";
@@ -391,15 +394,29 @@
     return `Refused (${res.status}): ${b.message}`;
   }
 
+  // The range of each kind's value, as the API takes it (EVENT_BOUNDS in
+  // capacity/events.py): the browser refuses one outside before it is sent.
+  const VALUE_BOUNDS = { staffing: ["0", "300"], backlog: ["0", ""], congestion: ["1", "100"] };
+
   function syncValueField() {
     const kind = $("event-kind").value;
-    const needs = kind === "staffing" || kind === "backlog";
+    const bounds = VALUE_BOUNDS[kind];
+    const needs = bounds !== undefined;
     $("event-value-field").hidden = !needs;
     // a hidden value must not block an outage or a reopen (the browser
     // refused to submit a form with a hidden invalid field, silently); a
     // shown one must be given (inject says so: empty was sent as 0)
     $("event-value").disabled = !needs;
+    if (needs) {
+      $("event-value").min = bounds[0];
+      if (bounds[1]) $("event-value").max = bounds[1];
+      else $("event-value").removeAttribute("max");
+    }
+    // a congestion is a lane's: its service is asked for it alone
+    $("event-service-field").hidden = kind !== "congestion";
+    $("event-service").disabled = kind !== "congestion";
     if (kind === "staffing" && !$("event-value").value) $("event-value").value = "60";
+    if (kind === "congestion" && !$("event-value").value) $("event-value").value = "2";
   }
 
   // ------------------------------------------------------------- allocation

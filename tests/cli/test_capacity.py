@@ -523,9 +523,9 @@ def test_show_prints_no_room_as_0_not_minus_0(tmp_path: Path) -> None:
     text = CliRunner().invoke(cli, ["capacity", "show", *net]).output
     assert text.splitlines()[3:] == [
         "WH-WEST   warehouse  0.000      800   100.0      800         0         0"
-        "       1.00",
+        "       1.00  -",
         "ST-CHI    store      0.000        0   100.0        0         0         0"
-        "       1.00",
+        "       1.00  2026-01-05 14:00:00 nominal_capacity",
     ]
     shown = CliRunner().invoke(cli, ["capacity", "show", *net, "--json"]).output
     free = {n["node_id"]: n["free_capacity"] for n in json.loads(shown)["nodes"]}
@@ -782,3 +782,44 @@ def test_a_repeated_forecast_writes_nothing(
     assert as_json.exit_code == 0, as_json.output
     assert json.loads(as_json.stdout)["already_stored"] == 3
     assert run_sql(state_location, count) == [before]
+
+
+def test_show_says_when_each_nodes_state_was_set(tmp_path: Path) -> None:
+    """GET /v1/capacity gives each node's ``changed_at`` (when its nominal
+    capacity, staffing and outage were last set); ``capacity show`` said it
+    nowhere. The JSON has the same object, the text the latest of them and
+    its kind ("-": none set, the network's values stand); a backlog, which
+    orders move all day, is not a change of state."""
+    events = tmp_path / "e.jsonl"
+    events.write_text(
+        '{"event_id": "s1", "ts": "2026-01-05T14:30:00Z", "node_id": "ST-CHI", '
+        '"type": "staffing", "value": 40}\n'
+        '{"event_id": "o1", "ts": "2026-01-05T15:00:00Z", "node_id": "ST-CHI", '
+        '"type": "outage", "value": true}\n'
+        '{"event_id": "b1", "ts": "2026-01-05T16:00:00Z", "node_id": "WH-WEST", '
+        '"type": "backlog", "value": 10}\n'
+    )
+    net = ["--network", str(TINY_NETWORK), "--state", str(tmp_path / "s.db")]
+    assert CliRunner().invoke(
+        cli, ["capacity", "ingest", *net, "--events", str(events)]
+    ).exit_code == 0  # fmt: skip
+    shown = CliRunner().invoke(cli, ["capacity", "show", *net, "--json"])
+    assert shown.exit_code == 0, shown.output
+    nodes = {n["node_id"]: n for n in json.loads(shown.output)["nodes"]}
+    assert nodes["ST-CHI"]["changed_at"] == {
+        "nominal_capacity": None,
+        "staffing": "2026-01-05T14:30:00+00:00",
+        "outage": "2026-01-05T15:00:00+00:00",
+    }
+    for node in ("WH-EAST", "WH-WEST"):
+        assert nodes[node]["changed_at"] == dict.fromkeys(
+            ("nominal_capacity", "staffing", "outage")
+        )
+    text = CliRunner().invoke(cli, ["capacity", "show", *net]).output.splitlines()
+    assert text[1].endswith(" cong  changed (UTC)")
+    changed = {line.split()[0]: line.split("  ")[-1] for line in text[2:]}
+    assert changed == {
+        "WH-EAST": "-",
+        "WH-WEST": "-",
+        "ST-CHI": "2026-01-05 15:00:00 outage",
+    }

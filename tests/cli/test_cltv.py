@@ -1057,7 +1057,7 @@ def test_nothing_to_learn_says_why(
         assert result.output.endswith(
             f"Error: {path}: {message.format(id=first_id)}\n"
         ), result.output
-    assert not [p for p in models.iterdir() if p.is_dir()]  # no version written
+    assert not models.exists()  # no version written, no folder left
 
 
 def test_short_history_names_the_file(cdnow_dir: Path, tmp_path: Path) -> None:
@@ -1081,7 +1081,7 @@ def test_short_history_names_the_file(cdnow_dir: Path, tmp_path: Path) -> None:
         "backtest trains as of the as-of date 1997-03-15 minus its 90-day "
         "window); train with --no-backtest to skip it\n"
     ), backtest.output
-    assert not [p for p in (tmp_path / "m").iterdir() if p.is_dir()]
+    assert not (tmp_path / "m").exists()  # no version written, no folder left
 
 
 def test_exact_duplicate_rows_are_a_warning(transactions: Path, tmp_path: Path) -> None:
@@ -1287,3 +1287,44 @@ def test_an_as_of_the_calendar_has_not_says_why(
         f"Error: Invalid value for '--as-of': '{day}'{why}\n"
     ), result.output
     assert not (tmp_path / "out").exists()
+
+
+def _tree(folder: Path) -> dict[str, bytes | None]:
+    """Every entry under ``folder`` with its bytes (``None``: a folder)."""
+    return {
+        str(p.relative_to(folder)): None if p.is_dir() else p.read_bytes()
+        for p in sorted(folder.rglob("*"))
+    }
+
+
+@pytest.mark.parametrize("command", ["train", "retrain"])
+def test_a_failed_write_leaves_the_model_folder_as_it_was(
+    command: str,
+    transactions: Path,
+    trained_90: tuple[Path, Result],
+    tmp_path: Path,
+) -> None:
+    """A train or retrain that fails before it writes a model (a history too
+    short to train) left the ``--model-dir`` it created behind, empty but for
+    its ``.lock`` (QA): the folders it made are gone, an empty folder given
+    stays empty, and a model folder keeps exactly what it had."""
+    fresh = tmp_path / "new" / "nested" / "models"
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    models = _copy_of(trained_90, tmp_path / "copy")
+    before = _tree(models)
+    args = [command, "--transactions", str(transactions), "--as-of", "2022-01-20"]
+    if command == "train":
+        args += ["--horizon-days", "90"]
+    for folder in (fresh, empty, models):
+        failed = _run(*args, "--model-dir", str(folder))
+        assert failed.exit_code == 1
+        assert failed.stderr.splitlines()[-1] == (
+            f"Error: {transactions}: field 'as_of': value '2022-01-20': history "
+            "too short to train: need at least 60 days between the first "
+            "purchase and the as-of date, have 19"
+        )
+        assert "Traceback" not in failed.output
+    assert not (tmp_path / "new").exists()
+    assert list(empty.iterdir()) == []
+    assert _tree(models) == before

@@ -170,7 +170,7 @@ def _state_commands(tmp: Path) -> dict[str, list[str]]:
                          "--model-dir", out],
         "stock load": ["stock", "load", *net, "--inventory", str(count)],
         "stock show": ["stock", "show", *net],
-        "state prune": ["state", "prune", "--keep-days", "7"],
+        "state prune": ["state", "prune", "--keep-days", "30"],
         "state migrate": ["state", "migrate"],
     }  # fmt: skip
 

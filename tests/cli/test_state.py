@@ -26,8 +26,20 @@ from tierflow.data.store import open_store
 from tierflow.data.store.retention import utc_text
 
 
-def _prune(state: Path, *extra: str) -> list[str]:
-    return ["state", "prune", "--state", str(state), "--now", utc_text(NOW), *extra]
+def _prune(state: Path, *extra: str, give_back: bool = True) -> list[str]:
+    """``state prune`` at ``NOW``; ``give_back``: with ``--give-back-upgrades``
+    (the tests' ``KEEP_DAYS`` is shorter than the default upgrade period)."""
+    flag = ["--give-back-upgrades"] if give_back else []
+    return [
+        "state",
+        "prune",
+        "--state",
+        str(state),
+        "--now",
+        utc_text(NOW),
+        *extra,
+        *flag,
+    ]
 
 
 def _table(verb: str, deleted: dict[str, int]) -> str:
@@ -146,6 +158,7 @@ def test_a_prune_dated_ahead_of_the_clock_is_refused_and_deletes_nothing(
     state = tmp_path / "state.db"
     seed(state, tiny_network)
     ahead = ["state", "prune", "--state", str(state), "--keep-days", "1"]
+    ahead += ["--give-back-upgrades"]
     ahead += ["--now", utc_text(NOW + 3 * 86_400)]
     result = CliRunner().invoke(cli, ahead)
     assert result.exit_code == 1, result.output
@@ -197,3 +210,57 @@ def test_stock_load_of_a_pruned_change_id_is_refused_and_adds_nothing(
     )
     with open_store(state) as store:
         pd.testing.assert_frame_equal(store.stock_levels(), before)
+
+
+def test_keep_days_shorter_than_the_upgrade_period_is_refused_unless_asked(
+    tmp_path: Path, tiny_network: Network, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The upgrade allowance is counted over the tier policy's
+    ``upgrade_period_days`` (30): ``--keep-days 7`` pruned the charged
+    upgrades of orders 8 to 30 days old and gave their customers their
+    allowance back, said only in docs/store.md. Refused, naming both values,
+    nothing deleted (a dry run too); ``--give-back-upgrades`` prunes; a
+    ``[tiers]`` period of 7 days needs no flag; the flag is the command
+    line's only (a standing one would give allowances back at every prune)."""
+    state = tmp_path / "state.db"
+    seed(state, tiny_network)
+    for extra in ((), ("--dry-run",)):
+        refused = CliRunner().invoke(
+            cli, _prune(state, "--keep-days", "7", *extra, give_back=False)
+        )
+        assert (refused.exit_code, refused.stdout) == (1, "")
+        assert refused.stderr == (
+            "Error: field '--keep-days': value 7: shorter than the tier policy's "
+            "upgrade_period_days (30): the charged upgrades of the orders it "
+            "prunes would give their customers' upgrade allowance back; keep "
+            "at least 30 days, or give --give-back-upgrades; nothing deleted\n"
+        )
+    kept = CliRunner().invoke(
+        cli, _prune(state, "--keep-days", "30", "--dry-run", give_back=False)
+    )
+    assert kept.exit_code == 0, kept.output
+    done = CliRunner().invoke(cli, _prune(state, "--keep-days", "7", "--json"))
+    assert done.exit_code == 0, done.output
+    deleted = {t: c["deleted"] for t, c in json.loads(done.stdout)["tables"].items()}
+    assert deleted == DELETED
+    settings = tmp_path / "tierflow.toml"
+    settings.write_text("[tiers]\nupgrade_period_days = 7\n")
+    same = CliRunner().invoke(
+        cli,
+        [
+            "--config",
+            str(settings),
+            *_prune(state, "--keep-days", "7", give_back=False),
+        ],
+    )
+    assert same.exit_code == 0, same.output
+    monkeypatch.setenv("TIERFLOW_STATE_PRUNE_GIVE_BACK_UPGRADES", "true")
+    standing = CliRunner().invoke(
+        cli, _prune(state, "--keep-days", "7", give_back=False)
+    )
+    assert (standing.exit_code, standing.stderr) == (
+        1,
+        "Error: field '--give-back-upgrades': value True: set by a settings file "
+        "or variable: give it on the command line, for the prune that needs it; "
+        "nothing deleted\n",
+    )

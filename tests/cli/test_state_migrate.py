@@ -29,7 +29,7 @@ _NET = ["--network", str(TINY_NETWORK)]
 _READERS = {
     "capacity show": ["capacity", "show", *_NET],
     "stock show": ["stock", "show", *_NET],
-    "state prune --dry-run": ["state", "prune", "--keep-days", "7", "--dry-run"],
+    "state prune --dry-run": ["state", "prune", "--keep-days", "30", "--dry-run"],
 }
 
 

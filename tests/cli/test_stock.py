@@ -270,6 +270,50 @@ def test_a_count_with_cut_holds_releases_the_newest_holds(
     )
 
 
+def test_an_adjustment_down_with_cut_holds_releases_the_newest_holds(
+    tmp_path: Path, state_location: Path | str
+) -> None:
+    """``--cut-holds`` is not a count's alone: ``--mode add`` takes negative
+    units (an adjustment down: units found damaged), which can leave less
+    than open checkouts hold. Refused without the flag as a count is, and
+    with it written and r2 (the newest) cut; a receipt (units up) never
+    lowers stock, so the flag cuts nothing there."""
+    _seeded(state_location)
+    with open_store(state_location) as store:
+        store.reserve("r1", [("SOFA", 1)], "WH-EAST", ttl_s=600.0)
+        store.reserve("r2", [("SOFA", 1)], "WH-EAST", ttl_s=600.0)
+    path = _file(tmp_path, "WH-EAST,SOFA,-1\n")
+    refused = _stock(state_location, "load", "--inventory", path, "--mode", "add")
+    assert (refused.exit_code, refused.output) == (
+        1,
+        "Error: stock.csv: row 2: field 'on_hand': value -1: on_hand would be 1 "
+        "(2 on hand, -1 added), below the 2 units reserved (held by open "
+        "checkouts): cut_holds (tierflow stock load --cut-holds) writes it and "
+        "releases the newest holds there\n",
+    )
+    assert _on_hand(state_location)[("WH-EAST", "SOFA")] == 2
+    load = ("load", "--inventory", path, "--mode", "add", "--cut-holds")
+    done = _stock(state_location, *load)
+    assert (done.exit_code, done.output) == (
+        0,
+        "stock.csv: 1 of 1 positions changed (add): 0 units up, 1 units down\n"
+        "stock.csv: holds cut (the count is below what they held): "
+        "r2 WH-EAST/SOFA 1 unit(s)\n",
+    )
+    with open_store(state_location) as store:
+        assert store.reservation_status("r1") == "active"
+        assert store.reservation_status("r2") == "expired"
+    receipt = _file(tmp_path, "WH-EAST,SOFA,1\n")
+    added = _stock(
+        state_location, "load", "--inventory", receipt, "--mode", "add",
+        "--cut-holds", "--json",
+    )  # fmt: skip
+    assert added.exit_code == 0, added.output
+    assert json.loads(added.output)["holds_cut"] == []
+    with open_store(state_location) as store:
+        assert store.reservation_status("r1") == "active"
+
+
 def test_cut_holds_from_a_variable_is_refused(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -756,3 +756,41 @@ def test_a_damaged_retrain_record_names_how_to_go_on(tmp_path: Path) -> None:
         "the last retrain's decision: remove it and the next retrain decides "
         "its day again"
     )
+
+
+def test_a_writer_waiting_on_a_failed_writers_new_folder_writes_in_it(
+    tmp_path: Path,
+) -> None:
+    """A writer that fails in a folder it made removes the folder and its
+    lock (nothing was written); a writer that was waiting on that lock then
+    locks a new one at the path, not the removed file, and writes."""
+    import threading
+    import time
+
+    registry = ModelRegistry(tmp_path / "a" / "models")
+    inside, done = threading.Event(), threading.Event()
+    wrote: list[Path] = []
+
+    def second_writer() -> None:
+        inside.wait()
+        with registry.locked():
+            note = registry.root / "note"
+            note.write_text("kept\n")
+            wrote.append(note)
+        done.set()
+
+    waiter = threading.Thread(target=second_writer)
+    waiter.start()
+    with pytest.raises(RuntimeError, match="boom"), registry.locked():
+        inside.set()
+        time.sleep(0.3)  # the other writer is waiting on this lock
+        raise RuntimeError("boom")
+    waiter.join(timeout=10)
+    assert done.is_set()
+    assert sorted(p.name for p in registry.root.iterdir()) == [LOCK_FILE, "note"]
+    assert wrote[0].read_text() == "kept\n"
+    # alone, the failure leaves nothing it made
+    other = ModelRegistry(tmp_path / "b" / "models")
+    with pytest.raises(RuntimeError, match="boom"), other.locked():
+        raise RuntimeError("boom")
+    assert not (tmp_path / "b").exists()

@@ -558,6 +558,49 @@ def test_the_ops_event_form_sends_what_it_shows(
     assert errors == []
 
 
+def test_the_ops_event_form_posts_a_congestion_event(
+    browser: Any, site: tuple[RunningServer, OnlineRouter]
+) -> None:
+    """The API takes a carrier lane's ``congestion`` (a delay factor 1..100
+    for a ``service``), the page's form could not post one. Its Service is
+    shown for it alone, a factor out of range is refused on the page, and
+    one in range is applied to that lane."""
+    server, router = site
+    errors: list[str] = []
+    ops = _page(browser, server.url + "/ops", errors)
+    before = router.monitor.last_seq
+    assert ops.locator("#event-service-field").is_hidden()
+    _fill_ops_event(ops, "ST-CHI", "congestion", "0.5")
+    assert ops.locator("#event-service-field").is_visible()
+    assert ops.eval_on_selector_all(
+        "#event-service option", "os => os.map(o => o.value)"
+    ) == ["next_day", "two_day", "ground", "economy"]
+    ops.select_option("#event-service", "ground")
+    ops.click("#inject")
+    ops.wait_for_selector("#inject-result[data-status='invalid']")
+    assert ops.locator("#inject-result").inner_text() == (
+        "Not sent: Value must be greater than or equal to 1."
+    )
+    ops.fill("#event-value", "101")
+    ops.click("#inject")
+    assert ops.locator("#inject-result").inner_text() == (
+        "Not sent: Value must be less than or equal to 100."
+    )
+    assert router.monitor.last_seq == before
+    ops.fill("#event-value", "2.5")
+    ops.click("#inject")
+    ops.wait_for_selector("#inject-result[data-status='200']")
+    assert ops.locator("#inject-result").inner_text() == (
+        f"Applied: ST-CHI congestion 2.5 on ground (log seq {router.monitor.last_seq})."
+    )
+    chi = router.network.node_index["ST-CHI"]
+    assert router.monitor.congestion_by_service(chi)["ground"] == 2.5
+    assert router.monitor.congestion_by_service(chi)["two_day"] == 1.0
+    ops.select_option("#event-kind", "outage")  # the service goes with the kind
+    assert ops.locator("#event-service-field").is_hidden()
+    assert errors == []
+
+
 def test_an_ops_event_that_changed_nothing_is_not_said_applied(
     browser: Any, site: tuple[RunningServer, OnlineRouter]
 ) -> None:
