@@ -392,6 +392,9 @@ def run_checkouts(
         records.append(desk.checkout(customer, items, dest, now))
         if on_progress is not None and k % 50 == 0:
             on_progress(k)
+    if outage.at is not None and outage.node is None:  # after the last cart
+        ticks.catch_up(outage.at, desk.committed)
+        outage.check(outage.at, desk.committed, router)
     return (
         pd.DataFrame([dataclasses.asdict(r) for r in records]),
         pd.DataFrame(ticks.scores),

@@ -172,3 +172,39 @@ def test_new_york_times_follow_daylight_saving_time() -> None:
     assert local_instant(dt.date(2026, 11, 2), dt.time(13), NEW_YORK) == dt.datetime(
         2026, 11, 2, 18, tzinfo=dt.UTC
     )
+
+
+def test_an_outage_after_the_last_cart_still_happens(tiny_network: Network) -> None:
+    """``--outage 23:00`` on a day whose last cart came at 20:00: the outage
+    fired only when a cart came at or after it, so it never happened (the
+    summary said "outage at none") and the allocation run got no event to
+    reroute what was not yet released."""
+    fake = _Router(tiny_network)
+    settings = SimulationSettings(day=DAY, checkouts=2, outage_at=dt.time(23))
+    carts = pd.DataFrame(
+        [
+            {
+                "order_id": oid,
+                "created_at": pd.Timestamp(local_instant(DAY, at, NEW_YORK)),
+                "customer_id": "C1",
+                "dest": "100",
+                "sku": "TEE",
+                "quantity": 1,
+            }
+            for oid, at in (("A", dt.time(9)), ("B", dt.time(20)))
+        ]
+    )
+    capacity = scaled_capacity(tiny_network, 2.0, settings.utilization)
+    demand = DemandForecast.intraday()
+    _, scores, node, event = run_checkouts(
+        tiny_network, cast(OnlineRouter, fake), carts, capacity, settings, demand
+    )
+    at = local_instant(DAY, dt.time(23), NEW_YORK)
+    assert node is not None
+    assert event is not None and event.ts == at.timestamp()
+    assert [e["node_id"] for e in fake.events if e["type"] == "outage"] == [node]
+    # the half-hourly scores run up to the outage, as before one mid-day
+    assert pd.Timestamp(scores["at"].iloc[-1]).to_pydatetime() <= at
+    assert pd.Timestamp(scores["at"].iloc[-1]).to_pydatetime() > at - dt.timedelta(
+        minutes=30
+    )
