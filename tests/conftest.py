@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 from pathlib import Path
 
 import pytest
@@ -22,6 +23,18 @@ def gap_dir() -> Path:
 
 
 TINY_NETWORK = DATA_DIR / "tiny_network"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Ctrl-C reaches the commands the tests start, however the suite was
+    started. A shell without job control starts a background command with
+    SIGINT ignored (``make test &``, ``(.ci/run &)``, ``nohup``), every child
+    inherits that across ``exec``, and Python then installs no handler: the
+    Ctrl-C tests' signals were dropped and their commands ran to the end
+    (13 failures, 2026-12-06). Handled here, the children start with the
+    default again."""
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @pytest.fixture(scope="session", autouse=True)
