@@ -113,9 +113,10 @@ PYTEST_WORKERS ?= $(shell echo $$(( $$(nproc 2>/dev/null || echo 1) + 1 )))
 ## others idled. worksteal lets an idle worker take half of a busy one's queue.
 PYTEST_DIST ?= worksteal
 
-## unit: every test but the long ones (`@pytest.mark.slow`: `make test-slow`)
+## unit: every test but the long ones (`@pytest.mark.slow`: `make test-slow`);
+## the log ends with the 30 slowest, to keep the suite's time in view
 unit: $(DEV_STAMP) postgres $(if $(filter 0,$(BROWSER_TESTS)),,browser)
-	$(TEST_ENV) $(BIN)/pytest -q -n $(PYTEST_WORKERS) --dist $(PYTEST_DIST) \
+	$(TEST_ENV) $(BIN)/pytest -q -n $(PYTEST_WORKERS) --dist $(PYTEST_DIST) --durations=30 \
 	  -m "not slow$(if $(filter 0,$(BROWSER_TESTS)), and not browser)"
 
 ## test-slow: the long tests, opt-in (stress at full size, wheels, timing runs)
