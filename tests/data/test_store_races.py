@@ -254,8 +254,10 @@ def test_swaps_crossing_each_others_skus_lock_in_one_order(
                     )
                     for store, (rid, sku) in zip(stores[:2], swaps.items(), strict=False)
                 ]  # fmt: skip
-                _wait_for_lock_waiters(outside, 2)
-                outside.commit()
+                try:
+                    _wait_for_lock_waiters(outside, 2)
+                finally:  # the lock goes whatever happens: no hang
+                    outside.commit()
                 states = [f.result() for f in futures]
     finally:
         off_store_error(told)
@@ -266,8 +268,15 @@ def test_swaps_crossing_each_others_skus_lock_in_one_order(
 
 
 def _wait_for_lock_waiters(conn: Any, n: int) -> None:
-    """Until ``n`` other sessions wait on a lock (5 s at most)."""
-    for _ in range(500):
+    """Until ``n`` other sessions wait on a lock (30 s at most).
+
+    ``conn`` is in the transaction that holds the lock, and PostgreSQL reads
+    ``pg_stat_activity`` once per transaction: each poll clears that
+    snapshot, or a first poll made before the other session waited was read
+    again and again, and the test failed (then hung, the lock held) on a
+    loaded machine."""
+    for _ in range(3000):
+        conn.execute("SELECT pg_stat_clear_snapshot()")
         row = conn.execute(
             "SELECT count(*) FROM pg_stat_activity "
             "WHERE wait_event_type = 'Lock' AND pid <> pg_backend_pid()"
@@ -327,8 +336,8 @@ def _waits_on(
         )
         with ThreadPoolExecutor(1) as pool:
             written = pool.submit(write)
-            _wait_for_lock_waiters(outside, 1)
-            try:
+            try:  # whatever fails here, the lock goes: the write ends, no hang
+                _wait_for_lock_waiters(outside, 1)
                 for node, sku in free:
                     outside.execute(
                         "SELECT 1 FROM inventory WHERE node_id = %s AND sku = %s "
