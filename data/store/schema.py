@@ -181,6 +181,12 @@ _POSTGRES_14: tuple[str, ...] = (
     "CREATE INDEX checkouts_by_expiry ON checkouts (expires_at, status, option_id)",
 )
 
+#: Migration 18 on PostgreSQL: a snapshot's ``last_seq`` as wide as the
+#: ``seq`` it records (the table keeps 20 rows: rewritten at once).
+_POSTGRES_18: tuple[str, ...] = (
+    "ALTER TABLE capacity_snapshots ALTER COLUMN last_seq TYPE BIGINT",
+)
+
 MIGRATIONS: tuple[tuple[str, ...], ...] = (
     (
         """CREATE TABLE inventory (
@@ -481,6 +487,12 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
             cut_at REAL NOT NULL
         )""",
     ),
+    # 18: ``capacity_snapshots.last_seq`` as wide as the log's ``seq``, on
+    # PostgreSQL (``_POSTGRES_18``): it was a 32-bit INTEGER beside a BIGINT
+    # identity, so once the log passed seq 2,147,483,647 (the identity never
+    # goes back, prunes or not) every snapshot failed. SQLite's INTEGER is 64
+    # bits already: nothing to do there.
+    (),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -505,6 +517,7 @@ MIGRATION_SUMMARIES: tuple[str, ...] = (
     "prune_horizons: the newest capacity event state prune deleted",
     "stock_changes: stock changes by id, each applied once",
     "hold_cuts: the holds a stock count below them released",
+    "capacity_snapshots.last_seq 64-bit, as the log's seq (PostgreSQL)",
 )
 
 
@@ -539,5 +552,6 @@ POSTGRES_MIGRATIONS: tuple[tuple[str, ...], ...] = (
     ),
     *(_postgres(m) for m in MIGRATIONS[1:13]),
     _POSTGRES_14,
-    *(_postgres(m) for m in MIGRATIONS[14:]),
+    *(_postgres(m) for m in MIGRATIONS[14:17]),
+    _POSTGRES_18,
 )

@@ -199,7 +199,7 @@ def test_migration_17_adds_the_cuts_to_a_version_16_store(
     open_store(state_location).close()
     downgrade_store(state_location, 16)
     with open_store(state_location) as s:
-        assert s.schema_version() == SCHEMA_VERSION == 17
+        assert s.schema_version() == SCHEMA_VERSION
     assert run_sql(state_location, "SELECT COUNT(*) FROM hold_cuts") == [(0,)]
 
 

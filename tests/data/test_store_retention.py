@@ -11,12 +11,13 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from tests.postgres import run_sql
+from tests.postgres import run_sql, set_schema_version
 from tierflow.capacity.events import EventIdConflict, parse_event
 from tierflow.capacity.monitor import CapacityMonitor
 from tierflow.data.errors import InputError
 from tierflow.data.network import Network
 from tierflow.data.store import (
+    SCHEMA_VERSION,
     ChangeIdPruned,
     StateStore,
     StockChange,
@@ -401,3 +402,45 @@ def test_a_pruned_stock_change_id_replayed_is_refused_not_applied_again(
         ("count-new",),
         ("count-old",),
     ]
+
+
+#: The first capacity event seq past a 32-bit integer's range.
+PAST_INT32 = 2**31 + 5
+
+
+def test_a_snapshot_of_a_log_past_two_billion_events_is_written_and_read(
+    state_location: Path | str, tiny_network: Network
+) -> None:
+    """The log's seq is a 64-bit identity (PostgreSQL's BIGINT, SQLite's
+    INTEGER), and a snapshot records the last one it covers: PostgreSQL's
+    ``last_seq`` was a 32-bit INTEGER until migration 18, so once a store's
+    log passed seq 2,147,483,647 (the identity never goes back, prunes or
+    not) every snapshot failed, `capacity ingest` with a traceback
+    (``integer out of range``) after committing its events. A store of
+    schema 17 is migrated to the wide column."""
+    open_store(state_location).close()
+    if isinstance(state_location, str):
+        run_sql(
+            state_location,
+            "ALTER TABLE capacity_snapshots ALTER COLUMN last_seq TYPE INTEGER",
+            f"ALTER TABLE capacity_events ALTER COLUMN seq RESTART WITH {PAST_INT32}",
+        )
+    else:
+        run_sql(
+            state_location,
+            "INSERT INTO sqlite_sequence (name, seq) "
+            f"VALUES ('capacity_events', {PAST_INT32 - 1})",
+        )
+    set_schema_version(state_location, 17)
+    with open_store(state_location) as store:
+        assert store.schema_version() == SCHEMA_VERSION == 18
+        mon = CapacityMonitor.open(tiny_network, store)
+        mon.ingest([parse_event(event("e1", NOW - 60), tiny_network)])
+        mon.snapshot()
+    with open_store(state_location) as store:
+        snapshot = store.latest_capacity_snapshot()
+        assert snapshot is not None
+        assert snapshot[0] == PAST_INT32
+        back = CapacityMonitor.open(tiny_network, store)
+        assert back.unsnapshotted == 0
+        assert back.staffing[tiny_network.node_idx("WH-EAST")] == 0.8
