@@ -281,7 +281,9 @@
     const box = el(
       "details",
       { class: "ops-details", dataset: { field: "details" }, open: state.open.has(o.option_id) },
-      el("summary", { text: "Details" }),
+      // named after its option: a screen reader heard "Details" once per
+      // option, with nothing to tell them apart
+      el("summary", { text: "Details", "aria-label": `Details of ${o.label}` }),
       el("dl", {}, ...rows.flatMap(([k, v]) => [el("dt", { text: k }), el("dd", { text: v })])),
     );
     box.addEventListener("toggle", () => {

@@ -2051,3 +2051,30 @@ def test_a_reload_brings_back_the_shoppers_order_and_options(
     assert router.store is not None
     assert router.store.online_orders()["tier"].tolist() == ["gold"]
     assert errors == []
+
+
+def test_each_details_toggle_says_what_it_is_about(
+    browser: Any, site: tuple[RunningServer, OnlineRouter]
+) -> None:
+    """A screen reader tabbing through the page heard "Details, collapsed"
+    at every toggle (the shopper's, one per option, the checkout's), with
+    nothing to tell which option or what each is about. Each toggle is
+    named after what it opens, "Details" first (the visible word), as
+    Chromium's accessibility tree has it (what a screen reader reads)."""
+    server, _ = site
+    errors: list[str] = []
+    page = _stream_held_off_page(browser, server.url + "/", errors)
+    _ask(page, "C9")
+    tree = page.context.new_cdp_session(page).send("Accessibility.getFullAXTree")
+    toggles = [
+        node["name"]["value"]
+        for node in tree["nodes"]
+        if node.get("role", {}).get("value") == "DisclosureTriangle"
+    ]
+    assert sorted(toggles) == [
+        "Details of Guaranteed next-day",
+        "Details of Standard shipping",
+        "Details of the shopper",
+        "Details of this checkout",
+    ]
+    assert errors == []
