@@ -30,6 +30,7 @@
     unsure: null, // the checkout whose confirm was sent with no answer
     closedMeanwhile: null, // its `closed` event, come while the order was placed
     done: false,
+    placed: false, // the order is placed (`done` with an order)
     open: new Set(), // option ids whose details are open
     sent: null, // the order (customer, items, ZIP) the options shown answer
   };
@@ -42,6 +43,9 @@
   const NO_OPTIONS = "Sorry, no delivery option can be offered for this cart.";
   // Seconds between the tries of loading the samples (then it gives up).
   const SAMPLES_RETRY_S = [1, 2, 4, 8];
+  // Where the tab keeps its checkout across a reload or the back button
+  // (sessionStorage: this tab's alone, gone with it).
+  const SAVED = "tierflow.checkout";
 
   // `none`: the message says no option can be offered (options a live
   // update brings back take it away)
@@ -205,8 +209,9 @@
       ...s.carts.map((c, i) => el("option", { value: String(i), text: c.label })),
     );
     $("zips").replaceChildren(...s.destinations.map((d) => el("option", { value: d.zip, label: d.label })));
-    if (s.carts.length) $("items").value = itemsText(s.carts[0].items);
-    if (s.destinations.length) $("zip").value = s.destinations[0].zip;
+    // a checkout brought back by a reload keeps its own fields
+    if (s.carts.length && !state.sent) $("items").value = itemsText(s.carts[0].items);
+    if (s.destinations.length && !state.sent) $("zip").value = s.destinations[0].zip;
     $("samples-note").textContent = "Sample customers: " + s.note + ".";
     showCustomer();
   }
@@ -276,7 +281,9 @@
     const box = el(
       "details",
       { class: "ops-details", dataset: { field: "details" }, open: state.open.has(o.option_id) },
-      el("summary", { text: "Details" }),
+      // named after its option: a screen reader heard "Details" once per
+      // option, with nothing to tell them apart
+      el("summary", { text: "Details", "aria-label": `Details of ${o.label}` }),
       el("dl", {}, ...rows.flatMap(([k, v]) => [el("dt", { text: k }), el("dd", { text: v })])),
     );
     box.addEventListener("toggle", () => {
@@ -415,6 +422,67 @@
     showEdited();
     document.body.dataset.selected = state.chosen || "";
     document.body.dataset.recommended = answer.recommended || "";
+    remember();
+  }
+
+  // The checkout shown, kept for this tab: a reload or the back button
+  // brought a blank page back (the first sample cart and ZIP code, no
+  // options, no word of an order placed meanwhile), and a shopper who
+  // ordered again ordered twice. An ended checkout with no order is not
+  // kept.
+  function remember() {
+    try {
+      if (!state.answer || (state.done && !state.placed)) sessionStorage.removeItem(SAVED);
+      else {
+        const { answer, sent, chosen, picked } = state;
+        sessionStorage.setItem(SAVED, JSON.stringify({ answer, sent, chosen, picked }));
+      }
+    } catch (err) {
+      // storage off or full: a reload brings nothing back
+    }
+  }
+
+  // The kept checkout after a reload: its fields, then the store's word
+  // on it. A requote answers an open one as it stands now (a hold taken
+  // before the reload stands: Place order holds and confirms it); one
+  // confirmed meanwhile (a reload while "Placing your order…") is refused
+  // "checkout already confirmed", and a repeated confirm answers as the
+  // first: the order is shown placed. Anything else (expired, cancelled,
+  // unknown) leaves the fields for the shopper to ask again.
+  async function restore() {
+    let saved = null;
+    try {
+      saved = JSON.parse(sessionStorage.getItem(SAVED) || "null");
+    } catch (err) {
+      saved = null;
+    }
+    if (!saved || !saved.answer || !saved.sent) return;
+    const { answer, sent } = saved;
+    $("customer").value = sent.customer_id;
+    $("items").value = itemsText(sent.items);
+    $("zip").value = sent.dest;
+    showCustomer();
+    const id = answer.request_id;
+    state.sent = sent;
+    const res = await api("POST", `/v1/checkouts/${id}/requote`);
+    const confirmed = res.status === 409 && /checkout already confirmed/.test((res.body && res.body.message) || "");
+    const done = confirmed ? await api("POST", `/v1/checkouts/${id}/confirm`) : null;
+    if (done && done.ok) {
+      state.answer = answer;
+      state.placed = true;
+      return showPlaced(id, optionById(answer, done.body.option_id) || optionById(answer, saved.chosen));
+    }
+    if (!res.ok) {
+      state.sent = null;
+      return remember();
+    }
+    state.answer = res.body;
+    state.picked = Boolean(saved.picked) && Boolean(optionById(res.body, saved.chosen));
+    state.chosen = state.picked ? saved.chosen : res.body.recommended;
+    render(state.answer, []);
+    document.body.dataset.requestId = id;
+    document.body.dataset.revision = String(state.answer.revision);
+    openStream(id);
   }
 
   // The order fields as the options request sends them.
@@ -700,6 +768,7 @@
     $("updates").replaceChildren();
     const previous = state.answer && !state.done ? state.answer.request_id : null;
     state.done = false;
+    state.placed = false;
     closeStream();
     const body = formOrder();
     const res = await api("POST", "/v1/options", body);
@@ -713,6 +782,7 @@
     if (!res.ok) {
       state.answer = null;
       state.sent = null;
+      remember();
       $("options").replaceChildren();
       $("missing-box").hidden = true;
       $("selection-note").hidden = true;
@@ -873,6 +943,7 @@
 
   function showPlaced(id, placed) {
     state.done = true;
+    state.placed = true;
     closeStream();
     state.chosen = placed.option_id;
     render(state.answer, []);
@@ -905,6 +976,7 @@
     });
     $("confirm").addEventListener("click", placeOrder);
     await loadSamples();
+    await restore();
     document.body.dataset.ready = "1";
   });
 })();

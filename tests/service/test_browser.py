@@ -1983,3 +1983,98 @@ def test_ops_says_worker_restarts_are_not_counted_without_metrics(
             "Worker restarts: not counted on this server (its metrics are off)."
         )
     assert errors == []
+
+
+def test_a_reload_while_the_order_is_placed_shows_it_placed(
+    browser: Any, site: tuple[RunningServer, OnlineRouter]
+) -> None:
+    """The shopper reloads (or goes back and forward) while "Placing your
+    order…" waits on a slow network, and the server has placed the order:
+    the page came back blank (the first sample cart, the first ZIP code,
+    no options, no word of the order), and a shopper who ordered again
+    ordered twice. The page keeps its checkout for the tab
+    (``sessionStorage``) and asks the store again: it shows the order
+    placed, once."""
+    server, router = site
+    errors: list[str] = []
+    page = _stream_held_off_page(browser, server.url + "/", errors)
+    _ask(page, "C4")
+    pending: list[Any] = []
+
+    def slow(route: Any) -> None:
+        route.fetch()  # the server confirms; its answer is still on its way
+        pending.append(route)
+
+    page.route("**/confirm", slow)
+    page.click("#confirm")
+    page.wait_for_function(
+        "document.getElementById('confirm').textContent === 'Placing your order…'"
+    )
+    while not pending:
+        page.wait_for_timeout(20)
+    page.unroute("**/confirm")
+    page.reload()
+    page.wait_for_selector("body[data-ready='1']")
+    _shows_gold_placed(page, router)
+    assert page.locator("#confirm").is_disabled()
+    assert page.input_value("#zip") == "60601"
+    assert errors == []
+
+
+def test_a_reload_brings_back_the_shoppers_order_and_options(
+    browser: Any, site: tuple[RunningServer, OnlineRouter]
+) -> None:
+    """A reload (or the back button) mid-checkout: the cart the shopper
+    typed, the ZIP code, the options and their pick come back, one
+    checkout (the page came back with the first sample cart and ZIP code
+    and no options, its checkout left open). Place order then orders
+    what the page shows."""
+    server, router = site
+    errors: list[str] = []
+    page = _stream_held_off_page(browser, server.url + "/", errors)
+    page.fill("#items", "TEE:2")
+    _ask(page, "C9")
+    rid = page.evaluate("document.body.dataset.requestId")
+    page.check("#option-gold")
+    page.reload()
+    page.wait_for_selector("body[data-ready='1']")
+    page.wait_for_selector("#options .option-card")
+    fields = [page.input_value(s) for s in ("#customer", "#items", "#zip")]
+    assert fields == ["C9", "TEE:2", "60601"]
+    assert page.evaluate("document.body.dataset.requestId") == rid
+    assert page.locator("#option-gold").is_checked()
+    assert page.locator("#selection-note").inner_text() == (
+        "Selected: Standard shipping, your choice. We recommend Guaranteed next-day."
+    )
+    page.click("#confirm")
+    page.wait_for_selector("#confirmation:not([hidden])")
+    assert router.store is not None
+    assert router.store.online_orders()["tier"].tolist() == ["gold"]
+    assert errors == []
+
+
+def test_each_details_toggle_says_what_it_is_about(
+    browser: Any, site: tuple[RunningServer, OnlineRouter]
+) -> None:
+    """A screen reader tabbing through the page heard "Details, collapsed"
+    at every toggle (the shopper's, one per option, the checkout's), with
+    nothing to tell which option or what each is about. Each toggle is
+    named after what it opens, "Details" first (the visible word), as
+    Chromium's accessibility tree has it (what a screen reader reads)."""
+    server, _ = site
+    errors: list[str] = []
+    page = _stream_held_off_page(browser, server.url + "/", errors)
+    _ask(page, "C9")
+    tree = page.context.new_cdp_session(page).send("Accessibility.getFullAXTree")
+    toggles = [
+        node["name"]["value"]
+        for node in tree["nodes"]
+        if node.get("role", {}).get("value") == "DisclosureTriangle"
+    ]
+    assert sorted(toggles) == [
+        "Details of Guaranteed next-day",
+        "Details of Standard shipping",
+        "Details of the shopper",
+        "Details of this checkout",
+    ]
+    assert errors == []
