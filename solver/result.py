@@ -143,12 +143,17 @@ class SolveResult:
         return self.objective
 
     def with_bound(self, bound: float | None) -> SolveResult:
-        """This result with ``bound`` tightened to the better of the two."""
+        """This result with ``bound`` tightened to the better of the two.
+
+        A bound above the objective is kept as it is, not clamped to the
+        objective: no bound can exceed a solution's cost, so it is an
+        engine's bug for :func:`~tierflow.solver.verify` to report (clamped,
+        a wrong bound read as a proof of the answer it exceeded). ``solve()``
+        takes an excess within floating-point resolution as the objective.
+        """
         if bound is None:
             return self
         best = bound if self.bound is None else max(self.bound, bound)
-        if self.objective is not None:
-            best = min(best, self.objective)
         return dataclasses.replace(self, bound=best)
 
     def to_dict(self) -> dict[str, Any]:

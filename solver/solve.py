@@ -106,7 +106,7 @@ def solve(
         bound = lp_bound(problem, time_limit_s=_time_left(params, start))
         own_bound = result.bound
         result = result.with_bound(bound)
-        # the LP's bound raised it (with_bound may only clamp it to the objective)
+        # the LP's bound raised it
         composed = result.bound is not None and (
             own_bound is None or result.bound > own_bound
         )
@@ -128,6 +128,10 @@ def _proven_within_gap(result: SolveResult, params: SolveParams) -> SolveResult:
     ``FEASIBLE`` for a claim it did not take as proven)."""
     gap = result.gap
     if result.status is not Status.FEASIBLE or gap is None:
+        return result
+    assert result.bound is not None and result.objective is not None  # a gap
+    if result.bound > result.objective:
+        # above the answer's cost: a wrong bound, no proof (verify says so)
         return result
     if gap > params.relative_gap:
         return result

@@ -137,3 +137,62 @@ def test_ctrl_c_during_a_cbc_solve_stops_cbc_and_leaves_no_files(
     )
     assert done.returncode == 0, done.stderr[-500:]
     assert done.stdout.strip() == "KeyboardInterrupt 0 []"
+
+
+#: The end of a CBC log stopped on time, as CBC 2.10.3 writes it (the
+#: numbers are c05100's, costs x 1e-6): the summary prints the bound with
+#: three decimals, 0.0019239 as 0.002, above the optimum 0.001931 and the
+#: incumbent 0.00195.
+_CBC_LOG_TAIL = """\
+Cbc0005I Partial search - best objective 0.00195 (best possible 0.0019239815), took 0 iterations and 0 nodes (0.31 seconds)
+
+Result - Stopped on time limit
+
+Objective value:                0.00195000
+Lower bound:                    0.002
+Gap:                            0.01
+"""
+
+
+@pytest.mark.parametrize(
+    ("log", "bound"),
+    [
+        (_CBC_LOG_TAIL, 0.0015),
+        ("Lower bound:                    0.002\n", 0.0015),
+        ("Lower bound:                    -343.587\n", -343.5875),
+        ("Lower bound:                    1.5e+12\n", 1.45e12),
+        ("Objective value: 1e+50\n", None),
+    ],
+)
+def test_the_bound_read_from_the_log_is_never_rounded_up(
+    log: str, bound: float | None
+) -> None:
+    """CBC prints its bound rounded (``Lower bound`` with three decimals):
+    read as printed it could exceed the optimum, and did (0.002 on an
+    optimum of 0.001931). The printed value less half a unit of its last
+    digit is a bound (a partial search's ``best possible``, more precise,
+    is not read: a sub-MIP's would not bound the problem)."""
+    from tierflow.solver.cbc import cbc_lower_bound
+
+    found = cbc_lower_bound(log)
+    assert found == (None if bound is None else pytest.approx(bound, rel=1e-12))
+
+
+def test_a_time_limited_cbc_bound_is_below_the_known_optimum() -> None:
+    """c05100 (optimum 1931) with costs x 1e-6: CBC stopped on time printed
+    a bound of 0.002 over an optimum of 0.001931; tierflow reported it,
+    clamped to the incumbent, as a gap of 0 (greedy's 0.002878 on c10200
+    ``optimal`` after a CBC that found nothing)."""
+    from tests.conftest import GAP_DIR
+    from tierflow.formulations.gap import load_gap_file
+    from tierflow.solver import Status, solve, verify
+
+    problem = load_gap_file(GAP_DIR / "c05100.txt")[0].problem
+    problem = problem.replace(cost=problem.cost * 1e-6)
+    result = solve(problem, "cbc", time_limit_s=0.2)
+    verify(problem, result)
+    assert result.bound is not None and result.bound <= 1931e-6
+    if result.status is Status.OPTIMAL:
+        assert result.objective == pytest.approx(1931e-6, rel=1e-9)
+    else:
+        assert result.objective is not None and result.bound < result.objective

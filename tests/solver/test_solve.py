@@ -13,7 +13,7 @@ from numpy.typing import NDArray
 from tests.conftest import GAP_DIR
 from tests.instances import fractional_lp, infeasible
 from tests.solver.suites import FALLBACK
-from tierflow.data.errors import InputError
+from tierflow.data.errors import InputError, VerificationError
 from tierflow.formulations.gap import load_gap_file
 from tierflow.formulations.problem import AssignmentProblem
 from tierflow.solver import SolveParams, Status, fallback_engine, solve, verify
@@ -140,6 +140,28 @@ def test_an_answer_that_meets_its_proven_bound_is_optimal(
     assert result.fallback_from == "probe"
     assert (result.objective, result.bound) == (7.0, bound)
     assert (result.status, result.limit) == (status, limit)
+
+
+def test_a_failed_engine_bound_above_the_answer_is_not_a_proof(
+    register_probe: Register,
+) -> None:
+    """The engine's bound (9) is above the fallback's answer (7, the
+    optimum): no bound can be, so it is wrong. It was clamped to the answer
+    and the answer called ``optimal`` with a gap of 0 (CBC's rounded bound
+    made greedy's 0.002878 on c10200 x 1e-6, optimum 0.002806, "optimal").
+    The bound stays as given, the status ``feasible``, and ``verify``
+    reports the engine's bug."""
+    caps = Capabilities(exact=True, proves_bound=True, bound_is_lp=True)
+    register_probe(_BoundOnly(caps, bound=9.0))
+    known = fractional_lp()
+    result = solve(known.problem, "probe", time_limit_s=1.0)
+    assert (result.objective, result.bound) == (7.0, 9.0)
+    assert (result.status, result.limit) == (Status.FEASIBLE, Limit.TIME)
+    with pytest.raises(VerificationError) as caught:
+        verify(known.problem, result)
+    assert str(caught.value) == (
+        "greedy: bound 9.0 exceeds the objective 7.0 of its own solution"
+    )
 
 
 @pytest.mark.parametrize("name", FALLBACK)
