@@ -19,7 +19,7 @@ from click.core import ParameterSource
 from tierflow.cli.config import ConfigOption
 from tierflow.cli.option_values import ENGINE_NAMES
 from tierflow.cli.param_types import FiniteFloatRange, OutputPath
-from tierflow.data.errors import SolverError
+from tierflow.data.errors import InputError, SolverError
 from tierflow.data.extras import MissingExtraError
 from tierflow.data.limits import MAX_SEED, MAX_TIME_LIMIT_S
 from tierflow.data.logging_setup import LOG_FORMATS, LOG_LEVELS, configure_logging
@@ -88,6 +88,24 @@ def add_log_options(command: click.Command) -> None:
             add_log_options(sub)
     elif not any(p.name == "log_level" for p in command.params):
         command.params.extend(_log_params())
+
+
+def command_line_only(param: str, flag: str, run: str, nothing: str) -> None:
+    """Refuse a drastic flag (``param`` of the running command, given as
+    ``flag``) that is on but did not come from the command line: a standing
+    setting (settings file, ``TIERFLOW_*``) would do it at every ``run``
+    (``"load"``), not just the one that needs it. ``nothing``: what was not
+    done (``"nothing written"``)."""
+    ctx = click.get_current_context()
+    if ctx.params.get(param) and (
+        ctx.get_parameter_source(param) is not ParameterSource.COMMANDLINE
+    ):
+        raise InputError(
+            "set by a settings file or variable: give it on the command line, "
+            f"for the {run} that needs it; {nothing}",
+            field=flag,
+            value=True,
+        )
 
 
 def examples(*lines: str) -> str:

@@ -10,10 +10,15 @@ import json
 from pathlib import Path
 
 import click
-from click.core import ParameterSource
 
 from tierflow.cli.config import tier_policy
-from tierflow.cli.options import examples, json_option, option, state_option
+from tierflow.cli.options import (
+    command_line_only,
+    examples,
+    json_option,
+    option,
+    state_option,
+)
 from tierflow.cli.param_types import Instant
 from tierflow.cli.state_location import (
     check_existing_state,
@@ -84,15 +89,9 @@ def prune_command(
     answers (a replay is refused).
     """
     days = _keep_days(keep_days)
-    source = click.get_current_context().get_parameter_source("give_back_upgrades")
-    if give_back_upgrades and source is not ParameterSource.COMMANDLINE:
-        # a standing setting would give allowances back at every prune
-        raise InputError(
-            "set by a settings file or variable: give it on the command line, "
-            "for the prune that needs it; nothing deleted",
-            field="--give-back-upgrades",
-            value=True,
-        )
+    command_line_only(
+        "give_back_upgrades", "--give-back-upgrades", "prune", "nothing deleted"
+    )
     period = tier_policy().upgrade_period_days
     if days < period and not give_back_upgrades:
         raise InputError(

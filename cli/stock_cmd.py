@@ -8,10 +8,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
-from click.core import ParameterSource
 
 from tierflow.cli.network_cmd import open_network
 from tierflow.cli.options import (
+    command_line_only,
     examples,
     json_option,
     network_option,
@@ -107,15 +107,7 @@ def load_command(
     from tierflow.data.network import INVENTORY_COLUMNS
     from tierflow.data.table_reader import cell_error, check_reference, read_table
 
-    source = click.get_current_context().get_parameter_source("cut_holds")
-    if cut_holds and source is not ParameterSource.COMMANDLINE:
-        # a standing setting would cut the holds of every load's typo
-        raise InputError(
-            "set by a settings file or variable: give it on the command line, "
-            "for the load that needs it; nothing written",
-            field="--cut-holds",
-            value=True,
-        )
+    command_line_only("cut_holds", "--cut-holds", "load", "nothing written")
     add = mode == "add"
     net = open_network(network_dir)
     *keys, quantity = INVENTORY_COLUMNS
