@@ -444,3 +444,29 @@ def test_a_snapshot_of_a_log_past_two_billion_events_is_written_and_read(
         back = CapacityMonitor.open(tiny_network, store)
         assert back.unsnapshotted == 0
         assert back.staffing[tiny_network.node_idx("WH-EAST")] == 0.8
+
+
+def test_the_stock_news_counter_goes_past_two_billion(
+    state_location: Path | str,
+) -> None:
+    """The stock news counter (``table_versions``) moves at every sold-out
+    position, taken or given back, and never goes back: PostgreSQL's
+    32-bit ``version`` of schema 17 refused the move past 2,147,483,647
+    (``integer out of range``), and with it the hold that took the last
+    units. Migration 18 widens it."""
+    with open_store(state_location) as store:
+        store.change_stock([("N1", "A", 2)])
+    if isinstance(state_location, str):
+        run_sql(
+            state_location,
+            "ALTER TABLE table_versions ALTER COLUMN version TYPE INTEGER",
+        )
+    run_sql(
+        state_location,
+        f"UPDATE table_versions SET version = {2**31 - 1} WHERE name = 'inventory'",
+    )
+    set_schema_version(state_location, 17)
+    with open_store(state_location) as store:
+        assert store.schema_version() == SCHEMA_VERSION == 18
+        assert store.reserve("r1", [("A", 2)], "N1", 60).ok  # the last two
+        assert store.stock_changed_since(2**31 - 1) == (2**31, {"A"})
