@@ -37,12 +37,19 @@ def time_windows(
     if order.size == 0:
         return [], []
     t = created_at[order].astype("datetime64[s]")
-    width = max(int(minutes * 60), 1)  # whole seconds, at least one
+    width = window_seconds(minutes)
     window = (t - t[0]).astype(np.int64) // width
     cuts = np.flatnonzero(np.diff(window)) + 1
     starts = np.concatenate(([0], cuts))
     ends = t[0] + (window[starts] + 1) * np.timedelta64(width, "s")
     return list(np.split(order, cuts)), list(ends)
+
+
+def window_seconds(minutes: float) -> int:
+    """A time window of ``minutes`` in whole seconds, at least one: the grid
+    of :func:`time_windows`, and of the batches an event after the last
+    order's falls in (:meth:`BatchPlan.of`)."""
+    return max(int(minutes * 60), 1)
 
 
 def epoch_seconds(at: np.datetime64) -> float:
@@ -92,7 +99,7 @@ class BatchPlan:
         if plan.hindsight or not plan.times:
             return plan
         last = epoch_seconds(plan.times[-1])
-        width = max(int(settings.batch_minutes * 60), 1)
+        width = window_seconds(settings.batch_minutes)
         first = epoch_seconds(
             orders.created_at.min().astype("datetime64[s]")  # the grid's origin
         )
