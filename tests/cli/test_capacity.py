@@ -426,16 +426,11 @@ def test_show_lists_the_free_room_its_scores_are_made_of(tmp_path: Path) -> None
     """With --service and --workload the score took the lane's congestion and
     the order's workload, while the free column beside it listed the node's
     room alone (17000 against a score of 0.44 of 17000)."""
-    state = tmp_path / "s.db"
-    events = tmp_path / "cong.jsonl"
-    events.write_text(
+    net = _ingested(
+        tmp_path,
         '{"event_id": "c1", "ts": "2026-01-05T14:00:00Z", "node_id": "WH-EAST", '
-        '"type": "congestion", "value": 2, "service": "ground"}\n'
+        '"type": "congestion", "value": 2, "service": "ground"}\n',
     )
-    net = ["--network", str(TINY_NETWORK), "--state", str(state)]
-    assert CliRunner().invoke(
-        cli, ["capacity", "ingest", *net, "--events", str(events)]
-    ).exit_code == 0  # fmt: skip
     shown = CliRunner().invoke(
         cli, ["capacity", "show", *net, "--json", "--service", "ground",
               "--workload", "100"],
@@ -477,20 +472,15 @@ def test_show_gives_a_closed_node_no_free_room(tmp_path: Path) -> None:
     """A closed node with a backlog listed its overshoot ("free -300") in
     `capacity show`, while GET /v1/capacity said 0; an open overbooked node
     still shows how far over it is."""
-    state = tmp_path / "s.db"
-    events = tmp_path / "e.jsonl"
-    events.write_text(
+    net = _ingested(
+        tmp_path,
         '{"event_id": "o1", "ts": "2026-01-05T14:00:00Z", "node_id": "WH-EAST", '
         '"type": "outage", "value": true}\n'
         '{"event_id": "b1", "ts": "2026-01-05T14:00:00Z", "node_id": "WH-EAST", '
         '"type": "backlog", "value": 300}\n'
         '{"event_id": "b2", "ts": "2026-01-05T14:00:00Z", "node_id": "WH-WEST", '
-        '"type": "backlog", "value": 1000000}\n'
+        '"type": "backlog", "value": 1000000}\n',
     )
-    net = ["--network", str(TINY_NETWORK), "--state", str(state)]
-    assert CliRunner().invoke(
-        cli, ["capacity", "ingest", *net, "--events", str(events)]
-    ).exit_code == 0  # fmt: skip
     shown = CliRunner().invoke(cli, ["capacity", "show", *net, "--json"])
     nodes = {n["node_id"]: n for n in json.loads(shown.output)["nodes"]}
     assert nodes["WH-EAST"]["free_capacity"] == 0.0
@@ -505,8 +495,8 @@ def test_show_prints_no_room_as_0_not_minus_0(tmp_path: Path) -> None:
     """Free room a hair below zero, a capacity of 0.3 minus a backlog of
     0.1 + 0.2 (-5.6e-17) or an overshoot of 0.4 units, was listed "-0" and
     said -0.0 in the JSON."""
-    events = tmp_path / "e.jsonl"
-    events.write_text(
+    net = _ingested(
+        tmp_path,
         '{"event_id": "n1", "ts": "2026-01-05T14:00:00Z", "node_id": "ST-CHI", '
         '"type": "nominal_capacity", "value": 0.3}\n'
         '{"event_id": "b1", "ts": "2026-01-05T14:00:00Z", "node_id": "ST-CHI", '
@@ -514,12 +504,8 @@ def test_show_prints_no_room_as_0_not_minus_0(tmp_path: Path) -> None:
         '{"event_id": "b2", "ts": "2026-01-05T14:01:00Z", "node_id": "ST-CHI", '
         '"type": "backlog_delta", "value": 0.2}\n'
         '{"event_id": "b3", "ts": "2026-01-05T14:00:00Z", "node_id": "WH-WEST", '
-        '"type": "backlog", "value": 800.4}\n'
+        '"type": "backlog", "value": 800.4}\n',
     )
-    net = ["--network", str(TINY_NETWORK), "--state", str(tmp_path / "s.db")]
-    assert CliRunner().invoke(
-        cli, ["capacity", "ingest", *net, "--events", str(events)]
-    ).exit_code == 0  # fmt: skip
     text = CliRunner().invoke(cli, ["capacity", "show", *net]).output
     assert text.splitlines()[3:] == [
         "WH-WEST   warehouse  0.000      800   100.0      800         0         0"
@@ -531,6 +517,17 @@ def test_show_prints_no_room_as_0_not_minus_0(tmp_path: Path) -> None:
     free = {n["node_id"]: n["free_capacity"] for n in json.loads(shown)["nodes"]}
     assert free == {"WH-EAST": 1000.0, "WH-WEST": -0.4, "ST-CHI": 0.0}
     assert '"free_capacity": 0.0,' in shown and "-0.0" not in shown
+
+
+def _ingested(tmp_path: Path, events: str) -> list[str]:
+    """The tiny network's ``--network`` and ``--state`` (``s.db`` in
+    ``tmp_path``), the JSON lines ``events`` ingested into it."""
+    path = tmp_path / "e.jsonl"
+    path.write_text(events)
+    net = ["--network", str(TINY_NETWORK), "--state", str(tmp_path / "s.db")]
+    done = CliRunner().invoke(cli, ["capacity", "ingest", *net, "--events", str(path)])
+    assert done.exit_code == 0, done.output
+    return net
 
 
 def _ingest_backlog(tmp_path: Path, value: str) -> tuple[int, str]:
@@ -790,19 +787,15 @@ def test_show_says_when_each_nodes_state_was_set(tmp_path: Path) -> None:
     nowhere. The JSON has the same object, the text the latest of them and
     its kind ("-": none set, the network's values stand); a backlog, which
     orders move all day, is not a change of state."""
-    events = tmp_path / "e.jsonl"
-    events.write_text(
+    net = _ingested(
+        tmp_path,
         '{"event_id": "s1", "ts": "2026-01-05T14:30:00Z", "node_id": "ST-CHI", '
         '"type": "staffing", "value": 40}\n'
         '{"event_id": "o1", "ts": "2026-01-05T15:00:00Z", "node_id": "ST-CHI", '
         '"type": "outage", "value": true}\n'
         '{"event_id": "b1", "ts": "2026-01-05T16:00:00Z", "node_id": "WH-WEST", '
-        '"type": "backlog", "value": 10}\n'
+        '"type": "backlog", "value": 10}\n',
     )
-    net = ["--network", str(TINY_NETWORK), "--state", str(tmp_path / "s.db")]
-    assert CliRunner().invoke(
-        cli, ["capacity", "ingest", *net, "--events", str(events)]
-    ).exit_code == 0  # fmt: skip
     shown = CliRunner().invoke(cli, ["capacity", "show", *net, "--json"])
     assert shown.exit_code == 0, shown.output
     nodes = {n["node_id"]: n for n in json.loads(shown.output)["nodes"]}

@@ -199,6 +199,16 @@ def test_eta_and_price_follow_capacity(router: OnlineRouter) -> None:
     assert available(router, "WH-EAST", "TEE") == 99
 
 
+def _close_st_chi_elsewhere(router: OnlineRouter) -> None:
+    """An outage of ST-CHI posted on another replica (another store
+    connection), and ``router``'s map refreshed with it."""
+    assert router.store is not None
+    with router.store.reopen() as other_store:
+        event_on(CapacityMonitor.open(router.network, other_store), "ST-CHI",
+                 "outage", True)  # fmt: skip
+    assert router.refresh()
+
+
 def test_an_option_from_a_node_closed_since_is_not_held(router: OnlineRouter) -> None:
     """Gold from ST-CHI, offered before an outage there and selected after
     it: refused as expired (HTTP 409), as a passed cutoff is; held from the
@@ -207,11 +217,7 @@ def test_an_option_from_a_node_closed_since_is_not_held(router: OnlineRouter) ->
         "C5", [("TEE", 1)], "606", now=MONDAY_10
     )
     assert first.option("gold").nodes == ("ST-CHI",)
-    assert router.store is not None
-    with router.store.reopen() as other_store:
-        event_on(CapacityMonitor.open(router.network, other_store), "ST-CHI",
-                 "outage", True)  # fmt: skip
-    assert router.refresh()
+    _close_st_chi_elsewhere(router)
     with pytest.raises(
         InputError,
         match=r"^field 'request_id': value '[^']+': options expired: option 'gold' "
@@ -237,11 +243,7 @@ def test_a_hold_at_a_node_closed_since_is_not_confirmed(
         "C5", [("TEE", 1)], "606", now=MONDAY_10
     )
     assert router.select(first.request_id, "gold").nodes == ("ST-CHI",)
-    assert router.store is not None
-    with router.store.reopen() as other_store:  # posted on another replica
-        event_on(CapacityMonitor.open(router.network, other_store), "ST-CHI",
-                 "outage", True)  # fmt: skip
-    assert router.refresh()
+    _close_st_chi_elsewhere(router)
     with pytest.raises(
         Refusal,
         match=r"^field 'request_id': value '[^']+': options expired: option 'gold' "
@@ -254,6 +256,7 @@ def test_a_hold_at_a_node_closed_since_is_not_confirmed(
         "ships your items is temporarily closed): requote for the new options"
     )
     chi = router.network.node_idx("ST-CHI")
+    assert router.store is not None
     assert router.store.online_orders().empty
     assert router.monitor.backlog[chi] == 0.0
     assert available(router, "ST-CHI", "TEE") == 4  # held until swapped or lapsed
