@@ -2021,6 +2021,13 @@ def test_a_reload_while_the_order_is_placed_shows_it_placed(
     assert errors == []
 
 
+def _order_fields(page: Any) -> list[str]:
+    """The sample cart picked, the customer, the items and the ZIP code."""
+    return [
+        page.input_value(s) for s in ("#cart-preset", "#customer", "#items", "#zip")
+    ]
+
+
 def test_a_reload_brings_back_the_shoppers_order_and_options(
     browser: Any, site: tuple[RunningServer, OnlineRouter]
 ) -> None:
@@ -2063,8 +2070,7 @@ def test_a_reload_brings_back_the_shoppers_order_and_options(
         "Your delivery options could not be refreshed (the store is busy right "
         "now): reload the page to try again."
     )
-    fields = [page.input_value(s) for s in ("#cart-preset", "#customer", "#items", "#zip")]
-    assert fields == ["1", "C9", "TEE:2", "60601"]
+    assert _order_fields(page) == ["1", "C9", "TEE:2", "60601"]
     assert page.locator("#options .option-card").count() == 0
     assert page.locator("#confirm").is_disabled()
     page.unroute("**/requote")
@@ -2072,8 +2078,7 @@ def test_a_reload_brings_back_the_shoppers_order_and_options(
     page.wait_for_selector("body[data-ready='1']")
     page.wait_for_selector("#options .option-card")
     assert page.locator("#error").is_hidden()
-    fields = [page.input_value(s) for s in ("#cart-preset", "#customer", "#items", "#zip")]
-    assert fields == ["1", "C9", "TEE:2", "60601"]
+    assert _order_fields(page) == ["1", "C9", "TEE:2", "60601"]
     assert page.evaluate("document.body.dataset.requestId") == rid
     assert page.locator("#option-gold").is_checked()
     assert page.locator("#selection-note").inner_text() == (
