@@ -40,12 +40,21 @@ class GapRun:
     lp_bound: float | None
     best_known: float | None
     best_known_proven: bool
+    #: How much worse than the best known value / the LP bound the run is, in
+    #: % of it (positive: worse), either direction: named for minimize; a
+    #: maximize run's shortfall is in ``pct_below_*`` too.
     pct_above_best: float | None
     pct_above_lp: float | None
     runtime_s: float
     per_item_us: float
     #: Why ``verify`` refused the engine's solution ("" when it did not).
     error: str = ""
+    #: A maximize run's shortfall below the best known value / the LP bound
+    #: (``pct_above_*``'s values, named for their direction); ``None`` for a
+    #: minimize run. Added after the fields above: files read by column name
+    #: or position before them still read.
+    pct_below_best: float | None = None
+    pct_below_lp: float | None = None
 
 
 def _pct(value: float | None, ref: float | None, maximize: bool) -> float | None:
@@ -119,6 +128,10 @@ def run_gap_bench(
                     except VerificationError as exc:
                         error = str(exc)
                 objective = inst.reported(result.objective) if feasible else None
+                to_best = _pct(
+                    objective, None if bk is None else bk.value, inst.maximize
+                )
+                to_lp = _pct(objective, lp, inst.maximize)
                 run = GapRun(
                     instance=inst.name,
                     direction=inst.direction,
@@ -134,13 +147,13 @@ def run_gap_bench(
                     lp_bound=lp,
                     best_known=None if bk is None else bk.value,
                     best_known_proven=bool(bk and bk.proven),
-                    pct_above_best=_pct(
-                        objective, None if bk is None else bk.value, inst.maximize
-                    ),
-                    pct_above_lp=_pct(objective, lp, inst.maximize),
+                    pct_above_best=to_best,
+                    pct_above_lp=to_lp,
                     runtime_s=result.runtime_s,
                     per_item_us=1e6 * result.runtime_s / max(inst.problem.n_items, 1),
                     error=error,
+                    pct_below_best=to_best if inst.maximize else None,
+                    pct_below_lp=to_lp if inst.maximize else None,
                 )
                 runs.append(run)
                 if on_run is not None:
@@ -166,7 +179,7 @@ def beaten_proofs(
 ) -> InputError | None:
     """The error for a best-known value given as a proven optimum that a
     checked solution beats (``None`` when none does): a wrong table row or
-    the wrong instance, whose every "% above best" was measured from a value
+    the wrong instance, whose every "% above (below) best" was measured from a value
     that is not the optimum (the runs' reports are written first)."""
     for run in runs:
         bk = best_known.get((run.instance, run.direction))
@@ -182,6 +195,16 @@ def beaten_proofs(
                 value=bk.value,
             )
     return None
+
+
+def _side(runs: Sequence[GapRun]) -> str:
+    """Which way from the reference a worse run lies, in the reports' words:
+    "above" when minimizing, "below" when maximizing (a maximize run's
+    shortfall was reported "% above best"), "from" for a mix."""
+    directions = {r.direction for r in runs}
+    if directions == {"max"}:
+        return "below"
+    return "from" if "max" in directions else "above"
 
 
 def _median(values: Sequence[float | None]) -> float | None:
@@ -211,15 +234,17 @@ def summary_markdown(
     """Per-engine summary and the per-instance table (medians over repeats)."""
     engines = list(dict.fromkeys(r.engine for r in runs))
     instances = list(dict.fromkeys(r.instance for r in runs))
+    side = _side(runs)
+    profits = " (profits)" if side == "below" else ""
     lines = [
         "# GAP benchmark",
         "",
         f"Time limit {time_limit_s:g} s per solve, {repeat} repetition(s), "
-        "medians over repetitions. % above best known / above the LP bound: "
-        "lower is better.",
+        f"medians over repetitions. % {side} best known / {side} the LP bound"
+        f"{profits}: lower is better.",
         "",
-        "| engine | solved | mean % above best | max % above best | "
-        "mean % above LP | proven optimal | median time s | median µs/item |",
+        f"| engine | solved | mean % {side} best | max % {side} best | "
+        f"mean % {side} LP | proven optimal | median time s | median µs/item |",
         "|---|---|---|---|---|---|---|---|",
     ]
     lines += [_engine_row(engine, runs, instances) for engine in engines]
@@ -227,7 +252,7 @@ def summary_markdown(
     lines += _instance_table(runs, engines, instances)
     lines += [
         "",
-        "% is above best known where one is given, otherwise above the LP bound.",
+        f"% is {side} best known where one is given, otherwise {side} the LP bound.",
         "",
     ]
     return "\n".join(lines)
@@ -285,7 +310,8 @@ def _instance_table(
 
 
 def plot_gap_vs_time(runs: Sequence[GapRun], path: Path) -> None:
-    """Scatter of % above best known (or LP) against runtime, one colour per engine."""
+    """Scatter of % above (maximize: below) best known (or LP) against
+    runtime, one colour per engine."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -315,7 +341,8 @@ def plot_gap_vs_time(runs: Sequence[GapRun], path: Path) -> None:
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlabel("runtime (s)")
-    ax.set_ylabel("% above best known (or LP bound); floor 0.001")
+    side = _side(runs)
+    ax.set_ylabel(f"% {side} best known (or LP bound); floor 0.001")
     ax.set_title("GAP: solution quality vs time")
     ax.grid(True, which="both", alpha=0.3)
     if plotted:

@@ -33,6 +33,8 @@
     placed: false, // the order is placed (`done` with an order)
     open: new Set(), // option ids whose details are open
     sent: null, // the order (customer, items, ZIP) the options shown answer
+    sentCart: "", // the sample cart picked when `sent` was asked ("": none)
+    unrefreshed: null, // the kept checkout a reload could not requote (still open)
   };
 
   // The API's longest customer id (`_Id` in service/schemas.py).
@@ -434,8 +436,8 @@
     try {
       if (!state.answer || (state.done && !state.placed)) sessionStorage.removeItem(SAVED);
       else {
-        const { answer, sent, chosen, picked } = state;
-        sessionStorage.setItem(SAVED, JSON.stringify({ answer, sent, chosen, picked }));
+        const { answer, sent, sentCart, chosen, picked } = state;
+        sessionStorage.setItem(SAVED, JSON.stringify({ answer, sent, cart: sentCart, chosen, picked }));
       }
     } catch (err) {
       // storage off or full: a reload brings nothing back
@@ -448,7 +450,10 @@
   // confirmed meanwhile (a reload while "Placing your order…") is refused
   // "checkout already confirmed", and a repeated confirm answers as the
   // first: the order is shown placed. Anything else (expired, cancelled,
-  // unknown) leaves the fields for the shopper to ask again.
+  // unknown) leaves the fields for the shopper to ask again, and says the
+  // options could not be refreshed (it said nothing, the options gone);
+  // a requote that got no answer (unreachable, busy, failing) keeps the
+  // checkout for the next reload (it is still open).
   async function restore() {
     let saved = null;
     try {
@@ -458,6 +463,10 @@
     }
     if (!saved || !saved.answer || !saved.sent) return;
     const { answer, sent } = saved;
+    // the sample cart picked (it came back as the first one), if still served
+    const cart = typeof saved.cart === "string" ? saved.cart : "";
+    if ([...$("cart-preset").options].some((o) => o.value === cart)) $("cart-preset").value = cart;
+    state.sentCart = cart;
     $("customer").value = sent.customer_id;
     $("items").value = itemsText(sent.items);
     $("zip").value = sent.dest;
@@ -474,7 +483,11 @@
     }
     if (!res.ok) {
       state.sent = null;
-      return remember();
+      const over = [404, 409, 410].includes(res.status);
+      if (over) remember();
+      else state.unrefreshed = id;
+      showError(notRefreshedText(res, over));
+      return;
     }
     state.answer = res.body;
     state.picked = Boolean(saved.picked) && Boolean(optionById(res.body, saved.chosen));
@@ -483,6 +496,19 @@
     document.body.dataset.requestId = id;
     document.body.dataset.revision = String(state.answer.revision);
     openStream(id);
+  }
+
+  // Why the kept checkout's options are not shown after a reload, as the
+  // samples' failure says it: the checkout over (expired, cancelled,
+  // unknown) is asked again; one the store did not answer for, reloaded.
+  function notRefreshedText(res, over) {
+    const text = (res.body && res.body.message) || "";
+    let why;
+    if (!over) why = errorText(res).replace(/[.:].*$/, "").toLowerCase();
+    else if (/options expired|already expired/.test(text)) why = "they have expired";
+    else why = "this checkout is no longer open";
+    return `Your delivery options could not be refreshed (${why}): ` +
+      (over ? "show the delivery options again." : "reload the page to try again.");
   }
 
   // The order fields as the options request sends them.
@@ -766,7 +792,8 @@
     showError("");
     $("confirmation").hidden = true;
     $("updates").replaceChildren();
-    const previous = state.answer && !state.done ? state.answer.request_id : null;
+    const previous = (state.answer && !state.done ? state.answer.request_id : null) || state.unrefreshed;
+    state.unrefreshed = null;
     state.done = false;
     state.placed = false;
     closeStream();
@@ -796,6 +823,7 @@
     }
     state.answer = res.body;
     state.sent = body;
+    state.sentCart = $("cart-preset").value;
     state.chosen = res.body.recommended;
     state.picked = false;
     state.open.clear();

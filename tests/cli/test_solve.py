@@ -39,6 +39,14 @@ def _run(*args: str) -> tuple[int, str]:
     return result.exit_code, result.output
 
 
+def _json_runs(*args: str) -> list[dict[str, object]]:
+    """``bench gap ... --json``'s runs (stdout alone: the progress is on stderr)."""
+    result = CliRunner().invoke(cli, [*args, "--json"])
+    assert result.exit_code == 0, result.output
+    runs: list[dict[str, object]] = json.loads(result.stdout)["runs"]
+    return runs
+
+
 def test_solve_json_prints_one_object_per_problem() -> None:
     code, out = _run(
         "solve",
@@ -428,3 +436,73 @@ def test_bench_allocation_deterministic_refuses_an_engine_on_the_clock(
         "solve deterministically (use cpsat, greedy, cpsat-plain, nearest)\n"
     ), text
     assert not out.exists()
+
+
+#: A profit-maximization GAP of 3 agents and 10 jobs (OR-Library format): its
+#: optimum is 80 (cpsat proves it), its LP bound 81.4, and greedy stops at 79.
+_TINY_MAX_GAP = """1
+3 10
+2 2 8 6 8 8 7 1 9 9
+6 9 5 3 8 5 4 6 7 1
+5 2 9 8 5 6 3 9 6 7
+1 1 2 3 4 1 5 4 2 2
+1 3 2 4 5 1 2 3 1 2
+3 1 4 2 4 3 5 3 5 4
+9 10 11
+"""
+
+
+def test_bench_gap_says_a_maximize_shortfall_is_below_best(tmp_path: Path) -> None:
+    """greedy's 79 on a problem whose best profit is 80 was reported "1.250 %
+    above best", the minimize case's words: a maximize run's gap is below
+    best (and below the LP bound), in the summary and in the columns added
+    for it (``pct_below_best``, ``pct_below_lp``; ``pct_above_*`` kept)."""
+    gap = tmp_path / "tiny.txt"
+    gap.write_text(_TINY_MAX_GAP)
+    (tmp_path / "best_known.csv").write_text(
+        "instance,direction,best_known,proven_optimal\ntiny-1,max,80,true\n"
+    )
+    out_dir = tmp_path / "bench"
+    code, out = _run(
+        "bench", "gap", str(gap), "--maximize", "--engines", "greedy",
+        "--time-limit", "1", "--out", str(out_dir),
+    )  # fmt: skip
+    assert code == 0, out
+    assert "above" not in out
+    assert (
+        "| engine | solved | mean % below best | max % below best | "
+        "mean % below LP | proven optimal | median time s | median µs/item |"
+    ) in out
+    assert "| greedy | 1/1 | 1.250 | 1.250 | 2.948 |" in out
+    assert (
+        "medians over repetitions. % below best known / below the LP bound (profits): lower is better."
+        in out
+    )
+    assert (
+        "% is below best known where one is given, otherwise below the LP bound." in out
+    )
+    with open(out_dir / "results.csv", newline="") as fh:
+        (row,) = list(csv.DictReader(fh))
+    assert (row["objective"], row["best_known"]) == ("79.0", "80.0")
+    assert float(row["pct_below_best"]) == pytest.approx(1.25)
+    assert float(row["pct_below_lp"]) == pytest.approx(100 * 2.4 / 81.4)
+    # kept for readers of the earlier files: the same shortfall
+    assert float(row["pct_above_best"]) == pytest.approx(1.25)
+    (run,) = _json_runs(
+        "bench", "gap", str(gap), "--maximize", "--engines", "greedy",
+        "--time-limit", "1", "--out", str(out_dir),
+    )  # fmt: skip
+    assert run["pct_below_best"] == pytest.approx(1.25)
+    assert run["pct_below_lp"] == pytest.approx(100 * 2.4 / 81.4)
+
+
+def test_bench_gap_minimize_runs_have_no_below_columns(tmp_path: Path) -> None:
+    """A minimize run's gap is above best: its ``pct_below_*`` are empty."""
+    gap = tmp_path / "tiny.txt"
+    gap.write_text(_TINY_MAX_GAP)
+    (run,) = _json_runs(
+        "bench", "gap", str(gap), "--engines", "greedy", "--time-limit", "1",
+        "--out", str(tmp_path / "bench"),
+    )  # fmt: skip
+    assert run["pct_below_best"] is None and run["pct_below_lp"] is None
+    assert run["pct_above_lp"] is not None

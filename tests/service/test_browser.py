@@ -2021,26 +2021,64 @@ def test_a_reload_while_the_order_is_placed_shows_it_placed(
     assert errors == []
 
 
+def _order_fields(page: Any) -> list[str]:
+    """The sample cart picked, the customer, the items and the ZIP code."""
+    return [
+        page.input_value(s) for s in ("#cart-preset", "#customer", "#items", "#zip")
+    ]
+
+
 def test_a_reload_brings_back_the_shoppers_order_and_options(
     browser: Any, site: tuple[RunningServer, OnlineRouter]
 ) -> None:
-    """A reload (or the back button) mid-checkout: the cart the shopper
-    typed, the ZIP code, the options and their pick come back, one
-    checkout (the page came back with the first sample cart and ZIP code
-    and no options, its checkout left open). Place order then orders
-    what the page shows."""
+    """A reload (or the back button) mid-checkout: the cart picked among
+    the samples, the cart the shopper typed, the ZIP code, the options and
+    their pick come back, one checkout (the page came back with the first
+    sample cart and ZIP code and no options, its checkout left open).
+    Place order then orders what the page shows. A requote that fails on
+    the reload says so, the fields back."""
     server, router = site
     errors: list[str] = []
     page = _stream_held_off_page(browser, server.url + "/", errors)
+    # a checkout cancelled elsewhere meanwhile: the page says so (it came
+    # back with its fields alone, not a word of the options) and keeps it
+    # no longer
+    _ask(page, "C4")
+    over = page.evaluate("document.body.dataset.requestId")
+    assert httpx.post(f"{server.url}/v1/checkouts/{over}/cancel").status_code == 200
+    page.reload()
+    page.wait_for_selector("body[data-ready='1']")
+    assert page.locator("#error").inner_text() == (
+        "Your delivery options could not be refreshed (this checkout is no "
+        "longer open): show the delivery options again."
+    )
+    assert page.input_value("#customer") == "C4"
+    assert page.evaluate("sessionStorage.getItem('tierflow.checkout')") is None
+    page.select_option("#cart-preset", "1")
     page.fill("#items", "TEE:2")
     _ask(page, "C9")
     rid = page.evaluate("document.body.dataset.requestId")
     page.check("#option-gold")
+    # the store busy as the page comes back: the fields, the cart picked
+    # among the samples and the checkout are kept (they came back as the
+    # first sample cart, and nothing said the options were not refreshed)
+    page.route("**/requote", lambda route: route.fulfill(status=503, json={}))
+    page.reload()
+    page.wait_for_selector("body[data-ready='1']")
+    page.wait_for_selector("#error:not([hidden])")
+    assert page.locator("#error").inner_text() == (
+        "Your delivery options could not be refreshed (the store is busy right "
+        "now): reload the page to try again."
+    )
+    assert _order_fields(page) == ["1", "C9", "TEE:2", "60601"]
+    assert page.locator("#options .option-card").count() == 0
+    assert page.locator("#confirm").is_disabled()
+    page.unroute("**/requote")
     page.reload()
     page.wait_for_selector("body[data-ready='1']")
     page.wait_for_selector("#options .option-card")
-    fields = [page.input_value(s) for s in ("#customer", "#items", "#zip")]
-    assert fields == ["C9", "TEE:2", "60601"]
+    assert page.locator("#error").is_hidden()
+    assert _order_fields(page) == ["1", "C9", "TEE:2", "60601"]
     assert page.evaluate("document.body.dataset.requestId") == rid
     assert page.locator("#option-gold").is_checked()
     assert page.locator("#selection-note").inner_text() == (
