@@ -1655,16 +1655,16 @@ def test_what_changed_while_the_server_was_down_is_announced(
 def test_a_checkout_whose_options_expired_is_told_so(
     browser: Any, tmp_path: Path
 ) -> None:
-    """The page is left open past the options' expiry (2 s here, 30 min by
+    """The page is left open past the options' expiry (1 s here, 30 min by
     default); the next re-answer finds them expired and the stream's
     ``closed`` event says why (``why: "expired"``): the page said "This
     checkout is no longer open (it was completed or closed elsewhere)"."""
     errors: list[str] = []
-    with live_server(tmp_path, router_kw={"quote_ttl_s": 2.0}) as (server, _):
+    with live_server(tmp_path, router_kw={"quote_ttl_s": 1.0}) as (server, _):
         page = _page(browser, server.url + "/", errors)
         _ask(page, "C4")
         page.wait_for_selector("#live-status[data-state='live']")
-        time.sleep(2.5)  # the options expire
+        time.sleep(1.2)  # the options expire
         post_events(server.url, OUTAGE)  # the map moves: the checkout is re-answered
         page.wait_for_selector("body[data-closed='1']")
         assert page.locator("#error").inner_text() == (
@@ -1682,10 +1682,10 @@ def test_a_place_order_on_expired_options_leaves_no_order_to_place(
     the requote too. The page said so but kept Place order on, which was
     refused the same way at every click."""
     errors: list[str] = []
-    with live_server(tmp_path, router_kw={"quote_ttl_s": 2.0}) as (server, _):
+    with live_server(tmp_path, router_kw={"quote_ttl_s": 1.0}) as (server, _):
         page = _stream_held_off_page(browser, server.url + "/", errors)
         _ask(page, "C4")
-        time.sleep(2.5)  # the options expire
+        time.sleep(1.2)  # the options expire
         page.click("#confirm")
         page.wait_for_selector("#error:not([hidden])")
         assert page.locator("#error").inner_text() == (
@@ -1717,6 +1717,7 @@ def test_the_samples_are_loaded_again_after_a_failure(
             route.continue_()
 
     page = _new_page(browser, errors)
+    page.clock.install()  # the tries' waits are skipped, not sat through
     page.route("**/v1/samples", flaky)
     page.goto(server.url + "/")
     page.wait_for_selector("body[data-samples='retrying']")
@@ -1726,6 +1727,12 @@ def test_the_samples_are_loaded_again_after_a_failure(
         r"wrong on our side\): trying again in [12] s\.",
         shown,
     ), shown
+    page.clock.fast_forward(1_000)
+    page.wait_for_function(
+        "() => document.getElementById('error').textContent"
+        ".endsWith('trying again in 2 s.')"
+    )
+    page.clock.fast_forward(2_000)
     page.wait_for_selector("body[data-samples='loaded']")
     assert page.locator("#error").is_hidden()
     values = page.eval_on_selector_all("#customer option", "os => os.map(o => o.value)")
@@ -1803,10 +1810,13 @@ def test_ops_says_its_load_failed_and_tries_again(
     """/v1/capacity and the stream answer 503 as /ops loads: the page was
     blank, with no word, for good (the browser does not retry a refused
     stream). The capacity line says what failed; the load and the stream
-    are tried again, and the page fills once the server answers."""
+    are tried again, and the page fills once the server answers.
+    The page's clock skips the back-off's seconds (waited for, they were
+    most of the test's time): the waits are said, not sat through."""
     server, _ = site
     errors: list[str] = []
     page = _new_page(browser, errors)
+    page.clock.install()
     unavailable = json.dumps(
         {"error": "unavailable", "message": "state store unavailable"}
     )
@@ -1829,6 +1839,10 @@ def test_ops_says_its_load_failed_and_tries_again(
     assert page.locator("#nodes tbody tr").count() == 0
     page.unroute("**/v1/capacity")
     page.unroute("**/v1/stream*")
+    # both tries are due within the longest wait said (or 8 s, were one more
+    # failed try made meanwhile); each fires at most once, and a call in
+    # flight is not given up on (15 s)
+    page.clock.fast_forward(8_000)
     page.wait_for_function(
         "() => document.querySelectorAll('#nodes tbody tr').length === 3"
     )
@@ -1890,9 +1904,15 @@ def test_an_open_ops_page_says_how_old_a_stale_map_is_now(
         _,
     ):
         post_events(server.url, old)
-        ops = _page(browser, server.url + "/ops", errors)
+        ops = _new_page(browser, errors)
+        ops.clock.install()
+        ops.goto(server.url + "/ops")
+        ops.wait_for_selector("body[data-ready='1']")
         assert "is 2.0 h old" in ops.locator("#capacity-asof").inner_text()
         later[0] = dt.timedelta(hours=1)
+        # the page's next read is 5 s on (DEGRADED_POLL_S): its clock skips
+        # them (the age said is the server's answer's, not the page clock's)
+        ops.clock.fast_forward(5_000)
         ops.wait_for_function(
             "() => document.getElementById('capacity-asof').textContent"
             ".includes('is 3.0 h old')"

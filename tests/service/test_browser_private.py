@@ -31,10 +31,15 @@ def private_site(tmp_path: Path) -> Iterator[tuple[RunningServer, OnlineRouter]]
         yield running
 
 
-def _page(browser: Any, url: str, errors: list[str], answers: list[str]) -> Any:
+def _page(
+    browser: Any, url: str, errors: list[str], answers: list[str], clock: bool = False
+) -> Any:
     """A loaded page; its script errors go to ``errors``, every API answer
-    of 400 or more to ``answers`` (as "STATUS PATH")."""
+    of 400 or more to ``answers`` (as "STATUS PATH"); ``clock``: with
+    Playwright's clock installed (it runs on, and a test may skip ahead)."""
     page = browser.new_page(viewport={"width": 1280, "height": 900})
+    if clock:
+        page.clock.install()
     page.set_default_timeout(15_000)
     page.on("pageerror", lambda exc: errors.append(str(exc)))
 
@@ -261,26 +266,31 @@ def test_ops_reconnects_and_takes_a_restarted_servers_new_key(
     It comes back with a key of its own: the stream is refused (403) and
     stops. The new key typed: the stream opens with it and goes live (the
     page did nothing: it reloaded on a new key only when its reads had been
-    refused, and they had not)."""
+    refused, and they had not). The page's clock skips the 3 s between
+    tries (it runs on by itself too: a skip that came early costs time
+    only)."""
     port = free_port()
     errors: list[str] = []
     answers: list[str] = []
     stream = {"predicate": lambda r: r.url.endswith("/v1/stream"), "timeout": 15_000}
     with tiny_router(tmp_path) as first, contextlib.ExitStack() as running:
         server = running.enter_context(_serve_on(port, first, API_KEY, "key"))
-        ops = _page(browser, server.url + "/ops", errors, answers)
+        ops = _page(browser, server.url + "/ops", errors, answers, clock=True)
         ops.wait_for_selector("body[data-key='needed']")
         ops.fill("#api-key", API_KEY)
         ops.press("#api-key", "Tab")
         ops.wait_for_selector("#live-status[data-state='live']")
         with ops.expect_event("requestfailed", **stream):
             running.close()  # the server stops; the page's reconnect fails
+            ops.clock.fast_forward(3_000)
     with ops.expect_event("request", **stream):  # and it tries again
-        pass
+        ops.wait_for_selector("#live-status[data-state='reconnecting']")
+        ops.clock.fast_forward(3_000)
     # what the failure before this try left said
     assert ops.text_content("#live-status") == "reconnecting…"
     assert ops.get_attribute("#live-status", "data-state") == "reconnecting"
     with tiny_router(tmp_path) as second, _serve_on(port, second, NEW_KEY, "key"):
+        ops.clock.fast_forward(3_000)
         _live_text(ops, "live updates off: the API key was refused (403)")
         ops.fill("#api-key", NEW_KEY)
         ops.press("#api-key", "Tab")
