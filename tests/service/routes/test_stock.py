@@ -340,11 +340,18 @@ def test_stock_read_per_node_and_sku(shared_live: Any) -> None:
             "value -1000000001: on_hand would be -999999981 (20 on hand, "
             "-1000000001 added): below 0",
         ),
-        (  # past what any column of a file takes: refused before the store
+        (  # past what any column of a file takes: refused before the store, in
+            # its words (was "Input should be less than or equal to 1000000000000")
             "set",
             ("WH-EAST", "MUG", 10**13),
             "changes[1].on_hand",
-            "value 10000000000000: Input should be less than or equal to 1000000000000",
+            "value 10000000000000: on_hand would be 10000000000000: above 1000000000",
+        ),
+        (
+            "add",
+            ("WH-EAST", "MUG", -(10**30)),
+            "changes[1].on_hand",
+            f"value {-(10**30)}: on_hand would be below 0 ({-(10**30)} added)",
         ),
         (
             "set",
