@@ -655,7 +655,7 @@ def test_a_receipt_retried_with_its_change_id_is_added_once(
     assert (r.status_code, r.json()["duplicate"]) == (200, True)
     received = float(int(time.time())) - 20 * 86_400
     run_sql(state_location, f"UPDATE stock_changes SET received_at = {received}")
-    router.store.prune_state(7)
+    router.store.prune_state(7, upgrade_period_days=7)
     r = client.post("/v1/stock", json=body, headers=KEY)
     assert r.status_code == 409, r.text
     applied = dt.datetime.fromtimestamp(received, dt.UTC).isoformat()
