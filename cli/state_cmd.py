@@ -92,16 +92,14 @@ def prune_command(
     command_line_only(
         "give_back_upgrades", "--give-back-upgrades", "prune", "nothing deleted"
     )
+    from tierflow.data.store.retention import check_keep_days
+
     period = tier_policy().upgrade_period_days
-    if days < period and not give_back_upgrades:
-        raise InputError(
-            f"shorter than the tier policy's upgrade_period_days ({period}): the "
-            "charged upgrades of the orders it prunes would give their "
-            f"customers' upgrade allowance back; keep at least {period} days, "
-            "or give --give-back-upgrades; nothing deleted",
-            field="--keep-days",
-            value=days,
-        )
+    # the store's rule (prune_state checks it), asked before the store is
+    # opened: a refused prune migrates nothing
+    check_keep_days(
+        days, upgrade_period_days=period, give_back_upgrades=give_back_upgrades
+    )
     check_existing_state(state_path)  # a typo: no fresh, empty store made
     # a dry run only reads: an older store is refused, never migrated
     store = open_existing_state(state_path, migrate=not dry_run)
@@ -109,7 +107,13 @@ def prune_command(
         raise InputError("no state store yet: nothing to prune", field="--state")
     with store:
         when = (at or clock_now()).timestamp()
-        report = store.prune_state(days, now=when, dry_run=dry_run)
+        report = store.prune_state(
+            days,
+            upgrade_period_days=period,
+            give_back_upgrades=give_back_upgrades,
+            now=when,
+            dry_run=dry_run,
+        )
         where = store.location
     if as_json:
         click.echo(json.dumps({"state": where, "keep_days": days, **report.as_dict()}))

@@ -105,6 +105,7 @@ def load_command(
     inventory.csv.
     """
     from tierflow.data.network import INVENTORY_COLUMNS
+    from tierflow.data.store.stock import quantity_problem
     from tierflow.data.table_reader import cell_error, check_reference, read_table
 
     command_line_only("cut_holds", "--cut-holds", "load", "nothing written")
@@ -112,8 +113,13 @@ def load_command(
     net = open_network(network_dir)
     *keys, quantity = INVENTORY_COLUMNS
     # the store refuses on_hand past MAX_UNITS in its own words (as it does
-    # for POST /v1/stock): the file's column was "must be <= 1e+09"
-    quantity = dataclasses.replace(quantity, max=None)
+    # for POST /v1/stock): the file's column was "must be <= 1e+09"; past
+    # what the column carries to it (+-1e12), in the same words
+    quantity = dataclasses.replace(
+        quantity,
+        max=None,
+        beyond=lambda qty, text: quantity_problem(qty, add=add, as_given=text),
+    )
     if add:  # a receipt's quantity may be negative: an adjustment down
         quantity = dataclasses.replace(quantity, min=None)
     rows, path = read_table(

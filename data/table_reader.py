@@ -75,6 +75,11 @@ class Column:
     identifier
         Whether the column holds ids, which may hold no control character
         (:data:`~tierflow.data.limits.CONTROL_CHARACTER`).
+    beyond
+        The error of a number past ``min`` or ``max``, from the number and
+        its text, when it says one ("": the default, ``must be <= max``):
+        for a column whose binding bound is checked later, by a store, in
+        its own words.
     """
 
     name: str
@@ -90,6 +95,7 @@ class Column:
     window: TimeWindow | None = None
     unmatched: Callable[[str], str] | None = None
     identifier: bool = False
+    beyond: Callable[[float, str], str] | None = None
 
 
 def table_path(folder: Path, name: str) -> Path | None:
@@ -253,12 +259,24 @@ def _to_number(cells: _Cells) -> Any:
     low = -MAX_MAGNITUDE if col.min is None else col.min
     below = (num <= low) if col.min_exclusive else (num < low)
     op = ">" if col.min_exclusive else ">="
-    cells.reject(below & ~empty, f"must be {op} {low:g}")
+    _reject_beyond(cells, num, below & ~empty, f"must be {op} {low:g}")
     high = MAX_MAGNITUDE if col.max is None else col.max
-    cells.reject((num > high) & ~empty, f"must be <= {high:g}")
+    _reject_beyond(cells, num, (num > high) & ~empty, f"must be <= {high:g}")
     if col.default is not None:
         num = np.where(empty, float(col.default), num)
     return num.astype(np.int64) if col.kind == "int" else num
+
+
+def _reject_beyond(
+    cells: _Cells, num: NDArray[np.float64], bad: NDArray[np.bool_], message: str
+) -> None:
+    """Reject the first ``bad`` cell, a number past a bound, in the column's
+    own words (``beyond``) when it has them, else ``message``."""
+    if bad.any() and cells.column.beyond is not None:
+        first = int(np.argmax(bad))
+        said = cells.column.beyond(float(num[first]), str(cells.text.iloc[first]))
+        message = said or message
+    cells.reject(bad, message)
 
 
 def _to_bool(cells: _Cells) -> Any:

@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from tierflow.data.errors import InputError
+from tierflow.data.limits import MAX_MAGNITUDE
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -61,21 +62,27 @@ def load_stock(
     # here, not at the top: ``tierflow stock --help`` imports no store
     from tierflow.capacity.events import change_id_text
     from tierflow.data.store import StockReceipt
+    from tierflow.data.store.stock import quantity_problem
 
     key = None if change_id is None else change_id_text(change_id)
     # each position's network on_hand: where one the store holds no row of
     # starts (what a router would seed), for the positions changed only (the
     # whole network's, 14,117 positions of the sample, took 6 ms a load)
     unheld: dict[tuple[str, str], int] = {}
-    for i, (node, sku, _) in enumerate(changes):
+    add = mode == "add"
+    for i, (node, sku, qty) in enumerate(changes):
         n = net.node_index.get(node)
         if n is None:
             raise InputError("unknown node", index=i, field="node_id", value=node)
         k = net.sku_index.get(sku)
         if k is None:
             raise InputError("unknown SKU", index=i, field="sku", value=sku)
+        if abs(qty) > MAX_MAGNITUDE:  # a request's integer has no bound of its own
+            # past what a file's column carries: the store's words, before an
+            # integer of thousands of digits is summed and printed
+            problem = quantity_problem(qty, add=add)
+            raise InputError(problem, index=i, field="on_hand", value=qty)
         unheld[node, sku] = int(net.inventory[n, k])
-    add = mode == "add"
     if key is None and not cut_holds:
         return StockReceipt(
             store.change_stock(changes, add=add, unheld=unheld, now=now), False

@@ -203,6 +203,19 @@ def _make() -> Instruments:
     return made
 
 
+#: ``tierflow_checkouts_total``'s ``tier`` of a cancel before any select.
+NO_SELECT = "none"
+#: ... of a confirm or cancel the store could not answer, for a checkout
+#: whose hold this process did not take (another replica's select, or one
+#: before a restart): which tier it holds is in the store.
+TIER_UNKNOWN = "unknown"
+
+
+def _no_tier(result: CheckoutResult) -> str:
+    """The ``tier`` of an outcome that names no option (see above)."""
+    return TIER_UNKNOWN if result.status is HoldStatus.UNAVAILABLE else NO_SELECT
+
+
 def method_label(method: str) -> str:
     """The ``method`` label of a request's method: itself when it is one of
     :data:`METHODS` (methods are case-sensitive: ``get`` is not ``GET``),
@@ -367,7 +380,7 @@ class ServiceMetrics(Metrics):
     def checkout(self, call: str, result: CheckoutResult) -> None:
         if result.replayed:
             return
-        tier = result.option_id or "none"
+        tier = result.option_id or _no_tier(result)
         key = (call, tier, result.status.value)
         counter = self._checkouts.get(key)
         if counter is None:  # labels() validates and locks on every call

@@ -35,7 +35,6 @@ from tierflow.capacity.events import (
 from tierflow.data.limits import (
     MAX_ID_LENGTH,
     MAX_LINE_QUANTITY,
-    MAX_MAGNITUDE,
     MAX_UNITS,
 )
 from tierflow.data.store import ORDER_WORK
@@ -262,10 +261,9 @@ class StockChangeIn(_Strict):
     on_hand: Annotated[
         int,
         Field(
-            # the store refuses on_hand past MAX_UNITS, in the words of
-            # `stock load`; these only keep numbers to what a file may hold
-            ge=-int(MAX_MAGNITUDE),
-            le=int(MAX_MAGNITUDE),
+            # no bound here: the store refuses on_hand past MAX_UNITS, and
+            # load_stock a quantity past what a file carries, in the words of
+            # `stock load` (this said "less than or equal to 1000000000000")
             description="`set`: the units on hand now (0 or more); `add`: the "
             "units to add (negative: an adjustment down). The result must be "
             f"0 to {int(MAX_UNITS):,} and at least the units open checkouts hold",

@@ -541,10 +541,18 @@ class StateStore(
         ...
 
     def prune_state(
-        self, keep_days: int, *, now: float | None = None, dry_run: bool = False
+        self,
+        keep_days: int,
+        *,
+        upgrade_period_days: int,
+        give_back_upgrades: bool = False,
+        now: float | None = None,
+        dry_run: bool = False,
     ) -> PruneReport:
         """Delete the rows older than ``keep_days`` days that nothing live
-        needs, in one transaction (``dry_run``: count them only)."""
+        needs, in one transaction (``dry_run``: count them only); refused
+        when ``keep_days`` is shorter than the tier policy's
+        ``upgrade_period_days`` unless ``give_back_upgrades``."""
         ...
 
     def checkpoint(self) -> bool:

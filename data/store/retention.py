@@ -6,11 +6,13 @@ reads them, in one transaction. The rule of each table and why it is safe:
 from __future__ import annotations
 
 import datetime as dt
+import math
 import time
 from dataclasses import dataclass
 from typing import Any
 
 from tierflow.data.errors import InputError
+from tierflow.data.limits import require_number
 from tierflow.data.store.database import StorePart, Transaction, chunks, clock, marks
 from tierflow.data.vocabulary import AllocationStatus
 
@@ -130,11 +132,50 @@ class PruneReport:
         }
 
 
+def check_keep_days(
+    keep_days: int, *, upgrade_period_days: int, give_back_upgrades: bool = False
+) -> None:
+    """Refuse (``InputError`` on ``--keep-days``) ``keep_days`` below 1 (the
+    day's orders, scores and events are live), or shorter than
+    ``upgrade_period_days`` unless ``give_back_upgrades``: the charged
+    upgrades of the orders pruned count against their customers'
+    allowance over that period, which a prune gives back. The rule of
+    :meth:`Retention.prune_state`, which checks it; ``tierflow state
+    prune`` asks it first too, before it opens (or migrates) the store."""
+    if isinstance(keep_days, bool) or not isinstance(keep_days, int) or keep_days < 1:
+        raise InputError(
+            "must be >= 1 (the day's orders, scores and capacity events are live)",
+            field="--keep-days",
+            value=keep_days,
+        )
+    # the policy bounds it (``formulations/tiers.py``); here: a whole number
+    period = int(
+        require_number(
+            upgrade_period_days, "upgrade_period_days", 1, math.inf, integer=True
+        )
+    )
+    if keep_days < period and not give_back_upgrades:
+        raise InputError(
+            f"shorter than the tier policy's upgrade_period_days ({period}): the "
+            "charged upgrades of the orders it prunes would give their "
+            f"customers' upgrade allowance back; keep at least {period} days, "
+            "or give --give-back-upgrades; nothing deleted",
+            field="--keep-days",
+            value=keep_days,
+        )
+
+
 class Retention(StorePart):
     """Deletes what old rows nothing live reads any more."""
 
     def prune_state(
-        self, keep_days: int, *, now: float | None = None, dry_run: bool = False
+        self,
+        keep_days: int,
+        *,
+        upgrade_period_days: int,
+        give_back_upgrades: bool = False,
+        now: float | None = None,
+        dry_run: bool = False,
     ) -> PruneReport:
         """Delete, in one transaction, the rows older than ``keep_days``
         days before ``now`` that nothing live needs (``docs/store.md``).
@@ -143,6 +184,12 @@ class Retention(StorePart):
         ----------
         keep_days
             Days kept, >= 1 (the day's orders, scores and events are live).
+        upgrade_period_days
+            The tier policy's ``upgrade_period_days``, over which a
+            customer's charged upgrades count against their allowance
+            (:func:`check_keep_days`).
+        give_back_upgrades
+            Prune although ``keep_days`` is shorter than the period.
         now
             Epoch seconds (None: the wall clock).
         dry_run
@@ -151,21 +198,16 @@ class Retention(StorePart):
         Raises
         ------
         InputError
-            ``keep_days`` below 1, or ``now`` ahead of the clock (the days
-            kept counted back from a later instant prune rows still live:
-            the answer of a stock change id received a minute ago, whose
-            retry would then be refused); nothing is deleted.
+            As :func:`check_keep_days`, or ``now`` ahead of the clock (the
+            days kept counted back from a later instant prune rows still
+            live: the answer of a stock change id received a minute ago,
+            whose retry would then be refused); nothing is deleted.
         """
-        if (
-            isinstance(keep_days, bool)
-            or not isinstance(keep_days, int)
-            or keep_days < 1
-        ):
-            raise InputError(
-                "must be >= 1 (the day's orders, scores and capacity events are live)",
-                field="--keep-days",
-                value=keep_days,
-            )
+        check_keep_days(
+            keep_days,
+            upgrade_period_days=upgrade_period_days,
+            give_back_upgrades=give_back_upgrades,
+        )
         if now is not None and now > time.time() + _AHEAD_S:
             raise InputError(
                 "ahead of the clock: a prune dated later than now deletes rows "

@@ -607,6 +607,24 @@ def _claim(
     )
 
 
+def quantity_problem(qty: float, *, add: bool, as_given: str | None = None) -> str:
+    """Why a change's quantity ``qty`` no position can take, whatever it holds
+    (on_hand is 0 to ``MAX_UNITS``), is refused, in :func:`_stock_problem`'s
+    words ("" for a quantity some position may take): for a quantity past
+    what a file's column or a request carries to the store (+-``MAX_MAGNITUDE``),
+    shown ``as_given`` (the file's text; default: the integer).
+    ``stock load`` and ``POST /v1/stock`` name this one bound, 10^9, for
+    any quantity past it."""
+    shown = f"{int(qty)}" if as_given is None else as_given
+    if add and qty > MAX_UNITS:
+        return f"on_hand would be above {MAX_UNITS:.0f} ({shown} added)"
+    if add and qty < -MAX_UNITS:
+        return f"on_hand would be below 0 ({shown} added)"
+    if not add and qty > MAX_UNITS:
+        return f"on_hand would be {shown}: above {MAX_UNITS:.0f}"
+    return ""
+
+
 def _stock_problem(
     before: int, qty: int, after: int, reserved: int, *, add: bool, cut: bool
 ) -> str:

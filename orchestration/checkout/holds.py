@@ -218,6 +218,7 @@ class Holds:
             )
         except STORE_ERRORS as exc:
             return _unavailable(request_id, option.option_id, exc)
+        self.quotes.note_held(request_id, option.option_id)
         return _result(state, option.nodes)
 
     def _check_plan(
@@ -392,8 +393,8 @@ class Holds:
                     field="request_id",
                     value=request_id,
                 ) from None
-        except STORE_ERRORS as exc:
-            return _unavailable(request_id, None, exc), None
+        except STORE_ERRORS as exc:  # named by the option held here, if any
+            return _unavailable(request_id, self.quotes.held(request_id), exc), None
         self.quotes.close(request_id, HoldStatus.CONFIRMED, stored=True)
         return _result(state, state.nodes), state.capacity_events
 
@@ -421,7 +422,7 @@ class Holds:
                     return CheckoutResult(request_id, None, HoldStatus.CANCELLED)
                 state = None
             except STORE_ERRORS as exc:
-                return _unavailable(request_id, None, exc)
+                return _unavailable(request_id, self.quotes.held(request_id), exc)
         if state is None:  # never selected: only the option set is closed
             try:
                 quote = self.quotes.lookup(request_id)

@@ -142,6 +142,10 @@ class Quote:
     #: that answered it had them (None: this process's own answer, or one
     #: stored before they were): a select judges the dates by both.
     calendar: CalendarView | None = None
+    #: The option this process held from it (its select's; None: none
+    #: held here, or another process's select): what a confirm or cancel
+    #: the store cannot answer names (not stored).
+    held: str | None = None
 
     def instant(self, now: float) -> dt.datetime | None:
         """The checkout's instant at wall time ``now``: the request's, moved
@@ -509,6 +513,21 @@ class QuoteBook:
         if quote is None or quote.closed is not None:
             return None
         return quote if time.time() <= quote.expires_at else None
+
+    def note_held(self, request_id: str, option_id: str) -> None:
+        """Record that this process held ``option_id`` of the option set
+        it keeps (:attr:`Quote.held`; nothing when it keeps none)."""
+        with self._lock:
+            quote = self._quotes.get(request_id)
+            if quote is not None:
+                self._quotes[request_id] = dataclasses.replace(quote, held=option_id)
+
+    def held(self, request_id: str) -> str | None:
+        """The option this process held of the option set it keeps, without
+        a store read (None: none known here)."""
+        with self._lock:
+            quote = self._quotes.get(request_id)
+        return None if quote is None else quote.held
 
     def lookup(self, request_id: str) -> Quote | None:
         """The quote as last stored (open, closed or expired), or None.

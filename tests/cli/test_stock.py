@@ -185,6 +185,30 @@ def test_a_position_the_store_does_not_hold_starts_from_the_network(
             "stock.csv: row 3: field 'on_hand': value -1000000001: on_hand would be "
             "-999999999 (2 on hand, -1000000001 added): below 0",
         ),
+        (  # past a file column's 10^12 too: was "must be <= 1e+12"
+            "WH-EAST,MUG,1000000000001\n",
+            "set",
+            "stock.csv: row 3: field 'on_hand': value '1000000000001': on_hand would "
+            "be 1000000000001: above 1000000000",
+        ),
+        (  # as written, not as float64 holds it (1e20)
+            "WH-EAST,MUG,99999999999999999999\n",
+            "set",
+            "stock.csv: row 3: field 'on_hand': value '99999999999999999999': "
+            "on_hand would be 99999999999999999999: above 1000000000",
+        ),
+        (
+            "WH-EAST,SOFA,5e12\n",
+            "add",
+            "stock.csv: row 3: field 'on_hand': value '5e12': on_hand would be "
+            "above 1000000000 (5e12 added)",
+        ),
+        (  # was "must be >= -1e+12"
+            "WH-EAST,SOFA,-1000000000001\n",
+            "add",
+            "stock.csv: row 3: field 'on_hand': value '-1000000000001': on_hand "
+            "would be below 0 (-1000000000001 added)",
+        ),
     ],
     ids=[
         "node",
@@ -196,6 +220,10 @@ def test_a_position_the_store_does_not_hold_starts_from_the_network(
         "above-limit",
         "added-above-limit",
         "added-below-limit",
+        "past-file-limit",
+        "past-float64",
+        "added-past-file-limit",
+        "added-below-file-limit",
     ],
 )
 def test_a_bad_row_is_named_and_nothing_is_written(

@@ -240,7 +240,7 @@ def _rows(store: StateStore, sql: str) -> list[tuple[Any, ...]]:
 def test_prune_deletes_exactly_the_old_rows_nothing_live_needs(
     seeded: StateStore,
 ) -> None:
-    report = seeded.prune_state(KEEP_DAYS, now=NOW)
+    report = seeded.prune_state(KEEP_DAYS, upgrade_period_days=KEEP_DAYS, now=NOW)
     assert _counts(report) == (DELETED, KEPT)
     assert _compacted(report) == COMPACTED
     assert not report.dry_run
@@ -267,7 +267,7 @@ def test_prune_deletes_exactly_the_old_rows_nothing_live_needs(
     assert runs == [("r-last",), ("r-open",)]
     assert seeded.latest_allocation_run().run_id == "r-last"  # type: ignore[union-attr]
     # the same prune again finds nothing more
-    again = seeded.prune_state(KEEP_DAYS, now=NOW)
+    again = seeded.prune_state(KEEP_DAYS, upgrade_period_days=KEEP_DAYS, now=NOW)
     assert _counts(again) == (dict.fromkeys(DELETED, 0), KEPT)
     assert _compacted(again) == {}
     assert seeded.start_allocation_run("r-open", {"run": "r-open"}) == 0  # resumable
@@ -278,22 +278,56 @@ def test_prune_deletes_exactly_the_old_rows_nothing_live_needs(
 def test_a_dry_run_counts_what_would_go_and_deletes_nothing(
     seeded: StateStore,
 ) -> None:
-    report = seeded.prune_state(KEEP_DAYS, now=NOW, dry_run=True)
+    report = seeded.prune_state(
+        KEEP_DAYS, upgrade_period_days=KEEP_DAYS, now=NOW, dry_run=True
+    )
     assert report.dry_run
     assert (_counts(report), _compacted(report)) == ((DELETED, KEPT), COMPACTED)
-    done = seeded.prune_state(KEEP_DAYS, now=NOW)
+    done = seeded.prune_state(KEEP_DAYS, upgrade_period_days=KEEP_DAYS, now=NOW)
     assert (_counts(done), _compacted(done)) == ((DELETED, KEPT), COMPACTED)
 
 
 @pytest.mark.parametrize("keep_days", [0, -3])
 def test_keep_days_below_one_is_refused(seeded: StateStore, keep_days: int) -> None:
     with pytest.raises(InputError) as caught:
-        seeded.prune_state(keep_days, now=NOW)
+        seeded.prune_state(keep_days, upgrade_period_days=KEEP_DAYS, now=NOW)
     assert str(caught.value) == (
         f"field '--keep-days': value {keep_days}: must be >= 1 (the day's "
         "orders, scores and capacity events are live)"
     )
-    assert _counts(seeded.prune_state(KEEP_DAYS, now=NOW, dry_run=True))[0] == DELETED
+    assert (
+        _counts(
+            seeded.prune_state(
+                KEEP_DAYS, upgrade_period_days=KEEP_DAYS, now=NOW, dry_run=True
+            )
+        )[0]
+        == DELETED
+    )
+
+
+@pytest.mark.parametrize("dry_run", [False, True], ids=["prune", "dry-run"])
+def test_keep_days_shorter_than_the_upgrade_period_is_refused_by_the_store(
+    seeded: StateStore, dry_run: bool
+) -> None:
+    """The rule is the store's, whoever calls: only ``tierflow state prune``
+    refused 7 days under a 30-day upgrade period, and any other caller gave
+    the customers of the orders pruned their upgrade allowance back without
+    a word. Refused as the command refuses it, nothing deleted; asked for
+    (``give_back_upgrades``), or under a period of 7 days, it prunes."""
+    with pytest.raises(InputError) as caught:
+        seeded.prune_state(7, upgrade_period_days=30, now=NOW, dry_run=dry_run)
+    assert str(caught.value) == (
+        "field '--keep-days': value 7: shorter than the tier policy's "
+        "upgrade_period_days (30): the charged upgrades of the orders it "
+        "prunes would give their customers' upgrade allowance back; keep "
+        "at least 30 days, or give --give-back-upgrades; nothing deleted"
+    )
+    asked = seeded.prune_state(
+        7, upgrade_period_days=30, give_back_upgrades=True, now=NOW, dry_run=True
+    )
+    assert _counts(asked) == (DELETED, KEPT)  # the refusal deleted nothing
+    done = seeded.prune_state(7, upgrade_period_days=7, now=NOW, dry_run=dry_run)
+    assert _counts(done) == (DELETED, KEPT)
 
 
 def test_the_newest_score_day_is_kept_however_old(
@@ -307,7 +341,9 @@ def test_the_newest_score_day_is_kept_however_old(
         for days in (90, 60):
             day = TODAY - dt.timedelta(days=days)
             store.put_cltv_scores(frame, as_of=day, model_version="m")
-        deleted, kept = _counts(store.prune_state(KEEP_DAYS, now=NOW))
+        deleted, kept = _counts(
+            store.prune_state(KEEP_DAYS, upgrade_period_days=KEEP_DAYS, now=NOW)
+        )
         assert (deleted["cltv_scores"], kept["cltv_scores"]) == (1, 1)
         assert store.latest_cltv_as_of() == TODAY - dt.timedelta(days=60)
         assert store.cltv_score("C1") is not None
@@ -325,7 +361,9 @@ def test_without_a_snapshot_no_capacity_event_is_pruned(
         state_location, f"UPDATE capacity_events SET received_at = {NOW - 20 * DAY_S}"
     )
     with open_store(state_location) as store:
-        deleted, kept = _counts(store.prune_state(KEEP_DAYS, now=NOW))
+        deleted, kept = _counts(
+            store.prune_state(KEEP_DAYS, upgrade_period_days=KEEP_DAYS, now=NOW)
+        )
         assert (deleted["capacity_events"], kept["capacity_events"]) == (0, 1)
 
 
@@ -333,7 +371,7 @@ def test_the_capacity_map_is_the_same_after_a_prune_and_a_pruned_event_replayed_
     seeded: StateStore, tiny_network: Network
 ) -> None:
     before = CapacityMonitor.open(tiny_network, seeded).state()
-    seeded.prune_state(KEEP_DAYS, now=NOW)
+    seeded.prune_state(KEEP_DAYS, upgrade_period_days=KEEP_DAYS, now=NOW)
     mon = CapacityMonitor.open(tiny_network, seeded)
     assert mon.state() == before
     # e2's id went with it: applied again it would count twice, so an event
@@ -358,7 +396,7 @@ def test_the_capacity_map_is_the_same_after_a_prune_and_a_pruned_event_replayed_
 
 
 def test_a_checkout_and_an_allocation_work_after_a_prune(seeded: StateStore) -> None:
-    seeded.prune_state(KEEP_DAYS, now=NOW)
+    seeded.prune_state(KEEP_DAYS, upgrade_period_days=KEEP_DAYS, now=NOW)
     order(seeded, "o-after", ["MUG"], NOW)
     assert "o-after" in set(seeded.online_orders().order_id)
     _run(seeded, "r-after", [("o-after", "MUG", "allocated")], finish=True)
@@ -367,7 +405,9 @@ def test_a_checkout_and_an_allocation_work_after_a_prune(seeded: StateStore) -> 
     # a repeat of a pruned run starts again from nothing
     assert seeded.start_allocation_run("r-old", {"run": "r-old"}) is None
     # the old run that was the latest is no longer: it goes now
-    deleted, _ = _counts(seeded.prune_state(KEEP_DAYS, now=NOW))
+    deleted, _ = _counts(
+        seeded.prune_state(KEEP_DAYS, upgrade_period_days=KEEP_DAYS, now=NOW)
+    )
     runs = {"allocation_runs": 1, "allocation_batches": 1, "allocations": 1}
     assert deleted == dict.fromkeys(DELETED, 0) | runs
 
@@ -381,7 +421,7 @@ def test_a_pruned_stock_change_id_replayed_is_refused_not_applied_again(
     weeks later is refused, never added twice; a kept id is still a
     retry. Until 2026-12-06 the pruned id was forgotten and the replayed
     receipt written again."""
-    seeded.prune_state(KEEP_DAYS, now=NOW)
+    seeded.prune_state(KEEP_DAYS, upgrade_period_days=KEEP_DAYS, now=NOW)
     kept = seeded.change_stock_once([("N1", "MUG", 50)], change_id="count-new")
     assert kept._replace(applied_at=None) == StockReceipt(
         [StockChange("N1", "MUG", 50, 50, 0)], True

@@ -262,6 +262,41 @@ def test_a_lost_store_counts_errors_and_degraded_answers(
     )
 
 
+def test_a_confirm_the_lost_store_refused_is_counted_under_the_tier_held(
+    live: tuple[httpx.Client, OnlineRouter],
+) -> None:
+    """A held, B never selected; the store goes away and both confirms are
+    503: A's under the tier its select held (this process took the hold),
+    B's under ``unknown`` (no hold known here). Both were ``none``, the
+    label of a cancel before any select."""
+    client, router = live
+    a, b = (post_options(client, k, **TEE_TO_CHICAGO) for k in ("C9", "C4"))
+    _call(client, a["request_id"], "select", option_id=a["recommended"])
+    before = scrape(client)
+    assert router.store is not None
+    router.store.close()
+    for answer in (a, b):
+        r = client.post(f"/v1/checkouts/{answer['request_id']}/confirm")
+        assert (r.status_code, r.json()["status"]) == (503, "unavailable"), r.text
+    after = scrape(client)
+
+    def confirms(tier: str) -> float:
+        return moved(
+            before,
+            after,
+            "tierflow_checkouts_total",
+            call="confirm",
+            status="unavailable",
+            tier=tier,
+        )
+
+    assert (confirms(a["recommended"]), confirms("unknown"), confirms("none")) == (
+        1,
+        1,
+        0,
+    )
+
+
 def test_one_failed_store_call_is_one_error(
     tmp_path: Path, state_location: Path | str
 ) -> None:

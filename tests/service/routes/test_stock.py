@@ -340,11 +340,18 @@ def test_stock_read_per_node_and_sku(shared_live: Any) -> None:
             "value -1000000001: on_hand would be -999999981 (20 on hand, "
             "-1000000001 added): below 0",
         ),
-        (  # past what any column of a file takes: refused before the store
+        (  # past what any column of a file takes: refused before the store, in
+            # its words (was "Input should be less than or equal to 1000000000000")
             "set",
             ("WH-EAST", "MUG", 10**13),
             "changes[1].on_hand",
-            "value 10000000000000: Input should be less than or equal to 1000000000000",
+            "value 10000000000000: on_hand would be 10000000000000: above 1000000000",
+        ),
+        (
+            "add",
+            ("WH-EAST", "MUG", -(10**30)),
+            "changes[1].on_hand",
+            f"value {-(10**30)}: on_hand would be below 0 ({-(10**30)} added)",
         ),
         (
             "set",
@@ -648,7 +655,7 @@ def test_a_receipt_retried_with_its_change_id_is_added_once(
     assert (r.status_code, r.json()["duplicate"]) == (200, True)
     received = float(int(time.time())) - 20 * 86_400
     run_sql(state_location, f"UPDATE stock_changes SET received_at = {received}")
-    router.store.prune_state(7)
+    router.store.prune_state(7, upgrade_period_days=7)
     r = client.post("/v1/stock", json=body, headers=KEY)
     assert r.status_code == 409, r.text
     applied = dt.datetime.fromtimestamp(received, dt.UTC).isoformat()
