@@ -367,7 +367,7 @@ def _committed(db: Path) -> int:
         return 0
 
 
-#: WH-EAST goes down at 06:30, three batches into the day: orders it had
+#: WH-EAST goes down at 06:30, two batches into the day: orders it had
 #: not released yet are pulled back and rerouted before the kill.
 OUTAGE = (
     '{"event_id": "down", "ts": "2026-01-05T06:30:00-05:00", "node_id": '
@@ -378,9 +378,11 @@ TIMINGS = ("runtime_s", "batch_solve_p95_s")
 
 
 def _outage_day(tmp_path: Path) -> tuple[list[str], dict[str, Any]]:
-    """``allocate``'s arguments for 400 orders in 100 greedy batches with
-    :data:`OUTAGE`, and the summary of the uninterrupted run (in ``clean``)."""
-    orders = _write_orders(tmp_path / "orders.csv", 400, seed=2)
+    """``allocate``'s arguments for 240 orders in 60 greedy batches with
+    :data:`OUTAGE`, and the summary of the uninterrupted run (in ``clean``):
+    4 orders rerouted, 5 lines pulled back, in batch 2 (400 orders until
+    2026-12-06: 6 and 9 in batch 3, the same code path at 1.7x the CPU)."""
+    orders = _write_orders(tmp_path / "orders.csv", 240, seed=2)
     events = tmp_path / "events.jsonl"
     events.write_text(OUTAGE)
     args = ["allocate", "--network", str(TINY), "--orders", str(orders)]
@@ -390,7 +392,7 @@ def _outage_day(tmp_path: Path) -> tuple[list[str], dict[str, Any]]:
     result = CliRunner().invoke(cli, [*args, "--out", str(clean), "--json"])
     assert result.exit_code == 0, result.output
     whole: dict[str, Any] = json.loads(result.stdout.strip().splitlines()[-1])
-    assert (whole["n_batches"], whole["rerouted"], whole["pulled_back"]) == (100, 6, 9)
+    assert (whole["n_batches"], whole["rerouted"], whole["pulled_back"]) == (60, 4, 5)
     return args, whole
 
 
@@ -441,7 +443,7 @@ def test_sigkill_mid_run_then_resume_loses_and_repeats_nothing(
     crashed = tmp_path / "crashed"
     _kill_once_committed([*args, "--out", str(crashed)], crashed / "state.db", 5)
     killed_at = _committed(crashed / "state.db")
-    assert 5 <= killed_at < 100
+    assert 5 <= killed_at < 60
     assert not (crashed / "allocations.csv").exists()
 
     result = CliRunner().invoke(cli, [*args, "--out", str(crashed), "--json"])
@@ -449,7 +451,7 @@ def test_sigkill_mid_run_then_resume_loses_and_repeats_nothing(
     resumed = json.loads(result.stdout.strip().splitlines()[-1])
     n = resumed["resumed_batches"]
     assert n >= killed_at
-    assert f"resuming: {n} of 100 batches already in {crashed / 'state.db'}" in (
+    assert f"resuming: {n} of 60 batches already in {crashed / 'state.db'}" in (
         result.stderr
     )
     # the summary counts every batch of the run, as the uninterrupted run's does
@@ -459,10 +461,10 @@ def test_sigkill_mid_run_then_resume_loses_and_repeats_nothing(
     }
     lines = (crashed / "batches.jsonl").read_text().splitlines()
     batches = [json.loads(line) for line in lines]
-    assert [b["batch"] for b in batches] == list(range(100))
+    assert [b["batch"] for b in batches] == list(range(60))
     a = pd.read_csv(crashed / "allocations.csv").sort_values(["order_id", "sku"])
     b = pd.read_csv(clean / "allocations.csv").sort_values(["order_id", "sku"])
-    assert len(a) == len(b) == 400
+    assert len(a) == len(b) == 240
     assert not a.duplicated(["order_id", "sku"]).any()
     pd.testing.assert_frame_equal(
         a[["order_id", "sku", "node_id", "status", "batch"]].reset_index(drop=True),
@@ -490,17 +492,17 @@ def test_a_run_killed_mid_way_resumes_with_another_jobs_and_backend(
     killed = [*base, "--backend", "loky", "--jobs", "2", "--out", str(crashed)]
     _kill_once_committed(killed, crashed / "state.db", 5)
     killed_at = _committed(crashed / "state.db")
-    assert 5 <= killed_at < 100
+    assert 5 <= killed_at < 60
     again = [*base, "--backend", "threading", "--jobs", "3", "--out", str(crashed)]
     result = CliRunner().invoke(cli, again)
     assert result.exit_code == 0, result.output
     resumed = json.loads((crashed / "summary.json").read_text())
     n = resumed["resumed_batches"]
     assert n >= killed_at
-    assert f"resuming: {n} of 100 batches already in {crashed / 'state.db'}" in (
+    assert f"resuming: {n} of 60 batches already in {crashed / 'state.db'}" in (
         result.stderr
     )
-    assert _committed(crashed / "state.db") == 100  # none run twice
+    assert _committed(crashed / "state.db") == 60  # none run twice
     skip = (*TIMINGS, "resumed_batches")
     assert {k: v for k, v in resumed.items() if k not in skip} == {
         k: v for k, v in whole.items() if k not in skip
@@ -649,7 +651,7 @@ def test_loky_workers_end_with_a_run_killed_by_sigkill(tmp_path: Path) -> None:
     """``allocate --backend loky`` killed with SIGKILL left its loky workers
     (and loky's resource tracker) running for five minutes, loky's idle
     timeout. They see their parent go now, and end within seconds."""
-    orders = _write_orders(tmp_path / "orders.csv", 400, seed=2)
+    orders = _write_orders(tmp_path / "orders.csv", 240, seed=2)
     out = tmp_path / "out"
     args = ["allocate", "--network", str(TINY), "--orders", str(orders)]
     args += ["--engine", "greedy", "--no-bid-prices", "--batch-size", "4"]
@@ -673,7 +675,8 @@ def test_a_run_resumed_in_another_folder_counts_the_reroutes_before_the_kill(
 ) -> None:
     """Killed after the outage's reroutes, its folder gone with the machine
     that ran it, resumed from the same --state into a new folder: the
-    summary counted none of the reroutes (6, 9 pulled back, +26.30) the
+    summary counted none of the reroutes (6, 9 pulled back, +26.30 on the
+    400-order day of then) the
     batches before the kill made, their figures being only journalled to the
     lost folder. They are committed with each batch now: every count is the
     uninterrupted run's."""
@@ -682,7 +685,7 @@ def test_a_run_resumed_in_another_folder_counts_the_reroutes_before_the_kill(
     args = [*base, "--state", str(state)]
     lost = tmp_path / "lost"
     _kill_once_committed([*args, "--out", str(lost)], state, 8)
-    assert 8 <= _committed(state) < 100  # the outage is batch 3's
+    assert 8 <= _committed(state) < 60  # the outage is batch 2's
     shutil.rmtree(lost)
     # a store whose batches kept no figures (committed by the code before
     # they were kept in the store): the summary cannot count them, and says so
@@ -705,7 +708,7 @@ def test_a_run_resumed_in_another_folder_counts_the_reroutes_before_the_kill(
         k: v for k, v in whole.items() if k not in skip
     }
     lines = (again / "batches.jsonl").read_text().splitlines()
-    assert sum(json.loads(line)["rerouted"] for line in lines) == 6
+    assert sum(json.loads(line)["rerouted"] for line in lines) == 4
     assert "left no figures" not in result.stderr
 
 
@@ -729,7 +732,7 @@ def test_another_run_killed_mid_way_leaves_the_finished_outputs_whole(
     before = {name: (out / name).read_bytes() for name in finished}
     first_batches = _committed(out / "state.db")
 
-    second_orders = _write_orders(tmp_path / "second.csv", 400, seed=3)
+    second_orders = _write_orders(tmp_path / "second.csv", 240, seed=3)
     command = [*args, "--orders", str(second_orders), "--out", str(out)]
     proc = subprocess.Popen(
         [sys.executable, "-m", "tierflow.cli.main", *command],
@@ -754,7 +757,7 @@ def test_another_run_killed_mid_way_leaves_the_finished_outputs_whole(
     assert summary["run_id"] != json.loads(before["summary.json"])["run_id"]
     lines = (out / "batches.jsonl").read_text().splitlines()
     assert {json.loads(line)["run_id"] for line in lines} == {summary["run_id"]}
-    assert [json.loads(line)["batch"] for line in lines] == list(range(100))
+    assert [json.loads(line)["batch"] for line in lines] == list(range(60))
     assert not (out / "batches.partial.jsonl").exists()
     assert not (out / "allocations.partial.csv").exists()
 
@@ -913,7 +916,7 @@ def test_bench_allocation_writes_every_policy(tmp_path: Path) -> None:
             "--network",
             str(TINY),
             "--orders",
-            "120",
+            "60",
             "--seed",
             "3",
             "--utilization",
@@ -948,7 +951,7 @@ def test_bench_allocation_writes_every_policy(tmp_path: Path) -> None:
 def test_bench_allocation_over_days_reports_distributions(tmp_path: Path) -> None:
     out = tmp_path / "days"
     args = ["bench", "allocation", "--network", str(TINY), "--days", "2"]
-    args += ["--orders", "60", "--seed", "2", "--engines", "greedy"]
+    args += ["--orders", "30", "--seed", "2", "--engines", "greedy"]
     args += ["--time-limit", "1", "--hindsight-time-limit", "5", "--forecast"]
     args += ["history", "--forecast-sweep", "0.5,2", "--out", str(out)]
     result = CliRunner().invoke(cli, args)
@@ -1247,7 +1250,7 @@ def test_a_run_stops_writing_once_its_store_is_migrated_past_its_schema(
         f"{SCHEMA_VERSION}: upgrade tierflow"
     )
     assert newer in stderr and "Traceback" not in stderr, stderr
-    assert at_bump <= _committed(state) <= at_bump + 1 < 100  # one in flight
+    assert at_bump <= _committed(state) <= at_bump + 1 < 60  # one in flight
     assert not (out / "allocations.csv").exists()
 
 

@@ -4,6 +4,7 @@ tables alone, and a row tampered with after the fact is caught."""
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 
 import numpy as np
 import pandas as pd
@@ -57,11 +58,29 @@ def _rows(net: Network, orders: Orders, policy: str) -> pd.DataFrame:
     return allocator.run().rows
 
 
+@pytest.fixture(scope="module")
+def policy_rows(tiny_network: Network, day: Orders) -> Callable[[str], pd.DataFrame]:
+    """A policy's rows on :func:`day`, each policy run once for the module
+    (the greedy run was made twice: here and for the tampering tests); every
+    caller gets a copy of its own."""
+    made: dict[str, pd.DataFrame] = {}
+
+    def rows(policy: str) -> pd.DataFrame:
+        if policy not in made:
+            made[policy] = _rows(tiny_network, day, policy)
+        return made[policy].copy()
+
+    return rows
+
+
 @pytest.mark.parametrize("policy", sorted(POLICIES))
 def test_every_policy_reprices_to_the_cent(
-    tiny_network: Network, day: Orders, policy: str
+    tiny_network: Network,
+    day: Orders,
+    policy: str,
+    policy_rows: Callable[[str], pd.DataFrame],
 ) -> None:
-    rows = _rows(tiny_network, day, policy)
+    rows = policy_rows(policy)
     statuses = set(rows["status"])
     assert {"allocated", "deferred"} <= statuses  # the day is tight enough
     repriced = reprice_allocation(tiny_network, day, rows)
@@ -70,9 +89,9 @@ def test_every_policy_reprices_to_the_cent(
     assert repriced.total == pytest.approx(rows["cost"].sum(), abs=0.005)
 
 
-@pytest.fixture(scope="module")
-def greedy_rows(tiny_network: Network, day: Orders) -> pd.DataFrame:
-    return _rows(tiny_network, day, "greedy")
+@pytest.fixture
+def greedy_rows(policy_rows: Callable[[str], pd.DataFrame]) -> pd.DataFrame:
+    return policy_rows("greedy")
 
 
 def _tamper(rows: pd.DataFrame, **changes: object) -> tuple[pd.DataFrame, str]:
