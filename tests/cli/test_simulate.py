@@ -34,17 +34,17 @@ from tierflow.orchestration.simulation.report import write_report
 
 #: A generous time limit per batch: the greedy engine's local search then
 #: stops at its local optimum, not at the clock, so a busy machine still
-#: repeats the day exactly (the runs compare byte for byte). 60 checkouts
+#: repeats the day exactly (the runs compare byte for byte). 24 checkouts
 #: are a whole day all the same (every tier, overflow taken, an upgrade,
 #: deferred orders, the outage: ``first_run`` checks) in about half the
-#: time of 120: a run's time is mostly its bid-price LPs (each over a fixed
-#: 1000-order sample, about every fourth batch), and a smaller day has fewer
-#: batches.
+#: CPU time of 60 (4.0 s against 8.3 s a run): a run's time is mostly its
+#: batches and their bid-price LPs (each over a fixed 1000-order sample,
+#: about every fourth batch), and a smaller day has fewer batches.
 DAY = [
     "--seed",
-    "7",  # a day with every part (an upgrade confirmed is the rarest)
+    "2",  # a day with every part at 24 (an upgrade confirmed is the rarest)
     "--checkouts",
-    "60",
+    "24",
     "--engine",
     "greedy",
     "--time-limit",
@@ -343,7 +343,7 @@ def test_networks_validate_only_warns_about(
     nodes["capacity_units_per_day"] = 0
     nodes.to_csv(no_capacity / "nodes.csv", index=False)
     out = tmp_path / "runs" / "a"
-    args = ["simulate", "--checkouts", "20", "--engine", "greedy"]
+    args = ["simulate", "--checkouts", "8", "--engine", "greedy"]
     args += ["--cltv-scores", str(scores)]
     refused = CliRunner().invoke(
         cli, [*args, "--network", str(no_capacity), "--out", str(out)]
@@ -365,7 +365,7 @@ def test_networks_validate_only_warns_about(
     )
     assert ran.exit_code == 0, ran.output
     summary = json.loads((out / "summary.json").read_text())
-    assert (summary["checkouts"], summary["confirmed"]) == (20, 0)
+    assert (summary["checkouts"], summary["confirmed"]) == (8, 0)
     assert "recommended taken n/a" in ran.stdout
     assert "Platinum on time n/a" in ran.stdout and "0.0 %" not in ran.stdout
 
@@ -432,10 +432,12 @@ def test_a_berlin_network_s_day_runs_on_berlin_s_clock(
 ) -> None:
     """On a network in Europe/Berlin the outage's 13:00 and the report's
     times were New York's (the node went down at 19:00 Berlin, the axes
-    read New York's clock); they are the network's main zone's now."""
+    read New York's clock); they are the network's main zone's now (a day
+    of 10 checkouts: orders before 13:00, so a busiest node to take down)."""
     net = network_in_zone(sample_dir, tmp_path / "net", "Europe/Berlin")
     out = tmp_path / "sim"
-    result = CliRunner().invoke(cli, [*_args(scores, out), "--network", str(net)])
+    args = [*_args(scores, out), "--network", str(net), "--checkouts", "10"]
+    result = CliRunner().invoke(cli, args)
     assert result.exit_code == 0, result.output
     summary = json.loads((out / "summary.json").read_text())
     assert summary["timezone"] == "Europe/Berlin"
@@ -490,9 +492,11 @@ def test_keep_capacity_runs_on_the_network_s_own_capacities(
 ) -> None:
     """The day was always staffed to ``--utilization`` of its expected work,
     the network file's capacities rescaled: a retailer could not simulate
-    its own staffing. ``--keep-capacity`` opens the day at nodes.csv's."""
+    its own staffing. ``--keep-capacity`` opens the day at nodes.csv's
+    (before its first checkout: a day of 5 is enough)."""
     out = tmp_path / "sim"
-    result = CliRunner().invoke(cli, [*_args(scores, out), "--keep-capacity"])
+    args = [*_args(scores, out), "--keep-capacity", "--checkouts", "5"]
+    result = CliRunner().invoke(cli, args)
     assert result.exit_code == 0, result.output
     nodes = pd.read_csv(sample_dir / "nodes.csv")
     expected = dict(zip(nodes["node_id"], nodes["capacity_units_per_day"], strict=True))
@@ -552,9 +556,11 @@ def test_no_stock_bid_prices_charges_the_batches_capacity_prices_only(
 
 
 #: A small day on CP-SAT, whose clock-limited runs do not repeat: 0.3 s a
-#: batch, 3 s for the hindsight plan and its bound.
+#: batch, 3 s for the hindsight plan and its bound. 24 checkouts (4.6 s of
+#: CPU a run, 8.0 s at 60) still stop the bound's branch and bound on its
+#: budget of MIP checks, the case the test pins.
 CPSAT_DAY = [
-    "--seed", "7", "--checkouts", "60", "--engine", "cpsat",
+    "--seed", "2", "--checkouts", "24", "--engine", "cpsat",
     "--time-limit", "0.3", "--hindsight-time-limit", "3",
 ]  # fmt: skip
 
@@ -563,8 +569,8 @@ def test_deterministic_runs_repeat_the_day_byte_for_byte(
     scores: Path, tmp_path: Path
 ) -> None:
     """``simulate`` had no ``--deterministic``: the batches' and the hindsight
-    plan's CP-SAT stopped on the clock (two runs of this day gave the plan
-    1,713.45 and 1,713.50), and the orders' ids were random request ids, so
+    plan's CP-SAT stopped on the clock (two runs of a 60-checkout day gave
+    the plan 1,713.45 and 1,713.50), and the orders' ids were random request ids, so
     no two runs' allocations compared. With it, every policy runs as
     ``allocate --deterministic`` and the checkout's request ids come from the
     seed: two runs write the same files, byte for byte, with the same costs
