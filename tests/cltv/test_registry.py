@@ -6,6 +6,7 @@ import dataclasses
 import datetime
 import json
 import os
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -19,7 +20,14 @@ import pytest
 from tests.conftest import ROOT
 from tierflow.cltv import lifecycle
 from tierflow.cltv.features import CustomerData
-from tierflow.cltv.lifecycle import CsvScoreSink, compare, retrain, train_model
+from tierflow.cltv.lifecycle import (
+    CsvScoreSink,
+    RetrainResult,
+    TrainResult,
+    compare,
+    retrain,
+    train_model,
+)
 from tierflow.cltv.model import CLTVConfig
 from tierflow.cltv.registry import (
     CURRENT_FILE,
@@ -66,6 +74,49 @@ def data() -> CustomerData:
         frame["customer_id"], frame["order_date"], frame["amount"], source="syn.csv"
     )
     return CustomerData(log)
+
+
+@pytest.fixture(scope="module")
+def _trained(
+    data: CustomerData, tmp_path_factory: pytest.TempPathFactory
+) -> tuple[Path, TrainResult]:
+    """A registry whose one version, current, is :data:`FAST`'s as of
+    :data:`AS_OF` trained without its backtest; never written to."""
+    root = tmp_path_factory.mktemp("trained") / "models"
+    registry = ModelRegistry(root)
+    return root, train_model(data, AS_OF, HORIZON, registry, FAST, with_backtest=False)
+
+
+@pytest.fixture(scope="module")
+def _retrained(
+    data: CustomerData, tmp_path_factory: pytest.TempPathFactory
+) -> tuple[Path, RetrainResult]:
+    """A registry after the first retrain (:data:`FAST`, :data:`AS_OF`): its
+    challenger promoted, the day recorded; never written to."""
+    root = tmp_path_factory.mktemp("retrained") / "models"
+    registry = ModelRegistry(root)
+    return root, retrain(data, AS_OF, registry, horizon_days=HORIZON, config=FAST)
+
+
+@pytest.fixture
+def trained(
+    _trained: tuple[Path, TrainResult], tmp_path: Path
+) -> tuple[ModelRegistry, TrainResult]:
+    """A copy of :func:`_trained`'s registry at ``tmp_path / "models"`` (its
+    files' times kept) and how its champion was trained: one fit for the
+    module, not one a test."""
+    shutil.copytree(_trained[0], tmp_path / "models")
+    return ModelRegistry(tmp_path / "models"), _trained[1]
+
+
+@pytest.fixture
+def retrained(
+    _retrained: tuple[Path, RetrainResult], tmp_path: Path
+) -> tuple[ModelRegistry, RetrainResult]:
+    """A copy of :func:`_retrained`'s registry at ``tmp_path / "models"``, as
+    :func:`trained`."""
+    shutil.copytree(_retrained[0], tmp_path / "models")
+    return ModelRegistry(tmp_path / "models"), _retrained[1]
 
 
 def _snapshot(root: Path) -> dict[str, tuple[int, int]]:
@@ -171,10 +222,11 @@ def test_retrain_promotes_first_is_idempotent_and_prunes(
 
 
 def test_retrain_rejects_a_worse_challenger(
-    data: CustomerData, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    data: CustomerData,
+    trained: tuple[ModelRegistry, TrainResult],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    registry = ModelRegistry(tmp_path / "models")
-    champion = train_model(data, AS_OF, HORIZON, registry, FAST, with_backtest=False)
+    registry, champion = trained
 
     def fake_backtest(
         data: CustomerData, as_of_day: int, config: CLTVConfig, window: int
@@ -340,14 +392,15 @@ def test_a_backtest_window_without_spend_does_not_fail_the_day(
 
 
 def test_a_failing_retrain_keeps_no_more_versions_than_keep(
-    data: CustomerData, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    data: CustomerData,
+    retrained: tuple[ModelRegistry, RetrainResult],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """A day that failed after writing its challenger (a backtest that cannot
     run, a locked store) pruned nothing, so every failing day added a version
     for good. Now it prunes as a completed day does; its own challenger, the
     newest, stays for the next run to use."""
-    registry = ModelRegistry(tmp_path / "models")
-    champion = retrain(data, AS_OF, registry, horizon_days=HORIZON, config=FAST)
+    registry, champion = retrained
 
     def no_holdout(*args: Any, **kwargs: Any) -> dict[str, dict[str, float]]:
         raise InputError("no transactions in the holdout", file="syn.csv")
@@ -365,10 +418,11 @@ def test_a_failing_retrain_keeps_no_more_versions_than_keep(
 
 
 def test_failure_mid_write_keeps_the_champion(
-    data: CustomerData, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    data: CustomerData,
+    trained: tuple[ModelRegistry, TrainResult],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    registry = ModelRegistry(tmp_path / "models")
-    champion = train_model(data, AS_OF, HORIZON, registry, FAST, with_backtest=False)
+    registry, champion = trained
 
     def broken_dump(value: Any, path: Path) -> None:
         Path(path).write_bytes(b"partial")
@@ -412,10 +466,9 @@ KILL_SCRIPT = textwrap.dedent(
 
 
 def test_process_killed_mid_write_keeps_the_champion(
-    data: CustomerData, tmp_path: Path
+    data: CustomerData, trained: tuple[ModelRegistry, TrainResult]
 ) -> None:
-    registry = ModelRegistry(tmp_path / "models")
-    champion = train_model(data, AS_OF, HORIZON, registry, FAST, with_backtest=False)
+    registry, champion = trained
     before = registry.metadata(champion.version)
     env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
     proc = subprocess.run(
@@ -489,13 +542,12 @@ def test_the_optional_tables_content_is_part_of_the_version(
 
 
 def test_a_plain_train_adds_the_backtest_a_no_backtest_train_left_out(
-    data: CustomerData, tmp_path: Path
+    data: CustomerData, trained: tuple[ModelRegistry, TrainResult], tmp_path: Path
 ) -> None:
     """After --no-backtest, a plain train of the same recipe said 'already
     had model' and stored no backtest; it now runs it and stores it with the
     existing version (the model itself is not refitted)."""
-    registry = ModelRegistry(tmp_path / "models")
-    bare = train_model(data, AS_OF, HORIZON, registry, FAST, with_backtest=False)
+    registry, bare = trained  # trained --no-backtest
     assert "backtest" not in bare.metadata["training_metrics"]
     model_file = tmp_path / "models" / bare.version / "model.joblib"
     model_bytes = model_file.read_bytes()
@@ -559,13 +611,12 @@ def test_an_older_day_does_not_replace_a_newer_champion(
 
 
 def test_a_sink_that_fails_leaves_the_champion_and_its_scores(
-    data: CustomerData, tmp_path: Path
+    data: CustomerData, retrained: tuple[ModelRegistry, RetrainResult]
 ) -> None:
     """The scores go out before the challenger is made current: a store that
     cannot be written (locked, gone) leaves CURRENT and what was published as
     they were (the new champion was current with yesterday's scores out)."""
-    registry = ModelRegistry(tmp_path / "models")
-    first = retrain(data, AS_OF, registry, horizon_days=HORIZON, config=FAST)
+    registry, first = retrained
     before = registry.read_retrain_state()
 
     class LockedStore:
@@ -589,14 +640,15 @@ def test_a_sink_that_fails_leaves_the_champion_and_its_scores(
 
 
 def test_a_retrain_stopped_after_writing_its_challenger_is_finished_next_time(
-    data: CustomerData, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    data: CustomerData,
+    retrained: tuple[ModelRegistry, RetrainResult],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """Ctrl-C once the challenger is written (during the backtests): it stays,
     whole and not current, with CURRENT and RETRAIN.json as they were; the
     next run on the same day and data uses it as written (not fitted again,
     not "already done"), decides, promotes and records the day."""
-    registry = ModelRegistry(tmp_path / "models")
-    first = retrain(data, AS_OF, registry, horizon_days=HORIZON, config=FAST)
+    registry, first = retrained
     before = registry.current(), registry.read_retrain_state()
 
     def stopped(*args: Any, **kwargs: Any) -> Any:
@@ -620,14 +672,16 @@ def test_a_retrain_stopped_after_writing_its_challenger_is_finished_next_time(
 
 
 def test_a_prune_cut_short_leaves_no_version_folder_without_its_model(
-    data: CustomerData, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    data: CustomerData,
+    trained: tuple[ModelRegistry, TrainResult],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """Ctrl-C (or a kill) while a pruned version was deleted in place left its
     folder with metadata.json only: not a version (:meth:`versions`), so no
     later prune saw it, and it stayed for good. Now it is renamed out of
     sight first, and the next writer removes what is left of it."""
-    registry = ModelRegistry(tmp_path / "models")
-    for day in range(3):  # three versions, the last current
+    registry, _ = trained
+    for day in (1, 2):  # three versions with the trained one, the last current
         train_model(data, AS_OF + day, HORIZON, registry, FAST, with_backtest=False)
     oldest = registry.versions()[0]
 
@@ -651,12 +705,11 @@ def test_a_prune_cut_short_leaves_no_version_folder_without_its_model(
 
 
 def test_a_version_folder_left_without_its_model_is_removed_by_the_next_writer(
-    data: CustomerData, tmp_path: Path
+    data: CustomerData, retrained: tuple[ModelRegistry, RetrainResult]
 ) -> None:
     """One an older tierflow's prune left (see above); a folder of another
     name is the user's and stays."""
-    registry = ModelRegistry(tmp_path / "models")
-    retrain(data, AS_OF, registry, horizon_days=HORIZON, config=FAST)
+    registry, _ = retrained
     orphan = registry.root / "20230101-0123456789"
     orphan.mkdir()
     (orphan / METADATA_FILE).write_text("{}\n")
