@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import json
 import os
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -18,7 +20,14 @@ import pytest
 from tests.conftest import ROOT
 from tierflow.cltv import lifecycle
 from tierflow.cltv.features import CustomerData
-from tierflow.cltv.lifecycle import CsvScoreSink, compare, retrain, train_model
+from tierflow.cltv.lifecycle import (
+    CsvScoreSink,
+    RetrainResult,
+    TrainResult,
+    compare,
+    retrain,
+    train_model,
+)
 from tierflow.cltv.model import CLTVConfig
 from tierflow.cltv.registry import (
     CURRENT_FILE,
@@ -47,6 +56,13 @@ FAST = CLTVConfig(
     calibration="mean",
     level="baseline",
 )
+#: Another config than :data:`FAST` (a shorter boosting on one cut-off),
+#: quicker to fit: the tests that use it check that it differs from the
+#: champion's, not what it fits. It had the default calibration and level,
+#: which refit BG/NBD + Gamma-Gamma at every calibration window (2.8 s of CPU
+#: a fit on the young history, 0.2 s with FAST's); each cut-off is one more
+#: BG/NBD fit, and the young history's 41 days in (65 customers) takes 0.6 s.
+OTHER = dataclasses.replace(FAST, max_iter=5, n_cutoffs=1)
 AS_OF = day_number("2023-06-30")
 HORIZON = 60
 
@@ -58,6 +74,49 @@ def data() -> CustomerData:
         frame["customer_id"], frame["order_date"], frame["amount"], source="syn.csv"
     )
     return CustomerData(log)
+
+
+@pytest.fixture(scope="module")
+def _trained(
+    data: CustomerData, tmp_path_factory: pytest.TempPathFactory
+) -> tuple[Path, TrainResult]:
+    """A registry whose one version, current, is :data:`FAST`'s as of
+    :data:`AS_OF` trained without its backtest; never written to."""
+    root = tmp_path_factory.mktemp("trained") / "models"
+    registry = ModelRegistry(root)
+    return root, train_model(data, AS_OF, HORIZON, registry, FAST, with_backtest=False)
+
+
+@pytest.fixture(scope="module")
+def _retrained(
+    data: CustomerData, tmp_path_factory: pytest.TempPathFactory
+) -> tuple[Path, RetrainResult]:
+    """A registry after the first retrain (:data:`FAST`, :data:`AS_OF`): its
+    challenger promoted, the day recorded; never written to."""
+    root = tmp_path_factory.mktemp("retrained") / "models"
+    registry = ModelRegistry(root)
+    return root, retrain(data, AS_OF, registry, horizon_days=HORIZON, config=FAST)
+
+
+@pytest.fixture
+def trained(
+    _trained: tuple[Path, TrainResult], tmp_path: Path
+) -> tuple[ModelRegistry, TrainResult]:
+    """A copy of :func:`_trained`'s registry at ``tmp_path / "models"`` (its
+    files' times kept) and how its champion was trained: one fit for the
+    module, not one a test."""
+    shutil.copytree(_trained[0], tmp_path / "models")
+    return ModelRegistry(tmp_path / "models"), _trained[1]
+
+
+@pytest.fixture
+def retrained(
+    _retrained: tuple[Path, RetrainResult], tmp_path: Path
+) -> tuple[ModelRegistry, RetrainResult]:
+    """A copy of :func:`_retrained`'s registry at ``tmp_path / "models"``, as
+    :func:`trained`."""
+    shutil.copytree(_retrained[0], tmp_path / "models")
+    return ModelRegistry(tmp_path / "models"), _retrained[1]
 
 
 def _snapshot(root: Path) -> dict[str, tuple[int, int]]:
@@ -163,20 +222,20 @@ def test_retrain_promotes_first_is_idempotent_and_prunes(
 
 
 def test_retrain_rejects_a_worse_challenger(
-    data: CustomerData, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    data: CustomerData,
+    trained: tuple[ModelRegistry, TrainResult],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    registry = ModelRegistry(tmp_path / "models")
-    champion = train_model(data, AS_OF, HORIZON, registry, FAST, with_backtest=False)
-    other = CLTVConfig(n_estimators=1, max_iter=5, min_samples_leaf=20, n_cutoffs=3)
+    registry, champion = trained
 
     def fake_backtest(
         data: CustomerData, as_of_day: int, config: CLTVConfig, window: int
     ) -> dict[str, dict[str, float]]:
-        worse = {**METRICS, "top10_capture": 0.40} if config == other else METRICS
+        worse = {**METRICS, "top10_capture": 0.40} if config == OTHER else METRICS
         return {"cltv": worse, "bgnbd_gg": METRICS}
 
     monkeypatch.setattr(lifecycle, "backtest", fake_backtest)
-    result = retrain(data, AS_OF + 1, registry, horizon_days=HORIZON, config=other)
+    result = retrain(data, AS_OF + 1, registry, horizon_days=HORIZON, config=OTHER)
     assert not result.promoted
     assert result.reason.startswith("challenger worse beyond tolerance: top10_capture")
     assert registry.current() == champion.version
@@ -252,8 +311,7 @@ def test_a_young_history_keeps_the_champion_against_another_config(
     young = data.until(first + 130)
     registry = ModelRegistry(tmp_path / "models")
     champion = retrain(young, first + 100, registry, horizon_days=HORIZON, config=FAST)
-    other = CLTVConfig(n_estimators=1, max_iter=5, min_samples_leaf=20, n_cutoffs=3)
-    result = retrain(young, first + 101, registry, horizon_days=HORIZON, config=other)
+    result = retrain(young, first + 101, registry, horizon_days=HORIZON, config=OTHER)
     assert not result.promoted
     assert result.reason == _young_reason(
         101,
@@ -304,8 +362,7 @@ def test_a_backtest_window_without_spend_does_not_fail_the_day(
         "window_to": date,
     }
     assert result.to_json()["backtest_skipped"] == skipped
-    other = CLTVConfig(n_estimators=1, max_iter=5, min_samples_leaf=20, n_cutoffs=3)
-    kept = retrain(log, quiet, registry, config=other)
+    kept = retrain(log, quiet, registry, config=OTHER)
     assert not kept.promoted and kept.champion == result.champion
     assert kept.reason == why + (
         "; the challenger's config differs from the champion's and is not "
@@ -335,14 +392,15 @@ def test_a_backtest_window_without_spend_does_not_fail_the_day(
 
 
 def test_a_failing_retrain_keeps_no_more_versions_than_keep(
-    data: CustomerData, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    data: CustomerData,
+    retrained: tuple[ModelRegistry, RetrainResult],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """A day that failed after writing its challenger (a backtest that cannot
     run, a locked store) pruned nothing, so every failing day added a version
     for good. Now it prunes as a completed day does; its own challenger, the
     newest, stays for the next run to use."""
-    registry = ModelRegistry(tmp_path / "models")
-    champion = retrain(data, AS_OF, registry, horizon_days=HORIZON, config=FAST)
+    registry, champion = retrained
 
     def no_holdout(*args: Any, **kwargs: Any) -> dict[str, dict[str, float]]:
         raise InputError("no transactions in the holdout", file="syn.csv")
@@ -360,10 +418,11 @@ def test_a_failing_retrain_keeps_no_more_versions_than_keep(
 
 
 def test_failure_mid_write_keeps_the_champion(
-    data: CustomerData, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    data: CustomerData,
+    trained: tuple[ModelRegistry, TrainResult],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    registry = ModelRegistry(tmp_path / "models")
-    champion = train_model(data, AS_OF, HORIZON, registry, FAST, with_backtest=False)
+    registry, champion = trained
 
     def broken_dump(value: Any, path: Path) -> None:
         Path(path).write_bytes(b"partial")
@@ -407,10 +466,9 @@ KILL_SCRIPT = textwrap.dedent(
 
 
 def test_process_killed_mid_write_keeps_the_champion(
-    data: CustomerData, tmp_path: Path
+    data: CustomerData, trained: tuple[ModelRegistry, TrainResult]
 ) -> None:
-    registry = ModelRegistry(tmp_path / "models")
-    champion = train_model(data, AS_OF, HORIZON, registry, FAST, with_backtest=False)
+    registry, champion = trained
     before = registry.metadata(champion.version)
     env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
     proc = subprocess.run(
@@ -484,13 +542,12 @@ def test_the_optional_tables_content_is_part_of_the_version(
 
 
 def test_a_plain_train_adds_the_backtest_a_no_backtest_train_left_out(
-    data: CustomerData, tmp_path: Path
+    data: CustomerData, trained: tuple[ModelRegistry, TrainResult], tmp_path: Path
 ) -> None:
     """After --no-backtest, a plain train of the same recipe said 'already
     had model' and stored no backtest; it now runs it and stores it with the
     existing version (the model itself is not refitted)."""
-    registry = ModelRegistry(tmp_path / "models")
-    bare = train_model(data, AS_OF, HORIZON, registry, FAST, with_backtest=False)
+    registry, bare = trained  # trained --no-backtest
     assert "backtest" not in bare.metadata["training_metrics"]
     model_file = tmp_path / "models" / bare.version / "model.joblib"
     model_bytes = model_file.read_bytes()
@@ -554,13 +611,12 @@ def test_an_older_day_does_not_replace_a_newer_champion(
 
 
 def test_a_sink_that_fails_leaves_the_champion_and_its_scores(
-    data: CustomerData, tmp_path: Path
+    data: CustomerData, retrained: tuple[ModelRegistry, RetrainResult]
 ) -> None:
     """The scores go out before the challenger is made current: a store that
     cannot be written (locked, gone) leaves CURRENT and what was published as
     they were (the new champion was current with yesterday's scores out)."""
-    registry = ModelRegistry(tmp_path / "models")
-    first = retrain(data, AS_OF, registry, horizon_days=HORIZON, config=FAST)
+    registry, first = retrained
     before = registry.read_retrain_state()
 
     class LockedStore:
@@ -584,14 +640,15 @@ def test_a_sink_that_fails_leaves_the_champion_and_its_scores(
 
 
 def test_a_retrain_stopped_after_writing_its_challenger_is_finished_next_time(
-    data: CustomerData, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    data: CustomerData,
+    retrained: tuple[ModelRegistry, RetrainResult],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """Ctrl-C once the challenger is written (during the backtests): it stays,
     whole and not current, with CURRENT and RETRAIN.json as they were; the
     next run on the same day and data uses it as written (not fitted again,
     not "already done"), decides, promotes and records the day."""
-    registry = ModelRegistry(tmp_path / "models")
-    first = retrain(data, AS_OF, registry, horizon_days=HORIZON, config=FAST)
+    registry, first = retrained
     before = registry.current(), registry.read_retrain_state()
 
     def stopped(*args: Any, **kwargs: Any) -> Any:
@@ -615,14 +672,16 @@ def test_a_retrain_stopped_after_writing_its_challenger_is_finished_next_time(
 
 
 def test_a_prune_cut_short_leaves_no_version_folder_without_its_model(
-    data: CustomerData, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    data: CustomerData,
+    trained: tuple[ModelRegistry, TrainResult],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """Ctrl-C (or a kill) while a pruned version was deleted in place left its
     folder with metadata.json only: not a version (:meth:`versions`), so no
     later prune saw it, and it stayed for good. Now it is renamed out of
     sight first, and the next writer removes what is left of it."""
-    registry = ModelRegistry(tmp_path / "models")
-    for day in range(3):  # three versions, the last current
+    registry, _ = trained
+    for day in (1, 2):  # three versions with the trained one, the last current
         train_model(data, AS_OF + day, HORIZON, registry, FAST, with_backtest=False)
     oldest = registry.versions()[0]
 
@@ -646,12 +705,11 @@ def test_a_prune_cut_short_leaves_no_version_folder_without_its_model(
 
 
 def test_a_version_folder_left_without_its_model_is_removed_by_the_next_writer(
-    data: CustomerData, tmp_path: Path
+    data: CustomerData, retrained: tuple[ModelRegistry, RetrainResult]
 ) -> None:
     """One an older tierflow's prune left (see above); a folder of another
     name is the user's and stays."""
-    registry = ModelRegistry(tmp_path / "models")
-    retrain(data, AS_OF, registry, horizon_days=HORIZON, config=FAST)
+    registry, _ = retrained
     orphan = registry.root / "20230101-0123456789"
     orphan.mkdir()
     (orphan / METADATA_FILE).write_text("{}\n")
@@ -703,19 +761,18 @@ def test_a_model_a_train_made_current_is_not_the_retrains_own(
     registry = ModelRegistry(tmp_path / "models")
     sink = lifecycle.CsvScoreSink(tmp_path / "scores.csv")
     champion = retrain(young, first + 100, registry, horizon_days=HORIZON, config=FAST)
-    other = CLTVConfig(n_estimators=1, max_iter=5, min_samples_leaf=20, n_cutoffs=3)
     day = first + 101
     kept = retrain(
-        young, day, registry, horizon_days=HORIZON, config=other, sink=sink, keep=1
+        young, day, registry, horizon_days=HORIZON, config=OTHER, sink=sink, keep=1
     )
     assert not kept.promoted and kept.pruned == (kept.challenger,)
     assert registry.current() == champion.champion
-    trained = train_model(young, day, HORIZON, registry, other, with_backtest=False)
+    trained = train_model(young, day, HORIZON, registry, OTHER, with_backtest=False)
     assert trained.created and trained.version == kept.challenger
     assert registry.current() == trained.version
 
     rerun = retrain(
-        young, day, registry, horizon_days=HORIZON, config=other, sink=sink, keep=1
+        young, day, registry, horizon_days=HORIZON, config=OTHER, sink=sink, keep=1
     )
     assert not rerun.noop and not rerun.promoted
     assert rerun.champion_before == rerun.champion == trained.version
@@ -734,7 +791,7 @@ def test_a_model_a_train_made_current_is_not_the_retrains_own(
     assert state is not None and state["champion"] == trained.version
 
     again = retrain(
-        young, day, registry, horizon_days=HORIZON, config=other, sink=sink, keep=1
+        young, day, registry, horizon_days=HORIZON, config=OTHER, sink=sink, keep=1
     )
     assert again.noop and again.reason.startswith("already done")
     assert again.champion == trained.version
