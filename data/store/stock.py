@@ -622,6 +622,8 @@ def quantity_problem(qty: float, *, add: bool, as_given: str | None = None) -> s
         return f"on_hand would be below 0 ({shown} added)"
     if not add and qty > MAX_UNITS:
         return f"on_hand would be {shown}: above {MAX_UNITS:.0f}"
+    if not add and qty < 0:
+        return f"on_hand would be {shown}: below 0"
     return ""
 
 

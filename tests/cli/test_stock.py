@@ -151,10 +151,11 @@ def test_a_position_the_store_does_not_hold_starts_from_the_network(
             "add",
             "stock.csv: row 3: field 'on_hand': value '1.5': not an integer",
         ),
-        (
+        (  # the store's words, as POST /v1/stock says it (was "must be >= 0")
             "WH-EAST,MUG,-1\n",
             "set",
-            "stock.csv: row 3: field 'on_hand': value '-1': must be >= 0",
+            "stock.csv: row 3: field 'on_hand': value '-1': on_hand would be -1: "
+            "below 0",
         ),
         (
             "WH-EAST,TEE,7\n",

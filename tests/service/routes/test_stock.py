@@ -347,6 +347,12 @@ def test_stock_read_per_node_and_sku(shared_live: Any) -> None:
             "changes[1].on_hand",
             "value 10000000000000: on_hand would be 10000000000000: above 1000000000",
         ),
+        (  # below 0 in set mode too (the message was empty: found by the fuzz)
+            "set",
+            ("WH-EAST", "MUG", -(10**13)),
+            "changes[1].on_hand",
+            "value -10000000000000: on_hand would be -10000000000000: below 0",
+        ),
         (
             "add",
             ("WH-EAST", "MUG", -(10**30)),
