@@ -63,16 +63,38 @@ def post_events(url: str, *events: dict[str, Any]) -> None:
     assert r.status_code == 200, r.text
 
 
+#: ``tierflow serve`` with its ``STORE_WAIT_S`` set to ``argv[1]`` seconds.
+#: (set once the entry point has taken its signals, as the commands load)
+_WAITING_SERVE = """
+import sys
+from tierflow.cli.entry import main
+wait = float(sys.argv.pop(1))
+sys.argv[0] = "tierflow"
+def commands():
+    from tierflow.cli import serve_cmd
+    from tierflow.cli.main import run
+    serve_cmd.STORE_WAIT_S = wait
+    run()
+sys.exit(main(commands))
+"""
+
+
 @contextmanager
 def serve_process(
-    state: Path | str, log: Path, *args: str
+    state: Path | str, log: Path, *args: str, store_wait_s: float | None = None
 ) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
     """``tierflow serve`` on the tiny network in a child process (wall clock),
-    with more ``args``."""
+    with more ``args``; ``store_wait_s``: the server's ``STORE_WAIT_S`` (5 s)
+    set to that in the child, for a test that waits it out (its workers are
+    forked: they keep it)."""
     port = free_port()
-    tierflow = str(Path(sys.executable).with_name("tierflow"))
-    command = [tierflow, "serve", "--port", str(port), "--network", str(TINY_NETWORK),
-               "--state", str(state), "--capacity-max-age", "0", *args]  # fmt: skip
+    if store_wait_s is None:
+        tierflow = [str(Path(sys.executable).with_name("tierflow"))]
+    else:  # the entry point's script, with the setting changed first
+        tierflow = [sys.executable, "-c", _WAITING_SERVE, repr(store_wait_s)]
+    command = [*tierflow, "serve", "--port", str(port), "--network",
+               str(TINY_NETWORK), "--state", str(state), "--capacity-max-age",
+               "0", *args]  # fmt: skip
     env = {**os.environ, "TIERFLOW_API_KEY": API_KEY}
     with open(log, "wb") as out:
         proc = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=env)
