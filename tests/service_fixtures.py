@@ -65,11 +65,19 @@ def tiny_network() -> Network:
 
 
 def tiny_router(
-    folder: Path, *, scores: bool = True, state: Path | str | None = None, **kw: Any
+    folder: Path,
+    *,
+    scores: bool = True,
+    state: Path | str | None = None,
+    store_timeout_s: float | None = None,
+    **kw: Any,
 ) -> OnlineRouter:
     """A router on the tiny network and a fresh store: ``state`` (a SQLite
-    file or a PostgreSQL URL), else ``folder / "state.db"``."""
-    store = open_store(folder / "state.db" if state is None else state)
+    file or a PostgreSQL URL), else ``folder / "state.db"``, opened with
+    ``store_timeout_s`` (None: the store's default wait for a lock or a
+    pooled connection)."""
+    waits = {} if store_timeout_s is None else {"timeout_s": store_timeout_s}
+    store = open_store(folder / "state.db" if state is None else state, **waits)
     if scores:
         put_scores(store)
     kw.setdefault("capacity_refresh_s", 0.0)

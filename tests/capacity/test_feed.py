@@ -19,6 +19,7 @@ from tests.conftest import TINY_NETWORK
 from tierflow.capacity.events import CapacityEvent
 from tierflow.capacity.feed import FeedTotals, follow_events, pipe_lines
 from tierflow.capacity.monitor import CapacityMonitor, IngestResult
+from tierflow.cli.state_location import STORE_WAIT_ENV
 from tierflow.data.errors import InputError
 from tierflow.data.network import Network
 from tierflow.data.store import StoreUnavailable, describe_location, open_store
@@ -124,19 +125,25 @@ def _wait_for_seq(state: Path | str, seq: int) -> None:
 
 
 def _feed_losing_its_store(
-    state: Path | str, lose: Callable[[], None], timeout: float = 60
+    state: Path | str,
+    lose: Callable[[], None],
+    timeout: float = 60,
+    store_wait: str | None = None,
 ) -> tuple[int, str, str]:
     """``capacity ingest --follow`` on ``state``: one event applied, then the
     store lost (``lose``) while the feed is open (stdin still open, the reader
     waiting for a line), then a second event; its exit code, stdout, stderr
-    (the feed given ``timeout`` seconds to end after the second event)."""
+    (the feed given ``timeout`` seconds to end after the second event;
+    ``store_wait``: its ``$TIERFLOW_STORE_WAIT_S``, else this process's)."""
     command = [
         str(Path(sys.executable).with_name("tierflow")), "capacity", "ingest",
         "--network", str(TINY_NETWORK), "--state", str(state), "--events", "-",
         "--follow",
     ]  # fmt: skip
+    env = None if store_wait is None else {**os.environ, STORE_WAIT_ENV: store_wait}
     with subprocess.Popen(
         command,
+        env=env,
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -185,7 +192,8 @@ def test_a_store_lost_mid_feed_ends_it_cleanly(postgres_server: LocalPostgres) -
     ``postgres_server`` is only there to skip or fail alike)."""
     with LocalPostgres(parent=memory_folder()) as server:
         url = server.create_database("feed")
-        code, out, err = _feed_losing_its_store(url, server.stop)
+        # the next batch waits for a connection (5 s by default) in vain
+        code, out, err = _feed_losing_its_store(url, server.stop, store_wait="1")
     assert code == 1, err
     assert "Fatal Python error" not in err
     errors = [line for line in err.splitlines() if line.startswith("Error: ")]

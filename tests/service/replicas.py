@@ -4,6 +4,7 @@ process or as ``tierflow serve`` processes."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -63,16 +64,52 @@ def post_events(url: str, *events: dict[str, Any]) -> None:
     assert r.status_code == 200, r.text
 
 
+#: ``tierflow`` with module settings changed first: ``argv[1]`` is a JSON
+#: object of ``"module:NAME"`` to value (set once the entry point has taken
+#: its signals, as the commands load; a server's forked workers keep them)
+_SET_THEN_RUN = """
+import importlib, json, sys
+from tierflow.cli.entry import main
+settings = json.loads(sys.argv.pop(1))
+sys.argv[0] = "tierflow"
+def commands():
+    for where, value in settings.items():
+        module, name = where.split(":")
+        module = importlib.import_module(module)
+        assert hasattr(module, name), where
+        setattr(module, name, value)
+    from tierflow.cli.main import run
+    run()
+sys.exit(main(commands))
+"""
+
+
+def tierflow_program(settings: dict[str, float] | None = None) -> list[str]:
+    """The command line that runs ``tierflow`` (its arguments to follow),
+    with ``settings`` (``"module:NAME"``: value, e.g.
+    ``"tierflow.cli.serve_cmd:STORE_WAIT_S": 1.0``) changed: for a test that
+    waits one out, a shorter one."""
+    tierflow = str(Path(sys.executable).with_name("tierflow"))
+    if not settings:
+        return [tierflow]
+    return [sys.executable, "-c", _SET_THEN_RUN, json.dumps(settings)]
+
+
 @contextmanager
 def serve_process(
-    state: Path | str, log: Path, *args: str
+    state: Path | str, log: Path, *args: str, store_wait_s: float | None = None
 ) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
     """``tierflow serve`` on the tiny network in a child process (wall clock),
-    with more ``args``."""
+    with more ``args``; ``store_wait_s``: the server's ``STORE_WAIT_S`` (5 s)
+    set to that in the child, for a test that waits it out (its workers are
+    forked: they keep it)."""
     port = free_port()
-    tierflow = str(Path(sys.executable).with_name("tierflow"))
-    command = [tierflow, "serve", "--port", str(port), "--network", str(TINY_NETWORK),
-               "--state", str(state), "--capacity-max-age", "0", *args]  # fmt: skip
+    waits = None
+    if store_wait_s is not None:
+        waits = {"tierflow.cli.serve_cmd:STORE_WAIT_S": store_wait_s}
+    command = [*tierflow_program(waits), "serve", "--port", str(port), "--network",
+               str(TINY_NETWORK), "--state", str(state), "--capacity-max-age",
+               "0", *args]  # fmt: skip
     env = {**os.environ, "TIERFLOW_API_KEY": API_KEY}
     with open(log, "wb") as out:
         proc = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=env)

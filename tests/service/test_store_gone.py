@@ -28,6 +28,9 @@ from tierflow.service import feed
 from tierflow.service.app import create_app
 from tierflow.service.server import serve_in_thread
 
+#: The router's store wait where a test waits it out in full (the store's
+#: default: 5 s)
+WAIT_S = 1.0
 _CART = {"customer_id": "C5", "dest": "606", "items": [{"sku": "TEE", "quantity": 1}]}
 
 
@@ -39,6 +42,10 @@ def test_a_database_gone_away_is_answered_fast_and_said(tmp_path: Path) -> None:
         state = pg.create_database("gone")
         socket_dir = str(pg.socket_dir)
         stock_up(state, 10)
+        # the server's full connection wait (5 s): the bid prices are read
+        # again 5 s after the first options' read (StoreBidPrices.refresh_s),
+        # and the options below must come to that read: its note named the
+        # store's URL (with a 1 s wait they came before it, without the note)
         with serve_process(state, tmp_path / "serve.log", "--no-pin-cpus") as (
             url,
             proc,
@@ -198,7 +205,9 @@ def test_a_server_starts_while_its_database_goes_away(tmp_path: Path) -> None:
     if os.environ.get("TIERFLOW_TEST_POSTGRES") == "0":
         pytest.skip("PostgreSQL store tests switched off (TIERFLOW_TEST_POSTGRES=0)")
     pg = LocalPostgres(parent=memory_folder()).start()
-    router = tiny_router(tmp_path, state=pg.create_database("starting"))
+    router = tiny_router(
+        tmp_path, state=pg.create_database("starting"), store_timeout_s=WAIT_S
+    )
     try:
         pg.halt()
         app = create_app(router, api_key=API_KEY, clock=lambda: MONDAY_10, poll_s=0.1)
