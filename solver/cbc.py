@@ -125,7 +125,16 @@ def cbc_command(**options: Any) -> pulp.COIN_CMD:
 #: and report a suboptimal solution as optimal (a 9-item instance: 126.153
 #: "Optimal" against a true optimum of 103.586, in tests/solver/test_cbc.py),
 #: so its integer preprocessing is off; presolve and cuts stay on.
-SAFE_OPTIONS: tuple[str, ...] = ("preprocess off",)
+#: CBC prunes every node that cannot beat the incumbent by its cutoff
+#: increment, 1e-5 (absolute) unless it finds a larger one from the costs (about
+#: 1 on integer costs): on costs in small units that proof is loose (c05100
+#: with costs x 1e-6: "Optimal solution found" at 0.001933 against an optimum
+#: of 0.001931, reported as its own bound). 1e-9 lies far below the least gap
+#: tierflow calls optimal (``relative_gap * max(|objective|, 1)``, at least
+#: 1e-6 by default: :data:`~tierflow.solver.params.DEFAULT_RELATIVE_GAP`); CBC
+#: still deduces its larger increment from integer costs (c05100 as published
+#: solves in 0.2 s either way; x 1e-6 now in 4.6 s, to the true optimum).
+SAFE_OPTIONS: tuple[str, ...] = ("preprocess off", "increment 1e-9")
 
 #: CBC's summary of its best bound (printed with three decimals).
 _BOUND_RE = re.compile(r"^Lower bound:\s+(-?[\d.eE+-]+)", re.MULTILINE)

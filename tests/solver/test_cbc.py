@@ -178,6 +178,25 @@ def test_the_bound_read_from_the_log_is_never_rounded_up(
     assert found == (None if bound is None else pytest.approx(bound, rel=1e-12))
 
 
+def test_cbc_proves_an_optimum_of_small_unit_costs_to_the_unit() -> None:
+    """CBC prunes every node that cannot beat the incumbent by its cutoff
+    increment, 1e-5 by default: on c05100 with costs x 1e-6 it stopped at
+    0.001933 and said "Optimal solution found" (the optimum is 0.001931), so
+    tierflow reported a bound above the optimum. The increment is now far
+    below any gap tierflow calls optimal."""
+    from tests.conftest import GAP_DIR
+    from tierflow.formulations.gap import load_gap_file
+    from tierflow.solver import Status, solve, verify
+
+    problem = load_gap_file(GAP_DIR / "c05100.txt")[0].problem
+    problem = problem.replace(cost=problem.cost * 1e-6)
+    result = solve(problem, "cbc", time_limit_s=60)
+    verify(problem, result)
+    assert result.status is Status.OPTIMAL
+    assert result.objective == pytest.approx(1931e-6, rel=1e-9)
+    assert result.bound is not None and result.bound <= 1931e-6 * (1 + 1e-12)
+
+
 def test_a_time_limited_cbc_bound_is_below_the_known_optimum() -> None:
     """c05100 (optimum 1931) with costs x 1e-6: CBC stopped on time printed
     a bound of 0.002 over an optimum of 0.001931; tierflow reported it,
