@@ -97,7 +97,14 @@ typecheck: $(DEV_STAMP)
 ## pytest-xdist runs one worker per core: one BLAS / OpenMP thread each
 ## (numpy's OpenBLAS and scikit-learn's OpenMP start one per core in every
 ## worker and its subprocesses, which then fight over the cores)
-TEST_ENV = TIERFLOW_CHROMIUM=$(CHROMIUM) OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1
+## and bytecode written even where the environment says not to
+## (PYTHONDONTWRITEBYTECODE=1, as on the CI machine): without it every
+## subprocess the tests start (hundreds of CLI runs and servers) compiled
+## tierflow's sources again (1.7 s of CPU to import a server, 1.1 s from
+## the cache), and every xdist worker rewrote every test module's asserts
+## (15 s of CPU to collect the suite, 6 s from the cache)
+TEST_ENV = TIERFLOW_CHROMIUM=$(CHROMIUM) OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 \
+  PYTHONDONTWRITEBYTECODE=
 
 ## pytest-xdist workers for `make unit`: one more than the cores. A quarter
 ## of a worker's time is waiting (servers starting, a stopped database's
