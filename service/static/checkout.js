@@ -478,7 +478,6 @@
     const done = confirmed ? await api("POST", `/v1/checkouts/${id}/confirm`) : null;
     if (done && done.ok) {
       state.answer = answer;
-      state.placed = true;
       return showPlaced(id, optionById(answer, done.body.option_id) || optionById(answer, saved.chosen));
     }
     if (!res.ok) {
