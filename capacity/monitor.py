@@ -137,6 +137,11 @@ class CapacityMonitor:
         self.outage = np.zeros(n, dtype=bool)
         self.congestion = np.ones((n, s))
         self._stamp = np.full((n, len(_SET_FIELDS)), -np.inf)
+        #: The ``event_id`` of the event behind each stamp (None: none, or a
+        #: snapshot of before 2026-12-07, which kept no ids).
+        self._stamp_id: list[list[str | None]] = [
+            [None] * len(_SET_FIELDS) for _ in range(n)
+        ]
         self._stamp_lane = np.full((n, s), -np.inf)
         self._changes = BacklogChanges(n)
         self.last_seq = 0
@@ -364,7 +369,7 @@ class CapacityMonitor:
         if kind == "backlog_delta":
             return self._apply_delta(ev)
         if kind == "backlog":
-            return self._apply_backlog(i, ev.ts, v)
+            return self._apply_backlog(i, ev.ts, v, ev.event_id)
         if kind == "congestion":
             if ev.ts < self._stamp_lane[i, ev.service]:
                 return False
@@ -375,6 +380,7 @@ class CapacityMonitor:
         if ev.ts < self._stamp[i, f]:
             return False  # stale: a newer value of the same kind is already applied
         self._stamp[i, f] = ev.ts
+        self._stamp_id[i][f] = ev.event_id
         if kind == "nominal_capacity":
             self.nominal[i] = v
         elif kind == "staffing":
@@ -403,7 +409,7 @@ class CapacityMonitor:
             self.forecast_revision += 1
         return True
 
-    def _apply_backlog(self, i: int, ts: float, value: float) -> bool:
+    def _apply_backlog(self, i: int, ts: float, value: float, event_id: str) -> bool:
         """An absolute backlog as of ``ts``, with the deltas dated at or
         after ``ts`` already applied kept on top (a late absolute does not
         undo them); False when stale."""
@@ -413,6 +419,7 @@ class CapacityMonitor:
         if backlog is None:
             return False  # later changes were dropped: it cannot be rebased
         self._stamp[i, _BACKLOG] = ts
+        self._stamp_id[i][_BACKLOG] = event_id
         self.backlog[i] = backlog
         return True
 
@@ -630,6 +637,7 @@ class CapacityMonitor:
                 "outage": bool(self.outage[i]),
                 "congestion": self.congestion[i].tolist(),
                 "stamp": [None if np.isinf(v) else float(v) for v in self._stamp[i]],
+                "stamp_id": list(self._stamp_id[i]),
                 "stamp_lane": [
                     None if np.isinf(v) else float(v) for v in self._stamp_lane[i]
                 ],
@@ -672,6 +680,8 @@ class CapacityMonitor:
             self.outage[i] = s["outage"]
             self.congestion[i] = s["congestion"]
             self._stamp[i] = [-np.inf if v is None else v for v in s["stamp"]]
+            # a snapshot of before 2026-12-07 kept no ids: unknown (None)
+            self._stamp_id[i] = list(s.get("stamp_id") or [None] * len(_SET_FIELDS))
             self._stamp_lane[i] = [-np.inf if v is None else v for v in s["stamp_lane"]]
             self._changes.load_node(
                 i, s.get("backlog_changes"), self.last_ts, float(self.backlog[i])
@@ -806,6 +816,13 @@ class CapacityMonitor:
         network's value stands). Kept in the snapshots, so every router of
         a store has the same."""
         return {k: self._stamp[:, _SET_FIELDS.index(k)].copy() for k in kinds}
+
+    def set_by(self, kinds: tuple[str, ...]) -> dict[str, list[str | None]]:
+        """The ``event_id`` of the event behind each node's :meth:`set_at`
+        of ``kinds``: None where none set it, or where the stamp was restored
+        from a snapshot written before the ids were kept (2026-12-07). Kept
+        in the snapshots, so every router of a store names the same."""
+        return {k: [ids[_SET_FIELDS.index(k)] for ids in self._stamp_id] for k in kinds}
 
     def congestion_by_service(self, node: int) -> dict[str, float]:
         """Lane delay factors of one node, by service name."""

@@ -487,6 +487,7 @@ def _map_json(
 ) -> dict[str, Any]:
     """``capacity show --json``: the scores and their inputs per node."""
     changed = _changed_at(mon)
+    changed_by = _changed_by(mon)
     nodes = [
         {
             "node_id": row.node_id,
@@ -500,6 +501,7 @@ def _map_json(
             "outage": bool(row.outage),
             "congestion": mon.congestion_by_service(i),
             "changed_at": changed[i],
+            "changed_by": changed_by[i],
         }
         for i, row in enumerate(table.itertuples(index=False))
     ]
@@ -523,12 +525,13 @@ def _map_text(mon: CapacityMonitor, table: pd.DataFrame) -> str:
         "changed (UTC)",
     ]
     changed = _changed_at(mon)
+    changed_by = _changed_by(mon)
     for i, row in enumerate(table.itertuples(index=False)):
         lines.append(
             f"{row.node_id:<9} {row.kind:<9} {row.score:>6.3f} {row.nominal_capacity:>8.0f} "
             f"{row.staffing_pct:>7.1f} {row.backlog:>8.0f} {row.forecast_rest_of_day:>9.0f} "
             f"{_rounded(row.free_capacity, 0):>9.0f} {'yes' if row.outage else '':>4} "
-            f"{row.max_congestion:>5.2f}  {_last_change(changed[i])}"
+            f"{row.max_congestion:>5.2f}  {_last_change(changed[i], changed_by[i])}"
         )
     return "\n".join(lines)
 
@@ -546,15 +549,35 @@ def _changed_at(mon: CapacityMonitor) -> list[dict[str, str | None]]:
     ]
 
 
-def _last_change(changed: dict[str, str | None]) -> str:
+def _changed_by(mon: CapacityMonitor) -> list[dict[str, str | None]]:
+    """Per node, the ``event_id`` of the event that last set its nominal
+    capacity, staffing and outage (``GET /v1/capacity``'s ``changed_by``),
+    None where no event did (or its id is unknown: a snapshot of before the
+    ids were kept)."""
+    from tierflow.capacity.monitor import CHANGED_KINDS
+
+    set_by = mon.set_by(CHANGED_KINDS)
+    return [
+        {k: set_by[k][i] for k in CHANGED_KINDS} for i in range(mon.network.n_nodes)
+    ]
+
+
+def _last_change(
+    changed: dict[str, str | None], changed_by: dict[str, str | None]
+) -> str:
     """The text's ``changed`` column: the latest of ``changed`` with its
-    kind(s) (``2026-01-05 15:00:00 outage``), ``-`` when none was set."""
+    kind(s) and the event(s) that set it (``2026-01-05 15:00:00 outage by
+    o1``; ``by`` left out where no id is known), ``-`` when none was set."""
     stamps = [at for at in changed.values() if at is not None]
     latest = max(stamps, key=dt.datetime.fromisoformat, default=None)
     if latest is None:
         return "-"
-    kinds = ",".join(k for k, at in changed.items() if at == latest)
-    return f"{dt.datetime.fromisoformat(latest):%Y-%m-%d %H:%M:%S} {kinds}"
+    kinds = [k for k, at in changed.items() if at == latest]
+    ids = [changed_by[k] for k in kinds]
+    by = "" if None in ids else f" by {','.join(str(i) for i in ids)}"
+    return (
+        f"{dt.datetime.fromisoformat(latest):%Y-%m-%d %H:%M:%S} {','.join(kinds)}{by}"
+    )
 
 
 def _rounded(value: float, digits: int) -> float:

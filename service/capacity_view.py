@@ -66,6 +66,7 @@ def capacity_payload(
         table = mon.table()
         congestion = mon.congestion.copy()
         set_at = mon.set_at(CHANGED_KINDS)
+        set_by = mon.set_by(CHANGED_KINDS)
         util = mon.utilization()
         as_of = mon.as_of()
         version = list(capacity_version(router))
@@ -109,6 +110,7 @@ def capacity_payload(
             "changed_at": {
                 k: stamp_instant(float(set_at[k][i])) for k in CHANGED_KINDS
             },
+            "changed_by": {k: set_by[k][i] for k in CHANGED_KINDS},
         }
         for i in range(net.n_nodes)
     ]

@@ -462,6 +462,14 @@ class NodeCapacityOut(BaseModel):
         "8601, UTC), null where no event did (the network's value stands). "
         "For an outage: since when the node is closed (or open again)"
     )
+    changed_by: dict[str, str | None] = Field(
+        description="Which event last set the node's `nominal_capacity`, "
+        "`staffing` and `outage`: the `event_id` of the event whose `ts` "
+        "`changed_at` gives (its `type` is the key), null where no event did, "
+        "or where the map was restored from a snapshot written before these "
+        "ids were kept (2026-12-07) and no event of the kind came since. "
+        "For an outage: which event closed the node (or opened it again)"
+    )
 
 
 class DemandForecastOut(BaseModel):

@@ -167,9 +167,11 @@
       return `overbooked by ${over < 1 ? "under 1" : num(over)}`;
     }
     if (s === "busy") return "busy (overflow offered)";
-    // since when: the outage event's time (null: closed by no event we know of)
+    // since when: the outage event's time (null: closed by no event we know
+    // of), and which event it was (null: one whose id the map does not know)
     const since = s === "closed" && n.changed_at.outage;
-    if (since) return `closed since ${instant(since)}`;
+    const by = n.changed_by && n.changed_by.outage;
+    if (since) return `closed since ${instant(since)}${by ? ` by event ${by}` : ""}`;
     return s;
   }
 

@@ -387,8 +387,10 @@ def test_capacity_show_never_says_minus_zero(tmp_path: Path) -> None:
         *["0"] * 3,
         "1.00",
         # changed (UTC): the events' time, and the kinds of the node's state
-        # they changed (backlog and forecast are flows, not its state)
+        # they changed (backlog and forecast are flows, not its state), by
+        # the events that did (their ids here are their kinds)
         *["2026-05-20", "10:00:00", "nominal_capacity,staffing"],
+        *["by", "nominal_capacity,staffing"],
     ]
 
 

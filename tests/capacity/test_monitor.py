@@ -782,6 +782,42 @@ def test_a_snapshot_of_minus_zero_opens_as_zero(
     assert [str(row[k]) for k in inputs] == ["0.0", "0.0", "0.0", "0.0"]
 
 
+def test_each_nodes_state_names_the_event_that_set_it(
+    tmp_path: Path, tiny_network: Network
+) -> None:
+    """``set_by`` names the event behind each ``set_at`` (the applied one:
+    a stale event of the kind is not named), kept in the snapshots. A
+    snapshot written before the ids were kept (no ``stamp_id``) opens with
+    its times and no ids, until the node's next event of the kind."""
+    kinds = ("nominal_capacity", "staffing", "outage")
+    records = [
+        _ev(2, "ST-CHI", "outage", True),
+        _ev(1, "ST-CHI", "outage", False),  # stale: older than e2
+        _ev(3, "ST-CHI", "staffing", 40),
+    ]
+    alone = CapacityMonitor(tiny_network)
+    alone.ingest(events_for(tiny_network, records))
+    named = {"nominal_capacity": None, "staffing": "e3", "outage": "e2"}
+    assert {k: v[2] for k, v in alone.set_by(kinds).items()} == named
+    assert alone.set_by(kinds)["outage"][:2] == [None, None]
+    with SqliteStore(tmp_path / "state.db") as store:
+        mon = CapacityMonitor(tiny_network, store)
+        mon.ingest(events_for(tiny_network, records))
+        mon.snapshot()
+        back = CapacityMonitor.open(tiny_network, store)
+        assert back.unsnapshotted == 0  # from the snapshot alone
+        assert {k: v[2] for k, v in back.set_by(kinds).items()} == named
+        seq, state = mon.snapshot_state()
+        for entry in state["nodes"].values():
+            del entry["stamp_id"]
+        store.save_capacity_snapshot(seq, state)
+        old = CapacityMonitor.open(tiny_network, store)
+        assert old.set_by(kinds)["outage"] == [None, None, None]
+        assert np.isfinite(old.set_at(kinds)["outage"][2])
+        old.ingest(events_for(tiny_network, [_ev(4, "ST-CHI", "outage", False)]))
+        assert old.set_by(kinds)["outage"] == [None, None, "e4"]
+
+
 def test_congestion_on_a_lane_the_node_does_not_offer_is_not_its_congestion(
     tmp_path: Path, tiny_network: Network
 ) -> None:

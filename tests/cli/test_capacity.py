@@ -511,7 +511,7 @@ def test_show_prints_no_room_as_0_not_minus_0(tmp_path: Path) -> None:
         "WH-WEST   warehouse  0.000      800   100.0      800         0         0"
         "       1.00  -",
         "ST-CHI    store      0.000        0   100.0        0         0         0"
-        "       1.00  2026-01-05 14:00:00 nominal_capacity",
+        "       1.00  2026-01-05 14:00:00 nominal_capacity by n1",
     ]
     shown = CliRunner().invoke(cli, ["capacity", "show", *net, "--json"]).output
     free = {n["node_id"]: n["free_capacity"] for n in json.loads(shown)["nodes"]}
@@ -814,5 +814,50 @@ def test_show_says_when_each_nodes_state_was_set(tmp_path: Path) -> None:
     assert changed == {
         "WH-EAST": "-",
         "WH-WEST": "-",
-        "ST-CHI": "2026-01-05 15:00:00 outage",
+        "ST-CHI": "2026-01-05 15:00:00 outage by o1",
+    }
+
+
+def test_show_names_the_event_that_set_each_nodes_state(
+    tmp_path: Path, state_location: Path | str
+) -> None:
+    """``capacity show`` names the event that last set each node's nominal
+    capacity, staffing and outage (JSON ``changed_by``, as ``GET
+    /v1/capacity``; the text after the latest change's kind): it said since
+    when ST-CHI was closed, not which event closed it. Events ingested by
+    two runs (the second reading the first's snapshot), one of them stale,
+    are named as the log leaves them, on both backends."""
+    net = ["--network", str(TINY_NETWORK), "--state", str(state_location)]
+    for k, lines in enumerate(
+        [
+            '{"event_id": "s1", "ts": "2026-01-05T14:30:00Z", "node_id": "ST-CHI", '
+            '"type": "staffing", "value": 40}\n'
+            '{"event_id": "o1", "ts": "2026-01-05T15:00:00Z", "node_id": "ST-CHI", '
+            '"type": "outage", "value": true}\n',
+            '{"event_id": "o0", "ts": "2026-01-05T14:00:00Z", "node_id": "ST-CHI", '
+            '"type": "outage", "value": false}\n'
+            '{"event_id": "n1", "ts": "2026-01-05T16:00:00Z", "node_id": "WH-WEST", '
+            '"type": "nominal_capacity", "value": 300}\n',
+        ]
+    ):
+        path = tmp_path / f"e{k}.jsonl"
+        path.write_text(lines)
+        done = CliRunner().invoke(
+            cli, ["capacity", "ingest", *net, "--events", str(path)]
+        )
+        assert done.exit_code == 0, done.output
+    shown = CliRunner().invoke(cli, ["capacity", "show", *net, "--json"])
+    assert shown.exit_code == 0, shown.output
+    nodes = {n["node_id"]: n for n in json.loads(shown.output)["nodes"]}
+    assert {k: v["changed_by"] for k, v in nodes.items()} == {
+        "WH-EAST": dict.fromkeys(("nominal_capacity", "staffing", "outage")),
+        "WH-WEST": {"nominal_capacity": "n1", "staffing": None, "outage": None},
+        "ST-CHI": {"nominal_capacity": None, "staffing": "s1", "outage": "o1"},
+    }
+    text = CliRunner().invoke(cli, ["capacity", "show", *net]).output.splitlines()
+    changed = {line.split()[0]: line.split("  ")[-1] for line in text[2:]}
+    assert changed == {
+        "WH-EAST": "-",
+        "WH-WEST": "2026-01-05 16:00:00 nominal_capacity by n1",
+        "ST-CHI": "2026-01-05 15:00:00 outage by o1",
     }

@@ -378,9 +378,11 @@ def _closed_st_chi_says_since_when_and_its_staffing(ops: Any) -> None:
     # a closed node keeps its staffing on the page, as the API and `capacity
     # show` keep it (it read "–": the staffing drop posted was nowhere)
     assert ops.text_content(chi.format("staffing")) == "40%"
-    # since when, in the reader's zone
+    # since when, in the reader's zone, and by which event (it said since
+    # when and not which event closed it)
     status = ops.text_content(chi.format("status")) or ""
     assert status.startswith("closed since 1/5/2026, ")
+    assert status.endswith(f" by event {OUTAGE['event_id']}")
 
 
 def test_ops_lists_every_node_filtered_and_sorted(

@@ -185,9 +185,10 @@ def test_a_closed_node_reads_closed_not_overbooked(live: Any) -> None:
     assert (shut["outage"], shut["score"], shut["utilization"]) == (True, 0.0, 1.0)
     assert shut["free_capacity"] == 0.0 and shut["backlog"] == 238.0
     client.post("/v1/capacity/events", json={"events": [reopened]}, headers=key)
-    # the figures of before, the outage's time now the reopening's
+    # the figures of before, the outage's time and event now the reopening's
     when = {**over["changed_at"], "outage": "2026-01-05T15:00:00+00:00"}
-    assert chi() == {**over, "outage": False, "changed_at": when}
+    by = {**over["changed_by"], "outage": "ops-r"}
+    assert chi() == {**over, "outage": False, "changed_at": when, "changed_by": by}
 
 
 def test_the_map_names_each_congested_lane(live: Any) -> None:
@@ -264,6 +265,51 @@ def test_the_map_says_when_each_nodes_state_was_set(
             n for n in capacity_payload(again)["nodes"] if n["node_id"] == "ST-CHI"
         )
         assert chi["changed_at"] == nodes["ST-CHI"]["changed_at"]
+
+
+def test_the_map_names_the_event_that_set_each_nodes_state(
+    live: Any, state_location: Path | str, tmp_path: Path
+) -> None:
+    """Each node names the event that last set its outage, staffing and
+    nominal capacity (``changed_by``: its ``event_id``, null where none did):
+    an operator read ST-CHI "closed since 15:00" and not which event closed
+    it. A stale event of the same kind (older) changes nothing and is not
+    named; another replica following the store, and a router opened on it
+    afterwards from a snapshot (a restart), name the same."""
+    client, router, _ = live
+    key = {"X-API-Key": API_KEY}
+    with tiny_router(tmp_path / "b", state=state_location, scores=False) as there:
+        staffing = {**OUTAGE, "event_id": "s-1", "type": "staffing", "value": 40}
+        older = {**OUTAGE, "event_id": "o-old", "ts": "2026-01-05T14:00:00Z"}
+        r = client.post(
+            "/v1/capacity/events", json={"events": [staffing, OUTAGE]}, headers=key
+        )
+        assert r.status_code == 200, r.text
+        r = client.post("/v1/capacity/events", json={"events": [older]}, headers=key)
+        assert r.json()["stale"] == 1, r.text
+        nodes = {n["node_id"]: n for n in client.get("/v1/capacity").json()["nodes"]}
+        assert nodes["ST-CHI"]["changed_by"] == {
+            "nominal_capacity": None,
+            "staffing": "s-1",
+            "outage": "ops-1",
+        }
+        assert nodes["WH-EAST"]["changed_by"] == dict.fromkeys(
+            ("nominal_capacity", "staffing", "outage")
+        )
+        there.refresh()
+        chi = next(
+            n for n in capacity_payload(there)["nodes"] if n["node_id"] == "ST-CHI"
+        )
+        assert chi["changed_by"] == nodes["ST-CHI"]["changed_by"]
+    with router.lock:
+        router.monitor.snapshot()  # a restart reads the ids from the snapshot
+    with tiny_router(tmp_path / "c", state=state_location, scores=False) as again:
+        chi = next(
+            n for n in capacity_payload(again)["nodes"] if n["node_id"] == "ST-CHI"
+        )
+        assert chi["changed_by"] == nodes["ST-CHI"]["changed_by"]
+    spec = client.get("/openapi.json").json()["components"]["schemas"]
+    assert "changed_by" in spec["NodeCapacityOut"]["properties"]
 
 
 @pytest.mark.parametrize("staffing", [200.0, 80.0])
