@@ -138,7 +138,7 @@ class CapacityMonitor:
         self.congestion = np.ones((n, s))
         self._stamp = np.full((n, len(_SET_FIELDS)), -np.inf)
         #: The ``event_id`` of the event behind each stamp (None: none, or a
-        #: snapshot of before 2026-12-07, which kept no ids).
+        #: snapshot of before 2026-12-06, which kept no ids).
         self._stamp_id: list[list[str | None]] = [
             [None] * len(_SET_FIELDS) for _ in range(n)
         ]
@@ -680,7 +680,7 @@ class CapacityMonitor:
             self.outage[i] = s["outage"]
             self.congestion[i] = s["congestion"]
             self._stamp[i] = [-np.inf if v is None else v for v in s["stamp"]]
-            # a snapshot of before 2026-12-07 kept no ids: unknown (None)
+            # a snapshot of before 2026-12-06 kept no ids: unknown (None)
             self._stamp_id[i] = list(s.get("stamp_id") or [None] * len(_SET_FIELDS))
             self._stamp_lane[i] = [-np.inf if v is None else v for v in s["stamp_lane"]]
             self._changes.load_node(
@@ -820,7 +820,7 @@ class CapacityMonitor:
     def set_by(self, kinds: tuple[str, ...]) -> dict[str, list[str | None]]:
         """The ``event_id`` of the event behind each node's :meth:`set_at`
         of ``kinds``: None where none set it, or where the stamp was restored
-        from a snapshot written before the ids were kept (2026-12-07). Kept
+        from a snapshot written before the ids were kept (2026-12-06). Kept
         in the snapshots, so every router of a store names the same."""
         return {k: [ids[_SET_FIELDS.index(k)] for ids in self._stamp_id] for k in kinds}
 

@@ -467,7 +467,7 @@ class NodeCapacityOut(BaseModel):
         "`staffing` and `outage`: the `event_id` of the event whose `ts` "
         "`changed_at` gives (its `type` is the key), null where no event did, "
         "or where the map was restored from a snapshot written before these "
-        "ids were kept (2026-12-07) and no event of the kind came since. "
+        "ids were kept (2026-12-06) and no event of the kind came since. "
         "For an outage: which event closed the node (or opened it again)"
     )
 
