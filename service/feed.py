@@ -11,7 +11,10 @@ a snapshot of the capacity map every :data:`SNAPSHOT_EVERY` events, so a
 restart replays only the log after it. The same wait returns at a committed
 stock change (``POST /v1/stock``, ``tierflow stock load``: the stock
 counter, ``data/store/stock_news.py``), whose SKUs the hub is told
-(``on_stock``), so that it re-answers the open checkouts of those SKUs. Every :data:`CHECKPOINT_S` it also
+(``on_stock``), so that it re-answers the open checkouts of those SKUs. The
+same read says when the first live hold lapses, and the follower sweeps
+the holds past their TTL then (:meth:`CapacityFollower._sweep`), so that a
+lapsed hold's stock news goes out on time with no other write. Every :data:`CHECKPOINT_S` it also
 checkpoints the store's write-ahead log (SQLite), which the requests'
 commits would otherwise do on the event loop."""
 
@@ -134,6 +137,12 @@ class CapacityFollower:
         self.schema_newer = ""
         self._schema_at = -math.inf
         self._said = RepeatedLines(REPEAT_EVERY_S)
+        #: When the first live hold lapses (epoch seconds, as the store
+        #: judges a TTL; None: none, or not read since the last sweep), as
+        #: the last wait read it: :meth:`_sweep` sweeps then
+        self._lapse: float | None = None
+        #: No sweep before this (epoch seconds): one failed, tried again later
+        self._sweep_after = -math.inf
 
     def _warn(self, what: str, exc: BaseException) -> None:
         """``what: exc``, unless said within :data:`REPEAT_EVERY_S`."""
@@ -242,13 +251,14 @@ class CapacityFollower:
                     needed = store.checkpoint()
                     checkpoint_at = time.monotonic() + CHECKPOINT_S if needed else None
                 wait = min(wait, CHECKPOINT_S)
-            last = self._wait(store, seen, wait)
+            last = self._wait(store, seen, min(wait, self._until_lapse()))
         except STORE_ERRORS as exc:
             self.store_unreachable = True
             self._warn("capacity event log unreadable", exc)
             self._stop.wait(RETRY_S)
             return seen, checkpoint_at
         self._read_again()
+        self._sweep(store)
         # the option sets answered while the store could not be written,
         # for every replica: tried at each read of the log until written
         # (once, when the log was read again, met a router's store still
@@ -279,12 +289,45 @@ class CapacityFollower:
         ``seq``."""
         if self._stock_seen is None:
             self._stock_seen = store.stock_version()
-        last, stock = store.wait_for_changes(seen, self._stock_seen, wait, self._stop)
+        last, stock, self._lapse = store.wait_for_changes(
+            seen, self._stock_seen, wait, self._stop
+        )
         if stock > self._stock_seen:
             self._stock_seen, skus = store.stock_changed_since(self._stock_seen)
             if skus and self.on_stock is not None:
                 self.on_stock(skus)
         return last
+
+    def _sweep_due(self) -> float:
+        """When :meth:`_sweep` is due (epoch seconds; inf: no hold known)."""
+        return math.inf if self._lapse is None else max(self._lapse, self._sweep_after)
+
+    def _until_lapse(self) -> float:
+        """Seconds until :meth:`_sweep` is due (0: now; inf: no hold known)."""
+        return max(0.0, self._sweep_due() - time.time())
+
+    def _sweep(self, store: StateStore) -> None:
+        """Once the first live hold lapsed (as the last wait read it), sweep
+        the holds past their TTL (``expire_stale``: their stock back, and
+        the stock news of a position they had sold out, which the next wait
+        reads as any change's, and every replica's hub re-answers its open
+        checkouts of those SKUs). On this thread's connection, never on a
+        checkout's path; nothing is read for it but the expiry that rides
+        on the wait's own read. Every replica does it, and two at once give
+        the stock back once (the sweep claims the rows with a conditional
+        ``UPDATE``). Before, only a later hold or count swept a lapsed hold,
+        and on a quiet store the pages that saw its SKU sold out were never
+        told it was back. Not while writes are refused (``schema_newer``);
+        one that fails is tried again :data:`RETRY_S` later."""
+        now = time.time()
+        if self.schema_newer or now < self._sweep_due():
+            return
+        self._lapse = None  # the next wait reads the next one
+        try:
+            store.expire_stale(now=now)
+        except STORE_ERRORS as exc:
+            self._sweep_after = now + RETRY_S
+            self._warn("lapsed holds not swept", exc)
 
     def _check_schema(self, store: StateStore) -> None:
         """Read the store's schema version (:data:`SCHEMA_CHECK_S`): a store

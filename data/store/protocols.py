@@ -28,6 +28,7 @@ from tierflow.data.store.reservations import ReserveResult
 from tierflow.data.store.retention import PruneReport
 from tierflow.data.store.scores import CltvScore, VersionedScore
 from tierflow.data.store.stock import StockChange, StockReceipt
+from tierflow.data.store.stock_news import Changes
 from tierflow.data.store.upgrades import UpgradeNote
 from tierflow.data.vocabulary import HoldStatus
 
@@ -318,9 +319,10 @@ class StockNewsStore(Protocol):
         after_stock: int,
         timeout_s: float,
         stop: threading.Event | None = None,
-    ) -> tuple[int, int]:
+    ) -> Changes:
         """Wait for a capacity event after ``after_seq`` or a stock change
-        after ``after_stock``; the log's last ``seq`` and the counter."""
+        after ``after_stock``; the log's last ``seq``, the counter and the
+        first live reservation's expiry."""
         ...
 
 

@@ -17,9 +17,11 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterable
+from typing import NamedTuple
 
 from tierflow.data.store.capacity_log import CAPACITY_CHANNEL
 from tierflow.data.store.database import StorePart, Transaction
+from tierflow.data.store.schema import LIVE_RESERVATION
 
 #: The channel a committed stock change notifies (payload: the counter).
 STOCK_CHANNEL = "tierflow_stock_changes"
@@ -39,6 +41,20 @@ _STAMP = (
     "ON CONFLICT (name) DO UPDATE SET version = excluded.version"
 )
 _VERSION = f"SELECT version FROM table_versions WHERE name = '{STOCK_VERSION}'"
+#: The earliest expiry of the active reservations (``reservations_live``,
+#: the index of the live holds by expiry: its first entry).
+_LAPSE = f"SELECT MIN(expires_at) FROM reservations WHERE {LIVE_RESERVATION}"
+
+
+class Changes(NamedTuple):
+    """What :meth:`StockNews.wait_for_changes` read, in one statement: the
+    capacity log's last ``seq``, the stock counter, and when the first
+    active reservation lapses (epoch seconds; None with none), for the
+    follower that sweeps lapsed holds on time (``service/feed.py``)."""
+
+    seq: int
+    stock: int
+    lapse: float | None
 
 
 def note_stock_changed(conn: Transaction, skus: Iterable[str]) -> None:
@@ -104,18 +120,22 @@ class StockNews(StorePart):
         after_stock: int,
         timeout_s: float,
         stop: threading.Event | None = None,
-    ) -> tuple[int, int]:
+    ) -> Changes:
         """:meth:`~tierflow.data.store.capacity_log.CapacityLog.wait_for_events`
         that also returns once the stock counter passed ``after_stock``: the
-        log's last ``seq`` and the counter (one read of both)."""
+        log's last ``seq``, the counter and the first live reservation's
+        expiry (one read of the three: the expiry an index's first entry,
+        in the read the wait made already)."""
         deadline = time.monotonic() + max(0.0, timeout_s)
         self._db.listen(CAPACITY_CHANNEL)  # before the read: no notice is missed
         self._db.listen(STOCK_CHANNEL)
         while True:
             row = self._db.execute(
-                f"SELECT (SELECT MAX(seq) FROM capacity_events), ({_VERSION})"
+                f"SELECT (SELECT MAX(seq) FROM capacity_events), ({_VERSION}), "
+                f"({_LAPSE})"
             ).fetchone()
             last, stock = int(row[0] or 0), int(row[1] or 0)
+            lapse = None if row[2] is None else float(row[2])
             left = deadline - time.monotonic()
             if (
                 last > after_seq
@@ -123,7 +143,7 @@ class StockNews(StorePart):
                 or left <= 0
                 or (stop is not None and stop.is_set())
             ):
-                return last, stock
+                return Changes(last, stock, lapse)
             self._db.wait_notice(
                 CAPACITY_CHANNEL,
                 after_seq,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import json
 import os
 import re
@@ -11,6 +12,7 @@ import socket
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -926,3 +928,38 @@ def test_an_unknown_operator_reads_mode_is_a_usage_error(tmp_path: Path) -> None
         "Invalid value for '--operator-reads': 'private' is not one of 'public', "
         "'key'." in result.output
     )
+
+
+def test_every_worker_sweeps_a_lapsed_hold_with_no_request(
+    tmp_path: Path, state_location: Path | str
+) -> None:
+    """``--workers 2 --reservation-ttl 1``: a hold of one TEE, then no
+    request. Its stock is back in the store (``reserved`` 0, the hold
+    ``expired``) within 1.5 s of its expiry: each worker's follower sweeps
+    lapsed holds on time, as the two give it back once (``reserved`` not
+    below 0). Until 2026-12-06 the hold stayed ``active`` until a later
+    hold or count swept it."""
+    proc, base, log = _serve(
+        tmp_path, state_location, "--workers", "2", "--reservation-ttl", "1"
+    )
+    try:
+        _wait_up(base, log)
+        rid, option = _start(base, select=False)
+        held = httpx.post(
+            f"{base}/v1/checkouts/{rid}/select", json={"option_id": option}, timeout=10
+        ).json()
+        assert held["status"] == "held", held
+        expires = dt.datetime.fromisoformat(held["expires_at"]).timestamp()
+        with open_store(state_location) as store:
+
+            def reserved() -> int:
+                return int(store.inventory_frame()["reserved"].sum())
+
+            _wait_for(lambda: reserved() == 0, expires + 1.5 - time.time())
+            late = time.time() - expires
+            states = {store.reservation_status(f"{rid}#1.0")}
+        assert states == {"expired"}, late
+    finally:
+        proc.send_signal(signal.SIGINT)
+        code = proc.wait(30)
+    assert code == 0, log.read_text()

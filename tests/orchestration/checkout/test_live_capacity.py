@@ -793,3 +793,44 @@ def test_an_option_a_requote_dropped_is_a_conflict(router: OnlineRouter) -> None
         router.select(first.request_id, "gold", now=MONDAY_10)
     with pytest.raises(InputError, match=r"^field 'option_id': value 'diamond'"):
         router.select(first.request_id, "diamond", now=MONDAY_10)
+
+
+def test_the_follower_sweeps_a_lapsed_hold_and_tries_a_failed_sweep_again(
+    router: OnlineRouter,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A hold lapsed before the follower starts, nothing written after: its
+    first wait reads the expiry and it sweeps. The first sweep fails (the
+    store away): said once, and tried again ``RETRY_S`` (1 s) later, not in
+    a loop at once; the second gives the stock back."""
+    store = router.store
+    assert store is not None
+    assert store.reserve("r1", [("TEE", 1)], "ST-CHI", 1, now=time.time() - 10).ok
+    calls: list[float] = []
+    sweep = type(store).expire_stale
+
+    def failing_once(self: Any, *, now: float | None = None) -> int:
+        calls.append(time.monotonic())
+        if len(calls) == 1:
+            raise StoreUnavailable("the database is away")
+        return sweep(self, now=now)
+
+    monkeypatch.setattr(type(store), "expire_stale", failing_once)
+    follower = CapacityFollower(router, lambda: None)
+    with caplog.at_level(logging.WARNING, logger="tierflow.service"):
+        follower.start()
+        try:
+            deadline = time.monotonic() + 10
+            while (
+                store.reservation_status("r1") != "expired"
+                and time.monotonic() < deadline
+            ):
+                time.sleep(0.02)
+        finally:
+            follower.stop()
+    assert store.reservation_status("r1") == "expired"
+    assert len(calls) == 2
+    assert calls[1] - calls[0] >= 0.9 * feed.RETRY_S, calls
+    said = [r.message for r in caplog.records if "not swept" in r.message]
+    assert said == ["lapsed holds not swept: the database is away"]

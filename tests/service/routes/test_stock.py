@@ -245,6 +245,53 @@ def test_another_shoppers_cancel_brings_back_the_node_it_frees(
         assert sent == [2, 3]
 
 
+#: Seconds a hold lasts in the lapse test: long enough for its select and
+#: the stream's re-answer to the hold, short enough to wait out.
+_SHORT_TTL_S = 2.0
+
+
+def test_a_lapsed_hold_brings_back_the_node_it_held_with_no_other_write(
+    tmp_path: Path, state_location: Path | str
+) -> None:
+    """ST-CHI counted to 1 TEE; a hold on A takes it (TTL 2 s): the
+    checkout of one TEE followed on B moves its Gold to WH-EAST. Nobody
+    writes after it. Once the hold lapses, B's stream sends Gold from
+    ST-CHI again within 1.5 s of its expiry: the servers sweep lapsed holds
+    on time. Until 2026-12-06 only a later write swept it, and on a quiet
+    store the page kept WH-EAST (never told, on the pinned clock)."""
+    with (
+        replicas(tmp_path, state_location, reservation_ttl_s=_SHORT_TTL_S) as [
+            (sa, _),
+            (sb, _),
+        ],
+        httpx.Client(base_url=sa.url, timeout=10) as a,
+        httpx.Client(base_url=sb.url, timeout=10) as b,
+    ):
+        tee = post_options(b, "C1", **TEE_TO_CHICAGO)
+        follow = Listener(f"{sb.url}/v1/stream?request_id={tee['request_id']}")
+        follow.wait_for(lambda e: e["event"] == "capacity")
+        assert _post(a, "set", ("ST-CHI", "TEE", 1)).status_code == 200
+        last = post_options(a, "C2", **TEE_TO_CHICAGO)
+        option = next(o for o in last["options"] if o["nodes"] == ["ST-CHI"])
+        r = a.post(
+            f"/v1/checkouts/{last['request_id']}/select",
+            json={"option_id": option["option_id"]},
+        )
+        assert r.json()["status"] == "held", r.text
+        expires = dt.datetime.fromisoformat(r.json()["expires_at"]).timestamp()
+        gone = follow.wait_for(lambda e: e["event"] == "options")
+        assert _gold(gone["data"]["option_set"])[0] == ["WH-EAST"]
+        assert time.time() < expires  # told of the hold before it lapsed
+        revision = gone["data"]["revision"]
+        back = follow.wait_for(
+            lambda e: e["event"] == "options" and e["data"]["revision"] > revision,
+            timeout=_SHORT_TTL_S + 5.0,
+        )
+        late = time.time() - expires
+        assert late < 1.5, late
+        assert _gold(back["data"]["option_set"]) == (["ST-CHI"], "2026-01-06", 10.0)
+
+
 def test_a_count_that_changes_nothing_says_so(shared_live: Any) -> None:
     client, _, _ = shared_live
     r = _post(client, "set", ("WH-WEST", "SPRAY", 10), ("WH-WEST", "TEE", 50))
