@@ -91,6 +91,11 @@ CHECKPOINT_S = 0.1
 #: schema, this process refuses to write to it (its rows would have the old
 #: shape) and says so (503 for writes, ``/healthz`` and answers degraded).
 SCHEMA_CHECK_S = 1.0
+#: Seconds between two sweeps of lapsed holds by one follower: under load
+#: holds lapse one after another, and each process sweeping at every lapse
+#: would be a write transaction per hold per process; the holds that lapse
+#: meanwhile are swept together (a page hears of them this much later)
+SWEEP_GAP_S = 0.5
 
 
 class CapacityFollower:
@@ -315,7 +320,8 @@ class CapacityFollower:
         checkout's path; nothing is read for it but the expiry that rides
         on the wait's own read. Every replica does it, and two at once give
         the stock back once (the sweep claims the rows with a conditional
-        ``UPDATE``). Before, only a later hold or count swept a lapsed hold,
+        ``UPDATE``); at most once in :data:`SWEEP_GAP_S`. Before, only a later
+        hold or count swept a lapsed hold,
         and on a quiet store the pages that saw its SKU sold out were never
         told it was back. Not while writes are refused (``schema_newer``);
         one that fails is tried again :data:`RETRY_S` later."""
@@ -323,6 +329,7 @@ class CapacityFollower:
         if self.schema_newer or now < self._sweep_due():
             return
         self._lapse = None  # the next wait reads the next one
+        self._sweep_after = now + SWEEP_GAP_S
         try:
             store.expire_stale(now=now)
         except STORE_ERRORS as exc:

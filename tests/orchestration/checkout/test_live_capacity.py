@@ -5,6 +5,7 @@ short, its discount bound, live capacity events, stored bid prices.
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import logging
 import threading
 import time
@@ -834,3 +835,36 @@ def test_the_follower_sweeps_a_lapsed_hold_and_tries_a_failed_sweep_again(
     assert calls[1] - calls[0] >= 0.9 * feed.RETRY_S, calls
     said = [r.message for r in caplog.records if "not swept" in r.message]
     assert said == ["lapsed holds not swept: the database is away"]
+
+
+def test_holds_lapsing_one_after_another_are_swept_together(
+    router: OnlineRouter, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Holds lapsing 0.15 s apart are not a sweep (a write transaction) each
+    in every process: one follower sweeps at most once in ``SWEEP_GAP_S``,
+    and the holds that lapsed meanwhile go back in the next sweep."""
+    store = router.store
+    assert store is not None
+    now = time.time()
+    # five holds of 1 s lapsing 0.15 s apart, from now on
+    for k in range(5):
+        at = now - 1 + 0.15 * k
+        assert store.reserve(f"r{k}", [("TEE", 1)], "ST-CHI", 1, now=at).ok
+    calls: list[float] = []
+    sweep = type(store).expire_stale
+
+    def counted(self: Any, *, now: float | None = None) -> int:
+        calls.append(time.monotonic())
+        return sweep(self, now=now)
+
+    monkeypatch.setattr(type(store), "expire_stale", counted)
+    follower = CapacityFollower(router, lambda: None)
+    follower.start()
+    try:
+        time.sleep(1.4)
+    finally:
+        follower.stop()
+    assert {store.reservation_status(f"r{k}") for k in range(5)} == {"expired"}
+    gaps = [b - a for a, b in itertools.pairwise(calls)]
+    assert all(g >= 0.9 * feed.SWEEP_GAP_S for g in gaps), gaps
+    assert len(calls) <= 3, calls
