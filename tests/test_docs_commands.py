@@ -10,7 +10,8 @@ node_id". The ``state migrate`` listing and the schema numbers quoted in
 migration 16 had come.
 
 The JSON field lists ``docs/cli.md`` quotes as a command's ``--json``
-(``network validate``, ``generate orders``, ``capacity show``, ...) are the
+(``network validate``, ``generate orders``, ``capacity show``, ``stock
+load``, ...) are the
 fields the command prints: ``capacity show --json``'s list lacked
 ``changed_at`` after the command had added it.
 """
@@ -141,6 +142,11 @@ def test_the_quoted_json_fields_are_the_commands(
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("TIERFLOW_STATE", str(tmp_path / "state.db"))
     text = CLI_MD.read_text(encoding="utf-8")
+    (tmp_path / "events.jsonl").write_text(
+        '{"event_id": "e-1", "ts": "2026-01-05T14:00:00Z", "node_id": "WH-MEM", '
+        '"type": "staffing", "value": 85}\n'
+    )
+    (tmp_path / "count.csv").write_text("node_id,sku,on_hand\nWH-MEM,ELE-0042,40\n")
     runner = CliRunner()
     runs: list[tuple[str | None, str]] = [
         ("`validate --json` prints ", "network validate --json"),
@@ -160,6 +166,8 @@ def test_the_quoted_json_fields_are_the_commands(
         ),
         (None, "capacity forecast --orders history.csv"),  # makes the store
         ("`show --json` prints ", "capacity show --json"),
+        ("(stdin); # --json: ", "capacity ingest --events events.jsonl --json"),
+        ("20 units down`; `--json`: ", "stock load --inventory count.csv --json"),
     ]
     for prefix, command in runs:
         result = runner.invoke(cli, shlex.split(command), prog_name="tierflow")
