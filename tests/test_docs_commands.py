@@ -8,10 +8,17 @@ included), so a node or SKU the sample lacks fails here: ``stock show
 node_id". The ``state migrate`` listing and the schema numbers quoted in
 ``docs/cli.md`` and ``docs/store.md`` are this release's: they said 15 once
 migration 16 had come.
+
+The JSON field lists ``docs/cli.md`` quotes as a command's ``--json``
+(``network validate``, ``generate orders``, ``capacity show``, ``stock
+load``, ...) are the
+fields the command prints: ``capacity show --json``'s list lacked
+``changed_at`` after the command had added it.
 """
 
 from __future__ import annotations
 
+import json
 import re
 import shlex
 from pathlib import Path
@@ -92,3 +99,78 @@ def test_the_quoted_schema_numbers_are_this_releases() -> None:
         for current in re.findall(r"schema (\d+), current", text):
             assert int(current) == SCHEMA_VERSION, page.name
     assert len(MIGRATION_SUMMARIES) == SCHEMA_VERSION
+
+
+def _fields(spec: str) -> dict[str, str]:
+    """The top-level keys of a quoted ``{a, b: [{c, d}], e: {f}}``, each with
+    its nested spec (``"[{c, d}]"``, ``"{f}"``, or ``""``)."""
+    fields: dict[str, str] = {}
+    depth, start = 0, 1
+    for at, char in enumerate(spec):
+        if char in "[{":
+            depth += 1
+        elif char in "]}":
+            depth -= 1
+        if (char == "," and depth == 1) or depth == 0:
+            name, _, nested = spec[start:at].partition(":")
+            fields[name.strip()] = nested.strip()
+            start = at + 1
+        if depth == 0:
+            break
+    return fields
+
+
+def _quoted_json(text: str, prefix: str) -> dict[str, str]:
+    """The field list quoted right after ``prefix`` (whitespace-insensitive)."""
+    flat = " ".join(text.split())
+    at = flat.index(prefix) + len(prefix)
+    return _fields(flat[flat.index("{", at) :])
+
+
+def _check(printed: object, quoted: dict[str, str], where: str) -> None:
+    assert isinstance(printed, dict), where
+    assert list(quoted) == list(printed), where
+    for name, nested in quoted.items():
+        if nested.startswith("[{") and printed[name]:
+            inner = _fields(nested[1:])
+            assert list(inner) == list(printed[name][0]), f"{where}: {name}"
+
+
+def test_the_quoted_json_fields_are_the_commands(
+    tmp_path: Path, sample_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("TIERFLOW_STATE", str(tmp_path / "state.db"))
+    text = CLI_MD.read_text(encoding="utf-8")
+    (tmp_path / "events.jsonl").write_text(
+        '{"event_id": "e-1", "ts": "2026-01-05T14:00:00Z", "node_id": "WH-MEM", '
+        '"type": "staffing", "value": 85}\n'
+    )
+    (tmp_path / "count.csv").write_text("node_id,sku,on_hand\nWH-MEM,ELE-0042,40\n")
+    runner = CliRunner()
+    runs: list[tuple[str | None, str]] = [
+        ("`validate --json` prints ", "network validate --json"),
+        ("`sample --json` prints ", "network sample --out sample --json"),
+        (
+            "history.csv's ``` `--json` prints ",
+            "generate orders --orders 300 --days 3 --seed 1 --start 2026-01-05 "
+            "--out history.csv --json",
+        ),
+        (
+            "`generate gap --json` prints ",
+            "generate gap --type D --agents 5 --jobs 20 --out d.txt --json",
+        ),
+        (
+            "forecast --json` prints ",
+            "capacity forecast --orders history.csv --no-ingest --json",
+        ),
+        (None, "capacity forecast --orders history.csv"),  # makes the store
+        ("`show --json` prints ", "capacity show --json"),
+        ("(stdin); # --json: ", "capacity ingest --events events.jsonl --json"),
+        ("20 units down`; `--json`: ", "stock load --inventory count.csv --json"),
+    ]
+    for prefix, command in runs:
+        result = runner.invoke(cli, shlex.split(command), prog_name="tierflow")
+        assert result.exit_code == 0, f"{command}:\n{result.output}"
+        if prefix is not None:
+            _check(json.loads(result.stdout), _quoted_json(text, prefix), command)
