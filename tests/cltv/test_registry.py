@@ -851,3 +851,28 @@ def test_a_writer_waiting_on_a_failed_writers_new_folder_writes_in_it(
     with pytest.raises(RuntimeError, match="boom"), other.locked():
         raise RuntimeError("boom")
     assert not (tmp_path / "b").exists()
+
+
+@pytest.mark.parametrize(
+    ("content", "problem"),
+    [
+        (b"\xff x\n", "not UTF-8 text (byte 0xff at position 0)"),
+        (b" \n", "empty"),
+    ],
+)
+def test_a_damaged_current_file_is_named(
+    tmp_path: Path, content: bytes, problem: str
+) -> None:
+    """A CURRENT that is not UTF-8 ended ``cltv score`` in a UnicodeDecodeError
+    traceback, and a blank one said "no current model" of the folder; both
+    are damage to CURRENT (a writer replaces it whole, never blank), found
+    by the fuzzer (docs/fuzzing.md)."""
+    registry = ModelRegistry(tmp_path / "models")
+    registry.root.mkdir()
+    (registry.root / CURRENT_FILE).write_bytes(content)
+    with pytest.raises(InputError) as err:
+        registry.load()
+    assert str(err.value) == (
+        f"{registry.root / CURRENT_FILE}: {problem}: it names the current "
+        "model's version; make one current with tierflow cltv train"
+    )
