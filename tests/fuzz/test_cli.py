@@ -186,7 +186,7 @@ def test_allocate(allocated: Path, data: st.DataObject) -> None:
             assert _tree(existing) == before
 
 
-@fuzz(short=8, long=500)
+@fuzz(short=6, long=500)
 @given(bad=corrupted_toml(SETTINGS))
 def test_settings(bad: Corrupted) -> None:
     """``tierflow --config F solve``: the file's ``[solve]`` values checked
@@ -226,7 +226,7 @@ def stocked(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return folder / "s.db"
 
 
-@fuzz(short=8, long=500)
+@fuzz(short=3, long=500)
 @given(data=st.data())
 def test_stock_load(stocked: Path, data: st.DataObject) -> None:
     """A corrupted stock file: no store made where there was none, and a
@@ -248,7 +248,7 @@ def test_stock_load(stocked: Path, data: st.DataObject) -> None:
             assert _stock_shown(existing / "s.db") == before
 
 
-@fuzz(short=8, long=500)
+@fuzz(short=4, long=500)
 @given(data=st.data(), current=st.booleans())
 def test_cltv_score_model_dir(
     cltv_model: tuple[Path, str], data: st.DataObject, current: bool
