@@ -248,7 +248,7 @@ def test_stock_load(stocked: Path, data: st.DataObject) -> None:
             assert _stock_shown(existing / "s.db") == before
 
 
-@fuzz(short=4, long=500)
+@fuzz(short=2, long=500)
 @given(data=st.data(), current=st.booleans())
 def test_cltv_score_model_dir(
     cltv_model: tuple[Path, str], data: st.DataObject, current: bool
