@@ -144,15 +144,31 @@ class ModelRegistry:
         path = self.root / CURRENT_FILE
         if not path.is_file():
             return None
-        name = path.read_text().strip()
-        if name and name not in self.versions():
+        raw = path.read_bytes()
+        # damage to CURRENT itself (a writer replaces it whole, never blank):
+        # not UTF-8 was a UnicodeDecodeError traceback, blank "no current
+        # model" of the folder
+        try:
+            name = raw.decode("utf-8").strip()
+        except UnicodeDecodeError as exc:
+            bad = raw[exc.start : exc.start + 1].hex()
+            problem = f"not UTF-8 text (byte 0x{bad} at position {exc.start})"
+        else:
+            problem = "" if name else "empty"
+        if problem:
+            raise InputError(
+                f"{problem}: it names the current model's version; make one "
+                "current with tierflow cltv train",
+                file=str(path),
+            )
+        if name not in self.versions():
             raise InputError(
                 f"names no model in the folder (have: {', '.join(self.versions()) or 'none'}); "
                 "make one current with tierflow cltv train",
                 file=str(path),
                 value=name,
             )
-        return name or None
+        return name
 
     def metadata(self, version: str) -> dict[str, Any]:
         """``metadata.json`` of ``version`` (a damaged file is an

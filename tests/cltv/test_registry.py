@@ -27,6 +27,7 @@ from tierflow.cltv.lifecycle import (
     compare,
     retrain,
     train_model,
+    unit_note,
 )
 from tierflow.cltv.model import CLTVConfig
 from tierflow.cltv.registry import (
@@ -851,3 +852,74 @@ def test_a_writer_waiting_on_a_failed_writers_new_folder_writes_in_it(
     with pytest.raises(RuntimeError, match="boom"), other.locked():
         raise RuntimeError("boom")
     assert not (tmp_path / "b").exists()
+
+
+@pytest.mark.parametrize(
+    ("content", "problem"),
+    [
+        (b"\xff x\n", "not UTF-8 text (byte 0xff at position 0)"),
+        (b" \n", "empty"),
+    ],
+)
+def test_a_damaged_current_file_is_named(
+    tmp_path: Path, content: bytes, problem: str
+) -> None:
+    """A CURRENT that is not UTF-8 ended ``cltv score`` in a UnicodeDecodeError
+    traceback, and a blank one said "no current model" of the folder; both
+    are damage to CURRENT (a writer replaces it whole, never blank), found
+    by the fuzzer (docs/fuzzing.md)."""
+    registry = ModelRegistry(tmp_path / "models")
+    registry.root.mkdir()
+    (registry.root / CURRENT_FILE).write_bytes(content)
+    with pytest.raises(InputError) as err:
+        registry.load()
+    assert str(err.value) == (
+        f"{registry.root / CURRENT_FILE}: {problem}: it names the current "
+        "model's version; make one current with tierflow cltv train"
+    )
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"config": [1]}, "field 'config': value [1]: not a JSON object"),
+        (
+            {"config": {"nope": 1}},
+            "field 'config': not CLTV settings (unexpected key 'nope')",
+        ),
+        (
+            {"config": {"max_iter": "x"}},
+            "field 'config.max_iter': value 'x': must be an integer in [1, 100,000]",
+        ),
+        ({"horizon_days": "x"}, "field 'horizon_days': value 'x': must be an "
+         "integer in [1, 3,650]"),
+        ({"horizon_days": None}, "field 'horizon_days': must be an integer in "
+         "[1, 3,650]"),
+        ({"as_of": 5}, "field 'as_of': value 5: must be a date (YYYY-MM-DD)"),
+        ({"data": [1]}, "field 'data': value [1]: not a JSON object"),
+    ],
+)  # fmt: skip
+def test_a_damaged_champion_metadata_is_named(
+    trained: tuple[ModelRegistry, TrainResult],
+    data: CustomerData,
+    change: dict[str, object],
+    message: str,
+) -> None:
+    """A champion's metadata.json damaged by hand or disk (its config not an
+    object or with a key too many, its horizon or as-of not a number or a
+    date, its ``data`` not an object) ended cltv retrain in a TypeError,
+    KeyError or AttributeError traceback, and cltv score's unit note (which
+    reads ``data``) in an AttributeError; found by the model-folder fuzz."""
+    registry, result = trained
+    path = registry.root / result.version / METADATA_FILE
+    meta = json.loads(path.read_text()) | change
+    path.write_text(json.dumps(meta))
+    before = _snapshot(registry.root)
+    with pytest.raises(InputError) as err:
+        retrain(data, AS_OF + 1, registry, config=FAST)
+    assert str(err.value) == f"{path}: {message}"
+    assert _snapshot(registry.root) == before
+    if "data" in change:
+        with pytest.raises(InputError) as err:
+            unit_note(data, AS_OF, registry, result.version)
+        assert str(err.value) == f"{path}: {message}"

@@ -53,18 +53,20 @@ def expect_contract(
     files: Iterable[str],
     *,
     located: bool = False,
-) -> InputError | None:
-    """Run ``load``: it loads, or raises ``InputError`` naming one of ``files``
-    (and, when ``located``, a row, record, position or field). Anything else
+    rejects: type[Exception] = InputError,
+) -> Exception | None:
+    """Run ``load``: it loads, or raises ``InputError`` (or ``rejects``: the
+    settings file's ``click.ClickException``) naming one of ``files`` (and,
+    when ``located``, a row, record, position or field). Anything else
     propagates and fails the test. Returns the error, if any."""
     try:
         load()
-    except InputError as exc:
+    except rejects as exc:
         COUNTS[(reader, "rejected")] += 1
         message = str(exc)
         assert any(name in message for name in files), message
         assert "\n" not in message, message
-        if located:
+        if located and isinstance(exc, InputError):
             where = (exc.row, exc.position, exc.field, exc.problem)
             assert any(part is not None for part in where), message
         return exc

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from tests.conftest import DATA_DIR, TINY_NETWORK
 
 #: The network tables of ``tests/data/tiny_network``, corrupted one at a time.
@@ -67,3 +69,30 @@ EVENTS: tuple[dict[str, object], ...] = (
     {"event_id": 4, "ts": "2026-05-20T11:00:00Z", "node_id": "WH-EAST",
      "type": "backlog_delta", "value": -20},
 )  # fmt: skip
+
+#: A settings file (``tierflow --config``): the example's settings, every one
+#: at its default (its comments left out: corruptions then hit settings).
+SETTINGS = "".join(
+    line + "\n"
+    for line in (Path(__file__).resolve().parents[2] / "cli" / "tierflow.example.toml")
+    .read_text(encoding="utf-8")
+    .splitlines()
+    if line.strip() and not line.startswith("#")
+)
+
+#: A cycle count for ``tierflow stock load`` on the tiny network.
+STOCK = (
+    "node_id,sku,on_hand\n"
+    "WH-EAST,TEE,90\n"
+    "WH-EAST,MUG,25\n"
+    "WH-WEST,SPRAY,0\n"
+    "ST-CHI,TEE,7\n"
+)
+
+#: CLTV scores (``allocate --cltv-scores``), as ``tierflow cltv score`` writes them.
+CLTV_SCORES = (
+    "customer_id,predicted_spend,p_active,segment\n"
+    "C1,812.5,0.93,platinum\n"
+    "C2,120.0,0.41,gold\n"
+    "C3,0.0,0.02,silver\n"
+)

@@ -392,3 +392,114 @@ def corrupted_parquet(draw: Draw, seed: pd.DataFrame) -> Corrupted:
         data = data[: draw(st.integers(0, len(data)))]
         return Corrupted(data, (how, "cut"))
     return Corrupted(data, (how,))
+
+
+# ------------------------------------------------------------ settings (TOML)
+def toml_values() -> st.SearchStrategy[str]:
+    """A TOML value as written in a file: any scalar, a date, an array or an
+    inline table, and some that are no TOML at all."""
+    scalars = st.one_of(
+        hostile_text().map(json.dumps),  # a basic string (JSON's escapes)
+        st.integers(min_value=-(10**30), max_value=10**30).map(str),
+        st.floats(allow_nan=False, allow_infinity=False).map(repr),
+        st.sampled_from(
+            [
+                "nan", "inf", "-inf", "+nan", "true", "false", "1e309", "0x7fffffffffffffff",
+                "0o777", "0b101", "1_000", "1979-05-27", "07:32:00", "1979-05-27T07:32:00",
+                "1979-05-27T07:32:00-08:00", "'literal'", '"""multi\nline"""', "[]",
+                "{}", '[1, "a"]', "[[1], [2]]", "{ a = 1 }", "", "=", '"\\u0000"',
+                '"cpsat"', '"greedy"', '"gold"', '"next_day"', "-1", "0", "1e-320",
+            ]
+        ),
+    )  # fmt: skip
+    return st.recursive(
+        scalars,
+        lambda inner: (
+            st.lists(inner, max_size=3).map(lambda v: f"[{', '.join(v)}]")
+            | st.dictionaries(
+                st.sampled_from(["a", "speed", "services", "gold", "x y"]),
+                inner,
+                max_size=2,
+            ).map(
+                lambda d: "{ " + ", ".join(f"{k!r} = {v}" for k, v in d.items()) + " }"
+            )
+        ),
+        max_leaves=4,
+    )
+
+
+_TOML_OPS = ("set", "set", "set", "rename", "drop", "dup", "move", "insert", "header")
+
+
+@st.composite
+def corrupted_toml(draw: Draw, seed: str) -> Corrupted:
+    """A settings file with a value replaced, a key renamed, a line dropped,
+    repeated, moved to another table or inserted, a table renamed, ... and
+    maybe damaged bytes."""
+    lines = seed.splitlines()
+    ops: list[str] = []
+    for _ in range(draw(st.integers(1, 3))):
+        op = draw(st.sampled_from(_TOML_OPS))
+        ops.append(op)
+        i = draw(st.integers(0, len(lines) - 1)) if lines else 0
+        line = lines[i] if lines else ""
+        key, eq, _value = line.partition("=")
+        if not lines:
+            lines = [draw(hostile_text())]
+        elif op == "set" and eq:
+            lines[i] = f"{key}= {draw(toml_values())}"
+        elif op == "rename" and eq:
+            name = draw(
+                st.one_of(
+                    st.sampled_from(["engine", "time-limit", "tiers"]), hostile_token()
+                )
+            )
+            lines[i] = f"{name} ={_value}"
+        elif op == "drop":
+            del lines[i]
+        elif op == "dup":
+            lines.insert(i, line)
+        elif op == "move":
+            del lines[i]
+            lines.insert(draw(st.integers(0, len(lines))), line)
+        elif op == "header":
+            tables = ["[solve]", "[tiers]", "[tiers.rules.gold]", "[capacity.show]",
+                      "[nope]", "[solve.engine]", "[[tiers]]", "[tiers.rules.moon]"]  # fmt: skip
+            lines.insert(i, draw(st.one_of(st.sampled_from(tables), hostile_text())))
+        else:  # insert: a raw line, a key of another table, or a value as a line
+            lines.insert(i, draw(st.one_of(hostile_text(), toml_values())))
+    data = ("\n".join(lines) + "\n").encode("utf-8", "surrogatepass")
+    data, kind = draw(damaged(data))
+    return Corrupted(data, (*ops, kind) if kind else tuple(ops))
+
+
+# ------------------------------------------------------------ model folders
+@st.composite
+def corrupted_json_object(draw: Draw, seed: dict[str, Any]) -> Corrupted:
+    """A JSON object (a model's ``metadata.json``) with a value anywhere in
+    it replaced or dropped, a key added, or not an object at all, and maybe
+    damaged bytes."""
+    obj: Any = json.loads(json.dumps(seed))
+    ops: list[str] = []
+    for _ in range(draw(st.integers(1, 3))):
+        op = draw(st.sampled_from(["set", "set", "drop", "add", "whole"]))
+        ops.append(op)
+        if op == "whole" or not isinstance(obj, dict) or not obj:
+            obj = draw(json_values())
+            continue
+        parent = obj  # walk down to a random nested object
+        while True:
+            children = [k for k, v in parent.items() if isinstance(v, dict) and v]
+            if not children or draw(st.booleans()):
+                break
+            parent = parent[draw(st.sampled_from(sorted(children)))]
+        key = draw(st.sampled_from(sorted(parent)))
+        if op == "set":
+            parent[key] = draw(json_values())
+        elif op == "drop":
+            del parent[key]
+        else:
+            parent[draw(st.text(max_size=5))] = draw(json_values())
+    text = json.dumps(obj, allow_nan=True)
+    data, kind = draw(damaged(text.encode()))
+    return Corrupted(data, (*ops, kind) if kind else tuple(ops))

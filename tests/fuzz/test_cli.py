@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import io
+import json
 import shutil
 from pathlib import Path
 
@@ -16,13 +17,23 @@ from hypothesis import strategies as st
 from tests.conftest import TINY_NETWORK
 from tests.fuzz.contract import COUNTS, fuzz
 from tests.fuzz.scratch import file_with, network_with
-from tests.fuzz.seeds import EVENTS, GAP, NETWORK_TABLES, ORDERS, network_table
+from tests.fuzz.seeds import (
+    EVENTS,
+    GAP,
+    NETWORK_TABLES,
+    ORDERS,
+    SETTINGS,
+    STOCK,
+    network_table,
+)
 from tests.fuzz.strategies import (
     Corrupted,
     corrupted_event_lines,
+    corrupted_json_object,
     corrupted_npz,
     corrupted_table,
     corrupted_tokens,
+    corrupted_toml,
 )
 from tierflow.cli.main import cli
 from tierflow.data.synthetic_transactions import (
@@ -173,3 +184,97 @@ def test_allocate(allocated: Path, data: st.DataObject) -> None:
         assert again.exit_code == result.exit_code, again.output
         if again.exit_code == 1:
             assert _tree(existing) == before
+
+
+@fuzz(short=6, long=500)
+@given(bad=corrupted_toml(SETTINGS))
+def test_settings(bad: Corrupted) -> None:
+    """``tierflow --config F solve``: the file's ``[solve]`` values checked
+    as the command line's are, every other table and ``[tiers]`` as read."""
+    with file_with("tierflow.toml", bad.data) as path:
+        tmp = path.parent
+        (tmp / "gap.txt").write_text(GAP)
+        before = {p.name for p in tmp.iterdir()}
+        args = ["--config", str(path), "solve", str(tmp / "gap.txt")]
+        result = CliRunner().invoke(cli, args)
+        expect_clean_exit("tierflow --config F solve", result, tmp, before)
+        if result.exit_code == 1:  # a bad file is named
+            assert "tierflow.toml" in result.output, result.output
+
+
+def _stock_load(path: Path, state: Path) -> list[str]:
+    return [
+        "stock", "load", "--network", str(TINY_NETWORK), "--state", str(state),
+        "--inventory", str(path),
+    ]  # fmt: skip
+
+
+def _stock_shown(state: Path) -> str:
+    args = ["stock", "show", "--network", str(TINY_NETWORK), "--state", str(state)]
+    shown = CliRunner().invoke(cli, [*args, "--json"])
+    assert shown.exit_code == 0, shown.output
+    return shown.output
+
+
+@pytest.fixture(scope="module")
+def stocked(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A store the seed cycle count was loaded into."""
+    folder = tmp_path_factory.mktemp("stocked")
+    (folder / "count.csv").write_text(STOCK)
+    result = CliRunner().invoke(cli, _stock_load(folder / "count.csv", folder / "s.db"))
+    assert result.exit_code == 0, result.output
+    return folder / "s.db"
+
+
+@fuzz(short=3, long=500)
+@given(data=st.data())
+def test_stock_load(stocked: Path, data: st.DataObject) -> None:
+    """A corrupted stock file: no store made where there was none, and a
+    loaded store's stock unchanged."""
+    bad: Corrupted = data.draw(corrupted_table(STOCK))
+    with file_with("count.csv", bad.data) as path:
+        tmp = path.parent
+        result = CliRunner().invoke(cli, _stock_load(path, tmp / "state.db"))
+        expect_clean_exit("tierflow stock load", result, tmp, {path.name})
+        if result.exit_code == 1:
+            assert "count.csv" in result.output, result.output
+        existing = tmp / "existing"
+        existing.mkdir()
+        shutil.copy(stocked, existing / "s.db")
+        before = _stock_shown(existing / "s.db")
+        again = CliRunner().invoke(cli, _stock_load(path, existing / "s.db"))
+        assert again.exit_code == result.exit_code, again.output
+        if again.exit_code == 1:
+            assert _stock_shown(existing / "s.db") == before
+
+
+@fuzz(short=2, long=500)
+@given(data=st.data(), current=st.booleans())
+def test_cltv_score_model_dir(
+    cltv_model: tuple[Path, str], data: st.DataObject, current: bool
+) -> None:
+    """``cltv score`` with a damaged model folder: its version's
+    ``metadata.json``, or ``CURRENT``, corrupted."""
+    model_dir, seed = cltv_model
+    version = (model_dir / "CURRENT").read_text().strip()
+    if current:
+        bad: Corrupted = data.draw(corrupted_tokens(version + "\n"))
+        name = "CURRENT"
+    else:
+        meta = json.loads((model_dir / version / "metadata.json").read_text())
+        bad = data.draw(corrupted_json_object(meta))
+        name = "metadata.json"
+    with file_with("log.csv", seed.encode()) as path:
+        tmp = path.parent
+        models = tmp / "models"
+        shutil.copytree(model_dir, models)
+        damaged = models / "CURRENT" if current else models / version / name
+        damaged.write_bytes(bad.data)
+        args = ["cltv", "score", "--transactions", str(path), "--as-of", "2023-06-30"]
+        args += ["--model-dir", str(models), "--out", str(tmp / "scores.csv")]
+        result = CliRunner().invoke(cli, args)
+        expect_clean_exit(
+            "tierflow cltv score (model folder)", result, tmp, {path.name, "models"}
+        )
+        if result.exit_code == 1:  # the damaged file is named
+            assert name in result.output, result.output

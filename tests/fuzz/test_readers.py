@@ -8,6 +8,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+import click
 import pandas as pd
 import pytest
 from hypothesis import given
@@ -19,11 +20,13 @@ from tests.fuzz.scratch import file_with, network_with
 from tests.fuzz.seeds import (
     BROWSING,
     CDNOW,
+    CLTV_SCORES,
     EVENTS,
     GAP,
     NETWORK_TABLES,
     ORDERS,
     PROFILES,
+    SETTINGS,
     TRANSACTIONS,
     network_table,
 )
@@ -35,9 +38,13 @@ from tests.fuzz.strategies import (
     corrupted_parquet,
     corrupted_table,
     corrupted_tokens,
+    corrupted_toml,
     python_values,
 )
 from tierflow.capacity.events import parse_event, read_event_file
+from tierflow.cli.config import read_settings
+from tierflow.cli.main import cli
+from tierflow.cltv.scores_file import read_cltv_scores
 from tierflow.data.network import Network, load_network
 from tierflow.data.orders import read_orders
 from tierflow.data.orlib_gap import read_orlib_gap
@@ -171,3 +178,37 @@ def test_event_objects(seed: dict[str, Any], data: st.DataObject) -> None:
         ["request"],
         located=True,
     )
+
+
+@fuzz(short=40)
+@given(bad=corrupted_toml(SETTINGS))
+def test_settings_files(bad: Corrupted) -> None:
+    """The settings file as ``tierflow --config F`` reads it: its tables and
+    keys against every command's options, ``[tiers]`` as a tier policy."""
+    with file_with("tierflow.toml", bad.data) as path:
+        error = expect_contract(
+            "settings (TOML)",
+            partial(read_settings, path, click.Context(cli)),
+            ["tierflow.toml"],
+            rejects=click.ClickException,
+        )
+        if error is not None:  # a key, or the line and column of the syntax
+            message = str(error)
+            assert (
+                "key '" in message
+                or "(at line " in message
+                or ("not valid TOML" in message)
+            ), message
+
+
+@fuzz(short=20)
+@given(data=st.data())
+def test_cltv_scores(data: st.DataObject) -> None:
+    bad: Corrupted = data.draw(corrupted_table(CLTV_SCORES))
+    with file_with("scores.csv", bad.data) as path:
+        expect_contract(
+            "CLTV scores",
+            partial(read_cltv_scores, path),
+            ["scores.csv"],
+            located=bad.in_rows_only,
+        )
