@@ -423,6 +423,10 @@ def test_failure_mid_write_keeps_the_champion(
     trained: tuple[ModelRegistry, TrainResult],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    """The debris of a failed write is invisible, and the next writer sweeps
+    it whatever it writes. The next train once wrote the same version from
+    the same process, whose own ``.tmp-<version>-<pid>`` it removes anyway:
+    with the sweep switched off this test passed. Now it trains another day."""
     registry, champion = trained
 
     def broken_dump(value: Any, path: Path) -> None:
@@ -435,10 +439,12 @@ def test_failure_mid_write_keeps_the_champion(
     assert registry.current() == champion.version
     assert registry.versions() == [champion.version]
     assert registry.load().version == champion.version
-    assert list(registry.root.glob(f"{TMP_PREFIX}*"))  # the debris is invisible
+    (debris,) = registry.root.glob(f"{TMP_PREFIX}*")  # invisible to readers
+    assert debris.name.startswith(f"{TMP_PREFIX}20230701-")
     monkeypatch.undo()
-    train_model(data, AS_OF + 1, HORIZON, registry, FAST, with_backtest=False)
-    assert not list(registry.root.glob(f"{TMP_PREFIX}*"))  # and cleaned up
+    after = train_model(data, AS_OF + 2, HORIZON, registry, FAST, with_backtest=False)
+    assert after.version.startswith("20230702-")
+    assert not list(registry.root.glob(f"{TMP_PREFIX}*"))  # and swept
 
 
 KILL_SCRIPT = textwrap.dedent(
@@ -923,3 +929,45 @@ def test_a_damaged_champion_metadata_is_named(
         with pytest.raises(InputError) as err:
             unit_note(data, AS_OF, registry, result.version)
         assert str(err.value) == f"{path}: {message}"
+
+
+def _stub_versions(root: Path, *names: str) -> ModelRegistry:
+    """A registry whose version folders hold both files (not loadable models:
+    enough for what only looks at the folder)."""
+    for name in names:
+        (root / name).mkdir(parents=True)
+        (root / name / MODEL_FILE).write_bytes(b"stub")
+        (root / name / METADATA_FILE).write_text("{}\n")
+    return ModelRegistry(root)
+
+
+def test_set_current_refuses_a_version_not_in_the_folder(tmp_path: Path) -> None:
+    registry = _stub_versions(tmp_path / "models", "20230630-0123456789")
+    registry.set_current("20230630-0123456789")
+    with pytest.raises(InputError) as caught:
+        registry.set_current("20230701-abcdefabcd")
+    assert str(caught.value) == (
+        f"{tmp_path / 'models'}: field 'version': value '20230701-abcdefabcd': "
+        "no such model version (have: 20230630-0123456789)"
+    )
+    assert registry.current() == "20230630-0123456789"
+
+
+def test_a_current_write_cut_short_keeps_the_champion(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``CURRENT`` is written beside it and renamed over it: a write cut short
+    (a full disk) leaves the champion current, not a truncated name."""
+    old, new = "20230630-0123456789", "20230701-abcdefabcd"
+    registry = _stub_versions(tmp_path / "models", old, new)
+    registry.set_current(old)
+
+    def full_disk(path: Path, text: str) -> None:
+        Path(path).write_text(text[:4])
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr("tierflow.cltv.registry._write_text", full_disk)
+    with pytest.raises(OSError, match="No space left"):
+        registry.set_current(new)
+    assert (registry.root / CURRENT_FILE).read_text() == old + "\n"
+    assert registry.current() == old

@@ -322,6 +322,9 @@ def test_keep_days_shorter_than_the_upgrade_period_is_refused_by_the_store(
         "prunes would give their customers' upgrade allowance back; keep "
         "at least 30 days, or give --give-back-upgrades; nothing deleted"
     )
+    # "at least 30": a day short is refused too (a rule one day off passed)
+    with pytest.raises(InputError, match=r"^field '--keep-days': value 29: shorter"):
+        seeded.prune_state(29, upgrade_period_days=30, now=NOW, dry_run=dry_run)
     asked = seeded.prune_state(
         7, upgrade_period_days=30, give_back_upgrades=True, now=NOW, dry_run=True
     )

@@ -77,6 +77,22 @@ def _call(client: httpx.Client, rid: str, action: str, **body: Any) -> dict[str,
     return out
 
 
+def test_every_tier_series_is_there_at_zero_before_any_offer(
+    live: tuple[httpx.Client, OnlineRouter],
+) -> None:
+    """A rate over ``tierflow_options_offered_total{tier=...}`` needs the
+    series before its first offer; :func:`value` reads an absent one as 0,
+    so no test saw whether they were there (both places that make them,
+    ``instruments`` and ``Recorder``, cut to one tier: every test passed)."""
+    client, _ = live
+    first = scrape(client)
+    for tier in Tier:
+        key = ("tierflow_options_offered_total", frozenset({("tier", tier.value)}))
+        assert first[key] == 0.0, tier
+    for stage in ("offered", "selected", "confirmed"):
+        assert first[("tierflow_overflow_total", frozenset({("stage", stage)}))] == 0
+
+
 def test_checkouts_move_the_counters_exactly(
     live: tuple[httpx.Client, OnlineRouter],
 ) -> None:
