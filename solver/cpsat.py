@@ -8,6 +8,11 @@ solutions are feasible but its proofs are not the problem's (an
 "infeasible" is no solution found, an "optimal" a feasible solution, and
 its bound is dropped). The portfolio registered as ``cpsat`` and the agent
 LNS call :func:`solve_model` too.
+
+OR-Tools is imported when a model is first built, not with this module:
+the engine registry imports every engine, and ``tierflow.solver.lp`` (the
+checkout's bid-price LP, on HiGHS) the registry, so each ``tierflow serve``
+start paid 0.3 s of CPU for a solver no request runs.
 """
 
 from __future__ import annotations
@@ -17,10 +22,11 @@ import math
 import os
 import time
 from dataclasses import dataclass
+from functools import cache
+from typing import TYPE_CHECKING
 
 import numpy as np
 from numpy.typing import NDArray
-from ortools.sat.python import cp_model
 
 from tierflow.data.stop_signals import stop_on_signal
 from tierflow.formulations.problem import AssignmentProblem
@@ -35,14 +41,23 @@ from tierflow.solver.result import (
     solution_result,
 )
 
-#: CP-SAT status -> (ours, limit).
-STATUS_MAP: dict[cp_model.CpSolverStatus, tuple[Status, Limit]] = {
-    cp_model.OPTIMAL: (Status.OPTIMAL, Limit.NONE),
-    cp_model.FEASIBLE: (Status.FEASIBLE, Limit.TIME),
-    cp_model.INFEASIBLE: (Status.INFEASIBLE, Limit.NONE),
-    cp_model.MODEL_INVALID: (Status.ERROR, Limit.NONE),
-    cp_model.UNKNOWN: (Status.NO_SOLUTION, Limit.TIME),
-}
+if TYPE_CHECKING:
+    from ortools.sat.python import cp_model
+
+
+@cache
+def status_map() -> dict[cp_model.CpSolverStatus, tuple[Status, Limit]]:
+    """CP-SAT status -> (ours, limit), made on first use (OR-Tools imported)."""
+    from ortools.sat.python import cp_model
+
+    return {
+        cp_model.OPTIMAL: (Status.OPTIMAL, Limit.NONE),
+        cp_model.FEASIBLE: (Status.FEASIBLE, Limit.TIME),
+        cp_model.INFEASIBLE: (Status.INFEASIBLE, Limit.NONE),
+        cp_model.MODEL_INVALID: (Status.ERROR, Limit.NONE),
+        cp_model.UNKNOWN: (Status.NO_SOLUTION, Limit.TIME),
+    }
+
 
 _MAX_EXACT = 2.0**53
 #: Seconds CP-SAT's Python layer needs per variable to build a model (measured
@@ -175,6 +190,8 @@ def _agent_columns(matrix: MatrixModel, n_agents: int) -> list[NDArray[np.intp]]
 
 def _add_resource_rows(cp: _CpModel, problem: AssignmentProblem) -> None:
     """A capacity row per agent that could overflow, a stock row per (agent, SKU)."""
+    from ortools.sat.python import cp_model
+
     model, x, data, matrix = cp.model, cp.x, cp.data, cp.matrix
     pi, pj = matrix.pair_item, matrix.pair_agent
     cols_of = _agent_columns(matrix, problem.n_agents)
@@ -207,6 +224,8 @@ def build_model(
     problem: AssignmentProblem, warm_start: NDArray[np.int64] | None
 ) -> _CpModel:
     """The CP-SAT model of ``problem``, hinted with ``warm_start`` when given."""
+    from ortools.sat.python import cp_model
+
     data = integer_data(problem)
     matrix = build_matrix(problem)  # for the binding rows only
     model = cp_model.CpModel()
@@ -250,7 +269,7 @@ def _cp_result(
 ) -> SolveResult:
     """Map CP-SAT's answer to ours; the objective recomputed from float costs."""
     scale = cp.data.scale
-    status, limit = STATUS_MAP.get(code, (Status.ERROR, Limit.NONE))
+    status, limit = status_map().get(code, (Status.ERROR, Limit.NONE))
     message = f"CP-SAT {solver.status_name(code)}; cost scale {scale.cost_scale:g}"
     bound: float | None = None
     if not scale.rows_exact and status in (Status.OPTIMAL, Status.INFEASIBLE):
@@ -320,6 +339,8 @@ def solve_model(
     ``params.deterministic``, ``params.threads`` or one (not the machine's
     core count: the answer depends on the count).
     """
+    from ortools.sat.python import cp_model
+
     start = time.perf_counter()
     cp = build_model(problem, warm_start)
     solver = cp_model.CpSolver()

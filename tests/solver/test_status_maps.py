@@ -48,10 +48,10 @@ def test_highs_lp_map_covers_every_model_status() -> None:
 
 def test_cpsat_map_covers_every_solver_status() -> None:
     natives = set(cp_model.CpSolverStatus.__members__.values())
-    assert natives == set(cpsat.STATUS_MAP)
-    _ours(cpsat.STATUS_MAP.values())
+    assert natives == set(cpsat.status_map())
+    _ours(cpsat.status_map().values())
     # CP-SAT's FEASIBLE is an incumbent stopped by a limit, never a proof
-    assert cpsat.STATUS_MAP[cp_model.CpSolverStatus.FEASIBLE] == (
+    assert cpsat.status_map()[cp_model.CpSolverStatus.FEASIBLE] == (
         Status.FEASIBLE,
         Limit.TIME,
     )
