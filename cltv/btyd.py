@@ -273,9 +273,18 @@ def _maximize(
     objective: object, start: FloatArray, args: tuple[object, ...]
 ) -> tuple[FloatArray, float, bool]:
     """L-BFGS-B on log-parameters (within :data:`LOG_PARAM_BOUND`) with the
-    analytic gradient; Nelder-Mead polishes the rare run that stops short of
-    its tolerance; then Newton steps (:func:`_newton_polish`) take the point
-    to the likelihood's optimum, where the optimizers had only given up."""
+    analytic gradient, then Newton steps (:func:`_newton_polish`) to the
+    likelihood's optimum, where the optimizers had only given up.
+
+    A run L-BFGS-B does not call a success is converged when Newton's steps
+    converge from where it stopped: its ``ftol`` of 1e-15 asks for a
+    relative decrease below the objective's rounding, so its line search
+    fails near an interior optimum it has in fact reached (the gradient at
+    1e-9, a positive definite Hessian). Only when Newton cannot converge
+    either (the likelihood still rising towards a boundary of the parameter
+    space, a and b -> 0 or -> infinity together, r and alpha -> infinity:
+    its Hessian has a negative eigenvalue there) does Nelder-Mead polish
+    from L-BFGS-B's stop, then Newton again."""
     bounds = [(-LOG_PARAM_BOUND, LOG_PARAM_BOUND)] * len(start)
     result = minimize(
         objective,
@@ -286,8 +295,11 @@ def _maximize(
         bounds=bounds,
         options={"maxiter": 1000, "ftol": 1e-15, "gtol": 1e-10},
     )
-    theta, ok = result.x, bool(result.success)
-    if not ok:
+    ok = bool(result.success)
+    theta, newton_converged = _newton_polish(
+        objective, np.asarray(result.x, dtype=np.float64), args
+    )
+    if not ok and not newton_converged:
 
         def value_only(theta: FloatArray, *rest: object) -> float:
             return float(objective(theta, *rest)[0])  # type: ignore[operator]
@@ -300,10 +312,12 @@ def _maximize(
             bounds=bounds,
             options={"xatol": 1e-8, "fatol": 1e-12, "maxiter": 4000, "maxfev": 8000},
         )
-        theta, ok = polish.x, bool(polish.success)
-    theta = _newton_polish(objective, np.asarray(theta, dtype=np.float64), args)
+        ok = bool(polish.success)
+        theta, _ = _newton_polish(
+            objective, np.asarray(polish.x, dtype=np.float64), args
+        )
     fun = float(objective(theta, *args)[0])  # type: ignore[operator]
-    return theta, fun, ok
+    return theta, fun, ok or newton_converged
 
 
 #: Newton steps of :func:`_newton_polish` at most (from where L-BFGS-B
@@ -314,7 +328,7 @@ _NEWTON_STEPS, _HESSIAN_STEP, _NEWTON_DONE = 8, 1e-5, 1e-13
 
 def _newton_polish(
     objective: object, theta: FloatArray, args: tuple[object, ...]
-) -> FloatArray:
+) -> tuple[FloatArray, bool]:
     """Newton's method from ``theta`` on the log-parameters strictly inside
     :data:`LOG_PARAM_BOUND` (a parameter at its bound stays there).
 
@@ -328,6 +342,10 @@ def _newton_polish(
     :func:`_on_param_grid` then makes one value. A step that would make the
     objective worse than rounding allows (an indefinite Hessian far out on
     a ridge) ends the polish where it is.
+
+    Returns the point and whether Newton converged: a step under
+    ``_NEWTON_DONE`` taken with a positive definite Hessian (a strict local
+    optimum, the gradient at its rounding noise).
     """
 
     def value_grad(t: FloatArray) -> tuple[float, FloatArray]:
@@ -358,8 +376,8 @@ def _newton_polish(
             break
         theta, value, grad = candidate, new_value, new_grad
         if np.abs(move).max() < _NEWTON_DONE:
-            break
-    return theta
+            return theta, True
+    return theta, False
 
 
 #: Significant bits a published BTYD parameter keeps (:func:`_on_param_grid`):

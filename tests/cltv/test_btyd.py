@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
+import scipy.optimize
 from threadpoolctl import threadpool_limits
 
 from tierflow.cltv import btyd
@@ -250,3 +251,37 @@ def test_a_bgnbd_fit_on_the_no_dropout_ridge_publishes_its_limit(
     # and it is the limit of BG/NBD's own eq. 10 as a -> 0
     near = BetaGeoFit(fit.r, fit.alpha, 1e-9, 1.0, 0.0, 0, True)
     assert near.expected_purchases(10.0, x, t_x, T) == pytest.approx(want, rel=1e-6)
+
+
+def test_a_bgnbd_fit_whose_line_search_fails_at_the_optimum_needs_no_nelder_mead(
+    cdnow_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """CDNOW's 1/10 sample 100 days in: L-BFGS-B's line search fails
+    (ABNORMAL) with the gradient at 3e-9 (its ftol of 1e-15 is below the
+    objective's rounding) and Newton's steps converge from there; Nelder-Mead
+    (0.1-0.5 s) used to run anyway and reach the same optimum."""
+    log, _ = read_transactions(cdnow_dir / "CDNOW_sample.txt", fmt="cdnow")
+    history = customer_history(log, log.first_day + 100)
+    x, t_x, T = history.x, history.t_x / 7.0, history.T / 7.0
+    methods: list[str] = []
+
+    def spy(*args: Any, **kwargs: Any) -> Any:
+        result = scipy.optimize.minimize(*args, **kwargs)
+        methods.append(f"{kwargs['method']} {result.success}")
+        return result
+
+    monkeypatch.setattr(btyd, "minimize", spy)
+    fit = fit_bgnbd(x, t_x, T)
+    assert methods == ["L-BFGS-B False"]
+    assert fit.converged
+    # the optimum the Nelder-Mead polish reached, on the grid
+    assert (fit.r, fit.alpha, fit.a, fit.b) == pytest.approx(
+        (
+            0.22614130098372698,
+            3.2846780233085155,
+            0.4771225890144706,
+            0.9136175522580743,
+        ),
+        rel=2**-30,
+    )
+    assert fit.log_likelihood >= -3469.530610459899 * (1 + 1e-9)
