@@ -79,6 +79,81 @@ def new_database(server: LocalPostgres) -> str:
     return server.create_database(f"test_{os.getpid()}_{next(_databases)}")
 
 
+#: Makes a template's content from its URL by the production code path (open
+#: the store, or a router on it), closing every connection it opened.
+Prepare = Callable[[str], object]
+
+
+class Templates:
+    """Databases prepared once per server and copied for each test with
+    ``CREATE DATABASE ... TEMPLATE``, a file copy on the server: a copy of a
+    migrated database costs what creating an empty one does, and its first
+    open has nothing to migrate (creating and migrating a database per
+    example was 40 % of the server's CPU in the replica state machine).
+
+    A template is named by this process (``template_<pid>_<key>``): xdist
+    workers that shared a server would each make their own, so none waits
+    for another's. Once prepared it is marked ``IS_TEMPLATE`` and
+    ``ALLOW_CONNECTIONS false``: never written after, and no session can be
+    connected to it when it is copied (``CREATE DATABASE`` then refuses).
+    """
+
+    def __init__(self, server: LocalPostgres) -> None:
+        self.server = server
+        self._made: dict[str, str] = {}
+
+    def copy(self, key: str, prepare: Prepare) -> str:
+        """A new database copied from template ``key`` (made with ``prepare``
+        on first use); its URL."""
+        if not key.isidentifier() or not key.islower():
+            raise ValueError(f"template key {key!r}: lower-case letters, digits, _")
+        template = self._made.get(key)
+        if template is None:
+            template = f"template_{os.getpid()}_{key}"
+            admin = self.server.url("postgres")
+            try:
+                prepare(self.server.create_database(template))
+                run_sql(
+                    admin,
+                    f"ALTER DATABASE {template} "
+                    "WITH IS_TEMPLATE true ALLOW_CONNECTIONS false",
+                )
+            except BaseException:  # the next test makes it again, from nothing
+                run_sql(admin, f"DROP DATABASE IF EXISTS {template} WITH (FORCE)")
+                raise
+            self._made[key] = template
+        name = f"test_{os.getpid()}_{next(_databases)}"
+        return self.server.create_database(name, template=template)
+
+
+@pytest.fixture(scope="session")
+def postgres_templates(postgres_server: LocalPostgres) -> Templates:
+    """The template databases of the session's server."""
+    return Templates(postgres_server)
+
+
+#: ``prepared_state(key, prepare)``: store locations already prepared.
+PreparedState = Callable[[str, Prepare], NewState]
+
+
+@pytest.fixture
+def prepared_state(
+    backend: str, new_state: NewState, request: pytest.FixtureRequest
+) -> PreparedState:
+    """Opt-in, for tests that make many stores: ``prepared_state(key,
+    prepare)`` gives a :data:`NewState` whose PostgreSQL databases are
+    copies of template ``key``, which ``prepare(url)`` made once per server
+    (migrated by the store's first open, seeded by a router's). Each store
+    then starts as the test's own first open would have left a fresh one,
+    without migrating it again. On SQLite it is ``new_state``: a fresh file,
+    migrated in-process on first open. ``new_state`` stays an empty
+    database, for the tests of what a first open does."""
+    if backend == "sqlite":
+        return lambda key, prepare: new_state
+    templates: Templates = request.getfixturevalue("postgres_templates")
+    return lambda key, prepare: lambda: templates.copy(key, prepare)
+
+
 @pytest.fixture
 def state_location(new_state: NewState) -> Path | str:
     """A fresh store location of the test's backend."""

@@ -139,14 +139,17 @@ class LocalPostgres:
         text = (self.socket_dir / "data" / "postmaster.pid").read_text()
         return int(text.split()[0])
 
-    def create_database(self, name: str) -> str:
-        """Create an empty database; returns its URL."""
+    def create_database(self, name: str, *, template: str | None = None) -> str:
+        """Create an empty database, or a copy of database ``template`` (which
+        no session may be connected to); returns its URL."""
         import psycopg
         from psycopg import sql
 
         create = sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name))
+        if template is not None:
+            create += sql.SQL(" TEMPLATE {}").format(sql.Identifier(template))
         with psycopg.connect(self.url("postgres"), autocommit=True) as conn:
-            for attempt in range(50):  # template1 is briefly busy under load
+            for attempt in range(50):  # the template (template1) is busy under load
                 try:
                     conn.execute(create)
                     break
