@@ -903,6 +903,27 @@ def test_a_damaged_current_file_is_named(
          "[1, 3,650]"),
         ({"as_of": 5}, "field 'as_of': value 5: must be a date (YYYY-MM-DD)"),
         ({"data": [1]}, "field 'data': value [1]: not a JSON object"),
+        # settings CLTVConfig did not check: a traceback when fitting, or
+        # read as something else without a word (QA)
+        ({"config": {"n_jobs": "x"}}, "field 'config.n_jobs': value 'x': must "
+         "be null (automatic) or an integer in [1, 1,024]"),
+        ({"config": {"n_jobs": 1.5}}, "field 'config.n_jobs': value 1.5: must "
+         "be null (automatic) or an integer in [1, 1,024]"),
+        ({"config": {"n_jobs": True}}, "field 'config.n_jobs': value True: "
+         "must be null (automatic) or an integer in [1, 1,024]"),
+        ({"config": {"blend": "yes"}}, "field 'config.blend': value 'yes': "
+         "must be true or false"),
+        ({"config": {"blend": None}}, "field 'config.blend': must be true or "
+         "false"),
+        ({"config": {"max_customers_per_cutoff": "x"}},
+         "field 'config.max_customers_per_cutoff': value 'x': must be null (no "
+         "sampling) or an integer in [1, 1,000,000,000]"),
+        ({"config": {"max_customers_per_cutoff": -3}},
+         "field 'config.max_customers_per_cutoff': value -3: must be null (no "
+         "sampling) or an integer in [1, 1,000,000,000]"),
+        ({"config": {"max_customers_per_cutoff": 0}},
+         "field 'config.max_customers_per_cutoff': value 0: must be null (no "
+         "sampling) or an integer in [1, 1,000,000,000]"),
     ],
 )  # fmt: skip
 def test_a_damaged_champion_metadata_is_named(
