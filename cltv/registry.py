@@ -525,16 +525,18 @@ def _model_problem(model: CLTVModel) -> tuple[str, str, object] | None:
     without a word and was an AttributeError or TypeError traceback when
     scoring (QA)."""
     for name, (kinds, kind) in _FITTED.items():
-        value = model.__dict__.get(name, _MISSING)
+        # a field with a plain default that the pickle lacks reads as the
+        # class's default (a model stored before level_ scores as before)
+        value = getattr(model, name, _MISSING)
         if value is _MISSING:
             return "missing", name, None
         # True is an int, and an int no bool
         if not isinstance(value, kinds) or isinstance(value, bool) != (bool in kinds):
             return f"a {type(value).__name__}, not {kind}", name, None
-    shapes = model.__dict__["shapes_"].items()
+    shapes = model.shapes_.items()
     if not all(isinstance(k, str) and isinstance(v, Shape) for k, v in shapes):
         return "not a dict of Shape", "shapes_", None
-    blend = model.__dict__.get("blend_")
+    blend = getattr(model, "blend_", None)
     if blend is not None and not isinstance(blend, Blend):
         return f"a {type(blend).__name__}, not a Blend", "blend_", None
     config = model.config

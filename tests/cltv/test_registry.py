@@ -980,6 +980,7 @@ def _set_config(name: str, value: object) -> Any:
 MODEL_DAMAGE = [
     (_drop("shapes_"), "field 'shapes_': missing"),
     (_drop("config"), "field 'config': missing"),
+    (_drop("regressor_"), "field 'regressor_': a NoneType, not a CLTVRegressor"),
     (_set("config", {"plan": "rolling"}), "field 'config': a dict, not a CLTVConfig"),
     (_set("regressor_", None), "field 'regressor_': a NoneType, not a CLTVRegressor"),
     (_set("regressor_", "x"), "field 'regressor_': a str, not a CLTVRegressor"),
@@ -1043,6 +1044,8 @@ def test_the_version_that_wrote_a_model_is_named(
     folder = registry.root / result.version
     model = joblib.load(folder / MODEL_FILE)
     del model.__dict__["blend_"]
+    joblib.dump(model, folder / MODEL_FILE)
+    del model.__dict__["level_"]  # read as None, its class default: refitted
     joblib.dump(model, folder / MODEL_FILE)
     assert registry.load().model._blend().as_dict() == {"cltv": 1.0}  # optional
     del model.__dict__["shapes_"]
