@@ -406,8 +406,8 @@ def score_command(
         used, scores = score_model(
             data, registry, day, version=version, horizon_days=horizon_days
         )
+    unit = unit_note(data, day, registry, used)  # reads metadata.json: first
     write_scores_csv(scores.frame, out)
-    unit = unit_note(data, day, registry, used)
     if unit:
         notes.append(unit)
     trained = scores.trained_as_of_day

@@ -56,6 +56,8 @@ def load_api_key(key_file: Path | None) -> tuple[str, str]:
 
     if key_file is not None:
         text = _key_text(key_file)
+        if why := _not_one_key(text):
+            raise InputError(why, file=str(key_file))
         if len(text) < MIN_API_KEY_LENGTH:
             raise InputError(
                 f"API key must be at least {MIN_API_KEY_LENGTH} characters",
@@ -81,10 +83,27 @@ def _key_text(key_file: Path) -> str:
     """The key file's text, stripped."""
     data = key_file.read_bytes()
     try:
-        return data.decode("utf-8").strip()
+        text = data.decode("utf-8").strip()
     except UnicodeDecodeError as exc:  # the bytes are the secret: not echoed
         why = f"not UTF-8 text ({exc.reason} at byte {exc.start + 1})"
         raise InputError(why, file=str(key_file)) from None
+    if not text:  # was "API key must be at least 16 characters"
+        why = "only whitespace" if data else "empty"
+        raise InputError(f"{why}: it holds no API key", file=str(key_file))
+    return text
+
+
+def _not_one_key(text: str) -> str | None:
+    """Why the key file's stripped ``text`` is not one key on one line (a
+    second line read "character 25 is a line break or control
+    character")."""
+    lines = [line for line in text.splitlines() if line.strip()]
+    if len(lines) > 1:
+        return (
+            f"holds {len(lines)} lines: an API key file holds the key alone, "
+            "on one line"
+        )
+    return None
 
 
 def _warn_if_shared(key_file: Path) -> None:

@@ -10,6 +10,10 @@ from tierflow.data.errors import InputError
 from tierflow.data.limits import require_number
 from tierflow.data.transactions import day_to_date
 
+#: Bounds of the optional counts (``None``: automatic, or no sampling).
+MAX_JOBS = 1024
+MAX_CUSTOMERS_PER_CUTOFF = 1_000_000_000
+
 Plan = Literal["rolling", "to_as_of"]
 FeatureChoice = Literal["all", "compact"]
 Calibration = Literal["mae", "mean"]
@@ -107,6 +111,19 @@ class CLTVConfig:
         require_number(self.l2_regularization, "l2_regularization", 0, 1e6)
         for name in ("platinum_share", "gold_share"):  # NaN passed min() and sum()
             require_number(getattr(self, name), name, 0, 1)
+        # read back from a champion's metadata.json unchecked: n_jobs "x" and
+        # max_customers_per_cutoff -3 were tracebacks in the fit, 0 "no
+        # purchases in any training window" of the log, and blend "yes" or
+        # null was read as true or false without a word
+        _optional_count(self.n_jobs, "n_jobs", MAX_JOBS, "null (automatic)")
+        _optional_count(
+            self.max_customers_per_cutoff,
+            "max_customers_per_cutoff",
+            MAX_CUSTOMERS_PER_CUTOFF,
+            "null (no sampling)",
+        )
+        if not isinstance(self.blend, bool):
+            raise InputError("must be true or false", field="blend", value=self.blend)
         if self.plan not in ("rolling", "to_as_of"):
             raise InputError(
                 "must be 'rolling' or 'to_as_of'", field="plan", value=self.plan
@@ -148,6 +165,21 @@ class CLTVConfig:
         ``min_history_days`` before the latest cut-off, then its
         ``window_days`` target window (:func:`training_windows`)."""
         return self.min_history_days + self.window_days
+
+
+def _optional_count(value: object, name: str, high: int, none: str) -> None:
+    """``value`` is ``None`` or an integer in ``[1, high]`` (``none`` says
+    what ``None`` means), else an :class:`InputError` naming ``name``."""
+    if value is None:
+        return
+    try:
+        require_number(value, name, 1, high, integer=True)
+    except InputError as exc:
+        raise InputError(
+            f"must be {none} or {exc.reason.removeprefix('must be ')}",
+            field=name,
+            value=value,
+        ) from None
 
 
 def training_windows(

@@ -40,9 +40,11 @@ from tierflow.cltv.registry import (
     ModelRegistry,
     Recipe,
     library_versions,
+    stored_data,
+    stored_history,
+    stored_recipe,
 )
 from tierflow.data.errors import InputError
-from tierflow.data.limits import require_number
 from tierflow.data.transactions import TransactionLog, day_number, day_to_date
 
 #: Columns handed to a :class:`ScoreSink`, in this order.
@@ -87,7 +89,7 @@ def unit_note(
     word. ``None`` otherwise, or for a model saved without a history
     summary."""
     path = registry.root / version / METADATA_FILE
-    stored = _stored_data(registry.metadata(version), path).get("history")
+    stored = stored_data(registry.metadata(version), path).get("history")
     if not isinstance(stored, dict):
         return None
     try:
@@ -580,70 +582,6 @@ class _Plan:
         return self.champion_as_of is not None and self.date < self.champion_as_of
 
 
-#: The longest horizon a stored model may carry (``--horizon-days``'s bound).
-MAX_HORIZON_DAYS = 3650
-
-
-def _champion_recipe(
-    meta: dict[str, Any], path: Path
-) -> tuple[CLTVConfig, int, str | None]:
-    """The champion's config, horizon and as-of date from its
-    ``metadata.json`` at ``path``; a damaged one (by hand, by a disk) is an
-    :class:`InputError` naming the file and the field: a config that is not
-    an object or has a key too many, a horizon that is not a number, were
-    TypeError and KeyError tracebacks from ``cltv retrain``."""
-    file = str(path)
-    settings = meta.get("config")
-    if not isinstance(settings, dict):
-        raise InputError("not a JSON object", file=file, field="config", value=settings)
-    try:
-        config = CLTVConfig(**settings)
-    except TypeError as exc:  # a key CLTVConfig does not have
-        key = str(exc).rpartition(" argument ")[2]
-        raise InputError(
-            f"not CLTV settings (unexpected key {key})", file=file, field="config"
-        ) from None
-    except InputError as exc:
-        raise InputError(
-            exc.reason, file=file, field=f"config.{exc.field}", value=exc.value
-        ) from None
-    horizon = meta.get("horizon_days")
-    try:
-        require_number(horizon, "horizon_days", 1, MAX_HORIZON_DAYS, integer=True)
-    except InputError as exc:
-        raise InputError(
-            exc.reason, file=file, field="horizon_days", value=horizon
-        ) from None
-    as_of = meta.get("as_of")
-    if as_of is not None and not (isinstance(as_of, str) and _is_iso_date(as_of)):
-        raise InputError(
-            "must be a date (YYYY-MM-DD)", file=file, field="as_of", value=as_of
-        )
-    return config, int(horizon), as_of or None  # type: ignore[arg-type]
-
-
-def _is_iso_date(text: str) -> bool:
-    try:
-        datetime.date.fromisoformat(text)
-    except ValueError:
-        return False
-    return len(text) == len("YYYY-MM-DD")
-
-
-def _stored_data(meta: dict[str, Any], path: Path) -> dict[str, Any]:
-    """``data`` of a version's ``metadata.json`` (``{}`` when absent); not
-    an object, an :class:`InputError` naming the file (it was an
-    AttributeError traceback from ``cltv retrain`` and ``cltv score``)."""
-    stored = meta.get("data")
-    if stored is None:
-        return {}
-    if not isinstance(stored, dict):
-        raise InputError(
-            "not a JSON object", file=str(path), field="data", value=stored
-        )
-    return stored
-
-
 def _plan(
     data: CustomerData,
     as_of_day: int,
@@ -656,12 +594,13 @@ def _plan(
     champ_cfg, champ_horizon, champ_as_of = None, None, None
     history = None
     if before is not None:
-        meta = registry.metadata(before)
+        # loaded, not only its metadata read: a model file this tierflow
+        # cannot score, or a metadata.json that does not describe it, was
+        # found when publishing, after the challenger was trained and written
+        meta = registry.load(before).metadata
         path = registry.root / before / METADATA_FILE
-        champ_cfg, champ_horizon, champ_as_of = _champion_recipe(meta, path)
-        stored = _stored_data(meta, path).get("history")
-        if stored is not None:
-            history = HistorySummary.from_json(stored, file=str(path))
+        champ_cfg, champ_horizon, champ_as_of = stored_recipe(meta, path)
+        history = stored_history(meta, path)
     horizon = horizon_days or champ_horizon or 365
     cfg = config or champ_cfg or CLTVConfig()
     date = str(day_to_date(as_of_day).date())

@@ -25,6 +25,7 @@ deleted in place), are removed by the next writer.
 from __future__ import annotations
 
 import contextlib
+import datetime
 import fcntl
 import hashlib
 import json
@@ -33,15 +34,23 @@ import platform
 import re
 import shutil
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from importlib import metadata as importlib_metadata
 from pathlib import Path
 from typing import IO, Any
 
 import joblib
+import numpy as np
 
+from tierflow.cltv.calibration import Blend, Shape
+from tierflow.cltv.features import BtydFit
+from tierflow.cltv.history import HistorySummary
+from tierflow.cltv.level import Level
 from tierflow.cltv.model import CLTVConfig, CLTVModel
+from tierflow.cltv.regressor import CLTVRegressor
+from tierflow.cltv.training import FeatureEncoder
 from tierflow.data.errors import InputError
+from tierflow.data.limits import require_number
 from tierflow.data.transactions import day_to_date
 
 MODEL_FILE = "model.joblib"
@@ -52,6 +61,8 @@ LOCK_FILE = ".lock"
 TMP_PREFIX = ".tmp-"
 #: A version folder's name (:meth:`Recipe.version`): as-of date, recipe hash.
 VERSION_NAME = re.compile(r"\d{8}-[0-9a-f]{10}")
+#: The longest horizon a stored model may carry (``--horizon-days``'s bound).
+MAX_HORIZON_DAYS = 3650
 #: Libraries whose versions are recorded with every model.
 LIBRARIES = ("tierflow", "numpy", "pandas", "scipy", "scikit-learn", "joblib")
 
@@ -185,6 +196,11 @@ class ModelRegistry:
             )
         directory = self._version_dir(name)
         metadata = self.metadata(name)
+        meta_path = directory / METADATA_FILE
+        recipe = stored_recipe(metadata, meta_path)
+        stored_history(metadata, meta_path)
+        for key in ("training_metrics", "level"):  # what cltv train prints
+            _optional_object(metadata, key, meta_path)
         try:
             model = joblib.load(directory / MODEL_FILE)
         except Exception as exc:  # unpickling a damaged file raises anything
@@ -197,6 +213,8 @@ class ModelRegistry:
             raise InputError(
                 "not a CLTV model", file=str(directory / MODEL_FILE), value=name
             )
+        _check_model(model, directory / MODEL_FILE, metadata)
+        _check_matches(model, recipe, meta_path)
         return StoredModel(name, model, metadata)
 
     def readable(self, version: str) -> bool:
@@ -371,6 +389,201 @@ class ModelRegistry:
 
     def write_retrain_state(self, state: dict[str, Any]) -> None:
         _atomic_write(self.root / RETRAIN_FILE, json.dumps(state, indent=2) + "\n")
+
+
+def stored_recipe(
+    meta: dict[str, Any], path: Path
+) -> tuple[CLTVConfig, int, str | None]:
+    """The config, horizon and as-of date of a version's ``metadata.json``
+    at ``path`` (what ``cltv retrain`` plans the day from); a damaged one (by
+    hand, by a disk) is an :class:`InputError` naming the file and the
+    field: a config that is not an object or has a key too many, a horizon
+    that is not a number, were TypeError and KeyError tracebacks from
+    ``cltv retrain``."""
+    file = str(path)
+    settings = meta.get("config")
+    if not isinstance(settings, dict):
+        raise InputError("not a JSON object", file=file, field="config", value=settings)
+    try:
+        config = CLTVConfig(**settings)
+    except TypeError as exc:  # a key CLTVConfig does not have
+        key = str(exc).rpartition(" argument ")[2]
+        raise InputError(
+            f"not CLTV settings (unexpected key {key})", file=file, field="config"
+        ) from None
+    except InputError as exc:
+        raise InputError(
+            exc.reason, file=file, field=f"config.{exc.field}", value=exc.value
+        ) from None
+    horizon = meta.get("horizon_days")
+    try:
+        require_number(horizon, "horizon_days", 1, MAX_HORIZON_DAYS, integer=True)
+    except InputError as exc:
+        raise InputError(
+            exc.reason, file=file, field="horizon_days", value=horizon
+        ) from None
+    as_of = meta.get("as_of")
+    if as_of is not None and not (isinstance(as_of, str) and _is_iso_date(as_of)):
+        raise InputError(
+            "must be a date (YYYY-MM-DD)", file=file, field="as_of", value=as_of
+        )
+    return config, int(horizon), as_of or None  # type: ignore[arg-type]
+
+
+def _is_iso_date(text: str) -> bool:
+    try:
+        datetime.date.fromisoformat(text)
+    except ValueError:
+        return False
+    return len(text) == len("YYYY-MM-DD")
+
+
+def stored_data(meta: dict[str, Any], path: Path) -> dict[str, Any]:
+    """``data`` of a version's ``metadata.json`` (``{}`` when absent); not
+    an object, an :class:`InputError` naming the file (it was an
+    AttributeError traceback from ``cltv retrain`` and ``cltv score``)."""
+    stored = meta.get("data")
+    if stored is None:
+        return {}
+    if not isinstance(stored, dict):
+        raise InputError(
+            "not a JSON object", file=str(path), field="data", value=stored
+        )
+    return stored
+
+
+def stored_history(meta: dict[str, Any], path: Path) -> HistorySummary | None:
+    """``data.history`` of a version's ``metadata.json`` (``None``: saved
+    before the history guard); damaged, an :class:`InputError` naming the
+    file (``cltv score``'s unit note was dropped without a word)."""
+    stored = stored_data(meta, path).get("history")
+    return None if stored is None else HistorySummary.from_json(stored, file=str(path))
+
+
+def _optional_object(meta: dict[str, Any], key: str, path: Path) -> None:
+    """``meta[key]`` is absent, ``null`` or a JSON object (``cltv train``
+    of a stored recipe read ``training_metrics`` and ``level`` as objects:
+    a list was a TypeError or AttributeError traceback)."""
+    value = meta.get(key)
+    if value is not None and not isinstance(value, dict):
+        raise InputError(
+            "not a JSON object or null" if key == "level" else "not a JSON object",
+            file=str(path),
+            field=key,
+            value=value,
+        )
+
+
+#: The fields of a fitted :class:`CLTVModel` this tierflow scores with, and
+#: their kinds (``None``: may be ``None``). ``blend_``, ``uses_quantity_``
+#: and ``data_fingerprint_`` are left out: models stored before them are
+#: read with their defaults.
+_FITTED: dict[str, tuple[tuple[type, ...], str]] = {
+    "config": ((CLTVConfig,), "a CLTVConfig"),
+    "as_of_day_": ((int, np.integer), "an int"),
+    "horizon_days_": ((int, np.integer), "an int"),
+    "encoder_": ((FeatureEncoder,), "a FeatureEncoder"),
+    "windows_": ((list,), "a list"),
+    "regressor_": ((CLTVRegressor,), "a CLTVRegressor"),
+    "btyd_": ((BtydFit, type(None)), "a BtydFit or None"),
+    "shapes_": ((dict,), "a dict of Shape"),
+    "level_": ((Level, type(None)), "a Level or None"),
+    "uses_profiles_": ((bool,), "a bool"),
+    "uses_browsing_": ((bool,), "a bool"),
+}
+
+
+def _check_model(model: CLTVModel, path: Path, meta: dict[str, Any]) -> None:
+    """A model this tierflow can score (:func:`_model_problem`), else an
+    :class:`InputError` naming the file, the field and the tierflow that
+    wrote it when ``metadata.json`` says it was another."""
+    found = _model_problem(model)
+    if found is None:
+        return
+    problem, field, value = found
+    installed = library_versions()["tierflow"]
+    wrote = meta.get("library_versions")
+    by = wrote.get("tierflow") if isinstance(wrote, dict) else None
+    version = (
+        f" (tierflow {by}; this is {installed})"
+        if isinstance(by, str) and by != installed
+        else ""
+    )
+    raise InputError(
+        f"{problem}; the file is damaged or was written by an incompatible "
+        f"version{version}: train again",
+        file=str(path),
+        field=field,
+        value=value,
+    )
+
+
+def _model_problem(model: CLTVModel) -> tuple[str, str, object] | None:
+    """``(problem, field, value)`` of the first field of :data:`_FITTED`
+    missing or of another kind, or of a config setting out of its range;
+    ``None`` when there is none. A model file of another tierflow unpickles
+    without a word and was an AttributeError or TypeError traceback when
+    scoring (QA)."""
+    for name, (kinds, kind) in _FITTED.items():
+        # a field with a plain default that the pickle lacks reads as the
+        # class's default (a model stored before level_ scores as before)
+        value = getattr(model, name, _MISSING)
+        if value is _MISSING:
+            return "missing", name, None
+        # True is an int, and an int no bool
+        if not isinstance(value, kinds) or isinstance(value, bool) != (bool in kinds):
+            return f"a {type(value).__name__}, not {kind}", name, None
+    shapes = model.shapes_.items()
+    if not all(isinstance(k, str) and isinstance(v, Shape) for k, v in shapes):
+        return "not a dict of Shape", "shapes_", None
+    blend = getattr(model, "blend_", None)
+    if blend is not None and not isinstance(blend, Blend):
+        return f"a {type(blend).__name__}, not a Blend", "blend_", None
+    config = model.config
+    try:  # slots a pickle of another CLTVConfig lacks; values it let by
+        CLTVConfig(**{f.name: getattr(config, f.name) for f in fields(CLTVConfig)})
+    except AttributeError as exc:
+        return "missing", f"config.{exc.name}", None
+    except InputError as exc:
+        return exc.reason, f"config.{exc.field}", exc.value
+    return None
+
+
+_MISSING = object()
+
+
+def _check_matches(
+    model: CLTVModel, recipe: tuple[CLTVConfig, int, str | None], path: Path
+) -> None:
+    """``metadata.json`` at ``path`` describes ``model``: its config,
+    horizon and as-of date are the model file's (``cltv retrain`` plans the
+    day from the metadata, the model scores with its own: an edited config
+    was the challenger's without a word)."""
+    config, horizon, as_of = recipe
+    ours = model.config.as_dict()
+    for key, value in config.as_dict().items():
+        if value != ours[key]:
+            raise InputError(
+                f"does not match the model file's ({ours[key]!r})",
+                file=str(path),
+                field=f"config.{key}",
+                value=value,
+            )
+    checks: list[tuple[str, object, object]] = [
+        ("horizon_days", horizon, int(model.horizon_days_ or 0))
+    ]
+    if as_of is not None:
+        checks.append(
+            ("as_of", as_of, str(day_to_date(int(model.as_of_day_ or 0)).date()))
+        )
+    for key, value, theirs in checks:
+        if value != theirs:
+            raise InputError(
+                f"does not match the model file's ({theirs})",
+                file=str(path),
+                field=key,
+                value=value,
+            )
 
 
 def _read_json(path: Path) -> dict[str, Any]:

@@ -22,7 +22,7 @@ from tierflow.cltv.lifecycle import (
     backtest_shortfall,
     retrain,
 )
-from tierflow.cltv.registry import ModelRegistry
+from tierflow.cltv.registry import METADATA_FILE, ModelRegistry, stored_recipe
 from tierflow.data.errors import InputError
 from tierflow.data.store import ScoreStore
 from tierflow.data.transactions import day_number
@@ -116,13 +116,15 @@ def daily_cltv_job(
         )
         threshold = store.cltv_threshold(platinum_percentile * 100.0)
         meta = registry.metadata(result.champion)
-        window = backtest_days(int(meta["horizon_days"]))
+        # checked as retrain checks a champion's (a KeyError, else)
+        path = registry.root / result.champion / METADATA_FILE
+        recipe, horizon, _ = stored_recipe(meta, path)
+        window = backtest_days(horizon)
         tested = None
         skipped = result.backtest_skipped
         if result.metrics:
             tested = {"window_days": window, "models": result.metrics}
         elif backtest_first_model and skipped is None:
-            recipe = CLTVConfig(**meta["config"])
             # a young history cannot hold the first model's backtest either:
             # said as retrain says it, not a failed day
             skipped = backtest_shortfall(data, day, [recipe], window)
@@ -137,7 +139,7 @@ def daily_cltv_job(
             "platinum_threshold": threshold,
             "new_customer_spend": sink.new_customer_spend,
             "model_version": result.champion,
-            "horizon_days": meta["horizon_days"],
+            "horizon_days": horizon,
             "segments": sink.segments,
             "backtest": tested,
         }

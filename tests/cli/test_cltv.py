@@ -856,6 +856,44 @@ def test_a_damaged_model_folder_is_a_clean_error(
     assert not (tmp_path / "scores.csv").exists()
 
 
+def test_a_model_folder_that_does_not_hold_together_is_a_clean_error(
+    transactions: Path, trained_90: tuple[Path, Result], tmp_path: Path
+) -> None:
+    """A metadata.json edited into settings the model was not trained with
+    scored with the model's own without a word (exit 0), and a model file
+    of another tierflow (a field this one does not have) ended cltv score in
+    an AttributeError traceback; each is one line naming the file and the
+    field, and no scores are written (QA)."""
+    import joblib
+
+    models = _copy_of(trained_90, tmp_path)
+    version = (models / "CURRENT").read_text().strip()
+    model, meta = models / version / "model.joblib", models / version / "metadata.json"
+    score = ["score", "--transactions", str(transactions), "--as-of", "2023-06-30"]
+    score += ["--model-dir", str(models), "--out", str(tmp_path / "scores.csv")]
+    good_meta = meta.read_text()
+    edited = json.loads(good_meta)
+    edited["config"]["platinum_share"] = 0.2
+    meta.write_text(json.dumps(edited))
+    result = _run(*score)
+    assert (result.exit_code, result.output) == (
+        1,
+        f"Error: {meta}: field 'config.platinum_share': value 0.2: does not "
+        "match the model file's (0.1)\n",
+    )
+    meta.write_text(good_meta)
+    fitted = joblib.load(model)
+    del fitted.__dict__["shapes_"]
+    joblib.dump(fitted, model)
+    result = _run(*score)
+    assert (result.exit_code, result.output) == (
+        1,
+        f"Error: {model}: field 'shapes_': missing; the file is damaged or was "
+        "written by an incompatible version: train again\n",
+    )
+    assert not (tmp_path / "scores.csv").exists()
+
+
 @pytest.mark.parametrize("damage", ["model", "metadata"])
 def test_train_again_replaces_a_damaged_version_of_its_recipe(
     transactions: Path, trained_90: tuple[Path, Result], tmp_path: Path, damage: str

@@ -38,6 +38,8 @@ def test_api_key_sources(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Non
     assert load_api_key(key_file) == ("from-the-file-0123456789", f"from {key_file}")
     key_file.write_text("a key with\tspaces 0123\n")  # a header carries them
     assert load_api_key(key_file)[0] == "a key with\tspaces 0123"
+    key_file.write_bytes(b"\n  from-the-file-0123456789\r\n\n")  # one line
+    assert load_api_key(key_file)[0] == "from-the-file-0123456789"
     key_file.write_text("  from-the-file-0123456789\n")
     assert load_api_key(None) == ("from-the-environment-0123", f"from ${API_KEY_ENV}")
     monkeypatch.delenv(API_KEY_ENV)
@@ -78,9 +80,27 @@ def test_short_keys_are_refused(
         ),
         (
             b"0123456789\nabcdef0123456789\n",
-            "API key must be printable ASCII (an HTTP header carries it): "
-            "character 11 is a line break or control character",
+            "holds 2 lines: an API key file holds the key alone, on one line",
         ),
+        (
+            b"0123456789abcdef0123\nsecond-key-0123456789\n\n",
+            "holds 2 lines: an API key file holds the key alone, on one line",
+        ),
+        (
+            b"0123456789abcdef0123\r\nsecond-key-0123456789\r\n",
+            "holds 2 lines: an API key file holds the key alone, on one line",
+        ),
+        (
+            b"0123456789abcdef\x0b0123",
+            "holds 2 lines: an API key file holds the key alone, on one line",
+        ),
+        (
+            b"0123456789abcdef\x010123",
+            "API key must be printable ASCII (an HTTP header carries it): "
+            "character 17 is a line break or control character",
+        ),
+        (b"", "empty: it holds no API key"),
+        (b"  \n\t\n", "only whitespace: it holds no API key"),
     ],
 )
 def test_a_key_no_header_can_carry_is_refused(
@@ -96,6 +116,26 @@ def test_a_key_no_header_can_carry_is_refused(
     key_file.chmod(0o600)
     result = CliRunner().invoke(cli, ["serve", "--api-key-file", str(key_file)])
     assert (result.exit_code, result.output) == (1, f"Error: {key_file}: {why}\n")
+
+
+def test_a_key_file_that_cannot_be_read_is_named(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A key file its user may not read (root reads any, so it is faked):
+    one line naming the file and why, exit 1, and no server started (the
+    CLI's own OSError line; QA checked it)."""
+    key_file = tmp_path / "key"
+    key_file.write_text("from-the-file-0123456789\n")
+
+    def denied(self: Path) -> bytes:
+        raise PermissionError(13, "Permission denied", str(self))
+
+    monkeypatch.setattr(Path, "read_bytes", denied)
+    result = CliRunner().invoke(cli, ["serve", "--api-key-file", str(key_file)])
+    assert (result.exit_code, result.output) == (
+        1,
+        f"Error: {key_file}: Permission denied\n",
+    )
 
 
 def test_a_key_in_the_environment_no_header_can_carry_is_refused(

@@ -39,6 +39,7 @@ from tierflow.cltv.registry import (
     TMP_PREFIX,
     ModelRegistry,
     Recipe,
+    library_versions,
 )
 from tierflow.data.customer_tables import CustomerProfiles
 from tierflow.data.errors import InputError
@@ -903,6 +904,27 @@ def test_a_damaged_current_file_is_named(
          "[1, 3,650]"),
         ({"as_of": 5}, "field 'as_of': value 5: must be a date (YYYY-MM-DD)"),
         ({"data": [1]}, "field 'data': value [1]: not a JSON object"),
+        # settings CLTVConfig did not check: a traceback when fitting, or
+        # read as something else without a word (QA)
+        ({"config": {"n_jobs": "x"}}, "field 'config.n_jobs': value 'x': must "
+         "be null (automatic) or an integer in [1, 1,024]"),
+        ({"config": {"n_jobs": 1.5}}, "field 'config.n_jobs': value 1.5: must "
+         "be null (automatic) or an integer in [1, 1,024]"),
+        ({"config": {"n_jobs": True}}, "field 'config.n_jobs': value True: "
+         "must be null (automatic) or an integer in [1, 1,024]"),
+        ({"config": {"blend": "yes"}}, "field 'config.blend': value 'yes': "
+         "must be true or false"),
+        ({"config": {"blend": None}}, "field 'config.blend': must be true or "
+         "false"),
+        ({"config": {"max_customers_per_cutoff": "x"}},
+         "field 'config.max_customers_per_cutoff': value 'x': must be null (no "
+         "sampling) or an integer in [1, 1,000,000,000]"),
+        ({"config": {"max_customers_per_cutoff": -3}},
+         "field 'config.max_customers_per_cutoff': value -3: must be null (no "
+         "sampling) or an integer in [1, 1,000,000,000]"),
+        ({"config": {"max_customers_per_cutoff": 0}},
+         "field 'config.max_customers_per_cutoff': value 0: must be null (no "
+         "sampling) or an integer in [1, 1,000,000,000]"),
     ],
 )  # fmt: skip
 def test_a_damaged_champion_metadata_is_named(
@@ -929,6 +951,166 @@ def test_a_damaged_champion_metadata_is_named(
         with pytest.raises(InputError) as err:
             unit_note(data, AS_OF, registry, result.version)
         assert str(err.value) == f"{path}: {message}"
+
+
+def _drop(name: str) -> Any:
+    def damage(model: Any) -> None:
+        del model.__dict__[name]
+
+    return damage
+
+
+def _set(name: str, value: object) -> Any:
+    def damage(model: Any) -> None:
+        model.__dict__[name] = value
+
+    return damage
+
+
+def _set_config(name: str, value: object) -> Any:
+    def damage(model: Any) -> None:
+        object.__setattr__(model.config, name, value)
+
+    return damage
+
+
+#: What the model file of another tierflow looks like to this one (a field
+#: it does not have, or of another kind), and damage unpickling lets
+#: through; each was a traceback when scoring, or a silent score.
+MODEL_DAMAGE = [
+    (_drop("shapes_"), "field 'shapes_': missing"),
+    (_drop("config"), "field 'config': missing"),
+    (_drop("regressor_"), "field 'regressor_': a NoneType, not a CLTVRegressor"),
+    (_set("config", {"plan": "rolling"}), "field 'config': a dict, not a CLTVConfig"),
+    (_set("regressor_", None), "field 'regressor_': a NoneType, not a CLTVRegressor"),
+    (_set("regressor_", "x"), "field 'regressor_': a str, not a CLTVRegressor"),
+    (_set("encoder_", None), "field 'encoder_': a NoneType, not a FeatureEncoder"),
+    (_set("shapes_", [1]), "field 'shapes_': a list, not a dict of Shape"),
+    (_set("horizon_days_", "x"), "field 'horizon_days_': a str, not an int"),
+    (_set("as_of_day_", None), "field 'as_of_day_': a NoneType, not an int"),
+    (_set("level_", "x"), "field 'level_': a str, not a Level or None"),
+    (
+        _set_config("platinum_share", "x"),
+        "field 'config.platinum_share': value 'x': must be a number in [0, 1]",
+    ),
+    (_set_config("blend", None), "field 'config.blend': must be true or false"),
+]
+
+
+@pytest.mark.parametrize(("damage", "message"), MODEL_DAMAGE)
+def test_a_model_file_this_tierflow_cannot_score_is_named(
+    trained: tuple[ModelRegistry, TrainResult],
+    data: CustomerData,
+    damage: Any,
+    message: str,
+) -> None:
+    """A model.joblib that unpickles into a CLTVModel with a field missing or
+    of another kind (written by another tierflow, or damaged) was an
+    AttributeError or TypeError traceback from cltv score, or "the CLTV
+    model is not fitted; call fit() first" naming no file; retrain, which
+    loads the champion only to publish its scores, trained and wrote its
+    challenger first. Now an error naming the file and the field, before
+    anything is written (QA)."""
+    import joblib
+
+    registry, result = trained
+    path = registry.root / result.version / MODEL_FILE
+    model = joblib.load(path)
+    damage(model)
+    joblib.dump(model, path)
+    why = (
+        f"{path}: {message}; the file is damaged or was written by an "
+        "incompatible version: train again"
+    )
+    with pytest.raises(InputError) as err:
+        registry.load()
+    assert str(err.value) == why
+    assert not registry.readable(result.version)
+    before = _snapshot(registry.root)
+    with pytest.raises(InputError) as err:
+        retrain(data, AS_OF + 1, registry, config=FAST)
+    assert str(err.value) == why
+    assert _snapshot(registry.root) == before
+
+
+def test_the_version_that_wrote_a_model_is_named(
+    trained: tuple[ModelRegistry, TrainResult],
+) -> None:
+    """The tierflow that wrote a model this one cannot score, from its
+    ``metadata.json``, when it is another."""
+    import joblib
+
+    registry, result = trained
+    folder = registry.root / result.version
+    model = joblib.load(folder / MODEL_FILE)
+    del model.__dict__["blend_"]
+    joblib.dump(model, folder / MODEL_FILE)
+    del model.__dict__["level_"]  # read as None, its class default: refitted
+    joblib.dump(model, folder / MODEL_FILE)
+    assert registry.load().model._blend().as_dict() == {"cltv": 1.0}  # optional
+    del model.__dict__["shapes_"]
+    joblib.dump(model, folder / MODEL_FILE)
+    meta = json.loads((folder / METADATA_FILE).read_text())
+    meta["library_versions"]["tierflow"] = "0.0.9"
+    (folder / METADATA_FILE).write_text(json.dumps(meta))
+    with pytest.raises(InputError) as err:
+        registry.load()
+    assert str(err.value) == (
+        f"{folder / MODEL_FILE}: field 'shapes_': missing; the file is damaged "
+        "or was written by an incompatible version (tierflow 0.0.9; this is "
+        f"{library_versions()['tierflow']}): train again"
+    )
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"config": FAST.with_params(platinum_share=0.5).as_dict()},
+         "field 'config.platinum_share': value 0.5: does not match the model "
+         "file's (0.1)"),
+        ({"horizon_days": HORIZON + 1}, f"field 'horizon_days': value {HORIZON + 1}: "
+         f"does not match the model file's ({HORIZON})"),
+        ({"as_of": "2023-06-29"}, "field 'as_of': value '2023-06-29': does not "
+         "match the model file's (2023-06-30)"),
+        ({"data": {"history": {"rows": 1}}}, "field 'data.history': not a "
+         "history summary (KeyError: 'as_of')"),
+        ({"data": {"history": "x"}}, "field 'data.history': not a JSON object"),
+        ({"data": 5}, "field 'data': value 5: not a JSON object"),
+        ({"training_metrics": [1]}, "field 'training_metrics': value [1]: not "
+         "a JSON object"),
+        ({"level": "x"}, "field 'level': value 'x': not a JSON object or null"),
+        ({"config": {"nope": 1}}, "field 'config': not CLTV settings "
+         "(unexpected key 'nope')"),
+    ],
+)  # fmt: skip
+def test_a_metadata_file_that_does_not_describe_its_model_is_named(
+    trained: tuple[ModelRegistry, TrainResult],
+    data: CustomerData,
+    change: dict[str, object],
+    message: str,
+) -> None:
+    """A version's metadata.json edited into valid settings the model was
+    not trained with was used by retrain to plan the day (the challenger got
+    the edited config; the model file scores with its own), and a damaged
+    history summary, training metrics or level passed cltv score (the unit
+    note was dropped without a word) and failed a train of the recipe with
+    a traceback; load() checks what every command reads back, so a train of
+    the recipe writes such a version again (QA)."""
+    registry, result = trained
+    path = registry.root / result.version / METADATA_FILE
+    meta = json.loads(path.read_text()) | change
+    path.write_text(json.dumps(meta))
+    with pytest.raises(InputError) as err:
+        registry.load()
+    assert str(err.value) == f"{path}: {message}"
+    before = _snapshot(registry.root)
+    with pytest.raises(InputError) as err:
+        retrain(data, AS_OF + 1, registry, config=FAST)
+    assert str(err.value) == f"{path}: {message}"
+    assert _snapshot(registry.root) == before
+    again = train_model(data, AS_OF, HORIZON, registry, FAST, with_backtest=False)
+    assert (again.version, again.created) == (result.version, True)
+    assert registry.load().metadata["version"] == result.version
 
 
 def _stub_versions(root: Path, *names: str) -> ModelRegistry:
