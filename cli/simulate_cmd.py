@@ -407,6 +407,19 @@ def _offered_nothing(s: dict[str, Any]) -> str:
     return f" ({n} offered nothing)" if n else ""
 
 
+def _bound_line(s: dict[str, Any]) -> str:
+    """``hindsight bound 53,382.87``, and why it is weak when its LP was cut
+    short (a bound of 0 was left off the screen without a word)."""
+    from tierflow.orchestration.simulation.report import bound_caveat
+
+    if s["lp_bound"] is None:
+        return ""
+    weak = bound_caveat(s)
+    return f"  hindsight bound {s['lp_bound']:,.2f}" + (
+        "" if weak is None else f" (weak: {weak})"
+    )
+
+
 def _screen(s: dict[str, Any], out: Path) -> str:
     lines = [
         f"tierflow simulate — {s['day']}",
@@ -418,7 +431,7 @@ def _screen(s: dict[str, Any], out: Path) -> str:
         f"  Platinum offered {s['platinum_offered']}; overflow offered "
         f"{s['overflow_offered']}, taken {s['overflow_taken']}; outage at "
         f"{s['outage_node'] or 'none'}",
-        f"  hindsight bound {s['lp_bound']:,.2f}" if s["lp_bound"] else "",
+        _bound_line(s),
         _savings_line(s["savings"]),
     ]
     for name, p in s["policies"].items():

@@ -176,7 +176,10 @@ class SimulationResult:
         base = None if near is None else float(near.summary()["total_cost"])
         bound = self.lp_bound
         saved = None if cost is None or base is None else base - cost
-        above = None if cost is None or bound is None else cost - bound
+        # a bound of 0 or below (what a cut-short LP's duals may prove) says
+        # nothing of a day whose every cost is positive: the whole cost was
+        # "above the hindsight bound" on the screen
+        above = None if cost is None or not bound or bound < 0 else cost - bound
         return {
             "policy": f"{self.settings.engine} + bid prices",
             "cost": cost,
@@ -242,7 +245,7 @@ class SimulationResult:
         s = outcome.summary()
         gap = (
             None
-            if not self.lp_bound
+            if not self.lp_bound or self.lp_bound < 0
             else 100.0 * (s["total_cost"] - self.lp_bound) / self.lp_bound
         )
         return {

@@ -170,6 +170,36 @@ def _saved_card(s: dict[str, Any]) -> str:
     )
 
 
+#: What stopped a hindsight bound's LP before its optimum
+#: (``summary.json``'s ``lp_bound_stop["lp"]``), in the reader's words.
+_LP_CUT_SHORT = {
+    "time_limit": "its LP stopped at the hindsight time limit",
+    "wall_clock": "its LP stopped on the clock, past its deterministic budget",
+    "lp_iterations": "its LP stopped at its deterministic budget of iterations",
+    "error": "its LP stopped on a solver error",
+}
+
+
+def bound_caveat(summary: dict[str, Any]) -> str | None:
+    """Why the day's hindsight bound is weak, ``None`` when its LP finished.
+
+    An LP the hindsight time limit cuts short proves only what its last
+    duals prove (valid, often far below the optimum: 28,053 or 0 against
+    53,383 for the demo day on a loaded machine); the screen and the report
+    gave such a bound, and every policy's gap to it, as the day's, with
+    nothing but ``summary.json``'s ``lp_bound_stop`` to tell."""
+    stops = summary.get("lp_bound_stop") or {}
+    stop = stops.get("lp")
+    if summary.get("lp_bound") is None or stop in (None, "finished"):
+        return None
+    why = _LP_CUT_SHORT.get(stop, f"its LP stopped ({stop})")
+    return (
+        f"{why}, so it is what the LP's last duals prove, below the day's "
+        "optimum by an unknown amount (a longer --hindsight-time-limit gives "
+        "a tighter one)"
+    )
+
+
 def _cards(summary: dict[str, Any]) -> str:
     """Saved vs nearest node, above the bound, promises kept, overflow."""
     s, o = summary["savings"], summary["overflow"]
@@ -499,12 +529,15 @@ def _page(
         + f"; the confirmed orders allocated by tierflow ({_e(s['policy'])}), by "
         "the nearest node with stock, and in hindsight."
     )
+    weak = bound_caveat(summary)
     bound_note = (
         f"<p class='note'>Hindsight bound: {_money(summary['lp_bound'], 2)}, "
         "a proven lower bound: the linear relaxation of the whole day solved "
         "at once, raised by branch and bound on its guarantee choices within "
-        "the hindsight time limit (the dual bound, never an incumbent).</p>"
-        if summary["lp_bound"]
+        "the hindsight time limit (the dual bound, never an incumbent)."
+        + ("" if weak is None else f" <strong>A weak bound: {_e(weak)}.</strong>")
+        + "</p>"
+        if summary["lp_bound"] is not None
         else ""
     )
     template = Template(

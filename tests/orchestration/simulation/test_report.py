@@ -7,6 +7,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import datetime as dt
+import html
 import itertools
 import re
 from pathlib import Path
@@ -25,6 +26,7 @@ from tierflow.orchestration.simulation.report import (
     _cards,
     _checkouts,
     _cltv,
+    _page,
     _promises,
     _tier_mix,
     _upgrades,
@@ -150,6 +152,37 @@ def test_the_bound_is_not_called_the_lp_value(day: Any) -> None:
         "linear relaxation of the whole day solved at once, raised by branch and "
         "bound"
     ) in " ".join(page.split())
+
+
+def test_a_bound_whose_lp_was_cut_short_is_called_weak(day: Any) -> None:
+    """On a loaded machine the hindsight LP stops at its time limit and the
+    bound is what its last duals prove: 28,053 (or 0) where the finished LP
+    gives 53,383 on the demo day. The screen and the report gave it as the
+    day's bound, every policy 94-132 % above it, and a bound of 0 was left
+    off the screen while "$55,273 above the hindsight bound" stayed; only
+    summary.json's ``lp_bound_stop`` told. Both now say it is weak and why,
+    and a bound of 0 is shown, with no cost "above" it."""
+    result, summary, _, out = day
+    assert summary["lp_bound_stop"]["lp"] == "finished"
+    assert "weak" not in _screen(summary, out)
+    assert "A weak bound" not in _page(result, summary, {})
+    why = (
+        "its LP stopped at the hindsight time limit, so it is what the LP's "
+        "last duals prove, below the day's optimum by an unknown amount (a "
+        "longer --hindsight-time-limit gives a tighter one)"
+    )
+    cut = {**summary, "lp_bound_stop": {"lp": "time_limit", "branch_and_bound": None}}
+    line = f"  hindsight bound {summary['lp_bound']:,.2f} (weak: {why})"
+    assert line in _screen(cut, out).splitlines()
+    page = " ".join(_page(result, cut, {}).split())
+    assert f"<strong>A weak bound: {html.escape(why)}.</strong>" in page
+    zero = dataclasses.replace(result, lp_bound=0.0).summary()
+    assert zero["savings"]["above_bound"] is None
+    assert all(p["gap_to_bound_pct"] is None for p in zero["policies"].values())
+    shown = {**zero, "lp_bound_stop": cut["lp_bound_stop"]}
+    screen = _screen(shown, out)
+    assert f"  hindsight bound 0.00 (weak: {why})" in screen.splitlines()
+    assert "above the hindsight bound" not in screen
 
 
 def test_checkouts_offered_nothing_are_told_apart_from_customers_who_left(
@@ -630,3 +663,19 @@ def test_a_day_without_an_order_says_so_on_its_promises_card(day: Any) -> None:
     text = " ".join(re.sub(r"<[^>]+>", " ", _cards(none)).split())
     assert "Promises kept – no order was confirmed today." in text, text
     assert ": ." not in text
+
+
+def test_the_allocation_benchmark_calls_a_cut_short_bound_weak() -> None:
+    """``bench allocation``'s summary.md gave "Hindsight LP bound" alone;
+    cut short, it says so as simulate does."""
+    from tierflow.benchmarks.allocation_bench import _weak
+
+    extra = {"lp_bound": 49030.07, "lp_bound_stop": {"lp": "finished"}}
+    assert _weak(extra) == ""
+    extra["lp_bound_stop"] = {"lp": "wall_clock", "branch_and_bound": None}
+    assert _weak(extra) == (
+        " (weak: its LP stopped on the clock, past its deterministic budget, so "
+        "it is what the LP's last duals prove, below the day's optimum by an "
+        "unknown amount (a longer --hindsight-time-limit gives a tighter one))"
+    )
+    assert _weak({"lp_bound": None, "lp_bound_stop": {"lp": "time_limit"}}) == ""
