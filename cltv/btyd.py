@@ -21,13 +21,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 from scipy.optimize import minimize
-from scipy.special import betaln, digamma, gammaln, hyp2f1
+from scipy.special import betaln, digamma, expit, gammaln, hyp2f1
 
 from tierflow.data.errors import InputError
 
@@ -80,6 +80,20 @@ class BetaGeoFit:
     log_likelihood: float
     n_customers: int
     converged: bool
+    #: How the dropout probability p is mixed over customers: ``"beta"``,
+    #: Beta(a, b) (``a == 0``: no dropout); or one of the limits of Beta(a,
+    #: b) a fit on a boundary publishes (:func:`fit_bgnbd`), each with
+    #: ``a + b == 1``: ``"point"`` (a, b -> inf: every customer the same p =
+    #: a) or ``"two-point"`` (a, b -> 0: a share a has p = 1, drops out at
+    #: its first repeat purchase, the rest p = 0, never).
+    dropout: str = "beta"
+
+    def __setstate__(self, state: list[Any]) -> None:
+        # a fit pickled before ``dropout`` existed (a stored model) is Beta
+        names = [f.name for f in fields(self)]
+        values = [*state, *(f.default for f in fields(self)[len(state) :])]
+        for name, value in zip(names, values, strict=True):
+            object.__setattr__(self, name, value)
 
     def params(self) -> dict[str, float]:
         return {"r": self.r, "alpha": self.alpha, "a": self.a, "b": self.b}
@@ -101,6 +115,20 @@ class BetaGeoFit:
         if self.no_dropout:
             return np.asarray((r + xs) * tt / (alpha + Ts), dtype=np.float64)
         rx = r + xs
+        if self.dropout != "beta":
+            # the customer's rate is Gamma(r + x, alpha + T) while alive
+            alive = self.p_alive(xs, ts, Ts)
+            if self.dropout == "point":
+                # given the rate, (1 - exp(-rate p t)) / p purchases
+                kept = np.exp(rx * (np.log(alpha + Ts) - np.log(alpha + Ts + a * tt)))
+                return np.asarray(alive * (1.0 - kept) / a, dtype=np.float64)
+            # two-point: a customer with no repeat purchase is of the share
+            # that drops at its next purchase with probability a (one
+            # purchase if any), any other one alive never drops
+            stays = rx * tt / (alpha + Ts)
+            kept = np.exp(rx * (np.log(alpha + Ts) - np.log(alpha + Ts + tt)))
+            fresh = a * (1.0 - kept) + b * stays
+            return np.asarray(np.where(xs == 0, fresh, alive * stays), dtype=np.float64)
         log_ratio = rx * (np.log(alpha + Ts) - np.log(alpha + Ts + tt))
         hyp = hyp2f1(rx, b + xs, a + b + xs - 1.0, tt / (alpha + Ts + tt))
         num = (a + b + xs - 1.0) / (a - 1.0) * (1.0 - np.exp(log_ratio) * hyp)
@@ -112,12 +140,17 @@ class BetaGeoFit:
         r, alpha, a, b = self.r, self.alpha, self.a, self.b
         if self.no_dropout:
             return np.ones(xs.shape, dtype=np.float64)
-        repeat = xs > 0
+        # the odds of having dropped after the last purchase: Beta's
+        # E[p (1 - p)^(x - 1)] / E[(1 - p)^x] = a / (b + x - 1); a point p's
+        # p / (1 - p); two-point, a / b after one repeat purchase (the share
+        # that drops), none after more
+        repeat = (xs == 1.0) if self.dropout == "two-point" else (xs > 0.0)
         log_odds = np.full(xs.shape, -np.inf)
         xr = xs[repeat]
+        odds = b + xr - 1.0 if self.dropout == "beta" else np.full(xr.shape, b)
         log_odds[repeat] = (
             np.log(a)
-            - np.log(b + xr - 1.0)
+            - np.log(odds)
             + (r + xr) * (np.log(alpha + Ts[repeat]) - np.log(alpha + ts[repeat]))
         )
         return np.asarray(1.0 / (1.0 + np.exp(log_odds)), dtype=np.float64)
@@ -257,6 +290,102 @@ def _nbd_nll_raw(
     value = -float(ll_sum) / total + pen
     grad = -np.array(grads) * np.array([r, alpha]) / total + pen_grad
     return value, grad
+
+
+def _limit_nll(
+    params: FloatArray,
+    x: FloatArray,
+    t_x: FloatArray,
+    T: FloatArray,
+    w: FloatArray,
+    penalizer: float,
+    dropout: str,
+) -> tuple[float, FloatArray]:
+    """Mean negative log-likelihood of a limit of BG/NBD's Beta mixing
+    (``dropout`` "point" or "two-point", :class:`BetaGeoFit`) on log(r),
+    log(alpha), logit(a), and its gradient (the penalty on r and alpha).
+
+    Eq. 6 with its Beta terms replaced by their limits: E[(1 - p)^x] and
+    E[p (1 - p)^(x - 1)] are (1 - a)^x and a (1 - a)^(x - 1) for a point p =
+    a; for the two-point mixture 1 - a (x >= 1; 1 at x = 0) and a (x = 1;
+    0 at x >= 2, no customer of p = 1 buys twice)."""
+    return _guarded(_limit_nll_raw, params, x, t_x, T, w, penalizer, dropout)
+
+
+def _limit_nll_raw(
+    params: FloatArray,
+    x: FloatArray,
+    t_x: FloatArray,
+    T: FloatArray,
+    w: FloatArray,
+    penalizer: float,
+    dropout: str,
+) -> tuple[float, FloatArray]:
+    r, alpha = np.exp(params[:2])
+    share = float(expit(params[2]))
+    repeat = x > 0
+    if dropout == "point":
+        stay = x * np.log1p(-share)  # log E[(1 - p)^x]
+        d_stay = -x / (1.0 - share)
+        drop = np.where(repeat, np.log(share) + (x - 1.0) * np.log1p(-share), -np.inf)
+        d_drop = 1.0 / share - (x - 1.0) / (1.0 - share)
+    else:
+        stay = np.where(repeat, np.log1p(-share), 0.0)
+        d_stay = np.where(repeat, -1.0 / (1.0 - share), 0.0)
+        drop = np.where(x == 1.0, np.log(share), -np.inf)
+        d_drop = np.full(x.shape, 1.0 / share)
+    a1 = gammaln(r + x) - gammaln(r) + r * np.log(alpha)
+    a3 = stay - (r + x) * np.log(alpha + T)
+    a4 = drop - (r + x) * np.log(alpha + np.where(repeat, t_x, 1.0))
+    tail = np.logaddexp(a3, a4)
+    ll = a1 + tail
+    w3 = np.exp(a3 - tail)
+    w4 = np.exp(a4 - tail)  # 0 where the term is impossible
+    d_r = (
+        digamma(r + x)
+        - digamma(r)
+        + np.log(alpha)
+        - w3 * np.log(alpha + T)
+        - w4 * np.log(alpha + np.where(repeat, t_x, 1.0))
+    )
+    d_alpha = r / alpha - (r + x) * (
+        w3 / (alpha + T) + w4 / (alpha + np.where(repeat, t_x, 1.0))
+    )
+    d_share = w3 * d_stay + w4 * np.where(w4 > 0.0, d_drop, 0.0)
+    total = w.sum()
+    ll_sum, *grads = _weighted_sums(w, (ll, d_r, d_alpha, d_share))
+    pen, pen_grad = _penalty(params[:2], penalizer)
+    value = -float(ll_sum) / total + pen
+    scale = np.array([r, alpha, share * (1.0 - share)])
+    grad = -np.array(grads) * scale / total + np.append(pen_grad, 0.0)
+    return value, grad
+
+
+def _bgnbd_log_likelihood(
+    params: FloatArray, x: FloatArray, t_x: FloatArray, T: FloatArray, w: FloatArray
+) -> float:
+    """BG/NBD's log-likelihood (eq. 6) with its Beta ratio B(a, b + x) /
+    B(a, b) as the product of (b + k) / (a + b + k) over k < x: exact where
+    a and b are far out (betaln's difference of two large or near-singular
+    terms was rounding noise of 1e-6 in all at a + b = 4e6), and b + (x -
+    1) without rounding b away (eq. 6's b + x - 1 at x = 1 is b's value to
+    1e-16 / b: 2e-6 relative at b = 5e-11, a rise of 1e-4 in all that an
+    optimizer climbed). For judging a fit against the limit of its mixing
+    (:func:`fit_bgnbd`), not for fitting."""
+    r, alpha, a, b = np.exp(params)
+    steps = np.arange(max(int(x.max()), 1), dtype=np.float64)
+    ratio = np.concatenate(([0.0], np.cumsum(np.log1p(-a / (a + b + steps)))))
+    a2 = ratio[x.astype(np.int64)]
+    repeat = x > 0
+    a3 = -(r + x) * np.log(alpha + T)
+    a4 = np.full(x.shape, -np.inf)
+    xr = x[repeat]
+    a4[repeat] = (
+        np.log(a) - np.log(b + (xr - 1.0)) - (r + xr) * np.log(alpha + t_x[repeat])
+    )
+    a1 = gammaln(r + x) - gammaln(r) + r * np.log(alpha)
+    ll = a1 + a2 + np.logaddexp(a3, a4)
+    return float(_weighted_sums(w, (ll,))[0])
 
 
 #: Bounds of every log-parameter (e^±25: 1.4e-11 .. 7.2e10). Past them the
@@ -438,6 +567,24 @@ def fit_bgnbd(
             return BetaGeoFit(
                 r, alpha, 0.0, NO_DROPOUT_B, -nbd_fun * total, len(xs), nbd_ok
             )
+    if a + b < BOUNDARY_CONCENTRATION[0] or a + b > BOUNDARY_CONCENTRATION[1]:
+        # Beta(a, b) collapsing to two points or to one: the likelihood may
+        # rise towards that limit (no optimum: a young history), fitted from
+        # init and published unless the BG/NBD fit is measurably more likely
+        dropout = "two-point" if a + b < 1.0 else "point"
+        limit = np.append(start[:2], 0.0)
+        lim_theta, lim_fun, _ = _maximize(_limit_nll, limit, (*args, dropout))
+        fit_ll = _bgnbd_log_likelihood(theta, *args[:4])
+        # the limit's own optimum (else r, alpha -> inf alongside, or the
+        # share -> 0 or 1: a limit of the limit, left as it was)
+        _, interior = _newton_polish(_limit_nll, lim_theta, (*args, dropout))
+        if interior and fit_ll + lim_fun * total <= RIDGE_GAIN:
+            r, alpha = _on_param_grid(np.exp(lim_theta[:2]))
+            (share,) = _on_param_grid(expit(lim_theta[2:]))
+            ll = -lim_fun * total
+            return BetaGeoFit(
+                r, alpha, share, 1.0 - share, ll, len(xs), interior, dropout
+            )
     r, alpha, a, b = _on_param_grid(np.exp(theta))
     return BetaGeoFit(r, alpha, a, b, -fun * total, len(xs), ok)
 
@@ -450,6 +597,16 @@ def fit_bgnbd(
 #: varies by 1e-9 while p_alive of a long-silent regular buyer varies from
 #: 0 to 1, so where the optimizer stopped (CPU-dependent) moved forecasts.
 RIDGE_DROPOUT, RIDGE_GAIN = 1e-3, 1e-6
+
+#: A BG/NBD fit whose a + b is below the first or above the second of these
+#: (Beta(a, b) nearly two points, p = 0 and 1, or one) is compared with that
+#: limit of its mixing (:func:`fit_bgnbd`) and publishes it unless more
+#: likely by more than RIDGE_GAIN. On young histories the likelihood rises
+#: towards such a boundary (CDNOW as of 1997-02-05: a + b -> 0 with a / (a +
+#: b) = 0.097), where Newton has no optimum to converge to and the
+#: optimizers stopped as the CPU's last bits led them (a = 9.2e-9 on one
+#: CPU, 1.4e-11 on another); the forecasts moved by up to 3e-4.
+BOUNDARY_CONCENTRATION = (1e-4, 1e4)
 
 #: The b a no-dropout fit publishes with its a = 0: Beta(0, b) is the point
 #: p = 0 whatever b is; 1 by convention.

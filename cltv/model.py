@@ -620,7 +620,11 @@ class CLTVModel:
             "shapes": {name: shape.as_dict() for name, shape in self.shapes_.items()},
             "blend": self._blend().as_dict(),
             "level": None if self.level_ is None else self.level_.as_dict(),
-            "btyd": {"bgnbd": bg.params(), "gamma_gamma": gg.params()},
+            "btyd": {
+                "bgnbd": bg.params(),
+                "bgnbd_dropout": bg.dropout,
+                "gamma_gamma": gg.params(),
+            },
             "regressor": {
                 k: v for k, v in regressor.get_params().items() if _jsonable(v)
             },

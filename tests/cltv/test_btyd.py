@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pickle
 from pathlib import Path
 from typing import Any
 
@@ -251,6 +252,91 @@ def test_a_bgnbd_fit_on_the_no_dropout_ridge_publishes_its_limit(
     # and it is the limit of BG/NBD's own eq. 10 as a -> 0
     near = BetaGeoFit(fit.r, fit.alpha, 1e-9, 1.0, 0.0, 0, True)
     assert near.expected_purchases(10.0, x, t_x, T) == pytest.approx(want, rel=1e-6)
+
+
+def _young_log(
+    kind: str, q: float, seed: int, n: int = 800
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Customers of Gamma(0.5, 5)-distributed Poisson rates, 3 to 8 weeks old
+    (a young history): after each repeat purchase a customer drops out with
+    probability ``q`` ("point": every customer's p) or, "two-point", a share
+    ``q`` at their first repeat purchase and the rest never."""
+    rng = np.random.default_rng(seed)
+    rate = rng.gamma(0.5, 1 / 5.0, n)
+    T = rng.uniform(3, 8, n).round(1)
+    x, t_x = np.zeros(n), np.zeros(n)
+    for i in range(n):
+        p = q if kind == "point" else float(rng.uniform() < q)
+        t = 0.0
+        while (t := t + rng.exponential(1 / rate[i])) <= T[i]:
+            x[i], t_x[i] = x[i] + 1, min(round(t, 1), T[i])
+            if rng.uniform() < p:
+                break
+    return x, t_x, T
+
+
+@pytest.mark.parametrize("factor", [1.0 + 1e-15, 1.0 - 3e-15])
+@pytest.mark.parametrize(
+    ("kind", "q", "seed", "concentration"),
+    [
+        ("two-point", 0.3, 2, 1e-8),
+        ("two-point", 0.3, 4, 1e-8),
+        ("point", 0.15, 0, 1e8),
+        ("point", 0.15, 1, 1e8),
+    ],
+)
+def test_a_bgnbd_fit_on_a_mixings_boundary_publishes_its_limit(
+    monkeypatch: pytest.MonkeyPatch,
+    factor: float,
+    kind: str,
+    q: float,
+    seed: int,
+    concentration: float,
+) -> None:
+    """On a young history the likelihood can rise towards a, b -> 0 (a share
+    a / (a + b) dropping at its first repeat purchase, the rest never) or a,
+    b -> inf (every customer the same dropout probability a / (a + b)):
+    Newton cannot converge (no optimum) and the optimizers stopped where the
+    likelihood's last bits led them (here a = 1.4e-11 or 2.0e-9, 1.1e10 or
+    7.8e8, with the objective moved by 1e-15; CDNOW as of
+    1997-02-05: a = 9.2e-9 on one CPU, 1.4e-11 on another). The fit
+    publishes the limit, identically, whose closed-form posteriors are
+    BG/NBD's own eq. 10 and 11 as a + b -> 0 or inf."""
+    x, t_x, T = _young_log(kind, q, seed)
+    fit = fit_bgnbd(x, t_x, T)
+    monkeypatch.setattr(btyd, "_bgnbd_nll", _scaled(btyd._bgnbd_nll, factor))
+    assert fit_bgnbd(x, t_x, T) == fit
+    assert fit.dropout == kind and fit.a + fit.b == 1.0
+    share = fit.a
+    near = BetaGeoFit(
+        fit.r,
+        fit.alpha,
+        share * concentration,
+        (1.0 - share) * concentration,
+        0.0,
+        0,
+        True,
+    )
+    for weeks in (1.0, 4.0, 13.0, 39.0):
+        assert fit.expected_purchases(weeks, x, t_x, T) == pytest.approx(
+            near.expected_purchases(weeks, x, t_x, T), rel=1e-6
+        )
+    assert fit.p_alive(x, t_x, T) == pytest.approx(near.p_alive(x, t_x, T), rel=1e-6)
+    # the limit is where the likelihood rose to (eq. 6 computed exactly)
+    (ux, ut, uT), w = btyd._collapse(x, t_x, T)
+    log_params = np.log([near.r, near.alpha, near.a, near.b])
+    assert fit.log_likelihood >= btyd._bgnbd_log_likelihood(log_params, ux, ut, uT, w)
+
+
+def test_a_bgnbd_fit_pickled_before_its_dropout_mixing_was_named_is_beta() -> None:
+    """A stored model's fit, pickled with seven fields, loads as Beta-mixed
+    (its ``dropout`` was unset: scoring raised AttributeError)."""
+    fit = BetaGeoFit(0.243, 4.414, 0.793, 2.426, -9582.4, 2357, True)
+    old = BetaGeoFit.__new__(BetaGeoFit)
+    old.__setstate__([0.243, 4.414, 0.793, 2.426, -9582.4, 2357, True])
+    assert old == fit and old.dropout == "beta"
+    limit = BetaGeoFit(0.4, 6.7, 0.097, 0.903, -4754.6, 9412, True, "two-point")
+    assert pickle.loads(pickle.dumps(limit)) == limit
 
 
 def test_a_bgnbd_fit_whose_line_search_fails_at_the_optimum_needs_no_nelder_mead(
