@@ -11,6 +11,9 @@ from __future__ import annotations
 
 import random
 import string
+import subprocess
+import sys
+import textwrap
 import threading
 import time
 from collections import Counter
@@ -77,20 +80,36 @@ def _call(client: httpx.Client, rid: str, action: str, **body: Any) -> dict[str,
     return out
 
 
-def test_every_tier_series_is_there_at_zero_before_any_offer(
-    live: tuple[httpx.Client, OnlineRouter],
-) -> None:
+def test_every_tier_series_is_there_at_zero_before_any_offer(tmp_path: Path) -> None:
     """A rate over ``tierflow_options_offered_total{tier=...}`` needs the
     series before its first offer; :func:`value` reads an absent one as 0,
     so no test saw whether they were there (both places that make them,
-    ``instruments`` and ``Recorder``, cut to one tier: every test passed)."""
-    client, _ = live
-    first = scrape(client)
+    ``instruments`` and ``ServiceMetrics``, cut to one tier: every test
+    passed). The instruments are the process's, and other tests' offers
+    made them in this one: a fresh interpreter's first scrape is read."""
+    code = textwrap.dedent(
+        f"""
+        from pathlib import Path
+        from prometheus_client import generate_latest
+        from tests.service_fixtures import tiny_router
+        from tierflow.service.metrics import ServiceMetrics
+        router = tiny_router(Path({str(tmp_path)!r}))
+        print(generate_latest(ServiceMetrics(router).registry).decode())
+        router.close()
+        """
+    )
+    text = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout
+    first = {
+        line.rsplit(" ", 1)[0]: float(line.rsplit(" ", 1)[1])
+        for line in text.splitlines()
+        if line and not line.startswith("#")
+    }
     for tier in Tier:
-        key = ("tierflow_options_offered_total", frozenset({("tier", tier.value)}))
-        assert first[key] == 0.0, tier
+        assert first.get(f'tierflow_options_offered_total{{tier="{tier.value}"}}') == 0
     for stage in ("offered", "selected", "confirmed"):
-        assert first[("tierflow_overflow_total", frozenset({("stage", stage)}))] == 0
+        assert first.get(f'tierflow_overflow_total{{stage="{stage}"}}') == 0
 
 
 def test_checkouts_move_the_counters_exactly(
