@@ -24,7 +24,7 @@ from tierflow.cli.param_types import (
 from tierflow.cli.progress import progress_stage
 from tierflow.cli.state_location import STATE_LOCATION, open_state
 from tierflow.data.calendar_days import no_such_day
-from tierflow.data.limits import DATA_WINDOW
+from tierflow.data.limits import DATA_WINDOW, MAX_HORIZON_DAYS
 
 if TYPE_CHECKING:
     from tierflow.cltv.features import CustomerData
@@ -35,7 +35,7 @@ if TYPE_CHECKING:
 
 FORMATS = ("auto", "csv", "parquet", "cdnow")
 #: A forecast horizon or holdout: up to ten years (CLTV horizons are one to five).
-HORIZON_DAYS = click.IntRange(1, 3650)
+HORIZON_DAYS = click.IntRange(1, MAX_HORIZON_DAYS)
 _log = logging.getLogger("tierflow.cli.cltv")
 
 

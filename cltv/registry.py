@@ -50,7 +50,7 @@ from tierflow.cltv.model import CLTVConfig, CLTVModel
 from tierflow.cltv.regressor import CLTVRegressor
 from tierflow.cltv.training import FeatureEncoder
 from tierflow.data.errors import InputError
-from tierflow.data.limits import require_number
+from tierflow.data.limits import MAX_HORIZON_DAYS, require_number
 from tierflow.data.transactions import day_to_date
 
 MODEL_FILE = "model.joblib"
@@ -61,8 +61,6 @@ LOCK_FILE = ".lock"
 TMP_PREFIX = ".tmp-"
 #: A version folder's name (:meth:`Recipe.version`): as-of date, recipe hash.
 VERSION_NAME = re.compile(r"\d{8}-[0-9a-f]{10}")
-#: The longest horizon a stored model may carry (``--horizon-days``'s bound).
-MAX_HORIZON_DAYS = 3650
 #: Libraries whose versions are recorded with every model.
 LIBRARIES = ("tierflow", "numpy", "pandas", "scipy", "scikit-learn", "joblib")
 

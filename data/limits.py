@@ -42,6 +42,8 @@ MAX_GAP_VALUE = 1e9
 MAX_PROBLEM_VALUE = 1e12
 #: Entries of one array of a problem read from ``.npz`` (400 MB of float64).
 MAX_PROBLEM_ENTRIES = 50_000_000
+#: A CLTV forecast horizon in days (``--horizon-days``; a stored model's).
+MAX_HORIZON_DAYS = 3650
 #: Any number in a table column that declares no bound of its own (either sign).
 MAX_MAGNITUDE = 1e12
 #: Integers beyond this are not exact in float64 (2**53).
