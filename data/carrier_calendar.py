@@ -12,7 +12,6 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-import holidays
 import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
@@ -76,7 +75,11 @@ def carrier_holidays(
 def _carrier_year(year: int) -> Mapping[dt.date, str]:
     """The carrier holidays of one year, observed days included: built when
     the year is first asked for (every year 1900-2201 at once took 35-90 ms
-    in each process that loaded a network)."""
+    in each process that loaded a network), with the ``holidays`` package
+    imported then: a server start, which loads its network, answers its
+    first requests without it (``tests/cli/test_lazy.py``)."""
+    import holidays
+
     us = holidays.country_holidays("US", years=year, observed=False, language="en_US")
     found: dict[dt.date, str] = {}
     for day in sorted(us):

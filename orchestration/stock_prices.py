@@ -15,7 +15,6 @@ from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import NDArray
-from scipy.special import pdtr, pdtrc
 
 from tierflow.data.network import Network
 from tierflow.data.orders import Orders
@@ -175,13 +174,18 @@ def _poisson_cdf(k: NDArray[np.int64], lam: NDArray[np.float64]) -> NDArray[np.f
     """``P(N <= k)`` for ``N ~ Poisson(lam)`` (0 for ``k < 0``): what
     ``scipy.stats.poisson.cdf`` gives, bit for bit, from ``scipy.special``,
     whose import is a third of ``scipy.stats``'s (0.3 s of every command
-    and server start that allocates)."""
+    and server start that allocates), imported on the first call: a server
+    start answers its first requests without it."""
+    from scipy.special import pdtr
+
     return np.where(k < 0, 0.0, pdtr(np.maximum(k, 0), lam))
 
 
 def _poisson_sf(k: NDArray[np.int64], lam: NDArray[np.float64]) -> NDArray[np.float64]:
     """``P(N > k)`` for ``N ~ Poisson(lam)`` (1 for ``k < 0``), as
     :func:`_poisson_cdf` (``scipy.stats.poisson.sf`` bit for bit)."""
+    from scipy.special import pdtrc
+
     return np.where(k < 0, 1.0, pdtrc(np.maximum(k, 0), lam))
 
 

@@ -9,7 +9,6 @@ from typing import Any
 
 import highspy
 import numpy as np
-import scipy.sparse as sp
 from numpy.typing import NDArray
 
 from tierflow.data.stop_signals import held_stop_signals
@@ -161,6 +160,8 @@ def highs_lp(
     lp.col_upper_, lp.row_lower_, lp.row_upper_ = _highs_bounds(
         col_upper, row_lower, row_upper
     )
+    import scipy.sparse as sp  # on first use, as in tierflow.solver.matrix
+
     csc = sp.csc_matrix(matrix)
     lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
     lp.a_matrix_.start_ = csc.indptr
@@ -183,6 +184,8 @@ def pass_lp(
     handoff of the demo day's hindsight relaxation, 8.7 M nonzeros); a
     CSC matrix is passed as it is, without a conversion or a copy. Returns
     ``passModel``'s status."""
+    import scipy.sparse as sp  # on first use, as in tierflow.solver.matrix
+
     csc = sp.csc_matrix(matrix)
     n_rows, n_cols = (int(n) for n in csc.shape)
     return h.passModel(

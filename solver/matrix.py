@@ -8,12 +8,15 @@ model all build from it. Layout and why: ``docs/solver.md``.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
-import scipy.sparse as sp
 from numpy.typing import NDArray
 
 from tierflow.formulations.problem import AssignmentProblem
+
+if TYPE_CHECKING:
+    import scipy.sparse as sp
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,6 +96,12 @@ class _Rows:
         self.n_rows += lower.size
 
     def matrix(self, n_cols: int) -> sp.csr_matrix:
+        """The rows as one CSR matrix of ``n_cols`` columns. SciPy is imported
+        here, not with the module: its import (through ``scipy._lib``'s array
+        API layer) was most of what the checkout's bid-price LP, which the
+        server imports but runs only when it prices, cost each server start."""
+        import scipy.sparse as sp
+
         return sp.csr_matrix(
             (
                 np.concatenate(self.vals),
