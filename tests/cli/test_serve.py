@@ -28,7 +28,7 @@ from tierflow.cli.main import cli
 from tierflow.cli.serve_cmd import API_KEY_ENV, load_api_key
 from tierflow.data.store import SCHEMA_VERSION, describe_location, open_store
 from tierflow.service.server import free_port
-from tierflow.service.workers import ended
+from tierflow.service.workers import bind, ended
 
 
 def test_api_key_sources(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -233,6 +233,11 @@ def test_a_port_in_use_is_one_error_line(tmp_path: Path, workers: str) -> None:
 
 
 def test_serve_runs_until_interrupted(tmp_path: Path) -> None:
+    """A real ``tierflow serve`` (JSON logs) answers, logs each request and
+    stops at SIGINT. Its port is taken first: a request that reaches it
+    while the app is still being built is answered once it is up (one
+    worker closed the socket and let uvicorn bind it again: such a request
+    was reset; QA)."""
     port = free_port()
     key = "cli-test-key-0123456789"
     env = {**os.environ, API_KEY_ENV: key, "PYTHONUNBUFFERED": "1"}
@@ -257,6 +262,7 @@ def test_serve_runs_until_interrupted(tmp_path: Path) -> None:
     reader = threading.Thread(target=read, daemon=True)
     reader.start()
     try:
+        _early_request_is_answered(port)
         assert up.wait(60), "".join(lines)
         # SQLite: left where the OS puts it (nothing to gain from a pin)
         assert _cpus(proc.pid) == os.sched_getaffinity(0)
@@ -281,18 +287,41 @@ def test_serve_runs_until_interrupted(tmp_path: Path) -> None:
     _check_access_lines(records, made)
 
 
+def _early_request_is_answered(port: int) -> None:
+    """``GET /healthz`` on the first connection the port takes (sent while
+    the server starts): answered 200."""
+    conn = None
+    for _ in range(3000):  # up to a minute
+        try:
+            conn = socket.create_connection(("127.0.0.1", port), timeout=60)
+            break
+        except ConnectionRefusedError:
+            threading.Event().wait(0.02)
+    assert conn is not None, "the port never took a connection"
+    with conn:
+        conn.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        answer = b""
+        while chunk := conn.recv(65536):
+            answer += chunk
+    assert answer.startswith(b"HTTP/1.1 200 "), answer[:200]
+
+
 @pytest.mark.parametrize("workers", ["1", "2"])
 def test_a_hangup_stops_the_server_cleanly(tmp_path: Path, workers: str) -> None:
     """SIGHUP (the terminal or ssh session it ran in closed, a logrotate's
     ``kill -HUP``) stops the server as SIGTERM does: exit 0, "stopped", the
     generated key's folder removed. Python's default ended it at once (exit
-    129): the requests under way dropped, the key's file left behind."""
+    129): the requests under way dropped, the key's file left behind.
+    Before the hangup, a fresh SQLite server's scrape is the docs' table
+    (``_scrape_is_documented``)."""
     # no key given: one is generated; the banner read while it runs
     env = {API_KEY_ENV: "", "PYTHONUNBUFFERED": "1"}
     # the last --workers given is the one taken
     proc, base, log = _two_workers(tmp_path, env, "--workers", workers)
     try:
         _wait_up(base, log)
+        _start(base, select=True)  # tierflow_checkouts_total's first series
+        _scrape_is_documented(httpx.get(f"{base}/metrics", timeout=10).text, "sqlite")
         found = re.search(r"generated for this run, in (\S+)/api-key", log.read_text())
         assert found is not None, log.read_text()
         folder = Path(found[1])
@@ -307,41 +336,6 @@ def test_a_hangup_stops_the_server_cleanly(tmp_path: Path, workers: str) -> None
     assert (code, output.endswith("tierflow serve: stopped\n")) == (0, True), output
     assert not folder.exists()
     assert "starting it again" not in output
-
-
-def test_a_request_sent_while_the_server_starts_waits_for_it(tmp_path: Path) -> None:
-    """The port is taken first; a request that reaches it while the app is
-    still being built is answered once it is up. One worker closed the
-    socket and let uvicorn bind it again: such a request was reset (QA)."""
-    port = free_port()
-    env = {**os.environ, API_KEY_ENV: "cli-test-key-0123456789"}
-    command = [
-        str(Path(sys.executable).with_name("tierflow")), "serve", "--port", str(port),
-        "--network", str(TINY_NETWORK), "--state", str(tmp_path / "state.db"),
-    ]  # fmt: skip
-    proc = subprocess.Popen(
-        command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
-    try:
-        conn = None
-        for _ in range(600):  # the first connection the port takes
-            try:
-                conn = socket.create_connection(("127.0.0.1", port), timeout=60)
-                break
-            except ConnectionRefusedError:
-                threading.Event().wait(0.02)
-        assert conn is not None, "the port never took a connection"
-        with conn:
-            conn.sendall(
-                b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
-            )
-            answer = b""
-            while chunk := conn.recv(65536):
-                answer += chunk
-        assert answer.startswith(b"HTTP/1.1 200 "), answer[:200]
-    finally:
-        proc.send_signal(signal.SIGINT)
-        proc.wait(30)
 
 
 def _health_and_writes(base: str, key: str) -> str:
@@ -369,15 +363,16 @@ def _check_access_lines(records: list[dict[str, Any]], made: str) -> None:
     id (the caller's ``X-Request-ID``, else the one sent back)."""
     access = [r for r in records if r["logger"] == "tierflow.access"]
     assert [(r["method"], r["path"], r["status"]) for r in access] == [
+        ("GET", "/healthz", 200),  # the request sent while it started
         ("GET", "/healthz", 200),
         ("POST", "/v1/capacity/events", 401),
         ("POST", "/v1/capacity/events", 200),
         ("GET", "/healthz", 200),
     ]
-    assert access[2]["request_id"] == "caller-id-42"
-    assert access[3]["request_id"] == made
-    ms = f"{access[2]['duration_ms']:.1f}"
-    assert access[2]["message"].endswith(
+    assert access[3]["request_id"] == "caller-id-42"
+    assert access[4]["request_id"] == made
+    ms = f"{access[3]['duration_ms']:.1f}"
+    assert access[3]["message"].endswith(
         f'"POST /v1/capacity/events HTTP/1.1" 200 {ms} ms'
     )
 
@@ -389,18 +384,21 @@ def test_a_generated_key_is_written_to_a_private_file(
     """No key configured: the key made for the run is in a file of mode 0600
     (folder 0700) whose path is printed; the key itself is never printed, on
     stdout or stderr (text logs, access log on); the file goes at the stop,
-    by Ctrl-C or by SIGTERM (``kill``, systemd, ``docker stop``)."""
-    port = free_port()
+    by Ctrl-C or by SIGTERM (``kill``, systemd, ``docker stop``). ``--port
+    0``: a free port, and the banner's links are to it."""
     env = {k: v for k, v in os.environ.items() if k != API_KEY_ENV}
     command = [
-        str(Path(sys.executable).with_name("tierflow")), "serve", "--port", str(port),
+        str(Path(sys.executable).with_name("tierflow")), "serve", "--port", "0",
         "--network", str(TINY_NETWORK), "--state", str(tmp_path / "state.db"),
     ]  # fmt: skip
     out, err = tmp_path / "stdout", tmp_path / "stderr"
     with open(out, "w") as o, open(err, "w") as e:
         proc = subprocess.Popen(command, env=env, stdout=o, stderr=e)
-    base = f"http://127.0.0.1:{port}"
     try:
+        _wait_for(lambda: "checkout page" in out.read_text(), 60)
+        line = next(x for x in out.read_text().splitlines() if "checkout page" in x)
+        base = line.split()[-1].rstrip("/")
+        assert not base.endswith(":0"), line
         _wait_up(base, err)
         banner = out.read_text()
         line = next(x for x in banner.splitlines() if x.startswith("  API key"))
@@ -453,26 +451,6 @@ def test_a_store_it_cannot_open_is_named_in_the_banner(tmp_path: Path) -> None:
     assert str(tmp_path / "no-socket-here") in first  # where it looked
     assert first.endswith("no CLTV scores, no reservations)"), first
     assert "s3cret" not in out.read_text() + err.read_text()
-
-
-def test_port_0_serves_on_a_free_port_the_banner_names(tmp_path: Path) -> None:
-    """``--port 0``: a free port, and the banner's links are to it."""
-    command = [
-        str(Path(sys.executable).with_name("tierflow")), "serve", "--port", "0",
-        "--network", str(TINY_NETWORK), "--state", str(tmp_path / "state.db"),
-    ]  # fmt: skip
-    out, err = tmp_path / "stdout", tmp_path / "stderr"
-    with open(out, "w") as o, open(err, "w") as e:
-        proc = subprocess.Popen(command, stdout=o, stderr=e)
-    try:
-        _wait_for(lambda: "checkout page" in out.read_text(), 60)
-        line = next(x for x in out.read_text().splitlines() if "checkout page" in x)
-        base = line.split()[-1].rstrip("/")
-        assert not base.endswith(":0"), line
-        _wait_up(base, err)
-    finally:
-        proc.send_signal(signal.SIGINT)
-        proc.wait(30)
 
 
 def test_serve_with_workers(tmp_path: Path) -> None:
@@ -593,9 +571,9 @@ def test_workers_stop_when_their_supervisor_is_killed(tmp_path: Path) -> None:
     """SIGKILL to ``serve --workers 2`` (the OOM killer, ``systemctl kill -s
     KILL``) forwarded nothing: the workers, each in a process group of its
     own, went on serving and kept the port, and the restarted service could
-    not listen on it. Now they stop on their own and a new one starts, and
-    the run's folders (the workers' metrics, the generated API key's) are
-    not left behind."""
+    not listen on it. Now they stop on their own, the port is free for a new
+    one, and the run's folders (the workers' metrics, the generated API
+    key's) are not left behind."""
     temp = tmp_path / "tmp"
     temp.mkdir()
     env = {"TMPDIR": str(temp), API_KEY_ENV: ""}  # a key generated into a file
@@ -615,13 +593,10 @@ def test_workers_stop_when_their_supervisor_is_killed(tmp_path: Path) -> None:
                 os.kill(pid, signal.SIGKILL)
     assert f"its supervisor (pid {proc.pid}) is gone; stopping" in log.read_text()
     assert list(temp.iterdir()) == []
+    # the port is free for a new server: its listen, as ``serve --workers``
+    # makes it (a whole server started here was 3 s of CPU to say the same)
     port = int(base.rsplit(":", 1)[1])
-    again, base_again, log_again = _two_workers(tmp_path / "again", {}, port=port)
-    try:
-        _wait_up(base_again, log_again)
-    finally:
-        again.send_signal(signal.SIGINT)
-        assert again.wait(30) == 0, log_again.read_text()
+    bind("127.0.0.1", port).close()
 
 
 def _cpus(pid: int) -> set[int]:
@@ -651,15 +626,12 @@ def _start(base: str, *, select: bool) -> tuple[str, str]:
 
 
 def _two_workers(
-    tmp_path: Path, env: dict[str, str], *extra: str, port: int | None = None
+    tmp_path: Path, env: dict[str, str], *extra: str
 ) -> tuple[subprocess.Popen[bytes], str, Path]:
     """``tierflow serve --workers 2 *extra`` on the tiny network (``env``
-    added to the environment; on ``port``, else a free one): the process,
-    its base URL and its log."""
-    tmp_path.mkdir(parents=True, exist_ok=True)
-    return _serve(
-        tmp_path, tmp_path / "state.db", "--workers", "2", *extra, env=env, port=port
-    )
+    added to the environment; on a free port): the process, its base URL
+    and its log."""
+    return _serve(tmp_path, tmp_path / "state.db", "--workers", "2", *extra, env=env)
 
 
 def _maps(library: str, pid: int) -> bool:
@@ -703,44 +675,6 @@ def _wait_up(base: str, log: Path) -> None:
         raise AssertionError(log.read_text()) from None
 
 
-def test_metrics_add_up_every_worker(tmp_path: Path) -> None:
-    """``--workers 2``: each worker counts in its own file of the multiprocess
-    folder; a scrape, whichever worker answers it, sums them. One worker is
-    stopped (SIGSTOP) while the other answers 3 checkouts, then the other way
-    round with 2: every scrape says 5. (``--no-pin-cpus``: the workers run
-    wherever the server may.)"""
-    folder = tmp_path / "metrics"
-    folder.mkdir()
-    env = {"PROMETHEUS_MULTIPROC_DIR": str(folder)}
-    proc, base, log = _two_workers(tmp_path, env, "--no-pin-cpus")
-    try:
-        _wait_up(base, log)
-        first, second = _children(proc.pid)
-        assert _cpus(first) == _cpus(second) == os.sched_getaffinity(0)
-        for paused, n in ((first, 3), (second, 2)):
-            os.kill(paused, signal.SIGSTOP)  # new connections go to the other
-            try:
-                for _ in range(n):
-                    _start(base, select=True)
-            finally:
-                os.kill(paused, signal.SIGCONT)
-        # each worker's own file holds its own share
-        assert _option_sets(folder / f"counter_{first}.db") == 2
-        assert _option_sets(folder / f"counter_{second}.db") == 3
-        for _ in range(6):  # each on a new connection: either worker answers
-            text = httpx.get(f"{base}/metrics", timeout=10).text
-            assert "tierflow_option_sets_total 5.0" in text, text
-            held = 'tierflow_checkouts_total{call="select",status="held",tier="gold"}'
-            assert f"{held} 5.0" in text
-            options = ('tierflow_http_request_duration_seconds_count{method="POST",'
-                       'route="/v1/options"} 5.0')  # fmt: skip
-            assert options in text
-    finally:
-        proc.send_signal(signal.SIGINT)
-        code = proc.wait(30)
-    assert code == 0, log.read_text()
-
-
 #: The metrics table of ``docs/service.md`` ("Metrics").
 _DOCS = Path(__file__).parents[2] / "docs" / "service.md"
 
@@ -752,19 +686,17 @@ def _documented_metrics() -> dict[str, str]:
     return dict(re.findall(r"^\| `(tierflow_\w+)` \| (\w+) \|", table, re.M))
 
 
-@pytest.mark.parametrize("workers", ["1", "2"])
+@pytest.mark.parametrize("backend", ["postgres"])
 def test_a_scrape_has_the_documented_metrics_and_no_other(
-    state_location: Path | str, workers: str, tmp_path: Path
+    state_location: str, tmp_path: Path
 ) -> None:
     """A fresh server, one checkout held: its scrape's families are the docs'
-    table, names and types, one worker or several. One worker's added a
-    ``*_created`` gauge for every counter and histogram series (the docs
-    list none; several workers had none), doubling the series. The store's
-    errors are there at 0 from the start, per kind its backend can raise:
-    they appeared with the first error, so ``increase()`` missed it and an
-    alert on a short outage never fired."""
-    backend = "postgres" if isinstance(state_location, str) else "sqlite"
-    proc, base, log = _serve(tmp_path, state_location, "--workers", workers)
+    table (``_scrape_is_documented``), here on PostgreSQL with one worker.
+    The same check runs on SQLite with one worker and two in
+    ``test_a_hangup_stops_the_server_cleanly``, and on both backends with
+    two in ``test_every_worker_sweeps_a_lapsed_hold_with_no_request`` (a
+    server start each saved)."""
+    proc, base, log = _serve(tmp_path, state_location, "--workers", "1")
     try:
         _wait_up(base, log)
         _start(base, select=True)  # tierflow_checkouts_total's first series
@@ -773,6 +705,17 @@ def test_a_scrape_has_the_documented_metrics_and_no_other(
         proc.send_signal(signal.SIGINT)
         code = proc.wait(30)
     assert code == 0, log.read_text()
+    _scrape_is_documented(text, "postgres")
+
+
+def _scrape_is_documented(text: str, backend: str) -> None:
+    """A fresh server's scrape (one checkout held) has the docs' table's
+    families, names and types, one worker or several. One worker's added a
+    ``*_created`` gauge for every counter and histogram series (the docs
+    list none; several workers had none), doubling the series. The store's
+    errors are there at 0 from the start, per kind its backend can raise:
+    they appeared with the first error, so ``increase()`` missed it and an
+    alert on a short outage never fired."""
     scraped = dict(re.findall(r"^# TYPE (\S+) (\S+)$", text, re.M))
     assert scraped == _documented_metrics()
     kinds = ["conflict", "unavailable"] if backend == "postgres" else ["unavailable"]
@@ -787,12 +730,11 @@ def _serve(
     state: Path | str,
     *extra: str,
     env: dict[str, str] | None = None,
-    port: int | None = None,
 ) -> tuple[subprocess.Popen[bytes], str, Path]:
     """``tierflow serve --state state *extra`` on the tiny network (``env``
-    added to the environment; on ``port``, else a free one): the process,
-    its base URL and its log."""
-    port = free_port() if port is None else port
+    added to the environment; on a free port): the process, its base URL
+    and its log."""
+    port = free_port()
     command = [
         str(Path(sys.executable).with_name("tierflow")), "serve", "--port", str(port),
         "--network", str(TINY_NETWORK), "--state", str(state), *extra,
@@ -808,57 +750,91 @@ def _serve(
     return proc, f"http://127.0.0.1:{port}", log
 
 
-def test_a_dead_workers_values_are_added_up_and_its_files_go(tmp_path: Path) -> None:
-    """``--workers 2``, 3 checkouts, then each worker killed (SIGKILL) twice:
-    the supervisor adds a dead worker's counters and histograms into
-    ``*_restarted.db`` and deletes its files, so the folder holds the live
-    processes' files only, and every scrape still says 3 (never 0, never 6).
-    Each dead worker's files were kept for good: a worker crashing at start
-    grew the folder by 128 KiB and every scrape by a third of a millisecond
-    a second, until the scrapes timed out."""
+def test_metrics_add_up_every_worker_live_or_dead(tmp_path: Path) -> None:
+    """``--workers 2``: each worker counts in its own file of the multiprocess
+    folder; a scrape, whichever worker answers it, sums them. One worker is
+    stopped (SIGSTOP) while the other answers 3 checkouts, then the other way
+    round with 2: every scrape says 5. (``--no-pin-cpus``: the workers run
+    wherever the server may.)
+
+    Then each worker is killed (SIGKILL) twice: the supervisor adds a dead
+    worker's counters and histograms into ``*_restarted.db`` and deletes its
+    files, so the folder holds the live processes' files only, and every
+    scrape still says 5 (never 0, never 10). Each dead worker's files were
+    kept for good: a worker crashing at start grew the folder by 128 KiB and
+    every scrape by a third of a millisecond a second, until the scrapes
+    timed out. (One server for both: a start of two workers is 3 s of
+    CPU.)"""
     folder = tmp_path / "metrics"
     folder.mkdir()
     env = {"PROMETHEUS_MULTIPROC_DIR": str(folder)}
     proc, base, log = _two_workers(tmp_path, env, "--no-pin-cpus")
     options = (
         'tierflow_http_request_duration_seconds_count{method="POST",'
-        'route="/v1/options"} 3.0'
+        'route="/v1/options"} 5.0'
     )
+    held = 'tierflow_checkouts_total{call="select",status="held",tier="gold"} 5.0'
     try:
         _wait_up(base, log)
-        for _ in range(3):
-            _start(base, select=False)
+        first, second = _children(proc.pid)
+        assert _cpus(first) == _cpus(second) == os.sched_getaffinity(0)
+        for paused, n in ((first, 3), (second, 2)):
+            os.kill(paused, signal.SIGSTOP)  # new connections go to the other
+            try:
+                for _ in range(n):
+                    _start(base, select=True)
+            finally:
+                os.kill(paused, signal.SIGCONT)
+        # each worker's own file holds its own share
+        assert _option_sets(folder / f"counter_{first}.db") == 2
+        assert _option_sets(folder / f"counter_{second}.db") == 3
         # a request's HTTP metrics are written as its answer ends, after the
         # client has it: a worker killed before that never wrote them (the
         # suite of 2026-12-05 under load saw 2 of the 3)
         _wait_for(lambda: options in httpx.get(f"{base}/metrics", timeout=10).text)
-        for kills in (2, 4):
-            workers = _children(proc.pid)
-            for worker in workers:
-                os.kill(worker, signal.SIGKILL)
-            _wait_for(
-                lambda w=workers: (  # type: ignore[misc]
-                    len(_children(proc.pid)) == 2
-                    and not set(w) & set(_children(proc.pid))
-                )
-            )
-            _wait_up(base, log)
-            for _ in range(4):  # each on a new connection: either worker answers
-                text = httpx.get(f"{base}/metrics", timeout=10).text
-                assert "\ntierflow_option_sets_total 3.0\n" in text, text
-                assert options in text, text
-                assert f"\ntierflow_worker_restarts_total {kills}.0\n" in text
-                # and the map /ops reads says the same, whichever worker answers
-                cap = httpx.get(f"{base}/v1/capacity", timeout=10).json()
-                assert cap["worker_restarts"] == kills, cap["worker_restarts"]
-        alive = {str(pid) for pid in [proc.pid, *_children(proc.pid)]}
-        pids = {p.stem.split("_", 1)[1] for p in folder.glob("*.db")}
-        assert pids <= alive | {"restarted"}, sorted(pids)
-        assert (folder / "counter_restarted.db").exists()
+        for _ in range(6):  # each on a new connection: either worker answers
+            text = httpx.get(f"{base}/metrics", timeout=10).text
+            assert "tierflow_option_sets_total 5.0" in text, text
+            assert held in text and options in text, text
+        _each_worker_killed_twice(proc, base, log, folder, (held, options))
     finally:
         proc.send_signal(signal.SIGINT)
         code = proc.wait(30)
     assert code == 0, log.read_text()
+
+
+def _each_worker_killed_twice(
+    proc: subprocess.Popen[bytes],
+    base: str,
+    log: Path,
+    folder: Path,
+    lines: tuple[str, ...],
+) -> None:
+    """Each worker of ``proc`` killed (SIGKILL), twice: every scrape after
+    still says 5 option sets and ``lines``, the restarts counted, and the
+    metrics ``folder`` holds the live processes' files only."""
+    for kills in (2, 4):
+        workers = _children(proc.pid)
+        for worker in workers:
+            os.kill(worker, signal.SIGKILL)
+        _wait_for(
+            lambda w=workers: (  # type: ignore[misc]
+                len(_children(proc.pid)) == 2 and not set(w) & set(_children(proc.pid))
+            )
+        )
+        _wait_up(base, log)
+        for _ in range(4):  # each on a new connection: either worker answers
+            text = httpx.get(f"{base}/metrics", timeout=10).text
+            assert "\ntierflow_option_sets_total 5.0\n" in text, text
+            assert all(line in text for line in lines), text
+            assert f"\ntierflow_worker_restarts_total {kills}.0\n" in text
+            # and the map /ops reads says the same, whichever worker answers
+            cap = httpx.get(f"{base}/v1/capacity", timeout=10).json()
+            assert cap["worker_restarts"] == kills, cap["worker_restarts"]
+    alive = {str(pid) for pid in [proc.pid, *_children(proc.pid)]}
+    pids = {p.stem.split("_", 1)[1] for p in folder.glob("*.db")}
+    assert pids <= alive | {"restarted"}, sorted(pids)
+    assert (folder / "counter_restarted.db").exists()
 
 
 def _option_sets(counter_file: Path) -> float:
@@ -987,7 +963,8 @@ def test_every_worker_sweeps_a_lapsed_hold_with_no_request(
     ``expired``) within 1.5 s of its expiry: each worker's follower sweeps
     lapsed holds on time, as the two give it back once (``reserved`` not
     below 0). Until 2026-12-06 the hold stayed ``active`` until a later
-    hold or count swept it."""
+    hold or count swept it. Its scrape, the hold made, is the docs' table
+    (``_scrape_is_documented``)."""
     proc, base, log = _serve(
         tmp_path, state_location, "--workers", "2", "--reservation-ttl", "1"
     )
@@ -999,6 +976,8 @@ def test_every_worker_sweeps_a_lapsed_hold_with_no_request(
         ).json()
         assert held["status"] == "held", held
         expires = dt.datetime.fromisoformat(held["expires_at"]).timestamp()
+        backend = "postgres" if isinstance(state_location, str) else "sqlite"
+        _scrape_is_documented(httpx.get(f"{base}/metrics", timeout=10).text, backend)
         with open_store(state_location) as store:
 
             def reserved() -> int:

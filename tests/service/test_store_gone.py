@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import signal
 import time
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -32,6 +33,30 @@ from tierflow.service.server import serve_in_thread
 #: default: 5 s)
 WAIT_S = 1.0
 _CART = {"customer_id": "C5", "dest": "606", "items": [{"sku": "TEE", "quantity": 1}]}
+
+
+@pytest.fixture(scope="module")
+def _cluster() -> Iterator[LocalPostgres]:
+    """A PostgreSQL server of this module's own (its tests halt it and hang
+    it), one ``initdb`` for them all instead of one each (0.6 s of CPU and
+    3-6 s of a loaded machine's wall time each)."""
+    if os.environ.get("TIERFLOW_TEST_POSTGRES") == "0":
+        pytest.skip("PostgreSQL store tests switched off (TIERFLOW_TEST_POSTGRES=0)")
+    pg = LocalPostgres(parent=memory_folder()).start()
+    yield pg
+    pg.stop()
+
+
+@pytest.fixture
+def pg(_cluster: LocalPostgres) -> Iterator[LocalPostgres]:
+    """The module's PostgreSQL server, running and answering: a test may
+    halt it or hang it (SIGSTOP); one left so (a test that failed midway)
+    is resumed after it. Each test makes a database of its own."""
+    yield _cluster
+    if (_cluster.socket_dir / "data" / "postmaster.pid").exists():
+        signal_server(_cluster, signal.SIGCONT)
+    else:
+        _cluster.resume()
 
 
 def test_a_database_gone_away_is_answered_fast_and_said(tmp_path: Path) -> None:
@@ -99,7 +124,7 @@ def test_a_database_gone_away_is_answered_fast_and_said(tmp_path: Path) -> None:
 
 
 def test_readiness_flips_within_a_second_of_the_database_stopping(
-    tmp_path: Path,
+    tmp_path: Path, pg: LocalPostgres
 ) -> None:
     """``/readyz`` says 503 within about a second of PostgreSQL stopping
     (0.1-0.6 s measured): the capacity follower's reads wait for a
@@ -107,26 +132,20 @@ def test_readiness_flips_within_a_second_of_the_database_stopping(
     when the notice connection is lost. They waited the checkouts' 5 s:
     a balancer kept sending a replica checkouts for 5.1 s after its
     database went. Back to 200 once the database is."""
-    if os.environ.get("TIERFLOW_TEST_POSTGRES") == "0":
-        pytest.skip("PostgreSQL store tests switched off (TIERFLOW_TEST_POSTGRES=0)")
-    pg = LocalPostgres(parent=memory_folder()).start()
-    try:
-        state = pg.create_database("ready")
-        with (
-            serve_process(state, tmp_path / "serve.log", "--no-pin-cpus") as (url, _),
-            httpx.Client(base_url=url, timeout=60) as client,
-        ):
-            for _ in range(2):  # the second time, after an outage
-                _until_ready(client, 200)
-                time.sleep(0.7)  # not just after a read of the log
-                t = time.monotonic()
-                pg.halt()
-                _until_ready(client, 503)
-                took = time.monotonic() - t
-                assert took < 2.0, f"/readyz still 200 {took:.2f} s after the stop"
-                pg.resume()
-    finally:
-        pg.stop()
+    state = pg.create_database("ready")
+    with (
+        serve_process(state, tmp_path / "serve.log", "--no-pin-cpus") as (url, _),
+        httpx.Client(base_url=url, timeout=60) as client,
+    ):
+        for _ in range(2):  # the second time, after an outage
+            _until_ready(client, 200)
+            time.sleep(0.7)  # not just after a read of the log
+            t = time.monotonic()
+            pg.halt()
+            _until_ready(client, 503)
+            took = time.monotonic() - t
+            assert took < 2.0, f"/readyz still 200 {took:.2f} s after the stop"
+            pg.resume()
 
 
 def _until_ready(client: httpx.Client, status: int) -> None:
@@ -197,14 +216,13 @@ def _said_while_away(
         assert refused.headers["Retry-After"] == "1"
 
 
-def test_a_server_starts_while_its_database_goes_away(tmp_path: Path) -> None:
+def test_a_server_starts_while_its_database_goes_away(
+    tmp_path: Path, pg: LocalPostgres
+) -> None:
     """The router opened its store, then the database went away (or ran
     out of connections) before the pages' and the follower's own stores
     were opened: the server starts degraded instead of failing, and reads
     the store once it is back."""
-    if os.environ.get("TIERFLOW_TEST_POSTGRES") == "0":
-        pytest.skip("PostgreSQL store tests switched off (TIERFLOW_TEST_POSTGRES=0)")
-    pg = LocalPostgres(parent=memory_folder()).start()
     router = tiny_router(
         tmp_path, state=pg.create_database("starting"), store_timeout_s=WAIT_S
     )
@@ -223,14 +241,13 @@ def test_a_server_starts_while_its_database_goes_away(tmp_path: Path) -> None:
             assert {c["customer_id"] for c in samples["customers"]} & {"C9", "C10"}
     finally:
         router.close()
-        pg.stop()
 
 
 def _wait_for_health(client: httpx.Client, status: str) -> None:
     deadline = time.monotonic() + 30
     while client.get("/healthz").json()["status"] != status:
         assert time.monotonic() < deadline, f"/healthz never said {status}"
-        time.sleep(0.2)
+        time.sleep(0.05)
 
 
 def test_a_sqlite_file_deleted_under_a_server_is_said_on_healthz(
@@ -257,7 +274,9 @@ def test_a_sqlite_file_deleted_under_a_server_is_said_on_healthz(
         assert client.get("/healthz").json()["store"] is False
 
 
-def test_a_hung_database_is_answered_503_within_seconds(tmp_path: Path) -> None:
+def test_a_hung_database_is_answered_503_within_seconds(
+    tmp_path: Path, pg: LocalPostgres
+) -> None:
     """PostgreSQL hangs (SIGSTOP: its sockets stay open, nothing answers)
     under a running ``tierflow serve``: a confirm sent meanwhile answers 503
     ``unavailable`` within the store's answer wait, ``/readyz`` says 503
@@ -265,52 +284,46 @@ def test_a_hung_database_is_answered_503_within_seconds(tmp_path: Path) -> None:
     restart; the confirm sent again with its request id is one order. Both
     waited until SIGCONT (a confirm, and every call behind it for the
     pool's connections), ``/readyz`` saying 200 all along."""
-    if os.environ.get("TIERFLOW_TEST_POSTGRES") == "0":
-        pytest.skip("PostgreSQL store tests switched off (TIERFLOW_TEST_POSTGRES=0)")
-    pg = LocalPostgres(parent=memory_folder()).start()
-    try:
-        state = pg.create_database("hung")
-        stock_up(state, 10)
-        with (
-            serve_process(state, tmp_path / "serve.log", "--no-pin-cpus") as (url, _),
-            httpx.Client(base_url=url, timeout=20) as client,
-        ):
-            rid = client.post("/v1/options", json=_CART).json()["request_id"]
-            picked = {"option_id": "gold"}
-            held = client.post(f"/v1/checkouts/{rid}/select", json=picked)
-            assert held.status_code == 200, held.text
-            _until_ready(client, 200)
-            signal_server(pg, signal.SIGSTOP)
-            try:
-                t = time.monotonic()
-                with ThreadPoolExecutor(1) as ready:
-                    # bounds with room for a loaded CI machine (the figures,
-                    # 2.5 s and 1.0-1.5 s, are measured in docs/store.md):
-                    # before, both waited until SIGCONT
-                    flipped = ready.submit(_until_ready_within, url, 503, 6.0)
-                    confirmed = client.post(f"/v1/checkouts/{rid}/confirm", json={})
-                    took = time.monotonic() - t
-                    assert confirmed.status_code == 503, confirmed.text
-                    body = confirmed.json()
-                    assert body["status"] == "unavailable", body
-                    assert body["message"] == (
-                        "the database did not answer within 2 s (hung, or a network "
-                        "partition); the connection was closed and what it sent may "
-                        "still run: a retry with the same ids finds it"
-                    )
-                    assert confirmed.headers["Retry-After"] == "1"
-                    assert took < 8.0, f"the confirm answered after {took:.2f} s"
-                    assert flipped.result() < 6.0
-            finally:
-                signal_server(pg, signal.SIGCONT)
-            _until_ready(client, 200)
-            again = client.post(f"/v1/checkouts/{rid}/confirm", json={})
-            assert again.status_code == 200, again.text
-            other = client.post("/v1/options", json=_CART).json()
-            assert not other["degraded"], other["notes"]
-        _one_order(state, rid, again)
-    finally:
-        pg.stop()
+    state = pg.create_database("hung")
+    stock_up(state, 10)
+    with (
+        serve_process(state, tmp_path / "serve.log", "--no-pin-cpus") as (url, _),
+        httpx.Client(base_url=url, timeout=20) as client,
+    ):
+        rid = client.post("/v1/options", json=_CART).json()["request_id"]
+        picked = {"option_id": "gold"}
+        held = client.post(f"/v1/checkouts/{rid}/select", json=picked)
+        assert held.status_code == 200, held.text
+        _until_ready(client, 200)
+        signal_server(pg, signal.SIGSTOP)
+        try:
+            t = time.monotonic()
+            with ThreadPoolExecutor(1) as ready:
+                # bounds with room for a loaded CI machine (the figures,
+                # 2.5 s and 1.0-1.5 s, are measured in docs/store.md):
+                # before, both waited until SIGCONT
+                flipped = ready.submit(_until_ready_within, url, 503, 6.0)
+                confirmed = client.post(f"/v1/checkouts/{rid}/confirm", json={})
+                took = time.monotonic() - t
+                assert confirmed.status_code == 503, confirmed.text
+                body = confirmed.json()
+                assert body["status"] == "unavailable", body
+                assert body["message"] == (
+                    "the database did not answer within 2 s (hung, or a network "
+                    "partition); the connection was closed and what it sent may "
+                    "still run: a retry with the same ids finds it"
+                )
+                assert confirmed.headers["Retry-After"] == "1"
+                assert took < 8.0, f"the confirm answered after {took:.2f} s"
+                assert flipped.result() < 6.0
+        finally:
+            signal_server(pg, signal.SIGCONT)
+        _until_ready(client, 200)
+        again = client.post(f"/v1/checkouts/{rid}/confirm", json={})
+        assert again.status_code == 200, again.text
+        other = client.post("/v1/options", json=_CART).json()
+        assert not other["degraded"], other["notes"]
+    _one_order(state, rid, again)
 
 
 def _until_ready_within(url: str, status: int, limit: float) -> float:
@@ -340,52 +353,46 @@ def _one_order(state: str, rid: str, confirmed: httpx.Response) -> None:
 
 
 def test_options_in_a_hung_database_are_answered_within_the_answer_wait(
-    tmp_path: Path,
+    tmp_path: Path, pg: LocalPostgres
 ) -> None:
     """PostgreSQL hangs (SIGSTOP) under a running ``tierflow serve``:
     options asked meanwhile are answered degraded within the store's answer
     wait and the probe's (2.5 s), as a confirm's 503 is, and not degraded
     again soon after SIGCONT. They took 7.5 s: the answer wait for their
     first read, then the pool's 5 s connection wait for the next one."""
-    if os.environ.get("TIERFLOW_TEST_POSTGRES") == "0":
-        pytest.skip("PostgreSQL store tests switched off (TIERFLOW_TEST_POSTGRES=0)")
-    pg = LocalPostgres(parent=memory_folder()).start()
-    try:
-        state = pg.create_database("hung_options")
-        stock_up(state, 10)
-        with (
-            serve_process(state, tmp_path / "serve.log", "--no-pin-cpus") as (url, _),
-            httpx.Client(base_url=url, timeout=20) as client,
-        ):
-            assert not client.post("/v1/options", json=_CART).json()["degraded"]
-            _until_ready(client, 200)
-            signal_server(pg, signal.SIGSTOP)
-            try:
-                t = time.monotonic()
-                answer = client.post("/v1/options", json=_CART)
-                took = time.monotonic() - t
-            finally:
-                signal_server(pg, signal.SIGCONT)
-            assert answer.status_code == 200, answer.text
-            assert answer.json()["degraded"]
-            assert answer.json()["notes"] == [
-                "stock could not be read (the database did not answer within 2 s "
-                "(hung, or a network partition); the connection was closed and "
-                "what it sent may still run: a retry with the same ids finds "
-                "it): last known stock"
-            ]
-            # 2.52 s measured (2 s of silence, the probe's 0.5 s); room for
-            # a loaded machine, under the 7.5 s of before
-            assert took < 4.0, f"options answered after {took:.2f} s"
-            time.sleep(0.05)  # the store's probe answered since SIGCONT
-            again = client.post("/v1/options", json=_CART).json()
-            assert not again["degraded"], again["notes"]
-    finally:
-        pg.stop()
+    state = pg.create_database("hung_options")
+    stock_up(state, 10)
+    with (
+        serve_process(state, tmp_path / "serve.log", "--no-pin-cpus") as (url, _),
+        httpx.Client(base_url=url, timeout=20) as client,
+    ):
+        assert not client.post("/v1/options", json=_CART).json()["degraded"]
+        _until_ready(client, 200)
+        signal_server(pg, signal.SIGSTOP)
+        try:
+            t = time.monotonic()
+            answer = client.post("/v1/options", json=_CART)
+            took = time.monotonic() - t
+        finally:
+            signal_server(pg, signal.SIGCONT)
+        assert answer.status_code == 200, answer.text
+        assert answer.json()["degraded"]
+        assert answer.json()["notes"] == [
+            "stock could not be read (the database did not answer within 2 s "
+            "(hung, or a network partition); the connection was closed and "
+            "what it sent may still run: a retry with the same ids finds "
+            "it): last known stock"
+        ]
+        # 2.52 s measured (2 s of silence, the probe's 0.5 s); room for
+        # a loaded machine, under the 7.5 s of before
+        assert took < 4.0, f"options answered after {took:.2f} s"
+        time.sleep(0.05)  # the store's probe answered since SIGCONT
+        again = client.post("/v1/options", json=_CART).json()
+        assert not again["degraded"], again["notes"]
 
 
 def test_a_follower_whose_listen_meets_a_hang_says_so_and_follows_again(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, pg: LocalPostgres
 ) -> None:
     """PostgreSQL hangs (SIGSTOP) between the login of the capacity
     follower's notice connection and its ``LISTEN``: the follower gives its
@@ -394,9 +401,6 @@ def test_a_follower_whose_listen_meets_a_hang_says_so_and_follows_again(
     hang, and follows the log again after SIGCONT. It said so 5.8 s after
     the hang (a 5 s wait for the ``LISTEN``, then its read's answer wait),
     and waited the 5 s again at every retry."""
-    if os.environ.get("TIERFLOW_TEST_POSTGRES") == "0":
-        pytest.skip("PostgreSQL store tests switched off (TIERFLOW_TEST_POSTGRES=0)")
-    pg = LocalPostgres(parent=memory_folder()).start()
     router = tiny_router(tmp_path, state=pg.create_database("listen_hung"))
     # (the router's store was opened before: the follower's is hung)
     stopped = hang_after_notice_login(pg, monkeypatch)
@@ -419,7 +423,6 @@ def test_a_follower_whose_listen_meets_a_hang_says_so_and_follows_again(
     finally:
         follower.stop()
         router.close()
-        pg.stop()
 
 
 def _followed_again(
