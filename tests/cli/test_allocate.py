@@ -12,6 +12,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -842,70 +843,6 @@ def test_deterministic_runs_write_the_same_allocations(tmp_path: Path) -> None:
     assert not (tmp_path / "highs").exists()
 
 
-def test_partitions_on_a_dask_local_cluster(tmp_path: Path) -> None:
-    net = load_network(TINY)
-    orders = read_orders(_write_orders(tmp_path / "orders.csv", 80, seed=5), net)
-    capacity = np.array([60.0, 40.0, 5.0])
-    local = DayAllocator(
-        net,
-        orders,
-        capacity=capacity,
-        settings=AllocationSettings(engine="greedy", backend="loky", batch_minutes=120),
-    ).run()
-    with local_cluster(2, threads_per_worker=1):
-        on_dask = DayAllocator(
-            net,
-            orders,
-            capacity=capacity,
-            settings=AllocationSettings(
-                engine="greedy", backend="dask", batch_minutes=120
-            ),
-        ).run()
-    for out in (local, on_dask):
-        problems = check_allocation_rows(
-            out.rows,
-            node_ids=net.node_ids,
-            sku_ids=net.sku_ids,
-            capacity=capacity,
-            inventory=net.inventory,
-            sku_complexity=net.sku_complexity,
-            order_lines=orders.to_frame()[["order_id", "sku", "quantity"]],
-        )
-        assert problems == []
-    # same partitions, same deterministic engine: the same decisions
-    pd.testing.assert_frame_equal(
-        local.rows[["order_id", "node_id", "status"]].reset_index(drop=True),
-        on_dask.rows[["order_id", "node_id", "status"]].reset_index(drop=True),
-    )
-
-
-def test_stock_prices_on_every_backend_give_the_same_partitions_answer(
-    tmp_path: Path,
-) -> None:
-    """On thin stock, where the stock bid prices decide, loky, threads and
-    a Dask cluster solve the same region partitions to the same decisions
-    (the prices are added before the batch is split; ``--backend none``
-    solves the batch unsplit, a different decomposition with or without
-    stock prices). 120 orders in 30 batches: enough for the stock to run
-    out and the prices to decide."""
-    net = load_network(_thin_network(tmp_path))
-    orders = read_orders(_write_orders(tmp_path / "orders.csv", 120, seed=2), net)
-
-    def run(**settings: Any) -> pd.DataFrame:
-        out = DayAllocator(
-            net,
-            orders,
-            settings=AllocationSettings(engine="greedy", batch_size=4, **settings),
-        ).run()
-        return out.rows[["order_id", "sku", "node_id", "status"]]
-
-    loky = run(backend="loky")
-    assert not loky.equals(run(backend="loky", stock_bid_prices=False))
-    pd.testing.assert_frame_equal(loky, run(backend="threading", n_jobs=1))
-    with local_cluster(2, threads_per_worker=1):
-        pd.testing.assert_frame_equal(loky, run(backend="dask"))
-
-
 def test_bench_allocation_writes_every_policy(tmp_path: Path) -> None:
     out = tmp_path / "bench"
     result = CliRunner().invoke(
@@ -1290,3 +1227,73 @@ def test_deterministic_hindsight_runs_report_the_same_bound(tmp_path: Path) -> N
         "wall_s": 3.0 * linear_program.BOUND_WALL_FACTOR
         + linear_program.BOUND_OVERHEAD_S,
     }
+
+
+@pytest.fixture(scope="module")
+def dask_cluster() -> Iterator[None]:
+    """A local Dask cluster of 2 single-thread worker processes, its client
+    the default, for the module's tests of the Dask backend (the last of
+    the module, so that it lives while they run only): started once, not
+    once a test (about 2 s of CPU a start)."""
+    with local_cluster(2, threads_per_worker=1):
+        yield
+
+
+def test_partitions_on_a_dask_local_cluster(tmp_path: Path, dask_cluster: None) -> None:
+    net = load_network(TINY)
+    orders = read_orders(_write_orders(tmp_path / "orders.csv", 80, seed=5), net)
+    capacity = np.array([60.0, 40.0, 5.0])
+    local = DayAllocator(
+        net,
+        orders,
+        capacity=capacity,
+        settings=AllocationSettings(engine="greedy", backend="loky", batch_minutes=120),
+    ).run()
+    on_dask = DayAllocator(
+        net,
+        orders,
+        capacity=capacity,
+        settings=AllocationSettings(engine="greedy", backend="dask", batch_minutes=120),
+    ).run()
+    for out in (local, on_dask):
+        problems = check_allocation_rows(
+            out.rows,
+            node_ids=net.node_ids,
+            sku_ids=net.sku_ids,
+            capacity=capacity,
+            inventory=net.inventory,
+            sku_complexity=net.sku_complexity,
+            order_lines=orders.to_frame()[["order_id", "sku", "quantity"]],
+        )
+        assert problems == []
+    # same partitions, same deterministic engine: the same decisions
+    pd.testing.assert_frame_equal(
+        local.rows[["order_id", "node_id", "status"]].reset_index(drop=True),
+        on_dask.rows[["order_id", "node_id", "status"]].reset_index(drop=True),
+    )
+
+
+def test_stock_prices_on_every_backend_give_the_same_partitions_answer(
+    tmp_path: Path, dask_cluster: None
+) -> None:
+    """On thin stock, where the stock bid prices decide, loky, threads and
+    a Dask cluster solve the same region partitions to the same decisions
+    (the prices are added before the batch is split; ``--backend none``
+    solves the batch unsplit, a different decomposition with or without
+    stock prices). 120 orders in 30 batches: enough for the stock to run
+    out and the prices to decide."""
+    net = load_network(_thin_network(tmp_path))
+    orders = read_orders(_write_orders(tmp_path / "orders.csv", 120, seed=2), net)
+
+    def run(**settings: Any) -> pd.DataFrame:
+        out = DayAllocator(
+            net,
+            orders,
+            settings=AllocationSettings(engine="greedy", batch_size=4, **settings),
+        ).run()
+        return out.rows[["order_id", "sku", "node_id", "status"]]
+
+    loky = run(backend="loky")
+    assert not loky.equals(run(backend="loky", stock_bid_prices=False))
+    pd.testing.assert_frame_equal(loky, run(backend="threading", n_jobs=1))
+    pd.testing.assert_frame_equal(loky, run(backend="dask"))

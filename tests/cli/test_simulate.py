@@ -298,9 +298,7 @@ def test_a_killed_run_resumes_to_the_same_day(
     assert not (tmp_path / ".sim.partial").exists()
 
 
-def test_resume_refuses_another_job_and_a_fresh_run_discards_it(
-    scores: Path, killed: Path, tmp_path: Path
-) -> None:
+def test_resume_refuses_another_job(scores: Path, killed: Path, tmp_path: Path) -> None:
     out = tmp_path / "sim"
     shutil.copytree(killed, tmp_path / ".sim.partial")
     other = CliRunner().invoke(cli, [*_args(scores, out, "--resume"), "--seed", "3"])
@@ -320,9 +318,8 @@ def test_resume_refuses_another_job_and_a_fresh_run_discards_it(
     identity = tmp_path / ".sim.partial" / ".checkpoints" / "identity.json"
     assert "stock_bid_prices" not in json.loads(identity.read_text())["settings"]
     assert (tmp_path / ".sim.partial" / ".checkpoints" / "cltv.pkl").exists()
-    fresh = _simulate(scores, out)
-    assert "starting fresh: the unfinished run" in fresh.stderr
-    assert not (tmp_path / ".sim.partial").exists()
+    # a fresh run beside it discards it: the run of
+    # test_no_stock_bid_prices_charges_the_batches_capacity_prices_only
 
 
 def _network_copy(sample_dir: Path, folder: Path) -> Path:
@@ -427,18 +424,28 @@ def test_the_outage_takes_a_single_digit_hour() -> None:
     assert simulate_cmd._outage("None") is None
 
 
-def test_a_berlin_network_s_day_runs_on_berlin_s_clock(
-    sample_dir: Path, scores: Path, tmp_path: Path
-) -> None:
+@pytest.fixture(scope="module")
+def berlin_kept(
+    sample_dir: Path, scores: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Path:
+    """The folder of a day of 10 checkouts on the sample network moved to
+    Europe/Berlin, run with ``--keep-capacity`` (orders before 13:00, so a
+    busiest node to take down): one run for the two tests below, a run's
+    fixed cost being most of a small day's."""
+    folder = tmp_path_factory.mktemp("berlin")
+    net = network_in_zone(sample_dir, folder / "net", "Europe/Berlin")
+    out = folder / "sim"
+    args = [*_args(scores, out), "--network", str(net), "--checkouts", "10"]
+    result = CliRunner().invoke(cli, [*args, "--keep-capacity"])
+    assert result.exit_code == 0, result.output
+    return out
+
+
+def test_a_berlin_network_s_day_runs_on_berlin_s_clock(berlin_kept: Path) -> None:
     """On a network in Europe/Berlin the outage's 13:00 and the report's
     times were New York's (the node went down at 19:00 Berlin, the axes
-    read New York's clock); they are the network's main zone's now (a day
-    of 10 checkouts: orders before 13:00, so a busiest node to take down)."""
-    net = network_in_zone(sample_dir, tmp_path / "net", "Europe/Berlin")
-    out = tmp_path / "sim"
-    args = [*_args(scores, out), "--network", str(net), "--checkouts", "10"]
-    result = CliRunner().invoke(cli, args)
-    assert result.exit_code == 0, result.output
+    read New York's clock); they are the network's main zone's now."""
+    out = berlin_kept
     summary = json.loads((out / "summary.json").read_text())
     assert summary["timezone"] == "Europe/Berlin"
     with sqlite3.connect(f"file:{out / 'state.db'}?mode=ro", uri=True) as conn:
@@ -488,16 +495,14 @@ def test_a_backtest_of_given_scores_is_refused(scores: Path, tmp_path: Path) -> 
 
 
 def test_keep_capacity_runs_on_the_network_s_own_capacities(
-    sample_dir: Path, scores: Path, tmp_path: Path
+    sample_dir: Path, berlin_kept: Path
 ) -> None:
     """The day was always staffed to ``--utilization`` of its expected work,
     the network file's capacities rescaled: a retailer could not simulate
     its own staffing. ``--keep-capacity`` opens the day at nodes.csv's
-    (before its first checkout: a day of 5 is enough)."""
-    out = tmp_path / "sim"
-    args = [*_args(scores, out), "--keep-capacity", "--checkouts", "5"]
-    result = CliRunner().invoke(cli, args)
-    assert result.exit_code == 0, result.output
+    (before its first checkout; the day of ``berlin_kept``, whose network
+    has the sample's capacities)."""
+    out = berlin_kept
     nodes = pd.read_csv(sample_dir / "nodes.csv")
     expected = dict(zip(nodes["node_id"], nodes["capacity_units_per_day"], strict=True))
     with sqlite3.connect(f"file:{out / 'state.db'}?mode=ro", uri=True) as conn:
@@ -524,14 +529,19 @@ def test_keep_capacity_and_utilization_are_refused_together(tmp_path: Path) -> N
 
 
 def test_no_stock_bid_prices_charges_the_batches_capacity_prices_only(
-    scores: Path, first_run: tuple[Path, Path, str], tmp_path: Path
+    scores: Path, first_run: tuple[Path, Path, str], killed: Path, tmp_path: Path
 ) -> None:
     """``allocate --no-stock-bid-prices`` had no ``simulate`` switch: the
     day's batch policy always charged stock bid prices. With it, that policy
     runs on capacity bid prices only (``docs/allocation.md``, stock bid
     prices); the hindsight plan and the nearest node, which charge none, and
-    the checkouts are the same day as without it."""
+    the checkouts are the same day as without it.
+
+    The run is also the fresh run beside an unfinished one (of another job,
+    ``killed``; a run without ``--resume`` clears whatever it finds, the
+    job unread): it says so, and discards it."""
     out = tmp_path / "sim"
+    shutil.copytree(killed, tmp_path / ".sim.partial")
     kept: list[SimulationResult] = []
 
     def keeping(result: SimulationResult, path: Path) -> dict[str, Any]:
@@ -541,7 +551,9 @@ def test_no_stock_bid_prices_charges_the_batches_capacity_prices_only(
     with pytest.MonkeyPatch.context() as patch:
         # the command imports it when it runs, from its module
         patch.setattr(report, "write_report", keeping)
-        _simulate(scores, out, "--no-stock-bid-prices")
+        fresh = _simulate(scores, out, "--no-stock-bid-prices")
+    assert "starting fresh: the unfinished run" in fresh.stderr
+    assert not (tmp_path / ".sim.partial").exists()
     (result,) = kept
     assert result.settings.stock_bid_prices is False
     used = {name: p.settings.stock_bid_prices for name, p in result.policies.items()}
