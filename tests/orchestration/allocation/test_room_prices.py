@@ -169,11 +169,10 @@ class _Crash(Exception):
     """A process killed after a committed batch."""
 
 
-@pytest.mark.parametrize("committed", [21, 25, 29, 39])
 def test_a_run_with_room_prices_resumed_at_any_batch_allocates_as_an_uninterrupted_one(
-    tmp_path: Path, committed: int
+    tmp_path: Path,
 ) -> None:
-    """Killed after ``committed`` batches (none of them a refresh's last:
+    """Killed after 21, 25, 29 or 39 batches (none of them a refresh's last:
     refreshes fall every 4 batches) and resumed. The room prices came from
     the guaranteed rows of the last refresh's sample, which a resumed run
     did not have until its next refresh: its first batches priced no room,
@@ -183,17 +182,19 @@ def test_a_run_with_room_prices_resumed_at_any_batch_allocates_as_an_uninterrupt
     29). Drawn at every batch, the resumed run allocates row for row as
     the uninterrupted one."""
     _assert_resumed_as_uninterrupted(
-        tmp_path, AllocationSettings(room_prices_by_tier=True), committed
+        tmp_path, AllocationSettings(room_prices_by_tier=True), [21, 25, 29, 39]
     )
 
 
 def _assert_resumed_as_uninterrupted(
-    tmp_path: Path, settings: AllocationSettings, committed: int | None
+    tmp_path: Path, settings: AllocationSettings, kills: list[int | None]
 ) -> None:
-    """The tiny day under ``settings``, run whole and killed after
-    ``committed`` batches then resumed (``None``: not killed): the same rows,
-    no fallback batch, the 15:00 Platinum order next day from WH-EAST and
-    the late-morning Gold orders two-day from WH-WEST."""
+    """The tiny day under ``settings``, run whole once and, for each of
+    ``kills``, killed after that many batches then resumed (``None``: not
+    killed, run again): the same rows each time, no fallback batch, the
+    15:00 Platinum order next day from WH-EAST and the late-morning Gold
+    orders two-day from WH-WEST. The whole run is shared by the kills (it
+    was run again for each: a third of the tests' CPU)."""
     net = _one_node_network(tmp_path)
     orders = _day(tmp_path, net)
 
@@ -206,26 +207,27 @@ def _assert_resumed_as_uninterrupted(
     whole = MemorySink()
     out = allocator(whole).run()
     assert out.summary()["fallback_batches"] == 0
-    resumed = MemorySink()
-    if committed is not None:
-
-        def crash(done: int, _: int) -> None:
-            if done == committed:
-                raise _Crash
-
-        with pytest.raises(_Crash):
-            allocator(resumed, crash).run()
-    allocator(resumed).run()
     key = ["order_id", "sku"]
     a = whole.committed_rows().sort_values(key).reset_index(drop=True)
-    b = resumed.committed_rows().sort_values(key).reset_index(drop=True)
-    pd.testing.assert_frame_equal(a, b)
     p1 = a[a.order_id == "P1"].fillna("")
     assert p1[["node_id", "service", "reason"]].values.tolist() == [
         ["WH-EAST", "next_day", ""]
     ]
     golds = a[a.order_id.isin(["G5", "G6", "G7"])]
     assert golds[["node_id", "service"]].values.tolist() == [["WH-WEST", "two_day"]] * 3
+    for committed in kills:
+        resumed = MemorySink()
+        if committed is not None:
+
+            def crash(done: int, _: int, at: int = committed) -> None:
+                if done == at:
+                    raise _Crash
+
+            with pytest.raises(_Crash):
+                allocator(resumed, crash).run()
+        allocator(resumed).run()
+        b = resumed.committed_rows().sort_values(key).reset_index(drop=True)
+        pd.testing.assert_frame_equal(a, b, obj=f"killed after {committed}")
 
 
 def test_room_prices_and_bid_scenarios_are_both_in_the_run_identity() -> None:
@@ -234,18 +236,17 @@ def test_room_prices_and_bid_scenarios_are_both_in_the_run_identity() -> None:
     assert (both["room_prices_by_tier"], both["bid_scenarios"]) == (True, 4)
 
 
-@pytest.mark.parametrize("committed", [None, 21, 25, 29, 39])
 def test_room_prices_with_bid_scenarios_resumed_at_any_batch_allocate_as_an_uninterrupted_run(
-    tmp_path: Path, committed: int | None
+    tmp_path: Path,
 ) -> None:
     """Room prices by tier and capacity prices averaged over 4 demand
     scenarios, both on (``None``: not killed). The scenarios are drawn from
     the run's seed and the refresh's batch, the room prices' rows from the
-    batch's own draw: killed after ``committed`` batches and resumed, the
+    batch's own draw: killed after 21, 25, 29 or 39 batches and resumed, the
     run allocates row for row as the uninterrupted one, and the 15:00
     Platinum order still ships next day from WH-EAST."""
     _assert_resumed_as_uninterrupted(
         tmp_path,
         AllocationSettings(room_prices_by_tier=True, bid_scenarios=4),
-        committed,
+        [None, 21, 25, 29, 39],
     )
