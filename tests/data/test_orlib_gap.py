@@ -264,7 +264,9 @@ def test_generated_instances_round_trip_and_are_feasible() -> None:
     np.testing.assert_array_equal(again.cost, d.cost)
     np.testing.assert_array_equal(again.capacity, d.capacity)
     inst = gap_instance(d)
-    result = solve(inst.problem, "cpsat", time_limit_s=5.0)
+    # a solution within 5 % is as feasible as the optimum, and found in a
+    # hundredth of the 5 s a search to the limit ran (it proves no optimum)
+    result = solve(inst.problem, "cpsat", time_limit_s=5.0, relative_gap=0.05)
     assert result.has_solution
     verify(inst.problem, result)
 

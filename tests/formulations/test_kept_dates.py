@@ -27,7 +27,7 @@ KEPT = PRICED.with_changes(
 
 @pytest.fixture(scope="module")
 def day(tmp_path_factory: pytest.TempPathFactory, sample_network: Network) -> Orders:
-    frame = generate_orders(sample_network, n_orders=1500, seed=3)
+    frame = generate_orders(sample_network, n_orders=300, seed=3)
     path = tmp_path_factory.mktemp("kept") / "orders.csv"
     return read_orders(write_orders(frame, Path(path)), sample_network)
 
