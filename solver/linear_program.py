@@ -131,7 +131,8 @@ def dual_bound(lp: LinearProgram, row_dual: NDArray[np.float64]) -> float:
 
 
 #: Seconds a bound's time limit may be passed by: the child process that runs
-#: branch and bound is started (spawned: imports numpy, scipy and HiGHS) and,
+#: branch and bound is started (forked by a server that, at a process's first
+#: bound, is started and imports numpy, scipy and HiGHS) and,
 #: at the deadline, stopped and reaped (docs/allocation.md).
 BOUND_OVERHEAD_S = 2.0
 
@@ -338,7 +339,7 @@ def _dual_bound_in_child(
     limit checks and has no clock of its own: the bound is the final one it
     sends, or, if ``time_limit_s`` passes first, the last it sent
     (``wall_clock``)."""
-    context = multiprocessing.get_context("spawn")
+    context = _child_context()
     receive, send = context.Pipe(duplex=False)
     child = context.Process(
         target=_branch_and_bound,
@@ -371,6 +372,21 @@ def _dual_bound_in_child(
         send.close()
         receive.close()
     return best, stop
+
+
+def _child_context() -> Any:
+    """Where the bound's children come from: forked by a server process that
+    imported this module (numpy, SciPy, HiGHS) once, at the first bound of
+    the process. A spawned child imported them again at every bound: 0.6 to
+    0.9 s of CPU before its first simplex iteration, at every day of
+    ``bench allocation`` and every ``simulate`` run. A fork of the server is
+    a fork of a process with no threads and no open store (never of the
+    caller, whose solver and store threads a fork would copy mid-state)."""
+    context = multiprocessing.get_context("forkserver")
+    # heeded when this starts the server: a server another module started
+    # first is used as it is (its children import what they lack)
+    context.set_forkserver_preload(["__main__", __name__])
+    return context
 
 
 #: Signals that stop the command (Ctrl-C, ``kill``): held back while the

@@ -121,3 +121,37 @@ def test_an_interrupt_while_the_child_starts_prints_no_child_traceback() -> None
     )
     assert done.stdout == "interrupted\n"
     assert "Traceback" not in done.stderr, done.stderr
+
+
+#: Two bounds in one process, then whether the process that forked their
+#: children holds HiGHS and how many processes started Python meanwhile.
+_TWO_BOUNDS = """
+import multiprocessing.forkserver as forkserver
+from tests.solver.test_lower_bound import _cover
+from tierflow.solver import linear_program
+
+for seed in (1, 2):
+    bound = linear_program.prove_lower_bound(
+        _cover(seed=seed, n=60, m=100), mip_time_s=0.1, time_limit_s=10
+    )
+    assert bound.search_stop is not None, bound
+server = forkserver._forkserver._forkserver_pid
+with open(f"/proc/{server}/maps") as maps:
+    print("highspy" in maps.read())
+"""
+
+
+def test_the_bounds_children_are_forked_by_a_server_that_imported_highs() -> None:
+    """A spawned child imported numpy, SciPy and HiGHS again at every bound
+    (0.25 s of a 0.47 s bound): the children are forks of one server that
+    imported them once, at the process's first bound."""
+    done = subprocess.run(
+        [sys.executable, "-c", _TWO_BOUNDS],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == "True\n"
