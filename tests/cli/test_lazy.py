@@ -6,6 +6,7 @@ real commands."""
 from __future__ import annotations
 
 import importlib
+import json
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -215,52 +216,22 @@ def test_the_values_help_shows_are_their_owners() -> None:
 SERVE_LATER = ("holidays", "scipy", "scipy.special", "scipy.sparse")
 
 
-def _loaded_after(statement: str) -> list[str]:
-    """Which of :data:`SERVE_LATER` ``statement`` imports, in a fresh
-    interpreter."""
-    code = (
-        f"import sys\n{statement}\n"
-        f"print(sorted(m for m in {SERVE_LATER!r} if m in sys.modules))\n"
-    )
-    done = subprocess.run(
-        [sys.executable, "-c", code],
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=120,
-    )
-    assert done.returncode == 0, done.stderr
-    return [done.stdout.strip()]
-
-
-def test_the_serving_stack_imports_no_holidays_nor_scipy() -> None:
-    """The app, the checkout router (stock and bid prices) and the serve
-    command: 0.22 s less CPU a server start without them (1.41 -> 1.19 s,
-    median of 9)."""
-    statement = (
+#: Three stages run one after another in one fresh interpreter (one
+#: start-up's imports, not three): a network loaded, the serving stack
+#: imported, then what it defers used.
+_STAGES = {
+    "network": (
+        "from pathlib import Path\n"
+        "from tierflow.data.network import load_network\n"
+        "load_network(Path('tests/data/tiny_network'))"
+    ),
+    "serving": (
         "import tierflow.service.app\n"
         "import tierflow.orchestration.checkout.router\n"
         "import tierflow.orchestration.bid_prices\n"
         "import tierflow.cli.serve_cmd"
-    )
-    assert _loaded_after(statement) == ["[]"]
-
-
-def test_loading_a_network_imports_no_holidays() -> None:
-    """A server start reads its network; the carrier holidays of a year are
-    built (and the ``holidays`` package imported) when a date is asked."""
-    statement = (
-        "from pathlib import Path\n"
-        "from tierflow.data.network import load_network\n"
-        "load_network(Path('tests/data/tiny_network'))"
-    )
-    assert _loaded_after(statement) == ["[]"]
-
-
-def test_what_the_serving_stack_defers_still_loads_when_used() -> None:
-    """The deferred imports happen on use: a carrier date, a Poisson tail
-    and an LP matrix."""
-    statement = (
+    ),
+    "used": (
         "import datetime as dt\n"
         "import numpy as np\n"
         "from tierflow.data.carrier_calendar import carrier_days\n"
@@ -271,5 +242,54 @@ def test_what_the_serving_stack_defers_still_loads_when_used() -> None:
         "k, lam = np.array([-1, 0, 3]), np.array([2.0, 2.0, 2.0])\n"
         "assert _poisson_cdf(k, lam)[0] == 0.0 and _poisson_sf(k, lam)[0] == 1.0\n"
         "assert build_matrix(fractional_lp().problem).matrix.nnz > 0"
+    ),
+}
+
+
+@pytest.fixture(scope="module")
+def loaded_after() -> dict[str, list[str]]:
+    """Which of :data:`SERVE_LATER` are imported after each of
+    :data:`_STAGES`."""
+    code = "import json, sys\nloaded = {}\n"
+    for stage, statement in _STAGES.items():
+        code += (
+            f"{statement}\n"
+            f"loaded[{stage!r}] = sorted(m for m in {SERVE_LATER!r} "
+            "if m in sys.modules)\n"
+        )
+    code += "print(json.dumps(loaded))\n"
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
     )
-    assert _loaded_after(statement) == [repr(sorted(SERVE_LATER))]
+    assert done.returncode == 0, done.stderr
+    loaded: dict[str, list[str]] = json.loads(done.stdout)
+    return loaded
+
+
+def test_the_serving_stack_imports_no_holidays_nor_scipy(
+    loaded_after: dict[str, list[str]],
+) -> None:
+    """The app, the checkout router (stock and bid prices) and the serve
+    command: 0.22 s less CPU a server start without them (1.41 -> 1.19 s,
+    median of 9)."""
+    assert loaded_after["serving"] == []
+
+
+def test_loading_a_network_imports_no_holidays(
+    loaded_after: dict[str, list[str]],
+) -> None:
+    """A server start reads its network; the carrier holidays of a year are
+    built (and the ``holidays`` package imported) when a date is asked."""
+    assert loaded_after["network"] == []
+
+
+def test_what_the_serving_stack_defers_still_loads_when_used(
+    loaded_after: dict[str, list[str]],
+) -> None:
+    """The deferred imports happen on use: a carrier date, a Poisson tail
+    and an LP matrix."""
+    assert loaded_after["used"] == sorted(SERVE_LATER)
