@@ -15,10 +15,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from tests.allocation_checks import assert_rows_verify
 from tests.orchestration.allocation.conftest import MakeOrders
 from tierflow.capacity.events import CapacityEvent
 from tierflow.data.network import Network
-from tierflow.data.orders import Orders, read_orders
+from tierflow.data.orders import read_orders
 from tierflow.orchestration.allocation.day_allocator import (
     NEAREST,
     AllocationSettings,
@@ -34,21 +35,6 @@ from tierflow.solver.verify import check_allocation_rows
 def tiny(tiny_network: Network) -> Network:
     """The hand-made 3-node network."""
     return tiny_network
-
-
-def _check(
-    net: Network, orders: Orders, rows: pd.DataFrame, capacity: np.ndarray
-) -> None:
-    problems = check_allocation_rows(
-        rows,
-        node_ids=net.node_ids,
-        sku_ids=net.sku_ids,
-        capacity=capacity,
-        inventory=net.inventory,
-        sku_complexity=net.sku_complexity,
-        order_lines=orders.to_frame()[["order_id", "sku", "quantity"]],
-    )
-    assert problems == []
 
 
 def test_orders_go_to_the_cheapest_node_with_stock(
@@ -69,7 +55,7 @@ def test_orders_go_to_the_cheapest_node_with_stock(
         assert by_order.loc["A", "node_id"] == "WH-EAST", engine
         assert by_order.loc["B", "node_id"] == "WH-WEST", engine
         assert set(out.rows["status"]) == {"allocated"}
-        _check(tiny, orders, out.rows, tiny.capacity)
+        assert_rows_verify(tiny, orders, out.rows, tiny.capacity)
         s = out.summary()
         assert s["n_allocated"] == 2 and s["n_deferred"] == 0
         assert s["total_cost"] == pytest.approx(
@@ -105,7 +91,7 @@ def test_scarce_capacity_defers_low_tiers_and_low_cltv_first(
         assert status["G1"] == "allocated", engine
         assert (status == "allocated").sum() == 3, engine
         assert status["O"] == "deferred", engine
-        _check(tiny, orders, out.rows, capacity)
+        assert_rows_verify(tiny, orders, out.rows, capacity)
 
 
 def test_split_and_unfillable(tiny: Network, make_orders: MakeOrders) -> None:
@@ -124,7 +110,7 @@ def test_split_and_unfillable(tiny: Network, make_orders: MakeOrders) -> None:
     assert rows.loc[("X", "SOFA"), "status"] == "unfillable"
     s = out.summary()
     assert s["split_orders"] == 1 and s["n_unfillable"] == 1
-    _check(tiny, orders, out.rows, tiny.capacity)
+    assert_rows_verify(tiny, orders, out.rows, tiny.capacity)
 
 
 #: W asks for 3 SOFA, which no node holds (WH-EAST has 2), and a TEE and
@@ -172,7 +158,7 @@ def test_the_fillable_lines_of_an_order_with_an_unfillable_line_ship_together(
     assert out.repriced.total == pytest.approx(13.0)
     if engine == "hindsight":
         assert out.lp_bound == pytest.approx(13.0)
-    _check(tiny, orders, out.rows, tiny.capacity)
+    assert_rows_verify(tiny, orders, out.rows, tiny.capacity)
 
 
 def test_the_fillable_lines_of_an_order_with_an_unfillable_line_wait_together(
@@ -198,7 +184,7 @@ def test_the_fillable_lines_of_an_order_with_an_unfillable_line_wait_together(
     assert hind.lp_bound is not None
     assert hind.lp_bound <= out.summary()["total_cost"] + 1e-6
     assert hind.lp_bound <= hind.summary()["total_cost"] + 1e-6
-    _check(tiny, orders, out.rows, capacity)
+    assert_rows_verify(tiny, orders, out.rows, capacity)
 
 
 def test_the_fillable_lines_no_node_holds_together_split_as_usual(
@@ -226,7 +212,7 @@ def test_the_fillable_lines_no_node_holds_together_split_as_usual(
     assert out.summary()["total_cost"] == pytest.approx(41.1)
     assert out.summary()["split_orders"] == 1
     assert out.repriced is not None and out.repriced.problems == []
-    _check(tiny, orders, out.rows, tiny.capacity)
+    assert_rows_verify(tiny, orders, out.rows, tiny.capacity)
 
 
 @pytest.mark.parametrize("engine", ["cpsat", "highs", "greedy", NEAREST])
@@ -273,7 +259,7 @@ def test_an_order_whose_stock_the_day_took_is_split_for_stock(
     # the waiting line is priced as a line of its own, as its mark says
     assert out.repriced is not None and out.repriced.problems == []
     assert out.repriced.total == pytest.approx(out.summary()["total_cost"])
-    _check(tiny, orders, out.rows, tiny.capacity)
+    assert_rows_verify(tiny, orders, out.rows, tiny.capacity)
 
 
 def test_platinum_late_only_when_no_node_can_make_it(
@@ -456,7 +442,7 @@ def test_an_outage_after_the_last_batch_reroutes_its_unreleased_orders(
     assert (s["rerouted"], s["pulled_back"], s["n_batches"]) == (1, 1, 3)
     assert (s["events_applied"], s["events_after_last_batch"]) == (1, 1)
     assert [st.n_items for st in out.stats] == [1, 1, 1]
-    _check(tiny, orders, out.rows, tiny.capacity)
+    assert_rows_verify(tiny, orders, out.rows, tiny.capacity)
 
 
 def test_an_event_after_every_release_moves_nothing_and_is_counted(
@@ -561,7 +547,7 @@ def test_hindsight_bound_is_below_every_policy(
                 ),
             ).run()
             assert out.summary()["total_cost"] >= bound - 1e-6
-            _check(tiny, orders, out.rows, capacity)
+            assert_rows_verify(tiny, orders, out.rows, capacity)
 
 
 def test_batch_windows_are_deterministic() -> None:
@@ -754,7 +740,7 @@ def test_a_waiting_line_is_expected_from_a_node_that_could_ship_it(
     assert row["cost"] == pytest.approx(81.6)
     assert row["penalty"] == pytest.approx(81.6)
     assert out.repriced is not None and out.repriced.problems == []
-    _check(tiny, orders, out.rows, tiny.capacity)
+    assert_rows_verify(tiny, orders, out.rows, tiny.capacity)
 
 
 def _tee_only_at(net: Network, node: str, units: int) -> np.ndarray:
@@ -949,7 +935,7 @@ def test_platinum_split_on_time_rather_than_shipped_whole_late(
     assert list(rows["reason"]) == [why, why]
     assert out.summary()["platinum_on_time_rate"] == 1.0
     assert out.repriced is not None and out.repriced.problems == []
-    _check(tiny, orders, out.rows, tiny.capacity)
+    assert_rows_verify(tiny, orders, out.rows, tiny.capacity)
 
 
 class _Crash(Exception):

@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 from numpy.typing import NDArray
 from scipy.stats import poisson
 
+from tests.allocation_checks import assert_rows_verify
 from tests.conftest import TINY_NETWORK
 from tierflow.capacity.demand_forecast import DemandForecast
 from tierflow.data.network import Network, load_network
@@ -36,7 +37,6 @@ from tierflow.orchestration.stock_prices import (
     _poisson_sf,
     stock_bid_prices,
 )
-from tierflow.solver.verify import check_allocation_rows
 
 
 def test_a_unit_is_priced_at_the_expected_value_of_the_class_it_reaches() -> None:
@@ -451,16 +451,7 @@ def test_stock_prices_are_finite_and_the_rows_verify_on_edge_networks(
     summary = out.summary()
     assert summary["fallback_batches"] == 0
     assert summary["repricing_problems"] == 0
-    problems = check_allocation_rows(
-        out.rows,
-        node_ids=net.node_ids,
-        sku_ids=net.sku_ids,
-        capacity=net.capacity,
-        inventory=net.inventory,
-        sku_complexity=net.sku_complexity,
-        order_lines=orders.to_frame()[["order_id", "sku", "quantity"]],
-    )
-    assert problems == []
+    assert_rows_verify(net, orders, out.rows, net.capacity)
 
 
 def _mug_day(
