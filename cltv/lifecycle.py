@@ -41,8 +41,6 @@ from tierflow.cltv.registry import (
     Recipe,
     library_versions,
     stored_data,
-    stored_history,
-    stored_recipe,
 )
 from tierflow.data.errors import InputError
 from tierflow.data.transactions import TransactionLog, day_number, day_to_date
@@ -597,10 +595,9 @@ def _plan(
         # loaded, not only its metadata read: a model file this tierflow
         # cannot score, or a metadata.json that does not describe it, was
         # found when publishing, after the challenger was trained and written
-        meta = registry.load(before).metadata
-        path = registry.root / before / METADATA_FILE
-        champ_cfg, champ_horizon, champ_as_of = stored_recipe(meta, path)
-        history = stored_history(meta, path)
+        champ = registry.load(before)
+        champ_cfg, champ_horizon = champ.config, champ.horizon_days
+        champ_as_of, history = champ.as_of, champ.history
     horizon = horizon_days or champ_horizon or 365
     cfg = config or champ_cfg or CLTVConfig()
     date = str(day_to_date(as_of_day).date())

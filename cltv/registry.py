@@ -127,11 +127,18 @@ class Recipe:
 
 @dataclass(frozen=True, slots=True)
 class StoredModel:
-    """A model loaded from the registry with its metadata."""
+    """A model loaded from the registry with its metadata, and what
+    ``metadata.json`` says of the model, checked against it: the config,
+    horizon and as-of date it was trained on, and its history summary
+    (``None``: saved before the history guard)."""
 
     version: str
     model: CLTVModel
     metadata: dict[str, Any]
+    config: CLTVConfig
+    horizon_days: int
+    as_of: str | None
+    history: HistorySummary | None
 
 
 class ModelRegistry:
@@ -207,7 +214,7 @@ class ModelRegistry:
         metadata = self.metadata(name)
         meta_path = directory / METADATA_FILE
         recipe = stored_recipe(metadata, meta_path)
-        stored_history(metadata, meta_path)
+        history = stored_history(metadata, meta_path)
         for key in ("training_metrics", "level"):  # what cltv train prints
             _optional_object(metadata, key, meta_path)
         try:
@@ -224,7 +231,7 @@ class ModelRegistry:
             )
         _check_model(model, directory / MODEL_FILE, metadata)
         _check_matches(model, recipe, meta_path)
-        return StoredModel(name, model, metadata)
+        return StoredModel(name, model, metadata, *recipe, history)
 
     def readable(self, version: str) -> bool:
         """Whether ``version``'s metadata and model load: a file damaged on
