@@ -350,22 +350,15 @@ def _f(v: float | None, digits: int = 2) -> str:
     return "-" if v is None else f"{v:,.{digits}f}"
 
 
-def _weak(extra: dict[str, Any]) -> str:
-    """`` (weak: ...)`` after a bound whose LP was cut short, as simulate
-    says it (:func:`~tierflow.orchestration.simulation.report.bound_caveat`)."""
-    from tierflow.orchestration.simulation.report import bound_caveat
-
-    why = bound_caveat(extra)
-    return "" if why is None else f" (weak: {why})"
-
-
 def _markdown(runs: Sequence[PolicyRun], extra: dict[str, Any]) -> str:
+    from tierflow.orchestration.simulation.report import weak_bound_note
+
     lines = [
         f"# Allocation benchmark ({extra['utilization']}, {extra['n_orders']} orders)",
         "",
         f"Workload {extra['workload']:,.0f} units on capacity {extra['capacity']:,.0f} "
         f"({100 * extra['workload'] / extra['capacity']:.0f} %). Hindsight LP bound "
-        f"{_f(extra['lp_bound'])}{_weak(extra)}. Gap = (cost − bound) / bound.",
+        f"{_f(extra['lp_bound'])}{weak_bound_note(extra)}. Gap = (cost − bound) / bound.",
         "",
         "| policy | total cost | gap % | allocated | deferred | unfillable | split "
         "| Platinum on time | Platinum kept where hindsight kept | max util | run s "

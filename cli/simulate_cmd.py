@@ -410,14 +410,11 @@ def _offered_nothing(s: dict[str, Any]) -> str:
 def _bound_line(s: dict[str, Any]) -> str:
     """``hindsight bound 53,382.87``, and why it is weak when its LP was cut
     short (a bound of 0 was left off the screen without a word)."""
-    from tierflow.orchestration.simulation.report import bound_caveat
+    from tierflow.orchestration.simulation.report import weak_bound_note
 
     if s["lp_bound"] is None:
         return ""
-    weak = bound_caveat(s)
-    return f"  hindsight bound {s['lp_bound']:,.2f}" + (
-        "" if weak is None else f" (weak: {weak})"
-    )
+    return f"  hindsight bound {s['lp_bound']:,.2f}{weak_bound_note(s)}"
 
 
 def _screen(s: dict[str, Any], out: Path) -> str:

@@ -166,6 +166,14 @@ class SimulationResult:
         plan = self.policies.get("hindsight")
         return None if plan is None else plan.summary()[name]
 
+    def _telling_bound(self) -> float | None:
+        """The hindsight bound when it says something of the day: a bound of
+        0 or below (what a cut-short LP's duals may prove) says nothing of a
+        day whose every cost is positive (the whole cost was "above the
+        hindsight bound" on the screen): no gap or excess is measured to it."""
+        bound = self.lp_bound
+        return bound if bound is not None and bound > 0 else None
+
     def _savings(self) -> dict[str, Any]:
         """The day's cost with tierflow (the engine with bid prices) against
         the nearest node with stock and against the hindsight bound (no
@@ -176,10 +184,8 @@ class SimulationResult:
         base = None if near is None else float(near.summary()["total_cost"])
         bound = self.lp_bound
         saved = None if cost is None or base is None else base - cost
-        # a bound of 0 or below (what a cut-short LP's duals may prove) says
-        # nothing of a day whose every cost is positive: the whole cost was
-        # "above the hindsight bound" on the screen
-        above = None if cost is None or not bound or bound < 0 else cost - bound
+        telling = self._telling_bound()
+        above = None if cost is None or telling is None else cost - telling
         return {
             "policy": f"{self.settings.engine} + bid prices",
             "cost": cost,
@@ -243,11 +249,8 @@ class SimulationResult:
     def _policy(self, outcome: AllocationOutcome) -> dict[str, Any]:
         """One policy's figures, with its gap to the hindsight bound."""
         s = outcome.summary()
-        gap = (
-            None
-            if not self.lp_bound or self.lp_bound < 0
-            else 100.0 * (s["total_cost"] - self.lp_bound) / self.lp_bound
-        )
+        bound = self._telling_bound()
+        gap = None if bound is None else 100.0 * (s["total_cost"] - bound) / bound
         return {
             "total_cost": s["total_cost"],
             "gap_to_bound_pct": gap,

@@ -200,6 +200,14 @@ def bound_caveat(summary: dict[str, Any]) -> str | None:
     )
 
 
+def weak_bound_note(summary: dict[str, Any]) -> str:
+    """`` (weak: ...)`` after a bound whose LP was cut short
+    (:func:`bound_caveat`), "" after any other: as ``simulate``'s screen and
+    ``bench allocation``'s summary say it."""
+    why = bound_caveat(summary)
+    return "" if why is None else f" (weak: {why})"
+
+
 def _cards(summary: dict[str, Any]) -> str:
     """Saved vs nearest node, above the bound, promises kept, overflow."""
     s, o = summary["savings"], summary["overflow"]

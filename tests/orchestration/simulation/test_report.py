@@ -668,14 +668,25 @@ def test_a_day_without_an_order_says_so_on_its_promises_card(day: Any) -> None:
 def test_the_allocation_benchmark_calls_a_cut_short_bound_weak() -> None:
     """``bench allocation``'s summary.md gave "Hindsight LP bound" alone;
     cut short, it says so as simulate does."""
-    from tierflow.benchmarks.allocation_bench import _weak
+    from tierflow.benchmarks.allocation_bench import _markdown
 
-    extra = {"lp_bound": 49030.07, "lp_bound_stop": {"lp": "finished"}}
-    assert _weak(extra) == ""
-    extra["lp_bound_stop"] = {"lp": "wall_clock", "branch_and_bound": None}
-    assert _weak(extra) == (
-        " (weak: its LP stopped on the clock, past its deterministic budget, so "
-        "it is what the LP's last duals prove, below the day's optimum by an "
-        "unknown amount (a longer --hindsight-time-limit gives a tighter one))"
+    def bound_line(**extra: Any) -> str:
+        day = {"utilization": "tight", "n_orders": 2, "workload": 1, "capacity": 2}
+        line = _markdown([], {**day, **extra}).splitlines()[2]
+        return line.partition("Hindsight LP bound ")[2]
+
+    finished = {"lp": "finished"}
+    assert bound_line(lp_bound=49030.07, lp_bound_stop=finished) == (
+        "49,030.07. Gap = (cost − bound) / bound."
     )
-    assert _weak({"lp_bound": None, "lp_bound_stop": {"lp": "time_limit"}}) == ""
+    stopped = {"lp": "wall_clock", "branch_and_bound": None}
+    assert bound_line(lp_bound=49030.07, lp_bound_stop=stopped) == (
+        "49,030.07 (weak: its LP stopped on the clock, past its deterministic "
+        "budget, so it is what the LP's last duals prove, below the day's optimum "
+        "by an unknown amount (a longer --hindsight-time-limit gives a tighter "
+        "one)). Gap = (cost − bound) / bound."
+    )
+    cut = {"lp": "time_limit"}
+    assert bound_line(lp_bound=None, lp_bound_stop=cut) == (
+        "-. Gap = (cost − bound) / bound."
+    )
