@@ -334,23 +334,18 @@ def _limit_nll_raw(
         d_stay = np.where(repeat, -1.0 / (1.0 - share), 0.0)
         drop = np.where(x == 1.0, np.log(share), -np.inf)
         d_drop = np.full(x.shape, 1.0 / share)
+    at_end = alpha + T
+    at_last = alpha + np.where(repeat, t_x, 1.0)  # 1: any, the term is impossible
+    log_end, log_last = np.log(at_end), np.log(at_last)
     a1 = gammaln(r + x) - gammaln(r) + r * np.log(alpha)
-    a3 = stay - (r + x) * np.log(alpha + T)
-    a4 = drop - (r + x) * np.log(alpha + np.where(repeat, t_x, 1.0))
+    a3 = stay - (r + x) * log_end
+    a4 = drop - (r + x) * log_last
     tail = np.logaddexp(a3, a4)
     ll = a1 + tail
     w3 = np.exp(a3 - tail)
     w4 = np.exp(a4 - tail)  # 0 where the term is impossible
-    d_r = (
-        digamma(r + x)
-        - digamma(r)
-        + np.log(alpha)
-        - w3 * np.log(alpha + T)
-        - w4 * np.log(alpha + np.where(repeat, t_x, 1.0))
-    )
-    d_alpha = r / alpha - (r + x) * (
-        w3 / (alpha + T) + w4 / (alpha + np.where(repeat, t_x, 1.0))
-    )
+    d_r = digamma(r + x) - digamma(r) + np.log(alpha) - w3 * log_end - w4 * log_last
+    d_alpha = r / alpha - (r + x) * (w3 / at_end + w4 / at_last)
     d_share = w3 * d_stay + w4 * np.where(w4 > 0.0, d_drop, 0.0)
     total = w.sum()
     ll_sum, *grads = _weighted_sums(w, (ll, d_r, d_alpha, d_share))
