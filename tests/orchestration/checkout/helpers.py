@@ -98,12 +98,19 @@ def assert_stock_conserved(
     ):
         sold[(str(node), str(sku))] += int(qty)
     frame = store.inventory_frame()
-    for node, sku, on_hand, reserved in frame[
-        ["node_id", "sku", "on_hand", "reserved"]
-    ].itertuples(index=False):
+    assert_held_within_stock(frame)
+    for node, sku, on_hand in frame[["node_id", "sku", "on_hand"]].itertuples(
+        index=False
+    ):
         key = (str(node), str(sku))
         assert on_hand == first[key] - sold[key], key
-        assert 0 <= reserved <= on_hand, key
+
+
+def assert_held_within_stock(frame: pd.DataFrame) -> None:
+    """No (node, SKU) of ``frame`` (``inventory_frame()``) holds a negative
+    number of units, or more than it has."""
+    bad = frame[(frame["reserved"] < 0) | (frame["reserved"] > frame["on_hand"])]
+    assert bad.empty, bad[["node_id", "sku", "on_hand", "reserved"]].to_dict("records")
 
 
 def orders_work(network: Network, orders: pd.DataFrame) -> NDArray[np.float64]:

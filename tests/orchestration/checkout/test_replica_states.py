@@ -42,6 +42,7 @@ from hypothesis.stateful import (
 )
 
 from tests.orchestration.checkout.helpers import (
+    assert_held_within_stock,
     assert_stock_conserved,
     first_stock,
     orders_work,
@@ -256,9 +257,7 @@ class TwoReplicas(RuleBasedStateMachine):
         self.steps += 1
         if self.steps % _FULL_CHECK_EVERY != 1:
             assert self.store.check_consistency() == []
-            frame = self.store.inventory_frame()
-            assert (frame["reserved"] >= 0).all()
-            assert (frame["reserved"] <= frame["on_hand"]).all()
+            assert_held_within_stock(self.store.inventory_frame())
             return
         orders = self.store.online_orders()
         self._store_agrees(orders)
