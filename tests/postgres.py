@@ -35,9 +35,12 @@ NewState = Callable[[], Path | str]
 _databases = itertools.count()
 
 
-@pytest.fixture(scope="session")
-def postgres_server() -> Iterator[LocalPostgres]:
-    """A PostgreSQL server of this test session (one per xdist worker)."""
+@contextlib.contextmanager
+def own_postgres() -> Iterator[LocalPostgres]:
+    """A PostgreSQL server of the caller's own, stopped after the block: the
+    session's, or one a test halts, hangs or stops. Skipped under
+    ``TIERFLOW_TEST_POSTGRES=0``; one that cannot start fails the test with
+    the reason."""
     if os.environ.get("TIERFLOW_TEST_POSTGRES") == "0":
         pytest.skip("PostgreSQL store tests switched off (TIERFLOW_TEST_POSTGRES=0)")
     try:
@@ -49,8 +52,17 @@ def postgres_server() -> Iterator[LocalPostgres]:
             "or set TIERFLOW_TEST_POSTGRES=0 to skip these tests",
             pytrace=False,
         )
-    yield server
-    server.stop()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[LocalPostgres]:
+    """A PostgreSQL server of this test session (one per xdist worker)."""
+    with own_postgres() as server:
+        yield server
 
 
 @pytest.fixture(params=BACKENDS)

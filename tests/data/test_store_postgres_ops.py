@@ -22,6 +22,7 @@ import pytest
 from tests.postgres import (
     downgrade_store,
     hang_after_notice_login,
+    own_postgres,
     password_role,
     run_sql,
     set_schema_version,
@@ -36,7 +37,7 @@ from tierflow.data.store import (
     open_store,
     postgres_database,
 )
-from tierflow.data.store.local_postgres import USER, LocalPostgres, memory_folder
+from tierflow.data.store.local_postgres import USER, LocalPostgres
 from tierflow.data.store.postgres_database import RECONNECT_S, UNREACHABLE_WAIT_S
 from tierflow.data.store.schema import POSTGRES_MIGRATIONS, SCHEMA_VERSION
 
@@ -390,11 +391,8 @@ def test_a_role_that_may_not_migrate_is_told_how(
 @pytest.fixture
 def own_server() -> Iterator[LocalPostgres]:
     """A server of the test's own, to stop and start again."""
-    if os.environ.get("TIERFLOW_TEST_POSTGRES") == "0":
-        pytest.skip("PostgreSQL store tests switched off (TIERFLOW_TEST_POSTGRES=0)")
-    server = LocalPostgres(parent=memory_folder()).start()
-    yield server
-    server.stop()
+    with own_postgres() as server:
+        yield server
 
 
 def test_a_database_gone_away_fails_each_call_at_once_after_one_wait(

@@ -6,7 +6,6 @@ stops the server; a failure that repeats is said once a minute."""
 
 from __future__ import annotations
 
-import os
 import signal
 import time
 from collections.abc import Iterator
@@ -16,11 +15,16 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.postgres import hang_after_notice_login, run_sql, signal_server
+from tests.postgres import (
+    hang_after_notice_login,
+    own_postgres,
+    run_sql,
+    signal_server,
+)
 from tests.service.replicas import serve_process, stock_up
 from tests.service_fixtures import API_KEY, MONDAY_10, live_server, tiny_router
 from tierflow.data.store import postgres_database
-from tierflow.data.store.local_postgres import LocalPostgres, memory_folder
+from tierflow.data.store.local_postgres import LocalPostgres
 from tierflow.data.store.postgres_database import (
     CONNECTION_WAIT_S,
 )
@@ -40,11 +44,8 @@ def _cluster() -> Iterator[LocalPostgres]:
     """A PostgreSQL server of this module's own (its tests halt it and hang
     it), one ``initdb`` for them all instead of one each (0.6 s of CPU and
     3-6 s of a loaded machine's wall time each)."""
-    if os.environ.get("TIERFLOW_TEST_POSTGRES") == "0":
-        pytest.skip("PostgreSQL store tests switched off (TIERFLOW_TEST_POSTGRES=0)")
-    pg = LocalPostgres(parent=memory_folder()).start()
-    yield pg
-    pg.stop()
+    with own_postgres() as pg:
+        yield pg
 
 
 @pytest.fixture
@@ -60,10 +61,7 @@ def pg(_cluster: LocalPostgres) -> Iterator[LocalPostgres]:
 
 
 def test_a_database_gone_away_is_answered_fast_and_said(tmp_path: Path) -> None:
-    if os.environ.get("TIERFLOW_TEST_POSTGRES") == "0":
-        pytest.skip("PostgreSQL store tests switched off (TIERFLOW_TEST_POSTGRES=0)")
-    pg = LocalPostgres(parent=memory_folder()).start()
-    try:
+    with own_postgres() as pg:
         state = pg.create_database("gone")
         socket_dir = str(pg.socket_dir)
         stock_up(state, 10)
@@ -119,8 +117,6 @@ def test_a_database_gone_away_is_answered_fast_and_said(tmp_path: Path) -> None:
             or "capacity event log unreadable" in line
         ]
         assert len(repeated) == len(set(repeated)), repeated
-    finally:
-        pg.stop()
 
 
 def test_readiness_flips_within_a_second_of_the_database_stopping(
