@@ -104,6 +104,18 @@ except KeyboardInterrupt:
 """
 
 
+def _python(program: str) -> subprocess.CompletedProcess[str]:
+    """``program`` run by a fresh interpreter from the project's root."""
+    return subprocess.run(
+        [sys.executable, "-c", program],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+
+
 def test_an_interrupt_while_the_child_starts_prints_no_child_traceback() -> None:
     """``tierflow simulate`` stopped (SIGINT or SIGTERM to its process, QA)
     while it sent the hindsight bound's child its problem printed the
@@ -111,20 +123,13 @@ def test_an_interrupt_while_the_child_starts_prints_no_child_traceback() -> None
     under ``tierflow: interrupted``: the signal now waits until the child
     has it, and the child, started with both signals blocked, is killed by
     the parent's cleanup."""
-    done = subprocess.run(
-        [sys.executable, "-c", _INTERRUPTED_WHILE_STARTING],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        cwd=ROOT,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-    )
+    done = _python(_INTERRUPTED_WHILE_STARTING)
     assert done.stdout == "interrupted\n"
     assert "Traceback" not in done.stderr, done.stderr
 
 
 #: Two bounds in one process, then whether the process that forked their
-#: children holds HiGHS and how many processes started Python meanwhile.
+#: children holds HiGHS.
 _TWO_BOUNDS = """
 import multiprocessing.forkserver as forkserver
 from tests.solver.test_lower_bound import _cover
@@ -145,13 +150,6 @@ def test_the_bounds_children_are_forked_by_a_server_that_imported_highs() -> Non
     """A spawned child imported numpy, SciPy and HiGHS again at every bound
     (0.25 s of a 0.47 s bound): the children are forks of one server that
     imported them once, at the process's first bound."""
-    done = subprocess.run(
-        [sys.executable, "-c", _TWO_BOUNDS],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        cwd=ROOT,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-    )
+    done = _python(_TWO_BOUNDS)
     assert done.returncode == 0, done.stderr
     assert done.stdout == "True\n"
