@@ -34,7 +34,7 @@ import os
 import platform
 import re
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, fields
 from importlib import metadata as importlib_metadata
 from pathlib import Path
@@ -390,21 +390,84 @@ class ModelRegistry:
     def read_retrain_state(self) -> dict[str, Any] | None:
         """What the last retrain decided; a damaged record is an error that
         says how to go on (it stopped every daily retrain with "not valid
-        JSON" alone): it only makes a repeat of a finished day a no-op."""
+        JSON" alone): it only makes a repeat of a finished day a no-op.
+
+        The fields a retrain reads (:data:`RETRAIN_FIELDS`) are checked here,
+        once, with the same advice: unchecked, ``"completed": "no"`` was read
+        as done, ``"published_rows": "0"`` as published, and a ``"metrics"``
+        list became the no-op's metrics."""
         path = self.root / RETRAIN_FILE
         if not path.is_file():
             return None
         try:
-            return _read_json(path)
+            state = _read_json(path)
         except InputError as exc:
             raise InputError(
-                f"{exc.reason}; it only records the last retrain's decision: "
-                "remove it and the next retrain decides its day again",
-                file=exc.file,
+                f"{exc.reason}; {_RETRAIN_ADVICE}", file=exc.file
             ) from exc.__cause__
+        found = _retrain_problem(state)
+        if found is not None:
+            problem, key, value = found
+            raise InputError(
+                f"{problem}; {_RETRAIN_ADVICE}", file=str(path), field=key, value=value
+            )
+        return state
 
     def write_retrain_state(self, state: dict[str, Any]) -> None:
         _atomic_write(self.root / RETRAIN_FILE, json.dumps(state, indent=2) + "\n")
+
+
+_RETRAIN_ADVICE = (
+    "it only records the last retrain's decision: remove it and the next "
+    "retrain decides its day again"
+)
+
+
+def _is_version(value: object) -> bool:
+    return isinstance(value, str) and bool(value)
+
+
+def _is_count_or_null(value: object) -> bool:
+    return value is None or (
+        isinstance(value, int) and not isinstance(value, bool) and value >= 0
+    )
+
+
+def _is_number(value: object) -> bool:
+    """A JSON number (NaN too: a metric of nothing to rank), not a bool."""
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+#: The fields of ``RETRAIN.json`` that a retrain reads, with what
+#: :func:`~tierflow.cltv.lifecycle.retrain` writes in them (every record
+#: since the first has all of them) and its test. The others (``as_of``,
+#: ``promoted``, ``reason``, ``history_check``, ``backtest_skipped``) are for
+#: people, never read back.
+RETRAIN_FIELDS: dict[str, tuple[str, Callable[[object], bool]]] = {
+    "challenger": ("a version name", _is_version),
+    "champion": ("a version name", _is_version),
+    "completed": ("true or false", lambda value: isinstance(value, bool)),
+    "published_rows": ("a row count or null", _is_count_or_null),
+    "metrics": ("an object of each model's metrics", lambda v: isinstance(v, dict)),
+}
+
+
+def _retrain_problem(state: dict[str, Any]) -> tuple[str, str, object] | None:
+    """``(problem, field, value)`` of the first field of :data:`RETRAIN_FIELDS`
+    missing from ``state`` or not what a retrain writes there, down to each
+    metric; ``None`` when every one is."""
+    for key, (kind, test) in RETRAIN_FIELDS.items():
+        if key not in state:
+            return "missing", key, None
+        if not test(state[key]):
+            return f"not {kind}", key, state[key]
+    for model, metrics in state["metrics"].items():
+        if not isinstance(metrics, dict):
+            return "not an object of metrics", f"metrics.{model}", metrics
+        for name, number in metrics.items():
+            if not _is_number(number):
+                return "not a number", f"metrics.{model}.{name}", number
+    return None
 
 
 def stored_recipe(

@@ -947,6 +947,84 @@ def test_a_champion_folder_gone_names_the_current_file(
     assert (models / "CURRENT").read_text() == f"{version}\n"
 
 
+@pytest.fixture(scope="module")
+def retrained_90(
+    transactions: Path,
+    trained_90: tuple[Path, Result],
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Path:
+    """:func:`trained_90`'s folder after a retrain of its own day (nothing
+    fitted: the challenger is the champion), with its RETRAIN.json; never
+    written to."""
+    models = _copy_of(trained_90, tmp_path_factory.mktemp("retrained"))
+    done = _run(
+        "retrain", "--transactions", str(transactions), "--as-of", "2023-06-30",
+        "--model-dir", str(models),
+    )  # fmt: skip
+    assert done.exit_code == 0, done.output
+    return models
+
+
+@pytest.mark.parametrize(
+    ("change", "problem"),
+    [
+        ([], "not a JSON object (a list)"),
+        ({"completed": "no"}, "field 'completed': value 'no': not true or false"),
+        ({"published_rows": "700"}, "field 'published_rows': value '700': not a "
+         "row count or null"),
+        ({"published_rows": -1}, "field 'published_rows': value -1: not a row "
+         "count or null"),
+        ({"challenger": 7}, "field 'challenger': value 7: not a version name"),
+        ({"champion": None}, "field 'champion': not a version name"),
+        ({"metrics": [1]}, "field 'metrics': value [1]: not an object of each "
+         "model's metrics"),
+        ({"metrics": {"champion": {"spearman": "0.4"}}}, "field "
+         "'metrics.champion.spearman': value '0.4': not a number"),
+        ({"challenger": ...}, "field 'challenger': missing"),
+    ],
+)  # fmt: skip
+def test_a_damaged_retrain_record_is_one_line_and_changes_nothing(
+    transactions: Path,
+    retrained_90: Path,
+    tmp_path: Path,
+    change: dict[str, Any] | list[Any],
+    problem: str,
+) -> None:
+    """RETRAIN.json was read as JSON and its fields used unchecked:
+    ``"completed": "no"`` made the day "already done", a ``"metrics"`` list
+    was printed as the no-op's metrics. A field a retrain reads that is not
+    what it writes is one line, as a record that is not a JSON object is,
+    exit 1, with nothing written; removed, as it says, the day is decided
+    again."""
+    models = Path(shutil.copytree(retrained_90, tmp_path / "models"))
+    record = models / "RETRAIN.json"
+    damaged: dict[str, Any] | list[Any] = change
+    if isinstance(change, dict):  # ...: the field left out
+        written = json.loads(record.read_text()) | change
+        damaged = {k: v for k, v in written.items() if v is not ...}
+    record.write_text(json.dumps(damaged))
+    before = {p: p.read_bytes() for p in sorted(models.rglob("*")) if p.is_file()}
+    scores = tmp_path / "scores.csv"
+    args = [
+        "retrain", "--transactions", str(transactions), "--as-of", "2023-06-30",
+        "--model-dir", str(models), "--scores-out", str(scores),
+    ]  # fmt: skip
+    failed = _run(*args)
+    assert failed.exit_code == 1
+    assert failed.stderr.splitlines()[-1] == (
+        f"Error: {record}: {problem}; it only records the last retrain's "
+        "decision: remove it and the next retrain decides its day again"
+    )
+    assert "Traceback" not in failed.output and failed.stdout == ""
+    after = {p: p.read_bytes() for p in sorted(models.rglob("*")) if p.is_file()}
+    assert after == before and not scores.exists()
+    record.unlink()
+    again = _run(*args, "--json")
+    assert again.exit_code == 0, again.output
+    assert json.loads(again.stdout)["published_rows"] == len(pd.read_csv(scores))
+    assert json.loads(record.read_text())["completed"] is True
+
+
 def test_a_log_mixing_currencies_is_refused_at_its_first_other_row(
     transactions: Path, tmp_path: Path
 ) -> None:
