@@ -217,6 +217,7 @@ class ModelRegistry:
         history = stored_history(metadata, meta_path)
         for key in ("training_metrics", "level"):  # what cltv train prints
             _optional_object(metadata, key, meta_path)
+        _optional_note(metadata, meta_path)
         try:
             model = joblib.load(directory / MODEL_FILE)
         except Exception as exc:  # unpickling a damaged file raises anything
@@ -550,6 +551,21 @@ def _optional_object(meta: dict[str, Any], key: str, path: Path) -> None:
             file=str(path),
             field=key,
             value=value,
+        )
+
+
+def _optional_note(meta: dict[str, Any], path: Path) -> None:
+    """``level.young_history_note`` is absent, ``null`` or a string: ``cltv
+    retrain`` and ``cltv train`` print it as a warning (a number or a list
+    was printed as one)."""
+    level = meta.get("level")
+    note = level.get("young_history_note") if isinstance(level, dict) else None
+    if note is not None and not isinstance(note, str):
+        raise InputError(
+            "not a string or null",
+            file=str(path),
+            field="level.young_history_note",
+            value=note,
         )
 
 

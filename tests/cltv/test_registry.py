@@ -1082,6 +1082,8 @@ def test_the_version_that_wrote_a_model_is_named(
         ({"training_metrics": [1]}, "field 'training_metrics': value [1]: not "
          "a JSON object"),
         ({"level": "x"}, "field 'level': value 'x': not a JSON object or null"),
+        ({"level": {"young_history_note": 5}}, "field 'level.young_history_note': "
+         "value 5: not a string or null"),
         ({"config": {"nope": 1}}, "field 'config': not CLTV settings "
          "(unexpected key 'nope')"),
     ],
