@@ -39,6 +39,7 @@ from tierflow.cltv.registry import (
     METADATA_FILE,
     ModelRegistry,
     Recipe,
+    StoredModel,
     library_versions,
     stored_data,
 )
@@ -373,12 +374,15 @@ def _metadata(
 @dataclass(frozen=True, slots=True)
 class TrainResult:
     """``created``: a new version was written; ``added_backtest``: an
-    existing one stored without a backtest got it now."""
+    existing one stored without a backtest got it now; ``model``: the
+    version's model as fitted or loaded (a retrain publishes with it rather
+    than load it again)."""
 
     version: str
     created: bool
     metadata: dict[str, Any]
     added_backtest: bool = False
+    model: CLTVModel | None = field(default=None, repr=False, compare=False)
 
 
 def _recipe(
@@ -400,30 +404,40 @@ def _fit_and_write(
     recipe: Recipe,
     *,
     with_backtest: bool,
+    champion: StoredModel | None = None,
 ) -> TrainResult:
+    """Fit and write the version of ``recipe``, or take it as stored;
+    ``champion``: the current model as already loaded (a retrain's
+    challenger of the champion's own recipe loaded it again)."""
     version = recipe.version()
-    # a version damaged on disk is fitted and written again: the recipe
-    # names it, so "train again" found it, "already had", and made the
-    # damaged model current
+    # a version damaged on disk (:meth:`ModelRegistry.readable`) is fitted
+    # and written again: the recipe names it, so "train again" found it,
+    # "already had", and made the damaged model current
     stored = version in registry.versions()
-    damaged = stored and not registry.readable(version)
-    if stored and not damaged:
-        meta = registry.metadata(version)
+    loaded = champion if champion is not None and champion.version == version else None
+    if stored and loaded is None:
+        with contextlib.suppress(InputError):
+            loaded = registry.load(version)
+    if loaded is not None:
+        meta = dict(loaded.metadata)  # the champion's own stays as loaded
         training = meta.get("training_metrics") or {}
         if not with_backtest or "backtest" in training:
-            return TrainResult(version, False, meta)
+            return TrainResult(version, False, meta, model=loaded.model)
         # stored without one (--no-backtest, retrain): the backtest asked for
         # now is run and stored with it, as a first train would have
         meta["training_metrics"] = {**training, **_training_backtest(data, recipe)}
         registry.write_metadata(version, meta)
-        return TrainResult(version, False, meta, added_backtest=True)
+        return TrainResult(
+            version, False, meta, added_backtest=True, model=loaded.model
+        )
+    damaged = stored
     model = CLTVModel(recipe.config).fit(data, recipe.as_of_day, recipe.horizon_days)
     training = {"n_training_rows": model.n_training_rows_}
     if with_backtest:
         training |= _training_backtest(data, recipe)
     meta = _metadata(model, recipe, version, data, training)
     registry.write(model, version, meta, replace=damaged)
-    return TrainResult(version, True, meta)
+    return TrainResult(version, True, meta, model=model)
 
 
 def _training_backtest(data: CustomerData, recipe: Recipe) -> dict[str, Any]:
@@ -492,6 +506,10 @@ class RetrainResult:
     #: The challenger's level's young-history note (``None``: none, or no
     #: challenger trained): the level the day's scores are rescaled to.
     young_history_note: str | None = None
+    #: The config and horizon :attr:`champion` was trained with, as the run
+    #: had them (the simulation's cltv job read its metadata.json again).
+    champion_config: CLTVConfig = field(kw_only=True)
+    champion_horizon_days: int = field(kw_only=True)
 
     @property
     def refused(self) -> bool:
@@ -551,13 +569,29 @@ class _Plan:
 
     date: str
     recipe: Recipe
-    champion: str | None
-    champion_config: CLTVConfig | None
-    champion_as_of: str | None = None
-    #: The champion's ``data.history`` (None: saved before the guard).
-    champion_history: HistorySummary | None = None
-    #: What the last retrain recorded (``RETRAIN.json``; None: never ran).
+    #: The champion as loaded (None: no champion yet); the run publishes
+    #: with its model rather than load it again.
+    stored: StoredModel | None
+    #: What the last retrain recorded (``RETRAIN.json``, its fields checked
+    #: by :meth:`~ModelRegistry.read_retrain_state`; None: never ran).
     last_run: dict[str, Any] | None = None
+
+    @property
+    def champion(self) -> str | None:
+        return None if self.stored is None else self.stored.version
+
+    @property
+    def champion_config(self) -> CLTVConfig | None:
+        return None if self.stored is None else self.stored.config
+
+    @property
+    def champion_as_of(self) -> str | None:
+        return None if self.stored is None else self.stored.as_of
+
+    @property
+    def champion_history(self) -> HistorySummary | None:
+        """The champion's ``data.history`` (None: saved before the guard)."""
+        return None if self.stored is None else self.stored.history
 
     @property
     def adopted(self) -> bool:
@@ -566,7 +600,7 @@ class _Plan:
         or a hand edit of ``CURRENT``): that run left another one."""
         last = self.last_run
         return self.champion is not None and (
-            last is None or last.get("champion") != self.champion
+            last is None or last["champion"] != self.champion
         )
 
     @property
@@ -579,6 +613,14 @@ class _Plan:
         day): it neither promotes nor publishes."""
         return self.champion_as_of is not None and self.date < self.champion_as_of
 
+    def recipe_of(self, version: str) -> tuple[CLTVConfig, int]:
+        """The config and horizon of ``version``: the champion's as loaded,
+        else the challenger's recipe (a run ends with one of the two)."""
+        if self.stored is not None and version == self.stored.version:
+            return self.stored.config, self.stored.horizon_days
+        assert version == self.challenger, version
+        return self.recipe.config, self.recipe.horizon_days
+
 
 def _plan(
     data: CustomerData,
@@ -589,25 +631,17 @@ def _plan(
 ) -> _Plan:
     """The challenger's recipe: horizon and config default to the champion's."""
     before = registry.current()
-    champ_cfg, champ_horizon, champ_as_of = None, None, None
-    history = None
-    if before is not None:
-        # loaded, not only its metadata read: a model file this tierflow
-        # cannot score, or a metadata.json that does not describe it, was
-        # found when publishing, after the challenger was trained and written
-        champ = registry.load(before)
-        champ_cfg, champ_horizon = champ.config, champ.horizon_days
-        champ_as_of, history = champ.as_of, champ.history
-    horizon = horizon_days or champ_horizon or 365
-    cfg = config or champ_cfg or CLTVConfig()
+    # loaded, not only its metadata read: a model file this tierflow cannot
+    # score, or a metadata.json that does not describe it, was found when
+    # publishing, after the challenger was trained and written
+    champ = None if before is None else registry.load(before)
+    horizon = horizon_days or (365 if champ is None else champ.horizon_days)
+    cfg = config or (CLTVConfig() if champ is None else champ.config)
     date = str(day_to_date(as_of_day).date())
     return _Plan(
         date,
         _recipe(data, as_of_day, horizon, cfg),
-        before,
-        champ_cfg,
-        champ_as_of,
-        history,
+        champ,
         registry.read_retrain_state(),
     )
 
@@ -624,9 +658,9 @@ def _already_done(
     state = plan.last_run
     if (
         state is None
-        or state.get("challenger") != plan.challenger
-        or not state.get("completed")
-        or (sink is not None and state.get("published_rows") is None)
+        or state["challenger"] != plan.challenger
+        or not state["completed"]
+        or (sink is not None and state["published_rows"] is None)
         or plan.challenger not in registry.versions()
         or plan.adopted
     ):
@@ -635,21 +669,25 @@ def _already_done(
         plan,
         "already done for this as-of date, data and config",
         noop=True,
-        metrics=state.get("metrics", {}),
+        metrics=state["metrics"],
     )
 
 
 def _champion_stays(plan: _Plan, reason: str, **done: Any) -> RetrainResult:
     """A run that promoted nothing: the champion (or the first model, on a
     re-run of its own day) stays; ``done``: the result's other fields."""
+    champion = plan.champion or plan.challenger
+    config, horizon = plan.recipe_of(champion)
     return RetrainResult(
         plan.date,
         plan.challenger,
         plan.champion,
-        plan.champion or plan.challenger,
+        champion,
         False,
         reason,
         **done,
+        champion_config=config,
+        champion_horizon_days=horizon,
     )
 
 
@@ -780,14 +818,32 @@ def _decide(
     return promoted, reason, metrics, None
 
 
+def _model_of(
+    plan: _Plan,
+    version: str,
+    registry: ModelRegistry,
+    trained: TrainResult | None = None,
+) -> CLTVModel:
+    """``version``'s model as the run has it: the champion as the plan
+    loaded it, the challenger as fitted or loaded; else (no ``CURRENT``)
+    loaded from ``registry``."""
+    if plan.stored is not None and version == plan.stored.version:
+        return plan.stored.model
+    if trained is not None and trained.version == version and trained.model is not None:
+        return trained.model
+    return registry.load(version).model
+
+
 def _publish(
     data: CustomerData,
-    registry: ModelRegistry,
     as_of_day: int,
     champion: str,
+    model: CLTVModel,
     sink: ScoreSink,
 ) -> int:
-    _, scores = score_model(data, registry, as_of_day, version=champion)
+    """``champion``'s scores to ``sink``, with its ``model`` as the run
+    loaded or fitted it (it was loaded a second time to publish)."""
+    scores = model.score(data, as_of_day)
     return sink.put_cltv_scores(
         scores.frame.loc[:, list(SCORE_COLUMNS)],
         as_of=day_to_date(as_of_day).date(),
@@ -847,18 +903,22 @@ def retrain(
             # the same day again, maybe to another sink (a store added or
             # rebuilt): the champion's scores go there too (an upsert), not
             # nowhere as before
-            again = _publish(data, registry, as_of_day, done.champion, sink)
+            model = _model_of(plan, done.champion, registry)
+            again = _publish(data, as_of_day, done.champion, model, sink)
             return replace(done, published_rows=again)
         guard = _guard(data, plan, max_history_loss, accept_history_loss)
         if guard is not None and guard.status is GuardStatus.REFUSED:
             # before anything is fitted or written: CURRENT, the versions,
             # RETRAIN.json and the published scores stay as they were
             return _champion_stays(plan, _refused(plan, guard), history=guard)
-        trained = _fit_and_write(registry, data, plan.recipe, with_backtest=False)
+        trained = _fit_and_write(
+            registry, data, plan.recipe, with_backtest=False, champion=plan.stored
+        )
         try:
             promoted, reason, metrics, skipped = _decide(data, plan, tolerance)
+            # kept: the champion the plan loaded (CURRENT is locked since)
             champion = (
-                plan.challenger if promoted else (registry.current() or plan.challenger)
+                plan.challenger if promoted else (plan.champion or plan.challenger)
             )
             # published before it is made current: a sink that fails (a
             # locked store) leaves CURRENT and the published scores as they
@@ -867,7 +927,8 @@ def retrain(
             if sink is not None and not plan.backfill:
                 # a backfill published the champion's scores as of its older
                 # day, over the newer ones (and without the customers since)
-                published = _publish(data, registry, as_of_day, champion, sink)
+                model = _model_of(plan, champion, registry, trained)
+                published = _publish(data, as_of_day, champion, model, sink)
             if promoted:
                 registry.set_current(plan.challenger)
         except Exception:
@@ -893,6 +954,7 @@ def retrain(
             "backtest_skipped": _skipped_json(skipped),
         }
         registry.write_retrain_state(state)
+    config, horizon = plan.recipe_of(champion)
     return RetrainResult(
         plan.date,
         plan.challenger,
@@ -908,4 +970,6 @@ def retrain(
         young_history_note=(trained.metadata.get("level") or {}).get(
             "young_history_note"
         ),
+        champion_config=config,
+        champion_horizon_days=horizon,
     )

@@ -22,7 +22,7 @@ from tierflow.cltv.lifecycle import (
     backtest_shortfall,
     retrain,
 )
-from tierflow.cltv.registry import METADATA_FILE, ModelRegistry, stored_recipe
+from tierflow.cltv.registry import ModelRegistry
 from tierflow.data.errors import InputError
 from tierflow.data.store import ScoreStore
 from tierflow.data.transactions import day_number
@@ -115,10 +115,8 @@ def daily_cltv_job(
             sink=sink,
         )
         threshold = store.cltv_threshold(platinum_percentile * 100.0)
-        meta = registry.metadata(result.champion)
-        # checked as retrain checks a champion's (a KeyError, else)
-        path = registry.root / result.champion / METADATA_FILE
-        recipe, horizon, _ = stored_recipe(meta, path)
+        # as the retrain had them (its metadata.json was read here again)
+        recipe, horizon = result.champion_config, result.champion_horizon_days
         window = backtest_days(horizon)
         tested = None
         skipped = result.backtest_skipped

@@ -826,6 +826,51 @@ def test_a_damaged_retrain_record_names_how_to_go_on(tmp_path: Path) -> None:
     )
 
 
+def test_a_retrain_publishes_with_the_models_it_loaded_or_fitted(
+    retrained: tuple[ModelRegistry, RetrainResult],
+    data: CustomerData,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A retrain loaded the champion to plan the day, loaded it again to
+    publish (and a third time, as its own challenger, on a re-run of its
+    day), and the simulation's cltv job read its metadata.json once more
+    for its config and horizon. Each run now loads the champion once,
+    publishes the scores a load of it gives, and says what it was trained
+    with."""
+    registry, first = retrained
+    loads: list[str | None] = []
+    load = ModelRegistry.load
+
+    def counted(self: ModelRegistry, version: str | None = None) -> Any:
+        loads.append(version)
+        return load(self, version)
+
+    monkeypatch.setattr(ModelRegistry, "load", counted)
+    runs = {
+        "decided again": AS_OF,  # the first run published nothing
+        "no-op": AS_OF,
+        "promoted": AS_OF + 1,
+    }
+    for name, day in runs.items():
+        loads.clear()
+        out = tmp_path / f"{name}.csv"
+        result = retrain(data, day, registry, sink=CsvScoreSink(out))
+        assert loads == [first.champion], name
+        assert result.noop == (name == "no-op")
+        assert result.promoted == (name == "promoted")
+        monkeypatch.setattr(ModelRegistry, "load", load)
+        stored = registry.load(result.champion)
+        monkeypatch.setattr(ModelRegistry, "load", counted)
+        published = pd.read_csv(out, dtype={"customer_id": str})
+        expected = stored.model.score(data, day).frame.loc[:, list(published.columns)]
+        pd.testing.assert_frame_equal(published, expected.reset_index(drop=True))
+        assert (result.champion_config, result.champion_horizon_days) == (
+            stored.config,
+            stored.horizon_days,
+        )
+
+
 def test_a_writer_waiting_on_a_failed_writers_new_folder_writes_in_it(
     tmp_path: Path,
 ) -> None:
